@@ -1,0 +1,86 @@
+/*
+ * cli.c - the `flotilla` command table and dispatch (see cli.h).
+ */
+#include "cli/cli.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/commands.h"
+
+const fl_cli_command fl_cli_commands[] = {
+#define FL_CLI_COMMAND(name, summary) {#name, summary, fl_cmd_##name},
+#include "cli/commands.def"
+#undef FL_CLI_COMMAND
+    {NULL, NULL, NULL},
+};
+
+static void
+s_print_help(FILE *out)
+{
+    fprintf(out,
+            "flotilla - safe PostgreSQL schema migrations, for one database or a fleet\n"
+            "\n"
+            "Usage: flotilla COMMAND [OPTIONS] [ARGS]\n"
+            "       flotilla COMMAND --help\n"
+            "\n"
+            "Commands:\n");
+    for (const fl_cli_command *c = fl_cli_commands; c->name; c++)
+        fprintf(out, "  %-12s %s\n", c->name, c->summary);
+    fprintf(out,
+            "\n"
+            "Exit codes: 0 success, 1 failed, 2 usage, 3 refused by validation,\n"
+            "4 could not connect, 5 lock not acquired.\n");
+}
+
+int
+fl_cli_report(const char *cmd, const fl_error_t *err, int code)
+{
+    char *text = fl_error_format(err);
+
+    fprintf(stderr, "flotilla %s: %s\n", cmd, text);
+    free(text);
+    return code;
+}
+
+int
+fl_cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+
+    fprintf(stderr, "flotilla %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry \"flotilla %s --help\".\n", cmd);
+    return FL_EXIT_USAGE;
+}
+
+int
+fl_cli_main(int argc, char **argv)
+{
+    const char *name = NULL;
+
+    if (argc < 2) {
+        s_print_help(stderr);
+        return FL_EXIT_USAGE;
+    }
+    name = argv[1];
+    if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0 ||
+        strcmp(name, "help") == 0) {
+        s_print_help(stdout);
+        return FL_EXIT_OK;
+    }
+    if (strcmp(name, "--version") == 0) {
+        printf("flotilla %s\n", FLOTILLA_VERSION);
+        return FL_EXIT_OK;
+    }
+    for (const fl_cli_command *c = fl_cli_commands; c->name; c++)
+        if (strcmp(c->name, name) == 0)
+            return c->run(argc - 1, argv + 1);
+    fprintf(stderr, "flotilla: unknown command \"%s\"\n"
+                    "Try \"flotilla --help\" for the list of commands.\n", name);
+    return FL_EXIT_USAGE;
+}

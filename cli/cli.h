@@ -1,0 +1,52 @@
+/*
+ * cli.h - the `flotilla` operator tool: command table and exit codes.
+ *
+ * Every subcommand is a function `int fl_cmd_<name>(int argc, char **argv)`
+ * in its own cmd_<name>.c, listed once in the table in cli.c; main.c only
+ * dispatches.  argv[0] is the subcommand name, so getopt_long works as in
+ * a program of its own.  Each command prints --help, returns one of the
+ * exit codes below, and writes results to stdout (--json where a script
+ * would read them) and diagnostics to stderr.
+ */
+#ifndef FL_CLI_H
+#define FL_CLI_H
+
+#include <stdio.h>
+
+#include "common/error.h"
+
+/* Exit codes, documented in docs/cli.md; distinct so scripts can branch. */
+enum {
+    FL_EXIT_OK = 0,         /* success */
+    FL_EXIT_FAILED = 1,     /* the operation failed (nothing left half-done) */
+    FL_EXIT_USAGE = 2,      /* bad command line */
+    FL_EXIT_REFUSED = 3,    /* validation refused; nothing changed */
+    FL_EXIT_CONNECT = 4,    /* could not connect to the database or peer */
+    FL_EXIT_LOCKED = 5      /* lock not acquired in time */
+};
+
+typedef int (*fl_cli_fn)(int argc, char **argv);
+
+typedef struct {
+    const char *name;
+    const char *summary;
+    fl_cli_fn run;
+} fl_cli_command;
+
+/* The command table, ended by a NULL name. */
+extern const fl_cli_command fl_cli_commands[];
+
+/* Runs `flotilla argv...`; returns the exit code. */
+int fl_cli_main(int argc, char **argv);
+
+/*
+ * Prints err to stderr as "flotilla CMD: error: ...", with DETAIL and
+ * HINT lines, and returns code (a FL_EXIT_* value) for `return`.
+ */
+int fl_cli_report(const char *cmd, const fl_error_t *err, int code);
+
+/* Prints "flotilla CMD: MESSAGE" and a pointer to --help; returns FL_EXIT_USAGE. */
+int fl_cli_usage_error(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+#endif

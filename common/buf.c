@@ -1,0 +1,113 @@
+/*
+ * buf.c - a growable byte buffer with a maximum size (see buf.h).
+ */
+#include "common/buf.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/alloc.h"
+
+void
+fl_buf_init(fl_buf_t *b, size_t max)
+{
+    b->data = NULL;
+    b->len = 0;
+    b->cap = 0;
+    b->max = max;
+}
+
+void
+fl_buf_release(fl_buf_t *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = 0;
+    b->cap = 0;
+}
+
+void
+fl_buf_reset(fl_buf_t *b)
+{
+    b->len = 0;
+    if (b->data)
+        b->data[0] = '\0';
+}
+
+static int
+s_reserve(fl_buf_t *b, size_t extra)
+{
+    size_t max = b->max ? b->max : FL_BUF_DEFAULT_MAX;
+    size_t need;
+    size_t cap;
+
+    if (extra > max || b->len > max - extra)
+        return FL_EINVAL;
+    need = b->len + extra + 1;
+    if (need <= b->cap)
+        return 0;
+    cap = b->cap ? b->cap : 64;
+    while (cap < need)
+        cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+    b->data = fl_realloc(b->data, cap);
+    b->cap = cap;
+    return 0;
+}
+
+int
+fl_buf_append(fl_buf_t *b, const void *data, size_t len)
+{
+    if (s_reserve(b, len) != 0)
+        return FL_EINVAL;
+    if (len)
+        memcpy(b->data + b->len, data, len);
+    b->len += len;
+    b->data[b->len] = '\0';
+    return 0;
+}
+
+int
+fl_buf_puts(fl_buf_t *b, const char *s)
+{
+    return fl_buf_append(b, s, strlen(s));
+}
+
+int
+fl_buf_printf(fl_buf_t *b, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || s_reserve(b, (size_t)n) != 0)
+        return FL_EINVAL;
+    va_start(ap, fmt);
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+    return 0;
+}
+
+char *
+fl_buf_detach(fl_buf_t *b)
+{
+    char *s = b->data;
+
+    if (s == NULL)
+        s = fl_strdup("");
+    b->data = NULL;
+    b->len = 0;
+    b->cap = 0;
+    return s;
+}
+
+const char *
+fl_buf_str(const fl_buf_t *b)
+{
+    return b->data ? b->data : "";
+}

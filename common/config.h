@@ -1,0 +1,95 @@
+/*
+ * config.h - table-driven configuration: YAML files, environment, flags.
+ *
+ * Each executable declares its options once, in a table of fl_conf_option
+ * (name, type, where in the struct, default, bounds, reloadable, one-line
+ * description), as Redis does in config.c.  Loading, validation, --help
+ * text and the sample file all come from that table.
+ *
+ * Precedence: fl_conf_defaults(), then fl_conf_load_file(), then
+ * fl_conf_set() for environment variables and then command-line flags.
+ * Every error names the file, line, key and the problem; unknown keys are
+ * errors, because a misspelt key silently ignored is a production outage.
+ *
+ * The loaded struct is owned by the caller; fl_conf_release() frees what
+ * the loader allocated in it (strings and lists).  Nothing here keeps
+ * global state.
+ */
+#ifndef FL_COMMON_CONFIG_H
+#define FL_COMMON_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "common/error.h"
+
+typedef enum {
+    FL_CONF_STRING,   /* char * (owned by the struct) */
+    FL_CONF_INT,      /* int64_t, within [min, max] */
+    FL_CONF_BOOL,     /* int */
+    FL_CONF_DURATION, /* int64_t milliseconds, within [min, max] */
+    FL_CONF_SIZE,     /* int64_t bytes, within [min, max] */
+    FL_CONF_STRLIST,  /* fl_conf_strlist_t: a sequence of scalars */
+    FL_CONF_SECTION,  /* a nested mapping described by sub */
+    FL_CONF_LIST      /* fl_conf_list_t: a sequence of mappings (sub, item_size) */
+} fl_conf_type;
+
+typedef struct {
+    char **items;
+    size_t count;
+} fl_conf_strlist_t;
+
+typedef struct {
+    void *items; /* count elements of item_size bytes */
+    size_t count;
+} fl_conf_list_t;
+
+typedef struct fl_conf_option {
+    const char *name;
+    fl_conf_type type;
+    size_t offset;             /* offsetof(struct, field) */
+    const char *default_value; /* as it would be written; NULL for none */
+    int64_t min, max;          /* bounds for INT, DURATION, SIZE */
+    int reloadable;
+    int required;
+    const char *description;
+    const struct fl_conf_option *sub; /* SECTION and LIST; NULL-name ended */
+    size_t item_size;                 /* LIST */
+} fl_conf_option;
+
+/* Applies every default of table (and nested sections) to obj. */
+int fl_conf_defaults(const fl_conf_option *table, void *obj,
+                     fl_error_t *err) FL_NODISCARD;
+
+/*
+ * Loads the YAML file at path (at most 1 MiB) into obj.  The document must
+ * be a mapping; keys must be in table.  Checks required options at the
+ * end.  On error obj may hold part of the file: release it.
+ */
+int fl_conf_load_file(const fl_conf_option *table, void *obj, const char *path,
+                      fl_error_t *err) FL_NODISCARD;
+
+/* As fl_conf_load_file() but from a string; name is used in errors. */
+int fl_conf_load_string(const fl_conf_option *table, void *obj,
+                        const char *yaml, size_t len, const char *name,
+                        fl_error_t *err) FL_NODISCARD;
+
+/*
+ * Sets one scalar option by dotted name ("listen.port") from text; source
+ * names where it came from in errors ("--port", "FLOTILLA_PORT").
+ */
+int fl_conf_set(const fl_conf_option *table, void *obj, const char *key,
+                const char *value, const char *source,
+                fl_error_t *err) FL_NODISCARD;
+
+/* Frees strings and lists the loader put into obj. */
+void fl_conf_release(const fl_conf_option *table, void *obj);
+
+/* Prints "  name  (type, default X)  description" lines for --help. */
+void fl_conf_print_help(const fl_conf_option *table, FILE *out);
+
+/* Prints a commented sample YAML file with every default. */
+void fl_conf_print_sample(const fl_conf_option *table, FILE *out);
+
+#endif

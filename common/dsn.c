@@ -1,0 +1,120 @@
+/*
+ * dsn.c - PostgreSQL connection strings (see dsn.h).
+ *
+ * libpq's own parser (PQconninfoParse) reads the string, so URIs,
+ * percent-encoding and quoting are handled exactly as libpq will when it
+ * connects; redaction works on the parsed options, never on the text.
+ */
+#include "common/dsn.h"
+
+#include <libpq-fe.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/buf.h"
+
+static int
+s_is_secret(const char *keyword)
+{
+    return strcmp(keyword, "password") == 0 ||
+           strcmp(keyword, "sslpassword") == 0;
+}
+
+int
+fl_dsn_check(const char *dsn, fl_error_t *err)
+{
+    char *errmsg = NULL;
+    PQconninfoOption *opts = PQconninfoParse(dsn, &errmsg);
+
+    if (opts == NULL) {
+        FL_ERR(err, FL_EINVAL, "invalid connection string");
+        /* libpq's message may quote part of the string; keep it out. */
+        fl_error_set_hint(err, "Use key=value pairs (host=db1 dbname=app) or "
+                               "a URI (postgresql://user@db1/app).");
+        PQfreemem(errmsg);
+        return FL_EINVAL;
+    }
+    PQconninfoFree(opts);
+    return 0;
+}
+
+/* Quotes a value as libpq expects inside key=value strings. */
+static void
+s_append_value(fl_buf_t *b, const char *v)
+{
+    int plain = *v != '\0';
+
+    for (const char *p = v; *p && plain; p++)
+        if (*p == ' ' || *p == '\'' || *p == '\\')
+            plain = 0;
+    if (plain) {
+        fl_buf_printf(b, "%s", v);
+        return;
+    }
+    fl_buf_printf(b, "'");
+    for (const char *p = v; *p; p++)
+        fl_buf_printf(b, "%s%c", (*p == '\'' || *p == '\\') ? "\\" : "", *p);
+    fl_buf_printf(b, "'");
+}
+
+char *
+fl_dsn_redact(const char *dsn)
+{
+    char *errmsg = NULL;
+    PQconninfoOption *opts = PQconninfoParse(dsn, &errmsg);
+    fl_buf_t b = FL_BUF_INIT(0);
+
+    if (opts == NULL) {
+        PQfreemem(errmsg);
+        return fl_strdup("(invalid connection string)");
+    }
+    for (PQconninfoOption *o = opts; o->keyword; o++) {
+        if (o->val == NULL || s_is_secret(o->keyword))
+            continue;
+        fl_buf_printf(&b, "%s%s=", b.len ? " " : "", o->keyword);
+        s_append_value(&b, o->val);
+    }
+    PQconninfoFree(opts);
+    return fl_buf_detach(&b);
+}
+
+char *
+fl_dsn_describe(const char *dsn)
+{
+    char *errmsg = NULL;
+    PQconninfoOption *opts = PQconninfoParse(dsn, &errmsg);
+    const char *db = NULL, *host = NULL, *port = NULL, *user = NULL;
+    char *out = NULL;
+
+    if (opts == NULL) {
+        PQfreemem(errmsg);
+        return fl_strdup("(invalid connection string)");
+    }
+    for (PQconninfoOption *o = opts; o->keyword; o++) {
+        if (o->val == NULL)
+            continue;
+        if (strcmp(o->keyword, "dbname") == 0)
+            db = o->val;
+        else if (strcmp(o->keyword, "host") == 0)
+            host = o->val;
+        else if (strcmp(o->keyword, "port") == 0)
+            port = o->val;
+        else if (strcmp(o->keyword, "user") == 0)
+            user = o->val;
+    }
+    if (!db)
+        db = getenv("PGDATABASE");
+    if (!user)
+        user = getenv("PGUSER");
+    if (!db)
+        db = user;
+    if (!host)
+        host = getenv("PGHOST");
+    if (!port)
+        port = getenv("PGPORT");
+    out = fl_asprintf("%s@%s:%s", db ? db : "?", host ? host : "localhost",
+                      port ? port : "5432");
+    PQconninfoFree(opts);
+    return out;
+}

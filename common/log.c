@@ -1,0 +1,249 @@
+/*
+ * log.c - the logging module (see log.h).
+ *
+ * State is process-wide on purpose: there is one stderr and one log file
+ * per process, as in PostgreSQL's frontend logging.  A mutex serialises
+ * sinks so lines from different threads never interleave.
+ */
+#include "common/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/alloc.h"
+#include "common/buf.h"
+
+static pthread_mutex_t s_lock = PTHREAD_MUTEX_INITIALIZER;
+static fl_log_sink_fn s_sink;
+static void *s_sink_arg;
+static fl_log_level s_level = FL_LOG_INFO;
+static fl_log_format s_format = FL_LOG_FORMAT_AUTO;
+static FILE *s_file;
+
+static const char *const s_level_names[] = {
+    "error", "warning", "notice", "info", "debug",
+};
+
+const char *
+fl_log_level_name(fl_log_level level)
+{
+    if ((unsigned)level > FL_LOG_DEBUG)
+        return "unknown";
+    return s_level_names[level];
+}
+
+int
+fl_log_level_parse(fl_log_level *out, const char *name, fl_error_t *err)
+{
+    for (int i = 0; i <= FL_LOG_DEBUG; i++) {
+        if (strcmp(name, s_level_names[i]) == 0) {
+            *out = (fl_log_level)i;
+            return 0;
+        }
+    }
+    FL_ERR(err, FL_EINVAL, "invalid log level \"%s\"", name);
+    fl_error_set_hint(err, "Use one of error, warning, notice, info, debug.");
+    return FL_EINVAL;
+}
+
+void
+fl_log_set_sink(fl_log_sink_fn fn, void *arg)
+{
+    pthread_mutex_lock(&s_lock);
+    s_sink = fn;
+    s_sink_arg = arg;
+    pthread_mutex_unlock(&s_lock);
+}
+
+void
+fl_log_set_level(fl_log_level level)
+{
+    __atomic_store_n(&s_level, level, __ATOMIC_RELAXED);
+}
+
+fl_log_level
+fl_log_level_get(void)
+{
+    return __atomic_load_n(&s_level, __ATOMIC_RELAXED);
+}
+
+void
+fl_log_set_format(fl_log_format format)
+{
+    pthread_mutex_lock(&s_lock);
+    s_format = format;
+    pthread_mutex_unlock(&s_lock);
+}
+
+int
+fl_log_open_file(const char *path, fl_error_t *err)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    FILE *f = NULL;
+
+    if (fd < 0)
+        return FL_ERR(err, FL_EIO, "could not open log file \"%s\": %s",
+                      path, strerror(errno));
+    f = fdopen(fd, "a");
+    if (f == NULL) {
+        close(fd);
+        return FL_ERR(err, FL_EIO, "could not open log file \"%s\": %s",
+                      path, strerror(errno));
+    }
+    pthread_mutex_lock(&s_lock);
+    if (s_file)
+        fclose(s_file);
+    s_file = f;
+    pthread_mutex_unlock(&s_lock);
+    return 0;
+}
+
+void
+fl_log_close_file(void)
+{
+    pthread_mutex_lock(&s_lock);
+    if (s_file)
+        fclose(s_file);
+    s_file = NULL;
+    pthread_mutex_unlock(&s_lock);
+}
+
+static void
+s_format_time(char *out, size_t outlen, int64_t time_us, int with_date)
+{
+    time_t secs = (time_t)(time_us / 1000000);
+    struct tm tm;
+    char base[32];
+
+    gmtime_r(&secs, &tm);
+    strftime(base, sizeof(base), with_date ? "%Y-%m-%dT%H:%M:%S" : "%H:%M:%S",
+             &tm);
+    if (with_date)
+        snprintf(out, outlen, "%s.%06dZ", base, (int)(time_us % 1000000));
+    else
+        snprintf(out, outlen, "%s", base);
+}
+
+/*
+ * A JSON string for s.  jansson refuses invalid UTF-8, and an event must
+ * never be lost for a stray byte (a database error quoting binary data),
+ * so such strings are kept with every non-ASCII byte replaced by '?'.
+ */
+static json_t *
+s_json_text(const char *s)
+{
+    json_t *j = json_string(s ? s : "");
+    char *copy = NULL;
+
+    if (j != NULL)
+        return j;
+    copy = fl_strdup(s);
+    for (char *p = copy; *p; p++)
+        if ((unsigned char)*p >= 0x80)
+            *p = '?';
+    j = json_string(copy);
+    free(copy);
+    return j;
+}
+
+char *
+fl_log_record_json(const fl_log_record *rec)
+{
+    json_t *obj = json_object();
+    json_t *fields = json_object();
+    char when[48];
+    char *out = NULL;
+    char *copy = NULL;
+
+    s_format_time(when, sizeof(when), rec->time_us, 1);
+    json_object_set_new(obj, "time", json_string(when));
+    json_object_set_new(obj, "level", json_string(fl_log_level_name(rec->level)));
+    json_object_set_new(obj, "component", s_json_text(rec->component));
+    json_object_set_new(obj, "message", s_json_text(rec->message));
+    for (size_t i = 0; i < rec->nfields; i++)
+        json_object_set_new(fields, rec->fields[i].key,
+                            s_json_text(rec->fields[i].value));
+    json_object_set_new(obj, "fields", fields);
+    out = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(obj);
+    if (out == NULL)
+        return fl_strdup("{}");
+    copy = fl_strdup(out);
+    free(out);
+    return copy;
+}
+
+char *
+fl_log_record_text(const fl_log_record *rec)
+{
+    fl_buf_t b = FL_BUF_INIT(0);
+    char when[48];
+    char upper[8] = {0};
+    const char *name = fl_log_level_name(rec->level);
+
+    for (size_t i = 0; i < sizeof(upper) - 1 && name[i]; i++)
+        upper[i] = (char)(name[i] >= 'a' && name[i] <= 'z' ? name[i] - 32 : name[i]);
+    s_format_time(when, sizeof(when), rec->time_us, 0);
+    fl_buf_printf(&b, "%s %-7s %s: %s", when, upper,
+                  rec->component ? rec->component : "-", rec->message);
+    for (size_t i = 0; i < rec->nfields; i++)
+        fl_buf_printf(&b, " %s=%s", rec->fields[i].key,
+                      rec->fields[i].value ? rec->fields[i].value : "");
+    return fl_buf_detach(&b);
+}
+
+static void
+s_default_sink(const fl_log_record *rec, fl_log_format format)
+{
+    char *line = NULL;
+
+    if (format == FL_LOG_FORMAT_AUTO)
+        format = isatty(STDERR_FILENO) ? FL_LOG_FORMAT_TEXT : FL_LOG_FORMAT_JSON;
+    line = format == FL_LOG_FORMAT_TEXT ? fl_log_record_text(rec)
+                                        : fl_log_record_json(rec);
+    fprintf(stderr, "%s\n", line);
+    free(line);
+}
+
+void
+fl_log_emit(fl_log_level level, const char *component,
+            const fl_log_field *fields, size_t nfields, const char *fmt, ...)
+{
+    fl_log_record rec;
+    struct timeval tv;
+    va_list ap;
+    char *msg = NULL;
+
+    if (level > fl_log_level_get())
+        return;
+    gettimeofday(&tv, NULL);
+    va_start(ap, fmt);
+    msg = fl_vasprintf(fmt, ap);
+    va_end(ap);
+    rec.time_us = (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+    rec.level = level;
+    rec.component = component;
+    rec.message = msg;
+    rec.fields = fields;
+    rec.nfields = nfields;
+
+    pthread_mutex_lock(&s_lock);
+    if (s_sink)
+        s_sink(&rec, s_sink_arg);
+    else
+        s_default_sink(&rec, s_format);
+    if (s_file) {
+        char *line = fl_log_record_json(&rec);
+        fprintf(s_file, "%s\n", line);
+        fflush(s_file);
+        free(line);
+    }
+    pthread_mutex_unlock(&s_lock);
+    free(msg);
+}

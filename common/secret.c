@@ -1,0 +1,181 @@
+/*
+ * secret.c - reading and writing secret files (see secret.h).
+ */
+#include "common/secret.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/alloc.h"
+
+static void
+s_sodium_init(void)
+{
+    if (sodium_init() < 0) {
+        fprintf(stderr, "flotilla: could not initialise libsodium\n");
+        abort();
+    }
+}
+
+static int
+s_check_stat(const struct stat *st, const char *path, fl_error_t *err)
+{
+    if (!S_ISREG(st->st_mode))
+        return FL_ERR(err, FL_EINVAL, "secret file \"%s\" is not a regular file",
+                      path);
+    if (st->st_mode & (S_IRWXG | S_IRWXO)) {
+        FL_ERR(err, FL_EINVAL, "secret file \"%s\" has group or world access",
+               path);
+        fl_error_set_detail(err, "Its mode is %04o; secret files must be 0600 "
+                                 "or stricter.", (unsigned)(st->st_mode & 07777));
+        fl_error_set_hint(err, "Run: chmod 600 %s", path);
+        return FL_EINVAL;
+    }
+    return 0;
+}
+
+int
+fl_secret_check_file(const char *path, fl_error_t *err)
+{
+    struct stat st;
+
+    if (stat(path, &st) != 0)
+        return FL_ERR(err, errno == ENOENT ? FL_ENOTFOUND : FL_EIO,
+                      "could not open secret file \"%s\": %s", path,
+                      strerror(errno));
+    return s_check_stat(&st, path, err);
+}
+
+void
+fl_secret_alloc(fl_secret_t *out, size_t len)
+{
+    s_sodium_init();
+    out->data = sodium_malloc(len ? len : 1);
+    if (out->data == NULL) {
+        fprintf(stderr, "flotilla: out of secure memory (%zu bytes)\n", len);
+        abort();
+    }
+    sodium_memzero(out->data, len ? len : 1);
+    out->len = len;
+}
+
+void
+fl_secret_release(fl_secret_t *s)
+{
+    if (s == NULL || s->data == NULL)
+        return;
+    sodium_free(s->data); /* wipes before freeing */
+    s->data = NULL;
+    s->len = 0;
+}
+
+int
+fl_secret_load(fl_secret_t *out, const char *path, size_t max, fl_error_t *err)
+{
+    struct stat st;
+    int fd = -1;
+    int rc = 0;
+    size_t got = 0;
+
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return FL_ERR(err, errno == ENOENT ? FL_ENOTFOUND : FL_EIO,
+                      "could not open secret file \"%s\": %s", path,
+                      strerror(errno));
+    /* fstat on the open descriptor: no race between check and read. */
+    if (fstat(fd, &st) != 0) {
+        rc = FL_ERR(err, FL_EIO, "could not stat secret file \"%s\": %s", path,
+                    strerror(errno));
+        goto cleanup;
+    }
+    if ((rc = s_check_stat(&st, path, err)) != 0)
+        goto cleanup;
+    if ((size_t)st.st_size > max) {
+        rc = FL_ERR(err, FL_EINVAL, "secret file \"%s\" is too large", path);
+        fl_error_set_detail(err, "It has %lld bytes; at most %zu are accepted.",
+                            (long long)st.st_size, max);
+        goto cleanup;
+    }
+    fl_secret_alloc(out, (size_t)st.st_size);
+    while (got < out->len) {
+        ssize_t n = read(fd, out->data + got, out->len - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            rc = FL_ERR(err, FL_EIO, "could not read secret file \"%s\": %s",
+                        path, n < 0 ? strerror(errno) : "unexpected end of file");
+            fl_secret_release(out);
+            goto cleanup;
+        }
+        got += (size_t)n;
+    }
+cleanup:
+    close(fd);
+    return rc;
+}
+
+int
+fl_secret_save(const char *path, const void *data, size_t len, int overwrite,
+               fl_error_t *err)
+{
+    char *tmp = NULL;
+    const char *target = path;
+    int fd = -1;
+    int rc = 0;
+    size_t done = 0;
+
+    if (overwrite) {
+        tmp = fl_asprintf("%s.tmp.%ld", path, (long)getpid());
+        target = tmp;
+    }
+    fd = open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        if (errno == EEXIST && !overwrite) {
+            rc = FL_ERR(err, FL_ECONFLICT, "file \"%s\" already exists", path);
+            fl_error_set_hint(err, "Use --force to replace it.");
+        } else {
+            rc = FL_ERR(err, FL_EIO, "could not create \"%s\": %s", target,
+                        strerror(errno));
+        }
+        goto cleanup;
+    }
+    while (done < len) {
+        ssize_t n = write(fd, (const char *)data + done, len - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = FL_ERR(err, FL_EIO, "could not write \"%s\": %s", target,
+                        strerror(errno));
+            goto cleanup;
+        }
+        done += (size_t)n;
+    }
+    if (fsync(fd) != 0) {
+        rc = FL_ERR(err, FL_EIO, "could not fsync \"%s\": %s", target,
+                    strerror(errno));
+        goto cleanup;
+    }
+    if (close(fd) != 0) {
+        fd = -1;
+        rc = FL_ERR(err, FL_EIO, "could not close \"%s\": %s", target,
+                    strerror(errno));
+        goto cleanup;
+    }
+    fd = -1;
+    if (tmp && rename(tmp, path) != 0)
+        rc = FL_ERR(err, FL_EIO, "could not rename \"%s\" to \"%s\": %s", tmp,
+                    path, strerror(errno));
+cleanup:
+    if (fd >= 0)
+        close(fd);
+    if (rc != 0 && tmp)
+        unlink(tmp);
+    free(tmp);
+    return rc;
+}

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The one test command: installs what is missing, builds with ASan+UBSan
+# (clang, so the libFuzzer harnesses build too), starts a throwaway
+# PostgreSQL 15, runs every test (unit, integration, fuzz) with ctest, and
+# always stops PostgreSQL and removes its directory.  Exit status is ctest's.
+#
+# Environment: FLOTILLA_BUILD_DIR (default build-test), FLOTILLA_TEST_LABEL
+# (a ctest -L regex, e.g. unit), FLOTILLA_FUZZ_SECONDS (default 30),
+# FLOTILLA_KEEP=1 keeps the PostgreSQL directory for inspection.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=${FLOTILLA_BUILD_DIR:-$root/build-test}
+
+"$root/deploy/install-deps.sh"
+
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Debug \
+    -DCMAKE_C_COMPILER=clang -DFLOTILLA_SANITIZE=ON -DFLOTILLA_FUZZ=ON \
+    >"$build.configure.log" 2>&1 || { cat "$build.configure.log"; exit 1; }
+echo "tests/run.sh: building in $build"
+cmake --build "$build" -j"$(nproc)" >"$build.build.log" 2>&1 || {
+    grep -E 'error|warning' "$build.build.log" | head -50
+    tail -30 "$build.build.log"
+    echo "tests/run.sh: build failed; full log in $build.build.log" >&2
+    exit 1
+}
+
+. "$root/deploy/pg-throwaway.sh"
+pgdir=$(mktemp -d /tmp/flotilla-pg.XXXXXX)
+chmod 755 "$pgdir"
+cleanup() {
+    fl_pg_stop "$pgdir"
+    if [ "${FLOTILLA_KEEP:-0}" = 1 ]; then
+        echo "tests/run.sh: kept $pgdir" >&2
+    else
+        rm -rf "$pgdir"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+fl_pg_start "$pgdir"
+echo "tests/run.sh: PostgreSQL $("$FL_PG_BIN/postgres" -V | awk '{print $3}') on $PGHOST port $PGPORT"
+
+export FLOTILLA_FUZZ_SECONDS=${FLOTILLA_FUZZ_SECONDS:-30}
+# Leaks fail the run; third-party suppressions live in tests/lsan.supp.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:strict_string_checks=1}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$root/tests/lsan.supp:print_suppressions=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+set +e
+ctest --test-dir "$build" --output-on-failure -j"$(nproc)" \
+    ${FLOTILLA_TEST_LABEL:+-L "$FLOTILLA_TEST_LABEL"} >"$build/ctest.log" 2>&1
+rc=$?
+set -e
+# The summary is the last thing printed, so CI and people read it first.
+cat "$build/ctest.log"
+exit $rc

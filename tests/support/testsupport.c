@@ -1,0 +1,314 @@
+/*
+ * testsupport.c - helpers shared by Flotilla's tests (see testsupport.h).
+ */
+#include "testsupport.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common/alloc.h"
+#include "common/buf.h"
+
+int
+fl_test_have_postgres(void)
+{
+    return getenv("PGHOST") != NULL;
+}
+
+static PGconn *
+s_connect(const char *conninfo)
+{
+    PGconn *conn = PQconnectdb(conninfo);
+
+    if (PQstatus(conn) != CONNECTION_OK) {
+        char msg[512];
+        snprintf(msg, sizeof(msg), "could not connect (%s): %s", conninfo,
+                 PQerrorMessage(conn));
+        PQfinish(conn);
+        fail_msg("%s", msg);
+    }
+    return conn;
+}
+
+void
+fl_test_exec(PGconn *conn, const char *sql)
+{
+    PGresult *res = PQexec(conn, sql);
+    ExecStatusType st = PQresultStatus(res);
+
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        char msg[1024];
+        snprintf(msg, sizeof(msg), "query failed: %s\n%s", sql,
+                 PQresultErrorMessage(res));
+        PQclear(res);
+        fail_msg("%s", msg);
+    }
+    PQclear(res);
+}
+
+char *
+fl_test_query_value(PGconn *conn, const char *sql)
+{
+    PGresult *res = PQexec(conn, sql);
+    char *v = NULL;
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) < 1) {
+        char msg[1024];
+        snprintf(msg, sizeof(msg), "query returned no row: %s\n%s", sql,
+                 PQresultErrorMessage(res));
+        PQclear(res);
+        fail_msg("%s", msg);
+    }
+    if (!PQgetisnull(res, 0, 0))
+        v = fl_strdup(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return v;
+}
+
+void
+fl_test_db_create(fl_test_db_t *db, const char *prefix)
+{
+    static unsigned counter;
+    PGconn *admin = NULL;
+    char sql[160];
+
+    if (!fl_test_have_postgres())
+        fail_msg("PGHOST is not set: run the tests through tests/run.sh, "
+                 "which starts a throwaway PostgreSQL");
+    snprintf(db->name, sizeof(db->name), "fl_%s_%ld_%u", prefix,
+             (long)getpid(), counter++);
+    admin = s_connect("dbname=postgres");
+    snprintf(sql, sizeof(sql), "CREATE DATABASE \"%s\"", db->name);
+    fl_test_exec(admin, sql);
+    PQfinish(admin);
+    db->conninfo = fl_asprintf("dbname=%s", db->name);
+}
+
+void
+fl_test_db_drop(fl_test_db_t *db)
+{
+    PGconn *admin = NULL;
+    char sql[160];
+
+    if (db->conninfo == NULL)
+        return;
+    admin = s_connect("dbname=postgres");
+    snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS \"%s\" WITH (FORCE)",
+             db->name);
+    fl_test_exec(admin, sql);
+    PQfinish(admin);
+    fl_free(&db->conninfo);
+}
+
+PGconn *
+fl_test_db_connect(const fl_test_db_t *db)
+{
+    return s_connect(db->conninfo);
+}
+
+static void
+s_capture_sink(const fl_log_record *rec, void *arg)
+{
+    fl_test_log_t *cap = arg;
+
+    cap->lines = fl_reallocarray(cap->lines, cap->count + 1, sizeof(char *));
+    cap->lines[cap->count++] = fl_log_record_json(rec);
+}
+
+void
+fl_test_log_start(fl_test_log_t *cap)
+{
+    cap->lines = NULL;
+    cap->count = 0;
+    fl_log_set_sink(s_capture_sink, cap);
+}
+
+void
+fl_test_log_stop(fl_test_log_t *cap)
+{
+    fl_log_set_sink(NULL, NULL);
+    for (size_t i = 0; i < cap->count; i++)
+        free(cap->lines[i]);
+    fl_free(&cap->lines);
+    cap->count = 0;
+}
+
+int
+fl_test_log_contains(const fl_test_log_t *cap, const char *needle)
+{
+    for (size_t i = 0; i < cap->count; i++)
+        if (strstr(cap->lines[i], needle))
+            return 1;
+    return 0;
+}
+
+static double
+s_scale(void)
+{
+    const char *s = getenv("FLOTILLA_TEST_TIMEOUT_SCALE");
+    double v = s ? strtod(s, NULL) : 1.0;
+
+    return v > 0 ? v : 1.0;
+}
+
+void
+fl_test_run(fl_test_proc_t *res, const char *name, const char *const *argv,
+            const char *stdin_data, int timeout_s)
+{
+    const char *bindir = getenv("FLOTILLA_BIN_DIR");
+    char *path = NULL;
+    int in[2], out[2], errp[2];
+    pid_t pid;
+    fl_buf_t ob = FL_BUF_INIT(0), eb = FL_BUF_INIT(0);
+    size_t in_off = 0, in_len = stdin_data ? strlen(stdin_data) : 0;
+    time_t deadline = time(NULL) + (time_t)(timeout_s * s_scale());
+    int status = 0;
+    size_t argc = 0;
+    char **args = NULL;
+
+    if (name[0] == '/')
+        path = fl_strdup(name);
+    else if (bindir == NULL)
+        fail_msg("FLOTILLA_BIN_DIR is not set");
+    else
+        path = fl_asprintf("%s/%s", bindir, name);
+    while (argv && argv[argc])
+        argc++;
+    args = fl_calloc(argc + 2, sizeof(char *));
+    args[0] = path;
+    for (size_t i = 1; i < argc; i++)
+        args[i] = (char *)argv[i];
+    if (pipe(in) || pipe(out) || pipe(errp))
+        fail_msg("pipe: %s", strerror(errno));
+    pid = fork();
+    if (pid < 0)
+        fail_msg("fork: %s", strerror(errno));
+    if (pid == 0) {
+        dup2(in[0], 0);
+        dup2(out[1], 1);
+        dup2(errp[1], 2);
+        close(in[0]); close(in[1]); close(out[0]); close(out[1]);
+        close(errp[0]); close(errp[1]);
+        execv(path, args);
+        fprintf(stderr, "exec %s: %s\n", path, strerror(errno));
+        _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+    close(errp[1]);
+    if (in_len == 0) {
+        close(in[1]);
+        in[1] = -1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    for (;;) {
+        struct pollfd fds[3];
+        int n = 0;
+        char chunk[4096];
+
+        if (out[0] >= 0) fds[n++] = (struct pollfd){out[0], POLLIN, 0};
+        if (errp[0] >= 0) fds[n++] = (struct pollfd){errp[0], POLLIN, 0};
+        if (in[1] >= 0) fds[n++] = (struct pollfd){in[1], POLLOUT, 0};
+        if (n == 0)
+            break;
+        if (time(NULL) > deadline) {
+            kill(pid, SIGKILL);
+            fail_msg("%s did not finish within %d s", name, timeout_s);
+        }
+        if (poll(fds, (nfds_t)n, 200) < 0 && errno != EINTR)
+            fail_msg("poll: %s", strerror(errno));
+        for (int i = 0; i < n; i++) {
+            if (!fds[i].revents)
+                continue;
+            if (fds[i].fd == in[1]) {
+                ssize_t w = write(in[1], stdin_data + in_off, in_len - in_off);
+                if (w > 0)
+                    in_off += (size_t)w;
+                if (w < 0 || in_off >= in_len) {
+                    close(in[1]);
+                    in[1] = -1;
+                }
+                continue;
+            }
+            ssize_t r = read(fds[i].fd, chunk, sizeof(chunk));
+            if (r <= 0) {
+                close(fds[i].fd);
+                if (fds[i].fd == out[0]) out[0] = -1; else errp[0] = -1;
+            } else if (fl_buf_append(fds[i].fd == out[0] ? &ob : &eb, chunk,
+                                     (size_t)r) != 0) {
+                fail_msg("%s printed more than the buffer limit", name);
+            }
+        }
+    }
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    res->status = WIFEXITED(status) ? WEXITSTATUS(status)
+                                    : 128 + WTERMSIG(status);
+    res->out = fl_buf_detach(&ob);
+    res->err = fl_buf_detach(&eb);
+    free(args);
+    free(path);
+}
+
+void
+fl_test_proc_release(fl_test_proc_t *res)
+{
+    fl_free(&res->out);
+    fl_free(&res->err);
+}
+
+char *
+fl_test_tmpdir(void)
+{
+    const char *base = getenv("TMPDIR");
+    char *tmpl = fl_asprintf("%s/fltest.XXXXXX", base ? base : "/tmp");
+
+    if (mkdtemp(tmpl) == NULL)
+        fail_msg("mkdtemp: %s", strerror(errno));
+    return tmpl;
+}
+
+void
+fl_test_rmtree(const char *path)
+{
+    char *cmd = fl_asprintf("rm -rf '%s'", path);
+    int rc = system(cmd);
+
+    free(cmd);
+    if (rc != 0)
+        fail_msg("could not remove %s", path);
+}
+
+void
+fl_test_write_file(const char *path, const char *content)
+{
+    FILE *f = fopen(path, "w");
+
+    if (f == NULL)
+        fail_msg("could not write %s: %s", path, strerror(errno));
+    fputs(content, f);
+    fclose(f);
+}
+
+char *
+fl_test_source_path(const char *rel)
+{
+    const char *src = getenv("FLOTILLA_SOURCE_DIR");
+
+    return fl_asprintf("%s/%s", src ? src : ".", rel);
+}

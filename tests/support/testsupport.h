@@ -1,0 +1,77 @@
+/*
+ * testsupport.h - helpers shared by Flotilla's tests.
+ *
+ * Scratch databases: every integration test gets its own database on the
+ * throwaway PostgreSQL that tests/run.sh starts (its settings arrive in
+ * the standard PGHOST/PGPORT/PGUSER variables), created before and dropped
+ * after the test.  Log capture: a sink that keeps every event for
+ * assertions.  Processes: run a built executable with arguments and
+ * collect its exit status and output.
+ */
+#ifndef FL_TESTSUPPORT_H
+#define FL_TESTSUPPORT_H
+
+#include <stddef.h>
+
+#include <libpq-fe.h>
+
+#include "common/log.h"
+
+typedef struct {
+    char name[64];     /* database name */
+    char *conninfo;    /* "dbname=NAME" plus the environment's settings */
+} fl_test_db_t;
+
+/*
+ * Creates a fresh database named after prefix; fails the test (cmocka
+ * fail_msg) with PostgreSQL's message when it cannot.
+ */
+void fl_test_db_create(fl_test_db_t *db, const char *prefix);
+/* Drops it (WITH (FORCE)) and frees conninfo. */
+void fl_test_db_drop(fl_test_db_t *db);
+/* Opens a connection to it or fails the test. */
+PGconn *fl_test_db_connect(const fl_test_db_t *db);
+/* Runs sql, failing the test unless it succeeds. */
+void fl_test_exec(PGconn *conn, const char *sql);
+/* Runs a query returning one value; returns a new string (NULL for NULL). */
+char *fl_test_query_value(PGconn *conn, const char *sql);
+/* True when tests/run.sh (or the caller) set up a server: PGHOST is set. */
+int fl_test_have_postgres(void);
+
+/* Captured log events. */
+typedef struct {
+    char **lines;  /* each event as JSON (fl_log_record_json) */
+    size_t count;
+} fl_test_log_t;
+
+void fl_test_log_start(fl_test_log_t *cap);
+void fl_test_log_stop(fl_test_log_t *cap);
+/* True when some captured line contains needle. */
+int fl_test_log_contains(const fl_test_log_t *cap, const char *needle);
+
+/* Result of running a process. */
+typedef struct {
+    int status;      /* exit code, or 128+signal */
+    char *out;       /* stdout, NUL-terminated */
+    char *err;       /* stderr, NUL-terminated */
+} fl_test_proc_t;
+
+/*
+ * Runs FLOTILLA_BIN_DIR/name with argv (NULL-terminated, argv[0] ignored),
+ * feeding stdin_data (may be NULL) and waiting at most timeout_s seconds
+ * (scaled by FLOTILLA_TEST_TIMEOUT_SCALE).  Fails the test if it cannot.
+ */
+void fl_test_run(fl_test_proc_t *res, const char *name, const char *const *argv,
+                 const char *stdin_data, int timeout_s);
+void fl_test_proc_release(fl_test_proc_t *res);
+
+/* Makes a fresh temporary directory; returns a new path. */
+char *fl_test_tmpdir(void);
+/* Removes a directory tree (rm -rf). */
+void fl_test_rmtree(const char *path);
+/* Writes a file (mode 0644) or fails the test. */
+void fl_test_write_file(const char *path, const char *content);
+/* Path of a file under the source tree; new string. */
+char *fl_test_source_path(const char *rel);
+
+#endif

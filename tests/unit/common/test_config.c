@@ -1,0 +1,216 @@
+/* Unit tests for common/config: typed loading, line numbers, unknown keys. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "common/alloc.h"
+#include "common/config.h"
+#include "testsupport.h"
+
+typedef struct {
+    char *name;
+    char *dsn;
+} target_conf;
+
+typedef struct {
+    char *host;
+    int64_t port;
+} listen_conf;
+
+typedef struct {
+    char *name;
+    int64_t workers;
+    int verbose;
+    int64_t lock_timeout_ms;
+    int64_t max_message;
+    listen_conf listen;
+    fl_conf_strlist_t trust;
+    fl_conf_list_t targets;
+} sample_conf;
+
+static const fl_conf_option s_listen[] = {
+    {"host", FL_CONF_STRING, offsetof(listen_conf, host), "127.0.0.1", 0, 0, 0, 0, "address to bind", NULL, 0},
+    {"port", FL_CONF_INT, offsetof(listen_conf, port), "7400", 1, 65535, 0, 0, "port to bind", NULL, 0},
+    {NULL, 0, 0, NULL, 0, 0, 0, 0, NULL, NULL, 0},
+};
+
+static const fl_conf_option s_target[] = {
+    {"name", FL_CONF_STRING, offsetof(target_conf, name), NULL, 0, 0, 0, 1, "target name", NULL, 0},
+    {"dsn", FL_CONF_STRING, offsetof(target_conf, dsn), NULL, 0, 0, 0, 1, "connection string", NULL, 0},
+    {NULL, 0, 0, NULL, 0, 0, 0, 0, NULL, NULL, 0},
+};
+
+static const fl_conf_option s_table[] = {
+    {"name", FL_CONF_STRING, offsetof(sample_conf, name), NULL, 0, 0, 0, 1, "agent name", NULL, 0},
+    {"workers", FL_CONF_INT, offsetof(sample_conf, workers), "4", 1, 64, 1, 0, "parallel targets", NULL, 0},
+    {"verbose", FL_CONF_BOOL, offsetof(sample_conf, verbose), "false", 0, 0, 1, 0, "debug logging", NULL, 0},
+    {"lock_timeout", FL_CONF_DURATION, offsetof(sample_conf, lock_timeout_ms), "2s", 1, 3600000, 0, 0, "lock timeout", NULL, 0},
+    {"max_message", FL_CONF_SIZE, offsetof(sample_conf, max_message), "16MiB", 1024, 1 << 30, 0, 0, "largest message", NULL, 0},
+    {"listen", FL_CONF_SECTION, offsetof(sample_conf, listen), NULL, 0, 0, 0, 0, "where to listen", s_listen, 0},
+    {"trust", FL_CONF_STRLIST, offsetof(sample_conf, trust), NULL, 0, 0, 0, 0, "trusted keys", NULL, 0},
+    {"targets", FL_CONF_LIST, offsetof(sample_conf, targets), NULL, 0, 0, 0, 0, "databases", s_target, sizeof(target_conf)},
+    {NULL, 0, 0, NULL, 0, 0, 0, 0, NULL, NULL, 0},
+};
+
+static int
+s_load(sample_conf *c, const char *yaml, fl_error_t *err)
+{
+    memset(c, 0, sizeof(*c));
+    assert_int_equal(fl_conf_defaults(s_table, c, NULL), 0);
+    return fl_conf_load_string(s_table, c, yaml, strlen(yaml), "agent.yaml", err);
+}
+
+static void
+test_config_load_typed_values_and_defaults(void **state)
+{
+    sample_conf c;
+    fl_error_t err = FL_ERROR_INIT;
+    const char *yaml =
+        "name: agent-1\n"
+        "verbose: yes\n"
+        "lock_timeout: 500ms\n"
+        "listen:\n"
+        "  port: 9000\n"
+        "trust: [a.pub, b.pub]\n"
+        "targets:\n"
+        "  - name: t1\n"
+        "    dsn: dbname=t1\n"
+        "  - name: t2\n"
+        "    dsn: dbname=t2\n";
+
+    (void)state;
+    assert_int_equal(s_load(&c, yaml, &err), 0);
+    assert_string_equal(c.name, "agent-1");
+    assert_int_equal(c.workers, 4);
+    assert_true(c.verbose);
+    assert_int_equal(c.lock_timeout_ms, 500);
+    assert_int_equal(c.max_message, 16 * 1024 * 1024);
+    assert_string_equal(c.listen.host, "127.0.0.1");
+    assert_int_equal(c.listen.port, 9000);
+    assert_int_equal(c.trust.count, 2);
+    assert_string_equal(c.trust.items[1], "b.pub");
+    assert_int_equal(c.targets.count, 2);
+    assert_string_equal(((target_conf *)c.targets.items)[1].dsn, "dbname=t2");
+    /* The environment and flags come after the file. */
+    assert_int_equal(fl_conf_set(s_table, &c, "listen.port", "9100", "--port", &err), 0);
+    assert_int_equal(c.listen.port, 9100);
+    fl_conf_release(s_table, &c);
+    assert_null(c.name);
+}
+
+static void
+test_config_unknown_key_names_file_line_key(void **state)
+{
+    sample_conf c;
+    fl_error_t err = FL_ERROR_INIT;
+
+    (void)state;
+    assert_int_equal(s_load(&c, "name: a\n\nlisten:\n  prot: 9000\n", &err), FL_EINVAL);
+    assert_string_equal(err.message, "agent.yaml:4: unknown key \"listen.prot\"");
+    fl_error_clear(&err);
+    fl_conf_release(s_table, &c);
+}
+
+static void
+test_config_bad_value_names_line_key_and_reason(void **state)
+{
+    sample_conf c;
+    fl_error_t err = FL_ERROR_INIT;
+
+    (void)state;
+    assert_int_equal(s_load(&c, "name: a\nlock_timeout: 5\n", &err), FL_EINVAL);
+    assert_non_null(strstr(err.message, "agent.yaml:2: key \"lock_timeout\": "
+                                        "invalid duration \"5\""));
+    fl_error_clear(&err);
+    fl_conf_release(s_table, &c);
+    assert_int_equal(s_load(&c, "name: a\nworkers: 100\n", &err), FL_EINVAL);
+    assert_non_null(strstr(err.message, "agent.yaml:2: key \"workers\""));
+    assert_non_null(strstr(err.detail, "1 to 64"));
+    fl_error_clear(&err);
+    fl_conf_release(s_table, &c);
+    assert_int_equal(s_load(&c, "name: a\nlisten: 5\n", &err), FL_EINVAL);
+    assert_non_null(strstr(err.message, "must be a mapping"));
+    fl_error_clear(&err);
+    fl_conf_release(s_table, &c);
+}
+
+static void
+test_config_syntax_error_has_line_and_column(void **state)
+{
+    sample_conf c;
+    fl_error_t err = FL_ERROR_INIT;
+
+    (void)state;
+    assert_int_equal(s_load(&c, "name: a\nlisten:\n  port: [1, 2\n", &err), FL_EINVAL);
+    assert_non_null(strstr(err.message, "agent.yaml:4:"));
+    assert_non_null(strstr(err.message, "invalid YAML"));
+    fl_error_clear(&err);
+    fl_conf_release(s_table, &c);
+}
+
+static void
+test_config_required_key_missing(void **state)
+{
+    sample_conf c;
+    fl_error_t err = FL_ERROR_INIT;
+
+    (void)state;
+    assert_int_equal(s_load(&c, "workers: 2\ntargets:\n  - name: t1\n", &err), FL_EINVAL);
+    /* The first missing key found is the target's dsn, at its item's line. */
+    assert_non_null(strstr(err.message, "missing required key \"targets[0].dsn\""));
+    assert_non_null(strstr(err.message, "agent.yaml:3:"));
+    fl_error_clear(&err);
+    fl_conf_release(s_table, &c);
+}
+
+static void
+test_config_file_missing_and_help(void **state)
+{
+    sample_conf c;
+    fl_error_t err = FL_ERROR_INIT;
+    char *dir = fl_test_tmpdir();
+    char *path = fl_asprintf("%s/c.yaml", dir);
+    char *out = NULL;
+    size_t outlen = 0;
+    FILE *f = NULL;
+
+    (void)state;
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(fl_conf_load_file(s_table, &c, path, &err), FL_ENOTFOUND);
+    assert_non_null(strstr(err.message, path));
+    fl_error_clear(&err);
+    fl_test_write_file(path, "name: from-file\n");
+    assert_int_equal(fl_conf_load_file(s_table, &c, path, &err), 0);
+    assert_string_equal(c.name, "from-file");
+    fl_conf_release(s_table, &c);
+    f = open_memstream(&out, &outlen);
+    fl_conf_print_help(s_table, f);
+    fl_conf_print_sample(s_table, f);
+    fclose(f);
+    assert_non_null(strstr(out, "listen.port"));
+    assert_non_null(strstr(out, "lock_timeout: 2s"));
+    free(out);
+    free(path);
+    fl_test_rmtree(dir);
+    free(dir);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_config_load_typed_values_and_defaults),
+        cmocka_unit_test(test_config_unknown_key_names_file_line_key),
+        cmocka_unit_test(test_config_bad_value_names_line_key_and_reason),
+        cmocka_unit_test(test_config_syntax_error_has_line_and_column),
+        cmocka_unit_test(test_config_required_key_missing),
+        cmocka_unit_test(test_config_file_missing_and_help),
+    };
+    return cmocka_run_group_tests_name("config", tests, NULL, NULL);
+}
