@@ -1,0 +1,126 @@
+/*
+ * facts.h - what each SQL statement of a migration does to a live
+ * database, from the real PostgreSQL 15 parser (libpg_query).
+ *
+ * Splitting uses the parser (pg_query_split_with_parser, falling back to
+ * the scanner for text that does not parse), never semicolons.  For each
+ * statement: kind, position, tables read and written with the lock level
+ * taken on each, rewrite/scan/destructive flags, whether it must run
+ * outside a transaction block, and the live-data checks the pipeline must
+ * run before executing it.
+ *
+ * CONTRACT used by agent/ (the pipeline) and `flotilla plan`: the fields
+ * below are fixed; the implementation may add fields but not change these.
+ */
+#ifndef FL_LINT_FACTS_H
+#define FL_LINT_FACTS_H
+
+#include <stddef.h>
+
+#include "common/error.h"
+
+/* PostgreSQL's table lock levels, weakest first (PG 15 docs, 13.3.1). */
+typedef enum {
+    FL_LOCK_NONE = 0,
+    FL_LOCK_ACCESS_SHARE,
+    FL_LOCK_ROW_SHARE,
+    FL_LOCK_ROW_EXCLUSIVE,
+    FL_LOCK_SHARE_UPDATE_EXCLUSIVE,
+    FL_LOCK_SHARE,
+    FL_LOCK_SHARE_ROW_EXCLUSIVE,
+    FL_LOCK_EXCLUSIVE,
+    FL_LOCK_ACCESS_EXCLUSIVE
+} fl_lock_level;
+
+/* "ACCESS EXCLUSIVE", ... ; "" for FL_LOCK_NONE. */
+const char *fl_lock_level_name(fl_lock_level level);
+
+typedef struct {
+    char *schema;       /* NULL when not schema-qualified */
+    char *name;
+    fl_lock_level lock; /* lock this statement takes on the table */
+    int writes;         /* the statement changes the table or its data */
+    int created;        /* the statement creates this table */
+} fl_table_ref_t;
+
+/* What a destructive statement destroys; the pipeline backs these up. */
+typedef enum {
+    FL_DESTROY_DROP_TABLE,
+    FL_DESTROY_DROP_COLUMN,
+    FL_DESTROY_ALTER_TYPE,  /* ALTER COLUMN ... TYPE */
+    FL_DESTROY_TRUNCATE,
+    FL_DESTROY_DELETE,
+    FL_DESTROY_UPDATE
+} fl_destroy_kind;
+
+typedef struct {
+    fl_destroy_kind kind;
+    char *schema;  /* NULL when not qualified */
+    char *table;
+    char *column;  /* DROP_COLUMN and ALTER_TYPE; NULL otherwise */
+} fl_destroy_t;
+
+/* Live-data checks the pipeline runs before the statement (DESIGN.md). */
+typedef enum {
+    FL_CHECK_TABLE_EXISTS,  /* table altered, dropped, renamed, updated... */
+    FL_CHECK_COLUMN_EXISTS, /* column altered, dropped or renamed */
+    FL_CHECK_NOT_NULL,      /* SET NOT NULL: count NULLs in columns[0] */
+    FL_CHECK_UNIQUE,        /* unique index/constraint: duplicate groups */
+    FL_CHECK_FOREIGN_KEY,   /* validated FK: orphan rows */
+    FL_CHECK_CHECK,         /* validated CHECK: violating rows (expr) */
+    FL_CHECK_DEPENDENTS     /* DROP COLUMN/TABLE: dependent views and FKs */
+} fl_check_kind;
+
+typedef struct {
+    fl_check_kind kind;
+    char *schema;        /* NULL when not qualified */
+    char *table;
+    char **columns;      /* may be empty (TABLE_EXISTS, DEPENDENTS on table) */
+    size_t ncolumns;
+    char *ref_schema;    /* FOREIGN_KEY: the referenced table */
+    char *ref_table;
+    char **ref_columns;  /* FOREIGN_KEY: empty means its primary key */
+    size_t nref_columns;
+    char *expr;          /* CHECK: the expression as SQL (deparsed) */
+} fl_check_t;
+
+typedef struct {
+    char *sql;            /* the statement text, without the final ';' */
+    size_t offset;        /* byte offset of the statement in the input */
+    size_t length;
+    int line;             /* 1-based, base_line added */
+    int column;           /* 1-based */
+    const char *kind;     /* "CREATE TABLE", "ALTER TABLE", "CREATE INDEX", ... */
+    int parse_error;      /* the PG 15 grammar rejected it; error says why */
+    char *error;
+    fl_table_ref_t *tables;
+    size_t ntables;
+    int rewrites;         /* rewrites the table (and its indexes) */
+    int scans;            /* scans the table while holding its lock */
+    int destructive;      /* destroys data (see fl_destroy_t) */
+    int no_transaction;   /* must run outside a transaction block */
+    fl_destroy_t *destroys;
+    size_t ndestroys;
+    fl_check_t *checks;
+    size_t nchecks;
+} fl_stmt_t;
+
+typedef struct {
+    fl_stmt_t *items;
+    size_t count;
+} fl_stmt_list_t;
+
+/*
+ * Splits sql with the parser and fills out with one fl_stmt_t per
+ * statement.  base_line is added to every line (pass the line of the
+ * section in its file, minus one).  pg_version is the server version
+ * number (150000 for 15.0).  Statements that do not parse are kept with
+ * parse_error set; the call itself fails only on input it cannot split at
+ * all (FL_EINVAL with position).  Thread safe.
+ */
+int fl_facts_analyze(fl_stmt_list_t *out, const char *sql, int base_line,
+                     int pg_version, fl_error_t *err) FL_NODISCARD;
+
+void fl_stmt_list_release(fl_stmt_list_t *list);
+
+#endif

@@ -1,0 +1,84 @@
+/*
+ * migration.h - migration sources: the NNNN_name.sql files of a migrations
+ * directory and the migrations carried inside a bundle.
+ *
+ * A file holds sections marked by comment lines (see docs/migrations.md):
+ *
+ *   -- flotilla:options lock_timeout=2s statement_timeout=5min
+ *   -- flotilla:validate
+ *   -- flotilla:up
+ *   -- flotilla:down
+ *   -- flotilla:verify
+ *
+ * `up` is required.  Options: no-transaction, lock_timeout=DURATION,
+ * statement_timeout=DURATION, allow=RULE REASON (the reason is required).
+ * Every error names the file and the line.
+ *
+ * CONTRACT used by agent/ (the pipeline): the fields below are fixed; the
+ * implementation may add fields but not change these.
+ */
+#ifndef FL_PROTO_MIGRATION_H
+#define FL_PROTO_MIGRATION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+
+typedef struct {
+    char *rule;   /* lint rule id */
+    char *reason; /* why it is allowed; never empty */
+} fl_migration_allow_t;
+
+typedef struct {
+    int64_t version;      /* NNNN of the file name, > 0 */
+    char *name;           /* the file name without "NNNN_" and ".sql" */
+    char *file;           /* the file name, e.g. "0003_add_email.sql" */
+    char *up;             /* section texts; NULL when the section is absent */
+    char *down;
+    char *validate;
+    char *verify;
+    int up_line;          /* 1-based line in the file where each section's */
+    int down_line;        /* text begins (the line after its marker); 0   */
+    int validate_line;    /* when absent                                   */
+    int verify_line;
+    int no_transaction;             /* option no-transaction */
+    int64_t lock_timeout_ms;        /* -1 when not set */
+    int64_t statement_timeout_ms;   /* -1 when not set */
+    fl_migration_allow_t *allows;
+    size_t nallows;
+    unsigned char checksum[32];     /* SHA-256 of the canonical encoding */
+    char checksum_hex[65];          /* the same in lower-case hex */
+} fl_migration_t;
+
+typedef struct {
+    fl_migration_t *items; /* ordered by strictly increasing version */
+    size_t count;
+} fl_migration_list_t;
+
+/*
+ * Parses one migration file's text.  file_name must match NNNN_name.sql.
+ * The checksum covers version, name, every section and the options, in a
+ * canonical encoding, so the same migration has the same checksum whether
+ * it comes from a directory or from a bundle.  Fails with FL_EINVAL naming
+ * file and line: missing up, unknown section or option, bad duration,
+ * non-UTF-8 text, an allow without a reason.
+ */
+int fl_migration_parse(fl_migration_t *out, const char *file_name,
+                       const char *text, size_t len, fl_error_t *err) FL_NODISCARD;
+
+/*
+ * Loads every NNNN_name.sql of dir, ordered by version.  Files not ending
+ * in .sql are ignored; a .sql file whose name does not match, a duplicate
+ * version, or an empty directory is an error.
+ */
+int fl_migration_dir_load(fl_migration_list_t *out, const char *dir,
+                          fl_error_t *err) FL_NODISCARD;
+
+/* Computes m->checksum and m->checksum_hex from the other fields. */
+void fl_migration_compute_checksum(fl_migration_t *m);
+
+void fl_migration_release(fl_migration_t *m);
+void fl_migration_list_release(fl_migration_list_t *l);
+
+#endif
