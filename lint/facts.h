@@ -103,6 +103,8 @@ typedef struct {
     size_t ndestroys;
     fl_check_t *checks;
     size_t nchecks;
+    char *index_schema;   /* CREATE INDEX: schema of the index, or NULL */
+    char *index_name;     /* CREATE INDEX: its name, or NULL if unnamed */
 } fl_stmt_t;
 
 typedef struct {

@@ -1,0 +1,380 @@
+/*
+ * checks.c - live-data checks run before a statement changes anything
+ * (see fl__check_run in pipeline_internal.h).
+ *
+ * Each check counts the rows that would make the statement fail or do
+ * harm, and shows up to three of them, so that the refusal says what to
+ * fix: NULLs before SET NOT NULL, duplicate groups before a unique index,
+ * orphans before a validated foreign key, violations before a validated
+ * CHECK, and dependent views and foreign keys before a DROP.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "agent/pipeline_internal.h"
+#include "common/alloc.h"
+#include "common/buf.h"
+
+#define S_SAMPLE_ROWS 3
+#define S_SAMPLE_CHARS 200
+
+int64_t
+fl__now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+char *
+fl__qualify(fl_pg_t *pg, const char *schema, const char *table)
+{
+    char *t = fl_pg_quote_ident(pg, table);
+    char *s = NULL;
+    char *out = NULL;
+
+    if (schema == NULL)
+        return t;
+    s = fl_pg_quote_ident(pg, schema);
+    out = fl_asprintf("%s.%s", s, t);
+    free(s);
+    free(t);
+    return out;
+}
+
+static const char *
+s_kind_name(fl_check_kind kind)
+{
+    switch (kind) {
+    case FL_CHECK_TABLE_EXISTS:  return "table-exists";
+    case FL_CHECK_COLUMN_EXISTS: return "column-exists";
+    case FL_CHECK_NOT_NULL:      return "not-null";
+    case FL_CHECK_UNIQUE:        return "unique";
+    case FL_CHECK_FOREIGN_KEY:   return "foreign-key";
+    case FL_CHECK_CHECK:         return "check";
+    case FL_CHECK_DEPENDENTS:    return "dependents";
+    }
+    return "?";
+}
+
+char *
+fl__check_describe(const fl_check_t *c)
+{
+    fl_buf_t b = FL_BUF_INIT(0);
+
+    fl_buf_printf(&b, "%s on %s%s%s", s_kind_name(c->kind),
+                  c->schema ? c->schema : "", c->schema ? "." : "", c->table);
+    if (c->ncolumns) {
+        fl_buf_printf(&b, "(");
+        for (size_t i = 0; i < c->ncolumns; i++)
+            fl_buf_printf(&b, "%s%s", i ? ", " : "", c->columns[i]);
+        fl_buf_printf(&b, ")");
+    }
+    if (c->kind == FL_CHECK_FOREIGN_KEY)
+        fl_buf_printf(&b, " -> %s%s%s", c->ref_schema ? c->ref_schema : "",
+                      c->ref_schema ? "." : "", c->ref_table);
+    if (c->kind == FL_CHECK_CHECK && c->expr)
+        fl_buf_printf(&b, " (%s)", c->expr);
+    return fl_buf_detach(&b);
+}
+
+/* "a, b" of quoted identifiers, each prefixed with alias if given. */
+static char *
+s_column_list(fl_pg_t *pg, char *const *cols, size_t n, const char *alias)
+{
+    fl_buf_t b = FL_BUF_INIT(0);
+
+    for (size_t i = 0; i < n; i++) {
+        char *q = fl_pg_quote_ident(pg, cols[i]);
+        fl_buf_printf(&b, "%s%s%s%s", i ? ", " : "", alias ? alias : "",
+                      alias ? "." : "", q);
+        free(q);
+    }
+    return fl_buf_detach(&b);
+}
+
+/*
+ * Runs a count query and, when the count is nonzero, a sample query;
+ * fills *count and a new "; "-joined sample string.
+ */
+static int
+s_count_and_sample(fl_pg_t *pg, const char *count_sql, const char *sample_sql,
+                   long long *count, char **sample, fl_error_t *err)
+{
+    char *v = NULL;
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    fl_buf_t b = FL_BUF_INIT(0);
+    int rc = fl_pg_query_value(pg, &v, count_sql, 0, NULL, err);
+
+    *sample = NULL;
+    if (rc != 0)
+        return rc;
+    *count = v ? strtoll(v, NULL, 10) : 0;
+    free(v);
+    if (*count == 0 || sample_sql == NULL)
+        return 0;
+    if ((rc = fl_pg_query(pg, &r, sample_sql, 0, NULL, err)) != 0)
+        return rc;
+    for (size_t i = 0; i < r.nrows; i++) {
+        const char *s = fl_pg_value(&r, i, 0);
+        fl_buf_printf(&b, "%s%.*s", i ? "; " : "", S_SAMPLE_CHARS, s ? s : "NULL");
+    }
+    fl_pg_result_release(&r);
+    *sample = fl_buf_detach(&b);
+    return 0;
+}
+
+static int
+s_exists(fl_pg_t *pg, const char *qualified, const char *column, int *exists,
+         fl_error_t *err)
+{
+    const char *params[2] = {qualified, column};
+    char *v = NULL;
+    int rc = fl_pg_query_value(pg, &v, column ?
+        "SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass($1)"
+        " AND attname = $2 AND attnum > 0 AND NOT attisdropped" :
+        "SELECT count(*) FROM pg_class WHERE oid = to_regclass($1)",
+        column ? 2 : 1, params, err);
+
+    if (rc == 0)
+        *exists = v && strcmp(v, "0") != 0;
+    free(v);
+    return rc;
+}
+
+/* Primary key columns of a table, for a foreign key naming none. */
+static int
+s_primary_key(fl_pg_t *pg, const char *qualified, fl_pg_result_t *out,
+              fl_error_t *err)
+{
+    const char *params[1] = {qualified};
+
+    return fl_pg_query(pg, out,
+        "SELECT a.attname FROM pg_index i JOIN pg_attribute a"
+        " ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)"
+        " WHERE i.indrelid = to_regclass($1) AND i.indisprimary"
+        " ORDER BY array_position(i.indkey::int2[], a.attnum)", 1, params, err);
+}
+
+int
+fl__check_run(fl_pg_t *pg, const fl_check_t *c, json_t *report, fl_error_t *err)
+{
+    char *qt = fl__qualify(pg, c->schema, c->table);
+    char *label = fl__check_describe(c);
+    char *cols = s_column_list(pg, c->columns, c->ncolumns, NULL);
+    char *count_sql = NULL, *sample_sql = NULL, *sample = NULL;
+    char *why = NULL;
+    const char *hint = NULL;
+    long long count = 0;
+    int exists = 0;
+    int rc = 0;
+
+    switch (c->kind) {
+    case FL_CHECK_TABLE_EXISTS:
+        if ((rc = s_exists(pg, qt, NULL, &exists, err)) != 0)
+            goto cleanup;
+        if (!exists) {
+            why = fl_asprintf("table %s does not exist", qt);
+            hint = "Check the table name and the search_path, or the order of "
+                   "the migrations.";
+        }
+        break;
+    case FL_CHECK_COLUMN_EXISTS:
+        for (size_t i = 0; i < c->ncolumns && !why; i++) {
+            if ((rc = s_exists(pg, qt, c->columns[i], &exists, err)) != 0)
+                goto cleanup;
+            if (!exists)
+                why = fl_asprintf("column \"%s\" of table %s does not exist",
+                                  c->columns[i], qt);
+        }
+        hint = "Check the column name, or the order of the migrations.";
+        break;
+    case FL_CHECK_NOT_NULL:
+        count_sql = fl_asprintf("SELECT count(*) FROM %s WHERE %s IS NULL", qt, cols);
+        sample_sql = fl_asprintf("SELECT t::text FROM %s t WHERE %s IS NULL LIMIT %d",
+                                 qt, cols, S_SAMPLE_ROWS);
+        if ((rc = s_count_and_sample(pg, count_sql, sample_sql, &count, &sample, err)) != 0)
+            goto cleanup;
+        if (count) {
+            why = fl_asprintf("%lld row%s of %s %s NULL in column %s", count,
+                              count == 1 ? "" : "s", qt, count == 1 ? "is" : "are", cols);
+            hint = "Fill the NULLs first (an UPDATE in this migration before "
+                   "SET NOT NULL, or an earlier migration).";
+        }
+        break;
+    case FL_CHECK_UNIQUE: {
+        fl_buf_t nn = FL_BUF_INIT(0);
+        char *where = NULL;
+        for (size_t i = 0; i < c->ncolumns; i++) {
+            char *q = fl_pg_quote_ident(pg, c->columns[i]);
+            fl_buf_printf(&nn, "%s%s IS NOT NULL", i ? " AND " : "", q);
+            free(q);
+        }
+        where = fl_buf_detach(&nn);
+        count_sql = fl_asprintf("SELECT count(*) FROM (SELECT 1 FROM %s WHERE %s"
+                                " GROUP BY %s HAVING count(*) > 1) d", qt,
+                                *where ? where : "true", cols);
+        sample_sql = fl_asprintf("SELECT ROW(%s)::text || ' x' || count(*) FROM %s"
+                                 " WHERE %s GROUP BY %s HAVING count(*) > 1"
+                                 " LIMIT %d", cols, qt, *where ? where : "true",
+                                 cols, S_SAMPLE_ROWS);
+        free(where);
+        if ((rc = s_count_and_sample(pg, count_sql, sample_sql, &count, &sample, err)) != 0)
+            goto cleanup;
+        if (count) {
+            why = fl_asprintf("%lld duplicate group%s in %s(%s)", count,
+                              count == 1 ? "" : "s", qt, cols);
+            hint = "Remove or merge the duplicates before adding the unique "
+                   "index or constraint.";
+        }
+        break;
+    }
+    case FL_CHECK_FOREIGN_KEY: {
+        char *rt = fl__qualify(pg, c->ref_schema, c->ref_table);
+        fl_pg_result_t pk = FL_PG_RESULT_INIT;
+        char **refcols = c->ref_columns;
+        size_t nref = c->nref_columns;
+        fl_buf_t cond = FL_BUF_INIT(0), nn = FL_BUF_INIT(0);
+        char *conds = NULL, *nns = NULL;
+
+        if (nref == 0) {
+            if ((rc = s_primary_key(pg, rt, &pk, err)) != 0) {
+                free(rt);
+                goto cleanup;
+            }
+            refcols = pk.values;
+            nref = pk.nrows;
+        }
+        if (nref != c->ncolumns) {
+            why = fl_asprintf("foreign key from %s(%s) names %zu column%s but "
+                              "%s has %zu key column%s", qt, cols, c->ncolumns,
+                              c->ncolumns == 1 ? "" : "s", rt, nref,
+                              nref == 1 ? "" : "s");
+        } else {
+            for (size_t i = 0; i < nref; i++) {
+                char *a = fl_pg_quote_ident(pg, c->columns[i]);
+                char *b = fl_pg_quote_ident(pg, refcols[i]);
+                fl_buf_printf(&cond, "%sr.%s = t.%s", i ? " AND " : "", b, a);
+                fl_buf_printf(&nn, "%st.%s IS NOT NULL", i ? " AND " : "", a);
+                free(a);
+                free(b);
+            }
+            conds = fl_buf_detach(&cond);
+            nns = fl_buf_detach(&nn);
+            count_sql = fl_asprintf("SELECT count(*) FROM %s t WHERE %s AND NOT "
+                                    "EXISTS (SELECT 1 FROM %s r WHERE %s)", qt,
+                                    nns, rt, conds);
+            sample_sql = fl_asprintf("SELECT t::text FROM %s t WHERE %s AND NOT "
+                                     "EXISTS (SELECT 1 FROM %s r WHERE %s) LIMIT %d",
+                                     qt, nns, rt, conds, S_SAMPLE_ROWS);
+            rc = s_count_and_sample(pg, count_sql, sample_sql, &count, &sample, err);
+            if (rc == 0 && count) {
+                why = fl_asprintf("%lld row%s of %s reference%s no row of %s",
+                                  count, count == 1 ? "" : "s", qt,
+                                  count == 1 ? "s" : "", rt);
+                hint = "Delete or fix the orphan rows first, or add the "
+                       "constraint NOT VALID and validate it later.";
+            }
+        }
+        free(conds);
+        free(nns);
+        fl_buf_release(&cond);
+        fl_buf_release(&nn);
+        fl_pg_result_release(&pk);
+        free(rt);
+        if (rc != 0)
+            goto cleanup;
+        break;
+    }
+    case FL_CHECK_CHECK:
+        count_sql = fl_asprintf("SELECT count(*) FROM %s WHERE NOT (%s)", qt,
+                                c->expr ? c->expr : "true");
+        sample_sql = fl_asprintf("SELECT t::text FROM %s t WHERE NOT (%s) LIMIT %d",
+                                 qt, c->expr ? c->expr : "true", S_SAMPLE_ROWS);
+        if ((rc = s_count_and_sample(pg, count_sql, sample_sql, &count, &sample, err)) != 0)
+            goto cleanup;
+        if (count) {
+            why = fl_asprintf("%lld row%s of %s violate%s CHECK (%s)", count,
+                              count == 1 ? "" : "s", qt, count == 1 ? "s" : "",
+                              c->expr ? c->expr : "");
+            hint = "Fix the rows first, or add the constraint NOT VALID and "
+                   "validate it later.";
+        }
+        break;
+    case FL_CHECK_DEPENDENTS: {
+        fl_pg_result_t r = FL_PG_RESULT_INIT;
+        const char *params[2] = {qt, c->ncolumns ? c->columns[0] : NULL};
+        fl_buf_t b = FL_BUF_INIT(0);
+
+        if ((rc = s_exists(pg, qt, NULL, &exists, err)) != 0)
+            goto cleanup;
+        if (!exists)
+            break; /* the statement itself will say so (or IF EXISTS skips) */
+        rc = fl_pg_query(pg, &r,
+            "SELECT DISTINCT 'view ' || v.oid::regclass::text"
+            " FROM pg_depend d JOIN pg_rewrite w ON w.oid = d.objid"
+            " JOIN pg_class v ON v.oid = w.ev_class"
+            " WHERE d.classid = 'pg_rewrite'::regclass"
+            "   AND d.refobjid = to_regclass($1) AND v.oid <> d.refobjid"
+            "   AND ($2::text IS NULL OR d.refobjsubid = (SELECT attnum FROM"
+            "        pg_attribute WHERE attrelid = to_regclass($1) AND attname = $2))"
+            " UNION ALL"
+            " SELECT 'foreign key ' || quote_ident(conname) || ' on ' ||"
+            "   conrelid::regclass::text FROM pg_constraint"
+            " WHERE contype = 'f' AND confrelid = to_regclass($1)"
+            "   AND conrelid <> confrelid"
+            "   AND ($2::text IS NULL OR (SELECT attnum FROM pg_attribute WHERE"
+            "        attrelid = to_regclass($1) AND attname = $2) = ANY (confkey))"
+            " ORDER BY 1", 2, params, err);
+        if (rc != 0)
+            goto cleanup;
+        count = (long long)r.nrows;
+        for (size_t i = 0; i < r.nrows; i++)
+            fl_buf_printf(&b, "%s%s", i ? "; " : "", fl_pg_value(&r, i, 0));
+        sample = count ? fl_buf_detach(&b) : NULL;
+        fl_buf_release(&b);
+        fl_pg_result_release(&r);
+        if (count) {
+            why = fl_asprintf("%lld object%s depend%s on %s%s%s", count,
+                              count == 1 ? "" : "s", count == 1 ? "s" : "", qt,
+                              c->ncolumns ? " column " : "",
+                              c->ncolumns ? c->columns[0] : "");
+            hint = "Drop or change the dependent objects explicitly in this "
+                   "migration first, so that its down can re-create them.";
+        }
+        break;
+    }
+    }
+    if (report) {
+        json_t *o = json_pack("{s:s, s:s, s:b}", "check", s_kind_name(c->kind),
+                              "target", label, "ok", why == NULL);
+        if (count)
+            json_object_set_new(o, "count", json_integer(count));
+        if (sample)
+            json_object_set_new(o, "sample", json_string(sample));
+        if (why)
+            json_object_set_new(o, "problem", json_string(why));
+        json_array_append_new(report, o);
+    }
+    if (why) {
+        rc = FL_ERR(err, FL_EINVAL, "check %s failed: %s", label, why);
+        if (sample)
+            fl_error_set_detail(err, "%s: %s",
+                                c->kind == FL_CHECK_DEPENDENTS ? "Dependents"
+                                                               : "Sample", sample);
+        if (hint)
+            fl_error_set_hint(err, "%s", hint);
+    }
+cleanup:
+    free(why);
+    free(sample);
+    free(count_sql);
+    free(sample_sql);
+    free(cols);
+    free(label);
+    free(qt);
+    return rc;
+}

@@ -1,0 +1,318 @@
+/*
+ * ledger.c - the ledger inside each target database (see ledger.h).
+ */
+#include "agent/ledger.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "proto/migration.h"
+
+/* Advisory lock key (two int4): "flotilla" ledger creation. */
+#define S_LEDGER_LOCK "pg_advisory_xact_lock(1718578273, 1)"
+
+static const char s_ledger_v1[] =
+    "CREATE SCHEMA IF NOT EXISTS flotilla;"
+    "CREATE TABLE IF NOT EXISTS flotilla.ledger_meta ("
+    "  ledger_version int NOT NULL,"
+    "  created_at timestamptz NOT NULL DEFAULT now());"
+    "CREATE TABLE IF NOT EXISTS flotilla.schema_migrations ("
+    "  version bigint PRIMARY KEY,"
+    "  name text NOT NULL,"
+    "  checksum text NOT NULL,"
+    "  bundle_id text,"
+    "  rollout_id text NOT NULL DEFAULT '',"
+    "  status text NOT NULL CHECK (status IN"
+    "    ('running', 'applied', 'failed', 'rolled_back')),"
+    "  transactional boolean NOT NULL,"
+    "  statements_done int NOT NULL DEFAULT 0,"
+    "  statements_total int NOT NULL DEFAULT 0,"
+    "  started_at timestamptz NOT NULL DEFAULT clock_timestamp(),"
+    "  finished_at timestamptz,"
+    "  duration_ms bigint,"
+    "  lock_wait_ms bigint NOT NULL DEFAULT 0,"
+    "  retries int NOT NULL DEFAULT 0,"
+    "  applied_by text NOT NULL DEFAULT current_user,"
+    "  agent text NOT NULL DEFAULT '',"
+    "  server_version text NOT NULL DEFAULT current_setting('server_version'),"
+    "  error_sqlstate text,"
+    "  error_message text,"
+    "  error_detail text,"
+    "  error_hint text,"
+    "  error_position text,"
+    "  schema_fingerprint text,"
+    "  file text,"
+    "  down_sql text,"
+    "  down_line int NOT NULL DEFAULT 0);"
+    "CREATE TABLE IF NOT EXISTS flotilla.migration_logs ("
+    "  id bigserial PRIMARY KEY,"
+    "  version bigint,"
+    "  migration_name text,"
+    "  step text NOT NULL,"
+    "  status text NOT NULL,"
+    "  duration_ms bigint,"
+    "  message text,"
+    "  bundle_id text,"
+    "  rollout_id text NOT NULL DEFAULT '',"
+    "  created_at timestamptz NOT NULL DEFAULT clock_timestamp());"
+    "CREATE INDEX IF NOT EXISTS migration_logs_created_at"
+    "  ON flotilla.migration_logs (created_at);"
+    "CREATE INDEX IF NOT EXISTS migration_logs_status"
+    "  ON flotilla.migration_logs (status);"
+    "CREATE TABLE IF NOT EXISTS flotilla.backups ("
+    "  id bigserial PRIMARY KEY,"
+    "  version bigint NOT NULL,"
+    "  bundle_id text,"
+    "  statement_index int NOT NULL,"
+    "  source_schema text NOT NULL,"
+    "  source_table text NOT NULL,"
+    "  kind text NOT NULL CHECK (kind IN ('table')),"
+    "  location text NOT NULL,"
+    "  columns text[] NOT NULL,"
+    "  key_columns text[] NOT NULL,"
+    "  row_count bigint NOT NULL,"
+    "  checksum text NOT NULL,"
+    "  created_at timestamptz NOT NULL DEFAULT clock_timestamp(),"
+    "  restored_at timestamptz);"
+    "CREATE SCHEMA IF NOT EXISTS flotilla_backup;";
+
+int
+fl_ledger_exists(fl_pg_t *pg, fl_error_t *err)
+{
+    char *v = NULL;
+    int rc = fl_pg_query_value(pg, &v,
+        "SELECT to_regclass('flotilla.schema_migrations') IS NOT NULL", 0,
+        NULL, err);
+
+    if (rc != 0)
+        return rc;
+    rc = v && strcmp(v, "t") == 0;
+    free(v);
+    return rc;
+}
+
+int
+fl_ledger_ensure(fl_pg_t *pg, fl_error_t *err)
+{
+    char *v = NULL;
+    int rc = 0;
+
+    if ((rc = fl_pg_exec(pg, "BEGIN; SELECT " S_LEDGER_LOCK, err)) != 0)
+        return rc;
+    if ((rc = fl_pg_exec(pg, s_ledger_v1, err)) != 0)
+        goto fail;
+    rc = fl_pg_query_value(pg, &v,
+        "SELECT max(ledger_version) FROM flotilla.ledger_meta", 0, NULL, err);
+    if (rc != 0)
+        goto fail;
+    if (v == NULL) {
+        rc = fl_pg_execf(pg, err, "INSERT INTO flotilla.ledger_meta "
+                         "(ledger_version) VALUES (%d)", FL_LEDGER_VERSION);
+        if (rc != 0)
+            goto fail;
+    } else if (strtol(v, NULL, 10) > FL_LEDGER_VERSION) {
+        rc = FL_ERR(err, FL_ECONFLICT, "the ledger in database \"%s\" has "
+                    "version %s, newer than this Flotilla understands (%d)",
+                    fl_pg_describe(pg), v, FL_LEDGER_VERSION);
+        fl_error_set_hint(err, "Upgrade flotilla before running it on this "
+                               "database.");
+        goto fail;
+    }
+    free(v);
+    return fl_pg_exec(pg, "COMMIT", err);
+fail:
+    free(v);
+    {
+        fl_error_t ignore = FL_ERROR_INIT;
+        /* The first error is the one to report; the rollback's is noise. */
+        (void)fl_pg_exec(pg, "ROLLBACK", &ignore);
+        fl_error_clear(&ignore);
+    }
+    fl_error_prefix(err, "could not prepare the ledger: ");
+    return rc;
+}
+
+static char *
+s_dup(const char *s)
+{
+    return s ? fl_strdup(s) : NULL;
+}
+
+int
+fl_ledger_load(fl_pg_t *pg, fl_ledger_t *out, fl_error_t *err)
+{
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    int rc = 0;
+
+    out->items = NULL;
+    out->count = 0;
+    rc = fl_ledger_exists(pg, err);
+    if (rc <= 0)
+        return rc;
+    rc = fl_pg_query(pg, &r,
+        "SELECT version, name, checksum, bundle_id, status, transactional,"
+        " statements_done, statements_total, started_at, finished_at,"
+        " coalesce(duration_ms, 0), lock_wait_ms, retries, applied_by, agent,"
+        " error_sqlstate, error_message, error_position"
+        " FROM flotilla.schema_migrations ORDER BY version", 0, NULL, err);
+    if (rc != 0)
+        return rc;
+    out->items = fl_calloc(r.nrows ? r.nrows : 1, sizeof(fl_ledger_row_t));
+    out->count = r.nrows;
+    for (size_t i = 0; i < r.nrows; i++) {
+        fl_ledger_row_t *row = &out->items[i];
+        row->version = strtoll(fl_pg_value(&r, i, 0), NULL, 10);
+        row->name = s_dup(fl_pg_value(&r, i, 1));
+        row->checksum = s_dup(fl_pg_value(&r, i, 2));
+        row->bundle_id = s_dup(fl_pg_value(&r, i, 3));
+        row->status = s_dup(fl_pg_value(&r, i, 4));
+        row->transactional = strcmp(fl_pg_value(&r, i, 5), "t") == 0;
+        row->statements_done = (int)strtol(fl_pg_value(&r, i, 6), NULL, 10);
+        row->statements_total = (int)strtol(fl_pg_value(&r, i, 7), NULL, 10);
+        row->started_at = s_dup(fl_pg_value(&r, i, 8));
+        row->finished_at = s_dup(fl_pg_value(&r, i, 9));
+        row->duration_ms = strtoll(fl_pg_value(&r, i, 10), NULL, 10);
+        row->lock_wait_ms = strtoll(fl_pg_value(&r, i, 11), NULL, 10);
+        row->retries = (int)strtol(fl_pg_value(&r, i, 12), NULL, 10);
+        row->applied_by = s_dup(fl_pg_value(&r, i, 13));
+        row->agent = s_dup(fl_pg_value(&r, i, 14));
+        row->error_sqlstate = s_dup(fl_pg_value(&r, i, 15));
+        row->error_message = s_dup(fl_pg_value(&r, i, 16));
+        row->error_position = s_dup(fl_pg_value(&r, i, 17));
+    }
+    fl_pg_result_release(&r);
+    return 0;
+}
+
+void
+fl_ledger_release(fl_ledger_t *l)
+{
+    if (l == NULL)
+        return;
+    for (size_t i = 0; i < l->count; i++) {
+        fl_ledger_row_t *row = &l->items[i];
+        free(row->name);
+        free(row->checksum);
+        free(row->bundle_id);
+        free(row->status);
+        free(row->started_at);
+        free(row->finished_at);
+        free(row->applied_by);
+        free(row->agent);
+        free(row->error_sqlstate);
+        free(row->error_message);
+        free(row->error_position);
+    }
+    fl_free(&l->items);
+    l->count = 0;
+}
+
+const fl_ledger_row_t *
+fl_ledger_find(const fl_ledger_t *l, int64_t version)
+{
+    for (size_t i = 0; i < l->count; i++)
+        if (l->items[i].version == version)
+            return &l->items[i];
+    return NULL;
+}
+
+int
+fl_ledger_log(fl_pg_t *pg, const fl_ledger_log_t *e, fl_error_t *err)
+{
+    char version[24], duration[24];
+    const char *params[8];
+
+    snprintf(version, sizeof(version), "%lld", (long long)e->version);
+    snprintf(duration, sizeof(duration), "%lld", (long long)e->duration_ms);
+    params[0] = e->version ? version : NULL;
+    params[1] = e->name;
+    params[2] = e->step;
+    params[3] = e->status;
+    params[4] = duration;
+    params[5] = e->message;
+    params[6] = e->bundle_id;
+    params[7] = e->rollout_id ? e->rollout_id : "";
+    {
+        fl_pg_result_t r = FL_PG_RESULT_INIT;
+        int rc = fl_pg_query(pg, &r,
+            "INSERT INTO flotilla.migration_logs (version, migration_name,"
+            " step, status, duration_ms, message, bundle_id, rollout_id)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", 8, params, err);
+        fl_pg_result_release(&r);
+        return rc;
+    }
+}
+
+int
+fl_ledger_record(fl_pg_t *pg, const fl_ledger_record_t *r, fl_error_t *err)
+{
+    const fl_migration_t *m = r->m;
+    char version[24], done[16], total[16], dur[24], wait[24], retries[16],
+         downline[16];
+    const char *p[22];
+    fl_pg_result_t res = FL_PG_RESULT_INIT;
+    int rc;
+
+    snprintf(version, sizeof(version), "%lld", (long long)m->version);
+    snprintf(done, sizeof(done), "%d", r->statements_done);
+    snprintf(total, sizeof(total), "%d", r->statements_total);
+    snprintf(dur, sizeof(dur), "%lld", (long long)r->duration_ms);
+    snprintf(wait, sizeof(wait), "%lld", (long long)r->lock_wait_ms);
+    snprintf(retries, sizeof(retries), "%d", r->retries);
+    snprintf(downline, sizeof(downline), "%d", m->down_line);
+    p[0] = version;
+    p[1] = m->name;
+    p[2] = m->checksum_hex;
+    p[3] = r->bundle_id;
+    p[4] = r->rollout_id ? r->rollout_id : "";
+    p[5] = r->status;
+    p[6] = r->transactional ? "t" : "f";
+    p[7] = done;
+    p[8] = total;
+    p[9] = dur;
+    p[10] = wait;
+    p[11] = retries;
+    p[12] = r->agent ? r->agent : "";
+    p[13] = r->error && r->error->sqlstate[0] ? r->error->sqlstate : NULL;
+    p[14] = r->error ? r->error->message : NULL;
+    p[15] = r->error ? r->error->detail : NULL;
+    p[16] = r->error ? r->error->hint : NULL;
+    p[17] = r->error_position;
+    p[18] = r->fingerprint;
+    p[19] = m->file;
+    p[20] = m->down;
+    p[21] = downline;
+    rc = fl_pg_query(pg, &res,
+        "INSERT INTO flotilla.schema_migrations AS s (version, name, checksum,"
+        " bundle_id, rollout_id, status, transactional, statements_done,"
+        " statements_total, started_at, finished_at, duration_ms, lock_wait_ms,"
+        " retries, agent, error_sqlstate, error_message, error_detail,"
+        " error_hint, error_position, schema_fingerprint, file, down_sql,"
+        " down_line) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
+        " clock_timestamp() - make_interval(secs => $10::bigint / 1000.0),"
+        " CASE WHEN $6 = 'running' THEN NULL ELSE clock_timestamp() END,"
+        " $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
+        " ON CONFLICT (version) DO UPDATE SET name = EXCLUDED.name,"
+        " checksum = EXCLUDED.checksum, bundle_id = EXCLUDED.bundle_id,"
+        " rollout_id = EXCLUDED.rollout_id, status = EXCLUDED.status,"
+        " transactional = EXCLUDED.transactional,"
+        " statements_done = EXCLUDED.statements_done,"
+        " statements_total = EXCLUDED.statements_total,"
+        " started_at = CASE WHEN s.status = 'running' AND EXCLUDED.status <> 'running'"
+        "   THEN s.started_at ELSE EXCLUDED.started_at END,"
+        " finished_at = EXCLUDED.finished_at, duration_ms = EXCLUDED.duration_ms,"
+        " lock_wait_ms = EXCLUDED.lock_wait_ms, retries = EXCLUDED.retries,"
+        " applied_by = current_user, agent = EXCLUDED.agent,"
+        " server_version = current_setting('server_version'),"
+        " error_sqlstate = EXCLUDED.error_sqlstate,"
+        " error_message = EXCLUDED.error_message,"
+        " error_detail = EXCLUDED.error_detail, error_hint = EXCLUDED.error_hint,"
+        " error_position = EXCLUDED.error_position,"
+        " schema_fingerprint = EXCLUDED.schema_fingerprint,"
+        " file = EXCLUDED.file, down_sql = EXCLUDED.down_sql,"
+        " down_line = EXCLUDED.down_line", 22, p, err);
+    fl_pg_result_release(&res);
+    return rc;
+}

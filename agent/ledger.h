@@ -1,0 +1,110 @@
+/*
+ * ledger.h - the ledger inside each target database (schema "flotilla"):
+ * the source of truth for what was applied, backed up and logged there.
+ *
+ *   flotilla.ledger_meta        the ledger's own schema version
+ *   flotilla.schema_migrations  one row per migration version: its state
+ *                               (running, applied, failed, rolled_back),
+ *                               checksum, bundle, timings, retries, error
+ *   flotilla.migration_logs     one row per pipeline step
+ *   flotilla.backups            one row per table backup
+ *
+ * Writes happen on the caller's connection and inside the caller's
+ * transaction, so a transactional migration and its ledger row commit or
+ * roll back together: applied exactly once or not at all.
+ */
+#ifndef FL_AGENT_LEDGER_H
+#define FL_AGENT_LEDGER_H
+
+#include <stdint.h>
+
+#include "agent/pg.h"
+#include "common/error.h"
+#include "proto/migration.h"
+
+#define FL_LEDGER_VERSION 1
+
+typedef struct {
+    int64_t version;
+    char *name;
+    char *checksum;
+    char *bundle_id;       /* NULL for a migrations directory */
+    char *status;          /* running, applied, failed, rolled_back */
+    int transactional;
+    int statements_done;
+    int statements_total;
+    char *started_at;
+    char *finished_at;
+    int64_t duration_ms;
+    int64_t lock_wait_ms;
+    int retries;
+    char *applied_by;
+    char *agent;
+    char *error_sqlstate;
+    char *error_message;
+    char *error_position;
+} fl_ledger_row_t;
+
+typedef struct {
+    fl_ledger_row_t *items; /* ordered by version */
+    size_t count;
+} fl_ledger_t;
+
+/*
+ * Creates the schema and tables when missing and upgrades an older
+ * ledger.  Serialised by a transaction-level advisory lock so concurrent
+ * first runs do not collide.  Must be called outside a transaction.
+ */
+int fl_ledger_ensure(fl_pg_t *pg, fl_error_t *err) FL_NODISCARD;
+
+/* True (1) when the ledger exists; 0 when not; negative on error. */
+int fl_ledger_exists(fl_pg_t *pg, fl_error_t *err) FL_NODISCARD;
+
+/* Reads every schema_migrations row into out (empty if no ledger). */
+int fl_ledger_load(fl_pg_t *pg, fl_ledger_t *out, fl_error_t *err) FL_NODISCARD;
+void fl_ledger_release(fl_ledger_t *l);
+/* The row for version, or NULL; lent from l. */
+const fl_ledger_row_t *fl_ledger_find(const fl_ledger_t *l, int64_t version);
+
+/* One migration_logs row. */
+typedef struct {
+    int64_t version;       /* 0 when not about one migration */
+    const char *name;
+    const char *step;      /* verify, validate, backup, execute, verify-after, rollback, restore */
+    const char *status;    /* started, ok, failed, skipped, refused */
+    int64_t duration_ms;
+    const char *message;
+    const char *bundle_id;
+    const char *rollout_id; /* "" locally */
+} fl_ledger_log_t;
+
+int fl_ledger_log(fl_pg_t *pg, const fl_ledger_log_t *entry,
+                  fl_error_t *err) FL_NODISCARD;
+
+/* The state of one migration to record (insert or update by version). */
+typedef struct {
+    const fl_migration_t *m;   /* version, name, checksum, file, down */
+    const char *bundle_id;
+    const char *rollout_id;
+    const char *agent;
+    const char *status;        /* running, applied, failed, rolled_back */
+    int transactional;
+    int statements_done;
+    int statements_total;
+    int64_t duration_ms;
+    int64_t lock_wait_ms;
+    int retries;
+    const fl_error_t *error;   /* failed: what went wrong; else NULL */
+    const char *error_position; /* "file:line:col" or NULL */
+    const char *fingerprint;   /* schema fingerprint after apply, or NULL */
+} fl_ledger_record_t;
+
+/*
+ * Inserts or updates the schema_migrations row of r->m->version.  The
+ * migration's down section is stored with it, so a rollback needs only
+ * the ledger.  Runs in the caller's transaction.
+ */
+int fl_ledger_record(fl_pg_t *pg, const fl_ledger_record_t *r,
+                     fl_error_t *err) FL_NODISCARD;
+
+#endif

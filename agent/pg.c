@@ -1,0 +1,334 @@
+/*
+ * pg.c - the libpq wrapper (see pg.h).
+ */
+#include "agent/pg.h"
+
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/dsn.h"
+
+struct fl_pg {
+    PGconn *conn;
+    PGcancel *cancel;
+    pthread_mutex_t cancel_lock;
+    char *describe;
+    int last_position;
+    fl_pg_notice_fn notice_fn;
+    void *notice_arg;
+};
+
+/* libpq messages end in a newline; ours never do. */
+static char *
+s_strip(const char *msg)
+{
+    char *s = fl_strdup(msg ? msg : "");
+    size_t len = strlen(s);
+
+    while (len > 0 && (s[len - 1] == '\n' || s[len - 1] == ' '))
+        s[--len] = '\0';
+    return s;
+}
+
+static void
+s_notice_receiver(void *arg, const PGresult *res)
+{
+    fl_pg_t *pg = arg;
+    char *msg = NULL;
+
+    if (pg->notice_fn == NULL)
+        return;
+    msg = s_strip(PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
+    pg->notice_fn(PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED), msg,
+                  pg->notice_arg);
+    free(msg);
+}
+
+int
+fl_pg_open(fl_pg_t **out, const char *dsn, const char *app, fl_error_t *err)
+{
+    const char *keys[] = {"dbname", "application_name", NULL};
+    const char *vals[] = {dsn && *dsn ? dsn : NULL, app, NULL};
+    fl_pg_t *pg = fl_calloc(1, sizeof(*pg));
+    char *msg = NULL;
+
+    *out = NULL;
+    pthread_mutex_init(&pg->cancel_lock, NULL);
+    pg->describe = fl_dsn_describe(dsn && *dsn ? dsn : "");
+    if (dsn && *dsn && fl_dsn_check(dsn, err) != 0) {
+        fl_pg_close(&pg);
+        return FL_EINVAL;
+    }
+    /* dbname comes first so that application_name overrides the dsn's. */
+    pg->conn = PQconnectdbParams(keys, vals, 1);
+    if (pg->conn == NULL || PQstatus(pg->conn) != CONNECTION_OK) {
+        msg = s_strip(pg->conn ? PQerrorMessage(pg->conn) : "out of memory");
+        FL_ERR(err, FL_EDB, "could not connect to database \"%s\"",
+               pg->describe);
+        fl_error_set_detail(err, "%s", msg);
+        fl_error_set_hint(err, "Check --db (a libpq connection string or "
+                               "URI) or the PGHOST, PGPORT, PGUSER and "
+                               "PGDATABASE variables.");
+        free(msg);
+        fl_pg_close(&pg);
+        return FL_EDB;
+    }
+    pg->cancel = PQgetCancel(pg->conn);
+    PQsetNoticeReceiver(pg->conn, s_notice_receiver, pg);
+    *out = pg;
+    return 0;
+}
+
+void
+fl_pg_close(fl_pg_t **pgp)
+{
+    fl_pg_t *pg = pgp ? *pgp : NULL;
+
+    if (pg == NULL)
+        return;
+    pthread_mutex_lock(&pg->cancel_lock);
+    if (pg->cancel)
+        PQfreeCancel(pg->cancel);
+    pg->cancel = NULL;
+    pthread_mutex_unlock(&pg->cancel_lock);
+    if (pg->conn)
+        PQfinish(pg->conn);
+    pthread_mutex_destroy(&pg->cancel_lock);
+    free(pg->describe);
+    free(pg);
+    *pgp = NULL;
+}
+
+void
+fl_pg_cancel(fl_pg_t *pg)
+{
+    char buf[256];
+
+    if (pg == NULL)
+        return;
+    pthread_mutex_lock(&pg->cancel_lock);
+    if (pg->cancel)
+        (void)PQcancel(pg->cancel, buf, sizeof(buf)); /* best effort */
+    pthread_mutex_unlock(&pg->cancel_lock);
+}
+
+/* Converts a failed result into err; returns FL_EDB. */
+static int
+s_result_error(fl_pg_t *pg, const PGresult *res, fl_error_t *err)
+{
+    const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)
+                              : NULL;
+    const char *pos = res ? PQresultErrorField(res, PG_DIAG_STATEMENT_POSITION)
+                          : NULL;
+    char *msg = s_strip(primary ? primary : PQerrorMessage(pg->conn));
+
+    pg->last_position = pos ? (int)strtol(pos, NULL, 10) : 0;
+    FL_ERR(err, FL_EDB, "%s", msg);
+    free(msg);
+    if (res && err) {
+        const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+        const char *hint = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
+        if (detail) {
+            char *d = s_strip(detail);
+            fl_error_set_detail(err, "%s", d);
+            free(d);
+        }
+        if (hint) {
+            char *h = s_strip(hint);
+            fl_error_set_hint(err, "%s", h);
+            free(h);
+        }
+        fl_error_set_sqlstate(err, PQresultErrorField(res, PG_DIAG_SQLSTATE));
+    }
+    return FL_EDB;
+}
+
+int
+fl_pg_exec(fl_pg_t *pg, const char *sql, fl_error_t *err)
+{
+    PGresult *res = PQexec(pg->conn, sql);
+    ExecStatusType st = PQresultStatus(res);
+    int rc = 0;
+
+    pg->last_position = 0;
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK &&
+        st != PGRES_EMPTY_QUERY)
+        rc = s_result_error(pg, res, err);
+    PQclear(res);
+    return rc;
+}
+
+int
+fl_pg_execf(fl_pg_t *pg, fl_error_t *err, const char *fmt, ...)
+{
+    va_list ap;
+    char *sql = NULL;
+    int rc;
+
+    va_start(ap, fmt);
+    sql = fl_vasprintf(fmt, ap);
+    va_end(ap);
+    rc = fl_pg_exec(pg, sql, err);
+    free(sql);
+    return rc;
+}
+
+void
+fl_pg_result_release(fl_pg_result_t *r)
+{
+    if (r == NULL)
+        return;
+    for (size_t i = 0; i < r->ncols; i++)
+        free(r->names[i]);
+    for (size_t i = 0; i < r->nrows * r->ncols; i++)
+        free(r->values[i]);
+    fl_free(&r->names);
+    fl_free(&r->values);
+    r->nrows = r->ncols = 0;
+}
+
+int
+fl_pg_query(fl_pg_t *pg, fl_pg_result_t *out, const char *sql, int nparams,
+            const char *const *params, fl_error_t *err)
+{
+    PGresult *res = NULL;
+    int rc = 0;
+
+    memset(out, 0, sizeof(*out));
+    pg->last_position = 0;
+    res = PQexecParams(pg->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        if (PQresultStatus(res) == PGRES_COMMAND_OK)
+            goto cleanup;
+        rc = s_result_error(pg, res, err);
+        goto cleanup;
+    }
+    out->nrows = (size_t)PQntuples(res);
+    out->ncols = (size_t)PQnfields(res);
+    out->names = fl_calloc(out->ncols, sizeof(char *));
+    out->values = fl_calloc(out->nrows * out->ncols, sizeof(char *));
+    for (size_t c = 0; c < out->ncols; c++)
+        out->names[c] = fl_strdup(PQfname(res, (int)c));
+    for (size_t r = 0; r < out->nrows; r++)
+        for (size_t c = 0; c < out->ncols; c++)
+            if (!PQgetisnull(res, (int)r, (int)c))
+                out->values[r * out->ncols + c] =
+                    fl_strdup(PQgetvalue(res, (int)r, (int)c));
+cleanup:
+    PQclear(res);
+    return rc;
+}
+
+const char *
+fl_pg_value(const fl_pg_result_t *r, size_t row, size_t col)
+{
+    if (row >= r->nrows || col >= r->ncols)
+        return NULL;
+    return r->values[row * r->ncols + col];
+}
+
+int
+fl_pg_query_value(fl_pg_t *pg, char **out, const char *sql, int nparams,
+                  const char *const *params, fl_error_t *err)
+{
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    int rc = fl_pg_query(pg, &r, sql, nparams, params, err);
+
+    *out = NULL;
+    if (rc != 0)
+        return rc;
+    if (r.nrows == 0 || r.ncols == 0) {
+        fl_pg_result_release(&r);
+        return FL_ERR(err, FL_ENOTFOUND, "query returned no rows");
+    }
+    if (r.values[0])
+        *out = fl_strdup(r.values[0]);
+    fl_pg_result_release(&r);
+    return 0;
+}
+
+char *
+fl_pg_quote_ident(fl_pg_t *pg, const char *name)
+{
+    char *q = PQescapeIdentifier(pg->conn, name, strlen(name));
+    char *copy = NULL;
+
+    if (q == NULL) {
+        /*
+         * libpq refuses only text invalid in the client encoding; such a
+         * name cannot match a catalog entry, so quote it by hand (doubling
+         * quotes) and let the server report the missing object.
+         */
+        size_t len = strlen(name);
+        char *s = fl_malloc(2 * len + 3);
+        char *p = s;
+        *p++ = '"';
+        for (size_t i = 0; i < len; i++) {
+            if (name[i] == '"')
+                *p++ = '"';
+            *p++ = name[i];
+        }
+        *p++ = '"';
+        *p = '\0';
+        return s;
+    }
+    copy = fl_strdup(q);
+    PQfreemem(q);
+    return copy;
+}
+
+char *
+fl_pg_quote_literal(fl_pg_t *pg, const char *value)
+{
+    char *q = PQescapeLiteral(pg->conn, value, strlen(value));
+    char *copy = NULL;
+
+    if (q == NULL)
+        return fl_strdup("NULL");
+    copy = fl_strdup(q);
+    PQfreemem(q);
+    return copy;
+}
+
+int
+fl_pg_server_version(const fl_pg_t *pg)
+{
+    return PQserverVersion(pg->conn);
+}
+
+int
+fl_pg_backend_pid(const fl_pg_t *pg)
+{
+    return PQbackendPID(pg->conn);
+}
+
+int
+fl_pg_last_position(const fl_pg_t *pg)
+{
+    return pg->last_position;
+}
+
+int
+fl_pg_in_transaction(const fl_pg_t *pg)
+{
+    PGTransactionStatusType st = PQtransactionStatus(pg->conn);
+
+    return st == PQTRANS_INTRANS || st == PQTRANS_INERROR;
+}
+
+const char *
+fl_pg_describe(const fl_pg_t *pg)
+{
+    return pg->describe;
+}
+
+void
+fl_pg_set_notice(fl_pg_t *pg, fl_pg_notice_fn fn, void *arg)
+{
+    pg->notice_fn = fn;
+    pg->notice_arg = arg;
+}

@@ -1,0 +1,85 @@
+/*
+ * pg.h - the libpq wrapper the pipeline talks to PostgreSQL through.
+ *
+ * One fl_pg_t is one connection, used by one thread at a time; another
+ * thread may call fl_pg_cancel() to interrupt the running statement.
+ * Every failed command becomes an fl_error_t with code FL_EDB, PostgreSQL's
+ * primary message, detail, hint and SQLSTATE, and the error position (a
+ * 1-based character offset into the statement) in fl_pg_last_position().
+ * libpq's headers appear only here and in pg.c.
+ */
+#ifndef FL_AGENT_PG_H
+#define FL_AGENT_PG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+
+typedef struct fl_pg fl_pg_t;
+
+/* A query result: rows of text values (NULL for SQL NULL). */
+typedef struct {
+    size_t nrows;
+    size_t ncols;
+    char **names;   /* ncols column names */
+    char **values;  /* nrows * ncols, row-major; NULL entries are SQL NULL */
+} fl_pg_result_t;
+
+#define FL_PG_RESULT_INIT {0, 0, NULL, NULL}
+
+/*
+ * Opens a connection.  dsn is a libpq string or URI (NULL or "" means the
+ * PG* environment); application_name is set to app (overriding dsn).  On
+ * failure returns FL_EDB with libpq's message and the redacted target.
+ */
+int fl_pg_open(fl_pg_t **out, const char *dsn, const char *app,
+               fl_error_t *err) FL_NODISCARD;
+void fl_pg_close(fl_pg_t **pg);
+
+/* Runs one or more commands, discarding results. */
+int fl_pg_exec(fl_pg_t *pg, const char *sql, fl_error_t *err) FL_NODISCARD;
+/* printf-style fl_pg_exec; format only trusted text, quote the rest. */
+int fl_pg_execf(fl_pg_t *pg, fl_error_t *err, const char *fmt, ...)
+    FL_PRINTF(3, 4) FL_NODISCARD;
+
+/*
+ * Runs sql with text parameters ($1...) and fills out (which the caller
+ * releases) with every row.
+ */
+int fl_pg_query(fl_pg_t *pg, fl_pg_result_t *out, const char *sql, int nparams,
+                const char *const *params, fl_error_t *err) FL_NODISCARD;
+void fl_pg_result_release(fl_pg_result_t *r);
+/* Value at row, col; NULL for SQL NULL. */
+const char *fl_pg_value(const fl_pg_result_t *r, size_t row, size_t col);
+
+/*
+ * Runs a query that returns one row and one column; *out is a new string
+ * or NULL for SQL NULL.  FL_ENOTFOUND when no row.
+ */
+int fl_pg_query_value(fl_pg_t *pg, char **out, const char *sql, int nparams,
+                      const char *const *params, fl_error_t *err) FL_NODISCARD;
+
+/* Quotes an identifier / literal; new strings. */
+char *fl_pg_quote_ident(fl_pg_t *pg, const char *name);
+char *fl_pg_quote_literal(fl_pg_t *pg, const char *value);
+
+/* Interrupts the running command from another thread.  Safe at any time. */
+void fl_pg_cancel(fl_pg_t *pg);
+
+/* The server version number (150004), and this backend's PID. */
+int fl_pg_server_version(const fl_pg_t *pg);
+int fl_pg_backend_pid(const fl_pg_t *pg);
+/* 1-based character position of the last error in its statement, or 0. */
+int fl_pg_last_position(const fl_pg_t *pg);
+/* True when the connection is inside a transaction block. */
+int fl_pg_in_transaction(const fl_pg_t *pg);
+/* "dbname@host:port" for messages (no secrets). */
+const char *fl_pg_describe(const fl_pg_t *pg);
+
+/* Notices (RAISE NOTICE, "already exists, skipping") go to this callback. */
+typedef void (*fl_pg_notice_fn)(const char *severity, const char *message,
+                                void *arg);
+void fl_pg_set_notice(fl_pg_t *pg, fl_pg_notice_fn fn, void *arg);
+
+#endif

@@ -1,0 +1,157 @@
+/*
+ * pipeline.h - the validate -> backup -> execute -> log pipeline that runs
+ * migrations on one target database.
+ *
+ * One fl_pipeline_t drives one target on its own connection; it keeps no
+ * global state, so an agent runs many pipelines on many threads.  Every
+ * step is reported through the event callback (and written to the
+ * target's flotilla.migration_logs).  fl_pipeline_cancel() may be called
+ * from any thread: the running statement is cancelled and the pipeline
+ * stops with FL_ECANCELLED, leaving nothing half-applied.
+ *
+ * Per transactional migration (the default), in one transaction:
+ *   validate   lint errors (unless allowed), the migration's own validate
+ *              statements, live checks from the statement facts (tables
+ *              and columns exist, NULLs before SET NOT NULL, duplicates
+ *              before UNIQUE, orphans before a validated FOREIGN KEY,
+ *              violations before a validated CHECK); a check that depends
+ *              on an earlier statement of the same migration runs just
+ *              before its statement
+ *   backup     before each destructive statement, each table it destroys
+ *              data of is locked and copied to flotilla_backup with row
+ *              count and an order-independent checksum (once per table
+ *              per migration)
+ *   execute    statements one per PQexec under SET LOCAL lock_timeout and
+ *              statement_timeout, each behind a savepoint so that a lock
+ *              timeout (55P03) is retried with jittered exponential
+ *              backoff, reporting the sessions holding the table's locks
+ *   verify     the migration's verify statements, then the ledger row and
+ *              the schema fingerprint; COMMIT
+ * A no-transaction migration runs statement by statement, recording
+ * progress in the ledger, and resumes from the first statement not done.
+ *
+ * Rollback runs `down` (stored in the ledger at apply time) newest first,
+ * restores backed-up rows, and proves them by checksum, in one
+ * transaction per migration.
+ */
+#ifndef FL_AGENT_PIPELINE_H
+#define FL_AGENT_PIPELINE_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "common/error.h"
+#include "proto/migration.h"
+
+typedef enum {
+    FL_STEP_LOCK,
+    FL_STEP_VERIFY,
+    FL_STEP_VALIDATE,
+    FL_STEP_BACKUP,
+    FL_STEP_EXECUTE,
+    FL_STEP_VERIFY_AFTER,
+    FL_STEP_ROLLBACK,
+    FL_STEP_RESTORE
+} fl_step;
+
+typedef enum {
+    FL_STEP_STARTED,
+    FL_STEP_OK,
+    FL_STEP_FAILED,
+    FL_STEP_SKIPPED,
+    FL_STEP_REFUSED,
+    FL_STEP_RETRY
+} fl_step_status;
+
+const char *fl_step_name(fl_step step);
+const char *fl_step_status_name(fl_step_status status);
+
+typedef struct {
+    fl_step step;
+    fl_step_status status;
+    int64_t version;          /* 0 when not about one migration */
+    const char *name;         /* migration name or NULL */
+    int64_t duration_ms;
+    const char *message;      /* one line for people */
+    const fl_error_t *error;  /* FAILED and REFUSED; NULL otherwise */
+} fl_pipeline_event_t;
+
+typedef void (*fl_pipeline_event_fn)(const fl_pipeline_event_t *ev, void *arg);
+
+typedef struct {
+    const char *dsn;          /* libpq string or URI; NULL: PG* variables */
+    const char *agent;        /* recorded in the ledger; "local" by default */
+    const char *rollout_id;   /* "" outside a fleet rollout */
+    const char *bundle_id;    /* NULL for a migrations directory */
+    int64_t to_version;       /* apply up to and including; 0: all */
+    int allow_out_of_order;   /* apply a pending version below an applied one */
+    int allow_lint_errors;    /* lint errors become warnings */
+    int64_t lock_wait_ms;     /* how long to poll for the target lock */
+    int64_t lock_timeout_ms;  /* default SET lock_timeout per migration */
+    int64_t statement_timeout_ms; /* default statement_timeout; 0: none */
+    int lock_retries;         /* retries after a lock timeout */
+    int64_t retry_base_ms;    /* first backoff; doubles, with jitter */
+    fl_pipeline_event_fn on_event;
+    void *arg;
+} fl_pipeline_opts_t;
+
+#define FL_PIPELINE_OPTS_INIT \
+    {NULL, "local", "", NULL, 0, 0, 0, 30000, 2000, 0, 5, 200, NULL, NULL}
+
+typedef struct fl_pipeline fl_pipeline_t;
+
+/* Connects to the target.  opts is copied; its strings must outlive p. */
+int fl_pipeline_open(fl_pipeline_t **out, const fl_pipeline_opts_t *opts,
+                     fl_error_t *err) FL_NODISCARD;
+void fl_pipeline_close(fl_pipeline_t **p);
+
+/* Thread safe; idempotent. */
+void fl_pipeline_cancel(fl_pipeline_t *p);
+
+/* Outcome counts of an apply. */
+typedef struct {
+    int applied;
+    int skipped;   /* already applied with the same checksum */
+    int pending;   /* left pending (after --to or a failure) */
+} fl_apply_result_t;
+
+/*
+ * Applies the pending migrations of migs in order.  Errors: FL_EINVAL for
+ * validation refusals and drift (nothing changed), FL_ECONFLICT when the
+ * target lock is held elsewhere, FL_ETIMEOUT when lock retries ran out,
+ * FL_EDB when a statement failed (its migration rolled back),
+ * FL_ECANCELLED.  The error names the migration, file:line:col and
+ * SQLSTATE.
+ */
+int fl_pipeline_apply(fl_pipeline_t *p, const fl_migration_list_t *migs,
+                      fl_apply_result_t *result, fl_error_t *err) FL_NODISCARD;
+
+/*
+ * The dry run: verifies, validates and rehearses the pending migrations
+ * inside one transaction that is rolled back, and returns a new JSON
+ * report (*out) with, per migration and statement: transaction group,
+ * lock, rewrite/scan, destructive, tables to back up, checks and their
+ * results, lint findings, rehearsal result, and a verdict.  Changes
+ * nothing in the target.  Returns 0 whatever the verdict; the report's
+ * "ok" says whether apply would go ahead.
+ */
+int fl_pipeline_plan(fl_pipeline_t *p, const fl_migration_list_t *migs,
+                     json_t **out, fl_error_t *err) FL_NODISCARD;
+
+typedef enum {
+    FL_ROLLBACK_LAST,    /* the newest applied migration */
+    FL_ROLLBACK_TO,      /* every applied migration above to_version */
+    FL_ROLLBACK_BUNDLE   /* every applied migration of bundle_id */
+} fl_rollback_mode;
+
+/*
+ * Rolls back per mode, newest first, each migration in one transaction:
+ * down, restore of its backups, checksum proof, ledger row rolled_back.
+ * *count gets the number rolled back.  A checksum mismatch fails loudly
+ * (FL_ECONFLICT) and leaves that migration applied.
+ */
+int fl_pipeline_rollback(fl_pipeline_t *p, fl_rollback_mode mode,
+                         int64_t to_version, const char *bundle_id, int *count,
+                         fl_error_t *err) FL_NODISCARD;
+
+#endif
