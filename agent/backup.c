@@ -150,10 +150,20 @@ s_restore_one(fl_pg_t *pg, const char *backup_id, fl_error_t *err)
     int rc = 0;
 
     rc = fl_pg_query(pg, &b,
-        "SELECT source_schema, source_table, location, row_count::text, checksum"
-        " FROM flotilla.backups WHERE id = $1", 1, p, err);
+        "SELECT source_schema, source_table, location, row_count::text, checksum,"
+        " pruned_at::text FROM flotilla.backups WHERE id = $1", 1, p, err);
     if (rc != 0)
         goto cleanup;
+    if (fl_pg_value(&b, 0, 5) != NULL) {
+        rc = FL_ERR(err, FL_EFAIL, "backup %s of table %s.%s was pruned on %s",
+                    fl_pg_value(&b, 0, 2), fl_pg_value(&b, 0, 0),
+                    fl_pg_value(&b, 0, 1), fl_pg_value(&b, 0, 5));
+        fl_error_set_detail(err, "Rolling back would run down without the "
+                                 "data it needs; nothing was rolled back.");
+        fl_error_set_hint(err, "Restore the data by hand, or write a new "
+                               "migration instead of rolling back.");
+        goto cleanup;
+    }
     qt = fl__qualify(pg, fl_pg_value(&b, 0, 0), fl_pg_value(&b, 0, 1));
     /* Backed-up columns, with whether each exists in the table now. */
     rc = fl_pg_query(pg, &cols,
@@ -242,7 +252,7 @@ s_restore_one(fl_pg_t *pg, const char *backup_id, fl_error_t *err)
         goto cleanup;
     if (strcmp(fl_pg_value(&sum, 0, 0), fl_pg_value(&b, 0, 3)) != 0 ||
         strcmp(fl_pg_value(&sum, 0, 1), fl_pg_value(&b, 0, 4)) != 0) {
-        rc = FL_ERR(err, FL_ECONFLICT, "restored rows of table %s do not match "
+        rc = FL_ERR(err, FL_EFAIL, "restored rows of table %s do not match "
                     "the backup", qt);
         fl_error_set_detail(err, "Backup %s holds %s rows with checksum %s; "
                             "the table now has %s rows with checksum %s.",

@@ -75,7 +75,8 @@ static const char s_ledger_v1[] =
     "  row_count bigint NOT NULL,"
     "  checksum text NOT NULL,"
     "  created_at timestamptz NOT NULL DEFAULT clock_timestamp(),"
-    "  restored_at timestamptz);"
+    "  restored_at timestamptz,"
+    "  pruned_at timestamptz);"
     "CREATE SCHEMA IF NOT EXISTS flotilla_backup;";
 
 int

@@ -148,7 +148,7 @@ typedef enum {
  * Rolls back per mode, newest first, each migration in one transaction:
  * down, restore of its backups, checksum proof, ledger row rolled_back.
  * *count gets the number rolled back.  A checksum mismatch fails loudly
- * (FL_ECONFLICT) and leaves that migration applied.
+ * (FL_EFAIL) and leaves that migration applied.
  */
 int fl_pipeline_rollback(fl_pipeline_t *p, fl_rollback_mode mode,
                          int64_t to_version, const char *bundle_id, int *count,

@@ -1,0 +1,35 @@
+/*
+ * source.h - where migrations come from: a signed bundle (verified
+ * against trusted keys) or, for development, a migrations directory.
+ */
+#ifndef FL_AGENT_SOURCE_H
+#define FL_AGENT_SOURCE_H
+
+#include <stdint.h>
+
+#include "common/error.h"
+#include "proto/migration.h"
+
+typedef struct fl_bundle fl_bundle_t;
+
+typedef struct {
+    const fl_migration_list_t *migs; /* lent from dir or bundle below */
+    const char *bundle_id;           /* NULL for a directory */
+    const char *signer;              /* key id; NULL for a directory */
+    fl_migration_list_t dir;
+    fl_bundle_t *bundle;
+} fl_source_t;
+
+#define FL_SOURCE_INIT {NULL, NULL, NULL, {NULL, 0}, NULL}
+
+/*
+ * Opens path: a directory of NNNN_name.sql files, or a bundle file
+ * verified against trust (a .pub file or a directory of them; required
+ * for bundles) at time now_s.  require_signed refuses directories.
+ */
+int fl_source_open(fl_source_t *src, const char *path, const char *trust,
+                   int require_signed, int64_t now_s,
+                   fl_error_t *err) FL_NODISCARD;
+void fl_source_close(fl_source_t *src);
+
+#endif

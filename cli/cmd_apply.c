@@ -1,0 +1,95 @@
+/*
+ * cmd_apply.c - `flotilla apply`: the pipeline on one database.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "agent/pipeline.h"
+#include "agent/source.h"
+#include "cli/cli.h"
+#include "common/alloc.h"
+#include "common/dsn.h"
+#include "cli/commands.h"
+#include "cli/dbcmd.h"
+
+static const char s_usage[] =
+    "Usage: flotilla apply [--db DSN] SOURCE [options]\n"
+    "\n"
+    "Applies the pending migrations of SOURCE (a signed bundle, or for\n"
+    "development a migrations directory) to one database through the\n"
+    "verify -> validate -> backup -> execute -> log pipeline.  Each\n"
+    "migration runs in one transaction with its ledger row (unless it is\n"
+    "no-transaction), so it is applied exactly once or not at all.\n"
+    "\n"
+    "  --to VERSION           apply up to and including VERSION\n";
+
+int
+fl_cmd_apply(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        FL_DBCMD_LONGOPTS,
+        FL_DBCMD_PIPELINE_LONGOPTS,
+        {"to", required_argument, NULL, FL_OPT_TO},
+        {NULL, 0, NULL, 0},
+    };
+    fl_dbcmd_t c;
+    fl_source_t src = FL_SOURCE_INIT;
+    fl_pipeline_t *p = NULL;
+    fl_apply_result_t res = {0, 0, 0};
+    fl_error_t err = FL_ERROR_INIT;
+    char *usage = NULL;
+    int first = 0, rc, code = FL_EXIT_OK;
+
+    fl_dbcmd_init(&c, "apply");
+    usage = fl_asprintf("%s\n%s%s", s_usage, fl_dbcmd_pipeline_help,
+                        fl_dbcmd_help);
+    rc = fl_dbcmd_parse(&c, argc, argv, opts, usage, &first);
+    free(usage);
+    if (rc != 0)
+        return rc < 0 ? FL_EXIT_OK : rc;
+    if (first != argc - 1)
+        return fl_cli_usage_error("apply", "expected one SOURCE (a bundle or "
+                                  "a migrations directory)");
+    if ((code = fl_dbcmd_start(&c)) != 0)
+        return code;
+    if (fl_source_open(&src, argv[first], c.trust, c.require_signed,
+                       (int64_t)time(NULL), &err) != 0) {
+        code = fl_cli_report("apply", &err, err.code == FL_EPROTO
+                                                ? FL_EXIT_REFUSED
+                                                : FL_EXIT_FAILED);
+        goto cleanup;
+    }
+    c.popts.bundle_id = src.bundle_id;
+    if (fl_pipeline_open(&p, &c.popts, &err) != 0) {
+        code = fl_cli_report("apply", &err, FL_EXIT_CONNECT);
+        goto cleanup;
+    }
+    rc = fl_pipeline_apply(p, src.migs, &res, &err);
+    code = rc == 0 ? FL_EXIT_OK : fl_dbcmd_exit_code(&err);
+    if (c.json) {
+        json_t *o = json_pack("{s:b, s:i, s:i, s:i}", "ok", rc == 0,
+                              "applied", res.applied, "skipped", res.skipped,
+                              "pending", res.pending);
+        if (rc != 0)
+            json_object_set_new(o, "error", json_pack("{s:s, s:s?, s:s?, s:s?}",
+                "message", err.message, "detail", err.detail, "hint", err.hint,
+                "sqlstate", err.sqlstate[0] ? err.sqlstate : NULL));
+        fl_dbcmd_print_json(o);
+        json_decref(o);
+    } else if (rc == 0) {
+        char *where = fl_dsn_describe(c.dsn ? c.dsn : "");
+        printf("applied %d migration%s to %s (%d already applied, %d "
+               "pending)\n", res.applied, res.applied == 1 ? "" : "s", where,
+               res.skipped, res.pending);
+        free(where);
+    }
+    if (rc != 0)
+        fl_cli_report("apply", &err, code);
+cleanup:
+    fl_pipeline_close(&p);
+    fl_source_close(&src);
+    fl_error_clear(&err);
+    fl_dbcmd_stop(&c);
+    return code;
+}

@@ -1,0 +1,130 @@
+/*
+ * cmd_log.c - `flotilla log`: the target's flotilla.migration_logs, as the
+ * old framework's logs were queried: recent runs, failed runs, slowest.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/pg.h"
+#include "cli/cli.h"
+#include "cli/commands.h"
+#include "cli/dbcmd.h"
+#include "common/alloc.h"
+#include "common/parse.h"
+
+static const char s_usage[] =
+    "Usage: flotilla log [--db DSN] [--limit N] [--failed] [--slowest] [--json]\n"
+    "\n"
+    "Shows the pipeline steps recorded in the database (newest first).\n"
+    "  --limit N              at most N rows (default 50)\n"
+    "  --failed               only failed and refused steps\n"
+    "  --slowest              the slowest steps first\n";
+
+enum { S_OPT_LIMIT = 2000, S_OPT_FAILED, S_OPT_SLOWEST };
+
+int
+fl_cmd_log(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        FL_DBCMD_LONGOPTS,
+        {"limit", required_argument, NULL, S_OPT_LIMIT},
+        {"failed", no_argument, NULL, S_OPT_FAILED},
+        {"slowest", no_argument, NULL, S_OPT_SLOWEST},
+        {NULL, 0, NULL, 0},
+    };
+    fl_dbcmd_t c;
+    fl_pg_t *pg = NULL;
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    fl_error_t err = FL_ERROR_INIT;
+    int64_t limit = 50;
+    int failed = 0, slowest = 0, opt, code = FL_EXIT_OK;
+    char *sql = NULL;
+    char *v = NULL;
+
+    fl_dbcmd_init(&c, "log");
+    optind = 1;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+        if (opt == FL_OPT_HELP) {
+            printf("%s%s", s_usage, fl_dbcmd_help);
+            return FL_EXIT_OK;
+        } else if (opt == S_OPT_LIMIT) {
+            if (fl_parse_int(&limit, optarg, 1, 1000000, &err) != 0) {
+                fl_error_prefix(&err, "--limit: ");
+                code = fl_cli_report("log", &err, FL_EXIT_USAGE);
+                fl_error_clear(&err);
+                return code;
+            }
+        } else if (opt == S_OPT_FAILED) {
+            failed = 1;
+        } else if (opt == S_OPT_SLOWEST) {
+            slowest = 1;
+        } else if (opt == '?' || fl_dbcmd_option(&c, opt, optarg) <= 0) {
+            return fl_cli_usage_error("log", "invalid option \"%s\"",
+                                      argv[optind - 1]);
+        }
+    }
+    if (optind != argc)
+        return fl_cli_usage_error("log", "unexpected argument \"%s\"",
+                                  argv[optind]);
+    if (fl_pg_open(&pg, c.dsn, "flotilla", &err) != 0) {
+        code = fl_cli_report("log", &err, FL_EXIT_CONNECT);
+        goto cleanup;
+    }
+    if (fl_pg_query_value(pg, &v, "SELECT to_regclass('flotilla.migration_logs')"
+                          " IS NOT NULL", 0, NULL, &err) != 0) {
+        code = fl_cli_report("log", &err, FL_EXIT_FAILED);
+        goto cleanup;
+    }
+    if (strcmp(v, "t") != 0) {
+        FL_ERR(&err, FL_ENOTFOUND, "database \"%s\" has no flotilla ledger",
+               fl_pg_describe(pg));
+        fl_error_set_hint(&err, "Nothing was ever applied here with flotilla.");
+        code = fl_cli_report("log", &err, FL_EXIT_FAILED);
+        goto cleanup;
+    }
+    sql = fl_asprintf(
+        "SELECT id, to_char(created_at, 'YYYY-MM-DD HH24:MI:SS.MS TZ'),"
+        " coalesce(version::text, ''), coalesce(migration_name, ''), step,"
+        " status, coalesce(duration_ms, 0), coalesce(message, ''),"
+        " coalesce(bundle_id, ''), rollout_id FROM flotilla.migration_logs%s"
+        " ORDER BY %s LIMIT %lld",
+        failed ? " WHERE status IN ('failed', 'refused')" : "",
+        slowest ? "duration_ms DESC NULLS LAST, id DESC" : "id DESC",
+        (long long)limit);
+    if (fl_pg_query(pg, &r, sql, 0, NULL, &err) != 0) {
+        code = fl_cli_report("log", &err, FL_EXIT_FAILED);
+        goto cleanup;
+    }
+    if (c.json) {
+        json_t *a = json_array();
+        for (size_t i = 0; i < r.nrows; i++)
+            json_array_append_new(a, json_pack(
+                "{s:I, s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:s}",
+                "id", (json_int_t)strtoll(fl_pg_value(&r, i, 0), NULL, 10),
+                "created_at", fl_pg_value(&r, i, 1),
+                "version", fl_pg_value(&r, i, 2),
+                "migration", fl_pg_value(&r, i, 3),
+                "step", fl_pg_value(&r, i, 4), "status", fl_pg_value(&r, i, 5),
+                "duration_ms", (json_int_t)strtoll(fl_pg_value(&r, i, 6), NULL, 10),
+                "message", fl_pg_value(&r, i, 7),
+                "bundle", fl_pg_value(&r, i, 8),
+                "rollout", fl_pg_value(&r, i, 9)));
+        fl_dbcmd_print_json(a);
+        json_decref(a);
+    } else {
+        for (size_t i = 0; i < r.nrows; i++)
+            printf("%s  %-5s %-12s %-8s %6s ms  %s\n", fl_pg_value(&r, i, 1),
+                   fl_pg_value(&r, i, 2), fl_pg_value(&r, i, 4),
+                   fl_pg_value(&r, i, 5), fl_pg_value(&r, i, 6),
+                   fl_pg_value(&r, i, 7));
+    }
+cleanup:
+    free(v);
+    free(sql);
+    fl_pg_result_release(&r);
+    fl_pg_close(&pg);
+    fl_error_clear(&err);
+    return code;
+}

@@ -1,0 +1,128 @@
+/*
+ * cmd_rollback.c - `flotilla rollback`: down newest first, restore of the
+ * backed-up data, proof by checksum.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/pipeline.h"
+#include "cli/cli.h"
+#include "cli/commands.h"
+#include "cli/dbcmd.h"
+#include "common/alloc.h"
+#include "common/parse.h"
+
+static const char s_usage[] =
+    "Usage: flotilla rollback [--db DSN] (--last | --to VERSION | --bundle ID)\n"
+    "\n"
+    "Rolls back applied migrations newest first, each in one transaction:\n"
+    "runs its down section (kept in the ledger when it was applied), puts\n"
+    "back the rows its backups hold, and proves them by checksum.  A\n"
+    "mismatch fails loudly and leaves that migration applied.\n"
+    "\n"
+    "  --last                 the newest applied migration\n"
+    "  --to VERSION           every applied migration above VERSION\n"
+    "  --bundle ID            every applied migration of bundle ID\n";
+
+enum { S_OPT_LAST = 2000, S_OPT_BUNDLE };
+
+int
+fl_cmd_rollback(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        FL_DBCMD_LONGOPTS,
+        FL_DBCMD_PIPELINE_LONGOPTS,
+        {"to", required_argument, NULL, FL_OPT_TO},
+        {"last", no_argument, NULL, S_OPT_LAST},
+        {"bundle", required_argument, NULL, S_OPT_BUNDLE},
+        {NULL, 0, NULL, 0},
+    };
+    fl_dbcmd_t c;
+    fl_pipeline_t *p = NULL;
+    fl_error_t err = FL_ERROR_INIT;
+    const char *bundle = NULL;
+    int last = 0, count = 0, nmodes = 0, opt, rc, code = FL_EXIT_OK;
+    char *usage = fl_asprintf("%s\n%s%s", s_usage, fl_dbcmd_pipeline_help,
+                              fl_dbcmd_help);
+
+    fl_dbcmd_init(&c, "rollback");
+    optind = 1;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+        int r;
+        if (opt == FL_OPT_HELP) {
+            printf("%s", usage);
+            free(usage);
+            return FL_EXIT_OK;
+        }
+        if (opt == S_OPT_LAST) {
+            last = 1;
+            nmodes++;
+            continue;
+        }
+        if (opt == S_OPT_BUNDLE) {
+            bundle = optarg;
+            nmodes++;
+            continue;
+        }
+        if (opt == FL_OPT_TO) {
+            int64_t v = 0;
+            /* Unlike apply, 0 makes sense here: roll everything back. */
+            if (fl_parse_int(&v, optarg, 0, INT64_MAX, &err) != 0) {
+                fl_error_prefix(&err, "--to: ");
+                free(usage);
+                code = fl_cli_report("rollback", &err, FL_EXIT_USAGE);
+                fl_error_clear(&err);
+                return code;
+            }
+            c.popts.to_version = v;
+            nmodes++;
+            continue;
+        }
+        r = opt == '?' ? 0 : fl_dbcmd_option(&c, opt, optarg);
+        if (r <= 0) {
+            free(usage);
+            return r < 0 ? -r : fl_cli_usage_error("rollback",
+                "invalid option \"%s\"", argv[optind - 1]);
+        }
+    }
+    free(usage);
+    if (optind != argc)
+        return fl_cli_usage_error("rollback", "unexpected argument \"%s\"",
+                                  argv[optind]);
+    if (nmodes != 1)
+        return fl_cli_usage_error("rollback", "give exactly one of --last, "
+                                  "--to VERSION, --bundle ID");
+    if ((code = fl_dbcmd_start(&c)) != 0)
+        return code;
+    if (fl_pipeline_open(&p, &c.popts, &err) != 0) {
+        code = fl_cli_report("rollback", &err, FL_EXIT_CONNECT);
+        goto cleanup;
+    }
+    rc = fl_pipeline_rollback(p, last ? FL_ROLLBACK_LAST
+                                      : bundle ? FL_ROLLBACK_BUNDLE
+                                               : FL_ROLLBACK_TO,
+                              c.popts.to_version, bundle, &count, &err);
+    code = rc == 0 ? FL_EXIT_OK : fl_dbcmd_exit_code(&err);
+    if (code == FL_EXIT_REFUSED)
+        code = FL_EXIT_FAILED;
+    if (c.json) {
+        json_t *o = json_pack("{s:b, s:i}", "ok", rc == 0, "rolled_back", count);
+        if (rc != 0)
+            json_object_set_new(o, "error", json_pack("{s:s, s:s?, s:s?}",
+                "message", err.message, "detail", err.detail, "hint", err.hint));
+        fl_dbcmd_print_json(o);
+        json_decref(o);
+    } else if (rc == 0) {
+        printf("rolled back %d migration%s\n", count, count == 1 ? "" : "s");
+    }
+    if (rc != 0)
+        fl_cli_report("rollback", &err, code);
+cleanup:
+    fl_pipeline_close(&p);
+    fl_error_clear(&err);
+    fl_dbcmd_stop(&c);
+    return code;
+}

@@ -1,0 +1,139 @@
+/*
+ * cmd_status.c - `flotilla status`: what the ledger says is applied, what
+ * is pending from a source, and drift.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "agent/ledger.h"
+#include "agent/pg.h"
+#include "agent/source.h"
+#include "cli/cli.h"
+#include "cli/commands.h"
+#include "cli/dbcmd.h"
+#include "common/alloc.h"
+
+static const char s_usage[] =
+    "Usage: flotilla status [--db DSN] [SOURCE] [--trust PATH] [--json]\n"
+    "\n"
+    "Lists every migration the database's ledger knows (version, name,\n"
+    "checksum, bundle, status, when, by whom, duration) and, given SOURCE,\n"
+    "the migrations still pending and any drift: an applied migration whose\n"
+    "checksum differs from the source.  Exit 3 when there is drift.\n";
+
+int
+fl_cmd_status(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        FL_DBCMD_LONGOPTS,
+        {"trust", required_argument, NULL, FL_OPT_TRUST},
+        {NULL, 0, NULL, 0},
+    };
+    fl_dbcmd_t c;
+    fl_source_t src = FL_SOURCE_INIT;
+    fl_pg_t *pg = NULL;
+    fl_ledger_t ledger = {NULL, 0};
+    fl_error_t err = FL_ERROR_INIT;
+    json_t *out = NULL, *applied = NULL, *pending = NULL, *drift = NULL;
+    int first = 0, rc, code = FL_EXIT_OK;
+
+    fl_dbcmd_init(&c, "status");
+    rc = fl_dbcmd_parse(&c, argc, argv, opts, s_usage, &first);
+    if (rc != 0)
+        return rc < 0 ? FL_EXIT_OK : rc;
+    if (first < argc - 1)
+        return fl_cli_usage_error("status", "expected at most one SOURCE");
+    if (first == argc - 1 &&
+        fl_source_open(&src, argv[first], c.trust, 0, (int64_t)time(NULL),
+                       &err) != 0) {
+        code = fl_cli_report("status", &err, FL_EXIT_FAILED);
+        goto cleanup;
+    }
+    if (fl_pg_open(&pg, c.dsn, "flotilla", &err) != 0) {
+        code = fl_cli_report("status", &err, FL_EXIT_CONNECT);
+        goto cleanup;
+    }
+    if (fl_ledger_load(pg, &ledger, &err) != 0) {
+        code = fl_cli_report("status", &err, FL_EXIT_FAILED);
+        goto cleanup;
+    }
+    out = json_object();
+    applied = json_array();
+    pending = json_array();
+    drift = json_array();
+    json_object_set_new(out, "database", json_string(fl_pg_describe(pg)));
+    json_object_set_new(out, "migrations", applied);
+    for (size_t i = 0; i < ledger.count; i++) {
+        const fl_ledger_row_t *r = &ledger.items[i];
+        json_array_append_new(applied, json_pack(
+            "{s:I, s:s, s:s, s:s?, s:s, s:s, s:s?, s:s, s:I, s:I, s:i, s:s?}",
+            "version", (json_int_t)r->version, "name", r->name,
+            "checksum", r->checksum, "bundle", r->bundle_id,
+            "status", r->status, "started_at", r->started_at,
+            "finished_at", r->finished_at, "applied_by", r->applied_by,
+            "duration_ms", (json_int_t)r->duration_ms,
+            "lock_wait_ms", (json_int_t)r->lock_wait_ms,
+            "retries", r->retries, "error", r->error_message));
+    }
+    if (src.migs) {
+        json_object_set_new(out, "pending", pending);
+        json_object_set_new(out, "drift", drift);
+        for (size_t i = 0; i < src.migs->count; i++) {
+            const fl_migration_t *m = &src.migs->items[i];
+            const fl_ledger_row_t *r = fl_ledger_find(&ledger, m->version);
+            if (r && strcmp(r->status, "applied") == 0) {
+                if (strcmp(r->checksum, m->checksum_hex) != 0)
+                    json_array_append_new(drift, json_pack(
+                        "{s:I, s:s, s:s, s:s}", "version", (json_int_t)m->version,
+                        "file", m->file, "applied_checksum", r->checksum,
+                        "source_checksum", m->checksum_hex));
+            } else {
+                json_array_append_new(pending, json_pack("{s:I, s:s}",
+                    "version", (json_int_t)m->version, "file", m->file));
+            }
+        }
+    } else {
+        json_decref(pending);
+        json_decref(drift);
+        drift = pending = NULL;
+    }
+    if (c.json) {
+        fl_dbcmd_print_json(out);
+    } else {
+        size_t i;
+        json_t *x;
+        printf("%s: %zu migration%s in the ledger\n", fl_pg_describe(pg),
+               ledger.count, ledger.count == 1 ? "" : "s");
+        for (i = 0; i < ledger.count; i++) {
+            const fl_ledger_row_t *r = &ledger.items[i];
+            printf("  %04lld %-30s %-11s %.12s  %s  %s  %lld ms%s%s\n",
+                   (long long)r->version, r->name, r->status, r->checksum,
+                   r->finished_at ? r->finished_at : r->started_at,
+                   r->applied_by, (long long)r->duration_ms,
+                   r->error_message ? "  error: " : "",
+                   r->error_message ? r->error_message : "");
+        }
+        if (pending) {
+            printf("%zu pending:\n", json_array_size(pending));
+            json_array_foreach(pending, i, x)
+                printf("  %s\n", json_string_value(json_object_get(x, "file")));
+            json_array_foreach(drift, i, x)
+                printf("DRIFT: %s was applied with checksum %.12s; the source "
+                       "now has %.12s\n",
+                       json_string_value(json_object_get(x, "file")),
+                       json_string_value(json_object_get(x, "applied_checksum")),
+                       json_string_value(json_object_get(x, "source_checksum")));
+        }
+    }
+    if (drift && json_array_size(drift) > 0)
+        code = FL_EXIT_REFUSED;
+cleanup:
+    json_decref(out);
+    fl_ledger_release(&ledger);
+    fl_pg_close(&pg);
+    fl_source_close(&src);
+    fl_error_clear(&err);
+    return code;
+}

@@ -1,0 +1,241 @@
+/*
+ * dbcmd.c - shared plumbing of the single-database commands (see dbcmd.h).
+ */
+#include "cli/dbcmd.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "common/log.h"
+#include "common/parse.h"
+
+const char fl_dbcmd_help[] =
+    "Connection:\n"
+    "  --db DSN               libpq connection string or URI (default: the\n"
+    "                         PGHOST, PGPORT, PGUSER, PGDATABASE variables)\n"
+    "Logging:\n"
+    "  --log-file PATH        JSON-lines log of every step (default\n"
+    "                         migration-execution.log; \"\" for none)\n"
+    "  --json                 print the result as JSON on stdout\n"
+    "  --quiet                print only warnings and errors on stderr\n";
+
+const char fl_dbcmd_pipeline_help[] =
+    "Pipeline:\n"
+    "  --trust PATH           trusted signer keys (.pub file or directory);\n"
+    "                         required when SOURCE is a bundle\n"
+    "  --require-signed       refuse a migrations directory\n"
+    "  --lock-wait DURATION   how long to wait for another flotilla run on\n"
+    "                         the same database (default 30s)\n"
+    "  --lock-timeout DURATION  lock_timeout per statement unless the\n"
+    "                         migration sets one (default 2s)\n"
+    "  --statement-timeout DURATION  statement_timeout unless the migration\n"
+    "                         sets one (default none)\n"
+    "  --lock-retries N       retries after a lock timeout (default 5)\n"
+    "  --allow-out-of-order   apply a pending version below an applied one\n"
+    "  --allow-lint-errors    report lint errors as warnings\n";
+
+int
+fl_dbcmd_parse(fl_dbcmd_t *c, int argc, char **argv, const struct option *opts,
+               const char *usage, int *first_arg)
+{
+    int opt;
+
+    optind = 1;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+        int r;
+        if (opt == FL_OPT_HELP) {
+            printf("%s", usage);
+            return -1;
+        }
+        if (opt == '?' || opt == ':')
+            return fl_cli_usage_error(c->cmd, "invalid option \"%s\"",
+                                      argv[optind - 1]);
+        r = fl_dbcmd_option(c, opt, optarg);
+        if (r < 0)
+            return -r;
+        if (r == 0)
+            return fl_cli_usage_error(c->cmd, "invalid option \"%s\"",
+                                      argv[optind - 1]);
+    }
+    *first_arg = optind;
+    return 0;
+}
+
+void
+fl_dbcmd_init(fl_dbcmd_t *c, const char *cmd)
+{
+    fl_pipeline_opts_t init = FL_PIPELINE_OPTS_INIT;
+
+    memset(c, 0, sizeof(*c));
+    c->cmd = cmd;
+    c->popts = init;
+}
+
+static int
+s_duration(fl_dbcmd_t *c, const char *opt, const char *arg, int64_t *out)
+{
+    fl_error_t err = FL_ERROR_INIT;
+
+    if (fl_parse_duration(out, arg, &err) != 0) {
+        fl_error_prefix(&err, "%s: ", opt);
+        fl_cli_report(c->cmd, &err, FL_EXIT_USAGE);
+        fl_error_clear(&err);
+        return -FL_EXIT_USAGE;
+    }
+    return 1;
+}
+
+int
+fl_dbcmd_option(fl_dbcmd_t *c, int opt, const char *arg)
+{
+    int64_t v = 0;
+    fl_error_t err = FL_ERROR_INIT;
+
+    switch (opt) {
+    case FL_OPT_DB:
+        c->dsn = arg;
+        c->popts.dsn = arg;
+        return 1;
+    case FL_OPT_JSON:
+        c->json = 1;
+        return 1;
+    case FL_OPT_QUIET:
+        c->quiet = 1;
+        return 1;
+    case FL_OPT_LOG_FILE:
+        c->log_file = arg;
+        return 1;
+    case FL_OPT_LOCK_WAIT:
+        return s_duration(c, "--lock-wait", arg, &c->popts.lock_wait_ms);
+    case FL_OPT_LOCK_TIMEOUT:
+        return s_duration(c, "--lock-timeout", arg, &c->popts.lock_timeout_ms);
+    case FL_OPT_STATEMENT_TIMEOUT:
+        return s_duration(c, "--statement-timeout", arg,
+                          &c->popts.statement_timeout_ms);
+    case FL_OPT_LOCK_RETRIES:
+        if (fl_parse_int(&v, arg, 0, 100, &err) != 0) {
+            fl_error_prefix(&err, "--lock-retries: ");
+            fl_cli_report(c->cmd, &err, FL_EXIT_USAGE);
+            fl_error_clear(&err);
+            return -FL_EXIT_USAGE;
+        }
+        c->popts.lock_retries = (int)v;
+        return 1;
+    case FL_OPT_TRUST:
+        c->trust = arg;
+        return 1;
+    case FL_OPT_REQUIRE_SIGNED:
+        c->require_signed = 1;
+        return 1;
+    case FL_OPT_TO:
+        if (fl_parse_int(&v, arg, 1, INT64_MAX, &err) != 0) {
+            fl_error_prefix(&err, "--to: ");
+            fl_cli_report(c->cmd, &err, FL_EXIT_USAGE);
+            fl_error_clear(&err);
+            return -FL_EXIT_USAGE;
+        }
+        c->popts.to_version = v;
+        return 1;
+    case FL_OPT_ALLOW_OOO:
+        c->popts.allow_out_of_order = 1;
+        return 1;
+    case FL_OPT_ALLOW_LINT:
+        c->popts.allow_lint_errors = 1;
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/*
+ * Every pipeline event becomes one log event: the console shows it (a
+ * readable line on a terminal, JSON otherwise) and the log file keeps it
+ * as JSON, with step, status, version and duration as fields.
+ */
+static void
+s_on_event(const fl_pipeline_event_t *ev, void *arg)
+{
+    fl_dbcmd_t *c = arg;
+    char version[24], duration[24];
+    fl_log_field f[6];
+    size_t n = 0;
+    fl_log_level level = FL_LOG_INFO;
+
+    if (ev->status == FL_STEP_FAILED || ev->status == FL_STEP_REFUSED)
+        level = FL_LOG_ERROR;
+    else if (ev->status == FL_STEP_RETRY)
+        level = FL_LOG_WARNING;
+    else if (ev->status == FL_STEP_STARTED)
+        level = FL_LOG_DEBUG;
+    f[n++] = (fl_log_field){"step", fl_step_name(ev->step)};
+    f[n++] = (fl_log_field){"status", fl_step_status_name(ev->status)};
+    if (ev->version) {
+        snprintf(version, sizeof(version), "%lld", (long long)ev->version);
+        f[n++] = (fl_log_field){"version", version};
+    }
+    if (ev->status != FL_STEP_STARTED) {
+        snprintf(duration, sizeof(duration), "%lld", (long long)ev->duration_ms);
+        f[n++] = (fl_log_field){"duration_ms", duration};
+    }
+    if (ev->error && ev->error->sqlstate[0])
+        f[n++] = (fl_log_field){"sqlstate", ev->error->sqlstate};
+    if (c->popts.bundle_id)
+        f[n++] = (fl_log_field){"bundle", c->popts.bundle_id};
+    fl_log_emit(level, c->cmd, f, n, "%s", ev->message);
+}
+
+int
+fl_dbcmd_start(fl_dbcmd_t *c)
+{
+    const char *path = c->log_file ? c->log_file : "migration-execution.log";
+    fl_error_t err = FL_ERROR_INIT;
+
+    fl_log_set_level(c->quiet ? FL_LOG_WARNING : FL_LOG_INFO);
+    if (*path && fl_log_open_file(path, &err) != 0) {
+        fl_cli_report(c->cmd, &err, FL_EXIT_FAILED);
+        fl_error_clear(&err);
+        return FL_EXIT_FAILED;
+    }
+    c->popts.on_event = s_on_event;
+    c->popts.arg = c;
+    return 0;
+}
+
+void
+fl_dbcmd_stop(fl_dbcmd_t *c)
+{
+    (void)c;
+    fl_log_close_file();
+}
+
+int
+fl_dbcmd_exit_code(const fl_error_t *err)
+{
+    switch (err ? err->code : FL_EFAIL) {
+    case FL_OK:
+        return FL_EXIT_OK;
+    case FL_EINVAL:
+        return FL_EXIT_REFUSED;
+    case FL_ECONFLICT:
+    case FL_ETIMEOUT:
+        return FL_EXIT_LOCKED;
+    default:
+        return FL_EXIT_FAILED;
+    }
+}
+
+void
+fl_dbcmd_print_json(const json_t *value)
+{
+    char *s = json_dumps(value, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+
+    if (s) {
+        printf("%s\n", s);
+        free(s);
+    }
+}

@@ -1,0 +1,95 @@
+/*
+ * dbcmd.h - what the single-database commands (apply, plan, rollback,
+ * status, log, locks, backups) share: connection and pipeline options,
+ * the step printer, and the mapping from errors to exit codes.
+ */
+#ifndef FL_CLI_DBCMD_H
+#define FL_CLI_DBCMD_H
+
+#include <getopt.h>
+#include <jansson.h>
+
+#include "agent/pipeline.h"
+#include "common/error.h"
+
+/* Long options every pipeline command accepts (ids 1000+). */
+enum {
+    FL_OPT_DB = 1000,
+    FL_OPT_JSON,
+    FL_OPT_LOG_FILE,
+    FL_OPT_LOCK_WAIT,
+    FL_OPT_LOCK_TIMEOUT,
+    FL_OPT_STATEMENT_TIMEOUT,
+    FL_OPT_LOCK_RETRIES,
+    FL_OPT_TRUST,
+    FL_OPT_REQUIRE_SIGNED,
+    FL_OPT_TO,
+    FL_OPT_ALLOW_OOO,
+    FL_OPT_ALLOW_LINT,
+    FL_OPT_QUIET,
+    FL_OPT_HELP
+};
+
+/* getopt_long entries of the shared options, for a command's table. */
+#define FL_DBCMD_LONGOPTS                                                  \
+    {"db", required_argument, NULL, FL_OPT_DB},                            \
+    {"json", no_argument, NULL, FL_OPT_JSON},                              \
+    {"log-file", required_argument, NULL, FL_OPT_LOG_FILE},                \
+    {"quiet", no_argument, NULL, FL_OPT_QUIET},                            \
+    {"help", no_argument, NULL, FL_OPT_HELP}
+
+/* ... and of the pipeline's options. */
+#define FL_DBCMD_PIPELINE_LONGOPTS                                         \
+    {"lock-wait", required_argument, NULL, FL_OPT_LOCK_WAIT},              \
+    {"lock-timeout", required_argument, NULL, FL_OPT_LOCK_TIMEOUT},        \
+    {"statement-timeout", required_argument, NULL, FL_OPT_STATEMENT_TIMEOUT}, \
+    {"lock-retries", required_argument, NULL, FL_OPT_LOCK_RETRIES},        \
+    {"trust", required_argument, NULL, FL_OPT_TRUST},                      \
+    {"require-signed", no_argument, NULL, FL_OPT_REQUIRE_SIGNED},          \
+    {"allow-out-of-order", no_argument, NULL, FL_OPT_ALLOW_OOO},           \
+    {"allow-lint-errors", no_argument, NULL, FL_OPT_ALLOW_LINT}
+
+extern const char fl_dbcmd_pipeline_help[];
+
+/*
+ * Parses argv with opts; shared options go into c, anything else is a
+ * usage error.  Returns 0, FL_EXIT_USAGE, or -1 after printing help
+ * (usage is the command's help text).  *first_arg gets optind.
+ */
+int fl_dbcmd_parse(fl_dbcmd_t *c, int argc, char **argv,
+                   const struct option *opts, const char *usage,
+                   int *first_arg);
+
+typedef struct {
+    const char *cmd;
+    const char *dsn;
+    const char *log_file; /* NULL: migration-execution.log; "": none */
+    const char *trust;
+    int require_signed;
+    int json;
+    int quiet;
+    fl_pipeline_opts_t popts;
+} fl_dbcmd_t;
+
+void fl_dbcmd_init(fl_dbcmd_t *c, const char *cmd);
+
+/*
+ * Handles one of the shared options; returns 1 when it was one, 0 when
+ * not, FL_EXIT_USAGE (negated) on a bad value.
+ */
+int fl_dbcmd_option(fl_dbcmd_t *c, int opt, const char *arg);
+
+/* Text for --help describing the shared options. */
+extern const char fl_dbcmd_help[];
+
+/* Opens the log file and installs the step printer into c->popts. */
+int fl_dbcmd_start(fl_dbcmd_t *c);
+void fl_dbcmd_stop(fl_dbcmd_t *c);
+
+/* The exit code for an error from the pipeline. */
+int fl_dbcmd_exit_code(const fl_error_t *err);
+
+/* Prints a JSON value to stdout, indented, and frees nothing. */
+void fl_dbcmd_print_json(const json_t *value);
+
+#endif
