@@ -1,0 +1,728 @@
+/*
+ * bundle.c - signed migration bundles and the trust store (see bundle.h).
+ *
+ * The signature covers the raw bytes exactly as they sit in the file, and
+ * the digest covers the raw bytes of the body exactly as they sit in the
+ * payload: nothing is re-encoded before it is checked, so encoder and
+ * verifier cannot disagree about canonical forms.
+ */
+#include "proto/bundle.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <sodium.h>
+
+#include "common/alloc.h"
+#include "proto/codec.h"
+#include "proto/proto_internal.h"
+
+#define S_MAGIC_LEN 8
+#define S_MAX_MIGRATIONS 100000
+#define S_MAX_ALLOWS 256
+
+struct fl_trust {
+    struct {
+        unsigned char pk[FL_KEY_PUBLIC_BYTES];
+        unsigned char id[FL_KEY_ID_BYTES];
+    } *keys;
+    size_t count;
+};
+
+struct fl_bundle {
+    int format;
+    int verified;
+    char id[FL_BUNDLE_ID_HEX];
+    char signer[FL_KEY_ID_HEX];
+    int64_t created;
+    int64_t expires;
+    char *note;
+    fl_migration_list_t migs;
+    unsigned char digest[32];
+    char digest_hex[65];
+};
+
+/* The decoded "body" map. */
+typedef struct {
+    int64_t format;
+    int64_t created;
+    int64_t expires;
+    char *signer;
+    char *note;
+    fl_migration_list_t migs;
+} s_body;
+
+#define S_F(key, type, flags, st, field)                                    \
+    {key, type, flags, offsetof(st, field), 0, 0, NULL}
+#define S_REQ FL_CODEC_REQUIRED
+
+static const fl_codec_field_t s_allow_fields[] = {
+    S_F("rule", FL_CODEC_STR, S_REQ, fl_migration_allow_t, rule),
+    S_F("reason", FL_CODEC_STR, S_REQ, fl_migration_allow_t, reason),
+};
+static const fl_codec_schema_t s_allow_schema = {
+    "allow", s_allow_fields, 2, sizeof(fl_migration_allow_t)};
+
+static const fl_codec_field_t s_migration_fields[] = {
+    S_F("version", FL_CODEC_I64, S_REQ, fl_migration_t, version),
+    S_F("name", FL_CODEC_STR, S_REQ, fl_migration_t, name),
+    S_F("file", FL_CODEC_STR, S_REQ, fl_migration_t, file),
+    S_F("up", FL_CODEC_STR, S_REQ, fl_migration_t, up),
+    S_F("down", FL_CODEC_STR, 0, fl_migration_t, down),
+    S_F("validate", FL_CODEC_STR, 0, fl_migration_t, validate),
+    S_F("verify", FL_CODEC_STR, 0, fl_migration_t, verify),
+    S_F("up_line", FL_CODEC_INT, S_REQ, fl_migration_t, up_line),
+    S_F("down_line", FL_CODEC_INT, S_REQ, fl_migration_t, down_line),
+    S_F("validate_line", FL_CODEC_INT, S_REQ, fl_migration_t, validate_line),
+    S_F("verify_line", FL_CODEC_INT, S_REQ, fl_migration_t, verify_line),
+    S_F("no_transaction", FL_CODEC_BOOL, S_REQ, fl_migration_t,
+        no_transaction),
+    S_F("lock_timeout_ms", FL_CODEC_I64, S_REQ, fl_migration_t,
+        lock_timeout_ms),
+    S_F("statement_timeout_ms", FL_CODEC_I64, S_REQ, fl_migration_t,
+        statement_timeout_ms),
+    {"allow", FL_CODEC_ARRAY, S_REQ, offsetof(fl_migration_t, allows),
+     offsetof(fl_migration_t, nallows), S_MAX_ALLOWS, &s_allow_schema},
+    S_F("checksum", FL_CODEC_BIN32, S_REQ, fl_migration_t, checksum),
+};
+static const fl_codec_schema_t s_migration_schema = {
+    "migration", s_migration_fields,
+    sizeof(s_migration_fields) / sizeof(s_migration_fields[0]),
+    sizeof(fl_migration_t)};
+
+static const fl_codec_field_t s_body_fields[] = {
+    S_F("format", FL_CODEC_I64, S_REQ, s_body, format),
+    S_F("created", FL_CODEC_I64, S_REQ, s_body, created),
+    S_F("expires", FL_CODEC_I64, S_REQ, s_body, expires),
+    S_F("signer", FL_CODEC_STR, S_REQ, s_body, signer),
+    S_F("note", FL_CODEC_STR, 0, s_body, note),
+    {"migrations", FL_CODEC_ARRAY, S_REQ, offsetof(s_body, migs.items),
+     offsetof(s_body, migs.count), S_MAX_MIGRATIONS, &s_migration_schema},
+};
+static const fl_codec_schema_t s_body_schema = {
+    "bundle body", s_body_fields, sizeof(s_body_fields) / sizeof(s_body_fields[0]),
+    sizeof(s_body)};
+
+/* Trust store. */
+
+fl_trust_t *
+fl_trust_new(void)
+{
+    fl_proto_sodium_init();
+    return fl_calloc(1, sizeof(fl_trust_t));
+}
+
+void
+fl_trust_add(fl_trust_t *t, const unsigned char pk[FL_KEY_PUBLIC_BYTES])
+{
+    for (size_t i = 0; i < t->count; i++)
+        if (memcmp(t->keys[i].pk, pk, FL_KEY_PUBLIC_BYTES) == 0)
+            return;
+    t->keys = fl_reallocarray(t->keys, t->count + 1, sizeof(*t->keys));
+    memcpy(t->keys[t->count].pk, pk, FL_KEY_PUBLIC_BYTES);
+    fl_key_id_of(t->keys[t->count].id, pk);
+    t->count++;
+}
+
+size_t
+fl_trust_count(const fl_trust_t *t)
+{
+    return t->count;
+}
+
+void
+fl_trust_destroy(fl_trust_t **t)
+{
+    if (t == NULL || *t == NULL)
+        return;
+    free((*t)->keys);
+    free(*t);
+    *t = NULL;
+}
+
+static int
+s_trust_add_file(fl_trust_t *t, const char *path, fl_error_t *err)
+{
+    unsigned char pk[FL_KEY_PUBLIC_BYTES];
+
+    if (fl_key_load_public(pk, path, err) != 0)
+        return FL_EINVAL;
+    fl_trust_add(t, pk);
+    return 0;
+}
+
+static int
+s_trust_add_dir(fl_trust_t *t, const char *dir, fl_error_t *err)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int rc = 0;
+
+    if (d == NULL)
+        return FL_ERR(err, FL_EIO, "could not open trust directory \"%s\": %s",
+                      dir, strerror(errno));
+    while (rc == 0 && (e = readdir(d)) != NULL) {
+        size_t n = strlen(e->d_name);
+        char *path = NULL;
+
+        if (e->d_name[0] == '.' || n < 5 ||
+            strcmp(e->d_name + n - 4, ".pub") != 0)
+            continue;
+        path = fl_asprintf("%s/%s", dir, e->d_name);
+        rc = s_trust_add_file(t, path, err);
+        free(path);
+    }
+    closedir(d);
+    if (rc == 0 && t->count == 0) {
+        rc = FL_ERR(err, FL_EINVAL, "trust directory \"%s\" holds no .pub "
+                                    "files", dir);
+        fl_error_set_hint(err, "Copy the release keys' .pub files (made by "
+                               "\"flotilla keygen\") into it.");
+    }
+    return rc;
+}
+
+int
+fl_trust_load(fl_trust_t **out, const char *path, fl_error_t *err)
+{
+    fl_trust_t *t = fl_trust_new();
+    struct stat st;
+    int rc = 0;
+
+    if (stat(path, &st) != 0) {
+        rc = FL_ERR(err, errno == ENOENT ? FL_ENOTFOUND : FL_EIO,
+                    "could not open trust store \"%s\": %s", path,
+                    strerror(errno));
+        goto cleanup;
+    }
+    if (S_ISDIR(st.st_mode))
+        rc = s_trust_add_dir(t, path, err);
+    else
+        rc = s_trust_add_file(t, path, err);
+    if (rc == 0) {
+        *out = t;
+        t = NULL;
+    }
+cleanup:
+    fl_trust_destroy(&t);
+    return rc;
+}
+
+static const unsigned char *
+s_trust_find(const fl_trust_t *t, const unsigned char id[FL_KEY_ID_BYTES])
+{
+    for (size_t i = 0; i < t->count; i++)
+        if (memcmp(t->keys[i].id, id, FL_KEY_ID_BYTES) == 0)
+            return t->keys[i].pk;
+    return NULL;
+}
+
+/* Building. */
+
+static void
+s_id_from_digest(char out[FL_BUNDLE_ID_HEX], const unsigned char digest[32])
+{
+    sodium_bin2hex(out, FL_BUNDLE_ID_HEX, digest, 16);
+}
+
+static int
+s_check_order(const fl_migration_list_t *migs, const char *what,
+              fl_error_t *err)
+{
+    if (migs->count == 0)
+        return FL_ERR(err, FL_EINVAL, "%s holds no migrations", what);
+    for (size_t i = 0; i < migs->count; i++)
+        if (migs->items[i].version <= 0 ||
+            (i > 0 && migs->items[i].version <= migs->items[i - 1].version)) {
+            FL_ERR(err, FL_EPROTO, "%s has migration versions out of order",
+                   what);
+            fl_error_set_detail(err, "Version %lld (\"%s\") follows version "
+                                     "%lld; versions must be positive and "
+                                     "strictly increasing.",
+                                (long long)migs->items[i].version,
+                                migs->items[i].file ? migs->items[i].file : "",
+                                i > 0 ? (long long)migs->items[i - 1].version
+                                      : 0LL);
+            return FL_EPROTO;
+        }
+    return 0;
+}
+
+int
+fl_bundle_build(fl_buf_t *out, const fl_migration_list_t *migs,
+                const fl_key_t *key, const fl_bundle_opts_t *opts,
+                fl_error_t *err)
+{
+    fl_buf_t body_buf = FL_BUF_INIT(FL_BUNDLE_MAX_SIZE);
+    fl_codec_writer_t w;
+    s_body body;
+    unsigned char digest[32];
+    char id[FL_BUNDLE_ID_HEX];
+    unsigned char hdr[FL_BUNDLE_HEADER_BYTES];
+    unsigned char sig[FL_KEY_SIGNATURE_BYTES];
+    size_t start = out->len;
+    size_t plen_pos;
+    int rc = 0;
+
+    fl_proto_sodium_init();
+    if ((rc = s_check_order(migs, "bundle", err)) != 0)
+        goto cleanup;
+    memset(&body, 0, sizeof(body));
+    body.format = FL_BUNDLE_FORMAT;
+    body.created = opts->created;
+    body.expires = opts->expires;
+    body.signer = (char *)fl_key_id(key);
+    body.note = (char *)opts->note;
+    body.migs = *migs;
+    fl_codec_writer_init(&w, &body_buf);
+    if ((rc = fl_codec_encode(&w, &s_body_schema, &body, err)) != 0 ||
+        (rc = fl_codec_writer_finish(&w, "bundle", err)) != 0)
+        goto cleanup;
+    crypto_generichash(digest, sizeof(digest), (unsigned char *)body_buf.data,
+                       body_buf.len, NULL, 0);
+    s_id_from_digest(id, digest);
+
+    memcpy(hdr, FL_BUNDLE_MAGIC, S_MAGIC_LEN);
+    fl_proto_put_be(hdr + 8, FL_BUNDLE_FORMAT, 2);
+    memcpy(hdr + 10, fl_key_id_bytes(key), FL_KEY_ID_BYTES);
+    fl_proto_put_be(hdr + 18, 0, 4); /* payload length, filled in below */
+    fl_codec_writer_init(&w, out);
+    fl_codec_write_raw(&w, hdr, sizeof(hdr));
+    plen_pos = start + 18;
+    fl_codec_write_map(&w, 3);
+    fl_codec_write_str(&w, "body");
+    fl_codec_write_raw(&w, body_buf.data, body_buf.len);
+    fl_codec_write_str(&w, "digest");
+    fl_codec_write_bin(&w, digest, sizeof(digest));
+    fl_codec_write_str(&w, "id");
+    fl_codec_write_str(&w, id);
+    if ((rc = fl_codec_writer_finish(&w, "bundle", err)) != 0)
+        goto cleanup;
+    if (out->len - start + sizeof(sig) > FL_BUNDLE_MAX_SIZE) {
+        rc = FL_ERR(err, FL_EINVAL, "bundle would be larger than %zu bytes",
+                    FL_BUNDLE_MAX_SIZE);
+        fl_error_set_hint(err, "Split the migrations into several bundles.");
+        goto cleanup;
+    }
+    fl_proto_put_be((unsigned char *)out->data + plen_pos,
+             out->len - start - FL_BUNDLE_HEADER_BYTES, 4);
+    fl_key_sign(key, sig, (unsigned char *)out->data + start,
+                out->len - start);
+    fl_codec_write_raw(&w, sig, sizeof(sig));
+    rc = fl_codec_writer_finish(&w, "bundle", err);
+cleanup:
+    if (rc != 0 && out->len > start) {
+        out->len = start;
+        out->data[start] = '\0';
+    }
+    fl_buf_release(&body_buf);
+    return rc;
+}
+
+/* Verification. */
+
+static int
+s_truncated(fl_error_t *err, size_t len, const char *detail)
+{
+    FL_ERR(err, FL_EPROTO, "bundle is truncated");
+    fl_error_set_detail(err, "It has %zu bytes; %s.", len, detail);
+    fl_error_set_hint(err, "Copy the bundle file again; it was cut short.");
+    return FL_EPROTO;
+}
+
+/*
+ * Checks size, magic, format version and length of the envelope; sets
+ * *payload_len.  Reads nothing beyond the fixed header.
+ */
+static int
+s_check_envelope(const unsigned char *data, size_t len, size_t *payload_len,
+                 fl_error_t *err)
+{
+    uint64_t version;
+    uint64_t plen;
+
+    if (len > FL_BUNDLE_MAX_SIZE) {
+        FL_ERR(err, FL_EPROTO, "bundle is too large");
+        fl_error_set_detail(err, "It has %zu bytes; the limit is %zu.", len,
+                            FL_BUNDLE_MAX_SIZE);
+        return FL_EPROTO;
+    }
+    if (len == 0 ||
+        memcmp(data, FL_BUNDLE_MAGIC, len < S_MAGIC_LEN ? len : S_MAGIC_LEN)) {
+        FL_ERR(err, FL_EPROTO, "not a flotilla bundle");
+        fl_error_set_detail(err, "It does not start with \"%s\".",
+                            FL_BUNDLE_MAGIC);
+        fl_error_set_hint(err, "Make bundles with \"flotilla bundle build\".");
+        return FL_EPROTO;
+    }
+    if (len < 10)
+        return s_truncated(err, len, "the header alone takes 22");
+    version = fl_proto_get_be(data + 8, 2);
+    if (version != FL_BUNDLE_FORMAT) {
+        FL_ERR(err, FL_EPROTO, "bundle format version %u is not supported",
+               (unsigned)version);
+        fl_error_set_detail(err, "This flotilla reads format version %d.",
+                            FL_BUNDLE_FORMAT);
+        if (version > FL_BUNDLE_FORMAT)
+            fl_error_set_hint(err, "Upgrade flotilla on this host to read "
+                                   "bundles from a newer release.");
+        return FL_EPROTO;
+    }
+    if (len < FL_BUNDLE_HEADER_BYTES + FL_KEY_SIGNATURE_BYTES)
+        return s_truncated(err, len, "the header and signature alone take 86");
+    plen = fl_proto_get_be(data + 18, 4);
+    if (plen > len - FL_BUNDLE_HEADER_BYTES - FL_KEY_SIGNATURE_BYTES)
+        return s_truncated(err, len, "its header announces a longer payload");
+    if (plen < len - FL_BUNDLE_HEADER_BYTES - FL_KEY_SIGNATURE_BYTES) {
+        FL_ERR(err, FL_EPROTO, "bundle has %zu unexpected bytes after its "
+                               "signature",
+               len - FL_BUNDLE_HEADER_BYTES - FL_KEY_SIGNATURE_BYTES -
+                   (size_t)plen);
+        return FL_EPROTO;
+    }
+    *payload_len = (size_t)plen;
+    return 0;
+}
+
+static int
+s_check_signature(const unsigned char *data, size_t len,
+                  const fl_trust_t *trust, fl_error_t *err)
+{
+    const unsigned char *pk = s_trust_find(trust, data + 10);
+    char id[FL_KEY_ID_HEX];
+
+    fl_key_id_format(id, data + 10);
+    if (pk == NULL) {
+        FL_ERR(err, FL_EPROTO, "bundle is signed by unknown key \"%s\"", id);
+        fl_error_set_detail(err, "The trust store holds %zu key(s), none of "
+                                 "them \"%s\".", trust->count, id);
+        fl_error_set_hint(err, "Add the signer's .pub file to the trust "
+                               "store, or sign with a trusted key.");
+        return FL_EPROTO;
+    }
+    if (crypto_sign_verify_detached(data + len - FL_KEY_SIGNATURE_BYTES, data,
+                                    len - FL_KEY_SIGNATURE_BYTES, pk) != 0) {
+        FL_ERR(err, FL_EPROTO, "bundle signature is not valid");
+        fl_error_set_detail(err, "The bytes do not match the signature of "
+                                 "key \"%s\": the bundle was changed after it "
+                                 "was signed, or is corrupt.", id);
+        fl_error_set_hint(err, "Rebuild and sign the bundle again; never edit "
+                               "a bundle file.");
+        return FL_EPROTO;
+    }
+    return 0;
+}
+
+/* Decodes the payload map: {"body", "digest", "id"}, any order. */
+static int
+s_decode_payload(fl_codec_reader_t *r, s_body *body, const unsigned char **raw,
+                 size_t *rawlen, unsigned char digest[32], char **id)
+{
+    static const char *const keys[3] = {"body", "digest", "id"};
+    uint64_t seen = 0;
+    size_t n = 0;
+
+    if (fl_codec_read_map(r, &n) != 0)
+        return FL_EPROTO;
+    for (size_t i = 0; i < n; i++) {
+        int k = -1;
+        const unsigned char *p = NULL;
+        size_t plen = 0;
+
+        if (fl_codec_read_key(r, keys, 3, &seen, &k) != 0)
+            return FL_EPROTO;
+        if (k == 0) {
+            *raw = r->data + r->pos;
+            if (fl_codec_decode(r, &s_body_schema, body) != 0)
+                return FL_EPROTO;
+            *rawlen = (size_t)(r->data + r->pos - *raw);
+        } else if (k == 1) {
+            if (fl_codec_read_bin(r, &p, &plen) != 0)
+                return FL_EPROTO;
+            if (plen != 32)
+                return fl_codec_fail(r, "digest has %zu bytes instead of 32",
+                                     plen);
+            memcpy(digest, p, 32);
+        } else if (k == 2) {
+            if (fl_codec_read_strdup(r, id) != 0)
+                return FL_EPROTO;
+        } else if (fl_codec_skip(r) != 0) {
+            return FL_EPROTO;
+        }
+    }
+    for (int k = 0; k < 3; k++)
+        if (!(seen & ((uint64_t)1 << k)))
+            return fl_codec_fail(r, "payload lacks the required field \"%s\"",
+                                 keys[k]);
+    return fl_codec_reader_finish(r);
+}
+
+static int
+s_check_migrations(fl_migration_list_t *migs, fl_error_t *err)
+{
+    if (s_check_order(migs, "bundle", err) != 0)
+        return FL_EPROTO;
+    for (size_t i = 0; i < migs->count; i++) {
+        fl_migration_t *m = &migs->items[i];
+        unsigned char stored[32];
+
+        memcpy(stored, m->checksum, sizeof(stored));
+        fl_migration_compute_checksum(m);
+        if (sodium_memcmp(stored, m->checksum, sizeof(stored)) != 0) {
+            FL_ERR(err, FL_EPROTO, "checksum of migration %lld \"%s\" in the "
+                                   "bundle does not match its content",
+                   (long long)m->version, m->file);
+            return FL_EPROTO;
+        }
+    }
+    return 0;
+}
+
+/* Decodes and checks everything after the signature. */
+static int
+s_decode(fl_bundle_t **out, const unsigned char *data, size_t len,
+         size_t plen, fl_error_t *err)
+{
+    fl_codec_reader_t r;
+    s_body body;
+    const unsigned char *raw = NULL;
+    size_t rawlen = 0;
+    unsigned char stored[32];
+    unsigned char digest[32];
+    char *id = NULL;
+    char want_id[FL_BUNDLE_ID_HEX];
+    char signer[FL_KEY_ID_HEX];
+    fl_bundle_t *b = NULL;
+    int rc = 0;
+
+    memset(&body, 0, sizeof(body));
+    fl_codec_reader_init(&r, data + FL_BUNDLE_HEADER_BYTES, plen, plen,
+                         "bundle payload", err);
+    if ((rc = s_decode_payload(&r, &body, &raw, &rawlen, stored, &id)) != 0)
+        goto cleanup;
+    crypto_generichash(digest, sizeof(digest), raw, rawlen, NULL, 0);
+    s_id_from_digest(want_id, digest);
+    fl_key_id_format(signer, data + 10);
+    if (sodium_memcmp(digest, stored, sizeof(digest)) != 0 ||
+        strcmp(id, want_id) != 0) {
+        rc = FL_ERR(err, FL_EPROTO, "bundle digest does not match its content");
+        goto cleanup;
+    }
+    if (body.format != FL_BUNDLE_FORMAT || strcmp(body.signer, signer) != 0) {
+        rc = FL_ERR(err, FL_EPROTO, "bundle body does not match its header");
+        fl_error_set_detail(err, "The header says format %d and signer \"%s\"; "
+                                 "the body says format %lld and signer "
+                                 "\"%s\".", FL_BUNDLE_FORMAT, signer,
+                            (long long)body.format, body.signer);
+        goto cleanup;
+    }
+    if ((rc = s_check_migrations(&body.migs, err)) != 0)
+        goto cleanup;
+    b = fl_calloc(1, sizeof(*b));
+    b->format = (int)body.format;
+    memcpy(b->id, want_id, sizeof(b->id));
+    memcpy(b->signer, signer, sizeof(b->signer));
+    b->created = body.created;
+    b->expires = body.expires;
+    b->note = body.note ? body.note : fl_strdup("");
+    body.note = NULL;
+    b->migs = body.migs;
+    body.migs.items = NULL;
+    body.migs.count = 0;
+    memcpy(b->digest, digest, sizeof(digest));
+    sodium_bin2hex(b->digest_hex, sizeof(b->digest_hex), digest, 32);
+    *out = b;
+cleanup:
+    free(id);
+    fl_codec_release(&s_body_schema, &body);
+    return rc;
+}
+
+static void
+s_format_time(char *out, size_t n, int64_t t)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+
+    if (gmtime_r(&tt, &tm) == NULL ||
+        strftime(out, n, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+        snprintf(out, n, "%lld", (long long)t);
+}
+
+int
+fl_bundle_verify_bytes(fl_bundle_t **out, const unsigned char *data,
+                       size_t len, const fl_trust_t *trust, int64_t now_s,
+                       fl_error_t *err)
+{
+    size_t plen = 0;
+    fl_bundle_t *b = NULL;
+    char when[64];
+
+    fl_proto_sodium_init();
+    if (s_check_envelope(data, len, &plen, err) != 0 ||
+        s_check_signature(data, len, trust, err) != 0 ||
+        s_decode(&b, data, len, plen, err) != 0)
+        return FL_EPROTO;
+    if (b->expires != 0 && now_s >= b->expires) {
+        s_format_time(when, sizeof(when), b->expires);
+        FL_ERR(err, FL_EPROTO, "bundle \"%s\" expired at %s", b->id, when);
+        fl_error_set_hint(err, "Build and sign a new bundle with a later "
+                               "--expires.");
+        fl_bundle_destroy(&b);
+        return FL_EPROTO;
+    }
+    b->verified = 1;
+    *out = b;
+    return 0;
+}
+
+int
+fl_bundle_decode_unverified(fl_bundle_t **out, const unsigned char *data,
+                            size_t len, fl_error_t *err)
+{
+    size_t plen = 0;
+
+    fl_proto_sodium_init();
+    if (s_check_envelope(data, len, &plen, err) != 0)
+        return FL_EPROTO;
+    return s_decode(out, data, len, plen, err);
+}
+
+int
+fl_bundle_read_file(unsigned char **data, size_t *len, const char *path,
+                    fl_error_t *err)
+{
+    FILE *f = fopen(path, "rb");
+    struct stat st;
+    unsigned char *buf = NULL;
+    int rc = 0;
+
+    if (f == NULL)
+        return FL_ERR(err, errno == ENOENT ? FL_ENOTFOUND : FL_EIO,
+                      "could not open bundle file \"%s\": %s", path,
+                      strerror(errno));
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        rc = FL_ERR(err, FL_EIO, "bundle \"%s\" is not a regular file", path);
+        goto cleanup;
+    }
+    if ((uint64_t)st.st_size > FL_BUNDLE_MAX_SIZE) {
+        rc = FL_ERR(err, FL_EPROTO, "bundle is too large");
+        fl_error_set_detail(err, "File \"%s\" has %lld bytes; the limit is "
+                                 "%zu.", path, (long long)st.st_size,
+                            FL_BUNDLE_MAX_SIZE);
+        goto cleanup;
+    }
+    buf = fl_malloc((size_t)st.st_size);
+    if (fread(buf, 1, (size_t)st.st_size, f) != (size_t)st.st_size) {
+        rc = FL_ERR(err, FL_EIO, "could not read bundle file \"%s\"", path);
+        goto cleanup;
+    }
+    *data = buf;
+    *len = (size_t)st.st_size;
+    buf = NULL;
+cleanup:
+    free(buf);
+    fclose(f);
+    return rc;
+}
+
+int
+fl_bundle_load(fl_bundle_t **out, const char *path, const fl_trust_t *trust,
+               int64_t now_s, fl_error_t *err)
+{
+    unsigned char *data = NULL;
+    size_t len = 0;
+    int rc;
+
+    if ((rc = fl_bundle_read_file(&data, &len, path, err)) != 0)
+        return rc;
+    rc = fl_bundle_verify_bytes(out, data, len, trust, now_s, err);
+    free(data);
+    return rc;
+}
+
+int
+fl_bundle_is_bundle_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    char magic[S_MAGIC_LEN];
+    int yes;
+
+    if (f == NULL)
+        return 0;
+    yes = fread(magic, 1, sizeof(magic), f) == sizeof(magic) &&
+          memcmp(magic, FL_BUNDLE_MAGIC, sizeof(magic)) == 0;
+    fclose(f);
+    return yes;
+}
+
+const fl_migration_list_t *
+fl_bundle_migrations(const fl_bundle_t *b)
+{
+    return &b->migs;
+}
+
+const char *
+fl_bundle_id(const fl_bundle_t *b)
+{
+    return b->id;
+}
+
+const char *
+fl_bundle_signer(const fl_bundle_t *b)
+{
+    return b->signer;
+}
+
+int64_t
+fl_bundle_created(const fl_bundle_t *b)
+{
+    return b->created;
+}
+
+int64_t
+fl_bundle_expires(const fl_bundle_t *b)
+{
+    return b->expires;
+}
+
+const char *
+fl_bundle_note(const fl_bundle_t *b)
+{
+    return b->note;
+}
+
+const char *
+fl_bundle_digest_hex(const fl_bundle_t *b)
+{
+    return b->digest_hex;
+}
+
+int
+fl_bundle_format(const fl_bundle_t *b)
+{
+    return b->format;
+}
+
+int
+fl_bundle_is_verified(const fl_bundle_t *b)
+{
+    return b->verified;
+}
+
+void
+fl_bundle_destroy(fl_bundle_t **b)
+{
+    if (b == NULL || *b == NULL)
+        return;
+    free((*b)->note);
+    fl_migration_list_release(&(*b)->migs);
+    free(*b);
+    *b = NULL;
+}

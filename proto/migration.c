@@ -1,0 +1,660 @@
+/*
+ * migration.c - parsing NNNN_name.sql migration files (see migration.h and
+ * docs/migrations.md).
+ *
+ * A file is read line by line.  A marker line is "--", optional blanks,
+ * "flotilla:" and a section name; the text of a section runs from the line
+ * after its marker to the line before the next marker, byte for byte, so
+ * that the agent can map statement positions back to file lines.  Option
+ * lines must come before the first section: inside a section they would
+ * split its text.
+ */
+#include "proto/migration.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <sodium.h>
+
+#include "common/alloc.h"
+#include "common/parse.h"
+#include "proto/proto_internal.h"
+
+/* Largest migration file accepted: far above any hand-written migration. */
+#define S_MAX_FILE ((size_t)16 * 1024 * 1024)
+
+static const char s_options_hint[] =
+    "Options are no-transaction, lock_timeout=DURATION, "
+    "statement_timeout=DURATION and allow=RULE REASON.";
+
+/* Sets err to "REASON in file "FILE" line LINE" with FL_EINVAL. */
+static int
+s_fail(fl_error_t *err, const char *file, int line, const char *fmt, ...)
+    FL_PRINTF(4, 5);
+
+static int
+s_fail(fl_error_t *err, const char *file, int line, const char *fmt, ...)
+{
+    va_list ap;
+    char *reason = NULL;
+
+    va_start(ap, fmt);
+    reason = fl_vasprintf(fmt, ap);
+    va_end(ap);
+    FL_ERR(err, FL_EINVAL, "%s in file \"%s\" line %d", reason, file, line);
+    free(reason);
+    return FL_EINVAL;
+}
+
+/*
+ * Splits "NNNN_name.sql" into a version (> 0) and a name of letters,
+ * digits, '_' and '-'.
+ */
+static int
+s_parse_file_name(const char *file, int64_t *version, char **name,
+                  fl_error_t *err)
+{
+    size_t len = strlen(file);
+    size_t i = 0;
+    int64_t v = 0;
+    const char *why = NULL;
+
+    while (i < len && file[i] >= '0' && file[i] <= '9') {
+        if (v > (INT64_MAX - 9) / 10) {
+            why = "the version is too large";
+            goto bad;
+        }
+        v = v * 10 + (file[i] - '0');
+        i++;
+    }
+    if (i == 0 || i >= len || file[i] != '_') {
+        why = "it does not start with a version number and '_'";
+        goto bad;
+    }
+    if (v == 0) {
+        why = "the version must be greater than zero";
+        goto bad;
+    }
+    if (len < i + 6 || strcmp(file + len - 4, ".sql") != 0) {
+        why = "it has no name between '_' and \".sql\"";
+        goto bad;
+    }
+    for (size_t k = i + 1; k < len - 4; k++) {
+        char c = file[k];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '_' || c == '-')) {
+            why = "the name may hold only letters, digits, '_' and '-'";
+            goto bad;
+        }
+    }
+    *version = v;
+    *name = fl_strndup(file + i + 1, len - 4 - (i + 1));
+    return 0;
+bad:
+    FL_ERR(err, FL_EINVAL, "invalid migration file name \"%s\"", file);
+    fl_error_set_detail(err, "The name is refused because %s.", why);
+    fl_error_set_hint(err, "Name migration files NNNN_name.sql, for example "
+                           "0001_create_users.sql.");
+    return FL_EINVAL;
+}
+
+/*
+ * Returns the length of the valid UTF-8 sequence at p (at most n bytes
+ * available), or 0 when it is invalid: overlong forms, surrogates, code
+ * points above U+10FFFF and NUL are refused.
+ */
+static size_t
+s_utf8_seq(const unsigned char *p, size_t n)
+{
+    unsigned char b = p[0];
+    size_t need;
+    uint32_t cp;
+
+    if (b == 0)
+        return 0;
+    if (b < 0x80)
+        return 1;
+    if (b >= 0xc2 && b <= 0xdf) {
+        need = 2;
+        cp = b & 0x1f;
+    } else if (b >= 0xe0 && b <= 0xef) {
+        need = 3;
+        cp = b & 0x0f;
+    } else if (b >= 0xf0 && b <= 0xf4) {
+        need = 4;
+        cp = b & 0x07;
+    } else {
+        return 0;
+    }
+    if (n < need)
+        return 0;
+    for (size_t i = 1; i < need; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3f);
+    }
+    if ((need == 3 && cp < 0x800) || (need == 4 && cp < 0x10000) ||
+        cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return need;
+}
+
+static int
+s_check_utf8(const char *file, const char *text, size_t len, fl_error_t *err)
+{
+    const unsigned char *p = (const unsigned char *)text;
+    int line = 1;
+
+    for (size_t i = 0; i < len;) {
+        size_t n = s_utf8_seq(p + i, len - i);
+
+        if (n == 0) {
+            s_fail(err, file, line, "invalid UTF-8 byte 0x%02x", p[i]);
+            fl_error_set_hint(err, "Migration files must be UTF-8 text "
+                                   "without NUL bytes.");
+            return FL_EINVAL;
+        }
+        if (p[i] == '\n')
+            line++;
+        i += n;
+    }
+    return 0;
+}
+
+static int
+s_is_blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v';
+}
+
+static int
+s_all_blank(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!s_is_blank(p[i]) && p[i] != '\n')
+            return 0;
+    return 1;
+}
+
+static int
+s_parse_timeout(int64_t *out, const char *opt, const char *value,
+                const char *file, int line, fl_error_t *err)
+{
+    fl_error_t perr = FL_ERROR_INIT;
+
+    if (*out != -1)
+        return s_fail(err, file, line, "option \"%s\" is given twice", opt);
+    if (fl_parse_duration(out, value, &perr) != 0) {
+        s_fail(err, file, line, "invalid value for option \"%s\"", opt);
+        fl_error_set_detail(err, "%s", perr.message);
+        fl_error_set_hint(err, "Write a duration such as 500ms, 2s or 5min.");
+        fl_error_clear(&perr);
+        return FL_EINVAL;
+    }
+    return 0;
+}
+
+static int
+s_parse_allow(fl_migration_t *m, char *tok, char *rest, const char *file,
+              int line, fl_error_t *err)
+{
+    const char *rule = tok + strlen("allow=");
+    size_t rlen = strlen(rest);
+
+    if (*rule == '\0')
+        return s_fail(err, file, line, "option \"allow\" names no rule");
+    while (rlen > 0 && s_is_blank(rest[rlen - 1]))
+        rest[--rlen] = '\0';
+    if (rlen == 0) {
+        s_fail(err, file, line, "option \"allow=%s\" has no reason", rule);
+        fl_error_set_hint(err, "Write why the rule may be broken after it: "
+                               "allow=%s REASON.", rule);
+        return FL_EINVAL;
+    }
+    m->allows = fl_reallocarray(m->allows, m->nallows + 1, sizeof(*m->allows));
+    m->allows[m->nallows].rule = fl_strdup(rule);
+    m->allows[m->nallows].reason = fl_strdup(rest);
+    m->nallows++;
+    return 0;
+}
+
+/* Parses the options on one "-- flotilla:options" line (rest is writable). */
+static int
+s_parse_options(fl_migration_t *m, char *rest, const char *file, int line,
+                fl_error_t *err)
+{
+    char *p = rest;
+
+    for (;;) {
+        char *tok;
+
+        while (*p && s_is_blank(*p))
+            p++;
+        if (*p == '\0')
+            return 0;
+        tok = p;
+        while (*p && !s_is_blank(*p))
+            p++;
+        if (*p)
+            *p++ = '\0';
+        if (strcmp(tok, "no-transaction") == 0) {
+            if (m->no_transaction)
+                return s_fail(err, file, line, "option \"no-transaction\" "
+                                               "is given twice");
+            m->no_transaction = 1;
+        } else if (strncmp(tok, "lock_timeout=", 13) == 0) {
+            if (s_parse_timeout(&m->lock_timeout_ms, "lock_timeout", tok + 13,
+                                file, line, err) != 0)
+                return FL_EINVAL;
+        } else if (strncmp(tok, "statement_timeout=", 18) == 0) {
+            if (s_parse_timeout(&m->statement_timeout_ms, "statement_timeout",
+                                tok + 18, file, line, err) != 0)
+                return FL_EINVAL;
+        } else if (strncmp(tok, "allow=", 6) == 0) {
+            /* The reason is the rest of the line. */
+            return s_parse_allow(m, tok, p, file, line, err);
+        } else {
+            s_fail(err, file, line, "unknown option \"%s\"", tok);
+            fl_error_set_hint(err, "%s", s_options_hint);
+            return FL_EINVAL;
+        }
+    }
+}
+
+enum { S_NONE = -1, S_UP, S_DOWN, S_VALIDATE, S_VERIFY, S_NSECTIONS };
+
+static const char *const s_section_names[S_NSECTIONS] = {"up", "down",
+                                                         "validate", "verify"};
+
+static char **
+s_section_text(fl_migration_t *m, int s)
+{
+    char **texts[S_NSECTIONS] = {&m->up, &m->down, &m->validate, &m->verify};
+    return texts[s];
+}
+
+static int *
+s_section_line(fl_migration_t *m, int s)
+{
+    int *lines[S_NSECTIONS] = {&m->up_line, &m->down_line, &m->validate_line,
+                               &m->verify_line};
+    return lines[s];
+}
+
+/*
+ * If the line [p, p+n) is a marker, returns 1 and points *name (length
+ * *namelen) at the section name and *rest at what follows it.
+ */
+static int
+s_marker(const char *p, size_t n, const char **name, size_t *namelen,
+         const char **rest, size_t *restlen)
+{
+    size_t i = 0;
+    size_t start;
+
+    while (i < n && s_is_blank(p[i]))
+        i++;
+    if (n - i < 2 || p[i] != '-' || p[i + 1] != '-')
+        return 0;
+    i += 2;
+    while (i < n && s_is_blank(p[i]))
+        i++;
+    if (n - i < 9 || memcmp(p + i, "flotilla:", 9) != 0)
+        return 0;
+    i += 9;
+    start = i;
+    while (i < n && !s_is_blank(p[i]))
+        i++;
+    *name = p + start;
+    *namelen = i - start;
+    *rest = p + i;
+    *restlen = n - i;
+    return 1;
+}
+
+/* Ends section cur (if any) at byte end of the text. */
+static int
+s_close_section(fl_migration_t *m, int cur, int marker_line, const char *text,
+                size_t start, size_t end, const char *file, fl_error_t *err)
+{
+    if (cur == S_NONE)
+        return 0;
+    if (s_all_blank(text + start, end - start)) {
+        s_fail(err, file, marker_line, "section \"%s\" is empty",
+               s_section_names[cur]);
+        fl_error_set_hint(err, "Put SQL after the marker, or remove it.");
+        return FL_EINVAL;
+    }
+    *s_section_text(m, cur) = fl_strndup(text + start, end - start);
+    return 0;
+}
+
+/* Handles one marker line; updates the current section. */
+static int
+s_handle_marker(fl_migration_t *m, int *cur, int *cur_marker,
+                size_t *cur_start, const char *name, size_t namelen,
+                const char *rest, size_t restlen, const char *text,
+                size_t line_start, size_t next, int line, const char *file,
+                fl_error_t *err)
+{
+    int s;
+    int rc = 0;
+
+    if (namelen == 7 && memcmp(name, "options", 7) == 0) {
+        char *opts = NULL;
+
+        if (*cur != S_NONE)
+            return s_fail(err, file, line, "options must come before the "
+                                           "first section");
+        opts = fl_strndup(rest, restlen);
+        rc = s_parse_options(m, opts, file, line, err);
+        free(opts);
+        return rc;
+    }
+    for (s = 0; s < S_NSECTIONS; s++)
+        if (strlen(s_section_names[s]) == namelen &&
+            memcmp(s_section_names[s], name, namelen) == 0)
+            break;
+    if (s == S_NSECTIONS) {
+        s_fail(err, file, line, "unknown section \"%.*s\"", (int)namelen, name);
+        fl_error_set_hint(err, "Sections are up, down, validate and verify; "
+                               "options go on a line \"-- flotilla:options\".");
+        return FL_EINVAL;
+    }
+    if (!s_all_blank(rest, restlen))
+        return s_fail(err, file, line, "unexpected text after section "
+                                       "marker \"%s\"", s_section_names[s]);
+    if (*s_section_line(m, s) != 0)
+        return s_fail(err, file, line, "section \"%s\" appears twice "
+                                       "(first at line %d)",
+                      s_section_names[s], *s_section_line(m, s) - 1);
+    if (s_close_section(m, *cur, *cur_marker, text, *cur_start, line_start,
+                        file, err) != 0)
+        return FL_EINVAL;
+    *cur = s;
+    *cur_marker = line;
+    *cur_start = next;
+    *s_section_line(m, s) = line + 1;
+    return 0;
+}
+
+static int
+s_parse_lines(fl_migration_t *m, const char *file, const char *text,
+              size_t len, fl_error_t *err)
+{
+    int cur = S_NONE;
+    int cur_marker = 0;
+    size_t cur_start = 0;
+    size_t pos = 0;
+    int line = 1;
+
+    while (pos < len) {
+        const char *nl = memchr(text + pos, '\n', len - pos);
+        size_t end = nl ? (size_t)(nl - text) : len;
+        size_t next = nl ? end + 1 : len;
+        const char *name = NULL;
+        const char *rest = NULL;
+        size_t namelen = 0;
+        size_t restlen = 0;
+
+        if (s_marker(text + pos, end - pos, &name, &namelen, &rest,
+                     &restlen)) {
+            if (s_handle_marker(m, &cur, &cur_marker, &cur_start, name,
+                                namelen, rest, restlen, text, pos, next,
+                                line, file, err) != 0)
+                return FL_EINVAL;
+        } else if (cur == S_NONE && !s_all_blank(text + pos, end - pos)) {
+            size_t i = pos;
+
+            while (i < end && s_is_blank(text[i]))
+                i++;
+            if (end - i < 2 || text[i] != '-' || text[i + 1] != '-') {
+                s_fail(err, file, line, "SQL text before the first section "
+                                        "marker");
+                fl_error_set_hint(err, "Put a line \"-- flotilla:up\" before "
+                                       "the SQL that applies the migration.");
+                return FL_EINVAL;
+            }
+        }
+        pos = next;
+        line++;
+    }
+    if (s_close_section(m, cur, cur_marker, text, cur_start, len, file,
+                        err) != 0)
+        return FL_EINVAL;
+    if (m->up == NULL) {
+        s_fail(err, file, line > 1 ? line - 1 : 1, "no \"up\" section");
+        fl_error_set_detail(err, "The file ends without a line "
+                                 "\"-- flotilla:up\".");
+        fl_error_set_hint(err, "Every migration needs an up section.");
+        return FL_EINVAL;
+    }
+    return 0;
+}
+
+int
+fl_migration_parse(fl_migration_t *out, const char *file_name,
+                   const char *text, size_t len, fl_error_t *err)
+{
+    int rc = 0;
+
+    memset(out, 0, sizeof(*out));
+    out->lock_timeout_ms = -1;
+    out->statement_timeout_ms = -1;
+    if ((rc = s_parse_file_name(file_name, &out->version, &out->name, err)))
+        goto cleanup;
+    out->file = fl_strdup(file_name);
+    if ((rc = s_check_utf8(file_name, text, len, err)) != 0)
+        goto cleanup;
+    if ((rc = s_parse_lines(out, file_name, text, len, err)) != 0)
+        goto cleanup;
+    fl_migration_compute_checksum(out);
+cleanup:
+    if (rc != 0)
+        fl_migration_release(out);
+    return rc;
+}
+
+/*
+ * The canonical encoding hashed into the checksum: a domain string, then
+ * each field as a one-byte tag, an 8-byte big-endian length and the bytes.
+ * Absent sections are hashed as a tag with length UINT64_MAX, so an
+ * absent section differs from an empty one.  Field order is fixed here
+ * and must never change: ledgers store these checksums.
+ */
+static void
+s_hash_field(crypto_hash_sha256_state *st, unsigned char tag, const void *p,
+             uint64_t n)
+{
+    unsigned char hdr[9];
+
+    hdr[0] = tag;
+    for (int i = 0; i < 8; i++)
+        hdr[1 + i] = (unsigned char)(n >> (56 - 8 * i));
+    crypto_hash_sha256_update(st, hdr, sizeof(hdr));
+    if (p != NULL && n > 0 && n != UINT64_MAX)
+        crypto_hash_sha256_update(st, p, n);
+}
+
+static void
+s_hash_str(crypto_hash_sha256_state *st, unsigned char tag, const char *s)
+{
+    s_hash_field(st, tag, s, s ? strlen(s) : UINT64_MAX);
+}
+
+void
+fl_migration_compute_checksum(fl_migration_t *m)
+{
+    static const char domain[] = "flotilla-migration-v1";
+    crypto_hash_sha256_state st;
+
+    fl_proto_sodium_init();
+    crypto_hash_sha256_init(&st);
+    s_hash_field(&st, 'D', domain, sizeof(domain) - 1);
+    s_hash_field(&st, 'V', NULL, (uint64_t)m->version);
+    s_hash_str(&st, 'N', m->name);
+    s_hash_str(&st, 'u', m->up);
+    s_hash_str(&st, 'd', m->down);
+    s_hash_str(&st, 'a', m->validate);
+    s_hash_str(&st, 'v', m->verify);
+    s_hash_field(&st, 'T', NULL, (uint64_t)(m->no_transaction != 0));
+    s_hash_field(&st, 'L', NULL, (uint64_t)m->lock_timeout_ms);
+    s_hash_field(&st, 'S', NULL, (uint64_t)m->statement_timeout_ms);
+    s_hash_field(&st, 'A', NULL, (uint64_t)m->nallows);
+    for (size_t i = 0; i < m->nallows; i++) {
+        s_hash_str(&st, 'r', m->allows[i].rule);
+        s_hash_str(&st, 'R', m->allows[i].reason);
+    }
+    crypto_hash_sha256_final(&st, m->checksum);
+    sodium_bin2hex(m->checksum_hex, sizeof(m->checksum_hex), m->checksum,
+                   sizeof(m->checksum));
+}
+
+void
+fl_migration_release(fl_migration_t *m)
+{
+    if (m == NULL)
+        return;
+    free(m->name);
+    free(m->file);
+    free(m->up);
+    free(m->down);
+    free(m->validate);
+    free(m->verify);
+    for (size_t i = 0; i < m->nallows; i++) {
+        free(m->allows[i].rule);
+        free(m->allows[i].reason);
+    }
+    free(m->allows);
+    memset(m, 0, sizeof(*m));
+}
+
+void
+fl_migration_list_release(fl_migration_list_t *l)
+{
+    if (l == NULL)
+        return;
+    for (size_t i = 0; i < l->count; i++)
+        fl_migration_release(&l->items[i]);
+    free(l->items);
+    l->items = NULL;
+    l->count = 0;
+}
+
+/* Reads the file at path (at most S_MAX_FILE bytes) into a new buffer. */
+static int
+s_read_file(char **out, size_t *outlen, const char *path, fl_error_t *err)
+{
+    FILE *f = NULL;
+    struct stat st;
+    char *data = NULL;
+    int rc = 0;
+
+    f = fopen(path, "rb");
+    if (f == NULL)
+        return FL_ERR(err, FL_EIO, "could not open migration file \"%s\": %s",
+                      path, strerror(errno));
+    if (fstat(fileno(f), &st) != 0) {
+        rc = FL_ERR(err, FL_EIO, "could not stat migration file \"%s\": %s",
+                    path, strerror(errno));
+        goto cleanup;
+    }
+    if ((size_t)st.st_size > S_MAX_FILE) {
+        rc = FL_ERR(err, FL_EINVAL, "migration file \"%s\" is too large", path);
+        fl_error_set_detail(err, "It has %lld bytes; at most %zu are accepted.",
+                            (long long)st.st_size, S_MAX_FILE);
+        goto cleanup;
+    }
+    data = fl_malloc((size_t)st.st_size + 1);
+    if (fread(data, 1, (size_t)st.st_size, f) != (size_t)st.st_size) {
+        rc = FL_ERR(err, FL_EIO, "could not read migration file \"%s\"", path);
+        goto cleanup;
+    }
+    data[st.st_size] = '\0';
+    *outlen = (size_t)st.st_size;
+    *out = data;
+    data = NULL;
+cleanup:
+    free(data);
+    fclose(f);
+    return rc;
+}
+
+static int
+s_cmp_version(const void *a, const void *b)
+{
+    const fl_migration_t *x = a;
+    const fl_migration_t *y = b;
+
+    return (x->version > y->version) - (x->version < y->version);
+}
+
+int
+fl_migration_dir_load(fl_migration_list_t *out, const char *dir,
+                      fl_error_t *err)
+{
+    DIR *d = NULL;
+    struct dirent *e;
+    fl_migration_list_t l = {NULL, 0};
+    char *path = NULL;
+    char *text = NULL;
+    int rc = 0;
+
+    d = opendir(dir);
+    if (d == NULL)
+        return FL_ERR(err, errno == ENOENT ? FL_ENOTFOUND : FL_EIO,
+                      "could not open migrations directory \"%s\": %s", dir,
+                      strerror(errno));
+    while ((e = readdir(d)) != NULL) {
+        size_t n = strlen(e->d_name);
+        size_t len = 0;
+
+        if (e->d_name[0] == '.' || n < 4 ||
+            strcmp(e->d_name + n - 4, ".sql") != 0)
+            continue;
+        path = fl_asprintf("%s/%s", dir, e->d_name);
+        if ((rc = s_read_file(&text, &len, path, err)) != 0)
+            goto cleanup;
+        l.items = fl_reallocarray(l.items, l.count + 1, sizeof(*l.items));
+        if ((rc = fl_migration_parse(&l.items[l.count], e->d_name, text, len,
+                                     err)) != 0)
+            goto cleanup;
+        l.count++;
+        fl_free(&text);
+        fl_free(&path);
+    }
+    if (l.count == 0) {
+        rc = FL_ERR(err, FL_EINVAL, "migrations directory \"%s\" holds no "
+                                    "migration files", dir);
+        fl_error_set_hint(err, "Migration files are named NNNN_name.sql, for "
+                               "example 0001_create_users.sql.");
+        goto cleanup;
+    }
+    qsort(l.items, l.count, sizeof(*l.items), s_cmp_version);
+    for (size_t i = 1; i < l.count; i++)
+        if (l.items[i].version == l.items[i - 1].version) {
+            rc = FL_ERR(err, FL_EINVAL, "duplicate migration version %lld in "
+                                        "directory \"%s\"",
+                        (long long)l.items[i].version, dir);
+            fl_error_set_detail(err, "Files \"%s\" and \"%s\" have the same "
+                                     "version.", l.items[i - 1].file,
+                                l.items[i].file);
+            fl_error_set_hint(err, "Give every migration its own number.");
+            goto cleanup;
+        }
+    *out = l;
+    l.items = NULL;
+    l.count = 0;
+cleanup:
+    free(text);
+    free(path);
+    fl_migration_list_release(&l);
+    if (d)
+        closedir(d);
+    return rc;
+}

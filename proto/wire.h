@@ -1,0 +1,198 @@
+/*
+ * wire.h - the messages between coordinator, agents and operators.
+ *
+ * Every message is one msgpack map with two envelope keys, "v" (protocol
+ * version, FL_WIRE_VERSION) and "type" (the names in fl_wire_type_name()),
+ * and the fields of its type.  Decoding is strict and bounded (see
+ * codec.h): counts are checked against the bytes left before anything is
+ * allocated, strings are limited to FL_WIRE_MAX_STR bytes and whole
+ * messages to FL_WIRE_MAX_SIZE, trailing bytes, truncation, wrong types,
+ * duplicate keys and missing required fields are FL_EPROTO errors, and
+ * unknown keys are ignored so that a newer peer may add fields.  A
+ * message with another protocol version is refused.
+ *
+ * The structs are plain C: decoding fills new allocations that
+ * fl_wire_msg_release() frees; encoding only reads them.  Optional
+ * strings are NULL when absent.  Not thread safe per message.
+ */
+#ifndef FL_PROTO_WIRE_H
+#define FL_PROTO_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/error.h"
+#include "proto/codec.h"
+
+#define FL_WIRE_VERSION 1
+/* A bundle transfer carries a whole bundle; nothing else comes close. */
+#define FL_WIRE_MAX_SIZE ((size_t)65 * 1024 * 1024)
+#define FL_WIRE_MAX_STR ((size_t)1024 * 1024)
+
+typedef enum {
+    FL_WIRE_HELLO = 1,     /* agent -> coordinator, first message */
+    FL_WIRE_WELCOME,       /* coordinator -> agent, answers hello */
+    FL_WIRE_HEARTBEAT,     /* both ways */
+    FL_WIRE_BUNDLE,        /* coordinator -> agent: bundle bytes */
+    FL_WIRE_APPLY,         /* coordinator -> agent: fl_wire_command_t */
+    FL_WIRE_ROLLBACK,
+    FL_WIRE_PLAN,
+    FL_WIRE_CANCEL,
+    FL_WIRE_STEP_EVENT,    /* agent -> coordinator, per pipeline step */
+    FL_WIRE_RESULT,        /* agent -> coordinator, end of a command */
+    FL_WIRE_LEDGER_QUERY,  /* coordinator -> agent */
+    FL_WIRE_LEDGER_REPLY,  /* agent -> coordinator */
+    FL_WIRE_ERROR,         /* either way: a request could not be served */
+    FL_WIRE_CONTROL_REQUEST, /* operator -> coordinator */
+    FL_WIRE_CONTROL_REPLY    /* coordinator -> operator */
+} fl_wire_type;
+
+#define FL_WIRE_TYPE_COUNT 15
+
+/* One applied migration as a target's ledger records it. */
+typedef struct {
+    int64_t version;
+    unsigned char checksum[32];
+} fl_wire_applied_t;
+
+/* A target and its ledger state (hello and ledger reply). */
+typedef struct {
+    char *target;
+    fl_wire_applied_t *applied; /* in ledger order */
+    size_t napplied;
+} fl_wire_target_t;
+
+typedef struct {
+    char *agent;          /* agent name */
+    char *agent_version;  /* flotilla version of the agent; optional */
+    fl_wire_target_t *targets;
+    size_t ntargets;
+} fl_wire_hello_t;
+
+typedef struct {
+    char *coordinator;     /* coordinator name */
+    char *session;         /* session id the agent echoes */
+    int64_t heartbeat_ms;  /* interval the agent must keep */
+} fl_wire_welcome_t;
+
+typedef struct {
+    int64_t seq;
+    int64_t time_ms;       /* sender's clock, Unix milliseconds */
+} fl_wire_heartbeat_t;
+
+typedef struct {
+    char *bundle_id;
+    unsigned char digest[32]; /* BLAKE2b-256 of data, checked on receipt */
+    unsigned char *data;      /* the bundle file's bytes */
+    size_t len;
+} fl_wire_bundle_t;
+
+/* apply, rollback, plan and cancel: one command for one target. */
+typedef struct {
+    char *id;              /* command id, unique; results echo it */
+    char *rollout;
+    char *target;
+    char *bundle_id;
+    int64_t to_version;    /* apply up to / roll back down to; 0 = all */
+} fl_wire_command_t;
+
+typedef struct {
+    char *rollout;
+    char *target;
+    char *step;            /* verify, validate, backup, execute, log, ... */
+    char *status;          /* started, ok, failed, skipped */
+    int64_t duration_ms;
+    char *message;         /* optional */
+    char *error;           /* optional: fl_error_t message */
+    char *detail;          /* optional */
+    char *hint;            /* optional */
+    char *sqlstate;        /* optional */
+} fl_wire_step_event_t;
+
+typedef struct {
+    char *id;              /* the command id answered */
+    char *rollout;
+    char *target;
+    char *status;          /* ok, failed, cancelled, refused */
+    int64_t version;       /* the target's version afterwards */
+    int64_t duration_ms;
+    char *message;         /* optional */
+    char *error;           /* optional */
+    char *detail;          /* optional */
+    char *hint;            /* optional */
+    char *sqlstate;        /* optional */
+} fl_wire_result_t;
+
+typedef struct {
+    char *id;
+    char *target;
+} fl_wire_ledger_query_t;
+
+typedef struct {
+    char *id;              /* the query answered */
+    fl_wire_target_t state;
+} fl_wire_ledger_reply_t;
+
+typedef struct {
+    char *id;              /* the request answered; optional */
+    char *code;            /* fl_error_code_name() of the failure */
+    char *message;
+    char *detail;          /* optional */
+    char *hint;            /* optional */
+} fl_wire_error_t;
+
+typedef struct {
+    char *id;
+    char *command;         /* e.g. "rollout.start", "halt" */
+    fl_codec_kv_t *args;   /* string arguments */
+    size_t nargs;
+} fl_wire_control_request_t;
+
+typedef struct {
+    char *id;
+    int64_t status;        /* a cli.h exit code: 0 ok */
+    char *payload;         /* command output (JSON text); optional */
+} fl_wire_control_reply_t;
+
+typedef struct {
+    fl_wire_type type;
+    int version;           /* set by decode; encode always writes FL_WIRE_VERSION */
+    union {
+        fl_wire_hello_t hello;
+        fl_wire_welcome_t welcome;
+        fl_wire_heartbeat_t heartbeat;
+        fl_wire_bundle_t bundle;
+        fl_wire_command_t command; /* APPLY, ROLLBACK, PLAN, CANCEL */
+        fl_wire_step_event_t step_event;
+        fl_wire_result_t result;
+        fl_wire_ledger_query_t ledger_query;
+        fl_wire_ledger_reply_t ledger_reply;
+        fl_wire_error_t error;
+        fl_wire_control_request_t control_request;
+        fl_wire_control_reply_t control_reply;
+    } u;
+} fl_wire_msg_t;
+
+/* "hello", "welcome", ..., or "unknown". */
+const char *fl_wire_type_name(fl_wire_type type);
+
+/*
+ * Appends the encoding of msg to out.  Fails with FL_EINVAL when a
+ * required string is NULL or the message exceeds FL_WIRE_MAX_SIZE.
+ */
+int fl_wire_encode(fl_buf_t *out, const fl_wire_msg_t *msg,
+                   fl_error_t *err) FL_NODISCARD;
+
+/*
+ * Decodes one message of exactly len bytes (lent for the call) into out,
+ * which the caller releases with fl_wire_msg_release() on success; on
+ * failure out is left empty.  Errors are FL_EPROTO.
+ */
+int fl_wire_decode(fl_wire_msg_t *out, const unsigned char *data, size_t len,
+                   fl_error_t *err) FL_NODISCARD;
+
+/* Frees what a decoded message holds and zeroes it; accepts NULL. */
+void fl_wire_msg_release(fl_wire_msg_t *msg);
+
+#endif
