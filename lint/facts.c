@@ -1,0 +1,1540 @@
+/*
+ * facts.c - statement facts from the PostgreSQL 15 parser (libpg_query).
+ *
+ * The input is parsed once as a whole with pg_query_parse_protobuf(),
+ * which splits exactly as pg_query_split_with_parser() does (both run the
+ * grammar and report stmt_location/stmt_len) but also gives the trees, so
+ * a 10,000-statement file is parsed once, not twice.  When the whole input
+ * does not parse, pg_query_split_with_scanner() splits it and each piece
+ * is parsed alone, so one bad statement costs only itself.
+ *
+ * Lock levels follow the PostgreSQL 15 documentation (ALTER TABLE notes,
+ * 13.3.1); when one ALTER TABLE has several subcommands the strictest lock
+ * wins, as in the server.  Tables created earlier in the same input get no
+ * TABLE_EXISTS check (they cannot exist yet on the live database).
+ */
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <pg_query.h>
+
+#include "common/alloc.h"
+#include "lint/lint_internal.h"
+
+/* A NOT VALID constraint seen earlier, for VALIDATE CONSTRAINT's check. */
+typedef struct {
+    char *table_key;
+    char *name;
+    fl_check_t check; /* FOREIGN_KEY or CHECK as it would have been */
+} s_pending_t;
+
+typedef struct {
+    int pg_version;
+    fl_lint_set_t created;  /* table keys created earlier in the input */
+    s_pending_t *pending;
+    size_t npending;
+} s_ctx_t;
+
+const char *
+fl_lock_level_name(fl_lock_level level)
+{
+    static const char *const names[] = {
+        "", "ACCESS SHARE", "ROW SHARE", "ROW EXCLUSIVE",
+        "SHARE UPDATE EXCLUSIVE", "SHARE", "SHARE ROW EXCLUSIVE",
+        "EXCLUSIVE", "ACCESS EXCLUSIVE",
+    };
+    if ((int)level < 0 || (size_t)level >= sizeof(names) / sizeof(names[0]))
+        return "";
+    return names[level];
+}
+
+/* ---- small helpers shared with rules.c ---- */
+
+/* protobuf-c leaves unset strings NULL or "" depending on the field. */
+static const char *
+s_str(const char *s)
+{
+    return s ? s : "";
+}
+
+char *
+fl_lint_table_key(const char *schema, const char *name)
+{
+    if (schema && *schema)
+        return fl_asprintf("%s.%s", schema, name ? name : "");
+    return fl_strdup(name ? name : "");
+}
+
+const char *
+fl_lint_node_str(const PgQuery__Node *node)
+{
+    if (node && node->node_case == PG_QUERY__NODE__NODE_STRING && node->string)
+        return node->string->sval;
+    return NULL;
+}
+
+static size_t
+s_hash(const char *s)
+{
+    size_t h = 1469598103934665603u;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211u;
+    return h;
+}
+
+static size_t
+s_set_find(const fl_lint_set_t *set, const char *key)
+{
+    size_t i = s_hash(key) & (set->cap - 1);
+    while (set->slots[i] && strcmp(set->slots[i], key) != 0)
+        i = (i + 1) & (set->cap - 1);
+    return i;
+}
+
+void
+fl_lint_set_add(fl_lint_set_t *set, const char *key)
+{
+    size_t i;
+
+    if ((set->count + 1) * 2 > set->cap) {
+        fl_lint_set_t bigger = {NULL, set->cap ? set->cap * 2 : 16, 0};
+        bigger.slots = fl_calloc(bigger.cap, sizeof(char *));
+        for (i = 0; i < set->cap; i++) {
+            if (set->slots[i]) {
+                bigger.slots[s_set_find(&bigger, set->slots[i])] = set->slots[i];
+                bigger.count++;
+            }
+        }
+        free(set->slots);
+        *set = bigger;
+    }
+    i = s_set_find(set, key);
+    if (!set->slots[i]) {
+        set->slots[i] = fl_strdup(key);
+        set->count++;
+    }
+}
+
+int
+fl_lint_set_has(const fl_lint_set_t *set, const char *key)
+{
+    return set->cap && set->slots[s_set_find(set, key)] != NULL;
+}
+
+void
+fl_lint_set_remove(fl_lint_set_t *set, const char *key)
+{
+    size_t i, j;
+
+    if (!fl_lint_set_has(set, key))
+        return;
+    i = s_set_find(set, key);
+    fl_free(&set->slots[i]);
+    set->count--;
+    /* Re-insert the rest of the cluster so lookups keep finding it. */
+    for (j = (i + 1) & (set->cap - 1); set->slots[j]; j = (j + 1) & (set->cap - 1)) {
+        char *moved = set->slots[j];
+        set->slots[j] = NULL;
+        set->slots[s_set_find(set, moved)] = moved;
+    }
+}
+
+void
+fl_lint_set_release(fl_lint_set_t *set)
+{
+    size_t i;
+    for (i = 0; i < set->cap; i++)
+        free(set->slots[i]);
+    free(set->slots);
+    set->slots = NULL;
+    set->cap = set->count = 0;
+}
+
+int
+fl_lint_walk(const ProtobufCMessage *msg, fl_lint_walk_fn fn, void *arg)
+{
+    const ProtobufCMessageDescriptor *d;
+    unsigned i;
+    int rc;
+
+    if (!msg)
+        return 0;
+    if ((rc = fn(msg, arg)) != 0)
+        return rc;
+    d = msg->descriptor;
+    for (i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        const char *base = (const char *)msg;
+
+        if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+            continue;
+        if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+            *(const uint32_t *)(base + f->quantifier_offset) != f->id)
+            continue;
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            size_t n = *(const size_t *)(base + f->quantifier_offset);
+            ProtobufCMessage *const *items =
+                *(ProtobufCMessage *const *const *)(base + f->offset);
+            size_t k;
+            for (k = 0; k < n; k++)
+                if ((rc = fl_lint_walk(items[k], fn, arg)) != 0)
+                    return rc;
+        } else {
+            const ProtobufCMessage *sub =
+                *(ProtobufCMessage *const *)(base + f->offset);
+            if ((rc = fl_lint_walk(sub, fn, arg)) != 0)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+char *
+fl_lint_deparse_expr(const PgQuery__Node *expr)
+{
+    /* Deparse "SELECT WHERE <expr>" and keep what follows WHERE. */
+    PgQuery__SelectStmt sel = PG_QUERY__SELECT_STMT__INIT;
+    PgQuery__Node node = PG_QUERY__NODE__INIT;
+    PgQuery__RawStmt raw = PG_QUERY__RAW_STMT__INIT;
+    PgQuery__RawStmt *raws[1];
+    PgQuery__ParseResult pr = PG_QUERY__PARSE_RESULT__INIT;
+    PgQueryProtobuf pb = {0, NULL};
+    PgQueryDeparseResult dr;
+    char *out = NULL;
+    const char *where;
+
+    if (!expr)
+        return NULL;
+    sel.where_clause = (PgQuery__Node *)expr;
+    sel.op = PG_QUERY__SET_OPERATION__SETOP_NONE;
+    sel.limit_option = PG_QUERY__LIMIT_OPTION__LIMIT_OPTION_DEFAULT;
+    node.node_case = PG_QUERY__NODE__NODE_SELECT_STMT;
+    node.select_stmt = &sel;
+    raw.stmt = &node;
+    raws[0] = &raw;
+    pr.version = PG_VERSION_NUM;
+    pr.n_stmts = 1;
+    pr.stmts = raws;
+    pb.len = pg_query__parse_result__get_packed_size(&pr);
+    pb.data = fl_malloc(pb.len ? pb.len : 1);
+    (void)pg_query__parse_result__pack(&pr, (uint8_t *)pb.data);
+    dr = pg_query_deparse_protobuf(pb);
+    if (!dr.error && dr.query && (where = strstr(dr.query, "WHERE ")) != NULL)
+        out = fl_strdup(where + 6);
+    pg_query_free_deparse_result(dr);
+    free(pb.data);
+    return out;
+}
+
+/* ---- positions ---- */
+
+void
+fl_lint_lines_init(fl_lint_lines_t *lines, const char *text, size_t len)
+{
+    size_t cap = 64, i;
+
+    lines->text = text;
+    lines->len = len;
+    lines->starts = fl_malloc(cap * sizeof(size_t));
+    lines->starts[0] = 0;
+    lines->nlines = 1;
+    for (i = 0; i < len; i++) {
+        if (text[i] != '\n')
+            continue;
+        if (lines->nlines == cap) {
+            cap *= 2;
+            lines->starts = fl_reallocarray(lines->starts, cap, sizeof(size_t));
+        }
+        lines->starts[lines->nlines++] = i + 1;
+    }
+}
+
+void
+fl_lint_lines_release(fl_lint_lines_t *lines)
+{
+    fl_free(&lines->starts);
+    lines->nlines = 0;
+}
+
+void
+fl_lint_lines_pos(const fl_lint_lines_t *lines, size_t offset, int *line,
+                  int *column)
+{
+    size_t lo = 0, hi = lines->nlines, i;
+    int col = 1;
+
+    if (offset > lines->len)
+        offset = lines->len;
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (lines->starts[mid] <= offset)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    /* Columns count characters, not UTF-8 continuation bytes. */
+    for (i = lines->starts[lo]; i < offset; i++)
+        if (((unsigned char)lines->text[i] & 0xC0) != 0x80)
+            col++;
+    *line = (int)lo + 1;
+    *column = col;
+}
+
+/* Skips whitespace and comments (nested block comments too). */
+static size_t
+s_skip_space(const char *s, size_t i, size_t end)
+{
+    while (i < end) {
+        if (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r' ||
+            s[i] == '\f' || s[i] == '\v') {
+            i++;
+        } else if (s[i] == '-' && i + 1 < end && s[i + 1] == '-') {
+            while (i < end && s[i] != '\n')
+                i++;
+        } else if (s[i] == '/' && i + 1 < end && s[i + 1] == '*') {
+            int depth = 1;
+            i += 2;
+            while (i < end && depth > 0) {
+                if (s[i] == '/' && i + 1 < end && s[i + 1] == '*') {
+                    depth++;
+                    i += 2;
+                } else if (s[i] == '*' && i + 1 < end && s[i + 1] == '/') {
+                    depth--;
+                    i += 2;
+                } else {
+                    i++;
+                }
+            }
+        } else {
+            break;
+        }
+    }
+    return i;
+}
+
+/* ---- building one fl_stmt_t ---- */
+
+static fl_table_ref_t *
+s_add_table(fl_stmt_t *st, const char *schema, const char *name,
+            fl_lock_level lock, int writes)
+{
+    size_t i;
+    fl_table_ref_t *t;
+
+    if (!name)
+        return NULL;
+    if (schema && !*schema)
+        schema = NULL;
+    for (i = 0; i < st->ntables; i++) {
+        t = &st->tables[i];
+        if (strcmp(t->name, name) == 0 &&
+            ((!t->schema && !schema) ||
+             (t->schema && schema && strcmp(t->schema, schema) == 0))) {
+            if (lock > t->lock)
+                t->lock = lock;
+            t->writes |= writes;
+            return t;
+        }
+    }
+    st->tables = fl_reallocarray(st->tables, st->ntables + 1, sizeof(*t));
+    t = &st->tables[st->ntables++];
+    memset(t, 0, sizeof(*t));
+    t->schema = schema && *schema ? fl_strdup(schema) : NULL;
+    t->name = fl_strdup(name);
+    t->lock = lock;
+    t->writes = writes;
+    return t;
+}
+
+static fl_table_ref_t *
+s_add_rv(fl_stmt_t *st, const PgQuery__RangeVar *rv, fl_lock_level lock,
+         int writes)
+{
+    return rv ? s_add_table(st, rv->schemaname, rv->relname, lock, writes) : NULL;
+}
+
+static int
+s_is_created(const s_ctx_t *ctx, const char *schema, const char *name)
+{
+    char *key = fl_lint_table_key(schema, name);
+    int has = fl_lint_set_has(&ctx->created, key);
+    free(key);
+    return has;
+}
+
+static fl_check_t *
+s_add_check(fl_stmt_t *st, fl_check_kind kind, const char *schema,
+            const char *table)
+{
+    fl_check_t *c;
+
+    st->checks = fl_reallocarray(st->checks, st->nchecks + 1, sizeof(*c));
+    c = &st->checks[st->nchecks++];
+    memset(c, 0, sizeof(*c));
+    c->kind = kind;
+    c->schema = schema && *schema ? fl_strdup(schema) : NULL;
+    c->table = fl_strdup(table ? table : "");
+    return c;
+}
+
+static void
+s_check_add_column(char ***cols, size_t *n, const char *col)
+{
+    *cols = fl_reallocarray(*cols, *n + 1, sizeof(char *));
+    (*cols)[(*n)++] = fl_strdup(col ? col : "");
+}
+
+static void
+s_table_exists(fl_stmt_t *st, const s_ctx_t *ctx, const char *schema,
+               const char *name)
+{
+    size_t i;
+
+    if (schema && !*schema)
+        schema = NULL;
+    if (!name || s_is_created(ctx, schema, name))
+        return;
+    for (i = 0; i < st->nchecks; i++) {
+        const fl_check_t *c = &st->checks[i];
+        if (c->kind == FL_CHECK_TABLE_EXISTS && strcmp(c->table, name) == 0 &&
+            ((!c->schema && !schema) ||
+             (c->schema && schema && strcmp(c->schema, schema) == 0)))
+            return;
+    }
+    (void)s_add_check(st, FL_CHECK_TABLE_EXISTS, schema, name);
+}
+
+static void
+s_column_check(fl_stmt_t *st, const s_ctx_t *ctx, fl_check_kind kind,
+               const PgQuery__RangeVar *rv, const char *column)
+{
+    fl_check_t *c;
+
+    if (!rv || s_is_created(ctx, rv->schemaname, rv->relname))
+        return;
+    c = s_add_check(st, kind, rv->schemaname, rv->relname);
+    if (column)
+        s_check_add_column(&c->columns, &c->ncolumns, column);
+}
+
+static void
+s_destroy(fl_stmt_t *st, fl_destroy_kind kind, const char *schema,
+          const char *table, const char *column)
+{
+    fl_destroy_t *d;
+
+    st->destroys = fl_reallocarray(st->destroys, st->ndestroys + 1, sizeof(*d));
+    d = &st->destroys[st->ndestroys++];
+    d->kind = kind;
+    d->schema = schema && *schema ? fl_strdup(schema) : NULL;
+    d->table = fl_strdup(table ? table : "");
+    d->column = column ? fl_strdup(column) : NULL;
+    st->destructive = 1;
+}
+
+static void
+s_check_free(fl_check_t *c)
+{
+    size_t j;
+    free(c->schema);
+    free(c->table);
+    for (j = 0; j < c->ncolumns; j++)
+        free(c->columns[j]);
+    free(c->columns);
+    free(c->ref_schema);
+    free(c->ref_table);
+    for (j = 0; j < c->nref_columns; j++)
+        free(c->ref_columns[j]);
+    free(c->ref_columns);
+    free(c->expr);
+}
+
+static void
+s_check_copy(fl_check_t *dst, const fl_check_t *src)
+{
+    size_t j;
+
+    memset(dst, 0, sizeof(*dst));
+    dst->kind = src->kind;
+    dst->schema = src->schema ? fl_strdup(src->schema) : NULL;
+    dst->table = fl_strdup(src->table);
+    for (j = 0; j < src->ncolumns; j++)
+        s_check_add_column(&dst->columns, &dst->ncolumns, src->columns[j]);
+    dst->ref_schema = src->ref_schema ? fl_strdup(src->ref_schema) : NULL;
+    dst->ref_table = src->ref_table ? fl_strdup(src->ref_table) : NULL;
+    for (j = 0; j < src->nref_columns; j++)
+        s_check_add_column(&dst->ref_columns, &dst->nref_columns,
+                           src->ref_columns[j]);
+    dst->expr = src->expr ? fl_strdup(src->expr) : NULL;
+}
+
+static int
+s_collect_reads(const ProtobufCMessage *msg, void *arg)
+{
+    fl_stmt_t *st = arg;
+    if (msg->descriptor == &pg_query__range_var__descriptor)
+        (void)s_add_rv(st, (const PgQuery__RangeVar *)msg,
+                       FL_LOCK_ACCESS_SHARE, 0);
+    return 0;
+}
+
+/* Tables read by a query (FROM lists, subqueries, CTEs). */
+static void
+s_reads(fl_stmt_t *st, const PgQuery__Node *query)
+{
+    if (query)
+        (void)fl_lint_walk(&query->base, s_collect_reads, st);
+}
+
+static void
+s_fill_keys(char ***cols, size_t *n, PgQuery__Node **keys, size_t nkeys)
+{
+    size_t i;
+    for (i = 0; i < nkeys; i++) {
+        const char *s = fl_lint_node_str(keys[i]);
+        if (s)
+            s_check_add_column(cols, n, s);
+    }
+}
+
+/*
+ * A constraint added to rv (ADD CONSTRAINT, or a column constraint of ADD
+ * COLUMN, in which case column names the column).  Returns the lock.
+ */
+static fl_lock_level
+s_constraint(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__RangeVar *rv,
+             const PgQuery__Constraint *con, const char *column)
+{
+    int created = s_is_created(ctx, rv->schemaname, rv->relname);
+    fl_check_t *c = NULL;
+
+    switch (con->contype) {
+    case PG_QUERY__CONSTR_TYPE__CONSTR_FOREIGN:
+        (void)s_add_rv(st, con->pktable, FL_LOCK_SHARE_ROW_EXCLUSIVE, 0);
+        if (!con->skip_validation && !created) {
+            st->scans = 1;
+            c = s_add_check(st, FL_CHECK_FOREIGN_KEY, rv->schemaname, rv->relname);
+        } else if (con->skip_validation && *s_str(con->conname)) {
+            /* Remember it for a later VALIDATE CONSTRAINT. */
+            c = s_add_check(st, FL_CHECK_FOREIGN_KEY, rv->schemaname, rv->relname);
+        }
+        if (c) {
+            if (column)
+                s_check_add_column(&c->columns, &c->ncolumns, column);
+            s_fill_keys(&c->columns, &c->ncolumns, con->fk_attrs, con->n_fk_attrs);
+            if (con->pktable) {
+                c->ref_schema = con->pktable->schemaname && *con->pktable->schemaname
+                                    ? fl_strdup(con->pktable->schemaname) : NULL;
+                c->ref_table = fl_strdup(con->pktable->relname);
+            }
+            s_fill_keys(&c->ref_columns, &c->nref_columns, con->pk_attrs,
+                        con->n_pk_attrs);
+        }
+        break;
+    case PG_QUERY__CONSTR_TYPE__CONSTR_CHECK:
+        if (!con->skip_validation && !created) {
+            st->scans = 1;
+            c = s_add_check(st, FL_CHECK_CHECK, rv->schemaname, rv->relname);
+        } else if (con->skip_validation && *s_str(con->conname)) {
+            c = s_add_check(st, FL_CHECK_CHECK, rv->schemaname, rv->relname);
+        }
+        if (c)
+            c->expr = fl_lint_deparse_expr(con->raw_expr);
+        break;
+    case PG_QUERY__CONSTR_TYPE__CONSTR_PRIMARY:
+    case PG_QUERY__CONSTR_TYPE__CONSTR_UNIQUE:
+        if (con->indexname && *con->indexname)
+            break; /* USING INDEX: the index exists and is already unique */
+        if (!created) {
+            st->scans = 1;
+            c = s_add_check(st, FL_CHECK_UNIQUE, rv->schemaname, rv->relname);
+            if (column)
+                s_check_add_column(&c->columns, &c->ncolumns, column);
+            s_fill_keys(&c->columns, &c->ncolumns, con->keys, con->n_keys);
+        }
+        break;
+    case PG_QUERY__CONSTR_TYPE__CONSTR_EXCLUSION:
+        if (!created)
+            st->scans = 1;
+        break;
+    default:
+        break;
+    }
+    if (c && con->skip_validation) {
+        /* Not a check to run now: keep it for VALIDATE CONSTRAINT. */
+        s_pending_t *p;
+        ctx->pending = fl_reallocarray(ctx->pending, ctx->npending + 1,
+                                       sizeof(*p));
+        p = &ctx->pending[ctx->npending++];
+        p->table_key = fl_lint_table_key(rv->schemaname, rv->relname);
+        p->name = fl_strdup(con->conname);
+        s_check_copy(&p->check, c);
+        s_check_free(c);
+        st->nchecks--;
+    }
+    if (con->contype == PG_QUERY__CONSTR_TYPE__CONSTR_FOREIGN)
+        return FL_LOCK_SHARE_ROW_EXCLUSIVE;
+    return FL_LOCK_ACCESS_EXCLUSIVE;
+}
+
+int
+fl_lint_expr_is_volatile(const PgQuery__Node *n)
+{
+    /* Stable or immutable built-ins seen in defaults; anything else is
+     * treated as volatile, because guessing "safe" hides a rewrite. */
+    static const char *const safe[] = {
+        "now", "current_date", "current_timestamp", "localtimestamp",
+        "lower", "upper", "length", "coalesce", "to_timestamp", "to_char",
+        "to_date", "make_date", "make_interval", "jsonb_build_object",
+        "json_build_object", "jsonb_build_array", "array_length", "abs",
+        "round", "concat", "format", "md5", "btrim", "trim", "substring",
+        "replace", "date_trunc", "timezone", "statement_timestamp",
+        "transaction_timestamp", "current_setting", NULL,
+    };
+    size_t i, k;
+
+    if (!n)
+        return 0;
+    switch (n->node_case) {
+    case PG_QUERY__NODE__NODE_A_CONST:
+    case PG_QUERY__NODE__NODE_SQLVALUE_FUNCTION:
+        return 0;
+    case PG_QUERY__NODE__NODE_TYPE_CAST:
+        return fl_lint_expr_is_volatile(n->type_cast->arg);
+    case PG_QUERY__NODE__NODE_A_EXPR:
+        return fl_lint_expr_is_volatile(n->a_expr->lexpr) ||
+               fl_lint_expr_is_volatile(n->a_expr->rexpr);
+    case PG_QUERY__NODE__NODE_BOOL_EXPR:
+        for (i = 0; i < n->bool_expr->n_args; i++)
+            if (fl_lint_expr_is_volatile(n->bool_expr->args[i]))
+                return 1;
+        return 0;
+    case PG_QUERY__NODE__NODE_A_ARRAY_EXPR:
+        for (i = 0; i < n->a_array_expr->n_elements; i++)
+            if (fl_lint_expr_is_volatile(n->a_array_expr->elements[i]))
+                return 1;
+        return 0;
+    case PG_QUERY__NODE__NODE_FUNC_CALL: {
+        const PgQuery__FuncCall *f = n->func_call;
+        const char *name = f->n_funcname
+                               ? fl_lint_node_str(f->funcname[f->n_funcname - 1])
+                               : NULL;
+        if (!name)
+            return 1;
+        for (k = 0; safe[k]; k++)
+            if (strcmp(safe[k], name) == 0)
+                break;
+        if (!safe[k])
+            return 1;
+        for (i = 0; i < f->n_args; i++)
+            if (fl_lint_expr_is_volatile(f->args[i]))
+                return 1;
+        return 0;
+    }
+    default:
+        return 1;
+    }
+}
+
+/* The last name of a type ("int4", "serial", "varchar"). */
+static const char *
+s_type_last(const PgQuery__TypeName *t)
+{
+    return t && t->n_names ? fl_lint_node_str(t->names[t->n_names - 1]) : NULL;
+}
+
+static int
+s_is_serial(const PgQuery__TypeName *t)
+{
+    const char *n = s_type_last(t);
+    return n && (strcmp(n, "serial") == 0 || strcmp(n, "serial2") == 0 ||
+                 strcmp(n, "serial4") == 0 || strcmp(n, "serial8") == 0 ||
+                 strcmp(n, "smallserial") == 0 || strcmp(n, "bigserial") == 0);
+}
+
+static fl_lock_level
+s_add_column(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__RangeVar *rv,
+             const PgQuery__ColumnDef *col)
+{
+    int created = s_is_created(ctx, rv->schemaname, rv->relname);
+    fl_lock_level lock = FL_LOCK_ACCESS_EXCLUSIVE, l;
+    size_t i;
+
+    if (!col)
+        return lock;
+    if (!created && s_is_serial(col->type_name))
+        st->rewrites = 1;
+    for (i = 0; i < col->n_constraints; i++) {
+        const PgQuery__Node *cn = col->constraints[i];
+        const PgQuery__Constraint *con;
+
+        if (cn->node_case != PG_QUERY__NODE__NODE_CONSTRAINT)
+            continue;
+        con = cn->constraint;
+        switch (con->contype) {
+        case PG_QUERY__CONSTR_TYPE__CONSTR_DEFAULT:
+            if (!created && (ctx->pg_version < 110000 ||
+                             fl_lint_expr_is_volatile(con->raw_expr)))
+                st->rewrites = 1;
+            break;
+        case PG_QUERY__CONSTR_TYPE__CONSTR_GENERATED:
+        case PG_QUERY__CONSTR_TYPE__CONSTR_IDENTITY:
+            if (!created)
+                st->rewrites = 1;
+            break;
+        case PG_QUERY__CONSTR_TYPE__CONSTR_NOTNULL:
+            break;
+        default:
+            l = s_constraint(st, ctx, rv, con, col->colname);
+            if (l > lock)
+                lock = l;
+            break;
+        }
+    }
+    return lock;
+}
+
+static const char *
+s_alter_kind(PgQuery__ObjectType t)
+{
+    switch (t) {
+    case PG_QUERY__OBJECT_TYPE__OBJECT_INDEX: return "ALTER INDEX";
+    case PG_QUERY__OBJECT_TYPE__OBJECT_VIEW: return "ALTER VIEW";
+    case PG_QUERY__OBJECT_TYPE__OBJECT_MATVIEW: return "ALTER MATERIALIZED VIEW";
+    case PG_QUERY__OBJECT_TYPE__OBJECT_SEQUENCE: return "ALTER SEQUENCE";
+    case PG_QUERY__OBJECT_TYPE__OBJECT_TYPE: return "ALTER TYPE";
+    case PG_QUERY__OBJECT_TYPE__OBJECT_FOREIGN_TABLE: return "ALTER FOREIGN TABLE";
+    default: return "ALTER TABLE";
+    }
+}
+
+static void
+s_alter_table(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__AlterTableStmt *a)
+{
+    const PgQuery__RangeVar *rv = a->relation;
+    fl_lock_level lock = FL_LOCK_NONE;
+    size_t i, k;
+    int is_table = a->objtype == PG_QUERY__OBJECT_TYPE__OBJECT_TABLE;
+
+    st->kind = s_alter_kind(a->objtype);
+    if (!rv)
+        return;
+    if (is_table && !a->missing_ok)
+        s_table_exists(st, ctx, rv->schemaname, rv->relname);
+    for (i = 0; i < a->n_cmds; i++) {
+        const PgQuery__AlterTableCmd *cmd;
+        fl_lock_level l = FL_LOCK_ACCESS_EXCLUSIVE;
+
+        if (a->cmds[i]->node_case != PG_QUERY__NODE__NODE_ALTER_TABLE_CMD)
+            continue;
+        cmd = a->cmds[i]->alter_table_cmd;
+        switch (cmd->subtype) {
+        case PG_QUERY__ALTER_TABLE_TYPE__AT_AddColumn:
+            if (cmd->def && cmd->def->node_case == PG_QUERY__NODE__NODE_COLUMN_DEF)
+                l = s_add_column(st, ctx, rv, cmd->def->column_def);
+            break;
+        case PG_QUERY__ALTER_TABLE_TYPE__AT_ColumnDefault:
+        case PG_QUERY__ALTER_TABLE_TYPE__AT_DropNotNull:
+            s_column_check(st, ctx, FL_CHECK_COLUMN_EXISTS, rv, cmd->name);
+            break;
+        case PG_QUERY__ALTER_TABLE_TYPE__AT_SetNotNull:
+            s_column_check(st, ctx, FL_CHECK_COLUMN_EXISTS, rv, cmd->name);
+            if (!s_is_created(ctx, rv->schemaname, rv->relname)) {
+                st->scans = 1;
+                s_column_check(st, ctx, FL_CHECK_NOT_NULL, rv, cmd->name);
+            }
+            break;
+        case PG_QUERY__ALTER_TABLE_TYPE__AT_AlterColumnType:
+            s_column_check(st, ctx, FL_CHECK_COLUMN_EXISTS, rv, cmd->name);
+            if (!s_is_created(ctx, rv->schemaname, rv->relname)) {
+                st->rewrites = 1;
+                s_destroy(st, FL_DESTROY_ALTER_TYPE, rv->schemaname, rv->relname,
+                          cmd->name);
+            }
+            break;
+        case PG_QUERY__ALTER_TABLE_TYPE__AT_DropColumn:
+            if (!cmd->missing_ok)
+                s_column_check(st, ctx, FL_CHECK_COLUMN_EXISTS, rv, cmd->name);
+            if (!s_is_created(ctx, rv->schemaname, rv->relname)) {
+                s_destroy(st, FL_DESTROY_DROP_COLUMN, rv->schemaname, rv->relname,
+                          cmd->name);
+                s_column_check(st, ctx, FL_CHECK_DEPENDENTS, rv, cmd->name);
+            }
+            break;
+        case PG_QUERY__ALTER_TABLE_TYPE__AT_AddConstraint:
+            if (cmd->def && cmd->def->node_case == PG_QUERY__NODE__NODE_CONSTRAINT)
+                l = s_constraint(st, ctx, rv, cmd->def->constraint, NULL);
+            break;
+        case PG_QUERY__ALTER_TABLE_TYPE__AT_ValidateConstraint: {
+            char *key = fl_lint_table_key(rv->schemaname, rv->relname);
+            l = FL_LOCK_SHARE_UPDATE_EXCLUSIVE;
+            st->scans = 1;
+            for (k = ctx->npending; k-- > 0;) {
+                const s_pending_t *p = &ctx->pending[k];
+                if (cmd->name && strcmp(p->name, cmd->name) == 0 &&
+                    strcmp(p->table_key, key) == 0) {
+                    st->checks = fl_reallocarray(st->checks, st->nchecks + 1,
+                                                 sizeof(fl_check_t));
+                    s_check_copy(&st->checks[st->nchecks++], &p->check);
+                    if (p->check.kind == FL_CHECK_FOREIGN_KEY && p->check.ref_table)
+                        (void)s_add_table(st, p->check.ref_schema,
+                                          p->check.ref_table, FL_LOCK_ROW_SHARE, 0);
+                    break;
+                }
+            }
+            free(key);
+            break;
+        }
+        case PG_QUERY__ALTER_TABLE_TYPE__AT_DetachPartition:
+            if (cmd->def && cmd->def->node_case == PG_QUERY__NODE__NODE_PARTITION_CMD) {
+                const PgQuery__PartitionCmd *pc = cmd->def->partition_cmd;
+                if (pc->concurrent) {
+                    l = FL_LOCK_SHARE_UPDATE_EXCLUSIVE;
+                    st->no_transaction = 1;
+                }
+                (void)s_add_rv(st, pc->name, FL_LOCK_ACCESS_EXCLUSIVE, 1);
+            }
+            break;
+        case PG_QUERY__ALTER_TABLE_TYPE__AT_AttachPartition:
+            l = FL_LOCK_SHARE_UPDATE_EXCLUSIVE;
+            if (cmd->def && cmd->def->node_case == PG_QUERY__NODE__NODE_PARTITION_CMD)
+                (void)s_add_rv(st, cmd->def->partition_cmd->name,
+                               FL_LOCK_ACCESS_EXCLUSIVE, 1);
+            st->scans = 1;
+            break;
+        case PG_QUERY__ALTER_TABLE_TYPE__AT_SetTableSpace:
+        case PG_QUERY__ALTER_TABLE_TYPE__AT_SetLogged:
+        case PG_QUERY__ALTER_TABLE_TYPE__AT_SetUnLogged:
+        case PG_QUERY__ALTER_TABLE_TYPE__AT_SetAccessMethod:
+            if (!s_is_created(ctx, rv->schemaname, rv->relname))
+                st->rewrites = 1;
+            break;
+        case PG_QUERY__ALTER_TABLE_TYPE__AT_SetStatistics:
+        case PG_QUERY__ALTER_TABLE_TYPE__AT_SetRelOptions:
+        case PG_QUERY__ALTER_TABLE_TYPE__AT_ResetRelOptions:
+        case PG_QUERY__ALTER_TABLE_TYPE__AT_ClusterOn:
+        case PG_QUERY__ALTER_TABLE_TYPE__AT_DropCluster:
+            l = FL_LOCK_SHARE_UPDATE_EXCLUSIVE;
+            break;
+        case PG_QUERY__ALTER_TABLE_TYPE__AT_EnableTrig:
+        case PG_QUERY__ALTER_TABLE_TYPE__AT_EnableAlwaysTrig:
+        case PG_QUERY__ALTER_TABLE_TYPE__AT_EnableReplicaTrig:
+        case PG_QUERY__ALTER_TABLE_TYPE__AT_EnableTrigAll:
+        case PG_QUERY__ALTER_TABLE_TYPE__AT_EnableTrigUser:
+        case PG_QUERY__ALTER_TABLE_TYPE__AT_DisableTrig:
+        case PG_QUERY__ALTER_TABLE_TYPE__AT_DisableTrigAll:
+        case PG_QUERY__ALTER_TABLE_TYPE__AT_DisableTrigUser:
+            l = FL_LOCK_SHARE_ROW_EXCLUSIVE;
+            break;
+        default:
+            break;
+        }
+        if (l > lock)
+            lock = l;
+    }
+    {
+        fl_table_ref_t *t = s_add_rv(st, rv, lock, 1);
+        /* Keep the ALTERed table first: rules and plans read tables[0]. */
+        if (t && t != st->tables) {
+            fl_table_ref_t tmp = *t;
+            memmove(st->tables + 1, st->tables,
+                    (size_t)(t - st->tables) * sizeof(*t));
+            st->tables[0] = tmp;
+        }
+    }
+}
+
+static const char *
+s_drop_kind(PgQuery__ObjectType t)
+{
+    switch (t) {
+    case PG_QUERY__OBJECT_TYPE__OBJECT_TABLE: return "DROP TABLE";
+    case PG_QUERY__OBJECT_TYPE__OBJECT_INDEX: return "DROP INDEX";
+    case PG_QUERY__OBJECT_TYPE__OBJECT_VIEW: return "DROP VIEW";
+    case PG_QUERY__OBJECT_TYPE__OBJECT_MATVIEW: return "DROP MATERIALIZED VIEW";
+    case PG_QUERY__OBJECT_TYPE__OBJECT_SEQUENCE: return "DROP SEQUENCE";
+    case PG_QUERY__OBJECT_TYPE__OBJECT_TYPE: return "DROP TYPE";
+    case PG_QUERY__OBJECT_TYPE__OBJECT_SCHEMA: return "DROP SCHEMA";
+    case PG_QUERY__OBJECT_TYPE__OBJECT_FUNCTION: return "DROP FUNCTION";
+    case PG_QUERY__OBJECT_TYPE__OBJECT_DOMAIN: return "DROP DOMAIN";
+    case PG_QUERY__OBJECT_TYPE__OBJECT_EXTENSION: return "DROP EXTENSION";
+    case PG_QUERY__OBJECT_TYPE__OBJECT_TRIGGER: return "DROP TRIGGER";
+    default: return "DROP";
+    }
+}
+
+static void
+s_drop(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__DropStmt *d)
+{
+    size_t i;
+
+    st->kind = s_drop_kind(d->remove_type);
+    if (d->concurrent)
+        st->no_transaction = 1;
+    for (i = 0; i < d->n_objects; i++) {
+        const PgQuery__Node *o = d->objects[i];
+        const char *schema = NULL, *name = NULL;
+        char *key;
+
+        if (o->node_case != PG_QUERY__NODE__NODE_LIST || !o->list->n_items)
+            continue;
+        if (o->list->n_items >= 2)
+            schema = fl_lint_node_str(o->list->items[o->list->n_items - 2]);
+        name = fl_lint_node_str(o->list->items[o->list->n_items - 1]);
+        if (!name)
+            continue;
+        if (d->remove_type == PG_QUERY__OBJECT_TYPE__OBJECT_TABLE ||
+            d->remove_type == PG_QUERY__OBJECT_TYPE__OBJECT_MATVIEW ||
+            d->remove_type == PG_QUERY__OBJECT_TYPE__OBJECT_VIEW) {
+            key = fl_lint_table_key(schema, name);
+            (void)s_add_table(st, schema, name, FL_LOCK_ACCESS_EXCLUSIVE, 1);
+            if (d->remove_type == PG_QUERY__OBJECT_TYPE__OBJECT_TABLE &&
+                !fl_lint_set_has(&ctx->created, key)) {
+                if (!d->missing_ok)
+                    s_table_exists(st, ctx, schema, name);
+                s_destroy(st, FL_DESTROY_DROP_TABLE, schema, name, NULL);
+                (void)s_add_check(st, FL_CHECK_DEPENDENTS, schema, name);
+            }
+            fl_lint_set_remove(&ctx->created, key);
+            free(key);
+        }
+    }
+}
+
+static int
+s_has_option(PgQuery__Node **opts, size_t n, const char *name)
+{
+    size_t i;
+    for (i = 0; i < n; i++) {
+        const PgQuery__DefElem *de;
+        if (opts[i]->node_case != PG_QUERY__NODE__NODE_DEF_ELEM)
+            continue;
+        de = opts[i]->def_elem;
+        if (de->defname && strcmp(de->defname, name) == 0) {
+            /* "(FULL false)" turns the option off. */
+            if (de->arg && de->arg->node_case == PG_QUERY__NODE__NODE_BOOLEAN)
+                return de->arg->boolean->boolval;
+            if (de->arg && de->arg->node_case == PG_QUERY__NODE__NODE_STRING)
+                return strcmp(de->arg->string->sval, "false") != 0 &&
+                       strcmp(de->arg->string->sval, "off") != 0;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int
+fl_lint_has_option(PgQuery__Node **opts, size_t n, const char *name)
+{
+    return s_has_option(opts, n, name);
+}
+
+static void
+s_created(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__RangeVar *rv)
+{
+    fl_table_ref_t *t;
+    char *key;
+
+    if (!rv)
+        return;
+    t = s_add_rv(st, rv, FL_LOCK_ACCESS_EXCLUSIVE, 1);
+    if (t)
+        t->created = 1;
+    key = fl_lint_table_key(rv->schemaname, rv->relname);
+    fl_lint_set_add(&ctx->created, key);
+    free(key);
+}
+
+static void
+s_create_table(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__CreateStmt *c)
+{
+    size_t i, k;
+
+    st->kind = "CREATE TABLE";
+    s_created(st, ctx, c->relation);
+    for (i = 0; i < c->n_inh_relations; i++)
+        if (c->inh_relations[i]->node_case == PG_QUERY__NODE__NODE_RANGE_VAR)
+            (void)s_add_rv(st, c->inh_relations[i]->range_var,
+                           c->partbound ? FL_LOCK_ACCESS_EXCLUSIVE
+                                        : FL_LOCK_SHARE_UPDATE_EXCLUSIVE,
+                           c->partbound != NULL);
+    /* A foreign key locks the referenced table too. */
+    for (i = 0; i < c->n_constraints; i++)
+        if (c->constraints[i]->node_case == PG_QUERY__NODE__NODE_CONSTRAINT &&
+            c->constraints[i]->constraint->pktable)
+            (void)s_add_rv(st, c->constraints[i]->constraint->pktable,
+                           FL_LOCK_SHARE_ROW_EXCLUSIVE, 0);
+    for (i = 0; i < c->n_table_elts; i++) {
+        const PgQuery__Node *e = c->table_elts[i];
+        if (e->node_case == PG_QUERY__NODE__NODE_CONSTRAINT && e->constraint->pktable)
+            (void)s_add_rv(st, e->constraint->pktable,
+                           FL_LOCK_SHARE_ROW_EXCLUSIVE, 0);
+        if (e->node_case != PG_QUERY__NODE__NODE_COLUMN_DEF)
+            continue;
+        for (k = 0; k < e->column_def->n_constraints; k++) {
+            const PgQuery__Node *cn = e->column_def->constraints[k];
+            if (cn->node_case == PG_QUERY__NODE__NODE_CONSTRAINT &&
+                cn->constraint->pktable)
+                (void)s_add_rv(st, cn->constraint->pktable,
+                               FL_LOCK_SHARE_ROW_EXCLUSIVE, 0);
+        }
+    }
+}
+
+static fl_lock_level
+s_rangevar_list(fl_stmt_t *st, s_ctx_t *ctx, PgQuery__Node **rels, size_t n,
+                fl_lock_level lock, int writes, int exists)
+{
+    size_t i;
+    for (i = 0; i < n; i++) {
+        const PgQuery__RangeVar *rv = NULL;
+        if (rels[i]->node_case == PG_QUERY__NODE__NODE_RANGE_VAR)
+            rv = rels[i]->range_var;
+        else if (rels[i]->node_case == PG_QUERY__NODE__NODE_VACUUM_RELATION)
+            rv = rels[i]->vacuum_relation->relation;
+        if (!rv)
+            continue;
+        (void)s_add_rv(st, rv, lock, writes);
+        if (exists)
+            s_table_exists(st, ctx, rv->schemaname, rv->relname);
+    }
+    return lock;
+}
+
+static const char *
+s_transaction_kind(PgQuery__TransactionStmtKind k)
+{
+    switch (k) {
+    case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_BEGIN: return "BEGIN";
+    case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_START: return "START TRANSACTION";
+    case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_COMMIT: return "COMMIT";
+    case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_ROLLBACK: return "ROLLBACK";
+    case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_SAVEPOINT: return "SAVEPOINT";
+    case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_RELEASE: return "RELEASE";
+    case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_ROLLBACK_TO: return "ROLLBACK TO";
+    case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_PREPARE: return "PREPARE TRANSACTION";
+    case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_COMMIT_PREPARED: return "COMMIT PREPARED";
+    case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_ROLLBACK_PREPARED: return "ROLLBACK PREPARED";
+    default: return "TRANSACTION";
+    }
+}
+
+/* Fills kind, tables, flags, destroys and checks of one parsed statement. */
+static void
+s_analyze(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__Node *n)
+{
+    const ProtobufCFieldDescriptor *f;
+
+    switch (n->node_case) {
+    case PG_QUERY__NODE__NODE_CREATE_STMT:
+        s_create_table(st, ctx, n->create_stmt);
+        break;
+    case PG_QUERY__NODE__NODE_CREATE_TABLE_AS_STMT: {
+        const PgQuery__CreateTableAsStmt *c = n->create_table_as_stmt;
+        st->kind = c->objtype == PG_QUERY__OBJECT_TYPE__OBJECT_MATVIEW
+                       ? "CREATE MATERIALIZED VIEW" : "CREATE TABLE AS";
+        s_reads(st, c->query);
+        if (c->into)
+            s_created(st, ctx, c->into->rel);
+        break;
+    }
+    case PG_QUERY__NODE__NODE_VIEW_STMT:
+        st->kind = "CREATE VIEW";
+        s_reads(st, n->view_stmt->query);
+        (void)s_add_rv(st, n->view_stmt->view, FL_LOCK_ACCESS_EXCLUSIVE, 1);
+        break;
+    case PG_QUERY__NODE__NODE_ALTER_TABLE_STMT:
+        s_alter_table(st, ctx, n->alter_table_stmt);
+        break;
+    case PG_QUERY__NODE__NODE_INDEX_STMT: {
+        const PgQuery__IndexStmt *ix = n->index_stmt;
+        const PgQuery__RangeVar *rv = ix->relation;
+        st->kind = "CREATE INDEX";
+        if (ix->concurrent)
+            st->no_transaction = 1;
+        if (!rv)
+            break;
+        (void)s_add_rv(st, rv, ix->concurrent ? FL_LOCK_SHARE_UPDATE_EXCLUSIVE
+                                              : FL_LOCK_SHARE, 0);
+        if (s_is_created(ctx, rv->schemaname, rv->relname))
+            break;
+        s_table_exists(st, ctx, rv->schemaname, rv->relname);
+        if (!ix->concurrent)
+            st->scans = 1;
+        if (ix->unique) {
+            fl_check_t *c = s_add_check(st, FL_CHECK_UNIQUE, rv->schemaname,
+                                        rv->relname);
+            size_t i;
+            for (i = 0; i < ix->n_index_params; i++) {
+                const PgQuery__Node *p = ix->index_params[i];
+                if (p->node_case == PG_QUERY__NODE__NODE_INDEX_ELEM &&
+                    p->index_elem->name)
+                    s_check_add_column(&c->columns, &c->ncolumns,
+                                       p->index_elem->name);
+            }
+        }
+        break;
+    }
+    case PG_QUERY__NODE__NODE_DROP_STMT:
+        s_drop(st, ctx, n->drop_stmt);
+        break;
+    case PG_QUERY__NODE__NODE_TRUNCATE_STMT: {
+        size_t i;
+        st->kind = "TRUNCATE";
+        (void)s_rangevar_list(st, ctx, n->truncate_stmt->relations,
+                              n->truncate_stmt->n_relations,
+                              FL_LOCK_ACCESS_EXCLUSIVE, 1, 1);
+        for (i = 0; i < st->ntables; i++)
+            if (!s_is_created(ctx, st->tables[i].schema, st->tables[i].name))
+                s_destroy(st, FL_DESTROY_TRUNCATE, st->tables[i].schema,
+                          st->tables[i].name, NULL);
+        break;
+    }
+    case PG_QUERY__NODE__NODE_DELETE_STMT: {
+        const PgQuery__RangeVar *rv = n->delete_stmt->relation;
+        st->kind = "DELETE";
+        (void)s_add_rv(st, rv, FL_LOCK_ROW_EXCLUSIVE, 1);
+        if (rv && !s_is_created(ctx, rv->schemaname, rv->relname)) {
+            s_table_exists(st, ctx, rv->schemaname, rv->relname);
+            s_destroy(st, FL_DESTROY_DELETE, rv->schemaname, rv->relname, NULL);
+        }
+        s_reads(st, n);
+        break;
+    }
+    case PG_QUERY__NODE__NODE_UPDATE_STMT: {
+        const PgQuery__RangeVar *rv = n->update_stmt->relation;
+        st->kind = "UPDATE";
+        (void)s_add_rv(st, rv, FL_LOCK_ROW_EXCLUSIVE, 1);
+        if (rv && !s_is_created(ctx, rv->schemaname, rv->relname)) {
+            s_table_exists(st, ctx, rv->schemaname, rv->relname);
+            s_destroy(st, FL_DESTROY_UPDATE, rv->schemaname, rv->relname, NULL);
+        }
+        s_reads(st, n);
+        break;
+    }
+    case PG_QUERY__NODE__NODE_INSERT_STMT:
+        st->kind = "INSERT";
+        (void)s_add_rv(st, n->insert_stmt->relation, FL_LOCK_ROW_EXCLUSIVE, 1);
+        s_reads(st, n);
+        break;
+    case PG_QUERY__NODE__NODE_MERGE_STMT:
+        st->kind = "MERGE";
+        (void)s_add_rv(st, n->merge_stmt->relation, FL_LOCK_ROW_EXCLUSIVE, 1);
+        s_reads(st, n);
+        break;
+    case PG_QUERY__NODE__NODE_SELECT_STMT:
+        st->kind = "SELECT";
+        if (n->select_stmt->into_clause) {
+            st->kind = "SELECT INTO";
+            s_created(st, ctx, n->select_stmt->into_clause->rel);
+        }
+        s_reads(st, n);
+        break;
+    case PG_QUERY__NODE__NODE_COPY_STMT:
+        st->kind = "COPY";
+        (void)s_add_rv(st, n->copy_stmt->relation,
+                       n->copy_stmt->is_from ? FL_LOCK_ROW_EXCLUSIVE
+                                             : FL_LOCK_ACCESS_SHARE,
+                       n->copy_stmt->is_from);
+        s_reads(st, n->copy_stmt->query);
+        break;
+    case PG_QUERY__NODE__NODE_VACUUM_STMT: {
+        const PgQuery__VacuumStmt *v = n->vacuum_stmt;
+        int full = s_has_option(v->options, v->n_options, "full");
+        st->kind = v->is_vacuumcmd ? (full ? "VACUUM FULL" : "VACUUM") : "ANALYZE";
+        if (v->is_vacuumcmd)
+            st->no_transaction = 1;
+        if (full)
+            st->rewrites = 1;
+        (void)s_rangevar_list(st, ctx, v->rels, v->n_rels,
+                              full ? FL_LOCK_ACCESS_EXCLUSIVE
+                                   : FL_LOCK_SHARE_UPDATE_EXCLUSIVE, full, 0);
+        break;
+    }
+    case PG_QUERY__NODE__NODE_CLUSTER_STMT:
+        st->kind = "CLUSTER";
+        if (n->cluster_stmt->relation) {
+            st->rewrites = 1;
+            (void)s_add_rv(st, n->cluster_stmt->relation,
+                           FL_LOCK_ACCESS_EXCLUSIVE, 1);
+        } else {
+            st->no_transaction = 1; /* re-clusters every table */
+        }
+        break;
+    case PG_QUERY__NODE__NODE_REINDEX_STMT: {
+        const PgQuery__ReindexStmt *r = n->reindex_stmt;
+        int conc = s_has_option(r->params, r->n_params, "concurrently");
+        st->kind = "REINDEX";
+        if (conc || r->kind == PG_QUERY__REINDEX_OBJECT_TYPE__REINDEX_OBJECT_SCHEMA ||
+            r->kind == PG_QUERY__REINDEX_OBJECT_TYPE__REINDEX_OBJECT_DATABASE ||
+            r->kind == PG_QUERY__REINDEX_OBJECT_TYPE__REINDEX_OBJECT_SYSTEM)
+            st->no_transaction = 1;
+        if (r->kind == PG_QUERY__REINDEX_OBJECT_TYPE__REINDEX_OBJECT_TABLE)
+            (void)s_add_rv(st, r->relation, conc ? FL_LOCK_SHARE_UPDATE_EXCLUSIVE
+                                                 : FL_LOCK_SHARE, 0);
+        break;
+    }
+    case PG_QUERY__NODE__NODE_REFRESH_MAT_VIEW_STMT:
+        st->kind = "REFRESH MATERIALIZED VIEW";
+        (void)s_add_rv(st, n->refresh_mat_view_stmt->relation,
+                       n->refresh_mat_view_stmt->concurrent
+                           ? FL_LOCK_EXCLUSIVE : FL_LOCK_ACCESS_EXCLUSIVE, 1);
+        if (!n->refresh_mat_view_stmt->concurrent)
+            st->rewrites = 1;
+        break;
+    case PG_QUERY__NODE__NODE_RENAME_STMT: {
+        const PgQuery__RenameStmt *r = n->rename_stmt;
+        const PgQuery__RangeVar *rv = r->relation;
+        st->kind = r->rename_type == PG_QUERY__OBJECT_TYPE__OBJECT_COLUMN ||
+                           r->rename_type == PG_QUERY__OBJECT_TYPE__OBJECT_TABLE ||
+                           r->rename_type == PG_QUERY__OBJECT_TYPE__OBJECT_TABCONSTRAINT
+                       ? s_alter_kind(r->relation_type == PG_QUERY__OBJECT_TYPE__OBJECT_COLUMN
+                                          ? PG_QUERY__OBJECT_TYPE__OBJECT_TABLE
+                                          : r->relation_type)
+                       : "ALTER";
+        if (r->rename_type == PG_QUERY__OBJECT_TYPE__OBJECT_TABLE)
+            st->kind = "ALTER TABLE";
+        if (!rv)
+            break;
+        (void)s_add_rv(st, rv, FL_LOCK_ACCESS_EXCLUSIVE, 1);
+        if (!r->missing_ok)
+            s_table_exists(st, ctx, rv->schemaname, rv->relname);
+        if (r->rename_type == PG_QUERY__OBJECT_TYPE__OBJECT_COLUMN)
+            s_column_check(st, ctx, FL_CHECK_COLUMN_EXISTS, rv, r->subname);
+        if (r->rename_type == PG_QUERY__OBJECT_TYPE__OBJECT_TABLE && r->newname) {
+            char *oldk = fl_lint_table_key(rv->schemaname, rv->relname);
+            if (fl_lint_set_has(&ctx->created, oldk)) {
+                char *newk = fl_lint_table_key(rv->schemaname, r->newname);
+                fl_lint_set_add(&ctx->created, newk);
+                free(newk);
+            }
+            free(oldk);
+        }
+        break;
+    }
+    case PG_QUERY__NODE__NODE_LOCK_STMT: {
+        int mode = n->lock_stmt->mode;
+        st->kind = "LOCK TABLE";
+        if (mode < FL_LOCK_ACCESS_SHARE || mode > FL_LOCK_ACCESS_EXCLUSIVE)
+            mode = FL_LOCK_ACCESS_EXCLUSIVE;
+        (void)s_rangevar_list(st, ctx, n->lock_stmt->relations,
+                              n->lock_stmt->n_relations, (fl_lock_level)mode, 0, 0);
+        break;
+    }
+    case PG_QUERY__NODE__NODE_CREATE_TRIG_STMT:
+        st->kind = "CREATE TRIGGER";
+        (void)s_add_rv(st, n->create_trig_stmt->relation,
+                       FL_LOCK_SHARE_ROW_EXCLUSIVE, 1);
+        break;
+    case PG_QUERY__NODE__NODE_CREATEDB_STMT:
+        st->kind = "CREATE DATABASE";
+        st->no_transaction = 1;
+        break;
+    case PG_QUERY__NODE__NODE_DROPDB_STMT:
+        st->kind = "DROP DATABASE";
+        st->no_transaction = 1;
+        break;
+    case PG_QUERY__NODE__NODE_ALTER_SYSTEM_STMT:
+        st->kind = "ALTER SYSTEM";
+        st->no_transaction = 1;
+        break;
+    case PG_QUERY__NODE__NODE_CREATE_TABLE_SPACE_STMT:
+        st->kind = "CREATE TABLESPACE";
+        st->no_transaction = 1;
+        break;
+    case PG_QUERY__NODE__NODE_DROP_TABLE_SPACE_STMT:
+        st->kind = "DROP TABLESPACE";
+        st->no_transaction = 1;
+        break;
+    case PG_QUERY__NODE__NODE_ALTER_ENUM_STMT:
+        st->kind = "ALTER TYPE";
+        /* ADD VALUE may run in a transaction block only from PG 12. */
+        if (*s_str(n->alter_enum_stmt->new_val) && !*s_str(n->alter_enum_stmt->old_val) &&
+            ctx->pg_version < 120000)
+            st->no_transaction = 1;
+        break;
+    case PG_QUERY__NODE__NODE_TRANSACTION_STMT:
+        st->kind = s_transaction_kind(n->transaction_stmt->kind);
+        break;
+    case PG_QUERY__NODE__NODE_VARIABLE_SET_STMT:
+        st->kind = n->variable_set_stmt->kind == PG_QUERY__VARIABLE_SET_KIND__VAR_RESET ||
+                           n->variable_set_stmt->kind == PG_QUERY__VARIABLE_SET_KIND__VAR_RESET_ALL
+                       ? "RESET" : "SET";
+        break;
+    case PG_QUERY__NODE__NODE_CREATE_DOMAIN_STMT: st->kind = "CREATE DOMAIN"; break;
+    case PG_QUERY__NODE__NODE_ALTER_DOMAIN_STMT: st->kind = "ALTER DOMAIN"; break;
+    case PG_QUERY__NODE__NODE_CREATE_ENUM_STMT: st->kind = "CREATE TYPE"; break;
+    case PG_QUERY__NODE__NODE_COMPOSITE_TYPE_STMT: st->kind = "CREATE TYPE"; break;
+    case PG_QUERY__NODE__NODE_CREATE_SCHEMA_STMT: st->kind = "CREATE SCHEMA"; break;
+    case PG_QUERY__NODE__NODE_CREATE_SEQ_STMT: st->kind = "CREATE SEQUENCE"; break;
+    case PG_QUERY__NODE__NODE_CREATE_FUNCTION_STMT: st->kind = "CREATE FUNCTION"; break;
+    case PG_QUERY__NODE__NODE_CREATE_EXTENSION_STMT: st->kind = "CREATE EXTENSION"; break;
+    case PG_QUERY__NODE__NODE_DO_STMT: st->kind = "DO"; break;
+    case PG_QUERY__NODE__NODE_COMMENT_STMT: st->kind = "COMMENT"; break;
+    case PG_QUERY__NODE__NODE_GRANT_STMT:
+        st->kind = n->grant_stmt->is_grant ? "GRANT" : "REVOKE";
+        break;
+    default:
+        /* The parse node's name ("CreateRoleStmt") is still informative. */
+        f = protobuf_c_message_descriptor_get_field(&pg_query__node__descriptor,
+                                                    (unsigned)n->node_case);
+        st->kind = f ? f->name : "UNKNOWN";
+        break;
+    }
+}
+
+/* ---- splitting and parsing ---- */
+
+static void
+s_tree_push(fl_lint_tree_t *tree, const PgQuery__Node *node, size_t base)
+{
+    tree->nodes = fl_reallocarray(tree->nodes, tree->count + 1,
+                                  sizeof(*tree->nodes));
+    tree->base = fl_reallocarray(tree->base, tree->count + 1, sizeof(size_t));
+    tree->nodes[tree->count] = node;
+    tree->base[tree->count] = base;
+    tree->count++;
+}
+
+static fl_stmt_t *
+s_stmt_push(fl_stmt_list_t *out, const char *sql, size_t start, size_t end,
+            const fl_lint_lines_t *lines, int base_line)
+{
+    fl_stmt_t *st;
+
+    start = s_skip_space(sql, start, end);
+    while (end > start && (sql[end - 1] == ' ' || sql[end - 1] == '\t' ||
+                           sql[end - 1] == '\n' || sql[end - 1] == '\r' ||
+                           sql[end - 1] == ';'))
+        end--;
+    out->items = fl_reallocarray(out->items, out->count + 1, sizeof(*st));
+    st = &out->items[out->count++];
+    memset(st, 0, sizeof(*st));
+    st->offset = start;
+    st->length = end - start;
+    st->sql = fl_strndup(sql + start, end - start);
+    fl_lint_lines_pos(lines, start, &st->line, &st->column);
+    st->line += base_line;
+    st->kind = "UNKNOWN";
+    return st;
+}
+
+/* Records a PG error for the piece starting at piece_start. */
+static void
+s_parse_error(fl_stmt_t *st, const PgQueryError *e, size_t piece_start,
+              size_t piece_len, const fl_lint_lines_t *lines, int base_line)
+{
+    size_t at = piece_start;
+    int line, col;
+
+    st->parse_error = 1;
+    st->kind = "UNPARSED";
+    if (e->cursorpos > 0 && (size_t)e->cursorpos - 1 <= piece_len)
+        at = piece_start + (size_t)e->cursorpos - 1;
+    fl_lint_lines_pos(lines, at, &line, &col);
+    st->error = fl_asprintf("%s at line %d, column %d", e->message,
+                            line + base_line, col);
+}
+
+static int
+s_is_blank(const char *s, size_t start, size_t end)
+{
+    return s_skip_space(s, start, end) >= end;
+}
+
+static PgQuery__ParseResult *
+s_unpack(const PgQueryProtobufParseResult *r)
+{
+    return pg_query__parse_result__unpack(NULL, r->parse_tree.len,
+                                          (const uint8_t *)r->parse_tree.data);
+}
+
+static void
+s_keep_result(fl_lint_tree_t *tree, PgQuery__ParseResult *pr)
+{
+    tree->results = fl_reallocarray(tree->results, tree->nresults + 1,
+                                    sizeof(*tree->results));
+    tree->results[tree->nresults++] = pr;
+}
+
+/* Adds the statements of one parsed text (the input or a piece of it). */
+static void
+s_add_parsed(fl_stmt_list_t *out, fl_lint_tree_t *tree, s_ctx_t *ctx,
+             const PgQuery__ParseResult *pr, const char *sql, size_t base,
+             size_t end, const fl_lint_lines_t *lines, int base_line)
+{
+    size_t i;
+
+    for (i = 0; i < pr->n_stmts; i++) {
+        const PgQuery__RawStmt *rs = pr->stmts[i];
+        size_t s = base + (size_t)(rs->stmt_location > 0 ? rs->stmt_location : 0);
+        size_t e = rs->stmt_len > 0 ? s + (size_t)rs->stmt_len : end;
+        fl_stmt_t *st;
+
+        if (e > end)
+            e = end;
+        if (s > e)
+            s = e;
+        st = s_stmt_push(out, sql, s, e, lines, base_line);
+        s_tree_push(tree, rs->stmt, base);
+        if (rs->stmt)
+            s_analyze(st, ctx, rs->stmt);
+    }
+}
+
+/* The fallback: split with the scanner and parse each piece alone. */
+static void
+s_split_pieces(fl_stmt_list_t *out, fl_lint_tree_t *tree, s_ctx_t *ctx,
+               const char *sql, size_t len, const fl_lint_lines_t *lines,
+               int base_line)
+{
+    PgQuerySplitResult sr = pg_query_split_with_scanner(sql);
+    int i;
+
+    if (sr.error) {
+        /* Not even the scanner can split it (an unterminated quote or
+         * comment): one unparsed statement covers the input. */
+        fl_stmt_t *st = s_stmt_push(out, sql, 0, len, lines, base_line);
+        s_tree_push(tree, NULL, 0);
+        s_parse_error(st, sr.error, 0, len, lines, base_line);
+        pg_query_free_split_result(sr);
+        return;
+    }
+    for (i = 0; i < sr.n_stmts; i++) {
+        size_t s = (size_t)sr.stmts[i]->stmt_location;
+        size_t e = sr.stmts[i]->stmt_len > 0
+                       ? s + (size_t)sr.stmts[i]->stmt_len : len;
+        char *piece;
+        PgQueryProtobufParseResult r;
+
+        if (s > len)
+            s = len;
+        if (e > len || e < s)
+            e = len;
+        if (s_is_blank(sql, s, e))
+            continue;
+        piece = fl_strndup(sql + s, e - s);
+        r = pg_query_parse_protobuf(piece);
+        if (r.error) {
+            fl_stmt_t *st = s_stmt_push(out, sql, s, e, lines, base_line);
+            s_tree_push(tree, NULL, s);
+            s_parse_error(st, r.error, s, e - s, lines, base_line);
+        } else {
+            PgQuery__ParseResult *pr = s_unpack(&r);
+            if (pr) {
+                s_keep_result(tree, pr);
+                s_add_parsed(out, tree, ctx, pr, sql, s, e, lines, base_line);
+            }
+        }
+        pg_query_free_protobuf_parse_result(r);
+        free(piece);
+    }
+    pg_query_free_split_result(sr);
+}
+
+int
+fl_facts_analyze_tree(fl_stmt_list_t *out, fl_lint_tree_t *tree,
+                      const char *sql, int base_line, int pg_version,
+                      fl_error_t *err)
+{
+    s_ctx_t ctx;
+    fl_lint_lines_t lines;
+    PgQueryProtobufParseResult r;
+    size_t len, i;
+    int rc = 0;
+
+    assert(out && tree && sql);
+    memset(out, 0, sizeof(*out));
+    memset(tree, 0, sizeof(*tree));
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.pg_version = pg_version > 0 ? pg_version : 150000;
+    len = strlen(sql);
+    fl_lint_lines_init(&lines, sql, len);
+
+    r = pg_query_parse_protobuf(sql);
+    if (!r.error) {
+        PgQuery__ParseResult *pr = s_unpack(&r);
+        if (!pr) {
+            rc = FL_ERR(err, FL_EFAIL,
+                        "could not decode the parse tree of the SQL input");
+            goto cleanup;
+        }
+        s_keep_result(tree, pr);
+        s_add_parsed(out, tree, &ctx, pr, sql, 0, len, &lines, base_line);
+    } else {
+        s_split_pieces(out, tree, &ctx, sql, len, &lines, base_line);
+    }
+
+cleanup:
+    pg_query_free_protobuf_parse_result(r);
+    fl_lint_lines_release(&lines);
+    fl_lint_set_release(&ctx.created);
+    for (i = 0; i < ctx.npending; i++) {
+        free(ctx.pending[i].table_key);
+        free(ctx.pending[i].name);
+        s_check_free(&ctx.pending[i].check);
+    }
+    free(ctx.pending);
+    if (rc != 0) {
+        fl_stmt_list_release(out);
+        fl_lint_tree_release(tree);
+    }
+    return rc;
+}
+
+int
+fl_facts_analyze(fl_stmt_list_t *out, const char *sql, int base_line,
+                 int pg_version, fl_error_t *err)
+{
+    fl_lint_tree_t tree;
+    int rc = fl_facts_analyze_tree(out, &tree, sql, base_line, pg_version, err);
+    fl_lint_tree_release(&tree);
+    return rc;
+}
+
+void
+fl_lint_tree_release(fl_lint_tree_t *tree)
+{
+    size_t i;
+
+    if (!tree)
+        return;
+    for (i = 0; i < tree->nresults; i++)
+        pg_query__parse_result__free_unpacked(tree->results[i], NULL);
+    free(tree->results);
+    free(tree->nodes);
+    free(tree->base);
+    memset(tree, 0, sizeof(*tree));
+}
+
+void
+fl_stmt_list_release(fl_stmt_list_t *list)
+{
+    size_t i, j;
+
+    if (!list)
+        return;
+    for (i = 0; i < list->count; i++) {
+        fl_stmt_t *st = &list->items[i];
+        free(st->sql);
+        free(st->error);
+        for (j = 0; j < st->ntables; j++) {
+            free(st->tables[j].schema);
+            free(st->tables[j].name);
+        }
+        free(st->tables);
+        for (j = 0; j < st->ndestroys; j++) {
+            free(st->destroys[j].schema);
+            free(st->destroys[j].table);
+            free(st->destroys[j].column);
+        }
+        free(st->destroys);
+        for (j = 0; j < st->nchecks; j++)
+            s_check_free(&st->checks[j]);
+        free(st->checks);
+    }
+    free(list->items);
+    list->items = NULL;
+    list->count = 0;
+}
