@@ -360,38 +360,49 @@ s_position(const fl_migration_t *m, const fl_stmt_t *st, int pos)
     return fl_asprintf("%s:%d:%d", m ? m->file : "?", line, col);
 }
 
-/* The sessions holding locks on the statement's tables, for a report. */
+/*
+ * The sessions holding locks on the tables of statement index (or of
+ * every destructive statement, index S_BACKUPS), for a report.
+ */
 static char *
-s_blockers(fl_pipeline_t *p, const fl_stmt_t *st)
+s_blockers(fl_pipeline_t *p, const fl_stmt_list_t *stmts, int index)
 {
     fl_buf_t b = FL_BUF_INIT(4096);
 
-    for (size_t i = 0; i < st->ntables; i++) {
-        fl_pg_result_t r = FL_PG_RESULT_INIT;
-        fl_error_t err = FL_ERROR_INIT;
-        char *qt = fl__qualify(p->pg, st->tables[i].schema, st->tables[i].name);
-        const char *params[1] = {qt};
+    for (size_t s = 0; s < stmts->count; s++) {
+        const fl_stmt_t *st = &stmts->items[s];
+        if (index >= 0 ? (int)s != index : !st->destructive)
+            continue;
+        for (size_t i = 0; i < st->ntables; i++) {
+            fl_pg_result_t r = FL_PG_RESULT_INIT;
+            fl_error_t err = FL_ERROR_INIT;
+            char *qt = fl__qualify(p->pg, st->tables[i].schema,
+                                   st->tables[i].name);
+            const char *params[1] = {qt};
 
-        if (fl_pg_query(p->pg, &r,
-                "SELECT DISTINCT a.pid, coalesce(a.application_name, ''),"
-                " coalesce(a.state, ''),"
-                " coalesce(to_char(now() - a.xact_start, 'HH24:MI:SS'), ''),"
-                " left(regexp_replace(coalesce(a.query, ''), '\\s+', ' ', 'g'), 120)"
-                " FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
-                " WHERE l.granted AND l.pid <> pg_backend_pid()"
-                " AND l.locktype = 'relation' AND l.relation = to_regclass($1)",
-                1, params, &err) == 0) {
-            for (size_t j = 0; j < r.nrows; j++)
-                (void)fl_buf_printf(&b, "%sPID %s (application \"%s\", %s, "
-                                    "transaction age %s) on %s: %s",
-                                    b.len ? "; " : "", fl_pg_value(&r, j, 0),
-                                    fl_pg_value(&r, j, 1), fl_pg_value(&r, j, 2),
-                                    fl_pg_value(&r, j, 3), qt,
-                                    fl_pg_value(&r, j, 4));
+            if (fl_pg_query(p->pg, &r,
+                    "SELECT DISTINCT a.pid, coalesce(a.application_name, ''),"
+                    " coalesce(a.state, ''),"
+                    " coalesce(to_char(now() - a.xact_start, 'HH24:MI:SS'), ''),"
+                    " left(regexp_replace(coalesce(a.query, ''), '\\s+', ' ',"
+                    " 'g'), 120)"
+                    " FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+                    " WHERE l.granted AND l.pid <> pg_backend_pid()"
+                    " AND l.locktype = 'relation' AND l.relation = to_regclass($1)",
+                    1, params, &err) == 0) {
+                for (size_t j = 0; j < r.nrows; j++)
+                    (void)fl_buf_printf(&b, "%sPID %s (application \"%s\", %s, "
+                                        "transaction age %s) on %s: %s",
+                                        b.len ? "; " : "", fl_pg_value(&r, j, 0),
+                                        fl_pg_value(&r, j, 1),
+                                        fl_pg_value(&r, j, 2),
+                                        fl_pg_value(&r, j, 3), qt,
+                                        fl_pg_value(&r, j, 4));
+            }
+            fl_pg_result_release(&r);
+            fl_error_clear(&err);
+            free(qt);
         }
-        fl_pg_result_release(&r);
-        fl_error_clear(&err);
-        free(qt);
     }
     if (b.len == 0)
         (void)fl_buf_puts(&b, "no session holds a lock on the statement's "
@@ -492,65 +503,84 @@ s_drop_invalid_index(fl_pipeline_t *p, const fl_migration_t *m,
 }
 
 /*
- * Runs one statement (and the backups it needs) with lock-timeout
- * retries.  Inside a transaction each attempt runs behind a savepoint so
- * a lock timeout can be undone and retried without losing the earlier
- * statements.
+ * One attempt of s_run: statement `index` of stmts, or, when index is
+ * S_BACKUPS, the backups of every destructive statement of the migration.
+ */
+#define S_BACKUPS (-1)
+
+static int
+s_attempt(fl_pipeline_t *p, const fl_migration_t *m,
+          const fl_stmt_list_t *stmts, int index, int in_tx,
+          s_backed_up *backed, fl_error_t *err)
+{
+    int rc = 0;
+
+    if (index != S_BACKUPS) {
+        if (!in_tx && (rc = s_drop_invalid_index(p, m, &stmts->items[index],
+                                                 err)) != 0)
+            return rc;
+        return fl_pg_exec(p->pg, stmts->items[index].sql, err);
+    }
+    if (!in_tx && (rc = fl_pg_exec(p->pg, "BEGIN", err)) != 0)
+        return rc;
+    for (size_t i = 0; i < stmts->count && rc == 0; i++)
+        if (stmts->items[i].destructive)
+            rc = s_backup_for(p, m, &stmts->items[i], (int)i, backed, err);
+    if (!in_tx && rc == 0)
+        rc = fl_pg_exec(p->pg, "COMMIT", err);
+    return rc;
+}
+
+/*
+ * Runs statement index of stmts (or the backups, index S_BACKUPS) with
+ * lock-timeout retries.  Inside a transaction each attempt runs behind a
+ * savepoint so that a lock timeout can be undone and retried without
+ * losing the earlier statements.
  */
 static int
-s_exec_stmt(fl_pipeline_t *p, const fl_migration_t *m, const fl_stmt_t *st,
-            int index, int in_tx, int dry_backup, s_backed_up *backed,
-            s_stats *stats, fl_error_t *err)
+s_run(fl_pipeline_t *p, const fl_migration_t *m, const fl_stmt_list_t *stmts,
+      int index, int in_tx, s_backed_up *backed, s_stats *stats,
+      fl_error_t *err)
 {
+    const fl_stmt_t *st = index == S_BACKUPS ? NULL : &stmts->items[index];
+
     for (int attempt = 0;; attempt++) {
         int64_t t0 = fl__now_ms();
         int rc = 0;
 
         if (s_cancelled(p))
             return FL_ERR(err, FL_ECANCELLED, "migration %s cancelled before "
-                          "statement %d", m->file, index + 1);
+                          "%s %d", m->file, st ? "statement" : "backup",
+                          index + 1);
         if (in_tx && (rc = fl_pg_exec(p->pg, "SAVEPOINT flotilla_stmt", err)) != 0)
             return rc;
-        if (st->destructive && !dry_backup) {
-            if (!in_tx)
-                rc = fl_pg_exec(p->pg, "BEGIN", err);
-            if (rc == 0)
-                rc = s_backup_for(p, m, st, index, backed, err);
-            if (!in_tx && rc == 0)
-                rc = fl_pg_exec(p->pg, "COMMIT", err);
-        }
-        if (rc == 0 && !in_tx)
-            rc = s_drop_invalid_index(p, m, st, err);
-        if (rc == 0)
-            rc = fl_pg_exec(p->pg, st->sql, err);
+        rc = s_attempt(p, m, stmts, index, in_tx, backed, err);
         if (rc == 0) {
             if (in_tx)
                 rc = fl_pg_exec(p->pg, "RELEASE SAVEPOINT flotilla_stmt", err);
             return rc;
         }
-        if (!in_tx)
+        if (in_tx) {
+            fl_error_t ignore = FL_ERROR_INIT;
+            /* Undo the attempt; the transaction stays usable. */
+            (void)fl_pg_exec(p->pg, "ROLLBACK TO SAVEPOINT flotilla_stmt",
+                             &ignore);
+            fl_error_clear(&ignore);
+        } else {
             s_rollback_quietly(p);
+        }
         if (err && strcmp(err->sqlstate, "55P03") == 0 &&
             attempt < p->opts.lock_retries && !s_cancelled(p)) {
-            fl_error_t saved = FL_ERROR_INIT;
-            char *who = NULL;
+            char *who = s_blockers(p, stmts, index);
             int64_t wait = s_backoff(p, p->opts.retry_base_ms, attempt);
 
-            fl_error_move(&saved, err);
-            if (in_tx &&
-                (rc = fl_pg_exec(p->pg, "ROLLBACK TO SAVEPOINT flotilla_stmt",
-                                 err)) != 0) {
-                fl_error_clear(&saved);
-                return rc;
-            }
-            who = s_blockers(p, st);
             s_event(p, FL_STEP_EXECUTE, FL_STEP_RETRY, m, fl__now_ms() - t0,
                     NULL, "lock timeout at %s:%d (attempt %d of %d); "
-                    "retrying in %lld ms; blocked by %s", m->file, st->line,
-                    attempt + 1, p->opts.lock_retries + 1, (long long)wait,
-                    who);
+                    "retrying in %lld ms; blocked by %s", m->file,
+                    st ? st->line : 0, attempt + 1, p->opts.lock_retries + 1,
+                    (long long)wait, who);
             free(who);
-            fl_error_clear(&saved);
+            fl_error_clear(err);
             stats->lock_wait_ms += fl__now_ms() - t0 + wait;
             stats->retries++;
             s_sleep(p, wait);
@@ -558,22 +588,15 @@ s_exec_stmt(fl_pipeline_t *p, const fl_migration_t *m, const fl_stmt_t *st,
         }
         /* Final failure: say where, and why. */
         {
-            char *where = s_position(m, st, fl_pg_last_position(p->pg));
+            char *where = st ? s_position(m, st, fl_pg_last_position(p->pg))
+                             : fl_asprintf("%s", m->file);
             int lock = err && strcmp(err->sqlstate, "55P03") == 0;
             int cancel = err && strcmp(err->sqlstate, "57014") == 0;
 
             free(stats->error_position);
             stats->error_position = fl_strdup(where);
             if (lock) {
-                char *who = s_blockers(p, st);
-                if (in_tx) {
-                    fl_error_t ignore = FL_ERROR_INIT;
-                    (void)fl_pg_exec(p->pg, "ROLLBACK TO SAVEPOINT "
-                                     "flotilla_stmt", &ignore);
-                    fl_error_clear(&ignore);
-                    free(who);
-                    who = s_blockers(p, st);
-                }
+                char *who = s_blockers(p, stmts, index);
                 fl_error_set_detail(err, "Gave up after %d attempts; blocked "
                                     "by %s.", attempt + 1, who);
                 fl_error_set_hint(err, "Retry when the blocking sessions are "
@@ -787,6 +810,14 @@ s_apply_tx(fl_pipeline_t *p, const fl_migration_t *m, fl_error_t *err)
             "%zu statement%s validated", stmts.count,
             stmts.count == 1 ? "" : "s");
     tv = fl__now_ms();
+    /*
+     * Back up before the first statement: the copies then hold the
+     * pre-migration rows and columns, which is what rollback must restore
+     * (a column added earlier in the same migration is not restored).
+     */
+    stage = FL_STEP_BACKUP;
+    if ((rc = s_run(p, m, &stmts, S_BACKUPS, 1, &backed, &stats, err)) != 0)
+        goto failed;
     stage = FL_STEP_EXECUTE;
     s_event(p, FL_STEP_EXECUTE, FL_STEP_STARTED, m, 0, NULL, "executing %s",
             m->file);
@@ -795,8 +826,7 @@ s_apply_tx(fl_pipeline_t *p, const fl_migration_t *m, fl_error_t *err)
         if ((rc = s_run_checks(p, &stmts, i, 1, NULL, err)) != 0)
             goto refused;
         stage = FL_STEP_EXECUTE;
-        rc = s_exec_stmt(p, m, &stmts.items[i], (int)i, 1, 0, &backed, &stats,
-                         err);
+        rc = s_run(p, m, &stmts, (int)i, 1, &backed, &stats, err);
         if (rc != 0)
             goto failed;
         stats.done = (int)i + 1;
@@ -921,11 +951,13 @@ s_apply_notx(fl_pipeline_t *p, const fl_migration_t *m,
         s_event(p, FL_STEP_EXECUTE, FL_STEP_STARTED, m, 0, NULL,
                 "resuming %s at statement %zu of %zu", m->file, start + 1,
                 stmts.count);
+    if (start == 0 &&
+        (rc = s_run(p, m, &stmts, S_BACKUPS, 0, &backed, &stats, err)) != 0)
+        goto failed;
     for (size_t i = start; i < stmts.count; i++) {
         if ((rc = s_run_checks(p, &stmts, i, 1, NULL, err)) != 0)
             goto refused;
-        rc = s_exec_stmt(p, m, &stmts.items[i], (int)i, 0, 0, &backed, &stats,
-                         err);
+        rc = s_run(p, m, &stmts, (int)i, 0, &backed, &stats, err);
         if (rc != 0)
             goto failed;
         stats.done = (int)i + 1;
@@ -1210,8 +1242,7 @@ s_plan_one(fl_pipeline_t *p, const fl_migration_t *m, int rehearse,
                 goto done;
             break;
         }
-        if (s_exec_stmt(p, m, &stmts.items[i], (int)i, 1, 1, &none, &stats,
-                        &perr) != 0) {
+        if (s_run(p, m, &stmts, (int)i, 1, &none, &stats, &perr) != 0) {
             json_object_set_new(so, "rehearsal", json_string(perr.message));
             verdict = "failed";
             free(problem);
@@ -1350,8 +1381,7 @@ s_rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
         if ((rc = s_set_timeouts(p, &m, 0, err)) != 0)
             goto failed;
         for (size_t i = 0; i < stmts.count && rc == 0; i++)
-            rc = s_exec_stmt(p, &m, &stmts.items[i], (int)i, 0, 1, &none,
-                             &stats, err);
+            rc = s_run(p, &m, &stmts, (int)i, 0, &none, &stats, err);
         if (rc == 0)
             rc = fl_pg_exec(p->pg, "BEGIN", err);
     } else {
@@ -1359,8 +1389,7 @@ s_rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
         if (rc == 0)
             rc = s_set_timeouts(p, &m, 1, err);
         for (size_t i = 0; i < stmts.count && rc == 0; i++)
-            rc = s_exec_stmt(p, &m, &stmts.items[i], (int)i, 1, 1, &none,
-                             &stats, err);
+            rc = s_run(p, &m, &stmts, (int)i, 1, &none, &stats, err);
     }
     if (rc != 0)
         goto failed;

@@ -50,7 +50,7 @@ fl_cmd_backups(int argc, char **argv)
     }
     optind = 1;
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         if (opt == FL_OPT_HELP) {
             printf("%s\n%s", s_usage, fl_dbcmd_help);
             return FL_EXIT_OK;

@@ -45,7 +45,7 @@ fl_cmd_log(int argc, char **argv)
     fl_dbcmd_init(&c, "log");
     optind = 1;
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         if (opt == FL_OPT_HELP) {
             printf("%s%s", s_usage, fl_dbcmd_help);
             return FL_EXIT_OK;

@@ -50,7 +50,7 @@ fl_cmd_rollback(int argc, char **argv)
     fl_dbcmd_init(&c, "rollback");
     optind = 1;
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         int r;
         if (opt == FL_OPT_HELP) {
             printf("%s", usage);

@@ -46,7 +46,7 @@ fl_dbcmd_parse(fl_dbcmd_t *c, int argc, char **argv, const struct option *opts,
 
     optind = 1;
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         int r;
         if (opt == FL_OPT_HELP) {
             printf("%s", usage);

@@ -30,6 +30,17 @@ enum {
     FL_OPT_HELP
 };
 
+typedef struct {
+    const char *cmd;
+    const char *dsn;
+    const char *log_file; /* NULL: migration-execution.log; "": none */
+    const char *trust;
+    int require_signed;
+    int json;
+    int quiet;
+    fl_pipeline_opts_t popts;
+} fl_dbcmd_t;
+
 /* getopt_long entries of the shared options, for a command's table. */
 #define FL_DBCMD_LONGOPTS                                                  \
     {"db", required_argument, NULL, FL_OPT_DB},                            \
@@ -60,16 +71,6 @@ int fl_dbcmd_parse(fl_dbcmd_t *c, int argc, char **argv,
                    const struct option *opts, const char *usage,
                    int *first_arg);
 
-typedef struct {
-    const char *cmd;
-    const char *dsn;
-    const char *log_file; /* NULL: migration-execution.log; "": none */
-    const char *trust;
-    int require_signed;
-    int json;
-    int quiet;
-    fl_pipeline_opts_t popts;
-} fl_dbcmd_t;
 
 void fl_dbcmd_init(fl_dbcmd_t *c, const char *cmd);
 
