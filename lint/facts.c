@@ -1055,6 +1055,12 @@ s_analyze(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__Node *n)
             st->no_transaction = 1;
         if (!rv)
             break;
+        /* An index lives in its table's schema. */
+        if (ix->idxname && *ix->idxname) {
+            st->index_name = fl_strdup(ix->idxname);
+            st->index_schema = rv->schemaname && *rv->schemaname
+                                   ? fl_strdup(rv->schemaname) : NULL;
+        }
         (void)s_add_rv(st, rv, ix->concurrent ? FL_LOCK_SHARE_UPDATE_EXCLUSIVE
                                               : FL_LOCK_SHARE, 0);
         if (s_is_created(ctx, rv->schemaname, rv->relname))
@@ -1519,6 +1525,8 @@ fl_stmt_list_release(fl_stmt_list_t *list)
         fl_stmt_t *st = &list->items[i];
         free(st->sql);
         free(st->error);
+        free(st->index_name);
+        free(st->index_schema);
         for (j = 0; j < st->ntables; j++) {
             free(st->tables[j].schema);
             free(st->tables[j].name);

@@ -312,3 +312,55 @@ fl_test_source_path(const char *rel)
 
     return fl_asprintf("%s/%s", src ? src : ".", rel);
 }
+
+char *
+fl_test_canonical_dump(PGconn *conn)
+{
+    static const char catalog[] =
+        "WITH s AS (SELECT oid, nspname FROM pg_namespace WHERE nspname NOT IN"
+        "  ('information_schema', 'flotilla', 'flotilla_backup')"
+        "  AND nspname NOT LIKE 'pg\\_%')"
+        " SELECT x FROM ("
+        "  SELECT format('column %I.%I.%I %s notnull=%s default=%s', s.nspname,"
+        "   c.relname, a.attname, format_type(a.atttypid, a.atttypmod),"
+        "   a.attnotnull, pg_get_expr(d.adbin, d.adrelid)) AS x"
+        "  FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
+        "  JOIN s ON s.oid = c.relnamespace"
+        "  LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum"
+        "  WHERE a.attnum > 0 AND NOT a.attisdropped"
+        "   AND c.relkind IN ('r', 'p', 'v', 'm')"
+        "  UNION ALL SELECT format('constraint %I.%I %I %s', s.nspname,"
+        "   c.relname, k.conname, pg_get_constraintdef(k.oid))"
+        "  FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid"
+        "  JOIN s ON s.oid = c.relnamespace"
+        "  UNION ALL SELECT format('index %s', pg_get_indexdef(i.indexrelid))"
+        "  FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+        "  JOIN s ON s.oid = c.relnamespace"
+        "  UNION ALL SELECT format('view %I.%I %s', s.nspname, c.relname,"
+        "   pg_get_viewdef(c.oid)) FROM pg_class c JOIN s ON"
+        "   s.oid = c.relnamespace WHERE c.relkind IN ('v', 'm')"
+        "  UNION ALL SELECT format('table %I.%I', s.nspname, c.relname)"
+        "  FROM pg_class c JOIN s ON s.oid = c.relnamespace"
+        "  WHERE c.relkind IN ('r', 'p')) f ORDER BY x";
+    PGresult *res = PQexec(conn, catalog);
+    fl_buf_t b = FL_BUF_INIT(0);
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        fail_msg("canonical dump failed: %s", PQresultErrorMessage(res));
+    for (int i = 0; i < PQntuples(res); i++) {
+        const char *line = PQgetvalue(res, i, 0);
+        (void)fl_buf_printf(&b, "%s\n", line);
+        if (strncmp(line, "table ", 6) == 0) {
+            /* jsonb sorts keys, so column order does not matter. */
+            char *q = fl_asprintf("SELECT coalesce(string_agg(r, E'\\n' ORDER BY"
+                                  " r), '') FROM (SELECT to_jsonb(t)::text AS r"
+                                  " FROM %s t) x", line + 6);
+            char *rows = fl_test_query_value(conn, q);
+            (void)fl_buf_printf(&b, "%s\n", rows ? rows : "");
+            free(rows);
+            free(q);
+        }
+    }
+    PQclear(res);
+    return fl_buf_detach(&b);
+}

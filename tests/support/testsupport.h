@@ -35,6 +35,16 @@ PGconn *fl_test_db_connect(const fl_test_db_t *db);
 void fl_test_exec(PGconn *conn, const char *sql);
 /* Runs a query returning one value; returns a new string (NULL for NULL). */
 char *fl_test_query_value(PGconn *conn, const char *sql);
+/*
+ * A canonical dump of every user schema (all but pg_*, information_schema,
+ * flotilla and flotilla_backup): each column by name with type, default
+ * and nullability; each constraint, index and view definition; and every
+ * row of every table as JSON with keys sorted, rows sorted.  Columns are
+ * listed by name, so a column re-added at another position compares
+ * equal; nothing else may differ.  Returns a new string.
+ */
+char *fl_test_canonical_dump(PGconn *conn);
+
 /* True when tests/run.sh (or the caller) set up a server: PGHOST is set. */
 int fl_test_have_postgres(void);
 

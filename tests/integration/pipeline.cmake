@@ -1,0 +1,2 @@
+fl_integration_test(pipeline fl_common)
+add_dependencies(itest_pipeline flotilla)

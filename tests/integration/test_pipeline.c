@@ -1,0 +1,619 @@
+/*
+ * Integration tests of the single-database pipeline through the real
+ * `flotilla` executable against the throwaway PostgreSQL of tests/run.sh.
+ * Every test makes its own database and inspects it afterwards: the
+ * schema and rows (canonical dump), the ledger, and the logs.
+ */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common/alloc.h"
+#include "testsupport.h"
+
+typedef struct {
+    fl_test_db_t db;
+    PGconn *conn;
+    char *dir;  /* scratch directory: migrations in dir/m, log in dir */
+    char *mdir;
+    char *log;
+    char *dbarg;
+} s_env;
+
+static int
+s_setup(void **state)
+{
+    s_env *e = fl_calloc(1, sizeof(*e));
+
+    fl_test_db_create(&e->db, "pipe");
+    e->conn = fl_test_db_connect(&e->db);
+    e->dir = fl_test_tmpdir();
+    e->mdir = fl_asprintf("%s/m", e->dir);
+    e->log = fl_asprintf("%s/migration-execution.log", e->dir);
+    e->dbarg = fl_strdup(e->db.conninfo);
+    if (mkdir(e->mdir, 0755) != 0)
+        fail_msg("mkdir %s", e->mdir);
+    fl_test_exec(e->conn,
+        "CREATE TABLE users (id int PRIMARY KEY, email text, name text NOT NULL,"
+        " legacy text DEFAULT 'none' NOT NULL, n int);"
+        "INSERT INTO users SELECT g, CASE WHEN g % 10 = 0 THEN NULL ELSE"
+        " 'u' || g || '@example.com' END, 'name ' || g, 'legacy ' || g, g"
+        " FROM generate_series(1, 200) g;"
+        "CREATE INDEX users_legacy_idx ON users (legacy);"
+        "ALTER TABLE users ADD CONSTRAINT users_legacy_chk CHECK (legacy <> '');"
+        "CREATE VIEW user_emails AS SELECT id, email FROM users;");
+    *state = e;
+    return 0;
+}
+
+static int
+s_teardown(void **state)
+{
+    s_env *e = *state;
+
+    PQfinish(e->conn);
+    fl_test_db_drop(&e->db);
+    fl_test_rmtree(e->dir);
+    free(e->dir);
+    free(e->mdir);
+    free(e->log);
+    free(e->dbarg);
+    free(e);
+    return 0;
+}
+
+static void
+s_write(s_env *e, const char *file, const char *text)
+{
+    char *p = fl_asprintf("%s/%s", e->mdir, file);
+    fl_test_write_file(p, text);
+    free(p);
+}
+
+/* Runs flotilla CMD --db ... --log-file ... [args] [SOURCE]. */
+static void
+s_run(s_env *e, fl_test_proc_t *r, const char *cmd, int with_source, ...)
+{
+    const char *argv[32];
+    int n = 0;
+    va_list ap;
+    const char *a;
+
+    argv[n++] = "flotilla";
+    argv[n++] = cmd;
+    argv[n++] = "--db";
+    argv[n++] = e->dbarg;
+    if (strcmp(cmd, "apply") == 0 || strcmp(cmd, "rollback") == 0) {
+        argv[n++] = "--log-file";
+        argv[n++] = e->log;
+    }
+    va_start(ap, with_source);
+    while ((a = va_arg(ap, const char *)) != NULL && n < 29)
+        argv[n++] = a;
+    va_end(ap);
+    if (with_source)
+        argv[n++] = e->mdir;
+    argv[n] = NULL;
+    fl_test_run(r, "flotilla", argv, NULL, 120);
+}
+
+static char *
+s_value(s_env *e, const char *sql)
+{
+    return fl_test_query_value(e->conn, sql);
+}
+
+static void
+s_assert_value(s_env *e, const char *sql, const char *expected)
+{
+    char *v = s_value(e, sql);
+    if (v == NULL || strcmp(v, expected) != 0)
+        fail_msg("%s: expected \"%s\", got \"%s\"", sql, expected,
+                 v ? v : "NULL");
+    free(v);
+}
+
+static void
+s_expect(fl_test_proc_t *r, int status, const char *needle)
+{
+    if (r->status != status || (needle && !strstr(r->out, needle) &&
+                                !strstr(r->err, needle)))
+        fail_msg("expected exit %d%s%s%s, got %d\nstdout: %s\nstderr: %s",
+                 status, needle ? " and \"" : "", needle ? needle : "",
+                 needle ? "\"" : "", r->status, r->out, r->err);
+}
+
+/* The old framework's patterns. */
+
+static void
+test_add_column_is_idempotent_when_it_exists(void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+
+    fl_test_exec(e->conn, "ALTER TABLE users ADD COLUMN verified boolean "
+                          "NOT NULL DEFAULT false");
+    s_write(e, "0001_add_verified.sql",
+            "-- flotilla:up\n"
+            "ALTER TABLE users ADD COLUMN IF NOT EXISTS verified boolean NOT NULL DEFAULT false;\n"
+            "-- flotilla:down\n"
+            "ALTER TABLE users DROP COLUMN verified;\n");
+    s_run(e, &r, "apply", 1, NULL);
+    s_expect(&r, 0, "applied 1 migration");
+    fl_test_proc_release(&r);
+    s_assert_value(e, "SELECT status FROM flotilla.schema_migrations WHERE version = 1",
+                   "applied");
+    s_assert_value(e, "SELECT count(*) FROM pg_attribute WHERE attrelid = 'users'::regclass"
+                      " AND attname = 'verified'", "1");
+    /* Applying again changes nothing and says so. */
+    s_run(e, &r, "apply", 1, NULL);
+    s_expect(&r, 0, "applied 0 migrations");
+    assert_non_null(strstr(r.out, "1 already applied"));
+    fl_test_proc_release(&r);
+}
+
+static void
+test_rename_via_add_copy_drop_and_rollback(void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+    char *before = fl_test_canonical_dump(e->conn);
+    char *after = NULL;
+
+    s_write(e, "0001_add_full_name.sql",
+            "-- flotilla:up\n"
+            "ALTER TABLE users ADD COLUMN full_name text;\n"
+            "UPDATE users SET full_name = name WHERE name IS NOT NULL;\n"
+            "-- flotilla:down\n"
+            "ALTER TABLE users DROP COLUMN full_name;\n");
+    s_write(e, "0002_drop_name.sql",
+            "-- flotilla:up\n"
+            "ALTER TABLE users DROP COLUMN name;\n"
+            "-- flotilla:down\n"
+            "ALTER TABLE users ADD COLUMN name text NOT NULL DEFAULT '';\n"
+            "ALTER TABLE users ALTER COLUMN name DROP DEFAULT;\n");
+    s_run(e, &r, "apply", 1, NULL);
+    s_expect(&r, 0, "applied 2 migrations");
+    fl_test_proc_release(&r);
+    s_assert_value(e, "SELECT full_name FROM users WHERE id = 7", "name 7");
+    s_assert_value(e, "SELECT count(*) FROM pg_attribute WHERE attrelid = 'users'::regclass"
+                      " AND attname = 'name' AND NOT attisdropped", "0");
+    s_run(e, &r, "rollback", 0, "--to", "0", NULL);
+    s_expect(&r, 0, "rolled back 2 migrations");
+    fl_test_proc_release(&r);
+    after = fl_test_canonical_dump(e->conn);
+    assert_string_equal(before, after);
+    free(before);
+    free(after);
+}
+
+static void
+test_transform_then_set_not_null(void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+
+    s_write(e, "0001_status.sql",
+            "-- flotilla:up\n"
+            "ALTER TABLE users ADD COLUMN status varchar(20);\n"
+            "UPDATE users SET status = CASE WHEN n % 2 = 0 THEN 'active' ELSE 'inactive' END;\n"
+            "ALTER TABLE users ALTER COLUMN status SET NOT NULL;\n"
+            "-- flotilla:down\n"
+            "ALTER TABLE users DROP COLUMN status;\n");
+    s_run(e, &r, "apply", 1, NULL);
+    s_expect(&r, 0, "applied 1 migration");
+    fl_test_proc_release(&r);
+    s_assert_value(e, "SELECT count(*) FROM users WHERE status = 'active'", "100");
+    s_assert_value(e, "SELECT attnotnull::text FROM pg_attribute WHERE attrelid ="
+                      " 'users'::regclass AND attname = 'status'", "true");
+}
+
+static void
+test_validation_refuses_null_emails_with_count_and_changes_nothing(void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+    char *before = fl_test_canonical_dump(e->conn);
+    char *after = NULL;
+
+    /* The migration's own validate statement. */
+    s_write(e, "0001_email_required.sql",
+            "-- flotilla:validate\n"
+            "SELECT count(*) = 0 FROM users WHERE email IS NULL;\n"
+            "-- flotilla:up\n"
+            "ALTER TABLE users ADD COLUMN touched int;\n"
+            "ALTER TABLE users ALTER COLUMN email SET NOT NULL;\n"
+            "-- flotilla:down\n"
+            "ALTER TABLE users ALTER COLUMN email DROP NOT NULL;\n"
+            "ALTER TABLE users DROP COLUMN touched;\n");
+    s_run(e, &r, "apply", 1, NULL);
+    s_expect(&r, 3, "validate statement at 0001_email_required.sql:2:1 did not hold");
+    fl_test_proc_release(&r);
+    /* Without it, the built-in NOT NULL check counts the NULLs. */
+    s_write(e, "0001_email_required.sql",
+            "-- flotilla:up\n"
+            "ALTER TABLE users ADD COLUMN touched int;\n"
+            "ALTER TABLE users ALTER COLUMN email SET NOT NULL;\n"
+            "-- flotilla:down\n"
+            "ALTER TABLE users ALTER COLUMN email DROP NOT NULL;\n"
+            "ALTER TABLE users DROP COLUMN touched;\n");
+    s_run(e, &r, "apply", 1, NULL);
+    s_expect(&r, 3, "20 rows of \"users\" are NULL in column \"email\"");
+    assert_non_null(strstr(r.err, "Sample: ("));
+    fl_test_proc_release(&r);
+    after = fl_test_canonical_dump(e->conn);
+    assert_string_equal(before, after);
+    s_assert_value(e, "SELECT count(*) FROM flotilla.schema_migrations WHERE status = 'applied'", "0");
+    s_assert_value(e, "SELECT count(*) > 0 FROM flotilla.migration_logs WHERE status = 'refused'", "t");
+    free(before);
+    free(after);
+}
+
+static void
+test_drop_column_rollback_restores_schema_and_data(void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+    char *before = fl_test_canonical_dump(e->conn);
+    char *after = NULL;
+
+    s_write(e, "0001_drop_legacy.sql",
+            "-- flotilla:up\n"
+            "ALTER TABLE users DROP COLUMN legacy;\n"
+            "-- flotilla:down\n"
+            "ALTER TABLE users ADD COLUMN legacy text DEFAULT 'none' NOT NULL;\n"
+            "CREATE INDEX users_legacy_idx ON users (legacy);\n"
+            "ALTER TABLE users ADD CONSTRAINT users_legacy_chk CHECK (legacy <> '');\n");
+    s_run(e, &r, "apply", 1, NULL);
+    s_expect(&r, 0, "applied 1 migration");
+    fl_test_proc_release(&r);
+    s_assert_value(e, "SELECT count(*) FROM pg_attribute WHERE attrelid = 'users'::regclass"
+                      " AND attname = 'legacy' AND NOT attisdropped", "0");
+    s_assert_value(e, "SELECT row_count::text FROM flotilla.backups", "200");
+    s_run(e, &r, "rollback", 0, "--last", NULL);
+    s_expect(&r, 0, "rolled back 1 migration");
+    fl_test_proc_release(&r);
+    after = fl_test_canonical_dump(e->conn);
+    assert_string_equal(before, after);
+    s_assert_value(e, "SELECT legacy FROM users WHERE id = 42", "legacy 42");
+    s_assert_value(e, "SELECT status FROM flotilla.schema_migrations", "rolled_back");
+    s_assert_value(e, "SELECT restored_at IS NOT NULL FROM flotilla.backups", "t");
+    free(before);
+    free(after);
+}
+
+static void
+test_update_rollback_restores_old_values(void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+    char *before = fl_test_canonical_dump(e->conn);
+    char *after = NULL;
+
+    s_write(e, "0001_normalize.sql",
+            "-- flotilla:up\n"
+            "UPDATE users SET email = lower(replace(email, 'u', 'user-')), n = n * 10;\n"
+            "-- flotilla:down\n"
+            "SELECT 1;\n");
+    s_run(e, &r, "apply", 1, NULL);
+    s_expect(&r, 0, "applied 1 migration");
+    fl_test_proc_release(&r);
+    s_assert_value(e, "SELECT email || ' ' || n FROM users WHERE id = 3",
+                   "user-3@example.com 30");
+    s_run(e, &r, "rollback", 0, "--last", NULL);
+    s_expect(&r, 0, "rolled back 1 migration");
+    fl_test_proc_release(&r);
+    after = fl_test_canonical_dump(e->conn);
+    assert_string_equal(before, after);
+    free(before);
+    free(after);
+}
+
+static void
+test_plan_changes_nothing(void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+    char *before = NULL, *after = NULL, *lb = NULL, *la = NULL;
+    const char *ledger = "SELECT coalesce(string_agg(s::text, ';' ORDER BY version), '')"
+                         " FROM flotilla.schema_migrations s";
+
+    s_write(e, "0001_a.sql", "-- flotilla:up\nALTER TABLE users ADD COLUMN a int;\n"
+                             "-- flotilla:down\nALTER TABLE users DROP COLUMN a;\n");
+    s_run(e, &r, "apply", 1, NULL);
+    s_expect(&r, 0, "applied 1 migration");
+    fl_test_proc_release(&r);
+    s_write(e, "0002_b.sql",
+            "-- flotilla:up\n"
+            "ALTER TABLE users DROP COLUMN legacy;\n"
+            "UPDATE users SET n = 0;\n"
+            "CREATE TABLE audit (id bigint PRIMARY KEY);\n"
+            "-- flotilla:down\nDROP TABLE audit;\n");
+    before = fl_test_canonical_dump(e->conn);
+    lb = s_value(e, ledger);
+    s_assert_value(e, "SELECT count(*) FROM flotilla.migration_logs WHERE version = 2", "0");
+    s_run(e, &r, "plan", 1, NULL);
+    s_expect(&r, 0, "OK, apply would go ahead: 1 migration pending");
+    assert_non_null(strstr(r.out, "lock ACCESS EXCLUSIVE on users"));
+    assert_non_null(strstr(r.out, "backup of users before it runs"));
+    assert_non_null(strstr(r.out, "rehearsal: ok"));
+    fl_test_proc_release(&r);
+    s_run(e, &r, "plan", 1, "--json", NULL);
+    s_expect(&r, 0, "\"ok\": true");
+    fl_test_proc_release(&r);
+    after = fl_test_canonical_dump(e->conn);
+    la = s_value(e, ledger);
+    assert_string_equal(before, after);
+    assert_string_equal(lb, la);
+    s_assert_value(e, "SELECT count(*) FROM flotilla.migration_logs WHERE version = 2", "0");
+    s_assert_value(e, "SELECT count(*) FROM flotilla.backups", "0");
+    free(before);
+    free(after);
+    free(lb);
+    free(la);
+}
+
+static void
+test_create_index_concurrently_and_resume_after_failure(void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+
+    /* The expression fails for n = 50 while the index is built. */
+    s_write(e, "0001_indexes.sql",
+            "-- flotilla:options no-transaction\n"
+            "-- flotilla:up\n"
+            "CREATE INDEX CONCURRENTLY users_n_idx ON users (n);\n"
+            "CREATE INDEX CONCURRENTLY users_inv_idx ON users ((100 / (n - 50)));\n"
+            "-- flotilla:down\n"
+            "DROP INDEX CONCURRENTLY users_inv_idx;\n"
+            "DROP INDEX CONCURRENTLY users_n_idx;\n");
+    s_run(e, &r, "apply", 1, NULL);
+    s_expect(&r, 1, "division by zero");
+    assert_non_null(strstr(r.err, "0001_indexes.sql:4:"));
+    fl_test_proc_release(&r);
+    s_assert_value(e, "SELECT status || ' ' || statements_done || '/' || statements_total"
+                      " FROM flotilla.schema_migrations", "failed 1/2");
+    s_assert_value(e, "SELECT indisvalid::text FROM pg_index WHERE indexrelid ="
+                      " 'users_inv_idx'::regclass", "false");
+    s_assert_value(e, "SELECT indisvalid::text FROM pg_index WHERE indexrelid ="
+                      " 'users_n_idx'::regclass", "true");
+    fl_test_exec(e->conn, "DELETE FROM users WHERE n = 50");
+    s_run(e, &r, "apply", 1, NULL);
+    s_expect(&r, 0, "applied 1 migration");
+    assert_non_null(strstr(r.err, "dropped invalid index"));
+    fl_test_proc_release(&r);
+    s_assert_value(e, "SELECT indisvalid::text FROM pg_index WHERE indexrelid ="
+                      " 'users_inv_idx'::regclass", "true");
+    s_assert_value(e, "SELECT status || ' ' || statements_done || '/' || statements_total"
+                      " FROM flotilla.schema_migrations", "applied 2/2");
+}
+
+static void
+test_lock_timeout_retries_reports_blocker_then_succeeds(void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+    PGconn *blocker = fl_test_db_connect(&e->db);
+    char *pid = fl_test_query_value(blocker, "SELECT pg_backend_pid()");
+    char *needle = fl_asprintf("PID %s", pid);
+
+    s_write(e, "0001_add.sql", "-- flotilla:up\nALTER TABLE users ADD COLUMN c int;\n"
+                               "-- flotilla:down\nALTER TABLE users DROP COLUMN c;\n");
+    fl_test_exec(blocker, "BEGIN; SELECT count(*) FROM users");
+    s_run(e, &r, "apply", 1, "--lock-timeout", "100ms", "--lock-retries", "2", NULL);
+    s_expect(&r, 5, "canceling statement due to lock timeout");
+    assert_non_null(strstr(r.err, needle));
+    assert_non_null(strstr(r.err, "Gave up after 3 attempts"));
+    assert_non_null(strstr(r.err, "attempt 2 of 3"));
+    fl_test_proc_release(&r);
+    s_assert_value(e, "SELECT count(*) FROM pg_attribute WHERE attrelid = 'users'::regclass"
+                      " AND attname = 'c'", "0");
+    s_assert_value(e, "SELECT status || ' ' || retries FROM flotilla.schema_migrations",
+                   "failed 2");
+    s_assert_value(e, "SELECT error_sqlstate FROM flotilla.schema_migrations", "55P03");
+    fl_test_exec(blocker, "COMMIT");
+    s_run(e, &r, "apply", 1, "--lock-timeout", "100ms", NULL);
+    s_expect(&r, 0, "applied 1 migration");
+    fl_test_proc_release(&r);
+    s_assert_value(e, "SELECT status FROM flotilla.schema_migrations", "applied");
+    PQfinish(blocker);
+    free(pid);
+    free(needle);
+}
+
+/* Starts flotilla apply in the background; returns its pid. */
+static pid_t
+s_spawn_apply(s_env *e, const char *lock_wait, const char *out)
+{
+    pid_t pid = fork();
+
+    if (pid == 0) {
+        char *bin = fl_asprintf("%s/flotilla", getenv("FLOTILLA_BIN_DIR"));
+        if (freopen(out, "w", stdout) == NULL || freopen(out, "a", stderr) == NULL)
+            _exit(126);
+        execl(bin, "flotilla", "apply", "--db", e->dbarg, "--log-file", e->log,
+              "--lock-wait", lock_wait, e->mdir, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+static void
+s_wait_for(s_env *e, const char *sql, int seconds)
+{
+    for (int i = 0; i < seconds * 20; i++) {
+        char *v = s_value(e, sql);
+        int ok = v && strcmp(v, "t") == 0;
+        free(v);
+        if (ok)
+            return;
+        usleep(50000);
+    }
+    fail_msg("timed out waiting for: %s", sql);
+}
+
+static void
+test_two_applies_at_once_apply_once(void **state)
+{
+    s_env *e = *state;
+    char *o1 = fl_asprintf("%s/a1.out", e->dir), *o2 = fl_asprintf("%s/a2.out", e->dir);
+    int st1 = 0, st2 = 0;
+    pid_t a, b;
+
+    fl_test_exec(e->conn, "CREATE TABLE counter (k int)");
+    s_write(e, "0001_slow.sql",
+            "-- flotilla:up\n"
+            "INSERT INTO counter VALUES (1);\n"
+            "SELECT pg_sleep(1.5);\n"
+            "-- flotilla:down\nDELETE FROM counter;\n");
+    a = s_spawn_apply(e, "30s", o1);
+    s_wait_for(e, "SELECT count(*) > 0 FROM pg_stat_activity WHERE query LIKE"
+                  " 'SELECT pg_sleep(1.5)%'", 30);
+    b = s_spawn_apply(e, "30s", o2);
+    waitpid(a, &st1, 0);
+    waitpid(b, &st2, 0);
+    assert_int_equal(WEXITSTATUS(st1), 0);
+    assert_int_equal(WEXITSTATUS(st2), 0);
+    s_assert_value(e, "SELECT count(*) FROM counter", "1");
+    s_assert_value(e, "SELECT count(*) FROM flotilla.schema_migrations WHERE status = 'applied'", "1");
+    /* With a short wait the second run stops cleanly instead. */
+    s_write(e, "0002_slow.sql",
+            "-- flotilla:up\n"
+            "INSERT INTO counter VALUES (2);\n"
+            "SELECT pg_sleep(2);\n"
+            "-- flotilla:down\nDELETE FROM counter WHERE k = 2;\n");
+    a = s_spawn_apply(e, "30s", o1);
+    s_wait_for(e, "SELECT count(*) > 0 FROM pg_stat_activity WHERE query LIKE"
+                  " 'SELECT pg_sleep(2)%'", 30);
+    b = s_spawn_apply(e, "200ms", o2);
+    waitpid(b, &st2, 0);
+    waitpid(a, &st1, 0);
+    assert_int_equal(WEXITSTATUS(st1), 0);
+    assert_int_equal(WEXITSTATUS(st2), 5);
+    s_assert_value(e, "SELECT count(*) FROM counter", "2");
+    free(o1);
+    free(o2);
+}
+
+static void
+test_kill_9_mid_migration_applies_nothing_then_rerun_succeeds(void **state)
+{
+    s_env *e = *state;
+    char *out = fl_asprintf("%s/k.out", e->dir);
+    fl_test_proc_t r;
+    int st = 0;
+    pid_t a;
+
+    s_write(e, "0001_slow.sql",
+            "-- flotilla:up\n"
+            "CREATE TABLE half_done (id int);\n"
+            "ALTER TABLE users ADD COLUMN half int;\n"
+            "SELECT pg_sleep(2);\n"
+            "-- flotilla:down\nDROP TABLE half_done;\nALTER TABLE users DROP COLUMN half;\n");
+    a = s_spawn_apply(e, "30s", out);
+    s_wait_for(e, "SELECT count(*) > 0 FROM pg_stat_activity WHERE query LIKE"
+                  " 'SELECT pg_sleep(2)%'", 30);
+    kill(a, SIGKILL);
+    waitpid(a, &st, 0);
+    assert_true(WIFSIGNALED(st));
+    /* The server aborts the transaction when it notices the client gone. */
+    s_wait_for(e, "SELECT count(*) = 0 FROM pg_stat_activity WHERE"
+                  " application_name = 'flotilla'", 30);
+    s_assert_value(e, "SELECT to_regclass('half_done') IS NULL", "t");
+    s_assert_value(e, "SELECT count(*) FROM flotilla.schema_migrations", "0");
+    s_run(e, &r, "apply", 1, NULL);
+    s_expect(&r, 0, "applied 1 migration");
+    fl_test_proc_release(&r);
+    s_assert_value(e, "SELECT to_regclass('half_done') IS NOT NULL", "t");
+    s_assert_value(e, "SELECT count(*) FROM flotilla.schema_migrations WHERE status = 'applied'", "1");
+    free(out);
+}
+
+static void
+test_drift_is_refused(void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+
+    s_write(e, "0001_a.sql", "-- flotilla:up\nALTER TABLE users ADD COLUMN a int;\n"
+                             "-- flotilla:down\nALTER TABLE users DROP COLUMN a;\n");
+    s_run(e, &r, "apply", 1, NULL);
+    s_expect(&r, 0, "applied 1 migration");
+    fl_test_proc_release(&r);
+    s_write(e, "0001_a.sql", "-- flotilla:up\nALTER TABLE users ADD COLUMN a bigint;\n"
+                             "-- flotilla:down\nALTER TABLE users DROP COLUMN a;\n");
+    s_write(e, "0002_b.sql", "-- flotilla:up\nALTER TABLE users ADD COLUMN b int;\n");
+    s_run(e, &r, "apply", 1, NULL);
+    s_expect(&r, 3, "drift: 1 applied migration changed since it was applied");
+    assert_non_null(strstr(r.err, "0001_a.sql"));
+    fl_test_proc_release(&r);
+    s_assert_value(e, "SELECT count(*) FROM pg_attribute WHERE attrelid = 'users'::regclass"
+                      " AND attname = 'b'", "0");
+    s_run(e, &r, "status", 1, NULL);
+    s_expect(&r, 3, "DRIFT: 0001_a.sql");
+    fl_test_proc_release(&r);
+}
+
+static void
+test_log_and_status_show_the_run(void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+    FILE *f = NULL;
+    char line[4096];
+    int lines = 0;
+
+    s_write(e, "0001_a.sql", "-- flotilla:up\nALTER TABLE users DROP COLUMN legacy;\n"
+                             "-- flotilla:down\nALTER TABLE users ADD COLUMN legacy text;\n");
+    s_run(e, &r, "apply", 1, NULL);
+    s_expect(&r, 0, "applied 1 migration");
+    fl_test_proc_release(&r);
+    s_run(e, &r, "log", 0, "--json", NULL);
+    s_expect(&r, 0, "\"step\": \"backup\"");
+    assert_non_null(strstr(r.out, "\"step\": \"execute\""));
+    fl_test_proc_release(&r);
+    s_run(e, &r, "backups", 0, NULL);
+    s_expect(&r, 2, "expected list or prune");
+    fl_test_proc_release(&r);
+    f = fopen(e->log, "r");
+    assert_non_null(f);
+    while (fgets(line, sizeof(line), f)) {
+        assert_int_equal(line[0], '{');
+        lines++;
+    }
+    fclose(f);
+    assert_true(lines >= 4);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_add_column_is_idempotent_when_it_exists, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_rename_via_add_copy_drop_and_rollback, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_transform_then_set_not_null, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_validation_refuses_null_emails_with_count_and_changes_nothing, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_drop_column_rollback_restores_schema_and_data, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_update_rollback_restores_old_values, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_plan_changes_nothing, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_create_index_concurrently_and_resume_after_failure, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_lock_timeout_retries_reports_blocker_then_succeeds, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_two_applies_at_once_apply_once, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_kill_9_mid_migration_applies_nothing_then_rerun_succeeds, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_drift_is_refused, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_log_and_status_show_the_run, s_setup, s_teardown),
+    };
+    return cmocka_run_group_tests_name("pipeline", tests, NULL, NULL);
+}
