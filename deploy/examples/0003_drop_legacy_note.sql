@@ -1,0 +1,6 @@
+-- Drop a column that still holds data.  Flotilla backs the table up first,
+-- so a rollback re-creates the column (down) and puts every value back.
+-- flotilla:up
+ALTER TABLE users DROP COLUMN legacy_note;
+-- flotilla:down
+ALTER TABLE users ADD COLUMN legacy_note text;
