@@ -128,7 +128,7 @@ fail:
     {
         fl_error_t ignore = FL_ERROR_INIT;
         /* The first error is the one to report; the rollback's is noise. */
-        (void)fl_pg_exec(pg, "ROLLBACK", &ignore);
+        FL_IGNORE(fl_pg_exec(pg, "ROLLBACK", &ignore));
         fl_error_clear(&ignore);
     }
     fl_error_prefix(err, "could not prepare the ledger: ");

@@ -196,7 +196,7 @@ s_rollback_quietly(fl_pipeline_t *p)
 
     /* Called on a failure path: the first error is the one reported. */
     if (fl_pg_in_transaction(p->pg))
-        (void)fl_pg_exec(p->pg, "ROLLBACK", &ignore);
+        FL_IGNORE(fl_pg_exec(p->pg, "ROLLBACK", &ignore));
     fl_error_clear(&ignore);
 }
 
@@ -240,9 +240,9 @@ s_unlock(fl_pipeline_t *p)
     if (!p->locked)
         return;
     /* Closing the session releases it anyway; this is only tidiness. */
-    (void)fl_pg_execf(p->pg, &ignore, "SELECT pg_advisory_unlock(%d,"
+    FL_IGNORE(fl_pg_execf(p->pg, &ignore, "SELECT pg_advisory_unlock(%d,"
                       " hashtext(current_database()) & 2147483647)",
-                      FL_LOCK_CLASS);
+                      FL_LOCK_CLASS));
     fl_error_clear(&ignore);
     p->locked = 0;
 }
@@ -405,8 +405,8 @@ s_blockers(fl_pipeline_t *p, const fl_stmt_list_t *stmts, int index)
         }
     }
     if (b.len == 0)
-        (void)fl_buf_puts(&b, "no session holds a lock on the statement's "
-                              "tables any more");
+        FL_IGNORE(fl_buf_puts(&b, "no session holds a lock on the statement's "
+                              "tables any more"));
     return fl_buf_detach(&b);
 }
 
@@ -563,8 +563,8 @@ s_run(fl_pipeline_t *p, const fl_migration_t *m, const fl_stmt_list_t *stmts,
         if (in_tx) {
             fl_error_t ignore = FL_ERROR_INIT;
             /* Undo the attempt; the transaction stays usable. */
-            (void)fl_pg_exec(p->pg, "ROLLBACK TO SAVEPOINT flotilla_stmt",
-                             &ignore);
+            FL_IGNORE(fl_pg_exec(p->pg, "ROLLBACK TO SAVEPOINT flotilla_stmt",
+                             &ignore));
             fl_error_clear(&ignore);
         } else {
             s_rollback_quietly(p);
@@ -1014,8 +1014,8 @@ cleanup:
     {
         fl_error_t ignore = FL_ERROR_INIT;
         /* Back to the server defaults for what follows on this session. */
-        (void)fl_pg_exec(p->pg, "RESET lock_timeout; RESET statement_timeout",
-                         &ignore);
+        FL_IGNORE(fl_pg_exec(p->pg, "RESET lock_timeout; RESET statement_timeout",
+                         &ignore));
         fl_error_clear(&ignore);
     }
     free(fingerprint);
@@ -1422,8 +1422,8 @@ failed_quiet:
 cleanup:
     {
         fl_error_t ignore = FL_ERROR_INIT;
-        (void)fl_pg_exec(p->pg, "RESET lock_timeout; RESET statement_timeout",
-                         &ignore);
+        FL_IGNORE(fl_pg_exec(p->pg, "RESET lock_timeout; RESET statement_timeout",
+                         &ignore));
         fl_error_clear(&ignore);
     }
     s_stats_release(&stats);

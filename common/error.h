@@ -47,6 +47,16 @@ typedef struct {
     int line;
 } fl_error_t;
 
+/*
+ * Discards the result of a FL_NODISCARD call on purpose (gcc ignores a
+ * (void) cast there).  Say why in a comment next to each use.
+ */
+#define FL_IGNORE(call)                                                    \
+    do {                                                                   \
+        int fl_ignored_ = (call);                                          \
+        (void)fl_ignored_;                                                 \
+    } while (0)
+
 #define FL_ERROR_INIT {FL_OK, NULL, NULL, NULL, {0}, NULL, 0}
 
 /*

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Benchmark: the pipeline's cost against plain psql, in the same run, on the
+# same throwaway PostgreSQL 15.
+#
+#  1. Overhead per migration: 50 small migrations (CREATE TABLE + INSERT),
+#     each applied by its own process: `psql -1 -f` versus
+#     `flotilla apply --to N`.  Reports both medians and the difference.
+#     Target: flotilla's median under psql's + 5 ms.
+#  2. Backup: a 1,000,000-row table backed up with its checksum by the
+#     pipeline (the backup step of a migration holding an UPDATE) versus a
+#     bare CREATE TABLE AS of the same table.  Median of 3.  Target: < 2x.
+#
+# Usage: bench/apply.sh        (builds Release flotilla in build-bench/)
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+"$root/deploy/install-deps.sh" >/dev/null
+cmake -S "$root" -B "$root/build-bench" -DCMAKE_BUILD_TYPE=Release \
+    -DFLOTILLA_TESTS=OFF >/dev/null
+cmake --build "$root/build-bench" -j"$(nproc)" --target flotilla >/dev/null
+bin=$root/build-bench/bin/flotilla
+
+. "$root/deploy/pg-throwaway.sh"
+work=$(mktemp -d /tmp/flotilla-bench.XXXXXX)
+chmod 755 "$work"
+trap 'fl_pg_stop "$work/pg"; rm -rf "$work"' EXIT
+fl_pg_start "$work/pg"
+
+now_ns() { date +%s%N; }
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+
+mkdir -p "$work/m" "$work/plain"
+for i in $(seq 1 50); do
+    v=$(printf '%04d' "$i")
+    body="CREATE TABLE t$i (id int PRIMARY KEY, v text);
+INSERT INTO t$i VALUES (1, 'x');"
+    printf -- '-- flotilla:up\n%s\n-- flotilla:down\nDROP TABLE t%d;\n' "$body" "$i" \
+        > "$work/m/${v}_t$i.sql"
+    printf '%s\n' "$body" > "$work/plain/$v.sql"
+done
+psql -qc "CREATE DATABASE b_psql" -c "CREATE DATABASE b_flotilla"
+
+: > "$work/psql.ms"
+: > "$work/flotilla.ms"
+for i in $(seq 1 50); do
+    v=$(printf '%04d' "$i")
+    t0=$(now_ns)
+    psql -X -q -1 -v ON_ERROR_STOP=1 -d b_psql -f "$work/plain/$v.sql"
+    t1=$(now_ns)
+    "$bin" apply --db dbname=b_flotilla --to "$i" --log-file "" --quiet \
+        "$work/m" >/dev/null
+    t2=$(now_ns)
+    echo "scale=3; ($t1 - $t0) / 1000000" | bc >> "$work/psql.ms"
+    echo "scale=3; ($t2 - $t1) / 1000000" | bc >> "$work/flotilla.ms"
+done
+mp=$(median < "$work/psql.ms")
+mf=$(median < "$work/flotilla.ms")
+over=$(echo "scale=2; $mf - $mp" | bc)
+applied=$(psql -d b_flotilla -Atc "SELECT count(*) FROM flotilla.schema_migrations WHERE status = 'applied'")
+
+psql -q -d b_flotilla -c "CREATE TABLE big AS SELECT g AS id, md5(g::text) AS a,
+    g * 2 AS b, now() AS c FROM generate_series(1, 1000000) g;
+    ALTER TABLE big ADD PRIMARY KEY (id);" -c "VACUUM ANALYZE big"
+: > "$work/ctas.ms"
+for k in 1 2 3; do
+    t0=$(now_ns)
+    psql -X -q -d b_flotilla -c "CREATE TABLE big_copy AS SELECT * FROM big"
+    t1=$(now_ns)
+    echo "scale=3; ($t1 - $t0) / 1000000" | bc >> "$work/ctas.ms"
+    psql -X -q -d b_flotilla -c "DROP TABLE big_copy"
+done
+for k in 1 2 3; do
+    v=$(printf '%04d' $((50 + k)))
+    printf -- '-- flotilla:up\nUPDATE big SET b = b WHERE false;\n-- flotilla:down\nSELECT 1;\n' \
+        > "$work/m/${v}_touch_big_$k.sql"
+    "$bin" apply --db dbname=b_flotilla --log-file "" --quiet "$work/m" >/dev/null
+done
+psql -d b_flotilla -Atc "SELECT duration_ms FROM flotilla.migration_logs
+    WHERE step = 'backup' ORDER BY id" > "$work/backup.ms"
+mc=$(median < "$work/ctas.ms")
+mb=$(median < "$work/backup.ms")
+ratio=$(echo "scale=2; $mb / $mc" | bc)
+
+cat <<REPORT
+machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/ {print $2}') GiB
+postgres: $("$FL_PG_BIN/postgres" -V), fsync=off (throwaway server)
+apply overhead, 50 migrations, one process each:
+  psql -1 -f         median ${mp} ms
+  flotilla apply     median ${mf} ms   (${applied} applied)
+  overhead           ${over} ms per migration (target < 5 ms)
+backup of a 1,000,000-row table, median of 3:
+  CREATE TABLE AS    ${mc} ms
+  flotilla backup    ${mb} ms (copy + row count + checksum)
+  ratio              ${ratio}x (target < 2x)
+REPORT
