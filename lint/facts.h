@@ -103,6 +103,10 @@ typedef struct {
     size_t ndestroys;
     fl_check_t *checks;
     size_t nchecks;
+    /* Added after the contract was fixed: */
+    int error_line;       /* parse_error: where the grammar stopped */
+    int error_column;     /* (base_line added), else 0 */
+    size_t error_offset;  /* the same as a byte offset in the input */
 } fl_stmt_t;
 
 typedef struct {
