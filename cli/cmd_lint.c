@@ -379,7 +379,7 @@ fl_cmd_lint(int argc, char **argv)
     const char *format = "human", *config = NULL, *pgv = NULL;
     char **rule_args = NULL, **excl_args = NULL;
     size_t nrule = 0, nexcl = 0, i;
-    int c, rc = FL_EXIT_OK, have_conf = 0;
+    int c, rc = FL_EXIT_OK, have_conf = 0, parsed = 0;
 
     memset(&conf, 0, sizeof(conf));
     fl_lint_options_init(&opts);
@@ -469,6 +469,7 @@ fl_cmd_lint(int argc, char **argv)
     for (i = (size_t)optind; i < (size_t)argc; i++) {
         struct stat sb;
         int r;
+        parsed = 1;
         if (stat(argv[i], &sb) != 0) {
             FL_ERR(&err, FL_EIO, "could not read \"%s\": %m", argv[i]);
             rc = fl_cli_report("lint", &err, FL_EXIT_USAGE);
@@ -497,7 +498,12 @@ cleanup:
     fl_error_clear(&err);
     free(rule_args);
     free(excl_args);
-    /* libpg_query keeps a per-thread memory context; free it for LSan. */
-    pg_query_exit();
+    /*
+     * libpg_query keeps a per-thread memory context; free it for LSan.
+     * pg_query_exit() crashes when nothing was parsed in this thread
+     * (libpg_query 15-4.0.0), hence the flag.
+     */
+    if (parsed)
+        pg_query_exit();
     return rc;
 }

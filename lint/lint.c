@@ -581,8 +581,9 @@ s_finish(fl_lint_run_t *run, s_pass_t *p, fl_finding_list_t *out)
                                      sizeof(*out->items));
         out->items[out->count++] = run->found.items[i];
     }
-    qsort(out->items + first, out->count - first, sizeof(*out->items),
-          s_cmp_findings);
+    if (out->count > first)
+        qsort(out->items + first, out->count - first, sizeof(*out->items),
+              s_cmp_findings);
     free(run->found.items);
     run->found.items = NULL;
     run->found.count = 0;
