@@ -1339,6 +1339,9 @@ s_parse_error(fl_stmt_t *st, const PgQueryError *e, size_t piece_start,
     if (e->cursorpos > 0 && (size_t)e->cursorpos - 1 <= piece_len)
         at = piece_start + (size_t)e->cursorpos - 1;
     fl_lint_lines_pos(lines, at, &line, &col);
+    st->error_line = line + base_line;
+    st->error_offset = at;
+    st->error_column = col;
     st->error = fl_asprintf("%s at line %d, column %d", e->message,
                             line + base_line, col);
 }

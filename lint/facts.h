@@ -105,6 +105,10 @@ typedef struct {
     size_t nchecks;
     char *index_schema;   /* CREATE INDEX: schema of the index, or NULL */
     char *index_name;     /* CREATE INDEX: its name, or NULL if unnamed */
+    /* Added after the contract was fixed: */
+    int error_line;       /* parse_error: where the grammar stopped */
+    int error_column;     /* (base_line added), else 0 */
+    size_t error_offset;  /* the same as a byte offset in the input */
 } fl_stmt_t;
 
 typedef struct {

@@ -14,6 +14,7 @@
 
 #include "common/error.h"
 #include "lint/facts.h"
+#include "lint/lint.h"
 
 /*
  * The trees behind a statement list.  nodes[i] is statement i's tree
@@ -89,5 +90,33 @@ int fl_lint_has_option(PgQuery__Node **opts, size_t n, const char *name);
 
 /* Deparses an expression node to SQL; new string, or NULL if it cannot. */
 char *fl_lint_deparse_expr(const PgQuery__Node *expr);
+
+/*
+ * One lint run over one text: the facts and trees of its statements and
+ * the findings so far (before suppressions), with the statement each one
+ * belongs to (SIZE_MAX for none) so statement-level comments apply.
+ */
+typedef struct {
+    const fl_lint_options_t *opts;
+    const char *sql;
+    const char *file;
+    int base_line;
+    fl_lint_lines_t lines;
+    fl_stmt_list_t stmts;
+    fl_lint_tree_t tree;
+    fl_finding_list_t found;
+    size_t *found_stmt;
+    size_t *found_offset;
+} fl_lint_run_t;
+
+/*
+ * Adds a finding for rule at byte offset (in run->sql) of statement stmt,
+ * unless the rule is off under run->opts.
+ */
+void fl_lint_report(fl_lint_run_t *run, const char *rule, size_t stmt,
+                    size_t offset, const char *fmt, ...) FL_PRINTF(5, 6);
+
+/* Runs every statement rule over run->stmts (rules.c). */
+void fl_lint_check(fl_lint_run_t *run);
 
 #endif

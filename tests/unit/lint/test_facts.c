@@ -1,0 +1,377 @@
+/*
+ * Tests of the statement facts (facts.h): kinds, positions, lock levels,
+ * rewrite/scan/destructive flags, the must-run-outside-a-transaction list
+ * and the live-data checks.  This file is the contract's usage example.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <pg_query.h>
+
+#include "lint/facts.h"
+
+static fl_stmt_list_t
+analyze(const char *sql, int pg_version)
+{
+    fl_stmt_list_t l;
+    fl_error_t err = FL_ERROR_INIT;
+    assert_int_equal(fl_facts_analyze(&l, sql, 0, pg_version, &err), 0);
+    return l;
+}
+
+/* The single statement of sql (after any setup statements). */
+static const fl_stmt_t *
+last(const fl_stmt_list_t *l)
+{
+    assert_true(l->count > 0);
+    return &l->items[l->count - 1];
+}
+
+static const fl_table_ref_t *
+table(const fl_stmt_t *st, const char *name)
+{
+    size_t i;
+    for (i = 0; i < st->ntables; i++)
+        if (strcmp(st->tables[i].name, name) == 0)
+            return &st->tables[i];
+    fail_msg("table %s not in statement %s", name, st->sql);
+    return NULL;
+}
+
+static const fl_check_t *
+check(const fl_stmt_t *st, fl_check_kind kind)
+{
+    size_t i;
+    for (i = 0; i < st->nchecks; i++)
+        if (st->checks[i].kind == kind)
+            return &st->checks[i];
+    return NULL;
+}
+
+typedef struct {
+    const char *sql;
+    const char *kind;
+    const char *table;     /* NULL: no table */
+    fl_lock_level lock;
+    int rewrites, scans, destructive, no_transaction;
+} kind_case_t;
+
+static const kind_case_t kinds[] = {
+    {"CREATE TABLE t (a int)", "CREATE TABLE", "t", FL_LOCK_ACCESS_EXCLUSIVE, 0, 0, 0, 0},
+    {"CREATE TABLE t2 AS SELECT * FROM t", "CREATE TABLE AS", "t", FL_LOCK_ACCESS_SHARE, 0, 0, 0, 0},
+    {"CREATE VIEW v AS SELECT * FROM t", "CREATE VIEW", "t", FL_LOCK_ACCESS_SHARE, 0, 0, 0, 0},
+    {"ALTER TABLE t ADD COLUMN c text", "ALTER TABLE", "t", FL_LOCK_ACCESS_EXCLUSIVE, 0, 0, 0, 0},
+    {"ALTER TABLE t ADD COLUMN c int DEFAULT 0", "ALTER TABLE", "t", FL_LOCK_ACCESS_EXCLUSIVE, 0, 0, 0, 0},
+    {"ALTER TABLE t ADD COLUMN c uuid DEFAULT gen_random_uuid()", "ALTER TABLE", "t", FL_LOCK_ACCESS_EXCLUSIVE, 1, 0, 0, 0},
+    {"ALTER TABLE t ADD COLUMN c int GENERATED ALWAYS AS (a) STORED", "ALTER TABLE", "t", FL_LOCK_ACCESS_EXCLUSIVE, 1, 0, 0, 0},
+    {"ALTER TABLE t ALTER COLUMN a TYPE bigint", "ALTER TABLE", "t", FL_LOCK_ACCESS_EXCLUSIVE, 1, 0, 1, 0},
+    {"ALTER TABLE t ALTER COLUMN a SET NOT NULL", "ALTER TABLE", "t", FL_LOCK_ACCESS_EXCLUSIVE, 0, 1, 0, 0},
+    {"ALTER TABLE t ALTER COLUMN a DROP NOT NULL", "ALTER TABLE", "t", FL_LOCK_ACCESS_EXCLUSIVE, 0, 0, 0, 0},
+    {"ALTER TABLE t DROP COLUMN a", "ALTER TABLE", "t", FL_LOCK_ACCESS_EXCLUSIVE, 0, 0, 1, 0},
+    {"ALTER TABLE t ADD CONSTRAINT c CHECK (a > 0)", "ALTER TABLE", "t", FL_LOCK_ACCESS_EXCLUSIVE, 0, 1, 0, 0},
+    {"ALTER TABLE t ADD CONSTRAINT c CHECK (a > 0) NOT VALID", "ALTER TABLE", "t", FL_LOCK_ACCESS_EXCLUSIVE, 0, 0, 0, 0},
+    {"ALTER TABLE t ADD CONSTRAINT f FOREIGN KEY (o) REFERENCES o", "ALTER TABLE", "t", FL_LOCK_SHARE_ROW_EXCLUSIVE, 0, 1, 0, 0},
+    {"ALTER TABLE t ADD CONSTRAINT k UNIQUE (a)", "ALTER TABLE", "t", FL_LOCK_ACCESS_EXCLUSIVE, 0, 1, 0, 0},
+    {"ALTER TABLE t ADD CONSTRAINT k UNIQUE USING INDEX i", "ALTER TABLE", "t", FL_LOCK_ACCESS_EXCLUSIVE, 0, 0, 0, 0},
+    {"ALTER TABLE t VALIDATE CONSTRAINT c", "ALTER TABLE", "t", FL_LOCK_SHARE_UPDATE_EXCLUSIVE, 0, 1, 0, 0},
+    {"ALTER TABLE t SET TABLESPACE fast", "ALTER TABLE", "t", FL_LOCK_ACCESS_EXCLUSIVE, 1, 0, 0, 0},
+    {"ALTER TABLE t SET (fillfactor = 70)", "ALTER TABLE", "t", FL_LOCK_SHARE_UPDATE_EXCLUSIVE, 0, 0, 0, 0},
+    {"ALTER TABLE t DISABLE TRIGGER x", "ALTER TABLE", "t", FL_LOCK_SHARE_ROW_EXCLUSIVE, 0, 0, 0, 0},
+    {"ALTER TABLE t DETACH PARTITION p", "ALTER TABLE", "t", FL_LOCK_ACCESS_EXCLUSIVE, 0, 0, 0, 0},
+    {"ALTER TABLE t DETACH PARTITION p CONCURRENTLY", "ALTER TABLE", "t", FL_LOCK_SHARE_UPDATE_EXCLUSIVE, 0, 0, 0, 1},
+    {"ALTER TABLE t RENAME TO u", "ALTER TABLE", "t", FL_LOCK_ACCESS_EXCLUSIVE, 0, 0, 0, 0},
+    {"ALTER TABLE t RENAME COLUMN a TO b", "ALTER TABLE", "t", FL_LOCK_ACCESS_EXCLUSIVE, 0, 0, 0, 0},
+    {"CREATE INDEX i ON t (a)", "CREATE INDEX", "t", FL_LOCK_SHARE, 0, 1, 0, 0},
+    {"CREATE INDEX CONCURRENTLY i ON t (a)", "CREATE INDEX", "t", FL_LOCK_SHARE_UPDATE_EXCLUSIVE, 0, 0, 0, 1},
+    {"DROP INDEX i", "DROP INDEX", NULL, FL_LOCK_NONE, 0, 0, 0, 0},
+    {"DROP INDEX CONCURRENTLY i", "DROP INDEX", NULL, FL_LOCK_NONE, 0, 0, 0, 1},
+    {"DROP TABLE t", "DROP TABLE", "t", FL_LOCK_ACCESS_EXCLUSIVE, 0, 0, 1, 0},
+    {"TRUNCATE t", "TRUNCATE", "t", FL_LOCK_ACCESS_EXCLUSIVE, 0, 0, 1, 0},
+    {"DELETE FROM t WHERE a = 1", "DELETE", "t", FL_LOCK_ROW_EXCLUSIVE, 0, 0, 1, 0},
+    {"UPDATE t SET a = 1", "UPDATE", "t", FL_LOCK_ROW_EXCLUSIVE, 0, 0, 1, 0},
+    {"INSERT INTO t SELECT * FROM s", "INSERT", "t", FL_LOCK_ROW_EXCLUSIVE, 0, 0, 0, 0},
+    {"SELECT * FROM t JOIN s ON true", "SELECT", "s", FL_LOCK_ACCESS_SHARE, 0, 0, 0, 0},
+    {"VACUUM t", "VACUUM", "t", FL_LOCK_SHARE_UPDATE_EXCLUSIVE, 0, 0, 0, 1},
+    {"VACUUM FULL t", "VACUUM FULL", "t", FL_LOCK_ACCESS_EXCLUSIVE, 1, 0, 0, 1},
+    {"ANALYZE t", "ANALYZE", "t", FL_LOCK_SHARE_UPDATE_EXCLUSIVE, 0, 0, 0, 0},
+    {"CLUSTER t USING i", "CLUSTER", "t", FL_LOCK_ACCESS_EXCLUSIVE, 1, 0, 0, 0},
+    {"REINDEX TABLE t", "REINDEX", "t", FL_LOCK_SHARE, 0, 0, 0, 0},
+    {"REINDEX TABLE CONCURRENTLY t", "REINDEX", "t", FL_LOCK_SHARE_UPDATE_EXCLUSIVE, 0, 0, 0, 1},
+    {"REINDEX SCHEMA s", "REINDEX", NULL, FL_LOCK_NONE, 0, 0, 0, 1},
+    {"REINDEX DATABASE d", "REINDEX", NULL, FL_LOCK_NONE, 0, 0, 0, 1},
+    {"REINDEX SYSTEM d", "REINDEX", NULL, FL_LOCK_NONE, 0, 0, 0, 1},
+    {"REFRESH MATERIALIZED VIEW m", "REFRESH MATERIALIZED VIEW", "m", FL_LOCK_ACCESS_EXCLUSIVE, 1, 0, 0, 0},
+    {"REFRESH MATERIALIZED VIEW CONCURRENTLY m", "REFRESH MATERIALIZED VIEW", "m", FL_LOCK_EXCLUSIVE, 0, 0, 0, 0},
+    {"LOCK TABLE t IN SHARE MODE", "LOCK TABLE", "t", FL_LOCK_SHARE, 0, 0, 0, 0},
+    {"CREATE TRIGGER x AFTER INSERT ON t FOR EACH ROW EXECUTE FUNCTION f()", "CREATE TRIGGER", "t", FL_LOCK_SHARE_ROW_EXCLUSIVE, 0, 0, 0, 0},
+    {"CREATE DATABASE d", "CREATE DATABASE", NULL, FL_LOCK_NONE, 0, 0, 0, 1},
+    {"DROP DATABASE d", "DROP DATABASE", NULL, FL_LOCK_NONE, 0, 0, 0, 1},
+    {"ALTER SYSTEM SET work_mem = '64MB'", "ALTER SYSTEM", NULL, FL_LOCK_NONE, 0, 0, 0, 1},
+    {"CREATE TABLESPACE fast LOCATION '/x'", "CREATE TABLESPACE", NULL, FL_LOCK_NONE, 0, 0, 0, 1},
+    {"DROP TABLESPACE fast", "DROP TABLESPACE", NULL, FL_LOCK_NONE, 0, 0, 0, 1},
+    {"ALTER TYPE e ADD VALUE 'x'", "ALTER TYPE", NULL, FL_LOCK_NONE, 0, 0, 0, 0},
+    {"BEGIN", "BEGIN", NULL, FL_LOCK_NONE, 0, 0, 0, 0},
+    {"COMMIT", "COMMIT", NULL, FL_LOCK_NONE, 0, 0, 0, 0},
+    {"SET lock_timeout = '1s'", "SET", NULL, FL_LOCK_NONE, 0, 0, 0, 0},
+};
+
+static void
+test_facts_kinds_locks_and_flags(void **state)
+{
+    size_t i;
+    (void)state;
+    for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        const kind_case_t *c = &kinds[i];
+        fl_stmt_list_t l = analyze(c->sql, 150000);
+        const fl_stmt_t *st;
+
+        assert_int_equal(l.count, 1);
+        st = &l.items[0];
+        if (strcmp(st->kind, c->kind) != 0)
+            fail_msg("%s: kind %s, expected %s", c->sql, st->kind, c->kind);
+        assert_int_equal(st->parse_error, 0);
+        if (c->table) {
+            const fl_table_ref_t *t = table(st, c->table);
+            if (t->lock != c->lock)
+                fail_msg("%s: lock %s, expected %s", c->sql,
+                         fl_lock_level_name(t->lock), fl_lock_level_name(c->lock));
+        }
+        if (st->rewrites != c->rewrites || st->scans != c->scans ||
+            st->destructive != c->destructive ||
+            st->no_transaction != c->no_transaction)
+            fail_msg("%s: rewrites %d scans %d destructive %d no_transaction %d",
+                     c->sql, st->rewrites, st->scans, st->destructive,
+                     st->no_transaction);
+        fl_stmt_list_release(&l);
+    }
+}
+
+static void
+test_facts_enum_add_value_outside_transaction_before_pg12(void **state)
+{
+    fl_stmt_list_t l = analyze("ALTER TYPE e ADD VALUE 'x'", 110000);
+    (void)state;
+    assert_int_equal(l.items[0].no_transaction, 1);
+    fl_stmt_list_release(&l);
+}
+
+static void
+test_facts_positions_and_splitting(void **state)
+{
+    const char *sql = "-- header\n"
+                      "SELECT 'a;b'; /* c; */ CREATE INDEX i\n"
+                      "  ON t (a);\n"
+                      "\n"
+                      "  DROP TABLE t";
+    fl_stmt_list_t l;
+    fl_error_t err = FL_ERROR_INIT;
+
+    (void)state;
+    assert_int_equal(fl_facts_analyze(&l, sql, 10, 150000, &err), 0);
+    assert_int_equal(l.count, 3);
+    assert_string_equal(l.items[0].sql, "SELECT 'a;b'");
+    assert_int_equal(l.items[0].line, 12);
+    assert_int_equal(l.items[0].column, 1);
+    assert_int_equal(l.items[0].offset, 10);
+    assert_string_equal(l.items[1].kind, "CREATE INDEX");
+    assert_int_equal(l.items[1].line, 12);
+    assert_int_equal(l.items[1].column, 24);
+    assert_string_equal(l.items[1].sql, "CREATE INDEX i\n  ON t (a)");
+    assert_int_equal(l.items[1].length, strlen("CREATE INDEX i\n  ON t (a)"));
+    assert_int_equal(l.items[2].line, 15);
+    assert_int_equal(l.items[2].column, 3);
+    assert_string_equal(l.items[2].sql, "DROP TABLE t");
+    fl_stmt_list_release(&l);
+}
+
+static void
+test_facts_parse_error_keeps_the_rest(void **state)
+{
+    fl_stmt_list_t l = analyze("SELECT 1;\nCREATE TABEL x (a int);\nDROP TABLE y;", 150000);
+    (void)state;
+    assert_int_equal(l.count, 3);
+    assert_int_equal(l.items[1].parse_error, 1);
+    assert_non_null(strstr(l.items[1].error, "TABEL"));
+    assert_int_equal(l.items[1].error_line, 2);
+    assert_int_equal(l.items[1].error_column, 8);
+    assert_string_equal(l.items[2].kind, "DROP TABLE");
+    assert_int_equal(l.items[2].line, 3);
+    assert_int_equal(l.items[2].destructive, 1);
+    fl_stmt_list_release(&l);
+
+    l = analyze("SELECT 'unterminated", 150000);
+    assert_int_equal(l.count, 1);
+    assert_int_equal(l.items[0].parse_error, 1);
+    fl_stmt_list_release(&l);
+}
+
+static void
+test_facts_destroys(void **state)
+{
+    fl_stmt_list_t l = analyze("ALTER TABLE s.t DROP COLUMN a, ALTER COLUMN b TYPE text, "
+                               "ALTER COLUMN c DROP NOT NULL", 150000);
+    const fl_stmt_t *st = &l.items[0];
+    (void)state;
+    assert_int_equal(st->ndestroys, 2);
+    assert_int_equal(st->destroys[0].kind, FL_DESTROY_DROP_COLUMN);
+    assert_string_equal(st->destroys[0].schema, "s");
+    assert_string_equal(st->destroys[0].table, "t");
+    assert_string_equal(st->destroys[0].column, "a");
+    assert_int_equal(st->destroys[1].kind, FL_DESTROY_ALTER_TYPE);
+    assert_string_equal(st->destroys[1].column, "b");
+    fl_stmt_list_release(&l);
+
+    l = analyze("ALTER TABLE t ALTER COLUMN c DROP NOT NULL", 150000);
+    assert_int_equal(l.items[0].destructive, 0);
+    assert_int_equal(l.items[0].ndestroys, 0);
+    fl_stmt_list_release(&l);
+
+    l = analyze("TRUNCATE a, b", 150000);
+    assert_int_equal(l.items[0].ndestroys, 2);
+    assert_int_equal(l.items[0].destroys[1].kind, FL_DESTROY_TRUNCATE);
+    fl_stmt_list_release(&l);
+
+    l = analyze("DELETE FROM a", 150000);
+    assert_int_equal(l.items[0].destroys[0].kind, FL_DESTROY_DELETE);
+    fl_stmt_list_release(&l);
+    l = analyze("UPDATE a SET x = 1", 150000);
+    assert_int_equal(l.items[0].destroys[0].kind, FL_DESTROY_UPDATE);
+    fl_stmt_list_release(&l);
+    l = analyze("DROP TABLE a", 150000);
+    assert_int_equal(l.items[0].destroys[0].kind, FL_DESTROY_DROP_TABLE);
+    fl_stmt_list_release(&l);
+}
+
+static void
+test_facts_checks(void **state)
+{
+    fl_stmt_list_t l;
+    const fl_check_t *c;
+
+    (void)state;
+    l = analyze("ALTER TABLE t ALTER COLUMN a SET NOT NULL", 150000);
+    assert_non_null(check(&l.items[0], FL_CHECK_TABLE_EXISTS));
+    c = check(&l.items[0], FL_CHECK_NOT_NULL);
+    assert_non_null(c);
+    assert_string_equal(c->columns[0], "a");
+    assert_non_null(check(&l.items[0], FL_CHECK_COLUMN_EXISTS));
+    fl_stmt_list_release(&l);
+
+    l = analyze("CREATE UNIQUE INDEX i ON t (a, b)", 150000);
+    c = check(&l.items[0], FL_CHECK_UNIQUE);
+    assert_non_null(c);
+    assert_int_equal(c->ncolumns, 2);
+    assert_string_equal(c->columns[1], "b");
+    fl_stmt_list_release(&l);
+
+    l = analyze("ALTER TABLE t ADD PRIMARY KEY (id)", 150000);
+    c = check(&l.items[0], FL_CHECK_UNIQUE);
+    assert_non_null(c);
+    assert_string_equal(c->columns[0], "id");
+    fl_stmt_list_release(&l);
+
+    l = analyze("ALTER TABLE t ADD CONSTRAINT f FOREIGN KEY (o, p) REFERENCES s.o (a, b)", 150000);
+    c = check(&l.items[0], FL_CHECK_FOREIGN_KEY);
+    assert_non_null(c);
+    assert_int_equal(c->ncolumns, 2);
+    assert_string_equal(c->ref_schema, "s");
+    assert_string_equal(c->ref_table, "o");
+    assert_string_equal(c->ref_columns[1], "b");
+    assert_int_equal(table(&l.items[0], "o")->lock, FL_LOCK_SHARE_ROW_EXCLUSIVE);
+    fl_stmt_list_release(&l);
+
+    l = analyze("ALTER TABLE t ADD CONSTRAINT f FOREIGN KEY (o) REFERENCES o NOT VALID;\n"
+                "ALTER TABLE t VALIDATE CONSTRAINT f", 150000);
+    assert_null(check(&l.items[0], FL_CHECK_FOREIGN_KEY));
+    c = check(&l.items[1], FL_CHECK_FOREIGN_KEY);
+    assert_non_null(c);
+    assert_string_equal(c->ref_table, "o");
+    fl_stmt_list_release(&l);
+
+    l = analyze("ALTER TABLE t ADD CONSTRAINT c CHECK (a > 0 AND b IS NOT NULL)", 150000);
+    c = check(&l.items[0], FL_CHECK_CHECK);
+    assert_non_null(c);
+    assert_string_equal(c->expr, "a > 0 AND b IS NOT NULL");
+    fl_stmt_list_release(&l);
+
+    l = analyze("ALTER TABLE t DROP COLUMN a", 150000);
+    c = check(&l.items[0], FL_CHECK_DEPENDENTS);
+    assert_non_null(c);
+    assert_string_equal(c->columns[0], "a");
+    fl_stmt_list_release(&l);
+
+    l = analyze("DROP TABLE t", 150000);
+    c = check(&l.items[0], FL_CHECK_DEPENDENTS);
+    assert_non_null(c);
+    assert_int_equal(c->ncolumns, 0);
+    fl_stmt_list_release(&l);
+
+    l = analyze("ALTER TABLE t RENAME COLUMN a TO b", 150000);
+    c = check(&l.items[0], FL_CHECK_COLUMN_EXISTS);
+    assert_non_null(c);
+    assert_string_equal(c->columns[0], "a");
+    fl_stmt_list_release(&l);
+}
+
+static void
+test_facts_tables_created_earlier_get_no_checks(void **state)
+{
+    fl_stmt_list_t l = analyze("CREATE TABLE s.t (a int);\n"
+                               "ALTER TABLE s.t ALTER COLUMN a SET NOT NULL;\n"
+                               "CREATE INDEX i ON s.t (a);\n"
+                               "DROP TABLE s.t;\n"
+                               "DROP TABLE s.t", 150000);
+    size_t i;
+    (void)state;
+    assert_int_equal(l.count, 5);
+    assert_int_equal(l.items[0].tables[0].created, 1);
+    assert_string_equal(l.items[0].tables[0].schema, "s");
+    for (i = 1; i < 4; i++) {
+        assert_int_equal(l.items[i].nchecks, 0);
+        assert_int_equal(l.items[i].destructive, 0);
+        assert_int_equal(l.items[i].scans, 0);
+    }
+    /* Dropped, then dropped again: the second one drops a live table. */
+    assert_int_equal(l.items[4].destructive, 1);
+    assert_non_null(check(&l.items[4], FL_CHECK_TABLE_EXISTS));
+    assert_int_equal(last(&l)->ntables, 1);
+    fl_stmt_list_release(&l);
+}
+
+static void
+test_facts_lock_level_names(void **state)
+{
+    (void)state;
+    assert_string_equal(fl_lock_level_name(FL_LOCK_NONE), "");
+    assert_string_equal(fl_lock_level_name(FL_LOCK_SHARE_ROW_EXCLUSIVE), "SHARE ROW EXCLUSIVE");
+    assert_string_equal(fl_lock_level_name(FL_LOCK_ACCESS_EXCLUSIVE), "ACCESS EXCLUSIVE");
+}
+
+static int
+teardown(void **state)
+{
+    (void)state;
+    pg_query_exit();
+    return 0;
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_facts_kinds_locks_and_flags),
+        cmocka_unit_test(test_facts_enum_add_value_outside_transaction_before_pg12),
+        cmocka_unit_test(test_facts_positions_and_splitting),
+        cmocka_unit_test(test_facts_parse_error_keeps_the_rest),
+        cmocka_unit_test(test_facts_destroys),
+        cmocka_unit_test(test_facts_checks),
+        cmocka_unit_test(test_facts_tables_created_earlier_get_no_checks),
+        cmocka_unit_test(test_facts_lock_level_names),
+    };
+    return cmocka_run_group_tests_name("facts", tests, NULL, teardown);
+}

@@ -1,0 +1,381 @@
+/*
+ * Tests of the lint rules (lint.h): for every rule, SQL it must flag at a
+ * given line and column, and a near miss it must not flag.  The tables are
+ * the rules' usage examples.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <pg_query.h>
+
+#include "lint/lint.h"
+
+typedef struct {
+    const char *rule;
+    const char *sql;
+    int line, column; /* expected position of the finding */
+    int pg_major;     /* 0 means 15 */
+    int in_tx;        /* assume_in_transaction */
+} flag_case_t;
+
+typedef struct {
+    const char *rule;
+    const char *sql;
+    int pg_major;
+    int in_tx;
+} miss_case_t;
+
+/* The statement before the flagged one puts it on line 2. */
+#define P "SELECT 1;\n"
+
+static const flag_case_t flags[] = {
+    {"adding-field-with-default", P "ALTER TABLE u ADD COLUMN c text DEFAULT random()::text;", 2, 33, 0, 0},
+    {"adding-field-with-default", P "ALTER TABLE u ADD COLUMN c int DEFAULT 0;", 2, 32, 10, 0},
+    {"adding-foreign-key-constraint", P "ALTER TABLE u ADD CONSTRAINT f FOREIGN KEY (o) REFERENCES o (id);", 2, 19, 0, 0},
+    {"adding-not-nullable-field", P "ALTER TABLE u ALTER COLUMN c SET NOT NULL;", 2, 1, 0, 0},
+    {"adding-required-field", P "ALTER TABLE u ADD COLUMN c text NOT NULL;", 2, 26, 0, 0},
+    {"adding-serial-primary-key-field", P "ALTER TABLE u ADD PRIMARY KEY (id);", 2, 19, 0, 0},
+    {"ban-alter-domain-with-add-constraint", P "ALTER DOMAIN d ADD CONSTRAINT c CHECK (VALUE > 0);", 2, 1, 0, 0},
+    {"ban-char-field", P "CREATE TABLE t (c char(4));", 2, 19, 0, 0},
+    {"ban-concurrent-index-creation-in-transaction", "BEGIN;\nCREATE INDEX CONCURRENTLY i ON u (c);\nCOMMIT;", 2, 1, 0, 0},
+    {"ban-create-domain-with-constraint", P "CREATE DOMAIN d AS int CHECK (VALUE > 0);", 2, 24, 0, 0},
+    {"ban-drop-column", P "ALTER TABLE u DROP COLUMN c;", 2, 1, 0, 0},
+    {"ban-drop-database", P "DROP DATABASE d;", 2, 1, 0, 0},
+    {"ban-drop-not-null", P "ALTER TABLE u ALTER COLUMN c DROP NOT NULL;", 2, 1, 0, 0},
+    {"ban-drop-table", P "DROP TABLE u;", 2, 1, 0, 0},
+    {"ban-duplicate-column-assignments", P "UPDATE u SET a = 1, b = 2, a = 3;", 2, 28, 0, 0},
+    {"ban-duplicate-column-assignments", P "CREATE TABLE t (a text, a text);", 2, 25, 0, 0},
+    {"ban-truncate-cascade", P "TRUNCATE u CASCADE;", 2, 1, 0, 0},
+    {"ban-uncommitted-transaction", P "BEGIN;\nSELECT 2;", 2, 1, 0, 0},
+    {"changing-column-type", P "ALTER TABLE u ALTER COLUMN c TYPE bigint;", 2, 1, 0, 0},
+    {"constraint-missing-not-valid", P "ALTER TABLE u ADD CONSTRAINT c CHECK (a > 0);", 2, 19, 0, 0},
+    {"disallowed-unique-constraint", P "ALTER TABLE u ADD CONSTRAINT k UNIQUE (a);", 2, 19, 0, 0},
+    {"identifier-too-long", P "CREATE TABLE t (aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa text);", 2, 17, 0, 0},
+    {"prefer-bigint-over-int", P "CREATE TABLE t (a integer);", 2, 19, 0, 0},
+    {"prefer-bigint-over-smallint", P "CREATE TABLE t (a smallint);", 2, 19, 0, 0},
+    {"prefer-identity", P "CREATE TABLE t (a bigserial);", 2, 19, 0, 0},
+    {"prefer-robust-stmts", P "ALTER TABLE u ADD COLUMN c text;", 2, 26, 0, 0},
+    {"prefer-text-field", P "CREATE TABLE t (a varchar(10));", 2, 19, 0, 0},
+    {"prefer-timestamp-tz", P "CREATE TABLE t (a timestamp);", 2, 19, 0, 0},
+    {"renaming-column", P "ALTER TABLE u RENAME COLUMN a TO b;", 2, 1, 0, 0},
+    {"renaming-table", P "ALTER TABLE u RENAME TO v;", 2, 1, 0, 0},
+    {"require-concurrent-index-creation", P "CREATE INDEX i ON u (a);", 2, 1, 0, 0},
+    {"require-concurrent-index-deletion", P "DROP INDEX i;", 2, 1, 0, 0},
+    {"require-concurrent-partition-detach", P "ALTER TABLE p DETACH PARTITION p1;", 2, 1, 0, 0},
+    {"require-concurrent-reindex", P "REINDEX TABLE u;", 2, 1, 0, 0},
+    {"require-enum-value-ordering", P "ALTER TYPE e ADD VALUE 'x';", 2, 1, 0, 0},
+    {"require-lock-timeout", P "ALTER TABLE u ADD COLUMN c text;", 2, 1, 0, 0},
+    {"require-statement-timeout", P "ALTER TABLE u ADD COLUMN c text;", 2, 1, 0, 0},
+    {"transaction-nesting", "BEGIN;\nBEGIN;\nCOMMIT;", 2, 1, 0, 0},
+    {"transaction-nesting", P "COMMIT;", 2, 1, 0, 1},
+    {"syntax-error", P "CREATE TABEL t (a int);\nSELECT 2;", 2, 8, 0, 0},
+    {"unused-ignore", P "-- squawk-ignore ban-drop-table\nSELECT 2;", 2, 1, 0, 0},
+    {"enum-value-used-in-transaction", "ALTER TYPE e ADD VALUE 'x' AFTER 'w';\nUPDATE u SET s = 'x';", 2, 18, 0, 1},
+    {"validate-constraint-in-transaction", "ALTER TABLE u ADD CONSTRAINT c CHECK (a > 0) NOT VALID;\nALTER TABLE u VALIDATE CONSTRAINT c;", 2, 1, 0, 1},
+    {"ban-vacuum-full", P "VACUUM FULL u;", 2, 1, 0, 0},
+    {"ban-cluster", P "CLUSTER u USING i;", 2, 1, 0, 0},
+    {"require-concurrent-refresh", P "REFRESH MATERIALIZED VIEW m;", 2, 1, 0, 0},
+    {"ban-set-tablespace", P "ALTER TABLE u SET TABLESPACE fast;", 2, 1, 0, 0},
+    {"adding-stored-generated-column", P "ALTER TABLE u ADD COLUMN c int GENERATED ALWAYS AS (a + 1) STORED;", 2, 32, 0, 0},
+    {"ban-exclusion-constraint", P "ALTER TABLE u ADD CONSTRAINT x EXCLUDE USING gist (r WITH &&);", 2, 19, 0, 0},
+    {"no-transaction-statement-in-transaction", P "DROP INDEX CONCURRENTLY i;", 2, 1, 0, 1},
+    {"allow-without-reason", P "-- flotilla:allow ban-drop-table\nDROP TABLE u;", 2, 1, 0, 0},
+};
+
+static const miss_case_t misses[] = {
+    {"adding-field-with-default", "ALTER TABLE u ADD COLUMN c int DEFAULT 0;", 0, 0},
+    {"adding-field-with-default", "ALTER TABLE u ADD COLUMN c timestamptz DEFAULT now();", 0, 0},
+    {"adding-foreign-key-constraint", "ALTER TABLE u ADD CONSTRAINT f FOREIGN KEY (o) REFERENCES o (id) NOT VALID;", 0, 0},
+    {"adding-foreign-key-constraint", "CREATE TABLE t (id bigint);\nALTER TABLE t ADD CONSTRAINT f FOREIGN KEY (o) REFERENCES o (id);", 0, 0},
+    {"adding-not-nullable-field", "ALTER TABLE u ADD CONSTRAINT c CHECK (a IS NOT NULL) NOT VALID;\nALTER TABLE u VALIDATE CONSTRAINT c;\nALTER TABLE u ALTER COLUMN a SET NOT NULL;", 0, 0},
+    {"adding-required-field", "ALTER TABLE u ADD COLUMN c text NOT NULL DEFAULT '';", 0, 0},
+    {"adding-serial-primary-key-field", "ALTER TABLE u ADD CONSTRAINT p PRIMARY KEY USING INDEX i;", 0, 0},
+    {"ban-alter-domain-with-add-constraint", "ALTER DOMAIN d SET DEFAULT 0;", 0, 0},
+    {"ban-char-field", "CREATE TABLE t (c text, d \"char\");", 0, 0},
+    {"ban-concurrent-index-creation-in-transaction", "CREATE INDEX CONCURRENTLY IF NOT EXISTS i ON u (c);", 0, 0},
+    {"ban-create-domain-with-constraint", "CREATE DOMAIN d AS int;", 0, 0},
+    {"ban-drop-column", "ALTER TABLE u DROP CONSTRAINT IF EXISTS c;", 0, 0},
+    {"ban-drop-database", "DROP SCHEMA s;", 0, 0},
+    {"ban-drop-not-null", "ALTER TABLE u ALTER COLUMN c DROP DEFAULT;", 0, 0},
+    {"ban-drop-table", "DROP VIEW v;", 0, 0},
+    {"ban-duplicate-column-assignments", "UPDATE u SET a = 1, b = 2;", 0, 0},
+    {"ban-truncate-cascade", "TRUNCATE u;", 0, 0},
+    {"ban-uncommitted-transaction", "BEGIN;\nSELECT 2;\nCOMMIT;", 0, 0},
+    {"changing-column-type", "CREATE TABLE t (c int);\nALTER TABLE t ALTER COLUMN c TYPE bigint;", 0, 0},
+    {"constraint-missing-not-valid", "ALTER TABLE u ADD CONSTRAINT k UNIQUE (a);", 0, 0},
+    {"constraint-missing-not-valid", "ALTER TABLE u ADD CONSTRAINT x EXCLUDE USING gist (r WITH &&);", 0, 0},
+    {"disallowed-unique-constraint", "ALTER TABLE u ADD CONSTRAINT k UNIQUE USING INDEX i;", 0, 0},
+    {"identifier-too-long", "CREATE TABLE t (aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa text);", 0, 0},
+    {"identifier-too-long", "SELECT 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa';", 0, 0},
+    {"prefer-bigint-over-int", "CREATE TABLE t (a bigint);", 0, 0},
+    {"prefer-bigint-over-smallint", "CREATE TABLE t (a bigint);", 0, 0},
+    {"prefer-identity", "CREATE TABLE t (a bigint GENERATED BY DEFAULT AS IDENTITY);", 0, 0},
+    {"prefer-robust-stmts", "ALTER TABLE u ADD COLUMN IF NOT EXISTS c text;", 0, 0},
+    {"prefer-robust-stmts", "ALTER TABLE u ADD COLUMN c text;", 0, 1},
+    {"prefer-text-field", "CREATE TABLE t (a varchar, b text);", 0, 0},
+    {"prefer-timestamp-tz", "CREATE TABLE t (a timestamptz);", 0, 0},
+    {"renaming-column", "ALTER TABLE u RENAME CONSTRAINT a TO b;", 0, 0},
+    {"renaming-table", "ALTER INDEX i RENAME TO j;", 0, 0},
+    {"require-concurrent-index-creation", "CREATE TABLE t (a text);\nCREATE INDEX i ON t (a);", 0, 0},
+    {"require-concurrent-index-deletion", "DROP INDEX CONCURRENTLY i;", 0, 0},
+    {"require-concurrent-partition-detach", "ALTER TABLE p DETACH PARTITION p1 CONCURRENTLY;", 0, 0},
+    {"require-concurrent-partition-detach", "ALTER TABLE p DETACH PARTITION p1;", 13, 0},
+    {"require-concurrent-reindex", "REINDEX TABLE CONCURRENTLY u;", 0, 0},
+    {"require-enum-value-ordering", "ALTER TYPE e ADD VALUE 'x' BEFORE 'y';", 0, 0},
+    {"require-lock-timeout", "SET lock_timeout = '1s';\nALTER TABLE u ADD COLUMN c text;", 0, 0},
+    {"require-lock-timeout", "CREATE TABLE t (a text);\nALTER TABLE t ADD COLUMN c text;", 0, 0},
+    {"require-statement-timeout", "SET statement_timeout = '1min';\nALTER TABLE u ADD COLUMN c text;", 0, 0},
+    {"require-table-schema", "CREATE TABLE t (a text);", 0, 0},
+    {"transaction-nesting", "BEGIN;\nSELECT 1;\nCOMMIT;", 0, 0},
+    {"syntax-error", "SELECT 'CREATE TABEL x';", 0, 0},
+    {"unused-ignore", "-- squawk-ignore ban-drop-table\nDROP TABLE u;", 0, 0},
+    {"enum-value-used-in-transaction", "ALTER TYPE e ADD VALUE 'x' AFTER 'w';\nUPDATE u SET s = 'x';", 0, 0},
+    {"validate-constraint-in-transaction", "ALTER TABLE u ADD CONSTRAINT c CHECK (a > 0) NOT VALID;\nCOMMIT;\nBEGIN;\nALTER TABLE u VALIDATE CONSTRAINT c;\nCOMMIT;", 0, 0},
+    {"ban-vacuum-full", "VACUUM u;", 0, 0},
+    {"ban-cluster", "ALTER TABLE u SET WITHOUT CLUSTER;", 0, 0},
+    {"require-concurrent-refresh", "REFRESH MATERIALIZED VIEW CONCURRENTLY m;", 0, 0},
+    {"ban-set-tablespace", "CREATE TABLE t (a text);\nALTER TABLE t SET TABLESPACE fast;", 0, 0},
+    {"adding-stored-generated-column", "CREATE TABLE t (a int, c int GENERATED ALWAYS AS (a + 1) STORED);", 0, 0},
+    {"ban-exclusion-constraint", "CREATE TABLE t (r tstzrange, EXCLUDE USING gist (r WITH &&));", 0, 0},
+    {"no-transaction-statement-in-transaction", "DROP INDEX CONCURRENTLY i;", 0, 0},
+    {"allow-without-reason", "-- flotilla:allow ban-drop-table the table moved to the archive in 2.1\nDROP TABLE u;", 0, 0},
+};
+
+static void
+lint_case(fl_finding_list_t *out, const char *sql, int pg_major, int in_tx)
+{
+    fl_lint_options_t opts;
+    fl_error_t err = FL_ERROR_INIT;
+
+    fl_lint_options_init(&opts);
+    if (pg_major)
+        opts.pg_version = pg_major * 10000;
+    opts.assume_in_transaction = in_tx;
+    assert_int_equal(fl_lint_sql(out, sql, "t.sql", 0, &opts, &err), 0);
+    fl_error_clear(&err);
+}
+
+static void
+test_rules_flag_at_position(void **state)
+{
+    size_t i, k;
+    int bad = 0;
+
+    (void)state;
+    for (i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+        fl_finding_list_t out = {NULL, 0};
+        int hit = 0;
+        lint_case(&out, flags[i].sql, flags[i].pg_major, flags[i].in_tx);
+        for (k = 0; k < out.count; k++)
+            if (strcmp(out.items[k].rule, flags[i].rule) == 0) {
+                if (out.items[k].line != flags[i].line ||
+                    out.items[k].column != flags[i].column)
+                    bad++, print_error("%s: at %d:%d, expected %d:%d in: %s\n",
+                                       flags[i].rule, out.items[k].line,
+                                       out.items[k].column, flags[i].line,
+                                       flags[i].column, flags[i].sql);
+                assert_non_null(out.items[k].message);
+                assert_non_null(out.items[k].help);
+                hit = 1;
+                break;
+            }
+        if (!hit)
+            bad++, print_error("%s not flagged in: %s\n", flags[i].rule,
+                               flags[i].sql);
+        fl_finding_list_release(&out);
+    }
+    assert_int_equal(bad, 0);
+}
+
+static void
+test_rules_near_misses_not_flagged(void **state)
+{
+    size_t i, k;
+    int bad = 0;
+
+    (void)state;
+    for (i = 0; i < sizeof(misses) / sizeof(misses[0]); i++) {
+        fl_finding_list_t out = {NULL, 0};
+        lint_case(&out, misses[i].sql, misses[i].pg_major, misses[i].in_tx);
+        for (k = 0; k < out.count; k++)
+            if (strcmp(out.items[k].rule, misses[i].rule) == 0)
+                bad++, print_error("%s flagged at %d:%d in: %s\n", misses[i].rule,
+                         out.items[k].line, out.items[k].column, misses[i].sql);
+        fl_finding_list_release(&out);
+    }
+    assert_int_equal(bad, 0);
+}
+
+static void
+test_rules_every_rule_has_cases(void **state)
+{
+    size_t n, i, k;
+    const fl_lint_rule_t *rules = fl_lint_rules(&n);
+
+    (void)state;
+    for (i = 0; i < n; i++) {
+        int f = 0, m = 0;
+        if (strncmp(rules[i].id, "migration-", 10) == 0 ||
+            strcmp(rules[i].id, "down-needs-backup") == 0 ||
+            strcmp(rules[i].id, "require-table-schema") == 0)
+            continue; /* tested below */
+        for (k = 0; k < sizeof(flags) / sizeof(flags[0]); k++)
+            f |= strcmp(flags[k].rule, rules[i].id) == 0;
+        for (k = 0; k < sizeof(misses) / sizeof(misses[0]); k++)
+            m |= strcmp(misses[k].rule, rules[i].id) == 0;
+        if (!f || !m)
+            fail_msg("rule %s lacks a %s case", rules[i].id, f ? "near-miss" : "flag");
+    }
+}
+
+static void
+test_rules_opt_in_schema_rule(void **state)
+{
+    fl_lint_options_t opts;
+    fl_finding_list_t out = {NULL, 0};
+    fl_error_t err = FL_ERROR_INIT;
+
+    (void)state;
+    fl_lint_options_init(&opts);
+    assert_int_equal(fl_lint_options_set(&opts, "require-table-schema", NULL, &err), 0);
+    assert_int_equal(fl_lint_sql(&out, P "CREATE TABLE t (a text);\nCREATE TABLE s.t (a text);",
+                                 "f.sql", 10, &opts, &err), 0);
+    assert_int_equal(out.count > 0, 1);
+    {
+        size_t k, hits = 0;
+        for (k = 0; k < out.count; k++)
+            if (strcmp(out.items[k].rule, "require-table-schema") == 0) {
+                assert_int_equal(out.items[k].line, 12); /* base_line added */
+                assert_int_equal(out.items[k].column, 14);
+                hits++;
+            }
+        assert_int_equal(hits, 1);
+    }
+    fl_finding_list_release(&out);
+    assert_int_equal(fl_lint_options_set(&opts, "no-such-rule", NULL, &err), FL_EINVAL);
+    assert_non_null(strstr(err.message, "no-such-rule"));
+    fl_error_clear(&err);
+    assert_int_equal(fl_lint_options_set(&opts, "ban-drop-table", "loud", &err), FL_EINVAL);
+    fl_error_clear(&err);
+}
+
+static void
+test_rules_suppressions(void **state)
+{
+    fl_finding_list_t out = {NULL, 0};
+    fl_error_t err = FL_ERROR_INIT;
+    const char *sql =
+        "-- flotilla:allow-file require-lock-timeout set by the runner\n"
+        "-- squawk-ignore-file require-statement-timeout\n"
+        "DROP TABLE a; -- flotilla:allow ban-drop-table archived in 2.1\n"
+        "-- squawk-ignore ban-drop-table,prefer-robust-stmts\n"
+        "DROP TABLE b;\n"
+        "DROP TABLE IF EXISTS c;\n";
+    size_t k;
+
+    (void)state;
+    assert_int_equal(fl_lint_sql(&out, sql, "s.sql", 0, NULL, &err), 0);
+    for (k = 0; k < out.count; k++) {
+        const fl_finding_t *f = &out.items[k];
+        assert_string_not_equal(f->rule, "require-lock-timeout");
+        assert_string_not_equal(f->rule, "require-statement-timeout");
+        assert_string_not_equal(f->rule, "unused-ignore");
+        if (strcmp(f->rule, "ban-drop-table") == 0)
+            assert_int_equal(f->line, 6);
+    }
+    fl_finding_list_release(&out);
+}
+
+static void
+test_rules_migration_checks(void **state)
+{
+    fl_finding_list_t out = {NULL, 0};
+    fl_error_t err = FL_ERROR_INIT;
+    fl_lint_migration_t m = {"0001_x.sql",
+                             "-- flotilla:options lock_timeout=2s statement_timeout=1min allow=ban-drop-column the app stopped reading it\n",
+                             "SELECT 1;\nALTER TABLE u DROP COLUMN c;\n", 3, NULL, 0, 0};
+    size_t k;
+    int missing = 0, backup = 0;
+
+    (void)state;
+    assert_int_equal(fl_lint_migration(&out, &m, NULL, &err), 0);
+    for (k = 0; k < out.count; k++) {
+        assert_string_not_equal(out.items[k].rule, "ban-drop-column");
+        assert_string_not_equal(out.items[k].rule, "require-lock-timeout");
+        assert_string_not_equal(out.items[k].rule, "prefer-robust-stmts");
+        if (strcmp(out.items[k].rule, "migration-missing-down") == 0) {
+            assert_int_equal(out.items[k].line, 3);
+            missing = 1;
+        }
+    }
+    assert_int_equal(missing, 1);
+    fl_finding_list_release(&out);
+
+    m.down = "ALTER TABLE u ADD COLUMN c text;\n";
+    m.down_line = 6;
+    assert_int_equal(fl_lint_migration(&out, &m, NULL, &err), 0);
+    for (k = 0; k < out.count; k++) {
+        assert_string_not_equal(out.items[k].rule, "migration-missing-down");
+        if (strcmp(out.items[k].rule, "down-needs-backup") == 0) {
+            assert_int_equal(out.items[k].line, 4);
+            assert_int_equal(out.items[k].column, 1);
+            backup = 1;
+        }
+    }
+    assert_int_equal(backup, 1);
+    fl_finding_list_release(&out);
+
+    /* Near miss: nothing destroyed, nothing to back up. */
+    m.up = "CREATE TABLE IF NOT EXISTS t (a text);\n";
+    assert_int_equal(fl_lint_migration(&out, &m, NULL, &err), 0);
+    for (k = 0; k < out.count; k++)
+        assert_string_not_equal(out.items[k].rule, "down-needs-backup");
+    fl_finding_list_release(&out);
+}
+
+static void
+test_rules_never_crash_on_garbage(void **state)
+{
+    static const char *const inputs[] = {
+        "", ";;;", "'unterminated", "/* open comment", "$$ no end",
+        "CREATE TABLE (", "\xff\xfe garbage ;", "ALTER TABLE;", "-- only a comment",
+        "SELECT 1; CREATE TABEL; SELECT 2; DROP", "\"" ,
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++) {
+        fl_finding_list_t out = {NULL, 0};
+        assert_int_equal(fl_lint_sql(&out, inputs[i], "g.sql", 0, NULL, NULL), 0);
+        fl_finding_list_release(&out);
+    }
+}
+
+static int
+teardown(void **state)
+{
+    (void)state;
+    pg_query_exit();
+    return 0;
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_rules_flag_at_position),
+        cmocka_unit_test(test_rules_near_misses_not_flagged),
+        cmocka_unit_test(test_rules_every_rule_has_cases),
+        cmocka_unit_test(test_rules_opt_in_schema_rule),
+        cmocka_unit_test(test_rules_suppressions),
+        cmocka_unit_test(test_rules_migration_checks),
+        cmocka_unit_test(test_rules_never_crash_on_garbage),
+    };
+    return cmocka_run_group_tests_name("rules", tests, NULL, teardown);
+}
