@@ -1,15 +1,73 @@
 /*
  * lintcheck.c - the lint gate of the validate step (see lintcheck.h).
+ *
+ * The migration is linted as the pipeline will run it: inside one
+ * transaction unless it is no-transaction, with lock_timeout always set
+ * (the pipeline sets it), and with the migration's own allow options as
+ * file-level suppressions.  Error-level findings refuse the migration.
  */
 #include "agent/lintcheck.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/buf.h"
+#include "lint/lint.h"
 
 int
 fl__lint_gate(const fl_migration_t *m, const fl_stmt_list_t *stmts,
               int pg_version, int allow_errors, json_t *report,
               fl_error_t *err)
 {
-    /* TODO(lead): call the lint rules once lint/lint.h lands (issue 4). */
-    (void)m; (void)stmts; (void)pg_version; (void)allow_errors; (void)report;
-    (void)err;
-    return 0;
+    fl_lint_options_t opts;
+    fl_finding_list_t findings = {NULL, 0};
+    fl_lint_migration_t lm;
+    fl_buf_t header = FL_BUF_INIT(0);
+    const fl_finding_t *first = NULL;
+    int rc = 0;
+
+    (void)stmts; /* the linter parses on its own: it needs the whole tree */
+    fl_lint_options_init(&opts);
+    opts.pg_version = pg_version;
+    opts.lock_timeout_set = 1;
+    opts.statement_timeout_set = m->statement_timeout_ms > 0;
+    /* The options as the linter reads them from a file's header. */
+    for (size_t i = 0; i < m->nallows; i++)
+        (void)fl_buf_printf(&header, "-- flotilla:options allow=%s %s\n",
+                            m->allows[i].rule, m->allows[i].reason);
+    memset(&lm, 0, sizeof(lm));
+    lm.file = m->file;
+    lm.header = header.len ? fl_buf_str(&header) : NULL;
+    lm.up = m->up;
+    lm.up_line = m->up_line;
+    lm.down = m->down;
+    lm.down_line = m->down_line;
+    lm.no_transaction = m->no_transaction;
+    if ((rc = fl_lint_migration(&findings, &lm, &opts, err)) != 0)
+        goto cleanup;
+    for (size_t i = 0; i < findings.count; i++) {
+        const fl_finding_t *f = &findings.items[i];
+        if (report)
+            json_array_append_new(report, json_pack(
+                "{s:s, s:s, s:s, s:i, s:i, s:s}", "rule", f->rule,
+                "severity", fl_lint_severity_name(f->severity),
+                "message", f->message, "line", f->line, "column", f->column,
+                "help", f->help ? f->help : ""));
+        if (f->severity == FL_LINT_ERROR && first == NULL)
+            first = f;
+    }
+    if (first && !allow_errors) {
+        rc = FL_ERR(err, FL_EINVAL, "lint: %s:%d:%d: %s: %s", m->file,
+                    first->line, first->column, first->rule, first->message);
+        fl_error_set_hint(err, "%s%sIf it is intended here, add \"-- "
+                          "flotilla:options allow=%s <reason>\" to the "
+                          "migration, or pass --allow-lint-errors.",
+                          first->help ? first->help : "",
+                          first->help ? ".  " : "", first->rule);
+    }
+cleanup:
+    fl_finding_list_release(&findings);
+    fl_buf_release(&header);
+    return rc;
 }

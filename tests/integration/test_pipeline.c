@@ -178,6 +178,7 @@ test_rename_via_add_copy_drop_and_rollback(void **state)
             "-- flotilla:down\n"
             "ALTER TABLE users DROP COLUMN full_name;\n");
     s_write(e, "0002_drop_name.sql",
+            "-- flotilla:options allow=ban-drop-column the app reads full_name since 0001\n"
             "-- flotilla:up\n"
             "ALTER TABLE users DROP COLUMN name;\n"
             "-- flotilla:down\n"
@@ -205,6 +206,7 @@ test_transform_then_set_not_null(void **state)
     fl_test_proc_t r;
 
     s_write(e, "0001_status.sql",
+            "-- flotilla:options allow=adding-not-nullable-field small table, filled above\n"
             "-- flotilla:up\n"
             "ALTER TABLE users ADD COLUMN status varchar(20);\n"
             "UPDATE users SET status = CASE WHEN n % 2 = 0 THEN 'active' ELSE 'inactive' END;\n"
@@ -229,6 +231,7 @@ test_validation_refuses_null_emails_with_count_and_changes_nothing(void **state)
 
     /* The migration's own validate statement. */
     s_write(e, "0001_email_required.sql",
+            "-- flotilla:options allow=adding-not-nullable-field small table\n"
             "-- flotilla:validate\n"
             "SELECT count(*) = 0 FROM users WHERE email IS NULL;\n"
             "-- flotilla:up\n"
@@ -238,10 +241,11 @@ test_validation_refuses_null_emails_with_count_and_changes_nothing(void **state)
             "ALTER TABLE users ALTER COLUMN email DROP NOT NULL;\n"
             "ALTER TABLE users DROP COLUMN touched;\n");
     s_run(e, &r, "apply", 1, NULL);
-    s_expect(&r, 3, "validate statement at 0001_email_required.sql:2:1 did not hold");
+    s_expect(&r, 3, "validate statement at 0001_email_required.sql:3:1 did not hold");
     fl_test_proc_release(&r);
     /* Without it, the built-in NOT NULL check counts the NULLs. */
     s_write(e, "0001_email_required.sql",
+            "-- flotilla:options allow=adding-not-nullable-field small table\n"
             "-- flotilla:up\n"
             "ALTER TABLE users ADD COLUMN touched int;\n"
             "ALTER TABLE users ALTER COLUMN email SET NOT NULL;\n"
@@ -269,6 +273,7 @@ test_drop_column_rollback_restores_schema_and_data(void **state)
     char *after = NULL;
 
     s_write(e, "0001_drop_legacy.sql",
+            "-- flotilla:options allow=ban-drop-column no reader left\n"
             "-- flotilla:up\n"
             "ALTER TABLE users DROP COLUMN legacy;\n"
             "-- flotilla:down\n"
@@ -335,6 +340,7 @@ test_plan_changes_nothing(void **state)
     s_expect(&r, 0, "applied 1 migration");
     fl_test_proc_release(&r);
     s_write(e, "0002_b.sql",
+            "-- flotilla:options allow=ban-drop-column no reader left\n"
             "-- flotilla:up\n"
             "ALTER TABLE users DROP COLUMN legacy;\n"
             "UPDATE users SET n = 0;\n"
@@ -575,7 +581,8 @@ test_log_and_status_show_the_run(void **state)
     char line[4096];
     int lines = 0;
 
-    s_write(e, "0001_a.sql", "-- flotilla:up\nALTER TABLE users DROP COLUMN legacy;\n"
+    s_write(e, "0001_a.sql", "-- flotilla:options allow=ban-drop-column no reader left\n"
+                             "-- flotilla:up\nALTER TABLE users DROP COLUMN legacy;\n"
                              "-- flotilla:down\nALTER TABLE users ADD COLUMN legacy text;\n");
     s_run(e, &r, "apply", 1, NULL);
     s_expect(&r, 0, "applied 1 migration");
@@ -597,6 +604,39 @@ test_log_and_status_show_the_run(void **state)
     assert_true(lines >= 4);
 }
 
+static void
+test_lint_error_refuses_unless_allowed(void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+    char *before = fl_test_canonical_dump(e->conn);
+    char *after = NULL;
+
+    s_write(e, "0001_index.sql",
+            "-- flotilla:up\n"
+            "ALTER TABLE users ADD COLUMN score int;\n"
+            "CREATE INDEX users_score_idx ON users (score);\n"
+            "-- flotilla:down\nALTER TABLE users DROP COLUMN score;\n");
+    s_run(e, &r, "apply", 1, NULL);
+    s_expect(&r, 3, "lint: 0001_index.sql:3:1: require-concurrent-index-creation");
+    assert_non_null(strstr(r.err, "allow=require-concurrent-index-creation"));
+    fl_test_proc_release(&r);
+    after = fl_test_canonical_dump(e->conn);
+    assert_string_equal(before, after);
+    s_write(e, "0001_index.sql",
+            "-- flotilla:options allow=require-concurrent-index-creation the column is new and empty\n"
+            "-- flotilla:up\n"
+            "ALTER TABLE users ADD COLUMN score int;\n"
+            "CREATE INDEX users_score_idx ON users (score);\n"
+            "-- flotilla:down\nALTER TABLE users DROP COLUMN score;\n");
+    s_run(e, &r, "apply", 1, NULL);
+    s_expect(&r, 0, "applied 1 migration");
+    fl_test_proc_release(&r);
+    s_assert_value(e, "SELECT to_regclass('users_score_idx') IS NOT NULL", "t");
+    free(before);
+    free(after);
+}
+
 int
 main(void)
 {
@@ -614,6 +654,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_kill_9_mid_migration_applies_nothing_then_rerun_succeeds, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_drift_is_refused, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_log_and_status_show_the_run, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_lint_error_refuses_unless_allowed, s_setup, s_teardown),
     };
     return cmocka_run_group_tests_name("pipeline", tests, NULL, NULL);
 }
