@@ -43,11 +43,6 @@ fl_cmd_backups(int argc, char **argv)
     int dry = 0, opt, code = FL_EXIT_OK;
 
     fl_dbcmd_init(&c, "backups");
-    if (argc >= 2 && argv[1][0] != '-') {
-        verb = argv[1];
-        argc--;
-        argv++;
-    }
     optind = 1;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -68,6 +63,8 @@ fl_cmd_backups(int argc, char **argv)
                                       argv[optind - 1]);
         }
     }
+    if (optind == argc - 1)
+        verb = argv[optind];
     if (verb == NULL || (strcmp(verb, "list") != 0 && strcmp(verb, "prune") != 0))
         return fl_cli_usage_error("backups", "expected list or prune");
     if (strcmp(verb, "prune") == 0 && older_ms < 0)

@@ -637,6 +637,85 @@ test_lint_error_refuses_unless_allowed(void **state)
     free(after);
 }
 
+static void
+test_locks_shows_blocker_and_waiter(void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+    PGconn *holder = fl_test_db_connect(&e->db);
+    PGconn *waiter = fl_test_db_connect(&e->db);
+    char *hpid = fl_test_query_value(holder, "SELECT pg_backend_pid()");
+    char *wpid = fl_test_query_value(waiter, "SELECT pg_backend_pid()");
+    char *needle = fl_asprintf("\"blocked_by\": [\n      %s\n    ]", hpid);
+
+    fl_test_exec(holder, "BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE");
+    if (!PQsendQuery(waiter, "SELECT count(*) FROM users"))
+        fail_msg("send: %s", PQerrorMessage(waiter));
+    {
+        char *sql = fl_asprintf("SELECT cardinality(pg_blocking_pids(%s)) > 0", wpid);
+        s_wait_for(e, sql, 30);
+        free(sql);
+    }
+    s_run(e, &r, "locks", 0, "--json", NULL);
+    s_expect(&r, 0, needle);
+    fl_test_proc_release(&r);
+    s_run(e, &r, "locks", 0, NULL);
+    s_expect(&r, 0, "blocker: PID");
+    assert_non_null(strstr(r.out, "blocked: PID"));
+    assert_non_null(strstr(r.out, "SELECT count(*) FROM users"));
+    fl_test_proc_release(&r);
+    fl_test_exec(holder, "COMMIT");
+    for (PGresult *res; (res = PQgetResult(waiter)) != NULL;)
+        PQclear(res);
+    PQfinish(holder);
+    PQfinish(waiter);
+    free(hpid);
+    free(wpid);
+    free(needle);
+}
+
+static void
+test_new_scaffolds_next_version_and_backups_prune(void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+    const char *argv_new[] = {"flotilla", "new", e->mdir, "add_flags", NULL};
+    const char *argv_bad[] = {"flotilla", "new", e->mdir, "Bad-Name", NULL};
+    char *path = fl_asprintf("%s/0008_add_flags.sql", e->mdir);
+
+    s_write(e, "0007_x.sql", "-- flotilla:options allow=ban-drop-column gone\n"
+                             "-- flotilla:up\nALTER TABLE users DROP COLUMN legacy;\n"
+                             "-- flotilla:down\nALTER TABLE users ADD COLUMN legacy text;\n");
+    fl_test_run(&r, "flotilla", argv_new, NULL, 30);
+    s_expect(&r, 0, path);
+    fl_test_proc_release(&r);
+    assert_int_equal(access(path, R_OK), 0);
+    fl_test_run(&r, "flotilla", argv_bad, NULL, 30);
+    s_expect(&r, 2, "invalid NAME");
+    fl_test_proc_release(&r);
+    /* The scaffold is a valid migration whose up section is empty. */
+    s_run(e, &r, "apply", 1, NULL);
+    s_expect(&r, 3, "0008_add_flags.sql: the up section holds no statement");
+    fl_test_proc_release(&r);
+    s_assert_value(e, "SELECT status FROM flotilla.schema_migrations WHERE version = 7", "applied");
+    s_run(e, &r, "backups", 0, "prune", "--older-than", "1h", NULL);
+    s_expect(&r, 0, "pruned 0 backups");
+    fl_test_proc_release(&r);
+    fl_test_exec(e->conn, "UPDATE flotilla.backups SET created_at = now() - interval '40 days'");
+    s_run(e, &r, "backups", 0, "prune", "--older-than", "30d", NULL);
+    s_expect(&r, 0, "pruned 1 backup");
+    fl_test_proc_release(&r);
+    s_assert_value(e, "SELECT count(*) FROM pg_tables WHERE schemaname = 'flotilla_backup'", "0");
+    /* Rolling back now would lose the data: refused, still applied. */
+    s_run(e, &r, "rollback", 0, "--last", NULL);
+    s_expect(&r, 1, "was pruned");
+    fl_test_proc_release(&r);
+    s_assert_value(e, "SELECT status FROM flotilla.schema_migrations WHERE version = 7", "applied");
+    s_assert_value(e, "SELECT count(*) FROM pg_attribute WHERE attrelid = 'users'::regclass"
+                      " AND attname = 'legacy' AND NOT attisdropped", "0");
+    free(path);
+}
+
 int
 main(void)
 {
@@ -655,6 +734,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_drift_is_refused, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_log_and_status_show_the_run, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_lint_error_refuses_unless_allowed, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_locks_shows_blocker_and_waiter, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_new_scaffolds_next_version_and_backups_prune, s_setup, s_teardown),
     };
     return cmocka_run_group_tests_name("pipeline", tests, NULL, NULL);
 }
