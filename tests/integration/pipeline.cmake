@@ -1,2 +1,3 @@
 fl_integration_test(pipeline fl_common)
 add_dependencies(itest_pipeline flotilla)
+fl_integration_test(pipeline_lib fl_agent)

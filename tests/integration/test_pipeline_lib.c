@@ -1,0 +1,161 @@
+/*
+ * Integration tests of the pipeline library itself, as the agent daemon
+ * will drive it: events through the callback, and cancellation from
+ * another thread leaving nothing applied.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "agent/pipeline.h"
+#include "common/alloc.h"
+#include "common/buf.h"
+#include "testsupport.h"
+
+typedef struct {
+    fl_buf_t events; /* "step:status version\n" per event */
+    pthread_mutex_t lock;
+} s_events;
+
+static void
+s_on_event(const fl_pipeline_event_t *ev, void *arg)
+{
+    s_events *e = arg;
+
+    pthread_mutex_lock(&e->lock);
+    (void)fl_buf_printf(&e->events, "%s:%s %lld\n", fl_step_name(ev->step),
+                        fl_step_status_name(ev->status), (long long)ev->version);
+    pthread_mutex_unlock(&e->lock);
+}
+
+static void
+s_parse(fl_migration_list_t *l, const char *file, const char *text)
+{
+    fl_error_t err = FL_ERROR_INIT;
+
+    l->items = fl_reallocarray(l->items, l->count + 1, sizeof(fl_migration_t));
+    if (fl_migration_parse(&l->items[l->count], file, text, strlen(text), &err) != 0)
+        fail_msg("%s: %s", file, err.message);
+    l->count++;
+}
+
+static void
+test_events_follow_the_steps_in_order(void **state)
+{
+    fl_test_db_t db;
+    fl_pipeline_opts_t opts = FL_PIPELINE_OPTS_INIT;
+    fl_pipeline_t *p = NULL;
+    fl_migration_list_t migs = {NULL, 0};
+    fl_apply_result_t res;
+    fl_error_t err = FL_ERROR_INIT;
+    s_events ev = {FL_BUF_INIT(0), PTHREAD_MUTEX_INITIALIZER};
+    const char *got = NULL;
+
+    (void)state;
+    fl_test_db_create(&db, "lib");
+    s_parse(&migs, "0001_t.sql", "-- flotilla:up\nCREATE TABLE t (id int);\n"
+                                 "INSERT INTO t VALUES (1);\n"
+                                 "-- flotilla:down\nDROP TABLE t;\n");
+    s_parse(&migs, "0002_u.sql", "-- flotilla:up\nDELETE FROM t;\n"
+                                 "-- flotilla:down\nSELECT 1;\n");
+    opts.dsn = db.conninfo;
+    opts.on_event = s_on_event;
+    opts.arg = &ev;
+    assert_int_equal(fl_pipeline_open(&p, &opts, &err), 0);
+    assert_int_equal(fl_pipeline_apply(p, &migs, &res, &err), 0);
+    assert_int_equal(res.applied, 2);
+    fl_pipeline_close(&p);
+    assert_null(p);
+    got = fl_buf_str(&ev.events);
+    assert_string_equal(got,
+        "verify:ok 0\n"
+        "validate:started 1\nvalidate:ok 1\nexecute:started 1\nexecute:ok 1\n"
+        "verify-after:ok 1\n"
+        "validate:started 2\nvalidate:ok 2\nbackup:ok 2\nexecute:started 2\n"
+        "execute:ok 2\nverify-after:ok 2\n");
+    fl_buf_release(&ev.events);
+    fl_migration_list_release(&migs);
+    fl_test_db_drop(&db);
+}
+
+typedef struct {
+    fl_pipeline_t *p;
+    const fl_migration_list_t *migs;
+    int rc;
+    fl_error_t err;
+} s_job;
+
+static void *
+s_apply_thread(void *arg)
+{
+    s_job *j = arg;
+    fl_apply_result_t res;
+
+    j->rc = fl_pipeline_apply(j->p, j->migs, &res, &j->err);
+    return NULL;
+}
+
+static void
+test_cancel_from_another_thread_leaves_nothing_applied(void **state)
+{
+    fl_test_db_t db;
+    fl_pipeline_opts_t opts = FL_PIPELINE_OPTS_INIT;
+    fl_migration_list_t migs = {NULL, 0};
+    s_job job;
+    pthread_t th;
+    PGconn *conn = NULL;
+    char *v = NULL;
+    int seen = 0;
+
+    (void)state;
+    memset(&job, 0, sizeof(job));
+    fl_test_db_create(&db, "cancel");
+    conn = fl_test_db_connect(&db);
+    s_parse(&migs, "0001_slow.sql", "-- flotilla:up\nCREATE TABLE slow (id int);\n"
+                                    "SELECT pg_sleep(30);\n"
+                                    "-- flotilla:down\nDROP TABLE slow;\n");
+    opts.dsn = db.conninfo;
+    assert_int_equal(fl_pipeline_open(&job.p, &opts, &job.err), 0);
+    job.migs = &migs;
+    pthread_create(&th, NULL, s_apply_thread, &job);
+    for (int i = 0; i < 600 && !seen; i++) {
+        v = fl_test_query_value(conn, "SELECT count(*) FROM pg_stat_activity"
+                                      " WHERE query LIKE 'SELECT pg_sleep(30)%'");
+        seen = strcmp(v, "1") == 0;
+        free(v);
+        usleep(50000);
+    }
+    assert_true(seen);
+    fl_pipeline_cancel(job.p);
+    pthread_join(th, NULL);
+    assert_int_equal(job.rc, FL_ECANCELLED);
+    assert_non_null(strstr(job.err.message, "0001_slow.sql:3:1"));
+    fl_pipeline_close(&job.p);
+    v = fl_test_query_value(conn, "SELECT to_regclass('slow') IS NULL");
+    assert_string_equal(v, "t");
+    free(v);
+    v = fl_test_query_value(conn, "SELECT status FROM flotilla.schema_migrations");
+    assert_string_equal(v, "failed");
+    free(v);
+    fl_error_clear(&job.err);
+    PQfinish(conn);
+    fl_migration_list_release(&migs);
+    fl_test_db_drop(&db);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_events_follow_the_steps_in_order),
+        cmocka_unit_test(test_cancel_from_another_thread_leaves_nothing_applied),
+    };
+    return cmocka_run_group_tests_name("pipeline_lib", tests, NULL, NULL);
+}
