@@ -716,6 +716,46 @@ test_new_scaffolds_next_version_and_backups_prune(void **state)
     free(path);
 }
 
+static void
+test_out_of_order_and_statement_timeout(void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+
+    s_write(e, "0002_b.sql", "-- flotilla:up\nALTER TABLE users ADD COLUMN b int;\n"
+                             "-- flotilla:down\nALTER TABLE users DROP COLUMN b;\n");
+    s_run(e, &r, "apply", 1, NULL);
+    s_expect(&r, 0, "applied 1 migration");
+    fl_test_proc_release(&r);
+    s_write(e, "0001_a.sql", "-- flotilla:up\nALTER TABLE users ADD COLUMN a int;\n"
+                             "-- flotilla:down\nALTER TABLE users DROP COLUMN a;\n");
+    s_run(e, &r, "apply", 1, NULL);
+    s_expect(&r, 3, "migration 0001_a.sql is pending but a later version (2) is already applied");
+    fl_test_proc_release(&r);
+    s_run(e, &r, "apply", 1, "--allow-out-of-order", NULL);
+    s_expect(&r, 0, "applied 1 migration");
+    fl_test_proc_release(&r);
+    /* A statement timeout fails at once: it is not a lock wait to retry. */
+    s_write(e, "0003_slow.sql",
+            "-- flotilla:options statement_timeout=100ms\n"
+            "-- flotilla:up\nALTER TABLE users ADD COLUMN c int;\nSELECT pg_sleep(2);\n"
+            "-- flotilla:down\nALTER TABLE users DROP COLUMN c;\n");
+    s_run(e, &r, "apply", 1, NULL);
+    s_expect(&r, 1, "canceling statement due to statement timeout");
+    assert_non_null(strstr(r.err, "0003_slow.sql:4:1"));
+    assert_non_null(strstr(r.err, "it is not retried"));
+    assert_null(strstr(r.err, "retrying"));
+    fl_test_proc_release(&r);
+    s_assert_value(e, "SELECT status || ' ' || retries || ' ' || error_sqlstate ||"
+                      " ' ' || error_position FROM flotilla.schema_migrations"
+                      " WHERE version = 3", "failed 0 57014 0003_slow.sql:4:1");
+    s_assert_value(e, "SELECT count(*) FROM pg_attribute WHERE attrelid = 'users'::regclass"
+                      " AND attname = 'c'", "0");
+    s_run(e, &r, "log", 0, "--failed", NULL);
+    s_expect(&r, 0, "0003_slow.sql failed and was rolled back");
+    fl_test_proc_release(&r);
+}
+
 int
 main(void)
 {
@@ -735,6 +775,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_log_and_status_show_the_run, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_lint_error_refuses_unless_allowed, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_locks_shows_blocker_and_waiter, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_out_of_order_and_statement_timeout, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_new_scaffolds_next_version_and_backups_prune, s_setup, s_teardown),
     };
     return cmocka_run_group_tests_name("pipeline", tests, NULL, NULL);
