@@ -544,14 +544,16 @@ cleanup:
     return rc;
 }
 
-static void
-s_format_time(char *out, size_t n, int64_t t)
+void
+fl_bundle_format_time(char *out, size_t n, int64_t t)
 {
     time_t tt = (time_t)t;
     struct tm tm;
 
-    if (gmtime_r(&tt, &tm) == NULL ||
-        strftime(out, n, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+    if (t == 0)
+        snprintf(out, n, "never");
+    else if (gmtime_r(&tt, &tm) == NULL ||
+             strftime(out, n, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
         snprintf(out, n, "%lld", (long long)t);
 }
 
@@ -570,7 +572,7 @@ fl_bundle_verify_bytes(fl_bundle_t **out, const unsigned char *data,
         s_decode(&b, data, len, plen, err) != 0)
         return FL_EPROTO;
     if (b->expires != 0 && now_s >= b->expires) {
-        s_format_time(when, sizeof(when), b->expires);
+        fl_bundle_format_time(when, sizeof(when), b->expires);
         FL_ERR(err, FL_EPROTO, "bundle \"%s\" expired at %s", b->id, when);
         fl_error_set_hint(err, "Build and sign a new bundle with a later "
                                "--expires.");

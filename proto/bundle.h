@@ -107,6 +107,9 @@ int fl_bundle_decode_unverified(fl_bundle_t **out, const unsigned char *data,
 int fl_bundle_read_file(unsigned char **data, size_t *len, const char *path,
                         fl_error_t *err) FL_NODISCARD;
 
+/* Formats Unix seconds as "YYYY-MM-DD HH:MM:SS UTC" ("never" for 0). */
+void fl_bundle_format_time(char *out, size_t n, int64_t t);
+
 /* 1 when the file at path starts with the bundle magic, else 0. */
 int fl_bundle_is_bundle_file(const char *path);
 

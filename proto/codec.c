@@ -533,6 +533,7 @@ s_encode_field(fl_codec_writer_t *w, const fl_codec_field_t *f,
     if (f->type == FL_CODEC_BIN || f->type == FL_CODEC_ARRAY ||
         f->type == FL_CODEC_STRMAP)
         count = *S_CAT(obj, f->count_off, size_t);
+    fl_codec_write_str(w, f->key);
     switch (f->type) {
     case FL_CODEC_STR:
         fl_codec_write_str(w, *S_CAT(obj, f->off, char *));

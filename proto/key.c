@@ -92,12 +92,23 @@ s_key_finish(fl_key_t *k)
     fl_key_id_format(k->id_hex, k->id);
 }
 
+fl_key_t *
+fl_key_new_from_seed(const unsigned char seed[32])
+{
+    fl_key_t *k = fl_calloc(1, sizeof(*k));
+
+    fl_proto_sodium_init();
+    fl_secret_alloc(&k->sk, crypto_sign_SECRETKEYBYTES);
+    crypto_sign_seed_keypair(k->pk, k->sk.data, seed);
+    s_key_finish(k);
+    return k;
+}
+
 int
 fl_key_load(fl_key_t **out, const char *path, fl_error_t *err)
 {
     fl_secret_t text = FL_SECRET_INIT;
     fl_secret_t seed = FL_SECRET_INIT;
-    fl_key_t *k = NULL;
     int rc = 0;
 
     fl_proto_sodium_init();
@@ -110,16 +121,10 @@ fl_key_load(fl_key_t **out, const char *path, fl_error_t *err)
         rc = FL_EINVAL;
         goto cleanup;
     }
-    k = fl_calloc(1, sizeof(*k));
-    fl_secret_alloc(&k->sk, crypto_sign_SECRETKEYBYTES);
-    crypto_sign_seed_keypair(k->pk, k->sk.data, seed.data);
-    s_key_finish(k);
-    *out = k;
-    k = NULL;
+    *out = fl_key_new_from_seed(seed.data);
 cleanup:
     fl_secret_release(&seed);
     fl_secret_release(&text);
-    fl_key_destroy(&k);
     return rc;
 }
 

@@ -43,6 +43,12 @@ int fl_key_generate_files(const char *prefix, int force,
 /* Loads a secret key file; *out is a new key for fl_key_destroy(). */
 int fl_key_load(fl_key_t **out, const char *path, fl_error_t *err) FL_NODISCARD;
 
+/*
+ * Derives a key from a 32-byte seed (lent; the caller wipes it).  For
+ * tests, fuzzing and benchmarks that need a fixed key; returns a new key.
+ */
+fl_key_t *fl_key_new_from_seed(const unsigned char seed[32]);
+
 /* Wipes and frees the key and sets *k to NULL; accepts NULL. */
 void fl_key_destroy(fl_key_t **k);
 

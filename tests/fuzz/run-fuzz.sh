@@ -4,7 +4,7 @@
 # corpus is never modified.  Exit status non-zero on any finding.
 #   run-fuzz.sh HARNESS SEED_DIR
 # To fuzz longer by hand:
-#   FLOTILLA_FUZZ_SECONDS=3600 tests/fuzz/run-fuzz.sh build-test/tests/fuzz_bundle tests/fuzz/corpus/bundle
+#   FLOTILLA_FUZZ_SECONDS=3600 tests/fuzz/run-fuzz.sh build-test/tests/fuzz/fuzz_bundle tests/fuzz/corpus/bundle
 set -euo pipefail
 harness=$1
 seeds=$2

@@ -1,0 +1,466 @@
+/*
+ * Unit tests for proto/bundle: building, verifying and decoding signed
+ * bundles, and every rejection in the verification order: size, magic,
+ * format version, truncation, unknown signer, any flipped byte, digest,
+ * checksums, expiry.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cmocka.h>
+#include <sodium.h>
+
+#include "common/alloc.h"
+#include "proto/bundle.h"
+#include "testsupport.h"
+
+typedef struct {
+    fl_key_t *key;
+    fl_key_t *other;
+    fl_trust_t *trust;
+    fl_migration_list_t migs;
+    fl_buf_t bytes;
+} fixture;
+
+static const char *const s_files[][2] = {
+    {"0001_users.sql", "-- flotilla:options lock_timeout=2s\n"
+                       "-- flotilla:up\nCREATE TABLE users (id int);\n"
+                       "-- flotilla:down\nDROP TABLE users;\n"},
+    {"0002_email.sql", "-- flotilla:options no-transaction allow=r1 why not\n"
+                       "-- flotilla:validate\nSELECT true;\n"
+                       "-- flotilla:up\nALTER TABLE users ADD email text;\n"
+                       "-- flotilla:verify\nSELECT email FROM users;\n"},
+};
+
+static fl_key_t *
+s_key(unsigned char fill)
+{
+    unsigned char seed[32];
+
+    memset(seed, fill, sizeof(seed));
+    return fl_key_new_from_seed(seed);
+}
+
+static void
+s_build(fixture *f, int64_t created, int64_t expires, const char *note)
+{
+    fl_bundle_opts_t opts = FL_BUNDLE_OPTS_INIT;
+    fl_error_t err = FL_ERROR_INIT;
+
+    opts.created = created;
+    opts.expires = expires;
+    opts.note = note;
+    fl_buf_reset(&f->bytes);
+    if (fl_bundle_build(&f->bytes, &f->migs, f->key, &opts, &err) != 0)
+        fail_msg("build: %s", err.message);
+}
+
+static int
+setup(void **state)
+{
+    fixture *f = fl_calloc(1, sizeof(*f));
+    size_t n = sizeof(s_files) / sizeof(s_files[0]);
+
+    f->key = s_key(1);
+    f->other = s_key(2);
+    f->trust = fl_trust_new();
+    fl_trust_add(f->trust, fl_key_public(f->key));
+    f->migs.items = fl_calloc(n, sizeof(fl_migration_t));
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(fl_migration_parse(&f->migs.items[i], s_files[i][0],
+                                            s_files[i][1],
+                                            strlen(s_files[i][1]), NULL), 0);
+        f->migs.count++;
+    }
+    fl_buf_init(&f->bytes, 0);
+    s_build(f, 1700000000, 0, "release 1");
+    *state = f;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    fixture *f = *state;
+
+    fl_buf_release(&f->bytes);
+    fl_migration_list_release(&f->migs);
+    fl_trust_destroy(&f->trust);
+    fl_key_destroy(&f->key);
+    fl_key_destroy(&f->other);
+    free(f);
+    return 0;
+}
+
+static const unsigned char *
+s_data(const fixture *f)
+{
+    return (const unsigned char *)f->bytes.data;
+}
+
+/* Verifies data and expects failure with needle in the message. */
+static void
+s_expect_refused(const unsigned char *data, size_t len, const fl_trust_t *t,
+                 int64_t now, const char *needle)
+{
+    fl_bundle_t *b = NULL;
+    fl_error_t err = FL_ERROR_INIT;
+
+    assert_int_equal(fl_bundle_verify_bytes(&b, data, len, t, now, &err),
+                     FL_EPROTO);
+    assert_null(b);
+    if (strstr(err.message, needle) == NULL)
+        fail_msg("got \"%s\", wanted \"%s\"", err.message, needle);
+    fl_error_clear(&err);
+}
+
+static void
+test_bundle_verify_returns_the_migrations_as_built(void **state)
+{
+    fixture *f = *state;
+    fl_bundle_t *b = NULL;
+    fl_error_t err = FL_ERROR_INIT;
+    const fl_migration_list_t *l;
+
+    assert_int_equal(fl_bundle_verify_bytes(&b, s_data(f), f->bytes.len,
+                                            f->trust, 1700000001, &err), 0);
+    assert_true(fl_bundle_is_verified(b));
+    assert_string_equal(fl_bundle_signer(b), fl_key_id(f->key));
+    assert_int_equal(strlen(fl_bundle_id(b)), 32);
+    assert_memory_equal(fl_bundle_id(b), fl_bundle_digest_hex(b), 32);
+    assert_int_equal(fl_bundle_created(b), 1700000000);
+    assert_int_equal(fl_bundle_expires(b), 0);
+    assert_string_equal(fl_bundle_note(b), "release 1");
+    assert_int_equal(fl_bundle_format(b), FL_BUNDLE_FORMAT);
+    l = fl_bundle_migrations(b);
+    assert_int_equal(l->count, 2);
+    for (size_t i = 0; i < l->count; i++) {
+        const fl_migration_t *x = &l->items[i];
+        const fl_migration_t *y = &f->migs.items[i];
+
+        assert_int_equal(x->version, y->version);
+        assert_string_equal(x->name, y->name);
+        assert_string_equal(x->file, y->file);
+        assert_string_equal(x->up, y->up);
+        assert_int_equal(x->down == NULL, y->down == NULL);
+        assert_int_equal(x->up_line, y->up_line);
+        assert_int_equal(x->validate_line, y->validate_line);
+        assert_int_equal(x->no_transaction, y->no_transaction);
+        assert_int_equal(x->lock_timeout_ms, y->lock_timeout_ms);
+        assert_int_equal(x->nallows, y->nallows);
+        /* The same checksum from a directory and from a bundle. */
+        assert_string_equal(x->checksum_hex, y->checksum_hex);
+    }
+    assert_string_equal(l->items[1].allows[0].reason, "why not");
+    fl_bundle_destroy(&b);
+    assert_null(b);
+    fl_bundle_destroy(&b);
+}
+
+static void
+test_bundle_build_is_deterministic(void **state)
+{
+    fixture *f = *state;
+    fl_buf_t first = FL_BUF_INIT(0);
+
+    assert_int_equal(fl_buf_append(&first, f->bytes.data, f->bytes.len), 0);
+    s_build(f, 1700000000, 0, "release 1");
+    assert_int_equal(first.len, f->bytes.len);
+    assert_memory_equal(first.data, f->bytes.data, first.len);
+    s_build(f, 1700000001, 0, "release 1");
+    assert_true(first.len != f->bytes.len ||
+                memcmp(first.data, f->bytes.data, first.len) != 0);
+    fl_buf_release(&first);
+}
+
+static void
+test_bundle_every_flipped_byte_is_refused(void **state)
+{
+    fixture *f = *state;
+    unsigned char *copy = fl_malloc(f->bytes.len);
+
+    memcpy(copy, f->bytes.data, f->bytes.len);
+    for (size_t i = 0; i < f->bytes.len; i++) {
+        for (int bit = 0; bit < 8; bit += 7) {
+            fl_bundle_t *b = NULL;
+
+            copy[i] ^= (unsigned char)(1u << bit);
+            if (fl_bundle_verify_bytes(&b, copy, f->bytes.len, f->trust,
+                                       1700000001, NULL) == 0)
+                fail_msg("flipping bit %d of byte %zu was not detected", bit, i);
+            assert_null(b);
+            copy[i] ^= (unsigned char)(1u << bit);
+        }
+    }
+    free(copy);
+}
+
+static void
+test_bundle_every_truncation_is_refused(void **state)
+{
+    fixture *f = *state;
+
+    for (size_t len = 0; len < f->bytes.len; len++) {
+        /* A copy of exactly len bytes so ASan sees any read past it. */
+        unsigned char *copy = fl_malloc(len);
+        fl_bundle_t *b = NULL;
+
+        memcpy(copy, f->bytes.data, len);
+        assert_int_not_equal(fl_bundle_verify_bytes(&b, copy, len, f->trust,
+                                                    1700000001, NULL), 0);
+        free(copy);
+    }
+    s_expect_refused(s_data(f), 40, f->trust, 0, "bundle is truncated");
+    s_expect_refused(s_data(f), f->bytes.len - 1, f->trust, 0,
+                     "bundle is truncated");
+}
+
+static void
+test_bundle_envelope_errors_have_their_own_messages(void **state)
+{
+    fixture *f = *state;
+    unsigned char *copy = fl_malloc(f->bytes.len + 1);
+    unsigned char *huge = NULL;
+
+    memcpy(copy, f->bytes.data, f->bytes.len);
+    copy[0] = 'X';
+    s_expect_refused(copy, f->bytes.len, f->trust, 0, "not a flotilla bundle");
+    copy[0] = 'F';
+    copy[9] = 2;
+    s_expect_refused(copy, f->bytes.len, f->trust, 0,
+                     "bundle format version 2 is not supported");
+    copy[9] = 1;
+    copy[f->bytes.len] = 0;
+    s_expect_refused(copy, f->bytes.len + 1, f->trust, 0,
+                     "unexpected bytes after its signature");
+    s_expect_refused(copy, f->bytes.len - 64, f->trust, 0,
+                     "bundle is truncated");
+    copy[f->bytes.len - 1] ^= 1;
+    s_expect_refused(copy, f->bytes.len, f->trust, 0,
+                     "bundle signature is not valid");
+    copy[f->bytes.len - 1] ^= 1;
+    copy[30] ^= 1;
+    s_expect_refused(copy, f->bytes.len, f->trust, 0,
+                     "bundle signature is not valid");
+    s_expect_refused((const unsigned char *)"", 0, f->trust, 0,
+                     "not a flotilla bundle");
+    /* Too large: refused before a byte is read. */
+    huge = calloc(FL_BUNDLE_MAX_SIZE + 1, 1);
+    assert_non_null(huge);
+    s_expect_refused(huge, FL_BUNDLE_MAX_SIZE + 1, f->trust, 0,
+                     "bundle is too large");
+    free(huge);
+    free(copy);
+}
+
+static void
+test_bundle_unknown_signer_is_refused(void **state)
+{
+    fixture *f = *state;
+    fl_trust_t *other = fl_trust_new();
+    fl_trust_t *empty = fl_trust_new();
+
+    fl_trust_add(other, fl_key_public(f->other));
+    s_expect_refused(s_data(f), f->bytes.len, other, 0,
+                     "bundle is signed by unknown key");
+    s_expect_refused(s_data(f), f->bytes.len, empty, 0,
+                     fl_key_id(f->key));
+    /* Adding the signer's key makes it verify. */
+    fl_trust_add(other, fl_key_public(f->key));
+    fl_trust_add(other, fl_key_public(f->key));
+    assert_int_equal(fl_trust_count(other), 2);
+    {
+        fl_bundle_t *b = NULL;
+
+        assert_int_equal(fl_bundle_verify_bytes(&b, s_data(f), f->bytes.len,
+                                                other, 0, NULL), 0);
+        fl_bundle_destroy(&b);
+    }
+    fl_trust_destroy(&other);
+    fl_trust_destroy(&empty);
+}
+
+static void
+test_bundle_expired_is_refused(void **state)
+{
+    fixture *f = *state;
+    fl_bundle_t *b = NULL;
+
+    s_build(f, 1700000000, 1700003600, NULL);
+    assert_int_equal(fl_bundle_verify_bytes(&b, s_data(f), f->bytes.len,
+                                            f->trust, 1700003599, NULL), 0);
+    assert_int_equal(fl_bundle_expires(b), 1700003600);
+    assert_string_equal(fl_bundle_note(b), "");
+    fl_bundle_destroy(&b);
+    s_expect_refused(s_data(f), f->bytes.len, f->trust, 1700003600,
+                     "expired at 2023-11-14 23:13:20 UTC");
+}
+
+/*
+ * Re-signs a modified bundle with the trusted key, as a compromised
+ * build machine could: the signature holds, so the content checks must
+ * catch the change.  Finds the body between the payload's "body" key and
+ * its "digest" key.
+ */
+static void
+s_resign(fixture *f, unsigned char *data, size_t len, int fix_digest)
+{
+    size_t body = FL_BUNDLE_HEADER_BYTES + 6;
+    size_t end = body;
+    unsigned char digest[32];
+    char id[33];
+
+    while (memcmp(data + end, "\xa6" "digest", 7) != 0)
+        end++;
+    if (fix_digest) {
+        crypto_generichash(digest, 32, data + body, end - body, NULL, 0);
+        memcpy(data + end + 9, digest, 32);
+        sodium_bin2hex(id, sizeof(id), digest, 16);
+        memcpy(data + end + 9 + 32 + 3 + 2, id, 32);
+    }
+    fl_key_sign(f->key, data + len - 64, data, len - 64);
+}
+
+static void
+test_bundle_content_checks_catch_a_resigned_change(void **state)
+{
+    fixture *f = *state;
+    size_t len = f->bytes.len;
+    unsigned char *copy = fl_malloc(len);
+    unsigned char *p = NULL;
+
+    memcpy(copy, f->bytes.data, len);
+    p = memmem(copy, len, "CREATE TABLE users", 18);
+    assert_non_null(p);
+    p[0] = 'X';
+    s_resign(f, copy, len, 0);
+    s_expect_refused(copy, len, f->trust, 0,
+                     "bundle digest does not match its content");
+    s_resign(f, copy, len, 1);
+    s_expect_refused(copy, len, f->trust, 0,
+                     "checksum of migration 1 \"0001_users.sql\" in the "
+                     "bundle does not match its content");
+    free(copy);
+}
+
+static void
+test_bundle_decode_unverified_skips_only_signature_and_expiry(void **state)
+{
+    fixture *f = *state;
+    fl_bundle_t *b = NULL;
+    unsigned char *copy = fl_malloc(f->bytes.len);
+
+    memcpy(copy, f->bytes.data, f->bytes.len);
+    copy[f->bytes.len - 1] ^= 1;
+    assert_int_equal(fl_bundle_decode_unverified(&b, copy, f->bytes.len, NULL),
+                     0);
+    assert_false(fl_bundle_is_verified(b));
+    fl_bundle_destroy(&b);
+    copy[40] ^= 1;
+    assert_int_equal(fl_bundle_decode_unverified(&b, copy, f->bytes.len, NULL),
+                     FL_EPROTO);
+    assert_null(b);
+    free(copy);
+}
+
+static void
+test_bundle_build_refuses_bad_lists(void **state)
+{
+    fixture *f = *state;
+    fl_migration_list_t empty = {NULL, 0};
+    fl_bundle_opts_t opts = FL_BUNDLE_OPTS_INIT;
+    fl_error_t err = FL_ERROR_INIT;
+    fl_buf_t out = FL_BUF_INIT(0);
+    fl_migration_t swap;
+
+    assert_int_not_equal(fl_bundle_build(&out, &empty, f->key, &opts, &err), 0);
+    assert_non_null(strstr(err.message, "holds no migrations"));
+    fl_error_clear(&err);
+    swap = f->migs.items[0];
+    f->migs.items[0] = f->migs.items[1];
+    f->migs.items[1] = swap;
+    assert_int_not_equal(fl_bundle_build(&out, &f->migs, f->key, &opts, &err),
+                         0);
+    assert_non_null(strstr(err.message, "out of order"));
+    assert_int_equal(out.len, 0);
+    fl_error_clear(&err);
+    fl_buf_release(&out);
+}
+
+static void
+test_bundle_files_and_trust_directories(void **state)
+{
+    fixture *f = *state;
+    char *dir = fl_test_tmpdir();
+    char *path = fl_asprintf("%s/b.bundle", dir);
+    char *keys = fl_asprintf("%s/keys", dir);
+    char *prefix = fl_asprintf("%s/keys/release", dir);
+    char *bad = fl_asprintf("%s/keys/bad.pub", dir);
+    char id[FL_KEY_ID_HEX];
+    fl_trust_t *t = NULL;
+    fl_bundle_t *b = NULL;
+    fl_error_t err = FL_ERROR_INIT;
+    FILE *fp = fopen(path, "wb");
+
+    assert_non_null(fp);
+    assert_int_equal(fwrite(f->bytes.data, 1, f->bytes.len, fp), f->bytes.len);
+    fclose(fp);
+    assert_true(fl_bundle_is_bundle_file(path));
+    assert_false(fl_bundle_is_bundle_file(keys));
+    assert_int_equal(fl_bundle_load(&b, path, f->trust, 0, &err), 0);
+    fl_bundle_destroy(&b);
+
+    assert_int_equal(mkdir(keys, 0755), 0);
+    assert_int_equal(fl_trust_load(&t, keys, &err), FL_EINVAL);
+    assert_non_null(strstr(err.message, "holds no .pub files"));
+    fl_error_clear(&err);
+    assert_int_equal(fl_key_generate_files(prefix, 0, id, &err), 0);
+    assert_int_equal(fl_trust_load(&t, keys, &err), 0);
+    assert_int_equal(fl_trust_count(t), 1);
+    assert_int_equal(fl_bundle_load(&b, path, t, 0, &err), FL_EPROTO);
+    assert_non_null(strstr(err.message, "unknown key"));
+    fl_error_clear(&err);
+    fl_trust_destroy(&t);
+    fl_test_write_file(bad, "flotilla-ed25519-public AAAA\n");
+    assert_int_equal(fl_trust_load(&t, keys, &err), FL_EINVAL);
+    assert_non_null(strstr(err.message, "invalid public key file"));
+    assert_null(t);
+    fl_error_clear(&err);
+    assert_int_equal(fl_trust_load(&t, "/nonexistent", &err), FL_ENOTFOUND);
+    fl_error_clear(&err);
+    assert_int_equal(fl_bundle_load(&b, "/nonexistent", f->trust, 0, &err),
+                     FL_ENOTFOUND);
+    fl_error_clear(&err);
+    fl_test_rmtree(dir);
+    free(dir);
+    free(path);
+    free(keys);
+    free(prefix);
+    free(bad);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+        T(test_bundle_verify_returns_the_migrations_as_built),
+        T(test_bundle_build_is_deterministic),
+        T(test_bundle_every_flipped_byte_is_refused),
+        T(test_bundle_every_truncation_is_refused),
+        T(test_bundle_envelope_errors_have_their_own_messages),
+        T(test_bundle_unknown_signer_is_refused),
+        T(test_bundle_expired_is_refused),
+        T(test_bundle_content_checks_catch_a_resigned_change),
+        T(test_bundle_decode_unverified_skips_only_signature_and_expiry),
+        T(test_bundle_build_refuses_bad_lists),
+        T(test_bundle_files_and_trust_directories),
+#undef T
+    };
+    return cmocka_run_group_tests_name("bundle", tests, NULL, NULL);
+}

@@ -1,0 +1,288 @@
+/*
+ * Tests of `flotilla keygen` and `flotilla bundle build|verify|inspect`
+ * through the built executable.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "common/alloc.h"
+#include "testsupport.h"
+
+typedef struct {
+    char *dir;
+    char *migs;
+    char *prefix;
+    char *key;
+    char *pub;
+    char *bundle;
+} fixture;
+
+static int
+setup(void **state)
+{
+    fixture *f = fl_calloc(1, sizeof(*f));
+    char *p = NULL;
+
+    f->dir = fl_test_tmpdir();
+    f->migs = fl_asprintf("%s/migrations", f->dir);
+    f->prefix = fl_asprintf("%s/release", f->dir);
+    f->key = fl_asprintf("%s.key", f->prefix);
+    f->pub = fl_asprintf("%s.pub", f->prefix);
+    f->bundle = fl_asprintf("%s/out.bundle", f->dir);
+    assert_int_equal(mkdir(f->migs, 0755), 0);
+    p = fl_asprintf("%s/0001_users.sql", f->migs);
+    fl_test_write_file(p, "-- flotilla:up\nCREATE TABLE users (id int);\n"
+                          "-- flotilla:down\nDROP TABLE users;\n");
+    free(p);
+    p = fl_asprintf("%s/0002_email.sql", f->migs);
+    fl_test_write_file(p, "-- flotilla:options lock_timeout=2s\n"
+                          "-- flotilla:up\nALTER TABLE users ADD email text;\n");
+    free(p);
+    *state = f;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    fixture *f = *state;
+
+    fl_test_rmtree(f->dir);
+    free(f->dir);
+    free(f->migs);
+    free(f->prefix);
+    free(f->key);
+    free(f->pub);
+    free(f->bundle);
+    free(f);
+    return 0;
+}
+
+static void
+s_run(fl_test_proc_t *r, const char *const *argv)
+{
+    fl_test_run(r, "flotilla", argv, NULL, 60);
+}
+
+static void
+s_keygen(const char *prefix)
+{
+    fl_test_proc_t r;
+    const char *argv[] = {"flotilla", "keygen", "--out", prefix, NULL};
+
+    s_run(&r, argv);
+    assert_int_equal(r.status, 0);
+    fl_test_proc_release(&r);
+}
+
+static void
+s_build(const fixture *f)
+{
+    fl_test_proc_t r;
+    const char *argv[] = {"flotilla", "bundle", "build", f->migs, "--sign",
+                          f->key, "--out", f->bundle, "--created",
+                          "1700000000", "--note", "first release", NULL};
+
+    s_run(&r, argv);
+    if (r.status != 0)
+        fail_msg("bundle build: %s", r.err);
+    assert_non_null(strstr(r.out, "2 migrations"));
+    fl_test_proc_release(&r);
+}
+
+static void
+test_cli_keygen_writes_0600_key_and_refuses_overwrite(void **state)
+{
+    fixture *f = *state;
+    fl_test_proc_t r;
+    const char *again[] = {"flotilla", "keygen", "--out", f->prefix, NULL};
+    const char *force[] = {"flotilla", "keygen", "--out", f->prefix, "--force",
+                           NULL};
+    const char *noout[] = {"flotilla", "keygen", NULL};
+    const char *help[] = {"flotilla", "keygen", "--help", NULL};
+    struct stat st;
+
+    s_keygen(f->prefix);
+    assert_int_equal(stat(f->key, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(stat(f->pub, &st), 0);
+    s_run(&r, again);
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "already exists"));
+    assert_non_null(strstr(r.err, "--force"));
+    fl_test_proc_release(&r);
+    s_run(&r, force);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "key id "));
+    fl_test_proc_release(&r);
+    s_run(&r, noout);
+    assert_int_equal(r.status, 2);
+    fl_test_proc_release(&r);
+    s_run(&r, help);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "Usage: flotilla keygen"));
+    fl_test_proc_release(&r);
+}
+
+static void
+test_cli_bundle_build_verify_inspect_json(void **state)
+{
+    fixture *f = *state;
+    fl_test_proc_t r;
+    const char *verify[] = {"flotilla", "bundle", "verify", f->bundle,
+                            "--trust", f->pub, NULL};
+    const char *inspect[] = {"flotilla", "bundle", "inspect", f->bundle,
+                             "--trust", f->dir, "--json", NULL};
+    json_error_t jerr;
+    json_t *o = NULL;
+    json_t *m = NULL;
+    char *id = NULL;
+
+    s_keygen(f->prefix);
+    s_build(f);
+    s_run(&r, verify);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "valid bundle"));
+    assert_null(strchr(strchr(r.out, '\n') + 1, '\n')); /* one line */
+    fl_test_proc_release(&r);
+
+    s_run(&r, inspect);
+    assert_int_equal(r.status, 0);
+    o = json_loads(r.out, 0, &jerr);
+    if (o == NULL)
+        fail_msg("inspect --json printed no JSON: %s", jerr.text);
+    assert_string_equal(json_string_value(json_object_get(o, "trusted")), "yes");
+    assert_true(json_is_null(json_object_get(o, "trust_error")));
+    assert_string_equal(json_string_value(json_object_get(o, "note")),
+                        "first release");
+    assert_int_equal(json_integer_value(json_object_get(o, "created")),
+                     1700000000);
+    assert_int_equal(json_integer_value(json_object_get(o, "expires")), 0);
+    assert_int_equal(strlen(json_string_value(json_object_get(o, "signer"))),
+                     16);
+    id = fl_strdup(json_string_value(json_object_get(o, "id")));
+    assert_int_equal(json_array_size(json_object_get(o, "migrations")), 2);
+    m = json_array_get(json_object_get(o, "migrations"), 1);
+    assert_string_equal(json_string_value(json_object_get(m, "file")),
+                        "0002_email.sql");
+    assert_int_equal(json_integer_value(json_object_get(m, "lock_timeout_ms")),
+                     2000);
+    assert_int_equal(strlen(json_string_value(json_object_get(m, "checksum"))),
+                     64);
+    json_decref(o);
+    fl_test_proc_release(&r);
+
+    /* Same directory and time: same bundle id. */
+    s_build(f);
+    s_run(&r, inspect);
+    assert_non_null(strstr(r.out, id));
+    fl_test_proc_release(&r);
+    free(id);
+}
+
+static void
+test_cli_bundle_verify_refuses_wrong_trust_and_tampering(void **state)
+{
+    fixture *f = *state;
+    char *other = fl_asprintf("%s/other", f->dir);
+    char *other_pub = fl_asprintf("%s/other.pub", f->dir);
+    fl_test_proc_t r;
+    const char *wrong[] = {"flotilla", "bundle", "verify", f->bundle,
+                           "--trust", other_pub, NULL};
+    const char *right[] = {"flotilla", "bundle", "verify", f->bundle,
+                           "--trust", f->pub, NULL};
+    const char *inspect[] = {"flotilla", "bundle", "inspect", f->bundle,
+                             "--trust", other_pub, NULL};
+    FILE *fp = NULL;
+
+    s_keygen(f->prefix);
+    s_keygen(other);
+    s_build(f);
+    s_run(&r, wrong);
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "bundle is signed by unknown key"));
+    fl_test_proc_release(&r);
+    s_run(&r, inspect);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "trusted  no (bundle is signed by unknown"));
+    fl_test_proc_release(&r);
+
+    fp = fopen(f->bundle, "r+b");
+    assert_non_null(fp);
+    fseek(fp, 60, SEEK_SET);
+    fputc('!', fp);
+    fclose(fp);
+    s_run(&r, right);
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "bundle signature is not valid"));
+    fl_test_proc_release(&r);
+    free(other);
+    free(other_pub);
+}
+
+static void
+test_cli_bundle_reports_source_errors_and_usage(void **state)
+{
+    fixture *f = *state;
+    char *bad = fl_asprintf("%s/0003_bad.sql", f->migs);
+    fl_test_proc_t r;
+    const char *build[] = {"flotilla", "bundle", "build", f->migs, "--sign",
+                           f->key, "--out", f->bundle, NULL};
+    const char *expires[] = {"flotilla", "bundle", "build", f->migs, "--sign",
+                             f->key, "--out", f->bundle, "--expires", "5",
+                             NULL};
+    const char *nosub[] = {"flotilla", "bundle", NULL};
+    const char *unknown[] = {"flotilla", "bundle", "frob", "x", NULL};
+    const char *notrust[] = {"flotilla", "bundle", "verify", f->bundle, NULL};
+    const char *help[] = {"flotilla", "bundle", "--help", NULL};
+
+    s_keygen(f->prefix);
+    fl_test_write_file(bad, "-- flotilla:up\nSELECT 1;\n-- flotilla:downn\n");
+    s_run(&r, build);
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "unknown section \"downn\" in file "
+                                  "\"0003_bad.sql\" line 3"));
+    fl_test_proc_release(&r);
+    s_run(&r, expires);
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "invalid --expires"));
+    fl_test_proc_release(&r);
+    s_run(&r, nosub);
+    assert_int_equal(r.status, 2);
+    fl_test_proc_release(&r);
+    s_run(&r, unknown);
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr(r.err, "unknown subcommand \"frob\""));
+    fl_test_proc_release(&r);
+    s_run(&r, notrust);
+    assert_int_equal(r.status, 2);
+    fl_test_proc_release(&r);
+    s_run(&r, help);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "flotilla bundle verify FILE --trust PATH"));
+    fl_test_proc_release(&r);
+    free(bad);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+        T(test_cli_keygen_writes_0600_key_and_refuses_overwrite),
+        T(test_cli_bundle_build_verify_inspect_json),
+        T(test_cli_bundle_verify_refuses_wrong_trust_and_tampering),
+        T(test_cli_bundle_reports_source_errors_and_usage),
+#undef T
+    };
+    return cmocka_run_group_tests_name("cli_bundle", tests, NULL, NULL);
+}

@@ -1,0 +1,310 @@
+/*
+ * Unit tests for proto/migration: parsing migration files (sections,
+ * options, every error with its file and line), checksums, and loading a
+ * migrations directory.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common/alloc.h"
+#include "proto/migration.h"
+#include "testsupport.h"
+
+static const char s_full[] =
+    "-- a leading comment is fine\n"
+    "-- flotilla:options lock_timeout=2s statement_timeout=5min\n"
+    "-- flotilla:options no-transaction allow=ban-drop-table legacy table, "
+    "ticket 42\n"
+    "-- flotilla:validate\n"
+    "SELECT count(*) = 0 FROM users WHERE email IS NULL;\n"
+    "-- flotilla:up\n"
+    "ALTER TABLE users ALTER COLUMN email SET NOT NULL;\n"
+    "--flotilla:down\n"
+    "ALTER TABLE users ALTER COLUMN email DROP NOT NULL;\n"
+    "  -- flotilla:verify  \n"
+    "SELECT email FROM users LIMIT 0;\n";
+
+static void
+test_migration_parse_full_file_fills_every_field(void **state)
+{
+    fl_migration_t m;
+    fl_error_t err = FL_ERROR_INIT;
+
+    (void)state;
+    assert_int_equal(fl_migration_parse(&m, "0007_email_not_null.sql", s_full,
+                                        strlen(s_full), &err), 0);
+    assert_int_equal(m.version, 7);
+    assert_string_equal(m.name, "email_not_null");
+    assert_string_equal(m.file, "0007_email_not_null.sql");
+    assert_string_equal(m.validate,
+                        "SELECT count(*) = 0 FROM users WHERE email IS NULL;\n");
+    assert_string_equal(m.up, "ALTER TABLE users ALTER COLUMN email SET NOT "
+                              "NULL;\n");
+    assert_string_equal(m.down, "ALTER TABLE users ALTER COLUMN email DROP NOT "
+                                "NULL;\n");
+    assert_string_equal(m.verify, "SELECT email FROM users LIMIT 0;\n");
+    assert_int_equal(m.validate_line, 5);
+    assert_int_equal(m.up_line, 7);
+    assert_int_equal(m.down_line, 9);
+    assert_int_equal(m.verify_line, 11);
+    assert_int_equal(m.no_transaction, 1);
+    assert_int_equal(m.lock_timeout_ms, 2000);
+    assert_int_equal(m.statement_timeout_ms, 300000);
+    assert_int_equal(m.nallows, 1);
+    assert_string_equal(m.allows[0].rule, "ban-drop-table");
+    assert_string_equal(m.allows[0].reason, "legacy table, ticket 42");
+    assert_int_equal(strlen(m.checksum_hex), 64);
+    fl_migration_release(&m);
+    assert_null(m.up);
+}
+
+static void
+test_migration_parse_minimal_file_leaves_options_unset(void **state)
+{
+    const char *text = "-- flotilla:up\nSELECT 1;";
+    fl_migration_t m;
+
+    (void)state;
+    assert_int_equal(fl_migration_parse(&m, "1_a.sql", text, strlen(text),
+                                        NULL), 0);
+    assert_string_equal(m.up, "SELECT 1;");
+    assert_null(m.down);
+    assert_int_equal(m.down_line, 0);
+    assert_int_equal(m.lock_timeout_ms, -1);
+    assert_int_equal(m.statement_timeout_ms, -1);
+    assert_int_equal(m.no_transaction, 0);
+    fl_migration_release(&m);
+}
+
+/* Parses text as file and expects an FL_EINVAL naming file and line. */
+static void
+s_expect_error(const char *file, const char *text, size_t len, int line,
+               const char *needle)
+{
+    fl_migration_t m;
+    fl_error_t err = FL_ERROR_INIT;
+    char *where = fl_asprintf("in file \"%s\" line %d", file, line);
+
+    assert_int_equal(fl_migration_parse(&m, file, text, len, &err), FL_EINVAL);
+    if (strstr(err.message, needle) == NULL || strstr(err.message, where) == NULL)
+        fail_msg("got \"%s\", wanted \"%s\" and \"%s\"", err.message, needle,
+                 where);
+    assert_null(m.up);
+    assert_null(m.name);
+    free(where);
+    fl_error_clear(&err);
+}
+
+static void
+s_expect(const char *text, int line, const char *needle)
+{
+    s_expect_error("0003_x.sql", text, strlen(text), line, needle);
+}
+
+static void
+test_migration_parse_errors_name_file_and_line(void **state)
+{
+    (void)state;
+    s_expect("-- flotilla:down\nDROP TABLE t;\n", 2, "no \"up\" section");
+    s_expect("\n-- flotilla:up\nSELECT 1;\n-- flotilla:upp\nx\n", 4,
+             "unknown section \"upp\"");
+    s_expect("-- flotilla:options lock_timeout=2s frobnicate\n"
+             "-- flotilla:up\nSELECT 1;\n", 1, "unknown option \"frobnicate\"");
+    s_expect("-- flotilla:options\n-- flotilla:options lock_timeout=2\n"
+             "-- flotilla:up\nSELECT 1;\n", 2,
+             "invalid value for option \"lock_timeout\"");
+    s_expect("-- flotilla:options statement_timeout=5parsecs\n"
+             "-- flotilla:up\nSELECT 1;\n", 1,
+             "invalid value for option \"statement_timeout\"");
+    s_expect("-- flotilla:options lock_timeout=1s lock_timeout=2s\n"
+             "-- flotilla:up\nSELECT 1;\n", 1, "given twice");
+    s_expect("-- flotilla:options allow=ban-drop-table   \n"
+             "-- flotilla:up\nSELECT 1;\n", 1, "has no reason");
+    s_expect("-- flotilla:up\nSELECT 1;\n-- flotilla:up\nSELECT 2;\n", 3,
+             "section \"up\" appears twice");
+    s_expect("SELECT 1;\n-- flotilla:up\nSELECT 1;\n", 1,
+             "SQL text before the first section marker");
+    s_expect("-- flotilla:up\nSELECT 1;\n-- flotilla:options no-transaction\n",
+             3, "options must come before the first section");
+    s_expect("-- flotilla:up\n\n   \n-- flotilla:down\nSELECT 1;\n", 1,
+             "section \"up\" is empty");
+    s_expect("-- flotilla:up now\nSELECT 1;\n", 1, "unexpected text after");
+}
+
+static void
+test_migration_parse_non_utf8_is_refused_with_its_line(void **state)
+{
+    const char bad[] = "-- flotilla:up\nSELECT 1;\nSELECT '\xff';\n";
+    const char overlong[] = "-- flotilla:up\nSELECT '\xc0\xaf';\n";
+    const char nul[] = "-- flotilla:up\nSELECT 1;\0\n";
+    const char ok[] = "-- flotilla:up\nSELECT 'gr\xc3\xbc\xc3\x9f \xe2\x82\xac';\n";
+    fl_migration_t m;
+
+    (void)state;
+    s_expect_error("0003_x.sql", bad, sizeof(bad) - 1, 3, "invalid UTF-8");
+    s_expect_error("0003_x.sql", overlong, sizeof(overlong) - 1, 2,
+                   "invalid UTF-8");
+    s_expect_error("0003_x.sql", nul, sizeof(nul) - 1, 2, "invalid UTF-8");
+    assert_int_equal(fl_migration_parse(&m, "1_a.sql", ok, sizeof(ok) - 1,
+                                        NULL), 0);
+    fl_migration_release(&m);
+}
+
+static void
+test_migration_parse_bad_file_names_are_refused(void **state)
+{
+    const char *names[] = {"create.sql", "0001create.sql", "0000_zero.sql",
+                           "0001_.sql", "0001_a b.sql", "0001_a.txt",
+                           "99999999999999999999_big.sql", NULL};
+    const char *text = "-- flotilla:up\nSELECT 1;\n";
+    fl_error_t err = FL_ERROR_INIT;
+    fl_migration_t m;
+
+    (void)state;
+    for (int i = 0; names[i]; i++) {
+        assert_int_equal(fl_migration_parse(&m, names[i], text, strlen(text),
+                                            &err), FL_EINVAL);
+        assert_non_null(strstr(err.message, "invalid migration file name"));
+        assert_non_null(strstr(err.message, names[i]));
+        assert_non_null(err.hint);
+        fl_error_clear(&err);
+    }
+}
+
+static void
+test_migration_checksum_covers_content_and_options(void **state)
+{
+    const char *a = "-- flotilla:up\nSELECT 1;\n";
+    const char *b = "-- flotilla:up\nSELECT 2;\n";
+    const char *c = "-- flotilla:options lock_timeout=1s\n-- flotilla:up\n"
+                    "SELECT 1;\n";
+    const char *d = "-- flotilla:up\nSELECT 1;\n-- flotilla:down\nSELECT 1;\n";
+    fl_migration_t ma, ma2, mb, mc, md, mn;
+
+    (void)state;
+    assert_int_equal(fl_migration_parse(&ma, "1_a.sql", a, strlen(a), NULL), 0);
+    assert_int_equal(fl_migration_parse(&ma2, "0001_a.sql", a, strlen(a), NULL),
+                     0);
+    assert_int_equal(fl_migration_parse(&mb, "1_a.sql", b, strlen(b), NULL), 0);
+    assert_int_equal(fl_migration_parse(&mc, "1_a.sql", c, strlen(c), NULL), 0);
+    assert_int_equal(fl_migration_parse(&md, "1_a.sql", d, strlen(d), NULL), 0);
+    assert_int_equal(fl_migration_parse(&mn, "1_b.sql", a, strlen(a), NULL), 0);
+    /* Same version, name and content: same checksum, file name aside. */
+    assert_string_equal(ma.checksum_hex, ma2.checksum_hex);
+    assert_string_not_equal(ma.checksum_hex, mb.checksum_hex);
+    assert_string_not_equal(ma.checksum_hex, mc.checksum_hex);
+    assert_string_not_equal(ma.checksum_hex, md.checksum_hex);
+    assert_string_not_equal(ma.checksum_hex, mn.checksum_hex);
+    /* Recomputing gives the same; changing a field changes it. */
+    fl_migration_compute_checksum(&ma);
+    assert_string_equal(ma.checksum_hex, ma2.checksum_hex);
+    ma.no_transaction = 1;
+    fl_migration_compute_checksum(&ma);
+    assert_string_not_equal(ma.checksum_hex, ma2.checksum_hex);
+    fl_migration_release(&ma);
+    fl_migration_release(&ma2);
+    fl_migration_release(&mb);
+    fl_migration_release(&mc);
+    fl_migration_release(&md);
+    fl_migration_release(&mn);
+}
+
+static char *
+s_file(const char *dir, const char *name, const char *content)
+{
+    char *path = fl_asprintf("%s/%s", dir, name);
+
+    fl_test_write_file(path, content);
+    return path;
+}
+
+static void
+test_migration_dir_load_orders_by_version(void **state)
+{
+    char *dir = fl_test_tmpdir();
+    fl_migration_list_t l = {NULL, 0};
+    fl_error_t err = FL_ERROR_INIT;
+
+    (void)state;
+    free(s_file(dir, "10_c.sql", "-- flotilla:up\nSELECT 10;\n"));
+    free(s_file(dir, "0002_b.sql", "-- flotilla:up\nSELECT 2;\n"));
+    free(s_file(dir, "0001_a.sql", "-- flotilla:up\nSELECT 1;\n"));
+    free(s_file(dir, "README.md", "not a migration"));
+    assert_int_equal(fl_migration_dir_load(&l, dir, &err), 0);
+    assert_int_equal(l.count, 3);
+    assert_int_equal(l.items[0].version, 1);
+    assert_int_equal(l.items[1].version, 2);
+    assert_int_equal(l.items[2].version, 10);
+    assert_string_equal(l.items[2].file, "10_c.sql");
+    fl_migration_list_release(&l);
+    assert_null(l.items);
+    fl_test_rmtree(dir);
+    free(dir);
+}
+
+static void
+test_migration_dir_load_refuses_empty_duplicate_and_bad_files(void **state)
+{
+    char *dir = fl_test_tmpdir();
+    char *p = NULL;
+    fl_migration_list_t l = {NULL, 0};
+    fl_error_t err = FL_ERROR_INIT;
+
+    (void)state;
+    assert_int_equal(fl_migration_dir_load(&l, dir, &err), FL_EINVAL);
+    assert_non_null(strstr(err.message, "holds no migration files"));
+    fl_error_clear(&err);
+
+    free(s_file(dir, "0001_a.sql", "-- flotilla:up\nSELECT 1;\n"));
+    p = s_file(dir, "1_b.sql", "-- flotilla:up\nSELECT 1;\n");
+    assert_int_equal(fl_migration_dir_load(&l, dir, &err), FL_EINVAL);
+    assert_non_null(strstr(err.message, "duplicate migration version 1"));
+    assert_non_null(strstr(err.detail, "1_b.sql"));
+    fl_error_clear(&err);
+    unlink(p);
+    free(p);
+
+    p = s_file(dir, "0002_b.sql", "-- flotilla:up\nSELECT 1;\n-- flotilla:nope\n");
+    assert_int_equal(fl_migration_dir_load(&l, dir, &err), FL_EINVAL);
+    assert_non_null(strstr(err.message,
+                           "unknown section \"nope\" in file \"0002_b.sql\" "
+                           "line 3"));
+    fl_error_clear(&err);
+    unlink(p);
+    free(p);
+
+    free(s_file(dir, "third.sql", "-- flotilla:up\nSELECT 1;\n"));
+    assert_int_equal(fl_migration_dir_load(&l, dir, &err), FL_EINVAL);
+    assert_non_null(strstr(err.message, "\"third.sql\""));
+    fl_error_clear(&err);
+    assert_null(l.items);
+
+    assert_int_equal(fl_migration_dir_load(&l, "/nonexistent/dir", &err),
+                     FL_ENOTFOUND);
+    fl_error_clear(&err);
+    fl_test_rmtree(dir);
+    free(dir);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_migration_parse_full_file_fills_every_field),
+        cmocka_unit_test(test_migration_parse_minimal_file_leaves_options_unset),
+        cmocka_unit_test(test_migration_parse_errors_name_file_and_line),
+        cmocka_unit_test(test_migration_parse_non_utf8_is_refused_with_its_line),
+        cmocka_unit_test(test_migration_parse_bad_file_names_are_refused),
+        cmocka_unit_test(test_migration_checksum_covers_content_and_options),
+        cmocka_unit_test(test_migration_dir_load_orders_by_version),
+        cmocka_unit_test(test_migration_dir_load_refuses_empty_duplicate_and_bad_files),
+    };
+    return cmocka_run_group_tests_name("migration", tests, NULL, NULL);
+}
