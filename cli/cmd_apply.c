@@ -55,7 +55,9 @@ fl_cmd_apply(int argc, char **argv)
         return code;
     if (fl_source_open(&src, argv[first], c.trust, c.require_signed,
                        (int64_t)time(NULL), &err) != 0) {
-        code = fl_cli_report("apply", &err, err.code == FL_EPROTO
+        /* An unverifiable or refused source changes nothing: exit 3. */
+        code = fl_cli_report("apply", &err, (err.code == FL_EPROTO ||
+                                             err.code == FL_EINVAL)
                                                 ? FL_EXIT_REFUSED
                                                 : FL_EXIT_FAILED);
         goto cleanup;

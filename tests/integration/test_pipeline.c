@@ -756,6 +756,110 @@ test_out_of_order_and_statement_timeout(void **state)
     fl_test_proc_release(&r);
 }
 
+static void
+s_cli(fl_test_proc_t *r, const char *const *argv)
+{
+    fl_test_run(r, "flotilla", argv, NULL, 60);
+}
+
+static void
+test_signed_bundle_apply_and_rollback_by_bundle(void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+    char *key = fl_asprintf("%s/release", e->dir);
+    char *keyfile = fl_asprintf("%s/release.key", e->dir);
+    char *pub = fl_asprintf("%s/release.pub", e->dir);
+    char *other = fl_asprintf("%s/other", e->dir);
+    char *otherpub = fl_asprintf("%s/other.pub", e->dir);
+    char *bundle = fl_asprintf("%s/release.bundle", e->dir);
+    char *tampered = fl_asprintf("%s/tampered.bundle", e->dir);
+    char *before = fl_test_canonical_dump(e->conn);
+    char *after = NULL, *id = NULL, *sql = NULL;
+    const char *kg1[] = {"flotilla", "keygen", "--out", key, NULL};
+    const char *kg2[] = {"flotilla", "keygen", "--out", other, NULL};
+    const char *build[] = {"flotilla", "bundle", "build", e->mdir, "--sign",
+                           keyfile, "--out", bundle, NULL};
+
+    s_write(e, "0001_a.sql", "-- flotilla:options allow=ban-drop-column gone\n"
+                             "-- flotilla:up\nALTER TABLE users DROP COLUMN legacy;\n"
+                             "-- flotilla:down\nALTER TABLE users ADD COLUMN legacy text DEFAULT 'none' NOT NULL;\n"
+                             "CREATE INDEX users_legacy_idx ON users (legacy);\n"
+                             "ALTER TABLE users ADD CONSTRAINT users_legacy_chk CHECK (legacy <> '');\n");
+    s_cli(&r, kg1);
+    s_expect(&r, 0, NULL);
+    fl_test_proc_release(&r);
+    s_cli(&r, kg2);
+    s_expect(&r, 0, NULL);
+    fl_test_proc_release(&r);
+    s_cli(&r, build);
+    s_expect(&r, 0, NULL);
+    fl_test_proc_release(&r);
+    /* A migrations directory is refused when signatures are required. */
+    s_run(e, &r, "apply", 1, "--require-signed", NULL);
+    s_expect(&r, 3, "--require-signed accepts only signed bundles");
+    fl_test_proc_release(&r);
+    /* A bundle from an untrusted key, or tampered with, executes nothing. */
+    {
+        const char *argv[] = {"flotilla", "apply", "--db", e->dbarg, "--log-file",
+                              e->log, "--trust", otherpub, bundle, NULL};
+        s_cli(&r, argv);
+        s_expect(&r, 3, "bundle is signed by unknown key");
+        fl_test_proc_release(&r);
+    }
+    {
+        FILE *in = fopen(bundle, "rb"), *out = fopen(tampered, "wb");
+        int c, i = 0;
+        assert_non_null(in);
+        assert_non_null(out);
+        while ((c = fgetc(in)) != EOF)
+            fputc(i++ == 200 ? c ^ 0x01 : c, out);
+        fclose(in);
+        fclose(out);
+        const char *argv[] = {"flotilla", "apply", "--db", e->dbarg, "--log-file",
+                              e->log, "--trust", pub, tampered, NULL};
+        s_cli(&r, argv);
+        s_expect(&r, 3, "bundle");
+        fl_test_proc_release(&r);
+    }
+    after = fl_test_canonical_dump(e->conn);
+    assert_string_equal(before, after);
+    free(after);
+    {
+        const char *argv[] = {"flotilla", "apply", "--db", e->dbarg, "--log-file",
+                              e->log, "--trust", pub, "--require-signed", bundle,
+                              NULL};
+        s_cli(&r, argv);
+        s_expect(&r, 0, "applied 1 migration");
+        fl_test_proc_release(&r);
+    }
+    id = s_value(e, "SELECT bundle_id FROM flotilla.schema_migrations");
+    assert_non_null(id);
+    assert_true(strlen(id) > 8);
+    sql = fl_asprintf("SELECT count(*) FROM flotilla.migration_logs WHERE bundle_id = '%s'", id);
+    {
+        char *n = s_value(e, sql);
+        assert_true(atoi(n) >= 4);
+        free(n);
+    }
+    s_run(e, &r, "rollback", 0, "--bundle", id, NULL);
+    s_expect(&r, 0, "rolled back 1 migration");
+    fl_test_proc_release(&r);
+    after = fl_test_canonical_dump(e->conn);
+    assert_string_equal(before, after);
+    free(before);
+    free(after);
+    free(id);
+    free(sql);
+    free(key);
+    free(keyfile);
+    free(pub);
+    free(other);
+    free(otherpub);
+    free(bundle);
+    free(tampered);
+}
+
 int
 main(void)
 {
@@ -776,6 +880,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_lint_error_refuses_unless_allowed, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_locks_shows_blocker_and_waiter, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_out_of_order_and_statement_timeout, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_signed_bundle_apply_and_rollback_by_bundle, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_new_scaffolds_next_version_and_backups_prune, s_setup, s_teardown),
     };
     return cmocka_run_group_tests_name("pipeline", tests, NULL, NULL);
