@@ -100,6 +100,29 @@ fl_ledger_ensure(fl_pg_t *pg, fl_error_t *err)
     char *v = NULL;
     int rc = 0;
 
+    /*
+     * The usual case: the ledger is there and current.  Two reads instead
+     * of a transaction of DDL, on every run.
+     */
+    rc = fl_pg_query_value(pg, &v, "SELECT to_regclass('flotilla.ledger_meta')"
+                           " IS NOT NULL AND to_regclass('flotilla.backups')"
+                           " IS NOT NULL", 0, NULL, err);
+    if (rc != 0)
+        return rc;
+    if (v && strcmp(v, "t") == 0) {
+        free(v);
+        v = NULL;
+        rc = fl_pg_query_value(pg, &v, "SELECT max(ledger_version) FROM"
+                               " flotilla.ledger_meta", 0, NULL, err);
+        if (rc != 0)
+            return rc;
+        if (v && strtol(v, NULL, 10) == FL_LEDGER_VERSION) {
+            free(v);
+            return 0;
+        }
+    }
+    free(v);
+    v = NULL;
     if ((rc = fl_pg_exec(pg, "BEGIN; SELECT " S_LEDGER_LOCK, err)) != 0)
         return rc;
     if ((rc = fl_pg_exec(pg, s_ledger_v1, err)) != 0)
