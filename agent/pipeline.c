@@ -775,6 +775,41 @@ s_record_failure(fl_pipeline_t *p, const fl_migration_t *m, int tx, int total,
 }
 
 /*
+ * The verify-after step: the migration's verify statements, the schema
+ * fingerprint, and its ledger row marked applied.  Inside the migration's
+ * transaction when tx is set.
+ */
+static int
+s_finish(fl_pipeline_t *p, const fl_migration_t *m, int tx, int total,
+         int64_t t0, const s_stats *stats, char **fingerprint, fl_error_t *err)
+{
+    fl_stmt_list_t vs = {NULL, 0};
+    int rc = 0;
+
+    if (m->verify)
+        rc = fl_facts_analyze(&vs, m->verify, m->verify_line - 1,
+                              fl_pg_server_version(p->pg), err);
+    for (size_t i = 0; rc == 0 && i < vs.count; i++) {
+        rc = fl_pg_exec(p->pg, vs.items[i].sql, err);
+        if (rc != 0)
+            fl_error_prefix(err, "verify statement at %s:%d:%d: ", m->file,
+                            vs.items[i].line, vs.items[i].column);
+    }
+    fl_stmt_list_release(&vs);
+    if (rc == 0)
+        rc = fl__schema_fingerprint(p->pg, fingerprint, err);
+    if (rc == 0) {
+        fl_ledger_record_t rec = {m, p->opts.bundle_id, p->opts.rollout_id,
+                                  p->opts.agent, "applied", tx, stats->done,
+                                  total, fl__now_ms() - t0,
+                                  stats->lock_wait_ms, stats->retries, NULL,
+                                  NULL, *fingerprint};
+        rc = fl_ledger_record(p->pg, &rec, err);
+    }
+    return rc;
+}
+
+/*
  * Applies one transactional migration: validate, backup, execute, verify
  * and the ledger row in one transaction.
  */
@@ -832,31 +867,9 @@ s_apply_tx(fl_pipeline_t *p, const fl_migration_t *m, fl_error_t *err)
         stats.done = (int)i + 1;
     }
     stage = FL_STEP_VERIFY_AFTER;
-    if (m->verify) {
-        fl_stmt_list_t vs = {NULL, 0};
-        rc = fl_facts_analyze(&vs, m->verify, m->verify_line - 1,
-                              fl_pg_server_version(p->pg), err);
-        for (size_t i = 0; rc == 0 && i < vs.count; i++) {
-            rc = fl_pg_exec(p->pg, vs.items[i].sql, err);
-            if (rc != 0)
-                fl_error_prefix(err, "verify statement at %s:%d:%d: ", m->file,
-                                vs.items[i].line, vs.items[i].column);
-        }
-        fl_stmt_list_release(&vs);
-        if (rc != 0)
-            goto failed;
-    }
-    if ((rc = fl__schema_fingerprint(p->pg, &fingerprint, err)) != 0)
+    if ((rc = s_finish(p, m, 1, (int)stmts.count, t0, &stats, &fingerprint,
+                       err)) != 0)
         goto failed;
-    {
-        fl_ledger_record_t rec = {m, p->opts.bundle_id, p->opts.rollout_id,
-                                  p->opts.agent, "applied", 1, stats.done,
-                                  (int)stmts.count, fl__now_ms() - t0,
-                                  stats.lock_wait_ms, stats.retries, NULL,
-                                  NULL, fingerprint};
-        if ((rc = fl_ledger_record(p->pg, &rec, err)) != 0)
-            goto failed;
-    }
     if ((rc = fl_pg_exec(p->pg, "COMMIT", err)) != 0)
         goto failed;
     s_event(p, FL_STEP_EXECUTE, FL_STEP_OK, m, fl__now_ms() - tv, NULL,
@@ -974,27 +987,9 @@ s_apply_notx(fl_pipeline_t *p, const fl_migration_t *m,
                 "statement %zu of %zu done (%s:%d)", i + 1, stmts.count,
                 m->file, stmts.items[i].line);
     }
-    if (m->verify) {
-        fl_stmt_list_t vs = {NULL, 0};
-        rc = fl_facts_analyze(&vs, m->verify, m->verify_line - 1,
-                              fl_pg_server_version(p->pg), err);
-        for (size_t i = 0; rc == 0 && i < vs.count; i++)
-            rc = fl_pg_exec(p->pg, vs.items[i].sql, err);
-        fl_stmt_list_release(&vs);
-        if (rc != 0)
-            goto failed;
-    }
-    if ((rc = fl__schema_fingerprint(p->pg, &fingerprint, err)) != 0)
+    if ((rc = s_finish(p, m, 0, (int)stmts.count, t0, &stats, &fingerprint,
+                       err)) != 0)
         goto failed;
-    {
-        fl_ledger_record_t rec = {m, p->opts.bundle_id, p->opts.rollout_id,
-                                  p->opts.agent, "applied", 0, stats.done,
-                                  (int)stmts.count, fl__now_ms() - t0,
-                                  stats.lock_wait_ms, stats.retries, NULL,
-                                  NULL, fingerprint};
-        if ((rc = fl_ledger_record(p->pg, &rec, err)) != 0)
-            goto failed;
-    }
     s_event(p, FL_STEP_VERIFY_AFTER, FL_STEP_OK, m, fl__now_ms() - t0, NULL,
             "applied %s; schema fingerprint %.16s", m->file, fingerprint);
     goto cleanup;

@@ -38,33 +38,12 @@ fl_cmd_apply(int argc, char **argv)
     fl_pipeline_t *p = NULL;
     fl_apply_result_t res = {0, 0, 0};
     fl_error_t err = FL_ERROR_INIT;
-    char *usage = NULL;
-    int first = 0, rc, code = FL_EXIT_OK;
+    int rc, code = FL_EXIT_OK;
 
     fl_dbcmd_init(&c, "apply");
-    usage = fl_asprintf("%s\n%s%s", s_usage, fl_dbcmd_pipeline_help,
-                        fl_dbcmd_help);
-    rc = fl_dbcmd_parse(&c, argc, argv, opts, usage, &first);
-    free(usage);
-    if (rc != 0)
-        return rc < 0 ? FL_EXIT_OK : rc;
-    if (first != argc - 1)
-        return fl_cli_usage_error("apply", "expected one SOURCE (a bundle or "
-                                  "a migrations directory)");
-    if ((code = fl_dbcmd_start(&c)) != 0)
-        return code;
-    if (fl_source_open(&src, argv[first], c.trust, c.require_signed,
-                       (int64_t)time(NULL), &err) != 0) {
-        /* An unverifiable or refused source changes nothing: exit 3. */
-        code = fl_cli_report("apply", &err, (err.code == FL_EPROTO ||
-                                             err.code == FL_EINVAL)
-                                                ? FL_EXIT_REFUSED
-                                                : FL_EXIT_FAILED);
-        goto cleanup;
-    }
-    c.popts.bundle_id = src.bundle_id;
-    if (fl_pipeline_open(&p, &c.popts, &err) != 0) {
-        code = fl_cli_report("apply", &err, FL_EXIT_CONNECT);
+    code = fl_dbcmd_open_pipeline(&c, argc, argv, opts, s_usage, &src, &p);
+    if (code != 0) {
+        code = code < 0 ? FL_EXIT_OK : code;
         goto cleanup;
     }
     rc = fl_pipeline_apply(p, src.migs, &res, &err);

@@ -114,33 +114,15 @@ fl_cmd_plan(int argc, char **argv)
     fl_pipeline_t *p = NULL;
     fl_error_t err = FL_ERROR_INIT;
     json_t *report = NULL;
-    char *usage = NULL;
-    int first = 0, rc, code = FL_EXIT_OK;
+    int code = FL_EXIT_OK;
 
     fl_dbcmd_init(&c, "plan");
-    usage = fl_asprintf("%s\n%s%s", s_usage, fl_dbcmd_pipeline_help,
-                        fl_dbcmd_help);
-    rc = fl_dbcmd_parse(&c, argc, argv, opts, usage, &first);
-    free(usage);
-    if (rc != 0)
-        return rc < 0 ? FL_EXIT_OK : rc;
-    if (first != argc - 1)
-        return fl_cli_usage_error("plan", "expected one SOURCE (a bundle or "
-                                  "a migrations directory)");
-    /* A dry run writes no log file unless asked to. */
-    if (c.log_file == NULL)
-        c.log_file = "";
+    /* A dry run writes no log file unless asked to, and prints a report. */
+    c.log_file = "";
     c.quiet = 1;
-    if ((code = fl_dbcmd_start(&c)) != 0)
-        return code;
-    if (fl_source_open(&src, argv[first], c.trust, c.require_signed,
-                       (int64_t)time(NULL), &err) != 0) {
-        code = fl_cli_report("plan", &err, FL_EXIT_FAILED);
-        goto cleanup;
-    }
-    c.popts.bundle_id = src.bundle_id;
-    if (fl_pipeline_open(&p, &c.popts, &err) != 0) {
-        code = fl_cli_report("plan", &err, FL_EXIT_CONNECT);
+    code = fl_dbcmd_open_pipeline(&c, argc, argv, opts, s_usage, &src, &p);
+    if (code != 0) {
+        code = code < 0 ? FL_EXIT_OK : code;
         goto cleanup;
     }
     if (fl_pipeline_plan(p, src.migs, &report, &err) != 0) {

@@ -7,7 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+
+#include "common/alloc.h"
 
 #include "cli/cli.h"
 #include "common/log.h"
@@ -211,6 +214,41 @@ fl_dbcmd_stop(fl_dbcmd_t *c)
 {
     (void)c;
     fl_log_close_file();
+}
+
+int
+fl_dbcmd_open_pipeline(fl_dbcmd_t *c, int argc, char **argv,
+                       const struct option *opts, const char *usage,
+                       fl_source_t *src, fl_pipeline_t **p)
+{
+    fl_error_t err = FL_ERROR_INIT;
+    char *text = fl_asprintf("%s\n%s%s", usage, fl_dbcmd_pipeline_help,
+                             fl_dbcmd_help);
+    int first = 0, code;
+
+    code = fl_dbcmd_parse(c, argc, argv, opts, text, &first);
+    free(text);
+    if (code != 0)
+        return code;
+    if (first != argc - 1)
+        return fl_cli_usage_error(c->cmd, "expected one SOURCE (a bundle or "
+                                  "a migrations directory)");
+    if ((code = fl_dbcmd_start(c)) != 0)
+        return code;
+    if (fl_source_open(src, argv[first], c->trust, c->require_signed,
+                       (int64_t)time(NULL), &err) != 0) {
+        /* An unverifiable or refused source changes nothing: exit 3. */
+        code = fl_cli_report(c->cmd, &err, (err.code == FL_EPROTO ||
+                                            err.code == FL_EINVAL)
+                                               ? FL_EXIT_REFUSED
+                                               : FL_EXIT_FAILED);
+    } else {
+        c->popts.bundle_id = src->bundle_id;
+        if (fl_pipeline_open(p, &c->popts, &err) != 0)
+            code = fl_cli_report(c->cmd, &err, FL_EXIT_CONNECT);
+    }
+    fl_error_clear(&err);
+    return code;
 }
 
 int

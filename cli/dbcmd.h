@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "agent/pipeline.h"
+#include "agent/source.h"
 #include "common/error.h"
 
 /* Long options every pipeline command accepts (ids 1000+). */
@@ -86,6 +87,15 @@ extern const char fl_dbcmd_help[];
 /* Opens the log file and installs the step printer into c->popts. */
 int fl_dbcmd_start(fl_dbcmd_t *c);
 void fl_dbcmd_stop(fl_dbcmd_t *c);
+
+/*
+ * For apply and plan: parses argv (one SOURCE), starts logging, opens the
+ * source and the pipeline.  Returns 0, or the exit code after reporting
+ * (-1: --help was printed).  The caller closes *src and *p either way.
+ */
+int fl_dbcmd_open_pipeline(fl_dbcmd_t *c, int argc, char **argv,
+                           const struct option *opts, const char *usage,
+                           fl_source_t *src, fl_pipeline_t **p);
 
 /* The exit code for an error from the pipeline. */
 int fl_dbcmd_exit_code(const fl_error_t *err);
