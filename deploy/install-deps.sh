@@ -18,6 +18,7 @@ packages=(
     libmicrohttpd-dev                   # metrics endpoint
     postgresql-15 postgresql-client-15  # tests, demo, benchmarks
     procps iproute2 util-linux          # ps, ss, runuser in scripts
+    bc hyperfine                        # benchmarks under bench/
 )
 
 missing=()
