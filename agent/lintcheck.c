@@ -16,35 +16,52 @@
 #include "lint/lint.h"
 
 int
-fl__lint_gate(const fl_migration_t *m, const fl_stmt_list_t *stmts,
-              int pg_version, int allow_errors, json_t *report,
-              fl_error_t *err)
+fl_lintcheck_migration(fl_finding_list_t *out, const fl_migration_t *m,
+                       const char *file, const fl_lint_options_t *opts,
+                       fl_error_t *err)
 {
-    fl_lint_options_t opts;
-    fl_finding_list_t findings = {NULL, 0};
+    fl_lint_options_t o;
     fl_lint_migration_t lm;
     fl_buf_t header = FL_BUF_INIT(0);
-    const fl_finding_t *first = NULL;
-    int rc = 0;
+    int rc;
 
-    (void)stmts; /* the linter parses on its own: it needs the whole tree */
-    fl_lint_options_init(&opts);
-    opts.pg_version = pg_version;
-    opts.lock_timeout_set = 1;
-    opts.statement_timeout_set = m->statement_timeout_ms > 0;
-    /* The options as the linter reads them from a file's header. */
+    if (opts)
+        o = *opts;
+    else
+        fl_lint_options_init(&o);
+    o.lock_timeout_set = 1;
+    o.statement_timeout_set |= m->statement_timeout_ms > 0;
+    /* The allow options as the linter reads them from a file's header. */
     for (size_t i = 0; i < m->nallows; i++)
         (void)fl_buf_printf(&header, "-- flotilla:options allow=%s %s\n",
                             m->allows[i].rule, m->allows[i].reason);
     memset(&lm, 0, sizeof(lm));
-    lm.file = m->file;
+    lm.file = file ? file : m->file;
     lm.header = header.len ? fl_buf_str(&header) : NULL;
     lm.up = m->up;
     lm.up_line = m->up_line;
     lm.down = m->down;
     lm.down_line = m->down_line;
     lm.no_transaction = m->no_transaction;
-    if ((rc = fl_lint_migration(&findings, &lm, &opts, err)) != 0)
+    rc = fl_lint_migration(out, &lm, &o, err);
+    fl_buf_release(&header);
+    return rc;
+}
+
+int
+fl__lint_gate(const fl_migration_t *m, const fl_stmt_list_t *stmts,
+              int pg_version, int allow_errors, json_t *report,
+              fl_error_t *err)
+{
+    fl_lint_options_t opts;
+    fl_finding_list_t findings = {NULL, 0};
+    const fl_finding_t *first = NULL;
+    int rc = 0;
+
+    (void)stmts; /* the linter parses on its own: it needs the whole tree */
+    fl_lint_options_init(&opts);
+    opts.pg_version = pg_version;
+    if ((rc = fl_lintcheck_migration(&findings, m, NULL, &opts, err)) != 0)
         goto cleanup;
     for (size_t i = 0; i < findings.count; i++) {
         const fl_finding_t *f = &findings.items[i];
@@ -68,6 +85,5 @@ fl__lint_gate(const fl_migration_t *m, const fl_stmt_list_t *stmts,
     }
 cleanup:
     fl_finding_list_release(&findings);
-    fl_buf_release(&header);
     return rc;
 }

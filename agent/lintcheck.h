@@ -10,7 +10,20 @@
 
 #include "common/error.h"
 #include "lint/facts.h"
+#include "lint/lint.h"
 #include "proto/migration.h"
+
+/*
+ * Lints a migration as the pipeline runs it and appends the findings to
+ * out: up inside one transaction unless no-transaction, lock_timeout
+ * counted as set (the pipeline always sets one), the migration's allow
+ * options as file-level suppressions, and the migration-level checks on
+ * down.  file is the name findings carry (NULL: m->file).  opts may be
+ * NULL (defaults at PostgreSQL 15).
+ */
+int fl_lintcheck_migration(fl_finding_list_t *out, const fl_migration_t *m,
+                           const char *file, const fl_lint_options_t *opts,
+                           fl_error_t *err) FL_NODISCARD;
 
 /*
  * Lints m->up at pg_version.  Appends every finding to report (a JSON

@@ -1,10 +1,10 @@
 /*
  * cmd_lint.c - `flotilla lint PATH...`: migration safety analysis.
  *
- * PATH is a .sql file or a migrations directory (each NNNN_name.sql is
- * linted as a migration: its up section, plus the migration-level checks).
- * A .sql file with "-- flotilla:up" markers is linted as a migration too.
- * Bundles are not read yet (they come with proto/).  Output is human,
+ * PATH is a .sql file, a migrations directory or a bundle.  Each
+ * migration (a file named NNNN_name.sql, or a bundle's) is linted as the
+ * pipeline runs it: its up section with its options, plus the
+ * migration-level checks.  Any other .sql file is linted as plain SQL.  Output is human,
  * JSON or SARIF 2.1.0; exit 0 when nothing is at error level, 1 when
  * something is, 2 for usage errors.
  */
@@ -24,7 +24,10 @@
 #include "common/alloc.h"
 #include "common/config.h"
 #include "common/parse.h"
+#include "agent/lintcheck.h"
 #include "lint/lint.h"
+#include "proto/bundle.h"
+#include "proto/migration.h"
 
 #define S_MAX_FILE ((long)64 * 1024 * 1024)
 
@@ -91,98 +94,65 @@ cleanup:
     return rc;
 }
 
-/* The sections of a migration file, as new strings (NULL when absent). */
-typedef struct {
-    char *header; /* text before the first section marker */
-    char *up;
-    char *down;
-    int up_line, down_line;
-    int found;
-} s_sections_t;
-
-static void
-s_sections_release(s_sections_t *s)
-{
-    free(s->header);
-    free(s->up);
-    free(s->down);
-}
-
-/* Splits text at its "-- flotilla:<section>" lines (docs/lint.md). */
-static void
-s_split_migration(s_sections_t *out, const char *text)
-{
-    static const char marker[] = "-- flotilla:";
-    const char *line = text, *start = text;
-    char **cur = &out->header;
-    int lineno = 1;
-
-    memset(out, 0, sizeof(*out));
-    for (;;) {
-        const char *nl = strchr(line, '\n');
-        const char *next = nl ? nl + 1 : line + strlen(line);
-        if (strncmp(line, marker, sizeof(marker) - 1) == 0) {
-            const char *name = line + sizeof(marker) - 1;
-            size_t n = strcspn(name, " \t\r\n");
-            char **sec = NULL;
-            int is_section = 1;
-            if (n == 2 && strncmp(name, "up", 2) == 0) {
-                sec = &out->up;
-                out->up_line = lineno + 1;
-            } else if (n == 4 && strncmp(name, "down", 4) == 0) {
-                sec = &out->down;
-                out->down_line = lineno + 1;
-            } else if (!((n == 8 && strncmp(name, "validate", 8) == 0) ||
-                         (n == 6 && strncmp(name, "verify", 6) == 0))) {
-                is_section = 0; /* options and allow lines are text */
-            }
-            if (is_section) {
-                if (cur && !*cur)
-                    *cur = fl_strndup(start, (size_t)(line - start));
-                cur = sec;
-                start = next;
-                out->found = 1;
-            }
-        }
-        if (!nl)
-            break;
-        line = next;
-        lineno++;
-    }
-    if (cur && !*cur)
-        *cur = fl_strdup(start);
-}
-
 static int
-s_lint_file(fl_finding_list_t *out, const char *path, int as_migration,
+s_is_migration_name(const char *name);
+
+/*
+ * A file named NNNN_name.sql is a migration: parsed by proto's strict
+ * parser and linted as the pipeline runs it.  Any other file is plain SQL.
+ */
+static int
+s_lint_file(fl_finding_list_t *out, const char *path,
             const fl_lint_options_t *opts, fl_error_t *err)
 {
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
     char *text = NULL;
-    s_sections_t sec;
-    fl_lint_migration_t m;
+    fl_migration_t m;
     int rc;
 
     if ((rc = s_read_file(&text, path, err)) != 0)
         return rc;
-    s_split_migration(&sec, text);
-    if (sec.found && sec.up) {
+    if (s_is_migration_name(base)) {
         memset(&m, 0, sizeof(m));
-        m.file = path;
-        m.header = sec.header;
-        m.up = sec.up;
-        m.up_line = sec.up_line;
-        m.down = sec.down;
-        m.down_line = sec.down_line;
-        m.no_transaction = sec.header && strstr(sec.header, "no-transaction");
-        rc = fl_lint_migration(out, &m, opts, err);
-    } else if (as_migration) {
-        rc = FL_ERR(err, FL_EINVAL, "migration \"%s\" has no up section", path);
-        fl_error_set_hint(err, "start the statements with a \"-- flotilla:up\" line");
+        rc = fl_migration_parse(&m, base, text, strlen(text), err);
+        if (rc == 0)
+            rc = fl_lintcheck_migration(out, &m, path, opts, err);
+        fl_migration_release(&m);
     } else {
         rc = fl_lint_sql(out, text, path, 0, opts, err);
     }
-    s_sections_release(&sec);
     free(text);
+    return rc;
+}
+
+/*
+ * A bundle: each migration linted as above.  Lint reads the bundle
+ * without verifying its signature (nothing is executed); findings name
+ * "BUNDLE:FILE".
+ */
+static int
+s_lint_bundle(fl_finding_list_t *out, const char *path,
+              const fl_lint_options_t *opts, fl_error_t *err)
+{
+    unsigned char *data = NULL;
+    size_t len = 0;
+    fl_bundle_t *b = NULL;
+    const fl_migration_list_t *migs = NULL;
+    int rc;
+
+    if ((rc = fl_bundle_read_file(&data, &len, path, err)) != 0)
+        return rc;
+    rc = fl_bundle_decode_unverified(&b, data, len, err);
+    free(data);
+    if (rc != 0)
+        return rc;
+    migs = fl_bundle_migrations(b);
+    for (size_t i = 0; i < migs->count && rc == 0; i++) {
+        char *name = fl_asprintf("%s:%s", path, migs->items[i].file);
+        rc = fl_lintcheck_migration(out, &migs->items[i], name, opts, err);
+        free(name);
+    }
+    fl_bundle_destroy(&b);
     return rc;
 }
 
@@ -220,7 +190,7 @@ s_lint_dir(fl_finding_list_t *out, const char *dir,
     closedir(d);
     qsort(names, n, sizeof(char *), s_cmp_str);
     for (i = 0; i < n && rc == 0; i++)
-        rc = s_lint_file(out, names[i], 1, opts, err);
+        rc = s_lint_file(out, names[i], opts, err);
     for (i = 0; i < n; i++)
         free(names[i]);
     free(names);
@@ -476,7 +446,9 @@ fl_cmd_lint(int argc, char **argv)
             goto cleanup;
         }
         r = S_ISDIR(sb.st_mode) ? s_lint_dir(&found, argv[i], &opts, &err)
-                                : s_lint_file(&found, argv[i], 0, &opts, &err);
+            : fl_bundle_is_bundle_file(argv[i])
+                ? s_lint_bundle(&found, argv[i], &opts, &err)
+                : s_lint_file(&found, argv[i], &opts, &err);
         if (r != 0) {
             rc = fl_cli_report("lint", &err, FL_EXIT_FAILED);
             goto cleanup;

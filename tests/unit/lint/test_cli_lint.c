@@ -264,6 +264,44 @@ test_cli_lint_migrations_directory(void **state)
     fl_test_proc_release(&r);
 }
 
+static void
+test_cli_lint_bundle_lints_each_migration(void **state)
+{
+    fixture_t *f = *state;
+    fl_test_proc_t r;
+    char dir[4200], path[4300], key[4300], bundle[4300];
+    const char *kg[] = {"flotilla", "keygen", "--out", key, NULL};
+    const char *build[] = {"flotilla", "bundle", "build", dir, "--sign", path,
+                           "--out", bundle, NULL};
+    const char *lint[] = {"flotilla", "lint", bundle, NULL};
+    char want[4400];
+
+    snprintf(dir, sizeof(dir), "%s/bm", f->dir);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    snprintf(path, sizeof(path), "%s/0001_drop.sql", dir);
+    fl_test_write_file(path,
+        "-- flotilla:options lock_timeout=2s statement_timeout=1min\n"
+        "-- flotilla:up\n"
+        "ALTER TABLE users DROP COLUMN legacy;\n"
+        "-- flotilla:down\n"
+        "ALTER TABLE users ADD COLUMN legacy text;\n");
+    snprintf(key, sizeof(key), "%s/k", f->dir);
+    snprintf(bundle, sizeof(bundle), "%s/release.bundle", f->dir);
+    fl_test_run(&r, "flotilla", kg, NULL, 60);
+    assert_int_equal(r.status, 0);
+    fl_test_proc_release(&r);
+    snprintf(path, sizeof(path), "%s/k.key", f->dir);
+    fl_test_run(&r, "flotilla", build, NULL, 60);
+    assert_int_equal(r.status, 0);
+    fl_test_proc_release(&r);
+    fl_test_run(&r, "flotilla", lint, NULL, 60);
+    assert_int_equal(r.status, 1);
+    snprintf(want, sizeof(want), "%s:0001_drop.sql:3:1: error ban-drop-column",
+             bundle);
+    assert_non_null(strstr(r.out, want));
+    fl_test_proc_release(&r);
+}
+
 int
 main(void)
 {
@@ -275,6 +313,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_cli_lint_usage_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cli_lint_rule_options_and_config, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cli_lint_migrations_directory, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cli_lint_bundle_lints_each_migration, setup, teardown),
     };
     return cmocka_run_group_tests_name("cli_lint", tests, NULL, NULL);
 }
