@@ -360,6 +360,10 @@ s_position(const fl_migration_t *m, const fl_stmt_t *st, int pos)
     return fl_asprintf("%s:%d:%d", m ? m->file : "?", line, col);
 }
 
+/* Statement indexes with a meaning of their own (s_run, s_blockers). */
+#define S_BACKUPS (-1) /* the backups of every destructive statement */
+#define S_ALL (-2)     /* every statement's tables */
+
 /*
  * The sessions holding locks on the tables of statement index (or of
  * every destructive statement, index S_BACKUPS), for a report.
@@ -371,7 +375,8 @@ s_blockers(fl_pipeline_t *p, const fl_stmt_list_t *stmts, int index)
 
     for (size_t s = 0; s < stmts->count; s++) {
         const fl_stmt_t *st = &stmts->items[s];
-        if (index >= 0 ? (int)s != index : !st->destructive)
+        if (index >= 0 ? (int)s != index
+                       : index == S_BACKUPS && !st->destructive)
             continue;
         for (size_t i = 0; i < st->ntables; i++) {
             fl_pg_result_t r = FL_PG_RESULT_INIT;
@@ -506,7 +511,6 @@ s_drop_invalid_index(fl_pipeline_t *p, const fl_migration_t *m,
  * One attempt of s_run: statement `index` of stmts, or, when index is
  * S_BACKUPS, the backups of every destructive statement of the migration.
  */
-#define S_BACKUPS (-1)
 
 static int
 s_attempt(fl_pipeline_t *p, const fl_migration_t *m,
@@ -532,14 +536,15 @@ s_attempt(fl_pipeline_t *p, const fl_migration_t *m,
 }
 
 /*
- * Runs statement index of stmts (or the backups, index S_BACKUPS) with
- * lock-timeout retries.  Inside a transaction each attempt runs behind a
- * savepoint so that a lock timeout can be undone and retried without
- * losing the earlier statements.
+ * Runs statement index of stmts (or the backups, index S_BACKUPS),
+ * retrying a lock timeout up to `retries` times.  Inside a transaction
+ * each attempt runs behind a savepoint; the apply of a transactional
+ * migration passes 0 and retries the whole transaction instead, so that
+ * it holds no lock while it waits (see s_apply_tx).
  */
 static int
 s_run(fl_pipeline_t *p, const fl_migration_t *m, const fl_stmt_list_t *stmts,
-      int index, int in_tx, s_backed_up *backed, s_stats *stats,
+      int index, int in_tx, int retries, s_backed_up *backed, s_stats *stats,
       fl_error_t *err)
 {
     const fl_stmt_t *st = index == S_BACKUPS ? NULL : &stmts->items[index];
@@ -570,14 +575,14 @@ s_run(fl_pipeline_t *p, const fl_migration_t *m, const fl_stmt_list_t *stmts,
             s_rollback_quietly(p);
         }
         if (err && strcmp(err->sqlstate, "55P03") == 0 &&
-            attempt < p->opts.lock_retries && !s_cancelled(p)) {
+            attempt < retries && !s_cancelled(p)) {
             char *who = s_blockers(p, stmts, index);
             int64_t wait = s_backoff(p, p->opts.retry_base_ms, attempt);
 
             s_event(p, FL_STEP_EXECUTE, FL_STEP_RETRY, m, fl__now_ms() - t0,
                     NULL, "lock timeout at %s:%d (attempt %d of %d); "
                     "retrying in %lld ms; blocked by %s", m->file,
-                    st ? st->line : 0, attempt + 1, p->opts.lock_retries + 1,
+                    st ? st->line : 0, attempt + 1, retries + 1,
                     (long long)wait, who);
             free(who);
             fl_error_clear(err);
@@ -810,6 +815,60 @@ s_finish(fl_pipeline_t *p, const fl_migration_t *m, int tx, int total,
 }
 
 /*
+ * One attempt at a transactional migration, from BEGIN to just before
+ * COMMIT.  *refused is set when validation (not execution) failed.
+ */
+static int
+s_apply_tx_once(fl_pipeline_t *p, const fl_migration_t *m,
+                const fl_stmt_list_t *stmts, s_backed_up *backed,
+                s_stats *stats, int *stage, int *refused, char **fingerprint,
+                int64_t t0, int64_t *tv, fl_error_t *err)
+{
+    int rc;
+
+    *stage = FL_STEP_VALIDATE;
+    if ((rc = fl_pg_exec(p->pg, "BEGIN", err)) != 0 ||
+        (rc = s_set_timeouts(p, m, 1, err)) != 0)
+        return rc;
+    *refused = 1;
+    if ((rc = s_custom_validate(p, m, NULL, err)) != 0)
+        return rc;
+    for (size_t i = 0; i < stmts->count && rc == 0; i++)
+        rc = s_run_checks(p, stmts, i, 0, NULL, err);
+    if (rc != 0)
+        return rc;
+    *refused = 0;
+    s_event(p, FL_STEP_VALIDATE, FL_STEP_OK, m, fl__now_ms() - t0, NULL,
+            "%zu statement%s validated", stmts->count,
+            stmts->count == 1 ? "" : "s");
+    *tv = fl__now_ms();
+    /*
+     * Back up before the first statement: the copies then hold the
+     * pre-migration rows and columns, which is what rollback must restore
+     * (a column added earlier in the same migration is not restored).
+     */
+    *stage = FL_STEP_BACKUP;
+    if ((rc = s_run(p, m, stmts, S_BACKUPS, 1, 0, backed, stats, err)) != 0)
+        return rc;
+    *stage = FL_STEP_EXECUTE;
+    s_event(p, FL_STEP_EXECUTE, FL_STEP_STARTED, m, 0, NULL, "executing %s",
+            m->file);
+    for (size_t i = 0; i < stmts->count; i++) {
+        *stage = FL_STEP_VALIDATE;
+        *refused = 1;
+        if ((rc = s_run_checks(p, stmts, i, 1, NULL, err)) != 0)
+            return rc;
+        *refused = 0;
+        *stage = FL_STEP_EXECUTE;
+        if ((rc = s_run(p, m, stmts, (int)i, 1, 0, backed, stats, err)) != 0)
+            return rc;
+        stats->done = (int)i + 1;
+    }
+    *stage = FL_STEP_VERIFY_AFTER;
+    return s_finish(p, m, 1, (int)stmts->count, t0, stats, fingerprint, err);
+}
+
+/*
  * Applies one transactional migration: validate, backup, execute, verify
  * and the ledger row in one transaction.
  */
@@ -832,44 +891,50 @@ s_apply_tx(fl_pipeline_t *p, const fl_migration_t *m, fl_error_t *err)
     if ((rc = fl__lint_gate(m, &stmts, fl_pg_server_version(p->pg),
                             p->opts.allow_lint_errors, NULL, err)) != 0)
         goto refused;
-    if ((rc = fl_pg_exec(p->pg, "BEGIN", err)) != 0 ||
-        (rc = s_set_timeouts(p, m, 1, err)) != 0)
-        goto failed;
-    if ((rc = s_custom_validate(p, m, NULL, err)) != 0)
-        goto refused;
-    for (size_t i = 0; i < stmts.count && rc == 0; i++)
-        rc = s_run_checks(p, &stmts, i, 0, NULL, err);
-    if (rc != 0)
-        goto refused;
-    s_event(p, FL_STEP_VALIDATE, FL_STEP_OK, m, fl__now_ms() - t0, NULL,
-            "%zu statement%s validated", stmts.count,
-            stmts.count == 1 ? "" : "s");
-    tv = fl__now_ms();
-    /*
-     * Back up before the first statement: the copies then hold the
-     * pre-migration rows and columns, which is what rollback must restore
-     * (a column added earlier in the same migration is not restored).
-     */
-    stage = FL_STEP_BACKUP;
-    if ((rc = s_run(p, m, &stmts, S_BACKUPS, 1, &backed, &stats, err)) != 0)
-        goto failed;
-    stage = FL_STEP_EXECUTE;
-    s_event(p, FL_STEP_EXECUTE, FL_STEP_STARTED, m, 0, NULL, "executing %s",
-            m->file);
-    for (size_t i = 0; i < stmts.count; i++) {
-        stage = FL_STEP_VALIDATE;
-        if ((rc = s_run_checks(p, &stmts, i, 1, NULL, err)) != 0)
+    for (int attempt = 0;; attempt++) {
+        int refused = 0;
+        int64_t ta = fl__now_ms();
+
+        rc = s_apply_tx_once(p, m, &stmts, &backed, &stats, &stage, &refused,
+                             &fingerprint, t0, &tv, err);
+        if (rc == 0)
+            break;
+        if (refused)
             goto refused;
-        stage = FL_STEP_EXECUTE;
-        rc = s_run(p, m, &stmts, (int)i, 1, &backed, &stats, err);
-        if (rc != 0)
-            goto failed;
-        stats.done = (int)i + 1;
-    }
-    stage = FL_STEP_VERIFY_AFTER;
-    if ((rc = s_finish(p, m, 1, (int)stmts.count, t0, &stats, &fingerprint,
-                       err)) != 0)
+        if (err && strcmp(err->sqlstate, "55P03") == 0 &&
+            attempt < p->opts.lock_retries && !s_cancelled(p)) {
+            int64_t wait = s_backoff(p, p->opts.retry_base_ms, attempt);
+            char *who = NULL;
+
+            /* Undo it all: no lock is held while we wait. */
+            s_rollback_quietly(p);
+            who = s_blockers(p, &stmts, S_ALL);
+            s_event(p, FL_STEP_EXECUTE, FL_STEP_RETRY, m, fl__now_ms() - ta,
+                    NULL, "lock timeout at %s (attempt %d of %d); rolled "
+                    "back, retrying in %lld ms; blocked by %s",
+                    stats.error_position ? stats.error_position : m->file,
+                    attempt + 1, p->opts.lock_retries + 1, (long long)wait,
+                    who);
+            free(who);
+            fl_error_clear(err);
+            s_backed_up_release(&backed);
+            fl_free(&fingerprint);
+            stats.lock_wait_ms += fl__now_ms() - ta + wait;
+            stats.retries++;
+            stats.done = 0;
+            s_sleep(p, wait);
+            continue;
+        }
+        if (err && strcmp(err->sqlstate, "55P03") == 0) {
+            char *who = NULL;
+            s_rollback_quietly(p);
+            who = s_blockers(p, &stmts, S_ALL);
+            fl_error_set_detail(err, "Gave up after %d attempts; blocked by "
+                                "%s.", attempt + 1, who);
+            free(who);
+        }
         goto failed;
+    }
     if ((rc = fl_pg_exec(p->pg, "COMMIT", err)) != 0)
         goto failed;
     s_event(p, FL_STEP_EXECUTE, FL_STEP_OK, m, fl__now_ms() - tv, NULL,
@@ -965,12 +1030,13 @@ s_apply_notx(fl_pipeline_t *p, const fl_migration_t *m,
                 "resuming %s at statement %zu of %zu", m->file, start + 1,
                 stmts.count);
     if (start == 0 &&
-        (rc = s_run(p, m, &stmts, S_BACKUPS, 0, &backed, &stats, err)) != 0)
+        (rc = s_run(p, m, &stmts, S_BACKUPS, 0, p->opts.lock_retries, &backed, &stats, err)) != 0)
         goto failed;
     for (size_t i = start; i < stmts.count; i++) {
         if ((rc = s_run_checks(p, &stmts, i, 1, NULL, err)) != 0)
             goto refused;
-        rc = s_run(p, m, &stmts, (int)i, 0, &backed, &stats, err);
+        rc = s_run(p, m, &stmts, (int)i, 0, p->opts.lock_retries, &backed, &stats,
+                   err);
         if (rc != 0)
             goto failed;
         stats.done = (int)i + 1;
@@ -1237,7 +1303,7 @@ s_plan_one(fl_pipeline_t *p, const fl_migration_t *m, int rehearse,
                 goto done;
             break;
         }
-        if (s_run(p, m, &stmts, (int)i, 1, &none, &stats, &perr) != 0) {
+        if (s_run(p, m, &stmts, (int)i, 1, 0, &none, &stats, &perr) != 0) {
             json_object_set_new(so, "rehearsal", json_string(perr.message));
             verdict = "failed";
             free(problem);
@@ -1376,7 +1442,8 @@ s_rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
         if ((rc = s_set_timeouts(p, &m, 0, err)) != 0)
             goto failed;
         for (size_t i = 0; i < stmts.count && rc == 0; i++)
-            rc = s_run(p, &m, &stmts, (int)i, 0, &none, &stats, err);
+            rc = s_run(p, &m, &stmts, (int)i, 0, p->opts.lock_retries, &none, &stats,
+                       err);
         if (rc == 0)
             rc = fl_pg_exec(p->pg, "BEGIN", err);
     } else {
@@ -1384,7 +1451,8 @@ s_rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
         if (rc == 0)
             rc = s_set_timeouts(p, &m, 1, err);
         for (size_t i = 0; i < stmts.count && rc == 0; i++)
-            rc = s_run(p, &m, &stmts, (int)i, 1, &none, &stats, err);
+            rc = s_run(p, &m, &stmts, (int)i, 1, p->opts.lock_retries, &none, &stats,
+                       err);
     }
     if (rc != 0)
         goto failed;

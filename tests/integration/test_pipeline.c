@@ -439,6 +439,57 @@ test_lock_timeout_retries_reports_blocker_then_succeeds(void **state)
     free(needle);
 }
 
+static void s_wait_for(s_env *e, const char *sql, int seconds);
+
+/*
+ * While a transactional migration waits to retry a lock timeout it holds
+ * no lock: a table an earlier statement altered stays readable.
+ */
+static void
+test_lock_retry_waits_without_holding_locks(void **state)
+{
+    s_env *e = *state;
+    PGconn *blocker = fl_test_db_connect(&e->db);
+    PGconn *reader = fl_test_db_connect(&e->db);
+    char *out = fl_asprintf("%s/r.out", e->dir);
+    int readable = 0, st = 0;
+    pid_t pid;
+
+    fl_test_exec(e->conn, "CREATE TABLE side (id int)");
+    s_write(e, "0001_two.sql",
+            "-- flotilla:up\nALTER TABLE side ADD COLUMN x int;\n"
+            "ALTER TABLE users ADD COLUMN c int;\n"
+            "-- flotilla:down\nALTER TABLE users DROP COLUMN c;\n"
+            "ALTER TABLE side DROP COLUMN x;\n");
+    fl_test_exec(blocker, "BEGIN; SELECT count(*) FROM users");
+    pid = fork();
+    if (pid == 0) {
+        char *bin = fl_asprintf("%s/flotilla", getenv("FLOTILLA_BIN_DIR"));
+        if (freopen(out, "w", stdout) == NULL || freopen(out, "a", stderr) == NULL)
+            _exit(126);
+        execl(bin, "flotilla", "apply", "--db", e->dbarg, "--log-file", e->log,
+              "--lock-timeout", "100ms", "--lock-retries", "8", e->mdir,
+              (char *)NULL);
+        _exit(127);
+    }
+    fl_test_exec(reader, "SET lock_timeout = '50ms'");
+    for (int i = 0; i < 40; i++) {
+        PGresult *r = PQexec(reader, "SELECT count(*) FROM side");
+        readable += PQresultStatus(r) == PGRES_TUPLES_OK;
+        PQclear(r);
+        usleep(50000);
+    }
+    assert_true(readable > 20);
+    fl_test_exec(blocker, "COMMIT");
+    waitpid(pid, &st, 0);
+    assert_int_equal(WEXITSTATUS(st), 0);
+    s_assert_value(e, "SELECT status || ' ' || (retries > 0) FROM flotilla.schema_migrations",
+                   "applied true");
+    PQfinish(blocker);
+    PQfinish(reader);
+    free(out);
+}
+
 /* Starts flotilla apply in the background; returns its pid. */
 static pid_t
 s_spawn_apply(s_env *e, const char *lock_wait, const char *out)
@@ -873,6 +924,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_plan_changes_nothing, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_create_index_concurrently_and_resume_after_failure, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_lock_timeout_retries_reports_blocker_then_succeeds, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_lock_retry_waits_without_holding_locks, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_two_applies_at_once_apply_once, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_kill_9_mid_migration_applies_nothing_then_rerun_succeeds, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_drift_is_refused, s_setup, s_teardown),
