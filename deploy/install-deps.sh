@@ -11,6 +11,7 @@ packages=(
     libzmq3-dev libczmq-dev             # transport, CurveZMQ, zauth/zcert
     libmsgpack-dev                      # wire format
     libsodium-dev                       # Ed25519, BLAKE2b, secure memory
+    libssl-dev                          # SHA-256 (libcrypto, SHA-NI)
     libpg-query-dev libprotobuf-c-dev   # the PostgreSQL parser
     libyaml-dev                         # configuration
     libjansson-dev                      # JSON output

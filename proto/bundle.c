@@ -20,6 +20,7 @@
 #include <sodium.h>
 
 #include "common/alloc.h"
+#include "common/hash.h"
 #include "proto/codec.h"
 #include "proto/proto_internal.h"
 
@@ -284,8 +285,7 @@ fl_bundle_build(fl_buf_t *out, const fl_migration_list_t *migs,
     if ((rc = fl_codec_encode(&w, &s_body_schema, &body, err)) != 0 ||
         (rc = fl_codec_writer_finish(&w, "bundle", err)) != 0)
         goto cleanup;
-    crypto_generichash(digest, sizeof(digest), (unsigned char *)body_buf.data,
-                       body_buf.len, NULL, 0);
+    fl_hash_sha256(digest, body_buf.data, body_buf.len);
     s_id_from_digest(id, digest);
 
     memcpy(hdr, FL_BUNDLE_MAGIC, S_MAGIC_LEN);
@@ -506,7 +506,7 @@ s_decode(fl_bundle_t **out, const unsigned char *data, size_t len,
                          "bundle payload", err);
     if ((rc = s_decode_payload(&r, &body, &raw, &rawlen, stored, &id)) != 0)
         goto cleanup;
-    crypto_generichash(digest, sizeof(digest), raw, rawlen, NULL, 0);
+    fl_hash_sha256(digest, raw, rawlen);
     s_id_from_digest(want_id, digest);
     fl_key_id_format(signer, data + 10);
     if (sodium_memcmp(digest, stored, sizeof(digest)) != 0 ||

@@ -12,7 +12,7 @@
  *   22  P  payload: map {"body": map, "digest": bin 32, "id": str}
  *   22+P 64 Ed25519 signature over bytes 0 .. 22+P-1
  *
- * "digest" is BLAKE2b-256 over the exact bytes of the "body" value; "id"
+ * "digest" is SHA-256 over the exact bytes of the "body" value; "id"
  * is the hex of its first 16 bytes.  The body holds format, created,
  * expires, signer (key id hex), note and the ordered migrations with
  * every section, option, line number and SHA-256 checksum.

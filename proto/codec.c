@@ -220,7 +220,11 @@ fl_codec_read_strdup(fl_codec_reader_t *r, char **out)
         r->pos = start;
         return fl_codec_fail(r, "string contains a NUL byte");
     }
-    *out = fl_strndup(p, n);
+    /* No NUL inside, so copy without fl_strndup's extra strnlen pass. */
+    *out = fl_malloc(n + 1);
+    if (n > 0)
+        memcpy(*out, p, n);
+    (*out)[n] = '\0';
     return 0;
 }
 

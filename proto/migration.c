@@ -22,6 +22,7 @@
 #include <sodium.h>
 
 #include "common/alloc.h"
+#include "common/hash.h"
 #include "common/parse.h"
 #include "proto/proto_internal.h"
 
@@ -468,49 +469,48 @@ cleanup:
  * and must never change: ledgers store these checksums.
  */
 static void
-s_hash_field(crypto_hash_sha256_state *st, unsigned char tag, const void *p,
-             uint64_t n)
+s_hash_field(fl_hash_t *h, unsigned char tag, const void *p, uint64_t n)
 {
     unsigned char hdr[9];
 
     hdr[0] = tag;
     for (int i = 0; i < 8; i++)
         hdr[1 + i] = (unsigned char)(n >> (56 - 8 * i));
-    crypto_hash_sha256_update(st, hdr, sizeof(hdr));
+    fl_hash_update(h, hdr, sizeof(hdr));
     if (p != NULL && n > 0 && n != UINT64_MAX)
-        crypto_hash_sha256_update(st, p, n);
+        fl_hash_update(h, p, n);
 }
 
 static void
-s_hash_str(crypto_hash_sha256_state *st, unsigned char tag, const char *s)
+s_hash_str(fl_hash_t *h, unsigned char tag, const char *s)
 {
-    s_hash_field(st, tag, s, s ? strlen(s) : UINT64_MAX);
+    s_hash_field(h, tag, s, s ? strlen(s) : UINT64_MAX);
 }
 
 void
 fl_migration_compute_checksum(fl_migration_t *m)
 {
     static const char domain[] = "flotilla-migration-v1";
-    crypto_hash_sha256_state st;
+    fl_hash_t *h = fl_hash_sha256_new();
 
     fl_proto_sodium_init();
-    crypto_hash_sha256_init(&st);
-    s_hash_field(&st, 'D', domain, sizeof(domain) - 1);
-    s_hash_field(&st, 'V', NULL, (uint64_t)m->version);
-    s_hash_str(&st, 'N', m->name);
-    s_hash_str(&st, 'u', m->up);
-    s_hash_str(&st, 'd', m->down);
-    s_hash_str(&st, 'a', m->validate);
-    s_hash_str(&st, 'v', m->verify);
-    s_hash_field(&st, 'T', NULL, (uint64_t)(m->no_transaction != 0));
-    s_hash_field(&st, 'L', NULL, (uint64_t)m->lock_timeout_ms);
-    s_hash_field(&st, 'S', NULL, (uint64_t)m->statement_timeout_ms);
-    s_hash_field(&st, 'A', NULL, (uint64_t)m->nallows);
+    s_hash_field(h, 'D', domain, sizeof(domain) - 1);
+    s_hash_field(h, 'V', NULL, (uint64_t)m->version);
+    s_hash_str(h, 'N', m->name);
+    s_hash_str(h, 'u', m->up);
+    s_hash_str(h, 'd', m->down);
+    s_hash_str(h, 'a', m->validate);
+    s_hash_str(h, 'v', m->verify);
+    s_hash_field(h, 'T', NULL, (uint64_t)(m->no_transaction != 0));
+    s_hash_field(h, 'L', NULL, (uint64_t)m->lock_timeout_ms);
+    s_hash_field(h, 'S', NULL, (uint64_t)m->statement_timeout_ms);
+    s_hash_field(h, 'A', NULL, (uint64_t)m->nallows);
     for (size_t i = 0; i < m->nallows; i++) {
-        s_hash_str(&st, 'r', m->allows[i].rule);
-        s_hash_str(&st, 'R', m->allows[i].reason);
+        s_hash_str(h, 'r', m->allows[i].rule);
+        s_hash_str(h, 'R', m->allows[i].reason);
     }
-    crypto_hash_sha256_final(&st, m->checksum);
+    fl_hash_final(h, m->checksum);
+    fl_hash_destroy(&h);
     sodium_bin2hex(m->checksum_hex, sizeof(m->checksum_hex), m->checksum,
                    sizeof(m->checksum));
 }

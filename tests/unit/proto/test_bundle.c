@@ -119,6 +119,34 @@ s_expect_refused(const unsigned char *data, size_t len, const fl_trust_t *t,
     fl_error_clear(&err);
 }
 
+/*
+ * The digest is SHA-256 of the body's raw bytes (docs/bundles.md), checked
+ * here against libsodium's independent SHA-256.  The body runs from the
+ * payload's "body" key to its "digest" key.
+ */
+static void
+test_bundle_digest_is_sha256_of_the_raw_body(void **state)
+{
+    fixture *f = *state;
+    const unsigned char *data = s_data(f);
+    size_t body = FL_BUNDLE_HEADER_BYTES + 6;
+    size_t end = body;
+    unsigned char digest[32];
+    char hex[65];
+    fl_bundle_t *b = NULL;
+    fl_error_t err = FL_ERROR_INIT;
+
+    assert_memory_equal(data + FL_BUNDLE_HEADER_BYTES + 1, "\xa4" "body", 5);
+    while (memcmp(data + end, "\xa6" "digest", 7) != 0)
+        end++;
+    crypto_hash_sha256(digest, data + body, end - body);
+    sodium_bin2hex(hex, sizeof(hex), digest, sizeof(digest));
+    assert_int_equal(fl_bundle_verify_bytes(&b, data, f->bytes.len, f->trust,
+                                            1700000001, &err), 0);
+    assert_string_equal(fl_bundle_digest_hex(b), hex);
+    fl_bundle_destroy(&b);
+}
+
 static void
 test_bundle_verify_returns_the_migrations_as_built(void **state)
 {
@@ -318,7 +346,7 @@ s_resign(fixture *f, unsigned char *data, size_t len, int fix_digest)
     while (memcmp(data + end, "\xa6" "digest", 7) != 0)
         end++;
     if (fix_digest) {
-        crypto_generichash(digest, 32, data + body, end - body, NULL, 0);
+        crypto_hash_sha256(digest, data + body, end - body);
         memcpy(data + end + 9, digest, 32);
         sodium_bin2hex(id, sizeof(id), digest, 16);
         memcpy(data + end + 9 + 32 + 3 + 2, id, 32);
@@ -450,6 +478,7 @@ main(void)
     const struct CMUnitTest tests[] = {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
         T(test_bundle_verify_returns_the_migrations_as_built),
+        T(test_bundle_digest_is_sha256_of_the_raw_body),
         T(test_bundle_build_is_deterministic),
         T(test_bundle_every_flipped_byte_is_refused),
         T(test_bundle_every_truncation_is_refused),
