@@ -780,13 +780,13 @@ s_record_failure(fl_pipeline_t *p, const fl_migration_t *m, int tx, int total,
 }
 
 /*
- * The verify-after step: the migration's verify statements, the schema
- * fingerprint, and its ledger row marked applied.  Inside the migration's
- * transaction when tx is set.
+ * The verify-after step: the migration's verify statements and its
+ * ledger row marked applied.  Inside the migration's transaction when tx
+ * is set.
  */
 static int
 s_finish(fl_pipeline_t *p, const fl_migration_t *m, int tx, int total,
-         int64_t t0, const s_stats *stats, char **fingerprint, fl_error_t *err)
+         int64_t t0, const s_stats *stats, fl_error_t *err)
 {
     fl_stmt_list_t vs = {NULL, 0};
     int rc = 0;
@@ -801,17 +801,41 @@ s_finish(fl_pipeline_t *p, const fl_migration_t *m, int tx, int total,
                             vs.items[i].line, vs.items[i].column);
     }
     fl_stmt_list_release(&vs);
-    if (rc == 0)
-        rc = fl__schema_fingerprint(p->pg, fingerprint, err);
     if (rc == 0) {
         fl_ledger_record_t rec = {m, p->opts.bundle_id, p->opts.rollout_id,
                                   p->opts.agent, "applied", tx, stats->done,
                                   total, fl__now_ms() - t0,
                                   stats->lock_wait_ms, stats->retries, NULL,
-                                  NULL, *fingerprint};
+                                  NULL, NULL};
         rc = fl_ledger_record(p->pg, &rec, err);
     }
     return rc;
+}
+
+/*
+ * Records the schema fingerprint of the target after m committed.  It is
+ * computed outside the migration's transaction on purpose: on a schema
+ * with thousands of tables the catalog scan takes long enough to matter,
+ * and inside the transaction it would hold the migration's locks that
+ * much longer.  A failure here is reported and leaves the fingerprint
+ * empty: the migration itself is applied.  Returns a new string or NULL.
+ */
+static char *
+s_fingerprint_after(fl_pipeline_t *p, const fl_migration_t *m)
+{
+    fl_error_t err = FL_ERROR_INIT;
+    char *fp = NULL;
+
+    if (fl__schema_fingerprint(p->pg, &fp, &err) == 0 &&
+        fl_pg_execf(p->pg, &err, "UPDATE flotilla.schema_migrations SET"
+                    " schema_fingerprint = '%s' WHERE version = %lld",
+                    fp ? fp : "", (long long)m->version) == 0)
+        return fp;
+    fl_log_warning("pipeline", "could not record the schema fingerprint after "
+                   "%s: %s", m->file, err.message);
+    fl_error_clear(&err);
+    free(fp);
+    return NULL;
 }
 
 /*
@@ -821,8 +845,8 @@ s_finish(fl_pipeline_t *p, const fl_migration_t *m, int tx, int total,
 static int
 s_apply_tx_once(fl_pipeline_t *p, const fl_migration_t *m,
                 const fl_stmt_list_t *stmts, s_backed_up *backed,
-                s_stats *stats, int *stage, int *refused, char **fingerprint,
-                int64_t t0, int64_t *tv, fl_error_t *err)
+                s_stats *stats, int *stage, int *refused, int64_t t0,
+                int64_t *tv, fl_error_t *err)
 {
     int rc;
 
@@ -865,7 +889,7 @@ s_apply_tx_once(fl_pipeline_t *p, const fl_migration_t *m,
         stats->done = (int)i + 1;
     }
     *stage = FL_STEP_VERIFY_AFTER;
-    return s_finish(p, m, 1, (int)stmts->count, t0, stats, fingerprint, err);
+    return s_finish(p, m, 1, (int)stmts->count, t0, stats, err);
 }
 
 /*
@@ -896,7 +920,7 @@ s_apply_tx(fl_pipeline_t *p, const fl_migration_t *m, fl_error_t *err)
         int64_t ta = fl__now_ms();
 
         rc = s_apply_tx_once(p, m, &stmts, &backed, &stats, &stage, &refused,
-                             &fingerprint, t0, &tv, err);
+                             t0, &tv, err);
         if (rc == 0)
             break;
         if (refused)
@@ -918,7 +942,6 @@ s_apply_tx(fl_pipeline_t *p, const fl_migration_t *m, fl_error_t *err)
             free(who);
             fl_error_clear(err);
             s_backed_up_release(&backed);
-            fl_free(&fingerprint);
             stats.lock_wait_ms += fl__now_ms() - ta + wait;
             stats.retries++;
             stats.done = 0;
@@ -939,8 +962,10 @@ s_apply_tx(fl_pipeline_t *p, const fl_migration_t *m, fl_error_t *err)
         goto failed;
     s_event(p, FL_STEP_EXECUTE, FL_STEP_OK, m, fl__now_ms() - tv, NULL,
             "%zu statement%s executed", stmts.count, stmts.count == 1 ? "" : "s");
+    fingerprint = s_fingerprint_after(p, m);
     s_event(p, FL_STEP_VERIFY_AFTER, FL_STEP_OK, m, 0, NULL,
-            "applied %s; schema fingerprint %.16s", m->file, fingerprint);
+            "applied %s; schema fingerprint %.16s", m->file,
+            fingerprint ? fingerprint : "(not recorded)");
     goto cleanup;
 refused:
     s_rollback_quietly(p);
@@ -1053,11 +1078,12 @@ s_apply_notx(fl_pipeline_t *p, const fl_migration_t *m,
                 "statement %zu of %zu done (%s:%d)", i + 1, stmts.count,
                 m->file, stmts.items[i].line);
     }
-    if ((rc = s_finish(p, m, 0, (int)stmts.count, t0, &stats, &fingerprint,
-                       err)) != 0)
+    if ((rc = s_finish(p, m, 0, (int)stmts.count, t0, &stats, err)) != 0)
         goto failed;
+    fingerprint = s_fingerprint_after(p, m);
     s_event(p, FL_STEP_VERIFY_AFTER, FL_STEP_OK, m, fl__now_ms() - t0, NULL,
-            "applied %s; schema fingerprint %.16s", m->file, fingerprint);
+            "applied %s; schema fingerprint %.16s", m->file,
+            fingerprint ? fingerprint : "(not recorded)");
     goto cleanup;
 refused:
     s_event(p, FL_STEP_VALIDATE, FL_STEP_REFUSED, m, fl__now_ms() - t0, err,

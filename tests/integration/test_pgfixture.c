@@ -35,7 +35,7 @@ test_fixture_creates_queries_and_drops_database(void **state)
     assert_string_equal(v, db.name);
     free(v);
     v = fl_test_query_value(conn, "SHOW server_version_num");
-    assert_true(atoi(v) >= 150000);
+    assert_true(strtol(v, NULL, 10) >= 150000);
     free(v);
     PQfinish(conn);
 

@@ -156,6 +156,8 @@ test_add_column_is_idempotent_when_it_exists(void **state)
                    "applied");
     s_assert_value(e, "SELECT count(*) FROM pg_attribute WHERE attrelid = 'users'::regclass"
                       " AND attname = 'verified'", "1");
+    s_assert_value(e, "SELECT schema_fingerprint ~ '^[0-9a-f]{64}$' FROM"
+                      " flotilla.schema_migrations", "t");
     /* Applying again changes nothing and says so. */
     s_run(e, &r, "apply", 1, NULL);
     s_expect(&r, 0, "applied 0 migrations");
@@ -890,7 +892,7 @@ test_signed_bundle_apply_and_rollback_by_bundle(void **state)
     sql = fl_asprintf("SELECT count(*) FROM flotilla.migration_logs WHERE bundle_id = '%s'", id);
     {
         char *n = s_value(e, sql);
-        assert_true(atoi(n) >= 4);
+        assert_true(strtol(n, NULL, 10) >= 4);
         free(n);
     }
     s_run(e, &r, "rollback", 0, "--bundle", id, NULL);
