@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# The one test command: installs what is missing, builds with ASan+UBSan
-# (clang, so the libFuzzer harnesses build too), starts a throwaway
-# PostgreSQL 15, runs every test (unit, integration, fuzz) with ctest, and
-# always stops PostgreSQL and removes its directory.  Exit status is ctest's.
+# The one test command: installs what is missing, builds twice with clang
+# (ASan+UBSan with the libFuzzer harnesses, and ThreadSanitizer), starts a
+# throwaway PostgreSQL 15, runs the unit and integration tests under TSan,
+# then every test (unit, integration, fuzz) under ASan+UBSan, and always
+# stops PostgreSQL and removes its directory.  Exit status is non-zero if
+# either run fails; the ASan run's ctest summary is printed last.
 #
-# Environment: FLOTILLA_BUILD_DIR (default build-test), FLOTILLA_TEST_LABEL
-# (a ctest -L regex, e.g. unit), FLOTILLA_FUZZ_SECONDS (default 30),
-# FLOTILLA_KEEP=1 keeps the PostgreSQL directory for inspection.
+# Environment: FLOTILLA_BUILD_DIR (default build-test; the TSan build goes
+# to the same path with -tsan), FLOTILLA_TEST_LABEL (a ctest -L regex, e.g.
+# unit), FLOTILLA_FUZZ_SECONDS (default 30), FLOTILLA_TSAN=0 skips the TSan
+# run, FLOTILLA_KEEP=1 keeps the PostgreSQL directory for inspection.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -17,13 +20,23 @@ build=${FLOTILLA_BUILD_DIR:-$root/build-test}
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Debug \
     -DCMAKE_C_COMPILER=clang -DFLOTILLA_SANITIZE=ON -DFLOTILLA_FUZZ=ON \
     >"$build.configure.log" 2>&1 || { cat "$build.configure.log"; exit 1; }
-echo "tests/run.sh: building in $build"
-cmake --build "$build" -j"$(nproc)" >"$build.build.log" 2>&1 || {
-    grep -E 'error|warning' "$build.build.log" | head -50
-    tail -30 "$build.build.log"
-    echo "tests/run.sh: build failed; full log in $build.build.log" >&2
-    exit 1
+build_tree() {
+    echo "tests/run.sh: building in $1"
+    cmake --build "$1" -j"$(nproc)" >"$1.build.log" 2>&1 || {
+        grep -E 'error|warning' "$1.build.log" | head -50
+        tail -30 "$1.build.log"
+        echo "tests/run.sh: build failed; full log in $1.build.log" >&2
+        exit 1
+    }
 }
+build_tree "$build"
+tsan=${FLOTILLA_TSAN:-1}
+if [ "$tsan" = 1 ]; then
+    cmake -S "$root" -B "$build-tsan" -DCMAKE_BUILD_TYPE=Debug \
+        -DCMAKE_C_COMPILER=clang -DFLOTILLA_TSAN=ON \
+        >"$build-tsan.configure.log" 2>&1 || { cat "$build-tsan.configure.log"; exit 1; }
+    build_tree "$build-tsan"
+fi
 
 . "$root/deploy/pg-throwaway.sh"
 pgdir=$(mktemp -d /tmp/flotilla-pg.XXXXXX)
@@ -48,10 +61,28 @@ export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$root/tests/lsan.supp:print_sup
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 set +e
+trc=0
+if [ "$tsan" = 1 ]; then
+    echo "tests/run.sh: unit and integration tests under ThreadSanitizer"
+    ctest --test-dir "$build-tsan" --output-on-failure -j"$(nproc)" \
+        -L "${FLOTILLA_TEST_LABEL:-unit|integration}" -LE fuzz \
+        >"$build-tsan/ctest.log" 2>&1
+    trc=$?
+    if [ $trc -ne 0 ]; then
+        cat "$build-tsan/ctest.log"
+    else
+        grep -E 'tests passed' "$build-tsan/ctest.log" | sed 's/^/tsan: /'
+    fi
+fi
+echo "tests/run.sh: every test under AddressSanitizer and UndefinedBehaviorSanitizer"
 ctest --test-dir "$build" --output-on-failure -j"$(nproc)" \
     ${FLOTILLA_TEST_LABEL:+-L "$FLOTILLA_TEST_LABEL"} >"$build/ctest.log" 2>&1
 rc=$?
 set -e
 # The summary is the last thing printed, so CI and people read it first.
 cat "$build/ctest.log"
+if [ $trc -ne 0 ]; then
+    echo "tests/run.sh: the ThreadSanitizer run failed (see above)" >&2
+    exit $trc
+fi
 exit $rc
