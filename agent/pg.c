@@ -332,3 +332,79 @@ fl_pg_set_notice(fl_pg_t *pg, fl_pg_notice_fn fn, void *arg)
     pg->notice_fn = fn;
     pg->notice_arg = arg;
 }
+
+int
+fl_pg_copy_out(fl_pg_t *pg, const char *sql, fl_pg_copy_sink_fn sink,
+               void *arg, fl_error_t *err)
+{
+    PGresult *res = PQexec(pg->conn, sql);
+    int rc = 0;
+
+    if (PQresultStatus(res) != PGRES_COPY_OUT) {
+        rc = s_result_error(pg, res, err);
+        PQclear(res);
+        return rc;
+    }
+    PQclear(res);
+    for (;;) {
+        char *buf = NULL;
+        int n = PQgetCopyData(pg->conn, &buf, 0);
+        if (n == -1)
+            break; /* done; the final result follows */
+        if (n < 0) {
+            rc = FL_ERR(err, FL_EDB, "COPY failed: %s",
+                        PQerrorMessage(pg->conn));
+            break;
+        }
+        if (rc == 0)
+            rc = sink(buf, (size_t)n, arg, err);
+        PQfreemem(buf);
+        /* After a sink error keep reading: the protocol must reach its end. */
+    }
+    while ((res = PQgetResult(pg->conn)) != NULL) {
+        if (rc == 0 && PQresultStatus(res) != PGRES_COMMAND_OK)
+            rc = s_result_error(pg, res, err);
+        PQclear(res);
+    }
+    return rc;
+}
+
+int
+fl_pg_copy_in(fl_pg_t *pg, const char *sql, fl_pg_copy_source_fn source,
+              void *arg, fl_error_t *err)
+{
+    PGresult *res = PQexec(pg->conn, sql);
+    char buf[65536];
+    int rc = 0;
+
+    if (PQresultStatus(res) != PGRES_COPY_IN) {
+        rc = s_result_error(pg, res, err);
+        PQclear(res);
+        return rc;
+    }
+    PQclear(res);
+    for (;;) {
+        size_t len = 0;
+        if ((rc = source(buf, sizeof(buf), &len, arg, err)) != 0) {
+            (void)PQputCopyEnd(pg->conn, "flotilla: the source failed");
+            break;
+        }
+        if (len == 0) {
+            if (PQputCopyEnd(pg->conn, NULL) != 1)
+                rc = FL_ERR(err, FL_EDB, "COPY failed: %s",
+                            PQerrorMessage(pg->conn));
+            break;
+        }
+        if (PQputCopyData(pg->conn, buf, (int)len) != 1) {
+            rc = FL_ERR(err, FL_EDB, "COPY failed: %s",
+                        PQerrorMessage(pg->conn));
+            break;
+        }
+    }
+    while ((res = PQgetResult(pg->conn)) != NULL) {
+        if (rc == 0 && PQresultStatus(res) != PGRES_COMMAND_OK)
+            rc = s_result_error(pg, res, err);
+        PQclear(res);
+    }
+    return rc;
+}

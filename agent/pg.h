@@ -60,6 +60,25 @@ const char *fl_pg_value(const fl_pg_result_t *r, size_t row, size_t col);
 int fl_pg_query_value(fl_pg_t *pg, char **out, const char *sql, int nparams,
                       const char *const *params, fl_error_t *err) FL_NODISCARD;
 
+/*
+ * COPY ... TO STDOUT: runs sql and hands every chunk of data to sink
+ * (which returns 0, or a negative code to stop with its error set).
+ */
+typedef int (*fl_pg_copy_sink_fn)(const char *data, size_t len, void *arg,
+                                  fl_error_t *err);
+int fl_pg_copy_out(fl_pg_t *pg, const char *sql, fl_pg_copy_sink_fn sink,
+                   void *arg, fl_error_t *err) FL_NODISCARD;
+
+/*
+ * COPY ... FROM STDIN: runs sql and sends what source produces; source
+ * fills buf (up to cap bytes), sets *len (0 at the end) and returns 0, or
+ * a negative code to abort the COPY with its error set.
+ */
+typedef int (*fl_pg_copy_source_fn)(char *buf, size_t cap, size_t *len,
+                                    void *arg, fl_error_t *err);
+int fl_pg_copy_in(fl_pg_t *pg, const char *sql, fl_pg_copy_source_fn source,
+                  void *arg, fl_error_t *err) FL_NODISCARD;
+
 /* Quotes an identifier / literal; new strings. */
 char *fl_pg_quote_ident(fl_pg_t *pg, const char *name);
 char *fl_pg_quote_literal(fl_pg_t *pg, const char *value);

@@ -453,7 +453,8 @@ s_backup_for(fl_pipeline_t *p, const fl_migration_t *m, const fl_stmt_t *st,
             continue;
         }
         rc = fl__backup_table(p->pg, m->version, p->opts.bundle_id, index,
-                              d->schema, d->table, mode, &where, err);
+                              d->schema, d->table, mode, p->opts.backup_dir,
+                              p->opts.backup_dump_above, &where, err);
         if (rc == FL_ENOTFOUND) {
             /* DROP ... IF EXISTS of a missing table: nothing to keep. */
             fl_error_clear(err);

@@ -91,12 +91,16 @@ typedef struct {
     int64_t statement_timeout_ms; /* default statement_timeout; 0: none */
     int lock_retries;         /* retries after a lock timeout */
     int64_t retry_base_ms;    /* first backoff; doubles, with jitter */
+    const char *backup_dir;   /* where dump-file backups go */
+    int64_t backup_dump_above; /* tables larger than this (bytes) are backed
+                                  up to a file; 0: never */
     fl_pipeline_event_fn on_event;
     void *arg;
 } fl_pipeline_opts_t;
 
-#define FL_PIPELINE_OPTS_INIT \
-    {NULL, "local", "", NULL, 0, 0, 0, 30000, 2000, 0, 5, 200, NULL, NULL}
+#define FL_PIPELINE_OPTS_INIT                                              \
+    {NULL, "local", "", NULL, 0, 0, 0, 30000, 2000, 0, 5, 200,             \
+     "flotilla-backups", (int64_t)1024 * 1024 * 1024, NULL, NULL}
 
 typedef struct fl_pipeline fl_pipeline_t;
 

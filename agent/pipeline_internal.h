@@ -33,11 +33,15 @@ char *fl__check_describe(const fl_check_t *check);
 /*
  * Backs up table schema.table (schema may be NULL: search_path) before
  * statement stmt_index of migration version, locking it in lockmode
- * first.  Records a flotilla.backups row.  Must run inside a transaction.
+ * first.  A table larger than dump_above bytes (0: never) is written to a
+ * file in dump_dir (COPY binary format, SHA-256 recorded) instead of a
+ * table in flotilla_backup.  Records a flotilla.backups row and a new
+ * description in *location.  Must run inside a transaction.
  */
 int fl__backup_table(fl_pg_t *pg, int64_t version, const char *bundle_id,
                      int stmt_index, const char *schema, const char *table,
-                     const char *lockmode, char **location,
+                     const char *lockmode, const char *dump_dir,
+                     int64_t dump_above, char **location,
                      fl_error_t *err) FL_NODISCARD;
 
 /*

@@ -2,9 +2,11 @@
  * cmd_backups.c - `flotilla backups list|prune`: the backups the pipeline
  * took before destructive statements.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "agent/pg.h"
 #include "cli/cli.h"
@@ -135,7 +137,9 @@ fl_cmd_backups(int argc, char **argv)
         const char *p[1] = {ms};
         snprintf(ms, sizeof(ms), "%lld", (long long)older_ms);
         if (fl_pg_query(pg, &r,
-                "SELECT id, location FROM flotilla.backups WHERE pruned_at IS NULL"
+                "SELECT id, CASE WHEN kind = 'table' THEN location END,"
+                " CASE WHEN kind = 'dump' THEN location END"
+                " FROM flotilla.backups WHERE pruned_at IS NULL"
                 " AND created_at < now() - make_interval(secs => $1::bigint / 1000.0)"
                 " ORDER BY id", 1, p, &err) != 0) {
             code = fl_cli_report("backups", &err, FL_EXIT_FAILED);
@@ -143,14 +147,20 @@ fl_cmd_backups(int argc, char **argv)
         }
     }
     for (size_t i = 0; i < r.nrows && !dry; i++) {
+        const char *file = fl_pg_value(&r, i, 2);
         /* One transaction per backup: the drop and its mark go together. */
-        if (fl_pg_execf(pg, &err, "BEGIN; DROP TABLE IF EXISTS %s; UPDATE"
-                        " flotilla.backups SET pruned_at = now() WHERE id = %s;"
-                        " COMMIT", fl_pg_value(&r, i, 1),
+        if (fl_pg_execf(pg, &err, "BEGIN; %s%s%s UPDATE flotilla.backups SET"
+                        " pruned_at = now() WHERE id = %s; COMMIT",
+                        file ? "" : "DROP TABLE IF EXISTS ",
+                        file ? "" : fl_pg_value(&r, i, 1), file ? "" : ";",
                         fl_pg_value(&r, i, 0)) != 0) {
             code = fl_cli_report("backups", &err, FL_EXIT_FAILED);
             goto cleanup;
         }
+        /* The mark is committed first: a file left behind is only litter. */
+        if (file && unlink(file) != 0 && errno != ENOENT)
+            fprintf(stderr, "flotilla backups: warning: could not remove "
+                            "\"%s\": %s\n", file, strerror(errno));
     }
     if (c.json)
         printf("{\"pruned\": %zu, \"dry_run\": %s}\n", r.nrows,

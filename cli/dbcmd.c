@@ -39,7 +39,11 @@ const char fl_dbcmd_pipeline_help[] =
     "                         sets one (default none)\n"
     "  --lock-retries N       retries after a lock timeout (default 5)\n"
     "  --allow-out-of-order   apply a pending version below an applied one\n"
-    "  --allow-lint-errors    report lint errors as warnings\n";
+    "  --allow-lint-errors    report lint errors as warnings\n"
+    "  --backup-dump-above SIZE  back up tables larger than SIZE to files\n"
+    "                         instead of tables in flotilla_backup (default\n"
+    "                         1GiB; 0 never)\n"
+    "  --backup-dir DIR       where those files go (default flotilla-backups)\n";
 
 int
 fl_dbcmd_parse(fl_dbcmd_t *c, int argc, char **argv, const struct option *opts,
@@ -149,6 +153,18 @@ fl_dbcmd_option(fl_dbcmd_t *c, int opt, const char *arg)
         return 1;
     case FL_OPT_ALLOW_LINT:
         c->popts.allow_lint_errors = 1;
+        return 1;
+    case FL_OPT_BACKUP_DIR:
+        c->popts.backup_dir = arg;
+        return 1;
+    case FL_OPT_BACKUP_DUMP_ABOVE:
+        if (fl_parse_size(&v, arg, &err) != 0) {
+            fl_error_prefix(&err, "--backup-dump-above: ");
+            fl_cli_report(c->cmd, &err, FL_EXIT_USAGE);
+            fl_error_clear(&err);
+            return -FL_EXIT_USAGE;
+        }
+        c->popts.backup_dump_above = v;
         return 1;
     default:
         return 0;

@@ -28,6 +28,8 @@ enum {
     FL_OPT_ALLOW_OOO,
     FL_OPT_ALLOW_LINT,
     FL_OPT_QUIET,
+    FL_OPT_BACKUP_DIR,
+    FL_OPT_BACKUP_DUMP_ABOVE,
     FL_OPT_HELP
 };
 
@@ -59,7 +61,9 @@ typedef struct {
     {"trust", required_argument, NULL, FL_OPT_TRUST},                      \
     {"require-signed", no_argument, NULL, FL_OPT_REQUIRE_SIGNED},          \
     {"allow-out-of-order", no_argument, NULL, FL_OPT_ALLOW_OOO},           \
-    {"allow-lint-errors", no_argument, NULL, FL_OPT_ALLOW_LINT}
+    {"allow-lint-errors", no_argument, NULL, FL_OPT_ALLOW_LINT},            \
+    {"backup-dir", required_argument, NULL, FL_OPT_BACKUP_DIR},            \
+    {"backup-dump-above", required_argument, NULL, FL_OPT_BACKUP_DUMP_ABOVE}
 
 extern const char fl_dbcmd_pipeline_help[];
 

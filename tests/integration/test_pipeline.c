@@ -913,6 +913,67 @@ test_signed_bundle_apply_and_rollback_by_bundle(void **state)
     free(tampered);
 }
 
+static void
+test_large_table_backup_goes_to_a_file_and_restores(void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+    char *bdir = fl_asprintf("%s/backups", e->dir);
+    char *before = fl_test_canonical_dump(e->conn);
+    char *after = NULL, *file = NULL;
+
+    s_write(e, "0001_drop_legacy.sql",
+            "-- flotilla:options allow=ban-drop-column no reader left\n"
+            "-- flotilla:up\n"
+            "UPDATE users SET n = -n;\n"
+            "ALTER TABLE users DROP COLUMN legacy;\n"
+            "-- flotilla:down\n"
+            "ALTER TABLE users ADD COLUMN legacy text DEFAULT 'none' NOT NULL;\n"
+            "CREATE INDEX users_legacy_idx ON users (legacy);\n"
+            "ALTER TABLE users ADD CONSTRAINT users_legacy_chk CHECK (legacy <> '');\n");
+    /* Every table is "large" above 1 byte. */
+    s_run(e, &r, "apply", 1, "--backup-dump-above", "1", "--backup-dir", bdir, NULL);
+    s_expect(&r, 0, "applied 1 migration");
+    fl_test_proc_release(&r);
+    s_assert_value(e, "SELECT kind || ' ' || row_count || ' ' || length(dump_sha256)"
+                      " FROM flotilla.backups", "dump 200 64");
+    s_assert_value(e, "SELECT count(*) FROM pg_tables WHERE schemaname = 'flotilla_backup'", "0");
+    file = s_value(e, "SELECT location FROM flotilla.backups");
+    assert_non_null(strstr(file, bdir));
+    assert_int_equal(access(file, R_OK), 0);
+    s_run(e, &r, "rollback", 0, "--last", NULL);
+    s_expect(&r, 0, "rolled back 1 migration");
+    fl_test_proc_release(&r);
+    after = fl_test_canonical_dump(e->conn);
+    assert_string_equal(before, after);
+    free(after);
+    /* Apply again, then damage the file: the rollback refuses. */
+    s_run(e, &r, "apply", 1, "--backup-dump-above", "1", "--backup-dir", bdir, NULL);
+    s_expect(&r, 0, "applied 1 migration");
+    fl_test_proc_release(&r);
+    free(file);
+    file = s_value(e, "SELECT location FROM flotilla.backups WHERE restored_at IS NULL");
+    {
+        FILE *f = fopen(file, "r+b");
+        assert_non_null(f);
+        fseek(f, 40, SEEK_SET);
+        fputc(0x5a, f);
+        fclose(f);
+    }
+    s_run(e, &r, "rollback", 0, "--last", NULL);
+    s_expect(&r, 1, "has changed since it was written");
+    fl_test_proc_release(&r);
+    s_assert_value(e, "SELECT status FROM flotilla.schema_migrations", "applied");
+    fl_test_exec(e->conn, "UPDATE flotilla.backups SET created_at = now() - interval '2 days'");
+    s_run(e, &r, "backups", 0, "prune", "--older-than", "1d", NULL);
+    s_expect(&r, 0, "pruned 2 backups");
+    fl_test_proc_release(&r);
+    assert_int_not_equal(access(file, F_OK), 0);
+    free(before);
+    free(file);
+    free(bdir);
+}
+
 int
 main(void)
 {
@@ -935,6 +996,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_locks_shows_blocker_and_waiter, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_out_of_order_and_statement_timeout, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_signed_bundle_apply_and_rollback_by_bundle, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_large_table_backup_goes_to_a_file_and_restores, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_new_scaffolds_next_version_and_backups_prune, s_setup, s_teardown),
     };
     return cmocka_run_group_tests_name("pipeline", tests, NULL, NULL);
