@@ -974,6 +974,30 @@ test_large_table_backup_goes_to_a_file_and_restores(void **state)
     free(bdir);
 }
 
+static void
+test_password_never_reaches_output_or_log(void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+    const char *dsn = "postgresql://admin:hunter2secret@127.0.0.1:1/app";
+    const char *argv[] = {"flotilla", "apply", "--db", dsn, "--log-file", e->log,
+                          e->mdir, NULL};
+    FILE *f = NULL;
+    char line[4096];
+
+    s_write(e, "0001_a.sql", "-- flotilla:up\nSELECT 1;\n-- flotilla:down\nSELECT 1;\n");
+    fl_test_run(&r, "flotilla", argv, NULL, 60);
+    s_expect(&r, 4, "could not connect to database \"app@127.0.0.1:1\"");
+    assert_null(strstr(r.out, "hunter2secret"));
+    assert_null(strstr(r.err, "hunter2secret"));
+    fl_test_proc_release(&r);
+    f = fopen(e->log, "r");
+    while (f && fgets(line, sizeof(line), f))
+        assert_null(strstr(line, "hunter2secret"));
+    if (f)
+        fclose(f);
+}
+
 int
 main(void)
 {
@@ -997,6 +1021,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_out_of_order_and_statement_timeout, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_signed_bundle_apply_and_rollback_by_bundle, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_large_table_backup_goes_to_a_file_and_restores, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_password_never_reaches_output_or_log, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_new_scaffolds_next_version_and_backups_prune, s_setup, s_teardown),
     };
     return cmocka_run_group_tests_name("pipeline", tests, NULL, NULL);
