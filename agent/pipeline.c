@@ -1258,6 +1258,66 @@ s_stmt_json(const fl_migration_t *m, const fl_stmt_t *st, size_t index)
     return o;
 }
 
+/*
+ * What the rehearsal connection holds right now: its granted table locks
+ * ("table mode" keys) and the relfilenode of every user table, so a
+ * statement's real locks and rewrites can be read off the difference.
+ */
+static int
+s_observe(fl_pipeline_t *p, json_t **locks, json_t **nodes, fl_error_t *err)
+{
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    int rc;
+
+    *locks = json_object();
+    *nodes = json_object();
+    rc = fl_pg_query(p->pg, &r,
+        "SELECT l.relation::regclass::text || ' ' || l.mode FROM pg_locks l"
+        " JOIN pg_class c ON c.oid = l.relation"
+        " JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation'"
+        " AND l.granted AND c.relkind IN ('r', 'p') AND n.nspname NOT IN"
+        " ('pg_catalog', 'information_schema', 'flotilla', 'flotilla_backup')",
+        0, NULL, err);
+    for (size_t i = 0; rc == 0 && i < r.nrows; i++)
+        json_object_set_new(*locks, fl_pg_value(&r, i, 0), json_true());
+    fl_pg_result_release(&r);
+    if (rc == 0)
+        rc = fl_pg_query(p->pg, &r,
+            "SELECT c.oid::regclass::text, c.relfilenode::text FROM pg_class c"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE c.relkind IN ('r', 'm') AND n.nspname NOT IN"
+            " ('pg_catalog', 'information_schema', 'flotilla', 'flotilla_backup')"
+            " AND n.nspname NOT LIKE 'pg\\_%'", 0, NULL, err);
+    for (size_t i = 0; rc == 0 && i < r.nrows; i++)
+        json_object_set_new(*nodes, fl_pg_value(&r, i, 0),
+                            json_string(fl_pg_value(&r, i, 1)));
+    fl_pg_result_release(&r);
+    return rc;
+}
+
+/* Records in so what the statement really locked and rewrote. */
+static void
+s_observed(json_t *so, json_t *locks0, json_t *nodes0, json_t *locks1,
+           json_t *nodes1)
+{
+    json_t *locks = json_array(), *rewrites = json_array(), *v = NULL;
+    const char *key = NULL;
+
+    json_object_foreach(locks1, key, v) {
+        if (json_object_get(locks0, key) == NULL)
+            json_array_append_new(locks, json_string(key));
+    }
+    json_object_foreach(nodes1, key, v) {
+        json_t *before = json_object_get(nodes0, key);
+        if (before && strcmp(json_string_value(before),
+                             json_string_value(v)) != 0)
+            json_array_append_new(rewrites, json_string(key));
+    }
+    json_object_set_new(so, "observed_locks", locks);
+    json_object_set_new(so, "observed_rewrites", rewrites);
+}
+
 /* Plans one migration inside the rehearsal transaction; fills mo. */
 static int
 s_plan_one(fl_pipeline_t *p, const fl_migration_t *m, int rehearse,
@@ -1272,6 +1332,7 @@ s_plan_one(fl_pipeline_t *p, const fl_migration_t *m, int rehearse,
     s_stats stats = {0, 0, 0, NULL};
     const char *verdict = "ok";
     char *problem = NULL;
+    json_t *locks0 = NULL, *nodes0 = NULL, *locks1 = NULL, *nodes1 = NULL;
     int rc = 0;
 
     json_object_set_new(mo, "statements", sts);
@@ -1330,6 +1391,8 @@ s_plan_one(fl_pipeline_t *p, const fl_migration_t *m, int rehearse,
                 goto done;
             break;
         }
+        if ((rc = s_observe(p, &locks0, &nodes0, err)) != 0)
+            goto done;
         if (s_run(p, m, &stmts, (int)i, 1, 0, &none, &stats, &perr) != 0) {
             json_object_set_new(so, "rehearsal", json_string(perr.message));
             verdict = "failed";
@@ -1342,8 +1405,20 @@ s_plan_one(fl_pipeline_t *p, const fl_migration_t *m, int rehearse,
             break;
         }
         json_object_set_new(so, "rehearsal", json_string("ok"));
+        if ((rc = s_observe(p, &locks1, &nodes1, err)) != 0)
+            goto done;
+        s_observed(so, locks0, nodes0, locks1, nodes1);
+        json_decref(locks0);
+        json_decref(nodes0);
+        json_decref(locks1);
+        json_decref(nodes1);
+        locks0 = nodes0 = locks1 = nodes1 = NULL;
     }
 done:
+    json_decref(locks0);
+    json_decref(nodes0);
+    json_decref(locks1);
+    json_decref(nodes1);
     json_object_set_new(mo, "verdict", json_string(verdict));
     if (problem)
         json_object_set_new(mo, "problem", json_string(problem));

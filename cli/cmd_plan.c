@@ -80,6 +80,10 @@ s_print_text(const json_t *report)
             if (json_object_get(st, "rehearsal"))
                 printf("       rehearsal: %s\n",
                        json_string_value(json_object_get(st, "rehearsal")));
+            json_array_foreach(json_object_get(st, "observed_locks"), k, x)
+                printf("       observed: took %s\n", json_string_value(x));
+            json_array_foreach(json_object_get(st, "observed_rewrites"), k, x)
+                printf("       observed: rewrote %s\n", json_string_value(x));
         }
         json_array_foreach(json_object_get(m, "lint"), j, x)
             printf("  lint %s %s at line %lld: %s\n",

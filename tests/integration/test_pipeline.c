@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "common/alloc.h"
 #include "testsupport.h"
@@ -998,6 +999,46 @@ test_password_never_reaches_output_or_log(void **state)
         fclose(f);
 }
 
+/* The rehearsal reports what each statement really locked and rewrote. */
+static void
+test_plan_observes_locks_and_rewrites(void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+    json_error_t jerr;
+    json_t *o = NULL, *sts = NULL;
+    char *dump = fl_test_canonical_dump(e->conn), *after = NULL;
+
+    s_write(e, "0001_types.sql",
+            "-- flotilla:options allow=changing-column-type users is small\n"
+            "-- flotilla:up\n"
+            "ALTER TABLE users ADD COLUMN z int;\n"
+            "ALTER TABLE users ALTER COLUMN n TYPE bigint;\n"
+            "-- flotilla:down\nALTER TABLE users ALTER COLUMN n TYPE int;\n"
+            "ALTER TABLE users DROP COLUMN z;\n");
+    s_run(e, &r, "plan", 1, "--json", NULL);
+    s_expect(&r, 0, NULL);
+    o = json_loads(r.out, 0, &jerr);
+    assert_non_null(o);
+    sts = json_object_get(json_array_get(json_object_get(o, "migrations"), 0),
+                          "statements");
+    assert_int_equal(json_array_size(sts), 2);
+    /* ADD COLUMN: an ACCESS EXCLUSIVE lock, no rewrite. */
+    assert_string_equal(json_string_value(json_array_get(json_object_get(
+        json_array_get(sts, 0), "observed_locks"), 0)), "users AccessExclusiveLock");
+    assert_int_equal(json_array_size(json_object_get(json_array_get(sts, 0),
+                                                     "observed_rewrites")), 0);
+    /* ALTER COLUMN TYPE int -> bigint rewrites the table. */
+    assert_string_equal(json_string_value(json_array_get(json_object_get(
+        json_array_get(sts, 1), "observed_rewrites"), 0)), "users");
+    json_decref(o);
+    fl_test_proc_release(&r);
+    after = fl_test_canonical_dump(e->conn);
+    assert_string_equal(dump, after);
+    free(dump);
+    free(after);
+}
+
 int
 main(void)
 {
@@ -1009,6 +1050,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_drop_column_rollback_restores_schema_and_data, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_update_rollback_restores_old_values, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_plan_changes_nothing, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_plan_observes_locks_and_rewrites, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_create_index_concurrently_and_resume_after_failure, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_lock_timeout_retries_reports_blocker_then_succeeds, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_lock_retry_waits_without_holding_locks, s_setup, s_teardown),
