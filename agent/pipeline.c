@@ -1055,8 +1055,9 @@ s_apply_notx(fl_pipeline_t *p, const fl_migration_t *m,
         s_event(p, FL_STEP_EXECUTE, FL_STEP_STARTED, m, 0, NULL,
                 "resuming %s at statement %zu of %zu", m->file, start + 1,
                 stmts.count);
-    if (start == 0 &&
-        (rc = s_run(p, m, &stmts, S_BACKUPS, 0, p->opts.lock_retries, &backed, &stats, err)) != 0)
+    if (start == 0 && (rc = s_run(p, m, &stmts, S_BACKUPS, 0,
+                                  p->opts.lock_retries, &backed, &stats,
+                                  err)) != 0)
         goto failed;
     for (size_t i = start; i < stmts.count; i++) {
         if ((rc = s_run_checks(p, &stmts, i, 1, NULL, err)) != 0)

@@ -112,6 +112,7 @@ s_lint_file(fl_finding_list_t *out, const char *path,
 
     if ((rc = s_read_file(&text, path, err)) != 0)
         return rc;
+    FL_ASSERT(text != NULL);
     if (s_is_migration_name(base)) {
         memset(&m, 0, sizeof(m));
         rc = fl_migration_parse(&m, base, text, strlen(text), err);
@@ -188,7 +189,8 @@ s_lint_dir(fl_finding_list_t *out, const char *dir,
         names[n++] = fl_asprintf("%s/%s", dir, e->d_name);
     }
     closedir(d);
-    qsort(names, n, sizeof(char *), s_cmp_str);
+    if (n > 0) /* qsort's array must not be NULL, even when empty */
+        qsort(names, n, sizeof(char *), s_cmp_str);
     for (i = 0; i < n && rc == 0; i++)
         rc = s_lint_file(out, names[i], opts, err);
     for (i = 0; i < n; i++)

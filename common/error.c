@@ -10,6 +10,15 @@
 #include "common/alloc.h"
 #include "common/buf.h"
 
+void
+fl_assert_fail(const char *cond, const char *file, int line)
+{
+    fprintf(stderr, "flotilla: internal error: assertion \"%s\" failed at "
+                    "%s:%d\n", cond, file, line);
+    fflush(stderr);
+    abort();
+}
+
 int
 fl_error_setv(fl_error_t *err, int code, const char *file, int line,
               const char *fmt, va_list ap)

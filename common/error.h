@@ -57,6 +57,16 @@ typedef struct {
         (void)fl_ignored_;                                                 \
     } while (0)
 
+/*
+ * Programmer errors (an impossible state, a broken invariant) abort with
+ * the condition and its place, in release builds too (STYLE.md §3).
+ * Runtime failures are never FL_ASSERTs.
+ */
+#define FL_ASSERT(cond) \
+    ((cond) ? (void)0 : fl_assert_fail(#cond, __FILE__, __LINE__))
+void fl_assert_fail(const char *cond, const char *file, int line)
+    __attribute__((noreturn));
+
 #define FL_ERROR_INIT {FL_OK, NULL, NULL, NULL, {0}, NULL, 0}
 
 /*

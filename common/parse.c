@@ -161,7 +161,7 @@ fl_format_duration(char *out, size_t outlen, int64_t ms)
 static const s_unit s_size_units[] = {
     {"B", 1},
     {"kB", 1000}, {"KiB", 1024},
-    {"MB", 1000000}, {"MiB", 1024 * 1024},
+    {"MB", 1000000}, {"MiB", 1024LL * 1024},
     {"GB", 1000000000}, {"GiB", 1024LL * 1024 * 1024},
     {"TB", 1000000000000LL}, {"TiB", 1024LL * 1024 * 1024 * 1024},
 };

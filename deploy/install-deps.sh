@@ -7,6 +7,7 @@ set -euo pipefail
 packages=(
     build-essential cmake pkg-config git ca-certificates
     clang libclang-rt-14-dev            # fuzzing (libFuzzer) and sanitizers
+    clang-tidy                          # static analysis in CI
     libpq-dev                           # PostgreSQL client
     libzmq3-dev libczmq-dev             # transport, CurveZMQ, zauth/zcert
     libmsgpack-dev                      # wire format

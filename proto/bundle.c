@@ -506,6 +506,7 @@ s_decode(fl_bundle_t **out, const unsigned char *data, size_t len,
                          "bundle payload", err);
     if ((rc = s_decode_payload(&r, &body, &raw, &rawlen, stored, &id)) != 0)
         goto cleanup;
+    FL_ASSERT(id != NULL); /* a required field: decoding fails without it */
     fl_hash_sha256(digest, raw, rawlen);
     s_id_from_digest(want_id, digest);
     fl_key_id_format(signer, data + 10);
@@ -571,6 +572,7 @@ fl_bundle_verify_bytes(fl_bundle_t **out, const unsigned char *data,
         s_check_signature(data, len, trust, err) != 0 ||
         s_decode(&b, data, len, plen, err) != 0)
         return FL_EPROTO;
+    FL_ASSERT(b != NULL);
     if (b->expires != 0 && now_s >= b->expires) {
         fl_bundle_format_time(when, sizeof(when), b->expires);
         FL_ERR(err, FL_EPROTO, "bundle \"%s\" expired at %s", b->id, when);

@@ -22,7 +22,7 @@
 #define S_REQ FL_CODEC_REQUIRED
 #define S_SCHEMA(var, name, fields, st)                                     \
     static const fl_codec_schema_t var = {                                  \
-        name, fields, sizeof(fields) / sizeof(fields[0]), sizeof(st)}
+        name, fields, sizeof(fields) / sizeof((fields)[0]), sizeof(st)}
 
 #define S_MAX_TARGETS 100000
 #define S_MAX_APPLIED 100000
@@ -229,7 +229,8 @@ fl_wire_encode(fl_buf_t *out, const fl_wire_msg_t *msg, fl_error_t *err)
 static int
 s_key_is(const char *key, size_t klen, const char *want)
 {
-    return strlen(want) == klen && memcmp(key, want, klen) == 0;
+    /* An empty key may come as a NULL pointer: no memcmp on it. */
+    return strlen(want) == klen && (klen == 0 || memcmp(key, want, klen) == 0);
 }
 
 /* Pass one: finds "v" and "type", skipping (and so checking) the rest. */

@@ -65,7 +65,7 @@ trc=0
 if [ "$tsan" = 1 ]; then
     echo "tests/run.sh: unit and integration tests under ThreadSanitizer"
     ctest --test-dir "$build-tsan" --output-on-failure -j"$(nproc)" \
-        -L "${FLOTILLA_TEST_LABEL:-unit|integration}" -LE fuzz \
+        -L "${FLOTILLA_TEST_LABEL:-unit|integration}" -LE 'fuzz|static' \
         >"$build-tsan/ctest.log" 2>&1
     trc=$?
     if [ $trc -ne 0 ]; then
