@@ -302,6 +302,24 @@ test_cli_lint_bundle_lints_each_migration(void **state)
     fl_test_proc_release(&r);
 }
 
+/* A directory without migrations: nothing to say, and no crash. */
+static void
+test_cli_lint_empty_directory(void **state)
+{
+    fixture_t *f = *state;
+    fl_test_proc_t r;
+    char dir[4200];
+    const char *argv[] = {"flotilla", "lint", dir, NULL};
+
+    snprintf(dir, sizeof(dir), "%s/empty", f->dir);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    fl_test_run(&r, "flotilla", argv, NULL, 60);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "0 error(s), 0 warning(s)"));
+    assert_null(strstr(r.err, "Sanitizer"));
+    fl_test_proc_release(&r);
+}
+
 int
 main(void)
 {
@@ -314,6 +332,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_cli_lint_rule_options_and_config, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cli_lint_migrations_directory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cli_lint_bundle_lints_each_migration, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cli_lint_empty_directory, setup, teardown),
     };
     return cmocka_run_group_tests_name("cli_lint", tests, NULL, NULL);
 }
