@@ -17,7 +17,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "common/alloc.h"
