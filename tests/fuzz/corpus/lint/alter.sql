@@ -1,0 +1,3 @@
+ALTER TABLE users ALTER COLUMN email SET NOT NULL;
+CREATE UNIQUE INDEX CONCURRENTLY u ON users (email);
+UPDATE users SET a = 'x;y' WHERE b = 1; -- c;

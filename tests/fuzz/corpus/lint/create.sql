@@ -1,0 +1,2 @@
+CREATE TABLE t (id int PRIMARY KEY);
+ALTER TABLE t ADD COLUMN c text DEFAULT now();
