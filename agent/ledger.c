@@ -181,7 +181,7 @@ fl_ledger_load(fl_pg_t *pg, fl_ledger_t *out, fl_error_t *err)
         "SELECT version, name, checksum, bundle_id, status, transactional,"
         " statements_done, statements_total, started_at, finished_at,"
         " coalesce(duration_ms, 0), lock_wait_ms, retries, applied_by, agent,"
-        " error_sqlstate, error_message, error_position"
+        " error_sqlstate, error_message, error_position, file"
         " FROM flotilla.schema_migrations ORDER BY version", 0, NULL, err);
     if (rc != 0)
         return rc;
@@ -207,6 +207,7 @@ fl_ledger_load(fl_pg_t *pg, fl_ledger_t *out, fl_error_t *err)
         row->error_sqlstate = s_dup(fl_pg_value(&r, i, 15));
         row->error_message = s_dup(fl_pg_value(&r, i, 16));
         row->error_position = s_dup(fl_pg_value(&r, i, 17));
+        row->file = s_dup(fl_pg_value(&r, i, 18));
     }
     fl_pg_result_release(&r);
     return 0;
@@ -230,6 +231,7 @@ fl_ledger_release(fl_ledger_t *l)
         free(row->error_sqlstate);
         free(row->error_message);
         free(row->error_position);
+        free(row->file);
     }
     fl_free(&l->items);
     l->count = 0;

@@ -43,6 +43,7 @@ typedef struct {
     char *error_sqlstate;
     char *error_message;
     char *error_position;
+    char *file;            /* the migration's file name */
 } fl_ledger_row_t;
 
 typedef struct {

@@ -49,8 +49,7 @@ fl_lintcheck_migration(fl_finding_list_t *out, const fl_migration_t *m,
 }
 
 int
-fl__lint_gate(const fl_migration_t *m, const fl_stmt_list_t *stmts,
-              int pg_version, int allow_errors, json_t *report,
+fl__lint_gate(const fl_migration_t *m, int pg_version, int allow_errors, json_t *report,
               fl_error_t *err)
 {
     fl_lint_options_t opts;
@@ -58,7 +57,6 @@ fl__lint_gate(const fl_migration_t *m, const fl_stmt_list_t *stmts,
     const fl_finding_t *first = NULL;
     int rc = 0;
 
-    (void)stmts; /* the linter parses on its own: it needs the whole tree */
     fl_lint_options_init(&opts);
     opts.pg_version = pg_version;
     if ((rc = fl_lintcheck_migration(&findings, m, NULL, &opts, err)) != 0)

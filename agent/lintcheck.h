@@ -9,7 +9,6 @@
 #include <jansson.h>
 
 #include "common/error.h"
-#include "lint/facts.h"
 #include "lint/lint.h"
 #include "proto/migration.h"
 
@@ -30,8 +29,7 @@ int fl_lintcheck_migration(fl_finding_list_t *out, const fl_migration_t *m,
  * array) when not NULL.  Returns FL_EINVAL naming the first error-level
  * finding (file:line:col, rule, message) unless allow_errors is set.
  */
-int fl__lint_gate(const fl_migration_t *m, const fl_stmt_list_t *stmts,
-                  int pg_version, int allow_errors, json_t *report,
-                  fl_error_t *err) FL_NODISCARD;
+int fl__lint_gate(const fl_migration_t *m, int pg_version, int allow_errors,
+                  json_t *report, fl_error_t *err) FL_NODISCARD;
 
 #endif

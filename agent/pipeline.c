@@ -826,11 +826,19 @@ s_fingerprint_after(fl_pipeline_t *p, const fl_migration_t *m)
 {
     fl_error_t err = FL_ERROR_INIT;
     char *fp = NULL;
+    char version[24];
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    int rc = fl__schema_fingerprint(p->pg, &fp, &err);
 
-    if (fl__schema_fingerprint(p->pg, &fp, &err) == 0 &&
-        fl_pg_execf(p->pg, &err, "UPDATE flotilla.schema_migrations SET"
-                    " schema_fingerprint = '%s' WHERE version = %lld",
-                    fp ? fp : "", (long long)m->version) == 0)
+    snprintf(version, sizeof(version), "%lld", (long long)m->version);
+    if (rc == 0) {
+        const char *params[2] = {fp, version};
+        rc = fl_pg_query(p->pg, &r, "UPDATE flotilla.schema_migrations SET"
+                         " schema_fingerprint = $1 WHERE version = $2", 2,
+                         params, &err);
+        fl_pg_result_release(&r);
+    }
+    if (rc == 0)
         return fp;
     fl_log_warning("pipeline", "could not record the schema fingerprint after "
                    "%s: %s", m->file, err.message);
@@ -913,7 +921,7 @@ s_apply_tx(fl_pipeline_t *p, const fl_migration_t *m, fl_error_t *err)
             m->file);
     if ((rc = s_statements(p, m, &stmts, err)) != 0)
         goto refused;
-    if ((rc = fl__lint_gate(m, &stmts, fl_pg_server_version(p->pg),
+    if ((rc = fl__lint_gate(m, fl_pg_server_version(p->pg),
                             p->opts.allow_lint_errors, NULL, err)) != 0)
         goto refused;
     for (int attempt = 0;; attempt++) {
@@ -1013,7 +1021,7 @@ s_apply_notx(fl_pipeline_t *p, const fl_migration_t *m,
             m->file);
     if ((rc = s_statements(p, m, &stmts, err)) != 0)
         goto refused;
-    if ((rc = fl__lint_gate(m, &stmts, fl_pg_server_version(p->pg),
+    if ((rc = fl__lint_gate(m, fl_pg_server_version(p->pg),
                             p->opts.allow_lint_errors, NULL, err)) != 0)
         goto refused;
     if (row && (strcmp(row->status, "running") == 0 ||
@@ -1344,7 +1352,7 @@ s_plan_one(fl_pipeline_t *p, const fl_migration_t *m, int rehearse,
         problem = fl_strdup(perr.message);
         goto done;
     }
-    if (fl__lint_gate(m, &stmts, fl_pg_server_version(p->pg),
+    if (fl__lint_gate(m, fl_pg_server_version(p->pg),
                       p->opts.allow_lint_errors, lint, &perr) != 0) {
         verdict = "refused";
         problem = fl_strdup(perr.message);
@@ -1522,11 +1530,11 @@ s_rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
     memset(&m, 0, sizeof(m));
     m.version = row->version;
     m.name = row->name;
-    m.file = row->name;
+    m.file = row->file ? row->file : row->name;
     m.lock_timeout_ms = -1;
     m.statement_timeout_ms = -1;
     s_event(p, FL_STEP_ROLLBACK, FL_STEP_STARTED, &m, 0, NULL,
-            "rolling back %lld_%s", (long long)row->version, row->name);
+            "rolling back %s", m.file);
     if (down == NULL) {
         rc = FL_ERR(err, FL_EINVAL, "migration %lld (%s) has no down section",
                     (long long)row->version, row->name);
@@ -1560,12 +1568,10 @@ s_rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
     if (rc != 0)
         goto failed;
     s_event(p, FL_STEP_ROLLBACK, FL_STEP_OK, &m, fl__now_ms() - t0, NULL,
-            "down of %lld_%s ran (%zu statement%s)", (long long)row->version,
-            row->name, stmts.count, stmts.count == 1 ? "" : "s");
+            "down of %s ran (%zu statement%s)", m.file, stmts.count, stmts.count == 1 ? "" : "s");
     if ((rc = fl__restore_backups(p->pg, row->version, &restored, err)) != 0) {
         s_event(p, FL_STEP_RESTORE, FL_STEP_FAILED, &m, fl__now_ms() - t0, err,
-                "restore for %lld_%s failed; nothing was rolled back",
-                (long long)row->version, row->name);
+                "restore for %s failed; nothing was rolled back", m.file);
         goto failed_quiet;
     }
     rc = fl_pg_execf(p->pg, err, "UPDATE flotilla.schema_migrations SET"
@@ -1582,7 +1588,7 @@ s_rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
     goto cleanup;
 failed:
     s_event(p, FL_STEP_ROLLBACK, FL_STEP_FAILED, &m, fl__now_ms() - t0, err,
-            "rollback of %lld_%s failed", (long long)row->version, row->name);
+            "rollback of %s failed", m.file);
 failed_quiet:
     s_rollback_quietly(p);
 cleanup:

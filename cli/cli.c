@@ -46,6 +46,15 @@ fl_cli_report(const char *cmd, const fl_error_t *err, int code)
 }
 
 int
+fl_cli_bad_option(const char *cmd, const char *opt, fl_error_t *err)
+{
+    fl_error_prefix(err, "%s: ", opt);
+    fl_cli_report(cmd, err, FL_EXIT_USAGE);
+    fl_error_clear(err);
+    return FL_EXIT_USAGE;
+}
+
+int
 fl_cli_usage_error(const char *cmd, const char *fmt, ...)
 {
     va_list ap;

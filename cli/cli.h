@@ -45,6 +45,12 @@ int fl_cli_main(int argc, char **argv);
  */
 int fl_cli_report(const char *cmd, const fl_error_t *err, int code);
 
+/*
+ * Reports a bad value for option opt (err filled by its parser, cleared
+ * here) as "flotilla CMD: error: OPT: MESSAGE"; returns FL_EXIT_USAGE.
+ */
+int fl_cli_bad_option(const char *cmd, const char *opt, fl_error_t *err);
+
 /* Prints "flotilla CMD: MESSAGE" and a pointer to --help; returns FL_EXIT_USAGE. */
 int fl_cli_usage_error(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -52,12 +52,8 @@ fl_cmd_backups(int argc, char **argv)
             printf("%s\n%s", s_usage, fl_dbcmd_help);
             return FL_EXIT_OK;
         } else if (opt == S_OPT_OLDER) {
-            if (fl_parse_duration(&older_ms, optarg, &err) != 0) {
-                fl_error_prefix(&err, "--older-than: ");
-                code = fl_cli_report("backups", &err, FL_EXIT_USAGE);
-                fl_error_clear(&err);
-                return code;
-            }
+            if (fl_parse_duration(&older_ms, optarg, &err) != 0)
+                return fl_cli_bad_option("backups", "--older-than", &err);
         } else if (opt == S_OPT_DRY) {
             dry = 1;
         } else if (opt == '?' || fl_dbcmd_option(&c, opt, optarg) <= 0) {

@@ -411,8 +411,7 @@ fl_cmd_lint(int argc, char **argv)
         goto cleanup;
     }
     if (pgv && s_pg_version(&opts.pg_version, pgv, &err) != 0) {
-        fl_error_prefix(&err, "--pg-version: ");
-        rc = fl_cli_report("lint", &err, FL_EXIT_USAGE);
+        rc = fl_cli_bad_option("lint", "--pg-version", &err);
         goto cleanup;
     }
     for (i = 0; i < nrule; i++) {
@@ -423,15 +422,13 @@ fl_cmd_lint(int argc, char **argv)
         r = fl_lint_options_set(&opts, id, eq, &err);
         free(id);
         if (r != 0) {
-            fl_error_prefix(&err, "--rule: ");
-            rc = fl_cli_report("lint", &err, FL_EXIT_USAGE);
+            rc = fl_cli_bad_option("lint", "--rule", &err);
             goto cleanup;
         }
     }
     for (i = 0; i < nexcl; i++) {
         if (fl_lint_options_set(&opts, excl_args[i], "off", &err) != 0) {
-            fl_error_prefix(&err, "--exclude-rule: ");
-            rc = fl_cli_report("lint", &err, FL_EXIT_USAGE);
+            rc = fl_cli_bad_option("lint", "--exclude-rule", &err);
             goto cleanup;
         }
     }

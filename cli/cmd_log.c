@@ -50,12 +50,8 @@ fl_cmd_log(int argc, char **argv)
             printf("%s%s", s_usage, fl_dbcmd_help);
             return FL_EXIT_OK;
         } else if (opt == S_OPT_LIMIT) {
-            if (fl_parse_int(&limit, optarg, 1, 1000000, &err) != 0) {
-                fl_error_prefix(&err, "--limit: ");
-                code = fl_cli_report("log", &err, FL_EXIT_USAGE);
-                fl_error_clear(&err);
-                return code;
-            }
+            if (fl_parse_int(&limit, optarg, 1, 1000000, &err) != 0)
+                return fl_cli_bad_option("log", "--limit", &err);
         } else if (opt == S_OPT_FAILED) {
             failed = 1;
         } else if (opt == S_OPT_SLOWEST) {

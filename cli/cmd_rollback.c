@@ -71,11 +71,8 @@ fl_cmd_rollback(int argc, char **argv)
             int64_t v = 0;
             /* Unlike apply, 0 makes sense here: roll everything back. */
             if (fl_parse_int(&v, optarg, 0, INT64_MAX, &err) != 0) {
-                fl_error_prefix(&err, "--to: ");
                 free(usage);
-                code = fl_cli_report("rollback", &err, FL_EXIT_USAGE);
-                fl_error_clear(&err);
-                return code;
+                return fl_cli_bad_option("rollback", "--to", &err);
             }
             c.popts.to_version = v;
             nmodes++;

@@ -88,12 +88,8 @@ s_duration(fl_dbcmd_t *c, const char *opt, const char *arg, int64_t *out)
 {
     fl_error_t err = FL_ERROR_INIT;
 
-    if (fl_parse_duration(out, arg, &err) != 0) {
-        fl_error_prefix(&err, "%s: ", opt);
-        fl_cli_report(c->cmd, &err, FL_EXIT_USAGE);
-        fl_error_clear(&err);
-        return -FL_EXIT_USAGE;
-    }
+    if (fl_parse_duration(out, arg, &err) != 0)
+        return -fl_cli_bad_option(c->cmd, opt, &err);
     return 1;
 }
 
@@ -125,12 +121,8 @@ fl_dbcmd_option(fl_dbcmd_t *c, int opt, const char *arg)
         return s_duration(c, "--statement-timeout", arg,
                           &c->popts.statement_timeout_ms);
     case FL_OPT_LOCK_RETRIES:
-        if (fl_parse_int(&v, arg, 0, 100, &err) != 0) {
-            fl_error_prefix(&err, "--lock-retries: ");
-            fl_cli_report(c->cmd, &err, FL_EXIT_USAGE);
-            fl_error_clear(&err);
-            return -FL_EXIT_USAGE;
-        }
+        if (fl_parse_int(&v, arg, 0, 100, &err) != 0)
+            return -fl_cli_bad_option(c->cmd, "--lock-retries", &err);
         c->popts.lock_retries = (int)v;
         return 1;
     case FL_OPT_TRUST:
@@ -140,12 +132,8 @@ fl_dbcmd_option(fl_dbcmd_t *c, int opt, const char *arg)
         c->require_signed = 1;
         return 1;
     case FL_OPT_TO:
-        if (fl_parse_int(&v, arg, 1, INT64_MAX, &err) != 0) {
-            fl_error_prefix(&err, "--to: ");
-            fl_cli_report(c->cmd, &err, FL_EXIT_USAGE);
-            fl_error_clear(&err);
-            return -FL_EXIT_USAGE;
-        }
+        if (fl_parse_int(&v, arg, 1, INT64_MAX, &err) != 0)
+            return -fl_cli_bad_option(c->cmd, "--to", &err);
         c->popts.to_version = v;
         return 1;
     case FL_OPT_ALLOW_OOO:
@@ -158,12 +146,8 @@ fl_dbcmd_option(fl_dbcmd_t *c, int opt, const char *arg)
         c->popts.backup_dir = arg;
         return 1;
     case FL_OPT_BACKUP_DUMP_ABOVE:
-        if (fl_parse_size(&v, arg, &err) != 0) {
-            fl_error_prefix(&err, "--backup-dump-above: ");
-            fl_cli_report(c->cmd, &err, FL_EXIT_USAGE);
-            fl_error_clear(&err);
-            return -FL_EXIT_USAGE;
-        }
+        if (fl_parse_size(&v, arg, &err) != 0)
+            return -fl_cli_bad_option(c->cmd, "--backup-dump-above", &err);
         c->popts.backup_dump_above = v;
         return 1;
     default:
