@@ -562,6 +562,17 @@ test_two_applies_at_once_apply_once(void **state)
     waitpid(a, &st1, 0);
     assert_int_equal(WEXITSTATUS(st1), 0);
     assert_int_equal(WEXITSTATUS(st2), 5);
+    {
+        /* The refusal names the session that holds the database. */
+        FILE *f = fopen(o2, "r");
+        char buf[8192];
+        size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+        buf[n] = '\0';
+        if (f)
+            fclose(f);
+        assert_non_null(strstr(buf, "another flotilla run is migrating it"));
+        assert_non_null(strstr(buf, "Held by PID"));
+    }
     s_assert_value(e, "SELECT count(*) FROM counter", "2");
     free(o1);
     free(o2);
@@ -671,6 +682,9 @@ test_lint_error_refuses_unless_allowed(void **state)
             "ALTER TABLE users ADD COLUMN score int;\n"
             "CREATE INDEX users_score_idx ON users (score);\n"
             "-- flotilla:down\nALTER TABLE users DROP COLUMN score;\n");
+    s_run(e, &r, "plan", 1, NULL);
+    s_expect(&r, 3, "NOT OK, apply would stop");
+    fl_test_proc_release(&r);
     s_run(e, &r, "apply", 1, NULL);
     s_expect(&r, 3, "lint: 0001_index.sql:3:1: require-concurrent-index-creation");
     assert_non_null(strstr(r.err, "allow=require-concurrent-index-creation"));
@@ -1039,6 +1053,69 @@ test_plan_observes_locks_and_rewrites(void **state)
     free(after);
 }
 
+static json_t *
+s_json(const fl_test_proc_t *r)
+{
+    json_error_t jerr;
+    json_t *o = json_loads(r->out, 0, &jerr);
+
+    if (o == NULL)
+        fail_msg("not JSON (%s): %s", jerr.text, r->out);
+    return o;
+}
+
+/* The --json outputs scripts read, and a failing down named by file. */
+static void
+test_json_outputs_and_rollback_failure_position(void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+    json_t *o = NULL;
+
+    s_write(e, "0001_drop_legacy.sql",
+            "-- flotilla:options allow=ban-drop-column gone\n"
+            "-- flotilla:up\nALTER TABLE users DROP COLUMN legacy;\n"
+            "-- flotilla:down\nALTER TABLE users ADD COLUMN legacy text;\n");
+    s_write(e, "0002_bad_down.sql",
+            "-- flotilla:up\nALTER TABLE users ADD COLUMN z int;\n"
+            "-- flotilla:down\nALTER TABLE users DROP COLUMN z;\n"
+            "ALTER TABLE no_such_table DROP COLUMN z;\n");
+    s_run(e, &r, "apply", 1, "--json", NULL);
+    s_expect(&r, 0, NULL);
+    o = s_json(&r);
+    assert_true(json_is_true(json_object_get(o, "ok")));
+    assert_int_equal(json_integer_value(json_object_get(o, "applied")), 2);
+    json_decref(o);
+    fl_test_proc_release(&r);
+    s_run(e, &r, "status", 1, "--json", NULL);
+    s_expect(&r, 0, NULL);
+    o = s_json(&r);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(
+        json_object_get(o, "migrations"), 1), "status")), "applied");
+    assert_int_equal(json_array_size(json_object_get(o, "pending")), 0);
+    json_decref(o);
+    fl_test_proc_release(&r);
+    s_run(e, &r, "backups", 0, "list", "--json", NULL);
+    s_expect(&r, 0, NULL);
+    o = s_json(&r);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(o, 0),
+                                                        "rows")), 200);
+    json_decref(o);
+    fl_test_proc_release(&r);
+    /* The down of 0002 fails: reported at its file and line, nothing undone. */
+    s_run(e, &r, "rollback", 0, "--last", "--json", NULL);
+    s_expect(&r, 1, "0002_bad_down.sql:5:1: relation \"no_such_table\" does not exist");
+    o = s_json(&r);
+    assert_false(json_is_true(json_object_get(o, "ok")));
+    assert_int_equal(json_integer_value(json_object_get(o, "rolled_back")), 0);
+    json_decref(o);
+    fl_test_proc_release(&r);
+    s_assert_value(e, "SELECT count(*) FROM pg_attribute WHERE attrelid = 'users'::regclass"
+                      " AND attname = 'z' AND NOT attisdropped", "1");
+    s_assert_value(e, "SELECT status FROM flotilla.schema_migrations WHERE version = 2",
+                   "applied");
+}
+
 int
 main(void)
 {
@@ -1064,6 +1141,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_signed_bundle_apply_and_rollback_by_bundle, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_large_table_backup_goes_to_a_file_and_restores, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_password_never_reaches_output_or_log, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_json_outputs_and_rollback_failure_position, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_new_scaffolds_next_version_and_backups_prune, s_setup, s_teardown),
     };
     return cmocka_run_group_tests_name("pipeline", tests, NULL, NULL);
