@@ -177,6 +177,23 @@ fl_pg_execf(fl_pg_t *pg, fl_error_t *err, const char *fmt, ...)
     return rc;
 }
 
+int
+fl_pg_commandf(fl_pg_t *pg, fl_error_t *err, const char *fmt, ...)
+{
+    va_list ap;
+    char *sql = NULL;
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    int rc;
+
+    va_start(ap, fmt);
+    sql = fl_vasprintf(fmt, ap);
+    va_end(ap);
+    rc = fl_pg_query(pg, &r, sql, 0, NULL, err);
+    fl_pg_result_release(&r);
+    free(sql);
+    return rc;
+}
+
 void
 fl_pg_result_release(fl_pg_result_t *r)
 {

@@ -44,6 +44,14 @@ int fl_pg_execf(fl_pg_t *pg, fl_error_t *err, const char *fmt, ...)
     FL_PRINTF(3, 4) FL_NODISCARD;
 
 /*
+ * Runs exactly one statement, printf-style, through the extended query
+ * protocol (which refuses a second statement), discarding any rows.
+ * Format only trusted text; quote identifiers at use.
+ */
+int fl_pg_commandf(fl_pg_t *pg, fl_error_t *err, const char *fmt, ...)
+    FL_PRINTF(3, 4) FL_NODISCARD;
+
+/*
  * Runs sql with text parameters ($1...) and fills out (which the caller
  * releases) with every row.
  */

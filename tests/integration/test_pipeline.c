@@ -1039,12 +1039,12 @@ test_plan_observes_locks_and_rewrites(void **state)
     assert_int_equal(json_array_size(sts), 2);
     /* ADD COLUMN: an ACCESS EXCLUSIVE lock, no rewrite. */
     assert_string_equal(json_string_value(json_array_get(json_object_get(
-        json_array_get(sts, 0), "observed_locks"), 0)), "users AccessExclusiveLock");
+        json_array_get(sts, 0), "observed_locks"), 0)), "public.users AccessExclusiveLock");
     assert_int_equal(json_array_size(json_object_get(json_array_get(sts, 0),
                                                      "observed_rewrites")), 0);
     /* ALTER COLUMN TYPE int -> bigint rewrites the table. */
     assert_string_equal(json_string_value(json_array_get(json_object_get(
-        json_array_get(sts, 1), "observed_rewrites"), 0)), "users");
+        json_array_get(sts, 1), "observed_rewrites"), 0)), "public.users");
     json_decref(o);
     fl_test_proc_release(&r);
     after = fl_test_canonical_dump(e->conn);
