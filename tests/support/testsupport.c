@@ -277,6 +277,33 @@ fl_test_run_in(fl_test_proc_t *res, const char *cwd, const char *name,
 }
 
 void
+fl_test_flotilla(fl_test_proc_t *res, const char *cwd, const char *conninfo,
+                 const char *log, const char *cmd, const char *const *extra,
+                 const char *source)
+{
+    const char *argv[40];
+    size_t n = 0;
+
+    argv[n++] = "flotilla";
+    argv[n++] = cmd;
+    argv[n++] = "--db";
+    argv[n++] = conninfo;
+    if (log != NULL && (strcmp(cmd, "apply") == 0 || strcmp(cmd, "rollback") == 0)) {
+        argv[n++] = "--log-file";
+        argv[n++] = log;
+    }
+    for (size_t i = 0; extra && extra[i]; i++) {
+        if (n >= 38)
+            fail_msg("fl_test_flotilla: too many arguments");
+        argv[n++] = extra[i];
+    }
+    if (source != NULL)
+        argv[n++] = source;
+    argv[n] = NULL;
+    fl_test_run_in(res, cwd, "flotilla", argv, NULL, 120);
+}
+
+void
 fl_test_proc_release(fl_test_proc_t *res)
 {
     fl_free(&res->out);
@@ -525,14 +552,31 @@ fl_test_canonical_dump_full(PGconn *conn)
 }
 
 void
-fl_test_assert_dumps_equal(const char *what, const char *expected,
-                           const char *actual)
+fl_test_dump_without(char *dump, const char *prefix)
 {
-    char *dir = NULL, *fe = NULL, *fa = NULL;
+    char *in = dump, *out = dump;
+    size_t plen = strlen(prefix);
+
+    while (*in) {
+        char *end = strchr(in, '\n');
+        size_t len = end ? (size_t)(end - in) + 1 : strlen(in);
+        if (strncmp(in, prefix, plen) != 0) {
+            memmove(out, in, len);
+            out += len;
+        }
+        in += len;
+    }
+    *out = '\0';
+}
+
+char *
+fl_test_diff(const char *expected, const char *actual)
+{
+    char *dir = NULL, *fe = NULL, *fa = NULL, *out = NULL;
     fl_test_proc_t r;
 
     if (strcmp(expected, actual) == 0)
-        return;
+        return NULL;
     dir = fl_test_tmpdir();
     fe = fl_asprintf("%s/expected", dir);
     fa = fl_asprintf("%s/actual", dir);
@@ -543,12 +587,26 @@ fl_test_assert_dumps_equal(const char *what, const char *expected,
                               "actual", fe, fa, NULL};
         fl_test_run(&r, "/usr/bin/diff", argv, NULL, 60);
     }
-    fprintf(stderr, "%s: the dumps differ (- expected, + actual):\n%s\n",
-            what, r.out);
+    out = r.out;
+    r.out = NULL;
     fl_test_proc_release(&r);
     fl_test_rmtree(dir);
     free(fe);
     free(fa);
     free(dir);
+    return out;
+}
+
+void
+fl_test_assert_dumps_equal(const char *what, const char *expected,
+                           const char *actual)
+{
+    char *diff = fl_test_diff(expected, actual);
+
+    if (diff == NULL)
+        return;
+    fprintf(stderr, "%s: the dumps differ (- expected, + actual):\n%s\n", what,
+            diff);
+    free(diff);
     fail_msg("%s: the dumps differ (diff above)", what);
 }

@@ -60,8 +60,18 @@ char *fl_test_canonical_dump(PGconn *conn);
  */
 char *fl_test_canonical_dump_full(PGconn *conn);
 /*
+ * Removes from a dump, in place, the lines that start with prefix (e.g.
+ * "sequence public.s " for a sequence that moves whatever happens).
+ */
+void fl_test_dump_without(char *dump, const char *prefix);
+/*
+ * A unified diff of two dumps (labels expected and actual), or NULL when
+ * they are equal.  Returns a new string.
+ */
+char *fl_test_diff(const char *expected, const char *actual);
+/*
  * Fails the test when expected and actual differ, printing what (the
- * comparison) and a unified diff of the two on stderr first.
+ * comparison) and their diff on stderr first.
  */
 void fl_test_assert_dumps_equal(const char *what, const char *expected,
                                 const char *actual);
@@ -99,6 +109,16 @@ void fl_test_run_in(fl_test_proc_t *res, const char *cwd, const char *name,
                     const char *const *argv, const char *stdin_data,
                     int timeout_s);
 void fl_test_proc_release(fl_test_proc_t *res);
+/*
+ * Runs `flotilla CMD --db CONNINFO [--log-file LOG] EXTRA... [SOURCE]` in
+ * cwd (NULL: the current directory) for at most 120 s; --log-file only for
+ * apply and rollback, and only when log is not NULL.  extra is
+ * NULL-terminated and may be NULL, as may source.
+ */
+void fl_test_flotilla(fl_test_proc_t *res, const char *cwd, const char *conninfo,
+                      const char *log, const char *cmd, const char *const *extra,
+                      const char *source);
+
 
 /* Makes a fresh temporary directory; returns a new path. */
 char *fl_test_tmpdir(void);
