@@ -357,10 +357,10 @@ struct s_case {
 
 static const s_case_t s_cases[] = {
     /* Controls: what rolls back today, so the oracle is seen to agree. */
-    {"control_update_rolled_back_to_old_values",
+    {"test_control_update_rolled_back_to_old_values",
      S_T_AND_S, "", "UPDATE t SET v = upper(v) WHERE id > 3;", NULL,
      S_MUST_APPLY, NULL},
-    {"control_drop_column_with_full_down_compares_by_name",
+    {"test_control_drop_column_with_full_down_compares_by_name",
      "CREATE TABLE users (id int PRIMARY KEY, email text NOT NULL DEFAULT '',"
      " name text);"
      "INSERT INTO users SELECT g, 'u' || g || '@x', 'n' || g"
@@ -374,32 +374,32 @@ static const s_case_t s_cases[] = {
      "COMMENT ON COLUMN users.email IS 'where we write';\n"
      "GRANT SELECT (email) ON users TO fl_reader;", S_MUST_APPLY, NULL},
     /* 1. Cascades are backed up. */
-    {"delete_parent_restores_cascaded_children",
+    {"test_delete_parent_restores_cascaded_children",
      S_PARENT S_CHILD("int REFERENCES parent ON DELETE CASCADE", "(g - 1) % 10 + 1"),
      "", "DELETE FROM parent WHERE id <= 3;", NULL, S_MUST_APPLY, NULL},
-    {"truncate_cascade_restores_referencing_tables",
+    {"test_truncate_cascade_restores_referencing_tables",
      S_PARENT S_CHILD("int REFERENCES parent", "(g - 1) % 10 + 1")
      "CREATE TABLE grandchild (id int PRIMARY KEY, cid int REFERENCES child);"
      "INSERT INTO grandchild SELECT g, g FROM generate_series(1, 5) g;",
      S_ALLOW("ban-truncate-cascade"), "TRUNCATE parent CASCADE;", NULL,
      S_MUST_APPLY, NULL},
-    {"delete_parent_restores_children_set_null",
+    {"test_delete_parent_restores_children_set_null",
      S_PARENT S_CHILD("int REFERENCES parent ON DELETE SET NULL", "(g - 1) % 10 + 1"),
      "", "DELETE FROM parent WHERE id <= 3;", NULL, S_MUST_APPLY, NULL},
-    {"update_parent_key_restores_children_updated_on_cascade",
+    {"test_update_parent_key_restores_children_updated_on_cascade",
      S_PARENT S_CHILD("text REFERENCES parent (code) ON UPDATE CASCADE",
                       "'c' || ((g - 1) % 10 + 1)"),
      "", "UPDATE parent SET code = upper(code) WHERE id <= 5;", NULL,
      S_MUST_APPLY, NULL},
     /* 2. The restore itself does not cascade. */
-    {"update_keyless_table_keeps_cascading_children",
+    {"test_update_keyless_table_keeps_cascading_children",
      S_KEYLESS_TAG("ON DELETE CASCADE"), "",
      "UPDATE tag SET note = note || ' (edited)';", NULL, S_MUST_APPLY, NULL},
-    {"update_keyless_table_with_plain_fk_rolls_back",
+    {"test_update_keyless_table_with_plain_fk_rolls_back",
      S_KEYLESS_TAG(""), "",
      "UPDATE tag SET note = note || ' (edited)';", NULL, S_MUST_APPLY, NULL},
     /* 3. Names are resolved where each statement runs. */
-    {"set_local_search_path_backs_up_the_table_it_runs_on",
+    {"test_set_local_search_path_backs_up_the_table_it_runs_on",
      "CREATE SCHEMA app;"
      "CREATE TABLE app.users (id int PRIMARY KEY, name text);"
      "CREATE TABLE public.users (id int PRIMARY KEY, name text);"
@@ -407,35 +407,35 @@ static const s_case_t s_cases[] = {
      "INSERT INTO public.users SELECT g, 'pub ' || g FROM generate_series(1, 10) g;",
      "", "SET LOCAL search_path = app;\nDELETE FROM users WHERE id > 5;", NULL,
      S_MUST_APPLY, NULL},
-    {"rename_then_drop_if_exists_is_backed_up",
+    {"test_rename_then_drop_if_exists_is_backed_up",
      S_LEGACY, S_ALLOW("renaming-table") S_ALLOW("ban-drop-table"),
      "ALTER TABLE legacy RENAME TO legacy_old;\nDROP TABLE IF EXISTS legacy_old;",
      "CREATE TABLE legacy (id int PRIMARY KEY, v text);", S_MUST_APPLY, NULL},
-    {"rename_then_drop_is_applied_and_rolled_back",
+    {"test_rename_then_drop_is_applied_and_rolled_back",
      S_LEGACY, S_ALLOW("renaming-table") S_ALLOW("ban-drop-table"),
      "ALTER TABLE legacy RENAME TO legacy_old;\nDROP TABLE legacy_old;",
      "CREATE TABLE legacy (id int PRIMARY KEY, v text);", S_MUST_APPLY, NULL},
     /* 4. Statements that destroy without saying so. */
-    {"merge_delete_and_update_rolled_back",
+    {"test_merge_delete_and_update_rolled_back",
      S_T_AND_S, "",
      "MERGE INTO t USING s ON t.id = s.id\n"
      " WHEN MATCHED AND s.v = 'del' THEN DELETE\n"
      " WHEN MATCHED THEN UPDATE SET v = s.v;", NULL, S_MUST_APPLY, NULL},
-    {"upsert_rolled_back_removes_inserted_rows",
+    {"test_upsert_rolled_back_removes_inserted_rows",
      S_T_AND_S, "",
      "INSERT INTO t (id, v) SELECT g, 'up' || g FROM generate_series(6, 15) g\n"
      " ON CONFLICT (id) DO UPDATE SET v = excluded.v;", NULL, S_MUST_APPLY, NULL},
-    {"data_modifying_cte_rolled_back",
+    {"test_data_modifying_cte_rolled_back",
      S_T_AND_S, "",
      "WITH d AS (DELETE FROM t WHERE id > 5 RETURNING id)\n"
      " SELECT count(*) FROM d;", NULL, S_MUST_APPLY, NULL},
-    {"do_block_rolled_back_or_refused",
+    {"test_do_block_rolled_back_or_refused",
      S_T_AND_S, S_ALLOW("opaque-statement"),
      "DO $$ BEGIN\n"
      "  DELETE FROM t WHERE id > 7;\n"
      "  UPDATE s SET v = 'done';\n"
      "END $$;", NULL, S_MAY_REFUSE, NULL},
-    {"drop_schema_cascade_rolled_back",
+    {"test_drop_schema_cascade_rolled_back",
      "CREATE SCHEMA app;"
      "CREATE TABLE app.items (id int PRIMARY KEY, v text);"
      "INSERT INTO app.items SELECT g, 'i' || g FROM generate_series(1, 10) g;"
@@ -443,7 +443,7 @@ static const s_case_t s_cases[] = {
      S_ALLOW("ban-drop-cascade"), "DROP SCHEMA app CASCADE;",
      "CREATE SCHEMA app;\nCREATE TABLE app.items (id int PRIMARY KEY, v text);",
      S_MUST_APPLY, NULL},
-    {"drop_type_cascade_restores_column",
+    {"test_drop_type_cascade_restores_column",
      "CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');"
      "CREATE TABLE person (id int PRIMARY KEY, name text, m mood);"
      "INSERT INTO person SELECT g, 'p' || g,"
@@ -452,30 +452,30 @@ static const s_case_t s_cases[] = {
      "CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');\n"
      "ALTER TABLE person ADD COLUMN m mood;", S_MUST_APPLY, NULL},
     /* 5. Sequences are restored. */
-    {"truncate_restart_identity_restores_sequence",
+    {"test_truncate_restart_identity_restores_sequence",
      "CREATE TABLE events (id bigserial PRIMARY KEY, v text);"
      "INSERT INTO events (v) SELECT 'e' || g FROM generate_series(1, 10) g;",
      "", "TRUNCATE events RESTART IDENTITY;", NULL, S_MUST_APPLY,
      "INSERT INTO events (v) VALUES ('next')"},
-    {"drop_table_with_serial_restores_sequence",
+    {"test_drop_table_with_serial_restores_sequence",
      "CREATE TABLE audit (id serial PRIMARY KEY, v text);"
      "INSERT INTO audit (v) SELECT 'a' || g FROM generate_series(1, 10) g;",
      S_ALLOW("ban-drop-table"), "DROP TABLE audit;",
      "CREATE TABLE audit (id serial PRIMARY KEY, v text);", S_MUST_APPLY,
      "INSERT INTO audit (v) VALUES ('next')"},
     /* 6. Keys changed by the migration. */
-    {"update_of_primary_key_leaves_no_duplicates",
+    {"test_update_of_primary_key_leaves_no_duplicates",
      "CREATE TABLE acct (id int PRIMARY KEY, bal int);"
      "INSERT INTO acct SELECT g, g * 10 FROM generate_series(1, 10) g;",
      "", "UPDATE acct SET id = id + 100;", NULL, S_MUST_APPLY, NULL},
     /* 7. (the session's settings: tests below) */
-    {"update_with_identity_always_column_rolled_back",
+    {"test_update_with_identity_always_column_rolled_back",
      "CREATE TABLE tk (id int PRIMARY KEY,"
      " seqno int GENERATED ALWAYS AS IDENTITY, v text);"
      "INSERT INTO tk (id, v) SELECT g, 'v' || g FROM generate_series(1, 10) g;",
      "", "UPDATE tk SET v = upper(v);", NULL, S_MUST_APPLY, NULL},
     /* 10. Objects that depend on what was dropped come back. */
-    {"drop_column_restores_index_comment_and_grant",
+    {"test_drop_column_restores_index_comment_and_grant",
      "CREATE TABLE users (id int PRIMARY KEY, email text, name text);"
      "INSERT INTO users SELECT g, 'u' || g || '@x', 'n' || g"
      " FROM generate_series(1, 20) g;"
@@ -486,7 +486,7 @@ static const s_case_t s_cases[] = {
      "GRANT SELECT ON users TO fl_reader;",
      S_ALLOW("ban-drop-column"), "ALTER TABLE users DROP COLUMN email;",
      "ALTER TABLE users ADD COLUMN email text;", S_MUST_APPLY, NULL},
-    {"drop_table_restores_indexes_trigger_comments_grants_owner",
+    {"test_drop_table_restores_indexes_trigger_comments_grants_owner",
      "CREATE TABLE orders (id serial PRIMARY KEY, cust text NOT NULL,"
      " amount numeric DEFAULT 0, touched timestamptz,"
      " CONSTRAINT orders_amount_chk CHECK (amount >= 0));"
@@ -511,7 +511,7 @@ static const s_case_t s_cases[] = {
      " amount numeric DEFAULT 0, touched timestamptz);", S_MUST_APPLY,
      "INSERT INTO orders (cust) VALUES ('next')"},
     /* 11. User triggers: not fired by the restore, their writes undone. */
-    {"restore_does_not_fire_audit_trigger",
+    {"test_restore_does_not_fire_audit_trigger",
      "CREATE TABLE acct (id int PRIMARY KEY, bal int);"
      "CREATE TABLE acct_audit (id bigserial PRIMARY KEY, op text, acct_id int);"
      "CREATE FUNCTION acct_audit() RETURNS trigger LANGUAGE plpgsql AS $$"
@@ -523,7 +523,7 @@ static const s_case_t s_cases[] = {
      "UPDATE acct SET bal = bal + 1 WHERE id = 1;",
      "", "UPDATE acct SET bal = bal + 1 WHERE id <= 5;\nDELETE FROM acct WHERE id > 8;",
      NULL, S_MUST_APPLY, NULL},
-    {"trigger_writing_another_table_rolled_back_or_refused",
+    {"test_trigger_writing_another_table_rolled_back_or_refused",
      "CREATE TABLE orders (id int PRIMARY KEY, v text);"
      "CREATE TABLE cache (id int PRIMARY KEY, order_id int, v text);"
      "INSERT INTO orders SELECT g, 'o' || g FROM generate_series(1, 10) g;"
@@ -645,34 +645,52 @@ test_dump_backup_rollback_from_another_directory(void **state)
     free(elsewhere);
 }
 
-static void
-test_dump_backup_moved_then_rollback_and_prune_with_backup_dir(void **state)
+/* Applies with a file backup, then moves dir/bk to dir/moved; returns the dump before. */
+static char *
+s_apply_then_move_backups(s_env *e, const char *moved)
 {
-    s_env *e = *state;
-    char *before = NULL, *old = NULL, *moved = fl_asprintf("%s/moved", e->dir);
-    char *file = NULL, *base = NULL;
-    fl_test_proc_t r;
+    char *before = s_apply_with_dump_backup(e);
+    char *old = fl_asprintf("%s/bk", e->dir);
 
-    before = s_apply_with_dump_backup(e);
-    file = s_dump_file(e);
-    old = fl_asprintf("%s/bk", e->dir);
     if (rename(old, moved) != 0)
         fail_msg("rename %s: %s", old, strerror(errno));
+    free(old);
+    return before;
+}
+
+static void
+test_dump_backup_moved_then_rollback_with_backup_dir(void **state)
+{
+    s_env *e = *state;
+    char *moved = fl_asprintf("%s/moved", e->dir);
+    char *before = s_apply_then_move_backups(e, moved);
+
     s_rollback_to(e, before, NULL, S_ARGS("--last", "--backup-dir", moved));
-    /* Prune finds the moved file too. */
-    base = fl_asprintf("%s/%s", moved, strrchr(file, '/') + 1);
-    assert_int_equal(access(base, F_OK), 0);
+    free(before);
+    free(moved);
+}
+
+static void
+test_dump_backup_moved_then_prune_with_backup_dir(void **state)
+{
+    s_env *e = *state;
+    char *moved = fl_asprintf("%s/moved", e->dir);
+    char *before = s_apply_then_move_backups(e, moved);
+    char *file = s_dump_file(e);
+    char *now = fl_asprintf("%s/%s", moved, strrchr(file, '/') + 1);
+    fl_test_proc_t r;
+
+    assert_int_equal(access(now, F_OK), 0);
     s_flotilla(e, &r, NULL, "backups",
                S_ARGS("prune", "--older-than", "0s", "--backup-dir", moved));
     s_expect(&r, "backups prune --backup-dir", 0);
     fl_test_proc_release(&r);
-    if (access(base, F_OK) == 0)
-        fail_msg("backups prune --backup-dir %s left %s", moved, base);
+    if (access(now, F_OK) == 0)
+        fail_msg("backups prune --backup-dir %s left %s", moved, now);
     free(before);
-    free(old);
     free(moved);
     free(file);
-    free(base);
+    free(now);
 }
 
 static void
@@ -885,7 +903,8 @@ main(void)
         T(test_rollback_under_other_timezone_and_datestyle),
         T(test_rollback_after_apply_under_other_output_settings),
         T(test_dump_backup_rollback_from_another_directory),
-        T(test_dump_backup_moved_then_rollback_and_prune_with_backup_dir),
+        T(test_dump_backup_moved_then_rollback_with_backup_dir),
+        T(test_dump_backup_moved_then_prune_with_backup_dir),
         T(test_dump_backup_prune_from_another_directory),
         T(test_dump_backups_of_two_databases_share_a_directory),
         T(test_no_transaction_rollback_failing_after_down_can_resume),
