@@ -53,6 +53,7 @@
 
 #include <jansson.h>
 
+#include "agent/backups.h"
 #include "agent/pipeline_internal.h"
 #include "common/alloc.h"
 #include "common/buf.h"
@@ -839,10 +840,10 @@ fl__backup_reconcile(fl_pg_t *pg, const fl_backup_t *b,
 
 int
 fl__backup_sequence(fl_pg_t *pg, int64_t version, const fl_net_rel_t *seq,
-                    const char *reason, fl_error_t *err)
+                    const char *after, const char *reason, fl_error_t *err)
 {
     char ver[24];
-    const char *p[8];
+    const char *p[9];
     fl_pg_result_t r = FL_PG_RESULT_INIT;
     int rc;
 
@@ -854,13 +855,125 @@ fl__backup_sequence(fl_pg_t *pg, int64_t version, const fl_net_rel_t *seq,
     p[4] = seq->owner_table;
     p[5] = seq->owner_column;
     p[6] = seq->seq_last;
-    p[7] = reason;
+    p[7] = after;
+    p[8] = reason;
     rc = fl_pg_query(pg, &r,
         "INSERT INTO flotilla.sequence_backups (version, seq_schema, seq_name,"
-        " owner_schema, owner_table, owner_column, last_value, reason)"
-        " VALUES ($1::pg_catalog.int8, $2, $3, $4, $5, $6,"
-        " $7::pg_catalog.int8, $8)", 8, p, err);
+        " owner_schema, owner_table, owner_column, last_value, after_value,"
+        " reason) VALUES ($1::pg_catalog.int8, $2, $3, $4, $5, $6,"
+        " $7::pg_catalog.int8, $8::pg_catalog.int8, $9)", 9, p, err);
     fl_pg_result_release(&r);
+    return rc;
+}
+
+/*
+ * Tracks the rows this transaction inserted into table now (which no
+ * backup covers: a trigger or a DO block wrote them, out of the
+ * migration's sight): an empty backup whose added rows are the visible
+ * rows whose xmin is one of this transaction's own ids.  Any visible row
+ * with an in-progress xmin is this transaction's: another transaction's
+ * uncommitted rows are invisible.  The restore then removes exactly those rows.
+ */
+int
+fl__backup_track_inserts(fl_pg_t *pg, const fl_backup_ctx_t *ctx,
+                         const fl_net_rel_t *pre, const fl_net_rel_t *now,
+                         char **describe, fl_error_t *err)
+{
+    fl_backup_t b;
+    s_cols cols = {NULL, 0};
+    size_t *kidx = NULL;
+    char *qt = fl__qualify(pg, now->schema, now->name);
+    char *id = NULL, *names = NULL, *store = NULL, *keys = NULL,
+         *keynames = NULL, *texts = NULL, *hash = NULL, *n = NULL;
+    /*
+     * An xmin widened to 64 bits next to the current transaction's id T:
+     * every live id is within 2^31 of T, ours just above it.  Ids below 3
+     * are the special ones (frozen, bootstrap), never ours.
+     */
+    static const char ours[] =
+        "CASE WHEN t.xmin::pg_catalog.text::pg_catalog.int8 < 3 THEN false"
+        " ELSE pg_catalog.pg_xact_status((CASE"
+        "  WHEN w.f > c.x + 2147483648 THEN w.f - 4294967296"
+        "  WHEN w.f < c.x - 2147483648 THEN w.f + 4294967296"
+        "  ELSE w.f END)::pg_catalog.text::pg_catalog.xid8) = 'in progress'"
+        " END";
+    static const char cur[] =
+        "(SELECT pg_catalog.pg_current_xact_id()::pg_catalog.text"
+        "::pg_catalog.int8 AS x) c, LATERAL (SELECT c.x - c.x % 4294967296"
+        " + t.xmin::pg_catalog.text::pg_catalog.int8 AS f) w";
+    int rc;
+
+    memset(&b, 0, sizeof(b));
+    *describe = NULL;
+    b.oid = pre->oid;
+    b.stmt_index = -1;
+    if ((rc = s_key(pg, pre->oid, &b.key_attnums, &b.nkeys, err)) != 0)
+        goto cleanup;
+    s_backup_cols(pg, pre, now, &cols, &b.attnums);
+    b.ncols = cols.n;
+    kidx = fl_calloc(b.nkeys + 1, sizeof(size_t));
+    if (b.nkeys && s_key_index(&b, kidx) != 0) {
+        fl_free(&b.key_attnums);
+        b.nkeys = 0;
+    }
+    for (size_t i = 0; i < cols.n; i++)
+        if (cols.cols[i].cur == NULL) {
+            rc = FL_ERR(err, FL_EFAIL, "a column of table %s changed", qt);
+            goto cleanup;
+        }
+    rc = fl_pg_query_value(pg, &id, "SELECT pg_catalog.nextval("
+                           "'flotilla.backups_id_seq'::pg_catalog.regclass)",
+                           0, NULL, err);
+    if (rc != 0)
+        goto cleanup;
+    b.id = strtoll(id, NULL, 10);
+    names = s_list(&cols, NULL, 0, S_BAK_NAME, NULL);
+    store = s_list(&cols, NULL, 0, S_STORE, "t");
+    rc = fl_pg_commandf(pg, err, "CREATE TABLE flotilla_backup.b%s (%s) AS"
+                        " SELECT %s FROM %s t WHERE false", id, names, store,
+                        qt);
+    if (rc == 0 && b.nkeys) {
+        keys = s_list(&cols, kidx, b.nkeys, S_CUR_TEXT, "t");
+        keynames = s_list(&cols, kidx, b.nkeys, S_BAK_NAME, NULL);
+        rc = fl_pg_commandf(pg, err, "CREATE TABLE flotilla_backup.a%s (%s) AS"
+                            " SELECT %s FROM %s t, %s WHERE %s", id, keynames,
+                            keys, qt, cur, ours);
+    } else if (rc == 0) {
+        texts = s_list(&cols, NULL, 0, S_CUR_TEXT, "t");
+        hash = s_row_hash(texts);
+        rc = fl_pg_commandf(pg, err, "CREATE TABLE flotilla_backup.a%s (h, n) AS"
+                            " SELECT %s, pg_catalog.count(*) FROM %s t, %s"
+                            " WHERE %s GROUP BY 1", id, hash, qt, cur, ours);
+    }
+    if (rc == 0)
+        rc = s_record(pg, ctx, pre, &b, id, NULL, err);
+    if (rc == 0)
+        rc = s_valuef(pg, &n, err, "SELECT %s FROM flotilla_backup.a%s",
+                      b.nkeys ? "pg_catalog.count(*)"
+                              : "COALESCE(pg_catalog.sum(n), 0)", id);
+    if (rc == 0)
+        rc = fl_pg_commandf(pg, err, "UPDATE flotilla.backups SET added_rows ="
+                            " %lld WHERE id = %s", s_ll(n), id);
+    if (rc == 0)
+        *describe = fl_asprintf("%s rows inserted out of sight (by a trigger "
+                                "or a DO block) recorded in "
+                                "flotilla_backup.a%s", n, id);
+cleanup:
+    if (rc != 0)
+        fl_error_prefix(err, "could not record the rows inserted into %s: ",
+                        qt);
+    fl__backup_release(&b);
+    s_cols_release(&cols);
+    free(kidx);
+    free(qt);
+    free(id);
+    free(names);
+    free(store);
+    free(keys);
+    free(keynames);
+    free(texts);
+    free(hash);
+    free(n);
     return rc;
 }
 
@@ -1393,7 +1506,13 @@ cleanup:
     return rc;
 }
 
-/* Sets back the sequences the migration reset or dropped (never lower). */
+/*
+ * Sets back the sequences the migration moved.  One it reset, restarted
+ * or dropped goes back to its old position unless it is already past it
+ * (an application may have used it since).  One it only advanced goes
+ * back only when it still stands where the migration left it: nothing
+ * has used it since, so no value handed out can come again.
+ */
 static int
 s_restore_sequences(fl_pg_t *pg, const fl_restore_opts_t *o, const char *ver,
                     fl_restore_t *res, fl_error_t *err)
@@ -1404,8 +1523,7 @@ s_restore_sequences(fl_pg_t *pg, const fl_restore_opts_t *o, const char *ver,
 
     /*
      * Found by the column that owned it (down re-creates a serial or an
-     * identity column with a new sequence), else by name.  setval only
-     * when the sequence is behind: an application may have used it since.
+     * identity column with a new sequence), else by name.
      */
     rc = fl_pg_query(pg, &r,
         "SELECT b.id, COALESCE(CASE WHEN b.owner_table IS NOT NULL"
@@ -1419,44 +1537,62 @@ s_restore_sequences(fl_pg_t *pg, const fl_restore_opts_t *o, const char *ver,
         "   AND n.nspname OPERATOR(pg_catalog.=) b.seq_schema"
         "   AND c.relname OPERATOR(pg_catalog.=) b.seq_name)),"
         " b.last_value, b.seq_schema OPERATOR(pg_catalog.||) '.'"
-        "  OPERATOR(pg_catalog.||) b.seq_name"
+        "  OPERATOR(pg_catalog.||) b.seq_name, b.after_value"
         " FROM flotilla.sequence_backups b WHERE b.version ="
         " $1::pg_catalog.int8 AND b.restored_at IS NULL ORDER BY b.id DESC",
         1, p, err);
     for (size_t i = 0; rc == 0 && i < r.nrows; i++) {
         const char *seq = fl_pg_value(&r, i, 1);
+        const char *q[4] = {seq, fl_pg_value(&r, i, 2), fl_pg_value(&r, i, 4),
+                            fl_pg_value(&r, i, 0)};
         fl_pg_result_t u = FL_PG_RESULT_INIT;
-        if (seq == NULL) {
-            if (!o->accept_loss) {
-                rc = FL_ERR(err, FL_ENOTFOUND, "sequence %s does not exist "
-                            "after down ran, so its position %s cannot be "
-                            "restored", fl_pg_value(&r, i, 3),
-                            fl_pg_value(&r, i, 2));
-                fl_error_set_hint(err, "Make down re-create it, or accept "
-                                       "the loss with --accept-loss.");
-                break;
-            }
-            s_note(res, "accepted loss: sequence %s is gone (was at %s)",
-                   fl_pg_value(&r, i, 3), fl_pg_value(&r, i, 2));
-        } else {
-            const char *q[3] = {seq, fl_pg_value(&r, i, 2),
-                                fl_pg_value(&r, i, 0)};
-            rc = fl_pg_query(pg, &u,
-                "SELECT CASE WHEN COALESCE("
-                " pg_catalog.pg_sequence_last_value($1::pg_catalog.regclass)"
-                " OPERATOR(pg_catalog.<) $2::pg_catalog.int8, true)"
-                " THEN pg_catalog.setval($1::pg_catalog.regclass,"
-                " $2::pg_catalog.int8, true) END", 2, q, err);
-            fl_pg_result_release(&u);
-            if (rc == 0)
-                rc = fl_pg_query(pg, &u, "UPDATE flotilla.sequence_backups SET"
-                                 " restored_at = pg_catalog.clock_timestamp()"
-                                 " WHERE id = $1::pg_catalog.int8", 1, q + 2,
-                                 err);
-            fl_pg_result_release(&u);
-            if (rc == 0)
-                res->sequences++;
+        char *moved = NULL;
+
+        if (seq == NULL && q[2] == NULL && q[1] != NULL && !o->accept_loss) {
+            rc = FL_ERR(err, FL_ENOTFOUND, "sequence %s does not exist "
+                        "after down ran, so its position %s cannot be "
+                        "restored", fl_pg_value(&r, i, 3), q[1]);
+            fl_error_set_hint(err, "Make down re-create it, or accept the "
+                                   "loss with --accept-loss.");
+            break;
         }
+        if (seq == NULL) {
+            if (q[1] != NULL && q[2] == NULL)
+                s_note(res, "accepted loss: sequence %s is gone (was at %s)",
+                       fl_pg_value(&r, i, 3), q[1]);
+        } else {
+            rc = fl_pg_query_value(pg, &moved,
+                "SELECT CASE"
+                " WHEN $3::pg_catalog.int8 IS NULL THEN"
+                "  CASE WHEN $2::pg_catalog.int8 IS NOT NULL AND COALESCE("
+                "   pg_catalog.pg_sequence_last_value($1::pg_catalog.regclass)"
+                "   OPERATOR(pg_catalog.<) $2::pg_catalog.int8, true)"
+                "  THEN pg_catalog.setval($1::pg_catalog.regclass,"
+                "   $2::pg_catalog.int8, true)::pg_catalog.text END"
+                " WHEN pg_catalog.pg_sequence_last_value($1::pg_catalog.regclass)"
+                "  IS NOT DISTINCT FROM $3::pg_catalog.int8 THEN"
+                "  CASE WHEN $2::pg_catalog.int8 IS NULL THEN"
+                "   pg_catalog.setval($1::pg_catalog.regclass, (SELECT"
+                "   s.seqstart FROM pg_catalog.pg_sequence s WHERE s.seqrelid"
+                "   OPERATOR(pg_catalog.=) $1::pg_catalog.regclass), false)"
+                "   ::pg_catalog.text"
+                "  ELSE pg_catalog.setval($1::pg_catalog.regclass,"
+                "   $2::pg_catalog.int8, true)::pg_catalog.text END"
+                " END", 3, q, err);
+            if (rc == 0 && moved)
+                res->sequences++;
+            else if (rc == 0 && q[2] != NULL)
+                s_note(res, "sequence %s was used since the migration (it is "
+                       "not at %s any more): left where it is",
+                       fl_pg_value(&r, i, 3), q[2]);
+            free(moved);
+        }
+        if (rc == 0)
+            rc = fl_pg_query(pg, &u, "UPDATE flotilla.sequence_backups SET"
+                             " restored_at = pg_catalog.clock_timestamp()"
+                             " WHERE id = $1::pg_catalog.int8", 1, q + 3,
+                             err);
+        fl_pg_result_release(&u);
     }
     fl_pg_result_release(&r);
     return rc;
@@ -1532,4 +1668,108 @@ fl__restore_release(fl_restore_t *res)
     fl_free(&res->notes);
     fl_free(&res->files);
     memset(res, 0, sizeof(*res));
+}
+
+/* ---- pruning -------------------------------------------------------- */
+
+void
+fl_prune_result_release(fl_prune_result_t *r)
+{
+    for (size_t i = 0; i < r->nproblems; i++)
+        free(r->problems[i]);
+    fl_free(&r->problems);
+    memset(r, 0, sizeof(*r));
+}
+
+static void
+s_problem(fl_prune_result_t *r, const char *path, const char *why)
+{
+    r->problems = fl_reallocarray(r->problems, r->nproblems + 1,
+                                  sizeof(char *));
+    r->problems[r->nproblems++] = fl_asprintf("%s: %s", path, why);
+}
+
+/* Removes the file of backup id at path, only if it is what we wrote. */
+static void
+s_remove_file(const char *path, const char *id, fl_prune_result_t *r)
+{
+    char *name = fl_asprintf("/b%s.copy", id);
+    size_t lp = strlen(path), ln = strlen(name);
+    struct stat st;
+
+    if (lp < ln || strcmp(path + lp - ln, name) != 0)
+        s_problem(r, path, "not the name of a flotilla backup file; left alone");
+    else if (lstat(path, &st) != 0)
+        s_problem(r, path, errno == ENOENT ? "no such file (moved? see "
+                                             "--backup-dir)"
+                                           : strerror(errno));
+    else if (!S_ISREG(st.st_mode))
+        s_problem(r, path, "not a regular file; left alone");
+    else if (unlink(path) != 0)
+        s_problem(r, path, strerror(errno));
+    free(name);
+}
+
+int
+fl_backups_prune(fl_pg_t *pg, int64_t older_ms, const char *relocate_dir,
+                 int dry_run, fl_prune_result_t *out, fl_error_t *err)
+{
+    fl_session_t session;
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    char ms[24];
+    const char *p[1] = {ms};
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if ((rc = fl__session_pin(pg, &session, err)) != 0)
+        return rc;
+    fl__session_release(&session);
+    snprintf(ms, sizeof(ms), "%lld", (long long)older_ms);
+    rc = fl_pg_query(pg, &r,
+        "SELECT id, kind, location FROM flotilla.backups"
+        " WHERE pruned_at IS NULL AND released_at IS NULL"
+        " AND created_at OPERATOR(pg_catalog.<) (pg_catalog.now()"
+        " OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs =>"
+        " $1::pg_catalog.int8 OPERATOR(pg_catalog./) 1000.0)) ORDER BY id",
+        1, p, err);
+    for (size_t i = 0; rc == 0 && i < r.nrows; i++) {
+        const char *id = fl_pg_value(&r, i, 0);
+        int dump = strcmp(fl_pg_value(&r, i, 1), "dump") == 0;
+        const char *q[1] = {id};
+        fl_pg_result_t u = FL_PG_RESULT_INIT;
+
+        if (strspn(id, "0123456789") != strlen(id))
+            continue;
+        out->pruned++;
+        if (dry_run)
+            continue;
+        /* One transaction per backup: the drops and the mark go together. */
+        rc = fl_pg_commandf(pg, err, "BEGIN");
+        if (rc == 0)
+            rc = fl_pg_commandf(pg, err, "DROP TABLE IF EXISTS"
+                                " flotilla_backup.b%s, flotilla_backup.a%s,"
+                                " flotilla_backup.c%s, flotilla_backup.k%s",
+                                id, id, id, id);
+        if (rc == 0)
+            rc = fl_pg_query(pg, &u, "UPDATE flotilla.backups SET pruned_at ="
+                             " pg_catalog.now() WHERE id = $1::pg_catalog.int8",
+                             1, q, err);
+        fl_pg_result_release(&u);
+        if (rc == 0)
+            rc = fl_pg_commandf(pg, err, "COMMIT");
+        if (rc != 0) {
+            fl_error_t ignore = FL_ERROR_INIT;
+            FL_IGNORE(fl_pg_commandf(pg, &ignore, "ROLLBACK"));
+            fl_error_clear(&ignore);
+            break;
+        }
+        /* The mark is committed first: a file left behind is only litter. */
+        if (dump) {
+            char *path = fl__backup_locate(fl_pg_value(&r, i, 2), relocate_dir);
+            s_remove_file(path, id, out);
+            free(path);
+        }
+    }
+    fl_pg_result_release(&r);
+    return rc;
 }

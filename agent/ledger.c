@@ -90,8 +90,9 @@ static const char s_ledger_v1[] =
  *     no type), how the restore matches rows (key, multiset, replace),
  *     how many rows the migration added (their keys in a<id>), when the
  *     backup's tables were released.
- *   sequence_backups: positions of sequences a migration reset or
- *     dropped.
+ *   sequence_backups: positions of sequences a migration reset, dropped
+ *     or advanced (with the position it left, so a rollback moves one back
+ *     only when nothing used it since).
  *   ledger_meta.target_id: names this target's backup files.
  * Every statement is idempotent, so an interrupted upgrade is redone.
  */
@@ -120,7 +121,8 @@ static const char s_ledger_v2[] =
     "  owner_schema text,"
     "  owner_table text,"
     "  owner_column text,"
-    "  last_value bigint NOT NULL,"
+    "  last_value bigint,"
+    "  after_value bigint,"
     "  reason text NOT NULL,"
     "  created_at timestamptz NOT NULL DEFAULT clock_timestamp(),"
     "  restored_at timestamptz);";

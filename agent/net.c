@@ -30,7 +30,7 @@
 static const char s_snapshot_sql[] =
     "SELECT c.oid, c.relkind, c.relfilenode, n.nspname, c.relname,"
     " CASE WHEN c.relkind IN ('r', 'p') THEN (SELECT pg_catalog.json_agg("
-    "   pg_catalog.json_build_array(a.attnum, a.atttypid, a.atttypmod,"
+    "   pg_catalog.json_build_array(a.attnum, a.atttypid::pg_catalog.int8, a.atttypmod,"
     "   a.attname, a.attgenerated <> '') ORDER BY a.attnum)"
     "   FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid"
     "   AND a.attnum > 0 AND NOT a.attisdropped) END,"
@@ -167,7 +167,7 @@ fl__net_columns(fl_pg_t *pg, fl_net_rel_t *rel, fl_error_t *err)
     snprintf(o, sizeof(o), "%u", rel->oid);
     rc = fl_pg_query_value(pg, &v,
         "SELECT pg_catalog.json_agg(pg_catalog.json_build_array(a.attnum,"
-        " a.atttypid, a.atttypmod, a.attname, a.attgenerated <> '')"
+        " a.atttypid::pg_catalog.int8, a.atttypmod, a.attname, a.attgenerated <> '')"
         " ORDER BY a.attnum) FROM pg_catalog.pg_attribute a"
         " WHERE a.attrelid = $1::pg_catalog.oid AND a.attnum > 0"
         " AND NOT a.attisdropped", 1, p, err);

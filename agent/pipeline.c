@@ -841,6 +841,9 @@ typedef struct {
     s_oids forced;          /* back up before the first statement (kept
                                across runs: the net found them) */
     s_oids explained;       /* rewritten by a statement that says so */
+    s_oids named;           /* written by a statement that names them */
+    fl_net_snap_t first;    /* the first run's snapshot: sequences as they
+                               were before the migration */
     fl_buf_t uncovered;     /* "table: reason; ..." found by the net */
     int nuncovered;
     int restarts;
@@ -856,6 +859,7 @@ s_unit_reset_run(s_unit *u)
     u->nbackups = 0;
     s_oids_release(&u->backed);
     s_oids_release(&u->explained);
+    s_oids_release(&u->named);
     fl_buf_reset(&u->uncovered);
     u->nuncovered = 0;
 }
@@ -865,9 +869,26 @@ s_unit_release(s_unit *u)
 {
     s_unit_reset_run(u);
     s_oids_release(&u->forced);
+    fl__net_snap_release(&u->first);
     fl_buf_release(&u->uncovered);
     s_stats_release(&u->stats);
     fl_stmt_list_release(&u->stmts);
+}
+
+/*
+ * Before a run is undone: its snapshot becomes the unit's first, unless
+ * an earlier run's is already kept.  Sequences ignore savepoints and
+ * rollbacks, so only the first snapshot knows where they stood before
+ * the migration.
+ */
+static void
+s_keep_first(s_unit *u)
+{
+    if (u->first.rels != NULL || u->pre.rels == NULL)
+        return;
+    u->first = u->pre;
+    u->pre.rels = NULL;
+    u->pre.n = 0;
 }
 
 /* This target's directory for backup files (absolute), made on demand. */
@@ -1089,7 +1110,8 @@ s_prepare_statement(fl_pipeline_t *p, s_unit *u, size_t k, fl_error_t *err)
     size_t cap = st->ndestroys + st->ntables + 1, n = 0;
     const char **schemas = fl_calloc(cap, sizeof(char *));
     const char **names = fl_calloc(cap, sizeof(char *));
-    int *why = fl_calloc(cap, sizeof(int)); /* 0 destroy, 1 write, 2 rewrite */
+    /* 0 destroys, 1 writes and a later one destroys, 2 rewrites, 3 writes */
+    int *why = fl_calloc(cap, sizeof(int));
     uint32_t *oids = NULL;
     char *kinds = NULL;
     s_oids rows = {NULL, 0}, whole = {NULL, 0}, reach = {NULL, 0};
@@ -1112,9 +1134,9 @@ s_prepare_statement(fl_pipeline_t *p, s_unit *u, size_t k, fl_error_t *err)
         int later = 0;
         if (!t->writes)
             continue;
+        schemas[n] = t->schema;
+        names[n] = t->name;
         if (st->rewrites) {
-            schemas[n] = t->schema;
-            names[n] = t->name;
             why[n++] = 2;
             continue;
         }
@@ -1124,11 +1146,7 @@ s_prepare_statement(fl_pipeline_t *p, s_unit *u, size_t k, fl_error_t *err)
                 later = u->stmts.items[j].destroys[d].table &&
                         strcmp(u->stmts.items[j].destroys[d].table,
                                t->name) == 0;
-        if (later) {
-            schemas[n] = t->schema;
-            names[n] = t->name;
-            why[n++] = 1;
-        }
+        why[n++] = later ? 1 : 3;
     }
     if (n == 0)
         goto cleanup;
@@ -1141,8 +1159,12 @@ s_prepare_statement(fl_pipeline_t *p, s_unit *u, size_t k, fl_error_t *err)
     for (size_t i = 0; i < n; i++) {
         if (oids[i] == 0)
             continue; /* DROP ... IF EXISTS of nothing; a check reports it */
+        if (why[i] != 0)
+            s_oids_add(&u->named, oids[i]);
         if (why[i] == 2) {
             s_oids_add(&u->explained, oids[i]);
+        } else if (why[i] == 3) {
+            continue;
         } else if (kinds[i] == 'r' || kinds[i] == 'p') {
             int rowlevel = why[i] == 1;
             for (size_t d = 0; why[i] == 0 && d < st->ndestroys; d++)
@@ -1213,17 +1235,26 @@ s_net(fl_pipeline_t *p, s_unit *u, fl_net_snap_t *post, fl_error_t *err)
         char reason[160] = "";
 
         if (b->relkind == 'S') {
-            const char *why = NULL;
+            /* Against the first run: sequences ignore savepoints. */
+            const fl_net_rel_t *f = fl__net_find(&u->first, b->oid);
+            const char *why = NULL, *after = NULL;
+            long long was = 0, is = 0;
+            if (f == NULL)
+                f = b;
+            was = f->seq_last ? strtoll(f->seq_last, NULL, 10) : 0;
+            is = a && a->seq_last ? strtoll(a->seq_last, NULL, 10) : 0;
             if (a == NULL)
                 why = "dropped";
-            else if (a->relfilenode != b->relfilenode)
+            else if (a->relfilenode != f->relfilenode)
                 why = "restarted";
-            else if (b->seq_last && (a->seq_last == NULL ||
-                                     strtoll(a->seq_last, NULL, 10) <
-                                         strtoll(b->seq_last, NULL, 10)))
+            else if (f->seq_last && (a->seq_last == NULL || is < was))
                 why = "moved back";
-            if (why && b->seq_last &&
-                (rc = fl__backup_sequence(p->pg, u->m->version, b, why,
+            else if (a->seq_last && (f->seq_last == NULL || is > was)) {
+                why = "advanced";
+                after = a->seq_last;
+            }
+            if (why && (f->seq_last || after) &&
+                (rc = fl__backup_sequence(p->pg, u->m->version, f, after, why,
                                           err)) != 0)
                 return rc;
             continue;
@@ -1255,17 +1286,38 @@ s_net(fl_pipeline_t *p, s_unit *u, fl_net_snap_t *post, fl_error_t *err)
     return 0;
 }
 
-/* Before COMMIT: each backup learns which rows the migration changed. */
+/*
+ * Before COMMIT: each backup learns which rows the migration changed, and
+ * rows inserted into tables no statement names (a trigger's, a DO
+ * block's) are recorded so that a rollback removes them.
+ */
 static int
 s_reconcile(fl_pipeline_t *p, s_unit *u, const fl_net_snap_t *post,
             fl_error_t *err)
 {
+    fl_backup_ctx_t ctx = {u->m->version, p->opts.bundle_id, NULL, 0};
+
     for (size_t i = 0; i < u->nbackups; i++) {
         const fl_backup_t *b = &u->backups[i];
         int rc = fl__backup_reconcile(p->pg, b, fl__net_find(&u->pre, b->oid),
                                       fl__net_find(post, b->oid), err);
         if (rc != 0)
             return rc;
+    }
+    for (size_t i = 0; i < u->pre.n; i++) {
+        const fl_net_rel_t *b = &u->pre.rels[i];
+        const fl_net_rel_t *a = fl__net_find(post, b->oid);
+        char *what = NULL;
+        int rc;
+        if (b->relkind != 'r' || a == NULL || a->n_ins == b->n_ins ||
+            s_oids_has(&u->backed, b->oid) || s_oids_has(&u->named, b->oid))
+            continue;
+        rc = fl__backup_track_inserts(p->pg, &ctx, b, a, &what, err);
+        if (rc != 0)
+            return rc;
+        s_event(p, FL_STEP_BACKUP, FL_STEP_OK, u->m, 0, NULL, "%s.%s: %s",
+                b->schema, b->name, what);
+        free(what);
     }
     return 0;
 }
@@ -1334,6 +1386,7 @@ s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
         (rc = fl__net_snapshot(p->pg, &u->pre, err)) != 0 ||
         (rc = fl_pg_exec(p->pg, "SAVEPOINT flotilla_run", err)) != 0)
         return rc;
+
     for (;;) {
         *stage = FL_STEP_BACKUP;
         for (size_t i = 0; i < u->forced.n; i++)
@@ -1396,6 +1449,7 @@ s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
             s_oids forced = u->forced;
             u->forced.v = NULL;
             u->forced.n = 0;
+            s_keep_first(u);
             s_unit_reset_run(u);
             u->forced = forced;
         }
@@ -1440,6 +1494,7 @@ s_run_unit(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
 {
     /* What the net learnt is about this unit's statements only. */
     s_oids_release(&u->forced);
+    fl__net_snap_release(&u->first);
     u->restarts = 0;
     for (int attempt = 0;; attempt++) {
         int64_t ta = fl__now_ms();
@@ -1447,6 +1502,7 @@ s_run_unit(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
         int lock = rc != 0 && err && strcmp(err->sqlstate, "55P03") == 0;
 
         p->session.in_migration = 0;
+        s_keep_first(u);
         s_unit_reset_run(u);
         if (rc == 0)
             return 0;

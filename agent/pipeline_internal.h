@@ -147,9 +147,22 @@ int fl__backup_reconcile(fl_pg_t *pg, const fl_backup_t *b,
                          const fl_net_rel_t *pre, const fl_net_rel_t *now,
                          fl_error_t *err) FL_NODISCARD;
 
-/* Records the position of sequence seq (as it was before) for rollback. */
+/*
+ * Records the position of sequence seq (as it was before) for rollback;
+ * after is where the migration left it when it only advanced it (NULL
+ * when it reset, restarted or dropped it).
+ */
 int fl__backup_sequence(fl_pg_t *pg, int64_t version, const fl_net_rel_t *seq,
-                        const char *reason, fl_error_t *err) FL_NODISCARD;
+                        const char *after, const char *reason,
+                        fl_error_t *err) FL_NODISCARD;
+
+/*
+ * Records the rows this transaction inserted into table now, which no
+ * backup covers, so that a rollback removes them (see backup.c).
+ */
+int fl__backup_track_inserts(fl_pg_t *pg, const fl_backup_ctx_t *ctx,
+                             const fl_net_rel_t *pre, const fl_net_rel_t *now,
+                             char **describe, fl_error_t *err) FL_NODISCARD;
 
 /* "<dir>/b<id>.copy"; new string. */
 char *fl__backup_file_path(const char *dir, int64_t id);

@@ -980,8 +980,9 @@ test_large_table_backup_goes_to_a_file_and_restores(void **state)
     fl_test_proc_release(&r);
     s_assert_value(e, "SELECT status FROM flotilla.schema_migrations", "applied");
     fl_test_exec(e->conn, "UPDATE flotilla.backups SET created_at = now() - interval '2 days'");
+    /* The restored backup was released by the rollback; one is left. */
     s_run(e, &r, "backups", 0, "prune", "--older-than", "1d", NULL);
-    s_expect(&r, 0, "pruned 2 backups");
+    s_expect(&r, 0, "pruned 1 backup");
     fl_test_proc_release(&r);
     assert_int_not_equal(access(file, F_OK), 0);
     free(before);

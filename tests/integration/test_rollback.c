@@ -677,9 +677,11 @@ test_dump_backup_moved_then_prune_with_backup_dir(void **state)
     char *moved = fl_asprintf("%s/moved", e->dir);
     char *before = s_apply_then_move_backups(e, moved);
     char *file = s_dump_file(e);
-    char *now = fl_asprintf("%s/%s", moved, strrchr(file, '/') + 1);
+    /* The recorded file under bk/, now under moved/ (same subdirectory). */
+    char *now = fl_asprintf("%s/%s", moved, strstr(file, "/bk/") + 4);
     fl_test_proc_t r;
 
+    assert_non_null(strstr(file, "/bk/"));
     assert_int_equal(access(now, F_OK), 0);
     s_flotilla(e, &r, NULL, "backups",
                S_ARGS("prune", "--older-than", "0s", "--backup-dir", moved));
