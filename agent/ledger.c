@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/schema.h"
 #include "common/alloc.h"
 #include "proto/migration.h"
 
@@ -94,6 +95,8 @@ static const char s_ledger_v1[] =
  *     or advanced (with the position it left, so a rollback moves one back
  *     only when nothing used it since).
  *   ledger_meta.target_id: names this target's backup files.
+ *   schema_changes (agent/schema.c): the objects each migration changed,
+ *     with their definitions before and after, for the rollback's proof.
  * Every statement is idempotent, so an interrupted upgrade is redone.
  */
 static const char s_ledger_v2[] =
@@ -174,7 +177,8 @@ fl_ledger_ensure(fl_pg_t *pg, fl_error_t *err)
     if ((rc = fl_pg_exec(pg, "BEGIN; SELECT " S_LEDGER_LOCK, err)) != 0)
         return rc;
     if ((rc = fl_pg_exec(pg, s_ledger_v1, err)) != 0 ||
-        (rc = fl_pg_exec(pg, s_ledger_v2, err)) != 0)
+        (rc = fl_pg_exec(pg, s_ledger_v2, err)) != 0 ||
+        (rc = fl_pg_exec(pg, fl_schema_ledger_sql, err)) != 0)
         goto fail;
     rc = fl_pg_query_value(pg, &v,
         "SELECT max(ledger_version) FROM flotilla.ledger_meta", 0, NULL, err);
@@ -228,7 +232,8 @@ fl_ledger_load(fl_pg_t *pg, fl_ledger_t *out, fl_error_t *err)
         "SELECT version, name, checksum, bundle_id, status, transactional,"
         " statements_done, statements_total, started_at, finished_at,"
         " coalesce(duration_ms, 0), lock_wait_ms, retries, applied_by, agent,"
-        " error_sqlstate, error_message, error_position, file, down_done"
+        " error_sqlstate, error_message, error_position, file, down_done,"
+        " schema_recorded"
         " FROM flotilla.schema_migrations ORDER BY version", 0, NULL, err);
     if (rc != 0)
         return rc;
@@ -256,6 +261,7 @@ fl_ledger_load(fl_pg_t *pg, fl_ledger_t *out, fl_error_t *err)
         row->error_position = s_dup(fl_pg_value(&r, i, 17));
         row->file = s_dup(fl_pg_value(&r, i, 18));
         row->down_done = (int)strtol(fl_pg_value(&r, i, 19), NULL, 10);
+        row->schema_recorded = strcmp(fl_pg_value(&r, i, 20), "t") == 0;
     }
     fl_pg_result_release(&r);
     return 0;

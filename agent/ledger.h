@@ -46,6 +46,7 @@ typedef struct {
     char *error_position;
     char *file;            /* the migration's file name */
     int down_done;         /* rolling_back: down statements committed */
+    int schema_recorded;   /* its schema changes are in schema_changes */
 } fl_ledger_row_t;
 
 typedef struct {

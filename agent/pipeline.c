@@ -30,6 +30,7 @@
 #include "agent/lintcheck.h"
 #include "agent/pg.h"
 #include "agent/pipeline_internal.h"
+#include "agent/schema.h"
 #include "common/alloc.h"
 #include "common/buf.h"
 #include "common/log.h"
@@ -57,6 +58,8 @@ struct fl_pipeline {
     char *dump_dir;    /* this target's backup file directory, absolute */
     char **partial;    /* dump files written as .partial, to rename */
     size_t npartial;   /* after COMMIT */
+    int schema_gen;    /* the schema snapshot that shows the target as it
+                          is now (1 or 2), or 0: none taken yet */
 };
 
 /* Per-migration execution counters, written to the ledger. */
@@ -758,35 +761,71 @@ s_verify_statements(fl_pipeline_t *p, const fl_migration_t *m,
     return rc;
 }
 
+/* The snapshot of the target before migration m (see s_schema_after). */
+static int
+s_schema_before(fl_pipeline_t *p, int *gen, fl_error_t *err)
+{
+    int rc;
+
+    if (p->schema_gen != 0) {
+        *gen = p->schema_gen;
+        return 0;
+    }
+    if ((rc = fl_schema_snapshot(p->pg, 1, NULL, err)) != 0)
+        return rc;
+    *gen = p->schema_gen = 1;
+    return 0;
+}
+
 /*
- * Records the schema fingerprint of the target after m committed.  It is
- * computed outside the migration's transaction on purpose: on a schema
- * with thousands of tables the catalog scan takes long enough to matter,
- * and inside the transaction it would hold the migration's locks that
- * much longer.  A failure here is reported and leaves the fingerprint
- * empty: the migration itself is applied.  Returns a new string or NULL.
+ * After m committed: a snapshot of the schema, the objects m changed
+ * (against the snapshot before it) recorded for its rollback's proof,
+ * and the fingerprint.  Taken outside the migration's transaction on
+ * purpose: on a schema with thousands of tables the catalog scan takes
+ * long enough to matter, and inside the transaction it would hold the
+ * migration's locks that much longer.  The snapshot is the next
+ * migration's "before", so each migration costs one.  A failure here is
+ * reported and leaves the schema unrecorded (the rollback then says it
+ * cannot prove the schema): the migration itself is applied.  Returns
+ * the fingerprint (new string) or NULL.
  */
 static char *
-s_fingerprint_after(fl_pipeline_t *p, const fl_migration_t *m)
+s_schema_after(fl_pipeline_t *p, const fl_migration_t *m, int before,
+               int *changes)
 {
     fl_error_t err = FL_ERROR_INIT;
     char *fp = NULL;
     char version[24];
     fl_pg_result_t r = FL_PG_RESULT_INIT;
-    int rc = fl__schema_fingerprint(p->pg, &fp, &err);
+    int after = before == 1 ? 2 : 1;
+    int rc = 0;
 
+    *changes = 0;
+    p->schema_gen = 0;
     snprintf(version, sizeof(version), "%lld", (long long)m->version);
+    if (before == 0)
+        rc = FL_ERR(&err, FL_ENOTFOUND, "no snapshot before the migration");
+    if (rc == 0)
+        rc = fl_schema_snapshot(p->pg, after, NULL, &err);
+    if (rc == 0)
+        rc = fl_schema_record_changes(p->pg, m->version, before, after,
+                                      changes, &err);
+    if (rc == 0)
+        rc = fl_schema_fingerprint(p->pg, after, &fp, &err);
     if (rc == 0) {
         const char *params[2] = {fp, version};
         rc = fl_pg_query(p->pg, &r, "UPDATE flotilla.schema_migrations SET"
-                         " schema_fingerprint = $1 WHERE version ="
-                         " $2::pg_catalog.int8", 2, params, &err);
+                         " schema_fingerprint = $1, schema_recorded = true"
+                         " WHERE version = $2::pg_catalog.int8", 2, params,
+                         &err);
         fl_pg_result_release(&r);
     }
-    if (rc == 0)
+    if (rc == 0) {
+        p->schema_gen = after;
         return fp;
-    fl_log_warning("pipeline", "could not record the schema fingerprint after "
-                   "%s: %s", m->file, err.message);
+    }
+    fl_log_warning("pipeline", "could not record the schema after %s: %s",
+                   m->file, err.message);
     fl_error_clear(&err);
     free(fp);
     return NULL;
@@ -1554,6 +1593,7 @@ s_apply_migration(fl_pipeline_t *p, const fl_migration_t *m,
     s_unit u;
     char *fingerprint = NULL;
     size_t start = 0;
+    int before = 0, changes = 0;
     s_outcome outcome = S_FAILED;
     int stage = FL_STEP_VALIDATE;
     int rc = 0;
@@ -1586,6 +1626,10 @@ s_apply_migration(fl_pipeline_t *p, const fl_migration_t *m,
         u.stats.done = row->statements_done;
         u.stats.retries = row->retries;
         u.stats.lock_wait_ms = row->lock_wait_ms;
+    }
+    if ((rc = s_schema_before(p, &before, err)) != 0) {
+        outcome = S_FAILED;
+        goto done;
     }
     if (!m->no_transaction) {
         rc = s_run_unit(p, &u, 0, u.stmts.count, 0, &outcome, &stage, err);
@@ -1653,9 +1697,10 @@ s_apply_migration(fl_pipeline_t *p, const fl_migration_t *m,
             goto done;
         }
     }
-    fingerprint = s_fingerprint_after(p, m);
+    fingerprint = s_schema_after(p, m, before, &changes);
     s_event(p, FL_STEP_VERIFY_AFTER, FL_STEP_OK, m, fl__now_ms() - u.t0, NULL,
-            "applied %s; schema fingerprint %.16s", m->file,
+            "applied %s; %d schema object%s changed; schema fingerprint %.16s",
+            m->file, changes, changes == 1 ? "" : "s",
             fingerprint ? fingerprint : "(not recorded)");
     goto cleanup;
 done:
@@ -1668,6 +1713,9 @@ done:
         goto refused;
     s_record_failure(p, m, !m->no_transaction, (int)u.stmts.count, u.t0,
                      &u.stats, err);
+    /* Statements of a no-transaction migration may have committed. */
+    if (m->no_transaction)
+        p->schema_gen = 0;
     if (m->no_transaction)
         s_event(p, (fl_step)stage, FL_STEP_FAILED, m, fl__now_ms() - u.t0, err,
                 "%s failed after %d of %zu statements; the next apply "
@@ -2132,8 +2180,96 @@ s_rollback_state(fl_pipeline_t *p, int64_t version, const char *status,
  * The restore half of a rollback, in the transaction the caller opened
  * after down: backups and sequences back, the ledger row rolled_back.
  */
+/* Each object the rollback re-creates is reported as a restore event. */
+typedef struct {
+    fl_pipeline_t *p;
+    const fl_migration_t *m;
+} s_note_ctx;
+
+static void
+s_recreated(const char *kind, const char *ident, void *arg)
+{
+    s_note_ctx *c = arg;
+
+    s_event(c->p, FL_STEP_RESTORE, FL_STEP_OK, c->m, 0, NULL,
+            "re-created %s %s, which down did not", kind, ident);
+}
+
+/*
+ * The schema half of the proof: objects the migration dropped or changed
+ * that down did not bring back are re-created from the recorded
+ * definitions (validated, see schema.c); then the schema must equal the
+ * snapshot taken before down (gen_before) with the migration's changes
+ * undone.  A difference fails the rollback unless accepted, in which case
+ * it joins the notes.
+ */
 static int
-s_restore(fl_pipeline_t *p, const fl_migration_t *m, int down_done,
+s_prove_schema(fl_pipeline_t *p, const fl_ledger_row_t *row,
+               const fl_migration_t *m, int gen_before, fl_restore_t *res,
+               fl_error_t *err)
+{
+    fl_schema_diff_list_t diff = FL_SCHEMA_DIFF_LIST_INIT;
+    s_note_ctx ctx = {p, m};
+    char *text = NULL;
+    int n = 0, rc;
+
+    if (!row->schema_recorded) {
+        s_event(p, FL_STEP_RESTORE, FL_STEP_OK, m, 0, NULL,
+                "the schema of %s is not proven: its changes were not "
+                "recorded when it was applied (an older flotilla, or a crash "
+                "right after its COMMIT)", m->file);
+        return 0;
+    }
+    if ((rc = fl_schema_recreate(p->pg, m->version, s_recreated, &ctx, &n,
+                                 err)) != 0 ||
+        (rc = fl_schema_snapshot(p->pg, 4, NULL, err)) != 0 ||
+        (rc = fl_schema_prove(p->pg, m->version, gen_before ? gen_before : 4,
+                              4, &diff, err)) != 0)
+        goto cleanup;
+    if (diff.count == 0)
+        goto cleanup;
+    text = fl_schema_diff_describe(&diff);
+    {
+        /*
+         * --accept-loss accepts what is missing (a table, a column, and
+         * what hung on them); an object that differs, or one that should
+         * not be there, still needs --accept-schema-diff.
+         */
+        size_t missing = 0;
+        for (size_t i = 0; i < diff.count; i++)
+            missing += diff.items[i].actual == NULL;
+        if (p->opts.accept_loss && missing == diff.count) {
+            res->notes = fl_reallocarray(res->notes, res->nnotes + 1,
+                                         sizeof(char *));
+            res->notes[res->nnotes++] = fl_asprintf("accepted loss of "
+                                                    "schema objects: %s",
+                                                    text);
+            goto cleanup;
+        }
+    }
+    if (!p->opts.accept_schema_diff) {
+        rc = FL_ERR(err, FL_EFAIL, "the schema after rolling back %s is not "
+                    "what it was before it was applied (%zu object%s "
+                    "differ%s)", m->file, diff.count,
+                    diff.count == 1 ? "" : "s", diff.count == 1 ? "s" : "");
+        fl_error_set_detail(err, "%s", text);
+        fl_error_set_hint(err, "Nothing was rolled back.  Make down restore "
+                               "these objects, or roll back anyway with "
+                               "--accept-schema-diff --reason TEXT.");
+        goto cleanup;
+    }
+    res->notes = fl_reallocarray(res->notes, res->nnotes + 1, sizeof(char *));
+    res->notes[res->nnotes++] = fl_asprintf("accepted schema difference: %s",
+                                            text);
+cleanup:
+    free(text);
+    fl_schema_diff_list_release(&diff);
+    return rc;
+}
+
+static int
+s_restore(fl_pipeline_t *p, const fl_ledger_row_t *row,
+          const fl_migration_t *m, int down_done, int gen_before,
           fl_restore_t *res, fl_error_t *err)
 {
     fl_restore_opts_t ro = {p->opts.accept_loss,
@@ -2143,7 +2279,8 @@ s_restore(fl_pipeline_t *p, const fl_migration_t *m, int down_done,
     int rc;
 
     if ((rc = fl__session_leave(p->pg, &p->session, err)) != 0 ||
-        (rc = fl__restore_backups(p->pg, &ro, m->version, res, err)) != 0)
+        (rc = fl__restore_backups(p->pg, &ro, m->version, res, err)) != 0 ||
+        (rc = s_prove_schema(p, row, m, gen_before, res, err)) != 0)
         return rc;
     if (res->nnotes) {
         fl_buf_t b = FL_BUF_INIT(0);
@@ -2174,6 +2311,7 @@ s_rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
     s_stats stats = {0, 0, 0, NULL};
     int64_t t0 = fl__now_ms();
     int notx = 0, resumed = strcmp(row->status, "rolling_back") == 0;
+    int gen_before = 0;
     size_t start = 0, done = 0;
     int rc = 0;
 
@@ -2201,12 +2339,22 @@ s_rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
     for (size_t i = 0; i < stmts.count; i++)
         notx |= stmts.items[i].no_transaction;
     fl__session_reset(&p->session);
+    p->schema_gen = 0;
     if (resumed)
         start = done = (size_t)row->down_done;
     if (notx || resumed) {
         /* CONCURRENTLY and friends: statement by statement, recorded. */
         if ((rc = s_set_timeouts(p, &m, 0, err)) != 0)
             goto failed;
+        /*
+         * The picture before down; a resumed rollback has lost it, and
+         * proves only the objects the migration changed.
+         */
+        if (!resumed && row->schema_recorded) {
+            if ((rc = fl_schema_snapshot(p->pg, 3, NULL, err)) != 0)
+                goto failed;
+            gen_before = 3;
+        }
         if (!resumed &&
             (rc = s_rollback_state(p, m.version, "rolling_back", 0, NULL,
                                    err)) != 0)
@@ -2233,6 +2381,10 @@ s_rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
         rc = fl_pg_exec(p->pg, "BEGIN", err);
         if (rc == 0)
             rc = s_set_timeouts(p, &m, 1, err);
+        if (rc == 0 && row->schema_recorded) {
+            rc = fl_schema_snapshot(p->pg, 3, NULL, err);
+            gen_before = 3;
+        }
         for (size_t i = 0; i < stmts.count && rc == 0; i++)
             rc = s_run(p, &m, &stmts, (int)i, 1, p->opts.lock_retries, &stats,
                        err);
@@ -2242,7 +2394,7 @@ s_rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
     s_event(p, FL_STEP_ROLLBACK, FL_STEP_OK, &m, fl__now_ms() - t0, NULL,
             "down of %s ran (%zu statement%s)", m.file, stmts.count,
             stmts.count == 1 ? "" : "s");
-    rc = s_restore(p, &m, (int)stmts.count, &res, err);
+    rc = s_restore(p, row, &m, (int)stmts.count, gen_before, &res, err);
     if (rc == 0)
         rc = fl_pg_exec(p->pg, "COMMIT", err);
     if (rc != 0) {
@@ -2250,7 +2402,8 @@ s_rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
         if (notx || resumed)
             goto partial_restore;
         s_event(p, FL_STEP_RESTORE, FL_STEP_FAILED, &m, fl__now_ms() - t0, err,
-                "restore for %s failed; nothing was rolled back", m.file);
+                "rollback of %s failed after down ran; its transaction was "
+                "rolled back, so nothing was rolled back", m.file);
         goto cleanup;
     }
     p->session.in_migration = 0;

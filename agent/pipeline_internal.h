@@ -196,7 +196,4 @@ int fl__restore_backups(fl_pg_t *pg, const fl_restore_opts_t *o,
                         fl_error_t *err) FL_NODISCARD;
 void fl__restore_release(fl_restore_t *res);
 
-/* Digest over the catalog of the managed schemas; new hex string. */
-int fl__schema_fingerprint(fl_pg_t *pg, char **out, fl_error_t *err) FL_NODISCARD;
-
 #endif
