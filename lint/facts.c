@@ -418,19 +418,36 @@ s_column_check(fl_stmt_t *st, const s_ctx_t *ctx, fl_check_kind kind,
         s_check_add_column(&c->columns, &c->ncolumns, column);
 }
 
+static int
+s_same(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/* Records what the statement destroys, once (two CTEs may delete from one
+ * table). */
 static void
 s_destroy(fl_stmt_t *st, fl_destroy_kind kind, const char *schema,
           const char *table, const char *column)
 {
     fl_destroy_t *d;
+    size_t i;
 
+    if (schema && !*schema)
+        schema = NULL;
+    st->destructive = 1;
+    for (i = 0; i < st->ndestroys; i++) {
+        d = &st->destroys[i];
+        if (d->kind == kind && s_same(d->schema, schema) &&
+            s_same(d->table, table ? table : "") && s_same(d->column, column))
+            return;
+    }
     st->destroys = fl_reallocarray(st->destroys, st->ndestroys + 1, sizeof(*d));
     d = &st->destroys[st->ndestroys++];
     d->kind = kind;
-    d->schema = schema && *schema ? fl_strdup(schema) : NULL;
+    d->schema = schema ? fl_strdup(schema) : NULL;
     d->table = fl_strdup(table ? table : "");
     d->column = column ? fl_strdup(column) : NULL;
-    st->destructive = 1;
 }
 
 static void
@@ -485,6 +502,95 @@ s_reads(fl_stmt_t *st, const PgQuery__Node *query)
 {
     if (query)
         (void)fl_lint_walk(&query->base, s_collect_reads, st);
+}
+
+/*
+ * The target of an INSERT, UPDATE, DELETE or MERGE, wherever it stands:
+ * ROW EXCLUSIVE and written.  When the statement can change or remove rows
+ * of a live table (UPDATE, DELETE, INSERT ... ON CONFLICT DO UPDATE,
+ * MERGE's WHEN MATCHED THEN UPDATE or DELETE), also a TABLE_EXISTS check
+ * and a destroy per kind, UPDATE before DELETE.  Other nodes add nothing.
+ */
+static void
+s_dml(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__Node *n)
+{
+    const PgQuery__RangeVar *rv = NULL;
+    const PgQuery__OnConflictClause *oc;
+    int update = 0, del = 0;
+    size_t i;
+
+    if (!n)
+        return;
+    switch (n->node_case) {
+    case PG_QUERY__NODE__NODE_INSERT_STMT:
+        rv = n->insert_stmt->relation;
+        oc = n->insert_stmt->on_conflict_clause;
+        update = oc && oc->action == PG_QUERY__ON_CONFLICT_ACTION__ONCONFLICT_UPDATE;
+        break;
+    case PG_QUERY__NODE__NODE_UPDATE_STMT:
+        rv = n->update_stmt->relation;
+        update = 1;
+        break;
+    case PG_QUERY__NODE__NODE_DELETE_STMT:
+        rv = n->delete_stmt->relation;
+        del = 1;
+        break;
+    case PG_QUERY__NODE__NODE_MERGE_STMT:
+        rv = n->merge_stmt->relation;
+        for (i = 0; i < n->merge_stmt->n_merge_when_clauses; i++) {
+            const PgQuery__Node *w = n->merge_stmt->merge_when_clauses[i];
+            if (w->node_case != PG_QUERY__NODE__NODE_MERGE_WHEN_CLAUSE ||
+                !w->merge_when_clause->matched)
+                continue;
+            update |= w->merge_when_clause->command_type ==
+                      PG_QUERY__CMD_TYPE__CMD_UPDATE;
+            del |= w->merge_when_clause->command_type ==
+                   PG_QUERY__CMD_TYPE__CMD_DELETE;
+        }
+        break;
+    default:
+        return;
+    }
+    if (!rv)
+        return;
+    (void)s_add_rv(st, rv, FL_LOCK_ROW_EXCLUSIVE, 1);
+    if ((!update && !del) || s_is_created(ctx, rv->schemaname, rv->relname))
+        return;
+    s_table_exists(st, ctx, rv->schemaname, rv->relname);
+    if (update)
+        s_destroy(st, FL_DESTROY_UPDATE, rv->schemaname, rv->relname, NULL);
+    if (del)
+        s_destroy(st, FL_DESTROY_DELETE, rv->schemaname, rv->relname, NULL);
+}
+
+typedef struct {
+    fl_stmt_t *st;
+    s_ctx_t *ctx;
+} s_writes_arg_t;
+
+static int
+s_collect_writes(const ProtobufCMessage *msg, void *arg)
+{
+    const s_writes_arg_t *a = arg;
+    if (msg->descriptor == &pg_query__common_table_expr__descriptor)
+        s_dml(a->st, a->ctx, ((const PgQuery__CommonTableExpr *)msg)->ctequery);
+    return 0;
+}
+
+/*
+ * What a query writes: its own target when it is DML, and the target of
+ * every data-modifying WITH query at any depth, each as if it stood alone
+ * (PostgreSQL runs them to completion whether or not anything reads them).
+ */
+static void
+s_writes(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__Node *query)
+{
+    s_writes_arg_t a = {st, ctx};
+
+    if (!query)
+        return;
+    s_dml(st, ctx, query);
+    (void)fl_lint_walk(&query->base, s_collect_writes, &a);
 }
 
 static void
@@ -1034,6 +1140,7 @@ s_analyze(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__Node *n)
         const PgQuery__CreateTableAsStmt *c = n->create_table_as_stmt;
         st->kind = c->objtype == PG_QUERY__OBJECT_TYPE__OBJECT_MATVIEW
                        ? "CREATE MATERIALIZED VIEW" : "CREATE TABLE AS";
+        s_writes(st, ctx, c->query);
         s_reads(st, c->query);
         if (c->into)
             s_created(st, ctx, c->into->rel);
@@ -1097,36 +1204,15 @@ s_analyze(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__Node *n)
                           st->tables[i].name, NULL);
         break;
     }
-    case PG_QUERY__NODE__NODE_DELETE_STMT: {
-        const PgQuery__RangeVar *rv = n->delete_stmt->relation;
-        st->kind = "DELETE";
-        (void)s_add_rv(st, rv, FL_LOCK_ROW_EXCLUSIVE, 1);
-        if (rv && !s_is_created(ctx, rv->schemaname, rv->relname)) {
-            s_table_exists(st, ctx, rv->schemaname, rv->relname);
-            s_destroy(st, FL_DESTROY_DELETE, rv->schemaname, rv->relname, NULL);
-        }
-        s_reads(st, n);
-        break;
-    }
-    case PG_QUERY__NODE__NODE_UPDATE_STMT: {
-        const PgQuery__RangeVar *rv = n->update_stmt->relation;
-        st->kind = "UPDATE";
-        (void)s_add_rv(st, rv, FL_LOCK_ROW_EXCLUSIVE, 1);
-        if (rv && !s_is_created(ctx, rv->schemaname, rv->relname)) {
-            s_table_exists(st, ctx, rv->schemaname, rv->relname);
-            s_destroy(st, FL_DESTROY_UPDATE, rv->schemaname, rv->relname, NULL);
-        }
-        s_reads(st, n);
-        break;
-    }
+    case PG_QUERY__NODE__NODE_DELETE_STMT:
+    case PG_QUERY__NODE__NODE_UPDATE_STMT:
     case PG_QUERY__NODE__NODE_INSERT_STMT:
-        st->kind = "INSERT";
-        (void)s_add_rv(st, n->insert_stmt->relation, FL_LOCK_ROW_EXCLUSIVE, 1);
-        s_reads(st, n);
-        break;
     case PG_QUERY__NODE__NODE_MERGE_STMT:
-        st->kind = "MERGE";
-        (void)s_add_rv(st, n->merge_stmt->relation, FL_LOCK_ROW_EXCLUSIVE, 1);
+        st->kind = n->node_case == PG_QUERY__NODE__NODE_DELETE_STMT ? "DELETE"
+                   : n->node_case == PG_QUERY__NODE__NODE_UPDATE_STMT ? "UPDATE"
+                   : n->node_case == PG_QUERY__NODE__NODE_INSERT_STMT ? "INSERT"
+                                                                      : "MERGE";
+        s_writes(st, ctx, n);
         s_reads(st, n);
         break;
     case PG_QUERY__NODE__NODE_SELECT_STMT:
@@ -1135,6 +1221,7 @@ s_analyze(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__Node *n)
             st->kind = "SELECT INTO";
             s_created(st, ctx, n->select_stmt->into_clause->rel);
         }
+        s_writes(st, ctx, n);
         s_reads(st, n);
         break;
     case PG_QUERY__NODE__NODE_COPY_STMT:
@@ -1143,7 +1230,16 @@ s_analyze(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__Node *n)
                        n->copy_stmt->is_from ? FL_LOCK_ROW_EXCLUSIVE
                                              : FL_LOCK_ACCESS_SHARE,
                        n->copy_stmt->is_from);
+        /* COPY (DELETE ... RETURNING *) TO runs the DELETE. */
+        s_writes(st, ctx, n->copy_stmt->query);
         s_reads(st, n->copy_stmt->query);
+        break;
+    case PG_QUERY__NODE__NODE_EXPLAIN_STMT:
+        /* EXPLAIN ANALYZE runs the statement; plain EXPLAIN only plans it. */
+        if (s_has_option(n->explain_stmt->options, n->explain_stmt->n_options,
+                         "analyze") && n->explain_stmt->query)
+            s_analyze(st, ctx, n->explain_stmt->query);
+        st->kind = "EXPLAIN";
         break;
     case PG_QUERY__NODE__NODE_VACUUM_STMT: {
         const PgQuery__VacuumStmt *v = n->vacuum_stmt;

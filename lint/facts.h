@@ -43,7 +43,14 @@ typedef struct {
     int created;        /* the statement creates this table */
 } fl_table_ref_t;
 
-/* What a destructive statement destroys; the pipeline backs these up. */
+/*
+ * What a destructive statement destroys; the pipeline backs these up.
+ * DELETE and UPDATE also stand for the same change made another way:
+ * MERGE's WHEN MATCHED THEN DELETE / UPDATE, INSERT ... ON CONFLICT DO
+ * UPDATE, and any of these in a WITH query at any depth (run even when
+ * nothing reads it), in COPY (...) TO and in EXPLAIN ANALYZE.  A statement
+ * lists each destroy once, its own target first.
+ */
 typedef enum {
     FL_DESTROY_DROP_TABLE,
     FL_DESTROY_DROP_COLUMN,
