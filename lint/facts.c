@@ -1036,6 +1036,93 @@ fl_lint_has_option(PgQuery__Node **opts, size_t n, const char *name)
     return s_has_option(opts, n, name);
 }
 
+static int
+s_cmp_name(const void *key, const void *item)
+{
+    return strcmp(key, *(const char *const *)item);
+}
+
+int
+fl_lint_is_builtin_function(const char *name)
+{
+    return name && bsearch(name, fl_lint_builtins, fl_lint_nbuiltins,
+                           sizeof(fl_lint_builtins[0]), s_cmp_name) != NULL;
+}
+
+/* Unqualified or in pg_catalog, and named as a PostgreSQL 15 function. */
+static int
+s_is_builtin_call(const PgQuery__FuncCall *f)
+{
+    const char *schema;
+
+    if (f->n_funcname == 1)
+        return fl_lint_is_builtin_function(fl_lint_node_str(f->funcname[0]));
+    schema = f->n_funcname == 2 ? fl_lint_node_str(f->funcname[0]) : NULL;
+    return schema && strcmp(schema, "pg_catalog") == 0 &&
+           fl_lint_is_builtin_function(fl_lint_node_str(f->funcname[1]));
+}
+
+static int
+s_find_opaque_call(const ProtobufCMessage *msg, void *arg)
+{
+    const PgQuery__FuncCall **call = arg;
+
+    if (msg->descriptor != &pg_query__func_call__descriptor ||
+        s_is_builtin_call((const PgQuery__FuncCall *)msg))
+        return 0;
+    *call = (const PgQuery__FuncCall *)msg;
+    return 1;
+}
+
+/*
+ * Statements that store expressions to run later instead of running them
+ * (a function in a view runs when the view is read, in a new table's
+ * default when a row is inserted): their calls do not make them opaque.
+ */
+static int
+s_stores_expressions(const PgQuery__Node *n)
+{
+    switch (n->node_case) {
+    case PG_QUERY__NODE__NODE_CREATE_FUNCTION_STMT:
+    case PG_QUERY__NODE__NODE_VIEW_STMT:
+    case PG_QUERY__NODE__NODE_RULE_STMT:
+    case PG_QUERY__NODE__NODE_CREATE_POLICY_STMT:
+    case PG_QUERY__NODE__NODE_ALTER_POLICY_STMT:
+    case PG_QUERY__NODE__NODE_CREATE_TRIG_STMT:
+    case PG_QUERY__NODE__NODE_CREATE_STMT:
+    case PG_QUERY__NODE__NODE_CREATE_DOMAIN_STMT:
+    case PG_QUERY__NODE__NODE_PREPARE_STMT:
+        return 1;
+    case PG_QUERY__NODE__NODE_CREATE_TABLE_AS_STMT:
+        return n->create_table_as_stmt->into &&
+               n->create_table_as_stmt->into->skip_data; /* WITH NO DATA */
+    case PG_QUERY__NODE__NODE_EXPLAIN_STMT:
+        return !s_has_option(n->explain_stmt->options,
+                             n->explain_stmt->n_options, "analyze");
+    default:
+        return 0;
+    }
+}
+
+int
+fl_lint_is_opaque(const PgQuery__Node *stmt, const PgQuery__FuncCall **call)
+{
+    *call = NULL;
+    if (!stmt)
+        return 0;
+    switch (stmt->node_case) {
+    case PG_QUERY__NODE__NODE_DO_STMT:
+    case PG_QUERY__NODE__NODE_CALL_STMT:
+    case PG_QUERY__NODE__NODE_EXECUTE_STMT:
+        return 1;
+    default:
+        break;
+    }
+    if (s_stores_expressions(stmt))
+        return 0;
+    return fl_lint_walk(&stmt->base, s_find_opaque_call, (void *)call) != 0;
+}
+
 static void
 s_created(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__RangeVar *rv)
 {
@@ -1373,6 +1460,8 @@ s_analyze(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__Node *n)
     case PG_QUERY__NODE__NODE_CREATE_FUNCTION_STMT: st->kind = "CREATE FUNCTION"; break;
     case PG_QUERY__NODE__NODE_CREATE_EXTENSION_STMT: st->kind = "CREATE EXTENSION"; break;
     case PG_QUERY__NODE__NODE_DO_STMT: st->kind = "DO"; break;
+    case PG_QUERY__NODE__NODE_CALL_STMT: st->kind = "CALL"; break;
+    case PG_QUERY__NODE__NODE_EXECUTE_STMT: st->kind = "EXECUTE"; break;
     case PG_QUERY__NODE__NODE_COMMENT_STMT: st->kind = "COMMENT"; break;
     case PG_QUERY__NODE__NODE_GRANT_STMT:
         st->kind = n->grant_stmt->is_grant ? "GRANT" : "REVOKE";
@@ -1483,8 +1572,11 @@ s_add_parsed(fl_stmt_list_t *out, fl_lint_tree_t *tree, s_ctx_t *ctx,
             s = e;
         st = s_stmt_push(out, sql, s, e, lines, base_line);
         s_tree_push(tree, rs->stmt, base);
-        if (rs->stmt)
+        if (rs->stmt) {
+            const PgQuery__FuncCall *call;
             s_analyze(st, ctx, rs->stmt);
+            st->opaque = fl_lint_is_opaque(rs->stmt, &call);
+        }
     }
 }
 

@@ -116,6 +116,17 @@ typedef struct {
     int error_line;       /* parse_error: where the grammar stopped */
     int error_column;     /* (base_line added), else 0 */
     size_t error_offset;  /* the same as a byte offset in the input */
+    /*
+     * Its effects cannot be known from its text, so tables, locks and
+     * destroys above may be incomplete: DO, CALL, EXECUTE (of a prepared
+     * statement), and a statement that runs a function other than a
+     * PostgreSQL 15 built-in (named with a schema other than pg_catalog,
+     * or unqualified and not the name of a function in pg_catalog).  Calls
+     * stored rather than run (in CREATE FUNCTION, VIEW, RULE, POLICY,
+     * TRIGGER, TABLE, DOMAIN, PREPARE, ... WITH NO DATA and EXPLAIN
+     * without ANALYZE) do not count.
+     */
+    int opaque;
 } fl_stmt_t;
 
 typedef struct {

@@ -138,6 +138,9 @@ static const kind_case_t kinds[] = {
     {"BEGIN", "BEGIN", NULL, FL_LOCK_NONE, 0, 0, 0, 0},
     {"COMMIT", "COMMIT", NULL, FL_LOCK_NONE, 0, 0, 0, 0},
     {"SET lock_timeout = '1s'", "SET", NULL, FL_LOCK_NONE, 0, 0, 0, 0},
+    {"DO $$BEGIN NULL; END$$", "DO", NULL, FL_LOCK_NONE, 0, 0, 0, 0},
+    {"CALL p()", "CALL", NULL, FL_LOCK_NONE, 0, 0, 0, 0},
+    {"EXECUTE p", "EXECUTE", NULL, FL_LOCK_NONE, 0, 0, 0, 0},
 };
 
 static void
@@ -402,6 +405,56 @@ test_facts_data_modifying_ctes_every_target_once(void **state)
 }
 
 static void
+test_facts_opaque_statements(void **state)
+{
+    static const struct {
+        const char *sql;
+        int opaque;
+    } cases[] = {
+        {"DO $$BEGIN DELETE FROM t; END$$", 1},
+        {"CALL archive_orders(2024)", 1},
+        {"EXECUTE purge(1)", 1},
+        {"SELECT my_schema.f()", 1},
+        {"SELECT f_custom()", 1},
+        {"SELECT pg_catalog.f_custom()", 1},
+        {"SELECT * FROM my_srf()", 1},
+        {"UPDATE t SET a = b WHERE keep(a)", 1},
+        {"WITH d AS (DELETE FROM t WHERE gone(a) RETURNING *) SELECT 1", 1},
+        {"ALTER TABLE t ADD COLUMN c int DEFAULT seq_next()", 1},
+        {"CREATE INDEX i ON t (normalise(a))", 1},
+        {"EXPLAIN ANALYZE SELECT f_custom()", 1},
+        {"CREATE TABLE t2 AS SELECT f_custom()", 1},
+        /* built-ins, whatever the syntax that calls them */
+        {"UPDATE t SET a = lower(b)", 0},
+        {"SELECT pg_catalog.lower('x'), count(*), extract(year FROM now()), "
+         "trim(' x '), 'a' AT TIME ZONE 'utc', substring('abc' FROM 2)", 0},
+        {"SELECT * FROM generate_series(1, 3)", 0},
+        {"SELECT \"RI_FKey_cascade_del\"(), abbrev(inet '1.2.3.4'), xpath_exists('a', 'b')", 0},
+        {"INSERT INTO t VALUES (gen_random_uuid(), nextval('s'))", 0},
+        /* stored, not run */
+        {"CREATE VIEW v AS SELECT f_custom()", 0},
+        {"CREATE TABLE t3 (a int DEFAULT f_custom() CHECK (ok(a)))", 0},
+        {"CREATE FUNCTION g() RETURNS int LANGUAGE sql RETURN f_custom()", 0},
+        {"CREATE MATERIALIZED VIEW m AS SELECT f_custom() WITH NO DATA", 0},
+        {"EXPLAIN SELECT f_custom()", 0},
+        {"PREPARE p AS SELECT f_custom()", 0},
+        {"ALTER TABLE t DROP COLUMN a", 0},
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        fl_stmt_list_t l = analyze(cases[i].sql, 150000);
+        assert_int_equal(l.count, 1);
+        if (l.items[0].parse_error || l.items[0].opaque != cases[i].opaque)
+            fail_msg("%s: opaque %d, expected %d (%s)", cases[i].sql,
+                     l.items[0].opaque, cases[i].opaque,
+                     l.items[0].error ? l.items[0].error : "parsed");
+        fl_stmt_list_release(&l);
+    }
+}
+
+static void
 test_facts_checks(void **state)
 {
     fl_stmt_list_t l;
@@ -527,6 +580,7 @@ main(void)
         cmocka_unit_test(test_facts_upsert_do_update_destroys_do_nothing_does_not),
         cmocka_unit_test(test_facts_data_modifying_ctes_destroy_as_if_top_level),
         cmocka_unit_test(test_facts_data_modifying_ctes_every_target_once),
+        cmocka_unit_test(test_facts_opaque_statements),
         cmocka_unit_test(test_facts_checks),
         cmocka_unit_test(test_facts_tables_created_earlier_get_no_checks),
         cmocka_unit_test(test_facts_lock_level_names),
