@@ -436,6 +436,8 @@ s_backup_for(fl_pipeline_t *p, const fl_migration_t *m, const fl_stmt_t *st,
 {
     for (size_t i = 0; i < st->ndestroys; i++) {
         const fl_destroy_t *d = &st->destroys[i];
+        if (!d->table)
+            continue; /* DROP SCHEMA: no table named in the statement */
         char *key = fl_asprintf("%s.%s", d->schema ? d->schema : "",
                                 d->table);
         char *where = NULL;
@@ -1250,6 +1252,8 @@ s_stmt_json(const fl_migration_t *m, const fl_stmt_t *st, size_t index)
         free(t);
     }
     for (size_t i = 0; i < st->ndestroys; i++) {
+        if (!st->destroys[i].table)
+            continue; /* DROP SCHEMA: no table named in the statement */
         char *t = fl_asprintf("%s%s%s", st->destroys[i].schema
                                             ? st->destroys[i].schema : "",
                               st->destroys[i].schema ? "." : "",

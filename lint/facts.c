@@ -425,7 +425,7 @@ s_same(const char *a, const char *b)
 }
 
 /* Records what the statement destroys, once (two CTEs may delete from one
- * table). */
+ * table).  table is NULL only for DROP_SCHEMA. */
 static void
 s_destroy(fl_stmt_t *st, fl_destroy_kind kind, const char *schema,
           const char *table, const char *column)
@@ -439,14 +439,14 @@ s_destroy(fl_stmt_t *st, fl_destroy_kind kind, const char *schema,
     for (i = 0; i < st->ndestroys; i++) {
         d = &st->destroys[i];
         if (d->kind == kind && s_same(d->schema, schema) &&
-            s_same(d->table, table ? table : "") && s_same(d->column, column))
+            s_same(d->table, table) && s_same(d->column, column))
             return;
     }
     st->destroys = fl_reallocarray(st->destroys, st->ndestroys + 1, sizeof(*d));
     d = &st->destroys[st->ndestroys++];
     d->kind = kind;
     d->schema = schema ? fl_strdup(schema) : NULL;
-    d->table = fl_strdup(table ? table : "");
+    d->table = table ? fl_strdup(table) : NULL;
     d->column = column ? fl_strdup(column) : NULL;
 }
 
@@ -859,7 +859,11 @@ s_alter_table(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__AlterTableStmt *a)
                           cmd->name);
             }
             break;
+        case PG_QUERY__ALTER_TABLE_TYPE__AT_DropConstraint:
+            st->cascades |= cmd->behavior == PG_QUERY__DROP_BEHAVIOR__DROP_CASCADE;
+            break;
         case PG_QUERY__ALTER_TABLE_TYPE__AT_DropColumn:
+            st->cascades |= cmd->behavior == PG_QUERY__DROP_BEHAVIOR__DROP_CASCADE;
             if (!cmd->missing_ok)
                 s_column_check(st, ctx, FL_CHECK_COLUMN_EXISTS, rv, cmd->name);
             if (!s_is_created(ctx, rv->schemaname, rv->relname)) {
@@ -970,6 +974,23 @@ s_drop_kind(PgQuery__ObjectType t)
     }
 }
 
+int
+fl_lint_cascade_reaches_data(PgQuery__ObjectType kind)
+{
+    switch (kind) {
+    case PG_QUERY__OBJECT_TYPE__OBJECT_INDEX:
+    case PG_QUERY__OBJECT_TYPE__OBJECT_TRIGGER:
+    case PG_QUERY__OBJECT_TYPE__OBJECT_RULE:
+    case PG_QUERY__OBJECT_TYPE__OBJECT_POLICY:
+    case PG_QUERY__OBJECT_TYPE__OBJECT_EVENT_TRIGGER:
+    case PG_QUERY__OBJECT_TYPE__OBJECT_STATISTIC_EXT:
+    case PG_QUERY__OBJECT_TYPE__OBJECT_PUBLICATION:
+        return 0;
+    default:
+        return 1;
+    }
+}
+
 static void
 s_drop(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__DropStmt *d)
 {
@@ -978,11 +999,22 @@ s_drop(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__DropStmt *d)
     st->kind = s_drop_kind(d->remove_type);
     if (d->concurrent)
         st->no_transaction = 1;
+    if (d->behavior == PG_QUERY__DROP_BEHAVIOR__DROP_CASCADE) {
+        /* The dependent columns and tables are found in the catalog. */
+        st->cascades = 1;
+        if (fl_lint_cascade_reaches_data(d->remove_type))
+            st->destructive = 1;
+    }
     for (i = 0; i < d->n_objects; i++) {
         const PgQuery__Node *o = d->objects[i];
         const char *schema = NULL, *name = NULL;
         char *key;
 
+        if (d->remove_type == PG_QUERY__OBJECT_TYPE__OBJECT_SCHEMA &&
+            fl_lint_node_str(o)) {
+            s_destroy(st, FL_DESTROY_DROP_SCHEMA, fl_lint_node_str(o), NULL, NULL);
+            continue;
+        }
         if (o->node_case != PG_QUERY__NODE__NODE_LIST || !o->list->n_items)
             continue;
         if (o->list->n_items >= 2)
@@ -1282,6 +1314,8 @@ s_analyze(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__Node *n)
     case PG_QUERY__NODE__NODE_TRUNCATE_STMT: {
         size_t i;
         st->kind = "TRUNCATE";
+        st->cascades = n->truncate_stmt->behavior ==
+                       PG_QUERY__DROP_BEHAVIOR__DROP_CASCADE;
         (void)s_rangevar_list(st, ctx, n->truncate_stmt->relations,
                               n->truncate_stmt->n_relations,
                               FL_LOCK_ACCESS_EXCLUSIVE, 1, 1);
@@ -1461,6 +1495,13 @@ s_analyze(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__Node *n)
     case PG_QUERY__NODE__NODE_CREATE_EXTENSION_STMT: st->kind = "CREATE EXTENSION"; break;
     case PG_QUERY__NODE__NODE_DO_STMT: st->kind = "DO"; break;
     case PG_QUERY__NODE__NODE_CALL_STMT: st->kind = "CALL"; break;
+    case PG_QUERY__NODE__NODE_DROP_OWNED_STMT:
+        /* Drops every object of the roles, tables included, whatever
+         * its RESTRICT or CASCADE. */
+        st->kind = "DROP OWNED";
+        st->destructive = 1;
+        st->cascades = 1;
+        break;
     case PG_QUERY__NODE__NODE_EXECUTE_STMT: st->kind = "EXECUTE"; break;
     case PG_QUERY__NODE__NODE_COMMENT_STMT: st->kind = "COMMENT"; break;
     case PG_QUERY__NODE__NODE_GRANT_STMT:

@@ -57,13 +57,14 @@ typedef enum {
     FL_DESTROY_ALTER_TYPE,  /* ALTER COLUMN ... TYPE */
     FL_DESTROY_TRUNCATE,
     FL_DESTROY_DELETE,
-    FL_DESTROY_UPDATE
+    FL_DESTROY_UPDATE,
+    FL_DESTROY_DROP_SCHEMA  /* DROP SCHEMA, with or without CASCADE */
 } fl_destroy_kind;
 
 typedef struct {
     fl_destroy_kind kind;
-    char *schema;  /* NULL when not qualified */
-    char *table;
+    char *schema;  /* NULL when not qualified; DROP_SCHEMA: the schema */
+    char *table;   /* NULL for DROP_SCHEMA (its tables are in the catalog) */
     char *column;  /* DROP_COLUMN and ALTER_TYPE; NULL otherwise */
 } fl_destroy_t;
 
@@ -127,6 +128,20 @@ typedef struct {
      * without ANALYZE) do not count.
      */
     int opaque;
+    /*
+     * It also drops or empties what depends on the objects it names, which
+     * tables and destroys do not list (look them up in the catalog): DROP
+     * ... CASCADE of any kind of object, ALTER TABLE ... DROP COLUMN or
+     * DROP CONSTRAINT ... CASCADE, TRUNCATE ... CASCADE, and DROP OWNED
+     * (which drops the roles' tables, CASCADE or not).  destructive is set
+     * with it for DROP OWNED and for DROP ... CASCADE of every kind whose
+     * dependents can be columns or tables (all but indexes, triggers,
+     * rules, policies, event triggers, statistics and publications): a
+     * column of a dropped type, domain or table row type, a generated
+     * column using a dropped function, a column with a dropped collation,
+     * an inheritance child of a dropped table.
+     */
+    int cascades;
 } fl_stmt_t;
 
 typedef struct {

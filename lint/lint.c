@@ -670,11 +670,13 @@ s_migration_checks(fl_lint_run_t *run, void *arg)
     }
     for (i = 0; i < run->stmts.count; i++) {
         const fl_stmt_t *st = &run->stmts.items[i];
-        if (st->destructive && st->ndestroys)
+        const fl_destroy_t *d = st->ndestroys ? &st->destroys[0] : NULL;
+        if (st->destructive && d)
             fl_lint_report(run, "down-needs-backup", i, st->offset,
                            "down cannot bring back the data this %s destroys in "
                            "\"%s\"; rolling back depends on the backup flotilla "
-                           "takes before up", st->kind, st->destroys[0].table);
+                           "takes before up", st->kind,
+                           d->table ? d->table : d->schema);
     }
 }
 

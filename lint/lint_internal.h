@@ -101,6 +101,16 @@ int fl_lint_is_builtin_function(const char *name);
  */
 int fl_lint_is_opaque(const PgQuery__Node *stmt, const PgQuery__FuncCall **call);
 
+/*
+ * True when DROP ... CASCADE of this kind of object can drop columns or
+ * tables: a column of a dropped type, domain or row type (of a table,
+ * view, ...), a generated column using a dropped function, a column with
+ * a dropped collation, the tables of a schema or extension, the
+ * inheritance children of a table.  Only indexes, triggers, rules,
+ * policies, event triggers, extended statistics and publications cannot.
+ */
+int fl_lint_cascade_reaches_data(PgQuery__ObjectType kind);
+
 /* True when a DefElem list holds the option (and it is not false). */
 int fl_lint_has_option(PgQuery__Node **opts, size_t n, const char *name);
 

@@ -138,6 +138,9 @@ static const kind_case_t kinds[] = {
     {"BEGIN", "BEGIN", NULL, FL_LOCK_NONE, 0, 0, 0, 0},
     {"COMMIT", "COMMIT", NULL, FL_LOCK_NONE, 0, 0, 0, 0},
     {"SET lock_timeout = '1s'", "SET", NULL, FL_LOCK_NONE, 0, 0, 0, 0},
+    {"DROP SCHEMA s", "DROP SCHEMA", NULL, FL_LOCK_NONE, 0, 0, 1, 0},
+    {"DROP TYPE e CASCADE", "DROP TYPE", NULL, FL_LOCK_NONE, 0, 0, 1, 0},
+    {"DROP OWNED BY bob", "DROP OWNED", NULL, FL_LOCK_NONE, 0, 0, 1, 0},
     {"DO $$BEGIN NULL; END$$", "DO", NULL, FL_LOCK_NONE, 0, 0, 0, 0},
     {"CALL p()", "CALL", NULL, FL_LOCK_NONE, 0, 0, 0, 0},
     {"EXECUTE p", "EXECUTE", NULL, FL_LOCK_NONE, 0, 0, 0, 0},
@@ -455,6 +458,75 @@ test_facts_opaque_statements(void **state)
 }
 
 static void
+test_facts_drop_schema_destroys_the_schema(void **state)
+{
+    fl_stmt_list_t l = analyze("DROP SCHEMA IF EXISTS old, \"Older\" CASCADE", 150000);
+    const fl_stmt_t *st = &l.items[0];
+
+    (void)state;
+    assert_string_equal(st->kind, "DROP SCHEMA");
+    assert_int_equal(st->destructive, 1);
+    assert_int_equal(st->cascades, 1);
+    assert_int_equal(st->ndestroys, 2);
+    assert_int_equal(st->destroys[0].kind, FL_DESTROY_DROP_SCHEMA);
+    assert_string_equal(st->destroys[0].schema, "old");
+    assert_null(st->destroys[0].table);
+    assert_null(st->destroys[0].column);
+    assert_string_equal(st->destroys[1].schema, "Older");
+    fl_stmt_list_release(&l);
+
+    l = analyze("DROP SCHEMA old", 150000);
+    assert_int_equal(l.items[0].cascades, 0);
+    assert_int_equal(l.items[0].ndestroys, 1);
+    assert_int_equal(l.items[0].destroys[0].kind, FL_DESTROY_DROP_SCHEMA);
+    fl_stmt_list_release(&l);
+}
+
+static void
+test_facts_cascades(void **state)
+{
+    static const struct {
+        const char *sql;
+        int cascades, destructive;
+        size_t ndestroys;
+    } cases[] = {
+        {"DROP TYPE mood CASCADE", 1, 1, 0},
+        {"DROP DOMAIN posint CASCADE", 1, 1, 0},
+        {"DROP EXTENSION hstore CASCADE", 1, 1, 0},
+        {"DROP FUNCTION f(int) CASCADE", 1, 1, 0},
+        {"DROP COLLATION c CASCADE", 1, 1, 0},
+        {"DROP VIEW v CASCADE", 1, 1, 0},
+        {"DROP TABLE t CASCADE", 1, 1, 1},
+        {"DROP INDEX i CASCADE", 1, 0, 0},
+        {"DROP TRIGGER x ON t CASCADE", 1, 0, 0},
+        {"TRUNCATE t CASCADE", 1, 1, 1},
+        {"DROP OWNED BY bob", 1, 1, 0},
+        {"DROP OWNED BY bob RESTRICT", 1, 1, 0},
+        {"ALTER TABLE t DROP COLUMN a CASCADE", 1, 1, 1},
+        {"ALTER TABLE t DROP CONSTRAINT k CASCADE", 1, 0, 0},
+        /* near misses */
+        {"DROP TYPE mood", 0, 0, 0},
+        {"DROP EXTENSION hstore RESTRICT", 0, 0, 0},
+        {"DROP TABLE t", 0, 1, 1},
+        {"TRUNCATE t", 0, 1, 1},
+        {"ALTER TABLE t DROP COLUMN a", 0, 1, 1},
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        fl_stmt_list_t l = analyze(cases[i].sql, 150000);
+        const fl_stmt_t *st = &l.items[0];
+        if (st->parse_error || st->cascades != cases[i].cascades ||
+            st->destructive != cases[i].destructive ||
+            st->ndestroys != cases[i].ndestroys)
+            fail_msg("%s: cascades %d destructive %d destroys %zu", cases[i].sql,
+                     st->cascades, st->destructive, st->ndestroys);
+        fl_stmt_list_release(&l);
+    }
+}
+
+static void
 test_facts_checks(void **state)
 {
     fl_stmt_list_t l;
@@ -581,6 +653,8 @@ main(void)
         cmocka_unit_test(test_facts_data_modifying_ctes_destroy_as_if_top_level),
         cmocka_unit_test(test_facts_data_modifying_ctes_every_target_once),
         cmocka_unit_test(test_facts_opaque_statements),
+        cmocka_unit_test(test_facts_drop_schema_destroys_the_schema),
+        cmocka_unit_test(test_facts_cascades),
         cmocka_unit_test(test_facts_checks),
         cmocka_unit_test(test_facts_tables_created_earlier_get_no_checks),
         cmocka_unit_test(test_facts_lock_level_names),

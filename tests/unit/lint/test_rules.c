@@ -331,6 +331,18 @@ test_rules_migration_checks(void **state)
     assert_int_equal(backup, 1);
     fl_finding_list_release(&out);
 
+    /* A dropped schema is named: no table stands in the statement. */
+    m.up = "DROP SCHEMA old CASCADE;\n";
+    backup = 0;
+    assert_int_equal(fl_lint_migration(&out, &m, NULL, &err), 0);
+    for (k = 0; k < out.count; k++)
+        if (strcmp(out.items[k].rule, "down-needs-backup") == 0) {
+            assert_non_null(strstr(out.items[k].message, "\"old\""));
+            backup = 1;
+        }
+    assert_int_equal(backup, 1);
+    fl_finding_list_release(&out);
+
     /* Near miss: nothing destroyed, nothing to back up. */
     m.up = "CREATE TABLE IF NOT EXISTS t (a text);\n";
     assert_int_equal(fl_lint_migration(&out, &m, NULL, &err), 0);
