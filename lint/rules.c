@@ -443,6 +443,32 @@ s_duplicates(s_state_t *s, PgQuery__Node **items, size_t n, const char *what)
                  "column \"%s\" appears twice in the %s", name, what);
 }
 
+/*
+ * The SET list of every update a statement makes, wherever it stands: an
+ * UPDATE (in a WITH query too), INSERT ... ON CONFLICT DO UPDATE, MERGE
+ * ... THEN UPDATE.  (A MERGE INSERT's column list is a target list too.)
+ */
+static int
+s_set_lists(const ProtobufCMessage *msg, void *arg)
+{
+    s_state_t *s = arg;
+
+    if (msg->descriptor == &pg_query__update_stmt__descriptor) {
+        const PgQuery__UpdateStmt *u = (const PgQuery__UpdateStmt *)msg;
+        s_duplicates(s, u->target_list, u->n_target_list, "SET list");
+    } else if (msg->descriptor == &pg_query__on_conflict_clause__descriptor) {
+        const PgQuery__OnConflictClause *oc = (const PgQuery__OnConflictClause *)msg;
+        s_duplicates(s, oc->target_list, oc->n_target_list,
+                     "ON CONFLICT DO UPDATE SET list");
+    } else if (msg->descriptor == &pg_query__merge_when_clause__descriptor) {
+        const PgQuery__MergeWhenClause *w = (const PgQuery__MergeWhenClause *)msg;
+        if (w->command_type == PG_QUERY__CMD_TYPE__CMD_UPDATE)
+            s_duplicates(s, w->target_list, w->n_target_list,
+                         "MERGE UPDATE SET list");
+    }
+    return 0;
+}
+
 static int
 s_uses_value(const ProtobufCMessage *msg, void *arg)
 {
@@ -517,6 +543,7 @@ s_statement(s_state_t *s, const PgQuery__Node *n)
     int robust = !s_in_tx(s);
     size_t i;
 
+    (void)fl_lint_walk(&n->base, s_set_lists, s);
     if (s->nenum_vals && s_in_tx(s)) {
         int at = fl_lint_walk(&n->base, s_uses_value, s);
         if (at)
@@ -624,10 +651,6 @@ s_statement(s_state_t *s, const PgQuery__Node *n)
             S_REPORT(s, "ban-truncate-cascade", -1,
                      "TRUNCATE ... CASCADE also empties every table that "
                      "references these through a foreign key");
-        break;
-    case PG_QUERY__NODE__NODE_UPDATE_STMT:
-        s_duplicates(s, n->update_stmt->target_list, n->update_stmt->n_target_list,
-                     "SET list");
         break;
     case PG_QUERY__NODE__NODE_VIEW_STMT:
         s_duplicates(s, n->view_stmt->aliases, n->view_stmt->n_aliases,
