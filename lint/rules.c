@@ -469,6 +469,61 @@ s_set_lists(const ProtobufCMessage *msg, void *arg)
     return 0;
 }
 
+/* String nodes joined with dots ("my_schema.f"), as a new string. */
+static char *
+s_dotted(PgQuery__Node *const *items, size_t n)
+{
+    char *out = fl_strdup("");
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        const char *part = fl_lint_node_str(items[i]);
+        char *next = fl_asprintf("%s%s%s", out, i ? "." : "", part ? part : "?");
+        free(out);
+        out = next;
+    }
+    return out;
+}
+
+static void
+s_opaque(s_state_t *s, const PgQuery__Node *n)
+{
+    static const char tail[] = "cannot be analysed; the pipeline's "
+                               "before-commit check covers data it destroys";
+    const PgQuery__FuncCall *call = NULL;
+    char *name = NULL;
+
+    if (!s_stmt(s)->opaque)
+        return;
+    (void)fl_lint_is_opaque(n, &call);
+    switch (n->node_case) {
+    case PG_QUERY__NODE__NODE_DO_STMT:
+        S_REPORT(s, "opaque-statement", -1, "the effects of a DO block %s", tail);
+        break;
+    case PG_QUERY__NODE__NODE_CALL_STMT:
+        if (n->call_stmt->funccall)
+            name = s_dotted(n->call_stmt->funccall->funcname,
+                            n->call_stmt->funccall->n_funcname);
+        S_REPORT(s, "opaque-statement", -1,
+                 "the effects of procedure \"%s\" %s", name ? name : "?", tail);
+        break;
+    case PG_QUERY__NODE__NODE_EXECUTE_STMT:
+        S_REPORT(s, "opaque-statement", -1,
+                 "the effects of prepared statement \"%s\" %s",
+                 n->execute_stmt->name, tail);
+        break;
+    default:
+        if (!call)
+            break;
+        name = s_dotted(call->funcname, call->n_funcname);
+        S_REPORT(s, "opaque-statement", call->location,
+                 "\"%s\" is not a PostgreSQL 15 built-in function, so the "
+                 "effects of this statement %s", name, tail);
+        break;
+    }
+    free(name);
+}
+
 static int
 s_uses_value(const ProtobufCMessage *msg, void *arg)
 {
@@ -544,6 +599,7 @@ s_statement(s_state_t *s, const PgQuery__Node *n)
     size_t i;
 
     (void)fl_lint_walk(&n->base, s_set_lists, s);
+    s_opaque(s, n);
     if (s->nenum_vals && s_in_tx(s)) {
         int at = fl_lint_walk(&n->base, s_uses_value, s);
         if (at)

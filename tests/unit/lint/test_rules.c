@@ -89,6 +89,11 @@ static const flag_case_t flags[] = {
     {"ban-exclusion-constraint", P "ALTER TABLE u ADD CONSTRAINT x EXCLUDE USING gist (r WITH &&);", 2, 19, 0, 0},
     {"no-transaction-statement-in-transaction", P "DROP INDEX CONCURRENTLY i;", 2, 1, 0, 1},
     {"allow-without-reason", P "-- flotilla:allow ban-drop-table\nDROP TABLE u;", 2, 1, 0, 0},
+    {"opaque-statement", P "DO $$BEGIN DELETE FROM u; END$$;", 2, 1, 0, 0},
+    {"opaque-statement", P "CALL archive_orders(2024);", 2, 1, 0, 0},
+    {"opaque-statement", P "EXECUTE purge(1);", 2, 1, 0, 0},
+    {"opaque-statement", P "UPDATE u SET a = my_schema.f(b);", 2, 18, 0, 0},
+    {"opaque-statement", P "SELECT 1, f_custom();", 2, 11, 0, 0},
 };
 
 static const miss_case_t misses[] = {
@@ -150,6 +155,8 @@ static const miss_case_t misses[] = {
     {"ban-exclusion-constraint", "CREATE TABLE t (r tstzrange, EXCLUDE USING gist (r WITH &&));", 0, 0},
     {"no-transaction-statement-in-transaction", "DROP INDEX CONCURRENTLY i;", 0, 0},
     {"allow-without-reason", "-- flotilla:allow ban-drop-table the table moved to the archive in 2.1\nDROP TABLE u;", 0, 0},
+    {"opaque-statement", "UPDATE u SET a = lower(b) WHERE pg_catalog.length(b) > 2;", 0, 0},
+    {"opaque-statement", "CREATE VIEW v AS SELECT f_custom();", 0, 0},
 };
 
 static void
@@ -297,6 +304,45 @@ test_rules_suppressions(void **state)
     fl_finding_list_release(&out);
 }
 
+/* The rule's finding in out, which must be the only one of that rule. */
+static const fl_finding_t *
+only_finding(const fl_finding_list_t *out, const char *rule)
+{
+    const fl_finding_t *found = NULL;
+    size_t k;
+    for (k = 0; k < out->count; k++)
+        if (strcmp(out->items[k].rule, rule) == 0) {
+            assert_null(found);
+            found = &out->items[k];
+        }
+    return found;
+}
+
+static void
+test_rules_opaque_statement_names_the_function(void **state)
+{
+    fl_finding_list_t out = {NULL, 0};
+    const fl_finding_t *f;
+
+    (void)state;
+    lint_case(&out, "UPDATE u SET a = lower(b), c = billing.recalc(c, helper());", 0, 0);
+    f = only_finding(&out, "opaque-statement");
+    assert_non_null(f);
+    assert_int_equal(f->severity, FL_LINT_WARNING);
+    assert_int_equal(f->column, 32);
+    assert_non_null(strstr(f->message, "\"billing.recalc\""));
+    assert_non_null(strstr(f->message, "cannot be analysed"));
+    assert_non_null(strstr(f->message, "before-commit check"));
+    assert_non_null(strstr(f->help, "write the statements out"));
+    fl_finding_list_release(&out);
+
+    lint_case(&out, "CALL ops.archive_orders(2024);", 0, 0);
+    f = only_finding(&out, "opaque-statement");
+    assert_non_null(f);
+    assert_non_null(strstr(f->message, "\"ops.archive_orders\""));
+    fl_finding_list_release(&out);
+}
+
 static void
 test_rules_migration_checks(void **state)
 {
@@ -391,6 +437,7 @@ main(void)
         cmocka_unit_test(test_rules_every_rule_has_cases),
         cmocka_unit_test(test_rules_opt_in_schema_rule),
         cmocka_unit_test(test_rules_suppressions),
+        cmocka_unit_test(test_rules_opaque_statement_names_the_function),
         cmocka_unit_test(test_rules_migration_checks),
         cmocka_unit_test(test_rules_never_crash_on_garbage),
     };
