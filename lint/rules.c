@@ -485,6 +485,88 @@ s_dotted(PgQuery__Node *const *items, size_t n)
     return out;
 }
 
+/* The objects a DROP names, quoted and comma-separated, as a new string. */
+static char *
+s_drop_names(const PgQuery__DropStmt *d)
+{
+    char *out = fl_strdup("");
+    size_t i;
+
+    for (i = 0; i < d->n_objects; i++) {
+        const PgQuery__Node *o = d->objects[i];
+        char *name, *next;
+
+        if (o->node_case == PG_QUERY__NODE__NODE_LIST)
+            name = s_dotted(o->list->items, o->list->n_items);
+        else if (o->node_case == PG_QUERY__NODE__NODE_TYPE_NAME)
+            name = s_dotted(o->type_name->names, o->type_name->n_names);
+        else if (o->node_case == PG_QUERY__NODE__NODE_OBJECT_WITH_ARGS)
+            name = s_dotted(o->object_with_args->objname,
+                            o->object_with_args->n_objname);
+        else
+            name = s_dotted(&d->objects[i], 1);
+        next = fl_asprintf("%s%s\"%s\"", out, i ? ", " : "", name);
+        free(name);
+        free(out);
+        out = next;
+    }
+    return out;
+}
+
+static void
+s_drop_cascade(s_state_t *s, const PgQuery__DropStmt *d)
+{
+    char *names;
+
+    if (d->behavior != PG_QUERY__DROP_BEHAVIOR__DROP_CASCADE ||
+        !fl_lint_cascade_reaches_data(d->remove_type))
+        return;
+    names = s_drop_names(d);
+    if (d->remove_type == PG_QUERY__OBJECT_TYPE__OBJECT_SCHEMA)
+        S_REPORT(s, "ban-drop-cascade", -1,
+                 "DROP SCHEMA %s CASCADE drops every table and other object "
+                 "in it, and what depends on them elsewhere, columns and "
+                 "tables included", names);
+    else
+        S_REPORT(s, "ban-drop-cascade", -1,
+                 "%s %s CASCADE also drops what depends on %s, columns and "
+                 "tables included", s_stmt(s)->kind, names,
+                 d->n_objects > 1 ? "them" : "it");
+    free(names);
+}
+
+static void
+s_drop_owned(s_state_t *s, const PgQuery__DropOwnedStmt *d)
+{
+    static const char *const keywords[] = {
+        "?", "?", "CURRENT_ROLE", "CURRENT_USER", "SESSION_USER", "PUBLIC",
+    };
+    char *roles = fl_strdup("");
+    size_t i;
+
+    for (i = 0; i < d->n_roles; i++) {
+        const PgQuery__RoleSpec *r = d->roles[i]->node_case ==
+                                             PG_QUERY__NODE__NODE_ROLE_SPEC
+                                         ? d->roles[i]->role_spec : NULL;
+        char *next;
+
+        if (r && r->roletype == PG_QUERY__ROLE_SPEC_TYPE__ROLESPEC_CSTRING)
+            next = fl_asprintf("%s%s\"%s\"", roles, i ? ", " : "", r->rolename);
+        else
+            next = fl_asprintf("%s%s%s", roles, i ? ", " : "",
+                               r && (size_t)r->roletype <
+                                        sizeof(keywords) / sizeof(keywords[0])
+                                   ? keywords[r->roletype] : "?");
+        free(roles);
+        roles = next;
+    }
+    S_REPORT(s, "ban-drop-owned", -1,
+             "DROP OWNED BY %s drops every object %s in this database, "
+             "tables included, without naming one", roles,
+             d->n_roles > 1 ? "these roles own" : "the role owns");
+    free(roles);
+}
+
 static void
 s_opaque(s_state_t *s, const PgQuery__Node *n)
 {
@@ -678,6 +760,7 @@ s_statement(s_state_t *s, const PgQuery__Node *n)
     }
     case PG_QUERY__NODE__NODE_DROP_STMT: {
         const PgQuery__DropStmt *d = n->drop_stmt;
+        s_drop_cascade(s, d);
         if (d->remove_type == PG_QUERY__OBJECT_TYPE__OBJECT_TABLE) {
             S_REPORT(s, "ban-drop-table", -1,
                      "dropping a table breaks clients that still use it and "
@@ -698,6 +781,9 @@ s_statement(s_state_t *s, const PgQuery__Node *n)
         }
         break;
     }
+    case PG_QUERY__NODE__NODE_DROP_OWNED_STMT:
+        s_drop_owned(s, n->drop_owned_stmt);
+        break;
     case PG_QUERY__NODE__NODE_DROPDB_STMT:
         S_REPORT(s, "ban-drop-database", -1, "dropping database \"%s\" destroys it",
                  n->dropdb_stmt->dbname);
