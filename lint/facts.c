@@ -515,7 +515,7 @@ static void
 s_dml(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__Node *n)
 {
     const PgQuery__RangeVar *rv = NULL;
-    const PgQuery__OnConflictClause *oc;
+    const PgQuery__OnConflictClause *oc = NULL;
     int update = 0, del = 0;
     size_t i;
 
@@ -1138,9 +1138,6 @@ s_stores_expressions(const PgQuery__Node *n)
     case PG_QUERY__NODE__NODE_CREATE_TABLE_AS_STMT:
         return n->create_table_as_stmt->into &&
                n->create_table_as_stmt->into->skip_data; /* WITH NO DATA */
-    case PG_QUERY__NODE__NODE_EXPLAIN_STMT:
-        return !s_has_option(n->explain_stmt->options,
-                             n->explain_stmt->n_options, "analyze");
     default:
         return 0;
     }
@@ -1157,6 +1154,11 @@ fl_lint_is_opaque(const PgQuery__Node *stmt, const PgQuery__FuncCall **call)
     case PG_QUERY__NODE__NODE_CALL_STMT:
     case PG_QUERY__NODE__NODE_EXECUTE_STMT:
         return 1;
+    case PG_QUERY__NODE__NODE_EXPLAIN_STMT:
+        /* Only EXPLAIN ANALYZE runs the statement. */
+        return s_has_option(stmt->explain_stmt->options,
+                            stmt->explain_stmt->n_options, "analyze") &&
+               fl_lint_is_opaque(stmt->explain_stmt->query, call);
     default:
         break;
     }
@@ -1624,7 +1626,7 @@ s_add_parsed(fl_stmt_list_t *out, fl_lint_tree_t *tree, s_ctx_t *ctx,
         st = s_stmt_push(out, sql, s, e, lines, base_line);
         s_tree_push(tree, rs->stmt, base);
         if (rs->stmt) {
-            const PgQuery__FuncCall *call;
+            const PgQuery__FuncCall *call = NULL;
             s_analyze(st, ctx, rs->stmt);
             st->opaque = fl_lint_is_opaque(rs->stmt, &call);
         }

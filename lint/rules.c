@@ -578,6 +578,8 @@ s_opaque(s_state_t *s, const PgQuery__Node *n)
     if (!s_stmt(s)->opaque)
         return;
     (void)fl_lint_is_opaque(n, &call);
+    if (n->node_case == PG_QUERY__NODE__NODE_EXPLAIN_STMT && n->explain_stmt->query)
+        n = n->explain_stmt->query; /* EXPLAIN ANALYZE runs it */
     switch (n->node_case) {
     case PG_QUERY__NODE__NODE_DO_STMT:
         S_REPORT(s, "opaque-statement", -1, "the effects of a DO block %s", tail);
@@ -595,8 +597,11 @@ s_opaque(s_state_t *s, const PgQuery__Node *n)
                  n->execute_stmt->name, tail);
         break;
     default:
-        if (!call)
+        if (!call) { /* cannot happen while facts and rules agree */
+            S_REPORT(s, "opaque-statement", -1,
+                     "the effects of this statement %s", tail);
             break;
+        }
         name = s_dotted(call->funcname, call->n_funcname);
         S_REPORT(s, "opaque-statement", call->location,
                  "\"%s\" is not a PostgreSQL 15 built-in function, so the "

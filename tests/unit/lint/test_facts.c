@@ -426,6 +426,7 @@ test_facts_opaque_statements(void **state)
         {"ALTER TABLE t ADD COLUMN c int DEFAULT seq_next()", 1},
         {"CREATE INDEX i ON t (normalise(a))", 1},
         {"EXPLAIN ANALYZE SELECT f_custom()", 1},
+        {"EXPLAIN ANALYZE EXECUTE purge(1)", 1},
         {"CREATE TABLE t2 AS SELECT f_custom()", 1},
         /* built-ins, whatever the syntax that calls them */
         {"UPDATE t SET a = lower(b)", 0},
@@ -440,6 +441,7 @@ test_facts_opaque_statements(void **state)
         {"CREATE FUNCTION g() RETURNS int LANGUAGE sql RETURN f_custom()", 0},
         {"CREATE MATERIALIZED VIEW m AS SELECT f_custom() WITH NO DATA", 0},
         {"EXPLAIN SELECT f_custom()", 0},
+        {"EXPLAIN EXECUTE purge(1)", 0},
         {"PREPARE p AS SELECT f_custom()", 0},
         {"ALTER TABLE t DROP COLUMN a", 0},
     };

@@ -367,6 +367,10 @@ test_rules_opaque_statement_names_the_function(void **state)
                    "before-commit check", NULL);
     expect_finding("CALL ops.archive_orders(2024);", "opaque-statement",
                    FL_LINT_WARNING, 1, 1, "\"ops.archive_orders\"", NULL);
+    expect_finding("SELECT 1;\nEXPLAIN ANALYZE EXECUTE purge(1);", "opaque-statement",
+                   FL_LINT_WARNING, 2, 1, "prepared statement \"purge\"", NULL);
+    expect_finding("EXPLAIN (ANALYZE) SELECT f_custom();", "opaque-statement",
+                   FL_LINT_WARNING, 1, 26, "\"f_custom\"", NULL);
     assert_non_null(strstr(fl_lint_rule_find("opaque-statement")->help,
                            "write the statements out"));
 }
