@@ -105,7 +105,8 @@ typedef struct {
     size_t ntables;
     int rewrites;         /* rewrites the table (and its indexes) */
     int scans;            /* scans the table while holding its lock */
-    int destructive;      /* destroys data (see fl_destroy_t) */
+    int destructive;      /* destroys data (see fl_destroy_t); with no
+                             destroys when only cascades tells what */
     int no_transaction;   /* must run outside a transaction block */
     fl_destroy_t *destroys;
     size_t ndestroys;
