@@ -525,7 +525,8 @@ s_dml(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__Node *n)
     case PG_QUERY__NODE__NODE_INSERT_STMT:
         rv = n->insert_stmt->relation;
         oc = n->insert_stmt->on_conflict_clause;
-        update = oc && oc->action == PG_QUERY__ON_CONFLICT_ACTION__ONCONFLICT_UPDATE;
+        update = oc && oc->action ==
+                           PG_QUERY__ON_CONFLICT_ACTION__ONCONFLICT_UPDATE;
         break;
     case PG_QUERY__NODE__NODE_UPDATE_STMT:
         rv = n->update_stmt->relation;
@@ -831,10 +832,12 @@ s_alter_table(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__AlterTableStmt *a)
     for (i = 0; i < a->n_cmds; i++) {
         const PgQuery__AlterTableCmd *cmd;
         fl_lock_level l = FL_LOCK_ACCESS_EXCLUSIVE;
+        int cascade;
 
         if (a->cmds[i]->node_case != PG_QUERY__NODE__NODE_ALTER_TABLE_CMD)
             continue;
         cmd = a->cmds[i]->alter_table_cmd;
+        cascade = cmd->behavior == PG_QUERY__DROP_BEHAVIOR__DROP_CASCADE;
         switch (cmd->subtype) {
         case PG_QUERY__ALTER_TABLE_TYPE__AT_AddColumn:
             if (cmd->def && cmd->def->node_case == PG_QUERY__NODE__NODE_COLUMN_DEF)
@@ -860,10 +863,10 @@ s_alter_table(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__AlterTableStmt *a)
             }
             break;
         case PG_QUERY__ALTER_TABLE_TYPE__AT_DropConstraint:
-            st->cascades |= cmd->behavior == PG_QUERY__DROP_BEHAVIOR__DROP_CASCADE;
+            st->cascades |= cascade;
             break;
         case PG_QUERY__ALTER_TABLE_TYPE__AT_DropColumn:
-            st->cascades |= cmd->behavior == PG_QUERY__DROP_BEHAVIOR__DROP_CASCADE;
+            st->cascades |= cascade;
             if (!cmd->missing_ok)
                 s_column_check(st, ctx, FL_CHECK_COLUMN_EXISTS, rv, cmd->name);
             if (!s_is_created(ctx, rv->schemaname, rv->relname)) {
@@ -970,7 +973,8 @@ s_drop_kind(PgQuery__ObjectType t)
     case PG_QUERY__OBJECT_TYPE__OBJECT_DOMAIN: return "DROP DOMAIN";
     case PG_QUERY__OBJECT_TYPE__OBJECT_EXTENSION: return "DROP EXTENSION";
     case PG_QUERY__OBJECT_TYPE__OBJECT_TRIGGER: return "DROP TRIGGER";
-    case PG_QUERY__OBJECT_TYPE__OBJECT_FOREIGN_TABLE: return "DROP FOREIGN TABLE";
+    case PG_QUERY__OBJECT_TYPE__OBJECT_FOREIGN_TABLE:
+        return "DROP FOREIGN TABLE";
     case PG_QUERY__OBJECT_TYPE__OBJECT_PROCEDURE: return "DROP PROCEDURE";
     case PG_QUERY__OBJECT_TYPE__OBJECT_ROUTINE: return "DROP ROUTINE";
     case PG_QUERY__OBJECT_TYPE__OBJECT_AGGREGATE: return "DROP AGGREGATE";
@@ -979,7 +983,8 @@ s_drop_kind(PgQuery__ObjectType t)
     case PG_QUERY__OBJECT_TYPE__OBJECT_LANGUAGE: return "DROP LANGUAGE";
     case PG_QUERY__OBJECT_TYPE__OBJECT_FOREIGN_SERVER: return "DROP SERVER";
     case PG_QUERY__OBJECT_TYPE__OBJECT_FDW: return "DROP FOREIGN DATA WRAPPER";
-    case PG_QUERY__OBJECT_TYPE__OBJECT_ACCESS_METHOD: return "DROP ACCESS METHOD";
+    case PG_QUERY__OBJECT_TYPE__OBJECT_ACCESS_METHOD:
+        return "DROP ACCESS METHOD";
     default: return "DROP";
     }
 }
@@ -1022,7 +1027,8 @@ s_drop(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__DropStmt *d)
 
         if (d->remove_type == PG_QUERY__OBJECT_TYPE__OBJECT_SCHEMA &&
             fl_lint_node_str(o)) {
-            s_destroy(st, FL_DESTROY_DROP_SCHEMA, fl_lint_node_str(o), NULL, NULL);
+            s_destroy(st, FL_DESTROY_DROP_SCHEMA, fl_lint_node_str(o), NULL,
+                      NULL);
             continue;
         }
         if (o->node_case != PG_QUERY__NODE__NODE_LIST || !o->list->n_items)

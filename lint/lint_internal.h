@@ -99,7 +99,8 @@ int fl_lint_is_builtin_function(const char *name);
  * that is not a PostgreSQL 15 built-in, which *call is set to (lent, as
  * long as stmt); *call is NULL otherwise.
  */
-int fl_lint_is_opaque(const PgQuery__Node *stmt, const PgQuery__FuncCall **call);
+int fl_lint_is_opaque(const PgQuery__Node *stmt,
+                      const PgQuery__FuncCall **call);
 
 /*
  * True when DROP ... CASCADE of this kind of object can drop columns or

@@ -457,11 +457,13 @@ s_set_lists(const ProtobufCMessage *msg, void *arg)
         const PgQuery__UpdateStmt *u = (const PgQuery__UpdateStmt *)msg;
         s_duplicates(s, u->target_list, u->n_target_list, "SET list");
     } else if (msg->descriptor == &pg_query__on_conflict_clause__descriptor) {
-        const PgQuery__OnConflictClause *oc = (const PgQuery__OnConflictClause *)msg;
+        const PgQuery__OnConflictClause *oc =
+            (const PgQuery__OnConflictClause *)msg;
         s_duplicates(s, oc->target_list, oc->n_target_list,
                      "ON CONFLICT DO UPDATE SET list");
     } else if (msg->descriptor == &pg_query__merge_when_clause__descriptor) {
-        const PgQuery__MergeWhenClause *w = (const PgQuery__MergeWhenClause *)msg;
+        const PgQuery__MergeWhenClause *w =
+            (const PgQuery__MergeWhenClause *)msg;
         if (w->command_type == PG_QUERY__CMD_TYPE__CMD_UPDATE)
             s_duplicates(s, w->target_list, w->n_target_list,
                          "MERGE UPDATE SET list");
@@ -478,7 +480,8 @@ s_dotted(PgQuery__Node *const *items, size_t n)
 
     for (i = 0; i < n; i++) {
         const char *part = fl_lint_node_str(items[i]);
-        char *next = fl_asprintf("%s%s%s", out, i ? "." : "", part ? part : "?");
+        char *next = fl_asprintf("%s%s%s", out, i ? "." : "",
+                                 part ? part : "?");
         free(out);
         out = next;
     }
@@ -578,11 +581,13 @@ s_opaque(s_state_t *s, const PgQuery__Node *n)
     if (!s_stmt(s)->opaque)
         return;
     (void)fl_lint_is_opaque(n, &call);
-    if (n->node_case == PG_QUERY__NODE__NODE_EXPLAIN_STMT && n->explain_stmt->query)
+    if (n->node_case == PG_QUERY__NODE__NODE_EXPLAIN_STMT &&
+        n->explain_stmt->query)
         n = n->explain_stmt->query; /* EXPLAIN ANALYZE runs it */
     switch (n->node_case) {
     case PG_QUERY__NODE__NODE_DO_STMT:
-        S_REPORT(s, "opaque-statement", -1, "the effects of a DO block %s", tail);
+        S_REPORT(s, "opaque-statement", -1, "the effects of a DO block %s",
+                 tail);
         break;
     case PG_QUERY__NODE__NODE_CALL_STMT:
         if (n->call_stmt->funccall)
