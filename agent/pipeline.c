@@ -1075,6 +1075,27 @@ s_reach(fl_pipeline_t *p, const s_oids *roots, int on_delete, int on_update,
     return rc;
 }
 
+/* Adds the tables of the schemas named in names (a JSON array) to out. */
+static int
+s_schema_tables(fl_pipeline_t *p, json_t *names, s_oids *out, fl_error_t *err)
+{
+    char *text = json_dumps(names, JSON_COMPACT);
+    const char *params[1] = {text};
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    int rc = fl_pg_query(p->pg, &r,
+        "SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n"
+        " ON n.oid OPERATOR(pg_catalog.=) c.relnamespace WHERE c.relkind IN"
+        " ('r', 'p') AND n.nspname::pg_catalog.text OPERATOR(pg_catalog.=) ANY"
+        " (ARRAY(SELECT pg_catalog.json_array_elements_text($1::pg_catalog.json)))",
+        1, params, err);
+
+    for (size_t i = 0; rc == 0 && i < r.nrows; i++)
+        s_oids_add(out, (uint32_t)strtoul(fl_pg_value(&r, i, 0), NULL, 10));
+    fl_pg_result_release(&r);
+    free(text);
+    return rc;
+}
+
 /* Takes the backup of table oid if it pre-existed and has none yet. */
 static int
 s_backup_one(fl_pipeline_t *p, s_unit *u, uint32_t oid, const char *lockmode,
@@ -1154,11 +1175,16 @@ s_prepare_statement(fl_pipeline_t *p, s_unit *u, size_t k, fl_error_t *err)
     uint32_t *oids = NULL;
     char *kinds = NULL;
     s_oids rows = {NULL, 0}, whole = {NULL, 0}, reach = {NULL, 0};
+    json_t *dropped_schemas = json_array();
     int on_delete = 0, on_update = 0, truncate = 0;
     int rc = 0;
 
     for (size_t i = 0; i < st->ndestroys; i++) {
         const fl_destroy_t *d = &st->destroys[i];
+        if (d->kind == FL_DESTROY_DROP_SCHEMA && d->schema) {
+            json_array_append_new(dropped_schemas, json_string(d->schema));
+            continue;
+        }
         if (d->table == NULL)
             continue;
         schemas[n] = d->schema;
@@ -1166,7 +1192,7 @@ s_prepare_statement(fl_pipeline_t *p, s_unit *u, size_t k, fl_error_t *err)
         why[n++] = 0;
         on_delete |= d->kind == FL_DESTROY_DELETE;
         on_update |= d->kind == FL_DESTROY_UPDATE;
-        truncate |= d->kind == FL_DESTROY_TRUNCATE;
+        truncate |= d->kind == FL_DESTROY_TRUNCATE && st->cascades;
     }
     for (size_t i = 0; i < st->ntables; i++) {
         const fl_table_ref_t *t = &st->tables[i];
@@ -1187,13 +1213,16 @@ s_prepare_statement(fl_pipeline_t *p, s_unit *u, size_t k, fl_error_t *err)
                                t->name) == 0;
         why[n++] = later ? 1 : 3;
     }
-    if (n == 0)
+    if (n == 0 && json_array_size(dropped_schemas) == 0)
         goto cleanup;
     if ((rc = fl__session_leave(p->pg, &p->session, err)) != 0)
         goto cleanup;
-    oids = fl_calloc(n, sizeof(uint32_t));
-    kinds = fl_calloc(n, 1);
-    if ((rc = s_resolve(p, schemas, names, n, oids, kinds, err)) != 0)
+    oids = fl_calloc(n + 1, sizeof(uint32_t));
+    kinds = fl_calloc(n + 1, 1);
+    if (n && (rc = s_resolve(p, schemas, names, n, oids, kinds, err)) != 0)
+        goto cleanup;
+    if (json_array_size(dropped_schemas) &&
+        (rc = s_schema_tables(p, dropped_schemas, &whole, err)) != 0)
         goto cleanup;
     for (size_t i = 0; i < n; i++) {
         if (oids[i] == 0)
@@ -1237,6 +1266,7 @@ s_prepare_statement(fl_pipeline_t *p, s_unit *u, size_t k, fl_error_t *err)
                                                          : "EXCLUSIVE",
                           (int)k, err);
 cleanup:
+    json_decref(dropped_schemas);
     s_oids_release(&rows);
     s_oids_release(&whole);
     s_oids_release(&reach);
@@ -1878,6 +1908,8 @@ s_stmt_json(const fl_migration_t *m, const fl_stmt_t *st, size_t index)
         free(t);
     }
     for (size_t i = 0; i < st->ndestroys; i++) {
+        if (!st->destroys[i].table)
+            continue; /* DROP SCHEMA: no table named in the statement */
         char *t = fl_asprintf("%s%s%s", st->destroys[i].schema
                                             ? st->destroys[i].schema : "",
                               st->destroys[i].schema ? "." : "",
