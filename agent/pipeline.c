@@ -610,7 +610,8 @@ s_run_checks(fl_pipeline_t *p, const fl_stmt_list_t *stmts, size_t i,
     if (st->nchecks && (rc = fl__session_enter(p->pg, &p->session, err)) != 0)
         return rc;
     for (size_t k = 0; k < st->nchecks; k++)
-        if ((rc = fl__check_run(p->pg, &st->checks[k], report, err)) != 0)
+        if ((rc = fl__check_run(p->pg, &st->checks[k], st->cascades, report,
+                                err)) != 0)
             return rc;
     return 0;
 }

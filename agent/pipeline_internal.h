@@ -21,11 +21,13 @@ char *fl__qualify(fl_pg_t *pg, const char *schema, const char *table);
 /*
  * Runs one live check (facts.h) on the connection.  Returns 0 when it
  * holds; FL_EINVAL with a message naming check, table, count and a sample
- * when it does not; another code when the query failed.  When report is
+ * when it does not; another code when the query failed.  cascades: the
+ * statement has CASCADE (a DEPENDENTS check then lets foreign keys go,
+ * which the rollback re-creates).  When report is
  * not NULL a JSON object describing the check and its result is appended.
  */
-int fl__check_run(fl_pg_t *pg, const fl_check_t *check, json_t *report,
-                  fl_error_t *err) FL_NODISCARD;
+int fl__check_run(fl_pg_t *pg, const fl_check_t *check, int cascades,
+                  json_t *report, fl_error_t *err) FL_NODISCARD;
 
 /* A label for a check: "NOT NULL on public.users(email)"; new string. */
 char *fl__check_describe(const fl_check_t *check);
