@@ -308,6 +308,29 @@ fl__backup_file_path(const char *dir, int64_t id)
     return fl_asprintf("%s/b%" PRId64 ".copy", dir, id);
 }
 
+/*
+ * Which rows of a table this transaction wrote (inserted, or the new
+ * versions of rows it updated), from their xmin: any visible row whose
+ * xmin is in progress is this transaction's own, since the uncommitted
+ * rows of others are invisible.  age(xmin) is relative to this
+ * transaction's id, so a positive age (an older row; frozen ones are
+ * very old) settles it cheaply; only the few others are looked up, with
+ * the xmin widened to 64 bits next to this transaction's id T (every
+ * live id is within 2^31 of it).  S_OURS_FROM takes the table (%s) and
+ * names it t; S_OURS is the condition.  Both go into printf formats.
+ */
+#define S_OURS_FROM                                                        \
+    "(SELECT t.*, t.xmin AS flotilla_xmin FROM %s t WHERE"                 \
+    " pg_catalog.age(t.xmin) <= 0) t, (SELECT"                             \
+    " pg_catalog.pg_current_xact_id()::pg_catalog.text::pg_catalog.int8"   \
+    " AS x) c, LATERAL (SELECT c.x - c.x %% 4294967296"                    \
+    " + t.flotilla_xmin::pg_catalog.text::pg_catalog.int8 AS f) w"
+#define S_OURS                                                             \
+    "pg_catalog.pg_xact_status((CASE"                                      \
+    "  WHEN w.f > c.x + 2147483648 THEN w.f - 4294967296"                  \
+    "  WHEN w.f < c.x - 2147483648 THEN w.f + 4294967296"                  \
+    "  ELSE w.f END)::pg_catalog.text::pg_catalog.xid8) = 'in progress'"
+
 /* ---- taking a backup ------------------------------------------------ */
 
 void
@@ -700,6 +723,28 @@ s_hash_excess(fl_pg_t *pg, const char *dst, const char *lh, const char *lfrom,
         " COALESCE(r.n, 0)", dst, lh, lfrom, rh, rfrom);
 }
 
+/*
+ * The keys this transaction wrote (pg_temp.flotilla_ours_<id>) that are
+ * not among known (a query over the backed-up keys, or NULL: none were
+ * there), into table added: the rows the migration added.
+ */
+static int
+s_added_keys(fl_pg_t *pg, const char *added, const char *keynames,
+             const char *tkeys, const char *tkeys_n, const char *id,
+             const char *known, fl_error_t *err)
+{
+    if (known == NULL)
+        return fl_pg_commandf(pg, err, "CREATE TABLE %s (%s) AS SELECT %s FROM"
+                              " pg_temp.flotilla_ours_%s t", added, keynames,
+                              tkeys, id);
+    return fl_pg_commandf(pg, err, "CREATE TABLE %s (%s) AS SELECT %s FROM"
+                          " pg_temp.flotilla_ours_%s t WHERE ROW(%s) NOT IN"
+                          " (%s)", added, keynames, tkeys, id, tkeys_n, known);
+}
+
+static int s_countf(fl_pg_t *pg, long long *n, fl_error_t *err,
+                    const char *fmt, ...) FL_PRINTF(4, 5);
+
 int
 fl__backup_reconcile(fl_pg_t *pg, const fl_backup_t *b,
                      const fl_net_rel_t *pre, const fl_net_rel_t *now,
@@ -709,10 +754,11 @@ fl__backup_reconcile(fl_pg_t *pg, const fl_backup_t *b,
     size_t *kidx = fl_calloc(b->nkeys + 1, sizeof(size_t));
     char *qt = NULL, *tkeys = NULL, *skeys = NULL, *ttext = NULL,
          *stext = NULL, *th = NULL, *sh = NULL, *keynames = NULL, *eq = NULL,
-         *src = NULL, *sfrom = NULL, *added = NULL;
+         *src = NULL, *sfrom = NULL, *added = NULL, *skeys_n = NULL,
+         *tkeys_n = NULL;
     char id[24];
     const char *match = NULL;
-    int intact = 0, keys_ok = 0, changed = 0;
+    int intact = 0, keys_ok = 0, inserted = 0, updated = 0, deleted = 0;
     int rc = 0;
 
     snprintf(id, sizeof(id), "%" PRId64, b->id);
@@ -724,8 +770,11 @@ fl__backup_reconcile(fl_pg_t *pg, const fl_backup_t *b,
         keys_ok = b->nkeys > 0 && s_key_index(b, kidx) == 0;
         for (size_t k = 0; keys_ok && k < b->nkeys; k++)
             keys_ok = cols.cols[kidx[k]].cur != NULL;
-        /* New keys or new rows come only from an INSERT or an UPDATE. */
-        changed = now->n_ins != pre->n_ins || now->n_upd != pre->n_upd;
+        inserted = now->n_ins != pre->n_ins;
+        updated = now->n_upd != pre->n_upd;
+        /* A TRUNCATE or a rewrite may have taken rows away too. */
+        deleted = now->n_del != pre->n_del ||
+                  now->relfilenode != pre->relfilenode;
         qt = fl__qualify(pg, now->schema, now->name);
     }
     match = keys_ok ? "key" : intact ? "multiset" : b->nkeys ? "key" : "replace";
@@ -745,26 +794,91 @@ fl__backup_reconcile(fl_pg_t *pg, const fl_backup_t *b,
         stext = s_list(&cols, NULL, 0, S_BAK_TEXT, "s");
         sh = b->dump ? fl_strdup("s.h") : s_row_hash(stext);
     }
-    if (keys_ok && changed)
-        rc = fl_pg_commandf(pg, err, "CREATE TABLE %s (%s) AS SELECT %s FROM %s t"
-                     " WHERE NOT EXISTS (SELECT 1 FROM %s WHERE %s)", added,
-                     keynames, tkeys, qt, sfrom, eq);
-    else if (!keys_ok && intact && changed) {
+    if (keys_ok) {
+        /*
+         * Keys compared in their own type where the backup keeps it (so
+         * the planner hashes ints, not text), as text where it keeps text.
+         */
+        fl_buf_t sk = FL_BUF_INIT(0), tk = FL_BUF_INIT(0);
+        for (size_t k = 0; k < b->nkeys; k++) {
+            const s_col *c = &cols.cols[kidx[k]];
+            int text = b->dump || c->text;
+            (void)fl_buf_printf(&sk, "%ss.%s", k ? ", " : "", c->bak);
+            (void)fl_buf_printf(&tk, "%st.%s%s", k ? ", " : "", c->cur,
+                                text ? "::pg_catalog.text" : "");
+        }
+        skeys_n = fl_buf_detach(&sk);
+        tkeys_n = fl_buf_detach(&tk);
+    }
+    if (keys_ok && (inserted || updated)) {
+        /*
+         * The keys of the rows this transaction wrote, once (one scan of
+         * the table, cheap per row); what follows joins small sets.
+         */
+        rc = fl_pg_commandf(pg, err, "CREATE TEMP TABLE flotilla_ours_%s ON"
+                            " COMMIT DROP AS SELECT %s FROM " S_OURS_FROM
+                            " WHERE " S_OURS, id, tkeys_n, qt);
+    } else if (!keys_ok && intact && inserted && !updated && !deleted) {
+        rc = fl_pg_commandf(pg, err, "CREATE TABLE %s (h, n) AS SELECT %s,"
+                            " pg_catalog.count(*) FROM " S_OURS_FROM " WHERE "
+                            S_OURS " GROUP BY 1", added, th, qt);
+    } else if (!keys_ok && intact && (inserted || updated)) {
         char *tfrom = fl_asprintf("%s t", qt);
         rc = s_hash_excess(pg, added, th, tfrom, sh, sfrom, err);
         free(tfrom);
     }
-    if (rc == 0 && intact && keys_ok) {
-        /* Rows the migration did not change need no restore. */
+    if (rc == 0 && intact && !updated && !deleted) {
+        /* Nothing backed up was changed: nothing to put back. */
         if (b->dump)
-            rc = fl_pg_commandf(pg, err, "CREATE TABLE flotilla_backup.c%s AS SELECT"
-                         " %s FROM %s WHERE NOT EXISTS (SELECT 1 FROM %s t"
-                         " WHERE %s AND %s OPERATOR(pg_catalog.=) s.h)", id,
-                         skeys, sfrom, qt, eq, th);
+            rc = fl_pg_commandf(pg, err, "CREATE TABLE flotilla_backup.c%s AS"
+                                " SELECT * FROM %s WHERE false", id, src);
         else
-            rc = fl_pg_commandf(pg, err, "DELETE FROM %s USING %s t WHERE %s AND"
-                         " ROW(%s) IS NOT DISTINCT FROM ROW(%s)", sfrom, qt,
-                         eq, stext, ttext);
+            rc = fl_pg_commandf(pg, err, "TRUNCATE %s", src);
+        if (rc == 0 && keys_ok && inserted)
+            rc = s_added_keys(pg, added, keynames, tkeys, tkeys_n, id, NULL,
+                              err);
+    } else if (rc == 0 && intact && keys_ok) {
+        /*
+         * Keep the rows the migration changed: those whose key it wrote
+         * (an UPDATE's new version carries this transaction's xmin) and,
+         * when keys may have gone (a DELETE, a TRUNCATE or a rewrite, or
+         * an UPDATE that wrote keys the backup lacks), those whose key is
+         * no longer there.  The backup becomes those rows (b<id>), or for
+         * a file the list of their keys (c<id>).
+         */
+        const char *what = b->dump ? skeys : "s.*";
+        char *dst = fl_asprintf("flotilla_backup.%c%s", b->dump ? 'c' : 'n',
+                                id);
+        long long nadded = 0;
+
+        if (updated || inserted)
+            rc = fl_pg_commandf(pg, err, "CREATE TABLE %s AS SELECT %s FROM %s"
+                                " WHERE ROW(%s) IN (SELECT * FROM"
+                                " pg_temp.flotilla_ours_%s)", dst, what, sfrom,
+                                skeys_n, id);
+        else
+            rc = fl_pg_commandf(pg, err, "CREATE TABLE %s AS SELECT %s FROM %s"
+                                " WHERE false", dst, what, sfrom);
+        if (rc == 0 && (inserted || updated)) {
+            char *known = fl_asprintf("SELECT %s FROM %s s", skeys_n, dst);
+            rc = s_added_keys(pg, added, keynames, tkeys, tkeys_n, id, known,
+                              err);
+            free(known);
+            if (rc == 0)
+                rc = s_countf(pg, &nadded, err, "SELECT pg_catalog.count(*)"
+                              " FROM %s", added);
+        }
+        if (rc == 0 && (deleted || (updated && nadded > 0)))
+            rc = fl_pg_commandf(pg, err, "INSERT INTO %s SELECT %s FROM %s"
+                                " WHERE NOT EXISTS (SELECT 1 FROM %s t WHERE"
+                                " ROW(%s) OPERATOR(pg_catalog.=) ROW(%s))", dst,
+                                what, sfrom, qt, skeys_n, tkeys_n);
+        if (rc == 0 && !b->dump)
+            rc = fl_pg_commandf(pg, err, "DROP TABLE %s", src);
+        if (rc == 0 && !b->dump)
+            rc = fl_pg_commandf(pg, err, "ALTER TABLE %s RENAME TO b%s", dst,
+                                id);
+        free(dst);
     } else if (rc == 0 && intact) {
         char *tfrom = fl_asprintf("%s t", qt);
         if (b->dump) {
@@ -781,6 +895,13 @@ fl__backup_reconcile(fl_pg_t *pg, const fl_backup_t *b,
                 tfrom);
         }
         free(tfrom);
+    } else if (rc == 0 && keys_ok && (inserted || updated)) {
+        /* Not intact: every row is put back, and the added ones removed. */
+        char *known = fl_asprintf("SELECT %s FROM %s WHERE ROW(%s) IN (SELECT *"
+                                  " FROM pg_temp.flotilla_ours_%s)", skeys_n,
+                                  sfrom, skeys_n, id);
+        rc = s_added_keys(pg, added, keynames, tkeys, tkeys_n, id, known, err);
+        free(known);
     }
     if (rc == 0) {
         /*
@@ -789,7 +910,7 @@ fl__backup_reconcile(fl_pg_t *pg, const fl_backup_t *b,
          */
         char *nrows = NULL, *nadded = NULL;
         fl_pg_result_t u = FL_PG_RESULT_INIT;
-        int made_added = changed && (keys_ok || intact);
+        int made_added = (inserted || updated) && (keys_ok || intact);
 
         if (b->dump && intact)
             rc = s_valuef(pg, &nrows, err, "SELECT pg_catalog.count(*) FROM"
@@ -833,6 +954,8 @@ fl__backup_reconcile(fl_pg_t *pg, const fl_backup_t *b,
     free(src);
     free(sfrom);
     free(added);
+    free(skeys_n);
+    free(tkeys_n);
     return rc;
 }
 
@@ -869,10 +992,8 @@ fl__backup_sequence(fl_pg_t *pg, int64_t version, const fl_net_rel_t *seq,
 /*
  * Tracks the rows this transaction inserted into table now (which no
  * backup covers: a trigger or a DO block wrote them, out of the
- * migration's sight): an empty backup whose added rows are the visible
- * rows whose xmin is one of this transaction's own ids.  Any visible row
- * with an in-progress xmin is this transaction's: another transaction's
- * uncommitted rows are invisible.  The restore then removes exactly those rows.
+ * migration's sight): an empty backup whose added rows are the rows this
+ * transaction wrote (S_OURS).  The restore then removes exactly those.
  */
 int
 fl__backup_track_inserts(fl_pg_t *pg, const fl_backup_ctx_t *ctx,
@@ -885,22 +1006,6 @@ fl__backup_track_inserts(fl_pg_t *pg, const fl_backup_ctx_t *ctx,
     char *qt = fl__qualify(pg, now->schema, now->name);
     char *id = NULL, *names = NULL, *store = NULL, *keys = NULL,
          *keynames = NULL, *texts = NULL, *hash = NULL, *n = NULL;
-    /*
-     * An xmin widened to 64 bits next to the current transaction's id T:
-     * every live id is within 2^31 of T, ours just above it.  Ids below 3
-     * are the special ones (frozen, bootstrap), never ours.
-     */
-    static const char ours[] =
-        "CASE WHEN t.xmin::pg_catalog.text::pg_catalog.int8 < 3 THEN false"
-        " ELSE pg_catalog.pg_xact_status((CASE"
-        "  WHEN w.f > c.x + 2147483648 THEN w.f - 4294967296"
-        "  WHEN w.f < c.x - 2147483648 THEN w.f + 4294967296"
-        "  ELSE w.f END)::pg_catalog.text::pg_catalog.xid8) = 'in progress'"
-        " END";
-    static const char cur[] =
-        "(SELECT pg_catalog.pg_current_xact_id()::pg_catalog.text"
-        "::pg_catalog.int8 AS x) c, LATERAL (SELECT c.x - c.x % 4294967296"
-        " + t.xmin::pg_catalog.text::pg_catalog.int8 AS f) w";
     int rc;
 
     memset(&b, 0, sizeof(b));
@@ -936,14 +1041,14 @@ fl__backup_track_inserts(fl_pg_t *pg, const fl_backup_ctx_t *ctx,
         keys = s_list(&cols, kidx, b.nkeys, S_CUR_TEXT, "t");
         keynames = s_list(&cols, kidx, b.nkeys, S_BAK_NAME, NULL);
         rc = fl_pg_commandf(pg, err, "CREATE TABLE flotilla_backup.a%s (%s) AS"
-                            " SELECT %s FROM %s t, %s WHERE %s", id, keynames,
-                            keys, qt, cur, ours);
+                            " SELECT %s FROM " S_OURS_FROM " WHERE " S_OURS,
+                            id, keynames, keys, qt);
     } else if (rc == 0) {
         texts = s_list(&cols, NULL, 0, S_CUR_TEXT, "t");
         hash = s_row_hash(texts);
         rc = fl_pg_commandf(pg, err, "CREATE TABLE flotilla_backup.a%s (h, n) AS"
-                            " SELECT %s, pg_catalog.count(*) FROM %s t, %s"
-                            " WHERE %s GROUP BY 1", id, hash, qt, cur, ours);
+                            " SELECT %s, pg_catalog.count(*) FROM " S_OURS_FROM
+                            " WHERE " S_OURS " GROUP BY 1", id, hash, qt);
     }
     if (rc == 0)
         rc = s_record(pg, ctx, pre, &b, id, NULL, err);
@@ -1109,10 +1214,6 @@ s_target_type(const s_target *t, const char *name, int *generated)
 }
 
 /* Counts into *n with a printf-built query. */
-static int
-s_countf(fl_pg_t *pg, long long *n, fl_error_t *err, const char *fmt, ...)
-    FL_PRINTF(4, 5);
-
 static int
 s_countf(fl_pg_t *pg, long long *n, fl_error_t *err, const char *fmt, ...)
 {

@@ -422,10 +422,10 @@ s_blockers(fl_pipeline_t *p, const fl_stmt_list_t *stmts, int index)
     kinds = fl_calloc(n + 1, 1);
     if (n && s_resolve(p, schemas, names, n, oids, kinds, &err) == 0) {
         const char *params[1];
-        (void)fl_buf_puts(&arr, "{");
+        FL_IGNORE(fl_buf_puts(&arr, "{"));
         for (size_t i = 0; i < n; i++)
             (void)fl_buf_printf(&arr, "%s%u", i ? "," : "", oids[i]);
-        (void)fl_buf_puts(&arr, "}");
+        FL_IGNORE(fl_buf_puts(&arr, "}"));
         params[0] = fl_buf_str(&arr);
         if (fl_pg_query(p->pg, &r,
                 "SELECT DISTINCT a.pid, COALESCE(a.application_name, ''),"
@@ -1048,10 +1048,10 @@ s_reach(fl_pipeline_t *p, const s_oids *roots, int on_delete, int on_update,
     const char *params[2];
     int rc;
 
-    (void)fl_buf_puts(&arr, "{");
+    FL_IGNORE(fl_buf_puts(&arr, "{"));
     for (size_t i = 0; i < roots->n; i++)
         (void)fl_buf_printf(&arr, "%s%u", i ? "," : "", roots->v[i]);
-    (void)fl_buf_puts(&arr, "}");
+    FL_IGNORE(fl_buf_puts(&arr, "}"));
     snprintf(flags, sizeof(flags), "%d%d%d", on_delete, on_update, truncate);
     params[0] = fl_buf_str(&arr);
     params[1] = flags;

@@ -451,6 +451,25 @@ static const s_case_t s_cases[] = {
      S_ALLOW("ban-drop-cascade"), "DROP TYPE mood CASCADE;",
      "CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');\n"
      "ALTER TABLE person ADD COLUMN m mood;", S_MUST_APPLY, NULL},
+    /*
+     * Backups pin no type: the standard enum swap (rename, create, ALTER
+     * COLUMN TYPE, drop the old) applies, and its down, which drops a
+     * type too, rolls back.
+     */
+    {"test_enum_swap_applies_and_rolls_back",
+     "CREATE TYPE status AS ENUM ('new', 'done');"
+     "CREATE TABLE job (id int PRIMARY KEY, s status NOT NULL);"
+     "INSERT INTO job SELECT g, (ARRAY['new', 'done'])[g % 2 + 1]::status"
+     " FROM generate_series(1, 12) g;",
+     S_ALLOW("changing-column-type"),
+     "ALTER TYPE status RENAME TO status_old;\n"
+     "CREATE TYPE status AS ENUM ('new', 'done', 'failed');\n"
+     "ALTER TABLE job ALTER COLUMN s TYPE status USING s::text::status;\n"
+     "DROP TYPE status_old;",
+     "ALTER TYPE status RENAME TO status_new;\n"
+     "CREATE TYPE status AS ENUM ('new', 'done');\n"
+     "ALTER TABLE job ALTER COLUMN s TYPE status USING s::text::status;\n"
+     "DROP TYPE status_new;", S_MUST_APPLY, NULL},
     /* 5. Sequences are restored. */
     {"test_truncate_restart_identity_restores_sequence",
      "CREATE TABLE events (id bigserial PRIMARY KEY, v text);"
