@@ -338,6 +338,11 @@ fl__backup_release(fl_backup_t *b)
 {
     if (b == NULL)
         return;
+    for (size_t i = 0; b->names && i < b->ncols; i++)
+        free(b->names[i]);
+    free(b->names);
+    free(b->typids);
+    free(b->typmods);
     free(b->attnums);
     free(b->key_attnums);
     free(b->path);
@@ -431,25 +436,60 @@ s_key(fl_pg_t *pg, uint32_t oid, int **attnums, size_t *n, fl_error_t *err)
     return 0;
 }
 
-/* The backup's columns: pre's non-generated columns, named as they are now. */
+/*
+ * Whether a column the table had before the run (attnum <= pre->natts)
+ * was dropped, retyped, renamed or otherwise altered since: its catalog
+ * row was written.  now carries columns (fl__net_columns).
+ */
+static int
+s_columns_touched(const fl_net_rel_t *pre, const fl_net_rel_t *now)
+{
+    if (now->dropped_min > 0 && now->dropped_min <= pre->natts)
+        return 1;
+    for (size_t i = 0; i < now->ncols; i++)
+        if (now->cols[i].touched && now->cols[i].attnum <= pre->natts)
+            return 1;
+    return 0;
+}
+
+/*
+ * The backup's columns: the non-generated columns the table had before
+ * the run (attnum <= pre->natts), as now names them (the table is
+ * pristine, or for tracked inserts only written, so those are its names
+ * from before the migration).
+ */
 static void
 s_backup_cols(fl_pg_t *pg, const fl_net_rel_t *pre, const fl_net_rel_t *now,
               s_cols *out, int **attnums)
 {
-    out->cols = fl_calloc(pre->ncols + 1, sizeof(s_col));
+    out->cols = fl_calloc(now->ncols + 1, sizeof(s_col));
     out->n = 0;
-    *attnums = fl_calloc(pre->ncols + 1, sizeof(int));
-    for (size_t i = 0; i < pre->ncols; i++) {
-        const fl_net_col_t *c = &pre->cols[i];
-        const fl_net_col_t *cn = fl__net_col(now, c->attnum);
+    *attnums = fl_calloc(now->ncols + 1, sizeof(int));
+    for (size_t i = 0; i < now->ncols; i++) {
+        const fl_net_col_t *c = &now->cols[i];
         s_col *col = NULL;
-        if (c->generated)
+        if (c->generated || c->attnum > pre->natts)
             continue;
         (*attnums)[out->n] = c->attnum;
         col = &out->cols[out->n++];
-        col->cur = cn ? fl_pg_quote_ident(pg, cn->name) : NULL;
+        col->cur = fl_pg_quote_ident(pg, c->name);
         col->bak = fl_pg_quote_ident(pg, c->name);
         col->text = c->typid >= S_FIRST_USER_OID;
+    }
+}
+
+/* Keeps the backed-up columns' names (as now names them) in b. */
+static void
+s_keep_names(fl_backup_t *b, const fl_net_rel_t *now)
+{
+    b->names = fl_calloc(b->ncols + 1, sizeof(char *));
+    b->typids = fl_calloc(b->ncols + 1, sizeof(uint32_t));
+    b->typmods = fl_calloc(b->ncols + 1, sizeof(int));
+    for (size_t i = 0; i < b->ncols; i++) {
+        const fl_net_col_t *c = fl__net_col(now, b->attnums[i]);
+        b->names[i] = fl_strdup(c && c->name ? c->name : "?");
+        b->typids[i] = c ? c->typid : 0;
+        b->typmods[i] = c ? c->typmod : -1;
     }
 }
 
@@ -471,18 +511,18 @@ s_key_index(const fl_backup_t *b, size_t *idx)
 
 /* A JSON array of strings (names are passed to SQL as JSON, unquoted). */
 static char *
-s_json_names(const fl_net_rel_t *pre, const fl_backup_t *b, int keys_only)
+s_json_names(const fl_net_rel_t *now, const fl_backup_t *b, int keys_only)
 {
     json_t *a = json_array();
     char *out = NULL;
 
     for (size_t i = 0; i < b->ncols; i++) {
-        const fl_net_col_t *c = fl__net_col(pre, b->attnums[i]);
+        const fl_net_col_t *c = fl__net_col(now, b->attnums[i]);
         int is_key = !keys_only;
         for (size_t k = 0; keys_only && k < b->nkeys; k++)
             is_key |= b->key_attnums[k] == b->attnums[i];
         if (is_key)
-            json_array_append_new(a, json_string(c ? c->name : "?"));
+            json_array_append_new(a, json_string(c && c->name ? c->name : "?"));
     }
     out = json_dumps(a, JSON_COMPACT);
     json_decref(a);
@@ -492,24 +532,22 @@ s_json_names(const fl_net_rel_t *pre, const fl_backup_t *b, int keys_only)
 /* Records a backup row in flotilla.backups. */
 static int
 s_record(fl_pg_t *pg, const fl_backup_ctx_t *ctx, const fl_net_rel_t *pre,
-         const fl_backup_t *b, const char *id, const char *sha,
-         fl_error_t *err)
+         const fl_net_rel_t *now, const fl_backup_t *b, const char *id,
+         const char *sha, fl_error_t *err)
 {
     const char *p[14];
     fl_pg_result_t r = FL_PG_RESULT_INIT;
     char ver[24], idx[16], o[16];
     char *loc = b->dump ? fl_strdup(b->path)
                         : fl_asprintf("flotilla_backup.b%s", id);
-    char *cols = s_json_names(pre, b, 0);
-    char *keys = s_json_names(pre, b, 1);
+    char *cols = s_json_names(now, b, 0);
+    char *keys = s_json_names(now, b, 1);
     json_t *ta = json_array();
     char *texts = NULL;
     int rc;
 
-    for (size_t i = 0; i < b->ncols; i++) {
-        const fl_net_col_t *c = fl__net_col(pre, b->attnums[i]);
-        json_array_append_new(ta, json_boolean(c && c->typid >= S_FIRST_USER_OID));
-    }
+    for (size_t i = 0; i < b->ncols; i++)
+        json_array_append_new(ta, json_boolean(b->typids[i] >= S_FIRST_USER_OID));
     texts = json_dumps(ta, JSON_COMPACT);
     json_decref(ta);
     snprintf(ver, sizeof(ver), "%" PRId64, ctx->version);
@@ -586,7 +624,7 @@ fl__backup_take(fl_pg_t *pg, const fl_backup_ctx_t *ctx,
     size = now.size;
     if (now.relfilenode != pre->relfilenode || now.n_ins != pre->n_ins ||
         now.n_upd != pre->n_upd || now.n_del != pre->n_del ||
-        !fl__net_cols_intact(pre, &now)) {
+        s_columns_touched(pre, &now)) {
         rc = FL_ERR(err, FL_ECONFLICT, "table %s was already changed by this "
                     "migration before the statement that destroys its data",
                     qt);
@@ -596,6 +634,7 @@ fl__backup_take(fl_pg_t *pg, const fl_backup_ctx_t *ctx,
         goto cleanup;
     s_backup_cols(pg, pre, &now, &cols, &out->attnums);
     out->ncols = cols.n;
+    s_keep_names(out, &now);
     kidx = fl_calloc(out->nkeys + 1, sizeof(size_t));
     if (out->nkeys && s_key_index(out, kidx) != 0) {
         /* A key over a generated column: match rows as a multiset. */
@@ -646,7 +685,7 @@ fl__backup_take(fl_pg_t *pg, const fl_backup_ctx_t *ctx,
     }
     if (rc != 0)
         goto cleanup;
-    rc = s_record(pg, ctx, pre, out, id, sha, err);
+    rc = s_record(pg, ctx, pre, &now, out, id, sha, err);
     if (rc == 0)
         *describe = out->dump
             ? fl_asprintf("%s (a file; the key and a hash of each row in "
@@ -682,20 +721,25 @@ cleanup:
 
 /* ---- reconciling before COMMIT -------------------------------------- */
 
-/* Columns of b as they are named in the table now (net relation now). */
+/*
+ * Columns of b as they are named in the table now (now carries names,
+ * fl__net_columns; NULL when the table is gone), and in the backup.
+ */
 static void
 s_cols_now(fl_pg_t *pg, const fl_backup_t *b, const fl_net_rel_t *pre,
            const fl_net_rel_t *now, s_cols *out)
 {
     out->cols = fl_calloc(b->ncols + 1, sizeof(s_col));
     out->n = b->ncols;
+    (void)pre;
     for (size_t i = 0; i < b->ncols; i++) {
-        const fl_net_col_t *cp = fl__net_col(pre, b->attnums[i]);
         const fl_net_col_t *cn = now ? fl__net_col(now, b->attnums[i]) : NULL;
-        int same = cp && cn && cp->typid == cn->typid && cp->typmod == cn->typmod;
-        out->cols[i].cur = same ? fl_pg_quote_ident(pg, cn->name) : NULL;
-        out->cols[i].bak = fl_pg_quote_ident(pg, cp ? cp->name : "?");
-        out->cols[i].text = cp && cp->typid >= S_FIRST_USER_OID;
+        int same = cn && cn->typid == b->typids[i] &&
+                   cn->typmod == b->typmods[i];
+        out->cols[i].cur = same && cn->name ? fl_pg_quote_ident(pg, cn->name)
+                                            : NULL;
+        out->cols[i].bak = fl_pg_quote_ident(pg, b->names[i]);
+        out->cols[i].text = b->typids[i] >= S_FIRST_USER_OID;
     }
 }
 
@@ -758,11 +802,21 @@ fl__backup_reconcile(fl_pg_t *pg, const fl_backup_t *b,
          *tkeys_n = NULL;
     char id[24];
     const char *match = NULL;
+    fl_net_rel_t named;
     int intact = 0, keys_ok = 0, inserted = 0, updated = 0, deleted = 0;
     int rc = 0;
 
     snprintf(id, sizeof(id), "%" PRId64, b->id);
-    s_cols_now(pg, b, pre, now, &cols);
+    memset(&named, 0, sizeof(named));
+    if (now) {
+        /* The snapshot has no column names; the table's are needed. */
+        named.oid = now->oid;
+        if ((rc = fl__net_columns(pg, &named, err)) != 0) {
+            free(kidx);
+            return rc;
+        }
+    }
+    s_cols_now(pg, b, pre, now ? &named : NULL, &cols);
     if (now) {
         intact = 1;
         for (size_t i = 0; i < cols.n; i++)
@@ -956,6 +1010,7 @@ fl__backup_reconcile(fl_pg_t *pg, const fl_backup_t *b,
     free(added);
     free(skeys_n);
     free(tkeys_n);
+    fl__net_rel_release(&named);
     return rc;
 }
 
@@ -965,26 +1020,38 @@ int
 fl__backup_sequence(fl_pg_t *pg, int64_t version, const fl_net_rel_t *seq,
                     const char *after, const char *reason, fl_error_t *err)
 {
-    char ver[24];
-    const char *p[9];
+    char ver[24], oid[16];
+    const char *p[7];
     fl_pg_result_t r = FL_PG_RESULT_INIT;
     int rc;
 
     snprintf(ver, sizeof(ver), "%" PRId64, version);
+    snprintf(oid, sizeof(oid), "%u", seq->oid);
     p[0] = ver;
     p[1] = seq->schema;
     p[2] = seq->name;
-    p[3] = seq->owner_schema;
-    p[4] = seq->owner_table;
-    p[5] = seq->owner_column;
-    p[6] = seq->seq_last;
-    p[7] = after;
-    p[8] = reason;
+    p[3] = seq->seq_last;
+    p[4] = after;
+    p[5] = reason;
+    p[6] = oid;
+    /*
+     * The column that owns it (serial, identity), while it still exists:
+     * a rollback finds the sequence down re-creates through it.  A
+     * dropped sequence is found again by its name.
+     */
     rc = fl_pg_query(pg, &r,
         "INSERT INTO flotilla.sequence_backups (version, seq_schema, seq_name,"
         " owner_schema, owner_table, owner_column, last_value, after_value,"
-        " reason) VALUES ($1::pg_catalog.int8, $2, $3, $4, $5, $6,"
-        " $7::pg_catalog.int8, $8::pg_catalog.int8, $9)", 9, p, err);
+        " reason) SELECT $1::pg_catalog.int8, $2, $3, ow.nspname, oc.relname,"
+        " oa.attname, $4::pg_catalog.int8, $5::pg_catalog.int8, $6"
+        " FROM (SELECT 1) x LEFT JOIN pg_catalog.pg_depend d"
+        "  ON d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass"
+        "  AND d.objid = $7::pg_catalog.oid AND d.refobjsubid > 0"
+        "  AND d.deptype IN ('a', 'i')"
+        " LEFT JOIN pg_catalog.pg_class oc ON oc.oid = d.refobjid"
+        " LEFT JOIN pg_catalog.pg_namespace ow ON ow.oid = oc.relnamespace"
+        " LEFT JOIN pg_catalog.pg_attribute oa ON oa.attrelid = d.refobjid"
+        "  AND oa.attnum = d.refobjsubid LIMIT 1", 7, p, err);
     fl_pg_result_release(&r);
     return rc;
 }
@@ -1006,16 +1073,23 @@ fl__backup_track_inserts(fl_pg_t *pg, const fl_backup_ctx_t *ctx,
     char *qt = fl__qualify(pg, now->schema, now->name);
     char *id = NULL, *names = NULL, *store = NULL, *keys = NULL,
          *keynames = NULL, *texts = NULL, *hash = NULL, *n = NULL;
+    fl_net_rel_t named;
     int rc;
 
     memset(&b, 0, sizeof(b));
+    memset(&named, 0, sizeof(named));
     *describe = NULL;
     b.oid = pre->oid;
     b.stmt_index = -1;
+    named.oid = now->oid;
+    if ((rc = fl__net_columns(pg, &named, err)) != 0)
+        goto cleanup;
+    now = &named;
     if ((rc = s_key(pg, pre->oid, &b.key_attnums, &b.nkeys, err)) != 0)
         goto cleanup;
     s_backup_cols(pg, pre, now, &cols, &b.attnums);
     b.ncols = cols.n;
+    s_keep_names(&b, now);
     kidx = fl_calloc(b.nkeys + 1, sizeof(size_t));
     if (b.nkeys && s_key_index(&b, kidx) != 0) {
         fl_free(&b.key_attnums);
@@ -1051,7 +1125,7 @@ fl__backup_track_inserts(fl_pg_t *pg, const fl_backup_ctx_t *ctx,
                             " WHERE " S_OURS " GROUP BY 1", id, hash, qt);
     }
     if (rc == 0)
-        rc = s_record(pg, ctx, pre, &b, id, NULL, err);
+        rc = s_record(pg, ctx, pre, now, &b, id, NULL, err);
     if (rc == 0)
         rc = s_valuef(pg, &n, err, "SELECT %s FROM flotilla_backup.a%s",
                       b.nkeys ? "pg_catalog.count(*)"
@@ -1067,6 +1141,7 @@ cleanup:
     if (rc != 0)
         fl_error_prefix(err, "could not record the rows inserted into %s: ",
                         qt);
+    fl__net_rel_release(&named);
     fl__backup_release(&b);
     s_cols_release(&cols);
     free(kidx);

@@ -7,16 +7,22 @@
  * partitioned tables, sequences; not flotilla's own schemas, not
  * temporary ones, not materialized views, whose data is derived): its
  * OID, kind, relfilenode (a TRUNCATE or a rewrite gives it a new one),
- * schema and name, its live columns (attnum, type, typmod, name, whether
- * generated), the rows this transaction inserted, updated and deleted in
- * it so far (pg_stat_get_xact_*: they count work of rolled-back
- * subtransactions too, so the pipeline compares differences between two
- * snapshots of the same run), and for a sequence its position and the
- * column that owns it.
+ * how many attribute numbers it has used (relnatts: a column added later
+ * gets a higher number), schema and name, the rows this transaction
+ * inserted, updated and deleted in it so far (pg_stat_get_xact_*: they
+ * count the work of rolled-back subtransactions too, so the pipeline
+ * compares differences between two snapshots of the same run), and for a
+ * sequence its position.
  *
- * One query, run on the pinned session (every name qualified), so it is
- * cheap enough to take twice per migration.  The rows come back sorted by
- * OID and fl__net_find() bisects.
+ * It is taken twice per migration, so it is kept to what pg_class and
+ * the backend's own counters hold: one prepared query, no per-table
+ * subquery.  Columns are looked at through their catalog rows instead: a
+ * pg_attribute row this transaction wrote (its xmin is ours, or newer)
+ * with an attribute number the table already had is a column the
+ * migration dropped, retyped or renamed (fl__net_touched_columns), and
+ * the names and types of one table's columns are fetched when a backup
+ * needs them (fl__net_columns).  The rows come back sorted by OID and
+ * fl__net_find() bisects.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,31 +34,28 @@
 #include "common/alloc.h"
 
 static const char s_snapshot_sql[] =
-    "SELECT c.oid, c.relkind, c.relfilenode, n.nspname, c.relname,"
-    " CASE WHEN c.relkind IN ('r', 'p') THEN (SELECT pg_catalog.json_agg("
-    "   pg_catalog.json_build_array(a.attnum, a.atttypid::pg_catalog.int8, a.atttypmod,"
-    "   a.attname, a.attgenerated <> '') ORDER BY a.attnum)"
-    "   FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid"
-    "   AND a.attnum > 0 AND NOT a.attisdropped) END,"
+    "SELECT c.oid, c.relkind, c.relfilenode, c.relnatts, n.nspname,"
+    " c.relname,"
     " pg_catalog.pg_stat_get_xact_tuples_inserted(c.oid),"
     " pg_catalog.pg_stat_get_xact_tuples_updated(c.oid),"
     " pg_catalog.pg_stat_get_xact_tuples_deleted(c.oid),"
     " CASE WHEN c.relkind = 'S' AND pg_catalog.has_sequence_privilege(c.oid,"
-    "   'SELECT') THEN pg_catalog.pg_sequence_last_value(c.oid) END,"
-    " ow.nspname, oc.relname, oa.attname"
+    "   'SELECT') THEN pg_catalog.pg_sequence_last_value(c.oid) END"
     " FROM pg_catalog.pg_class c"
     " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-    " LEFT JOIN pg_catalog.pg_depend d ON c.relkind = 'S'"
-    "  AND d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass"
-    "  AND d.objid = c.oid AND d.refobjsubid > 0 AND d.deptype IN ('a', 'i')"
-    " LEFT JOIN pg_catalog.pg_class oc ON oc.oid = d.refobjid"
-    " LEFT JOIN pg_catalog.pg_namespace ow ON ow.oid = oc.relnamespace"
-    " LEFT JOIN pg_catalog.pg_attribute oa ON oa.attrelid = d.refobjid"
-    "  AND oa.attnum = d.refobjsubid"
     " WHERE c.relkind IN ('r', 'p', 'S') AND n.nspname NOT IN"
     "  ('pg_catalog', 'information_schema', 'flotilla', 'flotilla_backup')"
     "  AND n.nspname !~ '^pg_(toast|temp)'"
     " ORDER BY c.oid";
+
+/*
+ * Attributes whose catalog row was written since this transaction began
+ * (age <= 0: ours, or committed by someone after we began, which only
+ * makes the net more careful).  Columns dropped keep their row, marked.
+ */
+static const char s_touched_sql[] =
+    "SELECT a.attrelid, a.attnum, a.attisdropped FROM pg_catalog.pg_attribute a"
+    " WHERE a.attnum > 0 AND pg_catalog.age(a.xmin) <= 0";
 
 static uint32_t
 s_u32(const char *s)
@@ -66,34 +69,6 @@ s_dup(const char *s)
     return s ? fl_strdup(s) : NULL;
 }
 
-/* Parses the JSON column list of a table into rel->cols. */
-static void
-s_parse_cols(fl_net_rel_t *rel, const char *text)
-{
-    json_t *a = NULL;
-    size_t i;
-    json_t *v = NULL;
-
-    if (text == NULL)
-        return;
-    a = json_loads(text, 0, NULL);
-    if (!json_is_array(a)) {
-        json_decref(a);
-        return;
-    }
-    rel->cols = fl_calloc(json_array_size(a) + 1, sizeof(fl_net_col_t));
-    json_array_foreach(a, i, v) {
-        fl_net_col_t *c = &rel->cols[rel->ncols++];
-        c->attnum = (int)json_integer_value(json_array_get(v, 0));
-        c->typid = (uint32_t)json_integer_value(json_array_get(v, 1));
-        c->typmod = (int)json_integer_value(json_array_get(v, 2));
-        c->name = fl_strdup(json_string_value(json_array_get(v, 3))
-                                ? json_string_value(json_array_get(v, 3)) : "");
-        c->generated = json_is_true(json_array_get(v, 4));
-    }
-    json_decref(a);
-}
-
 int
 fl__net_snapshot(fl_pg_t *pg, fl_net_snap_t *out, fl_error_t *err)
 {
@@ -101,7 +76,9 @@ fl__net_snapshot(fl_pg_t *pg, fl_net_snap_t *out, fl_error_t *err)
     int rc;
 
     memset(out, 0, sizeof(*out));
-    rc = fl_pg_query(pg, &r, s_snapshot_sql, 0, NULL, err);
+    /* Prepared once per connection: planning it costs more than running it. */
+    rc = fl_pg_query_prepared(pg, &r, "flotilla_net_snapshot", s_snapshot_sql,
+                              0, NULL, err);
     if (rc != 0)
         return rc;
     out->rels = fl_calloc(r.nrows ? r.nrows : 1, sizeof(fl_net_rel_t));
@@ -113,18 +90,54 @@ fl__net_snapshot(fl_pg_t *pg, fl_net_snap_t *out, fl_error_t *err)
         rel->oid = s_u32(fl_pg_value(&r, i, 0));
         rel->relkind = kind ? kind[0] : '?';
         rel->relfilenode = s_u32(fl_pg_value(&r, i, 2));
-        rel->schema = s_dup(fl_pg_value(&r, i, 3));
-        rel->name = s_dup(fl_pg_value(&r, i, 4));
-        s_parse_cols(rel, fl_pg_value(&r, i, 5));
+        rel->natts = (int)strtol(fl_pg_value(&r, i, 3), NULL, 10);
+        rel->schema = s_dup(fl_pg_value(&r, i, 4));
+        rel->name = s_dup(fl_pg_value(&r, i, 5));
         rel->n_ins = strtoll(fl_pg_value(&r, i, 6), NULL, 10);
         rel->n_upd = strtoll(fl_pg_value(&r, i, 7), NULL, 10);
         rel->n_del = strtoll(fl_pg_value(&r, i, 8), NULL, 10);
         rel->seq_last = s_dup(fl_pg_value(&r, i, 9));
-        rel->owner_schema = s_dup(fl_pg_value(&r, i, 10));
-        rel->owner_table = s_dup(fl_pg_value(&r, i, 11));
-        rel->owner_column = s_dup(fl_pg_value(&r, i, 12));
     }
     fl_pg_result_release(&r);
+    return 0;
+}
+
+int
+fl__net_touched_columns(fl_pg_t *pg, fl_net_touched_t *out, fl_error_t *err)
+{
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = fl_pg_query_prepared(pg, &r, "flotilla_net_touched", s_touched_sql, 0,
+                              NULL, err);
+    if (rc != 0)
+        return rc;
+    out->items = fl_calloc(r.nrows + 1, sizeof(*out->items));
+    out->n = r.nrows;
+    for (size_t i = 0; i < r.nrows; i++) {
+        out->items[i].oid = s_u32(fl_pg_value(&r, i, 0));
+        out->items[i].attnum = (int)strtol(fl_pg_value(&r, i, 1), NULL, 10);
+        out->items[i].dropped = strcmp(fl_pg_value(&r, i, 2), "t") == 0;
+    }
+    fl_pg_result_release(&r);
+    return 0;
+}
+
+void
+fl__net_touched_release(fl_net_touched_t *t)
+{
+    fl_free(&t->items);
+    t->n = 0;
+}
+
+int
+fl__net_lost_column(const fl_net_touched_t *t, const fl_net_rel_t *before)
+{
+    for (size_t i = 0; i < t->n; i++)
+        if (t->items[i].oid == before->oid && t->items[i].dropped &&
+            t->items[i].attnum <= before->natts)
+            return 1;
     return 0;
 }
 
@@ -139,9 +152,6 @@ fl__net_rel_release(fl_net_rel_t *rel)
     free(rel->schema);
     free(rel->name);
     free(rel->seq_last);
-    free(rel->owner_schema);
-    free(rel->owner_table);
-    free(rel->owner_column);
     memset(rel, 0, sizeof(*rel));
 }
 
@@ -161,20 +171,47 @@ fl__net_columns(fl_pg_t *pg, fl_net_rel_t *rel, fl_error_t *err)
 {
     char o[16];
     const char *p[1] = {o};
-    char *v = NULL;
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    json_t *a = NULL, *v = NULL;
+    size_t i;
     int rc;
 
     snprintf(o, sizeof(o), "%u", rel->oid);
-    rc = fl_pg_query_value(pg, &v,
+    for (size_t j = 0; j < rel->ncols; j++)
+        free(rel->cols[j].name);
+    fl_free(&rel->cols);
+    rel->ncols = 0;
+    rc = fl_pg_query(pg, &r,
         "SELECT pg_catalog.json_agg(pg_catalog.json_build_array(a.attnum,"
-        " a.atttypid::pg_catalog.int8, a.atttypmod, a.attname, a.attgenerated <> '')"
-        " ORDER BY a.attnum) FROM pg_catalog.pg_attribute a"
-        " WHERE a.attrelid = $1::pg_catalog.oid AND a.attnum > 0"
-        " AND NOT a.attisdropped", 1, p, err);
-    if (rc == 0)
-        s_parse_cols(rel, v);
-    free(v);
-    return rc;
+        " a.atttypid::pg_catalog.int8, a.atttypmod, a.attname,"
+        " a.attgenerated <> '', pg_catalog.age(a.xmin) <= 0)"
+        " ORDER BY a.attnum) FILTER (WHERE NOT a.attisdropped),"
+        " pg_catalog.min(a.attnum) FILTER (WHERE a.attisdropped"
+        " AND pg_catalog.age(a.xmin) <= 0)"
+        " FROM pg_catalog.pg_attribute a"
+        " WHERE a.attrelid = $1::pg_catalog.oid AND a.attnum > 0", 1, p, err);
+    if (rc == 0 && fl_pg_value(&r, 0, 0))
+        a = json_loads(fl_pg_value(&r, 0, 0), 0, NULL);
+    rel->dropped_min = rc == 0 && fl_pg_value(&r, 0, 1)
+        ? (int)strtol(fl_pg_value(&r, 0, 1), NULL, 10) : 0;
+    fl_pg_result_release(&r);
+    if (!json_is_array(a)) {
+        json_decref(a);
+        return rc;
+    }
+    rel->cols = fl_calloc(json_array_size(a) + 1, sizeof(fl_net_col_t));
+    json_array_foreach(a, i, v) {
+        fl_net_col_t *c = &rel->cols[rel->ncols++];
+        const char *name = json_string_value(json_array_get(v, 3));
+        c->attnum = (int)json_integer_value(json_array_get(v, 0));
+        c->typid = (uint32_t)json_integer_value(json_array_get(v, 1));
+        c->typmod = (int)json_integer_value(json_array_get(v, 2));
+        c->name = fl_strdup(name ? name : "");
+        c->generated = json_is_true(json_array_get(v, 4));
+        c->touched = json_is_true(json_array_get(v, 5));
+    }
+    json_decref(a);
+    return 0;
 }
 
 const fl_net_rel_t *
@@ -202,18 +239,3 @@ fl__net_col(const fl_net_rel_t *rel, int attnum)
             return &rel->cols[i];
     return NULL;
 }
-
-int
-fl__net_cols_intact(const fl_net_rel_t *before, const fl_net_rel_t *now)
-{
-    for (size_t i = 0; i < before->ncols; i++) {
-        const fl_net_col_t *b = &before->cols[i];
-        const fl_net_col_t *c = fl__net_col(now, b->attnum);
-        if (b->generated)
-            continue;
-        if (c == NULL || c->typid != b->typid || c->typmod != b->typmod)
-            return 0;
-    }
-    return 1;
-}
-

@@ -62,6 +62,16 @@ void fl_pg_result_release(fl_pg_result_t *r);
 const char *fl_pg_value(const fl_pg_result_t *r, size_t row, size_t col);
 
 /*
+ * fl_pg_query through a statement prepared on this connection under name
+ * (prepared on first use): for queries run often enough that planning
+ * them costs more than running them.  name must be a constant that
+ * always goes with the same sql.
+ */
+int fl_pg_query_prepared(fl_pg_t *pg, fl_pg_result_t *out, const char *name,
+                         const char *sql, int nparams,
+                         const char *const *params, fl_error_t *err) FL_NODISCARD;
+
+/*
  * Runs a query that returns one row and one column; *out is a new string
  * or NULL for SQL NULL.  FL_ENOTFOUND when no row.
  */

@@ -1284,8 +1284,9 @@ cleanup:
  * managed relations with the snapshot taken when the run started.  A
  * table that existed before is destroyed when it is gone, its storage
  * was replaced (TRUNCATE, or a rewrite no statement announced), this
- * transaction updated or deleted rows in it, or a column was dropped or
- * changed type; if no backup of this run covers it, it is listed in
+ * transaction updated or deleted rows in it, or a column it had was
+ * dropped (a type change that keeps the data needs no rewrite, one that
+ * does not is a rewrite); if no backup of this run covers it, it is listed in
  * u->uncovered and added to u->forced.  Sequences that were dropped,
  * restarted or moved back have their old position recorded (no restart
  * is needed for them).
@@ -1293,12 +1294,14 @@ cleanup:
 static int
 s_net(fl_pipeline_t *p, s_unit *u, fl_net_snap_t *post, fl_error_t *err)
 {
+    fl_net_touched_t touched = {NULL, 0};
     int rc;
 
     if ((rc = fl__session_leave(p->pg, &p->session, err)) != 0)
         return rc;
-    if ((rc = fl__net_snapshot(p->pg, post, err)) != 0)
-        return rc;
+    if ((rc = fl__net_snapshot(p->pg, post, err)) != 0 ||
+        (rc = fl__net_touched_columns(p->pg, &touched, err)) != 0)
+        goto cleanup;
     for (size_t i = 0; i < u->pre.n; i++) {
         const fl_net_rel_t *b = &u->pre.rels[i];
         const fl_net_rel_t *a = fl__net_find(post, b->oid);
@@ -1326,7 +1329,7 @@ s_net(fl_pipeline_t *p, s_unit *u, fl_net_snap_t *post, fl_error_t *err)
             if (why && (f->seq_last || after) &&
                 (rc = fl__backup_sequence(p->pg, u->m->version, f, after, why,
                                           err)) != 0)
-                return rc;
+                goto cleanup;
             continue;
         }
         if (b->relkind != 'r')
@@ -1343,9 +1346,8 @@ s_net(fl_pipeline_t *p, s_unit *u, fl_net_snap_t *post, fl_error_t *err)
         else if (a->n_upd > b->n_upd)
             snprintf(reason, sizeof(reason), "%lld rows updated",
                      (long long)(a->n_upd - b->n_upd));
-        else if (!fl__net_cols_intact(b, a))
-            snprintf(reason, sizeof(reason), "a column dropped or its type "
-                     "changed");
+        else if (fl__net_lost_column(&touched, b))
+            snprintf(reason, sizeof(reason), "a column dropped");
         if (reason[0] == '\0' || s_oids_has(&u->backed, b->oid))
             continue;
         (void)fl_buf_printf(&u->uncovered, "%s%s.%s: %s",
@@ -1353,7 +1355,10 @@ s_net(fl_pipeline_t *p, s_unit *u, fl_net_snap_t *post, fl_error_t *err)
                             reason);
         s_oids_add(&u->forced, b->oid);
     }
-    return 0;
+    rc = 0;
+cleanup:
+    fl__net_touched_release(&touched);
+    return rc;
 }
 
 /*

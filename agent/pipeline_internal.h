@@ -72,19 +72,22 @@ typedef struct {
     int typmod;
     char *name;
     int generated;
+    int touched;           /* its catalog row was written since we began */
 } fl_net_col_t;
 
 typedef struct {
     uint32_t oid;
     char relkind;          /* 'r', 'p' or 'S' */
     uint32_t relfilenode;
+    int natts;             /* attribute numbers used so far (relnatts) */
     char *schema, *name;
+    int64_t n_ins, n_upd, n_del;  /* this transaction's, so far */
+    char *seq_last;        /* sequences: position, NULL if never called */
+    /* Only from fl__net_columns / fl__backup_take's reads: */
     fl_net_col_t *cols;    /* live columns, by attnum */
     size_t ncols;
-    int64_t n_ins, n_upd, n_del;  /* this transaction's, so far */
-    int64_t size;          /* bytes (only from fl__backup_take's reads) */
-    char *seq_last;        /* sequences: position, NULL if never called */
-    char *owner_schema, *owner_table, *owner_column; /* sequences */
+    int dropped_min;       /* lowest attnum dropped since we began, or 0 */
+    int64_t size;          /* bytes */
 } fl_net_rel_t;
 
 typedef struct {
@@ -92,17 +95,30 @@ typedef struct {
     size_t n;
 } fl_net_snap_t;
 
+/* Attributes whose catalog rows were written since the transaction began. */
+typedef struct {
+    struct {
+        uint32_t oid;
+        int attnum;
+        int dropped;
+    } *items;
+    size_t n;
+} fl_net_touched_t;
+
 /* Takes a snapshot (on the pinned session); out is released by the caller. */
 int fl__net_snapshot(fl_pg_t *pg, fl_net_snap_t *out, fl_error_t *err) FL_NODISCARD;
 void fl__net_snap_release(fl_net_snap_t *s);
 void fl__net_rel_release(fl_net_rel_t *rel);
-/* Fills rel->cols for rel->oid. */
+/* Fills rel->cols (names, types, touched) and dropped_min for rel->oid. */
 int fl__net_columns(fl_pg_t *pg, fl_net_rel_t *rel, fl_error_t *err) FL_NODISCARD;
 /* The relation with oid, or NULL; lent from s. */
 const fl_net_rel_t *fl__net_find(const fl_net_snap_t *s, uint32_t oid);
 const fl_net_col_t *fl__net_col(const fl_net_rel_t *rel, int attnum);
-/* True when every non-generated column of before is in now, same type. */
-int fl__net_cols_intact(const fl_net_rel_t *before, const fl_net_rel_t *now);
+int fl__net_touched_columns(fl_pg_t *pg, fl_net_touched_t *out,
+                            fl_error_t *err) FL_NODISCARD;
+void fl__net_touched_release(fl_net_touched_t *t);
+/* True when a column table before already had was dropped since. */
+int fl__net_lost_column(const fl_net_touched_t *t, const fl_net_rel_t *before);
 
 /* ---- backup.c: backups, reconcile, restore -------------------------- */
 
@@ -121,6 +137,9 @@ typedef struct {
     int dump;               /* a file (path) rather than a table */
     char *path;             /* dump: the final path; written as .partial */
     int *attnums;           /* backed-up columns */
+    char **names;           /* ... their names (before the migration) */
+    uint32_t *typids;       /* ... and types */
+    int *typmods;
     size_t ncols;
     int *key_attnums;       /* the key; nkeys = 0: none (a multiset) */
     size_t nkeys;
