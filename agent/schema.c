@@ -619,7 +619,7 @@ static const char s_table_of_sql[] =
  * pg_dump pins, so that defs do not depend on the session; and no JIT,
  * whose compilation took 300 of the 380 ms of a snapshot of 200 tables.
  */
-#define S_NPINS 8
+#define S_NPINS 9
 
 static const char s_pin_save_sql[] =
     "SELECT pg_catalog.current_setting('search_path'),"
@@ -629,7 +629,8 @@ static const char s_pin_save_sql[] =
     " pg_catalog.current_setting('extra_float_digits'),"
     " pg_catalog.current_setting('quote_all_identifiers'),"
     " pg_catalog.current_setting('standard_conforming_strings'),"
-    " pg_catalog.current_setting('jit')";
+    " pg_catalog.current_setting('jit'),"
+    " pg_catalog.current_setting('plan_cache_mode')";
 
 /* Transaction-local (SET LOCAL): they end with the transaction. */
 static const char s_pin_set_sql[] =
@@ -640,7 +641,9 @@ static const char s_pin_set_sql[] =
     " pg_catalog.set_config('extra_float_digits', '1', true),"
     " pg_catalog.set_config('quote_all_identifiers', 'off', true),"
     " pg_catalog.set_config('standard_conforming_strings', 'on', true),"
-    " pg_catalog.set_config('jit', 'off', true)";
+    " pg_catalog.set_config('jit', 'off', true),"
+    /* The snapshot query is large: plan it once per connection. */
+    " pg_catalog.set_config('plan_cache_mode', 'force_generic_plan', true)";
 
 static const char s_pin_restore_sql[] =
     "SELECT pg_catalog.set_config('search_path', $1, true),"
@@ -650,7 +653,8 @@ static const char s_pin_restore_sql[] =
     " pg_catalog.set_config('extra_float_digits', $5, true),"
     " pg_catalog.set_config('quote_all_identifiers', $6, true),"
     " pg_catalog.set_config('standard_conforming_strings', $7, true),"
-    " pg_catalog.set_config('jit', $8, true)";
+    " pg_catalog.set_config('jit', $8, true),"
+    " pg_catalog.set_config('plan_cache_mode', $9, true)";
 
 /*
  * One public call: our own transaction when the caller has none, else the
@@ -814,8 +818,14 @@ s_snapshot(fl_pg_t *pg, int gen, const char *only_schema, fl_error_t *err)
     else if (rc == 1)
         rc = s_exec(pg, "DELETE FROM pg_temp.flotilla_schema_snap"
                     " WHERE gen = $1::pg_catalog.int4", 1, &params[1], err);
-    if (rc == 0)
-        rc = s_exec(pg, s_snapshot_sql, 2, params, err);
+    if (rc == 0) {
+        /* Prepared once per connection: planning it costs more than
+         * running it on a small schema. */
+        fl_pg_result_t r = FL_PG_RESULT_INIT;
+        rc = fl_pg_query_prepared(pg, &r, "flotilla_schema_snapshot",
+                                  s_snapshot_sql, 2, params, err);
+        fl_pg_result_release(&r);
+    }
     return rc;
 }
 
@@ -851,8 +861,16 @@ fl_schema_fingerprint(fl_pg_t *pg, int gen, char **out, fl_error_t *err)
     if ((rc = s_enter(pg, &s, err)) != 0)
         return rc;
     rc = s_scope(pg, gen, &scope, err);
-    if (rc == 0)
-        rc = fl_pg_query_value(pg, out, s_fingerprint_sql, 1, params, err);
+    if (rc == 0) {
+        fl_pg_result_t r = FL_PG_RESULT_INIT;
+        rc = fl_pg_query_prepared(pg, &r, "flotilla_schema_fingerprint",
+                                  s_fingerprint_sql, 1, params, err);
+        if (rc == 0 && r.nrows == 1 && fl_pg_value(&r, 0, 0))
+            *out = fl_strdup(fl_pg_value(&r, 0, 0));
+        else if (rc == 0)
+            rc = FL_ERR(err, FL_ENOTFOUND, "query returned no rows");
+        fl_pg_result_release(&r);
+    }
     free(scope);
     rc = s_leave(pg, &s, rc, err);
     if (rc != 0)
@@ -874,10 +892,16 @@ s_record(fl_pg_t *pg, int64_t version, int gen_before, int gen_after,
     snprintf(a, sizeof(a), "%d", gen_after);
     if (rc == 0)
         rc = s_exec(pg, s_forget_sql, 1, params, err);
-    if (rc == 0)
-        rc = fl_pg_query_value(pg, &n, s_record_sql, 3, params, err);
+    if (rc == 0) {
+        fl_pg_result_t r = FL_PG_RESULT_INIT;
+        rc = fl_pg_query_prepared(pg, &r, "flotilla_schema_record",
+                                  s_record_sql, 3, params, err);
+        if (rc == 0 && r.nrows == 1 && fl_pg_value(&r, 0, 0))
+            n = fl_strdup(fl_pg_value(&r, 0, 0));
+        fl_pg_result_release(&r);
+    }
     if (rc == 0 && count != NULL)
-        *count = (int)strtol(n, NULL, 10);
+        *count = n ? (int)strtol(n, NULL, 10) : 0;
     free(n);
     return rc;
 }
