@@ -916,6 +916,158 @@ test_do_block_choosing_its_table_at_run_time_is_refused(void **state)
     free(after);
 }
 
+/* Guarantees the docs state, each tried. */
+
+/* A sequence the application used after the migration is not moved back. */
+static void
+test_sequence_used_since_apply_is_left_alone(void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+
+    s_sql(e, "CREATE TABLE ev (id serial PRIMARY KEY, v text);"
+             "INSERT INTO ev (v) SELECT 'e' || g FROM generate_series(1, 5) g;");
+    s_write(e, "", "INSERT INTO ev (v) SELECT 'm' || g FROM generate_series(1, 3) g;",
+            "DELETE FROM ev WHERE v LIKE 'm%';");
+    {
+        char *dump = s_dump(e);
+        (void)s_apply(e, dump, S_MUST_APPLY, NULL);
+        free(dump);
+    }
+    s_sql(e, "INSERT INTO ev (v) VALUES ('app')");
+    s_flotilla(e, &r, NULL, "rollback", S_ARGS("--last"));
+    s_expect(&r, "rollback", 0);
+    fl_test_proc_release(&r);
+    /* 5 + 3 by the migration + 1 by the application: never lowered. */
+    s_assert_value(e, "SELECT last_value FROM ev_id_seq", "9");
+    s_app_can(e, "INSERT INTO ev (v) VALUES ('next')");
+}
+
+/*
+ * The restore turns triggers off through session_replication_role: a role
+ * that may not set it is refused with the hint, and succeeds once granted.
+ */
+static void
+test_restore_needs_permission_to_turn_triggers_off(void **state)
+{
+    s_env *e = *state;
+    char *dsn = fl_asprintf("%s user=fl_plain", e->db.conninfo);
+    char *before = NULL, *grant = NULL;
+    fl_test_proc_t r;
+
+    s_sql(e, "DO $$ BEGIN CREATE ROLE fl_plain LOGIN;"
+             " EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;"
+             " END $$;"
+             "REVOKE SET ON PARAMETER session_replication_role FROM fl_plain;");
+    grant = fl_asprintf("GRANT CREATE ON DATABASE %s TO fl_plain;"
+                        "GRANT CREATE ON SCHEMA public TO fl_plain",
+                        e->db.name);
+    s_sql(e, grant);
+    s_sql(e, "CREATE TABLE t (id int PRIMARY KEY, v text);"
+             "INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 10) g;"
+             "ALTER TABLE t OWNER TO fl_plain;");
+    s_write(e, "", "UPDATE t SET v = 'gone' WHERE id <= 3;", "SELECT 1;");
+    before = s_dump(e);
+    s_flotilla_db(e, &r, NULL, dsn, "apply", NULL);
+    s_expect(&r, "apply as a plain role", 0);
+    fl_test_proc_release(&r);
+    s_flotilla_db(e, &r, NULL, dsn, "rollback", S_ARGS("--last"));
+    s_expect(&r, "rollback without the right to turn triggers off", 1);
+    if (!s_says(&r, "session_replication_role"))
+        fail_msg("the refusal does not say what is missing\nstderr: %s", r.err);
+    fl_test_proc_release(&r);
+    s_assert_status(e, "applied");
+    s_sql(e, "GRANT SET ON PARAMETER session_replication_role TO fl_plain");
+    s_flotilla_db(e, &r, NULL, dsn, "rollback", S_ARGS("--last"));
+    s_expect(&r, "rollback once granted", 0);
+    fl_test_proc_release(&r);
+    {
+        char *after = s_dump(e);
+        fl_test_assert_dumps_equal("rolled back by a plain role", before, after);
+        free(after);
+    }
+    s_sql(e, "REVOKE SET ON PARAMETER session_replication_role FROM fl_plain;"
+             "DROP OWNED BY fl_plain");
+    free(grant);
+    free(dsn);
+    free(before);
+}
+
+/* One migration's session-level SET does not leak into the next. */
+static void
+test_a_migration_set_does_not_leak_into_the_next(void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+
+    s_sql(e, "CREATE SCHEMA app");
+    s_write(e, "", "SET search_path = app;\nCREATE TABLE one (id int);",
+            "DROP TABLE app.one;");
+    s_write(e, "", "CREATE TABLE two (id int);", "DROP TABLE two;");
+    s_flotilla(e, &r, NULL, "apply", NULL);
+    s_expect(&r, "apply", 0);
+    fl_test_proc_release(&r);
+    s_assert_value(e, "SELECT count(*) FROM pg_tables WHERE schemaname = 'app'"
+                      " AND tablename = 'one'", "1");
+    s_assert_value(e, "SELECT count(*) FROM pg_tables WHERE"
+                      " schemaname = 'public' AND tablename = 'two'", "1");
+}
+
+/* A migration that fails leaves no backup file behind. */
+static void
+test_failed_migration_leaves_no_backup_file(void **state)
+{
+    s_env *e = *state;
+    char *bk = s_subdir(e, "bk"), *cmd = NULL, *n = NULL;
+    fl_test_proc_t r;
+
+    s_sql(e, "CREATE TABLE t (id int PRIMARY KEY, v text);"
+             "INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 50) g;");
+    s_write(e, "", "UPDATE t SET v = 'gone';\nSELECT 1 / 0;", "SELECT 1;");
+    s_flotilla(e, &r, NULL, "apply", S_DUMP_BACKUP_ARGS);
+    s_expect(&r, "apply of a failing migration", 1);
+    fl_test_proc_release(&r);
+    cmd = fl_asprintf("find %s -type f | wc -l", bk);
+    {
+        FILE *f = popen(cmd, "r");
+        char buf[32] = "";
+        if (f == NULL || fgets(buf, sizeof(buf), f) == NULL)
+            fail_msg("could not list %s", bk);
+        pclose(f);
+        n = fl_strdup(buf);
+    }
+    if (strtol(n, NULL, 10) != 0)
+        fail_msg("a failed migration left %ld file(s) in %s", strtol(n, NULL, 10),
+                 bk);
+    s_assert_value(e, "SELECT count(*) FROM t WHERE v = 'gone'", "0");
+    free(n);
+    free(cmd);
+    free(bk);
+}
+
+/* backups prune names a file it cannot remove and exits 1. */
+static void
+test_prune_names_a_file_it_cannot_remove(void **state)
+{
+    s_env *e = *state;
+    char *before = s_apply_with_dump_backup(e);
+    char *file = s_dump_file(e);
+    fl_test_proc_t r;
+
+    /* A directory where the file was: unlink cannot remove it. */
+    if (unlink(file) != 0 || mkdir(file, 0700) != 0)
+        fail_msg("could not replace %s: %s", file, strerror(errno));
+    s_flotilla(e, &r, NULL, "backups", S_ARGS("prune", "--older-than", "0s"));
+    s_expect(&r, "backups prune with a file it cannot remove", 1);
+    if (!s_says(&r, strrchr(file, '/') + 1))
+        fail_msg("prune does not name %s\nstdout: %s\nstderr: %s", file, r.out,
+                 r.err);
+    fl_test_proc_release(&r);
+    rmdir(file);
+    free(before);
+    free(file);
+}
+
 int
 main(void)
 {
@@ -932,6 +1084,11 @@ main(void)
         T(test_down_with_other_type_refused_unless_accepted),
         T(test_lossy_down_refused_unless_loss_accepted),
         T(test_do_block_choosing_its_table_at_run_time_is_refused),
+        T(test_sequence_used_since_apply_is_left_alone),
+        T(test_restore_needs_permission_to_turn_triggers_off),
+        T(test_a_migration_set_does_not_leak_into_the_next),
+        T(test_failed_migration_leaves_no_backup_file),
+        T(test_prune_names_a_file_it_cannot_remove),
     };
 #undef T
     const size_t ncases = sizeof(s_cases) / sizeof(s_cases[0]);
