@@ -146,26 +146,6 @@ s_exec(fl_pg_t *pg, const char *sql, fl_error_t *err)
     return fl_pg_commandf(pg, err, "%s", sql);
 }
 
-/* A one-value query built with printf; *out a new string or NULL. */
-static int
-s_valuef(fl_pg_t *pg, char **out, fl_error_t *err, const char *fmt, ...)
-    FL_PRINTF(4, 5);
-
-static int
-s_valuef(fl_pg_t *pg, char **out, fl_error_t *err, const char *fmt, ...)
-{
-    va_list ap;
-    char *sql = NULL;
-    int rc;
-
-    va_start(ap, fmt);
-    sql = fl_vasprintf(fmt, ap);
-    va_end(ap);
-    rc = fl_pg_query_value(pg, out, sql, 0, NULL, err);
-    free(sql);
-    return rc;
-}
-
 static long long
 s_ll(const char *s)
 {
@@ -967,13 +947,13 @@ fl__backup_reconcile(fl_pg_t *pg, const fl_backup_t *b,
         int made_added = (inserted || updated) && (keys_ok || intact);
 
         if (b->dump && intact)
-            rc = s_valuef(pg, &nrows, err, "SELECT pg_catalog.count(*) FROM"
+            rc = fl_pg_query_valuef(pg, &nrows, err, "SELECT pg_catalog.count(*) FROM"
                           " flotilla_backup.c%s", id);
         else
-            rc = s_valuef(pg, &nrows, err, "SELECT pg_catalog.count(*) FROM %s",
+            rc = fl_pg_query_valuef(pg, &nrows, err, "SELECT pg_catalog.count(*) FROM %s",
                           src);
         if (rc == 0 && made_added)
-            rc = s_valuef(pg, &nadded, err, "SELECT pg_catalog.count(*) FROM %s",
+            rc = fl_pg_query_valuef(pg, &nadded, err, "SELECT pg_catalog.count(*) FROM %s",
                           added);
         /* No row added: no table to keep. */
         if (rc == 0 && nadded && strcmp(nadded, "0") == 0)
@@ -1127,7 +1107,7 @@ fl__backup_track_inserts(fl_pg_t *pg, const fl_backup_ctx_t *ctx,
     if (rc == 0)
         rc = s_record(pg, ctx, pre, now, &b, id, NULL, err);
     if (rc == 0)
-        rc = s_valuef(pg, &n, err, "SELECT %s FROM flotilla_backup.a%s",
+        rc = fl_pg_query_valuef(pg, &n, err, "SELECT %s FROM flotilla_backup.a%s",
                       b.nkeys ? "pg_catalog.count(*)"
                               : "COALESCE(pg_catalog.sum(n), 0)", id);
     if (rc == 0)
@@ -1299,7 +1279,7 @@ s_countf(fl_pg_t *pg, long long *n, fl_error_t *err, const char *fmt, ...)
     va_start(ap, fmt);
     sql = fl_vasprintf(fmt, ap);
     va_end(ap);
-    rc = fl_pg_query_value(pg, &v, sql, 0, NULL, err);
+    rc = fl_pg_query_valuef(pg, &v, err, "%s", sql);
     *n = rc == 0 ? s_ll(v) : 0;
     free(v);
     free(sql);

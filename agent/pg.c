@@ -199,6 +199,22 @@ fl_pg_commandf(fl_pg_t *pg, fl_error_t *err, const char *fmt, ...)
     return rc;
 }
 
+int
+fl_pg_query_valuef(fl_pg_t *pg, char **out, fl_error_t *err, const char *fmt,
+                   ...)
+{
+    va_list ap;
+    char *sql = NULL;
+    int rc;
+
+    va_start(ap, fmt);
+    sql = fl_vasprintf(fmt, ap);
+    va_end(ap);
+    rc = fl_pg_query_value(pg, out, sql, 0, NULL, err);
+    free(sql);
+    return rc;
+}
+
 void
 fl_pg_result_release(fl_pg_result_t *r)
 {

@@ -61,6 +61,10 @@ void fl_pg_result_release(fl_pg_result_t *r);
 /* Value at row, col; NULL for SQL NULL. */
 const char *fl_pg_value(const fl_pg_result_t *r, size_t row, size_t col);
 
+/* fl_pg_query_value of a printf-built query (trusted text only). */
+int fl_pg_query_valuef(fl_pg_t *pg, char **out, fl_error_t *err,
+                       const char *fmt, ...) FL_PRINTF(4, 5) FL_NODISCARD;
+
 /*
  * fl_pg_query through a statement prepared on this connection under name
  * (prepared on first use): for queries run often enough that planning
