@@ -1,64 +1,158 @@
 /*
- * backup.c - backups before destructive statements, restore on rollback,
- * and the schema fingerprint.
+ * backup.c - backups of what a migration destroys, their reconciliation
+ * before COMMIT, and the restore on rollback.
  *
- * A backup is a copy of the table in schema flotilla_backup (named
- * "b<id>_<table>"), taken inside the migration's transaction after the
- * table is locked, so it holds exactly the rows the statement is about to
- * destroy and disappears if the migration rolls back.  Its checksum is
- * order-independent: the sum of a 64-bit hash of each row's text, over
- * the columns as they were listed at backup time, so a column that `down`
- * re-creates at another position still compares equal.
+ * Taking a backup (fl__backup_take).  Just before the statement that
+ * destroys data in a table (or a table the catalog says it reaches), in
+ * the migration's transaction, the table is locked and its pre-migration
+ * columns are copied to flotilla_backup.b<id> (a table) or, above a size,
+ * to a file (COPY of every column as text, with its SHA-256) plus the
+ * key and a hash of every row in flotilla_backup.k<id>.  A column of a
+ * built-in type is kept as it is; one of a user type (enum, domain,
+ * composite, extension type, arrays of them) is kept as its text, so no
+ * backup pins a type the user may want to drop or swap.  The table must
+ * be pristine: no row inserted, updated or deleted by this run before,
+ * no rewrite, no column dropped; a tainted table is refused to the caller,
+ * which takes it again before the migration's first statement.
+ *
+ * Reconciling (fl__backup_reconcile), just before COMMIT, compares the
+ * backup with what the migration left: rows it did not change are
+ * dropped from the backup (the restore leaves them and any later change
+ * the application made to them alone), and the keys of rows it added go
+ * to flotilla_backup.a<id> (the restore removes them).  Tables without a
+ * key are compared as multisets of row hashes.  When the table is gone,
+ * or a backed-up column was dropped or changed type, nothing is pruned:
+ * every backed-up row is put back.
+ *
+ * Restoring (fl__restore_backups), in the rollback's transaction after
+ * `down`: with triggers and foreign-key actions off
+ * (session_replication_role = replica, as pg_restore --disable-triggers),
+ * rows the migration added and rows it changed are deleted by key and the
+ * backed-up rows inserted (OVERRIDING SYSTEM VALUE, so identity ALWAYS
+ * columns come back too), every value cast to the column's type as `down`
+ * re-created it.  Then the proof: every backed-up row is in the table
+ * with the same content (compared as text under the pinned session, so
+ * no client setting matters), and no added row is left.  Sequence
+ * positions a migration reset or dropped are set back (never lowered).
+ * The backup's tables are dropped once restored; files are removed by the
+ * caller after COMMIT.
+ *
+ * Every query here runs on the pinned session (session.c): names are
+ * qualified and quoted, values passed as parameters, types and names
+ * taken from the catalog at the time of use, never pasted from the
+ * ledger.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
+#include "agent/backups.h"
 #include "agent/pipeline_internal.h"
 #include "common/alloc.h"
 #include "common/buf.h"
 #include "common/hash.h"
 
-/* Builds "sum of row hashes" over cols of relation alias t. */
-static char *
-s_checksum_sql(const char *from, const char *cols_t, const char *where)
+/* Type OIDs below this are built in (PostgreSQL's FirstNormalObjectId). */
+#define S_FIRST_USER_OID 16384
+
+/* One column of a backup: where it is now and how the backup keeps it. */
+typedef struct {
+    char *cur;   /* quoted name in the table now, NULL when gone */
+    char *bak;   /* quoted name in the backup: the pre-migration name */
+    int text;    /* kept as text */
+} s_col;
+
+typedef struct {
+    s_col *cols;
+    size_t n;
+} s_cols;
+
+static void
+s_cols_release(s_cols *c)
 {
-    return fl_asprintf("SELECT count(*), coalesce(sum(hashtextextended("
-                       "ROW(%s)::text, 0)::numeric), 0)::text FROM %s t%s%s",
-                       cols_t, from, where ? " WHERE " : "", where ? where : "");
+    for (size_t i = 0; i < c->n; i++) {
+        free(c->cols[i].cur);
+        free(c->cols[i].bak);
+    }
+    fl_free(&c->cols);
+    c->n = 0;
 }
 
-/* "t.a, t.b" (alias NULL: "a, b"): column col of each row, quoted. */
+enum {
+    S_CUR_TEXT,   /* t.cur::text */
+    S_CUR,        /* t.cur */
+    S_BAK_TEXT,   /* b.bak::text */
+    S_BAK,        /* b.bak */
+    S_STORE,      /* t.cur or t.cur::text as the backup keeps it */
+    S_BAK_NAME    /* bak */
+};
+
+/* A comma-separated list over the columns selected by idx (NULL: all). */
 static char *
-s_cols(fl_pg_t *pg, const fl_pg_result_t *cols, size_t col, const char *alias)
+s_list(const s_cols *c, const size_t *idx, size_t nidx, int form,
+       const char *alias)
 {
     fl_buf_t b = FL_BUF_INIT(0);
+    size_t n = idx ? nidx : c->n;
 
-    for (size_t i = 0; i < cols->nrows; i++) {
-        char *q = fl_pg_quote_ident(pg, fl_pg_value(cols, i, col));
-        fl_buf_printf(&b, "%s%s%s%s", i ? ", " : "", alias ? alias : "",
-                      alias ? "." : "", q);
-        free(q);
+    for (size_t k = 0; k < n; k++) {
+        const s_col *col = &c->cols[idx ? idx[k] : k];
+        const char *sep = k ? ", " : "";
+        switch (form) {
+        case S_CUR_TEXT:
+            (void)fl_buf_printf(&b, "%s%s.%s::pg_catalog.text", sep, alias,
+                                col->cur);
+            break;
+        case S_CUR:
+            (void)fl_buf_printf(&b, "%s%s.%s", sep, alias, col->cur);
+            break;
+        case S_BAK_TEXT:
+            (void)fl_buf_printf(&b, "%s%s.%s::pg_catalog.text", sep, alias,
+                                col->bak);
+            break;
+        case S_BAK:
+            (void)fl_buf_printf(&b, "%s%s.%s", sep, alias, col->bak);
+            break;
+        case S_STORE:
+            (void)fl_buf_printf(&b, "%s%s.%s%s", sep, alias, col->cur,
+                                col->text ? "::pg_catalog.text" : "");
+            break;
+        default:
+            (void)fl_buf_printf(&b, "%s%s", sep, col->bak);
+            break;
+        }
     }
     return fl_buf_detach(&b);
 }
 
-/* A table name usable in a file name: [A-Za-z0-9_], at most 50. */
+/* The 64-bit hash of a row's columns as text (a list from s_list). */
 static char *
-s_file_safe(const char *name)
+s_row_hash(const char *text_list)
 {
-    char *s = fl_strndup(name, 50);
-
-    for (char *c = s; *c; c++)
-        if (!isalnum((unsigned char)*c) && *c != '_')
-            *c = '_';
-    return s;
+    return fl_asprintf("pg_catalog.hashtextextended(ROW(%s)::pg_catalog.text, "
+                       "0)", text_list);
 }
+
+static int
+s_exec(fl_pg_t *pg, const char *sql, fl_error_t *err)
+{
+    return fl_pg_commandf(pg, err, "%s", sql);
+}
+
+static long long
+s_ll(const char *s)
+{
+    return s ? strtoll(s, NULL, 10) : 0;
+}
+
+/* ---- files ---------------------------------------------------------- */
 
 typedef struct {
     int fd;
@@ -92,27 +186,47 @@ s_hex(char *out, const unsigned char *digest)
         snprintf(out + 2 * i, 3, "%02x", digest[i]);
 }
 
-/* Writes the rows of qt (columns cols) to path; its SHA-256 into sha. */
+/* mkdir -p with mode 0700 for what it creates. */
 static int
-s_dump(fl_pg_t *pg, const char *qt, const char *cols, const char *dir,
-       const char *path, char *sha, fl_error_t *err)
+s_mkdirs(const char *dir, fl_error_t *err)
+{
+    char *p = fl_strdup(dir);
+    int rc = 0;
+
+    for (char *s = p + 1; rc == 0; s++) {
+        if (*s != '/' && *s != '\0')
+            continue;
+        {
+            char c = *s;
+            *s = '\0';
+            if (mkdir(p, 0700) != 0 && errno != EEXIST)
+                rc = FL_ERR(err, FL_EIO, "could not create backup directory "
+                            "\"%s\": %s", p, strerror(errno));
+            *s = c;
+            if (c == '\0')
+                break;
+        }
+    }
+    free(p);
+    return rc;
+}
+
+/* Writes COPY (sql) TO STDOUT binary to path; its SHA-256 into sha. */
+static int
+s_dump(fl_pg_t *pg, const char *copy_sql, const char *path, char *sha,
+       fl_error_t *err)
 {
     s_file_io io = {-1, path, NULL};
     unsigned char digest[FL_HASH_SHA256_BYTES];
-    char *sql = NULL;
     int rc = 0;
 
-    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-        return FL_ERR(err, FL_EIO, "could not create backup directory \"%s\": "
-                      "%s", dir, strerror(errno));
-    io.fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    io.fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+                 0600);
     if (io.fd < 0)
         return FL_ERR(err, FL_EIO, "could not create backup file \"%s\": %s",
                       path, strerror(errno));
     io.hash = fl_hash_sha256_new();
-    sql = fl_asprintf("COPY (SELECT %s FROM %s) TO STDOUT (FORMAT binary)",
-                      cols, qt);
-    rc = fl_pg_copy_out(pg, sql, s_write_chunk, &io, err);
+    rc = fl_pg_copy_out(pg, copy_sql, s_write_chunk, &io, err);
     if (rc == 0 && fsync(io.fd) != 0)
         rc = FL_ERR(err, FL_EIO, "could not fsync backup file \"%s\": %s", path,
                     strerror(errno));
@@ -124,18 +238,16 @@ s_dump(fl_pg_t *pg, const char *qt, const char *cols, const char *dir,
     fl_hash_destroy(&io.hash);
     if (rc != 0)
         unlink(path);
-    free(sql);
     return rc;
 }
 
-/* SHA-256 of the file at path into sha (hex). */
 static int
 s_file_sha256(const char *path, char *sha, fl_error_t *err)
 {
     unsigned char digest[FL_HASH_SHA256_BYTES];
     char buf[65536];
     fl_hash_t *h = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     ssize_t n;
 
     if (fd < 0)
@@ -170,46 +282,960 @@ s_read_chunk(char *buf, size_t cap, size_t *len, void *arg, fl_error_t *err)
     return 0;
 }
 
+char *
+fl__backup_file_path(const char *dir, int64_t id)
+{
+    return fl_asprintf("%s/b%" PRId64 ".copy", dir, id);
+}
+
 /*
- * Loads a dump-file backup into a temporary table (dropped at commit) and
- * returns its name, so the restore can treat it as a backup table.
+ * Which rows of a table this transaction wrote (inserted, or the new
+ * versions of rows it updated), from their xmin: any visible row whose
+ * xmin is in progress is this transaction's own, since the uncommitted
+ * rows of others are invisible.  age(xmin) is relative to this
+ * transaction's id, so a positive age (an older row; frozen ones are
+ * very old) settles it cheaply; only the few others are looked up, with
+ * the xmin widened to 64 bits next to this transaction's id T (every
+ * live id is within 2^31 of it).  S_OURS_FROM takes the table (%s) and
+ * names it t; S_OURS is the condition.  Both go into printf formats.
+ */
+#define S_OURS_FROM                                                        \
+    "(SELECT t.*, t.xmin AS flotilla_xmin FROM %s t WHERE"                 \
+    " pg_catalog.age(t.xmin) <= 0) t, (SELECT"                             \
+    " pg_catalog.pg_current_xact_id()::pg_catalog.text::pg_catalog.int8"   \
+    " AS x) c, LATERAL (SELECT c.x - c.x %% 4294967296"                    \
+    " + t.flotilla_xmin::pg_catalog.text::pg_catalog.int8 AS f) w"
+#define S_OURS                                                             \
+    "pg_catalog.pg_xact_status((CASE"                                      \
+    "  WHEN w.f > c.x + 2147483648 THEN w.f - 4294967296"                  \
+    "  WHEN w.f < c.x - 2147483648 THEN w.f + 4294967296"                  \
+    "  ELSE w.f END)::pg_catalog.text::pg_catalog.xid8) = 'in progress'"
+
+/* ---- taking a backup ------------------------------------------------ */
+
+void
+fl__backup_release(fl_backup_t *b)
+{
+    if (b == NULL)
+        return;
+    for (size_t i = 0; b->names && i < b->ncols; i++)
+        free(b->names[i]);
+    free(b->names);
+    free(b->typids);
+    free(b->typmods);
+    free(b->attnums);
+    free(b->key_attnums);
+    free(b->path);
+    memset(b, 0, sizeof(*b));
+}
+
+/*
+ * The state of table oid now: relfilenode, this transaction's counters,
+ * columns.  Fills a net relation (released by the caller).
  */
 static int
-s_load_dump(fl_pg_t *pg, const char *id, const char *path, const char *sha,
-            char **table, fl_error_t *err)
+s_table_now(fl_pg_t *pg, uint32_t oid, fl_net_rel_t *out, fl_error_t *err)
 {
-    fl_pg_result_t cols = FL_PG_RESULT_INIT;
-    fl_buf_t def = FL_BUF_INIT(0);
+    char o[16];
+    const char *p[1] = {o};
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    int rc;
+
+    snprintf(o, sizeof(o), "%u", oid);
+    memset(out, 0, sizeof(*out));
+    rc = fl_pg_query(pg, &r,
+        "SELECT c.relfilenode,"
+        " pg_catalog.pg_stat_get_xact_tuples_inserted(c.oid),"
+        " pg_catalog.pg_stat_get_xact_tuples_updated(c.oid),"
+        " pg_catalog.pg_stat_get_xact_tuples_deleted(c.oid),"
+        " n.nspname, c.relname, pg_catalog.pg_total_relation_size(c.oid)"
+        " FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n"
+        " ON n.oid = c.relnamespace WHERE c.oid = $1::pg_catalog.oid",
+        1, p, err);
+    if (rc != 0)
+        return rc;
+    if (r.nrows == 0) {
+        fl_pg_result_release(&r);
+        return FL_ERR(err, FL_ENOTFOUND, "table with OID %u no longer exists",
+                      oid);
+    }
+    out->oid = oid;
+    out->relfilenode = (uint32_t)strtoul(fl_pg_value(&r, 0, 0), NULL, 10);
+    out->n_ins = s_ll(fl_pg_value(&r, 0, 1));
+    out->n_upd = s_ll(fl_pg_value(&r, 0, 2));
+    out->n_del = s_ll(fl_pg_value(&r, 0, 3));
+    out->schema = fl_strdup(fl_pg_value(&r, 0, 4));
+    out->name = fl_strdup(fl_pg_value(&r, 0, 5));
+    out->size = s_ll(fl_pg_value(&r, 0, 6));
+    fl_pg_result_release(&r);
+    return fl__net_columns(pg, out, err);
+}
+
+/*
+ * The key the restore matches rows by: the primary key, else a unique,
+ * valid, non-partial index on plain NOT NULL columns.  *n = 0 when the
+ * table has none (rows are then matched as a multiset).
+ */
+static int
+s_key(fl_pg_t *pg, uint32_t oid, int **attnums, size_t *n, fl_error_t *err)
+{
+    char o[16];
+    const char *p[1] = {o};
+    char *v = NULL;
+    int rc;
+
+    *attnums = NULL;
+    *n = 0;
+    snprintf(o, sizeof(o), "%u", oid);
+    rc = fl_pg_query_value(pg, &v,
+        "SELECT pg_catalog.array_to_string(i.indkey::pg_catalog.int2[], ',')"
+        " FROM pg_catalog.pg_index i WHERE i.indrelid = $1::pg_catalog.oid"
+        " AND i.indisunique AND i.indisvalid AND i.indpred IS NULL"
+        " AND i.indexprs IS NULL AND i.indnkeyatts = i.indnatts"
+        " AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a"
+        "  WHERE a.attrelid = i.indrelid"
+        "  AND a.attnum OPERATOR(pg_catalog.=) ANY (i.indkey::pg_catalog.int2[])"
+        "  AND (NOT a.attnotnull OR a.attgenerated <> ''))"
+        " ORDER BY i.indisprimary DESC, i.indexrelid LIMIT 1", 1, p, err);
+    if (rc == FL_ENOTFOUND) {
+        fl_error_clear(err);
+        return 0;
+    }
+    if (rc != 0)
+        return rc;
+    if (v) {
+        char *s = v;
+        *attnums = fl_calloc(strlen(v) / 2 + 2, sizeof(int));
+        while (*s) {
+            (*attnums)[(*n)++] = (int)strtol(s, &s, 10);
+            if (*s == ',')
+                s++;
+        }
+    }
+    free(v);
+    return 0;
+}
+
+/*
+ * Whether a column the table had before the run (attnum <= pre->natts)
+ * was dropped, retyped, renamed or otherwise altered since: its catalog
+ * row was written.  now carries columns (fl__net_columns).
+ */
+static int
+s_columns_touched(const fl_net_rel_t *pre, const fl_net_rel_t *now)
+{
+    if (now->dropped_min > 0 && now->dropped_min <= pre->natts)
+        return 1;
+    for (size_t i = 0; i < now->ncols; i++)
+        if (now->cols[i].touched && now->cols[i].attnum <= pre->natts)
+            return 1;
+    return 0;
+}
+
+/*
+ * The backup's columns: the non-generated columns the table had before
+ * the run (attnum <= pre->natts), as now names them (the table is
+ * pristine, or for tracked inserts only written, so those are its names
+ * from before the migration).
+ */
+static void
+s_backup_cols(fl_pg_t *pg, const fl_net_rel_t *pre, const fl_net_rel_t *now,
+              s_cols *out, int **attnums)
+{
+    out->cols = fl_calloc(now->ncols + 1, sizeof(s_col));
+    out->n = 0;
+    *attnums = fl_calloc(now->ncols + 1, sizeof(int));
+    for (size_t i = 0; i < now->ncols; i++) {
+        const fl_net_col_t *c = &now->cols[i];
+        s_col *col = NULL;
+        if (c->generated || c->attnum > pre->natts)
+            continue;
+        (*attnums)[out->n] = c->attnum;
+        col = &out->cols[out->n++];
+        col->cur = fl_pg_quote_ident(pg, c->name);
+        col->bak = fl_pg_quote_ident(pg, c->name);
+        col->text = c->typid >= S_FIRST_USER_OID;
+    }
+}
+
+/* Keeps the backed-up columns' names (as now names them) in b. */
+static void
+s_keep_names(fl_backup_t *b, const fl_net_rel_t *now)
+{
+    b->names = fl_calloc(b->ncols + 1, sizeof(char *));
+    b->typids = fl_calloc(b->ncols + 1, sizeof(uint32_t));
+    b->typmods = fl_calloc(b->ncols + 1, sizeof(int));
+    for (size_t i = 0; i < b->ncols; i++) {
+        const fl_net_col_t *c = fl__net_col(now, b->attnums[i]);
+        b->names[i] = fl_strdup(c && c->name ? c->name : "?");
+        b->typids[i] = c ? c->typid : 0;
+        b->typmods[i] = c ? c->typmod : -1;
+    }
+}
+
+/* Indexes (into cols) of the key's columns, or -1 if one is not there. */
+static int
+s_key_index(const fl_backup_t *b, size_t *idx)
+{
+    for (size_t k = 0; k < b->nkeys; k++) {
+        int found = -1;
+        for (size_t i = 0; i < b->ncols; i++)
+            if (b->attnums[i] == b->key_attnums[k])
+                found = (int)i;
+        if (found < 0)
+            return -1;
+        idx[k] = (size_t)found;
+    }
+    return 0;
+}
+
+/* A JSON array of strings (names are passed to SQL as JSON, unquoted). */
+static char *
+s_json_names(const fl_net_rel_t *now, const fl_backup_t *b, int keys_only)
+{
+    json_t *a = json_array();
+    char *out = NULL;
+
+    for (size_t i = 0; i < b->ncols; i++) {
+        const fl_net_col_t *c = fl__net_col(now, b->attnums[i]);
+        int is_key = !keys_only;
+        for (size_t k = 0; keys_only && k < b->nkeys; k++)
+            is_key |= b->key_attnums[k] == b->attnums[i];
+        if (is_key)
+            json_array_append_new(a, json_string(c && c->name ? c->name : "?"));
+    }
+    out = json_dumps(a, JSON_COMPACT);
+    json_decref(a);
+    return out;
+}
+
+/* Records a backup row in flotilla.backups. */
+static int
+s_record(fl_pg_t *pg, const fl_backup_ctx_t *ctx, const fl_net_rel_t *pre,
+         const fl_net_rel_t *now, const fl_backup_t *b, const char *id,
+         const char *sha, fl_error_t *err)
+{
+    const char *p[14];
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    char ver[24], idx[16], o[16];
+    char *loc = b->dump ? fl_strdup(b->path)
+                        : fl_asprintf("flotilla_backup.b%s", id);
+    char *cols = s_json_names(now, b, 0);
+    char *keys = s_json_names(now, b, 1);
+    json_t *ta = json_array();
+    char *texts = NULL;
+    int rc;
+
+    for (size_t i = 0; i < b->ncols; i++)
+        json_array_append_new(ta, json_boolean(b->typids[i] >= S_FIRST_USER_OID));
+    texts = json_dumps(ta, JSON_COMPACT);
+    json_decref(ta);
+    snprintf(ver, sizeof(ver), "%" PRId64, ctx->version);
+    snprintf(idx, sizeof(idx), "%d", b->stmt_index);
+    snprintf(o, sizeof(o), "%u", pre->oid);
+    p[0] = id;
+    p[1] = ver;
+    p[2] = ctx->bundle_id;
+    p[3] = idx;
+    p[4] = pre->schema;
+    p[5] = pre->name;
+    p[6] = b->dump ? "dump" : "table";
+    p[7] = loc;
+    p[8] = cols;
+    p[9] = texts;
+    p[10] = keys;
+    p[11] = b->dump ? sha : NULL;
+    p[12] = b->nkeys ? "key" : "multiset";
+    p[13] = o;
+    /* column_types is for people reading the ledger; restores never use it. */
+    rc = fl_pg_query(pg, &r,
+        "INSERT INTO flotilla.backups (id, version, bundle_id, statement_index,"
+        " source_schema, source_table, kind, location, columns, column_types,"
+        " text_columns, key_columns, row_count, checksum, dump_sha256, match)"
+        " SELECT $1::pg_catalog.int8, $2::pg_catalog.int8, $3,"
+        "  $4::pg_catalog.int4, $5, $6, $7, $8,"
+        "  ARRAY(SELECT pg_catalog.json_array_elements_text($9::pg_catalog.json)),"
+        "  ARRAY(SELECT pg_catalog.format_type(a.atttypid, a.atttypmod)"
+        "   FROM pg_catalog.json_array_elements_text($9::pg_catalog.json) j(n)"
+        "   LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid"
+        "   OPERATOR(pg_catalog.=) $14::pg_catalog.oid AND a.attname"
+        "   OPERATOR(pg_catalog.=) j.n::pg_catalog.name),"
+        "  ARRAY(SELECT pg_catalog.json_array_elements_text($10::pg_catalog.json)"
+        "   ::pg_catalog.bool),"
+        "  ARRAY(SELECT pg_catalog.json_array_elements_text($11::pg_catalog.json)),"
+        "  0, '', $12, $13", 14, p, err);
+    fl_pg_result_release(&r);
+    free(loc);
+    free(cols);
+    free(keys);
+    free(texts);
+    return rc;
+}
+
+int
+fl__backup_take(fl_pg_t *pg, const fl_backup_ctx_t *ctx,
+                const fl_net_rel_t *pre, const char *lockmode, int stmt_index,
+                fl_backup_t *out, char **describe, fl_error_t *err)
+{
+    fl_net_rel_t now;
+    s_cols cols = {NULL, 0};
+    char *qt = NULL, *id = NULL, *store = NULL, *names = NULL, *sql = NULL,
+         *where = NULL, *texts = NULL, *hash = NULL, *keys = NULL,
+         *keynames = NULL;
+    char sha[2 * FL_HASH_SHA256_BYTES + 1] = "";
+    size_t *kidx = NULL;
+    int64_t size = 0;
+    int rc = 0;
+
+    memset(out, 0, sizeof(*out));
+    memset(&now, 0, sizeof(now));
+    *describe = NULL;
+    out->oid = pre->oid;
+    out->stmt_index = stmt_index;
+    /* Lock first: from here no one else changes what is copied. */
+    if ((rc = s_table_now(pg, pre->oid, &now, err)) != 0)
+        goto cleanup;
+    qt = fl__qualify(pg, now.schema, now.name);
+    if ((rc = fl_pg_commandf(pg, err, "LOCK TABLE %s IN %s MODE", qt, lockmode)) != 0)
+        goto cleanup;
+    fl__net_rel_release(&now);
+    if ((rc = s_table_now(pg, pre->oid, &now, err)) != 0)
+        goto cleanup;
+    size = now.size;
+    if (now.relfilenode != pre->relfilenode || now.n_ins != pre->n_ins ||
+        now.n_upd != pre->n_upd || now.n_del != pre->n_del ||
+        s_columns_touched(pre, &now)) {
+        rc = FL_ERR(err, FL_ECONFLICT, "table %s was already changed by this "
+                    "migration before the statement that destroys its data",
+                    qt);
+        goto cleanup;
+    }
+    if ((rc = s_key(pg, pre->oid, &out->key_attnums, &out->nkeys, err)) != 0)
+        goto cleanup;
+    s_backup_cols(pg, pre, &now, &cols, &out->attnums);
+    out->ncols = cols.n;
+    s_keep_names(out, &now);
+    kidx = fl_calloc(out->nkeys + 1, sizeof(size_t));
+    if (out->nkeys && s_key_index(out, kidx) != 0) {
+        /* A key over a generated column: match rows as a multiset. */
+        fl_free(&out->key_attnums);
+        out->nkeys = 0;
+    }
+    rc = fl_pg_query_value(pg, &id, "SELECT pg_catalog.nextval("
+                           "'flotilla.backups_id_seq'::pg_catalog.regclass)",
+                           0, NULL, err);
+    if (rc != 0)
+        goto cleanup;
+    out->id = strtoll(id, NULL, 10);
+    store = s_list(&cols, NULL, 0, S_STORE, "t");
+    names = s_list(&cols, NULL, 0, S_BAK_NAME, NULL);
+    texts = s_list(&cols, NULL, 0, S_CUR_TEXT, "t");
+    hash = s_row_hash(texts);
+    out->dump = ctx->dump_dir && ctx->dump_above > 0 && size > ctx->dump_above;
+    if (out->dump) {
+        /*
+         * Too large to copy inside the database: every column as text to
+         * a file, and in the database only the key and a hash of each row,
+         * enough to tell before COMMIT which rows the migration changed.
+         */
+        char *part = NULL;
+        if ((rc = s_mkdirs(ctx->dump_dir, err)) != 0)
+            goto cleanup;
+        out->path = fl__backup_file_path(ctx->dump_dir, out->id);
+        part = fl_asprintf("%s.partial", out->path);
+        sql = fl_asprintf("COPY (SELECT %s FROM %s t) TO STDOUT (FORMAT binary)",
+                          texts, qt);
+        rc = s_dump(pg, sql, part, sha, err);
+        free(part);
+        if (rc != 0)
+            goto cleanup;
+        if (out->nkeys) {
+            keys = s_list(&cols, kidx, out->nkeys, S_CUR_TEXT, "t");
+            keynames = s_list(&cols, kidx, out->nkeys, S_BAK_NAME, NULL);
+            rc = fl_pg_commandf(pg, err, "CREATE TABLE flotilla_backup.k%s (%s, h) AS"
+                         " SELECT %s, %s FROM %s t", id, keynames, keys, hash,
+                         qt);
+        } else {
+            rc = fl_pg_commandf(pg, err, "CREATE TABLE flotilla_backup.k%s (h) AS"
+                         " SELECT %s FROM %s t", id, hash, qt);
+        }
+    } else {
+        rc = fl_pg_commandf(pg, err, "CREATE TABLE flotilla_backup.b%s (%s) AS"
+                     " SELECT %s FROM %s t", id, names, store, qt);
+    }
+    if (rc != 0)
+        goto cleanup;
+    rc = s_record(pg, ctx, pre, &now, out, id, sha, err);
+    if (rc == 0)
+        *describe = out->dump
+            ? fl_asprintf("%s (a file; the key and a hash of each row in "
+                          "flotilla_backup.k%s)", out->path, id)
+            : fl_asprintf("flotilla_backup.b%s", id);
+cleanup:
+    if (rc != 0 && rc != FL_ECONFLICT)
+        fl_error_prefix(err, "could not back up table %s.%s: ", pre->schema,
+                        pre->name);
+    if (rc != 0) {
+        if (out->dump && out->path) {
+            char *part = fl_asprintf("%s.partial", out->path);
+            unlink(part);
+            free(part);
+        }
+        fl__backup_release(out);
+    }
+    fl__net_rel_release(&now);
+    s_cols_release(&cols);
+    free(kidx);
+    free(qt);
+    free(id);
+    free(store);
+    free(names);
+    free(sql);
+    free(where);
+    free(texts);
+    free(hash);
+    free(keys);
+    free(keynames);
+    return rc;
+}
+
+/* ---- reconciling before COMMIT -------------------------------------- */
+
+/*
+ * Columns of b as they are named in the table now (now carries names,
+ * fl__net_columns; NULL when the table is gone), and in the backup.
+ */
+static void
+s_cols_now(fl_pg_t *pg, const fl_backup_t *b, const fl_net_rel_t *pre,
+           const fl_net_rel_t *now, s_cols *out)
+{
+    out->cols = fl_calloc(b->ncols + 1, sizeof(s_col));
+    out->n = b->ncols;
+    (void)pre;
+    for (size_t i = 0; i < b->ncols; i++) {
+        const fl_net_col_t *cn = now ? fl__net_col(now, b->attnums[i]) : NULL;
+        int same = cn && cn->typid == b->typids[i] &&
+                   cn->typmod == b->typmods[i];
+        out->cols[i].cur = same && cn->name ? fl_pg_quote_ident(pg, cn->name)
+                                            : NULL;
+        out->cols[i].bak = fl_pg_quote_ident(pg, b->names[i]);
+        out->cols[i].text = b->typids[i] >= S_FIRST_USER_OID;
+    }
+}
+
+/* "(a.x, a.y) = (b.x, b.y)" over two lists. */
+static char *
+s_eq(const char *l, const char *r)
+{
+    return fl_asprintf("ROW(%s) OPERATOR(pg_catalog.=) ROW(%s)", l, r);
+}
+
+/*
+ * The multiset difference "rows of left beyond those of right", as
+ * (h, n) pairs of row hash and count, into table dst.
+ */
+static int
+s_hash_excess(fl_pg_t *pg, const char *dst, const char *lh, const char *lfrom,
+              const char *rh, const char *rfrom, fl_error_t *err)
+{
+    return fl_pg_commandf(pg, err,
+        "CREATE TABLE %s (h, n) AS SELECT l.h, l.n OPERATOR(pg_catalog.-)"
+        " COALESCE(r.n, 0) FROM (SELECT %s AS h, pg_catalog.count(*)"
+        " AS n FROM %s GROUP BY 1) l LEFT JOIN (SELECT %s AS h,"
+        " pg_catalog.count(*) AS n FROM %s GROUP BY 1) r ON r.h"
+        " OPERATOR(pg_catalog.=) l.h WHERE l.n OPERATOR(pg_catalog.>)"
+        " COALESCE(r.n, 0)", dst, lh, lfrom, rh, rfrom);
+}
+
+/*
+ * The keys this transaction wrote (pg_temp.flotilla_ours_<id>) that are
+ * not among known (a query over the backed-up keys, or NULL: none were
+ * there), into table added: the rows the migration added.
+ */
+static int
+s_added_keys(fl_pg_t *pg, const char *added, const char *keynames,
+             const char *tkeys, const char *tkeys_n, const char *id,
+             const char *known, fl_error_t *err)
+{
+    if (known == NULL)
+        return fl_pg_commandf(pg, err, "CREATE TABLE %s (%s) AS SELECT %s FROM"
+                              " pg_temp.flotilla_ours_%s t", added, keynames,
+                              tkeys, id);
+    return fl_pg_commandf(pg, err, "CREATE TABLE %s (%s) AS SELECT %s FROM"
+                          " pg_temp.flotilla_ours_%s t WHERE ROW(%s) NOT IN"
+                          " (%s)", added, keynames, tkeys, id, tkeys_n, known);
+}
+
+static int s_countf(fl_pg_t *pg, long long *n, fl_error_t *err,
+                    const char *fmt, ...) FL_PRINTF(4, 5);
+
+int
+fl__backup_reconcile(fl_pg_t *pg, const fl_backup_t *b,
+                     const fl_net_rel_t *pre, const fl_net_rel_t *now,
+                     fl_error_t *err)
+{
+    s_cols cols = {NULL, 0};
+    size_t *kidx = fl_calloc(b->nkeys + 1, sizeof(size_t));
+    char *qt = NULL, *tkeys = NULL, *skeys = NULL, *ttext = NULL,
+         *stext = NULL, *th = NULL, *sh = NULL, *keynames = NULL, *eq = NULL,
+         *src = NULL, *sfrom = NULL, *added = NULL, *skeys_n = NULL,
+         *tkeys_n = NULL;
+    char id[24];
+    const char *match = NULL;
+    fl_net_rel_t named;
+    int intact = 0, keys_ok = 0, inserted = 0, updated = 0, deleted = 0;
+    int rc = 0;
+
+    snprintf(id, sizeof(id), "%" PRId64, b->id);
+    memset(&named, 0, sizeof(named));
+    if (now) {
+        /* The snapshot has no column names; the table's are needed. */
+        named.oid = now->oid;
+        if ((rc = fl__net_columns(pg, &named, err)) != 0) {
+            free(kidx);
+            return rc;
+        }
+    }
+    s_cols_now(pg, b, pre, now ? &named : NULL, &cols);
+    if (now) {
+        intact = 1;
+        for (size_t i = 0; i < cols.n; i++)
+            intact &= cols.cols[i].cur != NULL;
+        keys_ok = b->nkeys > 0 && s_key_index(b, kidx) == 0;
+        for (size_t k = 0; keys_ok && k < b->nkeys; k++)
+            keys_ok = cols.cols[kidx[k]].cur != NULL;
+        inserted = now->n_ins != pre->n_ins;
+        updated = now->n_upd != pre->n_upd;
+        /* A TRUNCATE or a rewrite may have taken rows away too. */
+        deleted = now->n_del != pre->n_del ||
+                  now->relfilenode != pre->relfilenode;
+        qt = fl__qualify(pg, now->schema, now->name);
+    }
+    match = keys_ok ? "key" : intact ? "multiset" : b->nkeys ? "key" : "replace";
+    /* The backed-up rows: the table b<id>, or for a file k<id>'s hashes. */
+    src = fl_asprintf("flotilla_backup.%c%s", b->dump ? 'k' : 'b', id);
+    sfrom = fl_asprintf("%s s", src);
+    added = fl_asprintf("flotilla_backup.a%s", id);
+    if (keys_ok) {
+        tkeys = s_list(&cols, kidx, b->nkeys, S_CUR_TEXT, "t");
+        skeys = s_list(&cols, kidx, b->nkeys, S_BAK_TEXT, "s");
+        keynames = s_list(&cols, kidx, b->nkeys, S_BAK_NAME, NULL);
+        eq = s_eq(skeys, tkeys);
+    }
+    if (intact) {
+        ttext = s_list(&cols, NULL, 0, S_CUR_TEXT, "t");
+        th = s_row_hash(ttext);
+        stext = s_list(&cols, NULL, 0, S_BAK_TEXT, "s");
+        sh = b->dump ? fl_strdup("s.h") : s_row_hash(stext);
+    }
+    if (keys_ok) {
+        /*
+         * Keys compared in their own type where the backup keeps it (so
+         * the planner hashes ints, not text), as text where it keeps text.
+         */
+        fl_buf_t sk = FL_BUF_INIT(0), tk = FL_BUF_INIT(0);
+        for (size_t k = 0; k < b->nkeys; k++) {
+            const s_col *c = &cols.cols[kidx[k]];
+            int text = b->dump || c->text;
+            (void)fl_buf_printf(&sk, "%ss.%s", k ? ", " : "", c->bak);
+            (void)fl_buf_printf(&tk, "%st.%s%s", k ? ", " : "", c->cur,
+                                text ? "::pg_catalog.text" : "");
+        }
+        skeys_n = fl_buf_detach(&sk);
+        tkeys_n = fl_buf_detach(&tk);
+    }
+    if (keys_ok && (inserted || updated)) {
+        /*
+         * The keys of the rows this transaction wrote, once (one scan of
+         * the table, cheap per row); what follows joins small sets.
+         */
+        rc = fl_pg_commandf(pg, err, "CREATE TEMP TABLE flotilla_ours_%s ON"
+                            " COMMIT DROP AS SELECT %s FROM " S_OURS_FROM
+                            " WHERE " S_OURS, id, tkeys_n, qt);
+    } else if (!keys_ok && intact && inserted && !updated && !deleted) {
+        rc = fl_pg_commandf(pg, err, "CREATE TABLE %s (h, n) AS SELECT %s,"
+                            " pg_catalog.count(*) FROM " S_OURS_FROM " WHERE "
+                            S_OURS " GROUP BY 1", added, th, qt);
+    } else if (!keys_ok && intact && (inserted || updated)) {
+        char *tfrom = fl_asprintf("%s t", qt);
+        rc = s_hash_excess(pg, added, th, tfrom, sh, sfrom, err);
+        free(tfrom);
+    }
+    if (rc == 0 && intact && !updated && !deleted) {
+        /* Nothing backed up was changed: nothing to put back. */
+        if (b->dump)
+            rc = fl_pg_commandf(pg, err, "CREATE TABLE flotilla_backup.c%s AS"
+                                " SELECT * FROM %s WHERE false", id, src);
+        else
+            rc = fl_pg_commandf(pg, err, "TRUNCATE %s", src);
+        if (rc == 0 && keys_ok && inserted)
+            rc = s_added_keys(pg, added, keynames, tkeys, tkeys_n, id, NULL,
+                              err);
+    } else if (rc == 0 && intact && keys_ok) {
+        /*
+         * Keep the rows the migration changed: those whose key it wrote
+         * (an UPDATE's new version carries this transaction's xmin) and,
+         * when keys may have gone (a DELETE, a TRUNCATE or a rewrite, or
+         * an UPDATE that wrote keys the backup lacks), those whose key is
+         * no longer there.  The backup becomes those rows (b<id>), or for
+         * a file the list of their keys (c<id>).
+         */
+        const char *what = b->dump ? skeys : "s.*";
+        char *dst = fl_asprintf("flotilla_backup.%c%s", b->dump ? 'c' : 'n',
+                                id);
+        long long nadded = 0;
+
+        if (updated || inserted)
+            rc = fl_pg_commandf(pg, err, "CREATE TABLE %s AS SELECT %s FROM %s"
+                                " WHERE ROW(%s) IN (SELECT * FROM"
+                                " pg_temp.flotilla_ours_%s)", dst, what, sfrom,
+                                skeys_n, id);
+        else
+            rc = fl_pg_commandf(pg, err, "CREATE TABLE %s AS SELECT %s FROM %s"
+                                " WHERE false", dst, what, sfrom);
+        if (rc == 0 && (inserted || updated)) {
+            char *known = fl_asprintf("SELECT %s FROM %s s", skeys_n, dst);
+            rc = s_added_keys(pg, added, keynames, tkeys, tkeys_n, id, known,
+                              err);
+            free(known);
+            if (rc == 0)
+                rc = s_countf(pg, &nadded, err, "SELECT pg_catalog.count(*)"
+                              " FROM %s", added);
+        }
+        if (rc == 0 && (deleted || (updated && nadded > 0)))
+            rc = fl_pg_commandf(pg, err, "INSERT INTO %s SELECT %s FROM %s"
+                                " WHERE NOT EXISTS (SELECT 1 FROM %s t WHERE"
+                                " ROW(%s) OPERATOR(pg_catalog.=) ROW(%s))", dst,
+                                what, sfrom, qt, skeys_n, tkeys_n);
+        if (rc == 0 && !b->dump)
+            rc = fl_pg_commandf(pg, err, "DROP TABLE %s", src);
+        if (rc == 0 && !b->dump)
+            rc = fl_pg_commandf(pg, err, "ALTER TABLE %s RENAME TO b%s", dst,
+                                id);
+        free(dst);
+    } else if (rc == 0 && intact) {
+        char *tfrom = fl_asprintf("%s t", qt);
+        if (b->dump) {
+            char *dst = fl_asprintf("flotilla_backup.c%s", id);
+            rc = s_hash_excess(pg, dst, sh, sfrom, th, tfrom, err);
+            free(dst);
+        } else {
+            rc = fl_pg_commandf(pg, err, "DELETE FROM %s WHERE ctid OPERATOR("
+                "pg_catalog.=) ANY (ARRAY(SELECT x.ctid FROM (SELECT s.ctid,"
+                " %s AS h, pg_catalog.row_number() OVER (PARTITION BY %s) AS rn"
+                " FROM %s) x JOIN (SELECT %s AS h, pg_catalog.count(*) AS n FROM"
+                " %s GROUP BY 1) c ON c.h OPERATOR(pg_catalog.=) x.h WHERE x.rn"
+                " OPERATOR(pg_catalog.<=) c.n))", src, sh, sh, sfrom, th,
+                tfrom);
+        }
+        free(tfrom);
+    } else if (rc == 0 && keys_ok && (inserted || updated)) {
+        /* Not intact: every row is put back, and the added ones removed. */
+        char *known = fl_asprintf("SELECT %s FROM %s WHERE ROW(%s) IN (SELECT *"
+                                  " FROM pg_temp.flotilla_ours_%s)", skeys_n,
+                                  sfrom, skeys_n, id);
+        rc = s_added_keys(pg, added, keynames, tkeys, tkeys_n, id, known, err);
+        free(known);
+    }
+    if (rc == 0) {
+        /*
+         * What the restore will put back: the rows left in b<id>, or the
+         * keys (hashes) in c<id>, or every row of the file.
+         */
+        char *nrows = NULL, *nadded = NULL;
+        fl_pg_result_t u = FL_PG_RESULT_INIT;
+        int made_added = (inserted || updated) && (keys_ok || intact);
+
+        if (b->dump && intact)
+            rc = fl_pg_query_valuef(pg, &nrows, err, "SELECT pg_catalog.count(*) FROM"
+                          " flotilla_backup.c%s", id);
+        else
+            rc = fl_pg_query_valuef(pg, &nrows, err, "SELECT pg_catalog.count(*) FROM %s",
+                          src);
+        if (rc == 0 && made_added)
+            rc = fl_pg_query_valuef(pg, &nadded, err, "SELECT pg_catalog.count(*) FROM %s",
+                          added);
+        /* No row added: no table to keep. */
+        if (rc == 0 && nadded && strcmp(nadded, "0") == 0)
+            rc = fl_pg_commandf(pg, err, "DROP TABLE %s", added);
+        if (rc == 0) {
+            const char *p[4] = {match, nrows, nadded ? nadded : "0", id};
+            rc = fl_pg_query(pg, &u,
+                "UPDATE flotilla.backups SET match = $1, row_count ="
+                " $2::pg_catalog.int8, added_rows = $3::pg_catalog.int8"
+                " WHERE id = $4::pg_catalog.int8", 4, p, err);
+        }
+        fl_pg_result_release(&u);
+        free(nrows);
+        free(nadded);
+    }
+    if (rc == 0 && b->dump)
+        rc = fl_pg_commandf(pg, err, "DROP TABLE %s", src);
+    if (rc != 0)
+        fl_error_prefix(err, "could not reconcile backup %s of table %s.%s: ",
+                        id, pre->schema, pre->name);
+    s_cols_release(&cols);
+    free(kidx);
+    free(qt);
+    free(tkeys);
+    free(skeys);
+    free(ttext);
+    free(stext);
+    free(th);
+    free(sh);
+    free(keynames);
+    free(eq);
+    free(src);
+    free(sfrom);
+    free(added);
+    free(skeys_n);
+    free(tkeys_n);
+    fl__net_rel_release(&named);
+    return rc;
+}
+
+/* ---- sequences ------------------------------------------------------ */
+
+int
+fl__backup_sequence(fl_pg_t *pg, int64_t version, const fl_net_rel_t *seq,
+                    const char *after, const char *reason, fl_error_t *err)
+{
+    char ver[24], oid[16];
+    const char *p[7];
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    int rc;
+
+    snprintf(ver, sizeof(ver), "%" PRId64, version);
+    snprintf(oid, sizeof(oid), "%u", seq->oid);
+    p[0] = ver;
+    p[1] = seq->schema;
+    p[2] = seq->name;
+    p[3] = seq->seq_last;
+    p[4] = after;
+    p[5] = reason;
+    p[6] = oid;
+    /*
+     * The column that owns it (serial, identity), while it still exists:
+     * a rollback finds the sequence down re-creates through it.  A
+     * dropped sequence is found again by its name.
+     */
+    rc = fl_pg_query(pg, &r,
+        "INSERT INTO flotilla.sequence_backups (version, seq_schema, seq_name,"
+        " owner_schema, owner_table, owner_column, last_value, after_value,"
+        " reason) SELECT $1::pg_catalog.int8, $2, $3, ow.nspname, oc.relname,"
+        " oa.attname, $4::pg_catalog.int8, $5::pg_catalog.int8, $6"
+        " FROM (SELECT 1) x LEFT JOIN pg_catalog.pg_depend d"
+        "  ON d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass"
+        "  AND d.objid = $7::pg_catalog.oid AND d.refobjsubid > 0"
+        "  AND d.deptype IN ('a', 'i')"
+        " LEFT JOIN pg_catalog.pg_class oc ON oc.oid = d.refobjid"
+        " LEFT JOIN pg_catalog.pg_namespace ow ON ow.oid = oc.relnamespace"
+        " LEFT JOIN pg_catalog.pg_attribute oa ON oa.attrelid = d.refobjid"
+        "  AND oa.attnum = d.refobjsubid LIMIT 1", 7, p, err);
+    fl_pg_result_release(&r);
+    return rc;
+}
+
+/*
+ * Tracks the rows this transaction inserted into table now (which no
+ * backup covers: a trigger or a DO block wrote them, out of the
+ * migration's sight): an empty backup whose added rows are the rows this
+ * transaction wrote (S_OURS).  The restore then removes exactly those.
+ */
+int
+fl__backup_track_inserts(fl_pg_t *pg, const fl_backup_ctx_t *ctx,
+                         const fl_net_rel_t *pre, const fl_net_rel_t *now,
+                         char **describe, fl_error_t *err)
+{
+    fl_backup_t b;
+    s_cols cols = {NULL, 0};
+    size_t *kidx = NULL;
+    char *qt = fl__qualify(pg, now->schema, now->name);
+    char *id = NULL, *names = NULL, *store = NULL, *keys = NULL,
+         *keynames = NULL, *texts = NULL, *hash = NULL, *n = NULL;
+    fl_net_rel_t named;
+    int rc;
+
+    memset(&b, 0, sizeof(b));
+    memset(&named, 0, sizeof(named));
+    *describe = NULL;
+    b.oid = pre->oid;
+    b.stmt_index = -1;
+    named.oid = now->oid;
+    if ((rc = fl__net_columns(pg, &named, err)) != 0)
+        goto cleanup;
+    now = &named;
+    if ((rc = s_key(pg, pre->oid, &b.key_attnums, &b.nkeys, err)) != 0)
+        goto cleanup;
+    s_backup_cols(pg, pre, now, &cols, &b.attnums);
+    b.ncols = cols.n;
+    s_keep_names(&b, now);
+    kidx = fl_calloc(b.nkeys + 1, sizeof(size_t));
+    if (b.nkeys && s_key_index(&b, kidx) != 0) {
+        fl_free(&b.key_attnums);
+        b.nkeys = 0;
+    }
+    for (size_t i = 0; i < cols.n; i++)
+        if (cols.cols[i].cur == NULL) {
+            rc = FL_ERR(err, FL_EFAIL, "a column of table %s changed", qt);
+            goto cleanup;
+        }
+    rc = fl_pg_query_value(pg, &id, "SELECT pg_catalog.nextval("
+                           "'flotilla.backups_id_seq'::pg_catalog.regclass)",
+                           0, NULL, err);
+    if (rc != 0)
+        goto cleanup;
+    b.id = strtoll(id, NULL, 10);
+    names = s_list(&cols, NULL, 0, S_BAK_NAME, NULL);
+    store = s_list(&cols, NULL, 0, S_STORE, "t");
+    rc = fl_pg_commandf(pg, err, "CREATE TABLE flotilla_backup.b%s (%s) AS"
+                        " SELECT %s FROM %s t WHERE false", id, names, store,
+                        qt);
+    if (rc == 0 && b.nkeys) {
+        keys = s_list(&cols, kidx, b.nkeys, S_CUR_TEXT, "t");
+        keynames = s_list(&cols, kidx, b.nkeys, S_BAK_NAME, NULL);
+        rc = fl_pg_commandf(pg, err, "CREATE TABLE flotilla_backup.a%s (%s) AS"
+                            " SELECT %s FROM " S_OURS_FROM " WHERE " S_OURS,
+                            id, keynames, keys, qt);
+    } else if (rc == 0) {
+        texts = s_list(&cols, NULL, 0, S_CUR_TEXT, "t");
+        hash = s_row_hash(texts);
+        rc = fl_pg_commandf(pg, err, "CREATE TABLE flotilla_backup.a%s (h, n) AS"
+                            " SELECT %s, pg_catalog.count(*) FROM " S_OURS_FROM
+                            " WHERE " S_OURS " GROUP BY 1", id, hash, qt);
+    }
+    if (rc == 0)
+        rc = s_record(pg, ctx, pre, now, &b, id, NULL, err);
+    if (rc == 0)
+        rc = fl_pg_query_valuef(pg, &n, err, "SELECT %s FROM flotilla_backup.a%s",
+                      b.nkeys ? "pg_catalog.count(*)"
+                              : "COALESCE(pg_catalog.sum(n), 0)", id);
+    if (rc == 0)
+        rc = fl_pg_commandf(pg, err, "UPDATE flotilla.backups SET added_rows ="
+                            " %lld WHERE id = %s", s_ll(n), id);
+    if (rc == 0)
+        *describe = fl_asprintf("%s rows inserted out of sight (by a trigger "
+                                "or a DO block) recorded in "
+                                "flotilla_backup.a%s", n, id);
+cleanup:
+    if (rc != 0)
+        fl_error_prefix(err, "could not record the rows inserted into %s: ",
+                        qt);
+    fl__net_rel_release(&named);
+    fl__backup_release(&b);
+    s_cols_release(&cols);
+    free(kidx);
+    free(qt);
+    free(id);
+    free(names);
+    free(store);
+    free(keys);
+    free(keynames);
+    free(texts);
+    free(hash);
+    free(n);
+    return rc;
+}
+
+/* ---- restoring ------------------------------------------------------ */
+
+/* One backup row of the ledger, as the restore reads it. */
+typedef struct {
+    char *id, *schema, *table, *kind, *location, *sha, *match, *pruned_at;
+    json_t *columns;   /* pre-migration names */
+    json_t *text;      /* kept as text? */
+    json_t *keys;      /* key column names */
+} s_bk;
+
+static void
+s_bk_release(s_bk *b)
+{
+    free(b->id);
+    free(b->schema);
+    free(b->table);
+    free(b->kind);
+    free(b->location);
+    free(b->sha);
+    free(b->match);
+    free(b->pruned_at);
+    json_decref(b->columns);
+    json_decref(b->text);
+    json_decref(b->keys);
+    memset(b, 0, sizeof(*b));
+}
+
+static char *
+s_dupv(const char *s)
+{
+    return s ? fl_strdup(s) : NULL;
+}
+
+/*
+ * Where the file of a dump backup is: the recorded absolute path, or the
+ * same file name under relocate_dir (rollback --backup-dir) when that is
+ * given: first as <relocate_dir>/<target directory>/b<id>.copy, then
+ * directly in relocate_dir.  A new string.
+ */
+char *
+fl__backup_locate(const char *recorded, const char *relocate_dir)
+{
+    const char *base = NULL, *slash = NULL;
+    char *sub = NULL, *path = NULL;
+    struct stat st;
+
+    if (relocate_dir == NULL || *relocate_dir == '\0')
+        return fl_strdup(recorded);
+    base = strrchr(recorded, '/');
+    base = base ? base + 1 : recorded;
+    /* The directory named after the target, one level up from the file. */
+    slash = base > recorded + 1 ? base - 1 : NULL;
+    if (slash) {
+        const char *d = slash;
+        while (d > recorded && d[-1] != '/')
+            d--;
+        sub = fl_strndup(d, (size_t)(slash - d));
+        path = fl_asprintf("%s/%s/%s", relocate_dir, sub, base);
+        free(sub);
+        if (lstat(path, &st) == 0)
+            return path;
+        free(path);
+    }
+    return fl_asprintf("%s/%s", relocate_dir, base);
+}
+
+/* Loads a dump file into a temporary table of text columns; new name. */
+static int
+s_load_dump(fl_pg_t *pg, const s_bk *b, const char *path, char **table,
+            fl_error_t *err)
+{
     char now[2 * FL_HASH_SHA256_BYTES + 1];
-    const char *p[1] = {id};
+    fl_buf_t def = FL_BUF_INIT(0);
     s_file_io io = {-1, path, NULL};
     char *sql = NULL;
+    size_t i;
+    json_t *v = NULL;
     int rc;
 
     *table = NULL;
     if ((rc = s_file_sha256(path, now, err)) != 0)
         return rc;
-    if (sha == NULL || strcmp(now, sha) != 0) {
+    if (b->sha == NULL || strcmp(now, b->sha) != 0) {
         FL_ERR(err, FL_EFAIL, "backup file \"%s\" has changed since it was "
                "written", path);
         fl_error_set_detail(err, "Its SHA-256 is %s; the ledger recorded %s.",
-                            now, sha ? sha : "none");
+                            now, b->sha ? b->sha : "none");
         return FL_EFAIL;
     }
-    rc = fl_pg_query(pg, &cols,
-        "SELECT quote_ident(c), t FROM flotilla.backups b,"
-        " unnest(b.columns, b.column_types) WITH ORDINALITY AS u(c, t, n)"
-        " WHERE b.id = $1 ORDER BY n", 1, p, err);
-    if (rc != 0)
-        return rc;
-    for (size_t i = 0; i < cols.nrows; i++)
-        (void)fl_buf_printf(&def, "%s%s %s", i ? ", " : "",
-                            fl_pg_value(&cols, i, 0), fl_pg_value(&cols, i, 1));
-    *table = fl_asprintf("pg_temp.flotilla_restore_%s", id);
-    rc = fl_pg_execf(pg, err, "CREATE TEMP TABLE flotilla_restore_%s (%s) ON "
-                     "COMMIT DROP", id, fl_buf_str(&def));
+    json_array_foreach(b->columns, i, v) {
+        char *q = fl_pg_quote_ident(pg, json_string_value(v));
+        (void)fl_buf_printf(&def, "%s%s pg_catalog.text", i ? ", " : "", q);
+        free(q);
+    }
+    *table = fl_asprintf("pg_temp.flotilla_restore_%s", b->id);
+    rc = fl_pg_commandf(pg, err, "CREATE TEMP TABLE flotilla_restore_%s (%s) ON COMMIT"
+                 " DROP", b->id, fl_buf_str(&def));
     if (rc == 0) {
-        io.fd = open(path, O_RDONLY | O_CLOEXEC);
+        io.fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         if (io.fd < 0) {
             rc = FL_ERR(err, FL_EIO, "could not open backup file \"%s\": %s",
                         path, strerror(errno));
@@ -223,355 +1249,683 @@ s_load_dump(fl_pg_t *pg, const char *id, const char *path, const char *sha,
         fl_free(table);
     free(sql);
     fl_buf_release(&def);
-    fl_pg_result_release(&cols);
     return rc;
 }
 
-int
-fl__backup_table(fl_pg_t *pg, int64_t version, const char *bundle_id,
-                 int stmt_index, const char *schema, const char *table,
-                 const char *lockmode, const char *dump_dir,
-                 int64_t dump_above, char **location, fl_error_t *err)
+/* The target's columns now: name -> quoted type (format_type). */
+typedef struct {
+    fl_pg_result_t r;  /* attname, type, identity, generated */
+} s_target;
+
+static const char *
+s_target_type(const s_target *t, const char *name, int *generated)
 {
-    char *qt = fl__qualify(pg, schema, table);
-    fl_pg_result_t rel = FL_PG_RESULT_INIT, cols = FL_PG_RESULT_INIT,
-                   sum = FL_PG_RESULT_INIT;
-    char *id = NULL, *name = NULL, *qname = NULL, *collist = NULL,
-         *collist_t = NULL, *sql = NULL, *size = NULL;
-    char sha[2 * FL_HASH_SHA256_BYTES + 1] = "";
-    const char *params[1] = {qt};
-    int dump = 0;
-    int rc = 0;
-
-    *location = NULL;
-    rc = fl_pg_query(pg, &rel,
-        "SELECT n.nspname, c.relname, c.oid FROM pg_class c"
-        " JOIN pg_namespace n ON n.oid = c.relnamespace"
-        " WHERE c.oid = to_regclass($1)", 1, params, err);
-    if (rc != 0)
-        goto cleanup;
-    if (rel.nrows == 0) {
-        rc = FL_ERR(err, FL_ENOTFOUND, "could not back up table %s: it does "
-                    "not exist", qt);
-        goto cleanup;
-    }
-    params[0] = fl_pg_value(&rel, 0, 2);
-    rc = fl_pg_query(pg, &cols,
-        "SELECT attname FROM pg_attribute WHERE attrelid = $1"
-        " AND attnum > 0 AND NOT attisdropped AND attgenerated = ''"
-        " ORDER BY attnum", 1, params, err);
-    if (rc != 0)
-        goto cleanup;
-    if ((rc = fl_pg_execf(pg, err, "LOCK TABLE %s IN %s MODE", qt, lockmode)) != 0)
-        goto cleanup;
-    rc = fl_pg_query_value(pg, &id,
-        "SELECT nextval(pg_get_serial_sequence('flotilla.backups', 'id'))",
-        0, NULL, err);
-    if (rc != 0)
-        goto cleanup;
-    collist = s_cols(pg, &cols, 0, NULL);
-    collist_t = s_cols(pg, &cols, 0, "t");
-    if (dump_dir && dump_above > 0) {
-        rc = fl_pg_query_value(pg, &size, "SELECT pg_total_relation_size($1)",
-                               1, params, err);
-        if (rc != 0)
-            goto cleanup;
-        dump = strtoll(size, NULL, 10) > dump_above;
-    }
-    if (dump) {
-        /*
-         * Too large to copy inside the database: the rows go to a file,
-         * in COPY's binary format, with its SHA-256.  The table is locked
-         * against writers, so the checksum and the copy see the same rows.
-         */
-        char *safe = s_file_safe(fl_pg_value(&rel, 0, 1));
-        name = fl_asprintf("%s/b%s_%s.copy", dump_dir, id, safe);
-        free(safe);
-        qname = fl_strdup(name);
-        sql = s_checksum_sql(qt, collist_t, NULL);
-        if ((rc = fl_pg_query(pg, &sum, sql, 0, NULL, err)) != 0 ||
-            (rc = s_dump(pg, qt, collist, dump_dir, name, sha, err)) != 0)
-            goto cleanup;
-    } else {
-        name = fl_asprintf("b%s_%.50s", id, fl_pg_value(&rel, 0, 1));
-        qname = fl__qualify(pg, "flotilla_backup", name);
-        rc = fl_pg_execf(pg, err, "CREATE TABLE %s AS SELECT %s FROM %s", qname,
-                         collist, qt);
-        if (rc != 0)
-            goto cleanup;
-        sql = s_checksum_sql(qname, collist_t, NULL);
-        if ((rc = fl_pg_query(pg, &sum, sql, 0, NULL, err)) != 0)
-            goto cleanup;
-    }
-    {
-        char ver[24], idx[16];
-        const char *p[12];
-        fl_pg_result_t ins = FL_PG_RESULT_INIT;
-
-        snprintf(ver, sizeof(ver), "%lld", (long long)version);
-        snprintf(idx, sizeof(idx), "%d", stmt_index);
-        p[0] = id; p[1] = ver; p[2] = bundle_id; p[3] = idx;
-        p[4] = fl_pg_value(&rel, 0, 0); p[5] = fl_pg_value(&rel, 0, 1);
-        p[6] = qname; p[7] = fl_pg_value(&rel, 0, 2);
-        p[8] = fl_pg_value(&sum, 0, 0); p[9] = fl_pg_value(&sum, 0, 1);
-        p[10] = dump ? "dump" : "table";
-        p[11] = dump ? sha : NULL;
-        /* Column names, types and keys come from the catalog, unquoted. */
-        rc = fl_pg_query(pg, &ins,
-            "INSERT INTO flotilla.backups (id, version, bundle_id,"
-            " statement_index, source_schema, source_table, kind, location,"
-            " columns, column_types, key_columns, row_count, checksum,"
-            " dump_sha256) VALUES"
-            " ($1, $2, $3, $4, $5, $6, $11, $7,"
-            "  ARRAY(SELECT attname::text FROM pg_attribute WHERE attrelid = $8"
-            "   AND attnum > 0 AND NOT attisdropped AND attgenerated = ''"
-            "   ORDER BY attnum),"
-            "  ARRAY(SELECT format_type(atttypid, atttypmod) FROM pg_attribute"
-            "   WHERE attrelid = $8 AND attnum > 0 AND NOT attisdropped"
-            "   AND attgenerated = '' ORDER BY attnum),"
-            "  ARRAY(SELECT a.attname::text FROM pg_index i JOIN pg_attribute a"
-            "   ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)"
-            "   WHERE i.indrelid = $8 AND i.indisprimary"
-            "   ORDER BY array_position(i.indkey::int2[], a.attnum)),"
-            "  $9, $10, $12)", 12, p, err);
-        fl_pg_result_release(&ins);
-    }
-    if (rc == 0)
-        *location = fl_asprintf("%s (%s rows)", qname, fl_pg_value(&sum, 0, 0));
-cleanup:
-    if (rc != 0)
-        fl_error_prefix(err, "could not back up table %s: ", qt);
-    fl_pg_result_release(&rel);
-    fl_pg_result_release(&cols);
-    fl_pg_result_release(&sum);
-    free(id);
-    free(name);
-    free(qname);
-    free(collist);
-    free(collist_t);
-    free(sql);
-    free(size);
-    free(qt);
-    return rc;
+    for (size_t i = 0; i < t->r.nrows; i++)
+        if (strcmp(fl_pg_value(&t->r, i, 0), name) == 0) {
+            *generated = *fl_pg_value(&t->r, i, 2) != '\0';
+            return fl_pg_value(&t->r, i, 1);
+        }
+    return NULL;
 }
 
-/* Restores one backup row; see fl__restore_backups. */
+/* Counts into *n with a printf-built query. */
 static int
-s_restore_one(fl_pg_t *pg, const char *backup_id, fl_error_t *err)
+s_countf(fl_pg_t *pg, long long *n, fl_error_t *err, const char *fmt, ...)
 {
-    fl_pg_result_t b = FL_PG_RESULT_INIT, cols = FL_PG_RESULT_INIT,
-                   keys = FL_PG_RESULT_INIT, sum = FL_PG_RESULT_INIT;
-    const char *p[1] = {backup_id};
-    char *qt = NULL, *all = NULL, *all_t = NULL, *all_b = NULL, *sql = NULL,
-         *where = NULL, *from = NULL;
-    fl_buf_t set = FL_BUF_INIT(0), on = FL_BUF_INIT(0);
+    va_list ap;
+    char *sql = NULL, *v = NULL;
+    int rc;
+
+    va_start(ap, fmt);
+    sql = fl_vasprintf(fmt, ap);
+    va_end(ap);
+    rc = fl_pg_query_valuef(pg, &v, err, "%s", sql);
+    *n = rc == 0 ? s_ll(v) : 0;
+    free(v);
+    free(sql);
+    return rc;
+}
+
+static int
+s_note(fl_restore_t *res, const char *fmt, ...) FL_PRINTF(2, 3);
+
+static int
+s_note(fl_restore_t *res, const char *fmt, ...)
+{
+    va_list ap;
+    char *msg = NULL;
+
+    va_start(ap, fmt);
+    msg = fl_vasprintf(fmt, ap);
+    va_end(ap);
+    res->notes = fl_reallocarray(res->notes, res->nnotes + 1, sizeof(char *));
+    res->notes[res->nnotes++] = msg;
+    return 0;
+}
+
+/* Turns off triggers and foreign-key actions for the rest of the transaction. */
+static int
+s_replica(fl_pg_t *pg, fl_restore_t *res, fl_error_t *err)
+{
+    int rc;
+
+    if (res->replica)
+        return 0;
+    rc = s_exec(pg, "SELECT pg_catalog.set_config('session_replication_role',"
+                " 'replica', true)", err);
+    if (rc != 0) {
+        fl_error_prefix(err, "could not turn off triggers for the restore: ");
+        fl_error_set_hint(err, "Restores run with user triggers and "
+                          "foreign-key actions off (like pg_restore "
+                          "--disable-triggers), which needs a superuser or, "
+                          "on PostgreSQL 15, GRANT SET ON PARAMETER "
+                          "session_replication_role TO the role flotilla "
+                          "connects as.");
+        return rc;
+    }
+    res->replica = 1;
+    return 0;
+}
+
+/* Restores backup b; see fl__restore_backups. */
+static int
+s_restore_one(fl_pg_t *pg, const fl_restore_opts_t *o, s_bk *b,
+              fl_restore_t *res, fl_error_t *err)
+{
+    s_target tgt = {FL_PG_RESULT_INIT};
+    s_cols cols = {NULL, 0};
+    size_t *restored = NULL, nrestored = 0, *kidx = NULL, nkeys = 0;
+    char *qt = NULL, *src = NULL, *added = NULL, *path = NULL, *ins = NULL,
+         *vals = NULL, *tkeys = NULL, *skeys = NULL, *ttext = NULL,
+         *stext = NULL, *th = NULL, *sh = NULL, *v = NULL, *akeys = NULL;
+    long long nsrc = 0, nadded = 0, bad = 0;
+    size_t i;
+    json_t *jv = NULL;
+    int has_added = 0, keyed = strcmp(b->match, "key") == 0, insert_only = 0;
     int rc = 0;
 
-    rc = fl_pg_query(pg, &b,
-        "SELECT source_schema, source_table, location, row_count::text, checksum,"
-        " pruned_at::text, kind, dump_sha256 FROM flotilla.backups"
-        " WHERE id = $1", 1, p, err);
-    if (rc != 0)
-        goto cleanup;
-    if (fl_pg_value(&b, 0, 5) != NULL) {
+    if (b->pruned_at) {
         rc = FL_ERR(err, FL_EFAIL, "backup %s of table %s.%s was pruned on %s",
-                    fl_pg_value(&b, 0, 2), fl_pg_value(&b, 0, 0),
-                    fl_pg_value(&b, 0, 1), fl_pg_value(&b, 0, 5));
-        fl_error_set_detail(err, "Rolling back would run down without the "
-                                 "data it needs; nothing was rolled back.");
+                    b->id, b->schema, b->table, b->pruned_at);
+        fl_error_set_detail(err, "Rolling back would run down without the data "
+                                 "it needs.");
         fl_error_set_hint(err, "Restore the data by hand, or write a new "
                                "migration instead of rolling back.");
         goto cleanup;
     }
-    if (strcmp(fl_pg_value(&b, 0, 6), "dump") == 0) {
-        if ((rc = s_load_dump(pg, backup_id, fl_pg_value(&b, 0, 2),
-                              fl_pg_value(&b, 0, 7), &from, err)) != 0)
-            goto cleanup;
-    } else {
-        from = fl_strdup(fl_pg_value(&b, 0, 2));
-    }
-    qt = fl__qualify(pg, fl_pg_value(&b, 0, 0), fl_pg_value(&b, 0, 1));
-    /* Backed-up columns, with whether each exists in the table now. */
-    rc = fl_pg_query(pg, &cols,
-        "SELECT c, EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid ="
-        "   to_regclass(quote_ident(b.source_schema) || '.' ||"
-        "   quote_ident(b.source_table)) AND attname = c AND attnum > 0"
-        "   AND NOT attisdropped)"
-        " FROM flotilla.backups b, unnest(b.columns) WITH ORDINALITY AS u(c, n)"
-        " WHERE b.id = $1 ORDER BY n", 1, p, err);
-    if (rc == 0)
-        rc = fl_pg_query(pg, &keys,
-            "SELECT k FROM flotilla.backups b, unnest(b.key_columns)"
-            " WITH ORDINALITY AS u(k, n) WHERE b.id = $1 ORDER BY n", 1, p, err);
-    if (rc != 0)
-        goto cleanup;
+    added = fl_asprintf("flotilla_backup.a%s", b->id);
     {
-        char *v = NULL;
-        const char *q[1] = {qt};
-        rc = fl_pg_query_value(pg, &v, "SELECT to_regclass($1) IS NOT NULL", 1,
-                               q, err);
-        if (rc == 0 && (v == NULL || strcmp(v, "t") != 0))
-            rc = FL_ERR(err, FL_ENOTFOUND, "table %s does not exist after "
-                        "down ran", qt);
-        free(v);
-        if (rc != 0) {
-            fl_error_set_hint(err, "The migration's down section must "
-                                   "re-create the table it dropped.");
+        const char *p[1] = {added};
+        rc = fl_pg_query_value(pg, &v, "SELECT pg_catalog.to_regclass($1)"
+                               " IS NOT NULL", 1, p, err);
+        if (rc != 0)
             goto cleanup;
-        }
+        has_added = v && strcmp(v, "t") == 0;
+        fl_free(&v);
     }
-    for (size_t i = 0; i < cols.nrows; i++) {
-        if (strcmp(fl_pg_value(&cols, i, 1), "t") != 0) {
-            rc = FL_ERR(err, FL_ENOTFOUND, "column \"%s\" of table %s does not "
-                        "exist after down ran", fl_pg_value(&cols, i, 0), qt);
-            fl_error_set_hint(err, "The migration's down section must "
-                                   "re-create the columns it dropped.");
+    if (strcmp(b->kind, "dump") == 0) {
+        path = fl__backup_locate(b->location, o->relocate_dir);
+        if ((rc = s_load_dump(pg, b, path, &src, err)) != 0)
             goto cleanup;
-        }
-    }
-    all = s_cols(pg, &cols, 0, NULL);
-    all_t = s_cols(pg, &cols, 0, "t");
-    all_b = s_cols(pg, &cols, 0, "b");
-    if (keys.nrows > 0) {
-        /* By primary key: put back old values, re-insert missing rows. */
-        for (size_t i = 0; i < keys.nrows; i++) {
-            char *k = fl_pg_quote_ident(pg, fl_pg_value(&keys, i, 0));
-            fl_buf_printf(&on, "%st.%s = b.%s", i ? " AND " : "", k, k);
-            free(k);
-        }
-        for (size_t i = 0; i < cols.nrows; i++) {
-            int is_key = 0;
-            for (size_t j = 0; j < keys.nrows; j++)
-                is_key |= strcmp(fl_pg_value(&cols, i, 0),
-                                 fl_pg_value(&keys, j, 0)) == 0;
-            if (!is_key) {
-                char *c = fl_pg_quote_ident(pg, fl_pg_value(&cols, i, 0));
-                fl_buf_printf(&set, "%s%s = b.%s", set.len ? ", " : "", c, c);
-                free(c);
+        /* Keep only the rows the migration changed (c<id>), if known. */
+        {
+            char *c = fl_asprintf("flotilla_backup.c%s", b->id);
+            const char *p[1] = {c};
+            rc = fl_pg_query_value(pg, &v, "SELECT pg_catalog.to_regclass($1)"
+                                   " IS NOT NULL", 1, p, err);
+            if (rc == 0 && v && strcmp(v, "t") == 0) {
+                s_cols all = {NULL, 0};
+                all.cols = fl_calloc(json_array_size(b->columns) + 1,
+                                     sizeof(s_col));
+                json_array_foreach(b->columns, i, jv) {
+                    all.cols[all.n].bak = fl_pg_quote_ident(pg,
+                                                        json_string_value(jv));
+                    all.cols[all.n++].text = 1;
+                }
+                if (keyed) {
+                    fl_buf_t k = FL_BUF_INIT(0), ck = FL_BUF_INIT(0);
+                    size_t j;
+                    json_t *kv = NULL;
+                    json_array_foreach(b->keys, j, kv) {
+                        char *q = fl_pg_quote_ident(pg, json_string_value(kv));
+                        (void)fl_buf_printf(&k, "%ss.%s", j ? ", " : "", q);
+                        (void)fl_buf_printf(&ck, "%sc.%s", j ? ", " : "", q);
+                        free(q);
+                    }
+                    rc = fl_pg_commandf(pg, err, "DELETE FROM %s s WHERE NOT EXISTS"
+                                 " (SELECT 1 FROM %s c WHERE ROW(%s) OPERATOR("
+                                 "pg_catalog.=) ROW(%s))", src, c,
+                                 fl_buf_str(&ck), fl_buf_str(&k));
+                    fl_buf_release(&k);
+                    fl_buf_release(&ck);
+                } else {
+                    char *l = s_list(&all, NULL, 0, S_BAK_TEXT, "s");
+                    char *h = s_row_hash(l);
+                    rc = fl_pg_commandf(pg, err, "DELETE FROM %s WHERE ctid OPERATOR("
+                        "pg_catalog.<>) ALL (ARRAY(SELECT x.ctid FROM (SELECT"
+                        " s.ctid, %s AS h, pg_catalog.row_number() OVER"
+                        " (PARTITION BY %s) AS rn FROM %s s) x JOIN %s c ON c.h"
+                        " OPERATOR(pg_catalog.=) x.h WHERE x.rn"
+                        " OPERATOR(pg_catalog.<=) c.n))", src, h, h, src, c);
+                    free(l);
+                    free(h);
+                }
+                s_cols_release(&all);
             }
-        }
-        if (set.len) {
-            rc = fl_pg_execf(pg, err, "UPDATE %s t SET %s FROM %s b WHERE %s",
-                             qt, fl_buf_str(&set), from,
-                             fl_buf_str(&on));
+            fl_free(&v);
+            free(c);
             if (rc != 0)
                 goto cleanup;
         }
-        rc = fl_pg_execf(pg, err, "INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE"
-                         " SELECT %s FROM %s b WHERE NOT EXISTS (SELECT 1 FROM"
-                         " %s t WHERE %s)", qt, all, all_b,
-                         from, qt, fl_buf_str(&on));
-        if (rc != 0)
-            goto cleanup;
-        where = fl_asprintf("EXISTS (SELECT 1 FROM %s b WHERE %s)",
-                            from, fl_buf_str(&on));
     } else {
-        /* No key: the table's rows become the backed-up rows. */
-        rc = fl_pg_execf(pg, err, "DELETE FROM %s; INSERT INTO %s (%s)"
-                         " OVERRIDING SYSTEM VALUE SELECT %s FROM %s",
-                         qt, qt, all, all, from);
+        src = fl_strdup(b->location);
+        /* Only "flotilla_backup.b<id>" is ever recorded for a table backup. */
+        if (strncmp(src, "flotilla_backup.b", 17) != 0 ||
+            strspn(src + 17, "0123456789") != strlen(src + 17)) {
+            rc = FL_ERR(err, FL_EFAIL, "backup %s of table %s.%s has an "
+                        "unexpected location \"%s\"", b->id, b->schema,
+                        b->table, b->location);
+            goto cleanup;
+        }
+    }
+    if ((rc = s_countf(pg, &nsrc, err, "SELECT pg_catalog.count(*) FROM %s",
+                       src)) != 0)
+        goto cleanup;
+    if (has_added && (rc = s_countf(pg, &nadded, err, "SELECT %s FROM %s",
+                                    keyed ? "pg_catalog.count(*)"
+                                          : "COALESCE(pg_catalog."
+                                            "sum(n), 0)", added)) != 0)
+        goto cleanup;
+    if (nsrc == 0 && nadded == 0) {
+        res->tables++;
+        goto release;
+    }
+    qt = fl__qualify(pg, b->schema, b->table);
+    {
+        const char *p[1] = {qt};
+        rc = fl_pg_query(pg, &tgt.r,
+            "SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod),"
+            " a.attgenerated FROM pg_catalog.pg_attribute a WHERE a.attrelid"
+            " OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1) AND a.attnum > 0"
+            " AND NOT a.attisdropped", 1, p, err);
         if (rc != 0)
             goto cleanup;
     }
-    sql = s_checksum_sql(qt, all_t, where);
-    if ((rc = fl_pg_query(pg, &sum, sql, 0, NULL, err)) != 0)
+    if (tgt.r.nrows == 0) {
+        if (!o->accept_loss) {
+            rc = FL_ERR(err, FL_ENOTFOUND, "table %s does not exist after down "
+                        "ran, so its %lld backed-up row%s cannot be put back",
+                        qt, nsrc, nsrc == 1 ? "" : "s");
+            fl_error_set_hint(err, "Make down re-create the table, or accept "
+                                   "the loss with --accept-loss --reason TEXT.");
+            goto cleanup;
+        }
+        s_note(res, "accepted loss: table %s is gone; %lld backed-up row%s not "
+               "restored", qt, nsrc, nsrc == 1 ? "" : "s");
+        goto release;
+    }
+    /* The backed-up columns the table has again, and those it lacks. */
+    cols.cols = fl_calloc(json_array_size(b->columns) + 1, sizeof(s_col));
+    restored = fl_calloc(json_array_size(b->columns) + 1, sizeof(size_t));
+    {
+        fl_buf_t missing = FL_BUF_INIT(0), cast = FL_BUF_INIT(0);
+        json_array_foreach(b->columns, i, jv) {
+            const char *name = json_string_value(jv);
+            int gen = 0;
+            const char *type = s_target_type(&tgt, name, &gen);
+            s_col *c = &cols.cols[cols.n++];
+            c->bak = fl_pg_quote_ident(pg, name);
+            c->cur = type && !gen ? fl_strdup(c->bak) : NULL;
+            c->text = json_is_true(json_array_get(b->text, i));
+            if (c->cur) {
+                restored[nrestored++] = cols.n - 1;
+                (void)fl_buf_printf(&cast, "%ss.%s::%s", cast.len ? ", " : "",
+                                    c->bak, type);
+            } else {
+                (void)fl_buf_printf(&missing, "%s%s", missing.len ? ", " : "",
+                                    c->bak);
+            }
+        }
+        vals = fl_buf_detach(&cast);
+        if (missing.len && !o->accept_loss) {
+            rc = FL_ERR(err, FL_ENOTFOUND, "column%s %s of table %s do%s not "
+                        "exist after down ran, so %lld backed-up row%s cannot "
+                        "be put back whole", strchr(fl_buf_str(&missing), ',')
+                                                 ? "s" : "",
+                        fl_buf_str(&missing), qt,
+                        strchr(fl_buf_str(&missing), ',') ? "" : "es", nsrc,
+                        nsrc == 1 ? "" : "s");
+            fl_error_set_hint(err, "Make down re-create the columns it "
+                                   "dropped, or accept the loss with "
+                                   "--accept-loss --reason TEXT.");
+            fl_buf_release(&missing);
+            goto cleanup;
+        }
+        if (missing.len)
+            s_note(res, "accepted loss: column%s %s of table %s not restored "
+                   "(%lld row%s)", strchr(fl_buf_str(&missing), ',') ? "s" : "",
+                   fl_buf_str(&missing), qt, nsrc, nsrc == 1 ? "" : "s");
+        fl_buf_release(&missing);
+    }
+    kidx = fl_calloc(json_array_size(b->keys) + 1, sizeof(size_t));
+    if (keyed) {
+        json_t *kv = NULL;
+        size_t j;
+        json_array_foreach(b->keys, j, kv) {
+            int found = -1;
+            for (size_t c = 0; c < cols.n; c++)
+                if (cols.cols[c].cur &&
+                    strcmp(json_string_value(json_array_get(b->columns, c)),
+                           json_string_value(kv)) == 0)
+                    found = (int)c;
+            if (found < 0) {
+                keyed = 0;
+                break;
+            }
+            kidx[nkeys++] = (size_t)found;
+        }
+        if (!keyed && !o->accept_loss) {
+            rc = FL_ERR(err, FL_ENOTFOUND, "the key of table %s is not there "
+                        "after down ran", qt);
+            fl_error_set_hint(err, "Make down re-create the key columns, or "
+                                   "accept the loss with --accept-loss.");
+            goto cleanup;
+        }
+        if (!keyed) {
+            s_note(res, "accepted loss: the key of table %s is gone; its "
+                   "backed-up rows are inserted, changed rows not removed", qt);
+            insert_only = 1;
+        }
+    }
+    if (nrestored == 0) {
+        s_note(res, "accepted loss: no backed-up column of table %s exists",
+               qt);
+        goto release;
+    }
+    if ((rc = s_replica(pg, res, err)) != 0)
         goto cleanup;
-    if (strcmp(fl_pg_value(&sum, 0, 0), fl_pg_value(&b, 0, 3)) != 0 ||
-        strcmp(fl_pg_value(&sum, 0, 1), fl_pg_value(&b, 0, 4)) != 0) {
+    ins = s_list(&cols, restored, nrestored, S_BAK_NAME, NULL);
+    ttext = s_list(&cols, restored, nrestored, S_CUR_TEXT, "t");
+    stext = s_list(&cols, restored, nrestored, S_BAK_TEXT, "s");
+    th = s_row_hash(ttext);
+    sh = s_row_hash(stext);
+    if (keyed) {
+        tkeys = s_list(&cols, kidx, nkeys, S_CUR_TEXT, "t");
+        skeys = s_list(&cols, kidx, nkeys, S_BAK_TEXT, "s");
+        akeys = s_list(&cols, kidx, nkeys, S_BAK_TEXT, "a");
+        char *or_added = has_added
+            ? fl_asprintf(" OR EXISTS (SELECT 1 FROM %s a WHERE ROW(%s)"
+                          " OPERATOR(pg_catalog.=) ROW(%s))", added, akeys,
+                          tkeys)
+            : fl_strdup("");
+        rc = fl_pg_commandf(pg, err, "DELETE FROM %s t WHERE EXISTS (SELECT 1 FROM %s"
+                     " s WHERE ROW(%s) OPERATOR(pg_catalog.=) ROW(%s))%s", qt,
+                     src, skeys, tkeys, or_added);
+        free(or_added);
+    } else if (insert_only) {
+        rc = 0;
+    } else if (strcmp(b->match, "replace") == 0) {
+        rc = fl_pg_commandf(pg, err, "DELETE FROM %s", qt);
+    } else if (has_added) {
+        rc = fl_pg_commandf(pg, err, "DELETE FROM %s WHERE ctid OPERATOR(pg_catalog.=)"
+            " ANY (ARRAY(SELECT x.ctid FROM (SELECT t.ctid, %s AS h,"
+            " pg_catalog.row_number() OVER (PARTITION BY %s) AS rn FROM %s t) x"
+            " JOIN %s a ON a.h OPERATOR(pg_catalog.=) x.h WHERE x.rn"
+            " OPERATOR(pg_catalog.<=) a.n))", qt, th, th, qt, added);
+    }
+    if (rc != 0)
+        goto cleanup;
+    if (nsrc > 0 &&
+        (rc = fl_pg_commandf(pg, err, "INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE"
+                      " SELECT %s FROM %s s", qt, ins, vals, src)) != 0)
+        goto cleanup;
+    /* The proof: every backed-up row is there, and no added one is left. */
+    if (insert_only) {
+        bad = 0;
+    } else if (keyed) {
+        rc = s_countf(pg, &bad, err, "SELECT pg_catalog.count(*) FROM %s s"
+                      " WHERE NOT EXISTS (SELECT 1 FROM %s t WHERE ROW(%s)"
+                      " OPERATOR(pg_catalog.=) ROW(%s) AND %s"
+                      " OPERATOR(pg_catalog.=) %s)", src, qt, skeys, tkeys, th,
+                      sh);
+        if (rc == 0 && bad == 0 && has_added)
+            rc = s_countf(pg, &bad, err, "SELECT pg_catalog.count(*) FROM %s t"
+                          " JOIN %s a ON ROW(%s) OPERATOR(pg_catalog.=) ROW(%s)"
+                          " WHERE NOT EXISTS (SELECT 1 FROM %s s WHERE ROW(%s)"
+                          " OPERATOR(pg_catalog.=) ROW(%s))", qt, added, akeys,
+                          tkeys, src, skeys, tkeys);
+    } else {
+        rc = s_countf(pg, &bad, err, "SELECT pg_catalog.count(*) FROM (SELECT"
+                      " %s AS h, pg_catalog.count(*) AS n FROM %s s GROUP BY 1)"
+                      " s LEFT JOIN (SELECT %s AS h, pg_catalog.count(*) AS n"
+                      " FROM %s t GROUP BY 1) t ON t.h OPERATOR(pg_catalog.=)"
+                      " s.h WHERE COALESCE(t.n, 0)"
+                      " OPERATOR(pg_catalog.<) s.n", sh, src, th, qt);
+    }
+    if (rc != 0)
+        goto cleanup;
+    if (bad != 0) {
         rc = FL_ERR(err, FL_EFAIL, "restored rows of table %s do not match "
                     "the backup", qt);
-        fl_error_set_detail(err, "Backup %s holds %s rows with checksum %s; "
-                            "the table now has %s rows with checksum %s.",
-                            from, fl_pg_value(&b, 0, 3),
-                            fl_pg_value(&b, 0, 4), fl_pg_value(&sum, 0, 0),
-                            fl_pg_value(&sum, 0, 1));
-        fl_error_set_hint(err, "Nothing was rolled back.  Check that down "
-                               "re-creates the columns with their types; the "
-                               "backup table is kept.");
+        fl_error_set_detail(err, "%lld backed-up row%s or added row%s did not "
+                            "come out as recorded.", bad, bad == 1 ? "" : "s",
+                            bad == 1 ? "" : "s");
+        fl_error_set_hint(err, "Check that down re-creates the columns with "
+                               "their types; nothing was rolled back and the "
+                               "backup is kept.");
         goto cleanup;
     }
-    rc = fl_pg_execf(pg, err, "UPDATE flotilla.backups SET restored_at ="
-                     " clock_timestamp() WHERE id = %s", backup_id);
-cleanup:
-    fl_buf_release(&set);
-    fl_buf_release(&on);
-    fl_pg_result_release(&b);
-    fl_pg_result_release(&cols);
-    fl_pg_result_release(&keys);
-    fl_pg_result_release(&sum);
-    free(qt);
-    free(all);
-    free(all_t);
-    free(all_b);
-    free(sql);
-    free(where);
-    free(from);
-    return rc;
-}
-
-int
-fl__restore_backups(fl_pg_t *pg, int64_t version, int *restored,
-                    fl_error_t *err)
-{
-    fl_pg_result_t ids = FL_PG_RESULT_INIT;
-    char ver[24];
-    const char *p[1] = {ver};
-    int rc = 0;
-
-    *restored = 0;
-    snprintf(ver, sizeof(ver), "%lld", (long long)version);
-    /*
-     * Newest first: when two statements backed up the same table, the
-     * oldest copy is the pre-migration state and must be applied last.
-     */
-    rc = fl_pg_query(pg, &ids,
-        "SELECT id FROM flotilla.backups WHERE version = $1"
-        " AND restored_at IS NULL ORDER BY id DESC", 1, p, err);
-    for (size_t i = 0; rc == 0 && i < ids.nrows; i++) {
-        rc = s_restore_one(pg, fl_pg_value(&ids, i, 0), err);
-        if (rc == 0)
-            (*restored)++;
+    res->rows += nsrc;
+    res->removed += nadded;
+    res->tables++;
+release:
+    /* Restored: the backup's tables are released; files after COMMIT. */
+    if (strcmp(b->kind, "table") == 0)
+        rc = fl_pg_commandf(pg, err, "DROP TABLE IF EXISTS %s", b->location);
+    if (rc == 0)
+        rc = fl_pg_commandf(pg, err, "DROP TABLE IF EXISTS %s, flotilla_backup.c%s",
+                     added, b->id);
+    if (rc == 0) {
+        const char *p[1] = {b->id};
+        fl_pg_result_t u = FL_PG_RESULT_INIT;
+        rc = fl_pg_query(pg, &u, "UPDATE flotilla.backups SET restored_at ="
+                         " pg_catalog.clock_timestamp(), released_at ="
+                         " pg_catalog.clock_timestamp() WHERE id ="
+                         " $1::pg_catalog.int8", 1, p, err);
+        fl_pg_result_release(&u);
     }
-    fl_pg_result_release(&ids);
+    if (rc == 0 && path) {
+        res->files = fl_reallocarray(res->files, res->nfiles + 1,
+                                     sizeof(char *));
+        res->files[res->nfiles++] = path;
+        path = NULL;
+    }
+cleanup:
+    fl_pg_result_release(&tgt.r);
+    s_cols_release(&cols);
+    free(restored);
+    free(kidx);
+    free(qt);
+    free(src);
+    free(added);
+    free(path);
+    free(ins);
+    free(vals);
+    free(tkeys);
+    free(skeys);
+    free(akeys);
+    free(ttext);
+    free(stext);
+    free(th);
+    free(sh);
+    free(v);
     return rc;
 }
 
 /*
- * The catalog description of every user schema (not flotilla's own):
- * columns by name with type, default and nullability; constraints;
- * indexes; views.  Columns are listed by name, not position, so a column
- * re-created by `down` at another position changes nothing.
+ * Sets back the sequences the migration moved.  One it reset, restarted
+ * or dropped goes back to its old position unless it is already past it
+ * (an application may have used it since).  One it only advanced goes
+ * back only when it still stands where the migration left it: nothing
+ * has used it since, so no value handed out can come again.
  */
-static const char s_fingerprint_sql[] =
-    "WITH s AS (SELECT oid, nspname FROM pg_namespace WHERE nspname NOT IN"
-    "  ('pg_catalog', 'information_schema', 'flotilla', 'flotilla_backup')"
-    "  AND nspname NOT LIKE 'pg\\_toast%' AND nspname NOT LIKE 'pg\\_temp%')"
-    " SELECT encode(sha256(convert_to(coalesce(string_agg(x, E'\\n' ORDER BY x),"
-    " ''), 'UTF8')), 'hex') FROM ("
-    "  SELECT format('column %I.%I.%I %s notnull=%s default=%s', s.nspname,"
-    "   c.relname, a.attname, format_type(a.atttypid, a.atttypmod),"
-    "   a.attnotnull, pg_get_expr(d.adbin, d.adrelid)) AS x"
-    "  FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
-    "  JOIN s ON s.oid = c.relnamespace"
-    "  LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum"
-    "  WHERE a.attnum > 0 AND NOT a.attisdropped"
-    "   AND c.relkind IN ('r', 'p', 'v', 'm', 'f')"
-    "  UNION ALL"
-    "  SELECT format('constraint %I.%I %I %s', s.nspname, c.relname, k.conname,"
-    "   pg_get_constraintdef(k.oid))"
-    "  FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid"
-    "  JOIN s ON s.oid = c.relnamespace"
-    "  UNION ALL"
-    "  SELECT format('index %s', pg_get_indexdef(i.indexrelid))"
-    "  FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
-    "  JOIN s ON s.oid = c.relnamespace"
-    "  UNION ALL"
-    "  SELECT format('view %I.%I %s', s.nspname, c.relname, pg_get_viewdef(c.oid))"
-    "  FROM pg_class c JOIN s ON s.oid = c.relnamespace"
-    "  WHERE c.relkind IN ('v', 'm')) f";
+static int
+s_restore_sequences(fl_pg_t *pg, const fl_restore_opts_t *o, const char *ver,
+                    fl_restore_t *res, fl_error_t *err)
+{
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    const char *p[1] = {ver};
+    int rc;
+
+    /*
+     * Found by the column that owned it (down re-creates a serial or an
+     * identity column with a new sequence), else by name.
+     */
+    rc = fl_pg_query(pg, &r,
+        "SELECT b.id, COALESCE(CASE WHEN b.owner_table IS NOT NULL"
+        "  THEN pg_catalog.pg_get_serial_sequence(pg_catalog.quote_ident("
+        "  b.owner_schema) OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||)"
+        "  pg_catalog.quote_ident(b.owner_table), b.owner_column) END,"
+        "  (SELECT pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||) '.'"
+        "   OPERATOR(pg_catalog.||) pg_catalog.quote_ident(c.relname)"
+        "   FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid"
+        "   OPERATOR(pg_catalog.=) c.relnamespace WHERE c.relkind = 'S'"
+        "   AND n.nspname OPERATOR(pg_catalog.=) b.seq_schema"
+        "   AND c.relname OPERATOR(pg_catalog.=) b.seq_name)),"
+        " b.last_value, b.seq_schema OPERATOR(pg_catalog.||) '.'"
+        "  OPERATOR(pg_catalog.||) b.seq_name, b.after_value"
+        " FROM flotilla.sequence_backups b WHERE b.version ="
+        " $1::pg_catalog.int8 AND b.restored_at IS NULL ORDER BY b.id DESC",
+        1, p, err);
+    for (size_t i = 0; rc == 0 && i < r.nrows; i++) {
+        const char *seq = fl_pg_value(&r, i, 1);
+        const char *q[4] = {seq, fl_pg_value(&r, i, 2), fl_pg_value(&r, i, 4),
+                            fl_pg_value(&r, i, 0)};
+        fl_pg_result_t u = FL_PG_RESULT_INIT;
+        char *moved = NULL;
+
+        if (seq == NULL && q[2] == NULL && q[1] != NULL && !o->accept_loss) {
+            rc = FL_ERR(err, FL_ENOTFOUND, "sequence %s does not exist "
+                        "after down ran, so its position %s cannot be "
+                        "restored", fl_pg_value(&r, i, 3), q[1]);
+            fl_error_set_hint(err, "Make down re-create it, or accept the "
+                                   "loss with --accept-loss.");
+            break;
+        }
+        if (seq == NULL) {
+            if (q[1] != NULL && q[2] == NULL)
+                s_note(res, "accepted loss: sequence %s is gone (was at %s)",
+                       fl_pg_value(&r, i, 3), q[1]);
+        } else {
+            rc = fl_pg_query_value(pg, &moved,
+                "SELECT CASE"
+                " WHEN $3::pg_catalog.int8 IS NULL THEN"
+                "  CASE WHEN $2::pg_catalog.int8 IS NOT NULL AND COALESCE("
+                "   pg_catalog.pg_sequence_last_value($1::pg_catalog.regclass)"
+                "   OPERATOR(pg_catalog.<) $2::pg_catalog.int8, true)"
+                "  THEN pg_catalog.setval($1::pg_catalog.regclass,"
+                "   $2::pg_catalog.int8, true)::pg_catalog.text END"
+                " WHEN pg_catalog.pg_sequence_last_value($1::pg_catalog.regclass)"
+                "  IS NOT DISTINCT FROM $3::pg_catalog.int8 THEN"
+                "  CASE WHEN $2::pg_catalog.int8 IS NULL THEN"
+                "   pg_catalog.setval($1::pg_catalog.regclass, (SELECT"
+                "   s.seqstart FROM pg_catalog.pg_sequence s WHERE s.seqrelid"
+                "   OPERATOR(pg_catalog.=) $1::pg_catalog.regclass), false)"
+                "   ::pg_catalog.text"
+                "  ELSE pg_catalog.setval($1::pg_catalog.regclass,"
+                "   $2::pg_catalog.int8, true)::pg_catalog.text END"
+                " END", 3, q, err);
+            if (rc == 0 && moved)
+                res->sequences++;
+            else if (rc == 0 && q[2] != NULL)
+                s_note(res, "sequence %s was used since the migration (it is "
+                       "not at %s any more): left where it is",
+                       fl_pg_value(&r, i, 3), q[2]);
+            free(moved);
+        }
+        if (rc == 0)
+            rc = fl_pg_query(pg, &u, "UPDATE flotilla.sequence_backups SET"
+                             " restored_at = pg_catalog.clock_timestamp()"
+                             " WHERE id = $1::pg_catalog.int8", 1, q + 3,
+                             err);
+        fl_pg_result_release(&u);
+    }
+    fl_pg_result_release(&r);
+    return rc;
+}
 
 int
-fl__schema_fingerprint(fl_pg_t *pg, char **out, fl_error_t *err)
+fl__restore_backups(fl_pg_t *pg, const fl_restore_opts_t *o, int64_t version,
+                    fl_restore_t *res, fl_error_t *err)
 {
-    return fl_pg_query_value(pg, out, s_fingerprint_sql, 0, NULL, err);
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    char ver[24];
+    const char *p[1] = {ver};
+    int rc = 0;
+
+    snprintf(ver, sizeof(ver), "%" PRId64, version);
+    /*
+     * Newest first.  Each table is backed up once per migration, so the
+     * order matters only for readability; foreign keys are not checked
+     * while session_replication_role is replica.
+     */
+    rc = fl_pg_query(pg, &r,
+        "SELECT id, source_schema, source_table, kind, location, dump_sha256,"
+        " match, pruned_at::pg_catalog.text,"
+        " pg_catalog.array_to_json(columns)::pg_catalog.text,"
+        " pg_catalog.array_to_json(text_columns)::pg_catalog.text,"
+        " pg_catalog.array_to_json(key_columns)::pg_catalog.text"
+        " FROM flotilla.backups WHERE version = $1::pg_catalog.int8"
+        " AND restored_at IS NULL ORDER BY id DESC", 1, p, err);
+    for (size_t i = 0; rc == 0 && i < r.nrows; i++) {
+        s_bk b;
+        memset(&b, 0, sizeof(b));
+        b.id = s_dupv(fl_pg_value(&r, i, 0));
+        b.schema = s_dupv(fl_pg_value(&r, i, 1));
+        b.table = s_dupv(fl_pg_value(&r, i, 2));
+        b.kind = s_dupv(fl_pg_value(&r, i, 3));
+        b.location = s_dupv(fl_pg_value(&r, i, 4));
+        b.sha = s_dupv(fl_pg_value(&r, i, 5));
+        b.match = s_dupv(fl_pg_value(&r, i, 6));
+        b.pruned_at = s_dupv(fl_pg_value(&r, i, 7));
+        b.columns = json_loads(fl_pg_value(&r, i, 8), 0, NULL);
+        b.text = json_loads(fl_pg_value(&r, i, 9), 0, NULL);
+        b.keys = json_loads(fl_pg_value(&r, i, 10), 0, NULL);
+        if (!json_is_array(b.columns) || !json_is_array(b.keys)) {
+            rc = FL_ERR(err, FL_EFAIL, "backup %s of table %s.%s has no "
+                        "column list in the ledger", b.id, b.schema, b.table);
+        } else {
+            if (!json_is_array(b.text)) {
+                json_decref(b.text);
+                b.text = json_array();
+            }
+            rc = s_restore_one(pg, o, &b, res, err);
+        }
+        s_bk_release(&b);
+    }
+    fl_pg_result_release(&r);
+    if (rc == 0)
+        rc = s_restore_sequences(pg, o, ver, res, err);
+    if (rc == 0 && res->replica) {
+        rc = s_exec(pg, "SELECT pg_catalog.set_config("
+                    "'session_replication_role', 'origin', true)", err);
+        res->replica = 0;
+    }
+    return rc;
+}
+
+void
+fl__restore_release(fl_restore_t *res)
+{
+    for (size_t i = 0; i < res->nnotes; i++)
+        free(res->notes[i]);
+    for (size_t i = 0; i < res->nfiles; i++)
+        free(res->files[i]);
+    fl_free(&res->notes);
+    fl_free(&res->files);
+    memset(res, 0, sizeof(*res));
+}
+
+/* ---- pruning -------------------------------------------------------- */
+
+void
+fl_prune_result_release(fl_prune_result_t *r)
+{
+    for (size_t i = 0; i < r->nproblems; i++)
+        free(r->problems[i]);
+    fl_free(&r->problems);
+    memset(r, 0, sizeof(*r));
+}
+
+static void
+s_problem(fl_prune_result_t *r, const char *path, const char *why)
+{
+    r->problems = fl_reallocarray(r->problems, r->nproblems + 1,
+                                  sizeof(char *));
+    r->problems[r->nproblems++] = fl_asprintf("%s: %s", path, why);
+}
+
+/* Removes the file of backup id at path, only if it is what we wrote. */
+static void
+s_remove_file(const char *path, const char *id, fl_prune_result_t *r)
+{
+    char *name = fl_asprintf("/b%s.copy", id);
+    size_t lp = strlen(path), ln = strlen(name);
+    struct stat st;
+
+    if (lp < ln || strcmp(path + lp - ln, name) != 0)
+        s_problem(r, path, "not the name of a flotilla backup file; left alone");
+    else if (lstat(path, &st) != 0)
+        s_problem(r, path, errno == ENOENT ? "no such file (moved? see "
+                                             "--backup-dir)"
+                                           : strerror(errno));
+    else if (!S_ISREG(st.st_mode))
+        s_problem(r, path, "not a regular file; left alone");
+    else if (unlink(path) != 0)
+        s_problem(r, path, strerror(errno));
+    free(name);
+}
+
+int
+fl_backups_prune(fl_pg_t *pg, int64_t older_ms, const char *relocate_dir,
+                 int dry_run, fl_prune_result_t *out, fl_error_t *err)
+{
+    fl_session_t session;
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    char ms[24];
+    const char *p[1] = {ms};
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if ((rc = fl__session_pin(pg, &session, err)) != 0)
+        return rc;
+    fl__session_release(&session);
+    snprintf(ms, sizeof(ms), "%lld", (long long)older_ms);
+    rc = fl_pg_query(pg, &r,
+        "SELECT id, kind, location FROM flotilla.backups"
+        " WHERE pruned_at IS NULL AND released_at IS NULL"
+        " AND created_at OPERATOR(pg_catalog.<) (pg_catalog.now()"
+        " OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs =>"
+        " $1::pg_catalog.int8 OPERATOR(pg_catalog./) 1000.0)) ORDER BY id",
+        1, p, err);
+    for (size_t i = 0; rc == 0 && i < r.nrows; i++) {
+        const char *id = fl_pg_value(&r, i, 0);
+        int dump = strcmp(fl_pg_value(&r, i, 1), "dump") == 0;
+        const char *q[1] = {id};
+        fl_pg_result_t u = FL_PG_RESULT_INIT;
+
+        if (strspn(id, "0123456789") != strlen(id))
+            continue;
+        out->pruned++;
+        if (dry_run)
+            continue;
+        /* One transaction per backup: the drops and the mark go together. */
+        rc = fl_pg_commandf(pg, err, "BEGIN");
+        if (rc == 0)
+            rc = fl_pg_commandf(pg, err, "DROP TABLE IF EXISTS"
+                                " flotilla_backup.b%s, flotilla_backup.a%s,"
+                                " flotilla_backup.c%s, flotilla_backup.k%s",
+                                id, id, id, id);
+        if (rc == 0)
+            rc = fl_pg_query(pg, &u, "UPDATE flotilla.backups SET pruned_at ="
+                             " pg_catalog.now() WHERE id = $1::pg_catalog.int8",
+                             1, q, err);
+        fl_pg_result_release(&u);
+        if (rc == 0)
+            rc = fl_pg_commandf(pg, err, "COMMIT");
+        if (rc != 0) {
+            fl_error_t ignore = FL_ERROR_INIT;
+            FL_IGNORE(fl_pg_commandf(pg, &ignore, "ROLLBACK"));
+            fl_error_clear(&ignore);
+            break;
+        }
+        /* The mark is committed first: a file left behind is only litter. */
+        if (dump) {
+            char *path = fl__backup_locate(fl_pg_value(&r, i, 2), relocate_dir);
+            s_remove_file(path, id, out);
+            free(path);
+        }
+    }
+    fl_pg_result_release(&r);
+    return rc;
 }

@@ -160,7 +160,8 @@ s_primary_key(fl_pg_t *pg, const char *qualified, fl_pg_result_t *out,
 }
 
 int
-fl__check_run(fl_pg_t *pg, const fl_check_t *c, json_t *report, fl_error_t *err)
+fl__check_run(fl_pg_t *pg, const fl_check_t *c, int cascades, json_t *report,
+              fl_error_t *err)
 {
     char *qt = fl__qualify(pg, c->schema, c->table);
     char *label = fl__check_describe(c);
@@ -306,7 +307,13 @@ fl__check_run(fl_pg_t *pg, const fl_check_t *c, json_t *report, fl_error_t *err)
         break;
     case FL_CHECK_DEPENDENTS: {
         fl_pg_result_t r = FL_PG_RESULT_INIT;
-        const char *params[2] = {qt, c->ncolumns ? c->columns[0] : NULL};
+        /*
+         * With CASCADE the foreign keys go with the table; they are
+         * recorded as changes of the migration and re-created by its
+         * rollback.  Views are not, so they still refuse it.
+         */
+        const char *params[3] = {qt, c->ncolumns ? c->columns[0] : NULL,
+                                 cascades ? "true" : "false"};
         fl_buf_t b = FL_BUF_INIT(0);
 
         if ((rc = s_exists(pg, qt, NULL, &exists, err)) != 0)
@@ -324,11 +331,11 @@ fl__check_run(fl_pg_t *pg, const fl_check_t *c, json_t *report, fl_error_t *err)
             " UNION ALL"
             " SELECT 'foreign key ' || quote_ident(conname) || ' on ' ||"
             "   conrelid::regclass::text FROM pg_constraint"
-            " WHERE contype = 'f' AND confrelid = to_regclass($1)"
+            " WHERE contype = 'f' AND confrelid = to_regclass($1) AND NOT $3"
             "   AND conrelid <> confrelid"
             "   AND ($2::text IS NULL OR (SELECT attnum FROM pg_attribute WHERE"
             "        attrelid = to_regclass($1) AND attname = $2) = ANY (confkey))"
-            " ORDER BY 1", 2, params, err);
+            " ORDER BY 1", 3, params, err);
         if (rc != 0)
             goto cleanup;
         count = (long long)r.nrows;

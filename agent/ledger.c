@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/schema.h"
 #include "common/alloc.h"
 #include "proto/migration.h"
 
@@ -81,6 +82,54 @@ static const char s_ledger_v1[] =
     "  pruned_at timestamptz);"
     "CREATE SCHEMA IF NOT EXISTS flotilla_backup;";
 
+/*
+ * Version 2 (issue 8): the rollback that never loses data silently.
+ *   schema_migrations: the rolling_back state (a no-transaction down that
+ *     committed some statements), down_done, the note of an accepted loss
+ *     or schema difference, whether the schema changes were recorded.
+ *   backups: which columns are kept as text (user types, so a backup pins
+ *     no type), how the restore matches rows (key, multiset, replace),
+ *     how many rows the migration added (their keys in a<id>), when the
+ *     backup's tables were released.
+ *   sequence_backups: positions of sequences a migration reset, dropped
+ *     or advanced (with the position it left, so a rollback moves one back
+ *     only when nothing used it since).
+ *   ledger_meta.target_id: names this target's backup files.
+ *   schema_changes (agent/schema.c): the objects each migration changed,
+ *     with their definitions before and after, for the rollback's proof.
+ * Every statement is idempotent, so an interrupted upgrade is redone.
+ */
+static const char s_ledger_v2[] =
+    "ALTER TABLE flotilla.ledger_meta ADD COLUMN IF NOT EXISTS target_id uuid"
+    "  NOT NULL DEFAULT pg_catalog.gen_random_uuid();"
+    "ALTER TABLE flotilla.schema_migrations"
+    "  DROP CONSTRAINT IF EXISTS schema_migrations_status_check;"
+    "ALTER TABLE flotilla.schema_migrations ADD CONSTRAINT"
+    "  schema_migrations_status_check CHECK (status IN"
+    "  ('running', 'applied', 'failed', 'rolling_back', 'rolled_back'));"
+    "ALTER TABLE flotilla.schema_migrations"
+    "  ADD COLUMN IF NOT EXISTS down_done int NOT NULL DEFAULT 0,"
+    "  ADD COLUMN IF NOT EXISTS schema_recorded boolean NOT NULL DEFAULT false,"
+    "  ADD COLUMN IF NOT EXISTS rollback_note text;"
+    "ALTER TABLE flotilla.backups"
+    "  ADD COLUMN IF NOT EXISTS text_columns boolean[] NOT NULL DEFAULT '{}',"
+    "  ADD COLUMN IF NOT EXISTS match text NOT NULL DEFAULT 'key',"
+    "  ADD COLUMN IF NOT EXISTS added_rows bigint NOT NULL DEFAULT 0,"
+    "  ADD COLUMN IF NOT EXISTS released_at timestamptz;"
+    "CREATE TABLE IF NOT EXISTS flotilla.sequence_backups ("
+    "  id bigserial PRIMARY KEY,"
+    "  version bigint NOT NULL,"
+    "  seq_schema text NOT NULL,"
+    "  seq_name text NOT NULL,"
+    "  owner_schema text,"
+    "  owner_table text,"
+    "  owner_column text,"
+    "  last_value bigint,"
+    "  after_value bigint,"
+    "  reason text NOT NULL,"
+    "  created_at timestamptz NOT NULL DEFAULT clock_timestamp(),"
+    "  restored_at timestamptz);";
+
 int
 fl_ledger_exists(fl_pg_t *pg, fl_error_t *err)
 {
@@ -127,13 +176,15 @@ fl_ledger_ensure(fl_pg_t *pg, fl_error_t *err)
     v = NULL;
     if ((rc = fl_pg_exec(pg, "BEGIN; SELECT " S_LEDGER_LOCK, err)) != 0)
         return rc;
-    if ((rc = fl_pg_exec(pg, s_ledger_v1, err)) != 0)
+    if ((rc = fl_pg_exec(pg, s_ledger_v1, err)) != 0 ||
+        (rc = fl_pg_exec(pg, s_ledger_v2, err)) != 0 ||
+        (rc = fl_pg_exec(pg, fl_schema_ledger_sql, err)) != 0)
         goto fail;
     rc = fl_pg_query_value(pg, &v,
         "SELECT max(ledger_version) FROM flotilla.ledger_meta", 0, NULL, err);
     if (rc != 0)
         goto fail;
-    if (v == NULL) {
+    if (v == NULL || strtol(v, NULL, 10) < FL_LEDGER_VERSION) {
         rc = fl_pg_execf(pg, err, "INSERT INTO flotilla.ledger_meta "
                          "(ledger_version) VALUES (%d)", FL_LEDGER_VERSION);
         if (rc != 0)
@@ -181,7 +232,8 @@ fl_ledger_load(fl_pg_t *pg, fl_ledger_t *out, fl_error_t *err)
         "SELECT version, name, checksum, bundle_id, status, transactional,"
         " statements_done, statements_total, started_at, finished_at,"
         " coalesce(duration_ms, 0), lock_wait_ms, retries, applied_by, agent,"
-        " error_sqlstate, error_message, error_position, file"
+        " error_sqlstate, error_message, error_position, file, down_done,"
+        " schema_recorded"
         " FROM flotilla.schema_migrations ORDER BY version", 0, NULL, err);
     if (rc != 0)
         return rc;
@@ -208,6 +260,8 @@ fl_ledger_load(fl_pg_t *pg, fl_ledger_t *out, fl_error_t *err)
         row->error_message = s_dup(fl_pg_value(&r, i, 16));
         row->error_position = s_dup(fl_pg_value(&r, i, 17));
         row->file = s_dup(fl_pg_value(&r, i, 18));
+        row->down_done = (int)strtol(fl_pg_value(&r, i, 19), NULL, 10);
+        row->schema_recorded = strcmp(fl_pg_value(&r, i, 20), "t") == 0;
     }
     fl_pg_result_release(&r);
     return 0;

@@ -4,7 +4,8 @@
  *
  *   flotilla.ledger_meta        the ledger's own schema version
  *   flotilla.schema_migrations  one row per migration version: its state
- *                               (running, applied, failed, rolled_back),
+ *                               (running, applied, failed, rolling_back,
+ *                               rolled_back),
  *                               checksum, bundle, timings, retries, error
  *   flotilla.migration_logs     one row per pipeline step
  *   flotilla.backups            one row per table backup
@@ -22,7 +23,7 @@
 #include "common/error.h"
 #include "proto/migration.h"
 
-#define FL_LEDGER_VERSION 1
+#define FL_LEDGER_VERSION 2
 
 typedef struct {
     int64_t version;
@@ -44,6 +45,8 @@ typedef struct {
     char *error_message;
     char *error_position;
     char *file;            /* the migration's file name */
+    int down_done;         /* rolling_back: down statements committed */
+    int schema_recorded;   /* its schema changes are in schema_changes */
 } fl_ledger_row_t;
 
 typedef struct {

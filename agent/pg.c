@@ -20,6 +20,8 @@ struct fl_pg {
     int last_position;
     fl_pg_notice_fn notice_fn;
     void *notice_arg;
+    char **prepared;   /* names of the statements prepared so far */
+    size_t nprepared;
 };
 
 /* libpq messages end in a newline; ours never do. */
@@ -98,6 +100,9 @@ fl_pg_close(fl_pg_t **pgp)
     if (pg->conn)
         PQfinish(pg->conn);
     pthread_mutex_destroy(&pg->cancel_lock);
+    for (size_t i = 0; i < pg->nprepared; i++)
+        free(pg->prepared[i]);
+    free(pg->prepared);
     free(pg->describe);
     free(pg);
     *pgp = NULL;
@@ -177,6 +182,39 @@ fl_pg_execf(fl_pg_t *pg, fl_error_t *err, const char *fmt, ...)
     return rc;
 }
 
+int
+fl_pg_commandf(fl_pg_t *pg, fl_error_t *err, const char *fmt, ...)
+{
+    va_list ap;
+    char *sql = NULL;
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    int rc;
+
+    va_start(ap, fmt);
+    sql = fl_vasprintf(fmt, ap);
+    va_end(ap);
+    rc = fl_pg_query(pg, &r, sql, 0, NULL, err);
+    fl_pg_result_release(&r);
+    free(sql);
+    return rc;
+}
+
+int
+fl_pg_query_valuef(fl_pg_t *pg, char **out, fl_error_t *err, const char *fmt,
+                   ...)
+{
+    va_list ap;
+    char *sql = NULL;
+    int rc;
+
+    va_start(ap, fmt);
+    sql = fl_vasprintf(fmt, ap);
+    va_end(ap);
+    rc = fl_pg_query_value(pg, out, sql, 0, NULL, err);
+    free(sql);
+    return rc;
+}
+
 void
 fl_pg_result_release(fl_pg_result_t *r)
 {
@@ -191,21 +229,17 @@ fl_pg_result_release(fl_pg_result_t *r)
     r->nrows = r->ncols = 0;
 }
 
-int
-fl_pg_query(fl_pg_t *pg, fl_pg_result_t *out, const char *sql, int nparams,
-            const char *const *params, fl_error_t *err)
+/* Turns res into out (rows) or err; clears res. */
+static int
+s_collect(fl_pg_t *pg, PGresult *res, fl_pg_result_t *out, fl_error_t *err)
 {
-    PGresult *res = NULL;
     int rc = 0;
 
-    memset(out, 0, sizeof(*out));
-    pg->last_position = 0;
-    res = PQexecParams(pg->conn, sql, nparams, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        if (PQresultStatus(res) == PGRES_COMMAND_OK)
-            goto cleanup;
-        rc = s_result_error(pg, res, err);
-        goto cleanup;
+        if (PQresultStatus(res) != PGRES_COMMAND_OK)
+            rc = s_result_error(pg, res, err);
+        PQclear(res);
+        return rc;
     }
     out->nrows = (size_t)PQntuples(res);
     out->ncols = (size_t)PQnfields(res);
@@ -218,9 +252,43 @@ fl_pg_query(fl_pg_t *pg, fl_pg_result_t *out, const char *sql, int nparams,
             if (!PQgetisnull(res, (int)r, (int)c))
                 out->values[r * out->ncols + c] =
                     fl_strdup(PQgetvalue(res, (int)r, (int)c));
-cleanup:
     PQclear(res);
-    return rc;
+    return 0;
+}
+
+int
+fl_pg_query(fl_pg_t *pg, fl_pg_result_t *out, const char *sql, int nparams,
+            const char *const *params, fl_error_t *err)
+{
+    memset(out, 0, sizeof(*out));
+    pg->last_position = 0;
+    return s_collect(pg, PQexecParams(pg->conn, sql, nparams, NULL, params,
+                                      NULL, NULL, 0), out, err);
+}
+
+int
+fl_pg_query_prepared(fl_pg_t *pg, fl_pg_result_t *out, const char *name,
+                     const char *sql, int nparams, const char *const *params,
+                     fl_error_t *err)
+{
+    int known = 0;
+
+    memset(out, 0, sizeof(*out));
+    pg->last_position = 0;
+    for (size_t i = 0; i < pg->nprepared && !known; i++)
+        known = strcmp(pg->prepared[i], name) == 0;
+    if (!known) {
+        /* Prepared statements outlive a rolled-back transaction. */
+        int rc = s_collect(pg, PQprepare(pg->conn, name, sql, nparams, NULL),
+                           out, err);
+        if (rc != 0)
+            return rc;
+        pg->prepared = fl_reallocarray(pg->prepared, pg->nprepared + 1,
+                                       sizeof(char *));
+        pg->prepared[pg->nprepared++] = fl_strdup(name);
+    }
+    return s_collect(pg, PQexecPrepared(pg->conn, name, nparams, params, NULL,
+                                        NULL, 0), out, err);
 }
 
 const char *

@@ -44,6 +44,14 @@ int fl_pg_execf(fl_pg_t *pg, fl_error_t *err, const char *fmt, ...)
     FL_PRINTF(3, 4) FL_NODISCARD;
 
 /*
+ * Runs exactly one statement, printf-style, through the extended query
+ * protocol (which refuses a second statement), discarding any rows.
+ * Format only trusted text; quote identifiers at use.
+ */
+int fl_pg_commandf(fl_pg_t *pg, fl_error_t *err, const char *fmt, ...)
+    FL_PRINTF(3, 4) FL_NODISCARD;
+
+/*
  * Runs sql with text parameters ($1...) and fills out (which the caller
  * releases) with every row.
  */
@@ -52,6 +60,20 @@ int fl_pg_query(fl_pg_t *pg, fl_pg_result_t *out, const char *sql, int nparams,
 void fl_pg_result_release(fl_pg_result_t *r);
 /* Value at row, col; NULL for SQL NULL. */
 const char *fl_pg_value(const fl_pg_result_t *r, size_t row, size_t col);
+
+/* fl_pg_query_value of a printf-built query (trusted text only). */
+int fl_pg_query_valuef(fl_pg_t *pg, char **out, fl_error_t *err,
+                       const char *fmt, ...) FL_PRINTF(4, 5) FL_NODISCARD;
+
+/*
+ * fl_pg_query through a statement prepared on this connection under name
+ * (prepared on first use): for queries run often enough that planning
+ * them costs more than running them.  name must be a constant that
+ * always goes with the same sql.
+ */
+int fl_pg_query_prepared(fl_pg_t *pg, fl_pg_result_t *out, const char *name,
+                         const char *sql, int nparams,
+                         const char *const *params, fl_error_t *err) FL_NODISCARD;
 
 /*
  * Runs a query that returns one row and one column; *out is a new string

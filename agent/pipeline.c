@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -29,6 +30,7 @@
 #include "agent/lintcheck.h"
 #include "agent/pg.h"
 #include "agent/pipeline_internal.h"
+#include "agent/schema.h"
 #include "common/alloc.h"
 #include "common/buf.h"
 #include "common/log.h"
@@ -52,6 +54,12 @@ struct fl_pipeline {
     s_queued_log *logs;
     size_t nlogs;
     unsigned int seed; /* jitter */
+    fl_session_t session; /* pinned, or the migration's settings */
+    char *dump_dir;    /* this target's backup file directory, absolute */
+    char **partial;    /* dump files written as .partial, to rename */
+    size_t npartial;   /* after COMMIT */
+    int schema_gen;    /* the schema snapshot that shows the target as it
+                          is now (1 or 2), or 0: none taken yet */
 };
 
 /* Per-migration execution counters, written to the ledger. */
@@ -195,8 +203,11 @@ s_rollback_quietly(fl_pipeline_t *p)
     fl_error_t ignore = FL_ERROR_INIT;
 
     /* Called on a failure path: the first error is the one reported. */
-    if (fl_pg_in_transaction(p->pg))
+    if (fl_pg_in_transaction(p->pg)) {
         FL_IGNORE(fl_pg_exec(p->pg, "ROLLBACK", &ignore));
+        /* The transaction's set_config calls are undone: pinned again. */
+        p->session.in_migration = 0;
+    }
     fl_error_clear(&ignore);
 }
 
@@ -216,6 +227,12 @@ fl_pipeline_open(fl_pipeline_t **out, const fl_pipeline_opts_t *opts,
     p->seed = (unsigned)time(NULL) ^ (unsigned)getpid();
     rc = fl_pg_open(&p->pg, opts->dsn, "flotilla", err);
     if (rc != 0) {
+        free(p);
+        return rc;
+    }
+    if ((rc = fl__session_pin(p->pg, &p->session, err)) != 0) {
+        fl_pg_close(&p->pg);
+        fl__session_release(&p->session);
         free(p);
         return rc;
     }
@@ -240,9 +257,9 @@ s_unlock(fl_pipeline_t *p)
     if (!p->locked)
         return;
     /* Closing the session releases it anyway; this is only tidiness. */
-    FL_IGNORE(fl_pg_execf(p->pg, &ignore, "SELECT pg_advisory_unlock(%d,"
-                      " hashtext(current_database()) & 2147483647)",
-                      FL_LOCK_CLASS));
+    FL_IGNORE(fl_pg_execf(p->pg, &ignore, "SELECT pg_catalog.pg_advisory_unlock"
+                      "(%d, pg_catalog.hashtext(pg_catalog.current_database())"
+                      " OPERATOR(pg_catalog.&) 2147483647)", FL_LOCK_CLASS));
     fl_error_clear(&ignore);
     p->locked = 0;
 }
@@ -258,6 +275,11 @@ fl_pipeline_close(fl_pipeline_t **pp)
     s_flush_logs(p);
     s_unlock(p);
     fl_pg_close(&p->pg);
+    fl__session_release(&p->session);
+    for (size_t i = 0; i < p->npartial; i++)
+        free(p->partial[i]);
+    free(p->partial);
+    free(p->dump_dir);
     free(p);
     *pp = NULL;
 }
@@ -274,11 +296,12 @@ s_lock_target(fl_pipeline_t *p, fl_error_t *err)
     int64_t start = fl__now_ms();
     int attempt = 0;
     char *v = NULL;
-    char sql[160];
+    char sql[256];
     int rc;
 
-    snprintf(sql, sizeof(sql), "SELECT pg_try_advisory_lock(%d,"
-             " hashtext(current_database()) & 2147483647)", FL_LOCK_CLASS);
+    snprintf(sql, sizeof(sql), "SELECT pg_catalog.pg_try_advisory_lock(%d,"
+             " pg_catalog.hashtext(pg_catalog.current_database())"
+             " OPERATOR(pg_catalog.&) 2147483647)", FL_LOCK_CLASS);
     for (;;) {
         if ((rc = fl_pg_query_value(p->pg, &v, sql, 0, NULL, err)) != 0)
             return rc;
@@ -361,118 +384,87 @@ s_position(const fl_migration_t *m, const fl_stmt_t *st, int pos)
 }
 
 /* Statement indexes with a meaning of their own (s_run, s_blockers). */
-#define S_BACKUPS (-1) /* the backups of every destructive statement */
-#define S_ALL (-2)     /* every statement's tables */
+#define S_ALL (-1)     /* every statement's tables */
 
 /*
  * The sessions holding locks on the tables of statement index (or of
- * every destructive statement, index S_BACKUPS), for a report.
+ * every statement, index S_ALL), for a report.
  */
+static int s_resolve(fl_pipeline_t *p, const char *const *schemas,
+                     const char *const *names, size_t n, uint32_t *oids,
+                     char *relkinds, fl_error_t *err);
+
 static char *
 s_blockers(fl_pipeline_t *p, const fl_stmt_list_t *stmts, int index)
 {
-    fl_buf_t b = FL_BUF_INIT(4096);
+    fl_buf_t b = FL_BUF_INIT(4096), arr = FL_BUF_INIT(0);
+    size_t n = 0, cap = 0;
+    const char **schemas = NULL, **names = NULL;
+    uint32_t *oids = NULL;
+    char *kinds = NULL;
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    fl_error_t err = FL_ERROR_INIT;
 
+    for (size_t s = 0; s < stmts->count; s++)
+        cap += stmts->items[s].ntables;
+    schemas = fl_calloc(cap + 1, sizeof(char *));
+    names = fl_calloc(cap + 1, sizeof(char *));
     for (size_t s = 0; s < stmts->count; s++) {
         const fl_stmt_t *st = &stmts->items[s];
-        if (index >= 0 ? (int)s != index
-                       : index == S_BACKUPS && !st->destructive)
+        if (index >= 0 && (int)s != index)
             continue;
         for (size_t i = 0; i < st->ntables; i++) {
-            fl_pg_result_t r = FL_PG_RESULT_INIT;
-            fl_error_t err = FL_ERROR_INIT;
-            char *qt = fl__qualify(p->pg, st->tables[i].schema,
-                                   st->tables[i].name);
-            const char *params[1] = {qt};
-
-            if (fl_pg_query(p->pg, &r,
-                    "SELECT DISTINCT a.pid, coalesce(a.application_name, ''),"
-                    " coalesce(a.state, ''),"
-                    " coalesce(to_char(now() - a.xact_start, 'HH24:MI:SS'), ''),"
-                    " left(regexp_replace(coalesce(a.query, ''), '\\s+', ' ',"
-                    " 'g'), 120)"
-                    " FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
-                    " WHERE l.granted AND l.pid <> pg_backend_pid()"
-                    " AND l.locktype = 'relation' AND l.relation = to_regclass($1)",
-                    1, params, &err) == 0) {
-                for (size_t j = 0; j < r.nrows; j++)
-                    (void)fl_buf_printf(&b, "%sPID %s (application \"%s\", %s, "
-                                        "transaction age %s) on %s: %s",
-                                        b.len ? "; " : "", fl_pg_value(&r, j, 0),
-                                        fl_pg_value(&r, j, 1),
-                                        fl_pg_value(&r, j, 2),
-                                        fl_pg_value(&r, j, 3), qt,
-                                        fl_pg_value(&r, j, 4));
-            }
-            fl_pg_result_release(&r);
-            fl_error_clear(&err);
-            free(qt);
+            schemas[n] = st->tables[i].schema;
+            names[n++] = st->tables[i].name;
         }
     }
+    oids = fl_calloc(n + 1, sizeof(uint32_t));
+    kinds = fl_calloc(n + 1, 1);
+    if (n && s_resolve(p, schemas, names, n, oids, kinds, &err) == 0) {
+        const char *params[1];
+        FL_IGNORE(fl_buf_puts(&arr, "{"));
+        for (size_t i = 0; i < n; i++)
+            (void)fl_buf_printf(&arr, "%s%u", i ? "," : "", oids[i]);
+        FL_IGNORE(fl_buf_puts(&arr, "}"));
+        params[0] = fl_buf_str(&arr);
+        if (fl_pg_query(p->pg, &r,
+                "SELECT DISTINCT a.pid, COALESCE(a.application_name, ''),"
+                " COALESCE(a.state, ''),"
+                " COALESCE(pg_catalog.to_char(pg_catalog.now() OPERATOR("
+                "pg_catalog.-) a.xact_start, 'HH24:MI:SS'), ''),"
+                " pg_catalog.left(pg_catalog.regexp_replace(COALESCE(a.query,"
+                " ''), '\\s+', ' ', 'g'), 120),"
+                " pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||) '.'"
+                " OPERATOR(pg_catalog.||) pg_catalog.quote_ident(c.relname)"
+                " FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a"
+                " ON a.pid OPERATOR(pg_catalog.=) l.pid"
+                " JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=)"
+                " l.relation JOIN pg_catalog.pg_namespace n ON n.oid"
+                " OPERATOR(pg_catalog.=) c.relnamespace"
+                " WHERE l.granted AND l.pid OPERATOR(pg_catalog.<>)"
+                " pg_catalog.pg_backend_pid() AND l.locktype = 'relation'"
+                " AND l.relation OPERATOR(pg_catalog.=) ANY"
+                " ($1::pg_catalog.oid[])", 1, params, &err) == 0) {
+            for (size_t j = 0; j < r.nrows; j++)
+                (void)fl_buf_printf(&b, "%sPID %s (application \"%s\", %s, "
+                                    "transaction age %s) on %s: %s",
+                                    b.len ? "; " : "", fl_pg_value(&r, j, 0),
+                                    fl_pg_value(&r, j, 1), fl_pg_value(&r, j, 2),
+                                    fl_pg_value(&r, j, 3), fl_pg_value(&r, j, 5),
+                                    fl_pg_value(&r, j, 4));
+        }
+    }
+    fl_pg_result_release(&r);
+    fl_error_clear(&err);
+    fl_buf_release(&arr);
+    free(schemas);
+    free(names);
+    free(oids);
+    free(kinds);
     if (b.len == 0)
         FL_IGNORE(fl_buf_puts(&b, "no session holds a lock on the statement's "
                               "tables any more"));
     return fl_buf_detach(&b);
-}
-
-/* Backups to take before a destructive statement (once per table). */
-typedef struct {
-    char **keys; /* "schema.table" already backed up in this migration */
-    size_t n;
-} s_backed_up;
-
-static void
-s_backed_up_release(s_backed_up *b)
-{
-    for (size_t i = 0; i < b->n; i++)
-        free(b->keys[i]);
-    fl_free(&b->keys);
-    b->n = 0;
-}
-
-static int
-s_backup_for(fl_pipeline_t *p, const fl_migration_t *m, const fl_stmt_t *st,
-             int index, s_backed_up *done, fl_error_t *err)
-{
-    for (size_t i = 0; i < st->ndestroys; i++) {
-        const fl_destroy_t *d = &st->destroys[i];
-        char *key = fl_asprintf("%s.%s", d->schema ? d->schema : "",
-                                d->table);
-        char *where = NULL;
-        const char *mode = (d->kind == FL_DESTROY_UPDATE ||
-                            d->kind == FL_DESTROY_DELETE) ? "EXCLUSIVE"
-                                                          : "ACCESS EXCLUSIVE";
-        int seen = 0;
-        int64_t t0 = fl__now_ms();
-        int rc;
-
-        for (size_t j = 0; j < done->n && !seen; j++)
-            seen = strcmp(done->keys[j], key) == 0;
-        if (seen) {
-            free(key);
-            continue;
-        }
-        rc = fl__backup_table(p->pg, m->version, p->opts.bundle_id, index,
-                              d->schema, d->table, mode, p->opts.backup_dir,
-                              p->opts.backup_dump_above, &where, err);
-        if (rc == FL_ENOTFOUND) {
-            /* DROP ... IF EXISTS of a missing table: nothing to keep. */
-            fl_error_clear(err);
-            free(key);
-            continue;
-        }
-        if (rc != 0) {
-            free(key);
-            return rc;
-        }
-        s_event(p, FL_STEP_BACKUP, FL_STEP_OK, m, fl__now_ms() - t0, NULL,
-                "backed up %s%s%s to %s", d->schema ? d->schema : "",
-                d->schema ? "." : "", d->table, where);
-        free(where);
-        done->keys = fl_reallocarray(done->keys, done->n + 1, sizeof(char *));
-        done->keys[done->n++] = key;
-    }
-    return 0;
 }
 
 /*
@@ -509,46 +501,18 @@ s_drop_invalid_index(fl_pipeline_t *p, const fl_migration_t *m,
 }
 
 /*
- * One attempt of s_run: statement `index` of stmts, or, when index is
- * S_BACKUPS, the backups of every destructive statement of the migration.
- */
-
-static int
-s_attempt(fl_pipeline_t *p, const fl_migration_t *m,
-          const fl_stmt_list_t *stmts, int index, int in_tx,
-          s_backed_up *backed, fl_error_t *err)
-{
-    int rc = 0;
-
-    if (index != S_BACKUPS) {
-        if (!in_tx && (rc = s_drop_invalid_index(p, m, &stmts->items[index],
-                                                 err)) != 0)
-            return rc;
-        return fl_pg_exec(p->pg, stmts->items[index].sql, err);
-    }
-    if (!in_tx && (rc = fl_pg_exec(p->pg, "BEGIN", err)) != 0)
-        return rc;
-    for (size_t i = 0; i < stmts->count && rc == 0; i++)
-        if (stmts->items[i].destructive)
-            rc = s_backup_for(p, m, &stmts->items[i], (int)i, backed, err);
-    if (!in_tx && rc == 0)
-        rc = fl_pg_exec(p->pg, "COMMIT", err);
-    return rc;
-}
-
-/*
- * Runs statement index of stmts (or the backups, index S_BACKUPS),
- * retrying a lock timeout up to `retries` times.  Inside a transaction
- * each attempt runs behind a savepoint; the apply of a transactional
- * migration passes 0 and retries the whole transaction instead, so that
- * it holds no lock while it waits (see s_apply_tx).
+ * Runs statement index of stmts in the migration's settings, retrying a
+ * lock timeout up to `retries` times.  Inside a transaction with retries
+ * each attempt runs behind a savepoint; a transactional migration passes
+ * 0 and retries its whole transaction instead, so that it holds no lock
+ * while it waits (see s_apply_migration).
  */
 static int
 s_run(fl_pipeline_t *p, const fl_migration_t *m, const fl_stmt_list_t *stmts,
-      int index, int in_tx, int retries, s_backed_up *backed, s_stats *stats,
-      fl_error_t *err)
+      int index, int in_tx, int retries, s_stats *stats, fl_error_t *err)
 {
-    const fl_stmt_t *st = index == S_BACKUPS ? NULL : &stmts->items[index];
+    const fl_stmt_t *st = &stmts->items[index];
+    int savepoint = in_tx && retries > 0;
 
     for (int attempt = 0;; attempt++) {
         int64_t t0 = fl__now_ms();
@@ -556,24 +520,38 @@ s_run(fl_pipeline_t *p, const fl_migration_t *m, const fl_stmt_list_t *stmts,
 
         if (s_cancelled(p))
             return FL_ERR(err, FL_ECANCELLED, "migration %s cancelled before "
-                          "%s %d", m->file, st ? "statement" : "backup",
-                          index + 1);
-        if (in_tx && (rc = fl_pg_exec(p->pg, "SAVEPOINT flotilla_stmt", err)) != 0)
+                          "statement %d", m->file, index + 1);
+        if (savepoint &&
+            (rc = fl_pg_exec(p->pg, "SAVEPOINT flotilla_stmt", err)) != 0)
             return rc;
-        rc = s_attempt(p, m, stmts, index, in_tx, backed, err);
+        if (!in_tx && (rc = s_drop_invalid_index(p, m, st, err)) != 0)
+            return rc;
+        if ((rc = fl__session_enter(p->pg, &p->session, err)) != 0)
+            return rc;
+        rc = fl_pg_exec(p->pg, st->sql, err);
         if (rc == 0) {
-            if (in_tx)
+            if (savepoint)
                 rc = fl_pg_exec(p->pg, "RELEASE SAVEPOINT flotilla_stmt", err);
             return rc;
         }
-        if (in_tx) {
+        {
+            /* Where it failed, read before anything else runs. */
+            char *where = s_position(m, st, fl_pg_last_position(p->pg));
+            free(stats->error_position);
+            stats->error_position = where;
+        }
+        if (savepoint) {
             fl_error_t ignore = FL_ERROR_INIT;
             /* Undo the attempt; the transaction stays usable. */
             FL_IGNORE(fl_pg_exec(p->pg, "ROLLBACK TO SAVEPOINT flotilla_stmt",
                              &ignore));
             fl_error_clear(&ignore);
-        } else {
-            s_rollback_quietly(p);
+            /* The rollback put the pinned settings back. */
+            p->session.in_migration = 0;
+        } else if (!in_tx) {
+            fl_error_t ignore = FL_ERROR_INIT;
+            FL_IGNORE(fl__session_leave(p->pg, &p->session, &ignore));
+            fl_error_clear(&ignore);
         }
         if (err && strcmp(err->sqlstate, "55P03") == 0 &&
             attempt < retries && !s_cancelled(p)) {
@@ -582,9 +560,8 @@ s_run(fl_pipeline_t *p, const fl_migration_t *m, const fl_stmt_list_t *stmts,
 
             s_event(p, FL_STEP_EXECUTE, FL_STEP_RETRY, m, fl__now_ms() - t0,
                     NULL, "lock timeout at %s:%d (attempt %d of %d); "
-                    "retrying in %lld ms; blocked by %s", m->file,
-                    st ? st->line : 0, attempt + 1, retries + 1,
-                    (long long)wait, who);
+                    "retrying in %lld ms; blocked by %s", m->file, st->line,
+                    attempt + 1, retries + 1, (long long)wait, who);
             free(who);
             fl_error_clear(err);
             stats->lock_wait_ms += fl__now_ms() - t0 + wait;
@@ -594,14 +571,10 @@ s_run(fl_pipeline_t *p, const fl_migration_t *m, const fl_stmt_list_t *stmts,
         }
         /* Final failure: say where, and why. */
         {
-            char *where = st ? s_position(m, st, fl_pg_last_position(p->pg))
-                             : fl_asprintf("%s", m->file);
             int lock = err && strcmp(err->sqlstate, "55P03") == 0;
             int cancel = err && strcmp(err->sqlstate, "57014") == 0;
 
-            free(stats->error_position);
-            stats->error_position = fl_strdup(where);
-            if (lock) {
+            if (lock && retries > 0) {
                 char *who = s_blockers(p, stmts, index);
                 fl_error_set_detail(err, "Gave up after %d attempts; blocked "
                                     "by %s.", attempt + 1, who);
@@ -617,46 +590,29 @@ s_run(fl_pipeline_t *p, const fl_migration_t *m, const fl_stmt_list_t *stmts,
                                        "Raise statement_timeout in the "
                                        "migration's options if it is expected.");
             }
-            fl_error_prefix(err, "%s: ", where);
-            free(where);
+            fl_error_prefix(err, "%s: ", stats->error_position);
             return err ? err->code : FL_EDB;
         }
     }
 }
 
-/* Does check c of statement i depend on an earlier statement's writes? */
-static int
-s_check_deferred(const fl_stmt_list_t *stmts, size_t i, const fl_check_t *c)
-{
-    if (c->kind == FL_CHECK_DEPENDENTS)
-        return 1;
-    for (size_t j = 0; j < i; j++) {
-        for (size_t k = 0; k < stmts->items[j].ntables; k++) {
-            const fl_table_ref_t *t = &stmts->items[j].tables[k];
-            if (!t->writes || strcmp(t->name, c->table) != 0)
-                continue;
-            if (t->schema == NULL || c->schema == NULL ||
-                strcmp(t->schema, c->schema) == 0)
-                return 1;
-        }
-    }
-    return 0;
-}
-
-/* Runs the checks of statement i; deferred selects which half. */
+/*
+ * Runs the live checks of statement i, in the migration's settings, just
+ * before the statement: they see what the statements before it did.
+ */
 static int
 s_run_checks(fl_pipeline_t *p, const fl_stmt_list_t *stmts, size_t i,
-             int deferred, json_t *report, fl_error_t *err)
+             json_t *report, fl_error_t *err)
 {
     const fl_stmt_t *st = &stmts->items[i];
+    int rc = 0;
 
-    for (size_t k = 0; k < st->nchecks; k++) {
-        int rc;
-        if (s_check_deferred(stmts, i, &st->checks[k]) != deferred)
-            continue;
-        if ((rc = fl__check_run(p->pg, &st->checks[k], report, err)) != 0)
+    if (st->nchecks && (rc = fl__session_enter(p->pg, &p->session, err)) != 0)
+        return rc;
+    for (size_t k = 0; k < st->nchecks; k++)
+        if ((rc = fl__check_run(p->pg, &st->checks[k], st->cascades, report,
+                                err)) != 0)
             return rc;
-    }
     return 0;
 }
 
@@ -675,6 +631,8 @@ s_custom_validate(fl_pipeline_t *p, const fl_migration_t *m, json_t *report,
         return 0;
     rc = fl_facts_analyze(&vs, m->validate, m->validate_line - 1,
                           fl_pg_server_version(p->pg), err);
+    if (rc == 0)
+        rc = fl__session_enter(p->pg, &p->session, err);
     for (size_t i = 0; rc == 0 && i < vs.count; i++) {
         fl_pg_result_t r = FL_PG_RESULT_INIT;
         const fl_stmt_t *st = &vs.items[i];
@@ -780,21 +738,20 @@ s_record_failure(fl_pipeline_t *p, const fl_migration_t *m, int tx, int total,
     }
 }
 
-/*
- * The verify-after step: the migration's verify statements and its
- * ledger row marked applied.  Inside the migration's transaction when tx
- * is set.
- */
+/* The migration's verify statements, in its settings. */
 static int
-s_finish(fl_pipeline_t *p, const fl_migration_t *m, int tx, int total,
-         int64_t t0, const s_stats *stats, fl_error_t *err)
+s_verify_statements(fl_pipeline_t *p, const fl_migration_t *m,
+                    fl_error_t *err)
 {
     fl_stmt_list_t vs = {NULL, 0};
     int rc = 0;
 
-    if (m->verify)
-        rc = fl_facts_analyze(&vs, m->verify, m->verify_line - 1,
-                              fl_pg_server_version(p->pg), err);
+    if (m->verify == NULL)
+        return 0;
+    rc = fl_facts_analyze(&vs, m->verify, m->verify_line - 1,
+                          fl_pg_server_version(p->pg), err);
+    if (rc == 0 && vs.count)
+        rc = fl__session_enter(p->pg, &p->session, err);
     for (size_t i = 0; rc == 0 && i < vs.count; i++) {
         rc = fl_pg_exec(p->pg, vs.items[i].sql, err);
         if (rc != 0)
@@ -802,230 +759,896 @@ s_finish(fl_pipeline_t *p, const fl_migration_t *m, int tx, int total,
                             vs.items[i].line, vs.items[i].column);
     }
     fl_stmt_list_release(&vs);
-    if (rc == 0) {
-        fl_ledger_record_t rec = {m, p->opts.bundle_id, p->opts.rollout_id,
-                                  p->opts.agent, "applied", tx, stats->done,
-                                  total, fl__now_ms() - t0,
-                                  stats->lock_wait_ms, stats->retries, NULL,
-                                  NULL, NULL};
-        rc = fl_ledger_record(p->pg, &rec, err);
-    }
     return rc;
 }
 
+/* The snapshot of the target before migration m (see s_schema_after). */
+static int
+s_schema_before(fl_pipeline_t *p, int *gen, fl_error_t *err)
+{
+    int rc;
+
+    if (p->schema_gen != 0) {
+        *gen = p->schema_gen;
+        return 0;
+    }
+    if ((rc = fl_schema_snapshot(p->pg, 1, NULL, err)) != 0)
+        return rc;
+    *gen = p->schema_gen = 1;
+    return 0;
+}
+
 /*
- * Records the schema fingerprint of the target after m committed.  It is
- * computed outside the migration's transaction on purpose: on a schema
- * with thousands of tables the catalog scan takes long enough to matter,
- * and inside the transaction it would hold the migration's locks that
- * much longer.  A failure here is reported and leaves the fingerprint
- * empty: the migration itself is applied.  Returns a new string or NULL.
+ * After m committed: a snapshot of the schema, the objects m changed
+ * (against the snapshot before it) recorded for its rollback's proof,
+ * and the fingerprint.  Taken outside the migration's transaction on
+ * purpose: on a schema with thousands of tables the catalog scan takes
+ * long enough to matter, and inside the transaction it would hold the
+ * migration's locks that much longer.  The snapshot is the next
+ * migration's "before", so each migration costs one.  A failure here is
+ * reported and leaves the schema unrecorded (the rollback then says it
+ * cannot prove the schema): the migration itself is applied.  Returns
+ * the fingerprint (new string) or NULL.
  */
 static char *
-s_fingerprint_after(fl_pipeline_t *p, const fl_migration_t *m)
+s_schema_after(fl_pipeline_t *p, const fl_migration_t *m, int before,
+               int *changes)
 {
     fl_error_t err = FL_ERROR_INIT;
     char *fp = NULL;
     char version[24];
     fl_pg_result_t r = FL_PG_RESULT_INIT;
-    int rc = fl__schema_fingerprint(p->pg, &fp, &err);
+    int after = before == 1 ? 2 : 1;
+    int rc = 0;
 
+    *changes = 0;
+    p->schema_gen = 0;
     snprintf(version, sizeof(version), "%lld", (long long)m->version);
+    if (before == 0)
+        rc = FL_ERR(&err, FL_ENOTFOUND, "no snapshot before the migration");
+    if (rc == 0)
+        rc = fl_schema_snapshot(p->pg, after, NULL, &err);
+    if (rc == 0)
+        rc = fl_schema_record_changes(p->pg, m->version, before, after,
+                                      changes, &err);
+    if (rc == 0)
+        rc = fl_schema_fingerprint(p->pg, after, &fp, &err);
     if (rc == 0) {
         const char *params[2] = {fp, version};
         rc = fl_pg_query(p->pg, &r, "UPDATE flotilla.schema_migrations SET"
-                         " schema_fingerprint = $1 WHERE version = $2", 2,
-                         params, &err);
+                         " schema_fingerprint = $1, schema_recorded = true"
+                         " WHERE version = $2::pg_catalog.int8", 2, params,
+                         &err);
         fl_pg_result_release(&r);
     }
-    if (rc == 0)
+    if (rc == 0) {
+        p->schema_gen = after;
         return fp;
-    fl_log_warning("pipeline", "could not record the schema fingerprint after "
-                   "%s: %s", m->file, err.message);
+    }
+    fl_log_warning("pipeline", "could not record the schema after %s: %s",
+                   m->file, err.message);
     fl_error_clear(&err);
     free(fp);
     return NULL;
 }
 
-/*
- * One attempt at a transactional migration, from BEGIN to just before
- * COMMIT.  *refused is set when validation (not execution) failed.
- */
-static int
-s_apply_tx_once(fl_pipeline_t *p, const fl_migration_t *m,
-                const fl_stmt_list_t *stmts, s_backed_up *backed,
-                s_stats *stats, int *stage, int *refused, int64_t t0,
-                int64_t *tv, fl_error_t *err)
-{
-    int rc;
+/* ---- the net: what one run of a migration destroyed ----------------- */
 
-    *stage = FL_STEP_VALIDATE;
-    if ((rc = fl_pg_exec(p->pg, "BEGIN", err)) != 0 ||
-        (rc = s_set_timeouts(p, m, 1, err)) != 0)
-        return rc;
-    *refused = 1;
-    if ((rc = s_custom_validate(p, m, NULL, err)) != 0)
-        return rc;
-    for (size_t i = 0; i < stmts->count && rc == 0; i++)
-        rc = s_run_checks(p, stmts, i, 0, NULL, err);
-    if (rc != 0)
-        return rc;
-    *refused = 0;
-    s_event(p, FL_STEP_VALIDATE, FL_STEP_OK, m, fl__now_ms() - t0, NULL,
-            "%zu statement%s validated", stmts->count,
-            stmts->count == 1 ? "" : "s");
-    *tv = fl__now_ms();
-    /*
-     * Back up before the first statement: the copies then hold the
-     * pre-migration rows and columns, which is what rollback must restore
-     * (a column added earlier in the same migration is not restored).
-     */
-    *stage = FL_STEP_BACKUP;
-    if ((rc = s_run(p, m, stmts, S_BACKUPS, 1, 0, backed, stats, err)) != 0)
-        return rc;
-    *stage = FL_STEP_EXECUTE;
-    s_event(p, FL_STEP_EXECUTE, FL_STEP_STARTED, m, 0, NULL, "executing %s",
-            m->file);
-    for (size_t i = 0; i < stmts->count; i++) {
-        *stage = FL_STEP_VALIDATE;
-        *refused = 1;
-        if ((rc = s_run_checks(p, stmts, i, 1, NULL, err)) != 0)
-            return rc;
-        *refused = 0;
-        *stage = FL_STEP_EXECUTE;
-        if ((rc = s_run(p, m, stmts, (int)i, 1, 0, backed, stats, err)) != 0)
-            return rc;
-        stats->done = (int)i + 1;
-    }
-    *stage = FL_STEP_VERIFY_AFTER;
-    return s_finish(p, m, 1, (int)stmts->count, t0, stats, err);
+/* A set of OIDs (small: the tables one migration touches). */
+typedef struct {
+    uint32_t *v;
+    size_t n;
+} s_oids;
+
+static int
+s_oids_has(const s_oids *s, uint32_t oid)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (s->v[i] == oid)
+            return 1;
+    return 0;
+}
+
+static void
+s_oids_add(s_oids *s, uint32_t oid)
+{
+    if (s_oids_has(s, oid))
+        return;
+    s->v = fl_reallocarray(s->v, s->n + 1, sizeof(uint32_t));
+    s->v[s->n++] = oid;
+}
+
+static void
+s_oids_release(s_oids *s)
+{
+    fl_free(&s->v);
+    s->n = 0;
 }
 
 /*
- * Applies one transactional migration: validate, backup, execute, verify
- * and the ledger row in one transaction.
+ * One migration (or, for a no-transaction migration, one statement) as a
+ * unit of work: its statements, counters, and what the net knows.
  */
-static int
-s_apply_tx(fl_pipeline_t *p, const fl_migration_t *m, fl_error_t *err)
+typedef struct {
+    const fl_migration_t *m;
+    fl_stmt_list_t stmts;
+    s_stats stats;
+    int64_t t0;
+    fl_net_snap_t pre;      /* the managed relations at the start of the run */
+    fl_backup_t *backups;   /* taken in this run */
+    size_t nbackups;
+    s_oids backed;          /* their tables */
+    s_oids forced;          /* back up before the first statement (kept
+                               across runs: the net found them) */
+    s_oids explained;       /* rewritten by a statement that says so */
+    s_oids named;           /* written by a statement that names them */
+    fl_net_snap_t first;    /* the first run's snapshot: sequences as they
+                               were before the migration */
+    fl_buf_t uncovered;     /* "table: reason; ..." found by the net */
+    int nuncovered;
+    int restarts;
+} s_unit;
+
+static void
+s_unit_reset_run(s_unit *u)
 {
-    fl_stmt_list_t stmts = {NULL, 0};
-    s_backed_up backed = {NULL, 0};
-    s_stats stats = {0, 0, 0, NULL};
-    char *fingerprint = NULL;
-    int64_t t0 = fl__now_ms();
-    int64_t tv = 0;
+    fl__net_snap_release(&u->pre);
+    for (size_t i = 0; i < u->nbackups; i++)
+        fl__backup_release(&u->backups[i]);
+    fl_free(&u->backups);
+    u->nbackups = 0;
+    s_oids_release(&u->backed);
+    s_oids_release(&u->explained);
+    s_oids_release(&u->named);
+    fl_buf_reset(&u->uncovered);
+    u->nuncovered = 0;
+}
+
+static void
+s_unit_release(s_unit *u)
+{
+    s_unit_reset_run(u);
+    s_oids_release(&u->forced);
+    fl__net_snap_release(&u->first);
+    fl_buf_release(&u->uncovered);
+    s_stats_release(&u->stats);
+    fl_stmt_list_release(&u->stmts);
+}
+
+/*
+ * Before a run is undone: its snapshot becomes the unit's first, unless
+ * an earlier run's is already kept.  Sequences ignore savepoints and
+ * rollbacks, so only the first snapshot knows where they stood before
+ * the migration.
+ */
+static void
+s_keep_first(s_unit *u)
+{
+    if (u->first.rels != NULL || u->pre.rels == NULL)
+        return;
+    u->first = u->pre;
+    u->pre.rels = NULL;
+    u->pre.n = 0;
+}
+
+/* This target's directory for backup files (absolute), made on demand. */
+static int
+s_dump_dir(fl_pipeline_t *p, const char **out, fl_error_t *err)
+{
+    char *id = NULL, *db = NULL, *abs = NULL;
     int rc = 0;
-    int stage = FL_STEP_VALIDATE;
 
-    s_event(p, FL_STEP_VALIDATE, FL_STEP_STARTED, m, 0, NULL, "validating %s",
-            m->file);
-    if ((rc = s_statements(p, m, &stmts, err)) != 0)
-        goto refused;
-    if ((rc = fl__lint_gate(m, fl_pg_server_version(p->pg),
-                            p->opts.allow_lint_errors, NULL, err)) != 0)
-        goto refused;
-    for (int attempt = 0;; attempt++) {
-        int refused = 0;
-        int64_t ta = fl__now_ms();
-
-        rc = s_apply_tx_once(p, m, &stmts, &backed, &stats, &stage, &refused,
-                             t0, &tv, err);
-        if (rc == 0)
-            break;
-        if (refused)
-            goto refused;
-        if (err && strcmp(err->sqlstate, "55P03") == 0 &&
-            attempt < p->opts.lock_retries && !s_cancelled(p)) {
-            int64_t wait = s_backoff(p, p->opts.retry_base_ms, attempt);
-            char *who = NULL;
-
-            /* Undo it all: no lock is held while we wait. */
-            s_rollback_quietly(p);
-            who = s_blockers(p, &stmts, S_ALL);
-            s_event(p, FL_STEP_EXECUTE, FL_STEP_RETRY, m, fl__now_ms() - ta,
-                    NULL, "lock timeout at %s (attempt %d of %d); rolled "
-                    "back, retrying in %lld ms; blocked by %s",
-                    stats.error_position ? stats.error_position : m->file,
-                    attempt + 1, p->opts.lock_retries + 1, (long long)wait,
-                    who);
-            free(who);
-            fl_error_clear(err);
-            s_backed_up_release(&backed);
-            stats.lock_wait_ms += fl__now_ms() - ta + wait;
-            stats.retries++;
-            stats.done = 0;
-            s_sleep(p, wait);
-            continue;
-        }
-        if (err && strcmp(err->sqlstate, "55P03") == 0) {
-            char *who = NULL;
-            s_rollback_quietly(p);
-            who = s_blockers(p, &stmts, S_ALL);
-            fl_error_set_detail(err, "Gave up after %d attempts; blocked by "
-                                "%s.", attempt + 1, who);
-            free(who);
-        }
-        goto failed;
+    *out = NULL;
+    if (p->dump_dir) {
+        *out = p->dump_dir;
+        return 0;
     }
-    if ((rc = fl_pg_exec(p->pg, "COMMIT", err)) != 0)
-        goto failed;
-    s_event(p, FL_STEP_EXECUTE, FL_STEP_OK, m, fl__now_ms() - tv, NULL,
-            "%zu statement%s executed", stmts.count, stmts.count == 1 ? "" : "s");
-    fingerprint = s_fingerprint_after(p, m);
-    s_event(p, FL_STEP_VERIFY_AFTER, FL_STEP_OK, m, 0, NULL,
-            "applied %s; schema fingerprint %.16s", m->file,
-            fingerprint ? fingerprint : "(not recorded)");
-    goto cleanup;
-refused:
-    s_rollback_quietly(p);
-    s_event(p, FL_STEP_VALIDATE, FL_STEP_REFUSED, m, fl__now_ms() - t0, err,
-            "refused %s", m->file);
-    if (rc != FL_EINVAL && rc != FL_EDB)
+    if (p->opts.backup_dir == NULL || p->opts.backup_dump_above <= 0)
+        return 0;
+    rc = fl_pg_query_value(p->pg, &id, "SELECT target_id::pg_catalog.text FROM"
+                           " flotilla.ledger_meta ORDER BY created_at,"
+                           " ledger_version LIMIT 1", 0, NULL, err);
+    if (rc == 0)
+        rc = fl_pg_query_value(p->pg, &db, "SELECT pg_catalog.current_database()",
+                               0, NULL, err);
+    if (rc != 0)
         goto cleanup;
-    if (rc == FL_EDB)
-        fl_error_prefix(err, "%s: ", m->file);
-    if (err)
-        err->code = FL_EINVAL;
-    rc = FL_EINVAL;
-    goto cleanup;
-failed:
-    s_record_failure(p, m, 1, (int)stmts.count, t0, &stats, err);
-    s_event(p, (fl_step)stage, FL_STEP_FAILED, m, fl__now_ms() - t0, err,
-            "%s failed and was rolled back", m->file);
+    if (mkdir(p->opts.backup_dir, 0700) != 0 && errno != EEXIST) {
+        rc = FL_ERR(err, FL_EIO, "could not create backup directory \"%s\": %s",
+                    p->opts.backup_dir, strerror(errno));
+        goto cleanup;
+    }
+    abs = realpath(p->opts.backup_dir, NULL);
+    if (abs == NULL) {
+        rc = FL_ERR(err, FL_EIO, "could not resolve backup directory \"%s\": "
+                    "%s", p->opts.backup_dir, strerror(errno));
+        goto cleanup;
+    }
+    /*
+     * One directory per target: "<database>-<first 12 of its ledger's
+     * target id>", so two databases of the same name on two servers, or
+     * hundreds of an agent's tenants, never share a file name.
+     */
+    for (char *c = db; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+              (*c >= '0' && *c <= '9') || *c == '_' || *c == '-'))
+            *c = '_';
+    p->dump_dir = fl_asprintf("%s/%.40s-%.12s", abs, db, id ? id : "");
+    *out = p->dump_dir;
 cleanup:
-    free(fingerprint);
-    s_stats_release(&stats);
-    s_backed_up_release(&backed);
-    fl_stmt_list_release(&stmts);
-    s_flush_logs(p);
+    free(abs);
+    free(id);
+    free(db);
     return rc;
 }
 
 /*
- * Applies one no-transaction migration statement by statement, resuming
- * after the statements the ledger says are done.
+ * Resolves names (schema may be NULL) to OIDs as the migration's next
+ * statement would: qualified names directly, others through the
+ * migration's effective schemas.  oids[i] = 0 for a name that does not
+ * exist; relkinds[i] its relkind.
  */
 static int
-s_apply_notx(fl_pipeline_t *p, const fl_migration_t *m,
-             const fl_ledger_row_t *row, fl_error_t *err)
+s_resolve(fl_pipeline_t *p, const char *const *schemas,
+          const char *const *names, size_t n, uint32_t *oids, char *relkinds,
+          fl_error_t *err)
 {
-    fl_stmt_list_t stmts = {NULL, 0};
-    s_backed_up backed = {NULL, 0};
-    s_stats stats = {0, 0, 0, NULL};
-    char *fingerprint = NULL;
+    json_t *a = json_array();
+    char *text = NULL;
+    const char *params[2];
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    int rc;
+
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, json_pack("[s?, s]", schemas[i], names[i]));
+    text = json_dumps(a, JSON_COMPACT);
+    json_decref(a);
+    params[0] = text;
+    params[1] = fl__session_schemas(&p->session);
+    rc = fl_pg_query(p->pg, &r,
+        "SELECT x.oid, x.relkind FROM pg_catalog.json_array_elements("
+        " $1::pg_catalog.json) WITH ORDINALITY AS u(e, i)"
+        " LEFT JOIN LATERAL (SELECT c.oid, c.relkind FROM pg_catalog.pg_class c"
+        "  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=)"
+        "  c.relnamespace WHERE c.relname OPERATOR(pg_catalog.=)"
+        "  (u.e OPERATOR(pg_catalog.->>) 1)::pg_catalog.name AND CASE WHEN"
+        "  (u.e OPERATOR(pg_catalog.->>) 0) IS NOT NULL THEN n.nspname"
+        "  OPERATOR(pg_catalog.=) (u.e OPERATOR(pg_catalog.->>) 0)::pg_catalog.name"
+        "  ELSE n.nspname::pg_catalog.text OPERATOR(pg_catalog.=) ANY"
+        "  (ARRAY(SELECT pg_catalog.json_array_elements_text($2::pg_catalog.json)))"
+        "  END ORDER BY pg_catalog.array_position(ARRAY(SELECT"
+        "  pg_catalog.json_array_elements_text($2::pg_catalog.json)),"
+        "  n.nspname::pg_catalog.text) LIMIT 1) x ON true ORDER BY u.i",
+        2, params, err);
+    for (size_t i = 0; rc == 0 && i < n && i < r.nrows; i++) {
+        const char *o = fl_pg_value(&r, i, 0);
+        const char *k = fl_pg_value(&r, i, 1);
+        oids[i] = o ? (uint32_t)strtoul(o, NULL, 10) : 0;
+        relkinds[i] = k ? k[0] : '\0';
+    }
+    fl_pg_result_release(&r);
+    free(text);
+    return rc;
+}
+
+/*
+ * The tables a statement destroying data in roots reaches through the
+ * catalog: referencing tables whose foreign keys act (CASCADE, SET NULL,
+ * SET DEFAULT) on delete (DELETE, MERGE) or on update (UPDATE, upserts),
+ * every referencing table for TRUNCATE ... CASCADE, recursively; and for
+ * partitioned tables, their leaf partitions.  Adds to out.
+ */
+static int
+s_reach(fl_pipeline_t *p, const s_oids *roots, int on_delete, int on_update,
+        int truncate, s_oids *out, fl_error_t *err)
+{
+    fl_buf_t arr = FL_BUF_INIT(0);
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    char flags[8];
+    const char *params[2];
+    int rc;
+
+    FL_IGNORE(fl_buf_puts(&arr, "{"));
+    for (size_t i = 0; i < roots->n; i++)
+        (void)fl_buf_printf(&arr, "%s%u", i ? "," : "", roots->v[i]);
+    FL_IGNORE(fl_buf_puts(&arr, "}"));
+    snprintf(flags, sizeof(flags), "%d%d%d", on_delete, on_update, truncate);
+    params[0] = fl_buf_str(&arr);
+    params[1] = flags;
+    rc = fl_pg_query(p->pg, &r,
+        "WITH RECURSIVE reach(oid) AS ("
+        "  SELECT pg_catalog.unnest($1::pg_catalog.oid[])"
+        "  UNION SELECT k.conrelid FROM pg_catalog.pg_constraint k"
+        "  JOIN reach ON k.confrelid OPERATOR(pg_catalog.=) reach.oid"
+        "  WHERE k.contype = 'f' AND ("
+        "   (pg_catalog.substr($2, 1, 1) = '1' AND k.confdeltype IN ('c', 'n', 'd'))"
+        "   OR (pg_catalog.substr($2, 2, 1) = '1' AND k.confupdtype IN ('c', 'n', 'd'))"
+        "   OR pg_catalog.substr($2, 3, 1) = '1'))"
+        " SELECT DISTINCT t.relid FROM reach, LATERAL ("
+        "  SELECT reach.oid AS relid UNION ALL"
+        "  SELECT pt.relid FROM pg_catalog.pg_partition_tree(reach.oid) pt"
+        "  WHERE pt.isleaf) t",
+        2, params, err);
+    for (size_t i = 0; rc == 0 && i < r.nrows; i++)
+        s_oids_add(out, (uint32_t)strtoul(fl_pg_value(&r, i, 0), NULL, 10));
+    fl_pg_result_release(&r);
+    fl_buf_release(&arr);
+    return rc;
+}
+
+/* Adds the tables of the schemas named in names (a JSON array) to out. */
+static int
+s_schema_tables(fl_pipeline_t *p, json_t *names, s_oids *out, fl_error_t *err)
+{
+    char *text = json_dumps(names, JSON_COMPACT);
+    const char *params[1] = {text};
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    int rc = fl_pg_query(p->pg, &r,
+        "SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n"
+        " ON n.oid OPERATOR(pg_catalog.=) c.relnamespace WHERE c.relkind IN"
+        " ('r', 'p') AND n.nspname::pg_catalog.text OPERATOR(pg_catalog.=) ANY"
+        " (ARRAY(SELECT pg_catalog.json_array_elements_text($1::pg_catalog.json)))",
+        1, params, err);
+
+    for (size_t i = 0; rc == 0 && i < r.nrows; i++)
+        s_oids_add(out, (uint32_t)strtoul(fl_pg_value(&r, i, 0), NULL, 10));
+    fl_pg_result_release(&r);
+    free(text);
+    return rc;
+}
+
+/* Takes the backup of table oid if it pre-existed and has none yet. */
+static int
+s_backup_one(fl_pipeline_t *p, s_unit *u, uint32_t oid, const char *lockmode,
+             int stmt_index, fl_error_t *err)
+{
+    const fl_net_rel_t *pre = fl__net_find(&u->pre, oid);
+    fl_backup_ctx_t ctx = {u->m->version, p->opts.bundle_id, NULL,
+                           p->opts.backup_dump_above};
+    fl_backup_t b;
+    char *where = NULL;
     int64_t t0 = fl__now_ms();
-    size_t start = 0;
+    fl_error_t lerr = FL_ERROR_INIT;
+    int rc;
+
+    /* Created by this migration, not a table, or already kept. */
+    if (pre == NULL || pre->relkind != 'r' || s_oids_has(&u->backed, oid))
+        return 0;
+    if ((rc = s_dump_dir(p, &ctx.dump_dir, err)) != 0)
+        return rc;
+    rc = fl__backup_take(p->pg, &ctx, pre, lockmode, stmt_index, &b, &where,
+                         &lerr);
+    if (rc == FL_ECONFLICT) {
+        /*
+         * This run already changed the table: it is backed up before the
+         * first statement of the next run instead (the net restarts).
+         */
+        (void)fl_buf_printf(&u->uncovered, "%s%s.%s: %s", u->nuncovered++ ?
+                            "; " : "", pre->schema, pre->name,
+                            "changed by an earlier statement of the same "
+                            "migration before the one that destroys its data");
+        s_oids_add(&u->forced, oid);
+        fl_error_clear(&lerr);
+        return 0;
+    }
+    if (rc != 0) {
+        fl_error_move(err, &lerr);
+        return rc;
+    }
+    u->backups = fl_reallocarray(u->backups, u->nbackups + 1, sizeof(b));
+    u->backups[u->nbackups++] = b;
+    s_oids_add(&u->backed, oid);
+    if (b.dump) {
+        p->partial = fl_reallocarray(p->partial, p->npartial + 1,
+                                     sizeof(char *));
+        p->partial[p->npartial++] = fl_strdup(b.path);
+    }
+    s_event(p, FL_STEP_BACKUP, FL_STEP_OK, u->m, fl__now_ms() - t0, NULL,
+            "backed up %s.%s to %s", pre->schema, pre->name, where);
+    free(where);
+    return 0;
+}
+
+static int
+s_destroys_rows(fl_destroy_kind k)
+{
+    return k == FL_DESTROY_UPDATE || k == FL_DESTROY_DELETE;
+}
+
+/*
+ * Before statement k runs: resolves the tables it destroys data in (under
+ * the search_path the migration has set by now), follows the catalog to
+ * the tables that reaches, and backs up every one that existed before the
+ * migration.  A table the statement writes and a later statement destroys
+ * is backed up now, before this write.  Tables a statement rewrites on
+ * purpose (and says so) are noted, so the net does not take the rewrite
+ * for a TRUNCATE.  Runs on the pinned session.
+ */
+static int
+s_prepare_statement(fl_pipeline_t *p, s_unit *u, size_t k, fl_error_t *err)
+{
+    const fl_stmt_t *st = &u->stmts.items[k];
+    size_t cap = st->ndestroys + st->ntables + 1, n = 0;
+    const char **schemas = fl_calloc(cap, sizeof(char *));
+    const char **names = fl_calloc(cap, sizeof(char *));
+    /* 0 destroys, 1 writes and a later one destroys, 2 rewrites, 3 writes */
+    int *why = fl_calloc(cap, sizeof(int));
+    uint32_t *oids = NULL;
+    char *kinds = NULL;
+    s_oids rows = {NULL, 0}, whole = {NULL, 0}, reach = {NULL, 0};
+    json_t *dropped_schemas = json_array();
+    int on_delete = 0, on_update = 0, truncate = 0;
     int rc = 0;
 
+    for (size_t i = 0; i < st->ndestroys; i++) {
+        const fl_destroy_t *d = &st->destroys[i];
+        if (d->kind == FL_DESTROY_DROP_SCHEMA && d->schema) {
+            json_array_append_new(dropped_schemas, json_string(d->schema));
+            continue;
+        }
+        if (d->table == NULL)
+            continue;
+        schemas[n] = d->schema;
+        names[n] = d->table;
+        why[n++] = 0;
+        on_delete |= d->kind == FL_DESTROY_DELETE;
+        on_update |= d->kind == FL_DESTROY_UPDATE;
+        truncate |= d->kind == FL_DESTROY_TRUNCATE && st->cascades;
+    }
+    for (size_t i = 0; i < st->ntables; i++) {
+        const fl_table_ref_t *t = &st->tables[i];
+        int later = 0;
+        if (!t->writes)
+            continue;
+        schemas[n] = t->schema;
+        names[n] = t->name;
+        if (st->rewrites) {
+            why[n++] = 2;
+            continue;
+        }
+        /* Written now, destroyed later (by the same name): keep it now. */
+        for (size_t j = k + 1; j < u->stmts.count && !later; j++)
+            for (size_t d = 0; d < u->stmts.items[j].ndestroys && !later; d++)
+                later = u->stmts.items[j].destroys[d].table &&
+                        strcmp(u->stmts.items[j].destroys[d].table,
+                               t->name) == 0;
+        why[n++] = later ? 1 : 3;
+    }
+    if (n == 0 && json_array_size(dropped_schemas) == 0)
+        goto cleanup;
+    if ((rc = fl__session_leave(p->pg, &p->session, err)) != 0)
+        goto cleanup;
+    oids = fl_calloc(n + 1, sizeof(uint32_t));
+    kinds = fl_calloc(n + 1, 1);
+    if (n && (rc = s_resolve(p, schemas, names, n, oids, kinds, err)) != 0)
+        goto cleanup;
+    if (json_array_size(dropped_schemas) &&
+        (rc = s_schema_tables(p, dropped_schemas, &whole, err)) != 0)
+        goto cleanup;
+    for (size_t i = 0; i < n; i++) {
+        if (oids[i] == 0)
+            continue; /* DROP ... IF EXISTS of nothing; a check reports it */
+        if (why[i] != 0)
+            s_oids_add(&u->named, oids[i]);
+        if (why[i] == 2) {
+            s_oids_add(&u->explained, oids[i]);
+        } else if (why[i] == 3) {
+            continue;
+        } else if (kinds[i] == 'r' || kinds[i] == 'p') {
+            int rowlevel = why[i] == 1;
+            for (size_t d = 0; why[i] == 0 && d < st->ndestroys; d++)
+                if (st->destroys[d].table &&
+                    strcmp(st->destroys[d].table, names[i]) == 0)
+                    rowlevel |= s_destroys_rows(st->destroys[d].kind);
+            s_oids_add(rowlevel ? &rows : &whole, oids[i]);
+        }
+    }
+    if (rows.n + whole.n == 0)
+        goto cleanup;
+    {
+        s_oids roots = {NULL, 0};
+        for (size_t i = 0; i < rows.n; i++)
+            s_oids_add(&roots, rows.v[i]);
+        for (size_t i = 0; i < whole.n; i++)
+            s_oids_add(&roots, whole.v[i]);
+        rc = s_reach(p, &roots, on_delete || truncate, on_update, truncate,
+                     &reach, err);
+        s_oids_release(&roots);
+        if (rc != 0)
+            goto cleanup;
+    }
+    /*
+     * DML needs only writers kept out (EXCLUSIVE); DDL takes ACCESS
+     * EXCLUSIVE anyway, so the backup takes it first.
+     */
+    for (size_t i = 0; rc == 0 && i < reach.n; i++)
+        rc = s_backup_one(p, u, reach.v[i],
+                          s_oids_has(&whole, reach.v[i]) ? "ACCESS EXCLUSIVE"
+                                                         : "EXCLUSIVE",
+                          (int)k, err);
+cleanup:
+    json_decref(dropped_schemas);
+    s_oids_release(&rows);
+    s_oids_release(&whole);
+    s_oids_release(&reach);
+    free(schemas);
+    free(names);
+    free(why);
+    free(oids);
+    free(kinds);
+    return rc;
+}
+
+/*
+ * The net, after the last statement and before COMMIT: compares the
+ * managed relations with the snapshot taken when the run started.  A
+ * table that existed before is destroyed when it is gone, its storage
+ * was replaced (TRUNCATE, or a rewrite no statement announced), this
+ * transaction updated or deleted rows in it, or a column it had was
+ * dropped (a type change that keeps the data needs no rewrite, one that
+ * does not is a rewrite); if no backup of this run covers it, it is listed in
+ * u->uncovered and added to u->forced.  Sequences that were dropped,
+ * restarted or moved back have their old position recorded (no restart
+ * is needed for them).
+ */
+static int
+s_net(fl_pipeline_t *p, s_unit *u, fl_net_snap_t *post, fl_error_t *err)
+{
+    fl_net_touched_t touched = {NULL, 0};
+    int rc;
+
+    if ((rc = fl__session_leave(p->pg, &p->session, err)) != 0)
+        return rc;
+    if ((rc = fl__net_snapshot(p->pg, post, err)) != 0 ||
+        (rc = fl__net_touched_columns(p->pg, &touched, err)) != 0)
+        goto cleanup;
+    for (size_t i = 0; i < u->pre.n; i++) {
+        const fl_net_rel_t *b = &u->pre.rels[i];
+        const fl_net_rel_t *a = fl__net_find(post, b->oid);
+        char reason[160] = "";
+
+        if (b->relkind == 'S') {
+            /* Against the first run: sequences ignore savepoints. */
+            const fl_net_rel_t *f = fl__net_find(&u->first, b->oid);
+            const char *why = NULL, *after = NULL;
+            long long was = 0, is = 0;
+            if (f == NULL)
+                f = b;
+            was = f->seq_last ? strtoll(f->seq_last, NULL, 10) : 0;
+            is = a && a->seq_last ? strtoll(a->seq_last, NULL, 10) : 0;
+            if (a == NULL)
+                why = "dropped";
+            else if (a->relfilenode != f->relfilenode)
+                why = "restarted";
+            else if (f->seq_last && (a->seq_last == NULL || is < was))
+                why = "moved back";
+            else if (a->seq_last && (f->seq_last == NULL || is > was)) {
+                why = "advanced";
+                after = a->seq_last;
+            }
+            if (why && (f->seq_last || after) &&
+                (rc = fl__backup_sequence(p->pg, u->m->version, f, after, why,
+                                          err)) != 0)
+                goto cleanup;
+            continue;
+        }
+        if (b->relkind != 'r')
+            continue;
+        if (a == NULL)
+            snprintf(reason, sizeof(reason), "dropped");
+        else if (a->relfilenode != b->relfilenode &&
+                 !s_oids_has(&u->explained, b->oid))
+            snprintf(reason, sizeof(reason), "its storage was replaced "
+                     "(TRUNCATE or a rewrite)");
+        else if (a->n_del > b->n_del)
+            snprintf(reason, sizeof(reason), "%lld rows deleted",
+                     (long long)(a->n_del - b->n_del));
+        else if (a->n_upd > b->n_upd)
+            snprintf(reason, sizeof(reason), "%lld rows updated",
+                     (long long)(a->n_upd - b->n_upd));
+        else if (fl__net_lost_column(&touched, b))
+            snprintf(reason, sizeof(reason), "a column dropped");
+        if (reason[0] == '\0' || s_oids_has(&u->backed, b->oid))
+            continue;
+        (void)fl_buf_printf(&u->uncovered, "%s%s.%s: %s",
+                            u->nuncovered++ ? "; " : "", b->schema, b->name,
+                            reason);
+        s_oids_add(&u->forced, b->oid);
+    }
+    rc = 0;
+cleanup:
+    fl__net_touched_release(&touched);
+    return rc;
+}
+
+/*
+ * Before COMMIT: each backup learns which rows the migration changed, and
+ * rows inserted into tables no statement names (a trigger's, a DO
+ * block's) are recorded so that a rollback removes them.
+ */
+static int
+s_reconcile(fl_pipeline_t *p, s_unit *u, const fl_net_snap_t *post,
+            fl_error_t *err)
+{
+    fl_backup_ctx_t ctx = {u->m->version, p->opts.bundle_id, NULL, 0};
+
+    for (size_t i = 0; i < u->nbackups; i++) {
+        const fl_backup_t *b = &u->backups[i];
+        int rc = fl__backup_reconcile(p->pg, b, fl__net_find(&u->pre, b->oid),
+                                      fl__net_find(post, b->oid), err);
+        if (rc != 0)
+            return rc;
+    }
+    for (size_t i = 0; i < u->pre.n; i++) {
+        const fl_net_rel_t *b = &u->pre.rels[i];
+        const fl_net_rel_t *a = fl__net_find(post, b->oid);
+        char *what = NULL;
+        int rc;
+        if (b->relkind != 'r' || a == NULL || a->n_ins == b->n_ins ||
+            s_oids_has(&u->backed, b->oid) || s_oids_has(&u->named, b->oid))
+            continue;
+        rc = fl__backup_track_inserts(p->pg, &ctx, b, a, &what, err);
+        if (rc != 0)
+            return rc;
+        s_event(p, FL_STEP_BACKUP, FL_STEP_OK, u->m, 0, NULL, "%s.%s: %s",
+                b->schema, b->name, what);
+        free(what);
+    }
+    return 0;
+}
+
+/* After COMMIT: the dump files of the committed backups get their names. */
+static void
+s_publish_files(fl_pipeline_t *p, int committed)
+{
+    for (size_t i = 0; i < p->npartial; i++) {
+        char *part = fl_asprintf("%s.partial", p->partial[i]);
+        if (committed ? rename(part, p->partial[i]) != 0 : unlink(part) != 0)
+            fl_log_warning("pipeline", "could not %s backup file \"%s\": %s",
+                           committed ? "publish" : "remove", part,
+                           strerror(errno));
+        free(part);
+        free(p->partial[i]);
+    }
+    fl_free(&p->partial);
+    p->npartial = 0;
+}
+
+/* Why one attempt of a unit stopped. */
+typedef enum {
+    S_OK,
+    S_REFUSED,  /* validation: nothing of this unit changed */
+    S_FAILED    /* a statement, a backup or the ledger failed */
+} s_outcome;
+
+/*
+ * One attempt at statements [from, to) of u in one transaction, from
+ * BEGIN to COMMIT: validation (first unit only), the net's snapshot, a
+ * savepoint, then per statement its backups, checks and the statement;
+ * the verify statements (last unit only); the net; at most one restart
+ * behind the savepoint with the tables the net found backed up first;
+ * reconciliation of the backups; the ledger row (applied, or for a
+ * no-transaction migration its progress); COMMIT.
+ */
+static int
+s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
+            s_outcome *outcome, int *stage, fl_error_t *err)
+{
+    const fl_migration_t *m = u->m;
+    fl_net_snap_t post = {NULL, 0};
+    int rc;
+
+    *outcome = S_FAILED;
+    *stage = FL_STEP_VALIDATE;
+    fl__session_reset(&p->session);
+    if ((rc = fl_pg_exec(p->pg, "BEGIN", err)) != 0 ||
+        (rc = s_set_timeouts(p, m, 1, err)) != 0)
+        return rc;
+    if (!notx) {
+        *outcome = S_REFUSED;
+        if ((rc = s_custom_validate(p, m, NULL, err)) != 0)
+            return rc;
+        *outcome = S_FAILED;
+        s_event(p, FL_STEP_VALIDATE, FL_STEP_OK, m, fl__now_ms() - u->t0, NULL,
+                "%zu statement%s parsed and linted%s; live checks run before "
+                "each statement", u->stmts.count,
+                u->stmts.count == 1 ? "" : "s",
+                m->validate ? ", validate statements hold" : "");
+        s_event(p, FL_STEP_EXECUTE, FL_STEP_STARTED, m, 0, NULL,
+                "executing %s", m->file);
+    }
+    if ((rc = fl__session_leave(p->pg, &p->session, err)) != 0 ||
+        (rc = fl__net_snapshot(p->pg, &u->pre, err)) != 0 ||
+        (rc = fl_pg_exec(p->pg, "SAVEPOINT flotilla_run", err)) != 0)
+        return rc;
+
+    for (;;) {
+        *stage = FL_STEP_BACKUP;
+        for (size_t i = 0; i < u->forced.n; i++)
+            if ((rc = s_backup_one(p, u, u->forced.v[i], "EXCLUSIVE", -1,
+                                   err)) != 0)
+                return rc;
+        for (size_t i = from; i < to; i++) {
+            *stage = FL_STEP_BACKUP;
+            if ((rc = s_prepare_statement(p, u, i, err)) != 0)
+                return rc;
+            *stage = FL_STEP_VALIDATE;
+            *outcome = S_REFUSED;
+            if ((rc = s_run_checks(p, &u->stmts, i, NULL, err)) != 0)
+                return rc;
+            *outcome = S_FAILED;
+            *stage = FL_STEP_EXECUTE;
+            if ((rc = s_run(p, m, &u->stmts, (int)i, 1, 0, &u->stats,
+                            err)) != 0)
+                return rc;
+            u->stats.done = (int)i + 1;
+        }
+        *stage = FL_STEP_VERIFY_AFTER;
+        if (to == u->stmts.count && (rc = s_verify_statements(p, m, err)) != 0)
+            return rc;
+        fl__net_snap_release(&post);
+        if ((rc = s_net(p, u, &post, err)) != 0)
+            goto cleanup;
+        if (u->nuncovered == 0)
+            break;
+        if (u->restarts > 0) {
+            *outcome = S_REFUSED;
+            rc = FL_ERR(err, FL_EINVAL, "%s destroyed data that no backup "
+                        "covers, even when run again with those tables "
+                        "backed up first", m->file);
+            fl_error_set_detail(err, "%s.", fl_buf_str(&u->uncovered));
+            fl_error_set_hint(err, "The statements that reach these tables "
+                              "(a DO block, a function, a trigger) destroyed "
+                              "different data on each run.  Write them out "
+                              "as plain statements, or split the migration.");
+            goto cleanup;
+        }
+        /*
+         * The net caught what the analyser could not see (a trigger, a DO
+         * block, a cascade through the catalog): undo the run, and run it
+         * again with those tables backed up before the first statement.
+         */
+        s_event(p, FL_STEP_BACKUP, FL_STEP_RETRY, m, 0, NULL,
+                "%s destroyed data in tables no backup covered (%s); running "
+                "it again with them backed up first", m->file,
+                fl_buf_str(&u->uncovered));
+        u->restarts++;
+        if ((rc = fl_pg_exec(p->pg, "ROLLBACK TO SAVEPOINT flotilla_run",
+                             err)) != 0)
+            goto cleanup;
+        p->session.in_migration = 0;
+        fl__session_reset(&p->session);
+        s_publish_files(p, 0);
+        u->stats.done = (int)from;
+        {
+            s_oids forced = u->forced;
+            u->forced.v = NULL;
+            u->forced.n = 0;
+            s_keep_first(u);
+            s_unit_reset_run(u);
+            u->forced = forced;
+        }
+        if ((rc = fl__net_snapshot(p->pg, &u->pre, err)) != 0)
+            goto cleanup;
+    }
+    *stage = FL_STEP_BACKUP;
+    if ((rc = s_reconcile(p, u, &post, err)) != 0)
+        goto cleanup;
+    *stage = FL_STEP_VERIFY_AFTER;
+    {
+        int last = to == u->stmts.count;
+        fl_ledger_record_t rec = {m, p->opts.bundle_id, p->opts.rollout_id,
+                                  p->opts.agent,
+                                  notx && !last ? "running" : "applied",
+                                  !notx, u->stats.done,
+                                  (int)u->stmts.count, fl__now_ms() - u->t0,
+                                  u->stats.lock_wait_ms, u->stats.retries,
+                                  NULL, NULL, NULL};
+        rc = fl_ledger_record(p->pg, &rec, err);
+    }
+    if (rc == 0)
+        rc = fl_pg_exec(p->pg, "COMMIT", err);
+    if (rc == 0) {
+        *outcome = S_OK;
+        s_publish_files(p, 1);
+        /* A statement may have SET a session value; pin it again. */
+        rc = fl__session_repin(p->pg, &p->session, err);
+    }
+cleanup:
+    fl__net_snap_release(&post);
+    return rc;
+}
+
+/*
+ * Runs statements [from, to) of u as one unit, retrying its whole
+ * transaction after a lock timeout (no lock is held while it waits).
+ */
+static int
+s_run_unit(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
+           s_outcome *outcome, int *stage, fl_error_t *err)
+{
+    /* What the net learnt is about this unit's statements only. */
+    s_oids_release(&u->forced);
+    fl__net_snap_release(&u->first);
+    u->restarts = 0;
+    for (int attempt = 0;; attempt++) {
+        int64_t ta = fl__now_ms();
+        int rc = s_unit_once(p, u, from, to, notx, outcome, stage, err);
+        int lock = rc != 0 && err && strcmp(err->sqlstate, "55P03") == 0;
+
+        p->session.in_migration = 0;
+        s_keep_first(u);
+        s_unit_reset_run(u);
+        if (rc == 0)
+            return 0;
+        s_rollback_quietly(p);
+        s_publish_files(p, 0);
+        u->stats.done = (int)from;
+        if (lock && attempt < p->opts.lock_retries && !s_cancelled(p)) {
+            int64_t wait = s_backoff(p, p->opts.retry_base_ms, attempt);
+            char *who = s_blockers(p, &u->stmts, S_ALL);
+
+            s_event(p, FL_STEP_EXECUTE, FL_STEP_RETRY, u->m, fl__now_ms() - ta,
+                    NULL, "lock timeout at %s (attempt %d of %d); rolled "
+                    "back, retrying in %lld ms; blocked by %s",
+                    u->stats.error_position ? u->stats.error_position
+                                            : u->m->file,
+                    attempt + 1, p->opts.lock_retries + 1, (long long)wait,
+                    who);
+            free(who);
+            fl_error_clear(err);
+            u->stats.lock_wait_ms += fl__now_ms() - ta + wait;
+            u->stats.retries++;
+            u->restarts = 0;
+            s_sleep(p, wait);
+            continue;
+        }
+        if (lock) {
+            char *who = s_blockers(p, &u->stmts, S_ALL);
+            fl_error_set_detail(err, "Gave up after %d attempts; blocked by "
+                                "%s.", attempt + 1, who);
+            fl_error_set_hint(err, "Retry when the blocking sessions are "
+                                   "done, or see \"flotilla locks\".");
+            err->code = FL_ETIMEOUT;
+            free(who);
+        }
+        return rc;
+    }
+}
+
+/*
+ * Applies one migration: a transactional one as one unit; a
+ * no-transaction one statement by statement, each statement that can run
+ * in a transaction as a unit with its progress row, the others on their
+ * own, resuming after the statements the ledger says are done.
+ */
+static int
+s_apply_migration(fl_pipeline_t *p, const fl_migration_t *m,
+                  const fl_ledger_row_t *row, fl_error_t *err)
+{
+    s_unit u;
+    char *fingerprint = NULL;
+    size_t start = 0;
+    int before = 0, changes = 0;
+    s_outcome outcome = S_FAILED;
+    int stage = FL_STEP_VALIDATE;
+    int rc = 0;
+
+    memset(&u, 0, sizeof(u));
+    u.m = m;
+    u.t0 = fl__now_ms();
+    fl_buf_init(&u.uncovered, 0);
     s_event(p, FL_STEP_VALIDATE, FL_STEP_STARTED, m, 0, NULL, "validating %s",
             m->file);
-    if ((rc = s_statements(p, m, &stmts, err)) != 0)
+    outcome = S_REFUSED;
+    if ((rc = s_statements(p, m, &u.stmts, err)) != 0)
         goto refused;
     if ((rc = fl__lint_gate(m, fl_pg_server_version(p->pg),
                             p->opts.allow_lint_errors, NULL, err)) != 0)
         goto refused;
-    if (row && (strcmp(row->status, "running") == 0 ||
-                strcmp(row->status, "failed") == 0) && row->statements_done > 0) {
+    if (m->no_transaction && row &&
+        (strcmp(row->status, "running") == 0 ||
+         strcmp(row->status, "failed") == 0) && row->statements_done > 0) {
         if (strcmp(row->checksum, m->checksum_hex) != 0) {
             rc = FL_ERR(err, FL_EINVAL, "%s was partly applied (%d of %d "
                         "statements) with different content", m->file,
@@ -1036,89 +1659,131 @@ s_apply_notx(fl_pipeline_t *p, const fl_migration_t *m,
             goto refused;
         }
         start = (size_t)row->statements_done;
-        stats.done = row->statements_done;
-        stats.retries = row->retries;
-        stats.lock_wait_ms = row->lock_wait_ms;
+        u.stats.done = row->statements_done;
+        u.stats.retries = row->retries;
+        u.stats.lock_wait_ms = row->lock_wait_ms;
     }
-    if ((rc = s_set_timeouts(p, m, 0, err)) != 0)
-        goto failed;
-    if ((rc = s_custom_validate(p, m, NULL, err)) != 0)
-        goto refused;
-    for (size_t i = start; i < stmts.count && rc == 0; i++)
-        rc = s_run_checks(p, &stmts, i, 0, NULL, err);
-    if (rc != 0)
-        goto refused;
-    s_event(p, FL_STEP_VALIDATE, FL_STEP_OK, m, fl__now_ms() - t0, NULL,
-            "%zu statement%s validated%s", stmts.count,
-            stmts.count == 1 ? "" : "s", start ? " (resuming)" : "");
-    {
-        fl_ledger_record_t rec = {m, p->opts.bundle_id, p->opts.rollout_id,
-                                  p->opts.agent, "running", 0, stats.done,
-                                  (int)stmts.count, 0, stats.lock_wait_ms,
-                                  stats.retries, NULL, NULL, NULL};
-        if ((rc = fl_ledger_record(p->pg, &rec, err)) != 0)
-            goto failed;
+    if ((rc = s_schema_before(p, &before, err)) != 0) {
+        outcome = S_FAILED;
+        goto done;
     }
-    if (start)
-        s_event(p, FL_STEP_EXECUTE, FL_STEP_STARTED, m, 0, NULL,
-                "resuming %s at statement %zu of %zu", m->file, start + 1,
-                stmts.count);
-    if (start == 0 && (rc = s_run(p, m, &stmts, S_BACKUPS, 0,
-                                  p->opts.lock_retries, &backed, &stats,
-                                  err)) != 0)
-        goto failed;
-    for (size_t i = start; i < stmts.count; i++) {
-        if ((rc = s_run_checks(p, &stmts, i, 1, NULL, err)) != 0)
-            goto refused;
-        rc = s_run(p, m, &stmts, (int)i, 0, p->opts.lock_retries, &backed, &stats,
-                   err);
+    if (!m->no_transaction) {
+        rc = s_run_unit(p, &u, 0, u.stmts.count, 0, &outcome, &stage, err);
         if (rc != 0)
-            goto failed;
-        stats.done = (int)i + 1;
-        {
-            fl_ledger_record_t rec = {m, p->opts.bundle_id, p->opts.rollout_id,
-                                      p->opts.agent, "running", 0, stats.done,
-                                      (int)stmts.count, fl__now_ms() - t0,
-                                      stats.lock_wait_ms, stats.retries, NULL,
-                                      NULL, NULL};
-            if ((rc = fl_ledger_record(p->pg, &rec, err)) != 0)
-                goto failed;
+            goto done;
+        s_event(p, FL_STEP_EXECUTE, FL_STEP_OK, m, fl__now_ms() - u.t0, NULL,
+                "%zu statement%s executed", u.stmts.count,
+                u.stmts.count == 1 ? "" : "s");
+    } else {
+        if ((rc = s_set_timeouts(p, m, 0, err)) != 0)
+            goto done;
+        if ((rc = s_custom_validate(p, m, NULL, err)) != 0 ||
+            (rc = fl__session_leave(p->pg, &p->session, err)) != 0)
+            goto done;
+        s_event(p, FL_STEP_VALIDATE, FL_STEP_OK, m, fl__now_ms() - u.t0, NULL,
+                "%zu statement%s parsed and linted%s; live checks run before "
+                "each statement%s", u.stmts.count,
+                u.stmts.count == 1 ? "" : "s",
+                m->validate ? ", validate statements hold" : "",
+                start ? " (resuming)" : "");
+        if (start)
+            s_event(p, FL_STEP_EXECUTE, FL_STEP_STARTED, m, 0, NULL,
+                    "resuming %s at statement %zu of %zu", m->file, start + 1,
+                    u.stmts.count);
+        for (size_t i = start; i < u.stmts.count; i++) {
+            const fl_stmt_t *st = &u.stmts.items[i];
+            if (!st->no_transaction) {
+                rc = s_run_unit(p, &u, i, i + 1, 1, &outcome, &stage, err);
+            } else {
+                /* CONCURRENTLY and friends: on their own, then progress. */
+                fl_ledger_record_t rec = {m, p->opts.bundle_id,
+                    p->opts.rollout_id, p->opts.agent, "running", 0, (int)i + 1,
+                    (int)u.stmts.count, 0, 0, 0, NULL, NULL, NULL};
+                stage = FL_STEP_VALIDATE;
+                outcome = S_REFUSED;
+                fl__session_reset(&p->session);
+                if ((rc = s_run_checks(p, &u.stmts, i, NULL, err)) != 0)
+                    goto done;
+                outcome = S_FAILED;
+                stage = FL_STEP_EXECUTE;
+                rc = s_run(p, m, &u.stmts, (int)i, 0, p->opts.lock_retries,
+                           &u.stats, err);
+                if (rc == 0)
+                    rc = fl__session_leave(p->pg, &p->session, err);
+                if (rc == 0) {
+                    u.stats.done = (int)i + 1;
+                    rec.duration_ms = fl__now_ms() - u.t0;
+                    rec.lock_wait_ms = u.stats.lock_wait_ms;
+                    rec.retries = u.stats.retries;
+                    rec.status = i + 1 == u.stmts.count ? "applied" : "running";
+                    rc = fl_ledger_record(p->pg, &rec, err);
+                }
+                if (rc == 0)
+                    rc = fl__session_repin(p->pg, &p->session, err);
+            }
+            if (rc != 0)
+                goto done;
+            s_event(p, FL_STEP_EXECUTE, FL_STEP_OK, m, 0, NULL,
+                    "statement %zu of %zu done (%s:%d)", i + 1, u.stmts.count,
+                    m->file, st->line);
         }
-        s_event(p, FL_STEP_EXECUTE, FL_STEP_OK, m, 0, NULL,
-                "statement %zu of %zu done (%s:%d)", i + 1, stmts.count,
-                m->file, stmts.items[i].line);
+        if ((rc = s_verify_statements(p, m, err)) != 0 ||
+            (rc = fl__session_leave(p->pg, &p->session, err)) != 0) {
+            outcome = S_FAILED;
+            goto done;
+        }
     }
-    if ((rc = s_finish(p, m, 0, (int)stmts.count, t0, &stats, err)) != 0)
-        goto failed;
-    fingerprint = s_fingerprint_after(p, m);
-    s_event(p, FL_STEP_VERIFY_AFTER, FL_STEP_OK, m, fl__now_ms() - t0, NULL,
-            "applied %s; schema fingerprint %.16s", m->file,
+    fingerprint = s_schema_after(p, m, before, &changes);
+    s_event(p, FL_STEP_VERIFY_AFTER, FL_STEP_OK, m, fl__now_ms() - u.t0, NULL,
+            "applied %s; %d schema object%s changed; schema fingerprint %.16s",
+            m->file, changes, changes == 1 ? "" : "s",
             fingerprint ? fingerprint : "(not recorded)");
     goto cleanup;
-refused:
-    s_event(p, FL_STEP_VALIDATE, FL_STEP_REFUSED, m, fl__now_ms() - t0, err,
-            "refused %s", m->file);
-    if (err)
-        err->code = FL_EINVAL;
-    rc = FL_EINVAL;
+done:
+    if (rc == 0)
+        goto cleanup;
+    /* A refusal after statements of a no-transaction migration committed
+     * is a failure: something changed. */
+    if (outcome == S_REFUSED && (!m->no_transaction ||
+                                 u.stats.done == (int)start))
+        goto refused;
+    s_record_failure(p, m, !m->no_transaction, (int)u.stmts.count, u.t0,
+                     &u.stats, err);
+    /* Statements of a no-transaction migration may have committed. */
+    if (m->no_transaction)
+        p->schema_gen = 0;
+    if (m->no_transaction)
+        s_event(p, (fl_step)stage, FL_STEP_FAILED, m, fl__now_ms() - u.t0, err,
+                "%s failed after %d of %zu statements; the next apply "
+                "resumes there", m->file, u.stats.done, u.stmts.count);
+    else
+        s_event(p, (fl_step)stage, FL_STEP_FAILED, m, fl__now_ms() - u.t0, err,
+                "%s failed and was rolled back", m->file);
+    if (rc == FL_EINVAL && err)
+        err->code = rc = FL_EFAIL;
     goto cleanup;
-failed:
-    s_record_failure(p, m, 0, (int)stmts.count, t0, &stats, err);
-    s_event(p, FL_STEP_EXECUTE, FL_STEP_FAILED, m, fl__now_ms() - t0, err,
-            "%s failed after %d of %zu statements; the next apply resumes "
-            "there", m->file, stats.done, stmts.count);
+refused:
+    s_rollback_quietly(p);
+    s_event(p, FL_STEP_VALIDATE, FL_STEP_REFUSED, m, fl__now_ms() - u.t0, err,
+            "refused %s", m->file);
+    if (rc == FL_EDB)
+        fl_error_prefix(err, "%s: ", m->file);
+    if (rc == FL_EINVAL || rc == FL_EDB) {
+        if (err)
+            err->code = FL_EINVAL;
+        rc = FL_EINVAL;
+    }
 cleanup:
     {
         fl_error_t ignore = FL_ERROR_INIT;
         /* Back to the server defaults for what follows on this session. */
-        FL_IGNORE(fl_pg_exec(p->pg, "RESET lock_timeout; RESET statement_timeout",
-                         &ignore));
+        if (m->no_transaction)
+            FL_IGNORE(fl_pg_exec(p->pg, "RESET lock_timeout; RESET "
+                                 "statement_timeout", &ignore));
         fl_error_clear(&ignore);
     }
     free(fingerprint);
-    s_stats_release(&stats);
-    s_backed_up_release(&backed);
-    fl_stmt_list_release(&stmts);
+    s_unit_release(&u);
     s_flush_logs(p);
     return rc;
 }
@@ -1215,9 +1880,8 @@ fl_pipeline_apply(fl_pipeline_t *p, const fl_migration_list_t *migs,
                 result->skipped++;
             continue;
         }
-        rc = m->no_transaction
-                 ? s_apply_notx(p, m, fl_ledger_find(&ledger, m->version), err)
-                 : s_apply_tx(p, m, err);
+        rc = s_apply_migration(p, m, fl_ledger_find(&ledger, m->version),
+                               err);
         if (rc != 0)
             break;
         result->applied++;
@@ -1250,6 +1914,8 @@ s_stmt_json(const fl_migration_t *m, const fl_stmt_t *st, size_t index)
         free(t);
     }
     for (size_t i = 0; i < st->ndestroys; i++) {
+        if (!st->destroys[i].table)
+            continue; /* DROP SCHEMA: no table named in the statement */
         char *t = fl_asprintf("%s%s%s", st->destroys[i].schema
                                             ? st->destroys[i].schema : "",
                               st->destroys[i].schema ? "." : "",
@@ -1337,7 +2003,6 @@ s_plan_one(fl_pipeline_t *p, const fl_migration_t *m, int rehearse,
     json_t *lint = json_array();
     json_t *validate = json_array();
     fl_error_t perr = FL_ERROR_INIT;
-    s_backed_up none = {NULL, 0};
     s_stats stats = {0, 0, 0, NULL};
     const char *verdict = "ok";
     char *problem = NULL;
@@ -1386,9 +2051,7 @@ s_plan_one(fl_pipeline_t *p, const fl_migration_t *m, int rehearse,
         int crc;
 
         json_object_set_new(so, "checks", checks);
-        crc = s_run_checks(p, &stmts, i, 0, checks, &perr);
-        if (crc == 0)
-            crc = s_run_checks(p, &stmts, i, 1, checks, &perr);
+        crc = s_run_checks(p, &stmts, i, checks, &perr);
         if (crc != 0) {
             verdict = "refused";
             free(problem);
@@ -1398,11 +2061,13 @@ s_plan_one(fl_pipeline_t *p, const fl_migration_t *m, int rehearse,
             if ((rc = fl_pg_exec(p->pg, "ROLLBACK TO SAVEPOINT flotilla_plan",
                                  err)) != 0)
                 goto done;
+            p->session.in_migration = 0;
             break;
         }
-        if ((rc = s_observe(p, &locks0, &nodes0, err)) != 0)
+        if ((rc = fl__session_leave(p->pg, &p->session, err)) != 0 ||
+            (rc = s_observe(p, &locks0, &nodes0, err)) != 0)
             goto done;
-        if (s_run(p, m, &stmts, (int)i, 1, 0, &none, &stats, &perr) != 0) {
+        if (s_run(p, m, &stmts, (int)i, 1, 0, &stats, &perr) != 0) {
             json_object_set_new(so, "rehearsal", json_string(perr.message));
             verdict = "failed";
             free(problem);
@@ -1411,10 +2076,12 @@ s_plan_one(fl_pipeline_t *p, const fl_migration_t *m, int rehearse,
             if ((rc = fl_pg_exec(p->pg, "ROLLBACK TO SAVEPOINT flotilla_plan",
                                  err)) != 0)
                 goto done;
+            p->session.in_migration = 0;
             break;
         }
         json_object_set_new(so, "rehearsal", json_string("ok"));
-        if ((rc = s_observe(p, &locks1, &nodes1, err)) != 0)
+        if ((rc = fl__session_leave(p->pg, &p->session, err)) != 0 ||
+            (rc = s_observe(p, &locks1, &nodes1, err)) != 0)
             goto done;
         s_observed(so, locks0, nodes0, locks1, nodes1);
         json_decref(locks0);
@@ -1424,6 +2091,11 @@ s_plan_one(fl_pipeline_t *p, const fl_migration_t *m, int rehearse,
         locks0 = nodes0 = locks1 = nodes1 = NULL;
     }
 done:
+    {
+        fl_error_t ignore = FL_ERROR_INIT;
+        FL_IGNORE(fl__session_leave(p->pg, &p->session, &ignore));
+        fl_error_clear(&ignore);
+    }
     json_decref(locks0);
     json_decref(nodes0);
     json_decref(locks1);
@@ -1489,6 +2161,7 @@ fl_pipeline_plan(fl_pipeline_t *p, const fl_migration_list_t *migs,
         npending++;
         json_object_set_new(mo, "state",
                             json_string(row ? row->status : "pending"));
+        fl__session_reset(&p->session);
         rc = s_plan_one(p, m, rehearse && !m->no_transaction, mo, err);
         if (rc != 0)
             goto cleanup;
@@ -1514,27 +2187,182 @@ cleanup:
     return rc;
 }
 
-/* Rolls back one applied migration from its ledger row. */
+/* Records the rollback state of version (autocommit, or in the caller's tx). */
+static int
+s_rollback_state(fl_pipeline_t *p, int64_t version, const char *status,
+                 int down_done, const char *note, fl_error_t *err)
+{
+    char ver[24], done[16];
+    const char *params[4];
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    int rc;
+
+    snprintf(ver, sizeof(ver), "%lld", (long long)version);
+    snprintf(done, sizeof(done), "%d", down_done);
+    params[0] = status;
+    params[1] = done;
+    params[2] = note;
+    params[3] = ver;
+    rc = fl_pg_query(p->pg, &r,
+        "UPDATE flotilla.schema_migrations SET status = $1,"
+        " down_done = $2::pg_catalog.int4,"
+        " rollback_note = COALESCE($3, rollback_note),"
+        " finished_at = CASE WHEN $1 = 'rolled_back'"
+        "  THEN pg_catalog.clock_timestamp() ELSE finished_at END"
+        " WHERE version = $4::pg_catalog.int8", 4, params, err);
+    fl_pg_result_release(&r);
+    return rc;
+}
+
+/*
+ * The restore half of a rollback, in the transaction the caller opened
+ * after down: backups and sequences back, the ledger row rolled_back.
+ */
+/* Each object the rollback re-creates is reported as a restore event. */
+typedef struct {
+    fl_pipeline_t *p;
+    const fl_migration_t *m;
+} s_note_ctx;
+
+static void
+s_recreated(const char *kind, const char *ident, void *arg)
+{
+    s_note_ctx *c = arg;
+
+    s_event(c->p, FL_STEP_RESTORE, FL_STEP_OK, c->m, 0, NULL,
+            "re-created %s %s, which down did not", kind, ident);
+}
+
+/*
+ * The schema half of the proof: objects the migration dropped or changed
+ * that down did not bring back are re-created from the recorded
+ * definitions (validated, see schema.c); then the schema must equal the
+ * snapshot taken before down (gen_before) with the migration's changes
+ * undone.  A difference fails the rollback unless accepted, in which case
+ * it joins the notes.
+ */
+static int
+s_prove_schema(fl_pipeline_t *p, const fl_ledger_row_t *row,
+               const fl_migration_t *m, int gen_before, fl_restore_t *res,
+               fl_error_t *err)
+{
+    fl_schema_diff_list_t diff = FL_SCHEMA_DIFF_LIST_INIT;
+    s_note_ctx ctx = {p, m};
+    char *text = NULL;
+    int n = 0, rc;
+
+    if (!row->schema_recorded) {
+        s_event(p, FL_STEP_RESTORE, FL_STEP_OK, m, 0, NULL,
+                "the schema of %s is not proven: its changes were not "
+                "recorded when it was applied (an older flotilla, or a crash "
+                "right after its COMMIT)", m->file);
+        return 0;
+    }
+    if ((rc = fl_schema_recreate(p->pg, m->version, s_recreated, &ctx, &n,
+                                 err)) != 0 ||
+        (rc = fl_schema_snapshot(p->pg, 4, NULL, err)) != 0 ||
+        (rc = fl_schema_prove(p->pg, m->version, gen_before ? gen_before : 4,
+                              4, &diff, err)) != 0)
+        goto cleanup;
+    if (diff.count == 0)
+        goto cleanup;
+    text = fl_schema_diff_describe(&diff);
+    {
+        /*
+         * --accept-loss accepts what is missing (a table, a column, and
+         * what hung on them); an object that differs, or one that should
+         * not be there, still needs --accept-schema-diff.
+         */
+        size_t missing = 0;
+        for (size_t i = 0; i < diff.count; i++)
+            missing += diff.items[i].actual == NULL;
+        if (p->opts.accept_loss && missing == diff.count) {
+            res->notes = fl_reallocarray(res->notes, res->nnotes + 1,
+                                         sizeof(char *));
+            res->notes[res->nnotes++] = fl_asprintf("accepted loss of "
+                                                    "schema objects: %s",
+                                                    text);
+            goto cleanup;
+        }
+    }
+    if (!p->opts.accept_schema_diff) {
+        rc = FL_ERR(err, FL_EFAIL, "the schema after rolling back %s is not "
+                    "what it was before it was applied (%zu object%s "
+                    "differ%s)", m->file, diff.count,
+                    diff.count == 1 ? "" : "s", diff.count == 1 ? "s" : "");
+        fl_error_set_detail(err, "%s", text);
+        fl_error_set_hint(err, "Nothing was rolled back.  Make down restore "
+                               "these objects, or roll back anyway with "
+                               "--accept-schema-diff --reason TEXT.");
+        goto cleanup;
+    }
+    res->notes = fl_reallocarray(res->notes, res->nnotes + 1, sizeof(char *));
+    res->notes[res->nnotes++] = fl_asprintf("accepted schema difference: %s",
+                                            text);
+cleanup:
+    free(text);
+    fl_schema_diff_list_release(&diff);
+    return rc;
+}
+
+static int
+s_restore(fl_pipeline_t *p, const fl_ledger_row_t *row,
+          const fl_migration_t *m, int down_done, int gen_before,
+          fl_restore_t *res, fl_error_t *err)
+{
+    fl_restore_opts_t ro = {p->opts.accept_loss,
+                            p->opts.relocate_backups ? p->opts.backup_dir
+                                                     : NULL};
+    char *note = NULL;
+    int rc;
+
+    if ((rc = fl__session_leave(p->pg, &p->session, err)) != 0 ||
+        (rc = fl__restore_backups(p->pg, &ro, m->version, res, err)) != 0 ||
+        (rc = s_prove_schema(p, row, m, gen_before, res, err)) != 0)
+        return rc;
+    if (res->nnotes) {
+        fl_buf_t b = FL_BUF_INIT(0);
+        (void)fl_buf_printf(&b, "%s", p->opts.reason ? p->opts.reason : "");
+        for (size_t i = 0; i < res->nnotes; i++)
+            (void)fl_buf_printf(&b, "; %s", res->notes[i]);
+        note = fl_buf_detach(&b);
+    }
+    rc = s_rollback_state(p, m->version, "rolled_back", down_done, note, err);
+    free(note);
+    return rc;
+}
+
+/*
+ * Rolls back one migration from its ledger row: a transactional down,
+ * the restore and the ledger row in one transaction; a down with
+ * no-transaction statements statement by statement, recording progress
+ * (status rolling_back, down_done), then the restore in its own
+ * transaction.  A rolling_back row resumes after its done statements.
+ */
 static int
 s_rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
                const char *down, int down_line, fl_error_t *err)
 {
     fl_migration_t m;
     fl_stmt_list_t stmts = {NULL, 0};
+    fl_restore_t res;
     s_stats stats = {0, 0, 0, NULL};
-    s_backed_up none = {NULL, 0};
     int64_t t0 = fl__now_ms();
-    int notx = 0, restored = 0;
+    int notx = 0, resumed = strcmp(row->status, "rolling_back") == 0;
+    int gen_before = 0;
+    size_t start = 0, done = 0;
     int rc = 0;
 
     memset(&m, 0, sizeof(m));
+    memset(&res, 0, sizeof(res));
     m.version = row->version;
     m.name = row->name;
     m.file = row->file ? row->file : row->name;
     m.lock_timeout_ms = -1;
     m.statement_timeout_ms = -1;
     s_event(p, FL_STEP_ROLLBACK, FL_STEP_STARTED, &m, 0, NULL,
-            "rolling back %s", m.file);
+            "%s %s", resumed ? "resuming the rollback of" : "rolling back",
+            m.file);
     if (down == NULL) {
         rc = FL_ERR(err, FL_EINVAL, "migration %lld (%s) has no down section",
                     (long long)row->version, row->name);
@@ -1548,48 +2376,116 @@ s_rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
         goto failed;
     for (size_t i = 0; i < stmts.count; i++)
         notx |= stmts.items[i].no_transaction;
-    if (notx) {
-        /* CONCURRENTLY and friends: statement by statement, then restore. */
+    fl__session_reset(&p->session);
+    p->schema_gen = 0;
+    if (resumed)
+        start = done = (size_t)row->down_done;
+    if (notx || resumed) {
+        /* CONCURRENTLY and friends: statement by statement, recorded. */
         if ((rc = s_set_timeouts(p, &m, 0, err)) != 0)
             goto failed;
-        for (size_t i = 0; i < stmts.count && rc == 0; i++)
-            rc = s_run(p, &m, &stmts, (int)i, 0, p->opts.lock_retries, &none, &stats,
+        /*
+         * The picture before down; a resumed rollback has lost it, and
+         * proves only the objects the migration changed.
+         */
+        if (!resumed && row->schema_recorded) {
+            if ((rc = fl_schema_snapshot(p->pg, 3, NULL, err)) != 0)
+                goto failed;
+            gen_before = 3;
+        }
+        if (!resumed &&
+            (rc = s_rollback_state(p, m.version, "rolling_back", 0, NULL,
+                                   err)) != 0)
+            goto failed;
+        for (size_t i = start; i < stmts.count; i++) {
+            rc = s_run(p, &m, &stmts, (int)i, 0, p->opts.lock_retries, &stats,
                        err);
-        if (rc == 0)
-            rc = fl_pg_exec(p->pg, "BEGIN", err);
+            if (rc == 0)
+                rc = fl__session_leave(p->pg, &p->session, err);
+            if (rc == 0)
+                rc = fl__session_repin(p->pg, &p->session, err);
+            if (rc == 0)
+                rc = s_rollback_state(p, m.version, "rolling_back",
+                                      (int)i + 1, NULL, err);
+            if (rc != 0)
+                goto partial;
+            done = i + 1;
+        }
+        fl__session_reset(&p->session);
+        if ((rc = fl_pg_exec(p->pg, "BEGIN", err)) != 0 ||
+            (rc = s_set_timeouts(p, &m, 1, err)) != 0)
+            goto partial;
     } else {
         rc = fl_pg_exec(p->pg, "BEGIN", err);
         if (rc == 0)
             rc = s_set_timeouts(p, &m, 1, err);
+        if (rc == 0 && row->schema_recorded) {
+            rc = fl_schema_snapshot(p->pg, 3, NULL, err);
+            gen_before = 3;
+        }
         for (size_t i = 0; i < stmts.count && rc == 0; i++)
-            rc = s_run(p, &m, &stmts, (int)i, 1, p->opts.lock_retries, &none, &stats,
+            rc = s_run(p, &m, &stmts, (int)i, 1, p->opts.lock_retries, &stats,
                        err);
+        if (rc != 0)
+            goto failed;
     }
-    if (rc != 0)
-        goto failed;
     s_event(p, FL_STEP_ROLLBACK, FL_STEP_OK, &m, fl__now_ms() - t0, NULL,
-            "down of %s ran (%zu statement%s)", m.file, stmts.count, stmts.count == 1 ? "" : "s");
-    if ((rc = fl__restore_backups(p->pg, row->version, &restored, err)) != 0) {
-        s_event(p, FL_STEP_RESTORE, FL_STEP_FAILED, &m, fl__now_ms() - t0, err,
-                "restore for %s failed; nothing was rolled back", m.file);
-        goto failed_quiet;
-    }
-    rc = fl_pg_execf(p->pg, err, "UPDATE flotilla.schema_migrations SET"
-                     " status = 'rolled_back', finished_at = clock_timestamp()"
-                     " WHERE version = %lld", (long long)row->version);
+            "down of %s ran (%zu statement%s)", m.file, stmts.count,
+            stmts.count == 1 ? "" : "s");
+    rc = s_restore(p, row, &m, (int)stmts.count, gen_before, &res, err);
     if (rc == 0)
         rc = fl_pg_exec(p->pg, "COMMIT", err);
-    if (rc != 0)
-        goto failed;
-    if (restored)
+    if (rc != 0) {
+        s_rollback_quietly(p);
+        if (notx || resumed)
+            goto partial_restore;
+        s_event(p, FL_STEP_RESTORE, FL_STEP_FAILED, &m, fl__now_ms() - t0, err,
+                "rollback of %s failed after down ran; its transaction was "
+                "rolled back, so nothing was rolled back", m.file);
+        goto cleanup;
+    }
+    p->session.in_migration = 0;
+    {
+        fl_error_t ignore = FL_ERROR_INIT;
+        FL_IGNORE(fl__session_repin(p->pg, &p->session, &ignore));
+        fl_error_clear(&ignore);
+    }
+    for (size_t i = 0; i < res.nfiles; i++)
+        if (unlink(res.files[i]) != 0)
+            fl_log_warning("pipeline", "could not remove restored backup "
+                           "file \"%s\": %s", res.files[i], strerror(errno));
+    for (size_t i = 0; i < res.nnotes; i++)
+        s_event(p, FL_STEP_RESTORE, FL_STEP_OK, &m, 0, NULL, "%s (reason: %s)",
+                res.notes[i], p->opts.reason ? p->opts.reason : "none given");
+    if (res.tables || res.sequences)
         s_event(p, FL_STEP_RESTORE, FL_STEP_OK, &m, fl__now_ms() - t0, NULL,
-                "restored %d table%s from backup; checksums match", restored,
-                restored == 1 ? "" : "s");
+                "restored %d backup%s of %s: %lld row%s put back, %lld added "
+                "row%s removed, %d sequence%s set back; proved", res.tables,
+                res.tables == 1 ? "" : "s", m.file, res.rows,
+                res.rows == 1 ? "" : "s", res.removed,
+                res.removed == 1 ? "" : "s", res.sequences,
+                res.sequences == 1 ? "" : "s");
+    goto cleanup;
+partial:
+    s_rollback_quietly(p);
+    s_event(p, FL_STEP_ROLLBACK, FL_STEP_FAILED, &m, fl__now_ms() - t0, err,
+            "rollback of %s stopped after %zu of %zu down statements (%zu "
+            "committed before this run); it is left rolling_back and the next "
+            "rollback resumes there", m.file, done, stmts.count, start);
+    goto cleanup;
+partial_restore:
+    s_event(p, FL_STEP_RESTORE, FL_STEP_FAILED, &m, fl__now_ms() - t0, err,
+            "down of %s ran and committed (%zu statement%s), but restoring "
+            "its backups failed; it is left rolling_back: fix the cause and "
+            "run rollback again to finish the restore", m.file, stmts.count,
+            stmts.count == 1 ? "" : "s");
+    if (err)
+        fl_error_set_detail(err, "The down section of %s has run; its data "
+                            "is not restored yet.", m.file);
     goto cleanup;
 failed:
     s_event(p, FL_STEP_ROLLBACK, FL_STEP_FAILED, &m, fl__now_ms() - t0, err,
-            "rollback of %s failed", m.file);
-failed_quiet:
+            "rollback of %s failed; nothing was rolled back", m.file);
     s_rollback_quietly(p);
 cleanup:
     {
@@ -1598,6 +2494,7 @@ cleanup:
                          &ignore));
         fl_error_clear(&ignore);
     }
+    fl__restore_release(&res);
     s_stats_release(&stats);
     fl_stmt_list_release(&stmts);
     s_flush_logs(p);
@@ -1622,7 +2519,8 @@ fl_pipeline_rollback(fl_pipeline_t *p, fl_rollback_mode mode,
         goto cleanup;
     rc = fl_pg_query(p->pg, &r,
         "SELECT version, down_sql, down_line FROM flotilla.schema_migrations"
-        " WHERE status = 'applied' ORDER BY version DESC", 0, NULL, err);
+        " WHERE status IN ('applied', 'rolling_back') ORDER BY version DESC",
+        0, NULL, err);
     if (rc != 0)
         goto cleanup;
     for (size_t i = 0; i < r.nrows; i++) {

@@ -96,11 +96,17 @@ typedef struct {
                                   up to a file; 0: never */
     fl_pipeline_event_fn on_event;
     void *arg;
+    /* Rollback only: */
+    int relocate_backups;     /* backup_dir was given: look for files there */
+    int accept_loss;          /* restore what can be; record the rest */
+    int accept_schema_diff;   /* roll back even if the schema differs */
+    const char *reason;       /* why (required with either accept flag) */
 } fl_pipeline_opts_t;
 
 #define FL_PIPELINE_OPTS_INIT                                              \
     {NULL, "local", "", NULL, 0, 0, 0, 30000, 2000, 0, 5, 200,             \
-     "flotilla-backups", (int64_t)1024 * 1024 * 1024, NULL, NULL}
+     "flotilla-backups", (int64_t)1024 * 1024 * 1024, NULL, NULL, 0, 0, 0, \
+     NULL}
 
 typedef struct fl_pipeline fl_pipeline_t;
 

@@ -2,12 +2,11 @@
  * cmd_backups.c - `flotilla backups list|prune`: the backups the pipeline
  * took before destructive statements.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "agent/backups.h"
 #include "agent/pg.h"
 #include "cli/cli.h"
 #include "cli/commands.h"
@@ -18,14 +17,18 @@
 static const char s_usage[] =
     "Usage: flotilla backups list [--db DSN] [--json]\n"
     "       flotilla backups prune [--db DSN] --older-than DURATION [--dry-run]\n"
+    "                              [--backup-dir DIR]\n"
     "\n"
-    "list: every backup (source table, where it is, rows, checksum, taken,\n"
-    "restored, pruned).\n"
-    "prune: drops backup tables taken longer ago than DURATION (e.g. 30d).\n"
-    "A rollback of a migration whose backup was pruned refuses to run\n"
-    "rather than lose the data.\n";
+    "list: every backup (source table, where it is, rows to restore, rows\n"
+    "the migration added, taken, restored, pruned).\n"
+    "prune: releases the backups taken longer ago than DURATION (e.g. 30d)\n"
+    "that were not restored: drops their tables and removes their files\n"
+    "(from DIR with --backup-dir, when the files were moved there).  A file\n"
+    "that cannot be removed is named and the exit status is 1.  A rollback\n"
+    "of a migration whose backup was pruned refuses to run rather than\n"
+    "lose the data.\n";
 
-enum { S_OPT_OLDER = 2000, S_OPT_DRY };
+enum { S_OPT_OLDER = 2000, S_OPT_DRY, S_OPT_BACKUP_DIR };
 
 int
 fl_cmd_backups(int argc, char **argv)
@@ -34,13 +37,14 @@ fl_cmd_backups(int argc, char **argv)
         FL_DBCMD_LONGOPTS,
         {"older-than", required_argument, NULL, S_OPT_OLDER},
         {"dry-run", no_argument, NULL, S_OPT_DRY},
+        {"backup-dir", required_argument, NULL, S_OPT_BACKUP_DIR},
         {NULL, 0, NULL, 0},
     };
     fl_dbcmd_t c;
     fl_pg_t *pg = NULL;
     fl_pg_result_t r = FL_PG_RESULT_INIT;
     fl_error_t err = FL_ERROR_INIT;
-    const char *verb = NULL;
+    const char *verb = NULL, *backup_dir = NULL;
     int64_t older_ms = -1;
     int dry = 0, opt, code = FL_EXIT_OK;
 
@@ -56,6 +60,8 @@ fl_cmd_backups(int argc, char **argv)
                 return fl_cli_bad_option("backups", "--older-than", &err);
         } else if (opt == S_OPT_DRY) {
             dry = 1;
+        } else if (opt == S_OPT_BACKUP_DIR) {
+            backup_dir = optarg;
         } else if (opt == '?' || fl_dbcmd_option(&c, opt, optarg) <= 0) {
             return fl_cli_usage_error("backups", "invalid option \"%s\"",
                                       argv[optind - 1]);
@@ -92,7 +98,7 @@ fl_cmd_backups(int argc, char **argv)
     if (strcmp(verb, "list") == 0) {
         if (fl_pg_query(pg, &r,
                 "SELECT id, version, source_schema || '.' || source_table,"
-                " location, row_count, checksum,"
+                " location, row_count, added_rows::text,"
                 " to_char(created_at, 'YYYY-MM-DD HH24:MI:SS'),"
                 " coalesce(to_char(restored_at, 'YYYY-MM-DD HH24:MI:SS'), ''),"
                 " coalesce(to_char(pruned_at, 'YYYY-MM-DD HH24:MI:SS'), '')"
@@ -104,12 +110,13 @@ fl_cmd_backups(int argc, char **argv)
             json_t *a = json_array();
             for (size_t i = 0; i < r.nrows; i++)
                 json_array_append_new(a, json_pack(
-                    "{s:I, s:I, s:s, s:s, s:I, s:s, s:s, s:s, s:s}",
+                    "{s:I, s:I, s:s, s:s, s:I, s:I, s:s, s:s, s:s}",
                     "id", (json_int_t)strtoll(fl_pg_value(&r, i, 0), NULL, 10),
                     "version", (json_int_t)strtoll(fl_pg_value(&r, i, 1), NULL, 10),
                     "table", fl_pg_value(&r, i, 2), "location", fl_pg_value(&r, i, 3),
                     "rows", (json_int_t)strtoll(fl_pg_value(&r, i, 4), NULL, 10),
-                    "checksum", fl_pg_value(&r, i, 5),
+                    "added_rows",
+                    (json_int_t)strtoll(fl_pg_value(&r, i, 5), NULL, 10),
                     "created_at", fl_pg_value(&r, i, 6),
                     "restored_at", fl_pg_value(&r, i, 7),
                     "pruned_at", fl_pg_value(&r, i, 8)));
@@ -117,10 +124,11 @@ fl_cmd_backups(int argc, char **argv)
             json_decref(a);
         } else {
             for (size_t i = 0; i < r.nrows; i++)
-                printf("%4s  v%-5s %-30s %-40s %8s rows  %s%s%s%s%s\n",
+                printf("%4s  v%-5s %-30s %-40s %8s rows %6s added  %s%s%s%s%s\n",
                        fl_pg_value(&r, i, 0), fl_pg_value(&r, i, 1),
                        fl_pg_value(&r, i, 2), fl_pg_value(&r, i, 3),
-                       fl_pg_value(&r, i, 4), fl_pg_value(&r, i, 6),
+                       fl_pg_value(&r, i, 4), fl_pg_value(&r, i, 5),
+                       fl_pg_value(&r, i, 6),
                        *fl_pg_value(&r, i, 7) ? "  restored " : "",
                        fl_pg_value(&r, i, 7),
                        *fl_pg_value(&r, i, 8) ? "  pruned " : "",
@@ -129,41 +137,29 @@ fl_cmd_backups(int argc, char **argv)
         goto cleanup;
     }
     {
-        char ms[24];
-        const char *p[1] = {ms};
-        snprintf(ms, sizeof(ms), "%lld", (long long)older_ms);
-        if (fl_pg_query(pg, &r,
-                "SELECT id, CASE WHEN kind = 'table' THEN location END,"
-                " CASE WHEN kind = 'dump' THEN location END"
-                " FROM flotilla.backups WHERE pruned_at IS NULL"
-                " AND created_at < now() - make_interval(secs => $1::bigint / 1000.0)"
-                " ORDER BY id", 1, p, &err) != 0) {
-            code = fl_cli_report("backups", &err, FL_EXIT_FAILED);
-            goto cleanup;
-        }
-    }
-    for (size_t i = 0; i < r.nrows && !dry; i++) {
-        const char *file = fl_pg_value(&r, i, 2);
-        /* One transaction per backup: the drop and its mark go together. */
-        if (fl_pg_execf(pg, &err, "BEGIN; %s%s%s UPDATE flotilla.backups SET"
-                        " pruned_at = now() WHERE id = %s; COMMIT",
-                        file ? "" : "DROP TABLE IF EXISTS ",
-                        file ? "" : fl_pg_value(&r, i, 1), file ? "" : ";",
-                        fl_pg_value(&r, i, 0)) != 0) {
-            code = fl_cli_report("backups", &err, FL_EXIT_FAILED);
-            goto cleanup;
-        }
-        /* The mark is committed first: a file left behind is only litter. */
-        if (file && unlink(file) != 0 && errno != ENOENT)
+        fl_prune_result_t pr;
+        int prc = fl_backups_prune(pg, older_ms, backup_dir, dry, &pr, &err);
+
+        for (size_t i = 0; i < pr.nproblems; i++)
             fprintf(stderr, "flotilla backups: warning: could not remove "
-                            "\"%s\": %s\n", file, strerror(errno));
+                            "backup file %s\n", pr.problems[i]);
+        if (prc != 0) {
+            code = fl_cli_report("backups", &err, FL_EXIT_FAILED);
+        } else {
+            if (c.json)
+                printf("{\"pruned\": %zu, \"dry_run\": %s, "
+                       "\"files_not_removed\": %zu}\n", pr.pruned,
+                       dry ? "true" : "false", pr.nproblems);
+            else
+                printf("%s %zu backup%s%s\n", dry ? "would prune" : "pruned",
+                       pr.pruned, pr.pruned == 1 ? "" : "s",
+                       pr.nproblems ? " (some files were not removed, see "
+                                      "above)" : "");
+            if (pr.nproblems)
+                code = FL_EXIT_FAILED;
+        }
+        fl_prune_result_release(&pr);
     }
-    if (c.json)
-        printf("{\"pruned\": %zu, \"dry_run\": %s}\n", r.nrows,
-               dry ? "true" : "false");
-    else
-        printf("%s %zu backup%s\n", dry ? "would prune" : "pruned", r.nrows,
-               r.nrows == 1 ? "" : "s");
 cleanup:
     fl_pg_result_release(&r);
     fl_pg_close(&pg);

@@ -16,17 +16,33 @@
 
 static const char s_usage[] =
     "Usage: flotilla rollback [--db DSN] (--last | --to VERSION | --bundle ID)\n"
+    "                         [--accept-loss] [--accept-schema-diff]\n"
+    "                         [--reason TEXT]\n"
     "\n"
     "Rolls back applied migrations newest first, each in one transaction:\n"
     "runs its down section (kept in the ledger when it was applied), puts\n"
-    "back the rows its backups hold, and proves them by checksum.  A\n"
-    "mismatch fails loudly and leaves that migration applied.\n"
+    "back the rows the migration changed or deleted and removes the rows it\n"
+    "added (with triggers and foreign-key actions off), sets back the\n"
+    "sequences it reset, and proves every row.  Anything that cannot be\n"
+    "put back fails the rollback with nothing changed and that migration\n"
+    "still applied.  A down with no-transaction statements records its\n"
+    "progress (status rolling_back); running rollback again resumes it.\n"
     "\n"
     "  --last                 the newest applied migration\n"
     "  --to VERSION           every applied migration above VERSION\n"
-    "  --bundle ID            every applied migration of bundle ID\n";
+    "  --bundle ID            every applied migration of bundle ID\n"
+    "  --backup-dir DIR       look for backup files in DIR (after moving\n"
+    "                         them) instead of where they were written\n"
+    "  --accept-loss          restore what can be restored when down does\n"
+    "                         not re-create a table, column or sequence the\n"
+    "                         backups need; the loss is recorded\n"
+    "  --accept-schema-diff   finish even when the schema is not back to what\n"
+    "                         it was; the difference is recorded\n"
+    "  --reason TEXT          why (required with either accept option;\n"
+    "                         recorded in the ledger and the log)\n";
 
-enum { S_OPT_LAST = 2000, S_OPT_BUNDLE };
+enum { S_OPT_LAST = 2000, S_OPT_BUNDLE, S_OPT_ACCEPT_LOSS, S_OPT_ACCEPT_DIFF,
+       S_OPT_REASON };
 
 int
 fl_cmd_rollback(int argc, char **argv)
@@ -37,6 +53,9 @@ fl_cmd_rollback(int argc, char **argv)
         {"to", required_argument, NULL, FL_OPT_TO},
         {"last", no_argument, NULL, S_OPT_LAST},
         {"bundle", required_argument, NULL, S_OPT_BUNDLE},
+        {"accept-loss", no_argument, NULL, S_OPT_ACCEPT_LOSS},
+        {"accept-schema-diff", no_argument, NULL, S_OPT_ACCEPT_DIFF},
+        {"reason", required_argument, NULL, S_OPT_REASON},
         {NULL, 0, NULL, 0},
     };
     fl_dbcmd_t c;
@@ -67,6 +86,17 @@ fl_cmd_rollback(int argc, char **argv)
             nmodes++;
             continue;
         }
+        if (opt == S_OPT_ACCEPT_LOSS || opt == S_OPT_ACCEPT_DIFF) {
+            if (opt == S_OPT_ACCEPT_LOSS)
+                c.popts.accept_loss = 1;
+            else
+                c.popts.accept_schema_diff = 1;
+            continue;
+        }
+        if (opt == S_OPT_REASON) {
+            c.popts.reason = optarg;
+            continue;
+        }
         if (opt == FL_OPT_TO) {
             int64_t v = 0;
             /* Unlike apply, 0 makes sense here: roll everything back. */
@@ -92,6 +122,10 @@ fl_cmd_rollback(int argc, char **argv)
     if (nmodes != 1)
         return fl_cli_usage_error("rollback", "give exactly one of --last, "
                                   "--to VERSION, --bundle ID");
+    if ((c.popts.accept_loss || c.popts.accept_schema_diff) &&
+        (c.popts.reason == NULL || *c.popts.reason == '\0'))
+        return fl_cli_usage_error("rollback", "--accept-loss and "
+                                  "--accept-schema-diff need --reason TEXT");
     if ((code = fl_dbcmd_start(&c)) != 0)
         return code;
     if (fl_pipeline_open(&p, &c.popts, &err) != 0) {

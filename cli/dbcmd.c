@@ -144,6 +144,7 @@ fl_dbcmd_option(fl_dbcmd_t *c, int opt, const char *arg)
         return 1;
     case FL_OPT_BACKUP_DIR:
         c->popts.backup_dir = arg;
+        c->popts.relocate_backups = 1;
         return 1;
     case FL_OPT_BACKUP_DUMP_ABOVE:
         if (fl_parse_size(&v, arg, &err) != 0)

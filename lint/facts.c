@@ -418,19 +418,36 @@ s_column_check(fl_stmt_t *st, const s_ctx_t *ctx, fl_check_kind kind,
         s_check_add_column(&c->columns, &c->ncolumns, column);
 }
 
+static int
+s_same(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/* Records what the statement destroys, once (two CTEs may delete from one
+ * table).  table is NULL only for DROP_SCHEMA. */
 static void
 s_destroy(fl_stmt_t *st, fl_destroy_kind kind, const char *schema,
           const char *table, const char *column)
 {
     fl_destroy_t *d;
+    size_t i;
 
+    if (schema && !*schema)
+        schema = NULL;
+    st->destructive = 1;
+    for (i = 0; i < st->ndestroys; i++) {
+        d = &st->destroys[i];
+        if (d->kind == kind && s_same(d->schema, schema) &&
+            s_same(d->table, table) && s_same(d->column, column))
+            return;
+    }
     st->destroys = fl_reallocarray(st->destroys, st->ndestroys + 1, sizeof(*d));
     d = &st->destroys[st->ndestroys++];
     d->kind = kind;
-    d->schema = schema && *schema ? fl_strdup(schema) : NULL;
-    d->table = fl_strdup(table ? table : "");
+    d->schema = schema ? fl_strdup(schema) : NULL;
+    d->table = table ? fl_strdup(table) : NULL;
     d->column = column ? fl_strdup(column) : NULL;
-    st->destructive = 1;
 }
 
 static void
@@ -485,6 +502,96 @@ s_reads(fl_stmt_t *st, const PgQuery__Node *query)
 {
     if (query)
         (void)fl_lint_walk(&query->base, s_collect_reads, st);
+}
+
+/*
+ * The target of an INSERT, UPDATE, DELETE or MERGE, wherever it stands:
+ * ROW EXCLUSIVE and written.  When the statement can change or remove rows
+ * of a live table (UPDATE, DELETE, INSERT ... ON CONFLICT DO UPDATE,
+ * MERGE's WHEN MATCHED THEN UPDATE or DELETE), also a TABLE_EXISTS check
+ * and a destroy per kind, UPDATE before DELETE.  Other nodes add nothing.
+ */
+static void
+s_dml(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__Node *n)
+{
+    const PgQuery__RangeVar *rv = NULL;
+    const PgQuery__OnConflictClause *oc = NULL;
+    int update = 0, del = 0;
+    size_t i;
+
+    if (!n)
+        return;
+    switch (n->node_case) {
+    case PG_QUERY__NODE__NODE_INSERT_STMT:
+        rv = n->insert_stmt->relation;
+        oc = n->insert_stmt->on_conflict_clause;
+        update = oc && oc->action ==
+                           PG_QUERY__ON_CONFLICT_ACTION__ONCONFLICT_UPDATE;
+        break;
+    case PG_QUERY__NODE__NODE_UPDATE_STMT:
+        rv = n->update_stmt->relation;
+        update = 1;
+        break;
+    case PG_QUERY__NODE__NODE_DELETE_STMT:
+        rv = n->delete_stmt->relation;
+        del = 1;
+        break;
+    case PG_QUERY__NODE__NODE_MERGE_STMT:
+        rv = n->merge_stmt->relation;
+        for (i = 0; i < n->merge_stmt->n_merge_when_clauses; i++) {
+            const PgQuery__Node *w = n->merge_stmt->merge_when_clauses[i];
+            if (w->node_case != PG_QUERY__NODE__NODE_MERGE_WHEN_CLAUSE ||
+                !w->merge_when_clause->matched)
+                continue;
+            update |= w->merge_when_clause->command_type ==
+                      PG_QUERY__CMD_TYPE__CMD_UPDATE;
+            del |= w->merge_when_clause->command_type ==
+                   PG_QUERY__CMD_TYPE__CMD_DELETE;
+        }
+        break;
+    default:
+        return;
+    }
+    if (!rv)
+        return;
+    (void)s_add_rv(st, rv, FL_LOCK_ROW_EXCLUSIVE, 1);
+    if ((!update && !del) || s_is_created(ctx, rv->schemaname, rv->relname))
+        return;
+    s_table_exists(st, ctx, rv->schemaname, rv->relname);
+    if (update)
+        s_destroy(st, FL_DESTROY_UPDATE, rv->schemaname, rv->relname, NULL);
+    if (del)
+        s_destroy(st, FL_DESTROY_DELETE, rv->schemaname, rv->relname, NULL);
+}
+
+typedef struct {
+    fl_stmt_t *st;
+    s_ctx_t *ctx;
+} s_writes_arg_t;
+
+static int
+s_collect_writes(const ProtobufCMessage *msg, void *arg)
+{
+    const s_writes_arg_t *a = arg;
+    if (msg->descriptor == &pg_query__common_table_expr__descriptor)
+        s_dml(a->st, a->ctx, ((const PgQuery__CommonTableExpr *)msg)->ctequery);
+    return 0;
+}
+
+/*
+ * What a query writes: its own target when it is DML, and the target of
+ * every data-modifying WITH query at any depth, each as if it stood alone
+ * (PostgreSQL runs them to completion whether or not anything reads them).
+ */
+static void
+s_writes(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__Node *query)
+{
+    s_writes_arg_t a = {st, ctx};
+
+    if (!query)
+        return;
+    s_dml(st, ctx, query);
+    (void)fl_lint_walk(&query->base, s_collect_writes, &a);
 }
 
 static void
@@ -725,10 +832,12 @@ s_alter_table(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__AlterTableStmt *a)
     for (i = 0; i < a->n_cmds; i++) {
         const PgQuery__AlterTableCmd *cmd;
         fl_lock_level l = FL_LOCK_ACCESS_EXCLUSIVE;
+        int cascade;
 
         if (a->cmds[i]->node_case != PG_QUERY__NODE__NODE_ALTER_TABLE_CMD)
             continue;
         cmd = a->cmds[i]->alter_table_cmd;
+        cascade = cmd->behavior == PG_QUERY__DROP_BEHAVIOR__DROP_CASCADE;
         switch (cmd->subtype) {
         case PG_QUERY__ALTER_TABLE_TYPE__AT_AddColumn:
             if (cmd->def && cmd->def->node_case == PG_QUERY__NODE__NODE_COLUMN_DEF)
@@ -753,7 +862,11 @@ s_alter_table(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__AlterTableStmt *a)
                           cmd->name);
             }
             break;
+        case PG_QUERY__ALTER_TABLE_TYPE__AT_DropConstraint:
+            st->cascades |= cascade;
+            break;
         case PG_QUERY__ALTER_TABLE_TYPE__AT_DropColumn:
+            st->cascades |= cascade;
             if (!cmd->missing_ok)
                 s_column_check(st, ctx, FL_CHECK_COLUMN_EXISTS, rv, cmd->name);
             if (!s_is_created(ctx, rv->schemaname, rv->relname)) {
@@ -860,7 +973,36 @@ s_drop_kind(PgQuery__ObjectType t)
     case PG_QUERY__OBJECT_TYPE__OBJECT_DOMAIN: return "DROP DOMAIN";
     case PG_QUERY__OBJECT_TYPE__OBJECT_EXTENSION: return "DROP EXTENSION";
     case PG_QUERY__OBJECT_TYPE__OBJECT_TRIGGER: return "DROP TRIGGER";
+    case PG_QUERY__OBJECT_TYPE__OBJECT_FOREIGN_TABLE:
+        return "DROP FOREIGN TABLE";
+    case PG_QUERY__OBJECT_TYPE__OBJECT_PROCEDURE: return "DROP PROCEDURE";
+    case PG_QUERY__OBJECT_TYPE__OBJECT_ROUTINE: return "DROP ROUTINE";
+    case PG_QUERY__OBJECT_TYPE__OBJECT_AGGREGATE: return "DROP AGGREGATE";
+    case PG_QUERY__OBJECT_TYPE__OBJECT_OPERATOR: return "DROP OPERATOR";
+    case PG_QUERY__OBJECT_TYPE__OBJECT_COLLATION: return "DROP COLLATION";
+    case PG_QUERY__OBJECT_TYPE__OBJECT_LANGUAGE: return "DROP LANGUAGE";
+    case PG_QUERY__OBJECT_TYPE__OBJECT_FOREIGN_SERVER: return "DROP SERVER";
+    case PG_QUERY__OBJECT_TYPE__OBJECT_FDW: return "DROP FOREIGN DATA WRAPPER";
+    case PG_QUERY__OBJECT_TYPE__OBJECT_ACCESS_METHOD:
+        return "DROP ACCESS METHOD";
     default: return "DROP";
+    }
+}
+
+int
+fl_lint_cascade_reaches_data(PgQuery__ObjectType kind)
+{
+    switch (kind) {
+    case PG_QUERY__OBJECT_TYPE__OBJECT_INDEX:
+    case PG_QUERY__OBJECT_TYPE__OBJECT_TRIGGER:
+    case PG_QUERY__OBJECT_TYPE__OBJECT_RULE:
+    case PG_QUERY__OBJECT_TYPE__OBJECT_POLICY:
+    case PG_QUERY__OBJECT_TYPE__OBJECT_EVENT_TRIGGER:
+    case PG_QUERY__OBJECT_TYPE__OBJECT_STATISTIC_EXT:
+    case PG_QUERY__OBJECT_TYPE__OBJECT_PUBLICATION:
+        return 0;
+    default:
+        return 1;
     }
 }
 
@@ -872,11 +1014,23 @@ s_drop(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__DropStmt *d)
     st->kind = s_drop_kind(d->remove_type);
     if (d->concurrent)
         st->no_transaction = 1;
+    if (d->behavior == PG_QUERY__DROP_BEHAVIOR__DROP_CASCADE) {
+        /* The dependent columns and tables are found in the catalog. */
+        st->cascades = 1;
+        if (fl_lint_cascade_reaches_data(d->remove_type))
+            st->destructive = 1;
+    }
     for (i = 0; i < d->n_objects; i++) {
         const PgQuery__Node *o = d->objects[i];
         const char *schema = NULL, *name = NULL;
         char *key;
 
+        if (d->remove_type == PG_QUERY__OBJECT_TYPE__OBJECT_SCHEMA &&
+            fl_lint_node_str(o)) {
+            s_destroy(st, FL_DESTROY_DROP_SCHEMA, fl_lint_node_str(o), NULL,
+                      NULL);
+            continue;
+        }
         if (o->node_case != PG_QUERY__NODE__NODE_LIST || !o->list->n_items)
             continue;
         if (o->list->n_items >= 2)
@@ -928,6 +1082,95 @@ int
 fl_lint_has_option(PgQuery__Node **opts, size_t n, const char *name)
 {
     return s_has_option(opts, n, name);
+}
+
+static int
+s_cmp_name(const void *key, const void *item)
+{
+    return strcmp(key, *(const char *const *)item);
+}
+
+int
+fl_lint_is_builtin_function(const char *name)
+{
+    return name && bsearch(name, fl_lint_builtins, fl_lint_nbuiltins,
+                           sizeof(fl_lint_builtins[0]), s_cmp_name) != NULL;
+}
+
+/* Unqualified or in pg_catalog, and named as a PostgreSQL 15 function. */
+static int
+s_is_builtin_call(const PgQuery__FuncCall *f)
+{
+    const char *schema;
+
+    if (f->n_funcname == 1)
+        return fl_lint_is_builtin_function(fl_lint_node_str(f->funcname[0]));
+    schema = f->n_funcname == 2 ? fl_lint_node_str(f->funcname[0]) : NULL;
+    return schema && strcmp(schema, "pg_catalog") == 0 &&
+           fl_lint_is_builtin_function(fl_lint_node_str(f->funcname[1]));
+}
+
+static int
+s_find_opaque_call(const ProtobufCMessage *msg, void *arg)
+{
+    const PgQuery__FuncCall **call = arg;
+
+    if (msg->descriptor != &pg_query__func_call__descriptor ||
+        s_is_builtin_call((const PgQuery__FuncCall *)msg))
+        return 0;
+    *call = (const PgQuery__FuncCall *)msg;
+    return 1;
+}
+
+/*
+ * Statements that store expressions to run later instead of running them
+ * (a function in a view runs when the view is read, in a new table's
+ * default when a row is inserted): their calls do not make them opaque.
+ */
+static int
+s_stores_expressions(const PgQuery__Node *n)
+{
+    switch (n->node_case) {
+    case PG_QUERY__NODE__NODE_CREATE_FUNCTION_STMT:
+    case PG_QUERY__NODE__NODE_VIEW_STMT:
+    case PG_QUERY__NODE__NODE_RULE_STMT:
+    case PG_QUERY__NODE__NODE_CREATE_POLICY_STMT:
+    case PG_QUERY__NODE__NODE_ALTER_POLICY_STMT:
+    case PG_QUERY__NODE__NODE_CREATE_TRIG_STMT:
+    case PG_QUERY__NODE__NODE_CREATE_STMT:
+    case PG_QUERY__NODE__NODE_CREATE_DOMAIN_STMT:
+    case PG_QUERY__NODE__NODE_PREPARE_STMT:
+        return 1;
+    case PG_QUERY__NODE__NODE_CREATE_TABLE_AS_STMT:
+        return n->create_table_as_stmt->into &&
+               n->create_table_as_stmt->into->skip_data; /* WITH NO DATA */
+    default:
+        return 0;
+    }
+}
+
+int
+fl_lint_is_opaque(const PgQuery__Node *stmt, const PgQuery__FuncCall **call)
+{
+    *call = NULL;
+    if (!stmt)
+        return 0;
+    switch (stmt->node_case) {
+    case PG_QUERY__NODE__NODE_DO_STMT:
+    case PG_QUERY__NODE__NODE_CALL_STMT:
+    case PG_QUERY__NODE__NODE_EXECUTE_STMT:
+        return 1;
+    case PG_QUERY__NODE__NODE_EXPLAIN_STMT:
+        /* Only EXPLAIN ANALYZE runs the statement. */
+        return s_has_option(stmt->explain_stmt->options,
+                            stmt->explain_stmt->n_options, "analyze") &&
+               fl_lint_is_opaque(stmt->explain_stmt->query, call);
+    default:
+        break;
+    }
+    if (s_stores_expressions(stmt))
+        return 0;
+    return fl_lint_walk(&stmt->base, s_find_opaque_call, (void *)call) != 0;
 }
 
 static void
@@ -1034,6 +1277,7 @@ s_analyze(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__Node *n)
         const PgQuery__CreateTableAsStmt *c = n->create_table_as_stmt;
         st->kind = c->objtype == PG_QUERY__OBJECT_TYPE__OBJECT_MATVIEW
                        ? "CREATE MATERIALIZED VIEW" : "CREATE TABLE AS";
+        s_writes(st, ctx, c->query);
         s_reads(st, c->query);
         if (c->into)
             s_created(st, ctx, c->into->rel);
@@ -1088,6 +1332,8 @@ s_analyze(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__Node *n)
     case PG_QUERY__NODE__NODE_TRUNCATE_STMT: {
         size_t i;
         st->kind = "TRUNCATE";
+        st->cascades = n->truncate_stmt->behavior ==
+                       PG_QUERY__DROP_BEHAVIOR__DROP_CASCADE;
         (void)s_rangevar_list(st, ctx, n->truncate_stmt->relations,
                               n->truncate_stmt->n_relations,
                               FL_LOCK_ACCESS_EXCLUSIVE, 1, 1);
@@ -1097,36 +1343,15 @@ s_analyze(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__Node *n)
                           st->tables[i].name, NULL);
         break;
     }
-    case PG_QUERY__NODE__NODE_DELETE_STMT: {
-        const PgQuery__RangeVar *rv = n->delete_stmt->relation;
-        st->kind = "DELETE";
-        (void)s_add_rv(st, rv, FL_LOCK_ROW_EXCLUSIVE, 1);
-        if (rv && !s_is_created(ctx, rv->schemaname, rv->relname)) {
-            s_table_exists(st, ctx, rv->schemaname, rv->relname);
-            s_destroy(st, FL_DESTROY_DELETE, rv->schemaname, rv->relname, NULL);
-        }
-        s_reads(st, n);
-        break;
-    }
-    case PG_QUERY__NODE__NODE_UPDATE_STMT: {
-        const PgQuery__RangeVar *rv = n->update_stmt->relation;
-        st->kind = "UPDATE";
-        (void)s_add_rv(st, rv, FL_LOCK_ROW_EXCLUSIVE, 1);
-        if (rv && !s_is_created(ctx, rv->schemaname, rv->relname)) {
-            s_table_exists(st, ctx, rv->schemaname, rv->relname);
-            s_destroy(st, FL_DESTROY_UPDATE, rv->schemaname, rv->relname, NULL);
-        }
-        s_reads(st, n);
-        break;
-    }
+    case PG_QUERY__NODE__NODE_DELETE_STMT:
+    case PG_QUERY__NODE__NODE_UPDATE_STMT:
     case PG_QUERY__NODE__NODE_INSERT_STMT:
-        st->kind = "INSERT";
-        (void)s_add_rv(st, n->insert_stmt->relation, FL_LOCK_ROW_EXCLUSIVE, 1);
-        s_reads(st, n);
-        break;
     case PG_QUERY__NODE__NODE_MERGE_STMT:
-        st->kind = "MERGE";
-        (void)s_add_rv(st, n->merge_stmt->relation, FL_LOCK_ROW_EXCLUSIVE, 1);
+        st->kind = n->node_case == PG_QUERY__NODE__NODE_DELETE_STMT ? "DELETE"
+                   : n->node_case == PG_QUERY__NODE__NODE_UPDATE_STMT ? "UPDATE"
+                   : n->node_case == PG_QUERY__NODE__NODE_INSERT_STMT ? "INSERT"
+                                                                      : "MERGE";
+        s_writes(st, ctx, n);
         s_reads(st, n);
         break;
     case PG_QUERY__NODE__NODE_SELECT_STMT:
@@ -1135,6 +1360,7 @@ s_analyze(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__Node *n)
             st->kind = "SELECT INTO";
             s_created(st, ctx, n->select_stmt->into_clause->rel);
         }
+        s_writes(st, ctx, n);
         s_reads(st, n);
         break;
     case PG_QUERY__NODE__NODE_COPY_STMT:
@@ -1143,7 +1369,16 @@ s_analyze(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__Node *n)
                        n->copy_stmt->is_from ? FL_LOCK_ROW_EXCLUSIVE
                                              : FL_LOCK_ACCESS_SHARE,
                        n->copy_stmt->is_from);
+        /* COPY (DELETE ... RETURNING *) TO runs the DELETE. */
+        s_writes(st, ctx, n->copy_stmt->query);
         s_reads(st, n->copy_stmt->query);
+        break;
+    case PG_QUERY__NODE__NODE_EXPLAIN_STMT:
+        /* EXPLAIN ANALYZE runs the statement; plain EXPLAIN only plans it. */
+        if (s_has_option(n->explain_stmt->options, n->explain_stmt->n_options,
+                         "analyze") && n->explain_stmt->query)
+            s_analyze(st, ctx, n->explain_stmt->query);
+        st->kind = "EXPLAIN";
         break;
     case PG_QUERY__NODE__NODE_VACUUM_STMT: {
         const PgQuery__VacuumStmt *v = n->vacuum_stmt;
@@ -1277,6 +1512,15 @@ s_analyze(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__Node *n)
     case PG_QUERY__NODE__NODE_CREATE_FUNCTION_STMT: st->kind = "CREATE FUNCTION"; break;
     case PG_QUERY__NODE__NODE_CREATE_EXTENSION_STMT: st->kind = "CREATE EXTENSION"; break;
     case PG_QUERY__NODE__NODE_DO_STMT: st->kind = "DO"; break;
+    case PG_QUERY__NODE__NODE_CALL_STMT: st->kind = "CALL"; break;
+    case PG_QUERY__NODE__NODE_DROP_OWNED_STMT:
+        /* Drops every object of the roles, tables included, whatever
+         * its RESTRICT or CASCADE. */
+        st->kind = "DROP OWNED";
+        st->destructive = 1;
+        st->cascades = 1;
+        break;
+    case PG_QUERY__NODE__NODE_EXECUTE_STMT: st->kind = "EXECUTE"; break;
     case PG_QUERY__NODE__NODE_COMMENT_STMT: st->kind = "COMMENT"; break;
     case PG_QUERY__NODE__NODE_GRANT_STMT:
         st->kind = n->grant_stmt->is_grant ? "GRANT" : "REVOKE";
@@ -1387,8 +1631,11 @@ s_add_parsed(fl_stmt_list_t *out, fl_lint_tree_t *tree, s_ctx_t *ctx,
             s = e;
         st = s_stmt_push(out, sql, s, e, lines, base_line);
         s_tree_push(tree, rs->stmt, base);
-        if (rs->stmt)
+        if (rs->stmt) {
+            const PgQuery__FuncCall *call = NULL;
             s_analyze(st, ctx, rs->stmt);
+            st->opaque = fl_lint_is_opaque(rs->stmt, &call);
+        }
     }
 }
 

@@ -43,20 +43,28 @@ typedef struct {
     int created;        /* the statement creates this table */
 } fl_table_ref_t;
 
-/* What a destructive statement destroys; the pipeline backs these up. */
+/*
+ * What a destructive statement destroys; the pipeline backs these up.
+ * DELETE and UPDATE also stand for the same change made another way:
+ * MERGE's WHEN MATCHED THEN DELETE / UPDATE, INSERT ... ON CONFLICT DO
+ * UPDATE, and any of these in a WITH query at any depth (run even when
+ * nothing reads it), in COPY (...) TO and in EXPLAIN ANALYZE.  A statement
+ * lists each destroy once, its own target first.
+ */
 typedef enum {
     FL_DESTROY_DROP_TABLE,
     FL_DESTROY_DROP_COLUMN,
     FL_DESTROY_ALTER_TYPE,  /* ALTER COLUMN ... TYPE */
     FL_DESTROY_TRUNCATE,
     FL_DESTROY_DELETE,
-    FL_DESTROY_UPDATE
+    FL_DESTROY_UPDATE,
+    FL_DESTROY_DROP_SCHEMA  /* DROP SCHEMA, with or without CASCADE */
 } fl_destroy_kind;
 
 typedef struct {
     fl_destroy_kind kind;
-    char *schema;  /* NULL when not qualified */
-    char *table;
+    char *schema;  /* NULL when not qualified; DROP_SCHEMA: the schema */
+    char *table;   /* NULL for DROP_SCHEMA (its tables are in the catalog) */
     char *column;  /* DROP_COLUMN and ALTER_TYPE; NULL otherwise */
 } fl_destroy_t;
 
@@ -97,7 +105,8 @@ typedef struct {
     size_t ntables;
     int rewrites;         /* rewrites the table (and its indexes) */
     int scans;            /* scans the table while holding its lock */
-    int destructive;      /* destroys data (see fl_destroy_t) */
+    int destructive;      /* destroys data (see fl_destroy_t); with no
+                             destroys when only cascades tells what */
     int no_transaction;   /* must run outside a transaction block */
     fl_destroy_t *destroys;
     size_t ndestroys;
@@ -109,6 +118,31 @@ typedef struct {
     int error_line;       /* parse_error: where the grammar stopped */
     int error_column;     /* (base_line added), else 0 */
     size_t error_offset;  /* the same as a byte offset in the input */
+    /*
+     * Its effects cannot be known from its text, so tables, locks and
+     * destroys above may be incomplete: DO, CALL, EXECUTE (of a prepared
+     * statement), and a statement that runs a function other than a
+     * PostgreSQL 15 built-in (named with a schema other than pg_catalog,
+     * or unqualified and not the name of a function in pg_catalog).  Calls
+     * stored rather than run (in CREATE FUNCTION, VIEW, RULE, POLICY,
+     * TRIGGER, TABLE, DOMAIN, PREPARE, ... WITH NO DATA and EXPLAIN
+     * without ANALYZE) do not count.
+     */
+    int opaque;
+    /*
+     * It also drops or empties what depends on the objects it names, which
+     * tables and destroys do not list (look them up in the catalog): DROP
+     * ... CASCADE of any kind of object, ALTER TABLE ... DROP COLUMN or
+     * DROP CONSTRAINT ... CASCADE, TRUNCATE ... CASCADE, and DROP OWNED
+     * (which drops the roles' tables, CASCADE or not).  destructive is set
+     * with it for DROP OWNED and for DROP ... CASCADE of every kind whose
+     * dependents can be columns or tables (all but indexes, triggers,
+     * rules, policies, event triggers, statistics and publications): a
+     * column of a dropped type, domain or table row type, a generated
+     * column using a dropped function, a column with a dropped collation,
+     * an inheritance child of a dropped table.
+     */
+    int cascades;
 } fl_stmt_t;
 
 typedef struct {

@@ -72,6 +72,9 @@ static const fl_lint_rule_t s_rules[] = {
     {"ban-exclusion-constraint", E, 0, "there is no online way to add one; create the table with it, or schedule downtime"},
     {"no-transaction-statement-in-transaction", E, 0, "run this statement in a no-transaction migration"},
     {"allow-without-reason", E, 0, "write why: -- flotilla:allow RULE REASON"},
+    {"ban-drop-cascade", E, 0, "drop the dependent columns, tables and other objects explicitly first, then drop without CASCADE"},
+    {"ban-drop-owned", E, 0, "drop (or REASSIGN OWNED) the role's objects one statement each, naming every table"},
+    {"opaque-statement", W, 0, "write the statements out in the migration instead of in a DO block, procedure or function, so their tables can be analysed and backed up"},
     /* migration-level checks */
     {"migration-missing-down", E, 0, "add a -- flotilla:down section that undoes the up section"},
     {"down-needs-backup", W, 0, "rollback of this migration restores the data from the backup flotilla takes before up; keep it"},
@@ -670,11 +673,13 @@ s_migration_checks(fl_lint_run_t *run, void *arg)
     }
     for (i = 0; i < run->stmts.count; i++) {
         const fl_stmt_t *st = &run->stmts.items[i];
-        if (st->destructive && st->ndestroys)
+        const fl_destroy_t *d = st->ndestroys ? &st->destroys[0] : NULL;
+        if (st->destructive && d)
             fl_lint_report(run, "down-needs-backup", i, st->offset,
                            "down cannot bring back the data this %s destroys in "
                            "\"%s\"; rolling back depends on the backup flotilla "
-                           "takes before up", st->kind, st->destroys[0].table);
+                           "takes before up", st->kind,
+                           d->table ? d->table : d->schema);
     }
 }
 

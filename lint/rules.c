@@ -443,6 +443,179 @@ s_duplicates(s_state_t *s, PgQuery__Node **items, size_t n, const char *what)
                  "column \"%s\" appears twice in the %s", name, what);
 }
 
+/*
+ * The SET list of every update a statement makes, wherever it stands: an
+ * UPDATE (in a WITH query too), INSERT ... ON CONFLICT DO UPDATE, MERGE
+ * ... THEN UPDATE.  (A MERGE INSERT's column list is a target list too.)
+ */
+static int
+s_set_lists(const ProtobufCMessage *msg, void *arg)
+{
+    s_state_t *s = arg;
+
+    if (msg->descriptor == &pg_query__update_stmt__descriptor) {
+        const PgQuery__UpdateStmt *u = (const PgQuery__UpdateStmt *)msg;
+        s_duplicates(s, u->target_list, u->n_target_list, "SET list");
+    } else if (msg->descriptor == &pg_query__on_conflict_clause__descriptor) {
+        const PgQuery__OnConflictClause *oc =
+            (const PgQuery__OnConflictClause *)msg;
+        s_duplicates(s, oc->target_list, oc->n_target_list,
+                     "ON CONFLICT DO UPDATE SET list");
+    } else if (msg->descriptor == &pg_query__merge_when_clause__descriptor) {
+        const PgQuery__MergeWhenClause *w =
+            (const PgQuery__MergeWhenClause *)msg;
+        if (w->command_type == PG_QUERY__CMD_TYPE__CMD_UPDATE)
+            s_duplicates(s, w->target_list, w->n_target_list,
+                         "MERGE UPDATE SET list");
+    }
+    return 0;
+}
+
+/* String nodes joined with dots ("my_schema.f"), as a new string. */
+static char *
+s_dotted(PgQuery__Node *const *items, size_t n)
+{
+    char *out = fl_strdup("");
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        const char *part = fl_lint_node_str(items[i]);
+        char *next = fl_asprintf("%s%s%s", out, i ? "." : "",
+                                 part ? part : "?");
+        free(out);
+        out = next;
+    }
+    return out;
+}
+
+/* The objects a DROP names, quoted and comma-separated, as a new string. */
+static char *
+s_drop_names(const PgQuery__DropStmt *d)
+{
+    char *out = fl_strdup("");
+    size_t i;
+
+    for (i = 0; i < d->n_objects; i++) {
+        const PgQuery__Node *o = d->objects[i];
+        char *name, *next;
+
+        if (o->node_case == PG_QUERY__NODE__NODE_LIST)
+            name = s_dotted(o->list->items, o->list->n_items);
+        else if (o->node_case == PG_QUERY__NODE__NODE_TYPE_NAME)
+            name = s_dotted(o->type_name->names, o->type_name->n_names);
+        else if (o->node_case == PG_QUERY__NODE__NODE_OBJECT_WITH_ARGS)
+            name = s_dotted(o->object_with_args->objname,
+                            o->object_with_args->n_objname);
+        else
+            name = s_dotted(&d->objects[i], 1);
+        next = fl_asprintf("%s%s\"%s\"", out, i ? ", " : "", name);
+        free(name);
+        free(out);
+        out = next;
+    }
+    return out;
+}
+
+static void
+s_drop_cascade(s_state_t *s, const PgQuery__DropStmt *d)
+{
+    char *names;
+
+    if (d->behavior != PG_QUERY__DROP_BEHAVIOR__DROP_CASCADE ||
+        !fl_lint_cascade_reaches_data(d->remove_type))
+        return;
+    names = s_drop_names(d);
+    if (d->remove_type == PG_QUERY__OBJECT_TYPE__OBJECT_SCHEMA)
+        S_REPORT(s, "ban-drop-cascade", -1,
+                 "DROP SCHEMA %s CASCADE drops every table and other object "
+                 "in it, and what depends on them elsewhere, columns and "
+                 "tables included", names);
+    else
+        S_REPORT(s, "ban-drop-cascade", -1,
+                 "%s %s CASCADE also drops what depends on %s, columns and "
+                 "tables included", s_stmt(s)->kind, names,
+                 d->n_objects > 1 ? "them" : "it");
+    free(names);
+}
+
+static void
+s_drop_owned(s_state_t *s, const PgQuery__DropOwnedStmt *d)
+{
+    static const char *const keywords[] = {
+        "?", "?", "CURRENT_ROLE", "CURRENT_USER", "SESSION_USER", "PUBLIC",
+    };
+    char *roles = fl_strdup("");
+    size_t i;
+
+    for (i = 0; i < d->n_roles; i++) {
+        const PgQuery__RoleSpec *r = d->roles[i]->node_case ==
+                                             PG_QUERY__NODE__NODE_ROLE_SPEC
+                                         ? d->roles[i]->role_spec : NULL;
+        char *next;
+
+        if (r && r->roletype == PG_QUERY__ROLE_SPEC_TYPE__ROLESPEC_CSTRING)
+            next = fl_asprintf("%s%s\"%s\"", roles, i ? ", " : "", r->rolename);
+        else
+            next = fl_asprintf("%s%s%s", roles, i ? ", " : "",
+                               r && (size_t)r->roletype <
+                                        sizeof(keywords) / sizeof(keywords[0])
+                                   ? keywords[r->roletype] : "?");
+        free(roles);
+        roles = next;
+    }
+    S_REPORT(s, "ban-drop-owned", -1,
+             "DROP OWNED BY %s drops every object %s in this database, "
+             "tables included, without naming one", roles,
+             d->n_roles > 1 ? "these roles own" : "the role owns");
+    free(roles);
+}
+
+static void
+s_opaque(s_state_t *s, const PgQuery__Node *n)
+{
+    static const char tail[] = "cannot be analysed; the pipeline's "
+                               "before-commit check covers data it destroys";
+    const PgQuery__FuncCall *call = NULL;
+    char *name = NULL;
+
+    if (!s_stmt(s)->opaque)
+        return;
+    (void)fl_lint_is_opaque(n, &call);
+    if (n->node_case == PG_QUERY__NODE__NODE_EXPLAIN_STMT &&
+        n->explain_stmt->query)
+        n = n->explain_stmt->query; /* EXPLAIN ANALYZE runs it */
+    switch (n->node_case) {
+    case PG_QUERY__NODE__NODE_DO_STMT:
+        S_REPORT(s, "opaque-statement", -1, "the effects of a DO block %s",
+                 tail);
+        break;
+    case PG_QUERY__NODE__NODE_CALL_STMT:
+        if (n->call_stmt->funccall)
+            name = s_dotted(n->call_stmt->funccall->funcname,
+                            n->call_stmt->funccall->n_funcname);
+        S_REPORT(s, "opaque-statement", -1,
+                 "the effects of procedure \"%s\" %s", name ? name : "?", tail);
+        break;
+    case PG_QUERY__NODE__NODE_EXECUTE_STMT:
+        S_REPORT(s, "opaque-statement", -1,
+                 "the effects of prepared statement \"%s\" %s",
+                 n->execute_stmt->name, tail);
+        break;
+    default:
+        if (!call) { /* cannot happen while facts and rules agree */
+            S_REPORT(s, "opaque-statement", -1,
+                     "the effects of this statement %s", tail);
+            break;
+        }
+        name = s_dotted(call->funcname, call->n_funcname);
+        S_REPORT(s, "opaque-statement", call->location,
+                 "\"%s\" is not a PostgreSQL 15 built-in function, so the "
+                 "effects of this statement %s", name, tail);
+        break;
+    }
+    free(name);
+}
+
 static int
 s_uses_value(const ProtobufCMessage *msg, void *arg)
 {
@@ -517,6 +690,8 @@ s_statement(s_state_t *s, const PgQuery__Node *n)
     int robust = !s_in_tx(s);
     size_t i;
 
+    (void)fl_lint_walk(&n->base, s_set_lists, s);
+    s_opaque(s, n);
     if (s->nenum_vals && s_in_tx(s)) {
         int at = fl_lint_walk(&n->base, s_uses_value, s);
         if (at)
@@ -595,6 +770,7 @@ s_statement(s_state_t *s, const PgQuery__Node *n)
     }
     case PG_QUERY__NODE__NODE_DROP_STMT: {
         const PgQuery__DropStmt *d = n->drop_stmt;
+        s_drop_cascade(s, d);
         if (d->remove_type == PG_QUERY__OBJECT_TYPE__OBJECT_TABLE) {
             S_REPORT(s, "ban-drop-table", -1,
                      "dropping a table breaks clients that still use it and "
@@ -615,6 +791,9 @@ s_statement(s_state_t *s, const PgQuery__Node *n)
         }
         break;
     }
+    case PG_QUERY__NODE__NODE_DROP_OWNED_STMT:
+        s_drop_owned(s, n->drop_owned_stmt);
+        break;
     case PG_QUERY__NODE__NODE_DROPDB_STMT:
         S_REPORT(s, "ban-drop-database", -1, "dropping database \"%s\" destroys it",
                  n->dropdb_stmt->dbname);
@@ -624,10 +803,6 @@ s_statement(s_state_t *s, const PgQuery__Node *n)
             S_REPORT(s, "ban-truncate-cascade", -1,
                      "TRUNCATE ... CASCADE also empties every table that "
                      "references these through a foreign key");
-        break;
-    case PG_QUERY__NODE__NODE_UPDATE_STMT:
-        s_duplicates(s, n->update_stmt->target_list, n->update_stmt->n_target_list,
-                     "SET list");
         break;
     case PG_QUERY__NODE__NODE_VIEW_STMT:
         s_duplicates(s, n->view_stmt->aliases, n->view_stmt->n_aliases,

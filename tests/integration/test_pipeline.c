@@ -980,8 +980,9 @@ test_large_table_backup_goes_to_a_file_and_restores(void **state)
     fl_test_proc_release(&r);
     s_assert_value(e, "SELECT status FROM flotilla.schema_migrations", "applied");
     fl_test_exec(e->conn, "UPDATE flotilla.backups SET created_at = now() - interval '2 days'");
+    /* The restored backup was released by the rollback; one is left. */
     s_run(e, &r, "backups", 0, "prune", "--older-than", "1d", NULL);
-    s_expect(&r, 0, "pruned 2 backups");
+    s_expect(&r, 0, "pruned 1 backup");
     fl_test_proc_release(&r);
     assert_int_not_equal(access(file, F_OK), 0);
     free(before);
@@ -1039,12 +1040,12 @@ test_plan_observes_locks_and_rewrites(void **state)
     assert_int_equal(json_array_size(sts), 2);
     /* ADD COLUMN: an ACCESS EXCLUSIVE lock, no rewrite. */
     assert_string_equal(json_string_value(json_array_get(json_object_get(
-        json_array_get(sts, 0), "observed_locks"), 0)), "users AccessExclusiveLock");
+        json_array_get(sts, 0), "observed_locks"), 0)), "public.users AccessExclusiveLock");
     assert_int_equal(json_array_size(json_object_get(json_array_get(sts, 0),
                                                      "observed_rewrites")), 0);
     /* ALTER COLUMN TYPE int -> bigint rewrites the table. */
     assert_string_equal(json_string_value(json_array_get(json_object_get(
-        json_array_get(sts, 1), "observed_rewrites"), 0)), "users");
+        json_array_get(sts, 1), "observed_rewrites"), 0)), "public.users");
     json_decref(o);
     fl_test_proc_release(&r);
     after = fl_test_canonical_dump(e->conn);

@@ -78,7 +78,7 @@ test_events_follow_the_steps_in_order(void **state)
         "verify:ok 0\n"
         "validate:started 1\nvalidate:ok 1\nexecute:started 1\nexecute:ok 1\n"
         "verify-after:ok 1\n"
-        "validate:started 2\nvalidate:ok 2\nbackup:ok 2\nexecute:started 2\n"
+        "validate:started 2\nvalidate:ok 2\nexecute:started 2\nbackup:ok 2\n"
         "execute:ok 2\nverify-after:ok 2\n");
     fl_buf_release(&ev.events);
     fl_migration_list_release(&migs);

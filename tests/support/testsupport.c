@@ -170,6 +170,13 @@ void
 fl_test_run(fl_test_proc_t *res, const char *name, const char *const *argv,
             const char *stdin_data, int timeout_s)
 {
+    fl_test_run_in(res, NULL, name, argv, stdin_data, timeout_s);
+}
+
+void
+fl_test_run_in(fl_test_proc_t *res, const char *cwd, const char *name,
+               const char *const *argv, const char *stdin_data, int timeout_s)
+{
     const char *bindir = getenv("FLOTILLA_BIN_DIR");
     char *path = NULL;
     int in[2], out[2], errp[2];
@@ -204,6 +211,10 @@ fl_test_run(fl_test_proc_t *res, const char *name, const char *const *argv,
         dup2(errp[1], 2);
         close(in[0]); close(in[1]); close(out[0]); close(out[1]);
         close(errp[0]); close(errp[1]);
+        if (cwd != NULL && chdir(cwd) != 0) {
+            fprintf(stderr, "chdir %s: %s\n", cwd, strerror(errno));
+            _exit(127);
+        }
         execv(path, args);
         fprintf(stderr, "exec %s: %s\n", path, strerror(errno));
         _exit(127);
@@ -266,6 +277,33 @@ fl_test_run(fl_test_proc_t *res, const char *name, const char *const *argv,
 }
 
 void
+fl_test_flotilla(fl_test_proc_t *res, const char *cwd, const char *conninfo,
+                 const char *log, const char *cmd, const char *const *extra,
+                 const char *source)
+{
+    const char *argv[40];
+    size_t n = 0;
+
+    argv[n++] = "flotilla";
+    argv[n++] = cmd;
+    argv[n++] = "--db";
+    argv[n++] = conninfo;
+    if (log != NULL && (strcmp(cmd, "apply") == 0 || strcmp(cmd, "rollback") == 0)) {
+        argv[n++] = "--log-file";
+        argv[n++] = log;
+    }
+    for (size_t i = 0; extra && extra[i]; i++) {
+        if (n >= 38)
+            fail_msg("fl_test_flotilla: too many arguments");
+        argv[n++] = extra[i];
+    }
+    if (source != NULL)
+        argv[n++] = source;
+    argv[n] = NULL;
+    fl_test_run_in(res, cwd, "flotilla", argv, NULL, 120);
+}
+
+void
 fl_test_proc_release(fl_test_proc_t *res)
 {
     fl_free(&res->out);
@@ -313,6 +351,21 @@ fl_test_source_path(const char *rel)
     return fl_asprintf("%s/%s", src ? src : ".", rel);
 }
 
+/* Every row of table (a quoted, qualified name), sorted, one a line. */
+static void
+s_append_rows(PGconn *conn, fl_buf_t *b, const char *table)
+{
+    /* jsonb sorts keys, so column order does not matter. */
+    char *q = fl_asprintf("SELECT coalesce(string_agg(r, E'\\n' ORDER BY"
+                          " r), '') FROM (SELECT to_jsonb(t)::text AS r"
+                          " FROM %s t) x", table);
+    char *rows = fl_test_query_value(conn, q);
+
+    (void)fl_buf_printf(b, "%s\n", rows ? rows : "");
+    free(rows);
+    free(q);
+}
+
 char *
 fl_test_canonical_dump(PGconn *conn)
 {
@@ -350,17 +403,210 @@ fl_test_canonical_dump(PGconn *conn)
     for (int i = 0; i < PQntuples(res); i++) {
         const char *line = PQgetvalue(res, i, 0);
         (void)fl_buf_printf(&b, "%s\n", line);
-        if (strncmp(line, "table ", 6) == 0) {
-            /* jsonb sorts keys, so column order does not matter. */
-            char *q = fl_asprintf("SELECT coalesce(string_agg(r, E'\\n' ORDER BY"
-                                  " r), '') FROM (SELECT to_jsonb(t)::text AS r"
-                                  " FROM %s t) x", line + 6);
-            char *rows = fl_test_query_value(conn, q);
-            (void)fl_buf_printf(&b, "%s\n", rows ? rows : "");
-            free(rows);
-            free(q);
-        }
+        if (strncmp(line, "table ", 6) == 0)
+            s_append_rows(conn, &b, line + 6);
     }
     PQclear(res);
     return fl_buf_detach(&b);
+}
+
+/* The user schemas, as a condition on the alias n of pg_namespace. */
+#define S_USER_SCHEMA \
+    "n.nspname NOT IN ('information_schema', 'flotilla', 'flotilla_backup')" \
+    " AND n.nspname NOT LIKE 'pg\\_%'"
+
+static int
+s_cmp_lines(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int
+s_starts(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* Whether a pg_dump line says nothing about the schema. */
+static int
+s_dump_noise(const char *line)
+{
+    return *line == '\0' || s_starts(line, "--") || s_starts(line, "SET ") ||
+           s_starts(line, "SELECT pg_catalog.set_config(") ||
+           s_starts(line, "\\restrict") || s_starts(line, "\\unrestrict");
+}
+
+/*
+ * Appends pg_dump's text without noise, the lines inside each CREATE
+ * TABLE (...) sorted and stripped of their trailing comma.
+ */
+static void
+s_append_normalised(fl_buf_t *b, char *text)
+{
+    char **cols = NULL;
+    size_t ncols = 0;
+    int in_table = 0;
+    char *save = NULL;
+
+    for (char *line = text; line != NULL; line = save) {
+        save = strchr(line, '\n');
+        if (save != NULL)
+            *save++ = '\0';
+        if (in_table && s_starts(line, "    ")) {
+            size_t len = strlen(line);
+            if (len > 0 && line[len - 1] == ',')
+                line[len - 1] = '\0';
+            cols = fl_reallocarray(cols, ncols + 1, sizeof(char *));
+            cols[ncols++] = line;
+            continue;
+        }
+        if (in_table) {
+            qsort(cols, ncols, sizeof(char *), s_cmp_lines);
+            for (size_t i = 0; i < ncols; i++)
+                (void)fl_buf_printf(b, "%s\n", cols[i]);
+            ncols = 0;
+            in_table = 0;
+        }
+        if (s_dump_noise(line))
+            continue;
+        if ((s_starts(line, "CREATE TABLE ") ||
+             s_starts(line, "CREATE UNLOGGED TABLE ")) &&
+            line[strlen(line) - 1] == '(')
+            in_table = 1;
+        (void)fl_buf_printf(b, "%s\n", line);
+    }
+    free(cols);
+}
+
+static void
+s_append_schema(PGconn *conn, fl_buf_t *b)
+{
+    const char *bin = getenv("FL_PG_BIN");
+    char *pg_dump = fl_asprintf("%s/pg_dump",
+                                bin ? bin : "/usr/lib/postgresql/15/bin");
+    const char *argv[] = {"pg_dump", "--schema-only", "--no-password",
+                          "--exclude-schema=flotilla",
+                          "--exclude-schema=flotilla_backup",
+                          "-h", PQhost(conn), "-p", PQport(conn),
+                          "-U", PQuser(conn), PQdb(conn), NULL};
+    fl_test_proc_t r;
+
+    fl_test_run(&r, pg_dump, argv, NULL, 120);
+    if (r.status != 0)
+        fail_msg("pg_dump failed (exit %d): %s", r.status, r.err);
+    s_append_normalised(b, r.out);
+    fl_test_proc_release(&r);
+    free(pg_dump);
+}
+
+/* Runs a query of one text column; calls fn on each value. */
+static void
+s_each(PGconn *conn, const char *sql, fl_buf_t *b,
+       void (*fn)(PGconn *, fl_buf_t *, const char *))
+{
+    PGresult *res = PQexec(conn, sql);
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        fail_msg("canonical dump failed: %s\n%s", sql, PQresultErrorMessage(res));
+    for (int i = 0; i < PQntuples(res); i++)
+        fn(conn, b, PQgetvalue(res, i, 0));
+    PQclear(res);
+}
+
+static void
+s_append_sequence(PGconn *conn, fl_buf_t *b, const char *seq)
+{
+    char *q = fl_asprintf("SELECT 'last_value=' || last_value || ' is_called='"
+                          " || is_called FROM %s", seq);
+    char *pos = fl_test_query_value(conn, q);
+
+    (void)fl_buf_printf(b, "sequence %s %s\n", seq, pos);
+    free(pos);
+    free(q);
+}
+
+static void
+s_append_table(PGconn *conn, fl_buf_t *b, const char *table)
+{
+    (void)fl_buf_printf(b, "rows of %s\n", table);
+    s_append_rows(conn, b, table);
+}
+
+char *
+fl_test_canonical_dump_full(PGconn *conn)
+{
+    fl_buf_t b = FL_BUF_INIT(0);
+
+    s_append_schema(conn, &b);
+    s_each(conn,
+           "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c"
+           " JOIN pg_namespace n ON n.oid = c.relnamespace"
+           " WHERE c.relkind = 'S' AND " S_USER_SCHEMA " ORDER BY 1",
+           &b, s_append_sequence);
+    s_each(conn,
+           "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c"
+           " JOIN pg_namespace n ON n.oid = c.relnamespace"
+           " WHERE c.relkind IN ('r', 'p') AND " S_USER_SCHEMA " ORDER BY 1",
+           &b, s_append_table);
+    return fl_buf_detach(&b);
+}
+
+void
+fl_test_dump_without(char *dump, const char *prefix)
+{
+    char *in = dump, *out = dump;
+    size_t plen = strlen(prefix);
+
+    while (*in) {
+        char *end = strchr(in, '\n');
+        size_t len = end ? (size_t)(end - in) + 1 : strlen(in);
+        if (strncmp(in, prefix, plen) != 0) {
+            memmove(out, in, len);
+            out += len;
+        }
+        in += len;
+    }
+    *out = '\0';
+}
+
+char *
+fl_test_diff(const char *expected, const char *actual)
+{
+    char *dir = NULL, *fe = NULL, *fa = NULL, *out = NULL;
+    fl_test_proc_t r;
+
+    if (strcmp(expected, actual) == 0)
+        return NULL;
+    dir = fl_test_tmpdir();
+    fe = fl_asprintf("%s/expected", dir);
+    fa = fl_asprintf("%s/actual", dir);
+    fl_test_write_file(fe, expected);
+    fl_test_write_file(fa, actual);
+    {
+        const char *argv[] = {"diff", "-u", "--label", "expected", "--label",
+                              "actual", fe, fa, NULL};
+        fl_test_run(&r, "/usr/bin/diff", argv, NULL, 60);
+    }
+    out = r.out;
+    r.out = NULL;
+    fl_test_proc_release(&r);
+    fl_test_rmtree(dir);
+    free(fe);
+    free(fa);
+    free(dir);
+    return out;
+}
+
+void
+fl_test_assert_dumps_equal(const char *what, const char *expected,
+                           const char *actual)
+{
+    char *diff = fl_test_diff(expected, actual);
+
+    if (diff == NULL)
+        return;
+    fprintf(stderr, "%s: the dumps differ (- expected, + actual):\n%s\n", what,
+            diff);
+    free(diff);
+    fail_msg("%s: the dumps differ (diff above)", what);
 }

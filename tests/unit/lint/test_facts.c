@@ -53,6 +53,18 @@ check(const fl_stmt_t *st, fl_check_kind kind)
     return NULL;
 }
 
+/* The destroy of this kind on this table, or NULL. */
+static const fl_destroy_t *
+destroy(const fl_stmt_t *st, fl_destroy_kind kind, const char *name)
+{
+    size_t i;
+    for (i = 0; i < st->ndestroys; i++)
+        if (st->destroys[i].kind == kind && st->destroys[i].table &&
+            strcmp(st->destroys[i].table, name) == 0)
+            return &st->destroys[i];
+    return NULL;
+}
+
 typedef struct {
     const char *sql;
     const char *kind;
@@ -95,6 +107,14 @@ static const kind_case_t kinds[] = {
     {"DELETE FROM t WHERE a = 1", "DELETE", "t", FL_LOCK_ROW_EXCLUSIVE, 0, 0, 1, 0},
     {"UPDATE t SET a = 1", "UPDATE", "t", FL_LOCK_ROW_EXCLUSIVE, 0, 0, 1, 0},
     {"INSERT INTO t SELECT * FROM s", "INSERT", "t", FL_LOCK_ROW_EXCLUSIVE, 0, 0, 0, 0},
+    {"INSERT INTO t VALUES (1) ON CONFLICT DO NOTHING", "INSERT", "t", FL_LOCK_ROW_EXCLUSIVE, 0, 0, 0, 0},
+    {"INSERT INTO t VALUES (1) ON CONFLICT (a) DO UPDATE SET b = 1", "INSERT", "t", FL_LOCK_ROW_EXCLUSIVE, 0, 0, 1, 0},
+    {"MERGE INTO t USING s ON t.a = s.a WHEN MATCHED THEN DELETE", "MERGE", "t", FL_LOCK_ROW_EXCLUSIVE, 0, 0, 1, 0},
+    {"MERGE INTO t USING s ON t.a = s.a WHEN NOT MATCHED THEN INSERT VALUES (1)", "MERGE", "t", FL_LOCK_ROW_EXCLUSIVE, 0, 0, 0, 0},
+    {"WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d", "SELECT", "t", FL_LOCK_ROW_EXCLUSIVE, 0, 0, 1, 0},
+    {"COPY (DELETE FROM t RETURNING *) TO STDOUT", "COPY", "t", FL_LOCK_ROW_EXCLUSIVE, 0, 0, 1, 0},
+    {"EXPLAIN ANALYZE DELETE FROM t", "EXPLAIN", "t", FL_LOCK_ROW_EXCLUSIVE, 0, 0, 1, 0},
+    {"EXPLAIN DELETE FROM t", "EXPLAIN", NULL, FL_LOCK_NONE, 0, 0, 0, 0},
     {"SELECT * FROM t JOIN s ON true", "SELECT", "s", FL_LOCK_ACCESS_SHARE, 0, 0, 0, 0},
     {"VACUUM t", "VACUUM", "t", FL_LOCK_SHARE_UPDATE_EXCLUSIVE, 0, 0, 0, 1},
     {"VACUUM FULL t", "VACUUM FULL", "t", FL_LOCK_ACCESS_EXCLUSIVE, 1, 0, 0, 1},
@@ -118,6 +138,12 @@ static const kind_case_t kinds[] = {
     {"BEGIN", "BEGIN", NULL, FL_LOCK_NONE, 0, 0, 0, 0},
     {"COMMIT", "COMMIT", NULL, FL_LOCK_NONE, 0, 0, 0, 0},
     {"SET lock_timeout = '1s'", "SET", NULL, FL_LOCK_NONE, 0, 0, 0, 0},
+    {"DROP SCHEMA s", "DROP SCHEMA", NULL, FL_LOCK_NONE, 0, 0, 1, 0},
+    {"DROP TYPE e CASCADE", "DROP TYPE", NULL, FL_LOCK_NONE, 0, 0, 1, 0},
+    {"DROP OWNED BY bob", "DROP OWNED", NULL, FL_LOCK_NONE, 0, 0, 1, 0},
+    {"DO $$BEGIN NULL; END$$", "DO", NULL, FL_LOCK_NONE, 0, 0, 0, 0},
+    {"CALL p()", "CALL", NULL, FL_LOCK_NONE, 0, 0, 0, 0},
+    {"EXECUTE p", "EXECUTE", NULL, FL_LOCK_NONE, 0, 0, 0, 0},
 };
 
 static void
@@ -248,6 +274,261 @@ test_facts_destroys(void **state)
 }
 
 static void
+test_facts_merge_destroys_once_per_matched_action(void **state)
+{
+    fl_stmt_list_t l = analyze(
+        "MERGE INTO s.t USING src ON t.a = src.a\n"
+        "WHEN MATCHED AND src.gone THEN DELETE\n"
+        "WHEN MATCHED AND src.x = 1 THEN UPDATE SET b = 1\n"
+        "WHEN MATCHED THEN UPDATE SET b = 2\n"
+        "WHEN NOT MATCHED THEN INSERT VALUES (src.a)", 150000);
+    const fl_stmt_t *st = &l.items[0];
+    const fl_check_t *c;
+
+    (void)state;
+    assert_string_equal(st->kind, "MERGE");
+    assert_int_equal(table(st, "t")->lock, FL_LOCK_ROW_EXCLUSIVE);
+    assert_int_equal(table(st, "t")->writes, 1);
+    assert_int_equal(table(st, "src")->lock, FL_LOCK_ACCESS_SHARE);
+    assert_int_equal(table(st, "src")->writes, 0);
+    assert_int_equal(st->destructive, 1);
+    assert_int_equal(st->ndestroys, 2);
+    assert_int_equal(st->destroys[0].kind, FL_DESTROY_UPDATE);
+    assert_int_equal(st->destroys[1].kind, FL_DESTROY_DELETE);
+    assert_string_equal(st->destroys[1].schema, "s");
+    assert_string_equal(st->destroys[1].table, "t");
+    assert_null(st->destroys[1].column);
+    c = check(st, FL_CHECK_TABLE_EXISTS);
+    assert_non_null(c);
+    assert_string_equal(c->table, "t");
+    fl_stmt_list_release(&l);
+
+    /* Near miss: inserting and doing nothing destroy nothing. */
+    l = analyze("MERGE INTO t USING src ON t.a = src.a\n"
+                "WHEN MATCHED THEN DO NOTHING\n"
+                "WHEN NOT MATCHED THEN INSERT VALUES (src.a)", 150000);
+    assert_int_equal(l.items[0].destructive, 0);
+    assert_int_equal(l.items[0].ndestroys, 0);
+    assert_int_equal(table(&l.items[0], "t")->writes, 1);
+    fl_stmt_list_release(&l);
+}
+
+static void
+test_facts_upsert_do_update_destroys_do_nothing_does_not(void **state)
+{
+    fl_stmt_list_t l = analyze(
+        "INSERT INTO s.t (a, b) VALUES (1, 2)\n"
+        "ON CONFLICT (a) DO UPDATE SET b = excluded.b", 150000);
+    const fl_stmt_t *st = &l.items[0];
+
+    (void)state;
+    assert_string_equal(st->kind, "INSERT");
+    assert_int_equal(table(st, "t")->lock, FL_LOCK_ROW_EXCLUSIVE);
+    assert_int_equal(st->ndestroys, 1);
+    assert_non_null(destroy(st, FL_DESTROY_UPDATE, "t"));
+    assert_string_equal(st->destroys[0].schema, "s");
+    assert_non_null(check(st, FL_CHECK_TABLE_EXISTS));
+    fl_stmt_list_release(&l);
+
+    l = analyze("INSERT INTO t (a) VALUES (1) ON CONFLICT (a) DO NOTHING", 150000);
+    assert_int_equal(l.items[0].destructive, 0);
+    assert_int_equal(l.items[0].ndestroys, 0);
+    assert_null(check(&l.items[0], FL_CHECK_TABLE_EXISTS));
+    fl_stmt_list_release(&l);
+}
+
+static void
+test_facts_data_modifying_ctes_destroy_as_if_top_level(void **state)
+{
+    static const struct {
+        const char *sql;
+        const char *kind;
+        fl_destroy_kind destroy;
+    } cases[] = {
+        {"WITH d AS (DELETE FROM t WHERE a = 1 RETURNING *) SELECT * FROM d", "SELECT", FL_DESTROY_DELETE},
+        {"WITH u AS (UPDATE t SET a = 1 RETURNING *) INSERT INTO log SELECT * FROM u", "INSERT", FL_DESTROY_UPDATE},
+        {"WITH u AS (INSERT INTO t VALUES (1) ON CONFLICT (a) DO UPDATE SET b = 1 RETURNING *) DELETE FROM log USING u", "DELETE", FL_DESTROY_UPDATE},
+        {"WITH d AS (DELETE FROM t RETURNING a) UPDATE log SET n = 1 FROM d", "UPDATE", FL_DESTROY_DELETE},
+        {"SELECT * FROM (WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d) s", "SELECT", FL_DESTROY_DELETE},
+        {"WITH a AS (WITH b AS (UPDATE t SET a = 2 RETURNING *) SELECT * FROM b) SELECT * FROM a", "SELECT", FL_DESTROY_UPDATE},
+        {"CREATE TABLE keep AS WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d", "CREATE TABLE AS", FL_DESTROY_DELETE},
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        fl_stmt_list_t l = analyze(cases[i].sql, 150000);
+        const fl_stmt_t *st = &l.items[0];
+        if (strcmp(st->kind, cases[i].kind) != 0)
+            fail_msg("%s: kind %s", cases[i].sql, st->kind);
+        if (table(st, "t")->lock != FL_LOCK_ROW_EXCLUSIVE || !table(st, "t")->writes)
+            fail_msg("%s: t not written under ROW EXCLUSIVE", cases[i].sql);
+        if (!destroy(st, cases[i].destroy, "t") || !st->destructive)
+            fail_msg("%s: no destroy of t", cases[i].sql);
+        if (!check(st, FL_CHECK_TABLE_EXISTS))
+            fail_msg("%s: no TABLE_EXISTS check", cases[i].sql);
+        fl_stmt_list_release(&l);
+    }
+}
+
+static void
+test_facts_data_modifying_ctes_every_target_once(void **state)
+{
+    fl_stmt_list_t l = analyze(
+        "WITH a AS (DELETE FROM t WHERE a = 1 RETURNING *),\n"
+        "     b AS (DELETE FROM t WHERE a = 2 RETURNING *),\n"
+        "     c AS (UPDATE s.u SET x = 1 RETURNING *)\n"
+        "UPDATE v SET n = 1 FROM a, b, c", 150000);
+    const fl_stmt_t *st = &l.items[0];
+
+    (void)state;
+    assert_int_equal(st->ndestroys, 3);
+    assert_non_null(destroy(st, FL_DESTROY_UPDATE, "v"));
+    assert_non_null(destroy(st, FL_DESTROY_DELETE, "t"));
+    assert_non_null(destroy(st, FL_DESTROY_UPDATE, "u"));
+    assert_string_equal(destroy(st, FL_DESTROY_UPDATE, "u")->schema, "s");
+    assert_int_equal(st->tables[0].lock, FL_LOCK_ROW_EXCLUSIVE);
+    assert_string_equal(st->tables[0].name, "v"); /* the statement's own first */
+    fl_stmt_list_release(&l);
+
+    /* Near misses: a plain CTE, a table created earlier, EXPLAIN alone. */
+    l = analyze("WITH r AS (SELECT * FROM t) SELECT * FROM r", 150000);
+    assert_int_equal(l.items[0].destructive, 0);
+    assert_int_equal(table(&l.items[0], "t")->writes, 0);
+    fl_stmt_list_release(&l);
+    l = analyze("CREATE TABLE t (a int);\n"
+                "WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d", 150000);
+    assert_int_equal(l.items[1].destructive, 0);
+    assert_int_equal(l.items[1].nchecks, 0);
+    assert_int_equal(table(&l.items[1], "t")->writes, 1);
+    fl_stmt_list_release(&l);
+    l = analyze("EXPLAIN (ANALYZE false) DELETE FROM t", 150000);
+    assert_int_equal(l.items[0].destructive, 0);
+    fl_stmt_list_release(&l);
+}
+
+static void
+test_facts_opaque_statements(void **state)
+{
+    static const struct {
+        const char *sql;
+        int opaque;
+    } cases[] = {
+        {"DO $$BEGIN DELETE FROM t; END$$", 1},
+        {"CALL archive_orders(2024)", 1},
+        {"EXECUTE purge(1)", 1},
+        {"SELECT my_schema.f()", 1},
+        {"SELECT f_custom()", 1},
+        {"SELECT pg_catalog.f_custom()", 1},
+        {"SELECT * FROM my_srf()", 1},
+        {"UPDATE t SET a = b WHERE keep(a)", 1},
+        {"WITH d AS (DELETE FROM t WHERE gone(a) RETURNING *) SELECT 1", 1},
+        {"ALTER TABLE t ADD COLUMN c int DEFAULT seq_next()", 1},
+        {"CREATE INDEX i ON t (normalise(a))", 1},
+        {"EXPLAIN ANALYZE SELECT f_custom()", 1},
+        {"EXPLAIN ANALYZE EXECUTE purge(1)", 1},
+        {"CREATE TABLE t2 AS SELECT f_custom()", 1},
+        /* built-ins, whatever the syntax that calls them */
+        {"UPDATE t SET a = lower(b)", 0},
+        {"SELECT pg_catalog.lower('x'), count(*), extract(year FROM now()), "
+         "trim(' x '), 'a' AT TIME ZONE 'utc', substring('abc' FROM 2)", 0},
+        {"SELECT * FROM generate_series(1, 3)", 0},
+        {"SELECT \"RI_FKey_cascade_del\"(), abbrev(inet '1.2.3.4'), xpath_exists('a', 'b')", 0},
+        {"INSERT INTO t VALUES (gen_random_uuid(), nextval('s'))", 0},
+        /* stored, not run */
+        {"CREATE VIEW v AS SELECT f_custom()", 0},
+        {"CREATE TABLE t3 (a int DEFAULT f_custom() CHECK (ok(a)))", 0},
+        {"CREATE FUNCTION g() RETURNS int LANGUAGE sql RETURN f_custom()", 0},
+        {"CREATE MATERIALIZED VIEW m AS SELECT f_custom() WITH NO DATA", 0},
+        {"EXPLAIN SELECT f_custom()", 0},
+        {"EXPLAIN EXECUTE purge(1)", 0},
+        {"PREPARE p AS SELECT f_custom()", 0},
+        {"ALTER TABLE t DROP COLUMN a", 0},
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        fl_stmt_list_t l = analyze(cases[i].sql, 150000);
+        assert_int_equal(l.count, 1);
+        if (l.items[0].parse_error || l.items[0].opaque != cases[i].opaque)
+            fail_msg("%s: opaque %d, expected %d (%s)", cases[i].sql,
+                     l.items[0].opaque, cases[i].opaque,
+                     l.items[0].error ? l.items[0].error : "parsed");
+        fl_stmt_list_release(&l);
+    }
+}
+
+static void
+test_facts_drop_schema_destroys_the_schema(void **state)
+{
+    fl_stmt_list_t l = analyze("DROP SCHEMA IF EXISTS old, \"Older\" CASCADE", 150000);
+    const fl_stmt_t *st = &l.items[0];
+
+    (void)state;
+    assert_string_equal(st->kind, "DROP SCHEMA");
+    assert_int_equal(st->destructive, 1);
+    assert_int_equal(st->cascades, 1);
+    assert_int_equal(st->ndestroys, 2);
+    assert_int_equal(st->destroys[0].kind, FL_DESTROY_DROP_SCHEMA);
+    assert_string_equal(st->destroys[0].schema, "old");
+    assert_null(st->destroys[0].table);
+    assert_null(st->destroys[0].column);
+    assert_string_equal(st->destroys[1].schema, "Older");
+    fl_stmt_list_release(&l);
+
+    l = analyze("DROP SCHEMA old", 150000);
+    assert_int_equal(l.items[0].cascades, 0);
+    assert_int_equal(l.items[0].ndestroys, 1);
+    assert_int_equal(l.items[0].destroys[0].kind, FL_DESTROY_DROP_SCHEMA);
+    fl_stmt_list_release(&l);
+}
+
+static void
+test_facts_cascades(void **state)
+{
+    static const struct {
+        const char *sql;
+        int cascades, destructive;
+        size_t ndestroys;
+    } cases[] = {
+        {"DROP TYPE mood CASCADE", 1, 1, 0},
+        {"DROP DOMAIN posint CASCADE", 1, 1, 0},
+        {"DROP EXTENSION hstore CASCADE", 1, 1, 0},
+        {"DROP FUNCTION f(int) CASCADE", 1, 1, 0},
+        {"DROP COLLATION c CASCADE", 1, 1, 0},
+        {"DROP VIEW v CASCADE", 1, 1, 0},
+        {"DROP TABLE t CASCADE", 1, 1, 1},
+        {"DROP INDEX i CASCADE", 1, 0, 0},
+        {"DROP TRIGGER x ON t CASCADE", 1, 0, 0},
+        {"TRUNCATE t CASCADE", 1, 1, 1},
+        {"DROP OWNED BY bob", 1, 1, 0},
+        {"DROP OWNED BY bob RESTRICT", 1, 1, 0},
+        {"ALTER TABLE t DROP COLUMN a CASCADE", 1, 1, 1},
+        {"ALTER TABLE t DROP CONSTRAINT k CASCADE", 1, 0, 0},
+        /* near misses */
+        {"DROP TYPE mood", 0, 0, 0},
+        {"DROP EXTENSION hstore RESTRICT", 0, 0, 0},
+        {"DROP TABLE t", 0, 1, 1},
+        {"TRUNCATE t", 0, 1, 1},
+        {"ALTER TABLE t DROP COLUMN a", 0, 1, 1},
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        fl_stmt_list_t l = analyze(cases[i].sql, 150000);
+        const fl_stmt_t *st = &l.items[0];
+        if (st->parse_error || st->cascades != cases[i].cascades ||
+            st->destructive != cases[i].destructive ||
+            st->ndestroys != cases[i].ndestroys)
+            fail_msg("%s: cascades %d destructive %d destroys %zu", cases[i].sql,
+                     st->cascades, st->destructive, st->ndestroys);
+        fl_stmt_list_release(&l);
+    }
+}
+
+static void
 test_facts_checks(void **state)
 {
     fl_stmt_list_t l;
@@ -369,6 +650,13 @@ main(void)
         cmocka_unit_test(test_facts_positions_and_splitting),
         cmocka_unit_test(test_facts_parse_error_keeps_the_rest),
         cmocka_unit_test(test_facts_destroys),
+        cmocka_unit_test(test_facts_merge_destroys_once_per_matched_action),
+        cmocka_unit_test(test_facts_upsert_do_update_destroys_do_nothing_does_not),
+        cmocka_unit_test(test_facts_data_modifying_ctes_destroy_as_if_top_level),
+        cmocka_unit_test(test_facts_data_modifying_ctes_every_target_once),
+        cmocka_unit_test(test_facts_opaque_statements),
+        cmocka_unit_test(test_facts_drop_schema_destroys_the_schema),
+        cmocka_unit_test(test_facts_cascades),
         cmocka_unit_test(test_facts_checks),
         cmocka_unit_test(test_facts_tables_created_earlier_get_no_checks),
         cmocka_unit_test(test_facts_lock_level_names),

@@ -51,6 +51,9 @@ static const flag_case_t flags[] = {
     {"ban-drop-table", P "DROP TABLE u;", 2, 1, 0, 0},
     {"ban-duplicate-column-assignments", P "UPDATE u SET a = 1, b = 2, a = 3;", 2, 28, 0, 0},
     {"ban-duplicate-column-assignments", P "CREATE TABLE t (a text, a text);", 2, 25, 0, 0},
+    {"ban-duplicate-column-assignments", P "INSERT INTO u VALUES (1) ON CONFLICT (a) DO UPDATE SET b = 1, b = 2;", 2, 63, 0, 0},
+    {"ban-duplicate-column-assignments", P "MERGE INTO u USING s ON u.a = s.a WHEN MATCHED THEN UPDATE SET b = 1, b = 2;", 2, 71, 0, 0},
+    {"ban-duplicate-column-assignments", P "WITH x AS (UPDATE u SET a = 1, a = 2 RETURNING *) SELECT * FROM x;", 2, 32, 0, 0},
     {"ban-truncate-cascade", P "TRUNCATE u CASCADE;", 2, 1, 0, 0},
     {"ban-uncommitted-transaction", P "BEGIN;\nSELECT 2;", 2, 1, 0, 0},
     {"changing-column-type", P "ALTER TABLE u ALTER COLUMN c TYPE bigint;", 2, 1, 0, 0},
@@ -86,6 +89,18 @@ static const flag_case_t flags[] = {
     {"ban-exclusion-constraint", P "ALTER TABLE u ADD CONSTRAINT x EXCLUDE USING gist (r WITH &&);", 2, 19, 0, 0},
     {"no-transaction-statement-in-transaction", P "DROP INDEX CONCURRENTLY i;", 2, 1, 0, 1},
     {"allow-without-reason", P "-- flotilla:allow ban-drop-table\nDROP TABLE u;", 2, 1, 0, 0},
+    {"ban-drop-cascade", P "DROP SCHEMA s CASCADE;", 2, 1, 0, 0},
+    {"ban-drop-cascade", P "DROP TYPE mood CASCADE;", 2, 1, 0, 0},
+    {"ban-drop-cascade", P "DROP DOMAIN posint CASCADE;", 2, 1, 0, 0},
+    {"ban-drop-cascade", P "DROP EXTENSION hstore CASCADE;", 2, 1, 0, 0},
+    {"ban-drop-cascade", P "DROP FUNCTION f(int) CASCADE;", 2, 1, 0, 0},
+    {"ban-drop-cascade", P "DROP TABLE parent CASCADE;", 2, 1, 0, 0},
+    {"ban-drop-owned", P "DROP OWNED BY bob;", 2, 1, 0, 0},
+    {"opaque-statement", P "DO $$BEGIN DELETE FROM u; END$$;", 2, 1, 0, 0},
+    {"opaque-statement", P "CALL archive_orders(2024);", 2, 1, 0, 0},
+    {"opaque-statement", P "EXECUTE purge(1);", 2, 1, 0, 0},
+    {"opaque-statement", P "UPDATE u SET a = my_schema.f(b);", 2, 18, 0, 0},
+    {"opaque-statement", P "SELECT 1, f_custom();", 2, 11, 0, 0},
 };
 
 static const miss_case_t misses[] = {
@@ -105,6 +120,8 @@ static const miss_case_t misses[] = {
     {"ban-drop-not-null", "ALTER TABLE u ALTER COLUMN c DROP DEFAULT;", 0, 0},
     {"ban-drop-table", "DROP VIEW v;", 0, 0},
     {"ban-duplicate-column-assignments", "UPDATE u SET a = 1, b = 2;", 0, 0},
+    {"ban-duplicate-column-assignments", "MERGE INTO u USING s ON u.a = s.a WHEN MATCHED THEN UPDATE SET b = 1 WHEN NOT MATCHED THEN INSERT (b) VALUES (1);", 0, 0},
+    {"ban-duplicate-column-assignments", "INSERT INTO u (a, b) VALUES (1, 2) ON CONFLICT (a) DO UPDATE SET b = excluded.b;", 0, 0},
     {"ban-truncate-cascade", "TRUNCATE u;", 0, 0},
     {"ban-uncommitted-transaction", "BEGIN;\nSELECT 2;\nCOMMIT;", 0, 0},
     {"changing-column-type", "CREATE TABLE t (c int);\nALTER TABLE t ALTER COLUMN c TYPE bigint;", 0, 0},
@@ -145,6 +162,12 @@ static const miss_case_t misses[] = {
     {"ban-exclusion-constraint", "CREATE TABLE t (r tstzrange, EXCLUDE USING gist (r WITH &&));", 0, 0},
     {"no-transaction-statement-in-transaction", "DROP INDEX CONCURRENTLY i;", 0, 0},
     {"allow-without-reason", "-- flotilla:allow ban-drop-table the table moved to the archive in 2.1\nDROP TABLE u;", 0, 0},
+    {"ban-drop-cascade", "DROP SCHEMA s;", 0, 0},
+    {"ban-drop-cascade", "DROP TYPE mood RESTRICT;", 0, 0},
+    {"ban-drop-cascade", "DROP TRIGGER x ON u CASCADE;", 0, 0},
+    {"ban-drop-owned", "REASSIGN OWNED BY bob TO alice;", 0, 0},
+    {"opaque-statement", "UPDATE u SET a = lower(b) WHERE pg_catalog.length(b) > 2;", 0, 0},
+    {"opaque-statement", "CREATE VIEW v AS SELECT f_custom();", 0, 0},
 };
 
 static void
@@ -292,6 +315,127 @@ test_rules_suppressions(void **state)
     fl_finding_list_release(&out);
 }
 
+/* The rule's finding in out, which must be the only one of that rule. */
+static const fl_finding_t *
+only_finding(const fl_finding_list_t *out, const char *rule)
+{
+    const fl_finding_t *found = NULL;
+    size_t k;
+    for (k = 0; k < out->count; k++)
+        if (strcmp(out->items[k].rule, rule) == 0) {
+            assert_null(found);
+            found = &out->items[k];
+        }
+    return found;
+}
+
+/*
+ * Lints sql and checks the only finding of rule in it: severity, position
+ * and the words its message must hold (NULL-terminated).
+ */
+static void
+expect_finding(const char *sql, const char *rule, fl_lint_severity sev,
+               int line, int column, ...)
+{
+    fl_finding_list_t out = {NULL, 0};
+    const fl_finding_t *f;
+    const char *word;
+    va_list ap;
+
+    lint_case(&out, sql, 0, 0);
+    f = only_finding(&out, rule);
+    if (!f)
+        fail_msg("%s not flagged in: %s", rule, sql);
+    assert_int_equal(f->severity, sev);
+    assert_int_equal(f->line, line);
+    assert_int_equal(f->column, column);
+    va_start(ap, column);
+    while ((word = va_arg(ap, const char *)) != NULL)
+        if (!strstr(f->message, word))
+            fail_msg("%s: \"%s\" not in: %s", rule, word, f->message);
+    va_end(ap);
+    fl_finding_list_release(&out);
+}
+
+static void
+test_rules_opaque_statement_names_the_function(void **state)
+{
+    (void)state;
+    expect_finding("UPDATE u SET a = lower(b), c = billing.recalc(c, helper());",
+                   "opaque-statement", FL_LINT_WARNING, 1, 32,
+                   "\"billing.recalc\"", "cannot be analysed",
+                   "before-commit check", NULL);
+    expect_finding("CALL ops.archive_orders(2024);", "opaque-statement",
+                   FL_LINT_WARNING, 1, 1, "\"ops.archive_orders\"", NULL);
+    expect_finding("SELECT 1;\nEXPLAIN ANALYZE EXECUTE purge(1);", "opaque-statement",
+                   FL_LINT_WARNING, 2, 1, "prepared statement \"purge\"", NULL);
+    expect_finding("EXPLAIN (ANALYZE) SELECT f_custom();", "opaque-statement",
+                   FL_LINT_WARNING, 1, 26, "\"f_custom\"", NULL);
+    assert_non_null(strstr(fl_lint_rule_find("opaque-statement")->help,
+                           "write the statements out"));
+}
+
+static void
+test_rules_drop_cascade_and_owned_name_what_is_dropped(void **state)
+{
+    fl_finding_list_t out = {NULL, 0};
+
+    (void)state;
+    expect_finding("DROP TYPE public.mood, status CASCADE;", "ban-drop-cascade",
+                   FL_LINT_ERROR, 1, 1,
+                   "DROP TYPE \"public.mood\", \"status\" CASCADE",
+                   "columns and tables", NULL);
+    expect_finding("DROP SCHEMA IF EXISTS archive CASCADE;", "ban-drop-cascade",
+                   FL_LINT_ERROR, 1, 1, "\"archive\"", "every table", NULL);
+    expect_finding("SELECT 1;\n  DROP OWNED BY bob, CURRENT_USER CASCADE;",
+                   "ban-drop-owned", FL_LINT_ERROR, 2, 3,
+                   "\"bob\", CURRENT_USER", "tables included", NULL);
+    assert_non_null(strstr(fl_lint_rule_find("ban-drop-cascade")->help,
+                           "explicitly first"));
+    /* DROP OWNED is not a DROP ... CASCADE of named objects. */
+    lint_case(&out, "DROP OWNED BY bob CASCADE;", 0, 0);
+    assert_null(only_finding(&out, "ban-drop-cascade"));
+    fl_finding_list_release(&out);
+}
+
+static void
+test_rules_new_rules_honour_suppressions(void **state)
+{
+    fl_finding_list_t out = {NULL, 0};
+    fl_error_t err = FL_ERROR_INIT;
+    const char *sql =
+        "-- flotilla:allow ban-drop-cascade its only column went in 0041\n"
+        "DROP TYPE mood CASCADE;\n"
+        "DROP OWNED BY bob; -- flotilla:allow ban-drop-owned bob owned only views\n"
+        "-- squawk-ignore opaque-statement\n"
+        "SELECT audit.log_change();\n"
+        "SELECT audit.log_change();\n";
+    fl_lint_migration_t m = {"0002_x.sql",
+                             "-- flotilla:options allow=ban-drop-cascade the schema is empty since 0040\n",
+                             "DROP SCHEMA old CASCADE;\n", 3,
+                             "CREATE SCHEMA old;\n", 5, 0};
+    size_t k;
+
+    (void)state;
+    assert_int_equal(fl_lint_sql(&out, sql, "s.sql", 0, NULL, &err), 0);
+    for (k = 0; k < out.count; k++) {
+        assert_string_not_equal(out.items[k].rule, "ban-drop-cascade");
+        assert_string_not_equal(out.items[k].rule, "ban-drop-owned");
+        assert_string_not_equal(out.items[k].rule, "unused-ignore");
+        if (strcmp(out.items[k].rule, "opaque-statement") == 0)
+            assert_int_equal(out.items[k].line, 6);
+    }
+    assert_non_null(only_finding(&out, "opaque-statement"));
+    fl_finding_list_release(&out);
+
+    assert_int_equal(fl_lint_migration(&out, &m, NULL, &err), 0);
+    for (k = 0; k < out.count; k++) {
+        assert_string_not_equal(out.items[k].rule, "ban-drop-cascade");
+        assert_string_not_equal(out.items[k].rule, "unused-ignore");
+    }
+    fl_finding_list_release(&out);
+}
+
 static void
 test_rules_migration_checks(void **state)
 {
@@ -328,6 +472,18 @@ test_rules_migration_checks(void **state)
             backup = 1;
         }
     }
+    assert_int_equal(backup, 1);
+    fl_finding_list_release(&out);
+
+    /* A dropped schema is named: no table stands in the statement. */
+    m.up = "DROP SCHEMA old CASCADE;\n";
+    backup = 0;
+    assert_int_equal(fl_lint_migration(&out, &m, NULL, &err), 0);
+    for (k = 0; k < out.count; k++)
+        if (strcmp(out.items[k].rule, "down-needs-backup") == 0) {
+            assert_non_null(strstr(out.items[k].message, "\"old\""));
+            backup = 1;
+        }
     assert_int_equal(backup, 1);
     fl_finding_list_release(&out);
 
@@ -374,6 +530,9 @@ main(void)
         cmocka_unit_test(test_rules_every_rule_has_cases),
         cmocka_unit_test(test_rules_opt_in_schema_rule),
         cmocka_unit_test(test_rules_suppressions),
+        cmocka_unit_test(test_rules_opaque_statement_names_the_function),
+        cmocka_unit_test(test_rules_drop_cascade_and_owned_name_what_is_dropped),
+        cmocka_unit_test(test_rules_new_rules_honour_suppressions),
         cmocka_unit_test(test_rules_migration_checks),
         cmocka_unit_test(test_rules_never_crash_on_garbage),
     };

@@ -1,0 +1,241 @@
+/*
+ * net.c - the catalog picture the before-commit net compares: every user
+ * table and sequence with what it takes to tell that the transaction
+ * destroyed data in it.
+ *
+ * A snapshot lists, per relation of the managed schemas (tables,
+ * partitioned tables, sequences; not flotilla's own schemas, not
+ * temporary ones, not materialized views, whose data is derived): its
+ * OID, kind, relfilenode (a TRUNCATE or a rewrite gives it a new one),
+ * how many attribute numbers it has used (relnatts: a column added later
+ * gets a higher number), schema and name, the rows this transaction
+ * inserted, updated and deleted in it so far (pg_stat_get_xact_*: they
+ * count the work of rolled-back subtransactions too, so the pipeline
+ * compares differences between two snapshots of the same run), and for a
+ * sequence its position.
+ *
+ * It is taken twice per migration, so it is kept to what pg_class and
+ * the backend's own counters hold: one prepared query, no per-table
+ * subquery.  Columns are looked at through their catalog rows instead: a
+ * pg_attribute row this transaction wrote (its xmin is ours, or newer)
+ * with an attribute number the table already had is a column the
+ * migration dropped, retyped or renamed (fl__net_touched_columns), and
+ * the names and types of one table's columns are fetched when a backup
+ * needs them (fl__net_columns).  The rows come back sorted by OID and
+ * fl__net_find() bisects.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "agent/pipeline_internal.h"
+#include "common/alloc.h"
+
+static const char s_snapshot_sql[] =
+    "SELECT c.oid, c.relkind, c.relfilenode, c.relnatts, n.nspname,"
+    " c.relname,"
+    " pg_catalog.pg_stat_get_xact_tuples_inserted(c.oid),"
+    " pg_catalog.pg_stat_get_xact_tuples_updated(c.oid),"
+    " pg_catalog.pg_stat_get_xact_tuples_deleted(c.oid),"
+    " CASE WHEN c.relkind = 'S' AND pg_catalog.has_sequence_privilege(c.oid,"
+    "   'SELECT') THEN pg_catalog.pg_sequence_last_value(c.oid) END"
+    " FROM pg_catalog.pg_class c"
+    " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+    " WHERE c.relkind IN ('r', 'p', 'S') AND n.nspname NOT IN"
+    "  ('pg_catalog', 'information_schema', 'flotilla', 'flotilla_backup')"
+    "  AND n.nspname !~ '^pg_(toast|temp)'"
+    " ORDER BY c.oid";
+
+/*
+ * Attributes whose catalog row was written since this transaction began
+ * (age <= 0: ours, or committed by someone after we began, which only
+ * makes the net more careful).  Columns dropped keep their row, marked.
+ */
+static const char s_touched_sql[] =
+    "SELECT a.attrelid, a.attnum, a.attisdropped FROM pg_catalog.pg_attribute a"
+    " WHERE a.attnum > 0 AND pg_catalog.age(a.xmin) <= 0";
+
+static uint32_t
+s_u32(const char *s)
+{
+    return s ? (uint32_t)strtoul(s, NULL, 10) : 0;
+}
+
+static char *
+s_dup(const char *s)
+{
+    return s ? fl_strdup(s) : NULL;
+}
+
+int
+fl__net_snapshot(fl_pg_t *pg, fl_net_snap_t *out, fl_error_t *err)
+{
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    /* Prepared once per connection: planning it costs more than running it. */
+    rc = fl_pg_query_prepared(pg, &r, "flotilla_net_snapshot", s_snapshot_sql,
+                              0, NULL, err);
+    if (rc != 0)
+        return rc;
+    out->rels = fl_calloc(r.nrows ? r.nrows : 1, sizeof(fl_net_rel_t));
+    out->n = r.nrows;
+    for (size_t i = 0; i < r.nrows; i++) {
+        fl_net_rel_t *rel = &out->rels[i];
+        const char *kind = fl_pg_value(&r, i, 1);
+
+        rel->oid = s_u32(fl_pg_value(&r, i, 0));
+        rel->relkind = kind ? kind[0] : '?';
+        rel->relfilenode = s_u32(fl_pg_value(&r, i, 2));
+        rel->natts = (int)strtol(fl_pg_value(&r, i, 3), NULL, 10);
+        rel->schema = s_dup(fl_pg_value(&r, i, 4));
+        rel->name = s_dup(fl_pg_value(&r, i, 5));
+        rel->n_ins = strtoll(fl_pg_value(&r, i, 6), NULL, 10);
+        rel->n_upd = strtoll(fl_pg_value(&r, i, 7), NULL, 10);
+        rel->n_del = strtoll(fl_pg_value(&r, i, 8), NULL, 10);
+        rel->seq_last = s_dup(fl_pg_value(&r, i, 9));
+    }
+    fl_pg_result_release(&r);
+    return 0;
+}
+
+int
+fl__net_touched_columns(fl_pg_t *pg, fl_net_touched_t *out, fl_error_t *err)
+{
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = fl_pg_query_prepared(pg, &r, "flotilla_net_touched", s_touched_sql, 0,
+                              NULL, err);
+    if (rc != 0)
+        return rc;
+    out->items = fl_calloc(r.nrows + 1, sizeof(*out->items));
+    out->n = r.nrows;
+    for (size_t i = 0; i < r.nrows; i++) {
+        out->items[i].oid = s_u32(fl_pg_value(&r, i, 0));
+        out->items[i].attnum = (int)strtol(fl_pg_value(&r, i, 1), NULL, 10);
+        out->items[i].dropped = strcmp(fl_pg_value(&r, i, 2), "t") == 0;
+    }
+    fl_pg_result_release(&r);
+    return 0;
+}
+
+void
+fl__net_touched_release(fl_net_touched_t *t)
+{
+    fl_free(&t->items);
+    t->n = 0;
+}
+
+int
+fl__net_lost_column(const fl_net_touched_t *t, const fl_net_rel_t *before)
+{
+    for (size_t i = 0; i < t->n; i++)
+        if (t->items[i].oid == before->oid && t->items[i].dropped &&
+            t->items[i].attnum <= before->natts)
+            return 1;
+    return 0;
+}
+
+void
+fl__net_rel_release(fl_net_rel_t *rel)
+{
+    if (rel == NULL)
+        return;
+    for (size_t j = 0; j < rel->ncols; j++)
+        free(rel->cols[j].name);
+    free(rel->cols);
+    free(rel->schema);
+    free(rel->name);
+    free(rel->seq_last);
+    memset(rel, 0, sizeof(*rel));
+}
+
+void
+fl__net_snap_release(fl_net_snap_t *s)
+{
+    if (s == NULL)
+        return;
+    for (size_t i = 0; i < s->n; i++)
+        fl__net_rel_release(&s->rels[i]);
+    fl_free(&s->rels);
+    s->n = 0;
+}
+
+int
+fl__net_columns(fl_pg_t *pg, fl_net_rel_t *rel, fl_error_t *err)
+{
+    char o[16];
+    const char *p[1] = {o};
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    json_t *a = NULL, *v = NULL;
+    size_t i;
+    int rc;
+
+    snprintf(o, sizeof(o), "%u", rel->oid);
+    for (size_t j = 0; j < rel->ncols; j++)
+        free(rel->cols[j].name);
+    fl_free(&rel->cols);
+    rel->ncols = 0;
+    rc = fl_pg_query(pg, &r,
+        "SELECT pg_catalog.json_agg(pg_catalog.json_build_array(a.attnum,"
+        " a.atttypid::pg_catalog.int8, a.atttypmod, a.attname,"
+        " a.attgenerated <> '', pg_catalog.age(a.xmin) <= 0)"
+        " ORDER BY a.attnum) FILTER (WHERE NOT a.attisdropped),"
+        " pg_catalog.min(a.attnum) FILTER (WHERE a.attisdropped"
+        " AND pg_catalog.age(a.xmin) <= 0)"
+        " FROM pg_catalog.pg_attribute a"
+        " WHERE a.attrelid = $1::pg_catalog.oid AND a.attnum > 0", 1, p, err);
+    if (rc == 0 && fl_pg_value(&r, 0, 0))
+        a = json_loads(fl_pg_value(&r, 0, 0), 0, NULL);
+    rel->dropped_min = rc == 0 && fl_pg_value(&r, 0, 1)
+        ? (int)strtol(fl_pg_value(&r, 0, 1), NULL, 10) : 0;
+    fl_pg_result_release(&r);
+    if (!json_is_array(a)) {
+        json_decref(a);
+        return rc;
+    }
+    rel->cols = fl_calloc(json_array_size(a) + 1, sizeof(fl_net_col_t));
+    json_array_foreach(a, i, v) {
+        fl_net_col_t *c = &rel->cols[rel->ncols++];
+        const char *name = json_string_value(json_array_get(v, 3));
+        c->attnum = (int)json_integer_value(json_array_get(v, 0));
+        c->typid = (uint32_t)json_integer_value(json_array_get(v, 1));
+        c->typmod = (int)json_integer_value(json_array_get(v, 2));
+        c->name = fl_strdup(name ? name : "");
+        c->generated = json_is_true(json_array_get(v, 4));
+        c->touched = json_is_true(json_array_get(v, 5));
+    }
+    json_decref(a);
+    return 0;
+}
+
+const fl_net_rel_t *
+fl__net_find(const fl_net_snap_t *s, uint32_t oid)
+{
+    size_t lo = 0, hi = s->n;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->rels[mid].oid == oid)
+            return &s->rels[mid];
+        if (s->rels[mid].oid < oid)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+const fl_net_col_t *
+fl__net_col(const fl_net_rel_t *rel, int attnum)
+{
+    for (size_t i = 0; rel && i < rel->ncols; i++)
+        if (rel->cols[i].attnum == attnum)
+            return &rel->cols[i];
+    return NULL;
+}

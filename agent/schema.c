@@ -1,0 +1,2085 @@
+/*
+ * schema.c - schema snapshots, recorded changes, re-creation after `down`
+ * and the proof of a rollback (see schema.h).
+ *
+ * Everything known about the catalog is one query, S_ROWS_SQL, which
+ * returns (kind, ident, def, target) for every described object of the
+ * managed schemas ($1: one schema, or NULL for all).  A snapshot stores
+ * its rows with a def; re-creation joins the recorded changes with it,
+ * live, for two things a stored row cannot give: the current def and the
+ * target, an SQL reference to the object built from catalog names by
+ * format('%I') ("COLUMN app.t.c", "ON TABLE app.t", the table of an
+ * index).  Rows whose def is NULL (an object without a comment, a column
+ * without grants) exist only for their target.
+ *
+ * Why the catalog text is trusted and the ledger's is not (DESIGN.md,
+ * guarantee 6): re-creation builds comments, grants, owners and sequence
+ * ownership from values it parses (a role name, a privilege from a fixed
+ * list, a literal) and targets the catalog names, and checks the three
+ * kinds of definition it must run as text with the parser, see
+ * s_check_stmt().
+ *
+ * Names: functions, catalogs, casts and collations are written with
+ * pg_catalog.; an operator is spelled OPERATOR(pg_catalog.=) where a
+ * parameter meets a catalog name, and plainly between catalog columns,
+ * our own columns and constants.  Those resolve to pg_catalog's because
+ * every public function first pins an empty search_path (s_enter()):
+ * with a tenant's "public, pg_catalog", a public.= (text, text) would
+ * otherwise run in their place, as the tenant test shows.
+ */
+#include "agent/schema.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/buf.h"
+#include "lint/facts.h"
+
+/* The schemas a snapshot of everything covers; n is the pg_namespace alias. */
+#define S_MANAGED(n)                                                        \
+    " " n ".nspname NOT IN ('pg_catalog', 'information_schema',"            \
+    " 'flotilla', 'flotilla_backup')"                                       \
+    " AND NOT pg_catalog.starts_with(" n ".nspname::pg_catalog.text,"      \
+    " 'pg_toast') AND NOT pg_catalog.starts_with(" n ".nspname::"          \
+    "pg_catalog.text, 'pg_temp') "
+
+/* The sorted "WITH (a=1, b=2)" of an options array, or NULL when empty. */
+#define S_OPTIONS(fmt, arr)                                                 \
+    " (SELECT pg_catalog.format('" fmt " (%s)', pg_catalog.string_agg(o,"   \
+    " ', ' ORDER BY o COLLATE pg_catalog.\"C\")) FROM pg_catalog.unnest("   \
+    arr ") o HAVING pg_catalog.count(*) > 0) "
+
+/* "COLLATE schema.name" of collation oid coll. */
+#define S_COLLATE(coll)                                                     \
+    " (SELECT pg_catalog.format('COLLATE %I.%I', cn.nspname, co.collname)"  \
+    " FROM pg_catalog.pg_collation co JOIN pg_catalog.pg_namespace cn"      \
+    " ON cn.oid = co.collnamespace WHERE co.oid = " coll ") "
+
+/* An extension's member (pg_depend 'e') in catalog cat with oid id. */
+#define S_IN_EXTENSION(cat, id)                                             \
+    " EXISTS (SELECT FROM ext WHERE ext.classid = 'pg_catalog." cat "'"     \
+    "::pg_catalog.regclass AND ext.objid = " id ") "
+
+/* "(disabled) " and friends: the enabled state of a trigger or rule. */
+#define S_ENABLED(col)                                                      \
+    " CASE " col " WHEN 'D' THEN '(disabled) ' WHEN 'R' THEN '(replica) '"  \
+    " WHEN 'A' THEN '(always) ' END "
+
+/* A regproc column as "name(argtypes)", or "-". */
+#define S_PROC(col) " " col "::pg_catalog.oid::pg_catalog.regprocedure "
+
+#define S_CTES_SQL                                                          \
+    "WITH ns AS ("                                                          \
+    " SELECT n.oid, n.nspname, n.nspowner, n.nspacl"                        \
+    " FROM pg_catalog.pg_namespace n"                                       \
+    " WHERE CASE WHEN $1::pg_catalog.text IS NULL THEN" S_MANAGED("n")      \
+    "  ELSE n.nspname OPERATOR(pg_catalog.=) $1::pg_catalog.text END"       \
+    " AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend e"                   \
+    "  WHERE e.classid = 'pg_catalog.pg_namespace'::pg_catalog.regclass"    \
+    "  AND e.objid = n.oid AND e.deptype = 'e')),"                          \
+    "ext AS ("                                                              \
+    " SELECT e.classid, e.objid FROM pg_catalog.pg_depend e"                \
+    " WHERE e.deptype = 'e'),"                                              \
+    "rel AS ("                                                              \
+    " SELECT c.oid, c.relname, c.relkind, c.relowner, c.relacl,"            \
+    "  c.reloptions, c.relpersistence, ns.nspname,"                         \
+    "  pg_catalog.format('%I.%I', ns.nspname, c.relname) AS q,"             \
+    "  CASE c.relkind WHEN 'v' THEN 'view' WHEN 'm' THEN 'matview'"         \
+    "  WHEN 'S' THEN 'sequence' ELSE 'table' END AS okind"                  \
+    " FROM pg_catalog.pg_class c JOIN ns ON ns.oid = c.relnamespace"        \
+    " WHERE c.relkind IN ('r', 'p', 'f', 'v', 'm', 'S')"                    \
+    " AND NOT" S_IN_EXTENSION("pg_class", "c.oid") "),"                     \
+    "col AS ("                                                              \
+    " SELECT a.attrelid, a.attnum, a.attname, a.attacl, rel.q,"             \
+    "  pg_catalog.format('%s.%I', rel.q, a.attname) AS ident,"              \
+    "  pg_catalog.concat_ws(' ',"                                           \
+    "  pg_catalog.format_type(a.atttypid, a.atttypmod),"                    \
+    "  CASE WHEN a.attcollation <> t.typcollation THEN"                     \
+    S_COLLATE("a.attcollation") "END,"                                      \
+    "  CASE WHEN a.attnotnull THEN 'NOT NULL' END,"                         \
+    "  CASE a.attidentity WHEN 'a' THEN 'GENERATED ALWAYS AS IDENTITY'"     \
+    "  WHEN 'd' THEN 'GENERATED BY DEFAULT AS IDENTITY' END,"               \
+    "  CASE WHEN a.attgenerated = 's' THEN pg_catalog.format("              \
+    "  'GENERATED ALWAYS AS (%s) STORED',"                                  \
+    "  pg_catalog.pg_get_expr(d.adbin, d.adrelid))"                         \
+    "  WHEN d.adbin IS NOT NULL THEN pg_catalog.format('DEFAULT %s',"       \
+    "  pg_catalog.pg_get_expr(d.adbin, d.adrelid)) END,"                    \
+    "  CASE WHEN a.attstorage <> t.typstorage THEN"                         \
+    "  CASE a.attstorage WHEN 'p' THEN 'STORAGE PLAIN'"                     \
+    "  WHEN 'e' THEN 'STORAGE EXTERNAL' WHEN 'm' THEN 'STORAGE MAIN'"       \
+    "  ELSE 'STORAGE EXTENDED' END END,"                                    \
+    "  CASE a.attcompression WHEN 'p' THEN 'COMPRESSION pglz'"              \
+    "  WHEN 'l' THEN 'COMPRESSION lz4' END,"                                \
+    "  CASE WHEN a.attstattarget >= 0 THEN"                                 \
+    "  pg_catalog.format('STATISTICS %s', a.attstattarget) END,"            \
+    S_OPTIONS("WITH", "a.attoptions") ") AS def"                            \
+    " FROM rel JOIN pg_catalog.pg_attribute a ON a.attrelid = rel.oid"      \
+    " JOIN pg_catalog.pg_type t ON t.oid = a.atttypid"                      \
+    " LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid"          \
+    "  AND d.adnum = a.attnum"                                              \
+    " WHERE rel.relkind <> 'S' AND a.attnum > 0 AND NOT a.attisdropped),"   \
+    "con AS ("                                                              \
+    " SELECT k.oid, k.conname, rel.q,"                                      \
+    "  pg_catalog.format('%s.%I', rel.q, k.conname) AS ident,"              \
+    "  pg_catalog.concat(CASE WHEN NOT k.conislocal OR k.conparentid <> 0"  \
+    "  THEN '(inherited) ' END, pg_catalog.pg_get_constraintdef(k.oid))"    \
+    "  AS def"                                                              \
+    " FROM rel JOIN pg_catalog.pg_constraint k ON k.conrelid = rel.oid),"   \
+    "idx AS ("                                                              \
+    " SELECT i.indexrelid, ic.relname, rel.q, rel.nspname,"                 \
+    "  pg_catalog.format('%s.%I', rel.q, ic.relname) AS ident,"             \
+    "  pg_catalog.concat("                                                  \
+    "  CASE WHEN EXISTS (SELECT FROM pg_catalog.pg_constraint k"            \
+    "   WHERE k.conindid = i.indexrelid AND k.conrelid = i.indrelid"        \
+    "   AND k.contype IN ('p', 'u', 'x')) THEN '(constraint) ' END,"        \
+    "  CASE WHEN EXISTS (SELECT FROM pg_catalog.pg_inherits h"              \
+    "   WHERE h.inhrelid = i.indexrelid) THEN '(partition) ' END,"          \
+    "  CASE WHEN NOT i.indisvalid THEN '(invalid) ' END,"                   \
+    "  CASE WHEN i.indisclustered THEN '(clustered) ' END,"                 \
+    "  CASE WHEN i.indisreplident THEN '(replica identity) ' END,"          \
+    "  pg_catalog.pg_get_indexdef(i.indexrelid)) AS def"                    \
+    " FROM rel JOIN pg_catalog.pg_index i ON i.indrelid = rel.oid"          \
+    " JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid),"               \
+    "trg AS ("                                                              \
+    " SELECT g.oid, g.tgname, rel.q,"                                       \
+    "  pg_catalog.format('%s.%I', rel.q, g.tgname) AS ident,"               \
+    "  pg_catalog.concat(CASE WHEN g.tgparentid <> 0"                       \
+    "  THEN '(inherited) ' END," S_ENABLED("g.tgenabled") ","               \
+    "  pg_catalog.pg_get_triggerdef(g.oid)) AS def"                         \
+    " FROM rel JOIN pg_catalog.pg_trigger g ON g.tgrelid = rel.oid"         \
+    " WHERE NOT g.tgisinternal),"                                           \
+    "pol AS ("                                                              \
+    " SELECT p.oid, p.polname, rel.q,"                                      \
+    "  pg_catalog.format('%s.%I', rel.q, p.polname) AS ident,"              \
+    "  pg_catalog.concat_ws(' ', CASE WHEN p.polpermissive"                 \
+    "  THEN 'AS PERMISSIVE' ELSE 'AS RESTRICTIVE' END,"                     \
+    "  CASE p.polcmd WHEN 'r' THEN 'FOR SELECT' WHEN 'a' THEN 'FOR INSERT'" \
+    "  WHEN 'w' THEN 'FOR UPDATE' WHEN 'd' THEN 'FOR DELETE'"               \
+    "  ELSE 'FOR ALL' END,"                                                 \
+    "  (SELECT pg_catalog.format('TO %s', pg_catalog.string_agg(r.n, ', '"  \
+    "   ORDER BY r.n COLLATE pg_catalog.\"C\"))"                            \
+    "   FROM (SELECT CASE WHEN u.u = 0 THEN 'PUBLIC' ELSE"                  \
+    "   pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(u.u)) END AS n"   \
+    "   FROM pg_catalog.unnest(p.polroles) u(u)) r),"                       \
+    "  CASE WHEN p.polqual IS NOT NULL THEN pg_catalog.format('USING (%s)',"\
+    "  pg_catalog.pg_get_expr(p.polqual, p.polrelid)) END,"                 \
+    "  CASE WHEN p.polwithcheck IS NOT NULL THEN pg_catalog.format("        \
+    "  'WITH CHECK (%s)', pg_catalog.pg_get_expr(p.polwithcheck,"           \
+    "  p.polrelid)) END) AS def"                                            \
+    " FROM rel JOIN pg_catalog.pg_policy p ON p.polrelid = rel.oid),"       \
+    "rul AS ("                                                              \
+    " SELECT w.oid, w.rulename, rel.q,"                                     \
+    "  pg_catalog.format('%s.%I', rel.q, w.rulename) AS ident,"             \
+    "  pg_catalog.concat(" S_ENABLED("w.ev_enabled") ","                    \
+    "  pg_catalog.pg_get_ruledef(w.oid)) AS def"                            \
+    " FROM rel JOIN pg_catalog.pg_rewrite w ON w.ev_class = rel.oid"        \
+    " WHERE w.rulename <> '_RETURN'),"                                      \
+    "typ AS ("                                                              \
+    " SELECT t.oid, t.typtype, t.typowner, t.typacl,"                       \
+    "  pg_catalog.format('%I.%I', ns.nspname, t.typname) AS q,"             \
+    "  CASE t.typtype"                                                      \
+    "  WHEN 'e' THEN (SELECT pg_catalog.format('enum (%s)',"                \
+    "   pg_catalog.string_agg(pg_catalog.quote_literal(e.enumlabel), ', '"  \
+    "   ORDER BY e.enumsortorder))"                                         \
+    "   FROM pg_catalog.pg_enum e WHERE e.enumtypid = t.oid)"               \
+    "  WHEN 'd' THEN pg_catalog.concat_ws(' ', 'domain',"                   \
+    "   pg_catalog.format_type(t.typbasetype, t.typtypmod),"                \
+    "   CASE WHEN t.typcollation <> b.typcollation THEN"                    \
+    S_COLLATE("t.typcollation") "END,"                                      \
+    "   CASE WHEN t.typnotnull THEN 'NOT NULL' END,"                        \
+    "   CASE WHEN t.typdefaultbin IS NOT NULL THEN pg_catalog.format("      \
+    "   'DEFAULT %s', pg_catalog.pg_get_expr(t.typdefaultbin, 0)) END,"     \
+    "   (SELECT pg_catalog.string_agg(pg_catalog.format('CONSTRAINT %I %s',"\
+    "    k.conname, pg_catalog.pg_get_constraintdef(k.oid)), ' '"           \
+    "    ORDER BY k.conname COLLATE pg_catalog.\"C\")"                      \
+    "    FROM pg_catalog.pg_constraint k WHERE k.contypid = t.oid))"        \
+    "  WHEN 'c' THEN (SELECT pg_catalog.format('composite (%s)',"           \
+    "   pg_catalog.string_agg(pg_catalog.concat_ws(' ',"                    \
+    "   pg_catalog.quote_ident(a.attname),"                                 \
+    "   pg_catalog.format_type(a.atttypid, a.atttypmod),"                   \
+    "   CASE WHEN a.attcollation <> at.typcollation THEN"                   \
+    S_COLLATE("a.attcollation") "END), ', ' ORDER BY a.attnum))"            \
+    "   FROM pg_catalog.pg_attribute a"                                     \
+    "   JOIN pg_catalog.pg_type at ON at.oid = a.atttypid"                  \
+    "   WHERE a.attrelid = t.typrelid AND a.attnum > 0"                     \
+    "   AND NOT a.attisdropped)"                                            \
+    "  WHEN 'r' THEN (SELECT pg_catalog.concat_ws(' ', 'range',"            \
+    "   pg_catalog.format('subtype %s',"                                    \
+    "   pg_catalog.format_type(r.rngsubtype, NULL)),"                       \
+    "   (SELECT pg_catalog.format('opclass %I.%I', cn.nspname, oc.opcname)" \
+    "    FROM pg_catalog.pg_opclass oc JOIN pg_catalog.pg_namespace cn"     \
+    "    ON cn.oid = oc.opcnamespace WHERE oc.oid = r.rngsubopc),"          \
+    "   CASE WHEN r.rngcollation <> 0 THEN" S_COLLATE("r.rngcollation")    \
+    "   END,"                                                               \
+    "   CASE WHEN r.rngcanonical <> 0 THEN pg_catalog.format("              \
+    "   'canonical %s'," S_PROC("r.rngcanonical") ") END,"                  \
+    "   CASE WHEN r.rngsubdiff <> 0 THEN pg_catalog.format("                \
+    "   'subdiff %s'," S_PROC("r.rngsubdiff") ") END)"                      \
+    "   FROM pg_catalog.pg_range r WHERE r.rngtypid = t.oid)"               \
+    "  ELSE pg_catalog.format('base input %s output %s length %s',"         \
+    "   " S_PROC("t.typinput") "," S_PROC("t.typoutput") ", t.typlen)"      \
+    "  END AS def"                                                          \
+    " FROM ns JOIN pg_catalog.pg_type t ON t.typnamespace = ns.oid"         \
+    " LEFT JOIN pg_catalog.pg_type b ON b.oid = t.typbasetype"              \
+    " WHERE t.typtype IN ('b', 'c', 'd', 'e', 'r')"                         \
+    " AND (t.typrelid = 0 OR EXISTS (SELECT FROM pg_catalog.pg_class c"     \
+    "  WHERE c.oid = t.typrelid AND c.relkind = 'c'))"                      \
+    " AND NOT EXISTS (SELECT FROM pg_catalog.pg_type a"                     \
+    "  WHERE a.typarray = t.oid)"                                           \
+    " AND NOT" S_IN_EXTENSION("pg_type", "t.oid") "),"                      \
+    "fn AS ("                                                               \
+    " SELECT p.oid, p.prokind, p.proowner, p.proacl,"                       \
+    "  pg_catalog.format('%I.%I(%s)', ns.nspname, p.proname,"               \
+    "  pg_catalog.oidvectortypes(p.proargtypes)) AS ident,"                 \
+    "  pg_catalog.format('%I.%I(%s)', ns.nspname, p.proname,"               \
+    "  pg_catalog.pg_get_function_identity_arguments(p.oid)) AS sig,"       \
+    "  pg_catalog.format('%s sha256:%s', CASE p.prokind"                    \
+    "  WHEN 'a' THEN 'aggregate' WHEN 'p' THEN 'procedure'"                 \
+    "  WHEN 'w' THEN 'window function' ELSE 'function' END,"                \
+    "  pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to("          \
+    "  CASE WHEN p.prokind = 'a' THEN (SELECT pg_catalog.concat_ws(' ',"    \
+    "   pg_catalog.format_type(p.prorettype, NULL),"                        \
+    "   pg_catalog.oidvectortypes(p.proargtypes), g.aggkind,"               \
+    "   g.aggnumdirectargs," S_PROC("g.aggtransfn") ","                     \
+    "   " S_PROC("g.aggfinalfn") "," S_PROC("g.aggcombinefn") ","           \
+    "   " S_PROC("g.aggserialfn") "," S_PROC("g.aggdeserialfn") ","         \
+    "   " S_PROC("g.aggmtransfn") "," S_PROC("g.aggminvtransfn") ","        \
+    "   " S_PROC("g.aggmfinalfn") ", g.aggfinalextra, g.aggmfinalextra,"    \
+    "   g.aggfinalmodify, g.aggmfinalmodify,"                               \
+    "   g.aggsortop::pg_catalog.regoperator,"                               \
+    "   pg_catalog.format_type(g.aggtranstype, NULL), g.aggtransspace,"     \
+    "   pg_catalog.format_type(g.aggmtranstype, NULL), g.aggmtransspace,"   \
+    "   pg_catalog.quote_nullable(g.agginitval),"                           \
+    "   pg_catalog.quote_nullable(g.aggminitval), p.proparallel)"           \
+    "   FROM pg_catalog.pg_aggregate g WHERE g.aggfnoid = p.oid)"           \
+    "  ELSE pg_catalog.pg_get_functiondef(p.oid) END, 'UTF8')), 'hex'))"    \
+    "  AS def"                                                              \
+    " FROM ns JOIN pg_catalog.pg_proc p ON p.pronamespace = ns.oid"         \
+    " WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_depend e"                 \
+    "  WHERE e.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass"         \
+    "  AND e.objid = p.oid AND e.deptype IN ('e', 'i'))),"                  \
+    "sta AS ("                                                              \
+    " SELECT x.oid, x.stxowner,"                                            \
+    "  pg_catalog.format('%I.%I', ns.nspname, x.stxname) AS q,"             \
+    "  pg_catalog.concat_ws(' ', pg_catalog.pg_get_statisticsobjdef(x.oid),"\
+    "  CASE WHEN x.stxstattarget >= 0 THEN"                                 \
+    "  pg_catalog.format('STATISTICS %s', x.stxstattarget) END) AS def"     \
+    " FROM ns JOIN pg_catalog.pg_statistic_ext x"                           \
+    " ON x.stxnamespace = ns.oid"                                           \
+    " WHERE NOT" S_IN_EXTENSION("pg_statistic_ext", "x.oid") "),"
+
+/*
+ * Every object that can have an owner, a grant or a comment: its kind and
+ * ident as comment/owner/acl rows name it, its pg_description address,
+ * owner, acl with acldefault()'s type, and its targets: for COMMENT ON and
+ * ALTER ... OWNER TO, and for GRANT (columns: "(c) ON TABLE app.t").
+ */
+#define S_OBJ_SQL                                                           \
+    "obj AS ("                                                              \
+    " SELECT 'schema' AS okind,"                                            \
+    "  pg_catalog.format('%I', ns.nspname) AS oident,"                      \
+    "  'pg_catalog.pg_namespace'::pg_catalog.regclass AS classid,"          \
+    "  ns.oid AS objid, 0 AS subid, ns.nspowner AS owner, ns.nspacl AS acl,"\
+    "  'n'::pg_catalog.\"char\" AS acltype,"                                \
+    "  pg_catalog.format('SCHEMA %I', ns.nspname) AS target,"               \
+    "  pg_catalog.format('ON SCHEMA %I', ns.nspname) AS gtarget"            \
+    " FROM ns"                                                              \
+    " UNION ALL"                                                            \
+    " SELECT rel.okind, rel.q, 'pg_catalog.pg_class'::pg_catalog.regclass," \
+    "  rel.oid, 0, rel.relowner, rel.relacl, CASE WHEN rel.relkind = 'S'"   \
+    "  THEN 's'::pg_catalog.\"char\" ELSE 'r'::pg_catalog.\"char\" END,"    \
+    "  pg_catalog.format('%s %s', CASE rel.relkind WHEN 'S' THEN 'SEQUENCE'"\
+    "  WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW'"              \
+    "  WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END, rel.q),"             \
+    "  pg_catalog.format('ON %s %s', CASE WHEN rel.relkind = 'S'"           \
+    "  THEN 'SEQUENCE' ELSE 'TABLE' END, rel.q)"                            \
+    " FROM rel"                                                             \
+    " UNION ALL"                                                            \
+    " SELECT 'column', col.ident, 'pg_catalog.pg_class'::pg_catalog.regclass,"\
+    "  col.attrelid, col.attnum, NULL, col.attacl,"                         \
+    "  'c'::pg_catalog.\"char\", pg_catalog.format('COLUMN %s', col.ident)," \
+    "  pg_catalog.format('(%I) ON TABLE %s', col.attname, col.q)"           \
+    " FROM col"                                                             \
+    " UNION ALL"                                                            \
+    " SELECT 'constraint', con.ident,"                                      \
+    "  'pg_catalog.pg_constraint'::pg_catalog.regclass, con.oid, 0, NULL,"  \
+    "  NULL, NULL, pg_catalog.format('CONSTRAINT %I ON %s', con.conname,"   \
+    "  con.q), NULL"                                                        \
+    " FROM con"                                                             \
+    " UNION ALL"                                                            \
+    " SELECT 'index', idx.ident, 'pg_catalog.pg_class'::pg_catalog.regclass,"\
+    "  idx.indexrelid, 0, NULL, NULL, NULL,"                                \
+    "  pg_catalog.format('INDEX %I.%I', idx.nspname, idx.relname), NULL"    \
+    " FROM idx"                                                             \
+    " UNION ALL"                                                            \
+    " SELECT 'trigger', trg.ident,"                                         \
+    "  'pg_catalog.pg_trigger'::pg_catalog.regclass, trg.oid, 0, NULL,"     \
+    "  NULL, NULL, pg_catalog.format('TRIGGER %I ON %s', trg.tgname,"       \
+    "  trg.q), NULL"                                                        \
+    " FROM trg"                                                             \
+    " UNION ALL"                                                            \
+    " SELECT 'policy', pol.ident,"                                          \
+    "  'pg_catalog.pg_policy'::pg_catalog.regclass, pol.oid, 0, NULL,"      \
+    "  NULL, NULL, pg_catalog.format('POLICY %I ON %s', pol.polname,"       \
+    "  pol.q), NULL"                                                        \
+    " FROM pol"                                                             \
+    " UNION ALL"                                                            \
+    " SELECT 'rule', rul.ident,"                                            \
+    "  'pg_catalog.pg_rewrite'::pg_catalog.regclass, rul.oid, 0, NULL,"     \
+    "  NULL, NULL, pg_catalog.format('RULE %I ON %s', rul.rulename,"        \
+    "  rul.q), NULL"                                                        \
+    " FROM rul"                                                             \
+    " UNION ALL"                                                            \
+    " SELECT 'type', typ.q, 'pg_catalog.pg_type'::pg_catalog.regclass,"     \
+    "  typ.oid, 0, typ.typowner, typ.typacl, 'T'::pg_catalog.\"char\","     \
+    "  pg_catalog.format('%s %s', CASE WHEN typ.typtype = 'd'"              \
+    "  THEN 'DOMAIN' ELSE 'TYPE' END, typ.q),"                              \
+    "  pg_catalog.format('ON %s %s', CASE WHEN typ.typtype = 'd'"           \
+    "  THEN 'DOMAIN' ELSE 'TYPE' END, typ.q)"                               \
+    " FROM typ"                                                             \
+    " UNION ALL"                                                            \
+    " SELECT 'function', fn.ident,"                                         \
+    "  'pg_catalog.pg_proc'::pg_catalog.regclass, fn.oid, 0, fn.proowner,"  \
+    "  fn.proacl, 'f'::pg_catalog.\"char\","                                \
+    "  pg_catalog.format('%s %s', CASE fn.prokind WHEN 'p' THEN 'PROCEDURE'"\
+    "  WHEN 'a' THEN 'AGGREGATE' ELSE 'FUNCTION' END, fn.sig),"             \
+    "  pg_catalog.format('ON %s %s', CASE WHEN fn.prokind = 'p'"            \
+    "  THEN 'PROCEDURE' ELSE 'FUNCTION' END, fn.sig)"                       \
+    " FROM fn"                                                              \
+    " UNION ALL"                                                            \
+    " SELECT 'statistics', sta.q,"                                          \
+    "  'pg_catalog.pg_statistic_ext'::pg_catalog.regclass, sta.oid, 0,"     \
+    "  sta.stxowner, NULL, NULL,"                                           \
+    "  pg_catalog.format('STATISTICS %s', sta.q), NULL"                     \
+    " FROM sta)"
+
+/*
+ * The rows.  An acl is normalised: one "grantee=PRIV,PRIV*" entry per
+ * grantee ('*': with grant option), grantors merged, entries sorted; a
+ * NULL acl is its acldefault(), so a default written out compares equal.
+ * A sequence linked to a column (OWNED BY, identity) has no owner row:
+ * PostgreSQL keeps its owner the table's.
+ */
+#define S_SELECT_SQL                                                        \
+    " SELECT 'schema' AS kind, pg_catalog.format('%I', ns.nspname) AS ident,"\
+    "  '' AS def, NULL AS target"                                           \
+    " FROM ns"                                                              \
+    " UNION ALL"                                                            \
+    " SELECT 'table', rel.q, pg_catalog.concat_ws(' ',"                     \
+    "  CASE rel.relkind WHEN 'p' THEN 'partitioned table'"                  \
+    "  WHEN 'f' THEN 'foreign table' ELSE 'table' END,"                     \
+    "  CASE WHEN rel.relpersistence = 'u' THEN 'unlogged' END,"             \
+    "  (SELECT pg_catalog.format('partition of %I.%I %s', pn.nspname,"      \
+    "   pc.relname, pg_catalog.pg_get_expr(c.relpartbound, c.oid))"         \
+    "   FROM pg_catalog.pg_inherits h"                                      \
+    "   JOIN pg_catalog.pg_class pc ON pc.oid = h.inhparent"                \
+    "   JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace"        \
+    "   WHERE h.inhrelid = c.oid AND c.relispartition),"                    \
+    "  CASE WHEN rel.relkind = 'p' THEN pg_catalog.format('partition by %s',"\
+    "  pg_catalog.pg_get_partkeydef(c.oid)) END,"                           \
+    "  (SELECT pg_catalog.format('inherits (%s)', pg_catalog.string_agg("   \
+    "   pg_catalog.format('%I.%I', pn.nspname, pc.relname), ', '"           \
+    "   ORDER BY h.inhseqno))"                                              \
+    "   FROM pg_catalog.pg_inherits h"                                      \
+    "   JOIN pg_catalog.pg_class pc ON pc.oid = h.inhparent"                \
+    "   JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace"        \
+    "   WHERE h.inhrelid = c.oid AND NOT c.relispartition"                  \
+    "   HAVING pg_catalog.count(*) > 0),"                                   \
+    "  (SELECT pg_catalog.format('using %I', am.amname)"                    \
+    "   FROM pg_catalog.pg_am am"                                           \
+    "   WHERE am.oid = c.relam AND am.amname <> 'heap'),"                   \
+    S_OPTIONS("with", "c.reloptions") ","                                   \
+    "  (SELECT pg_catalog.format('tablespace %I', sp.spcname)"              \
+    "   FROM pg_catalog.pg_tablespace sp WHERE sp.oid = c.reltablespace),"  \
+    "  CASE WHEN c.relrowsecurity THEN 'row security' END,"                 \
+    "  CASE WHEN c.relforcerowsecurity THEN 'force row security' END,"      \
+    "  CASE c.relreplident WHEN 'n' THEN 'replica identity nothing'"        \
+    "  WHEN 'f' THEN 'replica identity full'"                               \
+    "  WHEN 'i' THEN 'replica identity index' END,"                         \
+    "  (SELECT pg_catalog.concat_ws(' ',"                                   \
+    "   pg_catalog.format('server %I', fs.srvname),"                        \
+    S_OPTIONS("options", "ft.ftoptions") ")"                                \
+    "   FROM pg_catalog.pg_foreign_table ft"                                \
+    "   JOIN pg_catalog.pg_foreign_server fs ON fs.oid = ft.ftserver"       \
+    "   WHERE ft.ftrelid = c.oid)), rel.q"                                  \
+    " FROM rel JOIN pg_catalog.pg_class c ON c.oid = rel.oid"               \
+    " WHERE rel.relkind IN ('r', 'p', 'f')"                                 \
+    " UNION ALL"                                                            \
+    " SELECT rel.okind, rel.q, pg_catalog.concat_ws(' ',"                   \
+    S_OPTIONS("with", "rel.reloptions") ","                                 \
+    "  CASE WHEN NOT c.relispopulated THEN '(not populated)' END,"          \
+    "  pg_catalog.pg_get_viewdef(rel.oid)), rel.q"                          \
+    " FROM rel JOIN pg_catalog.pg_class c ON c.oid = rel.oid"               \
+    " WHERE rel.relkind IN ('v', 'm')"                                      \
+    " UNION ALL"                                                            \
+    " SELECT 'column', col.ident, col.def, col.q FROM col"                  \
+    " UNION ALL"                                                            \
+    " SELECT 'constraint', con.ident, con.def, con.q FROM con"              \
+    " UNION ALL"                                                            \
+    " SELECT 'index', idx.ident, idx.def, idx.q FROM idx"                   \
+    " UNION ALL"                                                            \
+    " SELECT 'trigger', trg.ident, trg.def, trg.q FROM trg"                 \
+    " UNION ALL"                                                            \
+    " SELECT 'sequence', rel.q, pg_catalog.concat_ws(' ',"                  \
+    "  CASE WHEN rel.relpersistence = 'u' THEN 'unlogged' END,"             \
+    "  pg_catalog.format('as %s start %s increment %s minvalue %s"          \
+    " maxvalue %s cache %s', pg_catalog.format_type(s.seqtypid, NULL),"     \
+    "  s.seqstart, s.seqincrement, s.seqmin, s.seqmax, s.seqcache),"        \
+    "  CASE WHEN s.seqcycle THEN 'cycle' ELSE 'no cycle' END,"              \
+    "  (SELECT pg_catalog.format('%s %I.%I.%I', CASE WHEN d.deptype = 'i'"  \
+    "   THEN 'identity of' ELSE 'owned by' END, dn.nspname, dc.relname,"    \
+    "   da.attname)"                                                        \
+    "   FROM pg_catalog.pg_depend d"                                        \
+    "   JOIN pg_catalog.pg_class dc ON dc.oid = d.refobjid"                 \
+    "   JOIN pg_catalog.pg_namespace dn ON dn.oid = dc.relnamespace"        \
+    "   JOIN pg_catalog.pg_attribute da ON da.attrelid = d.refobjid"        \
+    "   AND da.attnum = d.refobjsubid"                                      \
+    "   WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass"       \
+    "   AND d.objid = rel.oid"                                              \
+    "   AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass"      \
+    "   AND d.refobjsubid > 0 AND d.deptype IN ('a', 'i'))), rel.q"         \
+    " FROM rel JOIN pg_catalog.pg_sequence s ON s.seqrelid = rel.oid"       \
+    " UNION ALL"                                                            \
+    " SELECT 'type', typ.q, typ.def, typ.q FROM typ"                        \
+    " UNION ALL"                                                            \
+    " SELECT 'function', fn.ident, fn.def, fn.sig FROM fn"                  \
+    " UNION ALL"                                                            \
+    " SELECT 'policy', pol.ident, pol.def, pol.q FROM pol"                  \
+    " UNION ALL"                                                            \
+    " SELECT 'rule', rul.ident, rul.def, rul.q FROM rul"                    \
+    " UNION ALL"                                                            \
+    " SELECT 'statistics', sta.q, sta.def, sta.q FROM sta"                  \
+    " UNION ALL"                                                            \
+    " SELECT 'comment', pg_catalog.format('%s %s', obj.okind, obj.oident),"   \
+    "  d.description, obj.target"                                           \
+    " FROM obj LEFT JOIN pg_catalog.pg_description d"                       \
+    " ON d.objoid = obj.objid AND d.classoid = obj.classid"                 \
+    " AND d.objsubid = obj.subid"                                           \
+    " UNION ALL"                                                            \
+    " SELECT 'owner', pg_catalog.format('%s %s', obj.okind, obj.oident),"     \
+    "  pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(obj.owner)),"      \
+    "  obj.target"                                                          \
+    " FROM obj WHERE obj.owner IS NOT NULL AND NOT (obj.okind = 'sequence'" \
+    "  AND EXISTS (SELECT FROM pg_catalog.pg_depend d"                      \
+    "  WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass"        \
+    "  AND d.objid = obj.objid AND d.refobjsubid > 0"                       \
+    "  AND d.deptype IN ('a', 'i')))"                                       \
+    " UNION ALL"                                                            \
+    " SELECT 'acl', pg_catalog.format('%s %s', obj.okind, obj.oident),"       \
+    "  CASE WHEN obj.acltype = 'c' THEN nullif(a.def, '')"                  \
+    "  ELSE coalesce(a.def, '') END, obj.gtarget"                           \
+    " FROM obj LEFT JOIN LATERAL ("                                         \
+    "  SELECT pg_catalog.string_agg(e.entry, ' '"                           \
+    "   ORDER BY e.entry COLLATE pg_catalog.\"C\") AS def"                  \
+    "  FROM (SELECT pg_catalog.format('%s=%s', CASE WHEN x.grantee = 0"     \
+    "   THEN 'PUBLIC' ELSE pg_catalog.quote_ident("                         \
+    "   pg_catalog.pg_get_userbyid(x.grantee)) END,"                        \
+    "   pg_catalog.string_agg(pg_catalog.concat(x.privilege_type,"          \
+    "   CASE WHEN x.grantable THEN '*' END), ','"                           \
+    "   ORDER BY x.privilege_type COLLATE pg_catalog.\"C\")) AS entry"      \
+    "   FROM (SELECT p.grantee, p.privilege_type,"                          \
+    "    pg_catalog.bool_or(p.is_grantable) AS grantable"                   \
+    "    FROM pg_catalog.aclexplode(coalesce(obj.acl,"                      \
+    "    pg_catalog.acldefault(obj.acltype,"                                \
+    "    coalesce(obj.owner, 0::pg_catalog.oid)))) p"                       \
+    "    GROUP BY p.grantee, p.privilege_type) x"                           \
+    "   GROUP BY x.grantee) e) a ON true"                                   \
+    " WHERE obj.acltype IS NOT NULL"
+
+#define S_ROWS_SQL S_CTES_SQL S_OBJ_SQL S_SELECT_SQL
+
+static const char s_table_sql[] =
+    "CREATE TEMPORARY TABLE pg_temp.flotilla_schema_snap ("
+    " gen pg_catalog.int4 NOT NULL, kind pg_catalog.text NOT NULL,"
+    " ident pg_catalog.text NOT NULL, def pg_catalog.text NOT NULL,"
+    " PRIMARY KEY (gen, kind, ident))";
+
+/*
+ * A snapshot: the rows with a def, and a "snapshot" row holding the scope
+ * so that generations of different scopes are never compared.
+ */
+static const char s_snapshot_sql[] =
+    "INSERT INTO pg_temp.flotilla_schema_snap (gen, kind, ident, def)"
+    " SELECT $2::pg_catalog.int4, r.kind, r.ident, r.def"
+    " FROM (" S_ROWS_SQL ") r WHERE r.def IS NOT NULL"
+    " UNION ALL"
+    " SELECT $2::pg_catalog.int4, 'snapshot', '',"
+    " coalesce(pg_catalog.quote_ident($1::pg_catalog.text), '*')";
+
+static const char s_scope_sql[] =
+    "SELECT def FROM pg_temp.flotilla_schema_snap"
+    " WHERE gen = $1::pg_catalog.int4 AND kind = 'snapshot' AND ident = ''";
+
+/* Fields length-prefixed, so no def can pass for another row. */
+static const char s_fingerprint_sql[] =
+    "SELECT pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to("
+    " pg_catalog.string_agg(pg_catalog.format('%s:%s %s:%s %s:%s',"
+    " pg_catalog.octet_length(kind), kind, pg_catalog.octet_length(ident),"
+    " ident, pg_catalog.octet_length(def), def), pg_catalog.chr(10)"
+    " ORDER BY kind COLLATE pg_catalog.\"C\", ident COLLATE pg_catalog.\"C\"),"
+    " 'UTF8')), 'hex')"
+    " FROM pg_temp.flotilla_schema_snap WHERE gen = $1::pg_catalog.int4";
+
+const char fl_schema_ledger_sql[] =
+    "CREATE TABLE IF NOT EXISTS flotilla.schema_changes ("
+    "  version bigint NOT NULL,"
+    "  kind pg_catalog.text NOT NULL,"
+    "  ident pg_catalog.text NOT NULL,"
+    "  before_def pg_catalog.text,"
+    "  after_def pg_catalog.text,"
+    "  PRIMARY KEY (version, kind, ident));";
+
+static const char s_forget_sql[] =
+    "DELETE FROM flotilla.schema_changes WHERE version = $1::pg_catalog.int8";
+
+static const char s_record_sql[] =
+    "WITH b AS (SELECT kind, ident, def FROM pg_temp.flotilla_schema_snap"
+    "  WHERE gen = $2::pg_catalog.int4 AND kind <> 'snapshot'),"
+    " a AS (SELECT kind, ident, def FROM pg_temp.flotilla_schema_snap"
+    "  WHERE gen = $3::pg_catalog.int4 AND kind <> 'snapshot'),"
+    " ins AS (INSERT INTO flotilla.schema_changes"
+    "  (version, kind, ident, before_def, after_def)"
+    "  SELECT $1::pg_catalog.int8, coalesce(b.kind, a.kind),"
+    "  coalesce(b.ident, a.ident), b.def, a.def"
+    "  FROM b FULL JOIN a ON a.kind = b.kind AND a.ident = b.ident"
+    "  WHERE b.def IS DISTINCT FROM a.def RETURNING 1)"
+    " SELECT pg_catalog.count(*) FROM ins";
+
+/*
+ * Expected: generation $2 with version $1's changes undone (an object the
+ * version created is expected absent).  Actual: generation $3.
+ */
+static const char s_prove_sql[] =
+    "WITH b AS (SELECT kind, ident, def FROM pg_temp.flotilla_schema_snap"
+    "  WHERE gen = $2::pg_catalog.int4 AND kind <> 'snapshot'),"
+    " ch AS (SELECT kind, ident, before_def FROM flotilla.schema_changes"
+    "  WHERE version = $1::pg_catalog.int8),"
+    " e AS (SELECT coalesce(ch.kind, b.kind) AS kind,"
+    "  coalesce(ch.ident, b.ident) AS ident,"
+    "  CASE WHEN ch.kind IS NULL THEN b.def ELSE ch.before_def END AS def"
+    "  FROM b FULL JOIN ch ON ch.kind = b.kind AND ch.ident = b.ident),"
+    " n AS (SELECT kind, ident, def FROM pg_temp.flotilla_schema_snap"
+    "  WHERE gen = $3::pg_catalog.int4 AND kind <> 'snapshot')"
+    " SELECT d.kind, d.ident, d.expected, d.actual FROM ("
+    "  SELECT coalesce(e.kind, n.kind) AS kind,"
+    "  coalesce(e.ident, n.ident) AS ident, e.def AS expected,"
+    "  n.def AS actual"
+    "  FROM (SELECT kind, ident, def FROM e WHERE def IS NOT NULL) e"
+    "  FULL JOIN n ON n.kind = e.kind AND n.ident = e.ident"
+    "  WHERE e.def IS DISTINCT FROM n.def) d"
+    " ORDER BY d.kind COLLATE pg_catalog.\"C\","
+    " d.ident COLLATE pg_catalog.\"C\"";
+
+/*
+ * Version $2's changes of the kinds $3 whose object is not as recorded
+ * before the migration, with the object's live def and target (both NULL
+ * when it does not exist).  $1 is NULL: every managed schema.
+ */
+static const char s_candidates_sql[] =
+    "SELECT c.kind, c.ident, c.before_def, r.def, r.target"
+    " FROM flotilla.schema_changes c LEFT JOIN (" S_ROWS_SQL ") r"
+    " ON r.kind = c.kind AND r.ident = c.ident"
+    " WHERE c.version = $2::pg_catalog.int8 AND c.before_def IS NOT NULL"
+    " AND c.kind OPERATOR(pg_catalog.=) ANY ($3::pg_catalog.text[])"
+    " AND r.def IS DISTINCT FROM c.before_def"
+    " ORDER BY c.kind COLLATE pg_catalog.\"C\","
+    " c.ident COLLATE pg_catalog.\"C\"";
+
+/* The recorded owners and grants, to parse before anything runs. */
+static const char s_recorded_sql[] =
+    "SELECT kind, ident, before_def FROM flotilla.schema_changes"
+    " WHERE version = $1::pg_catalog.int8 AND before_def IS NOT NULL"
+    " AND kind IN ('owner', 'acl')"
+    " ORDER BY kind COLLATE pg_catalog.\"C\", ident COLLATE pg_catalog.\"C\"";
+
+/*
+ * Table $1.$2 of a managed schema: its name quoted from the catalog, $3
+ * quoted as pg_get_*def() quote names, the owner, and whether $3 is one
+ * of its columns.
+ */
+static const char s_table_of_sql[] =
+    "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname),"
+    " pg_catalog.quote_ident($3::pg_catalog.text),"
+    " pg_catalog.pg_get_userbyid(c.relowner),"
+    " EXISTS (SELECT FROM pg_catalog.pg_attribute a"
+    "  WHERE a.attrelid = c.oid"
+    "  AND a.attname OPERATOR(pg_catalog.=) $3::pg_catalog.text"
+    "  AND a.attnum > 0 AND NOT a.attisdropped)"
+    " FROM pg_catalog.pg_class c"
+    " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+    " WHERE n.nspname OPERATOR(pg_catalog.=) $1::pg_catalog.text"
+    " AND c.relname OPERATOR(pg_catalog.=) $2::pg_catalog.text"
+    " AND c.relkind IN ('r', 'p', 'f', 'm', 'v') AND" S_MANAGED("n");
+
+/*
+ * The settings our queries run under (schema.h, "Session"): an empty
+ * search_path, so that only pg_catalog resolves names; the output styles
+ * pg_dump pins, so that defs do not depend on the session; and no JIT,
+ * whose compilation took 300 of the 380 ms of a snapshot of 200 tables.
+ */
+#define S_NPINS 9
+
+static const char s_pin_save_sql[] =
+    "SELECT pg_catalog.current_setting('search_path'),"
+    " pg_catalog.current_setting('DateStyle'),"
+    " pg_catalog.current_setting('IntervalStyle'),"
+    " pg_catalog.current_setting('TimeZone'),"
+    " pg_catalog.current_setting('extra_float_digits'),"
+    " pg_catalog.current_setting('quote_all_identifiers'),"
+    " pg_catalog.current_setting('standard_conforming_strings'),"
+    " pg_catalog.current_setting('jit'),"
+    " pg_catalog.current_setting('plan_cache_mode')";
+
+/* Transaction-local (SET LOCAL): they end with the transaction. */
+static const char s_pin_set_sql[] =
+    "SELECT pg_catalog.set_config('search_path', '', true),"
+    " pg_catalog.set_config('DateStyle', 'ISO, YMD', true),"
+    " pg_catalog.set_config('IntervalStyle', 'postgres', true),"
+    " pg_catalog.set_config('TimeZone', 'UTC', true),"
+    " pg_catalog.set_config('extra_float_digits', '1', true),"
+    " pg_catalog.set_config('quote_all_identifiers', 'off', true),"
+    " pg_catalog.set_config('standard_conforming_strings', 'on', true),"
+    " pg_catalog.set_config('jit', 'off', true),"
+    /* The snapshot query is large: plan it once per connection. */
+    " pg_catalog.set_config('plan_cache_mode', 'force_generic_plan', true)";
+
+static const char s_pin_restore_sql[] =
+    "SELECT pg_catalog.set_config('search_path', $1, true),"
+    " pg_catalog.set_config('DateStyle', $2, true),"
+    " pg_catalog.set_config('IntervalStyle', $3, true),"
+    " pg_catalog.set_config('TimeZone', $4, true),"
+    " pg_catalog.set_config('extra_float_digits', $5, true),"
+    " pg_catalog.set_config('quote_all_identifiers', $6, true),"
+    " pg_catalog.set_config('standard_conforming_strings', $7, true),"
+    " pg_catalog.set_config('jit', $8, true),"
+    " pg_catalog.set_config('plan_cache_mode', $9, true)";
+
+/*
+ * One public call: our own transaction when the caller has none, else the
+ * caller's values of the pinned settings.
+ */
+typedef struct {
+    int own_tx;
+    char *saved[S_NPINS];
+} s_session_t;
+
+static int s_leave(fl_pg_t *pg, s_session_t *s, int rc, fl_error_t *err);
+
+/*
+ * Opens a transaction when the caller has none and pins the settings for
+ * the rest of the transaction.  On failure everything is undone.
+ */
+static int
+s_enter(fl_pg_t *pg, s_session_t *s, fl_error_t *err)
+{
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    int rc = 0;
+
+    memset(s, 0, sizeof(*s));
+    if (!fl_pg_in_transaction(pg)) {
+        if ((rc = fl_pg_exec(pg, "BEGIN", err)) != 0)
+            return rc;
+        s->own_tx = 1;
+    } else {
+        rc = fl_pg_query(pg, &r, s_pin_save_sql, 0, NULL, err);
+        for (size_t i = 0; rc == 0 && i < S_NPINS; i++) {
+            const char *v = fl_pg_value(&r, 0, i);
+            s->saved[i] = fl_strdup(v ? v : "");
+        }
+        fl_pg_result_release(&r);
+    }
+    if (rc == 0)
+        rc = fl_pg_exec(pg, s_pin_set_sql, err);
+    return rc == 0 ? 0 : s_leave(pg, s, rc, err);
+}
+
+/*
+ * Ends our transaction (COMMIT when rc is 0), which ends the pins too, or
+ * gives the caller's transaction its values back.  Returns rc, or the
+ * first failure of these steps.
+ */
+static int
+s_leave(fl_pg_t *pg, s_session_t *s, int rc, fl_error_t *err)
+{
+    fl_error_t ignore = FL_ERROR_INIT;
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    const char *params[S_NPINS];
+
+    if (s->own_tx && rc == 0) {
+        rc = fl_pg_exec(pg, "COMMIT", err);
+    } else if (s->own_tx) {
+        /* The first error is the one to report; the rollback's is noise. */
+        FL_IGNORE(fl_pg_exec(pg, "ROLLBACK", &ignore));
+    } else if (rc == 0 && s->saved[0] != NULL) {
+        /*
+         * After a failure the caller's transaction is aborted and cannot
+         * run this; its ROLLBACK ends our pins then.
+         */
+        for (size_t i = 0; i < S_NPINS; i++)
+            params[i] = s->saved[i];
+        rc = fl_pg_query(pg, &r, s_pin_restore_sql, S_NPINS, params, err);
+        fl_pg_result_release(&r);
+    }
+    for (size_t i = 0; i < S_NPINS; i++)
+        fl_free(&s->saved[i]);
+    fl_error_clear(&ignore);
+    return rc;
+}
+
+/* Runs one statement that returns nothing of interest. */
+static int
+s_exec(fl_pg_t *pg, const char *sql, int nparams, const char *const *params,
+       fl_error_t *err)
+{
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    int rc = fl_pg_query(pg, &r, sql, nparams, params, err);
+
+    fl_pg_result_release(&r);
+    return rc;
+}
+
+/* True (1) when this session has the snapshot table; negative on error. */
+static int
+s_have_table(fl_pg_t *pg, fl_error_t *err)
+{
+    char *v = NULL;
+    int rc = fl_pg_query_value(pg, &v,
+        "SELECT pg_catalog.to_regclass('pg_temp.flotilla_schema_snap')"
+        " IS NOT NULL", 0, NULL, err);
+
+    if (rc != 0)
+        return rc;
+    rc = v != NULL && strcmp(v, "t") == 0;
+    free(v);
+    return rc;
+}
+
+/*
+ * The scope of generation gen into *scope (new string), FL_ENOTFOUND when
+ * it was never taken in this session.
+ */
+static int
+s_scope(fl_pg_t *pg, int gen, char **scope, fl_error_t *err)
+{
+    char g[16];
+    const char *params[1] = {g};
+    int rc = s_have_table(pg, err);
+
+    *scope = NULL;
+    if (rc < 0)
+        return rc;
+    snprintf(g, sizeof(g), "%d", gen);
+    if (rc == 1)
+        rc = fl_pg_query_value(pg, scope, s_scope_sql, 1, params, err);
+    else
+        rc = FL_ENOTFOUND;
+    if (rc == FL_ENOTFOUND || (rc == 0 && *scope == NULL)) {
+        fl_free(scope);
+        rc = FL_ERR(err, FL_ENOTFOUND, "schema snapshot %d was not taken in "
+                    "this session", gen);
+        fl_error_set_hint(err, "Snapshots live in a temporary table of the "
+                               "connection that took them.");
+    }
+    return rc;
+}
+
+/* Checks that generations a and b exist and describe the same schemas. */
+static int
+s_same_scope(fl_pg_t *pg, int a, int b, fl_error_t *err)
+{
+    char *sa = NULL, *sb = NULL;
+    int rc = s_scope(pg, a, &sa, err);
+
+    if (rc == 0)
+        rc = s_scope(pg, b, &sb, err);
+    if (rc == 0 && strcmp(sa, sb) != 0) {
+        rc = FL_ERR(err, FL_ECONFLICT, "schema snapshots %d and %d cannot be "
+                    "compared", a, b);
+        fl_error_set_detail(err, "Snapshot %d covers %s, snapshot %d covers "
+                            "%s (\"*\": every managed schema).", a, sa, b, sb);
+    }
+    free(sa);
+    free(sb);
+    return rc;
+}
+
+static int
+s_snapshot(fl_pg_t *pg, int gen, const char *only_schema, fl_error_t *err)
+{
+    char g[16];
+    const char *params[2] = {only_schema, g};
+    int rc = s_have_table(pg, err);
+
+    snprintf(g, sizeof(g), "%d", gen);
+    if (rc == 0)
+        rc = fl_pg_exec(pg, s_table_sql, err);
+    else if (rc == 1)
+        rc = s_exec(pg, "DELETE FROM pg_temp.flotilla_schema_snap"
+                    " WHERE gen = $1::pg_catalog.int4", 1, &params[1], err);
+    if (rc == 0) {
+        /* Prepared once per connection: planning it costs more than
+         * running it on a small schema. */
+        fl_pg_result_t r = FL_PG_RESULT_INIT;
+        rc = fl_pg_query_prepared(pg, &r, "flotilla_schema_snapshot",
+                                  s_snapshot_sql, 2, params, err);
+        fl_pg_result_release(&r);
+    }
+    return rc;
+}
+
+int
+fl_schema_snapshot(fl_pg_t *pg, int gen, const char *only_schema,
+                   fl_error_t *err)
+{
+    s_session_t s;
+    int rc;
+
+    FL_ASSERT(pg != NULL);
+    if ((rc = s_enter(pg, &s, err)) != 0)
+        return rc;
+    rc = s_snapshot(pg, gen, only_schema, err);
+    rc = s_leave(pg, &s, rc, err);
+    if (rc != 0)
+        fl_error_prefix(err, "could not take schema snapshot %d: ", gen);
+    return rc;
+}
+
+int
+fl_schema_fingerprint(fl_pg_t *pg, int gen, char **out, fl_error_t *err)
+{
+    s_session_t s;
+    char g[16];
+    const char *params[1] = {g};
+    char *scope = NULL;
+    int rc;
+
+    FL_ASSERT(pg != NULL && out != NULL);
+    *out = NULL;
+    snprintf(g, sizeof(g), "%d", gen);
+    if ((rc = s_enter(pg, &s, err)) != 0)
+        return rc;
+    rc = s_scope(pg, gen, &scope, err);
+    if (rc == 0) {
+        fl_pg_result_t r = FL_PG_RESULT_INIT;
+        rc = fl_pg_query_prepared(pg, &r, "flotilla_schema_fingerprint",
+                                  s_fingerprint_sql, 1, params, err);
+        if (rc == 0 && r.nrows == 1 && fl_pg_value(&r, 0, 0))
+            *out = fl_strdup(fl_pg_value(&r, 0, 0));
+        else if (rc == 0)
+            rc = FL_ERR(err, FL_ENOTFOUND, "query returned no rows");
+        fl_pg_result_release(&r);
+    }
+    free(scope);
+    rc = s_leave(pg, &s, rc, err);
+    if (rc != 0)
+        fl_free(out);
+    return rc;
+}
+
+static int
+s_record(fl_pg_t *pg, int64_t version, int gen_before, int gen_after,
+         int *count, fl_error_t *err)
+{
+    char v[24], b[16], a[16];
+    const char *params[3] = {v, b, a};
+    char *n = NULL;
+    int rc = s_same_scope(pg, gen_before, gen_after, err);
+
+    snprintf(v, sizeof(v), "%lld", (long long)version);
+    snprintf(b, sizeof(b), "%d", gen_before);
+    snprintf(a, sizeof(a), "%d", gen_after);
+    if (rc == 0)
+        rc = s_exec(pg, s_forget_sql, 1, params, err);
+    if (rc == 0) {
+        fl_pg_result_t r = FL_PG_RESULT_INIT;
+        rc = fl_pg_query_prepared(pg, &r, "flotilla_schema_record",
+                                  s_record_sql, 3, params, err);
+        if (rc == 0 && r.nrows == 1 && fl_pg_value(&r, 0, 0))
+            n = fl_strdup(fl_pg_value(&r, 0, 0));
+        fl_pg_result_release(&r);
+    }
+    if (rc == 0 && count != NULL)
+        *count = n ? (int)strtol(n, NULL, 10) : 0;
+    free(n);
+    return rc;
+}
+
+int
+fl_schema_record_changes(fl_pg_t *pg, int64_t version, int gen_before,
+                         int gen_after, int *count, fl_error_t *err)
+{
+    s_session_t s;
+    int rc;
+
+    FL_ASSERT(pg != NULL);
+    if (count != NULL)
+        *count = 0;
+    if ((rc = s_enter(pg, &s, err)) != 0)
+        return rc;
+    rc = s_record(pg, version, gen_before, gen_after, count, err);
+    rc = s_leave(pg, &s, rc, err);
+    if (rc != 0 && count != NULL)
+        *count = 0;
+    return rc;
+}
+
+/* ---- re-creation ---- */
+
+/*
+ * text on one line (each run of white space one space), cut after max
+ * bytes at a character boundary with "..."; a new string.
+ */
+static char *
+s_one_line(const char *text, size_t max)
+{
+    char *o = fl_malloc(strlen(text) + 4);
+    size_t n = 0;
+    int space = 0;
+
+    for (const unsigned char *s = (const unsigned char *)text; *s; s++) {
+        if (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r') {
+            space = n > 0;
+            continue;
+        }
+        if (n >= max && (*s & 0xC0) != 0x80) {
+            memcpy(o + n, "...", 3);
+            n += 3;
+            break;
+        }
+        if (space)
+            o[n++] = ' ';
+        space = 0;
+        o[n++] = (char)*s;
+    }
+    o[n] = '\0';
+    return o;
+}
+
+/*
+ * Reads one identifier as format('%I') writes it at *p: "quoted" (a quote
+ * doubled inside) or bare lower-case letters, digits and underscores.
+ * *out gets it unquoted (a new string); *p moves past it.  FL_EINVAL when
+ * there is none.
+ */
+static int
+s_read_ident(const char **p, char **out)
+{
+    const char *s = *p;
+    char *o = NULL;
+    size_t n = 0;
+
+    *out = NULL;
+    if (*s != '"') {
+        while ((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
+               *s == '_')
+            s++;
+        if (s == *p)
+            return FL_EINVAL;
+        *out = fl_strndup(*p, (size_t)(s - *p));
+        *p = s;
+        return 0;
+    }
+    o = fl_malloc(strlen(s)); /* the content is shorter than its quoting */
+    for (s++; *s != '\0'; s++) {
+        if (*s == '"') {
+            if (s[1] != '"')
+                break;
+            s++;
+        }
+        o[n++] = *s;
+    }
+    if (*s != '"' || n == 0) {
+        free(o);
+        return FL_EINVAL;
+    }
+    o[n] = '\0';
+    *out = o;
+    *p = s + 1;
+    return 0;
+}
+
+/* Splits ident into exactly n dot-separated identifiers (new strings). */
+static int
+s_split_ident(const char *ident, char **parts, size_t n)
+{
+    const char *p = ident;
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        parts[i] = NULL;
+    for (i = 0; i < n; i++) {
+        if (i > 0 && *p++ != '.')
+            break;
+        if (s_read_ident(&p, &parts[i]) != 0)
+            break;
+    }
+    if (i == n && *p == '\0')
+        return 0;
+    for (i = 0; i < n; i++)
+        fl_free(&parts[i]);
+    return FL_EINVAL;
+}
+
+static int
+s_is_word(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c >= '0' && c <= '9') || c == '_' || c == '$' ||
+           (unsigned char)c >= 0x80;
+}
+
+/*
+ * True when def, a constraint definition from the ledger, is one clause:
+ * no ',' or ';' outside parentheses, strings and quoted names; balanced
+ * parentheses; no comment, dollar quote, escape or Unicode string (none
+ * of which pg_get_constraintdef writes under our settings).  Then "ALTER
+ * TABLE t ADD CONSTRAINT c <def>" has one subcommand, which the statement
+ * facts cannot tell: they do not list subcommands.
+ */
+static int
+s_is_one_clause(const char *def)
+{
+    int depth = 0;
+
+    for (const char *s = def; *s != '\0'; s++) {
+        switch (*s) {
+        case '\'':
+        case '"': {
+            char q = *s;
+
+            if (s > def && (s[-1] == '&' ||
+                            ((s[-1] == 'e' || s[-1] == 'E') &&
+                             (s - 1 == def || !s_is_word(s[-2])))))
+                return 0;
+            for (s++;; s++) {
+                if (*s == '\0')
+                    return 0;
+                if (*s == q && s[1] != q)
+                    break; /* the closing quote */
+                if (*s == q)
+                    s++; /* a doubled quote */
+            }
+            break;
+        }
+        case '-':
+            if (s[1] == '-')
+                return 0;
+            break;
+        case '/':
+            if (s[1] == '*')
+                return 0;
+            break;
+        case '$':
+        case '\\':
+            return 0;
+        case '(':
+            depth++;
+            break;
+        case ')':
+            if (--depth < 0)
+                return 0;
+            break;
+        case ',':
+        case ';':
+            if (depth == 0)
+                return 0;
+            break;
+        default:
+            break;
+        }
+    }
+    return depth == 0;
+}
+
+/* The "(flag) " marks in front of index, trigger and constraint defs. */
+enum {
+    S_F_CONSTRAINT = 1 << 0, /* index backing a constraint */
+    S_F_PARTITION = 1 << 1,  /* index attached to a partitioned index */
+    S_F_INVALID = 1 << 2,
+    S_F_CLUSTERED = 1 << 3,
+    S_F_REPLIDENT = 1 << 4,
+    S_F_INHERITED = 1 << 5,  /* constraint or trigger from a parent */
+    S_F_DISABLED = 1 << 6,
+    S_F_REPLICA = 1 << 7,
+    S_F_ALWAYS = 1 << 8
+};
+
+static const struct {
+    const char *mark;
+    unsigned flag;
+} s_marks[] = {
+    {"(constraint) ", S_F_CONSTRAINT}, {"(partition) ", S_F_PARTITION},
+    {"(invalid) ", S_F_INVALID},       {"(clustered) ", S_F_CLUSTERED},
+    {"(replica identity) ", S_F_REPLIDENT},
+    {"(inherited) ", S_F_INHERITED},   {"(disabled) ", S_F_DISABLED},
+    {"(replica) ", S_F_REPLICA},       {"(always) ", S_F_ALWAYS},
+};
+
+/* Strips the marks in front of def into *flags; returns the rest (lent). */
+static const char *
+s_marks_strip(const char *def, unsigned *flags)
+{
+    size_t i = 0;
+
+    *flags = 0;
+    while (i < sizeof(s_marks) / sizeof(s_marks[0])) {
+        size_t len = strlen(s_marks[i].mark);
+        if (strncmp(def, s_marks[i].mark, len) == 0) {
+            *flags |= s_marks[i].flag;
+            def += len;
+            i = 0;
+        } else {
+            i++;
+        }
+    }
+    return def;
+}
+
+static int
+s_starts(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* State shared by the steps of one fl_schema_recreate(). */
+typedef struct {
+    fl_pg_t *pg;
+    int64_t version;
+    fl_schema_note_fn note;
+    void *arg;
+    int count;
+} s_ctx_t;
+
+/*
+ * Refuses change (kind, ident) of the ledger because of why ("its recorded
+ * definition is 2 statements"), showing the recorded text in the detail.
+ * Both come from the ledger: they are cut to one line each.
+ */
+static int
+s_refuse(const s_ctx_t *c, const char *kind, const char *ident,
+         const char *text, const char *why, fl_error_t *err)
+{
+    char *i = s_one_line(ident, 200);
+    char *t = s_one_line(text, 200);
+
+    FL_ERR(err, FL_EINVAL, "could not re-create %s %s of version %lld: %s",
+           kind, i, (long long)c->version, why);
+    fl_error_set_detail(err, "Recorded: %s", t);
+    fl_error_set_hint(err, "Nothing was executed.  The row in "
+                           "flotilla.schema_changes is not one Flotilla "
+                           "records: check who may write the flotilla "
+                           "schema.");
+    free(i);
+    free(t);
+    return FL_EINVAL;
+}
+
+/* A table a change names, as the catalog knows it. */
+typedef struct {
+    char *part[3];  /* schema, table, object name: unquoted, from the ident */
+    char *qtable;   /* schema.table quoted from the catalog */
+    char *qname;    /* part[2] quoted as pg_get_*def() quote names */
+    char *owner;    /* the table's owner */
+    int is_column;  /* part[2] is a column of the table */
+} s_target_t;
+
+static void
+s_target_release(s_target_t *t)
+{
+    for (size_t i = 0; i < 3; i++)
+        fl_free(&t->part[i]);
+    fl_free(&t->qtable);
+    fl_free(&t->qname);
+    fl_free(&t->owner);
+}
+
+/*
+ * Finds the table of "schema.table.name" (ident, or the column named in
+ * a sequence's def) in a managed schema.  0: found; 1: no such table (the
+ * change is skipped and the proof reports it); negative: refused or
+ * failed.
+ */
+static int
+s_target(const s_ctx_t *c, const char *kind, const char *ident,
+         const char *name3, s_target_t *t, fl_error_t *err)
+{
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    int rc = 0;
+
+    memset(t, 0, sizeof(*t));
+    if (s_split_ident(name3, t->part, 3) != 0)
+        return s_refuse(c, kind, ident, name3, name3 == ident
+                        ? "its identity is not schema.table.name"
+                        : "its recorded column is not schema.table.column",
+                        err);
+    rc = fl_pg_query(c->pg, &r, s_table_of_sql, 3,
+                     (const char *const *)t->part, err);
+    if (rc == 0 && r.nrows == 0)
+        rc = 1;
+    if (rc == 0) {
+        t->qtable = fl_strdup(fl_pg_value(&r, 0, 0));
+        t->qname = fl_strdup(fl_pg_value(&r, 0, 1));
+        t->owner = fl_strdup(fl_pg_value(&r, 0, 2));
+        t->is_column = strcmp(fl_pg_value(&r, 0, 3), "t") == 0;
+    }
+    fl_pg_result_release(&r);
+    if (rc != 0)
+        s_target_release(t);
+    return rc;
+}
+
+/*
+ * Checks stmt, built from a recorded definition, with the parser: one
+ * statement of kind want, which parses, runs in a transaction, destroys
+ * nothing and works on table t (and on no other when only is set).
+ */
+static int
+s_check_stmt(const s_ctx_t *c, const char *kind, const char *ident,
+             const char *def, const char *stmt, const char *want,
+             const s_target_t *t, int only, fl_error_t *err)
+{
+    fl_stmt_list_t l = {NULL, 0};
+    const fl_stmt_t *st = NULL;
+    char *why = NULL;
+    int rc = 0;
+
+    if (fl_facts_analyze(&l, stmt, 0, fl_pg_server_version(c->pg), NULL) != 0)
+        why = fl_strdup("its recorded definition does not parse");
+    else if (l.count != 1)
+        why = fl_asprintf("its recorded definition is %zu statements",
+                          l.count);
+    else if ((st = &l.items[0])->parse_error)
+        why = fl_asprintf("its recorded definition does not parse: %s",
+                          st->error);
+    else if (strcmp(st->kind, want) != 0)
+        why = fl_asprintf("its recorded definition is %s, not %s", st->kind,
+                          want);
+    else if (st->no_transaction || st->ndestroys > 0)
+        why = fl_strdup("its recorded definition is not a plain "
+                        "re-creation");
+    else if (st->ntables == 0 || st->tables[0].schema == NULL ||
+             strcmp(st->tables[0].schema, t->part[0]) != 0 ||
+             strcmp(st->tables[0].name, t->part[1]) != 0 ||
+             (only && st->ntables != 1))
+        why = fl_asprintf("its recorded definition is not on table %s "
+                          "alone", t->qtable);
+    else if (strcmp(want, "CREATE INDEX") == 0 &&
+             (st->index_name == NULL ||
+              strcmp(st->index_name, t->part[2]) != 0))
+        why = fl_asprintf("its recorded definition does not create index "
+                          "%s", t->qname);
+    if (why != NULL)
+        rc = s_refuse(c, kind, ident, def, why, err);
+    free(why);
+    fl_stmt_list_release(&l);
+    return rc;
+}
+
+/*
+ * One object to re-create: up to three statements, run in order, the
+ * first as role when set.
+ */
+typedef struct {
+    int group; /* execution order, see s_plan_structure() */
+    char *kind;
+    char *ident;
+    char *stmts[3];
+    char *role;
+} s_step_t;
+
+typedef struct {
+    s_step_t *items;
+    size_t count;
+} s_plan_t;
+
+static s_step_t *
+s_plan_add(s_plan_t *p, int group, const char *kind, const char *ident)
+{
+    s_step_t *st = NULL;
+
+    p->items = fl_reallocarray(p->items, p->count + 1, sizeof(*p->items));
+    st = &p->items[p->count++];
+    memset(st, 0, sizeof(*st));
+    st->group = group;
+    st->kind = fl_strdup(kind);
+    st->ident = fl_strdup(ident);
+    return st;
+}
+
+static void
+s_plan_release(s_plan_t *p)
+{
+    for (size_t i = 0; i < p->count; i++) {
+        s_step_t *st = &p->items[i];
+        free(st->kind);
+        free(st->ident);
+        for (size_t k = 0; k < 3; k++)
+            free(st->stmts[k]);
+        free(st->role);
+    }
+    fl_free(&p->items);
+    p->count = 0;
+}
+
+/* Execution groups: what a later group needs exists by then. */
+enum {
+    S_G_KEY,        /* primary keys, unique and exclusion constraints */
+    S_G_INDEX,      /* indexes (a foreign key may need a unique one) */
+    S_G_CONSTRAINT, /* checks and foreign keys */
+    S_G_TRIGGER,
+    S_G_SEQUENCE,
+    S_G_COUNT
+};
+
+/*
+ * A constraint that is gone: ALTER TABLE ... ADD CONSTRAINT with the
+ * recorded definition, if it is one clause.  Anything but a key or a
+ * foreign key (a CHECK, whose expression runs while the constraint is
+ * validated) runs as the table's owner, so a tampered expression gets no
+ * more rights than the tenant has.  Keys and foreign keys run no user
+ * expression as us: PostgreSQL builds indexes and checks references as
+ * the owner itself.
+ */
+static int
+s_plan_constraint(const s_ctx_t *c, s_plan_t *plan, const char *ident,
+                  const char *before, fl_error_t *err)
+{
+    s_target_t t;
+    s_step_t *st = NULL;
+    char *stmt = NULL;
+    unsigned flags = 0;
+    int key = 0, rc = 0;
+
+    (void)s_marks_strip(before, &flags);
+    if (flags != 0)
+        return 0; /* inherited: comes back with its parent */
+    if ((rc = s_target(c, "constraint", ident, ident, &t, err)) != 0)
+        return rc > 0 ? 0 : rc;
+    if (!s_is_one_clause(before)) {
+        rc = s_refuse(c, "constraint", ident, before,
+                      "its recorded definition is not one clause", err);
+        goto cleanup;
+    }
+    stmt = fl_asprintf("ALTER TABLE %s ADD CONSTRAINT %s %s", t.qtable,
+                       t.qname, before);
+    rc = s_check_stmt(c, "constraint", ident, before, stmt, "ALTER TABLE", &t,
+                      0, err);
+    if (rc != 0)
+        goto cleanup;
+    key = s_starts(before, "PRIMARY KEY (") || s_starts(before, "UNIQUE (") ||
+          s_starts(before, "EXCLUDE USING ");
+    st = s_plan_add(plan, key ? S_G_KEY : S_G_CONSTRAINT, "constraint", ident);
+    st->stmts[0] = stmt;
+    stmt = NULL;
+    if (!key && !s_starts(before, "FOREIGN KEY ("))
+        st->role = fl_strdup(t.owner);
+cleanup:
+    free(stmt);
+    s_target_release(&t);
+    return rc;
+}
+
+/*
+ * An index that is gone: the recorded CREATE [UNIQUE] INDEX of that name
+ * on that table, then its clustered and replica identity marks.  Indexes
+ * of constraints and of partitions come back with their owner.  On a
+ * partitioned table pg_get_indexdef writes "ON ONLY", which would leave
+ * the index invalid and its partitions without theirs: it goes.
+ */
+static int
+s_plan_index(const s_ctx_t *c, s_plan_t *plan, const char *ident,
+             const char *before, fl_error_t *err)
+{
+    s_target_t t;
+    s_step_t *st = NULL;
+    char *prefix = NULL, *stmt = NULL;
+    unsigned flags = 0;
+    const char *def = s_marks_strip(before, &flags);
+    int rc = 0;
+
+    if (flags & (S_F_CONSTRAINT | S_F_PARTITION | S_F_INVALID))
+        return 0;
+    if ((rc = s_target(c, "index", ident, ident, &t, err)) != 0)
+        return rc > 0 ? 0 : rc;
+    prefix = fl_asprintf("CREATE %sINDEX %s ON ",
+                         s_starts(def, "CREATE UNIQUE ") ? "UNIQUE " : "",
+                         t.qname);
+    if (!s_starts(def, prefix)) {
+        rc = s_refuse(c, "index", ident, before,
+                      "its recorded definition does not create that index",
+                      err);
+        goto cleanup;
+    }
+    if (s_starts(def + strlen(prefix), "ONLY "))
+        stmt = fl_asprintf("%s%s", prefix, def + strlen(prefix) + 5);
+    else
+        stmt = fl_strdup(def);
+    rc = s_check_stmt(c, "index", ident, before, stmt, "CREATE INDEX", &t, 1,
+                      err);
+    if (rc == 0) {
+        size_t k = 1;
+        st = s_plan_add(plan, S_G_INDEX, "index", ident);
+        st->stmts[0] = stmt;
+        stmt = NULL;
+        if (flags & S_F_CLUSTERED)
+            st->stmts[k++] = fl_asprintf("ALTER TABLE %s CLUSTER ON %s",
+                                         t.qtable, t.qname);
+        if (flags & S_F_REPLIDENT)
+            st->stmts[k++] = fl_asprintf("ALTER TABLE %s REPLICA IDENTITY "
+                                         "USING INDEX %s", t.qtable, t.qname);
+    }
+cleanup:
+    free(stmt);
+    free(prefix);
+    s_target_release(&t);
+    return rc;
+}
+
+/* "ALTER TABLE t DISABLE TRIGGER tr" and friends for a trigger's marks. */
+static char *
+s_trigger_state(const s_target_t *t, unsigned flags)
+{
+    const char *how = "ENABLE";
+
+    if (flags & S_F_DISABLED)
+        how = "DISABLE";
+    else if (flags & S_F_REPLICA)
+        how = "ENABLE REPLICA";
+    else if (flags & S_F_ALWAYS)
+        how = "ENABLE ALWAYS";
+    return fl_asprintf("ALTER TABLE %s %s TRIGGER %s", t->qtable, how,
+                       t->qname);
+}
+
+/*
+ * A trigger that is gone: the recorded CREATE TRIGGER of that name on
+ * that table, then its enabled state.  A trigger that is there with the
+ * same definition gets its state back; one with another definition is
+ * left alone.
+ */
+static int
+s_plan_trigger(const s_ctx_t *c, s_plan_t *plan, const char *ident,
+               const char *before, const char *current, fl_error_t *err)
+{
+    s_target_t t;
+    s_step_t *st = NULL;
+    char *plain = NULL, *constraint = NULL;
+    unsigned flags = 0, now = 0;
+    const char *stmt = s_marks_strip(before, &flags);
+    int rc = 0;
+
+    if (flags & S_F_INHERITED)
+        return 0;
+    if (current != NULL && strcmp(s_marks_strip(current, &now), stmt) != 0)
+        return 0;
+    if ((rc = s_target(c, "trigger", ident, ident, &t, err)) != 0)
+        return rc > 0 ? 0 : rc;
+    if (current != NULL) {
+        st = s_plan_add(plan, S_G_TRIGGER, "trigger", ident);
+        st->stmts[0] = s_trigger_state(&t, flags);
+        s_target_release(&t);
+        return 0;
+    }
+    plain = fl_asprintf("CREATE TRIGGER %s ", t.qname);
+    constraint = fl_asprintf("CREATE CONSTRAINT TRIGGER %s ", t.qname);
+    if (!s_starts(stmt, plain) && !s_starts(stmt, constraint))
+        rc = s_refuse(c, "trigger", ident, before,
+                      "its recorded definition does not create that "
+                      "trigger", err);
+    else
+        rc = s_check_stmt(c, "trigger", ident, before, stmt, "CREATE TRIGGER",
+                          &t, 1, err);
+    if (rc == 0) {
+        st = s_plan_add(plan, S_G_TRIGGER, "trigger", ident);
+        st->stmts[0] = fl_strdup(stmt);
+        if (flags & (S_F_DISABLED | S_F_REPLICA | S_F_ALWAYS))
+            st->stmts[1] = s_trigger_state(&t, flags);
+    }
+    free(plain);
+    free(constraint);
+    s_target_release(&t);
+    return rc;
+}
+
+/*
+ * What a sequence's def says it belongs to: the column after "owned by "
+ * (lent), NULL for none; *identity set for an identity sequence.
+ */
+static const char *
+s_owned_by(const char *def, int *identity)
+{
+    const char *p = strstr(def, " owned by ");
+
+    *identity = strstr(def, " identity of ") != NULL;
+    return p != NULL ? p + strlen(" owned by ") : NULL;
+}
+
+/*
+ * A sequence whose OWNED BY differs: ALTER SEQUENCE ... OWNED BY the
+ * recorded column (found in the catalog) or NONE.  Identity sequences
+ * belong to their column and cannot be moved.
+ */
+static int
+s_plan_sequence(const s_ctx_t *c, s_plan_t *plan, const char *ident,
+                const char *before, const char *current, const char *target,
+                fl_error_t *err)
+{
+    s_target_t t;
+    s_step_t *st = NULL;
+    int was_identity = 0, is_identity = 0, rc = 0;
+    const char *was = s_owned_by(before, &was_identity);
+    const char *is = NULL;
+
+    if (current == NULL || target == NULL)
+        return 0; /* the sequence itself is gone */
+    is = s_owned_by(current, &is_identity);
+    if (was_identity || is_identity ||
+        (was != NULL && is != NULL && strcmp(was, is) == 0) ||
+        (was == NULL && is == NULL))
+        return 0;
+    if (was == NULL) {
+        st = s_plan_add(plan, S_G_SEQUENCE, "sequence", ident);
+        st->stmts[0] = fl_asprintf("ALTER SEQUENCE %s OWNED BY NONE", target);
+        return 0;
+    }
+    if ((rc = s_target(c, "sequence", ident, was, &t, err)) != 0)
+        return rc > 0 ? 0 : rc;
+    if (t.is_column) {
+        st = s_plan_add(plan, S_G_SEQUENCE, "sequence", ident);
+        st->stmts[0] = fl_asprintf("ALTER SEQUENCE %s OWNED BY %s.%s", target,
+                                   t.qtable, t.qname);
+    }
+    s_target_release(&t);
+    return 0;
+}
+
+/* Privileges a normalised acl may name; bit i of a mask is entry i. */
+static const char *const s_privileges[] = {
+    "SELECT", "INSERT", "UPDATE",  "DELETE",  "TRUNCATE",  "REFERENCES",
+    "TRIGGER", "EXECUTE", "USAGE", "CREATE", "CONNECT", "TEMPORARY",
+    "MAINTAIN"};
+#define S_NPRIVS (sizeof(s_privileges) / sizeof(s_privileges[0]))
+
+typedef struct {
+    char *grantee;      /* unquoted; NULL for PUBLIC */
+    unsigned privs;     /* privileges held */
+    unsigned grantable; /* of those, held with grant option */
+} s_grant_t;
+
+typedef struct {
+    s_grant_t *items;
+    size_t count;
+} s_acl_t;
+
+static void
+s_acl_release(s_acl_t *a)
+{
+    for (size_t i = 0; i < a->count; i++)
+        free(a->items[i].grantee);
+    fl_free(&a->items);
+    a->count = 0;
+}
+
+/* Reads "PRIV,PRIV*" at *p into g; FL_EINVAL on an unknown privilege. */
+static int
+s_acl_privileges(const char **p, s_grant_t *g)
+{
+    const char *s = *p;
+
+    do {
+        size_t n = 0, i = 0;
+
+        while (s[n] >= 'A' && s[n] <= 'Z')
+            n++;
+        for (i = 0; i < S_NPRIVS; i++)
+            if (strlen(s_privileges[i]) == n &&
+                strncmp(s, s_privileges[i], n) == 0)
+                break;
+        if (i == S_NPRIVS || (g->privs & (1u << i)))
+            return FL_EINVAL;
+        g->privs |= 1u << i;
+        s += n;
+        if (*s == '*') {
+            g->grantable |= 1u << i;
+            s++;
+        }
+    } while (*s == ',' && *++s != '\0');
+    *p = s;
+    return 0;
+}
+
+/*
+ * Parses a normalised acl, "app=SELECT,UPDATE* PUBLIC=USAGE" (S_SELECT_SQL
+ * writes it), into out.  FL_EINVAL when def is not one.
+ */
+static int
+s_acl_parse(const char *def, s_acl_t *out)
+{
+    const char *p = def;
+
+    memset(out, 0, sizeof(*out));
+    while (*p != '\0') {
+        s_grant_t *g = NULL;
+
+        if (out->count > 0 && *p++ != ' ')
+            goto bad;
+        out->items = fl_reallocarray(out->items, out->count + 1,
+                                     sizeof(*out->items));
+        g = &out->items[out->count++];
+        memset(g, 0, sizeof(*g));
+        if (s_starts(p, "PUBLIC="))
+            p += strlen("PUBLIC");
+        else if (s_read_ident(&p, &g->grantee) != 0)
+            goto bad;
+        if (*p++ != '=' || s_acl_privileges(&p, g) != 0)
+            goto bad;
+        for (size_t i = 0; i + 1 < out->count; i++) {
+            const char *o = out->items[i].grantee;
+            if ((o == NULL) == (g->grantee == NULL) &&
+                (o == NULL || strcmp(o, g->grantee) == 0))
+                goto bad;
+        }
+    }
+    return 0;
+bad:
+    s_acl_release(out);
+    return FL_EINVAL;
+}
+
+static const s_grant_t *
+s_acl_find(const s_acl_t *a, const char *grantee)
+{
+    for (size_t i = 0; i < a->count; i++) {
+        const char *g = a->items[i].grantee;
+        if ((g == NULL && grantee == NULL) ||
+            (g != NULL && grantee != NULL && strcmp(g, grantee) == 0))
+            return &a->items[i];
+    }
+    return NULL;
+}
+
+/* Runs one generated statement of the change (kind, ident). */
+static int
+s_run(const s_ctx_t *c, const char *kind, const char *ident, const char *sql,
+      fl_error_t *err)
+{
+    int rc = s_exec(c->pg, sql, 0, NULL, err);
+
+    if (rc != 0)
+        fl_error_prefix(err, "could not re-create %s %s: ", kind, ident);
+    return rc;
+}
+
+/*
+ * For one grantee holding g now and o wanted (o may be NULL): the REVOKEs
+ * of what g holds beyond o.  Or, when granting, g wanted and o held: the
+ * GRANTs of what o lacks.  One statement per privilege, as a column's
+ * target ("(c) ON TABLE t") takes one.
+ */
+static int
+s_acl_grantee(const s_ctx_t *c, const char *ident, const char *gtarget,
+              const s_grant_t *g, const s_grant_t *o, int granting,
+              fl_error_t *err)
+{
+    unsigned oprivs = o ? o->privs : 0, ogrant = o ? o->grantable : 0;
+    char *who = g->grantee ? fl_pg_quote_ident(c->pg, g->grantee)
+                           : fl_strdup("PUBLIC");
+    int rc = 0;
+
+    for (size_t k = 0; k < S_NPRIVS && rc == 0; k++) {
+        unsigned bit = 1u << k;
+        const char *priv = s_privileges[k];
+        char *sql = NULL;
+
+        if (!(g->privs & bit))
+            continue;
+        if (granting && (!(oprivs & bit) ||
+                         ((g->grantable & bit) && !(ogrant & bit))))
+            sql = fl_asprintf("GRANT %s %s TO %s%s", priv, gtarget, who,
+                              (g->grantable & bit) ? " WITH GRANT OPTION"
+                                                   : "");
+        else if (!granting && !(oprivs & bit))
+            sql = fl_asprintf("REVOKE %s %s FROM %s", priv, gtarget, who);
+        else if (!granting && (g->grantable & bit) && !(ogrant & bit))
+            sql = fl_asprintf("REVOKE GRANT OPTION FOR %s %s FROM %s", priv,
+                              gtarget, who);
+        if (sql != NULL)
+            rc = s_run(c, "acl", ident, sql, err);
+        free(sql);
+    }
+    free(who);
+    return rc;
+}
+
+/* Moves the grants on gtarget from have to want: revokes, then grants. */
+static int
+s_acl_apply(const s_ctx_t *c, const char *ident, const char *gtarget,
+            const s_acl_t *want, const s_acl_t *have, fl_error_t *err)
+{
+    int rc = 0;
+
+    for (size_t i = 0; i < have->count && rc == 0; i++)
+        rc = s_acl_grantee(c, ident, gtarget, &have->items[i],
+                           s_acl_find(want, have->items[i].grantee), 0, err);
+    for (size_t i = 0; i < want->count && rc == 0; i++)
+        rc = s_acl_grantee(c, ident, gtarget, &want->items[i],
+                           s_acl_find(have, want->items[i].grantee), 1, err);
+    return rc;
+}
+
+/* A change of the kinds S_CANDIDATES asks for, as s_each() hands it. */
+typedef struct {
+    const char *kind;
+    const char *ident;
+    const char *before;  /* the recorded def before the migration */
+    const char *current; /* the live def, NULL when there is none */
+    const char *target;  /* the live target, NULL when the object is gone */
+} s_change_t;
+
+typedef int (*s_change_fn)(s_ctx_t *c, const s_change_t *ch, void *arg,
+                           fl_error_t *err);
+
+/*
+ * Calls fn for each change of c->version of the kinds in kinds (an array
+ * literal, "{owner}") whose object is not as recorded; stops at the first
+ * failure.
+ */
+static int
+s_each(s_ctx_t *c, const char *kinds, s_change_fn fn, void *arg,
+       fl_error_t *err)
+{
+    char v[24];
+    const char *params[3] = {NULL, v, kinds};
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    int rc = 0;
+
+    snprintf(v, sizeof(v), "%lld", (long long)c->version);
+    rc = fl_pg_query(c->pg, &r, s_candidates_sql, 3, params, err);
+    for (size_t i = 0; rc == 0 && i < r.nrows; i++) {
+        s_change_t ch = {fl_pg_value(&r, i, 0), fl_pg_value(&r, i, 1),
+                         fl_pg_value(&r, i, 2), fl_pg_value(&r, i, 3),
+                         fl_pg_value(&r, i, 4)};
+        rc = fn(c, &ch, arg, err);
+    }
+    fl_pg_result_release(&r);
+    return rc;
+}
+
+static void
+s_noted(s_ctx_t *c, const char *kind, const char *ident)
+{
+    c->count++;
+    if (c->note != NULL)
+        c->note(kind, ident, c->arg);
+}
+
+/* Adds the re-creation of an index, constraint, trigger or OWNED BY. */
+static int
+s_plan_change(s_ctx_t *c, const s_change_t *ch, void *arg, fl_error_t *err)
+{
+    s_plan_t *plan = arg;
+
+    if (strcmp(ch->kind, "constraint") == 0)
+        return ch->current != NULL
+                   ? 0 : s_plan_constraint(c, plan, ch->ident, ch->before, err);
+    if (strcmp(ch->kind, "index") == 0)
+        return ch->current != NULL
+                   ? 0 : s_plan_index(c, plan, ch->ident, ch->before, err);
+    if (strcmp(ch->kind, "trigger") == 0)
+        return s_plan_trigger(c, plan, ch->ident, ch->before, ch->current,
+                              err);
+    return s_plan_sequence(c, plan, ch->ident, ch->before, ch->current,
+                           ch->target, err);
+}
+
+/* Runs one step; its first statement as st->role when that is set. */
+static int
+s_step_run(s_ctx_t *c, const s_step_t *st, fl_error_t *err)
+{
+    char *saved = NULL;
+    int rc = 0;
+
+    if (st->role != NULL) {
+        const char *params[1] = {st->role};
+        rc = fl_pg_query_value(c->pg, &saved,
+                               "SELECT pg_catalog.current_setting('role')",
+                               0, NULL, err);
+        if (rc == 0)
+            rc = s_exec(c->pg, "SELECT pg_catalog.set_config('role', $1,"
+                        " true)", 1, params, err);
+    }
+    for (size_t k = 0; k < 3 && rc == 0 && st->stmts[k] != NULL; k++) {
+        rc = s_run(c, st->kind, st->ident, st->stmts[k], err);
+        if (k == 0 && rc == 0 && saved != NULL) {
+            const char *params[1] = {saved};
+            rc = s_exec(c->pg, "SELECT pg_catalog.set_config('role', $1,"
+                        " true)", 1, params, err);
+        }
+    }
+    if (rc == 0)
+        s_noted(c, st->kind, st->ident);
+    free(saved);
+    return rc;
+}
+
+/* The role a recorded owner def names (a new string), or a refusal. */
+static int
+s_owner_read(const s_ctx_t *c, const char *ident, const char *def,
+             char **role, fl_error_t *err)
+{
+    const char *p = def;
+
+    if (s_read_ident(&p, role) == 0 && *p == '\0')
+        return 0;
+    fl_free(role);
+    return s_refuse(c, "owner", ident, def,
+                    "its recorded owner is not a role name", err);
+}
+
+/* The grants a recorded acl def lists, or a refusal. */
+static int
+s_acl_read(const s_ctx_t *c, const char *ident, const char *def,
+           s_acl_t *out, fl_error_t *err)
+{
+    if (s_acl_parse(def, out) == 0)
+        return 0;
+    return s_refuse(c, "acl", ident, def,
+                    "its recorded grants are not a list of grants", err);
+}
+
+static int
+s_owner_change(s_ctx_t *c, const s_change_t *ch, void *arg, fl_error_t *err)
+{
+    char *role = NULL, *q = NULL, *sql = NULL;
+    int rc = 0;
+
+    (void)arg;
+    if (ch->target == NULL)
+        return 0;
+    if ((rc = s_owner_read(c, ch->ident, ch->before, &role, err)) != 0)
+        return rc;
+    q = fl_pg_quote_ident(c->pg, role);
+    sql = fl_asprintf("ALTER %s OWNER TO %s", ch->target, q);
+    if ((rc = s_run(c, "owner", ch->ident, sql, err)) == 0)
+        s_noted(c, "owner", ch->ident);
+    free(sql);
+    free(q);
+    free(role);
+    return rc;
+}
+
+static int
+s_acl_change(s_ctx_t *c, const s_change_t *ch, void *arg, fl_error_t *err)
+{
+    s_acl_t want, have;
+    int rc = 0;
+
+    (void)arg;
+    if (ch->target == NULL)
+        return 0;
+    if ((rc = s_acl_read(c, ch->ident, ch->before, &want, err)) != 0)
+        return rc;
+    /* The live grants, which S_SELECT_SQL wrote. */
+    if (s_acl_parse(ch->current ? ch->current : "", &have) != 0) {
+        s_acl_release(&want);
+        return FL_ERR(err, FL_EFAIL, "could not read the grants of %s",
+                      ch->ident);
+    }
+    if ((rc = s_acl_apply(c, ch->ident, ch->target, &want, &have, err)) == 0)
+        s_noted(c, "acl", ch->ident);
+    s_acl_release(&want);
+    s_acl_release(&have);
+    return rc;
+}
+
+static int
+s_comment_change(s_ctx_t *c, const s_change_t *ch, void *arg,
+                 fl_error_t *err)
+{
+    char *lit = NULL, *sql = NULL;
+    int rc = 0;
+
+    (void)arg;
+    if (ch->target == NULL)
+        return 0;
+    lit = fl_pg_quote_literal(c->pg, ch->before);
+    sql = fl_asprintf("COMMENT ON %s IS %s", ch->target, lit);
+    if ((rc = s_run(c, "comment", ch->ident, sql, err)) == 0)
+        s_noted(c, "comment", ch->ident);
+    free(sql);
+    free(lit);
+    return rc;
+}
+
+/*
+ * Parses every recorded owner and grant of the version, so that a
+ * tampered one is refused before the first statement runs.
+ */
+static int
+s_check_recorded(s_ctx_t *c, fl_error_t *err)
+{
+    char v[24];
+    const char *params[1] = {v};
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    int rc = 0;
+
+    snprintf(v, sizeof(v), "%lld", (long long)c->version);
+    rc = fl_pg_query(c->pg, &r, s_recorded_sql, 1, params, err);
+    for (size_t i = 0; rc == 0 && i < r.nrows; i++) {
+        const char *ident = fl_pg_value(&r, i, 1);
+        const char *def = fl_pg_value(&r, i, 2);
+        char *role = NULL;
+        s_acl_t acl;
+
+        if (strcmp(fl_pg_value(&r, i, 0), "owner") == 0) {
+            rc = s_owner_read(c, ident, def, &role, err);
+            free(role);
+        } else if ((rc = s_acl_read(c, ident, def, &acl, err)) == 0) {
+            s_acl_release(&acl);
+        }
+    }
+    fl_pg_result_release(&r);
+    return rc;
+}
+
+static int
+s_recreate(s_ctx_t *c, fl_error_t *err)
+{
+    s_plan_t plan = {NULL, 0};
+    int rc = s_check_recorded(c, err);
+
+    if (rc == 0)
+        rc = s_each(c, "{constraint,index,trigger,sequence}", s_plan_change,
+                    &plan, err);
+    for (int g = 0; g < S_G_COUNT && rc == 0; g++)
+        for (size_t i = 0; i < plan.count && rc == 0; i++)
+            if (plan.items[i].group == g)
+                rc = s_step_run(c, &plan.items[i], err);
+    s_plan_release(&plan);
+    /* Owners first: changing one rewrites the grants. */
+    if (rc == 0)
+        rc = s_each(c, "{owner}", s_owner_change, NULL, err);
+    if (rc == 0)
+        rc = s_each(c, "{acl}", s_acl_change, NULL, err);
+    if (rc == 0)
+        rc = s_each(c, "{comment}", s_comment_change, NULL, err);
+    return rc;
+}
+
+int
+fl_schema_recreate(fl_pg_t *pg, int64_t version, fl_schema_note_fn note,
+                   void *arg, int *count, fl_error_t *err)
+{
+    s_ctx_t c = {pg, version, note, arg, 0};
+    s_session_t s;
+    int rc;
+
+    FL_ASSERT(pg != NULL);
+    if (count != NULL)
+        *count = 0;
+    if ((rc = s_enter(pg, &s, err)) != 0)
+        return rc;
+    rc = s_recreate(&c, err);
+    rc = s_leave(pg, &s, rc, err);
+    if (rc == 0 && count != NULL)
+        *count = c.count;
+    return rc;
+}
+
+/* ---- proof ---- */
+
+static char *
+s_dup(const char *s)
+{
+    return s != NULL ? fl_strdup(s) : NULL;
+}
+
+int
+fl_schema_prove(fl_pg_t *pg, int64_t version, int gen_before_down,
+                int gen_now, fl_schema_diff_list_t *out, fl_error_t *err)
+{
+    char v[24], b[16], n[16];
+    const char *params[3] = {v, b, n};
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    s_session_t s;
+    int rc;
+
+    FL_ASSERT(pg != NULL && out != NULL);
+    out->items = NULL;
+    out->count = 0;
+    snprintf(v, sizeof(v), "%lld", (long long)version);
+    snprintf(b, sizeof(b), "%d", gen_before_down);
+    snprintf(n, sizeof(n), "%d", gen_now);
+    if ((rc = s_enter(pg, &s, err)) != 0)
+        return rc;
+    rc = s_same_scope(pg, gen_before_down, gen_now, err);
+    if (rc == 0)
+        rc = fl_pg_query(pg, &r, s_prove_sql, 3, params, err);
+    rc = s_leave(pg, &s, rc, err);
+    if (rc == 0 && r.nrows > 0) {
+        out->items = fl_calloc(r.nrows, sizeof(*out->items));
+        out->count = r.nrows;
+        for (size_t i = 0; i < r.nrows; i++) {
+            fl_schema_diff_t *d = &out->items[i];
+            d->kind = s_dup(fl_pg_value(&r, i, 0));
+            d->ident = s_dup(fl_pg_value(&r, i, 1));
+            d->expected = s_dup(fl_pg_value(&r, i, 2));
+            d->actual = s_dup(fl_pg_value(&r, i, 3));
+        }
+    }
+    fl_pg_result_release(&r);
+    return rc;
+}
+
+void
+fl_schema_diff_list_release(fl_schema_diff_list_t *l)
+{
+    if (l == NULL)
+        return;
+    for (size_t i = 0; i < l->count; i++) {
+        free(l->items[i].kind);
+        free(l->items[i].ident);
+        free(l->items[i].expected);
+        free(l->items[i].actual);
+    }
+    fl_free(&l->items);
+    l->count = 0;
+}
+
+#define S_DESCRIBE_LINES 50
+#define S_DESCRIBE_BYTES 120
+
+char *
+fl_schema_diff_describe(const fl_schema_diff_list_t *l)
+{
+    fl_buf_t b = FL_BUF_INIT(0);
+
+    for (size_t i = 0; l != NULL && i < l->count; i++) {
+        const fl_schema_diff_t *d = &l->items[i];
+        char *ident = s_one_line(d->ident, 2 * S_DESCRIBE_BYTES);
+
+        if (i == S_DESCRIBE_LINES) {
+            fl_buf_printf(&b, "... and %zu more\n", l->count - i);
+            free(ident);
+            break;
+        }
+        if (d->expected == NULL) {
+            fl_buf_printf(&b, "%s %s: unexpected\n", d->kind, ident);
+        } else if (d->actual == NULL) {
+            fl_buf_printf(&b, "%s %s: missing\n", d->kind, ident);
+        } else {
+            char *e = s_one_line(d->expected, S_DESCRIBE_BYTES);
+            char *a = s_one_line(d->actual, S_DESCRIBE_BYTES);
+            fl_buf_printf(&b, "%s %s: differs: expected %s, found %s\n",
+                          d->kind, ident, e, a);
+            free(e);
+            free(a);
+        }
+        free(ident);
+    }
+    if (b.len > 0)
+        b.data[--b.len] = '\0'; /* no final newline */
+    return fl_buf_detach(&b);
+}

@@ -1,0 +1,213 @@
+/*
+ * schema.h - what rollback proves about the schema: snapshots of the
+ * catalog, the objects a migration changed, their re-creation after
+ * `down`, and the proof that nothing else differs (DESIGN.md, guarantees
+ * 3 and 6).
+ *
+ * A snapshot describes the managed schemas as rows (kind, ident, def) in
+ * the session's temporary table pg_temp.flotilla_schema_snap, under a
+ * generation number the caller picks.  One row per object; ident is a
+ * stable identity with names quoted as format('%I') quotes them, columns
+ * by name (never by position); def is everything that must match:
+ *
+ *   kind        ident                          def
+ *   schema      app                            "" (owner and acl: own rows)
+ *   table       app.t                          relkind, unlogged, partition
+ *                                              key/bound, inheritance, access
+ *                                              method, options, tablespace,
+ *                                              row security, replica identity,
+ *                                              foreign server
+ *   view        app.v                          options + pg_get_viewdef
+ *   matview     app.m                          (not populated) + viewdef
+ *   column      app.t.c                        type, COLLATE (non-default),
+ *                                              NOT NULL, identity, DEFAULT or
+ *                                              generated expression, storage,
+ *                                              compression, statistics, options
+ *   constraint  app.t.c                        pg_get_constraintdef
+ *   index       app.t.i                        pg_get_indexdef, after flags:
+ *                                              (constraint) (partition)
+ *                                              (invalid) (clustered)
+ *                                              (replica identity)
+ *   trigger     app.t.tr                       pg_get_triggerdef after
+ *                                              (disabled) (replica) (always)
+ *   sequence    app.s                          type, start, increment, min,
+ *                                              max, cache, cycle, "owned by
+ *                                              app.t.c" or "identity of ..."
+ *   type        app.ty                         enum labels in order; domain
+ *                                              base, default, NOT NULL and
+ *                                              constraints; composite
+ *                                              attributes; range subtype
+ *   function    app.f(integer, text)           kind and sha256 of
+ *                                              pg_get_functiondef (settings
+ *                                              included) or the aggregate
+ *   policy      app.t.p                        permissive, command, roles,
+ *                                              USING, WITH CHECK
+ *   rule        app.t.r                        pg_get_ruledef and its state
+ *   statistics  app.st                         pg_get_statisticsobjdef
+ *   comment     <kind> <ident>, e.g.           the comment text, for schemas,
+ *               "column app.t.c"               tables, views, sequences,
+ *                                              columns, constraints, indexes,
+ *                                              triggers, policies, rules,
+ *                                              types, functions, statistics
+ *   owner       <kind> <ident>                 the owner, quoted (schemas,
+ *                                              relations but sequences linked
+ *                                              to a column, whose owner is
+ *                                              the table's, types, functions,
+ *                                              statistics)
+ *   acl         <kind> <ident>                 "grantee=PRIV,PRIV* ..." sorted,
+ *                                              '*' for grant option, grantor
+ *                                              left out, NULL acl shown as the
+ *                                              default; PUBLIC unquoted.  For
+ *                                              relations, columns (only when
+ *                                              some grant exists), schemas,
+ *                                              types and functions
+ *   snapshot    ""                             the scope ("*" or the schema):
+ *                                              comparisons refuse generations
+ *                                              of different scopes
+ *
+ * Managed schemas: all but pg_catalog, information_schema, pg_toast*,
+ * pg_temp*, flotilla and flotilla_backup, or the one schema asked for.
+ *
+ * Not compared: objects that belong to an extension (pg_depend 'e') and
+ * functions internal to a type (range constructors); sequence positions
+ * and rows (the data restore proves those); default privileges, event
+ * triggers, publications, casts, operators, collations, text search
+ * objects, foreign servers; comments on domain constraints; tablespaces of
+ * indexes beyond what pg_get_indexdef prints.  Catalog text is rendered
+ * under pinned settings, so defs do not depend on the caller's session.
+ *
+ * Session: every function here runs on the pipeline's own connection (the
+ * temporary table and the migration's transaction are per session), one
+ * thread at a time.  The functions work inside and outside a transaction;
+ * outside one, each call is its own transaction.  For its own queries each
+ * call pins search_path (empty), DateStyle, IntervalStyle, TimeZone,
+ * extra_float_digits, quote_all_identifiers, standard_conforming_strings
+ * and jit (off) as transaction-local settings, and inside the caller's
+ * transaction sets the caller's values back before returning; every
+ * function, catalog and cast it names is schema-qualified besides, so
+ * nothing a tenant creates runs in their place.  A snapshot taken in a
+ * transaction that rolls back is lost with it.  The first snapshot of a
+ * session creates the temporary table, which a read-only transaction
+ * cannot do.
+ *
+ * Trust: flotilla.schema_changes lives in the target and can be edited by
+ * whoever may write the flotilla schema.  fl_schema_recreate never runs
+ * its text unchecked: comments, grants, owners and sequence ownership are
+ * generated from parsed values and catalog names, quoted; index, trigger
+ * and constraint definitions must parse (the PostgreSQL 15 grammar) as one
+ * statement of the expected kind on the table the change names, and run
+ * as one statement (a CHECK, whose expression runs while the constraint
+ * is validated, as the table's owner).  A tampered definition is refused
+ * before anything runs.  What such a writer can still do is choose which
+ * comment, grant or owner a rollback restores on managed objects.
+ *
+ * Errors: 0 or a negative fl_code; FL_EDB with PostgreSQL's fields when a
+ * query fails, FL_EINVAL for a refused change, FL_ECONFLICT for
+ * generations of different scopes, FL_ENOTFOUND for a generation never
+ * taken.  Written for PostgreSQL 15.
+ */
+#ifndef FL_AGENT_SCHEMA_H
+#define FL_AGENT_SCHEMA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agent/pg.h"
+#include "common/error.h"
+
+/*
+ * Describes the managed schemas (or only only_schema when not NULL) into
+ * pg_temp.flotilla_schema_snap under generation gen, replacing rows of the
+ * same gen.  Creates the temporary table when missing.  Generations live
+ * until the session ends; reuse numbers to keep the table small.
+ */
+int fl_schema_snapshot(fl_pg_t *pg, int gen, const char *only_schema,
+                       fl_error_t *err) FL_NODISCARD;
+
+/*
+ * SHA-256 (hex, computed by the server) over the sorted rows of
+ * generation gen.  *out is a new string the caller frees; NULL on error.
+ * FL_ENOTFOUND when gen was never taken in this session.
+ */
+int fl_schema_fingerprint(fl_pg_t *pg, int gen, char **out,
+                          fl_error_t *err) FL_NODISCARD;
+
+/*
+ * The DDL of flotilla.schema_changes: one row per object a migration
+ * version changed, its def before and after (NULL: absent on that side).
+ * Run by the ledger's creation, after the flotilla schema exists.
+ */
+extern const char fl_schema_ledger_sql[];
+
+/*
+ * Stores in flotilla.schema_changes every object whose def differs between
+ * generations gen_before and gen_after, replacing the rows of version.
+ * *count (may be NULL) gets the number of rows stored.  FL_ENOTFOUND when
+ * a generation was never taken; FL_ECONFLICT when their scopes differ.
+ */
+int fl_schema_record_changes(fl_pg_t *pg, int64_t version, int gen_before,
+                             int gen_after, int *count,
+                             fl_error_t *err) FL_NODISCARD;
+
+/*
+ * Reports one re-created object.  kind and ident are lent for the call.
+ */
+typedef void (*fl_schema_note_fn)(const char *kind, const char *ident,
+                                  void *arg);
+
+/*
+ * Re-creates, after `down` and the data restore, what version's changes
+ * say existed before it and is not so now: indexes (not those backing a
+ * constraint, which come back with it; with their clustered and replica
+ * identity marks), constraints, triggers and their enabled state,
+ * sequence ownership (OWNED BY), owners, grants and comments, in that
+ * order.  An index, constraint or trigger that exists with another
+ * definition is left alone for the proof to report, as is anything whose
+ * table is gone.  Every definition is checked before the first statement
+ * runs: a refused one fails the call with FL_EINVAL (naming kind, ident
+ * and version) and nothing is executed.  Outside a transaction the work
+ * is one transaction of its own.  note (may be NULL) hears of each object
+ * re-created; *count (may be NULL) gets their number.
+ */
+int fl_schema_recreate(fl_pg_t *pg, int64_t version, fl_schema_note_fn note,
+                       void *arg, int *count, fl_error_t *err) FL_NODISCARD;
+
+/* One object whose def is not the expected one. */
+typedef struct {
+    char *kind;
+    char *ident;
+    char *expected; /* NULL: should not exist */
+    char *actual;   /* NULL: missing */
+} fl_schema_diff_t;
+
+typedef struct {
+    fl_schema_diff_t *items; /* ordered by kind, then ident */
+    size_t count;
+} fl_schema_diff_list_t;
+
+#define FL_SCHEMA_DIFF_LIST_INIT {NULL, 0}
+
+/*
+ * The proof of a rollback.  Expected: generation gen_before_down (taken
+ * just before `down`) except for the objects version changed, which are
+ * expected as their before_def says.  Fills out (which the caller
+ * releases; empty when nothing differs) with every object of generation
+ * gen_now whose def is not the expected one.  Differences are not an
+ * error: the caller decides; fl_schema_diff_describe() words them.
+ */
+int fl_schema_prove(fl_pg_t *pg, int64_t version, int gen_before_down,
+                    int gen_now, fl_schema_diff_list_t *out,
+                    fl_error_t *err) FL_NODISCARD;
+
+/* Frees the items; l can be reused.  Accepts NULL. */
+void fl_schema_diff_list_release(fl_schema_diff_list_t *l);
+
+/*
+ * A readable detail, one object per line ("index app.t.i: missing",
+ * "... unexpected", "... differs: expected X, found Y"), each def on one
+ * line and cut at 120 bytes, at most 50 lines and then a count of the
+ * rest.  Returns a new string ("" for an empty list).
+ */
+char *fl_schema_diff_describe(const fl_schema_diff_list_t *l);
+
+#endif

@@ -1,0 +1,191 @@
+/*
+ * session.c - the two faces of the pipeline's connection: flotilla's own
+ * queries run on a pinned session, the migration's statements run under
+ * the settings the migration asks for.
+ *
+ * Flotilla's queries (ledger, checks' bookkeeping, backups, checksums, the
+ * before-commit net, restores) must not depend on anything a tenant or a
+ * migration can set: a function planted in a schema on search_path would
+ * run in place of a built-in, and the text form of a timestamptz, a date,
+ * an interval, a float or a bytea depends on TimeZone, DateStyle,
+ * IntervalStyle, extra_float_digits and bytea_output, so a checksum taken
+ * under one client's settings would not match under another's.  So the
+ * session is pinned when it opens (search_path = pg_catalog, pg_temp the
+ * way pg_dump pins it, UTC, ISO dates, ...), at session level.
+ *
+ * The migration's own statements (up, down, validate, verify) must run as
+ * they would under psql: with the settings the connection started with
+ * (database and role defaults, PGTZ and friends from the environment),
+ * plus whatever the migration itself SETs.  fl__session_enter() switches
+ * to those; fl__session_leave() records what they have become (a
+ * `SET LOCAL search_path = app` in statement 1 still applies to statement
+ * 2) and pins the session again.  Inside a transaction both switches use
+ * set_config(..., true), so COMMIT or ROLLBACK puts the pinned session
+ * values back by themselves; outside one they are session-level.
+ *
+ * States: PINNED (after open, and after leave) and MIGRATION (after
+ * enter).  enter and leave are no-ops when already in the state, so a run
+ * of statements with nothing of flotilla's in between switches once.
+ * fl__session_reset() starts the next migration from the connection's
+ * original settings, so one migration's SET never leaks into the next.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/pipeline_internal.h"
+#include "common/alloc.h"
+
+/* The pinned values, in the order of s_capture and s_apply. */
+static const char *const s_pinned[FL_SESSION_NSETTINGS] = {
+    "pg_catalog, pg_temp", "UTC", "ISO, YMD", "postgres", "1", "hex",
+};
+
+static void
+s_values_release(char **v)
+{
+    for (size_t i = 0; i < FL_SESSION_NSETTINGS; i++)
+        fl_free(&v[i]);
+}
+
+/*
+ * Reads the current value of every setting into v and the effective
+ * schema list (current_schemas(true), comma-separated) into *schemas,
+ * replacing what they held.
+ */
+static int
+s_capture(fl_pg_t *pg, char **v, char **schemas, fl_error_t *err)
+{
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    const char *val = NULL;
+    int rc = fl_pg_query(pg, &r,
+        "SELECT pg_catalog.current_setting('search_path'),"
+        " pg_catalog.current_setting('TimeZone'),"
+        " pg_catalog.current_setting('DateStyle'),"
+        " pg_catalog.current_setting('IntervalStyle'),"
+        " pg_catalog.current_setting('extra_float_digits'),"
+        " pg_catalog.current_setting('bytea_output'),"
+        " pg_catalog.array_to_json(pg_catalog.current_schemas(true))::pg_catalog.text",
+        0, NULL, err);
+
+    if (rc != 0)
+        return rc;
+    for (size_t i = 0; i < FL_SESSION_NSETTINGS; i++) {
+        val = fl_pg_value(&r, 0, i);
+        free(v[i]);
+        v[i] = fl_strdup(val ? val : "");
+    }
+    val = fl_pg_value(&r, 0, FL_SESSION_NSETTINGS);
+    free(*schemas);
+    *schemas = fl_strdup(val ? val : "");
+    fl_pg_result_release(&r);
+    return 0;
+}
+
+/* Sets every setting to vals[i] (transaction-local when local). */
+static int
+s_apply(fl_pg_t *pg, const char *const *vals, int local, fl_error_t *err)
+{
+    const char *p[FL_SESSION_NSETTINGS + 1];
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    int rc;
+
+    for (size_t i = 0; i < FL_SESSION_NSETTINGS; i++)
+        p[i] = vals[i];
+    p[FL_SESSION_NSETTINGS] = local ? "true" : "false";
+    rc = fl_pg_query(pg, &r,
+        "SELECT pg_catalog.set_config('search_path', $1, $7::pg_catalog.bool),"
+        " pg_catalog.set_config('TimeZone', $2, $7::pg_catalog.bool),"
+        " pg_catalog.set_config('DateStyle', $3, $7::pg_catalog.bool),"
+        " pg_catalog.set_config('IntervalStyle', $4, $7::pg_catalog.bool),"
+        " pg_catalog.set_config('extra_float_digits', $5, $7::pg_catalog.bool),"
+        " pg_catalog.set_config('bytea_output', $6, $7::pg_catalog.bool)",
+        FL_SESSION_NSETTINGS + 1, p, err);
+    fl_pg_result_release(&r);
+    return rc;
+}
+
+int
+fl__session_pin(fl_pg_t *pg, fl_session_t *s, fl_error_t *err)
+{
+    int rc;
+
+    memset(s, 0, sizeof(*s));
+    /*
+     * The originals are read before anything is pinned: they are what the
+     * migration's statements run under.  current_schemas() is kept apart:
+     * it is derived, not a setting.
+     */
+    if ((rc = s_capture(pg, s->original, &s->original_schemas, err)) != 0)
+        return rc;
+    if ((rc = s_apply(pg, s_pinned, 0, err)) != 0)
+        return rc;
+    fl__session_reset(s);
+    return 0;
+}
+
+void
+fl__session_reset(fl_session_t *s)
+{
+    s_values_release(s->migration);
+    for (size_t i = 0; i < FL_SESSION_NSETTINGS; i++)
+        s->migration[i] = fl_strdup(s->original[i] ? s->original[i] : "");
+    free(s->schemas);
+    s->schemas = fl_strdup(s->original_schemas ? s->original_schemas : "");
+}
+
+void
+fl__session_release(fl_session_t *s)
+{
+    s_values_release(s->original);
+    s_values_release(s->migration);
+    fl_free(&s->schemas);
+    fl_free(&s->original_schemas);
+    s->in_migration = 0;
+}
+
+int
+fl__session_enter(fl_pg_t *pg, fl_session_t *s, fl_error_t *err)
+{
+    int rc;
+
+    if (s->in_migration)
+        return 0;
+    rc = s_apply(pg, (const char *const *)s->migration,
+                 fl_pg_in_transaction(pg), err);
+    if (rc == 0)
+        s->in_migration = 1;
+    return rc;
+}
+
+int
+fl__session_leave(fl_pg_t *pg, fl_session_t *s, fl_error_t *err)
+{
+    int rc;
+
+    if (!s->in_migration)
+        return 0;
+    /*
+     * Read what the migration's statements left (its SET LOCAL
+     * search_path applies to its next statement and to how flotilla
+     * resolves that statement's table names), then pin.
+     */
+    if ((rc = s_capture(pg, s->migration, &s->schemas, err)) != 0)
+        return rc;
+    rc = s_apply(pg, s_pinned, fl_pg_in_transaction(pg), err);
+    if (rc == 0)
+        s->in_migration = 0;
+    return rc;
+}
+
+int
+fl__session_repin(fl_pg_t *pg, fl_session_t *s, fl_error_t *err)
+{
+    s->in_migration = 0;
+    return s_apply(pg, s_pinned, 0, err);
+}
+
+const char *
+fl__session_schemas(const fl_session_t *s)
+{
+    return s->schemas;
+}

@@ -1,0 +1,1107 @@
+/*
+ * Integration tests of guarantee 3 of DESIGN.md through the real
+ * `flotilla` executable: a migration that was applied is rolled back to
+ * the exact prior picture (fl_test_canonical_dump_full: schema by
+ * pg_dump, sequence positions, every row), or it is refused with nothing
+ * changed; never a "successful" rollback with a difference.  One test per
+ * case of issue 8.  Every test makes its own database; migrations go to
+ * a scratch directory, and flotilla runs there.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common/alloc.h"
+#include "testsupport.h"
+
+/* A NULL-terminated argument list. */
+#define S_ARGS(...) ((const char *const[]){__VA_ARGS__, NULL})
+/* An options line allowing a lint rule. */
+#define S_ALLOW(rule) "-- flotilla:options allow=" rule " issue 8 rollback test\n"
+
+typedef struct s_case s_case_t;
+
+typedef struct {
+    fl_test_db_t db;
+    PGconn *conn;
+    fl_test_db_t other;  /* a second database, when a test needs one */
+    char *dir;           /* scratch directory; flotilla runs here */
+    char *mdir;          /* dir/m: the migrations */
+    char *log;
+    int version;         /* of the last migration written */
+    const s_case_t *c;   /* the s_cases entry of test_roundtrip_case */
+} s_env;
+
+/* How a migration may end: applied and rolled back, or also refused. */
+enum { S_MUST_APPLY = 0, S_MAY_REFUSE = 1 };
+
+static void
+s_unset_session_env(void)
+{
+    unsetenv("PGTZ");
+    unsetenv("PGDATESTYLE");
+    unsetenv("PGOPTIONS");
+}
+
+/* *state holds the s_cases entry to run, if any; it becomes the s_env. */
+static int
+s_setup(void **state)
+{
+    s_env *e = fl_calloc(1, sizeof(*e));
+
+    e->c = *state;
+    fl_test_db_create(&e->db, "rb");
+    e->conn = fl_test_db_connect(&e->db);
+    e->dir = fl_test_tmpdir();
+    e->mdir = fl_asprintf("%s/m", e->dir);
+    e->log = fl_asprintf("%s/migration-execution.log", e->dir);
+    if (mkdir(e->mdir, 0755) != 0)
+        fail_msg("mkdir %s: %s", e->mdir, strerror(errno));
+    /* Roles are cluster-wide: made once, by whichever test comes first. */
+    fl_test_exec(e->conn,
+        "DO $$ BEGIN CREATE ROLE fl_reader;"
+        " EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$;"
+        "DO $$ BEGIN CREATE ROLE fl_owner;"
+        " EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$");
+    *state = e;
+    return 0;
+}
+
+static int
+s_teardown(void **state)
+{
+    s_env *e = *state;
+
+    s_unset_session_env();
+    PQfinish(e->conn);
+    fl_test_db_drop(&e->db);
+    fl_test_db_drop(&e->other);
+    fl_test_rmtree(e->dir);
+    free(e->dir);
+    free(e->mdir);
+    free(e->log);
+    free(e);
+    return 0;
+}
+
+static void
+s_sql(s_env *e, const char *sql)
+{
+    fl_test_exec(e->conn, sql);
+}
+
+static char *
+s_dump(s_env *e)
+{
+    return fl_test_canonical_dump_full(e->conn);
+}
+
+/* Writes the next migration: header (options lines), up and down. */
+static void
+s_write(s_env *e, const char *header, const char *up, const char *down)
+{
+    char *path = fl_asprintf("%s/%04d_step%d.sql", e->mdir, e->version + 1,
+                             e->version + 1);
+    char *text = fl_asprintf("%s-- flotilla:up\n%s\n-- flotilla:down\n%s\n",
+                             header, up, down);
+
+    fl_test_write_file(path, text);
+    e->version++;
+    free(text);
+    free(path);
+}
+
+/*
+ * Runs flotilla CMD --db CONNINFO [--log-file] EXTRA... [migrations] in
+ * directory cwd (NULL: the scratch directory).
+ */
+static void
+s_flotilla_db(s_env *e, fl_test_proc_t *r, const char *cwd,
+              const char *conninfo, const char *cmd, const char *const *extra)
+{
+    fl_test_flotilla(r, cwd ? cwd : e->dir, conninfo, e->log, cmd, extra,
+                     strcmp(cmd, "apply") == 0 ? e->mdir : NULL);
+}
+
+static void
+s_flotilla(s_env *e, fl_test_proc_t *r, const char *cwd, const char *cmd,
+           const char *const *extra)
+{
+    s_flotilla_db(e, r, cwd, e->db.conninfo, cmd, extra);
+}
+
+static void
+s_expect(const fl_test_proc_t *r, const char *what, int status)
+{
+    if (r->status != status)
+        fail_msg("%s: expected exit %d, got %d\nstdout: %s\nstderr: %s", what,
+                 status, r->status, r->out, r->err);
+}
+
+/* Whether the output holds needle, ignoring case. */
+static int
+s_says(const fl_test_proc_t *r, const char *needle)
+{
+    return strcasestr(r->out, needle) != NULL || strcasestr(r->err, needle) != NULL;
+}
+
+static void
+s_assert_value(s_env *e, const char *sql, const char *expected)
+{
+    char *v = fl_test_query_value(e->conn, sql);
+
+    if (v == NULL || strcmp(v, expected) != 0)
+        fail_msg("%s: expected \"%s\", got \"%s\"", sql, expected,
+                 v ? v : "NULL");
+    free(v);
+}
+
+static char *
+s_status(s_env *e)
+{
+    char *sql = fl_asprintf("SELECT status FROM flotilla.schema_migrations"
+                            " WHERE version = %d", e->version);
+    char *v = fl_test_query_value(e->conn, sql);
+
+    free(sql);
+    return v;
+}
+
+static void
+s_assert_status(s_env *e, const char *expected)
+{
+    char *v = s_status(e);
+
+    if (v == NULL || strcmp(v, expected) != 0)
+        fail_msg("ledger status of migration %d: expected %s, got %s",
+                 e->version, expected, v ? v : "NULL");
+    free(v);
+}
+
+/*
+ * Applies the pending migrations with extra arguments.  Returns 1 when
+ * they were applied; 0 when apply refused (exit 3), which may_refuse
+ * allows only if the database still equals before.
+ */
+static int
+s_apply(s_env *e, const char *before, int may_refuse, const char *const *extra)
+{
+    fl_test_proc_t r;
+    char *now = NULL;
+
+    s_flotilla(e, &r, NULL, "apply", extra);
+    if (r.status == 3 && may_refuse) {
+        fl_test_proc_release(&r);
+        now = s_dump(e);
+        fl_test_assert_dumps_equal("apply refused: nothing may change", before, now);
+        free(now);
+        return 0;
+    }
+    s_expect(&r, "apply", 0);
+    fl_test_proc_release(&r);
+    return 1;
+}
+
+/*
+ * Rolls back with extra arguments from cwd (NULL: the scratch directory)
+ * and checks that it succeeds and that the database equals before.
+ */
+static void
+s_rollback_to(s_env *e, const char *before, const char *cwd,
+              const char *const *extra)
+{
+    fl_test_proc_t r;
+    char *after = NULL;
+
+    s_flotilla(e, &r, cwd, "rollback", extra);
+    s_expect(&r, "rollback", 0);
+    fl_test_proc_release(&r);
+    after = s_dump(e);
+    fl_test_assert_dumps_equal("after rollback, the database before apply",
+                               before, after);
+    free(after);
+}
+
+/*
+ * The round trip every case makes: dump, apply the migrations written,
+ * roll the newest back, dump again; equal, or apply refused unchanged.
+ */
+static void
+s_roundtrip(s_env *e, int may_refuse)
+{
+    char *before = s_dump(e);
+
+    if (s_apply(e, before, may_refuse, NULL))
+        s_rollback_to(e, before, NULL, S_ARGS("--last"));
+    free(before);
+}
+
+/*
+ * Rolls back with extra arguments and checks that it is refused (exit 1,
+ * saying needle when given) with nothing changed: the same dump as just
+ * before, the migration still applied.
+ */
+static void
+s_rollback_refused(s_env *e, const char *const *extra, const char *needle)
+{
+    fl_test_proc_t r;
+    char *before = s_dump(e), *after = NULL;
+
+    s_flotilla(e, &r, NULL, "rollback", extra);
+    s_expect(&r, "rollback that must be refused", 1);
+    after = s_dump(e);
+    fl_test_assert_dumps_equal("a refused rollback changes nothing", before, after);
+    if (needle && !s_says(&r, needle))
+        fail_msg("the refusal does not name \"%s\"\nstdout: %s\nstderr: %s",
+                 needle, r.out, r.err);
+    fl_test_proc_release(&r);
+    s_assert_status(e, "applied");
+    free(before);
+    free(after);
+}
+
+/* Runs sql, which the application must be able to run; fails with its error. */
+static void
+s_app_can(s_env *e, const char *sql)
+{
+    PGresult *res = PQexec(e->conn, sql);
+
+    if (PQresultStatus(res) != PGRES_COMMAND_OK &&
+        PQresultStatus(res) != PGRES_TUPLES_OK) {
+        char msg[1024];
+        snprintf(msg, sizeof(msg), "after rollback the application cannot run"
+                 " %s: %s", sql, PQresultErrorMessage(res));
+        PQclear(res);
+        fail_msg("%s", msg);
+    }
+    PQclear(res);
+}
+
+/* Flips one byte of a backup file; flipping twice puts it back. */
+static void
+s_flip_byte(const char *path)
+{
+    FILE *f = fopen(path, "r+b");
+    int c;
+
+    if (f == NULL)
+        fail_msg("open %s: %s", path, strerror(errno));
+    if (fseek(f, 40, SEEK_SET) != 0 || (c = fgetc(f)) == EOF ||
+        fseek(f, 40, SEEK_SET) != 0 || fputc(c ^ 0xff, f) == EOF)
+        fail_msg("could not change %s", path);
+    fclose(f);
+}
+
+/* The location of the first dump-file backup, absolute. */
+static char *
+s_dump_file(s_env *e)
+{
+    char *loc = NULL, *path = NULL;
+
+    s_assert_value(e, "SELECT count(*) > 0 FROM flotilla.backups WHERE kind = 'dump'", "t");
+    loc = fl_test_query_value(e->conn, "SELECT location FROM flotilla.backups"
+                              " WHERE kind = 'dump' ORDER BY id LIMIT 1");
+    path = loc[0] == '/' ? fl_strdup(loc) : fl_asprintf("%s/%s", e->dir, loc);
+    free(loc);
+    return path;
+}
+
+/*
+ * The cases that need nothing but the round trip: a schema with rows, one
+ * migration, and how it may end.  Their checks are the full dump's.
+ */
+struct s_case {
+    const char *name;
+    const char *schema;  /* SQL run first: tables, rows, triggers */
+    const char *header;  /* the migration's options lines */
+    const char *up;
+    const char *down;    /* NULL: "SELECT 1;" */
+    int may_refuse;      /* S_MUST_APPLY or S_MAY_REFUSE */
+    const char *then;    /* NULL, or what the application runs next */
+};
+
+#define S_PARENT \
+    "CREATE TABLE parent (id int PRIMARY KEY, code text UNIQUE NOT NULL, v text);" \
+    "INSERT INTO parent SELECT g, 'c' || g, 'p' || g FROM generate_series(1, 10) g;"
+/* 30 children, 3 of each parent; ref is the column definition. */
+#define S_CHILD(ref, parent_value) \
+    "CREATE TABLE child (id int PRIMARY KEY, pid " ref ", v text);" \
+    "INSERT INTO child SELECT g, " parent_value ", 'c' || g" \
+    " FROM generate_series(1, 30) g;"
+/* A table without a key, its unique name referenced by 20 rows. */
+#define S_KEYLESS_TAG(action) \
+    "CREATE TABLE tag (name text UNIQUE, note text);" \
+    "INSERT INTO tag SELECT 't' || g, 'n' || g FROM generate_series(1, 5) g;" \
+    "CREATE TABLE post_tag (id int PRIMARY KEY," \
+    " tag_name text REFERENCES tag (name) " action ");" \
+    "INSERT INTO post_tag SELECT g, 't' || ((g - 1) % 5 + 1)" \
+    " FROM generate_series(1, 20) g;"
+#define S_LEGACY \
+    "CREATE TABLE legacy (id int PRIMARY KEY, v text);" \
+    "INSERT INTO legacy SELECT g, 'l' || g FROM generate_series(1, 10) g;"
+#define S_T_AND_S \
+    "CREATE TABLE t (id int PRIMARY KEY, v text);" \
+    "INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 10) g;" \
+    "CREATE TABLE s (id int PRIMARY KEY, v text);" \
+    "INSERT INTO s SELECT g, CASE WHEN g % 2 = 0 THEN 'del' ELSE 'new' || g END" \
+    " FROM generate_series(1, 6) g;"
+
+static const s_case_t s_cases[] = {
+    /* Controls: what rolls back today, so the oracle is seen to agree. */
+    {"test_control_update_rolled_back_to_old_values",
+     S_T_AND_S, "", "UPDATE t SET v = upper(v) WHERE id > 3;", NULL,
+     S_MUST_APPLY, NULL},
+    {"test_control_drop_column_with_full_down_compares_by_name",
+     "CREATE TABLE users (id int PRIMARY KEY, email text NOT NULL DEFAULT '',"
+     " name text);"
+     "INSERT INTO users SELECT g, 'u' || g || '@x', 'n' || g"
+     " FROM generate_series(1, 20) g;"
+     "CREATE INDEX users_email_idx ON users (email);"
+     "COMMENT ON COLUMN users.email IS 'where we write';"
+     "GRANT SELECT (email) ON users TO fl_reader;",
+     S_ALLOW("ban-drop-column"), "ALTER TABLE users DROP COLUMN email;",
+     "ALTER TABLE users ADD COLUMN email text NOT NULL DEFAULT '';\n"
+     "CREATE INDEX users_email_idx ON users (email);\n"
+     "COMMENT ON COLUMN users.email IS 'where we write';\n"
+     "GRANT SELECT (email) ON users TO fl_reader;", S_MUST_APPLY, NULL},
+    /* 1. Cascades are backed up. */
+    {"test_delete_parent_restores_cascaded_children",
+     S_PARENT S_CHILD("int REFERENCES parent ON DELETE CASCADE", "(g - 1) % 10 + 1"),
+     "", "DELETE FROM parent WHERE id <= 3;", NULL, S_MUST_APPLY, NULL},
+    {"test_truncate_cascade_restores_referencing_tables",
+     S_PARENT S_CHILD("int REFERENCES parent", "(g - 1) % 10 + 1")
+     "CREATE TABLE grandchild (id int PRIMARY KEY, cid int REFERENCES child);"
+     "INSERT INTO grandchild SELECT g, g FROM generate_series(1, 5) g;",
+     S_ALLOW("ban-truncate-cascade"), "TRUNCATE parent CASCADE;", NULL,
+     S_MUST_APPLY, NULL},
+    {"test_delete_parent_restores_children_set_null",
+     S_PARENT S_CHILD("int REFERENCES parent ON DELETE SET NULL", "(g - 1) % 10 + 1"),
+     "", "DELETE FROM parent WHERE id <= 3;", NULL, S_MUST_APPLY, NULL},
+    {"test_update_parent_key_restores_children_updated_on_cascade",
+     S_PARENT S_CHILD("text REFERENCES parent (code) ON UPDATE CASCADE",
+                      "'c' || ((g - 1) % 10 + 1)"),
+     "", "UPDATE parent SET code = upper(code) WHERE id <= 5;", NULL,
+     S_MUST_APPLY, NULL},
+    /* 2. The restore itself does not cascade. */
+    {"test_update_keyless_table_keeps_cascading_children",
+     S_KEYLESS_TAG("ON DELETE CASCADE"), "",
+     "UPDATE tag SET note = note || ' (edited)';", NULL, S_MUST_APPLY, NULL},
+    {"test_update_keyless_table_with_plain_fk_rolls_back",
+     S_KEYLESS_TAG(""), "",
+     "UPDATE tag SET note = note || ' (edited)';", NULL, S_MUST_APPLY, NULL},
+    /* 3. Names are resolved where each statement runs. */
+    {"test_set_local_search_path_backs_up_the_table_it_runs_on",
+     "CREATE SCHEMA app;"
+     "CREATE TABLE app.users (id int PRIMARY KEY, name text);"
+     "CREATE TABLE public.users (id int PRIMARY KEY, name text);"
+     "INSERT INTO app.users SELECT g, 'app ' || g FROM generate_series(1, 10) g;"
+     "INSERT INTO public.users SELECT g, 'pub ' || g FROM generate_series(1, 10) g;",
+     "", "SET LOCAL search_path = app;\nDELETE FROM users WHERE id > 5;", NULL,
+     S_MUST_APPLY, NULL},
+    {"test_rename_then_drop_if_exists_is_backed_up",
+     S_LEGACY, S_ALLOW("renaming-table") S_ALLOW("ban-drop-table"),
+     "ALTER TABLE legacy RENAME TO legacy_old;\nDROP TABLE IF EXISTS legacy_old;",
+     "CREATE TABLE legacy (id int PRIMARY KEY, v text);", S_MUST_APPLY, NULL},
+    {"test_rename_then_drop_is_applied_and_rolled_back",
+     S_LEGACY, S_ALLOW("renaming-table") S_ALLOW("ban-drop-table"),
+     "ALTER TABLE legacy RENAME TO legacy_old;\nDROP TABLE legacy_old;",
+     "CREATE TABLE legacy (id int PRIMARY KEY, v text);", S_MUST_APPLY, NULL},
+    /* 4. Statements that destroy without saying so. */
+    {"test_merge_delete_and_update_rolled_back",
+     S_T_AND_S, "",
+     "MERGE INTO t USING s ON t.id = s.id\n"
+     " WHEN MATCHED AND s.v = 'del' THEN DELETE\n"
+     " WHEN MATCHED THEN UPDATE SET v = s.v;", NULL, S_MUST_APPLY, NULL},
+    {"test_upsert_rolled_back_removes_inserted_rows",
+     S_T_AND_S, "",
+     "INSERT INTO t (id, v) SELECT g, 'up' || g FROM generate_series(6, 15) g\n"
+     " ON CONFLICT (id) DO UPDATE SET v = excluded.v;", NULL, S_MUST_APPLY, NULL},
+    {"test_data_modifying_cte_rolled_back",
+     S_T_AND_S, "",
+     "WITH d AS (DELETE FROM t WHERE id > 5 RETURNING id)\n"
+     " SELECT count(*) FROM d;", NULL, S_MUST_APPLY, NULL},
+    {"test_do_block_rolled_back_or_refused",
+     S_T_AND_S, S_ALLOW("opaque-statement"),
+     "DO $$ BEGIN\n"
+     "  DELETE FROM t WHERE id > 7;\n"
+     "  UPDATE s SET v = 'done';\n"
+     "END $$;", NULL, S_MAY_REFUSE, NULL},
+    {"test_drop_schema_cascade_rolled_back",
+     "CREATE SCHEMA app;"
+     "CREATE TABLE app.items (id int PRIMARY KEY, v text);"
+     "INSERT INTO app.items SELECT g, 'i' || g FROM generate_series(1, 10) g;"
+     "CREATE INDEX items_v_idx ON app.items (v);",
+     S_ALLOW("ban-drop-cascade"), "DROP SCHEMA app CASCADE;",
+     "CREATE SCHEMA app;\nCREATE TABLE app.items (id int PRIMARY KEY, v text);",
+     S_MUST_APPLY, NULL},
+    {"test_drop_type_cascade_restores_column",
+     "CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');"
+     "CREATE TABLE person (id int PRIMARY KEY, name text, m mood);"
+     "INSERT INTO person SELECT g, 'p' || g,"
+     " (ARRAY['sad', 'ok', 'happy'])[g % 3 + 1]::mood FROM generate_series(1, 10) g;",
+     S_ALLOW("ban-drop-cascade"), "DROP TYPE mood CASCADE;",
+     "CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');\n"
+     "ALTER TABLE person ADD COLUMN m mood;", S_MUST_APPLY, NULL},
+    /*
+     * Backups pin no type: the standard enum swap (rename, create, ALTER
+     * COLUMN TYPE, drop the old) applies, and its down, which drops a
+     * type too, rolls back.
+     */
+    {"test_enum_swap_applies_and_rolls_back",
+     "CREATE TYPE status AS ENUM ('new', 'done');"
+     "CREATE TABLE job (id int PRIMARY KEY, s status NOT NULL);"
+     "INSERT INTO job SELECT g, (ARRAY['new', 'done'])[g % 2 + 1]::status"
+     " FROM generate_series(1, 12) g;",
+     S_ALLOW("changing-column-type"),
+     "ALTER TYPE status RENAME TO status_old;\n"
+     "CREATE TYPE status AS ENUM ('new', 'done', 'failed');\n"
+     "ALTER TABLE job ALTER COLUMN s TYPE status USING s::text::status;\n"
+     "DROP TYPE status_old;",
+     "ALTER TYPE status RENAME TO status_new;\n"
+     "CREATE TYPE status AS ENUM ('new', 'done');\n"
+     "ALTER TABLE job ALTER COLUMN s TYPE status USING s::text::status;\n"
+     "DROP TYPE status_new;", S_MUST_APPLY, NULL},
+    /* 5. Sequences are restored. */
+    {"test_truncate_restart_identity_restores_sequence",
+     "CREATE TABLE events (id bigserial PRIMARY KEY, v text);"
+     "INSERT INTO events (v) SELECT 'e' || g FROM generate_series(1, 10) g;",
+     "", "TRUNCATE events RESTART IDENTITY;", NULL, S_MUST_APPLY,
+     "INSERT INTO events (v) VALUES ('next')"},
+    {"test_drop_table_with_serial_restores_sequence",
+     "CREATE TABLE audit (id serial PRIMARY KEY, v text);"
+     "INSERT INTO audit (v) SELECT 'a' || g FROM generate_series(1, 10) g;",
+     S_ALLOW("ban-drop-table"), "DROP TABLE audit;",
+     "CREATE TABLE audit (id serial PRIMARY KEY, v text);", S_MUST_APPLY,
+     "INSERT INTO audit (v) VALUES ('next')"},
+    /* 6. Keys changed by the migration. */
+    {"test_update_of_primary_key_leaves_no_duplicates",
+     "CREATE TABLE acct (id int PRIMARY KEY, bal int);"
+     "INSERT INTO acct SELECT g, g * 10 FROM generate_series(1, 10) g;",
+     "", "UPDATE acct SET id = id + 100;", NULL, S_MUST_APPLY, NULL},
+    /* 7. (the session's settings: tests below) */
+    {"test_update_with_identity_always_column_rolled_back",
+     "CREATE TABLE tk (id int PRIMARY KEY,"
+     " seqno int GENERATED ALWAYS AS IDENTITY, v text);"
+     "INSERT INTO tk (id, v) SELECT g, 'v' || g FROM generate_series(1, 10) g;",
+     "", "UPDATE tk SET v = upper(v);", NULL, S_MUST_APPLY, NULL},
+    /* 10. Objects that depend on what was dropped come back. */
+    {"test_drop_column_restores_index_comment_and_grant",
+     "CREATE TABLE users (id int PRIMARY KEY, email text, name text);"
+     "INSERT INTO users SELECT g, 'u' || g || '@x', 'n' || g"
+     " FROM generate_series(1, 20) g;"
+     "CREATE INDEX users_email_idx ON users (email);"
+     "CREATE UNIQUE INDEX users_email_lower_idx ON users (lower(email));"
+     "COMMENT ON COLUMN users.email IS 'where we write';"
+     "GRANT SELECT (email), UPDATE (email) ON users TO fl_reader;"
+     "GRANT SELECT ON users TO fl_reader;",
+     S_ALLOW("ban-drop-column"), "ALTER TABLE users DROP COLUMN email;",
+     "ALTER TABLE users ADD COLUMN email text;", S_MUST_APPLY, NULL},
+    {"test_drop_table_restores_indexes_trigger_comments_grants_owner",
+     "CREATE TABLE orders (id serial PRIMARY KEY, cust text NOT NULL,"
+     " amount numeric DEFAULT 0, touched timestamptz,"
+     " CONSTRAINT orders_amount_chk CHECK (amount >= 0));"
+     "INSERT INTO orders (cust, amount) SELECT 'c' || g % 4, g"
+     " FROM generate_series(1, 25) g;"
+     "CREATE INDEX orders_cust_idx ON orders (cust);"
+     "CREATE INDEX orders_big_idx ON orders (amount) WHERE amount > 10;"
+     "CREATE FUNCTION orders_touch() RETURNS trigger LANGUAGE plpgsql AS"
+     " $$ BEGIN NEW.touched := '2000-01-01'; RETURN NEW; END $$;"
+     "CREATE TRIGGER orders_touch BEFORE UPDATE ON orders FOR EACH ROW"
+     " EXECUTE FUNCTION orders_touch();"
+     "CREATE TRIGGER orders_off BEFORE INSERT ON orders FOR EACH ROW"
+     " EXECUTE FUNCTION orders_touch();"
+     "ALTER TABLE orders DISABLE TRIGGER orders_off;"
+     "COMMENT ON TABLE orders IS 'what customers bought';"
+     "COMMENT ON COLUMN orders.cust IS 'who';"
+     "GRANT SELECT, INSERT ON orders TO fl_reader;"
+     "GRANT UPDATE (amount) ON orders TO fl_reader;"
+     "ALTER TABLE orders OWNER TO fl_owner;",
+     S_ALLOW("ban-drop-table"), "DROP TABLE orders;",
+     "CREATE TABLE orders (id serial PRIMARY KEY, cust text NOT NULL,"
+     " amount numeric DEFAULT 0, touched timestamptz);", S_MUST_APPLY,
+     "INSERT INTO orders (cust) VALUES ('next')"},
+    /* 11. User triggers: not fired by the restore, their writes undone. */
+    {"test_restore_does_not_fire_audit_trigger",
+     "CREATE TABLE acct (id int PRIMARY KEY, bal int);"
+     "CREATE TABLE acct_audit (id bigserial PRIMARY KEY, op text, acct_id int);"
+     "CREATE FUNCTION acct_audit() RETURNS trigger LANGUAGE plpgsql AS $$"
+     " BEGIN INSERT INTO acct_audit (op, acct_id) VALUES (TG_OP, OLD.id);"
+     " RETURN NULL; END $$;"
+     "CREATE TRIGGER acct_audit AFTER UPDATE OR DELETE ON acct"
+     " FOR EACH ROW EXECUTE FUNCTION acct_audit();"
+     "INSERT INTO acct SELECT g, g * 10 FROM generate_series(1, 10) g;"
+     "UPDATE acct SET bal = bal + 1 WHERE id = 1;",
+     "", "UPDATE acct SET bal = bal + 1 WHERE id <= 5;\nDELETE FROM acct WHERE id > 8;",
+     NULL, S_MUST_APPLY, NULL},
+    {"test_trigger_writing_another_table_rolled_back_or_refused",
+     "CREATE TABLE orders (id int PRIMARY KEY, v text);"
+     "CREATE TABLE cache (id int PRIMARY KEY, order_id int, v text);"
+     "INSERT INTO orders SELECT g, 'o' || g FROM generate_series(1, 10) g;"
+     "INSERT INTO cache SELECT g, (g - 1) % 10 + 1, 'c' || g"
+     " FROM generate_series(1, 30) g;"
+     "CREATE FUNCTION orders_evict() RETURNS trigger LANGUAGE plpgsql AS $$"
+     " BEGIN DELETE FROM cache WHERE order_id = NEW.id; RETURN NULL; END $$;"
+     "CREATE TRIGGER orders_evict AFTER UPDATE ON orders"
+     " FOR EACH ROW EXECUTE FUNCTION orders_evict();",
+     "", "UPDATE orders SET v = v || '!' WHERE id <= 5;", NULL, S_MAY_REFUSE, NULL},
+};
+
+/* One case of s_cases, handed over by s_setup. */
+static void
+test_roundtrip_case(void **state)
+{
+    s_env *e = *state;
+    const s_case_t *c = e->c;
+
+    s_sql(e, c->schema);
+    s_write(e, c->header, c->up, c->down ? c->down : "SELECT 1;");
+    s_roundtrip(e, c->may_refuse);
+    if (c->then)
+        s_app_can(e, c->then);
+}
+
+/* 7. A rollback does not depend on the session. */
+
+static const char s_typed_table[] =
+    "CREATE TABLE m (id int PRIMARY KEY, ts timestamptz, d date, iv interval,"
+    " f float8, n numeric, b bytea, j json);"
+    "INSERT INTO m SELECT g,"
+    " '2024-03-10 01:30:00.123456+00'::timestamptz + g * interval '7 hours 13 min',"
+    " '2024-02-27'::date + g, make_interval(months => g, days => 2, secs => g * 3.5),"
+    " 0.1 + g / 3.0, 1.0 / 7 * g, decode(repeat(to_hex(g * 37), 4), 'hex'),"
+    " ('{\"b\": ' || g || ',  \"a\": [1, 2.50]}')::json"
+    " FROM generate_series(1, 12) g;";
+
+static void
+test_rollback_under_other_timezone_and_datestyle(void **state)
+{
+    s_env *e = *state;
+    char *before = NULL;
+
+    s_sql(e, s_typed_table);
+    s_write(e, "",
+            "UPDATE m SET ts = now(), d = current_date, iv = '1 day', f = 0,"
+            " n = 0, b = '\\x00', j = '{}' WHERE id % 3 <> 0;",
+            "SELECT 1;");
+    before = s_dump(e);
+    setenv("PGTZ", "UTC", 1);
+    (void)s_apply(e, before, S_MUST_APPLY, NULL);
+    setenv("PGTZ", "America/New_York", 1);
+    setenv("PGDATESTYLE", "SQL, DMY", 1);
+    s_rollback_to(e, before, NULL, S_ARGS("--last"));
+    s_unset_session_env();
+    free(before);
+}
+
+static void
+test_rollback_after_apply_under_other_output_settings(void **state)
+{
+    s_env *e = *state;
+    char *before = NULL;
+
+    s_sql(e, s_typed_table);
+    s_write(e, "", "DELETE FROM m WHERE id > 4;\nUPDATE m SET f = f * 2, b = NULL;",
+            "SELECT 1;");
+    before = s_dump(e);
+    setenv("PGOPTIONS", "-c extra_float_digits=0 -c bytea_output=escape"
+                        " -c IntervalStyle=sql_standard", 1);
+    (void)s_apply(e, before, S_MUST_APPLY, NULL);
+    s_unset_session_env();
+    s_rollback_to(e, before, NULL, S_ARGS("--last"));
+    free(before);
+}
+
+/* 8. Dump-file backups can be found. */
+
+/* Every table backed up to a file in bk, relative to where apply runs. */
+#define S_DUMP_BACKUP_ARGS S_ARGS("--backup-dump-above", "1", "--backup-dir", "bk")
+
+/*
+ * Applies an UPDATE of a table whose backup goes to a file; returns the
+ * dump taken before.
+ */
+static char *
+s_apply_with_dump_backup(s_env *e)
+{
+    char *before = NULL;
+
+    s_sql(e, "CREATE TABLE t (id int PRIMARY KEY, v text);"
+             "INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 50) g;");
+    s_write(e, "", "UPDATE t SET v = 'gone';", "SELECT 1;");
+    before = s_dump(e);
+    (void)s_apply(e, before, S_MUST_APPLY, S_DUMP_BACKUP_ARGS);
+    return before;
+}
+
+static char *
+s_subdir(s_env *e, const char *name)
+{
+    char *d = fl_asprintf("%s/%s", e->dir, name);
+
+    if (mkdir(d, 0755) != 0 && errno != EEXIST)
+        fail_msg("mkdir %s: %s", d, strerror(errno));
+    return d;
+}
+
+static void
+test_dump_backup_rollback_from_another_directory(void **state)
+{
+    s_env *e = *state;
+    char *before = NULL, *elsewhere = s_subdir(e, "elsewhere");
+
+    before = s_apply_with_dump_backup(e);
+    s_rollback_to(e, before, elsewhere, S_ARGS("--last"));
+    free(before);
+    free(elsewhere);
+}
+
+/* Applies with a file backup, then moves dir/bk to dir/moved; returns the dump before. */
+static char *
+s_apply_then_move_backups(s_env *e, const char *moved)
+{
+    char *before = s_apply_with_dump_backup(e);
+    char *old = fl_asprintf("%s/bk", e->dir);
+
+    if (rename(old, moved) != 0)
+        fail_msg("rename %s: %s", old, strerror(errno));
+    free(old);
+    return before;
+}
+
+static void
+test_dump_backup_moved_then_rollback_with_backup_dir(void **state)
+{
+    s_env *e = *state;
+    char *moved = fl_asprintf("%s/moved", e->dir);
+    char *before = s_apply_then_move_backups(e, moved);
+
+    s_rollback_to(e, before, NULL, S_ARGS("--last", "--backup-dir", moved));
+    free(before);
+    free(moved);
+}
+
+static void
+test_dump_backup_moved_then_prune_with_backup_dir(void **state)
+{
+    s_env *e = *state;
+    char *moved = fl_asprintf("%s/moved", e->dir);
+    char *before = s_apply_then_move_backups(e, moved);
+    char *file = s_dump_file(e);
+    /* The recorded file under bk/, now under moved/ (same subdirectory). */
+    char *now = fl_asprintf("%s/%s", moved, strstr(file, "/bk/") + 4);
+    fl_test_proc_t r;
+
+    assert_non_null(strstr(file, "/bk/"));
+    assert_int_equal(access(now, F_OK), 0);
+    s_flotilla(e, &r, NULL, "backups",
+               S_ARGS("prune", "--older-than", "0s", "--backup-dir", moved));
+    s_expect(&r, "backups prune --backup-dir", 0);
+    fl_test_proc_release(&r);
+    if (access(now, F_OK) == 0)
+        fail_msg("backups prune --backup-dir %s left %s", moved, now);
+    free(before);
+    free(moved);
+    free(file);
+    free(now);
+}
+
+static void
+test_dump_backup_prune_from_another_directory(void **state)
+{
+    s_env *e = *state;
+    char *before = NULL, *file = NULL, *elsewhere = s_subdir(e, "elsewhere");
+    fl_test_proc_t r;
+
+    before = s_apply_with_dump_backup(e);
+    file = s_dump_file(e);
+    s_flotilla(e, &r, elsewhere, "backups", S_ARGS("prune", "--older-than", "0s"));
+    /* Either the file is gone, or prune says it could not remove it. */
+    if (access(file, F_OK) == 0 && !s_says(&r, strrchr(file, '/') + 1))
+        fail_msg("prune from another directory left %s without saying so\n"
+                 "exit %d\nstdout: %s\nstderr: %s", file, r.status, r.out, r.err);
+    fl_test_proc_release(&r);
+    free(before);
+    free(file);
+    free(elsewhere);
+}
+
+#define S_TWO_DB_TABLE \
+    "CREATE TABLE t (id int PRIMARY KEY, v text);" \
+    "INSERT INTO t SELECT g, '%s' || g FROM generate_series(1, 30) g;"
+
+static void
+test_dump_backups_of_two_databases_share_a_directory(void **state)
+{
+    s_env *e = *state;
+    char *shared = s_subdir(e, "shared");
+    const char *const *args = S_ARGS("--backup-dump-above", "1", "--backup-dir", shared);
+    char *sql = NULL, *before = NULL, *obefore = NULL, *oafter = NULL;
+    PGconn *oconn = NULL;
+    fl_test_proc_t r;
+
+    fl_test_db_create(&e->other, "rb_other");
+    oconn = fl_test_db_connect(&e->other);
+    sql = fl_asprintf(S_TWO_DB_TABLE, "first");
+    s_sql(e, sql);
+    free(sql);
+    sql = fl_asprintf(S_TWO_DB_TABLE, "second");
+    fl_test_exec(oconn, sql);
+    s_write(e, "", "UPDATE t SET v = 'gone';", "SELECT 1;");
+    before = s_dump(e);
+    obefore = fl_test_canonical_dump_full(oconn);
+    (void)s_apply(e, before, S_MUST_APPLY, args);
+    s_flotilla_db(e, &r, NULL, e->other.conninfo, "apply", args);
+    s_expect(&r, "apply to the second database", 0);
+    fl_test_proc_release(&r);
+    s_rollback_to(e, before, NULL, S_ARGS("--last"));
+    s_flotilla_db(e, &r, NULL, e->other.conninfo, "rollback", S_ARGS("--last"));
+    oafter = fl_test_canonical_dump_full(oconn);
+    fl_test_assert_dumps_equal("the second database after its rollback", obefore, oafter);
+    s_expect(&r, "rollback of the second database", 0);
+    fl_test_proc_release(&r);
+    PQfinish(oconn);
+    free(sql);
+    free(before);
+    free(obefore);
+    free(oafter);
+    free(shared);
+}
+
+/* 9. A no-transaction rollback that stops halfway says so and resumes. */
+
+static void
+test_no_transaction_rollback_failing_after_down_can_resume(void **state)
+{
+    s_env *e = *state;
+    char *before = NULL, *file = NULL, *status = NULL;
+    fl_test_proc_t r;
+
+    s_sql(e, "CREATE TABLE t (id int PRIMARY KEY, x int);"
+             "INSERT INTO t SELECT g, g * 7 % 13 FROM generate_series(1, 40) g;");
+    s_write(e, "-- flotilla:options no-transaction\n",
+            "DELETE FROM t WHERE id > 10;\nCREATE INDEX CONCURRENTLY t_x_idx ON t (x);",
+            "DROP INDEX CONCURRENTLY t_x_idx;");
+    before = s_dump(e);
+    (void)s_apply(e, before, S_MUST_APPLY, S_DUMP_BACKUP_ARGS);
+    file = s_dump_file(e);
+    s_flip_byte(file);
+    s_flotilla(e, &r, NULL, "rollback", S_ARGS("--last"));
+    s_expect(&r, "rollback with a damaged backup file", 1);
+    if (s_says(&r, "Nothing was rolled back"))
+        fail_msg("the down committed, yet the rollback says \"Nothing was rolled"
+                 " back\"\nstdout: %s\nstderr: %s", r.out, r.err);
+    fl_test_proc_release(&r);
+    status = s_status(e);
+    if (status == NULL || strcmp(status, "applied") == 0 ||
+        strcmp(status, "rolled_back") == 0)
+        fail_msg("after down committed and the restore failed the ledger says"
+                 " \"%s\" (expected rolling_back)", status ? status : "NULL");
+    s_flip_byte(file);
+    s_rollback_to(e, before, NULL, S_ARGS("--last"));
+    s_assert_status(e, "rolled_back");
+    free(before);
+    free(file);
+    free(status);
+}
+
+/* 10. A down that re-creates a different schema is refused. */
+
+static void
+test_down_with_other_type_refused_unless_accepted(void **state)
+{
+    s_env *e = *state;
+    char *before = NULL;
+
+    s_sql(e, "CREATE TABLE items (id int PRIMARY KEY, qty int NOT NULL DEFAULT 1);"
+             "INSERT INTO items SELECT g, g * 3 FROM generate_series(1, 10) g;");
+    s_write(e, S_ALLOW("ban-drop-column"), "ALTER TABLE items DROP COLUMN qty;",
+            "ALTER TABLE items ADD COLUMN qty bigint NOT NULL DEFAULT 1;");
+    before = s_dump(e);
+    (void)s_apply(e, before, S_MUST_APPLY, NULL);
+    s_rollback_refused(e, S_ARGS("--last"), "qty");
+    {
+        fl_test_proc_t r;
+        s_flotilla(e, &r, NULL, "rollback",
+                   S_ARGS("--last", "--accept-schema-diff", "--reason",
+                          "qty widened on purpose"));
+        s_expect(&r, "rollback --accept-schema-diff", 0);
+        fl_test_proc_release(&r);
+    }
+    s_assert_status(e, "rolled_back");
+    s_assert_value(e, "SELECT format_type(atttypid, atttypmod) || ' ' ||"
+                      " (SELECT sum(qty) FROM items) FROM pg_attribute WHERE"
+                      " attrelid = 'items'::regclass AND attname = 'qty'",
+                   "bigint 165");
+    free(before);
+}
+
+/* 12. A down that cannot bring data back. */
+
+static void
+test_lossy_down_refused_unless_loss_accepted(void **state)
+{
+    s_env *e = *state;
+    char *before = NULL;
+    fl_test_proc_t r;
+
+    s_sql(e, "CREATE TABLE t (id int PRIMARY KEY, a int, b text);"
+             "INSERT INTO t SELECT g, g, 'b' || g FROM generate_series(1, 10) g;");
+    s_write(e, S_ALLOW("ban-drop-column"),
+            "UPDATE t SET a = 0;\nALTER TABLE t DROP COLUMN b;", "SELECT 1;");
+    before = fl_test_query_value(e->conn, "SELECT string_agg(id || ':' || a, ','"
+                                          " ORDER BY id) FROM t");
+    {
+        char *dump = s_dump(e);
+        (void)s_apply(e, dump, S_MUST_APPLY, NULL);
+        free(dump);
+    }
+    s_rollback_refused(e, S_ARGS("--last"), NULL);
+    s_flotilla(e, &r, NULL, "rollback",
+               S_ARGS("--last", "--accept-loss", "--reason", "b is rebuilt nightly"));
+    s_expect(&r, "rollback --accept-loss", 0);
+    fl_test_proc_release(&r);
+    s_assert_status(e, "rolled_back");
+    s_assert_value(e, "SELECT string_agg(id || ':' || a, ',' ORDER BY id) FROM t", before);
+    s_assert_value(e, "SELECT count(*) > 0 FROM flotilla.migration_logs"
+                      " WHERE message LIKE '%b is rebuilt nightly%'", "t");
+    free(before);
+}
+
+/* 13. A DO block whose victim changes between runs is refused. */
+
+/* The dump without the position of sequence public.s, which moves anyway. */
+static char *
+s_dump_without_s(s_env *e)
+{
+    char *d = s_dump(e);
+
+    fl_test_dump_without(d, "sequence public.s ");
+    return d;
+}
+
+static void
+test_do_block_choosing_its_table_at_run_time_is_refused(void **state)
+{
+    s_env *e = *state;
+    char *before = NULL, *after = NULL;
+    fl_test_proc_t r;
+
+    s_sql(e, "CREATE SEQUENCE s;"
+             "CREATE TABLE a (id int PRIMARY KEY, v text);"
+             "CREATE TABLE b (id int PRIMARY KEY, v text);"
+             "INSERT INTO a SELECT g, 'a' || g FROM generate_series(1, 10) g;"
+             "INSERT INTO b SELECT g, 'b' || g FROM generate_series(1, 10) g;");
+    s_write(e, S_ALLOW("opaque-statement"),
+            "DO $$ BEGIN\n"
+            "  IF nextval('s') % 2 = 1 THEN DELETE FROM a; ELSE DELETE FROM b; END IF;\n"
+            "END $$;",
+            "SELECT 1;");
+    before = s_dump_without_s(e);
+    s_flotilla(e, &r, NULL, "apply", NULL);
+    after = s_dump_without_s(e);
+    fl_test_assert_dumps_equal("a refused apply changes nothing (sequence s aside)",
+                               before, after);
+    s_expect(&r, "apply of a DO block that changes its victim", 3);
+    fl_test_proc_release(&r);
+    free(before);
+    free(after);
+}
+
+/* Guarantees the docs state, each tried. */
+
+/* A sequence the application used after the migration is not moved back. */
+static void
+test_sequence_used_since_apply_is_left_alone(void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+
+    s_sql(e, "CREATE TABLE ev (id serial PRIMARY KEY, v text);"
+             "INSERT INTO ev (v) SELECT 'e' || g FROM generate_series(1, 5) g;");
+    s_write(e, "", "INSERT INTO ev (v) SELECT 'm' || g FROM generate_series(1, 3) g;",
+            "DELETE FROM ev WHERE v LIKE 'm%';");
+    {
+        char *dump = s_dump(e);
+        (void)s_apply(e, dump, S_MUST_APPLY, NULL);
+        free(dump);
+    }
+    s_sql(e, "INSERT INTO ev (v) VALUES ('app')");
+    s_flotilla(e, &r, NULL, "rollback", S_ARGS("--last"));
+    s_expect(&r, "rollback", 0);
+    fl_test_proc_release(&r);
+    /* 5 + 3 by the migration + 1 by the application: never lowered. */
+    s_assert_value(e, "SELECT last_value FROM ev_id_seq", "9");
+    s_app_can(e, "INSERT INTO ev (v) VALUES ('next')");
+}
+
+/*
+ * The restore turns triggers off through session_replication_role: a role
+ * that may not set it is refused with the hint, and succeeds once granted.
+ */
+static void
+test_restore_needs_permission_to_turn_triggers_off(void **state)
+{
+    s_env *e = *state;
+    char *dsn = fl_asprintf("%s user=fl_plain", e->db.conninfo);
+    char *before = NULL, *grant = NULL;
+    fl_test_proc_t r;
+
+    s_sql(e, "DO $$ BEGIN CREATE ROLE fl_plain LOGIN;"
+             " EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;"
+             " END $$;"
+             "REVOKE SET ON PARAMETER session_replication_role FROM fl_plain;");
+    grant = fl_asprintf("GRANT CREATE ON DATABASE %s TO fl_plain;"
+                        "GRANT CREATE ON SCHEMA public TO fl_plain",
+                        e->db.name);
+    s_sql(e, grant);
+    s_sql(e, "CREATE TABLE t (id int PRIMARY KEY, v text);"
+             "INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 10) g;"
+             "ALTER TABLE t OWNER TO fl_plain;");
+    s_write(e, "", "UPDATE t SET v = 'gone' WHERE id <= 3;", "SELECT 1;");
+    before = s_dump(e);
+    s_flotilla_db(e, &r, NULL, dsn, "apply", NULL);
+    s_expect(&r, "apply as a plain role", 0);
+    fl_test_proc_release(&r);
+    s_flotilla_db(e, &r, NULL, dsn, "rollback", S_ARGS("--last"));
+    s_expect(&r, "rollback without the right to turn triggers off", 1);
+    if (!s_says(&r, "session_replication_role"))
+        fail_msg("the refusal does not say what is missing\nstderr: %s", r.err);
+    fl_test_proc_release(&r);
+    s_assert_status(e, "applied");
+    s_sql(e, "GRANT SET ON PARAMETER session_replication_role TO fl_plain");
+    s_flotilla_db(e, &r, NULL, dsn, "rollback", S_ARGS("--last"));
+    s_expect(&r, "rollback once granted", 0);
+    fl_test_proc_release(&r);
+    {
+        char *after = s_dump(e);
+        fl_test_assert_dumps_equal("rolled back by a plain role", before, after);
+        free(after);
+    }
+    s_sql(e, "REVOKE SET ON PARAMETER session_replication_role FROM fl_plain;"
+             "DROP OWNED BY fl_plain");
+    free(grant);
+    free(dsn);
+    free(before);
+}
+
+/* One migration's session-level SET does not leak into the next. */
+static void
+test_a_migration_set_does_not_leak_into_the_next(void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+
+    s_sql(e, "CREATE SCHEMA app");
+    s_write(e, "", "SET search_path = app;\nCREATE TABLE one (id int);",
+            "DROP TABLE app.one;");
+    s_write(e, "", "CREATE TABLE two (id int);", "DROP TABLE two;");
+    s_flotilla(e, &r, NULL, "apply", NULL);
+    s_expect(&r, "apply", 0);
+    fl_test_proc_release(&r);
+    s_assert_value(e, "SELECT count(*) FROM pg_tables WHERE schemaname = 'app'"
+                      " AND tablename = 'one'", "1");
+    s_assert_value(e, "SELECT count(*) FROM pg_tables WHERE"
+                      " schemaname = 'public' AND tablename = 'two'", "1");
+}
+
+/* A migration that fails leaves no backup file behind. */
+static void
+test_failed_migration_leaves_no_backup_file(void **state)
+{
+    s_env *e = *state;
+    char *bk = s_subdir(e, "bk"), *cmd = NULL, *n = NULL;
+    fl_test_proc_t r;
+
+    s_sql(e, "CREATE TABLE t (id int PRIMARY KEY, v text);"
+             "INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 50) g;");
+    s_write(e, "", "UPDATE t SET v = 'gone';\nSELECT 1 / 0;", "SELECT 1;");
+    s_flotilla(e, &r, NULL, "apply", S_DUMP_BACKUP_ARGS);
+    s_expect(&r, "apply of a failing migration", 1);
+    fl_test_proc_release(&r);
+    cmd = fl_asprintf("find %s -type f | wc -l", bk);
+    {
+        FILE *f = popen(cmd, "r");
+        char buf[32] = "";
+        if (f == NULL || fgets(buf, sizeof(buf), f) == NULL)
+            fail_msg("could not list %s", bk);
+        pclose(f);
+        n = fl_strdup(buf);
+    }
+    if (strtol(n, NULL, 10) != 0)
+        fail_msg("a failed migration left %ld file(s) in %s", strtol(n, NULL, 10),
+                 bk);
+    s_assert_value(e, "SELECT count(*) FROM t WHERE v = 'gone'", "0");
+    free(n);
+    free(cmd);
+    free(bk);
+}
+
+/* backups prune names a file it cannot remove and exits 1. */
+static void
+test_prune_names_a_file_it_cannot_remove(void **state)
+{
+    s_env *e = *state;
+    char *before = s_apply_with_dump_backup(e);
+    char *file = s_dump_file(e);
+    fl_test_proc_t r;
+
+    /* A directory where the file was: unlink cannot remove it. */
+    if (unlink(file) != 0 || mkdir(file, 0700) != 0)
+        fail_msg("could not replace %s: %s", file, strerror(errno));
+    s_flotilla(e, &r, NULL, "backups", S_ARGS("prune", "--older-than", "0s"));
+    s_expect(&r, "backups prune with a file it cannot remove", 1);
+    if (!s_says(&r, strrchr(file, '/') + 1))
+        fail_msg("prune does not name %s\nstdout: %s\nstderr: %s", file, r.out,
+                 r.err);
+    fl_test_proc_release(&r);
+    rmdir(file);
+    free(before);
+    free(file);
+}
+
+int
+main(void)
+{
+#define T(f) cmocka_unit_test_setup_teardown(f, s_setup, s_teardown)
+    static const struct CMUnitTest special[] = {
+        T(test_rollback_under_other_timezone_and_datestyle),
+        T(test_rollback_after_apply_under_other_output_settings),
+        T(test_dump_backup_rollback_from_another_directory),
+        T(test_dump_backup_moved_then_rollback_with_backup_dir),
+        T(test_dump_backup_moved_then_prune_with_backup_dir),
+        T(test_dump_backup_prune_from_another_directory),
+        T(test_dump_backups_of_two_databases_share_a_directory),
+        T(test_no_transaction_rollback_failing_after_down_can_resume),
+        T(test_down_with_other_type_refused_unless_accepted),
+        T(test_lossy_down_refused_unless_loss_accepted),
+        T(test_do_block_choosing_its_table_at_run_time_is_refused),
+        T(test_sequence_used_since_apply_is_left_alone),
+        T(test_restore_needs_permission_to_turn_triggers_off),
+        T(test_a_migration_set_does_not_leak_into_the_next),
+        T(test_failed_migration_leaves_no_backup_file),
+        T(test_prune_names_a_file_it_cannot_remove),
+    };
+#undef T
+    const size_t ncases = sizeof(s_cases) / sizeof(s_cases[0]);
+    const size_t nspecial = sizeof(special) / sizeof(special[0]);
+    struct CMUnitTest *tests = fl_calloc(ncases + nspecial, sizeof(*tests));
+    int rc;
+
+    for (size_t i = 0; i < ncases; i++)
+        tests[i] = (struct CMUnitTest){s_cases[i].name, test_roundtrip_case,
+                                       s_setup, s_teardown, (void *)&s_cases[i]};
+    for (size_t i = 0; i < nspecial; i++)
+        tests[ncases + i] = special[i];
+    rc = _cmocka_run_group_tests("rollback", tests, ncases + nspecial, NULL, NULL);
+    free(tests);
+    return rc;
+}

@@ -1,0 +1,984 @@
+/*
+ * Integration tests of agent/schema.[ch] on a real PostgreSQL: snapshots
+ * of a schema holding every kind of object, the changes of a migration,
+ * their re-creation after a `down` that forgets them, the proof, refusal
+ * of tampered ledger rows, and a tenant's planted functions that must
+ * never run.  Also the module's usage example, in the order the pipeline
+ * calls it:
+ *
+ *   apply:    snapshot(1); up; snapshot(2); record_changes(v, 1, 2)
+ *   rollback: snapshot(3); down; restore; recreate(v); snapshot(4);
+ *             prove(v, 3, 4) lists nothing
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "agent/pg.h"
+#include "agent/schema.h"
+#include "common/alloc.h"
+#include "common/buf.h"
+#include "testsupport.h"
+
+/* Roles are cluster-wide: created once, kept for later tests. */
+static const char s_roles_sql[] =
+    "DO $$BEGIN"
+    " IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'fl_owner') THEN"
+    "  CREATE ROLE fl_owner; END IF;"
+    " IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'fl_reader') THEN"
+    "  CREATE ROLE fl_reader; END IF;"
+    " IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'fl_tenant') THEN"
+    "  CREATE ROLE fl_tenant; END IF;"
+    "END$$";
+
+/* One object of every kind a snapshot describes, in schema app. */
+static const char s_fixture_sql[] =
+    "CREATE SCHEMA app;"
+    "COMMENT ON SCHEMA app IS 'application';"
+    "GRANT USAGE ON SCHEMA app TO fl_reader, fl_owner;"
+    "CREATE TYPE app.mood AS ENUM ('sad', 'ok', 'happy');"
+    "CREATE DOMAIN app.qty AS integer DEFAULT 1 NOT NULL"
+    " CONSTRAINT qty_positive CHECK (VALUE > 0);"
+    "CREATE TYPE app.pair AS (a integer, b text COLLATE \"C\");"
+    "CREATE TYPE app.span AS RANGE (subtype = integer);"
+    "CREATE FUNCTION app.touch() RETURNS trigger LANGUAGE plpgsql"
+    " AS $$BEGIN NEW.touched_at := now(); RETURN NEW; END$$;"
+    "CREATE FUNCTION app.audit() RETURNS trigger LANGUAGE plpgsql"
+    " AS $$BEGIN RETURN NEW; END$$;"
+    "CREATE FUNCTION app.double(x integer) RETURNS integer LANGUAGE sql"
+    " IMMUTABLE AS 'SELECT x * 2';"
+    "CREATE PROCEDURE app.noop() LANGUAGE sql AS 'SELECT 1';"
+    "CREATE AGGREGATE app.total(integer) (sfunc = int4pl, stype = integer,"
+    " initcond = '0');"
+    "CREATE TABLE app.orders ("
+    " id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    " code text COLLATE \"C\" NOT NULL UNIQUE,"
+    " mood app.mood DEFAULT 'ok',"
+    " amount numeric(10,2) NOT NULL DEFAULT 0,"
+    " doubled integer GENERATED ALWAYS AS (app.double(amount::integer)) STORED,"
+    " note text,"
+    " touched_at timestamptz,"
+    " during app.span,"
+    " CONSTRAINT orders_note_check CHECK (length(note) < 100),"
+    " CONSTRAINT orders_no_overlap EXCLUDE USING gist (during WITH &&));"
+    "ALTER TABLE app.orders ALTER COLUMN code SET STATISTICS 500;"
+    "CREATE INDEX orders_note_idx ON app.orders (note);"
+    "CREATE INDEX orders_lower_code ON app.orders (lower(code))"
+    " WHERE amount > 0;"
+    "CREATE TRIGGER orders_touch BEFORE UPDATE ON app.orders"
+    " FOR EACH ROW EXECUTE FUNCTION app.touch();"
+    "ALTER TABLE app.orders ENABLE ROW LEVEL SECURITY;"
+    "CREATE POLICY orders_read ON app.orders FOR SELECT TO fl_reader"
+    " USING (amount > 0);"
+    "CREATE SEQUENCE app.ticket AS integer INCREMENT 5 START 10 CACHE 3"
+    " CYCLE OWNED BY app.orders.id;"
+    "CREATE RULE orders_keep AS ON DELETE TO app.orders"
+    " WHERE old.amount > 1000 DO INSTEAD NOTHING;"
+    "CREATE STATISTICS app.orders_stats ON code, amount FROM app.orders;"
+    "CREATE TABLE app.items ("
+    " id serial PRIMARY KEY,"
+    " order_id bigint NOT NULL REFERENCES app.orders (id) ON DELETE CASCADE,"
+    " sku text NOT NULL UNIQUE,"
+    " qty app.qty,"
+    " created_at timestamptz NOT NULL DEFAULT now(),"
+    " CONSTRAINT items_qty_check CHECK (qty < 1000));"
+    "CREATE INDEX items_created_idx ON app.items (created_at DESC);"
+    "CREATE TRIGGER items_audit AFTER INSERT ON app.items"
+    " FOR EACH ROW EXECUTE FUNCTION app.audit();"
+    "ALTER TABLE app.items DISABLE TRIGGER items_audit;"
+    "CREATE TABLE app.item_tags ("
+    " item_id integer NOT NULL REFERENCES app.items (id),"
+    " tag text NOT NULL, PRIMARY KEY (item_id, tag));"
+    "CREATE VIEW app.big_orders WITH (security_barrier) AS"
+    " SELECT id, code, amount FROM app.orders WHERE amount > 100;"
+    "CREATE MATERIALIZED VIEW app.order_stats AS"
+    " SELECT count(*) AS n FROM app.orders WITH NO DATA;"
+    "CREATE TABLE app.events (at date NOT NULL, v integer)"
+    " PARTITION BY RANGE (at);"
+    "CREATE TABLE app.events_2024 PARTITION OF app.events"
+    " FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');"
+    "CREATE INDEX events_at ON app.events (at);"
+    "CREATE UNLOGGED TABLE app.scratch (x integer) WITH (fillfactor = 70);"
+    "COMMENT ON TABLE app.orders IS 'orders';"
+    "COMMENT ON COLUMN app.orders.note IS 'free text';"
+    "COMMENT ON CONSTRAINT orders_note_check ON app.orders IS 'short';"
+    "COMMENT ON INDEX app.orders_note_idx IS 'by note';"
+    "COMMENT ON TRIGGER orders_touch ON app.orders IS 'touch';"
+    "COMMENT ON VIEW app.big_orders IS 'big';"
+    "COMMENT ON MATERIALIZED VIEW app.order_stats IS 'stats';"
+    "COMMENT ON SEQUENCE app.ticket IS 'tickets';"
+    "COMMENT ON TYPE app.mood IS 'mood';"
+    "COMMENT ON DOMAIN app.qty IS 'quantity';"
+    "COMMENT ON FUNCTION app.double(integer) IS 'twice';"
+    "COMMENT ON POLICY orders_read ON app.orders IS 'readers';"
+    "COMMENT ON RULE orders_keep ON app.orders IS 'keep big ones';"
+    "COMMENT ON STATISTICS app.orders_stats IS 'correlated';"
+    "COMMENT ON TABLE app.items IS 'items';"
+    "COMMENT ON COLUMN app.items.sku IS 'stock unit';"
+    "COMMENT ON INDEX app.items_created_idx IS 'by time';"
+    "COMMENT ON CONSTRAINT items_qty_check ON app.items IS 'bounded';"
+    "COMMENT ON TRIGGER items_audit ON app.items IS 'audit, off';"
+    "GRANT SELECT, INSERT ON app.orders TO fl_reader;"
+    "GRANT SELECT (note), UPDATE (note) ON app.orders TO fl_reader;"
+    "GRANT SELECT ON app.big_orders TO fl_reader WITH GRANT OPTION;"
+    "GRANT USAGE ON SEQUENCE app.ticket TO fl_reader;"
+    "REVOKE USAGE ON TYPE app.mood FROM PUBLIC;"
+    "GRANT USAGE ON TYPE app.mood TO fl_reader;"
+    "REVOKE EXECUTE ON FUNCTION app.double(integer) FROM PUBLIC;"
+    "GRANT EXECUTE ON FUNCTION app.double(integer) TO fl_reader;"
+    "GRANT SELECT ON app.items TO fl_reader;"
+    "GRANT UPDATE (sku) ON app.items TO fl_reader;"
+    "ALTER TABLE app.orders OWNER TO fl_owner;"
+    "ALTER TABLE app.items OWNER TO fl_owner;"
+    "INSERT INTO app.orders (code, amount, note) VALUES ('a', 5, 'first'),"
+    " ('b', 500, NULL);";
+
+/* The migration under test, and a `down` that re-creates only the bare
+ * column and table. */
+static const char s_up_sql[] =
+    "ALTER TABLE app.orders DROP COLUMN note;"
+    "DROP TABLE app.items CASCADE;"
+    "DROP INDEX app.events_at;";
+
+static const char s_bare_down_sql[] =
+    "ALTER TABLE app.orders ADD COLUMN note text;"
+    "CREATE SEQUENCE app.items_id_seq AS integer;"
+    "CREATE TABLE app.items ("
+    " id integer NOT NULL DEFAULT nextval('app.items_id_seq'),"
+    " order_id bigint NOT NULL, sku text NOT NULL, qty app.qty,"
+    " created_at timestamptz NOT NULL DEFAULT now());";
+
+typedef struct {
+    fl_test_db_t db;
+    fl_pg_t *pg;
+} s_env_t;
+
+static void
+s_exec(fl_pg_t *pg, const char *sql)
+{
+    fl_error_t err = FL_ERROR_INIT;
+
+    if (fl_pg_exec(pg, sql, &err) != 0)
+        fail_msg("%s: %s", sql, err.message);
+}
+
+static char *
+s_value(fl_pg_t *pg, const char *sql)
+{
+    fl_error_t err = FL_ERROR_INIT;
+    char *v = NULL;
+
+    if (fl_pg_query_value(pg, &v, sql, 0, NULL, &err) != 0)
+        fail_msg("%s: %s", sql, err.message);
+    return v;
+}
+
+static void
+s_assert_value(fl_pg_t *pg, const char *sql, const char *want)
+{
+    char *v = s_value(pg, sql);
+
+    if (v == NULL || strcmp(v, want) != 0) {
+        /* In full: cmocka cuts long messages. */
+        fprintf(stderr, "%s\ngot:\n%s\nwant:\n%s\n", sql, v ? v : "NULL",
+                want);
+        fail();
+    }
+    free(v);
+}
+
+static void
+s_snapshot(fl_pg_t *pg, int gen, const char *only)
+{
+    fl_error_t err = FL_ERROR_INIT;
+
+    if (fl_schema_snapshot(pg, gen, only, &err) != 0)
+        fail_msg("snapshot %d: %s (%s)", gen, err.message,
+                 err.detail ? err.detail : "");
+}
+
+static char *
+s_fingerprint(fl_pg_t *pg, int gen)
+{
+    fl_error_t err = FL_ERROR_INIT;
+    char *fp = NULL;
+
+    if (fl_schema_fingerprint(pg, gen, &fp, &err) != 0)
+        fail_msg("fingerprint %d: %s", gen, err.message);
+    assert_int_equal(strlen(fp), 64);
+    return fp;
+}
+
+static int
+s_record(fl_pg_t *pg, int64_t version, int before, int after)
+{
+    fl_error_t err = FL_ERROR_INIT;
+    int n = -1;
+
+    if (fl_schema_record_changes(pg, version, before, after, &n, &err) != 0)
+        fail_msg("record %lld: %s", (long long)version, err.message);
+    return n;
+}
+
+/* The proof as text ("" when nothing differs). */
+static char *
+s_prove(fl_pg_t *pg, int64_t version, int before, int now)
+{
+    fl_schema_diff_list_t diffs = FL_SCHEMA_DIFF_LIST_INIT;
+    fl_error_t err = FL_ERROR_INIT;
+    char *text = NULL;
+
+    if (fl_schema_prove(pg, version, before, now, &diffs, &err) != 0)
+        fail_msg("prove %lld: %s", (long long)version, err.message);
+    text = fl_schema_diff_describe(&diffs);
+    fl_schema_diff_list_release(&diffs);
+    return text;
+}
+
+static void
+s_ledger(fl_pg_t *pg)
+{
+    s_exec(pg, "CREATE SCHEMA IF NOT EXISTS flotilla");
+    s_exec(pg, fl_schema_ledger_sql);
+}
+
+/*
+ * The pipeline's apply: snapshot 1, the migration up, snapshot 2, and the
+ * difference recorded as version's changes; returns how many.
+ */
+static int
+s_apply(fl_pg_t *pg, int64_t version, const char *up)
+{
+    s_ledger(pg);
+    s_snapshot(pg, 1, NULL);
+    s_exec(pg, up);
+    s_snapshot(pg, 2, NULL);
+    return s_record(pg, version, 1, 2);
+}
+
+static int
+s_setup(void **state)
+{
+    s_env_t *env = fl_calloc(1, sizeof(*env));
+    fl_error_t err = FL_ERROR_INIT;
+
+    fl_test_db_create(&env->db, "schema");
+    if (fl_pg_open(&env->pg, env->db.conninfo, "test_schema", &err) != 0)
+        fail_msg("%s", err.message);
+    s_exec(env->pg, s_roles_sql);
+    *state = env;
+    return 0;
+}
+
+static int
+s_teardown(void **state)
+{
+    s_env_t *env = *state;
+
+    fl_pg_close(&env->pg);
+    fl_test_db_drop(&env->db);
+    free(env);
+    return 0;
+}
+
+static void
+test_snapshot_unchanged_schema_keeps_its_fingerprint(void **state)
+{
+    s_env_t *env = *state;
+    fl_error_t err = FL_ERROR_INIT;
+    char *a = NULL, *b = NULL, *c = NULL, *fp = NULL;
+
+    s_exec(env->pg, s_fixture_sql);
+    s_exec(env->pg, "SET search_path = app, public");
+    s_snapshot(env->pg, 1, NULL);
+    /* The caller's settings come back; the defs did not depend on them. */
+    s_assert_value(env->pg, "SHOW search_path", "app, public");
+    a = s_fingerprint(env->pg, 1);
+    /* Sequence positions and rows are not part of the schema. */
+    s_exec(env->pg, "SELECT nextval('app.ticket');"
+                    "INSERT INTO app.orders (code) VALUES ('c')");
+    s_exec(env->pg, "SET search_path = public; SET DateStyle = 'SQL, DMY';"
+                    "SET TimeZone = 'Asia/Tokyo'");
+    s_snapshot(env->pg, 2, NULL);
+    b = s_fingerprint(env->pg, 2);
+    assert_string_equal(a, b);
+    /* Inside a transaction; replacing a generation. */
+    s_exec(env->pg, "BEGIN");
+    s_snapshot(env->pg, 1, NULL);
+    c = s_fingerprint(env->pg, 1);
+    s_exec(env->pg, "COMMIT");
+    assert_string_equal(a, c);
+    s_assert_value(env->pg, "SHOW search_path", "public");
+    s_assert_value(env->pg, "SHOW DateStyle", "SQL, DMY");
+    /* A caller's SET LOCAL stays local. */
+    s_exec(env->pg, "BEGIN; SET LOCAL search_path = app");
+    s_snapshot(env->pg, 3, NULL);
+    s_assert_value(env->pg, "SHOW search_path", "app");
+    s_exec(env->pg, "COMMIT");
+    s_assert_value(env->pg, "SHOW search_path", "public");
+    /* Every kind is described. */
+    s_assert_value(env->pg,
+        "SELECT string_agg(DISTINCT kind, ',' ORDER BY kind)"
+        " FROM pg_temp.flotilla_schema_snap WHERE gen = 1",
+        "acl,column,comment,constraint,function,index,matview,owner,policy,"
+        "rule,schema,sequence,snapshot,statistics,table,trigger,type,view");
+    s_assert_value(env->pg,
+        "SELECT string_agg(kind || ' ' || ident || ' = ' || def, E'\\n'"
+        " ORDER BY kind, ident) FROM pg_temp.flotilla_schema_snap"
+        " WHERE gen = 1 AND (ident IN ('app.orders.code', 'app.orders.id',"
+        " 'app.orders.doubled', 'app.orders.orders_touch', 'app.ticket',"
+        " 'app.mood', 'app.qty', 'app.items.items_audit',"
+        " 'column app.orders.note', 'table app.items',"
+        " 'app.items.items_qty_check', 'app.orders.orders_lower_code',"
+        " 'app.orders.orders_pkey')"
+        " OR (kind = 'acl' AND ident = 'view app.big_orders'))",
+        "acl column app.orders.note = fl_reader=SELECT,UPDATE\n"
+        "acl table app.items = fl_owner=DELETE,INSERT,REFERENCES,SELECT,"
+        "TRIGGER,TRUNCATE,UPDATE fl_reader=SELECT\n"
+        "acl view app.big_orders = fl_reader=SELECT* postgres=DELETE,INSERT,"
+        "REFERENCES,SELECT,TRIGGER,TRUNCATE,UPDATE\n"
+        "column app.orders.code = text COLLATE pg_catalog.\"C\" NOT NULL"
+        " STATISTICS 500\n"
+        "column app.orders.doubled = integer GENERATED ALWAYS AS"
+        " (app.double((amount)::integer)) STORED\n"
+        "column app.orders.id = bigint NOT NULL GENERATED ALWAYS AS IDENTITY\n"
+        "comment column app.orders.note = free text\n"
+        "comment table app.items = items\n"
+        "constraint app.items.items_qty_check = CHECK (((qty)::integer <"
+        " 1000))\n"
+        "constraint app.orders.orders_pkey = PRIMARY KEY (id)\n"
+        "index app.orders.orders_lower_code = CREATE INDEX orders_lower_code"
+        " ON app.orders USING btree (lower(code))"
+        " WHERE (amount > (0)::numeric)\n"
+        "index app.orders.orders_pkey = (constraint) CREATE UNIQUE INDEX"
+        " orders_pkey ON app.orders USING btree (id)\n"
+        "owner table app.items = fl_owner\n"
+        "sequence app.ticket = as integer start 10 increment 5 minvalue 1"
+        " maxvalue 2147483647 cache 3 cycle owned by app.orders.id\n"
+        "trigger app.items.items_audit = (disabled) CREATE TRIGGER"
+        " items_audit AFTER INSERT ON app.items FOR EACH ROW EXECUTE"
+        " FUNCTION app.audit()\n"
+        "trigger app.orders.orders_touch = CREATE TRIGGER orders_touch"
+        " BEFORE UPDATE ON app.orders FOR EACH ROW EXECUTE FUNCTION"
+        " app.touch()\n"
+        "type app.mood = enum ('sad', 'ok', 'happy')\n"
+        "type app.qty = domain integer NOT NULL DEFAULT 1 CONSTRAINT"
+        " qty_positive CHECK ((VALUE > 0))");
+    /* A generation never taken, and one schema alone. */
+    assert_int_equal(fl_schema_fingerprint(env->pg, 9, &fp, &err),
+                     FL_ENOTFOUND);
+    assert_null(fp);
+    fl_error_clear(&err);
+    s_snapshot(env->pg, 5, "app");
+    s_assert_value(env->pg, "SELECT count(*) FROM pg_temp.flotilla_schema_snap"
+                            " WHERE gen = 5 AND ident LIKE '%public%'", "0");
+    s_ledger(env->pg);
+    assert_int_equal(fl_schema_record_changes(env->pg, 1, 1, 5, NULL, &err),
+                     FL_ECONFLICT);
+    fl_error_clear(&err);
+    free(a);
+    free(b);
+    free(c);
+}
+
+static void
+test_snapshot_leaves_out_extension_objects(void **state)
+{
+    s_env_t *env = *state;
+    char *have = s_value(env->pg, "SELECT count(*) FROM"
+                                  " pg_available_extensions"
+                                  " WHERE name = 'pg_trgm'");
+    int available = strcmp(have, "0") != 0;
+
+    free(have);
+    if (!available)
+        skip(); /* contrib is not installed */
+    s_exec(env->pg, "CREATE EXTENSION pg_trgm SCHEMA public");
+    s_snapshot(env->pg, 1, NULL);
+    s_assert_value(env->pg, "SELECT count(*) FROM pg_temp.flotilla_schema_snap"
+                            " WHERE ident LIKE '%trgm%'", "0");
+}
+
+/* Each change, as the proof words it against the snapshot before it. */
+static void
+test_each_kind_of_change_is_detected(void **state)
+{
+    s_env_t *env = *state;
+    fl_schema_diff_list_t diffs = FL_SCHEMA_DIFF_LIST_INIT;
+    fl_error_t err = FL_ERROR_INIT;
+    fl_buf_t got = FL_BUF_INIT(0);
+    int n = 0;
+
+    s_exec(env->pg, s_fixture_sql);
+    n = s_apply(env->pg, 5,
+        "ALTER TABLE app.orders ALTER COLUMN touched_at TYPE timestamp,"
+        " ALTER COLUMN touched_at SET DEFAULT now();"
+        "ALTER TABLE app.orders ALTER COLUMN mood SET DEFAULT 'sad';"
+        "ALTER TABLE app.orders DROP CONSTRAINT orders_note_check;"
+        "DROP INDEX app.orders_lower_code;"
+        "ALTER TABLE app.orders DISABLE TRIGGER orders_touch;"
+        "CREATE OR REPLACE VIEW app.big_orders AS"
+        " SELECT id, code, amount FROM app.orders WHERE amount > 200;"
+        "ALTER SEQUENCE app.ticket INCREMENT 7;"
+        "ALTER TYPE app.mood ADD VALUE 'ecstatic';"
+        "CREATE OR REPLACE FUNCTION app.audit() RETURNS trigger"
+        " LANGUAGE plpgsql AS $$BEGIN RETURN OLD; END$$;"
+        "ALTER POLICY orders_read ON app.orders USING (amount > 1);"
+        "COMMENT ON TABLE app.orders IS 'all orders';"
+        "GRANT DELETE ON app.orders TO fl_reader;"
+        "ALTER TABLE app.scratch OWNER TO fl_reader;"
+        "ALTER TABLE app.scratch SET LOGGED;"
+        "ALTER TABLE app.orders DISABLE RULE orders_keep;"
+        "ALTER STATISTICS app.orders_stats SET STATISTICS 50;"
+        "ALTER DOMAIN app.qty DROP DEFAULT;"
+        "CREATE TABLE app.fresh (id int)");
+    /* Version 999 changed nothing: the proof lists every difference. */
+    assert_int_equal(fl_schema_prove(env->pg, 999, 1, 2, &diffs, &err), 0);
+    for (size_t i = 0; i < diffs.count; i++) {
+        const fl_schema_diff_t *d = &diffs.items[i];
+        fl_buf_printf(&got, "%s %s: %s\n", d->kind, d->ident,
+                      !d->expected ? "unexpected"
+                      : !d->actual ? "missing" : "differs");
+    }
+    assert_string_equal(fl_buf_str(&got),
+        "acl table app.fresh: unexpected\n"
+        "acl table app.orders: differs\n"
+        "acl table app.scratch: differs\n"
+        "column app.fresh.id: unexpected\n"
+        "column app.orders.mood: differs\n"
+        "column app.orders.touched_at: differs\n"
+        "comment constraint app.orders.orders_note_check: missing\n"
+        "comment table app.orders: differs\n"
+        "constraint app.orders.orders_note_check: missing\n"
+        "function app.audit(): differs\n"
+        "index app.orders.orders_lower_code: missing\n"
+        "owner table app.fresh: unexpected\n"
+        "owner table app.scratch: differs\n"
+        "policy app.orders.orders_read: differs\n"
+        "rule app.orders.orders_keep: differs\n"
+        "sequence app.ticket: differs\n"
+        "statistics app.orders_stats: differs\n"
+        "table app.fresh: unexpected\n"
+        "table app.scratch: differs\n"
+        "trigger app.orders.orders_touch: differs\n"
+        "type app.mood: differs\n"
+        "type app.qty: differs\n"
+        "view app.big_orders: differs\n");
+    assert_string_equal(diffs.items[5].expected, "timestamp with time zone");
+    assert_string_equal(diffs.items[5].actual,
+                        "timestamp without time zone DEFAULT now()");
+    assert_string_equal(diffs.items[19].actual,
+                        "(disabled) CREATE TRIGGER orders_touch BEFORE UPDATE"
+                        " ON app.orders FOR EACH ROW EXECUTE FUNCTION"
+                        " app.touch()");
+    /*
+     * The same objects are version 5's changes: against the state after
+     * it, the proof of its rollback expects each as it was before, and
+     * finds all 23 not so.
+     */
+    assert_int_equal(n, (int)diffs.count);
+    fl_schema_diff_list_release(&diffs);
+    assert_int_equal(fl_schema_prove(env->pg, 5, 2, 2, &diffs, &err), 0);
+    assert_int_equal(diffs.count, 23);
+    fl_schema_diff_list_release(&diffs);
+    assert_int_equal(fl_schema_prove(env->pg, 999, 2, 2, &diffs, &err), 0);
+    assert_int_equal(diffs.count, 0);
+    fl_buf_release(&got);
+}
+
+/* What the note callback heard, one "kind ident" a line. */
+static void
+s_on_note(const char *kind, const char *ident, void *arg)
+{
+    fl_buf_t *b = arg;
+
+    fl_buf_printf(b, "%s %s\n", kind, ident);
+}
+
+static void
+test_recreate_after_bare_down_leaves_no_difference(void **state)
+{
+    s_env_t *env = *state;
+    fl_buf_t notes = FL_BUF_INIT(0);
+    fl_error_t err = FL_ERROR_INIT;
+    char *before = NULL, *after = NULL, *got = NULL;
+    int n = 0;
+
+    s_exec(env->pg, s_fixture_sql);
+    assert_true(s_apply(env->pg, 7, s_up_sql) > 30);
+    /* rollback, as its own transaction */
+    s_exec(env->pg, "BEGIN");
+    s_snapshot(env->pg, 3, NULL);
+    s_exec(env->pg, s_bare_down_sql);
+    if (fl_schema_recreate(env->pg, 7, s_on_note, &notes, &n, &err) != 0)
+        fail_msg("recreate: %s (%s)", err.message,
+                 err.detail ? err.detail : "");
+    s_snapshot(env->pg, 4, NULL);
+    got = s_prove(env->pg, 7, 3, 4);
+    assert_string_equal(got, "");
+    s_exec(env->pg, "COMMIT");
+    /* Columns compare by name: the re-added note is at a new position. */
+    before = s_fingerprint(env->pg, 1);
+    after = s_fingerprint(env->pg, 4);
+    assert_string_equal(before, after);
+    assert_string_equal(fl_buf_str(&notes),
+        "constraint app.items.items_pkey\n"
+        "constraint app.items.items_sku_key\n"
+        "index app.events.events_at\n"
+        "index app.items.items_created_idx\n"
+        "index app.orders.orders_note_idx\n"
+        "constraint app.item_tags.item_tags_item_id_fkey\n"
+        "constraint app.items.items_order_id_fkey\n"
+        "constraint app.items.items_qty_check\n"
+        "constraint app.orders.orders_note_check\n"
+        "trigger app.items.items_audit\n"
+        "sequence app.items_id_seq\n"
+        "owner table app.items\n"
+        "acl column app.items.sku\n"
+        "acl column app.orders.note\n"
+        "acl table app.items\n"
+        "comment column app.items.sku\n"
+        "comment column app.orders.note\n"
+        "comment constraint app.items.items_qty_check\n"
+        "comment constraint app.orders.orders_note_check\n"
+        "comment index app.items.items_created_idx\n"
+        "comment index app.orders.orders_note_idx\n"
+        "comment table app.items\n"
+        "comment trigger app.items.items_audit\n");
+    assert_int_equal(n, 23);
+    /* The CHECK on the tenant's table ran as its owner and is there. */
+    s_assert_value(env->pg, "SELECT count(*) FROM pg_constraint"
+                            " WHERE conname = 'orders_note_check'", "1");
+    s_assert_value(env->pg, "SELECT current_user", "postgres");
+    /* Nothing left to do: a second run re-creates nothing. */
+    assert_int_equal(fl_schema_recreate(env->pg, 7, NULL, NULL, &n, &err), 0);
+    assert_int_equal(n, 0);
+    fl_buf_release(&notes);
+    free(before);
+    free(after);
+    free(got);
+}
+
+static void
+test_down_with_another_type_is_reported_object_by_object(void **state)
+{
+    s_env_t *env = *state;
+    fl_schema_diff_list_t diffs = FL_SCHEMA_DIFF_LIST_INIT;
+    fl_error_t err = FL_ERROR_INIT;
+    char *got = NULL;
+
+    s_exec(env->pg, s_fixture_sql);
+    (void)s_apply(env->pg, 8, "ALTER TABLE app.orders DROP COLUMN note");
+    s_snapshot(env->pg, 3, NULL);
+    s_exec(env->pg, "ALTER TABLE app.orders ADD COLUMN note varchar(10)");
+    assert_int_equal(fl_schema_recreate(env->pg, 8, NULL, NULL, NULL, &err),
+                     0);
+    s_snapshot(env->pg, 4, NULL);
+    assert_int_equal(fl_schema_prove(env->pg, 8, 3, 4, &diffs, &err), 0);
+    assert_int_equal(diffs.count, 2);
+    assert_string_equal(diffs.items[0].kind, "column");
+    assert_string_equal(diffs.items[0].ident, "app.orders.note");
+    assert_string_equal(diffs.items[0].expected, "text");
+    assert_string_equal(diffs.items[0].actual, "character varying(10)");
+    got = fl_schema_diff_describe(&diffs);
+    assert_string_equal(got,
+        "column app.orders.note: differs: expected text, found character"
+        " varying(10)\n"
+        "constraint app.orders.orders_note_check: differs: expected CHECK"
+        " ((length(note) < 100)), found CHECK ((length((note)::text) <"
+        " 100))");
+    free(got);
+    fl_schema_diff_list_release(&diffs);
+    assert_null(diffs.items);
+    fl_schema_diff_list_release(&diffs);
+}
+
+/*
+ * A migration that changes grants, owners and comments of objects that
+ * stay, and a `down` that forgets to change them back.
+ */
+static void
+test_recreate_restores_grants_owners_and_comments(void **state)
+{
+    s_env_t *env = *state;
+    fl_buf_t notes = FL_BUF_INIT(0);
+    fl_error_t err = FL_ERROR_INIT;
+    char *got = NULL;
+    int n = 0;
+
+    s_exec(env->pg, s_fixture_sql);
+    (void)s_apply(env->pg, 4,
+        "REVOKE SELECT ON app.big_orders FROM fl_reader;"
+        "GRANT SELECT ON app.big_orders TO PUBLIC;"
+        "GRANT DELETE ON app.orders TO fl_reader;"
+        "GRANT INSERT ON app.orders TO fl_reader WITH GRANT OPTION;"
+        "REVOKE USAGE ON SCHEMA app FROM fl_reader;"
+        "GRANT EXECUTE ON FUNCTION app.double(integer) TO PUBLIC;"
+        "REVOKE UPDATE (note) ON app.orders FROM fl_reader;"
+        "ALTER FUNCTION app.double(integer) OWNER TO fl_owner;"
+        "ALTER TYPE app.mood OWNER TO fl_owner;"
+        "ALTER SCHEMA app OWNER TO fl_owner;"
+        "COMMENT ON FUNCTION app.double(integer) IS 'changed';"
+        "COMMENT ON POLICY orders_read ON app.orders IS NULL;"
+        "COMMENT ON SCHEMA app IS 'it''s the app';"
+        "COMMENT ON COLUMN app.orders.code IS 'new'");
+    s_snapshot(env->pg, 3, NULL);
+    assert_int_equal(fl_schema_recreate(env->pg, 4, s_on_note, &notes, &n,
+                                        &err), 0);
+    s_snapshot(env->pg, 4, NULL);
+    got = s_prove(env->pg, 4, 3, 4);
+    /* The comment the migration added has no before: `down` drops it. */
+    assert_string_equal(got, "comment column app.orders.code: unexpected");
+    assert_string_equal(fl_buf_str(&notes),
+        "owner function app.double(integer)\n"
+        "owner schema app\n"
+        "owner type app.mood\n"
+        "acl column app.orders.note\n"
+        "acl function app.double(integer)\n"
+        "acl schema app\n"
+        "acl table app.orders\n"
+        "acl view app.big_orders\n"
+        "comment function app.double(integer)\n"
+        "comment policy app.orders.orders_read\n"
+        "comment schema app\n");
+    /* The type's grants came back with its owner. */
+    assert_int_equal(n, 11);
+    s_assert_value(env->pg, "SELECT array_to_string(relacl, ' ')"
+                   " FROM pg_class WHERE oid = 'app.big_orders'::regclass",
+                   "postgres=arwdDxt/postgres fl_reader=r*/postgres");
+    fl_buf_release(&notes);
+    free(got);
+}
+
+/*
+ * A CHECK's expression runs while the constraint is validated: as the
+ * table's owner, never as Flotilla's superuser.
+ */
+static void
+test_recreated_check_runs_as_table_owner(void **state)
+{
+    s_env_t *env = *state;
+    fl_error_t err = FL_ERROR_INIT;
+    int n = 0;
+
+    s_exec(env->pg,
+        "CREATE SCHEMA app AUTHORIZATION fl_tenant;"
+        "CREATE TABLE app.seen (who name);"
+        "GRANT INSERT ON app.seen TO PUBLIC;"
+        "CREATE FUNCTION app.spy(x int) RETURNS boolean LANGUAGE plpgsql"
+        " AS $$BEGIN INSERT INTO app.seen VALUES (current_user);"
+        " RETURN true; END$$;"
+        "CREATE TABLE app.t (x int CONSTRAINT t_spy CHECK (app.spy(x)));"
+        "ALTER TABLE app.t OWNER TO fl_tenant;"
+        "INSERT INTO app.t VALUES (1);"
+        "TRUNCATE app.seen");
+    assert_int_equal(s_apply(env->pg, 3, "ALTER TABLE app.t"
+                                         " DROP CONSTRAINT t_spy"), 1);
+    assert_int_equal(fl_schema_recreate(env->pg, 3, NULL, NULL, &n, &err), 0);
+    assert_int_equal(n, 1);
+    s_assert_value(env->pg, "SELECT string_agg(who, ',') FROM app.seen",
+                   "fl_tenant");
+    s_assert_value(env->pg, "SELECT current_user", "postgres");
+    s_assert_value(env->pg, "SHOW role", "none");
+}
+
+/* A recorded definition rewritten in the ledger, and why it is refused. */
+typedef struct {
+    const char *kind;
+    const char *ident;
+    const char *def;
+    const char *why;
+} s_tamper_t;
+
+static void
+test_tampered_changes_are_refused_before_anything_runs(void **state)
+{
+    s_env_t *env = *state;
+    static const s_tamper_t cases[] = {
+        {"index", "app.orders.orders_note_idx",
+         "CREATE INDEX orders_note_idx ON app.orders USING btree (note);"
+         " DROP TABLE app.canary",
+         "its recorded definition is 2 statements"},
+        {"index", "app.orders.orders_note_idx",
+         "CREATE INDEX orders_note_idx ON app.canary USING btree (x)",
+         "its recorded definition is not on table app.orders alone"},
+        {"index", "app.orders.orders_note_idx",
+         "CREATE INDEX evil ON app.orders USING btree (note)",
+         "its recorded definition does not create that index"},
+        {"index", "app.orders.orders_note_idx",
+         "CREATE INDEX orders_note_idx ON app.orders USING btree (note)"
+         " WHERE (SELECT true FROM (DELETE FROM app.canary RETURNING 1) d)",
+         "its recorded definition does not parse"},
+        {"index", "app.orders.orders_note_idx; DROP TABLE app.canary",
+         "CREATE INDEX x ON app.orders (note)",
+         "its identity is not schema.table.name"},
+        {"constraint", "app.orders.orders_note_check",
+         "CHECK (length(note) < 100), DROP COLUMN code",
+         "its recorded definition is not one clause"},
+        {"constraint", "app.orders.orders_note_check",
+         "CHECK (true); DROP TABLE app.canary",
+         "its recorded definition is not one clause"},
+        {"constraint", "app.orders.orders_note_check",
+         "CHECK (E'\\', DROP COLUMN code, x' <> '')",
+         "its recorded definition is not one clause"},
+        {"trigger", "app.orders.orders_touch",
+         "CREATE TRIGGER orders_touch BEFORE UPDATE ON app.canary"
+         " FOR EACH ROW EXECUTE FUNCTION app.touch()",
+         "its recorded definition is not on table app.orders alone"},
+        {"acl", "table app.orders", "fl_reader=SELECT; DROP TABLE app.canary",
+         "its recorded grants are not a list of grants"},
+        {"acl", "table app.orders", "fl_reader=SELECT,ALTER SYSTEM",
+         "its recorded grants are not a list of grants"},
+        {"owner", "table app.orders", "fl_owner; DROP TABLE app.canary",
+         "its recorded owner is not a role name"},
+    };
+    fl_error_t err = FL_ERROR_INIT;
+    const char *params[4];
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+
+    s_exec(env->pg, s_fixture_sql);
+    s_exec(env->pg, "CREATE TABLE app.canary (x int)");
+    (void)s_apply(env->pg, 9, "DROP INDEX app.orders_note_idx;"
+                  "DROP INDEX app.orders_lower_code;"
+                  "ALTER TABLE app.orders DROP CONSTRAINT orders_note_check;"
+                  "DROP TRIGGER orders_touch ON app.orders;"
+                  "REVOKE ALL ON app.orders FROM fl_reader;"
+                  "ALTER TABLE app.orders OWNER TO postgres");
+    s_exec(env->pg, "CREATE TABLE flotilla.saved AS"
+                    " SELECT * FROM flotilla.schema_changes");
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const s_tamper_t *t = &cases[i];
+        char want[512];
+        int rc;
+
+        s_exec(env->pg, "DELETE FROM flotilla.schema_changes;"
+                        "INSERT INTO flotilla.schema_changes"
+                        " SELECT * FROM flotilla.saved");
+        params[0] = t->kind;
+        params[1] = strchr(t->ident, ';') ? "app.orders.orders_note_idx"
+                                          : t->ident;
+        params[2] = t->def;
+        params[3] = t->ident;
+        if (fl_pg_query(env->pg, &r, "UPDATE flotilla.schema_changes"
+                        " SET before_def = $3, ident = $4"
+                        " WHERE kind = $1 AND ident = $2", 4, params,
+                        &err) != 0)
+            fail_msg("%s", err.message);
+        fl_pg_result_release(&r);
+        rc = fl_schema_recreate(env->pg, 9, NULL, NULL, NULL, &err);
+        if (rc != FL_EINVAL)
+            fail_msg("case %zu: recreate returned %d (%s)", i, rc,
+                     err.message ? err.message : "no error");
+        snprintf(want, sizeof(want), "could not re-create %s %s of version"
+                 " 9: %s", t->kind, t->ident, t->why);
+        if (strncmp(err.message, want, strlen(want)) != 0)
+            fail_msg("case %zu: %s\nwant: %s", i, err.message, want);
+        assert_non_null(strstr(err.hint, "Nothing was executed"));
+        fl_error_clear(&err);
+        /* Nothing ran: not the tampered text, nor the sound changes. */
+        s_assert_value(env->pg, "SELECT to_regclass('app.canary') IS NOT NULL"
+                       " AND to_regclass('app.orders_lower_code') IS NULL"
+                       " AND (SELECT count(*) FROM pg_attribute WHERE"
+                       " attrelid = 'app.orders'::regclass"
+                       " AND attname = 'code') = 1", "t");
+    }
+    /* A comment is a literal, whatever it holds. */
+    s_exec(env->pg, "DELETE FROM flotilla.schema_changes;"
+                    "INSERT INTO flotilla.schema_changes"
+                    " SELECT * FROM flotilla.saved;"
+                    "UPDATE flotilla.schema_changes SET before_def ="
+                    " 'it''s''; DROP TABLE app.canary; --'"
+                    " WHERE kind = 'comment'"
+                    " AND ident = 'index app.orders.orders_note_idx'");
+    assert_int_equal(fl_schema_recreate(env->pg, 9, NULL, NULL, NULL, &err),
+                     0);
+    s_assert_value(env->pg, "SELECT obj_description("
+                   "'app.orders_note_idx'::regclass, 'pg_class')",
+                   "it's'; DROP TABLE app.canary; --");
+    s_assert_value(env->pg, "SELECT to_regclass('app.canary') IS NOT NULL",
+                   "t");
+}
+
+/* The tenant's traps: functions and an operator that shadow pg_catalog's
+ * for a session whose search_path puts public first. */
+static const char s_traps_sql[] =
+    "CREATE TABLE public.side_effects (what text);"
+    "GRANT INSERT ON public.side_effects TO PUBLIC;"
+    "CREATE FUNCTION public.trap(what text) RETURNS void LANGUAGE plpgsql"
+    " AS $$BEGIN INSERT INTO public.side_effects VALUES (what); END$$;"
+    "CREATE FUNCTION public.format(f text, a name) RETURNS text"
+    " LANGUAGE plpgsql AS $$BEGIN PERFORM public.trap('format');"
+    " RETURN f; END$$;"
+    "CREATE FUNCTION public.format(f text, a name, b name) RETURNS text"
+    " LANGUAGE plpgsql AS $$BEGIN PERFORM public.trap('format');"
+    " RETURN f; END$$;"
+    "CREATE FUNCTION public.format(f text, a text) RETURNS text"
+    " LANGUAGE plpgsql AS $$BEGIN PERFORM public.trap('format');"
+    " RETURN f; END$$;"
+    "CREATE FUNCTION public.format(f text, a text, b text) RETURNS text"
+    " LANGUAGE plpgsql AS $$BEGIN PERFORM public.trap('format');"
+    " RETURN f; END$$;"
+    "CREATE FUNCTION public.sha256(b bytea) RETURNS bytea LANGUAGE plpgsql"
+    " AS $$BEGIN PERFORM public.trap('sha256'); RETURN b; END$$;"
+    "CREATE FUNCTION public.encode(b bytea, f text) RETURNS text"
+    " LANGUAGE plpgsql AS $$BEGIN PERFORM public.trap('encode');"
+    " RETURN f; END$$;"
+    "CREATE FUNCTION public.quote_ident(n name) RETURNS text"
+    " LANGUAGE plpgsql AS $$BEGIN PERFORM public.trap('quote_ident');"
+    " RETURN n; END$$;"
+    "CREATE FUNCTION public.pg_get_userbyid(o oid) RETURNS name"
+    " LANGUAGE plpgsql AS $$BEGIN PERFORM public.trap('pg_get_userbyid');"
+    " RETURN 'x'; END$$;"
+    "CREATE FUNCTION public.lower(t text) RETURNS text LANGUAGE plpgsql"
+    " IMMUTABLE AS $$BEGIN PERFORM public.trap('lower'); RETURN t; END$$;"
+    "CREATE FUNCTION public.name_eq(a name, b text) RETURNS boolean"
+    " LANGUAGE plpgsql AS $$BEGIN PERFORM public.trap('=');"
+    " RETURN a::text OPERATOR(pg_catalog.=) b; END$$;"
+    "CREATE OPERATOR public.= (leftarg = name, rightarg = text,"
+    " function = public.name_eq);"
+    "CREATE FUNCTION public.text_eq(a text, b text) RETURNS boolean"
+    " LANGUAGE plpgsql AS $$BEGIN PERFORM public.trap('=');"
+    " RETURN a OPERATOR(pg_catalog.=) b; END$$;"
+    "CREATE OPERATOR public.= (leftarg = text, rightarg = text,"
+    " function = public.text_eq);"
+    "CREATE TABLE public.t (a text, b int);"
+    "CREATE INDEX t_lower ON public.t (lower(a));"
+    "COMMENT ON INDEX public.t_lower IS 'by lower a';";
+
+static void
+test_tenant_functions_never_run(void **state)
+{
+    s_env_t *env = *state;
+    fl_pg_t *pg = NULL;
+    fl_error_t err = FL_ERROR_INIT;
+    char sql[256];
+    char *a = NULL, *b = NULL, *got = NULL;
+
+    /* The tenant owns the database (and so public) and sets its path. */
+    snprintf(sql, sizeof(sql), "ALTER DATABASE %s OWNER TO fl_tenant",
+             env->db.name);
+    s_exec(env->pg, sql);
+    s_exec(env->pg, "SET ROLE fl_tenant");
+    s_exec(env->pg, s_traps_sql);
+    snprintf(sql, sizeof(sql), "ALTER DATABASE %s SET search_path ="
+             " public, pg_catalog", env->db.name);
+    s_exec(env->pg, sql);
+    s_exec(env->pg, "RESET ROLE");
+    /* The traps are armed for anyone who does not qualify names... */
+    if (fl_pg_open(&pg, env->db.conninfo, "test_schema", &err) != 0)
+        fail_msg("%s", err.message);
+    s_assert_value(pg, "SHOW search_path", "public, pg_catalog");
+    free(s_value(pg, "SELECT format('%I', 'x'::name), quote_ident('x'::name),"
+                     " pg_get_userbyid(10), 'x'::name = 'x'::text,"
+                     " 'x'::text = 'x'::text"));
+    s_assert_value(pg, "SELECT string_agg(what, ',' ORDER BY what)"
+                       " FROM public.side_effects",
+                   "=,=,format,pg_get_userbyid,quote_ident");
+    s_exec(pg, "TRUNCATE public.side_effects");
+    fl_pg_close(&pg);
+    /* ...and a superuser session of Flotilla's never falls into them. */
+    if (fl_pg_open(&pg, env->db.conninfo, "test_schema", &err) != 0)
+        fail_msg("%s", err.message);
+    s_ledger(pg);
+    s_snapshot(pg, 1, NULL);
+    a = s_fingerprint(pg, 1);
+    s_exec(pg, "DROP INDEX public.t_lower");
+    s_snapshot(pg, 2, NULL);
+    assert_int_equal(s_record(pg, 1, 1, 2), 2);
+    s_snapshot(pg, 3, NULL);
+    assert_int_equal(fl_schema_recreate(pg, 1, NULL, NULL, NULL, &err), 0);
+    s_snapshot(pg, 4, NULL);
+    got = s_prove(pg, 1, 3, 4);
+    assert_string_equal(got, "");
+    b = s_fingerprint(pg, 4);
+    assert_string_equal(a, b);
+    s_assert_value(pg, "SELECT count(*) FROM public.side_effects", "0");
+    s_assert_value(pg, "SHOW search_path", "public, pg_catalog");
+    fl_pg_close(&pg);
+    free(a);
+    free(b);
+    free(got);
+}
+
+static void
+test_describe_words_each_difference_on_one_line(void **state)
+{
+    fl_schema_diff_t items[3] = {
+        {"column", "app.t.a", "integer", "text"},
+        {"index", "app.t.i", "CREATE INDEX i ON app.t USING btree (a)", NULL},
+        {"view", "app.v", NULL, " SELECT t.a\n   FROM app.t;"},
+    };
+    fl_schema_diff_list_t l = {items, 3};
+    fl_schema_diff_list_t many = {NULL, 0};
+    fl_buf_t longdef = FL_BUF_INIT(0);
+    char *got = fl_schema_diff_describe(&l);
+
+    (void)state;
+    assert_string_equal(got, "column app.t.a: differs: expected integer,"
+                             " found text\n"
+                             "index app.t.i: missing\n"
+                             "view app.v: unexpected");
+    free(got);
+    /* Long defs are cut at a character boundary; long lists counted. */
+    for (int i = 0; i < 60; i++)
+        fl_buf_printf(&longdef, "\xc3\xa9t\xc3\xa9 ");
+    many.count = 60;
+    many.items = fl_calloc(60, sizeof(*many.items));
+    for (size_t i = 0; i < 60; i++) {
+        many.items[i].kind = fl_strdup("column");
+        many.items[i].ident = fl_asprintf("app.t.c%zu", i);
+        many.items[i].expected = fl_strdup(fl_buf_str(&longdef));
+        many.items[i].actual = fl_strdup("text");
+    }
+    got = fl_schema_diff_describe(&many);
+    assert_non_null(strstr(got, "\n... and 10 more"));
+    assert_non_null(strstr(got, "column app.t.c0: differs: expected "
+                                "\xc3\xa9t\xc3\xa9 \xc3\xa9t\xc3\xa9"));
+    assert_non_null(strstr(got, "\xc3\xa9..., found text\n"));
+    assert_null(strstr(got, "app.t.c50"));
+    free(got);
+    fl_schema_diff_list_release(&many);
+    fl_buf_release(&longdef);
+    got = fl_schema_diff_describe(&many);
+    assert_string_equal(got, "");
+    free(got);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(
+            test_snapshot_unchanged_schema_keeps_its_fingerprint, s_setup,
+            s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_snapshot_leaves_out_extension_objects, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_each_kind_of_change_is_detected,
+                                        s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_recreate_after_bare_down_leaves_no_difference, s_setup,
+            s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_down_with_another_type_is_reported_object_by_object, s_setup,
+            s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_recreate_restores_grants_owners_and_comments, s_setup,
+            s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_recreated_check_runs_as_table_owner, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_tampered_changes_are_refused_before_anything_runs, s_setup,
+            s_teardown),
+        cmocka_unit_test_setup_teardown(test_tenant_functions_never_run,
+                                        s_setup, s_teardown),
+        cmocka_unit_test(test_describe_words_each_difference_on_one_line),
+    };
+    return cmocka_run_group_tests_name("schema", tests, NULL, NULL);
+}
