@@ -1870,16 +1870,12 @@ int
 fl_backups_prune(fl_pg_t *pg, int64_t older_ms, const char *relocate_dir,
                  int dry_run, fl_prune_result_t *out, fl_error_t *err)
 {
-    fl_session_t session;
     fl_pg_result_t r = FL_PG_RESULT_INIT;
     char ms[24];
     const char *p[1] = {ms};
     int rc;
 
     memset(out, 0, sizeof(*out));
-    if ((rc = fl__session_pin(pg, &session, err)) != 0)
-        return rc;
-    fl__session_release(&session);
     snprintf(ms, sizeof(ms), "%lld", (long long)older_ms);
     rc = fl_pg_query(pg, &r,
         "SELECT id, kind, location FROM flotilla.backups"

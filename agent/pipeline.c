@@ -225,12 +225,19 @@ fl_pipeline_open(fl_pipeline_t **out, const fl_pipeline_opts_t *opts,
     if (p->opts.rollout_id == NULL)
         p->opts.rollout_id = "";
     p->seed = (unsigned)time(NULL) ^ (unsigned)getpid();
-    rc = fl_pg_open(&p->pg, opts->dsn, "flotilla", err);
+    {
+        fl_pg_connect_opts_t co = FL_PG_CONNECT_OPTS_INIT;
+        co.cancel = &p->cancelled;
+        rc = fl_pg_open_opts(&p->pg, opts->dsn, "flotilla", &co, err);
+    }
     if (rc != 0) {
         free(p);
         return rc;
     }
-    if ((rc = fl__session_pin(p->pg, &p->session, err)) != 0) {
+    if ((rc = fl__session_pin(p->pg, &p->session,
+                              p->opts.search_path ? p->opts.search_path
+                                                  : "\"$user\", public",
+                              err)) != 0) {
         fl_pg_close(&p->pg);
         fl__session_release(&p->session);
         free(p);

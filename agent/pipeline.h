@@ -96,6 +96,9 @@ typedef struct {
                                   up to a file; 0: never */
     fl_pipeline_event_fn on_event;
     void *arg;
+    const char *search_path;  /* the migration's search_path; NULL:
+                                 "$user", public (never the database's
+                                 default, which its owner may set) */
     /* Rollback only: */
     int relocate_backups;     /* backup_dir was given: look for files there */
     int accept_loss;          /* restore what can be; record the rest */
@@ -105,8 +108,8 @@ typedef struct {
 
 #define FL_PIPELINE_OPTS_INIT                                              \
     {NULL, "local", "", NULL, 0, 0, 0, 30000, 2000, 0, 5, 200,             \
-     "flotilla-backups", (int64_t)1024 * 1024 * 1024, NULL, NULL, 0, 0, 0, \
-     NULL}
+     "flotilla-backups", (int64_t)1024 * 1024 * 1024, NULL, NULL, NULL, 0,  \
+     0, 0, NULL}
 
 typedef struct fl_pipeline fl_pipeline_t;
 

@@ -45,10 +45,12 @@ typedef struct {
 } fl_session_t;
 
 /*
- * Records the connection's original settings, then pins the session
- * (session level).  Call once after connecting, outside a transaction.
+ * Records the connection's original settings, with search_path as the one
+ * the migration's statements run under, then pins the session (session
+ * level).  Call once after connecting, outside a transaction.
  */
-int fl__session_pin(fl_pg_t *pg, fl_session_t *s, fl_error_t *err) FL_NODISCARD;
+int fl__session_pin(fl_pg_t *pg, fl_session_t *s, const char *search_path,
+                    fl_error_t *err) FL_NODISCARD;
 /* MIGRATION state: the migration's settings (no-op when already there). */
 int fl__session_enter(fl_pg_t *pg, fl_session_t *s, fl_error_t *err) FL_NODISCARD;
 /* PINNED state, remembering the migration's settings (no-op when there). */

@@ -1905,6 +1905,9 @@ s_comment_change(s_ctx_t *c, const s_change_t *ch, void *arg,
     if (ch->target == NULL)
         return 0;
     lit = fl_pg_quote_literal(c->pg, ch->before);
+    if (lit == NULL)
+        return FL_ERR(err, FL_EINVAL, "the recorded comment of %s is not "
+                      "valid UTF-8", ch->ident);
     sql = fl_asprintf("COMMENT ON %s IS %s", ch->target, lit);
     if ((rc = s_run(c, "comment", ch->ident, sql, err)) == 0)
         s_noted(c, "comment", ch->ident);
