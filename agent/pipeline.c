@@ -612,13 +612,13 @@ s_run_checks(fl_pipeline_t *p, const fl_stmt_list_t *stmts, size_t i,
              json_t *report, fl_error_t *err)
 {
     const fl_stmt_t *st = &stmts->items[i];
+    fl_check_opts_t co = {st->cascades, p->opts.redact_samples};
     int rc = 0;
 
     if (st->nchecks && (rc = fl__session_enter(p->pg, &p->session, err)) != 0)
         return rc;
     for (size_t k = 0; k < st->nchecks; k++)
-        if ((rc = fl__check_run(p->pg, &st->checks[k], st->cascades, report,
-                                err)) != 0)
+        if ((rc = fl__check_run(p->pg, &st->checks[k], &co, report, err)) != 0)
             return rc;
     return 0;
 }
@@ -1853,14 +1853,18 @@ s_verify_source(fl_pipeline_t *p, const fl_migration_list_t *migs,
 }
 
 int
-fl_pipeline_apply(fl_pipeline_t *p, const fl_migration_list_t *migs,
+fl_pipeline_apply(fl_pipeline_t *p, const fl_source_t *src,
                   fl_apply_result_t *result, fl_error_t *err)
 {
+    const fl_migration_list_t *migs = src->migs;
     fl_ledger_t ledger = {NULL, 0};
     int *pending = fl_calloc(migs->count ? migs->count : 1, sizeof(int));
     int64_t t0 = fl__now_ms();
     int rc = 0;
 
+    FL_ASSERT(src->verified == FL_SOURCE_VERIFIED);
+    if (src->bundle_id)
+        p->opts.bundle_id = src->bundle_id;
     memset(result, 0, sizeof(*result));
     p->dry_run = 0;
     if ((rc = s_lock_target(p, err)) != 0)
@@ -2118,9 +2122,10 @@ done:
 }
 
 int
-fl_pipeline_plan(fl_pipeline_t *p, const fl_migration_list_t *migs,
-                 json_t **out, fl_error_t *err)
+fl_pipeline_plan(fl_pipeline_t *p, const fl_source_t *src, json_t **out,
+                 fl_error_t *err)
 {
+    const fl_migration_list_t *migs = src->migs;
     fl_ledger_t ledger = {NULL, 0};
     int *pending = fl_calloc(migs->count ? migs->count : 1, sizeof(int));
     json_t *report = json_object();
@@ -2129,6 +2134,7 @@ fl_pipeline_plan(fl_pipeline_t *p, const fl_migration_list_t *migs,
     int ok = 1, rehearse = 1, npending = 0;
     int rc = 0;
 
+    FL_ASSERT(src->verified == FL_SOURCE_VERIFIED);
     *out = NULL;
     p->dry_run = 1;
     json_object_set_new(report, "target", json_string(fl_pg_describe(p->pg)));
@@ -2508,15 +2514,68 @@ cleanup:
     return rc;
 }
 
+/*
+ * The down section to run for ledger row: from the verified source, whose
+ * migration of that version must be the one applied (the same checksum),
+ * or, only with --down-from-ledger, the ledger's copy.  *down and *line
+ * are lent (from src or r's row i).
+ */
+static int
+s_down_for(fl_pipeline_t *p, const fl_source_t *src,
+           const fl_ledger_row_t *row, const fl_pg_result_t *r, size_t i,
+           const char **down, int *line, fl_error_t *err)
+{
+    const fl_migration_t *m = NULL;
+
+    for (size_t k = 0; src && src->migs && k < src->migs->count; k++)
+        if (src->migs->items[k].version == row->version)
+            m = &src->migs->items[k];
+    if (m && strcmp(m->checksum_hex, row->checksum) == 0) {
+        *down = m->down;
+        *line = m->down_line;
+        return 0;
+    }
+    if (p->opts.down_from_ledger) {
+        /* Recorded (an OK event reaches the ledger's log; STARTED does not). */
+        s_event(p, FL_STEP_ROLLBACK, FL_STEP_OK, NULL, 0, NULL,
+                "running the ledger's copy of the down section of migration "
+                "%lld (%s): --down-from-ledger", (long long)row->version,
+                row->file ? row->file : row->name);
+        *down = fl_pg_value(r, i, 1);
+        *line = (int)strtol(fl_pg_value(r, i, 2), NULL, 10);
+        return 0;
+    }
+    if (m) {
+        FL_ERR(err, FL_EINVAL, "the source's migration %s is not the one "
+               "applied", m->file);
+        fl_error_set_detail(err, "Its checksum is %.12s; the ledger recorded "
+                            "%.12s when it was applied.", m->checksum_hex,
+                            row->checksum);
+        fl_error_set_hint(err, "Roll back from the bundle or directory that "
+                               "was applied.  If it is lost, "
+                               "--down-from-ledger runs the copy of down the "
+                               "ledger kept.");
+        return FL_EINVAL;
+    }
+    FL_ERR(err, FL_EINVAL, "migration %lld (%s) is not in the source",
+           (long long)row->version, row->file ? row->file : row->name);
+    fl_error_set_hint(err, "Roll back from the bundle or directory that was "
+                           "applied.  If it is lost, --down-from-ledger runs "
+                           "the copy of down the ledger kept.");
+    return FL_EINVAL;
+}
+
 int
-fl_pipeline_rollback(fl_pipeline_t *p, fl_rollback_mode mode,
-                     int64_t to_version, const char *bundle_id, int *count,
-                     fl_error_t *err)
+fl_pipeline_rollback(fl_pipeline_t *p, const fl_source_t *src,
+                     fl_rollback_mode mode, int64_t to_version,
+                     const char *bundle_id, int *count, fl_error_t *err)
 {
     fl_pg_result_t r = FL_PG_RESULT_INIT;
     fl_ledger_t ledger = {NULL, 0};
     int rc = 0;
 
+    FL_ASSERT(src == NULL || src->verified == FL_SOURCE_VERIFIED);
+    FL_ASSERT(src != NULL || p->opts.down_from_ledger);
     *count = 0;
     p->dry_run = 0;
     if ((rc = s_lock_target(p, err)) != 0)
@@ -2543,8 +2602,13 @@ fl_pipeline_rollback(fl_pipeline_t *p, fl_rollback_mode mode,
         if (mode == FL_ROLLBACK_BUNDLE &&
             (row->bundle_id == NULL || strcmp(row->bundle_id, bundle_id) != 0))
             continue;
-        rc = s_rollback_one(p, row, fl_pg_value(&r, i, 1),
-                            (int)strtol(fl_pg_value(&r, i, 2), NULL, 10), err);
+        {
+            const char *down = NULL;
+            int line = 0;
+            rc = s_down_for(p, src, row, &r, i, &down, &line, err);
+            if (rc == 0)
+                rc = s_rollback_one(p, row, down, line, err);
+        }
         if (rc != 0)
             break;
         (*count)++;

@@ -18,16 +18,27 @@ int64_t fl__now_ms(void);
 /* "schema.table" quoted for SQL, schema optional; new string. */
 char *fl__qualify(fl_pg_t *pg, const char *schema, const char *table);
 
+/* How a live check runs. */
+typedef struct {
+    int cascades;        /* the statement has CASCADE (a DEPENDENTS check
+                            then lets foreign keys go, which the rollback
+                            re-creates) */
+    int redact_samples;  /* samples show the key only */
+} fl_check_opts_t;
+
 /*
- * Runs one live check (facts.h) on the connection.  Returns 0 when it
- * holds; FL_EINVAL with a message naming check, table, count and a sample
- * when it does not; another code when the query failed.  cascades: the
- * statement has CASCADE (a DEPENDENTS check then lets foreign keys go,
- * which the rollback re-creates).  When report is
- * not NULL a JSON object describing the check and its result is appended.
+ * Runs one live check (facts.h) on the connection, in the migration's
+ * settings (the names in it are the migration's); every function and
+ * operator of flotilla's own is qualified.  Returns 0 when it holds;
+ * FL_EINVAL with a message naming check, table, count and a sample (the
+ * key and the check's columns of up to three rows, or the key alone when
+ * redacted) when it does not; another code when the query failed.  When
+ * report is not NULL a JSON object describing the check and its result is
+ * appended.
  */
-int fl__check_run(fl_pg_t *pg, const fl_check_t *check, int cascades,
-                  json_t *report, fl_error_t *err) FL_NODISCARD;
+int fl__check_run(fl_pg_t *pg, const fl_check_t *check,
+                  const fl_check_opts_t *o, json_t *report,
+                  fl_error_t *err) FL_NODISCARD;
 
 /* A label for a check: "NOT NULL on public.users(email)"; new string. */
 char *fl__check_describe(const fl_check_t *check);

@@ -34,6 +34,7 @@ fl_source_open(fl_source_t *src, const char *path, const char *trust,
         if ((rc = fl_migration_dir_load(&src->dir, path, err)) != 0)
             return rc;
         src->migs = &src->dir;
+        src->verified = FL_SOURCE_VERIFIED;
         return 0;
     }
     if (trust == NULL) {
@@ -52,6 +53,20 @@ fl_source_open(fl_source_t *src, const char *path, const char *trust,
     src->migs = fl_bundle_migrations(src->bundle);
     src->bundle_id = fl_bundle_id(src->bundle);
     src->signer = fl_bundle_signer(src->bundle);
+    /*
+     * A signed bundle is trusted to be what its signer meant, not to be
+     * well-formed: its migrations obey the rules a directory's do.
+     */
+    for (size_t i = 0; i < src->migs->count; i++) {
+        if ((rc = fl_migration_check(&src->migs->items[i], err)) != 0) {
+            fl_error_prefix(err, "bundle \"%s\": ", path);
+            if (err)
+                err->code = FL_EPROTO;
+            fl_source_close(src);
+            return FL_EPROTO;
+        }
+    }
+    src->verified = FL_SOURCE_VERIFIED;
     return 0;
 }
 
@@ -65,4 +80,5 @@ fl_source_close(fl_source_t *src)
     src->migs = NULL;
     src->bundle_id = NULL;
     src->signer = NULL;
+    src->verified = 0;
 }

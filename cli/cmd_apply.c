@@ -46,7 +46,7 @@ fl_cmd_apply(int argc, char **argv)
         code = code < 0 ? FL_EXIT_OK : code;
         goto cleanup;
     }
-    rc = fl_pipeline_apply(p, src.migs, &res, &err);
+    rc = fl_pipeline_apply(p, &src, &res, &err);
     code = rc == 0 ? FL_EXIT_OK : fl_dbcmd_exit_code(&err);
     if (c.json) {
         json_t *o = json_pack("{s:b, s:i, s:i, s:i}", "ok", rc == 0,

@@ -129,7 +129,7 @@ fl_cmd_plan(int argc, char **argv)
         code = code < 0 ? FL_EXIT_OK : code;
         goto cleanup;
     }
-    if (fl_pipeline_plan(p, src.migs, &report, &err) != 0) {
+    if (fl_pipeline_plan(p, &src, &report, &err) != 0) {
         code = fl_cli_report("plan", &err, FL_EXIT_FAILED);
         goto cleanup;
     }

@@ -15,11 +15,15 @@
 #include "cli/cli.h"
 #include "common/log.h"
 #include "common/parse.h"
+#include "common/secret.h"
 
 const char fl_dbcmd_help[] =
     "Connection:\n"
     "  --db DSN               libpq connection string or URI (default: the\n"
-    "                         PGHOST, PGPORT, PGUSER, PGDATABASE variables)\n"
+    "                         PGHOST, PGPORT, PGUSER, PGDATABASE variables);\n"
+    "                         keep passwords out of it: use PGPASSFILE or\n"
+    "                         --db-file\n"
+    "  --db-file PATH         read DSN from a file of mode 0600\n"
     "Logging:\n"
     "  --log-file PATH        JSON-lines log of every step (default\n"
     "                         migration-execution.log; \"\" for none)\n"
@@ -43,7 +47,9 @@ const char fl_dbcmd_pipeline_help[] =
     "  --backup-dump-above SIZE  back up tables larger than SIZE to files\n"
     "                         instead of tables in flotilla_backup (default\n"
     "                         1GiB; 0 never)\n"
-    "  --backup-dir DIR       where those files go (default flotilla-backups)\n";
+    "  --backup-dir DIR       where those files go (default flotilla-backups)\n"
+    "  --redact-samples       a check that refuses shows the rows' keys, not\n"
+    "                         their values\n";
 
 int
 fl_dbcmd_parse(fl_dbcmd_t *c, int argc, char **argv, const struct option *opts,
@@ -93,6 +99,46 @@ s_duration(fl_dbcmd_t *c, const char *opt, const char *arg, int64_t *out)
     return 1;
 }
 
+/*
+ * --db-file: the connection string, password included, read from a file
+ * of mode 0600 (so it is on no command line, where any user sees it in
+ * ps), into secure memory kept until the process exits.
+ */
+static fl_secret_t s_db_secret = FL_SECRET_INIT;
+
+static void
+s_release_db_secret(void)
+{
+    fl_secret_release(&s_db_secret);
+}
+
+static int
+s_load_db_file(const char **out, const char *path, fl_error_t *err)
+{
+    fl_secret_t raw = FL_SECRET_INIT;
+    size_t len = 0;
+    int rc;
+
+    if ((rc = fl_secret_load(&raw, path, 8192, err)) != 0)
+        return rc;
+    len = raw.len;
+    while (len > 0 && (raw.data[len - 1] == '\n' || raw.data[len - 1] == '\r'))
+        len--;
+    if (len == 0 || memchr(raw.data, '\n', len) || memchr(raw.data, '\0', len)) {
+        fl_secret_release(&raw);
+        return FL_ERR(err, FL_EINVAL, "\"%s\" must hold one line: a libpq "
+                      "connection string or URI", path);
+    }
+    fl_secret_release(&s_db_secret);
+    fl_secret_alloc(&s_db_secret, len + 1);
+    memcpy(s_db_secret.data, raw.data, len);
+    s_db_secret.data[len] = '\0';
+    fl_secret_release(&raw);
+    atexit(s_release_db_secret);
+    *out = (const char *)s_db_secret.data;
+    return 0;
+}
+
 int
 fl_dbcmd_option(fl_dbcmd_t *c, int opt, const char *arg)
 {
@@ -103,6 +149,17 @@ fl_dbcmd_option(fl_dbcmd_t *c, int opt, const char *arg)
     case FL_OPT_DB:
         c->dsn = arg;
         c->popts.dsn = arg;
+        return 1;
+    case FL_OPT_DB_FILE: {
+        const char *dsn = NULL;
+        if (s_load_db_file(&dsn, arg, &err) != 0)
+            return -fl_cli_bad_option(c->cmd, "--db-file", &err);
+        c->dsn = dsn;
+        c->popts.dsn = dsn;
+        return 1;
+    }
+    case FL_OPT_REDACT_SAMPLES:
+        c->popts.redact_samples = 1;
         return 1;
     case FL_OPT_JSON:
         c->json = 1;

@@ -30,6 +30,8 @@ enum {
     FL_OPT_QUIET,
     FL_OPT_BACKUP_DIR,
     FL_OPT_BACKUP_DUMP_ABOVE,
+    FL_OPT_REDACT_SAMPLES,
+    FL_OPT_DB_FILE,
     FL_OPT_HELP
 };
 
@@ -47,6 +49,7 @@ typedef struct {
 /* getopt_long entries of the shared options, for a command's table. */
 #define FL_DBCMD_LONGOPTS                                                  \
     {"db", required_argument, NULL, FL_OPT_DB},                            \
+    {"db-file", required_argument, NULL, FL_OPT_DB_FILE},                  \
     {"json", no_argument, NULL, FL_OPT_JSON},                              \
     {"log-file", required_argument, NULL, FL_OPT_LOG_FILE},                \
     {"quiet", no_argument, NULL, FL_OPT_QUIET},                            \
@@ -63,7 +66,8 @@ typedef struct {
     {"allow-out-of-order", no_argument, NULL, FL_OPT_ALLOW_OOO},           \
     {"allow-lint-errors", no_argument, NULL, FL_OPT_ALLOW_LINT},            \
     {"backup-dir", required_argument, NULL, FL_OPT_BACKUP_DIR},            \
-    {"backup-dump-above", required_argument, NULL, FL_OPT_BACKUP_DUMP_ABOVE}
+    {"backup-dump-above", required_argument, NULL, FL_OPT_BACKUP_DUMP_ABOVE}, \
+    {"redact-samples", no_argument, NULL, FL_OPT_REDACT_SAMPLES}
 
 extern const char fl_dbcmd_pipeline_help[];
 

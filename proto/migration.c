@@ -461,6 +461,40 @@ cleanup:
     return rc;
 }
 
+int
+fl_migration_check(const fl_migration_t *m, fl_error_t *err)
+{
+    const char *const texts[] = {m->name, m->file, m->up, m->down,
+                                 m->validate, m->verify};
+    char label[48];
+    char *name = NULL;
+    int64_t version = 0;
+    int rc;
+
+    /* Named by its version: its file name may be the invalid text. */
+    snprintf(label, sizeof(label), "migration %lld", (long long)m->version);
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
+        if (texts[i] && (rc = s_check_utf8(label, texts[i], strlen(texts[i]),
+                                           err)) != 0)
+            return rc;
+    for (size_t i = 0; i < m->nallows; i++)
+        if ((rc = s_check_utf8(label, m->allows[i].reason,
+                               strlen(m->allows[i].reason), err)) != 0)
+            return rc;
+    if (m->file == NULL || m->name == NULL)
+        return FL_ERR(err, FL_EINVAL, "migration %lld has no file name",
+                      (long long)m->version);
+    if ((rc = s_parse_file_name(m->file, &version, &name, err)) != 0)
+        return rc;
+    if (version != m->version || strcmp(name, m->name) != 0) {
+        rc = FL_ERR(err, FL_EINVAL, "migration %lld (%s) does not match its "
+                    "file name \"%s\"", (long long)m->version, m->name,
+                    m->file);
+    }
+    free(name);
+    return rc;
+}
+
 /*
  * The canonical encoding hashed into the checksum: a domain string, then
  * each field as a one-byte tag, an 8-byte big-endian length and the bytes.

@@ -103,7 +103,8 @@ s_run(s_env *e, fl_test_proc_t *r, const char *cmd, int with_source, ...)
     while ((a = va_arg(ap, const char *)) != NULL && n < 29)
         argv[n++] = a;
     va_end(ap);
-    if (with_source)
+    /* rollback takes its down sections from the source that was applied. */
+    if (with_source || strcmp(cmd, "rollback") == 0)
         argv[n++] = e->mdir;
     argv[n] = NULL;
     fl_test_run(r, "flotilla", argv, NULL, 120);
@@ -910,7 +911,13 @@ test_signed_bundle_apply_and_rollback_by_bundle(void **state)
         assert_true(strtol(n, NULL, 10) >= 4);
         free(n);
     }
-    s_run(e, &r, "rollback", 0, "--bundle", id, NULL);
+    {
+        /* Down comes from the bundle that was applied, verified again. */
+        const char *argv[] = {"flotilla", "rollback", "--db", e->dbarg,
+                              "--log-file", e->log, "--trust", pub,
+                              "--bundle", id, bundle, NULL};
+        s_cli(&r, argv);
+    }
     s_expect(&r, 0, "rolled back 1 migration");
     fl_test_proc_release(&r);
     after = fl_test_canonical_dump(e->conn);

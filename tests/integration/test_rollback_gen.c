@@ -609,7 +609,7 @@ g_flotilla(fl_test_proc_t *r, const char *dir, const fl_test_db_t *db,
                      strcmp(cmd, "rollback") == 0
                          ? (const char *const[]){"--quiet", "--last", NULL}
                          : (const char *const[]){"--quiet", NULL},
-                     strcmp(cmd, "apply") == 0 ? mdir : NULL);
+                     mdir);
     free(mdir);
     free(log);
 }

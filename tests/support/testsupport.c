@@ -310,6 +310,60 @@ fl_test_proc_release(fl_test_proc_t *res)
     fl_free(&res->err);
 }
 
+void
+fl_test_ws_open(fl_test_ws_t *ws, const char *prefix)
+{
+    memset(ws, 0, sizeof(*ws));
+    fl_test_db_create(&ws->db, prefix);
+    ws->conn = fl_test_db_connect(&ws->db);
+    ws->dir = fl_test_tmpdir();
+    ws->mdir = fl_asprintf("%s/m", ws->dir);
+    ws->log = fl_asprintf("%s/migration-execution.log", ws->dir);
+    if (mkdir(ws->mdir, 0755) != 0)
+        fail_msg("mkdir %s: %s", ws->mdir, strerror(errno));
+}
+
+void
+fl_test_ws_close(fl_test_ws_t *ws)
+{
+    PQfinish(ws->conn);
+    ws->conn = NULL;
+    fl_test_db_drop(&ws->db);
+    if (ws->dir != NULL)
+        fl_test_rmtree(ws->dir);
+    fl_free(&ws->dir);
+    fl_free(&ws->mdir);
+    fl_free(&ws->log);
+}
+
+void
+fl_test_ws_write(fl_test_ws_t *ws, const char *file, const char *text)
+{
+    char *p = fl_asprintf("%s/%s", ws->mdir, file);
+
+    fl_test_write_file(p, text);
+    free(p);
+}
+
+void
+fl_test_ws_flotilla(fl_test_ws_t *ws, fl_test_proc_t *res, const char *cmd,
+                    const char *const *extra, int with_source)
+{
+    fl_test_flotilla(res, ws->dir, ws->db.conninfo, ws->log, cmd, extra,
+                     with_source ? ws->mdir : NULL);
+}
+
+void
+fl_test_expect(const fl_test_proc_t *res, int status, const char *needle)
+{
+    if (res->status != status ||
+        (needle != NULL && strstr(res->out, needle) == NULL &&
+         strstr(res->err, needle) == NULL))
+        fail_msg("expected exit %d%s%s%s, got %d\nstdout: %s\nstderr: %s",
+                 status, needle ? " saying \"" : "", needle ? needle : "",
+                 needle ? "\"" : "", res->status, res->out, res->err);
+}
+
 char *
 fl_test_tmpdir(void)
 {
