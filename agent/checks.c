@@ -16,6 +16,7 @@
 #include "agent/pipeline_internal.h"
 #include "common/alloc.h"
 #include "common/buf.h"
+#include "common/json.h"
 
 #define S_SAMPLE_ROWS 3
 #define S_SAMPLE_CHARS 200
@@ -65,19 +66,19 @@ fl__check_describe(const fl_check_t *c)
 {
     fl_buf_t b = FL_BUF_INIT(0);
 
-    fl_buf_printf(&b, "%s on %s%s%s", s_kind_name(c->kind),
+    fl_buf_addf(&b, "%s on %s%s%s", s_kind_name(c->kind),
                   c->schema ? c->schema : "", c->schema ? "." : "", c->table);
     if (c->ncolumns) {
-        fl_buf_printf(&b, "(");
+        fl_buf_addf(&b, "(");
         for (size_t i = 0; i < c->ncolumns; i++)
-            fl_buf_printf(&b, "%s%s", i ? ", " : "", c->columns[i]);
-        fl_buf_printf(&b, ")");
+            fl_buf_addf(&b, "%s%s", i ? ", " : "", c->columns[i]);
+        fl_buf_addf(&b, ")");
     }
     if (c->kind == FL_CHECK_FOREIGN_KEY)
-        fl_buf_printf(&b, " -> %s%s%s", c->ref_schema ? c->ref_schema : "",
+        fl_buf_addf(&b, " -> %s%s%s", c->ref_schema ? c->ref_schema : "",
                       c->ref_schema ? "." : "", c->ref_table);
     if (c->kind == FL_CHECK_CHECK && c->expr)
-        fl_buf_printf(&b, " (%s)", c->expr);
+        fl_buf_addf(&b, " (%s)", c->expr);
     return fl_buf_detach(&b);
 }
 
@@ -89,7 +90,7 @@ s_column_list(fl_pg_t *pg, char *const *cols, size_t n, const char *alias)
 
     for (size_t i = 0; i < n; i++) {
         char *q = fl_pg_quote_ident(pg, cols[i]);
-        fl_buf_printf(&b, "%s%s%s%s", i ? ", " : "", alias ? alias : "",
+        fl_buf_addf(&b, "%s%s%s%s", i ? ", " : "", alias ? alias : "",
                       alias ? "." : "", q);
         free(q);
     }
@@ -120,7 +121,7 @@ s_count_and_sample(fl_pg_t *pg, const char *count_sql, const char *sample_sql,
         return rc;
     for (size_t i = 0; i < r.nrows; i++) {
         const char *s = fl_pg_value(&r, i, 0);
-        fl_buf_printf(&b, "%s%.*s", i ? "; " : "", S_SAMPLE_CHARS, s ? s : "NULL");
+        fl_buf_addf(&b, "%s%.*s", i ? "; " : "", S_SAMPLE_CHARS, s ? s : "NULL");
     }
     fl_pg_result_release(&r);
     *sample = fl_buf_detach(&b);
@@ -150,7 +151,7 @@ s_sample_sql(fl_pg_t *pg, const char *qt, const fl_check_t *c,
     if (s_primary_key(pg, qt, &pk, &ignore) == 0)
         for (size_t i = 0; i < pk.nrows; i++) {
             char *q = fl_pg_quote_ident(pg, fl_pg_value(&pk, i, 0));
-            (void)fl_buf_printf(&b, "%st.%s", n++ ? ", " : "", q);
+            fl_buf_addf(&b, "%st.%s", n++ ? ", " : "", q);
             free(q);
         }
     for (size_t i = 0; !o->redact_samples && i < c->ncolumns; i++) {
@@ -161,7 +162,7 @@ s_sample_sql(fl_pg_t *pg, const char *qt, const fl_check_t *c,
         if (in_key)
             continue;
         q = fl_pg_quote_ident(pg, c->columns[i]);
-        (void)fl_buf_printf(&b, "%st.%s", n++ ? ", " : "", q);
+        fl_buf_addf(&b, "%st.%s", n++ ? ", " : "", q);
         free(q);
     }
     if (n > 0)
@@ -266,7 +267,7 @@ fl__check_run(fl_pg_t *pg, const fl_check_t *c, const fl_check_opts_t *o,
         char *where = NULL;
         for (size_t i = 0; i < c->ncolumns; i++) {
             char *q = fl_pg_quote_ident(pg, c->columns[i]);
-            fl_buf_printf(&nn, "%s%s IS NOT NULL", i ? " AND " : "", q);
+            fl_buf_addf(&nn, "%s%s IS NOT NULL", i ? " AND " : "", q);
             free(q);
         }
         where = fl_buf_detach(&nn);
@@ -317,8 +318,8 @@ fl__check_run(fl_pg_t *pg, const fl_check_t *c, const fl_check_opts_t *o,
             for (size_t i = 0; i < nref; i++) {
                 char *a = fl_pg_quote_ident(pg, c->columns[i]);
                 char *b = fl_pg_quote_ident(pg, refcols[i]);
-                fl_buf_printf(&cond, "%sr.%s = t.%s", i ? " AND " : "", b, a);
-                fl_buf_printf(&nn, "%st.%s IS NOT NULL", i ? " AND " : "", a);
+                fl_buf_addf(&cond, "%sr.%s = t.%s", i ? " AND " : "", b, a);
+                fl_buf_addf(&nn, "%st.%s IS NOT NULL", i ? " AND " : "", a);
                 free(a);
                 free(b);
             }
@@ -415,7 +416,7 @@ fl__check_run(fl_pg_t *pg, const fl_check_t *c, const fl_check_opts_t *o,
             goto cleanup;
         count = (long long)r.nrows;
         for (size_t i = 0; i < r.nrows; i++)
-            fl_buf_printf(&b, "%s%s", i ? "; " : "", fl_pg_value(&r, i, 0));
+            fl_buf_addf(&b, "%s%s", i ? "; " : "", fl_pg_value(&r, i, 0));
         sample = count ? fl_buf_detach(&b) : NULL;
         fl_buf_release(&b);
         fl_pg_result_release(&r);
@@ -431,7 +432,7 @@ fl__check_run(fl_pg_t *pg, const fl_check_t *c, const fl_check_opts_t *o,
     }
     }
     if (report) {
-        json_t *jo = json_pack("{s:s, s:s, s:b}", "check", s_kind_name(c->kind),
+        json_t *jo = fl_json_pack("{s:s, s:s, s:b}", "check", s_kind_name(c->kind),
                               "target", label, "ok", why == NULL);
         if (count)
             json_object_set_new(jo, "count", json_integer(count));

@@ -33,6 +33,8 @@
 #include "agent/schema.h"
 #include "common/alloc.h"
 #include "common/buf.h"
+#include "common/hash.h"
+#include "common/json.h"
 #include "common/log.h"
 #include "common/parse.h"
 
@@ -53,7 +55,6 @@ struct fl_pipeline {
     int dry_run;       /* plan: write nothing */
     s_queued_log *logs;
     size_t nlogs;
-    unsigned int seed; /* jitter */
     fl_session_t session; /* pinned, or the migration's settings */
     char *dump_dir;    /* this target's backup file directory, absolute */
     char **partial;    /* dump files written as .partial, to rename */
@@ -186,16 +187,23 @@ s_sleep(fl_pipeline_t *p, int64_t ms)
     }
 }
 
-/* base * 2^attempt, times a random factor in [0.5, 1.0]. */
-static int64_t
-s_backoff(fl_pipeline_t *p, int64_t base, int attempt)
+/*
+ * base * 2^attempt, times a random factor in [0.5, 1.0], drawn from the
+ * system's random source, so that the pipelines of one agent, started in
+ * the same second, do not retry in step.
+ */
+int64_t
+fl__pipeline_backoff(fl_pipeline_t *p, int64_t base, int attempt)
 {
     int64_t d = base;
 
+    (void)p;
     for (int i = 0; i < attempt && d < 60000; i++)
         d *= 2;
-    return d / 2 + (int64_t)(rand_r(&p->seed) % (unsigned)(d / 2 + 1));
+    return d / 2 + (int64_t)fl_random_uniform((uint32_t)(d / 2 + 1));
 }
+
+#define s_backoff fl__pipeline_backoff
 
 static void
 s_rollback_quietly(fl_pipeline_t *p)
@@ -224,7 +232,6 @@ fl_pipeline_open(fl_pipeline_t **out, const fl_pipeline_opts_t *opts,
         p->opts.agent = "local";
     if (p->opts.rollout_id == NULL)
         p->opts.rollout_id = "";
-    p->seed = (unsigned)time(NULL) ^ (unsigned)getpid();
     {
         fl_pg_connect_opts_t co = FL_PG_CONNECT_OPTS_INIT;
         co.cancel = &p->cancelled;
@@ -429,10 +436,10 @@ s_blockers(fl_pipeline_t *p, const fl_stmt_list_t *stmts, int index)
     kinds = fl_calloc(n + 1, 1);
     if (n && s_resolve(p, schemas, names, n, oids, kinds, &err) == 0) {
         const char *params[1];
-        FL_IGNORE(fl_buf_puts(&arr, "{"));
+        fl_buf_adds(&arr, "{");
         for (size_t i = 0; i < n; i++)
-            (void)fl_buf_printf(&arr, "%s%u", i ? "," : "", oids[i]);
-        FL_IGNORE(fl_buf_puts(&arr, "}"));
+            fl_buf_addf(&arr, "%s%u", i ? "," : "", oids[i]);
+        fl_buf_adds(&arr, "}");
         params[0] = fl_buf_str(&arr);
         if (fl_pg_query(p->pg, &r,
                 "SELECT DISTINCT a.pid, COALESCE(a.application_name, ''),"
@@ -452,13 +459,18 @@ s_blockers(fl_pipeline_t *p, const fl_stmt_list_t *stmts, int index)
                 " pg_catalog.pg_backend_pid() AND l.locktype = 'relation'"
                 " AND l.relation OPERATOR(pg_catalog.=) ANY"
                 " ($1::pg_catalog.oid[])", 1, params, &err) == 0) {
+            /* At most 4 KiB of them: the rest are counted. */
             for (size_t j = 0; j < r.nrows; j++)
-                (void)fl_buf_printf(&b, "%sPID %s (application \"%s\", %s, "
-                                    "transaction age %s) on %s: %s",
-                                    b.len ? "; " : "", fl_pg_value(&r, j, 0),
-                                    fl_pg_value(&r, j, 1), fl_pg_value(&r, j, 2),
-                                    fl_pg_value(&r, j, 3), fl_pg_value(&r, j, 5),
-                                    fl_pg_value(&r, j, 4));
+                if (fl_buf_printf(&b, "%sPID %s (application \"%s\", %s, "
+                                  "transaction age %s) on %s: %s",
+                                  b.len ? "; " : "", fl_pg_value(&r, j, 0),
+                                  fl_pg_value(&r, j, 1), fl_pg_value(&r, j, 2),
+                                  fl_pg_value(&r, j, 3), fl_pg_value(&r, j, 5),
+                                  fl_pg_value(&r, j, 4)) != 0) {
+                    b.max = 0;
+                    fl_buf_addf(&b, "; and %zu more", r.nrows - j);
+                    break;
+                }
         }
     }
     fl_pg_result_release(&r);
@@ -469,8 +481,8 @@ s_blockers(fl_pipeline_t *p, const fl_stmt_list_t *stmts, int index)
     free(oids);
     free(kinds);
     if (b.len == 0)
-        FL_IGNORE(fl_buf_puts(&b, "no session holds a lock on the statement's "
-                              "tables any more"));
+        fl_buf_adds(&b, "no session holds a lock on the statement's "
+                              "tables any more");
     return fl_buf_detach(&b);
 }
 
@@ -652,7 +664,7 @@ s_custom_validate(fl_pipeline_t *p, const fl_migration_t *m, json_t *report,
         } else {
             v = r.nrows == 1 && r.ncols >= 1 ? fl_pg_value(&r, 0, 0) : NULL;
             if (report)
-                json_array_append_new(report, json_pack("{s:s, s:s, s:b, s:s?}",
+                json_array_append_new(report, fl_json_pack("{s:s, s:s, s:b, s:s?}",
                     "statement", st->sql, "at", where,
                     "ok", v && strcmp(v, "t") == 0, "result", v));
             if (v == NULL || strcmp(v, "t") != 0) {
@@ -1007,7 +1019,7 @@ s_resolve(fl_pipeline_t *p, const char *const *schemas,
     int rc;
 
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(a, json_pack("[s?, s]", schemas[i], names[i]));
+        json_array_append_new(a, fl_json_pack("[s?, s]", schemas[i], names[i]));
     text = json_dumps(a, JSON_COMPACT);
     json_decref(a);
     params[0] = text;
@@ -1055,10 +1067,10 @@ s_reach(fl_pipeline_t *p, const s_oids *roots, int on_delete, int on_update,
     const char *params[2];
     int rc;
 
-    FL_IGNORE(fl_buf_puts(&arr, "{"));
+    fl_buf_adds(&arr, "{");
     for (size_t i = 0; i < roots->n; i++)
-        (void)fl_buf_printf(&arr, "%s%u", i ? "," : "", roots->v[i]);
-    FL_IGNORE(fl_buf_puts(&arr, "}"));
+        fl_buf_addf(&arr, "%s%u", i ? "," : "", roots->v[i]);
+    fl_buf_adds(&arr, "}");
     snprintf(flags, sizeof(flags), "%d%d%d", on_delete, on_update, truncate);
     params[0] = fl_buf_str(&arr);
     params[1] = flags;
@@ -1130,7 +1142,7 @@ s_backup_one(fl_pipeline_t *p, s_unit *u, uint32_t oid, const char *lockmode,
          * This run already changed the table: it is backed up before the
          * first statement of the next run instead (the net restarts).
          */
-        (void)fl_buf_printf(&u->uncovered, "%s%s.%s: %s", u->nuncovered++ ?
+        fl_buf_addf(&u->uncovered, "%s%s.%s: %s", u->nuncovered++ ?
                             "; " : "", pre->schema, pre->name,
                             "changed by an earlier statement of the same "
                             "migration before the one that destroys its data");
@@ -1357,7 +1369,7 @@ s_net(fl_pipeline_t *p, s_unit *u, fl_net_snap_t *post, fl_error_t *err)
             snprintf(reason, sizeof(reason), "a column dropped");
         if (reason[0] == '\0' || s_oids_has(&u->backed, b->oid))
             continue;
-        (void)fl_buf_printf(&u->uncovered, "%s%s.%s: %s",
+        fl_buf_addf(&u->uncovered, "%s%s.%s: %s",
                             u->nuncovered++ ? "; " : "", b->schema, b->name,
                             reason);
         s_oids_add(&u->forced, b->oid);
@@ -1820,7 +1832,7 @@ s_verify_source(fl_pipeline_t *p, const fl_migration_list_t *migs,
         pending[i] = 0;
         if (row && strcmp(row->status, "applied") == 0) {
             if (strcmp(row->checksum, m->checksum_hex) != 0) {
-                (void)fl_buf_printf(&drift, "%s%s (applied %.12s, source "
+                fl_buf_addf(&drift, "%s%s (applied %.12s, source "
                                     "%.12s)", ndrift ? "; " : "", m->file,
                                     row->checksum, m->checksum_hex);
                 ndrift++;
@@ -1919,7 +1931,7 @@ s_stmt_json(const fl_migration_t *m, const fl_stmt_t *st, size_t index)
                                             ? st->tables[i].schema : "",
                               st->tables[i].schema ? "." : "",
                               st->tables[i].name);
-        json_array_append_new(locks, json_pack("{s:s, s:s, s:b}", "table", t,
+        json_array_append_new(locks, fl_json_pack("{s:s, s:s, s:b}", "table", t,
             "lock", fl_lock_level_name(st->tables[i].lock),
             "writes", st->tables[i].writes));
         free(t);
@@ -1934,7 +1946,7 @@ s_stmt_json(const fl_migration_t *m, const fl_stmt_t *st, size_t index)
         json_array_append_new(backups, json_string(t));
         free(t);
     }
-    o = json_pack("{s:I, s:s, s:I, s:I, s:s, s:s, s:o, s:b, s:b, s:b, s:b, s:o}",
+    o = fl_json_pack("{s:I, s:s, s:I, s:I, s:s, s:s, s:o, s:b, s:b, s:b, s:b, s:o}",
                   "index", (json_int_t)index + 1, "file", m->file,
                   "line", (json_int_t)st->line, "column", (json_int_t)st->column,
                   "kind", st->kind ? st->kind : "", "sql", st->sql,
@@ -2156,7 +2168,7 @@ fl_pipeline_plan(fl_pipeline_t *p, const fl_source_t *src, json_t **out,
     for (size_t i = 0; i < migs->count; i++) {
         const fl_migration_t *m = &migs->items[i];
         const fl_ledger_row_t *row = fl_ledger_find(&ledger, m->version);
-        json_t *mo = json_pack("{s:I, s:s, s:s, s:s, s:s}",
+        json_t *mo = fl_json_pack("{s:I, s:s, s:s, s:s, s:s}",
                                "version", (json_int_t)m->version,
                                "name", m->name, "file", m->file,
                                "checksum", m->checksum_hex,
@@ -2335,9 +2347,9 @@ s_restore(fl_pipeline_t *p, const fl_ledger_row_t *row,
         return rc;
     if (res->nnotes) {
         fl_buf_t b = FL_BUF_INIT(0);
-        (void)fl_buf_printf(&b, "%s", p->opts.reason ? p->opts.reason : "");
+        fl_buf_addf(&b, "%s", p->opts.reason ? p->opts.reason : "");
         for (size_t i = 0; i < res->nnotes; i++)
-            (void)fl_buf_printf(&b, "; %s", res->notes[i]);
+            fl_buf_addf(&b, "; %s", res->notes[i]);
         note = fl_buf_detach(&b);
     }
     rc = s_rollback_state(p, m->version, "rolled_back", down_done, note, err);
@@ -2463,10 +2475,13 @@ s_rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
         FL_IGNORE(fl__session_repin(p->pg, &p->session, &ignore));
         fl_error_clear(&ignore);
     }
-    for (size_t i = 0; i < res.nfiles; i++)
-        if (unlink(res.files[i]) != 0)
+    for (size_t i = 0; i < res.nfiles; i++) {
+        fl_error_t e = FL_ERROR_INIT;
+        if (fl__backup_file_remove(res.files[i], &e) != 0)
             fl_log_warning("pipeline", "could not remove restored backup "
-                           "file \"%s\": %s", res.files[i], strerror(errno));
+                           "file: %s", e.message);
+        fl_error_clear(&e);
+    }
     for (size_t i = 0; i < res.nnotes; i++)
         s_event(p, FL_STEP_RESTORE, FL_STEP_OK, &m, 0, NULL, "%s (reason: %s)",
                 res.notes[i], p->opts.reason ? p->opts.reason : "none given");

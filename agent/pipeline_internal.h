@@ -202,6 +202,14 @@ int fl__backup_track_inserts(fl_pg_t *pg, const fl_backup_ctx_t *ctx,
 char *fl__backup_file_path(const char *dir, int64_t id);
 /* The file of a dump backup, relocated under relocate_dir when given. */
 char *fl__backup_locate(const char *recorded, const char *relocate_dir);
+/*
+ * Opens the file of backup id (NULL: any) at path for reading, only if it
+ * is where and what flotilla writes (see backup.c); -1 in *fd otherwise.
+ */
+int fl__backup_file_open(const char *path, const char *id, int *fd,
+                         fl_error_t *err) FL_NODISCARD;
+/* Removes a backup file after the same checks. */
+int fl__backup_file_remove(const char *path, fl_error_t *err) FL_NODISCARD;
 
 typedef struct {
     int accept_loss;            /* restore what can be, note the rest */
@@ -229,5 +237,8 @@ int fl__restore_backups(fl_pg_t *pg, const fl_restore_opts_t *o,
                         int64_t version, fl_restore_t *res,
                         fl_error_t *err) FL_NODISCARD;
 void fl__restore_release(fl_restore_t *res);
+
+/* A retry's wait: base * 2^attempt times a random factor in [0.5, 1]. */
+int64_t fl__pipeline_backoff(fl_pipeline_t *p, int64_t base, int attempt);
 
 #endif

@@ -2064,18 +2064,18 @@ fl_schema_diff_describe(const fl_schema_diff_list_t *l)
         char *ident = s_one_line(d->ident, 2 * S_DESCRIBE_BYTES);
 
         if (i == S_DESCRIBE_LINES) {
-            fl_buf_printf(&b, "... and %zu more\n", l->count - i);
+            fl_buf_addf(&b, "... and %zu more\n", l->count - i);
             free(ident);
             break;
         }
         if (d->expected == NULL) {
-            fl_buf_printf(&b, "%s %s: unexpected\n", d->kind, ident);
+            fl_buf_addf(&b, "%s %s: unexpected\n", d->kind, ident);
         } else if (d->actual == NULL) {
-            fl_buf_printf(&b, "%s %s: missing\n", d->kind, ident);
+            fl_buf_addf(&b, "%s %s: missing\n", d->kind, ident);
         } else {
             char *e = s_one_line(d->expected, S_DESCRIBE_BYTES);
             char *a = s_one_line(d->actual, S_DESCRIBE_BYTES);
-            fl_buf_printf(&b, "%s %s: differs: expected %s, found %s\n",
+            fl_buf_addf(&b, "%s %s: differs: expected %s, found %s\n",
                           d->kind, ident, e, a);
             free(e);
             free(a);

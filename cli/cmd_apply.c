@@ -8,10 +8,11 @@
 #include "agent/pipeline.h"
 #include "agent/source.h"
 #include "cli/cli.h"
-#include "common/alloc.h"
-#include "common/dsn.h"
 #include "cli/commands.h"
 #include "cli/dbcmd.h"
+#include "common/alloc.h"
+#include "common/dsn.h"
+#include "common/json.h"
 
 static const char s_usage[] =
     "Usage: flotilla apply [--db DSN] SOURCE [options]\n"
@@ -49,11 +50,11 @@ fl_cmd_apply(int argc, char **argv)
     rc = fl_pipeline_apply(p, &src, &res, &err);
     code = rc == 0 ? FL_EXIT_OK : fl_dbcmd_exit_code(&err);
     if (c.json) {
-        json_t *o = json_pack("{s:b, s:i, s:i, s:i}", "ok", rc == 0,
+        json_t *o = fl_json_pack("{s:b, s:i, s:i, s:i}", "ok", rc == 0,
                               "applied", res.applied, "skipped", res.skipped,
                               "pending", res.pending);
         if (rc != 0)
-            json_object_set_new(o, "error", json_pack("{s:s, s:s?, s:s?, s:s?}",
+            json_object_set_new(o, "error", fl_json_pack("{s:s, s:s?, s:s?, s:s?}",
                 "message", err.message, "detail", err.detail, "hint", err.hint,
                 "sqlstate", err.sqlstate[0] ? err.sqlstate : NULL));
         fl_dbcmd_print_json(o);

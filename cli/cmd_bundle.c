@@ -14,6 +14,7 @@
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "common/alloc.h"
+#include "common/json.h"
 #include "common/parse.h"
 #include "proto/bundle.h"
 
@@ -183,9 +184,9 @@ s_migration_json(const fl_migration_t *m)
             json_array_append_new(sections, json_string(names[i]));
     for (size_t i = 0; i < m->nallows; i++)
         json_array_append_new(allows,
-                              json_pack("{s:s, s:s}", "rule", m->allows[i].rule,
+                              fl_json_pack("{s:s, s:s}", "rule", m->allows[i].rule,
                                         "reason", m->allows[i].reason));
-    return json_pack("{s:I, s:s, s:s, s:s, s:o, s:b, s:I, s:I, s:o}",
+    return fl_json_pack("{s:I, s:s, s:s, s:s, s:o, s:b, s:I, s:I, s:o}",
                      "version", (json_int_t)m->version, "name", m->name,
                      "file", m->file, "checksum", m->checksum_hex,
                      "sections", sections, "no_transaction", m->no_transaction,
@@ -205,7 +206,7 @@ s_print_json(const fl_bundle_t *b, const char *trust_state,
 
     for (size_t i = 0; i < l->count; i++)
         json_array_append_new(migs, s_migration_json(&l->items[i]));
-    o = json_pack("{s:s, s:i, s:s, s:s, s:I, s:I, s:s, s:s, s:o*, s:o}",
+    o = fl_json_pack("{s:s, s:i, s:s, s:s, s:I, s:I, s:s, s:s, s:o*, s:o}",
                   "id", fl_bundle_id(b), "format", fl_bundle_format(b),
                   "digest", fl_bundle_digest_hex(b), "signer",
                   fl_bundle_signer(b), "created",

@@ -11,6 +11,7 @@
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "cli/dbcmd.h"
+#include "common/json.h"
 
 static const char s_usage[] =
     "Usage: flotilla locks [--db DSN] [--json]\n"
@@ -106,7 +107,7 @@ fl_cmd_locks(int argc, char **argv)
                 if (p)
                     p++;
             }
-            json_array_append_new(a, json_pack(
+            json_array_append_new(a, fl_json_pack(
                 "{s:i, s:o, s:s, s:s, s:s, s:s, s:s}",
                 "pid", (int)strtol(fl_pg_value(&r, i, 0), NULL, 10),
                 "blocked_by", by, "application", fl_pg_value(&r, i, 2),

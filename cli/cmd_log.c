@@ -11,6 +11,7 @@
 #include "cli/commands.h"
 #include "cli/dbcmd.h"
 #include "common/alloc.h"
+#include "common/json.h"
 #include "common/parse.h"
 
 static const char s_usage[] =
@@ -96,7 +97,7 @@ fl_cmd_log(int argc, char **argv)
     if (c.json) {
         json_t *a = json_array();
         for (size_t i = 0; i < r.nrows; i++)
-            json_array_append_new(a, json_pack(
+            json_array_append_new(a, fl_json_pack(
                 "{s:I, s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:s}",
                 "id", (json_int_t)strtoll(fl_pg_value(&r, i, 0), NULL, 10),
                 "created_at", fl_pg_value(&r, i, 1),

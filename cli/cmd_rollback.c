@@ -14,6 +14,7 @@
 #include "cli/commands.h"
 #include "cli/dbcmd.h"
 #include "common/alloc.h"
+#include "common/json.h"
 #include "common/parse.h"
 
 static const char s_usage[] =
@@ -167,9 +168,9 @@ fl_cmd_rollback(int argc, char **argv)
     if (code == FL_EXIT_REFUSED)
         code = FL_EXIT_FAILED;
     if (c.json) {
-        json_t *o = json_pack("{s:b, s:i}", "ok", rc == 0, "rolled_back", count);
+        json_t *o = fl_json_pack("{s:b, s:i}", "ok", rc == 0, "rolled_back", count);
         if (rc != 0)
-            json_object_set_new(o, "error", json_pack("{s:s, s:s?, s:s?}",
+            json_object_set_new(o, "error", fl_json_pack("{s:s, s:s?, s:s?}",
                 "message", err.message, "detail", err.detail, "hint", err.hint));
         fl_dbcmd_print_json(o);
         json_decref(o);

@@ -14,6 +14,7 @@
 #include "cli/commands.h"
 #include "cli/dbcmd.h"
 #include "common/alloc.h"
+#include "common/json.h"
 
 static const char s_usage[] =
     "Usage: flotilla status [--db DSN] [SOURCE] [--trust PATH] [--json]\n"
@@ -67,7 +68,7 @@ fl_cmd_status(int argc, char **argv)
     json_object_set_new(out, "migrations", applied);
     for (size_t i = 0; i < ledger.count; i++) {
         const fl_ledger_row_t *r = &ledger.items[i];
-        json_array_append_new(applied, json_pack(
+        json_array_append_new(applied, fl_json_pack(
             "{s:I, s:s, s:s, s:s?, s:s, s:s, s:s?, s:s, s:I, s:I, s:i, s:s?}",
             "version", (json_int_t)r->version, "name", r->name,
             "checksum", r->checksum, "bundle", r->bundle_id,
@@ -85,12 +86,12 @@ fl_cmd_status(int argc, char **argv)
             const fl_ledger_row_t *r = fl_ledger_find(&ledger, m->version);
             if (r && strcmp(r->status, "applied") == 0) {
                 if (strcmp(r->checksum, m->checksum_hex) != 0)
-                    json_array_append_new(drift, json_pack(
+                    json_array_append_new(drift, fl_json_pack(
                         "{s:I, s:s, s:s, s:s}", "version", (json_int_t)m->version,
                         "file", m->file, "applied_checksum", r->checksum,
                         "source_checksum", m->checksum_hex));
             } else {
-                json_array_append_new(pending, json_pack("{s:I, s:s}",
+                json_array_append_new(pending, fl_json_pack("{s:I, s:s}",
                     "version", (json_int_t)m->version, "file", m->file));
             }
         }

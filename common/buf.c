@@ -3,6 +3,7 @@
  */
 #include "common/buf.h"
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -57,6 +58,16 @@ s_reserve(fl_buf_t *b, size_t extra)
     return 0;
 }
 
+/* Passing the limit of a buffer flotilla fills itself: a bug; stop. */
+static void
+s_overflow(const fl_buf_t *b, int n)
+{
+    fprintf(stderr, "flotilla: internal error: a buffer of %zu bytes would "
+            "pass its limit of %zu bytes (adding %d)\n", b->len,
+            b->max ? b->max : FL_BUF_DEFAULT_MAX, n);
+    abort();
+}
+
 int
 fl_buf_append(fl_buf_t *b, const void *data, size_t len)
 {
@@ -91,6 +102,34 @@ fl_buf_printf(fl_buf_t *b, const char *fmt, ...)
     va_end(ap);
     b->len += (size_t)n;
     return 0;
+}
+
+void
+fl_buf_addf(fl_buf_t *b, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || s_reserve(b, (size_t)n) != 0)
+        s_overflow(b, n);
+    va_start(ap, fmt);
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+void
+fl_buf_adds(fl_buf_t *b, const char *s)
+{
+    size_t n = strlen(s);
+
+    if (s_reserve(b, n) != 0)
+        s_overflow(b, (int)(n > INT_MAX ? INT_MAX : n));
+    memcpy(b->data + b->len, s, n + 1);
+    b->len += n;
 }
 
 char *

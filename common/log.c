@@ -190,10 +190,10 @@ fl_log_record_text(const fl_log_record *rec)
     for (size_t i = 0; i < sizeof(upper) - 1 && name[i]; i++)
         upper[i] = (char)(name[i] >= 'a' && name[i] <= 'z' ? name[i] - 32 : name[i]);
     s_format_time(when, sizeof(when), rec->time_us, 0);
-    fl_buf_printf(&b, "%s %-7s %s: %s", when, upper,
+    fl_buf_addf(&b, "%s %-7s %s: %s", when, upper,
                   rec->component ? rec->component : "-", rec->message);
     for (size_t i = 0; i < rec->nfields; i++)
-        fl_buf_printf(&b, " %s=%s", rec->fields[i].key,
+        fl_buf_addf(&b, " %s=%s", rec->fields[i].key,
                       rec->fields[i].value ? rec->fields[i].value : "");
     return fl_buf_detach(&b);
 }

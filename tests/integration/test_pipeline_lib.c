@@ -15,9 +15,42 @@
 #include <cmocka.h>
 
 #include "agent/pipeline.h"
+#include "agent/pipeline_internal.h"
 #include "common/alloc.h"
 #include "common/buf.h"
 #include "testsupport.h"
+
+/*
+ * Retry jitter comes from a random source, not a seed both pipelines of a
+ * process share (time ^ pid made them retry in step, as a herd).
+ */
+static void
+test_pipelines_of_one_process_do_not_retry_in_step(void **state)
+{
+    fl_test_db_t db;
+    fl_pipeline_opts_t opts = FL_PIPELINE_OPTS_INIT;
+    fl_pipeline_t *a = NULL, *b = NULL;
+    fl_error_t err = FL_ERROR_INIT;
+    int same = 0;
+
+    (void)state;
+    fl_test_db_create(&db, "jit");
+    opts.dsn = db.conninfo;
+    assert_int_equal(fl_pipeline_open(&a, &opts, &err), 0);
+    assert_int_equal(fl_pipeline_open(&b, &opts, &err), 0);
+    for (int i = 0; i < 32; i++) {
+        int64_t x = fl__pipeline_backoff(a, 1000, 3);
+        int64_t y = fl__pipeline_backoff(b, 1000, 3);
+        assert_true(x >= 4000 && x <= 8000);
+        assert_true(y >= 4000 && y <= 8000);
+        same += x == y;
+    }
+    /* Two independent draws in 4,001 values agree rarely, not 32 times. */
+    assert_true(same < 4);
+    fl_pipeline_close(&a);
+    fl_pipeline_close(&b);
+    fl_test_db_drop(&db);
+}
 
 typedef struct {
     fl_buf_t events; /* "step:status version\n" per event */
@@ -30,7 +63,7 @@ s_on_event(const fl_pipeline_event_t *ev, void *arg)
     s_events *e = arg;
 
     pthread_mutex_lock(&e->lock);
-    (void)fl_buf_printf(&e->events, "%s:%s %lld\n", fl_step_name(ev->step),
+    fl_buf_addf(&e->events, "%s:%s %lld\n", fl_step_name(ev->step),
                         fl_step_status_name(ev->status), (long long)ev->version);
     pthread_mutex_unlock(&e->lock);
 }
@@ -171,6 +204,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_events_follow_the_steps_in_order),
+        cmocka_unit_test(test_pipelines_of_one_process_do_not_retry_in_step),
         cmocka_unit_test(test_cancel_from_another_thread_leaves_nothing_applied),
     };
     return cmocka_run_group_tests_name("pipeline_lib", tests, NULL, NULL);

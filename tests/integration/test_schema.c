@@ -443,7 +443,7 @@ test_each_kind_of_change_is_detected(void **state)
     assert_int_equal(fl_schema_prove(env->pg, 999, 1, 2, &diffs, &err), 0);
     for (size_t i = 0; i < diffs.count; i++) {
         const fl_schema_diff_t *d = &diffs.items[i];
-        fl_buf_printf(&got, "%s %s: %s\n", d->kind, d->ident,
+        fl_buf_addf(&got, "%s %s: %s\n", d->kind, d->ident,
                       !d->expected ? "unexpected"
                       : !d->actual ? "missing" : "differs");
     }
@@ -499,7 +499,7 @@ s_on_note(const char *kind, const char *ident, void *arg)
 {
     fl_buf_t *b = arg;
 
-    fl_buf_printf(b, "%s %s\n", kind, ident);
+    fl_buf_addf(b, "%s %s\n", kind, ident);
 }
 
 static void
@@ -934,7 +934,7 @@ test_describe_words_each_difference_on_one_line(void **state)
     free(got);
     /* Long defs are cut at a character boundary; long lists counted. */
     for (int i = 0; i < 60; i++)
-        fl_buf_printf(&longdef, "\xc3\xa9t\xc3\xa9 ");
+        fl_buf_addf(&longdef, "\xc3\xa9t\xc3\xa9 ");
     many.count = 60;
     many.items = fl_calloc(60, sizeof(*many.items));
     for (size_t i = 0; i < 60; i++) {

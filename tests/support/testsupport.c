@@ -415,7 +415,7 @@ s_append_rows(PGconn *conn, fl_buf_t *b, const char *table)
                           " FROM %s t) x", table);
     char *rows = fl_test_query_value(conn, q);
 
-    (void)fl_buf_printf(b, "%s\n", rows ? rows : "");
+    fl_buf_addf(b, "%s\n", rows ? rows : "");
     free(rows);
     free(q);
 }
@@ -456,7 +456,7 @@ fl_test_canonical_dump(PGconn *conn)
         fail_msg("canonical dump failed: %s", PQresultErrorMessage(res));
     for (int i = 0; i < PQntuples(res); i++) {
         const char *line = PQgetvalue(res, i, 0);
-        (void)fl_buf_printf(&b, "%s\n", line);
+        fl_buf_addf(&b, "%s\n", line);
         if (strncmp(line, "table ", 6) == 0)
             s_append_rows(conn, &b, line + 6);
     }
@@ -517,7 +517,7 @@ s_append_normalised(fl_buf_t *b, char *text)
         if (in_table) {
             qsort(cols, ncols, sizeof(char *), s_cmp_lines);
             for (size_t i = 0; i < ncols; i++)
-                (void)fl_buf_printf(b, "%s\n", cols[i]);
+                fl_buf_addf(b, "%s\n", cols[i]);
             ncols = 0;
             in_table = 0;
         }
@@ -527,7 +527,7 @@ s_append_normalised(fl_buf_t *b, char *text)
              s_starts(line, "CREATE UNLOGGED TABLE ")) &&
             line[strlen(line) - 1] == '(')
             in_table = 1;
-        (void)fl_buf_printf(b, "%s\n", line);
+        fl_buf_addf(b, "%s\n", line);
     }
     free(cols);
 }
@@ -574,7 +574,7 @@ s_append_sequence(PGconn *conn, fl_buf_t *b, const char *seq)
                           " || is_called FROM %s", seq);
     char *pos = fl_test_query_value(conn, q);
 
-    (void)fl_buf_printf(b, "sequence %s %s\n", seq, pos);
+    fl_buf_addf(b, "sequence %s %s\n", seq, pos);
     free(pos);
     free(q);
 }
@@ -582,7 +582,7 @@ s_append_sequence(PGconn *conn, fl_buf_t *b, const char *seq)
 static void
 s_append_table(PGconn *conn, fl_buf_t *b, const char *table)
 {
-    (void)fl_buf_printf(b, "rows of %s\n", table);
+    fl_buf_addf(b, "rows of %s\n", table);
     s_append_rows(conn, b, table);
 }
 
