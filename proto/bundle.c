@@ -16,11 +16,13 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
 #include "common/alloc.h"
 #include "common/hash.h"
+#include "common/perm.h"
 #include "proto/codec.h"
 #include "proto/proto_internal.h"
 
@@ -147,15 +149,26 @@ fl_trust_destroy(fl_trust_t **t)
     *t = NULL;
 }
 
+/*
+ * Adds the key in the .pub file at path after the StrictModes check,
+ * reading the resolved path that was checked.
+ */
 static int
 s_trust_add_file(fl_trust_t *t, const char *path, fl_error_t *err)
 {
     unsigned char pk[FL_KEY_PUBLIC_BYTES];
+    char *real = NULL;
+    int rc = 0;
 
-    if (fl_key_load_public(pk, path, err) != 0)
-        return FL_EINVAL;
-    fl_trust_add(t, pk);
-    return 0;
+    if ((rc = fl_perm_check(&real, path, "trusted key file", geteuid(),
+                            err)) != 0)
+        return rc;
+    if (fl_key_load_public(pk, real, err) != 0)
+        rc = FL_EINVAL;
+    else
+        fl_trust_add(t, pk);
+    free(real);
+    return rc;
 }
 
 static int
@@ -193,24 +206,28 @@ int
 fl_trust_load(fl_trust_t **out, const char *path, fl_error_t *err)
 {
     fl_trust_t *t = fl_trust_new();
+    char *real = NULL;
     struct stat st;
     int rc = 0;
 
-    if (stat(path, &st) != 0) {
+    if ((rc = fl_perm_check(&real, path, "trust store", geteuid(), err)) != 0)
+        goto cleanup;
+    if (stat(real, &st) != 0) {
         rc = FL_ERR(err, errno == ENOENT ? FL_ENOTFOUND : FL_EIO,
                     "could not open trust store \"%s\": %s", path,
                     strerror(errno));
         goto cleanup;
     }
     if (S_ISDIR(st.st_mode))
-        rc = s_trust_add_dir(t, path, err);
+        rc = s_trust_add_dir(t, real, err);
     else
-        rc = s_trust_add_file(t, path, err);
+        rc = s_trust_add_file(t, real, err);
     if (rc == 0) {
         *out = t;
         t = NULL;
     }
 cleanup:
+    free(real);
     fl_trust_destroy(&t);
     return rc;
 }

@@ -51,6 +51,14 @@ typedef struct fl_trust fl_trust_t;
 /*
  * Loads a .pub file, or every *.pub file in a directory (other files are
  * ignored; a directory without one is an error).  *out is new.
+ *
+ * StrictModes (common/perm.h): the trust store, each .pub file and every
+ * directory above them up to / must be owned by the current user or root
+ * and writable by neither group nor others (a sticky directory above,
+ * such as /tmp, is allowed); links are followed and checked where they
+ * point.  Anything else is FL_EINVAL naming the path, its mode and owner
+ * and the chmod or chown to run: whoever can write the trust store
+ * decides what this host executes.
  */
 int fl_trust_load(fl_trust_t **out, const char *path,
                   fl_error_t *err) FL_NODISCARD;

@@ -472,6 +472,64 @@ test_bundle_files_and_trust_directories(void **state)
     free(bad);
 }
 
+/*
+ * StrictModes: a trust store that someone else could write decides what
+ * this host executes, so it is refused, however valid its keys.
+ */
+static void
+test_bundle_trust_store_writable_by_others_is_refused(void **state)
+{
+    char *dir = fl_test_tmpdir();
+    char *keys = fl_asprintf("%s/keys", dir);
+    char *prefix = fl_asprintf("%s/keys/release", dir);
+    char *pub = fl_asprintf("%s/keys/release.pub", dir);
+    char id[FL_KEY_ID_HEX];
+    fl_trust_t *t = NULL;
+    fl_error_t err = FL_ERROR_INIT;
+
+    (void)state;
+    assert_int_equal(mkdir(keys, 0755), 0);
+    assert_int_equal(fl_key_generate_files(prefix, 0, id, &err), 0);
+    assert_int_equal(fl_trust_load(&t, keys, &err), 0);
+    fl_trust_destroy(&t);
+
+    assert_int_equal(chmod(keys, 0775), 0);
+    assert_int_equal(fl_trust_load(&t, keys, &err), FL_EINVAL);
+    assert_null(t);
+    assert_non_null(strstr(err.message, "trust store"));
+    assert_non_null(strstr(err.message, "is writable by group"));
+    assert_non_null(strstr(err.detail, "mode 0775"));
+    assert_non_null(strstr(err.hint, "chmod go-w"));
+    fl_error_clear(&err);
+    assert_int_equal(chmod(keys, 0755), 0);
+
+    assert_int_equal(chmod(pub, 0666), 0);
+    assert_int_equal(fl_trust_load(&t, keys, &err), FL_EINVAL);
+    assert_non_null(strstr(err.message, "trusted key file"));
+    assert_non_null(strstr(err.message, "release.pub\" is writable by group "
+                                        "and others"));
+    fl_error_clear(&err);
+    assert_int_equal(fl_trust_load(&t, pub, &err), FL_EINVAL);
+    fl_error_clear(&err);
+    assert_int_equal(chmod(pub, 0644), 0);
+
+    /* A parent directory others can write: they could swap keys/. */
+    assert_int_equal(chmod(dir, 0777), 0);
+    assert_int_equal(fl_trust_load(&t, pub, &err), FL_EINVAL);
+    assert_non_null(strstr(err.message, "is in a directory writable by group "
+                                        "and others"));
+    fl_error_clear(&err);
+    assert_int_equal(chmod(dir, 0700), 0);
+    assert_int_equal(fl_trust_load(&t, pub, &err), 0);
+    assert_int_equal(fl_trust_count(t), 1);
+    fl_trust_destroy(&t);
+    fl_test_rmtree(dir);
+    free(dir);
+    free(keys);
+    free(prefix);
+    free(pub);
+}
+
 int
 main(void)
 {
@@ -489,6 +547,7 @@ main(void)
         T(test_bundle_decode_unverified_skips_only_signature_and_expiry),
         T(test_bundle_build_refuses_bad_lists),
         T(test_bundle_files_and_trust_directories),
+        T(test_bundle_trust_store_writable_by_others_is_refused),
 #undef T
     };
     return cmocka_run_group_tests_name("bundle", tests, NULL, NULL);
