@@ -1,6 +1,10 @@
 /*
  * cmd_bundle.c - `flotilla bundle build|verify|inspect`: making and
  * checking signed migration bundles (docs/bundles.md).
+ *
+ * Everything printed from a bundle (notes, names, errors that quote
+ * them) goes through fl_str_escape_controls(): `inspect` exists to look
+ * at bundles nobody trusts yet.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -15,6 +19,7 @@
 #include "cli/commands.h"
 #include "common/alloc.h"
 #include "common/parse.h"
+#include "common/str.h"
 #include "proto/bundle.h"
 
 static const char s_usage[] =
@@ -50,12 +55,30 @@ static const char s_usage[] =
     "\n"
     "Exit codes: 0 ok, 1 failed (or not valid), 2 usage.\n";
 
+/* Replaces *field with its escaped form. */
+static void
+s_escape_field(char **field)
+{
+    char *shown = NULL;
+
+    if (*field == NULL)
+        return;
+    shown = fl_str_escape_controls(*field, 0);
+    free(*field);
+    *field = shown;
+}
+
 static int
 s_fail(const char *sub, fl_error_t *err)
 {
     char *cmd = fl_asprintf("bundle %s", sub);
-    int rc = fl_cli_report(cmd, err, FL_EXIT_FAILED);
+    int rc = 0;
 
+    /* Messages may quote a bundle's strings: a file name, a selector. */
+    s_escape_field(&err->message);
+    s_escape_field(&err->detail);
+    s_escape_field(&err->hint);
+    rc = fl_cli_report(cmd, err, FL_EXIT_FAILED);
     free(cmd);
     fl_error_clear(err);
     return rc;
@@ -256,6 +279,24 @@ cleanup:
     return rc;
 }
 
+/*
+ * A JSON string of text from a bundle.  jansson refuses invalid UTF-8,
+ * which a bundle may hold: such text is shown escaped instead.
+ */
+static json_t *
+s_json_text(const char *s)
+{
+    json_t *j = json_string(s);
+    char *shown = NULL;
+
+    if (j != NULL)
+        return j;
+    shown = fl_str_escape_controls(s, 0);
+    j = json_string(shown);
+    free(shown);
+    return j;
+}
+
 static json_t *
 s_migration_json(const fl_migration_t *m)
 {
@@ -269,11 +310,14 @@ s_migration_json(const fl_migration_t *m)
             json_array_append_new(sections, json_string(names[i]));
     for (size_t i = 0; i < m->nallows; i++)
         json_array_append_new(allows,
-                              json_pack("{s:s, s:s}", "rule", m->allows[i].rule,
-                                        "reason", m->allows[i].reason));
-    return json_pack("{s:I, s:s, s:s, s:s, s:o, s:b, s:I, s:I, s:o}",
-                     "version", (json_int_t)m->version, "name", m->name,
-                     "file", m->file, "checksum", m->checksum_hex,
+                              json_pack("{s:o, s:o}", "rule",
+                                        s_json_text(m->allows[i].rule),
+                                        "reason",
+                                        s_json_text(m->allows[i].reason)));
+    return json_pack("{s:I, s:o, s:o, s:s, s:o, s:b, s:I, s:I, s:o}",
+                     "version", (json_int_t)m->version, "name",
+                     s_json_text(m->name), "file", s_json_text(m->file),
+                     "checksum", m->checksum_hex,
                      "sections", sections, "no_transaction", m->no_transaction,
                      "lock_timeout_ms", (json_int_t)m->lock_timeout_ms,
                      "statement_timeout_ms",
@@ -292,8 +336,8 @@ s_print_json(const fl_bundle_t *b, const char *trust_state,
 
     for (size_t i = 0; i < l->count; i++)
         json_array_append_new(migs, s_migration_json(&l->items[i]));
-    o = json_pack("{s:s, s:i, s:s, s:s, s:s, s:I, s:s, s:o, s:I, s:I, s:s, "
-                  "s:s, s:o*, s:o}",
+    o = json_pack("{s:s, s:i, s:s, s:s, s:s, s:I, s:s, s:o, s:I, s:I, s:o, "
+                  "s:s, s:o, s:o}",
                   "id", fl_bundle_id(b), "format", fl_bundle_format(b),
                   "digest", fl_bundle_digest_hex(b), "signer",
                   fl_bundle_signer(b), "channel", fl_bundle_channel(b),
@@ -303,12 +347,18 @@ s_print_json(const fl_bundle_t *b, const char *trust_state,
                       ? json_string(fl_bundle_selector(b))
                       : json_null(),
                   "created", (json_int_t)fl_bundle_created(b), "expires",
-                  (json_int_t)fl_bundle_expires(b), "note", fl_bundle_note(b),
-                  "trusted", trust_state, "trust_error",
-                  trust_error ? json_string(trust_error) : json_null(),
+                  (json_int_t)fl_bundle_expires(b), "note",
+                  s_json_text(fl_bundle_note(b)), "trusted", trust_state,
+                  "trust_error",
+                  trust_error ? s_json_text(trust_error) : json_null(),
                   "migrations", migs);
+    /*
+     * ENSURE_ASCII: C1 and bidirectional controls come out as \uXXXX,
+     * as the C0 controls always do; the values read back unchanged.
+     */
     if (o != NULL)
-        s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER |
+                              JSON_ENSURE_ASCII);
     if (s == NULL)
         rc = FL_ERR(err, FL_EFAIL, "could not encode the bundle as JSON");
     else
@@ -325,8 +375,8 @@ s_print_text(const fl_bundle_t *b, const char *trust_state,
     const fl_migration_list_t *l = fl_bundle_migrations(b);
     char created[64];
     char expires[64];
-    const char *note = fl_bundle_note(b);
-    const char *why = trust_error;
+    char *note = fl_str_escape_controls(fl_bundle_note(b), 0);
+    char *why = trust_error ? fl_str_escape_controls(trust_error, 0) : NULL;
 
     fl_bundle_format_time(created, sizeof(created), fl_bundle_created(b));
     fl_bundle_format_time(expires, sizeof(expires), fl_bundle_expires(b));
@@ -342,15 +392,24 @@ s_print_text(const fl_bundle_t *b, const char *trust_state,
            why ? why : "", why ? ")" : "");
     for (size_t i = 0; i < l->count; i++) {
         const fl_migration_t *m = &l->items[i];
+        char *name = fl_str_escape_controls(m->name, 0);
 
         printf("  %-6lld %-32s sha256:%s%s%s%s%s%s\n", (long long)m->version,
-               m->name, m->checksum_hex, m->down ? " down" : "",
+               name, m->checksum_hex, m->down ? " down" : "",
                m->validate ? " validate" : "", m->verify ? " verify" : "",
                m->no_transaction ? " no-transaction" : "",
                m->nallows ? " allow" : "");
+        free(name);
     }
+    free(note);
+    free(why);
 }
 
+/*
+ * Shows FILE; with a trust store, says whether it verifies and exits 1
+ * when it does not, so that no script takes a shown bundle for a trusted
+ * one.
+ */
 static int
 s_inspect(const char *file, const char *trust_path, const char *max_lifetime,
           int json)
@@ -376,6 +435,7 @@ s_inspect(const char *file, const char *trust_path, const char *max_lifetime,
             state = "yes";
         } else {
             state = "no";
+            rc = FL_EXIT_FAILED;
         }
     }
     if (b == NULL && fl_bundle_decode_unverified(&b, data, len, &err) != 0) {

@@ -1,6 +1,8 @@
 /*
  * Tests of `flotilla keygen` and `flotilla bundle build|verify|inspect`
- * through the built executable: the signed release, scope and lifetime.
+ * through the built executable: the signed release, scope and lifetime,
+ * the exit code of an untrusted `inspect --trust`, and text from a
+ * bundle shown escaped.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -112,6 +114,27 @@ static void
 s_build(const fixture *f)
 {
     s_build_with(f, "first release", NULL);
+}
+
+/*
+ * Runs argv and expects its exit status, and out_needle in its standard
+ * output and err_needle in its standard error (each when not NULL).
+ */
+static void
+s_expect(const char *const *argv, int status, const char *out_needle,
+         const char *err_needle)
+{
+    fl_test_proc_t r;
+
+    s_run(&r, argv);
+    if (r.status != status)
+        fail_msg("%s %s exited %d, not %d: %s", argv[1], argv[2], r.status,
+                 status, r.err);
+    if (out_needle && strstr(r.out, out_needle) == NULL)
+        fail_msg("wanted \"%s\" in the output: %s", out_needle, r.out);
+    if (err_needle && strstr(r.err, err_needle) == NULL)
+        fail_msg("wanted \"%s\" in the errors: %s", err_needle, r.err);
+    fl_test_proc_release(&r);
 }
 
 static void
@@ -227,6 +250,8 @@ test_cli_bundle_verify_refuses_wrong_trust_and_tampering(void **state)
                            "--trust", f->pub, NULL};
     const char *inspect[] = {"flotilla", "bundle", "inspect", f->bundle,
                              "--trust", other_pub, NULL};
+    const char *inspect_json[] = {"flotilla", "bundle", "inspect", f->bundle,
+                                  "--trust", other_pub, "--json", NULL};
     FILE *fp = NULL;
 
     s_keygen(f->prefix);
@@ -236,10 +261,12 @@ test_cli_bundle_verify_refuses_wrong_trust_and_tampering(void **state)
     assert_int_equal(r.status, 1);
     assert_non_null(strstr(r.err, "bundle is signed by unknown key"));
     fl_test_proc_release(&r);
+    /* Shown, but not trusted: exit 1 (issue 9; it was 0). */
     s_run(&r, inspect);
-    assert_int_equal(r.status, 0);
+    assert_int_equal(r.status, 1);
     assert_non_null(strstr(r.out, "trusted  no (bundle is signed by unknown"));
     fl_test_proc_release(&r);
+    s_expect(inspect_json, 1, "\"trusted\": \"no\"", NULL);
 
     fp = fopen(f->bundle, "r+b");
     assert_non_null(fp);
@@ -299,27 +326,6 @@ test_cli_bundle_reports_source_errors_and_usage(void **state)
     free(bad);
 }
 
-/*
- * Runs argv and expects its exit status, and out_needle in its standard
- * output and err_needle in its standard error (each when not NULL).
- */
-static void
-s_expect(const char *const *argv, int status, const char *out_needle,
-         const char *err_needle)
-{
-    fl_test_proc_t r;
-
-    s_run(&r, argv);
-    if (r.status != status)
-        fail_msg("%s %s exited %d, not %d: %s", argv[1], argv[2], r.status,
-                 status, r.err);
-    if (out_needle && strstr(r.out, out_needle) == NULL)
-        fail_msg("wanted \"%s\" in the output: %s", out_needle, r.out);
-    if (err_needle && strstr(r.err, err_needle) == NULL)
-        fail_msg("wanted \"%s\" in the errors: %s", err_needle, r.err);
-    fl_test_proc_release(&r);
-}
-
 /* Issue 9: a release, a scope and a bounded lifetime in every bundle. */
 static void
 test_cli_bundle_build_signs_scope_release_and_bounded_lifetime(void **state)
@@ -342,6 +348,8 @@ test_cli_bundle_build_signs_scope_release_and_bounded_lifetime(void **state)
     const char *verify100[] = {"flotilla", "bundle", "verify", f->bundle,
                                "--trust", f->pub, "--max-lifetime", "100d",
                                NULL};
+    const char *inspect[] = {"flotilla", "bundle", "inspect", f->bundle,
+                             "--trust", f->pub, NULL};
     const char *inspect100[] = {"flotilla", "bundle", "inspect", f->bundle,
                                 "--trust", f->pub, "--max-lifetime", "100d",
                                 NULL};
@@ -355,12 +363,53 @@ test_cli_bundle_build_signs_scope_release_and_bounded_lifetime(void **state)
     s_build_with(f, "long", longer);
     s_expect(verify, 1, NULL, "is valid for longer than this host accepts");
     s_expect(verify, 1, NULL, "It is valid for 91d");
+    s_expect(inspect, 1, "trusted  no (bundle \"", NULL);
     s_expect(verify100, 0, "channel stable sequence 12; environment "
                            "production, selector tier=canary)", NULL);
     s_expect(inspect100, 0, "channel  stable\nsequence 12\n"
                             "env      production\nselector tier=canary\n",
              NULL);
     s_expect(inspect100, 0, "trusted  yes", NULL);
+}
+
+/*
+ * Issue 9: text from a bundle reaches the terminal escaped, so a note
+ * cannot recolour it, clear it, or hide a line behind a carriage return.
+ */
+static void
+test_cli_bundle_inspect_escapes_control_characters(void **state)
+{
+    fixture *f = *state;
+    static const char note[] = "\x1b[2J\x1b]0;owned\x07ok\rEVIL "
+                               "\xe2\x80\xae" "txt.exe";
+    fl_test_proc_t r;
+    const char *inspect[] = {"flotilla", "bundle", "inspect", f->bundle,
+                             "--trust", f->pub, NULL};
+    const char *json[] = {"flotilla", "bundle", "inspect", f->bundle,
+                          "--json", NULL};
+    json_t *o = NULL;
+
+    s_keygen(f->prefix);
+    s_build_with(f, note, NULL);
+    s_run(&r, inspect);
+    assert_int_equal(r.status, 0);
+    assert_null(strchr(r.out, '\x1b'));
+    assert_null(strchr(r.out, '\r'));
+    assert_null(strchr(r.out, '\x07'));
+    assert_non_null(strstr(r.out, "note     \\x1b[2J\\x1b]0;owned\\x07ok"
+                                  "\\rEVIL \\u202etxt.exe\n"));
+    fl_test_proc_release(&r);
+    /* JSON escapes them itself, and reads back unchanged. */
+    s_run(&r, json);
+    assert_int_equal(r.status, 0);
+    assert_null(strchr(r.out, '\x1b'));
+    assert_null(strstr(r.out, "\xe2\x80\xae"));
+    assert_non_null(strstr(r.out, "\\u202E"));
+    o = json_loads(r.out, 0, NULL);
+    assert_non_null(o);
+    assert_string_equal(json_string_value(json_object_get(o, "note")), note);
+    json_decref(o);
+    fl_test_proc_release(&r);
 }
 
 int
@@ -373,6 +422,7 @@ main(void)
         T(test_cli_bundle_verify_refuses_wrong_trust_and_tampering),
         T(test_cli_bundle_reports_source_errors_and_usage),
         T(test_cli_bundle_build_signs_scope_release_and_bounded_lifetime),
+        T(test_cli_bundle_inspect_escapes_control_characters),
 #undef T
     };
     return cmocka_run_group_tests_name("cli_bundle", tests, NULL, NULL);
