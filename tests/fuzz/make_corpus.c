@@ -101,8 +101,7 @@ s_messages(const char *dir)
             m.u.bundle.bundle_id = "b1";
             m.u.bundle.data = bytes;
             m.u.bundle.len = sizeof(bytes);
-            crypto_generichash(m.u.bundle.digest, 32, bytes, sizeof(bytes),
-                               NULL, 0);
+            crypto_hash_sha256(m.u.bundle.sha256, bytes, sizeof(bytes));
             break;
         case FL_WIRE_APPLY:
         case FL_WIRE_ROLLBACK:
