@@ -9,9 +9,7 @@
 #include "common/perm.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <pwd.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
