@@ -530,7 +530,7 @@ s_check_envelope(const unsigned char *data, size_t len, size_t *payload_len,
         fl_error_set_detail(err, "Format 1 bundles carry no release channel, "
                                  "sequence or scope and need not expire, so "
                                  "they could be replayed or applied where "
-                                 "they were not meant to run.  This flotilla "
+                                 "they were not meant to run. This flotilla "
                                  "reads format %d.", FL_BUNDLE_FORMAT);
         fl_error_set_hint(err, "Rebuild the bundle from its migrations: "
                                "flotilla bundle build DIR --sign KEY "

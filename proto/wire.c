@@ -380,7 +380,7 @@ fl_wire_bundle_verify(char id_out[FL_BUNDLE_ID_HEX], fl_bundle_t **out,
                     fl_bundle_id(b));
         fl_error_set_detail(err, "A bundle's id is computed from its signed "
                                  "content; the sender named another bundle.");
-        fl_error_set_hint(err, "Nothing was cached.  The sender is faulty "
+        fl_error_set_hint(err, "Nothing was cached. The sender is faulty "
                                "or hostile: check the coordinator.");
         goto cleanup;
     }
