@@ -4,11 +4,11 @@
 #include "common/json.h"
 
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include "common/alloc.h"
-#include "common/buf.h"
 #include "common/log.h"
+#include "common/str.h"
 
 json_t *
 fl_json_pack(const char *fmt, ...)
@@ -31,57 +31,19 @@ fl_json_pack(const char *fmt, ...)
     return v;
 }
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0. */
-static size_t
-s_utf8_len(const unsigned char *s, size_t n)
-{
-    size_t len = 0;
-    unsigned int c = s[0], min = 0;
-
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        len = 2, c &= 0x1f, min = 0x80;
-    else if (c >= 0xe0 && c <= 0xef)
-        len = 3, c &= 0x0f, min = 0x800;
-    else if (c >= 0xf0 && c <= 0xf4)
-        len = 4, c &= 0x07, min = 0x10000;
-    else
-        return 0;
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        c = (c << 6) | (s[i] & 0x3f);
-    }
-    if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-        return 0;
-    return len;
-}
-
 json_t *
 fl_json_text(const char *s)
 {
-    fl_buf_t b = FL_BUF_INIT(0);
-    const unsigned char *p = (const unsigned char *)s;
-    size_t n = 0;
     json_t *v = NULL;
+    char *shown = NULL;
 
     if (s == NULL)
         return json_null();
-    n = strlen(s);
-    for (size_t i = 0; i < n;) {
-        size_t l = s_utf8_len(p + i, n - i);
-        if (l == 0) {
-            fl_buf_adds(&b, "\xef\xbf\xbd");
-            i++;
-        } else {
-            fl_buf_addf(&b, "%.*s", (int)l, s + i);
-            i += l;
-        }
-    }
-    v = json_stringn(fl_buf_str(&b), b.len);
-    fl_buf_release(&b);
+    if ((v = json_string(s)) != NULL)
+        return v;
+    /* Not UTF-8: the bytes shown as \xHH, as text output shows them. */
+    shown = fl_str_escape_controls(s, FL_STR_MULTILINE);
+    v = json_string(shown);
+    free(shown);
     return v ? v : json_string("");
 }

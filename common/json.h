@@ -17,9 +17,9 @@
 json_t *fl_json_pack(const char *fmt, ...);
 
 /*
- * A JSON string of any bytes: s itself when it is UTF-8, otherwise each
- * byte that is not part of a valid sequence replaced with U+FFFD.  NULL
- * gives JSON null.
+ * A JSON string of any bytes: s itself when it is UTF-8, otherwise s as
+ * fl_str_escape_controls shows it (each byte that is not UTF-8 as \xHH).
+ * NULL gives JSON null.
  */
 json_t *fl_json_text(const char *s);
 

@@ -848,7 +848,8 @@ test_signed_bundle_apply_and_rollback_by_bundle(void **state)
     const char *kg1[] = {"flotilla", "keygen", "--out", key, NULL};
     const char *kg2[] = {"flotilla", "keygen", "--out", other, NULL};
     const char *build[] = {"flotilla", "bundle", "build", e->mdir, "--sign",
-                           keyfile, "--out", bundle, NULL};
+                           keyfile, "--out", bundle, "--environment", "test",
+                           NULL};
 
     s_write(e, "0001_a.sql", "-- flotilla:options allow=ban-drop-column gone\n"
                              "-- flotilla:up\nALTER TABLE users DROP COLUMN legacy;\n"
