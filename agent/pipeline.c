@@ -61,6 +61,9 @@ struct fl_pipeline {
     size_t npartial;   /* after COMMIT */
     int schema_gen;    /* the schema snapshot that shows the target as it
                           is now (1 or 2), or 0: none taken yet */
+    const fl_bundle_t *release; /* the bundle being applied, whose release
+                                   each migration's commit records; NULL
+                                   for a directory */
 };
 
 /* Per-migration execution counters, written to the ledger. */
@@ -1441,6 +1444,112 @@ typedef enum {
 } s_outcome;
 
 /*
+ * Raises the high-water mark of the release being applied: the highest
+ * sequence applied on its channel, with that bundle's id and signer.  An
+ * older release applied by override leaves the mark where it is.
+ */
+static int
+s_mark_release(fl_pipeline_t *p, fl_error_t *err)
+{
+    char seq[24];
+    const char *params[4];
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    int rc;
+
+    snprintf(seq, sizeof(seq), "%lld",
+             (long long)fl_bundle_sequence(p->release));
+    params[0] = fl_bundle_channel(p->release);
+    params[1] = seq;
+    params[2] = fl_bundle_id(p->release);
+    params[3] = fl_bundle_signer(p->release);
+    rc = fl_pg_query(p->pg, &r,
+        "INSERT INTO flotilla.release_marks (channel, sequence, bundle_id,"
+        " signer) VALUES ($1, $2::pg_catalog.int8, $3, $4)"
+        " ON CONFLICT (channel) DO UPDATE SET sequence = EXCLUDED.sequence,"
+        " bundle_id = EXCLUDED.bundle_id, signer = EXCLUDED.signer,"
+        " updated_at = pg_catalog.clock_timestamp()"
+        " WHERE release_marks.sequence OPERATOR(pg_catalog.<) EXCLUDED.sequence",
+        4, params, err);
+    fl_pg_result_release(&r);
+    return rc;
+}
+
+/*
+ * Whether the bundle of src may run here (proto/bundle.h's contract):
+ * its signed scope must admit this target's environment and labels, and
+ * its release must not be older than the highest applied on its channel
+ * nor another bundle numbered as that one.  A release refusal becomes a
+ * note in *override (for the log) when opts.allow_older_release says so.
+ * Directories, for development, carry no release and no scope.
+ */
+static int
+s_check_release(fl_pipeline_t *p, const fl_source_t *src, char **override,
+                fl_error_t *err)
+{
+    const fl_bundle_t *b = src->bundle;
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    const char *params[1];
+    int rc;
+
+    *override = NULL;
+    p->release = NULL;
+    if (b == NULL)
+        return 0;
+    if ((rc = fl_bundle_scope_admits(b, p->opts.environment, p->opts.labels,
+                                     p->opts.nlabels, err)) != 0) {
+        if (p->opts.environment == NULL)
+            fl_error_set_hint(err, "Name this target's environment (apply "
+                                   "--environment NAME), or build the bundle "
+                                   "for it.");
+        if (err)
+            err->code = FL_EINVAL;
+        return FL_EINVAL;
+    }
+    if ((rc = fl_ledger_exists(p->pg, err)) < 0)
+        return rc;
+    params[0] = fl_bundle_channel(b);
+    if (rc == 1 &&
+        (rc = fl_pg_query(p->pg, &r, "SELECT sequence::pg_catalog.text,"
+                          " bundle_id FROM flotilla.release_marks WHERE"
+                          " channel OPERATOR(pg_catalog.=) $1", 1, params,
+                          err)) != 0)
+        return rc;
+    if (r.nrows == 1) {
+        long long mark = strtoll(fl_pg_value(&r, 0, 0), NULL, 10);
+        long long seq = (long long)fl_bundle_sequence(b);
+        const char *mark_id = fl_pg_value(&r, 0, 1);
+        char *why = NULL;
+
+        if (seq < mark)
+            why = fl_asprintf("bundle %s is release %lld of channel \"%s\", "
+                              "older than release %lld (bundle %s) applied "
+                              "here", fl_bundle_id(b), seq,
+                              fl_bundle_channel(b), mark, mark_id);
+        else if (seq == mark && strcmp(mark_id, fl_bundle_id(b)) != 0)
+            why = fl_asprintf("bundle %s claims release %lld of channel "
+                              "\"%s\", but another bundle (%s) was applied "
+                              "here as that release", fl_bundle_id(b), seq,
+                              fl_bundle_channel(b), mark_id);
+        if (why && p->opts.allow_older_release) {
+            *override = why;
+        } else if (why) {
+            rc = FL_ERR(err, FL_EINVAL, "%s", why);
+            fl_error_set_detail(err, "A bundle older than one applied could "
+                                     "undo a fix or be a replay; each "
+                                     "channel's releases only go forward.");
+            fl_error_set_hint(err, "Apply the newest release of the channel. "
+                                   " To apply this one anyway, add "
+                                   "--allow-older-release --reason TEXT.");
+            free(why);
+        }
+    }
+    fl_pg_result_release(&r);
+    if (rc == 0)
+        p->release = b;
+    return rc;
+}
+
+/*
  * One attempt at statements [from, to) of u in one transaction, from
  * BEGIN to COMMIT: validation (first unit only), the net's snapshot, a
  * savepoint, then per statement its backups, checks and the statement;
@@ -1564,6 +1673,9 @@ s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
                                   u->stats.lock_wait_ms, u->stats.retries,
                                   NULL, NULL, NULL};
         rc = fl_ledger_record(p->pg, &rec, err);
+        /* The release's mark commits with the migration that applies it. */
+        if (rc == 0 && last && p->release)
+            rc = s_mark_release(p, err);
     }
     if (rc == 0)
         rc = fl_pg_exec(p->pg, "COMMIT", err);
@@ -1872,6 +1984,7 @@ fl_pipeline_apply(fl_pipeline_t *p, const fl_source_t *src,
     fl_ledger_t ledger = {NULL, 0};
     int *pending = fl_calloc(migs->count ? migs->count : 1, sizeof(int));
     int64_t t0 = fl__now_ms();
+    char *override = NULL;
     int rc = 0;
 
     FL_ASSERT(src->verified == FL_SOURCE_VERIFIED);
@@ -1884,12 +1997,18 @@ fl_pipeline_apply(fl_pipeline_t *p, const fl_source_t *src,
     if ((rc = fl_ledger_ensure(p->pg, err)) != 0 ||
         (rc = fl_ledger_load(p->pg, &ledger, err)) != 0)
         goto cleanup;
-    rc = s_verify_source(p, migs, &ledger, pending, err);
+    rc = s_check_release(p, src, &override, err);
+    if (rc == 0)
+        rc = s_verify_source(p, migs, &ledger, pending, err);
     if (rc != 0) {
         s_event(p, FL_STEP_VERIFY, FL_STEP_REFUSED, NULL, fl__now_ms() - t0,
                 err, "verify refused");
         goto cleanup;
     }
+    if (override)
+        s_event(p, FL_STEP_VERIFY, FL_STEP_OK, NULL, 0, NULL, "%s; applied "
+                "anyway (--allow-older-release, reason: %s)", override,
+                p->opts.reason ? p->opts.reason : "none given");
     for (size_t i = 0; i < migs->count; i++)
         result->pending += pending[i];
     s_event(p, FL_STEP_VERIFY, FL_STEP_OK, NULL, fl__now_ms() - t0, NULL,
@@ -1913,7 +2032,9 @@ fl_pipeline_apply(fl_pipeline_t *p, const fl_source_t *src,
 cleanup:
     s_flush_logs(p);
     s_unlock(p);
+    p->release = NULL;
     fl_ledger_release(&ledger);
+    free(override);
     free(pending);
     return rc;
 }
@@ -2156,12 +2277,24 @@ fl_pipeline_plan(fl_pipeline_t *p, const fl_source_t *src, json_t **out,
     /* Reading the ledger changes nothing; a missing one is an empty one. */
     if ((rc = fl_ledger_load(p->pg, &ledger, err)) != 0)
         goto cleanup;
-    if (s_verify_source(p, migs, &ledger, pending, &verr) != 0) {
-        ok = 0;
+    {
+        char *override = NULL;
+        int refused = s_check_release(p, src, &override, &verr) != 0;
+
+        if (override)
+            json_object_set_new(report, "release_override",
+                                fl_json_text(override));
+        free(override);
+        p->release = NULL;
+        if (!refused)
+            refused = s_verify_source(p, migs, &ledger, pending, &verr) != 0;
+        ok = !refused;
+    }
+    if (!ok) {
         rehearse = 0;
-        json_object_set_new(report, "problem", json_string(verr.message));
+        json_object_set_new(report, "problem", fl_json_text(verr.message));
         if (verr.detail)
-            json_object_set_new(report, "detail", json_string(verr.detail));
+            json_object_set_new(report, "detail", fl_json_text(verr.detail));
     }
     if ((rc = fl_pg_exec(p->pg, "BEGIN", err)) != 0)
         goto cleanup;

@@ -101,18 +101,27 @@ typedef struct {
     const char *search_path;  /* the migration's search_path; NULL:
                                  "$user", public (never the database's
                                  default, which its owner may set) */
+    /* Where a bundle may run (its signed scope; proto/bundle.h): */
+    const char *environment;  /* this target's environment; NULL: none,
+                                 so no bundle is admitted */
+    const char *const *labels; /* this target's labels, "key=value" */
+    size_t nlabels;
+    int allow_older_release;  /* apply a bundle older than (or numbered
+                                 as) a release applied on its channel;
+                                 needs reason, which the log keeps */
     /* Rollback only: */
     int relocate_backups;     /* backup_dir was given: look for files there */
     int accept_loss;          /* restore what can be; record the rest */
     int accept_schema_diff;   /* roll back even if the schema differs */
     int down_from_ledger;     /* run the ledger's copy of down (no source) */
-    const char *reason;       /* why (required with either accept flag) */
+    const char *reason;       /* why (required with either accept flag,
+                                 and with allow_older_release) */
 } fl_pipeline_opts_t;
 
 #define FL_PIPELINE_OPTS_INIT                                              \
     {NULL, "local", "", NULL, 0, 0, 0, 30000, 2000, 0, 5, 200,             \
      "flotilla-backups", (int64_t)1024 * 1024 * 1024, NULL, NULL, 0, NULL, \
-     0, 0, 0, 0, NULL}
+     NULL, NULL, 0, 0, 0, 0, 0, 0, NULL}
 
 typedef struct fl_pipeline fl_pipeline_t;
 

@@ -14,6 +14,17 @@ int
 fl_source_open(fl_source_t *src, const char *path, const char *trust,
                int require_signed, int64_t now_s, fl_error_t *err)
 {
+    fl_bundle_verify_opts_t vo = FL_BUNDLE_VERIFY_OPTS_INIT;
+
+    vo.now_s = now_s;
+    return fl_source_open_opts(src, path, trust, require_signed, &vo, err);
+}
+
+int
+fl_source_open_opts(fl_source_t *src, const char *path, const char *trust,
+                    int require_signed, const fl_bundle_verify_opts_t *vo,
+                    fl_error_t *err)
+{
     struct stat st;
     fl_trust_t *keys = NULL;
     int rc = 0;
@@ -46,7 +57,7 @@ fl_source_open(fl_source_t *src, const char *path, const char *trust,
     }
     if ((rc = fl_trust_load(&keys, trust, err)) != 0)
         return rc;
-    rc = fl_bundle_load(&src->bundle, path, keys, now_s, err);
+    rc = fl_bundle_load_opts(&src->bundle, path, keys, vo, err);
     fl_trust_destroy(&keys);
     if (rc != 0)
         return rc;

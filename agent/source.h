@@ -8,9 +8,8 @@
 #include <stdint.h>
 
 #include "common/error.h"
+#include "proto/bundle.h"
 #include "proto/migration.h"
-
-typedef struct fl_bundle fl_bundle_t;
 
 /*
  * The only way migrations reach the pipeline: fl_source_open builds one
@@ -38,6 +37,13 @@ typedef struct {
 int fl_source_open(fl_source_t *src, const char *path, const char *trust,
                    int require_signed, int64_t now_s,
                    fl_error_t *err) FL_NODISCARD;
+/*
+ * The same with the bundle's verification limits (clock, maximum
+ * lifetime, skew: proto/bundle.h); vo NULL means the defaults.
+ */
+int fl_source_open_opts(fl_source_t *src, const char *path, const char *trust,
+                        int require_signed, const fl_bundle_verify_opts_t *vo,
+                        fl_error_t *err) FL_NODISCARD;
 void fl_source_close(fl_source_t *src);
 
 #endif

@@ -23,7 +23,10 @@ static const char s_usage[] =
     "migration runs in one transaction with its ledger row (unless it is\n"
     "no-transaction), so it is applied exactly once or not at all.\n"
     "\n"
-    "  --to VERSION           apply up to and including VERSION\n";
+    "  --to VERSION           apply up to and including VERSION\n"
+    "  --allow-older-release  apply a bundle older than a release applied\n"
+    "                         on its channel (needs --reason; logged)\n"
+    "  --reason TEXT          why, kept in the log\n";
 
 int
 fl_cmd_apply(int argc, char **argv)
@@ -31,6 +34,7 @@ fl_cmd_apply(int argc, char **argv)
     static const struct option opts[] = {
         FL_DBCMD_LONGOPTS,
         FL_DBCMD_PIPELINE_LONGOPTS,
+        {"allow-older-release", no_argument, NULL, FL_OPT_ALLOW_OLDER},
         {"to", required_argument, NULL, FL_OPT_TO},
         {NULL, 0, NULL, 0},
     };

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "agent/backups.h"
+#include "agent/ledger.h"
 #include "agent/pg.h"
 #include "cli/cli.h"
 #include "cli/commands.h"
@@ -79,14 +80,12 @@ fl_cmd_backups(int argc, char **argv)
         goto cleanup;
     }
     {
-        char *v = NULL;
-        if (fl_pg_query_value(pg, &v, "SELECT to_regclass('flotilla.backups')"
-                              " IS NOT NULL", 0, NULL, &err) != 0) {
+        int exists = fl_ledger_exists(pg, &err);
+        if (exists < 0) {
             code = fl_cli_report("backups", &err, FL_EXIT_FAILED);
             goto cleanup;
         }
-        if (strcmp(v, "t") != 0) {
-            free(v);
+        if (exists == 0) {
             if (c.json)
                 printf("[]\n");
             else
@@ -94,7 +93,6 @@ fl_cmd_backups(int argc, char **argv)
                        fl_pg_describe(pg));
             goto cleanup;
         }
-        free(v);
     }
     if (strcmp(verb, "list") == 0) {
         if (fl_pg_query(pg, &r,

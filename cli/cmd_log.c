@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/ledger.h"
 #include "agent/pg.h"
 #include "cli/cli.h"
 #include "cli/commands.h"
@@ -69,17 +70,20 @@ fl_cmd_log(int argc, char **argv)
         code = fl_cli_report("log", &err, FL_EXIT_CONNECT);
         goto cleanup;
     }
-    if (fl_pg_query_value(pg, &v, "SELECT to_regclass('flotilla.migration_logs')"
-                          " IS NOT NULL", 0, NULL, &err) != 0) {
-        code = fl_cli_report("log", &err, FL_EXIT_FAILED);
-        goto cleanup;
-    }
-    if (strcmp(v, "t") != 0) {
-        FL_ERR(&err, FL_ENOTFOUND, "database \"%s\" has no flotilla ledger",
-               fl_pg_describe(pg));
-        fl_error_set_hint(&err, "Nothing was ever applied here with flotilla.");
-        code = fl_cli_report("log", &err, FL_EXIT_FAILED);
-        goto cleanup;
+    {
+        int exists = fl_ledger_exists(pg, &err);
+        if (exists < 0) {
+            code = fl_cli_report("log", &err, FL_EXIT_FAILED);
+            goto cleanup;
+        }
+        if (exists == 0) {
+            FL_ERR(&err, FL_ENOTFOUND, "database \"%s\" has no flotilla "
+                   "ledger", fl_pg_describe(pg));
+            fl_error_set_hint(&err, "Nothing was ever applied here with "
+                                    "flotilla.");
+            code = fl_cli_report("log", &err, FL_EXIT_FAILED);
+            goto cleanup;
+        }
     }
     sql = fl_asprintf(
         "SELECT id, to_char(created_at, 'YYYY-MM-DD HH24:MI:SS.MS TZ'),"

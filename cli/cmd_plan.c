@@ -26,7 +26,10 @@ static const char s_usage[] =
     "not the ledger, not the schema, not the data.  Exit 0 when apply would\n"
     "go ahead, 3 when it would be refused or fail.\n"
     "\n"
-    "  --to VERSION           plan up to and including VERSION\n";
+    "  --to VERSION           plan up to and including VERSION\n"
+    "  --allow-older-release  plan a bundle older than a release applied on\n"
+    "                         its channel (needs --reason)\n"
+    "  --reason TEXT          why\n";
 
 static void
 s_print_text(const json_t *report)
@@ -110,6 +113,7 @@ fl_cmd_plan(int argc, char **argv)
     static const struct option opts[] = {
         FL_DBCMD_LONGOPTS,
         FL_DBCMD_PIPELINE_LONGOPTS,
+        {"allow-older-release", no_argument, NULL, FL_OPT_ALLOW_OLDER},
         {"to", required_argument, NULL, FL_OPT_TO},
         {NULL, 0, NULL, 0},
     };

@@ -51,7 +51,7 @@ static const char s_usage[] =
     "                         executes text read back from a database\n";
 
 enum { S_OPT_LAST = 2000, S_OPT_BUNDLE, S_OPT_ACCEPT_LOSS, S_OPT_ACCEPT_DIFF,
-       S_OPT_REASON, S_OPT_DOWN_FROM_LEDGER };
+       S_OPT_DOWN_FROM_LEDGER };
 
 int
 fl_cmd_rollback(int argc, char **argv)
@@ -64,7 +64,6 @@ fl_cmd_rollback(int argc, char **argv)
         {"bundle", required_argument, NULL, S_OPT_BUNDLE},
         {"accept-loss", no_argument, NULL, S_OPT_ACCEPT_LOSS},
         {"accept-schema-diff", no_argument, NULL, S_OPT_ACCEPT_DIFF},
-        {"reason", required_argument, NULL, S_OPT_REASON},
         {"down-from-ledger", no_argument, NULL, S_OPT_DOWN_FROM_LEDGER},
         {NULL, 0, NULL, 0},
     };
@@ -102,10 +101,6 @@ fl_cmd_rollback(int argc, char **argv)
                 c.popts.accept_loss = 1;
             else
                 c.popts.accept_schema_diff = 1;
-            continue;
-        }
-        if (opt == S_OPT_REASON) {
-            c.popts.reason = optarg;
             continue;
         }
         if (opt == S_OPT_DOWN_FROM_LEDGER) {
@@ -149,12 +144,8 @@ fl_cmd_rollback(int argc, char **argv)
     if ((code = fl_dbcmd_start(&c)) != 0)
         return code;
     if (optind < argc &&
-        fl_source_open(&src, argv[optind], c.trust, c.require_signed,
-                       (int64_t)time(NULL), &err) != 0) {
-        /* An unverifiable source changes nothing. */
-        code = fl_cli_report("rollback", &err, FL_EXIT_REFUSED);
+        (code = fl_dbcmd_open_source(&c, argv[optind], &src)) != 0)
         goto cleanup;
-    }
     if (fl_pipeline_open(&p, &c.popts, &err) != 0) {
         code = fl_cli_report("rollback", &err, FL_EXIT_CONNECT);
         goto cleanup;

@@ -897,8 +897,8 @@ test_signed_bundle_apply_and_rollback_by_bundle(void **state)
     free(after);
     {
         const char *argv[] = {"flotilla", "apply", "--db", e->dbarg, "--log-file",
-                              e->log, "--trust", pub, "--require-signed", bundle,
-                              NULL};
+                              e->log, "--trust", pub, "--require-signed",
+                              "--environment", "test", bundle, NULL};
         s_cli(&r, argv);
         s_expect(&r, 0, "applied 1 migration");
         fl_test_proc_release(&r);

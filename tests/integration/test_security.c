@@ -437,7 +437,11 @@ test_bundle_with_an_invalid_name_is_refused(void **state)
     fl_migration_compute_checksum(&migs.items[0]);
     bo.created = (int64_t)time(NULL);
     bo.expires = bo.created + 3600;
-    if (fl_bundle_build(&out, &migs, key, &bo, &err) == 0) {
+    bo.environment = "test";
+    if (fl_bundle_build(&out, &migs, key, &bo, &err) != 0) {
+        /* A builder that refuses it is as good, if it says why. */
+        assert_non_null(strstr(err.message, "name"));
+    } else {
         f = fopen(path, "wb");
         assert_non_null(f);
         assert_int_equal(fwrite(out.data, 1, out.len, f), out.len);
@@ -446,7 +450,6 @@ test_bundle_with_an_invalid_name_is_refused(void **state)
                                         (int64_t)time(NULL), &err), FL_EPROTO);
         assert_non_null(strstr(err.message, "migration 1"));
     }
-    /* (A builder that refuses it already is as good.) */
     fl_error_clear(&err);
     fl_source_close(&src);
     fl_buf_release(&out);
@@ -456,6 +459,192 @@ test_bundle_with_an_invalid_name_is_refused(void **state)
     free(secret);
     free(pub);
     free(path);
+}
+
+/* Builds mdir into dir/NAME.bundle, signed with dir/release.key. */
+static char *
+s_bundle(s_env *e, const char *name, const char *const *args)
+{
+    char *out = fl_asprintf("%s/%s.bundle", e->dir, name);
+    char *key = fl_asprintf("%s/release.key", e->dir);
+    const char *argv[24] = {"flotilla", "bundle", "build", e->mdir, "--sign",
+                            key, "--out", out};
+    size_t n = 8;
+    fl_test_proc_t r;
+
+    for (size_t i = 0; args && args[i]; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    fl_test_run(&r, "flotilla", argv, NULL, 60);
+    fl_test_expect(&r, 0, NULL);
+    fl_test_proc_release(&r);
+    free(key);
+    return out;
+}
+
+static void
+s_keygen(s_env *e)
+{
+    char *prefix = fl_asprintf("%s/release", e->dir);
+    const char *argv[] = {"flotilla", "keygen", "--out", prefix, NULL};
+    fl_test_proc_t r;
+
+    fl_test_run(&r, "flotilla", argv, NULL, 60);
+    fl_test_expect(&r, 0, NULL);
+    fl_test_proc_release(&r);
+    free(prefix);
+}
+
+/* Runs apply BUNDLE --trust release.pub EXTRA...; checks status, says. */
+static void
+s_apply_bundle(s_env *e, const char *bundle, int status, const char *says,
+               const char *const *extra)
+{
+    char *pub = fl_asprintf("%s/release.pub", e->dir);
+    const char *argv[24] = {"--trust", pub};
+    size_t n = 2;
+    fl_test_proc_t r;
+
+    for (size_t i = 0; extra && extra[i]; i++)
+        argv[n++] = extra[i];
+    argv[n] = NULL;
+    fl_test_flotilla(&r, e->dir, e->db.conninfo, e->log, "apply", argv, bundle);
+    fl_test_expect(&r, status, says);
+    fl_test_proc_release(&r);
+    free(pub);
+}
+
+/*
+ * A bundle cannot be replayed: once release 5 of a channel is applied, a
+ * lower release, or another bundle numbered 5, is refused; an explicit
+ * override with a reason applies it and the ledger's log says so.
+ */
+static void
+test_an_older_release_is_refused_unless_overridden(void **state)
+{
+    s_env *e = *state;
+    char *b5 = NULL, *b4 = NULL, *b5b = NULL, *b6 = NULL;
+    char *v = NULL;
+
+    s_keygen(e);
+    s_write(e, "0001_a.sql", "-- flotilla:up\nCREATE TABLE public.a (id int);\n"
+                             "-- flotilla:down\nDROP TABLE public.a;\n");
+    b4 = s_bundle(e, "b4", S_ARGS("--environment", "staging", "--channel",
+                                  "web", "--sequence", "4"));
+    s_write(e, "0002_b.sql", "-- flotilla:up\nCREATE TABLE public.b (id int);\n"
+                             "-- flotilla:down\nDROP TABLE public.b;\n");
+    b5 = s_bundle(e, "b5", S_ARGS("--environment", "staging", "--channel",
+                                  "web", "--sequence", "5"));
+    b5b = s_bundle(e, "b5b", S_ARGS("--environment", "staging", "--channel",
+                                    "web", "--sequence", "5", "--note",
+                                    "another build"));
+    s_apply_bundle(e, b5, 0, "applied 2", S_ARGS("--environment", "staging"));
+    v = fl_test_query_value(e->conn, "SELECT channel || ' ' || sequence"
+                                     " FROM flotilla.release_marks");
+    assert_string_equal(v, "web 5");
+    free(v);
+    /* An older release of the channel: refused, nothing changes. */
+    s_apply_bundle(e, b4, 3, "older than release 5",
+                   S_ARGS("--environment", "staging"));
+    /* The same release number, another bundle: refused. */
+    s_apply_bundle(e, b5b, 3, "another bundle",
+                   S_ARGS("--environment", "staging"));
+    /* Re-applying the bundle applied is a no-op, not a refusal. */
+    s_apply_bundle(e, b5, 0, NULL, S_ARGS("--environment", "staging"));
+    /* Another channel has its own numbers. */
+    s_write(e, "0003_c.sql", "-- flotilla:up\nCREATE TABLE public.c (id int);\n"
+                             "-- flotilla:down\nDROP TABLE public.c;\n");
+    b6 = s_bundle(e, "ops1", S_ARGS("--environment", "staging", "--channel",
+                                    "ops", "--sequence", "1"));
+    s_apply_bundle(e, b6, 0, "applied 1", S_ARGS("--environment", "staging"));
+    /* The override needs a reason, and is logged with it. */
+    s_apply_bundle(e, b4, 2, "--reason",
+                   S_ARGS("--environment", "staging", "--allow-older-release"));
+    s_apply_bundle(e, b4, 0, NULL,
+                   S_ARGS("--environment", "staging", "--allow-older-release",
+                          "--reason", "re-deploying 4 after a bad 5"));
+    v = fl_test_query_value(e->conn,
+        "SELECT count(*) FROM flotilla.migration_logs WHERE message LIKE"
+        " '%older than release 5%re-deploying 4 after a bad 5%'");
+    assert_string_equal(v, "1");
+    free(v);
+    /* The mark stays at the highest release applied. */
+    v = fl_test_query_value(e->conn, "SELECT string_agg(channel || ' ' ||"
+                                     " sequence, ',' ORDER BY channel)"
+                                     " FROM flotilla.release_marks");
+    assert_string_equal(v, "ops 1,web 5");
+    free(v);
+    free(b4);
+    free(b5);
+    free(b5b);
+    free(b6);
+}
+
+/*
+ * A bundle runs only where its signed scope says: its environment, and
+ * targets whose labels its selector admits.
+ */
+static void
+test_a_bundle_runs_only_in_its_scope(void **state)
+{
+    s_env *e = *state;
+    char *prod = NULL, *canary = NULL, *v = NULL;
+
+    s_keygen(e);
+    s_write(e, "0001_a.sql", "-- flotilla:up\nCREATE TABLE public.a (id int);\n"
+                             "-- flotilla:down\nDROP TABLE public.a;\n");
+    prod = s_bundle(e, "prod", S_ARGS("--environment", "production"));
+    canary = s_bundle(e, "canary", S_ARGS("--environment", "staging",
+                                          "--selector", "tier=canary"));
+    s_apply_bundle(e, prod, 3, "names no environment", NULL);
+    s_apply_bundle(e, prod, 3, "not \"staging\"",
+                   S_ARGS("--environment", "staging"));
+    s_apply_bundle(e, canary, 3, "does not select this target",
+                   S_ARGS("--environment", "staging", "--label", "tier=main"));
+    v = fl_test_query_value(e->conn, "SELECT to_regclass('public.a') IS NULL");
+    assert_string_equal(v, "t");
+    free(v);
+    s_apply_bundle(e, canary, 0, "applied 1",
+                   S_ARGS("--environment", "staging", "--label", "tier=canary",
+                          "--label", "region=eu"));
+    free(prod);
+    free(canary);
+}
+
+/*
+ * A tenant who creates the schema "flotilla" before flotilla does, with a
+ * trigger on the ledger table, would have it run with flotilla's rights:
+ * a ledger not owned by flotilla's role (or a superuser) is refused.
+ */
+static void
+test_a_ledger_the_tenant_planted_is_refused(void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+    char *v = NULL;
+
+    fl_test_exec(e->conn,
+        "SET ROLE fl_tenant;"
+        "CREATE SCHEMA flotilla;"
+        "CREATE TABLE flotilla.ledger_meta (ledger_version int NOT NULL,"
+        " created_at timestamptz NOT NULL DEFAULT now());"
+        "CREATE FUNCTION flotilla.grab() RETURNS trigger LANGUAGE plpgsql AS"
+        " $$BEGIN PERFORM public.trap('ledger trigger'); RETURN NEW; END$$;"
+        "CREATE TRIGGER grab BEFORE INSERT ON flotilla.ledger_meta"
+        " FOR EACH ROW EXECUTE FUNCTION flotilla.grab();"
+        "RESET ROLE");
+    s_write(e, "0001_a.sql", "-- flotilla:up\nCREATE TABLE public.a (id int);\n"
+                             "-- flotilla:down\nDROP TABLE public.a;\n");
+    fl_test_ws_flotilla(e, &r, "apply", NULL, 1);
+    fl_test_expect(&r, 1, "not owned by");
+    fl_test_proc_release(&r);
+    s_assert_no_side_effect(e, "apply on a planted ledger");
+    v = fl_test_query_value(e->conn, "SELECT to_regclass('public.a') IS NULL");
+    assert_string_equal(v, "t");
+    free(v);
+    /* Status and log read the ledger too: refused the same way. */
+    s_flotilla(e, 1, "not owned by", "status", NULL, 1);
+    s_assert_no_side_effect(e, "status on a planted ledger");
 }
 
 int
@@ -475,6 +664,13 @@ main(void)
         cmocka_unit_test(test_connect_is_bounded_and_cancellable),
         cmocka_unit_test_setup_teardown(
             test_bundle_with_an_invalid_name_is_refused, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_an_older_release_is_refused_unless_overridden, s_setup,
+            s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_bundle_runs_only_in_its_scope, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_ledger_the_tenant_planted_is_refused, s_setup, s_teardown),
     };
 
     if (!fl_test_have_postgres()) {
