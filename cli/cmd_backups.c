@@ -89,7 +89,7 @@ fl_cmd_backups(int argc, char **argv)
             if (c.json)
                 printf("[]\n");
             else
-                printf("no backups (no flotilla ledger in %s)\n",
+                fl_cli_out("no backups (no flotilla ledger in %s)\n",
                        fl_pg_describe(pg));
             goto cleanup;
         }
@@ -123,7 +123,7 @@ fl_cmd_backups(int argc, char **argv)
             json_decref(a);
         } else {
             for (size_t i = 0; i < r.nrows; i++)
-                printf("%4s  v%-5s %-30s %-40s %8s rows %6s added  %s%s%s%s%s\n",
+                fl_cli_out("%4s  v%-5s %-30s %-40s %8s rows %6s added  %s%s%s%s%s\n",
                        fl_pg_value(&r, i, 0), fl_pg_value(&r, i, 1),
                        fl_pg_value(&r, i, 2), fl_pg_value(&r, i, 3),
                        fl_pg_value(&r, i, 4), fl_pg_value(&r, i, 5),
@@ -146,11 +146,11 @@ fl_cmd_backups(int argc, char **argv)
             code = fl_cli_report("backups", &err, FL_EXIT_FAILED);
         } else {
             if (c.json)
-                printf("{\"pruned\": %zu, \"dry_run\": %s, "
+                fl_cli_out("{\"pruned\": %zu, \"dry_run\": %s, "
                        "\"files_not_removed\": %zu}\n", pr.pruned,
                        dry ? "true" : "false", pr.nproblems);
             else
-                printf("%s %zu backup%s%s\n", dry ? "would prune" : "pruned",
+                fl_cli_out("%s %zu backup%s%s\n", dry ? "would prune" : "pruned",
                        pr.pruned, pr.pruned == 1 ? "" : "s",
                        pr.nproblems ? " (some files were not removed, see "
                                       "above)" : "");

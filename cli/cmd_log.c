@@ -116,7 +116,7 @@ fl_cmd_log(int argc, char **argv)
         json_decref(a);
     } else {
         for (size_t i = 0; i < r.nrows; i++)
-            printf("%s  %-5s %-12s %-8s %6s ms  %s\n", fl_pg_value(&r, i, 1),
+            fl_cli_out("%s  %-5s %-12s %-8s %6s ms  %s\n", fl_pg_value(&r, i, 1),
                    fl_pg_value(&r, i, 2), fl_pg_value(&r, i, 4),
                    fl_pg_value(&r, i, 5), fl_pg_value(&r, i, 6),
                    fl_pg_value(&r, i, 7));

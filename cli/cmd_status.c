@@ -105,11 +105,11 @@ fl_cmd_status(int argc, char **argv)
     } else {
         size_t i;
         json_t *x;
-        printf("%s: %zu migration%s in the ledger\n", fl_pg_describe(pg),
+        fl_cli_out("%s: %zu migration%s in the ledger\n", fl_pg_describe(pg),
                ledger.count, ledger.count == 1 ? "" : "s");
         for (i = 0; i < ledger.count; i++) {
             const fl_ledger_row_t *r = &ledger.items[i];
-            printf("  %04lld %-30s %-11s %.12s  %s  %s  %lld ms%s%s\n",
+            fl_cli_out("  %04lld %-30s %-11s %.12s  %s  %s  %lld ms%s%s\n",
                    (long long)r->version, r->name, r->status, r->checksum,
                    r->finished_at ? r->finished_at : r->started_at,
                    r->applied_by, (long long)r->duration_ms,
@@ -117,11 +117,11 @@ fl_cmd_status(int argc, char **argv)
                    r->error_message ? r->error_message : "");
         }
         if (pending) {
-            printf("%zu pending:\n", json_array_size(pending));
+            fl_cli_out("%zu pending:\n", json_array_size(pending));
             json_array_foreach(pending, i, x)
-                printf("  %s\n", json_string_value(json_object_get(x, "file")));
+                fl_cli_out("  %s\n", json_string_value(json_object_get(x, "file")));
             json_array_foreach(drift, i, x)
-                printf("DRIFT: %s was applied with checksum %.12s; the source "
+                fl_cli_out("DRIFT: %s was applied with checksum %.12s; the source "
                        "now has %.12s\n",
                        json_string_value(json_object_get(x, "file")),
                        json_string_value(json_object_get(x, "applied_checksum")),

@@ -385,7 +385,8 @@ fl_dbcmd_exit_code(const fl_error_t *err)
 void
 fl_dbcmd_print_json(const json_t *value)
 {
-    char *s = json_dumps(value, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    char *s = json_dumps(value, JSON_INDENT(2) | JSON_PRESERVE_ORDER |
+                         JSON_ENSURE_ASCII);
 
     if (s) {
         printf("%s\n", s);

@@ -647,6 +647,42 @@ test_a_ledger_the_tenant_planted_is_refused(void **state)
     s_assert_no_side_effect(e, "status on a planted ledger");
 }
 
+/*
+ * Text from the database reaches a terminal escaped: an error message
+ * holding an escape sequence (which could clear the screen, or hide the
+ * rest of a line) is shown as "\x1b", on the console of apply and in
+ * the text of `flotilla log`.
+ */
+static void
+test_terminal_output_escapes_control_characters(void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+
+    s_write(e, "0001_boom.sql",
+            "-- flotilla:up\n"
+            "DO $$BEGIN RAISE EXCEPTION 'boom%gone', chr(27) || '[2J' ||"
+            " chr(13); END$$;\n"
+            "-- flotilla:down\nSELECT 1;\n");
+    fl_test_ws_flotilla(e, &r, "apply", NULL, 1);
+    fl_test_expect(&r, 1, "boom\\x1b[2J\\rgone");
+    if (strchr(r.out, 27) || strchr(r.err, 27) || strchr(r.err, '\r'))
+        fail_msg("apply printed a raw control character:\n%s", r.err);
+    fl_test_proc_release(&r);
+    fl_test_ws_flotilla(e, &r, "log", NULL, 0);
+    fl_test_expect(&r, 0, "boom\\x1b[2J\\rgone");
+    if (strchr(r.out, 27) || strchr(r.out, '\r'))
+        fail_msg("log printed a raw control character:\n%s", r.out);
+    fl_test_proc_release(&r);
+    /* JSON keeps the text exact, escaped the JSON way. */
+    fl_test_ws_flotilla(e, &r, "log", S_ARGS("--json"), 0);
+    fl_test_expect(&r, 0, NULL);
+    if (!strstr(r.out, "boom\\u001b[2J\\rgone") &&
+        !strstr(r.out, "boom\\u001B[2J\\rgone"))
+        fail_msg("log --json lost the text:\n%s", r.out);
+    fl_test_proc_release(&r);
+}
+
 int
 main(void)
 {
@@ -671,6 +707,9 @@ main(void)
             test_a_bundle_runs_only_in_its_scope, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_a_ledger_the_tenant_planted_is_refused, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_terminal_output_escapes_control_characters, s_setup,
+            s_teardown),
     };
 
     if (!fl_test_have_postgres()) {
