@@ -1979,8 +1979,22 @@ fl_backups_prune(fl_pg_t *pg, int64_t older_ms, const char *relocate_dir,
         if (strspn(id, "0123456789") != strlen(id))
             continue;
         out->pruned++;
-        if (dry_run)
+        if (dry_run) {
+            /* What could not be removed is said now, not after. */
+            if (dump) {
+                char *path = fl__backup_locate(fl_pg_value(&r, i, 2),
+                                               relocate_dir);
+                fl_error_t e = FL_ERROR_INIT;
+                int fd = -1;
+                if (fl__backup_file_open(path, id, &fd, &e) != 0)
+                    s_problem(out, path, e.message);
+                else
+                    close(fd);
+                fl_error_clear(&e);
+                free(path);
+            }
             continue;
+        }
         /* One transaction per backup: the drops and the mark go together. */
         rc = fl_pg_commandf(pg, err, "BEGIN");
         if (rc == 0)

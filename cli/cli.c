@@ -59,21 +59,33 @@ fl_cli_bad_option(const char *cmd, const char *opt, fl_error_t *err)
     return FL_EXIT_USAGE;
 }
 
+/* The text of fmt and ap, with what a terminal acts on escaped. */
+static char *s_escaped(const char *fmt, va_list ap)
+    __attribute__((format(printf, 1, 0)));
+
+static char *
+s_escaped(const char *fmt, va_list ap)
+{
+    char *text = fl_vasprintf(fmt, ap);
+    char *shown = fl_str_escape_controls(text, FL_STR_MULTILINE);
+
+    free(text);
+    return shown;
+}
+
 int
 fl_cli_usage_error(const char *cmd, const char *fmt, ...)
 {
     va_list ap;
 
-    char *text = NULL, *shown = NULL;
+    char *shown = NULL;
 
     va_start(ap, fmt);
-    text = fl_vasprintf(fmt, ap);
+    shown = s_escaped(fmt, ap);
     va_end(ap);
-    shown = fl_str_escape_controls(text, FL_STR_MULTILINE);
     fprintf(stderr, "flotilla %s: %s\nTry \"flotilla %s --help\".\n", cmd,
             shown, cmd);
     free(shown);
-    free(text);
     return FL_EXIT_USAGE;
 }
 
@@ -108,13 +120,11 @@ void
 fl_cli_out(const char *fmt, ...)
 {
     va_list ap;
-    char *text = NULL, *shown = NULL;
+    char *shown = NULL;
 
     va_start(ap, fmt);
-    text = fl_vasprintf(fmt, ap);
+    shown = s_escaped(fmt, ap);
     va_end(ap);
-    shown = fl_str_escape_controls(text, FL_STR_MULTILINE);
     fputs(shown, stdout);
     free(shown);
-    free(text);
 }

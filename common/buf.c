@@ -86,39 +86,53 @@ fl_buf_puts(fl_buf_t *b, const char *s)
     return fl_buf_append(b, s, strlen(s));
 }
 
+/*
+ * vprintf into the buffer; FL_EINVAL past the limit, the buffer
+ * unchanged.  *n gets the length of the text.
+ */
+static int s_vprintf(fl_buf_t *b, int *n, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
+static int
+s_vprintf(fl_buf_t *b, int *n, const char *fmt, va_list ap)
+{
+    va_list again;
+
+    va_copy(again, ap);
+    *n = vsnprintf(NULL, 0, fmt, ap);
+    if (*n < 0 || s_reserve(b, (size_t)*n) != 0) {
+        va_end(again);
+        return FL_EINVAL;
+    }
+    vsnprintf(b->data + b->len, (size_t)*n + 1, fmt, again);
+    va_end(again);
+    b->len += (size_t)*n;
+    return 0;
+}
+
 int
 fl_buf_printf(fl_buf_t *b, const char *fmt, ...)
 {
     va_list ap;
-    int n;
+    int rc, n;
 
     va_start(ap, fmt);
-    n = vsnprintf(NULL, 0, fmt, ap);
+    rc = s_vprintf(b, &n, fmt, ap);
     va_end(ap);
-    if (n < 0 || s_reserve(b, (size_t)n) != 0)
-        return FL_EINVAL;
-    va_start(ap, fmt);
-    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-    return 0;
+    return rc;
 }
 
 void
 fl_buf_addf(fl_buf_t *b, const char *fmt, ...)
 {
     va_list ap;
-    int n;
+    int rc, n;
 
     va_start(ap, fmt);
-    n = vsnprintf(NULL, 0, fmt, ap);
+    rc = s_vprintf(b, &n, fmt, ap);
     va_end(ap);
-    if (n < 0 || s_reserve(b, (size_t)n) != 0)
+    if (rc != 0)
         s_overflow(b, n);
-    va_start(ap, fmt);
-    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
 }
 
 void

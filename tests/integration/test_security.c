@@ -190,7 +190,7 @@ test_tenant_functions_never_run_in_any_command(void **state)
             "DROP TABLE public.tags;\n");
     s_flotilla(e, 0, NULL, "plan", NULL, 1);
     s_assert_no_side_effect(e, "plan");
-    s_flotilla(e, 0, NULL, "apply", S_ARGS("--backup-dump-above", "0"), 1);
+    s_flotilla(e, 0, NULL, "apply", S_ARGS("--backup-dump-above", "1"), 1);
     s_assert_no_side_effect(e, "apply");
     s_flotilla(e, 0, NULL, "status", NULL, 1);
     s_flotilla(e, 0, NULL, "log", NULL, 0);
@@ -683,6 +683,186 @@ test_terminal_output_escapes_control_characters(void **state)
     fl_test_proc_release(&r);
 }
 
+/*
+ * A migration's statements run under "$user", public, whatever default
+ * search_path the database's owner set: an unqualified name never lands
+ * in (or resolves from) a schema the owner put first.
+ */
+static void
+test_migration_runs_under_its_own_search_path(void **state)
+{
+    s_env *e = *state;
+    char *sql = fl_asprintf("ALTER DATABASE %s SET search_path = evil, public",
+                            e->db.name);
+    char *v = NULL;
+
+    fl_test_exec(e->conn, "CREATE SCHEMA evil AUTHORIZATION fl_tenant");
+    fl_test_exec(e->conn, sql);
+    s_write(e, "0001_made.sql", "-- flotilla:up\nCREATE TABLE made (id int);\n"
+                                "-- flotilla:down\nDROP TABLE made;\n");
+    s_flotilla(e, 0, "applied 1", "apply", NULL, 1);
+    v = fl_test_query_value(e->conn, "SELECT (to_regclass('public.made') IS"
+                                     " NOT NULL)::text || (to_regclass("
+                                     "'evil.made') IS NULL)::text");
+    assert_string_equal(v, "truetrue");
+    free(v);
+    free(sql);
+}
+
+/*
+ * --db-file keeps the connection string (and its password) off the
+ * command line, where every local user can read it; the file must be
+ * 0600 like any secret.
+ */
+static void
+test_db_file_keeps_the_password_off_the_command_line(void **state)
+{
+    s_env *e = *state;
+    char *path = fl_asprintf("%s/db.conn", e->dir);
+    const char *argv[] = {"flotilla", "status", "--db-file", path, NULL};
+    fl_test_proc_t r;
+
+    fl_test_write_file(path, e->db.conninfo);
+    chmod(path, 0644);
+    fl_test_run(&r, "flotilla", argv, NULL, 60);
+    fl_test_expect(&r, 2, "group or world access");
+    fl_test_proc_release(&r);
+    chmod(path, 0600);
+    fl_test_run(&r, "flotilla", argv, NULL, 60);
+    fl_test_expect(&r, 0, "0 migrations");
+    fl_test_proc_release(&r);
+    free(path);
+}
+
+/*
+ * The ledger names a dump backup's file; whoever edits that row cannot
+ * make rollback read, or prune remove, any other file: the path must have
+ * the shape flotilla writes, with no symbolic link on it.
+ */
+static void
+test_a_tampered_backup_location_is_refused(void **state)
+{
+    s_env *e = *state;
+    char *victim = fl_asprintf("%s/victim.txt", e->dir);
+    char *loc = NULL, *sql = NULL, *linkdir = NULL, *real = NULL, *v = NULL;
+    struct stat st;
+
+    fl_test_exec(e->conn, "CREATE TABLE public.keep (id int PRIMARY KEY, v text);"
+                          "INSERT INTO public.keep SELECT g, 'v' FROM"
+                          " generate_series(1, 10) g;");
+    s_write(e, "0001_trim.sql", "-- flotilla:up\nDELETE FROM public.keep"
+                                " WHERE id > 5;\n-- flotilla:down\nSELECT 1;\n");
+    s_flotilla(e, 0, NULL, "apply", S_ARGS("--backup-dump-above", "1"), 1);
+    loc = fl_test_query_value(e->conn, "SELECT location FROM flotilla.backups");
+    assert_int_equal(loc[0], '/');
+    fl_test_write_file(victim, "not a backup\n");
+    /* A file elsewhere: refused, and left alone. */
+    sql = fl_asprintf("UPDATE flotilla.backups SET location = '%s'", victim);
+    fl_test_exec(e->conn, sql);
+    free(sql);
+    s_flotilla(e, 1, "is not where flotilla keeps", "rollback",
+               S_ARGS("--last"), 1);
+    s_flotilla(e, 1, "is not where flotilla keeps", "backups",
+               S_ARGS("prune", "--older-than", "0s", "--dry-run"), 0);
+    /* The real file, reached through a symbolic link: refused too. */
+    real = fl_strndup(loc, (size_t)(strrchr(loc, '/') - loc));
+    linkdir = fl_asprintf("%s/x-0123456789ab", e->dir);
+    assert_int_equal(symlink(real, linkdir), 0);
+    sql = fl_asprintf("UPDATE flotilla.backups SET location = '%s%s'", linkdir,
+                      strrchr(loc, '/'));
+    fl_test_exec(e->conn, sql);
+    free(sql);
+    s_flotilla(e, 1, "symbolic link", "rollback", S_ARGS("--last"), 1);
+    assert_int_equal(stat(victim, &st), 0);
+    assert_int_equal(stat(loc, &st), 0);
+    /* Put back as recorded, the rollback restores the rows. */
+    sql = fl_asprintf("UPDATE flotilla.backups SET location = '%s'", loc);
+    fl_test_exec(e->conn, sql);
+    free(sql);
+    s_flotilla(e, 0, "rolled back 1", "rollback", S_ARGS("--last"), 1);
+    v = fl_test_query_value(e->conn, "SELECT count(*) FROM public.keep");
+    assert_string_equal(v, "10");
+    free(v);
+    free(real);
+    free(linkdir);
+    free(loc);
+    free(victim);
+}
+
+/*
+ * The role set-up docs/SECURITY.md asks for is enough: a login role of
+ * flotilla's own, member of the tenant's role, with CONNECT, CREATE and
+ * TEMPORARY on the database and SET on session_replication_role, applies
+ * and rolls back with a backup; the tenant gets no access to the ledger.
+ */
+static void
+test_a_dedicated_role_with_the_documented_privileges_is_enough(void **state)
+{
+    s_env *e = *state;
+    char *sql = fl_asprintf(
+        "DO $$ BEGIN CREATE ROLE fl_runner LOGIN;"
+        " EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$;"
+        "GRANT fl_tenant TO fl_runner;"
+        "GRANT CONNECT, CREATE, TEMPORARY ON DATABASE %s TO fl_runner;"
+        "GRANT SET ON PARAMETER session_replication_role TO fl_runner;",
+        e->db.name);
+    char *dsn = fl_asprintf("%s user=fl_runner", e->db.conninfo);
+    fl_test_proc_t r;
+    char *v = NULL;
+
+    fl_test_exec(e->conn, sql);
+    fl_test_exec(e->conn, "ALTER TABLE public.items OWNER TO fl_tenant");
+    s_write(e, "0001_trim.sql",
+            "-- flotilla:up\nDELETE FROM public.items WHERE id > 10;\n"
+            "CREATE TABLE public.extra (id int);\n"
+            "-- flotilla:down\nDROP TABLE public.extra;\n");
+    fl_test_flotilla(&r, e->dir, dsn, e->log, "apply", NULL, e->mdir);
+    fl_test_expect(&r, 0, "applied 1");
+    fl_test_proc_release(&r);
+    v = fl_test_query_value(e->conn,
+        "SELECT pg_catalog.has_schema_privilege('fl_tenant', 'flotilla',"
+        " 'USAGE')::text || pg_catalog.has_table_privilege('fl_tenant',"
+        " 'flotilla.schema_migrations', 'SELECT')::text ||"
+        " pg_catalog.has_schema_privilege('fl_tenant', 'flotilla_backup',"
+        " 'USAGE')::text");
+    assert_string_equal(v, "falsefalsefalse");
+    free(v);
+    fl_test_flotilla(&r, e->dir, dsn, e->log, "rollback", S_ARGS("--last"),
+                     e->mdir);
+    fl_test_expect(&r, 0, "rolled back 1");
+    fl_test_proc_release(&r);
+    v = fl_test_query_value(e->conn, "SELECT count(*) FROM public.items");
+    assert_string_equal(v, "20");
+    free(v);
+    fl_test_exec(e->conn, "REVOKE SET ON PARAMETER session_replication_role"
+                          " FROM fl_runner");
+    free(dsn);
+    free(sql);
+}
+
+/*
+ * A table backup's location is only ever flotilla_backup.b<id>: a ledger
+ * row pointing at a tenant's table is refused, and that table untouched.
+ */
+static void
+test_a_tampered_backup_table_is_refused(void **state)
+{
+    s_env *e = *state;
+    char *v = NULL;
+
+    fl_test_exec(e->conn, "CREATE TABLE public.other (id int PRIMARY KEY);"
+                          "INSERT INTO public.other VALUES (1), (2);");
+    s_write(e, "0001_trim.sql", "-- flotilla:up\nDELETE FROM public.items"
+                                " WHERE id > 10;\n-- flotilla:down\nSELECT 1;\n");
+    s_flotilla(e, 0, NULL, "apply", NULL, 1);
+    fl_test_exec(e->conn, "UPDATE flotilla.backups SET location ="
+                          " 'public.other'");
+    s_flotilla(e, 1, "unexpected location", "rollback", S_ARGS("--last"), 1);
+    v = fl_test_query_value(e->conn, "SELECT count(*) FROM public.other");
+    assert_string_equal(v, "2");
+    free(v);
+}
+
 int
 main(void)
 {
@@ -710,6 +890,19 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_terminal_output_escapes_control_characters, s_setup,
             s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_migration_runs_under_its_own_search_path, s_setup,
+            s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_db_file_keeps_the_password_off_the_command_line, s_setup,
+            s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_tampered_backup_location_is_refused, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_dedicated_role_with_the_documented_privileges_is_enough,
+            s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_tampered_backup_table_is_refused, s_setup, s_teardown),
     };
 
     if (!fl_test_have_postgres()) {
