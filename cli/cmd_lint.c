@@ -17,12 +17,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "agent/lintcheck.h"
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "common/alloc.h"
 #include "common/config.h"
+#include "common/json.h"
 #include "common/parse.h"
-#include "agent/lintcheck.h"
 #include "lint/lint.h"
 #include "proto/bundle.h"
 #include "proto/migration.h"
@@ -234,13 +235,13 @@ s_print_json(const fl_finding_list_t *list)
 
     for (i = 0; i < list->count; i++) {
         const fl_finding_t *f = &list->items[i];
-        json_array_append_new(arr, json_pack(
+        json_array_append_new(arr, fl_json_pack(
             "{s:s, s:i, s:i, s:s, s:s, s:s, s:s, s:s}", "file", f->file,
             "line", f->line, "column", f->column, "severity",
             fl_lint_severity_name(f->severity), "rule", f->rule, "message",
             f->message, "help", f->help, "excerpt", f->excerpt));
     }
-    s_dump(json_pack("{s:o, s:I, s:I}", "findings", arr, "errors",
+    s_dump(fl_json_pack("{s:o, s:I, s:I}", "findings", arr, "errors",
                      (json_int_t)fl_finding_list_count(list, FL_LINT_ERROR),
                      "warnings",
                      (json_int_t)fl_finding_list_count(list, FL_LINT_WARNING)));
@@ -255,7 +256,7 @@ s_print_sarif(const fl_finding_list_t *list, const fl_lint_options_t *opts)
 
     for (i = 0; i < nrules; i++) {
         fl_lint_severity sev = fl_lint_options_severity(opts, &table[i]);
-        json_array_append_new(rules, json_pack(
+        json_array_append_new(rules, fl_json_pack(
             "{s:s, s:{s:s}, s:{s:s}, s:{s:s}}", "id", table[i].id,
             "shortDescription", "text", table[i].id, "help", "text",
             table[i].help, "defaultConfiguration", "level",
@@ -264,14 +265,14 @@ s_print_sarif(const fl_finding_list_t *list, const fl_lint_options_t *opts)
     for (i = 0; i < list->count; i++) {
         const fl_finding_t *f = &list->items[i];
         const fl_lint_rule_t *r = fl_lint_rule_find(f->rule);
-        json_array_append_new(results, json_pack(
+        json_array_append_new(results, fl_json_pack(
             "{s:s, s:I, s:s, s:{s:s}, s:[{s:{s:{s:s}, s:{s:i, s:i}}}]}",
             "ruleId", f->rule, "ruleIndex", (json_int_t)(r - table), "level",
             fl_lint_severity_name(f->severity), "message", "text", f->message,
             "locations", "physicalLocation", "artifactLocation", "uri", f->file,
             "region", "startLine", f->line, "startColumn", f->column));
     }
-    s_dump(json_pack(
+    s_dump(fl_json_pack(
         "{s:s, s:s, s:[{s:{s:{s:s, s:s, s:s, s:o}}, s:o}]}", "$schema",
         "https://json.schemastore.org/sarif-2.1.0.json", "version", "2.1.0",
         "runs", "tool", "driver", "name", "flotilla", "version",

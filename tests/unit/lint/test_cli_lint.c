@@ -272,7 +272,7 @@ test_cli_lint_bundle_lints_each_migration(void **state)
     char dir[4200], path[4300], key[4300], bundle[4300];
     const char *kg[] = {"flotilla", "keygen", "--out", key, NULL};
     const char *build[] = {"flotilla", "bundle", "build", dir, "--sign", path,
-                           "--out", bundle, NULL};
+                           "--out", bundle, "--environment", "dev", NULL};
     const char *lint[] = {"flotilla", "lint", bundle, NULL};
     char want[4400];
 
