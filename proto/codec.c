@@ -525,6 +525,10 @@ s_field_present(const fl_codec_field_t *f, const void *obj)
 {
     if (f->type == FL_CODEC_STR)
         return *S_CAT(obj, f->off, char *) != NULL;
+    if (!(f->flags & FL_CODEC_REQUIRED) &&
+        (f->type == FL_CODEC_BIN || f->type == FL_CODEC_ARRAY ||
+         f->type == FL_CODEC_STRMAP || f->type == FL_CODEC_STRLIST))
+        return *S_CAT(obj, f->count_off, size_t) > 0;
     return 1;
 }
 
@@ -535,7 +539,7 @@ s_encode_field(fl_codec_writer_t *w, const fl_codec_field_t *f,
     size_t count = 0;
 
     if (f->type == FL_CODEC_BIN || f->type == FL_CODEC_ARRAY ||
-        f->type == FL_CODEC_STRMAP)
+        f->type == FL_CODEC_STRMAP || f->type == FL_CODEC_STRLIST)
         count = *S_CAT(obj, f->count_off, size_t);
     fl_codec_write_str(w, f->key);
     switch (f->type) {
@@ -577,6 +581,19 @@ s_encode_field(fl_codec_writer_t *w, const fl_codec_field_t *f,
                               f->key);
             fl_codec_write_str(w, kv[i].key);
             fl_codec_write_str(w, kv[i].value);
+        }
+        break;
+    }
+    case FL_CODEC_STRLIST: {
+        char *const *items =
+            *(char **const *)((const char *)obj + f->off);
+
+        fl_codec_write_array(w, count);
+        for (size_t i = 0; i < count; i++) {
+            if (items[i] == NULL)
+                return FL_ERR(err, FL_EINVAL, "entry %zu of field \"%s\" "
+                                              "is not set", i, f->key);
+            fl_codec_write_str(w, items[i]);
         }
         break;
     }
@@ -665,22 +682,36 @@ s_decode_array(fl_codec_reader_t *r, const fl_codec_field_t *f, void *obj)
     return 0;
 }
 
+/*
+ * Checks a STRMAP's or STRLIST's count n (already bounded by the bytes
+ * left) against the field's maximum and allocates its n entries of size
+ * bytes into obj (*out = NULL when n is 0).
+ */
+static int
+s_entries(fl_codec_reader_t *r, const fl_codec_field_t *f, void *obj,
+          size_t n, size_t size, void **out)
+{
+    *out = NULL;
+    if (n > f->max_count)
+        return fl_codec_fail(r, "field \"%s\" has %zu entries, more than "
+                                "the %zu allowed", f->key, n, f->max_count);
+    if (n == 0)
+        return 0;
+    *out = fl_calloc(n, size);
+    *S_AT(obj, f->off, void *) = *out;
+    *S_AT(obj, f->count_off, size_t) = n;
+    return 0;
+}
+
 static int
 s_decode_strmap(fl_codec_reader_t *r, const fl_codec_field_t *f, void *obj)
 {
     size_t n = 0;
     fl_codec_kv_t *kv = NULL;
 
-    if (fl_codec_read_map(r, &n) != 0)
+    if (fl_codec_read_map(r, &n) != 0 ||
+        s_entries(r, f, obj, n, sizeof(*kv), (void **)&kv) != 0)
         return FL_EPROTO;
-    if (n > f->max_count)
-        return fl_codec_fail(r, "field \"%s\" has %zu entries, more than "
-                                "the %zu allowed", f->key, n, f->max_count);
-    if (n == 0)
-        return 0;
-    kv = fl_calloc(n, sizeof(*kv));
-    *S_AT(obj, f->off, fl_codec_kv_t *) = kv;
-    *S_AT(obj, f->count_off, size_t) = n;
     for (size_t i = 0; i < n; i++) {
         size_t start = r->pos;
 
@@ -694,6 +725,21 @@ s_decode_strmap(fl_codec_reader_t *r, const fl_codec_field_t *f, void *obj)
                                      kv[i].key, f->key);
             }
     }
+    return 0;
+}
+
+static int
+s_decode_strlist(fl_codec_reader_t *r, const fl_codec_field_t *f, void *obj)
+{
+    size_t n = 0;
+    char **items = NULL;
+
+    if (fl_codec_read_array(r, &n) != 0 ||
+        s_entries(r, f, obj, n, sizeof(*items), (void **)&items) != 0)
+        return FL_EPROTO;
+    for (size_t i = 0; i < n; i++)
+        if (fl_codec_read_strdup(r, &items[i]) != 0)
+            return FL_EPROTO;
     return 0;
 }
 
@@ -745,6 +791,8 @@ s_decode_field(fl_codec_reader_t *r, const fl_codec_field_t *f, void *obj)
         return s_decode_array(r, f, obj);
     case FL_CODEC_STRMAP:
         return s_decode_strmap(r, f, obj);
+    case FL_CODEC_STRLIST:
+        return s_decode_strlist(r, f, obj);
     }
     return fl_codec_fail(r, "unsupported field type");
 }
@@ -826,6 +874,16 @@ fl_codec_release(const fl_codec_schema_t *s, void *obj)
                 free(kv[k].value);
             }
             fl_free(S_AT(obj, f->off, fl_codec_kv_t *));
+            *S_AT(obj, f->count_off, size_t) = 0;
+            break;
+        }
+        case FL_CODEC_STRLIST: {
+            char **items = *S_AT(obj, f->off, char **);
+            size_t count = *S_AT(obj, f->count_off, size_t);
+
+            for (size_t k = 0; items && k < count; k++)
+                free(items[k]);
+            fl_free(S_AT(obj, f->off, char **));
             *S_AT(obj, f->count_off, size_t) = 0;
             break;
         }

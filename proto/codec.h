@@ -107,7 +107,8 @@ typedef enum {
     FL_CODEC_BIN,    /* unsigned char * with a size_t count */
     FL_CODEC_BIN32,  /* unsigned char[32], exactly 32 bytes */
     FL_CODEC_ARRAY,  /* element * with a size_t count, elements per elem */
-    FL_CODEC_STRMAP  /* fl_codec_kv_t * with a size_t count: a str->str map */
+    FL_CODEC_STRMAP, /* fl_codec_kv_t * with a size_t count: a str->str map */
+    FL_CODEC_STRLIST /* char ** with a size_t count: an array of str */
 } fl_codec_type;
 
 #define FL_CODEC_REQUIRED 1u
@@ -124,8 +125,9 @@ typedef struct {
     fl_codec_type type;
     unsigned flags;       /* FL_CODEC_REQUIRED */
     size_t off;           /* offset of the value in the struct */
-    size_t count_off;     /* BIN, ARRAY, STRMAP: offset of the size_t count */
-    size_t max_count;     /* ARRAY, STRMAP: most elements accepted */
+    size_t count_off;     /* BIN, ARRAY, STRMAP, STRLIST: offset of the
+                             size_t count */
+    size_t max_count;     /* ARRAY, STRMAP, STRLIST: most elements accepted */
     const struct fl_codec_schema *elem; /* ARRAY: the element schema */
 } fl_codec_field_t;
 
@@ -138,7 +140,9 @@ typedef struct fl_codec_schema {
 
 /*
  * Writes obj as a map of the schema's fields.  A required string that is
- * NULL fails with FL_EINVAL naming the field.
+ * NULL fails with FL_EINVAL naming the field.  An optional string is left
+ * out when NULL; an optional BIN, ARRAY, STRMAP or STRLIST when its count
+ * is 0 (it decodes as absent: NULL and 0).
  */
 int fl_codec_encode(fl_codec_writer_t *w, const fl_codec_schema_t *s,
                     const void *obj, fl_error_t *err) FL_NODISCARD;

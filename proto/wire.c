@@ -29,18 +29,32 @@
 #define S_MAX_TARGETS 100000
 #define S_MAX_APPLIED 100000
 #define S_MAX_ARGS 256
+#define S_MAX_LABELS 64
+#define S_MAX_IDS 1000000
+
+/* An optional counted field: BIN, ARRAY, STRMAP or STRLIST. */
+#define S_LIST(key, type, flags, st, field, count, max, elem)               \
+    {key, type, flags, offsetof(st, field), offsetof(st, count), max, elem}
 
 static const fl_codec_field_t s_applied_fields[] = {
     S_F("version", FL_CODEC_I64, S_REQ, fl_wire_applied_t, version),
     S_F("checksum", FL_CODEC_BIN32, S_REQ, fl_wire_applied_t, checksum),
+    S_F("status", FL_CODEC_STR, S_REQ, fl_wire_applied_t, status),
+    S_F("rollout", FL_CODEC_STR, 0, fl_wire_applied_t, rollout),
 };
-S_SCHEMA(s_applied_schema, "applied migration", s_applied_fields,
+S_SCHEMA(s_applied_schema, "ledger row", s_applied_fields,
          fl_wire_applied_t);
 
 #define S_TARGET_FIELDS(st, prefix)                                         \
     S_F("target", FL_CODEC_STR, S_REQ, st, prefix target),                  \
-    {"applied", FL_CODEC_ARRAY, S_REQ, offsetof(st, prefix applied),        \
-     offsetof(st, prefix napplied), S_MAX_APPLIED, &s_applied_schema}
+    S_F("kind", FL_CODEC_STR, 0, st, prefix kind),                          \
+    S_F("environment", FL_CODEC_STR, 0, st, prefix environment),            \
+    S_LIST("labels", FL_CODEC_STRMAP, 0, st, prefix labels,                 \
+           prefix nlabels, S_MAX_LABELS, NULL),                             \
+    S_F("known", FL_CODEC_BOOL, S_REQ, st, prefix known),                   \
+    S_LIST("applied", FL_CODEC_ARRAY, 0, st, prefix applied,                \
+           prefix napplied, S_MAX_APPLIED, &s_applied_schema),              \
+    S_F("error", FL_CODEC_STR, 0, st, prefix error)
 
 static const fl_codec_field_t s_target_fields[] = {
     S_TARGET_FIELDS(fl_wire_target_t, ),
@@ -50,8 +64,12 @@ S_SCHEMA(s_target_schema, "target", s_target_fields, fl_wire_target_t);
 static const fl_codec_field_t s_hello_fields[] = {
     S_F("agent", FL_CODEC_STR, S_REQ, fl_wire_hello_t, agent),
     S_F("agent_version", FL_CODEC_STR, 0, fl_wire_hello_t, agent_version),
-    {"targets", FL_CODEC_ARRAY, S_REQ, offsetof(fl_wire_hello_t, targets),
-     offsetof(fl_wire_hello_t, ntargets), S_MAX_TARGETS, &s_target_schema},
+    S_LIST("labels", FL_CODEC_STRMAP, 0, fl_wire_hello_t, labels, nlabels,
+           S_MAX_LABELS, NULL),
+    S_LIST("targets", FL_CODEC_ARRAY, S_REQ, fl_wire_hello_t, targets,
+           ntargets, S_MAX_TARGETS, &s_target_schema),
+    S_LIST("holding", FL_CODEC_STRLIST, 0, fl_wire_hello_t, holding,
+           nholding, S_MAX_IDS, NULL),
 };
 S_SCHEMA(s_hello_schema, "hello", s_hello_fields, fl_wire_hello_t);
 
@@ -59,6 +77,7 @@ static const fl_codec_field_t s_welcome_fields[] = {
     S_F("coordinator", FL_CODEC_STR, S_REQ, fl_wire_welcome_t, coordinator),
     S_F("session", FL_CODEC_STR, S_REQ, fl_wire_welcome_t, session),
     S_F("heartbeat_ms", FL_CODEC_I64, S_REQ, fl_wire_welcome_t, heartbeat_ms),
+    S_F("timeout_ms", FL_CODEC_I64, S_REQ, fl_wire_welcome_t, timeout_ms),
 };
 S_SCHEMA(s_welcome_schema, "welcome", s_welcome_fields, fl_wire_welcome_t);
 
@@ -111,10 +130,12 @@ static const fl_codec_field_t s_result_fields[] = {
     S_F("id", FL_CODEC_STR, S_REQ, fl_wire_result_t, id),
     S_F("rollout", FL_CODEC_STR, S_REQ, fl_wire_result_t, rollout),
     S_F("target", FL_CODEC_STR, S_REQ, fl_wire_result_t, target),
+    S_F("action", FL_CODEC_STR, S_REQ, fl_wire_result_t, action),
     S_F("status", FL_CODEC_STR, S_REQ, fl_wire_result_t, status),
     S_F("version", FL_CODEC_I64, S_REQ, fl_wire_result_t, version),
     S_F("duration_ms", FL_CODEC_I64, S_REQ, fl_wire_result_t, duration_ms),
     S_ERROR_FIELDS(fl_wire_result_t),
+    S_F("report", FL_CODEC_STR, 0, fl_wire_result_t, report),
 };
 S_SCHEMA(s_result_schema, "result", s_result_fields, fl_wire_result_t);
 
@@ -126,7 +147,7 @@ S_SCHEMA(s_ledger_query_schema, "ledger query", s_ledger_query_fields,
          fl_wire_ledger_query_t);
 
 static const fl_codec_field_t s_ledger_reply_fields[] = {
-    S_F("id", FL_CODEC_STR, S_REQ, fl_wire_ledger_reply_t, id),
+    S_F("id", FL_CODEC_STR, 0, fl_wire_ledger_reply_t, id),
     S_TARGET_FIELDS(fl_wire_ledger_reply_t, state.),
 };
 S_SCHEMA(s_ledger_reply_schema, "ledger reply", s_ledger_reply_fields,
@@ -144,8 +165,10 @@ S_SCHEMA(s_error_schema, "error", s_error_fields, fl_wire_error_t);
 static const fl_codec_field_t s_control_request_fields[] = {
     S_F("id", FL_CODEC_STR, S_REQ, fl_wire_control_request_t, id),
     S_F("command", FL_CODEC_STR, S_REQ, fl_wire_control_request_t, command),
-    {"args", FL_CODEC_STRMAP, S_REQ, offsetof(fl_wire_control_request_t, args),
-     offsetof(fl_wire_control_request_t, nargs), S_MAX_ARGS, NULL},
+    S_LIST("args", FL_CODEC_STRMAP, S_REQ, fl_wire_control_request_t, args,
+           nargs, S_MAX_ARGS, NULL),
+    S_LIST("data", FL_CODEC_BIN, 0, fl_wire_control_request_t, data, len, 0,
+           NULL),
 };
 S_SCHEMA(s_control_request_schema, "control request",
          s_control_request_fields, fl_wire_control_request_t);
@@ -157,6 +180,20 @@ static const fl_codec_field_t s_control_reply_fields[] = {
 };
 S_SCHEMA(s_control_reply_schema, "control reply", s_control_reply_fields,
          fl_wire_control_reply_t);
+
+static const fl_codec_field_t s_bundle_request_fields[] = {
+    S_F("bundle_id", FL_CODEC_STR, S_REQ, fl_wire_bundle_request_t,
+        bundle_id),
+};
+S_SCHEMA(s_bundle_request_schema, "bundle request", s_bundle_request_fields,
+         fl_wire_bundle_request_t);
+
+static const fl_codec_field_t s_result_ack_fields[] = {
+    S_LIST("ids", FL_CODEC_STRLIST, S_REQ, fl_wire_result_ack_t, ids, nids,
+           S_MAX_IDS, NULL),
+};
+S_SCHEMA(s_result_ack_schema, "result ack", s_result_ack_fields,
+         fl_wire_result_ack_t);
 
 /* Indexed by fl_wire_type; entry 0 is unused. */
 static const struct {
@@ -179,6 +216,8 @@ static const struct {
     {"error", &s_error_schema},
     {"control_request", &s_control_request_schema},
     {"control_reply", &s_control_reply_schema},
+    {"bundle_request", &s_bundle_request_schema},
+    {"result_ack", &s_result_ack_schema},
 };
 
 static int
@@ -335,10 +374,13 @@ fl_wire_decode(fl_wire_msg_t *out, const unsigned char *data, size_t len,
         return rc;
     out->type = (fl_wire_type)type;
     out->version = (int)version;
-    /* The only large value is a bundle's bytes. */
+    /* The only large values are a bundle's bytes, in a transfer or in an
+     * operator's request to dispatch it. */
     fl_codec_reader_init(&r, data, len,
-                         type == FL_WIRE_BUNDLE ? FL_WIRE_MAX_SIZE
-                                                : FL_WIRE_MAX_STR,
+                         type == FL_WIRE_BUNDLE ||
+                                 type == FL_WIRE_CONTROL_REQUEST
+                             ? FL_WIRE_MAX_SIZE
+                             : FL_WIRE_MAX_STR,
                          "message", err);
     if ((rc = fl_codec_decode(&r, s_types[type].schema, &out->u)) != 0 ||
         (rc = s_check(&r, out)) != 0) {

@@ -22,6 +22,21 @@
  * caches anything, and the id it caches under is the one that function
  * returns, computed from the verified bytes, never the claimed bundle_id.
  * Key ids (key.h) stay BLAKE2b: they name keys, they check nothing.
+ *
+ * Version 3 (issue 11, the fleet): a hello carries the agent's labels,
+ * each target's kind, environment, labels and ledger rows (with status
+ * and rollout) or why they are unknown, and the ids of the commands the
+ * agent holds (queued, running, or answered but not yet acknowledged);
+ * a welcome carries the heartbeat timeout; a result names its action and
+ * may carry a plan report; a control request may carry bytes (a bundle).
+ * New: bundle_request (an agent asks for a bundle it does not hold) and
+ * result_ack (the coordinator has recorded these results).  A ledger
+ * reply without an id is unsolicited: the agent learnt a target's state.
+ *
+ * The session (docs/fleet.md): an agent's DEALER connects and says hello;
+ * the coordinator answers welcome; both send heartbeats; the coordinator
+ * sends commands, the agent asks for bundles, streams step events and one
+ * result per command, and forgets a result only when result_ack names it.
  */
 #ifndef FL_PROTO_WIRE_H
 #define FL_PROTO_WIRE_H
@@ -34,7 +49,7 @@
 #include "proto/bundle.h"
 #include "proto/codec.h"
 
-#define FL_WIRE_VERSION 2
+#define FL_WIRE_VERSION 3
 /* A bundle transfer carries a whole bundle; nothing else comes close. */
 #define FL_WIRE_MAX_SIZE ((size_t)65 * 1024 * 1024)
 #define FL_WIRE_MAX_STR ((size_t)1024 * 1024)
@@ -54,35 +69,51 @@ typedef enum {
     FL_WIRE_LEDGER_REPLY,  /* agent -> coordinator */
     FL_WIRE_ERROR,         /* either way: a request could not be served */
     FL_WIRE_CONTROL_REQUEST, /* operator -> coordinator */
-    FL_WIRE_CONTROL_REPLY    /* coordinator -> operator */
+    FL_WIRE_CONTROL_REPLY,   /* coordinator -> operator */
+    FL_WIRE_BUNDLE_REQUEST,  /* agent -> coordinator: send this bundle */
+    FL_WIRE_RESULT_ACK       /* coordinator -> agent: results recorded */
 } fl_wire_type;
 
-#define FL_WIRE_TYPE_COUNT 15
+#define FL_WIRE_TYPE_COUNT 17
 
-/* One applied migration as a target's ledger records it. */
+/* One migration as a target's ledger records it. */
 typedef struct {
     int64_t version;
     unsigned char checksum[32];
+    char *status;          /* applied, running, failed, rolling_back,
+                              rolled_back */
+    char *rollout;         /* optional: the rollout that last wrote it */
 } fl_wire_applied_t;
 
 /* A target and its ledger state (hello and ledger reply). */
 typedef struct {
-    char *target;
-    fl_wire_applied_t *applied; /* in ledger order */
+    char *target;          /* unique in the fleet: "shard-a/tenant_042" */
+    char *kind;            /* optional: "database" or "schema" */
+    char *environment;     /* optional: where bundles may run on it */
+    fl_codec_kv_t *labels; /* optional */
+    size_t nlabels;
+    int known;             /* 1: applied is the ledger as read */
+    fl_wire_applied_t *applied; /* in version order; optional */
     size_t napplied;
+    char *error;           /* optional: why the ledger is not known */
 } fl_wire_target_t;
 
 typedef struct {
     char *agent;          /* agent name */
     char *agent_version;  /* flotilla version of the agent; optional */
+    fl_codec_kv_t *labels; /* the agent's labels; optional */
+    size_t nlabels;
     fl_wire_target_t *targets;
     size_t ntargets;
+    char **holding;       /* command ids held: optional */
+    size_t nholding;
 } fl_wire_hello_t;
 
 typedef struct {
     char *coordinator;     /* coordinator name */
     char *session;         /* session id the agent echoes */
     int64_t heartbeat_ms;  /* interval the agent must keep */
+    int64_t timeout_ms;    /* silence after which a side gives up */
 } fl_wire_welcome_t;
 
 typedef struct {
@@ -123,6 +154,7 @@ typedef struct {
     char *id;              /* the command id answered */
     char *rollout;
     char *target;
+    char *action;          /* apply, rollback, plan, cancel */
     char *status;          /* ok, failed, cancelled, refused */
     int64_t version;       /* the target's version afterwards */
     int64_t duration_ms;
@@ -131,6 +163,7 @@ typedef struct {
     char *detail;          /* optional */
     char *hint;            /* optional */
     char *sqlstate;        /* optional */
+    char *report;          /* optional: a plan's JSON report */
 } fl_wire_result_t;
 
 typedef struct {
@@ -139,7 +172,7 @@ typedef struct {
 } fl_wire_ledger_query_t;
 
 typedef struct {
-    char *id;              /* the query answered */
+    char *id;              /* the query answered; optional (unsolicited) */
     fl_wire_target_t state;
 } fl_wire_ledger_reply_t;
 
@@ -156,6 +189,8 @@ typedef struct {
     char *command;         /* e.g. "rollout.start", "halt" */
     fl_codec_kv_t *args;   /* string arguments */
     size_t nargs;
+    unsigned char *data;   /* optional bytes: a bundle to dispatch */
+    size_t len;
 } fl_wire_control_request_t;
 
 typedef struct {
@@ -163,6 +198,15 @@ typedef struct {
     int64_t status;        /* a cli.h exit code: 0 ok */
     char *payload;         /* command output (JSON text); optional */
 } fl_wire_control_reply_t;
+
+typedef struct {
+    char *bundle_id;
+} fl_wire_bundle_request_t;
+
+typedef struct {
+    char **ids;            /* command ids whose results are recorded */
+    size_t nids;
+} fl_wire_result_ack_t;
 
 typedef struct {
     fl_wire_type type;
@@ -180,6 +224,8 @@ typedef struct {
         fl_wire_error_t error;
         fl_wire_control_request_t control_request;
         fl_wire_control_reply_t control_reply;
+        fl_wire_bundle_request_t bundle_request;
+        fl_wire_result_ack_t result_ack;
     } u;
 } fl_wire_msg_t;
 

@@ -75,8 +75,15 @@ s_bundles(const char *dir)
 static void
 s_messages(const char *dir)
 {
-    static fl_wire_applied_t applied[1] = {{1, {0xab}}};
-    static fl_wire_target_t targets[1] = {{"db1", applied, 1}};
+    static fl_wire_applied_t applied[1] = {
+        {.version = 1, .checksum = {0xab}, .status = "applied",
+         .rollout = "r1"}};
+    static fl_codec_kv_t labels[1] = {{"tier", "canary"}};
+    static fl_wire_target_t targets[1] = {
+        {.target = "db1", .kind = "database", .environment = "prod",
+         .labels = labels, .nlabels = 1, .known = 1, .applied = applied,
+         .napplied = 1}};
+    static char *ids[2] = {"c1", "c2"};
     static fl_codec_kv_t args[1] = {{"bundle", "b.bundle"}};
     static unsigned char bytes[4] = {'F', 'L', 'O', 'T'};
     fl_buf_t out = FL_BUF_INIT(0);
@@ -89,10 +96,13 @@ s_messages(const char *dir)
         m.type = (fl_wire_type)t;
         switch (m.type) {
         case FL_WIRE_HELLO:
-            m.u.hello = (fl_wire_hello_t){"a1", "0.1.0", targets, 1};
+            m.u.hello = (fl_wire_hello_t){
+                .agent = "a1", .agent_version = "0.1.0", .labels = labels,
+                .nlabels = 1, .targets = targets, .ntargets = 1,
+                .holding = ids, .nholding = 2};
             break;
         case FL_WIRE_WELCOME:
-            m.u.welcome = (fl_wire_welcome_t){"c", "s1", 5000};
+            m.u.welcome = (fl_wire_welcome_t){"c", "s1", 5000, 15000};
             break;
         case FL_WIRE_HEARTBEAT:
             m.u.heartbeat = (fl_wire_heartbeat_t){1, 1700000000000};
@@ -115,8 +125,10 @@ s_messages(const char *dir)
                 "55P03"};
             break;
         case FL_WIRE_RESULT:
-            m.u.result = (fl_wire_result_t){"c1", "r1", "db1", "ok", 2, 40,
-                                            NULL, NULL, NULL, NULL, NULL};
+            m.u.result = (fl_wire_result_t){
+                .id = "c1", .rollout = "r1", .target = "db1",
+                .action = "apply", .status = "ok", .version = 2,
+                .duration_ms = 40};
             break;
         case FL_WIRE_LEDGER_QUERY:
             m.u.ledger_query = (fl_wire_ledger_query_t){"q1", "db1"};
@@ -129,11 +141,18 @@ s_messages(const char *dir)
             m.u.error = (fl_wire_error_t){"c1", "protocol", "bad", NULL, "h"};
             break;
         case FL_WIRE_CONTROL_REQUEST:
-            m.u.control_request = (fl_wire_control_request_t){"o1", "halt",
-                                                               args, 1};
+            m.u.control_request = (fl_wire_control_request_t){
+                .id = "o1", .command = "dispatch", .args = args, .nargs = 1,
+                .data = bytes, .len = sizeof(bytes)};
             break;
         case FL_WIRE_CONTROL_REPLY:
             m.u.control_reply = (fl_wire_control_reply_t){"o1", 0, "{}"};
+            break;
+        case FL_WIRE_BUNDLE_REQUEST:
+            m.u.bundle_request = (fl_wire_bundle_request_t){"b1"};
+            break;
+        case FL_WIRE_RESULT_ACK:
+            m.u.result_ack = (fl_wire_result_ack_t){ids, 2};
             break;
         }
         fl_buf_reset(&out);

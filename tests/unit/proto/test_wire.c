@@ -18,11 +18,19 @@
 #include "common/alloc.h"
 #include "proto/wire.h"
 
-static fl_wire_applied_t s_applied[2] = {{1, {1}}, {2, {2, 3}}};
-static fl_wire_target_t s_targets[2] = {
-    {"db1", s_applied, 2},
-    {"db2/tenant_7", NULL, 0},
+static fl_wire_applied_t s_applied[2] = {
+    {.version = 1, .checksum = {1}, .status = "applied", .rollout = "r0"},
+    {.version = 2, .checksum = {2, 3}, .status = "running"},
 };
+static fl_codec_kv_t s_labels[2] = {{"tier", "canary"}, {"region", "eu"}};
+static fl_wire_target_t s_targets[2] = {
+    {.target = "db1", .kind = "database", .environment = "prod",
+     .labels = s_labels, .nlabels = 2, .known = 1, .applied = s_applied,
+     .napplied = 2},
+    {.target = "db2/tenant_7", .kind = "schema", .known = 0,
+     .error = "could not connect"},
+};
+static char *s_ids[3] = {"c1", "c2", "c3"};
 static fl_codec_kv_t s_args[2] = {{"bundle", "b.bundle"}, {"waves", "1,10%"}};
 static unsigned char s_bundle_bytes[5] = {'F', 'L', 'O', 'T', 0};
 
@@ -34,10 +42,13 @@ s_sample(fl_wire_msg_t *msg, fl_wire_type type)
     msg->type = type;
     switch (type) {
     case FL_WIRE_HELLO:
-        msg->u.hello = (fl_wire_hello_t){"agent-1", "0.1.0", s_targets, 2};
+        msg->u.hello = (fl_wire_hello_t){
+            .agent = "agent-1", .agent_version = "0.1.0", .labels = s_labels,
+            .nlabels = 1, .targets = s_targets, .ntargets = 2,
+            .holding = s_ids, .nholding = 2};
         break;
     case FL_WIRE_WELCOME:
-        msg->u.welcome = (fl_wire_welcome_t){"coord", "s-42", 5000};
+        msg->u.welcome = (fl_wire_welcome_t){"coord", "s-42", 5000, 15000};
         break;
     case FL_WIRE_HEARTBEAT:
         msg->u.heartbeat = (fl_wire_heartbeat_t){-7, 1700000000123};
@@ -62,8 +73,9 @@ s_sample(fl_wire_msg_t *msg, fl_wire_type type)
             "55P03"};
         break;
     case FL_WIRE_RESULT:
-        msg->u.result = (fl_wire_result_t){"c1", "r1", "db1", "ok", 3, 99,
-                                           NULL, NULL, NULL, NULL, NULL};
+        msg->u.result = (fl_wire_result_t){
+            .id = "c1", .rollout = "r1", .target = "db1", .action = "apply",
+            .status = "ok", .version = 3, .duration_ms = 99};
         break;
     case FL_WIRE_LEDGER_QUERY:
         msg->u.ledger_query = (fl_wire_ledger_query_t){"q1", "db1"};
@@ -77,11 +89,18 @@ s_sample(fl_wire_msg_t *msg, fl_wire_type type)
                                          "detail", NULL};
         break;
     case FL_WIRE_CONTROL_REQUEST:
-        msg->u.control_request = (fl_wire_control_request_t){"op1", "rollout",
-                                                             s_args, 2};
+        msg->u.control_request = (fl_wire_control_request_t){
+            .id = "op1", .command = "dispatch", .args = s_args, .nargs = 2,
+            .data = s_bundle_bytes, .len = sizeof(s_bundle_bytes)};
         break;
     case FL_WIRE_CONTROL_REPLY:
         msg->u.control_reply = (fl_wire_control_reply_t){"op1", 0, "{}"};
+        break;
+    case FL_WIRE_BUNDLE_REQUEST:
+        msg->u.bundle_request = (fl_wire_bundle_request_t){"abc"};
+        break;
+    case FL_WIRE_RESULT_ACK:
+        msg->u.result_ack = (fl_wire_result_ack_t){s_ids, 3};
         break;
     }
 }
@@ -138,6 +157,25 @@ test_wire_decoded_fields_match(void **state)
     assert_int_equal(out.u.hello.targets[0].napplied, 2);
     assert_int_equal(out.u.hello.targets[0].applied[1].version, 2);
     assert_int_equal(out.u.hello.targets[0].applied[1].checksum[1], 3);
+    assert_string_equal(out.u.hello.targets[0].applied[0].rollout, "r0");
+    assert_null(out.u.hello.targets[0].applied[1].rollout);
+    assert_string_equal(out.u.hello.targets[0].labels[1].value, "eu");
+    assert_true(out.u.hello.targets[0].known);
+    assert_false(out.u.hello.targets[1].known);
+    assert_string_equal(out.u.hello.targets[1].error, "could not connect");
+    /* Optional lists left empty come back absent. */
+    assert_null(out.u.hello.targets[1].labels);
+    assert_int_equal(out.u.hello.targets[1].napplied, 0);
+    assert_int_equal(out.u.hello.nholding, 2);
+    assert_string_equal(out.u.hello.holding[1], "c2");
+    fl_wire_msg_release(&out);
+
+    s_sample(&in, FL_WIRE_RESULT_ACK);
+    s_encode(&a, &in);
+    assert_int_equal(fl_wire_decode(&out, (unsigned char *)a.data, a.len, NULL),
+                     0);
+    assert_int_equal(out.u.result_ack.nids, 3);
+    assert_string_equal(out.u.result_ack.ids[2], "c3");
     fl_wire_msg_release(&out);
 
     s_sample(&in, FL_WIRE_STEP_EVENT);
@@ -163,6 +201,9 @@ test_wire_decoded_fields_match(void **state)
                      0);
     assert_int_equal(out.u.control_request.nargs, 2);
     assert_string_equal(out.u.control_request.args[1].value, "1,10%");
+    assert_int_equal(out.u.control_request.len, sizeof(s_bundle_bytes));
+    assert_memory_equal(out.u.control_request.data, s_bundle_bytes,
+                        sizeof(s_bundle_bytes));
     fl_wire_msg_release(&out);
     fl_buf_release(&a);
 }
@@ -205,19 +246,19 @@ test_wire_every_truncation_is_refused(void **state)
 static void
 test_wire_envelope_refusals(void **state)
 {
-    /* {"v": 2, "type": "heartbeat", "seq": 1, "time_ms": 1} */
-    static const char v1[] = "\x84\xa1v\x01\xa4type\xa9heartbeat"
+    /* {"v": 2, "type": "heartbeat", "seq": 1, "time_ms": 1}: version 2 */
+    static const char v1[] = "\x84\xa1v\x02\xa4type\xa9heartbeat"
                              "\xa3seq\x01\xa7time_ms\x01";
-    static const char notype[] = "\x81\xa1v\x02";
-    static const char unknown[] = "\x82\xa1v\x02\xa4type\xa4nope";
-    static const char dupv[] = "\x83\xa1v\x02\xa1v\x02\xa4type\xa4nope";
-    static const char ok[] = "\x85\xa1v\x02\xa4type\xa9heartbeat"
+    static const char notype[] = "\x81\xa1v\x03";
+    static const char unknown[] = "\x82\xa1v\x03\xa4type\xa4nope";
+    static const char dupv[] = "\x83\xa1v\x03\xa1v\x03\xa4type\xa4nope";
+    static const char ok[] = "\x85\xa1v\x03\xa4type\xa9heartbeat"
                              "\xa3seq\x01\xa7time_ms\x01"
                              "\xa5" "extra\x92\x01\x81\xa1k\xc0"; /* ignored */
     fl_wire_msg_t out;
 
     (void)state;
-    s_expect_refused(v1, sizeof(v1) - 1, "unsupported protocol version 1");
+    s_expect_refused(v1, sizeof(v1) - 1, "unsupported protocol version 2");
     s_expect_refused(notype, sizeof(notype) - 1, "lacks the field \"type\"");
     s_expect_refused(unknown, sizeof(unknown) - 1,
                      "unknown message type \"nope\"");
@@ -234,21 +275,28 @@ test_wire_envelope_refusals(void **state)
 static void
 test_wire_field_refusals(void **state)
 {
-    static const char wrongtype[] = "\x84\xa1v\x02\xa4type\xa9heartbeat"
+    static const char wrongtype[] = "\x84\xa1v\x03\xa4type\xa9heartbeat"
                                     "\xa3seq\xa1x\xa7time_ms\x01";
-    static const char missing[] = "\x83\xa1v\x02\xa4type\xa9heartbeat"
+    static const char missing[] = "\x83\xa1v\x03\xa4type\xa9heartbeat"
                                   "\xa3seq\x01";
-    static const char dup[] = "\x85\xa1v\x02\xa4type\xa9heartbeat"
+    static const char dup[] = "\x85\xa1v\x03\xa4type\xa9heartbeat"
                               "\xa3seq\x01\xa3seq\x01\xa7time_ms\x01";
-    static const char nul[] = "\x84\xa1v\x02\xa4type\xacledger_query"
+    static const char nul[] = "\x84\xa1v\x03\xa4type\xacledger_query"
                               "\xa2id\xa2q\x00\xa6target\xa1t";
-    static const char big[] = "\x84\xa1v\x02\xa4type\xa9heartbeat"
+    static const char big[] = "\x84\xa1v\x03\xa4type\xa9heartbeat"
                               "\xa3seq\xcf\xff\xff\xff\xff\xff\xff\xff\xff"
                               "\xa7time_ms\x01";
     /* hello claiming 2^32-1 targets in a few bytes. */
-    static const char hugecount[] = "\x84\xa1v\x02\xa4type\xa5hello"
+    static const char hugecount[] = "\x84\xa1v\x03\xa4type\xa5hello"
                                     "\xa5\x61gent\xa1\x61"
                                     "\xa7targets\xdd\xff\xff\xff\xff";
+    /* result_ack claiming 2^32-1 ids, hello claiming 2^32-1 labels. */
+    static const char hugeids[] = "\x83\xa1v\x03\xa4type\xaaresult_ack"
+                                  "\xa3ids\xdd\xff\xff\xff\xff";
+    static const char hugelabels[] = "\x85\xa1v\x03\xa4type\xa5hello"
+                                     "\xa5\x61gent\xa1\x61"
+                                     "\xa7targets\x90"
+                                     "\xa6labels\xdf\xff\xff\xff\xff";
     fl_wire_msg_t in;
     fl_buf_t a = FL_BUF_INIT(0);
     unsigned char *p = NULL;
@@ -262,6 +310,10 @@ test_wire_field_refusals(void **state)
     s_expect_refused(nul, sizeof(nul) - 1, "NUL byte");
     s_expect_refused(big, sizeof(big) - 1, "out of range");
     s_expect_refused(hugecount, sizeof(hugecount) - 1,
+                     "longer than the 0 bytes that remain");
+    s_expect_refused(hugeids, sizeof(hugeids) - 1,
+                     "longer than the 0 bytes that remain");
+    s_expect_refused(hugelabels, sizeof(hugelabels) - 1,
                      "longer than the 0 bytes that remain");
 
     s_sample(&in, FL_WIRE_BUNDLE);
