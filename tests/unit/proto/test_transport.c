@@ -1,0 +1,398 @@
+/*
+ * Unit tests for proto/transport over ipc:// sockets in a temporary
+ * directory (no network; the integration tests use TCP): certificates (written in
+ * CZMQ's format, secret mode 0600, never replaced silently), enrolment
+ * directories, the ZAP handler admitting only enrolled keys per domain,
+ * the User-Id every message carries, the start-up self-test (which must
+ * catch a server running without a ZAP handler), a pinned key that is
+ * not the server's, and oversized messages.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common/alloc.h"
+#include "proto/transport.h"
+#include "testsupport.h"
+
+typedef struct {
+    char *dir;
+    char *agents;     /* enrolment directory */
+    char *endpoint;   /* ipc:// in dir */
+    fl_cert_t *server, *client, *stranger;
+} s_fixture;
+
+static char *
+s_path(const s_fixture *f, const char *name)
+{
+    return fl_asprintf("%s/%s", f->dir, name);
+}
+
+static fl_cert_t *
+s_make(const s_fixture *f, const char *name)
+{
+    char *prefix = s_path(f, name);
+    char *secret = fl_asprintf("%s.cert_secret", prefix);
+    char key[FL_KEY_Z85_LEN + 1];
+    fl_cert_t *c = NULL;
+    fl_error_t err = FL_ERROR_INIT;
+
+    if (fl_cert_generate(prefix, name, 0, key, &err) != 0 ||
+        fl_cert_load_secret(&c, secret, &err) != 0)
+        fail_msg("%s: %s", name, err.message);
+    assert_string_equal(fl_cert_public(c), key);
+    free(prefix);
+    free(secret);
+    return c;
+}
+
+static int
+s_setup(void **state)
+{
+    s_fixture *f = fl_calloc(1, sizeof(*f));
+    char *src = NULL, *dst = NULL;
+
+    assert_int_equal(fl_transport_init(NULL), 0);
+    f->dir = fl_test_tmpdir();
+    chmod(f->dir, 0700);
+    f->agents = s_path(f, "agents");
+    f->endpoint = fl_asprintf("ipc://%s/server.sock", f->dir);
+    mkdir(f->agents, 0700);
+    f->server = s_make(f, "server");
+    f->client = s_make(f, "client");
+    f->stranger = s_make(f, "stranger");
+    /* Enrol the client: its public certificate in the agents directory. */
+    src = s_path(f, "client.cert");
+    dst = fl_asprintf("%s/client.cert", f->agents);
+    assert_int_equal(rename(src, dst), 0);
+    free(src);
+    free(dst);
+    *state = f;
+    return 0;
+}
+
+static int
+s_teardown(void **state)
+{
+    s_fixture *f = *state;
+
+    fl_cert_destroy(&f->server);
+    fl_cert_destroy(&f->client);
+    fl_cert_destroy(&f->stranger);
+    fl_test_rmtree(f->dir);
+    free(f->dir);
+    free(f->agents);
+    free(f->endpoint);
+    free(f);
+    return 0;
+}
+
+static void
+test_cert_files_are_zcert_and_never_replaced_silently(void **state)
+{
+    s_fixture *f = *state;
+    char *prefix = s_path(f, "server");
+    char *pub = s_path(f, "server.cert");
+    char *sec = s_path(f, "server.cert_secret");
+    char key[FL_KEY_Z85_LEN + 1], again[FL_KEY_Z85_LEN + 1];
+    struct stat st;
+    FILE *fp = NULL;
+    char text[512] = "";
+    fl_error_t err = FL_ERROR_INIT;
+
+    assert_int_equal(stat(sec, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    fp = fopen(pub, "r");
+    assert_non_null(fp);
+    assert_true(fread(text, 1, sizeof(text) - 1, fp) > 0);
+    fclose(fp);
+    /* CZMQ's format: a curve section with a Z85 public key, no secret. */
+    assert_non_null(strstr(text, "curve\n    public-key = \""));
+    assert_null(strstr(text, "secret-key"));
+    assert_int_equal(fl_cert_load_public(key, pub, NULL), 0);
+    assert_string_equal(key, fl_cert_public(f->server));
+    assert_int_equal(fl_cert_load_public(again, sec, NULL), 0);
+    assert_string_equal(again, key);
+    assert_int_equal(fl_cert_generate(prefix, NULL, 0, again, &err),
+                     FL_ECONFLICT);
+    assert_non_null(strstr(err.message, "already exists"));
+    fl_error_clear(&err);
+    assert_int_equal(fl_cert_load_public(again, pub, NULL), 0);
+    assert_string_equal(again, key);
+    /* A public certificate is not a secret one. */
+    {
+        fl_cert_t *c = NULL;
+        chmod(pub, 0600);
+        assert_int_equal(fl_cert_load_secret(&c, pub, &err), FL_EINVAL);
+        assert_non_null(strstr(err.message, "secret-key"));
+        fl_error_clear(&err);
+        chmod(pub, 0644);
+        /* A secret certificate others can read is refused. */
+        chmod(sec, 0644);
+        assert_int_not_equal(fl_cert_load_secret(&c, sec, &err), 0);
+        fl_error_clear(&err);
+        chmod(sec, 0600);
+    }
+    free(prefix);
+    free(pub);
+    free(sec);
+}
+
+static void
+test_certset_load_enrols_public_certs_and_refuses_secrets(void **state)
+{
+    s_fixture *f = *state;
+    fl_certset_t *s = NULL;
+    char *bad = fl_asprintf("%s/junk.cert", f->agents);
+    char *secret = fl_asprintf("%s/oops.cert_secret", f->agents);
+    fl_error_t err = FL_ERROR_INIT;
+    const fl_cert_entry_t *e = NULL;
+
+    assert_int_equal(fl_certset_load(&s, f->agents, "agents directory", &err),
+                     0);
+    assert_int_equal(fl_certset_count(s), 1);
+    e = fl_certset_find(s, fl_cert_public(f->client));
+    assert_non_null(e);
+    assert_string_equal(e->name, "client");
+    assert_null(fl_certset_find(s, fl_cert_public(f->stranger)));
+    fl_certset_destroy(&s);
+
+    fl_test_write_file(bad, "curve\n    public-key = \"short\"\n");
+    assert_int_equal(fl_certset_load(&s, f->agents, "agents directory", &err),
+                     FL_EINVAL);
+    assert_non_null(strstr(err.message, "junk.cert"));
+    fl_error_clear(&err);
+    unlink(bad);
+
+    fl_test_write_file(secret, "x");
+    chmod(secret, 0600);
+    assert_int_equal(fl_certset_load(&s, f->agents, "agents directory", &err),
+                     FL_EINVAL);
+    assert_non_null(strstr(err.message, "secret certificate"));
+    fl_error_clear(&err);
+    unlink(secret);
+
+    /* A directory others can write enrols nobody. */
+    chmod(f->agents, 0777);
+    assert_int_equal(fl_certset_load(&s, f->agents, "agents directory", &err),
+                     FL_EINVAL);
+    fl_error_clear(&err);
+    chmod(f->agents, 0700);
+    assert_null(s);
+    free(bad);
+    free(secret);
+}
+
+/* Waits up to 5 s for a message on l; fails the test when none comes. */
+static void
+s_recv(fl_link_t *l, fl_link_msg_t *m)
+{
+    for (int i = 0; i < 50; i++) {
+        fl_poll_item_t it = {l, -1, 0, 0};
+        assert_true(fl_link_poll(&it, 1, 100, NULL) >= 0);
+        if (fl_link_recv(l, m, NULL) == 1)
+            return;
+    }
+    fail_msg("no message within 5 s");
+}
+
+/* Waits up to 5 s for a monitor event of kind; returns its value. */
+static int
+s_event(fl_link_t *l, fl_link_event_kind want)
+{
+    for (int i = 0; i < 50; i++) {
+        fl_poll_item_t it = {l, -1, 0, 0};
+        fl_link_event_kind kind;
+        int value;
+
+        assert_true(fl_link_poll(&it, 1, 100, NULL) >= 0);
+        while (fl_link_event(l, &kind, &value) == 1)
+            if (kind == want)
+                return value;
+    }
+    fail_msg("no event %d within 5 s", (int)want);
+    return -1;
+}
+
+/* Sends until the link takes it (the connection may still be coming up). */
+static void
+s_send(fl_link_t *l, const void *peer, size_t plen, const char *text)
+{
+    for (int i = 0; i < 500; i++) {
+        int rc = fl_link_send(l, peer, plen, text, strlen(text), NULL);
+        if (rc == 0)
+            return;
+        assert_int_equal(rc, FL_ETIMEOUT);
+        usleep(10000);
+    }
+    fail_msg("could not send");
+}
+
+/*
+ * The hazard the self-test exists for: a CURVE server with no ZAP handler
+ * admits any key.  Then, with the handler running, only enrolled keys get
+ * in, every message says who sent it, and the self-test passes.
+ */
+static void
+test_link_zap_admits_only_enrolled_keys_and_selftest_sees_it(void **state)
+{
+    s_fixture *f = *state;
+    fl_link_opts_t o = FL_LINK_OPTS_INIT;
+    fl_link_t *server = NULL, *client = NULL, *stranger = NULL;
+    fl_link_msg_t m;
+    fl_certset_t *agents = NULL;
+    fl_zap_t *zap = NULL;
+    fl_error_t err = FL_ERROR_INIT;
+    uint64_t admitted = 0, refused = 0;
+    unsigned char peer[FL_LINK_PEER_MAX];
+    size_t plen;
+    fl_test_log_t cap;
+
+    fl_test_log_start(&cap);
+    o.linger_ms = 0;
+    assert_int_equal(fl_link_server(&server, f->endpoint, f->server,
+                                    "agents", &o, &err), 0);
+    assert_int_equal(fl_link_selftest(fl_link_endpoint(server),
+                                      fl_cert_public(f->server), 5000, &err),
+                     FL_EFAIL);
+    assert_non_null(strstr(err.message, "enrolled nowhere"));
+    fl_error_clear(&err);
+    fl_link_close(&server);
+
+    assert_int_equal(fl_zap_start(&zap, &err), 0);
+    assert_int_equal(fl_certset_load(&agents, f->agents, "agents", NULL), 0);
+    fl_zap_set_keys(zap, "agents", agents);
+    assert_int_equal(fl_link_server(&server, f->endpoint, f->server,
+                                    "agents", &o, &err), 0);
+    assert_int_equal(fl_link_selftest(fl_link_endpoint(server),
+                                      fl_cert_public(f->server), 5000, &err),
+                     0);
+
+    assert_int_equal(fl_link_client(&client, fl_link_endpoint(server),
+                                    f->client, fl_cert_public(f->server), &o,
+                                    1, &err), 0);
+    s_event(client, FL_LINK_EV_READY);
+    s_send(client, NULL, 0, "hello");
+    s_recv(server, &m);
+    assert_int_equal(m.len, 5);
+    assert_memory_equal(m.data, "hello", 5);
+    assert_string_equal(m.user_id, fl_cert_public(f->client));
+    memcpy(peer, m.peer, m.peer_len);
+    plen = m.peer_len;
+    fl_link_msg_release(&m);
+    s_send(server, peer, plen, "welcome");
+    s_recv(client, &m);
+    assert_memory_equal(m.data, "welcome", 7);
+    fl_link_msg_release(&m);
+    /* An unknown routing id is not silently dropped. */
+    assert_int_equal(fl_link_send(server, "nobody", 6, "x", 1, NULL),
+                     FL_ENOTFOUND);
+
+    /* The stranger is refused with ZAP status 400 on the same domain, and
+     * an operator's domain does not admit an agent's key either. */
+    assert_int_equal(fl_link_client(&stranger, fl_link_endpoint(server),
+                                    f->stranger, fl_cert_public(f->server),
+                                    &o, 1, &err), 0);
+    assert_int_equal(s_event(stranger, FL_LINK_EV_REFUSED), 400);
+    fl_link_close(&stranger);
+    fl_zap_counts(zap, &admitted, &refused);
+    assert_true(admitted >= 1);
+    assert_true(refused >= 2); /* the self-test and the stranger */
+
+    /* Revoking (an empty set) refuses the next handshake. */
+    fl_certset_destroy(&agents);
+    agents = fl_certset_new();
+    fl_zap_set_keys(zap, "agents", agents);
+    fl_link_close(&client);
+    assert_int_equal(fl_link_client(&client, fl_link_endpoint(server),
+                                    f->client, fl_cert_public(f->server), &o,
+                                    1, &err), 0);
+    assert_int_equal(s_event(client, FL_LINK_EV_REFUSED), 400);
+
+    fl_link_close(&client);
+    fl_link_close(&server);
+    fl_certset_destroy(&agents);
+    fl_zap_stop(&zap);
+    /* Every refusal is logged with the key that was refused. */
+    assert_true(fl_test_log_contains(&cap, fl_cert_public(f->stranger)));
+    assert_true(fl_test_log_contains(&cap, "is not enrolled for"));
+    fl_test_log_stop(&cap);
+}
+
+/*
+ * A client pinned to another server key never gets through; a message
+ * larger than the server's limit disconnects its sender.
+ */
+static void
+test_link_wrong_pin_and_oversized_message(void **state)
+{
+    s_fixture *f = *state;
+    fl_link_opts_t o = FL_LINK_OPTS_INIT;
+    fl_link_t *server = NULL, *client = NULL;
+    fl_certset_t *agents = NULL;
+    fl_zap_t *zap = NULL;
+    fl_link_msg_t m;
+    fl_error_t err = FL_ERROR_INIT;
+    char *big = NULL;
+    int got = 0;
+
+    o.linger_ms = 0;
+    o.max_message = 1024;
+    assert_int_equal(fl_zap_start(&zap, &err), 0);
+    assert_int_equal(fl_certset_load(&agents, f->agents, "agents", NULL), 0);
+    fl_zap_set_keys(zap, "agents", agents);
+    assert_int_equal(fl_link_server(&server, f->endpoint, f->server,
+                                    "agents", &o, &err), 0);
+
+    assert_int_equal(fl_link_client(&client, fl_link_endpoint(server),
+                                    f->client, fl_cert_public(f->stranger),
+                                    &o, 1, &err), 0);
+    s_event(client, FL_LINK_EV_FAILED);
+    assert_int_equal(fl_link_send(client, NULL, 0, "x", 1, NULL),
+                     FL_ETIMEOUT);
+    fl_link_close(&client);
+
+    assert_int_equal(fl_link_client(&client, fl_link_endpoint(server),
+                                    f->client, fl_cert_public(f->server), &o,
+                                    1, &err), 0);
+    s_event(client, FL_LINK_EV_READY);
+    big = fl_calloc(1, 4096);
+    memset(big, 'x', 4095);
+    s_send(client, NULL, 0, big);
+    s_event(client, FL_LINK_EV_DISCONNECTED);
+    for (int i = 0; i < 5; i++) {
+        fl_poll_item_t it = {server, -1, 0, 0};
+        assert_true(fl_link_poll(&it, 1, 20, NULL) >= 0);
+        got += fl_link_recv(server, &m, NULL) == 1;
+    }
+    assert_int_equal(got, 0);
+    free(big);
+    fl_link_close(&client);
+    fl_link_close(&server);
+    fl_certset_destroy(&agents);
+    fl_zap_stop(&zap);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cert_files_are_zcert_and_never_replaced_silently),
+        cmocka_unit_test(
+            test_certset_load_enrols_public_certs_and_refuses_secrets),
+        cmocka_unit_test(
+            test_link_zap_admits_only_enrolled_keys_and_selftest_sees_it),
+        cmocka_unit_test(test_link_wrong_pin_and_oversized_message),
+    };
+    return cmocka_run_group_tests_name("transport", tests, s_setup,
+                                       s_teardown);
+}
