@@ -3,6 +3,7 @@
  */
 #include "cli/cli.h"
 
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,6 +115,43 @@ fl_cli_main(int argc, char **argv)
     fprintf(stderr, "flotilla: unknown command \"%s\"\n"
                     "Try \"flotilla --help\" for the list of commands.\n", name);
     return FL_EXIT_USAGE;
+}
+
+int
+fl_cli_keypair_args(const char *cmd, const char *usage, int argc, char **argv,
+                    const char **prefix, const char **name, int *force)
+{
+    static const struct option opts[] = {
+        {"out", required_argument, NULL, 'o'},
+        {"name", required_argument, NULL, 'n'},
+        {"force", no_argument, NULL, 'f'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+
+    *prefix = NULL;
+    *force = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, name ? "o:n:fh" : "o:fh", opts,
+                            NULL)) != -1) {
+        if (c == 'o')
+            *prefix = optarg;
+        else if (c == 'n' && name != NULL)
+            *name = optarg;
+        else if (c == 'f')
+            *force = 1;
+        else if (c == 'h')
+            return fputs(usage, stdout) < 0 ? FL_EXIT_FAILED : FL_EXIT_OK;
+        else
+            return fl_cli_usage_error(cmd, "invalid option");
+    }
+    if (*prefix == NULL || **prefix == '\0')
+        return fl_cli_usage_error(cmd, "--out PREFIX is required");
+    if (optind < argc)
+        return fl_cli_usage_error(cmd, "unexpected argument \"%s\"",
+                                  argv[optind]);
+    return -1;
 }
 
 void

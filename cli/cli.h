@@ -56,6 +56,16 @@ int fl_cli_usage_error(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 /*
+ * The command line of the commands that make a key pair (keygen, cert):
+ * -o/--out PREFIX (required), -f/--force, -h/--help, and -n/--name NAME
+ * when name is not NULL.  Returns -1 when the command goes on, else the
+ * exit code to return (0 after printing usage for --help).
+ */
+int fl_cli_keypair_args(const char *cmd, const char *usage, int argc,
+                        char **argv, const char **prefix, const char **name,
+                        int *force);
+
+/*
  * printf to stdout for a person: the formatted text with every character
  * a terminal would act on escaped (common/str.h; newlines and tabs kept),
  * since what commands print quotes databases and bundles.

@@ -24,39 +24,15 @@ static const char s_usage[] =
 int
 fl_cmd_keygen(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"out", required_argument, NULL, 'o'},
-        {"force", no_argument, NULL, 'f'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     const char *prefix = NULL;
     int force = 0;
-    int c;
     char id[FL_KEY_ID_HEX];
     fl_error_t err = FL_ERROR_INIT;
     int rc;
 
-    while ((c = getopt_long(argc, argv, "o:fh", opts, NULL)) != -1) {
-        switch (c) {
-        case 'o':
-            prefix = optarg;
-            break;
-        case 'f':
-            force = 1;
-            break;
-        case 'h':
-            fputs(s_usage, stdout);
-            return FL_EXIT_OK;
-        default:
-            return fl_cli_usage_error("keygen", "invalid option");
-        }
-    }
-    if (prefix == NULL || *prefix == '\0')
-        return fl_cli_usage_error("keygen", "--out PREFIX is required");
-    if (optind < argc)
-        return fl_cli_usage_error("keygen", "unexpected argument \"%s\"",
-                                  argv[optind]);
+    if ((rc = fl_cli_keypair_args("keygen", s_usage, argc, argv, &prefix,
+                                  NULL, &force)) >= 0)
+        return rc;
     if (fl_key_generate_files(prefix, force, id, &err) != 0) {
         rc = fl_cli_report("keygen", &err, FL_EXIT_FAILED);
         fl_error_clear(&err);

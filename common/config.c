@@ -8,7 +8,9 @@
  */
 #include "common/config.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
@@ -432,4 +434,143 @@ void
 fl_conf_print_sample(const fl_conf_option *table, FILE *out)
 {
     s_print_sample(table, 0, out);
+}
+
+static int
+s_apply_env(const fl_conf_option *table, void *obj, const char *prefix,
+            fl_error_t *err)
+{
+    for (const fl_conf_option *o = table; o->name; o++) {
+        char *var = fl_asprintf("%s%s", prefix, o->name);
+        const char *value = NULL;
+        int rc = 0;
+
+        for (char *p = var; *p; p++)
+            *p = *p == '.' ? '_' : (char)toupper((unsigned char)*p);
+        if (o->type == FL_CONF_SECTION) {
+            char *sub = fl_asprintf("%s_", var);
+            rc = s_apply_env(o->sub, (char *)obj + o->offset, sub, err);
+            free(sub);
+        } else if (o->type != FL_CONF_LIST && o->type != FL_CONF_STRLIST &&
+                   (value = getenv(var)) != NULL) {
+            rc = s_set_scalar(o, obj, value, var, err);
+        }
+        free(var);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+int
+fl_conf_apply_env(const fl_conf_option *table, void *obj, const char *prefix,
+                  fl_error_t *err)
+{
+    return s_apply_env(table, obj, prefix, err);
+}
+
+int
+fl_conf_daemon_args(const fl_conf_option *table, void *obj, const char *prog,
+                    const char *usage, const char *env_prefix, int argc,
+                    char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"set", required_argument, NULL, 's'},
+        {"check", no_argument, NULL, 'k'},
+        {"sample-config", no_argument, NULL, 'S'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *file = NULL;
+    char **sets = fl_calloc((size_t)argc + 1, sizeof(char *));
+    size_t nsets = 0;
+    int check = 0, opt, rc = 0;
+    fl_error_t err = FL_ERROR_INIT;
+
+    optind = 1;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, "c:s:h", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'c':
+            file = optarg;
+            break;
+        case 's':
+            sets[nsets++] = optarg;
+            break;
+        case 'k':
+            check = 1;
+            break;
+        case 'S':
+            fl_conf_print_sample(table, stdout);
+            rc = 1;
+            goto cleanup;
+        case 'h':
+            printf("%s\nOptions:\n"
+                   "  -c, --config FILE    the configuration file (YAML; "
+                   "required)\n"
+                   "  -s, --set KEY=VALUE  override one key (repeatable)\n"
+                   "  --check              validate the configuration and "
+                   "exit\n"
+                   "  --sample-config      print a commented sample "
+                   "configuration\n"
+                   "  -h, --help           show this help\n"
+                   "\nConfiguration keys (also %sKEY in the environment):\n",
+                   usage, env_prefix);
+            fl_conf_print_help(table, stdout);
+            rc = 1;
+            goto cleanup;
+        default:
+            fprintf(stderr, "%s: invalid option \"%s\"\nTry \"%s "
+                    "--help\".\n", prog, argv[optind - 1], prog);
+            rc = 2;
+            goto cleanup;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "%s: unexpected argument \"%s\"\nTry \"%s "
+                "--help\".\n", prog, argv[optind], prog);
+        rc = 2;
+        goto cleanup;
+    }
+    if (file == NULL) {
+        fprintf(stderr, "%s: --config FILE is required\nTry \"%s --help\"; "
+                "\"%s --sample-config\" prints a sample.\n", prog, prog, prog);
+        rc = 2;
+        goto cleanup;
+    }
+    if (fl_conf_defaults(table, obj, &err) != 0 ||
+        fl_conf_load_file(table, obj, file, &err) != 0 ||
+        fl_conf_apply_env(table, obj, env_prefix, &err) != 0)
+        goto failed;
+    for (size_t i = 0; i < nsets; i++) {
+        char *eq = strchr(sets[i], '=');
+        char *key = NULL;
+        if (eq == NULL) {
+            FL_ERR(&err, FL_EINVAL, "--set \"%s\": expected KEY=VALUE",
+                   sets[i]);
+            goto failed;
+        }
+        key = fl_strndup(sets[i], (size_t)(eq - sets[i]));
+        rc = fl_conf_set(table, obj, key, eq + 1, "--set", &err);
+        free(key);
+        if (rc != 0)
+            goto failed;
+    }
+    if (check) {
+        printf("%s: configuration is valid\n", prog);
+        rc = 1;
+    }
+    goto cleanup;
+failed:
+    {
+        char *text = fl_error_format(&err);
+        fprintf(stderr, "%s: %s\n", prog, text);
+        free(text);
+    }
+    rc = 2;
+cleanup:
+    fl_error_clear(&err);
+    free(sets);
+    return rc;
 }

@@ -83,6 +83,29 @@ int fl_conf_set(const fl_conf_option *table, void *obj, const char *key,
                 const char *value, const char *source,
                 fl_error_t *err) FL_NODISCARD;
 
+/*
+ * Applies environment variables over obj: for every scalar option NAME
+ * (and SECTION.NAME), the variable prefix + NAME in upper case with dots
+ * as underscores ("FLOTILLA_AGENT_" + "max_parallel" ->
+ * FLOTILLA_AGENT_MAX_PARALLEL), when set.  Errors name the variable.
+ */
+int fl_conf_apply_env(const fl_conf_option *table, void *obj,
+                      const char *prefix, fl_error_t *err) FL_NODISCARD;
+
+/*
+ * A daemon's command line: --config FILE (required: the file holds the
+ * required keys), --set KEY=VALUE (repeatable), --check (load,
+ * validate, exit), --sample-config (print a commented sample), --help.
+ * Loads, in order, the defaults, the file, the environment (env_prefix,
+ * see fl_conf_apply_env) and the --set values into obj.  Returns 0 when
+ * the daemon should run, 1 when it printed what was asked and should exit
+ * with 0, 2 when it printed a usage or configuration error and should
+ * exit with 2.  usage is the text --help prints before the option list.
+ */
+int fl_conf_daemon_args(const fl_conf_option *table, void *obj,
+                        const char *prog, const char *usage,
+                        const char *env_prefix, int argc, char **argv);
+
 /* Frees strings and lists the loader put into obj. */
 void fl_conf_release(const fl_conf_option *table, void *obj);
 

@@ -83,14 +83,27 @@ fl_hash_destroy(fl_hash_t **h)
     *h = NULL;
 }
 
+static void
+s_sodium(void)
+{
+    if (sodium_init() < 0) {
+        fprintf(stderr, "flotilla: could not initialise libsodium\n");
+        abort();
+    }
+}
+
 uint32_t
 fl_random_uniform(uint32_t upper)
 {
     if (upper == 0)
         return 0;
-    if (sodium_init() < 0) {
-        fprintf(stderr, "flotilla: could not initialise libsodium\n");
-        abort();
-    }
+    s_sodium();
     return randombytes_uniform(upper);
+}
+
+void
+fl_random_bytes(void *out, size_t n)
+{
+    s_sodium();
+    randombytes_buf(out, n);
 }

@@ -48,4 +48,7 @@ void fl_hash_destroy(fl_hash_t **h);
  */
 uint32_t fl_random_uniform(uint32_t upper);
 
+/* n bytes from the system's random source (ids, nonces). */
+void fl_random_bytes(void *out, size_t n);
+
 #endif

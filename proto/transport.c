@@ -450,6 +450,7 @@ typedef struct {
     size_t ndomains;
     /* Read by fl_zap_counts from another thread. */
     uint64_t admitted, refused;
+    int quiet; /* atomic: refusals are not logged */
     /* The last refusal logged, so that a client retrying every 100 ms
      * does not flood the log. */
     char last_refused[FL_KEY_Z85_LEN + 64];
@@ -531,7 +532,8 @@ s_zap_handle(s_zap_state *st)
         __atomic_add_fetch(&st->admitted, 1, __ATOMIC_RELAXED);
     } else {
         __atomic_add_fetch(&st->refused, 1, __ATOMIC_RELAXED);
-        s_zap_log_refusal(st, domain ? domain : "", address ? address : "?",
+        if (!__atomic_load_n(&st->quiet, __ATOMIC_SEQ_CST))
+            s_zap_log_refusal(st, domain ? domain : "", address ? address : "?",
                           mechanism ? mechanism : "?",
                           key[0] ? key : "(none)");
     }
@@ -643,6 +645,12 @@ fl_zap_set_keys(fl_zap_t *z, const char *domain, const fl_certset_t *keys)
 
     FL_ASSERT(zsock_send(z->actor, "ssp", "KEYS", domain, copy) == 0);
     FL_ASSERT(zsock_wait(z->actor) == 0);
+}
+
+void
+fl_zap_set_logging(fl_zap_t *z, int on)
+{
+    __atomic_store_n(&z->state->quiet, !on, __ATOMIC_SEQ_CST);
 }
 
 void

@@ -134,6 +134,12 @@ int fl_zap_start(fl_zap_t **out, fl_error_t *err) FL_NODISCARD;
 void fl_zap_set_keys(fl_zap_t *z, const char *domain,
                      const fl_certset_t *keys);
 
+/*
+ * Turns the logging of refusals off (0) or on (1, the default): off
+ * while the self-test's stranger is refused on purpose.
+ */
+void fl_zap_set_logging(fl_zap_t *z, int on);
+
 /* Handshakes admitted and refused so far, per process. */
 void fl_zap_counts(fl_zap_t *z, uint64_t *admitted, uint64_t *refused);
 

@@ -1,0 +1,1250 @@
+/*
+ * dispatch.c - dispatches, their commands, results and reconciliation
+ * (see dispatch.h).
+ *
+ * A command, one per target of a dispatch:
+ *
+ *   writing --committed--> queued --sent--> sent --result--> recording
+ *      |                     ^                |                  |
+ *      |                     +--re-queued-----+ (agent back, not  |
+ *      |                       holding it, ledger undecided)      |
+ *      +--write failed: the dispatch is refused                   v
+ *                          sent --outcome in the ledger--> recording --> done
+ *
+ *   writing    its row is being written with the dispatch's, in batches
+ *              (fl_dispatch_create).  Nothing is sent before the commit.
+ *   queued     in its agent's send queue; fl_dispatch_pump() sends up to
+ *              the agent's window while the agent is online.
+ *   sent       on the wire, or maybe (after a restart every pending
+ *              command is "sent": we cannot know).  When the agent comes
+ *              back (fl_dispatch_agent_back) a sent command is resolved:
+ *              held by the agent (queued, running, or answered and not
+ *              acknowledged, from its hello): it stays sent; its outcome
+ *              is in the target's ledger: recorded from it; otherwise it
+ *              is queued again with the same id (the agent answers a
+ *              command it already carried out from its ledger, never
+ *              runs it twice).
+ *   recording  its outcome is being written (fl_dispatch_result, or the
+ *              ledger).  A duplicate result is ignored meanwhile.
+ *   done       written; the agent's result is acknowledged (result_ack),
+ *              and only then may the agent forget it.
+ *
+ * Invariants: a decision is written before it is sent; an outcome is
+ * written before it is acknowledged; a command has at most one outcome
+ * (the commands row goes from pending once).  A dispatch is done when
+ * every command is; its waiters are answered as outcomes are written.
+ */
+#include "coordinator/dispatch.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/hash.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "coordinator/registry.h"
+#include "coordinator/store.h"
+
+/* Results per long-poll reply. */
+#define S_REPLY_MAX 1000
+
+static const char *const s_status_names[] = {"pending", "ok", "failed",
+                                             "refused", "cancelled"};
+
+static int
+s_status_parse(const char *s)
+{
+    for (int i = FL_CO_OK; i <= FL_CO_CANCELLED; i++)
+        if (strcmp(s, s_status_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+/* Bundles. */
+
+static fl_co_bundle_t *
+s_bundle_add(fl_co_server_t *s, fl_bundle_t *b, const unsigned char *bytes,
+             size_t len)
+{
+    fl_co_bundle_t *cb = fl_calloc(1, sizeof(*cb));
+    fl_wire_msg_t m;
+    fl_buf_t out = FL_BUF_INIT(0);
+
+    memcpy(cb->id, fl_bundle_id(b), FL_BUNDLE_ID_HEX);
+    cb->bytes = fl_malloc(len ? len : 1);
+    memcpy(cb->bytes, bytes, len);
+    cb->len = len;
+    cb->bundle = b;
+    /* The transfer, encoded once for every agent that asks for it. */
+    memset(&m, 0, sizeof(m));
+    m.type = FL_WIRE_BUNDLE;
+    m.u.bundle.bundle_id = cb->id;
+    m.u.bundle.data = cb->bytes;
+    m.u.bundle.len = len;
+    fl_hash_sha256(m.u.bundle.sha256, bytes, len);
+    FL_ASSERT(fl_wire_encode(&out, &m, NULL) == 0); /* size-checked above */
+    cb->wire_len = out.len;
+    cb->wire = (unsigned char *)fl_buf_detach(&out);
+    fl_map_puts(s->bundles, cb->id, cb);
+    return cb;
+}
+
+static void
+s_bundle_free(fl_co_bundle_t *cb)
+{
+    fl_bundle_destroy(&cb->bundle);
+    free(cb->bytes);
+    free(cb->wire);
+    free(cb);
+}
+
+/* Events: rows of this loop round, written at its end. */
+
+void
+fl_dispatch_event(fl_co_server_t *s, const char *kind, const char *agent_key,
+                  const char *target, const char *dispatch_id,
+                  const char *step, const char *status, const char *message)
+{
+    if (s->events_job == NULL)
+        s->events_job = fl_store_job_new(FL_STORE_EVENTS);
+    fl_store_field(s->events_job, kind, 0);
+    fl_store_field(s->events_job, agent_key, 0);
+    fl_store_field(s->events_job, target, 0);
+    fl_store_field(s->events_job, dispatch_id, 0);
+    fl_store_field(s->events_job, step, 0);
+    fl_store_field(s->events_job, status, 0);
+    fl_store_field(s->events_job, message, 1);
+}
+
+/* The agent's list of open commands. */
+
+static void
+s_open_add(fl_co_command_t *c)
+{
+    fl_co_agent_t *a = c->agent;
+
+    c->open_prev = NULL;
+    c->open_next = a->open;
+    if (a->open != NULL)
+        a->open->open_prev = c;
+    a->open = c;
+}
+
+static void
+s_open_remove(fl_co_command_t *c)
+{
+    if (c->open_prev != NULL)
+        c->open_prev->open_next = c->open_next;
+    else if (c->agent->open == c)
+        c->agent->open = c->open_next;
+    if (c->open_next != NULL)
+        c->open_next->open_prev = c->open_prev;
+    c->open_prev = c->open_next = NULL;
+}
+
+static void
+s_enqueue(fl_co_command_t *c)
+{
+    fl_co_agent_t *a = c->agent;
+
+    c->state = FL_CO_CMD_QUEUED;
+    c->out_next = NULL;
+    if (a->outq_tail != NULL)
+        a->outq_tail->out_next = c;
+    else
+        a->outq_head = c;
+    a->outq_tail = c;
+}
+
+static void
+s_detail_free(fl_co_detail_t **d)
+{
+    if (*d == NULL)
+        return;
+    free((*d)->message);
+    free((*d)->error);
+    free((*d)->detail);
+    free((*d)->hint);
+    free((*d)->sqlstate);
+    fl_free(d);
+}
+
+static void
+s_waiters_free(fl_co_dispatch_t *d)
+{
+    while (d->waiters != NULL) {
+        fl_co_waiter_t *w = d->waiters;
+        d->waiters = w->next;
+        free(w->request_id);
+        free(w);
+    }
+}
+
+static void
+s_dispatch_free(fl_co_server_t *s, fl_co_dispatch_t *d)
+{
+    for (size_t i = 0; i < d->ncommands; i++) {
+        fl_co_command_t *c = &d->commands[i];
+        if (c->state != FL_CO_CMD_DONE)
+            s_open_remove(c);
+        fl_map_removes(s->commands, c->id);
+        s_detail_free(&c->detail);
+    }
+    s_waiters_free(d);
+    free(d->commands);
+    free(d->done_order);
+    free(d->action);
+    free(d->selector);
+    free(d->operator_name);
+    free(d);
+}
+
+static fl_co_dispatch_t *
+s_dispatch_new(fl_co_server_t *s, const char *id, fl_co_bundle_t *b,
+               const char *action, int64_t to_version, const char *selector,
+               const char *operator_name, size_t n)
+{
+    fl_co_dispatch_t *d = fl_calloc(1, sizeof(*d));
+
+    snprintf(d->id, sizeof(d->id), "%s", id);
+    d->bundle = b;
+    d->action = fl_strdup(action);
+    d->to_version = to_version;
+    d->selector = fl_strdup(selector ? selector : "");
+    d->operator_name = fl_strdup(operator_name ? operator_name : "");
+    d->created_wall = fl_co_wall_s();
+    d->commands = fl_calloc(n ? n : 1, sizeof(*d->commands));
+    d->ncommands = n;
+    d->done_order = fl_calloc(n ? n : 1, sizeof(*d->done_order));
+    fl_map_puts(s->dispatches, d->id, d);
+    if (s->latest == NULL || s->latest->created_wall <= d->created_wall)
+        s->latest = d;
+    return d;
+}
+
+/* Replies to every waiter of d with what is new to it. */
+static void s_answer_waiters(fl_co_server_t *s, fl_co_dispatch_t *d,
+                             int force);
+
+/* The outcome of a command is written: counts, order, waiters. */
+static void
+s_done(fl_co_server_t *s, fl_co_command_t *c)
+{
+    fl_co_dispatch_t *d = c->dispatch;
+
+    c->state = FL_CO_CMD_DONE;
+    s_open_remove(c);
+    d->done_order[d->ndone++] = c;
+    switch (c->status) {
+    case FL_CO_OK: d->nok++; break;
+    case FL_CO_FAILED: d->nfailed++; break;
+    case FL_CO_REFUSED: d->nrefused++; break;
+    default: d->ncancelled++; break;
+    }
+    if (d->ndone == d->ncommands && !d->finished) {
+        fl_store_job_t *job = fl_store_job_new(FL_STORE_SQL);
+        const char *p[1] = {d->id};
+        char counts[160];
+        fl_log_field f[2] = {{"dispatch", d->id}, {"bundle", d->bundle->id}};
+
+        d->finished = 1;
+        d->finished_ms = fl_co_now_ms();
+        fl_store_job_sql(job, "UPDATE flotilla_control.dispatches SET status"
+                              " = 'done', finished_at = now() WHERE id = $1",
+                         1, p);
+        fl_store_submit(s->store, job);
+        snprintf(counts, sizeof(counts), "%zu ok, %zu failed, %zu refused, "
+                 "%zu cancelled", d->nok, d->nfailed, d->nrefused,
+                 d->ncancelled);
+        fl_log_emit(FL_LOG_INFO, "dispatch", f, 2, "dispatch %s is done: %s",
+                    d->id, counts);
+        fl_dispatch_event(s, "dispatch.done", NULL, NULL, d->id, NULL, NULL,
+                          counts);
+    }
+}
+
+/* Results: written in batches, acknowledged once written. */
+
+typedef struct {
+    fl_co_server_t *s;
+    fl_co_command_t **cmds;
+    size_t n;
+} s_batch_t;
+
+static void
+s_batch_release(void *arg)
+{
+    s_batch_t *b = arg;
+
+    free(b->cmds);
+    free(b);
+}
+
+static void
+s_ack(fl_co_server_t *s, fl_co_agent_t *a, const char *id)
+{
+    if (a->nacks == 0) {
+        if (s->nackers == s->ackers_cap) {
+            s->ackers_cap = s->ackers_cap ? s->ackers_cap * 2 : 16;
+            s->ackers = fl_reallocarray(s->ackers, s->ackers_cap,
+                                        sizeof(*s->ackers));
+        }
+        s->ackers[s->nackers++] = a;
+    }
+    if (a->nacks == a->acks_cap) {
+        a->acks_cap = a->acks_cap ? a->acks_cap * 2 : 64;
+        a->acks = fl_reallocarray(a->acks, a->acks_cap, sizeof(*a->acks));
+    }
+    a->acks[a->nacks++] = fl_strdup(id);
+}
+
+static void
+s_results_written(fl_store_job_t *job, int rc, const fl_error_t *err,
+                  void *arg)
+{
+    s_batch_t *b = arg;
+    fl_co_server_t *s = b->s;
+
+    (void)job;
+    for (size_t i = 0; i < b->n; i++) {
+        fl_co_command_t *c = b->cmds[i];
+
+        if (rc != 0) {
+            /* Not written: not acknowledged; the agent sends it again. */
+            c->state = FL_CO_CMD_SENT;
+            c->status = FL_CO_PENDING;
+            s_detail_free(&c->detail);
+            continue;
+        }
+        s_done(s, c);
+        if (!c->reconciled)
+            s_ack(s, c->agent, c->id);
+    }
+    if (rc != 0)
+        fl_log_error("dispatch", "could not record %zu results: %s", b->n,
+                     err ? err->message : "?");
+    for (size_t i = 0; i < b->n; i++)
+        if (i == 0 || b->cmds[i]->dispatch != b->cmds[i - 1]->dispatch)
+            s_answer_waiters(s, b->cmds[i]->dispatch, 0);
+}
+
+/* Moves c to recording with its outcome, into this round's results job. */
+static void
+s_record(fl_co_server_t *s, fl_co_command_t *c, int status, int64_t version,
+         int64_t duration_ms, int reconciled, const char *message,
+         const char *error, const char *detail, const char *hint,
+         const char *sqlstate)
+{
+    fl_store_job_t *job = NULL;
+
+    if (c->state == FL_CO_CMD_SENT && c->agent->inflight > 0 &&
+        !reconciled)
+        c->agent->inflight--;
+    if (c->state == FL_CO_CMD_QUEUED) {
+        /* Reconciled while queued: take it out of the queue. */
+        fl_co_command_t **pp = &c->agent->outq_head, *prev = NULL;
+        while (*pp != NULL && *pp != c) {
+            prev = *pp;
+            pp = &(*pp)->out_next;
+        }
+        if (*pp == c) {
+            *pp = c->out_next;
+            if (c->agent->outq_tail == c)
+                c->agent->outq_tail = prev;
+        }
+    }
+    c->state = FL_CO_CMD_RECORDING;
+    c->status = (uint8_t)status;
+    c->version = version;
+    c->duration_ms = duration_ms;
+    c->reconciled = (uint8_t)reconciled;
+    c->seq = ++c->dispatch->next_seq;
+    if (status != FL_CO_OK || message != NULL) {
+        c->detail = fl_calloc(1, sizeof(*c->detail));
+        c->detail->message = fl_co_clean(message);
+        c->detail->error = fl_co_clean(error);
+        c->detail->detail = fl_co_clean(detail);
+        c->detail->hint = fl_co_clean(hint);
+        c->detail->sqlstate = fl_co_clean(sqlstate);
+    }
+    if (s->results_job == NULL)
+        s->results_job = fl_store_job_new(FL_STORE_RESULTS);
+    job = s->results_job;
+    fl_store_field(job, c->id, 0);
+    fl_store_field(job, s_status_names[status], 0);
+    fl_store_field_int(job, version, 0);
+    fl_store_field_int(job, duration_ms, 0);
+    fl_store_field(job, c->detail ? c->detail->message : NULL, 0);
+    fl_store_field(job, c->detail ? c->detail->error : NULL, 0);
+    fl_store_field(job, c->detail ? c->detail->detail : NULL, 0);
+    fl_store_field(job, c->detail ? c->detail->hint : NULL, 0);
+    fl_store_field(job, c->detail ? c->detail->sqlstate : NULL, 0);
+    fl_store_field(job, reconciled ? "t" : "f", 0);
+    fl_store_field_int(job, c->seq, 1);
+    if (s->nresults == s->results_cap) {
+        s->results_cap = s->results_cap ? s->results_cap * 2 : 256;
+        s->results_cmds = fl_reallocarray(s->results_cmds, s->results_cap,
+                                          sizeof(*s->results_cmds));
+    }
+    s->results_cmds[s->nresults++] = c;
+}
+
+void
+fl_dispatch_result(fl_co_server_t *s, fl_co_agent_t *a,
+                   const fl_wire_result_t *r)
+{
+    fl_co_command_t *c = fl_map_gets(s->commands, r->id);
+    int status = s_status_parse(r->status);
+    fl_log_field f[2] = {{"agent", a->name}, {"command", r->id}};
+
+    if (c == NULL) {
+        /* Not ours (a dispatch forgotten, or another coordinator's): the
+         * agent would send it for ever otherwise. */
+        fl_log_emit(FL_LOG_NOTICE, "dispatch", f, 2, "agent \"%s\" answered "
+                    "command %s, which this coordinator does not know; "
+                    "acknowledged and dropped", a->name, r->id);
+        s_ack(s, a, r->id);
+        return;
+    }
+    if (c->agent != a || strcmp(c->target->name, r->target) != 0) {
+        fl_log_emit(FL_LOG_WARNING, "dispatch", f, 2, "agent \"%s\" answered "
+                    "command %s of target \"%s\" (agent \"%s\"); ignored",
+                    a->name, r->id, c->target->name, c->agent->name);
+        return;
+    }
+    if (c->state == FL_CO_CMD_DONE) {
+        s_ack(s, a, r->id); /* a repeat: the first ack was lost */
+        return;
+    }
+    if (c->state == FL_CO_CMD_RECORDING)
+        return; /* acknowledged once the first is written */
+    if (status < 0) {
+        fl_log_emit(FL_LOG_WARNING, "dispatch", f, 2, "agent \"%s\" answered "
+                    "command %s with an unknown status; recorded as failed",
+                    a->name, r->id);
+        status = FL_CO_FAILED;
+    }
+    s_record(s, c, status, r->version, r->duration_ms, 0, r->message,
+             r->error, r->detail, r->hint, r->sqlstate);
+    fl_dispatch_pump(s, a);
+}
+
+void
+fl_dispatch_step_event(fl_co_server_t *s, fl_co_agent_t *a,
+                       const fl_wire_step_event_t *e)
+{
+    fl_co_target_t *t = fl_map_gets(s->targets, e->target);
+    char *msg = NULL, *rollout = NULL;
+
+    if (t == NULL || t->agent != a)
+        return; /* only an agent's own targets are recorded */
+    msg = fl_co_clean(e->error ? e->error : e->message);
+    rollout = fl_co_clean(e->rollout);
+    fl_dispatch_event(s, "step", a->key, t->name,
+                      fl_map_gets(s->dispatches, rollout) ? rollout : NULL,
+                      e->step, e->status, msg);
+    free(msg);
+    free(rollout);
+}
+
+/* Sending. */
+
+static int
+s_wire_type(const char *action)
+{
+    if (strcmp(action, "rollback") == 0)
+        return FL_WIRE_ROLLBACK;
+    if (strcmp(action, "plan") == 0)
+        return FL_WIRE_PLAN;
+    return FL_WIRE_APPLY;
+}
+
+void
+fl_dispatch_pump(fl_co_server_t *s, fl_co_agent_t *a)
+{
+    while (a->state == FL_CO_AGENT_ONLINE && a->outq_head != NULL &&
+           a->inflight < (size_t)s->cfg->agent_window) {
+        fl_co_command_t *c = a->outq_head;
+        fl_wire_msg_t m;
+        int rc;
+
+        memset(&m, 0, sizeof(m));
+        m.type = (fl_wire_type)s_wire_type(c->dispatch->action);
+        m.u.command.id = c->id;
+        m.u.command.rollout = c->dispatch->id;
+        m.u.command.target = c->target->name;
+        m.u.command.bundle_id = c->dispatch->bundle->id;
+        m.u.command.to_version = c->dispatch->to_version;
+        rc = fl_co_send_agent(s, a, &m);
+        if (rc == FL_ETIMEOUT) {
+            s->pump_pending = 1;
+            return;
+        }
+        if (rc != 0)
+            return; /* offline now (or logged); stays queued */
+        a->outq_head = c->out_next;
+        if (a->outq_head == NULL)
+            a->outq_tail = NULL;
+        c->out_next = NULL;
+        c->state = FL_CO_CMD_SENT;
+        a->inflight++;
+    }
+}
+
+void
+fl_dispatch_bundle_request(fl_co_server_t *s, fl_co_agent_t *a,
+                           const char *bundle_id)
+{
+    fl_co_bundle_t *b = fl_map_gets(s->bundles, bundle_id);
+
+    if (b == NULL) {
+        fl_wire_msg_t m;
+        memset(&m, 0, sizeof(m));
+        m.type = FL_WIRE_ERROR;
+        m.u.error.code = (char *)fl_error_code_name(FL_ENOTFOUND);
+        m.u.error.message = "no such bundle";
+        FL_IGNORE(fl_co_send_agent(s, a, &m)); /* it asks again */
+        return;
+    }
+    /* Queued behind nothing: a full pipe makes the agent ask again. */
+    FL_IGNORE(fl_co_send_agent_raw(s, a, b->wire, b->wire_len));
+}
+
+/* Reconciliation from the ledger. */
+
+/*
+ * What the target's ledger says about c: FL_CO_OK or FL_CO_FAILED when
+ * it records the outcome, -1 when it cannot tell (the command is then
+ * sent, again or for the first time; the agent never runs it twice).
+ */
+static int
+s_ledger_outcome(const fl_co_command_t *c, const char **why)
+{
+    const fl_co_target_t *t = c->target;
+    const fl_migration_list_t *migs = fl_bundle_migrations(c->dispatch->bundle->bundle);
+    int64_t to = c->dispatch->to_version;
+    int all = 1;
+
+    if (!t->known || strcmp(c->dispatch->action, "plan") == 0)
+        return -1;
+    for (size_t i = 0; i < migs->count; i++) {
+        const fl_migration_t *m = &migs->items[i];
+        const fl_co_row_t *row = fl_registry_row(t, m->version);
+
+        if (strcmp(c->dispatch->action, "apply") == 0) {
+            if (to > 0 && m->version > to)
+                continue;
+            if (row != NULL && row->status == FL_CO_ROW_FAILED &&
+                row->rollout != NULL &&
+                strcmp(row->rollout, c->dispatch->id) == 0) {
+                *why = "the target's ledger records this dispatch's apply "
+                       "as failed";
+                return FL_CO_FAILED;
+            }
+            if (row == NULL || row->status != FL_CO_ROW_APPLIED ||
+                memcmp(row->checksum, m->checksum, 32) != 0)
+                all = 0;
+        } else {
+            if (to > 0 && m->version <= to)
+                continue;
+            if (row != NULL && row->status != FL_CO_ROW_ROLLED_BACK)
+                all = 0;
+        }
+    }
+    if (!all)
+        return -1;
+    *why = strcmp(c->dispatch->action, "apply") == 0
+               ? "reconciled from the target's ledger: every migration of "
+                 "the bundle is applied"
+               : "reconciled from the target's ledger: no migration of the "
+                 "bundle is applied";
+    return FL_CO_OK;
+}
+
+static void
+s_reconcile(fl_co_server_t *s, fl_co_command_t *c)
+{
+    fl_co_agent_t *a = c->agent;
+    const char *why = NULL;
+    int outcome;
+
+    if (c->state != FL_CO_CMD_SENT)
+        return;
+    if (fl_map_gets(a->holding, c->id) != NULL) {
+        a->inflight++;
+        return;
+    }
+    if (!c->target->known)
+        return; /* wait for its state */
+    outcome = s_ledger_outcome(c, &why);
+    if (outcome >= 0) {
+        s_record(s, c, outcome, fl_registry_applied_version(c->target), 0, 1,
+                 why, outcome == FL_CO_FAILED ? why : NULL, NULL, NULL,
+                 NULL);
+        return;
+    }
+    s_enqueue(c);
+}
+
+void
+fl_dispatch_agent_back(fl_co_server_t *s, fl_co_agent_t *a)
+{
+    fl_co_command_t **sent = NULL;
+    size_t n = 0, cap = 0;
+
+    a->inflight = 0;
+    /* Collect first: reconciling moves commands between lists. */
+    for (fl_co_command_t *c = a->open; c != NULL; c = c->open_next)
+        if (c->state == FL_CO_CMD_SENT) {
+            if (n == cap) {
+                cap = cap ? cap * 2 : 64;
+                sent = fl_reallocarray(sent, cap, sizeof(*sent));
+            }
+            sent[n++] = c;
+        }
+    for (size_t i = 0; i < n; i++)
+        s_reconcile(s, sent[i]);
+    free(sent);
+    fl_dispatch_pump(s, a);
+}
+
+void
+fl_dispatch_target_known(fl_co_server_t *s, fl_co_target_t *t)
+{
+    fl_co_command_t *c = t->agent->open, *next = NULL;
+
+    if (t->agent->state != FL_CO_AGENT_ONLINE)
+        return;
+    for (; c != NULL; c = next) {
+        next = c->open_next;
+        if (c->target == t && c->state == FL_CO_CMD_SENT &&
+            fl_map_gets(t->agent->holding, c->id) == NULL)
+            s_reconcile(s, c);
+    }
+    fl_dispatch_pump(s, t->agent);
+}
+
+/* Operators: create and wait. */
+
+typedef struct {
+    fl_co_server_t *s;
+    fl_co_dispatch_t *d;
+    unsigned char rid[FL_LINK_PEER_MAX];
+    size_t rid_len;
+    char *request_id;
+} s_create_t;
+
+static void
+s_create_release(void *arg)
+{
+    s_create_t *cr = arg;
+
+    free(cr->request_id);
+    free(cr);
+}
+
+static void
+s_created(fl_store_job_t *job, int rc, const fl_error_t *err, void *arg)
+{
+    s_create_t *cr = arg;
+    fl_co_server_t *s = cr->s;
+    fl_co_dispatch_t *d = cr->d;
+    fl_co_agent_t *last = NULL;
+
+    (void)job;
+    if (rc != 0) {
+        fl_co_reply_error(s, cr->rid, cr->rid_len, cr->request_id,
+                          FL_CO_EXIT_FAILED, err);
+        if (s->latest == d)
+            s->latest = NULL;
+        fl_map_removes(s->dispatches, d->id);
+        s_dispatch_free(s, d);
+        return;
+    }
+    for (size_t i = 0; i < d->ncommands; i++)
+        s_enqueue(&d->commands[i]);
+    for (size_t i = 0; i < d->ncommands; i++)
+        if (d->commands[i].agent != last) {
+            last = d->commands[i].agent;
+            fl_dispatch_pump(s, last);
+        }
+    fl_co_reply(s, cr->rid, cr->rid_len, cr->request_id, FL_CO_EXIT_OK,
+                fl_json_pack("{s:s, s:s, s:s, s:I}", "id", d->id, "bundle",
+                             d->bundle->id, "action", d->action, "targets",
+                             (json_int_t)d->ncommands));
+}
+
+static int
+s_target_cmp(const void *x, const void *y)
+{
+    const fl_co_target_t *a = *(fl_co_target_t *const *)x;
+    const fl_co_target_t *b = *(fl_co_target_t *const *)y;
+
+    return strcmp(a->name, b->name);
+}
+
+/* Selects, sorted by name, the reported targets whose labels match sel. */
+static fl_co_target_t **
+s_select(fl_co_server_t *s, const fl_selector_t *sel, size_t *n)
+{
+    fl_co_target_t **out = fl_calloc(fl_map_count(s->targets) + 1,
+                                     sizeof(*out));
+    fl_co_target_t *t = NULL;
+    size_t pos = 0;
+
+    *n = 0;
+    while ((t = fl_map_next(s->targets, &pos)) != NULL)
+        if (t->reported && t->agent->state != FL_CO_AGENT_REVOKED &&
+            fl_co_labels_match(&t->labels, sel))
+            out[(*n)++] = t;
+    qsort(out, *n, sizeof(*out), s_target_cmp);
+    return out;
+}
+
+/* Writes a new bundle's row (before the dispatch that names it). */
+static void
+s_write_bundle(fl_co_server_t *s, const fl_co_bundle_t *cb)
+{
+    fl_store_job_t *job = fl_store_job_new(FL_STORE_SQL);
+    char *hex = fl_malloc(cb->len * 2 + 3);
+    char seq[24], created[24], expires[24];
+    const char *p[9];
+
+    memcpy(hex, "\\x", 2);
+    for (size_t i = 0; i < cb->len; i++)
+        snprintf(hex + 2 + 2 * i, 3, "%02x", cb->bytes[i]);
+    hex[2 + 2 * cb->len] = '\0';
+    snprintf(seq, sizeof(seq), "%lld",
+             (long long)fl_bundle_sequence(cb->bundle));
+    snprintf(created, sizeof(created), "%lld",
+             (long long)fl_bundle_created(cb->bundle));
+    snprintf(expires, sizeof(expires), "%lld",
+             (long long)fl_bundle_expires(cb->bundle));
+    p[0] = cb->id;
+    p[1] = hex;
+    p[2] = fl_bundle_signer(cb->bundle);
+    p[3] = fl_bundle_channel(cb->bundle);
+    p[4] = seq;
+    p[5] = fl_bundle_environment(cb->bundle);
+    p[6] = fl_bundle_selector(cb->bundle);
+    p[7] = created;
+    p[8] = expires;
+    fl_store_job_sql(job,
+        "INSERT INTO flotilla_control.bundles (id, bytes, signer, channel,"
+        " sequence, environment, selector, created, expires) VALUES ($1,"
+        " $2::bytea, $3, $4, $5, $6, $7, to_timestamp($8::bigint),"
+        " to_timestamp($9::bigint)) ON CONFLICT (id) DO NOTHING", 9, p);
+    fl_store_submit(s->store, job);
+    free(hex);
+}
+
+void
+fl_dispatch_create(fl_co_server_t *s, const unsigned char *rid,
+                   size_t rid_len, const char *operator_name,
+                   const fl_wire_control_request_t *req)
+{
+    const char *selector = fl_co_arg(req, "selector");
+    const char *action = fl_co_arg(req, "action");
+    const char *to = fl_co_arg(req, "to_version");
+    fl_selector_t sel = {NULL, 0};
+    fl_bundle_verify_opts_t vo = FL_BUNDLE_VERIFY_OPTS_INIT;
+    fl_bundle_t *b = NULL;
+    fl_co_bundle_t *cb = NULL;
+    fl_co_target_t **targets = NULL;
+    fl_co_dispatch_t *d = NULL;
+    fl_store_job_t *job = NULL;
+    s_create_t *cr = NULL;
+    int64_t to_version = 0;
+    size_t n = 0;
+    char id[33], ntext[24], totext[24];
+    fl_error_t err = FL_ERROR_INIT;
+    int status = FL_CO_EXIT_USAGE;
+
+    if (action == NULL)
+        action = "apply";
+    if (strcmp(action, "apply") != 0 && strcmp(action, "rollback") != 0 &&
+        strcmp(action, "plan") != 0) {
+        FL_ERR(&err, FL_EINVAL, "unknown action \"%.32s\"", action);
+        fl_error_set_hint(&err, "Actions are apply, rollback and plan.");
+        goto failed;
+    }
+    if (to != NULL && fl_parse_int(&to_version, to, 0, INT64_MAX, &err) != 0)
+        goto failed;
+    if (fl_selector_parse(&sel, selector ? selector : "", &err) != 0)
+        goto failed;
+    if (req->len == 0) {
+        FL_ERR(&err, FL_EINVAL, "a dispatch needs a bundle");
+        goto failed;
+    }
+    status = FL_CO_EXIT_REFUSED;
+    vo.max_lifetime_s = s->cfg->max_bundle_lifetime_ms / 1000;
+    if (fl_bundle_verify_bytes(&b, req->data, req->len, s->trust, &vo,
+                               &err) != 0) {
+        fl_error_prefix(&err, "the coordinator refuses the bundle: ");
+        goto failed;
+    }
+    status = FL_CO_EXIT_FAILED;
+    targets = s_select(s, &sel, &n);
+    if (n == 0) {
+        FL_ERR(&err, FL_ENOTFOUND, "no target matches the selector \"%s\"",
+               selector ? selector : "");
+        fl_error_set_hint(&err, "\"flotilla targets\" lists the targets and "
+                                "their labels.");
+        goto failed;
+    }
+    cb = fl_map_gets(s->bundles, fl_bundle_id(b));
+    if (cb == NULL) {
+        cb = s_bundle_add(s, b, req->data, req->len);
+        b = NULL;
+        s_write_bundle(s, cb);
+    }
+    fl_co_new_id(id);
+    d = s_dispatch_new(s, id, cb, action, to_version, selector, operator_name,
+                       n);
+    snprintf(ntext, sizeof(ntext), "%zu", n);
+    snprintf(totext, sizeof(totext), "%lld", (long long)to_version);
+    {
+        const char *p[7] = {d->id, cb->id, action, totext,
+                            d->selector, d->operator_name, ntext};
+        job = fl_store_job_new(FL_STORE_SQL);
+        fl_store_job_sql(job, "INSERT INTO flotilla_control.dispatches (id,"
+                              " bundle_id, action, to_version, selector,"
+                              " operator, ntargets) VALUES ($1, $2, $3, $4,"
+                              " $5, $6, $7)", 7, p);
+        fl_store_submit(s->store, job);
+    }
+    job = fl_store_job_new(FL_STORE_COMMANDS);
+    for (size_t i = 0; i < n; i++) {
+        fl_co_command_t *c = &d->commands[i];
+
+        fl_co_new_id(c->id);
+        c->dispatch = d;
+        c->target = targets[i];
+        c->agent = targets[i]->agent;
+        c->state = FL_CO_CMD_WRITING;
+        fl_map_puts(s->commands, c->id, c);
+        s_open_add(c);
+        fl_store_field(job, c->id, 0);
+        fl_store_field(job, d->id, 0);
+        fl_store_field(job, d->id, 0);
+        fl_store_field(job, c->target->name, 0);
+        fl_store_field(job, c->agent->key, 0);
+        fl_store_field(job, action, 1);
+    }
+    cr = fl_calloc(1, sizeof(*cr));
+    cr->s = s;
+    cr->d = d;
+    memcpy(cr->rid, rid, rid_len);
+    cr->rid_len = rid_len;
+    cr->request_id = fl_strdup(req->id);
+    job->done = s_created;
+    job->arg = cr;
+    job->release = s_create_release;
+    fl_store_submit(s->store, job);
+    {
+        fl_log_field f[3] = {{"dispatch", d->id}, {"bundle", cb->id},
+                             {"operator", d->operator_name}};
+        fl_log_emit(FL_LOG_INFO, "dispatch", f, 3, "dispatch %s: %s bundle "
+                    "%s on %zu targets (selector \"%s\"), by %s", d->id,
+                    action, cb->id, n, d->selector, d->operator_name);
+    }
+    fl_dispatch_event(s, "dispatch.created", NULL, NULL, d->id, NULL, NULL,
+                      d->selector);
+    goto cleanup;
+failed:
+    fl_co_reply_error(s, rid, rid_len, req->id, status, &err);
+cleanup:
+    free(targets);
+    fl_bundle_destroy(&b);
+    fl_selector_release(&sel);
+    fl_error_clear(&err);
+}
+
+static json_t *
+s_result_json(const fl_co_command_t *c)
+{
+    const fl_co_detail_t *dt = c->detail;
+
+    return fl_json_pack("{s:s, s:s, s:s, s:I, s:I, s:b, s:s?, s:s?, s:s?, "
+                        "s:s?, s:s?}",
+                        "target", c->target->name, "agent", c->agent->name,
+                        "status", s_status_names[c->status], "version",
+                        (json_int_t)c->version, "duration_ms",
+                        (json_int_t)c->duration_ms, "reconciled",
+                        c->reconciled, "message", dt ? dt->message : NULL,
+                        "error", dt ? dt->error : NULL, "detail",
+                        dt ? dt->detail : NULL, "hint", dt ? dt->hint : NULL,
+                        "sqlstate", dt ? dt->sqlstate : NULL);
+}
+
+/* The reply to a wait: counts and the results after the cursor. */
+static json_t *
+s_progress(const fl_co_dispatch_t *d, int64_t after)
+{
+    json_t *results = json_array();
+    size_t from = after < 0 ? 0 : (size_t)after;
+    size_t to = d->ndone;
+    json_t *o = NULL;
+
+    if (from > d->ndone)
+        from = d->ndone;
+    if (to - from > S_REPLY_MAX)
+        to = from + S_REPLY_MAX;
+    for (size_t i = from; i < to; i++)
+        json_array_append_new(results, s_result_json(d->done_order[i]));
+    o = fl_json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, "
+                     "s:I, s:I}",
+                     "id", d->id, "status",
+                     d->ndone == d->ncommands ? "done" : "running", "bundle",
+                     d->bundle->id, "action", d->action, "total",
+                     (json_int_t)d->ncommands, "done", (json_int_t)d->ndone,
+                     "ok", (json_int_t)d->nok, "failed",
+                     (json_int_t)d->nfailed, "refused",
+                     (json_int_t)d->nrefused, "cancelled",
+                     (json_int_t)d->ncancelled, "pending",
+                     (json_int_t)(d->ncommands - d->ndone), "cursor",
+                     (json_int_t)to);
+    json_object_set_new(o, "results", results);
+    return o;
+}
+
+static void
+s_answer_waiters(fl_co_server_t *s, fl_co_dispatch_t *d, int force)
+{
+    fl_co_waiter_t **pp = &d->waiters;
+    int64_t now = fl_co_now_ms();
+
+    while (*pp != NULL) {
+        fl_co_waiter_t *w = *pp;
+
+        if (force || w->after < (int64_t)d->ndone || now >= w->deadline_ms ||
+            d->ndone == d->ncommands) {
+            fl_co_reply(s, w->rid, w->rid_len, w->request_id, FL_CO_EXIT_OK,
+                        s_progress(d, w->after));
+            *pp = w->next;
+            free(w->request_id);
+            free(w);
+        } else {
+            pp = &w->next;
+        }
+    }
+}
+
+void
+fl_dispatch_wait(fl_co_server_t *s, const unsigned char *rid, size_t rid_len,
+                 const fl_wire_control_request_t *req)
+{
+    const char *id = fl_co_arg(req, "id");
+    const char *after = fl_co_arg(req, "after");
+    const char *timeout = fl_co_arg(req, "timeout_ms");
+    fl_co_dispatch_t *d = id ? fl_map_gets(s->dispatches, id) : NULL;
+    fl_co_waiter_t *w = NULL;
+    int64_t a = 0, t = 0;
+    fl_error_t err = FL_ERROR_INIT;
+
+    if (d == NULL) {
+        FL_ERR(&err, FL_ENOTFOUND, "no dispatch \"%.40s\" in this "
+               "coordinator's memory", id ? id : "");
+        fl_error_set_hint(&err, "Finished dispatches are kept in memory for "
+                                "dispatch_retention; every outcome stays in "
+                                "flotilla_control.commands.");
+        fl_co_reply_error(s, rid, rid_len, req->id, FL_CO_EXIT_FAILED, &err);
+        fl_error_clear(&err);
+        return;
+    }
+    if ((after != NULL && fl_parse_int(&a, after, 0, INT64_MAX, &err) != 0) ||
+        (timeout != NULL &&
+         fl_parse_int(&t, timeout, 0, 3600000, &err) != 0)) {
+        fl_co_reply_error(s, rid, rid_len, req->id, FL_CO_EXIT_USAGE, &err);
+        fl_error_clear(&err);
+        return;
+    }
+    w = fl_calloc(1, sizeof(*w));
+    memcpy(w->rid, rid, rid_len);
+    w->rid_len = rid_len;
+    w->request_id = fl_strdup(req->id);
+    w->after = a;
+    w->deadline_ms = fl_co_now_ms() + t;
+    w->next = d->waiters;
+    d->waiters = w;
+    s_answer_waiters(s, d, 0);
+}
+
+/* Rounds, ticks. */
+
+static void
+s_send_acks(fl_co_server_t *s)
+{
+    for (size_t i = 0; i < s->nackers; i++) {
+        fl_co_agent_t *a = s->ackers[i];
+        fl_wire_msg_t m;
+
+        memset(&m, 0, sizeof(m));
+        m.type = FL_WIRE_RESULT_ACK;
+        m.u.result_ack.ids = a->acks;
+        m.u.result_ack.nids = a->nacks;
+        /* A lost ack costs a repeated result, answered with another. */
+        if (a->state == FL_CO_AGENT_ONLINE)
+            FL_IGNORE(fl_co_send_agent(s, a, &m));
+        for (size_t k = 0; k < a->nacks; k++)
+            free(a->acks[k]);
+        a->nacks = 0;
+    }
+    s->nackers = 0;
+}
+
+void
+fl_dispatch_flush(fl_co_server_t *s)
+{
+    if (s->results_job != NULL) {
+        s_batch_t *b = fl_calloc(1, sizeof(*b));
+
+        b->s = s;
+        b->cmds = s->results_cmds;
+        b->n = s->nresults;
+        s->results_cmds = NULL;
+        s->nresults = s->results_cap = 0;
+        s->results_job->done = s_results_written;
+        s->results_job->arg = b;
+        s->results_job->release = s_batch_release;
+        fl_store_submit(s->store, s->results_job);
+        s->results_job = NULL;
+    }
+    if (s->events_job != NULL) {
+        fl_store_submit(s->store, s->events_job);
+        s->events_job = NULL;
+    }
+    s_send_acks(s);
+}
+
+void
+fl_dispatch_tick(fl_co_server_t *s)
+{
+    fl_co_dispatch_t *d = NULL;
+    fl_co_dispatch_t **old = NULL;
+    size_t pos = 0, nold = 0;
+    int64_t now = fl_co_now_ms();
+
+    if (s->pump_pending) {
+        fl_co_agent_t *a = NULL;
+        size_t apos = 0;
+
+        s->pump_pending = 0;
+        while ((a = fl_map_next(s->agents, &apos)) != NULL)
+            fl_dispatch_pump(s, a);
+    }
+    while ((d = fl_map_next(s->dispatches, &pos)) != NULL) {
+        s_answer_waiters(s, d, 0);
+        if (d->finished && d->waiters == NULL && d != s->latest &&
+            now - d->finished_ms >= s->cfg->dispatch_retention_ms) {
+            old = fl_reallocarray(old, nold + 1, sizeof(*old));
+            old[nold++] = d;
+        }
+    }
+    for (size_t i = 0; i < nold; i++) {
+        fl_map_removes(s->dispatches, old[i]->id);
+        s_dispatch_free(s, old[i]);
+    }
+    free(old);
+}
+
+char *
+fl_dispatch_drift(const fl_co_server_t *s, const fl_co_target_t *t)
+{
+    const fl_migration_list_t *migs = NULL;
+    size_t pending = 0;
+
+    if (s->latest == NULL)
+        return fl_strdup("no bundle yet");
+    if (!t->known)
+        return fl_strdup("unknown");
+    migs = fl_bundle_migrations(s->latest->bundle->bundle);
+    for (size_t i = 0; i < migs->count; i++) {
+        const fl_co_row_t *row = fl_registry_row(t, migs->items[i].version);
+
+        if (row != NULL && row->status == FL_CO_ROW_APPLIED &&
+            memcmp(row->checksum, migs->items[i].checksum, 32) != 0)
+            return fl_asprintf("drift at %lld", (long long)row->version);
+        if (row == NULL || row->status != FL_CO_ROW_APPLIED)
+            pending++;
+    }
+    if (pending == 0)
+        return fl_strdup("current");
+    return fl_asprintf("%zu pending", pending);
+}
+
+/* Loading at start. */
+
+static fl_co_bundle_t *
+s_load_bundle(fl_co_server_t *s, const char *id, fl_error_t *err)
+{
+    fl_co_bundle_t *cb = fl_map_gets(s->bundles, id);
+    fl_store_rows_t r = {0, 0, NULL};
+    const char *p[1] = {id};
+    const char *hex = NULL;
+    unsigned char *bytes = NULL;
+    size_t len = 0;
+    fl_bundle_t *b = NULL;
+
+    if (cb != NULL)
+        return cb;
+    if (fl_store_query(s->store, &r, "SELECT encode(bytes, 'hex') FROM "
+                       "flotilla_control.bundles WHERE id = $1", 1, p,
+                       err) != 0)
+        return NULL;
+    if (r.nrows != 1 || (hex = fl_store_value(&r, 0, 0)) == NULL) {
+        FL_ERR(err, FL_ENOTFOUND, "bundle \"%s\" of a dispatch is missing "
+               "from the control database", id);
+        goto cleanup;
+    }
+    len = strlen(hex) / 2;
+    bytes = fl_malloc(len ? len : 1);
+    for (size_t i = 0; i < len; i++) {
+        unsigned int x = 0;
+        FL_ASSERT(sscanf(hex + 2 * i, "%2x", &x) == 1); /* encode() wrote it */
+        bytes[i] = (unsigned char)x;
+    }
+    /* Expired or signed by a key removed since, it still names the
+     * migrations its dispatch applied: decoded without the checks. */
+    if (fl_bundle_decode_unverified(&b, bytes, len, err) != 0)
+        goto cleanup;
+    cb = s_bundle_add(s, b, bytes, len);
+cleanup:
+    free(bytes);
+    fl_store_rows_release(&r);
+    return cb;
+}
+
+static int
+s_load_commands(fl_co_server_t *s, fl_co_dispatch_t *d, fl_error_t *err)
+{
+    fl_store_rows_t r = {0, 0, NULL};
+    const char *p[1] = {d->id};
+    size_t n = 0;
+
+    if (fl_store_query(s->store, &r, "SELECT id, target, agent_key, status,"
+                       " version, duration_ms, message, error, detail, hint,"
+                       " sqlstate, reconciled, seq FROM"
+                       " flotilla_control.commands WHERE dispatch_id = $1"
+                       " ORDER BY seq NULLS LAST, target", 1, p, err) != 0)
+        return FL_EDB;
+    free(d->commands);
+    free(d->done_order);
+    d->commands = fl_calloc(r.nrows + 1, sizeof(*d->commands));
+    d->done_order = fl_calloc(r.nrows + 1, sizeof(*d->done_order));
+    d->ncommands = r.nrows;
+    for (size_t i = 0; i < r.nrows; i++) {
+        fl_co_command_t *c = &d->commands[n++];
+        fl_co_agent_t *a = fl_registry_agent(s, fl_store_value(&r, i, 2), 1);
+        fl_co_target_t *t = fl_map_gets(s->targets, fl_store_value(&r, i, 1));
+        int st = s_status_parse(fl_store_value(&r, i, 3));
+        int64_t v = 0;
+
+        if (t == NULL) {
+            /* A target no agent reports any more: kept for the record. */
+            t = fl_calloc(1, sizeof(*t));
+            t->name = fl_strdup(fl_store_value(&r, i, 1));
+            t->agent = a;
+            fl_map_puts(s->targets, t->name, t);
+        }
+        snprintf(c->id, sizeof(c->id), "%s", fl_store_value(&r, i, 0));
+        c->dispatch = d;
+        c->target = t;
+        c->agent = a;
+        fl_map_puts(s->commands, c->id, c);
+        if (st < 0) {
+            c->state = FL_CO_CMD_SENT;
+            s_open_add(c);
+            continue;
+        }
+        c->status = (uint8_t)st;
+        if (fl_store_value(&r, i, 4) != NULL &&
+            fl_parse_int(&v, fl_store_value(&r, i, 4), INT64_MIN, INT64_MAX,
+                         NULL) == 0)
+            c->version = v;
+        if (fl_store_value(&r, i, 5) != NULL &&
+            fl_parse_int(&v, fl_store_value(&r, i, 5), 0, INT64_MAX,
+                         NULL) == 0)
+            c->duration_ms = v;
+        c->reconciled = strcmp(fl_store_value(&r, i, 11), "t") == 0;
+        if (fl_store_value(&r, i, 12) != NULL &&
+            fl_parse_int(&v, fl_store_value(&r, i, 12), 0, INT64_MAX,
+                         NULL) == 0 && v > d->next_seq)
+            d->next_seq = v;
+        if (c->status != FL_CO_OK || fl_store_value(&r, i, 6) != NULL) {
+            c->detail = fl_calloc(1, sizeof(*c->detail));
+            c->detail->message = fl_co_clean(fl_store_value(&r, i, 6));
+            c->detail->error = fl_co_clean(fl_store_value(&r, i, 7));
+            c->detail->detail = fl_co_clean(fl_store_value(&r, i, 8));
+            c->detail->hint = fl_co_clean(fl_store_value(&r, i, 9));
+            c->detail->sqlstate = fl_co_clean(fl_store_value(&r, i, 10));
+        }
+        c->agent = a;
+        s_open_add(c);
+        s_done(s, c);
+    }
+    fl_store_rows_release(&r);
+    return 0;
+}
+
+int
+fl_dispatch_load(fl_co_server_t *s, fl_error_t *err)
+{
+    fl_store_rows_t r = {0, 0, NULL};
+    int rc = 0;
+
+    rc = fl_store_query(s->store, &r,
+        "SELECT id, bundle_id, action, to_version, selector, operator,"
+        " extract(epoch FROM created_at)::bigint, status FROM"
+        " flotilla_control.dispatches WHERE status = 'running' OR id ="
+        " (SELECT id FROM flotilla_control.dispatches ORDER BY created_at"
+        " DESC LIMIT 1) ORDER BY created_at", 0, NULL, err);
+    if (rc != 0)
+        return rc;
+    for (size_t i = 0; i < r.nrows && rc == 0; i++) {
+        fl_co_bundle_t *cb = s_load_bundle(s, fl_store_value(&r, i, 1), err);
+        fl_co_dispatch_t *d = NULL;
+        int64_t to = 0, created = 0;
+
+        if (cb == NULL) {
+            rc = FL_EDB;
+            break;
+        }
+        FL_IGNORE(fl_parse_int(&to, fl_store_value(&r, i, 3), 0, INT64_MAX,
+                               NULL)); /* the table's type: a bigint */
+        FL_IGNORE(fl_parse_int(&created, fl_store_value(&r, i, 6), 0,
+                               INT64_MAX, NULL));
+        d = s_dispatch_new(s, fl_store_value(&r, i, 0), cb,
+                           fl_store_value(&r, i, 2), to,
+                           fl_store_value(&r, i, 4),
+                           fl_store_value(&r, i, 5), 0);
+        d->created_wall = created;
+        s->latest = d;
+        /* A dispatch recorded done stays so; one whose every outcome is
+         * written but not its end (a crash in between) is ended now. */
+        if (strcmp(fl_store_value(&r, i, 7), "done") == 0) {
+            d->finished = 1;
+            d->finished_ms = fl_co_now_ms();
+        }
+        rc = s_load_commands(s, d, err);
+    }
+    fl_store_rows_release(&r);
+    return rc;
+}
+
+void
+fl_dispatch_free_all(fl_co_server_t *s)
+{
+    fl_co_dispatch_t *d = NULL;
+    fl_co_bundle_t *b = NULL;
+    size_t pos = 0;
+
+    while ((d = fl_map_next(s->dispatches, &pos)) != NULL)
+        s_dispatch_free(s, d);
+    pos = 0;
+    while ((b = fl_map_next(s->bundles, &pos)) != NULL)
+        s_bundle_free(b);
+}

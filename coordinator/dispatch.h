@@ -1,0 +1,94 @@
+/*
+ * dispatch.h - sending one bundle to a set of targets and collecting one
+ * outcome per target: the primitive the rollout engine builds on.
+ *
+ * A dispatch is an action (apply, rollback, plan) of one bundle on the
+ * targets an operator's selector chose, frozen when it is created.  Each
+ * target gets one command with a random id; the agent records the
+ * dispatch's id as the rollout in the target's ledger.  dispatch.c
+ * describes the states of a command and what survives a restart.
+ * Loop thread only.
+ */
+#ifndef FL_COORDINATOR_DISPATCH_H
+#define FL_COORDINATOR_DISPATCH_H
+
+#include "common/error.h"
+#include "coordinator/coordinator_internal.h"
+
+/*
+ * Loads the dispatches still running (with every command) and the newest
+ * dispatch's bundle, from the store, before the loop starts.
+ */
+int fl_dispatch_load(fl_co_server_t *s, fl_error_t *err) FL_NODISCARD;
+
+/*
+ * An operator's "dispatch" request (from routing id rid, operator name):
+ * verifies the bundle, selects the targets, writes the decision and, once
+ * it is committed, replies with the dispatch's id and queues the
+ * commands.  Errors are replied at once.
+ */
+void fl_dispatch_create(fl_co_server_t *s, const unsigned char *rid,
+                        size_t rid_len, const char *operator_name,
+                        const fl_wire_control_request_t *req);
+
+/*
+ * "dispatch.wait": replies with the results after the operator's cursor,
+ * at once when there are some (or the dispatch is done), else when some
+ * come or the request's timeout passes.
+ */
+void fl_dispatch_wait(fl_co_server_t *s, const unsigned char *rid,
+                      size_t rid_len, const fl_wire_control_request_t *req);
+
+/* A result from agent a. */
+void fl_dispatch_result(fl_co_server_t *s, fl_co_agent_t *a,
+                        const fl_wire_result_t *r);
+
+/* A step event from agent a: written with the events. */
+void fl_dispatch_step_event(fl_co_server_t *s, fl_co_agent_t *a,
+                            const fl_wire_step_event_t *e);
+
+/* Agent a asks for a bundle. */
+void fl_dispatch_bundle_request(fl_co_server_t *s, fl_co_agent_t *a,
+                                const char *bundle_id);
+
+/*
+ * After a's hello: every open command of a is reconciled (held by the
+ * agent: wait; outcome in the target's ledger: recorded from it; else
+ * sent again with the same id) and its queue is pumped.
+ */
+void fl_dispatch_agent_back(fl_co_server_t *s, fl_co_agent_t *a);
+
+/* A target's ledger became known: reconcile its open commands. */
+void fl_dispatch_target_known(fl_co_server_t *s, fl_co_target_t *t);
+
+/* Sends a's queued commands, up to its window. */
+void fl_dispatch_pump(fl_co_server_t *s, fl_co_agent_t *a);
+
+/*
+ * Queues an event row (kind, and any of the other fields) into this
+ * round's events job.
+ */
+void fl_dispatch_event(fl_co_server_t *s, const char *kind,
+                       const char *agent_key, const char *target,
+                       const char *dispatch_id, const char *step,
+                       const char *status, const char *message);
+
+/*
+ * End of a loop round: submits the round's results and events jobs and
+ * sends pending acknowledgements.
+ */
+void fl_dispatch_flush(fl_co_server_t *s);
+
+/*
+ * Periodic: answers long-polls whose time is up, retries sends that found
+ * a full pipe, forgets dispatches finished longer than the retention.
+ */
+void fl_dispatch_tick(fl_co_server_t *s);
+
+/* What drift the target shows against the newest dispatch's bundle. */
+char *fl_dispatch_drift(const fl_co_server_t *s, const fl_co_target_t *t);
+
+/* Frees every dispatch and bundle (at shutdown). */
+void fl_dispatch_free_all(fl_co_server_t *s);
+
+#endif

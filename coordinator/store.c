@@ -1,0 +1,713 @@
+/*
+ * store.c - the control database and its writer thread (see store.h).
+ *
+ * How the event loop never blocks on PostgreSQL: every write goes
+ * through this module's own thread and its own connection; the loop only
+ * appends jobs to a queue (fl_queue_push never blocks) and takes finished
+ * ones when the queue's eventfd, which it polls next to its sockets, says
+ * some are back.  Reads happen once, before the loop starts; afterwards
+ * the loop answers operators from memory.  Why a thread rather than
+ * libpq's non-blocking API on the loop: a batch is a transaction of
+ * several statements and COPY streams, which as a non-blocking state
+ * machine would interleave with every socket event of the loop and turn
+ * each step (BEGIN, COPY data that does not fit the socket buffer, the
+ * INSERT ... SELECT, COMMIT, a reconnect with backoff) into a resumable
+ * state; on its own thread the same batch is straight-line code that may
+ * block for as long as PostgreSQL takes, and retrying after a lost
+ * connection is a loop, while the event loop keeps heartbeating and
+ * taking results.  The cost is one thread and one connection.
+ */
+#include "coordinator/store.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "common/alloc.h"
+#include "common/clock.h"
+#include "common/dsn.h"
+#include "common/log.h"
+#include "common/queue.h"
+
+/* Advisory lock of a control database: (class, "fctl"). */
+#define S_LOCK "pg_catalog.pg_try_advisory_lock(1718578273, 1718899820)"
+
+struct fl_store {
+    PGconn *conn;
+    char *dsn;
+    int64_t batch_rows;
+    fl_queue_t *in, *out;
+    pthread_t thread;
+    int started;
+    int stopping;          /* atomic */
+    int64_t stop_deadline; /* monotonic ms, set before stopping */
+    uint64_t transactions, rows, retries; /* atomic */
+    size_t backlog;        /* atomic */
+};
+
+static const char s_schema_v1[] =
+    "CREATE SCHEMA IF NOT EXISTS flotilla_control;"
+    "CREATE TABLE IF NOT EXISTS flotilla_control.meta ("
+    "  version int NOT NULL,"
+    "  created_at timestamptz NOT NULL DEFAULT now());"
+    "CREATE TABLE IF NOT EXISTS flotilla_control.agents ("
+    "  key text PRIMARY KEY,"
+    "  name text NOT NULL,"
+    "  claimed_name text,"
+    "  version text,"
+    "  labels jsonb NOT NULL DEFAULT '{}',"
+    "  status text NOT NULL DEFAULT 'offline'"
+    "    CHECK (status IN ('online', 'offline', 'revoked')),"
+    "  first_seen timestamptz NOT NULL DEFAULT now(),"
+    "  last_seen timestamptz NOT NULL DEFAULT now());"
+    "CREATE TABLE IF NOT EXISTS flotilla_control.targets ("
+    "  name text PRIMARY KEY,"
+    "  agent_key text NOT NULL,"
+    "  kind text,"
+    "  environment text,"
+    "  labels jsonb NOT NULL DEFAULT '{}',"
+    "  ledger jsonb NOT NULL DEFAULT '[]',"
+    "  known boolean NOT NULL DEFAULT false,"
+    "  error text,"
+    "  reported boolean NOT NULL DEFAULT true,"
+    "  updated_at timestamptz NOT NULL DEFAULT now());"
+    "CREATE TABLE IF NOT EXISTS flotilla_control.bundles ("
+    "  id text PRIMARY KEY,"
+    "  bytes bytea NOT NULL,"
+    "  signer text NOT NULL,"
+    "  channel text NOT NULL,"
+    "  sequence bigint NOT NULL,"
+    "  environment text NOT NULL,"
+    "  selector text NOT NULL,"
+    "  created timestamptz NOT NULL,"
+    "  expires timestamptz NOT NULL,"
+    "  received_at timestamptz NOT NULL DEFAULT now());"
+    "CREATE TABLE IF NOT EXISTS flotilla_control.dispatches ("
+    "  id text PRIMARY KEY,"
+    "  bundle_id text NOT NULL REFERENCES flotilla_control.bundles,"
+    "  action text NOT NULL CHECK (action IN ('apply', 'rollback', 'plan')),"
+    "  to_version bigint NOT NULL DEFAULT 0,"
+    "  selector text NOT NULL DEFAULT '',"
+    "  operator text NOT NULL,"
+    "  status text NOT NULL DEFAULT 'running'"
+    "    CHECK (status IN ('running', 'done')),"
+    "  ntargets int NOT NULL,"
+    "  created_at timestamptz NOT NULL DEFAULT now(),"
+    "  finished_at timestamptz);"
+    "CREATE TABLE IF NOT EXISTS flotilla_control.commands ("
+    "  id text PRIMARY KEY,"
+    "  dispatch_id text NOT NULL REFERENCES flotilla_control.dispatches,"
+    "  rollout text NOT NULL,"
+    "  target text NOT NULL,"
+    "  agent_key text NOT NULL,"
+    "  action text NOT NULL,"
+    "  status text NOT NULL DEFAULT 'pending' CHECK (status IN"
+    "    ('pending', 'ok', 'failed', 'refused', 'cancelled')),"
+    "  version bigint,"
+    "  duration_ms bigint,"
+    "  message text,"
+    "  error text,"
+    "  detail text,"
+    "  hint text,"
+    "  sqlstate text,"
+    "  reconciled boolean NOT NULL DEFAULT false,"
+    "  seq bigint,"
+    "  created_at timestamptz NOT NULL DEFAULT now(),"
+    "  finished_at timestamptz,"
+    "  UNIQUE (dispatch_id, target));"
+    "CREATE INDEX IF NOT EXISTS commands_pending"
+    "  ON flotilla_control.commands (dispatch_id) WHERE status = 'pending';"
+    "CREATE TABLE IF NOT EXISTS flotilla_control.events ("
+    "  id bigserial PRIMARY KEY,"
+    "  at timestamptz NOT NULL DEFAULT clock_timestamp(),"
+    "  kind text NOT NULL,"
+    "  agent_key text,"
+    "  target text,"
+    "  dispatch_id text,"
+    "  step text,"
+    "  status text,"
+    "  message text);"
+    "CREATE INDEX IF NOT EXISTS events_dispatch"
+    "  ON flotilla_control.events (dispatch_id);"
+    "REVOKE ALL ON SCHEMA flotilla_control FROM PUBLIC;";
+
+/* Per connection: the staging tables of the bulk upserts and updates. */
+static const char s_session[] =
+    "SET search_path = pg_catalog, pg_temp;"
+    "CREATE TEMP TABLE IF NOT EXISTS t_targets (name text, agent_key text,"
+    "  kind text, environment text, labels jsonb, ledger jsonb,"
+    "  known boolean, error text, reported boolean, ord bigserial)"
+    "  ON COMMIT DELETE ROWS;"
+    "CREATE TEMP TABLE IF NOT EXISTS t_results (id text, status text,"
+    "  version bigint, duration_ms bigint, message text, error text,"
+    "  detail text, hint text, sqlstate text, reconciled boolean,"
+    "  seq bigint, ord bigserial) ON COMMIT DELETE ROWS;";
+
+/* Per bulk kind: where its COPY goes and what runs after it. */
+static const struct {
+    const char *copy;
+    const char *after;
+} s_bulk[FL_STORE_KINDS] = {
+    [FL_STORE_TARGETS] = {
+        "COPY pg_temp.t_targets (name, agent_key, kind, environment, labels,"
+        " ledger, known, error, reported) FROM STDIN",
+        "INSERT INTO flotilla_control.targets AS t (name, agent_key, kind,"
+        " environment, labels, ledger, known, error, reported, updated_at)"
+        " SELECT DISTINCT ON (name) name, agent_key, kind, environment,"
+        " labels, ledger, known, error, reported, now()"
+        " FROM pg_temp.t_targets ORDER BY name, ord DESC"
+        " ON CONFLICT (name) DO UPDATE SET agent_key = EXCLUDED.agent_key,"
+        " kind = EXCLUDED.kind, environment = EXCLUDED.environment,"
+        " labels = EXCLUDED.labels, ledger = EXCLUDED.ledger,"
+        " known = EXCLUDED.known, error = EXCLUDED.error,"
+        " reported = EXCLUDED.reported, updated_at = EXCLUDED.updated_at"},
+    [FL_STORE_COMMANDS] = {
+        "COPY flotilla_control.commands (id, dispatch_id, rollout, target,"
+        " agent_key, action) FROM STDIN",
+        NULL},
+    [FL_STORE_RESULTS] = {
+        "COPY pg_temp.t_results (id, status, version, duration_ms, message,"
+        " error, detail, hint, sqlstate, reconciled, seq) FROM STDIN",
+        "UPDATE flotilla_control.commands c SET status = r.status,"
+        " version = r.version, duration_ms = r.duration_ms,"
+        " message = r.message, error = r.error, detail = r.detail,"
+        " hint = r.hint, sqlstate = r.sqlstate, reconciled = r.reconciled,"
+        " seq = r.seq, finished_at = now()"
+        " FROM (SELECT DISTINCT ON (id) * FROM pg_temp.t_results"
+        " ORDER BY id, ord DESC) r WHERE c.id = r.id"},
+    [FL_STORE_EVENTS] = {
+        "COPY flotilla_control.events (kind, agent_key, target, dispatch_id,"
+        " step, status, message) FROM STDIN",
+        NULL},
+};
+
+/* libpq's "already exists, skipping" and the like: debug only. */
+static void
+s_notice(void *arg, const char *message)
+{
+    (void)arg;
+    fl_log_debug("store", "%.*s", (int)strcspn(message, "\n"), message);
+}
+
+/* Fills err from a failed result (or the connection) as FL_EDB. */
+static int
+s_pg_error(PGconn *conn, const PGresult *res, const char *what,
+           fl_error_t *err)
+{
+    const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)
+                          : NULL;
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    const char *detail = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL)
+                             : NULL;
+    const char *conn_msg = PQerrorMessage(conn);
+
+    if (msg == NULL)
+        FL_ERR(err, FL_EDB, "control database: %s: %.*s", what,
+               (int)strcspn(conn_msg, "\n"), conn_msg);
+    else
+        FL_ERR(err, FL_EDB, "control database: %s: %s", what, msg);
+    if (detail != NULL)
+        fl_error_set_detail(err, "%s", detail);
+    if (state != NULL)
+        fl_error_set_sqlstate(err, state);
+    return FL_EDB;
+}
+
+/* Runs one statement; 0 or FL_EDB. */
+static int
+s_exec(PGconn *conn, const char *sql, int n, const char *const *params,
+       const char *what, fl_error_t *err)
+{
+    PGresult *res = n > 0 ? PQexecParams(conn, sql, n, NULL, params, NULL,
+                                         NULL, 0)
+                          : PQexec(conn, sql);
+    ExecStatusType t = PQresultStatus(res);
+    int rc = 0;
+
+    if (t != PGRES_COMMAND_OK && t != PGRES_TUPLES_OK)
+        rc = s_pg_error(conn, res, what, err);
+    PQclear(res);
+    return rc;
+}
+
+/* Connects, checks the lock and prepares the session. */
+static int
+s_connect(fl_store_t *st, fl_error_t *err)
+{
+    char *who = NULL;
+    PGresult *res = NULL;
+    int rc = 0;
+
+    if (st->conn != NULL)
+        PQfinish(st->conn);
+    st->conn = PQconnectdb(st->dsn);
+    if (PQstatus(st->conn) != CONNECTION_OK) {
+        who = fl_dsn_describe(st->dsn);
+        rc = FL_ERR(err, FL_EDB, "could not connect to the control database "
+                    "\"%s\": %.*s", who,
+                    (int)strcspn(PQerrorMessage(st->conn), "\n"),
+                    PQerrorMessage(st->conn));
+        goto cleanup;
+    }
+    PQsetNoticeProcessor(st->conn, s_notice, NULL);
+    res = PQexec(st->conn, "SELECT " S_LOCK);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        rc = s_pg_error(st->conn, res, "taking its lock", err);
+        goto cleanup;
+    }
+    if (strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
+        who = fl_dsn_describe(st->dsn);
+        rc = FL_ERR(err, FL_ECONFLICT, "another coordinator is using the "
+                    "control database \"%s\"", who);
+        fl_error_set_hint(err, "Run one coordinator per control database; "
+                               "stop the other one first.");
+        goto cleanup;
+    }
+    rc = s_exec(st->conn, s_session, 0, NULL, "preparing the session", err);
+cleanup:
+    PQclear(res);
+    free(who);
+    if (rc != 0) {
+        PQfinish(st->conn);
+        st->conn = NULL;
+    }
+    return rc;
+}
+
+static int
+s_upgrade(fl_store_t *st, fl_error_t *err)
+{
+    PGresult *res = NULL;
+    int rc = 0;
+    long version = 0;
+
+    if ((rc = s_exec(st->conn, "BEGIN; SELECT pg_catalog.pg_advisory_xact_lock"
+                     "(1718578273, 1718899821)", 0, NULL,
+                     "locking the schema", err)) != 0 ||
+        (rc = s_exec(st->conn, s_schema_v1, 0, NULL, "creating the schema",
+                     err)) != 0)
+        goto cleanup;
+    res = PQexec(st->conn, "SELECT COALESCE(max(version), 0) FROM "
+                           "flotilla_control.meta");
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        rc = s_pg_error(st->conn, res, "reading the schema version", err);
+        goto cleanup;
+    }
+    version = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+    if (version > FL_STORE_SCHEMA_VERSION) {
+        rc = FL_ERR(err, FL_ECONFLICT, "the control database has schema "
+                    "version %ld, newer than this coordinator understands "
+                    "(%d)", version, FL_STORE_SCHEMA_VERSION);
+        fl_error_set_hint(err, "Run the newer coordinator.");
+        goto cleanup;
+    }
+    if (version < FL_STORE_SCHEMA_VERSION &&
+        (rc = s_exec(st->conn, "INSERT INTO flotilla_control.meta (version) "
+                     "VALUES (1)", 0, NULL, "recording the schema version",
+                     err)) != 0)
+        goto cleanup;
+    rc = s_exec(st->conn, "COMMIT", 0, NULL, "creating the schema", err);
+cleanup:
+    PQclear(res);
+    if (rc != 0)
+        FL_IGNORE(s_exec(st->conn, "ROLLBACK", 0, NULL, "", NULL));
+    return rc;
+}
+
+int
+fl_store_open(fl_store_t **out, const char *dsn, int64_t batch_rows,
+              fl_error_t *err)
+{
+    fl_store_t *st = fl_calloc(1, sizeof(*st));
+    int rc = 0;
+
+    *out = NULL;
+    st->dsn = fl_strdup(dsn);
+    st->batch_rows = batch_rows > 0 ? batch_rows : 20000;
+    st->in = fl_queue_new();
+    st->out = fl_queue_new();
+    if ((rc = s_connect(st, err)) != 0 || (rc = s_upgrade(st, err)) != 0) {
+        fl_store_stop(&st, 0);
+        return rc;
+    }
+    *out = st;
+    return 0;
+}
+
+int
+fl_store_query(fl_store_t *st, fl_store_rows_t *out, const char *sql,
+               int nparams, const char *const *params, fl_error_t *err)
+{
+    PGresult *res = NULL;
+    size_t n = 0;
+
+    FL_ASSERT(!st->started);
+    memset(out, 0, sizeof(*out));
+    res = PQexecParams(st->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        int rc = s_pg_error(st->conn, res, "loading the state", err);
+        PQclear(res);
+        return rc;
+    }
+    out->nrows = (size_t)PQntuples(res);
+    out->ncols = (size_t)PQnfields(res);
+    out->values = fl_calloc(out->nrows * out->ncols + 1, sizeof(char *));
+    for (size_t r = 0; r < out->nrows; r++)
+        for (size_t c = 0; c < out->ncols; c++, n++)
+            if (!PQgetisnull(res, (int)r, (int)c))
+                out->values[n] = fl_strdup(PQgetvalue(res, (int)r, (int)c));
+    PQclear(res);
+    return 0;
+}
+
+const char *
+fl_store_value(const fl_store_rows_t *r, size_t row, size_t col)
+{
+    return r->values[row * r->ncols + col];
+}
+
+void
+fl_store_rows_release(fl_store_rows_t *r)
+{
+    if (r == NULL || r->values == NULL)
+        return;
+    for (size_t i = 0; i < r->nrows * r->ncols; i++)
+        free(r->values[i]);
+    fl_free(&r->values);
+    r->nrows = r->ncols = 0;
+}
+
+fl_store_job_t *
+fl_store_job_new(fl_store_kind kind)
+{
+    fl_store_job_t *job = fl_calloc(1, sizeof(*job));
+
+    job->kind = kind;
+    fl_buf_init(&job->rows, 0);
+    return job;
+}
+
+void
+fl_store_job_free(fl_store_job_t **job)
+{
+    if (job == NULL || *job == NULL)
+        return;
+    if ((*job)->release != NULL)
+        (*job)->release((*job)->arg);
+    free((*job)->sql);
+    for (int i = 0; i < (*job)->nparams; i++)
+        free((*job)->params[i]);
+    free((*job)->params);
+    fl_buf_release(&(*job)->rows);
+    fl_error_clear(&(*job)->err);
+    fl_free(job);
+}
+
+void
+fl_store_job_sql(fl_store_job_t *job, const char *sql, int n,
+                 const char *const *params)
+{
+    job->sql = fl_strdup(sql);
+    job->nparams = n;
+    job->params = fl_calloc((size_t)n + 1, sizeof(char *));
+    for (int i = 0; i < n; i++)
+        job->params[i] = params[i] ? fl_strdup(params[i]) : NULL;
+    job->nrows = 1;
+}
+
+/* Rows are text the coordinator builds: past the buffer's limit is a bug. */
+static void
+s_add(fl_store_job_t *job, const char *p, size_t n)
+{
+    FL_ASSERT(n == 0 || fl_buf_append(&job->rows, p, n) == 0);
+}
+
+void
+fl_store_field(fl_store_job_t *job, const char *value, int last)
+{
+    const char *p = value, *run = value;
+
+    if (value == NULL) {
+        s_add(job, "\\N", 2);
+    } else {
+        for (; *p; p++) {
+            const char *esc = *p == '\\' ? "\\\\"
+                              : *p == '\t' ? "\\t"
+                              : *p == '\n' ? "\\n"
+                              : *p == '\r' ? "\\r"
+                                           : NULL;
+            if (esc != NULL) {
+                s_add(job, run, (size_t)(p - run));
+                s_add(job, esc, 2);
+                run = p + 1;
+            }
+        }
+        s_add(job, run, (size_t)(p - run));
+    }
+    s_add(job, last ? "\n" : "\t", 1);
+    if (last)
+        job->nrows++;
+}
+
+void
+fl_store_field_int(fl_store_job_t *job, int64_t value, int last)
+{
+    char text[24];
+
+    snprintf(text, sizeof(text), "%lld", (long long)value);
+    fl_store_field(job, text, last);
+}
+
+/* Streams the rows of every job of kind into its COPY, then its "after". */
+static int
+s_exec_bulk(PGconn *conn, fl_store_kind kind, fl_store_job_t **jobs,
+            size_t n, fl_error_t *err)
+{
+    PGresult *res = NULL;
+    int any = 0, rc = 0;
+
+    for (size_t i = 0; i < n && !any; i++)
+        any = jobs[i]->kind == kind && jobs[i]->rows.len > 0;
+    if (!any)
+        return 0;
+    res = PQexec(conn, s_bulk[kind].copy);
+    if (PQresultStatus(res) != PGRES_COPY_IN) {
+        rc = s_pg_error(conn, res, "starting a COPY", err);
+        PQclear(res);
+        return rc;
+    }
+    PQclear(res);
+    for (size_t i = 0; i < n; i++)
+        if (jobs[i]->kind == kind && jobs[i]->rows.len > 0 &&
+            PQputCopyData(conn, jobs[i]->rows.data,
+                          (int)jobs[i]->rows.len) != 1)
+            break;
+    if (PQputCopyEnd(conn, NULL) != 1)
+        return s_pg_error(conn, NULL, "ending a COPY", err);
+    while ((res = PQgetResult(conn)) != NULL) {
+        if (rc == 0 && PQresultStatus(res) != PGRES_COMMAND_OK)
+            rc = s_pg_error(conn, res, "writing rows", err);
+        PQclear(res);
+    }
+    if (rc == 0 && s_bulk[kind].after != NULL)
+        rc = s_exec(conn, s_bulk[kind].after, 0, NULL, "applying rows", err);
+    return rc;
+}
+
+/* Writes jobs in one transaction: statements in order, then the bulks. */
+static int
+s_exec_batch(fl_store_t *st, fl_store_job_t **jobs, size_t n,
+             fl_error_t *err)
+{
+    int rc = s_exec(st->conn, "BEGIN", 0, NULL, "BEGIN", err);
+
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (jobs[i]->kind == FL_STORE_SQL)
+            rc = s_exec(st->conn, jobs[i]->sql, jobs[i]->nparams,
+                        (const char *const *)jobs[i]->params, "writing state",
+                        err);
+    for (int k = FL_STORE_TARGETS; rc == 0 && k < FL_STORE_KINDS; k++)
+        rc = s_exec_bulk(st->conn, (fl_store_kind)k, jobs, n, err);
+    if (rc == 0)
+        rc = s_exec(st->conn, "COMMIT", 0, NULL, "COMMIT", err);
+    if (rc != 0 && PQstatus(st->conn) == CONNECTION_OK)
+        FL_IGNORE(s_exec(st->conn, "ROLLBACK", 0, NULL, "", NULL));
+    return rc;
+}
+
+/*
+ * Worth retrying as it is: the connection is gone, the server is going
+ * down or out of resources, or the transaction lost a serialization race.
+ */
+static int
+s_transient(const fl_store_t *st, const fl_error_t *err)
+{
+    const char *s = err->sqlstate;
+
+    return st->conn == NULL || PQstatus(st->conn) != CONNECTION_OK ||
+           s[0] == '\0' || strncmp(s, "08", 2) == 0 ||
+           strncmp(s, "57P", 3) == 0 || strncmp(s, "53", 2) == 0 ||
+           strcmp(s, "40001") == 0 || strcmp(s, "40P01") == 0;
+}
+
+static int
+s_give_up(fl_store_t *st)
+{
+    return __atomic_load_n(&st->stopping, __ATOMIC_SEQ_CST) &&
+           fl_clock_ms() > st->stop_deadline;
+}
+
+static void
+s_run_batch(fl_store_t *st, fl_store_job_t **jobs, size_t n)
+{
+    fl_error_t err = FL_ERROR_INIT;
+    int64_t backoff = 100;
+    size_t rows = 0;
+
+    for (size_t i = 0; i < n; i++)
+        rows += jobs[i]->nrows;
+    for (int attempt = 0;; attempt++) {
+        int rc = 0;
+
+        fl_error_clear(&err);
+        if (st->conn == NULL || PQstatus(st->conn) != CONNECTION_OK)
+            rc = s_connect(st, &err);
+        if (rc == 0)
+            rc = s_exec_batch(st, jobs, n, &err);
+        if (rc == 0) {
+            __atomic_add_fetch(&st->transactions, 1, __ATOMIC_RELAXED);
+            __atomic_add_fetch(&st->rows, rows, __ATOMIC_RELAXED);
+            if (attempt > 0)
+                fl_log_notice("store", "the control database is writable "
+                              "again; %zu rows written", rows);
+            break;
+        }
+        if (!s_transient(st, &err) && rc != FL_ECONFLICT) {
+            /* A job the database refuses: find it by writing each alone. */
+            for (size_t i = 0; n > 1 && i < n; i++) {
+                jobs[i]->rc = s_exec_batch(st, &jobs[i], 1, &jobs[i]->err);
+                if (jobs[i]->rc == 0)
+                    __atomic_add_fetch(&st->transactions, 1, __ATOMIC_RELAXED);
+            }
+            if (n == 1) {
+                jobs[0]->rc = rc;
+                fl_error_move(&jobs[0]->err, &err);
+            }
+            break;
+        }
+        __atomic_add_fetch(&st->retries, 1, __ATOMIC_RELAXED);
+        if (attempt == 0 || attempt % 20 == 0)
+            fl_log_warning("store", "could not write %zu rows to the control "
+                           "database, retrying: %s", rows, err.message);
+        if (s_give_up(st)) {
+            for (size_t i = 0; i < n; i++) {
+                jobs[i]->rc = FL_ETIMEOUT;
+                FL_ERR(&jobs[i]->err, FL_ETIMEOUT, "stopped before the control "
+                       "database could be written: %s", err.message);
+            }
+            break;
+        }
+        fl_clock_sleep_ms(backoff);
+        backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+    }
+    fl_error_clear(&err);
+}
+
+static void *
+s_writer(void *arg)
+{
+    fl_store_t *st = arg;
+    fl_store_job_t **batch = NULL;
+    size_t cap = 0;
+
+    for (;;) {
+        fl_store_job_t *job = fl_queue_wait(st->in, -1);
+        size_t n = 0;
+        int64_t rows = 0;
+
+        if (job == NULL)
+            break;
+        do {
+            if (n == cap) {
+                cap = cap ? cap * 2 : 64;
+                batch = fl_reallocarray(batch, cap, sizeof(*batch));
+            }
+            batch[n++] = job;
+            rows += (int64_t)job->nrows;
+        } while (rows < st->batch_rows && (job = fl_queue_pop(st->in)) != NULL);
+        s_run_batch(st, batch, n);
+        for (size_t i = 0; i < n; i++) {
+            __atomic_sub_fetch(&st->backlog, 1, __ATOMIC_SEQ_CST);
+            /* The out queue is closed only after this thread ends. */
+            FL_ASSERT(fl_queue_push(st->out, batch[i]) == 0);
+        }
+    }
+    free(batch);
+    return NULL;
+}
+
+int
+fl_store_start(fl_store_t *st, fl_error_t *err)
+{
+    if (pthread_create(&st->thread, NULL, s_writer, st) != 0)
+        return FL_ERR(err, FL_EFAIL, "could not start the store's thread");
+    st->started = 1;
+    return 0;
+}
+
+void
+fl_store_submit(fl_store_t *st, fl_store_job_t *job)
+{
+    __atomic_add_fetch(&st->backlog, 1, __ATOMIC_SEQ_CST);
+    if (fl_queue_push(st->in, job) != 0) {
+        __atomic_sub_fetch(&st->backlog, 1, __ATOMIC_SEQ_CST);
+        job->rc = FL_ECANCELLED;
+        FL_ERR(&job->err, FL_ECANCELLED, "the coordinator is stopping");
+        FL_ASSERT(fl_queue_push(st->out, job) == 0);
+    }
+}
+
+int
+fl_store_fd(const fl_store_t *st)
+{
+    return fl_queue_fd(st->out);
+}
+
+fl_store_job_t *
+fl_store_finished(fl_store_t *st)
+{
+    return fl_queue_pop(st->out);
+}
+
+void
+fl_store_complete(fl_store_job_t *job)
+{
+    if (job->done != NULL)
+        job->done(job, job->rc, fl_error_is_set(&job->err) ? &job->err : NULL,
+                  job->arg);
+    fl_store_job_free(&job);
+}
+
+size_t
+fl_store_backlog(fl_store_t *st)
+{
+    return __atomic_load_n(&st->backlog, __ATOMIC_SEQ_CST);
+}
+
+void
+fl_store_stats(fl_store_t *st, uint64_t *transactions, uint64_t *rows,
+               uint64_t *retries)
+{
+    *transactions = __atomic_load_n(&st->transactions, __ATOMIC_RELAXED);
+    *rows = __atomic_load_n(&st->rows, __ATOMIC_RELAXED);
+    *retries = __atomic_load_n(&st->retries, __ATOMIC_RELAXED);
+}
+
+void
+fl_store_stop(fl_store_t **stp, int64_t wait_ms)
+{
+    fl_store_t *st = NULL;
+    fl_store_job_t *job = NULL;
+
+    if (stp == NULL || *stp == NULL)
+        return;
+    st = *stp;
+    st->stop_deadline = fl_clock_ms() + wait_ms;
+    __atomic_store_n(&st->stopping, 1, __ATOMIC_SEQ_CST);
+    fl_queue_close(st->in);
+    if (st->started)
+        pthread_join(st->thread, NULL);
+    while ((job = fl_queue_pop(st->in)) != NULL)
+        fl_store_job_free(&job);
+    while ((job = fl_queue_pop(st->out)) != NULL)
+        fl_store_job_free(&job);
+    if (st->conn != NULL)
+        PQfinish(st->conn);
+    fl_queue_destroy(&st->in);
+    fl_queue_destroy(&st->out);
+    free(st->dsn);
+    fl_free(stp);
+}
