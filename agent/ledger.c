@@ -332,7 +332,7 @@ fl_ledger_load(fl_pg_t *pg, fl_ledger_t *out, fl_error_t *err)
         " statements_done, statements_total, started_at, finished_at,"
         " coalesce(duration_ms, 0), lock_wait_ms, retries, applied_by, agent,"
         " error_sqlstate, error_message, error_position, file, down_done,"
-        " schema_recorded"
+        " schema_recorded, rollout_id"
         " FROM flotilla.schema_migrations ORDER BY version", 0, NULL, err);
     if (rc != 0)
         return rc;
@@ -361,6 +361,7 @@ fl_ledger_load(fl_pg_t *pg, fl_ledger_t *out, fl_error_t *err)
         row->file = s_dup(fl_pg_value(&r, i, 18));
         row->down_done = (int)strtol(fl_pg_value(&r, i, 19), NULL, 10);
         row->schema_recorded = strcmp(fl_pg_value(&r, i, 20), "t") == 0;
+        row->rollout_id = s_dup(fl_pg_value(&r, i, 21));
     }
     fl_pg_result_release(&r);
     return 0;
@@ -385,6 +386,7 @@ fl_ledger_release(fl_ledger_t *l)
         free(row->error_message);
         free(row->error_position);
         free(row->file);
+        free(row->rollout_id);
     }
     fl_free(&l->items);
     l->count = 0;

@@ -47,6 +47,8 @@ typedef struct {
     char *file;            /* the migration's file name */
     int down_done;         /* rolling_back: down statements committed */
     int schema_recorded;   /* its schema changes are in schema_changes */
+    char *rollout_id;      /* the fleet rollout that last wrote the row;
+                              "" outside one */
 } fl_ledger_row_t;
 
 typedef struct {

@@ -20,6 +20,31 @@ fl_source_open(fl_source_t *src, const char *path, const char *trust,
     return fl_source_open_opts(src, path, trust, require_signed, &vo, err);
 }
 
+/*
+ * Finishes opening the verified bundle in src->bundle (named what in
+ * errors): a signed bundle is trusted to be what its signer meant, not
+ * to be well-formed, so its migrations obey the rules a directory's do.
+ * On failure src is closed.
+ */
+static int
+s_checked(fl_source_t *src, const char *what, fl_error_t *err)
+{
+    src->migs = fl_bundle_migrations(src->bundle);
+    src->bundle_id = fl_bundle_id(src->bundle);
+    src->signer = fl_bundle_signer(src->bundle);
+    for (size_t i = 0; i < src->migs->count; i++) {
+        if (fl_migration_check(&src->migs->items[i], err) != 0) {
+            fl_error_prefix(err, "bundle \"%s\": ", what);
+            if (err)
+                err->code = FL_EPROTO;
+            fl_source_close(src);
+            return FL_EPROTO;
+        }
+    }
+    src->verified = FL_SOURCE_VERIFIED;
+    return 0;
+}
+
 int
 fl_source_open_opts(fl_source_t *src, const char *path, const char *trust,
                     int require_signed, const fl_bundle_verify_opts_t *vo,
@@ -61,24 +86,36 @@ fl_source_open_opts(fl_source_t *src, const char *path, const char *trust,
     fl_trust_destroy(&keys);
     if (rc != 0)
         return rc;
-    src->migs = fl_bundle_migrations(src->bundle);
-    src->bundle_id = fl_bundle_id(src->bundle);
-    src->signer = fl_bundle_signer(src->bundle);
-    /*
-     * A signed bundle is trusted to be what its signer meant, not to be
-     * well-formed: its migrations obey the rules a directory's do.
-     */
-    for (size_t i = 0; i < src->migs->count; i++) {
-        if ((rc = fl_migration_check(&src->migs->items[i], err)) != 0) {
-            fl_error_prefix(err, "bundle \"%s\": ", path);
-            if (err)
-                err->code = FL_EPROTO;
-            fl_source_close(src);
-            return FL_EPROTO;
-        }
-    }
-    src->verified = FL_SOURCE_VERIFIED;
-    return 0;
+    return s_checked(src, path, err);
+}
+
+int
+fl_source_open_bytes(fl_source_t *src, const unsigned char *data, size_t len,
+                     const fl_trust_t *trust, const fl_bundle_verify_opts_t *vo,
+                     fl_error_t *err)
+{
+    int rc;
+
+    memset(src, 0, sizeof(*src));
+    if ((rc = fl_bundle_verify_bytes(&src->bundle, data, len, trust, vo,
+                                     err)) != 0)
+        return rc;
+    return s_checked(src, fl_bundle_id(src->bundle), err);
+}
+
+int
+fl_source_open_transfer(fl_source_t *src, const fl_wire_bundle_t *msg,
+                        const fl_trust_t *trust,
+                        const fl_bundle_verify_opts_t *vo, fl_error_t *err)
+{
+    char id[FL_BUNDLE_ID_HEX];
+    int rc;
+
+    memset(src, 0, sizeof(*src));
+    if ((rc = fl_wire_bundle_verify(id, &src->bundle, msg, trust, vo,
+                                    err)) != 0)
+        return rc;
+    return s_checked(src, id, err);
 }
 
 void

@@ -5,11 +5,13 @@
 #ifndef FL_AGENT_SOURCE_H
 #define FL_AGENT_SOURCE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "common/error.h"
 #include "proto/bundle.h"
 #include "proto/migration.h"
+#include "proto/wire.h"
 
 /*
  * The only way migrations reach the pipeline: fl_source_open builds one
@@ -44,6 +46,30 @@ int fl_source_open(fl_source_t *src, const char *path, const char *trust,
 int fl_source_open_opts(fl_source_t *src, const char *path, const char *trust,
                         int require_signed, const fl_bundle_verify_opts_t *vo,
                         fl_error_t *err) FL_NODISCARD;
+/*
+ * Opens a bundle from its bytes (data, lent for the call), as the agent
+ * daemon holds them in its cache: verified against trust with vo (NULL:
+ * the defaults), then every migration checked against the directory
+ * rules, as fl_source_open_opts() does for a bundle file.  trust is a
+ * loaded trust store (lent).  On failure src is left closed.
+ */
+int fl_source_open_bytes(fl_source_t *src, const unsigned char *data,
+                         size_t len, const fl_trust_t *trust,
+                         const fl_bundle_verify_opts_t *vo,
+                         fl_error_t *err) FL_NODISCARD;
+
+/*
+ * Opens a bundle transfer received from a coordinator (lent for the
+ * call): fl_wire_bundle_verify() (its SHA-256, the bundle against trust
+ * with vo, and that the claimed id is the id of the verified bytes), then
+ * the directory rules.  src->bundle_id is the verified id, the only one
+ * to cache the bytes under.
+ */
+int fl_source_open_transfer(fl_source_t *src, const fl_wire_bundle_t *msg,
+                            const fl_trust_t *trust,
+                            const fl_bundle_verify_opts_t *vo,
+                            fl_error_t *err) FL_NODISCARD;
+
 void fl_source_close(fl_source_t *src);
 
 #endif

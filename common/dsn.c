@@ -80,6 +80,30 @@ fl_dsn_redact(const char *dsn)
 }
 
 char *
+fl_dsn_with_dbname(const char *dsn, const char *dbname)
+{
+    char *errmsg = NULL;
+    PQconninfoOption *opts = PQconninfoParse(dsn, &errmsg);
+    fl_buf_t b = FL_BUF_INIT(0);
+
+    if (opts == NULL) {
+        PQfreemem(errmsg);
+        return NULL;
+    }
+    for (PQconninfoOption *o = opts; o->keyword; o++) {
+        if (o->val == NULL || strcmp(o->keyword, "dbname") == 0)
+            continue;
+        fl_buf_addf(&b, "%s=", o->keyword);
+        s_append_value(&b, o->val);
+        fl_buf_adds(&b, " ");
+    }
+    fl_buf_adds(&b, "dbname=");
+    s_append_value(&b, dbname);
+    PQconninfoFree(opts);
+    return fl_buf_detach(&b);
+}
+
+char *
 fl_dsn_describe(const char *dsn)
 {
     char *errmsg = NULL;

@@ -25,6 +25,15 @@ int fl_dsn_check(const char *dsn, fl_error_t *err) FL_NODISCARD;
 char *fl_dsn_redact(const char *dsn);
 
 /*
+ * Returns a new connection string: dsn (key=value or URI) with its dbname
+ * replaced by dbname, in key=value form, every other option kept
+ * (passwords too: for connecting, never for showing).  NULL when libpq
+ * cannot parse dsn.  The agent's discovery connects to each database of a
+ * server this way.
+ */
+char *fl_dsn_with_dbname(const char *dsn, const char *dbname);
+
+/*
  * Returns a new short name for messages, "dbname@host:port", with the
  * libpq defaults filled in from the environment.  Never NULL.
  */

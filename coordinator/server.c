@@ -15,6 +15,7 @@
 
 #include "common/alloc.h"
 #include "common/clock.h"
+#include "common/daemon.h"
 #include "common/hash.h"
 #include "common/json.h"
 #include "common/log.h"
@@ -177,41 +178,6 @@ fl_co_reply_error(fl_co_server_t *s, const unsigned char *rid, size_t rid_len,
                              fl_error_code_name(err->code), "message",
                              err->message ? err->message : "failed",
                              "detail", err->detail, "hint", err->hint));
-}
-
-/* Signals: a self-pipe the loop polls. */
-
-static int s_sigpipe[2] = {-1, -1};
-
-static void
-s_on_signal(int sig)
-{
-    unsigned char b = (unsigned char)sig;
-    int saved = errno;
-
-    /* A full pipe already holds a wake-up. */
-    if (write(s_sigpipe[1], &b, 1) < 0)
-        errno = saved;
-    errno = saved;
-}
-
-static int
-s_signals(fl_error_t *err)
-{
-    struct sigaction sa;
-
-    if (pipe2(s_sigpipe, O_CLOEXEC | O_NONBLOCK) != 0)
-        return FL_ERR(err, FL_EIO, "could not make the signal pipe: %s",
-                      strerror(errno));
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = s_on_signal;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESTART;
-    sigaction(SIGHUP, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    return 0;
 }
 
 /* Keys, trust: loaded at start and on SIGHUP. */
@@ -541,9 +507,8 @@ fl_coordinator_run(const fl_co_settings_t *cfg)
 {
     fl_co_server_t s;
     fl_error_t err = FL_ERROR_INIT;
-    fl_log_level level = FL_LOG_INFO;
     int64_t next_tick = 0;
-    int code = 0;
+    int code = 0, sigfd = -1;
 
     memset(&s, 0, sizeof(s));
     s.cfg = cfg;
@@ -552,14 +517,9 @@ fl_coordinator_run(const fl_co_settings_t *cfg)
     s.commands = fl_map_new();
     s.dispatches = fl_map_new();
     s.bundles = fl_map_new();
-    FL_IGNORE(fl_log_level_parse(&level, cfg->log_level, NULL)); /* checked */
-    fl_log_set_level(level);
-    if ((cfg->log_file != NULL && fl_log_open_file(cfg->log_file, &err) != 0) ||
-        s_signals(&err) != 0 || s_start(&s, &err) != 0) {
-        char *text = fl_error_format(&err);
-        fl_log_error("coordinator", "could not start: %s", text);
-        free(text);
-        code = 1;
+    if (fl_daemon_logging(cfg->log_level, cfg->log_file, &err) != 0 ||
+        (sigfd = fl_daemon_signals(&err)) < 0 || s_start(&s, &err) != 0) {
+        code = fl_daemon_failed("coordinator", &err);
         goto cleanup;
     }
     {
@@ -580,7 +540,7 @@ fl_coordinator_run(const fl_co_settings_t *cfg)
             {s.agents_link, -1, 0, 0},
             {s.control_link, -1, 0, 0},
             {NULL, fl_store_fd(s.store), 0, 0},
-            {NULL, s_sigpipe[0], 0, 0},
+            {NULL, sigfd, 0, 0},
         };
         int64_t now = fl_co_now_ms();
         fl_store_job_t *job = NULL;
@@ -593,8 +553,8 @@ fl_coordinator_run(const fl_co_settings_t *cfg)
             break;
         }
         if (it[3].ready) {
-            unsigned char sig;
-            while (read(s_sigpipe[0], &sig, 1) == 1) {
+            int sig;
+            while ((sig = fl_daemon_next_signal()) != 0) {
                 if (sig == SIGHUP) {
                     s_reload(&s);
                 } else {

@@ -27,6 +27,7 @@
 #include <czmq.h>
 
 #include "common/alloc.h"
+#include "common/file.h"
 #include "common/log.h"
 #include "common/map.h"
 #include "common/perm.h"
@@ -171,35 +172,11 @@ cleanup:
 static int
 s_read_small(char **out, const char *path, fl_error_t *err)
 {
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    struct stat st;
-    char *buf = NULL;
-    ssize_t n = 0;
-    int rc = 0;
+    unsigned char *data = NULL;
+    size_t len = 0;
+    int rc = fl_file_read(&data, &len, path, S_CERT_MAX, "certificate", err);
 
-    *out = NULL;
-    if (fd < 0)
-        return FL_ERR(err, errno == ENOENT ? FL_ENOTFOUND : FL_EIO,
-                      "could not open certificate \"%s\": %s", path,
-                      strerror(errno));
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
-        st.st_size > S_CERT_MAX) {
-        rc = FL_ERR(err, FL_EINVAL, "\"%s\" is not a certificate file: not "
-                    "a regular file of at most %d bytes", path, S_CERT_MAX);
-        goto cleanup;
-    }
-    buf = fl_malloc((size_t)st.st_size + 1);
-    n = read(fd, buf, (size_t)st.st_size);
-    if (n != st.st_size) {
-        rc = FL_ERR(err, FL_EIO, "could not read certificate \"%s\"", path);
-        goto cleanup;
-    }
-    buf[n] = '\0';
-    *out = buf;
-    buf = NULL;
-cleanup:
-    free(buf);
-    close(fd);
+    *out = (char *)data;
     return rc;
 }
 

@@ -69,6 +69,27 @@ test_dsn_check_rejects_garbage_without_echo(void **state)
     free(r);
 }
 
+/* Discovery connects to each database of a server through this. */
+static void
+test_dsn_with_dbname_replaces_only_the_database(void **state)
+{
+    char *a = fl_dsn_with_dbname("host=/tmp port=5433 dbname=postgres", "t 1");
+    char *b = fl_dsn_with_dbname("postgresql://u:pw@db1:6000/x?sslmode=disable",
+                                 "tenant_7");
+
+    (void)state;
+    assert_string_equal(a, "host=/tmp port=5433 dbname='t 1'");
+    assert_non_null(strstr(b, "user=u "));
+    assert_non_null(strstr(b, "password=pw "));
+    assert_non_null(strstr(b, "port=6000 "));
+    assert_non_null(strstr(b, "sslmode=disable "));
+    assert_non_null(strstr(b, "dbname=tenant_7"));
+    assert_null(strstr(b, "dbname=x"));
+    assert_null(fl_dsn_with_dbname("host='unterminated", "x"));
+    free(a);
+    free(b);
+}
+
 static void
 test_dsn_describe_short_name(void **state)
 {
@@ -85,6 +106,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dsn_redact_removes_password_in_both_forms),
         cmocka_unit_test(test_dsn_redacted_in_log_line),
+        cmocka_unit_test(test_dsn_with_dbname_replaces_only_the_database),
         cmocka_unit_test(test_dsn_check_rejects_garbage_without_echo),
         cmocka_unit_test(test_dsn_describe_short_name),
     };

@@ -1,0 +1,44 @@
+/*
+ * agentd_main.c - the flotilla-agent executable: reads its configuration
+ * and runs the agent daemon (daemon.h).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "agent/agentconf.h"
+#include "agent/daemon.h"
+
+static const char s_usage[] =
+    "Usage: flotilla-agent --config agent.yaml [--set KEY=VALUE]\n"
+    "\n"
+    "The agent beside one PostgreSQL server: it owns the targets of its\n"
+    "configuration (static databases and schemas, and those its discovery\n"
+    "rules find), connects to the coordinator over CurveZMQ with the\n"
+    "coordinator's key pinned, and runs the pipeline on its targets for the\n"
+    "commands it receives, verifying every bundle against its own trusted\n"
+    "keys.  SIGHUP reloads the trust store and runs discovery; SIGTERM\n"
+    "stops it.  docs/fleet.md has the details.\n";
+
+int
+main(int argc, char **argv)
+{
+    fl_ag_settings_t cfg;
+    fl_error_t err = FL_ERROR_INIT;
+    int rc;
+
+    rc = fl_conf_daemon_args(fl_ag_settings_table, &cfg, "flotilla-agent",
+                             s_usage, FL_AG_ENV_PREFIX, argc, argv);
+    if (rc == 0 && fl_ag_settings_check(&cfg, &err) != 0) {
+        char *text = fl_error_format(&err);
+        fprintf(stderr, "flotilla-agent: %s\n", text);
+        free(text);
+        fl_error_clear(&err);
+        rc = 2;
+    }
+    if (rc == 0)
+        rc = fl_agent_run(&cfg);
+    else if (rc == 1)
+        rc = 0;
+    fl_conf_release(fl_ag_settings_table, &cfg);
+    return rc;
+}

@@ -1,0 +1,1218 @@
+/*
+ * daemon.c - flotilla-agent's event loop (see daemon.h).
+ *
+ * The session with the coordinator:
+ *
+ *   down --backoff elapsed--> connecting --hello sent--> hello_sent
+ *     ^                                                      |
+ *     |                         welcome (heartbeat, timeout) v
+ *     +--silence > timeout, no welcome in hello_timeout-- online
+ *     +--error "revoked"
+ *
+ *   down        no socket.  The next connect waits a backoff that doubles
+ *               from reconnect_min to reconnect_max, with jitter (s_down).
+ *   connecting  a DEALER with the coordinator's key pinned; the hello is
+ *               sent once the CURVE handshake lets it through (never
+ *               before the first discovery has run and the journal was
+ *               read: the hello carries every target and every held
+ *               command).  A refused or failed handshake is logged.
+ *   hello_sent  waiting for the welcome, at most hello_timeout.
+ *   online      welcomed: results not acknowledged are sent again, every
+ *               target's ledger is read again in the background (and each
+ *               sent as it comes), heartbeats go every heartbeat_ms; an
+ *               error "session" (the coordinator lost us) sends a new
+ *               hello; silence longer than the welcome's timeout goes
+ *               down.  A new hello is also sent when discovery changes
+ *               the targets.
+ *
+ * A command, from its arrival to its acknowledgement:
+ *   - already held (queued, running, answered): ignored, or its result
+ *     sent again;
+ *   - journaled (ID.cmd) before anything else;
+ *   - for a target this agent does not own: refused;
+ *   - waits for its bundle (asked of the coordinator once, verified by a
+ *     worker against this agent's trusted keys, cached by the verified
+ *     id); a bundle that fails verification refuses every command for it;
+ *   - waits for its target (one command per target at a time);
+ *   - runs on a worker (runner.c);
+ *   - its result is journaled (ID.res), then sent; both files go when
+ *     result_ack names it.
+ * After a restart, every ID.res is sent again and every ID.cmd without
+ * one is run again: the runner answers what the ledger shows carried out
+ * without running it.
+ */
+#include "agent/daemon.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "agent/agentd_internal.h"
+#include "common/alloc.h"
+#include "common/clock.h"
+#include "common/daemon.h"
+#include "common/hash.h"
+#include "common/log.h"
+
+/* Jobs. */
+
+static fl_ag_job_t *
+s_job_new(fl_ag_job_kind kind)
+{
+    fl_ag_job_t *job = fl_calloc(1, sizeof(*job));
+
+    job->kind = kind;
+    pthread_mutex_init(&job->lock, NULL);
+    return job;
+}
+
+void
+fl_ag_job_free(fl_ag_job_t *job)
+{
+    if (job == NULL)
+        return;
+    free(job->target);
+    free(job->dsn);
+    free(job->schema);
+    free(job->environment);
+    for (size_t i = 0; i < job->nlabels; i++)
+        free(job->labels[i]);
+    free(job->labels);
+    fl_wire_msg_release(&job->cmd);
+    if (job->has_result) {
+        fl_wire_msg_t m;
+        memset(&m, 0, sizeof(m));
+        m.type = FL_WIRE_RESULT;
+        m.u.result = job->result;
+        fl_wire_msg_release(&m);
+    }
+    fl_ag_state_release(&job->state);
+    for (size_t i = 0; i < job->nfound; i++) {
+        free(job->found[i].name);
+        free(job->found[i].dsn);
+        free(job->found[i].schema);
+        free(job->found[i].database);
+    }
+    free(job->found);
+    free(job->bundle_id);
+    free(job->bytes);
+    fl_source_close(&job->verified);
+    fl_buf_release(&job->encoded);
+    fl_error_clear(&job->err);
+    pthread_mutex_destroy(&job->lock);
+    free(job);
+}
+
+static void
+s_drop(void *item)
+{
+    fl_ag_job_free(item);
+}
+
+/* Workers: what each kind of job does on its thread. */
+
+static void
+s_verify(fl_ag_daemon_t *d, fl_ag_job_t *job)
+{
+    fl_trust_t *trust = NULL;
+    fl_bundle_verify_opts_t vo = FL_BUNDLE_VERIFY_OPTS_INIT;
+
+    vo.max_lifetime_s = d->cfg->max_bundle_lifetime_ms / 1000;
+    /* Loaded for each bundle: a SIGHUP may have changed the keys. */
+    if ((job->rc = fl_trust_load(&trust, d->cfg->trust, &job->err)) != 0)
+        return;
+    if (job->from_cache) {
+        job->rc = fl_source_open_bytes(&job->verified, job->bytes, job->len,
+                                       trust, &vo, &job->err);
+        if (job->rc == 0 && strcmp(job->verified.bundle_id,
+                                   job->bundle_id) != 0) {
+            fl_source_close(&job->verified);
+            job->rc = FL_ERR(&job->err, FL_EPROTO, "the cached bundle "
+                             "\"%s\" is another bundle", job->bundle_id);
+        }
+    } else {
+        fl_wire_bundle_t t;
+
+        memset(&t, 0, sizeof(t));
+        t.bundle_id = job->bundle_id;
+        t.data = job->bytes;
+        t.len = job->len;
+        fl_hash_sha256(t.sha256, job->bytes, job->len);
+        job->rc = fl_source_open_transfer(&job->verified, &t, trust, &vo,
+                                          &job->err);
+    }
+    fl_trust_destroy(&trust);
+}
+
+static void
+s_work(void *arg, void *ctx)
+{
+    fl_ag_job_t *job = arg;
+    fl_ag_daemon_t *d = ctx;
+
+    switch (job->kind) {
+    case FL_AG_JOB_RUN:
+        fl_ag_run(d, job);
+        break;
+    case FL_AG_JOB_GATHER:
+        fl_workers_conn_acquire(d->workers);
+        fl_ag_read_state(job, &job->state);
+        fl_workers_conn_release(d->workers);
+        break;
+    case FL_AG_JOB_DISCOVER:
+        fl_ag_discover(d, job);
+        break;
+    case FL_AG_JOB_VERIFY:
+        s_verify(d, job);
+        break;
+    default:
+        break;
+    }
+    fl_workers_post(d->workers, job);
+}
+
+/* Sending. */
+
+static int
+s_send_raw(fl_ag_daemon_t *d, const void *data, size_t len)
+{
+    fl_error_t err = FL_ERROR_INIT;
+    int rc;
+
+    if (d->link == NULL)
+        return FL_ENOTFOUND;
+    rc = fl_link_send(d->link, NULL, 0, data, len, &err);
+    if (rc != 0 && rc != FL_ETIMEOUT)
+        fl_log_warning("agent", "could not send to the coordinator: %s",
+                       err.message);
+    fl_error_clear(&err);
+    return rc;
+}
+
+static int
+s_send(fl_ag_daemon_t *d, const fl_wire_msg_t *m)
+{
+    fl_buf_t out = FL_BUF_INIT(0);
+    fl_error_t err = FL_ERROR_INIT;
+    int rc = fl_wire_encode(&out, m, &err);
+
+    if (rc != 0)
+        fl_log_error("agent", "could not encode a %s: %s",
+                     fl_wire_type_name(m->type), err.message);
+    else
+        rc = s_send_raw(d, out.data, out.len);
+    fl_buf_release(&out);
+    fl_error_clear(&err);
+    return rc;
+}
+
+static void
+s_send_state(fl_ag_daemon_t *d, const fl_ag_target_t *t)
+{
+    fl_wire_msg_t m;
+
+    if (d->session != FL_AG_ONLINE)
+        return;
+    memset(&m, 0, sizeof(m));
+    m.type = FL_WIRE_LEDGER_REPLY;
+    fl_ag_target_wire(t, &m.u.ledger_reply.state);
+    /* A lost state is read and sent again at the next welcome. */
+    FL_IGNORE(s_send(d, &m));
+}
+
+static void
+s_send_hello(fl_ag_daemon_t *d)
+{
+    fl_wire_msg_t m;
+    fl_wire_target_t *targets = fl_calloc(fl_map_count(d->targets) + 1,
+                                          sizeof(*targets));
+    char **holding = fl_calloc(fl_map_count(d->jobs) +
+                                   fl_map_count(d->outbox) + 1,
+                               sizeof(char *));
+    fl_codec_kv_t *labels = fl_calloc(d->cfg->labels.count + 1,
+                                      sizeof(*labels));
+    fl_ag_target_t *t = NULL;
+    fl_ag_job_t *job = NULL;
+    fl_ag_outbox_t *o = NULL;
+    size_t pos = 0, n = 0;
+    int rc;
+
+    memset(&m, 0, sizeof(m));
+    m.type = FL_WIRE_HELLO;
+    m.u.hello.agent = (char *)d->cfg->name;
+    m.u.hello.agent_version = FLOTILLA_VERSION;
+    for (size_t i = 0; i < d->cfg->labels.count; i++) {
+        char *l = d->cfg->labels.items[i];
+        char *eq = strchr(l, '=');
+        labels[i].key = fl_strndup(l, (size_t)(eq - l));
+        labels[i].value = eq + 1;
+    }
+    m.u.hello.labels = labels;
+    m.u.hello.nlabels = d->cfg->labels.count;
+    while ((t = fl_map_next(d->targets, &pos)) != NULL)
+        fl_ag_target_wire(t, &targets[n++]);
+    m.u.hello.targets = targets;
+    m.u.hello.ntargets = n;
+    n = 0;
+    pos = 0;
+    while ((job = fl_map_next(d->jobs, &pos)) != NULL)
+        holding[n++] = job->cmd.u.command.id;
+    pos = 0;
+    while ((o = fl_map_next(d->outbox, &pos)) != NULL)
+        holding[n++] = o->id;
+    m.u.hello.holding = holding;
+    m.u.hello.nholding = n;
+    rc = s_send(d, &m);
+    if (rc == 0) {
+        d->session = FL_AG_HELLO_SENT;
+        d->hello_sent_ms = fl_clock_ms();
+    }
+    for (size_t i = 0; i < d->cfg->labels.count; i++)
+        free(labels[i].key);
+    free(labels);
+    free(targets);
+    free(holding);
+}
+
+/* The session. */
+
+static void
+s_down(fl_ag_daemon_t *d, const char *why)
+{
+    int64_t jitter = 0;
+
+    if (why != NULL)
+        fl_log_warning("agent", "disconnecting from the coordinator: %s; "
+                       "reconnecting in about %lld ms", why,
+                       (long long)d->backoff_ms);
+    fl_link_close(&d->link);
+    d->session = FL_AG_DOWN;
+    d->connected = 0;
+    /* Jitter (half to all of the backoff) so that a fleet restarted at
+     * once does not reconnect at once. */
+    jitter = d->backoff_ms / 2 +
+             (int64_t)fl_random_uniform((uint32_t)(d->backoff_ms / 2 + 1));
+    d->next_connect_ms = fl_clock_ms() + jitter;
+    d->backoff_ms = d->backoff_ms * 2 > d->cfg->reconnect_max_ms
+                        ? d->cfg->reconnect_max_ms
+                        : d->backoff_ms * 2;
+}
+
+static void
+s_connect(fl_ag_daemon_t *d)
+{
+    fl_link_opts_t o = FL_LINK_OPTS_INIT;
+    fl_error_t err = FL_ERROR_INIT;
+
+    o.max_message = d->cfg->max_message;
+    o.linger_ms = 500;
+    o.reconnect_ms = d->cfg->reconnect_min_ms;
+    o.reconnect_max_ms = d->cfg->reconnect_max_ms;
+    o.heartbeat_ms = d->cfg->hello_timeout_ms / 4;
+    o.heartbeat_timeout_ms = d->cfg->hello_timeout_ms;
+    if (fl_link_client(&d->link, d->cfg->endpoint, d->cert, d->server_key,
+                       &o, 1, &err) != 0) {
+        fl_log_error("agent", "%s", err.message);
+        fl_error_clear(&err);
+        s_down(d, NULL);
+        return;
+    }
+    d->session = FL_AG_CONNECTING;
+    d->hello_sent_ms = fl_clock_ms();
+}
+
+static void
+s_link_events(fl_ag_daemon_t *d)
+{
+    fl_link_event_kind kind;
+    int value;
+    int64_t now = fl_clock_ms();
+
+    while (d->link != NULL && fl_link_event(d->link, &kind, &value) == 1) {
+        int loud = now - d->last_refusal_log_ms >= 30000;
+
+        if (kind == FL_LINK_EV_READY) {
+            d->connected = 1;
+            fl_log_debug("agent", "CURVE handshake with %s done",
+                         d->cfg->endpoint);
+        } else if (kind == FL_LINK_EV_REFUSED && loud) {
+            d->last_refusal_log_ms = now;
+            fl_log_error("agent", "the coordinator at %s refused this "
+                         "agent's certificate (ZAP status %d): is its public "
+                         "half enrolled in the coordinator's agents "
+                         "directory?", d->cfg->endpoint, value);
+        } else if (kind == FL_LINK_EV_FAILED && loud) {
+            d->last_refusal_log_ms = now;
+            fl_log_error("agent", "the CURVE handshake with %s failed: the "
+                         "server there does not hold the key pinned by "
+                         "coordinator.public_cert (%s); nothing is sent to "
+                         "it", d->cfg->endpoint, d->cfg->server_cert);
+        }
+    }
+}
+
+/* Results: journaled, kept until acknowledged, sent when online. */
+
+static void
+s_outbox_send(fl_ag_daemon_t *d, fl_ag_outbox_t *o)
+{
+    if (d->session != FL_AG_ONLINE || o->sent)
+        return;
+    if (s_send_raw(d, o->bytes, o->len) == 0)
+        o->sent = 1;
+}
+
+static void
+s_outbox_add(fl_ag_daemon_t *d, const char *id, unsigned char *bytes,
+             size_t len)
+{
+    fl_ag_outbox_t *o = fl_calloc(1, sizeof(*o));
+
+    snprintf(o->id, sizeof(o->id), "%s", id);
+    o->bytes = bytes;
+    o->len = len;
+    fl_map_puts(d->outbox, o->id, o);
+    s_outbox_send(d, o);
+}
+
+static void
+s_outbox_free(fl_ag_outbox_t *o)
+{
+    if (o == NULL)
+        return;
+    free(o->bytes);
+    free(o);
+}
+
+/* A command's result: journaled, then sent; the job is done. */
+static void
+s_finish(fl_ag_daemon_t *d, fl_ag_job_t *job)
+{
+    fl_wire_msg_t m;
+    fl_buf_t out = FL_BUF_INIT(0);
+    fl_error_t err = FL_ERROR_INIT;
+    const char *id = job->cmd.u.command.id;
+    size_t len = 0;
+    fl_log_field f[3] = {{"target", job->cmd.u.command.target},
+                         {"rollout", job->cmd.u.command.rollout},
+                         {"command", id}};
+
+    memset(&m, 0, sizeof(m));
+    m.type = FL_WIRE_RESULT;
+    m.u.result = job->result;
+    fl_log_emit(strcmp(job->result.status, "ok") == 0 ? FL_LOG_INFO
+                                                      : FL_LOG_WARNING,
+                "agent", f, 3, "%s %s on \"%s\": %s%s%s",
+                job->result.action, id, job->cmd.u.command.target,
+                job->result.status, job->result.error ? ": " : "",
+                job->result.error ? job->result.error : "");
+    if (fl_wire_encode(&out, &m, &err) != 0 ||
+        fl_journal_put(d->journal, id, "res", out.data, out.len, &err) != 0)
+        /* The command file stays: the command runs again after a
+         * restart, and the ledger answers it. */
+        fl_log_error("agent", "could not keep the result of %s: %s", id,
+                     err.message);
+    fl_map_removes(d->jobs, id);
+    len = out.len; /* before the detach empties it */
+    s_outbox_add(d, id, (unsigned char *)fl_buf_detach(&out), len);
+    fl_error_clear(&err);
+    fl_ag_job_free(job);
+}
+
+/* Finishes a job at once, without running it. */
+static void
+s_answer(fl_ag_daemon_t *d, fl_ag_job_t *job, const char *status,
+         const fl_error_t *err)
+{
+    fl_wire_result_t *r = &job->result;
+    const char *action = job->cmd.type == FL_WIRE_ROLLBACK ? "rollback"
+                         : job->cmd.type == FL_WIRE_PLAN   ? "plan"
+                         : job->cmd.type == FL_WIRE_CANCEL ? "cancel"
+                                                           : "apply";
+
+    r->id = fl_strdup(job->cmd.u.command.id);
+    r->rollout = fl_strdup(job->cmd.u.command.rollout);
+    r->target = fl_strdup(job->cmd.u.command.target);
+    r->action = fl_strdup(action);
+    r->status = fl_strdup(status);
+    if (err != NULL) {
+        r->error = fl_strdup(err->message);
+        r->detail = err->detail ? fl_strdup(err->detail) : NULL;
+        r->hint = err->hint ? fl_strdup(err->hint) : NULL;
+    }
+    job->has_result = 1;
+    s_finish(d, job);
+}
+
+/* Targets: one command at a time. */
+
+static void
+s_target_submit(fl_ag_daemon_t *d, fl_ag_target_t *t, fl_ag_job_t *job)
+{
+    t->running = job;
+    job->target = fl_strdup(t->name);
+    job->dsn = fl_strdup(t->dsn);
+    job->schema = t->schema ? fl_strdup(t->schema) : NULL;
+    job->environment = fl_strdup(t->environment);
+    job->labels = fl_calloc(t->nlabels + 1, sizeof(char *));
+    for (size_t i = 0; i < t->nlabels; i++)
+        job->labels[i] = fl_strdup(t->labels[i]);
+    job->nlabels = t->nlabels;
+    fl_workers_submit(d->workers, job, 1);
+}
+
+static void
+s_target_enqueue(fl_ag_daemon_t *d, fl_ag_job_t *job)
+{
+    fl_ag_target_t *t = fl_map_gets(d->targets, job->cmd.u.command.target);
+
+    if (t == NULL) {
+        fl_error_t err = FL_ERROR_INIT;
+        FL_ERR(&err, FL_ENOTFOUND, "target \"%s\" is not owned by agent "
+               "\"%s\"", job->cmd.u.command.target, d->cfg->name);
+        s_answer(d, job, "refused", &err);
+        fl_error_clear(&err);
+        return;
+    }
+    if (t->running == NULL) {
+        s_target_submit(d, t, job);
+        return;
+    }
+    job->next = NULL;
+    if (t->wait_tail != NULL)
+        t->wait_tail->next = job;
+    else
+        t->wait_head = job;
+    t->wait_tail = job;
+}
+
+/* Bundles. */
+
+static fl_ag_bundle_t *
+s_bundle(fl_ag_daemon_t *d, const char *id)
+{
+    fl_ag_bundle_t *b = fl_map_gets(d->bundles, id);
+
+    if (b == NULL) {
+        b = fl_calloc(1, sizeof(*b));
+        snprintf(b->id, sizeof(b->id), "%s", id);
+        fl_map_puts(d->bundles, b->id, b);
+    }
+    return b;
+}
+
+static void
+s_bundle_request(fl_ag_daemon_t *d, fl_ag_bundle_t *b)
+{
+    fl_wire_msg_t m;
+
+    b->state = FL_AG_BUNDLE_REQUESTED;
+    b->requested_ms = fl_clock_ms();
+    if (d->session != FL_AG_ONLINE)
+        return; /* asked again once online */
+    memset(&m, 0, sizeof(m));
+    m.type = FL_WIRE_BUNDLE_REQUEST;
+    m.u.bundle_request.bundle_id = b->id;
+    FL_IGNORE(s_send(d, &m)); /* asked again after hello_timeout */
+}
+
+/* Takes the bundle's waiting jobs to their targets, or refuses them. */
+static void
+s_bundle_release(fl_ag_daemon_t *d, fl_ag_bundle_t *b)
+{
+    while (b->wait_head != NULL) {
+        fl_ag_job_t *job = b->wait_head;
+
+        b->wait_head = job->next;
+        job->next = NULL;
+        if (b->state == FL_AG_BUNDLE_READY) {
+            job->src = &b->src;
+            s_target_enqueue(d, job);
+        } else {
+            fl_error_t err = FL_ERROR_INIT;
+            FL_ERR(&err, FL_EPROTO, "%s", b->error);
+            fl_error_set_hint(&err, "This agent verifies every bundle "
+                                    "against its own trusted keys "
+                                    "(\"trust\"), whoever sent it.");
+            s_answer(d, job, "refused", &err);
+            fl_error_clear(&err);
+        }
+    }
+    b->wait_tail = NULL;
+}
+
+/* A command waits for its bundle: cached, being fetched, or asked for. */
+static void
+s_schedule(fl_ag_daemon_t *d, fl_ag_job_t *job)
+{
+    const char *id = job->cmd.u.command.bundle_id;
+    fl_ag_bundle_t *b = NULL;
+
+    if (!fl_journal_valid_id(id)) {
+        fl_error_t err = FL_ERROR_INIT;
+        FL_ERR(&err, FL_EPROTO, "bundle id \"%.64s\" is not a bundle id", id);
+        s_answer(d, job, "refused", &err);
+        fl_error_clear(&err);
+        return;
+    }
+    b = s_bundle(d, id);
+    if (b->state == FL_AG_BUNDLE_READY || b->state == FL_AG_BUNDLE_BAD) {
+        job->next = NULL;
+        b->wait_head = b->wait_tail = job;
+        s_bundle_release(d, b);
+        return;
+    }
+    job->next = NULL;
+    if (b->wait_tail != NULL)
+        b->wait_tail->next = job;
+    else
+        b->wait_head = job;
+    b->wait_tail = job;
+    if (b->state == FL_AG_BUNDLE_NONE) {
+        unsigned char *bytes = NULL;
+        size_t len = 0;
+
+        if (fl_journal_bundle_get(d->journal, id, &bytes, &len, NULL) == 0) {
+            fl_ag_job_t *v = s_job_new(FL_AG_JOB_VERIFY);
+            v->bundle_id = fl_strdup(id);
+            v->bytes = bytes;
+            v->len = len;
+            v->from_cache = 1;
+            b->state = FL_AG_BUNDLE_VERIFYING;
+            fl_workers_submit(d->workers, v, 1);
+        } else {
+            s_bundle_request(d, b);
+        }
+    }
+}
+
+static void
+s_bundle_received(fl_ag_daemon_t *d, fl_wire_bundle_t *t)
+{
+    fl_ag_bundle_t *b = fl_map_gets(d->bundles, t->bundle_id);
+    fl_ag_job_t *v = NULL;
+
+    if (b == NULL || b->state != FL_AG_BUNDLE_REQUESTED) {
+        fl_log_debug("agent", "ignored a bundle not asked for");
+        return;
+    }
+    v = s_job_new(FL_AG_JOB_VERIFY);
+    v->bundle_id = fl_strdup(t->bundle_id);
+    v->bytes = t->data;
+    v->len = t->len;
+    t->data = NULL; /* taken */
+    t->len = 0;
+    b->state = FL_AG_BUNDLE_VERIFYING;
+    fl_workers_submit(d->workers, v, 1);
+}
+
+static void
+s_bundle_verified(fl_ag_daemon_t *d, fl_ag_job_t *v)
+{
+    fl_ag_bundle_t *b = fl_map_gets(d->bundles, v->bundle_id);
+    fl_log_field f[1] = {{"bundle", v->bundle_id}};
+
+    if (b == NULL)
+        return;
+    if (v->rc != 0) {
+        b->state = FL_AG_BUNDLE_BAD;
+        free(b->error);
+        b->error = fl_asprintf("bundle \"%s\" refused: %s", v->bundle_id,
+                               v->err.message);
+        fl_log_emit(FL_LOG_ERROR, "agent", f, 1, "%s", b->error);
+    } else {
+        fl_error_t err = FL_ERROR_INIT;
+
+        b->src = v->verified;
+        memset(&v->verified, 0, sizeof(v->verified));
+        b->state = FL_AG_BUNDLE_READY;
+        if (!v->from_cache &&
+            fl_journal_bundle_put(d->journal, b->id, v->bytes, v->len,
+                                  &err) != 0) {
+            fl_log_warning("agent", "could not cache bundle %s: %s", b->id,
+                           err.message);
+            fl_error_clear(&err);
+        }
+        fl_log_emit(FL_LOG_INFO, "agent", f, 1, "bundle %s verified (signer "
+                    "%s)", b->id, b->src.signer);
+    }
+    s_bundle_release(d, b);
+}
+
+/* Commands from the coordinator. */
+
+static void
+s_command(fl_ag_daemon_t *d, fl_wire_msg_t *m, const void *raw, size_t len,
+          int journaled)
+{
+    const char *id = m->u.command.id;
+    fl_ag_outbox_t *o = NULL;
+    fl_ag_job_t *job = NULL;
+    fl_error_t err = FL_ERROR_INIT;
+
+    if (!fl_journal_valid_id(id)) {
+        fl_log_warning("agent", "ignored a command whose id is not "
+                       "[A-Za-z0-9_-]{1,64}");
+        return;
+    }
+    if ((o = fl_map_gets(d->outbox, id)) != NULL) {
+        o->sent = 0; /* answered already: the answer again */
+        s_outbox_send(d, o);
+        return;
+    }
+    if (fl_map_gets(d->jobs, id) != NULL)
+        return; /* queued or running: its result will come */
+    job = s_job_new(FL_AG_JOB_RUN);
+    job->cmd = *m;
+    memset(m, 0, sizeof(*m)); /* taken */
+    fl_map_puts(d->jobs, job->cmd.u.command.id, job);
+    if (!journaled &&
+        fl_journal_put(d->journal, id, "cmd", raw, len, &err) != 0) {
+        /* Unrecorded work could be lost: refuse it. */
+        s_answer(d, job, "failed", &err);
+        fl_error_clear(&err);
+        return;
+    }
+    s_schedule(d, job);
+}
+
+/* Cancels the command of rollout on target, queued or running. */
+static void
+s_cancel(fl_ag_daemon_t *d, fl_wire_msg_t *m, const void *raw, size_t len)
+{
+    fl_ag_job_t *job = NULL, *found = NULL;
+    size_t pos = 0;
+    fl_error_t err = FL_ERROR_INIT;
+
+    while ((job = fl_map_next(d->jobs, &pos)) != NULL)
+        if (job->cmd.type != FL_WIRE_CANCEL &&
+            strcmp(job->cmd.u.command.target, m->u.command.target) == 0 &&
+            strcmp(job->cmd.u.command.rollout, m->u.command.rollout) == 0)
+            found = job;
+    if (found != NULL) {
+        pthread_mutex_lock(&found->lock);
+        found->cancelled = 1;
+        if (found->pipeline != NULL)
+            fl_pipeline_cancel(found->pipeline);
+        pthread_mutex_unlock(&found->lock);
+    }
+    /* The cancel's own answer: whether there was something to cancel. */
+    job = s_job_new(FL_AG_JOB_RUN);
+    job->cmd = *m;
+    memset(m, 0, sizeof(*m));
+    fl_map_puts(d->jobs, job->cmd.u.command.id, job);
+    FL_IGNORE(fl_journal_put(d->journal, job->cmd.u.command.id, "cmd", raw,
+                             len, NULL)); /* a lost cancel is only an
+                                             answer lost */
+    if (found == NULL) {
+        FL_ERR(&err, FL_ENOTFOUND, "nothing of rollout \"%s\" to cancel on "
+               "\"%s\"", job->cmd.u.command.rollout,
+               job->cmd.u.command.target);
+        s_answer(d, job, "refused", &err);
+    } else {
+        s_answer(d, job, "ok", NULL);
+    }
+    fl_error_clear(&err);
+}
+
+static void
+s_acked(fl_ag_daemon_t *d, const fl_wire_result_ack_t *a)
+{
+    for (size_t i = 0; i < a->nids; i++) {
+        fl_ag_outbox_t *o = fl_map_removes(d->outbox, a->ids[i]);
+
+        if (o == NULL)
+            continue;
+        fl_journal_remove(d->journal, o->id);
+        s_outbox_free(o);
+    }
+}
+
+static void s_gather_all(fl_ag_daemon_t *d);
+
+static void
+s_welcome(fl_ag_daemon_t *d, const fl_wire_welcome_t *w)
+{
+    fl_ag_outbox_t *o = NULL;
+    fl_ag_bundle_t *b = NULL;
+    size_t pos = 0;
+
+    d->session = FL_AG_ONLINE;
+    d->backoff_ms = d->cfg->reconnect_min_ms;
+    d->heartbeat_ms = w->heartbeat_ms > 0 ? w->heartbeat_ms : 1000;
+    d->timeout_ms = w->timeout_ms > d->heartbeat_ms ? w->timeout_ms
+                                                    : 10 * d->heartbeat_ms;
+    d->next_heartbeat_ms = fl_clock_ms() + d->heartbeat_ms;
+    fl_log_notice("agent", "online with coordinator \"%s\" at %s: %zu "
+                  "targets, %zu results to send again",
+                  w->coordinator, d->cfg->endpoint, fl_map_count(d->targets),
+                  fl_map_count(d->outbox));
+    while ((o = fl_map_next(d->outbox, &pos)) != NULL) {
+        o->sent = 0;
+        s_outbox_send(d, o);
+    }
+    pos = 0;
+    while ((b = fl_map_next(d->bundles, &pos)) != NULL)
+        if (b->state == FL_AG_BUNDLE_REQUESTED)
+            s_bundle_request(d, b);
+    s_gather_all(d);
+}
+
+static void
+s_message(fl_ag_daemon_t *d, const fl_link_msg_t *lm)
+{
+    fl_wire_msg_t m;
+    fl_error_t err = FL_ERROR_INIT;
+
+    d->last_rx_ms = fl_clock_ms();
+    if (fl_wire_decode(&m, lm->data, lm->len, &err) != 0) {
+        fl_log_warning("agent", "malformed message from the coordinator: %s",
+                       err.message);
+        fl_error_clear(&err);
+        return;
+    }
+    switch (m.type) {
+    case FL_WIRE_WELCOME:
+        s_welcome(d, &m.u.welcome);
+        break;
+    case FL_WIRE_HEARTBEAT:
+        break;
+    case FL_WIRE_APPLY:
+    case FL_WIRE_ROLLBACK:
+    case FL_WIRE_PLAN:
+        s_command(d, &m, lm->data, lm->len, 0);
+        break;
+    case FL_WIRE_CANCEL:
+        s_cancel(d, &m, lm->data, lm->len);
+        break;
+    case FL_WIRE_BUNDLE:
+        s_bundle_received(d, &m.u.bundle);
+        break;
+    case FL_WIRE_RESULT_ACK:
+        s_acked(d, &m.u.result_ack);
+        break;
+    case FL_WIRE_ERROR:
+        if (strcmp(m.u.error.code, "session") == 0) {
+            fl_log_info("agent", "the coordinator has no session for this "
+                        "agent: saying hello");
+            s_send_hello(d);
+        } else if (strcmp(m.u.error.code, "revoked") == 0) {
+            fl_log_error("agent", "the coordinator revoked this agent: %s",
+                         m.u.error.message);
+            s_down(d, "revoked");
+        } else {
+            fl_log_warning("agent", "the coordinator reports: %s",
+                           m.u.error.message);
+        }
+        break;
+    default:
+        fl_log_warning("agent", "ignored a \"%s\" from the coordinator",
+                       fl_wire_type_name(m.type));
+    }
+    fl_wire_msg_release(&m);
+}
+
+/* Background work: ledger state and discovery. */
+
+static void
+s_gather(fl_ag_daemon_t *d, fl_ag_target_t *t)
+{
+    fl_ag_job_t *job = NULL;
+
+    if (t->gathering || t->running != NULL)
+        return;
+    job = s_job_new(FL_AG_JOB_GATHER);
+    job->target = fl_strdup(t->name);
+    job->dsn = fl_strdup(t->dsn);
+    job->schema = t->schema ? fl_strdup(t->schema) : NULL;
+    t->gathering = 1;
+    fl_workers_submit(d->workers, job, 0);
+}
+
+static void
+s_gather_all(fl_ag_daemon_t *d)
+{
+    fl_ag_target_t *t = NULL;
+    size_t pos = 0;
+
+    while ((t = fl_map_next(d->targets, &pos)) != NULL)
+        s_gather(d, t);
+}
+
+static void
+s_discover_all(fl_ag_daemon_t *d)
+{
+    for (size_t i = 0; i < d->cfg->discover.count; i++) {
+        fl_ag_job_t *job = s_job_new(FL_AG_JOB_DISCOVER);
+        job->rule = i;
+        d->discovering++;
+        fl_workers_submit(d->workers, job, 0);
+    }
+    d->next_discovery_ms = fl_clock_ms() + d->cfg->discovery_interval_ms;
+}
+
+/* After the first discovery: the journal's commands and results. */
+static void
+s_recover(fl_ag_daemon_t *d)
+{
+    char **ids = NULL;
+    size_t n = 0, resent = 0, rerun = 0;
+    fl_error_t err = FL_ERROR_INIT;
+
+    if (fl_journal_list(d->journal, &ids, &n, &err) != 0) {
+        fl_log_error("agent", "%s", err.message);
+        fl_error_clear(&err);
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned char *data = NULL;
+        size_t len = 0;
+        fl_wire_msg_t m;
+
+        if (fl_journal_get(d->journal, ids[i], "res", &data, &len, NULL) ==
+            0) {
+            s_outbox_add(d, ids[i], data, len);
+            resent++;
+        } else if (fl_journal_get(d->journal, ids[i], "cmd", &data, &len,
+                                  NULL) == 0 &&
+                   fl_wire_decode(&m, data, len, NULL) == 0) {
+            if (m.type == FL_WIRE_APPLY || m.type == FL_WIRE_ROLLBACK ||
+                m.type == FL_WIRE_PLAN) {
+                s_command(d, &m, data, len, 1);
+                rerun++;
+            }
+            fl_wire_msg_release(&m);
+            free(data);
+        } else {
+            free(data);
+            fl_journal_remove(d->journal, ids[i]);
+        }
+        free(ids[i]);
+    }
+    free(ids);
+    if (n > 0)
+        fl_log_notice("agent", "journal: %zu results to send again, %zu "
+                      "commands to carry out again", resent, rerun);
+}
+
+/* Finished work from the workers. */
+
+static void
+s_done(fl_ag_daemon_t *d, fl_ag_job_t *job)
+{
+    fl_ag_target_t *t = NULL;
+
+    switch (job->kind) {
+    case FL_AG_JOB_EVENT:
+        if (d->session == FL_AG_ONLINE)
+            FL_IGNORE(s_send_raw(d, job->encoded.data, job->encoded.len));
+        break;
+    case FL_AG_JOB_VERIFY:
+        s_bundle_verified(d, job);
+        break;
+    case FL_AG_JOB_GATHER:
+        t = fl_map_gets(d->targets, job->target);
+        if (t != NULL) {
+            t->gathering = 0;
+            fl_ag_target_take_state(t, &job->state);
+            s_send_state(d, t);
+        }
+        break;
+    case FL_AG_JOB_DISCOVER:
+        d->discovering--;
+        if (fl_ag_targets_merge(d, job) && d->session == FL_AG_ONLINE)
+            s_send_hello(d);
+        if (d->discovering == 0 && !d->started) {
+            d->started = 1;
+            s_recover(d);
+        }
+        if (d->started)
+            s_gather_all(d);
+        break;
+    case FL_AG_JOB_RUN:
+        t = fl_map_gets(d->targets, job->target);
+        if (t != NULL) {
+            fl_ag_target_take_state(t, &job->state);
+            t->running = NULL;
+            if (t->wait_head != NULL) {
+                fl_ag_job_t *next = t->wait_head;
+                t->wait_head = next->next;
+                if (t->wait_head == NULL)
+                    t->wait_tail = NULL;
+                next->next = NULL;
+                s_target_submit(d, t, next);
+            }
+        }
+        s_finish(d, job);
+        if (t != NULL)
+            s_send_state(d, t);
+        return; /* s_finish freed it */
+    default:
+        break;
+    }
+    fl_ag_job_free(job);
+}
+
+/* Timers. */
+
+static void
+s_tick(fl_ag_daemon_t *d)
+{
+    int64_t now = fl_clock_ms();
+    fl_ag_bundle_t *b = NULL;
+    fl_ag_outbox_t *o = NULL;
+    size_t pos = 0;
+
+    if (d->started && d->cfg->discover.count > 0 &&
+        now >= d->next_discovery_ms && d->discovering == 0)
+        s_discover_all(d);
+    switch (d->session) {
+    case FL_AG_DOWN:
+        if (now >= d->next_connect_ms)
+            s_connect(d);
+        break;
+    case FL_AG_CONNECTING:
+        if (d->started)
+            s_send_hello(d);
+        if (d->session == FL_AG_CONNECTING &&
+            now - d->hello_sent_ms > d->cfg->hello_timeout_ms &&
+            d->connected)
+            s_down(d, "the hello could not be sent");
+        break;
+    case FL_AG_HELLO_SENT:
+        if (now - d->hello_sent_ms > d->cfg->hello_timeout_ms)
+            s_down(d, "no welcome within hello_timeout");
+        break;
+    case FL_AG_ONLINE:
+        if (now - d->last_rx_ms > d->timeout_ms) {
+            char *why = fl_asprintf("nothing heard from the coordinator for "
+                                    "%lld ms", (long long)(now - d->last_rx_ms));
+            s_down(d, why);
+            free(why);
+            break;
+        }
+        if (now >= d->next_heartbeat_ms) {
+            fl_wire_msg_t m;
+            memset(&m, 0, sizeof(m));
+            m.type = FL_WIRE_HEARTBEAT;
+            m.u.heartbeat.seq = (int64_t)++d->seq;
+            m.u.heartbeat.time_ms = (int64_t)time(NULL) * 1000;
+            FL_IGNORE(s_send(d, &m)); /* silence is the coordinator's cue */
+            d->next_heartbeat_ms = now + d->heartbeat_ms;
+        }
+        while ((o = fl_map_next(d->outbox, &pos)) != NULL)
+            s_outbox_send(d, o);
+        pos = 0;
+        while ((b = fl_map_next(d->bundles, &pos)) != NULL)
+            if (b->state == FL_AG_BUNDLE_REQUESTED &&
+                now - b->requested_ms > d->cfg->hello_timeout_ms)
+                s_bundle_request(d, b);
+        break;
+    default:
+        break;
+    }
+}
+
+static int64_t
+s_next_wake(const fl_ag_daemon_t *d)
+{
+    int64_t now = fl_clock_ms(), next = now + 100;
+
+    if (d->session == FL_AG_ONLINE && d->next_heartbeat_ms < next)
+        next = d->next_heartbeat_ms;
+    if (d->session == FL_AG_DOWN && d->next_connect_ms < next)
+        next = d->next_connect_ms;
+    return next > now ? next - now : 0;
+}
+
+/* Start and stop. */
+
+static int
+s_start(fl_ag_daemon_t *d, fl_error_t *err)
+{
+    int rc;
+
+    d->backup_dir = d->cfg->backup_dir
+                        ? fl_strdup(d->cfg->backup_dir)
+                        : fl_asprintf("%s/backups", d->cfg->state_dir);
+    if ((rc = fl_transport_init(err)) != 0 ||
+        (rc = fl_cert_load_secret(&d->cert, d->cfg->cert, err)) != 0 ||
+        (rc = fl_cert_load_public(d->server_key, d->cfg->server_cert,
+                                  err)) != 0 ||
+        (rc = fl_journal_open(&d->journal, d->cfg->state_dir, d->cfg->fsync,
+                              err)) != 0 ||
+        (rc = fl_ag_targets_init(d, err)) != 0)
+        return rc;
+    {
+        /* The trust store must load now: a typo must not wait for the
+         * first bundle to show. */
+        fl_trust_t *trust = NULL;
+        if ((rc = fl_trust_load(&trust, d->cfg->trust, err)) != 0)
+            return rc;
+        fl_trust_destroy(&trust);
+    }
+    d->workers = fl_workers_start((int)d->cfg->max_parallel,
+                                  (int)d->cfg->max_connections, s_work, d);
+    d->backoff_ms = d->cfg->reconnect_min_ms;
+    if (d->cfg->discover.count > 0) {
+        s_discover_all(d);
+    } else {
+        d->started = 1;
+        s_recover(d);
+        s_gather_all(d);
+    }
+    s_connect(d);
+    fl_log_notice("agent", "agent \"%s\" started: %zu static targets, %zu "
+                  "discovery rules, coordinator %s", d->cfg->name,
+                  d->cfg->targets.count, d->cfg->discover.count,
+                  d->cfg->endpoint);
+    return 0;
+}
+
+static void
+s_stop(fl_ag_daemon_t *d)
+{
+    fl_ag_job_t *job = NULL;
+    fl_ag_target_t *t = NULL;
+    fl_ag_bundle_t *b = NULL;
+    fl_ag_outbox_t *o = NULL;
+    size_t pos = 0;
+
+    /* Running statements are cancelled: their transactions roll back and
+     * the journal runs the commands again at the next start. */
+    while ((job = fl_map_next(d->jobs, &pos)) != NULL) {
+        pthread_mutex_lock(&job->lock);
+        job->cancelled = 1;
+        if (job->pipeline != NULL)
+            fl_pipeline_cancel(job->pipeline);
+        pthread_mutex_unlock(&job->lock);
+    }
+    fl_workers_stop(&d->workers, s_drop);
+    fl_link_close(&d->link);
+    /* Jobs never started or waiting were dropped or are in wait lists:
+     * the journal keeps their commands. */
+    pos = 0;
+    while ((t = fl_map_next(d->targets, &pos)) != NULL) {
+        while (t->wait_head != NULL) {
+            job = t->wait_head;
+            t->wait_head = job->next;
+            fl_ag_job_free(job);
+        }
+        fl_ag_target_free(t);
+    }
+    pos = 0;
+    while ((b = fl_map_next(d->bundles, &pos)) != NULL) {
+        while (b->wait_head != NULL) {
+            job = b->wait_head;
+            b->wait_head = job->next;
+            fl_ag_job_free(job);
+        }
+        fl_source_close(&b->src);
+        free(b->error);
+        free(b);
+    }
+    pos = 0;
+    while ((o = fl_map_next(d->outbox, &pos)) != NULL)
+        s_outbox_free(o);
+    fl_map_destroy(&d->targets);
+    fl_map_destroy(&d->jobs);
+    fl_map_destroy(&d->outbox);
+    fl_map_destroy(&d->bundles);
+    fl_journal_close(&d->journal);
+    fl_cert_destroy(&d->cert);
+    free(d->backup_dir);
+}
+
+static void
+s_reload(fl_ag_daemon_t *d)
+{
+    fl_ag_bundle_t *b = NULL;
+    size_t pos = 0;
+
+    /* Bundles refused may pass now; they are asked for again when a
+     * command needs them. */
+    while ((b = fl_map_next(d->bundles, &pos)) != NULL)
+        if (b->state == FL_AG_BUNDLE_BAD) {
+            b->state = FL_AG_BUNDLE_NONE;
+            fl_free(&b->error);
+        }
+    fl_log_notice("agent", "SIGHUP: trust store reloaded for the next "
+                  "bundle; discovery runs now");
+    if (d->started && d->discovering == 0)
+        s_discover_all(d);
+}
+
+int
+fl_agent_run(const fl_ag_settings_t *cfg)
+{
+    fl_ag_daemon_t d;
+    fl_error_t err = FL_ERROR_INIT;
+    int code = 0, sigfd = -1;
+
+    memset(&d, 0, sizeof(d));
+    d.cfg = cfg;
+    d.targets = fl_map_new();
+    d.jobs = fl_map_new();
+    d.outbox = fl_map_new();
+    d.bundles = fl_map_new();
+    if (fl_daemon_logging(cfg->log_level, cfg->log_file, &err) != 0 ||
+        (sigfd = fl_daemon_signals(&err)) < 0 || s_start(&d, &err) != 0) {
+        code = fl_daemon_failed("agent", &err);
+        goto cleanup;
+    }
+    while (!d.stopping) {
+        fl_poll_item_t it[3] = {
+            {d.link, -1, 0, 0},
+            {NULL, fl_workers_fd(d.workers), 0, 0},
+            {NULL, sigfd, 0, 0},
+        };
+        fl_ag_job_t *job = NULL;
+        size_t n = d.link ? 3 : 2;
+
+        if (d.link == NULL) {
+            it[0] = it[1];
+            it[1] = it[2];
+        }
+        if (fl_link_poll(it, n, s_next_wake(&d), &err) < 0) {
+            fl_log_error("agent", "%s", err.message);
+            fl_error_clear(&err);
+            code = 1;
+            break;
+        }
+        {
+            int sig;
+            while ((sig = fl_daemon_next_signal()) != 0) {
+                if (sig == SIGHUP) {
+                    s_reload(&d);
+                } else {
+                    fl_log_notice("agent", "stopping on signal %d", sig);
+                    d.stopping = 1;
+                }
+            }
+        }
+        while ((job = fl_workers_done(d.workers)) != NULL)
+            s_done(&d, job);
+        if (d.link != NULL) {
+            fl_link_msg_t m;
+            s_link_events(&d);
+            for (int i = 0; d.link != NULL && i < 1000; i++) {
+                int rc = fl_link_recv(d.link, &m, &err);
+                if (rc == 0)
+                    break;
+                if (rc == 1)
+                    s_message(&d, &m);
+                else
+                    fl_log_warning("agent", "%s", err.message);
+                fl_link_msg_release(&m);
+                fl_error_clear(&err);
+            }
+        }
+        s_tick(&d);
+    }
+cleanup:
+    s_stop(&d);
+    fl_error_clear(&err);
+    fl_log_close_file();
+    return code;
+}

@@ -1,0 +1,291 @@
+/*
+ * journal.c - the agent daemon's files (see journal.h).
+ */
+#include "agent/journal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/alloc.h"
+#include "common/file.h"
+#include "proto/bundle.h"
+
+/* Journal files stay small; bundles have their own limit. */
+#define S_MAX_FILE ((size_t)FL_BUNDLE_MAX_SIZE + 4096)
+
+struct fl_journal {
+    char *dir;
+    int lock_fd;
+    int fsync;
+};
+
+static int
+s_mkdir(const char *path, fl_error_t *err)
+{
+    if (mkdir(path, 0700) != 0 && errno != EEXIST)
+        return FL_ERR(err, FL_EIO, "could not create directory \"%s\": %s",
+                      path, strerror(errno));
+    return 0;
+}
+
+int
+fl_journal_open(fl_journal_t **out, const char *dir, int fsync,
+                fl_error_t *err)
+{
+    fl_journal_t *j = fl_calloc(1, sizeof(*j));
+    char *p = NULL;
+    int rc = 0;
+
+    *out = NULL;
+    j->dir = fl_strdup(dir);
+    j->fsync = fsync;
+    j->lock_fd = -1;
+    if ((rc = s_mkdir(dir, err)) != 0)
+        goto failed;
+    p = fl_asprintf("%s/journal", dir);
+    rc = s_mkdir(p, err);
+    free(p);
+    p = fl_asprintf("%s/bundles", dir);
+    if (rc == 0)
+        rc = s_mkdir(p, err);
+    free(p);
+    if (rc != 0)
+        goto failed;
+    p = fl_asprintf("%s/agent.lock", dir);
+    j->lock_fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (j->lock_fd < 0) {
+        rc = FL_ERR(err, FL_EIO, "could not open \"%s\": %s", p,
+                    strerror(errno));
+    } else if (flock(j->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        rc = FL_ERR(err, FL_ECONFLICT, "another flotilla-agent uses the "
+                    "state directory \"%s\"", dir);
+        fl_error_set_hint(err, "Each agent needs a state directory of its "
+                               "own.");
+    }
+    free(p);
+    if (rc != 0)
+        goto failed;
+    *out = j;
+    return 0;
+failed:
+    fl_journal_close(&j);
+    return rc;
+}
+
+void
+fl_journal_close(fl_journal_t **j)
+{
+    if (j == NULL || *j == NULL)
+        return;
+    if ((*j)->lock_fd >= 0)
+        close((*j)->lock_fd);
+    free((*j)->dir);
+    fl_free(j);
+}
+
+int
+fl_journal_valid_id(const char *id)
+{
+    size_t n = strlen(id);
+
+    return n > 0 && n <= 64 &&
+           strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                      "0123456789_-") == n;
+}
+
+static int
+s_check_id(const char *id, fl_error_t *err)
+{
+    if (fl_journal_valid_id(id))
+        return 0;
+    return FL_ERR(err, FL_EPROTO, "id \"%.64s\" is not [A-Za-z0-9_-]{1,64}",
+                  id);
+}
+
+/* Writes path through a temporary file, fsynced, renamed, dir fsynced. */
+static int
+s_write(const fl_journal_t *j, const char *sub, const char *path,
+        const void *data, size_t len, fl_error_t *err)
+{
+    char *tmp = fl_asprintf("%s.tmp", path);
+    char *dir = fl_asprintf("%s/%s", j->dir, sub);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+                  0600);
+    const char *p = data;
+    size_t left = len;
+    int rc = 0;
+
+    if (fd < 0) {
+        rc = FL_ERR(err, FL_EIO, "could not write \"%s\": %s", tmp,
+                    strerror(errno));
+        goto cleanup;
+    }
+    while (left > 0) {
+        ssize_t n = write(fd, p, left);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            rc = FL_ERR(err, FL_EIO, "could not write \"%s\": %s", tmp,
+                        strerror(errno));
+            break;
+        }
+        p += n;
+        left -= (size_t)n;
+    }
+    if (rc == 0 && j->fsync && fsync(fd) != 0)
+        rc = FL_ERR(err, FL_EIO, "could not fsync \"%s\": %s", tmp,
+                    strerror(errno));
+    close(fd);
+    if (rc == 0 && rename(tmp, path) != 0)
+        rc = FL_ERR(err, FL_EIO, "could not rename \"%s\": %s", tmp,
+                    strerror(errno));
+    if (rc != 0) {
+        unlink(tmp);
+        goto cleanup;
+    }
+    if (j->fsync) {
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0 || fsync(dfd) != 0)
+            rc = FL_ERR(err, FL_EIO, "could not fsync \"%s\": %s", dir,
+                        strerror(errno));
+        if (dfd >= 0)
+            close(dfd);
+    }
+cleanup:
+    free(tmp);
+    free(dir);
+    return rc;
+}
+
+static int
+s_read(const char *path, unsigned char **data, size_t *len, fl_error_t *err)
+{
+    return fl_file_read(data, len, path, S_MAX_FILE, "journal file", err);
+}
+
+int
+fl_journal_put(fl_journal_t *j, const char *id, const char *ext,
+               const void *data, size_t len, fl_error_t *err)
+{
+    char *path = NULL;
+    int rc;
+
+    if ((rc = s_check_id(id, err)) != 0)
+        return rc;
+    path = fl_asprintf("%s/journal/%s.%s", j->dir, id, ext);
+    rc = s_write(j, "journal", path, data, len, err);
+    free(path);
+    return rc;
+}
+
+int
+fl_journal_get(fl_journal_t *j, const char *id, const char *ext,
+               unsigned char **data, size_t *len, fl_error_t *err)
+{
+    char *path = NULL;
+    int rc;
+
+    *data = NULL;
+    *len = 0;
+    if ((rc = s_check_id(id, err)) != 0)
+        return rc;
+    path = fl_asprintf("%s/journal/%s.%s", j->dir, id, ext);
+    rc = s_read(path, data, len, err);
+    free(path);
+    return rc;
+}
+
+void
+fl_journal_remove(fl_journal_t *j, const char *id)
+{
+    char *path = NULL;
+
+    if (!fl_journal_valid_id(id))
+        return;
+    /* The result first: a command file alone is re-run, never lost. */
+    path = fl_asprintf("%s/journal/%s.res", j->dir, id);
+    unlink(path);
+    free(path);
+    path = fl_asprintf("%s/journal/%s.cmd", j->dir, id);
+    unlink(path);
+    free(path);
+}
+
+int
+fl_journal_list(fl_journal_t *j, char ***ids, size_t *n, fl_error_t *err)
+{
+    char *path = fl_asprintf("%s/journal", j->dir);
+    DIR *d = opendir(path);
+    struct dirent *de = NULL;
+    size_t cap = 0;
+
+    *ids = NULL;
+    *n = 0;
+    if (d == NULL) {
+        int rc = FL_ERR(err, FL_EIO, "could not list \"%s\": %s", path,
+                        strerror(errno));
+        free(path);
+        return rc;
+    }
+    while ((de = readdir(d)) != NULL) {
+        size_t len = strlen(de->d_name);
+        char *id = NULL;
+        int dup = 0;
+
+        if (len < 5 || (strcmp(de->d_name + len - 4, ".cmd") != 0 &&
+                        strcmp(de->d_name + len - 4, ".res") != 0))
+            continue;
+        id = fl_strndup(de->d_name, len - 4);
+        for (size_t i = 0; i < *n && !dup; i++)
+            dup = strcmp((*ids)[i], id) == 0;
+        if (dup || !fl_journal_valid_id(id)) {
+            free(id);
+            continue;
+        }
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 32;
+            *ids = fl_reallocarray(*ids, cap, sizeof(char *));
+        }
+        (*ids)[(*n)++] = id;
+    }
+    closedir(d);
+    free(path);
+    return 0;
+}
+
+int
+fl_journal_bundle_put(fl_journal_t *j, const char *id, const void *data,
+                      size_t len, fl_error_t *err)
+{
+    char *path = NULL;
+    int rc;
+
+    if ((rc = s_check_id(id, err)) != 0)
+        return rc;
+    path = fl_asprintf("%s/bundles/%s.bundle", j->dir, id);
+    rc = s_write(j, "bundles", path, data, len, err);
+    free(path);
+    return rc;
+}
+
+int
+fl_journal_bundle_get(fl_journal_t *j, const char *id, unsigned char **data,
+                      size_t *len, fl_error_t *err)
+{
+    char *path = NULL;
+    int rc;
+
+    if ((rc = s_check_id(id, err)) != 0)
+        return rc;
+    path = fl_asprintf("%s/bundles/%s.bundle", j->dir, id);
+    rc = s_read(path, data, len, err);
+    free(path);
+    return rc;
+}

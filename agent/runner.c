@@ -1,0 +1,320 @@
+/*
+ * runner.c - one command on one target, on a worker thread: the agent
+ * daemon's use of the pipeline library.
+ *
+ * In order, within one connection slot:
+ *   1. the target's ledger: a command already carried out (this rollout's
+ *      apply recorded applied, or failed; its rollback recorded rolled
+ *      back) is answered with the recorded result and nothing runs;
+ *   2. the bundle's signed scope must admit the target (environment and
+ *      labels), else the command is refused;
+ *   3. the pipeline: apply, rollback or plan, its step events posted to
+ *      the loop as they happen, cancellable through the job;
+ *   4. the ledger again, for the state the result reports.
+ * The bundle was verified against this agent's own trusted keys before
+ * the job was queued (daemon.c); the pipeline checks it once more.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/agentd_internal.h"
+#include "agent/ledger.h"
+#include "agent/pg.h"
+#include "common/alloc.h"
+#include "common/clock.h"
+#include "common/log.h"
+
+/* The largest plan report a result carries. */
+#define S_MAX_REPORT ((size_t)900 * 1024)
+
+typedef struct {
+    fl_ag_daemon_t *d;
+    fl_ag_job_t *job;
+} s_ctx;
+
+static const char *
+s_action(const fl_ag_job_t *job)
+{
+    switch (job->cmd.type) {
+    case FL_WIRE_ROLLBACK: return "rollback";
+    case FL_WIRE_PLAN: return "plan";
+    case FL_WIRE_CANCEL: return "cancel";
+    default: return "apply";
+    }
+}
+
+/* Fills the job's result (strings copied). */
+static void
+s_result(fl_ag_job_t *job, const char *status, int64_t duration_ms,
+         const char *message, const fl_error_t *err)
+{
+    fl_wire_result_t *r = &job->result;
+    int64_t version = 0;
+
+    for (size_t i = 0; i < job->state.napplied; i++)
+        if (strcmp(job->state.applied[i].status, "applied") == 0 &&
+            job->state.applied[i].version > version)
+            version = job->state.applied[i].version;
+    r->id = fl_strdup(job->cmd.u.command.id);
+    r->rollout = fl_strdup(job->cmd.u.command.rollout);
+    r->target = fl_strdup(job->cmd.u.command.target);
+    r->action = fl_strdup(s_action(job));
+    r->status = fl_strdup(status);
+    r->version = version;
+    r->duration_ms = duration_ms;
+    r->message = message ? fl_strdup(message) : NULL;
+    if (err != NULL && fl_error_is_set(err)) {
+        r->error = fl_strdup(err->message);
+        r->detail = err->detail ? fl_strdup(err->detail) : NULL;
+        r->hint = err->hint ? fl_strdup(err->hint) : NULL;
+        r->sqlstate = err->sqlstate[0] ? fl_strdup(err->sqlstate) : NULL;
+    }
+    job->has_result = 1;
+}
+
+/* The pipeline's events: to the log and, as step events, to the loop. */
+static void
+s_on_event(const fl_pipeline_event_t *ev, void *arg)
+{
+    s_ctx *c = arg;
+    fl_ag_job_t *e = fl_calloc(1, sizeof(*e));
+    fl_wire_msg_t m;
+    char version[24];
+    fl_log_field f[4] = {{"target", c->job->target},
+                         {"rollout", c->job->cmd.u.command.rollout},
+                         {"step", fl_step_name(ev->step)},
+                         {"version", version}};
+
+    snprintf(version, sizeof(version), "%lld", (long long)ev->version);
+    fl_log_emit(ev->status == FL_STEP_FAILED || ev->status == FL_STEP_REFUSED
+                    ? FL_LOG_WARNING
+                    : FL_LOG_INFO,
+                "agent", f, 4, "%s: %s %s: %s", c->job->target,
+                fl_step_name(ev->step), fl_step_status_name(ev->status),
+                ev->message ? ev->message : "");
+    memset(&m, 0, sizeof(m));
+    m.type = FL_WIRE_STEP_EVENT;
+    m.u.step_event.rollout = c->job->cmd.u.command.rollout;
+    m.u.step_event.target = c->job->target;
+    m.u.step_event.step = (char *)fl_step_name(ev->step);
+    m.u.step_event.status = (char *)fl_step_status_name(ev->status);
+    m.u.step_event.duration_ms = ev->duration_ms;
+    m.u.step_event.message = (char *)ev->message;
+    if (ev->error != NULL) {
+        m.u.step_event.error = ev->error->message;
+        m.u.step_event.detail = ev->error->detail;
+        m.u.step_event.hint = ev->error->hint;
+        m.u.step_event.sqlstate =
+            ev->error->sqlstate[0] ? (char *)ev->error->sqlstate : NULL;
+    }
+    e->kind = FL_AG_JOB_EVENT;
+    fl_buf_init(&e->encoded, 0);
+    if (fl_wire_encode(&e->encoded, &m, NULL) != 0) {
+        /* A step event too large to send: the log has it. */
+        fl_buf_release(&e->encoded);
+        free(e);
+        return;
+    }
+    fl_workers_post(c->d->workers, e);
+}
+
+static const fl_wire_applied_t *
+s_row(const fl_wire_target_t *st, int64_t version)
+{
+    for (size_t i = 0; i < st->napplied; i++)
+        if (st->applied[i].version == version)
+            return &st->applied[i];
+    return NULL;
+}
+
+/*
+ * Whether the ledger (job->state) records this command as carried out:
+ * 1 and the result filled when it does, else 0.
+ */
+static int
+s_recorded(fl_ag_job_t *job)
+{
+    const fl_wire_command_t *c = &job->cmd.u.command;
+    const fl_migration_list_t *migs = job->src->migs;
+    const fl_wire_applied_t *failed = NULL;
+    int all = 1, ours = 0;
+
+    if (!job->state.known || job->cmd.type == FL_WIRE_PLAN)
+        return 0;
+    for (size_t i = 0; i < migs->count; i++) {
+        const fl_migration_t *m = &migs->items[i];
+        const fl_wire_applied_t *row = s_row(&job->state, m->version);
+        int mine = row && row->rollout && strcmp(row->rollout, c->rollout) == 0;
+
+        if (job->cmd.type == FL_WIRE_APPLY) {
+            if (c->to_version > 0 && m->version > c->to_version)
+                continue;
+            if (mine && strcmp(row->status, "failed") == 0 && failed == NULL)
+                failed = row;
+            if (!mine || strcmp(row->status, "applied") != 0 ||
+                memcmp(row->checksum, m->checksum, 32) != 0)
+                all = 0;
+        } else {
+            if (c->to_version > 0 && m->version <= c->to_version)
+                continue;
+            if (row == NULL)
+                continue;
+            ours |= mine && strcmp(row->status, "rolled_back") == 0;
+            if (!mine || strcmp(row->status, "rolled_back") != 0)
+                all = 0;
+        }
+    }
+    if (job->cmd.type == FL_WIRE_APPLY && all) {
+        s_result(job, "ok", 0, "already carried out by this rollout; "
+                               "answered from the target's ledger", NULL);
+        return 1;
+    }
+    if (job->cmd.type == FL_WIRE_APPLY && failed != NULL) {
+        fl_error_t e = FL_ERROR_INIT;
+        FL_ERR(&e, FL_EDB, "migration %lld failed in this rollout, as the "
+               "target's ledger records", (long long)failed->version);
+        s_result(job, "failed", 0, "answered from the target's ledger", &e);
+        fl_error_clear(&e);
+        return 1;
+    }
+    if (job->cmd.type == FL_WIRE_ROLLBACK && all && ours) {
+        s_result(job, "ok", 0, "already rolled back by this rollout; "
+                               "answered from the target's ledger", NULL);
+        return 1;
+    }
+    return 0;
+}
+
+static const char *
+s_status(int rc)
+{
+    switch (rc) {
+    case 0: return "ok";
+    case FL_EINVAL:
+    case FL_EPROTO: return "refused";
+    case FL_ECANCELLED: return "cancelled";
+    default: return "failed";
+    }
+}
+
+/* Runs the pipeline; fills the job's result. */
+static void
+s_pipeline(fl_ag_daemon_t *d, fl_ag_job_t *job)
+{
+    fl_pipeline_opts_t o = FL_PIPELINE_OPTS_INIT;
+    const fl_wire_command_t *c = &job->cmd.u.command;
+    s_ctx ctx = {d, job};
+    fl_pipeline_t *p = NULL;
+    fl_error_t err = FL_ERROR_INIT;
+    char *msg = NULL;
+    json_t *report = NULL;
+    int64_t t0 = fl_clock_ms();
+    int rc = 0;
+
+    o.dsn = job->dsn;
+    o.agent = d->cfg->name;
+    o.rollout_id = c->rollout;
+    o.bundle_id = job->src->bundle_id;
+    o.to_version = job->cmd.type == FL_WIRE_APPLY ? c->to_version : 0;
+    o.lock_wait_ms = d->cfg->lock_wait_ms;
+    o.lock_timeout_ms = d->cfg->lock_timeout_ms;
+    o.statement_timeout_ms = d->cfg->statement_timeout_ms;
+    o.backup_dir = d->backup_dir;
+    o.environment = job->environment;
+    o.labels = (const char *const *)job->labels;
+    o.nlabels = job->nlabels;
+    o.on_event = s_on_event;
+    o.arg = &ctx;
+    if ((rc = fl_pipeline_open(&p, &o, &err)) == 0) {
+        int cancelled;
+
+        pthread_mutex_lock(&job->lock);
+        job->pipeline = p;
+        cancelled = job->cancelled;
+        pthread_mutex_unlock(&job->lock);
+        if (cancelled)
+            fl_pipeline_cancel(p);
+        if (job->cmd.type == FL_WIRE_APPLY) {
+            fl_apply_result_t res = {0, 0, 0};
+            rc = fl_pipeline_apply(p, job->src, &res, &err);
+            msg = fl_asprintf("%d applied, %d already applied, %d pending",
+                              res.applied, res.skipped, res.pending);
+        } else if (job->cmd.type == FL_WIRE_ROLLBACK) {
+            int count = 0;
+            rc = c->to_version > 0
+                     ? fl_pipeline_rollback(p, job->src, FL_ROLLBACK_TO,
+                                            c->to_version, NULL, &count, &err)
+                     : fl_pipeline_rollback(p, job->src, FL_ROLLBACK_BUNDLE, 0,
+                                            job->src->bundle_id, &count,
+                                            &err);
+            msg = fl_asprintf("%d rolled back", count);
+        } else {
+            rc = fl_pipeline_plan(p, job->src, &report, &err);
+        }
+        pthread_mutex_lock(&job->lock);
+        job->pipeline = NULL;
+        pthread_mutex_unlock(&job->lock);
+        fl_pipeline_close(&p);
+    }
+    if (rc == 0 && report != NULL) {
+        char *text = json_dumps(report, JSON_COMPACT);
+        int ok = json_is_true(json_object_get(report, "ok"));
+
+        s_result(job, ok ? "ok" : "refused", fl_clock_ms() - t0,
+                 ok ? "the plan would apply" : "the plan would be refused",
+                 NULL);
+        if (text != NULL && strlen(text) <= S_MAX_REPORT)
+            job->result.report = text;
+        else
+            free(text);
+    } else {
+        s_result(job, s_status(rc), fl_clock_ms() - t0, msg, &err);
+    }
+    json_decref(report);
+    free(msg);
+    fl_error_clear(&err);
+}
+
+void
+fl_ag_run(fl_ag_daemon_t *d, fl_ag_job_t *job)
+{
+    fl_error_t err = FL_ERROR_INIT;
+    int cancelled;
+
+    fl_workers_conn_acquire(d->workers);
+    fl_ag_read_state(job, &job->state);
+    if (s_recorded(job))
+        goto done;
+    pthread_mutex_lock(&job->lock);
+    cancelled = job->cancelled;
+    pthread_mutex_unlock(&job->lock);
+    if (cancelled) {
+        FL_ERR(&err, FL_ECANCELLED, "cancelled before it started");
+        s_result(job, "cancelled", 0, NULL, &err);
+        goto done;
+    }
+    if (fl_bundle_scope_admits(job->src->bundle, job->environment,
+                               (const char *const *)job->labels,
+                               job->nlabels, &err) != 0) {
+        fl_error_prefix(&err, "target \"%s\": ", job->target);
+        s_result(job, "refused", 0, "the bundle's signed scope does not "
+                                    "admit this target", &err);
+        goto done;
+    }
+    s_pipeline(d, job);
+    fl_ag_state_release(&job->state);
+    fl_ag_read_state(job, &job->state);
+    /* The version after the run, now that the state is read again. */
+    if (job->has_result) {
+        int64_t version = 0;
+        for (size_t i = 0; i < job->state.napplied; i++)
+            if (strcmp(job->state.applied[i].status, "applied") == 0 &&
+                job->state.applied[i].version > version)
+                version = job->state.applied[i].version;
+        job->result.version = version;
+    }
+done:
+    fl_workers_conn_release(d->workers);
+    fl_error_clear(&err);
+}

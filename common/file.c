@@ -1,0 +1,59 @@
+/*
+ * file.c - reading a whole file safely (see file.h).
+ */
+#include "common/file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/alloc.h"
+
+int
+fl_file_read(unsigned char **data, size_t *len, const char *path, size_t max,
+             const char *what, fl_error_t *err)
+{
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
+    unsigned char *buf = NULL;
+    size_t got = 0;
+    int rc = 0;
+
+    *data = NULL;
+    *len = 0;
+    if (fd < 0)
+        return FL_ERR(err, errno == ENOENT ? FL_ENOTFOUND
+                           : errno == ELOOP ? FL_EINVAL
+                                            : FL_EIO,
+                      "could not open %s \"%s\": %s", what, path,
+                      errno == ELOOP ? "it is a symbolic link"
+                                     : strerror(errno));
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+        (size_t)st.st_size > max) {
+        rc = FL_ERR(err, FL_EINVAL, "%s \"%s\" is not a regular file of at "
+                    "most %zu bytes", what, path, max);
+        goto cleanup;
+    }
+    buf = fl_malloc((size_t)st.st_size + 1);
+    while (got < (size_t)st.st_size) {
+        ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            rc = FL_ERR(err, FL_EIO, "could not read %s \"%s\"", what, path);
+            goto cleanup;
+        }
+        got += (size_t)n;
+    }
+    buf[got] = '\0';
+    *data = buf;
+    *len = got;
+    buf = NULL;
+cleanup:
+    free(buf);
+    close(fd);
+    return rc;
+}

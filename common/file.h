@@ -1,0 +1,22 @@
+/*
+ * file.h - reading a whole file safely: a regular file, not reached
+ * through a symbolic link at its last component, of at most a given
+ * size, checked on the open descriptor.  Stateless and thread safe.
+ */
+#ifndef FL_COMMON_FILE_H
+#define FL_COMMON_FILE_H
+
+#include <stddef.h>
+
+#include "common/error.h"
+
+/*
+ * Reads the file at path into *data (new; a NUL follows the len bytes, so
+ * text can be used as a string).  what names the file in messages
+ * ("certificate").  FL_ENOTFOUND when it does not exist; FL_EINVAL when
+ * it is a link, not a regular file, or larger than max; FL_EIO otherwise.
+ */
+int fl_file_read(unsigned char **data, size_t *len, const char *path,
+                 size_t max, const char *what, fl_error_t *err) FL_NODISCARD;
+
+#endif
