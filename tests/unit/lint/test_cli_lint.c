@@ -296,7 +296,7 @@ test_cli_lint_bundle_lints_each_migration(void **state)
     fl_test_proc_release(&r);
     fl_test_run(&r, "flotilla", lint, NULL, 60);
     assert_int_equal(r.status, 1);
-    snprintf(want, sizeof(want), "%s:0001_drop.sql:3:1: error ban-drop-column",
+    snprintf(want, sizeof(want), "%s:0001_drop.sql:3:19: error ban-drop-column",
              bundle);
     assert_non_null(strstr(r.out, want));
     fl_test_proc_release(&r);
