@@ -1073,9 +1073,9 @@ fl_lint_migration(fl_finding_list_t *out, const fl_lint_migration_t *m,
     fl_lint_options_t o;
     fl_lint_set_t created;
     s_input_t in;
-    int flotilla, rc;
+    int flotilla, down, rc;
 
-    assert(out && m && (m->up || m->lint_down));
+    assert(out && m && (m->up || m->lint_down || (opts && opts->lint_down)));
     memset(&created, 0, sizeof(created));
     if (opts)
         o = *opts;
@@ -1097,7 +1097,8 @@ fl_lint_migration(fl_finding_list_t *out, const fl_lint_migration_t *m,
     in.header = m->header;
     in.file = m->file;
     in.opts = &o;
-    in.created = m->lint_down ? &created : NULL;
+    down = m->lint_down || o.lint_down;
+    in.created = down ? &created : NULL;
     rc = 0;
     if (m->up) {
         in.sql = m->up;
@@ -1106,7 +1107,7 @@ fl_lint_migration(fl_finding_list_t *out, const fl_lint_migration_t *m,
         in.extra_arg = (void *)m;
         rc = s_lint(out, &in, err);
     }
-    if (rc == 0 && m->lint_down && m->down) {
+    if (rc == 0 && down && m->down) {
         if (!flotilla)
             o.assume_in_transaction = m->down_tx;
         in.sql = m->down;

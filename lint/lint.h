@@ -74,6 +74,7 @@ typedef struct {
      * "pop", "sqlx", "dbmate", "flyway"; proto/layout.h), so help texts say
      * what that tool needs; NULL for plain SQL.  Lent for the call. */
     const char *layout;
+    int lint_down;  /* fl_lint_migration() lints down too (see there) */
 } fl_lint_options_t;
 
 /* Defaults: PostgreSQL 15, no transaction assumed, default severities. */
