@@ -597,6 +597,22 @@ s_gather(fl_finding_list_t *out, s_jobs_t *jobs)
     return rc;
 }
 
+/* Files the jobs read: a migration of two files counts two. */
+static size_t
+s_count_files(const s_jobs_t *jobs)
+{
+    size_t i, n = 0;
+
+    for (i = 0; i < jobs->count; i++) {
+        const s_job_t *j = &jobs->items[i];
+        n++;
+        if (j->kind == S_JOB_MIGRATION && j->lm.up && j->lm.down &&
+            j->lm.down_file && strcmp(j->lm.down_file, j->lm.file) != 0)
+            n++;
+    }
+    return n;
+}
+
 int
 fl_cmd_lint(int argc, char **argv)
 {
@@ -644,7 +660,7 @@ fl_cmd_lint(int argc, char **argv)
         rc = FL_EXIT_USAGE;
         goto cleanup;
     }
-    sum.files = jobs.count;
+    sum.files = s_count_files(&jobs);
     jobs.opts = &opts;
     cpus = sysconf(_SC_NPROCESSORS_ONLN);
     nthreads = a.jobs ? a.jobs : cpus > 0 ? (int)(cpus < S_MAX_JOBS ? cpus : S_MAX_JOBS) : 1;

@@ -1,10 +1,11 @@
 /*
  * lintout.c - `flotilla lint` reports (see lintout.h).
  *
- * JSON and SARIF are written with jansson, one finding's object at a time
- * with JSON_COMPACT, around a hand-written frame: building one tree of
- * every finding and dumping it indented was most of the time of a JSON
- * run on large inputs (issue 13).  jansson still does every escape.
+ * JSON and SARIF findings are written straight to the stream, strings
+ * through s_jstr(): building a jansson tree of every finding and dumping
+ * it was a fifth of a JSON run on a large tree (issue 13), jansson's
+ * per-character dump most of that.  The rule table of a SARIF log is still
+ * packed with jansson; the tests parse every format's output back with it.
  */
 #include "cli/lintout.h"
 
@@ -96,14 +97,57 @@ fl_lintout_human(FILE *out, const fl_finding_list_t *list,
 
 /* ---- JSON ---- */
 
+/*
+ * A JSON string (RFC 8259 section 7): quote, backslash and control
+ * characters escaped, everything else (UTF-8 included) as it is.  The
+ * findings' strings come from the linter, valid UTF-8 cut on characters.
+ */
+static void
+s_jstr(FILE *out, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    const char *run = s;
+
+    fputc('"', out);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        fwrite(run, 1, (size_t)(s - run), out);
+        run = s + 1;
+        switch (c) {
+        case '"': fputs("\\\"", out); break;
+        case '\\': fputs("\\\\", out); break;
+        case '\n': fputs("\\n", out); break;
+        case '\t': fputs("\\t", out); break;
+        case '\r': fputs("\\r", out); break;
+        default:
+            fputs("\\u00", out);
+            fputc(hex[c >> 4], out);
+            fputc(hex[c & 15], out);
+            break;
+        }
+    }
+    fwrite(run, 1, (size_t)(s - run), out);
+    fputc('"', out);
+}
+
 /* Writes o compactly and drops it. */
 static void
 s_put(FILE *out, json_t *o)
 {
     if (o)
         (void)json_dumpf(o, out, JSON_COMPACT | JSON_PRESERVE_ORDER |
-                                     JSON_ENCODE_ANY);
+                                     JSON_ENCODE_ANY); /* errors: ferror(out) */
     json_decref(o);
+}
+
+/* ,"key":"value" */
+static void
+s_jfield(FILE *out, const char *key, const char *value)
+{
+    fprintf(out, ",\"%s\":", key);
+    s_jstr(out, value);
 }
 
 void
@@ -115,16 +159,19 @@ fl_lintout_json(FILE *out, const fl_finding_list_t *list,
     fputs("{\"findings\": [", out);
     for (i = 0; i < list->count; i++) {
         const fl_finding_t *f = &list->items[i];
-        json_t *o = json_pack(
-            "{s:s, s:i, s:i, s:i, s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:s*}",
-            "file", f->file, "line", f->line, "column", f->column,
-            "end_line", f->end_line, "end_column", f->end_column,
-            "severity", fl_lint_severity_name(f->severity), "rule", f->rule,
-            "message", f->message, "help", f->help, "excerpt",
-            f->excerpt ? f->excerpt : "", "fingerprint", f->fingerprint,
-            "fix", f->fix);
-        fputs(i ? ",\n  " : "\n  ", out);
-        s_put(out, o);
+        fputs(i ? ",\n  {\"file\":" : "\n  {\"file\":", out);
+        s_jstr(out, f->file);
+        fprintf(out, ",\"line\":%d,\"column\":%d,\"end_line\":%d,"
+                     "\"end_column\":%d,\"severity\":\"%s\",\"rule\":\"%s\"",
+                f->line, f->column, f->end_line, f->end_column,
+                fl_lint_severity_name(f->severity), f->rule);
+        s_jfield(out, "message", f->message);
+        s_jfield(out, "help", f->help);
+        s_jfield(out, "excerpt", f->excerpt ? f->excerpt : "");
+        fprintf(out, ",\"fingerprint\":\"%s\"", f->fingerprint);
+        if (f->fix)
+            s_jfield(out, "fix", f->fix);
+        fputc('}', out);
     }
     fprintf(out, "%s],\n \"errors\": %zu, \"warnings\": %zu, \"files\": %zu, "
                  "\"skipped\": %zu}\n",
@@ -164,20 +211,24 @@ fl_lintout_sarif(FILE *out, const fl_finding_list_t *list,
         const fl_finding_t *f = &list->items[i];
         const fl_lint_rule_t *r = fl_lint_rule_find(f->rule);
         char *uri = fl_lintout_uri(f->file);
-        json_t *res = json_pack(
-            "{s:s, s:I, s:s, s:{s:s}, s:[{s:{s:{s:s}, s:{s:i, s:i, s:i, s:i}}}],"
-            " s:{s:s}}",
-            "ruleId", f->rule, "ruleIndex", (json_int_t)(r - table), "level",
-            fl_lint_severity_name(f->severity), "message", "text", f->message,
-            "locations", "physicalLocation", "artifactLocation", "uri", uri,
-            "region", "startLine", f->line, "startColumn", f->column,
-            "endLine", f->end_line, "endColumn", f->end_column,
-            "partialFingerprints", "flotilla/v1", f->fingerprint);
-        if (res && f->fix)
-            (void)json_object_set_new(res, "properties",
-                                      json_pack("{s:s}", "fix", f->fix));
-        fputs(i ? ",\n    " : "\n    ", out);
-        s_put(out, res);
+        fprintf(out, "%s{\"ruleId\":\"%s\",\"ruleIndex\":%td,\"level\":\"%s\","
+                     "\"message\":{\"text\":",
+                i ? ",\n    " : "\n    ", f->rule, r - table,
+                fl_lint_severity_name(f->severity));
+        s_jstr(out, f->message);
+        fputs("},\"locations\":[{\"physicalLocation\":{\"artifactLocation\":"
+              "{\"uri\":", out);
+        s_jstr(out, uri);
+        fprintf(out, "},\"region\":{\"startLine\":%d,\"startColumn\":%d,"
+                     "\"endLine\":%d,\"endColumn\":%d}}}],"
+                     "\"partialFingerprints\":{\"flotilla/v1\":\"%s\"}",
+                f->line, f->column, f->end_line, f->end_column, f->fingerprint);
+        if (f->fix) {
+            fputs(",\"properties\":{\"fix\":", out);
+            s_jstr(out, f->fix);
+            fputc('}', out);
+        }
+        fputc('}', out);
         free(uri);
     }
     fputs("]\n }]\n}\n", out);

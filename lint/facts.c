@@ -14,6 +14,7 @@
  * TABLE_EXISTS check (they cannot exist yet on the live database).
  */
 #include <assert.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -163,6 +164,20 @@ fl_lint_walk(const ProtobufCMessage *msg, fl_lint_walk_fn fn, void *arg)
     if ((rc = fn(msg, arg)) != 0)
         return rc;
     d = msg->descriptor;
+    if (d == &pg_query__node__descriptor) {
+        /* A Node is a oneof of some 250 message fields: go straight to the
+         * one set (its field id is node_case) instead of testing each. */
+        const PgQuery__Node *n = (const PgQuery__Node *)msg;
+        const ProtobufCFieldDescriptor *f =
+            n->node_case ? protobuf_c_message_descriptor_get_field(
+                               d, (unsigned)n->node_case)
+                         : NULL;
+        if (!f || f->type != PROTOBUF_C_TYPE_MESSAGE)
+            return 0;
+        return fl_lint_walk(*(ProtobufCMessage *const *)((const char *)msg +
+                                                        f->offset),
+                            fn, arg);
+    }
     for (i = 0; i < d->n_fields; i++) {
         const ProtobufCFieldDescriptor *f = &d->fields[i];
         const char *base = (const char *)msg;
@@ -1659,10 +1674,58 @@ s_is_blank(const char *s, size_t start, size_t end)
     return fl_lint_skip_space(s, start, end) >= end;
 }
 
-static PgQuery__ParseResult *
-s_unpack(const PgQueryProtobufParseResult *r)
+struct fl_lint_chunk {
+    struct fl_lint_chunk *next;
+    size_t size;
+    max_align_t data[]; /* size bytes */
+};
+
+#define S_CHUNK ((size_t)64 * 1024)
+
+static void *
+s_arena_alloc(void *arg, size_t size)
 {
-    return pg_query__parse_result__unpack(NULL, r->parse_tree.len,
+    fl_lint_arena_t *a = arg;
+    size_t align = sizeof(max_align_t), need = (size + align - 1) / align * align;
+    fl_lint_chunk_t *c = a->chunks;
+    void *p;
+
+    if (!c || a->used + need > c->size) {
+        size_t cap = need > S_CHUNK ? need : S_CHUNK;
+        c = fl_malloc(sizeof(*c) + cap);
+        c->size = cap;
+        c->next = a->chunks;
+        a->chunks = c;
+        a->used = 0;
+    }
+    p = (char *)c->data + a->used;
+    a->used += need;
+    return p;
+}
+
+static void
+s_arena_free(void *arg, void *p)
+{
+    (void)arg; /* freed with the whole arena */
+    (void)p;
+}
+
+static void
+s_arena_release(fl_lint_arena_t *a)
+{
+    while (a->chunks) {
+        fl_lint_chunk_t *next = a->chunks->next;
+        free(a->chunks);
+        a->chunks = next;
+    }
+    a->used = 0;
+}
+
+static PgQuery__ParseResult *
+s_unpack(fl_lint_tree_t *tree, const PgQueryProtobufParseResult *r)
+{
+    ProtobufCAllocator alloc = {s_arena_alloc, s_arena_free, &tree->arena};
+    return pg_query__parse_result__unpack(&alloc, r->parse_tree.len,
                                           (const uint8_t *)r->parse_tree.data);
 }
 
@@ -1740,7 +1803,7 @@ s_split_pieces(fl_stmt_list_t *out, fl_lint_tree_t *tree, s_ctx_t *ctx,
             s_tree_push(tree, NULL, s);
             s_parse_error(st, r.error, s, e - s, lines, base_line);
         } else {
-            PgQuery__ParseResult *pr = s_unpack(&r);
+            PgQuery__ParseResult *pr = s_unpack(tree, &r);
             if (pr) {
                 s_keep_result(tree, pr);
                 s_add_parsed(out, tree, ctx, pr, sql, s, e, lines, base_line);
@@ -1773,7 +1836,7 @@ fl_facts_analyze_tree(fl_stmt_list_t *out, fl_lint_tree_t *tree,
 
     r = pg_query_parse_protobuf(sql);
     if (!r.error) {
-        PgQuery__ParseResult *pr = s_unpack(&r);
+        PgQuery__ParseResult *pr = s_unpack(tree, &r);
         if (!pr) {
             rc = FL_ERR(err, FL_EFAIL,
                         "could not decode the parse tree of the SQL input");
@@ -1815,12 +1878,9 @@ fl_facts_analyze(fl_stmt_list_t *out, const char *sql, int base_line,
 void
 fl_lint_tree_release(fl_lint_tree_t *tree)
 {
-    size_t i;
-
     if (!tree)
         return;
-    for (i = 0; i < tree->nresults; i++)
-        pg_query__parse_result__free_unpacked(tree->results[i], NULL);
+    s_arena_release(&tree->arena); /* the results live in it */
     free(tree->results);
     free(tree->nodes);
     free(tree->base);

@@ -17,10 +17,23 @@
 #include "lint/lint.h"
 
 /*
+ * The memory the unpacked parse trees live in: chunks handed out bump by
+ * bump and freed all at once, so unpacking does one malloc per chunk
+ * instead of one per node, and releasing a tree walks no nodes.
+ */
+typedef struct fl_lint_chunk fl_lint_chunk_t;
+
+typedef struct {
+    fl_lint_chunk_t *chunks; /* newest first */
+    size_t used;             /* bytes used in the newest chunk */
+} fl_lint_arena_t;
+
+/*
  * The trees behind a statement list.  nodes[i] is statement i's tree
  * (NULL when it did not parse); node locations inside it are byte offsets
  * relative to base[i], so base[i] + location is an offset in the input.
- * Owns the unpacked parse results; released with fl_lint_tree_release().
+ * Owns the unpacked parse results (in arena); released with
+ * fl_lint_tree_release().
  */
 typedef struct {
     PgQuery__ParseResult **results;
@@ -28,6 +41,7 @@ typedef struct {
     const PgQuery__Node **nodes;
     size_t *base;
     size_t count;
+    fl_lint_arena_t arena;
 } fl_lint_tree_t;
 
 /* Line starts of a text, to turn byte offsets into lines and columns. */

@@ -413,7 +413,7 @@ test_cli_lint_each_layout_fixture(void **state)
     json_decref(o);
 
     o = lint_fixture("diesel", NULL, 0);
-    assert_int_equal(jint(o, "files"), 3);
+    assert_int_equal(jint(o, "files"), 6);
     assert_int_equal(count_in(o, "ban-concurrent-index-creation-in-transaction", ""), 0);
     assert_int_equal(count_in(o, "ban-drop-table", "create_users/down.sql"), 0);
     assert_int_equal(count_in(o, "prefer-identity", "create_users/up.sql"), 1);
@@ -421,7 +421,7 @@ test_cli_lint_each_layout_fixture(void **state)
     json_decref(o);
 
     o = lint_fixture("golang-migrate", NULL, 0);
-    assert_int_equal(jint(o, "files"), 2);
+    assert_int_equal(jint(o, "files"), 4);
     assert_int_equal(count_in(o, "ban-concurrent-index-creation-in-transaction", ""), 0);
     assert_int_equal(count_in(o, "prefer-text-field", "1_create_users.up.sql"), 1);
     /* one query string of two statements: atomic, no IF NOT EXISTS needed */
@@ -429,14 +429,14 @@ test_cli_lint_each_layout_fixture(void **state)
     json_decref(o);
 
     o = lint_fixture("pop", NULL, 0);
-    assert_int_equal(jint(o, "files"), 3);
+    assert_int_equal(jint(o, "files"), 6);
     assert_int_equal(jint(o, "skipped"), 3);
     assert_int_equal(count_in(o, "ban-concurrent-index-creation-in-transaction", ""), 0);
     assert_int_equal(count_in(o, "ban-char-field", ".mysql."), 0);
     json_decref(o);
 
     o = lint_fixture("sqlx", NULL, 0);
-    assert_int_equal(jint(o, "files"), 3);
+    assert_int_equal(jint(o, "files"), 4);
     assert_int_equal(count_in(o, "ban-concurrent-index-creation-in-transaction", ""), 0);
     assert_int_equal(count_in(o, "prefer-robust-stmts", "last_seen"), 0);
     json_decref(o);
@@ -448,7 +448,7 @@ test_cli_lint_each_layout_fixture(void **state)
     json_decref(o);
 
     o = lint_fixture("flyway", NULL, 0);
-    assert_int_equal(jint(o, "files"), 5);
+    assert_int_equal(jint(o, "files"), 6);
     assert_int_equal(count_in(o, "ban-concurrent-index-creation-in-transaction", ""), 0);
     assert_int_equal(count_in(o, "no-transaction-statement-in-transaction", ""), 0);
     assert_int_equal(count_in(o, "ban-drop-column", "U1_1__add_name.sql"), 0);
@@ -463,7 +463,7 @@ test_cli_lint_each_layout_fixture(void **state)
     json_decref(o);
 
     o = lint_fixture("", NULL, 0);
-    assert_int_equal(jint(o, "files"), 22);
+    assert_int_equal(jint(o, "files"), 2 + 6 + 4 + 6 + 4 + 2 + 6 + 2);
     json_decref(o);
 }
 
