@@ -107,25 +107,25 @@ s_list(const s_cols *c, const size_t *idx, size_t nidx, int form,
         const char *sep = k ? ", " : "";
         switch (form) {
         case S_CUR_TEXT:
-            (void)fl_buf_printf(&b, "%s%s.%s::pg_catalog.text", sep, alias,
+            fl_buf_addf(&b, "%s%s.%s::pg_catalog.text", sep, alias,
                                 col->cur);
             break;
         case S_CUR:
-            (void)fl_buf_printf(&b, "%s%s.%s", sep, alias, col->cur);
+            fl_buf_addf(&b, "%s%s.%s", sep, alias, col->cur);
             break;
         case S_BAK_TEXT:
-            (void)fl_buf_printf(&b, "%s%s.%s::pg_catalog.text", sep, alias,
+            fl_buf_addf(&b, "%s%s.%s::pg_catalog.text", sep, alias,
                                 col->bak);
             break;
         case S_BAK:
-            (void)fl_buf_printf(&b, "%s%s.%s", sep, alias, col->bak);
+            fl_buf_addf(&b, "%s%s.%s", sep, alias, col->bak);
             break;
         case S_STORE:
-            (void)fl_buf_printf(&b, "%s%s.%s%s", sep, alias, col->cur,
+            fl_buf_addf(&b, "%s%s.%s%s", sep, alias, col->cur,
                                 col->text ? "::pg_catalog.text" : "");
             break;
         default:
-            (void)fl_buf_printf(&b, "%s%s", sep, col->bak);
+            fl_buf_addf(&b, "%s%s", sep, col->bak);
             break;
         }
     }
@@ -241,25 +241,113 @@ s_dump(fl_pg_t *pg, const char *copy_sql, const char *path, char *sha,
     return rc;
 }
 
+/*
+ * Checks that path has the shape of the file flotilla writes for backup
+ * id (any id when id is NULL): absolute, ".../<database>-<target
+ * tag>/b<id>.copy", with no symbolic link on the way (the real path of its
+ * directory is its directory).  Whoever can write the ledger can name a
+ * path; this keeps it to files flotilla could have written.
+ */
 static int
-s_file_sha256(const char *path, char *sha, fl_error_t *err)
+s_backup_path_ok(const char *path, const char *id, fl_error_t *err)
+{
+    const char *base = strrchr(path, '/');
+    const char *d = NULL;
+    char *dir = NULL, *real = NULL;
+    size_t ld = 0, digits = 0;
+    int ok = 0;
+
+    if (path[0] != '/' || base == NULL || base == path)
+        goto out;
+    base++;
+    digits = strlen(base) > 6 ? strspn(base + 1, "0123456789") : 0;
+    if (base[0] != 'b' || digits == 0 || strcmp(base + 1 + digits, ".copy") != 0)
+        goto out;
+    if (id != NULL && (strlen(id) != digits || strncmp(base + 1, id, digits) != 0))
+        goto out;
+    dir = fl_strndup(path, (size_t)(base - 1 - path));
+    d = strrchr(dir, '/');
+    d = d ? d + 1 : dir;
+    ld = strlen(d);
+    /* "<name>-" and twelve characters of the target's uuid. */
+    if (ld < 14 || d[ld - 13] != '-' ||
+        strspn(d + ld - 12, "0123456789abcdef-") != 12 ||
+        strspn(d, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                  "0123456789_-") != ld)
+        goto out;
+    real = realpath(dir, NULL);
+    ok = real != NULL && strcmp(real, dir) == 0;
+out:
+    free(real);
+    free(dir);
+    if (!ok) {
+        FL_ERR(err, FL_EFAIL, "\"%s\" is not where flotilla keeps the file of "
+               "backup %s", path, id ? id : "(any)");
+        fl_error_set_detail(err, "A backup file is <backup dir>/<database>-"
+                                 "<target>/b<id>.copy, with no symbolic link "
+                                 "on its path; the ledger names another.");
+        fl_error_set_hint(err, "If the files were moved, give the directory "
+                               "with --backup-dir; otherwise the ledger's "
+                               "location was edited: check flotilla.backups.");
+        return FL_EFAIL;
+    }
+    return 0;
+}
+
+int
+fl__backup_file_open(const char *path, const char *id, int *fd,
+                     fl_error_t *err)
+{
+    struct stat st;
+    int rc = s_backup_path_ok(path, id, err);
+
+    *fd = -1;
+    if (rc != 0)
+        return rc;
+    *fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (*fd < 0)
+        return FL_ERR(err, FL_EIO, "could not open backup file \"%s\": %s",
+                      path, strerror(errno));
+    if (fstat(*fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+        st.st_uid != geteuid()) {
+        close(*fd);
+        *fd = -1;
+        return FL_ERR(err, FL_EFAIL, "backup file \"%s\" is not a regular "
+                      "file of this user's; left alone", path);
+    }
+    return 0;
+}
+
+int
+fl__backup_file_remove(const char *path, fl_error_t *err)
+{
+    int fd = -1;
+    int rc = fl__backup_file_open(path, NULL, &fd, err);
+
+    if (rc != 0)
+        return rc;
+    close(fd);
+    if (unlink(path) != 0)
+        return FL_ERR(err, FL_EIO, "could not remove backup file \"%s\": %s",
+                      path, strerror(errno));
+    return 0;
+}
+
+/* The SHA-256 of what fd holds, read from its start. */
+static int
+s_file_sha256(int fd, const char *path, char *sha, fl_error_t *err)
 {
     unsigned char digest[FL_HASH_SHA256_BYTES];
     char buf[65536];
     fl_hash_t *h = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     ssize_t n;
 
-    if (fd < 0)
-        return FL_ERR(err, FL_EIO, "could not open backup file \"%s\": %s",
-                      path, strerror(errno));
     h = fl_hash_sha256_new();
     while ((n = read(fd, buf, sizeof(buf))) > 0)
         fl_hash_update(h, buf, (size_t)n);
     fl_hash_final(h, digest);
     fl_hash_destroy(&h);
-    close(fd);
-    if (n < 0)
+    if (n < 0 || lseek(fd, 0, SEEK_SET) != 0)
         return FL_ERR(err, FL_EIO, "could not read backup file \"%s\": %s",
                       path, strerror(errno));
     s_hex(sha, digest);
@@ -837,8 +925,8 @@ fl__backup_reconcile(fl_pg_t *pg, const fl_backup_t *b,
         for (size_t k = 0; k < b->nkeys; k++) {
             const s_col *c = &cols.cols[kidx[k]];
             int text = b->dump || c->text;
-            (void)fl_buf_printf(&sk, "%ss.%s", k ? ", " : "", c->bak);
-            (void)fl_buf_printf(&tk, "%st.%s%s", k ? ", " : "", c->cur,
+            fl_buf_addf(&sk, "%ss.%s", k ? ", " : "", c->bak);
+            fl_buf_addf(&tk, "%st.%s%s", k ? ", " : "", c->cur,
                                 text ? "::pg_catalog.text" : "");
         }
         skeys_n = fl_buf_detach(&sk);
@@ -1217,34 +1305,33 @@ s_load_dump(fl_pg_t *pg, const s_bk *b, const char *path, char **table,
     int rc;
 
     *table = NULL;
-    if ((rc = s_file_sha256(path, now, err)) != 0)
+    /* One descriptor: the bytes hashed are the bytes loaded. */
+    if ((rc = fl__backup_file_open(path, b->id, &io.fd, err)) != 0)
         return rc;
+    if ((rc = s_file_sha256(io.fd, path, now, err)) != 0)
+        goto cleanup;
     if (b->sha == NULL || strcmp(now, b->sha) != 0) {
-        FL_ERR(err, FL_EFAIL, "backup file \"%s\" has changed since it was "
-               "written", path);
+        rc = FL_ERR(err, FL_EFAIL, "backup file \"%s\" has changed since it "
+                    "was written", path);
         fl_error_set_detail(err, "Its SHA-256 is %s; the ledger recorded %s.",
                             now, b->sha ? b->sha : "none");
-        return FL_EFAIL;
+        goto cleanup;
     }
     json_array_foreach(b->columns, i, v) {
         char *q = fl_pg_quote_ident(pg, json_string_value(v));
-        (void)fl_buf_printf(&def, "%s%s pg_catalog.text", i ? ", " : "", q);
+        fl_buf_addf(&def, "%s%s pg_catalog.text", i ? ", " : "", q);
         free(q);
     }
     *table = fl_asprintf("pg_temp.flotilla_restore_%s", b->id);
     rc = fl_pg_commandf(pg, err, "CREATE TEMP TABLE flotilla_restore_%s (%s) ON COMMIT"
                  " DROP", b->id, fl_buf_str(&def));
     if (rc == 0) {
-        io.fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-        if (io.fd < 0) {
-            rc = FL_ERR(err, FL_EIO, "could not open backup file \"%s\": %s",
-                        path, strerror(errno));
-        } else {
-            sql = fl_asprintf("COPY %s FROM STDIN (FORMAT binary)", *table);
-            rc = fl_pg_copy_in(pg, sql, s_read_chunk, &io, err);
-            close(io.fd);
-        }
+        sql = fl_asprintf("COPY %s FROM STDIN (FORMAT binary)", *table);
+        rc = fl_pg_copy_in(pg, sql, s_read_chunk, &io, err);
     }
+cleanup:
+    if (io.fd >= 0)
+        close(io.fd);
     if (rc != 0)
         fl_free(table);
     free(sql);
@@ -1388,8 +1475,8 @@ s_restore_one(fl_pg_t *pg, const fl_restore_opts_t *o, s_bk *b,
                     json_t *kv = NULL;
                     json_array_foreach(b->keys, j, kv) {
                         char *q = fl_pg_quote_ident(pg, json_string_value(kv));
-                        (void)fl_buf_printf(&k, "%ss.%s", j ? ", " : "", q);
-                        (void)fl_buf_printf(&ck, "%sc.%s", j ? ", " : "", q);
+                        fl_buf_addf(&k, "%ss.%s", j ? ", " : "", q);
+                        fl_buf_addf(&ck, "%sc.%s", j ? ", " : "", q);
                         free(q);
                     }
                     rc = fl_pg_commandf(pg, err, "DELETE FROM %s s WHERE NOT EXISTS"
@@ -1479,10 +1566,10 @@ s_restore_one(fl_pg_t *pg, const fl_restore_opts_t *o, s_bk *b,
             c->text = json_is_true(json_array_get(b->text, i));
             if (c->cur) {
                 restored[nrestored++] = cols.n - 1;
-                (void)fl_buf_printf(&cast, "%ss.%s::%s", cast.len ? ", " : "",
+                fl_buf_addf(&cast, "%ss.%s::%s", cast.len ? ", " : "",
                                     c->bak, type);
             } else {
-                (void)fl_buf_printf(&missing, "%s%s", missing.len ? ", " : "",
+                fl_buf_addf(&missing, "%s%s", missing.len ? ", " : "",
                                     c->bak);
             }
         }
@@ -1849,37 +1936,32 @@ s_problem(fl_prune_result_t *r, const char *path, const char *why)
 static void
 s_remove_file(const char *path, const char *id, fl_prune_result_t *r)
 {
-    char *name = fl_asprintf("/b%s.copy", id);
-    size_t lp = strlen(path), ln = strlen(name);
+    fl_error_t e = FL_ERROR_INIT;
     struct stat st;
+    int fd = -1;
 
-    if (lp < ln || strcmp(path + lp - ln, name) != 0)
-        s_problem(r, path, "not the name of a flotilla backup file; left alone");
-    else if (lstat(path, &st) != 0)
-        s_problem(r, path, errno == ENOENT ? "no such file (moved? see "
-                                             "--backup-dir)"
-                                           : strerror(errno));
-    else if (!S_ISREG(st.st_mode))
-        s_problem(r, path, "not a regular file; left alone");
-    else if (unlink(path) != 0)
-        s_problem(r, path, strerror(errno));
-    free(name);
+    if (lstat(path, &st) != 0 && errno == ENOENT)
+        s_problem(r, path, "no such file (moved? see --backup-dir)");
+    else if (fl__backup_file_open(path, id, &fd, &e) != 0)
+        s_problem(r, path, e.message);
+    else {
+        close(fd);
+        if (unlink(path) != 0)
+            s_problem(r, path, strerror(errno));
+    }
+    fl_error_clear(&e);
 }
 
 int
 fl_backups_prune(fl_pg_t *pg, int64_t older_ms, const char *relocate_dir,
                  int dry_run, fl_prune_result_t *out, fl_error_t *err)
 {
-    fl_session_t session;
     fl_pg_result_t r = FL_PG_RESULT_INIT;
     char ms[24];
     const char *p[1] = {ms};
     int rc;
 
     memset(out, 0, sizeof(*out));
-    if ((rc = fl__session_pin(pg, &session, err)) != 0)
-        return rc;
-    fl__session_release(&session);
     snprintf(ms, sizeof(ms), "%lld", (long long)older_ms);
     rc = fl_pg_query(pg, &r,
         "SELECT id, kind, location FROM flotilla.backups"
@@ -1897,8 +1979,22 @@ fl_backups_prune(fl_pg_t *pg, int64_t older_ms, const char *relocate_dir,
         if (strspn(id, "0123456789") != strlen(id))
             continue;
         out->pruned++;
-        if (dry_run)
+        if (dry_run) {
+            /* What could not be removed is said now, not after. */
+            if (dump) {
+                char *path = fl__backup_locate(fl_pg_value(&r, i, 2),
+                                               relocate_dir);
+                fl_error_t e = FL_ERROR_INIT;
+                int fd = -1;
+                if (fl__backup_file_open(path, id, &fd, &e) != 0)
+                    s_problem(out, path, e.message);
+                else
+                    close(fd);
+                fl_error_clear(&e);
+                free(path);
+            }
             continue;
+        }
         /* One transaction per backup: the drops and the mark go together. */
         rc = fl_pg_commandf(pg, err, "BEGIN");
         if (rc == 0)

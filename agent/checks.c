@@ -16,6 +16,7 @@
 #include "agent/pipeline_internal.h"
 #include "common/alloc.h"
 #include "common/buf.h"
+#include "common/json.h"
 
 #define S_SAMPLE_ROWS 3
 #define S_SAMPLE_CHARS 200
@@ -65,19 +66,19 @@ fl__check_describe(const fl_check_t *c)
 {
     fl_buf_t b = FL_BUF_INIT(0);
 
-    fl_buf_printf(&b, "%s on %s%s%s", s_kind_name(c->kind),
+    fl_buf_addf(&b, "%s on %s%s%s", s_kind_name(c->kind),
                   c->schema ? c->schema : "", c->schema ? "." : "", c->table);
     if (c->ncolumns) {
-        fl_buf_printf(&b, "(");
+        fl_buf_addf(&b, "(");
         for (size_t i = 0; i < c->ncolumns; i++)
-            fl_buf_printf(&b, "%s%s", i ? ", " : "", c->columns[i]);
-        fl_buf_printf(&b, ")");
+            fl_buf_addf(&b, "%s%s", i ? ", " : "", c->columns[i]);
+        fl_buf_addf(&b, ")");
     }
     if (c->kind == FL_CHECK_FOREIGN_KEY)
-        fl_buf_printf(&b, " -> %s%s%s", c->ref_schema ? c->ref_schema : "",
+        fl_buf_addf(&b, " -> %s%s%s", c->ref_schema ? c->ref_schema : "",
                       c->ref_schema ? "." : "", c->ref_table);
     if (c->kind == FL_CHECK_CHECK && c->expr)
-        fl_buf_printf(&b, " (%s)", c->expr);
+        fl_buf_addf(&b, " (%s)", c->expr);
     return fl_buf_detach(&b);
 }
 
@@ -89,7 +90,7 @@ s_column_list(fl_pg_t *pg, char *const *cols, size_t n, const char *alias)
 
     for (size_t i = 0; i < n; i++) {
         char *q = fl_pg_quote_ident(pg, cols[i]);
-        fl_buf_printf(&b, "%s%s%s%s", i ? ", " : "", alias ? alias : "",
+        fl_buf_addf(&b, "%s%s%s%s", i ? ", " : "", alias ? alias : "",
                       alias ? "." : "", q);
         free(q);
     }
@@ -120,11 +121,59 @@ s_count_and_sample(fl_pg_t *pg, const char *count_sql, const char *sample_sql,
         return rc;
     for (size_t i = 0; i < r.nrows; i++) {
         const char *s = fl_pg_value(&r, i, 0);
-        fl_buf_printf(&b, "%s%.*s", i ? "; " : "", S_SAMPLE_CHARS, s ? s : "NULL");
+        fl_buf_addf(&b, "%s%.*s", i ? "; " : "", S_SAMPLE_CHARS, s ? s : "NULL");
     }
     fl_pg_result_release(&r);
     *sample = fl_buf_detach(&b);
     return 0;
+}
+
+static int s_primary_key(fl_pg_t *pg, const char *qualified,
+                         fl_pg_result_t *out, fl_error_t *err);
+
+/*
+ * The sample query of a check: the rows matching where (owned, freed),
+ * shown as their key and the check's columns only (a whole row may hold
+ * what should not reach a log or a coordinator), or as the key alone
+ * when samples are redacted.  NULL when there is nothing to show.
+ */
+static char *
+s_sample_sql(fl_pg_t *pg, const char *qt, const fl_check_t *c,
+             const fl_check_opts_t *o, char *where)
+{
+    fl_pg_result_t pk = FL_PG_RESULT_INIT;
+    fl_error_t ignore = FL_ERROR_INIT;
+    fl_buf_t b = FL_BUF_INIT(0);
+    char *sql = NULL;
+    size_t n = 0;
+
+    /* The key, when the table has one (a failed lookup: no key shown). */
+    if (s_primary_key(pg, qt, &pk, &ignore) == 0)
+        for (size_t i = 0; i < pk.nrows; i++) {
+            char *q = fl_pg_quote_ident(pg, fl_pg_value(&pk, i, 0));
+            fl_buf_addf(&b, "%st.%s", n++ ? ", " : "", q);
+            free(q);
+        }
+    for (size_t i = 0; !o->redact_samples && i < c->ncolumns; i++) {
+        int in_key = 0;
+        char *q = NULL;
+        for (size_t k = 0; k < pk.nrows; k++)
+            in_key |= strcmp(fl_pg_value(&pk, k, 0), c->columns[i]) == 0;
+        if (in_key)
+            continue;
+        q = fl_pg_quote_ident(pg, c->columns[i]);
+        fl_buf_addf(&b, "%st.%s", n++ ? ", " : "", q);
+        free(q);
+    }
+    if (n > 0)
+        sql = fl_asprintf("SELECT ROW(%s)::pg_catalog.text FROM %s t WHERE %s"
+                          " LIMIT %d", fl_buf_str(&b), qt, where,
+                          S_SAMPLE_ROWS);
+    fl_buf_release(&b);
+    fl_pg_result_release(&pk);
+    fl_error_clear(&ignore);
+    free(where);
+    return sql;
 }
 
 static int
@@ -134,9 +183,12 @@ s_exists(fl_pg_t *pg, const char *qualified, const char *column, int *exists,
     const char *params[2] = {qualified, column};
     char *v = NULL;
     int rc = fl_pg_query_value(pg, &v, column ?
-        "SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass($1)"
-        " AND attname = $2 AND attnum > 0 AND NOT attisdropped" :
-        "SELECT count(*) FROM pg_class WHERE oid = to_regclass($1)",
+        "SELECT pg_catalog.count(*) FROM pg_catalog.pg_attribute WHERE attrelid"
+        " OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1::pg_catalog.text)"
+        " AND attname OPERATOR(pg_catalog.=) $2::pg_catalog.name"
+        " AND attnum OPERATOR(pg_catalog.>) 0 AND NOT attisdropped" :
+        "SELECT pg_catalog.count(*) FROM pg_catalog.pg_class WHERE oid"
+        " OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1::pg_catalog.text)",
         column ? 2 : 1, params, err);
 
     if (rc == 0)
@@ -153,16 +205,20 @@ s_primary_key(fl_pg_t *pg, const char *qualified, fl_pg_result_t *out,
     const char *params[1] = {qualified};
 
     return fl_pg_query(pg, out,
-        "SELECT a.attname FROM pg_index i JOIN pg_attribute a"
-        " ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)"
-        " WHERE i.indrelid = to_regclass($1) AND i.indisprimary"
-        " ORDER BY array_position(i.indkey::int2[], a.attnum)", 1, params, err);
+        "SELECT a.attname FROM pg_catalog.pg_index i JOIN pg_catalog.pg_attribute a"
+        " ON a.attrelid OPERATOR(pg_catalog.=) i.indrelid AND a.attnum"
+        " OPERATOR(pg_catalog.=) ANY (i.indkey::pg_catalog.int2[])"
+        " WHERE i.indrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass("
+        "$1::pg_catalog.text) AND i.indisprimary"
+        " ORDER BY pg_catalog.array_position(i.indkey::pg_catalog.int2[],"
+        " a.attnum)", 1, params, err);
 }
 
 int
-fl__check_run(fl_pg_t *pg, const fl_check_t *c, int cascades, json_t *report,
-              fl_error_t *err)
+fl__check_run(fl_pg_t *pg, const fl_check_t *c, const fl_check_opts_t *o,
+              json_t *report, fl_error_t *err)
 {
+    int cascades = o->cascades;
     char *qt = fl__qualify(pg, c->schema, c->table);
     char *label = fl__check_describe(c);
     char *cols = s_column_list(pg, c->columns, c->ncolumns, NULL);
@@ -194,9 +250,9 @@ fl__check_run(fl_pg_t *pg, const fl_check_t *c, int cascades, json_t *report,
         hint = "Check the column name, or the order of the migrations.";
         break;
     case FL_CHECK_NOT_NULL:
-        count_sql = fl_asprintf("SELECT count(*) FROM %s WHERE %s IS NULL", qt, cols);
-        sample_sql = fl_asprintf("SELECT t::text FROM %s t WHERE %s IS NULL LIMIT %d",
-                                 qt, cols, S_SAMPLE_ROWS);
+        count_sql = fl_asprintf("SELECT pg_catalog.count(*) FROM %s WHERE %s IS"
+                                " NULL", qt, cols);
+        sample_sql = s_sample_sql(pg, qt, c, o, fl_asprintf("%s IS NULL", cols));
         if ((rc = s_count_and_sample(pg, count_sql, sample_sql, &count, &sample, err)) != 0)
             goto cleanup;
         if (count) {
@@ -211,17 +267,21 @@ fl__check_run(fl_pg_t *pg, const fl_check_t *c, int cascades, json_t *report,
         char *where = NULL;
         for (size_t i = 0; i < c->ncolumns; i++) {
             char *q = fl_pg_quote_ident(pg, c->columns[i]);
-            fl_buf_printf(&nn, "%s%s IS NOT NULL", i ? " AND " : "", q);
+            fl_buf_addf(&nn, "%s%s IS NOT NULL", i ? " AND " : "", q);
             free(q);
         }
         where = fl_buf_detach(&nn);
-        count_sql = fl_asprintf("SELECT count(*) FROM (SELECT 1 FROM %s WHERE %s"
-                                " GROUP BY %s HAVING count(*) > 1) d", qt,
-                                *where ? where : "true", cols);
-        sample_sql = fl_asprintf("SELECT ROW(%s)::text || ' x' || count(*) FROM %s"
-                                 " WHERE %s GROUP BY %s HAVING count(*) > 1"
-                                 " LIMIT %d", cols, qt, *where ? where : "true",
-                                 cols, S_SAMPLE_ROWS);
+        count_sql = fl_asprintf("SELECT pg_catalog.count(*) FROM (SELECT 1 FROM"
+                                " %s WHERE %s GROUP BY %s HAVING"
+                                " pg_catalog.count(*) OPERATOR(pg_catalog.>) 1)"
+                                " d", qt, *where ? where : "true", cols);
+        /* The duplicated values are the offending columns themselves. */
+        sample_sql = o->redact_samples ? NULL : fl_asprintf(
+            "SELECT ROW(%s)::pg_catalog.text OPERATOR(pg_catalog.||) ' x'"
+            " OPERATOR(pg_catalog.||) pg_catalog.count(*)::pg_catalog.text"
+            " FROM %s WHERE %s GROUP BY %s HAVING pg_catalog.count(*)"
+            " OPERATOR(pg_catalog.>) 1 LIMIT %d", cols, qt,
+            *where ? where : "true", cols, S_SAMPLE_ROWS);
         free(where);
         if ((rc = s_count_and_sample(pg, count_sql, sample_sql, &count, &sample, err)) != 0)
             goto cleanup;
@@ -258,19 +318,19 @@ fl__check_run(fl_pg_t *pg, const fl_check_t *c, int cascades, json_t *report,
             for (size_t i = 0; i < nref; i++) {
                 char *a = fl_pg_quote_ident(pg, c->columns[i]);
                 char *b = fl_pg_quote_ident(pg, refcols[i]);
-                fl_buf_printf(&cond, "%sr.%s = t.%s", i ? " AND " : "", b, a);
-                fl_buf_printf(&nn, "%st.%s IS NOT NULL", i ? " AND " : "", a);
+                fl_buf_addf(&cond, "%sr.%s = t.%s", i ? " AND " : "", b, a);
+                fl_buf_addf(&nn, "%st.%s IS NOT NULL", i ? " AND " : "", a);
                 free(a);
                 free(b);
             }
             conds = fl_buf_detach(&cond);
             nns = fl_buf_detach(&nn);
-            count_sql = fl_asprintf("SELECT count(*) FROM %s t WHERE %s AND NOT "
-                                    "EXISTS (SELECT 1 FROM %s r WHERE %s)", qt,
-                                    nns, rt, conds);
-            sample_sql = fl_asprintf("SELECT t::text FROM %s t WHERE %s AND NOT "
-                                     "EXISTS (SELECT 1 FROM %s r WHERE %s) LIMIT %d",
-                                     qt, nns, rt, conds, S_SAMPLE_ROWS);
+            count_sql = fl_asprintf("SELECT pg_catalog.count(*) FROM %s t WHERE"
+                                    " %s AND NOT EXISTS (SELECT 1 FROM %s r"
+                                    " WHERE %s)", qt, nns, rt, conds);
+            sample_sql = s_sample_sql(pg, qt, c, o, fl_asprintf(
+                "%s AND NOT EXISTS (SELECT 1 FROM %s r WHERE %s)", nns, rt,
+                conds));
             rc = s_count_and_sample(pg, count_sql, sample_sql, &count, &sample, err);
             if (rc == 0 && count) {
                 why = fl_asprintf("%lld row%s of %s reference%s no row of %s",
@@ -291,10 +351,10 @@ fl__check_run(fl_pg_t *pg, const fl_check_t *c, int cascades, json_t *report,
         break;
     }
     case FL_CHECK_CHECK:
-        count_sql = fl_asprintf("SELECT count(*) FROM %s WHERE NOT (%s)", qt,
-                                c->expr ? c->expr : "true");
-        sample_sql = fl_asprintf("SELECT t::text FROM %s t WHERE NOT (%s) LIMIT %d",
-                                 qt, c->expr ? c->expr : "true", S_SAMPLE_ROWS);
+        count_sql = fl_asprintf("SELECT pg_catalog.count(*) FROM %s WHERE NOT"
+                                " (%s)", qt, c->expr ? c->expr : "true");
+        sample_sql = s_sample_sql(pg, qt, c, o, fl_asprintf(
+            "NOT (%s)", c->expr ? c->expr : "true"));
         if ((rc = s_count_and_sample(pg, count_sql, sample_sql, &count, &sample, err)) != 0)
             goto cleanup;
         if (count) {
@@ -321,26 +381,42 @@ fl__check_run(fl_pg_t *pg, const fl_check_t *c, int cascades, json_t *report,
         if (!exists)
             break; /* the statement itself will say so (or IF EXISTS skips) */
         rc = fl_pg_query(pg, &r,
-            "SELECT DISTINCT 'view ' || v.oid::regclass::text"
-            " FROM pg_depend d JOIN pg_rewrite w ON w.oid = d.objid"
-            " JOIN pg_class v ON v.oid = w.ev_class"
-            " WHERE d.classid = 'pg_rewrite'::regclass"
-            "   AND d.refobjid = to_regclass($1) AND v.oid <> d.refobjid"
-            "   AND ($2::text IS NULL OR d.refobjsubid = (SELECT attnum FROM"
-            "        pg_attribute WHERE attrelid = to_regclass($1) AND attname = $2))"
+            "SELECT DISTINCT 'view ' OPERATOR(pg_catalog.||)"
+            " v.oid::pg_catalog.regclass::pg_catalog.text"
+            " FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_rewrite w"
+            " ON w.oid OPERATOR(pg_catalog.=) d.objid"
+            " JOIN pg_catalog.pg_class v ON v.oid OPERATOR(pg_catalog.=) w.ev_class"
+            " WHERE d.classid OPERATOR(pg_catalog.=)"
+            "   'pg_catalog.pg_rewrite'::pg_catalog.regclass"
+            "   AND d.refobjid OPERATOR(pg_catalog.=)"
+            "   pg_catalog.to_regclass($1::pg_catalog.text)"
+            "   AND v.oid OPERATOR(pg_catalog.<>) d.refobjid"
+            "   AND ($2::pg_catalog.text IS NULL OR d.refobjsubid"
+            "   OPERATOR(pg_catalog.=) (SELECT attnum FROM pg_catalog.pg_attribute"
+            "   WHERE attrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass("
+            "   $1::pg_catalog.text) AND attname OPERATOR(pg_catalog.=)"
+            "   $2::pg_catalog.name))"
             " UNION ALL"
-            " SELECT 'foreign key ' || quote_ident(conname) || ' on ' ||"
-            "   conrelid::regclass::text FROM pg_constraint"
-            " WHERE contype = 'f' AND confrelid = to_regclass($1) AND NOT $3"
-            "   AND conrelid <> confrelid"
-            "   AND ($2::text IS NULL OR (SELECT attnum FROM pg_attribute WHERE"
-            "        attrelid = to_regclass($1) AND attname = $2) = ANY (confkey))"
+            " SELECT 'foreign key ' OPERATOR(pg_catalog.||)"
+            "   pg_catalog.quote_ident(conname) OPERATOR(pg_catalog.||) ' on '"
+            "   OPERATOR(pg_catalog.||)"
+            "   conrelid::pg_catalog.regclass::pg_catalog.text"
+            " FROM pg_catalog.pg_constraint"
+            " WHERE contype OPERATOR(pg_catalog.=) 'f' AND confrelid"
+            "   OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1::pg_catalog.text)"
+            "   AND NOT $3::pg_catalog.bool"
+            "   AND conrelid OPERATOR(pg_catalog.<>) confrelid"
+            "   AND ($2::pg_catalog.text IS NULL OR (SELECT attnum FROM"
+            "   pg_catalog.pg_attribute WHERE attrelid OPERATOR(pg_catalog.=)"
+            "   pg_catalog.to_regclass($1::pg_catalog.text) AND attname"
+            "   OPERATOR(pg_catalog.=) $2::pg_catalog.name)"
+            "   OPERATOR(pg_catalog.=) ANY (confkey))"
             " ORDER BY 1", 3, params, err);
         if (rc != 0)
             goto cleanup;
         count = (long long)r.nrows;
         for (size_t i = 0; i < r.nrows; i++)
-            fl_buf_printf(&b, "%s%s", i ? "; " : "", fl_pg_value(&r, i, 0));
+            fl_buf_addf(&b, "%s%s", i ? "; " : "", fl_pg_value(&r, i, 0));
         sample = count ? fl_buf_detach(&b) : NULL;
         fl_buf_release(&b);
         fl_pg_result_release(&r);
@@ -356,15 +432,15 @@ fl__check_run(fl_pg_t *pg, const fl_check_t *c, int cascades, json_t *report,
     }
     }
     if (report) {
-        json_t *o = json_pack("{s:s, s:s, s:b}", "check", s_kind_name(c->kind),
+        json_t *jo = fl_json_pack("{s:s, s:s, s:b}", "check", s_kind_name(c->kind),
                               "target", label, "ok", why == NULL);
         if (count)
-            json_object_set_new(o, "count", json_integer(count));
+            json_object_set_new(jo, "count", json_integer(count));
         if (sample)
-            json_object_set_new(o, "sample", json_string(sample));
+            json_object_set_new(jo, "sample", json_string(sample));
         if (why)
-            json_object_set_new(o, "problem", json_string(why));
-        json_array_append_new(report, o);
+            json_object_set_new(jo, "problem", json_string(why));
+        json_array_append_new(report, jo);
     }
     if (why) {
         rc = FL_ERR(err, FL_EINVAL, "check %s failed: %s", label, why);

@@ -12,7 +12,7 @@
 #include "proto/migration.h"
 
 /* Advisory lock key (two int4): "flotilla" ledger creation. */
-#define S_LEDGER_LOCK "pg_advisory_xact_lock(1718578273, 1)"
+#define S_LEDGER_LOCK "pg_catalog.pg_advisory_xact_lock(1718578273, 1)"
 
 static const char s_ledger_v1[] =
     "CREATE SCHEMA IF NOT EXISTS flotilla;"
@@ -130,14 +130,106 @@ static const char s_ledger_v2[] =
     "  created_at timestamptz NOT NULL DEFAULT clock_timestamp(),"
     "  restored_at timestamptz);";
 
+/*
+ * Version 3 (issue 9): the release high-water marks, and no access for
+ * PUBLIC (nothing grants it by default; a REVOKE makes a grant someone
+ * added go away with the upgrade).
+ *   release_marks: per release channel, the highest bundle sequence
+ *     applied here and that bundle's id (proto/bundle.h's contract).
+ */
+static const char s_ledger_v3[] =
+    "CREATE TABLE IF NOT EXISTS flotilla.release_marks ("
+    "  channel text PRIMARY KEY,"
+    "  sequence bigint NOT NULL,"
+    "  bundle_id text NOT NULL,"
+    "  signer text NOT NULL,"
+    "  updated_at timestamptz NOT NULL DEFAULT clock_timestamp());"
+    "REVOKE ALL ON SCHEMA flotilla, flotilla_backup FROM PUBLIC;"
+    "REVOKE ALL ON ALL TABLES IN SCHEMA flotilla FROM PUBLIC;"
+    "REVOKE ALL ON ALL SEQUENCES IN SCHEMA flotilla FROM PUBLIC;"
+    "REVOKE ALL ON ALL TABLES IN SCHEMA flotilla_backup FROM PUBLIC;";
+
+/*
+ * Who owns the ledger: the schemas flotilla and flotilla_backup, and
+ * everything in them (tables, views, functions, types, sequences), must
+ * belong to the role flotilla runs as or to a superuser.  A tenant who
+ * owns the database can create the schema "flotilla" first, with a
+ * trigger on a ledger table or a view in its place: its code would run
+ * with flotilla's rights at the first INSERT or SELECT.  Returns the
+ * number of objects owned by anyone else (0: trusted), with up to three
+ * named in *sample.
+ */
+#define S_OWNED_OK(col)                                                     \
+    "(" col " OPERATOR(pg_catalog.=) (SELECT oid FROM pg_catalog.pg_roles"  \
+    " WHERE rolname OPERATOR(pg_catalog.=) CURRENT_USER) OR (SELECT"        \
+    " rolsuper FROM pg_catalog.pg_roles r WHERE r.oid"                      \
+    " OPERATOR(pg_catalog.=) " col "))"
+
+static const char s_foreign_objects[] =
+    "WITH o(what, owner) AS ("
+    " SELECT 'schema ' OPERATOR(pg_catalog.||) nspname, nspowner"
+    "  FROM pg_catalog.pg_namespace"
+    "  WHERE nspname IN ('flotilla', 'flotilla_backup')"
+    " UNION ALL SELECT 'relation ' OPERATOR(pg_catalog.||) n.nspname"
+    "  OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) c.relname,"
+    "  c.relowner FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n"
+    "  ON n.oid OPERATOR(pg_catalog.=) c.relnamespace"
+    "  WHERE n.nspname IN ('flotilla', 'flotilla_backup')"
+    " UNION ALL SELECT 'function ' OPERATOR(pg_catalog.||) n.nspname"
+    "  OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) p.proname,"
+    "  p.proowner FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n"
+    "  ON n.oid OPERATOR(pg_catalog.=) p.pronamespace"
+    "  WHERE n.nspname IN ('flotilla', 'flotilla_backup')"
+    " UNION ALL SELECT 'type ' OPERATOR(pg_catalog.||) n.nspname"
+    "  OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) t.typname,"
+    "  t.typowner FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n"
+    "  ON n.oid OPERATOR(pg_catalog.=) t.typnamespace"
+    "  WHERE n.nspname IN ('flotilla', 'flotilla_backup'))"
+    " SELECT pg_catalog.count(*)::pg_catalog.text,"
+    " COALESCE(pg_catalog.string_agg(what OPERATOR(pg_catalog.||) ' (owner '"
+    " OPERATOR(pg_catalog.||) pg_catalog.pg_get_userbyid(owner)::pg_catalog.text"
+    " OPERATOR(pg_catalog.||) ')', ', '), '')"
+    " FROM (SELECT * FROM o WHERE NOT " S_OWNED_OK("o.owner")
+    " ORDER BY what LIMIT 1000) f";
+
+static int
+s_check_owner(fl_pg_t *pg, fl_error_t *err)
+{
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    int rc = fl_pg_query(pg, &r, s_foreign_objects, 0, NULL, err);
+
+    if (rc != 0)
+        return rc;
+    if (r.nrows == 1 && strcmp(fl_pg_value(&r, 0, 0), "0") != 0) {
+        rc = FL_ERR(err, FL_EFAIL, "the ledger in database \"%s\" is not "
+                    "owned by the role flotilla runs as, nor by a superuser",
+                    fl_pg_describe(pg));
+        fl_error_set_detail(err, "%s object%s: %.600s.  Code in them would run "
+                            "with flotilla's rights, so flotilla does not "
+                            "read or write them.", fl_pg_value(&r, 0, 0),
+                            strcmp(fl_pg_value(&r, 0, 0), "1") == 0 ? "" : "s",
+                            fl_pg_value(&r, 0, 1));
+        fl_error_set_hint(err, "If the ledger is flotilla's, reassign it: "
+                               "ALTER SCHEMA flotilla OWNER TO <flotilla "
+                               "role> (and its tables).  If someone else "
+                               "created it, find out who before anything "
+                               "else (docs/SECURITY.md).");
+    }
+    fl_pg_result_release(&r);
+    return rc;
+}
+
 int
 fl_ledger_exists(fl_pg_t *pg, fl_error_t *err)
 {
     char *v = NULL;
-    int rc = fl_pg_query_value(pg, &v,
-        "SELECT to_regclass('flotilla.schema_migrations') IS NOT NULL", 0,
-        NULL, err);
+    int rc = s_check_owner(pg, err);
 
+    if (rc != 0)
+        return rc;
+    rc = fl_pg_query_value(pg, &v, "SELECT pg_catalog.to_regclass("
+                           "'flotilla.schema_migrations') IS NOT NULL", 0,
+                           NULL, err);
     if (rc != 0)
         return rc;
     rc = v && strcmp(v, "t") == 0;
@@ -155,16 +247,19 @@ fl_ledger_ensure(fl_pg_t *pg, fl_error_t *err)
      * The usual case: the ledger is there and current.  Two reads instead
      * of a transaction of DDL, on every run.
      */
-    rc = fl_pg_query_value(pg, &v, "SELECT to_regclass('flotilla.ledger_meta')"
-                           " IS NOT NULL AND to_regclass('flotilla.backups')"
+    if ((rc = s_check_owner(pg, err)) != 0)
+        return rc;
+    rc = fl_pg_query_value(pg, &v, "SELECT pg_catalog.to_regclass("
+                           "'flotilla.ledger_meta') IS NOT NULL AND"
+                           " pg_catalog.to_regclass('flotilla.backups')"
                            " IS NOT NULL", 0, NULL, err);
     if (rc != 0)
         return rc;
     if (v && strcmp(v, "t") == 0) {
         free(v);
         v = NULL;
-        rc = fl_pg_query_value(pg, &v, "SELECT max(ledger_version) FROM"
-                               " flotilla.ledger_meta", 0, NULL, err);
+        rc = fl_pg_query_value(pg, &v, "SELECT pg_catalog.max(ledger_version)"
+                               " FROM flotilla.ledger_meta", 0, NULL, err);
         if (rc != 0)
             return rc;
         if (v && strtol(v, NULL, 10) == FL_LEDGER_VERSION) {
@@ -176,12 +271,16 @@ fl_ledger_ensure(fl_pg_t *pg, fl_error_t *err)
     v = NULL;
     if ((rc = fl_pg_exec(pg, "BEGIN; SELECT " S_LEDGER_LOCK, err)) != 0)
         return rc;
-    if ((rc = fl_pg_exec(pg, s_ledger_v1, err)) != 0 ||
+    /* Checked again under the lock: a schema created since is seen. */
+    if ((rc = s_check_owner(pg, err)) != 0 ||
+        (rc = fl_pg_exec(pg, s_ledger_v1, err)) != 0 ||
         (rc = fl_pg_exec(pg, s_ledger_v2, err)) != 0 ||
+        (rc = fl_pg_exec(pg, s_ledger_v3, err)) != 0 ||
         (rc = fl_pg_exec(pg, fl_schema_ledger_sql, err)) != 0)
         goto fail;
     rc = fl_pg_query_value(pg, &v,
-        "SELECT max(ledger_version) FROM flotilla.ledger_meta", 0, NULL, err);
+        "SELECT pg_catalog.max(ledger_version) FROM flotilla.ledger_meta", 0,
+        NULL, err);
     if (rc != 0)
         goto fail;
     if (v == NULL || strtol(v, NULL, 10) < FL_LEDGER_VERSION) {

@@ -23,7 +23,7 @@
 #include "common/error.h"
 #include "proto/migration.h"
 
-#define FL_LEDGER_VERSION 2
+#define FL_LEDGER_VERSION 3
 
 typedef struct {
     int64_t version;
@@ -61,7 +61,11 @@ typedef struct {
  */
 int fl_ledger_ensure(fl_pg_t *pg, fl_error_t *err) FL_NODISCARD;
 
-/* True (1) when the ledger exists; 0 when not; negative on error. */
+/*
+ * True (1) when the ledger exists; 0 when not; negative on error, which
+ * includes a ledger owned by a role other than flotilla's and not a
+ * superuser (see ledger.c): nothing in it is read.
+ */
 int fl_ledger_exists(fl_pg_t *pg, fl_error_t *err) FL_NODISCARD;
 
 /* Reads every schema_migrations row into out (empty if no ledger). */
@@ -105,8 +109,8 @@ typedef struct {
 
 /*
  * Inserts or updates the schema_migrations row of r->m->version.  The
- * migration's down section is stored with it, so a rollback needs only
- * the ledger.  Runs in the caller's transaction.
+ * migration's down section is stored with it, for a rollback whose
+ * source is lost (--down-from-ledger).  Runs in the caller's transaction.
  */
 int fl_ledger_record(fl_pg_t *pg, const fl_ledger_record_t *r,
                      fl_error_t *err) FL_NODISCARD;

@@ -13,6 +13,7 @@
 
 #include "common/alloc.h"
 #include "common/buf.h"
+#include "common/json.h"
 #include "lint/lint.h"
 
 int
@@ -33,7 +34,7 @@ fl_lintcheck_migration(fl_finding_list_t *out, const fl_migration_t *m,
     o.statement_timeout_set |= m->statement_timeout_ms > 0;
     /* The allow options as the linter reads them from a file's header. */
     for (size_t i = 0; i < m->nallows; i++)
-        (void)fl_buf_printf(&header, "-- flotilla:options allow=%s %s\n",
+        fl_buf_addf(&header, "-- flotilla:options allow=%s %s\n",
                             m->allows[i].rule, m->allows[i].reason);
     memset(&lm, 0, sizeof(lm));
     lm.file = file ? file : m->file;
@@ -64,7 +65,7 @@ fl__lint_gate(const fl_migration_t *m, int pg_version, int allow_errors, json_t 
     for (size_t i = 0; i < findings.count; i++) {
         const fl_finding_t *f = &findings.items[i];
         if (report)
-            json_array_append_new(report, json_pack(
+            json_array_append_new(report, fl_json_pack(
                 "{s:s, s:s, s:s, s:i, s:i, s:s}", "rule", f->rule,
                 "severity", fl_lint_severity_name(f->severity),
                 "message", f->message, "line", f->line, "column", f->column,

@@ -4,10 +4,12 @@
 #include "agent/pg.h"
 
 #include <libpq-fe.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/alloc.h"
 #include "common/dsn.h"
@@ -50,13 +52,51 @@ s_notice_receiver(void *arg, const PGresult *res)
     free(msg);
 }
 
-int
-fl_pg_open(fl_pg_t **out, const char *dsn, const char *app, fl_error_t *err)
+/*
+ * The connection parameters flotilla sets, in one place.  The first group
+ * comes before the user's connection string, which may change them (a
+ * longer connect_timeout, other keepalives); the second after it, because
+ * flotilla depends on them: its own application_name (sessions are
+ * recognised by it), and UTF-8, the encoding every migration file and
+ * bundle is validated in (a LATIN1 database stored "café" as "cafÃ©"
+ * otherwise).  search_path is pinned with the first query (fl_pg_open).
+ */
+static const char *const s_before_keys[] = {
+    "connect_timeout", "keepalives", "keepalives_idle", "keepalives_interval",
+    "keepalives_count", "tcp_user_timeout",
+};
+static const char *const s_before_vals[] = {
+    "10", "1", "30", "10", "3", "30000",
+};
+
+/* Waits for the connection's socket as PQconnectPoll asks, in slices. */
+static int
+s_wait_socket(PGconn *conn, PostgresPollingStatusType st, int ms)
 {
-    const char *keys[] = {"dbname", "application_name", NULL};
-    const char *vals[] = {dsn && *dsn ? dsn : NULL, app, NULL};
+    struct pollfd pfd;
+
+    pfd.fd = PQsocket(conn);
+    pfd.events = st == PGRES_POLLING_READING ? POLLIN : POLLOUT;
+    pfd.revents = 0;
+    if (pfd.fd < 0)
+        return -1;
+    return poll(&pfd, 1, ms);
+}
+
+int
+fl_pg_open_opts(fl_pg_t **out, const char *dsn, const char *app,
+                const fl_pg_connect_opts_t *o, fl_error_t *err)
+{
+    enum { S_NBEFORE = sizeof(s_before_keys) / sizeof(s_before_keys[0]) };
+    const char *keys[S_NBEFORE + 4];
+    const char *vals[S_NBEFORE + 4];
     fl_pg_t *pg = fl_calloc(1, sizeof(*pg));
+    PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+    int64_t deadline = 0, timeout_ms = o && o->timeout_ms > 0 ? o->timeout_ms
+                                                               : 10000;
     char *msg = NULL;
+    size_t n = 0;
+    struct timespec ts;
 
     *out = NULL;
     pthread_mutex_init(&pg->cancel_lock, NULL);
@@ -65,8 +105,50 @@ fl_pg_open(fl_pg_t **out, const char *dsn, const char *app, fl_error_t *err)
         fl_pg_close(&pg);
         return FL_EINVAL;
     }
-    /* dbname comes first so that application_name overrides the dsn's. */
-    pg->conn = PQconnectdbParams(keys, vals, 1);
+    for (size_t i = 0; i < S_NBEFORE; i++) {
+        keys[n] = s_before_keys[i];
+        vals[n++] = s_before_vals[i];
+    }
+    keys[n] = "dbname";
+    vals[n++] = dsn && *dsn ? dsn : NULL;
+    keys[n] = "application_name";
+    vals[n++] = app;
+    keys[n] = "client_encoding";
+    vals[n++] = "UTF8";
+    keys[n] = NULL;
+    vals[n] = NULL;
+    /*
+     * Connecting without blocking, so that the wait is bounded by our own
+     * deadline and a cancel (a daemon stopping, a rollout halted) ends it.
+     */
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    deadline = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + timeout_ms;
+    pg->conn = PQconnectStartParams(keys, vals, 1);
+    if (pg->conn == NULL || PQstatus(pg->conn) == CONNECTION_BAD)
+        st = PGRES_POLLING_FAILED;
+    while (st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED) {
+        int64_t now;
+        if (o && o->cancel && __atomic_load_n(o->cancel, __ATOMIC_SEQ_CST)) {
+            FL_ERR(err, FL_ECANCELLED, "connecting to database \"%s\" was "
+                   "cancelled", pg->describe);
+            fl_pg_close(&pg);
+            return FL_ECANCELLED;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        if (now >= deadline) {
+            FL_ERR(err, FL_ETIMEOUT, "could not connect to database \"%s\" "
+                   "within %lld ms", pg->describe, (long long)timeout_ms);
+            fl_error_set_hint(err, "Check that the server is up and "
+                                   "reachable from here.");
+            fl_pg_close(&pg);
+            return FL_ETIMEOUT;
+        }
+        if (s_wait_socket(pg->conn, st, (int)(deadline - now < 100
+                                                  ? deadline - now : 100)) < 0)
+            break;
+        st = PQconnectPoll(pg->conn);
+    }
     if (pg->conn == NULL || PQstatus(pg->conn) != CONNECTION_OK) {
         msg = s_strip(pg->conn ? PQerrorMessage(pg->conn) : "out of memory");
         FL_ERR(err, FL_EDB, "could not connect to database \"%s\"",
@@ -81,8 +163,31 @@ fl_pg_open(fl_pg_t **out, const char *dsn, const char *app, fl_error_t *err)
     }
     pg->cancel = PQgetCancel(pg->conn);
     PQsetNoticeReceiver(pg->conn, s_notice_receiver, pg);
+    /*
+     * Nothing a tenant creates may run in place of a built-in: flotilla's
+     * queries never search a schema the tenant can write (DESIGN.md,
+     * guarantee 6).  The migration's statements get the path they ask for
+     * (agent/session.c).
+     */
+    {
+        fl_pg_result_t r = FL_PG_RESULT_INIT;
+        int rc = fl_pg_query(pg, &r, "SELECT pg_catalog.set_config("
+                             "'search_path', 'pg_catalog, pg_temp', false)",
+                             0, NULL, err);
+        fl_pg_result_release(&r);
+        if (rc != 0) {
+            fl_pg_close(&pg);
+            return rc;
+        }
+    }
     *out = pg;
     return 0;
+}
+
+int
+fl_pg_open(fl_pg_t **out, const char *dsn, const char *app, fl_error_t *err)
+{
+    return fl_pg_open_opts(out, dsn, app, NULL, err);
 }
 
 void
@@ -355,8 +460,9 @@ fl_pg_quote_literal(fl_pg_t *pg, const char *value)
     char *q = PQescapeLiteral(pg->conn, value, strlen(value));
     char *copy = NULL;
 
+    /* Only text invalid in the client encoding (UTF-8) fails. */
     if (q == NULL)
-        return fl_strdup("NULL");
+        return NULL;
     copy = fl_strdup(q);
     PQfreemem(q);
     return copy;

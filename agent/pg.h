@@ -28,11 +28,29 @@ typedef struct {
 
 #define FL_PG_RESULT_INIT {0, 0, NULL, NULL}
 
+/* How a connection is made. */
+typedef struct {
+    int64_t timeout_ms;   /* the whole connect; 0: 10 s */
+    const int *cancel;    /* read atomically while connecting: nonzero
+                             ends the attempt with FL_ECANCELLED; may be
+                             NULL */
+} fl_pg_connect_opts_t;
+
+#define FL_PG_CONNECT_OPTS_INIT {0, NULL}
+
 /*
- * Opens a connection.  dsn is a libpq string or URI (NULL or "" means the
- * PG* environment); application_name is set to app (overriding dsn).  On
- * failure returns FL_EDB with libpq's message and the redacted target.
+ * Opens a connection without blocking past o->timeout_ms, polling o->cancel.
+ * dsn is a libpq string or URI (NULL or "" means the PG* environment).
+ * Flotilla's connection parameters (pg.c: keepalives, tcp_user_timeout and
+ * connect_timeout, which the dsn may change; application_name app and
+ * client_encoding UTF8, which it may not) apply, and the session's
+ * search_path is pinned to pg_catalog, pg_temp.  On failure returns FL_EDB
+ * with libpq's message and the redacted target, FL_ETIMEOUT or
+ * FL_ECANCELLED.
  */
+int fl_pg_open_opts(fl_pg_t **out, const char *dsn, const char *app,
+                    const fl_pg_connect_opts_t *o, fl_error_t *err) FL_NODISCARD;
+/* fl_pg_open_opts with the defaults. */
 int fl_pg_open(fl_pg_t **out, const char *dsn, const char *app,
                fl_error_t *err) FL_NODISCARD;
 void fl_pg_close(fl_pg_t **pg);
@@ -101,8 +119,12 @@ typedef int (*fl_pg_copy_source_fn)(char *buf, size_t cap, size_t *len,
 int fl_pg_copy_in(fl_pg_t *pg, const char *sql, fl_pg_copy_source_fn source,
                   void *arg, fl_error_t *err) FL_NODISCARD;
 
-/* Quotes an identifier / literal; new strings. */
+/* Quotes an identifier; a new string. */
 char *fl_pg_quote_ident(fl_pg_t *pg, const char *name);
+/*
+ * Quotes a literal; a new string, or NULL when value is not valid UTF-8
+ * (the caller must refuse it, never paste NULL).
+ */
 char *fl_pg_quote_literal(fl_pg_t *pg, const char *value);
 
 /* Interrupts the running command from another thread.  Safe at any time. */

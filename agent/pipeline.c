@@ -33,6 +33,8 @@
 #include "agent/schema.h"
 #include "common/alloc.h"
 #include "common/buf.h"
+#include "common/hash.h"
+#include "common/json.h"
 #include "common/log.h"
 #include "common/parse.h"
 
@@ -53,13 +55,15 @@ struct fl_pipeline {
     int dry_run;       /* plan: write nothing */
     s_queued_log *logs;
     size_t nlogs;
-    unsigned int seed; /* jitter */
     fl_session_t session; /* pinned, or the migration's settings */
     char *dump_dir;    /* this target's backup file directory, absolute */
     char **partial;    /* dump files written as .partial, to rename */
     size_t npartial;   /* after COMMIT */
     int schema_gen;    /* the schema snapshot that shows the target as it
                           is now (1 or 2), or 0: none taken yet */
+    const fl_bundle_t *release; /* the bundle being applied, whose release
+                                   each migration's commit records; NULL
+                                   for a directory */
 };
 
 /* Per-migration execution counters, written to the ledger. */
@@ -186,16 +190,23 @@ s_sleep(fl_pipeline_t *p, int64_t ms)
     }
 }
 
-/* base * 2^attempt, times a random factor in [0.5, 1.0]. */
-static int64_t
-s_backoff(fl_pipeline_t *p, int64_t base, int attempt)
+/*
+ * base * 2^attempt, times a random factor in [0.5, 1.0], drawn from the
+ * system's random source, so that the pipelines of one agent, started in
+ * the same second, do not retry in step.
+ */
+int64_t
+fl__pipeline_backoff(fl_pipeline_t *p, int64_t base, int attempt)
 {
     int64_t d = base;
 
+    (void)p;
     for (int i = 0; i < attempt && d < 60000; i++)
         d *= 2;
-    return d / 2 + (int64_t)(rand_r(&p->seed) % (unsigned)(d / 2 + 1));
+    return d / 2 + (int64_t)fl_random_uniform((uint32_t)(d / 2 + 1));
 }
+
+#define s_backoff fl__pipeline_backoff
 
 static void
 s_rollback_quietly(fl_pipeline_t *p)
@@ -224,13 +235,19 @@ fl_pipeline_open(fl_pipeline_t **out, const fl_pipeline_opts_t *opts,
         p->opts.agent = "local";
     if (p->opts.rollout_id == NULL)
         p->opts.rollout_id = "";
-    p->seed = (unsigned)time(NULL) ^ (unsigned)getpid();
-    rc = fl_pg_open(&p->pg, opts->dsn, "flotilla", err);
+    {
+        fl_pg_connect_opts_t co = FL_PG_CONNECT_OPTS_INIT;
+        co.cancel = &p->cancelled;
+        rc = fl_pg_open_opts(&p->pg, opts->dsn, "flotilla", &co, err);
+    }
     if (rc != 0) {
         free(p);
         return rc;
     }
-    if ((rc = fl__session_pin(p->pg, &p->session, err)) != 0) {
+    if ((rc = fl__session_pin(p->pg, &p->session,
+                              p->opts.search_path ? p->opts.search_path
+                                                  : "\"$user\", public",
+                              err)) != 0) {
         fl_pg_close(&p->pg);
         fl__session_release(&p->session);
         free(p);
@@ -422,10 +439,10 @@ s_blockers(fl_pipeline_t *p, const fl_stmt_list_t *stmts, int index)
     kinds = fl_calloc(n + 1, 1);
     if (n && s_resolve(p, schemas, names, n, oids, kinds, &err) == 0) {
         const char *params[1];
-        FL_IGNORE(fl_buf_puts(&arr, "{"));
+        fl_buf_adds(&arr, "{");
         for (size_t i = 0; i < n; i++)
-            (void)fl_buf_printf(&arr, "%s%u", i ? "," : "", oids[i]);
-        FL_IGNORE(fl_buf_puts(&arr, "}"));
+            fl_buf_addf(&arr, "%s%u", i ? "," : "", oids[i]);
+        fl_buf_adds(&arr, "}");
         params[0] = fl_buf_str(&arr);
         if (fl_pg_query(p->pg, &r,
                 "SELECT DISTINCT a.pid, COALESCE(a.application_name, ''),"
@@ -445,13 +462,18 @@ s_blockers(fl_pipeline_t *p, const fl_stmt_list_t *stmts, int index)
                 " pg_catalog.pg_backend_pid() AND l.locktype = 'relation'"
                 " AND l.relation OPERATOR(pg_catalog.=) ANY"
                 " ($1::pg_catalog.oid[])", 1, params, &err) == 0) {
+            /* At most 4 KiB of them: the rest are counted. */
             for (size_t j = 0; j < r.nrows; j++)
-                (void)fl_buf_printf(&b, "%sPID %s (application \"%s\", %s, "
-                                    "transaction age %s) on %s: %s",
-                                    b.len ? "; " : "", fl_pg_value(&r, j, 0),
-                                    fl_pg_value(&r, j, 1), fl_pg_value(&r, j, 2),
-                                    fl_pg_value(&r, j, 3), fl_pg_value(&r, j, 5),
-                                    fl_pg_value(&r, j, 4));
+                if (fl_buf_printf(&b, "%sPID %s (application \"%s\", %s, "
+                                  "transaction age %s) on %s: %s",
+                                  b.len ? "; " : "", fl_pg_value(&r, j, 0),
+                                  fl_pg_value(&r, j, 1), fl_pg_value(&r, j, 2),
+                                  fl_pg_value(&r, j, 3), fl_pg_value(&r, j, 5),
+                                  fl_pg_value(&r, j, 4)) != 0) {
+                    b.max = 0;
+                    fl_buf_addf(&b, "; and %zu more", r.nrows - j);
+                    break;
+                }
         }
     }
     fl_pg_result_release(&r);
@@ -462,8 +484,8 @@ s_blockers(fl_pipeline_t *p, const fl_stmt_list_t *stmts, int index)
     free(oids);
     free(kinds);
     if (b.len == 0)
-        FL_IGNORE(fl_buf_puts(&b, "no session holds a lock on the statement's "
-                              "tables any more"));
+        fl_buf_adds(&b, "no session holds a lock on the statement's "
+                              "tables any more");
     return fl_buf_detach(&b);
 }
 
@@ -605,13 +627,13 @@ s_run_checks(fl_pipeline_t *p, const fl_stmt_list_t *stmts, size_t i,
              json_t *report, fl_error_t *err)
 {
     const fl_stmt_t *st = &stmts->items[i];
+    fl_check_opts_t co = {st->cascades, p->opts.redact_samples};
     int rc = 0;
 
     if (st->nchecks && (rc = fl__session_enter(p->pg, &p->session, err)) != 0)
         return rc;
     for (size_t k = 0; k < st->nchecks; k++)
-        if ((rc = fl__check_run(p->pg, &st->checks[k], st->cascades, report,
-                                err)) != 0)
+        if ((rc = fl__check_run(p->pg, &st->checks[k], &co, report, err)) != 0)
             return rc;
     return 0;
 }
@@ -645,7 +667,7 @@ s_custom_validate(fl_pipeline_t *p, const fl_migration_t *m, json_t *report,
         } else {
             v = r.nrows == 1 && r.ncols >= 1 ? fl_pg_value(&r, 0, 0) : NULL;
             if (report)
-                json_array_append_new(report, json_pack("{s:s, s:s, s:b, s:s?}",
+                json_array_append_new(report, fl_json_pack("{s:s, s:s, s:b, s:s?}",
                     "statement", st->sql, "at", where,
                     "ok", v && strcmp(v, "t") == 0, "result", v));
             if (v == NULL || strcmp(v, "t") != 0) {
@@ -1000,7 +1022,7 @@ s_resolve(fl_pipeline_t *p, const char *const *schemas,
     int rc;
 
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(a, json_pack("[s?, s]", schemas[i], names[i]));
+        json_array_append_new(a, fl_json_pack("[s?, s]", schemas[i], names[i]));
     text = json_dumps(a, JSON_COMPACT);
     json_decref(a);
     params[0] = text;
@@ -1048,10 +1070,10 @@ s_reach(fl_pipeline_t *p, const s_oids *roots, int on_delete, int on_update,
     const char *params[2];
     int rc;
 
-    FL_IGNORE(fl_buf_puts(&arr, "{"));
+    fl_buf_adds(&arr, "{");
     for (size_t i = 0; i < roots->n; i++)
-        (void)fl_buf_printf(&arr, "%s%u", i ? "," : "", roots->v[i]);
-    FL_IGNORE(fl_buf_puts(&arr, "}"));
+        fl_buf_addf(&arr, "%s%u", i ? "," : "", roots->v[i]);
+    fl_buf_adds(&arr, "}");
     snprintf(flags, sizeof(flags), "%d%d%d", on_delete, on_update, truncate);
     params[0] = fl_buf_str(&arr);
     params[1] = flags;
@@ -1123,7 +1145,7 @@ s_backup_one(fl_pipeline_t *p, s_unit *u, uint32_t oid, const char *lockmode,
          * This run already changed the table: it is backed up before the
          * first statement of the next run instead (the net restarts).
          */
-        (void)fl_buf_printf(&u->uncovered, "%s%s.%s: %s", u->nuncovered++ ?
+        fl_buf_addf(&u->uncovered, "%s%s.%s: %s", u->nuncovered++ ?
                             "; " : "", pre->schema, pre->name,
                             "changed by an earlier statement of the same "
                             "migration before the one that destroys its data");
@@ -1350,7 +1372,7 @@ s_net(fl_pipeline_t *p, s_unit *u, fl_net_snap_t *post, fl_error_t *err)
             snprintf(reason, sizeof(reason), "a column dropped");
         if (reason[0] == '\0' || s_oids_has(&u->backed, b->oid))
             continue;
-        (void)fl_buf_printf(&u->uncovered, "%s%s.%s: %s",
+        fl_buf_addf(&u->uncovered, "%s%s.%s: %s",
                             u->nuncovered++ ? "; " : "", b->schema, b->name,
                             reason);
         s_oids_add(&u->forced, b->oid);
@@ -1420,6 +1442,112 @@ typedef enum {
     S_REFUSED,  /* validation: nothing of this unit changed */
     S_FAILED    /* a statement, a backup or the ledger failed */
 } s_outcome;
+
+/*
+ * Raises the high-water mark of the release being applied: the highest
+ * sequence applied on its channel, with that bundle's id and signer.  An
+ * older release applied by override leaves the mark where it is.
+ */
+static int
+s_mark_release(fl_pipeline_t *p, fl_error_t *err)
+{
+    char seq[24];
+    const char *params[4];
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    int rc;
+
+    snprintf(seq, sizeof(seq), "%lld",
+             (long long)fl_bundle_sequence(p->release));
+    params[0] = fl_bundle_channel(p->release);
+    params[1] = seq;
+    params[2] = fl_bundle_id(p->release);
+    params[3] = fl_bundle_signer(p->release);
+    rc = fl_pg_query(p->pg, &r,
+        "INSERT INTO flotilla.release_marks (channel, sequence, bundle_id,"
+        " signer) VALUES ($1, $2::pg_catalog.int8, $3, $4)"
+        " ON CONFLICT (channel) DO UPDATE SET sequence = EXCLUDED.sequence,"
+        " bundle_id = EXCLUDED.bundle_id, signer = EXCLUDED.signer,"
+        " updated_at = pg_catalog.clock_timestamp()"
+        " WHERE release_marks.sequence OPERATOR(pg_catalog.<) EXCLUDED.sequence",
+        4, params, err);
+    fl_pg_result_release(&r);
+    return rc;
+}
+
+/*
+ * Whether the bundle of src may run here (proto/bundle.h's contract):
+ * its signed scope must admit this target's environment and labels, and
+ * its release must not be older than the highest applied on its channel
+ * nor another bundle numbered as that one.  A release refusal becomes a
+ * note in *override (for the log) when opts.allow_older_release says so.
+ * Directories, for development, carry no release and no scope.
+ */
+static int
+s_check_release(fl_pipeline_t *p, const fl_source_t *src, char **override,
+                fl_error_t *err)
+{
+    const fl_bundle_t *b = src->bundle;
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    const char *params[1];
+    int rc;
+
+    *override = NULL;
+    p->release = NULL;
+    if (b == NULL)
+        return 0;
+    if ((rc = fl_bundle_scope_admits(b, p->opts.environment, p->opts.labels,
+                                     p->opts.nlabels, err)) != 0) {
+        if (p->opts.environment == NULL)
+            fl_error_set_hint(err, "Name this target's environment (apply "
+                                   "--environment NAME), or build the bundle "
+                                   "for it.");
+        if (err)
+            err->code = FL_EINVAL;
+        return FL_EINVAL;
+    }
+    if ((rc = fl_ledger_exists(p->pg, err)) < 0)
+        return rc;
+    params[0] = fl_bundle_channel(b);
+    if (rc == 1 &&
+        (rc = fl_pg_query(p->pg, &r, "SELECT sequence::pg_catalog.text,"
+                          " bundle_id FROM flotilla.release_marks WHERE"
+                          " channel OPERATOR(pg_catalog.=) $1", 1, params,
+                          err)) != 0)
+        return rc;
+    if (r.nrows == 1) {
+        long long mark = strtoll(fl_pg_value(&r, 0, 0), NULL, 10);
+        long long seq = (long long)fl_bundle_sequence(b);
+        const char *mark_id = fl_pg_value(&r, 0, 1);
+        char *why = NULL;
+
+        if (seq < mark)
+            why = fl_asprintf("bundle %s is release %lld of channel \"%s\", "
+                              "older than release %lld (bundle %s) applied "
+                              "here", fl_bundle_id(b), seq,
+                              fl_bundle_channel(b), mark, mark_id);
+        else if (seq == mark && strcmp(mark_id, fl_bundle_id(b)) != 0)
+            why = fl_asprintf("bundle %s claims release %lld of channel "
+                              "\"%s\", but another bundle (%s) was applied "
+                              "here as that release", fl_bundle_id(b), seq,
+                              fl_bundle_channel(b), mark_id);
+        if (why && p->opts.allow_older_release) {
+            *override = why;
+        } else if (why) {
+            rc = FL_ERR(err, FL_EINVAL, "%s", why);
+            fl_error_set_detail(err, "A bundle older than one applied could "
+                                     "undo a fix or be a replay; each "
+                                     "channel's releases only go forward.");
+            fl_error_set_hint(err, "Apply the newest release of the channel. "
+                                   " To apply this one anyway, add "
+                                   "--allow-older-release --reason TEXT.");
+            free(why);
+        }
+    }
+    fl_pg_result_release(&r);
+    if (rc == 0)
+        p->release = b;
+    return rc;
+}
 
 /*
  * One attempt at statements [from, to) of u in one transaction, from
@@ -1545,6 +1673,9 @@ s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
                                   u->stats.lock_wait_ms, u->stats.retries,
                                   NULL, NULL, NULL};
         rc = fl_ledger_record(p->pg, &rec, err);
+        /* The release's mark commits with the migration that applies it. */
+        if (rc == 0 && last && p->release)
+            rc = s_mark_release(p, err);
     }
     if (rc == 0)
         rc = fl_pg_exec(p->pg, "COMMIT", err);
@@ -1813,7 +1944,7 @@ s_verify_source(fl_pipeline_t *p, const fl_migration_list_t *migs,
         pending[i] = 0;
         if (row && strcmp(row->status, "applied") == 0) {
             if (strcmp(row->checksum, m->checksum_hex) != 0) {
-                (void)fl_buf_printf(&drift, "%s%s (applied %.12s, source "
+                fl_buf_addf(&drift, "%s%s (applied %.12s, source "
                                     "%.12s)", ndrift ? "; " : "", m->file,
                                     row->checksum, m->checksum_hex);
                 ndrift++;
@@ -1846,14 +1977,19 @@ s_verify_source(fl_pipeline_t *p, const fl_migration_list_t *migs,
 }
 
 int
-fl_pipeline_apply(fl_pipeline_t *p, const fl_migration_list_t *migs,
+fl_pipeline_apply(fl_pipeline_t *p, const fl_source_t *src,
                   fl_apply_result_t *result, fl_error_t *err)
 {
+    const fl_migration_list_t *migs = src->migs;
     fl_ledger_t ledger = {NULL, 0};
     int *pending = fl_calloc(migs->count ? migs->count : 1, sizeof(int));
     int64_t t0 = fl__now_ms();
+    char *override = NULL;
     int rc = 0;
 
+    FL_ASSERT(src->verified == FL_SOURCE_VERIFIED);
+    if (src->bundle_id)
+        p->opts.bundle_id = src->bundle_id;
     memset(result, 0, sizeof(*result));
     p->dry_run = 0;
     if ((rc = s_lock_target(p, err)) != 0)
@@ -1861,12 +1997,18 @@ fl_pipeline_apply(fl_pipeline_t *p, const fl_migration_list_t *migs,
     if ((rc = fl_ledger_ensure(p->pg, err)) != 0 ||
         (rc = fl_ledger_load(p->pg, &ledger, err)) != 0)
         goto cleanup;
-    rc = s_verify_source(p, migs, &ledger, pending, err);
+    rc = s_check_release(p, src, &override, err);
+    if (rc == 0)
+        rc = s_verify_source(p, migs, &ledger, pending, err);
     if (rc != 0) {
         s_event(p, FL_STEP_VERIFY, FL_STEP_REFUSED, NULL, fl__now_ms() - t0,
                 err, "verify refused");
         goto cleanup;
     }
+    if (override)
+        s_event(p, FL_STEP_VERIFY, FL_STEP_OK, NULL, 0, NULL, "%s; applied "
+                "anyway (--allow-older-release, reason: %s)", override,
+                p->opts.reason ? p->opts.reason : "none given");
     for (size_t i = 0; i < migs->count; i++)
         result->pending += pending[i];
     s_event(p, FL_STEP_VERIFY, FL_STEP_OK, NULL, fl__now_ms() - t0, NULL,
@@ -1890,7 +2032,9 @@ fl_pipeline_apply(fl_pipeline_t *p, const fl_migration_list_t *migs,
 cleanup:
     s_flush_logs(p);
     s_unlock(p);
+    p->release = NULL;
     fl_ledger_release(&ledger);
+    free(override);
     free(pending);
     return rc;
 }
@@ -1908,7 +2052,7 @@ s_stmt_json(const fl_migration_t *m, const fl_stmt_t *st, size_t index)
                                             ? st->tables[i].schema : "",
                               st->tables[i].schema ? "." : "",
                               st->tables[i].name);
-        json_array_append_new(locks, json_pack("{s:s, s:s, s:b}", "table", t,
+        json_array_append_new(locks, fl_json_pack("{s:s, s:s, s:b}", "table", t,
             "lock", fl_lock_level_name(st->tables[i].lock),
             "writes", st->tables[i].writes));
         free(t);
@@ -1923,7 +2067,7 @@ s_stmt_json(const fl_migration_t *m, const fl_stmt_t *st, size_t index)
         json_array_append_new(backups, json_string(t));
         free(t);
     }
-    o = json_pack("{s:I, s:s, s:I, s:I, s:s, s:s, s:o, s:b, s:b, s:b, s:b, s:o}",
+    o = fl_json_pack("{s:I, s:s, s:I, s:I, s:s, s:s, s:o, s:b, s:b, s:b, s:b, s:o}",
                   "index", (json_int_t)index + 1, "file", m->file,
                   "line", (json_int_t)st->line, "column", (json_int_t)st->column,
                   "kind", st->kind ? st->kind : "", "sql", st->sql,
@@ -2111,9 +2255,10 @@ done:
 }
 
 int
-fl_pipeline_plan(fl_pipeline_t *p, const fl_migration_list_t *migs,
-                 json_t **out, fl_error_t *err)
+fl_pipeline_plan(fl_pipeline_t *p, const fl_source_t *src, json_t **out,
+                 fl_error_t *err)
 {
+    const fl_migration_list_t *migs = src->migs;
     fl_ledger_t ledger = {NULL, 0};
     int *pending = fl_calloc(migs->count ? migs->count : 1, sizeof(int));
     json_t *report = json_object();
@@ -2122,6 +2267,7 @@ fl_pipeline_plan(fl_pipeline_t *p, const fl_migration_list_t *migs,
     int ok = 1, rehearse = 1, npending = 0;
     int rc = 0;
 
+    FL_ASSERT(src->verified == FL_SOURCE_VERIFIED);
     *out = NULL;
     p->dry_run = 1;
     json_object_set_new(report, "target", json_string(fl_pg_describe(p->pg)));
@@ -2131,19 +2277,31 @@ fl_pipeline_plan(fl_pipeline_t *p, const fl_migration_list_t *migs,
     /* Reading the ledger changes nothing; a missing one is an empty one. */
     if ((rc = fl_ledger_load(p->pg, &ledger, err)) != 0)
         goto cleanup;
-    if (s_verify_source(p, migs, &ledger, pending, &verr) != 0) {
-        ok = 0;
+    {
+        char *override = NULL;
+        int refused = s_check_release(p, src, &override, &verr) != 0;
+
+        if (override)
+            json_object_set_new(report, "release_override",
+                                fl_json_text(override));
+        free(override);
+        p->release = NULL;
+        if (!refused)
+            refused = s_verify_source(p, migs, &ledger, pending, &verr) != 0;
+        ok = !refused;
+    }
+    if (!ok) {
         rehearse = 0;
-        json_object_set_new(report, "problem", json_string(verr.message));
+        json_object_set_new(report, "problem", fl_json_text(verr.message));
         if (verr.detail)
-            json_object_set_new(report, "detail", json_string(verr.detail));
+            json_object_set_new(report, "detail", fl_json_text(verr.detail));
     }
     if ((rc = fl_pg_exec(p->pg, "BEGIN", err)) != 0)
         goto cleanup;
     for (size_t i = 0; i < migs->count; i++) {
         const fl_migration_t *m = &migs->items[i];
         const fl_ledger_row_t *row = fl_ledger_find(&ledger, m->version);
-        json_t *mo = json_pack("{s:I, s:s, s:s, s:s, s:s}",
+        json_t *mo = fl_json_pack("{s:I, s:s, s:s, s:s, s:s}",
                                "version", (json_int_t)m->version,
                                "name", m->name, "file", m->file,
                                "checksum", m->checksum_hex,
@@ -2322,9 +2480,9 @@ s_restore(fl_pipeline_t *p, const fl_ledger_row_t *row,
         return rc;
     if (res->nnotes) {
         fl_buf_t b = FL_BUF_INIT(0);
-        (void)fl_buf_printf(&b, "%s", p->opts.reason ? p->opts.reason : "");
+        fl_buf_addf(&b, "%s", p->opts.reason ? p->opts.reason : "");
         for (size_t i = 0; i < res->nnotes; i++)
-            (void)fl_buf_printf(&b, "; %s", res->notes[i]);
+            fl_buf_addf(&b, "; %s", res->notes[i]);
         note = fl_buf_detach(&b);
     }
     rc = s_rollback_state(p, m->version, "rolled_back", down_done, note, err);
@@ -2450,10 +2608,13 @@ s_rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
         FL_IGNORE(fl__session_repin(p->pg, &p->session, &ignore));
         fl_error_clear(&ignore);
     }
-    for (size_t i = 0; i < res.nfiles; i++)
-        if (unlink(res.files[i]) != 0)
+    for (size_t i = 0; i < res.nfiles; i++) {
+        fl_error_t e = FL_ERROR_INIT;
+        if (fl__backup_file_remove(res.files[i], &e) != 0)
             fl_log_warning("pipeline", "could not remove restored backup "
-                           "file \"%s\": %s", res.files[i], strerror(errno));
+                           "file: %s", e.message);
+        fl_error_clear(&e);
+    }
     for (size_t i = 0; i < res.nnotes; i++)
         s_event(p, FL_STEP_RESTORE, FL_STEP_OK, &m, 0, NULL, "%s (reason: %s)",
                 res.notes[i], p->opts.reason ? p->opts.reason : "none given");
@@ -2501,15 +2662,68 @@ cleanup:
     return rc;
 }
 
+/*
+ * The down section to run for ledger row: from the verified source, whose
+ * migration of that version must be the one applied (the same checksum),
+ * or, only with --down-from-ledger, the ledger's copy.  *down and *line
+ * are lent (from src or r's row i).
+ */
+static int
+s_down_for(fl_pipeline_t *p, const fl_source_t *src,
+           const fl_ledger_row_t *row, const fl_pg_result_t *r, size_t i,
+           const char **down, int *line, fl_error_t *err)
+{
+    const fl_migration_t *m = NULL;
+
+    for (size_t k = 0; src && src->migs && k < src->migs->count; k++)
+        if (src->migs->items[k].version == row->version)
+            m = &src->migs->items[k];
+    if (m && strcmp(m->checksum_hex, row->checksum) == 0) {
+        *down = m->down;
+        *line = m->down_line;
+        return 0;
+    }
+    if (p->opts.down_from_ledger) {
+        /* Recorded (an OK event reaches the ledger's log; STARTED does not). */
+        s_event(p, FL_STEP_ROLLBACK, FL_STEP_OK, NULL, 0, NULL,
+                "running the ledger's copy of the down section of migration "
+                "%lld (%s): --down-from-ledger", (long long)row->version,
+                row->file ? row->file : row->name);
+        *down = fl_pg_value(r, i, 1);
+        *line = (int)strtol(fl_pg_value(r, i, 2), NULL, 10);
+        return 0;
+    }
+    if (m) {
+        FL_ERR(err, FL_EINVAL, "the source's migration %s is not the one "
+               "applied", m->file);
+        fl_error_set_detail(err, "Its checksum is %.12s; the ledger recorded "
+                            "%.12s when it was applied.", m->checksum_hex,
+                            row->checksum);
+        fl_error_set_hint(err, "Roll back from the bundle or directory that "
+                               "was applied.  If it is lost, "
+                               "--down-from-ledger runs the copy of down the "
+                               "ledger kept.");
+        return FL_EINVAL;
+    }
+    FL_ERR(err, FL_EINVAL, "migration %lld (%s) is not in the source",
+           (long long)row->version, row->file ? row->file : row->name);
+    fl_error_set_hint(err, "Roll back from the bundle or directory that was "
+                           "applied.  If it is lost, --down-from-ledger runs "
+                           "the copy of down the ledger kept.");
+    return FL_EINVAL;
+}
+
 int
-fl_pipeline_rollback(fl_pipeline_t *p, fl_rollback_mode mode,
-                     int64_t to_version, const char *bundle_id, int *count,
-                     fl_error_t *err)
+fl_pipeline_rollback(fl_pipeline_t *p, const fl_source_t *src,
+                     fl_rollback_mode mode, int64_t to_version,
+                     const char *bundle_id, int *count, fl_error_t *err)
 {
     fl_pg_result_t r = FL_PG_RESULT_INIT;
     fl_ledger_t ledger = {NULL, 0};
     int rc = 0;
 
+    FL_ASSERT(src == NULL || src->verified == FL_SOURCE_VERIFIED);
+    FL_ASSERT(src != NULL || p->opts.down_from_ledger);
     *count = 0;
     p->dry_run = 0;
     if ((rc = s_lock_target(p, err)) != 0)
@@ -2536,8 +2750,13 @@ fl_pipeline_rollback(fl_pipeline_t *p, fl_rollback_mode mode,
         if (mode == FL_ROLLBACK_BUNDLE &&
             (row->bundle_id == NULL || strcmp(row->bundle_id, bundle_id) != 0))
             continue;
-        rc = s_rollback_one(p, row, fl_pg_value(&r, i, 1),
-                            (int)strtol(fl_pg_value(&r, i, 2), NULL, 10), err);
+        {
+            const char *down = NULL;
+            int line = 0;
+            rc = s_down_for(p, src, row, &r, i, &down, &line, err);
+            if (rc == 0)
+                rc = s_rollback_one(p, row, down, line, err);
+        }
         if (rc != 0)
             break;
         (*count)++;

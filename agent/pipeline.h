@@ -30,9 +30,9 @@
  * A no-transaction migration runs statement by statement, recording
  * progress in the ledger, and resumes from the first statement not done.
  *
- * Rollback runs `down` (stored in the ledger at apply time) newest first,
- * restores backed-up rows, and proves them by checksum, in one
- * transaction per migration.
+ * Rollback runs `down` (from the verified source, whose migration must be
+ * the one applied) newest first, restores backed-up rows and proves them
+ * and the schema, in one transaction per migration.
  */
 #ifndef FL_AGENT_PIPELINE_H
 #define FL_AGENT_PIPELINE_H
@@ -40,6 +40,7 @@
 #include <jansson.h>
 #include <stdint.h>
 
+#include "agent/source.h"
 #include "common/error.h"
 #include "proto/migration.h"
 
@@ -96,17 +97,31 @@ typedef struct {
                                   up to a file; 0: never */
     fl_pipeline_event_fn on_event;
     void *arg;
+    int redact_samples;       /* check refusals show keys, not values */
+    const char *search_path;  /* the migration's search_path; NULL:
+                                 "$user", public (never the database's
+                                 default, which its owner may set) */
+    /* Where a bundle may run (its signed scope; proto/bundle.h): */
+    const char *environment;  /* this target's environment; NULL: none,
+                                 so no bundle is admitted */
+    const char *const *labels; /* this target's labels, "key=value" */
+    size_t nlabels;
+    int allow_older_release;  /* apply a bundle older than (or numbered
+                                 as) a release applied on its channel;
+                                 needs reason, which the log keeps */
     /* Rollback only: */
     int relocate_backups;     /* backup_dir was given: look for files there */
     int accept_loss;          /* restore what can be; record the rest */
     int accept_schema_diff;   /* roll back even if the schema differs */
-    const char *reason;       /* why (required with either accept flag) */
+    int down_from_ledger;     /* run the ledger's copy of down (no source) */
+    const char *reason;       /* why (required with either accept flag,
+                                 and with allow_older_release) */
 } fl_pipeline_opts_t;
 
 #define FL_PIPELINE_OPTS_INIT                                              \
     {NULL, "local", "", NULL, 0, 0, 0, 30000, 2000, 0, 5, 200,             \
-     "flotilla-backups", (int64_t)1024 * 1024 * 1024, NULL, NULL, 0, 0, 0, \
-     NULL}
+     "flotilla-backups", (int64_t)1024 * 1024 * 1024, NULL, NULL, 0, NULL, \
+     NULL, NULL, 0, 0, 0, 0, 0, 0, NULL}
 
 typedef struct fl_pipeline fl_pipeline_t;
 
@@ -126,14 +141,15 @@ typedef struct {
 } fl_apply_result_t;
 
 /*
- * Applies the pending migrations of migs in order.  Errors: FL_EINVAL for
+ * Applies the pending migrations of src (which fl_source_open verified;
+ * anything else is a programmer error) in order.  Errors: FL_EINVAL for
  * validation refusals and drift (nothing changed), FL_ECONFLICT when the
  * target lock is held elsewhere, FL_ETIMEOUT when lock retries ran out,
  * FL_EDB when a statement failed (its migration rolled back),
  * FL_ECANCELLED.  The error names the migration, file:line:col and
  * SQLSTATE.
  */
-int fl_pipeline_apply(fl_pipeline_t *p, const fl_migration_list_t *migs,
+int fl_pipeline_apply(fl_pipeline_t *p, const fl_source_t *src,
                       fl_apply_result_t *result, fl_error_t *err) FL_NODISCARD;
 
 /*
@@ -145,7 +161,7 @@ int fl_pipeline_apply(fl_pipeline_t *p, const fl_migration_list_t *migs,
  * nothing in the target.  Returns 0 whatever the verdict; the report's
  * "ok" says whether apply would go ahead.
  */
-int fl_pipeline_plan(fl_pipeline_t *p, const fl_migration_list_t *migs,
+int fl_pipeline_plan(fl_pipeline_t *p, const fl_source_t *src,
                      json_t **out, fl_error_t *err) FL_NODISCARD;
 
 typedef enum {
@@ -156,12 +172,19 @@ typedef enum {
 
 /*
  * Rolls back per mode, newest first, each migration in one transaction:
- * down, restore of its backups, checksum proof, ledger row rolled_back.
- * *count gets the number rolled back.  A checksum mismatch fails loudly
- * (FL_EFAIL) and leaves that migration applied.
+ * down, restore of its backups, proof of the rows and of the schema,
+ * ledger row rolled_back.  down comes from src (verified by
+ * fl_source_open): the migration of the same version, whose checksum must
+ * equal the one the ledger recorded when it was applied.  Only with
+ * opts.down_from_ledger (the source is lost) may src be NULL, or lack the
+ * migration, and the ledger's copy of down run; that is said in the log.
+ * *count gets the number rolled back.  Anything that cannot be put back
+ * fails that migration's rollback with nothing changed (FL_EFAIL, or
+ * FL_EINVAL when the source does not match).
  */
-int fl_pipeline_rollback(fl_pipeline_t *p, fl_rollback_mode mode,
-                         int64_t to_version, const char *bundle_id, int *count,
+int fl_pipeline_rollback(fl_pipeline_t *p, const fl_source_t *src,
+                         fl_rollback_mode mode, int64_t to_version,
+                         const char *bundle_id, int *count,
                          fl_error_t *err) FL_NODISCARD;
 
 #endif

@@ -18,16 +18,27 @@ int64_t fl__now_ms(void);
 /* "schema.table" quoted for SQL, schema optional; new string. */
 char *fl__qualify(fl_pg_t *pg, const char *schema, const char *table);
 
+/* How a live check runs. */
+typedef struct {
+    int cascades;        /* the statement has CASCADE (a DEPENDENTS check
+                            then lets foreign keys go, which the rollback
+                            re-creates) */
+    int redact_samples;  /* samples show the key only */
+} fl_check_opts_t;
+
 /*
- * Runs one live check (facts.h) on the connection.  Returns 0 when it
- * holds; FL_EINVAL with a message naming check, table, count and a sample
- * when it does not; another code when the query failed.  cascades: the
- * statement has CASCADE (a DEPENDENTS check then lets foreign keys go,
- * which the rollback re-creates).  When report is
- * not NULL a JSON object describing the check and its result is appended.
+ * Runs one live check (facts.h) on the connection, in the migration's
+ * settings (the names in it are the migration's); every function and
+ * operator of flotilla's own is qualified.  Returns 0 when it holds;
+ * FL_EINVAL with a message naming check, table, count and a sample (the
+ * key and the check's columns of up to three rows, or the key alone when
+ * redacted) when it does not; another code when the query failed.  When
+ * report is not NULL a JSON object describing the check and its result is
+ * appended.
  */
-int fl__check_run(fl_pg_t *pg, const fl_check_t *check, int cascades,
-                  json_t *report, fl_error_t *err) FL_NODISCARD;
+int fl__check_run(fl_pg_t *pg, const fl_check_t *check,
+                  const fl_check_opts_t *o, json_t *report,
+                  fl_error_t *err) FL_NODISCARD;
 
 /* A label for a check: "NOT NULL on public.users(email)"; new string. */
 char *fl__check_describe(const fl_check_t *check);
@@ -45,10 +56,12 @@ typedef struct {
 } fl_session_t;
 
 /*
- * Records the connection's original settings, then pins the session
- * (session level).  Call once after connecting, outside a transaction.
+ * Records the connection's original settings, with search_path as the one
+ * the migration's statements run under, then pins the session (session
+ * level).  Call once after connecting, outside a transaction.
  */
-int fl__session_pin(fl_pg_t *pg, fl_session_t *s, fl_error_t *err) FL_NODISCARD;
+int fl__session_pin(fl_pg_t *pg, fl_session_t *s, const char *search_path,
+                    fl_error_t *err) FL_NODISCARD;
 /* MIGRATION state: the migration's settings (no-op when already there). */
 int fl__session_enter(fl_pg_t *pg, fl_session_t *s, fl_error_t *err) FL_NODISCARD;
 /* PINNED state, remembering the migration's settings (no-op when there). */
@@ -189,6 +202,14 @@ int fl__backup_track_inserts(fl_pg_t *pg, const fl_backup_ctx_t *ctx,
 char *fl__backup_file_path(const char *dir, int64_t id);
 /* The file of a dump backup, relocated under relocate_dir when given. */
 char *fl__backup_locate(const char *recorded, const char *relocate_dir);
+/*
+ * Opens the file of backup id (NULL: any) at path for reading, only if it
+ * is where and what flotilla writes (see backup.c); -1 in *fd otherwise.
+ */
+int fl__backup_file_open(const char *path, const char *id, int *fd,
+                         fl_error_t *err) FL_NODISCARD;
+/* Removes a backup file after the same checks. */
+int fl__backup_file_remove(const char *path, fl_error_t *err) FL_NODISCARD;
 
 typedef struct {
     int accept_loss;            /* restore what can be, note the rest */
@@ -216,5 +237,8 @@ int fl__restore_backups(fl_pg_t *pg, const fl_restore_opts_t *o,
                         int64_t version, fl_restore_t *res,
                         fl_error_t *err) FL_NODISCARD;
 void fl__restore_release(fl_restore_t *res);
+
+/* A retry's wait: base * 2^attempt times a random factor in [0.5, 1]. */
+int64_t fl__pipeline_backoff(fl_pipeline_t *p, int64_t base, int attempt);
 
 #endif

@@ -1905,6 +1905,9 @@ s_comment_change(s_ctx_t *c, const s_change_t *ch, void *arg,
     if (ch->target == NULL)
         return 0;
     lit = fl_pg_quote_literal(c->pg, ch->before);
+    if (lit == NULL)
+        return FL_ERR(err, FL_EINVAL, "the recorded comment of %s is not "
+                      "valid UTF-8", ch->ident);
     sql = fl_asprintf("COMMENT ON %s IS %s", ch->target, lit);
     if ((rc = s_run(c, "comment", ch->ident, sql, err)) == 0)
         s_noted(c, "comment", ch->ident);
@@ -2061,18 +2064,18 @@ fl_schema_diff_describe(const fl_schema_diff_list_t *l)
         char *ident = s_one_line(d->ident, 2 * S_DESCRIBE_BYTES);
 
         if (i == S_DESCRIBE_LINES) {
-            fl_buf_printf(&b, "... and %zu more\n", l->count - i);
+            fl_buf_addf(&b, "... and %zu more\n", l->count - i);
             free(ident);
             break;
         }
         if (d->expected == NULL) {
-            fl_buf_printf(&b, "%s %s: unexpected\n", d->kind, ident);
+            fl_buf_addf(&b, "%s %s: unexpected\n", d->kind, ident);
         } else if (d->actual == NULL) {
-            fl_buf_printf(&b, "%s %s: missing\n", d->kind, ident);
+            fl_buf_addf(&b, "%s %s: missing\n", d->kind, ident);
         } else {
             char *e = s_one_line(d->expected, S_DESCRIBE_BYTES);
             char *a = s_one_line(d->actual, S_DESCRIBE_BYTES);
-            fl_buf_printf(&b, "%s %s: differs: expected %s, found %s\n",
+            fl_buf_addf(&b, "%s %s: differs: expected %s, found %s\n",
                           d->kind, ident, e, a);
             free(e);
             free(a);

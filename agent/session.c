@@ -16,7 +16,8 @@
  * The migration's own statements (up, down, validate, verify) must run as
  * they would under psql: with the settings the connection started with
  * (database and role defaults, PGTZ and friends from the environment),
- * plus whatever the migration itself SETs.  fl__session_enter() switches
+ * plus whatever the migration itself SETs; but with the search_path the
+ * target says (not the database's default, which a tenant may set).  fl__session_enter() switches
  * to those; fl__session_leave() records what they have become (a
  * `SET LOCAL search_path = app` in statement 1 still applies to statement
  * 2) and pins the session again.  Inside a transaction both switches use
@@ -105,19 +106,38 @@ s_apply(fl_pg_t *pg, const char *const *vals, int local, fl_error_t *err)
 }
 
 int
-fl__session_pin(fl_pg_t *pg, fl_session_t *s, fl_error_t *err)
+fl__session_pin(fl_pg_t *pg, fl_session_t *s, const char *search_path,
+                fl_error_t *err)
 {
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    const char *p[1] = {search_path};
     int rc;
 
     memset(s, 0, sizeof(*s));
     /*
-     * The originals are read before anything is pinned: they are what the
-     * migration's statements run under.  current_schemas() is kept apart:
-     * it is derived, not a setting.
+     * The originals are read before anything is pinned: the migration's
+     * statements run under them (TimeZone from PGTZ, a database's
+     * DateStyle), except search_path.  That one is flotilla's choice, not
+     * the database's: a tenant who owns the database can set its default
+     * search_path, and would choose which of its functions the migration
+     * calls.  fl_pg_open has already pinned it for flotilla's queries.
      */
     if ((rc = s_capture(pg, s->original, &s->original_schemas, err)) != 0)
         return rc;
-    if ((rc = s_apply(pg, s_pinned, 0, err)) != 0)
+    free(s->original[0]);
+    s->original[0] = fl_strdup(search_path);
+    /* The schemas that path gives the migration's names, for resolving. */
+    rc = fl_pg_query(pg, &r, "SELECT pg_catalog.set_config('search_path', $1,"
+                     " false)", 1, p, err);
+    fl_pg_result_release(&r);
+    fl_free(&s->original_schemas);
+    if (rc == 0)
+        rc = fl_pg_query_value(pg, &s->original_schemas, "SELECT"
+            " pg_catalog.array_to_json(pg_catalog.current_schemas(true))"
+            "::pg_catalog.text", 0, NULL, err);
+    if (rc == 0)
+        rc = s_apply(pg, s_pinned, 0, err);
+    if (rc != 0)
         return rc;
     fl__session_reset(s);
     return 0;

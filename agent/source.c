@@ -14,6 +14,17 @@ int
 fl_source_open(fl_source_t *src, const char *path, const char *trust,
                int require_signed, int64_t now_s, fl_error_t *err)
 {
+    fl_bundle_verify_opts_t vo = FL_BUNDLE_VERIFY_OPTS_INIT;
+
+    vo.now_s = now_s;
+    return fl_source_open_opts(src, path, trust, require_signed, &vo, err);
+}
+
+int
+fl_source_open_opts(fl_source_t *src, const char *path, const char *trust,
+                    int require_signed, const fl_bundle_verify_opts_t *vo,
+                    fl_error_t *err)
+{
     struct stat st;
     fl_trust_t *keys = NULL;
     int rc = 0;
@@ -34,6 +45,7 @@ fl_source_open(fl_source_t *src, const char *path, const char *trust,
         if ((rc = fl_migration_dir_load(&src->dir, path, err)) != 0)
             return rc;
         src->migs = &src->dir;
+        src->verified = FL_SOURCE_VERIFIED;
         return 0;
     }
     if (trust == NULL) {
@@ -45,13 +57,27 @@ fl_source_open(fl_source_t *src, const char *path, const char *trust,
     }
     if ((rc = fl_trust_load(&keys, trust, err)) != 0)
         return rc;
-    rc = fl_bundle_load(&src->bundle, path, keys, now_s, err);
+    rc = fl_bundle_load_opts(&src->bundle, path, keys, vo, err);
     fl_trust_destroy(&keys);
     if (rc != 0)
         return rc;
     src->migs = fl_bundle_migrations(src->bundle);
     src->bundle_id = fl_bundle_id(src->bundle);
     src->signer = fl_bundle_signer(src->bundle);
+    /*
+     * A signed bundle is trusted to be what its signer meant, not to be
+     * well-formed: its migrations obey the rules a directory's do.
+     */
+    for (size_t i = 0; i < src->migs->count; i++) {
+        if ((rc = fl_migration_check(&src->migs->items[i], err)) != 0) {
+            fl_error_prefix(err, "bundle \"%s\": ", path);
+            if (err)
+                err->code = FL_EPROTO;
+            fl_source_close(src);
+            return FL_EPROTO;
+        }
+    }
+    src->verified = FL_SOURCE_VERIFIED;
     return 0;
 }
 
@@ -65,4 +91,5 @@ fl_source_close(fl_source_t *src)
     src->migs = NULL;
     src->bundle_id = NULL;
     src->signer = NULL;
+    src->verified = 0;
 }

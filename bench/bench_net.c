@@ -62,7 +62,7 @@ main(int argc, char **argv)
 
     if (fl_pg_open(&pg, argc > 1 ? argv[1] : NULL, "bench_net", &err) != 0)
         s_die("connect", &err);
-    if (fl__session_pin(pg, &session, &err) != 0)
+    if (fl__session_pin(pg, &session, "public", &err) != 0)
         s_die("pin", &err);
     printf("%-8s %-10s %-14s %-14s\n", "tables", "relations", "SELECT 1 (ms)",
            "net (ms)");

@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "common/alloc.h"
+#include "common/str.h"
 
 const fl_cli_command fl_cli_commands[] = {
 #define FL_CLI_COMMAND(name, summary) {#name, summary, fl_cmd_##name},
@@ -39,8 +41,11 @@ int
 fl_cli_report(const char *cmd, const fl_error_t *err, int code)
 {
     char *text = fl_error_format(err);
+    /* Errors quote databases, bundles and files: nothing a terminal acts on. */
+    char *shown = fl_str_escape_controls(text, FL_STR_MULTILINE);
 
-    fprintf(stderr, "flotilla %s: %s\n", cmd, text);
+    fprintf(stderr, "flotilla %s: %s\n", cmd, shown);
+    free(shown);
     free(text);
     return code;
 }
@@ -54,16 +59,33 @@ fl_cli_bad_option(const char *cmd, const char *opt, fl_error_t *err)
     return FL_EXIT_USAGE;
 }
 
+/* The text of fmt and ap, with what a terminal acts on escaped. */
+static char *s_escaped(const char *fmt, va_list ap)
+    __attribute__((format(printf, 1, 0)));
+
+static char *
+s_escaped(const char *fmt, va_list ap)
+{
+    char *text = fl_vasprintf(fmt, ap);
+    char *shown = fl_str_escape_controls(text, FL_STR_MULTILINE);
+
+    free(text);
+    return shown;
+}
+
 int
 fl_cli_usage_error(const char *cmd, const char *fmt, ...)
 {
     va_list ap;
 
-    fprintf(stderr, "flotilla %s: ", cmd);
+    char *shown = NULL;
+
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    shown = s_escaped(fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\nTry \"flotilla %s --help\".\n", cmd);
+    fprintf(stderr, "flotilla %s: %s\nTry \"flotilla %s --help\".\n", cmd,
+            shown, cmd);
+    free(shown);
     return FL_EXIT_USAGE;
 }
 
@@ -92,4 +114,17 @@ fl_cli_main(int argc, char **argv)
     fprintf(stderr, "flotilla: unknown command \"%s\"\n"
                     "Try \"flotilla --help\" for the list of commands.\n", name);
     return FL_EXIT_USAGE;
+}
+
+void
+fl_cli_out(const char *fmt, ...)
+{
+    va_list ap;
+    char *shown = NULL;
+
+    va_start(ap, fmt);
+    shown = s_escaped(fmt, ap);
+    va_end(ap);
+    fputs(shown, stdout);
+    free(shown);
 }

@@ -55,4 +55,11 @@ int fl_cli_bad_option(const char *cmd, const char *opt, fl_error_t *err);
 int fl_cli_usage_error(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/*
+ * printf to stdout for a person: the formatted text with every character
+ * a terminal would act on escaped (common/str.h; newlines and tabs kept),
+ * since what commands print quotes databases and bundles.
+ */
+void fl_cli_out(const char *fmt, ...) FL_PRINTF(1, 2);
+
 #endif

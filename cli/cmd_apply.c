@@ -8,10 +8,11 @@
 #include "agent/pipeline.h"
 #include "agent/source.h"
 #include "cli/cli.h"
-#include "common/alloc.h"
-#include "common/dsn.h"
 #include "cli/commands.h"
 #include "cli/dbcmd.h"
+#include "common/alloc.h"
+#include "common/dsn.h"
+#include "common/json.h"
 
 static const char s_usage[] =
     "Usage: flotilla apply [--db DSN] SOURCE [options]\n"
@@ -22,7 +23,10 @@ static const char s_usage[] =
     "migration runs in one transaction with its ledger row (unless it is\n"
     "no-transaction), so it is applied exactly once or not at all.\n"
     "\n"
-    "  --to VERSION           apply up to and including VERSION\n";
+    "  --to VERSION           apply up to and including VERSION\n"
+    "  --allow-older-release  apply a bundle older than a release applied\n"
+    "                         on its channel (needs --reason; logged)\n"
+    "  --reason TEXT          why, kept in the log\n";
 
 int
 fl_cmd_apply(int argc, char **argv)
@@ -30,6 +34,7 @@ fl_cmd_apply(int argc, char **argv)
     static const struct option opts[] = {
         FL_DBCMD_LONGOPTS,
         FL_DBCMD_PIPELINE_LONGOPTS,
+        {"allow-older-release", no_argument, NULL, FL_OPT_ALLOW_OLDER},
         {"to", required_argument, NULL, FL_OPT_TO},
         {NULL, 0, NULL, 0},
     };
@@ -46,14 +51,14 @@ fl_cmd_apply(int argc, char **argv)
         code = code < 0 ? FL_EXIT_OK : code;
         goto cleanup;
     }
-    rc = fl_pipeline_apply(p, src.migs, &res, &err);
+    rc = fl_pipeline_apply(p, &src, &res, &err);
     code = rc == 0 ? FL_EXIT_OK : fl_dbcmd_exit_code(&err);
     if (c.json) {
-        json_t *o = json_pack("{s:b, s:i, s:i, s:i}", "ok", rc == 0,
+        json_t *o = fl_json_pack("{s:b, s:i, s:i, s:i}", "ok", rc == 0,
                               "applied", res.applied, "skipped", res.skipped,
                               "pending", res.pending);
         if (rc != 0)
-            json_object_set_new(o, "error", json_pack("{s:s, s:s?, s:s?, s:s?}",
+            json_object_set_new(o, "error", fl_json_pack("{s:s, s:s?, s:s?, s:s?}",
                 "message", err.message, "detail", err.detail, "hint", err.hint,
                 "sqlstate", err.sqlstate[0] ? err.sqlstate : NULL));
         fl_dbcmd_print_json(o);

@@ -7,11 +7,13 @@
 #include <string.h>
 
 #include "agent/backups.h"
+#include "agent/ledger.h"
 #include "agent/pg.h"
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "cli/dbcmd.h"
 #include "common/alloc.h"
+#include "common/json.h"
 #include "common/parse.h"
 
 static const char s_usage[] =
@@ -78,22 +80,19 @@ fl_cmd_backups(int argc, char **argv)
         goto cleanup;
     }
     {
-        char *v = NULL;
-        if (fl_pg_query_value(pg, &v, "SELECT to_regclass('flotilla.backups')"
-                              " IS NOT NULL", 0, NULL, &err) != 0) {
+        int exists = fl_ledger_exists(pg, &err);
+        if (exists < 0) {
             code = fl_cli_report("backups", &err, FL_EXIT_FAILED);
             goto cleanup;
         }
-        if (strcmp(v, "t") != 0) {
-            free(v);
+        if (exists == 0) {
             if (c.json)
                 printf("[]\n");
             else
-                printf("no backups (no flotilla ledger in %s)\n",
+                fl_cli_out("no backups (no flotilla ledger in %s)\n",
                        fl_pg_describe(pg));
             goto cleanup;
         }
-        free(v);
     }
     if (strcmp(verb, "list") == 0) {
         if (fl_pg_query(pg, &r,
@@ -109,7 +108,7 @@ fl_cmd_backups(int argc, char **argv)
         if (c.json) {
             json_t *a = json_array();
             for (size_t i = 0; i < r.nrows; i++)
-                json_array_append_new(a, json_pack(
+                json_array_append_new(a, fl_json_pack(
                     "{s:I, s:I, s:s, s:s, s:I, s:I, s:s, s:s, s:s}",
                     "id", (json_int_t)strtoll(fl_pg_value(&r, i, 0), NULL, 10),
                     "version", (json_int_t)strtoll(fl_pg_value(&r, i, 1), NULL, 10),
@@ -124,7 +123,7 @@ fl_cmd_backups(int argc, char **argv)
             json_decref(a);
         } else {
             for (size_t i = 0; i < r.nrows; i++)
-                printf("%4s  v%-5s %-30s %-40s %8s rows %6s added  %s%s%s%s%s\n",
+                fl_cli_out("%4s  v%-5s %-30s %-40s %8s rows %6s added  %s%s%s%s%s\n",
                        fl_pg_value(&r, i, 0), fl_pg_value(&r, i, 1),
                        fl_pg_value(&r, i, 2), fl_pg_value(&r, i, 3),
                        fl_pg_value(&r, i, 4), fl_pg_value(&r, i, 5),
@@ -147,11 +146,11 @@ fl_cmd_backups(int argc, char **argv)
             code = fl_cli_report("backups", &err, FL_EXIT_FAILED);
         } else {
             if (c.json)
-                printf("{\"pruned\": %zu, \"dry_run\": %s, "
+                fl_cli_out("{\"pruned\": %zu, \"dry_run\": %s, "
                        "\"files_not_removed\": %zu}\n", pr.pruned,
                        dry ? "true" : "false", pr.nproblems);
             else
-                printf("%s %zu backup%s%s\n", dry ? "would prune" : "pruned",
+                fl_cli_out("%s %zu backup%s%s\n", dry ? "would prune" : "pruned",
                        pr.pruned, pr.pruned == 1 ? "" : "s",
                        pr.nproblems ? " (some files were not removed, see "
                                       "above)" : "");

@@ -1,6 +1,10 @@
 /*
  * cmd_bundle.c - `flotilla bundle build|verify|inspect`: making and
  * checking signed migration bundles (docs/bundles.md).
+ *
+ * Everything printed from a bundle (notes, names, errors that quote
+ * them) goes through fl_str_escape_controls(): `inspect` exists to look
+ * at bundles nobody trusts yet.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -14,38 +18,103 @@
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "common/alloc.h"
+#include "common/json.h"
 #include "common/parse.h"
+#include "common/str.h"
 #include "proto/bundle.h"
 
 static const char s_usage[] =
     "Usage: flotilla bundle build DIR --sign KEYFILE --out FILE\n"
-    "                             [--expires DURATION] [--note TEXT]\n"
-    "                             [--created UNIX_SECONDS]\n"
-    "       flotilla bundle verify FILE --trust PATH\n"
-    "       flotilla bundle inspect FILE [--trust PATH] [--json]\n"
+    "                             --environment NAME [--selector SELECTOR]\n"
+    "                             [--channel NAME] [--sequence N]\n"
+    "                             [--expires DURATION] [--max-lifetime DURATION]\n"
+    "                             [--note TEXT] [--created UNIX_SECONDS]\n"
+    "       flotilla bundle verify FILE --trust PATH [--max-lifetime DURATION]\n"
+    "       flotilla bundle inspect FILE [--trust PATH] [--max-lifetime DURATION]\n"
+    "                               [--json]\n"
     "\n"
     "build    packs the NNNN_name.sql files of DIR into FILE, signed with the\n"
-    "         secret key KEYFILE (made by \"flotilla keygen\").  --expires\n"
-    "         makes the bundle invalid DURATION (e.g. 30d) after its creation\n"
-    "         time; --created fixes that time (default: now), so the same\n"
-    "         directory gives the same bytes.\n"
+    "         secret key KEYFILE (made by \"flotilla keygen\").  The signed\n"
+    "         scope says where it may be applied: --environment (e.g.\n"
+    "         production) and, with --selector, only targets whose labels\n"
+    "         match (e.g. tier=canary,region=eu).  The release is number\n"
+    "         --sequence (default: the creation time in Unix seconds) on\n"
+    "         --channel (default \"default\"); executors refuse a sequence\n"
+    "         lower than one they applied on the channel.  The bundle\n"
+    "         expires --expires after its creation (default 30d), which may\n"
+    "         not exceed --max-lifetime (default 90d).  --created fixes the\n"
+    "         creation time (default: now), so the same directory gives the\n"
+    "         same bytes.\n"
     "verify   checks FILE against the trusted public keys in PATH (a .pub\n"
-    "         file or a directory of them): exit 0 and one line naming the\n"
-    "         bundle and its signer, or exit 1 and the reason.\n"
-    "inspect  shows the header, migrations and checksums of FILE, and with\n"
-    "         --trust whether it verifies; --json for scripts.\n"
+    "         file or a directory of them, writable only by its owner) and\n"
+    "         its times (--max-lifetime: the longest lifetime accepted,\n"
+    "         default 90d): exit 0 and one line naming the bundle, or exit\n"
+    "         1 and the reason.\n"
+    "inspect  shows the header, release, scope, migrations and checksums of\n"
+    "         FILE, and with --trust whether it verifies (exit 1 when it\n"
+    "         does not); --json for scripts.\n"
     "\n"
     "Exit codes: 0 ok, 1 failed (or not valid), 2 usage.\n";
+
+/* Replaces *field with its escaped form. */
+static void
+s_escape_field(char **field)
+{
+    char *shown = NULL;
+
+    if (*field == NULL)
+        return;
+    shown = fl_str_escape_controls(*field, 0);
+    free(*field);
+    *field = shown;
+}
 
 static int
 s_fail(const char *sub, fl_error_t *err)
 {
     char *cmd = fl_asprintf("bundle %s", sub);
-    int rc = fl_cli_report(cmd, err, FL_EXIT_FAILED);
+    int rc = 0;
 
+    /* Messages may quote a bundle's strings: a file name, a selector. */
+    s_escape_field(&err->message);
+    s_escape_field(&err->detail);
+    s_escape_field(&err->hint);
+    rc = fl_cli_report(cmd, err, FL_EXIT_FAILED);
     free(cmd);
     fl_error_clear(err);
     return rc;
+}
+
+/*
+ * Parses a duration option into whole seconds (rounded up), refusing
+ * zero.  Returns 0 or FL_EINVAL with err prefixed by the option.
+ */
+static int
+s_parse_seconds(int64_t *out, const char *opt, const char *value,
+                fl_error_t *err)
+{
+    int64_t ms = 0;
+
+    if (fl_parse_duration(&ms, value, err) != 0 || ms <= 0) {
+        if (!fl_error_is_set(err))
+            FL_ERR(err, FL_EINVAL, "duration \"%s\" is zero", value);
+        fl_error_prefix(err, "invalid %s: ", opt);
+        return FL_EINVAL;
+    }
+    *out = ms / 1000 + (ms % 1000 != 0);
+    return 0;
+}
+
+/* The verifier's clock, and --max-lifetime when given. */
+static int
+s_verify_opts(fl_bundle_verify_opts_t *opts, const char *max_lifetime,
+              fl_error_t *err)
+{
+    opts->now_s = (int64_t)time(NULL);
+    if (max_lifetime != NULL)
+        return s_parse_seconds(&opts->max_lifetime_s, "--max-lifetime",
+                               max_lifetime, err);
+    return 0;
 }
 
 /* Writes data to path through a temporary file and rename. */
@@ -91,42 +160,74 @@ typedef struct {
     const char *key;
     const char *out;
     const char *expires;
+    const char *max_lifetime;
     const char *note;
     const char *created;
-} s_build_args;
+    const char *channel;
+    const char *sequence;
+    const char *environment;
+    const char *selector;
+} s_args;
+
+/* Fills opts from the command line, the lifetime within the maximum. */
+static int
+s_build_opts(fl_bundle_opts_t *opts, const s_args *a, fl_error_t *err)
+{
+    int64_t lifetime = FL_BUNDLE_DEFAULT_LIFETIME_S;
+    int64_t max = FL_BUNDLE_MAX_LIFETIME_S;
+    char have[32];
+    char most[32];
+
+    opts->created = (int64_t)time(NULL);
+    if (a->created &&
+        fl_parse_int(&opts->created, a->created, 1, INT64_MAX / 2, err) != 0) {
+        fl_error_prefix(err, "invalid --created: ");
+        return FL_EINVAL;
+    }
+    if (a->sequence &&
+        fl_parse_int(&opts->sequence, a->sequence, 1, INT64_MAX, err) != 0) {
+        fl_error_prefix(err, "invalid --sequence: ");
+        return FL_EINVAL;
+    }
+    if ((a->expires &&
+         s_parse_seconds(&lifetime, "--expires", a->expires, err) != 0) ||
+        (a->max_lifetime && s_parse_seconds(&max, "--max-lifetime",
+                                            a->max_lifetime, err) != 0))
+        return FL_EINVAL;
+    if (lifetime > max) {
+        fl_format_duration(have, sizeof(have), lifetime * 1000);
+        fl_format_duration(most, sizeof(most), max * 1000);
+        FL_ERR(err, FL_EINVAL, "invalid --expires: a lifetime of %s is longer "
+                               "than the maximum of %s", have, most);
+        fl_error_set_detail(err, "Agents refuse a bundle valid for longer "
+                                 "than their own maximum lifetime (90 days "
+                                 "unless configured otherwise).");
+        fl_error_set_hint(err, "Use a shorter --expires, or raise "
+                               "--max-lifetime if every agent accepts it.");
+        return FL_EINVAL;
+    }
+    opts->expires = opts->created + lifetime;
+    opts->note = a->note;
+    opts->channel = a->channel;
+    opts->environment = a->environment;
+    opts->selector = a->selector;
+    return 0;
+}
 
 static int
-s_build(const s_build_args *a)
+s_build(const s_args *a)
 {
     fl_error_t err = FL_ERROR_INIT;
     fl_migration_list_t migs = {NULL, 0};
     fl_key_t *key = NULL;
     fl_buf_t bytes = FL_BUF_INIT(FL_BUNDLE_MAX_SIZE);
     fl_bundle_opts_t opts = FL_BUNDLE_OPTS_INIT;
-    int64_t ms = 0;
     char when[64];
     char what[128];
     int rc = FL_EXIT_OK;
 
-    opts.created = (int64_t)time(NULL);
-    opts.note = a->note;
-    if (a->created &&
-        fl_parse_int(&opts.created, a->created, 1, INT64_MAX / 2, &err) != 0) {
-        fl_error_prefix(&err, "invalid --created: ");
-        rc = s_fail("build", &err);
-        goto cleanup;
-    }
-    if (a->expires) {
-        if (fl_parse_duration(&ms, a->expires, &err) != 0 || ms <= 0) {
-            if (!fl_error_is_set(&err))
-                FL_ERR(&err, FL_EINVAL, "duration \"%s\" is zero", a->expires);
-            fl_error_prefix(&err, "invalid --expires: ");
-            rc = s_fail("build", &err);
-            goto cleanup;
-        }
-        opts.expires = opts.created + (ms + 999) / 1000;
-    }
-    if (fl_migration_dir_load(&migs, a->dir, &err) != 0 ||
+    if (s_build_opts(&opts, a, &err) != 0 ||
+        fl_migration_dir_load(&migs, a->dir, &err) != 0 ||
         fl_key_load(&key, a->key, &err) != 0 ||
         fl_bundle_build(&bytes, &migs, key, &opts, &err) != 0 ||
         s_write_file(a->out, bytes.data, bytes.len, &err) != 0) {
@@ -135,8 +236,11 @@ s_build(const s_build_args *a)
     }
     fl_bundle_format_time(when, sizeof(when), opts.expires);
     s_versions(what, sizeof(what), &migs);
-    printf("wrote %s: %s, signed by key %s, expires %s\n", a->out, what,
-           fl_key_id(key), when);
+    printf("wrote %s: %s, signed by key %s, channel %s sequence %lld, "
+           "environment %s, expires %s\n", a->out, what, fl_key_id(key),
+           opts.channel ? opts.channel : FL_BUNDLE_DEFAULT_CHANNEL,
+           (long long)(opts.sequence ? opts.sequence : opts.created),
+           opts.environment, when);
 cleanup:
     fl_buf_release(&bytes);
     fl_key_destroy(&key);
@@ -145,25 +249,31 @@ cleanup:
 }
 
 static int
-s_verify(const char *file, const char *trust_path)
+s_verify(const char *file, const char *trust_path, const char *max_lifetime)
 {
     fl_error_t err = FL_ERROR_INIT;
+    fl_bundle_verify_opts_t opts = FL_BUNDLE_VERIFY_OPTS_INIT;
     fl_trust_t *trust = NULL;
     fl_bundle_t *b = NULL;
     char when[64];
     char what[128];
     int rc = FL_EXIT_OK;
 
-    if (fl_trust_load(&trust, trust_path, &err) != 0 ||
-        fl_bundle_load(&b, file, trust, (int64_t)time(NULL), &err) != 0) {
+    if (s_verify_opts(&opts, max_lifetime, &err) != 0 ||
+        fl_trust_load(&trust, trust_path, &err) != 0 ||
+        fl_bundle_load_opts(&b, file, trust, &opts, &err) != 0) {
         fl_error_prefix(&err, "\"%s\": ", file);
         rc = s_fail("verify", &err);
         goto cleanup;
     }
     fl_bundle_format_time(when, sizeof(when), fl_bundle_expires(b));
     s_versions(what, sizeof(what), fl_bundle_migrations(b));
-    printf("%s: valid bundle %s (%s) signed by trusted key %s, expires %s\n",
-           file, fl_bundle_id(b), what, fl_bundle_signer(b), when);
+    printf("%s: valid bundle %s (%s; channel %s sequence %lld; environment "
+           "%s%s%s) signed by trusted key %s, expires %s\n",
+           file, fl_bundle_id(b), what, fl_bundle_channel(b),
+           (long long)fl_bundle_sequence(b), fl_bundle_environment(b),
+           fl_bundle_selector(b)[0] ? ", selector " : "",
+           fl_bundle_selector(b), fl_bundle_signer(b), when);
 cleanup:
     fl_bundle_destroy(&b);
     fl_trust_destroy(&trust);
@@ -183,41 +293,62 @@ s_migration_json(const fl_migration_t *m)
             json_array_append_new(sections, json_string(names[i]));
     for (size_t i = 0; i < m->nallows; i++)
         json_array_append_new(allows,
-                              json_pack("{s:s, s:s}", "rule", m->allows[i].rule,
-                                        "reason", m->allows[i].reason));
-    return json_pack("{s:I, s:s, s:s, s:s, s:o, s:b, s:I, s:I, s:o}",
-                     "version", (json_int_t)m->version, "name", m->name,
-                     "file", m->file, "checksum", m->checksum_hex,
+                              fl_json_pack("{s:o, s:o}", "rule",
+                                        fl_json_text(m->allows[i].rule),
+                                        "reason",
+                                        fl_json_text(m->allows[i].reason)));
+    return fl_json_pack("{s:I, s:o, s:o, s:s, s:o, s:b, s:I, s:I, s:o}",
+                     "version", (json_int_t)m->version, "name",
+                     fl_json_text(m->name), "file", fl_json_text(m->file),
+                     "checksum", m->checksum_hex,
                      "sections", sections, "no_transaction", m->no_transaction,
                      "lock_timeout_ms", (json_int_t)m->lock_timeout_ms,
                      "statement_timeout_ms",
                      (json_int_t)m->statement_timeout_ms, "allow", allows);
 }
 
-static void
+static int
 s_print_json(const fl_bundle_t *b, const char *trust_state,
-             const char *trust_error)
+             const char *trust_error, fl_error_t *err)
 {
     const fl_migration_list_t *l = fl_bundle_migrations(b);
     json_t *migs = json_array();
     json_t *o = NULL;
     char *s = NULL;
+    int rc = 0;
 
     for (size_t i = 0; i < l->count; i++)
         json_array_append_new(migs, s_migration_json(&l->items[i]));
-    o = json_pack("{s:s, s:i, s:s, s:s, s:I, s:I, s:s, s:s, s:o*, s:o}",
+    o = fl_json_pack("{s:s, s:i, s:s, s:s, s:s, s:I, s:s, s:o, s:I, s:I, s:o, "
+                  "s:s, s:o, s:o}",
                   "id", fl_bundle_id(b), "format", fl_bundle_format(b),
                   "digest", fl_bundle_digest_hex(b), "signer",
-                  fl_bundle_signer(b), "created",
-                  (json_int_t)fl_bundle_created(b), "expires",
-                  (json_int_t)fl_bundle_expires(b), "note", fl_bundle_note(b),
-                  "trusted", trust_state, "trust_error",
-                  trust_error ? json_string(trust_error) : json_null(),
+                  fl_bundle_signer(b), "channel", fl_bundle_channel(b),
+                  "sequence", (json_int_t)fl_bundle_sequence(b),
+                  "environment", fl_bundle_environment(b), "selector",
+                  fl_bundle_selector(b)[0]
+                      ? json_string(fl_bundle_selector(b))
+                      : json_null(),
+                  "created", (json_int_t)fl_bundle_created(b), "expires",
+                  (json_int_t)fl_bundle_expires(b), "note",
+                  fl_json_text(fl_bundle_note(b)), "trusted", trust_state,
+                  "trust_error",
+                  trust_error ? fl_json_text(trust_error) : json_null(),
                   "migrations", migs);
-    s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    printf("%s\n", s);
+    /*
+     * ENSURE_ASCII: C1 and bidirectional controls come out as \uXXXX,
+     * as the C0 controls always do; the values read back unchanged.
+     */
+    if (o != NULL)
+        s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER |
+                              JSON_ENSURE_ASCII);
+    if (s == NULL)
+        rc = FL_ERR(err, FL_EFAIL, "could not encode the bundle as JSON");
+    else
+        printf("%s\n", s);
     free(s);
     json_decref(o);
+    return rc;
 }
 
 static void
@@ -227,32 +358,48 @@ s_print_text(const fl_bundle_t *b, const char *trust_state,
     const fl_migration_list_t *l = fl_bundle_migrations(b);
     char created[64];
     char expires[64];
+    char *note = fl_str_escape_controls(fl_bundle_note(b), 0);
+    char *why = trust_error ? fl_str_escape_controls(trust_error, 0) : NULL;
 
     fl_bundle_format_time(created, sizeof(created), fl_bundle_created(b));
     fl_bundle_format_time(expires, sizeof(expires), fl_bundle_expires(b));
     printf("bundle   %s\nformat   %d\ndigest   %s\nsigner   %s\n"
+           "channel  %s\nsequence %lld\nenv      %s\nselector %s\n"
            "created  %s\nexpires  %s\nnote     %s\ntrusted  %s%s%s%s\n"
            "migrations:\n",
            fl_bundle_id(b), fl_bundle_format(b), fl_bundle_digest_hex(b),
-           fl_bundle_signer(b), created, expires, fl_bundle_note(b),
-           trust_state, trust_error ? " (" : "", trust_error ? trust_error : "",
-           trust_error ? ")" : "");
+           fl_bundle_signer(b), fl_bundle_channel(b),
+           (long long)fl_bundle_sequence(b), fl_bundle_environment(b),
+           fl_bundle_selector(b)[0] ? fl_bundle_selector(b) : "(any target)",
+           created, expires, note, trust_state, why ? " (" : "",
+           why ? why : "", why ? ")" : "");
     for (size_t i = 0; i < l->count; i++) {
         const fl_migration_t *m = &l->items[i];
+        char *name = fl_str_escape_controls(m->name, 0);
 
         printf("  %-6lld %-32s sha256:%s%s%s%s%s%s\n", (long long)m->version,
-               m->name, m->checksum_hex, m->down ? " down" : "",
+               name, m->checksum_hex, m->down ? " down" : "",
                m->validate ? " validate" : "", m->verify ? " verify" : "",
                m->no_transaction ? " no-transaction" : "",
                m->nallows ? " allow" : "");
+        free(name);
     }
+    free(note);
+    free(why);
 }
 
+/*
+ * Shows FILE; with a trust store, says whether it verifies and exits 1
+ * when it does not, so that no script takes a shown bundle for a trusted
+ * one.
+ */
 static int
-s_inspect(const char *file, const char *trust_path, int json)
+s_inspect(const char *file, const char *trust_path, const char *max_lifetime,
+          int json)
 {
     fl_error_t err = FL_ERROR_INIT;
     fl_error_t terr = FL_ERROR_INIT;
+    fl_bundle_verify_opts_t opts = FL_BUNDLE_VERIFY_OPTS_INIT;
     fl_trust_t *trust = NULL;
     fl_bundle_t *b = NULL;
     unsigned char *data = NULL;
@@ -260,27 +407,31 @@ s_inspect(const char *file, const char *trust_path, int json)
     const char *state = "not checked";
     int rc = FL_EXIT_OK;
 
-    if (fl_bundle_read_file(&data, &len, file, &err) != 0 ||
+    if (s_verify_opts(&opts, max_lifetime, &err) != 0 ||
+        fl_bundle_read_file(&data, &len, file, &err) != 0 ||
         (trust_path && fl_trust_load(&trust, trust_path, &err) != 0)) {
         rc = s_fail("inspect", &err);
         goto cleanup;
     }
     if (trust != NULL) {
-        if (fl_bundle_verify_bytes(&b, data, len, trust, (int64_t)time(NULL),
-                                   &terr) == 0)
+        if (fl_bundle_verify_bytes(&b, data, len, trust, &opts, &terr) == 0) {
             state = "yes";
-        else
+        } else {
             state = "no";
+            rc = FL_EXIT_FAILED;
+        }
     }
     if (b == NULL && fl_bundle_decode_unverified(&b, data, len, &err) != 0) {
         fl_error_prefix(&err, "\"%s\": ", file);
         rc = s_fail("inspect", &err);
         goto cleanup;
     }
-    if (json)
-        s_print_json(b, state, terr.message);
-    else
+    if (json) {
+        if (s_print_json(b, state, terr.message, &err) != 0)
+            rc = s_fail("inspect", &err);
+    } else {
         s_print_text(b, state, terr.message);
+    }
 cleanup:
     fl_error_clear(&terr);
     fl_bundle_destroy(&b);
@@ -288,6 +439,15 @@ cleanup:
     free(data);
     return rc;
 }
+
+/* Long options without a short form. */
+enum {
+    S_OPT_CHANNEL = 256,
+    S_OPT_SEQUENCE,
+    S_OPT_ENVIRONMENT,
+    S_OPT_SELECTOR,
+    S_OPT_MAX_LIFETIME
+};
 
 int
 fl_cmd_bundle(int argc, char **argv)
@@ -298,17 +458,23 @@ fl_cmd_bundle(int argc, char **argv)
         {"expires", required_argument, NULL, 'e'},
         {"note", required_argument, NULL, 'n'},
         {"created", required_argument, NULL, 'c'},
+        {"channel", required_argument, NULL, S_OPT_CHANNEL},
+        {"sequence", required_argument, NULL, S_OPT_SEQUENCE},
+        {"environment", required_argument, NULL, S_OPT_ENVIRONMENT},
+        {"selector", required_argument, NULL, S_OPT_SELECTOR},
+        {"max-lifetime", required_argument, NULL, S_OPT_MAX_LIFETIME},
         {"trust", required_argument, NULL, 't'},
         {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    s_build_args ba = {NULL, NULL, NULL, NULL, NULL, NULL};
+    s_args a;
     const char *trust = NULL;
     const char *sub = NULL;
     int json = 0;
     int c;
 
+    memset(&a, 0, sizeof(a));
     if (argc >= 2 && argv[1][0] != '-')
         sub = argv[1];
     /* Parse the options after the subcommand as a program of its own. */
@@ -316,11 +482,16 @@ fl_cmd_bundle(int argc, char **argv)
     argv += sub ? 1 : 0;
     while ((c = getopt_long(argc, argv, "s:o:e:n:c:t:jh", opts, NULL)) != -1) {
         switch (c) {
-        case 's': ba.key = optarg; break;
-        case 'o': ba.out = optarg; break;
-        case 'e': ba.expires = optarg; break;
-        case 'n': ba.note = optarg; break;
-        case 'c': ba.created = optarg; break;
+        case 's': a.key = optarg; break;
+        case 'o': a.out = optarg; break;
+        case 'e': a.expires = optarg; break;
+        case 'n': a.note = optarg; break;
+        case 'c': a.created = optarg; break;
+        case S_OPT_CHANNEL: a.channel = optarg; break;
+        case S_OPT_SEQUENCE: a.sequence = optarg; break;
+        case S_OPT_ENVIRONMENT: a.environment = optarg; break;
+        case S_OPT_SELECTOR: a.selector = optarg; break;
+        case S_OPT_MAX_LIFETIME: a.max_lifetime = optarg; break;
         case 't': trust = optarg; break;
         case 'j': json = 1; break;
         case 'h':
@@ -338,23 +509,27 @@ fl_cmd_bundle(int argc, char **argv)
                                             "%s argument", sub,
                                   strcmp(sub, "build") == 0 ? "DIR" : "FILE");
     if (strcmp(sub, "build") == 0) {
-        if (ba.key == NULL || ba.out == NULL || trust || json)
+        if (a.key == NULL || a.out == NULL || a.environment == NULL || trust ||
+            json)
             return fl_cli_usage_error("bundle", "\"bundle build\" needs "
-                                                "--sign and --out, and takes "
-                                                "no --trust or --json");
-        ba.dir = argv[optind];
-        return s_build(&ba);
+                                                "--sign, --out and "
+                                                "--environment, and takes no "
+                                                "--trust or --json");
+        a.dir = argv[optind];
+        return s_build(&a);
     }
-    if (ba.key || ba.out || ba.expires || ba.note || ba.created)
-        return fl_cli_usage_error("bundle", "\"bundle %s\" takes only --trust "
-                                            "and --json", sub);
+    if (a.key || a.out || a.expires || a.note || a.created || a.channel ||
+        a.sequence || a.environment || a.selector)
+        return fl_cli_usage_error("bundle", "\"bundle %s\" takes only "
+                                            "--trust, --max-lifetime and "
+                                            "--json", sub);
     if (strcmp(sub, "verify") == 0) {
         if (trust == NULL || json)
             return fl_cli_usage_error("bundle", "\"bundle verify\" needs "
                                                 "--trust PATH");
-        return s_verify(argv[optind], trust);
+        return s_verify(argv[optind], trust, a.max_lifetime);
     }
     if (strcmp(sub, "inspect") == 0)
-        return s_inspect(argv[optind], trust, json);
+        return s_inspect(argv[optind], trust, a.max_lifetime, json);
     return fl_cli_usage_error("bundle", "unknown subcommand \"%s\"", sub);
 }

@@ -11,6 +11,7 @@
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "cli/dbcmd.h"
+#include "common/json.h"
 
 static const char s_usage[] =
     "Usage: flotilla locks [--db DSN] [--json]\n"
@@ -57,7 +58,7 @@ s_print(const fl_pg_result_t *r, size_t row, int depth, int *seen)
     if (seen[row] || depth > 16)
         return;
     seen[row] = 1;
-    printf("%*s%s PID %s  app=\"%s\" state=%s age=%s wait=%s\n%*s    %s\n",
+    fl_cli_out("%*s%s PID %s  app=\"%s\" state=%s age=%s wait=%s\n%*s    %s\n",
            depth * 4, "", depth ? "└─ blocked:" : "blocker:", pid,
            fl_pg_value(r, row, 2), fl_pg_value(r, row, 3),
            fl_pg_value(r, row, 4), fl_pg_value(r, row, 5), depth * 4, "",
@@ -106,7 +107,7 @@ fl_cmd_locks(int argc, char **argv)
                 if (p)
                     p++;
             }
-            json_array_append_new(a, json_pack(
+            json_array_append_new(a, fl_json_pack(
                 "{s:i, s:o, s:s, s:s, s:s, s:s, s:s}",
                 "pid", (int)strtol(fl_pg_value(&r, i, 0), NULL, 10),
                 "blocked_by", by, "application", fl_pg_value(&r, i, 2),
@@ -116,7 +117,7 @@ fl_cmd_locks(int argc, char **argv)
         fl_dbcmd_print_json(a);
         json_decref(a);
     } else if (r.nrows == 0) {
-        printf("no session is blocked\n");
+        fl_cli_out("no session is blocked\n");
     } else {
         int *seen = calloc(r.nrows, sizeof(int));
         /* Roots: sessions that block others and wait for nobody. */

@@ -6,11 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/ledger.h"
 #include "agent/pg.h"
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "cli/dbcmd.h"
 #include "common/alloc.h"
+#include "common/json.h"
 #include "common/parse.h"
 
 static const char s_usage[] =
@@ -68,17 +70,20 @@ fl_cmd_log(int argc, char **argv)
         code = fl_cli_report("log", &err, FL_EXIT_CONNECT);
         goto cleanup;
     }
-    if (fl_pg_query_value(pg, &v, "SELECT to_regclass('flotilla.migration_logs')"
-                          " IS NOT NULL", 0, NULL, &err) != 0) {
-        code = fl_cli_report("log", &err, FL_EXIT_FAILED);
-        goto cleanup;
-    }
-    if (strcmp(v, "t") != 0) {
-        FL_ERR(&err, FL_ENOTFOUND, "database \"%s\" has no flotilla ledger",
-               fl_pg_describe(pg));
-        fl_error_set_hint(&err, "Nothing was ever applied here with flotilla.");
-        code = fl_cli_report("log", &err, FL_EXIT_FAILED);
-        goto cleanup;
+    {
+        int exists = fl_ledger_exists(pg, &err);
+        if (exists < 0) {
+            code = fl_cli_report("log", &err, FL_EXIT_FAILED);
+            goto cleanup;
+        }
+        if (exists == 0) {
+            FL_ERR(&err, FL_ENOTFOUND, "database \"%s\" has no flotilla "
+                   "ledger", fl_pg_describe(pg));
+            fl_error_set_hint(&err, "Nothing was ever applied here with "
+                                    "flotilla.");
+            code = fl_cli_report("log", &err, FL_EXIT_FAILED);
+            goto cleanup;
+        }
     }
     sql = fl_asprintf(
         "SELECT id, to_char(created_at, 'YYYY-MM-DD HH24:MI:SS.MS TZ'),"
@@ -96,7 +101,7 @@ fl_cmd_log(int argc, char **argv)
     if (c.json) {
         json_t *a = json_array();
         for (size_t i = 0; i < r.nrows; i++)
-            json_array_append_new(a, json_pack(
+            json_array_append_new(a, fl_json_pack(
                 "{s:I, s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:s}",
                 "id", (json_int_t)strtoll(fl_pg_value(&r, i, 0), NULL, 10),
                 "created_at", fl_pg_value(&r, i, 1),
@@ -111,7 +116,7 @@ fl_cmd_log(int argc, char **argv)
         json_decref(a);
     } else {
         for (size_t i = 0; i < r.nrows; i++)
-            printf("%s  %-5s %-12s %-8s %6s ms  %s\n", fl_pg_value(&r, i, 1),
+            fl_cli_out("%s  %-5s %-12s %-8s %6s ms  %s\n", fl_pg_value(&r, i, 1),
                    fl_pg_value(&r, i, 2), fl_pg_value(&r, i, 4),
                    fl_pg_value(&r, i, 5), fl_pg_value(&r, i, 6),
                    fl_pg_value(&r, i, 7));

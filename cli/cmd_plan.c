@@ -26,7 +26,10 @@ static const char s_usage[] =
     "not the ledger, not the schema, not the data.  Exit 0 when apply would\n"
     "go ahead, 3 when it would be refused or fail.\n"
     "\n"
-    "  --to VERSION           plan up to and including VERSION\n";
+    "  --to VERSION           plan up to and including VERSION\n"
+    "  --allow-older-release  plan a bundle older than a release applied on\n"
+    "                         its channel (needs --reason)\n"
+    "  --reason TEXT          why\n";
 
 static void
 s_print_text(const json_t *report)
@@ -35,69 +38,69 @@ s_print_text(const json_t *report)
     size_t i, j, k;
     json_t *m, *st, *x;
 
-    printf("plan for %s (PostgreSQL %lld)\n",
+    fl_cli_out("plan for %s (PostgreSQL %lld)\n",
            json_string_value(json_object_get(report, "target")),
            (long long)json_integer_value(json_object_get(report, "server_version")));
     if (json_object_get(report, "problem"))
-        printf("  refused: %s\n",
+        fl_cli_out("  refused: %s\n",
                json_string_value(json_object_get(report, "problem")));
     json_array_foreach(migs, i, m) {
         const char *state = json_string_value(json_object_get(m, "state"));
-        printf("\n%s [%s, %s]\n", json_string_value(json_object_get(m, "file")),
+        fl_cli_out("\n%s [%s, %s]\n", json_string_value(json_object_get(m, "file")),
                state, json_string_value(json_object_get(m, "transaction")));
         if (!json_object_get(m, "verdict"))
             continue;
         json_array_foreach(json_object_get(m, "validate"), j, x)
-            printf("  validate %s: %s\n",
+            fl_cli_out("  validate %s: %s\n",
                    json_string_value(json_object_get(x, "at")),
                    json_is_true(json_object_get(x, "ok")) ? "ok" : "FAILED");
         json_array_foreach(json_object_get(m, "statements"), j, st) {
             json_t *locks = json_object_get(st, "locks");
-            printf("  %lld. line %lld: %s\n",
+            fl_cli_out("  %lld. line %lld: %s\n",
                    (long long)json_integer_value(json_object_get(st, "index")),
                    (long long)json_integer_value(json_object_get(st, "line")),
                    json_string_value(json_object_get(st, "kind")));
             json_array_foreach(locks, k, x)
-                printf("       lock %s on %s%s\n",
+                fl_cli_out("       lock %s on %s%s\n",
                        json_string_value(json_object_get(x, "lock")),
                        json_string_value(json_object_get(x, "table")),
                        json_is_true(json_object_get(x, "writes")) ? " (writes)" : "");
             if (json_is_true(json_object_get(st, "rewrites")))
-                printf("       rewrites the table\n");
+                fl_cli_out("       rewrites the table\n");
             if (json_is_true(json_object_get(st, "scans")))
-                printf("       scans the table under its lock\n");
+                fl_cli_out("       scans the table under its lock\n");
             if (json_is_true(json_object_get(st, "no_transaction")))
-                printf("       must run outside a transaction\n");
+                fl_cli_out("       must run outside a transaction\n");
             json_array_foreach(json_object_get(st, "backup"), k, x)
-                printf("       backup of %s before it runs\n", json_string_value(x));
+                fl_cli_out("       backup of %s before it runs\n", json_string_value(x));
             json_array_foreach(json_object_get(st, "checks"), k, x)
-                printf("       check %s: %s%s%s\n",
+                fl_cli_out("       check %s: %s%s%s\n",
                        json_string_value(json_object_get(x, "target")),
                        json_is_true(json_object_get(x, "ok")) ? "ok" : "FAILED",
                        json_object_get(x, "problem") ? ": " : "",
                        json_object_get(x, "problem")
                            ? json_string_value(json_object_get(x, "problem")) : "");
             if (json_object_get(st, "rehearsal"))
-                printf("       rehearsal: %s\n",
+                fl_cli_out("       rehearsal: %s\n",
                        json_string_value(json_object_get(st, "rehearsal")));
             json_array_foreach(json_object_get(st, "observed_locks"), k, x)
-                printf("       observed: took %s\n", json_string_value(x));
+                fl_cli_out("       observed: took %s\n", json_string_value(x));
             json_array_foreach(json_object_get(st, "observed_rewrites"), k, x)
-                printf("       observed: rewrote %s\n", json_string_value(x));
+                fl_cli_out("       observed: rewrote %s\n", json_string_value(x));
         }
         json_array_foreach(json_object_get(m, "lint"), j, x)
-            printf("  lint %s %s at line %lld: %s\n",
+            fl_cli_out("  lint %s %s at line %lld: %s\n",
                    json_string_value(json_object_get(x, "severity")),
                    json_string_value(json_object_get(x, "rule")),
                    (long long)json_integer_value(json_object_get(x, "line")),
                    json_string_value(json_object_get(x, "message")));
-        printf("  verdict: %s%s%s\n",
+        fl_cli_out("  verdict: %s%s%s\n",
                json_string_value(json_object_get(m, "verdict")),
                json_object_get(m, "problem") ? ": " : "",
                json_object_get(m, "problem")
                    ? json_string_value(json_object_get(m, "problem")) : "");
     }
-    printf("\n%s: %lld migration%s pending\n",
+    fl_cli_out("\n%s: %lld migration%s pending\n",
            json_is_true(json_object_get(report, "ok")) ? "OK, apply would go ahead"
                                                        : "NOT OK, apply would stop",
            (long long)json_integer_value(json_object_get(report, "pending")),
@@ -110,6 +113,7 @@ fl_cmd_plan(int argc, char **argv)
     static const struct option opts[] = {
         FL_DBCMD_LONGOPTS,
         FL_DBCMD_PIPELINE_LONGOPTS,
+        {"allow-older-release", no_argument, NULL, FL_OPT_ALLOW_OLDER},
         {"to", required_argument, NULL, FL_OPT_TO},
         {NULL, 0, NULL, 0},
     };
@@ -129,7 +133,7 @@ fl_cmd_plan(int argc, char **argv)
         code = code < 0 ? FL_EXIT_OK : code;
         goto cleanup;
     }
-    if (fl_pipeline_plan(p, src.migs, &report, &err) != 0) {
+    if (fl_pipeline_plan(p, &src, &report, &err) != 0) {
         code = fl_cli_report("plan", &err, FL_EXIT_FAILED);
         goto cleanup;
     }

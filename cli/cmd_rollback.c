@@ -6,21 +6,26 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "agent/pipeline.h"
+#include "agent/source.h"
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "cli/dbcmd.h"
 #include "common/alloc.h"
+#include "common/json.h"
 #include "common/parse.h"
 
 static const char s_usage[] =
     "Usage: flotilla rollback [--db DSN] (--last | --to VERSION | --bundle ID)\n"
     "                         [--accept-loss] [--accept-schema-diff]\n"
-    "                         [--reason TEXT]\n"
+    "                         [--reason TEXT] (SOURCE | --down-from-ledger)\n"
     "\n"
     "Rolls back applied migrations newest first, each in one transaction:\n"
-    "runs its down section (kept in the ledger when it was applied), puts\n"
+    "runs its down section, taken from SOURCE (the bundle or directory that\n"
+    "was applied: each migration's checksum must be the one the ledger\n"
+    "recorded; a bundle is verified against --trust first), puts\n"
     "back the rows the migration changed or deleted and removes the rows it\n"
     "added (with triggers and foreign-key actions off), sets back the\n"
     "sequences it reset, and proves every row.  Anything that cannot be\n"
@@ -39,10 +44,14 @@ static const char s_usage[] =
     "  --accept-schema-diff   finish even when the schema is not back to what\n"
     "                         it was; the difference is recorded\n"
     "  --reason TEXT          why (required with either accept option;\n"
-    "                         recorded in the ledger and the log)\n";
+    "                         recorded in the ledger and the log)\n"
+    "  --down-from-ledger     the source is lost: run the copy of down the\n"
+    "                         ledger kept when the migration was applied\n"
+    "                         (said in the log); flotilla otherwise never\n"
+    "                         executes text read back from a database\n";
 
 enum { S_OPT_LAST = 2000, S_OPT_BUNDLE, S_OPT_ACCEPT_LOSS, S_OPT_ACCEPT_DIFF,
-       S_OPT_REASON };
+       S_OPT_DOWN_FROM_LEDGER };
 
 int
 fl_cmd_rollback(int argc, char **argv)
@@ -55,10 +64,11 @@ fl_cmd_rollback(int argc, char **argv)
         {"bundle", required_argument, NULL, S_OPT_BUNDLE},
         {"accept-loss", no_argument, NULL, S_OPT_ACCEPT_LOSS},
         {"accept-schema-diff", no_argument, NULL, S_OPT_ACCEPT_DIFF},
-        {"reason", required_argument, NULL, S_OPT_REASON},
+        {"down-from-ledger", no_argument, NULL, S_OPT_DOWN_FROM_LEDGER},
         {NULL, 0, NULL, 0},
     };
     fl_dbcmd_t c;
+    fl_source_t src = FL_SOURCE_INIT;
     fl_pipeline_t *p = NULL;
     fl_error_t err = FL_ERROR_INIT;
     const char *bundle = NULL;
@@ -93,8 +103,8 @@ fl_cmd_rollback(int argc, char **argv)
                 c.popts.accept_schema_diff = 1;
             continue;
         }
-        if (opt == S_OPT_REASON) {
-            c.popts.reason = optarg;
+        if (opt == S_OPT_DOWN_FROM_LEDGER) {
+            c.popts.down_from_ledger = 1;
             continue;
         }
         if (opt == FL_OPT_TO) {
@@ -116,9 +126,14 @@ fl_cmd_rollback(int argc, char **argv)
         }
     }
     free(usage);
-    if (optind != argc)
+    if (optind < argc - 1)
         return fl_cli_usage_error("rollback", "unexpected argument \"%s\"",
-                                  argv[optind]);
+                                  argv[optind + 1]);
+    if (optind == argc && !c.popts.down_from_ledger)
+        return fl_cli_usage_error("rollback", "give the SOURCE that was "
+                                  "applied (a bundle or a migrations "
+                                  "directory), or --down-from-ledger if it "
+                                  "is lost");
     if (nmodes != 1)
         return fl_cli_usage_error("rollback", "give exactly one of --last, "
                                   "--to VERSION, --bundle ID");
@@ -128,21 +143,25 @@ fl_cmd_rollback(int argc, char **argv)
                                   "--accept-schema-diff need --reason TEXT");
     if ((code = fl_dbcmd_start(&c)) != 0)
         return code;
+    if (optind < argc &&
+        (code = fl_dbcmd_open_source(&c, argv[optind], &src)) != 0)
+        goto cleanup;
     if (fl_pipeline_open(&p, &c.popts, &err) != 0) {
         code = fl_cli_report("rollback", &err, FL_EXIT_CONNECT);
         goto cleanup;
     }
-    rc = fl_pipeline_rollback(p, last ? FL_ROLLBACK_LAST
-                                      : bundle ? FL_ROLLBACK_BUNDLE
-                                               : FL_ROLLBACK_TO,
+    rc = fl_pipeline_rollback(p, optind < argc ? &src : NULL,
+                              last ? FL_ROLLBACK_LAST
+                                   : bundle ? FL_ROLLBACK_BUNDLE
+                                            : FL_ROLLBACK_TO,
                               c.popts.to_version, bundle, &count, &err);
     code = rc == 0 ? FL_EXIT_OK : fl_dbcmd_exit_code(&err);
     if (code == FL_EXIT_REFUSED)
         code = FL_EXIT_FAILED;
     if (c.json) {
-        json_t *o = json_pack("{s:b, s:i}", "ok", rc == 0, "rolled_back", count);
+        json_t *o = fl_json_pack("{s:b, s:i}", "ok", rc == 0, "rolled_back", count);
         if (rc != 0)
-            json_object_set_new(o, "error", json_pack("{s:s, s:s?, s:s?}",
+            json_object_set_new(o, "error", fl_json_pack("{s:s, s:s?, s:s?}",
                 "message", err.message, "detail", err.detail, "hint", err.hint));
         fl_dbcmd_print_json(o);
         json_decref(o);
@@ -153,6 +172,7 @@ fl_cmd_rollback(int argc, char **argv)
         fl_cli_report("rollback", &err, code);
 cleanup:
     fl_pipeline_close(&p);
+    fl_source_close(&src);
     fl_error_clear(&err);
     fl_dbcmd_stop(&c);
     return code;

@@ -14,6 +14,7 @@
 #include "cli/commands.h"
 #include "cli/dbcmd.h"
 #include "common/alloc.h"
+#include "common/json.h"
 
 static const char s_usage[] =
     "Usage: flotilla status [--db DSN] [SOURCE] [--trust PATH] [--json]\n"
@@ -67,7 +68,7 @@ fl_cmd_status(int argc, char **argv)
     json_object_set_new(out, "migrations", applied);
     for (size_t i = 0; i < ledger.count; i++) {
         const fl_ledger_row_t *r = &ledger.items[i];
-        json_array_append_new(applied, json_pack(
+        json_array_append_new(applied, fl_json_pack(
             "{s:I, s:s, s:s, s:s?, s:s, s:s, s:s?, s:s, s:I, s:I, s:i, s:s?}",
             "version", (json_int_t)r->version, "name", r->name,
             "checksum", r->checksum, "bundle", r->bundle_id,
@@ -85,12 +86,12 @@ fl_cmd_status(int argc, char **argv)
             const fl_ledger_row_t *r = fl_ledger_find(&ledger, m->version);
             if (r && strcmp(r->status, "applied") == 0) {
                 if (strcmp(r->checksum, m->checksum_hex) != 0)
-                    json_array_append_new(drift, json_pack(
+                    json_array_append_new(drift, fl_json_pack(
                         "{s:I, s:s, s:s, s:s}", "version", (json_int_t)m->version,
                         "file", m->file, "applied_checksum", r->checksum,
                         "source_checksum", m->checksum_hex));
             } else {
-                json_array_append_new(pending, json_pack("{s:I, s:s}",
+                json_array_append_new(pending, fl_json_pack("{s:I, s:s}",
                     "version", (json_int_t)m->version, "file", m->file));
             }
         }
@@ -104,11 +105,11 @@ fl_cmd_status(int argc, char **argv)
     } else {
         size_t i;
         json_t *x;
-        printf("%s: %zu migration%s in the ledger\n", fl_pg_describe(pg),
+        fl_cli_out("%s: %zu migration%s in the ledger\n", fl_pg_describe(pg),
                ledger.count, ledger.count == 1 ? "" : "s");
         for (i = 0; i < ledger.count; i++) {
             const fl_ledger_row_t *r = &ledger.items[i];
-            printf("  %04lld %-30s %-11s %.12s  %s  %s  %lld ms%s%s\n",
+            fl_cli_out("  %04lld %-30s %-11s %.12s  %s  %s  %lld ms%s%s\n",
                    (long long)r->version, r->name, r->status, r->checksum,
                    r->finished_at ? r->finished_at : r->started_at,
                    r->applied_by, (long long)r->duration_ms,
@@ -116,11 +117,11 @@ fl_cmd_status(int argc, char **argv)
                    r->error_message ? r->error_message : "");
         }
         if (pending) {
-            printf("%zu pending:\n", json_array_size(pending));
+            fl_cli_out("%zu pending:\n", json_array_size(pending));
             json_array_foreach(pending, i, x)
-                printf("  %s\n", json_string_value(json_object_get(x, "file")));
+                fl_cli_out("  %s\n", json_string_value(json_object_get(x, "file")));
             json_array_foreach(drift, i, x)
-                printf("DRIFT: %s was applied with checksum %.12s; the source "
+                fl_cli_out("DRIFT: %s was applied with checksum %.12s; the source "
                        "now has %.12s\n",
                        json_string_value(json_object_get(x, "file")),
                        json_string_value(json_object_get(x, "applied_checksum")),

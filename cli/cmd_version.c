@@ -11,6 +11,7 @@
 
 #include "cli/cli.h"
 #include "cli/commands.h"
+#include "common/json.h"
 
 int
 fl_cmd_version(int argc, char **argv)
@@ -38,7 +39,7 @@ fl_cmd_version(int argc, char **argv)
         }
     }
     if (json) {
-        json_t *o = json_pack("{s:s, s:i, s:s, s:s}", "flotilla", FLOTILLA_VERSION,
+        json_t *o = fl_json_pack("{s:s, s:i, s:s, s:s}", "flotilla", FLOTILLA_VERSION,
                               "libpq", PQlibVersion(), "libsodium",
                               sodium_version_string(), "jansson", JANSSON_VERSION);
         char *s = json_dumps(o, JSON_COMPACT);

@@ -15,11 +15,15 @@
 #include "cli/cli.h"
 #include "common/log.h"
 #include "common/parse.h"
+#include "common/secret.h"
 
 const char fl_dbcmd_help[] =
     "Connection:\n"
     "  --db DSN               libpq connection string or URI (default: the\n"
-    "                         PGHOST, PGPORT, PGUSER, PGDATABASE variables)\n"
+    "                         PGHOST, PGPORT, PGUSER, PGDATABASE variables);\n"
+    "                         keep passwords out of it: use PGPASSFILE or\n"
+    "                         --db-file\n"
+    "  --db-file PATH         read DSN from a file of mode 0600\n"
     "Logging:\n"
     "  --log-file PATH        JSON-lines log of every step (default\n"
     "                         migration-execution.log; \"\" for none)\n"
@@ -43,7 +47,17 @@ const char fl_dbcmd_pipeline_help[] =
     "  --backup-dump-above SIZE  back up tables larger than SIZE to files\n"
     "                         instead of tables in flotilla_backup (default\n"
     "                         1GiB; 0 never)\n"
-    "  --backup-dir DIR       where those files go (default flotilla-backups)\n";
+    "  --backup-dir DIR       where those files go (default flotilla-backups)\n"
+    "  --redact-samples       a check that refuses shows the rows' keys, not\n"
+    "                         their values\n"
+    "\n"
+    "Bundles (docs/bundles.md):\n"
+    "  --environment NAME     this database's environment; a bundle runs\n"
+    "                         only in the environment it was signed for\n"
+    "  --label KEY=VALUE      this database's labels, for a bundle's\n"
+    "                         selector (repeat for each)\n"
+    "  --max-bundle-lifetime DURATION  refuse a bundle valid for longer\n"
+    "                         (default 90d)\n";
 
 int
 fl_dbcmd_parse(fl_dbcmd_t *c, int argc, char **argv, const struct option *opts,
@@ -81,6 +95,8 @@ fl_dbcmd_init(fl_dbcmd_t *c, const char *cmd)
     memset(c, 0, sizeof(*c));
     c->cmd = cmd;
     c->popts = init;
+    c->popts.labels = c->labels;
+    c->max_lifetime_s = FL_BUNDLE_MAX_LIFETIME_S;
 }
 
 static int
@@ -93,6 +109,46 @@ s_duration(fl_dbcmd_t *c, const char *opt, const char *arg, int64_t *out)
     return 1;
 }
 
+/*
+ * --db-file: the connection string, password included, read from a file
+ * of mode 0600 (so it is on no command line, where any user sees it in
+ * ps), into secure memory kept until the process exits.
+ */
+static fl_secret_t s_db_secret = FL_SECRET_INIT;
+
+static void
+s_release_db_secret(void)
+{
+    fl_secret_release(&s_db_secret);
+}
+
+static int
+s_load_db_file(const char **out, const char *path, fl_error_t *err)
+{
+    fl_secret_t raw = FL_SECRET_INIT;
+    size_t len = 0;
+    int rc;
+
+    if ((rc = fl_secret_load(&raw, path, 8192, err)) != 0)
+        return rc;
+    len = raw.len;
+    while (len > 0 && (raw.data[len - 1] == '\n' || raw.data[len - 1] == '\r'))
+        len--;
+    if (len == 0 || memchr(raw.data, '\n', len) || memchr(raw.data, '\0', len)) {
+        fl_secret_release(&raw);
+        return FL_ERR(err, FL_EINVAL, "\"%s\" must hold one line: a libpq "
+                      "connection string or URI", path);
+    }
+    fl_secret_release(&s_db_secret);
+    fl_secret_alloc(&s_db_secret, len + 1);
+    memcpy(s_db_secret.data, raw.data, len);
+    s_db_secret.data[len] = '\0';
+    fl_secret_release(&raw);
+    atexit(s_release_db_secret);
+    *out = (const char *)s_db_secret.data;
+    return 0;
+}
+
 int
 fl_dbcmd_option(fl_dbcmd_t *c, int opt, const char *arg)
 {
@@ -103,6 +159,48 @@ fl_dbcmd_option(fl_dbcmd_t *c, int opt, const char *arg)
     case FL_OPT_DB:
         c->dsn = arg;
         c->popts.dsn = arg;
+        return 1;
+    case FL_OPT_DB_FILE: {
+        const char *dsn = NULL;
+        if (s_load_db_file(&dsn, arg, &err) != 0)
+            return -fl_cli_bad_option(c->cmd, "--db-file", &err);
+        c->dsn = dsn;
+        c->popts.dsn = dsn;
+        return 1;
+    }
+    case FL_OPT_REDACT_SAMPLES:
+        c->popts.redact_samples = 1;
+        return 1;
+    case FL_OPT_ENVIRONMENT:
+        if (*arg == '\0')
+            return -fl_cli_usage_error(c->cmd, "--environment needs a name");
+        c->popts.environment = arg;
+        return 1;
+    case FL_OPT_LABEL: {
+        const char *eq = strchr(arg, '=');
+        if (eq == NULL || eq == arg)
+            return -fl_cli_usage_error(c->cmd, "invalid --label \"%s\": "
+                                       "expected KEY=VALUE", arg);
+        if (c->popts.nlabels >= FL_DBCMD_MAX_LABELS)
+            return -fl_cli_usage_error(c->cmd, "at most %d --label options",
+                                       FL_DBCMD_MAX_LABELS);
+        c->labels[c->popts.nlabels++] = arg;
+        return 1;
+    }
+    case FL_OPT_MAX_LIFETIME: {
+        int64_t ms = 0;
+        int r = s_duration(c, "--max-bundle-lifetime", arg, &ms);
+        if (r > 0 && ms < 1000)
+            return -fl_cli_usage_error(c->cmd, "--max-bundle-lifetime must "
+                                       "be at least 1s");
+        c->max_lifetime_s = ms / 1000;
+        return r;
+    }
+    case FL_OPT_REASON:
+        c->popts.reason = arg;
+        return 1;
+    case FL_OPT_ALLOW_OLDER:
+        c->popts.allow_older_release = 1;
         return 1;
     case FL_OPT_JSON:
         c->json = 1;
@@ -236,18 +334,34 @@ fl_dbcmd_open_pipeline(fl_dbcmd_t *c, int argc, char **argv,
                                   "a migrations directory)");
     if ((code = fl_dbcmd_start(c)) != 0)
         return code;
-    if (fl_source_open(src, argv[first], c->trust, c->require_signed,
-                       (int64_t)time(NULL), &err) != 0) {
+    if (c->popts.allow_older_release &&
+        (c->popts.reason == NULL || *c->popts.reason == '\0'))
+        return fl_cli_usage_error(c->cmd, "--allow-older-release needs "
+                                  "--reason TEXT, which the log keeps");
+    if ((code = fl_dbcmd_open_source(c, argv[first], src)) == 0) {
+        c->popts.bundle_id = src->bundle_id;
+        if (fl_pipeline_open(p, &c->popts, &err) != 0)
+            code = fl_cli_report(c->cmd, &err, FL_EXIT_CONNECT);
+    }
+    fl_error_clear(&err);
+    return code;
+}
+
+int
+fl_dbcmd_open_source(fl_dbcmd_t *c, const char *path, fl_source_t *src)
+{
+    fl_bundle_verify_opts_t vo = FL_BUNDLE_VERIFY_OPTS_INIT;
+    fl_error_t err = FL_ERROR_INIT;
+    int code = 0;
+
+    vo.max_lifetime_s = c->max_lifetime_s;
+    if (fl_source_open_opts(src, path, c->trust, c->require_signed, &vo,
+                            &err) != 0)
         /* An unverifiable or refused source changes nothing: exit 3. */
         code = fl_cli_report(c->cmd, &err, (err.code == FL_EPROTO ||
                                             err.code == FL_EINVAL)
                                                ? FL_EXIT_REFUSED
                                                : FL_EXIT_FAILED);
-    } else {
-        c->popts.bundle_id = src->bundle_id;
-        if (fl_pipeline_open(p, &c->popts, &err) != 0)
-            code = fl_cli_report(c->cmd, &err, FL_EXIT_CONNECT);
-    }
     fl_error_clear(&err);
     return code;
 }
@@ -271,7 +385,8 @@ fl_dbcmd_exit_code(const fl_error_t *err)
 void
 fl_dbcmd_print_json(const json_t *value)
 {
-    char *s = json_dumps(value, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    char *s = json_dumps(value, JSON_INDENT(2) | JSON_PRESERVE_ORDER |
+                         JSON_ENSURE_ASCII);
 
     if (s) {
         printf("%s\n", s);

@@ -30,8 +30,18 @@ enum {
     FL_OPT_QUIET,
     FL_OPT_BACKUP_DIR,
     FL_OPT_BACKUP_DUMP_ABOVE,
+    FL_OPT_REDACT_SAMPLES,
+    FL_OPT_DB_FILE,
+    FL_OPT_ENVIRONMENT,
+    FL_OPT_LABEL,
+    FL_OPT_MAX_LIFETIME,
+    FL_OPT_REASON,
+    FL_OPT_ALLOW_OLDER,
     FL_OPT_HELP
 };
+
+/* At most this many --label options. */
+#define FL_DBCMD_MAX_LABELS 64
 
 typedef struct {
     const char *cmd;
@@ -42,11 +52,14 @@ typedef struct {
     int json;
     int quiet;
     fl_pipeline_opts_t popts;
+    const char *labels[FL_DBCMD_MAX_LABELS]; /* popts.labels */
+    int64_t max_lifetime_s;  /* a bundle's longest accepted lifetime */
 } fl_dbcmd_t;
 
 /* getopt_long entries of the shared options, for a command's table. */
 #define FL_DBCMD_LONGOPTS                                                  \
     {"db", required_argument, NULL, FL_OPT_DB},                            \
+    {"db-file", required_argument, NULL, FL_OPT_DB_FILE},                  \
     {"json", no_argument, NULL, FL_OPT_JSON},                              \
     {"log-file", required_argument, NULL, FL_OPT_LOG_FILE},                \
     {"quiet", no_argument, NULL, FL_OPT_QUIET},                            \
@@ -63,7 +76,12 @@ typedef struct {
     {"allow-out-of-order", no_argument, NULL, FL_OPT_ALLOW_OOO},           \
     {"allow-lint-errors", no_argument, NULL, FL_OPT_ALLOW_LINT},            \
     {"backup-dir", required_argument, NULL, FL_OPT_BACKUP_DIR},            \
-    {"backup-dump-above", required_argument, NULL, FL_OPT_BACKUP_DUMP_ABOVE}
+    {"backup-dump-above", required_argument, NULL, FL_OPT_BACKUP_DUMP_ABOVE}, \
+    {"redact-samples", no_argument, NULL, FL_OPT_REDACT_SAMPLES},          \
+    {"environment", required_argument, NULL, FL_OPT_ENVIRONMENT},          \
+    {"label", required_argument, NULL, FL_OPT_LABEL},                      \
+    {"max-bundle-lifetime", required_argument, NULL, FL_OPT_MAX_LIFETIME}, \
+    {"reason", required_argument, NULL, FL_OPT_REASON}
 
 extern const char fl_dbcmd_pipeline_help[];
 
@@ -106,5 +124,12 @@ int fl_dbcmd_exit_code(const fl_error_t *err);
 
 /* Prints a JSON value to stdout, indented, and frees nothing. */
 void fl_dbcmd_print_json(const json_t *value);
+
+/*
+ * Opens SOURCE (a bundle, verified with --trust and --max-bundle-lifetime,
+ * or a directory unless --require-signed) into src; on failure reports it
+ * and returns the exit code (3: refused, 1: could not read).
+ */
+int fl_dbcmd_open_source(fl_dbcmd_t *c, const char *path, fl_source_t *src);
 
 #endif

@@ -14,6 +14,8 @@
 #include <string.h>
 
 #include "common/alloc.h"
+#include "common/json.h"
+#include "common/str.h"
 
 char *
 fl_lintout_uri(const char *path)
@@ -45,6 +47,11 @@ fl_lintout_uri(const char *path)
 
 /* ---- human ---- */
 
+/*
+ * The caret line under excerpt (already escaped for a terminal) at
+ * column, counted in characters of the escaped text; tabs are copied so
+ * the caret lines up in any tab width.
+ */
 static void
 s_caret_line(FILE *out, const char *excerpt, int column)
 {
@@ -52,7 +59,6 @@ s_caret_line(FILE *out, const char *excerpt, int column)
     const char *p;
 
     fputs("      | ", out);
-    /* Keep the line's tabs so the caret lines up in any tab width. */
     for (p = excerpt; *p && col < column; p++) {
         if (((unsigned char)*p & 0xC0) == 0x80)
             continue;
@@ -62,6 +68,35 @@ s_caret_line(FILE *out, const char *excerpt, int column)
     fputs("^\n", out);
 }
 
+/* The column of the flagged character once the excerpt is escaped: the
+ * characters of the escaped text before it, plus one. */
+static int
+s_escaped_column(const char *excerpt, int column)
+{
+    const char *p = excerpt;
+    int col = 1, n = 1;
+    char *prefix, *shown;
+
+    while (*p && col < column) {
+        p++;
+        while (((unsigned char)*p & 0xC0) == 0x80)
+            p++;
+        col++;
+    }
+    prefix = fl_strndup(excerpt, (size_t)(p - excerpt));
+    shown = fl_str_escape_controls(prefix, FL_STR_MULTILINE);
+    for (p = shown; *p; p++)
+        n += ((unsigned char)*p & 0xC0) != 0x80;
+    free(shown);
+    free(prefix);
+    return n;
+}
+
+/*
+ * Everything a finding says comes from the linted files (names, SQL,
+ * identifiers), so it goes through fl_str_escape_controls() before it
+ * reaches a terminal.
+ */
 void
 fl_lintout_human(FILE *out, const fl_finding_list_t *list,
                  const fl_lintout_summary_t *sum)
@@ -70,22 +105,31 @@ fl_lintout_human(FILE *out, const fl_finding_list_t *list,
 
     for (i = 0; i < list->count; i++) {
         const fl_finding_t *f = &list->items[i];
-        fprintf(out, "%s:%d:%d: %s %s: %s\n", f->file, f->line, f->column,
-                fl_lint_severity_name(f->severity), f->rule, f->message);
+        char *file = fl_str_escape_controls(f->file, 0);
+        char *msg = fl_str_escape_controls(f->message, 0);
+
+        fprintf(out, "%s:%d:%d: %s %s: %s\n", file, f->line, f->column,
+                fl_lint_severity_name(f->severity), f->rule, msg);
         if (f->excerpt && *f->excerpt) {
-            fprintf(out, "%5d | %s\n", f->line, f->excerpt);
-            s_caret_line(out, f->excerpt, f->excerpt_column);
+            char *ex = fl_str_escape_controls(f->excerpt, FL_STR_MULTILINE);
+            fprintf(out, "%5d | %s\n", f->line, ex);
+            s_caret_line(out, ex, s_escaped_column(f->excerpt, f->excerpt_column));
+            free(ex);
         }
         fprintf(out, "  help: %s\n", f->help);
         if (f->fix) {
-            const char *p = f->fix;
+            char *fix = fl_str_escape_controls(f->fix, FL_STR_MULTILINE);
+            const char *p = fix;
             fputs("  fix:\n", out);
             while (*p) {
                 size_t n = strcspn(p, "\n");
                 fprintf(out, "    %.*s\n", (int)n, p);
                 p += n + (p[n] == '\n');
             }
+            free(fix);
         }
+        free(msg);
+        free(file);
     }
     fprintf(out, "%zu error(s), %zu warning(s) in %zu file(s)",
             fl_finding_list_count(list, FL_LINT_ERROR),
@@ -99,8 +143,9 @@ fl_lintout_human(FILE *out, const fl_finding_list_t *list,
 
 /*
  * A JSON string (RFC 8259 section 7): quote, backslash and control
- * characters escaped, everything else (UTF-8 included) as it is.  The
- * findings' strings come from the linter, valid UTF-8 cut on characters.
+ * characters escaped, valid UTF-8 as it is, and each byte that is not
+ * UTF-8 (a file in another encoding) written as the text \xHH, as
+ * fl_json_text() does, so the output stays valid JSON.
  */
 static void
 s_jstr(FILE *out, const char *s)
@@ -111,6 +156,20 @@ s_jstr(FILE *out, const char *s)
     fputc('"', out);
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
+        if (c >= 0x80) {
+            size_t n = fl_str_utf8_decode((const unsigned char *)s,
+                                          strnlen(s, 4), NULL);
+            if (n > 0) {
+                s += n - 1;
+                continue;
+            }
+            fwrite(run, 1, (size_t)(s - run), out);
+            run = s + 1;
+            fputs("\\\\x", out);
+            fputc(hex[c >> 4], out);
+            fputc(hex[c & 15], out);
+            continue;
+        }
         if (c >= 0x20 && c != '"' && c != '\\')
             continue;
         fwrite(run, 1, (size_t)(s - run), out);
@@ -198,7 +257,7 @@ fl_lintout_sarif(FILE *out, const fl_finding_list_t *list,
     for (i = 0; i < nrules; i++) {
         fl_lint_severity sev = fl_lint_options_severity(opts, &table[i]);
         fputs(i ? ",\n    " : "\n    ", out);
-        s_put(out, json_pack("{s:s, s:{s:s}, s:{s:s}, s:{s:s}}", "id",
+        s_put(out, fl_json_pack("{s:s, s:{s:s}, s:{s:s}, s:{s:s}}", "id",
                              table[i].id, "shortDescription", "text",
                              table[i].id, "help", "text", table[i].help,
                              "defaultConfiguration", "level",

@@ -3,6 +3,7 @@
  */
 #include "common/buf.h"
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -57,6 +58,16 @@ s_reserve(fl_buf_t *b, size_t extra)
     return 0;
 }
 
+/* Passing the limit of a buffer flotilla fills itself: a bug; stop. */
+static void
+s_overflow(const fl_buf_t *b, int n)
+{
+    fprintf(stderr, "flotilla: internal error: a buffer of %zu bytes would "
+            "pass its limit of %zu bytes (adding %d)\n", b->len,
+            b->max ? b->max : FL_BUF_DEFAULT_MAX, n);
+    abort();
+}
+
 int
 fl_buf_append(fl_buf_t *b, const void *data, size_t len)
 {
@@ -75,22 +86,64 @@ fl_buf_puts(fl_buf_t *b, const char *s)
     return fl_buf_append(b, s, strlen(s));
 }
 
+/*
+ * vprintf into the buffer; FL_EINVAL past the limit, the buffer
+ * unchanged.  *n gets the length of the text.
+ */
+static int s_vprintf(fl_buf_t *b, int *n, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
+static int
+s_vprintf(fl_buf_t *b, int *n, const char *fmt, va_list ap)
+{
+    va_list again;
+
+    va_copy(again, ap);
+    *n = vsnprintf(NULL, 0, fmt, ap);
+    if (*n < 0 || s_reserve(b, (size_t)*n) != 0) {
+        va_end(again);
+        return FL_EINVAL;
+    }
+    vsnprintf(b->data + b->len, (size_t)*n + 1, fmt, again);
+    va_end(again);
+    b->len += (size_t)*n;
+    return 0;
+}
+
 int
 fl_buf_printf(fl_buf_t *b, const char *fmt, ...)
 {
     va_list ap;
-    int n;
+    int rc, n;
 
     va_start(ap, fmt);
-    n = vsnprintf(NULL, 0, fmt, ap);
+    rc = s_vprintf(b, &n, fmt, ap);
     va_end(ap);
-    if (n < 0 || s_reserve(b, (size_t)n) != 0)
-        return FL_EINVAL;
+    return rc;
+}
+
+void
+fl_buf_addf(fl_buf_t *b, const char *fmt, ...)
+{
+    va_list ap;
+    int rc, n;
+
     va_start(ap, fmt);
-    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    rc = s_vprintf(b, &n, fmt, ap);
     va_end(ap);
-    b->len += (size_t)n;
-    return 0;
+    if (rc != 0)
+        s_overflow(b, n);
+}
+
+void
+fl_buf_adds(fl_buf_t *b, const char *s)
+{
+    size_t n = strlen(s);
+
+    if (s_reserve(b, n) != 0)
+        s_overflow(b, (int)(n > INT_MAX ? INT_MAX : n));
+    memcpy(b->data + b->len, s, n + 1);
+    b->len += n;
 }
 
 char *

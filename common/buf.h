@@ -33,8 +33,21 @@ void fl_buf_reset(fl_buf_t *b);
 
 int fl_buf_append(fl_buf_t *b, const void *data, size_t len) FL_NODISCARD;
 int fl_buf_puts(fl_buf_t *b, const char *s) FL_NODISCARD;
-/* printf into the buffer; returns 0 or FL_EINVAL past the limit. */
-int fl_buf_printf(fl_buf_t *b, const char *fmt, ...) FL_PRINTF(2, 3);
+/*
+ * printf into the buffer; returns 0, or FL_EINVAL past the limit (the
+ * buffer unchanged).  For buffers that hold what an input made.
+ */
+int fl_buf_printf(fl_buf_t *b, const char *fmt, ...) FL_PRINTF(2, 3)
+    FL_NODISCARD;
+/*
+ * The same for text flotilla builds itself (SQL from the catalog, a
+ * message): there, passing the limit is a bug, not an input, so it aborts
+ * the process with a message, as running out of memory does, rather than
+ * go on with a fragment missing.
+ */
+void fl_buf_addf(fl_buf_t *b, const char *fmt, ...) FL_PRINTF(2, 3);
+/* fl_buf_puts with the same contract as fl_buf_addf. */
+void fl_buf_adds(fl_buf_t *b, const char *s);
 
 /*
  * Returns the content as a new NUL-terminated string owned by the caller

@@ -49,13 +49,13 @@ s_append_value(fl_buf_t *b, const char *v)
         if (*p == ' ' || *p == '\'' || *p == '\\')
             plain = 0;
     if (plain) {
-        fl_buf_printf(b, "%s", v);
+        fl_buf_addf(b, "%s", v);
         return;
     }
-    fl_buf_printf(b, "'");
+    fl_buf_addf(b, "'");
     for (const char *p = v; *p; p++)
-        fl_buf_printf(b, "%s%c", (*p == '\'' || *p == '\\') ? "\\" : "", *p);
-    fl_buf_printf(b, "'");
+        fl_buf_addf(b, "%s%c", (*p == '\'' || *p == '\\') ? "\\" : "", *p);
+    fl_buf_addf(b, "'");
 }
 
 char *
@@ -72,7 +72,7 @@ fl_dsn_redact(const char *dsn)
     for (PQconninfoOption *o = opts; o->keyword; o++) {
         if (o->val == NULL || s_is_secret(o->keyword))
             continue;
-        fl_buf_printf(&b, "%s%s=", b.len ? " " : "", o->keyword);
+        fl_buf_addf(&b, "%s%s=", b.len ? " " : "", o->keyword);
         s_append_value(&b, o->val);
     }
     PQconninfoFree(opts);

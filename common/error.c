@@ -147,13 +147,13 @@ fl_error_format(const fl_error_t *err)
 {
     fl_buf_t b = FL_BUF_INIT(0);
 
-    fl_buf_printf(&b, "error: %s",
+    fl_buf_addf(&b, "error: %s",
                   err && err->message ? err->message : "unknown error");
     if (err && err->sqlstate[0])
-        fl_buf_printf(&b, " (SQLSTATE %s)", err->sqlstate);
+        fl_buf_addf(&b, " (SQLSTATE %s)", err->sqlstate);
     if (err && err->detail)
-        fl_buf_printf(&b, "\nDETAIL: %s", err->detail);
+        fl_buf_addf(&b, "\nDETAIL: %s", err->detail);
     if (err && err->hint)
-        fl_buf_printf(&b, "\nHINT: %s", err->hint);
+        fl_buf_addf(&b, "\nHINT: %s", err->hint);
     return fl_buf_detach(&b);
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include <openssl/evp.h>
+#include <sodium.h>
 
 #include "common/alloc.h"
 
@@ -80,4 +81,16 @@ fl_hash_destroy(fl_hash_t **h)
     EVP_MD_CTX_free((*h)->ctx);
     free(*h);
     *h = NULL;
+}
+
+uint32_t
+fl_random_uniform(uint32_t upper)
+{
+    if (upper == 0)
+        return 0;
+    if (sodium_init() < 0) {
+        fprintf(stderr, "flotilla: could not initialise libsodium\n");
+        abort();
+    }
+    return randombytes_uniform(upper);
 }

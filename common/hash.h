@@ -15,6 +15,7 @@
 #define FL_COMMON_HASH_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define FL_HASH_SHA256_BYTES 32
 
@@ -39,5 +40,12 @@ void fl_hash_final(fl_hash_t *h, unsigned char out[FL_HASH_SHA256_BYTES]);
 
 /* Frees *h and sets it to NULL.  Accepts NULL and *h == NULL. */
 void fl_hash_destroy(fl_hash_t **h);
+
+/*
+ * A uniformly distributed number in [0, upper) from the system's random
+ * source (libsodium's randombytes_uniform): no seed to share, no modulo
+ * bias.  upper 0 gives 0.
+ */
+uint32_t fl_random_uniform(uint32_t upper);
 
 #endif

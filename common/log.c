@@ -18,6 +18,8 @@
 
 #include "common/alloc.h"
 #include "common/buf.h"
+#include "common/json.h"
+#include "common/str.h"
 
 static pthread_mutex_t s_lock = PTHREAD_MUTEX_INITIALIZER;
 static fl_log_sink_fn s_sink;
@@ -130,26 +132,11 @@ s_format_time(char *out, size_t outlen, int64_t time_us, int with_date)
         snprintf(out, outlen, "%s", base);
 }
 
-/*
- * A JSON string for s.  jansson refuses invalid UTF-8, and an event must
- * never be lost for a stray byte (a database error quoting binary data),
- * so such strings are kept with every non-ASCII byte replaced by '?'.
- */
+/* A JSON string for s ("" for NULL); never lost for a stray byte. */
 static json_t *
 s_json_text(const char *s)
 {
-    json_t *j = json_string(s ? s : "");
-    char *copy = NULL;
-
-    if (j != NULL)
-        return j;
-    copy = fl_strdup(s);
-    for (char *p = copy; *p; p++)
-        if ((unsigned char)*p >= 0x80)
-            *p = '?';
-    j = json_string(copy);
-    free(copy);
-    return j;
+    return fl_json_text(s ? s : "");
 }
 
 char *
@@ -190,11 +177,22 @@ fl_log_record_text(const fl_log_record *rec)
     for (size_t i = 0; i < sizeof(upper) - 1 && name[i]; i++)
         upper[i] = (char)(name[i] >= 'a' && name[i] <= 'z' ? name[i] - 32 : name[i]);
     s_format_time(when, sizeof(when), rec->time_us, 0);
-    fl_buf_printf(&b, "%s %-7s %s: %s", when, upper,
-                  rec->component ? rec->component : "-", rec->message);
-    for (size_t i = 0; i < rec->nfields; i++)
-        fl_buf_printf(&b, " %s=%s", rec->fields[i].key,
-                      rec->fields[i].value ? rec->fields[i].value : "");
+    /*
+     * For a terminal: text from a database or a bundle (an error quoting
+     * a row, another session's query) could hold escape sequences.
+     */
+    {
+        char *msg = fl_str_escape_controls(rec->message ? rec->message : "", 0);
+        fl_buf_addf(&b, "%s %-7s %s: %s", when, upper,
+                    rec->component ? rec->component : "-", msg);
+        free(msg);
+    }
+    for (size_t i = 0; i < rec->nfields; i++) {
+        char *v = fl_str_escape_controls(rec->fields[i].value
+                                             ? rec->fields[i].value : "", 0);
+        fl_buf_addf(&b, " %s=%s", rec->fields[i].key, v);
+        free(v);
+    }
     return fl_buf_detach(&b);
 }
 

@@ -148,7 +148,9 @@ fl_parse_duration(int64_t *out_ms, const char *s, fl_error_t *err)
 void
 fl_format_duration(char *out, size_t outlen, int64_t ms)
 {
-    if (ms != 0 && ms % 3600000 == 0)
+    if (ms != 0 && ms % 86400000 == 0)
+        snprintf(out, outlen, "%lldd", (long long)(ms / 86400000));
+    else if (ms != 0 && ms % 3600000 == 0)
         snprintf(out, outlen, "%lldh", (long long)(ms / 3600000));
     else if (ms != 0 && ms % 60000 == 0)
         snprintf(out, outlen, "%lldmin", (long long)(ms / 60000));

@@ -21,7 +21,7 @@
  */
 int fl_parse_duration(int64_t *out_ms, const char *s, fl_error_t *err) FL_NODISCARD;
 
-/* Formats milliseconds in the largest exact unit ("2s", "5min", "150ms"). */
+/* Formats milliseconds in the largest exact unit ("2s", "5min", "30d"). */
 void fl_format_duration(char *out, size_t outlen, int64_t ms);
 
 /*

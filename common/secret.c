@@ -26,6 +26,15 @@ s_sodium_init(void)
 static int
 s_check_stat(const struct stat *st, const char *path, fl_error_t *err)
 {
+    if (S_ISLNK(st->st_mode)) {
+        FL_ERR(err, FL_EINVAL, "secret file \"%s\" is a symbolic link", path);
+        fl_error_set_detail(err, "Whoever can change the link chooses what is "
+                                 "read, so secrets are read from the file "
+                                 "itself.");
+        fl_error_set_hint(err, "Give the path the link points to (readlink "
+                               "-f %s).", path);
+        return FL_EINVAL;
+    }
     if (!S_ISREG(st->st_mode))
         return FL_ERR(err, FL_EINVAL, "secret file \"%s\" is not a regular file",
                       path);
@@ -45,7 +54,7 @@ fl_secret_check_file(const char *path, fl_error_t *err)
 {
     struct stat st;
 
-    if (stat(path, &st) != 0)
+    if (lstat(path, &st) != 0)
         return FL_ERR(err, errno == ENOENT ? FL_ENOTFOUND : FL_EIO,
                       "could not open secret file \"%s\": %s", path,
                       strerror(errno));
@@ -83,7 +92,10 @@ fl_secret_load(fl_secret_t *out, const char *path, size_t max, fl_error_t *err)
     int rc = 0;
     size_t got = 0;
 
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* No link followed; a FIFO or device does not block the open. */
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0 && errno == ELOOP)
+        return fl_secret_check_file(path, err);
     if (fd < 0)
         return FL_ERR(err, errno == ENOENT ? FL_ENOTFOUND : FL_EIO,
                       "could not open secret file \"%s\": %s", path,
@@ -120,6 +132,25 @@ cleanup:
     return rc;
 }
 
+/* fsyncs the directory holding path, so a rename in it is durable. */
+static int
+s_sync_dir(const char *path, fl_error_t *err)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? fl_strndup(path, slash == path ? 1 : (size_t)(slash - path))
+                      : fl_strdup(".");
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int rc = 0;
+
+    if (fd < 0 || fsync(fd) != 0)
+        rc = FL_ERR(err, FL_EIO, "could not fsync directory \"%s\": %s", dir,
+                    strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    free(dir);
+    return rc;
+}
+
 int
 fl_secret_save(const char *path, const void *data, size_t len, int overwrite,
                fl_error_t *err)
@@ -128,13 +159,22 @@ fl_secret_save(const char *path, const void *data, size_t len, int overwrite,
     const char *target = path;
     int fd = -1;
     int rc = 0;
+    int created = 0;
     size_t done = 0;
 
     if (overwrite) {
-        tmp = fl_asprintf("%s.tmp.%ld", path, (long)getpid());
+        unsigned char r[8];
+        char hex[2 * sizeof(r) + 1];
+
+        /* A name no other process is using; O_EXCL makes sure. */
+        s_sodium_init();
+        randombytes_buf(r, sizeof(r));
+        sodium_bin2hex(hex, sizeof(hex), r, sizeof(r));
+        tmp = fl_asprintf("%s.tmp.%ld.%s", path, (long)getpid(), hex);
         target = tmp;
     }
-    fd = open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    fd = open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+              0600);
     if (fd < 0) {
         if (errno == EEXIST && !overwrite) {
             rc = FL_ERR(err, FL_ECONFLICT, "file \"%s\" already exists", path);
@@ -145,6 +185,7 @@ fl_secret_save(const char *path, const void *data, size_t len, int overwrite,
         }
         goto cleanup;
     }
+    created = 1;
     while (done < len) {
         ssize_t n = write(fd, (const char *)data + done, len - done);
         if (n < 0 && errno == EINTR)
@@ -168,13 +209,18 @@ fl_secret_save(const char *path, const void *data, size_t len, int overwrite,
         goto cleanup;
     }
     fd = -1;
-    if (tmp && rename(tmp, path) != 0)
+    if (tmp && rename(tmp, path) != 0) {
         rc = FL_ERR(err, FL_EIO, "could not rename \"%s\" to \"%s\": %s", tmp,
                     path, strerror(errno));
+        goto cleanup;
+    }
+    created = tmp == NULL;
+    rc = s_sync_dir(path, err);
 cleanup:
     if (fd >= 0)
         close(fd);
-    if (rc != 0 && tmp)
+    /* Only a temporary file this call created is removed. */
+    if (rc != 0 && tmp && created)
         unlink(tmp);
     free(tmp);
     return rc;

@@ -3,6 +3,10 @@
 # its own Unix socket directory).  When run as root the server runs as the
 # postgres user, since PostgreSQL refuses to run as root.
 #
+# Authentication is "trust", so the socket is the only gate: its directory
+# and the socket itself are 0700, reachable by the server's owner (and
+# root) only, never by another local user.  No TCP listener.
+#
 #   fl_pg_start DIR    initdb into DIR/data (if new) and start; exports
 #                      PGHOST, PGPORT, PGUSER, PGDATABASE for libpq
 #   fl_pg_stop DIR     stop the server (fast shutdown); leaves DIR
@@ -24,6 +28,7 @@ fl_pg__port_free() {
 fl_pg_start() {
     local dir=$1 user port tries=0 fsync=${FL_PG_FSYNC:-off}
     mkdir -p "$dir"
+    chmod 0700 "$dir"
     if [ "$(id -u)" -eq 0 ]; then
         user=postgres
         chown postgres: "$dir"
@@ -43,6 +48,7 @@ fl_pg_start() {
         if fl_pg__port_free "$port" && fl_pg__as_owner "$FL_PG_BIN/pg_ctl" \
             -D "$dir/data" -l "$dir/server.log" -w -t 60 \
             -o "-p $port -k $dir -c listen_addresses='' -c fsync=$fsync \
+                -c unix_socket_permissions=0700 \
                 -c synchronous_commit=off -c full_page_writes=off \
                 -c max_connections=200" start >/dev/null; then
             break

@@ -93,7 +93,7 @@ rm migrations/0004_email_required.sql
 
 say "5. rollback: down runs newest first, and the dropped column's data comes back from the backup, proven by checksum"
 run flotilla backups list --db "$db"
-run flotilla rollback --db "$db" --last
+run flotilla rollback --db "$db" --last migrations
 psql -d tenant_acme -c "SELECT id, legacy_note FROM users ORDER BY id LIMIT 3"
 run flotilla log --db "$db" --limit 8
 

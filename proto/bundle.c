@@ -16,11 +16,15 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
 #include "common/alloc.h"
 #include "common/hash.h"
+#include "common/parse.h"
+#include "common/perm.h"
+#include "common/str.h"
 #include "proto/codec.h"
 #include "proto/proto_internal.h"
 
@@ -44,6 +48,11 @@ struct fl_bundle {
     int64_t created;
     int64_t expires;
     char *note;
+    char *channel;
+    int64_t sequence;
+    char *environment;
+    char *selector;     /* canonical; "" for any target */
+    fl_selector_t sel;  /* selector parsed */
     fl_migration_list_t migs;
     unsigned char digest[32];
     char digest_hex[65];
@@ -55,6 +64,10 @@ typedef struct {
     int64_t created;
     int64_t expires;
     char *signer;
+    char *channel;
+    int64_t sequence;
+    char *environment;
+    char *selector; /* NULL when absent */
     char *note;
     fl_migration_list_t migs;
 } s_body;
@@ -102,6 +115,10 @@ static const fl_codec_field_t s_body_fields[] = {
     S_F("created", FL_CODEC_I64, S_REQ, s_body, created),
     S_F("expires", FL_CODEC_I64, S_REQ, s_body, expires),
     S_F("signer", FL_CODEC_STR, S_REQ, s_body, signer),
+    S_F("channel", FL_CODEC_STR, S_REQ, s_body, channel),
+    S_F("sequence", FL_CODEC_I64, S_REQ, s_body, sequence),
+    S_F("environment", FL_CODEC_STR, S_REQ, s_body, environment),
+    S_F("selector", FL_CODEC_STR, 0, s_body, selector),
     S_F("note", FL_CODEC_STR, 0, s_body, note),
     {"migrations", FL_CODEC_ARRAY, S_REQ, offsetof(s_body, migs.items),
      offsetof(s_body, migs.count), S_MAX_MIGRATIONS, &s_migration_schema},
@@ -147,15 +164,26 @@ fl_trust_destroy(fl_trust_t **t)
     *t = NULL;
 }
 
+/*
+ * Adds the key in the .pub file at path after the StrictModes check,
+ * reading the resolved path that was checked.
+ */
 static int
 s_trust_add_file(fl_trust_t *t, const char *path, fl_error_t *err)
 {
     unsigned char pk[FL_KEY_PUBLIC_BYTES];
+    char *real = NULL;
+    int rc = 0;
 
-    if (fl_key_load_public(pk, path, err) != 0)
-        return FL_EINVAL;
-    fl_trust_add(t, pk);
-    return 0;
+    if ((rc = fl_perm_check(&real, path, "trusted key file", geteuid(),
+                            err)) != 0)
+        return rc;
+    if (fl_key_load_public(pk, real, err) != 0)
+        rc = FL_EINVAL;
+    else
+        fl_trust_add(t, pk);
+    free(real);
+    return rc;
 }
 
 static int
@@ -193,24 +221,28 @@ int
 fl_trust_load(fl_trust_t **out, const char *path, fl_error_t *err)
 {
     fl_trust_t *t = fl_trust_new();
+    char *real = NULL;
     struct stat st;
     int rc = 0;
 
-    if (stat(path, &st) != 0) {
+    if ((rc = fl_perm_check(&real, path, "trust store", geteuid(), err)) != 0)
+        goto cleanup;
+    if (stat(real, &st) != 0) {
         rc = FL_ERR(err, errno == ENOENT ? FL_ENOTFOUND : FL_EIO,
                     "could not open trust store \"%s\": %s", path,
                     strerror(errno));
         goto cleanup;
     }
     if (S_ISDIR(st.st_mode))
-        rc = s_trust_add_dir(t, path, err);
+        rc = s_trust_add_dir(t, real, err);
     else
-        rc = s_trust_add_file(t, path, err);
+        rc = s_trust_add_file(t, real, err);
     if (rc == 0) {
         *out = t;
         t = NULL;
     }
 cleanup:
+    free(real);
     fl_trust_destroy(&t);
     return rc;
 }
@@ -255,6 +287,109 @@ s_check_order(const fl_migration_list_t *migs, const char *what,
     return 0;
 }
 
+/* Release and scope. */
+
+/* True for a channel or environment name: 1 to 64 of [A-Za-z0-9._-]. */
+static int
+s_valid_name(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n > FL_BUNDLE_NAME_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+/*
+ * Checks a channel or environment name (what: "release channel",
+ * "environment"); code is FL_EINVAL when building, FL_EPROTO when
+ * decoding.  The value is escaped: a hostile one may hold anything.
+ */
+static int
+s_check_name(const char *what, const char *value, int code, fl_error_t *err)
+{
+    char *shown = NULL;
+
+    if (s_valid_name(value))
+        return 0;
+    shown = fl_str_escape_controls(value, 0);
+    FL_ERR(err, code, "%sinvalid %s \"%s\"",
+           code == FL_EPROTO ? "bundle has an " : "", what, shown);
+    fl_error_set_detail(err, "A %s is 1 to %d characters from A-Z, a-z, 0-9, "
+                             "\".\", \"_\" and \"-\".", what,
+                        FL_BUNDLE_NAME_MAX);
+    free(shown);
+    return code;
+}
+
+/* Writes sel as "k=v,k!=v,k" (new string; "" when it has no terms). */
+static char *
+s_selector_format(const fl_selector_t *sel)
+{
+    fl_buf_t b = FL_BUF_INIT(0);
+
+    for (size_t i = 0; i < sel->nterms; i++) {
+        const fl_selector_term_t *t = &sel->terms[i];
+
+        /* Keys and values are at most 63 characters: this always fits. */
+        FL_IGNORE(fl_buf_printf(&b, "%s%s%s%s", i ? "," : "", t->key,
+                                t->op == FL_SELECTOR_EQ   ? "="
+                                : t->op == FL_SELECTOR_NE ? "!="
+                                                          : "",
+                                t->value ? t->value : ""));
+    }
+    return fl_buf_detach(&b);
+}
+
+/*
+ * Checks channel, sequence, environment and selector, and parses the
+ * selector into *sel (released by the caller).  code as s_check_name().
+ */
+static int
+s_check_release(const char *channel, int64_t sequence,
+                const char *environment, const char *selector,
+                fl_selector_t *sel, int code, fl_error_t *err)
+{
+    char *shown = NULL;
+
+    if (s_check_name("release channel", channel, code, err) != 0)
+        return code;
+    if (sequence < 1) {
+        FL_ERR(err, code, "%sinvalid release sequence %lld",
+               code == FL_EPROTO ? "bundle has an " : "", (long long)sequence);
+        fl_error_set_detail(err, "The sequence numbers the releases of a "
+                                 "channel and must be 1 or more.");
+        return code;
+    }
+    if (environment == NULL) {
+        FL_ERR(err, code, "%s", code == FL_EPROTO
+                                    ? "bundle names no environment"
+                                    : "a bundle needs an environment");
+        fl_error_set_hint(err, "Pass --environment NAME (for example "
+                               "production): where the bundle may be "
+                               "applied.");
+        return code;
+    }
+    if (s_check_name("environment", environment, code, err) != 0)
+        return code;
+    if (fl_selector_parse(sel, selector ? selector : "", err) != 0) {
+        if (code == FL_EPROTO) {
+            shown = fl_str_escape_controls(selector, 0);
+            FL_ERR(err, code, "bundle has an invalid selector \"%s\"", shown);
+            free(shown);
+        }
+        return code;
+    }
+    return 0;
+}
+
 int
 fl_bundle_build(fl_buf_t *out, const fl_migration_list_t *migs,
                 const fl_key_t *key, const fl_bundle_opts_t *opts,
@@ -263,6 +398,11 @@ fl_bundle_build(fl_buf_t *out, const fl_migration_list_t *migs,
     fl_buf_t body_buf = FL_BUF_INIT(FL_BUNDLE_MAX_SIZE);
     fl_codec_writer_t w;
     s_body body;
+    fl_selector_t sel = {NULL, 0};
+    char *selector = NULL;
+    const char *channel = opts->channel ? opts->channel
+                                        : FL_BUNDLE_DEFAULT_CHANNEL;
+    int64_t sequence = opts->sequence ? opts->sequence : opts->created;
     unsigned char digest[32];
     char id[FL_BUNDLE_ID_HEX];
     unsigned char hdr[FL_BUNDLE_HEADER_BYTES];
@@ -272,13 +412,32 @@ fl_bundle_build(fl_buf_t *out, const fl_migration_list_t *migs,
     int rc = 0;
 
     fl_proto_sodium_init();
-    if ((rc = s_check_order(migs, "bundle", err)) != 0)
+    if ((rc = s_check_order(migs, "bundle", err)) != 0 ||
+        (rc = s_check_release(channel, sequence, opts->environment,
+                              opts->selector, &sel, FL_EINVAL, err)) != 0)
         goto cleanup;
+    if (opts->expires <= opts->created) {
+        char created[64];
+        char expires[64];
+
+        fl_bundle_format_time(created, sizeof(created), opts->created);
+        fl_bundle_format_time(expires, sizeof(expires), opts->expires);
+        rc = FL_ERR(err, FL_EINVAL, "bundle expiry %s is not after its "
+                                    "creation time %s", expires, created);
+        fl_error_set_hint(err, "Every bundle expires: give it a positive "
+                               "lifetime (--expires).");
+        goto cleanup;
+    }
+    selector = s_selector_format(&sel);
     memset(&body, 0, sizeof(body));
     body.format = FL_BUNDLE_FORMAT;
     body.created = opts->created;
     body.expires = opts->expires;
     body.signer = (char *)fl_key_id(key);
+    body.channel = (char *)channel;
+    body.sequence = sequence;
+    body.environment = (char *)opts->environment;
+    body.selector = selector[0] ? selector : NULL;
     body.note = (char *)opts->note;
     body.migs = *migs;
     fl_codec_writer_init(&w, &body_buf);
@@ -322,6 +481,8 @@ cleanup:
         out->data[start] = '\0';
     }
     fl_buf_release(&body_buf);
+    fl_selector_release(&sel);
+    free(selector);
     return rc;
 }
 
@@ -364,6 +525,18 @@ s_check_envelope(const unsigned char *data, size_t len, size_t *payload_len,
     if (len < 10)
         return s_truncated(err, len, "the header alone takes 22");
     version = fl_proto_get_be(data + 8, 2);
+    if (version == 1) {
+        FL_ERR(err, FL_EPROTO, "bundle format 1 is no longer accepted");
+        fl_error_set_detail(err, "Format 1 bundles carry no release channel, "
+                                 "sequence or scope and need not expire, so "
+                                 "they could be replayed or applied where "
+                                 "they were not meant to run. This flotilla "
+                                 "reads format %d.", FL_BUNDLE_FORMAT);
+        fl_error_set_hint(err, "Rebuild the bundle from its migrations: "
+                               "flotilla bundle build DIR --sign KEY "
+                               "--environment NAME --out FILE");
+        return FL_EPROTO;
+    }
     if (version != FL_BUNDLE_FORMAT) {
         FL_ERR(err, FL_EPROTO, "bundle format version %u is not supported",
                (unsigned)version);
@@ -498,6 +671,7 @@ s_decode(fl_bundle_t **out, const unsigned char *data, size_t len,
     char *id = NULL;
     char want_id[FL_BUNDLE_ID_HEX];
     char signer[FL_KEY_ID_HEX];
+    fl_selector_t sel = {NULL, 0};
     fl_bundle_t *b = NULL;
     int rc = 0;
 
@@ -523,7 +697,9 @@ s_decode(fl_bundle_t **out, const unsigned char *data, size_t len,
                             (long long)body.format, body.signer);
         goto cleanup;
     }
-    if ((rc = s_check_migrations(&body.migs, err)) != 0)
+    if ((rc = s_check_migrations(&body.migs, err)) != 0 ||
+        (rc = s_check_release(body.channel, body.sequence, body.environment,
+                              body.selector, &sel, FL_EPROTO, err)) != 0)
         goto cleanup;
     b = fl_calloc(1, sizeof(*b));
     b->format = (int)body.format;
@@ -533,6 +709,15 @@ s_decode(fl_bundle_t **out, const unsigned char *data, size_t len,
     b->expires = body.expires;
     b->note = body.note ? body.note : fl_strdup("");
     body.note = NULL;
+    b->channel = body.channel;
+    body.channel = NULL;
+    b->sequence = body.sequence;
+    b->environment = body.environment;
+    body.environment = NULL;
+    b->selector = s_selector_format(&sel);
+    b->sel = sel;
+    sel.terms = NULL;
+    sel.nterms = 0;
     b->migs = body.migs;
     body.migs.items = NULL;
     body.migs.count = 0;
@@ -541,6 +726,7 @@ s_decode(fl_bundle_t **out, const unsigned char *data, size_t len,
     *out = b;
 cleanup:
     free(id);
+    fl_selector_release(&sel);
     fl_codec_release(&s_body_schema, &body);
     return rc;
 }
@@ -558,26 +744,103 @@ fl_bundle_format_time(char *out, size_t n, int64_t t)
         snprintf(out, n, "%lld", (long long)t);
 }
 
+/* Formats seconds as a duration ("30d"); signed values may be huge. */
+static void
+s_format_seconds(char *out, size_t n, int64_t s)
+{
+    if (s > -INT64_MAX / 1000 && s < INT64_MAX / 1000)
+        fl_format_duration(out, n, s * 1000);
+    else
+        snprintf(out, n, "%llds", (long long)s);
+}
+
+/*
+ * The checks of time, in this order: the signed times agree with each
+ * other (expires after created), then with this verifier's policy
+ * (lifetime), then with its clock (created not in the future, not
+ * expired).  A clock that is wrong thus never hides a malformed bundle.
+ */
+static int
+s_check_times(const fl_bundle_t *b, const fl_bundle_verify_opts_t *o,
+              int64_t now, fl_error_t *err)
+{
+    char created[64];
+    char expires[64];
+    char clock[64];
+    char a[32];
+    char c[32];
+    int64_t lifetime = 0;
+
+    fl_bundle_format_time(created, sizeof(created), b->created);
+    fl_bundle_format_time(expires, sizeof(expires), b->expires);
+    fl_bundle_format_time(clock, sizeof(clock), now);
+    if (b->expires <= b->created) {
+        FL_ERR(err, FL_EPROTO, "bundle \"%s\" expires at %s, not after its "
+                               "creation at %s", b->id, expires, created);
+        fl_error_set_hint(err, "The tool that built it is faulty: rebuild it "
+                               "with \"flotilla bundle build\".");
+        return FL_EPROTO;
+    }
+    if (__builtin_sub_overflow(b->expires, b->created, &lifetime) ||
+        lifetime > o->max_lifetime_s) {
+        s_format_seconds(c, sizeof(c), o->max_lifetime_s);
+        FL_ERR(err, FL_EPROTO, "bundle \"%s\" is valid for longer than this "
+                               "host accepts", b->id);
+        if (lifetime > 0) {
+            s_format_seconds(a, sizeof(a), lifetime);
+            fl_error_set_detail(err, "It is valid for %s, from %s to %s; the "
+                                     "most accepted here is %s.", a, created,
+                                expires, c);
+        } else {
+            fl_error_set_detail(err, "It is valid from %s to %s; the most "
+                                     "accepted here is %s.", created, expires,
+                                c);
+        }
+        fl_error_set_hint(err, "Rebuild it with --expires %s or less, or raise "
+                               "the maximum lifetime this host accepts.", c);
+        return FL_EPROTO;
+    }
+    if (b->created > now && b->created - now > o->max_skew_s) {
+        s_format_seconds(a, sizeof(a), b->created - now);
+        s_format_seconds(c, sizeof(c), o->max_skew_s);
+        FL_ERR(err, FL_EPROTO, "bundle \"%s\" was created in the future",
+               b->id);
+        fl_error_set_detail(err, "It was created at %s, %s ahead of this "
+                                 "host's clock (%s); the clock skew allowed "
+                                 "is %s.", created, a, clock, c);
+        fl_error_set_hint(err, "Check the clocks of this host and of the "
+                               "machine that built the bundle (NTP).");
+        return FL_EPROTO;
+    }
+    if (now >= b->expires) {
+        FL_ERR(err, FL_EPROTO, "bundle \"%s\" expired at %s", b->id, expires);
+        fl_error_set_detail(err, "This host's clock says %s.", clock);
+        fl_error_set_hint(err, "Build and sign a new bundle of the same "
+                               "migrations.");
+        return FL_EPROTO;
+    }
+    return 0;
+}
+
 int
 fl_bundle_verify_bytes(fl_bundle_t **out, const unsigned char *data,
-                       size_t len, const fl_trust_t *trust, int64_t now_s,
-                       fl_error_t *err)
+                       size_t len, const fl_trust_t *trust,
+                       const fl_bundle_verify_opts_t *opts, fl_error_t *err)
 {
+    static const fl_bundle_verify_opts_t defaults = FL_BUNDLE_VERIFY_OPTS_INIT;
+    const fl_bundle_verify_opts_t *o = opts ? opts : &defaults;
+    int64_t now = o->now_s ? o->now_s : (int64_t)time(NULL);
     size_t plen = 0;
     fl_bundle_t *b = NULL;
-    char when[64];
 
+    FL_ASSERT(o->max_lifetime_s > 0 && o->max_skew_s >= 0);
     fl_proto_sodium_init();
     if (s_check_envelope(data, len, &plen, err) != 0 ||
         s_check_signature(data, len, trust, err) != 0 ||
         s_decode(&b, data, len, plen, err) != 0)
         return FL_EPROTO;
     FL_ASSERT(b != NULL);
-    if (b->expires != 0 && now_s >= b->expires) {
-        fl_bundle_format_time(when, sizeof(when), b->expires);
-        FL_ERR(err, FL_EPROTO, "bundle \"%s\" expired at %s", b->id, when);
-        fl_error_set_hint(err, "Build and sign a new bundle with a later "
-                               "--expires.");
+    if (s_check_times(b, o, now, err) != 0) {
         fl_bundle_destroy(&b);
         return FL_EPROTO;
     }
@@ -637,8 +900,9 @@ cleanup:
 }
 
 int
-fl_bundle_load(fl_bundle_t **out, const char *path, const fl_trust_t *trust,
-               int64_t now_s, fl_error_t *err)
+fl_bundle_load_opts(fl_bundle_t **out, const char *path,
+                    const fl_trust_t *trust,
+                    const fl_bundle_verify_opts_t *opts, fl_error_t *err)
 {
     unsigned char *data = NULL;
     size_t len = 0;
@@ -646,8 +910,106 @@ fl_bundle_load(fl_bundle_t **out, const char *path, const fl_trust_t *trust,
 
     if ((rc = fl_bundle_read_file(&data, &len, path, err)) != 0)
         return rc;
-    rc = fl_bundle_verify_bytes(out, data, len, trust, now_s, err);
+    rc = fl_bundle_verify_bytes(out, data, len, trust, opts, err);
     free(data);
+    return rc;
+}
+
+int
+fl_bundle_load(fl_bundle_t **out, const char *path, const fl_trust_t *trust,
+               int64_t now_s, fl_error_t *err)
+{
+    fl_bundle_verify_opts_t opts = FL_BUNDLE_VERIFY_OPTS_INIT;
+
+    opts.now_s = now_s;
+    return fl_bundle_load_opts(out, path, trust, &opts, err);
+}
+
+/* Writes the target's labels as "k=v, k2=v2" (new string). */
+static char *
+s_labels_text(const char *const *labels, size_t nlabels)
+{
+    fl_buf_t b = FL_BUF_INIT(0);
+
+    for (size_t i = 0; i < nlabels; i++) {
+        char *shown = fl_str_escape_controls(labels[i], 0);
+
+        /* Labels are short; a failure to grow only shortens the detail. */
+        FL_IGNORE(fl_buf_printf(&b, "%s%s", i ? ", " : "", shown));
+        free(shown);
+    }
+    return fl_buf_detach(&b);
+}
+
+int
+fl_bundle_scope_admits(const fl_bundle_t *b, const char *environment,
+                       const char *const *labels, size_t nlabels,
+                       fl_error_t *err)
+{
+    const char **keys = NULL;
+    const char **values = NULL;
+    char *shown = NULL;
+    int rc = 0;
+
+    FL_ASSERT(b->verified);
+    if (environment == NULL || strcmp(environment, b->environment) != 0) {
+        shown = environment ? fl_str_escape_controls(environment, 0) : NULL;
+        if (shown)
+            FL_ERR(err, FL_EPROTO, "bundle \"%s\" is for environment \"%s\", "
+                                   "not \"%s\"", b->id, b->environment, shown);
+        else
+            FL_ERR(err, FL_EPROTO, "bundle \"%s\" is for environment \"%s\", "
+                                   "and this target names no environment",
+                   b->id, b->environment);
+        fl_error_set_detail(err, "The environment is part of the bundle's "
+                                 "signed scope.");
+        fl_error_set_hint(err, "Apply a bundle built for this target's "
+                               "environment (bundle build --environment).");
+        rc = FL_EPROTO;
+        goto cleanup;
+    }
+    keys = fl_calloc(nlabels + 1, sizeof(*keys));
+    values = fl_calloc(nlabels + 1, sizeof(*values));
+    for (size_t i = 0; i < nlabels; i++) {
+        const char *eq = strchr(labels[i], '=');
+
+        if (eq == NULL) {
+            shown = fl_str_escape_controls(labels[i], 0);
+            rc = FL_ERR(err, FL_EINVAL, "invalid target label \"%s\"", shown);
+            fl_error_set_detail(err, "A label is written key=value.");
+            goto cleanup;
+        }
+        keys[i] = fl_strndup(labels[i], (size_t)(eq - labels[i]));
+        values[i] = eq + 1;
+    }
+    for (size_t i = 0; i < b->sel.nterms; i++) {
+        fl_selector_t one = {&b->sel.terms[i], 1};
+        char *term = NULL;
+        char *have = NULL;
+
+        if (fl_selector_matches(&one, keys, values, nlabels))
+            continue;
+        term = s_selector_format(&one);
+        have = s_labels_text(labels, nlabels);
+        FL_ERR(err, FL_EPROTO, "bundle \"%s\" does not select this target",
+               b->id);
+        fl_error_set_detail(err, "Its selector \"%s\" requires %s, which the "
+                                 "target's labels (%s) do not satisfy.",
+                            b->selector, term, nlabels ? have : "none");
+        fl_error_set_hint(err, "Apply a bundle whose --selector matches this "
+                               "target, or correct the target's labels.");
+        free(term);
+        free(have);
+        rc = FL_EPROTO;
+        goto cleanup;
+    }
+cleanup:
+    if (keys != NULL)
+        for (size_t i = 0; i < nlabels; i++)
+            free((char *)keys[i]);
+    free(keys);
+    free(values);
+    free(shown);
     return rc;
 }
 
@@ -703,6 +1065,30 @@ fl_bundle_note(const fl_bundle_t *b)
 }
 
 const char *
+fl_bundle_channel(const fl_bundle_t *b)
+{
+    return b->channel;
+}
+
+int64_t
+fl_bundle_sequence(const fl_bundle_t *b)
+{
+    return b->sequence;
+}
+
+const char *
+fl_bundle_environment(const fl_bundle_t *b)
+{
+    return b->environment;
+}
+
+const char *
+fl_bundle_selector(const fl_bundle_t *b)
+{
+    return b->selector;
+}
+
+const char *
 fl_bundle_digest_hex(const fl_bundle_t *b)
 {
     return b->digest_hex;
@@ -726,6 +1112,10 @@ fl_bundle_destroy(fl_bundle_t **b)
     if (b == NULL || *b == NULL)
         return;
     free((*b)->note);
+    free((*b)->channel);
+    free((*b)->environment);
+    free((*b)->selector);
+    fl_selector_release(&(*b)->sel);
     fl_migration_list_release(&(*b)->migs);
     free(*b);
     *b = NULL;

@@ -24,6 +24,7 @@
 #include "common/alloc.h"
 #include "common/hash.h"
 #include "common/parse.h"
+#include "common/str.h"
 #include "proto/proto_internal.h"
 
 /* Largest migration file accepted: far above any hand-written migration. */
@@ -104,47 +105,6 @@ bad:
     return FL_EINVAL;
 }
 
-/*
- * Returns the length of the valid UTF-8 sequence at p (at most n bytes
- * available), or 0 when it is invalid: overlong forms, surrogates, code
- * points above U+10FFFF and NUL are refused.
- */
-static size_t
-s_utf8_seq(const unsigned char *p, size_t n)
-{
-    unsigned char b = p[0];
-    size_t need;
-    uint32_t cp;
-
-    if (b == 0)
-        return 0;
-    if (b < 0x80)
-        return 1;
-    if (b >= 0xc2 && b <= 0xdf) {
-        need = 2;
-        cp = b & 0x1f;
-    } else if (b >= 0xe0 && b <= 0xef) {
-        need = 3;
-        cp = b & 0x0f;
-    } else if (b >= 0xf0 && b <= 0xf4) {
-        need = 4;
-        cp = b & 0x07;
-    } else {
-        return 0;
-    }
-    if (n < need)
-        return 0;
-    for (size_t i = 1; i < need; i++) {
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (p[i] & 0x3f);
-    }
-    if ((need == 3 && cp < 0x800) || (need == 4 && cp < 0x10000) ||
-        cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return need;
-}
-
 static int
 s_check_utf8(const char *file, const char *text, size_t len, fl_error_t *err)
 {
@@ -152,7 +112,8 @@ s_check_utf8(const char *file, const char *text, size_t len, fl_error_t *err)
     int line = 1;
 
     for (size_t i = 0; i < len;) {
-        size_t n = s_utf8_seq(p + i, len - i);
+        /* NUL is valid UTF-8 but has no place in a text file. */
+        size_t n = p[i] == 0 ? 0 : fl_str_utf8_decode(p + i, len - i, NULL);
 
         if (n == 0) {
             s_fail(err, file, line, "invalid UTF-8 byte 0x%02x", p[i]);
@@ -458,6 +419,40 @@ fl_migration_parse(fl_migration_t *out, const char *file_name,
 cleanup:
     if (rc != 0)
         fl_migration_release(out);
+    return rc;
+}
+
+int
+fl_migration_check(const fl_migration_t *m, fl_error_t *err)
+{
+    const char *const texts[] = {m->name, m->file, m->up, m->down,
+                                 m->validate, m->verify};
+    char label[48];
+    char *name = NULL;
+    int64_t version = 0;
+    int rc;
+
+    /* Named by its version: its file name may be the invalid text. */
+    snprintf(label, sizeof(label), "migration %lld", (long long)m->version);
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
+        if (texts[i] && (rc = s_check_utf8(label, texts[i], strlen(texts[i]),
+                                           err)) != 0)
+            return rc;
+    for (size_t i = 0; i < m->nallows; i++)
+        if ((rc = s_check_utf8(label, m->allows[i].reason,
+                               strlen(m->allows[i].reason), err)) != 0)
+            return rc;
+    if (m->file == NULL || m->name == NULL)
+        return FL_ERR(err, FL_EINVAL, "migration %lld has no file name",
+                      (long long)m->version);
+    if ((rc = s_parse_file_name(m->file, &version, &name, err)) != 0)
+        return rc;
+    if (version != m->version || strcmp(name, m->name) != 0) {
+        rc = FL_ERR(err, FL_EINVAL, "migration %lld (%s) does not match its "
+                    "file name \"%s\"", (long long)m->version, m->name,
+                    m->file);
+    }
+    free(name);
     return rc;
 }
 

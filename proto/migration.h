@@ -75,6 +75,15 @@ int fl_migration_parse(fl_migration_t *out, const char *file_name,
 int fl_migration_dir_load(fl_migration_list_t *out, const char *dir,
                           fl_error_t *err) FL_NODISCARD;
 
+/*
+ * Checks a migration that did not come from a file of this machine (a
+ * bundle's) against the rules a directory's obey: its file name is
+ * NNNN_name.sql with its version and name, the name's characters, every
+ * section and allow reason valid UTF-8 without NUL.  FL_EINVAL naming the
+ * migration and what is wrong.
+ */
+int fl_migration_check(const fl_migration_t *m, fl_error_t *err) FL_NODISCARD;
+
 /* Computes m->checksum and m->checksum_hex from the other fields. */
 void fl_migration_compute_checksum(fl_migration_t *m);
 

@@ -16,6 +16,8 @@
 #include <sodium.h>
 
 #include "common/alloc.h"
+#include "common/hash.h"
+#include "common/str.h"
 
 #define S_F(key, type, flags, st, field)                                    \
     {key, type, flags, offsetof(st, field), 0, 0, NULL}
@@ -69,7 +71,7 @@ S_SCHEMA(s_heartbeat_schema, "heartbeat", s_heartbeat_fields,
 
 static const fl_codec_field_t s_bundle_fields[] = {
     S_F("bundle_id", FL_CODEC_STR, S_REQ, fl_wire_bundle_t, bundle_id),
-    S_F("digest", FL_CODEC_BIN32, S_REQ, fl_wire_bundle_t, digest),
+    S_F("sha256", FL_CODEC_BIN32, S_REQ, fl_wire_bundle_t, sha256),
     {"data", FL_CODEC_BIN, S_REQ, offsetof(fl_wire_bundle_t, data),
      offsetof(fl_wire_bundle_t, len), 0, NULL},
 };
@@ -283,21 +285,32 @@ s_read_envelope(fl_codec_reader_t *r, int64_t *version, int *type)
                          (int)(tlen > 64 ? 64 : tlen), tname);
 }
 
+/* Checks that a bundle transfer's bytes have the SHA-256 it carries. */
+static int
+s_check_bundle_hash(const fl_wire_bundle_t *b, fl_error_t *err)
+{
+    unsigned char digest[32];
+    char *shown = NULL;
+
+    fl_hash_sha256(digest, b->data, b->len);
+    if (sodium_memcmp(digest, b->sha256, sizeof(digest)) == 0)
+        return 0;
+    shown = fl_str_escape_controls(b->bundle_id, 0);
+    FL_ERR(err, FL_EPROTO, "bundle transfer \"%s\" does not match its "
+                           "SHA-256", shown);
+    fl_error_set_detail(err, "The %zu bytes received hash to another value: "
+                             "they were damaged or changed on the way.",
+                        b->len);
+    free(shown);
+    return FL_EPROTO;
+}
+
 /* Checks a schema cannot express. */
 static int
 s_check(fl_codec_reader_t *r, const fl_wire_msg_t *msg)
 {
-    unsigned char digest[32];
-
-    if (msg->type == FL_WIRE_BUNDLE) {
-        crypto_generichash(digest, sizeof(digest), msg->u.bundle.data,
-                           msg->u.bundle.len, NULL, 0);
-        if (sodium_memcmp(digest, msg->u.bundle.digest, sizeof(digest)) != 0) {
-            FL_ERR(r->err, FL_EPROTO, "bundle transfer \"%s\" does not match "
-                                      "its digest", msg->u.bundle.bundle_id);
-            return FL_EPROTO;
-        }
-    }
+    if (msg->type == FL_WIRE_BUNDLE)
+        return s_check_bundle_hash(&msg->u.bundle, r->err);
     return 0;
 }
 
@@ -343,4 +356,41 @@ fl_wire_msg_release(fl_wire_msg_t *msg)
     if (s_valid_type((int)msg->type))
         fl_codec_release(s_types[msg->type].schema, &msg->u);
     memset(msg, 0, sizeof(*msg));
+}
+
+int
+fl_wire_bundle_verify(char id_out[FL_BUNDLE_ID_HEX], fl_bundle_t **out,
+                      const fl_wire_bundle_t *msg, const fl_trust_t *trust,
+                      const fl_bundle_verify_opts_t *opts, fl_error_t *err)
+{
+    fl_bundle_t *b = NULL;
+    char *claimed = NULL;
+    int rc = 0;
+
+    if ((rc = s_check_bundle_hash(msg, err)) != 0 ||
+        (rc = fl_bundle_verify_bytes(&b, msg->data, msg->len, trust, opts,
+                                     err)) != 0) {
+        fl_error_prefix(err, "bundle transfer: ");
+        return rc;
+    }
+    if (strcmp(msg->bundle_id, fl_bundle_id(b)) != 0) {
+        claimed = fl_str_escape_controls(msg->bundle_id, 0);
+        rc = FL_ERR(err, FL_EPROTO, "bundle transfer claims id \"%s\", but "
+                                    "its bytes are bundle \"%s\"", claimed,
+                    fl_bundle_id(b));
+        fl_error_set_detail(err, "A bundle's id is computed from its signed "
+                                 "content; the sender named another bundle.");
+        fl_error_set_hint(err, "Nothing was cached. The sender is faulty "
+                               "or hostile: check the coordinator.");
+        goto cleanup;
+    }
+    memcpy(id_out, fl_bundle_id(b), FL_BUNDLE_ID_HEX);
+    if (out != NULL) {
+        *out = b;
+        b = NULL;
+    }
+cleanup:
+    free(claimed);
+    fl_bundle_destroy(&b);
+    return rc;
 }

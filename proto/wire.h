@@ -14,6 +14,14 @@
  * The structs are plain C: decoding fills new allocations that
  * fl_wire_msg_release() frees; encoding only reads them.  Optional
  * strings are NULL when absent.  Not thread safe per message.
+ *
+ * Version 2 (issue 9): a bundle transfer carries the SHA-256 of its bytes
+ * under "sha256" (version 1 had a BLAKE2b "digest"), the hash bundles
+ * themselves use.  Decoding checks that hash only; what the bytes are is
+ * known after fl_wire_bundle_verify(), which an agent calls before it
+ * caches anything, and the id it caches under is the one that function
+ * returns, computed from the verified bytes, never the claimed bundle_id.
+ * Key ids (key.h) stay BLAKE2b: they name keys, they check nothing.
  */
 #ifndef FL_PROTO_WIRE_H
 #define FL_PROTO_WIRE_H
@@ -23,9 +31,10 @@
 
 #include "common/buf.h"
 #include "common/error.h"
+#include "proto/bundle.h"
 #include "proto/codec.h"
 
-#define FL_WIRE_VERSION 1
+#define FL_WIRE_VERSION 2
 /* A bundle transfer carries a whole bundle; nothing else comes close. */
 #define FL_WIRE_MAX_SIZE ((size_t)65 * 1024 * 1024)
 #define FL_WIRE_MAX_STR ((size_t)1024 * 1024)
@@ -82,8 +91,8 @@ typedef struct {
 } fl_wire_heartbeat_t;
 
 typedef struct {
-    char *bundle_id;
-    unsigned char digest[32]; /* BLAKE2b-256 of data, checked on receipt */
+    char *bundle_id;          /* claimed; see fl_wire_bundle_verify() */
+    unsigned char sha256[32]; /* SHA-256 of data, checked on receipt */
     unsigned char *data;      /* the bundle file's bytes */
     size_t len;
 } fl_wire_bundle_t;
@@ -194,5 +203,20 @@ int fl_wire_decode(fl_wire_msg_t *out, const unsigned char *data, size_t len,
 
 /* Frees what a decoded message holds and zeroes it; accepts NULL. */
 void fl_wire_msg_release(fl_wire_msg_t *msg);
+
+/*
+ * Verifies a bundle transfer (lent for the call) before anything is
+ * cached: the SHA-256 of its bytes, the bundle itself against trust with
+ * opts (fl_bundle_verify_bytes(); opts NULL = the defaults), and that
+ * the claimed bundle_id is the id of the verified bytes.  On success
+ * id_out holds that id, the only one to cache the bytes under, and, when
+ * out is not NULL, *out the verified bundle (new).  Errors: FL_EPROTO,
+ * each check with its own message ("bundle transfer claims id ..." when
+ * the ids differ).
+ */
+int fl_wire_bundle_verify(char id_out[FL_BUNDLE_ID_HEX], fl_bundle_t **out,
+                          const fl_wire_bundle_t *msg, const fl_trust_t *trust,
+                          const fl_bundle_verify_opts_t *opts,
+                          fl_error_t *err) FL_NODISCARD;
 
 #endif

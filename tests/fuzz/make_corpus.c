@@ -43,9 +43,13 @@ s_bundles(const char *dir)
     fl_key_t *key = fl_key_new_from_seed(fl_fuzz_seed);
     fl_migration_t m[2];
     fl_migration_list_t l = {m, 2};
-    fl_bundle_opts_t opts = {1700000000, 0, "seed"};
+    fl_bundle_opts_t opts = FL_BUNDLE_OPTS_INIT;
     fl_buf_t out = FL_BUF_INIT(0);
 
+    opts.created = 1700000000;
+    opts.expires = 1700000000 + 30 * 86400;
+    opts.note = "seed";
+    opts.environment = "production";
     for (int i = 0; i < 2; i++)
         if (fl_migration_parse(&m[i], files[i][0], files[i][1],
                                strlen(files[i][1]), NULL) != 0)
@@ -55,11 +59,13 @@ s_bundles(const char *dir)
     s_write(dir, "bundle", "two.bundle", out.data, out.len);
     fl_buf_reset(&out);
     l.count = 1;
-    opts.expires = 1800000000;
     opts.note = NULL;
+    opts.channel = "stable";
+    opts.sequence = 7;
+    opts.selector = "tier=canary,region!=eu,ring";
     if (fl_bundle_build(&out, &l, key, &opts, NULL) != 0)
         exit(1);
-    s_write(dir, "bundle", "one-expiring.bundle", out.data, out.len);
+    s_write(dir, "bundle", "one-scoped.bundle", out.data, out.len);
     fl_buf_release(&out);
     fl_migration_release(&m[0]);
     fl_migration_release(&m[1]);
@@ -95,8 +101,7 @@ s_messages(const char *dir)
             m.u.bundle.bundle_id = "b1";
             m.u.bundle.data = bytes;
             m.u.bundle.len = sizeof(bytes);
-            crypto_generichash(m.u.bundle.digest, 32, bytes, sizeof(bytes),
-                               NULL, 0);
+            crypto_hash_sha256(m.u.bundle.sha256, bytes, sizeof(bytes));
             break;
         case FL_WIRE_APPLY:
         case FL_WIRE_ROLLBACK:

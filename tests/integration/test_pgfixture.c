@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <cmocka.h>
 
@@ -51,11 +52,41 @@ test_fixture_creates_queries_and_drops_database(void **state)
     PQfinish(admin);
 }
 
+/*
+ * The throwaway server trusts every local connection, so only the owner
+ * may reach its socket: 0700 on the socket and on its directory.
+ */
+static void
+test_throwaway_server_is_reachable_by_its_owner_only(void **state)
+{
+    fl_test_db_t db;
+    PGconn *conn = NULL;
+    char *v = NULL;
+    const char *host = getenv("PGHOST");
+    struct stat st;
+
+    (void)state;
+    fl_test_db_create(&db, "sock");
+    conn = fl_test_db_connect(&db);
+    v = fl_test_query_value(conn, "SHOW unix_socket_permissions");
+    assert_string_equal(v, "0700");
+    free(v);
+    v = fl_test_query_value(conn, "SHOW listen_addresses");
+    assert_string_equal(v, "");
+    free(v);
+    PQfinish(conn);
+    fl_test_db_drop(&db);
+    assert_non_null(host);
+    assert_int_equal(stat(host, &st), 0);
+    assert_int_equal(st.st_mode & 0077, 0);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fixture_creates_queries_and_drops_database),
+        cmocka_unit_test(test_throwaway_server_is_reachable_by_its_owner_only),
     };
     return cmocka_run_group_tests_name("pgfixture", tests, NULL, NULL);
 }

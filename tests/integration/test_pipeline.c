@@ -103,7 +103,8 @@ s_run(s_env *e, fl_test_proc_t *r, const char *cmd, int with_source, ...)
     while ((a = va_arg(ap, const char *)) != NULL && n < 29)
         argv[n++] = a;
     va_end(ap);
-    if (with_source)
+    /* rollback takes its down sections from the source that was applied. */
+    if (with_source || strcmp(cmd, "rollback") == 0)
         argv[n++] = e->mdir;
     argv[n] = NULL;
     fl_test_run(r, "flotilla", argv, NULL, 120);
@@ -847,7 +848,8 @@ test_signed_bundle_apply_and_rollback_by_bundle(void **state)
     const char *kg1[] = {"flotilla", "keygen", "--out", key, NULL};
     const char *kg2[] = {"flotilla", "keygen", "--out", other, NULL};
     const char *build[] = {"flotilla", "bundle", "build", e->mdir, "--sign",
-                           keyfile, "--out", bundle, NULL};
+                           keyfile, "--out", bundle, "--environment", "test",
+                           NULL};
 
     s_write(e, "0001_a.sql", "-- flotilla:options allow=ban-drop-column gone\n"
                              "-- flotilla:up\nALTER TABLE users DROP COLUMN legacy;\n"
@@ -895,8 +897,8 @@ test_signed_bundle_apply_and_rollback_by_bundle(void **state)
     free(after);
     {
         const char *argv[] = {"flotilla", "apply", "--db", e->dbarg, "--log-file",
-                              e->log, "--trust", pub, "--require-signed", bundle,
-                              NULL};
+                              e->log, "--trust", pub, "--require-signed",
+                              "--environment", "test", bundle, NULL};
         s_cli(&r, argv);
         s_expect(&r, 0, "applied 1 migration");
         fl_test_proc_release(&r);
@@ -910,7 +912,13 @@ test_signed_bundle_apply_and_rollback_by_bundle(void **state)
         assert_true(strtol(n, NULL, 10) >= 4);
         free(n);
     }
-    s_run(e, &r, "rollback", 0, "--bundle", id, NULL);
+    {
+        /* Down comes from the bundle that was applied, verified again. */
+        const char *argv[] = {"flotilla", "rollback", "--db", e->dbarg,
+                              "--log-file", e->log, "--trust", pub,
+                              "--bundle", id, bundle, NULL};
+        s_cli(&r, argv);
+    }
     s_expect(&r, 0, "rolled back 1 migration");
     fl_test_proc_release(&r);
     after = fl_test_canonical_dump(e->conn);

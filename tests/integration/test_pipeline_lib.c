@@ -15,9 +15,42 @@
 #include <cmocka.h>
 
 #include "agent/pipeline.h"
+#include "agent/pipeline_internal.h"
 #include "common/alloc.h"
 #include "common/buf.h"
 #include "testsupport.h"
+
+/*
+ * Retry jitter comes from a random source, not a seed both pipelines of a
+ * process share (time ^ pid made them retry in step, as a herd).
+ */
+static void
+test_pipelines_of_one_process_do_not_retry_in_step(void **state)
+{
+    fl_test_db_t db;
+    fl_pipeline_opts_t opts = FL_PIPELINE_OPTS_INIT;
+    fl_pipeline_t *a = NULL, *b = NULL;
+    fl_error_t err = FL_ERROR_INIT;
+    int same = 0;
+
+    (void)state;
+    fl_test_db_create(&db, "jit");
+    opts.dsn = db.conninfo;
+    assert_int_equal(fl_pipeline_open(&a, &opts, &err), 0);
+    assert_int_equal(fl_pipeline_open(&b, &opts, &err), 0);
+    for (int i = 0; i < 32; i++) {
+        int64_t x = fl__pipeline_backoff(a, 1000, 3);
+        int64_t y = fl__pipeline_backoff(b, 1000, 3);
+        assert_true(x >= 4000 && x <= 8000);
+        assert_true(y >= 4000 && y <= 8000);
+        same += x == y;
+    }
+    /* Two independent draws in 4,001 values agree rarely, not 32 times. */
+    assert_true(same < 4);
+    fl_pipeline_close(&a);
+    fl_pipeline_close(&b);
+    fl_test_db_drop(&db);
+}
 
 typedef struct {
     fl_buf_t events; /* "step:status version\n" per event */
@@ -30,20 +63,28 @@ s_on_event(const fl_pipeline_event_t *ev, void *arg)
     s_events *e = arg;
 
     pthread_mutex_lock(&e->lock);
-    (void)fl_buf_printf(&e->events, "%s:%s %lld\n", fl_step_name(ev->step),
+    fl_buf_addf(&e->events, "%s:%s %lld\n", fl_step_name(ev->step),
                         fl_step_status_name(ev->status), (long long)ev->version);
     pthread_mutex_unlock(&e->lock);
 }
 
 static void
-s_parse(fl_migration_list_t *l, const char *file, const char *text)
+s_write(const char *dir, const char *file, const char *text)
+{
+    char *path = fl_asprintf("%s/%s", dir, file);
+
+    fl_test_write_file(path, text);
+    free(path);
+}
+
+/* The pipeline takes only what fl_source_open verified. */
+static void
+s_open(fl_source_t *src, const char *dir)
 {
     fl_error_t err = FL_ERROR_INIT;
 
-    l->items = fl_reallocarray(l->items, l->count + 1, sizeof(fl_migration_t));
-    if (fl_migration_parse(&l->items[l->count], file, text, strlen(text), &err) != 0)
-        fail_msg("%s: %s", file, err.message);
-    l->count++;
+    if (fl_source_open(src, dir, NULL, 0, 0, &err) != 0)
+        fail_msg("%s: %s", dir, err.message);
 }
 
 static void
@@ -52,24 +93,26 @@ test_events_follow_the_steps_in_order(void **state)
     fl_test_db_t db;
     fl_pipeline_opts_t opts = FL_PIPELINE_OPTS_INIT;
     fl_pipeline_t *p = NULL;
-    fl_migration_list_t migs = {NULL, 0};
+    fl_source_t src = FL_SOURCE_INIT;
     fl_apply_result_t res;
     fl_error_t err = FL_ERROR_INIT;
     s_events ev = {FL_BUF_INIT(0), PTHREAD_MUTEX_INITIALIZER};
     const char *got = NULL;
+    char *dir = fl_test_tmpdir();
 
     (void)state;
     fl_test_db_create(&db, "lib");
-    s_parse(&migs, "0001_t.sql", "-- flotilla:up\nCREATE TABLE t (id int);\n"
-                                 "INSERT INTO t VALUES (1);\n"
-                                 "-- flotilla:down\nDROP TABLE t;\n");
-    s_parse(&migs, "0002_u.sql", "-- flotilla:up\nDELETE FROM t;\n"
-                                 "-- flotilla:down\nSELECT 1;\n");
+    s_write(dir, "0001_t.sql", "-- flotilla:up\nCREATE TABLE t (id int);\n"
+                               "INSERT INTO t VALUES (1);\n"
+                               "-- flotilla:down\nDROP TABLE t;\n");
+    s_write(dir, "0002_u.sql", "-- flotilla:up\nDELETE FROM t;\n"
+                               "-- flotilla:down\nSELECT 1;\n");
+    s_open(&src, dir);
     opts.dsn = db.conninfo;
     opts.on_event = s_on_event;
     opts.arg = &ev;
     assert_int_equal(fl_pipeline_open(&p, &opts, &err), 0);
-    assert_int_equal(fl_pipeline_apply(p, &migs, &res, &err), 0);
+    assert_int_equal(fl_pipeline_apply(p, &src, &res, &err), 0);
     assert_int_equal(res.applied, 2);
     fl_pipeline_close(&p);
     assert_null(p);
@@ -81,13 +124,15 @@ test_events_follow_the_steps_in_order(void **state)
         "validate:started 2\nvalidate:ok 2\nexecute:started 2\nbackup:ok 2\n"
         "execute:ok 2\nverify-after:ok 2\n");
     fl_buf_release(&ev.events);
-    fl_migration_list_release(&migs);
+    fl_source_close(&src);
+    fl_test_rmtree(dir);
+    free(dir);
     fl_test_db_drop(&db);
 }
 
 typedef struct {
     fl_pipeline_t *p;
-    const fl_migration_list_t *migs;
+    const fl_source_t *src;
     int rc;
     fl_error_t err;
 } s_job;
@@ -98,7 +143,7 @@ s_apply_thread(void *arg)
     s_job *j = arg;
     fl_apply_result_t res;
 
-    j->rc = fl_pipeline_apply(j->p, j->migs, &res, &j->err);
+    j->rc = fl_pipeline_apply(j->p, j->src, &res, &j->err);
     return NULL;
 }
 
@@ -107,23 +152,25 @@ test_cancel_from_another_thread_leaves_nothing_applied(void **state)
 {
     fl_test_db_t db;
     fl_pipeline_opts_t opts = FL_PIPELINE_OPTS_INIT;
-    fl_migration_list_t migs = {NULL, 0};
+    fl_source_t src = FL_SOURCE_INIT;
     s_job job;
     pthread_t th;
     PGconn *conn = NULL;
     char *v = NULL;
+    char *dir = fl_test_tmpdir();
     int seen = 0;
 
     (void)state;
     memset(&job, 0, sizeof(job));
     fl_test_db_create(&db, "cancel");
     conn = fl_test_db_connect(&db);
-    s_parse(&migs, "0001_slow.sql", "-- flotilla:up\nCREATE TABLE slow (id int);\n"
-                                    "SELECT pg_sleep(30);\n"
-                                    "-- flotilla:down\nDROP TABLE slow;\n");
+    s_write(dir, "0001_slow.sql", "-- flotilla:up\nCREATE TABLE slow (id int);\n"
+                                  "SELECT pg_sleep(30);\n"
+                                  "-- flotilla:down\nDROP TABLE slow;\n");
+    s_open(&src, dir);
     opts.dsn = db.conninfo;
     assert_int_equal(fl_pipeline_open(&job.p, &opts, &job.err), 0);
-    job.migs = &migs;
+    job.src = &src;
     pthread_create(&th, NULL, s_apply_thread, &job);
     for (int i = 0; i < 600 && !seen; i++) {
         v = fl_test_query_value(conn, "SELECT count(*) FROM pg_stat_activity"
@@ -146,7 +193,9 @@ test_cancel_from_another_thread_leaves_nothing_applied(void **state)
     free(v);
     fl_error_clear(&job.err);
     PQfinish(conn);
-    fl_migration_list_release(&migs);
+    fl_source_close(&src);
+    fl_test_rmtree(dir);
+    free(dir);
     fl_test_db_drop(&db);
 }
 
@@ -155,6 +204,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_events_follow_the_steps_in_order),
+        cmocka_unit_test(test_pipelines_of_one_process_do_not_retry_in_step),
         cmocka_unit_test(test_cancel_from_another_thread_leaves_nothing_applied),
     };
     return cmocka_run_group_tests_name("pipeline_lib", tests, NULL, NULL);

@@ -129,7 +129,8 @@ s_flotilla_db(s_env *e, fl_test_proc_t *r, const char *cwd,
               const char *conninfo, const char *cmd, const char *const *extra)
 {
     fl_test_flotilla(r, cwd ? cwd : e->dir, conninfo, e->log, cmd, extra,
-                     strcmp(cmd, "apply") == 0 ? e->mdir : NULL);
+                     strcmp(cmd, "apply") == 0 || strcmp(cmd, "rollback") == 0
+                         ? e->mdir : NULL);
 }
 
 static void

@@ -151,22 +151,22 @@ g_columns(fl_buf_t *b, const g_gen_t *g, const g_table_t *t, int bare)
     };
 
     if (t->key != K_NONE)
-        (void)fl_buf_printf(b, "%s%s, ", key[t->key], bare ? "" : " PRIMARY KEY");
-    (void)fl_buf_puts(b, "a int, b text");
+        fl_buf_addf(b, "%s%s, ", key[t->key], bare ? "" : " PRIMARY KEY");
+    fl_buf_adds(b, "a int, b text");
     if (t->has_c)
-        (void)fl_buf_printf(b, ", c %s", t->c_text ? "text" : "numeric");
+        fl_buf_addf(b, ", c %s", t->c_text ? "text" : "numeric");
     if (t->has_d)
-        (void)fl_buf_puts(b, ", d text NOT NULL DEFAULT 'd'");
+        fl_buf_adds(b, ", d text NOT NULL DEFAULT 'd'");
     if (t->has_p) {
-        (void)fl_buf_puts(b, ", p int");
+        fl_buf_adds(b, ", p int");
         if (!bare)
-            (void)fl_buf_printf(b, " REFERENCES %s (id) ON DELETE %s ON UPDATE %s",
+            fl_buf_addf(b, " REFERENCES %s (id) ON DELETE %s ON UPDATE %s",
                                 g->t[t->parent].q, t->on_delete, t->on_update);
     }
     if (t->has_n)
-        (void)fl_buf_puts(b, ", n serial");
+        fl_buf_adds(b, ", n serial");
     if (t->has_q)
-        (void)fl_buf_puts(b, ", q int GENERATED ALWAYS AS IDENTITY");
+        fl_buf_adds(b, ", q int GENERATED ALWAYS AS IDENTITY");
 }
 
 /*
@@ -178,7 +178,7 @@ g_rows(g_gen_t *g, const g_table_t *t, int from, int to)
 {
     fl_buf_t *b = &g->schema;
 
-    (void)fl_buf_printf(b, "INSERT INTO %s (%sa, b%s%s) SELECT %sg, 'b' || g%s",
+    fl_buf_addf(b, "INSERT INTO %s (%sa, b%s%s) SELECT %sg, 'b' || g%s",
                         t->q, t->key == K_INT ? "id, " : "", t->has_c ? ", c" : "",
                         t->has_p ? ", p" : "", t->key == K_INT ? "g, " : "",
                         t->has_c ? ", g * 1.5" : "");
@@ -187,10 +187,10 @@ g_rows(g_gen_t *g, const g_table_t *t, int from, int to)
                         strcmp(t->on_delete, "NO ACTION") == 0 ||
                         strcmp(t->on_update, "RESTRICT") == 0 ||
                         strcmp(t->on_update, "NO ACTION") == 0;
-        (void)fl_buf_printf(b, ", CASE WHEN g %% %d = 0 THEN g %% %d + 1 END",
+        fl_buf_addf(b, ", CASE WHEN g %% %d = 0 THEN g %% %d + 1 END",
                             restricts ? 5 : 1, g->t[t->parent].rows);
     }
-    (void)fl_buf_printf(b, " FROM generate_series(%d, %d) g;\n", from, to);
+    fl_buf_addf(b, " FROM generate_series(%d, %d) g;\n", from, to);
 }
 
 static void
@@ -224,25 +224,25 @@ g_make_table(g_gen_t *g, int i)
     }
     t->has_n = t->key == K_NONE && g_chance(r, 40);
     t->has_q = t->key == K_INT && g_chance(r, 30);
-    (void)fl_buf_printf(b, "CREATE TABLE %s (", t->q);
+    fl_buf_addf(b, "CREATE TABLE %s (", t->q);
     g_columns(b, g, t, 0);
-    (void)fl_buf_puts(b, ");\n");
+    fl_buf_adds(b, ");\n");
     g_rows(g, t, 1, t->rows);
     if (t->key == K_NONE && !t->has_n && g_chance(r, 60))
         g_rows(g, t, 1, g_range(r, 1, t->rows));  /* duplicate rows */
     if (g_chance(r, 60))
-        (void)fl_buf_printf(b, "CREATE INDEX ON %s (b);\n", t->q);
+        fl_buf_addf(b, "CREATE INDEX ON %s (b);\n", t->q);
     if (t->has_c && g_chance(r, 40))
-        (void)fl_buf_printf(b, "CREATE INDEX ON %s (c);\n", t->q);
+        fl_buf_addf(b, "CREATE INDEX ON %s (c);\n", t->q);
     if (g_chance(r, 50))
-        (void)fl_buf_printf(b, "COMMENT ON TABLE %s IS 'table %d';\n"
+        fl_buf_addf(b, "COMMENT ON TABLE %s IS 'table %d';\n"
                                "COMMENT ON COLUMN %s.b IS 'column b of %d';\n",
                             t->q, i, t->q, i);
     if (g_chance(r, 50))
-        (void)fl_buf_printf(b, "GRANT SELECT ON %s TO fl_reader;\n"
+        fl_buf_addf(b, "GRANT SELECT ON %s TO fl_reader;\n"
                                "GRANT UPDATE (b) ON %s TO fl_reader;\n", t->q, t->q);
     if (g_chance(r, 30))
-        (void)fl_buf_printf(b, "CREATE TRIGGER gen_audit AFTER UPDATE OR DELETE ON %s"
+        fl_buf_addf(b, "CREATE TRIGGER gen_audit AFTER UPDATE OR DELETE ON %s"
                                " FOR EACH ROW EXECUTE FUNCTION public.gen_audit();\n",
                             t->q);
 }
@@ -256,7 +256,7 @@ g_make_writer(g_gen_t *g, int i)
                      ? fl_asprintf("DELETE FROM %s WHERE a = NEW.a", target)
                      : fl_asprintf("UPDATE %s SET b = b || '+' WHERE a = NEW.a", target);
 
-    (void)fl_buf_printf(&g->schema,
+    fl_buf_addf(&g->schema,
         "CREATE FUNCTION public.gen_write_%d() RETURNS trigger LANGUAGE plpgsql"
         " AS $$ BEGIN %s; RETURN NULL; END $$;\n"
         "CREATE TRIGGER gen_write AFTER UPDATE ON %s FOR EACH ROW"
@@ -270,7 +270,7 @@ g_make_schema(g_gen_t *g)
     fl_buf_t *b = &g->schema;
 
     g->ntables = g_range(&g->rng, 3, G_MAX_TABLES);
-    (void)fl_buf_puts(b,
+    fl_buf_adds(b,
         "CREATE SCHEMA gen;\n"
         "CREATE TABLE public.gen_log (id bigserial PRIMARY KEY, tbl text, op text,"
         " ref int);\n"
@@ -305,7 +305,7 @@ g_where(g_gen_t *g)
 {
     int m = g_range(&g->rng, 2, 5);
 
-    (void)fl_buf_printf(&g->up, " WHERE a %% %d = %d", m, g_range(&g->rng, 0, m - 1));
+    fl_buf_addf(&g->up, " WHERE a %% %d = %d", m, g_range(&g->rng, 0, m - 1));
 }
 
 static void
@@ -314,16 +314,16 @@ g_drop_table(g_gen_t *g, g_table_t *t)
     fl_buf_t d = FL_BUF_INIT(0);
     int cascade = g_referenced(g, (int)(t - g->t)) || g_chance(&g->rng, 30);
 
-    (void)fl_buf_printf(&g->up, "DROP TABLE %s%s", t->q, cascade ? " CASCADE" : "");
+    fl_buf_addf(&g->up, "DROP TABLE %s%s", t->q, cascade ? " CASCADE" : "");
     g_allow(g, "ban-drop-table");
     if (cascade)
         g_allow(g, "ban-drop-cascade");
     /* The down re-creates the bare table, sometimes with its key. */
-    (void)fl_buf_printf(&d, "CREATE TABLE %s (", t->q);
+    fl_buf_addf(&d, "CREATE TABLE %s (", t->q);
     g_columns(&d, g, t, 1);
     if (g_keyed(t) && g_chance(&g->rng, 50))
-        (void)fl_buf_puts(&d, ", PRIMARY KEY (id)");
-    (void)fl_buf_puts(&d, ");");
+        fl_buf_adds(&d, ", PRIMARY KEY (id)");
+    fl_buf_adds(&d, ");");
     g_down(g, fl_buf_detach(&d));
     t->dropped = 1;
 }
@@ -333,7 +333,7 @@ g_drop_column(g_gen_t *g, g_table_t *t)
 {
     const char *col = t->has_c ? "c" : t->has_d ? "d" : "p";
 
-    (void)fl_buf_printf(&g->up, "ALTER TABLE %s DROP COLUMN %s", t->q, col);
+    fl_buf_addf(&g->up, "ALTER TABLE %s DROP COLUMN %s", t->q, col);
     g_allow(g, "ban-drop-column");
     if (col[0] == 'c') {
         g_down(g, fl_asprintf("ALTER TABLE %s ADD COLUMN c %s;", t->q,
@@ -355,7 +355,7 @@ g_alter_type(g_gen_t *g, g_table_t *t)
     const char *to = t->c_text ? "numeric" : "text";
     const char *back = t->c_text ? "text" : "numeric";
 
-    (void)fl_buf_printf(&g->up, "ALTER TABLE %s ALTER COLUMN c TYPE %s USING c::%s",
+    fl_buf_addf(&g->up, "ALTER TABLE %s ALTER COLUMN c TYPE %s USING c::%s",
                         t->q, to, to);
     g_allow(g, "changing-column-type");
     g_down(g, fl_asprintf("ALTER TABLE %s ALTER COLUMN c TYPE %s USING c::%s;",
@@ -381,16 +381,16 @@ g_statement(g_gen_t *g, int k, g_table_t *t)
         k = G_DELETE;
     switch (k) {
     case G_UPDATE:
-        (void)fl_buf_printf(u, "UPDATE %s SET b = b || 'u', a = a + 100", t->q);
+        fl_buf_addf(u, "UPDATE %s SET b = b || 'u', a = a + 100", t->q);
         g_where(g);
         break;
     case G_UPDATE_KEY:
-        (void)fl_buf_printf(u, "UPDATE %s SET id = id + 1000", t->q);
+        fl_buf_addf(u, "UPDATE %s SET id = id + 1000", t->q);
         g_where(g);
         break;
     case G_TRUNCATE: {
         int cascade = g_referenced(g, (int)(t - g->t)) || g_chance(r, 30);
-        (void)fl_buf_printf(u, "TRUNCATE %s%s%s", t->q,
+        fl_buf_addf(u, "TRUNCATE %s%s%s", t->q,
                             g_chance(r, 50) ? " RESTART IDENTITY" : "",
                             cascade ? " CASCADE" : "");
         if (cascade)
@@ -407,45 +407,45 @@ g_statement(g_gen_t *g, int k, g_table_t *t)
         g_alter_type(g, t);
         break;
     case G_MERGE:
-        (void)fl_buf_printf(u,
+        fl_buf_addf(u,
             "MERGE INTO %s AS x USING (SELECT g AS a FROM generate_series(1, %d) g)"
             " AS src ON x.a = src.a\n WHEN MATCHED AND src.a %% %d = 0 THEN DELETE\n"
             " WHEN MATCHED THEN UPDATE SET b = x.b || 'm'", t->q,
             g_range(r, 3, 30), g_range(r, 2, 4));
         break;
     case G_UPSERT:
-        (void)fl_buf_printf(u,
+        fl_buf_addf(u,
             "INSERT INTO %s (id, a, b)%s SELECT g, g, 'new' || g FROM"
             " generate_series(%d, %d) g\n ON CONFLICT (id) DO UPDATE SET b = excluded.b",
             t->q, t->key == K_ALWAYS ? " OVERRIDING SYSTEM VALUE" : "",
             t->rows - 3, t->rows + 3);
         break;
     case G_CTE:
-        (void)fl_buf_printf(u, "WITH d AS (DELETE FROM %s", t->q);
+        fl_buf_addf(u, "WITH d AS (DELETE FROM %s", t->q);
         g_where(g);
-        (void)fl_buf_puts(u, " RETURNING 1) SELECT count(*) FROM d");
+        fl_buf_adds(u, " RETURNING 1) SELECT count(*) FROM d");
         break;
     case G_DO: {
         g_table_t *o = g_live(g);
-        (void)fl_buf_printf(u, "DO $$ BEGIN\n  UPDATE %s SET b = b || 'd'", t->q);
+        fl_buf_addf(u, "DO $$ BEGIN\n  UPDATE %s SET b = b || 'd'", t->q);
         g_where(g);
-        (void)fl_buf_printf(u, ";\n  DELETE FROM %s", o->q);
+        fl_buf_addf(u, ";\n  DELETE FROM %s", o->q);
         g_where(g);
-        (void)fl_buf_puts(u, ";\nEND $$");
+        fl_buf_adds(u, ";\nEND $$");
         g_allow(g, "opaque-statement");
         break;
     }
     case G_SEARCH_PATH:
-        (void)fl_buf_printf(u, "SET LOCAL search_path = %s;\nDELETE FROM %s",
+        fl_buf_addf(u, "SET LOCAL search_path = %s;\nDELETE FROM %s",
                             t->schema, t->name);
         g_where(g);
         break;
     default:
-        (void)fl_buf_printf(u, "DELETE FROM %s", t->q);
+        fl_buf_addf(u, "DELETE FROM %s", t->q);
         g_where(g);
         break;
     }
-    (void)fl_buf_puts(u, ";\n");
+    fl_buf_adds(u, ";\n");
 }
 
 static void
@@ -476,13 +476,13 @@ g_migration_text(const g_gen_t *g)
     fl_buf_t b = FL_BUF_INIT(0);
 
     for (int i = 0; i < g->nrules; i++)
-        (void)fl_buf_printf(&b, "-- flotilla:options allow=%s generated test\n",
+        fl_buf_addf(&b, "-- flotilla:options allow=%s generated test\n",
                             g->rules[i]);
-    (void)fl_buf_printf(&b, "-- flotilla:up\n%s-- flotilla:down\n", fl_buf_str(&g->up));
+    fl_buf_addf(&b, "-- flotilla:up\n%s-- flotilla:down\n", fl_buf_str(&g->up));
     for (int i = g->ndown - 1; i >= 0; i--)
-        (void)fl_buf_printf(&b, "%s\n", g->down[i]);
+        fl_buf_addf(&b, "%s\n", g->down[i]);
     if (g->ndown == 0)
-        (void)fl_buf_puts(&b, "SELECT 1;\n");
+        fl_buf_adds(&b, "SELECT 1;\n");
     return fl_buf_detach(&b);
 }
 
@@ -571,7 +571,7 @@ g_diff_kind(const char *before, const char *after)
     }
     for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++)
         if (seen[k] && strstr(fl_buf_str(&b), kinds[k].name) == NULL)
-            (void)fl_buf_printf(&b, "%s%s", b.len ? ", " : "", kinds[k].name);
+            fl_buf_addf(&b, "%s%s", b.len ? ", " : "", kinds[k].name);
     return fl_buf_detach(&b);
 }
 
@@ -589,7 +589,7 @@ g_error_kind(const fl_test_proc_t *r)
         if (*e == '"') {
             quoted = !quoted;
             if (quoted)
-                (void)fl_buf_puts(&b, "X");
+                fl_buf_adds(&b, "X");
         } else if (!quoted && !(*e >= '0' && *e <= '9')) {
             (void)fl_buf_append(&b, e, 1);
         }
@@ -609,7 +609,7 @@ g_flotilla(fl_test_proc_t *r, const char *dir, const fl_test_db_t *db,
                      strcmp(cmd, "rollback") == 0
                          ? (const char *const[]){"--quiet", "--last", NULL}
                          : (const char *const[]){"--quiet", NULL},
-                     strcmp(cmd, "apply") == 0 ? mdir : NULL);
+                     mdir);
     free(mdir);
     free(log);
 }
@@ -631,7 +631,7 @@ g_write_migration(g_gen_t *g, const char *dir)
         text = g_migration_text(g);
         fl_test_write_file(file, text);
     }
-    (void)fl_buf_printf(&g->log, "--- migration:\n%s", text);
+    fl_buf_addf(&g->log, "--- migration:\n%s", text);
     free(text);
     free(file);
     free(mdir);
@@ -662,7 +662,7 @@ g_attempt(g_gen_t *g, const char *dir, char **kind)
         fl_test_proc_release(&r);
         g_flotilla(&r, dir, &db, "rollback");
     }
-    (void)fl_buf_printf(&g->log, "--- %s exited %d\n%s%s", applied ? "rollback" : "apply",
+    fl_buf_addf(&g->log, "--- %s exited %d\n%s%s", applied ? "rollback" : "apply",
                         r.status, r.out, r.err);
     after = fl_test_canonical_dump_full(conn);
     if (!applied) {
@@ -672,7 +672,7 @@ g_attempt(g_gen_t *g, const char *dir, char **kind)
     }
     diff = fl_test_diff(before, after);
     if (diff != NULL)
-        (void)fl_buf_printf(&g->log, "--- dump before apply -> now:\n%s", diff);
+        fl_buf_addf(&g->log, "--- dump before apply -> now:\n%s", diff);
     if (applied && r.status != 0) {
         why = g_error_kind(&r);
         *kind = fl_asprintf("rollback failed: %s", why);
@@ -766,7 +766,7 @@ test_generated_migrations_roll_back_or_are_refused(void **state)
                                       " itself)", "FAILED"}[outcome],
                 kind ? ": " : "", kind ? kind : "");
         if (outcome != G_PASSED)
-            (void)fl_buf_printf(&summary, "  seed %ld %s: %s\n", seed,
+            fl_buf_addf(&summary, "  seed %ld %s: %s\n", seed,
                                 outcome == G_FAILED ? "FAILED" : "(ok)", kind);
         free(kind);
         for (int i = 0; i < g.ndown; i++)

@@ -443,7 +443,7 @@ test_each_kind_of_change_is_detected(void **state)
     assert_int_equal(fl_schema_prove(env->pg, 999, 1, 2, &diffs, &err), 0);
     for (size_t i = 0; i < diffs.count; i++) {
         const fl_schema_diff_t *d = &diffs.items[i];
-        fl_buf_printf(&got, "%s %s: %s\n", d->kind, d->ident,
+        fl_buf_addf(&got, "%s %s: %s\n", d->kind, d->ident,
                       !d->expected ? "unexpected"
                       : !d->actual ? "missing" : "differs");
     }
@@ -499,7 +499,7 @@ s_on_note(const char *kind, const char *ident, void *arg)
 {
     fl_buf_t *b = arg;
 
-    fl_buf_printf(b, "%s %s\n", kind, ident);
+    fl_buf_addf(b, "%s %s\n", kind, ident);
 }
 
 static void
@@ -874,6 +874,8 @@ test_tenant_functions_never_run(void **state)
     /* The traps are armed for anyone who does not qualify names... */
     if (fl_pg_open(&pg, env->db.conninfo, "test_schema", &err) != 0)
         fail_msg("%s", err.message);
+    /* fl_pg_open pins the path; a caller that set the tenant's back: */
+    s_exec(pg, "SET search_path = public, pg_catalog");
     s_assert_value(pg, "SHOW search_path", "public, pg_catalog");
     free(s_value(pg, "SELECT format('%I', 'x'::name), quote_ident('x'::name),"
                      " pg_get_userbyid(10), 'x'::name = 'x'::text,"
@@ -883,9 +885,13 @@ test_tenant_functions_never_run(void **state)
                    "=,=,format,pg_get_userbyid,quote_ident");
     s_exec(pg, "TRUNCATE public.side_effects");
     fl_pg_close(&pg);
-    /* ...and a superuser session of Flotilla's never falls into them. */
+    /*
+     * ...and a superuser session of Flotilla's never falls into them, even
+     * when its caller set the tenant's path (the module pins its own).
+     */
     if (fl_pg_open(&pg, env->db.conninfo, "test_schema", &err) != 0)
         fail_msg("%s", err.message);
+    s_exec(pg, "SET search_path = public, pg_catalog");
     s_ledger(pg);
     s_snapshot(pg, 1, NULL);
     a = s_fingerprint(pg, 1);
@@ -928,7 +934,7 @@ test_describe_words_each_difference_on_one_line(void **state)
     free(got);
     /* Long defs are cut at a character boundary; long lists counted. */
     for (int i = 0; i < 60; i++)
-        fl_buf_printf(&longdef, "\xc3\xa9t\xc3\xa9 ");
+        fl_buf_addf(&longdef, "\xc3\xa9t\xc3\xa9 ");
     many.count = 60;
     many.items = fl_calloc(60, sizeof(*many.items));
     for (size_t i = 0; i < 60; i++) {

@@ -310,6 +310,60 @@ fl_test_proc_release(fl_test_proc_t *res)
     fl_free(&res->err);
 }
 
+void
+fl_test_ws_open(fl_test_ws_t *ws, const char *prefix)
+{
+    memset(ws, 0, sizeof(*ws));
+    fl_test_db_create(&ws->db, prefix);
+    ws->conn = fl_test_db_connect(&ws->db);
+    ws->dir = fl_test_tmpdir();
+    ws->mdir = fl_asprintf("%s/m", ws->dir);
+    ws->log = fl_asprintf("%s/migration-execution.log", ws->dir);
+    if (mkdir(ws->mdir, 0755) != 0)
+        fail_msg("mkdir %s: %s", ws->mdir, strerror(errno));
+}
+
+void
+fl_test_ws_close(fl_test_ws_t *ws)
+{
+    PQfinish(ws->conn);
+    ws->conn = NULL;
+    fl_test_db_drop(&ws->db);
+    if (ws->dir != NULL)
+        fl_test_rmtree(ws->dir);
+    fl_free(&ws->dir);
+    fl_free(&ws->mdir);
+    fl_free(&ws->log);
+}
+
+void
+fl_test_ws_write(fl_test_ws_t *ws, const char *file, const char *text)
+{
+    char *p = fl_asprintf("%s/%s", ws->mdir, file);
+
+    fl_test_write_file(p, text);
+    free(p);
+}
+
+void
+fl_test_ws_flotilla(fl_test_ws_t *ws, fl_test_proc_t *res, const char *cmd,
+                    const char *const *extra, int with_source)
+{
+    fl_test_flotilla(res, ws->dir, ws->db.conninfo, ws->log, cmd, extra,
+                     with_source ? ws->mdir : NULL);
+}
+
+void
+fl_test_expect(const fl_test_proc_t *res, int status, const char *needle)
+{
+    if (res->status != status ||
+        (needle != NULL && strstr(res->out, needle) == NULL &&
+         strstr(res->err, needle) == NULL))
+        fail_msg("expected exit %d%s%s%s, got %d\nstdout: %s\nstderr: %s",
+                 status, needle ? " saying \"" : "", needle ? needle : "",
+                 needle ? "\"" : "", res->status, res->out, res->err);
+}
+
 char *
 fl_test_tmpdir(void)
 {
@@ -361,7 +415,7 @@ s_append_rows(PGconn *conn, fl_buf_t *b, const char *table)
                           " FROM %s t) x", table);
     char *rows = fl_test_query_value(conn, q);
 
-    (void)fl_buf_printf(b, "%s\n", rows ? rows : "");
+    fl_buf_addf(b, "%s\n", rows ? rows : "");
     free(rows);
     free(q);
 }
@@ -402,7 +456,7 @@ fl_test_canonical_dump(PGconn *conn)
         fail_msg("canonical dump failed: %s", PQresultErrorMessage(res));
     for (int i = 0; i < PQntuples(res); i++) {
         const char *line = PQgetvalue(res, i, 0);
-        (void)fl_buf_printf(&b, "%s\n", line);
+        fl_buf_addf(&b, "%s\n", line);
         if (strncmp(line, "table ", 6) == 0)
             s_append_rows(conn, &b, line + 6);
     }
@@ -463,7 +517,7 @@ s_append_normalised(fl_buf_t *b, char *text)
         if (in_table) {
             qsort(cols, ncols, sizeof(char *), s_cmp_lines);
             for (size_t i = 0; i < ncols; i++)
-                (void)fl_buf_printf(b, "%s\n", cols[i]);
+                fl_buf_addf(b, "%s\n", cols[i]);
             ncols = 0;
             in_table = 0;
         }
@@ -473,7 +527,7 @@ s_append_normalised(fl_buf_t *b, char *text)
              s_starts(line, "CREATE UNLOGGED TABLE ")) &&
             line[strlen(line) - 1] == '(')
             in_table = 1;
-        (void)fl_buf_printf(b, "%s\n", line);
+        fl_buf_addf(b, "%s\n", line);
     }
     free(cols);
 }
@@ -520,7 +574,7 @@ s_append_sequence(PGconn *conn, fl_buf_t *b, const char *seq)
                           " || is_called FROM %s", seq);
     char *pos = fl_test_query_value(conn, q);
 
-    (void)fl_buf_printf(b, "sequence %s %s\n", seq, pos);
+    fl_buf_addf(b, "sequence %s %s\n", seq, pos);
     free(pos);
     free(q);
 }
@@ -528,7 +582,7 @@ s_append_sequence(PGconn *conn, fl_buf_t *b, const char *seq)
 static void
 s_append_table(PGconn *conn, fl_buf_t *b, const char *table)
 {
-    (void)fl_buf_printf(b, "rows of %s\n", table);
+    fl_buf_addf(b, "rows of %s\n", table);
     s_append_rows(conn, b, table);
 }
 

@@ -120,6 +120,33 @@ void fl_test_flotilla(fl_test_proc_t *res, const char *cwd, const char *conninfo
                       const char *source);
 
 
+/*
+ * A workspace for tests that run the `flotilla` executable: a fresh
+ * database with a connection to it, a temporary directory (the command's
+ * working directory), a migrations directory "m" inside it and a log file
+ * path.  fl_test_ws_close drops and removes all of it.
+ */
+typedef struct {
+    fl_test_db_t db;
+    PGconn *conn;
+    char *dir;
+    char *mdir;
+    char *log;
+} fl_test_ws_t;
+
+void fl_test_ws_open(fl_test_ws_t *ws, const char *prefix);
+void fl_test_ws_close(fl_test_ws_t *ws);
+/* Writes file (a name under mdir) with text. */
+void fl_test_ws_write(fl_test_ws_t *ws, const char *file, const char *text);
+/* Runs flotilla CMD against the workspace; SOURCE is mdir if with_source. */
+void fl_test_ws_flotilla(fl_test_ws_t *ws, fl_test_proc_t *res, const char *cmd,
+                         const char *const *extra, int with_source);
+/*
+ * Fails the test unless res exited with status and, when needle is not
+ * NULL, said needle on stdout or stderr.
+ */
+void fl_test_expect(const fl_test_proc_t *res, int status, const char *needle);
+
 /* Makes a fresh temporary directory; returns a new path. */
 char *fl_test_tmpdir(void);
 /* Removes a directory tree (rm -rf). */

@@ -58,6 +58,10 @@ test_format_duration_picks_largest_exact_unit(void **state)
     assert_string_equal(b, "1500ms");
     fl_format_duration(b, sizeof(b), 7200000);
     assert_string_equal(b, "2h");
+    fl_format_duration(b, sizeof(b), 90LL * 86400000);
+    assert_string_equal(b, "90d");
+    fl_format_duration(b, sizeof(b), 90000000);
+    assert_string_equal(b, "25h");
 }
 
 static void

@@ -95,6 +95,73 @@ test_secret_save_is_0600_and_never_overwrites_without_force(void **state)
     free(dir);
 }
 
+/*
+ * A temporary file flotilla did not create is never removed: another
+ * process's "<path>.tmp.<pid>" survives a save that collides with it.
+ */
+static void
+test_secret_save_leaves_a_temporary_file_it_did_not_create(void **state)
+{
+    char *dir = fl_test_tmpdir();
+    char *path = fl_asprintf("%s/k.key", dir);
+    char *tmp = fl_asprintf("%s.tmp.%ld", path, (long)getpid());
+    fl_error_t err = FL_ERROR_INIT;
+    fl_secret_t s = FL_SECRET_INIT;
+    struct stat st;
+
+    (void)state;
+    fl_test_write_file(tmp, "someone else's");
+    assert_int_equal(fl_secret_save(path, "abc", 3, 1, &err), 0);
+    assert_int_equal(stat(tmp, &st), 0);
+    assert_int_equal(fl_secret_load(&s, path, 64, &err), 0);
+    assert_memory_equal(s.data, "abc", 3);
+    fl_secret_release(&s);
+    free(tmp);
+    free(path);
+    fl_test_rmtree(dir);
+    free(dir);
+}
+
+/*
+ * A symbolic link is not a secret file (whoever can write the directory
+ * the link is in chooses what is read), and a FIFO does not hang the read.
+ */
+static void
+test_secret_link_and_fifo_are_refused(void **state)
+{
+    char *dir = fl_test_tmpdir();
+    char *path = fl_asprintf("%s/real.key", dir);
+    char *link = fl_asprintf("%s/link.key", dir);
+    char *fifo = fl_asprintf("%s/fifo.key", dir);
+    fl_error_t err = FL_ERROR_INIT;
+    fl_secret_t s = FL_SECRET_INIT;
+
+    (void)state;
+    assert_int_equal(fl_secret_save(path, "abc", 3, 0, &err), 0);
+    assert_int_equal(symlink(path, link), 0);
+    assert_int_not_equal(fl_secret_load(&s, link, 64, &err), 0);
+    assert_null(s.data);
+    assert_non_null(strstr(err.message, "symbolic link"));
+    fl_error_clear(&err);
+    assert_int_not_equal(fl_secret_check_file(link, &err), 0);
+    fl_error_clear(&err);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    assert_int_equal(fl_secret_load(&s, fifo, 64, &err), FL_EINVAL);
+    assert_non_null(strstr(err.message, "not a regular file"));
+    fl_error_clear(&err);
+    /* Saving through a link is refused too, and the target is unchanged. */
+    assert_int_not_equal(fl_secret_save(link, "xyz", 3, 0, &err), 0);
+    fl_error_clear(&err);
+    assert_int_equal(fl_secret_load(&s, path, 64, &err), 0);
+    assert_memory_equal(s.data, "abc", 3);
+    fl_secret_release(&s);
+    free(fifo);
+    free(link);
+    free(path);
+    fl_test_rmtree(dir);
+    free(dir);
+}
+
 int
 main(void)
 {
@@ -102,6 +169,8 @@ main(void)
         cmocka_unit_test(test_secret_world_readable_file_is_refused),
         cmocka_unit_test(test_secret_missing_and_directory),
         cmocka_unit_test(test_secret_save_is_0600_and_never_overwrites_without_force),
+        cmocka_unit_test(test_secret_save_leaves_a_temporary_file_it_did_not_create),
+        cmocka_unit_test(test_secret_link_and_fifo_are_refused),
     };
     return cmocka_run_group_tests_name("secret", tests, NULL, NULL);
 }

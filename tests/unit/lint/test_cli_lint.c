@@ -284,7 +284,7 @@ test_cli_lint_bundle_lints_each_migration(void **state)
     char dir[4200], path[4300], key[4300], bundle[4300];
     const char *kg[] = {"flotilla", "keygen", "--out", key, NULL};
     const char *build[] = {"flotilla", "bundle", "build", dir, "--sign", path,
-                           "--out", bundle, NULL};
+                           "--out", bundle, "--environment", "dev", NULL};
     const char *lint[] = {"flotilla", "lint", bundle, NULL};
     char want[4400];
 
@@ -618,6 +618,42 @@ test_cli_lint_sarif_valid_against_schema(void **state)
     free(s2);
 }
 
+/*
+ * What a file holds reaches no terminal raw and breaks no JSON: control
+ * characters are escaped in human output, bytes that are not UTF-8 are
+ * written as \xHH in JSON.
+ */
+static void
+test_cli_lint_hostile_text_is_escaped(void **state)
+{
+    fixture_t *f = *state;
+    fl_test_proc_t r;
+    char path[4200];
+    const char *human[] = {"flotilla", "lint", path, NULL};
+    const char *json[] = {"flotilla", "lint", "--format", "json", path, NULL};
+    json_error_t jerr;
+    json_t *o;
+
+    snprintf(path, sizeof(path), "%s/odd.sql", f->dir);
+    fl_test_write_file(path, "DROP TABLE t; -- caf\xe9 \x1b[2J\n");
+    fl_test_run(&r, "flotilla", human, NULL, 60);
+    assert_int_equal(r.status, 1);
+    assert_null(strchr(r.out, '\x1b'));
+    assert_non_null(strstr(r.out, "\\x1b[2J"));
+    fl_test_proc_release(&r);
+    fl_test_run(&r, "flotilla", json, NULL, 60);
+    assert_int_equal(r.status, 1);
+    o = json_loads(r.out, 0, &jerr);
+    if (!o)
+        fail_msg("not JSON (%s):\n%s", jerr.text, r.out);
+    assert_non_null(strstr(json_string_value(json_object_get(
+                               json_array_get(json_object_get(o, "findings"), 0),
+                               "excerpt")),
+                           "caf\\xe9"));
+    json_decref(o);
+    fl_test_proc_release(&r);
+}
+
 static void
 test_cli_lint_config_keys(void **state)
 {
@@ -662,6 +698,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_cli_lint_caret_on_sub_command, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cli_lint_sarif_valid_against_schema, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cli_lint_config_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cli_lint_hostile_text_is_escaped, setup, teardown),
     };
     return cmocka_run_group_tests_name("cli_lint", tests, NULL, NULL);
 }

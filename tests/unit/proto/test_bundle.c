@@ -1,13 +1,17 @@
 /*
  * Unit tests for proto/bundle: building, verifying and decoding signed
  * bundles, and every rejection in the verification order: size, magic,
- * format version, truncation, unknown signer, any flipped byte, digest,
- * checksums, expiry.
+ * format version (format 1 on its own), truncation, unknown signer, any
+ * flipped byte, digest, checksums, release and scope syntax, then the
+ * times (expires after created, lifetime, created in the future,
+ * expiry); the scope check executors call; the trust store's
+ * StrictModes.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -15,9 +19,15 @@
 #include <cmocka.h>
 #include <sodium.h>
 
+#include "../../fuzz/fuzz_key.h"
 #include "common/alloc.h"
 #include "proto/bundle.h"
 #include "testsupport.h"
+
+/* The fixture's bundle is created at S_CREATED and valid for a day. */
+#define S_CREATED 1700000000
+#define S_DAY 86400
+#define S_NOW (S_CREATED + 1)
 
 typedef struct {
     fl_key_t *key;
@@ -47,17 +57,37 @@ s_key(unsigned char fill)
 }
 
 static void
+s_build_opts(fixture *f, const fl_bundle_opts_t *opts)
+{
+    fl_error_t err = FL_ERROR_INIT;
+
+    fl_buf_reset(&f->bytes);
+    if (fl_bundle_build(&f->bytes, &f->migs, f->key, opts, &err) != 0)
+        fail_msg("build: %s", err.message);
+}
+
+/* Builds for environment "production", channel and sequence by default. */
+static void
 s_build(fixture *f, int64_t created, int64_t expires, const char *note)
 {
     fl_bundle_opts_t opts = FL_BUNDLE_OPTS_INIT;
-    fl_error_t err = FL_ERROR_INIT;
 
     opts.created = created;
     opts.expires = expires;
     opts.note = note;
-    fl_buf_reset(&f->bytes);
-    if (fl_bundle_build(&f->bytes, &f->migs, f->key, &opts, &err) != 0)
-        fail_msg("build: %s", err.message);
+    opts.environment = "production";
+    s_build_opts(f, &opts);
+}
+
+/* Verifies data at time now with the default limits. */
+static int
+s_verify(fl_bundle_t **out, const unsigned char *data, size_t len,
+         const fl_trust_t *t, int64_t now, fl_error_t *err)
+{
+    fl_bundle_verify_opts_t opts = FL_BUNDLE_VERIFY_OPTS_INIT;
+
+    opts.now_s = now;
+    return fl_bundle_verify_bytes(out, data, len, t, &opts, err);
 }
 
 static int
@@ -78,7 +108,7 @@ setup(void **state)
         f->migs.count++;
     }
     fl_buf_init(&f->bytes, 0);
-    s_build(f, 1700000000, 0, "release 1");
+    s_build(f, S_CREATED, S_CREATED + S_DAY, "release 1");
     *state = f;
     return 0;
 }
@@ -111,12 +141,47 @@ s_expect_refused(const unsigned char *data, size_t len, const fl_trust_t *t,
     fl_bundle_t *b = NULL;
     fl_error_t err = FL_ERROR_INIT;
 
-    assert_int_equal(fl_bundle_verify_bytes(&b, data, len, t, now, &err),
-                     FL_EPROTO);
+    assert_int_equal(s_verify(&b, data, len, t, now, &err), FL_EPROTO);
     assert_null(b);
     if (strstr(err.message, needle) == NULL)
         fail_msg("got \"%s\", wanted \"%s\"", err.message, needle);
     fl_error_clear(&err);
+}
+
+/*
+ * Re-signs a modified bundle with the trusted key, as a compromised
+ * build machine could: the signature holds, so the content checks must
+ * catch the change.  Finds the body between the payload's "body" key and
+ * its "digest" key.
+ */
+static void
+s_resign(fixture *f, unsigned char *data, size_t len, int fix_digest)
+{
+    size_t body = FL_BUNDLE_HEADER_BYTES + 6;
+    size_t end = body;
+    unsigned char digest[32];
+    char id[33];
+
+    while (memcmp(data + end, "\xa6" "digest", 7) != 0)
+        end++;
+    if (fix_digest) {
+        crypto_hash_sha256(digest, data + body, end - body);
+        memcpy(data + end + 9, digest, 32);
+        sodium_bin2hex(id, sizeof(id), digest, 16);
+        memcpy(data + end + 9 + 32 + 3 + 2, id, 32);
+    }
+    fl_key_sign(f->key, data + len - 64, data, len - 64);
+}
+
+/* Writes the fixture's bundle to path. */
+static void
+s_write_bundle(const fixture *f, const char *path)
+{
+    FILE *fp = fopen(path, "wb");
+
+    assert_non_null(fp);
+    assert_int_equal(fwrite(f->bytes.data, 1, f->bytes.len, fp), f->bytes.len);
+    assert_int_equal(fclose(fp), 0);
 }
 
 /*
@@ -141,8 +206,8 @@ test_bundle_digest_is_sha256_of_the_raw_body(void **state)
         end++;
     crypto_hash_sha256(digest, data + body, end - body);
     sodium_bin2hex(hex, sizeof(hex), digest, sizeof(digest));
-    assert_int_equal(fl_bundle_verify_bytes(&b, data, f->bytes.len, f->trust,
-                                            1700000001, &err), 0);
+    assert_int_equal(s_verify(&b, data, f->bytes.len, f->trust, S_NOW, &err),
+                     0);
     assert_string_equal(fl_bundle_digest_hex(b), hex);
     fl_bundle_destroy(&b);
 }
@@ -155,14 +220,18 @@ test_bundle_verify_returns_the_migrations_as_built(void **state)
     fl_error_t err = FL_ERROR_INIT;
     const fl_migration_list_t *l;
 
-    assert_int_equal(fl_bundle_verify_bytes(&b, s_data(f), f->bytes.len,
-                                            f->trust, 1700000001, &err), 0);
+    assert_int_equal(s_verify(&b, s_data(f), f->bytes.len, f->trust, S_NOW,
+                              &err), 0);
     assert_true(fl_bundle_is_verified(b));
     assert_string_equal(fl_bundle_signer(b), fl_key_id(f->key));
     assert_int_equal(strlen(fl_bundle_id(b)), 32);
     assert_memory_equal(fl_bundle_id(b), fl_bundle_digest_hex(b), 32);
-    assert_int_equal(fl_bundle_created(b), 1700000000);
-    assert_int_equal(fl_bundle_expires(b), 0);
+    assert_int_equal(fl_bundle_created(b), S_CREATED);
+    assert_int_equal(fl_bundle_expires(b), S_CREATED + S_DAY);
+    assert_string_equal(fl_bundle_channel(b), "default");
+    assert_int_equal(fl_bundle_sequence(b), S_CREATED);
+    assert_string_equal(fl_bundle_environment(b), "production");
+    assert_string_equal(fl_bundle_selector(b), "");
     assert_string_equal(fl_bundle_note(b), "release 1");
     assert_int_equal(fl_bundle_format(b), FL_BUNDLE_FORMAT);
     l = fl_bundle_migrations(b);
@@ -197,10 +266,10 @@ test_bundle_build_is_deterministic(void **state)
     fl_buf_t first = FL_BUF_INIT(0);
 
     assert_int_equal(fl_buf_append(&first, f->bytes.data, f->bytes.len), 0);
-    s_build(f, 1700000000, 0, "release 1");
+    s_build(f, S_CREATED, S_CREATED + S_DAY, "release 1");
     assert_int_equal(first.len, f->bytes.len);
     assert_memory_equal(first.data, f->bytes.data, first.len);
-    s_build(f, 1700000001, 0, "release 1");
+    s_build(f, S_CREATED + 1, S_CREATED + S_DAY, "release 1");
     assert_true(first.len != f->bytes.len ||
                 memcmp(first.data, f->bytes.data, first.len) != 0);
     fl_buf_release(&first);
@@ -218,8 +287,7 @@ test_bundle_every_flipped_byte_is_refused(void **state)
             fl_bundle_t *b = NULL;
 
             copy[i] ^= (unsigned char)(1u << bit);
-            if (fl_bundle_verify_bytes(&b, copy, f->bytes.len, f->trust,
-                                       1700000001, NULL) == 0)
+            if (s_verify(&b, copy, f->bytes.len, f->trust, S_NOW, NULL) == 0)
                 fail_msg("flipping bit %d of byte %zu was not detected", bit, i);
             assert_null(b);
             copy[i] ^= (unsigned char)(1u << bit);
@@ -239,8 +307,8 @@ test_bundle_every_truncation_is_refused(void **state)
         fl_bundle_t *b = NULL;
 
         memcpy(copy, f->bytes.data, len);
-        assert_int_not_equal(fl_bundle_verify_bytes(&b, copy, len, f->trust,
-                                                    1700000001, NULL), 0);
+        assert_int_not_equal(s_verify(&b, copy, len, f->trust, S_NOW, NULL),
+                             0);
         free(copy);
     }
     s_expect_refused(s_data(f), 40, f->trust, 0, "bundle is truncated");
@@ -259,10 +327,10 @@ test_bundle_envelope_errors_have_their_own_messages(void **state)
     copy[0] = 'X';
     s_expect_refused(copy, f->bytes.len, f->trust, 0, "not a flotilla bundle");
     copy[0] = 'F';
-    copy[9] = 2;
+    copy[9] = 3;
     s_expect_refused(copy, f->bytes.len, f->trust, 0,
-                     "bundle format version 2 is not supported");
-    copy[9] = 1;
+                     "bundle format version 3 is not supported");
+    copy[9] = 2;
     copy[f->bytes.len] = 0;
     s_expect_refused(copy, f->bytes.len + 1, f->trust, 0,
                      "unexpected bytes after its signature");
@@ -305,8 +373,8 @@ test_bundle_unknown_signer_is_refused(void **state)
     {
         fl_bundle_t *b = NULL;
 
-        assert_int_equal(fl_bundle_verify_bytes(&b, s_data(f), f->bytes.len,
-                                                other, 0, NULL), 0);
+        assert_int_equal(s_verify(&b, s_data(f), f->bytes.len, other, S_NOW,
+                                  NULL), 0);
         fl_bundle_destroy(&b);
     }
     fl_trust_destroy(&other);
@@ -319,39 +387,349 @@ test_bundle_expired_is_refused(void **state)
     fixture *f = *state;
     fl_bundle_t *b = NULL;
 
-    s_build(f, 1700000000, 1700003600, NULL);
-    assert_int_equal(fl_bundle_verify_bytes(&b, s_data(f), f->bytes.len,
-                                            f->trust, 1700003599, NULL), 0);
-    assert_int_equal(fl_bundle_expires(b), 1700003600);
+    s_build(f, S_CREATED, S_CREATED + 3600, NULL);
+    assert_int_equal(s_verify(&b, s_data(f), f->bytes.len, f->trust,
+                              S_CREATED + 3599, NULL), 0);
+    assert_int_equal(fl_bundle_expires(b), S_CREATED + 3600);
     assert_string_equal(fl_bundle_note(b), "");
     fl_bundle_destroy(&b);
-    s_expect_refused(s_data(f), f->bytes.len, f->trust, 1700003600,
+    s_expect_refused(s_data(f), f->bytes.len, f->trust, S_CREATED + 3600,
                      "expired at 2023-11-14 23:13:20 UTC");
 }
 
+/* Issue 9: a bundle dated ahead of the verifier's clock is refused. */
+static void
+test_bundle_created_in_the_future_is_refused(void **state)
+{
+    fixture *f = *state;
+    fl_bundle_verify_opts_t opts = FL_BUNDLE_VERIFY_OPTS_INIT;
+    fl_bundle_t *b = NULL;
+    fl_error_t err = FL_ERROR_INIT;
+
+    /* Within the default skew of five minutes: accepted. */
+    assert_int_equal(s_verify(&b, s_data(f), f->bytes.len, f->trust,
+                              S_CREATED - 300, NULL), 0);
+    fl_bundle_destroy(&b);
+    s_expect_refused(s_data(f), f->bytes.len, f->trust, S_CREATED - 301,
+                     "was created in the future");
+    opts.now_s = S_CREATED - 1;
+    opts.max_skew_s = 0;
+    assert_int_equal(fl_bundle_verify_bytes(&b, s_data(f), f->bytes.len,
+                                            f->trust, &opts, &err), FL_EPROTO);
+    assert_non_null(strstr(err.detail, "1s ahead of this host's clock"));
+    assert_non_null(strstr(err.detail, "the clock skew allowed is 0ms"));
+    assert_non_null(strstr(err.hint, "NTP"));
+    fl_error_clear(&err);
+}
+
 /*
- * Re-signs a modified bundle with the trusted key, as a compromised
- * build machine could: the signature holds, so the content checks must
- * catch the change.  Finds the body between the payload's "body" key and
- * its "digest" key.
+ * Finds the msgpack uint32 that follows key in the body and replaces it
+ * with v: the same length, so the bundle stays well formed.  Returns the
+ * position of the value.
+ */
+static unsigned char *
+s_patch_u32(unsigned char *data, size_t len, const char *key, uint32_t v)
+{
+    unsigned char *p = memmem(data, len, key, strlen(key));
+
+    assert_non_null(p);
+    p += strlen(key);
+    assert_int_equal(p[0], 0xce);
+    p[1] = (unsigned char)(v >> 24);
+    p[2] = (unsigned char)(v >> 16);
+    p[3] = (unsigned char)(v >> 8);
+    p[4] = (unsigned char)v;
+    return p;
+}
+
+/*
+ * Issue 9: expires at or before created is refused, however it was
+ * signed (fl_bundle_build refuses to make one, a faulty builder might).
  */
 static void
-s_resign(fixture *f, unsigned char *data, size_t len, int fix_digest)
+test_bundle_expires_not_after_created_is_refused(void **state)
 {
-    size_t body = FL_BUNDLE_HEADER_BYTES + 6;
-    size_t end = body;
-    unsigned char digest[32];
-    char id[33];
+    fixture *f = *state;
+    unsigned char *copy = fl_malloc(f->bytes.len);
+    fl_bundle_opts_t opts = FL_BUNDLE_OPTS_INIT;
+    fl_buf_t out = FL_BUF_INIT(0);
+    fl_error_t err = FL_ERROR_INIT;
 
-    while (memcmp(data + end, "\xa6" "digest", 7) != 0)
-        end++;
-    if (fix_digest) {
-        crypto_hash_sha256(digest, data + body, end - body);
-        memcpy(data + end + 9, digest, 32);
-        sodium_bin2hex(id, sizeof(id), digest, 16);
-        memcpy(data + end + 9 + 32 + 3 + 2, id, 32);
-    }
-    fl_key_sign(f->key, data + len - 64, data, len - 64);
+    memcpy(copy, f->bytes.data, f->bytes.len);
+    s_patch_u32(copy, f->bytes.len, "\xa7" "expires", S_CREATED);
+    s_resign(f, copy, f->bytes.len, 1);
+    s_expect_refused(copy, f->bytes.len, f->trust, S_NOW,
+                     "expires at 2023-11-14 22:13:20 UTC, not after its "
+                     "creation at 2023-11-14 22:13:20 UTC");
+    s_patch_u32(copy, f->bytes.len, "\xa7" "expires", S_CREATED - 1);
+    s_resign(f, copy, f->bytes.len, 1);
+    s_expect_refused(copy, f->bytes.len, f->trust, S_NOW, "not after its "
+                                                          "creation");
+    free(copy);
+
+    opts.created = S_CREATED;
+    opts.environment = "production";
+    assert_int_equal(fl_bundle_build(&out, &f->migs, f->key, &opts, &err),
+                     FL_EINVAL);
+    assert_non_null(strstr(err.message, "bundle expiry never is not after its "
+                                        "creation time"));
+    assert_int_equal(out.len, 0);
+    fl_error_clear(&err);
+    fl_buf_release(&out);
+}
+
+/* Issue 9: a bundle valid for longer than the verifier allows is refused. */
+static void
+test_bundle_lifetime_above_the_maximum_is_refused(void **state)
+{
+    fixture *f = *state;
+    fl_bundle_verify_opts_t opts = FL_BUNDLE_VERIFY_OPTS_INIT;
+    fl_bundle_t *b = NULL;
+    fl_error_t err = FL_ERROR_INIT;
+
+    /* Ninety days is the default maximum; a day more is refused. */
+    s_build(f, S_CREATED, S_CREATED + 90 * S_DAY, NULL);
+    assert_int_equal(s_verify(&b, s_data(f), f->bytes.len, f->trust, S_NOW,
+                              NULL), 0);
+    fl_bundle_destroy(&b);
+    s_build(f, S_CREATED, S_CREATED + 91 * S_DAY, NULL);
+    opts.now_s = S_NOW;
+    assert_int_equal(fl_bundle_verify_bytes(&b, s_data(f), f->bytes.len,
+                                            f->trust, &opts, &err), FL_EPROTO);
+    assert_non_null(strstr(err.message, "is valid for longer than this host "
+                                        "accepts"));
+    assert_non_null(strstr(err.detail, "It is valid for 91d"));
+    assert_non_null(strstr(err.detail, "the most accepted here is 90d"));
+    assert_non_null(strstr(err.hint, "--expires 90d or less"));
+    fl_error_clear(&err);
+    /* The limit is the verifier's. */
+    opts.max_lifetime_s = 91 * S_DAY;
+    assert_int_equal(fl_bundle_verify_bytes(&b, s_data(f), f->bytes.len,
+                                            f->trust, &opts, &err), 0);
+    fl_bundle_destroy(&b);
+    opts.max_lifetime_s = 3600;
+    s_build(f, S_CREATED, S_CREATED + S_DAY, NULL);
+    assert_int_equal(fl_bundle_verify_bytes(&b, s_data(f), f->bytes.len,
+                                            f->trust, &opts, &err), FL_EPROTO);
+    assert_non_null(strstr(err.detail, "the most accepted here is 1h"));
+    fl_error_clear(&err);
+}
+
+/* Issue 9: format 1 bundles (no release, scope or required expiry). */
+static void
+test_bundle_format_1_is_refused_with_a_rebuild_hint(void **state)
+{
+    char *path = fl_test_source_path("tests/unit/proto/data/format1.bundle");
+    fl_key_t *key = fl_key_new_from_seed(fl_fuzz_seed);
+    fl_trust_t *t = fl_trust_new();
+    fl_bundle_t *b = NULL;
+    fl_error_t err = FL_ERROR_INIT;
+    unsigned char *data = NULL;
+    size_t len = 0;
+
+    (void)state;
+    fl_trust_add(t, fl_key_public(key));
+    assert_int_equal(fl_bundle_read_file(&data, &len, path, &err), 0);
+    assert_int_equal(data[9], 1);
+    assert_int_equal(s_verify(&b, data, len, t, S_NOW, &err), FL_EPROTO);
+    assert_null(b);
+    assert_string_equal(err.message, "bundle format 1 is no longer accepted");
+    assert_non_null(strstr(err.hint, "Rebuild the bundle"));
+    assert_non_null(strstr(err.hint, "--environment"));
+    fl_error_clear(&err);
+    assert_int_equal(fl_bundle_load(&b, path, t, S_NOW, &err), FL_EPROTO);
+    assert_non_null(strstr(err.message, "format 1"));
+    fl_error_clear(&err);
+    assert_int_equal(fl_bundle_decode_unverified(&b, data, len, &err),
+                     FL_EPROTO);
+    fl_error_clear(&err);
+    free(data);
+    free(path);
+    fl_trust_destroy(&t);
+    fl_key_destroy(&key);
+}
+
+static void
+test_bundle_release_and_scope_are_signed_and_returned(void **state)
+{
+    fixture *f = *state;
+    fl_bundle_opts_t opts = FL_BUNDLE_OPTS_INIT;
+    fl_bundle_t *b = NULL;
+
+    opts.created = S_CREATED;
+    opts.expires = S_CREATED + S_DAY;
+    opts.channel = "stable-1.x";
+    opts.sequence = 42;
+    opts.environment = "staging";
+    opts.selector = "tier==canary,region!=eu,ring";
+    s_build_opts(f, &opts);
+    assert_int_equal(s_verify(&b, s_data(f), f->bytes.len, f->trust, S_NOW,
+                              NULL), 0);
+    assert_string_equal(fl_bundle_channel(b), "stable-1.x");
+    assert_int_equal(fl_bundle_sequence(b), 42);
+    assert_string_equal(fl_bundle_environment(b), "staging");
+    /* Stored in canonical form. */
+    assert_string_equal(fl_bundle_selector(b), "tier=canary,region!=eu,ring");
+    fl_bundle_destroy(&b);
+    /* The same through unverified decoding. */
+    assert_int_equal(fl_bundle_decode_unverified(&b, s_data(f), f->bytes.len,
+                                                 NULL), 0);
+    assert_int_equal(fl_bundle_sequence(b), 42);
+    assert_string_equal(fl_bundle_selector(b), "tier=canary,region!=eu,ring");
+    fl_bundle_destroy(&b);
+}
+
+static void
+s_expect_build_refused(fixture *f, const fl_bundle_opts_t *opts,
+                       const char *needle)
+{
+    fl_buf_t out = FL_BUF_INIT(0);
+    fl_error_t err = FL_ERROR_INIT;
+
+    assert_int_equal(fl_bundle_build(&out, &f->migs, f->key, opts, &err),
+                     FL_EINVAL);
+    if (strstr(err.message, needle) == NULL)
+        fail_msg("got \"%s\", wanted \"%s\"", err.message, needle);
+    assert_int_equal(out.len, 0);
+    fl_error_clear(&err);
+    fl_buf_release(&out);
+}
+
+static void
+test_bundle_build_refuses_bad_release_and_scope(void **state)
+{
+    fixture *f = *state;
+    fl_bundle_opts_t opts = FL_BUNDLE_OPTS_INIT;
+    char longname[FL_BUNDLE_NAME_MAX + 2];
+
+    opts.created = S_CREATED;
+    opts.expires = S_CREATED + S_DAY;
+    s_expect_build_refused(f, &opts, "a bundle needs an environment");
+    opts.environment = "prod uction";
+    s_expect_build_refused(f, &opts, "invalid environment \"prod uction\"");
+    opts.environment = "";
+    s_expect_build_refused(f, &opts, "invalid environment \"\"");
+    opts.environment = "production";
+    opts.channel = "a/b";
+    s_expect_build_refused(f, &opts, "invalid release channel \"a/b\"");
+    memset(longname, 'c', sizeof(longname) - 1);
+    longname[sizeof(longname) - 1] = '\0';
+    opts.channel = longname;
+    s_expect_build_refused(f, &opts, "invalid release channel");
+    longname[FL_BUNDLE_NAME_MAX] = '\0';
+    s_build_opts(f, &opts); /* 64 characters are fine */
+    opts.channel = NULL;
+    opts.sequence = -1;
+    s_expect_build_refused(f, &opts, "invalid release sequence -1");
+    opts.sequence = 0;
+    opts.selector = "tier=canary,,x";
+    s_expect_build_refused(f, &opts, "invalid label selector");
+}
+
+/*
+ * A signed body whose channel breaks the rules (a compromised builder)
+ * is refused after the signature, and its value is shown escaped.
+ */
+static void
+test_bundle_signed_invalid_channel_is_refused_escaped(void **state)
+{
+    fixture *f = *state;
+    unsigned char *copy = fl_malloc(f->bytes.len);
+    unsigned char *p = NULL;
+
+    memcpy(copy, f->bytes.data, f->bytes.len);
+    p = memmem(copy, f->bytes.len, "\xa7" "default", 8);
+    assert_non_null(p);
+    p[4] = 0x1b;
+    s_resign(f, copy, f->bytes.len, 1);
+    s_expect_refused(copy, f->bytes.len, f->trust, S_NOW,
+                     "bundle has an invalid release channel \"def\\x1bult\"");
+    free(copy);
+}
+
+static void
+s_expect_not_admitted(const fl_bundle_t *b, const char *env,
+                      const char *const *labels, size_t n, int code,
+                      const char *message, const char *detail)
+{
+    fl_error_t err = FL_ERROR_INIT;
+
+    assert_int_equal(fl_bundle_scope_admits(b, env, labels, n, &err), code);
+    if (strstr(err.message, message) == NULL)
+        fail_msg("got \"%s\", wanted \"%s\"", err.message, message);
+    if (detail && strstr(err.detail, detail) == NULL)
+        fail_msg("got detail \"%s\", wanted \"%s\"", err.detail, detail);
+    fl_error_clear(&err);
+}
+
+/* Issue 9: the signed scope an executor checks for each target. */
+static void
+test_bundle_scope_admits_only_its_environment_and_selection(void **state)
+{
+    fixture *f = *state;
+    fl_bundle_opts_t opts = FL_BUNDLE_OPTS_INIT;
+    fl_bundle_t *b = NULL;
+    const char *canary_us[] = {"region=us", "tier=canary"};
+    const char *canary_eu[] = {"tier=canary", "region=eu"};
+    const char *bad[] = {"tier"};
+
+    /* Without a selector: every target of the environment. */
+    assert_int_equal(s_verify(&b, s_data(f), f->bytes.len, f->trust, S_NOW,
+                              NULL), 0);
+    assert_int_equal(fl_bundle_scope_admits(b, "production", NULL, 0, NULL), 0);
+    assert_int_equal(fl_bundle_scope_admits(b, "production", canary_eu, 2,
+                                            NULL), 0);
+    s_expect_not_admitted(b, "staging", NULL, 0, FL_EPROTO,
+                          "is for environment \"production\", not "
+                          "\"staging\"", NULL);
+    s_expect_not_admitted(b, NULL, NULL, 0, FL_EPROTO,
+                          "and this target names no environment", NULL);
+    fl_bundle_destroy(&b);
+
+    opts.created = S_CREATED;
+    opts.expires = S_CREATED + S_DAY;
+    opts.environment = "production";
+    opts.selector = "tier=canary,region!=eu";
+    s_build_opts(f, &opts);
+    assert_int_equal(s_verify(&b, s_data(f), f->bytes.len, f->trust, S_NOW,
+                              NULL), 0);
+    assert_int_equal(fl_bundle_scope_admits(b, "production", canary_us, 2,
+                                            NULL), 0);
+    s_expect_not_admitted(b, "production", canary_eu, 2, FL_EPROTO,
+                          "does not select this target",
+                          "requires region!=eu, which the target's labels "
+                          "(tier=canary, region=eu) do not satisfy");
+    s_expect_not_admitted(b, "production", NULL, 0, FL_EPROTO,
+                          "does not select this target",
+                          "requires tier=canary, which the target's labels "
+                          "(none) do not satisfy");
+    s_expect_not_admitted(b, "production", bad, 1, FL_EINVAL,
+                          "invalid target label \"tier\"", NULL);
+    fl_bundle_destroy(&b);
+}
+
+/* The form agent/source.c calls: default limits, its own clock. */
+static void
+test_bundle_load_with_a_clock_applies_the_default_limits(void **state)
+{
+    fixture *f = *state;
+    char *dir = fl_test_tmpdir();
+    char *path = fl_asprintf("%s/b.bundle", dir);
+    fl_bundle_t *b = NULL;
+    fl_error_t err = FL_ERROR_INIT;
+
+    s_build(f, S_CREATED, S_CREATED + 91 * S_DAY, NULL);
+    s_write_bundle(f, path);
+    assert_int_equal(fl_bundle_load(&b, path, f->trust, S_NOW, &err),
+                     FL_EPROTO);
+    assert_non_null(strstr(err.message, "valid for longer"));
+    fl_error_clear(&err);
+    assert_int_equal(fl_bundle_load(&b, path, f->trust, S_CREATED - 3600,
+                                    &err), FL_EPROTO);
+    fl_error_clear(&err);
+    fl_test_rmtree(dir);
+    free(dir);
+    free(path);
 }
 
 static void
@@ -367,17 +745,17 @@ test_bundle_content_checks_catch_a_resigned_change(void **state)
     assert_non_null(p);
     p[0] = 'X';
     s_resign(f, copy, len, 0);
-    s_expect_refused(copy, len, f->trust, 0,
+    s_expect_refused(copy, len, f->trust, S_NOW,
                      "bundle digest does not match its content");
     s_resign(f, copy, len, 1);
-    s_expect_refused(copy, len, f->trust, 0,
+    s_expect_refused(copy, len, f->trust, S_NOW,
                      "checksum of migration 1 \"0001_users.sql\" in the "
                      "bundle does not match its content");
     free(copy);
 }
 
 static void
-test_bundle_decode_unverified_skips_only_signature_and_expiry(void **state)
+test_bundle_decode_unverified_skips_only_signature_and_times(void **state)
 {
     fixture *f = *state;
     fl_bundle_t *b = NULL;
@@ -402,6 +780,10 @@ test_bundle_build_refuses_bad_lists(void **state)
     fixture *f = *state;
     fl_migration_list_t empty = {NULL, 0};
     fl_bundle_opts_t opts = FL_BUNDLE_OPTS_INIT;
+
+    opts.created = S_CREATED;
+    opts.expires = S_CREATED + S_DAY;
+    opts.environment = "production";
     fl_error_t err = FL_ERROR_INIT;
     fl_buf_t out = FL_BUF_INIT(0);
     fl_migration_t swap;
@@ -433,14 +815,11 @@ test_bundle_files_and_trust_directories(void **state)
     fl_trust_t *t = NULL;
     fl_bundle_t *b = NULL;
     fl_error_t err = FL_ERROR_INIT;
-    FILE *fp = fopen(path, "wb");
 
-    assert_non_null(fp);
-    assert_int_equal(fwrite(f->bytes.data, 1, f->bytes.len, fp), f->bytes.len);
-    fclose(fp);
+    s_write_bundle(f, path);
     assert_true(fl_bundle_is_bundle_file(path));
     assert_false(fl_bundle_is_bundle_file(keys));
-    assert_int_equal(fl_bundle_load(&b, path, f->trust, 0, &err), 0);
+    assert_int_equal(fl_bundle_load(&b, path, f->trust, S_NOW, &err), 0);
     fl_bundle_destroy(&b);
 
     assert_int_equal(mkdir(keys, 0755), 0);
@@ -450,7 +829,7 @@ test_bundle_files_and_trust_directories(void **state)
     assert_int_equal(fl_key_generate_files(prefix, 0, id, &err), 0);
     assert_int_equal(fl_trust_load(&t, keys, &err), 0);
     assert_int_equal(fl_trust_count(t), 1);
-    assert_int_equal(fl_bundle_load(&b, path, t, 0, &err), FL_EPROTO);
+    assert_int_equal(fl_bundle_load(&b, path, t, S_NOW, &err), FL_EPROTO);
     assert_non_null(strstr(err.message, "unknown key"));
     fl_error_clear(&err);
     fl_trust_destroy(&t);
@@ -472,6 +851,64 @@ test_bundle_files_and_trust_directories(void **state)
     free(bad);
 }
 
+/*
+ * StrictModes: a trust store that someone else could write decides what
+ * this host executes, so it is refused, however valid its keys.
+ */
+static void
+test_bundle_trust_store_writable_by_others_is_refused(void **state)
+{
+    char *dir = fl_test_tmpdir();
+    char *keys = fl_asprintf("%s/keys", dir);
+    char *prefix = fl_asprintf("%s/keys/release", dir);
+    char *pub = fl_asprintf("%s/keys/release.pub", dir);
+    char id[FL_KEY_ID_HEX];
+    fl_trust_t *t = NULL;
+    fl_error_t err = FL_ERROR_INIT;
+
+    (void)state;
+    assert_int_equal(mkdir(keys, 0755), 0);
+    assert_int_equal(fl_key_generate_files(prefix, 0, id, &err), 0);
+    assert_int_equal(fl_trust_load(&t, keys, &err), 0);
+    fl_trust_destroy(&t);
+
+    assert_int_equal(chmod(keys, 0775), 0);
+    assert_int_equal(fl_trust_load(&t, keys, &err), FL_EINVAL);
+    assert_null(t);
+    assert_non_null(strstr(err.message, "trust store"));
+    assert_non_null(strstr(err.message, "is writable by group"));
+    assert_non_null(strstr(err.detail, "mode 0775"));
+    assert_non_null(strstr(err.hint, "chmod go-w"));
+    fl_error_clear(&err);
+    assert_int_equal(chmod(keys, 0755), 0);
+
+    assert_int_equal(chmod(pub, 0666), 0);
+    assert_int_equal(fl_trust_load(&t, keys, &err), FL_EINVAL);
+    assert_non_null(strstr(err.message, "trusted key file"));
+    assert_non_null(strstr(err.message, "release.pub\" is writable by group "
+                                        "and others"));
+    fl_error_clear(&err);
+    assert_int_equal(fl_trust_load(&t, pub, &err), FL_EINVAL);
+    fl_error_clear(&err);
+    assert_int_equal(chmod(pub, 0644), 0);
+
+    /* A parent directory others can write: they could swap keys/. */
+    assert_int_equal(chmod(dir, 0777), 0);
+    assert_int_equal(fl_trust_load(&t, pub, &err), FL_EINVAL);
+    assert_non_null(strstr(err.message, "is in a directory writable by group "
+                                        "and others"));
+    fl_error_clear(&err);
+    assert_int_equal(chmod(dir, 0700), 0);
+    assert_int_equal(fl_trust_load(&t, pub, &err), 0);
+    assert_int_equal(fl_trust_count(t), 1);
+    fl_trust_destroy(&t);
+    fl_test_rmtree(dir);
+    free(dir);
+    free(keys);
+    free(prefix);
+    free(pub);
+}
+
 int
 main(void)
 {
@@ -485,10 +922,20 @@ main(void)
         T(test_bundle_envelope_errors_have_their_own_messages),
         T(test_bundle_unknown_signer_is_refused),
         T(test_bundle_expired_is_refused),
+        T(test_bundle_created_in_the_future_is_refused),
+        T(test_bundle_expires_not_after_created_is_refused),
+        T(test_bundle_lifetime_above_the_maximum_is_refused),
+        T(test_bundle_format_1_is_refused_with_a_rebuild_hint),
+        T(test_bundle_release_and_scope_are_signed_and_returned),
+        T(test_bundle_build_refuses_bad_release_and_scope),
+        T(test_bundle_signed_invalid_channel_is_refused_escaped),
+        T(test_bundle_scope_admits_only_its_environment_and_selection),
+        T(test_bundle_load_with_a_clock_applies_the_default_limits),
         T(test_bundle_content_checks_catch_a_resigned_change),
-        T(test_bundle_decode_unverified_skips_only_signature_and_expiry),
+        T(test_bundle_decode_unverified_skips_only_signature_and_times),
         T(test_bundle_build_refuses_bad_lists),
         T(test_bundle_files_and_trust_directories),
+        T(test_bundle_trust_store_writable_by_others_is_refused),
 #undef T
     };
     return cmocka_run_group_tests_name("bundle", tests, NULL, NULL);

@@ -1,6 +1,8 @@
 /*
  * Tests of `flotilla keygen` and `flotilla bundle build|verify|inspect`
- * through the built executable.
+ * through the built executable: the signed release, scope and lifetime,
+ * the exit code of an untrusted `inspect --trust`, and text from a
+ * bundle shown escaped.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <cmocka.h>
 #include <jansson.h>
@@ -24,6 +27,7 @@ typedef struct {
     char *key;
     char *pub;
     char *bundle;
+    char created[32]; /* now, fixed for the test so builds repeat */
 } fixture;
 
 static int
@@ -38,6 +42,7 @@ setup(void **state)
     f->key = fl_asprintf("%s.key", f->prefix);
     f->pub = fl_asprintf("%s.pub", f->prefix);
     f->bundle = fl_asprintf("%s/out.bundle", f->dir);
+    snprintf(f->created, sizeof(f->created), "%lld", (long long)time(NULL));
     assert_int_equal(mkdir(f->migs, 0755), 0);
     p = fl_asprintf("%s/0001_users.sql", f->migs);
     fl_test_write_file(p, "-- flotilla:up\nCREATE TABLE users (id int);\n"
@@ -84,18 +89,51 @@ s_keygen(const char *prefix)
     fl_test_proc_release(&r);
 }
 
+/* Builds f->bundle with the fixed creation time, note and extra options. */
 static void
-s_build(const fixture *f)
+s_build_with(const fixture *f, const char *note, const char *const *extra)
 {
     fl_test_proc_t r;
-    const char *argv[] = {"flotilla", "bundle", "build", f->migs, "--sign",
-                          f->key, "--out", f->bundle, "--created",
-                          "1700000000", "--note", "first release", NULL};
+    const char *argv[32] = {"flotilla", "bundle", "build", f->migs, "--sign",
+                            f->key, "--out", f->bundle, "--created",
+                            f->created, "--environment", "production",
+                            "--note", note};
+    size_t n = 14;
 
+    for (size_t i = 0; extra && extra[i]; i++)
+        argv[n++] = extra[i];
+    argv[n] = NULL;
     s_run(&r, argv);
     if (r.status != 0)
         fail_msg("bundle build: %s", r.err);
     assert_non_null(strstr(r.out, "2 migrations"));
+    fl_test_proc_release(&r);
+}
+
+static void
+s_build(const fixture *f)
+{
+    s_build_with(f, "first release", NULL);
+}
+
+/*
+ * Runs argv and expects its exit status, and out_needle in its standard
+ * output and err_needle in its standard error (each when not NULL).
+ */
+static void
+s_expect(const char *const *argv, int status, const char *out_needle,
+         const char *err_needle)
+{
+    fl_test_proc_t r;
+
+    s_run(&r, argv);
+    if (r.status != status)
+        fail_msg("%s %s exited %d, not %d: %s", argv[1], argv[2], r.status,
+                 status, r.err);
+    if (out_needle && strstr(r.out, out_needle) == NULL)
+        fail_msg("wanted \"%s\" in the output: %s", out_needle, r.out);
+    if (err_needle && strstr(r.err, err_needle) == NULL)
+        fail_msg("wanted \"%s\" in the errors: %s", err_needle, r.err);
     fl_test_proc_release(&r);
 }
 
@@ -164,9 +202,19 @@ test_cli_bundle_build_verify_inspect_json(void **state)
     assert_true(json_is_null(json_object_get(o, "trust_error")));
     assert_string_equal(json_string_value(json_object_get(o, "note")),
                         "first release");
+    assert_int_equal(json_integer_value(json_object_get(o, "format")), 2);
     assert_int_equal(json_integer_value(json_object_get(o, "created")),
-                     1700000000);
-    assert_int_equal(json_integer_value(json_object_get(o, "expires")), 0);
+                     strtoll(f->created, NULL, 10));
+    /* Every bundle expires: 30 days unless --expires says otherwise. */
+    assert_int_equal(json_integer_value(json_object_get(o, "expires")),
+                     strtoll(f->created, NULL, 10) + 30 * 86400);
+    assert_string_equal(json_string_value(json_object_get(o, "channel")),
+                        "default");
+    assert_int_equal(json_integer_value(json_object_get(o, "sequence")),
+                     strtoll(f->created, NULL, 10));
+    assert_string_equal(json_string_value(json_object_get(o, "environment")),
+                        "production");
+    assert_true(json_is_null(json_object_get(o, "selector")));
     assert_int_equal(strlen(json_string_value(json_object_get(o, "signer"))),
                      16);
     id = fl_strdup(json_string_value(json_object_get(o, "id")));
@@ -202,6 +250,8 @@ test_cli_bundle_verify_refuses_wrong_trust_and_tampering(void **state)
                            "--trust", f->pub, NULL};
     const char *inspect[] = {"flotilla", "bundle", "inspect", f->bundle,
                              "--trust", other_pub, NULL};
+    const char *inspect_json[] = {"flotilla", "bundle", "inspect", f->bundle,
+                                  "--trust", other_pub, "--json", NULL};
     FILE *fp = NULL;
 
     s_keygen(f->prefix);
@@ -211,10 +261,12 @@ test_cli_bundle_verify_refuses_wrong_trust_and_tampering(void **state)
     assert_int_equal(r.status, 1);
     assert_non_null(strstr(r.err, "bundle is signed by unknown key"));
     fl_test_proc_release(&r);
+    /* Shown, but not trusted: exit 1 (issue 9; it was 0). */
     s_run(&r, inspect);
-    assert_int_equal(r.status, 0);
+    assert_int_equal(r.status, 1);
     assert_non_null(strstr(r.out, "trusted  no (bundle is signed by unknown"));
     fl_test_proc_release(&r);
+    s_expect(inspect_json, 1, "\"trusted\": \"no\"", NULL);
 
     fp = fopen(f->bundle, "r+b");
     assert_non_null(fp);
@@ -236,10 +288,11 @@ test_cli_bundle_reports_source_errors_and_usage(void **state)
     char *bad = fl_asprintf("%s/0003_bad.sql", f->migs);
     fl_test_proc_t r;
     const char *build[] = {"flotilla", "bundle", "build", f->migs, "--sign",
-                           f->key, "--out", f->bundle, NULL};
+                           f->key, "--out", f->bundle, "--environment", "dev",
+                           NULL};
     const char *expires[] = {"flotilla", "bundle", "build", f->migs, "--sign",
-                             f->key, "--out", f->bundle, "--expires", "5",
-                             NULL};
+                             f->key, "--out", f->bundle, "--environment",
+                             "dev", "--expires", "5", NULL};
     const char *nosub[] = {"flotilla", "bundle", NULL};
     const char *unknown[] = {"flotilla", "bundle", "frob", "x", NULL};
     const char *notrust[] = {"flotilla", "bundle", "verify", f->bundle, NULL};
@@ -273,6 +326,92 @@ test_cli_bundle_reports_source_errors_and_usage(void **state)
     free(bad);
 }
 
+/* Issue 9: a release, a scope and a bounded lifetime in every bundle. */
+static void
+test_cli_bundle_build_signs_scope_release_and_bounded_lifetime(void **state)
+{
+    fixture *f = *state;
+    const char *noenv[] = {"flotilla", "bundle", "build", f->migs, "--sign",
+                           f->key, "--out", f->bundle, NULL};
+    const char *toolong[] = {"flotilla", "bundle", "build", f->migs, "--sign",
+                             f->key, "--out", f->bundle, "--environment",
+                             "production", "--expires", "91d", NULL};
+    const char *badsel[] = {"flotilla", "bundle", "build", f->migs, "--sign",
+                            f->key, "--out", f->bundle, "--environment",
+                            "production", "--selector", "tier=canary,,x",
+                            NULL};
+    const char *longer[] = {"--expires", "91d", "--max-lifetime", "100d",
+                            "--channel", "stable", "--sequence", "12",
+                            "--selector", "tier=canary", NULL};
+    const char *verify[] = {"flotilla", "bundle", "verify", f->bundle,
+                            "--trust", f->pub, NULL};
+    const char *verify100[] = {"flotilla", "bundle", "verify", f->bundle,
+                               "--trust", f->pub, "--max-lifetime", "100d",
+                               NULL};
+    const char *inspect[] = {"flotilla", "bundle", "inspect", f->bundle,
+                             "--trust", f->pub, NULL};
+    const char *inspect100[] = {"flotilla", "bundle", "inspect", f->bundle,
+                                "--trust", f->pub, "--max-lifetime", "100d",
+                                NULL};
+
+    s_keygen(f->prefix);
+    s_expect(noenv, 2, NULL, "--environment");
+    s_expect(toolong, 1, NULL, "invalid --expires: a lifetime of 91d is "
+                               "longer than the maximum of 90d");
+    s_expect(badsel, 1, NULL, "invalid label selector");
+    /* Built with a higher maximum; agents keep theirs. */
+    s_build_with(f, "long", longer);
+    s_expect(verify, 1, NULL, "is valid for longer than this host accepts");
+    s_expect(verify, 1, NULL, "It is valid for 91d");
+    s_expect(inspect, 1, "trusted  no (bundle \"", NULL);
+    s_expect(verify100, 0, "channel stable sequence 12; environment "
+                           "production, selector tier=canary)", NULL);
+    s_expect(inspect100, 0, "channel  stable\nsequence 12\n"
+                            "env      production\nselector tier=canary\n",
+             NULL);
+    s_expect(inspect100, 0, "trusted  yes", NULL);
+}
+
+/*
+ * Issue 9: text from a bundle reaches the terminal escaped, so a note
+ * cannot recolour it, clear it, or hide a line behind a carriage return.
+ */
+static void
+test_cli_bundle_inspect_escapes_control_characters(void **state)
+{
+    fixture *f = *state;
+    static const char note[] = "\x1b[2J\x1b]0;owned\x07ok\rEVIL "
+                               "\xe2\x80\xae" "txt.exe";
+    fl_test_proc_t r;
+    const char *inspect[] = {"flotilla", "bundle", "inspect", f->bundle,
+                             "--trust", f->pub, NULL};
+    const char *json[] = {"flotilla", "bundle", "inspect", f->bundle,
+                          "--json", NULL};
+    json_t *o = NULL;
+
+    s_keygen(f->prefix);
+    s_build_with(f, note, NULL);
+    s_run(&r, inspect);
+    assert_int_equal(r.status, 0);
+    assert_null(strchr(r.out, '\x1b'));
+    assert_null(strchr(r.out, '\r'));
+    assert_null(strchr(r.out, '\x07'));
+    assert_non_null(strstr(r.out, "note     \\x1b[2J\\x1b]0;owned\\x07ok"
+                                  "\\rEVIL \\u202etxt.exe\n"));
+    fl_test_proc_release(&r);
+    /* JSON escapes them itself, and reads back unchanged. */
+    s_run(&r, json);
+    assert_int_equal(r.status, 0);
+    assert_null(strchr(r.out, '\x1b'));
+    assert_null(strstr(r.out, "\xe2\x80\xae"));
+    assert_non_null(strstr(r.out, "\\u202E"));
+    o = json_loads(r.out, 0, NULL);
+    assert_non_null(o);
+    assert_string_equal(json_string_value(json_object_get(o, "note")), note);
+    json_decref(o);
+    fl_test_proc_release(&r);
+}
+
 int
 main(void)
 {
@@ -282,6 +421,8 @@ main(void)
         T(test_cli_bundle_build_verify_inspect_json),
         T(test_cli_bundle_verify_refuses_wrong_trust_and_tampering),
         T(test_cli_bundle_reports_source_errors_and_usage),
+        T(test_cli_bundle_build_signs_scope_release_and_bounded_lifetime),
+        T(test_cli_bundle_inspect_escapes_control_characters),
 #undef T
     };
     return cmocka_run_group_tests_name("cli_bundle", tests, NULL, NULL);

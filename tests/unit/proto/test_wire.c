@@ -1,7 +1,9 @@
 /*
- * Unit tests for proto/wire: a round trip for every message type, and
- * the strict decoder's refusals (version, type, truncation, trailing
- * bytes, wrong types, missing fields, digest) on hostile input.
+ * Unit tests for proto/wire: a round trip for every message type, the
+ * strict decoder's refusals (version, type, truncation, trailing bytes,
+ * wrong types, missing fields, SHA-256 of a bundle transfer) on hostile
+ * input, and fl_wire_bundle_verify(): the id to cache a bundle under is
+ * the id of the verified bytes, never the claimed one.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -44,8 +46,8 @@ s_sample(fl_wire_msg_t *msg, fl_wire_type type)
         msg->u.bundle.bundle_id = "abc";
         msg->u.bundle.data = s_bundle_bytes;
         msg->u.bundle.len = sizeof(s_bundle_bytes);
-        crypto_generichash(msg->u.bundle.digest, 32, s_bundle_bytes,
-                           sizeof(s_bundle_bytes), NULL, 0);
+        crypto_hash_sha256(msg->u.bundle.sha256, s_bundle_bytes,
+                           sizeof(s_bundle_bytes));
         break;
     case FL_WIRE_APPLY:
     case FL_WIRE_ROLLBACK:
@@ -204,18 +206,18 @@ static void
 test_wire_envelope_refusals(void **state)
 {
     /* {"v": 2, "type": "heartbeat", "seq": 1, "time_ms": 1} */
-    static const char v2[] = "\x84\xa1v\x02\xa4type\xa9heartbeat"
+    static const char v1[] = "\x84\xa1v\x01\xa4type\xa9heartbeat"
                              "\xa3seq\x01\xa7time_ms\x01";
-    static const char notype[] = "\x81\xa1v\x01";
-    static const char unknown[] = "\x82\xa1v\x01\xa4type\xa4nope";
-    static const char dupv[] = "\x83\xa1v\x01\xa1v\x01\xa4type\xa4nope";
-    static const char ok[] = "\x85\xa1v\x01\xa4type\xa9heartbeat"
+    static const char notype[] = "\x81\xa1v\x02";
+    static const char unknown[] = "\x82\xa1v\x02\xa4type\xa4nope";
+    static const char dupv[] = "\x83\xa1v\x02\xa1v\x02\xa4type\xa4nope";
+    static const char ok[] = "\x85\xa1v\x02\xa4type\xa9heartbeat"
                              "\xa3seq\x01\xa7time_ms\x01"
                              "\xa5" "extra\x92\x01\x81\xa1k\xc0"; /* ignored */
     fl_wire_msg_t out;
 
     (void)state;
-    s_expect_refused(v2, sizeof(v2) - 1, "unsupported protocol version 2");
+    s_expect_refused(v1, sizeof(v1) - 1, "unsupported protocol version 1");
     s_expect_refused(notype, sizeof(notype) - 1, "lacks the field \"type\"");
     s_expect_refused(unknown, sizeof(unknown) - 1,
                      "unknown message type \"nope\"");
@@ -232,19 +234,19 @@ test_wire_envelope_refusals(void **state)
 static void
 test_wire_field_refusals(void **state)
 {
-    static const char wrongtype[] = "\x84\xa1v\x01\xa4type\xa9heartbeat"
+    static const char wrongtype[] = "\x84\xa1v\x02\xa4type\xa9heartbeat"
                                     "\xa3seq\xa1x\xa7time_ms\x01";
-    static const char missing[] = "\x83\xa1v\x01\xa4type\xa9heartbeat"
+    static const char missing[] = "\x83\xa1v\x02\xa4type\xa9heartbeat"
                                   "\xa3seq\x01";
-    static const char dup[] = "\x85\xa1v\x01\xa4type\xa9heartbeat"
+    static const char dup[] = "\x85\xa1v\x02\xa4type\xa9heartbeat"
                               "\xa3seq\x01\xa3seq\x01\xa7time_ms\x01";
-    static const char nul[] = "\x84\xa1v\x01\xa4type\xacledger_query"
+    static const char nul[] = "\x84\xa1v\x02\xa4type\xacledger_query"
                               "\xa2id\xa2q\x00\xa6target\xa1t";
-    static const char big[] = "\x84\xa1v\x01\xa4type\xa9heartbeat"
+    static const char big[] = "\x84\xa1v\x02\xa4type\xa9heartbeat"
                               "\xa3seq\xcf\xff\xff\xff\xff\xff\xff\xff\xff"
                               "\xa7time_ms\x01";
     /* hello claiming 2^32-1 targets in a few bytes. */
-    static const char hugecount[] = "\x84\xa1v\x01\xa4type\xa5hello"
+    static const char hugecount[] = "\x84\xa1v\x02\xa4type\xa5hello"
                                     "\xa5\x61gent\xa1\x61"
                                     "\xa7targets\xdd\xff\xff\xff\xff";
     fl_wire_msg_t in;
@@ -267,7 +269,13 @@ test_wire_field_refusals(void **state)
     p = memmem(a.data, a.len, "FLOT", 4);
     assert_non_null(p);
     p[0] = 'X';
-    s_expect_refused(a.data, a.len, "does not match its digest");
+    s_expect_refused(a.data, a.len, "does not match its SHA-256");
+    /* Version 1 carried BLAKE2b: that hash is refused now. */
+    p[0] = 'F';
+    crypto_generichash(in.u.bundle.sha256, 32, s_bundle_bytes,
+                       sizeof(s_bundle_bytes), NULL, 0);
+    s_encode(&a, &in);
+    s_expect_refused(a.data, a.len, "does not match its SHA-256");
     fl_buf_release(&a);
 }
 
@@ -292,6 +300,143 @@ test_wire_encode_refuses_missing_required_fields(void **state)
     fl_buf_release(&a);
 }
 
+/* A real signed bundle in a transfer message, encoded and decoded. */
+typedef struct {
+    fl_key_t *key;
+    fl_trust_t *trust;
+    fl_buf_t bytes;
+    fl_wire_msg_t msg; /* decoded */
+} s_transfer;
+
+static void
+s_transfer_init(s_transfer *t, const char *claimed_id)
+{
+    static const char src[] = "-- flotilla:up\nCREATE TABLE a (id int);\n";
+    unsigned char seed[32];
+    fl_migration_t m;
+    fl_migration_list_t l = {&m, 1};
+    fl_bundle_opts_t opts = FL_BUNDLE_OPTS_INIT;
+    fl_bundle_t *b = NULL;
+    fl_wire_msg_t in;
+    fl_buf_t enc = FL_BUF_INIT(0);
+
+    memset(seed, 7, sizeof(seed));
+    t->key = fl_key_new_from_seed(seed);
+    t->trust = fl_trust_new();
+    fl_trust_add(t->trust, fl_key_public(t->key));
+    fl_buf_init(&t->bytes, 0);
+    assert_int_equal(fl_migration_parse(&m, "0001_a.sql", src,
+                                        sizeof(src) - 1, NULL), 0);
+    opts.created = 1700000000;
+    opts.expires = 1700086400;
+    opts.environment = "production";
+    assert_int_equal(fl_bundle_build(&t->bytes, &l, t->key, &opts, NULL), 0);
+    fl_migration_release(&m);
+    assert_int_equal(fl_bundle_decode_unverified(&b, (unsigned char *)
+                                                 t->bytes.data, t->bytes.len,
+                                                 NULL), 0);
+    memset(&in, 0, sizeof(in));
+    in.type = FL_WIRE_BUNDLE;
+    in.u.bundle.bundle_id = (char *)(claimed_id ? claimed_id : fl_bundle_id(b));
+    in.u.bundle.data = (unsigned char *)t->bytes.data;
+    in.u.bundle.len = t->bytes.len;
+    crypto_hash_sha256(in.u.bundle.sha256, in.u.bundle.data, in.u.bundle.len);
+    s_encode(&enc, &in);
+    assert_int_equal(fl_wire_decode(&t->msg, (unsigned char *)enc.data,
+                                    enc.len, NULL), 0);
+    fl_bundle_destroy(&b);
+    fl_buf_release(&enc);
+}
+
+static void
+s_transfer_release(s_transfer *t)
+{
+    fl_wire_msg_release(&t->msg);
+    fl_buf_release(&t->bytes);
+    fl_trust_destroy(&t->trust);
+    fl_key_destroy(&t->key);
+}
+
+static void
+test_wire_bundle_verify_returns_the_id_of_the_verified_bytes(void **state)
+{
+    s_transfer t;
+    fl_bundle_verify_opts_t opts = FL_BUNDLE_VERIFY_OPTS_INIT;
+    char id[FL_BUNDLE_ID_HEX];
+    fl_bundle_t *b = NULL;
+    fl_error_t err = FL_ERROR_INIT;
+
+    (void)state;
+    opts.now_s = 1700000001;
+    s_transfer_init(&t, NULL);
+    if (fl_wire_bundle_verify(id, &b, &t.msg.u.bundle, t.trust, &opts,
+                              &err) != 0)
+        fail_msg("verify: %s", err.message);
+    assert_string_equal(id, fl_bundle_id(b));
+    assert_string_equal(id, t.msg.u.bundle.bundle_id);
+    assert_true(fl_bundle_is_verified(b));
+    fl_bundle_destroy(&b);
+    /* Without the bundle: only the id. */
+    assert_int_equal(fl_wire_bundle_verify(id, NULL, &t.msg.u.bundle, t.trust,
+                                           &opts, NULL), 0);
+    /* The bundle's own checks still apply: expired. */
+    opts.now_s = 1700086400;
+    assert_int_equal(fl_wire_bundle_verify(id, NULL, &t.msg.u.bundle, t.trust,
+                                           &opts, &err), FL_EPROTO);
+    assert_non_null(strstr(err.message, "bundle transfer: bundle \""));
+    assert_non_null(strstr(err.message, "expired"));
+    fl_error_clear(&err);
+    s_transfer_release(&t);
+}
+
+/*
+ * Issue 9: a transfer that names one bundle and carries another is
+ * refused, so a cache keyed by the claimed id cannot be poisoned.
+ */
+static void
+test_wire_bundle_verify_refuses_a_claimed_id_not_of_the_bytes(void **state)
+{
+    s_transfer t;
+    fl_bundle_verify_opts_t opts = FL_BUNDLE_VERIFY_OPTS_INIT;
+    char id[FL_BUNDLE_ID_HEX] = "untouched";
+    fl_bundle_t *b = NULL;
+    fl_error_t err = FL_ERROR_INIT;
+
+    (void)state;
+    opts.now_s = 1700000001;
+    s_transfer_init(&t, "0123456789abcdef0123456789abcdef");
+    assert_int_equal(fl_wire_bundle_verify(id, &b, &t.msg.u.bundle, t.trust,
+                                           &opts, &err), FL_EPROTO);
+    assert_null(b);
+    assert_string_equal(id, "untouched");
+    assert_non_null(strstr(err.message, "bundle transfer claims id "
+                                        "\"0123456789abcdef0123456789abcdef\", "
+                                        "but its bytes are bundle \""));
+    fl_error_clear(&err);
+    s_transfer_release(&t);
+
+    /* A claimed id with control characters is shown escaped. */
+    s_transfer_init(&t, "\x1b[2J");
+    assert_int_equal(fl_wire_bundle_verify(id, NULL, &t.msg.u.bundle, t.trust,
+                                           &opts, &err), FL_EPROTO);
+    assert_non_null(strstr(err.message, "\"\\x1b[2J\""));
+    fl_error_clear(&err);
+    /* An unknown signer: refused before any id is compared. */
+    fl_trust_destroy(&t.trust);
+    t.trust = fl_trust_new();
+    assert_int_equal(fl_wire_bundle_verify(id, NULL, &t.msg.u.bundle, t.trust,
+                                           &opts, &err), FL_EPROTO);
+    assert_non_null(strstr(err.message, "signed by unknown key"));
+    fl_error_clear(&err);
+    /* Bytes changed after decoding: the SHA-256 is checked again. */
+    t.msg.u.bundle.data[30] ^= 1;
+    assert_int_equal(fl_wire_bundle_verify(id, NULL, &t.msg.u.bundle, t.trust,
+                                           &opts, &err), FL_EPROTO);
+    assert_non_null(strstr(err.message, "does not match its SHA-256"));
+    fl_error_clear(&err);
+    s_transfer_release(&t);
+}
+
 int
 main(void)
 {
@@ -302,6 +447,8 @@ main(void)
         cmocka_unit_test(test_wire_envelope_refusals),
         cmocka_unit_test(test_wire_field_refusals),
         cmocka_unit_test(test_wire_encode_refuses_missing_required_fields),
+        cmocka_unit_test(test_wire_bundle_verify_returns_the_id_of_the_verified_bytes),
+        cmocka_unit_test(test_wire_bundle_verify_refuses_a_claimed_id_not_of_the_bytes),
     };
     return cmocka_run_group_tests_name("wire", tests, NULL, NULL);
 }

@@ -1,0 +1,913 @@
+/*
+ * Security of the pipeline against a hostile tenant (issue 9), through the
+ * real `flotilla` executable: a tenant who owns its database plants
+ * functions and operators in the schemas it can write, with the names of
+ * the built-ins flotilla uses, and sets its database's default
+ * search_path to reach them first; no command of flotilla's, run by a
+ * superuser, may ever call one.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "agent/pg.h"
+#include "agent/source.h"
+#include "common/alloc.h"
+#include "proto/bundle.h"
+#include "testsupport.h"
+
+typedef fl_test_ws_t s_env;
+
+/*
+ * Every built-in flotilla's own SQL calls, shadowed by the tenant: the
+ * same signature (chosen when public comes first on the path), or a
+ * better-matching one (chosen over pg_catalog's wherever public is on the
+ * path at all, the CVE-2018-1058 trick).  Each records its call.
+ */
+static const char s_traps[] =
+    "CREATE TABLE public.side_effects (what text);"
+    "GRANT INSERT ON public.side_effects TO PUBLIC;"
+    "CREATE FUNCTION public.trap(what text) RETURNS void LANGUAGE plpgsql"
+    " AS $$BEGIN INSERT INTO public.side_effects VALUES (what); END$$;"
+    "CREATE FUNCTION public.hashtext(n name) RETURNS int LANGUAGE plpgsql"
+    " AS $$BEGIN PERFORM public.trap('hashtext'); RETURN 1; END$$;"
+    "CREATE FUNCTION public.hashtext(t text) RETURNS int LANGUAGE plpgsql"
+    " AS $$BEGIN PERFORM public.trap('hashtext'); RETURN 1; END$$;"
+    "CREATE FUNCTION public.hashtextextended(t text, s bigint) RETURNS bigint"
+    " LANGUAGE plpgsql AS $$BEGIN PERFORM public.trap('hashtextextended');"
+    " RETURN 1; END$$;"
+    "CREATE FUNCTION public.to_regclass(t text) RETURNS regclass"
+    " LANGUAGE plpgsql AS $$BEGIN PERFORM public.trap('to_regclass');"
+    " RETURN NULL; END$$;"
+    "CREATE FUNCTION public.format(f text, a text) RETURNS text"
+    " LANGUAGE plpgsql AS $$BEGIN PERFORM public.trap('format');"
+    " RETURN f; END$$;"
+    "CREATE FUNCTION public.quote_ident(t text) RETURNS text"
+    " LANGUAGE plpgsql AS $$BEGIN PERFORM public.trap('quote_ident');"
+    " RETURN t; END$$;"
+    "CREATE FUNCTION public.quote_ident(n name) RETURNS text"
+    " LANGUAGE plpgsql AS $$BEGIN PERFORM public.trap('quote_ident');"
+    " RETURN n; END$$;"
+    "CREATE FUNCTION public.sha256(b bytea) RETURNS bytea LANGUAGE plpgsql"
+    " AS $$BEGIN PERFORM public.trap('sha256'); RETURN b; END$$;"
+    "CREATE FUNCTION public.clock_timestamp() RETURNS timestamptz"
+    " LANGUAGE plpgsql AS $$BEGIN PERFORM public.trap('clock_timestamp');"
+    " RETURN now(); END$$;"
+    "CREATE FUNCTION public.current_setting(t text) RETURNS text"
+    " LANGUAGE plpgsql AS $$BEGIN PERFORM public.trap('current_setting');"
+    " RETURN ''; END$$;"
+    "CREATE FUNCTION public.set_config(a text, b text, c boolean)"
+    " RETURNS text LANGUAGE plpgsql AS"
+    " $$BEGIN PERFORM public.trap('set_config'); RETURN b; END$$;"
+    "CREATE FUNCTION public.pg_try_advisory_lock(a int, b int)"
+    " RETURNS boolean LANGUAGE plpgsql AS"
+    " $$BEGIN PERFORM public.trap('pg_try_advisory_lock'); RETURN true;"
+    " END$$;"
+    "CREATE FUNCTION public.count_trap(s bigint, v anyelement) RETURNS bigint"
+    " LANGUAGE plpgsql AS $$BEGIN PERFORM public.trap('count');"
+    " RETURN s + 1; END$$;"
+    "CREATE AGGREGATE public.count(anyelement) (sfunc = public.count_trap,"
+    " stype = bigint, initcond = '0');"
+    "CREATE FUNCTION public.text_eq(a text, b text) RETURNS boolean"
+    " LANGUAGE plpgsql AS $$BEGIN PERFORM public.trap('=');"
+    " RETURN a OPERATOR(pg_catalog.=) b; END$$;"
+    "CREATE OPERATOR public.= (leftarg = text, rightarg = text,"
+    " function = public.text_eq);"
+    "CREATE FUNCTION public.name_eq(a name, b name) RETURNS boolean"
+    " LANGUAGE plpgsql AS $$BEGIN PERFORM public.trap('=');"
+    " RETURN a OPERATOR(pg_catalog.=) b; END$$;"
+    "CREATE OPERATOR public.= (leftarg = name, rightarg = name,"
+    " function = public.name_eq);";
+
+static int
+s_setup(void **state)
+{
+    s_env *e = fl_calloc(1, sizeof(*e));
+    char *sql = NULL;
+
+    fl_test_ws_open(e, "sec");
+    /* The tenant: not a superuser, owner of its database (so of public). */
+    fl_test_exec(e->conn,
+        "DO $$ BEGIN CREATE ROLE fl_tenant;"
+        " EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$");
+    sql = fl_asprintf("ALTER DATABASE %s OWNER TO fl_tenant", e->db.name);
+    fl_test_exec(e->conn, sql);
+    free(sql);
+    fl_test_exec(e->conn, "SET ROLE fl_tenant");
+    fl_test_exec(e->conn,
+        "CREATE TABLE public.items (id int PRIMARY KEY, v text, old text);"
+        "INSERT INTO public.items SELECT g, 'v' || g, 'o' || g"
+        " FROM generate_series(1, 20) g;");
+    fl_test_exec(e->conn, s_traps);
+    sql = fl_asprintf("ALTER DATABASE %s SET search_path = public, pg_catalog",
+                      e->db.name);
+    fl_test_exec(e->conn, sql);
+    free(sql);
+    fl_test_exec(e->conn, "RESET ROLE");
+    *state = e;
+    return 0;
+}
+
+static int
+s_teardown(void **state)
+{
+    s_env *e = *state;
+
+    fl_test_ws_close(e);
+    free(e);
+    return 0;
+}
+
+#define s_write fl_test_ws_write
+
+/* Runs a flotilla command; expects exit status; fails with its output. */
+static void
+s_flotilla(s_env *e, int status, const char *says, const char *cmd,
+           const char *const *extra, int with_source)
+{
+    fl_test_proc_t r;
+
+    fl_test_ws_flotilla(e, &r, cmd, extra, with_source);
+    fl_test_expect(&r, status, says);
+    fl_test_proc_release(&r);
+}
+
+/* No trap ran: the side_effects table is empty. */
+static void
+s_assert_no_side_effect(s_env *e, const char *after)
+{
+    char *v = fl_test_query_value(e->conn,
+        "SELECT coalesce(string_agg(DISTINCT what, ','), '')"
+        " FROM public.side_effects");
+
+    if (v == NULL || *v != '\0')
+        fail_msg("after %s, the tenant's functions ran: %s", after,
+                 v ? v : "NULL");
+    free(v);
+}
+
+#define S_ARGS(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+static void
+test_tenant_functions_never_run_in_any_command(void **state)
+{
+    s_env *e = *state;
+
+    /* The traps are armed: a session on the default path falls in. */
+    {
+        PGconn *c = fl_test_db_connect(&e->db);
+        char *v = fl_test_query_value(c, "SELECT hashtext(current_database())");
+        free(v);
+        PQfinish(c);
+        v = fl_test_query_value(e->conn, "SELECT count(*) FROM"
+                                         " public.side_effects");
+        if (v == NULL || strcmp(v, "0") == 0)
+            fail_msg("the traps are not armed: the test would prove nothing");
+        free(v);
+        fl_test_exec(e->conn, "TRUNCATE public.side_effects");
+    }
+    s_write(e, "0001_items.sql",
+            "-- flotilla:options allow=ban-drop-column the app stopped reading it\n"
+            "-- flotilla:up\n"
+            "CREATE TABLE public.tags (id int PRIMARY KEY, name text);\n"
+            "UPDATE public.items SET v = 'changed' WHERE id <= 5;\n"
+            "DELETE FROM public.items WHERE id > 15;\n"
+            "ALTER TABLE public.items DROP COLUMN old;\n"
+            "-- flotilla:down\n"
+            "ALTER TABLE public.items ADD COLUMN old text;\n"
+            "DROP TABLE public.tags;\n");
+    s_flotilla(e, 0, NULL, "plan", NULL, 1);
+    s_assert_no_side_effect(e, "plan");
+    s_flotilla(e, 0, NULL, "apply", S_ARGS("--backup-dump-above", "1"), 1);
+    s_assert_no_side_effect(e, "apply");
+    s_flotilla(e, 0, NULL, "status", NULL, 1);
+    s_flotilla(e, 0, NULL, "log", NULL, 0);
+    s_flotilla(e, 0, NULL, "backups", S_ARGS("list"), 0);
+    s_assert_no_side_effect(e, "status, log and backups list");
+    s_flotilla(e, 0, NULL, "rollback", S_ARGS("--last"), 1);
+    s_assert_no_side_effect(e, "rollback");
+    s_flotilla(e, 0, NULL, "apply", NULL, 1);
+    s_flotilla(e, 0, NULL, "backups", S_ARGS("prune", "--older-than", "0s"), 0);
+    s_assert_no_side_effect(e, "a second apply and backups prune");
+    /* And the migration did run, as the tenant's schema expects. */
+    {
+        char *v = fl_test_query_value(e->conn, "SELECT count(*) FROM"
+                                               " public.items");
+        assert_string_equal(v, "15");
+        free(v);
+    }
+}
+
+/*
+ * Rollback never runs text read back from the ledger: down comes from the
+ * source, whose migration must be the one applied; the ledger's copy runs
+ * only with --down-from-ledger, said in the log.
+ */
+static void
+test_rollback_runs_down_from_the_source_not_the_ledger(void **state)
+{
+    s_env *e = *state;
+    char *v = NULL;
+
+    s_write(e, "0001_tags.sql",
+            "-- flotilla:up\nCREATE TABLE public.tags (id int);\n"
+            "-- flotilla:down\nDROP TABLE public.tags;\n");
+    s_flotilla(e, 0, NULL, "apply", NULL, 1);
+    /* Someone who can write the ledger plants a down of their own. */
+    fl_test_exec(e->conn, "UPDATE flotilla.schema_migrations SET down_sql ="
+                          " 'CREATE TABLE public.pwned (x int)'");
+    /* Without a source: refused, with what to give. */
+    s_flotilla(e, 2, "SOURCE", "rollback", S_ARGS("--last"), 0);
+    /* A source whose migration is not the one applied: refused. */
+    s_write(e, "0001_tags.sql",
+            "-- flotilla:up\nCREATE TABLE public.tags (id bigint);\n"
+            "-- flotilla:down\nDROP TABLE public.tags;\n");
+    s_flotilla(e, 1, "is not the one applied", "rollback", S_ARGS("--last"), 1);
+    /* The source that was applied: its down runs, not the planted one. */
+    s_write(e, "0001_tags.sql",
+            "-- flotilla:up\nCREATE TABLE public.tags (id int);\n"
+            "-- flotilla:down\nDROP TABLE public.tags;\n");
+    s_flotilla(e, 0, NULL, "rollback", S_ARGS("--last"), 1);
+    v = fl_test_query_value(e->conn, "SELECT (to_regclass('public.pwned') IS"
+                                     " NULL)::text || (to_regclass("
+                                     "'public.tags') IS NULL)::text");
+    assert_string_equal(v, "truetrue");
+    free(v);
+    /* The lost-source escape hatch runs the ledger's copy, and says so. */
+    s_flotilla(e, 0, NULL, "apply", NULL, 1);
+    fl_test_exec(e->conn, "UPDATE flotilla.schema_migrations SET down_sql ="
+                          " 'DROP TABLE public.tags'");
+    s_flotilla(e, 0, "--down-from-ledger", "rollback", S_ARGS("--last", "--down-from-ledger"), 0);
+}
+
+/*
+ * Check samples show the key and the offending column, never the whole
+ * row (which may hold what must not reach a log); --redact-samples shows
+ * the key alone.
+ */
+static void
+test_check_samples_show_key_and_column_only(void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+
+    fl_test_exec(e->conn,
+        "CREATE TABLE public.accounts (id int PRIMARY KEY, email text,"
+        " secret text);"
+        "INSERT INTO public.accounts VALUES (7, NULL, 'hunter2'),"
+        " (8, 'a@b', 'hunter3');");
+    s_write(e, "0001_email.sql",
+            "-- flotilla:options allow=adding-not-nullable-field checked\n"
+            "-- flotilla:up\n"
+            "ALTER TABLE public.accounts ALTER COLUMN email SET NOT NULL;\n"
+            "-- flotilla:down\n"
+            "ALTER TABLE public.accounts ALTER COLUMN email DROP NOT NULL;\n");
+    fl_test_ws_flotilla(e, &r, "apply", NULL, 1);
+    fl_test_expect(&r, 3, "(7,)");
+    if (strstr(r.out, "hunter") || strstr(r.err, "hunter"))
+        fail_msg("a sample shows a column the check is not about\n%s", r.err);
+    fl_test_proc_release(&r);
+    s_flotilla(e, 3, "(7)", "apply", S_ARGS("--redact-samples"), 1);
+    {
+        char *v = fl_test_query_value(e->conn,
+            "SELECT count(*) FROM flotilla.migration_logs"
+            " WHERE message LIKE '%hunter%'");
+        assert_string_equal(v, "0");
+        free(v);
+    }
+}
+
+/* Migration text reaches a LATIN1 database as the characters it holds. */
+static void
+test_text_reaches_a_latin1_database_intact(void **state)
+{
+    s_env *e = *state;
+    char *name = fl_asprintf("%s_latin1", e->db.name);
+    char *sql = fl_asprintf("CREATE DATABASE %s ENCODING 'LATIN1'"
+                            " LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0",
+                            name);
+    char *dsn = fl_asprintf("dbname=%s", name);
+    char *drop = fl_asprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", name);
+    fl_test_proc_t r;
+    PGconn *c = NULL;
+    char *v = NULL;
+
+    fl_test_exec(e->conn, drop);
+    fl_test_exec(e->conn, sql);
+    s_write(e, "0001_cafe.sql",
+            "-- flotilla:up\nCREATE TABLE public.menu (item text);\n"
+            "INSERT INTO public.menu VALUES ('caf\xc3\xa9');\n"
+            "-- flotilla:down\nDROP TABLE public.menu;\n");
+    fl_test_flotilla(&r, e->dir, dsn, e->log, "apply", NULL, e->mdir);
+    fl_test_expect(&r, 0, "applied 1");
+    fl_test_proc_release(&r);
+    c = PQconnectdb(dsn);
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    PQsetClientEncoding(c, "UTF8");
+    {
+        PGresult *res = PQexec(c, "SELECT item = 'caf\xc3\xa9' AND"
+                                  " length(item) = 4 FROM public.menu");
+        v = fl_strdup(PQgetvalue(res, 0, 0));
+        PQclear(res);
+    }
+    PQfinish(c);
+    assert_string_equal(v, "t");
+    free(v);
+    fl_test_exec(e->conn, drop);
+    free(drop);
+    free(dsn);
+    free(sql);
+    free(name);
+}
+
+/* A server that never answers: connecting ends at the deadline. */
+static int
+s_silent_server(int *port)
+{
+    struct sockaddr_in a;
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
+        listen(fd, 4) != 0 || getsockname(fd, (struct sockaddr *)&a, &len))
+        fail_msg("could not start a silent server");
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+static double
+s_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+typedef struct {
+    int *flag;
+} s_canceller;
+
+static void *
+s_cancel_soon(void *arg)
+{
+    s_canceller *c = arg;
+    struct timespec ts = {0, 200000000L};
+
+    nanosleep(&ts, NULL);
+    __atomic_store_n(c->flag, 1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+static void
+test_connect_is_bounded_and_cancellable(void **state)
+{
+    int port = 0, fd = s_silent_server(&port), cancel = 0;
+    char *dsn = fl_asprintf("host=127.0.0.1 port=%d dbname=x user=x"
+                            " connect_timeout=60", port);
+    fl_pg_connect_opts_t o = FL_PG_CONNECT_OPTS_INIT;
+    fl_error_t err = FL_ERROR_INIT;
+    fl_pg_t *pg = NULL;
+    pthread_t th;
+    s_canceller c = {&cancel};
+    double t0;
+
+    (void)state;
+    o.timeout_ms = 300;
+    t0 = s_now();
+    assert_int_equal(fl_pg_open_opts(&pg, dsn, "t", &o, &err), FL_ETIMEOUT);
+    assert_true(s_now() - t0 < 3.0);
+    fl_error_clear(&err);
+    o.timeout_ms = 30000;
+    o.cancel = &cancel;
+    pthread_create(&th, NULL, s_cancel_soon, &c);
+    t0 = s_now();
+    assert_int_equal(fl_pg_open_opts(&pg, dsn, "t", &o, &err), FL_ECANCELLED);
+    assert_true(s_now() - t0 < 3.0);
+    pthread_join(th, NULL);
+    fl_error_clear(&err);
+    close(fd);
+    free(dsn);
+}
+
+/* A signed bundle is held to the rules a directory is (file names, UTF-8). */
+static void
+test_bundle_with_an_invalid_name_is_refused(void **state)
+{
+    s_env *e = *state;
+    fl_key_t *key = NULL;
+    fl_migration_list_t migs = {NULL, 0};
+    fl_buf_t out = FL_BUF_INIT(0);
+    fl_bundle_opts_t bo = FL_BUNDLE_OPTS_INIT;
+    fl_source_t src = FL_SOURCE_INIT;
+    fl_error_t err = FL_ERROR_INIT;
+    char id[FL_KEY_ID_HEX];
+    char *prefix = fl_asprintf("%s/release", e->dir);
+    char *secret = fl_asprintf("%s.key", prefix);
+    char *pub = fl_asprintf("%s.pub", prefix);
+    char *path = fl_asprintf("%s/bad.bundle", e->dir);
+    static const char text[] =
+        "-- flotilla:up\nCREATE TABLE t (id int);\n-- flotilla:down\nSELECT 1;\n";
+    FILE *f = NULL;
+
+    assert_int_equal(fl_key_generate_files(prefix, 0, id, &err), 0);
+    assert_int_equal(fl_key_load(&key, secret, &err), 0);
+    migs.items = fl_calloc(1, sizeof(fl_migration_t));
+    migs.count = 1;
+    assert_int_equal(fl_migration_parse(&migs.items[0], "0001_ok.sql", text,
+                                        sizeof(text) - 1, &err), 0);
+    /* What a careless or hostile build tool could sign. */
+    free(migs.items[0].name);
+    migs.items[0].name = fl_strdup("bad\xff\x1b[2J");
+    fl_migration_compute_checksum(&migs.items[0]);
+    bo.created = (int64_t)time(NULL);
+    bo.expires = bo.created + 3600;
+    bo.environment = "test";
+    if (fl_bundle_build(&out, &migs, key, &bo, &err) != 0) {
+        /* A builder that refuses it is as good, if it says why. */
+        assert_non_null(strstr(err.message, "name"));
+    } else {
+        f = fopen(path, "wb");
+        assert_non_null(f);
+        assert_int_equal(fwrite(out.data, 1, out.len, f), out.len);
+        fclose(f);
+        assert_int_equal(fl_source_open(&src, path, pub, 0,
+                                        (int64_t)time(NULL), &err), FL_EPROTO);
+        assert_non_null(strstr(err.message, "migration 1"));
+    }
+    fl_error_clear(&err);
+    fl_source_close(&src);
+    fl_buf_release(&out);
+    fl_migration_list_release(&migs);
+    fl_key_destroy(&key);
+    free(prefix);
+    free(secret);
+    free(pub);
+    free(path);
+}
+
+/* Builds mdir into dir/NAME.bundle, signed with dir/release.key. */
+static char *
+s_bundle(s_env *e, const char *name, const char *const *args)
+{
+    char *out = fl_asprintf("%s/%s.bundle", e->dir, name);
+    char *key = fl_asprintf("%s/release.key", e->dir);
+    const char *argv[24] = {"flotilla", "bundle", "build", e->mdir, "--sign",
+                            key, "--out", out};
+    size_t n = 8;
+    fl_test_proc_t r;
+
+    for (size_t i = 0; args && args[i]; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    fl_test_run(&r, "flotilla", argv, NULL, 60);
+    fl_test_expect(&r, 0, NULL);
+    fl_test_proc_release(&r);
+    free(key);
+    return out;
+}
+
+static void
+s_keygen(s_env *e)
+{
+    char *prefix = fl_asprintf("%s/release", e->dir);
+    const char *argv[] = {"flotilla", "keygen", "--out", prefix, NULL};
+    fl_test_proc_t r;
+
+    fl_test_run(&r, "flotilla", argv, NULL, 60);
+    fl_test_expect(&r, 0, NULL);
+    fl_test_proc_release(&r);
+    free(prefix);
+}
+
+/* Runs apply BUNDLE --trust release.pub EXTRA...; checks status, says. */
+static void
+s_apply_bundle(s_env *e, const char *bundle, int status, const char *says,
+               const char *const *extra)
+{
+    char *pub = fl_asprintf("%s/release.pub", e->dir);
+    const char *argv[24] = {"--trust", pub};
+    size_t n = 2;
+    fl_test_proc_t r;
+
+    for (size_t i = 0; extra && extra[i]; i++)
+        argv[n++] = extra[i];
+    argv[n] = NULL;
+    fl_test_flotilla(&r, e->dir, e->db.conninfo, e->log, "apply", argv, bundle);
+    fl_test_expect(&r, status, says);
+    fl_test_proc_release(&r);
+    free(pub);
+}
+
+/*
+ * A bundle cannot be replayed: once release 5 of a channel is applied, a
+ * lower release, or another bundle numbered 5, is refused; an explicit
+ * override with a reason applies it and the ledger's log says so.
+ */
+static void
+test_an_older_release_is_refused_unless_overridden(void **state)
+{
+    s_env *e = *state;
+    char *b5 = NULL, *b4 = NULL, *b5b = NULL, *b6 = NULL;
+    char *v = NULL;
+
+    s_keygen(e);
+    s_write(e, "0001_a.sql", "-- flotilla:up\nCREATE TABLE public.a (id int);\n"
+                             "-- flotilla:down\nDROP TABLE public.a;\n");
+    b4 = s_bundle(e, "b4", S_ARGS("--environment", "staging", "--channel",
+                                  "web", "--sequence", "4"));
+    s_write(e, "0002_b.sql", "-- flotilla:up\nCREATE TABLE public.b (id int);\n"
+                             "-- flotilla:down\nDROP TABLE public.b;\n");
+    b5 = s_bundle(e, "b5", S_ARGS("--environment", "staging", "--channel",
+                                  "web", "--sequence", "5"));
+    b5b = s_bundle(e, "b5b", S_ARGS("--environment", "staging", "--channel",
+                                    "web", "--sequence", "5", "--note",
+                                    "another build"));
+    s_apply_bundle(e, b5, 0, "applied 2", S_ARGS("--environment", "staging"));
+    v = fl_test_query_value(e->conn, "SELECT channel || ' ' || sequence"
+                                     " FROM flotilla.release_marks");
+    assert_string_equal(v, "web 5");
+    free(v);
+    /* An older release of the channel: refused, nothing changes. */
+    s_apply_bundle(e, b4, 3, "older than release 5",
+                   S_ARGS("--environment", "staging"));
+    /* The same release number, another bundle: refused. */
+    s_apply_bundle(e, b5b, 3, "another bundle",
+                   S_ARGS("--environment", "staging"));
+    /* Re-applying the bundle applied is a no-op, not a refusal. */
+    s_apply_bundle(e, b5, 0, NULL, S_ARGS("--environment", "staging"));
+    /* Another channel has its own numbers. */
+    s_write(e, "0003_c.sql", "-- flotilla:up\nCREATE TABLE public.c (id int);\n"
+                             "-- flotilla:down\nDROP TABLE public.c;\n");
+    b6 = s_bundle(e, "ops1", S_ARGS("--environment", "staging", "--channel",
+                                    "ops", "--sequence", "1"));
+    s_apply_bundle(e, b6, 0, "applied 1", S_ARGS("--environment", "staging"));
+    /* The override needs a reason, and is logged with it. */
+    s_apply_bundle(e, b4, 2, "--reason",
+                   S_ARGS("--environment", "staging", "--allow-older-release"));
+    s_apply_bundle(e, b4, 0, NULL,
+                   S_ARGS("--environment", "staging", "--allow-older-release",
+                          "--reason", "re-deploying 4 after a bad 5"));
+    v = fl_test_query_value(e->conn,
+        "SELECT count(*) FROM flotilla.migration_logs WHERE message LIKE"
+        " '%older than release 5%re-deploying 4 after a bad 5%'");
+    assert_string_equal(v, "1");
+    free(v);
+    /* The mark stays at the highest release applied. */
+    v = fl_test_query_value(e->conn, "SELECT string_agg(channel || ' ' ||"
+                                     " sequence, ',' ORDER BY channel)"
+                                     " FROM flotilla.release_marks");
+    assert_string_equal(v, "ops 1,web 5");
+    free(v);
+    free(b4);
+    free(b5);
+    free(b5b);
+    free(b6);
+}
+
+/*
+ * A bundle runs only where its signed scope says: its environment, and
+ * targets whose labels its selector admits.
+ */
+static void
+test_a_bundle_runs_only_in_its_scope(void **state)
+{
+    s_env *e = *state;
+    char *prod = NULL, *canary = NULL, *v = NULL;
+
+    s_keygen(e);
+    s_write(e, "0001_a.sql", "-- flotilla:up\nCREATE TABLE public.a (id int);\n"
+                             "-- flotilla:down\nDROP TABLE public.a;\n");
+    prod = s_bundle(e, "prod", S_ARGS("--environment", "production"));
+    canary = s_bundle(e, "canary", S_ARGS("--environment", "staging",
+                                          "--selector", "tier=canary"));
+    s_apply_bundle(e, prod, 3, "names no environment", NULL);
+    s_apply_bundle(e, prod, 3, "not \"staging\"",
+                   S_ARGS("--environment", "staging"));
+    s_apply_bundle(e, canary, 3, "does not select this target",
+                   S_ARGS("--environment", "staging", "--label", "tier=main"));
+    v = fl_test_query_value(e->conn, "SELECT to_regclass('public.a') IS NULL");
+    assert_string_equal(v, "t");
+    free(v);
+    s_apply_bundle(e, canary, 0, "applied 1",
+                   S_ARGS("--environment", "staging", "--label", "tier=canary",
+                          "--label", "region=eu"));
+    free(prod);
+    free(canary);
+}
+
+/*
+ * A tenant who creates the schema "flotilla" before flotilla does, with a
+ * trigger on the ledger table, would have it run with flotilla's rights:
+ * a ledger not owned by flotilla's role (or a superuser) is refused.
+ */
+static void
+test_a_ledger_the_tenant_planted_is_refused(void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+    char *v = NULL;
+
+    fl_test_exec(e->conn,
+        "SET ROLE fl_tenant;"
+        "CREATE SCHEMA flotilla;"
+        "CREATE TABLE flotilla.ledger_meta (ledger_version int NOT NULL,"
+        " created_at timestamptz NOT NULL DEFAULT now());"
+        "CREATE FUNCTION flotilla.grab() RETURNS trigger LANGUAGE plpgsql AS"
+        " $$BEGIN PERFORM public.trap('ledger trigger'); RETURN NEW; END$$;"
+        "CREATE TRIGGER grab BEFORE INSERT ON flotilla.ledger_meta"
+        " FOR EACH ROW EXECUTE FUNCTION flotilla.grab();"
+        "RESET ROLE");
+    s_write(e, "0001_a.sql", "-- flotilla:up\nCREATE TABLE public.a (id int);\n"
+                             "-- flotilla:down\nDROP TABLE public.a;\n");
+    fl_test_ws_flotilla(e, &r, "apply", NULL, 1);
+    fl_test_expect(&r, 1, "not owned by");
+    fl_test_proc_release(&r);
+    s_assert_no_side_effect(e, "apply on a planted ledger");
+    v = fl_test_query_value(e->conn, "SELECT to_regclass('public.a') IS NULL");
+    assert_string_equal(v, "t");
+    free(v);
+    /* Status and log read the ledger too: refused the same way. */
+    s_flotilla(e, 1, "not owned by", "status", NULL, 1);
+    s_assert_no_side_effect(e, "status on a planted ledger");
+}
+
+/*
+ * Text from the database reaches a terminal escaped: an error message
+ * holding an escape sequence (which could clear the screen, or hide the
+ * rest of a line) is shown as "\x1b", on the console of apply and in
+ * the text of `flotilla log`.
+ */
+static void
+test_terminal_output_escapes_control_characters(void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+
+    s_write(e, "0001_boom.sql",
+            "-- flotilla:up\n"
+            "DO $$BEGIN RAISE EXCEPTION 'boom%gone', chr(27) || '[2J' ||"
+            " chr(13); END$$;\n"
+            "-- flotilla:down\nSELECT 1;\n");
+    fl_test_ws_flotilla(e, &r, "apply", NULL, 1);
+    fl_test_expect(&r, 1, "boom\\x1b[2J\\rgone");
+    if (strchr(r.out, 27) || strchr(r.err, 27) || strchr(r.err, '\r'))
+        fail_msg("apply printed a raw control character:\n%s", r.err);
+    fl_test_proc_release(&r);
+    fl_test_ws_flotilla(e, &r, "log", NULL, 0);
+    fl_test_expect(&r, 0, "boom\\x1b[2J\\rgone");
+    if (strchr(r.out, 27) || strchr(r.out, '\r'))
+        fail_msg("log printed a raw control character:\n%s", r.out);
+    fl_test_proc_release(&r);
+    /* JSON keeps the text exact, escaped the JSON way. */
+    fl_test_ws_flotilla(e, &r, "log", S_ARGS("--json"), 0);
+    fl_test_expect(&r, 0, NULL);
+    if (!strstr(r.out, "boom\\u001b[2J\\rgone") &&
+        !strstr(r.out, "boom\\u001B[2J\\rgone"))
+        fail_msg("log --json lost the text:\n%s", r.out);
+    fl_test_proc_release(&r);
+}
+
+/*
+ * A migration's statements run under "$user", public, whatever default
+ * search_path the database's owner set: an unqualified name never lands
+ * in (or resolves from) a schema the owner put first.
+ */
+static void
+test_migration_runs_under_its_own_search_path(void **state)
+{
+    s_env *e = *state;
+    char *sql = fl_asprintf("ALTER DATABASE %s SET search_path = evil, public",
+                            e->db.name);
+    char *v = NULL;
+
+    fl_test_exec(e->conn, "CREATE SCHEMA evil AUTHORIZATION fl_tenant");
+    fl_test_exec(e->conn, sql);
+    s_write(e, "0001_made.sql", "-- flotilla:up\nCREATE TABLE made (id int);\n"
+                                "-- flotilla:down\nDROP TABLE made;\n");
+    s_flotilla(e, 0, "applied 1", "apply", NULL, 1);
+    v = fl_test_query_value(e->conn, "SELECT (to_regclass('public.made') IS"
+                                     " NOT NULL)::text || (to_regclass("
+                                     "'evil.made') IS NULL)::text");
+    assert_string_equal(v, "truetrue");
+    free(v);
+    free(sql);
+}
+
+/*
+ * --db-file keeps the connection string (and its password) off the
+ * command line, where every local user can read it; the file must be
+ * 0600 like any secret.
+ */
+static void
+test_db_file_keeps_the_password_off_the_command_line(void **state)
+{
+    s_env *e = *state;
+    char *path = fl_asprintf("%s/db.conn", e->dir);
+    const char *argv[] = {"flotilla", "status", "--db-file", path, NULL};
+    fl_test_proc_t r;
+
+    fl_test_write_file(path, e->db.conninfo);
+    chmod(path, 0644);
+    fl_test_run(&r, "flotilla", argv, NULL, 60);
+    fl_test_expect(&r, 2, "group or world access");
+    fl_test_proc_release(&r);
+    chmod(path, 0600);
+    fl_test_run(&r, "flotilla", argv, NULL, 60);
+    fl_test_expect(&r, 0, "0 migrations");
+    fl_test_proc_release(&r);
+    free(path);
+}
+
+/*
+ * The ledger names a dump backup's file; whoever edits that row cannot
+ * make rollback read, or prune remove, any other file: the path must have
+ * the shape flotilla writes, with no symbolic link on it.
+ */
+static void
+test_a_tampered_backup_location_is_refused(void **state)
+{
+    s_env *e = *state;
+    char *victim = fl_asprintf("%s/victim.txt", e->dir);
+    char *loc = NULL, *sql = NULL, *linkdir = NULL, *real = NULL, *v = NULL;
+    struct stat st;
+
+    fl_test_exec(e->conn, "CREATE TABLE public.keep (id int PRIMARY KEY, v text);"
+                          "INSERT INTO public.keep SELECT g, 'v' FROM"
+                          " generate_series(1, 10) g;");
+    s_write(e, "0001_trim.sql", "-- flotilla:up\nDELETE FROM public.keep"
+                                " WHERE id > 5;\n-- flotilla:down\nSELECT 1;\n");
+    s_flotilla(e, 0, NULL, "apply", S_ARGS("--backup-dump-above", "1"), 1);
+    loc = fl_test_query_value(e->conn, "SELECT location FROM flotilla.backups");
+    assert_int_equal(loc[0], '/');
+    fl_test_write_file(victim, "not a backup\n");
+    /* A file elsewhere: refused, and left alone. */
+    sql = fl_asprintf("UPDATE flotilla.backups SET location = '%s'", victim);
+    fl_test_exec(e->conn, sql);
+    free(sql);
+    s_flotilla(e, 1, "is not where flotilla keeps", "rollback",
+               S_ARGS("--last"), 1);
+    s_flotilla(e, 1, "is not where flotilla keeps", "backups",
+               S_ARGS("prune", "--older-than", "0s", "--dry-run"), 0);
+    /* The real file, reached through a symbolic link: refused too. */
+    real = fl_strndup(loc, (size_t)(strrchr(loc, '/') - loc));
+    linkdir = fl_asprintf("%s/x-0123456789ab", e->dir);
+    assert_int_equal(symlink(real, linkdir), 0);
+    sql = fl_asprintf("UPDATE flotilla.backups SET location = '%s%s'", linkdir,
+                      strrchr(loc, '/'));
+    fl_test_exec(e->conn, sql);
+    free(sql);
+    s_flotilla(e, 1, "symbolic link", "rollback", S_ARGS("--last"), 1);
+    assert_int_equal(stat(victim, &st), 0);
+    assert_int_equal(stat(loc, &st), 0);
+    /* Put back as recorded, the rollback restores the rows. */
+    sql = fl_asprintf("UPDATE flotilla.backups SET location = '%s'", loc);
+    fl_test_exec(e->conn, sql);
+    free(sql);
+    s_flotilla(e, 0, "rolled back 1", "rollback", S_ARGS("--last"), 1);
+    v = fl_test_query_value(e->conn, "SELECT count(*) FROM public.keep");
+    assert_string_equal(v, "10");
+    free(v);
+    free(real);
+    free(linkdir);
+    free(loc);
+    free(victim);
+}
+
+/*
+ * The role set-up docs/SECURITY.md asks for is enough: a login role of
+ * flotilla's own, member of the tenant's role, with CONNECT, CREATE and
+ * TEMPORARY on the database and SET on session_replication_role, applies
+ * and rolls back with a backup; the tenant gets no access to the ledger.
+ */
+static void
+test_a_dedicated_role_with_the_documented_privileges_is_enough(void **state)
+{
+    s_env *e = *state;
+    char *sql = fl_asprintf(
+        "DO $$ BEGIN CREATE ROLE fl_runner LOGIN;"
+        " EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$;"
+        "GRANT fl_tenant TO fl_runner;"
+        "GRANT CONNECT, CREATE, TEMPORARY ON DATABASE %s TO fl_runner;"
+        "GRANT SET ON PARAMETER session_replication_role TO fl_runner;",
+        e->db.name);
+    char *dsn = fl_asprintf("%s user=fl_runner", e->db.conninfo);
+    fl_test_proc_t r;
+    char *v = NULL;
+
+    fl_test_exec(e->conn, sql);
+    fl_test_exec(e->conn, "ALTER TABLE public.items OWNER TO fl_tenant");
+    s_write(e, "0001_trim.sql",
+            "-- flotilla:up\nDELETE FROM public.items WHERE id > 10;\n"
+            "CREATE TABLE public.extra (id int);\n"
+            "-- flotilla:down\nDROP TABLE public.extra;\n");
+    fl_test_flotilla(&r, e->dir, dsn, e->log, "apply", NULL, e->mdir);
+    fl_test_expect(&r, 0, "applied 1");
+    fl_test_proc_release(&r);
+    v = fl_test_query_value(e->conn,
+        "SELECT pg_catalog.has_schema_privilege('fl_tenant', 'flotilla',"
+        " 'USAGE')::text || pg_catalog.has_table_privilege('fl_tenant',"
+        " 'flotilla.schema_migrations', 'SELECT')::text ||"
+        " pg_catalog.has_schema_privilege('fl_tenant', 'flotilla_backup',"
+        " 'USAGE')::text");
+    assert_string_equal(v, "falsefalsefalse");
+    free(v);
+    fl_test_flotilla(&r, e->dir, dsn, e->log, "rollback", S_ARGS("--last"),
+                     e->mdir);
+    fl_test_expect(&r, 0, "rolled back 1");
+    fl_test_proc_release(&r);
+    v = fl_test_query_value(e->conn, "SELECT count(*) FROM public.items");
+    assert_string_equal(v, "20");
+    free(v);
+    fl_test_exec(e->conn, "REVOKE SET ON PARAMETER session_replication_role"
+                          " FROM fl_runner");
+    free(dsn);
+    free(sql);
+}
+
+/*
+ * A table backup's location is only ever flotilla_backup.b<id>: a ledger
+ * row pointing at a tenant's table is refused, and that table untouched.
+ */
+static void
+test_a_tampered_backup_table_is_refused(void **state)
+{
+    s_env *e = *state;
+    char *v = NULL;
+
+    fl_test_exec(e->conn, "CREATE TABLE public.other (id int PRIMARY KEY);"
+                          "INSERT INTO public.other VALUES (1), (2);");
+    s_write(e, "0001_trim.sql", "-- flotilla:up\nDELETE FROM public.items"
+                                " WHERE id > 10;\n-- flotilla:down\nSELECT 1;\n");
+    s_flotilla(e, 0, NULL, "apply", NULL, 1);
+    fl_test_exec(e->conn, "UPDATE flotilla.backups SET location ="
+                          " 'public.other'");
+    s_flotilla(e, 1, "unexpected location", "rollback", S_ARGS("--last"), 1);
+    v = fl_test_query_value(e->conn, "SELECT count(*) FROM public.other");
+    assert_string_equal(v, "2");
+    free(v);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(
+            test_tenant_functions_never_run_in_any_command, s_setup,
+            s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_rollback_runs_down_from_the_source_not_the_ledger, s_setup,
+            s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_check_samples_show_key_and_column_only, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_text_reaches_a_latin1_database_intact, s_setup, s_teardown),
+        cmocka_unit_test(test_connect_is_bounded_and_cancellable),
+        cmocka_unit_test_setup_teardown(
+            test_bundle_with_an_invalid_name_is_refused, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_an_older_release_is_refused_unless_overridden, s_setup,
+            s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_bundle_runs_only_in_its_scope, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_ledger_the_tenant_planted_is_refused, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_terminal_output_escapes_control_characters, s_setup,
+            s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_migration_runs_under_its_own_search_path, s_setup,
+            s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_db_file_keeps_the_password_off_the_command_line, s_setup,
+            s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_tampered_backup_location_is_refused, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_dedicated_role_with_the_documented_privileges_is_enough,
+            s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_tampered_backup_table_is_refused, s_setup, s_teardown),
+    };
+
+    if (!fl_test_have_postgres()) {
+        fprintf(stderr, "no PostgreSQL (PGHOST unset): tests/run.sh starts one\n");
+        return 1;
+    }
+    return cmocka_run_group_tests_name("security", tests, NULL, NULL);
+}
