@@ -603,7 +603,7 @@ s_record(fl_pg_t *pg, const fl_backup_ctx_t *ctx, const fl_net_rel_t *pre,
          const fl_net_rel_t *now, const fl_backup_t *b, const char *id,
          const char *sha, fl_error_t *err)
 {
-    const char *p[14];
+    const char *p[15];
     fl_pg_result_t r = FL_PG_RESULT_INIT;
     char ver[24], idx[16], o[16];
     char *loc = b->dump ? fl_strdup(b->path)
@@ -635,11 +635,13 @@ s_record(fl_pg_t *pg, const fl_backup_ctx_t *ctx, const fl_net_rel_t *pre,
     p[11] = b->dump ? sha : NULL;
     p[12] = b->nkeys ? "key" : "multiset";
     p[13] = o;
+    p[14] = ctx->target;
     /* column_types is for people reading the ledger; restores never use it. */
     rc = fl_pg_query(pg, &r,
         "INSERT INTO flotilla.backups (id, version, bundle_id, statement_index,"
         " source_schema, source_table, kind, location, columns, column_types,"
-        " text_columns, key_columns, row_count, checksum, dump_sha256, match)"
+        " text_columns, key_columns, row_count, checksum, dump_sha256, match,"
+        " target)"
         " SELECT $1::pg_catalog.int8, $2::pg_catalog.int8, $3,"
         "  $4::pg_catalog.int4, $5, $6, $7, $8,"
         "  ARRAY(SELECT pg_catalog.json_array_elements_text($9::pg_catalog.json)),"
@@ -651,7 +653,7 @@ s_record(fl_pg_t *pg, const fl_backup_ctx_t *ctx, const fl_net_rel_t *pre,
         "  ARRAY(SELECT pg_catalog.json_array_elements_text($10::pg_catalog.json)"
         "   ::pg_catalog.bool),"
         "  ARRAY(SELECT pg_catalog.json_array_elements_text($11::pg_catalog.json)),"
-        "  0, '', $12, $13", 14, p, err);
+        "  0, '', $12, $13, $15", 15, p, err);
     fl_pg_result_release(&r);
     free(loc);
     free(cols);
@@ -1085,15 +1087,16 @@ fl__backup_reconcile(fl_pg_t *pg, const fl_backup_t *b,
 /* ---- sequences ------------------------------------------------------ */
 
 int
-fl__backup_sequence(fl_pg_t *pg, int64_t version, const fl_net_rel_t *seq,
-                    const char *after, const char *reason, fl_error_t *err)
+fl__backup_sequence(fl_pg_t *pg, const fl_backup_ctx_t *ctx,
+                    const fl_net_rel_t *seq, const char *after,
+                    const char *reason, fl_error_t *err)
 {
     char ver[24], oid[16];
-    const char *p[7];
+    const char *p[8];
     fl_pg_result_t r = FL_PG_RESULT_INIT;
     int rc;
 
-    snprintf(ver, sizeof(ver), "%" PRId64, version);
+    snprintf(ver, sizeof(ver), "%" PRId64, ctx->version);
     snprintf(oid, sizeof(oid), "%u", seq->oid);
     p[0] = ver;
     p[1] = seq->schema;
@@ -1102,6 +1105,7 @@ fl__backup_sequence(fl_pg_t *pg, int64_t version, const fl_net_rel_t *seq,
     p[4] = after;
     p[5] = reason;
     p[6] = oid;
+    p[7] = ctx->target;
     /*
      * The column that owns it (serial, identity), while it still exists:
      * a rollback finds the sequence down re-creates through it.  A
@@ -1110,8 +1114,9 @@ fl__backup_sequence(fl_pg_t *pg, int64_t version, const fl_net_rel_t *seq,
     rc = fl_pg_query(pg, &r,
         "INSERT INTO flotilla.sequence_backups (version, seq_schema, seq_name,"
         " owner_schema, owner_table, owner_column, last_value, after_value,"
-        " reason) SELECT $1::pg_catalog.int8, $2, $3, ow.nspname, oc.relname,"
-        " oa.attname, $4::pg_catalog.int8, $5::pg_catalog.int8, $6"
+        " reason, target) SELECT $1::pg_catalog.int8, $2, $3, ow.nspname,"
+        " oc.relname, oa.attname, $4::pg_catalog.int8, $5::pg_catalog.int8, $6,"
+        " $8"
         " FROM (SELECT 1) x LEFT JOIN pg_catalog.pg_depend d"
         "  ON d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass"
         "  AND d.objid = $7::pg_catalog.oid AND d.refobjsubid > 0"
@@ -1119,7 +1124,7 @@ fl__backup_sequence(fl_pg_t *pg, int64_t version, const fl_net_rel_t *seq,
         " LEFT JOIN pg_catalog.pg_class oc ON oc.oid = d.refobjid"
         " LEFT JOIN pg_catalog.pg_namespace ow ON ow.oid = oc.relnamespace"
         " LEFT JOIN pg_catalog.pg_attribute oa ON oa.attrelid = d.refobjid"
-        "  AND oa.attnum = d.refobjsubid LIMIT 1", 7, p, err);
+        "  AND oa.attnum = d.refobjsubid LIMIT 1", 8, p, err);
     fl_pg_result_release(&r);
     return rc;
 }
@@ -1761,7 +1766,7 @@ s_restore_sequences(fl_pg_t *pg, const fl_restore_opts_t *o, const char *ver,
                     fl_restore_t *res, fl_error_t *err)
 {
     fl_pg_result_t r = FL_PG_RESULT_INIT;
-    const char *p[1] = {ver};
+    const char *p[2] = {ver, o->target ? o->target : ""};
     int rc;
 
     /*
@@ -1781,9 +1786,10 @@ s_restore_sequences(fl_pg_t *pg, const fl_restore_opts_t *o, const char *ver,
         "   AND c.relname OPERATOR(pg_catalog.=) b.seq_name)),"
         " b.last_value, b.seq_schema OPERATOR(pg_catalog.||) '.'"
         "  OPERATOR(pg_catalog.||) b.seq_name, b.after_value"
-        " FROM flotilla.sequence_backups b WHERE b.version ="
-        " $1::pg_catalog.int8 AND b.restored_at IS NULL ORDER BY b.id DESC",
-        1, p, err);
+        " FROM flotilla.sequence_backups b WHERE b.version"
+        " OPERATOR(pg_catalog.=) $1::pg_catalog.int8 AND b.target"
+        " OPERATOR(pg_catalog.=) $2 AND b.restored_at IS NULL"
+        " ORDER BY b.id DESC", 2, p, err);
     for (size_t i = 0; rc == 0 && i < r.nrows; i++) {
         const char *seq = fl_pg_value(&r, i, 1);
         const char *q[4] = {seq, fl_pg_value(&r, i, 2), fl_pg_value(&r, i, 4),
@@ -1847,7 +1853,7 @@ fl__restore_backups(fl_pg_t *pg, const fl_restore_opts_t *o, int64_t version,
 {
     fl_pg_result_t r = FL_PG_RESULT_INIT;
     char ver[24];
-    const char *p[1] = {ver};
+    const char *p[2] = {ver, o->target ? o->target : ""};
     int rc = 0;
 
     snprintf(ver, sizeof(ver), "%" PRId64, version);
@@ -1862,8 +1868,9 @@ fl__restore_backups(fl_pg_t *pg, const fl_restore_opts_t *o, int64_t version,
         " pg_catalog.array_to_json(columns)::pg_catalog.text,"
         " pg_catalog.array_to_json(text_columns)::pg_catalog.text,"
         " pg_catalog.array_to_json(key_columns)::pg_catalog.text"
-        " FROM flotilla.backups WHERE version = $1::pg_catalog.int8"
-        " AND restored_at IS NULL ORDER BY id DESC", 1, p, err);
+        " FROM flotilla.backups WHERE version OPERATOR(pg_catalog.=)"
+        " $1::pg_catalog.int8 AND target OPERATOR(pg_catalog.=) $2"
+        " AND restored_at IS NULL ORDER BY id DESC", 2, p, err);
     for (size_t i = 0; rc == 0 && i < r.nrows; i++) {
         s_bk b;
         memset(&b, 0, sizeof(b));
@@ -1953,12 +1960,13 @@ s_remove_file(const char *path, const char *id, fl_prune_result_t *r)
 }
 
 int
-fl_backups_prune(fl_pg_t *pg, int64_t older_ms, const char *relocate_dir,
-                 int dry_run, fl_prune_result_t *out, fl_error_t *err)
+fl_backups_prune(fl_pg_t *pg, const char *target, int64_t older_ms,
+                 const char *relocate_dir, int dry_run, fl_prune_result_t *out,
+                 fl_error_t *err)
 {
     fl_pg_result_t r = FL_PG_RESULT_INIT;
     char ms[24];
-    const char *p[1] = {ms};
+    const char *p[2] = {ms, target};
     int rc;
 
     memset(out, 0, sizeof(*out));
@@ -1968,8 +1976,9 @@ fl_backups_prune(fl_pg_t *pg, int64_t older_ms, const char *relocate_dir,
         " WHERE pruned_at IS NULL AND released_at IS NULL"
         " AND created_at OPERATOR(pg_catalog.<) (pg_catalog.now()"
         " OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs =>"
-        " $1::pg_catalog.int8 OPERATOR(pg_catalog./) 1000.0)) ORDER BY id",
-        1, p, err);
+        " $1::pg_catalog.int8 OPERATOR(pg_catalog./) 1000.0))"
+        " AND ($2::pg_catalog.text IS NULL OR target OPERATOR(pg_catalog.=) $2)"
+        " ORDER BY id", 2, p, err);
     for (size_t i = 0; rc == 0 && i < r.nrows; i++) {
         const char *id = fl_pg_value(&r, i, 0);
         int dump = strcmp(fl_pg_value(&r, i, 1), "dump") == 0;

@@ -33,10 +33,12 @@ void fl_prune_result_release(fl_prune_result_t *r);
  * transaction per backup, the mark committed before the file is removed.
  * A file that cannot be removed is listed in r->problems; only a regular
  * file named b<id>.copy is ever removed.  dry_run counts without
- * changing anything.  pg comes from fl_pg_open (search_path pinned).
+ * changing anything.  target: only that target's backups ("" the whole
+ * database's, or a schema's name); NULL every target's.  pg comes from
+ * fl_pg_open (search_path pinned).
  */
-int fl_backups_prune(fl_pg_t *pg, int64_t older_ms, const char *relocate_dir,
-                     int dry_run, fl_prune_result_t *r,
-                     fl_error_t *err) FL_NODISCARD;
+int fl_backups_prune(fl_pg_t *pg, const char *target, int64_t older_ms,
+                     const char *relocate_dir, int dry_run,
+                     fl_prune_result_t *r, fl_error_t *err) FL_NODISCARD;
 
 #endif

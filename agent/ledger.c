@@ -150,6 +150,40 @@ static const char s_ledger_v3[] =
     "REVOKE ALL ON ALL TABLES IN SCHEMA flotilla_backup FROM PUBLIC;";
 
 /*
+ * Version 4 (issue 11): targets.  A target is the whole database or one
+ * schema of it (schema-per-tenant); every row of the ledger belongs to
+ * one, named by the column target: '' for the whole database, else the
+ * schema's name.  Tenants of one database share the ledger's tables and
+ * never each other's rows: versions, release marks and schema changes
+ * are keyed by target.  The column has no default once filled, so a
+ * write that does not name its target fails instead of landing in the
+ * database's.
+ */
+#define S_TARGET_COLUMN(t)                                                  \
+    "ALTER TABLE flotilla." t " ADD COLUMN IF NOT EXISTS target text NOT"   \
+    " NULL DEFAULT '';"                                                     \
+    "ALTER TABLE flotilla." t " ALTER COLUMN target DROP DEFAULT;"
+#define S_TARGET_KEY(t, cols)                                               \
+    "ALTER TABLE flotilla." t " DROP CONSTRAINT IF EXISTS " t "_pkey;"       \
+    "ALTER TABLE flotilla." t " ADD CONSTRAINT " t "_pkey PRIMARY KEY ("    \
+    cols ");"
+
+static const char s_ledger_v4[] =
+    S_TARGET_COLUMN("schema_migrations")
+    S_TARGET_KEY("schema_migrations", "target, version")
+    S_TARGET_COLUMN("migration_logs")
+    "CREATE INDEX IF NOT EXISTS migration_logs_target"
+    "  ON flotilla.migration_logs (target, id);"
+    S_TARGET_COLUMN("backups")
+    "CREATE INDEX IF NOT EXISTS backups_target_version"
+    "  ON flotilla.backups (target, version);"
+    S_TARGET_COLUMN("sequence_backups")
+    S_TARGET_COLUMN("release_marks")
+    S_TARGET_KEY("release_marks", "target, channel")
+    S_TARGET_COLUMN("schema_changes")
+    S_TARGET_KEY("schema_changes", "target, version, kind, ident");
+
+/*
  * Who owns the ledger: the schemas flotilla and flotilla_backup, and
  * everything in them (tables, views, functions, types, sequences), must
  * belong to the role flotilla runs as or to a superuser.  A tenant who
@@ -276,7 +310,8 @@ fl_ledger_ensure(fl_pg_t *pg, fl_error_t *err)
         (rc = fl_pg_exec(pg, s_ledger_v1, err)) != 0 ||
         (rc = fl_pg_exec(pg, s_ledger_v2, err)) != 0 ||
         (rc = fl_pg_exec(pg, s_ledger_v3, err)) != 0 ||
-        (rc = fl_pg_exec(pg, fl_schema_ledger_sql, err)) != 0)
+        (rc = fl_pg_exec(pg, fl_schema_ledger_sql, err)) != 0 ||
+        (rc = fl_pg_exec(pg, s_ledger_v4, err)) != 0)
         goto fail;
     rc = fl_pg_query_value(pg, &v,
         "SELECT pg_catalog.max(ledger_version) FROM flotilla.ledger_meta", 0,
@@ -317,9 +352,11 @@ s_dup(const char *s)
 }
 
 int
-fl_ledger_load(fl_pg_t *pg, fl_ledger_t *out, fl_error_t *err)
+fl_ledger_load(fl_pg_t *pg, const char *target, fl_ledger_t *out,
+               fl_error_t *err)
 {
     fl_pg_result_t r = FL_PG_RESULT_INIT;
+    const char *params[1] = {target};
     int rc = 0;
 
     out->items = NULL;
@@ -333,7 +370,8 @@ fl_ledger_load(fl_pg_t *pg, fl_ledger_t *out, fl_error_t *err)
         " coalesce(duration_ms, 0), lock_wait_ms, retries, applied_by, agent,"
         " error_sqlstate, error_message, error_position, file, down_done,"
         " schema_recorded, rollout_id"
-        " FROM flotilla.schema_migrations ORDER BY version", 0, NULL, err);
+        " FROM flotilla.schema_migrations WHERE target OPERATOR(pg_catalog.=)"
+        " $1 ORDER BY version", 1, params, err);
     if (rc != 0)
         return rc;
     out->items = fl_calloc(r.nrows ? r.nrows : 1, sizeof(fl_ledger_row_t));
@@ -405,7 +443,7 @@ int
 fl_ledger_log(fl_pg_t *pg, const fl_ledger_log_t *e, fl_error_t *err)
 {
     char version[24], duration[24];
-    const char *params[8];
+    const char *params[9];
 
     snprintf(version, sizeof(version), "%lld", (long long)e->version);
     snprintf(duration, sizeof(duration), "%lld", (long long)e->duration_ms);
@@ -417,12 +455,14 @@ fl_ledger_log(fl_pg_t *pg, const fl_ledger_log_t *e, fl_error_t *err)
     params[5] = e->message;
     params[6] = e->bundle_id;
     params[7] = e->rollout_id ? e->rollout_id : "";
+    params[8] = e->target;
     {
         fl_pg_result_t r = FL_PG_RESULT_INIT;
         int rc = fl_pg_query(pg, &r,
             "INSERT INTO flotilla.migration_logs (version, migration_name,"
-            " step, status, duration_ms, message, bundle_id, rollout_id)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", 8, params, err);
+            " step, status, duration_ms, message, bundle_id, rollout_id,"
+            " target) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)", 9, params,
+            err);
         fl_pg_result_release(&r);
         return rc;
     }
@@ -434,7 +474,7 @@ fl_ledger_record(fl_pg_t *pg, const fl_ledger_record_t *r, fl_error_t *err)
     const fl_migration_t *m = r->m;
     char version[24], done[16], total[16], dur[24], wait[24], retries[16],
          downline[16];
-    const char *p[22];
+    const char *p[23];
     fl_pg_result_t res = FL_PG_RESULT_INIT;
     int rc;
 
@@ -467,17 +507,18 @@ fl_ledger_record(fl_pg_t *pg, const fl_ledger_record_t *r, fl_error_t *err)
     p[19] = m->file;
     p[20] = m->down;
     p[21] = downline;
+    p[22] = r->target;
     rc = fl_pg_query(pg, &res,
         "INSERT INTO flotilla.schema_migrations AS s (version, name, checksum,"
         " bundle_id, rollout_id, status, transactional, statements_done,"
         " statements_total, started_at, finished_at, duration_ms, lock_wait_ms,"
         " retries, agent, error_sqlstate, error_message, error_detail,"
         " error_hint, error_position, schema_fingerprint, file, down_sql,"
-        " down_line) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
+        " down_line, target) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
         " clock_timestamp() - make_interval(secs => $10::bigint / 1000.0),"
         " CASE WHEN $6 = 'running' THEN NULL ELSE clock_timestamp() END,"
-        " $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
-        " ON CONFLICT (version) DO UPDATE SET name = EXCLUDED.name,"
+        " $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,"
+        " $23) ON CONFLICT (target, version) DO UPDATE SET name = EXCLUDED.name,"
         " checksum = EXCLUDED.checksum, bundle_id = EXCLUDED.bundle_id,"
         " rollout_id = EXCLUDED.rollout_id, status = EXCLUDED.status,"
         " transactional = EXCLUDED.transactional,"
@@ -495,7 +536,7 @@ fl_ledger_record(fl_pg_t *pg, const fl_ledger_record_t *r, fl_error_t *err)
         " error_position = EXCLUDED.error_position,"
         " schema_fingerprint = EXCLUDED.schema_fingerprint,"
         " file = EXCLUDED.file, down_sql = EXCLUDED.down_sql,"
-        " down_line = EXCLUDED.down_line", 22, p, err);
+        " down_line = EXCLUDED.down_line", 23, p, err);
     fl_pg_result_release(&res);
     return rc;
 }

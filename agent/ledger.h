@@ -10,6 +10,9 @@
  *   flotilla.migration_logs     one row per pipeline step
  *   flotilla.backups            one row per table backup
  *
+ * Every row belongs to a target: the whole database ("") or one schema
+ * of it (schema-per-tenant), named in the column target.
+ *
  * Writes happen on the caller's connection and inside the caller's
  * transaction, so a transactional migration and its ledger row commit or
  * roll back together: applied exactly once or not at all.
@@ -23,7 +26,7 @@
 #include "common/error.h"
 #include "proto/migration.h"
 
-#define FL_LEDGER_VERSION 3
+#define FL_LEDGER_VERSION 4
 
 typedef struct {
     int64_t version;
@@ -70,8 +73,12 @@ int fl_ledger_ensure(fl_pg_t *pg, fl_error_t *err) FL_NODISCARD;
  */
 int fl_ledger_exists(fl_pg_t *pg, fl_error_t *err) FL_NODISCARD;
 
-/* Reads every schema_migrations row into out (empty if no ledger). */
-int fl_ledger_load(fl_pg_t *pg, fl_ledger_t *out, fl_error_t *err) FL_NODISCARD;
+/*
+ * Reads the schema_migrations rows of target ("" the whole database, or a
+ * schema's name; see ledger.c, version 4) into out (empty if no ledger).
+ */
+int fl_ledger_load(fl_pg_t *pg, const char *target, fl_ledger_t *out,
+                   fl_error_t *err) FL_NODISCARD;
 void fl_ledger_release(fl_ledger_t *l);
 /* The row for version, or NULL; lent from l. */
 const fl_ledger_row_t *fl_ledger_find(const fl_ledger_t *l, int64_t version);
@@ -86,6 +93,7 @@ typedef struct {
     const char *message;
     const char *bundle_id;
     const char *rollout_id; /* "" locally */
+    const char *target;    /* "" or the schema of a schema target */
 } fl_ledger_log_t;
 
 int fl_ledger_log(fl_pg_t *pg, const fl_ledger_log_t *entry,
@@ -107,6 +115,7 @@ typedef struct {
     const fl_error_t *error;   /* failed: what went wrong; else NULL */
     const char *error_position; /* "file:line:col" or NULL */
     const char *fingerprint;   /* schema fingerprint after apply, or NULL */
+    const char *target;        /* "" or the schema of a schema target */
 } fl_ledger_record_t;
 
 /*

@@ -46,6 +46,8 @@ static const char s_snapshot_sql[] =
     " WHERE c.relkind IN ('r', 'p', 'S') AND n.nspname NOT IN"
     "  ('pg_catalog', 'information_schema', 'flotilla', 'flotilla_backup')"
     "  AND n.nspname !~ '^pg_(toast|temp)'"
+    "  AND ($1 OPERATOR(pg_catalog.=) '' OR n.nspname OPERATOR(pg_catalog.=)"
+    "   ANY (ARRAY[$1, 'public']::pg_catalog.name[]))"
     " ORDER BY c.oid";
 
 /*
@@ -70,15 +72,17 @@ s_dup(const char *s)
 }
 
 int
-fl__net_snapshot(fl_pg_t *pg, fl_net_snap_t *out, fl_error_t *err)
+fl__net_snapshot(fl_pg_t *pg, const char *scope, fl_net_snap_t *out,
+                 fl_error_t *err)
 {
     fl_pg_result_t r = FL_PG_RESULT_INIT;
+    const char *params[1] = {scope ? scope : ""};
     int rc;
 
     memset(out, 0, sizeof(*out));
     /* Prepared once per connection: planning it costs more than running it. */
     rc = fl_pg_query_prepared(pg, &r, "flotilla_net_snapshot", s_snapshot_sql,
-                              0, NULL, err);
+                              1, params, err);
     if (rc != 0)
         return rc;
     out->rels = fl_calloc(r.nrows ? r.nrows : 1, sizeof(fl_net_rel_t));

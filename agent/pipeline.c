@@ -38,8 +38,19 @@
 #include "common/log.h"
 #include "common/parse.h"
 
-/* Advisory lock keys: (FL_LOCK_CLASS, hash of the database name). */
+/*
+ * Advisory lock keys: (FL_LOCK_CLASS, hash of the target): the database's
+ * name, or "<database>/<schema>" for a schema target ($1 the schema, ""
+ * for the whole database), so that two schema tenants of one database
+ * migrate in parallel.
+ */
 #define FL_LOCK_CLASS 1718578273
+#define S_LOCK_CLASS "1718578273"
+#define S_TARGET_KEY                                                        \
+    "(pg_catalog.hashtext(CASE WHEN $1 OPERATOR(pg_catalog.=) '' THEN"      \
+    " pg_catalog.current_database()::pg_catalog.text ELSE"                  \
+    " pg_catalog.current_database() OPERATOR(pg_catalog.||) '/'"            \
+    " OPERATOR(pg_catalog.||) $1 END) OPERATOR(pg_catalog.&) 2147483647)"
 
 typedef struct {
     fl_ledger_log_t e;
@@ -61,6 +72,9 @@ struct fl_pipeline {
     size_t npartial;   /* after COMMIT */
     int schema_gen;    /* the schema snapshot that shows the target as it
                           is now (1 or 2), or 0: none taken yet */
+    const char *target; /* ledger rows' target: "" or opts.schema */
+    char *search_path;  /* the migration's, when built for a schema target */
+    char *described;    /* 'database "x"' or 'schema "s" of database "x"' */
     const fl_bundle_t *release; /* the bundle being applied, whose release
                                    each migration's commit records; NULL
                                    for a directory */
@@ -148,6 +162,7 @@ s_event(fl_pipeline_t *p, fl_step step, fl_step_status status,
         q->e.message = q->message;
         q->e.bundle_id = p->opts.bundle_id;
         q->e.rollout_id = p->opts.rollout_id;
+        q->e.target = p->target;
     }
     free(msg);
 }
@@ -222,6 +237,63 @@ s_rollback_quietly(fl_pipeline_t *p)
     fl_error_clear(&ignore);
 }
 
+/* The schema snapshots' scope: every managed schema, or the target's. */
+static const char *
+s_scope(const fl_pipeline_t *p)
+{
+    return *p->target ? p->target : NULL;
+}
+
+/*
+ * Checks the target and pins the session for it: a schema target must
+ * exist, and its migrations run with it first on search_path ("schema",
+ * public) unless opts.search_path says otherwise.
+ */
+static int
+s_open_target(fl_pipeline_t *p, fl_error_t *err)
+{
+    const char *path = p->opts.search_path;
+    int rc;
+
+    if (*p->target != '\0') {
+        const char *params[1] = {p->target};
+        char *v = NULL, *q = NULL;
+
+        if (strlen(p->target) > 63)
+            return FL_ERR(err, FL_EINVAL, "schema name \"%.80s...\" is "
+                          "longer than PostgreSQL's 63 bytes", p->target);
+        rc = fl_pg_query_value(p->pg, &v, "SELECT pg_catalog.count(*) FROM"
+                               " pg_catalog.pg_namespace WHERE nspname"
+                               " OPERATOR(pg_catalog.=) $1", 1, params, err);
+        if (rc != 0)
+            return rc;
+        if (v == NULL || strcmp(v, "1") != 0) {
+            free(v);
+            FL_ERR(err, FL_ENOTFOUND, "schema \"%s\" does not exist in "
+                   "database \"%s\"", p->target, fl_pg_describe(p->pg));
+            fl_error_set_hint(err, "A schema target names a schema that "
+                                   "exists; create it first (CREATE SCHEMA), "
+                                   "or check --schema.");
+            return FL_ENOTFOUND;
+        }
+        free(v);
+        if ((q = fl_pg_quote_ident(p->pg, p->target)) == NULL)
+            return FL_ERR(err, FL_EINVAL, "schema name \"%s\" cannot be "
+                          "quoted", p->target);
+        p->described = fl_asprintf("schema \"%s\" of database \"%s\"",
+                                   p->target, fl_pg_describe(p->pg));
+        if (path == NULL) {
+            p->search_path = fl_asprintf("%s, public", q);
+            path = p->search_path;
+        }
+        free(q);
+    } else {
+        p->described = fl_asprintf("database \"%s\"", fl_pg_describe(p->pg));
+    }
+    return fl__session_pin(p->pg, &p->session,
+                           path ? path : "\"$user\", public", err);
+}
+
 int
 fl_pipeline_open(fl_pipeline_t **out, const fl_pipeline_opts_t *opts,
                  fl_error_t *err)
@@ -244,12 +316,12 @@ fl_pipeline_open(fl_pipeline_t **out, const fl_pipeline_opts_t *opts,
         free(p);
         return rc;
     }
-    if ((rc = fl__session_pin(p->pg, &p->session,
-                              p->opts.search_path ? p->opts.search_path
-                                                  : "\"$user\", public",
-                              err)) != 0) {
+    p->target = p->opts.schema ? p->opts.schema : "";
+    if ((rc = s_open_target(p, err)) != 0) {
         fl_pg_close(&p->pg);
         fl__session_release(&p->session);
+        free(p->search_path);
+        free(p->described);
         free(p);
         return rc;
     }
@@ -274,9 +346,14 @@ s_unlock(fl_pipeline_t *p)
     if (!p->locked)
         return;
     /* Closing the session releases it anyway; this is only tidiness. */
-    FL_IGNORE(fl_pg_execf(p->pg, &ignore, "SELECT pg_catalog.pg_advisory_unlock"
-                      "(%d, pg_catalog.hashtext(pg_catalog.current_database())"
-                      " OPERATOR(pg_catalog.&) 2147483647)", FL_LOCK_CLASS));
+    {
+        const char *params[1] = {p->target};
+        char *v = NULL;
+        FL_IGNORE(fl_pg_query_value(p->pg, &v, "SELECT pg_catalog."
+                                    "pg_advisory_unlock(" S_LOCK_CLASS ", "
+                                    S_TARGET_KEY ")", 1, params, &ignore));
+        free(v);
+    }
     fl_error_clear(&ignore);
     p->locked = 0;
 }
@@ -297,6 +374,8 @@ fl_pipeline_close(fl_pipeline_t **pp)
         free(p->partial[i]);
     free(p->partial);
     free(p->dump_dir);
+    free(p->search_path);
+    free(p->described);
     free(p);
     *pp = NULL;
 }
@@ -313,14 +392,13 @@ s_lock_target(fl_pipeline_t *p, fl_error_t *err)
     int64_t start = fl__now_ms();
     int attempt = 0;
     char *v = NULL;
-    char sql[256];
+    const char *params[1] = {p->target};
     int rc;
 
-    snprintf(sql, sizeof(sql), "SELECT pg_catalog.pg_try_advisory_lock(%d,"
-             " pg_catalog.hashtext(pg_catalog.current_database())"
-             " OPERATOR(pg_catalog.&) 2147483647)", FL_LOCK_CLASS);
     for (;;) {
-        if ((rc = fl_pg_query_value(p->pg, &v, sql, 0, NULL, err)) != 0)
+        if ((rc = fl_pg_query_value(p->pg, &v, "SELECT pg_catalog."
+                                    "pg_try_advisory_lock(" S_LOCK_CLASS ", "
+                                    S_TARGET_KEY ")", 1, params, err)) != 0)
             return rc;
         if (v && strcmp(v, "t") == 0) {
             free(v);
@@ -331,35 +409,34 @@ s_lock_target(fl_pipeline_t *p, fl_error_t *err)
         v = NULL;
         if (s_cancelled(p))
             return FL_ERR(err, FL_ECANCELLED, "cancelled while waiting for "
-                          "the lock on database \"%s\"", fl_pg_describe(p->pg));
+                          "the lock on %s", p->described);
         if (fl__now_ms() - start >= p->opts.lock_wait_ms)
             break;
         if (attempt == 0)
             s_event(p, FL_STEP_LOCK, FL_STEP_RETRY, NULL, 0, NULL,
-                    "another flotilla run holds database \"%s\"; waiting up "
-                    "to %lld ms", fl_pg_describe(p->pg),
-                    (long long)p->opts.lock_wait_ms);
+                    "another flotilla run holds %s; waiting up to %lld ms",
+                    p->described, (long long)p->opts.lock_wait_ms);
         s_sleep(p, s_backoff(p, 100, attempt < 4 ? attempt : 4));
         attempt++;
     }
     {
         fl_pg_result_t r = FL_PG_RESULT_INIT;
         fl_error_t qerr = FL_ERROR_INIT;
-        char q[640];
-        snprintf(q, sizeof(q),
-            "SELECT a.pid, coalesce(a.application_name, ''),"
-            " coalesce(host(a.client_addr), 'local'),"
-            " to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS'),"
-            " coalesce(a.state, '')"
-            " FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
-            " WHERE l.locktype = 'advisory' AND l.granted"
-            " AND l.classid = %d AND l.objsubid = 2"
-            " AND l.objid = (hashtext(current_database()) & 2147483647)::oid",
-            FL_LOCK_CLASS);
-        rc = FL_ERR(err, FL_ECONFLICT, "could not lock database \"%s\": "
-                    "another flotilla run is migrating it",
-                    fl_pg_describe(p->pg));
-        if (fl_pg_query(p->pg, &r, q, 0, NULL, &qerr) == 0 && r.nrows > 0)
+        static const char q[] =
+            "SELECT a.pid, COALESCE(a.application_name, ''),"
+            " COALESCE(pg_catalog.host(a.client_addr), 'local'),"
+            " pg_catalog.to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS'),"
+            " COALESCE(a.state, '')"
+            " FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a"
+            " ON a.pid OPERATOR(pg_catalog.=) l.pid"
+            " WHERE l.locktype OPERATOR(pg_catalog.=) 'advisory' AND l.granted"
+            " AND l.classid OPERATOR(pg_catalog.=) " S_LOCK_CLASS
+            " AND l.objsubid OPERATOR(pg_catalog.=) 2"
+            " AND l.objid OPERATOR(pg_catalog.=) " S_TARGET_KEY
+            "::pg_catalog.oid";
+        rc = FL_ERR(err, FL_ECONFLICT, "could not lock %s: another flotilla "
+                    "run is migrating it", p->described);
+        if (fl_pg_query(p->pg, &r, q, 1, params, &qerr) == 0 && r.nrows > 0)
             fl_error_set_detail(err, "Held by PID %s (application \"%s\", "
                                 "client %s, connected %s, %s); waited %lld ms.",
                                 fl_pg_value(&r, 0, 0), fl_pg_value(&r, 0, 1),
@@ -750,7 +827,7 @@ s_record_failure(fl_pipeline_t *p, const fl_migration_t *m, int tx, int total,
                               p->opts.agent, "failed", tx, stats->done, total,
                               fl__now_ms() - t0, stats->lock_wait_ms,
                               stats->retries, error, stats->error_position,
-                              NULL};
+                              NULL, p->target};
 
     s_rollback_quietly(p);
     if (fl_ledger_record(p->pg, &rec, &lerr) != 0) {
@@ -794,7 +871,7 @@ s_schema_before(fl_pipeline_t *p, int *gen, fl_error_t *err)
         *gen = p->schema_gen;
         return 0;
     }
-    if ((rc = fl_schema_snapshot(p->pg, 1, NULL, err)) != 0)
+    if ((rc = fl_schema_snapshot(p->pg, 1, s_scope(p), err)) != 0)
         return rc;
     *gen = p->schema_gen = 1;
     return 0;
@@ -829,18 +906,19 @@ s_schema_after(fl_pipeline_t *p, const fl_migration_t *m, int before,
     if (before == 0)
         rc = FL_ERR(&err, FL_ENOTFOUND, "no snapshot before the migration");
     if (rc == 0)
-        rc = fl_schema_snapshot(p->pg, after, NULL, &err);
+        rc = fl_schema_snapshot(p->pg, after, s_scope(p), &err);
     if (rc == 0)
-        rc = fl_schema_record_changes(p->pg, m->version, before, after,
+        rc = fl_schema_record_changes(p->pg, p->target, m->version, before, after,
                                       changes, &err);
     if (rc == 0)
         rc = fl_schema_fingerprint(p->pg, after, &fp, &err);
     if (rc == 0) {
-        const char *params[2] = {fp, version};
+        const char *params[3] = {fp, version, p->target};
         rc = fl_pg_query(p->pg, &r, "UPDATE flotilla.schema_migrations SET"
                          " schema_fingerprint = $1, schema_recorded = true"
-                         " WHERE version = $2::pg_catalog.int8", 2, params,
-                         &err);
+                         " WHERE version OPERATOR(pg_catalog.=)"
+                         " $2::pg_catalog.int8 AND target"
+                         " OPERATOR(pg_catalog.=) $3", 3, params, &err);
         fl_pg_result_release(&r);
     }
     if (rc == 0) {
@@ -991,11 +1069,17 @@ s_dump_dir(fl_pipeline_t *p, const char **out, fl_error_t *err)
      * target id>", so two databases of the same name on two servers, or
      * hundreds of an agent's tenants, never share a file name.
      */
+    /* A schema target's: "<database>__<schema>-<target id>". */
+    if (*p->target != '\0') {
+        char *both = fl_asprintf("%.40s__%.40s", db, p->target);
+        free(db);
+        db = both;
+    }
     for (char *c = db; *c; c++)
         if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
               (*c >= '0' && *c <= '9') || *c == '_' || *c == '-'))
             *c = '_';
-    p->dump_dir = fl_asprintf("%s/%.40s-%.12s", abs, db, id ? id : "");
+    p->dump_dir = fl_asprintf("%s/%.82s-%.12s", abs, db, id ? id : "");
     *out = p->dump_dir;
 cleanup:
     free(abs);
@@ -1126,7 +1210,7 @@ s_backup_one(fl_pipeline_t *p, s_unit *u, uint32_t oid, const char *lockmode,
 {
     const fl_net_rel_t *pre = fl__net_find(&u->pre, oid);
     fl_backup_ctx_t ctx = {u->m->version, p->opts.bundle_id, NULL,
-                           p->opts.backup_dump_above};
+                           p->opts.backup_dump_above, p->target};
     fl_backup_t b;
     char *where = NULL;
     int64_t t0 = fl__now_ms();
@@ -1317,11 +1401,13 @@ static int
 s_net(fl_pipeline_t *p, s_unit *u, fl_net_snap_t *post, fl_error_t *err)
 {
     fl_net_touched_t touched = {NULL, 0};
+    fl_backup_ctx_t sctx = {u->m->version, p->opts.bundle_id, NULL, 0,
+                            p->target};
     int rc;
 
     if ((rc = fl__session_leave(p->pg, &p->session, err)) != 0)
         return rc;
-    if ((rc = fl__net_snapshot(p->pg, post, err)) != 0 ||
+    if ((rc = fl__net_snapshot(p->pg, p->target, post, err)) != 0 ||
         (rc = fl__net_touched_columns(p->pg, &touched, err)) != 0)
         goto cleanup;
     for (size_t i = 0; i < u->pre.n; i++) {
@@ -1349,7 +1435,7 @@ s_net(fl_pipeline_t *p, s_unit *u, fl_net_snap_t *post, fl_error_t *err)
                 after = a->seq_last;
             }
             if (why && (f->seq_last || after) &&
-                (rc = fl__backup_sequence(p->pg, u->m->version, f, after, why,
+                (rc = fl__backup_sequence(p->pg, &sctx, f, after, why,
                                           err)) != 0)
                 goto cleanup;
             continue;
@@ -1392,7 +1478,8 @@ static int
 s_reconcile(fl_pipeline_t *p, s_unit *u, const fl_net_snap_t *post,
             fl_error_t *err)
 {
-    fl_backup_ctx_t ctx = {u->m->version, p->opts.bundle_id, NULL, 0};
+    fl_backup_ctx_t ctx = {u->m->version, p->opts.bundle_id, NULL, 0,
+                           p->target};
 
     for (size_t i = 0; i < u->nbackups; i++) {
         const fl_backup_t *b = &u->backups[i];
@@ -1452,7 +1539,7 @@ static int
 s_mark_release(fl_pipeline_t *p, fl_error_t *err)
 {
     char seq[24];
-    const char *params[4];
+    const char *params[5];
     fl_pg_result_t r = FL_PG_RESULT_INIT;
     int rc;
 
@@ -1462,14 +1549,16 @@ s_mark_release(fl_pipeline_t *p, fl_error_t *err)
     params[1] = seq;
     params[2] = fl_bundle_id(p->release);
     params[3] = fl_bundle_signer(p->release);
+    params[4] = p->target;
     rc = fl_pg_query(p->pg, &r,
         "INSERT INTO flotilla.release_marks (channel, sequence, bundle_id,"
-        " signer) VALUES ($1, $2::pg_catalog.int8, $3, $4)"
-        " ON CONFLICT (channel) DO UPDATE SET sequence = EXCLUDED.sequence,"
+        " signer, target) VALUES ($1, $2::pg_catalog.int8, $3, $4, $5)"
+        " ON CONFLICT (target, channel) DO UPDATE SET sequence ="
+        " EXCLUDED.sequence,"
         " bundle_id = EXCLUDED.bundle_id, signer = EXCLUDED.signer,"
         " updated_at = pg_catalog.clock_timestamp()"
         " WHERE release_marks.sequence OPERATOR(pg_catalog.<) EXCLUDED.sequence",
-        4, params, err);
+        5, params, err);
     fl_pg_result_release(&r);
     return rc;
 }
@@ -1488,7 +1577,7 @@ s_check_release(fl_pipeline_t *p, const fl_source_t *src, char **override,
 {
     const fl_bundle_t *b = src->bundle;
     fl_pg_result_t r = FL_PG_RESULT_INIT;
-    const char *params[1];
+    const char *params[2];
     int rc;
 
     *override = NULL;
@@ -1508,10 +1597,12 @@ s_check_release(fl_pipeline_t *p, const fl_source_t *src, char **override,
     if ((rc = fl_ledger_exists(p->pg, err)) < 0)
         return rc;
     params[0] = fl_bundle_channel(b);
+    params[1] = p->target;
     if (rc == 1 &&
         (rc = fl_pg_query(p->pg, &r, "SELECT sequence::pg_catalog.text,"
                           " bundle_id FROM flotilla.release_marks WHERE"
-                          " channel OPERATOR(pg_catalog.=) $1", 1, params,
+                          " channel OPERATOR(pg_catalog.=) $1 AND target"
+                          " OPERATOR(pg_catalog.=) $2", 2, params,
                           err)) != 0)
         return rc;
     if (r.nrows == 1) {
@@ -1586,7 +1677,7 @@ s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
                 "executing %s", m->file);
     }
     if ((rc = fl__session_leave(p->pg, &p->session, err)) != 0 ||
-        (rc = fl__net_snapshot(p->pg, &u->pre, err)) != 0 ||
+        (rc = fl__net_snapshot(p->pg, p->target, &u->pre, err)) != 0 ||
         (rc = fl_pg_exec(p->pg, "SAVEPOINT flotilla_run", err)) != 0)
         return rc;
 
@@ -1656,7 +1747,7 @@ s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
             s_unit_reset_run(u);
             u->forced = forced;
         }
-        if ((rc = fl__net_snapshot(p->pg, &u->pre, err)) != 0)
+        if ((rc = fl__net_snapshot(p->pg, p->target, &u->pre, err)) != 0)
             goto cleanup;
     }
     *stage = FL_STEP_BACKUP;
@@ -1671,7 +1762,7 @@ s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
                                   !notx, u->stats.done,
                                   (int)u->stmts.count, fl__now_ms() - u->t0,
                                   u->stats.lock_wait_ms, u->stats.retries,
-                                  NULL, NULL, NULL};
+                                  NULL, NULL, NULL, p->target};
         rc = fl_ledger_record(p->pg, &rec, err);
         /* The release's mark commits with the migration that applies it. */
         if (rc == 0 && last && p->release)
@@ -1829,7 +1920,7 @@ s_apply_migration(fl_pipeline_t *p, const fl_migration_t *m,
                 /* CONCURRENTLY and friends: on their own, then progress. */
                 fl_ledger_record_t rec = {m, p->opts.bundle_id,
                     p->opts.rollout_id, p->opts.agent, "running", 0, (int)i + 1,
-                    (int)u.stmts.count, 0, 0, 0, NULL, NULL, NULL};
+                    (int)u.stmts.count, 0, 0, 0, NULL, NULL, NULL, p->target};
                 stage = FL_STEP_VALIDATE;
                 outcome = S_REFUSED;
                 fl__session_reset(&p->session);
@@ -1995,7 +2086,7 @@ fl_pipeline_apply(fl_pipeline_t *p, const fl_source_t *src,
     if ((rc = s_lock_target(p, err)) != 0)
         goto cleanup;
     if ((rc = fl_ledger_ensure(p->pg, err)) != 0 ||
-        (rc = fl_ledger_load(p->pg, &ledger, err)) != 0)
+        (rc = fl_ledger_load(p->pg, p->target, &ledger, err)) != 0)
         goto cleanup;
     rc = s_check_release(p, src, &override, err);
     if (rc == 0)
@@ -2275,7 +2366,7 @@ fl_pipeline_plan(fl_pipeline_t *p, const fl_source_t *src, json_t **out,
                         json_integer(fl_pg_server_version(p->pg)));
     json_object_set_new(report, "migrations", list);
     /* Reading the ledger changes nothing; a missing one is an empty one. */
-    if ((rc = fl_ledger_load(p->pg, &ledger, err)) != 0)
+    if ((rc = fl_ledger_load(p->pg, p->target, &ledger, err)) != 0)
         goto cleanup;
     {
         char *override = NULL;
@@ -2351,7 +2442,7 @@ s_rollback_state(fl_pipeline_t *p, int64_t version, const char *status,
                  int down_done, const char *note, fl_error_t *err)
 {
     char ver[24], done[16];
-    const char *params[4];
+    const char *params[5];
     fl_pg_result_t r = FL_PG_RESULT_INIT;
     int rc;
 
@@ -2361,13 +2452,15 @@ s_rollback_state(fl_pipeline_t *p, int64_t version, const char *status,
     params[1] = done;
     params[2] = note;
     params[3] = ver;
+    params[4] = p->target;
     rc = fl_pg_query(p->pg, &r,
         "UPDATE flotilla.schema_migrations SET status = $1,"
         " down_done = $2::pg_catalog.int4,"
         " rollback_note = COALESCE($3, rollback_note),"
         " finished_at = CASE WHEN $1 = 'rolled_back'"
         "  THEN pg_catalog.clock_timestamp() ELSE finished_at END"
-        " WHERE version = $4::pg_catalog.int8", 4, params, err);
+        " WHERE version OPERATOR(pg_catalog.=) $4::pg_catalog.int8 AND target"
+        " OPERATOR(pg_catalog.=) $5", 5, params, err);
     fl_pg_result_release(&r);
     return rc;
 }
@@ -2416,10 +2509,10 @@ s_prove_schema(fl_pipeline_t *p, const fl_ledger_row_t *row,
                 "right after its COMMIT)", m->file);
         return 0;
     }
-    if ((rc = fl_schema_recreate(p->pg, m->version, s_recreated, &ctx, &n,
+    if ((rc = fl_schema_recreate(p->pg, p->target, m->version, s_recreated, &ctx, &n,
                                  err)) != 0 ||
-        (rc = fl_schema_snapshot(p->pg, 4, NULL, err)) != 0 ||
-        (rc = fl_schema_prove(p->pg, m->version, gen_before ? gen_before : 4,
+        (rc = fl_schema_snapshot(p->pg, 4, s_scope(p), err)) != 0 ||
+        (rc = fl_schema_prove(p->pg, p->target, m->version, gen_before ? gen_before : 4,
                               4, &diff, err)) != 0)
         goto cleanup;
     if (diff.count == 0)
@@ -2470,7 +2563,7 @@ s_restore(fl_pipeline_t *p, const fl_ledger_row_t *row,
 {
     fl_restore_opts_t ro = {p->opts.accept_loss,
                             p->opts.relocate_backups ? p->opts.backup_dir
-                                                     : NULL};
+                                                     : NULL, p->target};
     char *note = NULL;
     int rc;
 
@@ -2547,7 +2640,7 @@ s_rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
          * proves only the objects the migration changed.
          */
         if (!resumed && row->schema_recorded) {
-            if ((rc = fl_schema_snapshot(p->pg, 3, NULL, err)) != 0)
+            if ((rc = fl_schema_snapshot(p->pg, 3, s_scope(p), err)) != 0)
                 goto failed;
             gen_before = 3;
         }
@@ -2578,7 +2671,7 @@ s_rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
         if (rc == 0)
             rc = s_set_timeouts(p, &m, 1, err);
         if (rc == 0 && row->schema_recorded) {
-            rc = fl_schema_snapshot(p->pg, 3, NULL, err);
+            rc = fl_schema_snapshot(p->pg, 3, s_scope(p), err);
             gen_before = 3;
         }
         for (size_t i = 0; i < stmts.count && rc == 0; i++)
@@ -2729,12 +2822,15 @@ fl_pipeline_rollback(fl_pipeline_t *p, const fl_source_t *src,
     if ((rc = s_lock_target(p, err)) != 0)
         goto cleanup;
     if ((rc = fl_ledger_ensure(p->pg, err)) != 0 ||
-        (rc = fl_ledger_load(p->pg, &ledger, err)) != 0)
+        (rc = fl_ledger_load(p->pg, p->target, &ledger, err)) != 0)
         goto cleanup;
-    rc = fl_pg_query(p->pg, &r,
-        "SELECT version, down_sql, down_line FROM flotilla.schema_migrations"
-        " WHERE status IN ('applied', 'rolling_back') ORDER BY version DESC",
-        0, NULL, err);
+    {
+        const char *params[1] = {p->target};
+        rc = fl_pg_query(p->pg, &r,
+            "SELECT version, down_sql, down_line FROM flotilla.schema_migrations"
+            " WHERE status IN ('applied', 'rolling_back') AND target"
+            " OPERATOR(pg_catalog.=) $1 ORDER BY version DESC", 1, params, err);
+    }
     if (rc != 0)
         goto cleanup;
     for (size_t i = 0; i < r.nrows; i++) {

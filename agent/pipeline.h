@@ -81,6 +81,10 @@ typedef void (*fl_pipeline_event_fn)(const fl_pipeline_event_t *ev, void *arg);
 
 typedef struct {
     const char *dsn;          /* libpq string or URI; NULL: PG* variables */
+    const char *schema;       /* a schema-per-tenant target: this schema of
+                                 the database (first on the migration's
+                                 search_path, its own ledger rows, backups
+                                 and lock); NULL: the whole database */
     const char *agent;        /* recorded in the ledger; "local" by default */
     const char *rollout_id;   /* "" outside a fleet rollout */
     const char *bundle_id;    /* NULL for a migrations directory */
@@ -119,7 +123,7 @@ typedef struct {
 } fl_pipeline_opts_t;
 
 #define FL_PIPELINE_OPTS_INIT                                              \
-    {NULL, "local", "", NULL, 0, 0, 0, 30000, 2000, 0, 5, 200,             \
+    {NULL, NULL, "local", "", NULL, 0, 0, 0, 30000, 2000, 0, 5, 200,       \
      "flotilla-backups", (int64_t)1024 * 1024 * 1024, NULL, NULL, 0, NULL, \
      NULL, NULL, 0, 0, 0, 0, 0, 0, NULL}
 

@@ -119,7 +119,13 @@ typedef struct {
 } fl_net_touched_t;
 
 /* Takes a snapshot (on the pinned session); out is released by the caller. */
-int fl__net_snapshot(fl_pg_t *pg, fl_net_snap_t *out, fl_error_t *err) FL_NODISCARD;
+/*
+ * scope: "" or NULL every user schema; a schema target's name: that
+ * schema and public only (a tenant's migration is not expected to touch
+ * another tenant's tables, and the net stays as cheap as one tenant).
+ */
+int fl__net_snapshot(fl_pg_t *pg, const char *scope, fl_net_snap_t *out,
+                     fl_error_t *err) FL_NODISCARD;
 void fl__net_snap_release(fl_net_snap_t *s);
 void fl__net_rel_release(fl_net_rel_t *rel);
 /* Fills rel->cols (names, types, touched) and dropped_min for rel->oid. */
@@ -140,6 +146,7 @@ typedef struct {
     const char *bundle_id;
     const char *dump_dir;   /* absolute, this target's; NULL: no files */
     int64_t dump_above;     /* bytes; 0: never a file */
+    const char *target;     /* the ledger's target: "" or the schema */
 } fl_backup_ctx_t;
 
 /* A backup taken in the current run of a migration. */
@@ -186,7 +193,8 @@ int fl__backup_reconcile(fl_pg_t *pg, const fl_backup_t *b,
  * after is where the migration left it when it only advanced it (NULL
  * when it reset, restarted or dropped it).
  */
-int fl__backup_sequence(fl_pg_t *pg, int64_t version, const fl_net_rel_t *seq,
+int fl__backup_sequence(fl_pg_t *pg, const fl_backup_ctx_t *ctx,
+                        const fl_net_rel_t *seq,
                         const char *after, const char *reason,
                         fl_error_t *err) FL_NODISCARD;
 
@@ -214,6 +222,7 @@ int fl__backup_file_remove(const char *path, fl_error_t *err) FL_NODISCARD;
 typedef struct {
     int accept_loss;            /* restore what can be, note the rest */
     const char *relocate_dir;   /* rollback --backup-dir; NULL: recorded */
+    const char *target;         /* the ledger's target: "" or the schema */
 } fl_restore_opts_t;
 
 typedef struct {

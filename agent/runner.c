@@ -213,6 +213,7 @@ s_pipeline(fl_ag_daemon_t *d, fl_ag_job_t *job)
     int rc = 0;
 
     o.dsn = job->dsn;
+    o.schema = job->schema;
     o.agent = d->cfg->name;
     o.rollout_id = c->rollout;
     o.bundle_id = job->src->bundle_id;

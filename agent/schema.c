@@ -524,15 +524,18 @@ static const char s_fingerprint_sql[] =
 
 const char fl_schema_ledger_sql[] =
     "CREATE TABLE IF NOT EXISTS flotilla.schema_changes ("
+    "  target pg_catalog.text NOT NULL,"
     "  version bigint NOT NULL,"
     "  kind pg_catalog.text NOT NULL,"
     "  ident pg_catalog.text NOT NULL,"
     "  before_def pg_catalog.text,"
     "  after_def pg_catalog.text,"
-    "  PRIMARY KEY (version, kind, ident));";
+    "  CONSTRAINT schema_changes_pkey PRIMARY KEY (target, version, kind,"
+    "  ident));";
 
 static const char s_forget_sql[] =
-    "DELETE FROM flotilla.schema_changes WHERE version = $1::pg_catalog.int8";
+    "DELETE FROM flotilla.schema_changes WHERE version = $1::pg_catalog.int8"
+    " AND target OPERATOR(pg_catalog.=) $2";
 
 static const char s_record_sql[] =
     "WITH b AS (SELECT kind, ident, def FROM pg_temp.flotilla_schema_snap"
@@ -540,9 +543,9 @@ static const char s_record_sql[] =
     " a AS (SELECT kind, ident, def FROM pg_temp.flotilla_schema_snap"
     "  WHERE gen = $3::pg_catalog.int4 AND kind <> 'snapshot'),"
     " ins AS (INSERT INTO flotilla.schema_changes"
-    "  (version, kind, ident, before_def, after_def)"
+    "  (version, kind, ident, before_def, after_def, target)"
     "  SELECT $1::pg_catalog.int8, coalesce(b.kind, a.kind),"
-    "  coalesce(b.ident, a.ident), b.def, a.def"
+    "  coalesce(b.ident, a.ident), b.def, a.def, $4"
     "  FROM b FULL JOIN a ON a.kind = b.kind AND a.ident = b.ident"
     "  WHERE b.def IS DISTINCT FROM a.def RETURNING 1)"
     " SELECT pg_catalog.count(*) FROM ins";
@@ -555,7 +558,8 @@ static const char s_prove_sql[] =
     "WITH b AS (SELECT kind, ident, def FROM pg_temp.flotilla_schema_snap"
     "  WHERE gen = $2::pg_catalog.int4 AND kind <> 'snapshot'),"
     " ch AS (SELECT kind, ident, before_def FROM flotilla.schema_changes"
-    "  WHERE version = $1::pg_catalog.int8),"
+    "  WHERE version = $1::pg_catalog.int8"
+    "  AND target OPERATOR(pg_catalog.=) $4),"
     " e AS (SELECT coalesce(ch.kind, b.kind) AS kind,"
     "  coalesce(ch.ident, b.ident) AS ident,"
     "  CASE WHEN ch.kind IS NULL THEN b.def ELSE ch.before_def END AS def"
@@ -582,6 +586,7 @@ static const char s_candidates_sql[] =
     " FROM flotilla.schema_changes c LEFT JOIN (" S_ROWS_SQL ") r"
     " ON r.kind = c.kind AND r.ident = c.ident"
     " WHERE c.version = $2::pg_catalog.int8 AND c.before_def IS NOT NULL"
+    " AND c.target OPERATOR(pg_catalog.=) $4"
     " AND c.kind OPERATOR(pg_catalog.=) ANY ($3::pg_catalog.text[])"
     " AND r.def IS DISTINCT FROM c.before_def"
     " ORDER BY c.kind COLLATE pg_catalog.\"C\","
@@ -591,7 +596,7 @@ static const char s_candidates_sql[] =
 static const char s_recorded_sql[] =
     "SELECT kind, ident, before_def FROM flotilla.schema_changes"
     " WHERE version = $1::pg_catalog.int8 AND before_def IS NOT NULL"
-    " AND kind IN ('owner', 'acl')"
+    " AND target OPERATOR(pg_catalog.=) $2 AND kind IN ('owner', 'acl')"
     " ORDER BY kind COLLATE pg_catalog.\"C\", ident COLLATE pg_catalog.\"C\"";
 
 /*
@@ -879,11 +884,12 @@ fl_schema_fingerprint(fl_pg_t *pg, int gen, char **out, fl_error_t *err)
 }
 
 static int
-s_record(fl_pg_t *pg, int64_t version, int gen_before, int gen_after,
-         int *count, fl_error_t *err)
+s_record(fl_pg_t *pg, const char *target, int64_t version, int gen_before,
+         int gen_after, int *count, fl_error_t *err)
 {
     char v[24], b[16], a[16];
-    const char *params[3] = {v, b, a};
+    const char *params[4] = {v, b, a, target};
+    const char *forget[2] = {v, target};
     char *n = NULL;
     int rc = s_same_scope(pg, gen_before, gen_after, err);
 
@@ -891,11 +897,11 @@ s_record(fl_pg_t *pg, int64_t version, int gen_before, int gen_after,
     snprintf(b, sizeof(b), "%d", gen_before);
     snprintf(a, sizeof(a), "%d", gen_after);
     if (rc == 0)
-        rc = s_exec(pg, s_forget_sql, 1, params, err);
+        rc = s_exec(pg, s_forget_sql, 2, forget, err);
     if (rc == 0) {
         fl_pg_result_t r = FL_PG_RESULT_INIT;
         rc = fl_pg_query_prepared(pg, &r, "flotilla_schema_record",
-                                  s_record_sql, 3, params, err);
+                                  s_record_sql, 4, params, err);
         if (rc == 0 && r.nrows == 1 && fl_pg_value(&r, 0, 0))
             n = fl_strdup(fl_pg_value(&r, 0, 0));
         fl_pg_result_release(&r);
@@ -907,8 +913,9 @@ s_record(fl_pg_t *pg, int64_t version, int gen_before, int gen_after,
 }
 
 int
-fl_schema_record_changes(fl_pg_t *pg, int64_t version, int gen_before,
-                         int gen_after, int *count, fl_error_t *err)
+fl_schema_record_changes(fl_pg_t *pg, const char *target, int64_t version,
+                         int gen_before, int gen_after, int *count,
+                         fl_error_t *err)
 {
     s_session_t s;
     int rc;
@@ -918,7 +925,7 @@ fl_schema_record_changes(fl_pg_t *pg, int64_t version, int gen_before,
         *count = 0;
     if ((rc = s_enter(pg, &s, err)) != 0)
         return rc;
-    rc = s_record(pg, version, gen_before, gen_after, count, err);
+    rc = s_record(pg, target, version, gen_before, gen_after, count, err);
     rc = s_leave(pg, &s, rc, err);
     if (rc != 0 && count != NULL)
         *count = 0;
@@ -1146,6 +1153,7 @@ s_starts(const char *s, const char *prefix)
 /* State shared by the steps of one fl_schema_recreate(). */
 typedef struct {
     fl_pg_t *pg;
+    const char *target;  /* the ledger's target: "" or the schema */
     int64_t version;
     fl_schema_note_fn note;
     void *arg;
@@ -1751,12 +1759,13 @@ s_each(s_ctx_t *c, const char *kinds, s_change_fn fn, void *arg,
        fl_error_t *err)
 {
     char v[24];
-    const char *params[3] = {NULL, v, kinds};
+    const char *params[4] = {*c->target ? c->target : NULL, v, kinds,
+                             c->target};
     fl_pg_result_t r = FL_PG_RESULT_INIT;
     int rc = 0;
 
     snprintf(v, sizeof(v), "%lld", (long long)c->version);
-    rc = fl_pg_query(c->pg, &r, s_candidates_sql, 3, params, err);
+    rc = fl_pg_query(c->pg, &r, s_candidates_sql, 4, params, err);
     for (size_t i = 0; rc == 0 && i < r.nrows; i++) {
         s_change_t ch = {fl_pg_value(&r, i, 0), fl_pg_value(&r, i, 1),
                          fl_pg_value(&r, i, 2), fl_pg_value(&r, i, 3),
@@ -1924,12 +1933,12 @@ static int
 s_check_recorded(s_ctx_t *c, fl_error_t *err)
 {
     char v[24];
-    const char *params[1] = {v};
+    const char *params[2] = {v, c->target};
     fl_pg_result_t r = FL_PG_RESULT_INIT;
     int rc = 0;
 
     snprintf(v, sizeof(v), "%lld", (long long)c->version);
-    rc = fl_pg_query(c->pg, &r, s_recorded_sql, 1, params, err);
+    rc = fl_pg_query(c->pg, &r, s_recorded_sql, 2, params, err);
     for (size_t i = 0; rc == 0 && i < r.nrows; i++) {
         const char *ident = fl_pg_value(&r, i, 1);
         const char *def = fl_pg_value(&r, i, 2);
@@ -1972,10 +1981,11 @@ s_recreate(s_ctx_t *c, fl_error_t *err)
 }
 
 int
-fl_schema_recreate(fl_pg_t *pg, int64_t version, fl_schema_note_fn note,
-                   void *arg, int *count, fl_error_t *err)
+fl_schema_recreate(fl_pg_t *pg, const char *target, int64_t version,
+                   fl_schema_note_fn note, void *arg, int *count,
+                   fl_error_t *err)
 {
-    s_ctx_t c = {pg, version, note, arg, 0};
+    s_ctx_t c = {pg, target, version, note, arg, 0};
     s_session_t s;
     int rc;
 
@@ -2000,11 +2010,12 @@ s_dup(const char *s)
 }
 
 int
-fl_schema_prove(fl_pg_t *pg, int64_t version, int gen_before_down,
-                int gen_now, fl_schema_diff_list_t *out, fl_error_t *err)
+fl_schema_prove(fl_pg_t *pg, const char *target, int64_t version,
+                int gen_before_down, int gen_now, fl_schema_diff_list_t *out,
+                fl_error_t *err)
 {
     char v[24], b[16], n[16];
-    const char *params[3] = {v, b, n};
+    const char *params[4] = {v, b, n, target};
     fl_pg_result_t r = FL_PG_RESULT_INIT;
     s_session_t s;
     int rc;
@@ -2019,7 +2030,7 @@ fl_schema_prove(fl_pg_t *pg, int64_t version, int gen_before_down,
         return rc;
     rc = s_same_scope(pg, gen_before_down, gen_now, err);
     if (rc == 0)
-        rc = fl_pg_query(pg, &r, s_prove_sql, 3, params, err);
+        rc = fl_pg_query(pg, &r, s_prove_sql, 4, params, err);
     rc = s_leave(pg, &s, rc, err);
     if (rc == 0 && r.nrows > 0) {
         out->items = fl_calloc(r.nrows, sizeof(*out->items));

@@ -101,6 +101,10 @@
  * before anything runs.  What such a writer can still do is choose which
  * comment, grant or owner a rollback restores on managed objects.
  *
+ * Targets: the ledger rows of flotilla.schema_changes belong to a target
+ * ("" the whole database, or a schema of a schema-per-tenant database;
+ * agent/ledger.c); the functions that read or write them take it.
+ *
  * Errors: 0 or a negative fl_code; FL_EDB with PostgreSQL's fields when a
  * query fails, FL_EINVAL for a refused change, FL_ECONFLICT for
  * generations of different scopes, FL_ENOTFOUND for a generation never
@@ -145,9 +149,9 @@ extern const char fl_schema_ledger_sql[];
  * *count (may be NULL) gets the number of rows stored.  FL_ENOTFOUND when
  * a generation was never taken; FL_ECONFLICT when their scopes differ.
  */
-int fl_schema_record_changes(fl_pg_t *pg, int64_t version, int gen_before,
-                             int gen_after, int *count,
-                             fl_error_t *err) FL_NODISCARD;
+int fl_schema_record_changes(fl_pg_t *pg, const char *target,
+                             int64_t version, int gen_before, int gen_after,
+                             int *count, fl_error_t *err) FL_NODISCARD;
 
 /*
  * Reports one re-created object.  kind and ident are lent for the call.
@@ -169,8 +173,9 @@ typedef void (*fl_schema_note_fn)(const char *kind, const char *ident,
  * is one transaction of its own.  note (may be NULL) hears of each object
  * re-created; *count (may be NULL) gets their number.
  */
-int fl_schema_recreate(fl_pg_t *pg, int64_t version, fl_schema_note_fn note,
-                       void *arg, int *count, fl_error_t *err) FL_NODISCARD;
+int fl_schema_recreate(fl_pg_t *pg, const char *target, int64_t version,
+                       fl_schema_note_fn note, void *arg, int *count,
+                       fl_error_t *err) FL_NODISCARD;
 
 /* One object whose def is not the expected one. */
 typedef struct {
@@ -195,9 +200,9 @@ typedef struct {
  * gen_now whose def is not the expected one.  Differences are not an
  * error: the caller decides; fl_schema_diff_describe() words them.
  */
-int fl_schema_prove(fl_pg_t *pg, int64_t version, int gen_before_down,
-                    int gen_now, fl_schema_diff_list_t *out,
-                    fl_error_t *err) FL_NODISCARD;
+int fl_schema_prove(fl_pg_t *pg, const char *target, int64_t version,
+                    int gen_before_down, int gen_now,
+                    fl_schema_diff_list_t *out, fl_error_t *err) FL_NODISCARD;
 
 /* Frees the items; l can be reused.  Accepts NULL. */
 void fl_schema_diff_list_release(fl_schema_diff_list_t *l);

@@ -305,17 +305,14 @@ s_unhex(unsigned char out[32], const char *hex)
 }
 
 /*
- * The ledger of a target: the database's, or (schema-per-tenant) the
- * ledger kept for that schema.
+ * The ledger of a target: the database's rows, or (schema-per-tenant)
+ * the rows of that schema (ledger version 4 keys every row by target).
  */
 static int
 s_load_ledger(fl_pg_t *pg, const char *schema, fl_ledger_t *l,
               fl_error_t *err)
 {
-    if (schema != NULL)
-        return FL_ERR(err, FL_EFAIL, "schema-per-tenant targets need the "
-                      "pipeline's schema support, which this build lacks");
-    return fl_ledger_load(pg, l, err);
+    return fl_ledger_load(pg, schema ? schema : "", l, err);
 }
 
 void

@@ -1,17 +1,30 @@
 #!/usr/bin/env bash
-# Benchmark: `flotilla lint` against squawk-cli on the same generated file
-# of 10,000 mixed statements, in the same run.  Builds a Release flotilla in
-# build-bench/ when missing and installs squawk-cli into bench/.squawk with
-# npm when missing (its Linux binary comes in the optional dependency
-# @squawk-cli/linux-x64).  Prints both timings and the ratio.
+# Benchmark: `flotilla lint` against squawk-cli on the same files, in the
+# same run, in every output mode, on two inputs:
 #
-# Environment: FLOTILLA_BENCH_STATEMENTS (default 10000), FLOTILLA_BENCH_RUNS
+#   corpus     a real-world-shaped tree written by bench/lint-corpus.py:
+#              about 1,750 .sql files in the layouts of diesel,
+#              golang-migrate, pop (kratos), sqlx, dbmate, Flyway and plain
+#              SQL; flotilla reads the tree, squawk gets the same files by
+#              name (it has no notion of layouts)
+#   synthetic  one file of 10,000 mixed statements
+#
+# Output modes compared: flotilla human/json/sarif against squawk
+# tty/json/gcc (squawk has no SARIF; gcc is its other machine format).
+# Builds a Release flotilla in build-bench/ when missing and installs
+# squawk-cli into bench/.squawk with npm when missing (its Linux binary
+# comes in the optional dependency @squawk-cli/linux-x64).  Both tools use
+# every CPU (flotilla lints files on --jobs threads, one per CPU).
+#
+# Environment: FLOTILLA_BENCH_STATEMENTS (default 10000),
+# FLOTILLA_BENCH_SCALE (corpus size, default 1), FLOTILLA_BENCH_RUNS
 # (hyperfine runs, default 10).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=$root/build-bench
 n=${FLOTILLA_BENCH_STATEMENTS:-10000}
+scale=${FLOTILLA_BENCH_SCALE:-1}
 runs=${FLOTILLA_BENCH_RUNS:-10}
 work=$(mktemp -d /tmp/flotilla-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
@@ -26,8 +39,8 @@ if [ ! -x "$squawk" ]; then
     npm install --silent --prefix "$root/bench/.squawk" squawk-cli >/dev/null
 fi
 
-# Ten statement shapes in rotation: DDL that the rules inspect, DML, and
-# statements with strings and comments that a regex splitter gets wrong.
+# The synthetic file: ten statement shapes in rotation, DDL that the rules
+# inspect, DML, and strings and comments that a regex splitter gets wrong.
 sql=$work/mixed.sql
 awk -v n="$n" 'BEGIN {
     for (i = 0; i < n; i++) {
@@ -45,21 +58,45 @@ awk -v n="$n" 'BEGIN {
     }
 }' >"$sql"
 
-echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
-echo "input: $sql ($n statements, $(wc -c <"$sql") bytes)"
+corpus=$work/corpus
+python3 "$root/bench/lint-corpus.py" "$corpus" "$scale" >/dev/null
+find "$corpus" -name '*.sql' | sort >"$work/files"
+
+echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "corpus: $(wc -l <"$work/files") files, $(du -sb "$corpus" | cut -f1) bytes; synthetic: $n statements, $(wc -c <"$sql") bytes"
 echo "flotilla: $("$build/bin/flotilla" version)"
 echo "squawk: $("$squawk" --version 2>&1 | head -1)"
+echo "flotilla finds $("$build/bin/flotilla" lint --format json "$corpus" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(len(d["findings"]), "findings in", d["files"], "files")') in the corpus"
 
 # Both tools exit nonzero when they find something; that is expected here.
+# $(cat ...) is expanded by hyperfine's shell at each run, so the cost of
+# listing the files is squawk's (as it would be in CI).
 hyperfine --style basic --warmup 2 --runs "$runs" -i --export-json "$work/h.json" \
-    -n flotilla "$build/bin/flotilla lint --format json $sql" \
-    -n squawk "$squawk --reporter json $sql" >/dev/null
+    -n "corpus flotilla human" "$build/bin/flotilla lint $corpus" \
+    -n "corpus squawk tty" "$squawk \$(cat $work/files)" \
+    -n "corpus flotilla json" "$build/bin/flotilla lint --format json $corpus" \
+    -n "corpus squawk json" "$squawk --reporter json \$(cat $work/files)" \
+    -n "corpus flotilla sarif" "$build/bin/flotilla lint --format sarif $corpus" \
+    -n "corpus squawk gcc" "$squawk --reporter gcc \$(cat $work/files)" \
+    -n "synthetic flotilla human" "$build/bin/flotilla lint $sql" \
+    -n "synthetic squawk tty" "$squawk $sql" \
+    -n "synthetic flotilla json" "$build/bin/flotilla lint --format json $sql" \
+    -n "synthetic squawk json" "$squawk --reporter json $sql" \
+    -n "synthetic flotilla sarif" "$build/bin/flotilla lint --format sarif $sql" \
+    -n "synthetic squawk gcc" "$squawk --reporter gcc $sql" >/dev/null 2>&1
 
 python3 - "$work/h.json" <<'PY'
 import json, sys
 r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
-f, s = r["flotilla"], r["squawk"]
-print(f"flotilla lint: mean {f['mean']*1000:.1f} ms (min {f['min']*1000:.1f}, stddev {f['stddev']*1000:.1f})")
-print(f"squawk:        mean {s['mean']*1000:.1f} ms (min {s['min']*1000:.1f}, stddev {s['stddev']*1000:.1f})")
-print(f"ratio squawk/flotilla: {s['mean']/f['mean']:.2f}x ({'flotilla faster' if f['mean'] < s['mean'] else 'squawk faster'})")
+# Wall time is what CI waits for; CPU time (user + system, all threads) is
+# steadier on a shared machine and says how much of it each tool burns.
+print("| input | flotilla mode | wall | CPU | squawk mode | wall | CPU | wall ratio |")
+print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+for inp in ("corpus", "synthetic"):
+    for fm, sm in (("human", "tty"), ("json", "json"), ("sarif", "gcc")):
+        f, s = r[f"{inp} flotilla {fm}"], r[f"{inp} squawk {sm}"]
+        cpu = lambda x: (x["user"] + x["system"]) * 1000
+        print(f"| {inp} | {fm} | {f['mean']*1000:.0f} ± {f['stddev']*1000:.0f} ms | {cpu(f):.0f} ms "
+              f"| {sm} | {s['mean']*1000:.0f} ± {s['stddev']*1000:.0f} ms | {cpu(s):.0f} ms "
+              f"| {s['mean']/f['mean']:.2f}x {'flotilla faster' if f['mean'] < s['mean'] else 'SQUAWK FASTER'} |")
 PY

@@ -95,13 +95,15 @@ fl_cmd_backups(int argc, char **argv)
         }
     }
     if (strcmp(verb, "list") == 0) {
+        const char *tp[1] = {fl_dbcmd_target(&c)};
         if (fl_pg_query(pg, &r,
                 "SELECT id, version, source_schema || '.' || source_table,"
                 " location, row_count, added_rows::text,"
                 " to_char(created_at, 'YYYY-MM-DD HH24:MI:SS'),"
                 " coalesce(to_char(restored_at, 'YYYY-MM-DD HH24:MI:SS'), ''),"
                 " coalesce(to_char(pruned_at, 'YYYY-MM-DD HH24:MI:SS'), '')"
-                " FROM flotilla.backups ORDER BY id", 0, NULL, &err) != 0) {
+                " FROM flotilla.backups WHERE target = $1 ORDER BY id", 1, tp,
+                &err) != 0) {
             code = fl_cli_report("backups", &err, FL_EXIT_FAILED);
             goto cleanup;
         }
@@ -137,7 +139,8 @@ fl_cmd_backups(int argc, char **argv)
     }
     {
         fl_prune_result_t pr;
-        int prc = fl_backups_prune(pg, older_ms, backup_dir, dry, &pr, &err);
+        int prc = fl_backups_prune(pg, fl_dbcmd_target(&c), older_ms,
+                                   backup_dir, dry, &pr, &err);
 
         for (size_t i = 0; i < pr.nproblems; i++)
             fprintf(stderr, "flotilla backups: warning: could not remove "

@@ -1,46 +1,66 @@
 /*
  * cmd_lint.c - `flotilla lint PATH...`: migration safety analysis.
  *
- * PATH is a .sql file, a migrations directory or a bundle.  Each
- * migration (a file named NNNN_name.sql, or a bundle's) is linted as the
- * pipeline runs it: its up section with its options, plus the
- * migration-level checks.  Any other .sql file is linted as plain SQL.  Output is human,
- * JSON or SARIF 2.1.0; exit 0 when nothing is at error level, 1 when
- * something is, 2 for usage errors.
+ * Each PATH is a directory tree, a file, a bundle, or "-" for standard
+ * input.  Trees and files are read by proto/layout.h, which knows the
+ * layouts of flotilla, diesel, golang-migrate, pop, sqlx, dbmate and
+ * Flyway: every migration is linted as its tool runs it (up and down,
+ * each with the tool's transaction rule), any other .sql file as plain
+ * SQL.  A file its tool would refuse is reported (invalid-migration) and
+ * the others are still linted.
+ *
+ * The files are linted in parallel, one job per migration or file, on
+ * --jobs threads; findings are printed in the order the jobs were listed,
+ * so output does not depend on scheduling.  libpg_query keeps a parser
+ * memory context per thread and frees it itself when the thread exits (a
+ * thread-specific key's destructor), so no thread calls pg_query_exit():
+ * in a worker that would free the context twice, and in a thread that
+ * never parsed libpg_query 15-4.0.0 crashes in it.
+ *
+ * Exit status: 0 nothing fails the run, 1 a finding at error level (or
+ * any with --fail-on-warning), 2 lint could not do its job (bad usage, a
+ * PATH that cannot be read, nothing to lint without --allow-empty).
  */
-#include <dirent.h>
+#include <errno.h>
 #include <getopt.h>
-#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
+#include <unistd.h>
 
 #include "agent/lintcheck.h"
 #include "cli/cli.h"
 #include "cli/commands.h"
+#include "cli/lintout.h"
 #include "common/alloc.h"
 #include "common/config.h"
-#include "common/json.h"
 #include "common/parse.h"
 #include "lint/lint.h"
 #include "proto/bundle.h"
+#include "proto/layout.h"
 #include "proto/migration.h"
 
-#define S_MAX_FILE ((long)64 * 1024 * 1024)
+#define S_MAX_STDIN ((size_t)64 * 1024 * 1024)
+#define S_MAX_JOBS 64
 
 typedef struct {
-    int64_t pg_version;
+    char *pg_version;
     fl_conf_strlist_t rules;
     fl_conf_strlist_t exclude_rules;
     fl_conf_strlist_t errors;
     fl_conf_strlist_t warnings;
+    int assume_in_transaction;
+    char *layout;
+    int fail_on_warning;
+    int allow_empty;
 } s_conf_t;
 
 static const fl_conf_option s_conf_table[] = {
-    {"pg_version", FL_CONF_INT, offsetof(s_conf_t, pg_version), "15", 9, 99, 0, 0,
-     "target PostgreSQL major version", NULL, 0},
+    {"pg_version", FL_CONF_STRING, offsetof(s_conf_t, pg_version), "15", 0, 0,
+     0, 0, "target PostgreSQL version, 10 to 18", NULL, 0},
     {"rules", FL_CONF_STRLIST, offsetof(s_conf_t, rules), NULL, 0, 0, 0, 0,
      "rules to enable (opt-in rules included)", NULL, 0},
     {"exclude_rules", FL_CONF_STRLIST, offsetof(s_conf_t, exclude_rules), NULL,
@@ -49,95 +69,260 @@ static const fl_conf_option s_conf_table[] = {
      "rules reported as errors", NULL, 0},
     {"warnings", FL_CONF_STRLIST, offsetof(s_conf_t, warnings), NULL, 0, 0, 0, 0,
      "rules reported as warnings", NULL, 0},
+    {"assume_in_transaction", FL_CONF_BOOL,
+     offsetof(s_conf_t, assume_in_transaction), "false", 0, 0, 0, 0,
+     "plain SQL files run inside one transaction", NULL, 0},
+    {"layout", FL_CONF_STRING, offsetof(s_conf_t, layout), "auto", 0, 0, 0, 0,
+     "the tool for names several tools share (sqlx, golang-migrate, sql)",
+     NULL, 0},
+    {"fail_on_warning", FL_CONF_BOOL, offsetof(s_conf_t, fail_on_warning),
+     "false", 0, 0, 0, 0, "exit 1 on warnings too", NULL, 0},
+    {"allow_empty", FL_CONF_BOOL, offsetof(s_conf_t, allow_empty), "false", 0,
+     0, 0, 0, "exit 0 when there is no SQL to lint", NULL, 0},
     {NULL, 0, 0, NULL, 0, 0, 0, 0, NULL, NULL, 0},
 };
 
-static int
-s_read_file(char **out, const char *path, fl_error_t *err)
+/* ---- jobs ---- */
+
+typedef enum {
+    S_JOB_SQL,       /* plain SQL: text, file */
+    S_JOB_FLOTILLA,  /* a flotilla migration: mig */
+    S_JOB_MIGRATION, /* another tool's migration: lm */
+    S_JOB_PROBLEM    /* nothing to lint, only problem to report */
+} s_job_kind;
+
+typedef struct {
+    s_job_kind kind;
+    const char *file;              /* name in findings (lent) */
+    const char *text;              /* S_JOB_SQL (lent) */
+    int tx;                        /* S_JOB_SQL: FL_LINT_TX_* */
+    const fl_migration_t *mig;     /* S_JOB_FLOTILLA (lent) */
+    fl_lint_migration_t lm;        /* S_JOB_MIGRATION (strings lent) */
+    const char *layout;            /* tool name for help texts */
+    const char *problem;           /* reported before the findings */
+    const char *problem_file;
+    int problem_line;
+    fl_finding_list_t found;       /* the job's result */
+    char *error;                   /* an internal failure, or NULL */
+} s_job_t;
+
+typedef struct {
+    s_job_t *items;
+    size_t count;
+    const fl_lint_options_t *opts;
+    atomic_size_t next;
+} s_jobs_t;
+
+static s_job_t *
+s_job_add(s_jobs_t *jobs, s_job_kind kind, const char *file)
 {
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    long size;
+    s_job_t *j;
+
+    jobs->items = fl_reallocarray(jobs->items, jobs->count + 1, sizeof(*j));
+    j = &jobs->items[jobs->count++];
+    memset(j, 0, sizeof(*j));
+    j->kind = kind;
+    j->file = file;
+    return j;
+}
+
+static void
+s_job_run(s_job_t *j, const fl_lint_options_t *base)
+{
+    fl_lint_options_t o = *base;
+    fl_error_t err = FL_ERROR_INIT;
     int rc = 0;
 
-    *out = NULL;
-    if (!f)
-        return FL_ERR(err, FL_EIO, "could not open \"%s\": %m", path);
-    if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 ||
-        fseek(f, 0, SEEK_SET) != 0) {
-        rc = FL_ERR(err, FL_EIO, "could not read \"%s\": %m", path);
-        goto cleanup;
+    if (j->problem)
+        fl_finding_list_add(&j->found, "invalid-migration", j->problem_file,
+                            j->problem_line, j->problem, base);
+    o.layout = j->layout;
+    o.lint_down = 1;
+    switch (j->kind) {
+    case S_JOB_SQL:
+        o.assume_in_transaction = j->tx;
+        rc = fl_lint_sql(&j->found, j->text, j->file, 0, &o, &err);
+        break;
+    case S_JOB_FLOTILLA:
+        rc = fl_lintcheck_migration(&j->found, j->mig, j->file, &o, &err);
+        break;
+    case S_JOB_MIGRATION:
+        rc = fl_lint_migration(&j->found, &j->lm, &o, &err);
+        break;
+    case S_JOB_PROBLEM:
+        break;
     }
-    if (size > S_MAX_FILE) {
-        rc = FL_ERR(err, FL_EINVAL, "file \"%s\" is too large to lint (%ld bytes)",
-                    path, size);
-        fl_error_set_hint(err, "split it; the limit is %ld bytes", S_MAX_FILE);
-        goto cleanup;
+    if (rc != 0)
+        j->error = fl_asprintf("%s: %s", j->file, err.message);
+    fl_error_clear(&err);
+}
+
+/* A worker: jobs in list order from a shared counter until none is left. */
+static void *
+s_worker(void *arg)
+{
+    s_jobs_t *jobs = arg;
+    size_t i;
+
+    while ((i = atomic_fetch_add(&jobs->next, 1)) < jobs->count)
+        s_job_run(&jobs->items[i], jobs->opts);
+    return NULL; /* libpg_query frees this thread's context now */
+}
+
+/* Runs every job on up to nthreads threads (this one when one suffices). */
+static int
+s_run_jobs(s_jobs_t *jobs, int nthreads)
+{
+    pthread_t th[S_MAX_JOBS];
+    int n = 0, k;
+
+    atomic_init(&jobs->next, 0);
+    if ((size_t)nthreads > jobs->count)
+        nthreads = (int)jobs->count;
+    if (nthreads <= 1) {
+        /* No pg_query_exit() here: the main thread keeps its context to
+         * the end of the process (tests/lsan.supp). */
+        for (size_t i = 0; i < jobs->count; i++)
+            s_job_run(&jobs->items[i], jobs->opts);
+        return 0;
     }
-    buf = fl_malloc((size_t)size + 1);
-    if (fread(buf, 1, (size_t)size, f) != (size_t)size) {
-        rc = FL_ERR(err, FL_EIO, "could not read \"%s\": %m", path);
-        goto cleanup;
+    for (k = 0; k < nthreads; k++) {
+        if (pthread_create(&th[n], NULL, s_worker, jobs) != 0)
+            break;
+        n++;
     }
-    buf[size] = '\0';
-    if (memchr(buf, '\0', (size_t)size)) {
-        rc = FL_ERR(err, FL_EINVAL, "file \"%s\" contains a NUL byte", path);
-        goto cleanup;
+    if (n == 0) {
+        s_worker(jobs); /* could start no thread: do it here */
+        return 0;
+    }
+    for (k = 0; k < n; k++)
+        (void)pthread_join(th[k], NULL); /* cannot fail: joinable, ours */
+    return 0;
+}
+
+/* ---- from layouts to jobs ---- */
+
+static int
+s_tx(fl_layout_tx tx)
+{
+    switch (tx) {
+    case FL_LAYOUT_TX_WRAPPED: return FL_LINT_TX_WRAPPED;
+    case FL_LAYOUT_TX_IMPLICIT: return FL_LINT_TX_IMPLICIT;
+    case FL_LAYOUT_TX_AUTO: return FL_LINT_TX_AUTO;
+    default: return FL_LINT_TX_NONE;
+    }
+}
+
+static void
+s_migration_jobs(s_jobs_t *jobs, const fl_layout_migration_t *m,
+                 int assume_tx)
+{
+    const char *file = m->up.path ? m->up.path : m->down.path;
+    s_job_t *j;
+
+    if (!file)
+        file = m->problem_path ? m->problem_path : "";
+    if (m->tool == FL_LAYOUT_FLOTILLA && m->flotilla) {
+        j = s_job_add(jobs, S_JOB_FLOTILLA, file);
+        j->mig = m->flotilla;
+        j->layout = "flotilla";
+    } else if (m->tool == FL_LAYOUT_SQL && m->up.text) {
+        j = s_job_add(jobs, S_JOB_SQL, file);
+        j->text = m->up.text;
+        j->tx = assume_tx ? FL_LINT_TX_WRAPPED : FL_LINT_TX_NONE;
+    } else if (m->tool != FL_LAYOUT_SQL && m->tool != FL_LAYOUT_FLOTILLA &&
+               (m->up.text || m->down.text)) {
+        j = s_job_add(jobs, S_JOB_MIGRATION, file);
+        j->layout = fl_layout_tool_name(m->tool);
+        j->lm.file = file;
+        j->lm.up = m->up.text;
+        j->lm.up_line = m->up.line;
+        j->lm.up_tx = s_tx(m->up.tx);
+        j->lm.down = m->down.text;
+        j->lm.down_line = m->down.line;
+        j->lm.down_tx = s_tx(m->down.tx);
+        j->lm.down_file = m->down.path;
+    } else {
+        j = s_job_add(jobs, S_JOB_PROBLEM, file);
+    }
+    if (m->problem) {
+        j->problem = m->problem;
+        j->problem_file = m->problem_path ? m->problem_path : file;
+        j->problem_line = m->problem_line;
+    }
+}
+
+/* ---- inputs ---- */
+
+typedef struct {
+    fl_layout_t *layouts;
+    size_t nlayouts;
+    fl_bundle_t **bundles;
+    size_t nbundles;
+    char **names;       /* "BUNDLE:FILE" names of bundle migrations */
+    size_t nnames;
+    char *stdin_text;
+} s_inputs_t;
+
+static void
+s_inputs_release(s_inputs_t *in)
+{
+    size_t i;
+
+    for (i = 0; i < in->nlayouts; i++)
+        fl_layout_release(&in->layouts[i]);
+    free(in->layouts);
+    for (i = 0; i < in->nbundles; i++)
+        fl_bundle_destroy(&in->bundles[i]);
+    free(in->bundles);
+    for (i = 0; i < in->nnames; i++)
+        free(in->names[i]);
+    free(in->names);
+    free(in->stdin_text);
+}
+
+static int
+s_read_stdin(char **out, fl_error_t *err)
+{
+    size_t cap = 65536, len = 0, n;
+    char *buf = fl_malloc(cap);
+
+    while ((n = fread(buf + len, 1, cap - len - 1, stdin)) > 0) {
+        len += n;
+        if (len + 1 == cap) {
+            if (cap > S_MAX_STDIN) {
+                free(buf);
+                return FL_ERR(err, FL_EINVAL, "standard input is too large to "
+                                              "lint (more than %zu bytes)",
+                              S_MAX_STDIN);
+            }
+            cap *= 2;
+            buf = fl_realloc(buf, cap);
+        }
+    }
+    if (ferror(stdin)) {
+        free(buf);
+        return FL_ERR(err, FL_EIO, "could not read standard input: %m");
+    }
+    buf[len] = '\0';
+    if (memchr(buf, '\0', len)) {
+        free(buf);
+        return FL_ERR(err, FL_EINVAL, "standard input contains a NUL byte");
     }
     *out = buf;
-    buf = NULL;
-
-cleanup:
-    free(buf);
-    fclose(f);
-    return rc;
+    return 0;
 }
 
+/* A bundle: each migration linted as the pipeline runs it.  Lint reads it
+ * without verifying its signature (nothing is executed). */
 static int
-s_is_migration_name(const char *name);
-
-/*
- * A file named NNNN_name.sql is a migration: parsed by proto's strict
- * parser and linted as the pipeline runs it.  Any other file is plain SQL.
- */
-static int
-s_lint_file(fl_finding_list_t *out, const char *path,
-            const fl_lint_options_t *opts, fl_error_t *err)
-{
-    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-    char *text = NULL;
-    fl_migration_t m;
-    int rc;
-
-    if ((rc = s_read_file(&text, path, err)) != 0)
-        return rc;
-    FL_ASSERT(text != NULL);
-    if (s_is_migration_name(base)) {
-        memset(&m, 0, sizeof(m));
-        rc = fl_migration_parse(&m, base, text, strlen(text), err);
-        if (rc == 0)
-            rc = fl_lintcheck_migration(out, &m, path, opts, err);
-        fl_migration_release(&m);
-    } else {
-        rc = fl_lint_sql(out, text, path, 0, opts, err);
-    }
-    free(text);
-    return rc;
-}
-
-/*
- * A bundle: each migration linted as above.  Lint reads the bundle
- * without verifying its signature (nothing is executed); findings name
- * "BUNDLE:FILE".
- */
-static int
-s_lint_bundle(fl_finding_list_t *out, const char *path,
-              const fl_lint_options_t *opts, fl_error_t *err)
+s_bundle_jobs(s_jobs_t *jobs, s_inputs_t *in, const char *path,
+              fl_error_t *err)
 {
     unsigned char *data = NULL;
-    size_t len = 0;
+    size_t len = 0, i;
     fl_bundle_t *b = NULL;
-    const fl_migration_list_t *migs = NULL;
+    const fl_migration_list_t *migs;
     int rc;
 
     if ((rc = fl_bundle_read_file(&data, &len, path, err)) != 0)
@@ -146,141 +331,30 @@ s_lint_bundle(fl_finding_list_t *out, const char *path,
     free(data);
     if (rc != 0)
         return rc;
+    in->bundles = fl_reallocarray(in->bundles, in->nbundles + 1, sizeof(b));
+    in->bundles[in->nbundles++] = b;
     migs = fl_bundle_migrations(b);
-    for (size_t i = 0; i < migs->count && rc == 0; i++) {
-        char *name = fl_asprintf("%s:%s", path, migs->items[i].file);
-        rc = fl_lintcheck_migration(out, &migs->items[i], name, opts, err);
-        free(name);
+    for (i = 0; i < migs->count; i++) {
+        s_job_t *j;
+        in->names = fl_reallocarray(in->names, in->nnames + 1, sizeof(char *));
+        in->names[in->nnames] = fl_asprintf("%s:%s", path, migs->items[i].file);
+        j = s_job_add(jobs, S_JOB_FLOTILLA, in->names[in->nnames++]);
+        j->mig = &migs->items[i];
+        j->layout = "flotilla";
     }
-    fl_bundle_destroy(&b);
-    return rc;
-}
-
-static int
-s_is_migration_name(const char *name)
-{
-    size_t n = strlen(name), d = strspn(name, "0123456789");
-    return d > 0 && name[d] == '_' && n > 4 && strcmp(name + n - 4, ".sql") == 0;
-}
-
-static int
-s_cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static int
-s_lint_dir(fl_finding_list_t *out, const char *dir,
-           const fl_lint_options_t *opts, fl_error_t *err)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char **names = NULL;
-    size_t n = 0, i;
-    int rc = 0;
-
-    if (!d)
-        return FL_ERR(err, FL_EIO, "could not open directory \"%s\": %m", dir);
-    while ((e = readdir(d)) != NULL) {
-        if (!s_is_migration_name(e->d_name))
-            continue;
-        names = fl_reallocarray(names, n + 1, sizeof(char *));
-        names[n++] = fl_asprintf("%s/%s", dir, e->d_name);
-    }
-    closedir(d);
-    if (n > 0) /* qsort's array must not be NULL, even when empty */
-        qsort(names, n, sizeof(char *), s_cmp_str);
-    for (i = 0; i < n && rc == 0; i++)
-        rc = s_lint_file(out, names[i], opts, err);
-    for (i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
-    return rc;
-}
-
-/* ---- output ---- */
-
-static void
-s_print_human(const fl_finding_list_t *list)
-{
-    size_t i;
-    for (i = 0; i < list->count; i++) {
-        const fl_finding_t *f = &list->items[i];
-        printf("%s:%d:%d: %s %s: %s\n", f->file, f->line, f->column,
-               fl_lint_severity_name(f->severity), f->rule, f->message);
-        printf("  help: %s\n", f->help);
-        if (f->excerpt && *f->excerpt)
-            printf("  | %s\n", f->excerpt);
-    }
-    printf("%zu error(s), %zu warning(s)\n",
-           fl_finding_list_count(list, FL_LINT_ERROR),
-           fl_finding_list_count(list, FL_LINT_WARNING));
-}
-
-static void
-s_dump(json_t *o)
-{
-    char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    if (s)
-        printf("%s\n", s);
-    free(s);
-    json_decref(o);
-}
-
-static void
-s_print_json(const fl_finding_list_t *list)
-{
-    json_t *arr = json_array();
-    size_t i;
-
-    for (i = 0; i < list->count; i++) {
-        const fl_finding_t *f = &list->items[i];
-        json_array_append_new(arr, fl_json_pack(
-            "{s:s, s:i, s:i, s:s, s:s, s:s, s:s, s:s}", "file", f->file,
-            "line", f->line, "column", f->column, "severity",
-            fl_lint_severity_name(f->severity), "rule", f->rule, "message",
-            f->message, "help", f->help, "excerpt", f->excerpt));
-    }
-    s_dump(fl_json_pack("{s:o, s:I, s:I}", "findings", arr, "errors",
-                     (json_int_t)fl_finding_list_count(list, FL_LINT_ERROR),
-                     "warnings",
-                     (json_int_t)fl_finding_list_count(list, FL_LINT_WARNING)));
-}
-
-static void
-s_print_sarif(const fl_finding_list_t *list, const fl_lint_options_t *opts)
-{
-    json_t *rules = json_array(), *results = json_array();
-    size_t i, nrules;
-    const fl_lint_rule_t *table = fl_lint_rules(&nrules);
-
-    for (i = 0; i < nrules; i++) {
-        fl_lint_severity sev = fl_lint_options_severity(opts, &table[i]);
-        json_array_append_new(rules, fl_json_pack(
-            "{s:s, s:{s:s}, s:{s:s}, s:{s:s}}", "id", table[i].id,
-            "shortDescription", "text", table[i].id, "help", "text",
-            table[i].help, "defaultConfiguration", "level",
-            sev == FL_LINT_OFF ? "none" : fl_lint_severity_name(sev)));
-    }
-    for (i = 0; i < list->count; i++) {
-        const fl_finding_t *f = &list->items[i];
-        const fl_lint_rule_t *r = fl_lint_rule_find(f->rule);
-        json_array_append_new(results, fl_json_pack(
-            "{s:s, s:I, s:s, s:{s:s}, s:[{s:{s:{s:s}, s:{s:i, s:i}}}]}",
-            "ruleId", f->rule, "ruleIndex", (json_int_t)(r - table), "level",
-            fl_lint_severity_name(f->severity), "message", "text", f->message,
-            "locations", "physicalLocation", "artifactLocation", "uri", f->file,
-            "region", "startLine", f->line, "startColumn", f->column));
-    }
-    s_dump(fl_json_pack(
-        "{s:s, s:s, s:[{s:{s:{s:s, s:s, s:s, s:o}}, s:o}]}", "$schema",
-        "https://json.schemastore.org/sarif-2.1.0.json", "version", "2.1.0",
-        "runs", "tool", "driver", "name", "flotilla", "version",
-        FLOTILLA_VERSION, "informationUri", "https://github.com/flotilla/flotilla",
-        "rules", rules, "results", results));
+    return 0;
 }
 
 /* ---- options ---- */
+
+/* Reports err (then cleared) and returns the exit code. */
+static int
+s_fail(fl_error_t *err, int code)
+{
+    int rc = fl_cli_report("lint", err, code);
+    fl_error_clear(err);
+    return rc;
+}
 
 static int
 s_apply_list(fl_lint_options_t *opts, const fl_conf_strlist_t *l,
@@ -293,21 +367,6 @@ s_apply_list(fl_lint_options_t *opts, const fl_conf_strlist_t *l,
     return 0;
 }
 
-static int
-s_pg_version(int *out, const char *s, fl_error_t *err)
-{
-    int64_t v;
-    if (fl_parse_int(&v, s, 9, 999999, err) != 0)
-        return FL_EINVAL;
-    if (v >= 90000)
-        *out = (int)v;
-    else if (v <= 99)
-        *out = (int)v * 10000;
-    else
-        return FL_ERR(err, FL_EINVAL, "invalid PostgreSQL version \"%s\"", s);
-    return 0;
-}
-
 static void
 s_help(void)
 {
@@ -315,24 +374,46 @@ s_help(void)
     const fl_lint_rule_t *r = fl_lint_rules(&n);
 
     printf("Usage: flotilla lint [OPTION]... PATH...\n\n"
-           "Checks SQL files and migrations directories for statements that\n"
-           "would lock, rewrite or break a live PostgreSQL database.\n\n"
-           "  --format FORMAT       human (default), json or sarif\n"
-           "  --pg-version N        target PostgreSQL major version (default 15)\n"
-           "  --rule ID[=SEVERITY]  enable a rule, or set it to error, warning or off\n"
-           "  --exclude-rule ID     turn a rule off\n"
-           "  --config FILE         YAML file with pg_version, rules, exclude_rules,\n"
-           "                        errors and warnings (command line wins)\n"
-           "  --help                print this help\n\n"
-           "Exit status: 0 no error-level finding, 1 some, 2 usage error.\n\n"
+           "Checks SQL for statements that would lock, rewrite or break a live\n"
+           "PostgreSQL database.  PATH is a directory (walked recursively), a\n"
+           "file, a bundle, or - for standard input.  Migrations of flotilla,\n"
+           "diesel, golang-migrate, pop, sqlx, dbmate and Flyway are recognised\n"
+           "by their names and folders and linted as their tool runs them, up\n"
+           "and down; any other .sql file is plain SQL.\n\n"
+           "  --format FORMAT          human (default), json or sarif\n"
+           "  --pg-version V           target PostgreSQL version, 10 to 18 (default 15)\n"
+           "  --rule ID[=SEVERITY]     enable a rule, or set it to error, warning or off\n"
+           "  --exclude-rule ID        turn a rule off\n"
+           "  --assume-in-transaction  plain SQL files (and -) run in one transaction\n"
+           "  --layout TOOL            the tool for names several tools share:\n"
+           "                           sqlx, golang-migrate, or sql (all plain SQL)\n"
+           "  --fail-on-warning        exit 1 on warnings too\n"
+           "  --allow-empty            exit 0 when there is no SQL to lint\n"
+           "  --stdin-name NAME        the file name findings in - carry (default <stdin>)\n"
+           "  --jobs N                 lint on N threads (default: the CPUs)\n"
+           "  --config FILE            YAML with pg_version, rules, exclude_rules,\n"
+           "                           errors, warnings, assume_in_transaction, layout,\n"
+           "                           fail_on_warning, allow_empty (command line wins)\n"
+           "  --help                   print this help\n\n"
+           "Exit status: 0 nothing fails, 1 an error-level finding (or a warning\n"
+           "with --fail-on-warning), 2 lint could not run: bad usage, a PATH that\n"
+           "cannot be read, or no SQL found (without --allow-empty).\n\n"
            "Rules (default severity):\n");
     for (i = 0; i < n; i++)
         printf("  %-45s %s%s\n", r[i].id, fl_lint_severity_name(r[i].severity),
                r[i].opt_in ? " (opt-in)" : "");
 }
 
-int
-fl_cmd_lint(int argc, char **argv)
+typedef struct {
+    const char *format, *config, *pgv, *layout, *stdin_name;
+    char **rule_args, **excl_args;
+    size_t nrule, nexcl;
+    int assume_tx, fail_on_warning, allow_empty, jobs;
+} s_args_t;
+
+/* Parses argv into a; FL_EXIT_OK, a usage error, or -1 after --help. */
+static int
+s_parse_args(s_args_t *a, int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"format", required_argument, NULL, 'f'},
@@ -340,137 +421,276 @@ fl_cmd_lint(int argc, char **argv)
         {"rule", required_argument, NULL, 'r'},
         {"exclude-rule", required_argument, NULL, 'x'},
         {"config", required_argument, NULL, 'c'},
+        {"assume-in-transaction", no_argument, NULL, 't'},
+        {"layout", required_argument, NULL, 'l'},
+        {"fail-on-warning", no_argument, NULL, 'w'},
+        {"allow-empty", no_argument, NULL, 'e'},
+        {"stdin-name", required_argument, NULL, 's'},
+        {"jobs", required_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    fl_lint_options_t opts;
-    fl_finding_list_t found = {NULL, 0};
+    int c;
+    int64_t v;
     fl_error_t err = FL_ERROR_INIT;
-    s_conf_t conf;
-    const char *format = "human", *config = NULL, *pgv = NULL;
-    char **rule_args = NULL, **excl_args = NULL;
-    size_t nrule = 0, nexcl = 0, i;
-    int c, rc = FL_EXIT_OK, have_conf = 0;
 
-    memset(&conf, 0, sizeof(conf));
-    fl_lint_options_init(&opts);
     optind = 1;
-    while ((c = getopt_long(argc, argv, "f:p:r:x:c:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "f:p:r:x:c:tl:wes:j:h", longopts,
+                            NULL)) != -1) {
         switch (c) {
-        case 'f':
-            format = optarg;
-            break;
-        case 'p':
-            pgv = optarg;
-            break;
+        case 'f': a->format = optarg; break;
+        case 'p': a->pgv = optarg; break;
         case 'r':
-            rule_args = fl_reallocarray(rule_args, nrule + 1, sizeof(char *));
-            rule_args[nrule++] = optarg;
+            a->rule_args = fl_reallocarray(a->rule_args, a->nrule + 1, sizeof(char *));
+            a->rule_args[a->nrule++] = optarg;
             break;
         case 'x':
-            excl_args = fl_reallocarray(excl_args, nexcl + 1, sizeof(char *));
-            excl_args[nexcl++] = optarg;
+            a->excl_args = fl_reallocarray(a->excl_args, a->nexcl + 1, sizeof(char *));
+            a->excl_args[a->nexcl++] = optarg;
             break;
-        case 'c':
-            config = optarg;
+        case 'c': a->config = optarg; break;
+        case 't': a->assume_tx = 1; break;
+        case 'l': a->layout = optarg; break;
+        case 'w': a->fail_on_warning = 1; break;
+        case 'e': a->allow_empty = 1; break;
+        case 's': a->stdin_name = optarg; break;
+        case 'j':
+            if (fl_parse_int(&v, optarg, 1, S_MAX_JOBS, &err) != 0)
+                return fl_cli_bad_option("lint", "--jobs", &err);
+            a->jobs = (int)v;
             break;
         case 'h':
             s_help();
-            goto cleanup;
+            return -1;
         default:
-            rc = fl_cli_usage_error("lint", "invalid option");
-            goto cleanup;
+            return fl_cli_usage_error("lint", "invalid option");
         }
     }
-    if (strcmp(format, "human") != 0 && strcmp(format, "json") != 0 &&
-        strcmp(format, "sarif") != 0) {
-        rc = fl_cli_usage_error("lint", "invalid format \"%s\" (use human, json or sarif)",
-                                format);
-        goto cleanup;
+    if (strcmp(a->format, "human") != 0 && strcmp(a->format, "json") != 0 &&
+        strcmp(a->format, "sarif") != 0)
+        return fl_cli_usage_error("lint", "invalid format \"%s\" (use human, "
+                                          "json or sarif)", a->format);
+    if (optind >= argc)
+        return fl_cli_usage_error("lint", "no PATH given (use - for standard "
+                                          "input)");
+    return FL_EXIT_OK;
+}
+
+/*
+ * The lint options from defaults, the config file, then the command line;
+ * sets *prefer.  Returns FL_EXIT_OK or the exit code of the error it
+ * reported.
+ */
+static int
+s_options(fl_lint_options_t *opts, fl_layout_tool *prefer, s_conf_t *conf,
+          s_args_t *a)
+{
+    fl_error_t err = FL_ERROR_INIT;
+    const char *layout;
+    size_t i;
+
+    if (a->config && fl_conf_load_file(s_conf_table, conf, a->config, &err) != 0)
+        return s_fail(&err, FL_EXIT_USAGE);
+    if (fl_lint_parse_pg_version(&opts->pg_version, conf->pg_version, &err) != 0 ||
+        s_apply_list(opts, &conf->rules, NULL, &err) != 0 ||
+        s_apply_list(opts, &conf->exclude_rules, "off", &err) != 0 ||
+        s_apply_list(opts, &conf->errors, "error", &err) != 0 ||
+        s_apply_list(opts, &conf->warnings, "warning", &err) != 0) {
+        fl_error_prefix(&err, "%s: ", a->config ? a->config : "configuration");
+        return s_fail(&err, FL_EXIT_USAGE);
     }
-    if (optind >= argc) {
-        rc = fl_cli_usage_error("lint", "no PATH given");
+    a->assume_tx |= conf->assume_in_transaction;
+    a->fail_on_warning |= conf->fail_on_warning;
+    a->allow_empty |= conf->allow_empty;
+    layout = a->layout ? a->layout : conf->layout;
+    if (fl_layout_tool_from_name(prefer, layout, &err) != 0)
+        return fl_cli_bad_option("lint", a->layout ? "--layout" : "layout", &err);
+    if (a->pgv && fl_lint_parse_pg_version(&opts->pg_version, a->pgv, &err) != 0)
+        return fl_cli_bad_option("lint", "--pg-version", &err);
+    for (i = 0; i < a->nrule; i++) {
+        char *id = fl_strdup(a->rule_args[i]), *eq = strchr(id, '=');
+        int r;
+        if (eq)
+            *eq++ = '\0';
+        r = fl_lint_options_set(opts, id, eq, &err);
+        free(id);
+        if (r != 0)
+            return fl_cli_bad_option("lint", "--rule", &err);
+    }
+    for (i = 0; i < a->nexcl; i++)
+        if (fl_lint_options_set(opts, a->excl_args[i], "off", &err) != 0)
+            return fl_cli_bad_option("lint", "--exclude-rule", &err);
+    return FL_EXIT_OK;
+}
+
+/* Lists the jobs of every PATH; FL_EXIT_OK or the exit code reported. */
+static int
+s_collect(s_jobs_t *jobs, s_inputs_t *in, int argc, char **argv,
+          const s_args_t *a, fl_layout_tool prefer, size_t *skipped)
+{
+    fl_layout_options_t lo = FL_LAYOUT_OPTIONS_INIT;
+    fl_error_t err = FL_ERROR_INIT;
+    size_t i, s, k;
+
+    lo.prefer = prefer;
+    in->layouts = fl_calloc((size_t)argc, sizeof(*in->layouts));
+    for (i = (size_t)optind; i < (size_t)argc; i++) {
+        const char *path = argv[i];
+        fl_layout_t *l;
+
+        if (strcmp(path, "-") == 0) {
+            s_job_t *j;
+            if (in->stdin_text)
+                return fl_cli_usage_error("lint", "- given twice");
+            if (s_read_stdin(&in->stdin_text, &err) != 0)
+                return s_fail(&err, FL_EXIT_USAGE);
+            j = s_job_add(jobs, S_JOB_SQL, a->stdin_name ? a->stdin_name : "<stdin>");
+            j->text = in->stdin_text;
+            j->tx = a->assume_tx ? FL_LINT_TX_WRAPPED : FL_LINT_TX_NONE;
+            continue;
+        }
+        if (fl_bundle_is_bundle_file(path)) {
+            if (s_bundle_jobs(jobs, in, path, &err) != 0)
+                return s_fail(&err, FL_EXIT_USAGE);
+            continue;
+        }
+        l = &in->layouts[in->nlayouts];
+        if (fl_layout_scan(l, path, &lo, &err) != 0) {
+            fl_layout_release(l);
+            return s_fail(&err, FL_EXIT_USAGE);
+        }
+        in->nlayouts++;
+        for (s = 0; s < l->count; s++)
+            for (k = 0; k < l->sources[s].count; k++)
+                s_migration_jobs(jobs, &l->sources[s].items[k], a->assume_tx);
+        *skipped += l->nskipped;
+    }
+    return FL_EXIT_OK;
+}
+
+/* Moves every job's findings into out, in job order; reports a failure. */
+static int
+s_gather(fl_finding_list_t *out, s_jobs_t *jobs)
+{
+    size_t i, n = 0;
+    int rc = FL_EXIT_OK;
+
+    for (i = 0; i < jobs->count; i++)
+        n += jobs->items[i].found.count;
+    if (n)
+        out->items = fl_reallocarray(NULL, n, sizeof(*out->items));
+    for (i = 0; i < jobs->count; i++) {
+        s_job_t *j = &jobs->items[i];
+        if (j->found.count && out->items)
+            memcpy(out->items + out->count, j->found.items,
+                   j->found.count * sizeof(*out->items));
+        out->count += j->found.count;
+        free(j->found.items);
+        j->found.items = NULL;
+        j->found.count = 0;
+        if (j->error && rc == FL_EXIT_OK) {
+            fprintf(stderr, "flotilla lint: error: could not lint %s\n", j->error);
+            rc = FL_EXIT_USAGE;
+        }
+        free(j->error);
+    }
+    return rc;
+}
+
+/* Files the jobs read: a migration of two files counts two. */
+static size_t
+s_count_files(const s_jobs_t *jobs)
+{
+    size_t i, n = 0;
+
+    for (i = 0; i < jobs->count; i++) {
+        const s_job_t *j = &jobs->items[i];
+        n++;
+        if (j->kind == S_JOB_MIGRATION && j->lm.up && j->lm.down &&
+            j->lm.down_file && strcmp(j->lm.down_file, j->lm.file) != 0)
+            n++;
+    }
+    return n;
+}
+
+int
+fl_cmd_lint(int argc, char **argv)
+{
+    s_args_t a;
+    s_conf_t conf;
+    s_inputs_t in;
+    s_jobs_t jobs;
+    fl_lint_options_t opts;
+    fl_finding_list_t found = {NULL, 0};
+    fl_lintout_summary_t sum = {0, 0};
+    fl_layout_tool prefer = FL_LAYOUT_AUTO;
+    fl_error_t err = FL_ERROR_INIT;
+    int rc, have_conf = 0, nthreads;
+    long cpus;
+    static char outbuf[1 << 16];
+
+    memset(&a, 0, sizeof(a));
+    memset(&conf, 0, sizeof(conf));
+    memset(&in, 0, sizeof(in));
+    memset(&jobs, 0, sizeof(jobs));
+    a.format = "human";
+    fl_lint_options_init(&opts);
+    rc = s_parse_args(&a, argc, argv);
+    if (rc != FL_EXIT_OK) {
+        rc = rc < 0 ? FL_EXIT_OK : rc;
         goto cleanup;
     }
     /* Precedence: defaults, then the config file, then the command line. */
     if (fl_conf_defaults(s_conf_table, &conf, &err) != 0) {
-        rc = fl_cli_report("lint", &err, FL_EXIT_FAILED);
+        rc = s_fail(&err, FL_EXIT_USAGE);
         goto cleanup;
     }
     have_conf = 1;
-    if (config && fl_conf_load_file(s_conf_table, &conf, config, &err) != 0) {
-        rc = fl_cli_report("lint", &err, FL_EXIT_USAGE);
+    if ((rc = s_options(&opts, &prefer, &conf, &a)) != FL_EXIT_OK)
+        goto cleanup;
+    if ((rc = s_collect(&jobs, &in, argc, argv, &a, prefer, &sum.skipped)) !=
+        FL_EXIT_OK)
+        goto cleanup;
+    if (jobs.count == 0 && !a.allow_empty) {
+        fprintf(stderr, "flotilla lint: error: no SQL found to lint%s\n",
+                sum.skipped ? " (only files of other databases or fizz)" : "");
+        fprintf(stderr, "HINT:  Check the PATH; lint reads .sql files and the "
+                        "migration layouts listed in --help.  Pass "
+                        "--allow-empty if nothing to lint is expected.\n");
+        rc = FL_EXIT_USAGE;
         goto cleanup;
     }
-    opts.pg_version = (int)conf.pg_version * 10000;
-    if (s_apply_list(&opts, &conf.rules, NULL, &err) != 0 ||
-        s_apply_list(&opts, &conf.exclude_rules, "off", &err) != 0 ||
-        s_apply_list(&opts, &conf.errors, "error", &err) != 0 ||
-        s_apply_list(&opts, &conf.warnings, "warning", &err) != 0) {
-        fl_error_prefix(&err, "%s: ", config ? config : "configuration");
-        rc = fl_cli_report("lint", &err, FL_EXIT_USAGE);
-        goto cleanup;
-    }
-    if (pgv && s_pg_version(&opts.pg_version, pgv, &err) != 0) {
-        rc = fl_cli_bad_option("lint", "--pg-version", &err);
-        goto cleanup;
-    }
-    for (i = 0; i < nrule; i++) {
-        char *id = fl_strdup(rule_args[i]), *eq = strchr(id, '=');
-        int r;
-        if (eq)
-            *eq++ = '\0';
-        r = fl_lint_options_set(&opts, id, eq, &err);
-        free(id);
-        if (r != 0) {
-            rc = fl_cli_bad_option("lint", "--rule", &err);
-            goto cleanup;
-        }
-    }
-    for (i = 0; i < nexcl; i++) {
-        if (fl_lint_options_set(&opts, excl_args[i], "off", &err) != 0) {
-            rc = fl_cli_bad_option("lint", "--exclude-rule", &err);
-            goto cleanup;
-        }
-    }
-
-    for (i = (size_t)optind; i < (size_t)argc; i++) {
-        struct stat sb;
-        int r;
-        if (stat(argv[i], &sb) != 0) {
-            FL_ERR(&err, FL_EIO, "could not read \"%s\": %m", argv[i]);
-            rc = fl_cli_report("lint", &err, FL_EXIT_USAGE);
-            goto cleanup;
-        }
-        r = S_ISDIR(sb.st_mode) ? s_lint_dir(&found, argv[i], &opts, &err)
-            : fl_bundle_is_bundle_file(argv[i])
-                ? s_lint_bundle(&found, argv[i], &opts, &err)
-                : s_lint_file(&found, argv[i], &opts, &err);
-        if (r != 0) {
-            rc = fl_cli_report("lint", &err, FL_EXIT_FAILED);
-            goto cleanup;
-        }
-    }
-    if (strcmp(format, "json") == 0)
-        s_print_json(&found);
-    else if (strcmp(format, "sarif") == 0)
-        s_print_sarif(&found, &opts);
+    sum.files = s_count_files(&jobs);
+    jobs.opts = &opts;
+    cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    nthreads = a.jobs ? a.jobs : cpus > 0 ? (int)(cpus < S_MAX_JOBS ? cpus : S_MAX_JOBS) : 1;
+    (void)s_run_jobs(&jobs, nthreads); /* cannot fail: falls back to this thread */
+    rc = s_gather(&found, &jobs);
+    setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
+    if (strcmp(a.format, "json") == 0)
+        fl_lintout_json(stdout, &found, &sum);
+    else if (strcmp(a.format, "sarif") == 0)
+        fl_lintout_sarif(stdout, &found, &opts);
     else
-        s_print_human(&found);
-    rc = fl_finding_list_count(&found, FL_LINT_ERROR) ? FL_EXIT_FAILED : FL_EXIT_OK;
+        fl_lintout_human(stdout, &found, &sum);
+    if (rc == FL_EXIT_OK &&
+        (fl_finding_list_count(&found, FL_LINT_ERROR) ||
+         (a.fail_on_warning && fl_finding_list_count(&found, FL_LINT_WARNING))))
+        rc = FL_EXIT_FAILED;
 
 cleanup:
     fflush(stdout);
+    setvbuf(stdout, NULL, _IOLBF, 0);
     fl_finding_list_release(&found);
+    for (size_t i = 0; i < jobs.count; i++)
+        fl_finding_list_release(&jobs.items[i].found);
+    free(jobs.items);
+    s_inputs_release(&in);
     if (have_conf)
         fl_conf_release(s_conf_table, &conf);
     fl_error_clear(&err);
-    free(rule_args);
-    free(excl_args);
-    /*
-     * No pg_query_exit(): libpg_query 15-4.0.0 crashes in it when this
-     * thread parsed nothing (an empty directory), and its per-thread memory
-     * context is freed with the process anyway (tests/lsan.supp).
-     */
+    free(a.rule_args);
+    free(a.excl_args);
+    /* No pg_query_exit(): see the top. */
     return rc;
 }

@@ -39,6 +39,7 @@ fl_cmd_log(int argc, char **argv)
     fl_pg_t *pg = NULL;
     fl_pg_result_t r = FL_PG_RESULT_INIT;
     fl_error_t err = FL_ERROR_INIT;
+    const char *tp[1] = {NULL};
     int64_t limit = 50;
     int failed = 0, slowest = 0, opt, code = FL_EXIT_OK;
     char *sql = NULL;
@@ -85,16 +86,17 @@ fl_cmd_log(int argc, char **argv)
             goto cleanup;
         }
     }
+    tp[0] = fl_dbcmd_target(&c);
     sql = fl_asprintf(
         "SELECT id, to_char(created_at, 'YYYY-MM-DD HH24:MI:SS.MS TZ'),"
         " coalesce(version::text, ''), coalesce(migration_name, ''), step,"
         " status, coalesce(duration_ms, 0), coalesce(message, ''),"
-        " coalesce(bundle_id, ''), rollout_id FROM flotilla.migration_logs%s"
-        " ORDER BY %s LIMIT %lld",
-        failed ? " WHERE status IN ('failed', 'refused')" : "",
+        " coalesce(bundle_id, ''), rollout_id FROM flotilla.migration_logs"
+        " WHERE target = $1%s ORDER BY %s LIMIT %lld",
+        failed ? " AND status IN ('failed', 'refused')" : "",
         slowest ? "duration_ms DESC NULLS LAST, id DESC" : "id DESC",
         (long long)limit);
-    if (fl_pg_query(pg, &r, sql, 0, NULL, &err) != 0) {
+    if (fl_pg_query(pg, &r, sql, 1, tp, &err) != 0) {
         code = fl_cli_report("log", &err, FL_EXIT_FAILED);
         goto cleanup;
     }

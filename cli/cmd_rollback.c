@@ -147,7 +147,7 @@ fl_cmd_rollback(int argc, char **argv)
         (code = fl_dbcmd_open_source(&c, argv[optind], &src)) != 0)
         goto cleanup;
     if (fl_pipeline_open(&p, &c.popts, &err) != 0) {
-        code = fl_cli_report("rollback", &err, FL_EXIT_CONNECT);
+        code = fl_cli_report("rollback", &err, fl_dbcmd_open_exit_code(&err));
         goto cleanup;
     }
     rc = fl_pipeline_rollback(p, optind < argc ? &src : NULL,

@@ -56,7 +56,7 @@ fl_cmd_status(int argc, char **argv)
         code = fl_cli_report("status", &err, FL_EXIT_CONNECT);
         goto cleanup;
     }
-    if (fl_ledger_load(pg, &ledger, &err) != 0) {
+    if (fl_ledger_load(pg, fl_dbcmd_target(&c), &ledger, &err) != 0) {
         code = fl_cli_report("status", &err, FL_EXIT_FAILED);
         goto cleanup;
     }
@@ -65,6 +65,9 @@ fl_cmd_status(int argc, char **argv)
     pending = json_array();
     drift = json_array();
     json_object_set_new(out, "database", json_string(fl_pg_describe(pg)));
+    json_object_set_new(out, "schema", c.popts.schema
+                                           ? json_string(c.popts.schema)
+                                           : json_null());
     json_object_set_new(out, "migrations", applied);
     for (size_t i = 0; i < ledger.count; i++) {
         const fl_ledger_row_t *r = &ledger.items[i];

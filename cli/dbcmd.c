@@ -24,6 +24,9 @@ const char fl_dbcmd_help[] =
     "                         keep passwords out of it: use PGPASSFILE or\n"
     "                         --db-file\n"
     "  --db-file PATH         read DSN from a file of mode 0600\n"
+    "  --schema NAME          a schema-per-tenant target: this schema of the\n"
+    "                         database, with its own ledger rows, backups\n"
+    "                         and lock (default: the whole database)\n"
     "Logging:\n"
     "  --log-file PATH        JSON-lines log of every step (default\n"
     "                         migration-execution.log; \"\" for none)\n"
@@ -199,6 +202,12 @@ fl_dbcmd_option(fl_dbcmd_t *c, int opt, const char *arg)
     case FL_OPT_REASON:
         c->popts.reason = arg;
         return 1;
+    case FL_OPT_SCHEMA:
+        if (*arg == '\0' || strlen(arg) > 63)
+            return -fl_cli_usage_error(c->cmd, "--schema needs a schema name "
+                                       "of 1 to 63 bytes");
+        c->popts.schema = arg;
+        return 1;
     case FL_OPT_ALLOW_OLDER:
         c->popts.allow_older_release = 1;
         return 1;
@@ -341,10 +350,16 @@ fl_dbcmd_open_pipeline(fl_dbcmd_t *c, int argc, char **argv,
     if ((code = fl_dbcmd_open_source(c, argv[first], src)) == 0) {
         c->popts.bundle_id = src->bundle_id;
         if (fl_pipeline_open(p, &c->popts, &err) != 0)
-            code = fl_cli_report(c->cmd, &err, FL_EXIT_CONNECT);
+            code = fl_cli_report(c->cmd, &err, fl_dbcmd_open_exit_code(&err));
     }
     fl_error_clear(&err);
     return code;
+}
+
+const char *
+fl_dbcmd_target(const fl_dbcmd_t *c)
+{
+    return c->popts.schema ? c->popts.schema : "";
 }
 
 int
@@ -364,6 +379,13 @@ fl_dbcmd_open_source(fl_dbcmd_t *c, const char *path, fl_source_t *src)
                                                : FL_EXIT_FAILED);
     fl_error_clear(&err);
     return code;
+}
+
+int
+fl_dbcmd_open_exit_code(const fl_error_t *err)
+{
+    /* A connection that failed: 4; a target that does not exist: 1. */
+    return err && err->code == FL_ENOTFOUND ? FL_EXIT_FAILED : FL_EXIT_CONNECT;
 }
 
 int

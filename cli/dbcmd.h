@@ -37,6 +37,7 @@ enum {
     FL_OPT_MAX_LIFETIME,
     FL_OPT_REASON,
     FL_OPT_ALLOW_OLDER,
+    FL_OPT_SCHEMA,
     FL_OPT_HELP
 };
 
@@ -56,10 +57,14 @@ typedef struct {
     int64_t max_lifetime_s;  /* a bundle's longest accepted lifetime */
 } fl_dbcmd_t;
 
+/* The ledger target the options name: --schema, or "" for the database. */
+const char *fl_dbcmd_target(const fl_dbcmd_t *c);
+
 /* getopt_long entries of the shared options, for a command's table. */
 #define FL_DBCMD_LONGOPTS                                                  \
     {"db", required_argument, NULL, FL_OPT_DB},                            \
     {"db-file", required_argument, NULL, FL_OPT_DB_FILE},                  \
+    {"schema", required_argument, NULL, FL_OPT_SCHEMA},                    \
     {"json", no_argument, NULL, FL_OPT_JSON},                              \
     {"log-file", required_argument, NULL, FL_OPT_LOG_FILE},                \
     {"quiet", no_argument, NULL, FL_OPT_QUIET},                            \
@@ -131,5 +136,8 @@ void fl_dbcmd_print_json(const json_t *value);
  * and returns the exit code (3: refused, 1: could not read).
  */
 int fl_dbcmd_open_source(fl_dbcmd_t *c, const char *path, fl_source_t *src);
+
+/* The exit code of a failed fl_pipeline_open: 4 (connect) or 1. */
+int fl_dbcmd_open_exit_code(const fl_error_t *err);
 
 #endif

@@ -21,6 +21,7 @@ packages=(
     postgresql-15 postgresql-client-15  # tests, demo, benchmarks
     procps iproute2 util-linux          # ps, ss, runuser in scripts
     bc hyperfine                        # benchmarks under bench/
+    python3-jsonschema python3-rfc3987  # SARIF output checked against its schema
 )
 
 missing=()

@@ -14,6 +14,7 @@
  * TABLE_EXISTS check (they cannot exist yet on the live database).
  */
 #include <assert.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -163,6 +164,20 @@ fl_lint_walk(const ProtobufCMessage *msg, fl_lint_walk_fn fn, void *arg)
     if ((rc = fn(msg, arg)) != 0)
         return rc;
     d = msg->descriptor;
+    if (d == &pg_query__node__descriptor) {
+        /* A Node is a oneof of some 250 message fields: go straight to the
+         * one set (its field id is node_case) instead of testing each. */
+        const PgQuery__Node *n = (const PgQuery__Node *)msg;
+        const ProtobufCFieldDescriptor *f =
+            n->node_case ? protobuf_c_message_descriptor_get_field(
+                               d, (unsigned)n->node_case)
+                         : NULL;
+        if (!f || f->type != PROTOBUF_C_TYPE_MESSAGE)
+            return 0;
+        return fl_lint_walk(*(ProtobufCMessage *const *)((const char *)msg +
+                                                        f->offset),
+                            fn, arg);
+    }
     for (i = 0; i < d->n_fields; i++) {
         const ProtobufCFieldDescriptor *f = &d->fields[i];
         const char *base = (const char *)msg;
@@ -227,6 +242,41 @@ fl_lint_deparse_expr(const PgQuery__Node *expr)
     return out;
 }
 
+char *
+fl_lint_deparse_stmts(PgQuery__Node *const *stmts, size_t n)
+{
+    PgQuery__RawStmt raw = PG_QUERY__RAW_STMT__INIT;
+    PgQuery__RawStmt *raws[1];
+    PgQuery__ParseResult pr = PG_QUERY__PARSE_RESULT__INIT;
+    PgQueryProtobuf pb = {0, NULL};
+    char *out = fl_strdup(""), *next;
+    size_t i;
+
+    raws[0] = &raw;
+    pr.version = PG_VERSION_NUM;
+    pr.n_stmts = 1;
+    pr.stmts = raws;
+    /* One at a time: the deparser joins statements with "; " only. */
+    for (i = 0; i < n && out; i++) {
+        PgQueryDeparseResult dr;
+        raw.stmt = stmts[i];
+        pb.len = pg_query__parse_result__get_packed_size(&pr);
+        pb.data = fl_malloc(pb.len ? pb.len : 1);
+        (void)pg_query__parse_result__pack(&pr, (uint8_t *)pb.data);
+        dr = pg_query_deparse_protobuf(pb);
+        if (dr.error || !dr.query) {
+            fl_free(&out);
+        } else {
+            next = fl_asprintf("%s%s;\n", out, dr.query);
+            free(out);
+            out = next;
+        }
+        pg_query_free_deparse_result(dr);
+        fl_free(&pb.data);
+    }
+    return out;
+}
+
 /* ---- positions ---- */
 
 void
@@ -281,9 +331,8 @@ fl_lint_lines_pos(const fl_lint_lines_t *lines, size_t offset, int *line,
     *column = col;
 }
 
-/* Skips whitespace and comments (nested block comments too). */
-static size_t
-s_skip_space(const char *s, size_t i, size_t end)
+size_t
+fl_lint_skip_space(const char *s, size_t i, size_t end)
 {
     while (i < end) {
         if (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r' ||
@@ -973,6 +1022,8 @@ s_drop_kind(PgQuery__ObjectType t)
     case PG_QUERY__OBJECT_TYPE__OBJECT_DOMAIN: return "DROP DOMAIN";
     case PG_QUERY__OBJECT_TYPE__OBJECT_EXTENSION: return "DROP EXTENSION";
     case PG_QUERY__OBJECT_TYPE__OBJECT_TRIGGER: return "DROP TRIGGER";
+    case PG_QUERY__OBJECT_TYPE__OBJECT_POLICY: return "DROP POLICY";
+    case PG_QUERY__OBJECT_TYPE__OBJECT_RULE: return "DROP RULE";
     case PG_QUERY__OBJECT_TYPE__OBJECT_FOREIGN_TABLE:
         return "DROP FOREIGN TABLE";
     case PG_QUERY__OBJECT_TYPE__OBJECT_PROCEDURE: return "DROP PROCEDURE";
@@ -1038,6 +1089,18 @@ s_drop(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__DropStmt *d)
         name = fl_lint_node_str(o->list->items[o->list->n_items - 1]);
         if (!name)
             continue;
+        if (d->remove_type == PG_QUERY__OBJECT_TYPE__OBJECT_TRIGGER ||
+            d->remove_type == PG_QUERY__OBJECT_TYPE__OBJECT_POLICY ||
+            d->remove_type == PG_QUERY__OBJECT_TYPE__OBJECT_RULE) {
+            /* [schema.]table.name: ACCESS EXCLUSIVE on the table (pg_locks,
+             * PostgreSQL 15; tests/integration/test_lint_pg.c). */
+            const char *tschema = o->list->n_items >= 3
+                ? fl_lint_node_str(o->list->items[o->list->n_items - 3]) : NULL;
+            if (o->list->n_items >= 2)
+                (void)s_add_table(st, tschema, schema,
+                                  FL_LOCK_ACCESS_EXCLUSIVE, 0);
+            continue;
+        }
         if (d->remove_type == PG_QUERY__OBJECT_TYPE__OBJECT_TABLE ||
             d->remove_type == PG_QUERY__OBJECT_TYPE__OBJECT_MATVIEW ||
             d->remove_type == PG_QUERY__OBJECT_TYPE__OBJECT_VIEW) {
@@ -1463,6 +1526,21 @@ s_analyze(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__Node *n)
                               n->lock_stmt->n_relations, (fl_lock_level)mode, 0, 0);
         break;
     }
+    case PG_QUERY__NODE__NODE_CREATE_POLICY_STMT:
+        /* Policies and rules take ACCESS EXCLUSIVE on their table. */
+        st->kind = "CREATE POLICY";
+        (void)s_add_rv(st, n->create_policy_stmt->table,
+                       FL_LOCK_ACCESS_EXCLUSIVE, 0);
+        break;
+    case PG_QUERY__NODE__NODE_ALTER_POLICY_STMT:
+        st->kind = "ALTER POLICY";
+        (void)s_add_rv(st, n->alter_policy_stmt->table,
+                       FL_LOCK_ACCESS_EXCLUSIVE, 0);
+        break;
+    case PG_QUERY__NODE__NODE_RULE_STMT:
+        st->kind = "CREATE RULE";
+        (void)s_add_rv(st, n->rule_stmt->relation, FL_LOCK_ACCESS_EXCLUSIVE, 0);
+        break;
     case PG_QUERY__NODE__NODE_CREATE_TRIG_STMT:
         st->kind = "CREATE TRIGGER";
         (void)s_add_rv(st, n->create_trig_stmt->relation,
@@ -1553,7 +1631,7 @@ s_stmt_push(fl_stmt_list_t *out, const char *sql, size_t start, size_t end,
 {
     fl_stmt_t *st;
 
-    start = s_skip_space(sql, start, end);
+    start = fl_lint_skip_space(sql, start, end);
     while (end > start && (sql[end - 1] == ' ' || sql[end - 1] == '\t' ||
                            sql[end - 1] == '\n' || sql[end - 1] == '\r' ||
                            sql[end - 1] == ';'))
@@ -1593,13 +1671,61 @@ s_parse_error(fl_stmt_t *st, const PgQueryError *e, size_t piece_start,
 static int
 s_is_blank(const char *s, size_t start, size_t end)
 {
-    return s_skip_space(s, start, end) >= end;
+    return fl_lint_skip_space(s, start, end) >= end;
+}
+
+struct fl_lint_chunk {
+    struct fl_lint_chunk *next;
+    size_t size;
+    max_align_t data[]; /* size bytes */
+};
+
+#define S_CHUNK ((size_t)64 * 1024)
+
+static void *
+s_arena_alloc(void *arg, size_t size)
+{
+    fl_lint_arena_t *a = arg;
+    size_t align = sizeof(max_align_t), need = (size + align - 1) / align * align;
+    fl_lint_chunk_t *c = a->chunks;
+    void *p;
+
+    if (!c || a->used + need > c->size) {
+        size_t cap = need > S_CHUNK ? need : S_CHUNK;
+        c = fl_malloc(sizeof(*c) + cap);
+        c->size = cap;
+        c->next = a->chunks;
+        a->chunks = c;
+        a->used = 0;
+    }
+    p = (char *)c->data + a->used;
+    a->used += need;
+    return p;
+}
+
+static void
+s_arena_free(void *arg, void *p)
+{
+    (void)arg; /* freed with the whole arena */
+    (void)p;
+}
+
+static void
+s_arena_release(fl_lint_arena_t *a)
+{
+    while (a->chunks) {
+        fl_lint_chunk_t *next = a->chunks->next;
+        free(a->chunks);
+        a->chunks = next;
+    }
+    a->used = 0;
 }
 
 static PgQuery__ParseResult *
-s_unpack(const PgQueryProtobufParseResult *r)
+s_unpack(fl_lint_tree_t *tree, const PgQueryProtobufParseResult *r)
 {
-    return pg_query__parse_result__unpack(NULL, r->parse_tree.len,
+    ProtobufCAllocator alloc = {s_arena_alloc, s_arena_free, &tree->arena};
+    return pg_query__parse_result__unpack(&alloc, r->parse_tree.len,
                                           (const uint8_t *)r->parse_tree.data);
 }
 
@@ -1677,7 +1803,7 @@ s_split_pieces(fl_stmt_list_t *out, fl_lint_tree_t *tree, s_ctx_t *ctx,
             s_tree_push(tree, NULL, s);
             s_parse_error(st, r.error, s, e - s, lines, base_line);
         } else {
-            PgQuery__ParseResult *pr = s_unpack(&r);
+            PgQuery__ParseResult *pr = s_unpack(tree, &r);
             if (pr) {
                 s_keep_result(tree, pr);
                 s_add_parsed(out, tree, ctx, pr, sql, s, e, lines, base_line);
@@ -1710,7 +1836,7 @@ fl_facts_analyze_tree(fl_stmt_list_t *out, fl_lint_tree_t *tree,
 
     r = pg_query_parse_protobuf(sql);
     if (!r.error) {
-        PgQuery__ParseResult *pr = s_unpack(&r);
+        PgQuery__ParseResult *pr = s_unpack(tree, &r);
         if (!pr) {
             rc = FL_ERR(err, FL_EFAIL,
                         "could not decode the parse tree of the SQL input");
@@ -1752,12 +1878,9 @@ fl_facts_analyze(fl_stmt_list_t *out, const char *sql, int base_line,
 void
 fl_lint_tree_release(fl_lint_tree_t *tree)
 {
-    size_t i;
-
     if (!tree)
         return;
-    for (i = 0; i < tree->nresults; i++)
-        pg_query__parse_result__free_unpacked(tree->results[i], NULL);
+    s_arena_release(&tree->arena); /* the results live in it */
     free(tree->results);
     free(tree->nodes);
     free(tree->base);

@@ -41,22 +41,52 @@ typedef struct {
 
 /* The rule table, lent for the life of the process. */
 const fl_lint_rule_t *fl_lint_rules(size_t *count);
-/* The rule with this id, or NULL. */
+/* The rule with this id or one of squawk's aliases of it
+ * (prefer-timestamptz), or NULL. */
 const fl_lint_rule_t *fl_lint_rule_find(const char *id);
 
 #define FL_LINT_MAX_RULES 64
 
+/*
+ * How the runner sends the input to the server, for the rules that depend
+ * on transactions (the values of proto/layout.h's fl_layout_tx).
+ */
+enum {
+    FL_LINT_TX_NONE = 0,     /* statement by statement, each on its own */
+    FL_LINT_TX_WRAPPED = 1,  /* inside BEGIN ... COMMIT */
+    FL_LINT_TX_IMPLICIT = 2, /* as one query string: one implicit transaction
+                                when it holds more than one statement;
+                                BEGIN and COMMIT in it are the author's */
+    FL_LINT_TX_AUTO = 3      /* Flyway: wrapped unless a statement Flyway
+                                knows cannot run in a transaction is in it,
+                                then none */
+};
+
 typedef struct {
     int pg_version;            /* server version number; 150000 for 15 */
-    int assume_in_transaction; /* the runner wraps the input in BEGIN/COMMIT */
+    int assume_in_transaction; /* FL_LINT_TX_*: how the runner sends it */
     int lock_timeout_set;      /* set outside the SQL (migration options) */
     int statement_timeout_set;
     /* Per rule (index in fl_lint_rules()): -1 default, else a severity. */
     signed char severity[FL_LINT_MAX_RULES];
+    /* Added after the contract was fixed: */
+    /* The tool that runs the input ("flotilla", "diesel", "golang-migrate",
+     * "pop", "sqlx", "dbmate", "flyway"; proto/layout.h), so help texts say
+     * what that tool needs; NULL for plain SQL.  Lent for the call. */
+    const char *layout;
+    int lint_down;  /* fl_lint_migration() lints down too (see there) */
 } fl_lint_options_t;
 
 /* Defaults: PostgreSQL 15, no transaction assumed, default severities. */
 void fl_lint_options_init(fl_lint_options_t *opts);
+
+/*
+ * Parses a target PostgreSQL version for opts->pg_version: a major version
+ * ("16"), with a minor ("15.4") or a server version number ("150004").
+ * Only the versions the rules know are accepted, 10 to 18; FL_EINVAL
+ * names the value and lists them.
+ */
+int fl_lint_parse_pg_version(int *out, const char *s, fl_error_t *err) FL_NODISCARD;
 
 /*
  * Sets one rule's severity from "error", "warning" or "off" (NULL means
@@ -78,7 +108,19 @@ typedef struct {
     char *file;                /* as passed in; may be "" */
     int line;                  /* 1-based, base_line added */
     int column;                /* 1-based, in characters */
-    char *excerpt;             /* the statement's first line, shortened */
+    char *excerpt;             /* the flagged line, shortened around column */
+    /* Added after the contract was fixed: */
+    int excerpt_column;        /* 1-based column of the flagged character
+                                  in excerpt, for a caret under it */
+    int end_line;              /* end of the flagged statement, or of the */
+    int end_column;            /* ALTER TABLE sub-command; the column after
+                                  its last character */
+    /* Identifies the finding across commits whatever moved around it: hex
+     * of the rule, the statement's text with blanks collapsed, the flagged
+     * line's text and the count of identical earlier findings. */
+    char fingerprint[17];
+    char *fix;                 /* SQL that avoids the hazard, which PostgreSQL
+                                  15's grammar parses; NULL when none */
 } fl_finding_t;
 
 typedef struct {
@@ -87,6 +129,16 @@ typedef struct {
 } fl_finding_list_t;
 
 void fl_finding_list_release(fl_finding_list_t *list);
+/*
+ * Appends a finding of rule (an id or alias) about a whole file, at line,
+ * with a copy of message, at the rule's severity under opts (NULL:
+ * defaults), or nothing when the rule is off: for invalid-migration, what
+ * the caller found before any SQL could be linted.
+ */
+void fl_finding_list_add(fl_finding_list_t *out, const char *rule,
+                         const char *file, int line, const char *message,
+                         const fl_lint_options_t *opts);
+
 /* How many findings have exactly this severity. */
 size_t fl_finding_list_count(const fl_finding_list_t *list,
                              fl_lint_severity sev);
@@ -111,6 +163,12 @@ typedef struct {
     const char *down;    /* NULL when the file has no down section */
     int down_line;
     int no_transaction;  /* -- flotilla:options no-transaction */
+    /* Added after the contract was fixed; zero keeps the behaviour above: */
+    int lint_down;       /* lint down too, as the rollback it is: dropping
+                            what up created or added is not flagged */
+    const char *down_file; /* the file down is in; NULL: file */
+    int up_tx, down_tx;  /* FL_LINT_TX_*, for another tool's migration
+                            (opts->layout set and not "flotilla") */
 } fl_lint_migration_t;
 
 /*
@@ -119,7 +177,10 @@ typedef struct {
  * the header count as set), then the migration-level checks: a missing
  * down section (migration-missing-down) and a down that cannot restore
  * what up destroys without the pipeline's backup (down-needs-backup).
- * Appends to out.
+ * With lint_down, down is linted too.  For another tool's migration
+ * (opts->layout), up and down run as up_tx and down_tx say and the
+ * migration-level checks, which are about flotilla's rollback, are not
+ * made.  Appends to out.
  */
 int fl_lint_migration(fl_finding_list_t *out, const fl_lint_migration_t *m,
                       const fl_lint_options_t *opts, fl_error_t *err) FL_NODISCARD;

@@ -17,10 +17,23 @@
 #include "lint/lint.h"
 
 /*
+ * The memory the unpacked parse trees live in: chunks handed out bump by
+ * bump and freed all at once, so unpacking does one malloc per chunk
+ * instead of one per node, and releasing a tree walks no nodes.
+ */
+typedef struct fl_lint_chunk fl_lint_chunk_t;
+
+typedef struct {
+    fl_lint_chunk_t *chunks; /* newest first */
+    size_t used;             /* bytes used in the newest chunk */
+} fl_lint_arena_t;
+
+/*
  * The trees behind a statement list.  nodes[i] is statement i's tree
  * (NULL when it did not parse); node locations inside it are byte offsets
  * relative to base[i], so base[i] + location is an offset in the input.
- * Owns the unpacked parse results; released with fl_lint_tree_release().
+ * Owns the unpacked parse results (in arena); released with
+ * fl_lint_tree_release().
  */
 typedef struct {
     PgQuery__ParseResult **results;
@@ -28,6 +41,7 @@ typedef struct {
     const PgQuery__Node **nodes;
     size_t *base;
     size_t count;
+    fl_lint_arena_t arena;
 } fl_lint_tree_t;
 
 /* Line starts of a text, to turn byte offsets into lines and columns. */
@@ -40,6 +54,10 @@ typedef struct {
 
 void fl_lint_lines_init(fl_lint_lines_t *lines, const char *text, size_t len);
 void fl_lint_lines_release(fl_lint_lines_t *lines);
+/* The first offset from i (before end) that is not blank or in a comment
+ * (block comments nest, as in PostgreSQL). */
+size_t fl_lint_skip_space(const char *s, size_t i, size_t end);
+
 /* 1-based line (without base_line) and 1-based column in characters. */
 void fl_lint_lines_pos(const fl_lint_lines_t *lines, size_t offset, int *line,
                        int *column);
@@ -118,6 +136,10 @@ int fl_lint_has_option(PgQuery__Node **opts, size_t n, const char *name);
 /* Deparses an expression node to SQL; new string, or NULL if it cannot. */
 char *fl_lint_deparse_expr(const PgQuery__Node *expr);
 
+/* Deparses statements to SQL, each ended by ";\n"; new string, or NULL if
+ * one cannot be. */
+char *fl_lint_deparse_stmts(PgQuery__Node *const *stmts, size_t n);
+
 /*
  * One lint run over one text: the facts and trees of its statements and
  * the findings so far (before suppressions), with the statement each one
@@ -132,16 +154,24 @@ typedef struct {
     fl_stmt_list_t stmts;
     fl_lint_tree_t tree;
     fl_finding_list_t found;
+    size_t found_cap;
     size_t *found_stmt;
     size_t *found_offset;
+    /* The ALTER TABLE sub-command being checked, [span_start, span_end)
+     * in sql, so findings in it end where it ends (0, 0 when none). */
+    size_t span_start, span_end;
+    /* Linting a down: "table" and "table|column" keys of what its up
+     * created or added, whose drop is the undo, not a hazard. */
+    const fl_lint_set_t *undo;
 } fl_lint_run_t;
 
 /*
  * Adds a finding for rule at byte offset (in run->sql) of statement stmt,
- * unless the rule is off under run->opts.
+ * unless the rule is off under run->opts.  Returns the finding (lent until
+ * the run ends; the caller may set its fix) or NULL when the rule is off.
  */
-void fl_lint_report(fl_lint_run_t *run, const char *rule, size_t stmt,
-                    size_t offset, const char *fmt, ...) FL_PRINTF(5, 6);
+fl_finding_t *fl_lint_report(fl_lint_run_t *run, const char *rule, size_t stmt,
+                             size_t offset, const char *fmt, ...) FL_PRINTF(5, 6);
 
 /* Runs every statement rule over run->stmts (rules.c). */
 void fl_lint_check(fl_lint_run_t *run);

@@ -1,0 +1,283 @@
+/*
+ * Schema-per-tenant targets, through the real `flotilla` executable: two
+ * tenants of one database, each a schema with the same tables, migrate
+ * and roll back independently (--schema), in parallel, and a ledger
+ * written before targets existed upgrades with its rows intact.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common/alloc.h"
+#include "testsupport.h"
+
+#define S_ARGS(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+static int
+s_setup(void **state)
+{
+    fl_test_ws_t *e = fl_calloc(1, sizeof(*e));
+
+    fl_test_ws_open(e, "tgt");
+    for (int t = 1; t <= 2; t++) {
+        char *sql = fl_asprintf(
+            "CREATE SCHEMA t%d;"
+            "CREATE TABLE t%d.items (id int PRIMARY KEY, v text);"
+            "INSERT INTO t%d.items SELECT g, 'v' || g"
+            " FROM generate_series(1, 10) g;", t, t, t);
+        fl_test_exec(e->conn, sql);
+        free(sql);
+    }
+    *state = e;
+    return 0;
+}
+
+static int
+s_teardown(void **state)
+{
+    fl_test_ws_t *e = *state;
+
+    fl_test_ws_close(e);
+    free(e);
+    return 0;
+}
+
+/* flotilla CMD --schema SCHEMA EXTRA... [mdir]; expects status, says. */
+static void
+s_run(fl_test_ws_t *e, const char *schema, int status, const char *says,
+      const char *cmd, const char *const *extra, int with_source)
+{
+    const char *argv[24];
+    size_t n = 0;
+    fl_test_proc_t r;
+
+    if (schema) {
+        argv[n++] = "--schema";
+        argv[n++] = schema;
+    }
+    for (size_t i = 0; extra && extra[i]; i++)
+        argv[n++] = extra[i];
+    argv[n] = NULL;
+    fl_test_ws_flotilla(e, &r, cmd, argv, with_source);
+    fl_test_expect(&r, status, says);
+    fl_test_proc_release(&r);
+}
+
+static void
+s_assert_value(fl_test_ws_t *e, const char *sql, const char *want)
+{
+    char *v = fl_test_query_value(e->conn, sql);
+
+    if (v == NULL || strcmp(v, want) != 0)
+        fail_msg("%s: expected \"%s\", got \"%s\"", sql, want, v ? v : "NULL");
+    free(v);
+}
+
+static const char s_m1[] =
+    "-- flotilla:up\n"
+    "ALTER TABLE items ADD COLUMN note text;\n"
+    "UPDATE items SET note = 'n' || id;\n"
+    "CREATE TABLE made (id int);\n"
+    "-- flotilla:down\n"
+    "DROP TABLE made;\n"
+    "ALTER TABLE items DROP COLUMN note;\n";
+static const char s_m2[] =
+    "-- flotilla:up\nDELETE FROM items WHERE id > 5;\n"
+    "-- flotilla:down\nSELECT 1;\n";
+
+/*
+ * Two tenants, one database: each has its own applied versions, backups
+ * and log; unqualified names resolve in the tenant's schema; rolling one
+ * back leaves the other as it is.
+ */
+static void
+test_two_tenants_of_one_database_are_independent(void **state)
+{
+    fl_test_ws_t *e = *state;
+
+    fl_test_ws_write(e, "0001_note.sql", s_m1);
+    fl_test_ws_write(e, "0002_trim.sql", s_m2);
+    s_run(e, "t1", 0, "applied 2", "apply", NULL, 1);
+    s_assert_value(e, "SELECT (SELECT count(*) FROM t1.items)::text || ' ' ||"
+                      " (SELECT count(*) FROM t2.items) || ' ' ||"
+                      " (to_regclass('t1.made') IS NOT NULL) || ' ' ||"
+                      " (to_regclass('public.made') IS NULL)", "5 10 true true");
+    /* t2 has nothing applied; the database target neither. */
+    s_run(e, "t2", 0, "0 migrations", "status", NULL, 1);
+    s_run(e, NULL, 0, "0 migrations", "status", NULL, 1);
+    s_run(e, "t2", 0, "applied 1", "apply", S_ARGS("--to", "1"), 1);
+    s_assert_value(e, "SELECT string_agg(target || ':' || version, ','"
+                      " ORDER BY target, version)"
+                      " FROM flotilla.schema_migrations WHERE status = 'applied'",
+                      "t1:1,t1:2,t2:1");
+    /* Each tenant's backups and log are its own. */
+    s_run(e, "t1", 0, "t1.items", "backups", S_ARGS("list"), 0);
+    s_assert_value(e, "SELECT string_agg(DISTINCT target || ':' ||"
+                      " source_schema, ',') FROM flotilla.backups",
+                      "t1:t1,t2:t2");
+    s_run(e, "t2", 0, NULL, "log", NULL, 0);
+    s_assert_value(e, "SELECT count(DISTINCT target) FROM"
+                      " flotilla.migration_logs", "2");
+    /* Rolling t1 back restores t1's rows and leaves t2 alone. */
+    s_run(e, "t1", 0, "rolled back 2", "rollback", S_ARGS("--to", "0"), 1);
+    s_assert_value(e, "SELECT (SELECT count(*) FROM t1.items)::text || ' ' ||"
+                      " (SELECT count(*) FROM pg_attribute WHERE attrelid ="
+                      " 't1.items'::regclass AND attname = 'note') || ' ' ||"
+                      " (SELECT count(*) FROM pg_attribute WHERE attrelid ="
+                      " 't2.items'::regclass AND attname = 'note') || ' ' ||"
+                      " (SELECT count(*) FROM t2.items WHERE note IS NOT NULL)",
+                      "10 0 1 10");
+    s_run(e, "t2", 0, "applied 1", "apply", NULL, 1);
+    s_assert_value(e, "SELECT count(*) FROM t2.items", "5");
+}
+
+/* A schema target names a schema that exists. */
+static void
+test_a_missing_schema_is_refused(void **state)
+{
+    fl_test_ws_t *e = *state;
+
+    fl_test_ws_write(e, "0001_note.sql", s_m1);
+    s_run(e, "t9", 1, "schema \"t9\" does not exist", "apply", NULL, 1);
+    s_assert_value(e, "SELECT to_regclass('public.made') IS NULL", "t");
+}
+
+/*
+ * Two tenants migrate at once: while t1's migration is held (it waits on
+ * an advisory lock this test holds), t2 applies without waiting, and a
+ * second run on t1 finds t1 locked.
+ */
+static void
+test_two_tenants_migrate_in_parallel(void **state)
+{
+    fl_test_ws_t *e = *state;
+    PGconn *holder = fl_test_db_connect(&e->db);
+    char *mdir2 = fl_asprintf("%s/m2", e->dir);
+    pid_t pid;
+    int status = 0;
+
+    fl_test_exec(holder, "SELECT pg_advisory_lock(4242)");
+    fl_test_ws_write(e, "0001_wait.sql",
+                     "-- flotilla:up\nSELECT pg_advisory_xact_lock(4242);\n"
+                     "CREATE TABLE waited (id int);\n"
+                     "-- flotilla:down\nDROP TABLE waited;\n");
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        fl_test_proc_t r;
+        fl_test_ws_flotilla(e, &r, "apply", S_ARGS("--schema", "t1",
+                                                   "--lock-timeout", "60s"), 1);
+        _exit(r.status);
+    }
+    /* Wait until t1's migration is blocked on the advisory lock. */
+    for (int i = 0; i < 600; i++) {
+        char *v = fl_test_query_value(e->conn,
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+            " AND NOT granted AND objid = 4242");
+        int waiting = strcmp(v, "1") == 0;
+        free(v);
+        if (waiting)
+            break;
+        if (i == 599)
+            fail_msg("t1's migration never reached its lock");
+        usleep(50000);
+    }
+    /* Another tenant's migrations do not wait for t1. */
+    {
+        char *file = fl_asprintf("%s/0001_other.sql", mdir2);
+        fl_test_proc_t r;
+        const char *argv[] = {"flotilla", "apply", "--db", e->db.conninfo,
+                              "--schema", "t2", "--lock-wait", "0s",
+                              "--log-file", "", mdir2, NULL};
+        assert_int_equal(mkdir(mdir2, 0755), 0);
+        fl_test_write_file(file, "-- flotilla:up\nCREATE TABLE other (id int);\n"
+                                 "-- flotilla:down\nDROP TABLE other;\n");
+        free(file);
+        fl_test_run(&r, "flotilla", argv, NULL, 60);
+        fl_test_expect(&r, 0, "applied 1");
+        fl_test_proc_release(&r);
+    }
+    /* The same tenant does. */
+    s_run(e, "t1", 5, "another flotilla run is migrating it", "apply",
+          S_ARGS("--lock-wait", "0s"), 1);
+    fl_test_exec(holder, "SELECT pg_advisory_unlock(4242)");
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    s_assert_value(e, "SELECT (to_regclass('t1.waited') IS NOT NULL) AND"
+                      " (to_regclass('t2.other') IS NOT NULL)", "t");
+    PQfinish(holder);
+    free(mdir2);
+}
+
+/*
+ * A ledger written before targets (version 3: no target column, keys by
+ * version) upgrades in place: its rows become the database target's, and
+ * what they record still holds (applied, rolled back from the source).
+ */
+static void
+test_a_ledger_from_before_targets_upgrades(void **state)
+{
+    fl_test_ws_t *e = *state;
+
+    fl_test_ws_write(e, "0001_note.sql",
+                     "-- flotilla:up\nALTER TABLE t1.items ADD COLUMN note text;\n"
+                     "-- flotilla:down\nALTER TABLE t1.items DROP COLUMN note;\n");
+    s_run(e, NULL, 0, "applied 1", "apply", NULL, 1);
+    /* Make it what version 3 left: no target anywhere, the old keys. */
+    fl_test_exec(e->conn,
+        "ALTER TABLE flotilla.schema_migrations DROP COLUMN target;"
+        "ALTER TABLE flotilla.schema_migrations ADD PRIMARY KEY (version);"
+        "ALTER TABLE flotilla.migration_logs DROP COLUMN target;"
+        "ALTER TABLE flotilla.backups DROP COLUMN target;"
+        "ALTER TABLE flotilla.sequence_backups DROP COLUMN target;"
+        "ALTER TABLE flotilla.release_marks DROP COLUMN target;"
+        "ALTER TABLE flotilla.release_marks ADD PRIMARY KEY (channel);"
+        "ALTER TABLE flotilla.schema_changes DROP COLUMN target;"
+        "ALTER TABLE flotilla.schema_changes ADD PRIMARY KEY"
+        " (version, kind, ident);"
+        "DELETE FROM flotilla.ledger_meta WHERE ledger_version = 4;");
+    fl_test_ws_write(e, "0002_more.sql",
+                     "-- flotilla:up\nCREATE TABLE public.more (id int);\n"
+                     "-- flotilla:down\nDROP TABLE public.more;\n");
+    s_run(e, NULL, 0, "applied 1", "apply", NULL, 1);
+    s_assert_value(e, "SELECT string_agg(target || ':' || version, ','"
+                      " ORDER BY version) FROM flotilla.schema_migrations",
+                      ":1,:2");
+    s_assert_value(e, "SELECT max(ledger_version) FROM flotilla.ledger_meta",
+                   "4");
+    s_run(e, NULL, 0, "rolled back 2", "rollback", S_ARGS("--to", "0"), 1);
+    s_assert_value(e, "SELECT count(*) FROM pg_attribute WHERE attrelid ="
+                      " 't1.items'::regclass AND attname = 'note'", "0");
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(
+            test_two_tenants_of_one_database_are_independent, s_setup,
+            s_teardown),
+        cmocka_unit_test_setup_teardown(test_a_missing_schema_is_refused,
+                                        s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_two_tenants_migrate_in_parallel,
+                                        s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_ledger_from_before_targets_upgrades, s_setup, s_teardown),
+    };
+
+    if (!fl_test_have_postgres()) {
+        fprintf(stderr, "no PostgreSQL (PGHOST unset): tests/run.sh starts one\n");
+        return 1;
+    }
+    return cmocka_run_group_tests_name("targets", tests, NULL, NULL);
+}
