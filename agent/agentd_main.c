@@ -26,7 +26,8 @@ main(int argc, char **argv)
     fl_error_t err = FL_ERROR_INIT;
     int rc;
 
-    rc = fl_conf_daemon_args(fl_ag_settings_table, &cfg, "flotilla-agent",
+    rc = fl_conf_daemon_args(fl_ag_settings_table, &cfg, sizeof(cfg),
+                             "flotilla-agent",
                              s_usage, FL_AG_ENV_PREFIX, argc, argv);
     if (rc == 0 && fl_ag_settings_check(&cfg, &err) != 0) {
         char *text = fl_error_format(&err);

@@ -470,9 +470,9 @@ fl_conf_apply_env(const fl_conf_option *table, void *obj, const char *prefix,
 }
 
 int
-fl_conf_daemon_args(const fl_conf_option *table, void *obj, const char *prog,
-                    const char *usage, const char *env_prefix, int argc,
-                    char **argv)
+fl_conf_daemon_args(const fl_conf_option *table, void *obj, size_t size,
+                    const char *prog, const char *usage,
+                    const char *env_prefix, int argc, char **argv)
 {
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
@@ -488,6 +488,8 @@ fl_conf_daemon_args(const fl_conf_option *table, void *obj, const char *prog,
     int check = 0, opt, rc = 0;
     fl_error_t err = FL_ERROR_INIT;
 
+    /* The loader frees what a key held before: nothing, to begin with. */
+    memset(obj, 0, size);
     optind = 1;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, "c:s:h", opts, NULL)) != -1) {

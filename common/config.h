@@ -96,13 +96,15 @@ int fl_conf_apply_env(const fl_conf_option *table, void *obj,
  * A daemon's command line: --config FILE (required: the file holds the
  * required keys), --set KEY=VALUE (repeatable), --check (load,
  * validate, exit), --sample-config (print a commented sample), --help.
- * Loads, in order, the defaults, the file, the environment (env_prefix,
- * see fl_conf_apply_env) and the --set values into obj.  Returns 0 when
+ * Zeroes obj (size bytes), then loads, in order, the defaults, the file,
+ * the environment (env_prefix, see fl_conf_apply_env) and the --set
+ * values into it; the caller releases it with fl_conf_release() in every
+ * case.  Returns 0 when
  * the daemon should run, 1 when it printed what was asked and should exit
  * with 0, 2 when it printed a usage or configuration error and should
  * exit with 2.  usage is the text --help prints before the option list.
  */
-int fl_conf_daemon_args(const fl_conf_option *table, void *obj,
+int fl_conf_daemon_args(const fl_conf_option *table, void *obj, size_t size,
                         const char *prog, const char *usage,
                         const char *env_prefix, int argc, char **argv);
 

@@ -25,7 +25,7 @@ main(int argc, char **argv)
     fl_error_t err = FL_ERROR_INIT;
     int rc;
 
-    rc = fl_conf_daemon_args(fl_co_settings_table, &cfg,
+    rc = fl_conf_daemon_args(fl_co_settings_table, &cfg, sizeof(cfg),
                              "flotilla-coordinator", s_usage,
                              FL_CO_ENV_PREFIX, argc, argv);
     if (rc == 0 && fl_co_settings_check(&cfg, &err) != 0) {

@@ -10,6 +10,8 @@
 # to the same path with -tsan), FLOTILLA_TEST_LABEL (a ctest -L regex, e.g.
 # unit), FLOTILLA_FUZZ_SECONDS (default 30), FLOTILLA_TSAN=0 skips the TSan
 # run, FLOTILLA_KEEP=1 keeps the PostgreSQL directory for inspection.
+# Besides the main server it starts three more (FLOTILLA_TEST_SHARDS, the
+# connection strings separated by ";") for the fleet tests.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -42,6 +44,7 @@ fi
 pgdir=$(mktemp -d /tmp/flotilla-pg.XXXXXX)
 chmod 755 "$pgdir"
 cleanup() {
+    for i in 1 2 3; do fl_pg_stop "$pgdir/shard$i"; done
     fl_pg_stop "$pgdir"
     if [ "${FLOTILLA_KEEP:-0}" = 1 ]; then
         echo "tests/run.sh: kept $pgdir" >&2
@@ -51,8 +54,16 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+# Three more servers, the shards of the fleet tests (tests/integration/
+# test_fleet.c): each agent there sits beside a server of its own.
+shards=""
+for i in 1 2 3; do
+    fl_pg_start "$pgdir/shard$i"
+    shards="$shards${shards:+;}host=$PGHOST port=$PGPORT user=$PGUSER"
+done
+export FLOTILLA_TEST_SHARDS=$shards
 fl_pg_start "$pgdir"
-echo "tests/run.sh: PostgreSQL $("$FL_PG_BIN/postgres" -V | awk '{print $3}') on $PGHOST port $PGPORT"
+echo "tests/run.sh: PostgreSQL $("$FL_PG_BIN/postgres" -V | awk '{print $3}') on $PGHOST port $PGPORT, and three shards for the fleet tests"
 
 export FLOTILLA_FUZZ_SECONDS=${FLOTILLA_FUZZ_SECONDS:-30}
 # Leaks fail the run; third-party suppressions live in tests/lsan.supp.

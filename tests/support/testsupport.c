@@ -157,8 +157,8 @@ fl_test_log_contains(const fl_test_log_t *cap, const char *needle)
     return 0;
 }
 
-static double
-s_scale(void)
+double
+fl_test_timeout_scale(void)
 {
     const char *s = getenv("FLOTILLA_TEST_TIMEOUT_SCALE");
     double v = s ? strtod(s, NULL) : 1.0;
@@ -183,7 +183,7 @@ fl_test_run_in(fl_test_proc_t *res, const char *cwd, const char *name,
     pid_t pid;
     fl_buf_t ob = FL_BUF_INIT(0), eb = FL_BUF_INIT(0);
     size_t in_off = 0, in_len = stdin_data ? strlen(stdin_data) : 0;
-    time_t deadline = time(NULL) + (time_t)(timeout_s * s_scale());
+    time_t deadline = time(NULL) + (time_t)(timeout_s * fl_test_timeout_scale());
     int status = 0;
     size_t argc = 0;
     char **args = NULL;

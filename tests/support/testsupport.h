@@ -147,6 +147,9 @@ void fl_test_ws_flotilla(fl_test_ws_t *ws, fl_test_proc_t *res, const char *cmd,
  */
 void fl_test_expect(const fl_test_proc_t *res, int status, const char *needle);
 
+/* FLOTILLA_TEST_TIMEOUT_SCALE (default 1): every timeout is multiplied. */
+double fl_test_timeout_scale(void);
+
 /* Makes a fresh temporary directory; returns a new path. */
 char *fl_test_tmpdir(void);
 /* Removes a directory tree (rm -rf). */

@@ -201,6 +201,52 @@ test_config_file_missing_and_help(void **state)
     free(dir);
 }
 
+/*
+ * A daemon's command line: file, then environment, then --set, into a
+ * struct that held garbage before (a daemon's main declares it on the
+ * stack): nothing of the garbage is freed or kept.
+ */
+static void
+test_config_daemon_args_file_env_set_over_garbage(void **state)
+{
+    sample_conf c;
+    char *dir = fl_test_tmpdir();
+    char *path = fl_asprintf("%s/d.yaml", dir);
+    char *argv[] = {"d", "--config", path, "--set", "listen.port=7500",
+                    "--set", "verbose=true", NULL};
+    char *bad[] = {"d", "--config", path, "--set", "nope=1", NULL};
+    char *none[] = {"d", NULL};
+
+    (void)state;
+    fl_test_write_file(path, "name: filed\nworkers: 2\nlisten:\n  host: h\n");
+    setenv("FLOTILLA_SAMPLE_WORKERS", "9", 1);
+    setenv("FLOTILLA_SAMPLE_LISTEN_HOST", "from-env", 1);
+    memset(&c, 0xa5, sizeof(c));
+    assert_int_equal(fl_conf_daemon_args(s_table, &c, sizeof(c), "d", "",
+                                         "FLOTILLA_SAMPLE_", 7, argv), 0);
+    assert_string_equal(c.name, "filed");
+    assert_int_equal(c.workers, 9);            /* the environment wins */
+    assert_string_equal(c.listen.host, "from-env");
+    assert_int_equal(c.listen.port, 7500);     /* --set wins */
+    assert_true(c.verbose);
+    assert_int_equal(c.lock_timeout_ms, 2000); /* a default */
+    fl_conf_release(s_table, &c);
+    /* A bad key in --set, and no --config: usage errors (2). */
+    memset(&c, 0xa5, sizeof(c));
+    assert_int_equal(fl_conf_daemon_args(s_table, &c, sizeof(c), "d", "",
+                                         "FLOTILLA_SAMPLE_", 5, bad), 2);
+    fl_conf_release(s_table, &c);
+    memset(&c, 0xa5, sizeof(c));
+    assert_int_equal(fl_conf_daemon_args(s_table, &c, sizeof(c), "d", "",
+                                         "FLOTILLA_SAMPLE_", 1, none), 2);
+    fl_conf_release(s_table, &c);
+    unsetenv("FLOTILLA_SAMPLE_WORKERS");
+    unsetenv("FLOTILLA_SAMPLE_LISTEN_HOST");
+    free(path);
+    fl_test_rmtree(dir);
+    free(dir);
+}
+
 int
 main(void)
 {
@@ -211,6 +257,7 @@ main(void)
         cmocka_unit_test(test_config_syntax_error_has_line_and_column),
         cmocka_unit_test(test_config_required_key_missing),
         cmocka_unit_test(test_config_file_missing_and_help),
+        cmocka_unit_test(test_config_daemon_args_file_env_set_over_garbage),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

@@ -1,0 +1,1105 @@
+/*
+ * Integration tests of the fleet (issue 11): the real flotilla-coordinator
+ * and flotilla-agent binaries on loopback, three agents each beside its
+ * own PostgreSQL server (the shards tests/run.sh starts), the control
+ * database on the main server, and every claim checked in the targets'
+ * ledgers (flotilla.schema_migrations, flotilla.migration_logs) and the
+ * control database, not in what the processes say.
+ *
+ * "Exactly once" is read from migration_logs: a migration's execute step
+ * logs "ok" once per run that applied it, so a count of 1 per migration
+ * and target means it ran once, whatever crashed in between.
+ */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <unistd.h>
+#include <dirent.h>
+
+#include <cmocka.h>
+#include <zmq.h>
+
+#include "common/alloc.h"
+#include "common/clock.h"
+#include "fleetsupport.h"
+#include "proto/transport.h"
+
+typedef struct {
+    fl_fleet_t f;
+    int passed;
+    char p[32]; /* prefix of this test's database names */
+} s_state;
+
+static int
+s_setup(void **state)
+{
+    s_state *s = fl_calloc(1, sizeof(*s));
+
+    snprintf(s->p, sizeof(s->p), "ft%ld", (long)getpid());
+    *state = s;
+    return 0;
+}
+
+static int
+s_teardown(void **state)
+{
+    s_state *s = *state;
+
+    if (!s->passed && s->f.dir != NULL)
+        setenv("FLOTILLA_KEEP_FLEET", "1", 1);
+    if (s->f.dir != NULL)
+        fl_fleet_close(&s->f);
+    unsetenv("FLOTILLA_KEEP_FLEET");
+    free(s);
+    return 0;
+}
+
+/* A migrations directory in the fleet's directory, files from pairs. */
+static char *
+s_migrations(fl_fleet_t *f, const char *name, const char *const *files)
+{
+    char *dir = fl_fleet_path(f, name);
+
+    assert_int_equal(mkdir(dir, 0700), 0);
+    for (int i = 0; files[i] != NULL; i += 2) {
+        char *p = fl_asprintf("%s/%s", dir, files[i]);
+        fl_test_write_file(p, files[i + 1]);
+        free(p);
+    }
+    return dir;
+}
+
+static char *
+s_bundle(fl_fleet_t *f, const char *key, const char *name,
+         const char *const *files)
+{
+    char *dir = s_migrations(f, name, files);
+    char *file = fl_asprintf("%s.bundle", name);
+    char *out = fl_fleet_path(f, file);
+
+    fl_fleet_bundle(f, key, dir, out);
+    free(dir);
+    free(file);
+    return out;
+}
+
+/* Predicates over `flotilla targets --json` and `flotilla agents --json`. */
+
+typedef struct {
+    const char *const *names;
+    const char *reach;   /* every named target has this reachability */
+} s_targets_want;
+
+static int
+s_targets_are(const json_t *rows, void *arg)
+{
+    const s_targets_want *w = arg;
+
+    for (int i = 0; w->names[i] != NULL; i++) {
+        const json_t *r = fl_fleet_row(rows, "target", w->names[i]);
+        if (r == NULL || strcmp(json_string_value(json_object_get(
+                                    r, "reachability")),
+                                w->reach) != 0)
+            return 0;
+    }
+    return 1;
+}
+
+typedef struct {
+    const char *name;
+    const char *state;
+} s_agent_want;
+
+static int
+s_agent_is(const json_t *rows, void *arg)
+{
+    const s_agent_want *w = arg;
+    const json_t *r = fl_fleet_row(rows, "name", w->name);
+
+    return r != NULL &&
+           strcmp(json_string_value(json_object_get(r, "state")), w->state) ==
+               0;
+}
+
+static void
+s_wait_targets(fl_fleet_t *f, const char *const *names, const char *reach,
+               const char *what)
+{
+    s_targets_want w = {names, reach};
+
+    fl_fleet_wait(f, "targets", s_targets_are, &w, 30, what);
+}
+
+static void
+s_wait_agent(fl_fleet_t *f, const char *name, const char *state)
+{
+    s_agent_want w = {name, state};
+    char *what = fl_asprintf("agent %s %s", name, state);
+
+    fl_fleet_wait(f, "agents", s_agent_is, &w, 30, what);
+    free(what);
+}
+
+/* Ledger facts of a target: its schema ("" for the database). */
+
+static long
+s_count(fl_fleet_t *f, int shard, const char *db, const char *sql)
+{
+    char *v = fl_fleet_query(f, shard, db, sql);
+    long n = v ? strtol(v, NULL, 10) : -1;
+
+    free(v);
+    return n;
+}
+
+/* 1 when the target's database has a ledger at all. */
+static int
+s_has_ledger(fl_fleet_t *f, int shard, const char *db)
+{
+    return s_count(f, shard, db, "SELECT (to_regclass("
+                   "'flotilla.schema_migrations') IS NOT NULL)::int") == 1;
+}
+
+static long
+s_applied(fl_fleet_t *f, int shard, const char *db, const char *target)
+{
+    char *sql = NULL;
+    long n;
+
+    if (!s_has_ledger(f, shard, db))
+        return 0;
+    sql = fl_asprintf("SELECT count(*) FROM flotilla.schema_migrations WHERE"
+                      " target = '%s' AND status = 'applied'", target);
+    n = s_count(f, shard, db, sql);
+    free(sql);
+    return n;
+}
+
+/* How many times a migration's execute step succeeded on the target. */
+static long
+s_executed(fl_fleet_t *f, int shard, const char *db, const char *target,
+           int version)
+{
+    char *sql = NULL;
+    long n;
+
+    if (!s_has_ledger(f, shard, db))
+        return 0;
+    sql = fl_asprintf("SELECT count(*) FROM flotilla.migration_logs WHERE"
+                      " target = '%s' AND version = %d AND step = 'execute'"
+                      " AND status = 'ok'", target, version);
+    n = s_count(f, shard, db, sql);
+    free(sql);
+    return n;
+}
+
+static char *
+s_rollout(fl_fleet_t *f, int shard, const char *db, const char *target,
+          int version)
+{
+    char *sql = fl_asprintf("SELECT rollout_id FROM flotilla.schema_migrations"
+                            " WHERE target = '%s' AND version = %d", target,
+                            version);
+    char *v = fl_fleet_query(f, shard, db, sql);
+
+    free(sql);
+    return v;
+}
+
+static json_t *
+s_dispatch_json(fl_fleet_t *f, const char *bundle, const char *selector,
+                int want_status)
+{
+    const char *argv[] = {"flotilla", "dispatch", bundle, "--selector",
+                          selector, "--json", NULL};
+    fl_test_proc_t res = {0, NULL, NULL};
+    json_t *j = NULL;
+
+    fl_fleet_cli(f, &res, argv);
+    if (res.status != want_status)
+        fail_msg("flotilla dispatch: exit %d, wanted %d\n%s\n%s", res.status,
+                 want_status, res.out, res.err);
+    j = json_loads(res.out, 0, NULL);
+    if (j == NULL)
+        fail_msg("flotilla dispatch printed no JSON:\n%s\n%s", res.out,
+                 res.err);
+    fl_test_proc_release(&res);
+    return j;
+}
+
+static const char *
+s_result_status(const json_t *d, const char *target)
+{
+    const json_t *r = fl_fleet_row(json_object_get(d, "results"), "target",
+                                   target);
+    return r ? json_string_value(json_object_get(r, "status")) : NULL;
+}
+
+/*
+ * Three agents, each beside its own server: a static target, databases
+ * found by a pattern, and the schemas of a schema-per-tenant database.
+ * All appear in `flotilla targets`; a tenant database created later
+ * appears after the next discovery; a dispatch applies the bundle to
+ * every selected target exactly once, in each tenant's own schema, and
+ * to no other; dispatched again, it runs nothing.
+ */
+static void
+test_fleet_targets_discovery_and_dispatch_exactly_once(void **state)
+{
+    s_state *s = *state;
+    fl_fleet_t *f = &s->f;
+    char db[12][64], tail[3][512], *bundle = NULL, *rollout = NULL;
+    char names[12][96];
+    const char *selected[10], *all[12];
+    json_t *d = NULL, *rows = NULL;
+    const char *const files[] = {
+        "0001_fleet_table.sql",
+        "-- flotilla:up\nCREATE TABLE fleet_t (id int PRIMARY KEY);\n"
+        "-- flotilla:down\nDROP TABLE fleet_t;\n",
+        "0002_fleet_column.sql",
+        "-- flotilla:up\nALTER TABLE fleet_t ADD COLUMN note text;\n"
+        "-- flotilla:down\nALTER TABLE fleet_t DROP COLUMN note;\n",
+        NULL};
+    int n = 0;
+
+    fl_fleet_open(f, s->p, NULL);
+    /* shard 0: a static target and tenant databases a_1, a_2 (a_3 later) */
+    snprintf(db[0], 64, "%s_static", s->p);
+    snprintf(db[1], 64, "%s_a_1", s->p);
+    snprintf(db[2], 64, "%s_a_2", s->p);
+    /* shard 1: tenant databases b_1, b_2 */
+    snprintf(db[3], 64, "%s_b_1", s->p);
+    snprintf(db[4], 64, "%s_b_2", s->p);
+    /* shard 2: a schema-per-tenant database and a tenant database c_1 */
+    snprintf(db[5], 64, "%s_saas", s->p);
+    snprintf(db[6], 64, "%s_c_1", s->p);
+    fl_fleet_createdb(f, 0, db[0]);
+    fl_fleet_createdb(f, 0, db[1]);
+    fl_fleet_createdb(f, 0, db[2]);
+    fl_fleet_createdb(f, 1, db[3]);
+    fl_fleet_createdb(f, 1, db[4]);
+    fl_fleet_createdb(f, 2, db[5]);
+    fl_fleet_createdb(f, 2, db[6]);
+    {
+        PGconn *c = fl_fleet_connect(f, 2, db[5]);
+        fl_test_exec(c, "CREATE SCHEMA tenant_1; CREATE SCHEMA tenant_2;"
+                        " CREATE SCHEMA billing");
+        PQfinish(c);
+    }
+    fl_fleet_start_coordinator(f);
+    snprintf(tail[0], sizeof(tail[0]),
+             "targets:\n"
+             "  - name: shard-a/static\n"
+             "    dsn: \"%s dbname=%s\"\n"
+             "    labels: [kind=static]\n"
+             "discover:\n"
+             "  - databases: \"%s_a_*\"\n"
+             "    labels: [kind=tenant]\n",
+             f->shards[0], db[0], s->p);
+    snprintf(tail[1], sizeof(tail[1]),
+             "discover:\n"
+             "  - databases: \"%s_b_*\"\n"
+             "    labels: [kind=tenant, tier=canary]\n",
+             s->p);
+    snprintf(tail[2], sizeof(tail[2]),
+             "discover:\n"
+             "  - schemas: \"tenant_*\"\n"
+             "    database: %s\n"
+             "    labels: [kind=tenant, layout=schema]\n"
+             "  - databases: \"%s_c_*\"\n"
+             "    labels: [kind=tenant]\n",
+             db[5], s->p);
+    fl_fleet_add_agent(f, "shard-a", 0, 1, tail[0]);
+    fl_fleet_add_agent(f, "shard-b", 1, 1, tail[1]);
+    fl_fleet_add_agent(f, "shard-c", 2, 1, tail[2]);
+    for (int i = 0; i < 3; i++)
+        fl_fleet_start_agent(f, i);
+
+    snprintf(names[0], 96, "shard-a/static");
+    snprintf(names[1], 96, "shard-a/%s", db[1]);
+    snprintf(names[2], 96, "shard-a/%s", db[2]);
+    snprintf(names[3], 96, "shard-b/%s", db[3]);
+    snprintf(names[4], 96, "shard-b/%s", db[4]);
+    snprintf(names[5], 96, "shard-c/%s/tenant_1", db[5]);
+    snprintf(names[6], 96, "shard-c/%s/tenant_2", db[5]);
+    snprintf(names[7], 96, "shard-c/%s", db[6]);
+    for (int i = 0; i < 8; i++)
+        all[i] = names[i];
+    all[8] = NULL;
+    s_wait_targets(f, all, "reachable",
+                   "every static and discovered target reachable");
+    rows = fl_fleet_json(f, "targets", NULL);
+    /* Exactly those: the schema "billing" does not match tenant_*. */
+    assert_int_equal(json_array_size(rows), 8);
+    assert_string_equal(json_string_value(json_object_get(
+                            fl_fleet_row(rows, "target", names[5]), "kind")),
+                        "schema");
+    assert_string_equal(
+        json_string_value(json_object_get(
+            json_object_get(fl_fleet_row(rows, "target", names[3]), "labels"),
+            "tier")),
+        "canary");
+    json_decref(rows);
+
+    /* A tenant created now appears after the next discovery. */
+    snprintf(db[7], 64, "%s_a_3", s->p);
+    fl_fleet_createdb(f, 0, db[7]);
+    snprintf(names[8], 96, "shard-a/%s", db[7]);
+    all[8] = names[8];
+    all[9] = NULL;
+    s_wait_targets(f, all, "reachable", "the new tenant discovered");
+
+    /* The dispatch: every tenant (kind=tenant), never the static one. */
+    bundle = s_bundle(f, f->key, "b1", files);
+    d = s_dispatch_json(f, bundle, "kind=tenant", 0);
+    assert_int_equal(json_integer_value(json_object_get(d, "total")), 8);
+    assert_int_equal(json_integer_value(json_object_get(d, "ok")), 8);
+    for (int i = 1; i <= 8; i++) {
+        selected[n++] = names[i];
+        assert_string_equal(s_result_status(d, names[i]), "ok");
+    }
+    selected[n] = NULL;
+    assert_null(s_result_status(d, names[0]));
+    {
+        struct { int shard; const char *db; const char *target; } t[8] = {
+            {0, db[1], ""}, {0, db[2], ""}, {0, db[7], ""}, {1, db[3], ""},
+            {1, db[4], ""}, {2, db[5], "tenant_1"}, {2, db[5], "tenant_2"},
+            {2, db[6], ""}};
+        for (int i = 0; i < 8; i++) {
+            assert_int_equal(s_applied(f, t[i].shard, t[i].db, t[i].target), 2);
+            assert_int_equal(s_executed(f, t[i].shard, t[i].db, t[i].target, 1), 1);
+            assert_int_equal(s_executed(f, t[i].shard, t[i].db, t[i].target, 2), 1);
+            rollout = s_rollout(f, t[i].shard, t[i].db, t[i].target, 1);
+            assert_string_equal(rollout,
+                                json_string_value(json_object_get(d, "id")));
+            free(rollout);
+        }
+        /* Each schema tenant's table is in its own schema. */
+        assert_int_equal(s_count(f, 2, db[5], "SELECT count(*) FROM "
+                                 "pg_tables WHERE tablename = 'fleet_t' AND "
+                                 "schemaname IN ('tenant_1', 'tenant_2')"), 2);
+        assert_int_equal(s_count(f, 2, db[5], "SELECT count(*) FROM "
+                                 "pg_tables WHERE tablename = 'fleet_t' AND "
+                                 "schemaname NOT IN ('tenant_1', "
+                                 "'tenant_2')"), 0);
+        /* The static target is untouched. */
+        assert_int_equal(s_applied(f, 0, db[0], ""), 0);
+        assert_int_equal(s_count(f, 0, db[0], "SELECT count(*) FROM "
+                                 "pg_tables WHERE tablename = 'fleet_t'"), 0);
+        json_decref(d);
+
+        /* Dispatched again: answered, nothing executed a second time. */
+        d = s_dispatch_json(f, bundle, "kind=tenant", 0);
+        assert_int_equal(json_integer_value(json_object_get(d, "ok")), 8);
+        for (int i = 0; i < 8; i++)
+            assert_int_equal(s_executed(f, t[i].shard, t[i].db, t[i].target, 2), 1);
+    }
+    json_decref(d);
+    /* `flotilla targets` shows where each stands against that bundle. */
+    rows = fl_fleet_json(f, "targets", NULL);
+    assert_string_equal(json_string_value(json_object_get(
+                            fl_fleet_row(rows, "target", names[1]), "drift")),
+                        "current");
+    assert_int_equal(json_integer_value(json_object_get(
+                         fl_fleet_row(rows, "target", names[5]),
+                         "applied_version")), 2);
+    assert_string_equal(json_string_value(json_object_get(
+                            fl_fleet_row(rows, "target", names[0]), "drift")),
+                        "2 pending");
+    json_decref(rows);
+    free(bundle);
+    fl_fleet_stop_clean(f);
+    s->passed = 1;
+}
+
+/*
+ * An agent whose certificate is not enrolled is refused (and both sides
+ * log it); an agent pinned to another coordinator key never talks; an
+ * operator without an enrolled certificate gets nothing; an agent whose
+ * certificate is removed is dropped at SIGHUP.
+ */
+static void
+test_fleet_unenrolled_wrong_pin_operator_and_revocation(void **state)
+{
+    s_state *s = *state;
+    fl_fleet_t *f = &s->f;
+    char dbname[64], tail[256], key[FL_KEY_Z85_LEN + 1], *path = NULL;
+    fl_test_proc_t res = {0, NULL, NULL};
+    json_t *rows = NULL;
+    int good, stranger, wrongpin;
+
+    fl_fleet_open(f, s->p, NULL);
+    snprintf(dbname, sizeof(dbname), "%s_good", s->p);
+    fl_fleet_createdb(f, 0, dbname);
+    fl_fleet_start_coordinator(f);
+    snprintf(tail, sizeof(tail), "targets:\n  - name: good/db\n    dsn: "
+             "\"%s dbname=%s\"\n", f->shards[0], dbname);
+    good = fl_fleet_add_agent(f, "good", 0, 1, tail);
+    stranger = fl_fleet_add_agent(f, "stranger", 1, 0, "");
+    wrongpin = fl_fleet_add_agent(f, "wrongpin", 2, 1, "");
+    /* wrongpin trusts another coordinator's key. */
+    {
+        char *fake = fl_fleet_path(f, "certs/fake-coord");
+        const char *argv[] = {"flotilla", "cert", "--out", fake, NULL};
+        char *yaml = NULL, *from = NULL, *text = NULL;
+        FILE *fp = NULL;
+        size_t len = 0;
+
+        fl_test_run(&res, "flotilla", argv, NULL, 30);
+        assert_int_equal(res.status, 0);
+        fl_test_proc_release(&res);
+        yaml = f->agents[wrongpin].yaml;
+        fp = fopen(yaml, "r");
+        assert_non_null(fp);
+        text = fl_calloc(1, 8192);
+        len = fread(text, 1, 8191, fp);
+        fclose(fp);
+        text[len] = '\0';
+        from = fl_asprintf("%s/coord.cert", f->dir);
+        {
+            char *at = strstr(text, from);
+            char *fixed = NULL;
+            assert_non_null(at);
+            *at = '\0';
+            fixed = fl_asprintf("%s%s.cert%s", text, fake,
+                                at + strlen(from));
+            fl_test_write_file(yaml, fixed);
+            free(fixed);
+        }
+        free(from);
+        free(text);
+        free(fake);
+    }
+    fl_fleet_start_agent(f, good);
+    fl_fleet_start_agent(f, stranger);
+    fl_fleet_start_agent(f, wrongpin);
+    s_wait_agent(f, "good", "online");
+
+    /* The stranger: refused by the ZAP handler, logged on both sides. */
+    path = fl_asprintf("%s.cert", f->agents[stranger].cert);
+    assert_int_equal(fl_cert_load_public(key, path, NULL), 0);
+    free(path);
+    fl_fleet_wait_log(f->coord_log, key, 30);
+    assert_true(fl_fleet_log_count(f->coord_log, "is not enrolled for") > 0);
+    fl_fleet_wait_log(f->agents[stranger].log,
+                      "refused this agent's certificate", 30);
+    /* The wrong pin: the handshake fails; the agent sends nothing. */
+    fl_fleet_wait_log(f->agents[wrongpin].log, "does not hold the key pinned",
+                      30);
+    rows = fl_fleet_json(f, "agents", NULL);
+    assert_non_null(fl_fleet_row(rows, "name", "good"));
+    assert_null(fl_fleet_row(rows, "name", "stranger"));
+    assert_null(fl_fleet_row(rows, "name", "wrongpin"));
+    json_decref(rows);
+
+    /* An operator whose certificate is not enrolled gets nothing. */
+    {
+        char *op = fl_fleet_path(f, "certs/intruder");
+        char *secret = fl_asprintf("%s.cert_secret", op);
+        const char *mk[] = {"flotilla", "cert", "--out", op, NULL};
+        const char *argv[] = {"flotilla", "targets", "--json", "--cert",
+                              secret, "--timeout", "20s", NULL};
+
+        fl_test_run(&res, "flotilla", mk, NULL, 30);
+        fl_test_proc_release(&res);
+        fl_fleet_cli(f, &res, argv);
+        assert_int_equal(res.status, 4);
+        assert_string_equal(res.out, "");
+        assert_non_null(strstr(res.err, "refused this operator's "
+                                        "certificate"));
+        fl_test_proc_release(&res);
+        free(op);
+        free(secret);
+    }
+
+    /* Revoked: its certificate leaves the directory; SIGHUP drops it. */
+    path = fl_asprintf("%s/agents/good.cert", f->dir);
+    assert_int_equal(unlink(path), 0);
+    free(path);
+    fl_fleet_signal_coordinator(f, SIGHUP);
+    s_wait_agent(f, "good", "revoked");
+    {
+        const char *names[] = {"good/db", NULL};
+        s_wait_targets(f, names, "unreachable", "the revoked agent's target");
+    }
+    assert_true(fl_fleet_log_count(f->coord_log, "is revoked") > 0);
+    fl_fleet_wait_log(f->agents[good].log, "revoked", 30);
+    /* Nothing is sent to it any more: it has no target to select. */
+    {
+        const char *const files[] = {"0001_x.sql",
+                                     "-- flotilla:up\nSELECT 1;\n"
+                                     "-- flotilla:down\nSELECT 1;\n", NULL};
+        char *bundle = s_bundle(f, f->key, "b1", files);
+        const char *argv[] = {"flotilla", "dispatch", bundle, "--selector",
+                              "agent=good", NULL};
+        fl_fleet_cli(f, &res, argv);
+        assert_int_equal(res.status, 1);
+        assert_non_null(strstr(res.err, "no target matches"));
+        fl_test_proc_release(&res);
+        free(bundle);
+    }
+    assert_int_equal(s_applied(f, 0, dbname, ""), 0);
+    fl_fleet_stop_clean(f);
+    s->passed = 1;
+}
+
+/*
+ * A bundle signed by a key the coordinator trusts but the agents do not
+ * is refused by every agent: nothing runs anywhere.
+ */
+static void
+test_fleet_untrusted_bundle_refused_by_every_agent(void **state)
+{
+    s_state *s = *state;
+    fl_fleet_t *f = &s->f;
+    char dbs[3][64], tail[256], *bundle = NULL;
+    json_t *d = NULL;
+    const char *const files[] = {
+        "0001_evil.sql",
+        "-- flotilla:up\nCREATE TABLE evil_t (id int);\n"
+        "-- flotilla:down\nDROP TABLE evil_t;\n",
+        NULL};
+
+    fl_fleet_open(f, s->p, NULL);
+    fl_fleet_start_coordinator(f);
+    for (int i = 0; i < 3; i++) {
+        char name[16];
+        snprintf(dbs[i], 64, "%s_u%d", s->p, i);
+        fl_fleet_createdb(f, i, dbs[i]);
+        snprintf(tail, sizeof(tail), "discover:\n  - databases: \"%s_u*\"\n",
+                 s->p);
+        snprintf(name, sizeof(name), "agent-%d", i);
+        fl_fleet_start_agent(f, fl_fleet_add_agent(f, name, i, 1, tail));
+    }
+    {
+        char names[3][96];
+        const char *all[4];
+        for (int i = 0; i < 3; i++) {
+            snprintf(names[i], 96, "agent-%d/%s", i, dbs[i]);
+            all[i] = names[i];
+        }
+        all[3] = NULL;
+        s_wait_targets(f, all, "reachable", "three agents' targets");
+        bundle = s_bundle(f, f->evil_key, "evil", files);
+        d = s_dispatch_json(f, bundle, "", 3);
+        assert_int_equal(json_integer_value(json_object_get(d, "refused")), 3);
+        for (int i = 0; i < 3; i++) {
+            const json_t *r = fl_fleet_row(json_object_get(d, "results"),
+                                           "target", names[i]);
+            assert_string_equal(json_string_value(json_object_get(r,
+                                                                  "status")),
+                                "refused");
+            assert_non_null(strstr(json_string_value(json_object_get(
+                                       r, "error")),
+                                   "signed by unknown key"));
+            assert_int_equal(s_applied(f, i, dbs[i], ""), 0);
+            assert_int_equal(s_count(f, i, dbs[i], "SELECT count(*) FROM "
+                                     "pg_tables WHERE tablename = 'evil_t'"),
+                             0);
+            assert_true(fl_fleet_log_count(f->agents[i].log,
+                                           "signed by unknown key") > 0);
+        }
+    }
+    json_decref(d);
+    free(bundle);
+    fl_fleet_stop_clean(f);
+    s->passed = 1;
+}
+
+/* Waits until n of the shard's flotilla sessions sleep in a migration. */
+static void
+s_wait_sleepers(fl_fleet_t *f, int shard, int n)
+{
+    int64_t deadline = fl_clock_ms() + (int64_t)(60000 *
+                                                 fl_test_timeout_scale());
+
+    while (s_count(f, shard, "postgres", "SELECT count(*) FROM "
+                   "pg_stat_activity WHERE state = 'active' AND query LIKE "
+                   "'%pg_sleep%' AND application_name = 'flotilla'") < n) {
+        if (fl_clock_ms() > deadline)
+            fail_msg("%d migrations were not running within 60 s", n);
+        fl_clock_sleep_ms(20);
+    }
+}
+
+static int
+s_journal_files(const char *state, const char *suffix)
+{
+    char *dir = fl_asprintf("%s/journal", state);
+    DIR *d = opendir(dir);
+    struct dirent *de = NULL;
+    int n = 0;
+
+    while (d != NULL && (de = readdir(d)) != NULL) {
+        size_t len = strlen(de->d_name);
+        n += len > strlen(suffix) &&
+             strcmp(de->d_name + len - strlen(suffix), suffix) == 0;
+    }
+    if (d != NULL)
+        closedir(d);
+    free(dir);
+    return n;
+}
+
+/*
+ * An agent killed with kill -9 in the middle of a dispatch (its
+ * migrations running) and restarted carries them out once; killed again
+ * after finishing but before the coordinator (stopped) acknowledged its
+ * results, it sends them again after its restart, and forgets them only
+ * once they are acknowledged.
+ */
+static void
+test_fleet_agent_kill9_mid_dispatch_and_unacknowledged_results(void **state)
+{
+    s_state *s = *state;
+    fl_fleet_t *f = &s->f;
+    char dbs[3][64], tail[256], *bundle1 = NULL, *bundle2 = NULL;
+    char *out = NULL;
+    pid_t cli;
+    int k;
+    const char *const v1[] = {
+        "0001_slow.sql",
+        "-- flotilla:up\nCREATE TABLE slow_t (id int);\nSELECT pg_sleep(2);\n"
+        "-- flotilla:down\nDROP TABLE slow_t;\n",
+        NULL};
+    const char *const v2[] = {
+        "0001_slow.sql",
+        "-- flotilla:up\nCREATE TABLE slow_t (id int);\nSELECT pg_sleep(2);\n"
+        "-- flotilla:down\nDROP TABLE slow_t;\n",
+        "0002_slow.sql",
+        "-- flotilla:up\nALTER TABLE slow_t ADD COLUMN v int;\n"
+        "SELECT pg_sleep(1);\n"
+        "-- flotilla:down\nALTER TABLE slow_t DROP COLUMN v;\n",
+        NULL};
+
+    fl_fleet_open(f, s->p, NULL);
+    fl_fleet_start_coordinator(f);
+    for (int i = 0; i < 3; i++) {
+        snprintf(dbs[i], 64, "%s_k%d", s->p, i);
+        fl_fleet_createdb(f, 0, dbs[i]);
+    }
+    snprintf(tail, sizeof(tail), "discover:\n  - databases: \"%s_k*\"\n",
+             s->p);
+    k = fl_fleet_add_agent(f, "killed", 0, 1, tail);
+    fl_fleet_start_agent(f, k);
+    {
+        char names[3][96];
+        const char *all[4];
+        for (int i = 0; i < 3; i++) {
+            snprintf(names[i], 96, "killed/%s", dbs[i]);
+            all[i] = names[i];
+        }
+        all[3] = NULL;
+        s_wait_targets(f, all, "reachable", "the agent's targets");
+    }
+    bundle1 = s_bundle(f, f->key, "slow1", v1);
+    bundle2 = s_bundle(f, f->key, "slow2", v2);
+
+    /* kill -9 while the three migrations sleep inside their transactions */
+    {
+        const char *argv[] = {"flotilla", "dispatch", bundle1, "--selector",
+                              "agent=killed", NULL};
+        out = fl_fleet_path(f, "dispatch1.out");
+        cli = fl_fleet_cli_spawn(f, argv, out);
+    }
+    s_wait_sleepers(f, 0, 3);
+    fl_fleet_signal_agent(f, k, SIGKILL);
+    fl_fleet_start_agent(f, k);
+    fl_fleet_wait_log(f->agents[k].log, "3 commands to carry out again", 30);
+    if (fl_fleet_wait_pid(cli, 120) != 0)
+        fail_msg("dispatch 1 failed; see %s", out);
+    free(out);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(s_applied(f, 0, dbs[i], ""), 1);
+        assert_int_equal(s_executed(f, 0, dbs[i], "", 1), 1);
+    }
+
+    /* Results that were never acknowledged survive a kill -9. */
+    {
+        const char *argv[] = {"flotilla", "dispatch", bundle2, "--selector",
+                              "agent=killed", NULL};
+        out = fl_fleet_path(f, "dispatch2.out");
+        cli = fl_fleet_cli_spawn(f, argv, out);
+    }
+    s_wait_sleepers(f, 0, 3);
+    fl_fleet_signal_coordinator(f, SIGSTOP);
+    {
+        int64_t deadline = fl_clock_ms() + (int64_t)(60000 *
+                                                     fl_test_timeout_scale());
+        while (s_journal_files(f->agents[k].state, ".res") < 3) {
+            if (fl_clock_ms() > deadline)
+                fail_msg("the agent did not journal its 3 results");
+            fl_clock_sleep_ms(20);
+        }
+    }
+    fl_fleet_signal_agent(f, k, SIGKILL);
+    fl_fleet_signal_coordinator(f, SIGCONT);
+    fl_fleet_start_agent(f, k);
+    fl_fleet_wait_log(f->agents[k].log, "journal: 3 results to send again",
+                      30);
+    if (fl_fleet_wait_pid(cli, 120) != 0)
+        fail_msg("dispatch 2 failed; see %s", out);
+    free(out);
+    {
+        /* Acknowledged: the journal forgets them. */
+        int64_t deadline = fl_clock_ms() + (int64_t)(30000 *
+                                                     fl_test_timeout_scale());
+        while (s_journal_files(f->agents[k].state, ".res") +
+                   s_journal_files(f->agents[k].state, ".cmd") > 0) {
+            if (fl_clock_ms() > deadline)
+                fail_msg("the journal still holds acknowledged results");
+            fl_clock_sleep_ms(20);
+        }
+    }
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(s_applied(f, 0, dbs[i], ""), 2);
+        assert_int_equal(s_executed(f, 0, dbs[i], "", 1), 1);
+        assert_int_equal(s_executed(f, 0, dbs[i], "", 2), 1);
+    }
+    free(bundle1);
+    free(bundle2);
+    fl_fleet_stop_clean(f);
+    s->passed = 1;
+}
+
+/*
+ * The coordinator killed with kill -9 in the middle of a dispatch, some
+ * results recorded and some migrations still running, and restarted:
+ * every recorded result is kept, the dispatch finishes, the operator's
+ * `flotilla dispatch` waits through the restart, and nothing is applied
+ * (or even sent) twice.
+ */
+static void
+test_fleet_coordinator_kill9_mid_dispatch(void **state)
+{
+    s_state *s = *state;
+    fl_fleet_t *f = &s->f;
+    char dbs[4][64], tail[256], *bundle = NULL, *out = NULL, *before = NULL,
+                                *after = NULL;
+    pid_t cli;
+    PGconn *ctl = NULL;
+    const char *const files[] = {
+        "0001_mixed.sql",
+        "-- flotilla:up\nCREATE TABLE mixed_t (id int);\n"
+        "SELECT pg_sleep(CASE WHEN current_database() LIKE '%_slow%' THEN 3 "
+        "ELSE 0 END);\n"
+        "-- flotilla:down\nDROP TABLE mixed_t;\n",
+        NULL};
+
+    fl_fleet_open(f, s->p, NULL);
+    fl_fleet_start_coordinator(f);
+    for (int a = 0; a < 2; a++) {
+        char name[16];
+        snprintf(dbs[2 * a], 64, "%s_m%d_fast", s->p, a);
+        snprintf(dbs[2 * a + 1], 64, "%s_m%d_slow", s->p, a);
+        fl_fleet_createdb(f, a, dbs[2 * a]);
+        fl_fleet_createdb(f, a, dbs[2 * a + 1]);
+        snprintf(tail, sizeof(tail), "discover:\n  - databases: \"%s_m%d_*\"\n",
+                 s->p, a);
+        snprintf(name, sizeof(name), "crash-%d", a);
+        fl_fleet_start_agent(f, fl_fleet_add_agent(f, name, a, 1, tail));
+    }
+    {
+        char names[4][96];
+        const char *all[5];
+        for (int i = 0; i < 4; i++) {
+            snprintf(names[i], 96, "crash-%d/%s", i / 2, dbs[i]);
+            all[i] = names[i];
+        }
+        all[4] = NULL;
+        s_wait_targets(f, all, "reachable", "both agents' targets");
+    }
+    bundle = s_bundle(f, f->key, "mixed", files);
+    {
+        const char *argv[] = {"flotilla", "dispatch", bundle, "--selector",
+                              "", "--json", NULL};
+        out = fl_fleet_path(f, "dispatch.out");
+        cli = fl_fleet_cli_spawn(f, argv, out);
+    }
+    /* Both fast results recorded, both slow migrations running. */
+    ctl = PQconnectdb(f->ctl.conninfo);
+    {
+        int64_t deadline = fl_clock_ms() + (int64_t)(60000 *
+                                                     fl_test_timeout_scale());
+        for (;;) {
+            char *v = fl_test_query_value(ctl, "SELECT count(*) FROM "
+                                          "flotilla_control.commands WHERE "
+                                          "status = 'ok'");
+            int n = (int)strtol(v, NULL, 10);
+            free(v);
+            if (n >= 2)
+                break;
+            if (fl_clock_ms() > deadline)
+                fail_msg("no result was recorded within 60 s");
+            fl_clock_sleep_ms(20);
+        }
+    }
+    s_wait_sleepers(f, 0, 1);
+    before = fl_test_query_value(ctl, "SELECT string_agg(target || ':' || "
+                                 "status || ':' || version, ',' ORDER BY "
+                                 "target) FROM flotilla_control.commands "
+                                 "WHERE status <> 'pending'");
+    fl_fleet_signal_coordinator(f, SIGKILL);
+    fl_fleet_start_coordinator(f);
+    if (fl_fleet_wait_pid(cli, 120) != 0)
+        fail_msg("the dispatch did not succeed through the restart; see %s",
+                 out);
+    /* Every result recorded before the kill is still there, unchanged. */
+    after = fl_test_query_value(ctl, "SELECT string_agg(target || ':' || "
+                                "status || ':' || version, ',' ORDER BY "
+                                "target) FROM flotilla_control.commands "
+                                "WHERE status <> 'pending'");
+    {
+        char *b = fl_asprintf("%s,", before), *a = fl_asprintf(",%s,", after);
+        char *save = NULL;
+        for (char *t = strtok_r(b, ",", &save); t != NULL;
+             t = strtok_r(NULL, ",", &save)) {
+            char *needle = fl_asprintf(",%s,", t);
+            if (strstr(a, needle) == NULL)
+                fail_msg("result %s, recorded before the kill, is not kept: "
+                         "%s", t, after);
+            free(needle);
+        }
+        free(a);
+        free(b);
+    }
+    free(after);
+    after = fl_test_query_value(ctl, "SELECT count(*) FROM "
+                                "flotilla_control.commands WHERE status = "
+                                "'ok'");
+    assert_string_equal(after, "4");
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(s_applied(f, i / 2, dbs[i], ""), 1);
+        assert_int_equal(s_executed(f, i / 2, dbs[i], "", 1), 1);
+    }
+    /* Not even sent twice: no agent had to answer from its ledger. */
+    for (int a = 0; a < 2; a++)
+        assert_int_equal(fl_fleet_log_count(f->agents[a].log,
+                                            "already carried out"), 0);
+    free(after);
+    free(before);
+    PQfinish(ctl);
+    free(out);
+    free(bundle);
+    fl_fleet_stop_clean(f);
+    s->passed = 1;
+}
+
+/* Sends until the link takes the message. */
+static void
+s_link_send(fl_link_t *l, const void *data, size_t len)
+{
+    for (int i = 0; i < 500; i++) {
+        int rc = fl_link_send(l, NULL, 0, data, len, NULL);
+        if (rc == 0)
+            return;
+        fl_clock_sleep_ms(10);
+    }
+    fail_msg("the raw client could not send");
+}
+
+/*
+ * Raw ZeroMQ clients send garbage: plain TCP bytes, a client without
+ * CURVE, and an enrolled key sending bytes that are not msgpack, a
+ * msgpack bomb (an array claiming 2^32 entries), a hello claiming 2^32
+ * targets, and a frame larger than the coordinator's limit.  Each is
+ * dropped, and the coordinator keeps serving its agents.
+ */
+static void
+test_fleet_garbage_clients_are_dropped_and_agents_still_served(void **state)
+{
+    s_state *s = *state;
+    fl_fleet_t *f = &s->f;
+    char dbname[64], tail[256], *bundle = NULL, host[64] = "";
+    int port = 0, rogue;
+    json_t *d = NULL;
+    const char *const files[] = {
+        "0001_after.sql",
+        "-- flotilla:up\nCREATE TABLE after_t (id int);\n"
+        "-- flotilla:down\nDROP TABLE after_t;\n",
+        NULL};
+
+    fl_fleet_open(f, s->p, "max_message: 1MiB\n");
+    fl_fleet_start_coordinator(f);
+    snprintf(dbname, sizeof(dbname), "%s_g", s->p);
+    fl_fleet_createdb(f, 1, dbname);
+    snprintf(tail, sizeof(tail), "targets:\n  - name: steady/db\n    dsn: "
+             "\"%s dbname=%s\"\n", f->shards[1], dbname);
+    fl_fleet_start_agent(f, fl_fleet_add_agent(f, "steady", 1, 1, tail));
+    /* An enrolled key for the raw client: it passes the handshake. */
+    rogue = fl_fleet_add_agent(f, "rogue", 2, 1, "");
+    {
+        const char *names[] = {"steady/db", NULL};
+        s_wait_targets(f, names, "reachable", "the steady agent's target");
+    }
+    assert_int_equal(sscanf(f->agent_endpoint, "tcp://%63[^:]:%d", host,
+                            &port), 2);
+
+    /* 1. Plain TCP garbage, no ZMTP at all. */
+    {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in sa;
+        char junk[4096];
+
+        memset(&sa, 0, sizeof(sa));
+        sa.sin_family = AF_INET;
+        sa.sin_port = htons((uint16_t)port);
+        inet_pton(AF_INET, host, &sa.sin_addr);
+        assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+        for (size_t i = 0; i < sizeof(junk); i++)
+            junk[i] = (char)(i * 7 + 3);
+        assert_true(write(fd, junk, sizeof(junk)) > 0);
+        close(fd);
+    }
+    /* 2. A ZeroMQ client without CURVE (the NULL mechanism). */
+    {
+        void *ctx = zmq_ctx_new();
+        void *sock = zmq_socket(ctx, ZMQ_DEALER);
+        int zero = 0;
+
+        zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof(zero));
+        assert_int_equal(zmq_connect(sock, f->agent_endpoint), 0);
+        zmq_send(sock, "hello", 5, ZMQ_DONTWAIT);
+        fl_clock_sleep_ms(200);
+        zmq_close(sock);
+        zmq_ctx_term(ctx);
+    }
+    /* 3. Garbage from an enrolled key, which passes CURVE and ZAP. */
+    {
+        char *secret = fl_asprintf("%s.cert_secret", f->agents[rogue].cert);
+        char *server = fl_fleet_path(f, "coord.cert");
+        char skey[FL_KEY_Z85_LEN + 1];
+        fl_cert_t *cert = NULL;
+        fl_link_t *l = NULL;
+        fl_link_opts_t o = FL_LINK_OPTS_INIT;
+        static const unsigned char bomb[] = {0xdd, 0xff, 0xff, 0xff, 0xff};
+        /* {"v": 3, "type": "hello", "agent": "x", "targets": [2^32-1]} */
+        static const char hello_bomb[] =
+            "\x84\xa1v\x03\xa4type\xa5hello\xa5\x61gent\xa1x"
+            "\xa7targets\xdd\xff\xff\xff\xff";
+        char *big = fl_calloc(1, 2 * 1024 * 1024);
+        int disconnected = 0;
+
+        assert_int_equal(fl_transport_init(NULL), 0);
+        assert_int_equal(fl_cert_load_secret(&cert, secret, NULL), 0);
+        assert_int_equal(fl_cert_load_public(skey, server, NULL), 0);
+        o.linger_ms = 0;
+        assert_int_equal(fl_link_client(&l, f->agent_endpoint, cert, skey, &o,
+                                        1, NULL), 0);
+        s_link_send(l, "this is not msgpack", 19);
+        s_link_send(l, bomb, sizeof(bomb));
+        s_link_send(l, hello_bomb, sizeof(hello_bomb) - 1);
+        fl_fleet_wait_log(f->coord_log, "malformed message from agent "
+                                        "\\\"rogue\\\"", 30);
+        memset(big, 'x', 2 * 1024 * 1024 - 1);
+        s_link_send(l, big, 2 * 1024 * 1024);
+        /* MAXMSGSIZE: the coordinator cuts the connection. */
+        for (int i = 0; i < 300 && !disconnected; i++) {
+            fl_poll_item_t it = {l, -1, 0, 0};
+            fl_link_event_kind kind;
+            int value;
+            fl_link_msg_t m;
+
+            assert_true(fl_link_poll(&it, 1, 100, NULL) >= 0);
+            while (fl_link_recv(l, &m, NULL) == 1)
+                fl_link_msg_release(&m);
+            while (fl_link_event(l, &kind, &value) == 1)
+                disconnected |= kind == FL_LINK_EV_DISCONNECTED;
+        }
+        assert_true(disconnected);
+        fl_link_close(&l);
+        fl_cert_destroy(&cert);
+        free(big);
+        free(secret);
+        free(server);
+    }
+    /* The coordinator is alive and its agents are served. */
+    {
+        int status = 0;
+        assert_int_equal(waitpid(f->coord_pid, &status, WNOHANG), 0);
+    }
+    s_wait_agent(f, "steady", "online");
+    bundle = s_bundle(f, f->key, "after", files);
+    d = s_dispatch_json(f, bundle, "agent=steady", 0);
+    assert_int_equal(json_integer_value(json_object_get(d, "ok")), 1);
+    assert_int_equal(s_executed(f, 1, dbname, "", 1), 1);
+    assert_true(fl_fleet_log_count(f->coord_log, "malformed message from "
+                                                 "agent") >= 3);
+    json_decref(d);
+    free(bundle);
+    fl_fleet_stop_clean(f);
+    s->passed = 1;
+}
+
+/*
+ * Heartbeat loss: an agent stopped with SIGSTOP goes offline and its
+ * targets unreachable; after SIGCONT it says hello and is online again.
+ */
+static void
+test_fleet_heartbeat_loss_offline_then_online(void **state)
+{
+    s_state *s = *state;
+    fl_fleet_t *f = &s->f;
+    char dbname[64], tail[256];
+    const char *names[] = {"sleepy/db", NULL};
+    int a;
+
+    fl_fleet_open(f, s->p, NULL);
+    fl_fleet_start_coordinator(f);
+    snprintf(dbname, sizeof(dbname), "%s_h", s->p);
+    fl_fleet_createdb(f, 2, dbname);
+    snprintf(tail, sizeof(tail), "targets:\n  - name: sleepy/db\n    dsn: "
+             "\"%s dbname=%s\"\n", f->shards[2], dbname);
+    a = fl_fleet_add_agent(f, "sleepy", 2, 1, tail);
+    fl_fleet_start_agent(f, a);
+    s_wait_targets(f, names, "reachable", "the agent's target");
+    fl_fleet_signal_agent(f, a, SIGSTOP);
+    s_wait_agent(f, "sleepy", "offline");
+    s_wait_targets(f, names, "unreachable", "its target unreachable");
+    assert_true(fl_fleet_log_count(f->coord_log, "missed") +
+                    fl_fleet_log_count(f->coord_log, "no message for") >
+                0);
+    fl_fleet_signal_agent(f, a, SIGCONT);
+    s_wait_agent(f, "sleepy", "online");
+    s_wait_targets(f, names, "reachable", "its target reachable again");
+    fl_fleet_stop_clean(f);
+    s->passed = 1;
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(
+            test_fleet_targets_discovery_and_dispatch_exactly_once, s_setup,
+            s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_fleet_unenrolled_wrong_pin_operator_and_revocation, s_setup,
+            s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_fleet_untrusted_bundle_refused_by_every_agent, s_setup,
+            s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_fleet_agent_kill9_mid_dispatch_and_unacknowledged_results,
+            s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_fleet_coordinator_kill9_mid_dispatch, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_fleet_garbage_clients_are_dropped_and_agents_still_served,
+            s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_fleet_heartbeat_loss_offline_then_online, s_setup,
+            s_teardown),
+    };
+    return cmocka_run_group_tests_name("fleet", tests, NULL, NULL);
+}
