@@ -686,7 +686,13 @@ s_link_options(zsock_t *s, const fl_link_opts_t *o)
 static int
 s_monitor(fl_link_t *l, fl_error_t *err)
 {
-    char *ep = fl_asprintf("inproc://flotilla-monitor-%p", (void *)l);
+    /* A name never used before in this process: a link freed and another
+     * made at the same address would find the old name still bound (a
+     * closed monitor unbinds asynchronously). */
+    static uint64_t counter;
+    char *ep = fl_asprintf("inproc://flotilla-monitor-%llu",
+                           (unsigned long long)__atomic_add_fetch(
+                               &counter, 1, __ATOMIC_RELAXED));
     int rc = 0;
 
     if (zmq_socket_monitor(zsock_resolve(l->sock), ep,

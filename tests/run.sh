@@ -70,6 +70,9 @@ export FLOTILLA_FUZZ_SECONDS=${FLOTILLA_FUZZ_SECONDS:-30}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:strict_string_checks=1}
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$root/tests/lsan.supp:print_suppressions=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+# Data races fail the run; libzmq's and CZMQ's are suppressed in
+# tests/tsan.supp (uninstrumented third-party code).
+export TSAN_OPTIONS=${TSAN_OPTIONS:-suppressions=$root/tests/tsan.supp:halt_on_error=1:second_deadlock_stack=1}
 
 set +e
 trc=0
