@@ -21,31 +21,9 @@
 #include "agent/pg.h"
 #include "agent/pipeline_internal.h"
 #include "common/alloc.h"
+#include "bench_internal.h"
 
 #define RUNS 101
-
-static double
-s_now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int
-s_cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double
-s_median(double *v, size_t n)
-{
-    qsort(v, n, sizeof(*v), s_cmp);
-    return v[n / 2];
-}
 
 static void
 s_die(const char *what, fl_error_t *err)
@@ -105,17 +83,17 @@ main(int argc, char **argv)
 
             if (fl_pg_exec(pg, "BEGIN", &err) != 0)
                 s_die("begin", &err);
-            t0 = s_now();
+            t0 = fl_bench_now();
             if (fl_pg_query_value(pg, &v, "SELECT 1", 0, NULL, &err) != 0)
                 s_die("select 1", &err);
-            t1 = s_now();
+            t1 = fl_bench_now();
             if (fl__net_snapshot(pg, &pre, &err) != 0 ||
                 fl__net_snapshot(pg, &post, &err) != 0 ||
                 fl__net_touched_columns(pg, &touched, &err) != 0)
                 s_die("snapshot", &err);
             changed += s_compare(&pre, &post, &touched);
             fl__net_touched_release(&touched);
-            t2 = s_now();
+            t2 = fl_bench_now();
             base[r] = (t1 - t0) * 1000.0;
             net[r] = (t2 - t1) * 1000.0;
             fl__net_snap_release(&pre);
@@ -125,7 +103,7 @@ main(int argc, char **argv)
                 s_die("commit", &err);
         }
         printf("%-8d %-10d %-14.3f %-14.3f%s\n", sizes[s], 2 * sizes[s],
-               s_median(base, RUNS), s_median(net, RUNS),
+               fl_bench_median(base, RUNS), fl_bench_median(net, RUNS),
                changed ? "  (a relation seemed changed: a bug)" : "");
     }
     if (fl_pg_exec(pg, "DROP SCHEMA bench_net CASCADE", &err) != 0)

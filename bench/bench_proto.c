@@ -24,33 +24,11 @@
 #include "common/hash.h"
 #include "proto/bundle.h"
 #include "proto/wire.h"
+#include "bench_internal.h"
 
 #define VERIFY_RUNS 201
 #define NMSG 100000
 #define DECODE_ROUNDS 5
-
-static double
-s_now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int
-s_cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double
-s_median(double *v, size_t n)
-{
-    qsort(v, n, sizeof(*v), s_cmp);
-    return v[n / 2];
-}
 
 static void
 s_make_bundle(fl_buf_t *out, fl_trust_t **trust)
@@ -109,48 +87,48 @@ s_bench_verify(void)
     n = bytes.len;
     for (int i = 0; i < VERIFY_RUNS; i++) {
         fl_bundle_t *b = NULL;
-        double t0 = s_now();
+        double t0 = fl_bench_now();
 
         if (fl_bundle_verify_bytes(&b, p, n, trust, 1700000001, NULL) != 0)
             exit(1);
         fl_bundle_destroy(&b);
-        ours[i] = s_now() - t0;
-        t0 = s_now();
+        ours[i] = fl_bench_now() - t0;
+        t0 = fl_bench_now();
         if (crypto_sign_verify_detached(p + n - 64, p, n - 64,
                                         fl_key_public(key)) != 0)
             exit(1);
         crypto_hash_sha256(h, p, n);
-        base[i] = s_now() - t0;
+        base[i] = fl_bench_now() - t0;
         /* The parts: where the time goes on this machine. */
-        t0 = s_now();
+        t0 = fl_bench_now();
         if (crypto_sign_verify_detached(p + n - 64, p, n - 64,
                                         fl_key_public(key)) != 0)
             exit(1);
-        part[0][i] = s_now() - t0;
-        t0 = s_now();
+        part[0][i] = fl_bench_now() - t0;
+        t0 = fl_bench_now();
         crypto_hash_sha256(h, p, n);
-        part[1][i] = s_now() - t0;
-        t0 = s_now();
+        part[1][i] = fl_bench_now() - t0;
+        t0 = fl_bench_now();
         crypto_generichash(h, sizeof(h), p, n, NULL, 0);
-        part[2][i] = s_now() - t0;
-        t0 = s_now();
+        part[2][i] = fl_bench_now() - t0;
+        t0 = fl_bench_now();
         fl_hash_sha256(h, p, n);
-        part[3][i] = s_now() - t0;
+        part[3][i] = fl_bench_now() - t0;
     }
     printf("verify: bundle of %zu bytes (1 MiB of SQL in 16 migrations), "
            "%d runs\n", n, VERIFY_RUNS);
     printf("  fl_bundle_verify_bytes             median %.3f ms\n",
-           s_median(ours, VERIFY_RUNS) * 1e3);
+           fl_bench_median(ours, VERIFY_RUNS) * 1e3);
     printf("  baseline sign_verify + sha256      median %.3f ms\n",
-           s_median(base, VERIFY_RUNS) * 1e3);
+           fl_bench_median(base, VERIFY_RUNS) * 1e3);
     printf("    of which sign_verify alone       median %.3f ms\n",
-           s_median(part[0], VERIFY_RUNS) * 1e3);
+           fl_bench_median(part[0], VERIFY_RUNS) * 1e3);
     printf("    of which sha256 alone            median %.3f ms\n",
-           s_median(part[1], VERIFY_RUNS) * 1e3);
+           fl_bench_median(part[1], VERIFY_RUNS) * 1e3);
     printf("  (blake2b-256 of the same bytes     median %.3f ms)\n",
-           s_median(part[2], VERIFY_RUNS) * 1e3);
+           fl_bench_median(part[2], VERIFY_RUNS) * 1e3);
     printf("  (fl_hash_sha256 of the same bytes  median %.3f ms)\n",
-           s_median(part[3], VERIFY_RUNS) * 1e3);
+           fl_bench_median(part[3], VERIFY_RUNS) * 1e3);
     for (int k = 0; k < 4; k++)
         free(part[k]);
     free(ours);
@@ -187,7 +165,7 @@ s_bench_decode(void)
     off[NMSG] = all.len;
     msgpack_zone_init(&zone, 4096);
     for (int r = 0; r < DECODE_ROUNDS; r++) {
-        double t0 = s_now();
+        double t0 = fl_bench_now();
 
         for (size_t i = 0; i < NMSG; i++) {
             fl_wire_msg_t m;
@@ -197,8 +175,8 @@ s_bench_decode(void)
                 exit(1);
             fl_wire_msg_release(&m);
         }
-        ours[r] = s_now() - t0;
-        t0 = s_now();
+        ours[r] = fl_bench_now() - t0;
+        t0 = fl_bench_now();
         for (size_t i = 0; i < NMSG; i++) {
             msgpack_object obj;
             size_t o = 0;
@@ -208,15 +186,15 @@ s_bench_decode(void)
                 exit(1);
             msgpack_zone_clear(&zone);
         }
-        base[r] = s_now() - t0;
+        base[r] = fl_bench_now() - t0;
     }
     printf("decode: %d step-event messages (%zu bytes, %.0f bytes each), "
            "median of %d rounds\n", NMSG, all.len, (double)all.len / NMSG,
            DECODE_ROUNDS);
     printf("  fl_wire_decode + release           %.0f messages/s\n",
-           NMSG / s_median(ours, DECODE_ROUNDS));
+           NMSG / fl_bench_median(ours, DECODE_ROUNDS));
     printf("  baseline msgpack_unpack            %.0f messages/s\n",
-           NMSG / s_median(base, DECODE_ROUNDS));
+           NMSG / fl_bench_median(base, DECODE_ROUNDS));
     msgpack_zone_destroy(&zone);
     free(off);
     fl_buf_release(&all);
