@@ -90,6 +90,14 @@
  * session creates the temporary table, which a read-only transaction
  * cannot do.
  *
+ * Cost (bench/schema.sh): a snapshot reads pg_class and pg_namespace,
+ * and the other catalogs' rows of the managed objects through indexes:
+ * what it costs grows with the managed objects, not with the catalogs'
+ * built-in rows.  Types and functions are found through the dependency
+ * on their schema that PostgreSQL records for every one it did not
+ * create itself, so a snapshot of pg_catalog (only_schema) lists none of
+ * its built-in types and functions.
+ *
  * Trust: flotilla.schema_changes lives in the target and can be edited by
  * whoever may write the flotilla schema.  fl_schema_recreate never runs
  * its text unchecked: comments, grants, owners and sequence ownership are

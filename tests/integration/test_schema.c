@@ -907,6 +907,67 @@ test_tenant_functions_never_run(void **state)
     free(got);
 }
 
+/*
+ * A NULL acl compares equal to one written out as the default (each
+ * distinct acl is normalised once, NULL ones through acldefault()); an
+ * acl emptied by REVOKE ALL is "", and a column without grants has no
+ * row.
+ */
+static void
+test_default_acl_written_out_compares_equal(void **state)
+{
+    s_env_t *env = *state;
+
+    s_exec(env->pg,
+        "CREATE SCHEMA app;"
+        "CREATE TABLE app.t (x int, y int);"
+        "CREATE SEQUENCE app.s;"
+        "CREATE FUNCTION app.f() RETURNS int LANGUAGE sql AS 'SELECT 1';"
+        "CREATE TYPE app.e AS ENUM ('a');"
+        "CREATE TABLE app.bare (x int);"
+        "CREATE TABLE app.u (x int)");
+    assert_int_equal(s_apply(env->pg, 1,
+        "GRANT SELECT ON app.t TO fl_reader;"
+        "REVOKE SELECT ON app.t FROM fl_reader;"
+        "GRANT SELECT ON app.s TO fl_reader;"
+        "REVOKE SELECT ON app.s FROM fl_reader;"
+        "REVOKE EXECUTE ON FUNCTION app.f() FROM PUBLIC;"
+        "GRANT EXECUTE ON FUNCTION app.f() TO PUBLIC;"
+        "REVOKE USAGE ON TYPE app.e FROM PUBLIC;"
+        "GRANT USAGE ON TYPE app.e TO PUBLIC;"
+        "GRANT USAGE ON SCHEMA app TO fl_reader;"
+        "REVOKE USAGE ON SCHEMA app FROM fl_reader;"
+        "GRANT SELECT (x) ON app.t TO fl_reader;"
+        "REVOKE SELECT (x) ON app.t FROM fl_reader"), 0);
+    /* The acls are no longer NULL: only their text proves them equal. */
+    s_assert_value(env->pg, "SELECT count(*) FROM pg_class"
+                            " WHERE relname IN ('t', 's')"
+                            " AND relacl IS NOT NULL", "2");
+    s_assert_value(env->pg,
+        "SELECT string_agg(ident || ' = ' || def, E'\\n' ORDER BY ident)"
+        " FROM pg_temp.flotilla_schema_snap WHERE gen = 2 AND kind = 'acl'"
+        " AND ident LIKE '% app.%'",
+        "function app.f() = PUBLIC=EXECUTE postgres=EXECUTE\n"
+        "sequence app.s = postgres=SELECT,UPDATE,USAGE\n"
+        "table app.bare = postgres=DELETE,INSERT,REFERENCES,SELECT,TRIGGER,"
+        "TRUNCATE,UPDATE\n"
+        "table app.t = postgres=DELETE,INSERT,REFERENCES,SELECT,TRIGGER,"
+        "TRUNCATE,UPDATE\n"
+        "table app.u = postgres=DELETE,INSERT,REFERENCES,SELECT,TRIGGER,"
+        "TRUNCATE,UPDATE\n"
+        "type app.e = PUBLIC=USAGE postgres=USAGE");
+    /* Emptied is not the default; a column grant is its own row. */
+    assert_int_equal(s_apply(env->pg, 2,
+        "REVOKE ALL ON app.u FROM postgres;"
+        "GRANT UPDATE (y) ON app.t TO fl_reader"), 2);
+    s_assert_value(env->pg,
+        "SELECT string_agg(ident || ' = ' || def, E'\\n' ORDER BY ident)"
+        " FROM pg_temp.flotilla_schema_snap WHERE gen = 2 AND kind = 'acl'"
+        " AND (ident LIKE 'column %' OR ident = 'table app.u')",
+        "column app.t.y = fl_reader=UPDATE\n"
+        "table app.u = ");
+}
+
 static void
 test_describe_words_each_difference_on_one_line(void **state)
 {
@@ -978,6 +1039,8 @@ main(void)
             s_teardown),
         cmocka_unit_test_setup_teardown(test_tenant_functions_never_run,
                                         s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_default_acl_written_out_compares_equal, s_setup, s_teardown),
         cmocka_unit_test(test_describe_words_each_difference_on_one_line),
     };
     return cmocka_run_group_tests_name("schema", tests, NULL, NULL);
