@@ -15,7 +15,11 @@
  *
  * Cost: a snapshot runs after every migration, so the query is written
  * for it (see S_CTES_SQL and bench/schema.sh); its statements are
- * prepared once per connection and planned generically.
+ * prepared once per connection and planned generically.  The three
+ * calls the pipeline makes after a migration take five round trips: the
+ * snapshot's BEGIN, pins and table in one (s_enter()), its statement, its
+ * fingerprint with the COMMIT; record_changes and fingerprint are single
+ * statements that need no pins.
  *
  * Why the catalog text is trusted and the ledger's is not (DESIGN.md,
  * guarantee 6): re-creation builds comments, grants, owners and sequence
@@ -25,12 +29,14 @@
  * s_check_stmt().
  *
  * Names: functions, catalogs, casts and collations are written with
- * pg_catalog.; an operator is spelled OPERATOR(pg_catalog.=) where a
- * parameter meets a catalog name, and plainly between catalog columns,
- * our own columns and constants.  Those resolve to pg_catalog's because
- * every public function first pins an empty search_path (s_enter()):
- * with a tenant's "public, pg_catalog", a public.= (text, text) would
- * otherwise run in their place, as the tenant test shows.
+ * pg_catalog.; in the statements that run pinned, an operator is spelled
+ * OPERATOR(pg_catalog.=) where a parameter meets a catalog name, and
+ * plainly between catalog columns, our own columns and constants.  Those
+ * resolve to pg_catalog's because the call first pins an empty
+ * search_path (s_enter()): with a tenant's "public, pg_catalog", a
+ * public.= (text, text) would otherwise run in their place, as the tenant
+ * test shows.  The statements that run unpinned (record_changes,
+ * fingerprint) spell every operator OPERATOR(pg_catalog.x).
  */
 #include "agent/schema.h"
 
@@ -617,46 +623,108 @@
     S_CTES_SQL S_OBJ_SQL(S_TARGETS, "")                                     \
     S_SELECT_SQL(S_TARGETS, "LEFT JOIN", "")
 
-static const char s_table_sql[] =
-    "CREATE TEMPORARY TABLE pg_temp.flotilla_schema_snap ("
-    " gen pg_catalog.int4 NOT NULL, kind pg_catalog.text NOT NULL,"
-    " ident pg_catalog.text NOT NULL, def pg_catalog.text NOT NULL,"
-    " PRIMARY KEY (gen, kind, ident))";
+/*
+ * The snapshots, and each generation's fingerprint (NULL from the
+ * snapshot until s_fingerprints_sql fills it in, before the snapshot's
+ * transaction ends).  kind and ident compare in "C", the order the
+ * fingerprint sorts in: the primary key hands the rows over in that
+ * order.
+ */
+#define S_TABLE_SQL                                                         \
+    "CREATE TEMPORARY TABLE IF NOT EXISTS pg_temp.flotilla_schema_snap ("   \
+    " gen pg_catalog.int4 NOT NULL,"                                        \
+    " kind pg_catalog.text COLLATE pg_catalog.\"C\" NOT NULL,"              \
+    " ident pg_catalog.text COLLATE pg_catalog.\"C\" NOT NULL,"             \
+    " def pg_catalog.text NOT NULL, PRIMARY KEY (gen, kind, ident));"       \
+    "CREATE TEMPORARY TABLE IF NOT EXISTS pg_temp.flotilla_schema_gen ("    \
+    " gen pg_catalog.int4 PRIMARY KEY, fingerprint pg_catalog.text)"
 
 /*
  * A snapshot: the rows with a def, and a "snapshot" row holding the scope
- * so that generations of different scopes are never compared.
- */
-/*
- * A snapshot: the rows with a def, and a "snapshot" row holding the scope
- * so that generations of different scopes are never compared.  In
- * snapshots, only grants can lack a def (a column without any): the
- * filter is on those rows alone, as a filter on the union would be pushed
- * into every branch and evaluate each def twice.
+ * so that generations of different scopes are never compared, written
+ * over generation $2 in one statement.  Only the rows that differ are
+ * written (rewriting every row cost as much as describing them): d holds
+ * the new rows that are not in $2 and the keys of the rows of $2 that are
+ * not in the new snapshot.  Reading del's count in the INSERT's condition
+ * makes the DELETE run to completion first, so that a row whose def
+ * changed does not meet its old self in the primary key.  In snapshots,
+ * only grants can lack a def (a column without any): the filter is on
+ * those rows alone, as a filter on the union would be pushed into every
+ * branch and evaluate each def twice.  Returns the number of rows
+ * written.
  */
 static const char s_snapshot_sql[] =
-    "INSERT INTO pg_temp.flotilla_schema_snap (gen, kind, ident, def)"
-    " SELECT $2::pg_catalog.int4, r.kind, r.ident, r.def FROM ("
-    S_CTES_SQL S_OBJ_SQL(S_NO_TARGETS, " WHERE col.attacl IS NOT NULL")
-    S_SELECT_SQL(S_NO_TARGETS, "JOIN", " WHERE acltext.def IS NOT NULL"
-                                       " OR acl.acltype <> 'c'") ") r"
+    S_CTES_SQL S_OBJ_SQL(S_NO_TARGETS, " WHERE col.attacl IS NOT NULL") ","
+    "new AS ("
+    " SELECT r.kind COLLATE pg_catalog.\"C\" AS kind,"
+    "  r.ident COLLATE pg_catalog.\"C\" AS ident, r.def"
+    " FROM (" S_SELECT_SQL(S_NO_TARGETS, "JOIN",
+                           " WHERE acltext.def IS NOT NULL"
+                           " OR acl.acltype <> 'c'") ") r"
     " UNION ALL"
-    " SELECT $2::pg_catalog.int4, 'snapshot', '',"
-    " coalesce(pg_catalog.quote_ident($1::pg_catalog.text), '*')";
+    " SELECT 'snapshot', '',"
+    " coalesce(pg_catalog.quote_ident($1::pg_catalog.text), '*')),"
+    "d AS MATERIALIZED ("
+    " SELECT old.kind AS okind, old.ident AS oident, new.kind, new.ident,"
+    " new.def FROM new"
+    " FULL JOIN (SELECT s.kind, s.ident, s.def"
+    "  FROM pg_temp.flotilla_schema_snap s"
+    "  WHERE s.gen = $2::pg_catalog.int4) old"
+    " ON old.kind = new.kind AND old.ident = new.ident AND old.def = new.def"
+    " WHERE old.kind IS NULL OR new.kind IS NULL),"
+    "del AS (DELETE FROM pg_temp.flotilla_schema_snap s USING d"
+    " WHERE s.gen = $2::pg_catalog.int4 AND s.kind = d.okind"
+    " AND s.ident = d.oident RETURNING 1),"
+    "ins AS (INSERT INTO pg_temp.flotilla_schema_snap (gen, kind, ident, def)"
+    " SELECT $2::pg_catalog.int4, d.kind, d.ident, d.def FROM d"
+    " WHERE d.kind IS NOT NULL"
+    " AND (SELECT pg_catalog.count(*) FROM del) >= 0 RETURNING 1),"
+    "fp AS (INSERT INTO pg_temp.flotilla_schema_gen (gen)"
+    " VALUES ($2::pg_catalog.int4) ON CONFLICT (gen)"
+    " DO UPDATE SET fingerprint = NULL)"
+    " SELECT pg_catalog.count(*) FROM ins";
 
+/*
+ * The fingerprints of the generations just taken, SHA-256 over their
+ * rows, fields length-prefixed so that no def can pass for another row.
+ * Run pinned, in the snapshot's transaction (no parameter: it goes with
+ * the COMMIT).  The rows come sorted by the primary key, in "C": a sort
+ * in string_agg() or of the rows cost PostgreSQL 15 a microsecond a row,
+ * and enable_sort is off.  The aggregate keeps the order of the sorted
+ * subquery, which PostgreSQL documents for an outer query without a join
+ * ("Aggregate Functions"); the tests check the result against the ORDER
+ * BY inside the aggregate.
+ */
+#define S_FINGERPRINTS_SQL                                                  \
+    "UPDATE pg_temp.flotilla_schema_gen g SET fingerprint = ("              \
+    " SELECT pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to("    \
+    " pg_catalog.string_agg(r.line, pg_catalog.chr(10)), 'UTF8')), 'hex')"  \
+    " FROM (SELECT pg_catalog.format('%s:%s %s:%s %s:%s',"                  \
+    "  pg_catalog.octet_length(s.kind), s.kind,"                            \
+    "  pg_catalog.octet_length(s.ident), s.ident,"                          \
+    "  pg_catalog.octet_length(s.def), s.def) AS line"                      \
+    "  FROM pg_temp.flotilla_schema_snap s WHERE s.gen = g.gen"             \
+    "  ORDER BY s.kind, s.ident) r)"                                        \
+    " WHERE g.fingerprint IS NULL"
+
+static const char s_fingerprints_sql[] = S_FINGERPRINTS_SQL;
+static const char s_fingerprints_commit_sql[] =
+    S_FINGERPRINTS_SQL "; COMMIT";
+
+/*
+ * The statements below render nothing and run without the pinned
+ * settings (s_enter()), in the caller's session: every operator is
+ * spelled OPERATOR(pg_catalog.x), as the caller's search_path may put a
+ * tenant's schema first.  IS DISTINCT FROM, IN and CASE x WHEN look up
+ * "=" by the search path: they are written out.
+ */
 static const char s_scope_sql[] =
     "SELECT def FROM pg_temp.flotilla_schema_snap"
     " WHERE gen = $1::pg_catalog.int4 AND kind = 'snapshot' AND ident = ''";
 
-/* Fields length-prefixed, so no def can pass for another row. */
 static const char s_fingerprint_sql[] =
-    "SELECT pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to("
-    " pg_catalog.string_agg(pg_catalog.format('%s:%s %s:%s %s:%s',"
-    " pg_catalog.octet_length(kind), kind, pg_catalog.octet_length(ident),"
-    " ident, pg_catalog.octet_length(def), def), pg_catalog.chr(10)"
-    " ORDER BY kind COLLATE pg_catalog.\"C\", ident COLLATE pg_catalog.\"C\"),"
-    " 'UTF8')), 'hex')"
-    " FROM pg_temp.flotilla_schema_snap WHERE gen = $1::pg_catalog.int4";
+    "SELECT g.fingerprint FROM pg_temp.flotilla_schema_gen g"
+    " WHERE g.gen OPERATOR(pg_catalog.=) $1::pg_catalog.int4";
 
 const char fl_schema_ledger_sql[] =
     "CREATE TABLE IF NOT EXISTS flotilla.schema_changes ("
@@ -667,21 +735,46 @@ const char fl_schema_ledger_sql[] =
     "  after_def pg_catalog.text,"
     "  PRIMARY KEY (version, kind, ident));";
 
-static const char s_forget_sql[] =
-    "DELETE FROM flotilla.schema_changes WHERE version = $1::pg_catalog.int8";
+/* The "snapshot" row of generation g: its scope. */
+#define S_SCOPE_OF(g)                                                       \
+    " (SELECT s.def FROM pg_temp.flotilla_schema_snap s"                    \
+    "  WHERE s.gen OPERATOR(pg_catalog.=) " g "::pg_catalog.int4"           \
+    "  AND s.kind OPERATOR(pg_catalog.=) 'snapshot'"                        \
+    "  AND s.ident OPERATOR(pg_catalog.=) '') "
 
+/* The described rows of generation g. */
+#define S_ROWS_OF(g)                                                        \
+    " (SELECT s.kind, s.ident, s.def FROM pg_temp.flotilla_schema_snap s"   \
+    "  WHERE s.gen OPERATOR(pg_catalog.=) " g "::pg_catalog.int4"           \
+    "  AND s.kind OPERATOR(pg_catalog.<>) 'snapshot') "
+
+/*
+ * Version $1's changes from generation $2 to $3, replacing its rows, when
+ * both were taken and have the same scope; the scopes of both (NULL: not
+ * taken) and the number of rows written.  Reading del's count makes the
+ * DELETE run first (see s_snapshot_sql).
+ */
 static const char s_record_sql[] =
-    "WITH b AS (SELECT kind, ident, def FROM pg_temp.flotilla_schema_snap"
-    "  WHERE gen = $2::pg_catalog.int4 AND kind <> 'snapshot'),"
-    " a AS (SELECT kind, ident, def FROM pg_temp.flotilla_schema_snap"
-    "  WHERE gen = $3::pg_catalog.int4 AND kind <> 'snapshot'),"
+    "WITH sc AS MATERIALIZED (SELECT" S_SCOPE_OF("$2") "AS b,"
+    S_SCOPE_OF("$3") "AS a),"
+    " ok AS MATERIALIZED (SELECT FROM sc"
+    "  WHERE sc.b OPERATOR(pg_catalog.=) sc.a),"
+    " del AS (DELETE FROM flotilla.schema_changes c"
+    "  WHERE c.version OPERATOR(pg_catalog.=) $1::pg_catalog.int8"
+    "  AND EXISTS (SELECT FROM ok) RETURNING 1),"
     " ins AS (INSERT INTO flotilla.schema_changes"
     "  (version, kind, ident, before_def, after_def)"
     "  SELECT $1::pg_catalog.int8, coalesce(b.kind, a.kind),"
     "  coalesce(b.ident, a.ident), b.def, a.def"
-    "  FROM b FULL JOIN a ON a.kind = b.kind AND a.ident = b.ident"
-    "  WHERE b.def IS DISTINCT FROM a.def RETURNING 1)"
-    " SELECT pg_catalog.count(*) FROM ins";
+    "  FROM" S_ROWS_OF("$2") "b FULL JOIN" S_ROWS_OF("$3") "a"
+    "  ON a.kind OPERATOR(pg_catalog.=) b.kind"
+    "  AND a.ident OPERATOR(pg_catalog.=) b.ident"
+    "  WHERE (a.kind IS NULL OR b.kind IS NULL"
+    "  OR a.def OPERATOR(pg_catalog.<>) b.def)"
+    "  AND EXISTS (SELECT FROM ok)"
+    "  AND (SELECT pg_catalog.count(*) FROM del) OPERATOR(pg_catalog.>=) 0"
+    "  RETURNING 1)"
+    " SELECT sc.b, sc.a, (SELECT pg_catalog.count(*) FROM ins) FROM sc";
 
 /*
  * Expected: generation $2 with version $1's changes undone (an object the
@@ -750,15 +843,47 @@ static const char s_table_of_sql[] =
     " AND c.relkind IN ('r', 'p', 'f', 'm', 'v') AND" S_MANAGED("n");
 
 /*
- * The settings our queries run under (schema.h, "Session"): an empty
- * search_path, so that only pg_catalog resolves names; the output styles
- * pg_dump pins, so that defs do not depend on the session; and no JIT,
- * whose compilation took 300 of the 380 ms of a snapshot of 200 tables.
+ * The settings our catalog queries run under (schema.h, "Session"): an
+ * empty search_path, so that only pg_catalog resolves names; the output
+ * styles pg_dump pins, so that defs do not depend on the session; no
+ * JIT, whose compilation took 300 of the 380 ms of a snapshot of 200
+ * tables; generic plans, as planning the snapshot statement costs more
+ * than running it on a small schema; and no sorts where an index gives
+ * the order (a sort cost a microsecond a row).
  */
-#define S_NPINS 9
+#define S_NPINS 10
 
+#define S_PINS                                                              \
+    " pg_catalog.set_config('search_path', '', true),"                      \
+    " pg_catalog.set_config('DateStyle', 'ISO, YMD', true),"                \
+    " pg_catalog.set_config('IntervalStyle', 'postgres', true),"            \
+    " pg_catalog.set_config('TimeZone', 'UTC', true),"                      \
+    " pg_catalog.set_config('extra_float_digits', '1', true),"              \
+    " pg_catalog.set_config('quote_all_identifiers', 'off', true),"         \
+    " pg_catalog.set_config('standard_conforming_strings', 'on', true),"    \
+    " pg_catalog.set_config('jit', 'off', true),"                           \
+    " pg_catalog.set_config('plan_cache_mode', 'force_generic_plan', true),"\
+    " pg_catalog.set_config('enable_sort', 'off', true)"
+
+/*
+ * Our own transaction, pinned, in one round trip (transaction-local
+ * settings end with it).  With the table: created when missing, quietly.
+ */
+static const char s_begin_sql[] = "BEGIN; SELECT" S_PINS;
+static const char s_begin_table_sql[] =
+    "BEGIN; SELECT" S_PINS ";"
+    "SELECT pg_catalog.set_config('client_min_messages', 'warning', true);"
+    S_TABLE_SQL;
+
+/*
+ * In the caller's transaction: its values, then the pins, and whether the
+ * table exists, in one round trip.  The subquery (kept apart by OFFSET 0)
+ * produces its row before the outer target list sets anything.
+ */
 static const char s_pin_save_sql[] =
-    "SELECT pg_catalog.current_setting('search_path'),"
+    "SELECT v.*, pg_catalog.to_regclass('pg_temp.flotilla_schema_snap')"
+    " IS NOT NULL," S_PINS
+    " FROM (SELECT pg_catalog.current_setting('search_path'),"
     " pg_catalog.current_setting('DateStyle'),"
     " pg_catalog.current_setting('IntervalStyle'),"
     " pg_catalog.current_setting('TimeZone'),"
@@ -766,20 +891,8 @@ static const char s_pin_save_sql[] =
     " pg_catalog.current_setting('quote_all_identifiers'),"
     " pg_catalog.current_setting('standard_conforming_strings'),"
     " pg_catalog.current_setting('jit'),"
-    " pg_catalog.current_setting('plan_cache_mode')";
-
-/* Transaction-local (SET LOCAL): they end with the transaction. */
-static const char s_pin_set_sql[] =
-    "SELECT pg_catalog.set_config('search_path', '', true),"
-    " pg_catalog.set_config('DateStyle', 'ISO, YMD', true),"
-    " pg_catalog.set_config('IntervalStyle', 'postgres', true),"
-    " pg_catalog.set_config('TimeZone', 'UTC', true),"
-    " pg_catalog.set_config('extra_float_digits', '1', true),"
-    " pg_catalog.set_config('quote_all_identifiers', 'off', true),"
-    " pg_catalog.set_config('standard_conforming_strings', 'on', true),"
-    " pg_catalog.set_config('jit', 'off', true),"
-    /* The snapshot query is large: plan it once per connection. */
-    " pg_catalog.set_config('plan_cache_mode', 'force_generic_plan', true)";
+    " pg_catalog.current_setting('plan_cache_mode'),"
+    " pg_catalog.current_setting('enable_sort') OFFSET 0) v";
 
 static const char s_pin_restore_sql[] =
     "SELECT pg_catalog.set_config('search_path', $1, true),"
@@ -790,7 +903,8 @@ static const char s_pin_restore_sql[] =
     " pg_catalog.set_config('quote_all_identifiers', $6, true),"
     " pg_catalog.set_config('standard_conforming_strings', $7, true),"
     " pg_catalog.set_config('jit', $8, true),"
-    " pg_catalog.set_config('plan_cache_mode', $9, true)";
+    " pg_catalog.set_config('plan_cache_mode', $9, true),"
+    " pg_catalog.set_config('enable_sort', $10, true)";
 
 /*
  * One public call: our own transaction when the caller has none, else the
@@ -798,36 +912,59 @@ static const char s_pin_restore_sql[] =
  */
 typedef struct {
     int own_tx;
+    int have_table;
     char *saved[S_NPINS];
 } s_session_t;
 
 static int s_leave(fl_pg_t *pg, s_session_t *s, int rc, fl_error_t *err);
 
+/* Runs one statement that returns nothing of interest. */
+static int
+s_exec(fl_pg_t *pg, const char *sql, int nparams, const char *const *params,
+       fl_error_t *err)
+{
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    int rc = fl_pg_query(pg, &r, sql, nparams, params, err);
+
+    fl_pg_result_release(&r);
+    return rc;
+}
+
 /*
  * Opens a transaction when the caller has none and pins the settings for
- * the rest of the transaction.  On failure everything is undone.
+ * the rest of the transaction; with table, creates the snapshot table
+ * when missing (s->have_table: it exists).  Two round trips at most, one
+ * when the caller has a transaction or the table exists.  On failure
+ * everything is undone.
  */
 static int
-s_enter(fl_pg_t *pg, s_session_t *s, fl_error_t *err)
+s_enter(fl_pg_t *pg, s_session_t *s, int table, fl_error_t *err)
 {
     fl_pg_result_t r = FL_PG_RESULT_INIT;
     int rc = 0;
 
     memset(s, 0, sizeof(*s));
     if (!fl_pg_in_transaction(pg)) {
-        if ((rc = fl_pg_exec(pg, "BEGIN", err)) != 0)
-            return rc;
-        s->own_tx = 1;
-    } else {
-        rc = fl_pg_query(pg, &r, s_pin_save_sql, 0, NULL, err);
-        for (size_t i = 0; rc == 0 && i < S_NPINS; i++) {
-            const char *v = fl_pg_value(&r, 0, i);
-            s->saved[i] = fl_strdup(v ? v : "");
-        }
-        fl_pg_result_release(&r);
+        rc = fl_pg_exec(pg, table ? s_begin_table_sql : s_begin_sql, err);
+        /* A failure after BEGIN leaves our transaction to roll back. */
+        s->own_tx = fl_pg_in_transaction(pg);
+        s->have_table = table;
+        return rc == 0 ? 0 : s_leave(pg, s, rc, err);
     }
-    if (rc == 0)
-        rc = fl_pg_exec(pg, s_pin_set_sql, err);
+    rc = fl_pg_query(pg, &r, s_pin_save_sql, 0, NULL, err);
+    for (size_t i = 0; rc == 0 && i < S_NPINS; i++) {
+        const char *v = fl_pg_value(&r, 0, i);
+        s->saved[i] = fl_strdup(v ? v : "");
+    }
+    if (rc == 0) {
+        const char *v = fl_pg_value(&r, 0, S_NPINS);
+        s->have_table = v != NULL && strcmp(v, "t") == 0;
+    }
+    fl_pg_result_release(&r);
+    if (rc == 0 && table && !s->have_table) {
+        rc = fl_pg_exec(pg, S_TABLE_SQL, err);
+        s->have_table = rc == 0;
+    }
     return rc == 0 ? 0 : s_leave(pg, s, rc, err);
 }
 
@@ -864,18 +1001,6 @@ s_leave(fl_pg_t *pg, s_session_t *s, int rc, fl_error_t *err)
     return rc;
 }
 
-/* Runs one statement that returns nothing of interest. */
-static int
-s_exec(fl_pg_t *pg, const char *sql, int nparams, const char *const *params,
-       fl_error_t *err)
-{
-    fl_pg_result_t r = FL_PG_RESULT_INIT;
-    int rc = fl_pg_query(pg, &r, sql, nparams, params, err);
-
-    fl_pg_result_release(&r);
-    return rc;
-}
-
 /* True (1) when this session has the snapshot table; negative on error. */
 static int
 s_have_table(fl_pg_t *pg, fl_error_t *err)
@@ -889,6 +1014,17 @@ s_have_table(fl_pg_t *pg, fl_error_t *err)
         return rc;
     rc = v != NULL && strcmp(v, "t") == 0;
     free(v);
+    return rc;
+}
+
+static int
+s_not_taken(int gen, fl_error_t *err)
+{
+    int rc = FL_ERR(err, FL_ENOTFOUND, "schema snapshot %d was not taken in "
+                    "this session", gen);
+
+    fl_error_set_hint(err, "Snapshots live in a temporary table of the "
+                           "connection that took them.");
     return rc;
 }
 
@@ -913,11 +1049,21 @@ s_scope(fl_pg_t *pg, int gen, char **scope, fl_error_t *err)
         rc = FL_ENOTFOUND;
     if (rc == FL_ENOTFOUND || (rc == 0 && *scope == NULL)) {
         fl_free(scope);
-        rc = FL_ERR(err, FL_ENOTFOUND, "schema snapshot %d was not taken in "
-                    "this session", gen);
-        fl_error_set_hint(err, "Snapshots live in a temporary table of the "
-                               "connection that took them.");
+        rc = s_not_taken(gen, err);
     }
+    return rc;
+}
+
+/* The refusal to compare generations a and b of scopes sa and sb. */
+static int
+s_scopes_differ(int a, const char *sa, int b, const char *sb,
+                fl_error_t *err)
+{
+    int rc = FL_ERR(err, FL_ECONFLICT, "schema snapshots %d and %d cannot be "
+                    "compared", a, b);
+
+    fl_error_set_detail(err, "Snapshot %d covers %s, snapshot %d covers %s "
+                        "(\"*\": every managed schema).", a, sa, b, sb);
     return rc;
 }
 
@@ -930,38 +1076,45 @@ s_same_scope(fl_pg_t *pg, int a, int b, fl_error_t *err)
 
     if (rc == 0)
         rc = s_scope(pg, b, &sb, err);
-    if (rc == 0 && strcmp(sa, sb) != 0) {
-        rc = FL_ERR(err, FL_ECONFLICT, "schema snapshots %d and %d cannot be "
-                    "compared", a, b);
-        fl_error_set_detail(err, "Snapshot %d covers %s, snapshot %d covers "
-                            "%s (\"*\": every managed schema).", a, sa, b, sb);
-    }
+    if (rc == 0 && strcmp(sa, sb) != 0)
+        rc = s_scopes_differ(a, sa, b, sb, err);
     free(sa);
     free(sb);
     return rc;
 }
 
+/*
+ * Runs statement name (sql, which reads the snapshot table and needs no
+ * pins) in the caller's session: one round trip outside a transaction,
+ * where a missing table fails only this statement and is then reported
+ * as generation gen not taken; inside one, whose failure would abort the
+ * caller's transaction, after asking whether the table exists.
+ */
 static int
-s_snapshot(fl_pg_t *pg, int gen, const char *only_schema, fl_error_t *err)
+s_query_snap(fl_pg_t *pg, fl_pg_result_t *r, const char *name,
+             const char *sql, int nparams, const char *const *params,
+             int gen, fl_error_t *err)
 {
-    char g[16];
-    const char *params[2] = {only_schema, g};
-    int rc = s_have_table(pg, err);
+    fl_error_t e = FL_ERROR_INIT;
+    int rc;
 
-    snprintf(g, sizeof(g), "%d", gen);
-    if (rc == 0)
-        rc = fl_pg_exec(pg, s_table_sql, err);
-    else if (rc == 1)
-        rc = s_exec(pg, "DELETE FROM pg_temp.flotilla_schema_snap"
-                    " WHERE gen = $1::pg_catalog.int4", 1, &params[1], err);
-    if (rc == 0) {
-        /* Prepared once per connection: planning it costs more than
-         * running it on a small schema. */
-        fl_pg_result_t r = FL_PG_RESULT_INIT;
-        rc = fl_pg_query_prepared(pg, &r, "flotilla_schema_snapshot",
-                                  s_snapshot_sql, 2, params, err);
-        fl_pg_result_release(&r);
+    if (fl_pg_in_transaction(pg)) {
+        rc = s_have_table(pg, err);
+        if (rc == 0)
+            return s_not_taken(gen, err);
+        if (rc < 0)
+            return rc;
+        return fl_pg_query_prepared(pg, r, name, sql, nparams, params, err);
     }
+    rc = fl_pg_query_prepared(pg, r, name, sql, nparams, params, &e);
+    if (rc == FL_EDB && strcmp(e.sqlstate, "42P01") == 0 &&
+        s_have_table(pg, NULL) == 0) {
+        fl_error_clear(&e);
+        return s_not_taken(gen, err);
+    }
+    if (rc != 0 && err != NULL)
+        fl_error_move(err, &e);
+    fl_error_clear(&e);
     return rc;
 }
 
@@ -969,14 +1122,27 @@ int
 fl_schema_snapshot(fl_pg_t *pg, int gen, const char *only_schema,
                    fl_error_t *err)
 {
+    char g[16];
+    const char *params[2] = {only_schema, g};
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
     s_session_t s;
     int rc;
 
     FL_ASSERT(pg != NULL);
-    if ((rc = s_enter(pg, &s, err)) != 0)
-        return rc;
-    rc = s_snapshot(pg, gen, only_schema, err);
-    rc = s_leave(pg, &s, rc, err);
+    snprintf(g, sizeof(g), "%d", gen);
+    if ((rc = s_enter(pg, &s, 1, err)) == 0) {
+        rc = fl_pg_query_prepared(pg, &r, "flotilla_schema_snapshot",
+                                  s_snapshot_sql, 2, params, err);
+        fl_pg_result_release(&r);
+        /* The fingerprint, still pinned; in our COMMIT's round trip. */
+        if (rc == 0 && s.own_tx) {
+            rc = fl_pg_exec(pg, s_fingerprints_commit_sql, err);
+            s.own_tx = fl_pg_in_transaction(pg);
+        } else if (rc == 0) {
+            rc = fl_pg_exec(pg, s_fingerprints_sql, err);
+        }
+        rc = s_leave(pg, &s, rc, err);
+    }
     if (rc != 0)
         fl_error_prefix(err, "could not take schema snapshot %d: ", gen);
     return rc;
@@ -985,60 +1151,21 @@ fl_schema_snapshot(fl_pg_t *pg, int gen, const char *only_schema,
 int
 fl_schema_fingerprint(fl_pg_t *pg, int gen, char **out, fl_error_t *err)
 {
-    s_session_t s;
     char g[16];
     const char *params[1] = {g};
-    char *scope = NULL;
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
     int rc;
 
     FL_ASSERT(pg != NULL && out != NULL);
     *out = NULL;
     snprintf(g, sizeof(g), "%d", gen);
-    if ((rc = s_enter(pg, &s, err)) != 0)
-        return rc;
-    rc = s_scope(pg, gen, &scope, err);
-    if (rc == 0) {
-        fl_pg_result_t r = FL_PG_RESULT_INIT;
-        rc = fl_pg_query_prepared(pg, &r, "flotilla_schema_fingerprint",
-                                  s_fingerprint_sql, 1, params, err);
-        if (rc == 0 && r.nrows == 1 && fl_pg_value(&r, 0, 0))
-            *out = fl_strdup(fl_pg_value(&r, 0, 0));
-        else if (rc == 0)
-            rc = FL_ERR(err, FL_ENOTFOUND, "query returned no rows");
-        fl_pg_result_release(&r);
-    }
-    free(scope);
-    rc = s_leave(pg, &s, rc, err);
-    if (rc != 0)
-        fl_free(out);
-    return rc;
-}
-
-static int
-s_record(fl_pg_t *pg, int64_t version, int gen_before, int gen_after,
-         int *count, fl_error_t *err)
-{
-    char v[24], b[16], a[16];
-    const char *params[3] = {v, b, a};
-    char *n = NULL;
-    int rc = s_same_scope(pg, gen_before, gen_after, err);
-
-    snprintf(v, sizeof(v), "%lld", (long long)version);
-    snprintf(b, sizeof(b), "%d", gen_before);
-    snprintf(a, sizeof(a), "%d", gen_after);
-    if (rc == 0)
-        rc = s_exec(pg, s_forget_sql, 1, params, err);
-    if (rc == 0) {
-        fl_pg_result_t r = FL_PG_RESULT_INIT;
-        rc = fl_pg_query_prepared(pg, &r, "flotilla_schema_record",
-                                  s_record_sql, 3, params, err);
-        if (rc == 0 && r.nrows == 1 && fl_pg_value(&r, 0, 0))
-            n = fl_strdup(fl_pg_value(&r, 0, 0));
-        fl_pg_result_release(&r);
-    }
-    if (rc == 0 && count != NULL)
-        *count = n ? (int)strtol(n, NULL, 10) : 0;
-    free(n);
+    rc = s_query_snap(pg, &r, "flotilla_schema_fingerprint",
+                      s_fingerprint_sql, 1, params, gen, err);
+    if (rc == 0 && r.nrows == 1 && fl_pg_value(&r, 0, 0) != NULL)
+        *out = fl_strdup(fl_pg_value(&r, 0, 0));
+    else if (rc == 0)
+        rc = s_not_taken(gen, err);
+    fl_pg_result_release(&r);
     return rc;
 }
 
@@ -1046,18 +1173,35 @@ int
 fl_schema_record_changes(fl_pg_t *pg, int64_t version, int gen_before,
                          int gen_after, int *count, fl_error_t *err)
 {
-    s_session_t s;
+    char v[24], b[16], a[16];
+    const char *params[3] = {v, b, a};
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    const char *sb = NULL, *sa = NULL;
     int rc;
 
     FL_ASSERT(pg != NULL);
     if (count != NULL)
         *count = 0;
-    if ((rc = s_enter(pg, &s, err)) != 0)
-        return rc;
-    rc = s_record(pg, version, gen_before, gen_after, count, err);
-    rc = s_leave(pg, &s, rc, err);
-    if (rc != 0 && count != NULL)
-        *count = 0;
+    snprintf(v, sizeof(v), "%lld", (long long)version);
+    snprintf(b, sizeof(b), "%d", gen_before);
+    snprintf(a, sizeof(a), "%d", gen_after);
+    rc = s_query_snap(pg, &r, "flotilla_schema_record", s_record_sql, 3,
+                      params, gen_before, err);
+    if (rc == 0) {
+        FL_ASSERT(r.nrows == 1);
+        sb = fl_pg_value(&r, 0, 0);
+        sa = fl_pg_value(&r, 0, 1);
+    }
+    /* Nothing was written unless both exist with the same scope. */
+    if (rc == 0 && sb == NULL)
+        rc = s_not_taken(gen_before, err);
+    else if (rc == 0 && sa == NULL)
+        rc = s_not_taken(gen_after, err);
+    else if (rc == 0 && strcmp(sb, sa) != 0)
+        rc = s_scopes_differ(gen_before, sb, gen_after, sa, err);
+    else if (rc == 0 && count != NULL && fl_pg_value(&r, 0, 2) != NULL)
+        *count = (int)strtol(fl_pg_value(&r, 0, 2), NULL, 10);
+    fl_pg_result_release(&r);
     return rc;
 }
 
@@ -2115,7 +2259,7 @@ fl_schema_recreate(fl_pg_t *pg, int64_t version, fl_schema_note_fn note,
     FL_ASSERT(pg != NULL);
     if (count != NULL)
         *count = 0;
-    if ((rc = s_enter(pg, &s, err)) != 0)
+    if ((rc = s_enter(pg, &s, 0, err)) != 0)
         return rc;
     rc = s_recreate(&c, err);
     rc = s_leave(pg, &s, rc, err);
@@ -2148,7 +2292,7 @@ fl_schema_prove(fl_pg_t *pg, int64_t version, int gen_before_down,
     snprintf(v, sizeof(v), "%lld", (long long)version);
     snprintf(b, sizeof(b), "%d", gen_before_down);
     snprintf(n, sizeof(n), "%d", gen_now);
-    if ((rc = s_enter(pg, &s, err)) != 0)
+    if ((rc = s_enter(pg, &s, 0, err)) != 0)
         return rc;
     rc = s_same_scope(pg, gen_before_down, gen_now, err);
     if (rc == 0)
