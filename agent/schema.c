@@ -867,13 +867,16 @@ static const char s_table_of_sql[] =
 
 /*
  * Our own transaction, pinned, in one round trip (transaction-local
- * settings end with it).  With the table: created when missing, quietly.
+ * settings end with it).  With the tables: created when missing, quietly,
+ * in a transaction of their own: created in ours, they would invalidate
+ * at its COMMIT the plan of the statement that follows, and the next
+ * snapshot would plan it again.
  */
 static const char s_begin_sql[] = "BEGIN; SELECT" S_PINS;
 static const char s_begin_table_sql[] =
-    "BEGIN; SELECT" S_PINS ";"
+    "BEGIN;"
     "SELECT pg_catalog.set_config('client_min_messages', 'warning', true);"
-    S_TABLE_SQL;
+    S_TABLE_SQL "; COMMIT; BEGIN; SELECT" S_PINS;
 
 /*
  * In the caller's transaction: its values, then the pins, and whether the

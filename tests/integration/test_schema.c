@@ -1086,6 +1086,41 @@ test_record_and_fingerprint_refuse_without_writing(void **state)
                             " FROM flotilla.schema_changes", "app.kept");
 }
 
+/* What the connection's notice callback heard, one message a line. */
+static void
+s_on_notice(const char *severity, const char *message, void *arg)
+{
+    fl_buf_t *b = arg;
+
+    fl_buf_printf(b, "%s: %s\n", severity, message);
+}
+
+/*
+ * The tables a session's first snapshot creates, and the later ones'
+ * CREATE ... IF NOT EXISTS, say nothing to the caller's notice callback
+ * (the pipeline logs what it hears).
+ */
+static void
+test_snapshot_says_nothing(void **state)
+{
+    s_env_t *env = *state;
+    fl_buf_t heard = FL_BUF_INIT(0);
+
+    fl_pg_set_notice(env->pg, s_on_notice, &heard);
+    s_exec(env->pg, "CREATE SCHEMA app; CREATE TABLE app.t (x int)");
+    s_snapshot(env->pg, 1, NULL);
+    s_snapshot(env->pg, 2, NULL);
+    s_exec(env->pg, "BEGIN");
+    s_snapshot(env->pg, 1, NULL);
+    s_exec(env->pg, "COMMIT");
+    assert_string_equal(fl_buf_str(&heard), "");
+    /* The callback does hear the session's own notices. */
+    s_exec(env->pg, "DROP TABLE IF EXISTS app.missing");
+    assert_non_null(strstr(fl_buf_str(&heard), "NOTICE: "));
+    fl_pg_set_notice(env->pg, NULL, NULL);
+    fl_buf_release(&heard);
+}
+
 static void
 test_describe_words_each_difference_on_one_line(void **state)
 {
@@ -1165,6 +1200,8 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_record_and_fingerprint_refuse_without_writing, s_setup,
             s_teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_says_nothing, s_setup,
+                                        s_teardown),
         cmocka_unit_test(test_describe_words_each_difference_on_one_line),
     };
     return cmocka_run_group_tests_name("schema", tests, NULL, NULL);
