@@ -108,22 +108,25 @@
 /*
  * How the snapshot is driven (measured, bench/schema.sh): from the managed
  * namespaces (ns) and their relations (rel: one scan of pg_class, which
- * has no index on the namespace and is small), every other catalog is
- * reached through its index on the owning relation or object, never by
- * hashing the whole catalog.  Types and functions come from their
- * namespace dependency (nsdep, pg_depend 'n'), which PostgreSQL records
- * for every type and function it did not create itself (built-in ones
- * are pinned and have none): pg_proc and pg_type have no index on the
- * namespace, and pg_proc holds thousands of built-in rows.  Extension
- * members (ext) come from pg_extension through pg_depend's index on the
- * referenced object.  "x = ANY (ARRAY(SELECT ...))" reads a catalog for
- * a set of oids in one index scan.  A scalar subquery costs a few
- * microseconds a row: they are kept for what is rare (options,
- * collations, defaults, inheritance, the kinds of types).  CTEs are
- * joined to each other only where a hash join is the only plan (or the
- * other side is a handful of rows): a nested loop over a CTE scans it
- * once a row.
+ * has no index on the namespace).  The catalogs with many built-in rows
+ * are read through an index for the managed objects only: pg_attribute,
+ * pg_index and the indexes' pg_class rows for rel's oids ("x = ANY
+ * (ARRAY(SELECT ...))" is one index scan), pg_description over the range
+ * of the objects' oids, pg_depend by the referenced object.  Types and
+ * functions come from their namespace dependency (nsdep, pg_depend 'n'),
+ * which PostgreSQL records for every type and function it did not create
+ * itself (built-in ones are pinned and have none): pg_proc and pg_type
+ * have no index on the namespace, and pg_proc holds thousands of
+ * built-in rows.  The small catalogs (pg_constraint, pg_trigger,
+ * pg_policy, pg_rewrite, pg_attrdef, pg_sequence, pg_inherits) are
+ * joined to rel as the planner likes.  A scalar subquery runs once a row
+ * with the plan made for the session, which may scan its catalog: they
+ * are kept for what is rare (options, collations, foreign tables, the
+ * kinds of types, aggregates).  A CTE joined to another is one the
+ * planner expects about as large as it is, so that it hashes it (inh: one
+ * row a table): a nested loop scans a CTE once a row.
  */
+
 /*
  * The managed relations' oids, for an index scan of a catalog whose
  * built-in rows are many.  (Only as an index condition: as a filter, the
@@ -714,20 +717,10 @@ static const char s_fingerprints_sql[] = S_FINGERPRINTS_SQL;
 static const char s_fingerprints_commit_sql[] =
     S_FINGERPRINTS_SQL "; COMMIT";
 
-/*
- * The statements below render nothing and run without the pinned
- * settings (s_enter()), in the caller's session: every operator is
- * spelled OPERATOR(pg_catalog.x), as the caller's search_path may put a
- * tenant's schema first.  IS DISTINCT FROM, IN and CASE x WHEN look up
- * "=" by the search path: they are written out.
- */
+/* The scope of generation $1 (fl_schema_prove, pinned). */
 static const char s_scope_sql[] =
     "SELECT def FROM pg_temp.flotilla_schema_snap"
     " WHERE gen = $1::pg_catalog.int4 AND kind = 'snapshot' AND ident = ''";
-
-static const char s_fingerprint_sql[] =
-    "SELECT g.fingerprint FROM pg_temp.flotilla_schema_gen g"
-    " WHERE g.gen OPERATOR(pg_catalog.=) $1::pg_catalog.int4";
 
 const char fl_schema_ledger_sql[] =
     "CREATE TABLE IF NOT EXISTS flotilla.schema_changes ("
@@ -737,6 +730,17 @@ const char fl_schema_ledger_sql[] =
     "  before_def pg_catalog.text,"
     "  after_def pg_catalog.text,"
     "  PRIMARY KEY (version, kind, ident));";
+
+/*
+ * The statements below render nothing and run without the pinned
+ * settings (s_query_snap()), in the caller's session: every operator is
+ * spelled OPERATOR(pg_catalog.x), as the caller's search_path may put a
+ * tenant's schema first.  IS DISTINCT FROM, IN and CASE x WHEN look up
+ * "=" by the search path: they are written out.
+ */
+static const char s_fingerprint_sql[] =
+    "SELECT g.fingerprint FROM pg_temp.flotilla_schema_gen g"
+    " WHERE g.gen OPERATOR(pg_catalog.=) $1::pg_catalog.int4";
 
 /* The "snapshot" row of generation g: its scope. */
 #define S_SCOPE_OF(g)                                                       \
