@@ -723,6 +723,25 @@ test_fleet_agent_kill9_mid_dispatch_and_unacknowledged_results(void **state)
         assert_int_equal(s_applied(f, 0, dbs[i], ""), 1);
         assert_int_equal(s_executed(f, 0, dbs[i], "", 1), 1);
     }
+    /* The restarted agent reported its targets as their ledgers are. */
+    {
+        json_t *rows = fl_fleet_json(f, "targets", NULL);
+        assert_int_equal(json_array_size(rows), 3);
+        for (int i = 0; i < 3; i++) {
+            char name[96];
+            const json_t *r = NULL;
+            snprintf(name, sizeof(name), "killed/%s", dbs[i]);
+            r = fl_fleet_row(rows, "target", name);
+            assert_non_null(r);
+            assert_string_equal(json_string_value(json_object_get(
+                                    r, "reachability")), "reachable");
+            assert_int_equal(json_integer_value(json_object_get(
+                                 r, "applied_version")), 1);
+            assert_string_equal(json_string_value(json_object_get(
+                                    r, "drift")), "current");
+        }
+        json_decref(rows);
+    }
 
     /* Results that were never acknowledged survive a kill -9. */
     {
