@@ -91,6 +91,93 @@ test_cli_every_command_and_daemon_has_help(void **state)
     }
 }
 
+/* The whole of a file (new string). */
+static char *
+s_slurp(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char *text = NULL;
+    size_t len = 0;
+
+    if (f == NULL)
+        fail_msg("cannot open %s", path);
+    text = fl_calloc(1, 1 << 20);
+    len = fread(text, 1, (1 << 20) - 1, f);
+    fclose(f);
+    text[len] = '\0';
+    return text;
+}
+
+/*
+ * docs/fleet.md documents every key each daemon's --help lists (as
+ * `key`), and its example coordinator.yaml and agent.yaml (the first two
+ * yaml blocks) pass the daemons' --check.
+ */
+static void
+test_cli_fleet_doc_has_every_daemon_key_and_valid_examples(void **state)
+{
+    char *doc_path = fl_test_source_path("docs/fleet.md");
+    char *doc = s_slurp(doc_path);
+    char *dir = fl_test_tmpdir();
+    const char *at = doc;
+
+    (void)state;
+    for (int i = 0; i < 2; i++) {
+        const char *prog = i ? "flotilla-agent" : "flotilla-coordinator";
+        const char *help[] = {prog, "--help", NULL};
+        fl_test_proc_t r;
+        char *keys = NULL, *save = NULL, *yaml = NULL, *path = NULL;
+        const char *start = strstr(at, "```yaml\n"), *end = NULL;
+        int n = 0;
+
+        fl_test_run(&r, prog, help, NULL, 30);
+        assert_int_equal(r.status, 0);
+        keys = strstr(r.out, "in the environment):\n");
+        assert_non_null(keys);
+        keys = fl_strdup(strchr(keys, '\n') + 1);
+        for (char *line = strtok_r(keys, "\n", &save); line != NULL;
+             line = strtok_r(NULL, "\n", &save)) {
+            char key[64], *quoted = NULL;
+
+            if (sscanf(line, " %63s", key) != 1)
+                continue;
+            quoted = fl_asprintf("`%s`", key);
+            if (strstr(doc, quoted) == NULL)
+                fail_msg("docs/fleet.md does not document %s's key %s", prog,
+                         quoted);
+            free(quoted);
+            n++;
+        }
+        assert_true(n > 20);
+        free(keys);
+        fl_test_proc_release(&r);
+
+        assert_non_null(start);
+        start += strlen("```yaml\n");
+        end = strstr(start, "```");
+        assert_non_null(end);
+        yaml = fl_strndup(start, (size_t)(end - start));
+        path = fl_asprintf("%s/%d.yaml", dir, i);
+        fl_test_write_file(path, yaml);
+        {
+            const char *check[] = {prog, "--check", "--config", path, NULL};
+            fl_test_run(&r, prog, check, NULL, 30);
+            if (r.status != 0 || strstr(r.out, "configuration is valid") ==
+                                     NULL)
+                fail_msg("%s --check on the example of docs/fleet.md: exit "
+                         "%d\n%s\n%s", prog, r.status, r.out, r.err);
+            fl_test_proc_release(&r);
+        }
+        at = end + 3;
+        free(path);
+        free(yaml);
+    }
+    fl_test_rmtree(dir);
+    free(dir);
+    free(doc);
+    free(doc_path);
+}
+
 static void
 test_cli_unknown_command_is_usage_error(void **state)
 {
@@ -133,6 +220,8 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cli_help_lists_commands),
         cmocka_unit_test(test_cli_every_command_and_daemon_has_help),
+        cmocka_unit_test(
+            test_cli_fleet_doc_has_every_daemon_key_and_valid_examples),
         cmocka_unit_test(test_cli_unknown_command_is_usage_error),
         cmocka_unit_test(test_cli_version_json),
     };
