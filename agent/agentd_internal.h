@@ -1,6 +1,6 @@
 /*
  * agentd_internal.h - the agent daemon's state, shared by its modules
- * (daemon.c, targets.c, runner.c) only.  The pipeline library (pipeline.h
+ * (daemon.c, targets.c, command.c) only.  The pipeline library (pipeline.h
  * and the files behind it) never includes this: the dependency goes one
  * way, from the daemon to the library.
  *
@@ -192,7 +192,7 @@ void fl_ag_target_wire(const fl_ag_target_t *t, fl_wire_target_t *out);
 void fl_ag_target_take_state(fl_ag_target_t *t, fl_wire_target_t *state);
 void fl_ag_target_free(fl_ag_target_t *t);
 
-/* runner.c: a command on a worker. */
+/* command.c: a command on a worker. */
 void fl_ag_run(fl_ag_daemon_t *d, fl_ag_job_t *job);
 
 /* daemon.c */

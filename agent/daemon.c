@@ -34,7 +34,7 @@
  *     worker against this agent's trusted keys, cached by the verified
  *     id); a bundle that fails verification refuses every command for it;
  *   - waits for its target (one command per target at a time);
- *   - runs on a worker (runner.c);
+ *   - runs on a worker (command.c);
  *   - its result is journaled (ID.res), then sent; both files go when
  *     result_ack names it.
  * After a restart, every ID.res is sent again and every ID.cmd without

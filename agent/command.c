@@ -1,5 +1,5 @@
 /*
- * runner.c - one command on one target, on a worker thread: the agent
+ * command.c - one command on one target, on a worker thread: the agent
  * daemon's use of the pipeline library.
  *
  * In order, within one connection slot:
