@@ -1,6 +1,18 @@
 /*
- * pipeline_internal.h - helpers shared by the pipeline's modules
- * (pipeline.c, backup.c, checks.c): not part of agent/'s API.
+ * pipeline_internal.h - what the pipeline's modules share, not part of
+ * agent/'s API: the pipeline object itself (pipeline.c owns it), and the
+ * entry points each module offers the others.
+ *
+ *   pipeline.c    public API, the state machine, events and the log
+ *                 queue, the verify step, orchestration
+ *   targetlock.c  the target's session advisory lock
+ *   runner.c      one statement under timeouts, with lock-timeout
+ *                 retries and blocker reports; validate/verify sections
+ *   apply.c       one migration: validation, backups, the net, execute,
+ *                 ledger row, COMMIT
+ *   plan.c        the dry run
+ *   rollback.c    one migration rolled back: down, restore, proof
+ *   checks.c, backup.c, net.c, session.c: see agent/README.md
  */
 #ifndef FL_AGENT_PIPELINE_INTERNAL_H
 #define FL_AGENT_PIPELINE_INTERNAL_H
@@ -8,7 +20,9 @@
 #include <jansson.h>
 #include <stdint.h>
 
+#include "agent/ledger.h"
 #include "agent/pg.h"
+#include "agent/source.h"
 #include "agent/pipeline.h"
 #include "lint/facts.h"
 
@@ -249,5 +263,182 @@ void fl__restore_release(fl_restore_t *res);
 
 /* A retry's wait: base * 2^attempt times a random factor in [0.5, 1]. */
 int64_t fl__pipeline_backoff(fl_pipeline_t *p, int64_t base, int attempt);
+
+/* ---- the pipeline object (pipeline.c) ------------------------------- */
+
+/* A log row waiting to be written once no transaction is open. */
+typedef struct {
+    fl_ledger_log_t e;
+    char *name;
+    char *message;
+} fl__queued_log;
+
+struct fl_pipeline {
+    fl_pipeline_opts_t opts;
+    fl_pg_t *pg;
+    int cancelled;     /* atomic */
+    int locked;        /* the target's advisory lock is held */
+    int dry_run;       /* plan: write nothing */
+    fl__queued_log *logs;
+    size_t nlogs;
+    fl_session_t session; /* pinned, or the migration's settings */
+    char *dump_dir;    /* this target's backup file directory, absolute */
+    char **partial;    /* dump files written as .partial, to rename */
+    size_t npartial;   /* after COMMIT */
+    int schema_gen;    /* the schema snapshot that shows the target as it
+                          is now (1 or 2), or 0: none taken yet */
+    const char *target; /* ledger rows' target: "" or opts.schema */
+    char *search_path;  /* the migration's, when built for a schema target */
+    char *described;    /* 'database "x"' or 'schema "s" of database "x"' */
+    const fl_bundle_t *release; /* the bundle being applied, whose release
+                                   each migration's commit records; NULL
+                                   for a directory */
+};
+
+/* Per-migration execution counters, written to the ledger. */
+typedef struct {
+    int64_t lock_wait_ms;
+    int retries;
+    int done;
+    char *error_position;
+} fl__stats_t;
+
+/* True once fl_pipeline_cancel was called (any thread). */
+int fl__cancelled(fl_pipeline_t *p);
+
+/*
+ * Reports an event through opts.on_event and, unless this is a dry run
+ * or a STARTED event, queues its log row (written by fl__flush_logs).
+ * m may be NULL (not about one migration); error may be NULL.
+ */
+void fl__event(fl_pipeline_t *p, fl_step step, fl_step_status status,
+               const fl_migration_t *m, int64_t duration_ms,
+               const fl_error_t *error, const char *fmt, ...) FL_PRINTF(7, 8);
+
+/* Writes the queued log rows; outside a transaction only. */
+void fl__flush_logs(fl_pipeline_t *p);
+
+/* Sleeps ms milliseconds in slices, returning early when cancelled. */
+void fl__sleep(fl_pipeline_t *p, int64_t ms);
+
+/* ROLLBACK if a transaction is open, ignoring errors (failure paths). */
+void fl__rollback_quietly(fl_pipeline_t *p);
+
+/* The schema snapshots' scope: NULL (every managed schema) or the target. */
+const char *fl__scope(const fl_pipeline_t *p);
+
+/*
+ * The verify step (pipeline.c): drift and out-of-order versions over the
+ * whole source; pending[i] is set for each migration still to run.
+ */
+int fl__verify_source(fl_pipeline_t *p, const fl_migration_list_t *migs,
+                      const fl_ledger_t *ledger, int *pending,
+                      fl_error_t *err) FL_NODISCARD;
+
+/*
+ * Whether the bundle of src may run here (scope, release channel); a
+ * release refusal overridden by opts.allow_older_release becomes a note
+ * in *override (new string).  Sets p->release.
+ */
+int fl__check_release(fl_pipeline_t *p, const fl_source_t *src,
+                      char **override, fl_error_t *err) FL_NODISCARD;
+
+/* ---- targetlock.c ---------------------------------------------------- */
+
+/*
+ * Takes the target's session advisory lock, polling up to
+ * opts.lock_wait_ms; FL_ECONFLICT naming the holder when it is not free,
+ * FL_ECANCELLED when cancelled.
+ */
+int fl__lock_target(fl_pipeline_t *p, fl_error_t *err) FL_NODISCARD;
+/* Releases it if held (closing the session would too). */
+void fl__unlock_target(fl_pipeline_t *p);
+
+/* ---- runner.c -------------------------------------------------------- */
+
+/* fl__blockers' index for every statement's tables. */
+#define FL__ALL_STATEMENTS (-1)
+
+void fl__stats_release(fl__stats_t *s);
+
+/*
+ * Runs statement index of stmts in the migration's settings, retrying a
+ * lock timeout up to retries times (behind a savepoint inside a
+ * transaction).  Errors are prefixed with file:line:col, which also goes
+ * to stats->error_position.
+ */
+int fl__run(fl_pipeline_t *p, const fl_migration_t *m,
+            const fl_stmt_list_t *stmts, int index, int in_tx, int retries,
+            fl__stats_t *stats, fl_error_t *err) FL_NODISCARD;
+
+/* A report of the sessions holding locks on a statement's tables (new). */
+char *fl__blockers(fl_pipeline_t *p, const fl_stmt_list_t *stmts, int index);
+
+/*
+ * Resolves names (schema may be NULL) to OIDs as the migration's next
+ * statement would; oids[i] = 0 for a name that does not exist.
+ */
+int fl__resolve(fl_pipeline_t *p, const char *const *schemas,
+                const char *const *names, size_t n, uint32_t *oids,
+                char *relkinds, fl_error_t *err) FL_NODISCARD;
+
+/* SET [LOCAL] lock_timeout and statement_timeout for m. */
+int fl__set_timeouts(fl_pipeline_t *p, const fl_migration_t *m, int local,
+                     fl_error_t *err) FL_NODISCARD;
+
+/* Parses m's up section, refusing text the grammar rejects. */
+int fl__statements(fl_pipeline_t *p, const fl_migration_t *m,
+                   fl_stmt_list_t *out, fl_error_t *err) FL_NODISCARD;
+
+/*
+ * m's validate statements: each must return one row whose first column
+ * is true (FL_EINVAL otherwise).  Results go to report when not NULL.
+ */
+int fl__custom_validate(fl_pipeline_t *p, const fl_migration_t *m,
+                        json_t *report, fl_error_t *err) FL_NODISCARD;
+
+/* m's verify statements, in its settings. */
+int fl__verify_statements(fl_pipeline_t *p, const fl_migration_t *m,
+                          fl_error_t *err) FL_NODISCARD;
+
+/* ---- apply.c ----------------------------------------------------------- */
+
+/*
+ * The live checks of statement i, in the migration's settings, just
+ * before it runs.  Results go to report when not NULL.
+ */
+int fl__run_checks(fl_pipeline_t *p, const fl_stmt_list_t *stmts, size_t i,
+                   json_t *report, fl_error_t *err) FL_NODISCARD;
+
+/*
+ * Applies one pending migration (row: its ledger row, or NULL) and
+ * writes its log rows.  FL_EINVAL: refused, nothing changed.
+ */
+int fl__apply_migration(fl_pipeline_t *p, const fl_migration_t *m,
+                        const fl_ledger_row_t *row,
+                        fl_error_t *err) FL_NODISCARD;
+
+/* ---- plan.c ------------------------------------------------------------ */
+
+/* The dry run behind fl_pipeline_plan. */
+int fl__plan(fl_pipeline_t *p, const fl_source_t *src, json_t **out,
+             fl_error_t *err) FL_NODISCARD;
+
+/* ---- rollback.c -------------------------------------------------------- */
+
+/*
+ * The down section to run for row: from src when its migration is the
+ * one applied, else (only with opts.down_from_ledger) the ledger's copy
+ * in row i of r.  *down is lent.
+ */
+int fl__down_for(fl_pipeline_t *p, const fl_source_t *src,
+                 const fl_ledger_row_t *row, const fl_pg_result_t *r,
+                 size_t i, const char **down, int *line,
+                 fl_error_t *err) FL_NODISCARD;
+
+/* Rolls back the migration of row with down; writes its log rows. */
+int fl__rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
+                     const char *down, int down_line,
+                     fl_error_t *err) FL_NODISCARD;
 
 #endif
