@@ -986,6 +986,7 @@ fl__apply_migration(fl_pipeline_t *p, const fl_migration_t *m,
                       u.stmts.count);
         for (size_t i = start; i < u.stmts.count; i++) {
             const fl_stmt_t *st = &u.stmts.items[i];
+            int64_t ts = fl__now_ms();
             if (!st->no_transaction) {
                 rc = s_run_unit(p, &u, i, i + 1, 1, &outcome, &stage, err);
             } else {
@@ -1017,8 +1018,9 @@ fl__apply_migration(fl_pipeline_t *p, const fl_migration_t *m,
             }
             if (rc != 0)
                 goto done;
-            fl__event(p, FL_STEP_EXECUTE, FL_STEP_OK, m, 0, NULL,
-                      "statement %zu of %zu done (%s:%d)", i + 1, u.stmts.count,
+            fl__event(p, FL_STEP_EXECUTE, FL_STEP_OK, m, fl__now_ms() - ts,
+                      NULL, "statement %zu of %zu done (%s:%d)", i + 1,
+                      u.stmts.count,
                       m->file, st->line);
         }
         if ((rc = fl__verify_statements(p, m, err)) != 0 ||

@@ -53,11 +53,44 @@ fl__cancelled(fl_pipeline_t *p)
     return __atomic_load_n(&p->cancelled, __ATOMIC_SEQ_CST);
 }
 
-/* Reports an event and queues its log row (not during a dry run). */
+static int64_t
+s_wall_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void
+s_error_copy(fl_error_t *dst, const fl_error_t *src)
+{
+    *dst = *src;
+    dst->message = src->message ? fl_strdup(src->message) : NULL;
+    dst->detail = src->detail ? fl_strdup(src->detail) : NULL;
+    dst->hint = src->hint ? fl_strdup(src->hint) : NULL;
+}
+
 void
-fl__event(fl_pipeline_t *p, fl_step step, fl_step_status status,
-          const fl_migration_t *m, int64_t duration_ms, const fl_error_t *error,
-          const char *fmt, ...) FL_PRINTF(7, 8);
+fl__deliver_events(fl_pipeline_t *p)
+{
+    size_t n = p->nevents;
+    fl__queued_event *q = p->events;
+
+    if (n == 0 || fl_pg_in_transaction(p->pg))
+        return;
+    /* The callback may report another event: start a new queue first. */
+    p->events = NULL;
+    p->nevents = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p->opts.on_event)
+            p->opts.on_event(&q[i].ev, p->opts.arg);
+        free(q[i].name);
+        free(q[i].message);
+        fl_error_clear(&q[i].error);
+    }
+    free(q);
+}
 
 void
 fl__event(fl_pipeline_t *p, fl_step step, fl_step_status status,
@@ -66,7 +99,7 @@ fl__event(fl_pipeline_t *p, fl_step step, fl_step_status status,
 {
     va_list ap;
     char *msg = NULL;
-    fl_pipeline_event_t ev;
+    fl__queued_event *e = NULL;
 
     va_start(ap, fmt);
     msg = fl_vasprintf(fmt, ap);
@@ -76,23 +109,29 @@ fl__event(fl_pipeline_t *p, fl_step step, fl_step_status status,
         free(msg);
         msg = full;
     }
-    ev.step = step;
-    ev.status = status;
-    ev.version = m ? m->version : 0;
-    ev.name = m ? m->name : NULL;
-    ev.duration_ms = duration_ms;
-    ev.message = msg;
-    ev.error = error;
-    if (p->opts.on_event)
-        p->opts.on_event(&ev, p->opts.arg);
+    p->events = fl_reallocarray(p->events, p->nevents + 1, sizeof(*p->events));
+    e = &p->events[p->nevents++];
+    memset(e, 0, sizeof(*e));
+    e->name = m ? fl_strdup(m->name) : NULL;
+    e->message = msg;
+    e->ev.step = step;
+    e->ev.status = status;
+    e->ev.version = m ? m->version : 0;
+    e->ev.duration_ms = duration_ms;
+    e->ev.time_us = s_wall_us();
+    if (error) {
+        s_error_copy(&e->error, error);
+        e->ev.error = &e->error;
+    }
+    e->ev.name = e->name;
+    e->ev.message = e->message;
     if (!p->dry_run && status != FL_STEP_STARTED) {
         fl__queued_log *q = NULL;
         p->logs = fl_reallocarray(p->logs, p->nlogs + 1, sizeof(*p->logs));
         q = &p->logs[p->nlogs++];
         memset(q, 0, sizeof(*q));
         q->name = m ? fl_strdup(m->name) : NULL;
-        q->message = msg;
-        msg = NULL;
+        q->message = fl_strdup(msg);
         q->e.version = m ? m->version : 0;
         q->e.name = q->name;
         q->e.step = fl_step_name(step);
@@ -102,34 +141,43 @@ fl__event(fl_pipeline_t *p, fl_step step, fl_step_status status,
         q->e.bundle_id = p->opts.bundle_id;
         q->e.rollout_id = p->opts.rollout_id;
         q->e.target = p->target;
+        q->e.time_us = e->ev.time_us;
     }
-    free(msg);
+    fl__deliver_events(p);
 }
 
 /*
- * Writes the queued log rows; must be called outside a transaction.  A
- * failure to log is reported and does not fail the migration: the
- * console and the log file still have every event.
+ * Writes the queued log rows in one statement; outside a transaction
+ * only.  A failure to log is reported and does not fail the migration:
+ * the console and the log file still have every event.
  */
 void
 fl__flush_logs(fl_pipeline_t *p)
 {
     fl_error_t err = FL_ERROR_INIT;
-    int failed = 0;
+    fl_ledger_log_t *rows = NULL;
 
-    for (size_t i = 0; i < p->nlogs; i++) {
-        if (!failed && fl_pg_in_transaction(p->pg) == 0 &&
-            fl_ledger_log(p->pg, &p->logs[i].e, &err) != 0) {
-            fl_log_warning("pipeline", "could not write to "
-                           "flotilla.migration_logs: %s", err.message);
+    if (fl_pg_in_transaction(p->pg))
+        return;
+    if (p->nlogs) {
+        rows = fl_calloc(p->nlogs, sizeof(*rows));
+        for (size_t i = 0; i < p->nlogs; i++)
+            rows[i] = p->logs[i].e;
+        if (fl_ledger_log(p->pg, rows, p->nlogs, &err) != 0) {
+            fl_log_warning("pipeline", "could not write %zu row%s to "
+                           "flotilla.migration_logs: %s", p->nlogs,
+                           p->nlogs == 1 ? "" : "s", err.message);
             fl_error_clear(&err);
-            failed = 1;
         }
+        free(rows);
+    }
+    for (size_t i = 0; i < p->nlogs; i++) {
         free(p->logs[i].name);
         free(p->logs[i].message);
     }
     fl_free(&p->logs);
     p->nlogs = 0;
+    fl__deliver_events(p);
 }
 
 /* Sleeps ms milliseconds in slices, returning early when cancelled. */
@@ -172,6 +220,7 @@ fl__rollback_quietly(fl_pipeline_t *p)
         p->session.in_migration = 0;
     }
     fl_error_clear(&ignore);
+    fl__deliver_events(p);
 }
 
 /* The schema snapshots' scope: every managed schema, or the target's. */

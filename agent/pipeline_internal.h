@@ -273,6 +273,14 @@ typedef struct {
     char *message;
 } fl__queued_log;
 
+/* An event waiting for the migration's transaction to end. */
+typedef struct {
+    fl_pipeline_event_t ev;
+    char *name;
+    char *message;
+    fl_error_t error;      /* ev.error points here when set */
+} fl__queued_event;
+
 struct fl_pipeline {
     fl_pipeline_opts_t opts;
     fl_pg_t *pg;
@@ -281,6 +289,8 @@ struct fl_pipeline {
     int dry_run;       /* plan: write nothing */
     fl__queued_log *logs;
     size_t nlogs;
+    fl__queued_event *events; /* not delivered yet: a transaction is open */
+    size_t nevents;
     fl_session_t session; /* pinned, or the migration's settings */
     char *dump_dir;    /* this target's backup file directory, absolute */
     char **partial;    /* dump files written as .partial, to rename */
@@ -307,15 +317,24 @@ typedef struct {
 int fl__cancelled(fl_pipeline_t *p);
 
 /*
- * Reports an event through opts.on_event and, unless this is a dry run
- * or a STARTED event, queues its log row (written by fl__flush_logs).
- * m may be NULL (not about one migration); error may be NULL.
+ * Reports an event: delivered through opts.on_event at once when no
+ * transaction is open, else queued until one is not (fl__deliver_events),
+ * so that the callback never runs while a migration holds its locks.
+ * Unless this is a dry run or a STARTED event, its log row is queued too
+ * (fl__flush_logs), with the time it happened.  m may be NULL (not about
+ * one migration); error may be NULL.
  */
 void fl__event(fl_pipeline_t *p, fl_step step, fl_step_status status,
                const fl_migration_t *m, int64_t duration_ms,
                const fl_error_t *error, const char *fmt, ...) FL_PRINTF(7, 8);
 
-/* Writes the queued log rows; outside a transaction only. */
+/* Delivers the queued events, unless a transaction is still open. */
+void fl__deliver_events(fl_pipeline_t *p);
+
+/*
+ * Outside a transaction: writes the queued log rows (one statement) and
+ * delivers the queued events.  Inside one: does nothing.
+ */
 void fl__flush_logs(fl_pipeline_t *p);
 
 /* Sleeps ms milliseconds in slices, returning early when cancelled. */

@@ -297,7 +297,7 @@ s_on_event(const fl_pipeline_event_t *ev, void *arg)
         f[n++] = (fl_log_field){"sqlstate", ev->error->sqlstate};
     if (c->popts.bundle_id)
         f[n++] = (fl_log_field){"bundle", c->popts.bundle_id};
-    fl_log_emit(level, c->cmd, f, n, "%s", ev->message);
+    fl_log_emit_at(ev->time_us, level, c->cmd, f, n, "%s", ev->message);
 }
 
 int

@@ -87,6 +87,54 @@ s_open(fl_source_t *src, const char *dir)
         fail_msg("%s: %s", dir, err.message);
 }
 
+
+/*
+ * A pipeline on a fresh database, over a migrations directory the test
+ * fills (s_lib_open then opens the source and the pipeline).
+ */
+typedef struct {
+    fl_test_db_t db;
+    PGconn *conn;
+    char *dir;
+    fl_source_t src;
+    fl_pipeline_opts_t opts;
+    fl_pipeline_t *p;
+} s_lib;
+
+static void
+s_lib_init(s_lib *l, const char *prefix)
+{
+    fl_pipeline_opts_t init = FL_PIPELINE_OPTS_INIT;
+
+    memset(l, 0, sizeof(*l));
+    l->opts = init;
+    l->dir = fl_test_tmpdir();
+    fl_test_db_create(&l->db, prefix);
+    l->conn = fl_test_db_connect(&l->db);
+    l->opts.dsn = l->db.conninfo;
+}
+
+static void
+s_lib_open(s_lib *l)
+{
+    fl_error_t err = FL_ERROR_INIT;
+
+    s_open(&l->src, l->dir);
+    if (fl_pipeline_open(&l->p, &l->opts, &err) != 0)
+        fail_msg("fl_pipeline_open: %s", err.message);
+}
+
+static void
+s_lib_release(s_lib *l)
+{
+    fl_pipeline_close(&l->p);
+    PQfinish(l->conn);
+    fl_source_close(&l->src);
+    fl_test_rmtree(l->dir);
+    free(l->dir);
+    fl_test_db_drop(&l->db);
+}
+
 static void
 test_events_follow_the_steps_in_order(void **state)
 {
@@ -128,6 +176,87 @@ test_events_follow_the_steps_in_order(void **state)
     fl_test_rmtree(dir);
     free(dir);
     fl_test_db_drop(&db);
+}
+
+/* What the callback sees of the pipeline's own session when it runs. */
+typedef struct {
+    PGconn *conn;        /* a second session, to look at the first */
+    char *pid;           /* the pipeline's backend */
+    fl_buf_t violations; /* events delivered inside a transaction */
+    int64_t last_time;
+    int count;
+} s_watch;
+
+static void
+s_watch_event(const fl_pipeline_event_t *ev, void *arg)
+{
+    s_watch *w = arg;
+    char *sql = fl_asprintf("SELECT state || ' ' || (SELECT count(*) FROM"
+                            " pg_locks l JOIN pg_class c ON c.oid = l.relation"
+                            " WHERE l.pid = a.pid AND c.relname = 't')"
+                            " FROM pg_stat_activity a WHERE pid = %s", w->pid);
+    char *v = fl_test_query_value(w->conn, sql);
+
+    /* idle, holding no lock on the migrated table */
+    if (v == NULL || strcmp(v, "idle 0") != 0)
+        fl_buf_addf(&w->violations, "%s:%s during \"%s\"; ",
+                    fl_step_name(ev->step), fl_step_status_name(ev->status),
+                    v ? v : "?");
+    /* Delivered in order, each with the time it happened. */
+    if (ev->time_us < w->last_time || ev->time_us == 0)
+        fl_buf_addf(&w->violations, "%s:%s out of order; ",
+                    fl_step_name(ev->step), fl_step_status_name(ev->status));
+    w->last_time = ev->time_us;
+    w->count++;
+    free(v);
+    free(sql);
+}
+
+/*
+ * The callback may block (a slow terminal, a coordinator far away): it
+ * must never run while the migration's transaction holds its locks.
+ * Every event of a run that validates, backs up, executes and fails is
+ * delivered with the pipeline's session idle.
+ */
+static void
+test_event_callback_never_runs_inside_a_transaction(void **state)
+{
+    s_lib l;
+    fl_apply_result_t res;
+    fl_error_t err = FL_ERROR_INIT;
+    s_watch w;
+
+    (void)state;
+    memset(&w, 0, sizeof(w));
+    fl_buf_init(&w.violations, 0);
+    s_lib_init(&l, "evlock");
+    w.conn = l.conn;
+    fl_test_exec(w.conn, "CREATE TABLE t (id int PRIMARY KEY, n int);"
+                         "INSERT INTO t SELECT g, g FROM generate_series(1, 9) g");
+    s_write(l.dir, "0001_a.sql", "-- flotilla:up\nALTER TABLE t ADD COLUMN m int;\n"
+                                 "UPDATE t SET n = n + 1;\n"
+                                 "-- flotilla:down\nALTER TABLE t DROP COLUMN m;\n");
+    s_write(l.dir, "0002_b.sql", "-- flotilla:up\nDELETE FROM t WHERE id = 1;\n"
+                                 "SELECT 1 / 0;\n"
+                                 "-- flotilla:down\nSELECT 1;\n");
+    l.opts.on_event = s_watch_event;
+    l.opts.arg = &w;
+    s_lib_open(&l);
+    w.pid = fl_test_query_value(w.conn, "SELECT pid FROM pg_stat_activity"
+                                        " WHERE application_name = 'flotilla'"
+                                        " AND datname = current_database()");
+    assert_non_null(w.pid);
+    assert_int_not_equal(fl_pipeline_apply(l.p, &l.src, &res, &err), 0);
+    assert_int_equal(res.applied, 1);
+    fl_pipeline_close(&l.p);
+    if (w.violations.len)
+        fail_msg("the callback ran inside the migration's transaction: %s",
+                 fl_buf_str(&w.violations));
+    assert_true(w.count >= 10);
+    fl_error_clear(&err);
+    fl_buf_release(&w.violations);
+    free(w.pid);
+    s_lib_release(&l);
 }
 
 typedef struct {
@@ -206,6 +335,7 @@ main(void)
         cmocka_unit_test(test_events_follow_the_steps_in_order),
         cmocka_unit_test(test_pipelines_of_one_process_do_not_retry_in_step),
         cmocka_unit_test(test_cancel_from_another_thread_leaves_nothing_applied),
+        cmocka_unit_test(test_event_callback_never_runs_inside_a_transaction),
     };
     return cmocka_run_group_tests_name("pipeline_lib", tests, NULL, NULL);
 }

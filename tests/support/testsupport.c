@@ -336,6 +336,27 @@ fl_test_ws_close(fl_test_ws_t *ws)
     fl_free(&ws->log);
 }
 
+int
+fl_test_ws_setup(void **state)
+{
+    fl_test_ws_t *ws = fl_calloc(1, sizeof(*ws));
+
+    fl_test_ws_open(ws, "ws");
+    *state = ws;
+    return 0;
+}
+
+int
+fl_test_ws_teardown(void **state)
+{
+    fl_test_ws_t *ws = *state;
+
+    fl_test_ws_close(ws);
+    free(ws);
+    *state = NULL;
+    return 0;
+}
+
 void
 fl_test_ws_write(fl_test_ws_t *ws, const char *file, const char *text)
 {

@@ -136,6 +136,12 @@ typedef struct {
 
 void fl_test_ws_open(fl_test_ws_t *ws, const char *prefix);
 void fl_test_ws_close(fl_test_ws_t *ws);
+/*
+ * cmocka setup and teardown of a workspace (*state, database prefix
+ * "ws"), for tests that need nothing else prepared.
+ */
+int fl_test_ws_setup(void **state);
+int fl_test_ws_teardown(void **state);
 /* Writes file (a name under mdir) with text. */
 void fl_test_ws_write(fl_test_ws_t *ws, const char *file, const char *text);
 /* Runs flotilla CMD against the workspace; SOURCE is mdir if with_source. */
