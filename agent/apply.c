@@ -59,22 +59,6 @@ s_record_failure(fl_pipeline_t *p, const fl_migration_t *m, int tx, int total,
     }
 }
 
-/* The snapshot of the target before migration m (see s_schema_after). */
-static int
-s_schema_before(fl_pipeline_t *p, int *gen, fl_error_t *err)
-{
-    int rc;
-
-    if (p->schema_gen != 0) {
-        *gen = p->schema_gen;
-        return 0;
-    }
-    if ((rc = fl_schema_snapshot(p->pg, 1, fl__scope(p), err)) != 0)
-        return rc;
-    *gen = p->schema_gen = 1;
-    return 0;
-}
-
 /*
  * After m committed: a snapshot of the schema, the objects m changed
  * (against the snapshot before it) recorded for its rollback's proof,
@@ -227,6 +211,31 @@ s_keep_first(s_unit *u)
     u->first = u->pre;
     u->pre.rels = NULL;
     u->pre.n = 0;
+}
+
+/* The snapshot of the target before migration m (see s_schema_after). */
+static int
+s_schema_before(fl_pipeline_t *p, s_unit *u, int *gen, fl_error_t *err)
+{
+    int rc;
+
+    if (p->schema_gen != 0) {
+        *gen = p->schema_gen;
+        return 0;
+    }
+    /* It takes a lock on each table: retried like a statement. */
+    for (int attempt = 0;; attempt++) {
+        int64_t t0 = fl__now_ms();
+
+        if ((rc = fl_schema_snapshot(p->pg, 1, fl__scope(p), err)) == 0)
+            break;
+        if (fl__classify(p, err) != FL__FAULT_LOCK ||
+            !fl__lock_retry(p, u->m, &u->stmts, FL__ALL_STATEMENTS, attempt,
+                            p->opts.lock_retries, t0, 0, &u->stats, err))
+            return rc;
+    }
+    *gen = p->schema_gen = 1;
+    return 0;
 }
 
 /* This target's directory for backup files (absolute), made on demand. */
@@ -868,7 +877,7 @@ s_run_unit(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
     for (int attempt = 0;; attempt++) {
         int64_t ta = fl__now_ms();
         int rc = s_unit_once(p, u, from, to, notx, outcome, stage, err);
-        int lock = rc != 0 && err && strcmp(err->sqlstate, "55P03") == 0;
+        int lock = rc != 0 && strcmp(err->sqlstate, "55P03") == 0;
 
         p->session.in_migration = 0;
         s_keep_first(u);
@@ -878,33 +887,11 @@ s_run_unit(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
         fl__rollback_quietly(p);
         s_publish_files(p, 0);
         u->stats.done = (int)from;
-        if (lock && attempt < p->opts.lock_retries && !fl__cancelled(p)) {
-            int64_t wait = fl__pipeline_backoff(p, p->opts.retry_base_ms, attempt);
-            char *who = fl__blockers(p, &u->stmts, FL__ALL_STATEMENTS);
-
-            fl__event(p, FL_STEP_EXECUTE, FL_STEP_RETRY, u->m, fl__now_ms() - ta,
-                      NULL, "lock timeout at %s (attempt %d of %d); rolled "
-                      "back, retrying in %lld ms; blocked by %s",
-                      u->stats.error_position ? u->stats.error_position
-                                            : u->m->file,
-                      attempt + 1, p->opts.lock_retries + 1, (long long)wait,
-                      who);
-            free(who);
-            fl_error_clear(err);
-            u->stats.lock_wait_ms += fl__now_ms() - ta + wait;
-            u->stats.retries++;
+        if (lock && fl__lock_retry(p, u->m, &u->stmts, FL__ALL_STATEMENTS,
+                                   attempt, p->opts.lock_retries, ta, 1,
+                                   &u->stats, err)) {
             u->restarts = 0;
-            fl__sleep(p, wait);
             continue;
-        }
-        if (lock) {
-            char *who = fl__blockers(p, &u->stmts, FL__ALL_STATEMENTS);
-            fl_error_set_detail(err, "Gave up after %d attempts; blocked by "
-                                "%s.", attempt + 1, who);
-            fl_error_set_hint(err, "Retry when the blocking sessions are "
-                                   "done, or see \"flotilla locks\".");
-            err->code = FL_ETIMEOUT;
-            free(who);
         }
         return rc;
     }
@@ -957,7 +944,7 @@ fl__apply_migration(fl_pipeline_t *p, const fl_migration_t *m,
         u.stats.retries = row->retries;
         u.stats.lock_wait_ms = row->lock_wait_ms;
     }
-    if ((rc = s_schema_before(p, &before, err)) != 0) {
+    if ((rc = s_schema_before(p, &u, &before, err)) != 0) {
         outcome = S_FAILED;
         goto done;
     }
@@ -1038,13 +1025,20 @@ fl__apply_migration(fl_pipeline_t *p, const fl_migration_t *m,
 done:
     if (rc == 0)
         goto cleanup;
-    /* A refusal after statements of a no-transaction migration committed
-     * is a failure: something changed. */
+    /*
+     * Only a verdict of validation is a refusal: a lost connection, a
+     * cancel, a timeout or a server error while validating is a failure
+     * (the code says which).  A refusal after statements of a
+     * no-transaction migration committed is a failure: something changed.
+     */
+    if (outcome == S_REFUSED && fl__classify(p, err) != FL__FAULT_OTHER)
+        outcome = S_FAILED;
     if (outcome == S_REFUSED && (!m->no_transaction ||
                                  u.stats.done == (int)start))
         goto refused;
-    s_record_failure(p, m, !m->no_transaction, (int)u.stmts.count, u.t0,
-                     &u.stats, err);
+    if (fl_pg_is_open(p->pg))
+        s_record_failure(p, m, !m->no_transaction, (int)u.stmts.count, u.t0,
+                         &u.stats, err);
     /* Statements of a no-transaction migration may have committed. */
     if (m->no_transaction)
         p->schema_gen = 0;
@@ -1055,7 +1049,9 @@ done:
     else
         fl__event(p, (fl_step)stage, FL_STEP_FAILED, m, fl__now_ms() - u.t0, err,
                   "%s failed and was rolled back", m->file);
-    if (rc == FL_EINVAL && err)
+    rc = fl__fault_code(p, err, stage == FL_STEP_VALIDATE ? "validating"
+                                                           : "applying");
+    if (rc == FL_EINVAL)
         err->code = rc = FL_EFAIL;
     goto cleanup;
 refused:
@@ -1064,18 +1060,14 @@ refused:
               "refused %s", m->file);
     if (rc == FL_EDB)
         fl_error_prefix(err, "%s: ", m->file);
-    if (rc == FL_EINVAL || rc == FL_EDB) {
-        if (err)
-            err->code = FL_EINVAL;
-        rc = FL_EINVAL;
-    }
+    if (rc == FL_EINVAL || rc == FL_EDB)
+        err->code = rc = FL_EINVAL;
 cleanup:
     {
         fl_error_t ignore = FL_ERROR_INIT;
-        /* Back to the server defaults for what follows on this session. */
+        /* Back to flotilla's own timeouts for what follows. */
         if (m->no_transaction)
-            FL_IGNORE(fl_pg_exec(p->pg, "RESET lock_timeout; RESET "
-                                 "statement_timeout", &ignore));
+            FL_IGNORE(fl__own_timeouts(p, &ignore));
         fl_error_clear(&ignore);
     }
     free(fingerprint);

@@ -276,8 +276,10 @@ s_open_target(fl_pipeline_t *p, fl_error_t *err)
     } else {
         p->described = fl_asprintf("database \"%s\"", fl_pg_describe(p->pg));
     }
-    return fl__session_pin(p->pg, &p->session,
-                           path ? path : "\"$user\", public", err);
+    if ((rc = fl__session_pin(p->pg, &p->session,
+                              path ? path : "\"$user\", public", err)) != 0)
+        return rc;
+    return fl__own_timeouts(p, err);
 }
 
 int
@@ -480,9 +482,9 @@ fl__verify_source(fl_pipeline_t *p, const fl_migration_list_t *migs,
     return rc;
 }
 
-int
-fl_pipeline_apply(fl_pipeline_t *p, const fl_source_t *src,
-                  fl_apply_result_t *result, fl_error_t *err)
+static int
+s_apply(fl_pipeline_t *p, const fl_source_t *src, fl_apply_result_t *result,
+        fl_error_t *err)
 {
     const fl_migration_list_t *migs = src->migs;
     fl_ledger_t ledger = {NULL, 0};
@@ -543,17 +545,10 @@ cleanup:
     return rc;
 }
 
-int
-fl_pipeline_plan(fl_pipeline_t *p, const fl_source_t *src, json_t **out,
-                 fl_error_t *err)
-{
-    return fl__plan(p, src, out, err);
-}
-
-int
-fl_pipeline_rollback(fl_pipeline_t *p, const fl_source_t *src,
-                     fl_rollback_mode mode, int64_t to_version,
-                     const char *bundle_id, int *count, fl_error_t *err)
+static int
+s_rollback(fl_pipeline_t *p, const fl_source_t *src, fl_rollback_mode mode,
+           int64_t to_version, const char *bundle_id, int *count,
+           fl_error_t *err)
 {
     fl_pg_result_t r = FL_PG_RESULT_INIT;
     fl_ledger_t ledger = {NULL, 0};
@@ -606,5 +601,45 @@ cleanup:
     fl__unlock_target(p);
     fl_pg_result_release(&r);
     fl_ledger_release(&ledger);
+    return rc;
+}
+
+/*
+ * The public entry points.  The pipeline decides what an error means from
+ * its code (retry a lock timeout, refuse or fail), so it always works on
+ * an error object of its own when the caller passes none.
+ */
+int
+fl_pipeline_apply(fl_pipeline_t *p, const fl_source_t *src,
+                  fl_apply_result_t *result, fl_error_t *err)
+{
+    fl_error_t local = FL_ERROR_INIT;
+    int rc = s_apply(p, src, result, err ? err : &local);
+
+    fl_error_clear(&local);
+    return rc;
+}
+
+int
+fl_pipeline_plan(fl_pipeline_t *p, const fl_source_t *src, json_t **out,
+                 fl_error_t *err)
+{
+    fl_error_t local = FL_ERROR_INIT;
+    int rc = fl__plan(p, src, out, err ? err : &local);
+
+    fl_error_clear(&local);
+    return rc;
+}
+
+int
+fl_pipeline_rollback(fl_pipeline_t *p, const fl_source_t *src,
+                     fl_rollback_mode mode, int64_t to_version,
+                     const char *bundle_id, int *count, fl_error_t *err)
+{
+    fl_error_t local = FL_ERROR_INIT;
+    int rc = s_rollback(p, src, mode, to_version, bundle_id, count,
+                        err ? err : &local);
+
+    fl_error_clear(&local);
     return rc;
 }

@@ -375,6 +375,29 @@ void fl__unlock_target(fl_pipeline_t *p);
 
 /* ---- runner.c -------------------------------------------------------- */
 
+/*
+ * What an error means for the pipeline, read from its code and SQLSTATE
+ * (never from whether a caller passed an error object): only OTHER can be
+ * a refusal, and only when validation raised it.
+ */
+typedef enum {
+    FL__FAULT_OTHER,       /* a verdict or an SQL error of the migration */
+    FL__FAULT_LOCK,        /* lock_timeout (55P03): retried */
+    FL__FAULT_CANCEL,      /* fl_pipeline_cancel (57014 after a cancel) */
+    FL__FAULT_TIMEOUT,     /* statement_timeout (57014 otherwise) */
+    FL__FAULT_CONNECTION,  /* the connection or the server went away */
+    FL__FAULT_SERVER       /* the server ran out of something (53, 58, XX) */
+} fl__fault;
+
+fl__fault fl__classify(fl_pipeline_t *p, const fl_error_t *err);
+
+/*
+ * Sets err->code for what the fault means to a caller (FL_ECANCELLED,
+ * FL_ETIMEOUT after lock retries, FL_EDB), prefixing a lost connection
+ * with what was going on when it was lost (doing); returns the code.
+ */
+int fl__fault_code(fl_pipeline_t *p, fl_error_t *err, const char *doing);
+
 /* fl__blockers' index for every statement's tables. */
 #define FL__ALL_STATEMENTS (-1)
 
@@ -390,6 +413,18 @@ int fl__run(fl_pipeline_t *p, const fl_migration_t *m,
             const fl_stmt_list_t *stmts, int index, int in_tx, int retries,
             fl__stats_t *stats, fl_error_t *err) FL_NODISCARD;
 
+/*
+ * After a lock timeout (err, 55P03) at attempt (0-based) that began at
+ * t0, already undone: while retries remain and nobody cancelled, reports
+ * the retry with the sessions that block statement index (or every
+ * statement), waits the jittered backoff (counted in stats) and returns
+ * 1; else makes err FL_ETIMEOUT naming them and returns 0.
+ */
+int fl__lock_retry(fl_pipeline_t *p, const fl_migration_t *m,
+                   const fl_stmt_list_t *stmts, int index, int attempt,
+                   int retries, int64_t t0, int rolled_back,
+                   fl__stats_t *stats, fl_error_t *err);
+
 /* A report of the sessions holding locks on a statement's tables (new). */
 char *fl__blockers(fl_pipeline_t *p, const fl_stmt_list_t *stmts, int index);
 
@@ -400,6 +435,16 @@ char *fl__blockers(fl_pipeline_t *p, const fl_stmt_list_t *stmts, int index);
 int fl__resolve(fl_pipeline_t *p, const char *const *schemas,
                 const char *const *names, size_t n, uint32_t *oids,
                 char *relkinds, fl_error_t *err) FL_NODISCARD;
+
+/* The lock_timeout of flotilla's own queries when none was given. */
+#define FL__DEFAULT_LOCK_TIMEOUT_MS 2000
+
+/*
+ * The session's timeouts for flotilla's own queries (ledger, snapshots,
+ * backups): never an unbounded wait for a lock (opts.lock_timeout_ms), and
+ * the statement_timeout the connection started with.
+ */
+int fl__own_timeouts(fl_pipeline_t *p, fl_error_t *err) FL_NODISCARD;
 
 /* SET [LOCAL] lock_timeout and statement_timeout for m. */
 int fl__set_timeouts(fl_pipeline_t *p, const fl_migration_t *m, int local,

@@ -321,8 +321,7 @@ failed:
 cleanup:
     {
         fl_error_t ignore = FL_ERROR_INIT;
-        FL_IGNORE(fl_pg_exec(p->pg, "RESET lock_timeout; RESET statement_timeout",
-                         &ignore));
+        FL_IGNORE(fl__own_timeouts(p, &ignore));
         fl_error_clear(&ignore);
     }
     fl__restore_release(&res);

@@ -37,6 +37,54 @@ s_position(const fl_migration_t *m, const fl_stmt_t *st, int pos)
     return fl_asprintf("%s:%d:%d", m ? m->file : "?", line, col);
 }
 
+fl__fault
+fl__classify(fl_pipeline_t *p, const fl_error_t *err)
+{
+    const char *s = err->sqlstate;
+
+    if (err->code == FL_ECANCELLED)
+        return FL__FAULT_CANCEL;
+    if (strcmp(s, "55P03") == 0)
+        return FL__FAULT_LOCK;
+    if (strcmp(s, "57014") == 0)
+        return fl__cancelled(p) ? FL__FAULT_CANCEL : FL__FAULT_TIMEOUT;
+    if (strncmp(s, "08", 2) == 0 || strcmp(s, "57P01") == 0 ||
+        strcmp(s, "57P02") == 0 || strcmp(s, "57P03") == 0 ||
+        (err->code == FL_EDB && !fl_pg_is_open(p->pg)))
+        return FL__FAULT_CONNECTION;
+    if (strncmp(s, "53", 2) == 0 || strncmp(s, "58", 2) == 0 ||
+        strncmp(s, "XX", 2) == 0)
+        return FL__FAULT_SERVER;
+    return FL__FAULT_OTHER;
+}
+
+int
+fl__fault_code(fl_pipeline_t *p, fl_error_t *err, const char *doing)
+{
+    switch (fl__classify(p, err)) {
+    case FL__FAULT_CANCEL:
+        err->code = FL_ECANCELLED;
+        break;
+    case FL__FAULT_CONNECTION:
+        if (err->code != FL_EDB || !strstr(err->message, "lost the connection"))
+            fl_error_prefix(err, "lost the connection to %s while %s: ",
+                            p->described, doing);
+        err->code = FL_EDB;
+        break;
+    case FL__FAULT_LOCK:
+        if (err->code != FL_ETIMEOUT)
+            err->code = FL_EDB;
+        break;
+    case FL__FAULT_TIMEOUT:
+    case FL__FAULT_SERVER:
+        err->code = FL_EDB;
+        break;
+    case FL__FAULT_OTHER:
+        break;
+    }
+    return err->code;
+}
+
 /*
  * The sessions holding locks on the tables of statement index (or of
  * every statement, index FL__ALL_STATEMENTS), for a report.
@@ -152,6 +200,39 @@ s_drop_invalid_index(fl_pipeline_t *p, const fl_migration_t *m,
     return rc;
 }
 
+int
+fl__lock_retry(fl_pipeline_t *p, const fl_migration_t *m,
+               const fl_stmt_list_t *stmts, int index, int attempt,
+               int retries, int64_t t0, int rolled_back, fl__stats_t *stats,
+               fl_error_t *err)
+{
+    char *who = fl__blockers(p, stmts, index);
+    const char *where = stats->error_position ? stats->error_position
+                                              : m->file;
+
+    if (attempt < retries && !fl__cancelled(p)) {
+        int64_t wait = fl__pipeline_backoff(p, p->opts.retry_base_ms, attempt);
+
+        fl__event(p, FL_STEP_EXECUTE, FL_STEP_RETRY, m, fl__now_ms() - t0,
+                  NULL, "lock timeout at %s (attempt %d of %d); %sretrying in "
+                  "%lld ms; blocked by %s", where, attempt + 1, retries + 1,
+                  rolled_back ? "rolled back, " : "", (long long)wait, who);
+        free(who);
+        fl_error_clear(err);
+        stats->lock_wait_ms += fl__now_ms() - t0 + wait;
+        stats->retries++;
+        fl__sleep(p, wait);
+        return 1;
+    }
+    fl_error_set_detail(err, "Gave up after %d attempt%s; blocked by %s.",
+                        attempt + 1, attempt ? "s" : "", who);
+    fl_error_set_hint(err, "Retry when the blocking sessions are done, or "
+                           "see \"flotilla locks\".");
+    err->code = FL_ETIMEOUT;
+    free(who);
+    return 0;
+}
+
 /*
  * Runs statement index of stmts in the migration's settings, retrying a
  * lock timeout up to `retries` times.  Inside a transaction with retries
@@ -205,36 +286,17 @@ fl__run(fl_pipeline_t *p, const fl_migration_t *m, const fl_stmt_list_t *stmts,
             FL_IGNORE(fl__session_leave(p->pg, &p->session, &ignore));
             fl_error_clear(&ignore);
         }
-        if (err && strcmp(err->sqlstate, "55P03") == 0 &&
-            attempt < retries && !fl__cancelled(p)) {
-            char *who = fl__blockers(p, stmts, index);
-            int64_t wait = fl__pipeline_backoff(p, p->opts.retry_base_ms, attempt);
-
-            fl__event(p, FL_STEP_EXECUTE, FL_STEP_RETRY, m, fl__now_ms() - t0,
-                      NULL, "lock timeout at %s:%d (attempt %d of %d); "
-                      "retrying in %lld ms; blocked by %s", m->file, st->line,
-                      attempt + 1, retries + 1, (long long)wait, who);
-            free(who);
-            fl_error_clear(err);
-            stats->lock_wait_ms += fl__now_ms() - t0 + wait;
-            stats->retries++;
-            fl__sleep(p, wait);
+        if (strcmp(err->sqlstate, "55P03") == 0 &&
+            fl__lock_retry(p, m, stmts, index, attempt, retries, t0, 0, stats,
+                           err))
             continue;
-        }
         /* Final failure: say where, and why. */
         {
-            int lock = err && strcmp(err->sqlstate, "55P03") == 0;
-            int cancel = err && strcmp(err->sqlstate, "57014") == 0;
+            int lock = err->code == FL_ETIMEOUT;
+            int cancel = strcmp(err->sqlstate, "57014") == 0;
 
             if (lock && retries > 0) {
-                char *who = fl__blockers(p, stmts, index);
-                fl_error_set_detail(err, "Gave up after %d attempts; blocked "
-                                    "by %s.", attempt + 1, who);
-                fl_error_set_hint(err, "Retry when the blocking sessions are "
-                                       "done, or see \"flotilla locks\".");
-                free(who);
-                err->code = FL_ETIMEOUT;
-            } else if (cancel && fl__cancelled(p)) {
+                /* fl__lock_retry said why it gives up. */            } else if (cancel && fl__cancelled(p)) {
                 err->code = FL_ECANCELLED;
             } else if (cancel) {
                 fl_error_set_hint(err, "The statement ran into "
@@ -243,7 +305,7 @@ fl__run(fl_pipeline_t *p, const fl_migration_t *m, const fl_stmt_list_t *stmts,
                                        "migration's options if it is expected.");
             }
             fl_error_prefix(err, "%s: ", stats->error_position);
-            return err ? err->code : FL_EDB;
+            return err->code;
         }
     }
 }
@@ -313,6 +375,16 @@ fl__set_timeouts(fl_pipeline_t *p, const fl_migration_t *m, int local,
                        "statement_timeout = %lld", local ? "LOCAL" : "SESSION",
                        (long long)lt, local ? "LOCAL" : "SESSION",
                        (long long)stt);
+}
+
+int
+fl__own_timeouts(fl_pipeline_t *p, fl_error_t *err)
+{
+    return fl_pg_execf(p->pg, err, "SET SESSION lock_timeout = %lld; RESET "
+                       "statement_timeout",
+                       (long long)(p->opts.lock_timeout_ms > 0
+                                       ? p->opts.lock_timeout_ms
+                                       : FL__DEFAULT_LOCK_TIMEOUT_MS));
 }
 
 /* Parses up into statements, refusing text the PG 15 grammar rejects. */

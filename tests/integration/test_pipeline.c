@@ -119,11 +119,7 @@ s_value(s_env *e, const char *sql)
 static void
 s_assert_value(s_env *e, const char *sql, const char *expected)
 {
-    char *v = s_value(e, sql);
-    if (v == NULL || strcmp(v, expected) != 0)
-        fail_msg("%s: expected \"%s\", got \"%s\"", sql, expected,
-                 v ? v : "NULL");
-    free(v);
+    fl_test_expect_value(e->conn, sql, expected);
 }
 
 static void

@@ -259,6 +259,147 @@ test_event_callback_never_runs_inside_a_transaction(void **state)
     s_lib_release(&l);
 }
 
+/* The blocker lets go when the pipeline reports its first lock retry. */
+typedef struct {
+    PGconn *blocker;
+    int retries;
+} s_unblock;
+
+static void
+s_unblock_on_retry(const fl_pipeline_event_t *ev, void *arg)
+{
+    s_unblock *u = arg;
+
+    if (ev->status == FL_STEP_RETRY && u->retries++ == 0)
+        fl_test_exec(u->blocker, "COMMIT");
+}
+
+/*
+ * Errors are classified inside the library by their code, never through
+ * the caller's optional error object: with err == NULL a lock timeout is
+ * still retried (it was not, and the migration failed).
+ */
+static void
+test_lock_timeout_is_retried_without_an_error_object(void **state)
+{
+    s_lib l;
+    fl_apply_result_t res;
+    s_unblock u = {NULL, 0};
+    char *v = NULL;
+
+    (void)state;
+    s_lib_init(&l, "errnull");
+    fl_test_exec(l.conn, "CREATE TABLE t (id int PRIMARY KEY)");
+    s_write(l.dir, "0001_a.sql", "-- flotilla:up\nALTER TABLE t ADD COLUMN m int;\n"
+                                 "-- flotilla:down\nALTER TABLE t DROP COLUMN m;\n");
+    u.blocker = fl_test_db_connect(&l.db);
+    fl_test_exec(u.blocker, "BEGIN; LOCK TABLE t IN ACCESS SHARE MODE");
+    l.opts.lock_timeout_ms = 100;
+    l.opts.retry_base_ms = 20;
+    l.opts.on_event = s_unblock_on_retry;
+    l.opts.arg = &u;
+    s_lib_open(&l);
+    assert_int_equal(fl_pipeline_apply(l.p, &l.src, &res, NULL), 0);
+    assert_int_equal(res.applied, 1);
+    assert_int_equal(u.retries, 1);
+    v = fl_test_query_value(l.conn, "SELECT retries FROM flotilla.schema_migrations");
+    assert_string_equal(v, "1");
+    free(v);
+    PQfinish(u.blocker);
+    s_lib_release(&l);
+}
+
+typedef struct {
+    s_lib *l;
+    int rc;
+    fl_error_t err;
+} s_bg;
+
+static void *
+s_bg_apply(void *arg)
+{
+    s_bg *b = arg;
+    fl_apply_result_t res;
+
+    b->rc = fl_pipeline_apply(b->l->p, &b->l->src, &res, &b->err);
+    return NULL;
+}
+
+/* Waits (bounded) until the pipeline's backend runs a query like like. */
+static void
+s_await_query(PGconn *conn, const char *like)
+{
+    const char *params[1] = {like};
+    int seen = 0;
+
+    for (int i = 0; i < 1200 && !seen; i++) {
+        PGresult *r = PQexecParams(conn, "SELECT count(*) FROM pg_stat_activity"
+                                         " WHERE application_name = 'flotilla'"
+                                         " AND state = 'active' AND query LIKE $1",
+                                   1, NULL, params, NULL, NULL, 0);
+        seen = PQresultStatus(r) == PGRES_TUPLES_OK &&
+               strcmp(PQgetvalue(r, 0, 0), "1") == 0;
+        PQclear(r);
+        if (!seen)
+            usleep(25000);
+    }
+    if (!seen)
+        fail_msg("the pipeline never ran a query like %s", like);
+}
+
+/*
+ * A cancel that arrives while a live check runs is a cancellation, not a
+ * refusal (it said "refused, nothing changed"): in a transactional
+ * migration, and in a no-transaction one after a statement committed.
+ * The check is slow because the CHECK it validates calls pg_sleep.
+ */
+static void
+test_cancel_during_a_check_is_a_cancellation(void **state)
+{
+    for (int notx = 0; notx <= 1; notx++) {
+        s_lib l;
+        s_bg b;
+        pthread_t th;
+        char *v = NULL;
+
+        (void)state;
+        s_lib_init(&l, "cancheck");
+        fl_test_exec(l.conn, "CREATE TABLE t (id int PRIMARY KEY, n int);"
+                             "INSERT INTO t VALUES (1, 1);"
+                             "CREATE FUNCTION slow(int) RETURNS boolean"
+                             " LANGUAGE sql AS"
+                             " $$ SELECT true FROM pg_sleep(600) $$");
+        s_write(l.dir, "0001_a.sql", notx
+            ? "-- flotilla:options no-transaction"
+              " allow=constraint-missing-not-valid test\n"
+              "-- flotilla:up\nCREATE TABLE u (id int);\n"
+              "ALTER TABLE t ADD CONSTRAINT t_slow CHECK (slow(n));\n"
+              "-- flotilla:down\nDROP TABLE u;\n"
+            : "-- flotilla:options allow=constraint-missing-not-valid test\n"
+              "-- flotilla:up\n"
+              "ALTER TABLE t ADD CONSTRAINT t_slow CHECK (slow(n));\n"
+              "-- flotilla:down\nALTER TABLE t DROP CONSTRAINT t_slow;\n");
+        s_lib_open(&l);
+        memset(&b, 0, sizeof(b));
+        b.l = &l;
+        pthread_create(&th, NULL, s_bg_apply, &b);
+        s_await_query(l.conn, "%slow(n)%");
+        fl_pipeline_cancel(l.p);
+        pthread_join(th, NULL);
+        if (b.rc != FL_ECANCELLED)
+            fail_msg("%s: a cancel during the check returned %s: %s",
+                     notx ? "no-transaction" : "transactional",
+                     fl_error_code_name(b.rc), b.err.message);
+        fl_pipeline_close(&l.p);
+        v = fl_test_query_value(l.conn, "SELECT status || ' ' || statements_done"
+                                        " FROM flotilla.schema_migrations");
+        assert_string_equal(v, notx ? "failed 1" : "failed 0");
+        free(v);
+        fl_error_clear(&b.err);
+        s_lib_release(&l);
+    }
+}
+
 typedef struct {
     fl_pipeline_t *p;
     const fl_source_t *src;
@@ -336,6 +477,8 @@ main(void)
         cmocka_unit_test(test_pipelines_of_one_process_do_not_retry_in_step),
         cmocka_unit_test(test_cancel_from_another_thread_leaves_nothing_applied),
         cmocka_unit_test(test_event_callback_never_runs_inside_a_transaction),
+        cmocka_unit_test(test_lock_timeout_is_retried_without_an_error_object),
+        cmocka_unit_test(test_cancel_during_a_check_is_a_cancellation),
     };
     return cmocka_run_group_tests_name("pipeline_lib", tests, NULL, NULL);
 }

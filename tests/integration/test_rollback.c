@@ -158,12 +158,7 @@ s_says(const fl_test_proc_t *r, const char *needle)
 static void
 s_assert_value(s_env *e, const char *sql, const char *expected)
 {
-    char *v = fl_test_query_value(e->conn, sql);
-
-    if (v == NULL || strcmp(v, expected) != 0)
-        fail_msg("%s: expected \"%s\", got \"%s\"", sql, expected,
-                 v ? v : "NULL");
-    free(v);
+    fl_test_expect_value(e->conn, sql, expected);
 }
 
 static char *
