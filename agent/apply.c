@@ -897,6 +897,51 @@ s_run_unit(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
     }
 }
 
+int
+fl__validate_text(fl_pipeline_t *p, const fl_migration_t *m,
+                  fl_stmt_list_t *stmts, fl_finding_list_t *findings,
+                  fl_error_t *err)
+{
+    fl_stmt_list_t down = {NULL, 0};
+    fl_finding_list_t found = {NULL, 0};
+    int rc;
+
+    if (m->lock_timeout_ms == 0) {
+        rc = FL_ERR(err, FL_EINVAL, "%s: lock_timeout=0 would let every "
+                    "statement wait for its locks forever (PostgreSQL's 0 "
+                    "means no timeout)", m->file);
+        fl_error_set_hint(err, "Give a duration above 0, such as "
+                               "lock_timeout=2s.");
+        return rc;
+    }
+    if ((rc = fl__statements(p, m, stmts, err)) != 0)
+        return rc;
+    if (m->down && (rc = fl__parse_section(p, m, m->down, m->down_line,
+                                           "down", &down, err)) != 0)
+        goto done;
+    fl_stmt_list_release(&down);
+    if ((rc = fl__lint_gate(m, fl_pg_server_version(p->pg),
+                            p->opts.allow_lint_errors, &found, err)) != 0)
+        goto done;
+    /* What --allow-lint-errors let through is said, finding by finding. */
+    for (size_t i = 0; i < found.count; i++) {
+        const fl_finding_t *f = &found.items[i];
+        if (f->severity == FL_LINT_ERROR)
+            fl__event(p, FL_STEP_VALIDATE, FL_STEP_OVERRIDDEN, m, 0, NULL,
+                      "lint error let through by --allow-lint-errors: "
+                      "%s:%d:%d: %s: %s", f->file, f->line, f->column,
+                      f->rule, f->message);
+    }
+done:
+    if (findings) {
+        *findings = found;
+        found.items = NULL;
+        found.count = 0;
+    }
+    fl_finding_list_release(&found);
+    return rc;
+}
+
 /*
  * Applies one migration: a transactional one as one unit; a
  * no-transaction one statement by statement, each statement that can run
@@ -922,10 +967,7 @@ fl__apply_migration(fl_pipeline_t *p, const fl_migration_t *m,
     fl__event(p, FL_STEP_VALIDATE, FL_STEP_STARTED, m, 0, NULL, "validating %s",
               m->file);
     outcome = S_REFUSED;
-    if ((rc = fl__statements(p, m, &u.stmts, err)) != 0)
-        goto refused;
-    if ((rc = fl__lint_gate(m, fl_pg_server_version(p->pg),
-                            p->opts.allow_lint_errors, NULL, err)) != 0)
+    if ((rc = fl__validate_text(p, m, &u.stmts, NULL, err)) != 0)
         goto refused;
     if (m->no_transaction && row &&
         (strcmp(row->status, "running") == 0 ||

@@ -42,6 +42,7 @@ fl_step_status_name(fl_step_status status)
 {
     static const char *const names[] = {
         "started", "ok", "failed", "skipped", "refused", "retry",
+        "overridden",
     };
     return (unsigned)status < sizeof(names) / sizeof(names[0]) ? names[status]
                                                                 : "?";
@@ -290,6 +291,12 @@ fl_pipeline_open(fl_pipeline_t **out, const fl_pipeline_opts_t *opts,
     int rc;
 
     *out = NULL;
+    if (opts->lock_timeout_ms <= 0) {
+        free(p);
+        return FL_ERR(err, FL_EINVAL, "lock_timeout_ms must be above 0 (%lld "
+                      "would let statements wait for their locks forever)",
+                      (long long)opts->lock_timeout_ms);
+    }
     p->opts = *opts;
     if (p->opts.agent == NULL)
         p->opts.agent = "local";

@@ -61,7 +61,9 @@ typedef enum {
     FL_STEP_FAILED,
     FL_STEP_SKIPPED,
     FL_STEP_REFUSED,
-    FL_STEP_RETRY
+    FL_STEP_RETRY,
+    FL_STEP_OVERRIDDEN        /* a refusal an option let through (said
+                                 so: --allow-lint-errors, ...) */
 } fl_step_status;
 
 const char *fl_step_name(fl_step step);

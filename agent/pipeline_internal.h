@@ -25,6 +25,7 @@
 #include "agent/source.h"
 #include "agent/pipeline.h"
 #include "lint/facts.h"
+#include "lint/lint.h"
 
 /* Milliseconds on a monotonic clock. */
 int64_t fl__now_ms(void);
@@ -450,6 +451,15 @@ int fl__own_timeouts(fl_pipeline_t *p, fl_error_t *err) FL_NODISCARD;
 int fl__set_timeouts(fl_pipeline_t *p, const fl_migration_t *m, int local,
                      fl_error_t *err) FL_NODISCARD;
 
+/*
+ * Parses a section of m (text, starting at line; what names it: "up",
+ * "down", ...) into out, refusing (FL_EINVAL, file:line:col) text the
+ * grammar rejects and statements that start or end a transaction.
+ */
+int fl__parse_section(fl_pipeline_t *p, const fl_migration_t *m,
+                      const char *text, int line, const char *what,
+                      fl_stmt_list_t *out, fl_error_t *err) FL_NODISCARD;
+
 /* Parses m's up section, refusing text the grammar rejects. */
 int fl__statements(fl_pipeline_t *p, const fl_migration_t *m,
                    fl_stmt_list_t *out, fl_error_t *err) FL_NODISCARD;
@@ -473,6 +483,18 @@ int fl__verify_statements(fl_pipeline_t *p, const fl_migration_t *m,
  */
 int fl__run_checks(fl_pipeline_t *p, const fl_stmt_list_t *stmts, size_t i,
                    json_t *report, fl_error_t *err) FL_NODISCARD;
+
+/*
+ * The validation of a migration's text, the same for apply and plan:
+ * its up section parsed into stmts, its down section parsed, both
+ * linted (findings, when not NULL, gets every finding; the caller
+ * releases both, whatever the result), its options sound.  Error-level findings refuse it
+ * unless opts.allow_lint_errors, and then each is reported (an
+ * OVERRIDDEN event).  FL_EINVAL when refused, with file:line:col.
+ */
+int fl__validate_text(fl_pipeline_t *p, const fl_migration_t *m,
+                      fl_stmt_list_t *stmts, fl_finding_list_t *findings,
+                      fl_error_t *err) FL_NODISCARD;
 
 /*
  * Applies one pending migration (row: its ledger row, or NULL) and

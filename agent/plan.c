@@ -120,6 +120,7 @@ s_plan_one(fl_pipeline_t *p, const fl_migration_t *m, int rehearse,
     json_t *validate = json_array();
     fl_error_t perr = FL_ERROR_INIT;
     fl__stats_t stats = {0, 0, 0, NULL};
+    fl_finding_list_t findings = {NULL, 0};
     const char *verdict = "ok";
     char *problem = NULL;
     json_t *locks0 = NULL, *nodes0 = NULL, *locks1 = NULL, *nodes1 = NULL;
@@ -128,17 +129,22 @@ s_plan_one(fl_pipeline_t *p, const fl_migration_t *m, int rehearse,
     json_object_set_new(mo, "statements", sts);
     json_object_set_new(mo, "lint", lint);
     json_object_set_new(mo, "validate", validate);
-    if (fl__statements(p, m, &stmts, &perr) != 0) {
-        verdict = "refused";
-        problem = fl_strdup(perr.message);
-        goto done;
-    }
-    if (fl__lint_gate(m, fl_pg_server_version(p->pg),
-                      p->opts.allow_lint_errors, lint, &perr) != 0) {
+    if (fl__validate_text(p, m, &stmts, &findings, &perr) != 0) {
         verdict = "refused";
         problem = fl_strdup(perr.message);
         fl_error_clear(&perr);
     }
+    for (size_t i = 0; i < findings.count; i++) {
+        const fl_finding_t *f = &findings.items[i];
+        json_array_append_new(lint, fl_json_pack(
+            "{s:s, s:s, s:s, s:i, s:i, s:s}", "rule", f->rule,
+            "severity", fl_lint_severity_name(f->severity),
+            "message", f->message, "line", f->line, "column", f->column,
+            "help", f->help ? f->help : ""));
+    }
+    fl_finding_list_release(&findings);
+    if (stmts.count == 0)
+        goto done;
     for (size_t i = 0; i < stmts.count; i++)
         json_array_append_new(sts, s_stmt_json(m, &stmts.items[i], i));
     if (!rehearse) {

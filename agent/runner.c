@@ -387,33 +387,85 @@ fl__own_timeouts(fl_pipeline_t *p, fl_error_t *err)
                                        : FL__DEFAULT_LOCK_TIMEOUT_MS));
 }
 
+/*
+ * Statements that end or start a transaction.  Each migration runs in a
+ * transaction of its own (a no-transaction migration, each statement
+ * that can), committed with its ledger row: a COMMIT inside it would
+ * commit part of it under a ledger that says otherwise.  Savepoints stay
+ * inside the transaction and are allowed.
+ */
+static int
+s_is_transaction_control(const fl_stmt_t *st)
+{
+    static const char *const kinds[] = {
+        "BEGIN", "START TRANSACTION", "COMMIT", "ROLLBACK",
+        "PREPARE TRANSACTION", "COMMIT PREPARED", "ROLLBACK PREPARED",
+    };
+
+    for (size_t i = 0; st->kind && i < sizeof(kinds) / sizeof(kinds[0]); i++)
+        if (strcmp(st->kind, kinds[i]) == 0)
+            return 1;
+    return 0;
+}
+
+int
+fl__parse_section(fl_pipeline_t *p, const fl_migration_t *m, const char *text,
+                  int line, const char *what, fl_stmt_list_t *out,
+                  fl_error_t *err)
+{
+    int rc = fl_facts_analyze(out, text, line > 0 ? line - 1 : 0,
+                              fl_pg_server_version(p->pg), err);
+
+    if (rc != 0) {
+        fl_error_prefix(err, "%s: %s section: ", m->file, what);
+        return rc;
+    }
+    for (size_t i = 0; i < out->count && rc == 0; i++) {
+        const fl_stmt_t *st = &out->items[i];
+        if (st->parse_error) {
+            rc = FL_ERR(err, FL_EINVAL, "%s:%d:%d: syntax error in the %s "
+                        "section: %s", m->file,
+                        st->error_line ? st->error_line : st->line,
+                        st->error_line ? st->error_column : st->column, what,
+                        st->error ? st->error : "");
+            fl_error_set_hint(err, "Every section is parsed with the "
+                                   "PostgreSQL %d grammar when the migration "
+                                   "is applied; a missing \";\" joins two "
+                                   "statements.",
+                              fl_pg_server_version(p->pg) / 10000);
+        } else if (s_is_transaction_control(st)) {
+            rc = FL_ERR(err, FL_EINVAL, "%s:%d:%d: %s is not allowed in a "
+                        "migration (the %s section)", m->file, st->line,
+                        st->column, st->kind, what);
+            fl_error_set_detail(err, "Flotilla runs each migration in a "
+                                     "transaction of its own with its ledger "
+                                     "row; a statement that ends or starts "
+                                     "a transaction would commit part of it "
+                                     "while the ledger says otherwise.  No "
+                                     "allow= option changes this.");
+            fl_error_set_hint(err, "Remove it.  For statements that cannot "
+                                   "run in a transaction, write \"-- "
+                                   "flotilla:options no-transaction\".");
+        }
+    }
+    if (rc != 0)
+        fl_stmt_list_release(out);
+    return rc;
+}
+
 /* Parses up into statements, refusing text the PG 15 grammar rejects. */
 int
 fl__statements(fl_pipeline_t *p, const fl_migration_t *m, fl_stmt_list_t *out,
                fl_error_t *err)
 {
-    int rc = fl_facts_analyze(out, m->up, m->up_line - 1,
-                              fl_pg_server_version(p->pg), err);
+    int rc = fl__parse_section(p, m, m->up, m->up_line, "up", out, err);
 
-    if (rc != 0) {
-        fl_error_prefix(err, "%s: ", m->file);
-        return rc;
-    }
-    for (size_t i = 0; i < out->count; i++) {
-        if (out->items[i].parse_error) {
-            rc = FL_ERR(err, FL_EINVAL, "%s:%d:%d: syntax error: %s", m->file,
-                        out->items[i].line, out->items[i].column,
-                        out->items[i].error ? out->items[i].error : "");
-            fl_stmt_list_release(out);
-            return rc;
-        }
-    }
-    if (out->count == 0) {
+    if (rc == 0 && out->count == 0) {
         fl_stmt_list_release(out);
-        return FL_ERR(err, FL_EINVAL, "%s: the up section holds no statement",
-                      m->file);
+        rc = FL_ERR(err, FL_EINVAL, "%s: the up section holds no statement",
+                    m->file);
     }
-    return 0;
+    return rc;
 }
 
 void

@@ -224,8 +224,16 @@ fl_dbcmd_option(fl_dbcmd_t *c, int opt, const char *arg)
         return 1;
     case FL_OPT_LOCK_WAIT:
         return s_duration(c, "--lock-wait", arg, &c->popts.lock_wait_ms);
-    case FL_OPT_LOCK_TIMEOUT:
-        return s_duration(c, "--lock-timeout", arg, &c->popts.lock_timeout_ms);
+    case FL_OPT_LOCK_TIMEOUT: {
+        int r = s_duration(c, "--lock-timeout", arg, &c->popts.lock_timeout_ms);
+        /* PostgreSQL's lock_timeout 0 is no timeout at all. */
+        if (r > 0 && c->popts.lock_timeout_ms <= 0)
+            return -fl_cli_usage_error(c->cmd, "--lock-timeout %s would let "
+                                       "every statement wait for its locks "
+                                       "forever; give a duration above 0",
+                                       arg);
+        return r;
+    }
     case FL_OPT_STATEMENT_TIMEOUT:
         return s_duration(c, "--statement-timeout", arg,
                           &c->popts.statement_timeout_ms);
@@ -281,7 +289,7 @@ s_on_event(const fl_pipeline_event_t *ev, void *arg)
 
     if (ev->status == FL_STEP_FAILED || ev->status == FL_STEP_REFUSED)
         level = FL_LOG_ERROR;
-    else if (ev->status == FL_STEP_RETRY)
+    else if (ev->status == FL_STEP_RETRY || ev->status == FL_STEP_OVERRIDDEN)
         level = FL_LOG_WARNING;
     else if (ev->status == FL_STEP_STARTED)
         level = FL_LOG_DEBUG;
