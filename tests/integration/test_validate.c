@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "common/alloc.h"
+#include "common/buf.h"
 #include "testsupport.h"
 
 /* The file's text, or "" when it cannot be read; new string. */
@@ -185,6 +186,124 @@ test_lock_timeout_zero_is_refused(void **state)
     fl_test_expect_value(ws->conn, "SELECT to_regclass('a') IS NULL", "t");
 }
 
+/* A small deterministic generator (xorshift), so a failing seed replays. */
+static uint32_t
+s_rand(uint32_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 17;
+    *s ^= *s << 5;
+    return *s;
+}
+
+/*
+ * Generates the text of a section for seed: a few statements that run,
+ * spread over lines with comments, indentation and multibyte text, then
+ * one whose unknown column stands at a random place of a multi-line
+ * statement.  *line and *col get where that column stands, counted from
+ * the section's first line (first_line) in characters.
+ */
+static char *
+s_gen_section(uint32_t seed, int first_line, int *line, int *col)
+{
+    uint32_t s = seed * 2654435761u + 1;
+    fl_buf_t b = FL_BUF_INIT(0);
+    int cur_line = first_line;
+    int nok = (int)(s_rand(&s) % 4);
+    int pad = (int)(s_rand(&s) % 6);
+    const char *before = NULL;
+
+    for (int i = 0; i < nok; i++) {
+        if (s_rand(&s) % 2) {
+            fl_buf_addf(&b, "-- note %d: ünïcödé\n", i);
+            cur_line++;
+        }
+        fl_buf_addf(&b, "UPDATE t SET n = n + %d\n    WHERE label <> 'é€%d';\n",
+                    i, i);
+        cur_line += 2;
+    }
+    /* The failing statement: its unknown column after some text. */
+    before = (const char *[]){"UPDATE t\n   SET n = 1,\n       label = ",
+                              "SELECT id,\n  'ü',\n  ",
+                              "INSERT INTO t (id, n)\nVALUES (7,\n "}
+        [s_rand(&s) % 3];
+    fl_buf_addf(&b, "%s", before);
+    for (const char *c = before; *c; c++)
+        if (*c == '\n')
+            cur_line++;
+    {
+        const char *last = strrchr(before, '\n');
+        int chars = 0;
+        for (const char *c = last + 1; *c; c++)
+            chars += ((unsigned char)*c & 0xC0) != 0x80;
+        *col = chars + pad + 1;
+    }
+    for (int i = 0; i < pad; i++)
+        fl_buf_adds(&b, " ");
+    *line = cur_line;
+    fl_buf_addf(&b, "no_such_column_%u%s;\n", seed,
+                strncmp(before, "INSERT", 6) == 0   ? ")"
+                : strncmp(before, "SELECT", 6) == 0 ? "\n  FROM t"
+                                                    : "");
+    return fl_buf_detach(&b);
+}
+
+/*
+ * Where an error is reported: file:line:col of the error itself, not of
+ * its statement, in a transactional up, a no-transaction up and a down;
+ * every seed is checked and a failing one is named.
+ */
+static void
+test_error_positions_point_at_the_error(void **state)
+{
+    fl_test_ws_t *ws = *state;
+
+    fl_test_exec(ws->conn, "CREATE TABLE t (id bigint PRIMARY KEY, n bigint,"
+                           " label text);"
+                           "INSERT INTO t VALUES (1, 1, 'a')");
+    for (uint32_t seed = 1; seed <= 12; seed++) {
+        for (int mode = 0; mode < 3; mode++) {
+            /* mode 0: transactional up, 1: no-transaction up, 2: down */
+            int line = 0, col = 0;
+            int header = mode == 1 ? 2 : 1;
+            char *section = NULL, *text = NULL, *want = NULL;
+            fl_test_proc_t r;
+            const char *const last[] = {"--last", NULL};
+
+            section = s_gen_section(seed, mode == 2 ? header + 3 : header + 1,
+                                    &line, &col);
+            if (mode == 2)
+                text = fl_asprintf("-- flotilla:up\nSELECT 1;\n"
+                                   "-- flotilla:down\n%s", section);
+            else
+                text = fl_asprintf("%s-- flotilla:up\n%s-- flotilla:down\n"
+                                   "SELECT 1;\n", mode == 1
+                                       ? "-- flotilla:options no-transaction\n"
+                                       : "", section);
+            fl_test_exec(ws->conn, "SET client_min_messages = warning;"
+                         " DROP SCHEMA IF EXISTS flotilla, flotilla_backup CASCADE");
+            fl_test_ws_write(ws, "0001_pos.sql", text);
+            fl_test_ws_flotilla(ws, &r, "apply", NULL, 1);
+            if (mode == 2) {
+                fl_test_expect(&r, 0, NULL);
+                fl_test_proc_release(&r);
+                fl_test_ws_flotilla(ws, &r, "rollback", last, 1);
+            }
+            want = fl_asprintf("0001_pos.sql:%d:%d: column \"no_such_column_%u\"",
+                               line, col, seed);
+            if (r.status == 0 || !strstr(r.err, want))
+                fail_msg("seed %u, %s: expected \"%s\"\n%s\nexit %d: %s", seed,
+                         mode == 0 ? "transactional up"
+                                   : mode == 1 ? "no-transaction up" : "down",
+                         want, text, r.status, r.err);
+            fl_test_proc_release(&r);
+            free(want);
+            free(text);
+            free(section);
+        }
+    }
+}
+
 int
 main(void)
 {
@@ -194,6 +313,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_a_lint_error_in_down_refuses, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_allow_lint_errors_reports_every_finding_it_let_through, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_lock_timeout_zero_is_refused, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_error_positions_point_at_the_error, fl_test_ws_setup, fl_test_ws_teardown),
     };
 
     if (!fl_test_have_postgres()) {
