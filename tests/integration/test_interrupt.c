@@ -323,6 +323,78 @@ test_a_refusal_after_statements_committed_is_a_failure(void **state)
                        " status = 'refused'", "0");
 }
 
+/*
+ * (d) A down with no-transaction statements records its progress, says
+ * which statements it undid, and resumes after them.
+ */
+static void
+test_a_no_transaction_down_resumes_and_says_what_it_undid(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    fl_test_proc_t r;
+    const char *const last[] = {"--last", NULL};
+
+    fl_test_exec(ws->conn, "CREATE TABLE t (id bigint PRIMARY KEY, n bigint)");
+    fl_test_ws_write(ws, "0001_a.sql",
+                     "-- flotilla:options no-transaction\n"
+                     "-- flotilla:up\n"
+                     "CREATE INDEX CONCURRENTLY t_n ON t (n);\n"
+                     "CREATE TABLE u (id bigint);\n"
+                     "-- flotilla:down\n"
+                     "DROP INDEX CONCURRENTLY t_n;\n"
+                     "DROP TABLE u;\n");
+    s_apply(ws, 0, "applied 1 migration");
+    /* Something down did not expect stops its second statement. */
+    fl_test_exec(ws->conn, "CREATE VIEW v AS SELECT * FROM u");
+    fl_test_ws_flotilla(ws, &r, "rollback", last, 1);
+    fl_test_expect(&r, 1, "down statement 1 of 2 (0001_a.sql:6:1 DROP INDEX) done");
+    fl_test_expect(&r, 1, "stopped at down statement 2 of 2 (0001_a.sql:7:1");
+    fl_test_proc_release(&r);
+    s_expect_value(ws, "SELECT status || ' ' || down_done FROM"
+                       " flotilla.schema_migrations", "rolling_back 1");
+    s_expect_value(ws, "SELECT to_regclass('t_n') IS NULL", "t");
+    fl_test_exec(ws->conn, "DROP VIEW v");
+    fl_test_ws_flotilla(ws, &r, "rollback", last, 1);
+    fl_test_expect(&r, 0, "resuming the rollback of 0001_a.sql at down statement 2 of 2");
+    fl_test_expect(&r, 0, "down statement 2 of 2 (0001_a.sql:7:1 DROP TABLE) done");
+    fl_test_proc_release(&r);
+    s_expect_value(ws, "SELECT status FROM flotilla.schema_migrations",
+                   "rolled_back");
+    s_expect_value(ws, "SELECT to_regclass('u') IS NULL", "t");
+}
+
+/*
+ * (e) Rollback does not roll back a migration underneath a later one that
+ * is half-applied: it refuses, naming it, and changes nothing.
+ */
+static void
+test_rollback_refuses_under_a_half_applied_migration(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    fl_test_proc_t r;
+    const char *const last[] = {"--last", NULL};
+
+    fl_test_ws_write(ws, "0001_a.sql",
+                     "-- flotilla:up\nCREATE TABLE a (id bigint);\n"
+                     "-- flotilla:down\nDROP TABLE a;\n");
+    fl_test_ws_write(ws, "0002_b.sql",
+                     "-- flotilla:options no-transaction\n"
+                     "-- flotilla:up\nCREATE TABLE b (id bigint);\n"
+                     "CREATE INDEX CONCURRENTLY b_x ON b (no_such_column);\n"
+                     "-- flotilla:down\nDROP TABLE b;\n");
+    s_apply(ws, 1, "no_such_column");
+    s_expect_value(ws, "SELECT string_agg(version || ' ' || status || ' ' ||"
+                       " statements_done, ', ' ORDER BY version) FROM"
+                       " flotilla.schema_migrations",
+                   "1 applied 1, 2 failed 1");
+    fl_test_ws_flotilla(ws, &r, "rollback", last, 1);
+    fl_test_expect(&r, 1, "0002_b.sql is partly applied");
+    fl_test_proc_release(&r);
+    s_expect_value(ws, "SELECT to_regclass('a') IS NOT NULL", "t");
+    s_expect_value(ws, "SELECT status FROM flotilla.schema_migrations WHERE"
+                       " version = 1", "applied");
+}
+
 int
 main(void)
 {
@@ -334,6 +406,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_a_statement_commits_with_its_progress_row, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_an_index_the_server_finished_after_a_kill_counts_as_done, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_refusal_after_statements_committed_is_a_failure, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_a_no_transaction_down_resumes_and_says_what_it_undid, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_rollback_refuses_under_a_half_applied_migration, fl_test_ws_setup, fl_test_ws_teardown),
     };
 
     if (!fl_test_have_postgres()) {
