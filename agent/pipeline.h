@@ -131,12 +131,15 @@ typedef struct {
     int down_from_ledger;     /* run the ledger's copy of down (no source) */
     const char *reason;       /* why (required with either accept flag,
                                  and with allow_older_release) */
+    /* Plan only: */
+    int no_rehearse;          /* a plan from the catalog and the text: no
+                                 transaction, no statement run */
 } fl_pipeline_opts_t;
 
 #define FL_PIPELINE_OPTS_INIT                                              \
     {NULL, NULL, "local", "", NULL, 0, 0, 0, 30000, 2000, 0, 5, 200,       \
      "flotilla-backups", (int64_t)1024 * 1024 * 1024, NULL, NULL, 0, NULL, \
-     NULL, NULL, 0, 0, 0, 0, 0, 0, NULL}
+     NULL, NULL, 0, 0, 0, 0, 0, 0, NULL, 0}
 
 typedef struct fl_pipeline fl_pipeline_t;
 
@@ -168,13 +171,19 @@ int fl_pipeline_apply(fl_pipeline_t *p, const fl_source_t *src,
                       fl_apply_result_t *result, fl_error_t *err) FL_NODISCARD;
 
 /*
- * The dry run: verifies, validates and rehearses the pending migrations
- * inside one transaction that is rolled back, and returns a new JSON
- * report (*out) with, per migration and statement: transaction group,
- * lock, rewrite/scan, destructive, tables to back up, checks and their
- * results, lint findings, rehearsal result, and a verdict.  Changes
- * nothing in the target.  Returns 0 whatever the verdict; the report's
- * "ok" says whether apply would go ahead.
+ * The dry run: verifies and validates the pending migrations and, unless
+ * opts.no_rehearse, rehearses them under the target lock in one
+ * transaction that is rolled back, each behind a savepoint of its own
+ * released at once, under apply's lock_timeout and statement_timeout (60 s
+ * when none is set); sequences the rehearsal moved are put back.  Returns
+ * a new JSON report (*out) with, per migration and statement: transaction
+ * group, lock, rewrite/scan, destructive, tables to back up, checks and
+ * their results, lint findings, rehearsal result, and a verdict.  Changes
+ * nothing in the target, but takes the locks the rehearsed statements
+ * take until it ends.  Returns 0 whatever the verdict; the report's "ok"
+ * says whether anything is refused or fails, "proven" whether every
+ * pending migration was rehearsed (or no rehearsal was asked for).
+ * FL_ECONFLICT when the target lock is held elsewhere.
  */
 int fl_pipeline_plan(fl_pipeline_t *p, const fl_source_t *src,
                      json_t **out, fl_error_t *err) FL_NODISCARD;

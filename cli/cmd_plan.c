@@ -1,7 +1,8 @@
 /*
  * cmd_plan.c - `flotilla plan`: the dry run.  Verifies, validates against
  * the live database and rehearses each migration inside a transaction
- * that is rolled back; changes nothing.
+ * that is rolled back (agent/plan.c); changes nothing.  Renders the
+ * report as text or JSON, and maps its verdict to the exit code.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,9 +24,16 @@ static const char s_usage[] =
     "whether it rewrites or scans the table, what would be backed up, the\n"
     "lint findings, the live validation results and the result of a\n"
     "rehearsal inside BEGIN ... ROLLBACK, then a verdict.  Changes nothing:\n"
-    "not the ledger, not the schema, not the data.  Exit 0 when apply would\n"
-    "go ahead, 3 when it would be refused or fail.\n"
+    "not the ledger, not the schema, not the data (sequences the rehearsal\n"
+    "moved are put back).  The rehearsal holds the target lock and takes\n"
+    "the locks its statements take, until the plan ends, under the lock\n"
+    "and statement timeouts of apply (statement timeout 60s unless set).\n"
+    "Exit 0 when apply would go ahead (every pending migration rehearsed,\n"
+    "or --no-rehearse), 3 when it would be refused or fail, or when some\n"
+    "migrations could not be rehearsed (after a no-transaction one).\n"
     "\n"
+    "  --no-rehearse          plan from the catalog and the text only: no\n"
+    "                         transaction, no statement run, no live check\n"
     "  --to VERSION           plan up to and including VERSION\n"
     "  --allow-older-release  plan a bundle older than a release applied on\n"
     "                         its channel (needs --reason)\n"
@@ -41,7 +49,7 @@ s_print_text(const json_t *report)
     fl_cli_out("plan for %s (PostgreSQL %lld)\n",
            json_string_value(json_object_get(report, "target")),
            (long long)json_integer_value(json_object_get(report, "server_version")));
-    if (json_object_get(report, "problem"))
+    if (json_string_value(json_object_get(report, "problem")))
         fl_cli_out("  refused: %s\n",
                json_string_value(json_object_get(report, "problem")));
     json_array_foreach(migs, i, m) {
@@ -94,17 +102,40 @@ s_print_text(const json_t *report)
                    json_string_value(json_object_get(x, "rule")),
                    (long long)json_integer_value(json_object_get(x, "line")),
                    json_string_value(json_object_get(x, "message")));
-        fl_cli_out("  verdict: %s%s%s\n",
-               json_string_value(json_object_get(m, "verdict")),
-               json_object_get(m, "problem") ? ": " : "",
-               json_object_get(m, "problem")
-                   ? json_string_value(json_object_get(m, "problem")) : "");
+        {
+            const char *why = json_string_value(json_object_get(m, "problem"));
+            fl_cli_out("  verdict: %s%s%s\n",
+                       json_string_value(json_object_get(m, "verdict")),
+                       why ? ": " : "", why ? why : "");
+        }
     }
-    fl_cli_out("\n%s: %lld migration%s pending\n",
-           json_is_true(json_object_get(report, "ok")) ? "OK, apply would go ahead"
-                                                       : "NOT OK, apply would stop",
-           (long long)json_integer_value(json_object_get(report, "pending")),
-           json_integer_value(json_object_get(report, "pending")) == 1 ? "" : "s");
+    {
+        json_int_t pending =
+            json_integer_value(json_object_get(report, "pending"));
+        json_int_t left =
+            json_integer_value(json_object_get(report, "not_rehearsed"));
+        const char *why = json_string_value(
+            json_object_get(report, "not_rehearsed_because"));
+
+        if (!json_is_true(json_object_get(report, "ok")))
+            fl_cli_out("\nNOT OK, apply would stop: %lld migration%s "
+                       "pending\n", (long long)pending,
+                       pending == 1 ? "" : "s");
+        else if (!json_is_true(json_object_get(report, "rehearse")))
+            fl_cli_out("\nOK as far as the catalog and the text tell "
+                       "(--no-rehearse, nothing rehearsed): %lld migration%s "
+                       "pending\n", (long long)pending,
+                       pending == 1 ? "" : "s");
+        else if (!json_is_true(json_object_get(report, "proven")))
+            fl_cli_out("\nNOT PROVEN: %lld of %lld pending migration%s not "
+                       "rehearsed (%s); the rehearsed ones would go ahead\n",
+                       (long long)left, (long long)pending,
+                       pending == 1 ? "" : "s", why ? why : "");
+        else
+            fl_cli_out("\nOK, apply would go ahead: %lld migration%s "
+                       "pending\n", (long long)pending,
+                       pending == 1 ? "" : "s");
+    }
 }
 
 int
@@ -115,6 +146,7 @@ fl_cmd_plan(int argc, char **argv)
         FL_DBCMD_PIPELINE_LONGOPTS,
         {"allow-older-release", no_argument, NULL, FL_OPT_ALLOW_OLDER},
         {"to", required_argument, NULL, FL_OPT_TO},
+        {"no-rehearse", no_argument, NULL, FL_OPT_NO_REHEARSE},
         {NULL, 0, NULL, 0},
     };
     fl_dbcmd_t c;
@@ -134,17 +166,18 @@ fl_cmd_plan(int argc, char **argv)
         goto cleanup;
     }
     if (fl_pipeline_plan(p, &src, &report, &err) != 0) {
-        code = fl_cli_report("plan", &err, err.code == FL_ECANCELLED
-                                               ? FL_EXIT_INTERRUPTED
-                                               : FL_EXIT_FAILED);
+        code = fl_cli_report("plan", &err,
+                             err.code == FL_ECANCELLED  ? FL_EXIT_INTERRUPTED
+                             : err.code == FL_ECONFLICT ? FL_EXIT_LOCKED
+                                                        : FL_EXIT_FAILED);
         goto cleanup;
     }
     if (c.json)
         fl_dbcmd_print_json(report);
     else
         s_print_text(report);
-    code = json_is_true(json_object_get(report, "ok")) ? FL_EXIT_OK
-                                                       : FL_EXIT_REFUSED;
+    code = json_is_true(json_object_get(report, "proven")) ? FL_EXIT_OK
+                                                           : FL_EXIT_REFUSED;
 cleanup:
     json_decref(report);
     fl_dbcmd_close_pipeline(&p);

@@ -87,14 +87,6 @@ s_sleeper(fl_test_ws_t *ws)
                      "-- flotilla:down\nALTER TABLE t DROP COLUMN c;\n");
 }
 
-#define S_SLEEPING                                                          \
-    "SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name ="    \
-    " 'flotilla' AND datname = current_database() AND state = 'active'"     \
-    " AND query = 'SELECT pg_sleep(600)'"
-#define S_GONE                                                              \
-    "SELECT count(*) = 0 FROM pg_stat_activity WHERE application_name ="    \
-    " 'flotilla' AND datname = current_database()"
-
 /*
  * SIGINT and SIGTERM to `flotilla apply` in the middle of a statement
  * cancel it on the server (it kept running with its ACCESS EXCLUSIVE
@@ -115,13 +107,13 @@ test_a_signal_cancels_the_statement_and_records_it(void **state)
         fl_test_ws_open(&ws, "sig");
         s_sleeper(&ws);
         fl_test_ws_spawn(&ws, &c, "apply", NULL, 1);
-        fl_test_ws_await(&ws, S_SLEEPING, 60);
+        fl_test_ws_await(&ws, FL_TEST_SLEEPING, 60);
         fl_test_child_signal(&c, sigs[i]);
         fl_test_child_wait(&c, &r, 60);
         fl_test_expect(&r, 6, "interrupted");
         fl_test_proc_release(&r);
         /* Nothing of flotilla's is left on the server. */
-        fl_test_ws_await(&ws, S_GONE, 60);
+        fl_test_ws_await(&ws, FL_TEST_GONE, 60);
         s_expect_value(&ws, "SELECT count(*) FROM pg_locks WHERE relation ="
                             " 't'::regclass", "0");
         s_expect_value(&ws, "SELECT count(*) FROM pg_attribute WHERE attrelid"
@@ -161,7 +153,7 @@ test_a_second_signal_exits_at_once(void **state)
 
     s_sleeper(ws);
     fl_test_ws_spawn(ws, &c, "apply", args, 1);
-    fl_test_ws_await(ws, S_SLEEPING, 60);
+    fl_test_ws_await(ws, FL_TEST_SLEEPING, 60);
     fl_test_exec(holder, "BEGIN; LOCK TABLE flotilla.schema_migrations");
     fl_test_child_signal(&c, SIGTERM);
     /* Cancelled and rolled back, it waits to record the failure. */
@@ -174,7 +166,7 @@ test_a_second_signal_exits_at_once(void **state)
     fl_test_proc_release(&r);
     fl_test_exec(holder, "ROLLBACK");
     PQfinish(holder);
-    fl_test_ws_await(ws, S_GONE, 60);
+    fl_test_ws_await(ws, FL_TEST_GONE, 60);
 }
 
 /* Applies the workspace's directory; expects status and needle. */
@@ -268,7 +260,7 @@ test_an_index_the_server_finished_after_a_kill_counts_as_done(void **state)
     fl_test_exec(writer, "COMMIT");
     fl_test_ws_await(ws, "SELECT count(*) = 1 FROM pg_index WHERE indexrelid"
                          " = to_regclass('t_n') AND indisvalid", 60);
-    fl_test_ws_await(ws, S_GONE, 60);
+    fl_test_ws_await(ws, FL_TEST_GONE, 60);
     s_apply(ws, 0, "counted as done");
     s_expect_value(ws, "SELECT status || ' ' || statements_done FROM"
                        " flotilla.schema_migrations", "applied 2");
