@@ -687,7 +687,7 @@ fl_pipeline_apply(fl_pipeline_t *p, const fl_source_t *src,
 }
 
 int
-fl_pipeline_plan(fl_pipeline_t *p, const fl_source_t *src, json_t **out,
+fl_pipeline_plan(fl_pipeline_t *p, const fl_source_t *src, fl_plan_t *out,
                  fl_error_t *err)
 {
     fl_error_t local = FL_ERROR_INIT;

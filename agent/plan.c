@@ -28,42 +28,62 @@
 #include "common/alloc.h"
 #include "common/json.h"
 
-/* JSON description of one statement's facts for the plan. */
-static json_t *
-s_stmt_json(const fl_migration_t *m, const fl_stmt_t *st, size_t index)
+/*
+ * Appends a zeroed element of size to *items (*n of them) and returns it:
+ * the report's arrays grow one element at a time.
+ */
+static void *
+s_push(void *items, size_t *n, size_t size)
 {
-    json_t *locks = json_array();
-    json_t *backups = json_array();
-    json_t *o = NULL;
+    void **pp = items;
+    char *base = fl_reallocarray(*pp, *n + 1, size);
 
+    *pp = base;
+    memset(base + *n * size, 0, size);
+    return base + (*n)++ * size;
+}
+
+static char *
+s_qualified(const char *schema, const char *name)
+{
+    return fl_asprintf("%s%s%s", schema ? schema : "", schema ? "." : "",
+                       name);
+}
+
+/* A statement's facts for the plan. */
+static void
+s_stmt_facts(fl_plan_stmt_t *ps, const fl_stmt_t *st, size_t index)
+{
+    ps->index = (int)index + 1;
+    ps->line = st->line;
+    ps->column = st->column;
+    ps->kind = fl_strdup(st->kind ? st->kind : "");
+    ps->sql = fl_strdup(st->sql);
+    ps->rewrites = st->rewrites;
+    ps->scans = st->scans;
+    ps->destructive = st->destructive;
+    ps->no_transaction = st->no_transaction;
     for (size_t i = 0; i < st->ntables; i++) {
-        char *t = fl_asprintf("%s%s%s", st->tables[i].schema
-                                            ? st->tables[i].schema : "",
-                              st->tables[i].schema ? "." : "",
-                              st->tables[i].name);
-        json_array_append_new(locks, fl_json_pack("{s:s, s:s, s:b}", "table", t,
-            "lock", fl_lock_level_name(st->tables[i].lock),
-            "writes", st->tables[i].writes));
-        free(t);
+        fl_plan_lock_t *l = s_push(&ps->locks, &ps->nlocks, sizeof(*l));
+        l->table = s_qualified(st->tables[i].schema, st->tables[i].name);
+        l->lock = fl_lock_level_name(st->tables[i].lock);
+        l->writes = st->tables[i].writes;
     }
     for (size_t i = 0; i < st->ndestroys; i++) {
+        char **t = NULL;
         if (!st->destroys[i].table)
             continue; /* DROP SCHEMA: no table named in the statement */
-        char *t = fl_asprintf("%s%s%s", st->destroys[i].schema
-                                            ? st->destroys[i].schema : "",
-                              st->destroys[i].schema ? "." : "",
-                              st->destroys[i].table);
-        json_array_append_new(backups, json_string(t));
-        free(t);
+        t = s_push(&ps->backups, &ps->nbackups, sizeof(*t));
+        *t = s_qualified(st->destroys[i].schema, st->destroys[i].table);
     }
-    o = fl_json_pack("{s:I, s:s, s:I, s:I, s:s, s:s, s:o, s:b, s:b, s:b, s:b, s:o}",
-                  "index", (json_int_t)index + 1, "file", m->file,
-                  "line", (json_int_t)st->line, "column", (json_int_t)st->column,
-                  "kind", st->kind ? st->kind : "", "sql", st->sql,
-                  "locks", locks, "rewrites", st->rewrites, "scans", st->scans,
-                  "destructive", st->destructive,
-                  "no_transaction", st->no_transaction, "backup", backups);
-    return o;
+}
+
+/* Adds text to a list of strings. */
+static void
+s_push_string(char ***items, size_t *n, const char *text)
+{
+    char **t = s_push(items, n, sizeof(*t));
+    *t = fl_strdup(text);
 }
 
 /*
@@ -142,21 +162,17 @@ s_observe(fl_pipeline_t *p, const fl_stmt_t *st, s_observation *o,
     return rc;
 }
 
-/* Records in so what the statement took and rewrote (before: b, after: a). */
+/* Records in ps what the statement took and rewrote (before: b, after: a). */
 static int
-s_observed(fl_pipeline_t *p, json_t *so, const s_observation *b,
+s_observed(fl_pipeline_t *p, fl_plan_stmt_t *ps, const s_observation *b,
            const s_observation *a, fl_error_t *err)
 {
-    json_t *locks = json_array(), *rewrites = json_array(), *v = NULL;
-    json_t *fresh = json_array();
+    json_t *fresh = json_array(), *v = NULL;
     const char *key = NULL;
     int rc = 0;
 
-    json_object_set_new(so, "observed_locks",
-                        b->locks && a->locks ? locks : json_null());
-    if (b->locks == NULL || a->locks == NULL)
-        json_decref(locks);
-    json_object_set_new(so, "observed_rewrites", rewrites);
+    ps->observed = 1;
+    ps->observed_locks_read = b->locks && a->locks;
     json_object_foreach(a->locks, key, v) {
         if (json_object_get(b->locks, key) == NULL)
             json_array_append_new(fresh, json_string(key));
@@ -178,7 +194,8 @@ s_observed(fl_pipeline_t *p, json_t *so, const s_observation *b,
             " ('pg_catalog', 'information_schema', 'flotilla',"
             " 'flotilla_backup') ORDER BY u.i", 1, params, err);
         for (size_t i = 0; rc == 0 && i < r.nrows; i++)
-            json_array_append_new(locks, json_string(fl_pg_value(&r, i, 0)));
+            s_push_string(&ps->observed_locks, &ps->nobserved_locks,
+                          fl_pg_value(&r, i, 0));
         fl_pg_result_release(&r);
         free(text);
     }
@@ -196,7 +213,8 @@ s_observed(fl_pipeline_t *p, json_t *so, const s_observation *b,
             "SELECT $1::pg_catalog.oid::pg_catalog.regclass::pg_catalog.text",
             1, params, err);
         if (rc == 0 && name)
-            json_array_append_new(rewrites, json_string(name));
+            s_push_string(&ps->observed_rewrites, &ps->nobserved_rewrites,
+                          name);
         free(name);
     }
     return rc;
@@ -213,21 +231,57 @@ s_alters_a_type(const fl_stmt_list_t *stmts)
     return 0;
 }
 
+/* The checks' and validate statements' JSON reports (checks.c, runner.c). */
+static void
+s_checks_from_json(fl_plan_stmt_t *ps, const json_t *a)
+{
+    size_t i;
+    json_t *o = NULL;
+
+    json_array_foreach(a, i, o) {
+        fl_plan_check_t *c = s_push(&ps->checks, &ps->nchecks, sizeof(*c));
+        const char *sample = json_string_value(json_object_get(o, "sample"));
+        const char *problem = json_string_value(json_object_get(o, "problem"));
+        c->check = fl_strdup(json_string_value(json_object_get(o, "check")));
+        c->target = fl_strdup(json_string_value(json_object_get(o, "target")));
+        c->ok = json_is_true(json_object_get(o, "ok"));
+        c->count = json_integer_value(json_object_get(o, "count"));
+        c->sample = sample ? fl_strdup(sample) : NULL;
+        c->problem = problem ? fl_strdup(problem) : NULL;
+    }
+}
+
+static void
+s_validate_from_json(fl_plan_migration_t *pm, const json_t *a)
+{
+    size_t i;
+    json_t *o = NULL;
+
+    json_array_foreach(a, i, o) {
+        fl_plan_validate_t *v = s_push(&pm->validate, &pm->nvalidate,
+                                       sizeof(*v));
+        const char *result = json_string_value(json_object_get(o, "result"));
+        v->statement = fl_strdup(json_string_value(json_object_get(o,
+                                                               "statement")));
+        v->at = fl_strdup(json_string_value(json_object_get(o, "at")));
+        v->ok = json_is_true(json_object_get(o, "ok"));
+        v->result = result ? fl_strdup(result) : NULL;
+    }
+}
+
 /*
  * Plans one migration: its text validated, then, unless *why_not says
  * why it cannot be, rehearsed inside the plan's transaction behind a
  * savepoint of its own, released (its effects kept for the migrations
- * after it) or rolled back at once.  Fills mo.  When this migration
+ * after it) or rolled back at once.  Fills pm.  When this migration
  * cannot be rehearsed, or fails or is refused, *why_not gets why the
  * migrations after it are not rehearsed (a static string).
  */
 static int
 s_plan_one(fl_pipeline_t *p, const fl_migration_t *m, const char **why_not,
-           size_t *held, json_t *mo, fl_error_t *err)
+           size_t *held, fl_plan_migration_t *pm, fl_error_t *err)
 {
     fl_stmt_list_t stmts = {NULL, 0};
-    json_t *sts = json_array();
-    json_t *lint = json_array();
     json_t *validate = json_array();
     fl_error_t perr = FL_ERROR_INIT;
     fl__stats_t stats = {0, 0, 0, NULL};
@@ -239,9 +293,6 @@ s_plan_one(fl_pipeline_t *p, const fl_migration_t *m, const char **why_not,
 
     memset(&before, 0, sizeof(before));
     memset(&after, 0, sizeof(after));
-    json_object_set_new(mo, "statements", sts);
-    json_object_set_new(mo, "lint", lint);
-    json_object_set_new(mo, "validate", validate);
     if (fl__validate_text(p, m, &stmts, &findings, &perr) != 0) {
         verdict = "refused";
         problem = fl_strdup(perr.message);
@@ -249,24 +300,26 @@ s_plan_one(fl_pipeline_t *p, const fl_migration_t *m, const char **why_not,
     }
     for (size_t i = 0; i < findings.count; i++) {
         const fl_finding_t *f = &findings.items[i];
-        json_array_append_new(lint, fl_json_pack(
-            "{s:s, s:s, s:s, s:i, s:i, s:s?}", "rule", f->rule,
-            "severity", fl_lint_severity_name(f->severity),
-            "message", f->message, "line", f->line, "column", f->column,
-            "help", f->help));
+        fl_plan_finding_t *pf = s_push(&pm->lint, &pm->nlint, sizeof(*pf));
+        pf->rule = fl_strdup(f->rule);
+        pf->severity = fl_lint_severity_name(f->severity);
+        pf->message = fl_strdup(f->message);
+        pf->line = f->line;
+        pf->column = f->column;
+        pf->help = f->help ? fl_strdup(f->help) : NULL;
     }
     fl_finding_list_release(&findings);
     for (size_t i = 0; i < stmts.count; i++)
-        json_array_append_new(sts, s_stmt_json(m, &stmts.items[i], i));
+        s_stmt_facts(s_push(&pm->stmts, &pm->nstmts, sizeof(fl_plan_stmt_t)),
+                     &stmts.items[i], i);
     if (*why_not == NULL && m->no_transaction)
         *why_not = "no-transaction migrations cannot run inside the "
                    "rehearsal transaction, nor what follows them (it may "
                    "depend on them)";
     if (*why_not != NULL || stmts.count == 0 ||
         strcmp(verdict, "ok") != 0) {
-        for (size_t i = 0; *why_not && i < stmts.count; i++)
-            json_object_set_new(json_array_get(sts, i), "rehearsal",
-                                fl_json_text("not rehearsed"));
+        for (size_t i = 0; *why_not && i < pm->nstmts; i++)
+            pm->stmts[i].rehearsal = fl_strdup("not rehearsed");
         if (*why_not && strcmp(verdict, "ok") == 0) {
             verdict = "not rehearsed";
             problem = fl_strdup(*why_not);
@@ -275,9 +328,8 @@ s_plan_one(fl_pipeline_t *p, const fl_migration_t *m, const char **why_not,
             *why_not = "an earlier migration of this plan is refused";
         goto done;
     }
-    if ((rc = fl_pg_exec(p->pg, "SAVEPOINT flotilla_plan", err)) != 0)
-        goto done;
-    if ((rc = fl__set_timeouts(p, m, 1, err)) != 0)
+    if ((rc = fl_pg_exec(p->pg, "SAVEPOINT flotilla_plan", err)) != 0 ||
+        (rc = fl__set_timeouts(p, m, 1, err)) != 0)
         goto done;
     if (fl__custom_validate(p, m, validate, &perr) != 0) {
         verdict = "refused";
@@ -286,11 +338,13 @@ s_plan_one(fl_pipeline_t *p, const fl_migration_t *m, const char **why_not,
     }
     for (size_t i = 0; i < stmts.count && strcmp(verdict, "ok") == 0; i++) {
         const fl_stmt_t *st = &stmts.items[i];
-        json_t *so = json_array_get(sts, i);
+        fl_plan_stmt_t *ps = &pm->stmts[i];
         json_t *checks = json_array();
+        int crc = fl__run_checks(p, &stmts, i, checks, &perr);
 
-        json_object_set_new(so, "checks", checks);
-        if (fl__run_checks(p, &stmts, i, checks, &perr) != 0) {
+        s_checks_from_json(ps, checks);
+        json_decref(checks);
+        if (crc != 0) {
             verdict = "refused";
             problem = fl_strdup(perr.message);
             fl_error_clear(&perr);
@@ -298,7 +352,7 @@ s_plan_one(fl_pipeline_t *p, const fl_migration_t *m, const char **why_not,
         }
         if ((rc = fl__session_leave(p->pg, &p->session, err)) != 0 ||
             (rc = s_observe(p, st, &before, 1,
-                               *held <= S_OBSERVE_MAX_LOCKS, err)) != 0)
+                            *held <= S_OBSERVE_MAX_LOCKS, err)) != 0)
             goto done;
         if (fl__run(p, m, &stmts, (int)i, 1, 0, &stats, &perr) != 0) {
             /*
@@ -314,24 +368,22 @@ s_plan_one(fl_pipeline_t *p, const fl_migration_t *m, const char **why_not,
                            "transaction that added it (apply commits that "
                            "migration first)";
                 problem = fl_strdup(*why_not);
-                json_object_set_new(so, "rehearsal",
-                                    fl_json_text("not rehearsed"));
+                ps->rehearsal = fl_strdup("not rehearsed");
             } else {
                 verdict = "failed";
                 problem = fl_strdup(perr.message);
-                json_object_set_new(so, "rehearsal",
-                                    fl_json_text(perr.message));
+                ps->rehearsal = fl_strdup(perr.message);
             }
             fl_error_clear(&perr);
             break;
         }
-        json_object_set_new(so, "rehearsal", json_string("ok"));
+        ps->rehearsal = fl_strdup("ok");
         memcpy(after.oids, before.oids, sizeof(after.oids));
         memcpy(after.kinds, before.kinds, sizeof(after.kinds));
         after.n = before.n;
         if ((rc = fl__session_leave(p->pg, &p->session, err)) != 0 ||
             (rc = s_observe(p, st, &after, 0, before.locks != NULL, err)) != 0 ||
-            (rc = s_observed(p, so, &before, &after, err)) != 0)
+            (rc = s_observed(p, ps, &before, &after, err)) != 0)
             goto done;
         if (after.locks)
             *held = json_object_size(after.locks);
@@ -357,9 +409,10 @@ done:
     }
     s_observation_release(&before);
     s_observation_release(&after);
-    json_object_set_new(mo, "verdict", json_string(verdict));
-    json_object_set_new(mo, "problem", fl_json_text(problem));
-    free(problem);
+    s_validate_from_json(pm, validate);
+    json_decref(validate);
+    pm->verdict = verdict;
+    pm->problem = problem;
     fl__stats_release(&stats);
     fl_error_clear(&perr);
     fl_stmt_list_release(&stmts);
@@ -399,14 +452,12 @@ s_sequences_read(fl_pipeline_t *p, json_t **out, fl_error_t *err)
 
 static int
 s_sequences_put_back(fl_pipeline_t *p, json_t *before, json_t *left,
-                     json_t *report, fl_error_t *err)
+                     fl_plan_t *plan, fl_error_t *err)
 {
-    json_t *list = json_array();
     const char *oid = NULL;
     json_t *v = NULL;
     int rc = 0;
 
-    json_object_set_new(report, "sequences", list);
     json_object_foreach(left, oid, v) {
         json_t *b = json_object_get(before, oid);
         const char *was = json_string_value(b);
@@ -425,14 +476,16 @@ s_sequences_put_back(fl_pipeline_t *p, json_t *before, json_t *left,
             " pg_catalog.pg_sequence s ON s.seqrelid OPERATOR(pg_catalog.=)"
             " c.oid WHERE c.oid OPERATOR(pg_catalog.=) $1::pg_catalog.oid",
             3, params, err);
-        if (rc == 0 && r.nrows == 1)
-            json_array_append_new(list, fl_json_pack(
-                "{s:s, s:o, s:o, s:b}", "sequence", fl_pg_value(&r, 0, 0),
-                "before", was ? json_integer(strtoll(was, NULL, 10))
-                              : json_null(),
-                "after_rehearsal", now ? json_integer(strtoll(now, NULL, 10))
-                                       : json_null(),
-                "put_back", strcmp(fl_pg_value(&r, 0, 1), "t") == 0));
+        if (rc == 0 && r.nrows == 1) {
+            fl_plan_sequence_t *q = s_push(&plan->sequences,
+                                           &plan->nsequences, sizeof(*q));
+            q->sequence = fl_strdup(fl_pg_value(&r, 0, 0));
+            q->has_before = was != NULL;
+            q->before = was ? strtoll(was, NULL, 10) : 0;
+            q->has_after = now != NULL;
+            q->after_rehearsal = now ? strtoll(now, NULL, 10) : 0;
+            q->put_back = strcmp(fl_pg_value(&r, 0, 1), "t") == 0;
+        }
         fl_pg_result_release(&r);
         if (rc != 0)
             break;
@@ -444,56 +497,47 @@ s_sequences_put_back(fl_pipeline_t *p, json_t *before, json_t *left,
 #define S_PLAN_STATEMENT_TIMEOUT_MS 60000
 
 int
-fl__plan(fl_pipeline_t *p, const fl_source_t *src, json_t **out,
+fl__plan(fl_pipeline_t *p, const fl_source_t *src, fl_plan_t *plan,
          fl_error_t *err)
 {
     const fl_migration_list_t *migs = src->migs;
     fl_ledger_t ledger = {NULL, 0};
     int *pending = fl_calloc(migs->count ? migs->count : 1, sizeof(int));
-    json_t *report = json_object();
-    json_t *list = json_array();
     json_t *seq_before = NULL, *seq_left = NULL;
     fl_error_t verr = FL_ERROR_INIT;
     const char *why_not = NULL;
     int64_t statement_timeout = p->opts.statement_timeout_ms;
     size_t held = 0;
-    int ok = 1, npending = 0, nrehearsed = 0, in_tx = 0;
+    int in_tx = 0, refused = 0;
     int rc = 0;
 
     FL_ASSERT(src->verified == FL_SOURCE_VERIFIED);
-    *out = NULL;
+    memset(plan, 0, sizeof(*plan));
     p->dry_run = 1;
     if (p->opts.statement_timeout_ms <= 0)
         p->opts.statement_timeout_ms = S_PLAN_STATEMENT_TIMEOUT_MS;
-    json_object_set_new(report, "target", json_string(fl_pg_describe(p->pg)));
-    json_object_set_new(report, "server_version",
-                        json_integer(fl_pg_server_version(p->pg)));
-    json_object_set_new(report, "rehearse", json_boolean(!p->opts.no_rehearse));
-    json_object_set_new(report, "migrations", list);
+    plan->target = fl_strdup(fl_pg_describe(p->pg));
+    plan->server_version = fl_pg_server_version(p->pg);
+    plan->rehearse = !p->opts.no_rehearse;
+    plan->ok = 1;
     /* No apply may run under the rehearsal, nor the rehearsal under it. */
     if ((rc = fl__lock_target(p, err)) != 0)
         goto cleanup;
     /* Reading the ledger changes nothing; a missing one is an empty one. */
     if ((rc = fl_ledger_load(p->pg, p->target, &ledger, err)) != 0)
         goto cleanup;
-    {
-        char *override = NULL;
-        int refused = fl__check_release(p, src, &override, &verr) != 0;
-
-        json_object_set_new(report, "release_override", fl_json_text(override));
-        free(override);
-        p->release = NULL;
-        if (!refused)
-            refused = fl__verify_source(p, migs, &ledger, pending, &verr) != 0;
-        ok = !refused;
-    }
-    json_object_set_new(report, "problem",
-                        fl_json_text(ok ? NULL : verr.message));
-    json_object_set_new(report, "detail", fl_json_text(ok ? NULL : verr.detail));
-    if (!ok)
+    refused = fl__check_release(p, src, &plan->release_override, &verr) != 0;
+    p->release = NULL;
+    if (!refused)
+        refused = fl__verify_source(p, migs, &ledger, pending, &verr) != 0;
+    if (refused) {
+        plan->ok = 0;
+        plan->problem = fl_strdup(verr.message);
+        plan->detail = verr.detail ? fl_strdup(verr.detail) : NULL;
         why_not = "the source is refused";
-    else if (p->opts.no_rehearse)
+    } else if (p->opts.no_rehearse) {
         why_not = "--no-rehearse: a plan from the catalog and the text only";
+    }
     if (why_not == NULL) {
         if ((rc = fl_pg_exec(p->pg, "BEGIN", err)) != 0)
             goto cleanup;
@@ -501,69 +545,115 @@ fl__plan(fl_pipeline_t *p, const fl_source_t *src, json_t **out,
         if ((rc = s_sequences_read(p, &seq_before, err)) != 0)
             goto cleanup;
     }
+    plan->migrations = fl_calloc(migs->count ? migs->count : 1,
+                                 sizeof(*plan->migrations));
     for (size_t i = 0; i < migs->count; i++) {
         const fl_migration_t *m = &migs->items[i];
         const fl_ledger_row_t *row = fl_ledger_find(&ledger, m->version);
-        json_t *mo = fl_json_pack("{s:I, s:s, s:s, s:s, s:s}",
-                               "version", (json_int_t)m->version,
-                               "name", m->name, "file", m->file,
-                               "checksum", m->checksum_hex,
-                               "transaction", m->no_transaction
-                                   ? "none (statement by statement)"
-                                   : "one transaction");
-        const char *verdict = NULL;
+        fl_plan_migration_t *pm = &plan->migrations[plan->nmigrations++];
 
-        json_array_append_new(list, mo);
-        if (!pending[i]) {
-            json_object_set_new(mo, "state", json_string(row ? row->status
-                                                             : "not selected"));
+        pm->version = m->version;
+        pm->name = fl_strdup(m->name);
+        pm->file = fl_strdup(m->file);
+        pm->checksum = fl_strdup(m->checksum_hex);
+        pm->no_transaction = m->no_transaction;
+        pm->pending = pending[i];
+        pm->state = fl_strdup(row ? row->status
+                                  : pending[i] ? "pending" : "not selected");
+        if (!pending[i])
             continue;
-        }
-        npending++;
-        json_object_set_new(mo, "state",
-                            json_string(row ? row->status : "pending"));
+        plan->pending++;
         fl__session_reset(&p->session);
-        if ((rc = s_plan_one(p, m, &why_not, &held, mo, err)) != 0)
+        if ((rc = s_plan_one(p, m, &why_not, &held, pm, err)) != 0)
             goto cleanup;
-        verdict = json_string_value(json_object_get(mo, "verdict"));
-        if (strcmp(verdict, "ok") == 0)
-            nrehearsed++;
-        else if (strcmp(verdict, "not rehearsed") != 0)
-            ok = 0;
+        if (strcmp(pm->verdict, "ok") == 0)
+            plan->rehearsed++;
+        else if (strcmp(pm->verdict, "not rehearsed") != 0)
+            plan->ok = 0;
     }
     if (in_tx && (rc = s_sequences_read(p, &seq_left, err)) != 0)
         goto cleanup;
-    json_object_set_new(report, "pending", json_integer(npending));
-    json_object_set_new(report, "rehearsed", json_integer(nrehearsed));
-    json_object_set_new(report, "not_rehearsed",
-                        json_integer(npending - nrehearsed));
-    json_object_set_new(report, "ok", json_boolean(ok));
     /*
      * Proven: every pending migration rehearsed (or a catalog-only plan
      * asked for and nothing refused).  Only then does the plan say that
      * apply would go ahead.
      */
-    json_object_set_new(report, "proven",
-                        json_boolean(ok && (nrehearsed == npending ||
-                                            p->opts.no_rehearse)));
-    json_object_set_new(report, "not_rehearsed_because",
-                        fl_json_text(ok && nrehearsed < npending ? why_not
-                                                                 : NULL));
+    plan->proven = plan->ok && (plan->rehearsed == plan->pending ||
+                                p->opts.no_rehearse);
+    plan->not_rehearsed_because =
+        plan->ok && plan->rehearsed < plan->pending ? why_not : NULL;
 cleanup:
     fl__rollback_quietly(p);
     if (rc == 0 && seq_left)
-        rc = s_sequences_put_back(p, seq_before, seq_left, report, err);
+        rc = s_sequences_put_back(p, seq_before, seq_left, plan, err);
     fl__unlock_target(p);
     p->opts.statement_timeout_ms = statement_timeout;
-    if (rc == 0) {
-        *out = report;
-        report = NULL;
-    }
-    json_decref(report);
     json_decref(seq_before);
     json_decref(seq_left);
     fl_error_clear(&verr);
     fl_ledger_release(&ledger);
     free(pending);
     return rc;
+}
+
+static void
+s_strings_release(char **items, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(items[i]);
+    free(items);
+}
+
+void
+fl_plan_release(fl_plan_t *plan)
+{
+    for (size_t i = 0; i < plan->nmigrations; i++) {
+        fl_plan_migration_t *pm = &plan->migrations[i];
+        for (size_t j = 0; j < pm->nstmts; j++) {
+            fl_plan_stmt_t *ps = &pm->stmts[j];
+            for (size_t k = 0; k < ps->nlocks; k++)
+                free(ps->locks[k].table);
+            free(ps->locks);
+            for (size_t k = 0; k < ps->nchecks; k++) {
+                free(ps->checks[k].check);
+                free(ps->checks[k].target);
+                free(ps->checks[k].sample);
+                free(ps->checks[k].problem);
+            }
+            free(ps->checks);
+            s_strings_release(ps->backups, ps->nbackups);
+            s_strings_release(ps->observed_locks, ps->nobserved_locks);
+            s_strings_release(ps->observed_rewrites, ps->nobserved_rewrites);
+            free(ps->kind);
+            free(ps->sql);
+            free(ps->rehearsal);
+        }
+        free(pm->stmts);
+        for (size_t j = 0; j < pm->nlint; j++) {
+            free(pm->lint[j].rule);
+            free(pm->lint[j].message);
+            free(pm->lint[j].help);
+        }
+        free(pm->lint);
+        for (size_t j = 0; j < pm->nvalidate; j++) {
+            free(pm->validate[j].statement);
+            free(pm->validate[j].at);
+            free(pm->validate[j].result);
+        }
+        free(pm->validate);
+        free(pm->name);
+        free(pm->file);
+        free(pm->checksum);
+        free(pm->state);
+        free(pm->problem);
+    }
+    free(plan->migrations);
+    for (size_t i = 0; i < plan->nsequences; i++)
+        free(plan->sequences[i].sequence);
+    free(plan->sequences);
+    free(plan->target);
+    free(plan->problem);
+    free(plan->detail);
+    free(plan->release_override);
+    memset(plan, 0, sizeof(*plan));
 }
