@@ -438,6 +438,54 @@ fl_ledger_find(const fl_ledger_t *l, int64_t version)
     return NULL;
 }
 
+/* Whether row holds something of its migration in the target. */
+static int
+s_in_effect(const fl_ledger_row_t *row)
+{
+    if (strcmp(row->status, "applied") == 0 ||
+        strcmp(row->status, "rolling_back") == 0)
+        return 1;
+    return !row->transactional && row->statements_done > 0 &&
+           (strcmp(row->status, "running") == 0 ||
+            strcmp(row->status, "failed") == 0);
+}
+
+size_t
+fl_ledger_gaps(const fl_ledger_t *ledger, const fl_migration_list_t *migs,
+               const char *bundle_id, fl_ledger_gap_t **out)
+{
+    size_t n = 0;
+
+    *out = NULL;
+    for (size_t i = 0; i < ledger->count; i++) {
+        const fl_ledger_row_t *row = &ledger->items[i];
+        fl_ledger_gap_t *g = NULL;
+        int found = 0;
+
+        if (!s_in_effect(row) || (bundle_id == NULL) != (row->bundle_id == NULL) ||
+            (bundle_id && strcmp(bundle_id, row->bundle_id) != 0))
+            continue;
+        for (size_t j = 0; j < migs->count && !found; j++)
+            found = migs->items[j].version == row->version;
+        if (found)
+            continue;
+        *out = fl_reallocarray(*out, n + 1, sizeof(**out));
+        g = &(*out)[n++];
+        g->row = row;
+        g->renumbered_as = NULL;
+        for (size_t j = 0; j < migs->count && g->renumbered_as == NULL; j++) {
+            /* The same migration under the ledger's number and name. */
+            fl_migration_t m = migs->items[j];
+            m.version = row->version;
+            m.name = row->name;
+            fl_migration_compute_checksum(&m);
+            if (strcmp(m.checksum_hex, row->checksum) == 0)
+                g->renumbered_as = &migs->items[j];
+        }
+    }
+    return n;
+}
+
 /*
  * One INSERT for every row of a batch: the rows travel as a JSON array
  * (one round trip, whatever their number), each with the time its step

@@ -81,6 +81,28 @@ void fl_ledger_release(fl_ledger_t *l);
 /* The row for version, or NULL; lent from l. */
 const fl_ledger_row_t *fl_ledger_find(const fl_ledger_t *l, int64_t version);
 
+/*
+ * A migration the ledger has (applied, being rolled back, or half-applied)
+ * that the source lacks: its file disappeared, or it was renumbered
+ * (renamed, or both): renumbered_as is then the source's migration whose
+ * checksum, computed with the ledger's version and name, is the one
+ * applied.  Both lent from their lists.
+ */
+typedef struct {
+    const fl_ledger_row_t *row;
+    const fl_migration_t *renumbered_as;
+} fl_ledger_gap_t;
+
+/*
+ * The gaps between ledger and migs (the source), in version order, into
+ * *out (a new array, NULL when none; free it); returns their number.
+ * Only rows applied from the same kind of source are compared: from a
+ * directory when bundle_id is NULL, else from that bundle (a bundle may
+ * carry only the migrations it adds).
+ */
+size_t fl_ledger_gaps(const fl_ledger_t *ledger, const fl_migration_list_t *migs,
+                      const char *bundle_id, fl_ledger_gap_t **out);
+
 /* One migration_logs row. */
 typedef struct {
     int64_t version;       /* 0 when not about one migration */

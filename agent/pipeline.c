@@ -433,6 +433,55 @@ fl__check_release(fl_pipeline_t *p, const fl_source_t *src, char **override,
 }
 
 /*
+ * An applied migration the source lacks is refused: a file that
+ * disappeared (status, drift detection and rollback need it), or one
+ * renumbered to a version not applied yet, which apply would run a
+ * second time.
+ */
+static int
+s_verify_gaps(fl_pipeline_t *p, const fl_migration_list_t *migs,
+              const fl_ledger_t *ledger, fl_error_t *err)
+{
+    fl_ledger_gap_t *gaps = NULL;
+    size_t n = fl_ledger_gaps(ledger, migs, p->opts.bundle_id, &gaps);
+    fl_buf_t detail = FL_BUF_INIT(0);
+    int rc = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        const fl_ledger_row_t *row = gaps[i].row;
+        const fl_migration_t *m = gaps[i].renumbered_as;
+        if (m)
+            fl_buf_addf(&detail, "%s%s is migration %lld (%s, %s) "
+                        "renumbered", i ? "; " : "", m->file,
+                        (long long)row->version,
+                        row->file ? row->file : row->name, row->status);
+        else
+            fl_buf_addf(&detail, "%smigration %lld (%s, %s) is not in the "
+                        "source", i ? "; " : "", (long long)row->version,
+                        row->file ? row->file : row->name, row->status);
+    }
+    if (n > 0) {
+        int renumbered = 0;
+        for (size_t i = 0; i < n; i++)
+            renumbered |= gaps[i].renumbered_as != NULL;
+        rc = FL_ERR(err, FL_EINVAL, "%zu migration%s the ledger says %s "
+                    "applied %s missing from the source", n,
+                    n == 1 ? "" : "s", n == 1 ? "is" : "are",
+                    n == 1 ? "is" : "are");
+        fl_error_set_detail(err, "%s.", fl_buf_str(&detail));
+        fl_error_set_hint(err, "%s", renumbered
+            ? "Give each renumbered file back the number it was applied "
+              "under: apply would run it a second time under the new one."
+            : "Restore each file as it was applied (an applied migration "
+              "stays in the source: status, drift detection and rollback "
+              "need it); to undo one, roll it back before removing it.");
+    }
+    fl_buf_release(&detail);
+    free(gaps);
+    return rc;
+}
+
+/*
  * The verify step over the whole source: drift (an applied migration
  * whose checksum changed) and out-of-order versions.  Fills pending[i]
  * for each migration that still has to run.
@@ -476,6 +525,16 @@ fl__verify_source(fl_pipeline_t *p, const fl_migration_list_t *migs,
                                    "--allow-out-of-order if it is independent.",
                           (long long)max_applied);
         }
+    }
+    if (ndrift == 0) {
+        /* A gap explains a pending version below an applied one too. */
+        fl_error_t gap = FL_ERROR_INIT;
+        if (s_verify_gaps(p, migs, ledger, &gap) != 0) {
+            fl_error_clear(err);
+            fl_error_move(err, &gap);
+            rc = FL_EINVAL;
+        }
+        fl_error_clear(&gap);
     }
     if (ndrift) {
         rc = FL_ERR(err, FL_EINVAL, "drift: %d applied migration%s changed "

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <jansson.h>
@@ -95,11 +96,85 @@ test_log_rows_say_when_each_step_happened_and_how_long(void **state)
                                   " WHERE created_at < prev"), 0);
 }
 
+static void
+s_run(fl_test_ws_t *ws, const char *cmd, const char *const *args, int status,
+      const char *needle)
+{
+    fl_test_proc_t r;
+
+    fl_test_ws_flotilla(ws, &r, cmd, args, 1);
+    fl_test_expect(&r, status, needle);
+    fl_test_proc_release(&r);
+}
+
+/* Renames file a to b in the workspace's migrations directory. */
+static void
+s_rename(fl_test_ws_t *ws, const char *a, const char *b)
+{
+    char *pa = fl_asprintf("%s/%s", ws->mdir, a);
+    char *pb = fl_asprintf("%s/%s", ws->mdir, b);
+
+    if (b == NULL ? unlink(pa) != 0 : rename(pa, pb) != 0)
+        fail_msg("cannot move %s", pa);
+    free(pa);
+    free(pb);
+}
+
+/*
+ * An applied migration whose file disappeared is reported by status and
+ * refused by apply (both said nothing); a file renumbered to a version
+ * not yet applied is named as the applied migration it is, and refused
+ * (apply ran it a second time under its new number).
+ */
+static void
+test_a_missing_or_renumbered_migration_is_reported_and_refused(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    const char *const json[] = {"--json", NULL};
+
+    s_table(ws);
+    fl_test_ws_write(ws, "0001_a.sql", "-- flotilla:up\nALTER TABLE t ADD"
+                                       " COLUMN a int;\n-- flotilla:down\n"
+                                       "ALTER TABLE t DROP COLUMN a;\n");
+    fl_test_ws_write(ws, "0002_b.sql", "-- flotilla:up\nUPDATE t SET n = n"
+                                       " + 1;\n-- flotilla:down\nUPDATE t SET"
+                                       " n = n - 1;\n");
+    s_run(ws, "apply", NULL, 0, "applied 2 migrations");
+    /* Renumbered: 0002 becomes 0003, which apply would run again. */
+    s_rename(ws, "0002_b.sql", "0003_b.sql");
+    s_run(ws, "status", NULL, 3, "RENUMBERED: 0003_b.sql is 0002_b.sql "
+                                 "(version 2, applied)");
+    s_run(ws, "status", json, 3, "\"renumbered_as\": \"0003_b.sql\"");
+    s_run(ws, "apply", NULL, 3, "0003_b.sql is migration 2 (0002_b.sql, "
+                                "applied) renumbered");
+    s_run(ws, "plan", NULL, 3, "missing from the source");
+    fl_test_expect_value(ws->conn, "SELECT string_agg(n::text, ',' ORDER BY"
+                                   " id) FROM t", "2,3,4,5");
+    /* Gone. */
+    s_rename(ws, "0003_b.sql", NULL);
+    s_run(ws, "status", NULL, 3, "MISSING: 0002_b.sql (version 2, applied)"
+                                 " is not in the source");
+    s_run(ws, "apply", NULL, 3, "migration 2 (0002_b.sql, applied) is not in"
+                                " the source");
+    /* Rolled back first, it may go. */
+    fl_test_ws_write(ws, "0002_b.sql", "-- flotilla:up\nUPDATE t SET n = n"
+                                       " + 1;\n-- flotilla:down\nUPDATE t SET"
+                                       " n = n - 1;\n");
+    {
+        const char *const last[] = {"--last", NULL};
+        s_run(ws, "rollback", last, 0, "rolled back 1 migration");
+    }
+    s_rename(ws, "0002_b.sql", NULL);
+    s_run(ws, "status", NULL, 0, NULL);
+    s_run(ws, "apply", NULL, 0, "applied 0 migrations");
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_log_rows_say_when_each_step_happened_and_how_long, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_a_missing_or_renumbered_migration_is_reported_and_refused, fl_test_ws_setup, fl_test_ws_teardown),
     };
 
     if (!fl_test_have_postgres()) {
