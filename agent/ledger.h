@@ -67,7 +67,10 @@ int fl_ledger_ensure(fl_pg_t *pg, fl_error_t *err) FL_NODISCARD;
 /*
  * True (1) when the ledger exists; 0 when not; negative on error, which
  * includes a ledger owned by a role other than flotilla's and not a
- * superuser (see ledger.c): nothing in it is read.
+ * superuser (see ledger.c): nothing in it is read; and a damaged ledger
+ * (a table or column of its version dropped): FL_EINVAL naming them.
+ * fl_ledger_ensure and fl_ledger_load refuse a damaged ledger the same
+ * way, and never re-create it.
  */
 int fl_ledger_exists(fl_pg_t *pg, fl_error_t *err) FL_NODISCARD;
 

@@ -169,12 +169,54 @@ test_a_missing_or_renumbered_migration_is_reported_and_refused(void **state)
     s_run(ws, "apply", NULL, 0, "applied 0 migrations");
 }
 
+/*
+ * A damaged ledger (a flotilla table or column dropped) is named, with a
+ * hint, by every command that reads it, and never re-created: a dropped
+ * schema_migrations made every migration pending again, and apply ran
+ * them a second time; a dropped column gave a raw SQL error.
+ */
+static void
+test_a_damaged_ledger_is_named_and_not_recreated(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    const char *const json[] = {"--json", NULL};
+    fl_test_proc_t r;
+
+    s_table(ws);
+    fl_test_ws_write(ws, "0001_b.sql", "-- flotilla:up\nUPDATE t SET n = n"
+                                       " + 1;\n-- flotilla:down\nUPDATE t SET"
+                                       " n = n - 1;\n");
+    s_run(ws, "apply", NULL, 0, "applied 1 migration");
+    fl_test_exec(ws->conn, "ALTER TABLE flotilla.schema_migrations"
+                           " DROP COLUMN file");
+    s_run(ws, "status", NULL, 1, "the ledger in database");
+    s_run(ws, "apply", NULL, 3, "is damaged: column "
+                                "flotilla.schema_migrations.file is missing");
+    fl_test_exec(ws->conn, "DROP TABLE flotilla.schema_migrations");
+    s_run(ws, "apply", NULL, 3, "table flotilla.schema_migrations is "
+                                "missing");
+    s_run(ws, "plan", NULL, 1, "table flotilla.schema_migrations");
+    s_run(ws, "status", json, 1, "pg_dump --schema=flotilla");
+    fl_test_ws_flotilla(ws, &r, "log", NULL, 0);
+    fl_test_expect(&r, 1, "table flotilla.schema_migrations is missing");
+    fl_test_proc_release(&r);
+    fl_test_exec(ws->conn, "DROP TABLE flotilla.ledger_meta");
+    s_run(ws, "apply", NULL, 3, "table flotilla.ledger_meta, table "
+                                "flotilla.schema_migrations are missing");
+    /* Nothing ran twice, nothing was re-created. */
+    fl_test_expect_value(ws->conn, "SELECT string_agg(n::text, ',' ORDER BY"
+                                   " id) FROM t", "2,3,4,5");
+    fl_test_expect_value(ws->conn, "SELECT to_regclass('flotilla.ledger_meta')"
+                                   " IS NULL", "t");
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_log_rows_say_when_each_step_happened_and_how_long, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_missing_or_renumbered_migration_is_reported_and_refused, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_a_damaged_ledger_is_named_and_not_recreated, fl_test_ws_setup, fl_test_ws_teardown),
     };
 
     if (!fl_test_have_postgres()) {
