@@ -557,7 +557,7 @@ s_apply(fl_pipeline_t *p, const fl_source_t *src, fl_apply_result_t *result,
     int *pending = fl_calloc(migs->count ? migs->count : 1, sizeof(int));
     int64_t t0 = fl__now_ms();
     char *override = NULL;
-    int rc = 0;
+    int beyond = 0, rc = 0;
 
     FL_ASSERT(src->verified == FL_SOURCE_VERIFIED);
     if (src->bundle_id)
@@ -581,11 +581,24 @@ s_apply(fl_pipeline_t *p, const fl_source_t *src, fl_apply_result_t *result,
         fl__event(p, FL_STEP_VERIFY, FL_STEP_OK, NULL, 0, NULL, "%s; applied "
                   "anyway (--allow-older-release, reason: %s)", override,
                   p->opts.reason ? p->opts.reason : "none given");
-    for (size_t i = 0; i < migs->count; i++)
-        result->pending += pending[i];
-    fl__event(p, FL_STEP_VERIFY, FL_STEP_OK, NULL, fl__now_ms() - t0, NULL,
-              "%zu migration%s in source, %d pending", migs->count,
-              migs->count == 1 ? "" : "s", result->pending);
+    for (size_t i = 0; i < migs->count; i++) {
+        const fl_ledger_row_t *row = fl_ledger_find(&ledger, migs->items[i].version);
+        /* Versions after --to stay pending: they are counted as such. */
+        if (pending[i])
+            result->pending++;
+        else if (row == NULL || strcmp(row->status, "applied") != 0)
+            beyond++;
+    }
+    result->pending += beyond;
+    if (beyond)
+        fl__event(p, FL_STEP_VERIFY, FL_STEP_OK, NULL, fl__now_ms() - t0,
+                  NULL, "%zu migration%s in source, %d pending, %d of them "
+                  "after --to %lld", migs->count, migs->count == 1 ? "" : "s",
+                  result->pending, beyond, (long long)p->opts.to_version);
+    else
+        fl__event(p, FL_STEP_VERIFY, FL_STEP_OK, NULL, fl__now_ms() - t0,
+                  NULL, "%zu migration%s in source, %d pending", migs->count,
+                  migs->count == 1 ? "" : "s", result->pending);
     for (size_t i = 0; i < migs->count; i++) {
         const fl_migration_t *m = &migs->items[i];
 

@@ -134,7 +134,7 @@ fl_cmd_backups(int argc, char **argv)
             json_t *a = json_array();
             for (size_t i = 0; i < r.nrows; i++)
                 json_array_append_new(a, fl_json_pack(
-                    "{s:I, s:I, s:s, s:s, s:I, s:I, s:s, s:s, s:s}",
+                    "{s:I, s:I, s:s, s:s, s:I, s:I, s:s, s:o, s:o}",
                     "id", (json_int_t)strtoll(fl_pg_value(&r, i, 0), NULL, 10),
                     "version", (json_int_t)strtoll(fl_pg_value(&r, i, 1), NULL, 10),
                     "table", fl_pg_value(&r, i, 2), "location", fl_pg_value(&r, i, 3),
@@ -142,8 +142,8 @@ fl_cmd_backups(int argc, char **argv)
                     "added_rows",
                     (json_int_t)strtoll(fl_pg_value(&r, i, 5), NULL, 10),
                     "created_at", fl_pg_value(&r, i, 6),
-                    "restored_at", fl_pg_value(&r, i, 7),
-                    "pruned_at", fl_pg_value(&r, i, 8)));
+                    "restored_at", fl_dbcmd_json_text(fl_pg_value(&r, i, 7)),
+                    "pruned_at", fl_dbcmd_json_text(fl_pg_value(&r, i, 8))));
             fl_dbcmd_print_json(a);
             json_decref(a);
         } else {

@@ -128,16 +128,16 @@ fl_cmd_log(int argc, char **argv)
         json_t *a = json_array();
         for (size_t i = 0; i < r.nrows; i++)
             json_array_append_new(a, fl_json_pack(
-                "{s:I, s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:s}",
+                "{s:I, s:s, s:o, s:o, s:s, s:s, s:I, s:o, s:o, s:o}",
                 "id", (json_int_t)strtoll(fl_pg_value(&r, i, 0), NULL, 10),
                 "created_at", fl_pg_value(&r, i, 1),
-                "version", fl_pg_value(&r, i, 2),
-                "migration", fl_pg_value(&r, i, 3),
+                "version", fl_dbcmd_json_int(fl_pg_value(&r, i, 2)),
+                "migration", fl_dbcmd_json_text(fl_pg_value(&r, i, 3)),
                 "step", fl_pg_value(&r, i, 4), "status", fl_pg_value(&r, i, 5),
                 "duration_ms", (json_int_t)strtoll(fl_pg_value(&r, i, 6), NULL, 10),
-                "message", fl_pg_value(&r, i, 7),
-                "bundle", fl_pg_value(&r, i, 8),
-                "rollout", fl_pg_value(&r, i, 9)));
+                "message", fl_dbcmd_json_text(fl_pg_value(&r, i, 7)),
+                "bundle", fl_dbcmd_json_text(fl_pg_value(&r, i, 8)),
+                "rollout", fl_dbcmd_json_text(fl_pg_value(&r, i, 9))));
         fl_dbcmd_print_json(a);
         json_decref(a);
     } else {

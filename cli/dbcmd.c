@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "common/alloc.h"
+#include "common/json.h"
 
 #include "cli/cli.h"
 #include "common/log.h"
@@ -538,6 +539,19 @@ fl_dbcmd_exit_code(const fl_error_t *err)
     default:
         return FL_EXIT_FAILED;
     }
+}
+
+json_t *
+fl_dbcmd_json_text(const char *v)
+{
+    return v == NULL || *v == '\0' ? json_null() : fl_json_text(v);
+}
+
+json_t *
+fl_dbcmd_json_int(const char *v)
+{
+    return v == NULL || *v == '\0' ? json_null()
+                                    : json_integer(strtoll(v, NULL, 10));
 }
 
 void

@@ -166,6 +166,14 @@ int fl_dbcmd_exit_code(const fl_error_t *err);
 void fl_dbcmd_print_json(const json_t *value);
 
 /*
+ * A column value read as text, for --json: a string, or null when the
+ * value is NULL or empty (every command says "no value" as null, never
+ * ""); a number, or null.  New references.
+ */
+json_t *fl_dbcmd_json_text(const char *v);
+json_t *fl_dbcmd_json_int(const char *v);
+
+/*
  * Opens SOURCE (a bundle, verified with --trust and --max-bundle-lifetime,
  * or a directory unless --require-signed) into src; on failure reports it
  * and returns the exit code (3: refused, 1: could not read).

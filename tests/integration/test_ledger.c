@@ -210,6 +210,98 @@ test_a_damaged_ledger_is_named_and_not_recreated(void **state)
                                    " IS NULL", "t");
 }
 
+/*
+ * Walks v: every "version" is an integer or null, and no value is the
+ * empty string (a missing value is null in every command's JSON).
+ */
+static void
+s_json_agrees(const char *what, const json_t *v, const char *key)
+{
+    if (key && strcmp(key, "version") == 0 && !json_is_integer(v) &&
+        !json_is_null(v))
+        fail_msg("%s: \"version\" is neither an integer nor null", what);
+    if (json_is_string(v) && *json_string_value(v) == '\0')
+        fail_msg("%s: \"%s\" is \"\" rather than null", what,
+                 key ? key : "(array item)");
+    if (json_is_object(v)) {
+        const char *k = NULL;
+        json_t *x = NULL;
+        json_object_foreach((json_t *)v, k, x)
+            s_json_agrees(what, x, k);
+    } else if (json_is_array(v)) {
+        size_t i;
+        json_t *x = NULL;
+        json_array_foreach(v, i, x)
+            s_json_agrees(what, x, key);
+    }
+}
+
+/* Runs cmd --json (with args), expects status, checks its output. */
+static json_t *
+s_json_run(fl_test_ws_t *ws, const char *cmd, const char *const *args,
+           int with_source, int status)
+{
+    const char *argv[8] = {"--json", NULL};
+    fl_test_proc_t r;
+    json_error_t jerr;
+    json_t *o = NULL;
+    size_t n = 1;
+
+    for (size_t i = 0; args && args[i] && n < 7; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    fl_test_ws_flotilla(ws, &r, cmd, argv, with_source);
+    fl_test_expect(&r, status, NULL);
+    o = json_loads(r.out, 0, &jerr);
+    if (o == NULL)
+        fail_msg("%s --json printed no JSON: %s\n%s", cmd, jerr.text, r.out);
+    s_json_agrees(cmd, o, NULL);
+    fl_test_proc_release(&r);
+    return o;
+}
+
+/*
+ * The JSON outputs agree across commands: "version" is an integer
+ * everywhere (log said "1", and "" for a run's rows), a missing value is
+ * null, never "" (log's migration, bundle and rollout; backups'
+ * restored_at; plan's kind); apply --to 1 counts the versions after it as
+ * pending (it said 0).
+ */
+static void
+test_json_outputs_agree(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    const char *const to1[] = {"--to", "1", NULL};
+    const char *const list[] = {"list", NULL};
+    json_t *o = NULL;
+
+    s_table(ws);
+    fl_test_ws_write(ws, "0001_a.sql", "-- flotilla:up\nDELETE FROM t WHERE"
+                                       " id = 4;\n-- flotilla:down\nSELECT"
+                                       " 1;\n");
+    fl_test_ws_write(ws, "0002_b.sql", "-- flotilla:up\nALTER TABLE t ADD"
+                                       " COLUMN b int;\n-- flotilla:down\n"
+                                       "ALTER TABLE t DROP COLUMN b;\n");
+    fl_test_ws_write(ws, "0003_c.sql", "-- flotilla:up\nALTER TABLE t ADD"
+                                       " COLUMN c int;\n-- flotilla:down\n"
+                                       "ALTER TABLE t DROP COLUMN c;\n");
+    o = s_json_run(ws, "plan", NULL, 1, 0);
+    json_decref(o);
+    o = s_json_run(ws, "apply", to1, 1, 0);
+    assert_int_equal(json_integer_value(json_object_get(o, "applied")), 1);
+    assert_int_equal(json_integer_value(json_object_get(o, "pending")), 2);
+    json_decref(o);
+    json_decref(s_json_run(ws, "status", NULL, 1, 0));
+    json_decref(s_json_run(ws, "log", NULL, 0, 0));
+    o = s_json_run(ws, "backups", list, 0, 0);
+    assert_int_equal(json_array_size(o), 1);
+    json_decref(o);
+    json_decref(s_json_run(ws, "locks", NULL, 0, 0));
+    o = s_json_run(ws, "apply", NULL, 1, 0);
+    assert_int_equal(json_integer_value(json_object_get(o, "pending")), 0);
+    json_decref(o);
+}
+
 int
 main(void)
 {
@@ -217,6 +309,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_log_rows_say_when_each_step_happened_and_how_long, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_missing_or_renumbered_migration_is_reported_and_refused, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_damaged_ledger_is_named_and_not_recreated, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_json_outputs_agree, fl_test_ws_setup, fl_test_ws_teardown),
     };
 
     if (!fl_test_have_postgres()) {
