@@ -1,20 +1,55 @@
 /*
- * pipeline.c - the validate -> backup -> execute -> log pipeline on one
- * target (see pipeline.h for the steps and their guarantees).
+ * pipeline.c - the public API of the pipeline on one target (open, apply,
+ * plan, rollback, cancel), its events and the log queue, the verify step
+ * over the whole source, and the orchestration of apply and rollback.
+ * One migration's steps are in apply.c, one statement's in runner.c, the
+ * dry run in plan.c, one rollback in rollback.c, the target's lock in
+ * targetlock.c (see pipeline.h for the steps and their guarantees).
  *
- * States of one migration in the ledger (flotilla.schema_migrations):
+ * The state machine of one migration, as its ledger row says it
+ * (flotilla.schema_migrations.status, with statements_done = k of n and
+ * down_done = d), and the function that makes each transition:
  *
- *   (none) --apply ok--> applied --rollback--> rolled_back --apply--> applied
- *   (none) --statement failed--> failed --apply (fixed)--> applied
- *   no-transaction only: running --each statement--> running(k of n)
- *                        --last statement--> applied; a crash leaves
- *                        running(k), and the next apply resumes at k.
+ *   (none), failed(0), rolled_back
+ *       --apply, transactional, ok-------------> applied
+ *                 (s_mig_transactional: the row commits with the statements)
+ *       --apply, transactional, fails----------> failed(0)
+ *                 (s_finish -> s_record_failure, after the rollback)
+ *       --apply, refused by validation---------> unchanged
+ *                 (s_finish: nothing committed, exit 3)
+ *       --apply, no-transaction, statement k---> running(k)
+ *                 (s_run_unit with its progress row in one transaction, or
+ *                  s_mig_alone for CONCURRENTLY: the statement, then the row)
+ *   running(k) --statement k+1-----------------> running(k+1) ... applied(n)
+ *   running(k) --a statement fails, or a check
+ *                refuses after k > 0-----------> failed(k) (s_finish, exit 1)
+ *   running(k), failed(k) --apply, same checksum--> resumes at k+1
+ *                 (s_mig_validate; another checksum is refused)
+ *   applied --rollback, transactional down-----> rolled_back
+ *                 (fl__rollback_one: down, restore, proof, row, one COMMIT)
+ *   applied --rollback, no-transaction down----> rolling_back(d) per down
+ *                 statement, then rolled_back when the restore commits
+ *   rolling_back(d) --rollback------------------> resumes at down d+1
+ *
+ * Invariants: applied means every statement committed and the row carries
+ * the source's checksum; running(k) and failed(k) mean exactly the first
+ * k statements committed (a CONCURRENTLY index built before a crash is
+ * found and counted on resume, s_index_left_behind); failed(0) means
+ * nothing of it committed; rolling_back(d) means the first d down
+ * statements committed and its data is not restored yet.  A rollback
+ * never reaches below a migration left running(k > 0) or failed(k > 0)
+ * (s_half_applied_above).  The whole source is verified first (drift,
+ * out of order, an applied migration missing or renumbered: refused, exit
+ * 3, nothing changed), and the exit code 3 is only ever given when
+ * nothing changed (cli/cmd_apply.c turns a refusal after applied
+ * migrations into 1).
  *
  * A transactional migration's row is written in the transaction that runs
  * its statements, so "applied" and the schema change commit together;
  * the "failed" row is written after the rollback.  Log rows
  * (flotilla.migration_logs) are queued during a transaction and written
- * after it ends, so the logs of a failed migration survive its rollback.
+ * after it ends, so the logs of a failed migration survive its rollback,
+ * and the event callback never runs while a migration's locks are held.
  */
 #include <stdlib.h>
 #include <string.h>
