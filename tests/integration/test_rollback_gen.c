@@ -591,7 +591,7 @@ g_error_kind(const fl_test_proc_t *r)
             if (quoted)
                 fl_buf_adds(&b, "X");
         } else if (!quoted && !(*e >= '0' && *e <= '9')) {
-            (void)fl_buf_append(&b, e, 1);
+            fl_buf_addf(&b, "%c", *e);
         }
     }
     return fl_buf_detach(&b);

@@ -1,0 +1,668 @@
+/*
+ * The live checks (agent/checks.c on lint/facts.c's checks) refuse what
+ * PostgreSQL would fail, and only that (issue 10).
+ *
+ * Through the real `flotilla` executable: each invalid migration is
+ * refused before anything runs (exit 3, the count and a sample, the
+ * database unchanged by a canonical dump), each valid one applies, in the
+ * shapes real histories have (expression and partial unique indexes,
+ * NULLS NOT DISTINCT, ADD PRIMARY KEY, a table created earlier in the
+ * migration, sub-commands of one ALTER TABLE that depend on each other,
+ * DROP TABLE of tables that reference each other).
+ *
+ * Generated: seeded random tables with duplicates and NULLs inside and
+ * outside a partial predicate, and a random statement over them; every
+ * seed is checked against the invariant "the checks refuse the statement
+ * exactly when PostgreSQL fails it" (a check that cannot know without
+ * running the statement may let a failing one through, never refuse a
+ * valid one).  A failing seed is printed with its SQL;
+ * FLOTILLA_CHECKS_SEED=N runs that seed alone and FLOTILLA_CHECKS_SEEDS=N
+ * runs N seeds.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "agent/pg.h"
+#include "agent/pipeline_internal.h"
+#include "common/alloc.h"
+#include "common/buf.h"
+#include "lint/facts.h"
+#include "testsupport.h"
+
+typedef fl_test_ws_t s_env;
+
+#define S_ARGS(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+static int
+s_setup(void **state)
+{
+    s_env *e = fl_calloc(1, sizeof(*e));
+
+    fl_test_ws_open(e, "chk");
+    *state = e;
+    return 0;
+}
+
+static int
+s_teardown(void **state)
+{
+    s_env *e = *state;
+
+    fl_test_ws_close(e);
+    free(e);
+    return 0;
+}
+
+/* Writes 0001_m.sql (or file) with up and a trivial down. */
+static void
+s_migration(s_env *e, const char *file, const char *up)
+{
+    char *text = fl_asprintf("-- flotilla:up\n%s\n-- flotilla:down\n"
+                             "SELECT 1;\n", up);
+
+    fl_test_ws_write(e, file, text);
+    free(text);
+}
+
+/*
+ * up as migration 0001 is refused before anything runs: exit 3, saying
+ * each of the NULL-terminated needles, the database unchanged, nothing
+ * applied.
+ */
+static void
+s_refused(s_env *e, const char *up, ...)
+{
+    fl_test_proc_t r;
+    char *before = fl_test_canonical_dump_full(e->conn);
+    char *after = NULL;
+    char *applied = NULL;
+    const char *needle;
+    va_list ap;
+
+    s_migration(e, "0001_m.sql", up);
+    fl_test_ws_flotilla(e, &r, "apply", S_ARGS("--allow-lint-errors"), 1);
+    fl_test_expect(&r, 3, NULL);
+    va_start(ap, up);
+    while ((needle = va_arg(ap, const char *)) != NULL)
+        if (!strstr(r.err, needle))
+            fail_msg("refusing\n%s\nshould say \"%s\"; it said:\n%s", up,
+                     needle, r.err);
+    va_end(ap);
+    fl_test_proc_release(&r);
+    after = fl_test_canonical_dump_full(e->conn);
+    fl_test_assert_dumps_equal("a refused migration changes nothing", before,
+                               after);
+    applied = fl_test_query_value(e->conn,
+        "SELECT count(*) FROM flotilla.schema_migrations"
+        " WHERE status OPERATOR(pg_catalog.<>) 'refused'");
+    assert_string_equal(applied, "0");
+    free(applied);
+    free(before);
+    free(after);
+}
+
+/* Migration file with up applies (exit 0). */
+static void
+s_applies(s_env *e, const char *file, const char *up)
+{
+    fl_test_proc_t r;
+
+    s_migration(e, file, up);
+    fl_test_ws_flotilla(e, &r, "apply", S_ARGS("--allow-lint-errors"), 1);
+    if (r.status != 0)
+        fail_msg("a valid migration was not applied (exit %d):\n%s\n%s",
+                 r.status, up, r.err);
+    fl_test_proc_release(&r);
+}
+
+/*
+ * A unique index on expressions counts duplicates of the expressions (the
+ * check's own SQL used to quote an empty column name and refuse them all).
+ */
+static void
+test_unique_expression_index_counts_duplicate_expressions(void **state)
+{
+    s_env *e = *state;
+
+    fl_test_exec(e->conn,
+        "CREATE TABLE users (id int PRIMARY KEY, age int, email text,"
+        " secret text);"
+        "INSERT INTO users VALUES (1, 30, 'Ann@x', 's1'), (2, 40, 'ann@x',"
+        " 's2'), (3, 30, 'bob@x', 's3');");
+    s_refused(e, "CREATE UNIQUE INDEX users_email_lower ON users"
+                 " (lower(email));",
+              "1 duplicate group", "lower(email)", "(ann@x) x2",
+              "0001_m.sql:2:1", NULL);
+    s_applies(e, "0001_m.sql", "CREATE UNIQUE INDEX users_id_age ON users"
+                               " ((id * 1000 + age));");
+    s_applies(e, "0002_m.sql", "CREATE UNIQUE INDEX users_email_age ON users"
+                               " (lower(email), age);");
+}
+
+/* A partial unique index counts duplicates inside its predicate only. */
+static void
+test_partial_unique_index_respects_its_predicate(void **state)
+{
+    s_env *e = *state;
+
+    fl_test_exec(e->conn,
+        "CREATE TABLE slots (id int PRIMARY KEY, room int, active bool);"
+        "INSERT INTO slots VALUES (1, 1, false), (2, 1, false), (3, 1, true),"
+        " (4, 2, true), (5, 2, NULL);");
+    s_applies(e, "0001_m.sql", "CREATE UNIQUE INDEX slots_room_active ON slots"
+                               " (room) WHERE active;");
+    fl_test_exec(e->conn, "INSERT INTO slots VALUES (6, 2, true)");
+    s_refused(e, "CREATE UNIQUE INDEX slots_room_on ON slots (room)"
+                 " WHERE active IS NOT FALSE;",
+              "1 duplicate group", "WHERE", "(2) x3", NULL);
+}
+
+/* NULLS NOT DISTINCT counts NULLs as equal. */
+static void
+test_nulls_not_distinct_counts_duplicate_nulls(void **state)
+{
+    s_env *e = *state;
+
+    fl_test_exec(e->conn,
+        "CREATE TABLE tags (id int PRIMARY KEY, name text, scope int);"
+        "INSERT INTO tags VALUES (1, 'a', NULL), (2, 'a', NULL),"
+        " (3, 'b', 1), (4, 'b', NULL);");
+    s_refused(e, "CREATE UNIQUE INDEX tags_name_scope ON tags (name, scope)"
+                 " NULLS NOT DISTINCT;",
+              "1 duplicate group", "(a,) x2", NULL);
+    s_refused(e, "ALTER TABLE tags ADD CONSTRAINT tags_u UNIQUE NULLS NOT"
+                 " DISTINCT (name, scope);",
+              "1 duplicate group", NULL);
+    /* Without it, NULLs never collide. */
+    s_applies(e, "0001_m.sql", "CREATE UNIQUE INDEX tags_name_scope ON tags"
+                               " (name, scope);");
+}
+
+/* ADD PRIMARY KEY over NULLs or duplicates is refused with the count. */
+static void
+test_add_primary_key_counts_nulls_and_duplicates(void **state)
+{
+    s_env *e = *state;
+
+    fl_test_exec(e->conn,
+        "CREATE TABLE legacy (code int, label text, secret text);"
+        "INSERT INTO legacy VALUES (1, 'one', 's'), (NULL, 'none', 's'),"
+        " (2, 'two', 's'), (NULL, 'nil', 's');");
+    s_refused(e, "ALTER TABLE legacy ADD PRIMARY KEY (code);",
+              "2 rows of \"legacy\" are NULL in column \"code\"", "Sample: (",
+              NULL);
+    fl_test_exec(e->conn, "UPDATE legacy SET code = 2 WHERE code IS NULL");
+    s_refused(e, "ALTER TABLE legacy ADD CONSTRAINT legacy_pk PRIMARY KEY"
+                 " (code, label);",
+              NULL);
+    s_refused(e, "ALTER TABLE legacy ADD PRIMARY KEY (code);",
+              "1 duplicate group", "(2) x3", NULL);
+    /* A new key column with no default is NULL in every row. */
+    s_refused(e, "ALTER TABLE legacy ADD COLUMN id int PRIMARY KEY;",
+              "4 rows of \"legacy\" are NULL in column \"id\"", NULL);
+    s_applies(e, "0001_m.sql", "ALTER TABLE legacy ADD COLUMN id bigint"
+                               " GENERATED ALWAYS AS IDENTITY PRIMARY KEY;");
+}
+
+/* Checks run on a table an earlier statement of the migration created. */
+static void
+test_checks_run_on_a_table_created_earlier_in_the_migration(void **state)
+{
+    s_env *e = *state;
+
+    s_refused(e, "CREATE TABLE fresh (id int, k int);\n"
+                 "INSERT INTO fresh VALUES (1, 7), (2, 7), (3, NULL);\n"
+                 "CREATE UNIQUE INDEX fresh_k ON fresh (k);",
+              "1 duplicate group", "(7) x2", "0001_m.sql:4:1", NULL);
+    s_refused(e, "CREATE TABLE fresh (id int, k int);\n"
+                 "INSERT INTO fresh VALUES (1, 7), (2, NULL);\n"
+                 "ALTER TABLE fresh ALTER COLUMN k SET NOT NULL;",
+              "1 row of \"fresh\" is NULL in column \"k\"", NULL);
+    s_refused(e, "CREATE TABLE fresh (id int, k int);\n"
+                 "INSERT INTO fresh VALUES (1, -1);\n"
+                 "ALTER TABLE fresh ADD CONSTRAINT k_pos CHECK (k > 0);",
+              "1 row of \"fresh\" violates CHECK (k > 0)", NULL);
+    s_applies(e, "0001_m.sql", "CREATE TABLE fresh (id int, k int);\n"
+                               "INSERT INTO fresh VALUES (1, 7), (2, 8);\n"
+                               "CREATE UNIQUE INDEX fresh_k ON fresh (k);");
+}
+
+/*
+ * Valid migrations whose checks depend on an earlier sub-command of the
+ * same statement, or an earlier statement, apply: the shapes that three
+ * real histories (crates.io, kratos, lemmy) are full of.
+ */
+static void
+test_checks_resolved_after_what_comes_before_them(void **state)
+{
+    s_env *e = *state;
+
+    fl_test_exec(e->conn,
+        "CREATE TABLE p (id bigint PRIMARY KEY);"
+        "INSERT INTO p VALUES (1), (2);"
+        "CREATE TABLE t (id bigint PRIMARY KEY, name text, c int);"
+        "INSERT INTO t VALUES (1, 'Ann', 1), (2, 'ann', 2), (3, 'Bob', 2);"
+        "CREATE TABLE a (id int PRIMARY KEY);"
+        "CREATE TABLE b (id int PRIMARY KEY, a_id int REFERENCES a);"
+        "INSERT INTO a VALUES (1); INSERT INTO b VALUES (1, 1);");
+    s_applies(e, "0001_m.sql",
+              "ALTER TABLE t ADD COLUMN d int, ALTER COLUMN d SET DEFAULT 1;");
+    s_applies(e, "0002_m.sql",
+              "ALTER TABLE t ADD COLUMN e text CHECK (e <> '');");
+    s_applies(e, "0003_m.sql", "ALTER TABLE t ADD COLUMN f text UNIQUE;");
+    s_applies(e, "0004_m.sql",
+              "ALTER TABLE t ADD COLUMN p_id bigint,\n"
+              "    ADD CONSTRAINT t_p_fk FOREIGN KEY (p_id) REFERENCES p;");
+    s_applies(e, "0005_m.sql",
+              "CREATE TABLE q (id bigint PRIMARY KEY);\n"
+              "ALTER TABLE t ADD COLUMN q_id bigint REFERENCES q;");
+    s_applies(e, "0006_m.sql",
+              "ALTER TABLE t RENAME TO t2;\n"
+              "ALTER TABLE t2 ADD COLUMN g int NOT NULL DEFAULT 0,\n"
+              "    ADD CONSTRAINT t2_g_chk CHECK (g >= 0),\n"
+              "    ADD CONSTRAINT t2_name_u UNIQUE (name);");
+    s_applies(e, "0007_m.sql", "DROP TABLE b, a;");
+    /* crates.io: ADD COLUMN IF NOT EXISTS, then its default. */
+    s_applies(e, "0008_m.sql",
+              "ALTER TABLE t2\n"
+              "ADD COLUMN IF NOT EXISTS created_at TIMESTAMP WITH TIME ZONE"
+              " NULL DEFAULT NULL,\n"
+              "ALTER COLUMN created_at\n"
+              "SET DEFAULT NOW();");
+    /* crates.io: a CHECK on each column added. */
+    s_applies(e, "0009_m.sql",
+              "ALTER TABLE t2\n"
+              "    ADD COLUMN IF NOT EXISTS zip BYTEA NULL\n"
+              "        CONSTRAINT t2_zip_len CHECK (octet_length(zip) = 32),\n"
+              "    ADD COLUMN IF NOT EXISTS zip2 BYTEA NULL\n"
+              "        CONSTRAINT t2_zip2_len CHECK"
+              " (octet_length(zip2) = 32);");
+    /* lemmy: NOT NULL UNIQUE with a default only running it can tell. */
+    s_applies(e, "0010_m.sql",
+              "ALTER TABLE t2 ADD COLUMN uid uuid NOT NULL UNIQUE"
+              " DEFAULT gen_random_uuid(),\n"
+              "    ADD COLUMN seq bigserial UNIQUE;");
+    /* A type change and a constraint on the changed values. */
+    s_applies(e, "0011_m.sql",
+              "ALTER TABLE t2 ALTER COLUMN c TYPE bigint USING c * 10,\n"
+              "    ADD CONSTRAINT t2_c_chk CHECK (c >= 10);");
+    /* A partial index whose duplicates are all outside it. */
+    s_applies(e, "0012_m.sql", "CREATE UNIQUE INDEX t2_c_big ON t2 (c)"
+                               " WHERE c > 10;");
+}
+
+/*
+ * Invalid migrations of the same shapes are refused before anything
+ * runs, with the count, instead of failing at execute.
+ */
+static void
+test_checks_refuse_what_the_sub_commands_would_fail(void **state)
+{
+    s_env *e = *state;
+
+    fl_test_exec(e->conn,
+        "CREATE TABLE p (id bigint PRIMARY KEY);"
+        "INSERT INTO p VALUES (1), (2);"
+        "CREATE TABLE t (id bigint PRIMARY KEY, name text, c int);"
+        "INSERT INTO t VALUES (1, 'Ann', 1), (2, 'ann', 2), (3, 'Bob', 3);"
+        "CREATE TABLE a (id int PRIMARY KEY);"
+        "CREATE TABLE b (id int PRIMARY KEY, a_id int REFERENCES a);"
+        "CREATE TABLE c (id int PRIMARY KEY, a_id int REFERENCES a);"
+        "INSERT INTO a VALUES (1); INSERT INTO b VALUES (1, 1);");
+    s_refused(e, "ALTER TABLE t ADD COLUMN d int DEFAULT 1 UNIQUE;",
+              "1 duplicate group", "(1) x3", NULL);
+    s_refused(e, "ALTER TABLE t ADD COLUMN d int NOT NULL;",
+              "3 rows of \"t\" are NULL in column \"d\"", NULL);
+    s_refused(e, "ALTER TABLE t ADD COLUMN d int,\n"
+                 "    ALTER COLUMN d SET NOT NULL,\n"
+                 "    ALTER COLUMN d SET DEFAULT 1;",
+              "3 rows of \"t\" are NULL in column \"d\"", NULL);
+    s_refused(e, "ALTER TABLE t ADD COLUMN d int DEFAULT 0 CHECK (d > 0);",
+              "3 rows of \"t\" violate CHECK (d > 0)", NULL);
+    s_refused(e, "ALTER TABLE t ALTER COLUMN c TYPE bigint USING c - 2,\n"
+                 "    ADD CONSTRAINT t_c_pos CHECK (c > 0);",
+              "2 rows of \"t\" violate CHECK (c > 0)", NULL);
+    s_refused(e, "ALTER TABLE t ADD COLUMN p_id bigint DEFAULT 42"
+                 " REFERENCES p;",
+              "3 rows of \"t\" reference no row of \"p\"", NULL);
+    s_refused(e, "ALTER TABLE t ADD COLUMN p_id bigint DEFAULT 42,\n"
+                 "    ADD CONSTRAINT t_p_fk FOREIGN KEY (p_id) REFERENCES p;",
+              "3 rows of \"t\" reference no row of \"p\"", NULL);
+    s_refused(e, "ALTER TABLE t RENAME TO t2;\n"
+                 "ALTER TABLE t2 ADD CONSTRAINT t2_c_big CHECK (c > 2);",
+              "2 rows of \"t2\" violate CHECK (c > 2)", NULL);
+    /* c still references a. */
+    s_refused(e, "DROP TABLE b, a;", "foreign key c_a_id_fkey on c", NULL);
+}
+
+/* ---- generated: refused exactly when PostgreSQL fails ---------------- */
+
+/* xorshift64*: the same sequence for a seed on every platform. */
+static uint64_t
+s_next(uint64_t *s)
+{
+    *s ^= *s >> 12;
+    *s ^= *s << 25;
+    *s ^= *s >> 27;
+    return *s * 2685821657736338717ULL;
+}
+
+static int
+s_pick(uint64_t *s, int n)
+{
+    return (int)(s_next(s) % (uint64_t)n);
+}
+
+/* A value for a small-domain column: NULL one time in four. */
+static void
+s_value(fl_buf_t *b, uint64_t *s, int text)
+{
+    int v = s_pick(s, 4);
+
+    if (s_pick(s, 4) == 0)
+        fl_buf_addf(b, "NULL");
+    else if (text)
+        fl_buf_addf(b, "'%c'", "aAbB"[v]);
+    else
+        fl_buf_addf(b, "%d", v);
+}
+
+/* The seed's migration: the table (maybe), its rows, the statement. */
+static char *
+s_generate(uint64_t seed, int *created, int *has_pk)
+{
+    uint64_t s = seed * 0x9E3779B97F4A7C15ULL + 1;
+    fl_buf_t b = FL_BUF_INIT(0);
+    int rows = s_pick(&s, 7);
+    static const char *const keys[] = {
+        "a", "b", "c", "f", "(a % 2)", "lower(c)", "(a + b)",
+        "(a * 10 + b)", "(true)", "upper(c) COLLATE \"C\"",
+    };
+    static const char *const preds[] = {
+        "f", "NOT f", "a > 1", "c IS NOT NULL", "b IS NULL", "f IS NOT TRUE",
+    };
+    static const char *const defaults[] = {
+        "", " DEFAULT NULL", " DEFAULT 0", " DEFAULT 1", " DEFAULT 1 + 1",
+        " DEFAULT (random() * 3)::int", " DEFAULT -1",
+    };
+
+    (void)s_next(&s);
+    *created = s_pick(&s, 2);
+    *has_pk = s_pick(&s, 2);
+    fl_buf_addf(&b, "CREATE TABLE t (id int%s, a int, b int, c text,"
+                " f bool);\n", *has_pk ? " PRIMARY KEY" : "");
+    fl_buf_addf(&b, "INSERT INTO t VALUES (0, 0, 0, 'z', NULL)");
+    for (int i = 1; i <= rows; i++) {
+        fl_buf_addf(&b, ", (%d, ", i);
+        s_value(&b, &s, 0);
+        fl_buf_addf(&b, ", ");
+        s_value(&b, &s, 0);
+        fl_buf_addf(&b, ", ");
+        s_value(&b, &s, 1);
+        fl_buf_addf(&b, ", %s)", s_pick(&s, 3) == 0 ? "NULL"
+                                : s_pick(&s, 2) ? "true" : "false");
+    }
+    fl_buf_addf(&b, ";\n");
+    switch (s_pick(&s, 6)) {
+    case 0: { /* a unique index: columns or expressions, partial, NND */
+        int n = 1 + s_pick(&s, 2);
+        fl_buf_addf(&b, "CREATE UNIQUE INDEX t_u ON t (");
+        for (int i = 0; i < n; i++)
+            fl_buf_addf(&b, "%s%s", i ? ", " : "",
+                        keys[s_pick(&s, (int)(sizeof(keys) / sizeof(*keys)))]);
+        fl_buf_addf(&b, ")%s", s_pick(&s, 3) == 0 ? " NULLS NOT DISTINCT" : "");
+        if (s_pick(&s, 2))
+            fl_buf_addf(&b, " WHERE %s",
+                        preds[s_pick(&s, (int)(sizeof(preds) / sizeof(*preds)))]);
+        break;
+    }
+    case 1: { /* a unique constraint or a primary key on columns */
+        const char *cols[] = {"a", "b", "c", "a, b", "b, c", "id, a"};
+        int pk = !*has_pk && s_pick(&s, 2);
+        fl_buf_addf(&b, "ALTER TABLE t ADD %s%s (%s)", pk ? "PRIMARY KEY"
+                    : "UNIQUE", !pk && s_pick(&s, 3) == 0
+                    ? " NULLS NOT DISTINCT" : "", cols[s_pick(&s, 6)]);
+        break;
+    }
+    case 2: { /* a new column with a constraint of its own or another */
+        const char *cons[] = {"", " UNIQUE", " NOT NULL", " CHECK (d > 0)",
+                              " CHECK (d <> a)", " REFERENCES t (id)",
+                              " PRIMARY KEY"};
+        int k = s_pick(&s, 7);
+        if (k == 6 && *has_pk)
+            k = 1;
+        if (k == 5 && !*has_pk)
+            k = 2;
+        fl_buf_addf(&b, "ALTER TABLE t ADD COLUMN d int%s%s",
+                    defaults[s_pick(&s, 7)], cons[k]);
+        switch (s_pick(&s, 5)) {
+        case 0:
+            fl_buf_addf(&b, ", ALTER COLUMN d SET NOT NULL");
+            break;
+        case 1:
+            fl_buf_addf(&b, ", ALTER COLUMN d SET DEFAULT 5");
+            break;
+        case 2:
+            fl_buf_addf(&b, ", ADD CONSTRAINT t_ab UNIQUE (a, d)");
+            break;
+        case 3:
+            fl_buf_addf(&b, ", ADD CONSTRAINT t_chk CHECK (d IS NULL OR d"
+                        " < 2)");
+            break;
+        default:
+            break;
+        }
+        break;
+    }
+    case 3: { /* a type change and what depends on the new values */
+        const char *usings[] = {"", " USING a * 2", " USING a - 1",
+                                " USING coalesce(a, 0)", " USING b"};
+        const char *then[] = {", ADD CONSTRAINT t_a CHECK (a > 0)",
+                              ", ALTER COLUMN a SET NOT NULL",
+                              ", ADD CONSTRAINT t_a_u UNIQUE (a)",
+                              ", ADD CONSTRAINT t_a_c UNIQUE (a, c)"};
+        fl_buf_addf(&b, "ALTER TABLE t ALTER COLUMN a TYPE bigint%s%s",
+                    usings[s_pick(&s, 5)], then[s_pick(&s, 4)]);
+        break;
+    }
+    case 4: /* SET NOT NULL, CHECK */
+        fl_buf_addf(&b, "ALTER TABLE t %s",
+                    s_pick(&s, 2) ? "ALTER COLUMN b SET NOT NULL"
+                                  : "ADD CONSTRAINT t_ab CHECK (a >= b)");
+        break;
+    default: /* a foreign key to itself */
+        if (*has_pk)
+            fl_buf_addf(&b, "ALTER TABLE t ADD CONSTRAINT t_fk FOREIGN KEY"
+                        " (a) REFERENCES t (id)");
+        else
+            fl_buf_addf(&b, "ALTER TABLE t ADD UNIQUE (id, a)");
+        break;
+    }
+    fl_buf_addf(&b, ";\n");
+    return fl_buf_detach(&b);
+}
+
+/* Fails the test with the seed and its SQL. */
+static void s_seed_fail(uint64_t seed, const char *sql, const char *fmt, ...)
+    FL_PRINTF(3, 4);
+
+static void
+s_seed_fail(uint64_t seed, const char *sql, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    (void)vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    fail_msg("seed %llu (FLOTILLA_CHECKS_SEED=%llu reproduces it): %s\n%s",
+             (unsigned long long)seed, (unsigned long long)seed, msg, sql);
+}
+
+/* Runs sql (several statements) in a transaction rolled back; 1 if it failed. */
+static int
+s_truth(fl_pg_t *pg, uint64_t seed, const char *sql)
+{
+    fl_error_t err = FL_ERROR_INIT;
+    int failed = 0;
+
+    if (fl_pg_exec(pg, "BEGIN", &err) != 0)
+        s_seed_fail(seed, sql, "BEGIN: %s", err.message);
+    if (fl_pg_exec(pg, sql, &err) != 0) {
+        /* Only data can make the statement fail, never its text. */
+        if (strncmp(err.sqlstate, "23", 2) != 0)
+            s_seed_fail(seed, sql, "the statement itself is wrong: %s (%s)",
+                        err.message, err.sqlstate);
+        failed = 1;
+    }
+    fl_error_clear(&err);
+    if (fl_pg_exec(pg, "ROLLBACK", &err) != 0)
+        s_seed_fail(seed, sql, "ROLLBACK: %s", err.message);
+    return failed;
+}
+
+/*
+ * One seed: what PostgreSQL does with the migration, then what the checks
+ * say, statement by statement as the pipeline runs them.  Returns 1 when
+ * the last statement was refused.
+ */
+static int
+s_one_seed(fl_pg_t *pg, uint64_t seed, int *failed, int *skipped)
+{
+    int created = 0, has_pk = 0, refused = 0;
+    char *sql = s_generate(seed, &created, &has_pk);
+    const char *migration = sql;
+    fl_stmt_list_t stmts = {NULL, 0};
+    fl_error_t err = FL_ERROR_INIT;
+    fl_check_opts_t co = {0, 0};
+
+    *skipped = 0;
+    *failed = s_truth(pg, seed, sql);
+    if (fl_pg_exec(pg, "BEGIN", &err) != 0)
+        s_seed_fail(seed, sql, "BEGIN: %s", err.message);
+    if (!created) {
+        /* The table and its rows exist before the migration. */
+        const char *stmt3 = strstr(strstr(sql, ";\n") + 2, ";\n") + 2;
+        char *setup = fl_strndup(sql, (size_t)(stmt3 - sql));
+        if (fl_pg_exec(pg, setup, &err) != 0)
+            s_seed_fail(seed, sql, "setup: %s", err.message);
+        free(setup);
+        migration = stmt3;
+    }
+    if (fl_facts_analyze(&stmts, migration, 0, 150000, &err) != 0)
+        s_seed_fail(seed, sql, "analyze: %s", err.message);
+    for (size_t i = 0; i < stmts.count && !refused; i++) {
+        fl_stmt_t *st = &stmts.items[i];
+        json_t *report = json_array();
+        size_t k;
+        json_t *x;
+
+        for (size_t c = 0; c < st->nchecks && !refused; c++) {
+            int rc = fl__check_run(pg, &st->checks[c], &co, report, &err);
+            if (rc == FL_EINVAL && i + 1 == stmts.count)
+                refused = 1;
+            else if (rc != 0)
+                s_seed_fail(seed, sql, "check %zu of statement %zu: %s", c + 1,
+                            i + 1, err.message);
+            fl_error_clear(&err);
+        }
+        json_array_foreach(report, k, x)
+            if (json_object_get(x, "skipped"))
+                *skipped = 1;
+        json_decref(report);
+        if (!refused && i + 1 < stmts.count &&
+            fl_pg_exec(pg, st->sql, &err) != 0)
+            s_seed_fail(seed, sql, "statement %zu: %s", i + 1, err.message);
+    }
+    if (fl_pg_exec(pg, "ROLLBACK", &err) != 0)
+        s_seed_fail(seed, sql, "ROLLBACK: %s", err.message);
+    fl_stmt_list_release(&stmts);
+    if (refused != *failed && !(*failed && *skipped))
+        s_seed_fail(seed, sql, "%s", refused
+                    ? "the checks refused what PostgreSQL runs"
+                    : "PostgreSQL fails what the checks let through");
+    free(sql);
+    return refused;
+}
+
+static void
+test_generated_tables_refused_exactly_when_postgresql_fails(void **state)
+{
+    s_env *e = *state;
+    fl_pg_t *pg = NULL;
+    fl_error_t err = FL_ERROR_INIT;
+    const char *one = getenv("FLOTILLA_CHECKS_SEED");
+    const char *many = getenv("FLOTILLA_CHECKS_SEEDS");
+    uint64_t from = 1, to = 400;
+    int refused = 0, failed = 0, passed = 0, skipped = 0;
+
+    if (one) {
+        from = to = strtoull(one, NULL, 10);
+    } else if (many) {
+        to = strtoull(many, NULL, 10);
+    }
+    assert_int_equal(fl_pg_open(&pg, e->db.conninfo, "flotilla-test", &err), 0);
+    /* The migration's own settings: its names resolve in public. */
+    assert_int_equal(fl_pg_exec(pg, "SET search_path = public", &err), 0);
+    for (uint64_t seed = from; seed <= to; seed++) {
+        int f = 0, sk = 0;
+        refused += s_one_seed(pg, seed, &f, &sk);
+        failed += f;
+        skipped += sk;
+        passed += !f;
+    }
+    /* The generator reaches both sides of the invariant. */
+    fprintf(stderr, "checks: %d seeds, %d refused, %d failed, %d ran, %d with"
+            " a check skipped\n", (int)(to - from + 1), refused, failed,
+            passed, skipped);
+    if (!one) {
+        assert_true(refused > (int)(to - from) / 10);
+        assert_true(passed > (int)(to - from) / 10);
+    }
+    fl_pg_close(&pg);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(
+            test_unique_expression_index_counts_duplicate_expressions,
+            s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_partial_unique_index_respects_its_predicate, s_setup,
+            s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_nulls_not_distinct_counts_duplicate_nulls, s_setup,
+            s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_add_primary_key_counts_nulls_and_duplicates, s_setup,
+            s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_checks_run_on_a_table_created_earlier_in_the_migration,
+            s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_checks_resolved_after_what_comes_before_them, s_setup,
+            s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_checks_refuse_what_the_sub_commands_would_fail, s_setup,
+            s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_generated_tables_refused_exactly_when_postgresql_fails,
+            s_setup, s_teardown),
+    };
+
+    if (!fl_test_have_postgres()) {
+        fprintf(stderr, "no PostgreSQL (PGHOST unset): tests/run.sh starts one\n");
+        return 1;
+    }
+    return cmocka_run_group_tests_name("checks", tests, NULL, NULL);
+}
