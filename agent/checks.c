@@ -1,12 +1,27 @@
 /*
  * checks.c - live-data checks run before a statement changes anything
- * (see fl__check_run in pipeline_internal.h).
+ * (see fl__checks_run in pipeline_internal.h).
  *
  * Each check counts the rows that would make the statement fail or do
  * harm, and shows up to three of them, so that the refusal says what to
- * fix: NULLs before SET NOT NULL, duplicate groups before a unique index,
- * orphans before a validated foreign key, violations before a validated
- * CHECK, and dependent views and foreign keys before a DROP.
+ * fix: NULLs before SET NOT NULL, a NOT NULL column or a primary key;
+ * duplicate groups before a unique index (of columns or expressions,
+ * within its WHERE, NULLs equal under NULLS NOT DISTINCT) or a unique or
+ * primary key constraint; orphans before a validated foreign key;
+ * violations before a validated CHECK; dependent views and foreign keys
+ * before a DROP.
+ *
+ * The aim is that a check refuses exactly what PostgreSQL would fail
+ * (tests/integration/test_checks.c holds that against the server on
+ * generated tables).  Checks run just before their statement, so they see
+ * what every statement before it did.  Within one ALTER TABLE, PostgreSQL
+ * adds all its columns and changes all its types before it validates any
+ * constraint, so a check reads the table as the whole statement leaves
+ * it: a derived table where an added column holds its DEFAULT (or NULL)
+ * and a retyped one its new value (facts.h, fl_check_col_t).  A value
+ * only the statement can compute (nextval, random, a function of the
+ * database's own) is not guessed: the checks that need it are skipped
+ * and reported so, and PostgreSQL has the last word.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,6 +89,10 @@ fl__check_describe(const fl_check_t *c)
             fl_buf_addf(&b, "%s%s", i ? ", " : "", c->columns[i]);
         fl_buf_addf(&b, ")");
     }
+    if (c->kind == FL_CHECK_UNIQUE && c->nulls_not_distinct)
+        fl_buf_addf(&b, " NULLS NOT DISTINCT");
+    if (c->kind == FL_CHECK_UNIQUE && c->predicate)
+        fl_buf_addf(&b, " WHERE %s", c->predicate);
     if (c->kind == FL_CHECK_FOREIGN_KEY)
         fl_buf_addf(&b, " -> %s%s%s", c->ref_schema ? c->ref_schema : "",
                       c->ref_schema ? "." : "", c->ref_table);
@@ -93,6 +112,28 @@ s_column_list(fl_pg_t *pg, char *const *cols, size_t n, const char *alias)
         fl_buf_addf(&b, "%s%s%s%s", i ? ", " : "", alias ? alias : "",
                       alias ? "." : "", q);
         free(q);
+    }
+    return fl_buf_detach(&b);
+}
+
+/*
+ * The keys of a UNIQUE check as SQL: with sql, quoted columns and
+ * "(expression)"s; without, as a message shows them.
+ */
+static char *
+s_key_list(fl_pg_t *pg, const fl_check_t *c, int sql)
+{
+    fl_buf_t b = FL_BUF_INIT(0);
+
+    for (size_t i = 0; i < c->ncolumns; i++) {
+        if (c->exprs && c->exprs[i]) {
+            fl_buf_addf(&b, sql ? "%s(%s)" : "%s%s", i ? ", " : "",
+                        c->exprs[i]);
+        } else {
+            char *q = fl_pg_quote_ident(pg, c->columns[i]);
+            fl_buf_addf(&b, "%s%s", i ? ", " : "", q);
+            free(q);
+        }
     }
     return fl_buf_detach(&b);
 }
@@ -132,14 +173,15 @@ static int s_primary_key(fl_pg_t *pg, const char *qualified,
                          fl_pg_result_t *out, fl_error_t *err);
 
 /*
- * The sample query of a check: the rows matching where (owned, freed),
- * shown as their key and the check's columns only (a whole row may hold
- * what should not reach a log or a coordinator), or as the key alone
- * when samples are redacted.  NULL when there is nothing to show.
+ * The sample query of a check: the rows of from (a FROM item whose alias
+ * is alias) matching where (owned, freed), shown as their key and the
+ * check's columns only (a whole row may hold what should not reach a log
+ * or a coordinator), or as the key alone when samples are redacted.
+ * NULL when there is nothing to show.
  */
 static char *
-s_sample_sql(fl_pg_t *pg, const char *qt, const fl_check_t *c,
-             const fl_check_opts_t *o, char *where)
+s_sample_sql(fl_pg_t *pg, const char *qt, const char *from, const char *alias,
+             const fl_check_t *c, const fl_check_opts_t *o, char *where)
 {
     fl_pg_result_t pk = FL_PG_RESULT_INIT;
     fl_error_t ignore = FL_ERROR_INIT;
@@ -151,7 +193,7 @@ s_sample_sql(fl_pg_t *pg, const char *qt, const fl_check_t *c,
     if (s_primary_key(pg, qt, &pk, &ignore) == 0)
         for (size_t i = 0; i < pk.nrows; i++) {
             char *q = fl_pg_quote_ident(pg, fl_pg_value(&pk, i, 0));
-            fl_buf_addf(&b, "%st.%s", n++ ? ", " : "", q);
+            fl_buf_addf(&b, "%s%s.%s", n++ ? ", " : "", alias, q);
             free(q);
         }
     for (size_t i = 0; !o->redact_samples && i < c->ncolumns; i++) {
@@ -162,12 +204,12 @@ s_sample_sql(fl_pg_t *pg, const char *qt, const fl_check_t *c,
         if (in_key)
             continue;
         q = fl_pg_quote_ident(pg, c->columns[i]);
-        fl_buf_addf(&b, "%st.%s", n++ ? ", " : "", q);
+        fl_buf_addf(&b, "%s%s.%s", n++ ? ", " : "", alias, q);
         free(q);
     }
     if (n > 0)
-        sql = fl_asprintf("SELECT ROW(%s)::pg_catalog.text FROM %s t WHERE %s"
-                          " LIMIT %d", fl_buf_str(&b), qt, where,
+        sql = fl_asprintf("SELECT ROW(%s)::pg_catalog.text FROM %s WHERE %s"
+                          " LIMIT %d", fl_buf_str(&b), from, where,
                           S_SAMPLE_ROWS);
     fl_buf_release(&b);
     fl_pg_result_release(&pk);
@@ -214,21 +256,257 @@ s_primary_key(fl_pg_t *pg, const char *qualified, fl_pg_result_t *out,
         " a.attnum)", 1, params, err);
 }
 
+/*
+ * What a check reads.  from is a FROM item named alias: the table, or,
+ * when the check's ALTER TABLE adds or retypes columns, the table as that
+ * statement leaves it (a derived table over the live one, each added
+ * column its value in the rows already there, each retyped one its new
+ * value).  skip says why the check cannot be known before the statement
+ * runs; holds, that it holds whatever the rows (a column filled from a
+ * sequence is distinct and never NULL); new_column, that the check's
+ * first column is one the statement adds.
+ */
+typedef struct {
+    char *from;
+    char *skip;
+    int holds;
+    int new_column;
+} s_rel_t;
+
+static void
+s_rel_release(s_rel_t *r)
+{
+    fl_free(&r->from);
+    fl_free(&r->skip);
+}
+
+/* The pending column of c named name (the last one), or NULL. */
+static const fl_check_col_t *
+s_pending(const fl_check_t *c, const char *name, int added)
+{
+    const fl_check_col_t *p = NULL;
+
+    for (size_t i = 0; i < c->npending; i++)
+        if (c->pending[i].added == added &&
+            strcmp(c->pending[i].name, name) == 0)
+            p = &c->pending[i];
+    return p;
+}
+
+/* True when typesql (SQL of a type) names a domain (whose own default and
+ * constraints then apply to a column added without a DEFAULT). */
+static int
+s_is_domain(fl_pg_t *pg, const char *typesql, int *domain, fl_error_t *err)
+{
+    const char *params[1] = {typesql};
+    char *v = NULL;
+    int rc = fl_pg_query_value(pg, &v,
+        "SELECT pg_catalog.count(*) FROM pg_catalog.pg_type WHERE oid"
+        " OPERATOR(pg_catalog.=) pg_catalog.to_regtype($1::pg_catalog.text)"
+        " AND typtype OPERATOR(pg_catalog.=) 'd'", 1, params, err);
+
+    if (rc == 0)
+        *domain = v && strcmp(v, "0") != 0;
+    free(v);
+    return rc;
+}
+
+/* True when name is one of the n names. */
+static int
+s_among(const char *const *names, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(names[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+/*
+ * Fills rel for check c on table qt (quoted) read as alias; reads names
+ * the columns the check's queries use (n of them).
+ */
+static int
+s_relation(fl_pg_t *pg, const char *qt, const char *alias, const fl_check_t *c,
+           char *const *reads, size_t nreads, s_rel_t *rel, fl_error_t *err)
+{
+    const char *params[1] = {qt};
+    fl_pg_result_t live = FL_PG_RESULT_INIT;
+    fl_buf_t list = FL_BUF_INIT(0);
+    /* Columns whose values only the statement knows; from a sequence. */
+    const char **unknown = fl_calloc(c->npending + 1, sizeof(char *));
+    const char **sequence = fl_calloc(c->npending + 1, sizeof(char *));
+    size_t nunknown = 0, nsequence = 0;
+    int exists = 0, rc = 0;
+
+    memset(rel, 0, sizeof(*rel));
+    if (c->if_added) {
+        if ((rc = s_exists(pg, qt, c->if_added, &exists, err)) != 0)
+            goto cleanup;
+        if (exists) {
+            rel->skip = fl_asprintf("column \"%s\" exists, and ADD COLUMN IF "
+                                    "NOT EXISTS skips it with its "
+                                    "constraints", c->if_added);
+            goto cleanup;
+        }
+    }
+    if (c->npending == 0) {
+        rel->from = fl_asprintf("%s AS %s", qt, alias);
+        goto cleanup;
+    }
+    rc = fl_pg_query(pg, &live,
+        "SELECT attname FROM pg_catalog.pg_attribute WHERE attrelid"
+        " OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1::pg_catalog.text)"
+        " AND attnum OPERATOR(pg_catalog.>) 0 AND NOT attisdropped"
+        " ORDER BY attnum", 1, params, err);
+    if (rc != 0)
+        goto cleanup;
+    for (size_t i = 0; i < live.nrows; i++) {
+        const char *name = fl_pg_value(&live, i, 0);
+        const fl_check_col_t *p = s_pending(c, name, 0);
+        char *q = fl_pg_quote_ident(pg, name);
+
+        if (p && !p->value)
+            unknown[nunknown++] = p->name;
+        else if (p)
+            fl_buf_addf(&list, "%s(%s) AS %s", list.len ? ", " : "",
+                        p->value, q);
+        else
+            fl_buf_addf(&list, "%s%s.%s", list.len ? ", " : "", alias, q);
+        free(q);
+    }
+    for (size_t i = 0; i < c->npending; i++) {
+        const fl_check_col_t *p = &c->pending[i];
+        int found = 0, domain = 0;
+        char *q = NULL;
+
+        for (size_t k = 0; k < live.nrows && !found; k++)
+            found = strcmp(fl_pg_value(&live, k, 0), p->name) == 0;
+        /* An existing column stays (IF NOT EXISTS; without it the
+         * statement fails on its own), and so does the first of two. */
+        if (!p->added || found || s_pending(c, p->name, 1) != p)
+            continue;
+        if (p->sequence) {
+            sequence[nsequence++] = p->name;
+            continue;
+        }
+        if (p->value && p->type &&
+            (rc = s_is_domain(pg, p->type, &domain, err)) != 0)
+            goto cleanup;
+        if (!p->value || domain) {
+            unknown[nunknown++] = p->name;
+            continue;
+        }
+        q = fl_pg_quote_ident(pg, p->name);
+        fl_buf_addf(&list, "%s(%s) AS %s", list.len ? ", " : "", p->value, q);
+        free(q);
+    }
+    for (size_t i = 0; i < nreads && !rel->skip && !rel->holds; i++) {
+        int seq = s_among(sequence, nsequence, reads[i]);
+        if (seq && (c->kind == FL_CHECK_NOT_NULL ||
+                    c->kind == FL_CHECK_UNIQUE))
+            rel->holds = 1;
+        else if (seq || s_among(unknown, nunknown, reads[i]))
+            rel->skip = fl_asprintf("the values column \"%s\" gets in the "
+                                    "rows already there are known only "
+                                    "when the statement runs", reads[i]);
+    }
+    for (size_t i = 0; i < nreads && !rel->new_column; i++)
+        rel->new_column = s_pending(c, reads[i], 1) != NULL;
+    if (!rel->skip && !rel->holds)
+        rel->from = fl_asprintf("(SELECT %s FROM %s AS %s) AS %s",
+                                fl_buf_str(&list), qt, alias, alias);
+cleanup:
+    fl_pg_result_release(&live);
+    fl_buf_release(&list);
+    free(unknown);
+    free(sequence);
+    return rc;
+}
+
+/*
+ * The schema of the equality operator a foreign key to column col of
+ * table qt compares with: that of the default btree operator class of the
+ * column's type (citext's own "=", not text's), quoted, as *out (new);
+ * NULL when there is none (a domain, varchar, a column not there yet),
+ * where pg_catalog's applies.  Never a name the search_path resolves.
+ */
+static int
+s_equality_schema(fl_pg_t *pg, const char *qt, const char *col, char **out,
+                  fl_error_t *err)
+{
+    const char *params[2] = {qt, col};
+
+    *out = NULL;
+    return fl_pg_query_value(pg, out,
+        "SELECT (SELECT pg_catalog.quote_ident(n.nspname)"
+        " FROM pg_catalog.pg_attribute a"
+        " JOIN pg_catalog.pg_opclass c ON c.opcintype OPERATOR(pg_catalog.=)"
+        "   a.atttypid AND c.opcdefault AND c.opcmethod OPERATOR(pg_catalog.=)"
+        "   (SELECT oid FROM pg_catalog.pg_am WHERE amname"
+        "   OPERATOR(pg_catalog.=) 'btree')"
+        " JOIN pg_catalog.pg_amop o ON o.amopfamily OPERATOR(pg_catalog.=)"
+        "   c.opcfamily AND o.amopstrategy OPERATOR(pg_catalog.=) 3"
+        "   AND o.amoplefttype OPERATOR(pg_catalog.=) c.opcintype"
+        "   AND o.amoprighttype OPERATOR(pg_catalog.=) c.opcintype"
+        " JOIN pg_catalog.pg_operator p ON p.oid OPERATOR(pg_catalog.=)"
+        "   o.amopopr"
+        " JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=)"
+        "   p.oprnamespace"
+        " WHERE a.attrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass("
+        "   $1::pg_catalog.text) AND a.attname OPERATOR(pg_catalog.=)"
+        "   $2::pg_catalog.name AND a.attnum OPERATOR(pg_catalog.>) 0"
+        " LIMIT 1)", 2, params, err);
+}
+
+/* "and" of NOT NULL over the keys, unless NULLs are equal (NND). */
+static char *
+s_unique_where(const fl_check_t *c, const char *keys)
+{
+    if (c->predicate && !c->nulls_not_distinct)
+        return fl_asprintf("(%s) AND pg_catalog.num_nulls(%s)"
+                           " OPERATOR(pg_catalog.=) 0", c->predicate, keys);
+    if (c->predicate)
+        return fl_asprintf("(%s)", c->predicate);
+    if (!c->nulls_not_distinct)
+        return fl_asprintf("pg_catalog.num_nulls(%s) OPERATOR(pg_catalog.=) 0",
+                           keys);
+    return fl_strdup("true");
+}
+
 int
 fl__check_run(fl_pg_t *pg, const fl_check_t *c, const fl_check_opts_t *o,
               json_t *report, fl_error_t *err)
 {
     int cascades = o->cascades;
     char *qt = fl__qualify(pg, c->schema, c->table);
+    /* The table under its own name, so that an expression written
+     * "t.col" reads it. */
+    char *alias = fl_pg_quote_ident(pg, c->table);
     char *label = fl__check_describe(c);
     char *cols = s_column_list(pg, c->columns, c->ncolumns, NULL);
     char *count_sql = NULL, *sample_sql = NULL, *sample = NULL;
     char *why = NULL;
     const char *hint = NULL;
+    s_rel_t rel = {NULL, NULL, 0, 0};
     long long count = 0;
     int exists = 0;
     int rc = 0;
 
+    if (c->kind == FL_CHECK_NOT_NULL || c->kind == FL_CHECK_UNIQUE ||
+        c->kind == FL_CHECK_FOREIGN_KEY || c->kind == FL_CHECK_CHECK) {
+        if (c->kind == FL_CHECK_FOREIGN_KEY) {
+            free(alias);
+            alias = fl_strdup("t");
+        }
+        rc = s_relation(pg, qt, alias, c, c->columns,
+                        c->kind == FL_CHECK_NOT_NULL && c->ncolumns ? 1
+                                                       : c->ncolumns, &rel,
+                        err);
+        if (rc != 0)
+            goto cleanup;
+        if (rel.skip || rel.holds)
+            goto done;
+    }
     switch (c->kind) {
     case FL_CHECK_TABLE_EXISTS:
         if ((rc = s_exists(pg, qt, NULL, &exists, err)) != 0)
@@ -249,48 +527,82 @@ fl__check_run(fl_pg_t *pg, const fl_check_t *c, const fl_check_opts_t *o,
         }
         hint = "Check the column name, or the order of the migrations.";
         break;
-    case FL_CHECK_NOT_NULL:
-        count_sql = fl_asprintf("SELECT pg_catalog.count(*) FROM %s WHERE %s IS"
-                                " NULL", qt, cols);
-        sample_sql = s_sample_sql(pg, qt, c, o, fl_asprintf("%s IS NULL", cols));
+    case FL_CHECK_NOT_NULL: {
+        char *col = fl_pg_quote_ident(pg, c->ncolumns ? c->columns[0] : "");
+        count_sql = fl_asprintf("SELECT pg_catalog.count(*) FROM %s WHERE %s"
+                                " IS NULL", rel.from, col);
+        sample_sql = s_sample_sql(pg, qt, rel.from, alias, c, o,
+                                  fl_asprintf("%s.%s IS NULL", alias, col));
+        free(col);
         if ((rc = s_count_and_sample(pg, count_sql, sample_sql, &count, &sample, err)) != 0)
             goto cleanup;
         if (count) {
-            why = fl_asprintf("%lld row%s of %s %s NULL in column %s", count,
-                              count == 1 ? "" : "s", qt, count == 1 ? "is" : "are", cols);
-            hint = "Fill the NULLs first (an UPDATE in this migration before "
-                   "SET NOT NULL, or an earlier migration).";
+            why = fl_asprintf("%lld row%s of %s %s NULL in column \"%s\"",
+                              count, count == 1 ? "" : "s", qt,
+                              count == 1 ? "is" : "are",
+                              c->ncolumns ? c->columns[0] : "");
+            hint = rel.new_column
+                ? "Give the new column a DEFAULT, or add it NULL, fill it, "
+                  "and SET NOT NULL afterwards."
+                : "Fill the NULLs first (an UPDATE in this migration before "
+                  "SET NOT NULL, or an earlier migration).";
         }
         break;
+    }
     case FL_CHECK_UNIQUE: {
-        fl_buf_t nn = FL_BUF_INIT(0);
-        char *where = NULL;
+        /*
+         * The keys are computed in a derived table and grouped by its
+         * columns: GROUP BY an expression itself would read a constant
+         * key, ((true)) or ((1)), as an error or an output position.
+         */
+        char *keys = s_key_list(pg, c, 1);
+        char *shown = s_key_list(pg, c, 0);
+        char *where = s_unique_where(c, keys);
+        fl_buf_t named = FL_BUF_INIT(0), refs = FL_BUF_INIT(0);
+        char *inner = NULL;
+
         for (size_t i = 0; i < c->ncolumns; i++) {
-            char *q = fl_pg_quote_ident(pg, c->columns[i]);
-            fl_buf_addf(&nn, "%s%s IS NOT NULL", i ? " AND " : "", q);
-            free(q);
+            if (c->exprs && c->exprs[i]) {
+                fl_buf_addf(&named, "%s(%s) AS k%zu", i ? ", " : "",
+                            c->exprs[i], i + 1);
+            } else {
+                char *q = fl_pg_quote_ident(pg, c->columns[i]);
+                fl_buf_addf(&named, "%s%s AS k%zu", i ? ", " : "", q, i + 1);
+                free(q);
+            }
+            fl_buf_addf(&refs, "%sk.k%zu", i ? ", " : "", i + 1);
         }
-        where = fl_buf_detach(&nn);
+        inner = fl_asprintf("(SELECT %s FROM %s WHERE %s) AS k",
+                            fl_buf_str(&named), rel.from, where);
         count_sql = fl_asprintf("SELECT pg_catalog.count(*) FROM (SELECT 1 FROM"
-                                " %s WHERE %s GROUP BY %s HAVING"
-                                " pg_catalog.count(*) OPERATOR(pg_catalog.>) 1)"
-                                " d", qt, *where ? where : "true", cols);
+                                " %s GROUP BY %s HAVING pg_catalog.count(*)"
+                                " OPERATOR(pg_catalog.>) 1) d", inner,
+                                fl_buf_str(&refs));
         /* The duplicated values are the offending columns themselves. */
         sample_sql = o->redact_samples ? NULL : fl_asprintf(
             "SELECT ROW(%s)::pg_catalog.text OPERATOR(pg_catalog.||) ' x'"
             " OPERATOR(pg_catalog.||) pg_catalog.count(*)::pg_catalog.text"
-            " FROM %s WHERE %s GROUP BY %s HAVING pg_catalog.count(*)"
-            " OPERATOR(pg_catalog.>) 1 LIMIT %d", cols, qt,
-            *where ? where : "true", cols, S_SAMPLE_ROWS);
+            " FROM %s GROUP BY %s HAVING pg_catalog.count(*)"
+            " OPERATOR(pg_catalog.>) 1 LIMIT %d", fl_buf_str(&refs), inner,
+            fl_buf_str(&refs), S_SAMPLE_ROWS);
         free(where);
-        if ((rc = s_count_and_sample(pg, count_sql, sample_sql, &count, &sample, err)) != 0)
-            goto cleanup;
-        if (count) {
-            why = fl_asprintf("%lld duplicate group%s in %s(%s)", count,
-                              count == 1 ? "" : "s", qt, cols);
+        free(inner);
+        fl_buf_release(&named);
+        fl_buf_release(&refs);
+        rc = s_count_and_sample(pg, count_sql, sample_sql, &count, &sample, err);
+        if (rc == 0 && count) {
+            why = fl_asprintf("%lld duplicate group%s in %s(%s)%s%s%s", count,
+                              count == 1 ? "" : "s", qt, shown,
+                              c->nulls_not_distinct ? " NULLS NOT DISTINCT" : "",
+                              c->predicate ? " WHERE " : "",
+                              c->predicate ? c->predicate : "");
             hint = "Remove or merge the duplicates before adding the unique "
                    "index or constraint.";
         }
+        free(keys);
+        free(shown);
+        if (rc != 0)
+            goto cleanup;
         break;
     }
     case FL_CHECK_FOREIGN_KEY: {
@@ -300,6 +612,7 @@ fl__check_run(fl_pg_t *pg, const fl_check_t *c, const fl_check_opts_t *o,
         size_t nref = c->nref_columns;
         fl_buf_t cond = FL_BUF_INIT(0), nn = FL_BUF_INIT(0);
         char *conds = NULL, *nns = NULL;
+        s_rel_t rrel = {NULL, NULL, 0, 0};
 
         if (nref == 0) {
             if ((rc = s_primary_key(pg, rt, &pk, err)) != 0) {
@@ -309,28 +622,45 @@ fl__check_run(fl_pg_t *pg, const fl_check_t *c, const fl_check_opts_t *o,
             refcols = pk.values;
             nref = pk.nrows;
         }
-        if (nref != c->ncolumns) {
+        /* A key of the same table may be a column the statement adds. */
+        if (strcmp(rt, qt) == 0)
+            rc = s_relation(pg, rt, "r", c, refcols, nref, &rrel, err);
+        else
+            rrel.from = fl_asprintf("%s AS r", rt);
+        if (rc == 0 && (rrel.skip || rrel.holds)) {
+            rel.skip = rrel.skip ? rrel.skip : fl_asprintf(
+                "the referenced key is filled from a sequence by the "
+                "statement");
+            rrel.skip = NULL;
+        } else if (rc == 0 && nref != c->ncolumns) {
             why = fl_asprintf("foreign key from %s(%s) names %zu column%s but "
                               "%s has %zu key column%s", qt, cols, c->ncolumns,
                               c->ncolumns == 1 ? "" : "s", rt, nref,
                               nref == 1 ? "" : "s");
-        } else {
-            for (size_t i = 0; i < nref; i++) {
+        } else if (rc == 0) {
+            for (size_t i = 0; i < nref && rc == 0; i++) {
                 char *a = fl_pg_quote_ident(pg, c->columns[i]);
                 char *b = fl_pg_quote_ident(pg, refcols[i]);
-                fl_buf_addf(&cond, "%sr.%s = t.%s", i ? " AND " : "", b, a);
+                char *ns = NULL;
+                rc = s_equality_schema(pg, rt, refcols[i], &ns, err);
+                fl_buf_addf(&cond, "%s(r.%s OPERATOR(%s.=) t.%s)",
+                            i ? " AND " : "", b, ns ? ns : "pg_catalog", a);
                 fl_buf_addf(&nn, "%st.%s IS NOT NULL", i ? " AND " : "", a);
+                free(ns);
                 free(a);
                 free(b);
             }
             conds = fl_buf_detach(&cond);
             nns = fl_buf_detach(&nn);
-            count_sql = fl_asprintf("SELECT pg_catalog.count(*) FROM %s t WHERE"
-                                    " %s AND NOT EXISTS (SELECT 1 FROM %s r"
-                                    " WHERE %s)", qt, nns, rt, conds);
-            sample_sql = s_sample_sql(pg, qt, c, o, fl_asprintf(
-                "%s AND NOT EXISTS (SELECT 1 FROM %s r WHERE %s)", nns, rt,
-                conds));
+        }
+        if (rc == 0 && conds) {
+            count_sql = fl_asprintf("SELECT pg_catalog.count(*) FROM %s WHERE"
+                                    " %s AND NOT EXISTS (SELECT 1 FROM %s"
+                                    " WHERE %s)", rel.from, nns, rrel.from,
+                                    conds);
+            sample_sql = s_sample_sql(pg, qt, rel.from, "t", c, o, fl_asprintf(
+                "%s AND NOT EXISTS (SELECT 1 FROM %s WHERE %s)", nns,
+                rrel.from, conds));
             rc = s_count_and_sample(pg, count_sql, sample_sql, &count, &sample, err);
             if (rc == 0 && count) {
                 why = fl_asprintf("%lld row%s of %s reference%s no row of %s",
@@ -345,6 +675,7 @@ fl__check_run(fl_pg_t *pg, const fl_check_t *c, const fl_check_opts_t *o,
         fl_buf_release(&cond);
         fl_buf_release(&nn);
         fl_pg_result_release(&pk);
+        s_rel_release(&rrel);
         free(rt);
         if (rc != 0)
             goto cleanup;
@@ -352,8 +683,8 @@ fl__check_run(fl_pg_t *pg, const fl_check_t *c, const fl_check_opts_t *o,
     }
     case FL_CHECK_CHECK:
         count_sql = fl_asprintf("SELECT pg_catalog.count(*) FROM %s WHERE NOT"
-                                " (%s)", qt, c->expr ? c->expr : "true");
-        sample_sql = s_sample_sql(pg, qt, c, o, fl_asprintf(
+                                " (%s)", rel.from, c->expr ? c->expr : "true");
+        sample_sql = s_sample_sql(pg, qt, rel.from, alias, c, o, fl_asprintf(
             "NOT (%s)", c->expr ? c->expr : "true"));
         if ((rc = s_count_and_sample(pg, count_sql, sample_sql, &count, &sample, err)) != 0)
             goto cleanup;
@@ -370,17 +701,26 @@ fl__check_run(fl_pg_t *pg, const fl_check_t *c, const fl_check_opts_t *o,
         /*
          * With CASCADE the foreign keys go with the table; they are
          * recorded as changes of the migration and re-created by its
-         * rollback.  Views are not, so they still refuse it.
+         * rollback.  Views are not, so they still refuse it.  A foreign
+         * key of a table the same DROP removes goes with that table.
          */
-        const char *params[3] = {qt, c->ncolumns ? c->columns[0] : NULL,
-                                 cascades ? "true" : "false"};
-        fl_buf_t b = FL_BUF_INIT(0);
+        size_t nparams = 3 + c->ndropped_with;
+        const char **params = fl_calloc(nparams, sizeof(char *));
+        char **with = fl_calloc(c->ndropped_with + 1, sizeof(char *));
+        fl_buf_t b = FL_BUF_INIT(0), others = FL_BUF_INIT(0);
+        char *sql = NULL;
 
-        if ((rc = s_exists(pg, qt, NULL, &exists, err)) != 0)
-            goto cleanup;
-        if (!exists)
-            break; /* the statement itself will say so (or IF EXISTS skips) */
-        rc = fl_pg_query(pg, &r,
+        params[0] = qt;
+        params[1] = c->ncolumns ? c->columns[0] : NULL;
+        params[2] = cascades ? "true" : "false";
+        for (size_t i = 0; i < c->ndropped_with; i++) {
+            with[i] = fl__qualify(pg, c->dropped_with[i].schema,
+                                  c->dropped_with[i].name);
+            params[3 + i] = with[i];
+            fl_buf_addf(&others, ", pg_catalog.to_regclass($%zu::pg_catalog."
+                        "text)::pg_catalog.oid", 4 + i);
+        }
+        sql = fl_asprintf(
             "SELECT DISTINCT 'view ' OPERATOR(pg_catalog.||)"
             " v.oid::pg_catalog.regclass::pg_catalog.text"
             " FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_rewrite w"
@@ -406,14 +746,30 @@ fl__check_run(fl_pg_t *pg, const fl_check_t *c, const fl_check_opts_t *o,
             "   OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1::pg_catalog.text)"
             "   AND NOT $3::pg_catalog.bool"
             "   AND conrelid OPERATOR(pg_catalog.<>) confrelid"
+            "   AND NOT (conrelid OPERATOR(pg_catalog.=) ANY"
+            "   (ARRAY[0::pg_catalog.oid%s]))"
             "   AND ($2::pg_catalog.text IS NULL OR (SELECT attnum FROM"
             "   pg_catalog.pg_attribute WHERE attrelid OPERATOR(pg_catalog.=)"
             "   pg_catalog.to_regclass($1::pg_catalog.text) AND attname"
             "   OPERATOR(pg_catalog.=) $2::pg_catalog.name)"
             "   OPERATOR(pg_catalog.=) ANY (confkey))"
-            " ORDER BY 1", 3, params, err);
-        if (rc != 0)
-            goto cleanup;
+            " ORDER BY 1", fl_buf_str(&others));
+        if ((rc = s_exists(pg, qt, NULL, &exists, err)) == 0 && exists)
+            rc = fl_pg_query(pg, &r, sql, (int)nparams, params, err);
+        free(sql);
+        for (size_t i = 0; i < c->ndropped_with; i++)
+            free(with[i]);
+        free(with);
+        free(params);
+        fl_buf_release(&others);
+        if (rc != 0 || !exists) {
+            /* Not there: the statement itself will say so (or IF EXISTS
+             * skips it). */
+            fl_buf_release(&b);
+            if (rc != 0)
+                goto cleanup;
+            break;
+        }
         count = (long long)r.nrows;
         for (size_t i = 0; i < r.nrows; i++)
             fl_buf_addf(&b, "%s%s", i ? "; " : "", fl_pg_value(&r, i, 0));
@@ -431,9 +787,15 @@ fl__check_run(fl_pg_t *pg, const fl_check_t *c, const fl_check_opts_t *o,
         break;
     }
     }
+done:
     if (report) {
         json_t *jo = fl_json_pack("{s:s, s:s, s:b}", "check", s_kind_name(c->kind),
                               "target", label, "ok", why == NULL);
+        if (rel.skip)
+            json_object_set_new(jo, "skipped", json_string(rel.skip));
+        if (rel.holds)
+            json_object_set_new(jo, "holds", json_string(
+                "a column filled from a sequence is distinct and never NULL"));
         if (count)
             json_object_set_new(jo, "count", json_integer(count));
         if (sample)
@@ -452,12 +814,30 @@ fl__check_run(fl_pg_t *pg, const fl_check_t *c, const fl_check_opts_t *o,
             fl_error_set_hint(err, "%s", hint);
     }
 cleanup:
+    s_rel_release(&rel);
     free(why);
     free(sample);
     free(count_sql);
     free(sample_sql);
     free(cols);
     free(label);
+    free(alias);
     free(qt);
+    return rc;
+}
+
+int
+fl__checks_run(fl_pg_t *pg, const char *file, const fl_stmt_t *st,
+               int redact_samples, json_t *report, fl_error_t *err)
+{
+    fl_check_opts_t co = {st->cascades, redact_samples};
+    int rc = 0;
+
+    for (size_t k = 0; k < st->nchecks && rc == 0; k++) {
+        rc = fl__check_run(pg, &st->checks[k], &co, report, err);
+        /* Where: the statement that would have failed. */
+        if (rc == FL_EINVAL && file)
+            fl_error_prefix(err, "%s:%d:%d: ", file, st->line, st->column);
+    }
     return rc;
 }

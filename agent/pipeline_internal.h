@@ -43,6 +43,19 @@ int fl__check_run(fl_pg_t *pg, const fl_check_t *check,
 /* A label for a check: "NOT NULL on public.users(email)"; new string. */
 char *fl__check_describe(const fl_check_t *check);
 
+/*
+ * Runs the live checks of statement st in order, stopping at the first
+ * that does not hold, on the connection in the migration's settings, just
+ * before st runs (after every statement before it).  A refusal (FL_EINVAL)
+ * starts with where st is, "file:line:col: " (file NULL: no position).
+ * Otherwise as fl__check_run, with st's CASCADE and redact_samples.  A
+ * check that cannot be known before st runs (facts.h, fl_check_col_t) is
+ * skipped, and the report says so.
+ */
+int fl__checks_run(fl_pg_t *pg, const char *file, const fl_stmt_t *st,
+                   int redact_samples, json_t *report,
+                   fl_error_t *err) FL_NODISCARD;
+
 /* ---- session.c: the pinned session and the migration's settings ---- */
 
 #define FL_SESSION_NSETTINGS 6
