@@ -218,6 +218,44 @@ s_sample_sql(fl_pg_t *pg, const char *qt, const char *from, const char *alias,
     return sql;
 }
 
+/*
+ * The redacted sample of a UNIQUE check: the keys of up to three rows
+ * that share their values with another (new string), or NULL when the
+ * table has no key.  named: the keys as "expr AS k1, ..."; refs: "k.k1,
+ * ..."; a window over them groups as GROUP BY does (NULLs together).
+ */
+static char *
+s_unique_keys_sql(fl_pg_t *pg, const char *qt, const char *from,
+                  const char *alias, const char *named, const char *where,
+                  const char *refs)
+{
+    fl_pg_result_t pk = FL_PG_RESULT_INIT;
+    fl_error_t ignore = FL_ERROR_INIT;
+    fl_buf_t keys = FL_BUF_INIT(0), outer = FL_BUF_INIT(0);
+    char *sql = NULL;
+
+    if (s_primary_key(pg, qt, &pk, &ignore) == 0 && pk.nrows > 0) {
+        for (size_t i = 0; i < pk.nrows; i++) {
+            char *q = fl_pg_quote_ident(pg, fl_pg_value(&pk, i, 0));
+            fl_buf_addf(&keys, "%s.%s AS p%zu, ", alias, q, i + 1);
+            fl_buf_addf(&outer, "%ss.p%zu", i ? ", " : "", i + 1);
+            free(q);
+        }
+        sql = fl_asprintf(
+            "SELECT ROW(%s)::pg_catalog.text FROM (SELECT k.*,"
+            " pg_catalog.count(*) OVER (PARTITION BY %s) AS n FROM"
+            " (SELECT %s%s FROM %s WHERE %s) AS k) AS s"
+            " WHERE s.n OPERATOR(pg_catalog.>) 1 ORDER BY 1 LIMIT %d",
+            fl_buf_str(&outer), refs, fl_buf_str(&keys), named, from, where,
+            S_SAMPLE_ROWS);
+    }
+    fl_buf_release(&keys);
+    fl_buf_release(&outer);
+    fl_pg_result_release(&pk);
+    fl_error_clear(&ignore);
+    return sql;
+}
+
 static int
 s_exists(fl_pg_t *pg, const char *qualified, const char *column, int *exists,
          fl_error_t *err)
@@ -578,8 +616,12 @@ fl__check_run(fl_pg_t *pg, const fl_check_t *c, const fl_check_opts_t *o,
                                 " %s GROUP BY %s HAVING pg_catalog.count(*)"
                                 " OPERATOR(pg_catalog.>) 1) d", inner,
                                 fl_buf_str(&refs));
-        /* The duplicated values are the offending columns themselves. */
-        sample_sql = o->redact_samples ? NULL : fl_asprintf(
+        /* The duplicated values are the offending columns themselves;
+         * redacted, the keys of rows that share them. */
+        sample_sql = o->redact_samples
+            ? s_unique_keys_sql(pg, qt, rel.from, alias, fl_buf_str(&named),
+                                where, fl_buf_str(&refs))
+            : fl_asprintf(
             "SELECT ROW(%s)::pg_catalog.text OPERATOR(pg_catalog.||) ' x'"
             " OPERATOR(pg_catalog.||) pg_catalog.count(*)::pg_catalog.text"
             " FROM %s GROUP BY %s HAVING pg_catalog.count(*)"
