@@ -5,12 +5,21 @@
  * Everything known about the catalog is one query, S_ROWS_SQL, which
  * returns (kind, ident, def, target) for every described object of the
  * managed schemas ($1: one schema, or NULL for all).  A snapshot stores
- * its rows with a def; re-creation joins the recorded changes with it,
- * live, for two things a stored row cannot give: the current def and the
+ * its rows with a def, from the same text without the targets
+ * (s_snapshot_sql); re-creation joins the recorded changes with it, live,
+ * for two things a stored row cannot give: the current def and the
  * target, an SQL reference to the object built from catalog names by
  * format('%I') ("COLUMN app.t.c", "ON TABLE app.t", the table of an
  * index).  Rows whose def is NULL (an object without a comment, a column
  * without grants) exist only for their target.
+ *
+ * Cost: a snapshot runs after every migration, so the query is written
+ * for it (see S_CTES_SQL and bench/schema.sh); its statements are
+ * prepared once per connection and planned generically.  The three
+ * calls the pipeline makes after a migration take five round trips: the
+ * snapshot's BEGIN, pins and table in one (s_enter()), its statement, its
+ * fingerprint with the COMMIT; record_changes and fingerprint are single
+ * statements that need no pins.
  *
  * Why the catalog text is trusted and the ledger's is not (DESIGN.md,
  * guarantee 6): re-creation builds comments, grants, owners and sequence
@@ -20,12 +29,14 @@
  * s_check_stmt().
  *
  * Names: functions, catalogs, casts and collations are written with
- * pg_catalog.; an operator is spelled OPERATOR(pg_catalog.=) where a
- * parameter meets a catalog name, and plainly between catalog columns,
- * our own columns and constants.  Those resolve to pg_catalog's because
- * every public function first pins an empty search_path (s_enter()):
- * with a tenant's "public, pg_catalog", a public.= (text, text) would
- * otherwise run in their place, as the tenant test shows.
+ * pg_catalog.; in the statements that run pinned, an operator is spelled
+ * OPERATOR(pg_catalog.=) where a parameter meets a catalog name, and
+ * plainly between catalog columns, our own columns and constants.  Those
+ * resolve to pg_catalog's because the call first pins an empty
+ * search_path (s_enter()): with a tenant's "public, pg_catalog", a
+ * public.= (text, text) would otherwise run in their place, as the tenant
+ * test shows.  The statements that run unpinned (record_changes,
+ * fingerprint) spell every operator OPERATOR(pg_catalog.x).
  */
 #include "agent/schema.h"
 
@@ -45,11 +56,15 @@
     " 'pg_toast') AND NOT pg_catalog.starts_with(" n ".nspname::"          \
     "pg_catalog.text, 'pg_temp') "
 
-/* The sorted "WITH (a=1, b=2)" of an options array, or NULL when empty. */
+/*
+ * The sorted "WITH (a=1, b=2)" of an options array, or NULL when empty.
+ * The CASE keeps the subquery from running for the usual NULL array.
+ */
 #define S_OPTIONS(fmt, arr)                                                 \
+    " CASE WHEN " arr " IS NOT NULL THEN"                                   \
     " (SELECT pg_catalog.format('" fmt " (%s)', pg_catalog.string_agg(o,"   \
     " ', ' ORDER BY o COLLATE pg_catalog.\"C\")) FROM pg_catalog.unnest("   \
-    arr ") o HAVING pg_catalog.count(*) > 0) "
+    arr ") o HAVING pg_catalog.count(*) > 0) END "
 
 /* "COLLATE schema.name" of collation oid coll. */
 #define S_COLLATE(coll)                                                     \
@@ -57,7 +72,7 @@
     " FROM pg_catalog.pg_collation co JOIN pg_catalog.pg_namespace cn"      \
     " ON cn.oid = co.collnamespace WHERE co.oid = " coll ") "
 
-/* An extension's member (pg_depend 'e') in catalog cat with oid id. */
+/* An extension's member (see ext) in catalog cat with oid id. */
 #define S_IN_EXTENSION(cat, id)                                             \
     " EXISTS (SELECT FROM ext WHERE ext.classid = 'pg_catalog." cat "'"     \
     "::pg_catalog.regclass AND ext.objid = " id ") "
@@ -70,28 +85,99 @@
 /* A regproc column as "name(argtypes)", or "-". */
 #define S_PROC(col) " " col "::pg_catalog.oid::pg_catalog.regprocedure "
 
+/*
+ * The normalised text of acl arr: one "grantee=PRIV,PRIV*" entry per
+ * grantee ('*': with grant option), grantors merged, entries sorted; NULL
+ * when it grants nothing.
+ */
+#define S_ACL_TEXT(arr)                                                     \
+    " (SELECT pg_catalog.string_agg(e.entry, ' '"                           \
+    "  ORDER BY e.entry COLLATE pg_catalog.\"C\")"                          \
+    "  FROM (SELECT pg_catalog.format('%s=%s', CASE WHEN x.grantee = 0"     \
+    "   THEN 'PUBLIC' ELSE pg_catalog.quote_ident("                         \
+    "   pg_catalog.pg_get_userbyid(x.grantee)) END,"                        \
+    "   pg_catalog.string_agg(pg_catalog.concat(x.privilege_type,"          \
+    "   CASE WHEN x.grantable THEN '*' END), ','"                           \
+    "   ORDER BY x.privilege_type COLLATE pg_catalog.\"C\")) AS entry"      \
+    "   FROM (SELECT p.grantee, p.privilege_type,"                          \
+    "    pg_catalog.bool_or(p.is_grantable) AS grantable"                   \
+    "    FROM pg_catalog.aclexplode(" arr ") p"                             \
+    "    GROUP BY p.grantee, p.privilege_type) x"                           \
+    "   GROUP BY x.grantee) e) "
+
+/*
+ * How the snapshot is driven (measured, bench/schema.sh): from the managed
+ * namespaces (ns) and their relations (rel: one scan of pg_class, which
+ * has no index on the namespace).  The catalogs with many built-in rows
+ * are read through an index for the managed objects only: pg_attribute,
+ * pg_index and the indexes' pg_class rows for rel's oids ("x = ANY
+ * (ARRAY(SELECT ...))" is one index scan), pg_description over the range
+ * of the objects' oids, pg_depend by the referenced object.  Types and
+ * functions come from their namespace dependency (nsdep, pg_depend 'n'),
+ * which PostgreSQL records for every type and function it did not create
+ * itself (built-in ones are pinned and have none): pg_proc and pg_type
+ * have no index on the namespace, and pg_proc holds thousands of
+ * built-in rows.  The small catalogs (pg_constraint, pg_trigger,
+ * pg_policy, pg_rewrite, pg_attrdef, pg_sequence, pg_inherits) are
+ * joined to rel as the planner likes.  A scalar subquery runs once a row
+ * with the plan made for the session, which may scan its catalog: they
+ * are kept for what is rare (options, collations, foreign tables, the
+ * kinds of types, aggregates).  A CTE joined to another is one the
+ * planner expects about as large as it is, so that it hashes it (inh: one
+ * row a table): a nested loop scans a CTE once a row.
+ */
+
+/*
+ * The managed relations' oids, for an index scan of a catalog whose
+ * built-in rows are many.  (Only as an index condition: as a filter, the
+ * array is searched once a row.)
+ */
+#define S_RELS "ANY (ARRAY(SELECT rel.oid FROM rel))"
+
 #define S_CTES_SQL                                                          \
-    "WITH ns AS ("                                                          \
-    " SELECT n.oid, n.nspname, n.nspowner, n.nspacl"                        \
+    "WITH ext AS MATERIALIZED ("                                            \
+    " SELECT e.classid, e.objid FROM pg_catalog.pg_depend e"                \
+    " WHERE e.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass"  \
+    " AND e.refobjid = ANY (ARRAY(SELECT x.oid"                             \
+    "  FROM pg_catalog.pg_extension x)) AND e.deptype = 'e'),"              \
+    "ns AS MATERIALIZED ("                                                  \
+    " SELECT n.oid, n.nspname, n.nspowner, n.nspacl,"                       \
+    "  pg_catalog.format('%I', n.nspname) AS q"                             \
     " FROM pg_catalog.pg_namespace n"                                       \
     " WHERE CASE WHEN $1::pg_catalog.text IS NULL THEN" S_MANAGED("n")      \
     "  ELSE n.nspname OPERATOR(pg_catalog.=) $1::pg_catalog.text END"       \
-    " AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend e"                   \
-    "  WHERE e.classid = 'pg_catalog.pg_namespace'::pg_catalog.regclass"    \
-    "  AND e.objid = n.oid AND e.deptype = 'e')),"                          \
-    "ext AS ("                                                              \
-    " SELECT e.classid, e.objid FROM pg_catalog.pg_depend e"                \
-    " WHERE e.deptype = 'e'),"                                              \
-    "rel AS ("                                                              \
+    " AND NOT" S_IN_EXTENSION("pg_namespace", "n.oid") "),"                 \
+    "nsdep AS MATERIALIZED ("                                               \
+    " SELECT d.classid, d.objid FROM pg_catalog.pg_depend d"                \
+    " WHERE d.refclassid = 'pg_catalog.pg_namespace'::pg_catalog.regclass"  \
+    " AND d.refobjid = ANY (ARRAY(SELECT ns.oid FROM ns))"                  \
+    " AND d.refobjsubid = 0 AND d.deptype = 'n'),"                          \
+    "rel AS MATERIALIZED ("                                                 \
     " SELECT c.oid, c.relname, c.relkind, c.relowner, c.relacl,"            \
-    "  c.reloptions, c.relpersistence, ns.nspname,"                         \
+    "  c.reloptions, c.relpersistence, c.relispartition, c.relpartbound,"   \
+    "  c.relam, c.reltablespace, c.relrowsecurity, c.relforcerowsecurity,"  \
+    "  c.relreplident, c.relispopulated, ns.nspname,"                       \
     "  pg_catalog.format('%I.%I', ns.nspname, c.relname) AS q,"             \
     "  CASE c.relkind WHEN 'v' THEN 'view' WHEN 'm' THEN 'matview'"         \
     "  WHEN 'S' THEN 'sequence' ELSE 'table' END AS okind"                  \
-    " FROM pg_catalog.pg_class c JOIN ns ON ns.oid = c.relnamespace"        \
+    " FROM ns JOIN pg_catalog.pg_class c ON c.relnamespace = ns.oid"        \
     " WHERE c.relkind IN ('r', 'p', 'f', 'v', 'm', 'S')"                    \
     " AND NOT" S_IN_EXTENSION("pg_class", "c.oid") "),"                     \
-    "col AS ("                                                              \
+    /*                                                                      \
+     * Each table's parents ("schema.table, ...", a partition's one), one  \
+     * row a table: joined to rel, a CTE only as large as rel is expected  \
+     * to be hashed rather than scanned once a row.                        \
+     */                                                                     \
+    "inh AS MATERIALIZED ("                                                 \
+    " SELECT rel.oid, pg_catalog.string_agg(CASE WHEN h.inhrelid IS NOT NULL"\
+    "  THEN pg_catalog.format('%I.%I', pn.nspname, pc.relname) END, ', '"   \
+    "  ORDER BY h.inhseqno) AS parents"                                     \
+    " FROM rel LEFT JOIN (pg_catalog.pg_inherits h"                         \
+    "  JOIN pg_catalog.pg_class pc ON pc.oid = h.inhparent"                 \
+    "  JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace)"        \
+    " ON h.inhrelid = rel.oid"                                              \
+    " WHERE rel.relkind IN ('r', 'p', 'f') GROUP BY rel.oid),"              \
+    "col AS MATERIALIZED ("                                                 \
     " SELECT a.attrelid, a.attnum, a.attname, a.attacl, rel.q,"             \
     "  pg_catalog.format('%s.%I', rel.q, a.attname) AS ident,"              \
     "  pg_catalog.concat_ws(' ',"                                           \
@@ -119,30 +205,34 @@
     " JOIN pg_catalog.pg_type t ON t.oid = a.atttypid"                      \
     " LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid"          \
     "  AND d.adnum = a.attnum"                                              \
-    " WHERE rel.relkind <> 'S' AND a.attnum > 0 AND NOT a.attisdropped),"   \
-    "con AS ("                                                              \
-    " SELECT k.oid, k.conname, rel.q,"                                      \
+    " WHERE a.attrelid = " S_RELS " AND rel.relkind <> 'S'"                 \
+    " AND a.attnum > 0 AND NOT a.attisdropped),"                            \
+    "con AS MATERIALIZED ("                                                 \
+    " SELECT k.oid, k.conname, k.conrelid, k.conindid, k.contype, rel.q,"   \
     "  pg_catalog.format('%s.%I', rel.q, k.conname) AS ident,"              \
     "  pg_catalog.concat(CASE WHEN NOT k.conislocal OR k.conparentid <> 0"  \
     "  THEN '(inherited) ' END, pg_catalog.pg_get_constraintdef(k.oid))"    \
     "  AS def"                                                              \
     " FROM rel JOIN pg_catalog.pg_constraint k ON k.conrelid = rel.oid),"   \
-    "idx AS ("                                                              \
+    /* relispartition: attached to a partitioned index (pg_inherits). */    \
+    "idx AS MATERIALIZED ("                                                 \
     " SELECT i.indexrelid, ic.relname, rel.q, rel.nspname,"                 \
     "  pg_catalog.format('%s.%I', rel.q, ic.relname) AS ident,"             \
     "  pg_catalog.concat("                                                  \
-    "  CASE WHEN EXISTS (SELECT FROM pg_catalog.pg_constraint k"            \
-    "   WHERE k.conindid = i.indexrelid AND k.conrelid = i.indrelid"        \
-    "   AND k.contype IN ('p', 'u', 'x')) THEN '(constraint) ' END,"        \
-    "  CASE WHEN EXISTS (SELECT FROM pg_catalog.pg_inherits h"              \
-    "   WHERE h.inhrelid = i.indexrelid) THEN '(partition) ' END,"          \
+    "  CASE WHEN (i.indrelid, i.indexrelid) IN (SELECT con.conrelid,"       \
+    "   con.conindid FROM con WHERE con.contype IN ('p', 'u', 'x'))"        \
+    "   THEN '(constraint) ' END,"                                          \
+    "  CASE WHEN ic.relispartition THEN '(partition) ' END,"                \
     "  CASE WHEN NOT i.indisvalid THEN '(invalid) ' END,"                   \
     "  CASE WHEN i.indisclustered THEN '(clustered) ' END,"                 \
     "  CASE WHEN i.indisreplident THEN '(replica identity) ' END,"          \
     "  pg_catalog.pg_get_indexdef(i.indexrelid)) AS def"                    \
     " FROM rel JOIN pg_catalog.pg_index i ON i.indrelid = rel.oid"          \
-    " JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid),"               \
-    "trg AS ("                                                              \
+    " JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid"                 \
+    " WHERE i.indrelid = " S_RELS                                           \
+    " AND ic.oid = ANY (ARRAY(SELECT x.indexrelid FROM pg_catalog.pg_index x"\
+    "  WHERE x.indrelid = " S_RELS "))),"                                   \
+    "trg AS MATERIALIZED ("                                                 \
     " SELECT g.oid, g.tgname, rel.q,"                                       \
     "  pg_catalog.format('%s.%I', rel.q, g.tgname) AS ident,"               \
     "  pg_catalog.concat(CASE WHEN g.tgparentid <> 0"                       \
@@ -150,7 +240,7 @@
     "  pg_catalog.pg_get_triggerdef(g.oid)) AS def"                         \
     " FROM rel JOIN pg_catalog.pg_trigger g ON g.tgrelid = rel.oid"         \
     " WHERE NOT g.tgisinternal),"                                           \
-    "pol AS ("                                                              \
+    "pol AS MATERIALIZED ("                                                 \
     " SELECT p.oid, p.polname, rel.q,"                                      \
     "  pg_catalog.format('%s.%I', rel.q, p.polname) AS ident,"              \
     "  pg_catalog.concat_ws(' ', CASE WHEN p.polpermissive"                 \
@@ -169,14 +259,36 @@
     "  'WITH CHECK (%s)', pg_catalog.pg_get_expr(p.polwithcheck,"           \
     "  p.polrelid)) END) AS def"                                            \
     " FROM rel JOIN pg_catalog.pg_policy p ON p.polrelid = rel.oid),"       \
-    "rul AS ("                                                              \
+    "rul AS MATERIALIZED ("                                                 \
     " SELECT w.oid, w.rulename, rel.q,"                                     \
     "  pg_catalog.format('%s.%I', rel.q, w.rulename) AS ident,"             \
     "  pg_catalog.concat(" S_ENABLED("w.ev_enabled") ","                    \
     "  pg_catalog.pg_get_ruledef(w.oid)) AS def"                            \
     " FROM rel JOIN pg_catalog.pg_rewrite w ON w.ev_class = rel.oid"        \
     " WHERE w.rulename <> '_RETURN'),"                                      \
-    "typ AS ("                                                              \
+    "seq AS MATERIALIZED ("                                                 \
+    " SELECT rel.oid, rel.q, d.objid IS NOT NULL AS linked,"                \
+    "  pg_catalog.concat_ws(' ',"                                           \
+    "  CASE WHEN rel.relpersistence = 'u' THEN 'unlogged' END,"             \
+    "  pg_catalog.format('as %s start %s increment %s minvalue %s"          \
+    " maxvalue %s cache %s', pg_catalog.format_type(s.seqtypid, NULL),"     \
+    "  s.seqstart, s.seqincrement, s.seqmin, s.seqmax, s.seqcache),"        \
+    "  CASE WHEN s.seqcycle THEN 'cycle' ELSE 'no cycle' END,"              \
+    "  CASE WHEN d.objid IS NOT NULL THEN pg_catalog.format('%s %I.%I.%I',"  \
+    "  CASE WHEN d.deptype = 'i' THEN 'identity of' ELSE 'owned by' END,"   \
+    "  dn.nspname, dc.relname, da.attname) END) AS def"                     \
+    " FROM rel JOIN pg_catalog.pg_sequence s ON s.seqrelid = rel.oid"       \
+    " LEFT JOIN (pg_catalog.pg_depend d"                                    \
+    "  JOIN pg_catalog.pg_class dc ON dc.oid = d.refobjid"                  \
+    "  JOIN pg_catalog.pg_namespace dn ON dn.oid = dc.relnamespace"         \
+    "  JOIN pg_catalog.pg_attribute da ON da.attrelid = d.refobjid"         \
+    "  AND da.attnum = d.refobjsubid::pg_catalog.int2)"                     \
+    " ON d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass"            \
+    "  AND d.objid = rel.oid"                                               \
+    "  AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass"       \
+    "  AND d.refobjsubid > 0 AND d.deptype IN ('a', 'i')"                   \
+    " WHERE rel.relkind = 'S'),"                                            \
+    "typ AS MATERIALIZED ("                                                 \
     " SELECT t.oid, t.typtype, t.typowner, t.typacl,"                       \
     "  pg_catalog.format('%I.%I', ns.nspname, t.typname) AS q,"             \
     "  CASE t.typtype"                                                      \
@@ -186,7 +298,8 @@
     "   FROM pg_catalog.pg_enum e WHERE e.enumtypid = t.oid)"               \
     "  WHEN 'd' THEN pg_catalog.concat_ws(' ', 'domain',"                   \
     "   pg_catalog.format_type(t.typbasetype, t.typtypmod),"                \
-    "   CASE WHEN t.typcollation <> b.typcollation THEN"                    \
+    "   CASE WHEN t.typcollation <> (SELECT b.typcollation"                 \
+    "   FROM pg_catalog.pg_type b WHERE b.oid = t.typbasetype) THEN"        \
     S_COLLATE("t.typcollation") "END,"                                      \
     "   CASE WHEN t.typnotnull THEN 'NOT NULL' END,"                        \
     "   CASE WHEN t.typdefaultbin IS NOT NULL THEN pg_catalog.format("      \
@@ -221,15 +334,19 @@
     "  ELSE pg_catalog.format('base input %s output %s length %s',"         \
     "   " S_PROC("t.typinput") "," S_PROC("t.typoutput") ", t.typlen)"      \
     "  END AS def"                                                          \
-    " FROM ns JOIN pg_catalog.pg_type t ON t.typnamespace = ns.oid"         \
-    " LEFT JOIN pg_catalog.pg_type b ON b.oid = t.typbasetype"              \
-    " WHERE t.typtype IN ('b', 'c', 'd', 'e', 'r')"                         \
+    " FROM pg_catalog.pg_type t JOIN ns ON ns.oid = t.typnamespace"         \
+    " WHERE t.oid = ANY (ARRAY(SELECT nsdep.objid FROM nsdep"               \
+    "  WHERE nsdep.classid = 'pg_catalog.pg_type'::pg_catalog.regclass))"   \
+    " AND t.typtype IN ('b', 'c', 'd', 'e', 'r')"                           \
     " AND (t.typrelid = 0 OR EXISTS (SELECT FROM pg_catalog.pg_class c"     \
     "  WHERE c.oid = t.typrelid AND c.relkind = 'c'))"                      \
+    /* An implicit array type: its element's typarray.  (Asked the other    \
+     * way round, "some type's typarray is t", it needs a scan of pg_type, \
+     * which has no index on typarray.) */                                  \
     " AND NOT EXISTS (SELECT FROM pg_catalog.pg_type a"                     \
-    "  WHERE a.typarray = t.oid)"                                           \
+    "  WHERE a.oid = t.typelem AND a.typarray = t.oid)"                     \
     " AND NOT" S_IN_EXTENSION("pg_type", "t.oid") "),"                      \
-    "fn AS ("                                                               \
+    "fn AS MATERIALIZED ("                                                  \
     " SELECT p.oid, p.prokind, p.proowner, p.proacl,"                       \
     "  pg_catalog.format('%I.%I(%s)', ns.nspname, p.proname,"               \
     "  pg_catalog.oidvectortypes(p.proargtypes)) AS ident,"                 \
@@ -256,11 +373,13 @@
     "   FROM pg_catalog.pg_aggregate g WHERE g.aggfnoid = p.oid)"           \
     "  ELSE pg_catalog.pg_get_functiondef(p.oid) END, 'UTF8')), 'hex'))"    \
     "  AS def"                                                              \
-    " FROM ns JOIN pg_catalog.pg_proc p ON p.pronamespace = ns.oid"         \
-    " WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_depend e"                 \
+    " FROM pg_catalog.pg_proc p JOIN ns ON ns.oid = p.pronamespace"         \
+    " WHERE p.oid = ANY (ARRAY(SELECT nsdep.objid FROM nsdep"               \
+    "  WHERE nsdep.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass))"   \
+    " AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend e"                   \
     "  WHERE e.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass"         \
     "  AND e.objid = p.oid AND e.deptype IN ('e', 'i'))),"                  \
-    "sta AS ("                                                              \
+    "sta AS MATERIALIZED ("                                                 \
     " SELECT x.oid, x.stxowner,"                                            \
     "  pg_catalog.format('%I.%I', ns.nspname, x.stxname) AS q,"             \
     "  pg_catalog.concat_ws(' ', pg_catalog.pg_get_statisticsobjdef(x.oid),"\
@@ -270,149 +389,196 @@
     " ON x.stxnamespace = ns.oid"                                           \
     " WHERE NOT" S_IN_EXTENSION("pg_statistic_ext", "x.oid") "),"
 
+/* T(x) in S_OBJ_SQL and S_SELECT_SQL: the targets, or NULL without. */
+#define S_TARGETS(x) x
+#define S_NO_TARGETS(x) " NULL"
+
 /*
- * Every object that can have an owner, a grant or a comment: its kind and
- * ident as comment/owner/acl rows name it, its pg_description address,
- * owner, acl with acldefault()'s type, and its targets: for COMMENT ON and
- * ALTER ... OWNER TO, and for GRANT (columns: "(c) ON TABLE app.t").
+ * The targets of COMMENT ON and ALTER ... OWNER TO (S_T_), and of GRANT
+ * (S_G_; a column's is "(c) ON TABLE app.t").
  */
-#define S_OBJ_SQL                                                           \
-    "obj AS ("                                                              \
-    " SELECT 'schema' AS okind,"                                            \
-    "  pg_catalog.format('%I', ns.nspname) AS oident,"                      \
+#define S_T_SCHEMA "pg_catalog.format('SCHEMA %I', ns.nspname)"
+#define S_G_SCHEMA "pg_catalog.format('ON SCHEMA %I', ns.nspname)"
+#define S_T_REL                                                             \
+    "pg_catalog.format('%s %s', CASE rel.relkind WHEN 'S' THEN 'SEQUENCE'"  \
+    " WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW'"               \
+    " WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END, rel.q)"
+#define S_G_REL                                                             \
+    "pg_catalog.format('ON %s %s', CASE WHEN rel.relkind = 'S'"             \
+    " THEN 'SEQUENCE' ELSE 'TABLE' END, rel.q)"
+#define S_T_TYPE                                                            \
+    "pg_catalog.format('%s %s', CASE WHEN typ.typtype = 'd'"                \
+    " THEN 'DOMAIN' ELSE 'TYPE' END, typ.q)"
+#define S_G_TYPE                                                            \
+    "pg_catalog.format('ON %s %s', CASE WHEN typ.typtype = 'd'"             \
+    " THEN 'DOMAIN' ELSE 'TYPE' END, typ.q)"
+#define S_T_FN                                                              \
+    "pg_catalog.format('%s %s', CASE fn.prokind WHEN 'p' THEN 'PROCEDURE'"  \
+    " WHEN 'a' THEN 'AGGREGATE' ELSE 'FUNCTION' END, fn.sig)"
+#define S_G_FN                                                              \
+    "pg_catalog.format('ON %s %s', CASE WHEN fn.prokind = 'p'"              \
+    " THEN 'PROCEDURE' ELSE 'FUNCTION' END, fn.sig)"
+#define S_T_STA "pg_catalog.format('STATISTICS %s', sta.q)"
+
+/*
+ * The objects that can have a comment (obj: kind and ident as comment
+ * rows name them, pg_description address, target), the comments (com),
+ * the objects that can have grants (acl: with the acl as acldefault()
+ * fills it in, and the GRANT target) and their normalised grants
+ * (acltext).  CW filters the columns acl lists.
+ */
+#define S_OBJ_SQL(T, CW)                                                    \
+    "obj AS MATERIALIZED ("                                                 \
+    " SELECT 'schema' AS okind, ns.q AS oident,"                            \
     "  'pg_catalog.pg_namespace'::pg_catalog.regclass AS classid,"          \
-    "  ns.oid AS objid, 0 AS subid, ns.nspowner AS owner, ns.nspacl AS acl,"\
-    "  'n'::pg_catalog.\"char\" AS acltype,"                                \
-    "  pg_catalog.format('SCHEMA %I', ns.nspname) AS target,"               \
-    "  pg_catalog.format('ON SCHEMA %I', ns.nspname) AS gtarget"            \
+    "  ns.oid AS objid, 0 AS subid, " T(S_T_SCHEMA) " AS target"            \
     " FROM ns"                                                              \
     " UNION ALL"                                                            \
     " SELECT rel.okind, rel.q, 'pg_catalog.pg_class'::pg_catalog.regclass," \
-    "  rel.oid, 0, rel.relowner, rel.relacl, CASE WHEN rel.relkind = 'S'"   \
-    "  THEN 's'::pg_catalog.\"char\" ELSE 'r'::pg_catalog.\"char\" END,"    \
-    "  pg_catalog.format('%s %s', CASE rel.relkind WHEN 'S' THEN 'SEQUENCE'"\
-    "  WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW'"              \
-    "  WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END, rel.q),"             \
-    "  pg_catalog.format('ON %s %s', CASE WHEN rel.relkind = 'S'"           \
-    "  THEN 'SEQUENCE' ELSE 'TABLE' END, rel.q)"                            \
-    " FROM rel"                                                             \
+    "  rel.oid, 0, " T(S_T_REL) " FROM rel"                                 \
     " UNION ALL"                                                            \
     " SELECT 'column', col.ident, 'pg_catalog.pg_class'::pg_catalog.regclass,"\
-    "  col.attrelid, col.attnum, NULL, col.attacl,"                         \
-    "  'c'::pg_catalog.\"char\", pg_catalog.format('COLUMN %s', col.ident)," \
-    "  pg_catalog.format('(%I) ON TABLE %s', col.attname, col.q)"           \
-    " FROM col"                                                             \
+    "  col.attrelid, col.attnum,"                                           \
+    T("pg_catalog.format('COLUMN %s', col.ident)") " FROM col"              \
     " UNION ALL"                                                            \
     " SELECT 'constraint', con.ident,"                                      \
-    "  'pg_catalog.pg_constraint'::pg_catalog.regclass, con.oid, 0, NULL,"  \
-    "  NULL, NULL, pg_catalog.format('CONSTRAINT %I ON %s', con.conname,"   \
-    "  con.q), NULL"                                                        \
+    "  'pg_catalog.pg_constraint'::pg_catalog.regclass, con.oid, 0,"        \
+    T("pg_catalog.format('CONSTRAINT %I ON %s', con.conname, con.q)")       \
     " FROM con"                                                             \
     " UNION ALL"                                                            \
     " SELECT 'index', idx.ident, 'pg_catalog.pg_class'::pg_catalog.regclass,"\
-    "  idx.indexrelid, 0, NULL, NULL, NULL,"                                \
-    "  pg_catalog.format('INDEX %I.%I', idx.nspname, idx.relname), NULL"    \
+    "  idx.indexrelid, 0,"                                                  \
+    T("pg_catalog.format('INDEX %I.%I', idx.nspname, idx.relname)")         \
     " FROM idx"                                                             \
     " UNION ALL"                                                            \
     " SELECT 'trigger', trg.ident,"                                         \
-    "  'pg_catalog.pg_trigger'::pg_catalog.regclass, trg.oid, 0, NULL,"     \
-    "  NULL, NULL, pg_catalog.format('TRIGGER %I ON %s', trg.tgname,"       \
-    "  trg.q), NULL"                                                        \
+    "  'pg_catalog.pg_trigger'::pg_catalog.regclass, trg.oid, 0,"           \
+    T("pg_catalog.format('TRIGGER %I ON %s', trg.tgname, trg.q)")           \
     " FROM trg"                                                             \
     " UNION ALL"                                                            \
     " SELECT 'policy', pol.ident,"                                          \
-    "  'pg_catalog.pg_policy'::pg_catalog.regclass, pol.oid, 0, NULL,"      \
-    "  NULL, NULL, pg_catalog.format('POLICY %I ON %s', pol.polname,"       \
-    "  pol.q), NULL"                                                        \
+    "  'pg_catalog.pg_policy'::pg_catalog.regclass, pol.oid, 0,"            \
+    T("pg_catalog.format('POLICY %I ON %s', pol.polname, pol.q)")           \
     " FROM pol"                                                             \
     " UNION ALL"                                                            \
     " SELECT 'rule', rul.ident,"                                            \
-    "  'pg_catalog.pg_rewrite'::pg_catalog.regclass, rul.oid, 0, NULL,"     \
-    "  NULL, NULL, pg_catalog.format('RULE %I ON %s', rul.rulename,"        \
-    "  rul.q), NULL"                                                        \
+    "  'pg_catalog.pg_rewrite'::pg_catalog.regclass, rul.oid, 0,"           \
+    T("pg_catalog.format('RULE %I ON %s', rul.rulename, rul.q)")            \
     " FROM rul"                                                             \
     " UNION ALL"                                                            \
     " SELECT 'type', typ.q, 'pg_catalog.pg_type'::pg_catalog.regclass,"     \
-    "  typ.oid, 0, typ.typowner, typ.typacl, 'T'::pg_catalog.\"char\","     \
-    "  pg_catalog.format('%s %s', CASE WHEN typ.typtype = 'd'"              \
-    "  THEN 'DOMAIN' ELSE 'TYPE' END, typ.q),"                              \
-    "  pg_catalog.format('ON %s %s', CASE WHEN typ.typtype = 'd'"           \
-    "  THEN 'DOMAIN' ELSE 'TYPE' END, typ.q)"                               \
-    " FROM typ"                                                             \
+    "  typ.oid, 0, " T(S_T_TYPE) " FROM typ"                                \
     " UNION ALL"                                                            \
     " SELECT 'function', fn.ident,"                                         \
-    "  'pg_catalog.pg_proc'::pg_catalog.regclass, fn.oid, 0, fn.proowner,"  \
-    "  fn.proacl, 'f'::pg_catalog.\"char\","                                \
-    "  pg_catalog.format('%s %s', CASE fn.prokind WHEN 'p' THEN 'PROCEDURE'"\
-    "  WHEN 'a' THEN 'AGGREGATE' ELSE 'FUNCTION' END, fn.sig),"             \
-    "  pg_catalog.format('ON %s %s', CASE WHEN fn.prokind = 'p'"            \
-    "  THEN 'PROCEDURE' ELSE 'FUNCTION' END, fn.sig)"                       \
+    "  'pg_catalog.pg_proc'::pg_catalog.regclass, fn.oid, 0, " T(S_T_FN)    \
     " FROM fn"                                                              \
     " UNION ALL"                                                            \
     " SELECT 'statistics', sta.q,"                                          \
-    "  'pg_catalog.pg_statistic_ext'::pg_catalog.regclass, sta.oid, 0,"     \
-    "  sta.stxowner, NULL, NULL,"                                           \
-    "  pg_catalog.format('STATISTICS %s', sta.q), NULL"                     \
-    " FROM sta)"
+    "  'pg_catalog.pg_statistic_ext'::pg_catalog.regclass, sta.oid, 0, "    \
+    T(S_T_STA) " FROM sta),"                                                \
+    /*                                                                      \
+     * pg_description through its index, over the range of the objects'   \
+     * oids, which holds every one of them and leaves out the thousands of \
+     * built-in rows (initdb's objects have oids below any later one      \
+     * gets); the schemas' one by one, as public is initdb's.             \
+     */                                                                     \
+    "rng AS MATERIALIZED (SELECT pg_catalog.min(obj.objid) AS lo,"          \
+    " pg_catalog.max(obj.objid) AS hi FROM obj"                             \
+    " WHERE obj.okind <> 'schema'),"                                        \
+    "com AS MATERIALIZED ("                                                 \
+    " SELECT d.objoid, d.classoid, d.objsubid, d.description"               \
+    " FROM pg_catalog.pg_description d"                                     \
+    " WHERE d.objoid >= (SELECT rng.lo FROM rng)"                           \
+    " AND d.objoid <= (SELECT rng.hi FROM rng)"                             \
+    " AND d.classoid <> 'pg_catalog.pg_namespace'::pg_catalog.regclass"     \
+    " UNION ALL"                                                            \
+    " SELECT d.objoid, d.classoid, d.objsubid, d.description"               \
+    " FROM pg_catalog.pg_description d"                                     \
+    " WHERE d.objoid = ANY (ARRAY(SELECT ns.oid FROM ns))"                  \
+    " AND d.classoid = 'pg_catalog.pg_namespace'::pg_catalog.regclass"      \
+    " AND d.objsubid = 0),"                                                 \
+    /*                                                                      \
+     * A NULL acl is its acldefault(), so that a default written out       \
+     * compares equal; a column's NULL acl grants nothing beyond the       \
+     * table's and has no text.  Each distinct acl is normalised once      \
+     * (most objects share their owner's default); aclitem[] can be hashed \
+     * but not sorted, so DISTINCT and the join hash.                      \
+     */                                                                     \
+    "acl AS MATERIALIZED ("                                                 \
+    " SELECT 'schema' AS okind, ns.q AS oident,"                            \
+    "  'n'::pg_catalog.\"char\" AS acltype, coalesce(ns.nspacl,"            \
+    "  pg_catalog.acldefault('n', ns.nspowner)) AS eff,"                    \
+    "  " T(S_G_SCHEMA) " AS gtarget FROM ns"                                \
+    " UNION ALL"                                                            \
+    " SELECT rel.okind, rel.q, c.t, coalesce(rel.relacl,"                   \
+    "  pg_catalog.acldefault(c.t, rel.relowner)), " T(S_G_REL)              \
+    " FROM rel, LATERAL (SELECT CASE WHEN rel.relkind = 'S'"                \
+    "  THEN 's'::pg_catalog.\"char\" ELSE 'r'::pg_catalog.\"char\" END AS t) c"\
+    " UNION ALL"                                                            \
+    " SELECT 'column', col.ident, 'c', col.attacl,"                         \
+    T("pg_catalog.format('(%I) ON TABLE %s', col.attname, col.q)")          \
+    " FROM col" CW                                                          \
+    " UNION ALL"                                                            \
+    " SELECT 'type', typ.q, 'T', coalesce(typ.typacl,"                      \
+    "  pg_catalog.acldefault('T', typ.typowner)), " T(S_G_TYPE)             \
+    " FROM typ"                                                             \
+    " UNION ALL"                                                            \
+    " SELECT 'function', fn.ident, 'f', coalesce(fn.proacl,"                \
+    "  pg_catalog.acldefault('f', fn.proowner)), " T(S_G_FN)                \
+    " FROM fn),"                                                            \
+    "acltext AS MATERIALIZED ("                                             \
+    " SELECT u.eff," S_ACL_TEXT("u.eff") "AS def"                           \
+    " FROM (SELECT DISTINCT acl.eff FROM acl WHERE acl.eff IS NOT NULL) u)"
 
 /*
- * The rows.  An acl is normalised: one "grantee=PRIV,PRIV*" entry per
- * grantee ('*': with grant option), grantors merged, entries sorted; a
- * NULL acl is its acldefault(), so a default written out compares equal.
- * A sequence linked to a column (OWNED BY, identity) has no owner row:
- * PostgreSQL keeps its owner the table's.
+ * The rows (kind, ident, def, target).  J joins the comments: "JOIN" when
+ * only the objects that have one are wanted, "LEFT JOIN" for a row (and
+ * its target) per object; W filters the grants.  A sequence linked to a
+ * column (OWNED BY, identity) has no owner row: PostgreSQL keeps its
+ * owner the table's.
  */
-#define S_SELECT_SQL                                                        \
-    " SELECT 'schema' AS kind, pg_catalog.format('%I', ns.nspname) AS ident,"\
-    "  '' AS def, NULL AS target"                                           \
+#define S_SELECT_SQL(T, J, W)                                                \
+    " SELECT 'schema' AS kind, ns.q AS ident, '' AS def, NULL AS target"    \
     " FROM ns"                                                              \
     " UNION ALL"                                                            \
     " SELECT 'table', rel.q, pg_catalog.concat_ws(' ',"                     \
     "  CASE rel.relkind WHEN 'p' THEN 'partitioned table'"                  \
     "  WHEN 'f' THEN 'foreign table' ELSE 'table' END,"                     \
     "  CASE WHEN rel.relpersistence = 'u' THEN 'unlogged' END,"             \
-    "  (SELECT pg_catalog.format('partition of %I.%I %s', pn.nspname,"      \
-    "   pc.relname, pg_catalog.pg_get_expr(c.relpartbound, c.oid))"         \
-    "   FROM pg_catalog.pg_inherits h"                                      \
-    "   JOIN pg_catalog.pg_class pc ON pc.oid = h.inhparent"                \
-    "   JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace"        \
-    "   WHERE h.inhrelid = c.oid AND c.relispartition),"                    \
+    "  CASE WHEN rel.relispartition AND inh.parents IS NOT NULL THEN"       \
+    "  pg_catalog.format('partition of %s %s', inh.parents,"                \
+    "  pg_catalog.pg_get_expr(rel.relpartbound, rel.oid)) END,"             \
     "  CASE WHEN rel.relkind = 'p' THEN pg_catalog.format('partition by %s',"\
-    "  pg_catalog.pg_get_partkeydef(c.oid)) END,"                           \
-    "  (SELECT pg_catalog.format('inherits (%s)', pg_catalog.string_agg("   \
-    "   pg_catalog.format('%I.%I', pn.nspname, pc.relname), ', '"           \
-    "   ORDER BY h.inhseqno))"                                              \
-    "   FROM pg_catalog.pg_inherits h"                                      \
-    "   JOIN pg_catalog.pg_class pc ON pc.oid = h.inhparent"                \
-    "   JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace"        \
-    "   WHERE h.inhrelid = c.oid AND NOT c.relispartition"                  \
-    "   HAVING pg_catalog.count(*) > 0),"                                   \
-    "  (SELECT pg_catalog.format('using %I', am.amname)"                    \
-    "   FROM pg_catalog.pg_am am"                                           \
-    "   WHERE am.oid = c.relam AND am.amname <> 'heap'),"                   \
-    S_OPTIONS("with", "c.reloptions") ","                                   \
-    "  (SELECT pg_catalog.format('tablespace %I', sp.spcname)"              \
-    "   FROM pg_catalog.pg_tablespace sp WHERE sp.oid = c.reltablespace),"  \
-    "  CASE WHEN c.relrowsecurity THEN 'row security' END,"                 \
-    "  CASE WHEN c.relforcerowsecurity THEN 'force row security' END,"      \
-    "  CASE c.relreplident WHEN 'n' THEN 'replica identity nothing'"        \
+    "  pg_catalog.pg_get_partkeydef(rel.oid)) END,"                         \
+    "  CASE WHEN NOT rel.relispartition AND inh.parents IS NOT NULL THEN"   \
+    "  pg_catalog.format('inherits (%s)', inh.parents) END,"                \
+    "  CASE WHEN am.amname <> 'heap' THEN"                                  \
+    "  pg_catalog.format('using %I', am.amname) END,"                       \
+    S_OPTIONS("with", "rel.reloptions") ","                                 \
+    "  CASE WHEN sp.oid IS NOT NULL THEN"                                   \
+    "  pg_catalog.format('tablespace %I', sp.spcname) END,"                 \
+    "  CASE WHEN rel.relrowsecurity THEN 'row security' END,"               \
+    "  CASE WHEN rel.relforcerowsecurity THEN 'force row security' END,"    \
+    "  CASE rel.relreplident WHEN 'n' THEN 'replica identity nothing'"      \
     "  WHEN 'f' THEN 'replica identity full'"                               \
     "  WHEN 'i' THEN 'replica identity index' END,"                         \
+    "  CASE WHEN rel.relkind = 'f' THEN"                                    \
     "  (SELECT pg_catalog.concat_ws(' ',"                                   \
     "   pg_catalog.format('server %I', fs.srvname),"                        \
     S_OPTIONS("options", "ft.ftoptions") ")"                                \
     "   FROM pg_catalog.pg_foreign_table ft"                                \
     "   JOIN pg_catalog.pg_foreign_server fs ON fs.oid = ft.ftserver"       \
-    "   WHERE ft.ftrelid = c.oid)), rel.q"                                  \
-    " FROM rel JOIN pg_catalog.pg_class c ON c.oid = rel.oid"               \
+    "   WHERE ft.ftrelid = rel.oid) END), rel.q"                            \
+    " FROM rel JOIN inh ON inh.oid = rel.oid"                               \
+    " LEFT JOIN pg_catalog.pg_am am ON am.oid = rel.relam"                  \
+    " LEFT JOIN pg_catalog.pg_tablespace sp ON sp.oid = rel.reltablespace"  \
     " WHERE rel.relkind IN ('r', 'p', 'f')"                                 \
     " UNION ALL"                                                            \
     " SELECT rel.okind, rel.q, pg_catalog.concat_ws(' ',"                   \
     S_OPTIONS("with", "rel.reloptions") ","                                 \
-    "  CASE WHEN NOT c.relispopulated THEN '(not populated)' END,"          \
+    "  CASE WHEN NOT rel.relispopulated THEN '(not populated)' END,"        \
     "  pg_catalog.pg_get_viewdef(rel.oid)), rel.q"                          \
-    " FROM rel JOIN pg_catalog.pg_class c ON c.oid = rel.oid"               \
-    " WHERE rel.relkind IN ('v', 'm')"                                      \
+    " FROM rel WHERE rel.relkind IN ('v', 'm')"                             \
     " UNION ALL"                                                            \
     " SELECT 'column', col.ident, col.def, col.q FROM col"                  \
     " UNION ALL"                                                            \
@@ -422,25 +588,7 @@
     " UNION ALL"                                                            \
     " SELECT 'trigger', trg.ident, trg.def, trg.q FROM trg"                 \
     " UNION ALL"                                                            \
-    " SELECT 'sequence', rel.q, pg_catalog.concat_ws(' ',"                  \
-    "  CASE WHEN rel.relpersistence = 'u' THEN 'unlogged' END,"             \
-    "  pg_catalog.format('as %s start %s increment %s minvalue %s"          \
-    " maxvalue %s cache %s', pg_catalog.format_type(s.seqtypid, NULL),"     \
-    "  s.seqstart, s.seqincrement, s.seqmin, s.seqmax, s.seqcache),"        \
-    "  CASE WHEN s.seqcycle THEN 'cycle' ELSE 'no cycle' END,"              \
-    "  (SELECT pg_catalog.format('%s %I.%I.%I', CASE WHEN d.deptype = 'i'"  \
-    "   THEN 'identity of' ELSE 'owned by' END, dn.nspname, dc.relname,"    \
-    "   da.attname)"                                                        \
-    "   FROM pg_catalog.pg_depend d"                                        \
-    "   JOIN pg_catalog.pg_class dc ON dc.oid = d.refobjid"                 \
-    "   JOIN pg_catalog.pg_namespace dn ON dn.oid = dc.relnamespace"        \
-    "   JOIN pg_catalog.pg_attribute da ON da.attrelid = d.refobjid"        \
-    "   AND da.attnum = d.refobjsubid"                                      \
-    "   WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass"       \
-    "   AND d.objid = rel.oid"                                              \
-    "   AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass"      \
-    "   AND d.refobjsubid > 0 AND d.deptype IN ('a', 'i'))), rel.q"         \
-    " FROM rel JOIN pg_catalog.pg_sequence s ON s.seqrelid = rel.oid"       \
+    " SELECT 'sequence', seq.q, seq.def, seq.q FROM seq"                    \
     " UNION ALL"                                                            \
     " SELECT 'type', typ.q, typ.def, typ.q FROM typ"                        \
     " UNION ALL"                                                            \
@@ -452,75 +600,127 @@
     " UNION ALL"                                                            \
     " SELECT 'statistics', sta.q, sta.def, sta.q FROM sta"                  \
     " UNION ALL"                                                            \
-    " SELECT 'comment', pg_catalog.format('%s %s', obj.okind, obj.oident),"   \
-    "  d.description, obj.target"                                           \
-    " FROM obj LEFT JOIN pg_catalog.pg_description d"                       \
-    " ON d.objoid = obj.objid AND d.classoid = obj.classid"                 \
-    " AND d.objsubid = obj.subid"                                           \
+    " SELECT 'comment', pg_catalog.format('%s %s', obj.okind, obj.oident)," \
+    "  com.description, obj.target"                                         \
+    " FROM obj " J " com ON com.objoid = obj.objid"                         \
+    " AND com.classoid = obj.classid AND com.objsubid = obj.subid"          \
     " UNION ALL"                                                            \
-    " SELECT 'owner', pg_catalog.format('%s %s', obj.okind, obj.oident),"     \
-    "  pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(obj.owner)),"      \
-    "  obj.target"                                                          \
-    " FROM obj WHERE obj.owner IS NOT NULL AND NOT (obj.okind = 'sequence'" \
-    "  AND EXISTS (SELECT FROM pg_catalog.pg_depend d"                      \
-    "  WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass"        \
-    "  AND d.objid = obj.objid AND d.refobjsubid > 0"                       \
-    "  AND d.deptype IN ('a', 'i')))"                                       \
+    " SELECT 'owner', pg_catalog.format('%s %s', o.okind, o.oident),"       \
+    "  pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(o.owner)), o.target"\
+    " FROM (SELECT 'schema' AS okind, ns.q AS oident, ns.nspowner AS owner," \
+    "  " T(S_T_SCHEMA) " AS target FROM ns"                                 \
+    "  UNION ALL SELECT rel.okind, rel.q, rel.relowner, " T(S_T_REL)        \
+    "  FROM rel WHERE rel.relkind <> 'S'"                                   \
+    "  OR rel.oid NOT IN (SELECT seq.oid FROM seq WHERE seq.linked)"        \
+    "  UNION ALL SELECT 'type', typ.q, typ.typowner, " T(S_T_TYPE)          \
+    "  FROM typ"                                                            \
+    "  UNION ALL SELECT 'function', fn.ident, fn.proowner, " T(S_T_FN)      \
+    "  FROM fn"                                                             \
+    "  UNION ALL SELECT 'statistics', sta.q, sta.stxowner, " T(S_T_STA)     \
+    "  FROM sta) o"                                                         \
     " UNION ALL"                                                            \
-    " SELECT 'acl', pg_catalog.format('%s %s', obj.okind, obj.oident),"       \
-    "  CASE WHEN obj.acltype = 'c' THEN nullif(a.def, '')"                  \
-    "  ELSE coalesce(a.def, '') END, obj.gtarget"                           \
-    " FROM obj LEFT JOIN LATERAL ("                                         \
-    "  SELECT pg_catalog.string_agg(e.entry, ' '"                           \
-    "   ORDER BY e.entry COLLATE pg_catalog.\"C\") AS def"                  \
-    "  FROM (SELECT pg_catalog.format('%s=%s', CASE WHEN x.grantee = 0"     \
-    "   THEN 'PUBLIC' ELSE pg_catalog.quote_ident("                         \
-    "   pg_catalog.pg_get_userbyid(x.grantee)) END,"                        \
-    "   pg_catalog.string_agg(pg_catalog.concat(x.privilege_type,"          \
-    "   CASE WHEN x.grantable THEN '*' END), ','"                           \
-    "   ORDER BY x.privilege_type COLLATE pg_catalog.\"C\")) AS entry"      \
-    "   FROM (SELECT p.grantee, p.privilege_type,"                          \
-    "    pg_catalog.bool_or(p.is_grantable) AS grantable"                   \
-    "    FROM pg_catalog.aclexplode(coalesce(obj.acl,"                      \
-    "    pg_catalog.acldefault(obj.acltype,"                                \
-    "    coalesce(obj.owner, 0::pg_catalog.oid)))) p"                       \
-    "    GROUP BY p.grantee, p.privilege_type) x"                           \
-    "   GROUP BY x.grantee) e) a ON true"                                   \
-    " WHERE obj.acltype IS NOT NULL"
+    " SELECT 'acl', pg_catalog.format('%s %s', acl.okind, acl.oident),"     \
+    "  CASE WHEN acl.acltype = 'c' THEN nullif(acltext.def, '')"            \
+    "  ELSE coalesce(acltext.def, '') END, acl.gtarget"                     \
+    " FROM acl LEFT JOIN acltext ON acltext.eff = acl.eff" W
 
-#define S_ROWS_SQL S_CTES_SQL S_OBJ_SQL S_SELECT_SQL
+/* Every described object with its def and target (re-creation). */
+#define S_ROWS_SQL                                                          \
+    S_CTES_SQL S_OBJ_SQL(S_TARGETS, "")                                     \
+    S_SELECT_SQL(S_TARGETS, "LEFT JOIN", "")
 
-static const char s_table_sql[] =
-    "CREATE TEMPORARY TABLE pg_temp.flotilla_schema_snap ("
-    " gen pg_catalog.int4 NOT NULL, kind pg_catalog.text NOT NULL,"
-    " ident pg_catalog.text NOT NULL, def pg_catalog.text NOT NULL,"
-    " PRIMARY KEY (gen, kind, ident))";
+/*
+ * The snapshots, and each generation's fingerprint (NULL from the
+ * snapshot until s_fingerprints_sql fills it in, before the snapshot's
+ * transaction ends).  kind and ident compare in "C", the order the
+ * fingerprint sorts in: the primary key hands the rows over in that
+ * order.
+ */
+#define S_TABLE_SQL                                                         \
+    "CREATE TEMPORARY TABLE IF NOT EXISTS pg_temp.flotilla_schema_snap ("   \
+    " gen pg_catalog.int4 NOT NULL,"                                        \
+    " kind pg_catalog.text COLLATE pg_catalog.\"C\" NOT NULL,"              \
+    " ident pg_catalog.text COLLATE pg_catalog.\"C\" NOT NULL,"             \
+    " def pg_catalog.text NOT NULL, PRIMARY KEY (gen, kind, ident));"       \
+    "CREATE TEMPORARY TABLE IF NOT EXISTS pg_temp.flotilla_schema_gen ("    \
+    " gen pg_catalog.int4 PRIMARY KEY, fingerprint pg_catalog.text)"
 
 /*
  * A snapshot: the rows with a def, and a "snapshot" row holding the scope
- * so that generations of different scopes are never compared.
+ * so that generations of different scopes are never compared, written
+ * over generation $2 in one statement.  Only the rows that differ are
+ * written (rewriting every row cost as much as describing them): d holds
+ * the new rows that are not in $2 and the keys of the rows of $2 that are
+ * not in the new snapshot.  Reading del's count in the INSERT's condition
+ * makes the DELETE run to completion first, so that a row whose def
+ * changed does not meet its old self in the primary key.  In snapshots,
+ * only grants can lack a def (a column without any): the filter is on
+ * those rows alone, as a filter on the union would be pushed into every
+ * branch and evaluate each def twice.  Returns the number of rows
+ * written.
  */
 static const char s_snapshot_sql[] =
-    "INSERT INTO pg_temp.flotilla_schema_snap (gen, kind, ident, def)"
-    " SELECT $2::pg_catalog.int4, r.kind, r.ident, r.def"
-    " FROM (" S_ROWS_SQL ") r WHERE r.def IS NOT NULL"
+    S_CTES_SQL S_OBJ_SQL(S_NO_TARGETS, " WHERE col.attacl IS NOT NULL") ","
+    "new AS ("
+    " SELECT r.kind COLLATE pg_catalog.\"C\" AS kind,"
+    "  r.ident COLLATE pg_catalog.\"C\" AS ident, r.def"
+    " FROM (" S_SELECT_SQL(S_NO_TARGETS, "JOIN",
+                           " WHERE acltext.def IS NOT NULL"
+                           " OR acl.acltype <> 'c'") ") r"
     " UNION ALL"
-    " SELECT $2::pg_catalog.int4, 'snapshot', '',"
-    " coalesce(pg_catalog.quote_ident($1::pg_catalog.text), '*')";
+    " SELECT 'snapshot', '',"
+    " coalesce(pg_catalog.quote_ident($1::pg_catalog.text), '*')),"
+    "d AS MATERIALIZED ("
+    " SELECT old.kind AS okind, old.ident AS oident, new.kind, new.ident,"
+    " new.def FROM new"
+    " FULL JOIN (SELECT s.kind, s.ident, s.def"
+    "  FROM pg_temp.flotilla_schema_snap s"
+    "  WHERE s.gen = $2::pg_catalog.int4) old"
+    " ON old.kind = new.kind AND old.ident = new.ident AND old.def = new.def"
+    " WHERE old.kind IS NULL OR new.kind IS NULL),"
+    "del AS (DELETE FROM pg_temp.flotilla_schema_snap s USING d"
+    " WHERE s.gen = $2::pg_catalog.int4 AND s.kind = d.okind"
+    " AND s.ident = d.oident RETURNING 1),"
+    "ins AS (INSERT INTO pg_temp.flotilla_schema_snap (gen, kind, ident, def)"
+    " SELECT $2::pg_catalog.int4, d.kind, d.ident, d.def FROM d"
+    " WHERE d.kind IS NOT NULL"
+    " AND (SELECT pg_catalog.count(*) FROM del) >= 0 RETURNING 1),"
+    "fp AS (INSERT INTO pg_temp.flotilla_schema_gen (gen)"
+    " VALUES ($2::pg_catalog.int4) ON CONFLICT (gen)"
+    " DO UPDATE SET fingerprint = NULL)"
+    " SELECT pg_catalog.count(*) FROM ins";
 
+/*
+ * The fingerprints of the generations just taken, SHA-256 over their
+ * rows, fields length-prefixed so that no def can pass for another row.
+ * Run pinned, in the snapshot's transaction (no parameter: it goes with
+ * the COMMIT).  The rows come sorted by the primary key, in "C": a sort
+ * in string_agg() or of the rows cost PostgreSQL 15 a microsecond a row,
+ * and enable_sort is off.  The aggregate keeps the order of the sorted
+ * subquery, which PostgreSQL documents for an outer query without a join
+ * ("Aggregate Functions"); the tests check the result against the ORDER
+ * BY inside the aggregate.
+ */
+#define S_FINGERPRINTS_SQL                                                  \
+    "UPDATE pg_temp.flotilla_schema_gen g SET fingerprint = ("              \
+    " SELECT pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to("    \
+    " pg_catalog.string_agg(r.line, pg_catalog.chr(10)), 'UTF8')), 'hex')"  \
+    " FROM (SELECT pg_catalog.format('%s:%s %s:%s %s:%s',"                  \
+    "  pg_catalog.octet_length(s.kind), s.kind,"                            \
+    "  pg_catalog.octet_length(s.ident), s.ident,"                          \
+    "  pg_catalog.octet_length(s.def), s.def) AS line"                      \
+    "  FROM pg_temp.flotilla_schema_snap s WHERE s.gen = g.gen"             \
+    "  ORDER BY s.kind, s.ident) r)"                                        \
+    " WHERE g.fingerprint IS NULL"
+
+static const char s_fingerprints_sql[] = S_FINGERPRINTS_SQL;
+static const char s_fingerprints_commit_sql[] =
+    S_FINGERPRINTS_SQL "; COMMIT";
+
+/* The scope of generation $1 (fl_schema_prove, pinned). */
 static const char s_scope_sql[] =
     "SELECT def FROM pg_temp.flotilla_schema_snap"
     " WHERE gen = $1::pg_catalog.int4 AND kind = 'snapshot' AND ident = ''";
-
-/* Fields length-prefixed, so no def can pass for another row. */
-static const char s_fingerprint_sql[] =
-    "SELECT pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to("
-    " pg_catalog.string_agg(pg_catalog.format('%s:%s %s:%s %s:%s',"
-    " pg_catalog.octet_length(kind), kind, pg_catalog.octet_length(ident),"
-    " ident, pg_catalog.octet_length(def), def), pg_catalog.chr(10)"
-    " ORDER BY kind COLLATE pg_catalog.\"C\", ident COLLATE pg_catalog.\"C\"),"
-    " 'UTF8')), 'hex')"
-    " FROM pg_temp.flotilla_schema_snap WHERE gen = $1::pg_catalog.int4";
 
 const char fl_schema_ledger_sql[] =
     "CREATE TABLE IF NOT EXISTS flotilla.schema_changes ("
@@ -533,22 +733,59 @@ const char fl_schema_ledger_sql[] =
     "  CONSTRAINT schema_changes_pkey PRIMARY KEY (target, version, kind,"
     "  ident));";
 
-static const char s_forget_sql[] =
-    "DELETE FROM flotilla.schema_changes WHERE version = $1::pg_catalog.int8"
-    " AND target OPERATOR(pg_catalog.=) $2";
+/*
+ * The statements below render nothing and run without the pinned
+ * settings (s_query_snap()), in the caller's session: every operator is
+ * spelled OPERATOR(pg_catalog.x), as the caller's search_path may put a
+ * tenant's schema first.  IS DISTINCT FROM, IN and CASE x WHEN look up
+ * "=" by the search path: they are written out.
+ */
+static const char s_fingerprint_sql[] =
+    "SELECT g.fingerprint FROM pg_temp.flotilla_schema_gen g"
+    " WHERE g.gen OPERATOR(pg_catalog.=) $1::pg_catalog.int4";
 
+/* The "snapshot" row of generation g: its scope. */
+#define S_SCOPE_OF(g)                                                       \
+    " (SELECT s.def FROM pg_temp.flotilla_schema_snap s"                    \
+    "  WHERE s.gen OPERATOR(pg_catalog.=) " g "::pg_catalog.int4"           \
+    "  AND s.kind OPERATOR(pg_catalog.=) 'snapshot'"                        \
+    "  AND s.ident OPERATOR(pg_catalog.=) '') "
+
+/* The described rows of generation g. */
+#define S_ROWS_OF(g)                                                        \
+    " (SELECT s.kind, s.ident, s.def FROM pg_temp.flotilla_schema_snap s"   \
+    "  WHERE s.gen OPERATOR(pg_catalog.=) " g "::pg_catalog.int4"           \
+    "  AND s.kind OPERATOR(pg_catalog.<>) 'snapshot') "
+
+/*
+ * Version $1's changes (of target $4) from generation $2 to $3, replacing
+ * its rows, when
+ * both were taken and have the same scope; the scopes of both (NULL: not
+ * taken) and the number of rows written.  Reading del's count makes the
+ * DELETE run first (see s_snapshot_sql).
+ */
 static const char s_record_sql[] =
-    "WITH b AS (SELECT kind, ident, def FROM pg_temp.flotilla_schema_snap"
-    "  WHERE gen = $2::pg_catalog.int4 AND kind <> 'snapshot'),"
-    " a AS (SELECT kind, ident, def FROM pg_temp.flotilla_schema_snap"
-    "  WHERE gen = $3::pg_catalog.int4 AND kind <> 'snapshot'),"
+    "WITH sc AS MATERIALIZED (SELECT" S_SCOPE_OF("$2") "AS b,"
+    S_SCOPE_OF("$3") "AS a),"
+    " ok AS MATERIALIZED (SELECT FROM sc"
+    "  WHERE sc.b OPERATOR(pg_catalog.=) sc.a),"
+    " del AS (DELETE FROM flotilla.schema_changes c"
+    "  WHERE c.version OPERATOR(pg_catalog.=) $1::pg_catalog.int8"
+    "  AND c.target OPERATOR(pg_catalog.=) $4::pg_catalog.text"
+    "  AND EXISTS (SELECT FROM ok) RETURNING 1),"
     " ins AS (INSERT INTO flotilla.schema_changes"
     "  (version, kind, ident, before_def, after_def, target)"
     "  SELECT $1::pg_catalog.int8, coalesce(b.kind, a.kind),"
-    "  coalesce(b.ident, a.ident), b.def, a.def, $4"
-    "  FROM b FULL JOIN a ON a.kind = b.kind AND a.ident = b.ident"
-    "  WHERE b.def IS DISTINCT FROM a.def RETURNING 1)"
-    " SELECT pg_catalog.count(*) FROM ins";
+    "  coalesce(b.ident, a.ident), b.def, a.def, $4::pg_catalog.text"
+    "  FROM" S_ROWS_OF("$2") "b FULL JOIN" S_ROWS_OF("$3") "a"
+    "  ON a.kind OPERATOR(pg_catalog.=) b.kind"
+    "  AND a.ident OPERATOR(pg_catalog.=) b.ident"
+    "  WHERE (a.kind IS NULL OR b.kind IS NULL"
+    "  OR a.def OPERATOR(pg_catalog.<>) b.def)"
+    "  AND EXISTS (SELECT FROM ok)"
+    "  AND (SELECT pg_catalog.count(*) FROM del) OPERATOR(pg_catalog.>=) 0"
+    "  RETURNING 1)"
+    " SELECT sc.b, sc.a, (SELECT pg_catalog.count(*) FROM ins) FROM sc";
 
 /*
  * Expected: generation $2 with version $1's changes undone (an object the
@@ -619,15 +856,50 @@ static const char s_table_of_sql[] =
     " AND c.relkind IN ('r', 'p', 'f', 'm', 'v') AND" S_MANAGED("n");
 
 /*
- * The settings our queries run under (schema.h, "Session"): an empty
- * search_path, so that only pg_catalog resolves names; the output styles
- * pg_dump pins, so that defs do not depend on the session; and no JIT,
- * whose compilation took 300 of the 380 ms of a snapshot of 200 tables.
+ * The settings our catalog queries run under (schema.h, "Session"): an
+ * empty search_path, so that only pg_catalog resolves names; the output
+ * styles pg_dump pins, so that defs do not depend on the session; no
+ * JIT, whose compilation took 300 of the 380 ms of a snapshot of 200
+ * tables; generic plans, as planning the snapshot statement costs more
+ * than running it on a small schema; and no sorts where an index gives
+ * the order (a sort cost a microsecond a row).
  */
-#define S_NPINS 9
+#define S_NPINS 10
 
+#define S_PINS                                                              \
+    " pg_catalog.set_config('search_path', '', true),"                      \
+    " pg_catalog.set_config('DateStyle', 'ISO, YMD', true),"                \
+    " pg_catalog.set_config('IntervalStyle', 'postgres', true),"            \
+    " pg_catalog.set_config('TimeZone', 'UTC', true),"                      \
+    " pg_catalog.set_config('extra_float_digits', '1', true),"              \
+    " pg_catalog.set_config('quote_all_identifiers', 'off', true),"         \
+    " pg_catalog.set_config('standard_conforming_strings', 'on', true),"    \
+    " pg_catalog.set_config('jit', 'off', true),"                           \
+    " pg_catalog.set_config('plan_cache_mode', 'force_generic_plan', true),"\
+    " pg_catalog.set_config('enable_sort', 'off', true)"
+
+/*
+ * Our own transaction, pinned, in one round trip (transaction-local
+ * settings end with it).  With the tables: created when missing, quietly,
+ * in a transaction of their own: created in ours, they would invalidate
+ * at its COMMIT the plan of the statement that follows, and the next
+ * snapshot would plan it again.
+ */
+static const char s_begin_sql[] = "BEGIN; SELECT" S_PINS;
+static const char s_begin_table_sql[] =
+    "BEGIN;"
+    "SELECT pg_catalog.set_config('client_min_messages', 'warning', true);"
+    S_TABLE_SQL "; COMMIT; BEGIN; SELECT" S_PINS;
+
+/*
+ * In the caller's transaction: its values, then the pins, and whether the
+ * table exists, in one round trip.  The subquery (kept apart by OFFSET 0)
+ * produces its row before the outer target list sets anything.
+ */
 static const char s_pin_save_sql[] =
-    "SELECT pg_catalog.current_setting('search_path'),"
+    "SELECT v.*, pg_catalog.to_regclass('pg_temp.flotilla_schema_snap')"
+    " IS NOT NULL," S_PINS
+    " FROM (SELECT pg_catalog.current_setting('search_path'),"
     " pg_catalog.current_setting('DateStyle'),"
     " pg_catalog.current_setting('IntervalStyle'),"
     " pg_catalog.current_setting('TimeZone'),"
@@ -635,20 +907,8 @@ static const char s_pin_save_sql[] =
     " pg_catalog.current_setting('quote_all_identifiers'),"
     " pg_catalog.current_setting('standard_conforming_strings'),"
     " pg_catalog.current_setting('jit'),"
-    " pg_catalog.current_setting('plan_cache_mode')";
-
-/* Transaction-local (SET LOCAL): they end with the transaction. */
-static const char s_pin_set_sql[] =
-    "SELECT pg_catalog.set_config('search_path', '', true),"
-    " pg_catalog.set_config('DateStyle', 'ISO, YMD', true),"
-    " pg_catalog.set_config('IntervalStyle', 'postgres', true),"
-    " pg_catalog.set_config('TimeZone', 'UTC', true),"
-    " pg_catalog.set_config('extra_float_digits', '1', true),"
-    " pg_catalog.set_config('quote_all_identifiers', 'off', true),"
-    " pg_catalog.set_config('standard_conforming_strings', 'on', true),"
-    " pg_catalog.set_config('jit', 'off', true),"
-    /* The snapshot query is large: plan it once per connection. */
-    " pg_catalog.set_config('plan_cache_mode', 'force_generic_plan', true)";
+    " pg_catalog.current_setting('plan_cache_mode'),"
+    " pg_catalog.current_setting('enable_sort') OFFSET 0) v";
 
 static const char s_pin_restore_sql[] =
     "SELECT pg_catalog.set_config('search_path', $1, true),"
@@ -659,7 +919,8 @@ static const char s_pin_restore_sql[] =
     " pg_catalog.set_config('quote_all_identifiers', $6, true),"
     " pg_catalog.set_config('standard_conforming_strings', $7, true),"
     " pg_catalog.set_config('jit', $8, true),"
-    " pg_catalog.set_config('plan_cache_mode', $9, true)";
+    " pg_catalog.set_config('plan_cache_mode', $9, true),"
+    " pg_catalog.set_config('enable_sort', $10, true)";
 
 /*
  * One public call: our own transaction when the caller has none, else the
@@ -667,36 +928,59 @@ static const char s_pin_restore_sql[] =
  */
 typedef struct {
     int own_tx;
+    int have_table;
     char *saved[S_NPINS];
 } s_session_t;
 
 static int s_leave(fl_pg_t *pg, s_session_t *s, int rc, fl_error_t *err);
 
+/* Runs one statement that returns nothing of interest. */
+static int
+s_exec(fl_pg_t *pg, const char *sql, int nparams, const char *const *params,
+       fl_error_t *err)
+{
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    int rc = fl_pg_query(pg, &r, sql, nparams, params, err);
+
+    fl_pg_result_release(&r);
+    return rc;
+}
+
 /*
  * Opens a transaction when the caller has none and pins the settings for
- * the rest of the transaction.  On failure everything is undone.
+ * the rest of the transaction; with table, creates the snapshot table
+ * when missing (s->have_table: it exists).  Two round trips at most, one
+ * when the caller has a transaction or the table exists.  On failure
+ * everything is undone.
  */
 static int
-s_enter(fl_pg_t *pg, s_session_t *s, fl_error_t *err)
+s_enter(fl_pg_t *pg, s_session_t *s, int table, fl_error_t *err)
 {
     fl_pg_result_t r = FL_PG_RESULT_INIT;
     int rc = 0;
 
     memset(s, 0, sizeof(*s));
     if (!fl_pg_in_transaction(pg)) {
-        if ((rc = fl_pg_exec(pg, "BEGIN", err)) != 0)
-            return rc;
-        s->own_tx = 1;
-    } else {
-        rc = fl_pg_query(pg, &r, s_pin_save_sql, 0, NULL, err);
-        for (size_t i = 0; rc == 0 && i < S_NPINS; i++) {
-            const char *v = fl_pg_value(&r, 0, i);
-            s->saved[i] = fl_strdup(v ? v : "");
-        }
-        fl_pg_result_release(&r);
+        rc = fl_pg_exec(pg, table ? s_begin_table_sql : s_begin_sql, err);
+        /* A failure after BEGIN leaves our transaction to roll back. */
+        s->own_tx = fl_pg_in_transaction(pg);
+        s->have_table = table;
+        return rc == 0 ? 0 : s_leave(pg, s, rc, err);
     }
-    if (rc == 0)
-        rc = fl_pg_exec(pg, s_pin_set_sql, err);
+    rc = fl_pg_query(pg, &r, s_pin_save_sql, 0, NULL, err);
+    for (size_t i = 0; rc == 0 && i < S_NPINS; i++) {
+        const char *v = fl_pg_value(&r, 0, i);
+        s->saved[i] = fl_strdup(v ? v : "");
+    }
+    if (rc == 0) {
+        const char *v = fl_pg_value(&r, 0, S_NPINS);
+        s->have_table = v != NULL && strcmp(v, "t") == 0;
+    }
+    fl_pg_result_release(&r);
+    if (rc == 0 && table && !s->have_table) {
+        rc = fl_pg_exec(pg, S_TABLE_SQL, err);
+        s->have_table = rc == 0;
+    }
     return rc == 0 ? 0 : s_leave(pg, s, rc, err);
 }
 
@@ -733,18 +1017,6 @@ s_leave(fl_pg_t *pg, s_session_t *s, int rc, fl_error_t *err)
     return rc;
 }
 
-/* Runs one statement that returns nothing of interest. */
-static int
-s_exec(fl_pg_t *pg, const char *sql, int nparams, const char *const *params,
-       fl_error_t *err)
-{
-    fl_pg_result_t r = FL_PG_RESULT_INIT;
-    int rc = fl_pg_query(pg, &r, sql, nparams, params, err);
-
-    fl_pg_result_release(&r);
-    return rc;
-}
-
 /* True (1) when this session has the snapshot table; negative on error. */
 static int
 s_have_table(fl_pg_t *pg, fl_error_t *err)
@@ -758,6 +1030,17 @@ s_have_table(fl_pg_t *pg, fl_error_t *err)
         return rc;
     rc = v != NULL && strcmp(v, "t") == 0;
     free(v);
+    return rc;
+}
+
+static int
+s_not_taken(int gen, fl_error_t *err)
+{
+    int rc = FL_ERR(err, FL_ENOTFOUND, "schema snapshot %d was not taken in "
+                    "this session", gen);
+
+    fl_error_set_hint(err, "Snapshots live in a temporary table of the "
+                           "connection that took them.");
     return rc;
 }
 
@@ -782,11 +1065,21 @@ s_scope(fl_pg_t *pg, int gen, char **scope, fl_error_t *err)
         rc = FL_ENOTFOUND;
     if (rc == FL_ENOTFOUND || (rc == 0 && *scope == NULL)) {
         fl_free(scope);
-        rc = FL_ERR(err, FL_ENOTFOUND, "schema snapshot %d was not taken in "
-                    "this session", gen);
-        fl_error_set_hint(err, "Snapshots live in a temporary table of the "
-                               "connection that took them.");
+        rc = s_not_taken(gen, err);
     }
+    return rc;
+}
+
+/* The refusal to compare generations a and b of scopes sa and sb. */
+static int
+s_scopes_differ(int a, const char *sa, int b, const char *sb,
+                fl_error_t *err)
+{
+    int rc = FL_ERR(err, FL_ECONFLICT, "schema snapshots %d and %d cannot be "
+                    "compared", a, b);
+
+    fl_error_set_detail(err, "Snapshot %d covers %s, snapshot %d covers %s "
+                        "(\"*\": every managed schema).", a, sa, b, sb);
     return rc;
 }
 
@@ -799,38 +1092,45 @@ s_same_scope(fl_pg_t *pg, int a, int b, fl_error_t *err)
 
     if (rc == 0)
         rc = s_scope(pg, b, &sb, err);
-    if (rc == 0 && strcmp(sa, sb) != 0) {
-        rc = FL_ERR(err, FL_ECONFLICT, "schema snapshots %d and %d cannot be "
-                    "compared", a, b);
-        fl_error_set_detail(err, "Snapshot %d covers %s, snapshot %d covers "
-                            "%s (\"*\": every managed schema).", a, sa, b, sb);
-    }
+    if (rc == 0 && strcmp(sa, sb) != 0)
+        rc = s_scopes_differ(a, sa, b, sb, err);
     free(sa);
     free(sb);
     return rc;
 }
 
+/*
+ * Runs statement name (sql, which reads the snapshot table and needs no
+ * pins) in the caller's session: one round trip outside a transaction,
+ * where a missing table fails only this statement and is then reported
+ * as generation gen not taken; inside one, whose failure would abort the
+ * caller's transaction, after asking whether the table exists.
+ */
 static int
-s_snapshot(fl_pg_t *pg, int gen, const char *only_schema, fl_error_t *err)
+s_query_snap(fl_pg_t *pg, fl_pg_result_t *r, const char *name,
+             const char *sql, int nparams, const char *const *params,
+             int gen, fl_error_t *err)
 {
-    char g[16];
-    const char *params[2] = {only_schema, g};
-    int rc = s_have_table(pg, err);
+    fl_error_t e = FL_ERROR_INIT;
+    int rc;
 
-    snprintf(g, sizeof(g), "%d", gen);
-    if (rc == 0)
-        rc = fl_pg_exec(pg, s_table_sql, err);
-    else if (rc == 1)
-        rc = s_exec(pg, "DELETE FROM pg_temp.flotilla_schema_snap"
-                    " WHERE gen = $1::pg_catalog.int4", 1, &params[1], err);
-    if (rc == 0) {
-        /* Prepared once per connection: planning it costs more than
-         * running it on a small schema. */
-        fl_pg_result_t r = FL_PG_RESULT_INIT;
-        rc = fl_pg_query_prepared(pg, &r, "flotilla_schema_snapshot",
-                                  s_snapshot_sql, 2, params, err);
-        fl_pg_result_release(&r);
+    if (fl_pg_in_transaction(pg)) {
+        rc = s_have_table(pg, err);
+        if (rc == 0)
+            return s_not_taken(gen, err);
+        if (rc < 0)
+            return rc;
+        return fl_pg_query_prepared(pg, r, name, sql, nparams, params, err);
     }
+    rc = fl_pg_query_prepared(pg, r, name, sql, nparams, params, &e);
+    if (rc == FL_EDB && strcmp(e.sqlstate, "42P01") == 0 &&
+        s_have_table(pg, NULL) == 0) {
+        fl_error_clear(&e);
+        return s_not_taken(gen, err);
+    }
+    if (rc != 0 && err != NULL)
+        fl_error_move(err, &e);
+    fl_error_clear(&e);
     return rc;
 }
 
@@ -838,14 +1138,27 @@ int
 fl_schema_snapshot(fl_pg_t *pg, int gen, const char *only_schema,
                    fl_error_t *err)
 {
+    char g[16];
+    const char *params[2] = {only_schema, g};
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
     s_session_t s;
     int rc;
 
     FL_ASSERT(pg != NULL);
-    if ((rc = s_enter(pg, &s, err)) != 0)
-        return rc;
-    rc = s_snapshot(pg, gen, only_schema, err);
-    rc = s_leave(pg, &s, rc, err);
+    snprintf(g, sizeof(g), "%d", gen);
+    if ((rc = s_enter(pg, &s, 1, err)) == 0) {
+        rc = fl_pg_query_prepared(pg, &r, "flotilla_schema_snapshot",
+                                  s_snapshot_sql, 2, params, err);
+        fl_pg_result_release(&r);
+        /* The fingerprint, still pinned; in our COMMIT's round trip. */
+        if (rc == 0 && s.own_tx) {
+            rc = fl_pg_exec(pg, s_fingerprints_commit_sql, err);
+            s.own_tx = fl_pg_in_transaction(pg);
+        } else if (rc == 0) {
+            rc = fl_pg_exec(pg, s_fingerprints_sql, err);
+        }
+        rc = s_leave(pg, &s, rc, err);
+    }
     if (rc != 0)
         fl_error_prefix(err, "could not take schema snapshot %d: ", gen);
     return rc;
@@ -854,61 +1167,21 @@ fl_schema_snapshot(fl_pg_t *pg, int gen, const char *only_schema,
 int
 fl_schema_fingerprint(fl_pg_t *pg, int gen, char **out, fl_error_t *err)
 {
-    s_session_t s;
     char g[16];
     const char *params[1] = {g};
-    char *scope = NULL;
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
     int rc;
 
     FL_ASSERT(pg != NULL && out != NULL);
     *out = NULL;
     snprintf(g, sizeof(g), "%d", gen);
-    if ((rc = s_enter(pg, &s, err)) != 0)
-        return rc;
-    rc = s_scope(pg, gen, &scope, err);
-    if (rc == 0) {
-        fl_pg_result_t r = FL_PG_RESULT_INIT;
-        rc = fl_pg_query_prepared(pg, &r, "flotilla_schema_fingerprint",
-                                  s_fingerprint_sql, 1, params, err);
-        if (rc == 0 && r.nrows == 1 && fl_pg_value(&r, 0, 0))
-            *out = fl_strdup(fl_pg_value(&r, 0, 0));
-        else if (rc == 0)
-            rc = FL_ERR(err, FL_ENOTFOUND, "query returned no rows");
-        fl_pg_result_release(&r);
-    }
-    free(scope);
-    rc = s_leave(pg, &s, rc, err);
-    if (rc != 0)
-        fl_free(out);
-    return rc;
-}
-
-static int
-s_record(fl_pg_t *pg, const char *target, int64_t version, int gen_before,
-         int gen_after, int *count, fl_error_t *err)
-{
-    char v[24], b[16], a[16];
-    const char *params[4] = {v, b, a, target};
-    const char *forget[2] = {v, target};
-    char *n = NULL;
-    int rc = s_same_scope(pg, gen_before, gen_after, err);
-
-    snprintf(v, sizeof(v), "%lld", (long long)version);
-    snprintf(b, sizeof(b), "%d", gen_before);
-    snprintf(a, sizeof(a), "%d", gen_after);
-    if (rc == 0)
-        rc = s_exec(pg, s_forget_sql, 2, forget, err);
-    if (rc == 0) {
-        fl_pg_result_t r = FL_PG_RESULT_INIT;
-        rc = fl_pg_query_prepared(pg, &r, "flotilla_schema_record",
-                                  s_record_sql, 4, params, err);
-        if (rc == 0 && r.nrows == 1 && fl_pg_value(&r, 0, 0))
-            n = fl_strdup(fl_pg_value(&r, 0, 0));
-        fl_pg_result_release(&r);
-    }
-    if (rc == 0 && count != NULL)
-        *count = n ? (int)strtol(n, NULL, 10) : 0;
-    free(n);
+    rc = s_query_snap(pg, &r, "flotilla_schema_fingerprint",
+                      s_fingerprint_sql, 1, params, gen, err);
+    if (rc == 0 && r.nrows == 1 && fl_pg_value(&r, 0, 0) != NULL)
+        *out = fl_strdup(fl_pg_value(&r, 0, 0));
+    else if (rc == 0)
+        rc = s_not_taken(gen, err);
+    fl_pg_result_release(&r);
     return rc;
 }
 
@@ -917,18 +1190,35 @@ fl_schema_record_changes(fl_pg_t *pg, const char *target, int64_t version,
                          int gen_before, int gen_after, int *count,
                          fl_error_t *err)
 {
-    s_session_t s;
+    char v[24], b[16], a[16];
+    const char *params[4] = {v, b, a, target};
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    const char *sb = NULL, *sa = NULL;
     int rc;
 
     FL_ASSERT(pg != NULL);
     if (count != NULL)
         *count = 0;
-    if ((rc = s_enter(pg, &s, err)) != 0)
-        return rc;
-    rc = s_record(pg, target, version, gen_before, gen_after, count, err);
-    rc = s_leave(pg, &s, rc, err);
-    if (rc != 0 && count != NULL)
-        *count = 0;
+    snprintf(v, sizeof(v), "%lld", (long long)version);
+    snprintf(b, sizeof(b), "%d", gen_before);
+    snprintf(a, sizeof(a), "%d", gen_after);
+    rc = s_query_snap(pg, &r, "flotilla_schema_record", s_record_sql, 4,
+                      params, gen_before, err);
+    if (rc == 0) {
+        FL_ASSERT(r.nrows == 1);
+        sb = fl_pg_value(&r, 0, 0);
+        sa = fl_pg_value(&r, 0, 1);
+    }
+    /* Nothing was written unless both exist with the same scope. */
+    if (rc == 0 && sb == NULL)
+        rc = s_not_taken(gen_before, err);
+    else if (rc == 0 && sa == NULL)
+        rc = s_not_taken(gen_after, err);
+    else if (rc == 0 && strcmp(sb, sa) != 0)
+        rc = s_scopes_differ(gen_before, sb, gen_after, sa, err);
+    else if (rc == 0 && count != NULL && fl_pg_value(&r, 0, 2) != NULL)
+        *count = (int)strtol(fl_pg_value(&r, 0, 2), NULL, 10);
+    fl_pg_result_release(&r);
     return rc;
 }
 
@@ -1914,9 +2204,6 @@ s_comment_change(s_ctx_t *c, const s_change_t *ch, void *arg,
     if (ch->target == NULL)
         return 0;
     lit = fl_pg_quote_literal(c->pg, ch->before);
-    if (lit == NULL)
-        return FL_ERR(err, FL_EINVAL, "the recorded comment of %s is not "
-                      "valid UTF-8", ch->ident);
     sql = fl_asprintf("COMMENT ON %s IS %s", ch->target, lit);
     if ((rc = s_run(c, "comment", ch->ident, sql, err)) == 0)
         s_noted(c, "comment", ch->ident);
@@ -1992,7 +2279,7 @@ fl_schema_recreate(fl_pg_t *pg, const char *target, int64_t version,
     FL_ASSERT(pg != NULL);
     if (count != NULL)
         *count = 0;
-    if ((rc = s_enter(pg, &s, err)) != 0)
+    if ((rc = s_enter(pg, &s, 0, err)) != 0)
         return rc;
     rc = s_recreate(&c, err);
     rc = s_leave(pg, &s, rc, err);
@@ -2026,7 +2313,7 @@ fl_schema_prove(fl_pg_t *pg, const char *target, int64_t version,
     snprintf(v, sizeof(v), "%lld", (long long)version);
     snprintf(b, sizeof(b), "%d", gen_before_down);
     snprintf(n, sizeof(n), "%d", gen_now);
-    if ((rc = s_enter(pg, &s, err)) != 0)
+    if ((rc = s_enter(pg, &s, 0, err)) != 0)
         return rc;
     rc = s_same_scope(pg, gen_before_down, gen_now, err);
     if (rc == 0)

@@ -77,18 +77,31 @@
  * under pinned settings, so defs do not depend on the caller's session.
  *
  * Session: every function here runs on the pipeline's own connection (the
- * temporary table and the migration's transaction are per session), one
+ * temporary tables and the migration's transaction are per session), one
  * thread at a time.  The functions work inside and outside a transaction;
- * outside one, each call is its own transaction.  For its own queries each
- * call pins search_path (empty), DateStyle, IntervalStyle, TimeZone,
- * extra_float_digits, quote_all_identifiers, standard_conforming_strings
- * and jit (off) as transaction-local settings, and inside the caller's
- * transaction sets the caller's values back before returning; every
- * function, catalog and cast it names is schema-qualified besides, so
- * nothing a tenant creates runs in their place.  A snapshot taken in a
- * transaction that rolls back is lost with it.  The first snapshot of a
- * session creates the temporary table, which a read-only transaction
- * cannot do.
+ * outside one, each call is its own transaction.  The calls that read the
+ * catalog (snapshot, recreate, prove) pin search_path (empty), DateStyle,
+ * IntervalStyle, TimeZone, extra_float_digits, quote_all_identifiers,
+ * standard_conforming_strings, jit (off), plan_cache_mode (generic plans)
+ * and enable_sort (off) as transaction-local settings, and inside the
+ * caller's transaction set the caller's values back before returning.
+ * record_changes and fingerprint render nothing and run as one statement
+ * under the caller's settings.  Every function, catalog and cast named is
+ * schema-qualified besides, and so is every operator of record_changes
+ * and fingerprint: nothing a tenant creates runs in their place.  A
+ * snapshot taken in a transaction that rolls back is lost with it.  The
+ * first snapshot of a session creates the temporary tables, which a
+ * read-only transaction cannot do.
+ *
+ * Cost (bench/schema.sh): a snapshot reads pg_class and pg_namespace,
+ * and the other catalogs' rows of the managed objects through indexes,
+ * and writes only the rows that differ from the generation it replaces:
+ * what it costs grows with the managed objects, not with the catalogs'
+ * built-in rows.  Its fingerprint is computed with it, in the round trip
+ * of its COMMIT.  Types and functions are found through the dependency
+ * on their schema that PostgreSQL records for every one it did not
+ * create itself, so a snapshot of pg_catalog (only_schema) lists none of
+ * its built-in types and functions.
  *
  * Trust: flotilla.schema_changes lives in the target and can be edited by
  * whoever may write the flotilla schema.  fl_schema_recreate never runs
@@ -122,16 +135,19 @@
 /*
  * Describes the managed schemas (or only only_schema when not NULL) into
  * pg_temp.flotilla_schema_snap under generation gen, replacing rows of the
- * same gen.  Creates the temporary table when missing.  Generations live
- * until the session ends; reuse numbers to keep the table small.
+ * same gen (writing only those that differ), and computes its fingerprint
+ * (kept in pg_temp.flotilla_schema_gen).  Creates the temporary tables
+ * when missing.  Generations live until the session ends; reuse numbers
+ * to keep the tables small.
  */
 int fl_schema_snapshot(fl_pg_t *pg, int gen, const char *only_schema,
                        fl_error_t *err) FL_NODISCARD;
 
 /*
- * SHA-256 (hex, computed by the server) over the sorted rows of
- * generation gen.  *out is a new string the caller frees; NULL on error.
- * FL_ENOTFOUND when gen was never taken in this session.
+ * SHA-256 (hex, computed by the server when the snapshot was taken) over
+ * the sorted rows of generation gen.  *out is a new string the caller
+ * frees; NULL on error.  FL_ENOTFOUND when gen was never taken in this
+ * session.
  */
 int fl_schema_fingerprint(fl_pg_t *pg, int gen, char **out,
                           fl_error_t *err) FL_NODISCARD;

@@ -913,6 +913,221 @@ test_tenant_functions_never_run(void **state)
     free(got);
 }
 
+/* The rows of generation a that generation b lacks, and b's a lacks. */
+static const char s_gens_differ_sql[] =
+    "SELECT count(*) FROM ((SELECT kind, ident, def FROM"
+    " pg_temp.flotilla_schema_snap WHERE gen = 1 EXCEPT SELECT kind, ident,"
+    " def FROM pg_temp.flotilla_schema_snap WHERE gen = 7) UNION ALL"
+    " (SELECT kind, ident, def FROM pg_temp.flotilla_schema_snap"
+    " WHERE gen = 7 EXCEPT SELECT kind, ident, def FROM"
+    " pg_temp.flotilla_schema_snap WHERE gen = 1)) d";
+
+/*
+ * A snapshot over an existing generation writes only the rows that
+ * differ: the result must be the generation a fresh snapshot writes, with
+ * its fingerprint, and the fingerprint the SHA-256 of the sorted rows.
+ */
+static void
+test_snapshot_replaced_in_place_equals_a_fresh_one(void **state)
+{
+    s_env_t *env = *state;
+    char *a = NULL, *b = NULL, *want = NULL;
+
+    s_exec(env->pg, s_fixture_sql);
+    s_snapshot(env->pg, 1, NULL);
+    s_exec(env->pg, "ALTER TABLE app.orders DROP COLUMN note;"
+                    "ALTER TABLE app.orders ALTER COLUMN touched_at"
+                    " TYPE timestamp;"
+                    "CREATE INDEX orders_amount ON app.orders (amount);"
+                    "COMMENT ON TABLE app.orders IS 'changed';"
+                    "COMMENT ON INDEX app.items_created_idx IS NULL;"
+                    "GRANT UPDATE ON app.big_orders TO fl_owner;"
+                    "ALTER TABLE app.scratch RENAME TO scratch2;"
+                    "DROP TABLE app.item_tags");
+    s_snapshot(env->pg, 1, NULL);
+    s_snapshot(env->pg, 7, NULL);
+    s_assert_value(env->pg, s_gens_differ_sql, "0");
+    s_assert_value(env->pg,
+        "SELECT string_agg(kind || ' ' || ident, ',' ORDER BY kind, ident)"
+        " FROM pg_temp.flotilla_schema_snap WHERE gen = 1"
+        " AND (ident ~ 'orders_amount|scratch|item_tags|note'"
+        " OR (kind = 'comment' AND ident = 'table app.orders')"
+        " OR ident LIKE '%items_created_idx')",
+        "acl table app.scratch2,column app.scratch2.x,"
+        "comment table app.orders,index app.items.items_created_idx,"
+        "index app.orders.orders_amount,owner table app.scratch2,"
+        "table app.scratch2");
+    a = s_fingerprint(env->pg, 1);
+    b = s_fingerprint(env->pg, 7);
+    assert_string_equal(a, b);
+    /* The fingerprint as the module has always defined it. */
+    want = s_value(env->pg,
+        "SELECT encode(sha256(convert_to(string_agg(format('%s:%s %s:%s"
+        " %s:%s', octet_length(kind), kind, octet_length(ident), ident,"
+        " octet_length(def), def), chr(10) ORDER BY kind COLLATE \"C\","
+        " ident COLLATE \"C\"), 'UTF8')), 'hex')"
+        " FROM pg_temp.flotilla_schema_snap WHERE gen = 7");
+    assert_string_equal(a, want);
+    /* And back: the old rows return, the new ones go. */
+    s_exec(env->pg, "DROP INDEX app.orders_amount;"
+                    "ALTER TABLE app.scratch2 RENAME TO scratch");
+    s_snapshot(env->pg, 1, NULL);
+    s_snapshot(env->pg, 7, NULL);
+    s_assert_value(env->pg, s_gens_differ_sql, "0");
+    free(a);
+    free(b);
+    free(want);
+}
+
+/*
+ * A NULL acl compares equal to one written out as the default (each
+ * distinct acl is normalised once, NULL ones through acldefault()); an
+ * acl emptied by REVOKE ALL is "", and a column without grants has no
+ * row.
+ */
+static void
+test_default_acl_written_out_compares_equal(void **state)
+{
+    s_env_t *env = *state;
+
+    s_exec(env->pg,
+        "CREATE SCHEMA app;"
+        "CREATE TABLE app.t (x int, y int);"
+        "CREATE SEQUENCE app.s;"
+        "CREATE FUNCTION app.f() RETURNS int LANGUAGE sql AS 'SELECT 1';"
+        "CREATE TYPE app.e AS ENUM ('a');"
+        "CREATE TABLE app.bare (x int);"
+        "CREATE TABLE app.u (x int)");
+    assert_int_equal(s_apply(env->pg, 1,
+        "GRANT SELECT ON app.t TO fl_reader;"
+        "REVOKE SELECT ON app.t FROM fl_reader;"
+        "GRANT SELECT ON app.s TO fl_reader;"
+        "REVOKE SELECT ON app.s FROM fl_reader;"
+        "REVOKE EXECUTE ON FUNCTION app.f() FROM PUBLIC;"
+        "GRANT EXECUTE ON FUNCTION app.f() TO PUBLIC;"
+        "REVOKE USAGE ON TYPE app.e FROM PUBLIC;"
+        "GRANT USAGE ON TYPE app.e TO PUBLIC;"
+        "GRANT USAGE ON SCHEMA app TO fl_reader;"
+        "REVOKE USAGE ON SCHEMA app FROM fl_reader;"
+        "GRANT SELECT (x) ON app.t TO fl_reader;"
+        "REVOKE SELECT (x) ON app.t FROM fl_reader"), 0);
+    /* The acls are no longer NULL: only their text proves them equal. */
+    s_assert_value(env->pg, "SELECT count(*) FROM pg_class"
+                            " WHERE relname IN ('t', 's')"
+                            " AND relacl IS NOT NULL", "2");
+    s_assert_value(env->pg,
+        "SELECT string_agg(ident || ' = ' || def, E'\\n' ORDER BY ident)"
+        " FROM pg_temp.flotilla_schema_snap WHERE gen = 2 AND kind = 'acl'"
+        " AND ident LIKE '% app.%'",
+        "function app.f() = PUBLIC=EXECUTE postgres=EXECUTE\n"
+        "sequence app.s = postgres=SELECT,UPDATE,USAGE\n"
+        "table app.bare = postgres=DELETE,INSERT,REFERENCES,SELECT,TRIGGER,"
+        "TRUNCATE,UPDATE\n"
+        "table app.t = postgres=DELETE,INSERT,REFERENCES,SELECT,TRIGGER,"
+        "TRUNCATE,UPDATE\n"
+        "table app.u = postgres=DELETE,INSERT,REFERENCES,SELECT,TRIGGER,"
+        "TRUNCATE,UPDATE\n"
+        "type app.e = PUBLIC=USAGE postgres=USAGE");
+    /* Emptied is not the default; a column grant is its own row. */
+    assert_int_equal(s_apply(env->pg, 2,
+        "REVOKE ALL ON app.u FROM postgres;"
+        "GRANT UPDATE (y) ON app.t TO fl_reader"), 2);
+    s_assert_value(env->pg,
+        "SELECT string_agg(ident || ' = ' || def, E'\\n' ORDER BY ident)"
+        " FROM pg_temp.flotilla_schema_snap WHERE gen = 2 AND kind = 'acl'"
+        " AND (ident LIKE 'column %' OR ident = 'table app.u')",
+        "column app.t.y = fl_reader=UPDATE\n"
+        "table app.u = ");
+}
+
+/*
+ * record_changes and fingerprint find generations through the session's
+ * table: without it (a fresh session), inside or outside a transaction,
+ * the generation was not taken, and the caller's transaction goes on.
+ * Generations that cannot be compared leave the version's rows alone.
+ */
+static void
+test_record_and_fingerprint_refuse_without_writing(void **state)
+{
+    s_env_t *env = *state;
+    fl_error_t err = FL_ERROR_INIT;
+    char *fp = NULL;
+    int n = -1;
+
+    s_ledger(env->pg);
+    s_exec(env->pg, "INSERT INTO flotilla.schema_changes (version, kind,"
+                    " ident, before_def, after_def, target) VALUES"
+                    " (1, 'table', 'app.kept', 'x', NULL, '')");
+    assert_int_equal(fl_schema_fingerprint(env->pg, 1, &fp, &err),
+                     FL_ENOTFOUND);
+    assert_null(fp);
+    assert_non_null(strstr(err.message, "schema snapshot 1 was not taken"));
+    fl_error_clear(&err);
+    assert_int_equal(fl_schema_record_changes(env->pg, "", 1, 1, 2, &n, &err),
+                     FL_ENOTFOUND);
+    assert_int_equal(n, 0);
+    fl_error_clear(&err);
+    s_exec(env->pg, "BEGIN");
+    assert_int_equal(fl_schema_fingerprint(env->pg, 1, &fp, &err),
+                     FL_ENOTFOUND);
+    fl_error_clear(&err);
+    assert_int_equal(fl_schema_record_changes(env->pg, "", 1, 1, 2, NULL, &err),
+                     FL_ENOTFOUND);
+    fl_error_clear(&err);
+    s_assert_value(env->pg, "SELECT 'still usable'", "still usable");
+    s_exec(env->pg, "COMMIT");
+    /* One generation taken, the other not; then different scopes. */
+    s_snapshot(env->pg, 1, NULL);
+    assert_int_equal(fl_schema_record_changes(env->pg, "", 1, 1, 2, NULL, &err),
+                     FL_ENOTFOUND);
+    assert_non_null(strstr(err.message, "schema snapshot 2 was not taken"));
+    fl_error_clear(&err);
+    s_exec(env->pg, "CREATE SCHEMA app");
+    s_snapshot(env->pg, 2, "app");
+    assert_int_equal(fl_schema_record_changes(env->pg, "", 1, 1, 2, NULL, &err),
+                     FL_ECONFLICT);
+    assert_string_equal(err.detail, "Snapshot 1 covers *, snapshot 2 covers"
+                                    " app (\"*\": every managed schema).");
+    fl_error_clear(&err);
+    s_assert_value(env->pg, "SELECT string_agg(ident, ',')"
+                            " FROM flotilla.schema_changes", "app.kept");
+}
+
+/* What the connection's notice callback heard, one message a line. */
+static void
+s_on_notice(const char *severity, const char *message, void *arg)
+{
+    fl_buf_t *b = arg;
+
+    fl_buf_addf(b, "%s: %s\n", severity, message);
+}
+
+/*
+ * The tables a session's first snapshot creates, and the later ones'
+ * CREATE ... IF NOT EXISTS, say nothing to the caller's notice callback
+ * (the pipeline logs what it hears).
+ */
+static void
+test_snapshot_says_nothing(void **state)
+{
+    s_env_t *env = *state;
+    fl_buf_t heard = FL_BUF_INIT(0);
+
+    fl_pg_set_notice(env->pg, s_on_notice, &heard);
+    s_exec(env->pg, "CREATE SCHEMA app; CREATE TABLE app.t (x int)");
+    s_snapshot(env->pg, 1, NULL);
+    s_snapshot(env->pg, 2, NULL);
+    s_exec(env->pg, "BEGIN");
+    s_snapshot(env->pg, 1, NULL);
+    s_exec(env->pg, "COMMIT");
+    assert_string_equal(fl_buf_str(&heard), "");
+    /* The callback does hear the session's own notices. */
+    s_exec(env->pg, "DROP TABLE IF EXISTS app.missing");
+    assert_non_null(strstr(fl_buf_str(&heard), "NOTICE: "));
+    fl_pg_set_notice(env->pg, NULL, NULL);
+    fl_buf_release(&heard);
+}
+
 static void
 test_describe_words_each_difference_on_one_line(void **state)
 {
@@ -984,6 +1199,16 @@ main(void)
             s_teardown),
         cmocka_unit_test_setup_teardown(test_tenant_functions_never_run,
                                         s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_snapshot_replaced_in_place_equals_a_fresh_one, s_setup,
+            s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_default_acl_written_out_compares_equal, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_record_and_fingerprint_refuse_without_writing, s_setup,
+            s_teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_says_nothing, s_setup,
+                                        s_teardown),
         cmocka_unit_test(test_describe_words_each_difference_on_one_line),
     };
     return cmocka_run_group_tests_name("schema", tests, NULL, NULL);

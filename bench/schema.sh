@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Benchmark: what recording the schema costs each migration (a snapshot,
+# the changes against the snapshot before, the fingerprint: what the
+# pipeline runs after every migration, bench_schema.c), against one
+# SELECT 1 round trip and the pre-issue-8 snapshot statement in the same
+# run, on schemas of 30, 100, 300 and 1,000 tables (serial id primary key,
+# 3 columns, 1 index, 1 comment each), on a throwaway PostgreSQL 15.
+# Targets: < 3 ms at 30 tables, < 15 ms at 300, growing linearly.
+#
+# Usage: bench/schema.sh        (builds Release in build-bench/)
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+"$root/deploy/install-deps.sh" >/dev/null
+cmake -S "$root" -B "$root/build-bench" -DCMAKE_BUILD_TYPE=Release \
+    -DFLOTILLA_TESTS=OFF >/dev/null
+cmake --build "$root/build-bench" -j"$(nproc)" --target bench_schema >/dev/null
+
+. "$root/deploy/pg-throwaway.sh"
+work=$(mktemp -d /tmp/flotilla-bench.XXXXXX)
+chmod 755 "$work"
+trap 'fl_pg_stop "$work/pg"; rm -rf "$work"' EXIT
+fl_pg_start "$work/pg"
+"$FL_PG_BIN/psql" -qc "CREATE DATABASE bench_schema"
+
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+echo "postgres: $("$FL_PG_BIN/postgres" -V), Unix socket"
+echo "per migration, ms, median of 51 runs; old: the pre-issue-8 snapshot"
+echo "statement alone; (cpu): the server backend's CPU time:"
+"$root/build-bench/bin/bench_schema" "dbname=bench_schema"
