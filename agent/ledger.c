@@ -9,6 +9,7 @@
 
 #include "agent/schema.h"
 #include "common/alloc.h"
+#include "common/json.h"
 #include "proto/migration.h"
 
 /* Advisory lock key (two int4): "flotilla" ledger creation. */
@@ -437,33 +438,73 @@ fl_ledger_find(const fl_ledger_t *l, int64_t version)
     return NULL;
 }
 
+/*
+ * One INSERT for every row of a batch: the rows travel as a JSON array
+ * (one round trip, whatever their number), each with the time its step
+ * happened, so created_at orders the steps as they ran, not as they were
+ * written.
+ */
 int
-fl_ledger_log(fl_pg_t *pg, const fl_ledger_log_t *e, fl_error_t *err)
+fl_ledger_log(fl_pg_t *pg, const fl_ledger_log_t *entries, size_t n,
+              fl_error_t *err)
 {
-    char version[24], duration[24];
-    const char *params[9];
+    json_t *rows = NULL;
+    char *text = NULL;
+    const char *params[1];
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    int rc;
 
-    snprintf(version, sizeof(version), "%lld", (long long)e->version);
-    snprintf(duration, sizeof(duration), "%lld", (long long)e->duration_ms);
-    params[0] = e->version ? version : NULL;
-    params[1] = e->name;
-    params[2] = e->step;
-    params[3] = e->status;
-    params[4] = duration;
-    params[5] = e->message;
-    params[6] = e->bundle_id;
-    params[7] = e->rollout_id ? e->rollout_id : "";
-    params[8] = e->target;
-    {
-        fl_pg_result_t r = FL_PG_RESULT_INIT;
-        int rc = fl_pg_query(pg, &r,
-            "INSERT INTO flotilla.migration_logs (version, migration_name,"
-            " step, status, duration_ms, message, bundle_id, rollout_id,"
-            " target) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)", 9, params,
-            err);
-        fl_pg_result_release(&r);
-        return rc;
+    if (n == 0)
+        return 0;
+    rows = json_array();
+    for (size_t i = 0; i < n; i++) {
+        const fl_ledger_log_t *e = &entries[i];
+        json_t *o = json_object();
+
+        json_object_set_new(o, "version", e->version ? json_integer(e->version)
+                                                     : json_null());
+        json_object_set_new(o, "name", e->name ? fl_json_text(e->name)
+                                               : json_null());
+        json_object_set_new(o, "step", fl_json_text(e->step));
+        json_object_set_new(o, "status", fl_json_text(e->status));
+        json_object_set_new(o, "duration_ms", json_integer(e->duration_ms));
+        json_object_set_new(o, "message", e->message ? fl_json_text(e->message)
+                                                     : json_null());
+        json_object_set_new(o, "bundle_id", e->bundle_id
+                                                ? fl_json_text(e->bundle_id)
+                                                : json_null());
+        json_object_set_new(o, "rollout_id",
+                            fl_json_text(e->rollout_id ? e->rollout_id : ""));
+        json_object_set_new(o, "target", fl_json_text(e->target ? e->target
+                                                                : ""));
+        json_object_set_new(o, "time_us", e->time_us ? json_integer(e->time_us)
+                                                     : json_null());
+        json_array_append_new(rows, o);
     }
+    text = json_dumps(rows, JSON_COMPACT | JSON_ENSURE_ASCII);
+    json_decref(rows);
+    if (text == NULL)
+        return FL_ERR(err, FL_EFAIL, "could not encode %zu log rows", n);
+    params[0] = text;
+    rc = fl_pg_query(pg, &r,
+        "INSERT INTO flotilla.migration_logs (version, migration_name, step,"
+        " status, duration_ms, message, bundle_id, rollout_id, target,"
+        " created_at) SELECT x.version, x.name, x.step, x.status,"
+        " x.duration_ms, x.message, x.bundle_id, x.rollout_id, x.target,"
+        " COALESCE(pg_catalog.to_timestamp(x.time_us OPERATOR(pg_catalog./)"
+        " 1000000.0), pg_catalog.clock_timestamp())"
+        " FROM ROWS FROM (pg_catalog.json_to_recordset($1::pg_catalog.json)"
+        " AS (version pg_catalog.int8, name pg_catalog.text,"
+        " step pg_catalog.text, status pg_catalog.text,"
+        " duration_ms pg_catalog.int8, message pg_catalog.text,"
+        " bundle_id pg_catalog.text, rollout_id pg_catalog.text,"
+        " target pg_catalog.text, time_us pg_catalog.int8))"
+        " WITH ORDINALITY AS x(version, name, step, status, duration_ms,"
+        " message, bundle_id, rollout_id, target, time_us, i)"
+        " ORDER BY x.i", 1, params, err);
+    fl_pg_result_release(&r);
+    free(text);
+    return rc;
 }
 
 int

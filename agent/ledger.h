@@ -92,9 +92,15 @@ typedef struct {
     const char *bundle_id;
     const char *rollout_id; /* "" locally */
     const char *target;    /* "" or the schema of a schema target */
+    int64_t time_us;       /* when the step happened (µs since the epoch);
+                              0: now */
 } fl_ledger_log_t;
 
-int fl_ledger_log(fl_pg_t *pg, const fl_ledger_log_t *entry,
+/*
+ * Writes n migration_logs rows in one statement, in the caller's
+ * transaction (or autocommit), each with the time its step happened.
+ */
+int fl_ledger_log(fl_pg_t *pg, const fl_ledger_log_t *entries, size_t n,
                   fl_error_t *err) FL_NODISCARD;
 
 /* The state of one migration to record (insert or update by version). */

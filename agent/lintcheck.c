@@ -13,7 +13,6 @@
 
 #include "common/alloc.h"
 #include "common/buf.h"
-#include "common/json.h"
 #include "lint/lint.h"
 
 int
@@ -50,8 +49,8 @@ fl_lintcheck_migration(fl_finding_list_t *out, const fl_migration_t *m,
 }
 
 int
-fl__lint_gate(const fl_migration_t *m, int pg_version, int allow_errors, json_t *report,
-              fl_error_t *err)
+fl__lint_gate(const fl_migration_t *m, int pg_version, int allow_errors,
+              fl_finding_list_t *out, fl_error_t *err)
 {
     fl_lint_options_t opts;
     fl_finding_list_t findings = {NULL, 0};
@@ -60,19 +59,13 @@ fl__lint_gate(const fl_migration_t *m, int pg_version, int allow_errors, json_t 
 
     fl_lint_options_init(&opts);
     opts.pg_version = pg_version;
+    /* down is linted now, not first when a rollback needs it. */
+    opts.lint_down = 1;
     if ((rc = fl_lintcheck_migration(&findings, m, NULL, &opts, err)) != 0)
         goto cleanup;
-    for (size_t i = 0; i < findings.count; i++) {
-        const fl_finding_t *f = &findings.items[i];
-        if (report)
-            json_array_append_new(report, fl_json_pack(
-                "{s:s, s:s, s:s, s:i, s:i, s:s}", "rule", f->rule,
-                "severity", fl_lint_severity_name(f->severity),
-                "message", f->message, "line", f->line, "column", f->column,
-                "help", f->help ? f->help : ""));
-        if (f->severity == FL_LINT_ERROR && first == NULL)
-            first = f;
-    }
+    for (size_t i = 0; i < findings.count && first == NULL; i++)
+        if (findings.items[i].severity == FL_LINT_ERROR)
+            first = &findings.items[i];
     if (first && !allow_errors) {
         rc = FL_ERR(err, FL_EINVAL, "lint: %s:%d:%d: %s: %s", m->file,
                     first->line, first->column, first->rule, first->message);
@@ -83,6 +76,11 @@ fl__lint_gate(const fl_migration_t *m, int pg_version, int allow_errors, json_t 
                           first->help ? ".  " : "", first->rule);
     }
 cleanup:
+    if (out && (rc == 0 || first)) {
+        *out = findings;
+        findings.items = NULL;
+        findings.count = 0;
+    }
     fl_finding_list_release(&findings);
     return rc;
 }

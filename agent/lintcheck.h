@@ -6,8 +6,6 @@
 #ifndef FL_AGENT_LINTCHECK_H
 #define FL_AGENT_LINTCHECK_H
 
-#include <jansson.h>
-
 #include "common/error.h"
 #include "lint/lint.h"
 #include "proto/migration.h"
@@ -25,11 +23,13 @@ int fl_lintcheck_migration(fl_finding_list_t *out, const fl_migration_t *m,
                            fl_error_t *err) FL_NODISCARD;
 
 /*
- * Lints m->up at pg_version.  Appends every finding to report (a JSON
- * array) when not NULL.  Returns FL_EINVAL naming the first error-level
- * finding (file:line:col, rule, message) unless allow_errors is set.
+ * Lints m's up and down sections at pg_version.  Returns FL_EINVAL naming
+ * the first error-level finding (file:line:col, rule, message) unless
+ * allow_errors is set.  Fills *out (when not NULL and the lint ran;
+ * released by the caller) with every finding, those allow_errors let
+ * through among them.
  */
 int fl__lint_gate(const fl_migration_t *m, int pg_version, int allow_errors,
-                  json_t *report, fl_error_t *err) FL_NODISCARD;
+                  fl_finding_list_t *out, fl_error_t *err) FL_NODISCARD;
 
 #endif

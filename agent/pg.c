@@ -487,6 +487,12 @@ fl_pg_last_position(const fl_pg_t *pg)
 }
 
 int
+fl_pg_is_open(const fl_pg_t *pg)
+{
+    return pg != NULL && PQstatus(pg->conn) == CONNECTION_OK;
+}
+
+int
 fl_pg_in_transaction(const fl_pg_t *pg)
 {
     PGTransactionStatusType st = PQtransactionStatus(pg->conn);

@@ -135,6 +135,8 @@ int fl_pg_server_version(const fl_pg_t *pg);
 int fl_pg_backend_pid(const fl_pg_t *pg);
 /* 1-based character position of the last error in its statement, or 0. */
 int fl_pg_last_position(const fl_pg_t *pg);
+/* True while the connection is usable (not lost or closed by the server). */
+int fl_pg_is_open(const fl_pg_t *pg);
 /* True when the connection is inside a transaction block. */
 int fl_pg_in_transaction(const fl_pg_t *pg);
 /* "dbname@host:port" for messages (no secrets). */

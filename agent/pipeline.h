@@ -61,7 +61,9 @@ typedef enum {
     FL_STEP_FAILED,
     FL_STEP_SKIPPED,
     FL_STEP_REFUSED,
-    FL_STEP_RETRY
+    FL_STEP_RETRY,
+    FL_STEP_OVERRIDDEN        /* a refusal an option let through (said
+                                 so: --allow-lint-errors, ...) */
 } fl_step_status;
 
 const char *fl_step_name(fl_step step);
@@ -75,8 +77,17 @@ typedef struct {
     int64_t duration_ms;
     const char *message;      /* one line for people */
     const fl_error_t *error;  /* FAILED and REFUSED; NULL otherwise */
+    int64_t time_us;          /* when it happened, microseconds since the
+                                 epoch (it may be delivered later) */
 } fl_pipeline_event_t;
 
+/*
+ * The event callback.  It is never called while a migration's transaction
+ * is open (its locks held): events that happen inside one are queued and
+ * delivered, in order and with the time they happened, when it ends.  It
+ * runs on the thread that runs the pipeline; ev and its strings are lent
+ * for the call.
+ */
 typedef void (*fl_pipeline_event_fn)(const fl_pipeline_event_t *ev, void *arg);
 
 typedef struct {

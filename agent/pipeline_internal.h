@@ -1,6 +1,18 @@
 /*
- * pipeline_internal.h - helpers shared by the pipeline's modules
- * (pipeline.c, backup.c, checks.c): not part of agent/'s API.
+ * pipeline_internal.h - what the pipeline's modules share, not part of
+ * agent/'s API: the pipeline object itself (pipeline.c owns it), and the
+ * entry points each module offers the others.
+ *
+ *   pipeline.c    public API, the state machine, events and the log
+ *                 queue, the verify step, orchestration
+ *   targetlock.c  the target's session advisory lock
+ *   runner.c      one statement under timeouts, with lock-timeout
+ *                 retries and blocker reports; validate/verify sections
+ *   apply.c       one migration: validation, backups, the net, execute,
+ *                 ledger row, COMMIT
+ *   plan.c        the dry run
+ *   rollback.c    one migration rolled back: down, restore, proof
+ *   checks.c, backup.c, net.c, session.c: see agent/README.md
  */
 #ifndef FL_AGENT_PIPELINE_INTERNAL_H
 #define FL_AGENT_PIPELINE_INTERNAL_H
@@ -8,9 +20,12 @@
 #include <jansson.h>
 #include <stdint.h>
 
+#include "agent/ledger.h"
 #include "agent/pg.h"
+#include "agent/source.h"
 #include "agent/pipeline.h"
 #include "lint/facts.h"
+#include "lint/lint.h"
 
 /* Milliseconds on a monotonic clock. */
 int64_t fl__now_ms(void);
@@ -262,5 +277,267 @@ void fl__restore_release(fl_restore_t *res);
 
 /* A retry's wait: base * 2^attempt times a random factor in [0.5, 1]. */
 int64_t fl__pipeline_backoff(fl_pipeline_t *p, int64_t base, int attempt);
+
+/* ---- the pipeline object (pipeline.c) ------------------------------- */
+
+/* A log row waiting to be written once no transaction is open. */
+typedef struct {
+    fl_ledger_log_t e;
+    char *name;
+    char *message;
+} fl__queued_log;
+
+/* An event waiting for the migration's transaction to end. */
+typedef struct {
+    fl_pipeline_event_t ev;
+    char *name;
+    char *message;
+    fl_error_t error;      /* ev.error points here when set */
+} fl__queued_event;
+
+struct fl_pipeline {
+    fl_pipeline_opts_t opts;
+    fl_pg_t *pg;
+    int cancelled;     /* atomic */
+    int locked;        /* the target's advisory lock is held */
+    int dry_run;       /* plan: write nothing */
+    fl__queued_log *logs;
+    size_t nlogs;
+    fl__queued_event *events; /* not delivered yet: a transaction is open */
+    size_t nevents;
+    fl_session_t session; /* pinned, or the migration's settings */
+    char *dump_dir;    /* this target's backup file directory, absolute */
+    char **partial;    /* dump files written as .partial, to rename */
+    size_t npartial;   /* after COMMIT */
+    int schema_gen;    /* the schema snapshot that shows the target as it
+                          is now (1 or 2), or 0: none taken yet */
+    const char *target; /* ledger rows' target: "" or opts.schema */
+    char *search_path;  /* the migration's, when built for a schema target */
+    char *described;    /* 'database "x"' or 'schema "s" of database "x"' */
+    const fl_bundle_t *release; /* the bundle being applied, whose release
+                                   each migration's commit records; NULL
+                                   for a directory */
+};
+
+/* Per-migration execution counters, written to the ledger. */
+typedef struct {
+    int64_t lock_wait_ms;
+    int retries;
+    int done;
+    char *error_position;
+} fl__stats_t;
+
+/* True once fl_pipeline_cancel was called (any thread). */
+int fl__cancelled(fl_pipeline_t *p);
+
+/*
+ * Reports an event: delivered through opts.on_event at once when no
+ * transaction is open, else queued until one is not (fl__deliver_events),
+ * so that the callback never runs while a migration holds its locks.
+ * Unless this is a dry run or a STARTED event, its log row is queued too
+ * (fl__flush_logs), with the time it happened.  m may be NULL (not about
+ * one migration); error may be NULL.
+ */
+void fl__event(fl_pipeline_t *p, fl_step step, fl_step_status status,
+               const fl_migration_t *m, int64_t duration_ms,
+               const fl_error_t *error, const char *fmt, ...) FL_PRINTF(7, 8);
+
+/* Delivers the queued events, unless a transaction is still open. */
+void fl__deliver_events(fl_pipeline_t *p);
+
+/*
+ * Outside a transaction: writes the queued log rows (one statement) and
+ * delivers the queued events.  Inside one: does nothing.
+ */
+void fl__flush_logs(fl_pipeline_t *p);
+
+/* Sleeps ms milliseconds in slices, returning early when cancelled. */
+void fl__sleep(fl_pipeline_t *p, int64_t ms);
+
+/* ROLLBACK if a transaction is open, ignoring errors (failure paths). */
+void fl__rollback_quietly(fl_pipeline_t *p);
+
+/* The schema snapshots' scope: NULL (every managed schema) or the target. */
+const char *fl__scope(const fl_pipeline_t *p);
+
+/*
+ * The verify step (pipeline.c): drift and out-of-order versions over the
+ * whole source; pending[i] is set for each migration still to run.
+ */
+int fl__verify_source(fl_pipeline_t *p, const fl_migration_list_t *migs,
+                      const fl_ledger_t *ledger, int *pending,
+                      fl_error_t *err) FL_NODISCARD;
+
+/*
+ * Whether the bundle of src may run here (scope, release channel); a
+ * release refusal overridden by opts.allow_older_release becomes a note
+ * in *override (new string).  Sets p->release.
+ */
+int fl__check_release(fl_pipeline_t *p, const fl_source_t *src,
+                      char **override, fl_error_t *err) FL_NODISCARD;
+
+/* ---- targetlock.c ---------------------------------------------------- */
+
+/*
+ * Takes the target's session advisory lock, polling up to
+ * opts.lock_wait_ms; FL_ECONFLICT naming the holder when it is not free,
+ * FL_ECANCELLED when cancelled.
+ */
+int fl__lock_target(fl_pipeline_t *p, fl_error_t *err) FL_NODISCARD;
+/* Releases it if held (closing the session would too). */
+void fl__unlock_target(fl_pipeline_t *p);
+
+/* ---- runner.c -------------------------------------------------------- */
+
+/*
+ * What an error means for the pipeline, read from its code and SQLSTATE
+ * (never from whether a caller passed an error object): only OTHER can be
+ * a refusal, and only when validation raised it.
+ */
+typedef enum {
+    FL__FAULT_OTHER,       /* a verdict or an SQL error of the migration */
+    FL__FAULT_LOCK,        /* lock_timeout (55P03): retried */
+    FL__FAULT_CANCEL,      /* fl_pipeline_cancel (57014 after a cancel) */
+    FL__FAULT_TIMEOUT,     /* statement_timeout (57014 otherwise) */
+    FL__FAULT_CONNECTION,  /* the connection or the server went away */
+    FL__FAULT_SERVER       /* the server ran out of something (53, 58, XX) */
+} fl__fault;
+
+fl__fault fl__classify(fl_pipeline_t *p, const fl_error_t *err);
+
+/*
+ * Sets err->code for what the fault means to a caller (FL_ECANCELLED,
+ * FL_ETIMEOUT after lock retries, FL_EDB), prefixing a lost connection
+ * with what was going on when it was lost (doing); returns the code.
+ */
+int fl__fault_code(fl_pipeline_t *p, fl_error_t *err, const char *doing);
+
+/* fl__blockers' index for every statement's tables. */
+#define FL__ALL_STATEMENTS (-1)
+
+void fl__stats_release(fl__stats_t *s);
+
+/*
+ * Runs statement index of stmts in the migration's settings, retrying a
+ * lock timeout up to retries times (behind a savepoint inside a
+ * transaction).  Errors are prefixed with file:line:col, which also goes
+ * to stats->error_position.
+ */
+int fl__run(fl_pipeline_t *p, const fl_migration_t *m,
+            const fl_stmt_list_t *stmts, int index, int in_tx, int retries,
+            fl__stats_t *stats, fl_error_t *err) FL_NODISCARD;
+
+/*
+ * After a lock timeout (err, 55P03) at attempt (0-based) that began at
+ * t0, already undone: while retries remain and nobody cancelled, reports
+ * the retry with the sessions that block statement index (or every
+ * statement), waits the jittered backoff (counted in stats) and returns
+ * 1; else makes err FL_ETIMEOUT naming them and returns 0.
+ */
+int fl__lock_retry(fl_pipeline_t *p, const fl_migration_t *m,
+                   const fl_stmt_list_t *stmts, int index, int attempt,
+                   int retries, int64_t t0, int rolled_back,
+                   fl__stats_t *stats, fl_error_t *err);
+
+/* A report of the sessions holding locks on a statement's tables (new). */
+char *fl__blockers(fl_pipeline_t *p, const fl_stmt_list_t *stmts, int index);
+
+/*
+ * Resolves names (schema may be NULL) to OIDs as the migration's next
+ * statement would; oids[i] = 0 for a name that does not exist.
+ */
+int fl__resolve(fl_pipeline_t *p, const char *const *schemas,
+                const char *const *names, size_t n, uint32_t *oids,
+                char *relkinds, fl_error_t *err) FL_NODISCARD;
+
+/* The lock_timeout of flotilla's own queries when none was given. */
+#define FL__DEFAULT_LOCK_TIMEOUT_MS 2000
+
+/*
+ * The session's timeouts for flotilla's own queries (ledger, snapshots,
+ * backups): never an unbounded wait for a lock (opts.lock_timeout_ms), and
+ * the statement_timeout the connection started with.
+ */
+int fl__own_timeouts(fl_pipeline_t *p, fl_error_t *err) FL_NODISCARD;
+
+/* SET [LOCAL] lock_timeout and statement_timeout for m. */
+int fl__set_timeouts(fl_pipeline_t *p, const fl_migration_t *m, int local,
+                     fl_error_t *err) FL_NODISCARD;
+
+/*
+ * Parses a section of m (text, starting at line; what names it: "up",
+ * "down", ...) into out, refusing (FL_EINVAL, file:line:col) text the
+ * grammar rejects and statements that start or end a transaction.
+ */
+int fl__parse_section(fl_pipeline_t *p, const fl_migration_t *m,
+                      const char *text, int line, const char *what,
+                      fl_stmt_list_t *out, fl_error_t *err) FL_NODISCARD;
+
+/* Parses m's up section, refusing text the grammar rejects. */
+int fl__statements(fl_pipeline_t *p, const fl_migration_t *m,
+                   fl_stmt_list_t *out, fl_error_t *err) FL_NODISCARD;
+
+/*
+ * m's validate statements: each must return one row whose first column
+ * is true (FL_EINVAL otherwise).  Results go to report when not NULL.
+ */
+int fl__custom_validate(fl_pipeline_t *p, const fl_migration_t *m,
+                        json_t *report, fl_error_t *err) FL_NODISCARD;
+
+/* m's verify statements, in its settings. */
+int fl__verify_statements(fl_pipeline_t *p, const fl_migration_t *m,
+                          fl_error_t *err) FL_NODISCARD;
+
+/* ---- apply.c ----------------------------------------------------------- */
+
+/*
+ * The live checks of statement i, in the migration's settings, just
+ * before it runs.  Results go to report when not NULL.
+ */
+int fl__run_checks(fl_pipeline_t *p, const fl_stmt_list_t *stmts, size_t i,
+                   json_t *report, fl_error_t *err) FL_NODISCARD;
+
+/*
+ * The validation of a migration's text, the same for apply and plan:
+ * its up section parsed into stmts, its down section parsed, both
+ * linted (findings, when not NULL, gets every finding; the caller
+ * releases both, whatever the result), its options sound.  Error-level findings refuse it
+ * unless opts.allow_lint_errors, and then each is reported (an
+ * OVERRIDDEN event).  FL_EINVAL when refused, with file:line:col.
+ */
+int fl__validate_text(fl_pipeline_t *p, const fl_migration_t *m,
+                      fl_stmt_list_t *stmts, fl_finding_list_t *findings,
+                      fl_error_t *err) FL_NODISCARD;
+
+/*
+ * Applies one pending migration (row: its ledger row, or NULL) and
+ * writes its log rows.  FL_EINVAL: refused, nothing changed.
+ */
+int fl__apply_migration(fl_pipeline_t *p, const fl_migration_t *m,
+                        const fl_ledger_row_t *row,
+                        fl_error_t *err) FL_NODISCARD;
+
+/* ---- plan.c ------------------------------------------------------------ */
+
+/* The dry run behind fl_pipeline_plan. */
+int fl__plan(fl_pipeline_t *p, const fl_source_t *src, json_t **out,
+             fl_error_t *err) FL_NODISCARD;
+
+/* ---- rollback.c -------------------------------------------------------- */
+
+/*
+ * The down section to run for row: from src when its migration is the
+ * one applied, else (only with opts.down_from_ledger) the ledger's copy
+ * in row i of r.  *down is lent.
+ */
+int fl__down_for(fl_pipeline_t *p, const fl_source_t *src,
+                 const fl_ledger_row_t *row, const fl_pg_result_t *r,
+                 size_t i, const char **down, int *line,
+                 fl_error_t *err) FL_NODISCARD;
+
+/* Rolls back the migration of row with down; writes its log rows. */
+int fl__rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
+                     const char *down, int down_line,
+                     fl_error_t *err) FL_NODISCARD;
 
 #endif

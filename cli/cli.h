@@ -22,7 +22,9 @@ enum {
     FL_EXIT_USAGE = 2,      /* bad command line */
     FL_EXIT_REFUSED = 3,    /* validation refused; nothing changed */
     FL_EXIT_CONNECT = 4,    /* could not connect to the database or peer */
-    FL_EXIT_LOCKED = 5      /* lock not acquired in time */
+    FL_EXIT_LOCKED = 5,     /* lock not acquired in time */
+    FL_EXIT_INTERRUPTED = 6 /* SIGINT or SIGTERM: the running statement was
+                               cancelled and what was done is recorded */
 };
 
 typedef int (*fl_cli_fn)(int argc, char **argv);

@@ -73,7 +73,7 @@ fl_cmd_apply(int argc, char **argv)
     if (rc != 0)
         fl_cli_report("apply", &err, code);
 cleanup:
-    fl_pipeline_close(&p);
+    fl_dbcmd_close_pipeline(&p);
     fl_source_close(&src);
     fl_error_clear(&err);
     fl_dbcmd_stop(&c);

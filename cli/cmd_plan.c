@@ -134,7 +134,9 @@ fl_cmd_plan(int argc, char **argv)
         goto cleanup;
     }
     if (fl_pipeline_plan(p, &src, &report, &err) != 0) {
-        code = fl_cli_report("plan", &err, FL_EXIT_FAILED);
+        code = fl_cli_report("plan", &err, err.code == FL_ECANCELLED
+                                               ? FL_EXIT_INTERRUPTED
+                                               : FL_EXIT_FAILED);
         goto cleanup;
     }
     if (c.json)
@@ -145,7 +147,7 @@ fl_cmd_plan(int argc, char **argv)
                                                        : FL_EXIT_REFUSED;
 cleanup:
     json_decref(report);
-    fl_pipeline_close(&p);
+    fl_dbcmd_close_pipeline(&p);
     fl_source_close(&src);
     fl_error_clear(&err);
     fl_dbcmd_stop(&c);

@@ -150,6 +150,7 @@ fl_cmd_rollback(int argc, char **argv)
         code = fl_cli_report("rollback", &err, fl_dbcmd_open_exit_code(&err));
         goto cleanup;
     }
+    fl_dbcmd_signals_watch(p);
     rc = fl_pipeline_rollback(p, optind < argc ? &src : NULL,
                               last ? FL_ROLLBACK_LAST
                                    : bundle ? FL_ROLLBACK_BUNDLE
@@ -171,7 +172,7 @@ fl_cmd_rollback(int argc, char **argv)
     if (rc != 0)
         fl_cli_report("rollback", &err, code);
 cleanup:
-    fl_pipeline_close(&p);
+    fl_dbcmd_close_pipeline(&p);
     fl_source_close(&src);
     fl_error_clear(&err);
     fl_dbcmd_stop(&c);

@@ -3,6 +3,8 @@
  */
 #include "cli/dbcmd.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -222,8 +224,16 @@ fl_dbcmd_option(fl_dbcmd_t *c, int opt, const char *arg)
         return 1;
     case FL_OPT_LOCK_WAIT:
         return s_duration(c, "--lock-wait", arg, &c->popts.lock_wait_ms);
-    case FL_OPT_LOCK_TIMEOUT:
-        return s_duration(c, "--lock-timeout", arg, &c->popts.lock_timeout_ms);
+    case FL_OPT_LOCK_TIMEOUT: {
+        int r = s_duration(c, "--lock-timeout", arg, &c->popts.lock_timeout_ms);
+        /* PostgreSQL's lock_timeout 0 is no timeout at all. */
+        if (r > 0 && c->popts.lock_timeout_ms <= 0)
+            return -fl_cli_usage_error(c->cmd, "--lock-timeout %s would let "
+                                       "every statement wait for its locks "
+                                       "forever; give a duration above 0",
+                                       arg);
+        return r;
+    }
     case FL_OPT_STATEMENT_TIMEOUT:
         return s_duration(c, "--statement-timeout", arg,
                           &c->popts.statement_timeout_ms);
@@ -279,7 +289,7 @@ s_on_event(const fl_pipeline_event_t *ev, void *arg)
 
     if (ev->status == FL_STEP_FAILED || ev->status == FL_STEP_REFUSED)
         level = FL_LOG_ERROR;
-    else if (ev->status == FL_STEP_RETRY)
+    else if (ev->status == FL_STEP_RETRY || ev->status == FL_STEP_OVERRIDDEN)
         level = FL_LOG_WARNING;
     else if (ev->status == FL_STEP_STARTED)
         level = FL_LOG_DEBUG;
@@ -297,7 +307,7 @@ s_on_event(const fl_pipeline_event_t *ev, void *arg)
         f[n++] = (fl_log_field){"sqlstate", ev->error->sqlstate};
     if (c->popts.bundle_id)
         f[n++] = (fl_log_field){"bundle", c->popts.bundle_id};
-    fl_log_emit(level, c->cmd, f, n, "%s", ev->message);
+    fl_log_emit_at(ev->time_us, level, c->cmd, f, n, "%s", ev->message);
 }
 
 int
@@ -314,6 +324,7 @@ fl_dbcmd_start(fl_dbcmd_t *c)
     }
     c->popts.on_event = s_on_event;
     c->popts.arg = c;
+    fl_dbcmd_signals_start(c);
     return 0;
 }
 
@@ -321,7 +332,15 @@ void
 fl_dbcmd_stop(fl_dbcmd_t *c)
 {
     (void)c;
+    fl_dbcmd_signals_stop();
     fl_log_close_file();
+}
+
+void
+fl_dbcmd_close_pipeline(fl_pipeline_t **p)
+{
+    fl_dbcmd_signals_watch(NULL);
+    fl_pipeline_close(p);
 }
 
 int
@@ -351,6 +370,8 @@ fl_dbcmd_open_pipeline(fl_dbcmd_t *c, int argc, char **argv,
         c->popts.bundle_id = src->bundle_id;
         if (fl_pipeline_open(p, &c->popts, &err) != 0)
             code = fl_cli_report(c->cmd, &err, fl_dbcmd_open_exit_code(&err));
+        else
+            fl_dbcmd_signals_watch(*p);
     }
     fl_error_clear(&err);
     return code;
@@ -388,12 +409,112 @@ fl_dbcmd_open_exit_code(const fl_error_t *err)
     return err && err->code == FL_ENOTFOUND ? FL_EXIT_FAILED : FL_EXIT_CONNECT;
 }
 
+/*
+ * The signal thread.  The pipeline it may cancel is guarded by a mutex,
+ * so that watch(NULL) returns only once no cancel of it is under way and
+ * the caller may close it.  SIGUSR1, sent by fl_dbcmd_signals_stop, ends
+ * the thread.
+ */
+static pthread_mutex_t s_sig_lock = PTHREAD_MUTEX_INITIALIZER;
+static fl_pipeline_t *s_sig_pipeline;
+static int s_sig_received;
+static int s_sig_started;
+static pthread_t s_sig_thread;
+static const char *s_sig_cmd = "flotilla";
+
+static void
+s_sigset(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGUSR1);
+}
+
+static void *
+s_sig_main(void *arg)
+{
+    sigset_t set;
+
+    (void)arg;
+    s_sigset(&set);
+    for (;;) {
+        int sig = 0;
+
+        if (sigwait(&set, &sig) != 0 || sig == SIGUSR1)
+            return NULL;
+        if (__atomic_exchange_n(&s_sig_received, sig, __ATOMIC_SEQ_CST) != 0) {
+            /* The second: at once, by the signal itself. */
+            struct sigaction sa;
+            sigset_t one;
+
+            memset(&sa, 0, sizeof(sa));
+            sa.sa_handler = SIG_DFL;
+            sigaction(sig, &sa, NULL);
+            sigemptyset(&one);
+            sigaddset(&one, sig);
+            pthread_sigmask(SIG_UNBLOCK, &one, NULL);
+            raise(sig);
+            _exit(128 + sig);
+        }
+        fl_log_warning(s_sig_cmd, "interrupted by %s: cancelling the running "
+                       "statement; what was done is recorded before flotilla "
+                       "exits (a second signal stops it at once)",
+                       sig == SIGINT ? "SIGINT" : "SIGTERM");
+        pthread_mutex_lock(&s_sig_lock);
+        fl_pipeline_cancel(s_sig_pipeline);
+        pthread_mutex_unlock(&s_sig_lock);
+    }
+}
+
+void
+fl_dbcmd_signals_start(fl_dbcmd_t *c)
+{
+    sigset_t set;
+
+    s_sig_cmd = c->cmd;
+    s_sigset(&set);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    if (pthread_create(&s_sig_thread, NULL, s_sig_main, NULL) == 0)
+        s_sig_started = 1;
+}
+
+void
+fl_dbcmd_signals_watch(fl_pipeline_t *p)
+{
+    pthread_mutex_lock(&s_sig_lock);
+    s_sig_pipeline = p;
+    /* A signal that came while the pipeline was being opened. */
+    if (p && __atomic_load_n(&s_sig_received, __ATOMIC_SEQ_CST))
+        fl_pipeline_cancel(p);
+    pthread_mutex_unlock(&s_sig_lock);
+}
+
+void
+fl_dbcmd_signals_stop(void)
+{
+    fl_dbcmd_signals_watch(NULL);
+    if (!s_sig_started)
+        return;
+    pthread_kill(s_sig_thread, SIGUSR1);
+    pthread_join(s_sig_thread, NULL);
+    s_sig_started = 0;
+}
+
+int
+fl_dbcmd_signal_received(void)
+{
+    return __atomic_load_n(&s_sig_received, __ATOMIC_SEQ_CST);
+}
+
 int
 fl_dbcmd_exit_code(const fl_error_t *err)
 {
     switch (err ? err->code : FL_EFAIL) {
     case FL_OK:
         return FL_EXIT_OK;
+    case FL_ECANCELLED:
+        return FL_EXIT_INTERRUPTED;
     case FL_EINVAL:
         return FL_EXIT_REFUSED;
     case FL_ECONFLICT:

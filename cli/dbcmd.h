@@ -111,9 +111,14 @@ int fl_dbcmd_option(fl_dbcmd_t *c, int opt, const char *arg);
 /* Text for --help describing the shared options. */
 extern const char fl_dbcmd_help[];
 
-/* Opens the log file and installs the step printer into c->popts. */
+/*
+ * Opens the log file, installs the step printer into c->popts and starts
+ * the signal thread (fl_dbcmd_signals_start); stop undoes both.
+ */
 int fl_dbcmd_start(fl_dbcmd_t *c);
 void fl_dbcmd_stop(fl_dbcmd_t *c);
+/* Closes a pipeline that fl_dbcmd_signals_watch may be watching. */
+void fl_dbcmd_close_pipeline(fl_pipeline_t **p);
 
 /*
  * For apply and plan: parses argv (one SOURCE), starts logging, opens the
@@ -123,6 +128,22 @@ void fl_dbcmd_stop(fl_dbcmd_t *c);
 int fl_dbcmd_open_pipeline(fl_dbcmd_t *c, int argc, char **argv,
                            const struct option *opts, const char *usage,
                            fl_source_t *src, fl_pipeline_t **p);
+
+/*
+ * Signals for a command that drives a pipeline (apply, plan, rollback):
+ * fl_dbcmd_signals_start blocks SIGINT and SIGTERM and waits for them on
+ * a thread of its own; the first one cancels the pipeline given to
+ * fl_dbcmd_signals_watch (its running statement is cancelled on the
+ * server and the pipeline records what was done before it returns), a
+ * second one ends the process at once, by that signal.  Call start before
+ * any other thread exists, watch(p) once the pipeline is open and
+ * watch(NULL) before closing it, stop at the end.
+ */
+void fl_dbcmd_signals_start(fl_dbcmd_t *c);
+void fl_dbcmd_signals_watch(fl_pipeline_t *p);
+void fl_dbcmd_signals_stop(void);
+/* The signal received (SIGINT, SIGTERM), or 0. */
+int fl_dbcmd_signal_received(void);
 
 /* The exit code for an error from the pipeline. */
 int fl_dbcmd_exit_code(const fl_error_t *err);

@@ -209,22 +209,19 @@ s_default_sink(const fl_log_record *rec, fl_log_format format)
     free(line);
 }
 
-void
-fl_log_emit(fl_log_level level, const char *component,
-            const fl_log_field *fields, size_t nfields, const char *fmt, ...)
+static void
+s_emit(int64_t time_us, fl_log_level level, const char *component,
+       const fl_log_field *fields, size_t nfields, const char *fmt,
+       va_list ap) FL_PRINTF(6, 0);
+
+static void
+s_emit(int64_t time_us, fl_log_level level, const char *component,
+       const fl_log_field *fields, size_t nfields, const char *fmt, va_list ap)
 {
     fl_log_record rec;
-    struct timeval tv;
-    va_list ap;
-    char *msg = NULL;
+    char *msg = fl_vasprintf(fmt, ap);
 
-    if (level > fl_log_level_get())
-        return;
-    gettimeofday(&tv, NULL);
-    va_start(ap, fmt);
-    msg = fl_vasprintf(fmt, ap);
-    va_end(ap);
-    rec.time_us = (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+    rec.time_us = time_us;
     rec.level = level;
     rec.component = component;
     rec.message = msg;
@@ -244,4 +241,34 @@ fl_log_emit(fl_log_level level, const char *component,
     }
     pthread_mutex_unlock(&s_lock);
     free(msg);
+}
+
+void
+fl_log_emit(fl_log_level level, const char *component,
+            const fl_log_field *fields, size_t nfields, const char *fmt, ...)
+{
+    struct timeval tv;
+    va_list ap;
+
+    if (level > fl_log_level_get())
+        return;
+    gettimeofday(&tv, NULL);
+    va_start(ap, fmt);
+    s_emit((int64_t)tv.tv_sec * 1000000 + tv.tv_usec, level, component,
+           fields, nfields, fmt, ap);
+    va_end(ap);
+}
+
+void
+fl_log_emit_at(int64_t time_us, fl_log_level level, const char *component,
+               const fl_log_field *fields, size_t nfields, const char *fmt,
+               ...)
+{
+    va_list ap;
+
+    if (level > fl_log_level_get())
+        return;
+    va_start(ap, fmt);
+    s_emit(time_us, level, component, fields, nfields, fmt, ap);
+    va_end(ap);
 }

@@ -80,6 +80,13 @@ const char *fl_log_level_name(fl_log_level level);
 void fl_log_emit(fl_log_level level, const char *component,
                  const fl_log_field *fields, size_t nfields, const char *fmt,
                  ...) FL_PRINTF(5, 6);
+/*
+ * The same for an event that happened at time_us (microseconds since the
+ * epoch) and is reported later, so its record keeps the time it happened.
+ */
+void fl_log_emit_at(int64_t time_us, fl_log_level level, const char *component,
+                    const fl_log_field *fields, size_t nfields,
+                    const char *fmt, ...) FL_PRINTF(6, 7);
 
 /*
  * Formats a record as one JSON object without a newline; returns a new

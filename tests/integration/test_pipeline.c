@@ -119,11 +119,7 @@ s_value(s_env *e, const char *sql)
 static void
 s_assert_value(s_env *e, const char *sql, const char *expected)
 {
-    char *v = s_value(e, sql);
-    if (v == NULL || strcmp(v, expected) != 0)
-        fail_msg("%s: expected \"%s\", got \"%s\"", sql, expected,
-                 v ? v : "NULL");
-    free(v);
+    fl_test_expect_value(e->conn, sql, expected);
 }
 
 static void
@@ -278,6 +274,10 @@ test_drop_column_rollback_restores_schema_and_data(void **state)
 
     s_write(e, "0001_drop_legacy.sql",
             "-- flotilla:options allow=ban-drop-column no reader left\n"
+            "-- flotilla:options allow=require-concurrent-index-creation down"
+            " puts back the index up dropped\n"
+            "-- flotilla:options allow=constraint-missing-not-valid and the"
+            " check\n"
             "-- flotilla:up\n"
             "ALTER TABLE users DROP COLUMN legacy;\n"
             "-- flotilla:down\n"
@@ -602,7 +602,8 @@ test_kill_9_mid_migration_applies_nothing_then_rerun_succeeds(void **state)
     assert_true(WIFSIGNALED(st));
     /* The server aborts the transaction when it notices the client gone. */
     s_wait_for(e, "SELECT count(*) = 0 FROM pg_stat_activity WHERE"
-                  " application_name = 'flotilla'", 30);
+                  " application_name = 'flotilla' AND datname ="
+                  " current_database()", 30);
     s_assert_value(e, "SELECT to_regclass('half_done') IS NULL", "t");
     s_assert_value(e, "SELECT count(*) FROM flotilla.schema_migrations", "0");
     s_run(e, &r, "apply", 1, NULL);
@@ -852,6 +853,10 @@ test_signed_bundle_apply_and_rollback_by_bundle(void **state)
                            NULL};
 
     s_write(e, "0001_a.sql", "-- flotilla:options allow=ban-drop-column gone\n"
+                             "-- flotilla:options allow=require-concurrent-"
+                             "index-creation down puts it back\n"
+                             "-- flotilla:options allow=constraint-missing-"
+                             "not-valid and the check\n"
                              "-- flotilla:up\nALTER TABLE users DROP COLUMN legacy;\n"
                              "-- flotilla:down\nALTER TABLE users ADD COLUMN legacy text DEFAULT 'none' NOT NULL;\n"
                              "CREATE INDEX users_legacy_idx ON users (legacy);\n"
@@ -947,6 +952,10 @@ test_large_table_backup_goes_to_a_file_and_restores(void **state)
 
     s_write(e, "0001_drop_legacy.sql",
             "-- flotilla:options allow=ban-drop-column no reader left\n"
+            "-- flotilla:options allow=require-concurrent-index-creation down"
+            " puts back the index up dropped\n"
+            "-- flotilla:options allow=constraint-missing-not-valid and the"
+            " check\n"
             "-- flotilla:up\n"
             "UPDATE users SET n = -n;\n"
             "ALTER TABLE users DROP COLUMN legacy;\n"
@@ -1086,6 +1095,7 @@ test_json_outputs_and_rollback_failure_position(void **state)
             "-- flotilla:up\nALTER TABLE users DROP COLUMN legacy;\n"
             "-- flotilla:down\nALTER TABLE users ADD COLUMN legacy text;\n");
     s_write(e, "0002_bad_down.sql",
+            "-- flotilla:options allow=ban-drop-column a down that fails\n"
             "-- flotilla:up\nALTER TABLE users ADD COLUMN z int;\n"
             "-- flotilla:down\nALTER TABLE users DROP COLUMN z;\n"
             "ALTER TABLE no_such_table DROP COLUMN z;\n");
@@ -1113,7 +1123,7 @@ test_json_outputs_and_rollback_failure_position(void **state)
     fl_test_proc_release(&r);
     /* The down of 0002 fails: reported at its file and line, nothing undone. */
     s_run(e, &r, "rollback", 0, "--last", "--json", NULL);
-    s_expect(&r, 1, "0002_bad_down.sql:5:1: relation \"no_such_table\" does not exist");
+    s_expect(&r, 1, "0002_bad_down.sql:6:1: relation \"no_such_table\" does not exist");
     o = s_json(&r);
     assert_false(json_is_true(json_object_get(o, "ok")));
     assert_int_equal(json_integer_value(json_object_get(o, "rolled_back")), 0);

@@ -87,6 +87,54 @@ s_open(fl_source_t *src, const char *dir)
         fail_msg("%s: %s", dir, err.message);
 }
 
+
+/*
+ * A pipeline on a fresh database, over a migrations directory the test
+ * fills (s_lib_open then opens the source and the pipeline).
+ */
+typedef struct {
+    fl_test_db_t db;
+    PGconn *conn;
+    char *dir;
+    fl_source_t src;
+    fl_pipeline_opts_t opts;
+    fl_pipeline_t *p;
+} s_lib;
+
+static void
+s_lib_init(s_lib *l, const char *prefix)
+{
+    fl_pipeline_opts_t init = FL_PIPELINE_OPTS_INIT;
+
+    memset(l, 0, sizeof(*l));
+    l->opts = init;
+    l->dir = fl_test_tmpdir();
+    fl_test_db_create(&l->db, prefix);
+    l->conn = fl_test_db_connect(&l->db);
+    l->opts.dsn = l->db.conninfo;
+}
+
+static void
+s_lib_open(s_lib *l)
+{
+    fl_error_t err = FL_ERROR_INIT;
+
+    s_open(&l->src, l->dir);
+    if (fl_pipeline_open(&l->p, &l->opts, &err) != 0)
+        fail_msg("fl_pipeline_open: %s", err.message);
+}
+
+static void
+s_lib_release(s_lib *l)
+{
+    fl_pipeline_close(&l->p);
+    PQfinish(l->conn);
+    fl_source_close(&l->src);
+    fl_test_rmtree(l->dir);
+    free(l->dir);
+    fl_test_db_drop(&l->db);
+}
+
 static void
 test_events_follow_the_steps_in_order(void **state)
 {
@@ -128,6 +176,228 @@ test_events_follow_the_steps_in_order(void **state)
     fl_test_rmtree(dir);
     free(dir);
     fl_test_db_drop(&db);
+}
+
+/* What the callback sees of the pipeline's own session when it runs. */
+typedef struct {
+    PGconn *conn;        /* a second session, to look at the first */
+    char *pid;           /* the pipeline's backend */
+    fl_buf_t violations; /* events delivered inside a transaction */
+    int64_t last_time;
+    int count;
+} s_watch;
+
+static void
+s_watch_event(const fl_pipeline_event_t *ev, void *arg)
+{
+    s_watch *w = arg;
+    char *sql = fl_asprintf("SELECT state || ' ' || (SELECT count(*) FROM"
+                            " pg_locks l JOIN pg_class c ON c.oid = l.relation"
+                            " WHERE l.pid = a.pid AND c.relname = 't')"
+                            " FROM pg_stat_activity a WHERE pid = %s", w->pid);
+    char *v = fl_test_query_value(w->conn, sql);
+
+    /* idle, holding no lock on the migrated table */
+    if (v == NULL || strcmp(v, "idle 0") != 0)
+        fl_buf_addf(&w->violations, "%s:%s during \"%s\"; ",
+                    fl_step_name(ev->step), fl_step_status_name(ev->status),
+                    v ? v : "?");
+    /* Delivered in order, each with the time it happened. */
+    if (ev->time_us < w->last_time || ev->time_us == 0)
+        fl_buf_addf(&w->violations, "%s:%s out of order; ",
+                    fl_step_name(ev->step), fl_step_status_name(ev->status));
+    w->last_time = ev->time_us;
+    w->count++;
+    free(v);
+    free(sql);
+}
+
+/*
+ * The callback may block (a slow terminal, a coordinator far away): it
+ * must never run while the migration's transaction holds its locks.
+ * Every event of a run that validates, backs up, executes and fails is
+ * delivered with the pipeline's session idle.
+ */
+static void
+test_event_callback_never_runs_inside_a_transaction(void **state)
+{
+    s_lib l;
+    fl_apply_result_t res;
+    fl_error_t err = FL_ERROR_INIT;
+    s_watch w;
+
+    (void)state;
+    memset(&w, 0, sizeof(w));
+    fl_buf_init(&w.violations, 0);
+    s_lib_init(&l, "evlock");
+    w.conn = l.conn;
+    fl_test_exec(w.conn, "CREATE TABLE t (id int PRIMARY KEY, n int);"
+                         "INSERT INTO t SELECT g, g FROM generate_series(1, 9) g");
+    s_write(l.dir, "0001_a.sql", "-- flotilla:up\nALTER TABLE t ADD COLUMN m int;\n"
+                                 "UPDATE t SET n = n + 1;\n"
+                                 "-- flotilla:down\nALTER TABLE t DROP COLUMN m;\n");
+    s_write(l.dir, "0002_b.sql", "-- flotilla:up\nDELETE FROM t WHERE id = 1;\n"
+                                 "SELECT 1 / 0;\n"
+                                 "-- flotilla:down\nSELECT 1;\n");
+    l.opts.on_event = s_watch_event;
+    l.opts.arg = &w;
+    s_lib_open(&l);
+    w.pid = fl_test_query_value(w.conn, "SELECT pid FROM pg_stat_activity"
+                                        " WHERE application_name = 'flotilla'"
+                                        " AND datname = current_database()");
+    assert_non_null(w.pid);
+    assert_int_not_equal(fl_pipeline_apply(l.p, &l.src, &res, &err), 0);
+    assert_int_equal(res.applied, 1);
+    fl_pipeline_close(&l.p);
+    if (w.violations.len)
+        fail_msg("the callback ran inside the migration's transaction: %s",
+                 fl_buf_str(&w.violations));
+    assert_true(w.count >= 10);
+    fl_error_clear(&err);
+    fl_buf_release(&w.violations);
+    free(w.pid);
+    s_lib_release(&l);
+}
+
+/* The blocker lets go when the pipeline reports its first lock retry. */
+typedef struct {
+    PGconn *blocker;
+    int retries;
+} s_unblock;
+
+static void
+s_unblock_on_retry(const fl_pipeline_event_t *ev, void *arg)
+{
+    s_unblock *u = arg;
+
+    if (ev->status == FL_STEP_RETRY && u->retries++ == 0)
+        fl_test_exec(u->blocker, "COMMIT");
+}
+
+/*
+ * Errors are classified inside the library by their code, never through
+ * the caller's optional error object: with err == NULL a lock timeout is
+ * still retried (it was not, and the migration failed).
+ */
+static void
+test_lock_timeout_is_retried_without_an_error_object(void **state)
+{
+    s_lib l;
+    fl_apply_result_t res;
+    s_unblock u = {NULL, 0};
+    char *v = NULL;
+
+    (void)state;
+    s_lib_init(&l, "errnull");
+    fl_test_exec(l.conn, "CREATE TABLE t (id int PRIMARY KEY)");
+    s_write(l.dir, "0001_a.sql", "-- flotilla:up\nALTER TABLE t ADD COLUMN m int;\n"
+                                 "-- flotilla:down\nALTER TABLE t DROP COLUMN m;\n");
+    u.blocker = fl_test_db_connect(&l.db);
+    fl_test_exec(u.blocker, "BEGIN; LOCK TABLE t IN ACCESS SHARE MODE");
+    l.opts.lock_timeout_ms = 100;
+    l.opts.retry_base_ms = 20;
+    l.opts.on_event = s_unblock_on_retry;
+    l.opts.arg = &u;
+    s_lib_open(&l);
+    assert_int_equal(fl_pipeline_apply(l.p, &l.src, &res, NULL), 0);
+    assert_int_equal(res.applied, 1);
+    assert_int_equal(u.retries, 1);
+    v = fl_test_query_value(l.conn, "SELECT retries FROM flotilla.schema_migrations");
+    assert_string_equal(v, "1");
+    free(v);
+    PQfinish(u.blocker);
+    s_lib_release(&l);
+}
+
+typedef struct {
+    s_lib *l;
+    int rc;
+    fl_error_t err;
+} s_bg;
+
+static void *
+s_bg_apply(void *arg)
+{
+    s_bg *b = arg;
+    fl_apply_result_t res;
+
+    b->rc = fl_pipeline_apply(b->l->p, &b->l->src, &res, &b->err);
+    return NULL;
+}
+
+/* Waits (bounded) until the pipeline's backend runs a query like like. */
+static void
+s_await_query(PGconn *conn, const char *like)
+{
+    const char *params[1] = {like};
+    int seen = 0;
+
+    for (int i = 0; i < 1200 && !seen; i++) {
+        PGresult *r = PQexecParams(conn, "SELECT count(*) FROM pg_stat_activity"
+                                         " WHERE application_name = 'flotilla'"
+                                         " AND state = 'active' AND query LIKE $1",
+                                   1, NULL, params, NULL, NULL, 0);
+        seen = PQresultStatus(r) == PGRES_TUPLES_OK &&
+               strcmp(PQgetvalue(r, 0, 0), "1") == 0;
+        PQclear(r);
+        if (!seen)
+            usleep(25000);
+    }
+    if (!seen)
+        fail_msg("the pipeline never ran a query like %s", like);
+}
+
+/*
+ * A cancel that arrives while a live check runs is a cancellation, not a
+ * refusal (it said "refused, nothing changed"): in a transactional
+ * migration, and in a no-transaction one after a statement committed.
+ * The check is slow because the CHECK it validates calls pg_sleep.
+ */
+static void
+test_cancel_during_a_check_is_a_cancellation(void **state)
+{
+    for (int notx = 0; notx <= 1; notx++) {
+        s_lib l;
+        s_bg b;
+        pthread_t th;
+        char *v = NULL;
+
+        (void)state;
+        s_lib_init(&l, "cancheck");
+        fl_test_exec(l.conn, "CREATE TABLE t (id int PRIMARY KEY, n int);"
+                             "INSERT INTO t VALUES (1, 1);"
+                             "CREATE FUNCTION slow(int) RETURNS boolean"
+                             " LANGUAGE sql AS"
+                             " $$ SELECT true FROM pg_sleep(600) $$");
+        s_write(l.dir, "0001_a.sql", notx
+            ? "-- flotilla:options no-transaction"
+              " allow=constraint-missing-not-valid test\n"
+              "-- flotilla:up\nCREATE TABLE u (id int);\n"
+              "ALTER TABLE t ADD CONSTRAINT t_slow CHECK (slow(n));\n"
+              "-- flotilla:down\nDROP TABLE u;\n"
+            : "-- flotilla:options allow=constraint-missing-not-valid test\n"
+              "-- flotilla:up\n"
+              "ALTER TABLE t ADD CONSTRAINT t_slow CHECK (slow(n));\n"
+              "-- flotilla:down\nALTER TABLE t DROP CONSTRAINT t_slow;\n");
+        s_lib_open(&l);
+        memset(&b, 0, sizeof(b));
+        b.l = &l;
+        pthread_create(&th, NULL, s_bg_apply, &b);
+        s_await_query(l.conn, "%slow(n)%");
+        fl_pipeline_cancel(l.p);
+        pthread_join(th, NULL);
+        if (b.rc != FL_ECANCELLED)
+            fail_msg("%s: a cancel during the check returned %s: %s",
+                     notx ? "no-transaction" : "transactional",
+                     fl_error_code_name(b.rc), b.err.message);
+        fl_pipeline_close(&l.p);
+        v = fl_test_query_value(l.conn, "SELECT status || ' ' || statements_done"
+                                        " FROM flotilla.schema_migrations");
+        assert_string_equal(v, notx ? "failed 1" : "failed 0");
+        free(v);
+        fl_error_clear(&b.err);
+        s_lib_release(&l);
+    }
 }
 
 typedef struct {
@@ -206,6 +476,9 @@ main(void)
         cmocka_unit_test(test_events_follow_the_steps_in_order),
         cmocka_unit_test(test_pipelines_of_one_process_do_not_retry_in_step),
         cmocka_unit_test(test_cancel_from_another_thread_leaves_nothing_applied),
+        cmocka_unit_test(test_event_callback_never_runs_inside_a_transaction),
+        cmocka_unit_test(test_lock_timeout_is_retried_without_an_error_object),
+        cmocka_unit_test(test_cancel_during_a_check_is_a_cancellation),
     };
     return cmocka_run_group_tests_name("pipeline_lib", tests, NULL, NULL);
 }

@@ -158,12 +158,7 @@ s_says(const fl_test_proc_t *r, const char *needle)
 static void
 s_assert_value(s_env *e, const char *sql, const char *expected)
 {
-    char *v = fl_test_query_value(e->conn, sql);
-
-    if (v == NULL || strcmp(v, expected) != 0)
-        fail_msg("%s: expected \"%s\", got \"%s\"", sql, expected,
-                 v ? v : "NULL");
-    free(v);
+    fl_test_expect_value(e->conn, sql, expected);
 }
 
 static char *
@@ -369,7 +364,8 @@ static const s_case_t s_cases[] = {
      "CREATE INDEX users_email_idx ON users (email);"
      "COMMENT ON COLUMN users.email IS 'where we write';"
      "GRANT SELECT (email) ON users TO fl_reader;",
-     S_ALLOW("ban-drop-column"), "ALTER TABLE users DROP COLUMN email;",
+     S_ALLOW("ban-drop-column") S_ALLOW("require-concurrent-index-creation"),
+     "ALTER TABLE users DROP COLUMN email;",
      "ALTER TABLE users ADD COLUMN email text NOT NULL DEFAULT '';\n"
      "CREATE INDEX users_email_idx ON users (email);\n"
      "COMMENT ON COLUMN users.email IS 'where we write';\n"
@@ -1002,7 +998,9 @@ test_a_migration_set_does_not_leak_into_the_next(void **state)
     fl_test_proc_t r;
 
     s_sql(e, "CREATE SCHEMA app");
-    s_write(e, "", "SET search_path = app;\nCREATE TABLE one (id int);",
+    /* The linter does not follow the SET: app.one is not one to it. */
+    s_write(e, S_ALLOW("ban-drop-table"),
+            "SET search_path = app;\nCREATE TABLE one (id int);",
             "DROP TABLE app.one;");
     s_write(e, "", "CREATE TABLE two (id int);", "DROP TABLE two;");
     s_flotilla(e, &r, NULL, "apply", NULL);

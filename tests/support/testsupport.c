@@ -61,6 +61,17 @@ fl_test_exec(PGconn *conn, const char *sql)
     PQclear(res);
 }
 
+void
+fl_test_expect_value(PGconn *conn, const char *sql, const char *expected)
+{
+    char *v = fl_test_query_value(conn, sql);
+
+    if (v == NULL || strcmp(v, expected) != 0)
+        fail_msg("%s: expected \"%s\", got \"%s\"", sql, expected,
+                 v ? v : "NULL");
+    free(v);
+}
+
 char *
 fl_test_query_value(PGconn *conn, const char *sql)
 {
@@ -173,11 +184,36 @@ fl_test_run(fl_test_proc_t *res, const char *name, const char *const *argv,
     fl_test_run_in(res, NULL, name, argv, stdin_data, timeout_s);
 }
 
+/*
+ * The path of executable name (absolute, or under FLOTILLA_BIN_DIR) and
+ * an argument vector for execv with it as argv[0]; both new.
+ */
+static char **
+s_exec_args(const char *name, const char *const *argv, char **path)
+{
+    const char *bindir = getenv("FLOTILLA_BIN_DIR");
+    size_t argc = 0;
+    char **args = NULL;
+
+    if (name[0] == '/')
+        *path = fl_strdup(name);
+    else if (bindir == NULL)
+        fail_msg("FLOTILLA_BIN_DIR is not set");
+    else
+        *path = fl_asprintf("%s/%s", bindir, name);
+    while (argv && argv[argc])
+        argc++;
+    args = fl_calloc(argc + 2, sizeof(char *));
+    args[0] = *path;
+    for (size_t i = 1; i < argc; i++)
+        args[i] = (char *)argv[i];
+    return args;
+}
+
 void
 fl_test_run_in(fl_test_proc_t *res, const char *cwd, const char *name,
                const char *const *argv, const char *stdin_data, int timeout_s)
 {
-    const char *bindir = getenv("FLOTILLA_BIN_DIR");
     char *path = NULL;
     int in[2], out[2], errp[2];
     pid_t pid;
@@ -185,21 +221,8 @@ fl_test_run_in(fl_test_proc_t *res, const char *cwd, const char *name,
     size_t in_off = 0, in_len = stdin_data ? strlen(stdin_data) : 0;
     time_t deadline = time(NULL) + (time_t)(timeout_s * s_scale());
     int status = 0;
-    size_t argc = 0;
-    char **args = NULL;
+    char **args = s_exec_args(name, argv, &path);
 
-    if (name[0] == '/')
-        path = fl_strdup(name);
-    else if (bindir == NULL)
-        fail_msg("FLOTILLA_BIN_DIR is not set");
-    else
-        path = fl_asprintf("%s/%s", bindir, name);
-    while (argv && argv[argc])
-        argc++;
-    args = fl_calloc(argc + 2, sizeof(char *));
-    args[0] = path;
-    for (size_t i = 1; i < argc; i++)
-        args[i] = (char *)argv[i];
     if (pipe(in) || pipe(out) || pipe(errp))
         fail_msg("pipe: %s", strerror(errno));
     pid = fork();
@@ -276,12 +299,102 @@ fl_test_run_in(fl_test_proc_t *res, const char *cwd, const char *name,
     free(path);
 }
 
-void
-fl_test_flotilla(fl_test_proc_t *res, const char *cwd, const char *conninfo,
-                 const char *log, const char *cmd, const char *const *extra,
-                 const char *source)
+/* Reads a whole file into a new string ("" when it cannot). */
+static char *
+s_slurp(const char *path)
 {
-    const char *argv[40];
+    fl_buf_t b = FL_BUF_INIT(0);
+    FILE *f = fopen(path, "rb");
+    char chunk[4096];
+    size_t n;
+
+    while (f && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        if (fl_buf_append(&b, chunk, n) != 0)
+            fail_msg("%s is larger than the buffer limit", path);
+    if (f)
+        fclose(f);
+    return fl_buf_detach(&b);
+}
+
+void
+fl_test_spawn(fl_test_child_t *c, const char *cwd, const char *name,
+              const char *const *argv)
+{
+    char *path = NULL, *dir = fl_test_tmpdir();
+    char **args = s_exec_args(name, argv, &path);
+    pid_t pid;
+
+    c->out_path = fl_asprintf("%s/stdout", dir);
+    c->err_path = fl_asprintf("%s/stderr", dir);
+    free(dir);
+    pid = fork();
+    if (pid < 0)
+        fail_msg("fork: %s", strerror(errno));
+    if (pid == 0) {
+        int in = open("/dev/null", O_RDONLY);
+        int out = open(c->out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int er = open(c->err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+        if (in < 0 || out < 0 || er < 0)
+            _exit(127);
+        dup2(in, 0);
+        dup2(out, 1);
+        dup2(er, 2);
+        if (cwd != NULL && chdir(cwd) != 0)
+            _exit(127);
+        execv(path, args);
+        _exit(127);
+    }
+    c->pid = (int)pid;
+    free(args);
+    free(path);
+}
+
+void
+fl_test_child_signal(const fl_test_child_t *c, int sig)
+{
+    if (kill((pid_t)c->pid, sig) != 0)
+        fail_msg("kill %d: %s", c->pid, strerror(errno));
+}
+
+void
+fl_test_child_wait(fl_test_child_t *c, fl_test_proc_t *res, int timeout_s)
+{
+    int64_t deadline_ms = (int64_t)time(NULL) * 1000 +
+                          (int64_t)(timeout_s * s_scale() * 1000);
+    int status = 0;
+    pid_t got = 0;
+    char *dir = NULL;
+
+    while ((got = waitpid((pid_t)c->pid, &status, WNOHANG)) == 0) {
+        struct timespec ts = {0, 20 * 1000000L};
+        if ((int64_t)time(NULL) * 1000 > deadline_ms) {
+            kill((pid_t)c->pid, SIGKILL);
+            waitpid((pid_t)c->pid, &status, 0);
+            fail_msg("process %d did not end within %d s", c->pid, timeout_s);
+        }
+        nanosleep(&ts, NULL);
+    }
+    if (got < 0)
+        fail_msg("waitpid %d: %s", c->pid, strerror(errno));
+    res->status = WIFEXITED(status) ? WEXITSTATUS(status)
+                                    : 128 + WTERMSIG(status);
+    res->out = s_slurp(c->out_path);
+    res->err = s_slurp(c->err_path);
+    dir = fl_strdup(c->out_path);
+    *strrchr(dir, '/') = '\0';
+    fl_test_rmtree(dir);
+    free(dir);
+    fl_free(&c->out_path);
+    fl_free(&c->err_path);
+}
+
+/* The argument vector of `flotilla CMD --db ... [--log-file LOG] ...`. */
+static void
+s_flotilla_argv(const char **argv, size_t cap, const char *conninfo,
+                const char *log, const char *cmd, const char *const *extra,
+                const char *source)
+{
     size_t n = 0;
 
     argv[n++] = "flotilla";
@@ -293,13 +406,23 @@ fl_test_flotilla(fl_test_proc_t *res, const char *cwd, const char *conninfo,
         argv[n++] = log;
     }
     for (size_t i = 0; extra && extra[i]; i++) {
-        if (n >= 38)
+        if (n >= cap - 2)
             fail_msg("fl_test_flotilla: too many arguments");
         argv[n++] = extra[i];
     }
     if (source != NULL)
         argv[n++] = source;
     argv[n] = NULL;
+}
+
+void
+fl_test_flotilla(fl_test_proc_t *res, const char *cwd, const char *conninfo,
+                 const char *log, const char *cmd, const char *const *extra,
+                 const char *source)
+{
+    const char *argv[40];
+
+    s_flotilla_argv(argv, 40, conninfo, log, cmd, extra, source);
     fl_test_run_in(res, cwd, "flotilla", argv, NULL, 120);
 }
 
@@ -336,6 +459,27 @@ fl_test_ws_close(fl_test_ws_t *ws)
     fl_free(&ws->log);
 }
 
+int
+fl_test_ws_setup(void **state)
+{
+    fl_test_ws_t *ws = fl_calloc(1, sizeof(*ws));
+
+    fl_test_ws_open(ws, "ws");
+    *state = ws;
+    return 0;
+}
+
+int
+fl_test_ws_teardown(void **state)
+{
+    fl_test_ws_t *ws = *state;
+
+    fl_test_ws_close(ws);
+    free(ws);
+    *state = NULL;
+    return 0;
+}
+
 void
 fl_test_ws_write(fl_test_ws_t *ws, const char *file, const char *text)
 {
@@ -351,6 +495,37 @@ fl_test_ws_flotilla(fl_test_ws_t *ws, fl_test_proc_t *res, const char *cmd,
 {
     fl_test_flotilla(res, ws->dir, ws->db.conninfo, ws->log, cmd, extra,
                      with_source ? ws->mdir : NULL);
+}
+
+void
+fl_test_ws_spawn(fl_test_ws_t *ws, fl_test_child_t *c, const char *cmd,
+                 const char *const *extra, int with_source)
+{
+    const char *argv[40];
+
+    s_flotilla_argv(argv, 40, ws->db.conninfo, ws->log, cmd, extra,
+                    with_source ? ws->mdir : NULL);
+    fl_test_spawn(c, ws->dir, "flotilla", argv);
+}
+
+void
+fl_test_ws_await(fl_test_ws_t *ws, const char *sql, int timeout_s)
+{
+    int64_t deadline_ms = (int64_t)time(NULL) * 1000 +
+                          (int64_t)(timeout_s * s_scale() * 1000);
+
+    for (;;) {
+        char *v = fl_test_query_value(ws->conn, sql);
+        int done = v != NULL && strcmp(v, "t") == 0;
+        struct timespec ts = {0, 20 * 1000000L};
+
+        free(v);
+        if (done)
+            return;
+        if ((int64_t)time(NULL) * 1000 > deadline_ms)
+            fail_msg("waited %d s in vain for: %s", timeout_s, sql);
+        nanosleep(&ts, NULL);
+    }
 }
 
 void

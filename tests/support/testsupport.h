@@ -35,6 +35,8 @@ PGconn *fl_test_db_connect(const fl_test_db_t *db);
 void fl_test_exec(PGconn *conn, const char *sql);
 /* Runs a query returning one value; returns a new string (NULL for NULL). */
 char *fl_test_query_value(PGconn *conn, const char *sql);
+/* Fails the test unless sql's single value is expected (NULL never is). */
+void fl_test_expect_value(PGconn *conn, const char *sql, const char *expected);
 /*
  * A canonical dump of every user schema (all but pg_*, information_schema,
  * flotilla and flotilla_backup): each column by name with type, default
@@ -110,6 +112,32 @@ void fl_test_run_in(fl_test_proc_t *res, const char *cwd, const char *name,
                     int timeout_s);
 void fl_test_proc_release(fl_test_proc_t *res);
 /*
+ * A process started in the background, its output going to files, for
+ * tests that signal it while it runs.
+ */
+typedef struct {
+    int pid;
+    char *out_path;
+    char *err_path;
+} fl_test_child_t;
+
+/*
+ * Starts FLOTILLA_BIN_DIR/name (argv as for fl_test_run) in cwd (NULL:
+ * the current one), stdin empty, stdout and stderr to files beside
+ * nothing else.  Fails the test if it cannot.
+ */
+void fl_test_spawn(fl_test_child_t *c, const char *cwd, const char *name,
+                   const char *const *argv);
+/* Sends sig to it. */
+void fl_test_child_signal(const fl_test_child_t *c, int sig);
+/*
+ * Waits at most timeout_s seconds (scaled) for it to end and collects its
+ * status and output into res (as fl_test_run); kills it and fails the
+ * test when it does not end.
+ */
+void fl_test_child_wait(fl_test_child_t *c, fl_test_proc_t *res, int timeout_s);
+
+/*
  * Runs `flotilla CMD --db CONNINFO [--log-file LOG] EXTRA... [SOURCE]` in
  * cwd (NULL: the current directory) for at most 120 s; --log-file only for
  * apply and rollback, and only when log is not NULL.  extra is
@@ -136,11 +164,25 @@ typedef struct {
 
 void fl_test_ws_open(fl_test_ws_t *ws, const char *prefix);
 void fl_test_ws_close(fl_test_ws_t *ws);
+/*
+ * cmocka setup and teardown of a workspace (*state, database prefix
+ * "ws"), for tests that need nothing else prepared.
+ */
+int fl_test_ws_setup(void **state);
+int fl_test_ws_teardown(void **state);
 /* Writes file (a name under mdir) with text. */
 void fl_test_ws_write(fl_test_ws_t *ws, const char *file, const char *text);
 /* Runs flotilla CMD against the workspace; SOURCE is mdir if with_source. */
 void fl_test_ws_flotilla(fl_test_ws_t *ws, fl_test_proc_t *res, const char *cmd,
                          const char *const *extra, int with_source);
+/* Starts flotilla CMD against the workspace in the background. */
+void fl_test_ws_spawn(fl_test_ws_t *ws, fl_test_child_t *c, const char *cmd,
+                      const char *const *extra, int with_source);
+/*
+ * Waits (bounded) until a query of the workspace's database returns "t":
+ * for a test that awaits what another process does on the server.
+ */
+void fl_test_ws_await(fl_test_ws_t *ws, const char *sql, int timeout_s);
 /*
  * Fails the test unless res exited with status and, when needle is not
  * NULL, said needle on stdout or stderr.

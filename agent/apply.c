@@ -1,0 +1,1119 @@
+/*
+ * apply.c - applies one migration: validation, the backups taken just
+ * before each destructive statement, the statements, the before-commit
+ * net, the reconciliation of the backups, the ledger row and COMMIT, and
+ * after it the schema snapshot.  A transactional migration is one unit
+ * of work (one transaction); a no-transaction migration is one unit per
+ * statement that can run in a transaction, and the others run alone.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent/lintcheck.h"
+#include "agent/pipeline_internal.h"
+#include "agent/schema.h"
+#include "common/alloc.h"
+#include "common/log.h"
+
+/*
+ * Runs the live checks of statement i, in the migration's settings, just
+ * before the statement: they see what the statements before it did.
+ */
+int
+fl__run_checks(fl_pipeline_t *p, const fl_stmt_list_t *stmts, size_t i,
+               json_t *report, fl_error_t *err)
+{
+    const fl_stmt_t *st = &stmts->items[i];
+    fl_check_opts_t co = {st->cascades, p->opts.redact_samples};
+    int rc = 0;
+
+    if (st->nchecks && (rc = fl__session_enter(p->pg, &p->session, err)) != 0)
+        return rc;
+    for (size_t k = 0; k < st->nchecks; k++)
+        if ((rc = fl__check_run(p->pg, &st->checks[k], &co, report, err)) != 0)
+            return rc;
+    return 0;
+}
+
+/* Records the failed state of m after its transaction was rolled back. */
+static void
+s_record_failure(fl_pipeline_t *p, const fl_migration_t *m, int tx, int total,
+                 int64_t t0, fl__stats_t *stats, const fl_error_t *error)
+{
+    fl_error_t lerr = FL_ERROR_INIT;
+    fl_ledger_record_t rec = {m, p->opts.bundle_id, p->opts.rollout_id,
+                              p->opts.agent, "failed", tx, stats->done, total,
+                              fl__now_ms() - t0, stats->lock_wait_ms,
+                              stats->retries, error, stats->error_position,
+                              NULL, p->target};
+
+    fl__rollback_quietly(p);
+    if (fl_ledger_record(p->pg, &rec, &lerr) != 0) {
+        fl_log_warning("pipeline", "could not record the failure of %s in the "
+                       "ledger: %s", m->file, lerr.message);
+        fl_error_clear(&lerr);
+    }
+}
+
+/*
+ * After m committed: a snapshot of the schema, the objects m changed
+ * (against the snapshot before it) recorded for its rollback's proof,
+ * and the fingerprint.  Taken outside the migration's transaction on
+ * purpose: on a schema with thousands of tables the catalog scan takes
+ * long enough to matter, and inside the transaction it would hold the
+ * migration's locks that much longer.  The snapshot is the next
+ * migration's "before", so each migration costs one.  A failure here is
+ * reported and leaves the schema unrecorded (the rollback then says it
+ * cannot prove the schema): the migration itself is applied.  Returns
+ * the fingerprint (new string) or NULL.
+ */
+static char *
+s_schema_after(fl_pipeline_t *p, const fl_migration_t *m, int before,
+               int *changes)
+{
+    fl_error_t err = FL_ERROR_INIT;
+    char *fp = NULL;
+    char version[24];
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    int after = before == 1 ? 2 : 1;
+    int rc = 0;
+
+    *changes = 0;
+    p->schema_gen = 0;
+    snprintf(version, sizeof(version), "%lld", (long long)m->version);
+    if (before == 0)
+        rc = FL_ERR(&err, FL_ENOTFOUND, "no snapshot before the migration");
+    if (rc == 0)
+        rc = fl_schema_snapshot(p->pg, after, fl__scope(p), &err);
+    if (rc == 0)
+        rc = fl_schema_record_changes(p->pg, p->target, m->version, before, after,
+                                      changes, &err);
+    if (rc == 0)
+        rc = fl_schema_fingerprint(p->pg, after, &fp, &err);
+    if (rc == 0) {
+        const char *params[3] = {fp, version, p->target};
+        rc = fl_pg_query(p->pg, &r, "UPDATE flotilla.schema_migrations SET"
+                         " schema_fingerprint = $1, schema_recorded = true"
+                         " WHERE version OPERATOR(pg_catalog.=)"
+                         " $2::pg_catalog.int8 AND target"
+                         " OPERATOR(pg_catalog.=) $3", 3, params, &err);
+        fl_pg_result_release(&r);
+    }
+    if (rc == 0) {
+        p->schema_gen = after;
+        return fp;
+    }
+    fl_log_warning("pipeline", "could not record the schema after %s: %s",
+                   m->file, err.message);
+    fl_error_clear(&err);
+    free(fp);
+    return NULL;
+}
+
+/* ---- the net: what one run of a migration destroyed ----------------- */
+
+/* A set of OIDs (small: the tables one migration touches). */
+typedef struct {
+    uint32_t *v;
+    size_t n;
+} s_oids;
+
+static int
+s_oids_has(const s_oids *s, uint32_t oid)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (s->v[i] == oid)
+            return 1;
+    return 0;
+}
+
+static void
+s_oids_add(s_oids *s, uint32_t oid)
+{
+    if (s_oids_has(s, oid))
+        return;
+    s->v = fl_reallocarray(s->v, s->n + 1, sizeof(uint32_t));
+    s->v[s->n++] = oid;
+}
+
+static void
+s_oids_release(s_oids *s)
+{
+    fl_free(&s->v);
+    s->n = 0;
+}
+
+/*
+ * One migration (or, for a no-transaction migration, one statement) as a
+ * unit of work: its statements, counters, and what the net knows.
+ */
+typedef struct {
+    const fl_migration_t *m;
+    fl_stmt_list_t stmts;
+    fl__stats_t stats;
+    int64_t t0;
+    fl_net_snap_t pre;      /* the managed relations at the start of the run */
+    fl_backup_t *backups;   /* taken in this run */
+    size_t nbackups;
+    s_oids backed;          /* their tables */
+    s_oids forced;          /* back up before the first statement (kept
+                               across runs: the net found them) */
+    s_oids explained;       /* rewritten by a statement that says so */
+    s_oids named;           /* written by a statement that names them */
+    fl_net_snap_t first;    /* the first run's snapshot: sequences as they
+                               were before the migration */
+    fl_buf_t uncovered;     /* "table: reason; ..." found by the net */
+    int nuncovered;
+    int restarts;
+} s_unit;
+
+static void
+s_unit_reset_run(s_unit *u)
+{
+    fl__net_snap_release(&u->pre);
+    for (size_t i = 0; i < u->nbackups; i++)
+        fl__backup_release(&u->backups[i]);
+    fl_free(&u->backups);
+    u->nbackups = 0;
+    s_oids_release(&u->backed);
+    s_oids_release(&u->explained);
+    s_oids_release(&u->named);
+    fl_buf_reset(&u->uncovered);
+    u->nuncovered = 0;
+}
+
+static void
+s_unit_release(s_unit *u)
+{
+    s_unit_reset_run(u);
+    s_oids_release(&u->forced);
+    fl__net_snap_release(&u->first);
+    fl_buf_release(&u->uncovered);
+    fl__stats_release(&u->stats);
+    fl_stmt_list_release(&u->stmts);
+}
+
+/*
+ * Before a run is undone: its snapshot becomes the unit's first, unless
+ * an earlier run's is already kept.  Sequences ignore savepoints and
+ * rollbacks, so only the first snapshot knows where they stood before
+ * the migration.
+ */
+static void
+s_keep_first(s_unit *u)
+{
+    if (u->first.rels != NULL || u->pre.rels == NULL)
+        return;
+    u->first = u->pre;
+    u->pre.rels = NULL;
+    u->pre.n = 0;
+}
+
+/* The snapshot of the target before migration m (see s_schema_after). */
+static int
+s_schema_before(fl_pipeline_t *p, s_unit *u, int *gen, fl_error_t *err)
+{
+    int rc;
+
+    if (p->schema_gen != 0) {
+        *gen = p->schema_gen;
+        return 0;
+    }
+    /* It takes a lock on each table: retried like a statement. */
+    for (int attempt = 0;; attempt++) {
+        int64_t t0 = fl__now_ms();
+
+        if ((rc = fl_schema_snapshot(p->pg, 1, fl__scope(p), err)) == 0)
+            break;
+        if (fl__classify(p, err) != FL__FAULT_LOCK ||
+            !fl__lock_retry(p, u->m, &u->stmts, FL__ALL_STATEMENTS, attempt,
+                            p->opts.lock_retries, t0, 0, &u->stats, err))
+            return rc;
+    }
+    *gen = p->schema_gen = 1;
+    return 0;
+}
+
+/* This target's directory for backup files (absolute), made on demand. */
+static int
+s_dump_dir(fl_pipeline_t *p, const char **out, fl_error_t *err)
+{
+    char *id = NULL, *db = NULL, *abs = NULL;
+    int rc = 0;
+
+    *out = NULL;
+    if (p->dump_dir) {
+        *out = p->dump_dir;
+        return 0;
+    }
+    if (p->opts.backup_dir == NULL || p->opts.backup_dump_above <= 0)
+        return 0;
+    rc = fl_pg_query_value(p->pg, &id, "SELECT target_id::pg_catalog.text FROM"
+                           " flotilla.ledger_meta ORDER BY created_at,"
+                           " ledger_version LIMIT 1", 0, NULL, err);
+    if (rc == 0)
+        rc = fl_pg_query_value(p->pg, &db, "SELECT pg_catalog.current_database()",
+                               0, NULL, err);
+    if (rc != 0)
+        goto cleanup;
+    if (mkdir(p->opts.backup_dir, 0700) != 0 && errno != EEXIST) {
+        rc = FL_ERR(err, FL_EIO, "could not create backup directory \"%s\": %s",
+                    p->opts.backup_dir, strerror(errno));
+        goto cleanup;
+    }
+    abs = realpath(p->opts.backup_dir, NULL);
+    if (abs == NULL) {
+        rc = FL_ERR(err, FL_EIO, "could not resolve backup directory \"%s\": "
+                    "%s", p->opts.backup_dir, strerror(errno));
+        goto cleanup;
+    }
+    /*
+     * One directory per target: "<database>-<first 12 of its ledger's
+     * target id>", so two databases of the same name on two servers, or
+     * hundreds of an agent's tenants, never share a file name.
+     */
+    /* A schema target's: "<database>__<schema>-<target id>". */
+    if (*p->target != '\0') {
+        char *both = fl_asprintf("%.40s__%.40s", db, p->target);
+        free(db);
+        db = both;
+    }
+    for (char *c = db; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+              (*c >= '0' && *c <= '9') || *c == '_' || *c == '-'))
+            *c = '_';
+    p->dump_dir = fl_asprintf("%s/%.82s-%.12s", abs, db, id ? id : "");
+    *out = p->dump_dir;
+cleanup:
+    free(abs);
+    free(id);
+    free(db);
+    return rc;
+}
+
+/*
+ * The tables a statement destroying data in roots reaches through the
+ * catalog: referencing tables whose foreign keys act (CASCADE, SET NULL,
+ * SET DEFAULT) on delete (DELETE, MERGE) or on update (UPDATE, upserts),
+ * every referencing table for TRUNCATE ... CASCADE, recursively; and for
+ * partitioned tables, their leaf partitions.  Adds to out.
+ */
+static int
+s_reach(fl_pipeline_t *p, const s_oids *roots, int on_delete, int on_update,
+        int truncate, s_oids *out, fl_error_t *err)
+{
+    fl_buf_t arr = FL_BUF_INIT(0);
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    char flags[8];
+    const char *params[2];
+    int rc;
+
+    fl_buf_adds(&arr, "{");
+    for (size_t i = 0; i < roots->n; i++)
+        fl_buf_addf(&arr, "%s%u", i ? "," : "", roots->v[i]);
+    fl_buf_adds(&arr, "}");
+    snprintf(flags, sizeof(flags), "%d%d%d", on_delete, on_update, truncate);
+    params[0] = fl_buf_str(&arr);
+    params[1] = flags;
+    rc = fl_pg_query(p->pg, &r,
+        "WITH RECURSIVE reach(oid) AS ("
+        "  SELECT pg_catalog.unnest($1::pg_catalog.oid[])"
+        "  UNION SELECT k.conrelid FROM pg_catalog.pg_constraint k"
+        "  JOIN reach ON k.confrelid OPERATOR(pg_catalog.=) reach.oid"
+        "  WHERE k.contype = 'f' AND ("
+        "   (pg_catalog.substr($2, 1, 1) = '1' AND k.confdeltype IN ('c', 'n', 'd'))"
+        "   OR (pg_catalog.substr($2, 2, 1) = '1' AND k.confupdtype IN ('c', 'n', 'd'))"
+        "   OR pg_catalog.substr($2, 3, 1) = '1'))"
+        " SELECT DISTINCT t.relid FROM reach, LATERAL ("
+        "  SELECT reach.oid AS relid UNION ALL"
+        "  SELECT pt.relid FROM pg_catalog.pg_partition_tree(reach.oid) pt"
+        "  WHERE pt.isleaf) t",
+        2, params, err);
+    for (size_t i = 0; rc == 0 && i < r.nrows; i++)
+        s_oids_add(out, (uint32_t)strtoul(fl_pg_value(&r, i, 0), NULL, 10));
+    fl_pg_result_release(&r);
+    fl_buf_release(&arr);
+    return rc;
+}
+
+/* Adds the tables of the schemas named in names (a JSON array) to out. */
+static int
+s_schema_tables(fl_pipeline_t *p, json_t *names, s_oids *out, fl_error_t *err)
+{
+    char *text = json_dumps(names, JSON_COMPACT);
+    const char *params[1] = {text};
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    int rc = fl_pg_query(p->pg, &r,
+        "SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n"
+        " ON n.oid OPERATOR(pg_catalog.=) c.relnamespace WHERE c.relkind IN"
+        " ('r', 'p') AND n.nspname::pg_catalog.text OPERATOR(pg_catalog.=) ANY"
+        " (ARRAY(SELECT pg_catalog.json_array_elements_text($1::pg_catalog.json)))",
+        1, params, err);
+
+    for (size_t i = 0; rc == 0 && i < r.nrows; i++)
+        s_oids_add(out, (uint32_t)strtoul(fl_pg_value(&r, i, 0), NULL, 10));
+    fl_pg_result_release(&r);
+    free(text);
+    return rc;
+}
+
+/* Takes the backup of table oid if it pre-existed and has none yet. */
+static int
+s_backup_one(fl_pipeline_t *p, s_unit *u, uint32_t oid, const char *lockmode,
+             int stmt_index, fl_error_t *err)
+{
+    const fl_net_rel_t *pre = fl__net_find(&u->pre, oid);
+    fl_backup_ctx_t ctx = {u->m->version, p->opts.bundle_id, NULL,
+                           p->opts.backup_dump_above, p->target};
+    fl_backup_t b;
+    char *where = NULL;
+    int64_t t0 = fl__now_ms();
+    fl_error_t lerr = FL_ERROR_INIT;
+    int rc;
+
+    /* Created by this migration, not a table, or already kept. */
+    if (pre == NULL || pre->relkind != 'r' || s_oids_has(&u->backed, oid))
+        return 0;
+    if ((rc = s_dump_dir(p, &ctx.dump_dir, err)) != 0)
+        return rc;
+    rc = fl__backup_take(p->pg, &ctx, pre, lockmode, stmt_index, &b, &where,
+                         &lerr);
+    if (rc == FL_ECONFLICT) {
+        /*
+         * This run already changed the table: it is backed up before the
+         * first statement of the next run instead (the net restarts).
+         */
+        fl_buf_addf(&u->uncovered, "%s%s.%s: %s", u->nuncovered++ ?
+                            "; " : "", pre->schema, pre->name,
+                            "changed by an earlier statement of the same "
+                            "migration before the one that destroys its data");
+        s_oids_add(&u->forced, oid);
+        fl_error_clear(&lerr);
+        return 0;
+    }
+    if (rc != 0) {
+        fl_error_move(err, &lerr);
+        return rc;
+    }
+    u->backups = fl_reallocarray(u->backups, u->nbackups + 1, sizeof(b));
+    u->backups[u->nbackups++] = b;
+    s_oids_add(&u->backed, oid);
+    if (b.dump) {
+        p->partial = fl_reallocarray(p->partial, p->npartial + 1,
+                                     sizeof(char *));
+        p->partial[p->npartial++] = fl_strdup(b.path);
+    }
+    fl__event(p, FL_STEP_BACKUP, FL_STEP_OK, u->m, fl__now_ms() - t0, NULL,
+              "backed up %s.%s to %s", pre->schema, pre->name, where);
+    free(where);
+    return 0;
+}
+
+static int
+s_destroys_rows(fl_destroy_kind k)
+{
+    return k == FL_DESTROY_UPDATE || k == FL_DESTROY_DELETE;
+}
+
+/*
+ * Before statement k runs: resolves the tables it destroys data in (under
+ * the search_path the migration has set by now), follows the catalog to
+ * the tables that reaches, and backs up every one that existed before the
+ * migration.  A table the statement writes and a later statement destroys
+ * is backed up now, before this write.  Tables a statement rewrites on
+ * purpose (and says so) are noted, so the net does not take the rewrite
+ * for a TRUNCATE.  Runs on the pinned session.
+ */
+static int
+s_prepare_statement(fl_pipeline_t *p, s_unit *u, size_t k, fl_error_t *err)
+{
+    const fl_stmt_t *st = &u->stmts.items[k];
+    size_t cap = st->ndestroys + st->ntables + 1, n = 0;
+    const char **schemas = fl_calloc(cap, sizeof(char *));
+    const char **names = fl_calloc(cap, sizeof(char *));
+    /* 0 destroys, 1 writes and a later one destroys, 2 rewrites, 3 writes */
+    int *why = fl_calloc(cap, sizeof(int));
+    uint32_t *oids = NULL;
+    char *kinds = NULL;
+    s_oids rows = {NULL, 0}, whole = {NULL, 0}, reach = {NULL, 0};
+    json_t *dropped_schemas = json_array();
+    int on_delete = 0, on_update = 0, truncate = 0;
+    int rc = 0;
+
+    for (size_t i = 0; i < st->ndestroys; i++) {
+        const fl_destroy_t *d = &st->destroys[i];
+        if (d->kind == FL_DESTROY_DROP_SCHEMA && d->schema) {
+            json_array_append_new(dropped_schemas, json_string(d->schema));
+            continue;
+        }
+        if (d->table == NULL)
+            continue;
+        schemas[n] = d->schema;
+        names[n] = d->table;
+        why[n++] = 0;
+        on_delete |= d->kind == FL_DESTROY_DELETE;
+        on_update |= d->kind == FL_DESTROY_UPDATE;
+        truncate |= d->kind == FL_DESTROY_TRUNCATE && st->cascades;
+    }
+    for (size_t i = 0; i < st->ntables; i++) {
+        const fl_table_ref_t *t = &st->tables[i];
+        int later = 0;
+        if (!t->writes)
+            continue;
+        schemas[n] = t->schema;
+        names[n] = t->name;
+        if (st->rewrites) {
+            why[n++] = 2;
+            continue;
+        }
+        /* Written now, destroyed later (by the same name): keep it now. */
+        for (size_t j = k + 1; j < u->stmts.count && !later; j++)
+            for (size_t d = 0; d < u->stmts.items[j].ndestroys && !later; d++)
+                later = u->stmts.items[j].destroys[d].table &&
+                        strcmp(u->stmts.items[j].destroys[d].table,
+                               t->name) == 0;
+        why[n++] = later ? 1 : 3;
+    }
+    if (n == 0 && json_array_size(dropped_schemas) == 0)
+        goto cleanup;
+    if ((rc = fl__session_leave(p->pg, &p->session, err)) != 0)
+        goto cleanup;
+    oids = fl_calloc(n + 1, sizeof(uint32_t));
+    kinds = fl_calloc(n + 1, 1);
+    if (n && (rc = fl__resolve(p, schemas, names, n, oids, kinds, err)) != 0)
+        goto cleanup;
+    if (json_array_size(dropped_schemas) &&
+        (rc = s_schema_tables(p, dropped_schemas, &whole, err)) != 0)
+        goto cleanup;
+    for (size_t i = 0; i < n; i++) {
+        if (oids[i] == 0)
+            continue; /* DROP ... IF EXISTS of nothing; a check reports it */
+        if (why[i] != 0)
+            s_oids_add(&u->named, oids[i]);
+        if (why[i] == 2) {
+            s_oids_add(&u->explained, oids[i]);
+        } else if (why[i] == 3) {
+            continue;
+        } else if (kinds[i] == 'r' || kinds[i] == 'p') {
+            int rowlevel = why[i] == 1;
+            for (size_t d = 0; why[i] == 0 && d < st->ndestroys; d++)
+                if (st->destroys[d].table &&
+                    strcmp(st->destroys[d].table, names[i]) == 0)
+                    rowlevel |= s_destroys_rows(st->destroys[d].kind);
+            s_oids_add(rowlevel ? &rows : &whole, oids[i]);
+        }
+    }
+    if (rows.n + whole.n == 0)
+        goto cleanup;
+    {
+        s_oids roots = {NULL, 0};
+        for (size_t i = 0; i < rows.n; i++)
+            s_oids_add(&roots, rows.v[i]);
+        for (size_t i = 0; i < whole.n; i++)
+            s_oids_add(&roots, whole.v[i]);
+        rc = s_reach(p, &roots, on_delete || truncate, on_update, truncate,
+                     &reach, err);
+        s_oids_release(&roots);
+        if (rc != 0)
+            goto cleanup;
+    }
+    /*
+     * DML needs only writers kept out (EXCLUSIVE); DDL takes ACCESS
+     * EXCLUSIVE anyway, so the backup takes it first.
+     */
+    for (size_t i = 0; rc == 0 && i < reach.n; i++)
+        rc = s_backup_one(p, u, reach.v[i],
+                          s_oids_has(&whole, reach.v[i]) ? "ACCESS EXCLUSIVE"
+                                                         : "EXCLUSIVE",
+                          (int)k, err);
+cleanup:
+    json_decref(dropped_schemas);
+    s_oids_release(&rows);
+    s_oids_release(&whole);
+    s_oids_release(&reach);
+    free(schemas);
+    free(names);
+    free(why);
+    free(oids);
+    free(kinds);
+    return rc;
+}
+
+/*
+ * The net, after the last statement and before COMMIT: compares the
+ * managed relations with the snapshot taken when the run started.  A
+ * table that existed before is destroyed when it is gone, its storage
+ * was replaced (TRUNCATE, or a rewrite no statement announced), this
+ * transaction updated or deleted rows in it, or a column it had was
+ * dropped (a type change that keeps the data needs no rewrite, one that
+ * does not is a rewrite); if no backup of this run covers it, it is listed in
+ * u->uncovered and added to u->forced.  Sequences that were dropped,
+ * restarted or moved back have their old position recorded (no restart
+ * is needed for them).
+ */
+static int
+s_net(fl_pipeline_t *p, s_unit *u, fl_net_snap_t *post, fl_error_t *err)
+{
+    fl_net_touched_t touched = {NULL, 0};
+    fl_backup_ctx_t sctx = {u->m->version, p->opts.bundle_id, NULL, 0,
+                            p->target};
+    int rc;
+
+    if ((rc = fl__session_leave(p->pg, &p->session, err)) != 0)
+        return rc;
+    if ((rc = fl__net_snapshot(p->pg, p->target, post, err)) != 0 ||
+        (rc = fl__net_touched_columns(p->pg, &touched, err)) != 0)
+        goto cleanup;
+    for (size_t i = 0; i < u->pre.n; i++) {
+        const fl_net_rel_t *b = &u->pre.rels[i];
+        const fl_net_rel_t *a = fl__net_find(post, b->oid);
+        char reason[160] = "";
+
+        if (b->relkind == 'S') {
+            /* Against the first run: sequences ignore savepoints. */
+            const fl_net_rel_t *f = fl__net_find(&u->first, b->oid);
+            const char *why = NULL, *after = NULL;
+            long long was = 0, is = 0;
+            if (f == NULL)
+                f = b;
+            was = f->seq_last ? strtoll(f->seq_last, NULL, 10) : 0;
+            is = a && a->seq_last ? strtoll(a->seq_last, NULL, 10) : 0;
+            if (a == NULL)
+                why = "dropped";
+            else if (a->relfilenode != f->relfilenode)
+                why = "restarted";
+            else if (f->seq_last && (a->seq_last == NULL || is < was))
+                why = "moved back";
+            else if (a->seq_last && (f->seq_last == NULL || is > was)) {
+                why = "advanced";
+                after = a->seq_last;
+            }
+            if (why && (f->seq_last || after) &&
+                (rc = fl__backup_sequence(p->pg, &sctx, f, after, why,
+                                          err)) != 0)
+                goto cleanup;
+            continue;
+        }
+        if (b->relkind != 'r')
+            continue;
+        if (a == NULL)
+            snprintf(reason, sizeof(reason), "dropped");
+        else if (a->relfilenode != b->relfilenode &&
+                 !s_oids_has(&u->explained, b->oid))
+            snprintf(reason, sizeof(reason), "its storage was replaced "
+                     "(TRUNCATE or a rewrite)");
+        else if (a->n_del > b->n_del)
+            snprintf(reason, sizeof(reason), "%lld rows deleted",
+                     (long long)(a->n_del - b->n_del));
+        else if (a->n_upd > b->n_upd)
+            snprintf(reason, sizeof(reason), "%lld rows updated",
+                     (long long)(a->n_upd - b->n_upd));
+        else if (fl__net_lost_column(&touched, b))
+            snprintf(reason, sizeof(reason), "a column dropped");
+        if (reason[0] == '\0' || s_oids_has(&u->backed, b->oid))
+            continue;
+        fl_buf_addf(&u->uncovered, "%s%s.%s: %s",
+                            u->nuncovered++ ? "; " : "", b->schema, b->name,
+                            reason);
+        s_oids_add(&u->forced, b->oid);
+    }
+    rc = 0;
+cleanup:
+    fl__net_touched_release(&touched);
+    return rc;
+}
+
+/*
+ * Before COMMIT: each backup learns which rows the migration changed, and
+ * rows inserted into tables no statement names (a trigger's, a DO
+ * block's) are recorded so that a rollback removes them.
+ */
+static int
+s_reconcile(fl_pipeline_t *p, s_unit *u, const fl_net_snap_t *post,
+            fl_error_t *err)
+{
+    fl_backup_ctx_t ctx = {u->m->version, p->opts.bundle_id, NULL, 0,
+                           p->target};
+
+    for (size_t i = 0; i < u->nbackups; i++) {
+        const fl_backup_t *b = &u->backups[i];
+        int rc = fl__backup_reconcile(p->pg, b, fl__net_find(&u->pre, b->oid),
+                                      fl__net_find(post, b->oid), err);
+        if (rc != 0)
+            return rc;
+    }
+    for (size_t i = 0; i < u->pre.n; i++) {
+        const fl_net_rel_t *b = &u->pre.rels[i];
+        const fl_net_rel_t *a = fl__net_find(post, b->oid);
+        char *what = NULL;
+        int rc;
+        if (b->relkind != 'r' || a == NULL || a->n_ins == b->n_ins ||
+            s_oids_has(&u->backed, b->oid) || s_oids_has(&u->named, b->oid))
+            continue;
+        rc = fl__backup_track_inserts(p->pg, &ctx, b, a, &what, err);
+        if (rc != 0)
+            return rc;
+        fl__event(p, FL_STEP_BACKUP, FL_STEP_OK, u->m, 0, NULL, "%s.%s: %s",
+                  b->schema, b->name, what);
+        free(what);
+    }
+    return 0;
+}
+
+/* After COMMIT: the dump files of the committed backups get their names. */
+static void
+s_publish_files(fl_pipeline_t *p, int committed)
+{
+    for (size_t i = 0; i < p->npartial; i++) {
+        char *part = fl_asprintf("%s.partial", p->partial[i]);
+        if (committed ? rename(part, p->partial[i]) != 0 : unlink(part) != 0)
+            fl_log_warning("pipeline", "could not %s backup file \"%s\": %s",
+                           committed ? "publish" : "remove", part,
+                           strerror(errno));
+        free(part);
+        free(p->partial[i]);
+    }
+    fl_free(&p->partial);
+    p->npartial = 0;
+}
+
+/* Why one attempt of a unit stopped. */
+typedef enum {
+    S_OK,
+    S_REFUSED,  /* validation: nothing of this unit changed */
+    S_FAILED    /* a statement, a backup or the ledger failed */
+} s_outcome;
+
+/*
+ * Raises the high-water mark of the release being applied: the highest
+ * sequence applied on its channel, with that bundle's id and signer.  An
+ * older release applied by override leaves the mark where it is.
+ */
+static int
+s_mark_release(fl_pipeline_t *p, fl_error_t *err)
+{
+    char seq[24];
+    const char *params[5];
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    int rc;
+
+    snprintf(seq, sizeof(seq), "%lld",
+             (long long)fl_bundle_sequence(p->release));
+    params[0] = fl_bundle_channel(p->release);
+    params[1] = seq;
+    params[2] = fl_bundle_id(p->release);
+    params[3] = fl_bundle_signer(p->release);
+    params[4] = p->target;
+    rc = fl_pg_query(p->pg, &r,
+        "INSERT INTO flotilla.release_marks (channel, sequence, bundle_id,"
+        " signer, target) VALUES ($1, $2::pg_catalog.int8, $3, $4, $5)"
+        " ON CONFLICT (target, channel) DO UPDATE SET sequence ="
+        " EXCLUDED.sequence,"
+        " bundle_id = EXCLUDED.bundle_id, signer = EXCLUDED.signer,"
+        " updated_at = pg_catalog.clock_timestamp()"
+        " WHERE release_marks.sequence OPERATOR(pg_catalog.<) EXCLUDED.sequence",
+        5, params, err);
+    fl_pg_result_release(&r);
+    return rc;
+}
+
+/*
+ * One attempt at statements [from, to) of u in one transaction, from
+ * BEGIN to COMMIT: validation (first unit only), the net's snapshot, a
+ * savepoint, then per statement its backups, checks and the statement;
+ * the verify statements (last unit only); the net; at most one restart
+ * behind the savepoint with the tables the net found backed up first;
+ * reconciliation of the backups; the ledger row (applied, or for a
+ * no-transaction migration its progress); COMMIT.
+ */
+static int
+s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
+            s_outcome *outcome, int *stage, fl_error_t *err)
+{
+    const fl_migration_t *m = u->m;
+    fl_net_snap_t post = {NULL, 0};
+    int rc;
+
+    *outcome = S_FAILED;
+    *stage = FL_STEP_VALIDATE;
+    fl__session_reset(&p->session);
+    if ((rc = fl_pg_exec(p->pg, "BEGIN", err)) != 0 ||
+        (rc = fl__set_timeouts(p, m, 1, err)) != 0)
+        return rc;
+    if (!notx) {
+        *outcome = S_REFUSED;
+        if ((rc = fl__custom_validate(p, m, NULL, err)) != 0)
+            return rc;
+        *outcome = S_FAILED;
+        fl__event(p, FL_STEP_VALIDATE, FL_STEP_OK, m, fl__now_ms() - u->t0, NULL,
+                  "%zu statement%s parsed and linted%s; live checks run before "
+                  "each statement", u->stmts.count,
+                  u->stmts.count == 1 ? "" : "s",
+                  m->validate ? ", validate statements hold" : "");
+        fl__event(p, FL_STEP_EXECUTE, FL_STEP_STARTED, m, 0, NULL,
+                  "executing %s", m->file);
+    }
+    if ((rc = fl__session_leave(p->pg, &p->session, err)) != 0 ||
+        (rc = fl__net_snapshot(p->pg, p->target, &u->pre, err)) != 0 ||
+        (rc = fl_pg_exec(p->pg, "SAVEPOINT flotilla_run", err)) != 0)
+        return rc;
+
+    for (;;) {
+        *stage = FL_STEP_BACKUP;
+        for (size_t i = 0; i < u->forced.n; i++)
+            if ((rc = s_backup_one(p, u, u->forced.v[i], "EXCLUSIVE", -1,
+                                   err)) != 0)
+                return rc;
+        for (size_t i = from; i < to; i++) {
+            *stage = FL_STEP_BACKUP;
+            if ((rc = s_prepare_statement(p, u, i, err)) != 0)
+                return rc;
+            *stage = FL_STEP_VALIDATE;
+            *outcome = S_REFUSED;
+            if ((rc = fl__run_checks(p, &u->stmts, i, NULL, err)) != 0)
+                return rc;
+            *outcome = S_FAILED;
+            *stage = FL_STEP_EXECUTE;
+            if ((rc = fl__run(p, m, &u->stmts, (int)i, 1, 0, &u->stats,
+                              err)) != 0)
+                return rc;
+            u->stats.done = (int)i + 1;
+        }
+        *stage = FL_STEP_VERIFY_AFTER;
+        if (to == u->stmts.count && (rc = fl__verify_statements(p, m, err)) != 0)
+            return rc;
+        fl__net_snap_release(&post);
+        if ((rc = s_net(p, u, &post, err)) != 0)
+            goto cleanup;
+        if (u->nuncovered == 0)
+            break;
+        if (u->restarts > 0) {
+            *outcome = S_REFUSED;
+            rc = FL_ERR(err, FL_EINVAL, "%s destroyed data that no backup "
+                        "covers, even when run again with those tables "
+                        "backed up first", m->file);
+            fl_error_set_detail(err, "%s.", fl_buf_str(&u->uncovered));
+            fl_error_set_hint(err, "The statements that reach these tables "
+                              "(a DO block, a function, a trigger) destroyed "
+                              "different data on each run.  Write them out "
+                              "as plain statements, or split the migration.");
+            goto cleanup;
+        }
+        /*
+         * The net caught what the analyser could not see (a trigger, a DO
+         * block, a cascade through the catalog): undo the run, and run it
+         * again with those tables backed up before the first statement.
+         */
+        fl__event(p, FL_STEP_BACKUP, FL_STEP_RETRY, m, 0, NULL,
+                  "%s destroyed data in tables no backup covered (%s); running "
+                  "it again with them backed up first", m->file,
+                  fl_buf_str(&u->uncovered));
+        u->restarts++;
+        if ((rc = fl_pg_exec(p->pg, "ROLLBACK TO SAVEPOINT flotilla_run",
+                             err)) != 0)
+            goto cleanup;
+        p->session.in_migration = 0;
+        fl__session_reset(&p->session);
+        s_publish_files(p, 0);
+        u->stats.done = (int)from;
+        {
+            s_oids forced = u->forced;
+            u->forced.v = NULL;
+            u->forced.n = 0;
+            s_keep_first(u);
+            s_unit_reset_run(u);
+            u->forced = forced;
+        }
+        if ((rc = fl__net_snapshot(p->pg, p->target, &u->pre, err)) != 0)
+            goto cleanup;
+    }
+    *stage = FL_STEP_BACKUP;
+    if ((rc = s_reconcile(p, u, &post, err)) != 0)
+        goto cleanup;
+    *stage = FL_STEP_VERIFY_AFTER;
+    {
+        int last = to == u->stmts.count;
+        fl_ledger_record_t rec = {m, p->opts.bundle_id, p->opts.rollout_id,
+                                  p->opts.agent,
+                                  notx && !last ? "running" : "applied",
+                                  !notx, u->stats.done,
+                                  (int)u->stmts.count, fl__now_ms() - u->t0,
+                                  u->stats.lock_wait_ms, u->stats.retries,
+                                  NULL, NULL, NULL, p->target};
+        rc = fl_ledger_record(p->pg, &rec, err);
+        /* The release's mark commits with the migration that applies it. */
+        if (rc == 0 && last && p->release)
+            rc = s_mark_release(p, err);
+    }
+    if (rc == 0)
+        rc = fl_pg_exec(p->pg, "COMMIT", err);
+    if (rc == 0) {
+        *outcome = S_OK;
+        s_publish_files(p, 1);
+        /* A statement may have SET a session value; pin it again. */
+        rc = fl__session_repin(p->pg, &p->session, err);
+    }
+cleanup:
+    fl__net_snap_release(&post);
+    return rc;
+}
+
+/*
+ * Runs statements [from, to) of u as one unit, retrying its whole
+ * transaction after a lock timeout (no lock is held while it waits).
+ */
+static int
+s_run_unit(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
+           s_outcome *outcome, int *stage, fl_error_t *err)
+{
+    /* What the net learnt is about this unit's statements only. */
+    s_oids_release(&u->forced);
+    fl__net_snap_release(&u->first);
+    u->restarts = 0;
+    for (int attempt = 0;; attempt++) {
+        int64_t ta = fl__now_ms();
+        int rc = s_unit_once(p, u, from, to, notx, outcome, stage, err);
+        int lock = rc != 0 && strcmp(err->sqlstate, "55P03") == 0;
+
+        p->session.in_migration = 0;
+        s_keep_first(u);
+        s_unit_reset_run(u);
+        if (rc == 0)
+            return 0;
+        fl__rollback_quietly(p);
+        s_publish_files(p, 0);
+        u->stats.done = (int)from;
+        if (lock && fl__lock_retry(p, u->m, &u->stmts, FL__ALL_STATEMENTS,
+                                   attempt, p->opts.lock_retries, ta, 1,
+                                   &u->stats, err)) {
+            u->restarts = 0;
+            continue;
+        }
+        return rc;
+    }
+}
+
+int
+fl__validate_text(fl_pipeline_t *p, const fl_migration_t *m,
+                  fl_stmt_list_t *stmts, fl_finding_list_t *findings,
+                  fl_error_t *err)
+{
+    fl_stmt_list_t down = {NULL, 0};
+    fl_finding_list_t found = {NULL, 0};
+    int rc;
+
+    if (m->lock_timeout_ms == 0) {
+        rc = FL_ERR(err, FL_EINVAL, "%s: lock_timeout=0 would let every "
+                    "statement wait for its locks forever (PostgreSQL's 0 "
+                    "means no timeout)", m->file);
+        fl_error_set_hint(err, "Give a duration above 0, such as "
+                               "lock_timeout=2s.");
+        return rc;
+    }
+    if ((rc = fl__statements(p, m, stmts, err)) != 0)
+        return rc;
+    if (m->down && (rc = fl__parse_section(p, m, m->down, m->down_line,
+                                           "down", &down, err)) != 0)
+        goto done;
+    fl_stmt_list_release(&down);
+    if ((rc = fl__lint_gate(m, fl_pg_server_version(p->pg),
+                            p->opts.allow_lint_errors, &found, err)) != 0)
+        goto done;
+    /* What --allow-lint-errors let through is said, finding by finding. */
+    for (size_t i = 0; i < found.count; i++) {
+        const fl_finding_t *f = &found.items[i];
+        if (f->severity == FL_LINT_ERROR)
+            fl__event(p, FL_STEP_VALIDATE, FL_STEP_OVERRIDDEN, m, 0, NULL,
+                      "lint error let through by --allow-lint-errors: "
+                      "%s:%d:%d: %s: %s", f->file, f->line, f->column,
+                      f->rule, f->message);
+    }
+done:
+    if (findings) {
+        *findings = found;
+        found.items = NULL;
+        found.count = 0;
+    }
+    fl_finding_list_release(&found);
+    return rc;
+}
+
+/*
+ * Applies one migration: a transactional one as one unit; a
+ * no-transaction one statement by statement, each statement that can run
+ * in a transaction as a unit with its progress row, the others on their
+ * own, resuming after the statements the ledger says are done.
+ */
+int
+fl__apply_migration(fl_pipeline_t *p, const fl_migration_t *m,
+                    const fl_ledger_row_t *row, fl_error_t *err)
+{
+    s_unit u;
+    char *fingerprint = NULL;
+    size_t start = 0;
+    int before = 0, changes = 0;
+    s_outcome outcome = S_FAILED;
+    int stage = FL_STEP_VALIDATE;
+    int rc = 0;
+
+    memset(&u, 0, sizeof(u));
+    u.m = m;
+    u.t0 = fl__now_ms();
+    fl_buf_init(&u.uncovered, 0);
+    fl__event(p, FL_STEP_VALIDATE, FL_STEP_STARTED, m, 0, NULL, "validating %s",
+              m->file);
+    outcome = S_REFUSED;
+    if ((rc = fl__validate_text(p, m, &u.stmts, NULL, err)) != 0)
+        goto refused;
+    if (m->no_transaction && row &&
+        (strcmp(row->status, "running") == 0 ||
+         strcmp(row->status, "failed") == 0) && row->statements_done > 0) {
+        if (strcmp(row->checksum, m->checksum_hex) != 0) {
+            rc = FL_ERR(err, FL_EINVAL, "%s was partly applied (%d of %d "
+                        "statements) with different content", m->file,
+                        row->statements_done, row->statements_total);
+            fl_error_set_hint(err, "Restore the migration file as it was, "
+                                   "let it finish, and change it in a new "
+                                   "migration.");
+            goto refused;
+        }
+        start = (size_t)row->statements_done;
+        u.stats.done = row->statements_done;
+        u.stats.retries = row->retries;
+        u.stats.lock_wait_ms = row->lock_wait_ms;
+    }
+    if ((rc = s_schema_before(p, &u, &before, err)) != 0) {
+        outcome = S_FAILED;
+        goto done;
+    }
+    if (!m->no_transaction) {
+        rc = s_run_unit(p, &u, 0, u.stmts.count, 0, &outcome, &stage, err);
+        if (rc != 0)
+            goto done;
+        fl__event(p, FL_STEP_EXECUTE, FL_STEP_OK, m, fl__now_ms() - u.t0, NULL,
+                  "%zu statement%s executed", u.stmts.count,
+                  u.stmts.count == 1 ? "" : "s");
+    } else {
+        if ((rc = fl__set_timeouts(p, m, 0, err)) != 0)
+            goto done;
+        if ((rc = fl__custom_validate(p, m, NULL, err)) != 0 ||
+            (rc = fl__session_leave(p->pg, &p->session, err)) != 0)
+            goto done;
+        fl__event(p, FL_STEP_VALIDATE, FL_STEP_OK, m, fl__now_ms() - u.t0, NULL,
+                  "%zu statement%s parsed and linted%s; live checks run before "
+                  "each statement%s", u.stmts.count,
+                  u.stmts.count == 1 ? "" : "s",
+                  m->validate ? ", validate statements hold" : "",
+                  start ? " (resuming)" : "");
+        if (start)
+            fl__event(p, FL_STEP_EXECUTE, FL_STEP_STARTED, m, 0, NULL,
+                      "resuming %s at statement %zu of %zu", m->file, start + 1,
+                      u.stmts.count);
+        for (size_t i = start; i < u.stmts.count; i++) {
+            const fl_stmt_t *st = &u.stmts.items[i];
+            int64_t ts = fl__now_ms();
+            if (!st->no_transaction) {
+                rc = s_run_unit(p, &u, i, i + 1, 1, &outcome, &stage, err);
+            } else {
+                /* CONCURRENTLY and friends: on their own, then progress. */
+                fl_ledger_record_t rec = {m, p->opts.bundle_id,
+                    p->opts.rollout_id, p->opts.agent, "running", 0, (int)i + 1,
+                    (int)u.stmts.count, 0, 0, 0, NULL, NULL, NULL, p->target};
+                stage = FL_STEP_VALIDATE;
+                outcome = S_REFUSED;
+                fl__session_reset(&p->session);
+                if ((rc = fl__run_checks(p, &u.stmts, i, NULL, err)) != 0)
+                    goto done;
+                outcome = S_FAILED;
+                stage = FL_STEP_EXECUTE;
+                rc = fl__run(p, m, &u.stmts, (int)i, 0, p->opts.lock_retries,
+                             &u.stats, err);
+                if (rc == 0)
+                    rc = fl__session_leave(p->pg, &p->session, err);
+                if (rc == 0) {
+                    u.stats.done = (int)i + 1;
+                    rec.duration_ms = fl__now_ms() - u.t0;
+                    rec.lock_wait_ms = u.stats.lock_wait_ms;
+                    rec.retries = u.stats.retries;
+                    rec.status = i + 1 == u.stmts.count ? "applied" : "running";
+                    rc = fl_ledger_record(p->pg, &rec, err);
+                }
+                if (rc == 0)
+                    rc = fl__session_repin(p->pg, &p->session, err);
+            }
+            if (rc != 0)
+                goto done;
+            fl__event(p, FL_STEP_EXECUTE, FL_STEP_OK, m, fl__now_ms() - ts,
+                      NULL, "statement %zu of %zu done (%s:%d)", i + 1,
+                      u.stmts.count,
+                      m->file, st->line);
+        }
+        if ((rc = fl__verify_statements(p, m, err)) != 0 ||
+            (rc = fl__session_leave(p->pg, &p->session, err)) != 0) {
+            outcome = S_FAILED;
+            goto done;
+        }
+    }
+    fingerprint = s_schema_after(p, m, before, &changes);
+    fl__event(p, FL_STEP_VERIFY_AFTER, FL_STEP_OK, m, fl__now_ms() - u.t0, NULL,
+              "applied %s; %d schema object%s changed; schema fingerprint %.16s",
+              m->file, changes, changes == 1 ? "" : "s",
+              fingerprint ? fingerprint : "(not recorded)");
+    goto cleanup;
+done:
+    if (rc == 0)
+        goto cleanup;
+    /*
+     * Only a verdict of validation is a refusal: a lost connection, a
+     * cancel, a timeout or a server error while validating is a failure
+     * (the code says which).  A refusal after statements of a
+     * no-transaction migration committed is a failure: something changed.
+     */
+    if (outcome == S_REFUSED && fl__classify(p, err) != FL__FAULT_OTHER)
+        outcome = S_FAILED;
+    if (outcome == S_REFUSED && (!m->no_transaction ||
+                                 u.stats.done == (int)start))
+        goto refused;
+    if (fl_pg_is_open(p->pg))
+        s_record_failure(p, m, !m->no_transaction, (int)u.stmts.count, u.t0,
+                         &u.stats, err);
+    /* Statements of a no-transaction migration may have committed. */
+    if (m->no_transaction)
+        p->schema_gen = 0;
+    if (m->no_transaction)
+        fl__event(p, (fl_step)stage, FL_STEP_FAILED, m, fl__now_ms() - u.t0, err,
+                  "%s failed after %d of %zu statements; the next apply "
+                  "resumes there", m->file, u.stats.done, u.stmts.count);
+    else
+        fl__event(p, (fl_step)stage, FL_STEP_FAILED, m, fl__now_ms() - u.t0, err,
+                  "%s failed and was rolled back", m->file);
+    rc = fl__fault_code(p, err, stage == FL_STEP_VALIDATE ? "validating"
+                                                           : "applying");
+    if (rc == FL_EINVAL)
+        err->code = rc = FL_EFAIL;
+    goto cleanup;
+refused:
+    fl__rollback_quietly(p);
+    fl__event(p, FL_STEP_VALIDATE, FL_STEP_REFUSED, m, fl__now_ms() - u.t0, err,
+              "refused %s", m->file);
+    if (rc == FL_EDB)
+        fl_error_prefix(err, "%s: ", m->file);
+    if (rc == FL_EINVAL || rc == FL_EDB)
+        err->code = rc = FL_EINVAL;
+cleanup:
+    {
+        fl_error_t ignore = FL_ERROR_INIT;
+        /* Back to flotilla's own timeouts for what follows. */
+        if (m->no_transaction)
+            FL_IGNORE(fl__own_timeouts(p, &ignore));
+        fl_error_clear(&ignore);
+    }
+    free(fingerprint);
+    s_unit_release(&u);
+    fl__flush_logs(p);
+    return rc;
+}

@@ -1,0 +1,383 @@
+/*
+ * rollback.c - rolls back one applied migration: its down section (from
+ * the verified source), the restore of its backups, the proof of the
+ * rows and of the schema, and the ledger row; a down with no-transaction
+ * statements statement by statement, recording its progress.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/pipeline_internal.h"
+#include "agent/schema.h"
+#include "common/alloc.h"
+#include "common/log.h"
+
+/* Records the rollback state of version (autocommit, or in the caller's tx). */
+static int
+s_rollback_state(fl_pipeline_t *p, int64_t version, const char *status,
+                 int down_done, const char *note, fl_error_t *err)
+{
+    char ver[24], done[16];
+    const char *params[5];
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    int rc;
+
+    snprintf(ver, sizeof(ver), "%lld", (long long)version);
+    snprintf(done, sizeof(done), "%d", down_done);
+    params[0] = status;
+    params[1] = done;
+    params[2] = note;
+    params[3] = ver;
+    params[4] = p->target;
+    rc = fl_pg_query(p->pg, &r,
+        "UPDATE flotilla.schema_migrations SET status = $1,"
+        " down_done = $2::pg_catalog.int4,"
+        " rollback_note = COALESCE($3, rollback_note),"
+        " finished_at = CASE WHEN $1 = 'rolled_back'"
+        "  THEN pg_catalog.clock_timestamp() ELSE finished_at END"
+        " WHERE version OPERATOR(pg_catalog.=) $4::pg_catalog.int8 AND target"
+        " OPERATOR(pg_catalog.=) $5", 5, params, err);
+    fl_pg_result_release(&r);
+    return rc;
+}
+
+/*
+ * The restore half of a rollback, in the transaction the caller opened
+ * after down: backups and sequences back, the ledger row rolled_back.
+ */
+/* Each object the rollback re-creates is reported as a restore event. */
+typedef struct {
+    fl_pipeline_t *p;
+    const fl_migration_t *m;
+} s_note_ctx;
+
+static void
+s_recreated(const char *kind, const char *ident, void *arg)
+{
+    s_note_ctx *c = arg;
+
+    fl__event(c->p, FL_STEP_RESTORE, FL_STEP_OK, c->m, 0, NULL,
+              "re-created %s %s, which down did not", kind, ident);
+}
+
+/*
+ * The schema half of the proof: objects the migration dropped or changed
+ * that down did not bring back are re-created from the recorded
+ * definitions (validated, see schema.c); then the schema must equal the
+ * snapshot taken before down (gen_before) with the migration's changes
+ * undone.  A difference fails the rollback unless accepted, in which case
+ * it joins the notes.
+ */
+static int
+s_prove_schema(fl_pipeline_t *p, const fl_ledger_row_t *row,
+               const fl_migration_t *m, int gen_before, fl_restore_t *res,
+               fl_error_t *err)
+{
+    fl_schema_diff_list_t diff = FL_SCHEMA_DIFF_LIST_INIT;
+    s_note_ctx ctx = {p, m};
+    char *text = NULL;
+    int n = 0, rc;
+
+    if (!row->schema_recorded) {
+        fl__event(p, FL_STEP_RESTORE, FL_STEP_OK, m, 0, NULL,
+                  "the schema of %s is not proven: its changes were not "
+                  "recorded when it was applied (an older flotilla, or a crash "
+                  "right after its COMMIT)", m->file);
+        return 0;
+    }
+    if ((rc = fl_schema_recreate(p->pg, p->target, m->version, s_recreated, &ctx, &n,
+                                 err)) != 0 ||
+        (rc = fl_schema_snapshot(p->pg, 4, fl__scope(p), err)) != 0 ||
+        (rc = fl_schema_prove(p->pg, p->target, m->version, gen_before ? gen_before : 4,
+                              4, &diff, err)) != 0)
+        goto cleanup;
+    if (diff.count == 0)
+        goto cleanup;
+    text = fl_schema_diff_describe(&diff);
+    {
+        /*
+         * --accept-loss accepts what is missing (a table, a column, and
+         * what hung on them); an object that differs, or one that should
+         * not be there, still needs --accept-schema-diff.
+         */
+        size_t missing = 0;
+        for (size_t i = 0; i < diff.count; i++)
+            missing += diff.items[i].actual == NULL;
+        if (p->opts.accept_loss && missing == diff.count) {
+            res->notes = fl_reallocarray(res->notes, res->nnotes + 1,
+                                         sizeof(char *));
+            res->notes[res->nnotes++] = fl_asprintf("accepted loss of "
+                                                    "schema objects: %s",
+                                                    text);
+            goto cleanup;
+        }
+    }
+    if (!p->opts.accept_schema_diff) {
+        rc = FL_ERR(err, FL_EFAIL, "the schema after rolling back %s is not "
+                    "what it was before it was applied (%zu object%s "
+                    "differ%s)", m->file, diff.count,
+                    diff.count == 1 ? "" : "s", diff.count == 1 ? "s" : "");
+        fl_error_set_detail(err, "%s", text);
+        fl_error_set_hint(err, "Nothing was rolled back.  Make down restore "
+                               "these objects, or roll back anyway with "
+                               "--accept-schema-diff --reason TEXT.");
+        goto cleanup;
+    }
+    res->notes = fl_reallocarray(res->notes, res->nnotes + 1, sizeof(char *));
+    res->notes[res->nnotes++] = fl_asprintf("accepted schema difference: %s",
+                                            text);
+cleanup:
+    free(text);
+    fl_schema_diff_list_release(&diff);
+    return rc;
+}
+
+static int
+s_restore(fl_pipeline_t *p, const fl_ledger_row_t *row,
+          const fl_migration_t *m, int down_done, int gen_before,
+          fl_restore_t *res, fl_error_t *err)
+{
+    fl_restore_opts_t ro = {p->opts.accept_loss,
+                            p->opts.relocate_backups ? p->opts.backup_dir
+                                                     : NULL, p->target};
+    char *note = NULL;
+    int rc;
+
+    if ((rc = fl__session_leave(p->pg, &p->session, err)) != 0 ||
+        (rc = fl__restore_backups(p->pg, &ro, m->version, res, err)) != 0 ||
+        (rc = s_prove_schema(p, row, m, gen_before, res, err)) != 0)
+        return rc;
+    if (res->nnotes) {
+        fl_buf_t b = FL_BUF_INIT(0);
+        fl_buf_addf(&b, "%s", p->opts.reason ? p->opts.reason : "");
+        for (size_t i = 0; i < res->nnotes; i++)
+            fl_buf_addf(&b, "; %s", res->notes[i]);
+        note = fl_buf_detach(&b);
+    }
+    rc = s_rollback_state(p, m->version, "rolled_back", down_done, note, err);
+    free(note);
+    return rc;
+}
+
+/*
+ * Rolls back one migration from its ledger row: a transactional down,
+ * the restore and the ledger row in one transaction; a down with
+ * no-transaction statements statement by statement, recording progress
+ * (status rolling_back, down_done), then the restore in its own
+ * transaction.  A rolling_back row resumes after its done statements.
+ */
+int
+fl__rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
+                 const char *down, int down_line, fl_error_t *err)
+{
+    fl_migration_t m;
+    fl_stmt_list_t stmts = {NULL, 0};
+    fl_restore_t res;
+    fl__stats_t stats = {0, 0, 0, NULL};
+    int64_t t0 = fl__now_ms();
+    int notx = 0, resumed = strcmp(row->status, "rolling_back") == 0;
+    int gen_before = 0;
+    size_t start = 0, done = 0;
+    int rc = 0;
+
+    memset(&m, 0, sizeof(m));
+    memset(&res, 0, sizeof(res));
+    m.version = row->version;
+    m.name = row->name;
+    m.file = row->file ? row->file : row->name;
+    m.lock_timeout_ms = -1;
+    m.statement_timeout_ms = -1;
+    fl__event(p, FL_STEP_ROLLBACK, FL_STEP_STARTED, &m, 0, NULL,
+              "%s %s", resumed ? "resuming the rollback of" : "rolling back",
+              m.file);
+    if (down == NULL) {
+        rc = FL_ERR(err, FL_EINVAL, "migration %lld (%s) has no down section",
+                    (long long)row->version, row->name);
+        fl_error_set_hint(err, "Write the inverse in a new migration and "
+                               "apply it instead.");
+        goto failed;
+    }
+    rc = fl_facts_analyze(&stmts, down, down_line > 0 ? down_line - 1 : 0,
+                          fl_pg_server_version(p->pg), err);
+    if (rc != 0)
+        goto failed;
+    for (size_t i = 0; i < stmts.count; i++)
+        notx |= stmts.items[i].no_transaction;
+    fl__session_reset(&p->session);
+    p->schema_gen = 0;
+    if (resumed)
+        start = done = (size_t)row->down_done;
+    if (notx || resumed) {
+        /* CONCURRENTLY and friends: statement by statement, recorded. */
+        if ((rc = fl__set_timeouts(p, &m, 0, err)) != 0)
+            goto failed;
+        /*
+         * The picture before down; a resumed rollback has lost it, and
+         * proves only the objects the migration changed.
+         */
+        if (!resumed && row->schema_recorded) {
+            if ((rc = fl_schema_snapshot(p->pg, 3, fl__scope(p), err)) != 0)
+                goto failed;
+            gen_before = 3;
+        }
+        if (!resumed &&
+            (rc = s_rollback_state(p, m.version, "rolling_back", 0, NULL,
+                                   err)) != 0)
+            goto failed;
+        for (size_t i = start; i < stmts.count; i++) {
+            rc = fl__run(p, &m, &stmts, (int)i, 0, p->opts.lock_retries, &stats,
+                         err);
+            if (rc == 0)
+                rc = fl__session_leave(p->pg, &p->session, err);
+            if (rc == 0)
+                rc = fl__session_repin(p->pg, &p->session, err);
+            if (rc == 0)
+                rc = s_rollback_state(p, m.version, "rolling_back",
+                                      (int)i + 1, NULL, err);
+            if (rc != 0)
+                goto partial;
+            done = i + 1;
+        }
+        fl__session_reset(&p->session);
+        if ((rc = fl_pg_exec(p->pg, "BEGIN", err)) != 0 ||
+            (rc = fl__set_timeouts(p, &m, 1, err)) != 0)
+            goto partial;
+    } else {
+        rc = fl_pg_exec(p->pg, "BEGIN", err);
+        if (rc == 0)
+            rc = fl__set_timeouts(p, &m, 1, err);
+        if (rc == 0 && row->schema_recorded) {
+            rc = fl_schema_snapshot(p->pg, 3, fl__scope(p), err);
+            gen_before = 3;
+        }
+        for (size_t i = 0; i < stmts.count && rc == 0; i++)
+            rc = fl__run(p, &m, &stmts, (int)i, 1, p->opts.lock_retries, &stats,
+                         err);
+        if (rc != 0)
+            goto failed;
+    }
+    fl__event(p, FL_STEP_ROLLBACK, FL_STEP_OK, &m, fl__now_ms() - t0, NULL,
+              "down of %s ran (%zu statement%s)", m.file, stmts.count,
+              stmts.count == 1 ? "" : "s");
+    rc = s_restore(p, row, &m, (int)stmts.count, gen_before, &res, err);
+    if (rc == 0)
+        rc = fl_pg_exec(p->pg, "COMMIT", err);
+    if (rc != 0) {
+        fl__rollback_quietly(p);
+        if (notx || resumed)
+            goto partial_restore;
+        fl__event(p, FL_STEP_RESTORE, FL_STEP_FAILED, &m, fl__now_ms() - t0, err,
+                  "rollback of %s failed after down ran; its transaction was "
+                  "rolled back, so nothing was rolled back", m.file);
+        goto cleanup;
+    }
+    p->session.in_migration = 0;
+    {
+        fl_error_t ignore = FL_ERROR_INIT;
+        FL_IGNORE(fl__session_repin(p->pg, &p->session, &ignore));
+        fl_error_clear(&ignore);
+    }
+    for (size_t i = 0; i < res.nfiles; i++) {
+        fl_error_t e = FL_ERROR_INIT;
+        if (fl__backup_file_remove(res.files[i], &e) != 0)
+            fl_log_warning("pipeline", "could not remove restored backup "
+                           "file: %s", e.message);
+        fl_error_clear(&e);
+    }
+    for (size_t i = 0; i < res.nnotes; i++)
+        fl__event(p, FL_STEP_RESTORE, FL_STEP_OK, &m, 0, NULL, "%s (reason: %s)",
+                  res.notes[i], p->opts.reason ? p->opts.reason : "none given");
+    if (res.tables || res.sequences)
+        fl__event(p, FL_STEP_RESTORE, FL_STEP_OK, &m, fl__now_ms() - t0, NULL,
+                  "restored %d backup%s of %s: %lld row%s put back, %lld added "
+                  "row%s removed, %d sequence%s set back; proved", res.tables,
+                  res.tables == 1 ? "" : "s", m.file, res.rows,
+                  res.rows == 1 ? "" : "s", res.removed,
+                  res.removed == 1 ? "" : "s", res.sequences,
+                  res.sequences == 1 ? "" : "s");
+    goto cleanup;
+partial:
+    fl__rollback_quietly(p);
+    fl__event(p, FL_STEP_ROLLBACK, FL_STEP_FAILED, &m, fl__now_ms() - t0, err,
+              "rollback of %s stopped after %zu of %zu down statements (%zu "
+              "committed before this run); it is left rolling_back and the next "
+              "rollback resumes there", m.file, done, stmts.count, start);
+    goto cleanup;
+partial_restore:
+    fl__event(p, FL_STEP_RESTORE, FL_STEP_FAILED, &m, fl__now_ms() - t0, err,
+              "down of %s ran and committed (%zu statement%s), but restoring "
+              "its backups failed; it is left rolling_back: fix the cause and "
+              "run rollback again to finish the restore", m.file, stmts.count,
+              stmts.count == 1 ? "" : "s");
+    if (err)
+        fl_error_set_detail(err, "The down section of %s has run; its data "
+                            "is not restored yet.", m.file);
+    goto cleanup;
+failed:
+    fl__event(p, FL_STEP_ROLLBACK, FL_STEP_FAILED, &m, fl__now_ms() - t0, err,
+              "rollback of %s failed; nothing was rolled back", m.file);
+    fl__rollback_quietly(p);
+cleanup:
+    {
+        fl_error_t ignore = FL_ERROR_INIT;
+        FL_IGNORE(fl__own_timeouts(p, &ignore));
+        fl_error_clear(&ignore);
+    }
+    fl__restore_release(&res);
+    fl__stats_release(&stats);
+    fl_stmt_list_release(&stmts);
+    fl__flush_logs(p);
+    return rc;
+}
+
+/*
+ * The down section to run for ledger row: from the verified source, whose
+ * migration of that version must be the one applied (the same checksum),
+ * or, only with --down-from-ledger, the ledger's copy.  *down and *line
+ * are lent (from src or r's row i).
+ */
+int
+fl__down_for(fl_pipeline_t *p, const fl_source_t *src,
+             const fl_ledger_row_t *row, const fl_pg_result_t *r, size_t i,
+             const char **down, int *line, fl_error_t *err)
+{
+    const fl_migration_t *m = NULL;
+
+    for (size_t k = 0; src && src->migs && k < src->migs->count; k++)
+        if (src->migs->items[k].version == row->version)
+            m = &src->migs->items[k];
+    if (m && strcmp(m->checksum_hex, row->checksum) == 0) {
+        *down = m->down;
+        *line = m->down_line;
+        return 0;
+    }
+    if (p->opts.down_from_ledger) {
+        /* Recorded (an OK event reaches the ledger's log; STARTED does not). */
+        fl__event(p, FL_STEP_ROLLBACK, FL_STEP_OK, NULL, 0, NULL,
+                  "running the ledger's copy of the down section of migration "
+                  "%lld (%s): --down-from-ledger", (long long)row->version,
+                  row->file ? row->file : row->name);
+        *down = fl_pg_value(r, i, 1);
+        *line = (int)strtol(fl_pg_value(r, i, 2), NULL, 10);
+        return 0;
+    }
+    if (m) {
+        FL_ERR(err, FL_EINVAL, "the source's migration %s is not the one "
+               "applied", m->file);
+        fl_error_set_detail(err, "Its checksum is %.12s; the ledger recorded "
+                            "%.12s when it was applied.", m->checksum_hex,
+                            row->checksum);
+        fl_error_set_hint(err, "Roll back from the bundle or directory that "
+                               "was applied.  If it is lost, "
+                               "--down-from-ledger runs the copy of down the "
+                               "ledger kept.");
+        return FL_EINVAL;
+    }
+    FL_ERR(err, FL_EINVAL, "migration %lld (%s) is not in the source",
+           (long long)row->version, row->file ? row->file : row->name);
+    fl_error_set_hint(err, "Roll back from the bundle or directory that was "
+                           "applied.  If it is lost, --down-from-ledger runs "
+                           "the copy of down the ledger kept.");
+    return FL_EINVAL;
+}

@@ -1,0 +1,548 @@
+/*
+ * runner.c - runs one statement of a migration on the target: in the
+ * migration's settings, with lock-timeout retries (jittered backoff) and
+ * a report of the sessions that block it, and errors placed at
+ * file:line:col.  Also the migration's own validate and verify sections
+ * and the parse of its up section.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/pipeline_internal.h"
+#include "common/alloc.h"
+#include "common/json.h"
+
+/*
+ * Maps a 1-based character position inside stmt to file:line:col, using
+ * the statement's own line and column in the migration file.
+ */
+static char *
+s_position(const fl_migration_t *m, const fl_stmt_t *st, int pos)
+{
+    int line = st->line, col = st->column;
+    int chars = 0;
+
+    for (const char *s = st->sql; *s && pos > 0; s++) {
+        if (((unsigned char)*s & 0xC0) == 0x80)
+            continue; /* UTF-8 continuation byte: same character */
+        if (++chars >= pos)
+            break;
+        if (*s == '\n') {
+            line++;
+            col = 1;
+        } else {
+            col++;
+        }
+    }
+    return fl_asprintf("%s:%d:%d", m ? m->file : "?", line, col);
+}
+
+fl__fault
+fl__classify(fl_pipeline_t *p, const fl_error_t *err)
+{
+    const char *s = err->sqlstate;
+
+    if (err->code == FL_ECANCELLED)
+        return FL__FAULT_CANCEL;
+    if (strcmp(s, "55P03") == 0)
+        return FL__FAULT_LOCK;
+    if (strcmp(s, "57014") == 0)
+        return fl__cancelled(p) ? FL__FAULT_CANCEL : FL__FAULT_TIMEOUT;
+    if (strncmp(s, "08", 2) == 0 || strcmp(s, "57P01") == 0 ||
+        strcmp(s, "57P02") == 0 || strcmp(s, "57P03") == 0 ||
+        (err->code == FL_EDB && !fl_pg_is_open(p->pg)))
+        return FL__FAULT_CONNECTION;
+    if (strncmp(s, "53", 2) == 0 || strncmp(s, "58", 2) == 0 ||
+        strncmp(s, "XX", 2) == 0)
+        return FL__FAULT_SERVER;
+    return FL__FAULT_OTHER;
+}
+
+int
+fl__fault_code(fl_pipeline_t *p, fl_error_t *err, const char *doing)
+{
+    switch (fl__classify(p, err)) {
+    case FL__FAULT_CANCEL:
+        err->code = FL_ECANCELLED;
+        break;
+    case FL__FAULT_CONNECTION:
+        if (err->code != FL_EDB || !strstr(err->message, "lost the connection"))
+            fl_error_prefix(err, "lost the connection to %s while %s: ",
+                            p->described, doing);
+        err->code = FL_EDB;
+        break;
+    case FL__FAULT_LOCK:
+        if (err->code != FL_ETIMEOUT)
+            err->code = FL_EDB;
+        break;
+    case FL__FAULT_TIMEOUT:
+    case FL__FAULT_SERVER:
+        err->code = FL_EDB;
+        break;
+    case FL__FAULT_OTHER:
+        break;
+    }
+    return err->code;
+}
+
+/*
+ * The sessions holding locks on the tables of statement index (or of
+ * every statement, index FL__ALL_STATEMENTS), for a report.
+ */
+char *
+fl__blockers(fl_pipeline_t *p, const fl_stmt_list_t *stmts, int index)
+{
+    fl_buf_t b = FL_BUF_INIT(4096), arr = FL_BUF_INIT(0);
+    size_t n = 0, cap = 0;
+    const char **schemas = NULL, **names = NULL;
+    uint32_t *oids = NULL;
+    char *kinds = NULL;
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    fl_error_t err = FL_ERROR_INIT;
+
+    for (size_t s = 0; s < stmts->count; s++)
+        cap += stmts->items[s].ntables;
+    schemas = fl_calloc(cap + 1, sizeof(char *));
+    names = fl_calloc(cap + 1, sizeof(char *));
+    for (size_t s = 0; s < stmts->count; s++) {
+        const fl_stmt_t *st = &stmts->items[s];
+        if (index >= 0 && (int)s != index)
+            continue;
+        for (size_t i = 0; i < st->ntables; i++) {
+            schemas[n] = st->tables[i].schema;
+            names[n++] = st->tables[i].name;
+        }
+    }
+    oids = fl_calloc(n + 1, sizeof(uint32_t));
+    kinds = fl_calloc(n + 1, 1);
+    if (n && fl__resolve(p, schemas, names, n, oids, kinds, &err) == 0) {
+        const char *params[1];
+        fl_buf_adds(&arr, "{");
+        for (size_t i = 0; i < n; i++)
+            fl_buf_addf(&arr, "%s%u", i ? "," : "", oids[i]);
+        fl_buf_adds(&arr, "}");
+        params[0] = fl_buf_str(&arr);
+        if (fl_pg_query(p->pg, &r,
+                "SELECT DISTINCT a.pid, COALESCE(a.application_name, ''),"
+                " COALESCE(a.state, ''),"
+                " COALESCE(pg_catalog.to_char(pg_catalog.now() OPERATOR("
+                "pg_catalog.-) a.xact_start, 'HH24:MI:SS'), ''),"
+                " pg_catalog.left(pg_catalog.regexp_replace(COALESCE(a.query,"
+                " ''), '\\s+', ' ', 'g'), 120),"
+                " pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||) '.'"
+                " OPERATOR(pg_catalog.||) pg_catalog.quote_ident(c.relname)"
+                " FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a"
+                " ON a.pid OPERATOR(pg_catalog.=) l.pid"
+                " JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=)"
+                " l.relation JOIN pg_catalog.pg_namespace n ON n.oid"
+                " OPERATOR(pg_catalog.=) c.relnamespace"
+                " WHERE l.granted AND l.pid OPERATOR(pg_catalog.<>)"
+                " pg_catalog.pg_backend_pid() AND l.locktype = 'relation'"
+                " AND l.relation OPERATOR(pg_catalog.=) ANY"
+                " ($1::pg_catalog.oid[])", 1, params, &err) == 0) {
+            /* At most 4 KiB of them: the rest are counted. */
+            for (size_t j = 0; j < r.nrows; j++)
+                if (fl_buf_printf(&b, "%sPID %s (application \"%s\", %s, "
+                                  "transaction age %s) on %s: %s",
+                                  b.len ? "; " : "", fl_pg_value(&r, j, 0),
+                                  fl_pg_value(&r, j, 1), fl_pg_value(&r, j, 2),
+                                  fl_pg_value(&r, j, 3), fl_pg_value(&r, j, 5),
+                                  fl_pg_value(&r, j, 4)) != 0) {
+                    b.max = 0;
+                    fl_buf_addf(&b, "; and %zu more", r.nrows - j);
+                    break;
+                }
+        }
+    }
+    fl_pg_result_release(&r);
+    fl_error_clear(&err);
+    fl_buf_release(&arr);
+    free(schemas);
+    free(names);
+    free(oids);
+    free(kinds);
+    if (b.len == 0)
+        fl_buf_adds(&b, "no session holds a lock on the statement's "
+                              "tables any more");
+    return fl_buf_detach(&b);
+}
+
+/*
+ * Drops an INVALID index that an interrupted CREATE INDEX CONCURRENTLY
+ * left behind under the name the statement is about to create, so the
+ * rebuild does not fail (or, with IF NOT EXISTS, silently keep a useless
+ * index).
+ */
+static int
+s_drop_invalid_index(fl_pipeline_t *p, const fl_migration_t *m,
+                     const fl_stmt_t *st, fl_error_t *err)
+{
+    char *qi = NULL, *v = NULL;
+    const char *params[1];
+    int rc = 0;
+
+    if (st->index_name == NULL || !st->no_transaction)
+        return 0;
+    qi = fl__qualify(p->pg, st->index_schema, st->index_name);
+    params[0] = qi;
+    rc = fl_pg_query_value(p->pg, &v,
+        "SELECT count(*) FROM pg_index WHERE indexrelid = to_regclass($1)"
+        " AND NOT indisvalid", 1, params, err);
+    if (rc == 0 && v && strcmp(v, "0") != 0) {
+        rc = fl_pg_execf(p->pg, err, "DROP INDEX CONCURRENTLY IF EXISTS %s", qi);
+        if (rc == 0)
+            fl__event(p, FL_STEP_EXECUTE, FL_STEP_OK, m, 0, NULL,
+                      "dropped invalid index %s left by an interrupted CREATE "
+                      "INDEX CONCURRENTLY; rebuilding it", qi);
+    }
+    free(v);
+    free(qi);
+    return rc;
+}
+
+int
+fl__lock_retry(fl_pipeline_t *p, const fl_migration_t *m,
+               const fl_stmt_list_t *stmts, int index, int attempt,
+               int retries, int64_t t0, int rolled_back, fl__stats_t *stats,
+               fl_error_t *err)
+{
+    char *who = fl__blockers(p, stmts, index);
+    const char *where = stats->error_position ? stats->error_position
+                                              : m->file;
+
+    if (attempt < retries && !fl__cancelled(p)) {
+        int64_t wait = fl__pipeline_backoff(p, p->opts.retry_base_ms, attempt);
+
+        fl__event(p, FL_STEP_EXECUTE, FL_STEP_RETRY, m, fl__now_ms() - t0,
+                  NULL, "lock timeout at %s (attempt %d of %d); %sretrying in "
+                  "%lld ms; blocked by %s", where, attempt + 1, retries + 1,
+                  rolled_back ? "rolled back, " : "", (long long)wait, who);
+        free(who);
+        fl_error_clear(err);
+        stats->lock_wait_ms += fl__now_ms() - t0 + wait;
+        stats->retries++;
+        fl__sleep(p, wait);
+        return 1;
+    }
+    fl_error_set_detail(err, "Gave up after %d attempt%s; blocked by %s.",
+                        attempt + 1, attempt ? "s" : "", who);
+    fl_error_set_hint(err, "Retry when the blocking sessions are done, or "
+                           "see \"flotilla locks\".");
+    err->code = FL_ETIMEOUT;
+    free(who);
+    return 0;
+}
+
+/*
+ * Runs statement index of stmts in the migration's settings, retrying a
+ * lock timeout up to `retries` times.  Inside a transaction with retries
+ * each attempt runs behind a savepoint; a transactional migration passes
+ * 0 and retries its whole transaction instead, so that it holds no lock
+ * while it waits (see fl__apply_migration).
+ */
+int
+fl__run(fl_pipeline_t *p, const fl_migration_t *m, const fl_stmt_list_t *stmts,
+        int index, int in_tx, int retries, fl__stats_t *stats, fl_error_t *err)
+{
+    const fl_stmt_t *st = &stmts->items[index];
+    int savepoint = in_tx && retries > 0;
+
+    for (int attempt = 0;; attempt++) {
+        int64_t t0 = fl__now_ms();
+        int rc = 0;
+
+        if (fl__cancelled(p))
+            return FL_ERR(err, FL_ECANCELLED, "migration %s cancelled before "
+                          "statement %d", m->file, index + 1);
+        if (savepoint &&
+            (rc = fl_pg_exec(p->pg, "SAVEPOINT flotilla_stmt", err)) != 0)
+            return rc;
+        if (!in_tx && (rc = s_drop_invalid_index(p, m, st, err)) != 0)
+            return rc;
+        if ((rc = fl__session_enter(p->pg, &p->session, err)) != 0)
+            return rc;
+        rc = fl_pg_exec(p->pg, st->sql, err);
+        if (rc == 0) {
+            if (savepoint)
+                rc = fl_pg_exec(p->pg, "RELEASE SAVEPOINT flotilla_stmt", err);
+            return rc;
+        }
+        {
+            /* Where it failed, read before anything else runs. */
+            char *where = s_position(m, st, fl_pg_last_position(p->pg));
+            free(stats->error_position);
+            stats->error_position = where;
+        }
+        if (savepoint) {
+            fl_error_t ignore = FL_ERROR_INIT;
+            /* Undo the attempt; the transaction stays usable. */
+            FL_IGNORE(fl_pg_exec(p->pg, "ROLLBACK TO SAVEPOINT flotilla_stmt",
+                             &ignore));
+            fl_error_clear(&ignore);
+            /* The rollback put the pinned settings back. */
+            p->session.in_migration = 0;
+        } else if (!in_tx) {
+            fl_error_t ignore = FL_ERROR_INIT;
+            FL_IGNORE(fl__session_leave(p->pg, &p->session, &ignore));
+            fl_error_clear(&ignore);
+        }
+        if (strcmp(err->sqlstate, "55P03") == 0 &&
+            fl__lock_retry(p, m, stmts, index, attempt, retries, t0, 0, stats,
+                           err))
+            continue;
+        /* Final failure: say where, and why. */
+        {
+            int lock = err->code == FL_ETIMEOUT;
+            int cancel = strcmp(err->sqlstate, "57014") == 0;
+
+            if (lock && retries > 0) {
+                /* fl__lock_retry said why it gives up. */            } else if (cancel && fl__cancelled(p)) {
+                err->code = FL_ECANCELLED;
+            } else if (cancel) {
+                fl_error_set_hint(err, "The statement ran into "
+                                       "statement_timeout; it is not retried. "
+                                       "Raise statement_timeout in the "
+                                       "migration's options if it is expected.");
+            }
+            fl_error_prefix(err, "%s: ", stats->error_position);
+            return err->code;
+        }
+    }
+}
+
+/*
+ * Runs the migration's validate statements: each must return exactly one
+ * row whose first column is true.
+ */
+int
+fl__custom_validate(fl_pipeline_t *p, const fl_migration_t *m, json_t *report,
+                    fl_error_t *err)
+{
+    fl_stmt_list_t vs = {NULL, 0};
+    int rc = 0;
+
+    if (m->validate == NULL)
+        return 0;
+    rc = fl_facts_analyze(&vs, m->validate, m->validate_line - 1,
+                          fl_pg_server_version(p->pg), err);
+    if (rc == 0)
+        rc = fl__session_enter(p->pg, &p->session, err);
+    for (size_t i = 0; rc == 0 && i < vs.count; i++) {
+        fl_pg_result_t r = FL_PG_RESULT_INIT;
+        const fl_stmt_t *st = &vs.items[i];
+        const char *v = NULL;
+        char *where = fl_asprintf("%s:%d:%d", m->file, st->line, st->column);
+
+        rc = fl_pg_query(p->pg, &r, st->sql, 0, NULL, err);
+        if (rc != 0) {
+            fl_error_prefix(err, "validate statement at %s: ", where);
+        } else {
+            v = r.nrows == 1 && r.ncols >= 1 ? fl_pg_value(&r, 0, 0) : NULL;
+            if (report)
+                json_array_append_new(report, fl_json_pack("{s:s, s:s, s:b, s:s?}",
+                    "statement", st->sql, "at", where,
+                    "ok", v && strcmp(v, "t") == 0, "result", v));
+            if (v == NULL || strcmp(v, "t") != 0) {
+                rc = FL_ERR(err, FL_EINVAL, "validate statement at %s did not "
+                            "hold", where);
+                fl_error_set_detail(err, "The statement %s returned %s%s%s.",
+                                    st->sql, r.nrows != 1 ? "" : "\"",
+                                    r.nrows != 1 ? (r.nrows ? "several rows"
+                                                            : "no rows")
+                                                 : (v ? v : "NULL"),
+                                    r.nrows != 1 ? "" : "\"");
+                fl_error_set_hint(err, "Each validate statement must return "
+                                       "one row whose first column is true.");
+            }
+        }
+        fl_pg_result_release(&r);
+        free(where);
+    }
+    fl_stmt_list_release(&vs);
+    return rc;
+}
+
+int
+fl__set_timeouts(fl_pipeline_t *p, const fl_migration_t *m, int local,
+                 fl_error_t *err)
+{
+    int64_t lt = m->lock_timeout_ms >= 0 ? m->lock_timeout_ms
+                                         : p->opts.lock_timeout_ms;
+    int64_t stt = m->statement_timeout_ms >= 0 ? m->statement_timeout_ms
+                                               : p->opts.statement_timeout_ms;
+
+    return fl_pg_execf(p->pg, err, "SET %s lock_timeout = %lld; SET %s "
+                       "statement_timeout = %lld", local ? "LOCAL" : "SESSION",
+                       (long long)lt, local ? "LOCAL" : "SESSION",
+                       (long long)stt);
+}
+
+int
+fl__own_timeouts(fl_pipeline_t *p, fl_error_t *err)
+{
+    return fl_pg_execf(p->pg, err, "SET SESSION lock_timeout = %lld; RESET "
+                       "statement_timeout",
+                       (long long)(p->opts.lock_timeout_ms > 0
+                                       ? p->opts.lock_timeout_ms
+                                       : FL__DEFAULT_LOCK_TIMEOUT_MS));
+}
+
+/*
+ * Statements that end or start a transaction.  Each migration runs in a
+ * transaction of its own (a no-transaction migration, each statement
+ * that can), committed with its ledger row: a COMMIT inside it would
+ * commit part of it under a ledger that says otherwise.  Savepoints stay
+ * inside the transaction and are allowed.
+ */
+static int
+s_is_transaction_control(const fl_stmt_t *st)
+{
+    static const char *const kinds[] = {
+        "BEGIN", "START TRANSACTION", "COMMIT", "ROLLBACK",
+        "PREPARE TRANSACTION", "COMMIT PREPARED", "ROLLBACK PREPARED",
+    };
+
+    for (size_t i = 0; st->kind && i < sizeof(kinds) / sizeof(kinds[0]); i++)
+        if (strcmp(st->kind, kinds[i]) == 0)
+            return 1;
+    return 0;
+}
+
+int
+fl__parse_section(fl_pipeline_t *p, const fl_migration_t *m, const char *text,
+                  int line, const char *what, fl_stmt_list_t *out,
+                  fl_error_t *err)
+{
+    int rc = fl_facts_analyze(out, text, line > 0 ? line - 1 : 0,
+                              fl_pg_server_version(p->pg), err);
+
+    if (rc != 0) {
+        fl_error_prefix(err, "%s: %s section: ", m->file, what);
+        return rc;
+    }
+    for (size_t i = 0; i < out->count && rc == 0; i++) {
+        const fl_stmt_t *st = &out->items[i];
+        if (st->parse_error) {
+            rc = FL_ERR(err, FL_EINVAL, "%s:%d:%d: syntax error in the %s "
+                        "section: %s", m->file,
+                        st->error_line ? st->error_line : st->line,
+                        st->error_line ? st->error_column : st->column, what,
+                        st->error ? st->error : "");
+            fl_error_set_hint(err, "Every section is parsed with the "
+                                   "PostgreSQL %d grammar when the migration "
+                                   "is applied; a missing \";\" joins two "
+                                   "statements.",
+                              fl_pg_server_version(p->pg) / 10000);
+        } else if (s_is_transaction_control(st)) {
+            rc = FL_ERR(err, FL_EINVAL, "%s:%d:%d: %s is not allowed in a "
+                        "migration (the %s section)", m->file, st->line,
+                        st->column, st->kind, what);
+            fl_error_set_detail(err, "Flotilla runs each migration in a "
+                                     "transaction of its own with its ledger "
+                                     "row; a statement that ends or starts "
+                                     "a transaction would commit part of it "
+                                     "while the ledger says otherwise.  No "
+                                     "allow= option changes this.");
+            fl_error_set_hint(err, "Remove it.  For statements that cannot "
+                                   "run in a transaction, write \"-- "
+                                   "flotilla:options no-transaction\".");
+        }
+    }
+    if (rc != 0)
+        fl_stmt_list_release(out);
+    return rc;
+}
+
+/* Parses up into statements, refusing text the PG 15 grammar rejects. */
+int
+fl__statements(fl_pipeline_t *p, const fl_migration_t *m, fl_stmt_list_t *out,
+               fl_error_t *err)
+{
+    int rc = fl__parse_section(p, m, m->up, m->up_line, "up", out, err);
+
+    if (rc == 0 && out->count == 0) {
+        fl_stmt_list_release(out);
+        rc = FL_ERR(err, FL_EINVAL, "%s: the up section holds no statement",
+                    m->file);
+    }
+    return rc;
+}
+
+void
+fl__stats_release(fl__stats_t *s)
+{
+    fl_free(&s->error_position);
+}
+
+/* The migration's verify statements, in its settings. */
+int
+fl__verify_statements(fl_pipeline_t *p, const fl_migration_t *m,
+                      fl_error_t *err)
+{
+    fl_stmt_list_t vs = {NULL, 0};
+    int rc = 0;
+
+    if (m->verify == NULL)
+        return 0;
+    rc = fl_facts_analyze(&vs, m->verify, m->verify_line - 1,
+                          fl_pg_server_version(p->pg), err);
+    if (rc == 0 && vs.count)
+        rc = fl__session_enter(p->pg, &p->session, err);
+    for (size_t i = 0; rc == 0 && i < vs.count; i++) {
+        rc = fl_pg_exec(p->pg, vs.items[i].sql, err);
+        if (rc != 0)
+            fl_error_prefix(err, "verify statement at %s:%d:%d: ", m->file,
+                            vs.items[i].line, vs.items[i].column);
+    }
+    fl_stmt_list_release(&vs);
+    return rc;
+}
+
+/*
+ * Resolves names (schema may be NULL) to OIDs as the migration's next
+ * statement would: qualified names directly, others through the
+ * migration's effective schemas.  oids[i] = 0 for a name that does not
+ * exist; relkinds[i] its relkind.
+ */
+int
+fl__resolve(fl_pipeline_t *p, const char *const *schemas,
+            const char *const *names, size_t n, uint32_t *oids, char *relkinds,
+            fl_error_t *err)
+{
+    json_t *a = json_array();
+    char *text = NULL;
+    const char *params[2];
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    int rc;
+
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, fl_json_pack("[s?, s]", schemas[i], names[i]));
+    text = json_dumps(a, JSON_COMPACT);
+    json_decref(a);
+    params[0] = text;
+    params[1] = fl__session_schemas(&p->session);
+    rc = fl_pg_query(p->pg, &r,
+        "SELECT x.oid, x.relkind FROM pg_catalog.json_array_elements("
+        " $1::pg_catalog.json) WITH ORDINALITY AS u(e, i)"
+        " LEFT JOIN LATERAL (SELECT c.oid, c.relkind FROM pg_catalog.pg_class c"
+        "  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=)"
+        "  c.relnamespace WHERE c.relname OPERATOR(pg_catalog.=)"
+        "  (u.e OPERATOR(pg_catalog.->>) 1)::pg_catalog.name AND CASE WHEN"
+        "  (u.e OPERATOR(pg_catalog.->>) 0) IS NOT NULL THEN n.nspname"
+        "  OPERATOR(pg_catalog.=) (u.e OPERATOR(pg_catalog.->>) 0)::pg_catalog.name"
+        "  ELSE n.nspname::pg_catalog.text OPERATOR(pg_catalog.=) ANY"
+        "  (ARRAY(SELECT pg_catalog.json_array_elements_text($2::pg_catalog.json)))"
+        "  END ORDER BY pg_catalog.array_position(ARRAY(SELECT"
+        "  pg_catalog.json_array_elements_text($2::pg_catalog.json)),"
+        "  n.nspname::pg_catalog.text) LIMIT 1) x ON true ORDER BY u.i",
+        2, params, err);
+    for (size_t i = 0; rc == 0 && i < n && i < r.nrows; i++) {
+        const char *o = fl_pg_value(&r, i, 0);
+        const char *k = fl_pg_value(&r, i, 1);
+        oids[i] = o ? (uint32_t)strtoul(o, NULL, 10) : 0;
+        relkinds[i] = k ? k[0] : '\0';
+    }
+    fl_pg_result_release(&r);
+    free(text);
+    return rc;
+}

@@ -1,0 +1,117 @@
+/*
+ * targetlock.c - the target's lock: a session-level advisory lock per
+ * target (the database, or one schema of it), so that two flotilla runs
+ * never migrate the same target at once, while the tenants of one
+ * database migrate in parallel.  Taken by polling pg_try_advisory_lock,
+ * never by waiting in pg_advisory_lock (see fl__lock_target).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/pipeline_internal.h"
+
+/*
+ * Advisory lock keys: (FL_LOCK_CLASS, hash of the target): the database's
+ * name, or "<database>/<schema>" for a schema target ($1 the schema, ""
+ * for the whole database), so that two schema tenants of one database
+ * migrate in parallel.
+ */
+#define FL_LOCK_CLASS 1718578273
+#define S_LOCK_CLASS "1718578273"
+#define S_TARGET_KEY                                                        \
+    "(pg_catalog.hashtext(CASE WHEN $1 OPERATOR(pg_catalog.=) '' THEN"      \
+    " pg_catalog.current_database()::pg_catalog.text ELSE"                  \
+    " pg_catalog.current_database() OPERATOR(pg_catalog.||) '/'"            \
+    " OPERATOR(pg_catalog.||) $1 END) OPERATOR(pg_catalog.&) 2147483647)"
+
+void
+fl__unlock_target(fl_pipeline_t *p)
+{
+    fl_error_t ignore = FL_ERROR_INIT;
+
+    if (!p->locked)
+        return;
+    /* Closing the session releases it anyway; this is only tidiness. */
+    {
+        const char *params[1] = {p->target};
+        char *v = NULL;
+        FL_IGNORE(fl_pg_query_value(p->pg, &v, "SELECT pg_catalog."
+                                    "pg_advisory_unlock(" S_LOCK_CLASS ", "
+                                    S_TARGET_KEY ")", 1, params, &ignore));
+        free(v);
+    }
+    fl_error_clear(&ignore);
+    p->locked = 0;
+}
+
+/*
+ * Takes the target's session-level advisory lock, polling
+ * pg_try_advisory_lock with jittered backoff until lock_wait_ms.  Never
+ * the blocking pg_advisory_lock: a session waiting on it would make
+ * another session's CREATE INDEX CONCURRENTLY wait for it forever.
+ */
+int
+fl__lock_target(fl_pipeline_t *p, fl_error_t *err)
+{
+    int64_t start = fl__now_ms();
+    int attempt = 0;
+    char *v = NULL;
+    const char *params[1] = {p->target};
+    int rc;
+
+    for (;;) {
+        if ((rc = fl_pg_query_value(p->pg, &v, "SELECT pg_catalog."
+                                    "pg_try_advisory_lock(" S_LOCK_CLASS ", "
+                                    S_TARGET_KEY ")", 1, params, err)) != 0)
+            return rc;
+        if (v && strcmp(v, "t") == 0) {
+            free(v);
+            p->locked = 1;
+            return 0;
+        }
+        free(v);
+        v = NULL;
+        if (fl__cancelled(p))
+            return FL_ERR(err, FL_ECANCELLED, "cancelled while waiting for "
+                          "the lock on %s", p->described);
+        if (fl__now_ms() - start >= p->opts.lock_wait_ms)
+            break;
+        if (attempt == 0)
+            fl__event(p, FL_STEP_LOCK, FL_STEP_RETRY, NULL, 0, NULL,
+                      "another flotilla run holds %s; waiting up to %lld ms",
+                      p->described, (long long)p->opts.lock_wait_ms);
+        fl__sleep(p, fl__pipeline_backoff(p, 100, attempt < 4 ? attempt : 4));
+        attempt++;
+    }
+    {
+        fl_pg_result_t r = FL_PG_RESULT_INIT;
+        fl_error_t qerr = FL_ERROR_INIT;
+        static const char q[] =
+            "SELECT a.pid, COALESCE(a.application_name, ''),"
+            " COALESCE(pg_catalog.host(a.client_addr), 'local'),"
+            " pg_catalog.to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS'),"
+            " COALESCE(a.state, '')"
+            " FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a"
+            " ON a.pid OPERATOR(pg_catalog.=) l.pid"
+            " WHERE l.locktype OPERATOR(pg_catalog.=) 'advisory' AND l.granted"
+            " AND l.classid OPERATOR(pg_catalog.=) " S_LOCK_CLASS
+            " AND l.objsubid OPERATOR(pg_catalog.=) 2"
+            " AND l.objid OPERATOR(pg_catalog.=) " S_TARGET_KEY
+            "::pg_catalog.oid";
+        rc = FL_ERR(err, FL_ECONFLICT, "could not lock %s: another flotilla "
+                    "run is migrating it", p->described);
+        if (fl_pg_query(p->pg, &r, q, 1, params, &qerr) == 0 && r.nrows > 0)
+            fl_error_set_detail(err, "Held by PID %s (application \"%s\", "
+                                "client %s, connected %s, %s); waited %lld ms.",
+                                fl_pg_value(&r, 0, 0), fl_pg_value(&r, 0, 1),
+                                fl_pg_value(&r, 0, 2), fl_pg_value(&r, 0, 3),
+                                fl_pg_value(&r, 0, 4),
+                                (long long)p->opts.lock_wait_ms);
+        fl_error_set_hint(err, "Wait for the other run to finish, or raise "
+                               "--lock-wait.  \"flotilla locks\" shows the "
+                               "sessions.");
+        fl_pg_result_release(&r);
+        fl_error_clear(&qerr);
+        return rc;
+    }
+}

@@ -1,0 +1,324 @@
+/*
+ * Integration tests of validation at apply time, through the real
+ * `flotilla` executable: what is refused before anything runs (with
+ * nothing changed, exit 3), what an override lets through (and says so
+ * everywhere), and where an error is placed in the file.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "common/alloc.h"
+#include "common/buf.h"
+#include "testsupport.h"
+
+/* The file's text, or "" when it cannot be read; new string. */
+static char *
+s_file(const char *path)
+{
+    fl_test_proc_t f;
+    const char *const cat[] = {"cat", path, NULL};
+    char *out = NULL;
+
+    fl_test_run(&f, "/bin/cat", cat, NULL, 10);
+    out = f.out;
+    f.out = NULL;
+    fl_test_proc_release(&f);
+    return out;
+}
+
+/*
+ * BEGIN, COMMIT and ROLLBACK inside a migration are refused, whatever
+ * allow= says: with them, a column committed while the ledger said the
+ * migration failed.
+ */
+static void
+test_transaction_control_in_a_migration_is_refused(void **state)
+{
+    static const char *const bodies[] = {
+        "BEGIN;\nALTER TABLE t ADD COLUMN c int;\nCOMMIT;\nSELECT 1/0;\n",
+        "ALTER TABLE t ADD COLUMN c int;\nCOMMIT;\n",
+        "START TRANSACTION;\nALTER TABLE t ADD COLUMN c int;\n",
+        "ALTER TABLE t ADD COLUMN c int;\nROLLBACK;\n",
+        "ALTER TABLE t ADD COLUMN c int;\nEND;\n",
+    };
+    fl_test_ws_t *ws = *state;
+
+    fl_test_exec(ws->conn, "CREATE TABLE t (id int PRIMARY KEY)");
+    for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+        for (int notx = 0; notx <= 1; notx++) {
+            fl_test_proc_t r;
+            char *text = fl_asprintf(
+                "-- flotilla:options %sallow=transaction-nesting x"
+                " allow=prefer-bigint-over-int x\n"
+                "-- flotilla:up\n%s-- flotilla:down\n"
+                "ALTER TABLE t DROP COLUMN c;\n",
+                notx ? "no-transaction " : "", bodies[i]);
+
+            fl_test_ws_write(ws, "0001_tx.sql", text);
+            fl_test_ws_flotilla(ws, &r, "apply", NULL, 1);
+            if (r.status != 3 || !strstr(r.err, "0001_tx.sql:") ||
+                !strstr(r.err, "not allowed in a migration"))
+                fail_msg("%s\nwas not refused: exit %d\n%s", text, r.status,
+                         r.err);
+            fl_test_proc_release(&r);
+            fl_test_expect_value(ws->conn, "SELECT count(*) FROM pg_attribute"
+                                 " WHERE attrelid = 't'::regclass AND"
+                                 " attname = 'c'", "0");
+            free(text);
+        }
+    }
+}
+
+/*
+ * down is parsed and linted when the migration is applied (a down missing
+ * a ";" was found only at rollback), whatever --allow-lint-errors says
+ * about lint.
+ */
+static void
+test_a_down_that_does_not_parse_is_refused_at_apply(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    fl_test_proc_t r;
+    const char *const allow[] = {"--allow-lint-errors", NULL};
+
+    fl_test_ws_write(ws, "0001_a.sql",
+                     "-- flotilla:up\nCREATE TABLE a (id bigint);\n"
+                     "CREATE TABLE b (id bigint);\n"
+                     "-- flotilla:down\nDROP TABLE b\nDROP TABLE a;\n");
+    fl_test_ws_flotilla(ws, &r, "apply", NULL, 1);
+    fl_test_expect(&r, 3, "0001_a.sql:6:1");
+    fl_test_expect(&r, 3, "down");
+    fl_test_proc_release(&r);
+    fl_test_ws_flotilla(ws, &r, "apply", allow, 1);
+    fl_test_expect(&r, 3, "0001_a.sql:6:1");
+    fl_test_proc_release(&r);
+    fl_test_expect_value(ws->conn, "SELECT to_regclass('a') IS NULL", "t");
+}
+
+/* A lint error of down refuses like one of up. */
+static void
+test_a_lint_error_in_down_refuses(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    fl_test_proc_t r;
+
+    fl_test_exec(ws->conn, "CREATE TABLE t (id bigint PRIMARY KEY);"
+                           "CREATE TABLE keep (id bigint)");
+    fl_test_ws_write(ws, "0001_a.sql",
+                     "-- flotilla:up\nALTER TABLE t ADD COLUMN c bigint;\n"
+                     "-- flotilla:down\nALTER TABLE t DROP COLUMN c;\n"
+                     "DROP TABLE keep;\n");
+    fl_test_ws_flotilla(ws, &r, "apply", NULL, 1);
+    fl_test_expect(&r, 3, "0001_a.sql:5:1");
+    fl_test_proc_release(&r);
+}
+
+/*
+ * --allow-lint-errors lets error findings through and reports every one
+ * of them: on the console (even with --quiet), in the log file and in
+ * flotilla.migration_logs.
+ */
+static void
+test_allow_lint_errors_reports_every_finding_it_let_through(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    fl_test_proc_t r;
+    const char *const allow[] = {"--allow-lint-errors", "--quiet", NULL};
+    char *log = NULL;
+
+    fl_test_exec(ws->conn, "CREATE TABLE t (id bigint PRIMARY KEY, n bigint)");
+    fl_test_ws_write(ws, "0001_a.sql",
+                     "-- flotilla:up\n"
+                     "ALTER TABLE t ALTER COLUMN n SET NOT NULL;\n"
+                     "ALTER TABLE t DROP COLUMN n;\n"
+                     "-- flotilla:down\n"
+                     "ALTER TABLE t ADD COLUMN n bigint;\n");
+    fl_test_ws_flotilla(ws, &r, "apply", allow, 1);
+    fl_test_expect(&r, 0, "adding-not-nullable-field");
+    fl_test_expect(&r, 0, "ban-drop-column");
+    fl_test_expect(&r, 0, "0001_a.sql:3:");
+    fl_test_proc_release(&r);
+    log = s_file(ws->log);
+    if (!strstr(log, "adding-not-nullable-field") ||
+        !strstr(log, "ban-drop-column"))
+        fail_msg("the log file lacks an overridden finding:\n%s", log);
+    free(log);
+    fl_test_expect_value(ws->conn, "SELECT count(*) FROM flotilla.migration_logs"
+                         " WHERE status = 'overridden' AND (message LIKE"
+                         " '%adding-not-nullable-field%' OR message LIKE"
+                         " '%ban-drop-column%')", "2");
+}
+
+/*
+ * lock_timeout 0 means "wait forever" to PostgreSQL: refused as an
+ * option of the command and of a migration.
+ */
+static void
+test_lock_timeout_zero_is_refused(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    fl_test_proc_t r;
+    const char *const zero[] = {"--lock-timeout", "0s", NULL};
+
+    fl_test_ws_write(ws, "0001_a.sql",
+                     "-- flotilla:up\nCREATE TABLE a (id bigint);\n"
+                     "-- flotilla:down\nDROP TABLE a;\n");
+    fl_test_ws_flotilla(ws, &r, "apply", zero, 1);
+    fl_test_expect(&r, 2, "--lock-timeout");
+    fl_test_proc_release(&r);
+    fl_test_ws_flotilla(ws, &r, "plan", zero, 1);
+    fl_test_expect(&r, 2, "--lock-timeout");
+    fl_test_proc_release(&r);
+    fl_test_ws_write(ws, "0001_a.sql",
+                     "-- flotilla:options lock_timeout=0ms\n"
+                     "-- flotilla:up\nCREATE TABLE a (id bigint);\n"
+                     "-- flotilla:down\nDROP TABLE a;\n");
+    fl_test_ws_flotilla(ws, &r, "apply", NULL, 1);
+    fl_test_expect(&r, 3, "lock_timeout");
+    fl_test_proc_release(&r);
+    fl_test_expect_value(ws->conn, "SELECT to_regclass('a') IS NULL", "t");
+}
+
+/* A small deterministic generator (xorshift), so a failing seed replays. */
+static uint32_t
+s_rand(uint32_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 17;
+    *s ^= *s << 5;
+    return *s;
+}
+
+/*
+ * Generates the text of a section for seed: a few statements that run,
+ * spread over lines with comments, indentation and multibyte text, then
+ * one whose unknown column stands at a random place of a multi-line
+ * statement.  *line and *col get where that column stands, counted from
+ * the section's first line (first_line) in characters.
+ */
+static char *
+s_gen_section(uint32_t seed, int first_line, int *line, int *col)
+{
+    uint32_t s = seed * 2654435761u + 1;
+    fl_buf_t b = FL_BUF_INIT(0);
+    int cur_line = first_line;
+    int nok = (int)(s_rand(&s) % 4);
+    int pad = (int)(s_rand(&s) % 6);
+    const char *before = NULL;
+
+    for (int i = 0; i < nok; i++) {
+        if (s_rand(&s) % 2) {
+            fl_buf_addf(&b, "-- note %d: ünïcödé\n", i);
+            cur_line++;
+        }
+        fl_buf_addf(&b, "UPDATE t SET n = n + %d\n    WHERE label <> 'é€%d';\n",
+                    i, i);
+        cur_line += 2;
+    }
+    /* The failing statement: its unknown column after some text. */
+    before = (const char *[]){"UPDATE t\n   SET n = 1,\n       label = ",
+                              "SELECT id,\n  'ü',\n  ",
+                              "INSERT INTO t (id, n)\nVALUES (7,\n "}
+        [s_rand(&s) % 3];
+    fl_buf_addf(&b, "%s", before);
+    for (const char *c = before; *c; c++)
+        if (*c == '\n')
+            cur_line++;
+    {
+        const char *last = strrchr(before, '\n');
+        int chars = 0;
+        for (const char *c = last + 1; *c; c++)
+            chars += ((unsigned char)*c & 0xC0) != 0x80;
+        *col = chars + pad + 1;
+    }
+    for (int i = 0; i < pad; i++)
+        fl_buf_adds(&b, " ");
+    *line = cur_line;
+    fl_buf_addf(&b, "no_such_column_%u%s;\n", seed,
+                strncmp(before, "INSERT", 6) == 0   ? ")"
+                : strncmp(before, "SELECT", 6) == 0 ? "\n  FROM t"
+                                                    : "");
+    return fl_buf_detach(&b);
+}
+
+/*
+ * Where an error is reported: file:line:col of the error itself, not of
+ * its statement, in a transactional up, a no-transaction up and a down;
+ * every seed is checked and a failing one is named.
+ */
+static void
+test_error_positions_point_at_the_error(void **state)
+{
+    fl_test_ws_t *ws = *state;
+
+    fl_test_exec(ws->conn, "CREATE TABLE t (id bigint PRIMARY KEY, n bigint,"
+                           " label text);"
+                           "INSERT INTO t VALUES (1, 1, 'a')");
+    for (uint32_t seed = 1; seed <= 12; seed++) {
+        for (int mode = 0; mode < 3; mode++) {
+            /* mode 0: transactional up, 1: no-transaction up, 2: down */
+            int line = 0, col = 0;
+            int header = mode == 1 ? 2 : 1;
+            char *section = NULL, *text = NULL, *want = NULL;
+            fl_test_proc_t r;
+            const char *const last[] = {"--last", NULL};
+
+            section = s_gen_section(seed, mode == 2 ? header + 3 : header + 1,
+                                    &line, &col);
+            if (mode == 2)
+                text = fl_asprintf("-- flotilla:up\nSELECT 1;\n"
+                                   "-- flotilla:down\n%s", section);
+            else
+                text = fl_asprintf("%s-- flotilla:up\n%s-- flotilla:down\n"
+                                   "SELECT 1;\n", mode == 1
+                                       ? "-- flotilla:options no-transaction\n"
+                                       : "", section);
+            fl_test_exec(ws->conn, "SET client_min_messages = warning;"
+                         " DROP SCHEMA IF EXISTS flotilla, flotilla_backup CASCADE");
+            fl_test_ws_write(ws, "0001_pos.sql", text);
+            fl_test_ws_flotilla(ws, &r, "apply", NULL, 1);
+            if (mode == 2) {
+                fl_test_expect(&r, 0, NULL);
+                fl_test_proc_release(&r);
+                fl_test_ws_flotilla(ws, &r, "rollback", last, 1);
+            }
+            want = fl_asprintf("0001_pos.sql:%d:%d: column \"no_such_column_%u\"",
+                               line, col, seed);
+            if (r.status == 0 || !strstr(r.err, want))
+                fail_msg("seed %u, %s: expected \"%s\"\n%s\nexit %d: %s", seed,
+                         mode == 0 ? "transactional up"
+                                   : mode == 1 ? "no-transaction up" : "down",
+                         want, text, r.status, r.err);
+            fl_test_proc_release(&r);
+            free(want);
+            free(text);
+            free(section);
+        }
+    }
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_transaction_control_in_a_migration_is_refused, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_a_down_that_does_not_parse_is_refused_at_apply, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_a_lint_error_in_down_refuses, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_allow_lint_errors_reports_every_finding_it_let_through, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_lock_timeout_zero_is_refused, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_error_positions_point_at_the_error, fl_test_ws_setup, fl_test_ws_teardown),
+    };
+
+    if (!fl_test_have_postgres()) {
+        fprintf(stderr, "no PostgreSQL (PGHOST unset): tests/run.sh starts one\n");
+        return 1;
+    }
+    return cmocka_run_group_tests_name("validate", tests, NULL, NULL);
+}
