@@ -377,7 +377,9 @@ s_relation(fl_pg_t *pg, const char *qt, const char *alias, const fl_check_t *c,
     int exists = 0, rc = 0;
 
     memset(rel, 0, sizeof(*rel));
-    if (c->if_added) {
+    /* DROP COLUMN x, ADD COLUMN IF NOT EXISTS x: x is added again. */
+    if (c->if_added && !(s_pending(c, c->if_added, 1) &&
+                         s_pending(c, c->if_added, 1)->replaces)) {
         if ((rc = s_exists(pg, qt, c->if_added, &exists, err)) != 0)
             goto cleanup;
         if (exists) {
@@ -401,8 +403,13 @@ s_relation(fl_pg_t *pg, const char *qt, const char *alias, const fl_check_t *c,
     for (size_t i = 0; i < live.nrows; i++) {
         const char *name = fl_pg_value(&live, i, 0);
         const fl_check_col_t *p = s_pending(c, name, 0);
-        char *q = fl_pg_quote_ident(pg, name);
+        const fl_check_col_t *added = s_pending(c, name, 1);
+        char *q = NULL;
 
+        /* Dropped by the statement before it adds it again. */
+        if (added && added->replaces)
+            continue;
+        q = fl_pg_quote_ident(pg, name);
         if (p && !p->value)
             unknown[nunknown++] = p->name;
         else if (p)
@@ -417,7 +424,7 @@ s_relation(fl_pg_t *pg, const char *qt, const char *alias, const fl_check_t *c,
         int found = 0, domain = 0;
         char *q = NULL;
 
-        for (size_t k = 0; k < live.nrows && !found; k++)
+        for (size_t k = 0; k < live.nrows && !found && !p->replaces; k++)
             found = strcmp(fl_pg_value(&live, k, 0), p->name) == 0;
         /* An existing column stays (IF NOT EXISTS; without it the
          * statement fails on its own), and so does the first of two. */
@@ -511,6 +518,43 @@ s_unique_where(const fl_check_t *c, const char *keys)
     return fl_strdup("true");
 }
 
+/*
+ * *why (new string) when the statement of check c will do nothing, so
+ * that there is nothing to check: ALTER TABLE IF EXISTS of no table,
+ * CREATE INDEX IF NOT EXISTS of a name taken in the table's schema.
+ */
+static int
+s_statement_skips(fl_pg_t *pg, const char *qt, const fl_check_t *c,
+                  char **why, fl_error_t *err)
+{
+    const char *params[2] = {qt, c->if_no_relation};
+    char *v = NULL;
+    int exists = 0, rc = 0;
+
+    *why = NULL;
+    if (c->if_table) {
+        if ((rc = s_exists(pg, qt, NULL, &exists, err)) != 0)
+            return rc;
+        if (!exists)
+            *why = fl_asprintf("table %s does not exist, and ALTER TABLE IF "
+                               "EXISTS does nothing", qt);
+        return 0;
+    }
+    if (c->if_no_relation == NULL)
+        return 0;
+    rc = fl_pg_query_value(pg, &v,
+        "SELECT pg_catalog.count(*) FROM pg_catalog.pg_class WHERE relname"
+        " OPERATOR(pg_catalog.=) $2::pg_catalog.name AND relnamespace"
+        " OPERATOR(pg_catalog.=) (SELECT relnamespace FROM pg_catalog.pg_class"
+        " WHERE oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass("
+        "$1::pg_catalog.text))", 2, params, err);
+    if (rc == 0 && v && strcmp(v, "0") != 0)
+        *why = fl_asprintf("relation \"%s\" exists, and CREATE INDEX IF NOT "
+                           "EXISTS does nothing", c->if_no_relation);
+    free(v);
+    return rc;
+}
+
 int
 fl__check_run(fl_pg_t *pg, const fl_check_t *c, const fl_check_opts_t *o,
               json_t *report, fl_error_t *err)
@@ -530,6 +574,10 @@ fl__check_run(fl_pg_t *pg, const fl_check_t *c, const fl_check_opts_t *o,
     int exists = 0;
     int rc = 0;
 
+    if ((rc = s_statement_skips(pg, qt, c, &rel.skip, err)) != 0)
+        goto cleanup;
+    if (rel.skip)
+        goto done;
     if (c->kind == FL_CHECK_NOT_NULL || c->kind == FL_CHECK_UNIQUE ||
         c->kind == FL_CHECK_FOREIGN_KEY || c->kind == FL_CHECK_CHECK) {
         if (c->kind == FL_CHECK_FOREIGN_KEY) {

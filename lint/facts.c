@@ -556,6 +556,7 @@ s_check_free(fl_check_t *c)
     free(c->predicate);
     s_cols_free(c->pending, c->npending);
     free(c->if_added);
+    free(c->if_no_relation);
     for (j = 0; j < c->ndropped_with; j++) {
         free(c->dropped_with[j].schema);
         free(c->dropped_with[j].name);
@@ -609,6 +610,8 @@ s_check_copy(fl_check_t *dst, const fl_check_t *src)
     dst->nulls_not_distinct = src->nulls_not_distinct;
     s_check_add_pending(dst, src->pending, src->npending);
     dst->if_added = s_dup(src->if_added);
+    dst->if_table = src->if_table;
+    dst->if_no_relation = s_dup(src->if_no_relation);
     if (src->ndropped_with) {
         dst->dropped_with = fl_calloc(src->ndropped_with,
                                       sizeof(*dst->dropped_with));
@@ -1120,10 +1123,65 @@ s_colref(s_colref_t *r, const char *name)
     return &r->node;
 }
 
-/* An ADD COLUMN as its existing rows will hold it. */
+/* Collects the names of the columns an expression reads. */
+static int
+s_collect_names(const ProtobufCMessage *msg, void *arg)
+{
+    fl_check_t *names = arg;
+    const PgQuery__ColumnRef *r;
+    const char *name;
+
+    if (msg->descriptor != &pg_query__column_ref__descriptor)
+        return 0;
+    r = (const PgQuery__ColumnRef *)msg;
+    name = r->n_fields ? fl_lint_node_str(r->fields[r->n_fields - 1]) : NULL;
+    if (name)
+        s_check_add_column(&names->columns, &names->ncolumns, name);
+    return 0;
+}
+
+/*
+ * True when expr reads a column that statement a adds or retypes (or
+ * reads a whole row): a generated column's value over the row as it was
+ * would then not be the one the statement computes.
+ */
+static int
+s_reads_altered(const PgQuery__AlterTableStmt *a, const PgQuery__Node *expr)
+{
+    fl_check_t names;
+    size_t i, k;
+    int hit = 0;
+
+    memset(&names, 0, sizeof(names));
+    (void)fl_lint_walk(&expr->base, s_collect_names, &names);
+    for (i = 0; i < a->n_cmds && !hit; i++) {
+        const PgQuery__AlterTableCmd *cmd;
+        const char *name = NULL;
+        if (a->cmds[i]->node_case != PG_QUERY__NODE__NODE_ALTER_TABLE_CMD)
+            continue;
+        cmd = a->cmds[i]->alter_table_cmd;
+        if (cmd->subtype == PG_QUERY__ALTER_TABLE_TYPE__AT_AddColumn &&
+            cmd->def && cmd->def->node_case == PG_QUERY__NODE__NODE_COLUMN_DEF)
+            name = cmd->def->column_def->colname;
+        else if (cmd->subtype == PG_QUERY__ALTER_TABLE_TYPE__AT_AlterColumnType ||
+                 cmd->subtype == PG_QUERY__ALTER_TABLE_TYPE__AT_DropColumn)
+            name = cmd->name;
+        for (k = 0; name && k < names.ncolumns && !hit; k++)
+            hit = strcmp(names.columns[k], name) == 0;
+    }
+    s_check_free(&names);
+    return hit;
+}
+
+/*
+ * An ADD COLUMN of statement a as its existing rows will hold it: its
+ * DEFAULT, NULL, or, generated, its expression over the row (PostgreSQL
+ * requires that expression immutable, and refuses one reading another
+ * generated column).
+ */
 static void
-s_added_column(fl_check_col_t *p, const PgQuery__ColumnDef *col,
-               int if_not_exists)
+s_added_column(fl_check_col_t *p, const PgQuery__AlterTableStmt *a,
+               const PgQuery__ColumnDef *col, int if_not_exists)
 {
     const PgQuery__Node *def = NULL;
     int opaque = 0;
@@ -1140,9 +1198,10 @@ s_added_column(fl_check_col_t *p, const PgQuery__ColumnDef *col,
         con = col->constraints[i]->constraint;
         if (con->contype == PG_QUERY__CONSTR_TYPE__CONSTR_IDENTITY)
             p->sequence = 1;
-        else if (con->contype == PG_QUERY__CONSTR_TYPE__CONSTR_GENERATED)
-            opaque = 1; /* computed from the other columns, once added */
-        else if (con->contype == PG_QUERY__CONSTR_TYPE__CONSTR_DEFAULT)
+        else if (con->contype == PG_QUERY__CONSTR_TYPE__CONSTR_GENERATED) {
+            def = con->raw_expr;
+            opaque = !def || s_reads_altered(a, def);
+        } else if (con->contype == PG_QUERY__CONSTR_TYPE__CONSTR_DEFAULT)
             def = con->raw_expr;
     }
     if (p->sequence || opaque || !s_rerunnable_expr(def))
@@ -1190,7 +1249,7 @@ s_alter_columns(const PgQuery__AlterTableStmt *a, fl_check_col_t **out,
             def->colname && *def->colname) {
             *out = fl_reallocarray(*out, *n + 1, sizeof(**out));
             memset(&(*out)[*n], 0, sizeof(**out));
-            s_added_column(&(*out)[(*n)++], def, cmd->missing_ok);
+            s_added_column(&(*out)[(*n)++], a, def, cmd->missing_ok);
         } else if (cmd->subtype ==
                        PG_QUERY__ALTER_TABLE_TYPE__AT_AlterColumnType &&
                    cmd->name && *cmd->name) {
@@ -1198,6 +1257,21 @@ s_alter_columns(const PgQuery__AlterTableStmt *a, fl_check_col_t **out,
             memset(&(*out)[*n], 0, sizeof(**out));
             s_retyped_column(&(*out)[(*n)++], cmd->name, def);
         }
+    }
+    /* DROP COLUMN runs before every ADD COLUMN of the statement. */
+    for (i = 0; i < a->n_cmds; i++) {
+        const PgQuery__AlterTableCmd *cmd;
+        size_t k;
+
+        if (a->cmds[i]->node_case != PG_QUERY__NODE__NODE_ALTER_TABLE_CMD)
+            continue;
+        cmd = a->cmds[i]->alter_table_cmd;
+        if (cmd->subtype != PG_QUERY__ALTER_TABLE_TYPE__AT_DropColumn ||
+            !cmd->name)
+            continue;
+        for (k = 0; k < *n; k++)
+            if ((*out)[k].added && strcmp((*out)[k].name, cmd->name) == 0)
+                (*out)[k].replaces = 1;
     }
 }
 
@@ -1364,6 +1438,9 @@ s_alter_table(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__AlterTableStmt *a)
             st->tables[0] = tmp;
         }
     }
+    /* IF EXISTS: nothing to check when there is no table. */
+    for (i = 0; a->missing_ok && i < st->nchecks; i++)
+        st->checks[i].if_table = 1;
     /* Each data check sees the columns as the whole statement leaves them. */
     for (i = 0; ncols && i < st->nchecks; i++) {
         fl_check_t *c = &st->checks[i];
@@ -1835,6 +1912,13 @@ s_analyze(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__Node *n)
         }
         if (ix->unique)
             s_unique_index(st, ix);
+        /* IF NOT EXISTS: nothing to check when the name is taken. */
+        if (ix->if_not_exists && ix->idxname && *ix->idxname) {
+            size_t i;
+            for (i = 0; i < st->nchecks; i++)
+                if (st->checks[i].kind == FL_CHECK_UNIQUE)
+                    st->checks[i].if_no_relation = fl_strdup(ix->idxname);
+        }
         break;
     }
     case PG_QUERY__NODE__NODE_DROP_STMT:

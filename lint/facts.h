@@ -105,6 +105,9 @@ typedef struct {
     int sequence;      /* identity or serial: distinct and never NULL */
     char *type;        /* added without a DEFAULT: its type as SQL (a
                           domain's own default then applies); else NULL */
+    int replaces;      /* added, and the same statement drops the column
+                          of that name (DROP COLUMN runs first, whatever
+                          the order): the live column is not read */
 } fl_check_col_t;
 
 /* A table, for the tables one DROP TABLE removes together. */
@@ -148,6 +151,14 @@ typedef struct {
     char *if_added;
     fl_check_rel_t *dropped_with; /* DEPENDENTS of DROP TABLE: the other */
     size_t ndropped_with;         /* tables the statement drops with it */
+    /*
+     * The statement does nothing when it finds what these say, and then
+     * neither does the check: if_table, ALTER TABLE IF EXISTS of a table
+     * that does not exist; if_no_relation, CREATE INDEX IF NOT EXISTS of
+     * that name when a relation of that name is in the table's schema.
+     */
+    int if_table;
+    char *if_no_relation;
 } fl_check_t;
 
 typedef struct {

@@ -335,6 +335,72 @@ test_checks_resolved_after_what_comes_before_them(void **state)
               "ALTER TABLE t2 ADD COLUMN IF NOT EXISTS c int UNIQUE;");
 }
 
+/*
+ * A statement that does nothing has nothing to check: ALTER TABLE IF
+ * EXISTS of no table, CREATE INDEX IF NOT EXISTS of a name already taken
+ * (PostgreSQL says "skipping"; the checks refused both).
+ */
+static void
+test_checks_skipped_when_the_statement_does_nothing(void **state)
+{
+    s_env *e = *state;
+
+    fl_test_exec(e->conn,
+        "CREATE TABLE t (id int PRIMARY KEY, a int);"
+        "INSERT INTO t VALUES (1, 1), (2, 1), (3, NULL);"
+        "CREATE INDEX t_a ON t (a) WHERE a > 100;");
+    /* The same statements are refused when they would act. */
+    s_refused(e, "ALTER TABLE IF EXISTS t ADD COLUMN x int NOT NULL;",
+              "3 rows of \"t\" are NULL in column \"x\"", NULL);
+    s_refused(e, "DROP INDEX t_a;\n"
+                 "CREATE UNIQUE INDEX IF NOT EXISTS t_a ON t (a);",
+              "1 duplicate group", "(1) x2", NULL);
+    s_applies(e, "0001_m.sql",
+              "ALTER TABLE IF EXISTS gone ADD COLUMN x int NOT NULL,\n"
+              "    ADD CONSTRAINT gone_chk CHECK (a > 0);\n"
+              "ALTER TABLE IF EXISTS gone DROP COLUMN a;");
+    s_applies(e, "0002_m.sql",
+              "CREATE UNIQUE INDEX IF NOT EXISTS t_a ON t (a);\n"
+              "CREATE UNIQUE INDEX IF NOT EXISTS t ON t (a);");
+}
+
+/*
+ * DROP COLUMN x and ADD COLUMN x in one ALTER TABLE: PostgreSQL drops
+ * first, whatever the order, so the checks read the new x (they read the
+ * old one, and refused a valid statement).  A generated column holds its
+ * expression over the row (its checks were skipped, and it failed at
+ * execute).
+ */
+static void
+test_checks_read_a_dropped_and_added_column_and_a_generated_one(void **state)
+{
+    s_env *e = *state;
+
+    fl_test_exec(e->conn,
+        "CREATE TABLE t (id int PRIMARY KEY, a int, b int);"
+        "INSERT INTO t VALUES (1, 1, NULL), (2, 1, 5), (3, 2, 5);");
+    s_refused(e, "ALTER TABLE t ADD COLUMN a int DEFAULT 1 UNIQUE,\n"
+                 "    DROP COLUMN a;",
+              "1 duplicate group", "(1) x3", NULL);
+    s_refused(e, "ALTER TABLE t ADD COLUMN g int GENERATED ALWAYS AS"
+                 " (a * 2) STORED UNIQUE;",
+              "1 duplicate group", "(2) x2", NULL);
+    s_refused(e, "ALTER TABLE t ADD COLUMN g int GENERATED ALWAYS AS (b)"
+                 " STORED NOT NULL;",
+              "1 row of \"t\" is NULL in column \"g\"", NULL);
+    s_refused(e, "ALTER TABLE t ADD COLUMN g int GENERATED ALWAYS AS"
+                 " (id + a) STORED,\n"
+                 "    ADD CONSTRAINT t_g CHECK (g > 2);",
+              "1 row of \"t\" violates CHECK (g > 2)", NULL);
+    s_applies(e, "0001_m.sql",
+              "ALTER TABLE t DROP COLUMN b,\n"
+              "    ADD COLUMN b int NOT NULL DEFAULT 0;");
+    s_applies(e, "0002_m.sql",
+              "ALTER TABLE t ADD COLUMN g int GENERATED ALWAYS AS"
+              " (id * 2) STORED UNIQUE NOT NULL,\n"
+              "    ADD CONSTRAINT t_g CHECK (g > 0);");
+}
+
 /* The plan's report says which checks only the statement can answer. */
 static void
 test_plan_reports_checks_left_to_the_statement(void **state)
@@ -736,6 +802,12 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_checks_refuse_what_the_sub_commands_would_fail, s_setup,
             s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_checks_skipped_when_the_statement_does_nothing, s_setup,
+            s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_checks_read_a_dropped_and_added_column_and_a_generated_one,
+            s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_plan_reports_checks_left_to_the_statement, s_setup,
             s_teardown),

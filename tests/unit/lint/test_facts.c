@@ -802,6 +802,57 @@ test_facts_add_column_if_not_exists_marks_its_constraints(void **state)
     fl_stmt_list_release(&l);
 }
 
+/*
+ * A generated column holds its expression over the row, unless that reads
+ * a column the statement adds, retypes or drops; a column dropped and
+ * added by one statement is new (DROP COLUMN runs first).
+ */
+static void
+test_facts_generated_and_replaced_columns(void **state)
+{
+    fl_stmt_list_t l = analyze(
+        "ALTER TABLE t ADD COLUMN g int GENERATED ALWAYS AS (a * 2) STORED"
+        " UNIQUE,\n"
+        "  ADD COLUMN h int GENERATED ALWAYS AS (b + 1) STORED,\n"
+        "  ALTER COLUMN b TYPE bigint,\n"
+        "  ADD COLUMN a2 int DEFAULT 1, DROP COLUMN a2", 150000);
+    const fl_check_t *u = check(&l.items[0], FL_CHECK_UNIQUE);
+
+    (void)state;
+    assert_string_equal(pending(u, "g")->value, "CAST(a * 2 AS int)");
+    assert_null(pending(u, "h")->value);
+    assert_int_equal(pending(u, "g")->replaces, 0);
+    assert_int_equal(pending(u, "a2")->replaces, 1);
+    assert_string_equal(pending(u, "a2")->value, "1::int");
+    fl_stmt_list_release(&l);
+}
+
+/*
+ * ALTER TABLE IF EXISTS and CREATE INDEX IF NOT EXISTS: the checks know
+ * the statement may do nothing.
+ */
+static void
+test_facts_if_exists_and_if_not_exists_mark_the_checks(void **state)
+{
+    fl_stmt_list_t l = analyze(
+        "ALTER TABLE IF EXISTS t ADD COLUMN x int NOT NULL,"
+        " ADD CONSTRAINT c CHECK (a > 0), DROP COLUMN a;\n"
+        "CREATE UNIQUE INDEX IF NOT EXISTS t_a ON t (a);\n"
+        "CREATE UNIQUE INDEX t_b ON t (b);\n"
+        "ALTER TABLE t ADD CONSTRAINT d CHECK (a > 0);", 150000);
+
+    (void)state;
+    assert_int_equal(l.count, 4);
+    assert_true(l.items[0].nchecks >= 3);
+    for (size_t i = 0; i < l.items[0].nchecks; i++)
+        assert_int_equal(l.items[0].checks[i].if_table, 1);
+    assert_string_equal(check(&l.items[1], FL_CHECK_UNIQUE)->if_no_relation,
+                        "t_a");
+    assert_null(check(&l.items[2], FL_CHECK_UNIQUE)->if_no_relation);
+    assert_int_equal(check(&l.items[3], FL_CHECK_CHECK)->if_table, 0);
+    fl_stmt_list_release(&l);
+}
+
 /* DROP TABLE b, a: each table's dependents check knows the other. */
 static void
 test_facts_drop_tables_know_what_goes_with_them(void **state)
@@ -865,6 +916,8 @@ main(void)
         cmocka_unit_test(test_facts_primary_key_checks_nulls_then_duplicates),
         cmocka_unit_test(test_facts_alter_table_checks_see_its_own_columns),
         cmocka_unit_test(test_facts_add_column_if_not_exists_marks_its_constraints),
+        cmocka_unit_test(test_facts_generated_and_replaced_columns),
+        cmocka_unit_test(test_facts_if_exists_and_if_not_exists_mark_the_checks),
         cmocka_unit_test(test_facts_drop_tables_know_what_goes_with_them),
         cmocka_unit_test(test_facts_lock_level_names),
     };
