@@ -917,6 +917,24 @@ cleanup:
 }
 
 int
+fl__run_checks(fl_pipeline_t *p, const fl_migration_t *m,
+               const fl_stmt_list_t *stmts, size_t i, json_t *report,
+               fl_error_t *err)
+{
+    const fl_stmt_t *st = &stmts->items[i];
+    int rc = 0;
+
+    if (st->nchecks == 0)
+        return 0;
+    /* The names in the checks are the migration's, resolved as it sees
+     * them at this point (its SET search_path included). */
+    if ((rc = fl__session_enter(p->pg, &p->session, err)) != 0)
+        return rc;
+    return fl__checks_run(p->pg, m ? m->file : NULL, st,
+                          p->opts.redact_samples, report, err);
+}
+
+int
 fl__checks_run(fl_pg_t *pg, const char *file, const fl_stmt_t *st,
                int redact_samples, json_t *report, fl_error_t *err)
 {

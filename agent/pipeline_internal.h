@@ -488,14 +488,21 @@ int fl__custom_validate(fl_pipeline_t *p, const fl_migration_t *m,
 int fl__verify_statements(fl_pipeline_t *p, const fl_migration_t *m,
                           fl_error_t *err) FL_NODISCARD;
 
-/* ---- apply.c ----------------------------------------------------------- */
+/* ---- checks.c: where the checks run ---------------------------------- */
 
 /*
- * The live checks of statement i, in the migration's settings, just
- * before it runs.  Results go to report when not NULL.
+ * The live checks of statement i of migration m, in the migration's
+ * settings, at the statement's place: inside the migration's transaction
+ * (or, for a no-transaction statement, its session) after every
+ * statement before it ran, just before it runs.  apply and plan both
+ * call it there, so they refuse the same things.  As fl__checks_run,
+ * with m's file for the position and opts.redact_samples.
  */
-int fl__run_checks(fl_pipeline_t *p, const fl_stmt_list_t *stmts, size_t i,
-                   json_t *report, fl_error_t *err) FL_NODISCARD;
+int fl__run_checks(fl_pipeline_t *p, const fl_migration_t *m,
+                   const fl_stmt_list_t *stmts, size_t i, json_t *report,
+                   fl_error_t *err) FL_NODISCARD;
+
+/* ---- apply.c ----------------------------------------------------------- */
 
 /*
  * The validation of a migration's text, the same for apply and plan:

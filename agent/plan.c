@@ -173,7 +173,7 @@ s_plan_one(fl_pipeline_t *p, const fl_migration_t *m, int rehearse,
         int crc;
 
         json_object_set_new(so, "checks", checks);
-        crc = fl__run_checks(p, &stmts, i, checks, &perr);
+        crc = fl__run_checks(p, m, &stmts, i, checks, &perr);
         if (crc != 0) {
             verdict = "refused";
             free(problem);
