@@ -704,6 +704,17 @@ fl__check_run(fl_pg_t *pg, const fl_check_t *c, const fl_check_opts_t *o,
         char *conds = NULL, *nns = NULL;
         s_rel_t rrel = {NULL, NULL, 0, 0};
 
+        if ((rc = s_exists(pg, rt, NULL, &exists, err)) != 0) {
+            free(rt);
+            goto cleanup;
+        }
+        if (!exists) {
+            why = fl_asprintf("the referenced table %s does not exist", rt);
+            hint = "Check the table name and the search_path, or the order "
+                   "of the statements.";
+            free(rt);
+            break;
+        }
         if (nref == 0) {
             if ((rc = s_primary_key(pg, rt, &pk, err)) != 0) {
                 free(rt);
@@ -843,7 +854,44 @@ fl__check_run(fl_pg_t *pg, const fl_check_t *c, const fl_check_opts_t *o,
             "   pg_catalog.to_regclass($1::pg_catalog.text) AND attname"
             "   OPERATOR(pg_catalog.=) $2::pg_catalog.name)"
             "   OPERATOR(pg_catalog.=) ANY (confkey))"
-            " ORDER BY 1", fl_buf_str(&others));
+            /*
+             * Anything else that depends on the table or column in the
+             * normal way (a generated column, a trigger's or policy's
+             * column, a function's SQL body) makes PostgreSQL refuse
+             * the DROP without CASCADE, unless it also depends on what
+             * goes automatically (a CHECK of the table, an object of a
+             * table the same DROP removes), and then it goes with it.
+             */
+            " UNION ALL"
+            " SELECT DISTINCT pg_catalog.pg_describe_object(d.classid, d.objid,"
+            "   0)"
+            " FROM pg_catalog.pg_depend d"
+            " WHERE d.refclassid OPERATOR(pg_catalog.=)"
+            "   'pg_catalog.pg_class'::pg_catalog.regclass"
+            "   AND d.refobjid OPERATOR(pg_catalog.=)"
+            "   pg_catalog.to_regclass($1::pg_catalog.text)"
+            "   AND d.deptype OPERATOR(pg_catalog.=) 'n' AND NOT $3::pg_catalog.bool"
+            "   AND ($2::pg_catalog.text IS NULL OR d.refobjsubid"
+            "   OPERATOR(pg_catalog.=) (SELECT attnum FROM pg_catalog.pg_attribute"
+            "   WHERE attrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass("
+            "   $1::pg_catalog.text) AND attname OPERATOR(pg_catalog.=)"
+            "   $2::pg_catalog.name))"
+            "   AND d.classid OPERATOR(pg_catalog.<>)"
+            "   'pg_catalog.pg_rewrite'::pg_catalog.regclass"
+            "   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k"
+            "   WHERE d.classid OPERATOR(pg_catalog.=)"
+            "   'pg_catalog.pg_constraint'::pg_catalog.regclass AND k.oid"
+            "   OPERATOR(pg_catalog.=) d.objid AND k.contype OPERATOR(pg_catalog.=) 'f')"
+            "   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend a"
+            "   WHERE a.classid OPERATOR(pg_catalog.=) d.classid AND a.objid"
+            "   OPERATOR(pg_catalog.=) d.objid AND a.deptype IN ('a', 'i')"
+            "   AND a.refclassid OPERATOR(pg_catalog.=)"
+            "   'pg_catalog.pg_class'::pg_catalog.regclass"
+            "   AND CASE WHEN $2::pg_catalog.text IS NULL THEN a.refobjid"
+            "   OPERATOR(pg_catalog.=) ANY (ARRAY[d.refobjid%s])"
+            "   ELSE a.refobjid OPERATOR(pg_catalog.=) d.refobjid AND"
+            "   a.refobjsubid OPERATOR(pg_catalog.=) d.refobjsubid END)"
+            " ORDER BY 1", fl_buf_str(&others), fl_buf_str(&others));
         if ((rc = s_exists(pg, qt, NULL, &exists, err)) == 0 && exists)
             rc = fl_pg_query(pg, &r, sql, (int)nparams, params, err);
         free(sql);

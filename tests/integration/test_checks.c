@@ -401,6 +401,43 @@ test_checks_read_a_dropped_and_added_column_and_a_generated_one(void **state)
               "    ADD CONSTRAINT t_g CHECK (g > 0);");
 }
 
+/*
+ * A DROP without CASCADE is refused for every object PostgreSQL would
+ * refuse it for, not only views and foreign keys: a generated column, a
+ * trigger's or a policy's column, a function's SQL body (each failed at
+ * execute).  What goes with the column or table (a CHECK, an index)
+ * does not refuse it.
+ */
+static void
+test_drop_refused_for_every_dependent_postgresql_names(void **state)
+{
+    s_env *e = *state;
+
+    fl_test_exec(e->conn,
+        "CREATE TABLE t (id int PRIMARY KEY, a int, b int, c int,"
+        " CHECK (a > c), g int GENERATED ALWAYS AS (a * 2) STORED);"
+        "CREATE INDEX t_c ON t (c);"
+        "CREATE FUNCTION tf() RETURNS trigger LANGUAGE plpgsql"
+        " AS $$BEGIN RETURN NEW; END$$;"
+        "CREATE TRIGGER trg BEFORE UPDATE OF b ON t FOR EACH ROW"
+        " EXECUTE FUNCTION tf();"
+        "CREATE TABLE u (id int PRIMARY KEY, k int);"
+        "CREATE POLICY pol ON u USING (k > 0);"
+        "CREATE TABLE w (id int PRIMARY KEY);"
+        "CREATE FUNCTION wn() RETURNS bigint LANGUAGE sql"
+        " BEGIN ATOMIC SELECT count(*) FROM w; END;");
+    s_refused(e, "ALTER TABLE t DROP COLUMN a;",
+              "1 object depends on \"t\" column a",
+              "default value for column g of table t", NULL);
+    s_refused(e, "ALTER TABLE t DROP COLUMN b;",
+              "Dependents: trigger trg on table t", NULL);
+    s_refused(e, "ALTER TABLE u DROP COLUMN k;",
+              "Dependents: policy pol on table u", NULL);
+    s_refused(e, "DROP TABLE w;", "Dependents: function wn()", NULL);
+    s_applies(e, "0001_m.sql", "ALTER TABLE t DROP COLUMN c;\n"
+                               "DROP TABLE u;");
+}
+
 /* The plan's report says which checks only the statement can answer. */
 static void
 test_plan_reports_checks_left_to_the_statement(void **state)
@@ -438,8 +475,10 @@ test_checks_refuse_what_the_sub_commands_would_fail(void **state)
         "CREATE TABLE b (id int PRIMARY KEY, a_id int REFERENCES a);"
         "CREATE TABLE c (id int PRIMARY KEY, a_id int REFERENCES a);"
         "INSERT INTO a VALUES (1); INSERT INTO b VALUES (1, 1);");
+    /* Where the statement is, what the check found, how many, a sample. */
     s_refused(e, "ALTER TABLE t ADD COLUMN d int DEFAULT 1 UNIQUE;",
-              "1 duplicate group", "(1) x3", NULL);
+              "0001_m.sql:2:1: check unique on t(d) failed: 1 duplicate group",
+              "Sample: (1) x3", NULL);
     s_refused(e, "ALTER TABLE t ADD COLUMN d int NOT NULL;",
               "3 rows of \"t\" are NULL in column \"d\"", NULL);
     s_refused(e, "ALTER TABLE t ADD COLUMN d int,\n"
@@ -740,25 +779,46 @@ s_one_seed(fl_pg_t *pg, uint64_t seed, int *failed, int *skipped)
     return refused;
 }
 
+/*
+ * The seeds to run: [1, 400], FLOTILLA_CHECKS_SEEDS=N for [1, N], or
+ * FLOTILLA_CHECKS_SEED=N for N alone (then returns 1).
+ */
+static int
+s_seeds(uint64_t *from, uint64_t *to)
+{
+    const char *one = getenv("FLOTILLA_CHECKS_SEED");
+    const char *many = getenv("FLOTILLA_CHECKS_SEEDS");
+
+    if (one) {
+        *from = *to = strtoull(one, NULL, 10);
+        return 1;
+    }
+    if (many)
+        *to = strtoull(many, NULL, 10);
+    return 0;
+}
+
+/* The oracle's connection, in a migration's settings (names in public). */
+static fl_pg_t *
+s_oracle_open(s_env *e)
+{
+    fl_pg_t *pg = NULL;
+    fl_error_t err = FL_ERROR_INIT;
+
+    assert_int_equal(fl_pg_open(&pg, e->db.conninfo, "flotilla-test", &err), 0);
+    assert_int_equal(fl_pg_exec(pg, "SET search_path = public", &err), 0);
+    return pg;
+}
+
 static void
 test_generated_tables_refused_exactly_when_postgresql_fails(void **state)
 {
     s_env *e = *state;
-    fl_pg_t *pg = NULL;
-    fl_error_t err = FL_ERROR_INIT;
-    const char *one = getenv("FLOTILLA_CHECKS_SEED");
-    const char *many = getenv("FLOTILLA_CHECKS_SEEDS");
     uint64_t from = 1, to = 400;
+    int one = s_seeds(&from, &to);
+    fl_pg_t *pg = s_oracle_open(e);
     int refused = 0, failed = 0, passed = 0, skipped = 0;
 
-    if (one) {
-        from = to = strtoull(one, NULL, 10);
-    } else if (many) {
-        to = strtoull(many, NULL, 10);
-    }
-    assert_int_equal(fl_pg_open(&pg, e->db.conninfo, "flotilla-test", &err), 0);
-    /* The migration's own settings: its names resolve in public. */
-    assert_int_equal(fl_pg_exec(pg, "SET search_path = public", &err), 0);
     for (uint64_t seed = from; seed <= to; seed++) {
         int f = 0, sk = 0;
         refused += s_one_seed(pg, seed, &f, &sk);
@@ -773,6 +833,530 @@ test_generated_tables_refused_exactly_when_postgresql_fails(void **state)
     if (!one) {
         assert_true(refused > (int)(to - from) / 10);
         assert_true(passed > (int)(to - from) / 10);
+    }
+    fl_pg_close(&pg);
+}
+
+/* ---- generated sequences: each check at its place in the migration --- */
+
+/*
+ * The state a sequence generator keeps: the table's current name and
+ * columns (renamed, added, dropped, retyped as the statements go), so
+ * that each statement names what the ones before it left.
+ */
+typedef struct {
+    uint64_t s;
+    char table[16];
+    char cols[16][24];     /* the columns besides id */
+    int isint[16];         /* ... of an integer type */
+    int ncols;
+    int has_pk;
+    int nnames;            /* counter for new names */
+    int q;                 /* table q created */
+} s_seq_t;
+
+static const char *
+s_col(s_seq_t *g, int want_int)
+{
+    int idx[16], n = 0;
+
+    for (int i = 0; i < g->ncols; i++)
+        if (!want_int || g->isint[i])
+            idx[n++] = i;
+    return n ? g->cols[idx[s_pick(&g->s, n)]] : "id";
+}
+
+static void
+s_col_add(s_seq_t *g, const char *name, int isint)
+{
+    if (g->ncols >= 16)
+        return;
+    snprintf(g->cols[g->ncols], sizeof(g->cols[0]), "%s", name);
+    g->isint[g->ncols++] = isint;
+}
+
+static void
+s_col_drop(s_seq_t *g, const char *name)
+{
+    for (int i = 0; i < g->ncols; i++)
+        if (strcmp(g->cols[i], name) == 0) {
+            memmove(&g->cols[i], &g->cols[i + 1],
+                    (size_t)(g->ncols - i - 1) * sizeof(g->cols[0]));
+            memmove(&g->isint[i], &g->isint[i + 1],
+                    (size_t)(g->ncols - i - 1) * sizeof(int));
+            g->ncols--;
+            return;
+        }
+}
+
+/* One sub-command of an ALTER TABLE of the sequence. */
+static void
+s_seq_subcommand(s_seq_t *g, fl_buf_t *b)
+{
+    static const char *const defaults[] = {
+        "", " DEFAULT NULL", " DEFAULT 0", " DEFAULT 1", " DEFAULT 1 + 1",
+        " DEFAULT (random() * 3)::int", " DEFAULT -1",
+    };
+    char name[24];
+
+    switch (s_pick(&g->s, 10)) {
+    case 0:
+    case 1: { /* a new column, its default and a constraint of its own */
+        static const char *const cons[] = {
+            "", " UNIQUE", " NOT NULL", " CHECK", " REFERENCES",
+            " PRIMARY KEY", " UNIQUE NULLS NOT DISTINCT",
+        };
+        int k = s_pick(&g->s, 7);
+        snprintf(name, sizeof(name), "d%d", ++g->nnames);
+        if (k == 5 && g->has_pk)
+            k = 1;
+        g->has_pk |= k == 5;
+        if (s_pick(&g->s, 6) == 0)
+            fl_buf_addf(b, "ADD COLUMN %s int GENERATED ALWAYS AS (%s %s 2)"
+                        " STORED", name, s_col(g, 1),
+                        s_pick(&g->s, 2) ? "*" : "%");
+        else
+            fl_buf_addf(b, "ADD COLUMN %s%s int%s", s_pick(&g->s, 5) == 0
+                        ? "IF NOT EXISTS " : "", name,
+                        defaults[s_pick(&g->s, 7)]);
+        fl_buf_addf(b, "%s", cons[k]);
+        if (k == 3)
+            fl_buf_addf(b, " (%s > 0)", name);
+        else if (k == 4)
+            fl_buf_addf(b, " %s", g->q && s_pick(&g->s, 2) ? "q" : "p");
+        s_col_add(g, name, 1);
+        break;
+    }
+    case 2:
+        fl_buf_addf(b, "ALTER COLUMN %s SET NOT NULL", s_col(g, 0));
+        break;
+    case 3:
+        fl_buf_addf(b, "ALTER COLUMN %s SET DEFAULT 5", s_col(g, 1));
+        break;
+    case 4: {
+        const char *c = s_col(g, 1);
+        fl_buf_addf(b, "ALTER COLUMN %s TYPE bigint", c);
+        switch (s_pick(&g->s, 4)) {
+        case 0:
+            break;
+        case 1:
+            fl_buf_addf(b, " USING %s * 2", c);
+            break;
+        case 2:
+            fl_buf_addf(b, " USING %s - 1", c);
+            break;
+        default:
+            fl_buf_addf(b, " USING coalesce(%s, 0)", c);
+            break;
+        }
+        break;
+    }
+    case 5: {
+        const char *x = s_col(g, 1), *y = s_col(g, 1);
+        switch (s_pick(&g->s, 3)) {
+        case 0:
+            fl_buf_addf(b, "ADD CONSTRAINT k%d CHECK (%s > 0)", ++g->nnames, x);
+            break;
+        case 1:
+            fl_buf_addf(b, "ADD CONSTRAINT k%d CHECK (%s >= %s)", ++g->nnames,
+                        x, y);
+            break;
+        default:
+            fl_buf_addf(b, "ADD CONSTRAINT k%d CHECK (%s IS NOT NULL OR %s"
+                        " IS NULL)", ++g->nnames, s_col(g, 0), x);
+            break;
+        }
+        break;
+    }
+    case 6: {
+        const char *x = s_col(g, 0), *y = s_col(g, 0);
+        fl_buf_addf(b, "ADD CONSTRAINT u%d UNIQUE%s (%s", ++g->nnames,
+                    s_pick(&g->s, 4) == 0 ? " NULLS NOT DISTINCT" : "", x);
+        if (strcmp(x, y) != 0 && s_pick(&g->s, 2))
+            fl_buf_addf(b, ", %s", y);
+        fl_buf_addf(b, ")");
+        break;
+    }
+    case 7:
+        fl_buf_addf(b, "ADD CONSTRAINT f%d FOREIGN KEY (%s) REFERENCES %s",
+                    ++g->nnames, s_col(g, 1),
+                    g->q && s_pick(&g->s, 2) ? "q" : "p");
+        break;
+    case 8:
+        if (g->ncols > 2) {
+            snprintf(name, sizeof(name), "%s", s_col(g, 0));
+            fl_buf_addf(b, "DROP COLUMN %s", name);
+            s_col_drop(g, name);
+            /* ... and sometimes add it back in the same statement. */
+            if (s_pick(&g->s, 2)) {
+                fl_buf_addf(b, ", ADD COLUMN %s int%s UNIQUE", name,
+                            defaults[s_pick(&g->s, 7)]);
+                s_col_add(g, name, 1);
+            }
+            break;
+        }
+        /* fall through */
+    default:
+        if (!g->has_pk) {
+            fl_buf_addf(b, "ADD PRIMARY KEY (%s)", s_col(g, 0));
+            g->has_pk = 1;
+        } else {
+            fl_buf_addf(b, "ALTER COLUMN %s DROP DEFAULT", s_col(g, 0));
+        }
+        break;
+    }
+}
+
+/*
+ * The seed's migration: the tables (created before it, or by its first
+ * statements), then two to five statements that build on each other:
+ * ALTER TABLEs of one to three sub-commands in any order, unique
+ * indexes, rows changed, the table or a column renamed, a table created
+ * and referenced, tables dropped.  *setup_end is where the migration
+ * starts when the tables exist before it.
+ */
+static char *
+s_generate_sequence(uint64_t seed, int *created, size_t *setup_end)
+{
+    s_seq_t g;
+    fl_buf_t b = FL_BUF_INIT(0);
+    int rows, nstmts;
+
+    memset(&g, 0, sizeof(g));
+    g.s = seed * 0xD1B54A32D192ED03ULL + 7;
+    (void)s_next(&g.s);
+    rows = s_pick(&g.s, 7);
+    *created = s_pick(&g.s, 2);
+    g.has_pk = s_pick(&g.s, 2);
+    snprintf(g.table, sizeof(g.table), "t");
+    s_col_add(&g, "a", 1);
+    s_col_add(&g, "b", 1);
+    s_col_add(&g, "c", 0);
+    fl_buf_addf(&b, "CREATE TABLE p (id bigint PRIMARY KEY);\n"
+                "INSERT INTO p VALUES (0), (1), (2);\n"
+                "CREATE TABLE s (id int PRIMARY KEY, p_id bigint REFERENCES p);\n"
+                "INSERT INTO s VALUES (1, 1);\n"
+                "CREATE TABLE t (id int%s, a int, b int, c text);\n"
+                "INSERT INTO t VALUES (0, 0, 0, 'z')",
+                g.has_pk ? " PRIMARY KEY" : "");
+    for (int i = 1; i <= rows; i++) {
+        fl_buf_addf(&b, ", (%d, ", i);
+        s_value(&b, &g.s, 0);
+        fl_buf_addf(&b, ", ");
+        s_value(&b, &g.s, 0);
+        fl_buf_addf(&b, ", ");
+        s_value(&b, &g.s, 1);
+        fl_buf_addf(&b, ")");
+    }
+    fl_buf_addf(&b, ";\n");
+    *setup_end = b.len;
+    nstmts = 2 + s_pick(&g.s, 4);
+    for (int k = 0; k < nstmts; k++) {
+        switch (s_pick(&g.s, 12)) {
+        case 0: case 1: case 2: case 3: {
+            int n = 1 + s_pick(&g.s, 3);
+            fl_buf_addf(&b, "ALTER TABLE %s%s ", s_pick(&g.s, 8) == 0
+                        ? "IF EXISTS " : "", g.table);
+            for (int i = 0; i < n; i++) {
+                if (i)
+                    fl_buf_addf(&b, ",\n    ");
+                s_seq_subcommand(&g, &b);
+            }
+            break;
+        }
+        case 4: case 5: {
+            const char *x = s_col(&g, 0);
+            int ix = s_pick(&g.s, 3);
+            fl_buf_addf(&b, "CREATE UNIQUE INDEX %six%d ON %s (",
+                        s_pick(&g.s, 3) == 0 ? "IF NOT EXISTS " : "", ix,
+                        g.table);
+            switch (s_pick(&g.s, 4)) {
+            case 0:
+                fl_buf_addf(&b, "(%s %% 2)", s_col(&g, 1));
+                break;
+            case 1:
+                fl_buf_addf(&b, "%s, %s", x, s_col(&g, 0));
+                break;
+            case 2:
+                fl_buf_addf(&b, "(%s + id)", s_col(&g, 1));
+                break;
+            default:
+                fl_buf_addf(&b, "%s", x);
+                break;
+            }
+            fl_buf_addf(&b, ")%s", s_pick(&g.s, 4) == 0
+                        ? " NULLS NOT DISTINCT" : "");
+            switch (s_pick(&g.s, 4)) {
+            case 0:
+                break;
+            case 1:
+                fl_buf_addf(&b, " WHERE %s > 0", s_col(&g, 1));
+                break;
+            case 2:
+                fl_buf_addf(&b, " WHERE %s IS NOT NULL", s_col(&g, 0));
+                break;
+            default:
+                fl_buf_addf(&b, " WHERE id > 2");
+                break;
+            }
+            break;
+        }
+        case 6: case 7: {
+            const char *x = s_col(&g, 1);
+            switch (s_pick(&g.s, 4)) {
+            case 0:
+                fl_buf_addf(&b, "UPDATE %s SET %s = %d WHERE id = %d", g.table,
+                            x, s_pick(&g.s, 3), s_pick(&g.s, 4));
+                break;
+            case 1:
+                fl_buf_addf(&b, "UPDATE %s SET %s = coalesce(%s, id)", g.table,
+                            x, x);
+                break;
+            case 2:
+                fl_buf_addf(&b, "DELETE FROM %s WHERE %s IS NULL", g.table, x);
+                break;
+            default:
+                fl_buf_addf(&b, "UPDATE %s SET %s = NULL WHERE id = %d",
+                            g.table, x, s_pick(&g.s, 4));
+                break;
+            }
+            break;
+        }
+        case 8: {
+            char old[16];
+            snprintf(old, sizeof(old), "%s", g.table);
+            snprintf(g.table, sizeof(g.table), "t%d", ++g.nnames);
+            fl_buf_addf(&b, "ALTER TABLE %s RENAME TO %s", old, g.table);
+            break;
+        }
+        case 9: {
+            char old[24], renamed[24];
+            snprintf(old, sizeof(old), "%s", s_col(&g, 0));
+            snprintf(renamed, sizeof(renamed), "r%d", ++g.nnames);
+            fl_buf_addf(&b, "ALTER TABLE %s RENAME COLUMN %s TO %s", g.table,
+                        old, renamed);
+            for (int i = 0; i < g.ncols; i++)
+                if (strcmp(g.cols[i], old) == 0)
+                    snprintf(g.cols[i], sizeof(g.cols[0]), "%s", renamed);
+            break;
+        }
+        case 10:
+            if (!g.q) {
+                g.q = 1;
+                fl_buf_addf(&b, "CREATE TABLE q (id bigint PRIMARY KEY);\n"
+                            "INSERT INTO q VALUES (%d), (2)",
+                            s_pick(&g.s, 2));
+                break;
+            }
+            /* fall through */
+        default:
+            fl_buf_addf(&b, "%s", s_pick(&g.s, 3) == 0 ? "DROP TABLE p"
+                        : s_pick(&g.s, 2) ? "DROP TABLE s, p"
+                                          : "DROP TABLE p, s");
+            break;
+        }
+        fl_buf_addf(&b, ";\n");
+    }
+    return fl_buf_detach(&b);
+}
+
+/* What one seed of the sequences found. */
+typedef struct {
+    int refused;       /* the checks refused statement `at` */
+    int failed;        /* PostgreSQL failed statement `at` */
+    int data;          /* ... on the data (class 23, or dependents) */
+    int at;            /* the statement that stopped it, or -1 */
+    char why[512];     /* the refusal, from "check " on */
+} s_seq_result_t;
+
+/* A message's part from "check " on (where it is the same for apply). */
+static void
+s_keep_why(s_seq_result_t *res, const char *message)
+{
+    const char *c = strstr(message, "check ");
+
+    snprintf(res->why, sizeof(res->why), "%s", c ? c : message);
+}
+
+/*
+ * One seed: in one transaction, statement after statement as the
+ * pipeline runs them, the checks of each (fl__checks_run, the pipeline's
+ * own call) and then the statement itself; every statement is compared
+ * with what PostgreSQL does with it at that very point.  Stops at the
+ * first refusal or failure.
+ */
+static void
+s_one_sequence(fl_pg_t *pg, uint64_t seed, s_seq_result_t *res)
+{
+    int created = 0;
+    size_t setup_end = 0;
+    char *sql = s_generate_sequence(seed, &created, &setup_end);
+    const char *migration = created ? sql : sql + setup_end;
+    fl_stmt_list_t stmts = {NULL, 0};
+    fl_error_t err = FL_ERROR_INIT;
+    int redact = (int)(seed & 1);
+
+    memset(res, 0, sizeof(*res));
+    res->at = -1;
+    if (fl_pg_exec(pg, "BEGIN", &err) != 0)
+        s_seed_fail(seed, sql, "BEGIN: %s", err.message);
+    if (!created) {
+        char *setup = fl_strndup(sql, setup_end);
+        if (fl_pg_exec(pg, setup, &err) != 0)
+            s_seed_fail(seed, sql, "setup: %s", err.message);
+        free(setup);
+    }
+    if (fl_facts_analyze(&stmts, migration, 0, 150000, &err) != 0)
+        s_seed_fail(seed, sql, "analyze: %s", err.message);
+    for (size_t i = 0; i < stmts.count && res->at < 0; i++) {
+        const fl_stmt_t *st = &stmts.items[i];
+        json_t *report = json_array();
+        char *refusal = NULL;
+        int skipped = 0, rc, refusal_rc = 0;
+        size_t k;
+        json_t *x;
+
+        if (fl_pg_exec(pg, "SAVEPOINT gen", &err) != 0)
+            s_seed_fail(seed, sql, "SAVEPOINT: %s", err.message);
+        rc = fl__checks_run(pg, "gen.sql", st, redact, report, &err);
+        json_array_foreach(report, k, x)
+            if (json_object_get(x, "skipped"))
+                skipped = 1;
+        json_decref(report);
+        /* A check's query that failed: the pipeline refuses with it. */
+        res->refused = rc != 0;
+        if (rc != 0) {
+            s_keep_why(res, err.message);
+            refusal = fl_asprintf("%s\n%s", err.message,
+                                  err.detail ? err.detail : "");
+            refusal_rc = rc;
+        }
+        fl_error_clear(&err);
+        if (fl_pg_exec(pg, "ROLLBACK TO SAVEPOINT gen", &err) != 0)
+            s_seed_fail(seed, sql, "ROLLBACK TO: %s", err.message);
+        if (fl_pg_exec(pg, st->sql, &err) != 0) {
+            res->failed = 1;
+            res->data = strncmp(err.sqlstate, "23", 2) == 0 ||
+                        strcmp(err.sqlstate, "2BP01") == 0;
+            if (res->data && !res->refused && !skipped && st->nchecks)
+                s_seed_fail(seed, sql, "statement %zu: PostgreSQL fails what "
+                            "the checks let through: %s (%s)", i + 1,
+                            err.message, err.sqlstate);
+        }
+        if (res->refused && !res->failed)
+            s_seed_fail(seed, sql, "statement %zu: the checks refused what "
+                        "PostgreSQL runs: %s", i + 1, res->why);
+        if (res->refused && res->data) {
+            /* Refused on the data: where, how many, and which rows. */
+            char *where = fl_asprintf("gen.sql:%d:%d: check ", st->line,
+                                      st->column);
+            const char *n = strstr(refusal, " failed: ");
+            const char *detail = strchr(refusal, '\n') + 1;
+            if (refusal_rc != FL_EINVAL ||
+                strncmp(refusal, where, strlen(where)) != 0 || !n ||
+                n[9] < '1' || n[9] > '9')
+                s_seed_fail(seed, sql, "statement %zu: a refusal without its "
+                            "place or count: %s", i + 1, refusal);
+            if (!redact && strncmp(detail, "Sample: ", 8) != 0 &&
+                strncmp(detail, "Dependents: ", 12) != 0)
+                s_seed_fail(seed, sql, "statement %zu: a refusal without a "
+                            "sample: %s", i + 1, refusal);
+            free(where);
+        }
+        fl_free(&refusal);
+        fl_error_clear(&err);
+        if (res->refused || res->failed)
+            res->at = (int)i;
+    }
+    if (fl_pg_exec(pg, "ROLLBACK", &err) != 0)
+        s_seed_fail(seed, sql, "ROLLBACK: %s", err.message);
+    fl_stmt_list_release(&stmts);
+    free(sql);
+}
+
+/*
+ * The same seed through the flotilla executable on a fresh database:
+ * apply refuses (exit 3, the same check and count, the database as it
+ * was) exactly when the oracle refused, and plan agrees with apply.
+ */
+static void
+s_sequence_through_flotilla(uint64_t seed, const s_seq_result_t *res)
+{
+    fl_test_ws_t ws;
+    fl_test_proc_t r;
+    int created = 0;
+    size_t setup_end = 0;
+    char *sql = s_generate_sequence(seed, &created, &setup_end);
+    char *text = NULL, *before = NULL, *after = NULL;
+    int want = res->refused ? 3 : res->failed ? 1 : 0;
+
+    fl_test_ws_open(&ws, "chkseq");
+    if (!created) {
+        char *setup = fl_strndup(sql, setup_end);
+        fl_test_exec(ws.conn, setup);
+        free(setup);
+    }
+    text = fl_asprintf("-- flotilla:up\n%s-- flotilla:down\nSELECT 1;\n",
+                       created ? sql : sql + setup_end);
+    fl_test_ws_write(&ws, "0001_m.sql", text);
+    fl_test_ws_flotilla(&ws, &r, "plan", S_ARGS("--allow-lint-errors"), 1);
+    if (r.status != (want == 0 ? 0 : 3))
+        s_seed_fail(seed, sql, "plan exit %d where apply should exit %d:\n%s",
+                    r.status, want, r.err);
+    fl_test_proc_release(&r);
+    before = fl_test_canonical_dump_full(ws.conn);
+    fl_test_ws_flotilla(&ws, &r, "apply", S_ARGS("--allow-lint-errors"), 1);
+    if (r.status != want)
+        s_seed_fail(seed, sql, "apply exit %d, expected %d:\n%s", r.status,
+                    want, r.err);
+    if (want == 3 && !strstr(r.err, res->why))
+        s_seed_fail(seed, sql, "apply refused without saying \"%s\":\n%s",
+                    res->why, r.err);
+    fl_test_proc_release(&r);
+    if (want == 3) {
+        after = fl_test_canonical_dump_full(ws.conn);
+        fl_test_assert_dumps_equal("a refused migration changes nothing",
+                                   before, after);
+    }
+    free(before);
+    free(after);
+    free(text);
+    free(sql);
+    fl_test_ws_close(&ws);
+}
+
+static void
+test_generated_sequences_refused_exactly_when_postgresql_fails(void **state)
+{
+    s_env *e = *state;
+    uint64_t from = 1, to = 400;
+    int one = s_seeds(&from, &to);
+    fl_pg_t *pg = s_oracle_open(e);
+    int refused = 0, on_data = 0, failed = 0, ran = 0, through = 0, deep = 0;
+
+    for (uint64_t seed = from; seed <= to; seed++) {
+        s_seq_result_t res;
+        s_one_sequence(pg, seed, &res);
+        refused += res.refused;
+        on_data += res.refused && res.data;
+        failed += res.failed && !res.refused;
+        ran += res.at < 0;
+        deep += res.at > 0 || res.at < 0;
+        /* One seed in 16, and any one asked for, through the executable. */
+        if (one || seed % 16 == 0) {
+            s_sequence_through_flotilla(seed, &res);
+            through++;
+        }
+    }
+    fprintf(stderr, "check sequences: %d seeds, %d refused (%d on the data), "
+            "%d failed at execute, %d ran, %d past their first statement, %d "
+            "through flotilla\n", (int)(to - from + 1), refused, on_data,
+            failed, ran, deep, through);
+    if (!one) {
+        /* The generator reaches both sides, and later statements. */
+        assert_true(on_data > (int)(to - from) / 10);
+        assert_true(ran > (int)(to - from) / 10);
+        assert_true(deep > (int)(to - from) / 2);
     }
     fl_pg_close(&pg);
 }
@@ -809,6 +1393,9 @@ main(void)
             test_checks_read_a_dropped_and_added_column_and_a_generated_one,
             s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
+            test_drop_refused_for_every_dependent_postgresql_names, s_setup,
+            s_teardown),
+        cmocka_unit_test_setup_teardown(
             test_plan_reports_checks_left_to_the_statement, s_setup,
             s_teardown),
         cmocka_unit_test_setup_teardown(
@@ -816,6 +1403,9 @@ main(void)
             s_teardown),
         cmocka_unit_test_setup_teardown(
             test_generated_tables_refused_exactly_when_postgresql_fails,
+            s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_generated_sequences_refused_exactly_when_postgresql_fails,
             s_setup, s_teardown),
     };
 
