@@ -1,6 +1,6 @@
 /*
- * checks.c - live-data checks run before a statement changes anything
- * (see fl__checks_run in pipeline_internal.h).
+ * checks.c - live-data checks run before a statement changes anything,
+ * and where they run (fl__run_checks in pipeline_internal.h).
  *
  * Each check counts the rows that would make the statement fail or do
  * harm, and shows up to three of them, so that the refusal says what to
@@ -8,20 +8,40 @@
  * duplicate groups before a unique index (of columns or expressions,
  * within its WHERE, NULLs equal under NULLS NOT DISTINCT) or a unique or
  * primary key constraint; orphans before a validated foreign key;
- * violations before a validated CHECK; dependent views and foreign keys
- * before a DROP.
+ * violations before a validated CHECK; dependents before a DROP.
  *
  * The aim is that a check refuses exactly what PostgreSQL would fail
  * (tests/integration/test_checks.c holds that against the server on
- * generated tables).  Checks run just before their statement, so they see
- * what every statement before it did.  Within one ALTER TABLE, PostgreSQL
- * adds all its columns and changes all its types before it validates any
- * constraint, so a check reads the table as the whole statement leaves
- * it: a derived table where an added column holds its DEFAULT (or NULL)
- * and a retyped one its new value (facts.h, fl_check_col_t).  A value
- * only the statement can compute (nextval, random, a function of the
- * database's own) is not guessed: the checks that need it are skipped
- * and reported so, and PostgreSQL has the last word.
+ * generated tables and generated sequences of statements).
+ *
+ * Where the checks run.  A check depends on everything before it in the
+ * migration, so each statement's checks run at the statement's place:
+ * inside the migration's transaction, after every statement before it
+ * has run, under the search_path it set, on the tables it created,
+ * renamed or filled, just before the statement itself.  apply and plan
+ * both go through fl__run_checks at that point, so they refuse the same
+ * things.  A refusal rolls the transaction back, so for a transactional
+ * migration it still means "nothing changed" (exit 3).
+ *
+ * Within one statement its sub-commands cannot be run one by one:
+ * PostgreSQL applies an ALTER TABLE in passes, not in the order written
+ * (DROP COLUMN first, then type changes, then added columns, then every
+ * constraint and NOT NULL validated in one scan), so a check reads the
+ * table as the whole statement leaves it: a derived table where an added
+ * column holds its DEFAULT (or NULL, or a generated column its
+ * expression) and a retyped one its new value (facts.h, fl_check_col_t).
+ * A value only the statement can compute (nextval, random, a function
+ * of the database's own) is not guessed: the checks that need it are
+ * skipped and reported so, and PostgreSQL has the last word.
+ *
+ * Rejected: running the statement first under a savepoint and explaining
+ * a failure afterwards.  It would take the statement's ACCESS EXCLUSIVE
+ * lock and do its whole scan or rewrite before knowing that it fails,
+ * where a check reads under ACCESS SHARE and blocks no one; a
+ * no-transaction statement (CREATE UNIQUE INDEX CONCURRENTLY) cannot be
+ * undone, and sequences do not roll back.  Also rejected: splitting an
+ * ALTER TABLE into one statement per sub-command, which changes what it
+ * does (the passes above) and rewrites the table once per part.
  */
 #include <stdio.h>
 #include <stdlib.h>
