@@ -1247,17 +1247,23 @@ s_one_sequence(fl_pg_t *pg, uint64_t seed, s_seq_result_t *res)
             s_seed_fail(seed, sql, "statement %zu: the checks refused what "
                         "PostgreSQL runs: %s", i + 1, res->why);
         if (res->refused && res->data) {
-            /* Refused on the data: where, how many, and which rows. */
+            /*
+             * Refused on the data: where, how many, and which rows (or
+             * first on an object the statement needs, which is missing:
+             * PostgreSQL may meet the data first, the statement fails
+             * either way).
+             */
             char *where = fl_asprintf("gen.sql:%d:%d: check ", st->line,
                                       st->column);
             const char *n = strstr(refusal, " failed: ");
             const char *detail = strchr(refusal, '\n') + 1;
+            int missing = n && strstr(n, " does not exist\n") != NULL;
             if (refusal_rc != FL_EINVAL ||
                 strncmp(refusal, where, strlen(where)) != 0 || !n ||
-                n[9] < '1' || n[9] > '9')
+                (!missing && (n[9] < '1' || n[9] > '9')))
                 s_seed_fail(seed, sql, "statement %zu: a refusal without its "
                             "place or count: %s", i + 1, refusal);
-            if (!redact && strncmp(detail, "Sample: ", 8) != 0 &&
+            if (!redact && !missing && strncmp(detail, "Sample: ", 8) != 0 &&
                 strncmp(detail, "Dependents: ", 12) != 0)
                 s_seed_fail(seed, sql, "statement %zu: a refusal without a "
                             "sample: %s", i + 1, refusal);
