@@ -552,6 +552,64 @@ cleanup:
     return rc;
 }
 
+/* Whether row is a no-transaction migration stopped after some statements. */
+static int
+s_half_applied(const fl_ledger_row_t *row)
+{
+    return !row->transactional && row->statements_done > 0 &&
+           (strcmp(row->status, "running") == 0 ||
+            strcmp(row->status, "failed") == 0);
+}
+
+/*
+ * Refuses a rollback that would roll back a migration underneath a later
+ * one left half-applied: the later one's committed statements would then
+ * stand on a schema they were not written for, and its down could not
+ * undo them.  r holds the candidates (applied or rolling_back), newest
+ * first; the lowest one this mode reaches is compared.
+ */
+static int
+s_half_applied_above(fl_pipeline_t *p, const fl_ledger_t *ledger,
+                     const fl_pg_result_t *r, fl_rollback_mode mode,
+                     int64_t to_version, const char *bundle_id,
+                     fl_error_t *err)
+{
+    int64_t lowest = 0;
+
+    for (size_t i = 0; i < r->nrows; i++) {
+        int64_t v = strtoll(fl_pg_value(r, i, 0), NULL, 10);
+        const fl_ledger_row_t *row = fl_ledger_find(ledger, v);
+
+        if (row == NULL || (mode == FL_ROLLBACK_TO && v <= to_version))
+            continue;
+        if (mode == FL_ROLLBACK_BUNDLE &&
+            (row->bundle_id == NULL || strcmp(row->bundle_id, bundle_id) != 0))
+            continue;
+        lowest = v;
+        if (mode == FL_ROLLBACK_LAST)
+            break;
+    }
+    for (size_t i = 0; lowest && i < ledger->count; i++) {
+        const fl_ledger_row_t *h = &ledger->items[i];
+        if (h->version <= lowest || !s_half_applied(h))
+            continue;
+        FL_ERR(err, FL_EINVAL, "%s is partly applied (%d of %d statements): "
+               "rolling back migration %lld underneath it is refused",
+               h->file ? h->file : h->name, h->statements_done,
+               h->statements_total, (long long)lowest);
+        fl_error_set_detail(err, "Its committed statements would stand on a "
+                                 "schema they were not written for, and its "
+                                 "down could not undo them.");
+        fl_error_set_hint(err, "Finish it first (flotilla apply resumes it at "
+                               "statement %d), then roll back.",
+                          h->statements_done + 1);
+        fl__event(p, FL_STEP_ROLLBACK, FL_STEP_REFUSED, NULL, 0, err,
+                  "rollback refused");
+        return FL_EINVAL;
+    }
+    return 0;
+}
+
 static int
 s_rollback(fl_pipeline_t *p, const fl_source_t *src, fl_rollback_mode mode,
            int64_t to_version, const char *bundle_id, int *count,
@@ -577,7 +635,8 @@ s_rollback(fl_pipeline_t *p, const fl_source_t *src, fl_rollback_mode mode,
             " WHERE status IN ('applied', 'rolling_back') AND target"
             " OPERATOR(pg_catalog.=) $1 ORDER BY version DESC", 1, params, err);
     }
-    if (rc != 0)
+    if (rc != 0 || (rc = s_half_applied_above(p, &ledger, &r, mode, to_version,
+                                              bundle_id, err)) != 0)
         goto cleanup;
     for (size_t i = 0; i < r.nrows; i++) {
         int64_t v = strtoll(fl_pg_value(&r, i, 0), NULL, 10);
@@ -628,7 +687,7 @@ fl_pipeline_apply(fl_pipeline_t *p, const fl_source_t *src,
 }
 
 int
-fl_pipeline_plan(fl_pipeline_t *p, const fl_source_t *src, json_t **out,
+fl_pipeline_plan(fl_pipeline_t *p, const fl_source_t *src, fl_plan_t *out,
                  fl_error_t *err)
 {
     fl_error_t local = FL_ERROR_INIT;

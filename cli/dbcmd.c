@@ -213,6 +213,9 @@ fl_dbcmd_option(fl_dbcmd_t *c, int opt, const char *arg)
     case FL_OPT_ALLOW_OLDER:
         c->popts.allow_older_release = 1;
         return 1;
+    case FL_OPT_NO_REHEARSE:
+        c->popts.no_rehearse = 1;
+        return 1;
     case FL_OPT_JSON:
         c->json = 1;
         return 1;

@@ -38,6 +38,7 @@ enum {
     FL_OPT_REASON,
     FL_OPT_ALLOW_OLDER,
     FL_OPT_SCHEMA,
+    FL_OPT_NO_REHEARSE,
     FL_OPT_HELP
 };
 
