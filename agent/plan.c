@@ -242,12 +242,16 @@ s_checks_from_json(fl_plan_stmt_t *ps, const json_t *a)
         fl_plan_check_t *c = s_push(&ps->checks, &ps->nchecks, sizeof(*c));
         const char *sample = json_string_value(json_object_get(o, "sample"));
         const char *problem = json_string_value(json_object_get(o, "problem"));
+        const char *skipped = json_string_value(json_object_get(o, "skipped"));
+        const char *holds = json_string_value(json_object_get(o, "holds"));
         c->check = fl_strdup(json_string_value(json_object_get(o, "check")));
         c->target = fl_strdup(json_string_value(json_object_get(o, "target")));
         c->ok = json_is_true(json_object_get(o, "ok"));
         c->count = json_integer_value(json_object_get(o, "count"));
         c->sample = sample ? fl_strdup(sample) : NULL;
         c->problem = problem ? fl_strdup(problem) : NULL;
+        c->skipped = skipped ? fl_strdup(skipped) : NULL;
+        c->holds = holds ? fl_strdup(holds) : NULL;
     }
 }
 
@@ -619,6 +623,8 @@ fl_plan_release(fl_plan_t *plan)
                 free(ps->checks[k].target);
                 free(ps->checks[k].sample);
                 free(ps->checks[k].problem);
+                free(ps->checks[k].skipped);
+                free(ps->checks[k].holds);
             }
             free(ps->checks);
             s_strings_release(ps->backups, ps->nbackups);
