@@ -154,10 +154,11 @@ s_observe(fl_pipeline_t *p, const fl_stmt_t *st, s_observation *o,
         if (o->oids[i] == 0)
             continue;
         snprintf(oid, sizeof(oid), "%u", o->oids[i]);
+        /* NULL once the statement dropped it. */
         rc = fl_pg_query_value(p->pg, &o->nodes[i],
-            "SELECT relfilenode::pg_catalog.text FROM pg_catalog.pg_class"
-            " WHERE oid OPERATOR(pg_catalog.=) $1::pg_catalog.oid", 1, params,
-            err);
+            "SELECT (SELECT relfilenode::pg_catalog.text FROM"
+            " pg_catalog.pg_class WHERE oid OPERATOR(pg_catalog.=)"
+            " $1::pg_catalog.oid)", 1, params, err);
     }
     return rc;
 }

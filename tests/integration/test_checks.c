@@ -438,6 +438,28 @@ test_drop_refused_for_every_dependent_postgresql_names(void **state)
                                "DROP TABLE u;");
 }
 
+/*
+ * plan and apply agree on the DROP TABLE case of the issue: both pass
+ * it (plan failed with "query returned no rows" reading the dropped
+ * table after its rehearsal).
+ */
+static void
+test_plan_and_apply_agree_on_drop_table(void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+
+    fl_test_exec(e->conn,
+        "CREATE TABLE a (id int PRIMARY KEY);"
+        "CREATE TABLE b (id int PRIMARY KEY, a_id int REFERENCES a);"
+        "INSERT INTO a VALUES (1); INSERT INTO b VALUES (1, 1);");
+    s_migration(e, "0001_m.sql", "DROP TABLE b, a;");
+    fl_test_ws_flotilla(e, &r, "plan", S_ARGS("--allow-lint-errors"), 1);
+    fl_test_expect(&r, 0, NULL);
+    fl_test_proc_release(&r);
+    s_applies(e, "0001_m.sql", "DROP TABLE b, a;");
+}
+
 /* The plan's report says which checks only the statement can answer. */
 static void
 test_plan_reports_checks_left_to_the_statement(void **state)
@@ -1401,6 +1423,8 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_drop_refused_for_every_dependent_postgresql_names, s_setup,
             s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_plan_and_apply_agree_on_drop_table, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_plan_reports_checks_left_to_the_statement, s_setup,
             s_teardown),
