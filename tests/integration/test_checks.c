@@ -1188,6 +1188,7 @@ typedef struct {
     int failed;        /* PostgreSQL failed statement `at` */
     int data;          /* ... on the data (class 23, or dependents) */
     int at;            /* the statement that stopped it, or -1 */
+    int random;        /* the migration calls random() */
     char why[512];     /* the refusal, from "check " on */
 } s_seq_result_t;
 
@@ -1220,6 +1221,7 @@ s_one_sequence(fl_pg_t *pg, uint64_t seed, s_seq_result_t *res)
 
     memset(res, 0, sizeof(*res));
     res->at = -1;
+    res->random = strstr(sql, "random()") != NULL;
     if (fl_pg_exec(pg, "BEGIN", &err) != 0)
         s_seed_fail(seed, sql, "BEGIN: %s", err.message);
     if (!created) {
@@ -1235,6 +1237,10 @@ s_one_sequence(fl_pg_t *pg, uint64_t seed, s_seq_result_t *res)
         json_t *report = json_array();
         char *refusal = NULL;
         int skipped = 0, rc, refusal_rc = 0;
+        /* Rows an UPDATE or DELETE writes have no checks: their
+         * constraints are PostgreSQL's alone. */
+        int dml = st->kind && (strcmp(st->kind, "UPDATE") == 0 ||
+                               strcmp(st->kind, "DELETE") == 0);
         size_t k;
         json_t *x;
 
@@ -1260,7 +1266,7 @@ s_one_sequence(fl_pg_t *pg, uint64_t seed, s_seq_result_t *res)
             res->failed = 1;
             res->data = strncmp(err.sqlstate, "23", 2) == 0 ||
                         strcmp(err.sqlstate, "2BP01") == 0;
-            if (res->data && !res->refused && !skipped && st->nchecks)
+            if (res->data && !res->refused && !skipped && !dml)
                 s_seed_fail(seed, sql, "statement %zu: PostgreSQL fails what "
                             "the checks let through: %s (%s)", i + 1,
                             err.message, err.sqlstate);
@@ -1370,8 +1376,12 @@ test_generated_sequences_refused_exactly_when_postgresql_fails(void **state)
         failed += res.failed && !res.refused;
         ran += res.at < 0;
         deep += res.at > 0 || res.at < 0;
-        /* One seed in 16, and any one asked for, through the executable. */
-        if (one || seed % 16 == 0) {
+        /*
+         * One seed in 16, and any one asked for, through the executable;
+         * not one that calls random(), whose values differ from the
+         * oracle's in another run.
+         */
+        if ((one || seed % 16 == 0) && !res.random) {
             s_sequence_through_flotilla(seed, &res);
             through++;
         }
@@ -1385,6 +1395,7 @@ test_generated_sequences_refused_exactly_when_postgresql_fails(void **state)
         assert_true(on_data > (int)(to - from) / 10);
         assert_true(ran > (int)(to - from) / 10);
         assert_true(deep > (int)(to - from) / 2);
+        assert_true(through > (int)(to - from) / 32);
     }
     fl_pg_close(&pg);
 }
