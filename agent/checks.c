@@ -92,6 +92,7 @@ s_kind_name(fl_check_kind kind)
     case FL_CHECK_FOREIGN_KEY:   return "foreign-key";
     case FL_CHECK_CHECK:         return "check";
     case FL_CHECK_DEPENDENTS:    return "dependents";
+    case FL_CHECK_RETYPED:       return "retyped";
     }
     return "?";
 }
@@ -539,6 +540,100 @@ s_unique_where(const fl_check_t *c, const char *keys)
 }
 
 /*
+ * The constraints of table qt that its ALTER COLUMN ... TYPE validates
+ * again over the column's new values (check c, a RETYPED one): its NOT
+ * NULL, the unique indexes with it among their key columns (not those on
+ * expressions, which are left to the statement), its validated CHECKs.
+ * One row per constraint and column: kind, id, column, predicate, NULLS
+ * NOT DISTINCT, expression.
+ */
+static const char s_retyped_sql[] =
+    "SELECT 'n', '', a.attname, NULL, false, NULL, 0"
+    " FROM pg_catalog.pg_attribute a WHERE a.attrelid OPERATOR(pg_catalog.=)"
+    " pg_catalog.to_regclass($1::pg_catalog.text) AND a.attname"
+    " OPERATOR(pg_catalog.=) $2::pg_catalog.name AND a.attnotnull"
+    " UNION ALL"
+    " SELECT 'u', (SELECT relname FROM pg_catalog.pg_class WHERE oid"
+    "   OPERATOR(pg_catalog.=) i.indexrelid), a.attname,"
+    "   pg_catalog.pg_get_expr(i.indpred, i.indrelid), i.indnullsnotdistinct,"
+    "   NULL, k.n"
+    " FROM pg_catalog.pg_index i, LATERAL pg_catalog.unnest("
+    "   i.indkey::pg_catalog.int2[]) WITH ORDINALITY AS k(attnum, n)"
+    " JOIN pg_catalog.pg_attribute a ON a.attnum OPERATOR(pg_catalog.=)"
+    "   k.attnum"
+    " WHERE i.indrelid OPERATOR(pg_catalog.=)"
+    "   pg_catalog.to_regclass($1::pg_catalog.text) AND i.indisunique"
+    "   AND i.indexprs IS NULL AND a.attrelid OPERATOR(pg_catalog.=) i.indrelid"
+    "   AND k.n OPERATOR(pg_catalog.<=) i.indnkeyatts"
+    "   AND (SELECT attnum FROM pg_catalog.pg_attribute WHERE attrelid"
+    "   OPERATOR(pg_catalog.=) i.indrelid AND attname OPERATOR(pg_catalog.=)"
+    "   $2::pg_catalog.name) OPERATOR(pg_catalog.=) ANY ((i.indkey::"
+    "   pg_catalog.int2[])[0:i.indnkeyatts OPERATOR(pg_catalog.-) 1])"
+    " UNION ALL"
+    " SELECT 'c', k.conname, a.attname, NULL, false,"
+    "   pg_catalog.pg_get_expr(k.conbin, k.conrelid), 0"
+    " FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_attribute a"
+    "   ON a.attrelid OPERATOR(pg_catalog.=) k.conrelid AND a.attnum"
+    "   OPERATOR(pg_catalog.=) ANY (k.conkey)"
+    " WHERE k.conrelid OPERATOR(pg_catalog.=)"
+    "   pg_catalog.to_regclass($1::pg_catalog.text) AND k.contype"
+    "   OPERATOR(pg_catalog.=) 'c' AND k.convalidated"
+    "   AND (SELECT attnum FROM pg_catalog.pg_attribute WHERE attrelid"
+    "   OPERATOR(pg_catalog.=) k.conrelid AND attname OPERATOR(pg_catalog.=)"
+    "   $2::pg_catalog.name) OPERATOR(pg_catalog.=) ANY (k.conkey)"
+    " ORDER BY 1, 2, 7";
+
+/*
+ * Runs, for retyped check c, the checks of the constraints its statement
+ * validates again (s_retyped_sql), each on the table as the statement
+ * leaves it (c's pending columns).  Stops at the first that fails, which
+ * then refuses for itself (as fl__check_run).
+ */
+static int
+s_retyped(fl_pg_t *pg, const char *qt, const fl_check_t *c,
+          const fl_check_opts_t *o, json_t *report, fl_error_t *err)
+{
+    const char *params[2] = {qt, c->columns[0]};
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    char **cols = NULL;
+    int rc = fl_pg_query(pg, &r, s_retyped_sql, 2, params, err);
+
+    cols = fl_calloc(r.nrows + 1, sizeof(char *));
+    for (size_t i = 0; rc == 0 && i < r.nrows;) {
+        const char *kind = fl_pg_value(&r, i, 0);
+        const char *id = fl_pg_value(&r, i, 1);
+        fl_check_t k;
+        size_t n = 0;
+
+        memset(&k, 0, sizeof(k));
+        k.kind = kind[0] == 'n' ? FL_CHECK_NOT_NULL
+                 : kind[0] == 'u' ? FL_CHECK_UNIQUE : FL_CHECK_CHECK;
+        k.schema = c->schema;
+        k.table = c->table;
+        k.predicate = (char *)fl_pg_value(&r, i, 3);
+        k.nulls_not_distinct = strcmp(fl_pg_value(&r, i, 4), "t") == 0;
+        k.expr = (char *)fl_pg_value(&r, i, 5);
+        k.pending = c->pending;
+        k.npending = c->npending;
+        int dropped = 0;
+
+        for (; i < r.nrows && strcmp(fl_pg_value(&r, i, 0), kind) == 0 &&
+               strcmp(fl_pg_value(&r, i, 1), id) == 0; i++)
+            cols[n++] = (char *)fl_pg_value(&r, i, 2);
+        /* Dropped by the same statement ("": its DROP NOT NULL). */
+        for (size_t d = 0; d < c->ndropped_with; d++)
+            dropped |= strcmp(c->dropped_with[d].name, id) == 0;
+        k.columns = cols;
+        k.ncolumns = n;
+        if (!dropped)
+            rc = fl__check_run(pg, &k, o, report, err);
+    }
+    free(cols);
+    fl_pg_result_release(&r);
+    return rc;
+}
+
+/*
  * *why (new string) when the statement of check c will do nothing, so
  * that there is nothing to check: ALTER TABLE IF EXISTS of no table,
  * CREATE INDEX IF NOT EXISTS of a name taken in the table's schema.
@@ -599,7 +694,8 @@ fl__check_run(fl_pg_t *pg, const fl_check_t *c, const fl_check_opts_t *o,
     if (rel.skip)
         goto done;
     if (c->kind == FL_CHECK_NOT_NULL || c->kind == FL_CHECK_UNIQUE ||
-        c->kind == FL_CHECK_FOREIGN_KEY || c->kind == FL_CHECK_CHECK) {
+        c->kind == FL_CHECK_FOREIGN_KEY || c->kind == FL_CHECK_CHECK ||
+        c->kind == FL_CHECK_RETYPED) {
         if (c->kind == FL_CHECK_FOREIGN_KEY) {
             free(alias);
             alias = fl_strdup("t");
@@ -816,6 +912,12 @@ fl__check_run(fl_pg_t *pg, const fl_check_t *c, const fl_check_opts_t *o,
             hint = "Fix the rows first, or add the constraint NOT VALID and "
                    "validate it later.";
         }
+        break;
+    case FL_CHECK_RETYPED:
+        /* The table's own constraints, each checked on the new values;
+         * the first that fails reports and refuses for itself. */
+        if ((rc = s_retyped(pg, qt, c, o, report, err)) != 0)
+            goto cleanup;
         break;
     case FL_CHECK_DEPENDENTS: {
         fl_pg_result_t r = FL_PG_RESULT_INIT;

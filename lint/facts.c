@@ -1339,6 +1339,7 @@ s_alter_table(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__AlterTableStmt *a)
             break;
         case PG_QUERY__ALTER_TABLE_TYPE__AT_AlterColumnType:
             (void)s_column_check(st, FL_CHECK_COLUMN_EXISTS, rv, cmd->name);
+            (void)s_column_check(st, FL_CHECK_RETYPED, rv, cmd->name);
             if (!s_is_created(ctx, rv->schemaname, rv->relname)) {
                 st->rewrites = 1;
                 s_destroy(st, FL_DESTROY_ALTER_TYPE, rv->schemaname, rv->relname,
@@ -1441,11 +1442,37 @@ s_alter_table(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__AlterTableStmt *a)
     /* IF EXISTS: nothing to check when there is no table. */
     for (i = 0; a->missing_ok && i < st->nchecks; i++)
         st->checks[i].if_table = 1;
+    /* What a type change validates again, unless the statement drops it. */
+    for (i = 0; i < st->nchecks; i++) {
+        fl_check_t *c = &st->checks[i];
+        if (c->kind != FL_CHECK_RETYPED)
+            continue;
+        for (k = 0; k < a->n_cmds; k++) {
+            const PgQuery__AlterTableCmd *cmd;
+            const char *name = NULL;
+            if (a->cmds[k]->node_case != PG_QUERY__NODE__NODE_ALTER_TABLE_CMD)
+                continue;
+            cmd = a->cmds[k]->alter_table_cmd;
+            if (cmd->subtype == PG_QUERY__ALTER_TABLE_TYPE__AT_DropConstraint)
+                name = cmd->name;
+            else if (cmd->subtype == PG_QUERY__ALTER_TABLE_TYPE__AT_DropNotNull &&
+                     cmd->name && strcmp(cmd->name, c->columns[0]) == 0)
+                name = "";
+            if (!name)
+                continue;
+            c->dropped_with = fl_reallocarray(c->dropped_with,
+                                              c->ndropped_with + 1,
+                                              sizeof(*c->dropped_with));
+            c->dropped_with[c->ndropped_with].schema = NULL;
+            c->dropped_with[c->ndropped_with++].name = fl_strdup(name);
+        }
+    }
     /* Each data check sees the columns as the whole statement leaves them. */
     for (i = 0; ncols && i < st->nchecks; i++) {
         fl_check_t *c = &st->checks[i];
         if ((c->kind == FL_CHECK_NOT_NULL || c->kind == FL_CHECK_UNIQUE ||
-             c->kind == FL_CHECK_FOREIGN_KEY || c->kind == FL_CHECK_CHECK) &&
+             c->kind == FL_CHECK_FOREIGN_KEY || c->kind == FL_CHECK_CHECK ||
+             c->kind == FL_CHECK_RETYPED) &&
             strcmp(c->table, rv->relname) == 0 &&
             s_same(c->schema, rv->schemaname && *rv->schemaname
                                   ? rv->schemaname : NULL))

@@ -79,7 +79,12 @@ typedef enum {
                                duplicate groups */
     FL_CHECK_FOREIGN_KEY,   /* validated FK: orphan rows */
     FL_CHECK_CHECK,         /* validated CHECK: violating rows (expr) */
-    FL_CHECK_DEPENDENTS     /* DROP COLUMN/TABLE: dependent views and FKs */
+    FL_CHECK_DEPENDENTS,    /* DROP COLUMN/TABLE: dependent views and FKs */
+    /* Added after the contract was fixed: */
+    FL_CHECK_RETYPED        /* ALTER COLUMN columns[0] TYPE: the table's
+                               own NOT NULL, unique indexes and CHECKs on
+                               it hold for its new values (the statement
+                               validates them again) */
 } fl_check_kind;
 
 /*
@@ -150,7 +155,10 @@ typedef struct {
      */
     char *if_added;
     fl_check_rel_t *dropped_with; /* DEPENDENTS of DROP TABLE: the other */
-    size_t ndropped_with;         /* tables the statement drops with it */
+    size_t ndropped_with;         /* tables the statement drops with it;
+                                     RETYPED: the constraints it drops
+                                     (name only), and "" for DROP NOT
+                                     NULL of the column */
     /*
      * The statement does nothing when it finds what these say, and then
      * neither does the check: if_table, ALTER TABLE IF EXISTS of a table

@@ -173,6 +173,25 @@ test_unique_expression_index_counts_duplicate_expressions(void **state)
                                " (lower(email), age);");
 }
 
+/*
+ * With --redact-samples a UNIQUE refusal shows the keys of the rows that
+ * collide (it showed no sample at all), never their values.
+ */
+static void
+test_unique_redacted_sample_shows_the_keys(void **state)
+{
+    s_env *e = *state;
+
+    fl_test_exec(e->conn,
+        "CREATE TABLE users (id int PRIMARY KEY, email text);"
+        "INSERT INTO users VALUES (1, 'secret@x'), (2, 'secret@x'),"
+        " (3, 'b@x');");
+    s_refused_redacted(e, "CREATE UNIQUE INDEX users_email ON users (email);",
+                       "1 duplicate group", "Sample: (1); (2)", NULL);
+    s_refused(e, "CREATE UNIQUE INDEX users_email ON users (email);",
+              "Sample: (secret@x) x2", NULL);
+}
+
 /* A partial unique index counts duplicates inside its predicate only. */
 static void
 test_partial_unique_index_respects_its_predicate(void **state)
@@ -436,6 +455,42 @@ test_drop_refused_for_every_dependent_postgresql_names(void **state)
     s_refused(e, "DROP TABLE w;", "Dependents: function wn()", NULL);
     s_applies(e, "0001_m.sql", "ALTER TABLE t DROP COLUMN c;\n"
                                "DROP TABLE u;");
+}
+
+/*
+ * ALTER COLUMN ... TYPE validates the table's own NOT NULL, unique
+ * indexes and CHECKs again over the new values: a USING that makes them
+ * fail is refused with the count (it failed at execute, found by the
+ * sequences oracle, seed 1483), unless the same statement drops them.
+ */
+static void
+test_type_change_checks_the_constraints_it_validates_again(void **state)
+{
+    s_env *e = *state;
+
+    fl_test_exec(e->conn,
+        "CREATE TABLE t (id int PRIMARY KEY, a int, b int CHECK (b > 0),"
+        " c int NOT NULL);"
+        "CREATE UNIQUE INDEX t_ab ON t (b, a);"
+        "INSERT INTO t VALUES (1, NULL, 2, 1), (2, NULL, 2, 2), (3, 1, 3, 3);");
+    s_refused(e, "ALTER TABLE t ALTER COLUMN a TYPE bigint"
+                 " USING coalesce(a, 0);",
+              "check unique on t(b, a) failed: 1 duplicate group",
+              "Sample: (2,0) x2", NULL);
+    s_refused(e, "ALTER TABLE t ALTER COLUMN id TYPE bigint USING id % 2;",
+              "check unique on t(id) failed: 1 duplicate group", NULL);
+    s_refused(e, "ALTER TABLE t ALTER COLUMN b TYPE bigint USING b - 2;",
+              "2 rows of \"t\" violate CHECK", NULL);
+    s_refused(e, "ALTER TABLE t ALTER COLUMN c TYPE bigint"
+                 " USING nullif(c, 2);",
+              "1 row of \"t\" is NULL in column \"c\"", NULL);
+    s_applies(e, "0001_m.sql",
+              "ALTER TABLE t ALTER COLUMN a TYPE bigint USING coalesce(a, id),\n"
+              "    ALTER COLUMN id TYPE bigint USING id * 2,\n"
+              "    DROP CONSTRAINT t_b_check, ALTER COLUMN b TYPE bigint"
+              " USING b - 2,\n"
+              "    ALTER COLUMN c DROP NOT NULL,\n"
+              "    ALTER COLUMN c TYPE bigint USING nullif(c, 2);");
 }
 
 /*
@@ -1408,6 +1463,8 @@ main(void)
             test_unique_expression_index_counts_duplicate_expressions,
             s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
+            test_unique_redacted_sample_shows_the_keys, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
             test_partial_unique_index_respects_its_predicate, s_setup,
             s_teardown),
         cmocka_unit_test_setup_teardown(
@@ -1434,6 +1491,9 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_drop_refused_for_every_dependent_postgresql_names, s_setup,
             s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_type_change_checks_the_constraints_it_validates_again,
+            s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_plan_and_apply_agree_on_drop_table, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(

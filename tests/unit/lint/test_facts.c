@@ -853,6 +853,30 @@ test_facts_if_exists_and_if_not_exists_mark_the_checks(void **state)
     fl_stmt_list_release(&l);
 }
 
+/*
+ * ALTER COLUMN ... TYPE: a RETYPED check of the column, with the new
+ * value pending and the constraints the statement drops ("" for its DROP
+ * NOT NULL).
+ */
+static void
+test_facts_type_change_checks_what_it_validates_again(void **state)
+{
+    fl_stmt_list_t l = analyze(
+        "ALTER TABLE t ALTER COLUMN a TYPE bigint USING a * 2,"
+        " DROP CONSTRAINT t_a_check, ALTER COLUMN a DROP NOT NULL,"
+        " ALTER COLUMN b DROP NOT NULL", 150000);
+    const fl_check_t *c = check(&l.items[0], FL_CHECK_RETYPED);
+
+    (void)state;
+    assert_non_null(c);
+    assert_string_equal(c->columns[0], "a");
+    assert_string_equal(pending(c, "a")->value, "CAST(a * 2 AS bigint)");
+    assert_int_equal(c->ndropped_with, 2);
+    assert_string_equal(c->dropped_with[0].name, "t_a_check");
+    assert_string_equal(c->dropped_with[1].name, "");
+    fl_stmt_list_release(&l);
+}
+
 /* DROP TABLE b, a: each table's dependents check knows the other. */
 static void
 test_facts_drop_tables_know_what_goes_with_them(void **state)
@@ -918,6 +942,7 @@ main(void)
         cmocka_unit_test(test_facts_add_column_if_not_exists_marks_its_constraints),
         cmocka_unit_test(test_facts_generated_and_replaced_columns),
         cmocka_unit_test(test_facts_if_exists_and_if_not_exists_mark_the_checks),
+        cmocka_unit_test(test_facts_type_change_checks_what_it_validates_again),
         cmocka_unit_test(test_facts_drop_tables_know_what_goes_with_them),
         cmocka_unit_test(test_facts_lock_level_names),
     };
