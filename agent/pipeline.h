@@ -7,7 +7,9 @@
  * step is reported through the event callback (and written to the
  * target's flotilla.migration_logs).  fl_pipeline_cancel() may be called
  * from any thread: the running statement is cancelled and the pipeline
- * stops with FL_ECANCELLED, leaving nothing half-applied.
+ * stops with FL_ECANCELLED: the migration's transaction is rolled back (a
+ * no-transaction migration keeps the statements it committed, and its
+ * ledger row says how many).
  *
  * Per transactional migration (the default), in one transaction:
  *   validate   lint errors (unless allowed), the migration's own validate

@@ -15,10 +15,12 @@
  * statements take, and holds them until the transaction is rolled back
  * at the end of the plan.  Sequences do not roll back: those the
  * rehearsal moved are put back afterwards when nobody used them since.
- * What cannot be rehearsed in that transaction (a no-transaction
- * migration, one that uses an enum value an earlier migration of the
- * plan adds) is "not rehearsed", and so is everything after it: the plan
- * then does not say that apply would go ahead.
+ * What cannot be rehearsed in that transaction is "not rehearsed": a
+ * no-transaction migration (those after it are rehearsed without its
+ * effects; one that then fails may depend on it, so it is not rehearsed
+ * either, nor anything after it), and a migration that uses an enum value
+ * an earlier migration of the plan adds (nor anything after it).  The
+ * plan then does not say that apply would go ahead.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -221,6 +223,12 @@ s_observed(fl_pipeline_t *p, fl_plan_stmt_t *ps, const s_observation *b,
     return rc;
 }
 
+#define S_NO_TRANSACTION                                                    \
+    "a no-transaction migration cannot run inside the rehearsal transaction"
+#define S_AFTER_UNPROVEN                                                    \
+    "an earlier migration could not be rehearsed, and one after it may "   \
+    "depend on it"
+
 /* Whether a statement of stmts is an ALTER TYPE (ADD VALUE among them). */
 static int
 s_alters_a_type(const fl_stmt_list_t *stmts)
@@ -279,12 +287,16 @@ s_validate_from_json(fl_plan_migration_t *pm, const json_t *a)
  * why it cannot be, rehearsed inside the plan's transaction behind a
  * savepoint of its own, released (its effects kept for the migrations
  * after it) or rolled back at once.  Fills pm.  When this migration
- * cannot be rehearsed, or fails or is refused, *why_not gets why the
- * migrations after it are not rehearsed (a static string).
+ * fails or is refused, *why_not gets why the migrations after it are not
+ * rehearsed (a static string).  A no-transaction migration is not
+ * rehearsed (*skipped gets the first one's file), but those after it
+ * are, without its effects: one that then fails or is refused may depend
+ * on it, so it is "not rehearsed" rather than failed.
  */
 static int
 s_plan_one(fl_pipeline_t *p, const fl_migration_t *m, const char **why_not,
-           size_t *held, fl_plan_migration_t *pm, fl_error_t *err)
+           const char **skipped, size_t *held, fl_plan_migration_t *pm,
+           fl_error_t *err)
 {
     fl_stmt_list_t stmts = {NULL, 0};
     json_t *validate = json_array();
@@ -317,17 +329,17 @@ s_plan_one(fl_pipeline_t *p, const fl_migration_t *m, const char **why_not,
     for (size_t i = 0; i < stmts.count; i++)
         s_stmt_facts(s_push(&pm->stmts, &pm->nstmts, sizeof(fl_plan_stmt_t)),
                      &stmts.items[i], i);
-    if (*why_not == NULL && m->no_transaction)
-        *why_not = "no-transaction migrations cannot run inside the "
-                   "rehearsal transaction, nor what follows them (it may "
-                   "depend on them)";
-    if (*why_not != NULL || stmts.count == 0 ||
+    if (*why_not != NULL || stmts.count == 0 || m->no_transaction ||
         strcmp(verdict, "ok") != 0) {
-        for (size_t i = 0; *why_not && i < pm->nstmts; i++)
+        const char *why = *why_not ? *why_not
+                          : m->no_transaction ? S_NO_TRANSACTION : NULL;
+        for (size_t i = 0; why && i < pm->nstmts; i++)
             pm->stmts[i].rehearsal = fl_strdup("not rehearsed");
-        if (*why_not && strcmp(verdict, "ok") == 0) {
+        if (why && strcmp(verdict, "ok") == 0) {
             verdict = "not rehearsed";
-            problem = fl_strdup(*why_not);
+            problem = fl_strdup(why);
+            if (m->no_transaction && *skipped == NULL)
+                *skipped = m->file;
         }
         if (strcmp(verdict, "refused") == 0 && *why_not == NULL)
             *why_not = "an earlier migration of this plan is refused";
@@ -349,6 +361,15 @@ s_plan_one(fl_pipeline_t *p, const fl_migration_t *m, const char **why_not,
 
         s_checks_from_json(ps, checks);
         json_decref(checks);
+        if (crc != 0 && *skipped) {
+            verdict = "not rehearsed";
+            problem = fl_asprintf("a check refused it (%s), perhaps because "
+                                  "this migration depends on %s, which could "
+                                  "not be rehearsed", perr.message, *skipped);
+            *why_not = S_AFTER_UNPROVEN;
+            fl_error_clear(&perr);
+            break;
+        }
         if (crc != 0) {
             verdict = "refused";
             problem = fl_strdup(perr.message);
@@ -374,6 +395,14 @@ s_plan_one(fl_pipeline_t *p, const fl_migration_t *m, const char **why_not,
                            "migration first)";
                 problem = fl_strdup(*why_not);
                 ps->rehearsal = fl_strdup("not rehearsed");
+            } else if (*skipped) {
+                verdict = "not rehearsed";
+                problem = fl_asprintf("the rehearsal failed (%s), perhaps "
+                                      "because this migration depends on %s, "
+                                      "which could not be rehearsed",
+                                      perr.message, *skipped);
+                ps->rehearsal = fl_strdup(perr.message);
+                *why_not = S_AFTER_UNPROVEN;
             } else {
                 verdict = "failed";
                 problem = fl_strdup(perr.message);
@@ -510,7 +539,7 @@ fl__plan(fl_pipeline_t *p, const fl_source_t *src, fl_plan_t *plan,
     int *pending = fl_calloc(migs->count ? migs->count : 1, sizeof(int));
     json_t *seq_before = NULL, *seq_left = NULL;
     fl_error_t verr = FL_ERROR_INIT;
-    const char *why_not = NULL;
+    const char *why_not = NULL, *skipped = NULL;
     int64_t statement_timeout = p->opts.statement_timeout_ms;
     size_t held = 0;
     int in_tx = 0, refused = 0;
@@ -569,7 +598,7 @@ fl__plan(fl_pipeline_t *p, const fl_source_t *src, fl_plan_t *plan,
             continue;
         plan->pending++;
         fl__session_reset(&p->session);
-        if ((rc = s_plan_one(p, m, &why_not, &held, pm, err)) != 0)
+        if ((rc = s_plan_one(p, m, &why_not, &skipped, &held, pm, err)) != 0)
             goto cleanup;
         if (strcmp(pm->verdict, "ok") == 0)
             plan->rehearsed++;
@@ -586,7 +615,9 @@ fl__plan(fl_pipeline_t *p, const fl_source_t *src, fl_plan_t *plan,
     plan->proven = plan->ok && (plan->rehearsed == plan->pending ||
                                 p->opts.no_rehearse);
     plan->not_rehearsed_because =
-        plan->ok && plan->rehearsed < plan->pending ? why_not : NULL;
+        !plan->ok || plan->rehearsed == plan->pending ? NULL
+        : why_not                                     ? why_not
+                                                      : S_NO_TRANSACTION;
 cleanup:
     fl__rollback_quietly(p);
     if (rc == 0 && seq_left)

@@ -146,7 +146,7 @@ s_stmt_json(const fl_plan_migration_t *m, const fl_plan_stmt_t *st)
                      " s:o, s:o, s:o, s:o}",
                      "index", st->index, "file", fl_json_text(m->file),
                      "line", st->line, "column", st->column,
-                     "kind", fl_json_text(st->kind), "sql",
+                     "kind", fl_dbcmd_json_text(st->kind), "sql",
                      fl_json_text(st->sql), "locks", locks,
                      "rewrites", st->rewrites, "scans", st->scans,
                      "destructive", st->destructive,

@@ -316,6 +316,35 @@ test_a_refusal_after_statements_committed_is_a_failure(void **state)
 }
 
 /*
+ * Exit 3 says that nothing changed.  A migration refused after this run
+ * applied the ones before it is a stop after changes: exit 1, saying what
+ * stays applied (it exited 3); the next run, which changes nothing before
+ * the same refusal, exits 3.
+ */
+static void
+test_exit_3_only_when_nothing_changed(void **state)
+{
+    fl_test_ws_t *ws = *state;
+
+    fl_test_exec(ws->conn, "CREATE TABLE t (id bigint PRIMARY KEY, a bigint);"
+                           "INSERT INTO t VALUES (1, NULL)");
+    fl_test_ws_write(ws, "0001_b.sql",
+                     "-- flotilla:up\nALTER TABLE t ADD COLUMN b int;\n"
+                     "-- flotilla:down\nALTER TABLE t DROP COLUMN b;\n");
+    fl_test_ws_write(ws, "0002_a.sql",
+                     "-- flotilla:options allow=adding-not-nullable-field"
+                     " test\n"
+                     "-- flotilla:up\nALTER TABLE t ALTER COLUMN a SET NOT"
+                     " NULL;\n"
+                     "-- flotilla:down\nALTER TABLE t ALTER COLUMN a DROP NOT"
+                     " NULL;\n");
+    s_apply(ws, 1, "1 migration applied before it stays applied");
+    s_expect_value(ws, "SELECT string_agg(version || ' ' || status, ', ')"
+                       " FROM flotilla.schema_migrations", "1 applied");
+    s_apply(ws, 3, "1 row of \"t\" is NULL");
+}
+
+/*
  * (d) A down with no-transaction statements records its progress, says
  * which statements it undid, and resumes after them.
  */
@@ -398,6 +427,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_a_statement_commits_with_its_progress_row, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_an_index_the_server_finished_after_a_kill_counts_as_done, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_refusal_after_statements_committed_is_a_failure, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_exit_3_only_when_nothing_changed, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_no_transaction_down_resumes_and_says_what_it_undid, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_rollback_refuses_under_a_half_applied_migration, fl_test_ws_setup, fl_test_ws_teardown),
     };

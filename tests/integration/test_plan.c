@@ -181,14 +181,25 @@ test_plan_and_apply_agree(void **state)
     s_run(ws, "apply", NULL, 0, "applied 2 migrations");
     fl_test_ws_write(ws, "0003_idx.sql",
                      "-- flotilla:options no-transaction\n"
-                     "-- flotilla:up\nCREATE INDEX CONCURRENTLY t_id ON t (id);\n"
+                     "-- flotilla:up\nCREATE UNIQUE INDEX CONCURRENTLY t_id"
+                     " ON t (id);\n"
                      "-- flotilla:down\nDROP INDEX CONCURRENTLY t_id;\n");
     fl_test_ws_write(ws, "0004_col.sql",
                      "-- flotilla:up\nALTER TABLE t ADD COLUMN c int;\n"
                      "-- flotilla:down\nALTER TABLE t DROP COLUMN c;\n");
-    s_run(ws, "plan", NULL, 3, "NOT PROVEN: 2 of 2 pending migrations not "
-                               "rehearsed (no-transaction");
+    /* Rehearsed without 0003's index, 0004 goes ahead. */
+    s_run(ws, "plan", NULL, 3, "NOT PROVEN: 1 of 2 pending migrations not "
+                               "rehearsed (a no-transaction migration");
     s_run(ws, "plan", json, 3, "\"proven\": false");
+    /* 0005 needs 0003's index: not proven, rather than failed. */
+    fl_test_ws_write(ws, "0005_key.sql",
+                     "-- flotilla:up\nALTER TABLE t ADD CONSTRAINT t_id_key"
+                     " UNIQUE USING INDEX t_id;\n"
+                     "-- flotilla:down\nALTER TABLE t DROP CONSTRAINT"
+                     " t_id_key;\n");
+    s_run(ws, "plan", NULL, 3, "perhaps because this migration depends on "
+                               "0003_idx.sql");
+    s_run(ws, "apply", NULL, 0, "applied 3 migrations");
 }
 
 int
