@@ -543,12 +543,14 @@ s_unique_where(const fl_check_t *c, const char *keys)
  * The constraints of table qt that its ALTER COLUMN ... TYPE validates
  * again over the column's new values (check c, a RETYPED one): its NOT
  * NULL, the unique indexes with it among their key columns (not those on
- * expressions, which are left to the statement), its validated CHECKs.
- * One row per constraint and column: kind, id, column, predicate, NULLS
- * NOT DISTINCT, expression.
+ * expressions, which are left to the statement), its validated CHECKs
+ * and foreign keys (not those of other tables that reference it).  One
+ * row per constraint and column: kind, name, column, predicate, NULLS NOT
+ * DISTINCT, expression, position, and a foreign key's referenced schema,
+ * table and column.
  */
 static const char s_retyped_sql[] =
-    "SELECT 'n', '', a.attname, NULL, false, NULL, 0"
+    "SELECT 'n', '', a.attname, NULL, false, NULL, 0, NULL, NULL, NULL"
     " FROM pg_catalog.pg_attribute a WHERE a.attrelid OPERATOR(pg_catalog.=)"
     " pg_catalog.to_regclass($1::pg_catalog.text) AND a.attname"
     " OPERATOR(pg_catalog.=) $2::pg_catalog.name AND a.attnotnull"
@@ -556,7 +558,7 @@ static const char s_retyped_sql[] =
     " SELECT 'u', (SELECT relname FROM pg_catalog.pg_class WHERE oid"
     "   OPERATOR(pg_catalog.=) i.indexrelid), a.attname,"
     "   pg_catalog.pg_get_expr(i.indpred, i.indrelid), i.indnullsnotdistinct,"
-    "   NULL, k.n"
+    "   NULL, k.n, NULL, NULL, NULL"
     " FROM pg_catalog.pg_index i, LATERAL pg_catalog.unnest("
     "   i.indkey::pg_catalog.int2[]) WITH ORDINALITY AS k(attnum, n)"
     " JOIN pg_catalog.pg_attribute a ON a.attnum OPERATOR(pg_catalog.=)"
@@ -571,13 +573,32 @@ static const char s_retyped_sql[] =
     "   pg_catalog.int2[])[0:i.indnkeyatts OPERATOR(pg_catalog.-) 1])"
     " UNION ALL"
     " SELECT 'c', k.conname, a.attname, NULL, false,"
-    "   pg_catalog.pg_get_expr(k.conbin, k.conrelid), 0"
+    "   pg_catalog.pg_get_expr(k.conbin, k.conrelid), 0, NULL, NULL, NULL"
     " FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_attribute a"
     "   ON a.attrelid OPERATOR(pg_catalog.=) k.conrelid AND a.attnum"
     "   OPERATOR(pg_catalog.=) ANY (k.conkey)"
     " WHERE k.conrelid OPERATOR(pg_catalog.=)"
     "   pg_catalog.to_regclass($1::pg_catalog.text) AND k.contype"
     "   OPERATOR(pg_catalog.=) 'c' AND k.convalidated"
+    "   AND (SELECT attnum FROM pg_catalog.pg_attribute WHERE attrelid"
+    "   OPERATOR(pg_catalog.=) k.conrelid AND attname OPERATOR(pg_catalog.=)"
+    "   $2::pg_catalog.name) OPERATOR(pg_catalog.=) ANY (k.conkey)"
+    " UNION ALL"
+    " SELECT 'f', k.conname, a.attname, NULL, false, NULL, u.n, rn.nspname,"
+    "   r.relname, ra.attname"
+    " FROM pg_catalog.pg_constraint k, LATERAL ROWS FROM (pg_catalog.unnest("
+    "   k.conkey), pg_catalog.unnest(k.confkey)) WITH ORDINALITY AS"
+    "   u(ak, rk, n)"
+    " JOIN pg_catalog.pg_attribute a ON a.attnum OPERATOR(pg_catalog.=) u.ak"
+    " JOIN pg_catalog.pg_attribute ra ON ra.attnum OPERATOR(pg_catalog.=) u.rk"
+    " JOIN pg_catalog.pg_class r ON r.oid OPERATOR(pg_catalog.=) ra.attrelid"
+    " JOIN pg_catalog.pg_namespace rn ON rn.oid OPERATOR(pg_catalog.=)"
+    "   r.relnamespace"
+    " WHERE k.conrelid OPERATOR(pg_catalog.=)"
+    "   pg_catalog.to_regclass($1::pg_catalog.text) AND k.contype"
+    "   OPERATOR(pg_catalog.=) 'f' AND k.convalidated"
+    "   AND a.attrelid OPERATOR(pg_catalog.=) k.conrelid"
+    "   AND ra.attrelid OPERATOR(pg_catalog.=) k.confrelid"
     "   AND (SELECT attnum FROM pg_catalog.pg_attribute WHERE attrelid"
     "   OPERATOR(pg_catalog.=) k.conrelid AND attname OPERATOR(pg_catalog.=)"
     "   $2::pg_catalog.name) OPERATOR(pg_catalog.=) ANY (k.conkey)"
@@ -595,10 +616,11 @@ s_retyped(fl_pg_t *pg, const char *qt, const fl_check_t *c,
 {
     const char *params[2] = {qt, c->columns[0]};
     fl_pg_result_t r = FL_PG_RESULT_INIT;
-    char **cols = NULL;
+    char **cols = NULL, **refs = NULL;
     int rc = fl_pg_query(pg, &r, s_retyped_sql, 2, params, err);
 
     cols = fl_calloc(r.nrows + 1, sizeof(char *));
+    refs = fl_calloc(r.nrows + 1, sizeof(char *));
     for (size_t i = 0; rc == 0 && i < r.nrows;) {
         const char *kind = fl_pg_value(&r, i, 0);
         const char *id = fl_pg_value(&r, i, 1);
@@ -607,7 +629,10 @@ s_retyped(fl_pg_t *pg, const char *qt, const fl_check_t *c,
 
         memset(&k, 0, sizeof(k));
         k.kind = kind[0] == 'n' ? FL_CHECK_NOT_NULL
-                 : kind[0] == 'u' ? FL_CHECK_UNIQUE : FL_CHECK_CHECK;
+                 : kind[0] == 'u' ? FL_CHECK_UNIQUE
+                 : kind[0] == 'f' ? FL_CHECK_FOREIGN_KEY : FL_CHECK_CHECK;
+        k.ref_schema = (char *)fl_pg_value(&r, i, 7);
+        k.ref_table = (char *)fl_pg_value(&r, i, 8);
         k.schema = c->schema;
         k.table = c->table;
         k.predicate = (char *)fl_pg_value(&r, i, 3);
@@ -618,17 +643,24 @@ s_retyped(fl_pg_t *pg, const char *qt, const fl_check_t *c,
         int dropped = 0;
 
         for (; i < r.nrows && strcmp(fl_pg_value(&r, i, 0), kind) == 0 &&
-               strcmp(fl_pg_value(&r, i, 1), id) == 0; i++)
+               strcmp(fl_pg_value(&r, i, 1), id) == 0; i++) {
+            refs[n] = (char *)fl_pg_value(&r, i, 9);
             cols[n++] = (char *)fl_pg_value(&r, i, 2);
+        }
         /* Dropped by the same statement ("": its DROP NOT NULL). */
         for (size_t d = 0; d < c->ndropped_with; d++)
             dropped |= strcmp(c->dropped_with[d].name, id) == 0;
         k.columns = cols;
         k.ncolumns = n;
+        if (k.kind == FL_CHECK_FOREIGN_KEY) {
+            k.ref_columns = refs;
+            k.nref_columns = n;
+        }
         if (!dropped)
             rc = fl__check_run(pg, &k, o, report, err);
     }
     free(cols);
+    free(refs);
     fl_pg_result_release(&r);
     return rc;
 }

@@ -459,9 +459,10 @@ test_drop_refused_for_every_dependent_postgresql_names(void **state)
 
 /*
  * ALTER COLUMN ... TYPE validates the table's own NOT NULL, unique
- * indexes and CHECKs again over the new values: a USING that makes them
- * fail is refused with the count (it failed at execute, found by the
- * sequences oracle, seed 1483), unless the same statement drops them.
+ * indexes, CHECKs and foreign keys again over the new values: a USING
+ * that makes them fail is refused with the count (it failed at execute,
+ * found by the sequences oracle, seeds 1483 and 1791), unless the same
+ * statement drops them.
  */
 static void
 test_type_change_checks_the_constraints_it_validates_again(void **state)
@@ -469,10 +470,13 @@ test_type_change_checks_the_constraints_it_validates_again(void **state)
     s_env *e = *state;
 
     fl_test_exec(e->conn,
+        "CREATE TABLE p (id bigint PRIMARY KEY);"
+        "INSERT INTO p VALUES (1), (2), (3);"
         "CREATE TABLE t (id int PRIMARY KEY, a int, b int CHECK (b > 0),"
-        " c int NOT NULL);"
+        " c int NOT NULL, f int REFERENCES p);"
         "CREATE UNIQUE INDEX t_ab ON t (b, a);"
-        "INSERT INTO t VALUES (1, NULL, 2, 1), (2, NULL, 2, 2), (3, 1, 3, 3);");
+        "INSERT INTO t VALUES (1, NULL, 2, 1, 1), (2, NULL, 2, 2, 2),"
+        " (3, 1, 3, 3, NULL);");
     s_refused(e, "ALTER TABLE t ALTER COLUMN a TYPE bigint"
                  " USING coalesce(a, 0);",
               "check unique on t(b, a) failed: 1 duplicate group",
@@ -484,13 +488,17 @@ test_type_change_checks_the_constraints_it_validates_again(void **state)
     s_refused(e, "ALTER TABLE t ALTER COLUMN c TYPE bigint"
                  " USING nullif(c, 2);",
               "1 row of \"t\" is NULL in column \"c\"", NULL);
+    s_refused(e, "ALTER TABLE t ALTER COLUMN f TYPE bigint USING f + 2;",
+              "1 row of \"t\" references no row of \"public\".\"p\"",
+              NULL);
     s_applies(e, "0001_m.sql",
               "ALTER TABLE t ALTER COLUMN a TYPE bigint USING coalesce(a, id),\n"
               "    ALTER COLUMN id TYPE bigint USING id * 2,\n"
               "    DROP CONSTRAINT t_b_check, ALTER COLUMN b TYPE bigint"
               " USING b - 2,\n"
               "    ALTER COLUMN c DROP NOT NULL,\n"
-              "    ALTER COLUMN c TYPE bigint USING nullif(c, 2);");
+              "    ALTER COLUMN c TYPE bigint USING nullif(c, 2),\n"
+              "    ALTER COLUMN f TYPE bigint USING 4 - f;");
 }
 
 /*
@@ -1450,7 +1458,7 @@ test_generated_sequences_refused_exactly_when_postgresql_fails(void **state)
         assert_true(on_data > (int)(to - from) / 10);
         assert_true(ran > (int)(to - from) / 10);
         assert_true(deep > (int)(to - from) / 2);
-        assert_true(through > (int)(to - from) / 32);
+        assert_true(through >= (int)(to - from) / 32);
     }
     fl_pg_close(&pg);
 }
