@@ -1440,11 +1440,11 @@ test_generated_sequences_refused_exactly_when_postgresql_fails(void **state)
         ran += res.at < 0;
         deep += res.at > 0 || res.at < 0;
         /*
-         * One seed in 16, and any one asked for, through the executable;
+         * One seed in 40, and any one asked for, through the executable;
          * not one that calls random(), whose values differ from the
          * oracle's in another run.
          */
-        if ((one || seed % 16 == 0) && !res.random) {
+        if ((one || seed % 40 == 0) && !res.random) {
             s_sequence_through_flotilla(seed, &res);
             through++;
         }
@@ -1458,7 +1458,7 @@ test_generated_sequences_refused_exactly_when_postgresql_fails(void **state)
         assert_true(on_data > (int)(to - from) / 10);
         assert_true(ran > (int)(to - from) / 10);
         assert_true(deep > (int)(to - from) / 2);
-        assert_true(through >= (int)(to - from) / 32);
+        assert_true(through >= (int)(to - from) / 80);
     }
     fl_pg_close(&pg);
 }
