@@ -20,26 +20,6 @@
 #include "common/alloc.h"
 #include "common/log.h"
 
-/*
- * Runs the live checks of statement i, in the migration's settings, just
- * before the statement: they see what the statements before it did.
- */
-int
-fl__run_checks(fl_pipeline_t *p, const fl_stmt_list_t *stmts, size_t i,
-               json_t *report, fl_error_t *err)
-{
-    const fl_stmt_t *st = &stmts->items[i];
-    fl_check_opts_t co = {st->cascades, p->opts.redact_samples};
-    int rc = 0;
-
-    if (st->nchecks && (rc = fl__session_enter(p->pg, &p->session, err)) != 0)
-        return rc;
-    for (size_t k = 0; k < st->nchecks; k++)
-        if ((rc = fl__check_run(p->pg, &st->checks[k], &co, report, err)) != 0)
-            return rc;
-    return 0;
-}
-
 /* Records the failed state of m after its transaction was rolled back. */
 static void
 s_record_failure(fl_pipeline_t *p, const fl_migration_t *m, int tx, int total,
@@ -775,7 +755,7 @@ s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
                 return rc;
             *stage = FL_STEP_VALIDATE;
             *outcome = S_REFUSED;
-            if ((rc = fl__run_checks(p, &u->stmts, i, NULL, err)) != 0)
+            if ((rc = fl__run_checks(p, u->m, &u->stmts, i, NULL, err)) != 0)
                 return rc;
             *outcome = S_FAILED;
             *stage = FL_STEP_EXECUTE;
@@ -1119,7 +1099,7 @@ s_mig_alone(fl_pipeline_t *p, s_mig *x, size_t i, fl_error_t *err)
     x->stage = FL_STEP_VALIDATE;
     x->outcome = S_REFUSED;
     fl__session_reset(&p->session);
-    if ((rc = fl__run_checks(p, &x->u.stmts, i, NULL, err)) != 0)
+    if ((rc = fl__run_checks(p, x->m, &x->u.stmts, i, NULL, err)) != 0)
         return rc;
     x->outcome = S_FAILED;
     x->stage = FL_STEP_EXECUTE;

@@ -186,6 +186,9 @@ typedef struct {
     int64_t count;            /* offending rows; 0 when none counted */
     char *sample;             /* NULL or some offending values */
     char *problem;            /* NULL when ok */
+    char *skipped;            /* NULL, or why only the statement can tell
+                                 (the check was not run) */
+    char *holds;              /* NULL, or why it holds whatever the rows */
 } fl_plan_check_t;
 
 typedef struct {

@@ -58,6 +58,19 @@ int fl__check_run(fl_pg_t *pg, const fl_check_t *check,
 /* A label for a check: "NOT NULL on public.users(email)"; new string. */
 char *fl__check_describe(const fl_check_t *check);
 
+/*
+ * Runs the live checks of statement st in order, stopping at the first
+ * that does not hold, on the connection in the migration's settings, just
+ * before st runs (after every statement before it).  A refusal (FL_EINVAL)
+ * starts with where st is, "file:line:col: " (file NULL: no position).
+ * Otherwise as fl__check_run, with st's CASCADE and redact_samples.  A
+ * check that cannot be known before st runs (facts.h, fl_check_col_t) is
+ * skipped, and the report says so.
+ */
+int fl__checks_run(fl_pg_t *pg, const char *file, const fl_stmt_t *st,
+                   int redact_samples, json_t *report,
+                   fl_error_t *err) FL_NODISCARD;
+
 /* ---- session.c: the pinned session and the migration's settings ---- */
 
 #define FL_SESSION_NSETTINGS 6
@@ -475,14 +488,21 @@ int fl__custom_validate(fl_pipeline_t *p, const fl_migration_t *m,
 int fl__verify_statements(fl_pipeline_t *p, const fl_migration_t *m,
                           fl_error_t *err) FL_NODISCARD;
 
-/* ---- apply.c ----------------------------------------------------------- */
+/* ---- checks.c: where the checks run ---------------------------------- */
 
 /*
- * The live checks of statement i, in the migration's settings, just
- * before it runs.  Results go to report when not NULL.
+ * The live checks of statement i of migration m, in the migration's
+ * settings, at the statement's place: inside the migration's transaction
+ * (or, for a no-transaction statement, its session) after every
+ * statement before it ran, just before it runs.  apply and plan both
+ * call it there, so they refuse the same things.  As fl__checks_run,
+ * with m's file for the position and opts.redact_samples.
  */
-int fl__run_checks(fl_pipeline_t *p, const fl_stmt_list_t *stmts, size_t i,
-                   json_t *report, fl_error_t *err) FL_NODISCARD;
+int fl__run_checks(fl_pipeline_t *p, const fl_migration_t *m,
+                   const fl_stmt_list_t *stmts, size_t i, json_t *report,
+                   fl_error_t *err) FL_NODISCARD;
+
+/* ---- apply.c ----------------------------------------------------------- */
 
 /*
  * The validation of a migration's text, the same for apply and plan:

@@ -156,10 +156,11 @@ s_observe(fl_pipeline_t *p, const fl_stmt_t *st, s_observation *o,
         if (o->oids[i] == 0)
             continue;
         snprintf(oid, sizeof(oid), "%u", o->oids[i]);
+        /* NULL once the statement dropped it. */
         rc = fl_pg_query_value(p->pg, &o->nodes[i],
-            "SELECT relfilenode::pg_catalog.text FROM pg_catalog.pg_class"
-            " WHERE oid OPERATOR(pg_catalog.=) $1::pg_catalog.oid", 1, params,
-            err);
+            "SELECT (SELECT relfilenode::pg_catalog.text FROM"
+            " pg_catalog.pg_class WHERE oid OPERATOR(pg_catalog.=)"
+            " $1::pg_catalog.oid)", 1, params, err);
     }
     return rc;
 }
@@ -250,12 +251,16 @@ s_checks_from_json(fl_plan_stmt_t *ps, const json_t *a)
         fl_plan_check_t *c = s_push(&ps->checks, &ps->nchecks, sizeof(*c));
         const char *sample = json_string_value(json_object_get(o, "sample"));
         const char *problem = json_string_value(json_object_get(o, "problem"));
+        const char *skipped = json_string_value(json_object_get(o, "skipped"));
+        const char *holds = json_string_value(json_object_get(o, "holds"));
         c->check = fl_strdup(json_string_value(json_object_get(o, "check")));
         c->target = fl_strdup(json_string_value(json_object_get(o, "target")));
         c->ok = json_is_true(json_object_get(o, "ok"));
         c->count = json_integer_value(json_object_get(o, "count"));
         c->sample = sample ? fl_strdup(sample) : NULL;
         c->problem = problem ? fl_strdup(problem) : NULL;
+        c->skipped = skipped ? fl_strdup(skipped) : NULL;
+        c->holds = holds ? fl_strdup(holds) : NULL;
     }
 }
 
@@ -352,7 +357,7 @@ s_plan_one(fl_pipeline_t *p, const fl_migration_t *m, const char **why_not,
         const fl_stmt_t *st = &stmts.items[i];
         fl_plan_stmt_t *ps = &pm->stmts[i];
         json_t *checks = json_array();
-        int crc = fl__run_checks(p, &stmts, i, checks, &perr);
+        int crc = fl__run_checks(p, m, &stmts, i, checks, &perr);
 
         s_checks_from_json(ps, checks);
         json_decref(checks);
@@ -650,6 +655,8 @@ fl_plan_release(fl_plan_t *plan)
                 free(ps->checks[k].target);
                 free(ps->checks[k].sample);
                 free(ps->checks[k].problem);
+                free(ps->checks[k].skipped);
+                free(ps->checks[k].holds);
             }
             free(ps->checks);
             s_strings_release(ps->backups, ps->nbackups);

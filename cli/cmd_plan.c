@@ -73,11 +73,15 @@ s_print_text(const fl_plan_t *plan)
             for (size_t k = 0; k < st->nbackups; k++)
                 fl_cli_out("       backup of %s before it runs\n",
                            st->backups[k]);
-            for (size_t k = 0; k < st->nchecks; k++)
-                fl_cli_out("       check %s: %s%s%s\n", st->checks[k].target,
-                           st->checks[k].ok ? "ok" : "FAILED",
-                           st->checks[k].problem ? ": " : "",
-                           st->checks[k].problem ? st->checks[k].problem : "");
+            for (size_t k = 0; k < st->nchecks; k++) {
+                const fl_plan_check_t *c = &st->checks[k];
+                const char *why = c->problem ? c->problem
+                                  : c->skipped ? c->skipped : c->holds;
+                fl_cli_out("       check %s: %s%s%s\n", c->target,
+                           c->skipped ? "left to the statement"
+                           : c->ok ? "ok" : "FAILED",
+                           why ? ": " : "", why ? why : "");
+            }
             if (st->rehearsal)
                 fl_cli_out("       rehearsal: %s\n", st->rehearsal);
             for (size_t k = 0; k < st->nobserved_locks; k++)
@@ -159,11 +163,13 @@ s_stmt_json(const fl_plan_migration_t *m, const fl_plan_stmt_t *st)
         for (size_t k = 0; k < st->nchecks; k++) {
             const fl_plan_check_t *c = &st->checks[k];
             json_array_append_new(checks, fl_json_pack(
-                "{s:o, s:o, s:b, s:I, s:o, s:o}", "check",
+                "{s:o, s:o, s:b, s:I, s:o, s:o, s:o, s:o}", "check",
                 fl_json_text(c->check), "target", fl_json_text(c->target),
                 "ok", c->ok, "count", (json_int_t)c->count,
                 "sample", fl_json_text(c->sample),
-                "problem", fl_json_text(c->problem)));
+                "problem", fl_json_text(c->problem),
+                "skipped", fl_json_text(c->skipped),
+                "holds", fl_json_text(c->holds)));
         }
         json_object_set_new(o, "checks", checks);
     }

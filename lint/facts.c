@@ -454,23 +454,40 @@ s_table_exists(fl_stmt_t *st, const s_ctx_t *ctx, const char *schema,
     (void)s_add_check(st, FL_CHECK_TABLE_EXISTS, schema, name);
 }
 
-static void
-s_column_check(fl_stmt_t *st, const s_ctx_t *ctx, fl_check_kind kind,
-               const PgQuery__RangeVar *rv, const char *column)
-{
-    fl_check_t *c;
-
-    if (!rv || s_is_created(ctx, rv->schemaname, rv->relname))
-        return;
-    c = s_add_check(st, kind, rv->schemaname, rv->relname);
-    if (column)
-        s_check_add_column(&c->columns, &c->ncolumns, column);
-}
-
 static int
 s_same(const char *a, const char *b)
 {
     return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/*
+ * A check on a column of rv.  It runs just before its statement, after
+ * the statements before it, so a table created earlier in the input has
+ * its checks too (its rows are the migration's own).
+ */
+static fl_check_t *
+s_column_check(fl_stmt_t *st, fl_check_kind kind, const PgQuery__RangeVar *rv,
+               const char *column)
+{
+    fl_check_t *c;
+    size_t i;
+
+    if (!rv)
+        return NULL;
+    /* NOT NULL PRIMARY KEY: one count of the NULLs is enough. */
+    for (i = 0; kind == FL_CHECK_NOT_NULL && column && i < st->nchecks; i++) {
+        c = &st->checks[i];
+        if (c->kind == kind && c->ncolumns == 1 &&
+            strcmp(c->columns[0], column) == 0 &&
+            strcmp(c->table, rv->relname) == 0 &&
+            s_same(c->schema, rv->schemaname && *rv->schemaname
+                                  ? rv->schemaname : NULL))
+            return c;
+    }
+    c = s_add_check(st, kind, rv->schemaname, rv->relname);
+    if (column)
+        s_check_add_column(&c->columns, &c->ncolumns, column);
+    return c;
 }
 
 /* Records what the statement destroys, once (two CTEs may delete from one
@@ -499,21 +516,71 @@ s_destroy(fl_stmt_t *st, fl_destroy_kind kind, const char *schema,
     d->column = column ? fl_strdup(column) : NULL;
 }
 
+static char *
+s_dup(const char *s)
+{
+    return s ? fl_strdup(s) : NULL;
+}
+
+static void
+s_cols_free(fl_check_col_t *cols, size_t n)
+{
+    size_t j;
+    for (j = 0; j < n; j++) {
+        free(cols[j].name);
+        free(cols[j].value);
+        free(cols[j].type);
+    }
+    free(cols);
+}
+
 static void
 s_check_free(fl_check_t *c)
 {
     size_t j;
     free(c->schema);
     free(c->table);
-    for (j = 0; j < c->ncolumns; j++)
+    for (j = 0; j < c->ncolumns; j++) {
         free(c->columns[j]);
+        if (c->exprs)
+            free(c->exprs[j]);
+    }
     free(c->columns);
+    free(c->exprs);
     free(c->ref_schema);
     free(c->ref_table);
     for (j = 0; j < c->nref_columns; j++)
         free(c->ref_columns[j]);
     free(c->ref_columns);
     free(c->expr);
+    free(c->predicate);
+    s_cols_free(c->pending, c->npending);
+    free(c->if_added);
+    free(c->if_no_relation);
+    for (j = 0; j < c->ndropped_with; j++) {
+        free(c->dropped_with[j].schema);
+        free(c->dropped_with[j].name);
+    }
+    free(c->dropped_with);
+}
+
+/* Appends copies of n pending columns to c's. */
+static void
+s_check_add_pending(fl_check_t *c, const fl_check_col_t *cols, size_t n)
+{
+    size_t j;
+
+    if (n == 0)
+        return;
+    c->pending = fl_reallocarray(c->pending, c->npending + n,
+                                 sizeof(*c->pending));
+    for (j = 0; j < n; j++) {
+        fl_check_col_t *d = &c->pending[c->npending++];
+        *d = cols[j];
+        d->name = s_dup(cols[j].name);
+        d->value = s_dup(cols[j].value);
+        d->type = s_dup(cols[j].type);
+    }
 }
 
 static void
@@ -527,12 +594,33 @@ s_check_copy(fl_check_t *dst, const fl_check_t *src)
     dst->table = fl_strdup(src->table);
     for (j = 0; j < src->ncolumns; j++)
         s_check_add_column(&dst->columns, &dst->ncolumns, src->columns[j]);
+    if (src->exprs) {
+        dst->exprs = fl_calloc(src->ncolumns ? src->ncolumns : 1,
+                               sizeof(char *));
+        for (j = 0; j < src->ncolumns; j++)
+            dst->exprs[j] = s_dup(src->exprs[j]);
+    }
     dst->ref_schema = src->ref_schema ? fl_strdup(src->ref_schema) : NULL;
     dst->ref_table = src->ref_table ? fl_strdup(src->ref_table) : NULL;
     for (j = 0; j < src->nref_columns; j++)
         s_check_add_column(&dst->ref_columns, &dst->nref_columns,
                            src->ref_columns[j]);
     dst->expr = src->expr ? fl_strdup(src->expr) : NULL;
+    dst->predicate = s_dup(src->predicate);
+    dst->nulls_not_distinct = src->nulls_not_distinct;
+    s_check_add_pending(dst, src->pending, src->npending);
+    dst->if_added = s_dup(src->if_added);
+    dst->if_table = src->if_table;
+    dst->if_no_relation = s_dup(src->if_no_relation);
+    if (src->ndropped_with) {
+        dst->dropped_with = fl_calloc(src->ndropped_with,
+                                      sizeof(*dst->dropped_with));
+        for (j = 0; j < src->ndropped_with; j++) {
+            dst->dropped_with[j].schema = s_dup(src->dropped_with[j].schema);
+            dst->dropped_with[j].name = s_dup(src->dropped_with[j].name);
+        }
+        dst->ndropped_with = src->ndropped_with;
+    }
 }
 
 static int
@@ -654,28 +742,53 @@ s_fill_keys(char ***cols, size_t *n, PgQuery__Node **keys, size_t nkeys)
     }
 }
 
+static int
+s_collect_column_refs(const ProtobufCMessage *msg, void *arg)
+{
+    fl_check_t *c = arg;
+    const PgQuery__ColumnRef *r;
+    const char *name;
+    size_t i;
+
+    if (msg->descriptor != &pg_query__column_ref__descriptor)
+        return 0;
+    r = (const PgQuery__ColumnRef *)msg;
+    name = r->n_fields ? fl_lint_node_str(r->fields[r->n_fields - 1]) : NULL;
+    if (!name)
+        return 0; /* t.* */
+    for (i = 0; i < c->ncolumns; i++)
+        if (strcmp(c->columns[i], name) == 0)
+            return 0;
+    s_check_add_column(&c->columns, &c->ncolumns, name);
+    return 0;
+}
+
 /*
  * A constraint added to rv (ADD CONSTRAINT, or a column constraint of ADD
- * COLUMN, in which case column names the column).  Returns the lock.
+ * COLUMN, in which case column names the column and if_added says that
+ * the ADD COLUMN has IF NOT EXISTS).  Returns the lock.
  */
 static fl_lock_level
 s_constraint(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__RangeVar *rv,
-             const PgQuery__Constraint *con, const char *column)
+             const PgQuery__Constraint *con, const char *column, int if_added)
 {
     int created = s_is_created(ctx, rv->schemaname, rv->relname);
     fl_check_t *c = NULL;
+    size_t first = st->nchecks, i;
 
+    /*
+     * A table created earlier in the input gets its checks too: they run
+     * just before the statement, when the rows the migration put in it
+     * are there.  Only the lint facts (scans) keep to tables that exist.
+     */
     switch (con->contype) {
     case PG_QUERY__CONSTR_TYPE__CONSTR_FOREIGN:
         (void)s_add_rv(st, con->pktable, FL_LOCK_SHARE_ROW_EXCLUSIVE, 0);
-        if (!con->skip_validation && !created) {
+        if (!con->skip_validation && !created)
             st->scans = 1;
+        if (!con->skip_validation || *s_str(con->conname)) {
+            /* NOT VALID: remembered for a later VALIDATE CONSTRAINT. */
             c = s_add_check(st, FL_CHECK_FOREIGN_KEY, rv->schemaname, rv->relname);
-        } else if (con->skip_validation && *s_str(con->conname)) {
-            /* Remember it for a later VALIDATE CONSTRAINT. */
-            c = s_add_check(st, FL_CHECK_FOREIGN_KEY, rv->schemaname, rv->relname);
-        }
-        if (c) {
             if (column)
                 s_check_add_column(&c->columns, &c->ncolumns, column);
             s_fill_keys(&c->columns, &c->ncolumns, con->fk_attrs, con->n_fk_attrs);
@@ -689,26 +802,36 @@ s_constraint(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__RangeVar *rv,
         }
         break;
     case PG_QUERY__CONSTR_TYPE__CONSTR_CHECK:
-        if (!con->skip_validation && !created) {
+        if (!con->skip_validation && !created)
             st->scans = 1;
+        if (!con->skip_validation || *s_str(con->conname)) {
             c = s_add_check(st, FL_CHECK_CHECK, rv->schemaname, rv->relname);
-        } else if (con->skip_validation && *s_str(con->conname)) {
-            c = s_add_check(st, FL_CHECK_CHECK, rv->schemaname, rv->relname);
-        }
-        if (c)
             c->expr = fl_lint_deparse_expr(con->raw_expr);
+            if (con->raw_expr)
+                (void)fl_lint_walk(&con->raw_expr->base,
+                                   s_collect_column_refs, c);
+        }
         break;
     case PG_QUERY__CONSTR_TYPE__CONSTR_PRIMARY:
     case PG_QUERY__CONSTR_TYPE__CONSTR_UNIQUE:
         if (con->indexname && *con->indexname)
             break; /* USING INDEX: the index exists and is already unique */
-        if (!created) {
+        if (!created)
             st->scans = 1;
-            c = s_add_check(st, FL_CHECK_UNIQUE, rv->schemaname, rv->relname);
+        /* A primary key makes its columns NOT NULL: count those first. */
+        if (con->contype == PG_QUERY__CONSTR_TYPE__CONSTR_PRIMARY) {
             if (column)
-                s_check_add_column(&c->columns, &c->ncolumns, column);
-            s_fill_keys(&c->columns, &c->ncolumns, con->keys, con->n_keys);
+                (void)s_column_check(st, FL_CHECK_NOT_NULL, rv, column);
+            for (i = 0; i < con->n_keys; i++)
+                if (fl_lint_node_str(con->keys[i]))
+                    (void)s_column_check(st, FL_CHECK_NOT_NULL, rv,
+                                         fl_lint_node_str(con->keys[i]));
         }
+        c = s_add_check(st, FL_CHECK_UNIQUE, rv->schemaname, rv->relname);
+        if (column)
+            s_check_add_column(&c->columns, &c->ncolumns, column);
+        s_fill_keys(&c->columns, &c->ncolumns, con->keys, con->n_keys);
+        c->nulls_not_distinct = con->nulls_not_distinct;
         break;
     case PG_QUERY__CONSTR_TYPE__CONSTR_EXCLUSION:
         if (!created)
@@ -729,6 +852,10 @@ s_constraint(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__RangeVar *rv,
         s_check_free(c);
         st->nchecks--;
     }
+    /* ADD COLUMN IF NOT EXISTS skips the column's constraints with it. */
+    for (i = first; if_added && column && i < st->nchecks; i++)
+        if (!st->checks[i].if_added)
+            st->checks[i].if_added = fl_strdup(column);
     if (con->contype == PG_QUERY__CONSTR_TYPE__CONSTR_FOREIGN)
         return FL_LOCK_SHARE_ROW_EXCLUSIVE;
     return FL_LOCK_ACCESS_EXCLUSIVE;
@@ -811,10 +938,11 @@ s_is_serial(const PgQuery__TypeName *t)
 
 static fl_lock_level
 s_add_column(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__RangeVar *rv,
-             const PgQuery__ColumnDef *col)
+             const PgQuery__ColumnDef *col, int if_not_exists)
 {
     int created = s_is_created(ctx, rv->schemaname, rv->relname);
     fl_lock_level lock = FL_LOCK_ACCESS_EXCLUSIVE, l;
+    fl_check_t *c;
     size_t i;
 
     if (!col)
@@ -840,9 +968,13 @@ s_add_column(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__RangeVar *rv,
                 st->rewrites = 1;
             break;
         case PG_QUERY__CONSTR_TYPE__CONSTR_NOTNULL:
+            /* Every row already there gets the column's default. */
+            c = s_column_check(st, FL_CHECK_NOT_NULL, rv, col->colname);
+            if (c && if_not_exists)
+                c->if_added = fl_strdup(col->colname);
             break;
         default:
-            l = s_constraint(st, ctx, rv, con, col->colname);
+            l = s_constraint(st, ctx, rv, con, col->colname, if_not_exists);
             if (l > lock)
                 lock = l;
             break;
@@ -865,6 +997,294 @@ s_alter_kind(PgQuery__ObjectType t)
     }
 }
 
+/* ---- the columns one ALTER TABLE adds or retypes, for its checks ---- */
+
+static int s_is_builtin_call(const PgQuery__FuncCall *f);
+
+/*
+ * Built-in functions a check may run once more than the statement does:
+ * no side effect, and the same result for the same row within the
+ * transaction (stable or immutable).  Any other call (nextval, random,
+ * gen_random_uuid, a function of the database's own) leaves the value to
+ * the statement: its checks are skipped rather than guessed.
+ */
+static const char *const s_rerunnable[] = {
+    "abs", "array_length", "btrim", "cardinality", "ceil", "char_length",
+    "character_length", "coalesce", "concat", "concat_ws", "current_date",
+    "current_setting", "current_timestamp", "date_part", "date_trunc",
+    "floor", "format", "greatest", "jsonb_build_array", "jsonb_build_object",
+    "json_build_array", "json_build_object", "least", "left", "length",
+    "localtimestamp", "lower", "ltrim", "make_date", "make_interval", "md5",
+    "now", "nullif", "octet_length", "replace", "right", "round", "rtrim",
+    "split_part", "statement_timestamp", "substr", "substring", "timezone",
+    "to_char", "to_date", "to_json", "to_jsonb", "to_timestamp",
+    "transaction_timestamp", "trim", "trunc", "upper",
+};
+
+static int
+s_find_unrerunnable(const ProtobufCMessage *msg, void *arg)
+{
+    const PgQuery__FuncCall *f;
+    const char *name;
+    size_t i;
+
+    (void)arg;
+    if (msg->descriptor == &pg_query__sub_link__descriptor)
+        return 1;
+    if (msg->descriptor != &pg_query__func_call__descriptor)
+        return 0;
+    f = (const PgQuery__FuncCall *)msg;
+    name = f->n_funcname ? fl_lint_node_str(f->funcname[f->n_funcname - 1])
+                         : NULL;
+    if (!name || !s_is_builtin_call(f))
+        return 1;
+    for (i = 0; i < sizeof(s_rerunnable) / sizeof(s_rerunnable[0]); i++)
+        if (strcmp(s_rerunnable[i], name) == 0)
+            return 0;
+    return 1;
+}
+
+/* True when a check may evaluate expr once more (NULL: nothing to run). */
+static int
+s_rerunnable_expr(const PgQuery__Node *expr)
+{
+    return !expr || fl_lint_walk(&expr->base, s_find_unrerunnable, NULL) == 0;
+}
+
+/*
+ * "CAST(arg AS type) COLLATE coll" as SQL (new string), arg NULL meaning
+ * NULL and coll optional; the deparser writes the cast as "arg::type".
+ */
+static char *
+s_cast_sql(const PgQuery__Node *arg, const PgQuery__TypeName *type,
+           const PgQuery__CollateClause *coll)
+{
+    PgQuery__AConst null = PG_QUERY__A__CONST__INIT;
+    PgQuery__Node nulln = PG_QUERY__NODE__INIT;
+    PgQuery__TypeCast tc = PG_QUERY__TYPE_CAST__INIT;
+    PgQuery__Node tcn = PG_QUERY__NODE__INIT;
+    PgQuery__CollateClause cc = PG_QUERY__COLLATE_CLAUSE__INIT;
+    PgQuery__Node ccn = PG_QUERY__NODE__INIT;
+
+    if (!type)
+        return NULL;
+    if (!arg) {
+        null.isnull = 1;
+        null.location = -1;
+        nulln.node_case = PG_QUERY__NODE__NODE_A_CONST;
+        nulln.a_const = &null;
+        arg = &nulln;
+    }
+    tc.arg = (PgQuery__Node *)arg;
+    tc.type_name = (PgQuery__TypeName *)type;
+    tc.location = -1;
+    tcn.node_case = PG_QUERY__NODE__NODE_TYPE_CAST;
+    tcn.type_cast = &tc;
+    if (!coll || !coll->n_collname)
+        return fl_lint_deparse_expr(&tcn);
+    cc.arg = &tcn;
+    cc.n_collname = coll->n_collname;
+    cc.collname = coll->collname;
+    cc.location = -1;
+    ccn.node_case = PG_QUERY__NODE__NODE_COLLATE_CLAUSE;
+    ccn.collate_clause = &cc;
+    return fl_lint_deparse_expr(&ccn);
+}
+
+/* A column reference to name, as a node on the caller's stack. */
+typedef struct {
+    PgQuery__String str;
+    PgQuery__Node strn;
+    PgQuery__Node *fields[1];
+    PgQuery__ColumnRef ref;
+    PgQuery__Node node;
+} s_colref_t;
+
+static const PgQuery__Node *
+s_colref(s_colref_t *r, const char *name)
+{
+    PgQuery__String str = PG_QUERY__STRING__INIT;
+    PgQuery__Node n = PG_QUERY__NODE__INIT;
+    PgQuery__ColumnRef ref = PG_QUERY__COLUMN_REF__INIT;
+
+    r->str = str;
+    r->str.sval = (char *)name;
+    r->strn = n;
+    r->strn.node_case = PG_QUERY__NODE__NODE_STRING;
+    r->strn.string = &r->str;
+    r->fields[0] = &r->strn;
+    r->ref = ref;
+    r->ref.n_fields = 1;
+    r->ref.fields = r->fields;
+    r->ref.location = -1;
+    r->node = n;
+    r->node.node_case = PG_QUERY__NODE__NODE_COLUMN_REF;
+    r->node.column_ref = &r->ref;
+    return &r->node;
+}
+
+/* Collects the names of the columns an expression reads. */
+static int
+s_collect_names(const ProtobufCMessage *msg, void *arg)
+{
+    fl_check_t *names = arg;
+    const PgQuery__ColumnRef *r;
+    const char *name;
+
+    if (msg->descriptor != &pg_query__column_ref__descriptor)
+        return 0;
+    r = (const PgQuery__ColumnRef *)msg;
+    name = r->n_fields ? fl_lint_node_str(r->fields[r->n_fields - 1]) : NULL;
+    if (name)
+        s_check_add_column(&names->columns, &names->ncolumns, name);
+    return 0;
+}
+
+/*
+ * True when expr reads a column that statement a adds or retypes (or
+ * reads a whole row): a generated column's value over the row as it was
+ * would then not be the one the statement computes.
+ */
+static int
+s_reads_altered(const PgQuery__AlterTableStmt *a, const PgQuery__Node *expr)
+{
+    fl_check_t names;
+    size_t i, k;
+    int hit = 0;
+
+    memset(&names, 0, sizeof(names));
+    (void)fl_lint_walk(&expr->base, s_collect_names, &names);
+    for (i = 0; i < a->n_cmds && !hit; i++) {
+        const PgQuery__AlterTableCmd *cmd;
+        const char *name = NULL;
+        if (a->cmds[i]->node_case != PG_QUERY__NODE__NODE_ALTER_TABLE_CMD)
+            continue;
+        cmd = a->cmds[i]->alter_table_cmd;
+        if (cmd->subtype == PG_QUERY__ALTER_TABLE_TYPE__AT_AddColumn &&
+            cmd->def && cmd->def->node_case == PG_QUERY__NODE__NODE_COLUMN_DEF)
+            name = cmd->def->column_def->colname;
+        else if (cmd->subtype == PG_QUERY__ALTER_TABLE_TYPE__AT_AlterColumnType ||
+                 cmd->subtype == PG_QUERY__ALTER_TABLE_TYPE__AT_DropColumn)
+            name = cmd->name;
+        for (k = 0; name && k < names.ncolumns && !hit; k++)
+            hit = strcmp(names.columns[k], name) == 0;
+    }
+    s_check_free(&names);
+    return hit;
+}
+
+/*
+ * An ADD COLUMN of statement a as its existing rows will hold it: its
+ * DEFAULT, NULL, or, generated, its expression over the row (PostgreSQL
+ * requires that expression immutable, and refuses one reading another
+ * generated column).
+ */
+static void
+s_added_column(fl_check_col_t *p, const PgQuery__AlterTableStmt *a,
+               const PgQuery__ColumnDef *col, int if_not_exists)
+{
+    const PgQuery__Node *def = NULL;
+    int opaque = 0;
+    size_t i;
+
+    p->name = fl_strdup(col->colname);
+    p->added = 1;
+    p->if_not_exists = if_not_exists;
+    p->sequence = s_is_serial(col->type_name);
+    for (i = 0; i < col->n_constraints; i++) {
+        const PgQuery__Constraint *con;
+        if (col->constraints[i]->node_case != PG_QUERY__NODE__NODE_CONSTRAINT)
+            continue;
+        con = col->constraints[i]->constraint;
+        if (con->contype == PG_QUERY__CONSTR_TYPE__CONSTR_IDENTITY)
+            p->sequence = 1;
+        else if (con->contype == PG_QUERY__CONSTR_TYPE__CONSTR_GENERATED) {
+            def = con->raw_expr;
+            opaque = !def || s_reads_altered(a, def);
+        } else if (con->contype == PG_QUERY__CONSTR_TYPE__CONSTR_DEFAULT)
+            def = con->raw_expr;
+    }
+    if (p->sequence || opaque || !s_rerunnable_expr(def))
+        return;
+    p->value = s_cast_sql(def, col->type_name, col->coll_clause);
+    if (!def && p->value && strncmp(p->value, "NULL::", 6) == 0)
+        p->type = fl_strdup(p->value + 6);
+}
+
+/* An ALTER COLUMN ... TYPE as its rows will hold it. */
+static void
+s_retyped_column(fl_check_col_t *p, const char *name,
+                 const PgQuery__ColumnDef *def)
+{
+    s_colref_t ref;
+    const PgQuery__Node *using = def->raw_default;
+
+    p->name = fl_strdup(name);
+    if (!s_rerunnable_expr(using))
+        return;
+    p->value = s_cast_sql(using ? using : s_colref(&ref, name), def->type_name,
+                          def->coll_clause);
+}
+
+/* The columns statement a adds or retypes; *out is new (n may be 0). */
+static void
+s_alter_columns(const PgQuery__AlterTableStmt *a, fl_check_col_t **out,
+                size_t *n)
+{
+    size_t i;
+
+    *out = NULL;
+    *n = 0;
+    for (i = 0; i < a->n_cmds; i++) {
+        const PgQuery__AlterTableCmd *cmd;
+        const PgQuery__ColumnDef *def;
+
+        if (a->cmds[i]->node_case != PG_QUERY__NODE__NODE_ALTER_TABLE_CMD)
+            continue;
+        cmd = a->cmds[i]->alter_table_cmd;
+        if (!cmd->def || cmd->def->node_case != PG_QUERY__NODE__NODE_COLUMN_DEF)
+            continue;
+        def = cmd->def->column_def;
+        if (cmd->subtype == PG_QUERY__ALTER_TABLE_TYPE__AT_AddColumn &&
+            def->colname && *def->colname) {
+            *out = fl_reallocarray(*out, *n + 1, sizeof(**out));
+            memset(&(*out)[*n], 0, sizeof(**out));
+            s_added_column(&(*out)[(*n)++], a, def, cmd->missing_ok);
+        } else if (cmd->subtype ==
+                       PG_QUERY__ALTER_TABLE_TYPE__AT_AlterColumnType &&
+                   cmd->name && *cmd->name) {
+            *out = fl_reallocarray(*out, *n + 1, sizeof(**out));
+            memset(&(*out)[*n], 0, sizeof(**out));
+            s_retyped_column(&(*out)[(*n)++], cmd->name, def);
+        }
+    }
+    /* DROP COLUMN runs before every ADD COLUMN of the statement. */
+    for (i = 0; i < a->n_cmds; i++) {
+        const PgQuery__AlterTableCmd *cmd;
+        size_t k;
+
+        if (a->cmds[i]->node_case != PG_QUERY__NODE__NODE_ALTER_TABLE_CMD)
+            continue;
+        cmd = a->cmds[i]->alter_table_cmd;
+        if (cmd->subtype != PG_QUERY__ALTER_TABLE_TYPE__AT_DropColumn ||
+            !cmd->name)
+            continue;
+        for (k = 0; k < *n; k++)
+            if ((*out)[k].added && strcmp((*out)[k].name, cmd->name) == 0)
+                (*out)[k].replaces = 1;
+    }
+}
+
+static int
+s_column_added(const fl_check_col_t *cols, size_t n, const char *name)
+{
+    size_t i;
+    for (i = 0; name && i < n; i++)
+        if (cols[i].added && strcmp(cols[i].name, name) == 0)
+            return 1;
+    return 0;
+}
+
 static void
 s_alter_table(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__AlterTableStmt *a)
 {
@@ -872,12 +1292,17 @@ s_alter_table(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__AlterTableStmt *a)
     fl_lock_level lock = FL_LOCK_NONE;
     size_t i, k;
     int is_table = a->objtype == PG_QUERY__OBJECT_TYPE__OBJECT_TABLE;
+    int created;
+    fl_check_col_t *cols = NULL;
+    size_t ncols = 0;
 
     st->kind = s_alter_kind(a->objtype);
     if (!rv)
         return;
+    created = s_is_created(ctx, rv->schemaname, rv->relname);
     if (is_table && !a->missing_ok)
         s_table_exists(st, ctx, rv->schemaname, rv->relname);
+    s_alter_columns(a, &cols, &ncols);
     for (i = 0; i < a->n_cmds; i++) {
         const PgQuery__AlterTableCmd *cmd;
         fl_lock_level l = FL_LOCK_ACCESS_EXCLUSIVE;
@@ -890,21 +1315,31 @@ s_alter_table(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__AlterTableStmt *a)
         switch (cmd->subtype) {
         case PG_QUERY__ALTER_TABLE_TYPE__AT_AddColumn:
             if (cmd->def && cmd->def->node_case == PG_QUERY__NODE__NODE_COLUMN_DEF)
-                l = s_add_column(st, ctx, rv, cmd->def->column_def);
+                l = s_add_column(st, ctx, rv, cmd->def->column_def,
+                                 cmd->missing_ok);
             break;
+        /*
+         * SET DEFAULT and SET NOT NULL run after every ADD COLUMN of the
+         * statement (in any order); DROP DEFAULT, DROP NOT NULL, TYPE and
+         * DROP COLUMN run before, and fail on a column it adds.
+         */
         case PG_QUERY__ALTER_TABLE_TYPE__AT_ColumnDefault:
+            if (!cmd->def || !s_column_added(cols, ncols, cmd->name))
+                (void)s_column_check(st, FL_CHECK_COLUMN_EXISTS, rv, cmd->name);
+            break;
         case PG_QUERY__ALTER_TABLE_TYPE__AT_DropNotNull:
-            s_column_check(st, ctx, FL_CHECK_COLUMN_EXISTS, rv, cmd->name);
+            (void)s_column_check(st, FL_CHECK_COLUMN_EXISTS, rv, cmd->name);
             break;
         case PG_QUERY__ALTER_TABLE_TYPE__AT_SetNotNull:
-            s_column_check(st, ctx, FL_CHECK_COLUMN_EXISTS, rv, cmd->name);
-            if (!s_is_created(ctx, rv->schemaname, rv->relname)) {
+            if (!s_column_added(cols, ncols, cmd->name))
+                (void)s_column_check(st, FL_CHECK_COLUMN_EXISTS, rv, cmd->name);
+            if (!created)
                 st->scans = 1;
-                s_column_check(st, ctx, FL_CHECK_NOT_NULL, rv, cmd->name);
-            }
+            (void)s_column_check(st, FL_CHECK_NOT_NULL, rv, cmd->name);
             break;
         case PG_QUERY__ALTER_TABLE_TYPE__AT_AlterColumnType:
-            s_column_check(st, ctx, FL_CHECK_COLUMN_EXISTS, rv, cmd->name);
+            (void)s_column_check(st, FL_CHECK_COLUMN_EXISTS, rv, cmd->name);
+            (void)s_column_check(st, FL_CHECK_RETYPED, rv, cmd->name);
             if (!s_is_created(ctx, rv->schemaname, rv->relname)) {
                 st->rewrites = 1;
                 s_destroy(st, FL_DESTROY_ALTER_TYPE, rv->schemaname, rv->relname,
@@ -917,16 +1352,15 @@ s_alter_table(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__AlterTableStmt *a)
         case PG_QUERY__ALTER_TABLE_TYPE__AT_DropColumn:
             st->cascades |= cascade;
             if (!cmd->missing_ok)
-                s_column_check(st, ctx, FL_CHECK_COLUMN_EXISTS, rv, cmd->name);
-            if (!s_is_created(ctx, rv->schemaname, rv->relname)) {
+                (void)s_column_check(st, FL_CHECK_COLUMN_EXISTS, rv, cmd->name);
+            if (!created)
                 s_destroy(st, FL_DESTROY_DROP_COLUMN, rv->schemaname, rv->relname,
                           cmd->name);
-                s_column_check(st, ctx, FL_CHECK_DEPENDENTS, rv, cmd->name);
-            }
+            (void)s_column_check(st, FL_CHECK_DEPENDENTS, rv, cmd->name);
             break;
         case PG_QUERY__ALTER_TABLE_TYPE__AT_AddConstraint:
             if (cmd->def && cmd->def->node_case == PG_QUERY__NODE__NODE_CONSTRAINT)
-                l = s_constraint(st, ctx, rv, cmd->def->constraint, NULL);
+                l = s_constraint(st, ctx, rv, cmd->def->constraint, NULL, 0);
             break;
         case PG_QUERY__ALTER_TABLE_TYPE__AT_ValidateConstraint: {
             char *key = fl_lint_table_key(rv->schemaname, rv->relname);
@@ -1005,6 +1439,46 @@ s_alter_table(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__AlterTableStmt *a)
             st->tables[0] = tmp;
         }
     }
+    /* IF EXISTS: nothing to check when there is no table. */
+    for (i = 0; a->missing_ok && i < st->nchecks; i++)
+        st->checks[i].if_table = 1;
+    /* What a type change validates again, unless the statement drops it. */
+    for (i = 0; i < st->nchecks; i++) {
+        fl_check_t *c = &st->checks[i];
+        if (c->kind != FL_CHECK_RETYPED)
+            continue;
+        for (k = 0; k < a->n_cmds; k++) {
+            const PgQuery__AlterTableCmd *cmd;
+            const char *name = NULL;
+            if (a->cmds[k]->node_case != PG_QUERY__NODE__NODE_ALTER_TABLE_CMD)
+                continue;
+            cmd = a->cmds[k]->alter_table_cmd;
+            if (cmd->subtype == PG_QUERY__ALTER_TABLE_TYPE__AT_DropConstraint)
+                name = cmd->name;
+            else if (cmd->subtype == PG_QUERY__ALTER_TABLE_TYPE__AT_DropNotNull &&
+                     cmd->name && strcmp(cmd->name, c->columns[0]) == 0)
+                name = "";
+            if (!name)
+                continue;
+            c->dropped_with = fl_reallocarray(c->dropped_with,
+                                              c->ndropped_with + 1,
+                                              sizeof(*c->dropped_with));
+            c->dropped_with[c->ndropped_with].schema = NULL;
+            c->dropped_with[c->ndropped_with++].name = fl_strdup(name);
+        }
+    }
+    /* Each data check sees the columns as the whole statement leaves them. */
+    for (i = 0; ncols && i < st->nchecks; i++) {
+        fl_check_t *c = &st->checks[i];
+        if ((c->kind == FL_CHECK_NOT_NULL || c->kind == FL_CHECK_UNIQUE ||
+             c->kind == FL_CHECK_FOREIGN_KEY || c->kind == FL_CHECK_CHECK ||
+             c->kind == FL_CHECK_RETYPED) &&
+            strcmp(c->table, rv->relname) == 0 &&
+            s_same(c->schema, rv->schemaname && *rv->schemaname
+                                  ? rv->schemaname : NULL))
+            s_check_add_pending(c, cols, ncols);
+    }
+    s_cols_free(cols, ncols);
 }
 
 static const char *
@@ -1057,6 +1531,35 @@ fl_lint_cascade_reaches_data(PgQuery__ObjectType kind)
     }
 }
 
+/*
+ * The DEPENDENTS check of table i of DROP TABLE d: what depends on it and
+ * is dropped by the same statement (DROP TABLE b, a with b referencing a)
+ * goes with it, as PostgreSQL drops the objects of one DROP together.
+ */
+static void
+s_drop_dependents(fl_stmt_t *st, const PgQuery__DropStmt *d, size_t i,
+                  const char *schema, const char *name)
+{
+    fl_check_t *c = s_add_check(st, FL_CHECK_DEPENDENTS, schema, name);
+    size_t j;
+
+    for (j = 0; j < d->n_objects; j++) {
+        const PgQuery__Node *o = d->objects[j];
+        fl_check_rel_t *r;
+        if (j == i || o->node_case != PG_QUERY__NODE__NODE_LIST ||
+            !o->list->n_items ||
+            !fl_lint_node_str(o->list->items[o->list->n_items - 1]))
+            continue;
+        c->dropped_with = fl_reallocarray(c->dropped_with,
+                                          c->ndropped_with + 1, sizeof(*r));
+        r = &c->dropped_with[c->ndropped_with++];
+        r->schema = o->list->n_items >= 2
+            ? s_dup(fl_lint_node_str(o->list->items[o->list->n_items - 2]))
+            : NULL;
+        r->name = fl_strdup(fl_lint_node_str(o->list->items[o->list->n_items - 1]));
+    }
+}
+
 static void
 s_drop(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__DropStmt *d)
 {
@@ -1106,12 +1609,13 @@ s_drop(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__DropStmt *d)
             d->remove_type == PG_QUERY__OBJECT_TYPE__OBJECT_VIEW) {
             key = fl_lint_table_key(schema, name);
             (void)s_add_table(st, schema, name, FL_LOCK_ACCESS_EXCLUSIVE, 1);
-            if (d->remove_type == PG_QUERY__OBJECT_TYPE__OBJECT_TABLE &&
-                !fl_lint_set_has(&ctx->created, key)) {
-                if (!d->missing_ok)
-                    s_table_exists(st, ctx, schema, name);
-                s_destroy(st, FL_DESTROY_DROP_TABLE, schema, name, NULL);
-                (void)s_add_check(st, FL_CHECK_DEPENDENTS, schema, name);
+            if (d->remove_type == PG_QUERY__OBJECT_TYPE__OBJECT_TABLE) {
+                if (!fl_lint_set_has(&ctx->created, key)) {
+                    if (!d->missing_ok)
+                        s_table_exists(st, ctx, schema, name);
+                    s_destroy(st, FL_DESTROY_DROP_TABLE, schema, name, NULL);
+                }
+                s_drop_dependents(st, d, i, schema, name);
             }
             fl_lint_set_remove(&ctx->created, key);
             free(key);
@@ -1308,6 +1812,64 @@ s_rangevar_list(fl_stmt_t *st, s_ctx_t *ctx, PgQuery__Node **rels, size_t n,
     return lock;
 }
 
+/*
+ * The check of CREATE UNIQUE INDEX: its keys as columns, or as the SQL of
+ * an expression or a column with a COLLATE; its WHERE; NULLS NOT
+ * DISTINCT.
+ */
+static void
+s_unique_index(fl_stmt_t *st, const PgQuery__IndexStmt *ix)
+{
+    const PgQuery__RangeVar *rv = ix->relation;
+    fl_check_t *c = s_add_check(st, FL_CHECK_UNIQUE, rv->schemaname,
+                                rv->relname);
+    size_t i;
+
+    c->exprs = fl_calloc(ix->n_index_params ? ix->n_index_params : 1,
+                         sizeof(char *));
+    for (i = 0; i < ix->n_index_params; i++) {
+        const PgQuery__IndexElem *e;
+        PgQuery__CollateClause cc = PG_QUERY__COLLATE_CLAUSE__INIT;
+        PgQuery__Node ccn = PG_QUERY__NODE__INIT;
+        const PgQuery__Node *key;
+        s_colref_t ref;
+        char *sql;
+
+        if (ix->index_params[i]->node_case != PG_QUERY__NODE__NODE_INDEX_ELEM)
+            continue;
+        e = ix->index_params[i]->index_elem;
+        if (!e->expr && !e->n_collation) {
+            c->exprs[c->ncolumns] = NULL;
+            s_check_add_column(&c->columns, &c->ncolumns, e->name);
+            continue;
+        }
+        key = e->expr ? e->expr : s_colref(&ref, e->name);
+        if (e->n_collation) {
+            cc.arg = (PgQuery__Node *)key;
+            cc.n_collname = e->n_collation;
+            cc.collname = e->collation;
+            cc.location = -1;
+            ccn.node_case = PG_QUERY__NODE__NODE_COLLATE_CLAUSE;
+            ccn.collate_clause = &cc;
+            key = &ccn;
+        }
+        if ((sql = fl_lint_deparse_expr(key)) == NULL)
+            goto unknown;
+        c->exprs[c->ncolumns] = sql;
+        s_check_add_column(&c->columns, &c->ncolumns, sql);
+    }
+    if (ix->where_clause &&
+        (c->predicate = fl_lint_deparse_expr(ix->where_clause)) == NULL)
+        goto unknown;
+    c->nulls_not_distinct = ix->nulls_not_distinct;
+    return;
+unknown:
+    /* What the deparser cannot write is left to the statement: checking
+     * another key, or without the predicate, could refuse a valid index. */
+    s_check_free(c);
+    st->nchecks--;
+}
+
 static const char *
 s_transaction_kind(PgQuery__TransactionStmtKind k)
 {
@@ -1370,22 +1932,19 @@ s_analyze(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__Node *n)
         }
         (void)s_add_rv(st, rv, ix->concurrent ? FL_LOCK_SHARE_UPDATE_EXCLUSIVE
                                               : FL_LOCK_SHARE, 0);
-        if (s_is_created(ctx, rv->schemaname, rv->relname))
-            break;
-        s_table_exists(st, ctx, rv->schemaname, rv->relname);
-        if (!ix->concurrent)
-            st->scans = 1;
-        if (ix->unique) {
-            fl_check_t *c = s_add_check(st, FL_CHECK_UNIQUE, rv->schemaname,
-                                        rv->relname);
+        if (!s_is_created(ctx, rv->schemaname, rv->relname)) {
+            s_table_exists(st, ctx, rv->schemaname, rv->relname);
+            if (!ix->concurrent)
+                st->scans = 1;
+        }
+        if (ix->unique)
+            s_unique_index(st, ix);
+        /* IF NOT EXISTS: nothing to check when the name is taken. */
+        if (ix->if_not_exists && ix->idxname && *ix->idxname) {
             size_t i;
-            for (i = 0; i < ix->n_index_params; i++) {
-                const PgQuery__Node *p = ix->index_params[i];
-                if (p->node_case == PG_QUERY__NODE__NODE_INDEX_ELEM &&
-                    p->index_elem->name)
-                    s_check_add_column(&c->columns, &c->ncolumns,
-                                       p->index_elem->name);
-            }
+            for (i = 0; i < st->nchecks; i++)
+                if (st->checks[i].kind == FL_CHECK_UNIQUE)
+                    st->checks[i].if_no_relation = fl_strdup(ix->idxname);
         }
         break;
     }
@@ -1505,7 +2064,7 @@ s_analyze(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__Node *n)
         if (!r->missing_ok)
             s_table_exists(st, ctx, rv->schemaname, rv->relname);
         if (r->rename_type == PG_QUERY__OBJECT_TYPE__OBJECT_COLUMN)
-            s_column_check(st, ctx, FL_CHECK_COLUMN_EXISTS, rv, r->subname);
+            s_column_check(st, FL_CHECK_COLUMN_EXISTS, rv, r->subname);
         if (r->rename_type == PG_QUERY__OBJECT_TYPE__OBJECT_TABLE && r->newname) {
             char *oldk = fl_lint_table_key(rv->schemaname, rv->relname);
             if (fl_lint_set_has(&ctx->created, oldk)) {

@@ -72,12 +72,54 @@ typedef struct {
 typedef enum {
     FL_CHECK_TABLE_EXISTS,  /* table altered, dropped, renamed, updated... */
     FL_CHECK_COLUMN_EXISTS, /* column altered, dropped or renamed */
-    FL_CHECK_NOT_NULL,      /* SET NOT NULL: count NULLs in columns[0] */
-    FL_CHECK_UNIQUE,        /* unique index/constraint: duplicate groups */
+    FL_CHECK_NOT_NULL,      /* SET NOT NULL, ADD COLUMN ... NOT NULL, each
+                               column of a primary key: count NULLs in
+                               columns[0] */
+    FL_CHECK_UNIQUE,        /* unique index/constraint, primary key:
+                               duplicate groups */
     FL_CHECK_FOREIGN_KEY,   /* validated FK: orphan rows */
     FL_CHECK_CHECK,         /* validated CHECK: violating rows (expr) */
-    FL_CHECK_DEPENDENTS     /* DROP COLUMN/TABLE: dependent views and FKs */
+    FL_CHECK_DEPENDENTS,    /* DROP COLUMN/TABLE: dependent views and FKs */
+    /* Added after the contract was fixed: */
+    FL_CHECK_RETYPED        /* ALTER COLUMN columns[0] TYPE: the table's
+                               own NOT NULL, unique indexes and CHECKs on
+                               it hold for its new values (the statement
+                               validates them again) */
 } fl_check_kind;
+
+/*
+ * A column of the checked table as the check must see it, when the same
+ * ALTER TABLE adds it or changes its type.  PostgreSQL adds every column
+ * and changes every type of one ALTER TABLE before it validates any
+ * constraint or NOT NULL of it, whatever the order of its sub-commands
+ * (tablecmds.c's passes), and an added column holds its own DEFAULT in
+ * the rows already there (a SET DEFAULT of the same statement comes too
+ * late for them).
+ */
+typedef struct {
+    char *name;
+    char *value;       /* SQL of its value in each existing row, over the
+                          row as it was (a USING names the old columns):
+                          "CAST(default AS type)", "CAST(NULL AS type)",
+                          "CAST(col AS newtype)"; NULL when only running
+                          the statement can tell (a function that is not
+                          a stable built-in, a subquery, a generated,
+                          identity or serial column) */
+    int added;         /* ADD COLUMN (else ALTER COLUMN ... TYPE) */
+    int if_not_exists; /* ADD COLUMN IF NOT EXISTS */
+    int sequence;      /* identity or serial: distinct and never NULL */
+    char *type;        /* added without a DEFAULT: its type as SQL (a
+                          domain's own default then applies); else NULL */
+    int replaces;      /* added, and the same statement drops the column
+                          of that name (DROP COLUMN runs first, whatever
+                          the order): the live column is not read */
+} fl_check_col_t;
+
+/* A table, for the tables one DROP TABLE removes together. */
+typedef struct {
+    char *schema;        /* NULL when not qualified */
+    char *name;
+} fl_check_rel_t;
 
 typedef struct {
     fl_check_kind kind;
@@ -90,6 +132,41 @@ typedef struct {
     char **ref_columns;  /* FOREIGN_KEY: empty means its primary key */
     size_t nref_columns;
     char *expr;          /* CHECK: the expression as SQL (deparsed) */
+    /* Added after the contract was fixed: */
+    /*
+     * UNIQUE keys that are expressions (or carry a COLLATE): exprs[i] is
+     * the SQL of key i, and columns[i] the same text for messages; NULL
+     * entries (or exprs NULL) are the plain columns[i].  CHECK: columns
+     * are the columns its expression names.
+     */
+    char **exprs;
+    char *predicate;     /* UNIQUE: a partial index's WHERE, as SQL */
+    int nulls_not_distinct; /* UNIQUE: NULLs are equal to each other */
+    /*
+     * NOT_NULL, UNIQUE, FOREIGN_KEY, CHECK from an ALTER TABLE: the
+     * columns of the table that statement adds or changes the type of.
+     */
+    fl_check_col_t *pending;
+    size_t npending;
+    /*
+     * The constraint belongs to column if_added of ADD COLUMN IF NOT
+     * EXISTS: PostgreSQL skips it, with the column, when that column
+     * already exists.  NULL otherwise.
+     */
+    char *if_added;
+    fl_check_rel_t *dropped_with; /* DEPENDENTS of DROP TABLE: the other */
+    size_t ndropped_with;         /* tables the statement drops with it;
+                                     RETYPED: the constraints it drops
+                                     (name only), and "" for DROP NOT
+                                     NULL of the column */
+    /*
+     * The statement does nothing when it finds what these say, and then
+     * neither does the check: if_table, ALTER TABLE IF EXISTS of a table
+     * that does not exist; if_no_relation, CREATE INDEX IF NOT EXISTS of
+     * that name when a relation of that name is in the table's schema.
+     */
+    int if_table;
+    char *if_no_relation;
 } fl_check_t;
 
 typedef struct {

@@ -606,28 +606,298 @@ test_facts_checks(void **state)
     fl_stmt_list_release(&l);
 }
 
+/*
+ * A table created earlier in the input cannot be checked for existence
+ * before the migration, and is not scanned or destroyed as a live one;
+ * but its data checks run, just before their statement, on the rows the
+ * migration put in it.
+ */
 static void
-test_facts_tables_created_earlier_get_no_checks(void **state)
+test_facts_tables_created_earlier_get_data_checks_only(void **state)
 {
     fl_stmt_list_t l = analyze("CREATE TABLE s.t (a int);\n"
                                "ALTER TABLE s.t ALTER COLUMN a SET NOT NULL;\n"
                                "CREATE INDEX i ON s.t (a);\n"
+                               "CREATE UNIQUE INDEX u ON s.t (a);\n"
                                "DROP TABLE s.t;\n"
                                "DROP TABLE s.t", 150000);
     size_t i;
     (void)state;
-    assert_int_equal(l.count, 5);
+    assert_int_equal(l.count, 6);
     assert_int_equal(l.items[0].tables[0].created, 1);
     assert_string_equal(l.items[0].tables[0].schema, "s");
-    for (i = 1; i < 4; i++) {
-        assert_int_equal(l.items[i].nchecks, 0);
+    for (i = 1; i < 5; i++) {
+        assert_null(check(&l.items[i], FL_CHECK_TABLE_EXISTS));
         assert_int_equal(l.items[i].destructive, 0);
         assert_int_equal(l.items[i].scans, 0);
     }
+    assert_string_equal(check(&l.items[1], FL_CHECK_NOT_NULL)->columns[0], "a");
+    assert_int_equal(l.items[2].nchecks, 0);
+    assert_non_null(check(&l.items[3], FL_CHECK_UNIQUE));
+    assert_non_null(check(&l.items[4], FL_CHECK_DEPENDENTS));
     /* Dropped, then dropped again: the second one drops a live table. */
-    assert_int_equal(l.items[4].destructive, 1);
-    assert_non_null(check(&l.items[4], FL_CHECK_TABLE_EXISTS));
+    assert_int_equal(l.items[5].destructive, 1);
+    assert_non_null(check(&l.items[5], FL_CHECK_TABLE_EXISTS));
     assert_int_equal(last(&l)->ntables, 1);
+    fl_stmt_list_release(&l);
+}
+
+/* A unique index's keys (columns, expressions, COLLATE), WHERE and NULLS. */
+static void
+test_facts_unique_index_keys_predicate_and_nulls(void **state)
+{
+    fl_stmt_list_t l = analyze(
+        "CREATE UNIQUE INDEX i ON t (lower(email), a, b COLLATE \"C\",\n"
+        "  (id * 1000 + age)) NULLS NOT DISTINCT WHERE active AND a > 0",
+        150000);
+    const fl_check_t *c = check(&l.items[0], FL_CHECK_UNIQUE);
+
+    (void)state;
+    assert_non_null(c);
+    assert_int_equal(c->ncolumns, 4);
+    assert_non_null(c->exprs);
+    assert_string_equal(c->exprs[0], "lower(email)");
+    assert_string_equal(c->columns[0], "lower(email)");
+    assert_null(c->exprs[1]);
+    assert_string_equal(c->columns[1], "a");
+    assert_string_equal(c->exprs[2], "b COLLATE \"C\"");
+    assert_string_equal(c->exprs[3], "(id * 1000) + age");
+    assert_string_equal(c->predicate, "active AND a > 0");
+    assert_int_equal(c->nulls_not_distinct, 1);
+    fl_stmt_list_release(&l);
+
+    l = analyze("CREATE UNIQUE INDEX i ON t (a)", 150000);
+    c = check(&l.items[0], FL_CHECK_UNIQUE);
+    assert_null(c->predicate);
+    assert_int_equal(c->nulls_not_distinct, 0);
+    assert_null(c->exprs[0]);
+    fl_stmt_list_release(&l);
+}
+
+/* A primary key counts NULLs in each of its columns, then duplicates. */
+static void
+test_facts_primary_key_checks_nulls_then_duplicates(void **state)
+{
+    fl_stmt_list_t l = analyze("ALTER TABLE t ADD PRIMARY KEY (a, b)", 150000);
+    const fl_stmt_t *st = &l.items[0];
+
+    (void)state;
+    assert_int_equal(st->nchecks, 4);
+    assert_int_equal(st->checks[0].kind, FL_CHECK_TABLE_EXISTS);
+    assert_int_equal(st->checks[1].kind, FL_CHECK_NOT_NULL);
+    assert_string_equal(st->checks[1].columns[0], "a");
+    assert_int_equal(st->checks[2].kind, FL_CHECK_NOT_NULL);
+    assert_string_equal(st->checks[2].columns[0], "b");
+    assert_int_equal(st->checks[3].kind, FL_CHECK_UNIQUE);
+    assert_int_equal(st->checks[3].ncolumns, 2);
+    fl_stmt_list_release(&l);
+
+    /* NOT NULL PRIMARY KEY counts the NULLs once. */
+    l = analyze("ALTER TABLE t ADD COLUMN id int NOT NULL PRIMARY KEY", 150000);
+    assert_int_equal(l.items[0].nchecks, 3);
+    assert_int_equal(l.items[0].checks[1].kind, FL_CHECK_NOT_NULL);
+    assert_int_equal(l.items[0].checks[2].kind, FL_CHECK_UNIQUE);
+    fl_stmt_list_release(&l);
+
+    l = analyze("ALTER TABLE t ADD CONSTRAINT u UNIQUE NULLS NOT DISTINCT (a)",
+                150000);
+    assert_int_equal(check(&l.items[0], FL_CHECK_UNIQUE)->nulls_not_distinct, 1);
+    assert_null(check(&l.items[0], FL_CHECK_NOT_NULL));
+    fl_stmt_list_release(&l);
+}
+
+static const fl_check_col_t *
+pending(const fl_check_t *c, const char *name)
+{
+    for (size_t i = 0; i < c->npending; i++)
+        if (strcmp(c->pending[i].name, name) == 0)
+            return &c->pending[i];
+    fail_msg("no pending column %s", name);
+    return NULL;
+}
+
+/*
+ * The checks of one ALTER TABLE see the columns it adds and retypes, in
+ * any order of its sub-commands: their values in the existing rows, or
+ * NULL when only the statement can compute them.
+ */
+static void
+test_facts_alter_table_checks_see_its_own_columns(void **state)
+{
+    fl_stmt_list_t l = analyze(
+        "ALTER TABLE t ALTER COLUMN d SET DEFAULT 5,\n"
+        "  ADD COLUMN d int DEFAULT 1 UNIQUE,\n"
+        "  ADD COLUMN e uuid DEFAULT gen_random_uuid(),\n"
+        "  ADD COLUMN f bigserial, ADD COLUMN g text,\n"
+        "  ADD COLUMN h int GENERATED ALWAYS AS (d * 2) STORED,\n"
+        "  ADD COLUMN k timestamptz DEFAULT now(),\n"
+        "  ALTER COLUMN c TYPE bigint USING c * 2,\n"
+        "  ALTER COLUMN x TYPE text,\n"
+        "  ALTER COLUMN g SET NOT NULL,\n"
+        "  ADD CONSTRAINT ch CHECK (c > d)", 150000);
+    const fl_stmt_t *st = &l.items[0];
+    const fl_check_t *u = check(st, FL_CHECK_UNIQUE);
+    const fl_check_t *ch = check(st, FL_CHECK_CHECK);
+    size_t i;
+
+    (void)state;
+    /* SET DEFAULT and SET NOT NULL come after the columns are added. */
+    for (i = 0; i < st->nchecks; i++)
+        if (st->checks[i].kind == FL_CHECK_COLUMN_EXISTS)
+            assert_true(strcmp(st->checks[i].columns[0], "d") != 0 &&
+                        strcmp(st->checks[i].columns[0], "g") != 0);
+    assert_string_equal(check(st, FL_CHECK_COLUMN_EXISTS)->columns[0], "c");
+    assert_string_equal(check(st, FL_CHECK_NOT_NULL)->columns[0], "g");
+    assert_int_equal(check(st, FL_CHECK_NOT_NULL)->npending, 8);
+    assert_non_null(u);
+    assert_int_equal(u->npending, 8);
+    assert_string_equal(pending(u, "d")->value, "1::int");
+    assert_int_equal(pending(u, "d")->added, 1);
+    assert_null(pending(u, "d")->type);
+    assert_null(pending(u, "e")->value);
+    assert_null(pending(u, "f")->value);
+    assert_int_equal(pending(u, "f")->sequence, 1);
+    assert_string_equal(pending(u, "g")->value, "NULL::text");
+    assert_string_equal(pending(u, "g")->type, "text");
+    assert_null(pending(u, "h")->value);
+    assert_string_equal(pending(u, "k")->value, "now()::timestamptz");
+    assert_string_equal(pending(u, "c")->value, "CAST(c * 2 AS bigint)");
+    assert_int_equal(pending(u, "c")->added, 0);
+    assert_string_equal(pending(u, "x")->value, "x::text");
+    /* A CHECK names the columns it reads. */
+    assert_int_equal(ch->ncolumns, 2);
+    assert_string_equal(ch->columns[0], "c");
+    assert_string_equal(ch->columns[1], "d");
+    fl_stmt_list_release(&l);
+
+    /* DROP DEFAULT and TYPE run before ADD COLUMN: the column must exist. */
+    l = analyze("ALTER TABLE t ADD COLUMN d int, ALTER COLUMN d DROP DEFAULT",
+                150000);
+    assert_string_equal(check(&l.items[0], FL_CHECK_COLUMN_EXISTS)->columns[0],
+                        "d");
+    fl_stmt_list_release(&l);
+
+    /* No columns added or retyped: nothing pending. */
+    l = analyze("ALTER TABLE t ALTER COLUMN a SET NOT NULL", 150000);
+    assert_int_equal(check(&l.items[0], FL_CHECK_NOT_NULL)->npending, 0);
+    fl_stmt_list_release(&l);
+}
+
+/* ADD COLUMN IF NOT EXISTS: its constraints go when the column exists. */
+static void
+test_facts_add_column_if_not_exists_marks_its_constraints(void **state)
+{
+    fl_stmt_list_t l = analyze(
+        "ALTER TABLE t ADD COLUMN IF NOT EXISTS z int NOT NULL DEFAULT 1"
+        " CHECK (z > 0) REFERENCES p, ADD CONSTRAINT u UNIQUE (z)", 150000);
+    const fl_stmt_t *st = &l.items[0];
+
+    (void)state;
+    assert_string_equal(check(st, FL_CHECK_NOT_NULL)->if_added, "z");
+    assert_string_equal(check(st, FL_CHECK_CHECK)->if_added, "z");
+    assert_string_equal(check(st, FL_CHECK_CHECK)->columns[0], "z");
+    assert_string_equal(check(st, FL_CHECK_FOREIGN_KEY)->if_added, "z");
+    assert_null(check(st, FL_CHECK_UNIQUE)->if_added);
+    assert_int_equal(pending(check(st, FL_CHECK_UNIQUE), "z")->if_not_exists, 1);
+    fl_stmt_list_release(&l);
+}
+
+/*
+ * A generated column holds its expression over the row, unless that reads
+ * a column the statement adds, retypes or drops; a column dropped and
+ * added by one statement is new (DROP COLUMN runs first).
+ */
+static void
+test_facts_generated_and_replaced_columns(void **state)
+{
+    fl_stmt_list_t l = analyze(
+        "ALTER TABLE t ADD COLUMN g int GENERATED ALWAYS AS (a * 2) STORED"
+        " UNIQUE,\n"
+        "  ADD COLUMN h int GENERATED ALWAYS AS (b + 1) STORED,\n"
+        "  ALTER COLUMN b TYPE bigint,\n"
+        "  ADD COLUMN a2 int DEFAULT 1, DROP COLUMN a2", 150000);
+    const fl_check_t *u = check(&l.items[0], FL_CHECK_UNIQUE);
+
+    (void)state;
+    assert_string_equal(pending(u, "g")->value, "CAST(a * 2 AS int)");
+    assert_null(pending(u, "h")->value);
+    assert_int_equal(pending(u, "g")->replaces, 0);
+    assert_int_equal(pending(u, "a2")->replaces, 1);
+    assert_string_equal(pending(u, "a2")->value, "1::int");
+    fl_stmt_list_release(&l);
+}
+
+/*
+ * ALTER TABLE IF EXISTS and CREATE INDEX IF NOT EXISTS: the checks know
+ * the statement may do nothing.
+ */
+static void
+test_facts_if_exists_and_if_not_exists_mark_the_checks(void **state)
+{
+    fl_stmt_list_t l = analyze(
+        "ALTER TABLE IF EXISTS t ADD COLUMN x int NOT NULL,"
+        " ADD CONSTRAINT c CHECK (a > 0), DROP COLUMN a;\n"
+        "CREATE UNIQUE INDEX IF NOT EXISTS t_a ON t (a);\n"
+        "CREATE UNIQUE INDEX t_b ON t (b);\n"
+        "ALTER TABLE t ADD CONSTRAINT d CHECK (a > 0);", 150000);
+
+    (void)state;
+    assert_int_equal(l.count, 4);
+    assert_true(l.items[0].nchecks >= 3);
+    for (size_t i = 0; i < l.items[0].nchecks; i++)
+        assert_int_equal(l.items[0].checks[i].if_table, 1);
+    assert_string_equal(check(&l.items[1], FL_CHECK_UNIQUE)->if_no_relation,
+                        "t_a");
+    assert_null(check(&l.items[2], FL_CHECK_UNIQUE)->if_no_relation);
+    assert_int_equal(check(&l.items[3], FL_CHECK_CHECK)->if_table, 0);
+    fl_stmt_list_release(&l);
+}
+
+/*
+ * ALTER COLUMN ... TYPE: a RETYPED check of the column, with the new
+ * value pending and the constraints the statement drops ("" for its DROP
+ * NOT NULL).
+ */
+static void
+test_facts_type_change_checks_what_it_validates_again(void **state)
+{
+    fl_stmt_list_t l = analyze(
+        "ALTER TABLE t ALTER COLUMN a TYPE bigint USING a * 2,"
+        " DROP CONSTRAINT t_a_check, ALTER COLUMN a DROP NOT NULL,"
+        " ALTER COLUMN b DROP NOT NULL", 150000);
+    const fl_check_t *c = check(&l.items[0], FL_CHECK_RETYPED);
+
+    (void)state;
+    assert_non_null(c);
+    assert_string_equal(c->columns[0], "a");
+    assert_string_equal(pending(c, "a")->value, "CAST(a * 2 AS bigint)");
+    assert_int_equal(c->ndropped_with, 2);
+    assert_string_equal(c->dropped_with[0].name, "t_a_check");
+    assert_string_equal(c->dropped_with[1].name, "");
+    fl_stmt_list_release(&l);
+}
+
+/* DROP TABLE b, a: each table's dependents check knows the other. */
+static void
+test_facts_drop_tables_know_what_goes_with_them(void **state)
+{
+    fl_stmt_list_t l = analyze("DROP TABLE b, s.a", 150000);
+    const fl_stmt_t *st = &l.items[0];
+    const fl_check_t *b = NULL, *a = NULL;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < st->nchecks; i++)
+        if (st->checks[i].kind == FL_CHECK_DEPENDENTS)
+            *(strcmp(st->checks[i].table, "b") == 0 ? &b : &a) = &st->checks[i];
+    assert_non_null(b);
+    assert_non_null(a);
+    assert_int_equal(b->ndropped_with, 1);
+    assert_string_equal(b->dropped_with[0].schema, "s");
+    assert_string_equal(b->dropped_with[0].name, "a");
+    assert_int_equal(a->ndropped_with, 1);
+    assert_null(a->dropped_with[0].schema);
+    assert_string_equal(a->dropped_with[0].name, "b");
     fl_stmt_list_release(&l);
 }
 
@@ -665,7 +935,15 @@ main(void)
         cmocka_unit_test(test_facts_drop_schema_destroys_the_schema),
         cmocka_unit_test(test_facts_cascades),
         cmocka_unit_test(test_facts_checks),
-        cmocka_unit_test(test_facts_tables_created_earlier_get_no_checks),
+        cmocka_unit_test(test_facts_tables_created_earlier_get_data_checks_only),
+        cmocka_unit_test(test_facts_unique_index_keys_predicate_and_nulls),
+        cmocka_unit_test(test_facts_primary_key_checks_nulls_then_duplicates),
+        cmocka_unit_test(test_facts_alter_table_checks_see_its_own_columns),
+        cmocka_unit_test(test_facts_add_column_if_not_exists_marks_its_constraints),
+        cmocka_unit_test(test_facts_generated_and_replaced_columns),
+        cmocka_unit_test(test_facts_if_exists_and_if_not_exists_mark_the_checks),
+        cmocka_unit_test(test_facts_type_change_checks_what_it_validates_again),
+        cmocka_unit_test(test_facts_drop_tables_know_what_goes_with_them),
         cmocka_unit_test(test_facts_lock_level_names),
     };
     return cmocka_run_group_tests_name("facts", tests, NULL, teardown);
