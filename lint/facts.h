@@ -143,6 +143,19 @@ typedef struct {
      * an inheritance child of a dropped table.
      */
     int cascades;
+    /*
+     * A plain UPDATE or DELETE of one table (no WITH, FROM or USING, no
+     * WHERE CURRENT OF) whose WHERE clause can be evaluated again without
+     * a side effect: every function it calls is a built-in that gives the
+     * same answer twice in a transaction and changes nothing.  row_where
+     * is that clause as SQL (deparsed), row_alias the name the statement
+     * gives the table (its alias, or NULL: its own name); a backup of
+     * only those rows is possible.  Otherwise row_where is NULL and
+     * row_why says why (for UPDATE and DELETE; NULL for other statements).
+     */
+    char *row_where;
+    char *row_alias;
+    char *row_why;
 } fl_stmt_t;
 
 typedef struct {

@@ -12,6 +12,7 @@
 #define FL_TESTSUPPORT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <libpq-fe.h>
 
@@ -188,6 +189,14 @@ void fl_test_ws_await(fl_test_ws_t *ws, const char *sql, int timeout_s);
  * NULL, said needle on stdout or stderr.
  */
 void fl_test_expect(const fl_test_proc_t *res, int status, const char *needle);
+
+/*
+ * For generative tests: the positive number in environment variable name
+ * (dflt when unset or empty; fails the test on anything else), and the
+ * next number of a splitmix64 sequence (deterministic on every platform).
+ */
+long fl_test_env_long(const char *name, long dflt);
+uint64_t fl_test_rng_next(uint64_t *state);
 
 /* Makes a fresh temporary directory; returns a new path. */
 char *fl_test_tmpdir(void);
