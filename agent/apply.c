@@ -243,7 +243,7 @@ s_schema_before(fl_pipeline_t *p, s_unit *u, int *gen, fl_error_t *err)
 
 /*
  * Claims this target's backup file directory for the pipeline (a shared
- * flock on dir/.lock, held until fl_pipeline_close) and, when no other
+ * flock on the directory, held until fl_pipeline_close) and, when no other
  * pipeline holds it, sweeps what a killed attempt left: a
  * b<id>.copy.partial whose backup the ledger has committed (the process
  * died between COMMIT and the rename) gets its name; any other
@@ -260,8 +260,8 @@ s_dump_dir_claim(fl_pipeline_t *p, const fl_migration_t *m, fl_error_t *err)
 
     if (rc != 0)
         return rc;
-    lock = fl_asprintf("%s/.lock", p->dump_dir);
-    p->dump_lock = open(lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    lock = fl_strdup(p->dump_dir);
+    p->dump_lock = open(lock, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (p->dump_lock < 0) {
         rc = FL_ERR(err, FL_EIO, "could not open \"%s\": %s", lock,
                     strerror(errno));
@@ -594,7 +594,12 @@ s_prepare_statement(fl_pipeline_t *p, s_unit *u, size_t k, fl_error_t *err)
     for (size_t i = 0; i < st->ntables; i++) {
         const fl_table_ref_t *t = &st->tables[i];
         int later = 0;
-        if (!t->writes)
+        /*
+         * A table this migration created has nothing to back up and no
+         * rows to tell apart: not looked up (a name that still meant an
+         * older table would only have its new rows recorded as added).
+         */
+        if (!t->writes || t->created || t->fresh)
             continue;
         schemas[n] = t->schema;
         names[n] = t->name;
@@ -918,11 +923,19 @@ s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
     fl_net_snap_t post = {NULL, 0};
     int rc;
 
+    /*
+     * BEGIN, the timeouts and, when no validate statement runs before the
+     * net's snapshot, the savepoint a restart goes back to: one round
+     * trip.
+     */
+    int early_savepoint = notx || m->validate == NULL;
+
     *outcome = S_FAILED;
     *stage = FL_STEP_VALIDATE;
     fl__session_reset(&p->session);
-    if ((rc = fl_pg_exec(p->pg, "BEGIN", err)) != 0 ||
-        (rc = fl__set_timeouts(p, m, 1, err)) != 0)
+    if ((rc = fl__begin_with_timeouts(p, m, early_savepoint
+                                          ? "BEGIN; SAVEPOINT flotilla_run; "
+                                          : "BEGIN; ", 1, err)) != 0)
         return rc;
     if (!notx) {
         *outcome = S_REFUSED;
@@ -939,7 +952,8 @@ s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
     }
     if ((rc = fl__session_leave(p->pg, &p->session, err)) != 0 ||
         (rc = fl__net_snapshot(p->pg, p->target, &u->pre, err)) != 0 ||
-        (rc = fl_pg_exec(p->pg, "SAVEPOINT flotilla_run", err)) != 0)
+        (!early_savepoint &&
+         (rc = fl_pg_exec(p->pg, "SAVEPOINT flotilla_run", err)) != 0))
         return rc;
 
     for (;;) {

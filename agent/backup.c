@@ -792,8 +792,31 @@ fl__backup_take(fl_pg_t *pg, const fl_backup_ctx_t *ctx,
     out->dump = !out->rows && ctx->dump_dir && ctx->dump_above > 0 &&
                 size > ctx->dump_above;
     if (out->rows) {
+        char *bytes = NULL;
         rc = s_take_rows(pg, rows, qt, now.name, &cols, names, id, out, err);
-    } else if (out->dump) {
+        /*
+         * Rows above the size for files: the whole table goes to a file
+         * instead, as the operator asked (the rows' size is known only
+         * once they are selected).
+         */
+        if (rc == 0 && ctx->dump_dir && ctx->dump_above > 0 &&
+            size > ctx->dump_above)
+            rc = fl_pg_query_valuef(pg, &bytes, err, "SELECT pg_catalog."
+                                    "pg_total_relation_size('flotilla_backup.b%s'"
+                                    "::pg_catalog.regclass)", id);
+        if (rc == 0 && bytes && s_ll(bytes) > ctx->dump_above) {
+            rc = fl_pg_commandf(pg, err, "DROP TABLE flotilla_backup.b%s", id);
+            out->rows = 0;
+            out->nrows = 0;
+            out->dump = 1;
+            rows->why_whole = "the rows it selects are larger than the size "
+                              "above which backups go to files";
+        }
+        free(bytes);
+    }
+    if (rc != 0 || out->rows)
+        goto taken;
+    if (out->dump) {
         /*
          * Too large to copy inside the database: every column as text to
          * a file, and in the database only the key and a hash of each row,
@@ -824,6 +847,7 @@ fl__backup_take(fl_pg_t *pg, const fl_backup_ctx_t *ctx,
         rc = fl_pg_commandf(pg, err, "CREATE TABLE flotilla_backup.b%s (%s) AS"
                      " SELECT %s FROM %s t", id, names, store, qt);
     }
+taken:
     if (rc != 0)
         goto cleanup;
     rc = s_record(pg, ctx, pre, &now, out, id, sha, err);

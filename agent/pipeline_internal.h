@@ -337,7 +337,7 @@ struct fl_pipeline {
     size_t nevents;
     fl_session_t session; /* pinned, or the migration's settings */
     char *dump_dir;    /* this target's backup file directory, absolute */
-    int dump_lock;     /* open on dump_dir/.lock, held shared (flock) while
+    int dump_lock;     /* open on dump_dir, held shared (flock) while
                           the pipeline may write there; -1: not yet */
     char **partial;    /* dump files written as .partial, to rename */
     size_t npartial;   /* after COMMIT */
@@ -495,6 +495,16 @@ int fl__own_timeouts(fl_pipeline_t *p, fl_error_t *err) FL_NODISCARD;
 /* SET [LOCAL] lock_timeout and statement_timeout for m. */
 int fl__set_timeouts(fl_pipeline_t *p, const fl_migration_t *m, int local,
                      fl_error_t *err) FL_NODISCARD;
+/*
+ * The same with the commands in before ("BEGIN; " and the like, trusted
+ * text) first, in one round trip.
+ */
+int fl__begin_with_timeouts(fl_pipeline_t *p, const fl_migration_t *m,
+                            const char *before, int local,
+                            fl_error_t *err) FL_NODISCARD;
+/* The SET commands of fl__set_timeouts, written into buf. */
+const char *fl__timeouts_sql(fl_pipeline_t *p, const fl_migration_t *m,
+                             int local, char *buf, size_t size);
 
 /*
  * Parses a section of m (text, starting at line; what names it: "up",

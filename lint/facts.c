@@ -1897,6 +1897,10 @@ s_add_parsed(fl_stmt_list_t *out, fl_lint_tree_t *tree, s_ctx_t *ctx,
             const PgQuery__FuncCall *call = NULL;
             s_analyze(st, ctx, rs->stmt);
             st->opaque = fl_lint_is_opaque(rs->stmt, &call);
+            for (size_t t = 0; t < st->ntables; t++)
+                st->tables[t].fresh =
+                    !st->tables[t].created &&
+                    s_is_created(ctx, st->tables[t].schema, st->tables[t].name);
         }
     }
 }

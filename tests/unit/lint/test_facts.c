@@ -624,6 +624,9 @@ test_facts_tables_created_earlier_get_no_checks(void **state)
         assert_int_equal(l.items[i].destructive, 0);
         assert_int_equal(l.items[i].scans, 0);
     }
+    /* Named by the statements after the one that created it. */
+    assert_int_equal(l.items[1].tables[0].fresh, 1);
+    assert_int_equal(l.items[0].tables[0].fresh, 0);
     /* Dropped, then dropped again: the second one drops a live table. */
     assert_int_equal(l.items[4].destructive, 1);
     assert_non_null(check(&l.items[4], FL_CHECK_TABLE_EXISTS));
