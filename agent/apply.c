@@ -533,8 +533,9 @@ s_why_whole(const s_unit *u, size_t k)
     if (st->ndestroys == 0 || !s_destroys_rows(st->destroys[0].kind))
         return "";
     if (st->row_where == NULL)
-        return st->row_why ? st->row_why : "its WHERE clause cannot be "
-                                           "evaluated again";
+        return st->row_why ? st->row_why : "it is not a plain UPDATE or "
+                                           "DELETE (a MERGE, an upsert, a "
+                                           "data-modifying WITH)";
     if (st->ndestroys > 1)
         return "the statement changes more than one table";
     if (st->opaque)
