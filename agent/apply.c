@@ -19,6 +19,7 @@
 #include "agent/lintcheck.h"
 #include "agent/pipeline_internal.h"
 #include "agent/schema.h"
+#include "lint/compare.h"
 #include "common/alloc.h"
 #include "common/log.h"
 
@@ -1138,177 +1139,346 @@ done:
 }
 
 /*
- * Applies one migration: a transactional one as one unit; a
- * no-transaction one statement by statement, each statement that can run
- * in a transaction as a unit with its progress row, the others on their
- * own, resuming after the statements the ledger says are done.
+ * One migration being applied: what each of its steps reads and writes,
+ * so that every way out goes through one finish (s_finish).
  */
+typedef struct {
+    const fl_migration_t *m;
+    s_unit u;              /* its statements, counters and the net */
+    size_t start;          /* statements an earlier run committed */
+    int before;            /* the schema snapshot before it */
+    s_outcome outcome;     /* why it stopped, when it did */
+    int stage;             /* the step it was in (an fl_step) */
+} s_mig;
+
+/*
+ * The static part of validation, and where a no-transaction migration an
+ * earlier run left half-done resumes (only with the same content).
+ */
+static int
+s_mig_validate(fl_pipeline_t *p, s_mig *x, const fl_ledger_row_t *row,
+               fl_error_t *err)
+{
+    const fl_migration_t *m = x->m;
+    int rc;
+
+    x->outcome = S_REFUSED;
+    if ((rc = fl__validate_text(p, m, &x->u.stmts, NULL, err)) != 0)
+        return rc;
+    if (!m->no_transaction || row == NULL || row->statements_done <= 0 ||
+        (strcmp(row->status, "running") != 0 &&
+         strcmp(row->status, "failed") != 0))
+        return 0;
+    /* Its committed statements stay whatever happens next. */
+    x->start = (size_t)row->statements_done;
+    x->u.stats.done = row->statements_done;
+    x->u.stats.retries = row->retries;
+    x->u.stats.lock_wait_ms = row->lock_wait_ms;
+    if (strcmp(row->checksum, m->checksum_hex) != 0) {
+        rc = FL_ERR(err, FL_EINVAL, "%s was partly applied (%d of %d "
+                    "statements) with different content", m->file,
+                    row->statements_done, row->statements_total);
+        fl_error_set_hint(err, "Restore the migration file as it was, let it "
+                               "finish, and change it in a new migration.");
+    }
+    return rc;
+}
+
+/* A transactional migration: one unit, its ledger row inside it. */
+static int
+s_mig_transactional(fl_pipeline_t *p, s_mig *x, fl_error_t *err)
+{
+    int rc = s_run_unit(p, &x->u, 0, x->u.stmts.count, 0, &x->outcome,
+                        &x->stage, err);
+
+    if (rc == 0)
+        fl__event(p, FL_STEP_EXECUTE, FL_STEP_OK, x->m,
+                  fl__now_ms() - x->u.t0, NULL, "%zu statement%s executed",
+                  x->u.stmts.count, x->u.stmts.count == 1 ? "" : "s");
+    return rc;
+}
+
+/* Records that statement i of x is done (autocommit). */
+static int
+s_mig_progress(fl_pipeline_t *p, s_mig *x, size_t i, fl_error_t *err)
+{
+    fl_ledger_record_t rec = {x->m, p->opts.bundle_id, p->opts.rollout_id,
+                              p->opts.agent, "running", 0, (int)i + 1,
+                              (int)x->u.stmts.count, 0, 0, 0, NULL, NULL,
+                              NULL, p->target};
+
+    x->u.stats.done = (int)i + 1;
+    rec.duration_ms = fl__now_ms() - x->u.t0;
+    rec.lock_wait_ms = x->u.stats.lock_wait_ms;
+    rec.retries = x->u.stats.retries;
+    rec.status = i + 1 == x->u.stmts.count ? "applied" : "running";
+    return fl_ledger_record(p->pg, &rec, err);
+}
+
+/*
+ * Before statement i, a CREATE INDEX CONCURRENTLY, runs: what an
+ * interrupted run left under the name it creates.  An INVALID index (the
+ * build failed) is dropped and built again; a valid one on the same table
+ * with the same definition is the one the statement built before its
+ * client died (the server finishes the build without it), so the
+ * statement counts as done (*done = 1); one defined otherwise is named
+ * and the migration fails, rather than keep an index it did not ask for.
+ */
+static int
+s_index_left_behind(fl_pipeline_t *p, s_mig *x, size_t i, int *done,
+                    fl_error_t *err)
+{
+    const fl_stmt_t *st = &x->u.stmts.items[i];
+    const char *schemas[2] = {st->index_schema, NULL};
+    const char *names[2] = {st->index_name, NULL};
+    uint32_t oids[2] = {0, 0};
+    char kinds[2] = {0, 0};
+    size_t n = 1;
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    char oid[16];
+    const char *params[1] = {oid};
+    int same = 0, rc;
+
+    *done = 0;
+    if (st->index_name == NULL || !st->no_transaction)
+        return 0;
+    if (st->ntables > 0) {
+        schemas[1] = st->tables[0].schema;
+        names[1] = st->tables[0].name;
+        n = 2;
+    }
+    if ((rc = fl__session_leave(p->pg, &p->session, err)) != 0 ||
+        (rc = fl__resolve(p, schemas, names, n, oids, kinds, err)) != 0)
+        return rc;
+    if (oids[0] == 0 || kinds[0] != 'i')
+        return 0;
+    snprintf(oid, sizeof(oid), "%u", oids[0]);
+    rc = fl_pg_query(p->pg, &r,
+        "SELECT i.indisvalid, i.indrelid::pg_catalog.int8,"
+        " pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||) '.'"
+        " OPERATOR(pg_catalog.||) pg_catalog.quote_ident(c.relname),"
+        " pg_catalog.pg_get_indexdef(i.indexrelid)"
+        " FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid"
+        " OPERATOR(pg_catalog.=) i.indexrelid JOIN pg_catalog.pg_namespace n"
+        " ON n.oid OPERATOR(pg_catalog.=) c.relnamespace"
+        " WHERE i.indexrelid OPERATOR(pg_catalog.=) $1::pg_catalog.oid",
+        1, params, err);
+    if (rc != 0 || r.nrows != 1)
+        goto cleanup;
+    if (strcmp(fl_pg_value(&r, 0, 0), "t") != 0) {
+        rc = fl_pg_execf(p->pg, err, "DROP INDEX CONCURRENTLY IF EXISTS %s",
+                         fl_pg_value(&r, 0, 2));
+        if (rc == 0)
+            fl__event(p, FL_STEP_EXECUTE, FL_STEP_OK, x->m, 0, NULL,
+                      "dropped invalid index %s left by an interrupted CREATE "
+                      "INDEX CONCURRENTLY; building it again",
+                      fl_pg_value(&r, 0, 2));
+        goto cleanup;
+    }
+    if ((rc = fl_compare_index_definitions(st->sql, fl_pg_value(&r, 0, 3),
+                                           &same, err)) != 0)
+        goto cleanup;
+    if (same && n == 2 &&
+        strtoul(fl_pg_value(&r, 0, 1), NULL, 10) == oids[1]) {
+        *done = 1;
+        fl__event(p, FL_STEP_EXECUTE, FL_STEP_OK, x->m, 0, NULL,
+                  "index %s exists, valid and defined as statement %zu of %s "
+                  "defines it (an interrupted run built it): counted as done",
+                  fl_pg_value(&r, 0, 2), i + 1, x->m->file);
+        goto cleanup;
+    }
+    rc = FL_ERR(err, FL_EFAIL, "%s:%d:%d: index %s already exists, defined "
+                "otherwise than this statement defines it", x->m->file,
+                st->line, st->column, fl_pg_value(&r, 0, 2));
+    fl_error_set_detail(err, "It is: %s.  The statement: %s.",
+                        fl_pg_value(&r, 0, 3), st->sql);
+    fl_error_set_hint(err, "If the index should be the statement's, drop it "
+                           "(DROP INDEX CONCURRENTLY %s) and apply again; "
+                           "otherwise give the statement's index another "
+                           "name.", fl_pg_value(&r, 0, 2));
+cleanup:
+    fl_pg_result_release(&r);
+    return rc;
+}
+
+/*
+ * A statement that cannot run in a transaction (CREATE INDEX
+ * CONCURRENTLY and friends): its checks, what an interrupted run left
+ * behind, the statement on its own, then its progress row.
+ */
+static int
+s_mig_alone(fl_pipeline_t *p, s_mig *x, size_t i, fl_error_t *err)
+{
+    int done = 0, rc;
+
+    x->stage = FL_STEP_VALIDATE;
+    x->outcome = S_REFUSED;
+    fl__session_reset(&p->session);
+    if ((rc = fl__run_checks(p, &x->u.stmts, i, NULL, err)) != 0)
+        return rc;
+    x->outcome = S_FAILED;
+    x->stage = FL_STEP_EXECUTE;
+    if ((rc = s_index_left_behind(p, x, i, &done, err)) != 0)
+        return rc;
+    if (!done &&
+        (rc = fl__run(p, x->m, &x->u.stmts, (int)i, 0, p->opts.lock_retries,
+                      &x->u.stats, err)) != 0)
+        return rc;
+    if ((rc = fl__session_leave(p->pg, &p->session, err)) != 0 ||
+        (rc = s_mig_progress(p, x, i, err)) != 0)
+        return rc;
+    return fl__session_repin(p->pg, &p->session, err);
+}
+
+/*
+ * A no-transaction migration, statement by statement from where an
+ * earlier run stopped: each statement that can run in a transaction as a
+ * unit with its progress row, the others on their own.
+ */
+static int
+s_mig_statements(fl_pipeline_t *p, s_mig *x, fl_error_t *err)
+{
+    const fl_migration_t *m = x->m;
+    int rc;
+
+    x->outcome = S_FAILED;
+    if ((rc = fl__set_timeouts(p, m, 0, err)) != 0)
+        return rc;
+    x->outcome = S_REFUSED;
+    if ((rc = fl__custom_validate(p, m, NULL, err)) != 0)
+        return rc;
+    x->outcome = S_FAILED;
+    if ((rc = fl__session_leave(p->pg, &p->session, err)) != 0)
+        return rc;
+    fl__event(p, FL_STEP_VALIDATE, FL_STEP_OK, m, fl__now_ms() - x->u.t0, NULL,
+              "%zu statement%s parsed and linted%s; live checks run before "
+              "each statement%s", x->u.stmts.count,
+              x->u.stmts.count == 1 ? "" : "s",
+              m->validate ? ", validate statements hold" : "",
+              x->start ? " (resuming)" : "");
+    if (x->start)
+        fl__event(p, FL_STEP_EXECUTE, FL_STEP_STARTED, m, 0, NULL,
+                  "resuming %s at statement %zu of %zu", m->file, x->start + 1,
+                  x->u.stmts.count);
+    for (size_t i = x->start; i < x->u.stmts.count; i++) {
+        const fl_stmt_t *st = &x->u.stmts.items[i];
+        int64_t ts = fl__now_ms();
+
+        rc = st->no_transaction
+                 ? s_mig_alone(p, x, i, err)
+                 : s_run_unit(p, &x->u, i, i + 1, 1, &x->outcome, &x->stage,
+                              err);
+        if (rc != 0)
+            return rc;
+        fl__event(p, FL_STEP_EXECUTE, FL_STEP_OK, m, fl__now_ms() - ts, NULL,
+                  "statement %zu of %zu done (%s:%d)", i + 1, x->u.stmts.count,
+                  m->file, st->line);
+    }
+    x->stage = FL_STEP_VERIFY_AFTER;
+    if ((rc = fl__verify_statements(p, m, err)) != 0)
+        return rc;
+    return fl__session_leave(p->pg, &p->session, err);
+}
+
+/*
+ * The one way out of a migration.  Applied: the schema after it, and the
+ * event that says so.  Refused (a verdict of validation, and nothing of
+ * the migration committed, by this run or an earlier one): the
+ * transaction rolled back, FL_EINVAL.  Anything else failed: its ledger
+ * row says failed with the statements that stay applied, and the code
+ * says why (fl__fault_code).
+ */
+static int
+s_finish(fl_pipeline_t *p, s_mig *x, int rc, fl_error_t *err)
+{
+    const fl_migration_t *m = x->m;
+    int64_t took = fl__now_ms() - x->u.t0;
+    int changes = 0;
+
+    if (rc == 0) {
+        char *fp = s_schema_after(p, m, x->before, &changes);
+        fl__event(p, FL_STEP_VERIFY_AFTER, FL_STEP_OK, m, took, NULL,
+                  "applied %s; %d schema object%s changed; schema fingerprint "
+                  "%.16s", m->file, changes, changes == 1 ? "" : "s",
+                  fp ? fp : "(not recorded)");
+        free(fp);
+        return 0;
+    }
+    /*
+     * Only a verdict of validation is a refusal: a lost connection, a
+     * cancel, a timeout or a server error while validating is a failure
+     * (the code says which), and so is a refusal once statements of a
+     * no-transaction migration committed: something changed.
+     */
+    if (x->outcome == S_REFUSED && fl__classify(p, err) == FL__FAULT_OTHER &&
+        x->u.stats.done == 0) {
+        fl__rollback_quietly(p);
+        fl__event(p, FL_STEP_VALIDATE, FL_STEP_REFUSED, m, took, err,
+                  "refused %s", m->file);
+        if (rc == FL_EDB)
+            fl_error_prefix(err, "%s: ", m->file);
+        if (rc == FL_EINVAL || rc == FL_EDB)
+            err->code = rc = FL_EINVAL;
+        return rc;
+    }
+    fl__rollback_quietly(p);
+    if (fl_pg_is_open(p->pg))
+        s_record_failure(p, m, !m->no_transaction, (int)x->u.stmts.count,
+                         x->u.t0, &x->u.stats, err);
+    if (m->no_transaction) {
+        /* Statements may have committed: the snapshot is out of date. */
+        p->schema_gen = 0;
+        fl__event(p, (fl_step)x->stage, FL_STEP_FAILED, m, took, err,
+                  "%s failed after %d of %zu statements (%zu of them by an "
+                  "earlier run), which stay applied; the next apply resumes "
+                  "at statement %d", m->file, x->u.stats.done,
+                  x->u.stmts.count, x->start, x->u.stats.done + 1);
+        if (x->u.stats.done > 0)
+            fl_error_set_detail(err, "%s is partly applied: %d of %zu "
+                                "statements committed.", m->file,
+                                x->u.stats.done, x->u.stmts.count);
+    } else {
+        fl__event(p, (fl_step)x->stage, FL_STEP_FAILED, m, took, err,
+                  "%s failed and was rolled back", m->file);
+    }
+    rc = fl__fault_code(p, err, x->stage == FL_STEP_VALIDATE ? "validating"
+                                                              : "applying");
+    if (rc == FL_EINVAL)
+        err->code = rc = FL_EFAIL;
+    return rc;
+}
+
 int
 fl__apply_migration(fl_pipeline_t *p, const fl_migration_t *m,
                     const fl_ledger_row_t *row, fl_error_t *err)
 {
-    s_unit u;
-    char *fingerprint = NULL;
-    size_t start = 0;
-    int before = 0, changes = 0;
-    s_outcome outcome = S_FAILED;
-    int stage = FL_STEP_VALIDATE;
-    int rc = 0;
+    s_mig x;
+    int rc;
 
-    memset(&u, 0, sizeof(u));
-    u.m = m;
-    u.t0 = fl__now_ms();
-    fl_buf_init(&u.uncovered, 0);
+    memset(&x, 0, sizeof(x));
+    x.m = m;
+    x.u.m = m;
+    x.u.t0 = fl__now_ms();
+    x.stage = FL_STEP_VALIDATE;
+    fl_buf_init(&x.u.uncovered, 0);
     fl__event(p, FL_STEP_VALIDATE, FL_STEP_STARTED, m, 0, NULL, "validating %s",
               m->file);
-    outcome = S_REFUSED;
-    if ((rc = fl__validate_text(p, m, &u.stmts, NULL, err)) != 0)
-        goto refused;
-    if (m->no_transaction && row &&
-        (strcmp(row->status, "running") == 0 ||
-         strcmp(row->status, "failed") == 0) && row->statements_done > 0) {
-        if (strcmp(row->checksum, m->checksum_hex) != 0) {
-            rc = FL_ERR(err, FL_EINVAL, "%s was partly applied (%d of %d "
-                        "statements) with different content", m->file,
-                        row->statements_done, row->statements_total);
-            fl_error_set_hint(err, "Restore the migration file as it was, "
-                                   "let it finish, and change it in a new "
-                                   "migration.");
-            goto refused;
-        }
-        start = (size_t)row->statements_done;
-        u.stats.done = row->statements_done;
-        u.stats.retries = row->retries;
-        u.stats.lock_wait_ms = row->lock_wait_ms;
+    rc = s_mig_validate(p, &x, row, err);
+    if (rc == 0) {
+        x.outcome = S_FAILED;
+        rc = s_schema_before(p, &x.u, &x.before, err);
     }
-    if ((rc = s_schema_before(p, &u, &before, err)) != 0) {
-        outcome = S_FAILED;
-        goto done;
-    }
-    if (!m->no_transaction) {
-        rc = s_run_unit(p, &u, 0, u.stmts.count, 0, &outcome, &stage, err);
-        if (rc != 0)
-            goto done;
-        fl__event(p, FL_STEP_EXECUTE, FL_STEP_OK, m, fl__now_ms() - u.t0, NULL,
-                  "%zu statement%s executed", u.stmts.count,
-                  u.stmts.count == 1 ? "" : "s");
-    } else {
-        if ((rc = fl__set_timeouts(p, m, 0, err)) != 0)
-            goto done;
-        if ((rc = fl__custom_validate(p, m, NULL, err)) != 0 ||
-            (rc = fl__session_leave(p->pg, &p->session, err)) != 0)
-            goto done;
-        fl__event(p, FL_STEP_VALIDATE, FL_STEP_OK, m, fl__now_ms() - u.t0, NULL,
-                  "%zu statement%s parsed and linted%s; live checks run before "
-                  "each statement%s", u.stmts.count,
-                  u.stmts.count == 1 ? "" : "s",
-                  m->validate ? ", validate statements hold" : "",
-                  start ? " (resuming)" : "");
-        if (start)
-            fl__event(p, FL_STEP_EXECUTE, FL_STEP_STARTED, m, 0, NULL,
-                      "resuming %s at statement %zu of %zu", m->file, start + 1,
-                      u.stmts.count);
-        for (size_t i = start; i < u.stmts.count; i++) {
-            const fl_stmt_t *st = &u.stmts.items[i];
-            int64_t ts = fl__now_ms();
-            if (!st->no_transaction) {
-                rc = s_run_unit(p, &u, i, i + 1, 1, &outcome, &stage, err);
-            } else {
-                /* CONCURRENTLY and friends: on their own, then progress. */
-                fl_ledger_record_t rec = {m, p->opts.bundle_id,
-                    p->opts.rollout_id, p->opts.agent, "running", 0, (int)i + 1,
-                    (int)u.stmts.count, 0, 0, 0, NULL, NULL, NULL, p->target};
-                stage = FL_STEP_VALIDATE;
-                outcome = S_REFUSED;
-                fl__session_reset(&p->session);
-                if ((rc = fl__run_checks(p, &u.stmts, i, NULL, err)) != 0)
-                    goto done;
-                outcome = S_FAILED;
-                stage = FL_STEP_EXECUTE;
-                rc = fl__run(p, m, &u.stmts, (int)i, 0, p->opts.lock_retries,
-                             &u.stats, err);
-                if (rc == 0)
-                    rc = fl__session_leave(p->pg, &p->session, err);
-                if (rc == 0) {
-                    u.stats.done = (int)i + 1;
-                    rec.duration_ms = fl__now_ms() - u.t0;
-                    rec.lock_wait_ms = u.stats.lock_wait_ms;
-                    rec.retries = u.stats.retries;
-                    rec.status = i + 1 == u.stmts.count ? "applied" : "running";
-                    rc = fl_ledger_record(p->pg, &rec, err);
-                }
-                if (rc == 0)
-                    rc = fl__session_repin(p->pg, &p->session, err);
-            }
-            if (rc != 0)
-                goto done;
-            fl__event(p, FL_STEP_EXECUTE, FL_STEP_OK, m, fl__now_ms() - ts,
-                      NULL, "statement %zu of %zu done (%s:%d)", i + 1,
-                      u.stmts.count,
-                      m->file, st->line);
-        }
-        if ((rc = fl__verify_statements(p, m, err)) != 0 ||
-            (rc = fl__session_leave(p->pg, &p->session, err)) != 0) {
-            outcome = S_FAILED;
-            goto done;
-        }
-    }
-    fingerprint = s_schema_after(p, m, before, &changes);
-    fl__event(p, FL_STEP_VERIFY_AFTER, FL_STEP_OK, m, fl__now_ms() - u.t0, NULL,
-              "applied %s; %d schema object%s changed; schema fingerprint %.16s",
-              m->file, changes, changes == 1 ? "" : "s",
-              fingerprint ? fingerprint : "(not recorded)");
-    goto cleanup;
-done:
     if (rc == 0)
-        goto cleanup;
-    /*
-     * Only a verdict of validation is a refusal: a lost connection, a
-     * cancel, a timeout or a server error while validating is a failure
-     * (the code says which).  A refusal after statements of a
-     * no-transaction migration committed is a failure: something changed.
-     */
-    if (outcome == S_REFUSED && fl__classify(p, err) != FL__FAULT_OTHER)
-        outcome = S_FAILED;
-    if (outcome == S_REFUSED && (!m->no_transaction ||
-                                 u.stats.done == (int)start))
-        goto refused;
-    if (fl_pg_is_open(p->pg))
-        s_record_failure(p, m, !m->no_transaction, (int)u.stmts.count, u.t0,
-                         &u.stats, err);
-    /* Statements of a no-transaction migration may have committed. */
-    if (m->no_transaction)
-        p->schema_gen = 0;
-    if (m->no_transaction)
-        fl__event(p, (fl_step)stage, FL_STEP_FAILED, m, fl__now_ms() - u.t0, err,
-                  "%s failed after %d of %zu statements; the next apply "
-                  "resumes there", m->file, u.stats.done, u.stmts.count);
-    else
-        fl__event(p, (fl_step)stage, FL_STEP_FAILED, m, fl__now_ms() - u.t0, err,
-                  "%s failed and was rolled back", m->file);
-    rc = fl__fault_code(p, err, stage == FL_STEP_VALIDATE ? "validating"
-                                                           : "applying");
-    if (rc == FL_EINVAL)
-        err->code = rc = FL_EFAIL;
-    goto cleanup;
-refused:
-    fl__rollback_quietly(p);
-    fl__event(p, FL_STEP_VALIDATE, FL_STEP_REFUSED, m, fl__now_ms() - u.t0, err,
-              "refused %s", m->file);
-    if (rc == FL_EDB)
-        fl_error_prefix(err, "%s: ", m->file);
-    if (rc == FL_EINVAL || rc == FL_EDB)
-        err->code = rc = FL_EINVAL;
-cleanup:
-    {
+        rc = m->no_transaction ? s_mig_statements(p, &x, err)
+                               : s_mig_transactional(p, &x, err);
+    rc = s_finish(p, &x, rc, err);
+    if (m->no_transaction) {
         fl_error_t ignore = FL_ERROR_INIT;
         /* Back to flotilla's own timeouts for what follows. */
-        if (m->no_transaction)
-            FL_IGNORE(fl__own_timeouts(p, &ignore));
+        FL_IGNORE(fl__own_timeouts(p, &ignore));
         fl_error_clear(&ignore);
     }
-    free(fingerprint);
-    s_unit_release(&u);
+    s_unit_release(&x.u);
     fl__flush_logs(p);
     return rc;
 }

@@ -9,6 +9,7 @@
 
 #include "agent/schema.h"
 #include "common/alloc.h"
+#include "common/buf.h"
 #include "common/json.h"
 #include "proto/migration.h"
 
@@ -254,13 +255,154 @@ s_check_owner(fl_pg_t *pg, fl_error_t *err)
     return rc;
 }
 
+/*
+ * The ledger's tables and columns, each with the ledger version that
+ * brought it ("" for the table itself).  A ledger missing one of those
+ * its version has is damaged: re-creating it would make every applied
+ * migration look pending (apply would run them again), and reading it
+ * gives a raw SQL error, so it is diagnosed by name instead.
+ */
+static const char s_ledger_columns[] =
+    "[[\"ledger_meta\",\"\",1],[\"ledger_meta\",\"ledger_version\",1],"
+    "[\"ledger_meta\",\"target_id\",2],"
+    "[\"schema_migrations\",\"\",1],[\"schema_migrations\",\"version\",1],"
+    "[\"schema_migrations\",\"name\",1],[\"schema_migrations\",\"checksum\",1],"
+    "[\"schema_migrations\",\"bundle_id\",1],"
+    "[\"schema_migrations\",\"rollout_id\",1],"
+    "[\"schema_migrations\",\"status\",1],"
+    "[\"schema_migrations\",\"transactional\",1],"
+    "[\"schema_migrations\",\"statements_done\",1],"
+    "[\"schema_migrations\",\"statements_total\",1],"
+    "[\"schema_migrations\",\"started_at\",1],"
+    "[\"schema_migrations\",\"finished_at\",1],"
+    "[\"schema_migrations\",\"duration_ms\",1],"
+    "[\"schema_migrations\",\"lock_wait_ms\",1],"
+    "[\"schema_migrations\",\"retries\",1],"
+    "[\"schema_migrations\",\"applied_by\",1],"
+    "[\"schema_migrations\",\"agent\",1],"
+    "[\"schema_migrations\",\"error_sqlstate\",1],"
+    "[\"schema_migrations\",\"error_message\",1],"
+    "[\"schema_migrations\",\"error_position\",1],"
+    "[\"schema_migrations\",\"schema_fingerprint\",1],"
+    "[\"schema_migrations\",\"file\",1],[\"schema_migrations\",\"down_sql\",1],"
+    "[\"schema_migrations\",\"down_line\",1],"
+    "[\"schema_migrations\",\"down_done\",2],"
+    "[\"schema_migrations\",\"schema_recorded\",2],"
+    "[\"schema_migrations\",\"rollback_note\",2],"
+    "[\"schema_migrations\",\"target\",4],"
+    "[\"migration_logs\",\"\",1],[\"migration_logs\",\"version\",1],"
+    "[\"migration_logs\",\"step\",1],[\"migration_logs\",\"status\",1],"
+    "[\"migration_logs\",\"duration_ms\",1],[\"migration_logs\",\"message\",1],"
+    "[\"migration_logs\",\"created_at\",1],[\"migration_logs\",\"target\",4],"
+    "[\"backups\",\"\",1],[\"backups\",\"version\",1],"
+    "[\"backups\",\"source_schema\",1],[\"backups\",\"source_table\",1],"
+    "[\"backups\",\"kind\",1],[\"backups\",\"location\",1],"
+    "[\"backups\",\"columns\",1],[\"backups\",\"key_columns\",1],"
+    "[\"backups\",\"row_count\",1],[\"backups\",\"checksum\",1],"
+    "[\"backups\",\"text_columns\",2],[\"backups\",\"match\",2],"
+    "[\"backups\",\"target\",4],"
+    "[\"sequence_backups\",\"\",2],[\"sequence_backups\",\"target\",4],"
+    "[\"schema_changes\",\"\",2],[\"schema_changes\",\"target\",4],"
+    "[\"release_marks\",\"\",3],[\"release_marks\",\"target\",4]]";
+
+/*
+ * Whether the ledger is whole: FL_EINVAL naming what is missing when
+ * ledger_meta is gone while other ledger tables remain, or when a table
+ * or column the recorded ledger version has is gone.  No ledger at all
+ * (a fresh database) is whole.
+ */
+static int
+s_check_intact(fl_pg_t *pg, fl_error_t *err)
+{
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    char version[16];
+    const char *params[2] = {s_ledger_columns, version};
+    fl_buf_t what = FL_BUF_INIT(0);
+    char *v = NULL;
+    int rc;
+
+    /*
+     * The version the ledger says it has; with ledger_meta gone but other
+     * ledger tables left, the current one (so all of it is named).
+     */
+    rc = fl_pg_query_value(pg, &v,
+        "SELECT CASE WHEN pg_catalog.to_regclass('flotilla.ledger_meta') IS"
+        " NOT NULL THEN 'meta' WHEN EXISTS (SELECT FROM pg_catalog.pg_class c"
+        " JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=)"
+        " c.relnamespace WHERE n.nspname OPERATOR(pg_catalog.=) 'flotilla'"
+        " AND c.relname IN ('schema_migrations', 'migration_logs', 'backups',"
+        " 'sequence_backups', 'schema_changes', 'release_marks')) THEN"
+        " 'damaged' ELSE 'none' END", 0, NULL, err);
+    if (rc != 0 || v == NULL || strcmp(v, "none") == 0) {
+        free(v);
+        return rc;
+    }
+    if (strcmp(v, "meta") == 0) {
+        free(v);
+        v = NULL;
+        rc = fl_pg_query_value(pg, &v, "SELECT pg_catalog.max(ledger_version)"
+                               " FROM flotilla.ledger_meta", 0, NULL, err);
+        if (rc != 0) {
+            free(v);
+            return rc;
+        }
+        /* No version recorded: an old ledger, held to version 1. */
+        snprintf(version, sizeof(version), "%ld", v ? strtol(v, NULL, 10) : 1L);
+    } else {
+        snprintf(version, sizeof(version), "%d", FL_LEDGER_VERSION);
+    }
+    free(v);
+    rc = fl_pg_query(pg, &r,
+        "WITH e AS (SELECT x OPERATOR(pg_catalog.->>) 0 AS rel,"
+        "  x OPERATOR(pg_catalog.->>) 1 AS col,"
+        "  (x OPERATOR(pg_catalog.->>) 2)::pg_catalog.int4 AS since"
+        "  FROM pg_catalog.json_array_elements($1::pg_catalog.json) x),"
+        " t AS (SELECT c.oid, c.relname FROM pg_catalog.pg_class c"
+        "  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=)"
+        "  c.relnamespace WHERE n.nspname OPERATOR(pg_catalog.=) 'flotilla'"
+        "  AND c.relkind IN ('r', 'p'))"
+        " SELECT e.rel, e.col FROM e WHERE e.since OPERATOR(pg_catalog.<=)"
+        " $2::pg_catalog.int4 AND NOT EXISTS (SELECT FROM t LEFT JOIN"
+        " pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) t.oid"
+        " AND a.attname OPERATOR(pg_catalog.=) e.col AND a.attnum"
+        " OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped WHERE t.relname"
+        " OPERATOR(pg_catalog.=) e.rel AND (e.col OPERATOR(pg_catalog.=) ''"
+        " OR a.attname IS NOT NULL)) ORDER BY e.rel, e.col", 2, params, err);
+    if (rc != 0)
+        return rc;
+    for (size_t i = 0, table = 0; i < r.nrows; i++) {
+        const char *rel = fl_pg_value(&r, i, 0), *col = fl_pg_value(&r, i, 1);
+        /* A missing table makes its columns missing too: name it once. */
+        if (*col == '\0')
+            table = i + 1;
+        else if (table && strcmp(fl_pg_value(&r, table - 1, 0), rel) == 0)
+            continue;
+        fl_buf_addf(&what, "%s%s flotilla.%s%s%s", what.len ? ", " : "",
+                    *col ? "column" : "table", rel, *col ? "." : "", col);
+    }
+    if (r.nrows > 0) {
+        rc = FL_ERR(err, FL_EINVAL, "the ledger in database \"%s\" is damaged: "
+                    "%s %s missing", fl_pg_describe(pg), fl_buf_str(&what),
+                    strchr(fl_buf_str(&what), ',') ? "are" : "is");
+        fl_error_set_detail(err, "Flotilla does not re-create a damaged "
+                                 "ledger: every applied migration would then "
+                                 "look pending, and apply would run it again.");
+        fl_error_set_hint(err, "Restore the schema \"flotilla\" from a backup "
+                               "of this database (pg_dump --schema=flotilla), "
+                               "then run flotilla again.");
+    }
+    fl_buf_release(&what);
+    fl_pg_result_release(&r);
+    return rc;
+}
+
 int
 fl_ledger_exists(fl_pg_t *pg, fl_error_t *err)
 {
     char *v = NULL;
     int rc = s_check_owner(pg, err);
 
-    if (rc != 0)
+    if (rc != 0 || (rc = s_check_intact(pg, err)) != 0)
         return rc;
     rc = fl_pg_query_value(pg, &v, "SELECT pg_catalog.to_regclass("
                            "'flotilla.schema_migrations') IS NOT NULL", 0,
@@ -282,7 +424,8 @@ fl_ledger_ensure(fl_pg_t *pg, fl_error_t *err)
      * The usual case: the ledger is there and current.  Two reads instead
      * of a transaction of DDL, on every run.
      */
-    if ((rc = s_check_owner(pg, err)) != 0)
+    if ((rc = s_check_owner(pg, err)) != 0 ||
+        (rc = s_check_intact(pg, err)) != 0)
         return rc;
     rc = fl_pg_query_value(pg, &v, "SELECT pg_catalog.to_regclass("
                            "'flotilla.ledger_meta') IS NOT NULL AND"
@@ -436,6 +579,54 @@ fl_ledger_find(const fl_ledger_t *l, int64_t version)
         if (l->items[i].version == version)
             return &l->items[i];
     return NULL;
+}
+
+/* Whether row holds something of its migration in the target. */
+static int
+s_in_effect(const fl_ledger_row_t *row)
+{
+    if (strcmp(row->status, "applied") == 0 ||
+        strcmp(row->status, "rolling_back") == 0)
+        return 1;
+    return !row->transactional && row->statements_done > 0 &&
+           (strcmp(row->status, "running") == 0 ||
+            strcmp(row->status, "failed") == 0);
+}
+
+size_t
+fl_ledger_gaps(const fl_ledger_t *ledger, const fl_migration_list_t *migs,
+               const char *bundle_id, fl_ledger_gap_t **out)
+{
+    size_t n = 0;
+
+    *out = NULL;
+    for (size_t i = 0; i < ledger->count; i++) {
+        const fl_ledger_row_t *row = &ledger->items[i];
+        fl_ledger_gap_t *g = NULL;
+        int found = 0;
+
+        if (!s_in_effect(row) || (bundle_id == NULL) != (row->bundle_id == NULL) ||
+            (bundle_id && strcmp(bundle_id, row->bundle_id) != 0))
+            continue;
+        for (size_t j = 0; j < migs->count && !found; j++)
+            found = migs->items[j].version == row->version;
+        if (found)
+            continue;
+        *out = fl_reallocarray(*out, n + 1, sizeof(**out));
+        g = &(*out)[n++];
+        g->row = row;
+        g->renumbered_as = NULL;
+        for (size_t j = 0; j < migs->count && g->renumbered_as == NULL; j++) {
+            /* The same migration under the ledger's number and name. */
+            fl_migration_t m = migs->items[j];
+            m.version = row->version;
+            m.name = row->name;
+            fl_migration_compute_checksum(&m);
+            if (strcmp(m.checksum_hex, row->checksum) == 0)
+                g->renumbered_as = &migs->items[j];
+        }
+    }
+    return n;
 }
 
 /*

@@ -67,7 +67,10 @@ int fl_ledger_ensure(fl_pg_t *pg, fl_error_t *err) FL_NODISCARD;
 /*
  * True (1) when the ledger exists; 0 when not; negative on error, which
  * includes a ledger owned by a role other than flotilla's and not a
- * superuser (see ledger.c): nothing in it is read.
+ * superuser (see ledger.c): nothing in it is read; and a damaged ledger
+ * (a table or column of its version dropped): FL_EINVAL naming them.
+ * fl_ledger_ensure and fl_ledger_load refuse a damaged ledger the same
+ * way, and never re-create it.
  */
 int fl_ledger_exists(fl_pg_t *pg, fl_error_t *err) FL_NODISCARD;
 
@@ -80,6 +83,28 @@ int fl_ledger_load(fl_pg_t *pg, const char *target, fl_ledger_t *out,
 void fl_ledger_release(fl_ledger_t *l);
 /* The row for version, or NULL; lent from l. */
 const fl_ledger_row_t *fl_ledger_find(const fl_ledger_t *l, int64_t version);
+
+/*
+ * A migration the ledger has (applied, being rolled back, or half-applied)
+ * that the source lacks: its file disappeared, or it was renumbered
+ * (renamed, or both): renumbered_as is then the source's migration whose
+ * checksum, computed with the ledger's version and name, is the one
+ * applied.  Both lent from their lists.
+ */
+typedef struct {
+    const fl_ledger_row_t *row;
+    const fl_migration_t *renumbered_as;
+} fl_ledger_gap_t;
+
+/*
+ * The gaps between ledger and migs (the source), in version order, into
+ * *out (a new array, NULL when none; free it); returns their number.
+ * Only rows applied from the same kind of source are compared: from a
+ * directory when bundle_id is NULL, else from that bundle (a bundle may
+ * carry only the migrations it adds).
+ */
+size_t fl_ledger_gaps(const fl_ledger_t *ledger, const fl_migration_list_t *migs,
+                      const char *bundle_id, fl_ledger_gap_t **out);
 
 /* One migration_logs row. */
 typedef struct {

@@ -1,20 +1,55 @@
 /*
- * pipeline.c - the validate -> backup -> execute -> log pipeline on one
- * target (see pipeline.h for the steps and their guarantees).
+ * pipeline.c - the public API of the pipeline on one target (open, apply,
+ * plan, rollback, cancel), its events and the log queue, the verify step
+ * over the whole source, and the orchestration of apply and rollback.
+ * One migration's steps are in apply.c, one statement's in runner.c, the
+ * dry run in plan.c, one rollback in rollback.c, the target's lock in
+ * targetlock.c (see pipeline.h for the steps and their guarantees).
  *
- * States of one migration in the ledger (flotilla.schema_migrations):
+ * The state machine of one migration, as its ledger row says it
+ * (flotilla.schema_migrations.status, with statements_done = k of n and
+ * down_done = d), and the function that makes each transition:
  *
- *   (none) --apply ok--> applied --rollback--> rolled_back --apply--> applied
- *   (none) --statement failed--> failed --apply (fixed)--> applied
- *   no-transaction only: running --each statement--> running(k of n)
- *                        --last statement--> applied; a crash leaves
- *                        running(k), and the next apply resumes at k.
+ *   (none), failed(0), rolled_back
+ *       --apply, transactional, ok-------------> applied
+ *                 (s_mig_transactional: the row commits with the statements)
+ *       --apply, transactional, fails----------> failed(0)
+ *                 (s_finish -> s_record_failure, after the rollback)
+ *       --apply, refused by validation---------> unchanged
+ *                 (s_finish: nothing committed, exit 3)
+ *       --apply, no-transaction, statement k---> running(k)
+ *                 (s_run_unit with its progress row in one transaction, or
+ *                  s_mig_alone for CONCURRENTLY: the statement, then the row)
+ *   running(k) --statement k+1-----------------> running(k+1) ... applied(n)
+ *   running(k) --a statement fails, or a check
+ *                refuses after k > 0-----------> failed(k) (s_finish, exit 1)
+ *   running(k), failed(k) --apply, same checksum--> resumes at k+1
+ *                 (s_mig_validate; another checksum is refused)
+ *   applied --rollback, transactional down-----> rolled_back
+ *                 (fl__rollback_one: down, restore, proof, row, one COMMIT)
+ *   applied --rollback, no-transaction down----> rolling_back(d) per down
+ *                 statement, then rolled_back when the restore commits
+ *   rolling_back(d) --rollback------------------> resumes at down d+1
+ *
+ * Invariants: applied means every statement committed and the row carries
+ * the source's checksum; running(k) and failed(k) mean exactly the first
+ * k statements committed (a CONCURRENTLY index built before a crash is
+ * found and counted on resume, s_index_left_behind); failed(0) means
+ * nothing of it committed; rolling_back(d) means the first d down
+ * statements committed and its data is not restored yet.  A rollback
+ * never reaches below a migration left running(k > 0) or failed(k > 0)
+ * (s_half_applied_above).  The whole source is verified first (drift,
+ * out of order, an applied migration missing or renumbered: refused, exit
+ * 3, nothing changed), and the exit code 3 is only ever given when
+ * nothing changed (cli/cmd_apply.c turns a refusal after applied
+ * migrations into 1).
  *
  * A transactional migration's row is written in the transaction that runs
  * its statements, so "applied" and the schema change commit together;
  * the "failed" row is written after the rollback.  Log rows
  * (flotilla.migration_logs) are queued during a transaction and written
- * after it ends, so the logs of a failed migration survive its rollback.
+ * after it ends, so the logs of a failed migration survive its rollback,
+ * and the event callback never runs while a migration's locks are held.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -437,6 +472,55 @@ fl__check_release(fl_pipeline_t *p, const fl_source_t *src, char **override,
 }
 
 /*
+ * An applied migration the source lacks is refused: a file that
+ * disappeared (status, drift detection and rollback need it), or one
+ * renumbered to a version not applied yet, which apply would run a
+ * second time.
+ */
+static int
+s_verify_gaps(fl_pipeline_t *p, const fl_migration_list_t *migs,
+              const fl_ledger_t *ledger, fl_error_t *err)
+{
+    fl_ledger_gap_t *gaps = NULL;
+    size_t n = fl_ledger_gaps(ledger, migs, p->opts.bundle_id, &gaps);
+    fl_buf_t detail = FL_BUF_INIT(0);
+    int rc = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        const fl_ledger_row_t *row = gaps[i].row;
+        const fl_migration_t *m = gaps[i].renumbered_as;
+        if (m)
+            fl_buf_addf(&detail, "%s%s is migration %lld (%s, %s) "
+                        "renumbered", i ? "; " : "", m->file,
+                        (long long)row->version,
+                        row->file ? row->file : row->name, row->status);
+        else
+            fl_buf_addf(&detail, "%smigration %lld (%s, %s) is not in the "
+                        "source", i ? "; " : "", (long long)row->version,
+                        row->file ? row->file : row->name, row->status);
+    }
+    if (n > 0) {
+        int renumbered = 0;
+        for (size_t i = 0; i < n; i++)
+            renumbered |= gaps[i].renumbered_as != NULL;
+        rc = FL_ERR(err, FL_EINVAL, "%zu migration%s the ledger says %s "
+                    "applied %s missing from the source", n,
+                    n == 1 ? "" : "s", n == 1 ? "is" : "are",
+                    n == 1 ? "is" : "are");
+        fl_error_set_detail(err, "%s.", fl_buf_str(&detail));
+        fl_error_set_hint(err, "%s", renumbered
+            ? "Give each renumbered file back the number it was applied "
+              "under: apply would run it a second time under the new one."
+            : "Restore each file as it was applied (an applied migration "
+              "stays in the source: status, drift detection and rollback "
+              "need it); to undo one, roll it back before removing it.");
+    }
+    fl_buf_release(&detail);
+    free(gaps);
+    return rc;
+}
+
+/*
  * The verify step over the whole source: drift (an applied migration
  * whose checksum changed) and out-of-order versions.  Fills pending[i]
  * for each migration that still has to run.
@@ -481,6 +565,16 @@ fl__verify_source(fl_pipeline_t *p, const fl_migration_list_t *migs,
                           (long long)max_applied);
         }
     }
+    if (ndrift == 0) {
+        /* A gap explains a pending version below an applied one too. */
+        fl_error_t gap = FL_ERROR_INIT;
+        if (s_verify_gaps(p, migs, ledger, &gap) != 0) {
+            fl_error_clear(err);
+            fl_error_move(err, &gap);
+            rc = FL_EINVAL;
+        }
+        fl_error_clear(&gap);
+    }
     if (ndrift) {
         rc = FL_ERR(err, FL_EINVAL, "drift: %d applied migration%s changed "
                     "since %s applied", ndrift, ndrift == 1 ? "" : "s",
@@ -502,7 +596,7 @@ s_apply(fl_pipeline_t *p, const fl_source_t *src, fl_apply_result_t *result,
     int *pending = fl_calloc(migs->count ? migs->count : 1, sizeof(int));
     int64_t t0 = fl__now_ms();
     char *override = NULL;
-    int rc = 0;
+    int beyond = 0, rc = 0;
 
     FL_ASSERT(src->verified == FL_SOURCE_VERIFIED);
     if (src->bundle_id)
@@ -526,11 +620,24 @@ s_apply(fl_pipeline_t *p, const fl_source_t *src, fl_apply_result_t *result,
         fl__event(p, FL_STEP_VERIFY, FL_STEP_OK, NULL, 0, NULL, "%s; applied "
                   "anyway (--allow-older-release, reason: %s)", override,
                   p->opts.reason ? p->opts.reason : "none given");
-    for (size_t i = 0; i < migs->count; i++)
-        result->pending += pending[i];
-    fl__event(p, FL_STEP_VERIFY, FL_STEP_OK, NULL, fl__now_ms() - t0, NULL,
-              "%zu migration%s in source, %d pending", migs->count,
-              migs->count == 1 ? "" : "s", result->pending);
+    for (size_t i = 0; i < migs->count; i++) {
+        const fl_ledger_row_t *row = fl_ledger_find(&ledger, migs->items[i].version);
+        /* Versions after --to stay pending: they are counted as such. */
+        if (pending[i])
+            result->pending++;
+        else if (row == NULL || strcmp(row->status, "applied") != 0)
+            beyond++;
+    }
+    result->pending += beyond;
+    if (beyond)
+        fl__event(p, FL_STEP_VERIFY, FL_STEP_OK, NULL, fl__now_ms() - t0,
+                  NULL, "%zu migration%s in source, %d pending, %d of them "
+                  "after --to %lld", migs->count, migs->count == 1 ? "" : "s",
+                  result->pending, beyond, (long long)p->opts.to_version);
+    else
+        fl__event(p, FL_STEP_VERIFY, FL_STEP_OK, NULL, fl__now_ms() - t0,
+                  NULL, "%zu migration%s in source, %d pending", migs->count,
+                  migs->count == 1 ? "" : "s", result->pending);
     for (size_t i = 0; i < migs->count; i++) {
         const fl_migration_t *m = &migs->items[i];
 
@@ -554,6 +661,64 @@ cleanup:
     free(override);
     free(pending);
     return rc;
+}
+
+/* Whether row is a no-transaction migration stopped after some statements. */
+static int
+s_half_applied(const fl_ledger_row_t *row)
+{
+    return !row->transactional && row->statements_done > 0 &&
+           (strcmp(row->status, "running") == 0 ||
+            strcmp(row->status, "failed") == 0);
+}
+
+/*
+ * Refuses a rollback that would roll back a migration underneath a later
+ * one left half-applied: the later one's committed statements would then
+ * stand on a schema they were not written for, and its down could not
+ * undo them.  r holds the candidates (applied or rolling_back), newest
+ * first; the lowest one this mode reaches is compared.
+ */
+static int
+s_half_applied_above(fl_pipeline_t *p, const fl_ledger_t *ledger,
+                     const fl_pg_result_t *r, fl_rollback_mode mode,
+                     int64_t to_version, const char *bundle_id,
+                     fl_error_t *err)
+{
+    int64_t lowest = 0;
+
+    for (size_t i = 0; i < r->nrows; i++) {
+        int64_t v = strtoll(fl_pg_value(r, i, 0), NULL, 10);
+        const fl_ledger_row_t *row = fl_ledger_find(ledger, v);
+
+        if (row == NULL || (mode == FL_ROLLBACK_TO && v <= to_version))
+            continue;
+        if (mode == FL_ROLLBACK_BUNDLE &&
+            (row->bundle_id == NULL || strcmp(row->bundle_id, bundle_id) != 0))
+            continue;
+        lowest = v;
+        if (mode == FL_ROLLBACK_LAST)
+            break;
+    }
+    for (size_t i = 0; lowest && i < ledger->count; i++) {
+        const fl_ledger_row_t *h = &ledger->items[i];
+        if (h->version <= lowest || !s_half_applied(h))
+            continue;
+        FL_ERR(err, FL_EINVAL, "%s is partly applied (%d of %d statements): "
+               "rolling back migration %lld underneath it is refused",
+               h->file ? h->file : h->name, h->statements_done,
+               h->statements_total, (long long)lowest);
+        fl_error_set_detail(err, "Its committed statements would stand on a "
+                                 "schema they were not written for, and its "
+                                 "down could not undo them.");
+        fl_error_set_hint(err, "Finish it first (flotilla apply resumes it at "
+                               "statement %d), then roll back.",
+                          h->statements_done + 1);
+        fl__event(p, FL_STEP_ROLLBACK, FL_STEP_REFUSED, NULL, 0, err,
+                  "rollback refused");
+        return FL_EINVAL;
+    }
+    return 0;
 }
 
 static int
@@ -581,7 +746,8 @@ s_rollback(fl_pipeline_t *p, const fl_source_t *src, fl_rollback_mode mode,
             " WHERE status IN ('applied', 'rolling_back') AND target"
             " OPERATOR(pg_catalog.=) $1 ORDER BY version DESC", 1, params, err);
     }
-    if (rc != 0)
+    if (rc != 0 || (rc = s_half_applied_above(p, &ledger, &r, mode, to_version,
+                                              bundle_id, err)) != 0)
         goto cleanup;
     for (size_t i = 0; i < r.nrows; i++) {
         int64_t v = strtoll(fl_pg_value(&r, i, 0), NULL, 10);
@@ -632,7 +798,7 @@ fl_pipeline_apply(fl_pipeline_t *p, const fl_source_t *src,
 }
 
 int
-fl_pipeline_plan(fl_pipeline_t *p, const fl_source_t *src, json_t **out,
+fl_pipeline_plan(fl_pipeline_t *p, const fl_source_t *src, fl_plan_t *out,
                  fl_error_t *err)
 {
     fl_error_t local = FL_ERROR_INIT;

@@ -7,7 +7,9 @@
  * step is reported through the event callback (and written to the
  * target's flotilla.migration_logs).  fl_pipeline_cancel() may be called
  * from any thread: the running statement is cancelled and the pipeline
- * stops with FL_ECANCELLED, leaving nothing half-applied.
+ * stops with FL_ECANCELLED: the migration's transaction is rolled back (a
+ * no-transaction migration keeps the statements it committed, and its
+ * ledger row says how many).
  *
  * Per transactional migration (the default), in one transaction:
  *   validate   lint errors (unless allowed), the migration's own validate
@@ -37,7 +39,6 @@
 #ifndef FL_AGENT_PIPELINE_H
 #define FL_AGENT_PIPELINE_H
 
-#include <jansson.h>
 #include <stdint.h>
 
 #include "agent/source.h"
@@ -131,12 +132,15 @@ typedef struct {
     int down_from_ledger;     /* run the ledger's copy of down (no source) */
     const char *reason;       /* why (required with either accept flag,
                                  and with allow_older_release) */
+    /* Plan only: */
+    int no_rehearse;          /* a plan from the catalog and the text: no
+                                 transaction, no statement run */
 } fl_pipeline_opts_t;
 
 #define FL_PIPELINE_OPTS_INIT                                              \
     {NULL, NULL, "local", "", NULL, 0, 0, 0, 30000, 2000, 0, 5, 200,       \
      "flotilla-backups", (int64_t)1024 * 1024 * 1024, NULL, NULL, 0, NULL, \
-     NULL, NULL, 0, 0, 0, 0, 0, 0, NULL}
+     NULL, NULL, 0, 0, 0, 0, 0, 0, NULL, 0}
 
 typedef struct fl_pipeline fl_pipeline_t;
 
@@ -167,17 +171,126 @@ typedef struct {
 int fl_pipeline_apply(fl_pipeline_t *p, const fl_source_t *src,
                       fl_apply_result_t *result, fl_error_t *err) FL_NODISCARD;
 
+/* ---- The dry run's report (fl_pipeline_plan) ---- */
+
+typedef struct {
+    char *table;              /* as the statement names it */
+    const char *lock;         /* fl_lock_level_name: static */
+    int writes;
+} fl_plan_lock_t;
+
+typedef struct {
+    char *check;              /* the kind: "not-null", "unique", ... */
+    char *target;             /* what it checked: "t(a)" */
+    int ok;
+    int64_t count;            /* offending rows; 0 when none counted */
+    char *sample;             /* NULL or some offending values */
+    char *problem;            /* NULL when ok */
+} fl_plan_check_t;
+
+typedef struct {
+    int index;                /* 1-based */
+    int line, column;
+    char *kind;               /* "ALTER TABLE", ...; "" when unknown */
+    char *sql;
+    fl_plan_lock_t *locks;
+    size_t nlocks;
+    int rewrites, scans, destructive, no_transaction;
+    char **backups;           /* tables it destroys data of */
+    size_t nbackups;
+    fl_plan_check_t *checks;
+    size_t nchecks;
+    char *rehearsal;          /* "ok", "not rehearsed", the error, or NULL
+                                 (the migration stopped before it) */
+    int observed;             /* observed_rewrites (and maybe _locks) read */
+    int observed_locks_read;  /* 0 past the rehearsal's lock bound */
+    char **observed_locks;    /* "public.t AccessExclusiveLock" */
+    size_t nobserved_locks;
+    char **observed_rewrites; /* tables whose storage it replaced */
+    size_t nobserved_rewrites;
+} fl_plan_stmt_t;
+
+typedef struct {
+    char *rule;
+    const char *severity;     /* static */
+    char *message;
+    int line, column;
+    char *help;               /* NULL when none */
+} fl_plan_finding_t;
+
+typedef struct {
+    char *statement;          /* the migration's validate statement */
+    char *at;                 /* file:line:col */
+    int ok;
+    char *result;             /* its first column, NULL for none */
+} fl_plan_validate_t;
+
+typedef struct {
+    int64_t version;
+    char *name, *file, *checksum;
+    int no_transaction;
+    char *state;              /* "pending", a ledger status, "not selected" */
+    int pending;              /* planned: the fields below are set */
+    const char *verdict;      /* "ok", "refused", "failed", "not rehearsed" */
+    char *problem;            /* why, when not ok; NULL otherwise */
+    fl_plan_stmt_t *stmts;
+    size_t nstmts;
+    fl_plan_finding_t *lint;
+    size_t nlint;
+    fl_plan_validate_t *validate;
+    size_t nvalidate;
+} fl_plan_migration_t;
+
+typedef struct {
+    char *sequence;
+    int has_before;           /* 0: it had never been called */
+    int64_t before;
+    int has_after;
+    int64_t after_rehearsal;
+    int put_back;             /* 0: used since the rehearsal, left alone */
+} fl_plan_sequence_t;
+
+typedef struct {
+    char *target;             /* host, port, database */
+    int server_version;
+    int rehearse;             /* 0 with opts.no_rehearse */
+    char *problem;            /* the source refused (drift, ...), or NULL */
+    char *detail;
+    char *release_override;   /* an older release let through, or NULL */
+    fl_plan_migration_t *migrations; /* every migration of the source */
+    size_t nmigrations;
+    fl_plan_sequence_t *sequences;   /* moved by the rehearsal */
+    size_t nsequences;
+    int pending, rehearsed;
+    int ok;                   /* nothing refused or failed */
+    int proven;               /* ok, and every pending migration rehearsed
+                                 (or no rehearsal asked for) */
+    const char *not_rehearsed_because; /* static, or NULL */
+} fl_plan_t;
+
+#define FL_PLAN_INIT {0}
+
+/* Frees what plan holds; it may be used again after FL_PLAN_INIT. */
+void fl_plan_release(fl_plan_t *plan);
+
 /*
- * The dry run: verifies, validates and rehearses the pending migrations
- * inside one transaction that is rolled back, and returns a new JSON
- * report (*out) with, per migration and statement: transaction group,
- * lock, rewrite/scan, destructive, tables to back up, checks and their
- * results, lint findings, rehearsal result, and a verdict.  Changes
- * nothing in the target.  Returns 0 whatever the verdict; the report's
- * "ok" says whether apply would go ahead.
+ * The dry run: verifies and validates the pending migrations and, unless
+ * opts.no_rehearse, rehearses them under the target lock in one
+ * transaction that is rolled back, each behind a savepoint of its own
+ * released at once, under apply's lock_timeout and statement_timeout (60 s
+ * when none is set); sequences the rehearsal moved are put back.  Fills
+ * *out (released by fl_plan_release, on error too) with, per migration
+ * and statement: transaction group, locks, rewrite/scan, destructive,
+ * tables to back up, checks and their results, lint findings, rehearsal
+ * result, and a verdict.  Changes nothing in the target, but takes the
+ * locks the rehearsed statements take until it ends.  Returns 0 whatever
+ * the verdict; out->ok says whether anything is refused or fails,
+ * out->proven whether every pending migration was rehearsed (or no
+ * rehearsal was asked for).  FL_ECONFLICT when the target lock is held
+ * elsewhere.
  */
 int fl_pipeline_plan(fl_pipeline_t *p, const fl_source_t *src,
-                     json_t **out, fl_error_t *err) FL_NODISCARD;
+                     fl_plan_t *out, fl_error_t *err) FL_NODISCARD;
 
 typedef enum {
     FL_ROLLBACK_LAST,    /* the newest applied migration */

@@ -562,7 +562,7 @@ int fl__apply_migration(fl_pipeline_t *p, const fl_migration_t *m,
 /* ---- plan.c ------------------------------------------------------------ */
 
 /* The dry run behind fl_pipeline_plan. */
-int fl__plan(fl_pipeline_t *p, const fl_source_t *src, json_t **out,
+int fl__plan(fl_pipeline_t *p, const fl_source_t *src, fl_plan_t *plan,
              fl_error_t *err) FL_NODISCARD;
 
 /* ---- rollback.c -------------------------------------------------------- */

@@ -198,9 +198,8 @@ fl__rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
                                "apply it instead.");
         goto failed;
     }
-    rc = fl_facts_analyze(&stmts, down, down_line > 0 ? down_line - 1 : 0,
-                          fl_pg_server_version(p->pg), err);
-    if (rc != 0)
+    if ((rc = fl__parse_section(p, &m, down, down_line, "down", &stmts,
+                                err)) != 0)
         goto failed;
     for (size_t i = 0; i < stmts.count; i++)
         notx |= stmts.items[i].no_transaction;
@@ -225,7 +224,15 @@ fl__rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
             (rc = s_rollback_state(p, m.version, "rolling_back", 0, NULL,
                                    err)) != 0)
             goto failed;
+        if (resumed)
+            fl__event(p, FL_STEP_ROLLBACK, FL_STEP_OK, &m, 0, NULL,
+                      "resuming the rollback of %s at down statement %zu of "
+                      "%zu (an earlier run did %zu)", m.file, start + 1,
+                      stmts.count, start);
         for (size_t i = start; i < stmts.count; i++) {
+            const fl_stmt_t *st = &stmts.items[i];
+            int64_t ts = fl__now_ms();
+
             rc = fl__run(p, &m, &stmts, (int)i, 0, p->opts.lock_retries, &stats,
                          err);
             if (rc == 0)
@@ -238,11 +245,15 @@ fl__rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
             if (rc != 0)
                 goto partial;
             done = i + 1;
+            fl__event(p, FL_STEP_ROLLBACK, FL_STEP_OK, &m, fl__now_ms() - ts,
+                      NULL, "down statement %zu of %zu (%s:%d:%d %s) done",
+                      i + 1, stmts.count, m.file, st->line, st->column,
+                      st->kind ? st->kind : "statement");
         }
         fl__session_reset(&p->session);
         if ((rc = fl_pg_exec(p->pg, "BEGIN", err)) != 0 ||
             (rc = fl__set_timeouts(p, &m, 1, err)) != 0)
-            goto partial;
+            goto partial_restore;
     } else {
         rc = fl_pg_exec(p->pg, "BEGIN", err);
         if (rc == 0)
@@ -299,26 +310,45 @@ fl__rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
     goto cleanup;
 partial:
     fl__rollback_quietly(p);
-    fl__event(p, FL_STEP_ROLLBACK, FL_STEP_FAILED, &m, fl__now_ms() - t0, err,
-              "rollback of %s stopped after %zu of %zu down statements (%zu "
-              "committed before this run); it is left rolling_back and the next "
-              "rollback resumes there", m.file, done, stmts.count, start);
+    {
+        const fl_stmt_t *st = &stmts.items[done];
+        fl__event(p, FL_STEP_ROLLBACK, FL_STEP_FAILED, &m, fl__now_ms() - t0,
+                  err, "rollback of %s stopped at down statement %zu of %zu "
+                  "(%s:%d:%d %s); down statements 1 to %zu are done (%zu of "
+                  "them by an earlier run) and stay done; it is left "
+                  "rolling_back and the next rollback resumes at statement "
+                  "%zu", m.file, done + 1, stmts.count, m.file, st->line,
+                  st->column, st->kind ? st->kind : "statement", done, start,
+                  done + 1);
+        fl_error_set_detail(err, "%s is partly rolled back: %zu of %zu down "
+                            "statements committed; its data is not restored "
+                            "yet.", m.file, done, stmts.count);
+    }
     goto cleanup;
 partial_restore:
+    fl__rollback_quietly(p);
     fl__event(p, FL_STEP_RESTORE, FL_STEP_FAILED, &m, fl__now_ms() - t0, err,
               "down of %s ran and committed (%zu statement%s), but restoring "
               "its backups failed; it is left rolling_back: fix the cause and "
               "run rollback again to finish the restore", m.file, stmts.count,
               stmts.count == 1 ? "" : "s");
-    if (err)
-        fl_error_set_detail(err, "The down section of %s has run; its data "
-                            "is not restored yet.", m.file);
+    fl_error_set_detail(err, "The down section of %s has run; its data is "
+                        "not restored yet.", m.file);
     goto cleanup;
 failed:
-    fl__event(p, FL_STEP_ROLLBACK, FL_STEP_FAILED, &m, fl__now_ms() - t0, err,
-              "rollback of %s failed; nothing was rolled back", m.file);
     fl__rollback_quietly(p);
+    if (resumed)
+        fl__event(p, FL_STEP_ROLLBACK, FL_STEP_FAILED, &m, fl__now_ms() - t0,
+                  err, "the rollback of %s could not resume; the %d down "
+                  "statements an earlier run did stay done (rolling_back)",
+                  m.file, row->down_done);
+    else
+        fl__event(p, FL_STEP_ROLLBACK, FL_STEP_FAILED, &m, fl__now_ms() - t0,
+                  err, "rollback of %s failed; nothing was rolled back",
+                  m.file);
 cleanup:
+    if (rc != 0)
+        rc = fl__fault_code(p, err, "rolling back");
     {
         fl_error_t ignore = FL_ERROR_INIT;
         FL_IGNORE(fl__own_timeouts(p, &ignore));

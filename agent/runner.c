@@ -168,39 +168,6 @@ fl__blockers(fl_pipeline_t *p, const fl_stmt_list_t *stmts, int index)
     return fl_buf_detach(&b);
 }
 
-/*
- * Drops an INVALID index that an interrupted CREATE INDEX CONCURRENTLY
- * left behind under the name the statement is about to create, so the
- * rebuild does not fail (or, with IF NOT EXISTS, silently keep a useless
- * index).
- */
-static int
-s_drop_invalid_index(fl_pipeline_t *p, const fl_migration_t *m,
-                     const fl_stmt_t *st, fl_error_t *err)
-{
-    char *qi = NULL, *v = NULL;
-    const char *params[1];
-    int rc = 0;
-
-    if (st->index_name == NULL || !st->no_transaction)
-        return 0;
-    qi = fl__qualify(p->pg, st->index_schema, st->index_name);
-    params[0] = qi;
-    rc = fl_pg_query_value(p->pg, &v,
-        "SELECT count(*) FROM pg_index WHERE indexrelid = to_regclass($1)"
-        " AND NOT indisvalid", 1, params, err);
-    if (rc == 0 && v && strcmp(v, "0") != 0) {
-        rc = fl_pg_execf(p->pg, err, "DROP INDEX CONCURRENTLY IF EXISTS %s", qi);
-        if (rc == 0)
-            fl__event(p, FL_STEP_EXECUTE, FL_STEP_OK, m, 0, NULL,
-                      "dropped invalid index %s left by an interrupted CREATE "
-                      "INDEX CONCURRENTLY; rebuilding it", qi);
-    }
-    free(v);
-    free(qi);
-    return rc;
-}
-
 int
 fl__lock_retry(fl_pipeline_t *p, const fl_migration_t *m,
                const fl_stmt_list_t *stmts, int index, int attempt,
@@ -257,8 +224,6 @@ fl__run(fl_pipeline_t *p, const fl_migration_t *m, const fl_stmt_list_t *stmts,
                           "statement %d", m->file, index + 1);
         if (savepoint &&
             (rc = fl_pg_exec(p->pg, "SAVEPOINT flotilla_stmt", err)) != 0)
-            return rc;
-        if (!in_tx && (rc = s_drop_invalid_index(p, m, st, err)) != 0)
             return rc;
         if ((rc = fl__session_enter(p->pg, &p->session, err)) != 0)
             return rc;

@@ -53,6 +53,12 @@ fl_cmd_apply(int argc, char **argv)
     }
     rc = fl_pipeline_apply(p, &src, &res, &err);
     code = rc == 0 ? FL_EXIT_OK : fl_dbcmd_exit_code(&err);
+    /*
+     * Exit 3 says that nothing changed: a refusal after this run applied
+     * earlier migrations is a stop after changes, exit 1.
+     */
+    if (code == FL_EXIT_REFUSED && res.applied > 0)
+        code = FL_EXIT_FAILED;
     if (c.json) {
         json_t *o = fl_json_pack("{s:b, s:i, s:i, s:i}", "ok", rc == 0,
                               "applied", res.applied, "skipped", res.skipped,
@@ -72,6 +78,10 @@ fl_cmd_apply(int argc, char **argv)
     }
     if (rc != 0)
         fl_cli_report("apply", &err, code);
+    if (rc != 0 && res.applied > 0 && !c.json)
+        fprintf(stderr, "flotilla apply: %d migration%s applied before it "
+                "stay%s applied\n", res.applied, res.applied == 1 ? "" : "s",
+                res.applied == 1 ? "s" : "");
 cleanup:
     fl_dbcmd_close_pipeline(&p);
     fl_source_close(&src);

@@ -32,6 +32,35 @@ static const char s_usage[] =
 
 enum { S_OPT_OLDER = 2000, S_OPT_DRY, S_OPT_BACKUP_DIR };
 
+typedef struct {
+    int64_t older_ms;
+    int dry;
+    const char *backup_dir;
+} s_opts;
+
+static int
+s_own(fl_dbcmd_t *c, int opt, const char *arg, void *own_arg)
+{
+    s_opts *o = own_arg;
+    fl_error_t err = FL_ERROR_INIT;
+
+    (void)c;
+    switch (opt) {
+    case S_OPT_OLDER:
+        if (fl_parse_duration(&o->older_ms, arg, &err) != 0)
+            return -fl_cli_bad_option("backups", "--older-than", &err);
+        return 1;
+    case S_OPT_DRY:
+        o->dry = 1;
+        return 1;
+    case S_OPT_BACKUP_DIR:
+        o->backup_dir = arg;
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 int
 fl_cmd_backups(int argc, char **argv)
 {
@@ -48,26 +77,20 @@ fl_cmd_backups(int argc, char **argv)
     fl_error_t err = FL_ERROR_INIT;
     const char *verb = NULL, *backup_dir = NULL;
     int64_t older_ms = -1;
-    int dry = 0, opt, code = FL_EXIT_OK;
+    int dry = 0, code = FL_EXIT_OK;
 
     fl_dbcmd_init(&c, "backups");
-    optind = 1;
-    opterr = 0;
-    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (opt == FL_OPT_HELP) {
-            printf("%s\n%s", s_usage, fl_dbcmd_help);
-            return FL_EXIT_OK;
-        } else if (opt == S_OPT_OLDER) {
-            if (fl_parse_duration(&older_ms, optarg, &err) != 0)
-                return fl_cli_bad_option("backups", "--older-than", &err);
-        } else if (opt == S_OPT_DRY) {
-            dry = 1;
-        } else if (opt == S_OPT_BACKUP_DIR) {
-            backup_dir = optarg;
-        } else if (opt == '?' || fl_dbcmd_option(&c, opt, optarg) <= 0) {
-            return fl_cli_usage_error("backups", "invalid option \"%s\"",
-                                      argv[optind - 1]);
-        }
+    {
+        s_opts o = {-1, 0, NULL};
+        char *usage = fl_asprintf("%s\n%s", s_usage, fl_dbcmd_help);
+        code = fl_dbcmd_parse_own(&c, argc, argv, opts, usage, s_own, &o,
+                                  &optind);
+        free(usage);
+        if (code != 0)
+            return code < 0 ? FL_EXIT_OK : code;
+        older_ms = o.older_ms;
+        dry = o.dry;
+        backup_dir = o.backup_dir;
     }
     if (optind == argc - 1)
         verb = argv[optind];
@@ -111,7 +134,7 @@ fl_cmd_backups(int argc, char **argv)
             json_t *a = json_array();
             for (size_t i = 0; i < r.nrows; i++)
                 json_array_append_new(a, fl_json_pack(
-                    "{s:I, s:I, s:s, s:s, s:I, s:I, s:s, s:s, s:s}",
+                    "{s:I, s:I, s:s, s:s, s:I, s:I, s:s, s:o, s:o}",
                     "id", (json_int_t)strtoll(fl_pg_value(&r, i, 0), NULL, 10),
                     "version", (json_int_t)strtoll(fl_pg_value(&r, i, 1), NULL, 10),
                     "table", fl_pg_value(&r, i, 2), "location", fl_pg_value(&r, i, 3),
@@ -119,8 +142,8 @@ fl_cmd_backups(int argc, char **argv)
                     "added_rows",
                     (json_int_t)strtoll(fl_pg_value(&r, i, 5), NULL, 10),
                     "created_at", fl_pg_value(&r, i, 6),
-                    "restored_at", fl_pg_value(&r, i, 7),
-                    "pruned_at", fl_pg_value(&r, i, 8)));
+                    "restored_at", fl_dbcmd_json_text(fl_pg_value(&r, i, 7)),
+                    "pruned_at", fl_dbcmd_json_text(fl_pg_value(&r, i, 8))));
             fl_dbcmd_print_json(a);
             json_decref(a);
         } else {

@@ -25,6 +25,34 @@ static const char s_usage[] =
 
 enum { S_OPT_LIMIT = 2000, S_OPT_FAILED, S_OPT_SLOWEST };
 
+typedef struct {
+    int64_t limit;
+    int failed, slowest;
+} s_opts;
+
+static int
+s_own(fl_dbcmd_t *c, int opt, const char *arg, void *own_arg)
+{
+    s_opts *o = own_arg;
+    fl_error_t err = FL_ERROR_INIT;
+
+    (void)c;
+    switch (opt) {
+    case S_OPT_LIMIT:
+        if (fl_parse_int(&o->limit, arg, 1, 1000000, &err) != 0)
+            return -fl_cli_bad_option("log", "--limit", &err);
+        return 1;
+    case S_OPT_FAILED:
+        o->failed = 1;
+        return 1;
+    case S_OPT_SLOWEST:
+        o->slowest = 1;
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 int
 fl_cmd_log(int argc, char **argv)
 {
@@ -41,28 +69,24 @@ fl_cmd_log(int argc, char **argv)
     fl_error_t err = FL_ERROR_INIT;
     const char *tp[1] = {NULL};
     int64_t limit = 50;
-    int failed = 0, slowest = 0, opt, code = FL_EXIT_OK;
+    int failed = 0, slowest = 0, code = FL_EXIT_OK;
     char *sql = NULL;
     char *v = NULL;
 
     fl_dbcmd_init(&c, "log");
-    optind = 1;
-    opterr = 0;
-    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (opt == FL_OPT_HELP) {
-            printf("%s%s", s_usage, fl_dbcmd_help);
-            return FL_EXIT_OK;
-        } else if (opt == S_OPT_LIMIT) {
-            if (fl_parse_int(&limit, optarg, 1, 1000000, &err) != 0)
-                return fl_cli_bad_option("log", "--limit", &err);
-        } else if (opt == S_OPT_FAILED) {
-            failed = 1;
-        } else if (opt == S_OPT_SLOWEST) {
-            slowest = 1;
-        } else if (opt == '?' || fl_dbcmd_option(&c, opt, optarg) <= 0) {
-            return fl_cli_usage_error("log", "invalid option \"%s\"",
-                                      argv[optind - 1]);
-        }
+    {
+        s_opts o = {50, 0, 0};
+        char *usage = fl_asprintf("%s%s", s_usage, fl_dbcmd_help);
+        int first = 0;
+        code = fl_dbcmd_parse_own(&c, argc, argv, opts, usage, s_own, &o,
+                                  &first);
+        free(usage);
+        if (code != 0)
+            return code < 0 ? FL_EXIT_OK : code;
+        limit = o.limit;
+        failed = o.failed;
+        slowest = o.slowest;
+        optind = first;
     }
     if (optind != argc)
         return fl_cli_usage_error("log", "unexpected argument \"%s\"",
@@ -104,16 +128,16 @@ fl_cmd_log(int argc, char **argv)
         json_t *a = json_array();
         for (size_t i = 0; i < r.nrows; i++)
             json_array_append_new(a, fl_json_pack(
-                "{s:I, s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:s}",
+                "{s:I, s:s, s:o, s:o, s:s, s:s, s:I, s:o, s:o, s:o}",
                 "id", (json_int_t)strtoll(fl_pg_value(&r, i, 0), NULL, 10),
                 "created_at", fl_pg_value(&r, i, 1),
-                "version", fl_pg_value(&r, i, 2),
-                "migration", fl_pg_value(&r, i, 3),
+                "version", fl_dbcmd_json_int(fl_pg_value(&r, i, 2)),
+                "migration", fl_dbcmd_json_text(fl_pg_value(&r, i, 3)),
                 "step", fl_pg_value(&r, i, 4), "status", fl_pg_value(&r, i, 5),
                 "duration_ms", (json_int_t)strtoll(fl_pg_value(&r, i, 6), NULL, 10),
-                "message", fl_pg_value(&r, i, 7),
-                "bundle", fl_pg_value(&r, i, 8),
-                "rollout", fl_pg_value(&r, i, 9)));
+                "message", fl_dbcmd_json_text(fl_pg_value(&r, i, 7)),
+                "bundle", fl_dbcmd_json_text(fl_pg_value(&r, i, 8)),
+                "rollout", fl_dbcmd_json_text(fl_pg_value(&r, i, 9))));
         fl_dbcmd_print_json(a);
         json_decref(a);
     } else {

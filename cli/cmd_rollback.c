@@ -53,6 +53,48 @@ static const char s_usage[] =
 enum { S_OPT_LAST = 2000, S_OPT_BUNDLE, S_OPT_ACCEPT_LOSS, S_OPT_ACCEPT_DIFF,
        S_OPT_DOWN_FROM_LEDGER };
 
+typedef struct {
+    int last, nmodes;
+    const char *bundle;
+} s_opts;
+
+static int
+s_own(fl_dbcmd_t *c, int opt, const char *arg, void *own_arg)
+{
+    s_opts *o = own_arg;
+    fl_error_t err = FL_ERROR_INIT;
+    int64_t v = 0;
+
+    switch (opt) {
+    case S_OPT_LAST:
+        o->last = 1;
+        o->nmodes++;
+        return 1;
+    case S_OPT_BUNDLE:
+        o->bundle = arg;
+        o->nmodes++;
+        return 1;
+    case S_OPT_ACCEPT_LOSS:
+        c->popts.accept_loss = 1;
+        return 1;
+    case S_OPT_ACCEPT_DIFF:
+        c->popts.accept_schema_diff = 1;
+        return 1;
+    case S_OPT_DOWN_FROM_LEDGER:
+        c->popts.down_from_ledger = 1;
+        return 1;
+    case FL_OPT_TO:
+        /* Unlike apply, 0 makes sense here: roll everything back. */
+        if (fl_parse_int(&v, arg, 0, INT64_MAX, &err) != 0)
+            return -fl_cli_bad_option("rollback", "--to", &err);
+        c->popts.to_version = v;
+        o->nmodes++;
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 int
 fl_cmd_rollback(int argc, char **argv)
 {
@@ -72,58 +114,22 @@ fl_cmd_rollback(int argc, char **argv)
     fl_pipeline_t *p = NULL;
     fl_error_t err = FL_ERROR_INIT;
     const char *bundle = NULL;
-    int last = 0, count = 0, nmodes = 0, opt, rc, code = FL_EXIT_OK;
+    int last = 0, count = 0, nmodes = 0, rc, code = FL_EXIT_OK;
     char *usage = fl_asprintf("%s\n%s%s", s_usage, fl_dbcmd_pipeline_help,
                               fl_dbcmd_help);
 
     fl_dbcmd_init(&c, "rollback");
-    optind = 1;
-    opterr = 0;
-    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        int r;
-        if (opt == FL_OPT_HELP) {
-            printf("%s", usage);
+    {
+        s_opts o = {0, 0, NULL};
+        code = fl_dbcmd_parse_own(&c, argc, argv, opts, usage, s_own, &o,
+                                  &optind);
+        if (code != 0) {
             free(usage);
-            return FL_EXIT_OK;
+            return code < 0 ? FL_EXIT_OK : code;
         }
-        if (opt == S_OPT_LAST) {
-            last = 1;
-            nmodes++;
-            continue;
-        }
-        if (opt == S_OPT_BUNDLE) {
-            bundle = optarg;
-            nmodes++;
-            continue;
-        }
-        if (opt == S_OPT_ACCEPT_LOSS || opt == S_OPT_ACCEPT_DIFF) {
-            if (opt == S_OPT_ACCEPT_LOSS)
-                c.popts.accept_loss = 1;
-            else
-                c.popts.accept_schema_diff = 1;
-            continue;
-        }
-        if (opt == S_OPT_DOWN_FROM_LEDGER) {
-            c.popts.down_from_ledger = 1;
-            continue;
-        }
-        if (opt == FL_OPT_TO) {
-            int64_t v = 0;
-            /* Unlike apply, 0 makes sense here: roll everything back. */
-            if (fl_parse_int(&v, optarg, 0, INT64_MAX, &err) != 0) {
-                free(usage);
-                return fl_cli_bad_option("rollback", "--to", &err);
-            }
-            c.popts.to_version = v;
-            nmodes++;
-            continue;
-        }
-        r = opt == '?' ? 0 : fl_dbcmd_option(&c, opt, optarg);
-        if (r <= 0) {
-            free(usage);
-            return r < 0 ? -r : fl_cli_usage_error("rollback",
-                "invalid option \"%s\"", argv[optind - 1]);
-        }
+        last = o.last;
+        nmodes = o.nmodes;
+        bundle = o.bundle;
     }
     free(usage);
     if (optind < argc - 1)

@@ -21,8 +21,11 @@ static const char s_usage[] =
     "\n"
     "Lists every migration the database's ledger knows (version, name,\n"
     "checksum, bundle, status, when, by whom, duration) and, given SOURCE,\n"
-    "the migrations still pending and any drift: an applied migration whose\n"
-    "checksum differs from the source.  Exit 3 when there is drift.\n";
+    "the migrations still pending, any drift (an applied migration whose\n"
+    "checksum differs from the source), and any applied migration the\n"
+    "source lacks (MISSING: its file is gone; RENUMBERED: a file of the\n"
+    "source has its content under another number).  Exit 3 when there is\n"
+    "drift or a migration missing.\n";
 
 int
 fl_cmd_status(int argc, char **argv)
@@ -38,6 +41,7 @@ fl_cmd_status(int argc, char **argv)
     fl_ledger_t ledger = {NULL, 0};
     fl_error_t err = FL_ERROR_INIT;
     json_t *out = NULL, *applied = NULL, *pending = NULL, *drift = NULL;
+    json_t *missing = NULL;
     int first = 0, rc, code = FL_EXIT_OK;
 
     fl_dbcmd_init(&c, "status");
@@ -82,6 +86,21 @@ fl_cmd_status(int argc, char **argv)
             "retries", r->retries, "error", r->error_message));
     }
     if (src.migs) {
+        fl_ledger_gap_t *gaps = NULL;
+        size_t ngaps = fl_ledger_gaps(&ledger, src.migs, src.bundle_id, &gaps);
+
+        missing = json_array();
+        for (size_t i = 0; i < ngaps; i++) {
+            const fl_ledger_row_t *r = gaps[i].row;
+            const fl_migration_t *m = gaps[i].renumbered_as;
+            json_array_append_new(missing, fl_json_pack(
+                "{s:I, s:o, s:s, s:o}", "version", (json_int_t)r->version,
+                "file", fl_json_text(r->file ? r->file : r->name),
+                "status", r->status,
+                "renumbered_as", fl_json_text(m ? m->file : NULL)));
+        }
+        free(gaps);
+        json_object_set_new(out, "missing", missing);
         json_object_set_new(out, "pending", pending);
         json_object_set_new(out, "drift", drift);
         for (size_t i = 0; i < src.migs->count; i++) {
@@ -129,9 +148,30 @@ fl_cmd_status(int argc, char **argv)
                        json_string_value(json_object_get(x, "file")),
                        json_string_value(json_object_get(x, "applied_checksum")),
                        json_string_value(json_object_get(x, "source_checksum")));
+            json_array_foreach(missing, i, x) {
+                const char *as = json_string_value(json_object_get(x,
+                                                   "renumbered_as"));
+                if (as)
+                    fl_cli_out("RENUMBERED: %s is %s (version %lld, %s) "
+                               "under a new number\n", as,
+                               json_string_value(json_object_get(x, "file")),
+                               (long long)json_integer_value(
+                                   json_object_get(x, "version")),
+                               json_string_value(json_object_get(x,
+                                                                 "status")));
+                else
+                    fl_cli_out("MISSING: %s (version %lld, %s) is not in the "
+                               "source\n",
+                               json_string_value(json_object_get(x, "file")),
+                               (long long)json_integer_value(
+                                   json_object_get(x, "version")),
+                               json_string_value(json_object_get(x,
+                                                                 "status")));
+            }
         }
     }
-    if (drift && json_array_size(drift) > 0)
+    if ((drift && json_array_size(drift) > 0) ||
+        (missing && json_array_size(missing) > 0))
         code = FL_EXIT_REFUSED;
 cleanup:
     json_decref(out);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "common/alloc.h"
+#include "common/json.h"
 
 #include "cli/cli.h"
 #include "common/log.h"
@@ -65,15 +66,16 @@ const char fl_dbcmd_pipeline_help[] =
     "                         (default 90d)\n";
 
 int
-fl_dbcmd_parse(fl_dbcmd_t *c, int argc, char **argv, const struct option *opts,
-               const char *usage, int *first_arg)
+fl_dbcmd_parse_own(fl_dbcmd_t *c, int argc, char **argv,
+                   const struct option *opts, const char *usage,
+                   fl_dbcmd_own_fn own, void *own_arg, int *first_arg)
 {
     int opt;
 
     optind = 1;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        int r;
+        int r = 0;
         if (opt == FL_OPT_HELP) {
             printf("%s", usage);
             return -1;
@@ -81,7 +83,10 @@ fl_dbcmd_parse(fl_dbcmd_t *c, int argc, char **argv, const struct option *opts,
         if (opt == '?' || opt == ':')
             return fl_cli_usage_error(c->cmd, "invalid option \"%s\"",
                                       argv[optind - 1]);
-        r = fl_dbcmd_option(c, opt, optarg);
+        if (own)
+            r = own(c, opt, optarg, own_arg);
+        if (r == 0)
+            r = fl_dbcmd_option(c, opt, optarg);
         if (r < 0)
             return -r;
         if (r == 0)
@@ -90,6 +95,14 @@ fl_dbcmd_parse(fl_dbcmd_t *c, int argc, char **argv, const struct option *opts,
     }
     *first_arg = optind;
     return 0;
+}
+
+int
+fl_dbcmd_parse(fl_dbcmd_t *c, int argc, char **argv, const struct option *opts,
+               const char *usage, int *first_arg)
+{
+    return fl_dbcmd_parse_own(c, argc, argv, opts, usage, NULL, NULL,
+                              first_arg);
 }
 
 void
@@ -212,6 +225,9 @@ fl_dbcmd_option(fl_dbcmd_t *c, int opt, const char *arg)
         return 1;
     case FL_OPT_ALLOW_OLDER:
         c->popts.allow_older_release = 1;
+        return 1;
+    case FL_OPT_NO_REHEARSE:
+        c->popts.no_rehearse = 1;
         return 1;
     case FL_OPT_JSON:
         c->json = 1;
@@ -523,6 +539,19 @@ fl_dbcmd_exit_code(const fl_error_t *err)
     default:
         return FL_EXIT_FAILED;
     }
+}
+
+json_t *
+fl_dbcmd_json_text(const char *v)
+{
+    return v == NULL || *v == '\0' ? json_null() : fl_json_text(v);
+}
+
+json_t *
+fl_dbcmd_json_int(const char *v)
+{
+    return v == NULL || *v == '\0' ? json_null()
+                                    : json_integer(strtoll(v, NULL, 10));
 }
 
 void

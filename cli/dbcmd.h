@@ -38,6 +38,7 @@ enum {
     FL_OPT_REASON,
     FL_OPT_ALLOW_OLDER,
     FL_OPT_SCHEMA,
+    FL_OPT_NO_REHEARSE,
     FL_OPT_HELP
 };
 
@@ -91,13 +92,26 @@ const char *fl_dbcmd_target(const fl_dbcmd_t *c);
 extern const char fl_dbcmd_pipeline_help[];
 
 /*
- * Parses argv with opts; shared options go into c, anything else is a
- * usage error.  Returns 0, FL_EXIT_USAGE, or -1 after printing help
- * (usage is the command's help text).  *first_arg gets optind.
+ * A command's own options: returns 1 when it took opt (with arg, NULL
+ * for a flag), 0 when opt is not its own, or minus an exit code after
+ * reporting a bad value.  own_arg is the command's.
+ */
+typedef int (*fl_dbcmd_own_fn)(fl_dbcmd_t *c, int opt, const char *arg,
+                               void *own_arg);
+
+/*
+ * Parses argv with opts, the one loop of the single-database commands:
+ * shared options go into c, the command's own to own (NULL: it has none),
+ * anything else is a usage error.  Returns 0, an exit code, or -1 after
+ * printing help (usage is the command's help text).  *first_arg gets
+ * optind.
  */
 int fl_dbcmd_parse(fl_dbcmd_t *c, int argc, char **argv,
                    const struct option *opts, const char *usage,
                    int *first_arg);
+int fl_dbcmd_parse_own(fl_dbcmd_t *c, int argc, char **argv,
+                       const struct option *opts, const char *usage,
+                       fl_dbcmd_own_fn own, void *own_arg, int *first_arg);
 
 
 void fl_dbcmd_init(fl_dbcmd_t *c, const char *cmd);
@@ -150,6 +164,14 @@ int fl_dbcmd_exit_code(const fl_error_t *err);
 
 /* Prints a JSON value to stdout, indented, and frees nothing. */
 void fl_dbcmd_print_json(const json_t *value);
+
+/*
+ * A column value read as text, for --json: a string, or null when the
+ * value is NULL or empty (every command says "no value" as null, never
+ * ""); a number, or null.  New references.
+ */
+json_t *fl_dbcmd_json_text(const char *v);
+json_t *fl_dbcmd_json_int(const char *v);
 
 /*
  * Opens SOURCE (a bundle, verified with --trust and --max-bundle-lifetime,

@@ -70,7 +70,15 @@ if flotilla lint --help >/dev/null 2>&1; then
 fi
 
 say "2. plan: a dry run against the live database; locks, backups, checks and a rehearsal inside BEGIN ... ROLLBACK, changing nothing"
-run flotilla plan --db "$db" migrations
+# 0002 builds an index CONCURRENTLY, which cannot run inside the
+# rehearsal's transaction: the plan says NOT PROVEN and exits 3 rather
+# than claim that apply would go ahead.
+rc=0
+run flotilla plan --db "$db" migrations || rc=$?
+if [ $rc -ne 3 ]; then
+    echo "quickstart: expected plan to say NOT PROVEN (exit 3), got $rc" >&2
+    exit 1
+fi
 
 say "3. apply: validate -> back up -> execute -> log, each migration exactly once"
 run flotilla apply --db "$db" migrations

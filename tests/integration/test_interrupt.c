@@ -87,14 +87,6 @@ s_sleeper(fl_test_ws_t *ws)
                      "-- flotilla:down\nALTER TABLE t DROP COLUMN c;\n");
 }
 
-#define S_SLEEPING                                                          \
-    "SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name ="    \
-    " 'flotilla' AND datname = current_database() AND state = 'active'"     \
-    " AND query = 'SELECT pg_sleep(600)'"
-#define S_GONE                                                              \
-    "SELECT count(*) = 0 FROM pg_stat_activity WHERE application_name ="    \
-    " 'flotilla' AND datname = current_database()"
-
 /*
  * SIGINT and SIGTERM to `flotilla apply` in the middle of a statement
  * cancel it on the server (it kept running with its ACCESS EXCLUSIVE
@@ -115,13 +107,13 @@ test_a_signal_cancels_the_statement_and_records_it(void **state)
         fl_test_ws_open(&ws, "sig");
         s_sleeper(&ws);
         fl_test_ws_spawn(&ws, &c, "apply", NULL, 1);
-        fl_test_ws_await(&ws, S_SLEEPING, 60);
+        fl_test_ws_await(&ws, FL_TEST_SLEEPING, 60);
         fl_test_child_signal(&c, sigs[i]);
         fl_test_child_wait(&c, &r, 60);
         fl_test_expect(&r, 6, "interrupted");
         fl_test_proc_release(&r);
         /* Nothing of flotilla's is left on the server. */
-        fl_test_ws_await(&ws, S_GONE, 60);
+        fl_test_ws_await(&ws, FL_TEST_GONE, 60);
         s_expect_value(&ws, "SELECT count(*) FROM pg_locks WHERE relation ="
                             " 't'::regclass", "0");
         s_expect_value(&ws, "SELECT count(*) FROM pg_attribute WHERE attrelid"
@@ -161,7 +153,7 @@ test_a_second_signal_exits_at_once(void **state)
 
     s_sleeper(ws);
     fl_test_ws_spawn(ws, &c, "apply", args, 1);
-    fl_test_ws_await(ws, S_SLEEPING, 60);
+    fl_test_ws_await(ws, FL_TEST_SLEEPING, 60);
     fl_test_exec(holder, "BEGIN; LOCK TABLE flotilla.schema_migrations");
     fl_test_child_signal(&c, SIGTERM);
     /* Cancelled and rolled back, it waits to record the failure. */
@@ -174,7 +166,254 @@ test_a_second_signal_exits_at_once(void **state)
     fl_test_proc_release(&r);
     fl_test_exec(holder, "ROLLBACK");
     PQfinish(holder);
-    fl_test_ws_await(ws, S_GONE, 60);
+    fl_test_ws_await(ws, FL_TEST_GONE, 60);
+}
+
+/* Applies the workspace's directory; expects status and needle. */
+static void
+s_apply(fl_test_ws_t *ws, int status, const char *needle)
+{
+    fl_test_proc_t r;
+
+    fl_test_ws_flotilla(ws, &r, "apply", NULL, 1);
+    fl_test_expect(&r, status, needle);
+    fl_test_proc_release(&r);
+}
+
+/*
+ * (a) A no-transaction migration's statement that can run in a
+ * transaction commits with its progress row, or not at all: when the
+ * progress row cannot be written (a trigger refuses it, as a crash
+ * between the two would), the statement is undone, and the next apply
+ * runs it once.
+ */
+static void
+test_a_statement_commits_with_its_progress_row(void **state)
+{
+    fl_test_ws_t *ws = *state;
+
+    fl_test_exec(ws->conn, "CREATE TABLE t (id bigint PRIMARY KEY, n bigint);"
+                           "INSERT INTO t VALUES (1, 1)");
+    fl_test_ws_write(ws, "0001_a.sql", "-- flotilla:up\nSELECT 1;\n"
+                                       "-- flotilla:down\nSELECT 1;\n");
+    s_apply(ws, 0, "applied 1 migration");
+    fl_test_exec(ws->conn,
+        "CREATE FUNCTION no_progress() RETURNS trigger LANGUAGE plpgsql AS"
+        " $$ BEGIN RAISE EXCEPTION 'progress row refused'; END $$;"
+        "CREATE TRIGGER no_progress BEFORE INSERT OR UPDATE ON"
+        " flotilla.schema_migrations FOR EACH ROW WHEN (NEW.version = 2 AND"
+        " NEW.status = 'running' AND NEW.statements_done = 1)"
+        " EXECUTE FUNCTION no_progress()");
+    fl_test_ws_write(ws, "0002_b.sql",
+                     "-- flotilla:options no-transaction\n"
+                     "-- flotilla:up\nUPDATE t SET n = n + 1;\n"
+                     "CREATE INDEX CONCURRENTLY t_n ON t (n);\n"
+                     "-- flotilla:down\nDROP INDEX CONCURRENTLY t_n;\n");
+    s_apply(ws, 1, "progress row refused");
+    s_expect_value(ws, "SELECT n FROM t", "1");
+    fl_test_exec(ws->conn, "DROP TRIGGER no_progress ON"
+                           " flotilla.schema_migrations");
+    s_apply(ws, 0, "applied 1 migration");
+    s_expect_value(ws, "SELECT n FROM t", "2");
+    s_expect_value(ws, "SELECT status FROM flotilla.schema_migrations WHERE"
+                       " version = 2", "applied");
+}
+
+#define S_CIC_WAITING                                                       \
+    "SELECT count(*) = 1 FROM pg_stat_progress_create_index p JOIN"         \
+    " pg_stat_activity a USING (pid) WHERE a.application_name = 'flotilla'" \
+    " AND p.phase LIKE 'waiting for writers%'"
+
+/*
+ * (b) kill -9 during CREATE INDEX CONCURRENTLY: the server finishes the
+ * index while the ledger says the statement is not done.  The next apply
+ * counts an index of that name, valid and defined as the statement
+ * defines it, as done (every later apply failed with "already exists");
+ * one defined otherwise is named, not taken.
+ */
+static void
+test_an_index_the_server_finished_after_a_kill_counts_as_done(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    fl_test_child_t c;
+    fl_test_proc_t r;
+    PGconn *writer = fl_test_db_connect(&ws->db);
+
+    fl_test_exec(ws->conn, "CREATE TABLE t (id bigint PRIMARY KEY, n bigint);"
+                           "INSERT INTO t SELECT g, g FROM"
+                           " generate_series(1, 100) g");
+    fl_test_ws_write(ws, "0001_idx.sql",
+                     "-- flotilla:options no-transaction\n"
+                     "-- flotilla:up\n"
+                     "CREATE INDEX CONCURRENTLY t_n ON t (n);\n"
+                     "ALTER TABLE t ADD COLUMN m bigint;\n"
+                     "-- flotilla:down\nALTER TABLE t DROP COLUMN m;\n"
+                     "DROP INDEX CONCURRENTLY t_n;\n");
+    /* An open write makes the build wait for it. */
+    fl_test_exec(writer, "BEGIN; INSERT INTO t VALUES (101, 101)");
+    fl_test_ws_spawn(ws, &c, "apply", NULL, 1);
+    fl_test_ws_await(ws, S_CIC_WAITING, 60);
+    fl_test_child_signal(&c, SIGKILL);
+    fl_test_child_wait(&c, &r, 30);
+    fl_test_proc_release(&r);
+    /* The server goes on without its client and finishes the index. */
+    fl_test_exec(writer, "COMMIT");
+    fl_test_ws_await(ws, "SELECT count(*) = 1 FROM pg_index WHERE indexrelid"
+                         " = to_regclass('t_n') AND indisvalid", 60);
+    fl_test_ws_await(ws, FL_TEST_GONE, 60);
+    s_apply(ws, 0, "counted as done");
+    s_expect_value(ws, "SELECT status || ' ' || statements_done FROM"
+                       " flotilla.schema_migrations", "applied 2");
+    s_expect_value(ws, "SELECT count(*) FROM pg_attribute WHERE attrelid ="
+                       " 't'::regclass AND attname = 'm'", "1");
+    /* An index of that name defined otherwise is not taken for it. */
+    fl_test_exec(ws->conn, "CREATE INDEX t_k ON t (id, n)");
+    fl_test_ws_write(ws, "0002_k.sql",
+                     "-- flotilla:options no-transaction\n"
+                     "-- flotilla:up\n"
+                     "CREATE INDEX CONCURRENTLY t_k ON t (n);\n"
+                     "-- flotilla:down\nDROP INDEX CONCURRENTLY t_k;\n");
+    s_apply(ws, 1, "defined otherwise");
+    PQfinish(writer);
+}
+
+/* The no-transaction migration whose third statement's check refuses. */
+static void
+s_refused_midway(fl_test_ws_t *ws)
+{
+    fl_test_exec(ws->conn, "CREATE TABLE t (id bigint PRIMARY KEY, a bigint);"
+                           "INSERT INTO t VALUES (1, NULL), (2, 2)");
+    fl_test_ws_write(ws, "0001_nt.sql",
+                     "-- flotilla:options no-transaction"
+                     " allow=adding-not-nullable-field test\n"
+                     "-- flotilla:up\n"
+                     "ALTER TABLE t ADD COLUMN b bigint;\n"
+                     "CREATE INDEX CONCURRENTLY t_b ON t (b);\n"
+                     "ALTER TABLE t ALTER COLUMN a SET NOT NULL;\n"
+                     "-- flotilla:down\nDROP INDEX CONCURRENTLY t_b;\n"
+                     "ALTER TABLE t DROP COLUMN b;\n");
+}
+
+/*
+ * (c) A check that refuses after statements of a no-transaction
+ * migration committed is a failure that says what stays applied, in the
+ * run that committed them and in every run that resumes (which exited 3,
+ * "nothing changed", and left the row running).
+ */
+static void
+test_a_refusal_after_statements_committed_is_a_failure(void **state)
+{
+    fl_test_ws_t *ws = *state;
+
+    s_refused_midway(ws);
+    for (int run = 0; run < 2; run++) {
+        s_apply(ws, 1, "2 of 3 statements");
+        s_expect_value(ws, "SELECT status || ' ' || statements_done FROM"
+                           " flotilla.schema_migrations", "failed 2");
+    }
+    s_expect_value(ws, "SELECT count(*) FROM flotilla.migration_logs WHERE"
+                       " status = 'refused'", "0");
+}
+
+/*
+ * Exit 3 says that nothing changed.  A migration refused after this run
+ * applied the ones before it is a stop after changes: exit 1, saying what
+ * stays applied (it exited 3); the next run, which changes nothing before
+ * the same refusal, exits 3.
+ */
+static void
+test_exit_3_only_when_nothing_changed(void **state)
+{
+    fl_test_ws_t *ws = *state;
+
+    fl_test_exec(ws->conn, "CREATE TABLE t (id bigint PRIMARY KEY, a bigint);"
+                           "INSERT INTO t VALUES (1, NULL)");
+    fl_test_ws_write(ws, "0001_b.sql",
+                     "-- flotilla:up\nALTER TABLE t ADD COLUMN b int;\n"
+                     "-- flotilla:down\nALTER TABLE t DROP COLUMN b;\n");
+    fl_test_ws_write(ws, "0002_a.sql",
+                     "-- flotilla:options allow=adding-not-nullable-field"
+                     " test\n"
+                     "-- flotilla:up\nALTER TABLE t ALTER COLUMN a SET NOT"
+                     " NULL;\n"
+                     "-- flotilla:down\nALTER TABLE t ALTER COLUMN a DROP NOT"
+                     " NULL;\n");
+    s_apply(ws, 1, "1 migration applied before it stays applied");
+    s_expect_value(ws, "SELECT string_agg(version || ' ' || status, ', ')"
+                       " FROM flotilla.schema_migrations", "1 applied");
+    s_apply(ws, 3, "1 row of \"t\" is NULL");
+}
+
+/*
+ * (d) A down with no-transaction statements records its progress, says
+ * which statements it undid, and resumes after them.
+ */
+static void
+test_a_no_transaction_down_resumes_and_says_what_it_undid(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    fl_test_proc_t r;
+    const char *const last[] = {"--last", NULL};
+
+    fl_test_exec(ws->conn, "CREATE TABLE t (id bigint PRIMARY KEY, n bigint)");
+    fl_test_ws_write(ws, "0001_a.sql",
+                     "-- flotilla:options no-transaction\n"
+                     "-- flotilla:up\n"
+                     "CREATE INDEX CONCURRENTLY t_n ON t (n);\n"
+                     "CREATE TABLE u (id bigint);\n"
+                     "-- flotilla:down\n"
+                     "DROP INDEX CONCURRENTLY t_n;\n"
+                     "DROP TABLE u;\n");
+    s_apply(ws, 0, "applied 1 migration");
+    /* Something down did not expect stops its second statement. */
+    fl_test_exec(ws->conn, "CREATE VIEW v AS SELECT * FROM u");
+    fl_test_ws_flotilla(ws, &r, "rollback", last, 1);
+    fl_test_expect(&r, 1, "down statement 1 of 2 (0001_a.sql:6:1 DROP INDEX) done");
+    fl_test_expect(&r, 1, "stopped at down statement 2 of 2 (0001_a.sql:7:1");
+    fl_test_proc_release(&r);
+    s_expect_value(ws, "SELECT status || ' ' || down_done FROM"
+                       " flotilla.schema_migrations", "rolling_back 1");
+    s_expect_value(ws, "SELECT to_regclass('t_n') IS NULL", "t");
+    fl_test_exec(ws->conn, "DROP VIEW v");
+    fl_test_ws_flotilla(ws, &r, "rollback", last, 1);
+    fl_test_expect(&r, 0, "resuming the rollback of 0001_a.sql at down statement 2 of 2");
+    fl_test_expect(&r, 0, "down statement 2 of 2 (0001_a.sql:7:1 DROP TABLE) done");
+    fl_test_proc_release(&r);
+    s_expect_value(ws, "SELECT status FROM flotilla.schema_migrations",
+                   "rolled_back");
+    s_expect_value(ws, "SELECT to_regclass('u') IS NULL", "t");
+}
+
+/*
+ * (e) Rollback does not roll back a migration underneath a later one that
+ * is half-applied: it refuses, naming it, and changes nothing.
+ */
+static void
+test_rollback_refuses_under_a_half_applied_migration(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    fl_test_proc_t r;
+    const char *const last[] = {"--last", NULL};
+
+    fl_test_ws_write(ws, "0001_a.sql",
+                     "-- flotilla:up\nCREATE TABLE a (id bigint);\n"
+                     "-- flotilla:down\nDROP TABLE a;\n");
+    fl_test_ws_write(ws, "0002_b.sql",
+                     "-- flotilla:options no-transaction\n"
+                     "-- flotilla:up\nCREATE TABLE b (id bigint);\n"
+                     "CREATE INDEX CONCURRENTLY b_x ON b (no_such_column);\n"
+                     "-- flotilla:down\nDROP TABLE b;\n");
+    s_apply(ws, 1, "no_such_column");
+    s_expect_value(ws, "SELECT string_agg(version || ' ' || status || ' ' ||"
+                       " statements_done, ', ' ORDER BY version) FROM"
+                       " flotilla.schema_migrations",
+                   "1 applied 1, 2 failed 1");
+    fl_test_ws_flotilla(ws, &r, "rollback", last, 1);
+    fl_test_expect(&r, 1, "0002_b.sql is partly applied");
+    fl_test_proc_release(&r);
+    s_expect_value(ws, "SELECT to_regclass('a') IS NOT NULL", "t");
+    s_expect_value(ws, "SELECT status FROM flotilla.schema_migrations WHERE"
+                       " version = 1", "applied");
 }
 
 int
@@ -185,6 +424,12 @@ main(void)
         cmocka_unit_test_setup_teardown(test_apply_never_waits_for_a_lock_without_a_timeout, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test(test_a_signal_cancels_the_statement_and_records_it),
         cmocka_unit_test_setup_teardown(test_a_second_signal_exits_at_once, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_a_statement_commits_with_its_progress_row, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_an_index_the_server_finished_after_a_kill_counts_as_done, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_a_refusal_after_statements_committed_is_a_failure, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_exit_3_only_when_nothing_changed, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_a_no_transaction_down_resumes_and_says_what_it_undid, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_rollback_refuses_under_a_half_applied_migration, fl_test_ws_setup, fl_test_ws_teardown),
     };
 
     if (!fl_test_have_postgres()) {

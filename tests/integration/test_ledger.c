@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <jansson.h>
@@ -95,11 +96,220 @@ test_log_rows_say_when_each_step_happened_and_how_long(void **state)
                                   " WHERE created_at < prev"), 0);
 }
 
+static void
+s_run(fl_test_ws_t *ws, const char *cmd, const char *const *args, int status,
+      const char *needle)
+{
+    fl_test_proc_t r;
+
+    fl_test_ws_flotilla(ws, &r, cmd, args, 1);
+    fl_test_expect(&r, status, needle);
+    fl_test_proc_release(&r);
+}
+
+/* Renames file a to b in the workspace's migrations directory. */
+static void
+s_rename(fl_test_ws_t *ws, const char *a, const char *b)
+{
+    char *pa = fl_asprintf("%s/%s", ws->mdir, a);
+    char *pb = fl_asprintf("%s/%s", ws->mdir, b);
+
+    if (b == NULL ? unlink(pa) != 0 : rename(pa, pb) != 0)
+        fail_msg("cannot move %s", pa);
+    free(pa);
+    free(pb);
+}
+
+/*
+ * An applied migration whose file disappeared is reported by status and
+ * refused by apply (both said nothing); a file renumbered to a version
+ * not yet applied is named as the applied migration it is, and refused
+ * (apply ran it a second time under its new number).
+ */
+static void
+test_a_missing_or_renumbered_migration_is_reported_and_refused(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    const char *const json[] = {"--json", NULL};
+
+    s_table(ws);
+    fl_test_ws_write(ws, "0001_a.sql", "-- flotilla:up\nALTER TABLE t ADD"
+                                       " COLUMN a int;\n-- flotilla:down\n"
+                                       "ALTER TABLE t DROP COLUMN a;\n");
+    fl_test_ws_write(ws, "0002_b.sql", "-- flotilla:up\nUPDATE t SET n = n"
+                                       " + 1;\n-- flotilla:down\nUPDATE t SET"
+                                       " n = n - 1;\n");
+    s_run(ws, "apply", NULL, 0, "applied 2 migrations");
+    /* Renumbered: 0002 becomes 0003, which apply would run again. */
+    s_rename(ws, "0002_b.sql", "0003_b.sql");
+    s_run(ws, "status", NULL, 3, "RENUMBERED: 0003_b.sql is 0002_b.sql "
+                                 "(version 2, applied)");
+    s_run(ws, "status", json, 3, "\"renumbered_as\": \"0003_b.sql\"");
+    s_run(ws, "apply", NULL, 3, "0003_b.sql is migration 2 (0002_b.sql, "
+                                "applied) renumbered");
+    s_run(ws, "plan", NULL, 3, "missing from the source");
+    fl_test_expect_value(ws->conn, "SELECT string_agg(n::text, ',' ORDER BY"
+                                   " id) FROM t", "2,3,4,5");
+    /* Gone. */
+    s_rename(ws, "0003_b.sql", NULL);
+    s_run(ws, "status", NULL, 3, "MISSING: 0002_b.sql (version 2, applied)"
+                                 " is not in the source");
+    s_run(ws, "apply", NULL, 3, "migration 2 (0002_b.sql, applied) is not in"
+                                " the source");
+    /* Rolled back first, it may go. */
+    fl_test_ws_write(ws, "0002_b.sql", "-- flotilla:up\nUPDATE t SET n = n"
+                                       " + 1;\n-- flotilla:down\nUPDATE t SET"
+                                       " n = n - 1;\n");
+    {
+        const char *const last[] = {"--last", NULL};
+        s_run(ws, "rollback", last, 0, "rolled back 1 migration");
+    }
+    s_rename(ws, "0002_b.sql", NULL);
+    s_run(ws, "status", NULL, 0, NULL);
+    s_run(ws, "apply", NULL, 0, "applied 0 migrations");
+}
+
+/*
+ * A damaged ledger (a flotilla table or column dropped) is named, with a
+ * hint, by every command that reads it, and never re-created: a dropped
+ * schema_migrations made every migration pending again, and apply ran
+ * them a second time; a dropped column gave a raw SQL error.
+ */
+static void
+test_a_damaged_ledger_is_named_and_not_recreated(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    const char *const json[] = {"--json", NULL};
+    fl_test_proc_t r;
+
+    s_table(ws);
+    fl_test_ws_write(ws, "0001_b.sql", "-- flotilla:up\nUPDATE t SET n = n"
+                                       " + 1;\n-- flotilla:down\nUPDATE t SET"
+                                       " n = n - 1;\n");
+    s_run(ws, "apply", NULL, 0, "applied 1 migration");
+    fl_test_exec(ws->conn, "ALTER TABLE flotilla.schema_migrations"
+                           " DROP COLUMN file");
+    s_run(ws, "status", NULL, 1, "the ledger in database");
+    s_run(ws, "apply", NULL, 3, "is damaged: column "
+                                "flotilla.schema_migrations.file is missing");
+    fl_test_exec(ws->conn, "DROP TABLE flotilla.schema_migrations");
+    s_run(ws, "apply", NULL, 3, "table flotilla.schema_migrations is "
+                                "missing");
+    s_run(ws, "plan", NULL, 1, "table flotilla.schema_migrations");
+    s_run(ws, "status", json, 1, "pg_dump --schema=flotilla");
+    fl_test_ws_flotilla(ws, &r, "log", NULL, 0);
+    fl_test_expect(&r, 1, "table flotilla.schema_migrations is missing");
+    fl_test_proc_release(&r);
+    fl_test_exec(ws->conn, "DROP TABLE flotilla.ledger_meta");
+    s_run(ws, "apply", NULL, 3, "table flotilla.ledger_meta, table "
+                                "flotilla.schema_migrations are missing");
+    /* Nothing ran twice, nothing was re-created. */
+    fl_test_expect_value(ws->conn, "SELECT string_agg(n::text, ',' ORDER BY"
+                                   " id) FROM t", "2,3,4,5");
+    fl_test_expect_value(ws->conn, "SELECT to_regclass('flotilla.ledger_meta')"
+                                   " IS NULL", "t");
+}
+
+/*
+ * Walks v: every "version" is an integer or null, and no value is the
+ * empty string (a missing value is null in every command's JSON).
+ */
+static void
+s_json_agrees(const char *what, const json_t *v, const char *key)
+{
+    if (key && strcmp(key, "version") == 0 && !json_is_integer(v) &&
+        !json_is_null(v))
+        fail_msg("%s: \"version\" is neither an integer nor null", what);
+    if (json_is_string(v) && *json_string_value(v) == '\0')
+        fail_msg("%s: \"%s\" is \"\" rather than null", what,
+                 key ? key : "(array item)");
+    if (json_is_object(v)) {
+        const char *k = NULL;
+        json_t *x = NULL;
+        json_object_foreach((json_t *)v, k, x)
+            s_json_agrees(what, x, k);
+    } else if (json_is_array(v)) {
+        size_t i;
+        json_t *x = NULL;
+        json_array_foreach(v, i, x)
+            s_json_agrees(what, x, key);
+    }
+}
+
+/* Runs cmd --json (with args), expects status, checks its output. */
+static json_t *
+s_json_run(fl_test_ws_t *ws, const char *cmd, const char *const *args,
+           int with_source, int status)
+{
+    const char *argv[8] = {"--json", NULL};
+    fl_test_proc_t r;
+    json_error_t jerr;
+    json_t *o = NULL;
+    size_t n = 1;
+
+    for (size_t i = 0; args && args[i] && n < 7; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    fl_test_ws_flotilla(ws, &r, cmd, argv, with_source);
+    fl_test_expect(&r, status, NULL);
+    o = json_loads(r.out, 0, &jerr);
+    if (o == NULL)
+        fail_msg("%s --json printed no JSON: %s\n%s", cmd, jerr.text, r.out);
+    s_json_agrees(cmd, o, NULL);
+    fl_test_proc_release(&r);
+    return o;
+}
+
+/*
+ * The JSON outputs agree across commands: "version" is an integer
+ * everywhere (log said "1", and "" for a run's rows), a missing value is
+ * null, never "" (log's migration, bundle and rollout; backups'
+ * restored_at; plan's kind); apply --to 1 counts the versions after it as
+ * pending (it said 0).
+ */
+static void
+test_json_outputs_agree(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    const char *const to1[] = {"--to", "1", NULL};
+    const char *const list[] = {"list", NULL};
+    json_t *o = NULL;
+
+    s_table(ws);
+    fl_test_ws_write(ws, "0001_a.sql", "-- flotilla:up\nDELETE FROM t WHERE"
+                                       " id = 4;\n-- flotilla:down\nSELECT"
+                                       " 1;\n");
+    fl_test_ws_write(ws, "0002_b.sql", "-- flotilla:up\nALTER TABLE t ADD"
+                                       " COLUMN b int;\n-- flotilla:down\n"
+                                       "ALTER TABLE t DROP COLUMN b;\n");
+    fl_test_ws_write(ws, "0003_c.sql", "-- flotilla:up\nALTER TABLE t ADD"
+                                       " COLUMN c int;\n-- flotilla:down\n"
+                                       "ALTER TABLE t DROP COLUMN c;\n");
+    o = s_json_run(ws, "plan", NULL, 1, 0);
+    json_decref(o);
+    o = s_json_run(ws, "apply", to1, 1, 0);
+    assert_int_equal(json_integer_value(json_object_get(o, "applied")), 1);
+    assert_int_equal(json_integer_value(json_object_get(o, "pending")), 2);
+    json_decref(o);
+    json_decref(s_json_run(ws, "status", NULL, 1, 0));
+    json_decref(s_json_run(ws, "log", NULL, 0, 0));
+    o = s_json_run(ws, "backups", list, 0, 0);
+    assert_int_equal(json_array_size(o), 1);
+    json_decref(o);
+    json_decref(s_json_run(ws, "locks", NULL, 0, 0));
+    o = s_json_run(ws, "apply", NULL, 1, 0);
+    assert_int_equal(json_integer_value(json_object_get(o, "pending")), 0);
+    json_decref(o);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_log_rows_say_when_each_step_happened_and_how_long, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_a_missing_or_renumbered_migration_is_reported_and_refused, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_a_damaged_ledger_is_named_and_not_recreated, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_json_outputs_agree, fl_test_ws_setup, fl_test_ws_teardown),
     };
 
     if (!fl_test_have_postgres()) {

@@ -198,6 +198,19 @@ void fl_test_expect(const fl_test_proc_t *res, int status, const char *needle);
 long fl_test_env_long(const char *name, long dflt);
 uint64_t fl_test_rng_next(uint64_t *state);
 
+/*
+ * For fl_test_ws_await: a `flotilla` session of the workspace's database
+ * is running "SELECT pg_sleep(600)" (a test's migration that sleeps), and
+ * none is left.
+ */
+#define FL_TEST_SLEEPING                                                    \
+    "SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name ="    \
+    " 'flotilla' AND datname = current_database() AND state = 'active'"     \
+    " AND query = 'SELECT pg_sleep(600)'"
+#define FL_TEST_GONE                                                        \
+    "SELECT count(*) = 0 FROM pg_stat_activity WHERE application_name ="    \
+    " 'flotilla' AND datname = current_database()"
+
 /* Makes a fresh temporary directory; returns a new path. */
 char *fl_test_tmpdir(void);
 /* Removes a directory tree (rm -rf). */

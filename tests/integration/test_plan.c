@@ -1,0 +1,221 @@
+/*
+ * Integration tests of `flotilla plan`, the dry run, through the real
+ * executable: it holds the target lock, rehearses under apply's timeouts,
+ * puts back the sequences its rehearsal moved, plans from the catalog
+ * alone with --no-rehearse, and agrees with apply (an enum value added by
+ * one migration and used by the next; what follows a no-transaction
+ * migration is not summed up as OK).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "testsupport.h"
+
+static void
+s_expect_value(fl_test_ws_t *ws, const char *sql, const char *expected)
+{
+    fl_test_expect_value(ws->conn, sql, expected);
+}
+
+static void
+s_run(fl_test_ws_t *ws, const char *cmd, const char *const *args, int status,
+      const char *needle)
+{
+    fl_test_proc_t r;
+
+    fl_test_ws_flotilla(ws, &r, cmd, args, 1);
+    fl_test_expect(&r, status, needle);
+    fl_test_proc_release(&r);
+}
+
+/*
+ * The plan takes the target lock: while an apply runs, a plan waits for
+ * it (up to --lock-wait) and stops with exit 5 naming the holder, rather
+ * than rehearse under a migration half-way through (it took no lock).
+ */
+static void
+test_plan_takes_the_target_lock(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    fl_test_child_t c;
+    fl_test_proc_t r;
+    const char *const wait[] = {"--lock-wait", "1s", NULL};
+
+    fl_test_ws_write(ws, "0001_slow.sql",
+                     "-- flotilla:up\nCREATE TABLE t (id int);\n"
+                     "SELECT pg_sleep(600);\n"
+                     "-- flotilla:down\nDROP TABLE t;\n");
+    fl_test_ws_spawn(ws, &c, "apply", NULL, 1);
+    fl_test_ws_await(ws, FL_TEST_SLEEPING, 60);
+    s_run(ws, "plan", wait, 5, "lock");
+    fl_test_child_signal(&c, SIGTERM);
+    fl_test_child_wait(&c, &r, 60);
+    fl_test_proc_release(&r);
+    fl_test_ws_await(ws, FL_TEST_GONE, 60);
+}
+
+/*
+ * The rehearsal runs under apply's lock_timeout (a table another session
+ * locks stops it after --lock-timeout, where it waited) and, with no
+ * statement timeout set, under a default one (it ran without bound).
+ */
+static void
+test_plan_rehearses_under_apply_timeouts(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    PGconn *blocker = fl_test_db_connect(&ws->db);
+    const char *const lt[] = {"--lock-timeout", "300ms", NULL};
+
+    fl_test_exec(ws->conn, "CREATE TABLE t (id int)");
+    fl_test_ws_write(ws, "0001_a.sql",
+                     "-- flotilla:up\n"
+                     "DO $$ BEGIN IF current_setting('statement_timeout') <>"
+                     " '1min' THEN RAISE EXCEPTION 'statement_timeout is %',"
+                     " current_setting('statement_timeout'); END IF; END $$;\n"
+                     "ALTER TABLE t ADD COLUMN c int;\n"
+                     "-- flotilla:down\nALTER TABLE t DROP COLUMN c;\n");
+    s_run(ws, "plan", NULL, 0, "OK, apply would go ahead: 1 migration");
+    fl_test_exec(blocker, "BEGIN; LOCK TABLE t IN ACCESS SHARE MODE");
+    s_run(ws, "plan", lt, 3, "lock timeout");
+    fl_test_exec(blocker, "ROLLBACK");
+    PQfinish(blocker);
+}
+
+/*
+ * Sequences do not roll back: the rehearsal's inserts advanced items'
+ * sequence by five on every plan (10 -> 15 -> 20).  It is put back, and
+ * the plan says so; one another session used since is left alone.
+ */
+static void
+test_plan_puts_sequences_back(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    const char *const json[] = {"--json", NULL};
+
+    fl_test_exec(ws->conn, "CREATE TABLE items (id bigserial PRIMARY KEY,"
+                           " v int); INSERT INTO items (v) SELECT"
+                           " generate_series(1, 10)");
+    fl_test_ws_write(ws, "0001_more.sql",
+                     "-- flotilla:up\nINSERT INTO items (v) SELECT"
+                     " generate_series(1, 5);\n"
+                     "-- flotilla:down\nDELETE FROM items WHERE id > 10;\n");
+    for (int i = 0; i < 2; i++) {
+        s_run(ws, "plan", NULL, 0, "OK, apply would go ahead");
+        s_expect_value(ws, "SELECT last_value FROM items_id_seq", "10");
+    }
+    s_run(ws, "plan", json, 0, "\"put_back\": true");
+    s_expect_value(ws, "SELECT last_value FROM items_id_seq", "10");
+    /* A sequence never called stays never called. */
+    fl_test_exec(ws->conn, "CREATE TABLE fresh (id bigserial, v int)");
+    fl_test_ws_write(ws, "0002_fresh.sql",
+                     "-- flotilla:up\nINSERT INTO fresh (v) VALUES (1);\n"
+                     "-- flotilla:down\nDELETE FROM fresh;\n");
+    s_run(ws, "plan", NULL, 0, "OK, apply would go ahead: 2 migrations");
+    s_expect_value(ws, "SELECT is_called::text || last_value FROM"
+                       " fresh_id_seq", "false1");
+    s_run(ws, "apply", NULL, 0, "applied 2 migrations");
+    s_expect_value(ws, "SELECT max(id) FROM items", "15");
+    s_expect_value(ws, "SELECT max(id) FROM fresh", "1");
+}
+
+/*
+ * --no-rehearse plans from the catalog and the text: no statement runs
+ * (a migration that fails when run is not found out, and the plan says
+ * it did not rehearse), while a text refused is still refused.
+ */
+static void
+test_plan_without_rehearsal_runs_nothing(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    const char *const nr[] = {"--no-rehearse", NULL};
+    const char *const nrj[] = {"--no-rehearse", "--json", NULL};
+
+    fl_test_exec(ws->conn, "CREATE TABLE t (id bigserial, n int);"
+                           "INSERT INTO t (n) VALUES (0)");
+    fl_test_ws_write(ws, "0001_div.sql",
+                     "-- flotilla:up\nINSERT INTO t (n) SELECT 1 / n FROM t;\n"
+                     "-- flotilla:down\nDELETE FROM t WHERE n <> 0;\n");
+    s_run(ws, "plan", NULL, 3, "division by zero");
+    s_run(ws, "plan", nr, 0, "--no-rehearse, nothing rehearsed");
+    s_run(ws, "plan", nrj, 0, "\"rehearse\": false");
+    s_expect_value(ws, "SELECT last_value FROM t_id_seq", "1");
+    fl_test_ws_write(ws, "0002_bad.sql",
+                     "-- flotilla:up\nCREATE TABLE u (id int;\n"
+                     "-- flotilla:down\nDROP TABLE u;\n");
+    s_run(ws, "plan", nr, 3, "NOT OK, apply would stop");
+}
+
+/*
+ * Plan and apply agree.  An enum value added by one migration and used by
+ * the next: apply commits the first before the second runs, the
+ * rehearsal cannot (PostgreSQL refuses a new enum value in the
+ * transaction that added it), so the plan says it did not rehearse the
+ * second, rather than that it fails.  Migrations after a no-transaction
+ * one are not rehearsed either, and the plan does not sum them up as OK.
+ */
+static void
+test_plan_and_apply_agree(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    const char *const json[] = {"--json", NULL};
+
+    fl_test_exec(ws->conn, "CREATE TYPE mood AS ENUM ('sad');"
+                           "CREATE TABLE t (id int, m mood)");
+    fl_test_ws_write(ws, "0001_happy.sql",
+                     "-- flotilla:up\nALTER TYPE mood ADD VALUE 'happy';\n"
+                     "-- flotilla:down\nSELECT 1;\n");
+    fl_test_ws_write(ws, "0002_use.sql",
+                     "-- flotilla:up\nINSERT INTO t VALUES (1, 'happy');\n"
+                     "-- flotilla:down\nDELETE FROM t WHERE id = 1;\n");
+    s_run(ws, "plan", NULL, 3, "NOT PROVEN: 1 of 2 pending migrations not "
+                               "rehearsed (it uses an enum value");
+    s_run(ws, "plan", json, 3, "\"ok\": true");
+    s_run(ws, "apply", NULL, 0, "applied 2 migrations");
+    fl_test_ws_write(ws, "0003_idx.sql",
+                     "-- flotilla:options no-transaction\n"
+                     "-- flotilla:up\nCREATE UNIQUE INDEX CONCURRENTLY t_id"
+                     " ON t (id);\n"
+                     "-- flotilla:down\nDROP INDEX CONCURRENTLY t_id;\n");
+    fl_test_ws_write(ws, "0004_col.sql",
+                     "-- flotilla:up\nALTER TABLE t ADD COLUMN c int;\n"
+                     "-- flotilla:down\nALTER TABLE t DROP COLUMN c;\n");
+    /* Rehearsed without 0003's index, 0004 goes ahead. */
+    s_run(ws, "plan", NULL, 3, "NOT PROVEN: 1 of 2 pending migrations not "
+                               "rehearsed (a no-transaction migration");
+    s_run(ws, "plan", json, 3, "\"proven\": false");
+    /* 0005 needs 0003's index: not proven, rather than failed. */
+    fl_test_ws_write(ws, "0005_key.sql",
+                     "-- flotilla:up\nALTER TABLE t ADD CONSTRAINT t_id_key"
+                     " UNIQUE USING INDEX t_id;\n"
+                     "-- flotilla:down\nALTER TABLE t DROP CONSTRAINT"
+                     " t_id_key;\n");
+    s_run(ws, "plan", NULL, 3, "perhaps because this migration depends on "
+                               "0003_idx.sql");
+    s_run(ws, "apply", NULL, 0, "applied 3 migrations");
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_plan_takes_the_target_lock, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_plan_rehearses_under_apply_timeouts, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_plan_puts_sequences_back, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_plan_without_rehearsal_runs_nothing, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_plan_and_apply_agree, fl_test_ws_setup, fl_test_ws_teardown),
+    };
+
+    if (!fl_test_have_postgres()) {
+        fprintf(stderr, "no PostgreSQL (PGHOST unset): tests/run.sh starts one\n");
+        return 1;
+    }
+    return cmocka_run_group_tests_name("plan", tests, NULL, NULL);
+}
