@@ -763,7 +763,13 @@ test_new_scaffolds_next_version_and_backups_prune(void **state)
     fl_test_run(&r, "flotilla", argv_bad, NULL, 30);
     s_expect(&r, 2, "invalid NAME");
     fl_test_proc_release(&r);
-    /* The scaffold is a valid migration whose up section is empty. */
+    /*
+     * The scaffold is a valid migration whose up section is empty: refused,
+     * after 0007 applied in the same run (exit 1: something changed).
+     */
+    s_run(e, &r, "apply", 1, NULL);
+    s_expect(&r, 1, "0008_add_flags.sql: the up section holds no statement");
+    fl_test_proc_release(&r);
     s_run(e, &r, "apply", 1, NULL);
     s_expect(&r, 3, "0008_add_flags.sql: the up section holds no statement");
     fl_test_proc_release(&r);
