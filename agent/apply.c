@@ -677,13 +677,13 @@ s_prepare_statement(fl_pipeline_t *p, s_unit *u, size_t k, fl_error_t *err)
             own = oids[0];
         else
             whole_why = NULL;
-        if (own && kinds[0] != 'r') {
+        if (own && kinds[0] == 'p')
             fl__event(p, FL_STEP_BACKUP, FL_STEP_STARTED, u->m, 0, NULL,
                       "statement %zu changes the partitioned table %s: its "
                       "partitions are backed up whole (an UPDATE may move "
                       "rows between them)", k + 1, names[0]);
+        if (kinds[0] != 'r')
             own = 0;
-        }
         for (size_t i = 0; rc == 0 && i < reach.n; i++) {
             int mine = own != 0 && reach.v[i] == own;
             rc = s_backup_one(p, u, reach.v[i],
