@@ -765,10 +765,11 @@ test_new_scaffolds_next_version_and_backups_prune(void **state)
     fl_test_proc_release(&r);
     /*
      * The scaffold is a valid migration whose up section is empty: refused,
-     * after 0007 applied in the same run (exit 1: something changed).
+     * after 0007 was applied in the same run (exit 1: something changed).
      */
     s_run(e, &r, "apply", 1, NULL);
     s_expect(&r, 1, "0008_add_flags.sql: the up section holds no statement");
+    s_expect(&r, 1, "1 migration applied before it stays applied");
     fl_test_proc_release(&r);
     s_run(e, &r, "apply", 1, NULL);
     s_expect(&r, 3, "0008_add_flags.sql: the up section holds no statement");
