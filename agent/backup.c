@@ -791,7 +791,7 @@ fl__backup_take(fl_pg_t *pg, const fl_backup_ctx_t *ctx,
     /* A backup of rows is a table: the rows of one statement's WHERE. */
     out->dump = !out->rows && ctx->dump_dir && ctx->dump_above > 0 &&
                 size > ctx->dump_above;
-    if (out->rows) {
+    if (rows && out->rows) {
         char *bytes = NULL;
         rc = s_take_rows(pg, rows, qt, now.name, &cols, names, id, out, err);
         /*
