@@ -6,10 +6,13 @@
  * of work (one transaction); a no-transaction migration is one unit per
  * statement that can run in a transaction, and the others run alone.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -219,9 +222,86 @@ s_schema_before(fl_pipeline_t *p, s_unit *u, int *gen, fl_error_t *err)
     return 0;
 }
 
+/*
+ * Claims this target's backup file directory for the pipeline (a shared
+ * flock on the directory, held until fl_pipeline_close) and, when no other
+ * pipeline holds it, sweeps what a killed attempt left: a
+ * b<id>.copy.partial whose backup the ledger has committed (the process
+ * died between COMMIT and the rename) gets its name; any other
+ * b<id>.copy.partial was written by a transaction that never committed
+ * and is removed.  Only regular files of that exact name are touched.
+ */
+static int
+s_dump_dir_claim(fl_pipeline_t *p, const fl_migration_t *m, fl_error_t *err)
+{
+    char *lock = NULL;
+    DIR *d = NULL;
+    struct dirent *e = NULL;
+    int rc = fl__backup_mkdirs(p->dump_dir, err);
+
+    if (rc != 0)
+        return rc;
+    lock = fl_strdup(p->dump_dir);
+    p->dump_lock = open(lock, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (p->dump_lock < 0) {
+        rc = FL_ERR(err, FL_EIO, "could not open \"%s\": %s", lock,
+                    strerror(errno));
+        goto cleanup;
+    }
+    if (flock(p->dump_lock, LOCK_EX | LOCK_NB) == 0 &&
+        (d = opendir(p->dump_dir)) != NULL) {
+        while (rc == 0 && (e = readdir(d)) != NULL) {
+            const char *n = e->d_name;
+            size_t digits = n[0] == 'b' ? strspn(n + 1, "0123456789") : 0;
+            struct stat st;
+            char *path = NULL, *final = NULL, *loc = NULL, id[24];
+            const char *params[1] = {id};
+            if (digits == 0 || digits > 18 ||
+                strcmp(n + 1 + digits, ".copy.partial") != 0 ||
+                fstatat(dirfd(d), n, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+                !S_ISREG(st.st_mode))
+                continue;
+            snprintf(id, sizeof(id), "%.*s", (int)digits, n + 1);
+            path = fl_asprintf("%s/%s", p->dump_dir, n);
+            final = fl_asprintf("%s/b%s.copy", p->dump_dir, id);
+            rc = fl_pg_query_value(p->pg, &loc, "SELECT location FROM"
+                                   " flotilla.backups WHERE id"
+                                   " OPERATOR(pg_catalog.=) $1::pg_catalog.int8",
+                                   1, params, err);
+            if (rc == FL_ENOTFOUND) {
+                fl_error_clear(err);
+                rc = 0;
+            }
+            if (rc == 0 && loc && strcmp(loc, final) == 0) {
+                if (rename(path, final) == 0)
+                    fl__event(p, FL_STEP_BACKUP, FL_STEP_OK, m, 0, NULL,
+                              "backup file %s named %s: its migration "
+                              "committed, the process ended before the "
+                              "rename", path, final);
+            } else if (rc == 0 && unlink(path) == 0) {
+                fl__event(p, FL_STEP_BACKUP, FL_STEP_OK, m, 0, NULL,
+                          "removed %s, left by an attempt that never "
+                          "committed", path);
+            }
+            free(path);
+            free(final);
+            free(loc);
+        }
+    }
+    if (rc == 0 && flock(p->dump_lock, LOCK_SH) != 0)
+        rc = FL_ERR(err, FL_EIO, "could not lock \"%s\": %s", lock,
+                    strerror(errno));
+cleanup:
+    if (d)
+        closedir(d);
+    free(lock);
+    return rc;
+}
+
 /* This target's directory for backup files (absolute), made on demand. */
 static int
-s_dump_dir(fl_pipeline_t *p, const char **out, fl_error_t *err)
+s_dump_dir(fl_pipeline_t *p, const fl_migration_t *m, const char **out,
+           fl_error_t *err)
 {
     char *id = NULL, *db = NULL, *abs = NULL;
     int rc = 0;
@@ -268,6 +348,10 @@ s_dump_dir(fl_pipeline_t *p, const char **out, fl_error_t *err)
               (*c >= '0' && *c <= '9') || *c == '_' || *c == '-'))
             *c = '_';
     p->dump_dir = fl_asprintf("%s/%.82s-%.12s", abs, db, id ? id : "");
+    if ((rc = s_dump_dir_claim(p, m, err)) != 0) {
+        fl_free(&p->dump_dir);
+        goto cleanup;
+    }
     *out = p->dump_dir;
 cleanup:
     free(abs);
@@ -342,14 +426,28 @@ s_schema_tables(fl_pipeline_t *p, json_t *names, s_oids *out, fl_error_t *err)
     return rc;
 }
 
-/* Takes the backup of table oid if it pre-existed and has none yet. */
+static int
+s_destroys_rows(fl_destroy_kind k)
+{
+    return k == FL_DESTROY_UPDATE || k == FL_DESTROY_DELETE;
+}
+
+/*
+ * Takes the backup of table oid if it pre-existed and has none yet: of
+ * the rows st's WHERE clause selects when st is given (the statement
+ * that changes them), else of the whole table, with why_whole (NULL when
+ * no one asked for rows) said in the event.
+ */
 static int
 s_backup_one(fl_pipeline_t *p, s_unit *u, uint32_t oid, const char *lockmode,
-             int stmt_index, fl_error_t *err)
+             int stmt_index, const fl_stmt_t *st, const char *why_whole,
+             fl_error_t *err)
 {
     const fl_net_rel_t *pre = fl__net_find(&u->pre, oid);
     fl_backup_ctx_t ctx = {u->m->version, p->opts.bundle_id, NULL,
                            p->opts.backup_dump_above, p->target};
+    fl_backup_rows_t rows = {st ? st->row_where : NULL,
+                             st ? st->row_alias : NULL, &p->session, NULL};
     fl_backup_t b;
     char *where = NULL;
     int64_t t0 = fl__now_ms();
@@ -359,10 +457,12 @@ s_backup_one(fl_pipeline_t *p, s_unit *u, uint32_t oid, const char *lockmode,
     /* Created by this migration, not a table, or already kept. */
     if (pre == NULL || pre->relkind != 'r' || s_oids_has(&u->backed, oid))
         return 0;
-    if ((rc = s_dump_dir(p, &ctx.dump_dir, err)) != 0)
+    if ((rc = s_dump_dir(p, u->m, &ctx.dump_dir, err)) != 0)
         return rc;
-    rc = fl__backup_take(p->pg, &ctx, pre, lockmode, stmt_index, &b, &where,
-                         &lerr);
+    rc = fl__backup_take(p->pg, &ctx, pre, lockmode, stmt_index, &rows, &b,
+                         &where, &lerr);
+    if (rows.why_whole)
+        why_whole = rows.why_whole;
     if (rc == FL_ECONFLICT) {
         /*
          * This run already changed the table: it is backed up before the
@@ -388,16 +488,49 @@ s_backup_one(fl_pipeline_t *p, s_unit *u, uint32_t oid, const char *lockmode,
                                      sizeof(char *));
         p->partial[p->npartial++] = fl_strdup(b.path);
     }
-    fl__event(p, FL_STEP_BACKUP, FL_STEP_OK, u->m, fl__now_ms() - t0, NULL,
-              "backed up %s.%s to %s", pre->schema, pre->name, where);
+    if (why_whole)
+        fl__event(p, FL_STEP_BACKUP, FL_STEP_OK, u->m, fl__now_ms() - t0, NULL,
+                  "backed up %s.%s to %s (the whole table: %s)", pre->schema,
+                  pre->name, where, why_whole);
+    else
+        fl__event(p, FL_STEP_BACKUP, FL_STEP_OK, u->m, fl__now_ms() - t0, NULL,
+                  "backed up %s.%s to %s", pre->schema, pre->name, where);
     free(where);
     return 0;
 }
 
-static int
-s_destroys_rows(fl_destroy_kind k)
+/*
+ * Whether statement k of u may back up only the rows it changes (see
+ * fl_stmt_t.row_where): one UPDATE or DELETE of its own table, seen
+ * through, in the first run of the unit, and no later statement of the
+ * migration destroys that table in another way.  NULL when it may, else
+ * why not (a static string or st->row_why).
+ */
+static const char *
+s_why_whole(const s_unit *u, size_t k)
 {
-    return k == FL_DESTROY_UPDATE || k == FL_DESTROY_DELETE;
+    const fl_stmt_t *st = &u->stmts.items[k];
+
+    if (st->ndestroys == 0 || !s_destroys_rows(st->destroys[0].kind))
+        return "";
+    if (st->row_where == NULL)
+        return st->row_why ? st->row_why : "it is not a plain UPDATE or "
+                                           "DELETE (a MERGE, an upsert, a "
+                                           "data-modifying WITH)";
+    if (st->ndestroys > 1)
+        return "the statement changes more than one table";
+    if (st->opaque)
+        return "the statement runs code flotilla cannot see into";
+    if (u->restarts > 0)
+        return "this is the run again after the net found what the first "
+               "missed, and it backs up whole tables";
+    for (size_t j = k + 1; j < u->stmts.count; j++)
+        for (size_t d = 0; d < u->stmts.items[j].ndestroys; d++)
+            if (u->stmts.items[j].destroys[d].table &&
+                strcmp(u->stmts.items[j].destroys[d].table,
+                       st->destroys[0].table) == 0)
+                return "a later statement of the migration changes it too";
+    return NULL;
 }
 
 /*
@@ -443,7 +576,12 @@ s_prepare_statement(fl_pipeline_t *p, s_unit *u, size_t k, fl_error_t *err)
     for (size_t i = 0; i < st->ntables; i++) {
         const fl_table_ref_t *t = &st->tables[i];
         int later = 0;
-        if (!t->writes)
+        /*
+         * A table this migration created has nothing to back up and no
+         * rows to tell apart: not looked up (a name that still meant an
+         * older table would only have its new rows recorded as added).
+         */
+        if (!t->writes || t->created || t->fresh)
             continue;
         schemas[n] = t->schema;
         names[n] = t->name;
@@ -506,11 +644,35 @@ s_prepare_statement(fl_pipeline_t *p, s_unit *u, size_t k, fl_error_t *err)
      * DML needs only writers kept out (EXCLUSIVE); DDL takes ACCESS
      * EXCLUSIVE anyway, so the backup takes it first.
      */
-    for (size_t i = 0; rc == 0 && i < reach.n; i++)
-        rc = s_backup_one(p, u, reach.v[i],
-                          s_oids_has(&whole, reach.v[i]) ? "ACCESS EXCLUSIVE"
-                                                         : "EXCLUSIVE",
-                          (int)k, err);
+    {
+        /*
+         * The statement's own table, when it is an UPDATE or DELETE of
+         * rows a predicate selects: only those rows (proven before
+         * COMMIT, s_net), unless s_why_whole says otherwise.  Tables its
+         * foreign keys reach are kept whole.
+         */
+        const char *whole_why = s_why_whole(u, k);
+        uint32_t own = 0;
+        if (whole_why == NULL || *whole_why != '\0')
+            own = oids[0];
+        else
+            whole_why = NULL;
+        if (own && kinds[0] == 'p')
+            fl__event(p, FL_STEP_BACKUP, FL_STEP_STARTED, u->m, 0, NULL,
+                      "statement %zu changes the partitioned table %s: its "
+                      "partitions are backed up whole (an UPDATE may move "
+                      "rows between them)", k + 1, names[0]);
+        if (kinds[0] != 'r')
+            own = 0;
+        for (size_t i = 0; rc == 0 && i < reach.n; i++) {
+            int mine = own != 0 && reach.v[i] == own;
+            rc = s_backup_one(p, u, reach.v[i],
+                              s_oids_has(&whole, reach.v[i])
+                                  ? "ACCESS EXCLUSIVE" : "EXCLUSIVE",
+                              (int)k, mine && whole_why == NULL ? st : NULL,
+                              mine ? whole_why : NULL, err);
+        }
+    }
 cleanup:
     json_decref(dropped_schemas);
     s_oids_release(&rows);
@@ -601,6 +763,30 @@ s_net(fl_pipeline_t *p, s_unit *u, fl_net_snap_t *post, fl_error_t *err)
                             u->nuncovered++ ? "; " : "", b->schema, b->name,
                             reason);
         s_oids_add(&u->forced, b->oid);
+    }
+    /*
+     * A backup of rows covers its table only once proven to hold exactly
+     * the rows the migration changed there; if not (a volatile subquery,
+     * a trigger that changed other rows of the table, a later statement),
+     * the whole table is backed up in the run again.
+     */
+    for (size_t i = 0; i < u->nbackups; i++) {
+        fl_backup_t *bk = &u->backups[i];
+        const fl_net_rel_t *b = fl__net_find(&u->pre, bk->oid);
+        char *why = NULL;
+        if (!bk->rows || b == NULL)
+            continue;
+        rc = fl__backup_rows_prove(p->pg, bk, b, fl__net_find(post, bk->oid),
+                                   &touched, &why, err);
+        if (rc != 0)
+            goto cleanup;
+        if (why == NULL)
+            continue;
+        fl_buf_addf(&u->uncovered, "%s%s.%s: the backup of the rows its "
+                    "WHERE clause selected does not cover the change (%s)",
+                    u->nuncovered++ ? "; " : "", b->schema, b->name, why);
+        s_oids_add(&u->forced, b->oid);
+        free(why);
     }
     rc = 0;
 cleanup:
@@ -719,11 +905,19 @@ s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
     fl_net_snap_t post = {NULL, 0};
     int rc;
 
+    /*
+     * BEGIN, the timeouts and, when no validate statement runs before the
+     * net's snapshot, the savepoint a restart goes back to: one round
+     * trip.
+     */
+    int early_savepoint = notx || m->validate == NULL;
+
     *outcome = S_FAILED;
     *stage = FL_STEP_VALIDATE;
     fl__session_reset(&p->session);
-    if ((rc = fl_pg_exec(p->pg, "BEGIN", err)) != 0 ||
-        (rc = fl__set_timeouts(p, m, 1, err)) != 0)
+    if ((rc = fl__begin_with_timeouts(p, m, early_savepoint
+                                          ? "BEGIN; SAVEPOINT flotilla_run; "
+                                          : "BEGIN; ", 1, err)) != 0)
         return rc;
     if (!notx) {
         *outcome = S_REFUSED;
@@ -740,14 +934,15 @@ s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
     }
     if ((rc = fl__session_leave(p->pg, &p->session, err)) != 0 ||
         (rc = fl__net_snapshot(p->pg, p->target, &u->pre, err)) != 0 ||
-        (rc = fl_pg_exec(p->pg, "SAVEPOINT flotilla_run", err)) != 0)
+        (!early_savepoint &&
+         (rc = fl_pg_exec(p->pg, "SAVEPOINT flotilla_run", err)) != 0))
         return rc;
 
     for (;;) {
         *stage = FL_STEP_BACKUP;
         for (size_t i = 0; i < u->forced.n; i++)
             if ((rc = s_backup_one(p, u, u->forced.v[i], "EXCLUSIVE", -1,
-                                   err)) != 0)
+                                   NULL, NULL, err)) != 0)
                 return rc;
         for (size_t i = from; i < to; i++) {
             *stage = FL_STEP_BACKUP;

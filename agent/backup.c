@@ -187,8 +187,8 @@ s_hex(char *out, const unsigned char *digest)
 }
 
 /* mkdir -p with mode 0700 for what it creates. */
-static int
-s_mkdirs(const char *dir, fl_error_t *err)
+int
+fl__backup_mkdirs(const char *dir, fl_error_t *err)
 {
     char *p = fl_strdup(dir);
     int rc = 0;
@@ -662,10 +662,74 @@ s_record(fl_pg_t *pg, const fl_backup_ctx_t *ctx, const fl_net_rel_t *pre,
     return rc;
 }
 
+/*
+ * Whether the backup of rows asked for can be one (a key to match rows
+ * by, no inheritance children the statement would reach too); sets
+ * out->rows, or rows->why_whole.
+ */
+static int
+s_rows_possible(fl_pg_t *pg, fl_backup_rows_t *rows, fl_backup_t *out,
+                fl_error_t *err)
+{
+    char *kids = NULL;
+    int rc;
+
+    if (out->nkeys == 0) {
+        rows->why_whole = "it has no key (a primary key, or a unique index "
+                          "on NOT NULL columns) to match rows by";
+        return 0;
+    }
+    rc = fl_pg_query_valuef(pg, &kids, err, "SELECT c.relhassubclass::"
+                            "pg_catalog.text FROM pg_catalog.pg_class c WHERE"
+                            " c.oid OPERATOR(pg_catalog.=) %u", out->oid);
+    if (rc != 0)
+        return rc;
+    if (kids && strcmp(kids, "true") == 0)
+        rows->why_whole = "it has inheritance children or partitions";
+    else
+        out->rows = 1;
+    free(kids);
+    return 0;
+}
+
+/*
+ * The backup of only the rows rows->where selects, into
+ * flotilla_backup.b<id>: evaluated in the migration's settings (the
+ * predicate is the migration's own text), everything else on the pinned
+ * session.  ONLY: the table has no children (s_rows_possible).
+ */
+static int
+s_take_rows(fl_pg_t *pg, fl_backup_rows_t *rows, const char *qt,
+            const char *name, const s_cols *cols, const char *names,
+            const char *id, fl_backup_t *out, fl_error_t *err)
+{
+    char *al = fl_pg_quote_ident(pg, rows->alias ? rows->alias : name);
+    char *store = s_list(cols, NULL, 0, S_STORE, al);
+    char *n = NULL;
+    int rc = fl__session_enter(pg, rows->session, err);
+
+    if (rc == 0)
+        rc = fl_pg_commandf(pg, err, "CREATE TABLE flotilla_backup.b%s (%s) AS"
+                            " SELECT %s FROM ONLY %s%s%s WHERE %s", id, names,
+                            store, qt, rows->alias ? " AS " : "",
+                            rows->alias ? al : "", rows->where);
+    if (rc == 0)
+        rc = fl__session_leave(pg, rows->session, err);
+    if (rc == 0)
+        rc = fl_pg_query_valuef(pg, &n, err, "SELECT pg_catalog.count(*) FROM"
+                                " flotilla_backup.b%s", id);
+    out->nrows = s_ll(n);
+    free(n);
+    free(store);
+    free(al);
+    return rc;
+}
+
 int
 fl__backup_take(fl_pg_t *pg, const fl_backup_ctx_t *ctx,
                 const fl_net_rel_t *pre, const char *lockmode, int stmt_index,
-                fl_backup_t *out, char **describe, fl_error_t *err)
+                fl_backup_rows_t *rows, fl_backup_t *out, char **describe,
+                fl_error_t *err)
 {
     fl_net_rel_t now;
     s_cols cols = {NULL, 0};
@@ -711,6 +775,9 @@ fl__backup_take(fl_pg_t *pg, const fl_backup_ctx_t *ctx,
         fl_free(&out->key_attnums);
         out->nkeys = 0;
     }
+    if (rows && rows->where &&
+        (rc = s_rows_possible(pg, rows, out, err)) != 0)
+        goto cleanup;
     rc = fl_pg_query_value(pg, &id, "SELECT pg_catalog.nextval("
                            "'flotilla.backups_id_seq'::pg_catalog.regclass)",
                            0, NULL, err);
@@ -721,7 +788,34 @@ fl__backup_take(fl_pg_t *pg, const fl_backup_ctx_t *ctx,
     names = s_list(&cols, NULL, 0, S_BAK_NAME, NULL);
     texts = s_list(&cols, NULL, 0, S_CUR_TEXT, "t");
     hash = s_row_hash(texts);
-    out->dump = ctx->dump_dir && ctx->dump_above > 0 && size > ctx->dump_above;
+    /* A backup of rows is a table: the rows of one statement's WHERE. */
+    out->dump = !out->rows && ctx->dump_dir && ctx->dump_above > 0 &&
+                size > ctx->dump_above;
+    if (rows && out->rows) {
+        char *bytes = NULL;
+        rc = s_take_rows(pg, rows, qt, now.name, &cols, names, id, out, err);
+        /*
+         * Rows above the size for files: the whole table goes to a file
+         * instead, as the operator asked (the rows' size is known only
+         * once they are selected).
+         */
+        if (rc == 0 && ctx->dump_dir && ctx->dump_above > 0 &&
+            size > ctx->dump_above)
+            rc = fl_pg_query_valuef(pg, &bytes, err, "SELECT pg_catalog."
+                                    "pg_total_relation_size('flotilla_backup.b%s'"
+                                    "::pg_catalog.regclass)", id);
+        if (rc == 0 && bytes && s_ll(bytes) > ctx->dump_above) {
+            rc = fl_pg_commandf(pg, err, "DROP TABLE flotilla_backup.b%s", id);
+            out->rows = 0;
+            out->nrows = 0;
+            out->dump = 1;
+            rows->why_whole = "the rows it selects are larger than the size "
+                              "above which backups go to files";
+        }
+        free(bytes);
+    }
+    if (rc != 0 || out->rows)
+        goto taken;
     if (out->dump) {
         /*
          * Too large to copy inside the database: every column as text to
@@ -729,7 +823,7 @@ fl__backup_take(fl_pg_t *pg, const fl_backup_ctx_t *ctx,
          * enough to tell before COMMIT which rows the migration changed.
          */
         char *part = NULL;
-        if ((rc = s_mkdirs(ctx->dump_dir, err)) != 0)
+        if ((rc = fl__backup_mkdirs(ctx->dump_dir, err)) != 0)
             goto cleanup;
         out->path = fl__backup_file_path(ctx->dump_dir, out->id);
         part = fl_asprintf("%s.partial", out->path);
@@ -753,10 +847,16 @@ fl__backup_take(fl_pg_t *pg, const fl_backup_ctx_t *ctx,
         rc = fl_pg_commandf(pg, err, "CREATE TABLE flotilla_backup.b%s (%s) AS"
                      " SELECT %s FROM %s t", id, names, store, qt);
     }
+taken:
     if (rc != 0)
         goto cleanup;
     rc = s_record(pg, ctx, pre, &now, out, id, sha, err);
-    if (rc == 0)
+    if (rc == 0 && out->rows)
+        *describe = fl_asprintf("flotilla_backup.b%s (the %lld row%s its "
+                                "WHERE clause selects, not the whole table)",
+                                id, (long long)out->nrows,
+                                out->nrows == 1 ? "" : "s");
+    else if (rc == 0)
         *describe = out->dump
             ? fl_asprintf("%s (a file; the key and a hash of each row in "
                           "flotilla_backup.k%s)", out->path, id)
@@ -860,6 +960,130 @@ static int s_countf(fl_pg_t *pg, long long *n, fl_error_t *err,
                     const char *fmt, ...) FL_PRINTF(4, 5);
 
 int
+fl__backup_rows_prove(fl_pg_t *pg, fl_backup_t *b, const fl_net_rel_t *pre,
+                      const fl_net_rel_t *now, const fl_net_touched_t *touched,
+                      char **why, fl_error_t *err)
+{
+    fl_buf_t sk = FL_BUF_INIT(0), tk = FL_BUF_INIT(0);
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    char *qt = NULL, *sql = NULL;
+    int64_t changed = 0;
+    int rc = 0;
+
+    *why = NULL;
+    b->proven = 0;
+    if (now == NULL) {
+        *why = fl_strdup("the table was dropped");
+        return 0;
+    }
+    if (now->relfilenode != pre->relfilenode) {
+        *why = fl_strdup("the table was truncated or rewritten");
+        return 0;
+    }
+    for (size_t i = 0; i < touched->n; i++)
+        if (touched->items[i].oid == pre->oid &&
+            touched->items[i].attnum <= pre->natts) {
+            *why = fl_strdup("a column it had was altered");
+            return 0;
+        }
+    changed = (now->n_upd - pre->n_upd) + (now->n_del - pre->n_del);
+    if (changed != b->nrows) {
+        *why = fl_asprintf("the migration updated or deleted %lld row%s of "
+                           "it and its WHERE clause had selected %lld",
+                           (long long)changed, changed == 1 ? "" : "s",
+                           (long long)b->nrows);
+        return 0;
+    }
+    /* The key: in its own type where kept so (the index can be used). */
+    for (size_t k = 0; k < b->nkeys; k++) {
+        size_t i = 0;
+        while (i < b->ncols && b->attnums[i] != b->key_attnums[k])
+            i++;
+        if (i == b->ncols) {
+            *why = fl_strdup("its key is not among the backed-up columns");
+            goto cleanup;
+        }
+        {
+            char *q = fl_pg_quote_ident(pg, b->names[i]);
+            fl_buf_addf(&sk, "%ss.%s", k ? ", " : "", q);
+            fl_buf_addf(&tk, "%st.%s%s", k ? ", " : "", q,
+                        b->typids[i] >= S_FIRST_USER_OID ? "::pg_catalog.text"
+                                                         : "");
+            free(q);
+        }
+    }
+    qt = fl__qualify(pg, now->schema, now->name);
+    /*
+     * Each backed-up key either gone (deleted, or its row given another
+     * key) or holding a row this transaction wrote (S_OURS): then every
+     * backed-up row was changed, and as many rows were changed as were
+     * backed up, so they are the same rows.
+     */
+    sql = fl_asprintf(
+        "SELECT (SELECT pg_catalog.count(*) FROM flotilla_backup.b%" PRId64
+        " s WHERE NOT EXISTS (SELECT 1 FROM ONLY %s t WHERE ROW(%s)"
+        " OPERATOR(pg_catalog.=) ROW(%s))),"
+        " (SELECT pg_catalog.count(*) FROM flotilla_backup.b%" PRId64 " s, "
+        S_OURS_FROM " WHERE ROW(%s) OPERATOR(pg_catalog.=) ROW(%s) AND "
+        S_OURS ")", b->id, qt, fl_buf_str(&tk), fl_buf_str(&sk), b->id, qt,
+        fl_buf_str(&tk), fl_buf_str(&sk));
+    rc = fl_pg_query(pg, &r, sql, 0, NULL, err);
+    if (rc != 0)
+        goto cleanup;
+    b->absent = s_ll(fl_pg_value(&r, 0, 0));
+    b->ours = s_ll(fl_pg_value(&r, 0, 1));
+    if (b->absent + b->ours != b->nrows)
+        *why = fl_asprintf("%lld of the %lld rows its WHERE clause selected "
+                           "before the statement were left unchanged: the "
+                           "statement changed other rows",
+                           (long long)(b->nrows - b->absent - b->ours),
+                           (long long)b->nrows);
+    else
+        b->proven = 1;
+cleanup:
+    if (rc != 0)
+        fl_error_prefix(err, "could not check the backup of rows %" PRId64
+                        " of table %s.%s: ", b->id, pre->schema, pre->name);
+    fl_pg_result_release(&r);
+    fl_buf_release(&sk);
+    fl_buf_release(&tk);
+    free(qt);
+    free(sql);
+    return rc;
+}
+
+/*
+ * A proven backup of rows whose table gained no row and lost or changed
+ * only those rows (an UPDATE that kept every key, or a DELETE): its rows
+ * are already exactly what the restore puts back and nothing was added,
+ * so it needs no pass over the table.
+ */
+static int
+s_reconcile_rows(fl_pg_t *pg, const fl_backup_t *b, const fl_net_rel_t *pre,
+                 const fl_net_rel_t *now, int *done, fl_error_t *err)
+{
+    fl_pg_result_t u = FL_PG_RESULT_INIT;
+    char id[24], n[24];
+    const char *p[2] = {n, id};
+    int rc;
+
+    *done = 0;
+    if (!b->rows || !b->proven || now == NULL || now->n_ins != pre->n_ins ||
+        !((now->n_del == pre->n_del && b->ours == b->nrows) ||
+          (now->n_upd == pre->n_upd && b->absent == b->nrows)))
+        return 0;
+    snprintf(id, sizeof(id), "%" PRId64, b->id);
+    snprintf(n, sizeof(n), "%" PRId64, b->nrows);
+    rc = fl_pg_query(pg, &u, "UPDATE flotilla.backups SET match = 'key',"
+                     " row_count = $1::pg_catalog.int8, added_rows = 0"
+                     " WHERE id OPERATOR(pg_catalog.=) $2::pg_catalog.int8",
+                     2, p, err);
+    fl_pg_result_release(&u);
+    *done = rc == 0;
+    return rc;
+}
+
+int
 fl__backup_reconcile(fl_pg_t *pg, const fl_backup_t *b,
                      const fl_net_rel_t *pre, const fl_net_rel_t *now,
                      fl_error_t *err)
@@ -874,8 +1098,12 @@ fl__backup_reconcile(fl_pg_t *pg, const fl_backup_t *b,
     const char *match = NULL;
     fl_net_rel_t named;
     int intact = 0, keys_ok = 0, inserted = 0, updated = 0, deleted = 0;
-    int rc = 0;
+    int fast = 0, rc = 0;
 
+    if ((rc = s_reconcile_rows(pg, b, pre, now, &fast, err)) != 0 || fast) {
+        free(kidx);
+        return rc;
+    }
     snprintf(id, sizeof(id), "%" PRId64, b->id);
     memset(&named, 0, sizeof(named));
     if (now) {

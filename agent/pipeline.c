@@ -54,6 +54,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "agent/pipeline.h"
 
@@ -333,6 +334,7 @@ fl_pipeline_open(fl_pipeline_t **out, const fl_pipeline_opts_t *opts,
                       (long long)opts->lock_timeout_ms);
     }
     p->opts = *opts;
+    p->dump_lock = -1;
     if (p->opts.agent == NULL)
         p->opts.agent = "local";
     if (p->opts.rollout_id == NULL)
@@ -384,6 +386,8 @@ fl_pipeline_close(fl_pipeline_t **pp)
         free(p->partial[i]);
     free(p->partial);
     free(p->dump_dir);
+    if (p->dump_lock >= 0)
+        close(p->dump_lock);
     free(p->search_path);
     free(p->described);
     free(p);

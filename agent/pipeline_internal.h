@@ -191,7 +191,33 @@ typedef struct {
     size_t ncols;
     int *key_attnums;       /* the key; nkeys = 0: none (a multiset) */
     size_t nkeys;
+    /*
+     * Only the rows the statement's WHERE clause selected (never a file),
+     * to be proven the rows it changed (fl__backup_rows_prove): nrows of
+     * them; after the proof, how many of their keys are gone (absent) and
+     * how many now hold a row this transaction wrote (ours).
+     */
+    int rows;
+    int64_t nrows, absent, ours;
+    int proven;
 } fl_backup_t;
+
+/*
+ * Which rows fl__backup_take keeps: where NULL, the whole table; else
+ * only those the predicate where selects, the table called alias (NULL:
+ * its own name) as the statement calls it, evaluated in the migration's
+ * settings (session) just before the statement, under its lock.  A table
+ * without a key, whose rows could not be matched, is kept whole; so is
+ * one that has inheritance children.  why_whole (set by the callee, a
+ * static string) says why when rows were asked for and the whole table
+ * was kept.
+ */
+typedef struct {
+    const char *where;
+    const char *alias;
+    fl_session_t *session;
+    const char *why_whole;
+} fl_backup_rows_t;
 
 void fl__backup_release(fl_backup_t *b);
 
@@ -204,8 +230,23 @@ void fl__backup_release(fl_backup_t *b);
  */
 int fl__backup_take(fl_pg_t *pg, const fl_backup_ctx_t *ctx,
                     const fl_net_rel_t *pre, const char *lockmode,
-                    int stmt_index, fl_backup_t *out, char **describe,
-                    fl_error_t *err) FL_NODISCARD;
+                    int stmt_index, fl_backup_rows_t *rows, fl_backup_t *out,
+                    char **describe, fl_error_t *err) FL_NODISCARD;
+
+/*
+ * The proof of a backup of rows (b->rows), before COMMIT: the rows the
+ * migration changed in the table are exactly the backed-up ones.  Holds
+ * when the table is still there with its storage and its backed-up
+ * columns untouched, the server's count of rows this transaction updated
+ * or deleted in it since pre (the run's start) equals b->nrows, and each
+ * backed-up key is either gone or holds a row this transaction wrote.
+ * Sets b->proven, b->absent and b->ours; when it does not hold, *why (new
+ * string) says why and the caller backs the whole table up instead.
+ */
+int fl__backup_rows_prove(fl_pg_t *pg, fl_backup_t *b, const fl_net_rel_t *pre,
+                          const fl_net_rel_t *now,
+                          const fl_net_touched_t *touched, char **why,
+                          fl_error_t *err) FL_NODISCARD;
 
 /*
  * Before COMMIT: drops the rows the migration left unchanged from the
@@ -234,6 +275,8 @@ int fl__backup_track_inserts(fl_pg_t *pg, const fl_backup_ctx_t *ctx,
                              const fl_net_rel_t *pre, const fl_net_rel_t *now,
                              char **describe, fl_error_t *err) FL_NODISCARD;
 
+/* Makes dir and its parents (mode 0700) when missing. */
+int fl__backup_mkdirs(const char *dir, fl_error_t *err) FL_NODISCARD;
 /* "<dir>/b<id>.copy"; new string. */
 char *fl__backup_file_path(const char *dir, int64_t id);
 /* The file of a dump backup, relocated under relocate_dir when given. */
@@ -307,6 +350,8 @@ struct fl_pipeline {
     size_t nevents;
     fl_session_t session; /* pinned, or the migration's settings */
     char *dump_dir;    /* this target's backup file directory, absolute */
+    int dump_lock;     /* open on dump_dir, held shared (flock) while
+                          the pipeline may write there; -1: not yet */
     char **partial;    /* dump files written as .partial, to rename */
     size_t npartial;   /* after COMMIT */
     int schema_gen;    /* the schema snapshot that shows the target as it
@@ -463,6 +508,16 @@ int fl__own_timeouts(fl_pipeline_t *p, fl_error_t *err) FL_NODISCARD;
 /* SET [LOCAL] lock_timeout and statement_timeout for m. */
 int fl__set_timeouts(fl_pipeline_t *p, const fl_migration_t *m, int local,
                      fl_error_t *err) FL_NODISCARD;
+/*
+ * The same with the commands in before ("BEGIN; " and the like, trusted
+ * text) first, in one round trip.
+ */
+int fl__begin_with_timeouts(fl_pipeline_t *p, const fl_migration_t *m,
+                            const char *before, int local,
+                            fl_error_t *err) FL_NODISCARD;
+/* The SET commands of fl__set_timeouts, written into buf. */
+const char *fl__timeouts_sql(fl_pipeline_t *p, const fl_migration_t *m,
+                             int local, char *buf, size_t size);
 
 /*
  * Parses a section of m (text, starting at line; what names it: "up",

@@ -5,6 +5,7 @@
  * file:line:col.  Also the migration's own validate and verify sections
  * and the parse of its up section.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -327,19 +328,36 @@ fl__custom_validate(fl_pipeline_t *p, const fl_migration_t *m, json_t *report,
     return rc;
 }
 
-int
-fl__set_timeouts(fl_pipeline_t *p, const fl_migration_t *m, int local,
-                 fl_error_t *err)
+const char *
+fl__timeouts_sql(fl_pipeline_t *p, const fl_migration_t *m, int local,
+                 char *buf, size_t size)
 {
     int64_t lt = m->lock_timeout_ms >= 0 ? m->lock_timeout_ms
                                          : p->opts.lock_timeout_ms;
     int64_t stt = m->statement_timeout_ms >= 0 ? m->statement_timeout_ms
                                                : p->opts.statement_timeout_ms;
 
-    return fl_pg_execf(p->pg, err, "SET %s lock_timeout = %lld; SET %s "
-                       "statement_timeout = %lld", local ? "LOCAL" : "SESSION",
-                       (long long)lt, local ? "LOCAL" : "SESSION",
-                       (long long)stt);
+    snprintf(buf, size, "SET %s lock_timeout = %lld; SET %s "
+             "statement_timeout = %lld", local ? "LOCAL" : "SESSION",
+             (long long)lt, local ? "LOCAL" : "SESSION", (long long)stt);
+    return buf;
+}
+
+int
+fl__set_timeouts(fl_pipeline_t *p, const fl_migration_t *m, int local,
+                 fl_error_t *err)
+{
+    return fl__begin_with_timeouts(p, m, NULL, local, err);
+}
+
+int
+fl__begin_with_timeouts(fl_pipeline_t *p, const fl_migration_t *m,
+                        const char *before, int local, fl_error_t *err)
+{
+    char buf[160];
+
+    return fl_pg_execf(p->pg, err, "%s%s", before ? before : "",
+                       fl__timeouts_sql(p, m, local, buf, sizeof(buf)));
 }
 
 int

@@ -49,6 +49,35 @@ s_values_release(char **v)
 }
 
 /*
+ * The settings set to $1..$6 in s_pinned's order, transaction-local when
+ * $7 is true.
+ */
+#define S_SET_SQL                                                           \
+    " pg_catalog.set_config('search_path', $1, $7::pg_catalog.bool),"      \
+    " pg_catalog.set_config('TimeZone', $2, $7::pg_catalog.bool),"         \
+    " pg_catalog.set_config('DateStyle', $3, $7::pg_catalog.bool),"        \
+    " pg_catalog.set_config('IntervalStyle', $4, $7::pg_catalog.bool),"    \
+    " pg_catalog.set_config('extra_float_digits', $5,"                     \
+    " $7::pg_catalog.bool),"                                               \
+    " pg_catalog.set_config('bytea_output', $6, $7::pg_catalog.bool)"
+
+/* The values of a row of s_capture's shape into v and *schemas. */
+static void
+s_keep_values(const fl_pg_result_t *r, char **v, char **schemas)
+{
+    const char *val = NULL;
+
+    for (size_t i = 0; i < FL_SESSION_NSETTINGS; i++) {
+        val = fl_pg_value(r, 0, i);
+        free(v[i]);
+        v[i] = fl_strdup(val ? val : "");
+    }
+    val = fl_pg_value(r, 0, FL_SESSION_NSETTINGS);
+    free(*schemas);
+    *schemas = fl_strdup(val ? val : "");
+}
+
+/*
  * Reads the current value of every setting into v and the effective
  * schema list (current_schemas(true), comma-separated) into *schemas,
  * replacing what they held.
@@ -57,7 +86,6 @@ static int
 s_capture(fl_pg_t *pg, char **v, char **schemas, fl_error_t *err)
 {
     fl_pg_result_t r = FL_PG_RESULT_INIT;
-    const char *val = NULL;
     int rc = fl_pg_query(pg, &r,
         "SELECT pg_catalog.current_setting('search_path'),"
         " pg_catalog.current_setting('TimeZone'),"
@@ -70,14 +98,38 @@ s_capture(fl_pg_t *pg, char **v, char **schemas, fl_error_t *err)
 
     if (rc != 0)
         return rc;
-    for (size_t i = 0; i < FL_SESSION_NSETTINGS; i++) {
-        val = fl_pg_value(&r, 0, i);
-        free(v[i]);
-        v[i] = fl_strdup(val ? val : "");
-    }
-    val = fl_pg_value(&r, 0, FL_SESSION_NSETTINGS);
-    free(*schemas);
-    *schemas = fl_strdup(val ? val : "");
+    s_keep_values(&r, v, schemas);
+    fl_pg_result_release(&r);
+    return 0;
+}
+
+/* s_capture, then s_apply of the pinned values, in one statement. */
+static int
+s_capture_and_pin(fl_pg_t *pg, char **v, char **schemas, int local,
+                  fl_error_t *err)
+{
+    const char *p[FL_SESSION_NSETTINGS + 1];
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    int rc;
+
+    for (size_t i = 0; i < FL_SESSION_NSETTINGS; i++)
+        p[i] = s_pinned[i];
+    p[FL_SESSION_NSETTINGS] = local ? "true" : "false";
+    rc = fl_pg_query(pg, &r,
+        "WITH cur AS MATERIALIZED (SELECT"
+        " pg_catalog.current_setting('search_path') AS a,"
+        " pg_catalog.current_setting('TimeZone') AS b,"
+        " pg_catalog.current_setting('DateStyle') AS c,"
+        " pg_catalog.current_setting('IntervalStyle') AS d,"
+        " pg_catalog.current_setting('extra_float_digits') AS e,"
+        " pg_catalog.current_setting('bytea_output') AS f,"
+        " pg_catalog.array_to_json(pg_catalog.current_schemas(true))"
+        "::pg_catalog.text AS g)"
+        " SELECT cur.a, cur.b, cur.c, cur.d, cur.e, cur.f, cur.g,"
+        S_SET_SQL " FROM cur", FL_SESSION_NSETTINGS + 1, p, err);
+    if (rc != 0)
+        return rc;
+    s_keep_values(&r, v, schemas);
     fl_pg_result_release(&r);
     return 0;
 }
@@ -94,12 +146,7 @@ s_apply(fl_pg_t *pg, const char *const *vals, int local, fl_error_t *err)
         p[i] = vals[i];
     p[FL_SESSION_NSETTINGS] = local ? "true" : "false";
     rc = fl_pg_query(pg, &r,
-        "SELECT pg_catalog.set_config('search_path', $1, $7::pg_catalog.bool),"
-        " pg_catalog.set_config('TimeZone', $2, $7::pg_catalog.bool),"
-        " pg_catalog.set_config('DateStyle', $3, $7::pg_catalog.bool),"
-        " pg_catalog.set_config('IntervalStyle', $4, $7::pg_catalog.bool),"
-        " pg_catalog.set_config('extra_float_digits', $5, $7::pg_catalog.bool),"
-        " pg_catalog.set_config('bytea_output', $6, $7::pg_catalog.bool)",
+        "SELECT" S_SET_SQL,
         FL_SESSION_NSETTINGS + 1, p, err);
     fl_pg_result_release(&r);
     return rc;
@@ -187,11 +234,11 @@ fl__session_leave(fl_pg_t *pg, fl_session_t *s, fl_error_t *err)
     /*
      * Read what the migration's statements left (its SET LOCAL
      * search_path applies to its next statement and to how flotilla
-     * resolves that statement's table names), then pin.
+     * resolves that statement's table names), then pin: one round trip,
+     * the values read in a CTE that is scanned before the pins run.
      */
-    if ((rc = s_capture(pg, s->migration, &s->schemas, err)) != 0)
-        return rc;
-    rc = s_apply(pg, s_pinned, fl_pg_in_transaction(pg), err);
+    rc = s_capture_and_pin(pg, s->migration, &s->schemas,
+                           fl_pg_in_transaction(pg), err);
     if (rc == 0)
         s->in_migration = 0;
     return rc;

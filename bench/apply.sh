@@ -2,19 +2,33 @@
 # Benchmark: the pipeline's cost against plain psql, in the same run, on the
 # same throwaway PostgreSQL 15.
 #
-#  1. Overhead per migration: 50 small migrations (CREATE TABLE + INSERT)
-#     applied by a `psql -1 -f` loop (one process per file) and by one
-#     `flotilla apply` of the directory; per migration, psql's median
-#     against flotilla's total / 50.  Target: under psql's + 5 ms.  Also
-#     the strict view, one `flotilla apply --to N` process per migration.
-#  2. Backup: an UPDATE of 1,000 rows of a 1,000,000-row table, run by
-#     `psql -1` and by `flotilla apply` (which backs the table up before it
-#     and reconciles the backup before COMMIT); the difference, against a
-#     bare CREATE TABLE AS of the same table.  Median of 3.  Target: < 2x.
+#  1. Cost per migration: 50 small migrations (CREATE TABLE with a key and
+#     one INSERT each), RUNS times, each time into fresh databases:
+#       - one psql session, `psql -1`: the same statements in one
+#         transaction (the baseline of issue 10);
+#       - one psql session, each migration in a transaction of its own
+#         (what flotilla does: one COMMIT per migration);
+#       - one `flotilla apply` of the directory.
+#     Medians; the ratio, and flotilla's overhead per migration over each
+#     baseline.  Target: under 2 ms over `psql -1`.
+#  2. Where flotilla's time goes: one more apply with every statement the
+#     server runs logged (log_min_duration_statement = 0 on that database
+#     only; not timed with the others, logging costs), grouped by what it
+#     does: server time and round trips per migration.
+#  3. Backups proportional to the change: on a table of BIG_ROWS rows
+#     (default 1,000,000), the same single-row UPDATE by psql -1 and by
+#     flotilla apply with a backup of the row (`WHERE id = N`) and with a
+#     backup of the whole table (`WHERE id = N AND random() < 2`, which
+#     flotilla cannot select again, so it keeps the whole table); and the
+#     1,000-row UPDATE of issue 8 against a bare CREATE TABLE AS.  Median
+#     of 3.
 #
 # Usage: bench/apply.sh        (builds Release flotilla in build-bench/)
+#   RUNS=N (default 5)   BIG_ROWS=N (default 1000000)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+runs=${RUNS:-5}
+big_rows=${BIG_ROWS:-1000000}
 "$root/deploy/install-deps.sh" >/dev/null
 cmake -S "$root" -B "$root/build-bench" -DCMAKE_BUILD_TYPE=Release \
     -DFLOTILLA_TESTS=OFF >/dev/null
@@ -31,108 +45,151 @@ fl_pg_start "$work/pg"
 psql() { "$FL_PG_BIN/psql" "$@"; }
 
 now_ns() { date +%s%N; }
+ms_since() { echo "scale=3; ($(now_ns) - $1) / 1000000" | bc; }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
-mkdir -p "$work/m" "$work/plain"
+# ---- 1. cost per migration ------------------------------------------------
+mkdir -p "$work/m"
+: > "$work/one.sql"
+: > "$work/each.sql"
 for i in $(seq 1 50); do
     v=$(printf '%04d' "$i")
     body="CREATE TABLE t$i (id int PRIMARY KEY, v text);
 INSERT INTO t$i VALUES (1, 'x');"
     printf -- '-- flotilla:up\n%s\n-- flotilla:down\nDROP TABLE t%d;\n' "$body" "$i" \
         > "$work/m/${v}_t$i.sql"
-    printf '%s\n' "$body" > "$work/plain/$v.sql"
+    printf '%s\n' "$body" >> "$work/one.sql"
+    printf 'BEGIN;\n%s\nCOMMIT;\n' "$body" >> "$work/each.sql"
 done
-psql -qc "CREATE DATABASE b_psql" -c "CREATE DATABASE b_flotilla"
-
-: > "$work/psql.ms"
-for i in $(seq 1 50); do
-    v=$(printf '%04d' "$i")
+: > "$work/psql1.ms"; : > "$work/psqleach.ms"; : > "$work/fl.ms"
+for r in $(seq 1 "$runs"); do
+    psql -qc "CREATE DATABASE b1_$r" -c "CREATE DATABASE be_$r" \
+        -c "CREATE DATABASE bf_$r"
     t0=$(now_ns)
-    psql -X -q -1 -v ON_ERROR_STOP=1 -d b_psql -f "$work/plain/$v.sql"
-    t1=$(now_ns)
-    echo "scale=3; ($t1 - $t0) / 1000000" | bc >> "$work/psql.ms"
+    psql -X -q -1 -v ON_ERROR_STOP=1 -d "b1_$r" -f "$work/one.sql"
+    ms_since "$t0" >> "$work/psql1.ms"
+    t0=$(now_ns)
+    psql -X -q -v ON_ERROR_STOP=1 -d "be_$r" -f "$work/each.sql"
+    ms_since "$t0" >> "$work/psqleach.ms"
+    t0=$(now_ns)
+    "$bin" apply --db "dbname=bf_$r" --log-file "" --quiet "$work/m" >/dev/null
+    ms_since "$t0" >> "$work/fl.ms"
+    n=$(psql -d "bf_$r" -Atc "SELECT count(*) FROM flotilla.schema_migrations
+        WHERE status = 'applied'")
+    [ "$n" = 50 ] || { echo "flotilla applied $n of 50" >&2; exit 1; }
 done
-# The way it is used: one `flotilla apply` for the whole directory.
+m1=$(median < "$work/psql1.ms")
+me=$(median < "$work/psqleach.ms")
+mf=$(median < "$work/fl.ms")
+ratio=$(echo "scale=2; $mf / $m1" | bc)
+over1=$(echo "scale=2; ($mf - $m1) / 50" | bc)
+overe=$(echo "scale=2; ($mf - $me) / 50" | bc)
+inside=$(psql -d "bf_1" -Atc "SELECT percentile_cont(0.5) WITHIN GROUP
+    (ORDER BY duration_ms) FROM flotilla.schema_migrations")
+
+# ---- 2. where the time goes -----------------------------------------------
+psql -qc "CREATE DATABASE bprof" \
+    -c "ALTER DATABASE bprof SET log_min_duration_statement = 0"
+log=$work/pg/server.log
+start=$(wc -l < "$log")
 t0=$(now_ns)
-"$bin" apply --db dbname=b_flotilla --log-file "" --quiet "$work/m" >/dev/null
-t1=$(now_ns)
-per=$(echo "scale=3; ($t1 - $t0) / 1000000 / 50" | bc)
-mp=$(median < "$work/psql.ms")
-over=$(echo "scale=2; $per - $mp" | bc)
-applied=$(psql -d b_flotilla -Atc "SELECT count(*) FROM flotilla.schema_migrations WHERE status = 'applied'")
-# Inside flotilla: the time from each migration's BEGIN to its COMMIT as
-# the ledger records it (validate, lint, execute, fingerprint, ledger row).
-inside=$(psql -d b_flotilla -Atc "SELECT percentile_cont(0.5) WITHIN GROUP
-    (ORDER BY duration_ms) FROM flotilla.schema_migrations WHERE version <= 50")
-# The strict view: one flotilla process per migration, like the psql loop.
-psql -qc "CREATE DATABASE b_each"
-: > "$work/each.ms"
-for i in $(seq 1 50); do
-    t0=$(now_ns)
-    "$bin" apply --db dbname=b_each --to "$i" --log-file "" --quiet \
-        "$work/m" >/dev/null
-    t1=$(now_ns)
-    echo "scale=3; ($t1 - $t0) / 1000000" | bc >> "$work/each.ms"
-done
-me=$(median < "$work/each.ms")
-over_each=$(echo "scale=2; $me - $mp" | bc)
+"$bin" apply --db dbname=bprof --log-file "" --quiet "$work/m" >/dev/null
+prof_ms=$(ms_since "$t0")
+# One row per message the server answered: "category<TAB>ms"; a statement
+# sent with parameters is logged in three parts (parse, bind, execute), all
+# counted, one round trip.
+tail -n +"$((start + 1))" "$log" | grep 'duration: ' | sed -E \
+    's/.*duration: ([0-9.]+) ms +(statement|execute [^:]*|parse [^:]*|bind [^:]*): (.*)/\2\t\1\t\3/' |
+    awk -F'\t' '
+    {
+        what = $1; ms = $2; sql = $3; c = "migration statements"
+        if (sql ~ /^INSERT INTO flotilla\.migration_logs/) c = "log rows"
+        else if (sql ~ /^INSERT INTO flotilla\.schema_migrations/) c = "ledger row"
+        else if (sql ~ /flotilla_schema|schema_fingerprint|pg_temp.flotilla_schema/) c = "schema snapshot, changes, fingerprint"
+        else if (what ~ /flotilla_net/) c = "net (catalog snapshots, columns)"
+        else if (sql ~ /set_config|current_setting/) c = "session pins (set_config)"
+        else if (sql ~ /flotilla\.|pg_advisory|to_regclass/) c = "ledger reads, lock, set-up (once a run)"
+        else if (sql ~ /^(BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE|SET LOCAL|SET SESSION)/) c = "transaction control, timeouts"
+        else if (sql ~ /json_array_elements/) c = "name lookups before statements"
+        t[c] += ms; total += ms
+        if (what !~ /^(parse|bind)/) { n[c]++; trips++ }
+    }
+    END {
+        for (c in t) printf "%012.3f|  %-40s %6.2f ms %5.1f round trips\n", t[c], c, t[c] / 50, n[c] / 50
+        printf "000000000.000|  %-40s %6.2f ms %5.1f round trips\n", "all (server time)", total / 50, trips / 50
+    }' | sort -r | cut -d'|' -f2- > "$work/prof.txt"
 
-psql -q -d b_flotilla -c "CREATE TABLE big AS SELECT g AS id, md5(g::text) AS a,
-    g * 2 AS b, now() AS c FROM generate_series(1, 1000000) g;
+# ---- 3. backups -----------------------------------------------------------
+psql -qc "CREATE DATABASE bbig"
+psql -q -d bbig -c "CREATE TABLE big AS SELECT g AS id, md5(g::text) AS a,
+    g * 2 AS b, now() AS c FROM generate_series(1, $big_rows) g;
     ALTER TABLE big ADD PRIMARY KEY (id);" -c "VACUUM ANALYZE big"
+big_size=$(psql -d bbig -Atc "SELECT pg_size_pretty(pg_total_relation_size('big'))")
+mkdir -p "$work/mb"
 : > "$work/ctas.ms"
 for k in 1 2 3; do
     t0=$(now_ns)
-    psql -X -q -d b_flotilla -c "CREATE TABLE big_copy AS SELECT * FROM big"
-    t1=$(now_ns)
-    echo "scale=3; ($t1 - $t0) / 1000000" | bc >> "$work/ctas.ms"
-    psql -X -q -d b_flotilla -c "DROP TABLE big_copy"
+    psql -X -q -d bbig -c "CREATE TABLE big_copy AS SELECT * FROM big"
+    ms_since "$t0" >> "$work/ctas.ms"
+    psql -X -q -d bbig -c "DROP TABLE big_copy"
 done
-# The same UPDATE of 1,000 of the 1,000,000 rows, by psql in a transaction
-# (no backup) and by flotilla (backup before it, reconciled before COMMIT:
-# the rows it changed kept, the others dropped).  The difference is what
-# the backup costs.
-upd="UPDATE big SET b = b + 1 WHERE id BETWEEN 1 AND 1000;"
-: > "$work/upd_psql.ms"
-for k in 1 2 3; do
+# One migration at a time, each in its own run of flotilla apply.
+v=0
+fl_one() {  # fl_one STATEMENT OUTFILE
+    v=$((v + 1))
+    printf -- '-- flotilla:up\n%s\n-- flotilla:down\nSELECT 1;\n' "$1" \
+        > "$work/mb/$(printf '%04d' "$v")_u$v.sql"
+    local t0
     t0=$(now_ns)
-    psql -X -q -1 -d b_flotilla -c "$upd"
-    t1=$(now_ns)
-    echo "scale=3; ($t1 - $t0) / 1000000" | bc >> "$work/upd_psql.ms"
-done
-: > "$work/upd_fl.ms"
+    "$bin" apply --db dbname=bbig --log-file "" --quiet --allow-lint-errors \
+        "$work/mb" >/dev/null 2>"$work/apply.err"
+    ms_since "$t0" >> "$2"
+}
+: > "$work/one_psql.ms"; : > "$work/one_rows.ms"; : > "$work/one_whole.ms"
+: > "$work/k_psql.ms"; : > "$work/k_fl.ms"
 for k in 1 2 3; do
-    v=$(printf '%04d' $((50 + k)))
-    printf -- '-- flotilla:up\n%s\n-- flotilla:down\nSELECT 1;\n' "$upd" \
-        > "$work/m/${v}_touch_big_$k.sql"
+    id=$((k * 1000 + 42))
     t0=$(now_ns)
-    "$bin" apply --db dbname=b_flotilla --log-file "" --quiet "$work/m" >/dev/null
-    t1=$(now_ns)
-    echo "scale=3; ($t1 - $t0) / 1000000" | bc >> "$work/upd_fl.ms"
+    psql -X -q -1 -d bbig -c "UPDATE big SET b = b + 1 WHERE id = $id;"
+    ms_since "$t0" >> "$work/one_psql.ms"
+    fl_one "UPDATE big SET b = b + 1 WHERE id = $id;" "$work/one_rows.ms"
+    fl_one "UPDATE big SET b = b + 1 WHERE id = $id AND random() < 2;" \
+        "$work/one_whole.ms"
+    lo=$((k * 10000 + 1)); hi=$((k * 10000 + 1000))
+    t0=$(now_ns)
+    psql -X -q -1 -d bbig -c "UPDATE big SET b = b + 1 WHERE id BETWEEN $lo AND $hi;"
+    ms_since "$t0" >> "$work/k_psql.ms"
+    fl_one "UPDATE big SET b = b + 1 WHERE id BETWEEN $lo AND $hi;" "$work/k_fl.ms"
 done
-kept=$(psql -d b_flotilla -Atc "SELECT string_agg(DISTINCT row_count::text, ',')
+kinds=$(psql -d bbig -Atc "SELECT string_agg(row_count::text, ',' ORDER BY id)
     FROM flotilla.backups WHERE source_table = 'big'")
 mc=$(median < "$work/ctas.ms")
-mu=$(median < "$work/upd_psql.ms")
-mf=$(median < "$work/upd_fl.ms")
-mb=$(echo "scale=3; $mf - $mu" | bc)
-ratio=$(echo "scale=2; $mb / $mc" | bc)
+mop=$(median < "$work/one_psql.ms")
+mor=$(median < "$work/one_rows.ms")
+mow=$(median < "$work/one_whole.ms")
+mkp=$(median < "$work/k_psql.ms")
+mkf=$(median < "$work/k_fl.ms")
 
 cat <<REPORT
-machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/ {print $2}') GiB
+machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/ {print $2}') GiB, load $(cut -d' ' -f1-3 /proc/loadavg)
 postgres: $("$FL_PG_BIN/postgres" -V), fsync=off (throwaway server)
-apply overhead, 50 small migrations (CREATE TABLE + INSERT):
-  psql -1 -f loop           median ${mp} ms per migration (one psql each)
-  flotilla apply DIR        ${per} ms per migration (one run, ${applied} applied)
-  overhead                  ${over} ms per migration (target < 5 ms)
-  flotilla apply --to N     median ${me} ms per migration (one run each)
-  overhead, one run each    ${over_each} ms per migration
-  inside the transaction    ${inside} ms median per migration (ledger duration_ms)
-backup of a 1,000,000-row table for an UPDATE of 1,000 rows, median of 3:
-  CREATE TABLE AS            ${mc} ms
-  the UPDATE by psql -1      ${mu} ms
-  the UPDATE by flotilla     ${mf} ms (one process: connect, ledger, backup,
-                             net, reconcile; rows kept: ${kept})
-  backup = the difference    ${mb} ms
-  ratio                      ${ratio}x of CREATE TABLE AS (target < 2x)
+cost per migration, 50 small migrations (CREATE TABLE + INSERT), median of $runs runs:
+  psql -1, one session           ${m1} ms  ($(echo "scale=2; $m1 / 50" | bc) ms per migration)
+  psql, one session, BEGIN/COMMIT each  ${me} ms  ($(echo "scale=2; $me / 50" | bc) ms per migration)
+  flotilla apply DIR             ${mf} ms  ($(echo "scale=2; $mf / 50" | bc) ms per migration)
+  ratio to psql -1               ${ratio}x
+  overhead over psql -1          ${over1} ms per migration (target < 2 ms)
+  overhead over one COMMIT each  ${overe} ms per migration
+  inside the transaction         ${inside} ms median per migration (ledger duration_ms)
+where flotilla's time goes (one more apply, every statement logged: ${prof_ms} ms),
+per migration, server time and round trips by what they do:
+$(cat "$work/prof.txt")
+backups, a table of $big_rows rows ($big_size), median of 3:
+  CREATE TABLE AS of the table           ${mc} ms
+  UPDATE of 1 row by psql -1             ${mop} ms
+  the same by flotilla, row backup       ${mor} ms
+  the same by flotilla, whole table      ${mow} ms
+  UPDATE of 1,000 rows by psql -1        ${mkp} ms
+  the same by flotilla, row backup       ${mkf} ms
+  rows kept per backup, in order         ${kinds}
 REPORT

@@ -701,6 +701,141 @@ s_dml(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__Node *n)
         s_destroy(st, FL_DESTROY_DELETE, rv->schemaname, rv->relname, NULL);
 }
 
+/*
+ * Built-ins a predicate may call and still select the same rows when it
+ * is evaluated a second time, just before the statement, in the same
+ * transaction, with no side effect: immutable or stable, never volatile
+ * (random(), clock_timestamp(), nextval(), setval(), the advisory locks
+ * and the like are not here); aggregates over a subquery.  Sorted for
+ * bsearch.
+ */
+static const char *const s_row_safe_funcs[] = {
+    "abs", "array_length", "array_lower", "array_position", "array_to_string",
+    "array_upper", "avg", "bool_and", "bool_or", "btrim", "cardinality",
+    "ceil", "ceiling", "char_length", "character_length", "coalesce", "concat",
+    "concat_ws", "count", "current_date", "current_setting",
+    "current_timestamp", "date_part", "date_trunc", "div", "extract", "floor",
+    "format", "greatest", "initcap", "json_extract_path_text",
+    "jsonb_extract_path_text", "jsonb_typeof", "least", "left", "length",
+    "localtimestamp", "lower", "lpad", "ltrim", "make_date", "make_interval",
+    "max", "md5", "min", "mod", "now", "nullif", "octet_length", "position",
+    "regexp_replace", "repeat", "replace", "reverse", "right", "round", "rpad",
+    "rtrim", "sign", "similar_to_escape", "split_part", "starts_with",
+    "statement_timestamp", "strpos", "substr", "substring", "sum", "timezone",
+    "to_char", "to_date", "to_number", "to_timestamp", "transaction_timestamp",
+    "translate", "trim", "trunc", "upper",
+};
+
+static int
+s_cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Why a predicate cannot be evaluated again safely (new string), or NULL. */
+typedef struct {
+    char *why;
+} s_rowsafe_t;
+
+static int
+s_rowsafe_visit(const ProtobufCMessage *msg, void *arg)
+{
+    s_rowsafe_t *a = arg;
+    const char *name = NULL;
+
+    if (msg->descriptor == &pg_query__func_call__descriptor) {
+        const PgQuery__FuncCall *f = (const PgQuery__FuncCall *)msg;
+        const char *schema = f->n_funcname > 1
+                                 ? fl_lint_node_str(f->funcname[0])
+                                 : NULL;
+        name = f->n_funcname ? fl_lint_node_str(f->funcname[f->n_funcname - 1])
+                             : NULL;
+        if (name == NULL || (schema && strcmp(schema, "pg_catalog") != 0) ||
+            bsearch(&name, s_row_safe_funcs,
+                    sizeof(s_row_safe_funcs) / sizeof(s_row_safe_funcs[0]),
+                    sizeof(s_row_safe_funcs[0]), s_cmp_str) == NULL) {
+            a->why = fl_asprintf("its WHERE clause calls %s(), which may select "
+                                 "other rows or act when evaluated twice",
+                                 name ? name : "a function");
+            return 1;
+        }
+    } else if (msg->descriptor == &pg_query__current_of_expr__descriptor) {
+        a->why = fl_strdup("WHERE CURRENT OF names a cursor's row");
+        return 1;
+    } else if (msg->descriptor == &pg_query__a__expr__descriptor) {
+        /* A user-defined operator may be a volatile function. */
+        const PgQuery__AExpr *e = (const PgQuery__AExpr *)msg;
+        for (size_t i = 0; i < e->n_name; i++) {
+            const char *op = fl_lint_node_str(e->name[i]);
+            static const char *const ops[] = {
+                "=", "<>", "!=", "<", ">", "<=", ">=", "+", "-", "*", "/",
+                "%", "||", "~~", "!~~", "~~*", "!~~*", "~", "!~", "~*",
+                "!~*", "BETWEEN", "NOT BETWEEN", "BETWEEN SYMMETRIC",
+                "NOT BETWEEN SYMMETRIC", "@>", "<@", "&&", "->", "->>", "#>",
+                "#>>", "?", "pg_catalog", NULL};
+            size_t k = 0;
+            while (ops[k] && (op == NULL || strcmp(ops[k], op) != 0))
+                k++;
+            if (ops[k] == NULL) {
+                a->why = fl_asprintf("its WHERE clause uses the operator %s, "
+                                     "which may be a function with effects",
+                                     op ? op : "?");
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+/*
+ * For a top-level UPDATE or DELETE: the predicate a backup of only the
+ * rows it changes would select again (facts.h: row_where), or why not.
+ */
+static void
+s_row_predicate(fl_stmt_t *st, const PgQuery__Node *n)
+{
+    const PgQuery__RangeVar *rv = NULL;
+    const PgQuery__Node *where = NULL;
+    const char *why = NULL;
+    s_rowsafe_t a = {NULL};
+
+    if (n->node_case == PG_QUERY__NODE__NODE_UPDATE_STMT) {
+        const PgQuery__UpdateStmt *u = n->update_stmt;
+        rv = u->relation;
+        where = u->where_clause;
+        why = u->with_clause ? "it has a WITH clause"
+              : u->n_from_clause ? "it joins other tables (FROM)" : NULL;
+    } else if (n->node_case == PG_QUERY__NODE__NODE_DELETE_STMT) {
+        const PgQuery__DeleteStmt *d = n->delete_stmt;
+        rv = d->relation;
+        where = d->where_clause;
+        why = d->with_clause ? "it has a WITH clause"
+              : d->n_using_clause ? "it joins other tables (USING)" : NULL;
+    } else {
+        return;
+    }
+    if (why == NULL && where == NULL)
+        why = "it has no WHERE clause: every row changes";
+    if (why == NULL && rv == NULL)
+        why = "it names no table";
+    if (why) {
+        st->row_why = fl_strdup(why);
+        return;
+    }
+    if (fl_lint_walk((const ProtobufCMessage *)where, s_rowsafe_visit, &a)) {
+        st->row_why = a.why;
+        return;
+    }
+    st->row_where = fl_lint_deparse_expr(where);
+    if (st->row_where == NULL) {
+        st->row_why = fl_strdup("its WHERE clause could not be written back as "
+                                "SQL");
+        return;
+    }
+    if (rv->alias && rv->alias->aliasname)
+        st->row_alias = fl_strdup(rv->alias->aliasname);
+}
+
 typedef struct {
     fl_stmt_t *st;
     s_ctx_t *ctx;
@@ -1975,6 +2110,7 @@ s_analyze(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__Node *n)
                                                                       : "MERGE";
         s_writes(st, ctx, n);
         s_reads(st, n);
+        s_row_predicate(st, n);
         break;
     case PG_QUERY__NODE__NODE_SELECT_STMT:
         st->kind = "SELECT";
@@ -2320,6 +2456,10 @@ s_add_parsed(fl_stmt_list_t *out, fl_lint_tree_t *tree, s_ctx_t *ctx,
             const PgQuery__FuncCall *call = NULL;
             s_analyze(st, ctx, rs->stmt);
             st->opaque = fl_lint_is_opaque(rs->stmt, &call);
+            for (size_t t = 0; t < st->ntables; t++)
+                st->tables[t].fresh =
+                    !st->tables[t].created &&
+                    s_is_created(ctx, st->tables[t].schema, st->tables[t].name);
         }
     }
 }
@@ -2470,6 +2610,9 @@ fl_stmt_list_release(fl_stmt_list_t *list)
             free(st->destroys[j].column);
         }
         free(st->destroys);
+        free(st->row_where);
+        free(st->row_alias);
+        free(st->row_why);
         for (j = 0; j < st->nchecks; j++)
             s_check_free(&st->checks[j]);
         free(st->checks);

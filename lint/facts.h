@@ -41,6 +41,8 @@ typedef struct {
     fl_lock_level lock; /* lock this statement takes on the table */
     int writes;         /* the statement changes the table or its data */
     int created;        /* the statement creates this table */
+    int fresh;          /* an earlier statement of the same text created a
+                           table of this name (it did not exist before) */
 } fl_table_ref_t;
 
 /*
@@ -220,6 +222,19 @@ typedef struct {
      * an inheritance child of a dropped table.
      */
     int cascades;
+    /*
+     * A plain UPDATE or DELETE of one table (no WITH, FROM or USING, no
+     * WHERE CURRENT OF) whose WHERE clause can be evaluated again without
+     * a side effect: every function it calls is a built-in that gives the
+     * same answer twice in a transaction and changes nothing.  row_where
+     * is that clause as SQL (deparsed), row_alias the name the statement
+     * gives the table (its alias, or NULL: its own name); a backup of
+     * only those rows is possible.  Otherwise row_where is NULL and
+     * row_why says why (for UPDATE and DELETE; NULL for other statements).
+     */
+    char *row_where;
+    char *row_alias;
+    char *row_why;
 } fl_stmt_t;
 
 typedef struct {

@@ -34,7 +34,7 @@
 /* Attempts per seed at a migration that does not fail by itself. */
 #define G_ATTEMPTS 3
 
-/* splitmix64: small, deterministic, the same on every platform. */
+/* splitmix64 (fl_test_rng_next). */
 typedef struct {
     uint64_t s;
 } g_rng_t;
@@ -42,11 +42,7 @@ typedef struct {
 static uint64_t
 g_next(g_rng_t *r)
 {
-    uint64_t z = (r->s += 0x9e3779b97f4a7c15ULL);
-
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
+    return fl_test_rng_next(&r->s);
 }
 
 /* A number in lo..hi. */
@@ -701,27 +697,11 @@ g_attempt(g_gen_t *g, const char *dir, char **kind)
     return outcome;
 }
 
-static long
-g_env_long(const char *name, long dflt)
-{
-    const char *v = getenv(name);
-    char *end = NULL;
-    long n;
-
-    if (v == NULL || *v == '\0')
-        return dflt;
-    errno = 0;
-    n = strtol(v, &end, 10);
-    if (errno != 0 || *end != '\0' || n < 1)
-        fail_msg("%s must be a positive number, not \"%s\"", name, v);
-    return n;
-}
-
 static void
 test_generated_migrations_roll_back_or_are_refused(void **state)
 {
-    long only = g_env_long("FLOTILLA_GEN_SEED", 0);
-    long nseeds = g_env_long("FLOTILLA_GEN_SEEDS", 25);
+    long only = fl_test_env_long("FLOTILLA_GEN_SEED", 0);
+    long nseeds = fl_test_env_long("FLOTILLA_GEN_SEEDS", 25);
     long first = only ? only : 1, last = only ? only : nseeds;
     int counts[4] = {0};
     fl_buf_t summary = FL_BUF_INIT(0);  /* every seed that did not simply pass */

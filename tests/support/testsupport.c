@@ -839,3 +839,29 @@ fl_test_assert_dumps_equal(const char *what, const char *expected,
     free(diff);
     fail_msg("%s: the dumps differ (diff above)", what);
 }
+
+long
+fl_test_env_long(const char *name, long dflt)
+{
+    const char *v = getenv(name);
+    char *end = NULL;
+    long n;
+
+    if (v == NULL || *v == '\0')
+        return dflt;
+    errno = 0;
+    n = strtol(v, &end, 10);
+    if (errno != 0 || *end != '\0' || n < 1)
+        fail_msg("%s must be a positive number, not \"%s\"", name, v);
+    return n;
+}
+
+uint64_t
+fl_test_rng_next(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}

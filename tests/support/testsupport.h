@@ -12,6 +12,7 @@
 #define FL_TESTSUPPORT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <libpq-fe.h>
 
@@ -191,6 +192,14 @@ void fl_test_expect(const fl_test_proc_t *res, int status, const char *needle);
 
 /* FLOTILLA_TEST_TIMEOUT_SCALE (default 1): every timeout is multiplied. */
 double fl_test_timeout_scale(void);
+
+/*
+ * For generative tests: the positive number in environment variable name
+ * (dflt when unset or empty; fails the test on anything else), and the
+ * next number of a splitmix64 sequence (deterministic on every platform).
+ */
+long fl_test_env_long(const char *name, long dflt);
+uint64_t fl_test_rng_next(uint64_t *state);
 
 /*
  * For fl_test_ws_await: a `flotilla` session of the workspace's database

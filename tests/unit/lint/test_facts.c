@@ -635,6 +635,9 @@ test_facts_tables_created_earlier_get_data_checks_only(void **state)
     assert_int_equal(l.items[2].nchecks, 0);
     assert_non_null(check(&l.items[3], FL_CHECK_UNIQUE));
     assert_non_null(check(&l.items[4], FL_CHECK_DEPENDENTS));
+    /* Named by the statements after the one that created it. */
+    assert_int_equal(l.items[1].tables[0].fresh, 1);
+    assert_int_equal(l.items[0].tables[0].fresh, 0);
     /* Dropped, then dropped again: the second one drops a live table. */
     assert_int_equal(l.items[5].destructive, 1);
     assert_non_null(check(&l.items[5], FL_CHECK_TABLE_EXISTS));
@@ -901,6 +904,69 @@ test_facts_drop_tables_know_what_goes_with_them(void **state)
     fl_stmt_list_release(&l);
 }
 
+/*
+ * row_where: the predicate of a plain UPDATE or DELETE, written back as
+ * SQL, when evaluating it again selects the same rows and does nothing
+ * else; otherwise row_why says why not.
+ */
+static void
+test_facts_row_predicate_only_when_it_can_run_twice(void **state)
+{
+    static const struct {
+        const char *sql;
+        const char *where;  /* NULL: none, why must mention `why` */
+        const char *alias;
+        const char *why;
+    } cases[] = {
+        {"UPDATE t SET v = 1 WHERE id = 42", "id = 42", NULL, NULL},
+        {"DELETE FROM s.t AS x WHERE x.n BETWEEN 1 AND 5 AND lower(x.v) = 'a'",
+         "x.n BETWEEN 1 AND 5 AND lower(x.v) = 'a'", "x", NULL},
+        {"UPDATE t SET v = 1 WHERE id IN (SELECT max(id) FROM u)",
+         "id IN (SELECT max(id) FROM u)", NULL, NULL},
+        {"DELETE FROM t WHERE created < now() - interval '1 day'",
+         "created < (now() - '1 day'::interval)", NULL, NULL},
+        {"UPDATE t SET v = 1 WHERE random() < 0.5", NULL, NULL, "random()"},
+        {"DELETE FROM t WHERE id = nextval('s')", NULL, NULL, "nextval()"},
+        {"DELETE FROM t WHERE f(id)", NULL, NULL, "f()"},
+        {"DELETE FROM t WHERE id = pg_advisory_lock(1)", NULL, NULL,
+         "pg_advisory_lock()"},
+        {"DELETE FROM t WHERE id === 1", NULL, NULL, "operator ==="},
+        {"DELETE FROM t", NULL, NULL, "no WHERE"},
+        {"UPDATE t SET v = u.v FROM u WHERE u.id = t.id", NULL, NULL, "FROM"},
+        {"DELETE FROM t USING u WHERE u.id = t.id", NULL, NULL, "USING"},
+        {"WITH x AS (SELECT 1) DELETE FROM t WHERE id = 1", NULL, NULL, "WITH"},
+        {"DELETE FROM t WHERE CURRENT OF c", NULL, NULL, "CURRENT OF"},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        fl_stmt_list_t l = analyze(cases[i].sql, 150000);
+        const fl_stmt_t *st = last(&l);
+        if (cases[i].where) {
+            assert_non_null(st->row_where);
+            assert_string_equal(st->row_where, cases[i].where);
+            if (cases[i].alias)
+                assert_string_equal(st->row_alias, cases[i].alias);
+            else
+                assert_null(st->row_alias);
+            assert_null(st->row_why);
+        } else {
+            assert_null(st->row_where);
+            assert_non_null(st->row_why);
+            if (strstr(st->row_why, cases[i].why) == NULL)
+                fail_msg("%s: \"%s\" does not say %s", cases[i].sql,
+                         st->row_why, cases[i].why);
+        }
+        fl_stmt_list_release(&l);
+    }
+    {
+        /* Not an UPDATE or DELETE: nothing either way. */
+        fl_stmt_list_t l = analyze("INSERT INTO t VALUES (1)", 150000);
+        assert_null(last(&l)->row_where);
+        assert_null(last(&l)->row_why);
+        fl_stmt_list_release(&l);
+    }
+}
+
 static void
 test_facts_lock_level_names(void **state)
 {
@@ -944,6 +1010,7 @@ main(void)
         cmocka_unit_test(test_facts_if_exists_and_if_not_exists_mark_the_checks),
         cmocka_unit_test(test_facts_type_change_checks_what_it_validates_again),
         cmocka_unit_test(test_facts_drop_tables_know_what_goes_with_them),
+        cmocka_unit_test(test_facts_row_predicate_only_when_it_can_run_twice),
         cmocka_unit_test(test_facts_lock_level_names),
     };
     return cmocka_run_group_tests_name("facts", tests, NULL, teardown);
