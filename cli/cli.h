@@ -22,7 +22,10 @@ enum {
     FL_EXIT_USAGE = 2,      /* bad command line */
     FL_EXIT_REFUSED = 3,    /* validation refused; nothing changed */
     FL_EXIT_CONNECT = 4,    /* could not connect to the database or peer */
-    FL_EXIT_LOCKED = 5      /* lock not acquired in time */
+    FL_EXIT_LOCKED = 5,     /* lock not acquired in time */
+    FL_EXIT_HALTED = 6,     /* rollout: halted (the latch is set) */
+    FL_EXIT_ROLLED_BACK = 7, /* rollout: rolled back */
+    FL_EXIT_RUNNING = 8     /* rollout: not finished yet */
 };
 
 typedef int (*fl_cli_fn)(int argc, char **argv);

@@ -546,8 +546,18 @@ fl_fleet_connect(fl_fleet_t *f, int shard, const char *db)
 void
 fl_fleet_createdb(fl_fleet_t *f, int shard, const char *name)
 {
+    fl_fleet_createdb_from(f, shard, name, NULL);
+}
+
+void
+fl_fleet_createdb_from(fl_fleet_t *f, int shard, const char *name,
+                       const char *template_db)
+{
     PGconn *c = fl_fleet_connect(f, shard, "postgres");
-    char *sql = fl_asprintf("CREATE DATABASE \"%s\"", name);
+    char *sql = template_db
+                    ? fl_asprintf("CREATE DATABASE \"%s\" TEMPLATE \"%s\"",
+                                  name, template_db)
+                    : fl_asprintf("CREATE DATABASE \"%s\"", name);
 
     assert_true(f->ndbs < FL_FLEET_MAX_DBS);
     fl_test_exec(c, sql);
