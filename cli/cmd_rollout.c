@@ -261,6 +261,14 @@ s_print_status(const json_t *st)
     if (s_int(st, "bake_remaining_ms") > 0)
         fl_cli_out("  baking: %lld s left\n",
                    (s_int(st, "bake_remaining_ms") + 999) / 1000);
+    if ((w = json_object_get(st, "rollback")) != NULL) {
+        char bar[31];
+        s_bar(bar, sizeof(bar), s_int(w, "done"), s_int(w, "targets"));
+        fl_cli_out("  rollback [%s] %lld/%lld touched targets rolled back, "
+                   "%lld failed; wave %lld/%lld, newest first\n", bar,
+                   s_int(w, "rolled_back"), s_int(w, "targets"),
+                   s_int(w, "failed"), s_int(w, "wave"), s_int(w, "waves"));
+    }
     s_print_accounting(st);
     json_array_foreach(json_object_get(st, "failures"), i, w)
         s_print_failure(w);
@@ -361,14 +369,25 @@ s_follow(fl_fleet_t *f, const fl_fleet_opts_t *o, const char *id, int quiet,
             /* Header, waves, bake, accounting, failures: one line each. */
             drawn = 2 + (int)json_array_size(json_object_get(st, "waves")) +
                     (int)json_array_size(json_object_get(st, "failures")) +
-                    (s_int(st, "bake_remaining_ms") > 0);
+                    (s_int(st, "bake_remaining_ms") > 0) +
+                    (json_object_get(st, "rollback") != NULL);
             fflush(stdout);
         } else if (!quiet && !o->json) {
             /* Plain lines: one per change of state, one per failure. */
             const json_t *w = json_array_get(json_object_get(st, "waves"),
                                              (size_t)s_int(st, "wave") - 1);
             const json_t *a = json_object_get(st, "accounting");
-            char *line = fl_asprintf(
+            const json_t *rb = json_object_get(st, "rollback");
+            char *line = rb != NULL && strncmp(s_str(st, "status"), "roll",
+                                               4) == 0
+                ? fl_asprintf("rollout %s: %s, rollback wave %lld/%lld "
+                              "(newest first): %lld of %lld touched targets "
+                              "rolled back, %lld failed",
+                              s_str(st, "id"), s_str(st, "status"),
+                              s_int(rb, "wave"), s_int(rb, "waves"),
+                              s_int(rb, "rolled_back"), s_int(rb, "targets"),
+                              s_int(rb, "failed"))
+                : fl_asprintf(
                 "rollout %s: %s, wave %lld/%lld (%s) %s: %lld/%lld done, "
                 "%lld failures; applied %lld, rolled back %lld",
                 s_str(st, "id"), s_str(st, "status"), s_int(st, "wave"),

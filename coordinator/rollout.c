@@ -1236,9 +1236,30 @@ fl_rollout_plan_verdict(const char *report, char **why)
     if (j == NULL)
         return "refused";
     if (json_is_true(json_object_get(j, "ok"))) {
+        fl_buf_t b = FL_BUF_INIT(0);
+        size_t n = 0;
+
         verdict = json_integer_value(json_object_get(j, "pending")) > 0
                       ? "would apply"
                       : "already applied";
+        /* The agent rehearses nothing after a migration it could not
+         * rehearse (one without a transaction): say so. */
+        fl_buf_adds(&b, "");
+        json_array_foreach(json_object_get(j, "migrations"), i, m) {
+            const char *v = json_string_value(json_object_get(m, "verdict"));
+            if (v != NULL && strcmp(v, "not rehearsed") == 0)
+                fl_buf_addf(&b, "%s%lld", n++ ? ", " : "",
+                            (long long)json_integer_value(
+                                json_object_get(m, "version")));
+        }
+        if (n > 0) {
+            verdict = "would apply, partly rehearsed";
+            *why = fl_asprintf("not rehearsed: migration%s %s (a migration "
+                               "without a transaction cannot be rehearsed, "
+                               "nor what follows it)", n > 1 ? "s" : "",
+                               b.data);
+        }
+        fl_buf_release(&b);
         goto done;
     }
     if (json_is_string(json_object_get(j, "problem"))) {
@@ -1301,12 +1322,15 @@ s_accounting(const fl_co_rollout_t *r)
         } else {
             pending++;
         }
-        /* Untouched is read from the ledger, never assumed. */
+        /* Untouched: never sent anything, and its ledger (as its agent
+         * last reported it) confirms it: no row names the rollout. */
         touched = s_has_row_of(t, r->id, 0);
         for (size_t k = 0; k < r->nrbs && !touched; k++)
             touched = s_has_row_of(t, r->rbs[k]->id, 0);
+        if (c->sent_once)
+            continue;
         if (!t->known)
-            unconfirmed += !c->sent_once;
+            unconfirmed++;
         else if (!touched)
             untouched++;
     }
@@ -1407,6 +1431,21 @@ s_json(const fl_co_rollout_t *r, int full)
                      (json_int_t)r->nrbs);
     json_object_set_new(o, "policy", s_policy_json(&r->pol));
     json_object_set_new(o, "accounting", s_accounting(r));
+    if (r->rb.d != NULL) {
+        /* The newest rollback: its waves run newest first. */
+        const fl_co_dispatch_t *d = r->rb.d;
+        json_object_set_new(
+            o, "rollback",
+            fl_json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I}", "id", d->id,
+                         "targets", (json_int_t)d->ncommands, "done",
+                         (json_int_t)d->ndone, "rolled_back",
+                         (json_int_t)d->nok, "failed",
+                         (json_int_t)(d->ndone - d->nok), "wave",
+                         (json_int_t)(r->rb.cur < r->rb.nranges
+                                          ? r->rb.cur + 1
+                                          : r->rb.nranges),
+                         "waves", (json_int_t)r->rb.nranges));
+    }
     json_object_set_new(o, "waves", waves);
     json_object_set_new(o, "failures", fails);
     if (strcmp(r->kind, "plan") == 0) {
