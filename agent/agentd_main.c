@@ -19,23 +19,22 @@ static const char s_usage[] =
     "keys.  SIGHUP reloads the trust store and runs discovery; SIGTERM\n"
     "stops it.  docs/fleet.md has the details.\n";
 
+static int
+s_check(const void *cfg, fl_error_t *err)
+{
+    return fl_ag_settings_check(cfg, err);
+}
+
 int
 main(int argc, char **argv)
 {
     fl_ag_settings_t cfg;
-    fl_error_t err = FL_ERROR_INIT;
     int rc;
 
     rc = fl_conf_daemon_args(fl_ag_settings_table, &cfg, sizeof(cfg),
                              "flotilla-agent",
-                             s_usage, FL_AG_ENV_PREFIX, argc, argv);
-    if (rc == 0 && fl_ag_settings_check(&cfg, &err) != 0) {
-        char *text = fl_error_format(&err);
-        fprintf(stderr, "flotilla-agent: %s\n", text);
-        free(text);
-        fl_error_clear(&err);
-        rc = 2;
-    }
+                             s_usage, FL_AG_ENV_PREFIX, s_check, argc,
+                             argv);
     if (rc == 0)
         rc = fl_agent_run(&cfg);
     else if (rc == 1)

@@ -109,7 +109,7 @@ fl_cmd_dispatch(int argc, char **argv)
     const char *selector = NULL, *action = "apply", *to = "0", *attach = NULL;
     unsigned char *bundle = NULL;
     size_t len = 0;
-    json_t *payload = NULL, *all = json_array(), *last = NULL;
+    json_t *payload = NULL, *all = NULL, *last = NULL;
     char *id = NULL;
     s_seen_t seen = {NULL, 0, 0};
     fl_error_t err = FL_ERROR_INIT;
@@ -133,6 +133,7 @@ fl_cmd_dispatch(int argc, char **argv)
         return fl_cli_usage_error("dispatch", "--selector is required (\"\" "
                                   "selects every target)");
     deadline = fl_clock_ms() + o.timeout_ms;
+    all = json_array();
     if (attach == NULL &&
         fl_bundle_read_file(&bundle, &len, argv[optind], &err) != 0) {
         code = fl_cli_report("dispatch", &err, FL_EXIT_FAILED);

@@ -58,6 +58,12 @@ fl_cmd_new(int argc, char **argv)
                "lower-case letters, digits and underscores.\n");
         return FL_EXIT_OK;
     }
+    /* No option but --help: a word starting with "-" is a mistake, not a
+     * directory to create. */
+    for (int i = 1; i < argc; i++)
+        if (argv[i][0] == '-' && argv[i][1] != '\0')
+            return fl_cli_usage_error("new", "invalid option \"%s\"",
+                                      argv[i]);
     if (argc != 3)
         return fl_cli_usage_error("new", "expected DIR and NAME");
     dir = argv[1];

@@ -392,8 +392,12 @@ s_print_help(const fl_conf_option *table, const char *prefix, FILE *out)
 {
     for (const fl_conf_option *o = table; o->name; o++) {
         char *name = fl_asprintf("%s%s", prefix, o->name);
-        if (o->type == FL_CONF_SECTION) {
-            char *sub = fl_asprintf("%s.", name);
+        if (o->type == FL_CONF_SECTION || o->type == FL_CONF_LIST) {
+            char *sub = fl_asprintf(o->type == FL_CONF_LIST ? "%s[]." : "%s.",
+                                    name);
+            if (o->type == FL_CONF_LIST)
+                fprintf(out, "  %-28s %s (%s)\n", name, o->description,
+                        s_type_name(o->type));
             s_print_help(o->sub, sub, out);
             free(sub);
         } else {
@@ -421,7 +425,16 @@ s_print_sample(const fl_conf_option *table, int indent, FILE *out)
         if (o->type == FL_CONF_SECTION) {
             fprintf(out, "%*s%s:\n", indent, "", o->name);
             s_print_sample(o->sub, indent + 2, out);
-        } else if (o->type == FL_CONF_LIST || o->type == FL_CONF_STRLIST) {
+        } else if (o->type == FL_CONF_LIST) {
+            /* An example item, commented out: each key with its comment. */
+            fprintf(out, "%*s%s: []\n", indent, "", o->name);
+            for (const fl_conf_option *i = o->sub; i->name; i++)
+                fprintf(out, "%*s#%s%s: %s  # %s (%s%s)\n", indent, "",
+                        i == o->sub ? " - " : "   ", i->name,
+                        i->default_value ? i->default_value : "",
+                        i->description, s_type_name(i->type),
+                        i->required ? ", required" : "");
+        } else if (o->type == FL_CONF_STRLIST) {
             fprintf(out, "%*s%s: []\n", indent, "", o->name);
         } else {
             fprintf(out, "%*s%s%s: %s\n", indent, "", o->default_value ? "" : "# ",
@@ -472,7 +485,8 @@ fl_conf_apply_env(const fl_conf_option *table, void *obj, const char *prefix,
 int
 fl_conf_daemon_args(const fl_conf_option *table, void *obj, size_t size,
                     const char *prog, const char *usage,
-                    const char *env_prefix, int argc, char **argv)
+                    const char *env_prefix, fl_conf_check_fn check_fn,
+                    int argc, char **argv)
 {
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
@@ -559,6 +573,8 @@ fl_conf_daemon_args(const fl_conf_option *table, void *obj, size_t size,
         if (rc != 0)
             goto failed;
     }
+    if (check_fn != NULL && check_fn(obj, &err) != 0)
+        goto failed;
     if (check) {
         printf("%s: configuration is valid\n", prog);
         rc = 1;

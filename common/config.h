@@ -93,25 +93,35 @@ int fl_conf_apply_env(const fl_conf_option *table, void *obj,
                       const char *prefix, fl_error_t *err) FL_NODISCARD;
 
 /*
+ * A daemon's checks of its loaded settings as a whole (keys that go
+ * together, values that exclude each other): 0, or an error naming the
+ * keys.
+ */
+typedef int (*fl_conf_check_fn)(const void *obj, fl_error_t *err);
+
+/*
  * A daemon's command line: --config FILE (required: the file holds the
  * required keys), --set KEY=VALUE (repeatable), --check (load,
  * validate, exit), --sample-config (print a commented sample), --help.
  * Zeroes obj (size bytes), then loads, in order, the defaults, the file,
  * the environment (env_prefix, see fl_conf_apply_env) and the --set
- * values into it; the caller releases it with fl_conf_release() in every
- * case.  Returns 0 when
- * the daemon should run, 1 when it printed what was asked and should exit
- * with 0, 2 when it printed a usage or configuration error and should
- * exit with 2.  usage is the text --help prints before the option list.
+ * values into it, then runs check (when not NULL) over the result, with
+ * or without --check; the caller releases obj with fl_conf_release() in
+ * every case.  Returns 0 when the daemon should run, 1 when it printed
+ * what was asked and should exit with 0, 2 when it printed a usage or
+ * configuration error and should exit with 2.  usage is the text --help
+ * prints before the option list.
  */
 int fl_conf_daemon_args(const fl_conf_option *table, void *obj, size_t size,
                         const char *prog, const char *usage,
-                        const char *env_prefix, int argc, char **argv);
+                        const char *env_prefix, fl_conf_check_fn check,
+                        int argc, char **argv);
 
 /* Frees strings and lists the loader put into obj. */
 void fl_conf_release(const fl_conf_option *table, void *obj);
 
-/* Prints "  name  (type, default X)  description" lines for --help. */
+/* Prints "  name  (type, default X)  description" lines for --help; the
+ * keys of a list's items as LIST[].KEY. */
 void fl_conf_print_help(const fl_conf_option *table, FILE *out);
 
 /* Prints a commented sample YAML file with every default. */

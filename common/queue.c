@@ -67,7 +67,10 @@ fl_queue_destroy(fl_queue_t **q)
 static void
 s_grow(fl_queue_t *q)
 {
-    void **ring = fl_calloc(q->cap * 2, sizeof(*ring));
+    void **ring = NULL;
+
+    FL_ASSERT(q->cap > 0); /* fl_queue_new starts it at 64 */
+    ring = fl_calloc(q->cap * 2, sizeof(*ring));
 
     for (size_t i = 0; i < q->count; i++)
         ring[i] = q->ring[(q->head + i) % q->cap];

@@ -146,7 +146,7 @@ typedef enum {
 } fl_co_status;
 
 struct fl_co_command {
-    char id[33];                  /* 128 random bits in hex */
+    char id[33];                  /* its dispatch's 96-bit prefix, index */
     fl_co_dispatch_t *dispatch;
     fl_co_target_t *target;
     fl_co_agent_t *agent;         /* the target's owner at dispatch */

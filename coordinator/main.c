@@ -18,23 +18,22 @@ static const char s_usage[] =
     "control database.  SIGHUP reloads the agents and operators directories\n"
     "and the trust store; SIGTERM stops it.  docs/fleet.md has the details.\n";
 
+static int
+s_check(const void *cfg, fl_error_t *err)
+{
+    return fl_co_settings_check(cfg, err);
+}
+
 int
 main(int argc, char **argv)
 {
     fl_co_settings_t cfg;
-    fl_error_t err = FL_ERROR_INIT;
     int rc;
 
     rc = fl_conf_daemon_args(fl_co_settings_table, &cfg, sizeof(cfg),
                              "flotilla-coordinator", s_usage,
-                             FL_CO_ENV_PREFIX, argc, argv);
-    if (rc == 0 && fl_co_settings_check(&cfg, &err) != 0) {
-        char *text = fl_error_format(&err);
-        fprintf(stderr, "flotilla-coordinator: %s\n", text);
-        free(text);
-        fl_error_clear(&err);
-        rc = 2;
-    }
+                             FL_CO_ENV_PREFIX, s_check, argc,
+                             argv);
     if (rc == 0)
         rc = fl_coordinator_run(&cfg);
     else if (rc == 1)

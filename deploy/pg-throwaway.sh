@@ -10,6 +10,10 @@
 #   fl_pg_start DIR    initdb into DIR/data (if new) and start; exports
 #                      PGHOST, PGPORT, PGUSER, PGDATABASE for libpq
 #   fl_pg_stop DIR     stop the server (fast shutdown); leaves DIR
+#
+# The server trades durability for speed (fsync, synchronous_commit and
+# full_page_writes off) unless FL_PG_DURABLE=1, which benchmarks of
+# durable writes set.
 
 FL_PG_BIN=${FL_PG_BIN:-/usr/lib/postgresql/15/bin}
 
@@ -26,7 +30,8 @@ fl_pg__port_free() {
 }
 
 fl_pg_start() {
-    local dir=$1 user port tries=0 fsync=${FL_PG_FSYNC:-off}
+    local dir=$1 user port tries=0 durable=off
+    [ "${FL_PG_DURABLE:-0}" = 1 ] && durable=on
     mkdir -p "$dir"
     chmod 0700 "$dir"
     if [ "$(id -u)" -eq 0 ]; then
@@ -47,9 +52,9 @@ fl_pg_start() {
         port=$(( (RANDOM % 20000) + 30000 ))
         if fl_pg__port_free "$port" && fl_pg__as_owner "$FL_PG_BIN/pg_ctl" \
             -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-            -o "-p $port -k $dir -c listen_addresses='' -c fsync=$fsync \
+            -o "-p $port -k $dir -c listen_addresses='' -c fsync=$durable \
                 -c unix_socket_permissions=0700 \
-                -c synchronous_commit=off -c full_page_writes=off \
+                -c synchronous_commit=$durable -c full_page_writes=$durable \
                 -c max_connections=200" start >/dev/null; then
             break
         fi

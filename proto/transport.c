@@ -1014,6 +1014,7 @@ fl_link_selftest(const char *endpoint, const char *server_key,
     if ((rc = fl_link_client(&l, endpoint, &cert, server_key, &o, 1,
                              err)) != 0)
         goto cleanup;
+    FL_ASSERT(l != NULL); /* set whenever fl_link_client succeeds */
     rc = FL_ETIMEOUT;
     while (rc == FL_ETIMEOUT && zclock_mono() < deadline) {
         fl_poll_item_t it = {l, -1, 0, 0};

@@ -3,12 +3,14 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "common/alloc.h"
 #include "testsupport.h"
 
 static void
@@ -23,6 +25,157 @@ test_cli_help_lists_commands(void **state)
     assert_non_null(strstr(r.out, "Usage: flotilla COMMAND"));
     assert_non_null(strstr(r.out, "version"));
     fl_test_proc_release(&r);
+}
+
+/*
+ * Every command the help lists, and both daemons, answer --help with
+ * their usage on stdout and exit 0, and an unknown option with a usage
+ * error (2) that names it; under the sanitizers a leak on either path
+ * fails the run (and loses the buffered help).
+ */
+static void
+test_cli_every_command_and_daemon_has_help(void **state)
+{
+    fl_test_proc_t r;
+    const char *argv[] = {"flotilla", "--help", NULL};
+    char *list = NULL, *save = NULL;
+    int n = 0;
+
+    (void)state;
+    fl_test_run(&r, "flotilla", argv, NULL, 30);
+    assert_int_equal(r.status, 0);
+    list = strstr(r.out, "Commands:\n");
+    assert_non_null(list);
+    list = strdup(list + strlen("Commands:\n"));
+    fl_test_proc_release(&r);
+    for (char *line = strtok_r(list, "\n", &save);
+         line != NULL && strncmp(line, "  ", 2) == 0;
+         line = strtok_r(NULL, "\n", &save)) {
+        char name[32];
+        const char *help[] = {"flotilla", name, "--help", NULL};
+        const char *bad[] = {"flotilla", name, "--no-such-option", NULL};
+
+        assert_int_equal(sscanf(line, " %31s", name), 1);
+        fl_test_run(&r, "flotilla", help, NULL, 30);
+        if (r.status != 0 || strstr(r.out, "Usage: flotilla") == NULL)
+            fail_msg("flotilla %s --help: exit %d\n%s\n%s", name, r.status,
+                     r.out, r.err);
+        fl_test_proc_release(&r);
+        fl_test_run(&r, "flotilla", bad, NULL, 30);
+        if (r.status != 2 || strstr(r.err, "--no-such-option") == NULL)
+            fail_msg("flotilla %s --no-such-option: exit %d\n%s", name,
+                     r.status, r.err);
+        fl_test_proc_release(&r);
+        n++;
+    }
+    assert_true(n >= 16);
+    free(list);
+    for (int i = 0; i < 2; i++) {
+        const char *prog = i ? "flotilla-coordinator" : "flotilla-agent";
+        const char *help[] = {prog, "--help", NULL};
+        const char *bad[] = {prog, "--no-such-option", NULL};
+        char *usage = fl_asprintf("Usage: %s --config", prog);
+
+        fl_test_run(&r, prog, help, NULL, 30);
+        if (r.status != 0 || strstr(r.out, usage) == NULL ||
+            strstr(r.out, "docs/fleet.md") == NULL)
+            fail_msg("%s --help: exit %d\n%s\n%s", prog, r.status, r.out,
+                     r.err);
+        fl_test_proc_release(&r);
+        fl_test_run(&r, prog, bad, NULL, 30);
+        if (r.status != 2 || strstr(r.err, "--no-such-option") == NULL)
+            fail_msg("%s --no-such-option: exit %d\n%s", prog, r.status,
+                     r.err);
+        fl_test_proc_release(&r);
+        free(usage);
+    }
+}
+
+/* The whole of a file (new string). */
+static char *
+s_slurp(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char *text = NULL;
+    size_t len = 0;
+
+    if (f == NULL)
+        fail_msg("cannot open %s", path);
+    text = fl_calloc(1, 1 << 20);
+    len = fread(text, 1, (1 << 20) - 1, f);
+    fclose(f);
+    text[len] = '\0';
+    return text;
+}
+
+/*
+ * docs/fleet.md documents every key each daemon's --help lists (as
+ * `key`), and its example coordinator.yaml and agent.yaml (the first two
+ * yaml blocks) pass the daemons' --check.
+ */
+static void
+test_cli_fleet_doc_has_every_daemon_key_and_valid_examples(void **state)
+{
+    char *doc_path = fl_test_source_path("docs/fleet.md");
+    char *doc = s_slurp(doc_path);
+    char *dir = fl_test_tmpdir();
+    const char *at = doc;
+
+    (void)state;
+    for (int i = 0; i < 2; i++) {
+        const char *prog = i ? "flotilla-agent" : "flotilla-coordinator";
+        const char *help[] = {prog, "--help", NULL};
+        fl_test_proc_t r;
+        char *keys = NULL, *save = NULL, *yaml = NULL, *path = NULL;
+        const char *start = strstr(at, "```yaml\n"), *end = NULL;
+        int n = 0;
+
+        fl_test_run(&r, prog, help, NULL, 30);
+        assert_int_equal(r.status, 0);
+        keys = strstr(r.out, "in the environment):\n");
+        assert_non_null(keys);
+        keys = fl_strdup(strchr(keys, '\n') + 1);
+        for (char *line = strtok_r(keys, "\n", &save); line != NULL;
+             line = strtok_r(NULL, "\n", &save)) {
+            char key[64], *quoted = NULL;
+
+            if (sscanf(line, " %63s", key) != 1)
+                continue;
+            quoted = fl_asprintf("`%s`", key);
+            if (strstr(doc, quoted) == NULL)
+                fail_msg("docs/fleet.md does not document %s's key %s", prog,
+                         quoted);
+            free(quoted);
+            n++;
+        }
+        assert_true(n > 20);
+        free(keys);
+        fl_test_proc_release(&r);
+
+        assert_non_null(start);
+        start += strlen("```yaml\n");
+        end = strstr(start, "```");
+        assert_non_null(end);
+        yaml = fl_strndup(start, (size_t)(end - start));
+        path = fl_asprintf("%s/%d.yaml", dir, i);
+        fl_test_write_file(path, yaml);
+        {
+            const char *check[] = {prog, "--check", "--config", path, NULL};
+            fl_test_run(&r, prog, check, NULL, 30);
+            if (r.status != 0 || strstr(r.out, "configuration is valid") ==
+                                     NULL)
+                fail_msg("%s --check on the example of docs/fleet.md: exit "
+                         "%d\n%s\n%s", prog, r.status, r.out, r.err);
+            fl_test_proc_release(&r);
+        }
+        at = end + 3;
+        free(path);
+        free(yaml);
+    }
+    fl_test_rmtree(dir);
+    free(dir);
+    free(doc);
+    free(doc_path);
 }
 
 static void
@@ -66,6 +219,9 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cli_help_lists_commands),
+        cmocka_unit_test(test_cli_every_command_and_daemon_has_help),
+        cmocka_unit_test(
+            test_cli_fleet_doc_has_every_daemon_key_and_valid_examples),
         cmocka_unit_test(test_cli_unknown_command_is_usage_error),
         cmocka_unit_test(test_cli_version_json),
     };

@@ -195,6 +195,11 @@ test_config_file_missing_and_help(void **state)
     fclose(f);
     assert_non_null(strstr(out, "listen.port"));
     assert_non_null(strstr(out, "lock_timeout: 2s"));
+    /* A list's item keys, in the help and as a commented sample item. */
+    assert_non_null(strstr(out, "targets[].name"));
+    assert_non_null(strstr(out, "targets[].dsn"));
+    assert_non_null(strstr(out, "targets: []\n# - name:   # target name "
+                                "(string, required)\n#   dsn:"));
     free(out);
     free(path);
     fl_test_rmtree(dir);
@@ -223,7 +228,7 @@ test_config_daemon_args_file_env_set_over_garbage(void **state)
     setenv("FLOTILLA_SAMPLE_LISTEN_HOST", "from-env", 1);
     memset(&c, 0xa5, sizeof(c));
     assert_int_equal(fl_conf_daemon_args(s_table, &c, sizeof(c), "d", "",
-                                         "FLOTILLA_SAMPLE_", 7, argv), 0);
+                                         "FLOTILLA_SAMPLE_", NULL, 7, argv), 0);
     assert_string_equal(c.name, "filed");
     assert_int_equal(c.workers, 9);            /* the environment wins */
     assert_string_equal(c.listen.host, "from-env");
@@ -234,14 +239,65 @@ test_config_daemon_args_file_env_set_over_garbage(void **state)
     /* A bad key in --set, and no --config: usage errors (2). */
     memset(&c, 0xa5, sizeof(c));
     assert_int_equal(fl_conf_daemon_args(s_table, &c, sizeof(c), "d", "",
-                                         "FLOTILLA_SAMPLE_", 5, bad), 2);
+                                         "FLOTILLA_SAMPLE_", NULL, 5, bad), 2);
     fl_conf_release(s_table, &c);
     memset(&c, 0xa5, sizeof(c));
     assert_int_equal(fl_conf_daemon_args(s_table, &c, sizeof(c), "d", "",
-                                         "FLOTILLA_SAMPLE_", 1, none), 2);
+                                         "FLOTILLA_SAMPLE_", NULL, 1, none), 2);
     fl_conf_release(s_table, &c);
     unsetenv("FLOTILLA_SAMPLE_WORKERS");
     unsetenv("FLOTILLA_SAMPLE_LISTEN_HOST");
+    free(path);
+    fl_test_rmtree(dir);
+    free(dir);
+}
+
+/* Workers beyond 8 need verbose logging: a check across two keys. */
+static int
+s_check(const void *obj, fl_error_t *err)
+{
+    const sample_conf *c = obj;
+
+    if (c->workers > 8 && !c->verbose)
+        return FL_ERR(err, FL_EINVAL, "key \"workers\" above 8 needs "
+                      "\"verbose\"");
+    return 0;
+}
+
+/*
+ * The daemon's own check runs over what was loaded, with --check too: a
+ * file valid key by key but not as a whole is refused before it runs,
+ * and --check does not call it valid.
+ */
+static void
+test_config_daemon_args_check_runs_with_and_without_check_flag(void **state)
+{
+    sample_conf c;
+    char *dir = fl_test_tmpdir();
+    char *path = fl_asprintf("%s/d.yaml", dir);
+    char *run[] = {"d", "--config", path, NULL};
+    char *check[] = {"d", "--config", path, "--check", NULL};
+
+    (void)state;
+    fl_test_write_file(path, "name: n\nworkers: 9\n");
+    for (int i = 0; i < 2; i++) {
+        memset(&c, 0xa5, sizeof(c));
+        assert_int_equal(fl_conf_daemon_args(s_table, &c, sizeof(c), "d", "",
+                                             "FLOTILLA_SAMPLE_", s_check,
+                                             i ? 4 : 3, i ? check : run), 2);
+        fl_conf_release(s_table, &c);
+    }
+    fl_test_write_file(path, "name: n\nworkers: 9\nverbose: true\n");
+    memset(&c, 0xa5, sizeof(c));
+    assert_int_equal(fl_conf_daemon_args(s_table, &c, sizeof(c), "d", "",
+                                         "FLOTILLA_SAMPLE_", s_check, 4,
+                                         check), 1);
+    fl_conf_release(s_table, &c);
+    memset(&c, 0xa5, sizeof(c));
+    assert_int_equal(fl_conf_daemon_args(s_table, &c, sizeof(c), "d", "",
+                                         "FLOTILLA_SAMPLE_", s_check, 3,
+                                         run), 0);
+    fl_conf_release(s_table, &c);
     free(path);
     fl_test_rmtree(dir);
     free(dir);
@@ -258,6 +314,8 @@ main(void)
         cmocka_unit_test(test_config_required_key_missing),
         cmocka_unit_test(test_config_file_missing_and_help),
         cmocka_unit_test(test_config_daemon_args_file_env_set_over_garbage),
+        cmocka_unit_test(
+            test_config_daemon_args_check_runs_with_and_without_check_flag),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }
