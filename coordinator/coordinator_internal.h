@@ -238,6 +238,7 @@ typedef struct {
                                      its bundle */
     fl_co_stats_t stats;
     int pump_pending;             /* some agent's queue hit a full pipe */
+    int64_t started_ms;           /* monotonic: when the loop started */
     int stopping;
     /* What this loop round produced, written at its end (dispatch.c). */
     struct fl_store_job *results_job;

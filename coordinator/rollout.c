@@ -901,6 +901,11 @@ s_check_budget(fl_co_server_t *s, fl_co_rollout_t *r, const s_counts_t *w)
     return 1;
 }
 
+/*
+ * Its agent offline (or never seen, once the agents have had a heartbeat
+ * timeout to come back after a restart), the target gone from its
+ * agent's reports, or its database not answering.
+ */
 static int
 s_unreachable(const fl_co_target_t *t)
 {
@@ -933,6 +938,9 @@ s_release_range(fl_co_server_t *s, fl_co_rollout_t *r, s_phase_t *p,
         if (r->pol.per_server > 0 &&
             p->flight_server[p->server_of[ci]] >= r->pol.per_server)
             continue;
+        if (c->agent->state == FL_CO_AGENT_UNKNOWN &&
+            fl_co_now_ms() - s->started_ms < s->cfg->heartbeat_timeout_ms)
+            continue; /* not seen since a restart: it may be reconnecting */
         if (s_unreachable(c->target)) {
             char *why = fl_asprintf("target \"%s\" is %s (agent \"%s\" %s)",
                                     c->target->name,

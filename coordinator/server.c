@@ -576,7 +576,8 @@ fl_coordinator_run(const fl_co_settings_t *cfg)
                     fl_certset_count(s.agent_keys),
                     fl_certset_count(s.operator_keys));
     }
-    next_tick = fl_co_now_ms() + cfg->heartbeat_ms;
+    s.started_ms = fl_co_now_ms();
+    next_tick = s.started_ms + cfg->heartbeat_ms;
     while (!s.stopping) {
         fl_poll_item_t it[4] = {
             {s.agents_link, -1, 0, 0},

@@ -226,8 +226,8 @@ endpoint_of() { # which endpoint the coordinator's "ready" line names
 
 cat >"$demo/coordinator.yaml" <<EOF
 name: demo-coordinator
-agent_endpoint: "tcp://127.0.0.1:*"
-control_endpoint: "tcp://127.0.0.1:*"
+agent_endpoint: "tcp://127.0.0.1:!"
+control_endpoint: "tcp://127.0.0.1:!"
 state_dsn: "$(shard_dsn 1) dbname=flotilla_control"
 cert: $demo/certs/coordinator.cert_secret
 agents_dir: $demo/agents
