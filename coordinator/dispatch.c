@@ -878,7 +878,7 @@ s_write_dispatch(fl_co_server_t *s, fl_co_dispatch_t *d,
     for (size_t i = 0; i < d->ncommands; i++) {
         fl_co_command_t *c = &d->commands[i];
 
-        snprintf(c->id, sizeof(c->id), "%.24s%08zx", d->id, i);
+        snprintf(c->id, sizeof(c->id), "%.24s%08x", d->id, (unsigned)i);
         c->dispatch = d;
         c->target = targets[i];
         c->agent = targets[i]->agent;
