@@ -23,8 +23,11 @@ enum {
     FL_EXIT_REFUSED = 3,    /* validation refused; nothing changed */
     FL_EXIT_CONNECT = 4,    /* could not connect to the database or peer */
     FL_EXIT_LOCKED = 5,     /* lock not acquired in time */
-    FL_EXIT_INTERRUPTED = 6 /* SIGINT or SIGTERM: the running statement was
-                               cancelled and what was done is recorded */
+    FL_EXIT_INTERRUPTED = 6, /* SIGINT or SIGTERM: the running statement was
+                                cancelled and what was done is recorded */
+    FL_EXIT_HALTED = 7,      /* rollout: halted (the latch is set) */
+    FL_EXIT_ROLLED_BACK = 8, /* rollout: rolled back */
+    FL_EXIT_RUNNING = 9      /* rollout: not finished yet */
 };
 
 typedef int (*fl_cli_fn)(int argc, char **argv);

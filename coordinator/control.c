@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "coordinator/dispatch.h"
 #include "coordinator/registry.h"
+#include "coordinator/rollout.h"
 #include "coordinator/store.h"
 
 static json_t *
@@ -149,13 +150,18 @@ fl_control_message(fl_co_server_t *s, const fl_link_msg_t *m)
         fl_dispatch_create(s, m->peer, m->peer_len, op->name, req);
     } else if (strcmp(req->command, "dispatch.wait") == 0) {
         fl_dispatch_wait(s, m->peer, m->peer_len, req);
+    } else if (strncmp(req->command, "rollout.", 8) == 0) {
+        fl_rollout_request(s, m->peer, m->peer_len, op->name, req);
     } else if (strcmp(req->command, "status") == 0) {
         fl_co_reply(s, m->peer, m->peer_len, req->id, FL_CO_EXIT_OK,
                     s_status(s));
     } else {
         FL_ERR(&err, FL_EINVAL, "unknown command \"%.40s\"", req->command);
         fl_error_set_hint(&err, "This coordinator knows agents, targets, "
-                                "dispatch, dispatch.wait and status.");
+                                "dispatch, dispatch.wait, rollout.start, "
+                                "rollout.status, rollout.list, rollout.halt, "
+                                "rollout.resume, rollout.rollback and "
+                                "status.");
         fl_co_reply_error(s, m->peer, m->peer_len, req->id, FL_CO_EXIT_USAGE,
                           &err);
     }

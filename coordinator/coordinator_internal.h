@@ -66,6 +66,7 @@ typedef struct fl_co_agent fl_co_agent_t;
 typedef struct fl_co_target fl_co_target_t;
 typedef struct fl_co_command fl_co_command_t;
 typedef struct fl_co_dispatch fl_co_dispatch_t;
+typedef struct fl_co_rollout fl_co_rollout_t;
 
 /* Session states of an agent (registry.c describes the machine). */
 typedef enum {
@@ -126,7 +127,9 @@ typedef struct {
 } fl_co_detail_t;
 
 typedef enum {
-    FL_CO_CMD_WRITING = 0, /* the decision is being written */
+    FL_CO_CMD_HELD = 0,    /* a rollout's target whose turn has not come
+                              (or was taken back by a halt): never sent */
+    FL_CO_CMD_WRITING,     /* the decision is being written */
     FL_CO_CMD_QUEUED,      /* written; waits in its agent's send queue */
     FL_CO_CMD_SENT,        /* sent (or maybe sent, before a restart) */
     FL_CO_CMD_RECORDING,   /* its outcome is being written */
@@ -138,7 +141,8 @@ typedef enum {
     FL_CO_OK,
     FL_CO_FAILED,
     FL_CO_REFUSED,
-    FL_CO_CANCELLED
+    FL_CO_CANCELLED,
+    FL_CO_UNREACHABLE     /* a rollout found its agent offline: not sent */
 } fl_co_status;
 
 struct fl_co_command {
@@ -149,6 +153,14 @@ struct fl_co_command {
     uint8_t state;                /* fl_co_cmd_state */
     uint8_t status;               /* fl_co_status */
     uint8_t reconciled;           /* outcome read from the ledger */
+    uint8_t released;             /* its decision to send is written */
+    uint8_t decided;              /* outcome decided by the coordinator
+                                     (unreachable, timed out): no ack */
+    uint8_t sent_once;            /* went on the wire (or may have) */
+    int32_t wave;                 /* its rollout wave; -1 outside one */
+    int32_t position;             /* its place in the rollout's order */
+    int64_t sent_ms;              /* monotonic, when last sent */
+    const char *failed_step;      /* a static step name, or NULL */
     int64_t version;
     int64_t duration_ms;
     int64_t seq;                  /* order of outcomes in the dispatch */
@@ -190,10 +202,11 @@ struct fl_co_dispatch {
     size_t ncommands;
     fl_co_command_t **done_order; /* the first ndone outcomes, in the
                                      order they were written */
-    size_t ndone, nok, nfailed, nrefused, ncancelled;
+    size_t ndone, nok, nfailed, nrefused, ncancelled, nunreachable;
     int64_t next_seq;
     int finished;                 /* its "done" is written or writing */
     fl_co_waiter_t *waiters;
+    fl_co_rollout_t *rollout;     /* the rollout it belongs to, or NULL */
 };
 
 /* Counters for `flotilla coordinator status` and the benchmark. */
@@ -220,10 +233,12 @@ typedef struct {
     fl_map_t *commands;           /* open command id -> fl_co_command_t */
     fl_map_t *dispatches;         /* id -> fl_co_dispatch_t */
     fl_map_t *bundles;            /* id -> fl_co_bundle_t */
+    fl_map_t *rollouts;           /* id -> fl_co_rollout_t (rollout.c) */
     fl_co_dispatch_t *latest;     /* the newest dispatch: drift is against
                                      its bundle */
     fl_co_stats_t stats;
     int pump_pending;             /* some agent's queue hit a full pipe */
+    int64_t started_ms;           /* monotonic: when the loop started */
     int stopping;
     /* What this loop round produced, written at its end (dispatch.c). */
     struct fl_store_job *results_job;
@@ -274,6 +289,19 @@ int fl_co_send_agent_raw(fl_co_server_t *s, fl_co_agent_t *a,
  */
 void fl_co_reply(fl_co_server_t *s, const unsigned char *rid, size_t rid_len,
                  const char *request_id, int status, json_t *payload);
+
+/*
+ * An operator's long-poll (dispatch.wait, rollout.status): parses its
+ * "after" (at least min_after) and "timeout_ms" arguments and returns a
+ * new waiter for the caller to list, or replies with the usage error and
+ * returns NULL.
+ */
+fl_co_waiter_t *fl_co_waiter_new(fl_co_server_t *s, const unsigned char *rid,
+                                 size_t rid_len,
+                                 const fl_wire_control_request_t *req,
+                                 int64_t min_after);
+/* Frees a list of waiters, unanswered. */
+void fl_co_waiters_free(fl_co_waiter_t **list);
 
 /* Replies with an error (status, message; detail and hint may be NULL). */
 void fl_co_reply_error(fl_co_server_t *s, const unsigned char *rid,

@@ -46,18 +46,20 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "coordinator/registry.h"
+#include "coordinator/rollout.h"
 #include "coordinator/store.h"
 
 /* Results per long-poll reply. */
 #define S_REPLY_MAX 1000
 
 static const char *const s_status_names[] = {"pending", "ok", "failed",
-                                             "refused", "cancelled"};
+                                             "refused", "cancelled",
+                                             "unreachable"};
 
 static int
 s_status_parse(const char *s)
 {
-    for (int i = FL_CO_OK; i <= FL_CO_CANCELLED; i++)
+    for (int i = FL_CO_OK; i <= FL_CO_UNREACHABLE; i++)
         if (strcmp(s, s_status_names[i]) == 0)
             return i;
     return -1;
@@ -173,17 +175,6 @@ s_detail_free(fl_co_detail_t **d)
 }
 
 static void
-s_waiters_free(fl_co_dispatch_t *d)
-{
-    while (d->waiters != NULL) {
-        fl_co_waiter_t *w = d->waiters;
-        d->waiters = w->next;
-        free(w->request_id);
-        free(w);
-    }
-}
-
-static void
 s_dispatch_free(fl_co_server_t *s, fl_co_dispatch_t *d)
 {
     for (size_t i = 0; i < d->ncommands; i++) {
@@ -193,7 +184,7 @@ s_dispatch_free(fl_co_server_t *s, fl_co_dispatch_t *d)
         fl_map_removes(s->commands, c->id);
         s_detail_free(&c->detail);
     }
-    s_waiters_free(d);
+    fl_co_waiters_free(&d->waiters);
     free(d->commands);
     free(d->done_order);
     free(d->action);
@@ -242,8 +233,11 @@ s_done(fl_co_server_t *s, fl_co_command_t *c)
     case FL_CO_OK: d->nok++; break;
     case FL_CO_FAILED: d->nfailed++; break;
     case FL_CO_REFUSED: d->nrefused++; break;
+    case FL_CO_UNREACHABLE: d->nunreachable++; break;
     default: d->ncancelled++; break;
     }
+    if (d->rollout != NULL)
+        fl_rollout_command_done(s, c);
     if (d->ndone == d->ncommands && !d->finished) {
         fl_store_job_t *job = fl_store_job_new(FL_STORE_SQL);
         const char *p[1] = {d->id};
@@ -257,8 +251,8 @@ s_done(fl_co_server_t *s, fl_co_command_t *c)
                          1, p);
         fl_store_submit(s->store, job);
         snprintf(counts, sizeof(counts), "%zu ok, %zu failed, %zu refused, "
-                 "%zu cancelled", d->nok, d->nfailed, d->nrefused,
-                 d->ncancelled);
+                 "%zu cancelled, %zu unreachable", d->nok, d->nfailed,
+                 d->nrefused, d->ncancelled, d->nunreachable);
         fl_log_emit(FL_LOG_INFO, "dispatch", f, 2, "dispatch %s is done: %s",
                     d->id, counts);
         fl_dispatch_event(s, "dispatch.done", NULL, NULL, d->id, NULL, NULL,
@@ -320,7 +314,7 @@ s_results_written(fl_store_job_t *job, int rc, const fl_error_t *err,
             continue;
         }
         s_done(s, c);
-        if (!c->reconciled)
+        if (!c->reconciled && !c->decided)
             s_ack(s, c->agent, c->id);
     }
     if (rc != 0)
@@ -421,11 +415,29 @@ fl_dispatch_result(fl_co_server_t *s, fl_co_agent_t *a,
     }
     if (c->state == FL_CO_CMD_RECORDING)
         return; /* acknowledged once the first is written */
-    if (status < 0) {
+    if (status < 0 || status == FL_CO_UNREACHABLE) {
         fl_log_emit(FL_LOG_WARNING, "dispatch", f, 2, "agent \"%s\" answered "
                     "command %s with an unknown status; recorded as failed",
                     a->name, r->id);
         status = FL_CO_FAILED;
+    }
+    if (c->state == FL_CO_CMD_HELD) {
+        /* Never sent by this coordinator: a forged or stale answer. */
+        fl_log_emit(FL_LOG_WARNING, "dispatch", f, 2, "agent \"%s\" answered "
+                    "command %s, which was never sent; ignored", a->name,
+                    r->id);
+        return;
+    }
+    if (strcmp(c->dispatch->action, "plan") == 0 && status != FL_CO_FAILED &&
+        status != FL_CO_CANCELLED) {
+        /* A plan's verdict, classified from its report for the summary. */
+        char *why = NULL;
+        const char *verdict = fl_rollout_plan_verdict(r->report, &why);
+        s_record(s, c, status, r->version, r->duration_ms, 0, verdict,
+                 why ? why : r->error, r->detail, r->hint, r->sqlstate);
+        free(why);
+        fl_dispatch_pump(s, a);
+        return;
     }
     s_record(s, c, status, r->version, r->duration_ms, 0, r->message,
              r->error, r->detail, r->hint, r->sqlstate);
@@ -446,6 +458,12 @@ fl_dispatch_step_event(fl_co_server_t *s, fl_co_agent_t *a,
     fl_dispatch_event(s, "step", a->key, t->name,
                       fl_map_gets(s->dispatches, rollout) ? rollout : NULL,
                       e->step, e->status, msg);
+    if (e->status != NULL && strcmp(e->status, "failed") == 0 &&
+        rollout != NULL) {
+        for (fl_co_command_t *c = a->open; c != NULL; c = c->open_next)
+            if (c->target == t && strcmp(c->dispatch->id, rollout) == 0)
+                c->failed_step = fl_rollout_step_name(e->step);
+    }
     free(msg);
     free(rollout);
 }
@@ -471,6 +489,16 @@ fl_dispatch_pump(fl_co_server_t *s, fl_co_agent_t *a)
         fl_wire_msg_t m;
         int rc;
 
+        if (c->dispatch->rollout != NULL && !fl_rollout_may_send(c)) {
+            /* The halt latch, checked before every send: taken back. */
+            a->outq_head = c->out_next;
+            if (a->outq_head == NULL)
+                a->outq_tail = NULL;
+            c->out_next = NULL;
+            c->state = FL_CO_CMD_HELD;
+            fl_rollout_command_held(s, c);
+            continue;
+        }
         memset(&m, 0, sizeof(m));
         m.type = (fl_wire_type)s_wire_type(c->dispatch->action);
         m.u.command.id = c->id;
@@ -490,6 +518,7 @@ fl_dispatch_pump(fl_co_server_t *s, fl_co_agent_t *a)
             a->outq_tail = NULL;
         c->out_next = NULL;
         c->state = FL_CO_CMD_SENT;
+        c->sent_once = 1;
         a->inflight++;
     }
 }
@@ -586,6 +615,13 @@ s_reconcile(fl_co_server_t *s, fl_co_command_t *c)
                  NULL);
         return;
     }
+    if (c->dispatch->rollout != NULL && !fl_rollout_may_send(c)) {
+        /* Not running on the agent, nothing in the ledger, and the
+         * rollout halted: it is not sent again until a resume. */
+        c->state = FL_CO_CMD_HELD;
+        fl_rollout_command_held(s, c);
+        return;
+    }
     s_enqueue(c);
 }
 
@@ -628,6 +664,12 @@ fl_dispatch_target_known(fl_co_server_t *s, fl_co_target_t *t)
 }
 
 /* Operators: create and wait. */
+
+static fl_store_job_t *s_write_dispatch(fl_co_server_t *s,
+                                        fl_co_dispatch_t *d,
+                                        fl_co_target_t *const *targets,
+                                        const int32_t *waves,
+                                        const char *rollout_id);
 
 typedef struct {
     fl_co_server_t *s;
@@ -749,9 +791,6 @@ fl_dispatch_create(fl_co_server_t *s, const unsigned char *rid,
     const char *selector = fl_co_arg(req, "selector");
     const char *action = fl_co_arg(req, "action");
     const char *to = fl_co_arg(req, "to_version");
-    fl_selector_t sel = {NULL, 0};
-    fl_bundle_verify_opts_t vo = FL_BUNDLE_VERIFY_OPTS_INIT;
-    fl_bundle_t *b = NULL;
     fl_co_bundle_t *cb = NULL;
     fl_co_target_t **targets = NULL;
     fl_co_dispatch_t *d = NULL;
@@ -759,7 +798,7 @@ fl_dispatch_create(fl_co_server_t *s, const unsigned char *rid,
     s_create_t *cr = NULL;
     int64_t to_version = 0;
     size_t n = 0;
-    char id[33], ntext[24], totext[24];
+    char id[33];
     fl_error_t err = FL_ERROR_INIT;
     int status = FL_CO_EXIT_USAGE;
 
@@ -773,72 +812,13 @@ fl_dispatch_create(fl_co_server_t *s, const unsigned char *rid,
     }
     if (to != NULL && fl_parse_int(&to_version, to, 0, INT64_MAX, &err) != 0)
         goto failed;
-    if (fl_selector_parse(&sel, selector ? selector : "", &err) != 0)
+    if (fl_dispatch_prepare(s, req, "dispatch", &cb, &targets, &n, &status,
+                            &err) != 0)
         goto failed;
-    if (req->len == 0) {
-        FL_ERR(&err, FL_EINVAL, "a dispatch needs a bundle");
-        goto failed;
-    }
-    status = FL_CO_EXIT_REFUSED;
-    vo.max_lifetime_s = s->cfg->max_bundle_lifetime_ms / 1000;
-    if (fl_bundle_verify_bytes(&b, req->data, req->len, s->trust, &vo,
-                               &err) != 0) {
-        fl_error_prefix(&err, "the coordinator refuses the bundle: ");
-        goto failed;
-    }
-    status = FL_CO_EXIT_FAILED;
-    targets = s_select(s, &sel, &n);
-    if (n == 0) {
-        FL_ERR(&err, FL_ENOTFOUND, "no target matches the selector \"%s\"",
-               selector ? selector : "");
-        fl_error_set_hint(&err, "\"flotilla targets\" lists the targets and "
-                                "their labels.");
-        goto failed;
-    }
-    cb = fl_map_gets(s->bundles, fl_bundle_id(b));
-    if (cb == NULL) {
-        cb = s_bundle_add(s, b, req->data, req->len);
-        b = NULL;
-        s_write_bundle(s, cb);
-    }
     fl_co_new_id(id);
     d = s_dispatch_new(s, id, cb, action, to_version, selector, operator_name,
                        n);
-    snprintf(ntext, sizeof(ntext), "%zu", n);
-    snprintf(totext, sizeof(totext), "%lld", (long long)to_version);
-    {
-        const char *p[7] = {d->id, cb->id, action, totext,
-                            d->selector, d->operator_name, ntext};
-        job = fl_store_job_new(FL_STORE_SQL);
-        fl_store_job_sql(job, "INSERT INTO flotilla_control.dispatches (id,"
-                              " bundle_id, action, to_version, selector,"
-                              " operator, ntargets) VALUES ($1, $2, $3, $4,"
-                              " $5, $6, $7)", 7, p);
-        fl_store_submit(s->store, job);
-    }
-    job = fl_store_job_new(FL_STORE_COMMANDS);
-    /* A command's id is its dispatch's random prefix (96 bits) and its
-     * index: unique, and in ascending order within a dispatch, so that
-     * writing and updating its rows touch the primary key's pages in
-     * order rather than at random (bench/fleet.sh). */
-    FL_ASSERT(n <= UINT32_MAX);
-    for (size_t i = 0; i < n; i++) {
-        fl_co_command_t *c = &d->commands[i];
-
-        snprintf(c->id, sizeof(c->id), "%.24s%08zx", d->id, i);
-        c->dispatch = d;
-        c->target = targets[i];
-        c->agent = targets[i]->agent;
-        c->state = FL_CO_CMD_WRITING;
-        fl_map_puts(s->commands, c->id, c);
-        s_open_add(c);
-        fl_store_field(job, c->id, 0);
-        fl_store_field(job, d->id, 0);
-        fl_store_field(job, d->id, 0);
-        fl_store_field(job, c->target->name, 0);
-        fl_store_field(job, c->agent->key, 0);
-        fl_store_field(job, action, 1);
-    }
+    job = s_write_dispatch(s, d, targets, NULL, NULL);
     cr = fl_calloc(1, sizeof(*cr));
     cr->s = s;
     cr->d = d;
@@ -863,9 +843,260 @@ failed:
     fl_co_reply_error(s, rid, rid_len, req->id, status, &err);
 cleanup:
     free(targets);
-    fl_bundle_destroy(&b);
-    fl_selector_release(&sel);
     fl_error_clear(&err);
+}
+
+/*
+ * Makes d's commands (one per target, in that order) and queues the
+ * dispatch's row; returns the commands' job for the caller to submit.
+ * With waves (a rollout's: rollout_id set) the commands are held, each
+ * with its wave and position; without, they are released at once.
+ */
+static fl_store_job_t *
+s_write_dispatch(fl_co_server_t *s, fl_co_dispatch_t *d,
+                 fl_co_target_t *const *targets, const int32_t *waves,
+                 const char *rollout_id)
+{
+    fl_store_job_t *job = fl_store_job_new(FL_STORE_SQL);
+    char ntext[24], totext[24];
+    const char *p[8] = {d->id, d->bundle->id, d->action, totext,
+                        d->selector, d->operator_name, ntext, rollout_id};
+
+    snprintf(ntext, sizeof(ntext), "%zu", d->ncommands);
+    snprintf(totext, sizeof(totext), "%lld", (long long)d->to_version);
+    fl_store_job_sql(job, "INSERT INTO flotilla_control.dispatches (id,"
+                          " bundle_id, action, to_version, selector,"
+                          " operator, ntargets, rollout_id) VALUES ($1, $2,"
+                          " $3, $4, $5, $6, $7, $8)", 8, p);
+    fl_store_submit(s->store, job);
+    job = fl_store_job_new(FL_STORE_COMMANDS);
+    /* A command's id is its dispatch's random prefix (96 bits) and its
+     * index: unique, and in ascending order within a dispatch, so that
+     * writing and updating its rows touch the primary key's pages in
+     * order rather than at random (bench/fleet.sh). */
+    FL_ASSERT(d->ncommands <= UINT32_MAX);
+    for (size_t i = 0; i < d->ncommands; i++) {
+        fl_co_command_t *c = &d->commands[i];
+
+        snprintf(c->id, sizeof(c->id), "%.24s%08x", d->id, (unsigned)i);
+        c->dispatch = d;
+        c->target = targets[i];
+        c->agent = targets[i]->agent;
+        c->state = waves ? FL_CO_CMD_HELD : FL_CO_CMD_WRITING;
+        c->released = waves == NULL;
+        c->wave = waves ? waves[i] : -1;
+        c->position = (int32_t)i;
+        fl_map_puts(s->commands, c->id, c);
+        s_open_add(c);
+        fl_store_field(job, c->id, 0);
+        fl_store_field(job, d->id, 0);
+        fl_store_field(job, d->id, 0);
+        fl_store_field(job, c->target->name, 0);
+        fl_store_field(job, c->agent->key, 0);
+        fl_store_field(job, d->action, 0);
+        fl_store_field(job, waves ? "f" : "t", 0);
+        if (waves) {
+            fl_store_field_int(job, waves[i], 0);
+            fl_store_field_int(job, (int64_t)i, 1);
+        } else {
+            fl_store_field(job, NULL, 0);
+            fl_store_field(job, NULL, 1);
+        }
+    }
+    return job;
+}
+
+static fl_co_bundle_t *
+s_verified_bundle(fl_co_server_t *s, const unsigned char *data, size_t len,
+                   fl_error_t *err)
+{
+    fl_bundle_verify_opts_t vo = FL_BUNDLE_VERIFY_OPTS_INIT;
+    fl_bundle_t *b = NULL;
+    fl_co_bundle_t *cb = NULL;
+
+    vo.max_lifetime_s = s->cfg->max_bundle_lifetime_ms / 1000;
+    if (fl_bundle_verify_bytes(&b, data, len, s->trust, &vo, err) != 0) {
+        fl_error_prefix(err, "the coordinator refuses the bundle: ");
+        return NULL;
+    }
+    cb = fl_map_gets(s->bundles, fl_bundle_id(b));
+    if (cb == NULL) {
+        cb = s_bundle_add(s, b, data, len);
+        b = NULL;
+        s_write_bundle(s, cb);
+    }
+    fl_bundle_destroy(&b);
+    return cb;
+}
+
+int
+fl_dispatch_prepare(fl_co_server_t *s, const fl_wire_control_request_t *req,
+                    const char *what, fl_co_bundle_t **cb,
+                    fl_co_target_t ***targets, size_t *n, int *status,
+                    fl_error_t *err)
+{
+    const char *selector = fl_co_arg(req, "selector");
+    fl_selector_t sel = {NULL, 0};
+    int rc = 0;
+
+    *targets = NULL;
+    *n = 0;
+    *status = FL_CO_EXIT_USAGE;
+    if ((rc = fl_selector_parse(&sel, selector ? selector : "", err)) != 0)
+        return rc;
+    if (req->len == 0) {
+        rc = FL_ERR(err, FL_EINVAL, "a %s needs a bundle", what);
+        goto cleanup;
+    }
+    *status = FL_CO_EXIT_REFUSED;
+    if ((*cb = s_verified_bundle(s, req->data, req->len, err)) == NULL) {
+        rc = FL_EINVAL;
+        goto cleanup;
+    }
+    *status = FL_CO_EXIT_FAILED;
+    *targets = s_select(s, &sel, n);
+    if (*n == 0) {
+        rc = FL_ERR(err, FL_ENOTFOUND, "no target matches the selector "
+                    "\"%s\"", selector ? selector : "");
+        fl_error_set_hint(err, "\"flotilla targets\" lists the targets and "
+                               "their labels.");
+    }
+cleanup:
+    fl_selector_release(&sel);
+    return rc;
+}
+
+fl_co_dispatch_t *
+fl_dispatch_new_held(fl_co_server_t *s, const char *id, fl_co_bundle_t *cb,
+                     const char *action, const char *selector,
+                     const char *operator_name, fl_co_target_t *const *targets,
+                     const int32_t *waves, size_t n, const char *rollout_id)
+{
+    fl_co_dispatch_t *d = s_dispatch_new(s, id, cb, action, 0, selector,
+                                         operator_name, n);
+
+    fl_store_submit(s->store, s_write_dispatch(s, d, targets, waves,
+                                               rollout_id));
+    return d;
+}
+
+void
+fl_dispatch_forget(fl_co_server_t *s, fl_co_dispatch_t *d)
+{
+    if (s->latest == d)
+        s->latest = NULL;
+    fl_map_removes(s->dispatches, d->id);
+    s_dispatch_free(s, d);
+}
+
+/* The release of some held commands is written: they may go. */
+typedef struct {
+    fl_co_server_t *s;
+    fl_co_command_t **cmds;
+    size_t n;
+} s_release_t;
+
+static void
+s_released(fl_store_job_t *job, int rc, const fl_error_t *err, void *arg)
+{
+    s_release_t *r = arg;
+    fl_co_agent_t *last = NULL;
+
+    (void)job;
+    for (size_t i = 0; i < r->n; i++) {
+        fl_co_command_t *c = r->cmds[i];
+
+        if (c->state != FL_CO_CMD_WRITING)
+            continue; /* decided meanwhile (halted, timed out) */
+        if (rc != 0) {
+            c->state = FL_CO_CMD_HELD;
+            fl_rollout_command_held(r->s, c);
+            continue;
+        }
+        c->released = 1;
+        s_enqueue(c);
+    }
+    if (rc != 0)
+        fl_log_error("dispatch", "could not write the release of %zu "
+                     "commands: %s", r->n, err ? err->message : "?");
+    for (size_t i = 0; i < r->n; i++)
+        if (r->cmds[i]->agent != last) {
+            last = r->cmds[i]->agent;
+            fl_dispatch_pump(r->s, last);
+        }
+}
+
+static void
+s_release_free(void *arg)
+{
+    s_release_t *r = arg;
+
+    free(r->cmds);
+    free(r);
+}
+
+void
+fl_dispatch_release(fl_co_server_t *s, fl_co_command_t *const *cmds,
+                    size_t n)
+{
+    fl_store_job_t *job = NULL;
+    s_release_t *r = NULL;
+    fl_buf_t ids = FL_BUF_INIT(0);
+    const char *p[1];
+
+    if (n == 0)
+        return;
+    r = fl_calloc(1, sizeof(*r));
+    r->s = s;
+    r->cmds = fl_calloc(n, sizeof(*r->cmds));
+    r->n = n;
+    fl_buf_adds(&ids, "{");
+    for (size_t i = 0; i < n; i++) {
+        FL_ASSERT(cmds[i]->state == FL_CO_CMD_HELD);
+        cmds[i]->state = FL_CO_CMD_WRITING;
+        r->cmds[i] = cmds[i];
+        fl_buf_addf(&ids, "%s%s", i ? "," : "", cmds[i]->id);
+    }
+    fl_buf_adds(&ids, "}");
+    p[0] = ids.data;
+    job = fl_store_job_new(FL_STORE_SQL);
+    fl_store_job_sql(job, "UPDATE flotilla_control.commands SET released ="
+                          " true WHERE id = ANY ($1::text[])", 1, p);
+    job->done = s_released;
+    job->arg = r;
+    job->release = s_release_free;
+    fl_store_submit(s->store, job);
+    fl_buf_release(&ids);
+}
+
+void
+fl_dispatch_decide(fl_co_server_t *s, fl_co_command_t *c, int status,
+                   const char *message, const char *error)
+{
+    if (c->state == FL_CO_CMD_RECORDING || c->state == FL_CO_CMD_DONE)
+        return;
+    c->decided = 1;
+    s_record(s, c, status, fl_registry_applied_version(c->target), 0, 0,
+             message, error, NULL, NULL, NULL);
+}
+
+void
+fl_dispatch_cancel(fl_co_server_t *s, fl_co_command_t *c)
+{
+    fl_wire_msg_t m;
+    char id[33];
+
+    if (c->agent->state != FL_CO_AGENT_ONLINE)
+        return;
+    fl_co_new_id(id);
+    memset(&m, 0, sizeof(m));
+    m.type = FL_WIRE_CANCEL;
+    m.u.command.id = id;
+    m.u.command.rollout = c->dispatch->id;
+    m.u.command.target = c->target->name;
+    m.u.command.bundle_id = c->dispatch->bundle->id;
+    /* A lost cancel leaves the statement to finish: logged by the send. */
+    FL_IGNORE(fl_co_send_agent(s, c->agent, &m));
 }
 
 static json_t *
@@ -901,7 +1132,7 @@ s_progress(const fl_co_dispatch_t *d, int64_t after)
     for (size_t i = from; i < to; i++)
         json_array_append_new(results, s_result_json(d->done_order[i]));
     o = fl_json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, "
-                     "s:I, s:I}",
+                     "s:I, s:I, s:I}",
                      "id", d->id, "status",
                      d->ndone == d->ncommands ? "done" : "running", "bundle",
                      d->bundle->id, "action", d->action, "total",
@@ -909,7 +1140,8 @@ s_progress(const fl_co_dispatch_t *d, int64_t after)
                      "ok", (json_int_t)d->nok, "failed",
                      (json_int_t)d->nfailed, "refused",
                      (json_int_t)d->nrefused, "cancelled",
-                     (json_int_t)d->ncancelled, "pending",
+                     (json_int_t)d->ncancelled, "unreachable",
+                     (json_int_t)d->nunreachable, "pending",
                      (json_int_t)(d->ncommands - d->ndone), "cursor",
                      (json_int_t)to);
     json_object_set_new(o, "results", results);
@@ -943,11 +1175,8 @@ fl_dispatch_wait(fl_co_server_t *s, const unsigned char *rid, size_t rid_len,
                  const fl_wire_control_request_t *req)
 {
     const char *id = fl_co_arg(req, "id");
-    const char *after = fl_co_arg(req, "after");
-    const char *timeout = fl_co_arg(req, "timeout_ms");
     fl_co_dispatch_t *d = id ? fl_map_gets(s->dispatches, id) : NULL;
     fl_co_waiter_t *w = NULL;
-    int64_t a = 0, t = 0;
     fl_error_t err = FL_ERROR_INIT;
 
     if (d == NULL) {
@@ -960,19 +1189,8 @@ fl_dispatch_wait(fl_co_server_t *s, const unsigned char *rid, size_t rid_len,
         fl_error_clear(&err);
         return;
     }
-    if ((after != NULL && fl_parse_int(&a, after, 0, INT64_MAX, &err) != 0) ||
-        (timeout != NULL &&
-         fl_parse_int(&t, timeout, 0, 3600000, &err) != 0)) {
-        fl_co_reply_error(s, rid, rid_len, req->id, FL_CO_EXIT_USAGE, &err);
-        fl_error_clear(&err);
+    if ((w = fl_co_waiter_new(s, rid, rid_len, req, 0)) == NULL)
         return;
-    }
-    w = fl_calloc(1, sizeof(*w));
-    memcpy(w->rid, rid, rid_len);
-    w->rid_len = rid_len;
-    w->request_id = fl_strdup(req->id);
-    w->after = a;
-    w->deadline_ms = fl_co_now_ms() + t;
     w->next = d->waiters;
     d->waiters = w;
     s_answer_waiters(s, d, 0);
@@ -1044,6 +1262,7 @@ fl_dispatch_tick(fl_co_server_t *s)
     while ((d = fl_map_next(s->dispatches, &pos)) != NULL) {
         s_answer_waiters(s, d, 0);
         if (d->finished && d->waiters == NULL && d != s->latest &&
+            d->rollout == NULL &&
             now - d->finished_ms >= s->cfg->dispatch_retention_ms) {
             old = fl_reallocarray(old, nold + 1, sizeof(*old));
             old[nold++] = d;
@@ -1132,7 +1351,8 @@ s_load_commands(fl_co_server_t *s, fl_co_dispatch_t *d, fl_error_t *err)
 
     if (fl_store_query(s->store, &r, "SELECT id, target, agent_key, status,"
                        " version, duration_ms, message, error, detail, hint,"
-                       " sqlstate, reconciled, seq FROM"
+                       " sqlstate, reconciled, seq, released, wave, position"
+                       " FROM"
                        " flotilla_control.commands WHERE dispatch_id = $1"
                        " ORDER BY seq NULLS LAST, target", 1, p, err) != 0)
         return FL_EDB;
@@ -1160,11 +1380,25 @@ s_load_commands(fl_co_server_t *s, fl_co_dispatch_t *d, fl_error_t *err)
         c->target = t;
         c->agent = a;
         fl_map_puts(s->commands, c->id, c);
+        c->released = strcmp(fl_store_value(&r, i, 13), "t") == 0;
+        c->wave = -1;
+        if (fl_store_value(&r, i, 14) != NULL &&
+            fl_parse_int(&v, fl_store_value(&r, i, 14), 0, INT32_MAX,
+                         NULL) == 0)
+            c->wave = (int32_t)v;
+        if (fl_store_value(&r, i, 15) != NULL &&
+            fl_parse_int(&v, fl_store_value(&r, i, 15), 0, INT32_MAX,
+                         NULL) == 0)
+            c->position = (int32_t)v;
         if (st < 0) {
-            c->state = FL_CO_CMD_SENT;
+            /* Released: maybe sent before the restart.  Not released: a
+             * rollout's target whose turn has not come. */
+            c->state = c->released ? FL_CO_CMD_SENT : FL_CO_CMD_HELD;
+            c->sent_once = c->released;
             s_open_add(c);
             continue;
         }
+        c->sent_once = c->released;
         c->status = (uint8_t)st;
         if (fl_store_value(&r, i, 4) != NULL &&
             fl_parse_int(&v, fl_store_value(&r, i, 4), INT64_MIN, INT64_MAX,
@@ -1195,49 +1429,87 @@ s_load_commands(fl_co_server_t *s, fl_co_dispatch_t *d, fl_error_t *err)
     return 0;
 }
 
+#define S_DISPATCH_COLS                                                     \
+    "SELECT id, bundle_id, action, to_version, selector, operator,"         \
+    " extract(epoch FROM created_at)::bigint, status FROM"                  \
+    " flotilla_control.dispatches"
+
+static int
+s_load_rows(fl_co_server_t *s, fl_store_rows_t *r, fl_error_t *err)
+{
+    int rc = 0;
+
+    for (size_t i = 0; i < r->nrows && rc == 0; i++) {
+        fl_co_bundle_t *cb = NULL;
+        fl_co_dispatch_t *d = NULL;
+        int64_t to = 0, created = 0;
+
+        if (fl_map_gets(s->dispatches, fl_store_value(r, i, 0)) != NULL)
+            continue;
+        if ((cb = s_load_bundle(s, fl_store_value(r, i, 1), err)) == NULL) {
+            rc = FL_EDB;
+            break;
+        }
+        FL_IGNORE(fl_parse_int(&to, fl_store_value(r, i, 3), 0, INT64_MAX,
+                               NULL)); /* the table's type: a bigint */
+        FL_IGNORE(fl_parse_int(&created, fl_store_value(r, i, 6), 0,
+                               INT64_MAX, NULL));
+        d = s_dispatch_new(s, fl_store_value(r, i, 0), cb,
+                           fl_store_value(r, i, 2), to,
+                           fl_store_value(r, i, 4),
+                           fl_store_value(r, i, 5), 0);
+        d->created_wall = created;
+        s->latest = d;
+        /* A dispatch recorded done stays so; one whose every outcome is
+         * written but not its end (a crash in between) is ended now. */
+        if (strcmp(fl_store_value(r, i, 7), "done") == 0) {
+            d->finished = 1;
+            d->finished_ms = fl_co_now_ms();
+        }
+        rc = s_load_commands(s, d, err);
+    }
+    return rc;
+}
+
 int
 fl_dispatch_load(fl_co_server_t *s, fl_error_t *err)
 {
     fl_store_rows_t r = {0, 0, NULL};
     int rc = 0;
 
-    rc = fl_store_query(s->store, &r,
-        "SELECT id, bundle_id, action, to_version, selector, operator,"
-        " extract(epoch FROM created_at)::bigint, status FROM"
-        " flotilla_control.dispatches WHERE status = 'running' OR id ="
+    rc = fl_store_query(s->store, &r, S_DISPATCH_COLS
+        " WHERE status = 'running' OR id ="
         " (SELECT id FROM flotilla_control.dispatches ORDER BY created_at"
         " DESC LIMIT 1) ORDER BY created_at", 0, NULL, err);
-    if (rc != 0)
-        return rc;
-    for (size_t i = 0; i < r.nrows && rc == 0; i++) {
-        fl_co_bundle_t *cb = s_load_bundle(s, fl_store_value(&r, i, 1), err);
-        fl_co_dispatch_t *d = NULL;
-        int64_t to = 0, created = 0;
-
-        if (cb == NULL) {
-            rc = FL_EDB;
-            break;
-        }
-        FL_IGNORE(fl_parse_int(&to, fl_store_value(&r, i, 3), 0, INT64_MAX,
-                               NULL)); /* the table's type: a bigint */
-        FL_IGNORE(fl_parse_int(&created, fl_store_value(&r, i, 6), 0,
-                               INT64_MAX, NULL));
-        d = s_dispatch_new(s, fl_store_value(&r, i, 0), cb,
-                           fl_store_value(&r, i, 2), to,
-                           fl_store_value(&r, i, 4),
-                           fl_store_value(&r, i, 5), 0);
-        d->created_wall = created;
-        s->latest = d;
-        /* A dispatch recorded done stays so; one whose every outcome is
-         * written but not its end (a crash in between) is ended now. */
-        if (strcmp(fl_store_value(&r, i, 7), "done") == 0) {
-            d->finished = 1;
-            d->finished_ms = fl_co_now_ms();
-        }
-        rc = s_load_commands(s, d, err);
-    }
+    if (rc == 0)
+        rc = s_load_rows(s, &r, err);
     fl_store_rows_release(&r);
     return rc;
+}
+
+fl_co_dispatch_t *
+fl_dispatch_load_id(fl_co_server_t *s, const char *id, fl_error_t *err)
+{
+    fl_store_rows_t r = {0, 0, NULL};
+    fl_co_dispatch_t *d = fl_map_gets(s->dispatches, id);
+    fl_co_dispatch_t *latest = s->latest;
+    const char *p[1] = {id};
+
+    if (d != NULL)
+        return d;
+    if (fl_store_query(s->store, &r, S_DISPATCH_COLS " WHERE id = $1", 1, p,
+                       err) == 0 &&
+        s_load_rows(s, &r, err) == 0) {
+        d = fl_map_gets(s->dispatches, id);
+        if (d == NULL)
+            FL_ERR(err, FL_ENOTFOUND, "dispatch \"%s\" is missing from the "
+                   "control database", id);
+    }
+    /* An older dispatch loaded for its rollout is not the newest. */
+    if (latest != NULL)
+        s->latest = latest;
+    fl_store_rows_release(&r);
+    return d;
 }
 
 void

@@ -13,6 +13,7 @@
 #define FL_COORDINATOR_DISPATCH_H
 
 #include "common/error.h"
+#include "common/parse.h"
 #include "coordinator/coordinator_internal.h"
 
 /*
@@ -87,6 +88,73 @@ void fl_dispatch_tick(fl_co_server_t *s);
 
 /* What drift the target shows against the newest dispatch's bundle. */
 char *fl_dispatch_drift(const fl_co_server_t *s, const fl_co_target_t *t);
+
+/*
+ * The rollout engine's primitives (rollout.c).
+ */
+
+/*
+ * What a dispatch and a rollout request share (what names it in errors):
+ * parses its "selector", verifies its bundle against the coordinator's
+ * trust store (*cb: the bundle's entry, added and its row queued when
+ * new), and selects the reported, unrevoked targets whose labels match,
+ * sorted by name (*targets: a new array of lent targets).  On failure
+ * err and *status (the reply's: usage, refused or failed) are set.
+ */
+int fl_dispatch_prepare(fl_co_server_t *s,
+                        const fl_wire_control_request_t *req,
+                        const char *what, fl_co_bundle_t **cb,
+                        fl_co_target_t ***targets, size_t *n, int *status,
+                        fl_error_t *err) FL_NODISCARD;
+
+/*
+ * Creates dispatch id with one held command per target (targets[i] in
+ * wave waves[i]; commands[i] of the result), and queues the rows of the
+ * dispatch and its commands (released = false).  Nothing is ever sent
+ * before fl_dispatch_release().  The dispatch belongs to s.
+ */
+fl_co_dispatch_t *fl_dispatch_new_held(fl_co_server_t *s, const char *id,
+                                       fl_co_bundle_t *cb, const char *action,
+                                       const char *selector,
+                                       const char *operator_name,
+                                       fl_co_target_t *const *targets,
+                                       const int32_t *waves, size_t n,
+                                       const char *rollout_id);
+
+/*
+ * Loads dispatch id with its commands from the store (before the loop
+ * starts), unless it is in memory; NULL with err when it is missing.
+ */
+fl_co_dispatch_t *fl_dispatch_load_id(fl_co_server_t *s, const char *id,
+                                      fl_error_t *err);
+
+/* Drops a dispatch from memory (a rollout that could not be written). */
+void fl_dispatch_forget(fl_co_server_t *s, fl_co_dispatch_t *d);
+
+/*
+ * Releases held commands (lent): their state becomes writing, the
+ * decision (released = true) is written, and once it is committed each
+ * one still writing is queued for its agent.  The pump checks the
+ * rollout's halt latch again before each send.
+ */
+void fl_dispatch_release(fl_co_server_t *s, fl_co_command_t *const *cmds,
+                         size_t n);
+
+/*
+ * Records an outcome the coordinator decided itself (unreachable, timed
+ * out, never dispatched): written like a result, never acknowledged to an
+ * agent.  Does nothing when c already has an outcome.
+ */
+void fl_dispatch_decide(fl_co_server_t *s, fl_co_command_t *c, int status,
+                        const char *message, const char *error);
+
+/*
+ * Asks c's agent (when online) to cancel the run of c's dispatch on c's
+ * target: queued, it never starts; running, its statement is cancelled
+ * and its transaction rolls back.  The command's own result says what
+ * happened.
+ */
+void fl_dispatch_cancel(fl_co_server_t *s, fl_co_command_t *c);
 
 /* Frees every dispatch and bundle (at shutdown). */
 void fl_dispatch_free_all(fl_co_server_t *s);

@@ -25,6 +25,7 @@
 #include "coordinator/coordinator_internal.h"
 #include "coordinator/dispatch.h"
 #include "coordinator/registry.h"
+#include "coordinator/rollout.h"
 #include "coordinator/store.h"
 
 #define S_AGENT_DOMAIN "flotilla-agents"
@@ -178,6 +179,44 @@ fl_co_reply_error(fl_co_server_t *s, const unsigned char *rid, size_t rid_len,
                              fl_error_code_name(err->code), "message",
                              err->message ? err->message : "failed",
                              "detail", err->detail, "hint", err->hint));
+}
+
+fl_co_waiter_t *
+fl_co_waiter_new(fl_co_server_t *s, const unsigned char *rid, size_t rid_len,
+                 const fl_wire_control_request_t *req, int64_t min_after)
+{
+    const char *after = fl_co_arg(req, "after");
+    const char *timeout = fl_co_arg(req, "timeout_ms");
+    fl_co_waiter_t *w = NULL;
+    int64_t a = min_after, t = 0;
+    fl_error_t err = FL_ERROR_INIT;
+
+    if ((after != NULL &&
+         fl_parse_int(&a, after, min_after, INT64_MAX, &err) != 0) ||
+        (timeout != NULL &&
+         fl_parse_int(&t, timeout, 0, 3600000, &err) != 0)) {
+        fl_co_reply_error(s, rid, rid_len, req->id, FL_CO_EXIT_USAGE, &err);
+        fl_error_clear(&err);
+        return NULL;
+    }
+    w = fl_calloc(1, sizeof(*w));
+    memcpy(w->rid, rid, rid_len);
+    w->rid_len = rid_len;
+    w->request_id = fl_strdup(req->id);
+    w->after = a;
+    w->deadline_ms = fl_co_now_ms() + t;
+    return w;
+}
+
+void
+fl_co_waiters_free(fl_co_waiter_t **list)
+{
+    while (*list != NULL) {
+        fl_co_waiter_t *w = *list;
+        *list = w->next;
+        free(w->request_id);
+        free(w);
+    }
 }
 
 /* Keys, trust: loaded at start and on SIGHUP. */
@@ -395,7 +434,8 @@ s_start(fl_co_server_t *s, fl_error_t *err)
     if ((rc = fl_store_open(&s->store, dsn, s->cfg->store_batch_rows,
                             err)) != 0 ||
         (rc = fl_registry_load(s, err)) != 0 ||
-        (rc = fl_dispatch_load(s, err)) != 0)
+        (rc = fl_dispatch_load(s, err)) != 0 ||
+        (rc = fl_rollout_load(s, err)) != 0)
         goto cleanup;
     /* Keys the directories no longer hold are revoked from the start. */
     fl_registry_revoke_unenrolled(s);
@@ -447,6 +487,7 @@ s_free_registry(fl_co_server_t *s)
     fl_co_target_t *t = NULL;
     size_t pos = 0;
 
+    fl_rollout_free_all(s);
     fl_dispatch_free_all(s);
     while ((t = fl_map_next(s->targets, &pos)) != NULL) {
         for (size_t i = 0; i < t->nrows; i++)
@@ -517,6 +558,7 @@ fl_coordinator_run(const fl_co_settings_t *cfg)
     s.commands = fl_map_new();
     s.dispatches = fl_map_new();
     s.bundles = fl_map_new();
+    s.rollouts = fl_map_new();
     if (fl_daemon_logging(cfg->log_level, cfg->log_file, &err) != 0 ||
         (sigfd = fl_daemon_signals(&err)) < 0 || s_start(&s, &err) != 0) {
         code = fl_daemon_failed("coordinator", &err);
@@ -534,7 +576,8 @@ fl_coordinator_run(const fl_co_settings_t *cfg)
                     fl_certset_count(s.agent_keys),
                     fl_certset_count(s.operator_keys));
     }
-    next_tick = fl_co_now_ms() + cfg->heartbeat_ms;
+    s.started_ms = fl_co_now_ms();
+    next_tick = s.started_ms + cfg->heartbeat_ms;
     while (!s.stopping) {
         fl_poll_item_t it[4] = {
             {s.agents_link, -1, 0, 0},
@@ -574,6 +617,7 @@ fl_coordinator_run(const fl_co_settings_t *cfg)
         if (now >= next_tick) {
             fl_registry_tick(&s);
             fl_dispatch_tick(&s);
+            fl_rollout_tick(&s);
             fl_dispatch_flush(&s);
             next_tick = now + cfg->heartbeat_ms;
         }

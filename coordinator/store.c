@@ -144,6 +144,48 @@ static const char s_schema_v1[] =
     "  ON flotilla_control.events (dispatch_id);"
     "REVOKE ALL ON SCHEMA flotilla_control FROM PUBLIC;";
 
+/*
+ * Version 2: rollouts (rollout.c).  A rollout's frozen target set is the
+ * commands of its forward dispatch (dispatch id = rollout id), each with
+ * its wave and whether the decision to send it is written (released); a
+ * command not released is never sent.  An unreachable target's outcome is
+ * its own status.  Idempotent, like version 1.
+ */
+static const char s_schema_v2[] =
+    "ALTER TABLE flotilla_control.commands"
+    "  ADD COLUMN IF NOT EXISTS released boolean NOT NULL DEFAULT true,"
+    "  ADD COLUMN IF NOT EXISTS wave int,"
+    "  ADD COLUMN IF NOT EXISTS position int;"
+    "ALTER TABLE flotilla_control.commands"
+    "  DROP CONSTRAINT IF EXISTS commands_status_check;"
+    "ALTER TABLE flotilla_control.commands ADD CONSTRAINT commands_status_check"
+    "  CHECK (status IN ('pending', 'ok', 'failed', 'refused', 'cancelled',"
+    "  'unreachable'));"
+    "ALTER TABLE flotilla_control.dispatches"
+    "  ADD COLUMN IF NOT EXISTS rollout_id text;"
+    "CREATE TABLE IF NOT EXISTS flotilla_control.rollouts ("
+    "  id text PRIMARY KEY,"
+    "  kind text NOT NULL CHECK (kind IN ('apply', 'plan')),"
+    "  bundle_id text NOT NULL REFERENCES flotilla_control.bundles,"
+    "  selector text NOT NULL DEFAULT '',"
+    "  operator text NOT NULL,"
+    "  policy jsonb NOT NULL,"
+    "  seed bigint NOT NULL DEFAULT 0,"
+    "  waves jsonb NOT NULL,"
+    "  status text NOT NULL,"
+    "  halted boolean NOT NULL DEFAULT false,"
+    "  halt_reason text,"
+    "  wave int NOT NULL DEFAULT 0,"
+    "  wave_state text NOT NULL DEFAULT 'dispatching',"
+    "  bake_until timestamptz,"
+    "  failures_acked int NOT NULL DEFAULT 0,"
+    "  wave_failures_acked int NOT NULL DEFAULT 0,"
+    "  rollback_id text,"
+    "  auto_rolled_back boolean NOT NULL DEFAULT false,"
+    "  created_at timestamptz NOT NULL DEFAULT now(),"
+    "  updated_at timestamptz NOT NULL DEFAULT now(),"
+    "  finished_at timestamptz);";
+
 /* Per connection: the staging tables of the bulk upserts and updates. */
 static const char s_session[] =
     "SET search_path = pg_catalog, pg_temp;"
@@ -176,7 +218,7 @@ static const struct {
         " reported = EXCLUDED.reported, updated_at = EXCLUDED.updated_at"},
     [FL_STORE_COMMANDS] = {
         "COPY flotilla_control.commands (id, dispatch_id, rollout, target,"
-        " agent_key, action) FROM STDIN",
+        " agent_key, action, released, wave, position) FROM STDIN",
         NULL},
     [FL_STORE_RESULTS] = {
         "COPY pg_temp.t_results (id, status, version, duration_ms, message,"
@@ -314,9 +356,13 @@ s_upgrade(fl_store_t *st, fl_error_t *err)
         fl_error_set_hint(err, "Run the newer coordinator.");
         goto cleanup;
     }
+    if (version < 2 &&
+        (rc = s_exec(st->conn, s_schema_v2, 0, NULL, "upgrading the schema "
+                     "to version 2 (rollouts)", err)) != 0)
+        goto cleanup;
     if (version < FL_STORE_SCHEMA_VERSION &&
         (rc = s_exec(st->conn, "INSERT INTO flotilla_control.meta (version) "
-                     "VALUES (1)", 0, NULL, "recording the schema version",
+                     "VALUES (2)", 0, NULL, "recording the schema version",
                      err)) != 0)
         goto cleanup;
     rc = s_exec(st->conn, "COMMIT", 0, NULL, "creating the schema", err);

@@ -3,8 +3,9 @@
  * (PostgreSQL, schema flotilla_control), written from its own thread.
  *
  * Tables (docs/fleet.md): agents, targets, bundles, dispatches, commands
- * (one per target of a dispatch, with its outcome), events; meta holds the
- * schema version, which the coordinator creates and upgrades.
+ * (one per target of a dispatch, with its outcome), rollouts, events;
+ * meta holds the schema version, which the coordinator creates and
+ * upgrades.
  *
  * Before the event loop starts, the coordinator opens the store
  * (connects, takes the store's advisory lock so that two coordinators
@@ -33,7 +34,7 @@
 #include "common/buf.h"
 #include "common/error.h"
 
-#define FL_STORE_SCHEMA_VERSION 1
+#define FL_STORE_SCHEMA_VERSION 2
 
 typedef struct fl_store fl_store_t;
 
@@ -43,7 +44,8 @@ typedef enum {
                            labels (json), ledger (json), known, error,
                            reported */
     FL_STORE_COMMANDS,  /* rows: id, dispatch_id, rollout, target,
-                           agent_key, action */
+                           agent_key, action, released, wave,
+                           position */
     FL_STORE_RESULTS,   /* rows: id, status, version, duration_ms, message,
                            error, detail, hint, sqlstate, reconciled, seq */
     FL_STORE_EVENTS,    /* rows: kind, agent_key, target, dispatch_id,

@@ -220,8 +220,8 @@ s_write_coord_yaml(fl_fleet_t *f)
 {
     char *text = fl_asprintf(
         "name: test-coordinator\n"
-        "agent_endpoint: %s\n"
-        "control_endpoint: %s\n"
+        "agent_endpoint: \"%s\"\n"
+        "control_endpoint: \"%s\"\n"
         "state_dsn: \"%s\"\n"
         "cert: %s/coord.cert_secret\n"
         "agents_dir: %s/agents\n"
@@ -232,8 +232,8 @@ s_write_coord_yaml(fl_fleet_t *f)
         "log_file: %s\n"
         "log_level: debug\n"
         "%s",
-        f->agent_endpoint ? f->agent_endpoint : "tcp://127.0.0.1:*",
-        f->control_endpoint ? f->control_endpoint : "tcp://127.0.0.1:*",
+        f->agent_endpoint ? f->agent_endpoint : "tcp://127.0.0.1:!",
+        f->control_endpoint ? f->control_endpoint : "tcp://127.0.0.1:!",
         f->ctl.conninfo, f->dir, f->dir, f->dir, f->dir, f->coord_log,
         f->coord_extra);
 
@@ -546,8 +546,18 @@ fl_fleet_connect(fl_fleet_t *f, int shard, const char *db)
 void
 fl_fleet_createdb(fl_fleet_t *f, int shard, const char *name)
 {
+    fl_fleet_createdb_from(f, shard, name, NULL);
+}
+
+void
+fl_fleet_createdb_from(fl_fleet_t *f, int shard, const char *name,
+                       const char *template_db)
+{
     PGconn *c = fl_fleet_connect(f, shard, "postgres");
-    char *sql = fl_asprintf("CREATE DATABASE \"%s\"", name);
+    char *sql = template_db
+                    ? fl_asprintf("CREATE DATABASE \"%s\" TEMPLATE \"%s\"",
+                                  name, template_db)
+                    : fl_asprintf("CREATE DATABASE \"%s\"", name);
 
     assert_true(f->ndbs < FL_FLEET_MAX_DBS);
     fl_test_exec(c, sql);

@@ -23,7 +23,7 @@
 #include "testsupport.h"
 
 #define FL_FLEET_MAX_AGENTS 8
-#define FL_FLEET_MAX_DBS 64
+#define FL_FLEET_MAX_DBS 80
 
 typedef struct {
     char *name;
@@ -127,6 +127,9 @@ int fl_fleet_log_count(const char *path, const char *needle);
 
 /* Databases on shards (dropped at close), and connections to them. */
 void fl_fleet_createdb(fl_fleet_t *f, int shard, const char *name);
+/* The same as a copy of template_db (NULL: the default template). */
+void fl_fleet_createdb_from(fl_fleet_t *f, int shard, const char *name,
+                            const char *template_db);
 void fl_fleet_dropdb(fl_fleet_t *f, int shard, const char *name);
 PGconn *fl_fleet_connect(fl_fleet_t *f, int shard, const char *db);
 /* A value of a query on a shard database (new string, NULL for NULL). */

@@ -1,0 +1,686 @@
+/*
+ * cmd_rollout.c - `flotilla rollout`: staged rollouts through the
+ * coordinator (plan, start, status, list, watch, halt, resume, rollback).
+ * The coordinator runs the rollout (coordinator/rollout.c); this command
+ * sends the request, the policy and the bundle, and reads the state back.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "cli/commands.h"
+#include "cli/dbcmd.h"
+#include "cli/fleet.h"
+#include "common/alloc.h"
+#include "common/clock.h"
+#include "common/config.h"
+#include "proto/bundle.h"
+
+static const char s_usage[] =
+    "Usage: flotilla rollout plan BUNDLE [--selector SEL] [caps] [--json]\n"
+    "       flotilla rollout start BUNDLE [--policy FILE] [policy flags]\n"
+    "                              [--selector SEL] [--watch] [--json]\n"
+    "       flotilla rollout status ID [--json]\n"
+    "       flotilla rollout list [--json]\n"
+    "       flotilla rollout watch ID [--json]\n"
+    "       flotilla rollout halt ID [--abort]\n"
+    "       flotilla rollout resume ID\n"
+    "       flotilla rollout rollback ID [--watch]\n"
+    "\n"
+    "Staged rollouts of a signed bundle to the fleet's targets, run by the\n"
+    "coordinator: the targets matching the selector are frozen when the\n"
+    "rollout starts, ordered, and cut into waves; wave k+1 starts only\n"
+    "after wave k finished within its failure budget and baked.  A budget\n"
+    "exceeded (more failures than allowed, not as many) halts the rollout.\n"
+    "\n"
+    "  plan       a fleet-wide dry run: every target validates and\n"
+    "             rehearses (within the caps) and reports what would\n"
+    "             happen; nothing changes anywhere\n"
+    "  start      starts a rollout and prints its id (--watch: then watches)\n"
+    "  status     the rollout's state, waves, accounting and failures\n"
+    "  list       every rollout the coordinator knows\n"
+    "  watch      live progress until the rollout ends: a progress bar per\n"
+    "             wave on a terminal, one line per event otherwise\n"
+    "  halt       sets the halt latch: no target gets new work, across\n"
+    "             coordinator restarts, until resume; --abort also cancels\n"
+    "             the statements in flight (their transactions roll back)\n"
+    "  resume     clears the latch (the failures so far are acknowledged),\n"
+    "             or opens a manual gate\n"
+    "  rollback   rolls back exactly the targets whose ledgers record the\n"
+    "             rollout, newest wave first\n"
+    "\n"
+    "Policy (a YAML file with these keys, or the flags; flags win):\n"
+    "  --policy FILE              the policy file\n"
+    "  --waves LIST               waves separated by \";\": a count (1), a\n"
+    "                             percentage of the targets left (10%),\n"
+    "                             100%, or a label selector (tier=canary);\n"
+    "                             default \"1;10%;50%;100%\"\n"
+    "  --order deterministic|shuffle  (shuffle: with --seed N, recorded)\n"
+    "  --seed N\n"
+    "  --max-parallel N           targets running at once (0: no cap)\n"
+    "  --max-parallel-per-agent N\n"
+    "  --max-parallel-per-server N  (the label \"server\", else the agent)\n"
+    "  --max-failures N|P%        per wave (default 0)\n"
+    "  --max-failures-total N|P%  over the whole rollout\n"
+    "  --unreachable fail|skip    unreachable targets count as failures\n"
+    "                             unless skip (default fail)\n"
+    "  --bake DURATION            after each wave, before the next\n"
+    "  --gate none|manual         manual: each wave after the first waits\n"
+    "                             for \"flotilla rollout resume\"\n"
+    "  --target-timeout DURATION  a target still running after it failed\n"
+    "  --on-failure halt|rollback  rollback: every touched target, once\n"
+    "  --selector SEL             the targets (labels); \"\" selects all\n"
+    "\n"
+    "Exit status: 0 completed (plan: nothing would fail), 1 failed (a\n"
+    "rollback failed; plan: some targets could not be planned), 2 usage,\n"
+    "3 refused (the bundle; plan: some targets would fail or drift), 4\n"
+    "could not reach the coordinator, 6 halted, 7 rolled back, 8 still\n"
+    "running (status only).\n"
+    "\n";
+
+#define S_EXIT_HALTED FL_EXIT_HALTED
+#define S_EXIT_ROLLED_BACK FL_EXIT_ROLLED_BACK
+#define S_EXIT_RUNNING FL_EXIT_RUNNING
+
+/* The policy keys, as the file has them and the coordinator takes them. */
+static const char *const s_keys[] = {
+    "waves", "order", "seed", "max_parallel", "max_parallel_per_agent",
+    "max_parallel_per_server", "max_failures", "max_failures_total",
+    "unreachable", "bake", "gate", "target_timeout", "on_failure", NULL};
+#define S_NKEYS 13
+
+typedef struct {
+    fl_conf_strlist_t waves;
+    char *v[S_NKEYS]; /* [0] unused: waves is a list */
+} s_policy_file_t;
+
+#define S_P(i, name, desc)                                                  \
+    {name, FL_CONF_STRING, offsetof(s_policy_file_t, v) + (i) * sizeof(char *), \
+     NULL, 0, 0, 0, 0, desc, NULL, 0}
+
+static const fl_conf_option s_policy_table[] = {
+    {"waves", FL_CONF_STRLIST, offsetof(s_policy_file_t, waves), NULL, 0, 0,
+     0, 0, "waves: counts, percentages of the rest, selectors", NULL, 0},
+    S_P(1, "order", "deterministic or shuffle"),
+    S_P(2, "seed", "the shuffle's seed"),
+    S_P(3, "max_parallel", "targets at once"),
+    S_P(4, "max_parallel_per_agent", "targets at once per agent"),
+    S_P(5, "max_parallel_per_server", "targets at once per server"),
+    S_P(6, "max_failures", "failures allowed per wave"),
+    S_P(7, "max_failures_total", "failures allowed in all"),
+    S_P(8, "unreachable", "fail or skip"),
+    S_P(9, "bake", "time after each wave"),
+    S_P(10, "gate", "none or manual"),
+    S_P(11, "target_timeout", "time a target may run"),
+    S_P(12, "on_failure", "halt or rollback"),
+    {NULL, 0, 0, NULL, 0, 0, 0, 0, NULL, NULL, 0},
+};
+
+typedef struct {
+    const char *selector;
+    const char *policy;
+    const char *flags[S_NKEYS];
+    int watch, abort;
+} s_args_t;
+
+enum {
+    S_OPT_SELECTOR = 3000,
+    S_OPT_POLICY,
+    S_OPT_WATCH,
+    S_OPT_ABORT,
+    S_OPT_KEY /* + index into s_keys */
+};
+
+static int
+s_option(int opt, const char *arg, void *ctx)
+{
+    s_args_t *a = ctx;
+
+    if (opt == S_OPT_SELECTOR)
+        a->selector = arg;
+    else if (opt == S_OPT_POLICY)
+        a->policy = arg;
+    else if (opt == S_OPT_WATCH)
+        a->watch = 1;
+    else if (opt == S_OPT_ABORT)
+        a->abort = 1;
+    else if (opt >= S_OPT_KEY && opt < S_OPT_KEY + S_NKEYS)
+        a->flags[opt - S_OPT_KEY] = arg;
+    else
+        return 0;
+    return 1;
+}
+
+static int
+s_state_exit(const json_t *st)
+{
+    const char *status = json_string_value(json_object_get(st, "status"));
+
+    if (status == NULL)
+        return FL_EXIT_FAILED;
+    if (strcmp(status, "completed") == 0)
+        return FL_EXIT_OK;
+    if (strcmp(status, "halted") == 0)
+        return S_EXIT_HALTED;
+    if (strcmp(status, "rolled_back") == 0)
+        return S_EXIT_ROLLED_BACK;
+    if (strcmp(status, "rollback_failed") == 0)
+        return FL_EXIT_FAILED;
+    return S_EXIT_RUNNING;
+}
+
+static int
+s_is_over(const json_t *st)
+{
+    int code = s_state_exit(st);
+
+    return code != S_EXIT_RUNNING;
+}
+
+static long long
+s_int(const json_t *o, const char *key)
+{
+    return (long long)json_integer_value(json_object_get(o, key));
+}
+
+static const char *
+s_str(const json_t *o, const char *key)
+{
+    const char *v = json_string_value(json_object_get(o, key));
+    return v ? v : "";
+}
+
+static void
+s_print_accounting(const json_t *st)
+{
+    const json_t *a = json_object_get(st, "accounting");
+
+    fl_cli_out("  planned %lld, dispatched %lld, applied %lld, failed %lld, "
+               "unreachable %lld, rolled back %lld, untouched %lld",
+               s_int(a, "planned"), s_int(a, "dispatched"),
+               s_int(a, "applied"), s_int(a, "failed"),
+               s_int(a, "unreachable"), s_int(a, "rolled_back"),
+               s_int(a, "untouched"));
+    if (s_int(a, "untouched_unconfirmed") > 0)
+        fl_cli_out(" (and %lld whose ledgers are not known now)",
+                   s_int(a, "untouched_unconfirmed"));
+    if (s_int(a, "rollback_failed") > 0)
+        fl_cli_out(", rollback failed %lld", s_int(a, "rollback_failed"));
+    fl_cli_out("\n");
+}
+
+static void
+s_print_failure(const json_t *f)
+{
+    fl_cli_out("  %s failed: %s (agent %s, wave %lld%s%s): %s: %s\n",
+               s_str(f, "phase"), s_str(f, "target"), s_str(f, "agent"),
+               s_int(f, "wave"), json_is_string(json_object_get(f, "step"))
+                                     ? ", step "
+                                     : "",
+               s_str(f, "step"), s_str(f, "status"), s_str(f, "reason"));
+}
+
+static void
+s_bar(char *out, size_t n, long long done, long long size)
+{
+    size_t width = n - 1, fill = size > 0 ? (size_t)(done * (long long)width /
+                                                     size)
+                                          : width;
+
+    for (size_t i = 0; i < width; i++)
+        out[i] = i < fill ? '#' : '.';
+    out[width] = '\0';
+}
+
+/* The full status, for people. */
+static void
+s_print_status(const json_t *st)
+{
+    const json_t *w = NULL;
+    size_t i;
+
+    fl_cli_out("rollout %s (%s of bundle %s): %s", s_str(st, "id"),
+               s_str(st, "kind"), s_str(st, "bundle"), s_str(st, "status"));
+    if (json_is_true(json_object_get(st, "halted")))
+        fl_cli_out(" (halt latch set: %s)", s_str(st, "halt_reason"));
+    else if (json_is_string(json_object_get(st, "halt_reason")))
+        fl_cli_out(" (halted before: %s)", s_str(st, "halt_reason"));
+    fl_cli_out("\n");
+    json_array_foreach(json_object_get(st, "waves"), i, w) {
+        char bar[31];
+        s_bar(bar, sizeof(bar), s_int(w, "done"), s_int(w, "size"));
+        fl_cli_out("  wave %lld (%s) [%s] %lld/%lld done, %lld applied, "
+                   "%lld failures, %lld in flight: %s\n",
+                   s_int(w, "wave"), s_str(w, "spec"), bar, s_int(w, "done"),
+                   s_int(w, "size"), s_int(w, "applied"),
+                   s_int(w, "failures"), s_int(w, "in_flight"),
+                   s_str(w, "state"));
+    }
+    if (s_int(st, "bake_remaining_ms") > 0)
+        fl_cli_out("  baking: %lld s left\n",
+                   (s_int(st, "bake_remaining_ms") + 999) / 1000);
+    if ((w = json_object_get(st, "rollback")) != NULL) {
+        char bar[31];
+        s_bar(bar, sizeof(bar), s_int(w, "done"), s_int(w, "targets"));
+        fl_cli_out("  rollback [%s] %lld/%lld touched targets rolled back, "
+                   "%lld failed; wave %lld/%lld, newest first\n", bar,
+                   s_int(w, "rolled_back"), s_int(w, "targets"),
+                   s_int(w, "failed"), s_int(w, "wave"), s_int(w, "waves"));
+    }
+    s_print_accounting(st);
+    json_array_foreach(json_object_get(st, "failures"), i, w)
+        s_print_failure(w);
+}
+
+static void
+s_print_plan(const json_t *st)
+{
+    const json_t *t = NULL;
+    const char *k = NULL;
+    json_t *v = NULL;
+    size_t i;
+
+    json_array_foreach(json_object_get(st, "targets"), i, t) {
+        fl_cli_out("%-40s %-16s%s%s\n", s_str(t, "target"),
+                   s_str(t, "verdict"),
+                   json_is_string(json_object_get(t, "reason")) ? "  " : "",
+                   s_str(t, "reason"));
+    }
+    fl_cli_out("plan %s: %lld targets:", s_str(st, "id"),
+               s_int(json_object_get(st, "accounting"), "planned"));
+    json_object_foreach((json_t *)json_object_get(st, "plan"), k, v)
+        fl_cli_out(" %s %lld,", k, (long long)json_integer_value(v));
+    fl_cli_out(" nothing changed\n");
+}
+
+/* One call; reports and returns the exit code when it fails. */
+static int
+s_call(fl_fleet_t *f, const fl_fleet_opts_t *o, const char *command,
+       const fl_codec_kv_t *args, size_t nargs, const void *data, size_t len,
+       int64_t wait_ms, json_t **payload)
+{
+    fl_error_t err = FL_ERROR_INIT;
+    int status = 0, rc;
+
+    *payload = NULL;
+    rc = fl_fleet_call(f, command, args, nargs, data, len, wait_ms, &status,
+                       payload, &err);
+    if (rc != 0 || status != 0) {
+        int code = fl_fleet_report(o, rc, &err, status, *payload);
+        json_decref(*payload);
+        *payload = NULL;
+        fl_error_clear(&err);
+        return code;
+    }
+    return -1;
+}
+
+/*
+ * Follows rollout id until it ends (once: one state): long-polls with the
+ * state's version; prints events (plain lines) or redraws (a terminal)
+ * unless quiet.  *last gets the final state.  Returns -1, or the exit code
+ * of a failure (reported).
+ */
+static int
+s_follow(fl_fleet_t *f, const fl_fleet_opts_t *o, const char *id, int quiet,
+         int once, json_t **last)
+{
+    long long version = -1;
+    int tty = !quiet && !o->json && isatty(STDOUT_FILENO);
+    int drawn = 0;
+    char *prev = NULL;
+    size_t nfail = 0;
+    int64_t deadline = fl_clock_ms() + o->timeout_ms;
+
+    *last = NULL;
+    for (;;) {
+        char after[24];
+        fl_codec_kv_t args[3] = {{"id", (char *)id}, {"after", after},
+                                 {"timeout_ms", "10000"}};
+        json_t *st = NULL;
+        int code;
+
+        if (fl_clock_ms() >= deadline) {
+            fl_error_t err = FL_ERROR_INIT;
+            FL_ERR(&err, FL_ETIMEOUT, "rollout %s did not end within "
+                   "--timeout", id);
+            free(prev);
+            return fl_cli_report(o->cmd, &err, S_EXIT_RUNNING);
+        }
+        snprintf(after, sizeof(after), "%lld", version);
+        code = s_call(f, o, "rollout.status", args, 3, NULL, 0, 15000, &st);
+        if (code == FL_EXIT_CONNECT) {
+            /* The coordinator may be restarting: ask again. */
+            fl_clock_sleep_ms(200);
+            continue;
+        }
+        if (code >= 0) {
+            free(prev);
+            return code;
+        }
+        version = s_int(st, "version");
+        if (tty) {
+            /* Redraw the block printed last time. */
+            for (int i = 0; i < drawn; i++)
+                fputs("\033[1A\033[2K", stdout);
+            s_print_status(st);
+            /* Header, waves, bake, accounting, failures: one line each. */
+            drawn = 2 + (int)json_array_size(json_object_get(st, "waves")) +
+                    (int)json_array_size(json_object_get(st, "failures")) +
+                    (s_int(st, "bake_remaining_ms") > 0) +
+                    (json_object_get(st, "rollback") != NULL);
+            fflush(stdout);
+        } else if (!quiet && !o->json) {
+            /* Plain lines: one per change of state, one per failure. */
+            const json_t *w = json_array_get(json_object_get(st, "waves"),
+                                             (size_t)s_int(st, "wave") - 1);
+            const json_t *a = json_object_get(st, "accounting");
+            const json_t *rb = json_object_get(st, "rollback");
+            char *line = rb != NULL && strncmp(s_str(st, "status"), "roll",
+                                               4) == 0
+                ? fl_asprintf("rollout %s: %s, rollback wave %lld/%lld "
+                              "(newest first): %lld of %lld touched targets "
+                              "rolled back, %lld failed",
+                              s_str(st, "id"), s_str(st, "status"),
+                              s_int(rb, "wave"), s_int(rb, "waves"),
+                              s_int(rb, "rolled_back"), s_int(rb, "targets"),
+                              s_int(rb, "failed"))
+                : fl_asprintf(
+                "rollout %s: %s, wave %lld/%lld (%s) %s: %lld/%lld done, "
+                "%lld failures; applied %lld, rolled back %lld",
+                s_str(st, "id"), s_str(st, "status"), s_int(st, "wave"),
+                s_int(st, "waves_total"), s_str(w, "spec"),
+                s_str(w, "state"), s_int(w, "done"), s_int(w, "size"),
+                s_int(w, "failures"), s_int(a, "applied"),
+                s_int(a, "rolled_back"));
+            const json_t *fl = json_object_get(st, "failures");
+
+            if (prev == NULL || strcmp(prev, line) != 0)
+                fl_cli_out("%s\n", line);
+            free(prev);
+            prev = line;
+            for (; nfail < json_array_size(fl); nfail++)
+                s_print_failure(json_array_get(fl, nfail));
+            fflush(stdout);
+        }
+        json_decref(*last);
+        *last = st;
+        if (s_is_over(st) || once)
+            break;
+    }
+    free(prev);
+    if (!o->json && !tty && !quiet && !once)
+        s_print_accounting(*last);
+    return -1;
+}
+
+/* Reads the policy file and flags into request arguments (new values). */
+static int
+s_policy_args(const s_args_t *a, fl_codec_kv_t *kv, size_t *n,
+              const char *cmd)
+{
+    s_policy_file_t pf;
+    fl_error_t err = FL_ERROR_INIT;
+
+    memset(&pf, 0, sizeof(pf));
+    if (a->policy != NULL &&
+        fl_conf_load_file(s_policy_table, &pf, a->policy, &err) != 0) {
+        fl_conf_release(s_policy_table, &pf);
+        return fl_cli_report(cmd, &err, FL_EXIT_USAGE);
+    }
+    for (int i = 0; i < S_NKEYS; i++) {
+        char *v = NULL;
+
+        if (a->flags[i] != NULL) {
+            v = fl_strdup(a->flags[i]);
+        } else if (i == 0 && pf.waves.count > 0) {
+            fl_buf_t b = FL_BUF_INIT(0);
+            fl_buf_adds(&b, "");
+            for (size_t k = 0; k < pf.waves.count; k++) {
+                if (strchr(pf.waves.items[k], ';') != NULL) {
+                    fl_buf_release(&b);
+                    fl_conf_release(s_policy_table, &pf);
+                    return fl_cli_usage_error(cmd, "%s: a wave may not "
+                                              "contain \";\"", a->policy);
+                }
+                fl_buf_addf(&b, "%s%s", k ? ";" : "", pf.waves.items[k]);
+            }
+            v = fl_buf_detach(&b);
+        } else if (i > 0 && pf.v[i] != NULL) {
+            v = fl_strdup(pf.v[i]);
+        }
+        if (v != NULL) {
+            kv[*n].key = (char *)s_keys[i];
+            kv[*n].value = v;
+            (*n)++;
+        }
+    }
+    fl_conf_release(s_policy_table, &pf);
+    return -1;
+}
+
+static int
+s_start(fl_fleet_t *f, const fl_fleet_opts_t *o, const s_args_t *a,
+        const char *kind, const char *bundle_path)
+{
+    fl_codec_kv_t kv[S_NKEYS + 3];
+    size_t n = 0, nown = 0;
+    unsigned char *bundle = NULL;
+    size_t len = 0;
+    json_t *st = NULL, *last = NULL;
+    fl_error_t err = FL_ERROR_INIT;
+    int code = -1;
+
+    kv[n].key = "kind";
+    kv[n++].value = (char *)kind;
+    kv[n].key = "selector";
+    kv[n++].value = (char *)(a->selector ? a->selector : "");
+    nown = n;
+    if ((code = s_policy_args(a, kv, &n, o->cmd)) >= 0)
+        goto cleanup;
+    if (fl_bundle_read_file(&bundle, &len, bundle_path, &err) != 0) {
+        code = fl_cli_report(o->cmd, &err, FL_EXIT_FAILED);
+        goto cleanup;
+    }
+    /* Not repeated on a timeout: it may have been created. */
+    if ((code = s_call(f, o, "rollout.start", kv, n, bundle, len,
+                       o->timeout_ms < 60000 ? o->timeout_ms : 60000,
+                       &st)) >= 0)
+        goto cleanup;
+    if (strcmp(kind, "plan") == 0) {
+        char *id = fl_strdup(s_str(st, "id"));
+        code = s_follow(f, o, id, 1, 0, &last);
+        free(id);
+        if (code >= 0)
+            goto cleanup;
+        if (o->json) {
+            fl_dbcmd_print_json(last);
+        } else {
+            s_print_plan(last);
+        }
+        {
+            const json_t *p = json_object_get(last, "plan");
+            code = json_object_get(p, "error") ||
+                           json_object_get(p, "unreachable")
+                       ? FL_EXIT_FAILED
+                   : json_object_get(p, "would fail") ||
+                           json_object_get(p, "drift") ||
+                           json_object_get(p, "refused")
+                       ? FL_EXIT_REFUSED
+                       : FL_EXIT_OK;
+        }
+        goto cleanup;
+    }
+    if (a->watch) {
+        char *id = fl_strdup(s_str(st, "id"));
+        if (!o->json)
+            fl_cli_out("%s\n", id);
+        fflush(stdout);
+        code = s_follow(f, o, id, 0, 0, &last);
+        free(id);
+        if (code >= 0)
+            goto cleanup;
+        if (o->json)
+            fl_dbcmd_print_json(last);
+        code = s_state_exit(last);
+        goto cleanup;
+    }
+    if (o->json)
+        fl_dbcmd_print_json(st);
+    else
+        fl_cli_out("%s\n", s_str(st, "id"));
+    code = FL_EXIT_OK;
+cleanup:
+    for (size_t i = nown; i < n; i++)
+        free(kv[i].value);
+    free(bundle);
+    json_decref(st);
+    json_decref(last);
+    fl_error_clear(&err);
+    return code;
+}
+
+int
+fl_cmd_rollout(int argc, char **argv)
+{
+    static struct option opts[] = {
+        FL_FLEET_LONGOPTS,
+        {"selector", required_argument, NULL, S_OPT_SELECTOR},
+        {"policy", required_argument, NULL, S_OPT_POLICY},
+        {"watch", no_argument, NULL, S_OPT_WATCH},
+        {"abort", no_argument, NULL, S_OPT_ABORT},
+        {"waves", required_argument, NULL, S_OPT_KEY + 0},
+        {"order", required_argument, NULL, S_OPT_KEY + 1},
+        {"seed", required_argument, NULL, S_OPT_KEY + 2},
+        {"max-parallel", required_argument, NULL, S_OPT_KEY + 3},
+        {"max-parallel-per-agent", required_argument, NULL, S_OPT_KEY + 4},
+        {"max-parallel-per-server", required_argument, NULL, S_OPT_KEY + 5},
+        {"max-failures", required_argument, NULL, S_OPT_KEY + 6},
+        {"max-failures-total", required_argument, NULL, S_OPT_KEY + 7},
+        {"unreachable", required_argument, NULL, S_OPT_KEY + 8},
+        {"bake", required_argument, NULL, S_OPT_KEY + 9},
+        {"gate", required_argument, NULL, S_OPT_KEY + 10},
+        {"target-timeout", required_argument, NULL, S_OPT_KEY + 11},
+        {"on-failure", required_argument, NULL, S_OPT_KEY + 12},
+        {NULL, 0, NULL, 0},
+    };
+    fl_fleet_opts_t o;
+    fl_fleet_t *f = NULL;
+    s_args_t a;
+    const char *sub = NULL, *id = NULL;
+    json_t *st = NULL;
+    fl_error_t err = FL_ERROR_INIT;
+    char cmd[32];
+    int rc, code = FL_EXIT_OK;
+
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
+        strcmp(argv[1], "-h") == 0) {
+        printf("%s%s", s_usage, fl_fleet_help);
+        return argc < 2 ? FL_EXIT_USAGE : FL_EXIT_OK;
+    }
+    sub = argv[1];
+    if (strcmp(sub, "plan") != 0 && strcmp(sub, "start") != 0 &&
+        strcmp(sub, "status") != 0 && strcmp(sub, "list") != 0 &&
+        strcmp(sub, "watch") != 0 && strcmp(sub, "halt") != 0 &&
+        strcmp(sub, "resume") != 0 && strcmp(sub, "rollback") != 0)
+        return fl_cli_usage_error("rollout", "unknown subcommand \"%s\"",
+                                  sub);
+    snprintf(cmd, sizeof(cmd), "rollout %s", sub);
+    memset(&a, 0, sizeof(a));
+    fl_fleet_init(&o, cmd, 24 * 3600000LL);
+    if ((rc = fl_fleet_parse(&o, argc - 1, argv + 1, opts, s_usage, s_option,
+                             &a)) >= 0)
+        return rc;
+    optind++; /* past the subcommand, back in argv's numbering */
+    if (strcmp(sub, "list") == 0) {
+        if (optind != argc)
+            return fl_cli_usage_error(cmd, "takes no operand");
+    } else if (optind != argc - 1) {
+        return fl_cli_usage_error(cmd, "expected one %s",
+                                  strcmp(sub, "plan") == 0 ||
+                                          strcmp(sub, "start") == 0
+                                      ? "BUNDLE"
+                                      : "rollout ID");
+    } else {
+        id = argv[optind];
+    }
+    if ((a.policy != NULL || a.watch) && strcmp(sub, "start") != 0 &&
+        !(a.watch && strcmp(sub, "rollback") == 0))
+        return fl_cli_usage_error(cmd, "--policy and --watch go with start "
+                                       "(and --watch with rollback)");
+    if (a.abort && strcmp(sub, "halt") != 0)
+        return fl_cli_usage_error(cmd, "--abort goes with halt");
+    if ((rc = fl_fleet_open(&f, &o, &err)) != 0) {
+        code = fl_fleet_report(&o, rc, &err, 0, NULL);
+        goto cleanup;
+    }
+    if (strcmp(sub, "plan") == 0 || strcmp(sub, "start") == 0) {
+        code = s_start(f, &o, &a, strcmp(sub, "plan") == 0 ? "plan" : "apply",
+                       id);
+    } else if (strcmp(sub, "list") == 0) {
+        json_t *r = NULL;
+        size_t i;
+        if ((code = s_call(f, &o, "rollout.list", NULL, 0, NULL, 0, 30000,
+                           &st)) >= 0)
+            goto cleanup;
+        code = FL_EXIT_OK;
+        if (o.json) {
+            fl_dbcmd_print_json(st);
+            goto cleanup;
+        }
+        json_array_foreach(st, i, r) {
+            const json_t *ac = json_object_get(r, "accounting");
+            fl_cli_out("%s  %-5s %-15s wave %lld/%lld  planned %lld, "
+                       "applied %lld, failed %lld, rolled back %lld, "
+                       "untouched %lld  bundle %.16s\n",
+                       s_str(r, "id"), s_str(r, "kind"), s_str(r, "status"),
+                       s_int(r, "wave"), s_int(r, "waves_total"),
+                       s_int(ac, "planned"), s_int(ac, "applied"),
+                       s_int(ac, "failed"), s_int(ac, "rolled_back"),
+                       s_int(ac, "untouched"), s_str(r, "bundle"));
+        }
+    } else if (strcmp(sub, "status") == 0 || strcmp(sub, "watch") == 0) {
+        code = s_follow(f, &o, id, 0, strcmp(sub, "status") == 0, &st);
+        if (code >= 0)
+            goto cleanup;
+        if (o.json)
+            fl_dbcmd_print_json(st);
+        else if (strcmp(sub, "status") == 0)
+            s_print_status(st);
+        code = s_state_exit(st);
+    } else {
+        fl_codec_kv_t kv[2] = {{"id", (char *)id},
+                               {"abort", a.abort ? "true" : "false"}};
+        char full[40];
+        snprintf(full, sizeof(full), "rollout.%s", sub);
+        if ((code = s_call(f, &o, full, kv, 2, NULL, 0, 60000, &st)) >= 0)
+            goto cleanup;
+        if (strcmp(sub, "rollback") == 0 && a.watch) {
+            json_decref(st);
+            st = NULL;
+            code = s_follow(f, &o, id, 0, 0, &st);
+            if (code >= 0)
+                goto cleanup;
+            if (o.json)
+                fl_dbcmd_print_json(st);
+            code = s_state_exit(st);
+            goto cleanup;
+        }
+        if (o.json)
+            fl_dbcmd_print_json(st);
+        else
+            fl_cli_out("rollout %s: %s%s\n", s_str(st, "id"),
+                       s_str(st, "status"),
+                       json_is_true(json_object_get(st, "halted"))
+                           ? " (halt latch set)"
+                           : "");
+        code = FL_EXIT_OK;
+    }
+cleanup:
+    json_decref(st);
+    fl_fleet_close(&f);
+    fl_error_clear(&err);
+    return code;
+}

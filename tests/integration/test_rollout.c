@@ -1,0 +1,1275 @@
+/*
+ * Integration tests of staged rollouts (issue 12): the real coordinator,
+ * three agents each beside its own PostgreSQL server (the shards
+ * tests/run.sh starts) and 31 tenant databases, driven with `flotilla
+ * rollout`; every claim is read from the targets' ledgers
+ * (flotilla.schema_migrations, flotilla.migration_logs), their catalogs
+ * and data, and the control database, not from what the processes say.
+ *
+ * The fleet: shard k holds tenants PREFIX_t_k_00..09 (label tier=main),
+ * shard 0 also PREFIX_c_0 (tier=canary), all copies of one template with
+ * a table of 20 rows.  Target names are "shard-K/DATABASE".
+ */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common/alloc.h"
+#include "common/clock.h"
+#include "fleetsupport.h"
+
+#define S_PER_SHARD 10
+#define S_TENANTS (3 * S_PER_SHARD + 1)
+/* `flotilla rollout` exit codes (cli/cli.h). */
+#define S_EXIT_HALTED 6
+#define S_EXIT_ROLLED_BACK 7
+
+typedef struct {
+    int shard;
+    char db[64];
+    char name[96];
+} s_tenant_t;
+
+typedef struct {
+    fl_fleet_t f;
+    int passed;
+    char p[32];
+    s_tenant_t t[S_TENANTS]; /* t[0] is the canary */
+} s_state;
+
+/* One fleet for every test (the group's); each test resets the tenants. */
+static void s_fleet(s_state *s, const char *coord_extra);
+static void s_reset(s_state *s);
+
+static int
+s_group_setup(void **state)
+{
+    s_state *s = fl_calloc(1, sizeof(*s));
+
+    snprintf(s->p, sizeof(s->p), "ro%ld", (long)getpid());
+    *state = s;
+    s_fleet(s, NULL);
+    s->passed = 1;
+    return 0;
+}
+
+static int
+s_group_teardown(void **state)
+{
+    s_state *s = *state;
+
+    if (!s->passed && s->f.dir != NULL)
+        setenv("FLOTILLA_KEEP_FLEET", "1", 1);
+    if (s->f.dir != NULL && s->passed)
+        fl_fleet_stop_clean(&s->f);
+    if (s->f.dir != NULL)
+        fl_fleet_close(&s->f);
+    unsetenv("FLOTILLA_KEEP_FLEET");
+    free(s);
+    return 0;
+}
+
+/* Before each test: every daemon running, every tenant fresh. */
+static int
+s_setup(void **state)
+{
+    s_state *s = *state;
+
+    if (s->f.coord_pid == 0)
+        fl_fleet_start_coordinator(&s->f);
+    for (int k = 0; k < s->f.nagents; k++)
+        if (s->f.agents[k].pid == 0)
+            fl_fleet_start_agent(&s->f, k);
+    s_reset(s);
+    s->passed = 0;
+    return 0;
+}
+
+static int
+s_teardown(void **state)
+{
+    (void)state;
+    return 0;
+}
+
+/* Values and counts on a tenant's database. */
+
+static char *
+s_value(s_state *s, int i, const char *sql)
+{
+    return fl_fleet_query(&s->f, s->t[i].shard, s->t[i].db, sql);
+}
+
+static long
+s_long(s_state *s, int i, const char *sql)
+{
+    char *v = s_value(s, i, sql);
+    long n = v ? strtol(v, NULL, 10) : -1;
+
+    free(v);
+    return n;
+}
+
+static int
+s_has_ledger(s_state *s, int i)
+{
+    return s_long(s, i, "SELECT (to_regclass('flotilla.schema_migrations')"
+                  " IS NOT NULL)::int") == 1;
+}
+
+/* Ledger rows (schema_migrations and migration_logs) naming rollout. */
+static long
+s_ledger_rows(s_state *s, int i, const char *rollout)
+{
+    char *sql = NULL;
+    long n;
+
+    if (!s_has_ledger(s, i))
+        return 0;
+    sql = fl_asprintf("SELECT (SELECT count(*) FROM flotilla.schema_migrations"
+                      " WHERE rollout_id = '%s') + (SELECT count(*) FROM"
+                      " flotilla.migration_logs WHERE rollout_id = '%s')",
+                      rollout, rollout);
+    n = s_long(s, i, sql);
+    free(sql);
+    return n;
+}
+
+/* How many times migration version ran its execute step to success. */
+static long
+s_executed(s_state *s, int i, int version)
+{
+    char *sql = NULL;
+    long n;
+
+    if (!s_has_ledger(s, i))
+        return 0;
+    sql = fl_asprintf("SELECT count(*) FROM flotilla.migration_logs WHERE"
+                      " version = %d AND step = 'execute' AND status = 'ok'",
+                      version);
+    n = s_long(s, i, sql);
+    free(sql);
+    return n;
+}
+
+static char *
+s_status_of(s_state *s, int i, int version)
+{
+    char *sql = NULL, *v = NULL;
+
+    if (!s_has_ledger(s, i))
+        return NULL;
+    sql = fl_asprintf("SELECT (SELECT status FROM flotilla.schema_migrations"
+                      " WHERE version = %d)", version);
+    v = s_value(s, i, sql);
+    free(sql);
+    return v;
+}
+
+static int
+s_has_column(s_state *s, int i, const char *column)
+{
+    char *sql = fl_asprintf("SELECT count(*) FROM information_schema.columns"
+                            " WHERE table_name = 'items' AND column_name ="
+                            " '%s'", column);
+    long n = s_long(s, i, sql);
+
+    free(sql);
+    return n == 1;
+}
+
+static char *
+s_dump(s_state *s, int i)
+{
+    PGconn *c = fl_fleet_connect(&s->f, s->t[i].shard, s->t[i].db);
+    char *d = fl_test_canonical_dump(c);
+
+    PQfinish(c);
+    return d;
+}
+
+static void
+s_exec_on(s_state *s, int i, const char *sql)
+{
+    PGconn *c = fl_fleet_connect(&s->f, s->t[i].shard, s->t[i].db);
+
+    fl_test_exec(c, sql);
+    PQfinish(c);
+}
+
+/* The fleet. */
+
+#define S_ITEMS                                                             \
+    "CREATE TABLE items (id int PRIMARY KEY, v int NOT NULL DEFAULT 0,"     \
+    " note text);"                                                          \
+    "INSERT INTO items SELECT g, g * 10, 'note ' || g"                      \
+    " FROM generate_series(1, 20) g"
+
+static int
+s_all_fresh(const json_t *rows, void *arg)
+{
+    const s_state *s = arg;
+
+    for (int i = 0; i < S_TENANTS; i++) {
+        const json_t *r = fl_fleet_row(rows, "target", s->t[i].name);
+        if (r == NULL ||
+            strcmp(json_string_value(json_object_get(r, "reachability")),
+                   "reachable") != 0 ||
+            json_integer_value(json_object_get(r, "applied_version")) != 0)
+            return 0;
+    }
+    return 1;
+}
+
+static void
+s_wait_fresh(s_state *s)
+{
+    fl_fleet_wait(&s->f, "targets", s_all_fresh, s, 60,
+                  "every tenant reachable with an empty ledger");
+}
+
+/*
+ * Every tenant as the template made it: no ledger, no backups, the table
+ * and its 20 rows again.  The agents read the ledgers again on their next
+ * discovery (every 300 ms); the test waits until the coordinator has.
+ */
+static void
+s_reset(s_state *s)
+{
+    for (int i = 0; i < S_TENANTS; i++)
+        s_exec_on(s, i, "SET client_min_messages = warning;"
+                        "DROP SCHEMA IF EXISTS flotilla CASCADE;"
+                        "DROP SCHEMA IF EXISTS flotilla_backup CASCADE;"
+                        "DROP TABLE IF EXISTS items, slow_t CASCADE;" S_ITEMS);
+    s_wait_fresh(s);
+}
+
+typedef struct {
+    const char *const *names;
+    int n;
+} s_all_t;
+
+static int
+s_all_reachable(const json_t *rows, void *arg)
+{
+    const s_all_t *w = arg;
+
+    for (int i = 0; i < w->n; i++) {
+        const json_t *r = fl_fleet_row(rows, "target", w->names[i]);
+        if (r == NULL || strcmp(json_string_value(json_object_get(
+                                    r, "reachability")),
+                                "reachable") != 0)
+            return 0;
+    }
+    return 1;
+}
+
+/*
+ * The coordinator (coord_extra appended to its configuration), three
+ * agents and 31 tenants, every one reachable.
+ */
+static void
+s_fleet(s_state *s, const char *coord_extra)
+{
+    fl_fleet_t *f = &s->f;
+    const char *names[S_TENANTS];
+    char tpl[64];
+    int n = 0;
+
+    fl_fleet_open(f, s->p, coord_extra);
+    snprintf(tpl, sizeof(tpl), "%s_tpl", s->p);
+    for (int k = 0; k < 3; k++) {
+        PGconn *c = NULL;
+
+        fl_fleet_createdb(f, k, tpl);
+        c = fl_fleet_connect(f, k, tpl);
+        fl_test_exec(c, S_ITEMS);
+        PQfinish(c);
+    }
+    s->t[n].shard = 0;
+    snprintf(s->t[n].db, 64, "%s_c_0", s->p);
+    n++;
+    for (int k = 0; k < 3; k++)
+        for (int i = 0; i < S_PER_SHARD; i++) {
+            s->t[n].shard = k;
+            snprintf(s->t[n].db, 64, "%s_t_%d_%02d", s->p, k, i);
+            n++;
+        }
+    for (int i = 0; i < S_TENANTS; i++) {
+        fl_fleet_createdb_from(f, s->t[i].shard, s->t[i].db, tpl);
+        snprintf(s->t[i].name, 96, "shard-%d/%s", s->t[i].shard, s->t[i].db);
+        names[i] = s->t[i].name;
+    }
+    fl_fleet_start_coordinator(f);
+    for (int k = 0; k < 3; k++) {
+        char tail[512], name[16];
+        snprintf(tail, sizeof(tail),
+                 "discover:\n"
+                 "  - databases: \"%s_t_%d_*\"\n"
+                 "    labels: [tier=main]\n"
+                 "%s%s%s",
+                 s->p, k, k == 0 ? "  - databases: \"" : "",
+                 k == 0 ? s->p : "",
+                 k == 0 ? "_c_*\"\n    labels: [tier=canary]\n" : "");
+        snprintf(name, sizeof(name), "shard-%d", k);
+        fl_fleet_start_agent(f, fl_fleet_add_agent(f, name, k, 1, tail));
+    }
+    {
+        s_all_t w = {names, S_TENANTS};
+        fl_fleet_wait(f, "targets", s_all_reachable, &w, 60,
+                      "all 31 tenants reachable");
+    }
+}
+
+static char *
+s_bundle(s_state *s, const char *name, const char *const *files)
+{
+    fl_fleet_t *f = &s->f;
+    char *dir = fl_fleet_path(f, name);
+    char *file = fl_asprintf("%s.bundle", name);
+    char *out = fl_fleet_path(f, file);
+
+    assert_int_equal(mkdir(dir, 0700), 0);
+    for (int i = 0; files[i] != NULL; i += 2) {
+        char *p = fl_asprintf("%s/%s", dir, files[i]);
+        fl_test_write_file(p, files[i + 1]);
+        free(p);
+    }
+    fl_fleet_bundle(f, f->key, dir, out);
+    free(dir);
+    free(file);
+    return out;
+}
+
+/* Runs `flotilla rollout ARGS... --json`; wants exit want (-1: any). */
+static json_t *
+s_rollout(s_state *s, int want, const char *const *args)
+{
+    const char *argv[32] = {"flotilla", "rollout"};
+    fl_test_proc_t res = {0, NULL, NULL};
+    json_t *j = NULL;
+    int n = 2;
+
+    for (int i = 0; args[i] != NULL; i++)
+        argv[n++] = args[i];
+    argv[n++] = "--json";
+    argv[n] = NULL;
+    fl_fleet_cli(&s->f, &res, argv);
+    if (want >= 0 && res.status != want)
+        fail_msg("flotilla rollout %s: exit %d, wanted %d\n%s\n%s", args[0],
+                 res.status, want, res.out, res.err);
+    j = json_loads(res.out, 0, NULL);
+    if (j == NULL)
+        fail_msg("flotilla rollout %s printed no JSON (exit %d):\n%s\n%s",
+                 args[0], res.status, res.out, res.err);
+    fl_test_proc_release(&res);
+    return j;
+}
+
+static json_t *
+s_status(s_state *s, const char *id)
+{
+    const char *args[] = {"status", id, NULL};
+
+    return s_rollout(s, -1, args);
+}
+
+static long long
+s_acc(const json_t *st, const char *key)
+{
+    return (long long)json_integer_value(
+        json_object_get(json_object_get(st, "accounting"), key));
+}
+
+static const char *
+s_st(const json_t *st)
+{
+    return json_string_value(json_object_get(st, "status"));
+}
+
+/* Polls the rollout's status until pred holds (at most 90 s, scaled). */
+typedef int (*s_pred_fn)(const json_t *st, void *arg);
+
+static json_t *
+s_wait(s_state *s, const char *id, s_pred_fn pred, void *arg,
+       const char *what)
+{
+    int64_t deadline = fl_clock_ms() + (int64_t)(90000 *
+                                                 fl_test_timeout_scale());
+
+    for (;;) {
+        json_t *st = s_status(s, id);
+        if (pred(st, arg))
+            return st;
+        if (fl_clock_ms() > deadline) {
+            char *text = json_dumps(st, JSON_INDENT(1));
+            fail_msg("rollout %s: not within 90 s: %s\n%s", id, what, text);
+        }
+        json_decref(st);
+        /* Each poll is a process and a CURVE handshake: not too often. */
+        fl_clock_sleep_ms(200);
+    }
+}
+
+/* The waves a rollout's commands record, per tenant (from the control
+ * database: the frozen set as written). */
+static void
+s_waves_of(s_state *s, const char *id, int *wave)
+{
+    PGconn *c = PQconnectdb(s->f.ctl.conninfo);
+
+    for (int i = 0; i < S_TENANTS; i++) {
+        char *sql = fl_asprintf("SELECT wave FROM flotilla_control.commands"
+                                " WHERE dispatch_id = '%s' AND target ="
+                                " '%s'", id, s->t[i].name);
+        char *v = fl_test_query_value(c, sql);
+        wave[i] = v ? (int)strtol(v, NULL, 10) : -1;
+        free(v);
+        free(sql);
+    }
+    PQfinish(c);
+}
+
+static const char *const s_add_column[] = {
+    "0001_add_flag.sql",
+    "-- flotilla:options allow=require-concurrent-index-creation 20 rows\n"
+    "-- flotilla:up\n"
+    "ALTER TABLE items ADD COLUMN flag int NOT NULL DEFAULT 7;\n"
+    "CREATE INDEX items_flag ON items (flag);\n"
+    "UPDATE items SET v = v + 1;\n"
+    "-- flotilla:down\n"
+    "DROP INDEX items_flag;\n"
+    "ALTER TABLE items DROP COLUMN flag;\n",
+    NULL};
+
+/* Fails live validation where a note is NULL: the check counts them. */
+static const char *const s_not_null[] = {
+    "0001_note_required.sql",
+    "-- flotilla:options allow=adding-not-nullable-field 20 rows\n"
+    "-- flotilla:up\n"
+    "ALTER TABLE items ALTER COLUMN note SET NOT NULL;\n"
+    "-- flotilla:down\n"
+    "ALTER TABLE items ALTER COLUMN note DROP NOT NULL;\n",
+    NULL};
+
+/*
+ * A clean rollout through four waves (the canary by label, 10%, 50%,
+ * 100%), with a bake time: every target applied exactly once, in the
+ * waves written when the rollout started, each wave's first migration
+ * started after the previous wave's last one finished plus the bake.
+ */
+static void
+test_rollout_staged_four_apply_every_target_once(void **state)
+{
+    s_state *s = *state;
+    char *bundle = NULL;
+    json_t *st = NULL;
+    int wave[S_TENANTS], size[4] = {0, 0, 0, 0};
+    const char *id = NULL;
+
+    bundle = s_bundle(s, "b1", s_add_column);
+    {
+        const char *args[] = {"start", bundle, "--selector", "",
+                              "--waves", "tier=canary;10%;50%;100%",
+                              "--bake", "1s", "--max-parallel-per-agent",
+                              "3", "--watch", NULL};
+        st = s_rollout(s, 0, args);
+    }
+    id = json_string_value(json_object_get(st, "id"));
+    assert_string_equal(s_st(st), "completed");
+    assert_int_equal(s_acc(st, "planned"), S_TENANTS);
+    assert_int_equal(s_acc(st, "applied"), S_TENANTS);
+    assert_int_equal(s_acc(st, "failed"), 0);
+    assert_int_equal(s_acc(st, "untouched"), 0);
+    s_waves_of(s, id, wave);
+    for (int i = 0; i < S_TENANTS; i++) {
+        assert_true(wave[i] >= 0 && wave[i] < 4);
+        size[wave[i]]++;
+        assert_int_equal(s_executed(s, i, 1), 1);
+        assert_true(s_has_column(s, i, "flag"));
+        assert_int_equal(s_long(s, i, "SELECT sum(v) FROM items"),
+                         2100 + 20);
+    }
+    /* The canary alone, then 10% of 30 (3), 50% of 27 (14), the rest. */
+    assert_int_equal(wave[0], 0);
+    assert_int_equal(size[0], 1);
+    assert_int_equal(size[1], 3);
+    assert_int_equal(size[2], 14);
+    assert_int_equal(size[3], 13);
+    /* Wave k+1 started only after wave k finished and baked (1 s): read
+     * from the ledgers' own clocks (one machine). */
+    {
+        double end[4] = {0, 0, 0, 0}, start[4] = {1e18, 1e18, 1e18, 1e18};
+        for (int i = 0; i < S_TENANTS; i++) {
+            char *a = s_value(s, i, "SELECT extract(epoch FROM started_at)"
+                              " FROM flotilla.schema_migrations WHERE"
+                              " version = 1");
+            char *b = s_value(s, i, "SELECT extract(epoch FROM finished_at)"
+                              " FROM flotilla.schema_migrations WHERE"
+                              " version = 1");
+            double x = strtod(a, NULL), y = strtod(b, NULL);
+            if (x < start[wave[i]])
+                start[wave[i]] = x;
+            if (y > end[wave[i]])
+                end[wave[i]] = y;
+            free(a);
+            free(b);
+        }
+        for (int k = 0; k < 3; k++)
+            if (start[k + 1] < end[k] + 1.0)
+                fail_msg("wave %d started %.3f s after wave %d ended (bake "
+                         "1 s)", k + 2, start[k + 1] - end[k], k + 1);
+    }
+    json_decref(st);
+    free(bundle);
+    s->passed = 1;
+}
+
+/*
+ * The canary's data fails live validation (NULL notes before SET NOT
+ * NULL): the rollout halts after wave 1 with the count of offending rows
+ * in the failure, and not one of the 30 other targets is touched: no
+ * ledger row names the rollout, and their catalogs are unchanged.
+ */
+static void
+test_rollout_staged_failed_canary_halts_nothing_else_touched(void **state)
+{
+    s_state *s = *state;
+    char *bundle = NULL, *before[S_TENANTS];
+    json_t *st = NULL;
+    const char *id = NULL, *reason = NULL;
+
+    s_exec_on(s, 0, "UPDATE items SET note = NULL WHERE id IN (3, 5, 8)");
+    for (int i = 0; i < S_TENANTS; i++)
+        before[i] = s_dump(s, i);
+    bundle = s_bundle(s, "poison", s_not_null);
+    {
+        const char *args[] = {"start", bundle, "--selector", "",
+                              "--waves", "tier=canary;100%", "--watch",
+                              NULL};
+        st = s_rollout(s, S_EXIT_HALTED, args);
+    }
+    id = json_string_value(json_object_get(st, "id"));
+    assert_string_equal(s_st(st), "halted");
+    assert_true(json_is_true(json_object_get(st, "halted")));
+    assert_int_equal(s_acc(st, "failed"), 1);
+    assert_int_equal(s_acc(st, "dispatched"), 1);
+    assert_int_equal(s_acc(st, "untouched"), S_TENANTS - 1);
+    {
+        const json_t *f = json_array_get(json_object_get(st, "failures"), 0);
+        assert_non_null(f);
+        assert_string_equal(json_string_value(json_object_get(f, "target")),
+                            s->t[0].name);
+        reason = json_string_value(json_object_get(f, "reason"));
+        assert_non_null(reason);
+        if (strstr(reason, "3") == NULL)
+            fail_msg("the failure does not count the 3 rows: %s", reason);
+    }
+    for (int i = 1; i < S_TENANTS; i++) {
+        char *after = s_dump(s, i);
+        assert_int_equal(s_ledger_rows(s, i, id), 0);
+        assert_false(s_has_ledger(s, i) &&
+                     s_long(s, i, "SELECT count(*) FROM "
+                            "flotilla.migration_logs") > 0);
+        fl_test_assert_dumps_equal(s->t[i].name, before[i], after);
+        free(after);
+    }
+    /* The canary's catalog is unchanged too: the column stays nullable. */
+    {
+        char *after = s_dump(s, 0);
+        fl_test_assert_dumps_equal(s->t[0].name, before[0], after);
+        free(after);
+    }
+    for (int i = 0; i < S_TENANTS; i++)
+        free(before[i]);
+    json_decref(st);
+    free(bundle);
+    s->passed = 1;
+}
+
+
+/* Tenants of wave (from the rollout's commands). */
+static int
+s_in_wave(s_state *s, const char *id, int want, int *out)
+{
+    int wave[S_TENANTS], n = 0;
+
+    s_waves_of(s, id, wave);
+    for (int i = 0; i < S_TENANTS; i++)
+        if (wave[i] == want)
+            out[n++] = i;
+    return n;
+}
+
+static char *
+s_start_bg(s_state *s, const char *const *args)
+{
+    json_t *st = s_rollout(s, 0, args);
+    char *id = fl_strdup(json_string_value(json_object_get(st, "id")));
+
+    json_decref(st);
+    return id;
+}
+
+/*
+ * A failure budget: two targets of wave 3 fail validation.  With
+ * max_failures 1 the rollout halts in wave 3 (2 exceed 1) and wave 4 is
+ * never touched; with max_failures 2 (as many as allowed: not exceeded)
+ * it goes on and completes, every other target applied.
+ */
+static void
+test_rollout_staged_budget_exceeded_halts_equalled_continues(void **state)
+{
+    s_state *s = *state;
+    char *bundle = s_bundle(s, "budget", s_not_null);
+    json_t *st = NULL;
+    const char *id = NULL;
+    int w3[S_TENANTS], w4[S_TENANTS], n3, n4;
+    const char *poisoned[2] = {NULL, NULL};
+
+    /* t_1_00 and t_1_01: after the canary, 10% (t_0_00..02), then 50%
+     * (t_0_03..09, t_1_00..06) in the deterministic order. */
+    s_exec_on(s, 11, "UPDATE items SET note = NULL WHERE id = 1");
+    s_exec_on(s, 12, "UPDATE items SET note = NULL WHERE id < 4");
+    {
+        const char *args[] = {"start", bundle, "--selector", "",
+                              "--waves", "tier=canary;10%;50%;100%",
+                              "--max-failures", "1", "--watch", NULL};
+        st = s_rollout(s, S_EXIT_HALTED, args);
+    }
+    id = json_string_value(json_object_get(st, "id"));
+    assert_string_equal(s_st(st), "halted");
+    assert_int_equal(json_integer_value(json_object_get(st, "wave")), 3);
+    n3 = s_in_wave(s, id, 2, w3);
+    n4 = s_in_wave(s, id, 3, w4);
+    assert_int_equal(n3, 14);
+    assert_int_equal(n4, 13);
+    poisoned[0] = s->t[11].name;
+    poisoned[1] = s->t[12].name;
+    {
+        int found = 0;
+        for (int i = 0; i < n3; i++)
+            found += w3[i] == 11 || w3[i] == 12;
+        assert_int_equal(found, 2);
+    }
+    for (int i = 0; i < n4; i++) {
+        assert_int_equal(s_ledger_rows(s, w4[i], id), 0);
+        assert_false(s_has_ledger(s, w4[i]));
+    }
+    assert_int_equal(s_acc(st, "failed"), 2);
+    {
+        const json_t *f = NULL;
+        size_t i;
+        json_array_foreach(json_object_get(st, "failures"), i, f) {
+            const char *t = json_string_value(json_object_get(f, "target"));
+            assert_true(strcmp(t, poisoned[0]) == 0 ||
+                        strcmp(t, poisoned[1]) == 0);
+        }
+    }
+    json_decref(st);
+
+    /* Within the budget it goes on. */
+    s_reset(s);
+    s_exec_on(s, 11, "UPDATE items SET note = NULL WHERE id = 1");
+    s_exec_on(s, 12, "UPDATE items SET note = NULL WHERE id < 4");
+    {
+        const char *args[] = {"start", bundle, "--selector", "",
+                              "--waves", "tier=canary;10%;50%;100%",
+                              "--max-failures", "2", "--watch", NULL};
+        st = s_rollout(s, 0, args);
+    }
+    assert_string_equal(s_st(st), "completed");
+    assert_int_equal(s_acc(st, "failed"), 2);
+    assert_int_equal(s_acc(st, "applied"), S_TENANTS - 2);
+    for (int i = 0; i < S_TENANTS; i++) {
+        char *v = s_status_of(s, i, 1);
+        if (i == 11 || i == 12)
+            assert_true(v == NULL || strcmp(v, "applied") != 0);
+        else
+            assert_string_equal(v, "applied");
+        free(v);
+    }
+    json_decref(st);
+    free(bundle);
+    s->passed = 1;
+}
+
+/* Two migrations: the second fails validation where notes are NULL. */
+static const char *const s_two[] = {
+    "0001_add_flag.sql",
+    "-- flotilla:options allow=require-concurrent-index-creation 20 rows\n"
+    "-- flotilla:up\n"
+    "ALTER TABLE items ADD COLUMN flag int NOT NULL DEFAULT 7;\n"
+    "CREATE INDEX items_flag ON items (flag);\n"
+    "UPDATE items SET v = v + 1;\n"
+    "-- flotilla:down\n"
+    "DROP INDEX items_flag;\n"
+    "ALTER TABLE items DROP COLUMN flag;\n",
+    "0002_note_required.sql",
+    "-- flotilla:options allow=adding-not-nullable-field 20 rows\n"
+    "-- flotilla:up\n"
+    "ALTER TABLE items ALTER COLUMN note SET NOT NULL;\n"
+    "-- flotilla:down\n"
+    "ALTER TABLE items ALTER COLUMN note DROP NOT NULL;\n",
+    NULL};
+
+/*
+ * on_failure: rollback.  Wave 3 exceeds its budget; every target the
+ * rollout touched (waves 1 to 3, the failed ones included: their first
+ * migration applied) is rolled back, newest wave first, to the same
+ * canonical dump of schema and data as before; wave 4 is untouched.
+ */
+static void
+test_rollout_staged_on_failure_restores_every_touched_target(void **state)
+{
+    s_state *s = *state;
+    char *bundle = s_bundle(s, "auto-rb", s_two), *before[S_TENANTS];
+    json_t *st = NULL;
+    const char *id = NULL;
+    int w4[S_TENANTS], n4;
+
+    s_exec_on(s, 11, "UPDATE items SET note = NULL WHERE id = 1");
+    s_exec_on(s, 12, "UPDATE items SET note = NULL WHERE id < 4");
+    for (int i = 0; i < S_TENANTS; i++)
+        before[i] = s_dump(s, i);
+    {
+        const char *args[] = {"start", bundle, "--selector", "",
+                              "--waves", "tier=canary;10%;50%;100%",
+                              "--max-failures", "1", "--on-failure",
+                              "rollback", "--watch", NULL};
+        st = s_rollout(s, S_EXIT_ROLLED_BACK, args);
+    }
+    id = json_string_value(json_object_get(st, "id"));
+    assert_string_equal(s_st(st), "rolled_back");
+    n4 = s_in_wave(s, id, 3, w4);
+    assert_int_equal(n4, 13);
+    /* Touched: waves 1-3 (1 + 3 + 14) whose first migration applied. */
+    assert_int_equal(s_acc(st, "rolled_back"), 18);
+    assert_int_equal(s_acc(st, "untouched"), 13);
+    for (int i = 0; i < S_TENANTS; i++) {
+        char *after = s_dump(s, i);
+        int untouched = 0;
+        for (int k = 0; k < n4; k++)
+            untouched |= w4[k] == i;
+        fl_test_assert_dumps_equal(s->t[i].name, before[i], after);
+        if (untouched) {
+            assert_int_equal(s_ledger_rows(s, i, id), 0);
+        } else {
+            char *v = s_status_of(s, i, 1);
+            assert_string_equal(v, "rolled_back");
+            free(v);
+        }
+        free(after);
+        free(before[i]);
+    }
+    /* Newest wave first: every wave-3 rollback finished before the
+     * first wave-2 rollback started (the ledgers' clocks). */
+    {
+        int wave[S_TENANTS];
+        double end3 = 0, start2 = 1e18;
+        s_waves_of(s, id, wave);
+        for (int i = 0; i < S_TENANTS; i++) {
+            char *v = NULL;
+            double x;
+            if (wave[i] != 1 && wave[i] != 2)
+                continue;
+            v = s_value(s, i, "SELECT extract(epoch FROM max(created_at))"
+                        " FROM flotilla.migration_logs WHERE step ="
+                        " 'rollback' AND version = 1");
+            assert_non_null(v);
+            x = strtod(v, NULL);
+            free(v);
+            if (wave[i] == 2 && x > end3)
+                end3 = x;
+            v = s_value(s, i, "SELECT extract(epoch FROM min(created_at))"
+                        " FROM flotilla.migration_logs WHERE step ="
+                        " 'rollback' AND version = 1");
+            x = strtod(v, NULL);
+            free(v);
+            if (wave[i] == 1 && x < start2)
+                start2 = x;
+        }
+        if (start2 < end3)
+            fail_msg("a wave-2 rollback began %.3f s before the last wave-3 "
+                     "rollback ended", end3 - start2);
+    }
+    json_decref(st);
+    free(bundle);
+    s->passed = 1;
+}
+
+/* A migration that takes its time, to stop a rollout in the middle. */
+static const char *const s_slow[] = {
+    "0001_slow.sql",
+    "-- flotilla:up\n"
+    "CREATE TABLE slow_t (id int);\n"
+    "SELECT pg_sleep(0.3);\n"
+    "-- flotilla:down\n"
+    "DROP TABLE slow_t;\n",
+    NULL};
+
+static int
+s_applied_now(s_state *s)
+{
+    int n = 0;
+
+    for (int i = 0; i < S_TENANTS; i++) {
+        char *v = s_status_of(s, i, 1);
+        n += v != NULL && strcmp(v, "applied") == 0;
+        free(v);
+    }
+    return n;
+}
+
+static int
+s_waiting_at_gate(const json_t *st, void *arg)
+{
+    (void)arg;
+    return strcmp(s_st(st), "waiting") == 0;
+}
+
+static int
+s_applied_at_least(const json_t *st, void *arg)
+{
+    return s_acc(st, "applied") >= *(const int *)arg;
+}
+
+static int
+s_halted_and_idle(const json_t *st, void *arg)
+{
+    const json_t *w = NULL;
+    size_t i;
+
+    (void)arg;
+    if (strcmp(s_st(st), "halted") != 0)
+        return 0;
+    json_array_foreach(json_object_get(st, "waves"), i, w)
+        if (json_integer_value(json_object_get(w, "in_flight")) > 0)
+            return 0;
+    return 1;
+}
+
+/*
+ * A manual gate holds the rollout after wave 1 until resume; a halt in
+ * the middle of wave 2 stops every new dispatch (in-flight targets
+ * finish), holds across a kill -9 and restart of the coordinator, and
+ * resume finishes the rollout with every target applied exactly once.
+ */
+static void
+test_rollout_stops_gate_mid_wave_restart_and_resume(void **state)
+{
+    s_state *s = *state;
+    char *bundle = s_bundle(s, "slow", s_slow), *id = NULL;
+    json_t *st = NULL;
+    int n = 0, want = 5;
+
+    {
+        const char *args[] = {"start", bundle, "--selector", "",
+                              "--waves", "1;100%", "--gate", "manual",
+                              "--max-parallel", "2", NULL};
+        id = s_start_bg(s, args);
+    }
+    st = s_wait(s, id, s_waiting_at_gate, NULL, "waiting at the gate");
+    json_decref(st);
+    fl_clock_sleep_ms(800);
+    assert_int_equal(s_applied_now(s), 1);
+    st = s_status(s, id);
+    assert_string_equal(s_st(st), "waiting");
+    assert_int_equal(s_acc(st, "dispatched"), 1);
+    json_decref(st);
+    {
+        const char *args[] = {"resume", id, NULL};
+        json_decref(s_rollout(s, 0, args));
+    }
+    st = s_wait(s, id, s_applied_at_least, &want, "5 targets applied");
+    json_decref(st);
+    {
+        const char *args[] = {"halt", id, NULL};
+        st = s_rollout(s, 0, args);
+        assert_true(json_is_true(json_object_get(st, "halted")));
+        json_decref(st);
+    }
+    st = s_wait(s, id, s_halted_and_idle, NULL, "halted, nothing in flight");
+    json_decref(st);
+    n = s_applied_now(s);
+    assert_true(n >= 5 && n < S_TENANTS);
+    /* The latch holds, and survives a kill -9 of the coordinator. */
+    fl_clock_sleep_ms(700);
+    assert_int_equal(s_applied_now(s), n);
+    fl_fleet_signal_coordinator(&s->f, SIGKILL);
+    fl_fleet_start_coordinator(&s->f);
+    fl_clock_sleep_ms(1500);
+    assert_int_equal(s_applied_now(s), n);
+    st = s_status(s, id);
+    assert_string_equal(s_st(st), "halted");
+    json_decref(st);
+    {
+        const char *args[] = {"resume", id, NULL};
+        json_decref(s_rollout(s, 0, args));
+    }
+    {
+        const char *args[] = {"watch", id, NULL};
+        st = s_rollout(s, 0, args);
+    }
+    assert_string_equal(s_st(st), "completed");
+    assert_int_equal(s_acc(st, "applied"), S_TENANTS);
+    for (int i = 0; i < S_TENANTS; i++)
+        assert_int_equal(s_executed(s, i, 1), 1);
+    json_decref(st);
+    free(id);
+    free(bundle);
+    s->passed = 1;
+}
+
+static long
+s_sleepers(s_state *s)
+{
+    long n = 0;
+
+    for (int k = 0; k < 3; k++) {
+        char *v = fl_fleet_query(&s->f, k, "postgres",
+                                 "SELECT count(*) FROM pg_stat_activity "
+                                 "WHERE state = 'active' AND query LIKE "
+                                 "'%pg_sleep%' AND application_name = "
+                                 "'flotilla'");
+        n += v ? strtol(v, NULL, 10) : 0;
+        free(v);
+    }
+    return n;
+}
+
+static const char *const s_very_slow[] = {
+    "0001_very_slow.sql",
+    "-- flotilla:up\n"
+    "CREATE TABLE slow_t (id int);\n"
+    "SELECT pg_sleep(60);\n"
+    "-- flotilla:down\n"
+    "DROP TABLE slow_t;\n",
+    NULL};
+
+/*
+ * halt --abort cancels the statements in flight: their transactions roll
+ * back, the targets stay as they were, and no other target is touched.
+ */
+static void
+test_rollout_stops_abort_cancels_in_flight(void **state)
+{
+    s_state *s = *state;
+    char *bundle = s_bundle(s, "very-slow", s_very_slow), *id = NULL;
+    json_t *st = NULL;
+    int64_t deadline = fl_clock_ms() + (int64_t)(60000 *
+                                                 fl_test_timeout_scale());
+
+    {
+        const char *args[] = {"start", bundle, "--selector", "",
+                              "--waves", "100%", "--max-parallel", "3",
+                              NULL};
+        id = s_start_bg(s, args);
+    }
+    while (s_sleepers(s) < 3) {
+        if (fl_clock_ms() > deadline)
+            fail_msg("3 migrations were not running within 60 s");
+        fl_clock_sleep_ms(50);
+    }
+    {
+        const char *args[] = {"halt", id, "--abort", NULL};
+        json_decref(s_rollout(s, 0, args));
+    }
+    st = s_wait(s, id, s_halted_and_idle, NULL, "halted, nothing in flight");
+    assert_int_equal(s_acc(st, "applied"), 0);
+    assert_int_equal(s_acc(st, "dispatched"), 3);
+    assert_int_equal(s_acc(st, "failed"), 3);
+    assert_int_equal(s_sleepers(s), 0);
+    for (int i = 0; i < S_TENANTS; i++) {
+        assert_int_equal(s_long(s, i, "SELECT count(*) FROM pg_tables WHERE "
+                                "tablename = 'slow_t'"),
+                         0);
+        if (s_has_ledger(s, i))
+            assert_int_equal(s_long(s, i, "SELECT count(*) FROM "
+                                    "flotilla.schema_migrations WHERE status"
+                                    " = 'applied'"),
+                             0);
+    }
+    json_decref(st);
+    free(id);
+    free(bundle);
+    s->passed = 1;
+}
+
+/*
+ * The coordinator killed with kill -9 in the middle of a wave and
+ * restarted finishes the rollout, every target applied exactly once
+ * (one successful execute step in its log, one applied row).
+ */
+static void
+test_rollout_stops_coordinator_kill9_mid_wave_once(void **state)
+{
+    s_state *s = *state;
+    char *bundle = s_bundle(s, "slow-k", s_slow), *id = NULL;
+    json_t *st = NULL;
+    int want = 6;
+
+    {
+        const char *args[] = {"start", bundle, "--selector", "",
+                              "--waves", "1;100%", "--max-parallel", "4",
+                              NULL};
+        id = s_start_bg(s, args);
+    }
+    st = s_wait(s, id, s_applied_at_least, &want, "6 targets applied");
+    json_decref(st);
+    fl_fleet_signal_coordinator(&s->f, SIGKILL);
+    assert_true(s_applied_now(s) < S_TENANTS);
+    fl_fleet_start_coordinator(&s->f);
+    {
+        const char *args[] = {"watch", id, NULL};
+        st = s_rollout(s, 0, args);
+    }
+    assert_string_equal(s_st(st), "completed");
+    assert_int_equal(s_acc(st, "applied"), S_TENANTS);
+    for (int i = 0; i < S_TENANTS; i++) {
+        assert_int_equal(s_executed(s, i, 1), 1);
+        assert_int_equal(s_long(s, i, "SELECT count(*) FROM "
+                                "flotilla.schema_migrations WHERE status ="
+                                " 'applied'"),
+                         1);
+    }
+    json_decref(st);
+    free(id);
+    free(bundle);
+    s->passed = 1;
+}
+
+static const char *const s_slow2[] = {
+    "0001_slow_rows.sql",
+    "-- flotilla:up\n"
+    "CREATE TABLE slow_t (id int);\n"
+    "INSERT INTO slow_t SELECT generate_series(1, 100);\n"
+    "SELECT pg_sleep(1.5);\n"
+    "-- flotilla:down\n"
+    "DROP TABLE slow_t;\n",
+    NULL};
+
+/*
+ * An agent killed with kill -9 in the middle of its migrations: after its
+ * restart each of its targets is recovered (applied once) or failed,
+ * never half-applied: the table exists exactly where the ledger says the
+ * migration applied, with all its rows.
+ */
+static void
+test_rollout_stops_agent_kill9_never_half_applied(void **state)
+{
+    s_state *s = *state;
+    char *bundle = s_bundle(s, "slow-a", s_slow2), *id = NULL;
+    json_t *st = NULL;
+    int64_t deadline = fl_clock_ms() + (int64_t)(60000 *
+                                                 fl_test_timeout_scale());
+
+    {
+        const char *args[] = {"start", bundle, "--selector", "",
+                              "--waves", "100%", "--max-failures", "100%",
+                              NULL};
+        id = s_start_bg(s, args);
+    }
+    for (;;) {
+        char *v = fl_fleet_query(&s->f, 1, "postgres",
+                                 "SELECT count(*) FROM pg_stat_activity "
+                                 "WHERE state = 'active' AND query LIKE "
+                                 "'%pg_sleep%' AND application_name = "
+                                 "'flotilla'");
+        long n = v ? strtol(v, NULL, 10) : 0;
+        free(v);
+        if (n >= 2)
+            break;
+        if (fl_clock_ms() > deadline)
+            fail_msg("shard-1's migrations were not running within 60 s");
+        fl_clock_sleep_ms(20);
+    }
+    fl_fleet_signal_agent(&s->f, 1, SIGKILL); /* shard-1's agent */
+    fl_fleet_start_agent(&s->f, 1);
+    {
+        const char *args[] = {"watch", id, NULL};
+        st = s_rollout(s, -1, args);
+    }
+    assert_string_equal(s_st(st), "completed");
+    for (int i = 0; i < S_TENANTS; i++) {
+        char *v = s_status_of(s, i, 1);
+        long rows = s_long(s, i, "SELECT CASE WHEN to_regclass('slow_t') IS"
+                           " NULL THEN -1 ELSE (SELECT count(*) FROM"
+                           " pg_catalog.pg_class WHERE relname = 'slow_t')"
+                           " END");
+        if (v != NULL && strcmp(v, "applied") == 0) {
+            assert_int_equal(rows, 1);
+            assert_int_equal(s_long(s, i, "SELECT count(*) FROM slow_t"),
+                             100);
+            assert_int_equal(s_executed(s, i, 1), 1);
+        } else {
+            assert_int_equal(rows, -1);
+        }
+        free(v);
+    }
+    json_decref(st);
+    free(id);
+    free(bundle);
+    s->passed = 1;
+}
+
+/*
+ * The fleet-wide plan: every target validates and rehearses, the
+ * poisoned one reports the check's count, and nothing changes anywhere
+ * (the same canonical dump, no ledger created).
+ */
+static void
+test_rollout_staged_plan_changes_nothing(void **state)
+{
+    s_state *s = *state;
+    char *bundle = s_bundle(s, "plan", s_two), *before[S_TENANTS];
+    json_t *st = NULL;
+    const json_t *t = NULL, *plan = NULL;
+    size_t i;
+
+    s_exec_on(s, 7, "UPDATE items SET note = NULL WHERE id IN (2, 4)");
+    for (int k = 0; k < S_TENANTS; k++)
+        before[k] = s_dump(s, k);
+    {
+        const char *args[] = {"plan", bundle, "--selector", "",
+                              "--max-parallel-per-agent", "2", NULL};
+        st = s_rollout(s, 3, args);
+    }
+    plan = json_object_get(st, "plan");
+    assert_int_equal(json_integer_value(json_object_get(plan, "would apply")),
+                     S_TENANTS - 1);
+    assert_int_equal(json_integer_value(json_object_get(plan, "would fail")),
+                     1);
+    json_array_foreach(json_object_get(st, "targets"), i, t) {
+        const char *v = json_string_value(json_object_get(t, "verdict"));
+        if (strcmp(json_string_value(json_object_get(t, "target")),
+                   s->t[7].name) == 0) {
+            const char *why = json_string_value(json_object_get(t, "reason"));
+            assert_string_equal(v, "would fail");
+            assert_non_null(why);
+            if (strstr(why, "2") == NULL)
+                fail_msg("the plan does not count the 2 rows: %s", why);
+        } else {
+            assert_string_equal(v, "would apply");
+        }
+    }
+    for (int k = 0; k < S_TENANTS; k++) {
+        char *after = s_dump(s, k);
+        fl_test_assert_dumps_equal(s->t[k].name, before[k], after);
+        assert_false(s_has_ledger(s, k));
+        free(after);
+        free(before[k]);
+    }
+    json_decref(st);
+    free(bundle);
+    s->passed = 1;
+}
+
+/*
+ * Unreachable targets (their agent stopped) count as failures and halt
+ * the rollout, unless unreachable: skip, which completes the rollout
+ * without them; they are never touched.
+ */
+static void
+test_rollout_staged_unreachable_fails_unless_skipped(void **state)
+{
+    s_state *s = *state;
+    char *bundle = s_bundle(s, "unreach", s_add_column);
+    json_t *st = NULL;
+
+    fl_fleet_signal_agent(&s->f, 2, SIGTERM);
+    {
+        int64_t deadline = fl_clock_ms() + (int64_t)(30000 *
+                                                     fl_test_timeout_scale());
+        for (;;) {
+            json_t *rows = fl_fleet_json(&s->f, "agents", NULL);
+            const json_t *r = fl_fleet_row(rows, "name", "shard-2");
+            int off = r != NULL &&
+                      strcmp(json_string_value(json_object_get(r, "state")),
+                             "online") != 0;
+            json_decref(rows);
+            if (off)
+                break;
+            if (fl_clock_ms() > deadline)
+                fail_msg("shard-2 still online");
+            fl_clock_sleep_ms(50);
+        }
+    }
+    {
+        const char *args[] = {"start", bundle, "--selector", "",
+                              "--waves", "100%", "--watch", NULL};
+        st = s_rollout(s, S_EXIT_HALTED, args);
+    }
+    assert_int_equal(s_acc(st, "unreachable"), S_PER_SHARD);
+    json_decref(st);
+    for (int i = 0; i < S_TENANTS; i++)
+        if (s->t[i].shard != 2)
+            s_exec_on(s, i, "SET client_min_messages = warning;"
+                            "DROP SCHEMA IF EXISTS flotilla CASCADE;"
+                            "DROP SCHEMA IF EXISTS flotilla_backup CASCADE;"
+                            "DROP TABLE IF EXISTS items, slow_t CASCADE;" S_ITEMS);
+    {
+        const char *args[] = {"start", bundle, "--selector", "",
+                              "--waves", "100%", "--unreachable", "skip",
+                              "--watch", NULL};
+        st = s_rollout(s, 0, args);
+    }
+    assert_string_equal(s_st(st), "completed");
+    assert_int_equal(s_acc(st, "unreachable"), S_PER_SHARD);
+    assert_int_equal(s_acc(st, "applied"), S_TENANTS - S_PER_SHARD);
+    for (int i = 0; i < S_TENANTS; i++)
+        assert_int_equal(s_has_column(s, i, "flag"), s->t[i].shard != 2);
+    json_decref(st);
+    free(bundle);
+    s->passed = 1;
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(
+            test_rollout_staged_four_apply_every_target_once, s_setup,
+            s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_rollout_staged_failed_canary_halts_nothing_else_touched,
+            s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_rollout_staged_budget_exceeded_halts_equalled_continues,
+            s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_rollout_staged_on_failure_restores_every_touched_target,
+            s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_rollout_stops_gate_mid_wave_restart_and_resume, s_setup,
+            s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_rollout_stops_abort_cancels_in_flight, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_rollout_stops_coordinator_kill9_mid_wave_once, s_setup,
+            s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_rollout_stops_agent_kill9_never_half_applied,
+            s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_rollout_staged_plan_changes_nothing,
+                                        s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_rollout_staged_unreachable_fails_unless_skipped, s_setup,
+            s_teardown),
+    };
+
+    /* ctest runs the tests in groups, in parallel (rollout.cmake). */
+    if (getenv("FLOTILLA_TEST_FILTER") != NULL)
+        cmocka_set_test_filter(getenv("FLOTILLA_TEST_FILTER"));
+    return cmocka_run_group_tests_name("rollout", tests, s_group_setup,
+                                       s_group_teardown);
+}
