@@ -20,6 +20,7 @@
 
 #include "agent/agentd_internal.h"
 #include "agent/ledger.h"
+#include "agent/planjson.h"
 #include "agent/pg.h"
 #include "common/alloc.h"
 #include "common/clock.h"
@@ -208,7 +209,8 @@ s_pipeline(fl_ag_daemon_t *d, fl_ag_job_t *job)
     fl_pipeline_t *p = NULL;
     fl_error_t err = FL_ERROR_INIT;
     char *msg = NULL;
-    json_t *report = NULL;
+    fl_plan_t plan = FL_PLAN_INIT;
+    int planned = 0;
     int64_t t0 = fl_clock_ms();
     int rc = 0;
 
@@ -251,28 +253,31 @@ s_pipeline(fl_ag_daemon_t *d, fl_ag_job_t *job)
                                             &err);
             msg = fl_asprintf("%d rolled back", count);
         } else {
-            rc = fl_pipeline_plan(p, job->src, &report, &err);
+            rc = fl_pipeline_plan(p, job->src, &plan, &err);
+            planned = rc == 0;
         }
         pthread_mutex_lock(&job->lock);
         job->pipeline = NULL;
         pthread_mutex_unlock(&job->lock);
         fl_pipeline_close(&p);
     }
-    if (rc == 0 && report != NULL) {
+    if (planned) {
+        json_t *report = fl_plan_json(&plan);
         char *text = json_dumps(report, JSON_COMPACT);
-        int ok = json_is_true(json_object_get(report, "ok"));
 
-        s_result(job, ok ? "ok" : "refused", fl_clock_ms() - t0,
-                 ok ? "the plan would apply" : "the plan would be refused",
+        s_result(job, plan.ok ? "ok" : "refused", fl_clock_ms() - t0,
+                 plan.ok ? "the plan would apply"
+                         : "the plan would be refused",
                  NULL);
         if (text != NULL && strlen(text) <= S_MAX_REPORT)
             job->result.report = text;
         else
             free(text);
+        json_decref(report);
     } else {
         s_result(job, s_status(rc), fl_clock_ms() - t0, msg, &err);
     }
-    json_decref(report);
+    fl_plan_release(&plan);
     free(msg);
     fl_error_clear(&err);
 }

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "agent/pipeline.h"
+#include "agent/planjson.h"
 #include "agent/source.h"
 #include "cli/cli.h"
 #include "cli/commands.h"
@@ -121,126 +122,6 @@ s_print_text(const fl_plan_t *plan)
                    plan->pending, plan->pending == 1 ? "" : "s");
 }
 
-/* An array of strings, or null when not read. */
-static json_t *
-s_strings(char *const *items, size_t n, int read)
-{
-    json_t *a = read ? json_array() : json_null();
-
-    for (size_t i = 0; read && i < n; i++)
-        json_array_append_new(a, fl_json_text(items[i]));
-    return a;
-}
-
-static json_t *
-s_stmt_json(const fl_plan_migration_t *m, const fl_plan_stmt_t *st)
-{
-    json_t *locks = json_array();
-    json_t *o = NULL;
-
-    for (size_t k = 0; k < st->nlocks; k++)
-        json_array_append_new(locks, fl_json_pack("{s:o, s:s, s:b}",
-            "table", fl_json_text(st->locks[k].table),
-            "lock", st->locks[k].lock, "writes", st->locks[k].writes));
-    o = fl_json_pack("{s:i, s:o, s:i, s:i, s:o, s:o, s:o, s:b, s:b, s:b, s:b,"
-                     " s:o, s:o, s:o, s:o}",
-                     "index", st->index, "file", fl_json_text(m->file),
-                     "line", st->line, "column", st->column,
-                     "kind", fl_dbcmd_json_text(st->kind), "sql",
-                     fl_json_text(st->sql), "locks", locks,
-                     "rewrites", st->rewrites, "scans", st->scans,
-                     "destructive", st->destructive,
-                     "no_transaction", st->no_transaction,
-                     "backup", s_strings(st->backups, st->nbackups, 1),
-                     "rehearsal", fl_json_text(st->rehearsal),
-                     "observed_locks", s_strings(st->observed_locks,
-                         st->nobserved_locks,
-                         st->observed && st->observed_locks_read),
-                     "observed_rewrites", s_strings(st->observed_rewrites,
-                         st->nobserved_rewrites, st->observed));
-    if (st->nchecks > 0 || st->rehearsal) {
-        json_t *checks = json_array();
-        for (size_t k = 0; k < st->nchecks; k++) {
-            const fl_plan_check_t *c = &st->checks[k];
-            json_array_append_new(checks, fl_json_pack(
-                "{s:o, s:o, s:b, s:I, s:o, s:o, s:o, s:o}", "check",
-                fl_json_text(c->check), "target", fl_json_text(c->target),
-                "ok", c->ok, "count", (json_int_t)c->count,
-                "sample", fl_json_text(c->sample),
-                "problem", fl_json_text(c->problem),
-                "skipped", fl_json_text(c->skipped),
-                "holds", fl_json_text(c->holds)));
-        }
-        json_object_set_new(o, "checks", checks);
-    }
-    return o;
-}
-
-/* The report as JSON: the shape `plan --json` has always printed. */
-static json_t *
-s_plan_json(const fl_plan_t *plan)
-{
-    json_t *migs = json_array(), *seqs = json_array();
-
-    for (size_t i = 0; i < plan->nmigrations; i++) {
-        const fl_plan_migration_t *m = &plan->migrations[i];
-        json_t *mo = fl_json_pack("{s:I, s:o, s:o, s:o, s:s, s:o}",
-            "version", (json_int_t)m->version, "name", fl_json_text(m->name),
-            "file", fl_json_text(m->file), "checksum",
-            fl_json_text(m->checksum), "transaction",
-            m->no_transaction ? "none (statement by statement)"
-                              : "one transaction",
-            "state", fl_json_text(m->state));
-        if (m->pending) {
-            json_t *sts = json_array(), *lint = json_array();
-            json_t *validate = json_array();
-            for (size_t j = 0; j < m->nstmts; j++)
-                json_array_append_new(sts, s_stmt_json(m, &m->stmts[j]));
-            for (size_t j = 0; j < m->nlint; j++)
-                json_array_append_new(lint, fl_json_pack(
-                    "{s:o, s:s, s:o, s:i, s:i, s:o}", "rule",
-                    fl_json_text(m->lint[j].rule), "severity",
-                    m->lint[j].severity, "message",
-                    fl_json_text(m->lint[j].message), "line", m->lint[j].line,
-                    "column", m->lint[j].column, "help",
-                    fl_json_text(m->lint[j].help)));
-            for (size_t j = 0; j < m->nvalidate; j++)
-                json_array_append_new(validate, fl_json_pack(
-                    "{s:o, s:o, s:b, s:o}", "statement",
-                    fl_json_text(m->validate[j].statement), "at",
-                    fl_json_text(m->validate[j].at), "ok", m->validate[j].ok,
-                    "result", fl_json_text(m->validate[j].result)));
-            json_object_set_new(mo, "statements", sts);
-            json_object_set_new(mo, "lint", lint);
-            json_object_set_new(mo, "validate", validate);
-            json_object_set_new(mo, "verdict", json_string(m->verdict));
-            json_object_set_new(mo, "problem", fl_json_text(m->problem));
-        }
-        json_array_append_new(migs, mo);
-    }
-    for (size_t i = 0; i < plan->nsequences; i++) {
-        const fl_plan_sequence_t *q = &plan->sequences[i];
-        json_array_append_new(seqs, fl_json_pack("{s:o, s:o, s:o, s:b}",
-            "sequence", fl_json_text(q->sequence), "before",
-            q->has_before ? json_integer(q->before) : json_null(),
-            "after_rehearsal",
-            q->has_after ? json_integer(q->after_rehearsal) : json_null(),
-            "put_back", q->put_back));
-    }
-    return fl_json_pack("{s:o, s:i, s:b, s:o, s:o, s:o, s:o, s:o, s:i, s:i,"
-                        " s:i, s:b, s:b, s:o}",
-        "target", fl_json_text(plan->target),
-        "server_version", plan->server_version, "rehearse", plan->rehearse,
-        "problem", fl_json_text(plan->problem),
-        "detail", fl_json_text(plan->detail),
-        "release_override", fl_json_text(plan->release_override),
-        "migrations", migs, "sequences", seqs, "pending", plan->pending,
-        "rehearsed", plan->rehearsed,
-        "not_rehearsed", plan->pending - plan->rehearsed, "ok", plan->ok,
-        "proven", plan->proven, "not_rehearsed_because",
-        fl_json_text(plan->not_rehearsed_because));
-}
-
 int
 fl_cmd_plan(int argc, char **argv)
 {
@@ -276,7 +157,7 @@ fl_cmd_plan(int argc, char **argv)
         goto cleanup;
     }
     if (c.json) {
-        json_t *report = s_plan_json(&plan);
+        json_t *report = fl_plan_json(&plan);
         fl_dbcmd_print_json(report);
         json_decref(report);
     } else {

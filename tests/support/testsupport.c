@@ -361,7 +361,7 @@ void
 fl_test_child_wait(fl_test_child_t *c, fl_test_proc_t *res, int timeout_s)
 {
     int64_t deadline_ms = (int64_t)time(NULL) * 1000 +
-                          (int64_t)(timeout_s * s_scale() * 1000);
+                          (int64_t)(timeout_s * fl_test_timeout_scale() * 1000);
     int status = 0;
     pid_t got = 0;
     char *dir = NULL;
@@ -512,7 +512,7 @@ void
 fl_test_ws_await(fl_test_ws_t *ws, const char *sql, int timeout_s)
 {
     int64_t deadline_ms = (int64_t)time(NULL) * 1000 +
-                          (int64_t)(timeout_s * s_scale() * 1000);
+                          (int64_t)(timeout_s * fl_test_timeout_scale() * 1000);
 
     for (;;) {
         char *v = fl_test_query_value(ws->conn, sql);
