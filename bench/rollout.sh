@@ -163,6 +163,7 @@ done
 [ "$got" -ge "$n" ] || { echo "only $got of $n targets reachable" >&2; exit 1; }
 cat >"$work/m/0001_flag.sql" <<'SQL'
 -- flotilla:options allow=require-concurrent-index-creation 1,000 rows
+-- flotilla:options allow=require-concurrent-index-deletion 1,000 rows
 -- flotilla:up
 ALTER TABLE items ADD COLUMN flag int NOT NULL DEFAULT 7;
 CREATE INDEX items_flag ON items (flag);

@@ -112,9 +112,9 @@ static void
 s_rename(fl_test_ws_t *ws, const char *a, const char *b)
 {
     char *pa = fl_asprintf("%s/%s", ws->mdir, a);
-    char *pb = fl_asprintf("%s/%s", ws->mdir, b);
+    char *pb = b == NULL ? NULL : fl_asprintf("%s/%s", ws->mdir, b);
 
-    if (b == NULL ? unlink(pa) != 0 : rename(pa, pb) != 0)
+    if (pb == NULL ? unlink(pa) != 0 : rename(pa, pb) != 0)
         fail_msg("cannot move %s", pa);
     free(pa);
     free(pb);

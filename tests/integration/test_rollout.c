@@ -30,8 +30,8 @@
 #define S_PER_SHARD 10
 #define S_TENANTS (3 * S_PER_SHARD + 1)
 /* `flotilla rollout` exit codes (cli/cli.h). */
-#define S_EXIT_HALTED 6
-#define S_EXIT_ROLLED_BACK 7
+#define S_EXIT_HALTED 7
+#define S_EXIT_ROLLED_BACK 8
 
 typedef struct {
     int shard;
@@ -442,6 +442,7 @@ s_waves_of(s_state *s, const char *id, int *wave)
 static const char *const s_add_column[] = {
     "0001_add_flag.sql",
     "-- flotilla:options allow=require-concurrent-index-creation 20 rows\n"
+    "-- flotilla:options allow=require-concurrent-index-deletion 20 rows\n"
     "-- flotilla:up\n"
     "ALTER TABLE items ADD COLUMN flag int NOT NULL DEFAULT 7;\n"
     "CREATE INDEX items_flag ON items (flag);\n"
@@ -707,6 +708,7 @@ test_rollout_staged_budget_exceeded_halts_equalled_continues(void **state)
 static const char *const s_two[] = {
     "0001_add_flag.sql",
     "-- flotilla:options allow=require-concurrent-index-creation 20 rows\n"
+    "-- flotilla:options allow=require-concurrent-index-deletion 20 rows\n"
     "-- flotilla:up\n"
     "ALTER TABLE items ADD COLUMN flag int NOT NULL DEFAULT 7;\n"
     "CREATE INDEX items_flag ON items (flag);\n"
