@@ -439,6 +439,42 @@ s_waves_of(s_state *s, const char *id, int *wave)
     PQfinish(c);
 }
 
+/*
+ * The most migrations that ran at once, from the ledgers' own clocks (one
+ * machine): each tenant's version-1 run, its start and end, over the
+ * tenants of shard (-1: all).  A command's run contains its migration's,
+ * so this is at most the commands that ran at once.
+ */
+static int
+s_max_overlap(s_state *s, int shard)
+{
+    double a[S_TENANTS], b[S_TENANTS];
+    int n = 0, best = 0;
+
+    for (int i = 0; i < S_TENANTS; i++) {
+        char *x = NULL, *y = NULL;
+        if (shard >= 0 && s->t[i].shard != shard)
+            continue;
+        x = s_value(s, i, "SELECT extract(epoch FROM started_at) FROM"
+                    " flotilla.schema_migrations WHERE version = 1");
+        y = s_value(s, i, "SELECT extract(epoch FROM finished_at) FROM"
+                    " flotilla.schema_migrations WHERE version = 1");
+        a[n] = strtod(x, NULL);
+        b[n] = strtod(y, NULL);
+        n++;
+        free(x);
+        free(y);
+    }
+    for (int i = 0; i < n; i++) {
+        int at = 0;
+        for (int j = 0; j < n; j++)
+            at += a[j] <= a[i] && a[i] < b[j];
+        if (at > best)
+            best = at;
+    }
+    return best;
+}
+
 static const char *const s_add_column[] = {
     "0001_add_flag.sql",
     "-- flotilla:options allow=require-concurrent-index-creation 20 rows\n"
@@ -499,6 +535,11 @@ test_rollout_staged_four_apply_every_target_once(void **state)
         assert_int_equal(s_long(s, i, "SELECT sum(v) FROM items"),
                          2100 + 20);
     }
+    /* max_parallel_per_agent 3: never more than 3 on one agent's shard. */
+    for (int k = 0; k < 3; k++)
+        if (s_max_overlap(s, k) > 3)
+            fail_msg("%d migrations at once on shard %d (cap 3)",
+                     s_max_overlap(s, k), k);
     /* The canary alone, then 10% of 30 (3), 50% of 27 (14), the rest. */
     assert_int_equal(wave[0], 0);
     assert_int_equal(size[0], 1);
@@ -924,6 +965,10 @@ test_rollout_stops_gate_mid_wave_restart_and_resume(void **state)
     assert_int_equal(s_acc(st, "applied"), S_TENANTS);
     for (int i = 0; i < S_TENANTS; i++)
         assert_int_equal(s_executed(s, i, 1), 1);
+    /* max_parallel 2 over the whole fleet, through the halt and restart. */
+    if (s_max_overlap(s, -1) > 2)
+        fail_msg("%d migrations at once (max_parallel 2)",
+                 s_max_overlap(s, -1));
     json_decref(st);
     free(id);
     free(bundle);
