@@ -451,8 +451,8 @@ s_range_counts(const fl_co_rollout_t *r, const s_phase_t *p, size_t k)
     s_counts_t n;
 
     memset(&n, 0, sizeof(n));
-    if (k >= p->nranges)
-        return n;
+    if (p->d == NULL || k >= p->nranges)
+        return n; /* a phase not started (no rollback yet) */
     for (size_t i = p->start[k]; i < p->start[k + 1]; i++) {
         size_t ci = p->order[i];
         const fl_co_command_t *c = &p->d->commands[ci];
@@ -476,6 +476,7 @@ s_total_failures(const fl_co_rollout_t *r)
 {
     size_t n = 0;
 
+    FL_ASSERT(r->fwd.d != NULL); /* every rollout has its forward dispatch */
     for (size_t i = 0; i < r->fwd.d->ncommands; i++)
         n += r->fwd.d->commands[i].state == FL_CO_CMD_DONE &&
              s_is_failure(r, &r->fwd.d->commands[i]);
@@ -1030,7 +1031,7 @@ s_failure_json(const fl_co_command_t *c, const char *phase)
 
     return fl_json_pack("{s:s, s:s, s:s, s:I, s:s, s:s?, s:s?, s:s?}",
                         "phase", phase, "target", c->target->name, "agent",
-                        c->agent->name, "wave", (json_int_t)(c->wave + 1),
+                        c->agent->name, "wave", (json_int_t)c->wave + 1,
                         "status", names[c->status], "step", c->failed_step,
                         "reason",
                         d ? (d->error ? d->error : d->message) : NULL,

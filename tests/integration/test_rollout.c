@@ -214,13 +214,22 @@ s_exec_on(s_state *s, int i, const char *sql)
     "INSERT INTO items SELECT g, g * 10, 'note ' || g"                      \
     " FROM generate_series(1, 20) g"
 
+typedef struct {
+    const s_state *s;
+    int skip_shard; /* -1: none */
+} s_fresh_t;
+
 static int
 s_all_fresh(const json_t *rows, void *arg)
 {
-    const s_state *s = arg;
+    const s_fresh_t *w = arg;
+    const s_state *s = w->s;
 
     for (int i = 0; i < S_TENANTS; i++) {
         const json_t *r = fl_fleet_row(rows, "target", s->t[i].name);
+
+        if (s->t[i].shard == w->skip_shard)
+            continue;
         if (r == NULL ||
             strcmp(json_string_value(json_object_get(r, "reachability")),
                    "reachable") != 0 ||
@@ -230,10 +239,13 @@ s_all_fresh(const json_t *rows, void *arg)
     return 1;
 }
 
+/* Every tenant (but those of skip_shard) reachable, its ledger empty. */
 static void
-s_wait_fresh(s_state *s)
+s_wait_fresh(s_state *s, int skip_shard)
 {
-    fl_fleet_wait(&s->f, "targets", s_all_fresh, s, 60,
+    s_fresh_t w = {s, skip_shard};
+
+    fl_fleet_wait(&s->f, "targets", s_all_fresh, &w, 60,
                   "every tenant reachable with an empty ledger");
 }
 
@@ -250,7 +262,7 @@ s_reset(s_state *s)
                         "DROP SCHEMA IF EXISTS flotilla CASCADE;"
                         "DROP SCHEMA IF EXISTS flotilla_backup CASCADE;"
                         "DROP TABLE IF EXISTS items, slow_t CASCADE;" S_ITEMS);
-    s_wait_fresh(s);
+    s_wait_fresh(s, -1);
 }
 
 typedef struct {
@@ -439,6 +451,42 @@ s_waves_of(s_state *s, const char *id, int *wave)
     PQfinish(c);
 }
 
+/*
+ * The most migrations that ran at once, from the ledgers' own clocks (one
+ * machine): each tenant's version-1 run, its start and end, over the
+ * tenants of shard (-1: all).  A command's run contains its migration's,
+ * so this is at most the commands that ran at once.
+ */
+static int
+s_max_overlap(s_state *s, int shard)
+{
+    double a[S_TENANTS], b[S_TENANTS];
+    int n = 0, best = 0;
+
+    for (int i = 0; i < S_TENANTS; i++) {
+        char *x = NULL, *y = NULL;
+        if (shard >= 0 && s->t[i].shard != shard)
+            continue;
+        x = s_value(s, i, "SELECT extract(epoch FROM started_at) FROM"
+                    " flotilla.schema_migrations WHERE version = 1");
+        y = s_value(s, i, "SELECT extract(epoch FROM finished_at) FROM"
+                    " flotilla.schema_migrations WHERE version = 1");
+        a[n] = strtod(x, NULL);
+        b[n] = strtod(y, NULL);
+        n++;
+        free(x);
+        free(y);
+    }
+    for (int i = 0; i < n; i++) {
+        int at = 0;
+        for (int j = 0; j < n; j++)
+            at += a[j] <= a[i] && a[i] < b[j];
+        if (at > best)
+            best = at;
+    }
+    return best;
+}
+
 static const char *const s_add_column[] = {
     "0001_add_flag.sql",
     "-- flotilla:options allow=require-concurrent-index-creation 20 rows\n"
@@ -450,6 +498,23 @@ static const char *const s_add_column[] = {
     "-- flotilla:down\n"
     "DROP INDEX items_flag;\n"
     "ALTER TABLE items DROP COLUMN flag;\n",
+    NULL};
+
+static const char *const s_add_column_and_more[] = {
+    "0001_add_flag.sql",
+    "-- flotilla:options allow=require-concurrent-index-creation 20 rows\n"
+    "-- flotilla:up\n"
+    "ALTER TABLE items ADD COLUMN flag int NOT NULL DEFAULT 7;\n"
+    "CREATE INDEX items_flag ON items (flag);\n"
+    "UPDATE items SET v = v + 1;\n"
+    "-- flotilla:down\n"
+    "DROP INDEX items_flag;\n"
+    "ALTER TABLE items DROP COLUMN flag;\n",
+    "0002_add_flag2.sql",
+    "-- flotilla:up\n"
+    "ALTER TABLE items ADD COLUMN flag2 int;\n"
+    "-- flotilla:down\n"
+    "ALTER TABLE items DROP COLUMN flag2;\n",
     NULL};
 
 /* Fails live validation where a note is NULL: the check counts them. */
@@ -500,6 +565,11 @@ test_rollout_staged_four_apply_every_target_once(void **state)
         assert_int_equal(s_long(s, i, "SELECT sum(v) FROM items"),
                          2100 + 20);
     }
+    /* max_parallel_per_agent 3: never more than 3 on one agent's shard. */
+    for (int k = 0; k < 3; k++)
+        if (s_max_overlap(s, k) > 3)
+            fail_msg("%d migrations at once on shard %d (cap 3)",
+                     s_max_overlap(s, k), k);
     /* The canary alone, then 10% of 30 (3), 50% of 27 (14), the rest. */
     assert_int_equal(wave[0], 0);
     assert_int_equal(size[0], 1);
@@ -926,6 +996,10 @@ test_rollout_stops_gate_mid_wave_restart_and_resume(void **state)
     assert_int_equal(s_acc(st, "applied"), S_TENANTS);
     for (int i = 0; i < S_TENANTS; i++)
         assert_int_equal(s_executed(s, i, 1), 1);
+    /* max_parallel 2 over the whole fleet, through the halt and restart. */
+    if (s_max_overlap(s, -1) > 2)
+        fail_msg("%d migrations at once (max_parallel 2)",
+                 s_max_overlap(s, -1));
     json_decref(st);
     free(id);
     free(bundle);
@@ -1213,12 +1287,10 @@ test_rollout_staged_unreachable_fails_unless_skipped(void **state)
     }
     assert_int_equal(s_acc(st, "unreachable"), S_PER_SHARD);
     json_decref(st);
-    for (int i = 0; i < S_TENANTS; i++)
-        if (s->t[i].shard != 2)
-            s_exec_on(s, i, "SET client_min_messages = warning;"
-                            "DROP SCHEMA IF EXISTS flotilla CASCADE;"
-                            "DROP SCHEMA IF EXISTS flotilla_backup CASCADE;"
-                            "DROP TABLE IF EXISTS items, slow_t CASCADE;" S_ITEMS);
+    /* The same migration and one more, skipping the unreachable: the
+     * targets the first rollout reached apply the second migration only. */
+    free(bundle);
+    bundle = s_bundle(s, "unreach2", s_add_column_and_more);
     {
         const char *args[] = {"start", bundle, "--selector", "",
                               "--waves", "100%", "--unreachable", "skip",
@@ -1228,8 +1300,10 @@ test_rollout_staged_unreachable_fails_unless_skipped(void **state)
     assert_string_equal(s_st(st), "completed");
     assert_int_equal(s_acc(st, "unreachable"), S_PER_SHARD);
     assert_int_equal(s_acc(st, "applied"), S_TENANTS - S_PER_SHARD);
-    for (int i = 0; i < S_TENANTS; i++)
+    for (int i = 0; i < S_TENANTS; i++) {
         assert_int_equal(s_has_column(s, i, "flag"), s->t[i].shard != 2);
+        assert_int_equal(s_has_column(s, i, "flag2"), s->t[i].shard != 2);
+    }
     json_decref(st);
     free(bundle);
     s->passed = 1;
