@@ -487,29 +487,24 @@ s_max_overlap(s_state *s, int shard)
     return best;
 }
 
+/* ADD COLUMN with a default, CREATE INDEX, UPDATE of every row. */
+#define S_ADD_FLAG                                                          \
+    "-- flotilla:options allow=require-concurrent-index-creation 20 rows\n"  \
+    "-- flotilla:options allow=require-concurrent-index-deletion 20 rows\n"  \
+    "-- flotilla:up\n"                                                       \
+    "ALTER TABLE items ADD COLUMN flag int NOT NULL DEFAULT 7;\n"            \
+    "CREATE INDEX items_flag ON items (flag);\n"                             \
+    "UPDATE items SET v = v + 1;\n"                                          \
+    "-- flotilla:down\n"                                                     \
+    "DROP INDEX items_flag;\n"                                               \
+    "ALTER TABLE items DROP COLUMN flag;\n"
+
 static const char *const s_add_column[] = {
-    "0001_add_flag.sql",
-    "-- flotilla:options allow=require-concurrent-index-creation 20 rows\n"
-    "-- flotilla:options allow=require-concurrent-index-deletion 20 rows\n"
-    "-- flotilla:up\n"
-    "ALTER TABLE items ADD COLUMN flag int NOT NULL DEFAULT 7;\n"
-    "CREATE INDEX items_flag ON items (flag);\n"
-    "UPDATE items SET v = v + 1;\n"
-    "-- flotilla:down\n"
-    "DROP INDEX items_flag;\n"
-    "ALTER TABLE items DROP COLUMN flag;\n",
+    "0001_add_flag.sql", S_ADD_FLAG,
     NULL};
 
 static const char *const s_add_column_and_more[] = {
-    "0001_add_flag.sql",
-    "-- flotilla:options allow=require-concurrent-index-creation 20 rows\n"
-    "-- flotilla:up\n"
-    "ALTER TABLE items ADD COLUMN flag int NOT NULL DEFAULT 7;\n"
-    "CREATE INDEX items_flag ON items (flag);\n"
-    "UPDATE items SET v = v + 1;\n"
-    "-- flotilla:down\n"
-    "DROP INDEX items_flag;\n"
-    "ALTER TABLE items DROP COLUMN flag;\n",
+    "0001_add_flag.sql", S_ADD_FLAG,
     "0002_add_flag2.sql",
     "-- flotilla:up\n"
     "ALTER TABLE items ADD COLUMN flag2 int;\n"
@@ -776,16 +771,7 @@ test_rollout_staged_budget_exceeded_halts_equalled_continues(void **state)
 
 /* Two migrations: the second fails validation where notes are NULL. */
 static const char *const s_two[] = {
-    "0001_add_flag.sql",
-    "-- flotilla:options allow=require-concurrent-index-creation 20 rows\n"
-    "-- flotilla:options allow=require-concurrent-index-deletion 20 rows\n"
-    "-- flotilla:up\n"
-    "ALTER TABLE items ADD COLUMN flag int NOT NULL DEFAULT 7;\n"
-    "CREATE INDEX items_flag ON items (flag);\n"
-    "UPDATE items SET v = v + 1;\n"
-    "-- flotilla:down\n"
-    "DROP INDEX items_flag;\n"
-    "ALTER TABLE items DROP COLUMN flag;\n",
+    "0001_add_flag.sql", S_ADD_FLAG,
     "0002_note_required.sql",
     "-- flotilla:options allow=adding-not-nullable-field 20 rows\n"
     "-- flotilla:up\n"
