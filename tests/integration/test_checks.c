@@ -51,16 +51,6 @@ s_setup(void **state)
     return 0;
 }
 
-static int
-s_teardown(void **state)
-{
-    s_env *e = *state;
-
-    fl_test_ws_close(e);
-    free(e);
-    return 0;
-}
-
 /* Writes 0001_m.sql (or file) with up and a trivial down. */
 static void
 s_migration(s_env *e, const char *file, const char *up)
@@ -1469,53 +1459,53 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(
             test_unique_expression_index_counts_duplicate_expressions,
-            s_setup, s_teardown),
+            s_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(
-            test_unique_redacted_sample_shows_the_keys, s_setup, s_teardown),
+            test_unique_redacted_sample_shows_the_keys, s_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(
             test_partial_unique_index_respects_its_predicate, s_setup,
-            s_teardown),
+            fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(
             test_nulls_not_distinct_counts_duplicate_nulls, s_setup,
-            s_teardown),
+            fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(
             test_add_primary_key_counts_nulls_and_duplicates, s_setup,
-            s_teardown),
+            fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(
             test_checks_run_on_a_table_created_earlier_in_the_migration,
-            s_setup, s_teardown),
+            s_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(
             test_checks_resolved_after_what_comes_before_them, s_setup,
-            s_teardown),
+            fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(
             test_checks_refuse_what_the_sub_commands_would_fail, s_setup,
-            s_teardown),
+            fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(
             test_checks_skipped_when_the_statement_does_nothing, s_setup,
-            s_teardown),
+            fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(
             test_checks_read_a_dropped_and_added_column_and_a_generated_one,
-            s_setup, s_teardown),
+            s_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(
             test_drop_refused_for_every_dependent_postgresql_names, s_setup,
-            s_teardown),
+            fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(
             test_type_change_checks_the_constraints_it_validates_again,
-            s_setup, s_teardown),
+            s_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(
-            test_plan_and_apply_agree_on_drop_table, s_setup, s_teardown),
+            test_plan_and_apply_agree_on_drop_table, s_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(
             test_plan_reports_checks_left_to_the_statement, s_setup,
-            s_teardown),
+            fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(
             test_foreign_key_compares_with_its_key_type_equality, s_setup,
-            s_teardown),
+            fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(
             test_generated_tables_refused_exactly_when_postgresql_fails,
-            s_setup, s_teardown),
+            s_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(
             test_generated_sequences_refused_exactly_when_postgresql_fails,
-            s_setup, s_teardown),
+            s_setup, fl_test_ws_teardown),
     };
 
     if (!fl_test_have_postgres()) {

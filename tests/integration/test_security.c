@@ -120,16 +120,6 @@ s_setup(void **state)
     return 0;
 }
 
-static int
-s_teardown(void **state)
-{
-    s_env *e = *state;
-
-    fl_test_ws_close(e);
-    free(e);
-    return 0;
-}
-
 #define s_write fl_test_ws_write
 
 /* Runs a flotilla command; expects exit status; fails with its output. */
@@ -869,40 +859,40 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(
             test_tenant_functions_never_run_in_any_command, s_setup,
-            s_teardown),
+            fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(
             test_rollback_runs_down_from_the_source_not_the_ledger, s_setup,
-            s_teardown),
+            fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(
-            test_check_samples_show_key_and_column_only, s_setup, s_teardown),
+            test_check_samples_show_key_and_column_only, s_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(
-            test_text_reaches_a_latin1_database_intact, s_setup, s_teardown),
+            test_text_reaches_a_latin1_database_intact, s_setup, fl_test_ws_teardown),
         cmocka_unit_test(test_connect_is_bounded_and_cancellable),
         cmocka_unit_test_setup_teardown(
-            test_bundle_with_an_invalid_name_is_refused, s_setup, s_teardown),
+            test_bundle_with_an_invalid_name_is_refused, s_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(
             test_an_older_release_is_refused_unless_overridden, s_setup,
-            s_teardown),
+            fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(
-            test_a_bundle_runs_only_in_its_scope, s_setup, s_teardown),
+            test_a_bundle_runs_only_in_its_scope, s_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(
-            test_a_ledger_the_tenant_planted_is_refused, s_setup, s_teardown),
+            test_a_ledger_the_tenant_planted_is_refused, s_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(
             test_terminal_output_escapes_control_characters, s_setup,
-            s_teardown),
+            fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(
             test_migration_runs_under_its_own_search_path, s_setup,
-            s_teardown),
+            fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(
             test_db_file_keeps_the_password_off_the_command_line, s_setup,
-            s_teardown),
+            fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(
-            test_a_tampered_backup_location_is_refused, s_setup, s_teardown),
+            test_a_tampered_backup_location_is_refused, s_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(
             test_a_dedicated_role_with_the_documented_privileges_is_enough,
-            s_setup, s_teardown),
+            s_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(
-            test_a_tampered_backup_table_is_refused, s_setup, s_teardown),
+            test_a_tampered_backup_table_is_refused, s_setup, fl_test_ws_teardown),
     };
 
     if (!fl_test_have_postgres()) {

@@ -41,16 +41,6 @@ s_setup(void **state)
     return 0;
 }
 
-static int
-s_teardown(void **state)
-{
-    fl_test_ws_t *e = *state;
-
-    fl_test_ws_close(e);
-    free(e);
-    return 0;
-}
-
 /* flotilla CMD --schema SCHEMA EXTRA... [mdir]; expects status, says. */
 static void
 s_run(fl_test_ws_t *e, const char *schema, int status, const char *says,
@@ -266,13 +256,13 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(
             test_two_tenants_of_one_database_are_independent, s_setup,
-            s_teardown),
+            fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_missing_schema_is_refused,
-                                        s_setup, s_teardown),
+                                        s_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_two_tenants_migrate_in_parallel,
-                                        s_setup, s_teardown),
+                                        s_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(
-            test_a_ledger_from_before_targets_upgrades, s_setup, s_teardown),
+            test_a_ledger_from_before_targets_upgrades, s_setup, fl_test_ws_teardown),
     };
 
     if (!fl_test_have_postgres()) {
