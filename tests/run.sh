@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # The one test command: installs what is missing, builds twice with clang
 # (ASan+UBSan with the libFuzzer harnesses, and ThreadSanitizer), starts a
-# throwaway PostgreSQL 15, runs the unit and integration tests under TSan,
-# then every test (unit, integration, fuzz) under ASan+UBSan, and always
-# stops PostgreSQL and removes its directory.  Exit status is non-zero if
-# either run fails; the ASan run's ctest summary is printed last.
+# throwaway PostgreSQL 15, runs the unit tests and the tests of threaded
+# code (ctest label "threads": the daemons, signals) under TSan, then every
+# test (unit, integration, fuzz, static) under ASan+UBSan, and always stops
+# PostgreSQL and removes its directory.  Exit status is non-zero if either
+# run fails; the ASan run's ctest summary is printed last.
 #
 # Environment: FLOTILLA_BUILD_DIR (default build-test; the TSan build goes
-# to the same path with -tsan), FLOTILLA_TEST_LABEL (a ctest -L regex, e.g.
-# unit), FLOTILLA_FUZZ_SECONDS (default 30), FLOTILLA_TSAN=0 skips the TSan
-# run, FLOTILLA_KEEP=1 keeps the PostgreSQL directory for inspection.
+# to the same path with -tsan), FLOTILLA_TEST_LABEL (a ctest -L regex for
+# both runs, e.g. unit), FLOTILLA_TSAN_LABEL (the TSan run's, default
+# "unit|threads"), FLOTILLA_TEST_JOBS (tests run side by side, default
+# 2 x cores: most integration tests wait on PostgreSQL and the daemons, not
+# on a CPU), FLOTILLA_FUZZ_SECONDS (default 30), FLOTILLA_TSAN=0 skips the
+# TSan run, FLOTILLA_KEEP=1 keeps the PostgreSQL directory for inspection.
 # Besides the main server it starts three more (FLOTILLA_TEST_SHARDS, the
 # connection strings separated by ";") for the fleet tests.
 set -euo pipefail
@@ -74,12 +78,14 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 # tests/tsan.supp (uninstrumented third-party code).
 export TSAN_OPTIONS=${TSAN_OPTIONS:-suppressions=$root/tests/tsan.supp:halt_on_error=1:second_deadlock_stack=1}
 
+jobs=${FLOTILLA_TEST_JOBS:-$(( $(nproc) * 2 ))}
 set +e
 trc=0
 if [ "$tsan" = 1 ]; then
-    echo "tests/run.sh: unit and integration tests under ThreadSanitizer"
-    ctest --test-dir "$build-tsan" --output-on-failure -j"$(nproc)" \
-        -L "${FLOTILLA_TEST_LABEL:-unit|integration}" -LE 'fuzz|static' \
+    echo "tests/run.sh: unit tests and tests of threaded code under ThreadSanitizer"
+    ctest --test-dir "$build-tsan" --output-on-failure -j"$jobs" \
+        -L "${FLOTILLA_TEST_LABEL:-${FLOTILLA_TSAN_LABEL:-unit|threads}}" \
+        -LE 'fuzz|static' \
         >"$build-tsan/ctest.log" 2>&1
     trc=$?
     if [ $trc -ne 0 ]; then
@@ -89,7 +95,7 @@ if [ "$tsan" = 1 ]; then
     fi
 fi
 echo "tests/run.sh: every test under AddressSanitizer and UndefinedBehaviorSanitizer"
-ctest --test-dir "$build" --output-on-failure -j"$(nproc)" \
+ctest --test-dir "$build" --output-on-failure -j"$jobs" \
     ${FLOTILLA_TEST_LABEL:+-L "$FLOTILLA_TEST_LABEL"} >"$build/ctest.log" 2>&1
 rc=$?
 set -e
