@@ -10,10 +10,10 @@
 # Environment: FLOTILLA_BUILD_DIR (default build-test; the TSan build goes
 # to the same path with -tsan), FLOTILLA_TEST_LABEL (a ctest -L regex for
 # both runs, e.g. unit), FLOTILLA_TSAN_LABEL (the TSan run's, default
-# "unit|threads"), FLOTILLA_TEST_JOBS (tests run side by side, default
-# 2 x cores: most integration tests wait on PostgreSQL and the daemons, not
-# on a CPU), FLOTILLA_FUZZ_SECONDS (default 30), FLOTILLA_TSAN=0 skips the
-# TSan run, FLOTILLA_KEEP=1 keeps the PostgreSQL directory for inspection.
+# "unit|threads"), FLOTILLA_TEST_JOBS (tests run side by side, default the
+# number of cores), FLOTILLA_FUZZ_SECONDS (default 30), FLOTILLA_TSAN=0
+# skips the TSan run, FLOTILLA_KEEP=1 keeps the PostgreSQL directory for
+# inspection.
 # Besides the main server it starts three more (FLOTILLA_TEST_SHARDS, the
 # connection strings separated by ";") for the fleet tests.
 set -euo pipefail
@@ -78,7 +78,7 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 # tests/tsan.supp (uninstrumented third-party code).
 export TSAN_OPTIONS=${TSAN_OPTIONS:-suppressions=$root/tests/tsan.supp:halt_on_error=1:second_deadlock_stack=1}
 
-jobs=${FLOTILLA_TEST_JOBS:-$(( $(nproc) * 2 ))}
+jobs=${FLOTILLA_TEST_JOBS:-$(nproc)}
 set +e
 trc=0
 if [ "$tsan" = 1 ]; then
