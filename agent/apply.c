@@ -33,7 +33,7 @@ s_record_failure(fl_pipeline_t *p, const fl_migration_t *m, int tx, int total,
                               p->opts.agent, "failed", tx, stats->done, total,
                               fl__now_ms() - t0, stats->lock_wait_ms,
                               stats->retries, error, stats->error_position,
-                              NULL, p->target};
+                              NULL, p->target, NULL};
 
     fl__rollback_quietly(p);
     if (fl_ledger_record(p->pg, &rec, &lerr) != 0) {
@@ -1019,7 +1019,7 @@ s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
                                   !notx, u->stats.done,
                                   (int)u->stmts.count, fl__now_ms() - u->t0,
                                   u->stats.lock_wait_ms, u->stats.retries,
-                                  NULL, NULL, NULL, p->target};
+                                  NULL, NULL, NULL, p->target, NULL};
         rc = fl_ledger_record(p->pg, &rec, err);
         /* The release's mark commits with the migration that applies it. */
         if (rc == 0 && last && p->release)
@@ -1185,7 +1185,7 @@ s_mig_progress(fl_pipeline_t *p, s_mig *x, size_t i, fl_error_t *err)
     fl_ledger_record_t rec = {x->m, p->opts.bundle_id, p->opts.rollout_id,
                               p->opts.agent, "running", 0, (int)i + 1,
                               (int)x->u.stmts.count, 0, 0, 0, NULL, NULL,
-                              NULL, p->target};
+                              NULL, p->target, NULL};
 
     x->u.stats.done = (int)i + 1;
     rec.duration_ms = fl__now_ms() - x->u.t0;

@@ -186,6 +186,18 @@ static const char s_ledger_v4[] =
     S_TARGET_KEY("schema_changes", "target, version, kind, ident");
 
 /*
+ * Version 5 (issue 14): baselines.  `flotilla baseline` records migrations
+ * that already ran (under another tool, or before flotilla) without
+ * running them: their rows say applied, like any other, so apply, status
+ * and rollback treat them alike; baseline_source says what said they had
+ * run (the tool whose ledger was read, or "--to"), NULL for a migration
+ * flotilla ran.  Idempotent, and self-contained (no other step needs it).
+ */
+static const char s_ledger_v5[] =
+    "ALTER TABLE flotilla.schema_migrations"
+    "  ADD COLUMN IF NOT EXISTS baseline_source text;";
+
+/*
  * Who owns the ledger: the schemas flotilla and flotilla_backup, and
  * everything in them (tables, views, functions, types, sequences), must
  * belong to the role flotilla runs as or to a superuser.  A tenant who
@@ -290,6 +302,7 @@ static const char s_ledger_columns[] =
     "[\"schema_migrations\",\"schema_recorded\",2],"
     "[\"schema_migrations\",\"rollback_note\",2],"
     "[\"schema_migrations\",\"target\",4],"
+    "[\"schema_migrations\",\"baseline_source\",5],"
     "[\"migration_logs\",\"\",1],[\"migration_logs\",\"version\",1],"
     "[\"migration_logs\",\"step\",1],[\"migration_logs\",\"status\",1],"
     "[\"migration_logs\",\"duration_ms\",1],[\"migration_logs\",\"message\",1],"
@@ -455,7 +468,8 @@ fl_ledger_ensure(fl_pg_t *pg, fl_error_t *err)
         (rc = fl_pg_exec(pg, s_ledger_v2, err)) != 0 ||
         (rc = fl_pg_exec(pg, s_ledger_v3, err)) != 0 ||
         (rc = fl_pg_exec(pg, fl_schema_ledger_sql, err)) != 0 ||
-        (rc = fl_pg_exec(pg, s_ledger_v4, err)) != 0)
+        (rc = fl_pg_exec(pg, s_ledger_v4, err)) != 0 ||
+        (rc = fl_pg_exec(pg, s_ledger_v5, err)) != 0)
         goto fail;
     rc = fl_pg_query_value(pg, &v,
         "SELECT pg_catalog.max(ledger_version) FROM flotilla.ledger_meta", 0,
@@ -513,7 +527,7 @@ fl_ledger_load(fl_pg_t *pg, const char *target, fl_ledger_t *out,
         " statements_done, statements_total, started_at, finished_at,"
         " coalesce(duration_ms, 0), lock_wait_ms, retries, applied_by, agent,"
         " error_sqlstate, error_message, error_position, file, down_done,"
-        " schema_recorded, rollout_id"
+        " schema_recorded, rollout_id, baseline_source"
         " FROM flotilla.schema_migrations WHERE target OPERATOR(pg_catalog.=)"
         " $1 ORDER BY version", 1, params, err);
     if (rc != 0)
@@ -544,6 +558,7 @@ fl_ledger_load(fl_pg_t *pg, const char *target, fl_ledger_t *out,
         row->down_done = (int)strtol(fl_pg_value(&r, i, 19), NULL, 10);
         row->schema_recorded = strcmp(fl_pg_value(&r, i, 20), "t") == 0;
         row->rollout_id = s_dup(fl_pg_value(&r, i, 21));
+        row->baseline_source = s_dup(fl_pg_value(&r, i, 22));
     }
     fl_pg_result_release(&r);
     return 0;
@@ -569,6 +584,7 @@ fl_ledger_release(fl_ledger_t *l)
         free(row->error_position);
         free(row->file);
         free(row->rollout_id);
+        free(row->baseline_source);
     }
     fl_free(&l->items);
     l->count = 0;
@@ -706,7 +722,7 @@ fl_ledger_record(fl_pg_t *pg, const fl_ledger_record_t *r, fl_error_t *err)
     const fl_migration_t *m = r->m;
     char version[24], done[16], total[16], dur[24], wait[24], retries[16],
          downline[16];
-    const char *p[23];
+    const char *p[24];
     fl_pg_result_t res = FL_PG_RESULT_INIT;
     int rc;
 
@@ -740,17 +756,20 @@ fl_ledger_record(fl_pg_t *pg, const fl_ledger_record_t *r, fl_error_t *err)
     p[20] = m->down;
     p[21] = downline;
     p[22] = r->target;
+    p[23] = r->baseline_source;
     rc = fl_pg_query(pg, &res,
         "INSERT INTO flotilla.schema_migrations AS s (version, name, checksum,"
         " bundle_id, rollout_id, status, transactional, statements_done,"
         " statements_total, started_at, finished_at, duration_ms, lock_wait_ms,"
         " retries, agent, error_sqlstate, error_message, error_detail,"
         " error_hint, error_position, schema_fingerprint, file, down_sql,"
-        " down_line, target) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
+        " down_line, target, baseline_source) VALUES ($1, $2, $3, $4, $5,"
+        " $6, $7, $8, $9,"
         " clock_timestamp() - make_interval(secs => $10::bigint / 1000.0),"
         " CASE WHEN $6 = 'running' THEN NULL ELSE clock_timestamp() END,"
         " $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,"
-        " $23) ON CONFLICT (target, version) DO UPDATE SET name = EXCLUDED.name,"
+        " $23, $24) ON CONFLICT (target, version) DO UPDATE SET"
+        " name = EXCLUDED.name, baseline_source = EXCLUDED.baseline_source,"
         " checksum = EXCLUDED.checksum, bundle_id = EXCLUDED.bundle_id,"
         " rollout_id = EXCLUDED.rollout_id, status = EXCLUDED.status,"
         " transactional = EXCLUDED.transactional,"
@@ -768,7 +787,7 @@ fl_ledger_record(fl_pg_t *pg, const fl_ledger_record_t *r, fl_error_t *err)
         " error_position = EXCLUDED.error_position,"
         " schema_fingerprint = EXCLUDED.schema_fingerprint,"
         " file = EXCLUDED.file, down_sql = EXCLUDED.down_sql,"
-        " down_line = EXCLUDED.down_line", 23, p, err);
+        " down_line = EXCLUDED.down_line", 24, p, err);
     fl_pg_result_release(&res);
     return rc;
 }

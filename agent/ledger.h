@@ -26,7 +26,7 @@
 #include "common/error.h"
 #include "proto/migration.h"
 
-#define FL_LEDGER_VERSION 4
+#define FL_LEDGER_VERSION 5
 
 typedef struct {
     int64_t version;
@@ -52,6 +52,9 @@ typedef struct {
     int schema_recorded;   /* its schema changes are in schema_changes */
     char *rollout_id;      /* the fleet rollout that last wrote the row;
                               "" outside one */
+    char *baseline_source; /* recorded by `flotilla baseline` without
+                              running: what said it had run ("diesel",
+                              "--to"); NULL when flotilla ran it */
 } fl_ledger_row_t;
 
 typedef struct {
@@ -147,6 +150,8 @@ typedef struct {
     const char *error_position; /* "file:line:col" or NULL */
     const char *fingerprint;   /* schema fingerprint after apply, or NULL */
     const char *target;        /* "" or the schema of a schema target */
+    const char *baseline_source; /* baselined, not run: what said it had
+                                    run; NULL when it ran */
 } fl_ledger_record_t;
 
 /*

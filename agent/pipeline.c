@@ -68,7 +68,7 @@ fl_step_name(fl_step step)
 {
     static const char *const names[] = {
         "lock", "verify", "validate", "backup", "execute", "verify-after",
-        "rollback", "restore",
+        "rollback", "restore", "baseline",
     };
     return (unsigned)step < sizeof(names) / sizeof(names[0]) ? names[step] : "?";
 }

@@ -53,7 +53,8 @@ typedef enum {
     FL_STEP_EXECUTE,
     FL_STEP_VERIFY_AFTER,
     FL_STEP_ROLLBACK,
-    FL_STEP_RESTORE
+    FL_STEP_RESTORE,
+    FL_STEP_BASELINE          /* recorded as applied without running */
 } fl_step;
 
 typedef enum {
@@ -317,5 +318,38 @@ int fl_pipeline_rollback(fl_pipeline_t *p, const fl_source_t *src,
                          fl_rollback_mode mode, int64_t to_version,
                          const char *bundle_id, int *count,
                          fl_error_t *err) FL_NODISCARD;
+
+/* ---- Baselines (agent/baseline.c) ---- */
+
+typedef struct {
+    int baselined;     /* migrations this run recorded */
+    int already;       /* recorded before, the same migration */
+    int pending;       /* left for apply: not run, not recorded */
+    int64_t through;   /* the newest version that ran (0: none) */
+    char *tool_ledger; /* the tool's table read ("public.x"), or NULL */
+} fl_baseline_result_t;
+
+/*
+ * Records the migrations of src that already ran on the target as
+ * applied, without running them (agent/baseline.c says how each tool's
+ * ledger is read).  Which ran: with from (a tool's name: diesel,
+ * golang-migrate, pop, sqlx, dbmate, flyway), what that tool's ledger in
+ * the target's schema (public for a database) says, bounded by
+ * opts.to_version when set; without, every migration up to
+ * opts.to_version (0: all).  Under the target lock; all rows in one
+ * transaction, one log row per migration, each row's baseline_source
+ * naming from or "--to".  Idempotent: migrations recorded already with
+ * the same checksum are counted in out->already.  Errors, nothing
+ * written: FL_EINVAL with the difference (a dirty or failed row in the
+ * tool's ledger, a version there the source lacks, a gap, tables or
+ * columns the migrations create missing from the database),
+ * and when flotilla's ledger disagrees; FL_ENOTFOUND when the tool's table
+ * is not there.  out is released with fl_baseline_result_release, on
+ * error too.
+ */
+int fl_pipeline_baseline(fl_pipeline_t *p, const fl_source_t *src,
+                         const char *from, fl_baseline_result_t *out,
+                         fl_error_t *err) FL_NODISCARD;
+void fl_baseline_result_release(fl_baseline_result_t *r);
 
 #endif
