@@ -79,10 +79,14 @@ s_add(fl_shape_t *s, const char *schema, const char *table,
     it->origin = fl_strdup(origin);
 }
 
-/* Renames a table (new_schema NULL: keeps its schema) or moves it. */
+/*
+ * Renames a table (new_schema NULL: keeps its schema) or moves it.  The
+ * names it leaves come from the migration that renamed it (origin).
+ */
 static void
 s_rename_table(fl_shape_t *s, const char *schema, const char *table,
-               const char *new_schema, const char *new_table)
+               const char *new_schema, const char *new_table,
+               const char *origin)
 {
     for (size_t i = 0; i < s->count; i++) {
         fl_shape_item_t *it = &s->items[i];
@@ -96,12 +100,14 @@ s_rename_table(fl_shape_t *s, const char *schema, const char *table,
             free(it->schema);
             it->schema = fl_strdup(new_schema);
         }
+        free(it->origin);
+        it->origin = fl_strdup(origin);
     }
 }
 
 static void
 s_rename_column(fl_shape_t *s, const char *schema, const char *table,
-                const char *column, const char *new_column)
+                const char *column, const char *new_column, const char *origin)
 {
     for (size_t i = 0; i < s->count; i++) {
         fl_shape_item_t *it = &s->items[i];
@@ -109,6 +115,8 @@ s_rename_column(fl_shape_t *s, const char *schema, const char *table,
             strcmp(it->column, column) == 0) {
             free(it->column);
             it->column = fl_strdup(new_column);
+            free(it->origin);
+            it->origin = fl_strdup(origin);
         }
     }
 }
@@ -164,7 +172,7 @@ s_alter(fl_shape_t *s, const PgQuery__AlterTableStmt *as, const char *origin)
 }
 
 static void
-s_rename(fl_shape_t *s, const PgQuery__RenameStmt *rs)
+s_rename(fl_shape_t *s, const PgQuery__RenameStmt *rs, const char *origin)
 {
     const PgQuery__RangeVar *rv = rs->relation;
 
@@ -172,12 +180,12 @@ s_rename(fl_shape_t *s, const PgQuery__RenameStmt *rs)
         return;
     if (rs->rename_type == PG_QUERY__OBJECT_TYPE__OBJECT_TABLE)
         s_rename_table(s, s_nz(rv->schemaname), rv->relname, NULL,
-                       rs->newname);
+                       rs->newname, origin);
     else if (rs->rename_type == PG_QUERY__OBJECT_TYPE__OBJECT_COLUMN &&
              rs->relation_type == PG_QUERY__OBJECT_TYPE__OBJECT_TABLE &&
              s_nz(rs->subname))
         s_rename_column(s, s_nz(rv->schemaname), rv->relname, rs->subname,
-                        rs->newname);
+                        rs->newname, origin);
 }
 
 static void
@@ -230,14 +238,15 @@ s_statement(fl_shape_t *s, const PgQuery__Node *n, const char *origin)
         s_alter(s, n->alter_table_stmt, origin);
         break;
     case PG_QUERY__NODE__NODE_RENAME_STMT:
-        s_rename(s, n->rename_stmt);
+        s_rename(s, n->rename_stmt, origin);
         break;
     case PG_QUERY__NODE__NODE_ALTER_OBJECT_SCHEMA_STMT: {
         const PgQuery__AlterObjectSchemaStmt *a = n->alter_object_schema_stmt;
         if (a->object_type == PG_QUERY__OBJECT_TYPE__OBJECT_TABLE &&
             a->relation && s_nz(a->relation->relname) && s_nz(a->newschema))
             s_rename_table(s, s_nz(a->relation->schemaname),
-                           a->relation->relname, a->newschema, NULL);
+                           a->relation->relname, a->newschema, NULL,
+                           origin);
         break;
     }
     case PG_QUERY__NODE__NODE_DROP_STMT:

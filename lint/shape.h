@@ -27,7 +27,8 @@ typedef struct {
     char *schema;  /* NULL when unqualified */
     char *table;
     char *column;  /* NULL: the table itself */
-    char *origin;  /* the migration that created it (its label) */
+    char *origin;  /* the migration that created it, or gave it the name
+                      it has (its label) */
 } fl_shape_item_t;
 
 typedef struct {
