@@ -8,8 +8,8 @@
  *      back) is answered with the recorded result and nothing runs;
  *   2. the bundle's signed scope must admit the target (environment and
  *      labels), else the command is refused;
- *   3. the pipeline: apply, rollback or plan, its step events posted to
- *      the loop as they happen, cancellable through the job;
+ *   3. the pipeline: apply, rollback, plan or baseline, its step events
+ *      posted to the loop as they happen, cancellable through the job;
  *   4. the ledger again, for the state the result reports.
  * The bundle was verified against this agent's own trusted keys before
  * the job was queued (daemon.c); the pipeline checks it once more.
@@ -40,6 +40,7 @@ s_action(const fl_ag_job_t *job)
     switch (job->cmd.type) {
     case FL_WIRE_ROLLBACK: return "rollback";
     case FL_WIRE_PLAN: return "plan";
+    case FL_WIRE_BASELINE: return "baseline";
     case FL_WIRE_CANCEL: return "cancel";
     default: return "apply";
     }
@@ -141,7 +142,9 @@ s_recorded(fl_ag_job_t *job)
     const fl_wire_applied_t *failed = NULL;
     int all = 1, ours = 0;
 
-    if (!job->state.known || job->cmd.type == FL_WIRE_PLAN)
+    /* A baseline answers a second time from the ledger by itself. */
+    if (!job->state.known || job->cmd.type == FL_WIRE_PLAN ||
+        job->cmd.type == FL_WIRE_BASELINE)
         return 0;
     for (size_t i = 0; i < migs->count; i++) {
         const fl_migration_t *m = &migs->items[i];
@@ -219,7 +222,10 @@ s_pipeline(fl_ag_daemon_t *d, fl_ag_job_t *job)
     o.agent = d->cfg->name;
     o.rollout_id = c->rollout;
     o.bundle_id = job->src->bundle_id;
-    o.to_version = job->cmd.type == FL_WIRE_APPLY ? c->to_version : 0;
+    o.to_version = job->cmd.type == FL_WIRE_APPLY ||
+                           job->cmd.type == FL_WIRE_BASELINE
+                       ? c->to_version
+                       : 0;
     o.lock_wait_ms = d->cfg->lock_wait_ms;
     o.lock_timeout_ms = d->cfg->lock_timeout_ms;
     o.statement_timeout_ms = d->cfg->statement_timeout_ms;
@@ -252,6 +258,18 @@ s_pipeline(fl_ag_daemon_t *d, fl_ag_job_t *job)
                                             job->src->bundle_id, &count,
                                             &err);
             msg = fl_asprintf("%d rolled back", count);
+        } else if (job->cmd.type == FL_WIRE_BASELINE) {
+            fl_baseline_result_t res = {0, 0, 0, 0, NULL};
+            rc = fl_pipeline_baseline(p, job->src, c->from, &res, &err);
+            /* The verdict alone: the coordinator counts targets by it. */
+            msg = fl_strdup(rc != 0              ? "refused"
+                            : res.baselined > 0 ? "baselined"
+                            : res.already > 0   ? "already"
+                                                : "none ran");
+            /* No tool table is a refusal too: nothing was written. */
+            if (rc == FL_ENOTFOUND)
+                rc = FL_EINVAL;
+            fl_baseline_result_release(&res);
         } else {
             rc = fl_pipeline_plan(p, job->src, &plan, &err);
             planned = rc == 0;

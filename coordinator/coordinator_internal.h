@@ -192,8 +192,10 @@ typedef struct fl_co_waiter {
 struct fl_co_dispatch {
     char id[33];
     fl_co_bundle_t *bundle;
-    char *action;                 /* apply, rollback, plan */
+    char *action;                 /* apply, rollback, plan, baseline */
     int64_t to_version;
+    char *from;                   /* baseline: the tool whose ledger says
+                                     what ran; NULL otherwise */
     char *selector;
     char *operator_name;
     int64_t created_wall;         /* Unix seconds */

@@ -188,6 +188,7 @@ s_dispatch_free(fl_co_server_t *s, fl_co_dispatch_t *d)
     free(d->commands);
     free(d->done_order);
     free(d->action);
+    free(d->from);
     free(d->selector);
     free(d->operator_name);
     free(d);
@@ -477,6 +478,8 @@ s_wire_type(const char *action)
         return FL_WIRE_ROLLBACK;
     if (strcmp(action, "plan") == 0)
         return FL_WIRE_PLAN;
+    if (strcmp(action, "baseline") == 0)
+        return FL_WIRE_BASELINE;
     return FL_WIRE_APPLY;
 }
 
@@ -506,6 +509,7 @@ fl_dispatch_pump(fl_co_server_t *s, fl_co_agent_t *a)
         m.u.command.target = c->target->name;
         m.u.command.bundle_id = c->dispatch->bundle->id;
         m.u.command.to_version = c->dispatch->to_version;
+        m.u.command.from = c->dispatch->from;
         rc = fl_co_send_agent(s, a, &m);
         if (rc == FL_ETIMEOUT) {
             s->pump_pending = 1;
@@ -557,7 +561,9 @@ s_ledger_outcome(const fl_co_command_t *c, const char **why)
     int64_t to = c->dispatch->to_version;
     int all = 1;
 
-    if (!t->known || strcmp(c->dispatch->action, "plan") == 0)
+    /* A plan changes nothing; a baseline answers from the ledger itself. */
+    if (!t->known || strcmp(c->dispatch->action, "plan") == 0 ||
+        strcmp(c->dispatch->action, "baseline") == 0)
         return -1;
     for (size_t i = 0; i < migs->count; i++) {
         const fl_migration_t *m = &migs->items[i];
@@ -859,15 +865,17 @@ s_write_dispatch(fl_co_server_t *s, fl_co_dispatch_t *d,
 {
     fl_store_job_t *job = fl_store_job_new(FL_STORE_SQL);
     char ntext[24], totext[24];
-    const char *p[8] = {d->id, d->bundle->id, d->action, totext,
-                        d->selector, d->operator_name, ntext, rollout_id};
+    const char *p[9] = {d->id, d->bundle->id, d->action, totext,
+                        d->selector, d->operator_name, ntext, rollout_id,
+                        d->from};
 
     snprintf(ntext, sizeof(ntext), "%zu", d->ncommands);
     snprintf(totext, sizeof(totext), "%lld", (long long)d->to_version);
     fl_store_job_sql(job, "INSERT INTO flotilla_control.dispatches (id,"
                           " bundle_id, action, to_version, selector,"
-                          " operator, ntargets, rollout_id) VALUES ($1, $2,"
-                          " $3, $4, $5, $6, $7, $8)", 8, p);
+                          " operator, ntargets, rollout_id, baseline_from)"
+                          " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)", 9,
+                          p);
     fl_store_submit(s->store, job);
     job = fl_store_job_new(FL_STORE_COMMANDS);
     /* A command's id is its dispatch's random prefix (96 bits) and its
@@ -968,12 +976,15 @@ cleanup:
 
 fl_co_dispatch_t *
 fl_dispatch_new_held(fl_co_server_t *s, const char *id, fl_co_bundle_t *cb,
-                     const char *action, const char *selector,
+                     const char *action, const char *from,
+                     const char *selector,
                      const char *operator_name, fl_co_target_t *const *targets,
                      const int32_t *waves, size_t n, const char *rollout_id)
 {
     fl_co_dispatch_t *d = s_dispatch_new(s, id, cb, action, 0, selector,
                                          operator_name, n);
+
+    d->from = from ? fl_strdup(from) : NULL;
 
     fl_store_submit(s->store, s_write_dispatch(s, d, targets, waves,
                                                rollout_id));
@@ -1431,7 +1442,7 @@ s_load_commands(fl_co_server_t *s, fl_co_dispatch_t *d, fl_error_t *err)
 
 #define S_DISPATCH_COLS                                                     \
     "SELECT id, bundle_id, action, to_version, selector, operator,"         \
-    " extract(epoch FROM created_at)::bigint, status FROM"                  \
+    " extract(epoch FROM created_at)::bigint, status, baseline_from FROM"   \
     " flotilla_control.dispatches"
 
 static int
@@ -1459,6 +1470,8 @@ s_load_rows(fl_co_server_t *s, fl_store_rows_t *r, fl_error_t *err)
                            fl_store_value(r, i, 4),
                            fl_store_value(r, i, 5), 0);
         d->created_wall = created;
+        if (fl_store_value(r, i, 8) != NULL)
+            d->from = fl_strdup(fl_store_value(r, i, 8));
         s->latest = d;
         /* A dispatch recorded done stays so; one whose every outcome is
          * written but not its end (a crash in between) is ended now. */

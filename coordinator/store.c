@@ -186,6 +186,24 @@ static const char s_schema_v2[] =
     "  updated_at timestamptz NOT NULL DEFAULT now(),"
     "  finished_at timestamptz);";
 
+/*
+ * Version 3 (issue 14): baselines.  A rollout of kind baseline records on
+ * each target what already ran (flotilla rollout baseline); its dispatch
+ * says which tool's ledger to read.  Idempotent, like the others.
+ */
+static const char s_schema_v3[] =
+    "ALTER TABLE flotilla_control.dispatches"
+    "  ADD COLUMN IF NOT EXISTS baseline_from text;"
+    "ALTER TABLE flotilla_control.dispatches"
+    "  DROP CONSTRAINT IF EXISTS dispatches_action_check;"
+    "ALTER TABLE flotilla_control.dispatches ADD CONSTRAINT"
+    "  dispatches_action_check CHECK (action IN ('apply', 'rollback', 'plan',"
+    "  'baseline'));"
+    "ALTER TABLE flotilla_control.rollouts"
+    "  DROP CONSTRAINT IF EXISTS rollouts_kind_check;"
+    "ALTER TABLE flotilla_control.rollouts ADD CONSTRAINT rollouts_kind_check"
+    "  CHECK (kind IN ('apply', 'plan', 'baseline'));";
+
 /* Per connection: the staging tables of the bulk upserts and updates. */
 static const char s_session[] =
     "SET search_path = pg_catalog, pg_temp;"
@@ -360,9 +378,13 @@ s_upgrade(fl_store_t *st, fl_error_t *err)
         (rc = s_exec(st->conn, s_schema_v2, 0, NULL, "upgrading the schema "
                      "to version 2 (rollouts)", err)) != 0)
         goto cleanup;
+    if (version < 3 &&
+        (rc = s_exec(st->conn, s_schema_v3, 0, NULL, "upgrading the schema "
+                     "to version 3 (baselines)", err)) != 0)
+        goto cleanup;
     if (version < FL_STORE_SCHEMA_VERSION &&
         (rc = s_exec(st->conn, "INSERT INTO flotilla_control.meta (version) "
-                     "VALUES (2)", 0, NULL, "recording the schema version",
+                     "VALUES (3)", 0, NULL, "recording the schema version",
                      err)) != 0)
         goto cleanup;
     rc = s_exec(st->conn, "COMMIT", 0, NULL, "creating the schema", err);

@@ -103,6 +103,7 @@ static const fl_codec_field_t s_command_fields[] = {
     S_F("target", FL_CODEC_STR, S_REQ, fl_wire_command_t, target),
     S_F("bundle_id", FL_CODEC_STR, S_REQ, fl_wire_command_t, bundle_id),
     S_F("to_version", FL_CODEC_I64, S_REQ, fl_wire_command_t, to_version),
+    S_F("from", FL_CODEC_STR, 0, fl_wire_command_t, from),
 };
 S_SCHEMA(s_command_schema, "command", s_command_fields, fl_wire_command_t);
 
@@ -218,6 +219,7 @@ static const struct {
     {"control_reply", &s_control_reply_schema},
     {"bundle_request", &s_bundle_request_schema},
     {"result_ack", &s_result_ack_schema},
+    {"baseline", &s_command_schema},
 };
 
 static int

@@ -71,10 +71,12 @@ typedef enum {
     FL_WIRE_CONTROL_REQUEST, /* operator -> coordinator */
     FL_WIRE_CONTROL_REPLY,   /* coordinator -> operator */
     FL_WIRE_BUNDLE_REQUEST,  /* agent -> coordinator: send this bundle */
-    FL_WIRE_RESULT_ACK       /* coordinator -> agent: results recorded */
+    FL_WIRE_RESULT_ACK,      /* coordinator -> agent: results recorded */
+    FL_WIRE_BASELINE         /* coordinator -> agent: fl_wire_command_t,
+                                record what already ran (with from) */
 } fl_wire_type;
 
-#define FL_WIRE_TYPE_COUNT 17
+#define FL_WIRE_TYPE_COUNT 18
 
 /* One migration as a target's ledger records it. */
 typedef struct {
@@ -128,13 +130,15 @@ typedef struct {
     size_t len;
 } fl_wire_bundle_t;
 
-/* apply, rollback, plan and cancel: one command for one target. */
+/* apply, rollback, plan, cancel and baseline: one command, one target. */
 typedef struct {
     char *id;              /* command id, unique; results echo it */
     char *rollout;
     char *target;
     char *bundle_id;
     int64_t to_version;    /* apply up to / roll back down to; 0 = all */
+    char *from;            /* optional; baseline: the tool whose ledger
+                              says what ran (NULL: up to to_version) */
 } fl_wire_command_t;
 
 typedef struct {

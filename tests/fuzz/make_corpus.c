@@ -117,7 +117,12 @@ s_messages(const char *dir)
         case FL_WIRE_ROLLBACK:
         case FL_WIRE_PLAN:
         case FL_WIRE_CANCEL:
-            m.u.command = (fl_wire_command_t){"c1", "r1", "db1", "b1", 2};
+            m.u.command = (fl_wire_command_t){"c1", "r1", "db1", "b1", 2,
+                                              NULL};
+            break;
+        case FL_WIRE_BASELINE:
+            m.u.command = (fl_wire_command_t){"c1", "r1", "db1", "b1", 0,
+                                              "diesel"};
             break;
         case FL_WIRE_STEP_EVENT:
             m.u.step_event = (fl_wire_step_event_t){

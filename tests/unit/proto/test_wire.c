@@ -64,7 +64,12 @@ s_sample(fl_wire_msg_t *msg, fl_wire_type type)
     case FL_WIRE_ROLLBACK:
     case FL_WIRE_PLAN:
     case FL_WIRE_CANCEL:
-        msg->u.command = (fl_wire_command_t){"c1", "r1", "db1", "abc", 42};
+        msg->u.command = (fl_wire_command_t){"c1", "r1", "db1", "abc", 42,
+                                             NULL};
+        break;
+    case FL_WIRE_BASELINE:
+        msg->u.command = (fl_wire_command_t){"c1", "r1", "db1", "abc", 0,
+                                             "diesel"};
         break;
     case FL_WIRE_STEP_EVENT:
         msg->u.step_event = (fl_wire_step_event_t){
