@@ -291,6 +291,16 @@ s_ran_per_tool(fl_pipeline_t *p, fl_layout_tool tool,
                               name, name);
             goto cleanup;
         }
+        /* Flyway's baseline version need not be a migration's own. */
+        if (row->kind == 'b' && s_version_key(row->version, &v) == 0 &&
+            s_find(migs, v) < 0) {
+            for (size_t k = 0; k < migs->count; k++)
+                if (migs->items[k].version <= v)
+                    ran[k] = 1;
+            if (v > newest)
+                newest = v;
+            continue;
+        }
         if (s_version_key(row->version, &v) != 0 ||
             (at = s_find(migs, v)) < 0) {
             s_listf(&missing, &nmissing, "%s", row->version);

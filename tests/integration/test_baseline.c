@@ -471,8 +471,8 @@ test_a_missing_tool_ledger_is_refused(void **state)
 }
 
 /*
- * Flyway: a BASELINE row stands for every version up to it, an undone
- * version is not baselined (and then is a gap if later ones ran).
+ * Flyway: a BASELINE row stands for every version up to it (whether or
+ * not it is a migration's own), an undone version is not baselined.
  */
 static void
 test_flyway_baseline_and_undo_rows_are_followed(void **state)
@@ -501,6 +501,48 @@ test_flyway_baseline_and_undo_rows_are_followed(void **state)
                           " 0, 'x', now(), 1, true)");
     s_flotilla(e, 0, "baselined 2 migrations", "baseline",
                S_ARGS("--from", "flyway"), src);
+    /* A baseline version of no migration of the source (flyway baseline
+     * -baselineVersion=9): every migration up to it. */
+    fl_test_exec(e->conn, "DELETE FROM flotilla.schema_migrations;"
+                          "DELETE FROM flyway_schema_history;"
+                          "ALTER TABLE notes RENAME COLUMN body TO content;"
+                          "INSERT INTO flyway_schema_history VALUES (1, '9',"
+                          " '<< Flyway Baseline >>', 'BASELINE',"
+                          " '<< Flyway Baseline >>', NULL, 'x', now(), 0,"
+                          " true)");
+    s_flotilla(e, 0, "baselined 3 migrations", "baseline",
+               S_ARGS("--from", "flyway"), src);
+    free(src);
+}
+
+/*
+ * A schema target (schema-per-tenant): the tool migrated the schema (its
+ * ledger table in it, its migrations run with it first on search_path);
+ * the baseline reads that table, checks that schema, and records the
+ * rows as the schema's.
+ */
+static void
+test_a_schema_target_is_baselined_from_its_own_ledger(void **state)
+{
+    fl_test_ws_t *e = *state;
+    char *src = s_source(e, S_DIESEL);
+
+    s_write_project(e, S_DIESEL, 3);
+    fl_test_exec(e->conn, "CREATE SCHEMA tenant1; CREATE SCHEMA tenant2;"
+                          "SET search_path = tenant1");
+    s_migrate_as_tool(e->conn, S_DIESEL, 3, -1);
+    fl_test_exec(e->conn, "SET search_path = tenant2");
+    s_migrate_as_tool(e->conn, S_DIESEL, 3, 2);
+    fl_test_exec(e->conn, "RESET search_path");
+    s_flotilla(e, 0, "baselined 3 migrations", "baseline",
+               S_ARGS("--schema", "tenant1", "--from", "diesel"), src);
+    s_flotilla(e, 3, "column notes.content (from "
+               "2019-02-26-000003_rename_body)", "baseline",
+               S_ARGS("--schema", "tenant2", "--from", "diesel"), src);
+    s_flotilla(e, 3, "public.__diesel_schema_migrations does not exist",
+               "baseline", S_ARGS("--from", "diesel"), src);
+    s_expect_value(e, "SELECT string_agg(DISTINCT target, ',') || ' ' ||"
+                      " count(*) FROM flotilla.schema_migrations", "tenant1 3");
     free(src);
 }
 
@@ -731,6 +773,7 @@ main(void)
         S_T(test_a_version_not_in_the_source_and_a_gap_are_refused),
         S_T(test_a_missing_tool_ledger_is_refused),
         S_T(test_flyway_baseline_and_undo_rows_are_followed),
+        S_T(test_a_schema_target_is_baselined_from_its_own_ledger),
         S_T(test_own_source_baselined_by_version_then_applied),
         S_T(test_shape_matches_the_catalog_generated),
 #undef S_T
