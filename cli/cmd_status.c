@@ -76,14 +76,16 @@ fl_cmd_status(int argc, char **argv)
     for (size_t i = 0; i < ledger.count; i++) {
         const fl_ledger_row_t *r = &ledger.items[i];
         json_array_append_new(applied, fl_json_pack(
-            "{s:I, s:s, s:s, s:s?, s:s, s:s, s:s?, s:s, s:I, s:I, s:i, s:s?}",
+            "{s:I, s:s, s:s, s:s?, s:s, s:s, s:s?, s:s, s:I, s:I, s:i, s:s?,"
+            " s:s?}",
             "version", (json_int_t)r->version, "name", r->name,
             "checksum", r->checksum, "bundle", r->bundle_id,
             "status", r->status, "started_at", r->started_at,
             "finished_at", r->finished_at, "applied_by", r->applied_by,
             "duration_ms", (json_int_t)r->duration_ms,
             "lock_wait_ms", (json_int_t)r->lock_wait_ms,
-            "retries", r->retries, "error", r->error_message));
+            "retries", r->retries, "error", r->error_message,
+            "baselined_from", r->baseline_source));
     }
     if (src.migs) {
         fl_ledger_gap_t *gaps = NULL;
@@ -131,12 +133,14 @@ fl_cmd_status(int argc, char **argv)
                ledger.count, ledger.count == 1 ? "" : "s");
         for (i = 0; i < ledger.count; i++) {
             const fl_ledger_row_t *r = &ledger.items[i];
-            fl_cli_out("  %04lld %-30s %-11s %.12s  %s  %s  %lld ms%s%s\n",
+            fl_cli_out("  %04lld %-30s %-11s %.12s  %s  %s  %lld ms%s%s%s%s\n",
                    (long long)r->version, r->name, r->status, r->checksum,
                    r->finished_at ? r->finished_at : r->started_at,
                    r->applied_by, (long long)r->duration_ms,
                    r->error_message ? "  error: " : "",
-                   r->error_message ? r->error_message : "");
+                   r->error_message ? r->error_message : "",
+                   r->baseline_source ? "  baselined, not run: " : "",
+                   r->baseline_source ? r->baseline_source : "");
         }
         if (pending) {
             fl_cli_out("%zu pending:\n", json_array_size(pending));

@@ -574,6 +574,9 @@ test_own_source_baselined_by_version_then_applied(void **state)
     s_expect_value(e, "SELECT string_agg(version || ':' || baseline_source,"
                       " ',' ORDER BY version) FROM flotilla.schema_migrations",
                    "1:--to,2:--to");
+    s_flotilla(e, 0, "baselined, not run: --to", "status", NULL, e->mdir);
+    s_flotilla(e, 0, "\"baselined_from\": \"--to\"", "status",
+               S_ARGS("--json"), e->mdir);
     s_flotilla(e, 0, "applied 1", "apply", S_ARGS("--allow-lint-errors"),
                e->mdir);
     s_expect_value(e, "SELECT count(*) FROM pg_attribute WHERE attrelid ="
