@@ -584,6 +584,14 @@ test_own_source_baselined_by_version_then_applied(void **state)
     s_expect_value(e, "SELECT baseline_source IS NULL FROM"
                       " flotilla.schema_migrations WHERE version = 3", "t");
     s_flotilla(e, 0, "nothing to baseline", "baseline", NULL, e->mdir);
+    /* A baselined migration rolls back like any other: its down runs. */
+    s_flotilla(e, 0, "rolled back 2", "rollback", S_ARGS("--to", "1"),
+               e->mdir);
+    s_expect_value(e, "SELECT count(*) FROM pg_class WHERE relname ="
+                      " 'notes'", "0");
+    s_expect_value(e, "SELECT string_agg(version || ':' || status, ','"
+                      " ORDER BY version) FROM flotilla.schema_migrations",
+                   "1:applied,2:rolled_back,3:rolled_back");
     /* Edited since it was recorded: flotilla's ledger disagrees. */
     fl_test_ws_write(e, "0001_create_accounts.sql",
                      "-- flotilla:up\nCREATE TABLE accounts (id bigint"
