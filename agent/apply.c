@@ -61,29 +61,27 @@ s_schema_after(fl_pipeline_t *p, const fl_migration_t *m, int before,
 {
     fl_error_t err = FL_ERROR_INIT;
     char *fp = NULL;
-    char version[24];
     fl_pg_result_t r = FL_PG_RESULT_INIT;
     int after = before == 1 ? 2 : 1;
     int rc = 0;
 
     *changes = 0;
     p->schema_gen = 0;
-    snprintf(version, sizeof(version), "%lld", (long long)m->version);
     if (before == 0)
         rc = FL_ERR(&err, FL_ENOTFOUND, "no snapshot before the migration");
     if (rc == 0)
         rc = fl_schema_snapshot(p->pg, after, fl__scope(p), &err);
     if (rc == 0)
-        rc = fl_schema_record_changes(p->pg, p->target, m->version, before, after,
+        rc = fl_schema_record_changes(p->pg, p->target, &m->version, before, after,
                                       changes, &err);
     if (rc == 0)
         rc = fl_schema_fingerprint(p->pg, after, &fp, &err);
     if (rc == 0) {
-        const char *params[3] = {fp, version, p->target};
+        const char *params[3] = {fp, m->version.text, p->target};
         rc = fl_pg_query(p->pg, &r, "UPDATE flotilla.schema_migrations SET"
                          " schema_fingerprint = $1, schema_recorded = true"
                          " WHERE version OPERATOR(pg_catalog.=)"
-                         " $2::pg_catalog.int8 AND target"
+                         " $2 AND target"
                          " OPERATOR(pg_catalog.=) $3", 3, params, &err);
         fl_pg_result_release(&r);
     }

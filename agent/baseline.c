@@ -35,9 +35,9 @@
  * one log row per migration.  Running it again finds every row there and
  * writes nothing.
  *
- * Versions: every comparison of a tool's version with a migration's goes
- * through s_version_key, the one place that knows how flotilla holds a
- * version.
+ * Versions: a tool's ledger version is read with s_version_key into
+ * proto/version.h's type (diesel's "00000000000000" is "0") and compared
+ * with the source's in that type's order.
  */
 #include <stdarg.h>
 #include <stdlib.h>
@@ -49,6 +49,7 @@
 #include "common/json.h"
 #include "lint/shape.h"
 #include "proto/layout.h"
+#include "proto/version.h"
 
 /* A tool's ledger is untrusted input: bounded in rows and in bytes. */
 #define S_MAX_ROWS 100000
@@ -71,27 +72,18 @@ typedef struct {
     char *where;   /* "public.__diesel_schema_migrations" */
 } s_tool_ledger_t;
 
-/*
- * The version a tool's ledger records, as flotilla holds versions.  Every
- * tool's ledger version is compared with the source's through this.
- */
+/* The version a tool's ledger records, as flotilla holds versions. */
 static int
-s_version_key(const char *text, int64_t *out)
+s_version_key(const char *text, fl_version_t *out)
 {
-    int64_t v = 0;
-    const char *s = text;
+    return fl_version_parse_str(out, text, NULL) == 0 ? 0 : -1;
+}
 
-    if (*s == '\0')
-        return -1;
-    for (; *s; s++) {
-        if (*s < '0' || *s > '9' || v > (INT64_MAX - 9) / 10)
-            return -1;
-        v = v * 10 + (*s - '0');
-    }
-    if (v <= 0)
-        return -1;
-    *out = v;
-    return 0;
+/* a <= b in the versions' order. */
+static int
+s_le(const fl_version_t *a, const fl_version_t *b)
+{
+    return fl_version_cmp(a, b) <= 0;
 }
 
 static void
@@ -252,10 +244,10 @@ s_listed(fl_buf_t *b, int n)
 }
 
 static int
-s_find(const fl_migration_list_t *migs, int64_t v)
+s_find(const fl_migration_list_t *migs, const fl_version_t *v)
 {
     for (size_t i = 0; i < migs->count; i++)
-        if (migs->items[i].version == v)
+        if (fl_version_cmp(&migs->items[i].version, v) == 0)
             return (int)i;
     return -1;
 }
@@ -273,11 +265,11 @@ s_ran_per_tool(fl_pipeline_t *p, fl_layout_tool tool,
     const char *name = fl_layout_tool_name(tool);
     fl_buf_t missing = FL_BUF_INIT(0), gaps = FL_BUF_INIT(0);
     int nmissing = 0, ngaps = 0, rc = 0;
-    int64_t newest = 0;
+    fl_version_t newest = FL_VERSION_INIT;
 
     for (size_t i = 0; i < t->count; i++) {
         const s_tool_row_t *row = &t->rows[i];
-        int64_t v = 0;
+        fl_version_t v = FL_VERSION_INIT;
         int at;
 
         if (!row->ok) {
@@ -293,16 +285,16 @@ s_ran_per_tool(fl_pipeline_t *p, fl_layout_tool tool,
         }
         /* Flyway's baseline version need not be a migration's own. */
         if (row->kind == 'b' && s_version_key(row->version, &v) == 0 &&
-            s_find(migs, v) < 0) {
+            s_find(migs, &v) < 0) {
             for (size_t k = 0; k < migs->count; k++)
-                if (migs->items[k].version <= v)
+                if (s_le(&migs->items[k].version, &v))
                     ran[k] = 1;
-            if (v > newest)
+            if (fl_version_cmp(&v, &newest) > 0)
                 newest = v;
             continue;
         }
         if (s_version_key(row->version, &v) != 0 ||
-            (at = s_find(migs, v)) < 0) {
+            (at = s_find(migs, &v)) < 0) {
             s_listf(&missing, &nmissing, "%s", row->version);
             continue;
         }
@@ -313,9 +305,9 @@ s_ran_per_tool(fl_pipeline_t *p, fl_layout_tool tool,
         ran[at] = 1;
         if (row->kind == 'c' || row->kind == 'b')
             for (size_t k = 0; k < migs->count; k++)
-                if (migs->items[k].version <= v)
+                if (s_le(&migs->items[k].version, &v))
                     ran[k] = 1;
-        if (v > newest)
+        if (fl_version_cmp(&v, &newest) > 0)
             newest = v;
     }
     if (nmissing) {
@@ -332,17 +324,17 @@ s_ran_per_tool(fl_pipeline_t *p, fl_layout_tool tool,
     }
     /* Above --to nothing is baselined: a gap there is apply's to find. */
     for (size_t k = 0; k < migs->count; k++)
-        if (!ran[k] && migs->items[k].version < newest &&
-            (p->opts.to_version == 0 ||
-             migs->items[k].version <= p->opts.to_version))
+        if (!ran[k] && fl_version_cmp(&migs->items[k].version, &newest) < 0 &&
+            (!fl_version_is_set(&p->opts.to_version) ||
+             s_le(&migs->items[k].version, &p->opts.to_version)))
             s_listf(&gaps, &ngaps, "%s", migs->items[k].file);
     if (ngaps) {
         rc = FL_ERR(err, FL_EINVAL, "%d migration%s of the source %s not in "
                     "%s's ledger %s, though later ones are (a gap)", ngaps,
                     ngaps == 1 ? "" : "s", ngaps == 1 ? "is" : "are", name,
                     t->where);
-        fl_error_set_detail(err, "Not run, below version %lld: %s.",
-                            (long long)newest, s_listed(&gaps, ngaps));
+        fl_error_set_detail(err, "Not run, below version %s: %s.",
+                            newest.text, s_listed(&gaps, ngaps));
         fl_error_set_hint(err, "Run them with %s first, or baseline up to "
                                "the first of them with --to; flotilla "
                                "apply then runs the rest in order.", name);
@@ -453,11 +445,11 @@ s_check_ledger(fl_pipeline_t *p, const fl_migration_list_t *migs,
 {
     fl_buf_t bad = FL_BUF_INIT(0);
     int nbad = 0, rc = 0;
-    int64_t newest = 0;
+    fl_version_t newest = FL_VERSION_INIT;
 
     for (size_t i = 0; i < migs->count; i++) {
         const fl_migration_t *m = &migs->items[i];
-        const fl_ledger_row_t *row = fl_ledger_find(ledger, m->version);
+        const fl_ledger_row_t *row = fl_ledger_find(ledger, &m->version);
 
         if (!ran[i])
             continue;
@@ -477,9 +469,10 @@ s_check_ledger(fl_pipeline_t *p, const fl_migration_list_t *migs,
     }
     for (size_t i = 0; i < ledger->count; i++) {
         const fl_ledger_row_t *row = &ledger->items[i];
-        int at = s_find(migs, row->version);
+        int at = s_find(migs, &row->version);
 
-        if (strcmp(row->status, "applied") != 0 || row->version > newest ||
+        if (strcmp(row->status, "applied") != 0 ||
+            fl_version_cmp(&row->version, &newest) > 0 ||
             (at >= 0 && ran[at]))
             continue;
         s_listf(&bad, &nbad, "%s is applied in flotilla's ledger but did not "
@@ -570,18 +563,17 @@ s_baseline(fl_pipeline_t *p, const fl_source_t *src, const char *from,
                           t.where ? t.where : "");
         out->tool_ledger = t.where ? fl_strdup(t.where) : NULL;
     } else {
+        int to = fl_version_is_set(&p->opts.to_version);
         for (size_t i = 0; i < migs->count; i++)
-            ran[i] = p->opts.to_version == 0 ||
-                     migs->items[i].version <= p->opts.to_version;
+            ran[i] = !to || s_le(&migs->items[i].version, &p->opts.to_version);
         source = fl_strdup("--to");
-        why = p->opts.to_version
-                  ? fl_asprintf("at or below --to %lld",
-                                (long long)p->opts.to_version)
-                  : fl_strdup("every migration of the source");
+        why = to ? fl_asprintf("at or below --to %s", p->opts.to_version.text)
+                 : fl_strdup("every migration of the source");
     }
     /* With --from, --to bounds what is baselined too. */
     for (size_t i = 0; rc == 0 && spec && i < migs->count; i++)
-        if (p->opts.to_version && migs->items[i].version > p->opts.to_version)
+        if (fl_version_is_set(&p->opts.to_version) &&
+            !s_le(&migs->items[i].version, &p->opts.to_version))
             ran[i] = 0;
     if (rc == 0)
         rc = s_check_ledger(p, migs, ran, &ledger,
@@ -597,9 +589,9 @@ s_baseline(fl_pipeline_t *p, const fl_source_t *src, const char *from,
             rc = s_write(p, migs, write, source, why, out, err);
     }
     for (size_t i = 0; i < migs->count; i++) {
-        if (ran[i] && migs->items[i].version > out->through)
+        if (ran[i] && fl_version_cmp(&migs->items[i].version, &out->through) > 0)
             out->through = migs->items[i].version;
-        if (!ran[i] && fl_ledger_find(&ledger, migs->items[i].version) == NULL)
+        if (!ran[i] && fl_ledger_find(&ledger, &migs->items[i].version) == NULL)
             out->pending++;
     }
     if (rc != 0)

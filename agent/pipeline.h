@@ -74,7 +74,7 @@ const char *fl_step_status_name(fl_step_status status);
 typedef struct {
     fl_step step;
     fl_step_status status;
-    int64_t version;          /* 0 when not about one migration */
+    fl_version_t version;     /* empty when not about one migration */
     const char *name;         /* migration name or NULL */
     int64_t duration_ms;
     const char *message;      /* one line for people */
@@ -101,7 +101,7 @@ typedef struct {
     const char *agent;        /* recorded in the ledger; "local" by default */
     const char *rollout_id;   /* "" outside a fleet rollout */
     const char *bundle_id;    /* NULL for a migrations directory */
-    int64_t to_version;       /* apply up to and including; 0: all */
+    fl_version_t to_version;  /* apply up to and including; empty: all */
     int allow_out_of_order;   /* apply a pending version below an applied one */
     int allow_lint_errors;    /* lint errors become warnings */
     int64_t lock_wait_ms;     /* how long to poll for the target lock */
@@ -139,7 +139,8 @@ typedef struct {
 } fl_pipeline_opts_t;
 
 #define FL_PIPELINE_OPTS_INIT                                              \
-    {NULL, NULL, "local", "", NULL, 0, 0, 0, 30000, 2000, 0, 5, 200,       \
+    {NULL, NULL, "local", "", NULL, FL_VERSION_INIT, 0, 0, 30000, 2000, 0, \
+     5, 200,                                                               \
      "flotilla-backups", (int64_t)1024 * 1024 * 1024, NULL, NULL, 0, NULL, \
      NULL, NULL, 0, 0, 0, 0, 0, 0, NULL, 0}
 
@@ -230,7 +231,7 @@ typedef struct {
 } fl_plan_validate_t;
 
 typedef struct {
-    int64_t version;
+    fl_version_t version;
     char *name, *file, *checksum;
     int no_transaction;
     char *state;              /* "pending", a ledger status, "not selected" */
@@ -310,12 +311,14 @@ typedef enum {
  * equal the one the ledger recorded when it was applied.  Only with
  * opts.down_from_ledger (the source is lost) may src be NULL, or lack the
  * migration, and the ledger's copy of down run; that is said in the log.
- * *count gets the number rolled back.  Anything that cannot be put back
+ * to_version is for FL_ROLLBACK_TO (NULL otherwise; empty: every applied
+ * migration).  *count gets the number rolled back.  Anything that cannot be put back
  * fails that migration's rollback with nothing changed (FL_EFAIL, or
  * FL_EINVAL when the source does not match).
  */
 int fl_pipeline_rollback(fl_pipeline_t *p, const fl_source_t *src,
-                         fl_rollback_mode mode, int64_t to_version,
+                         fl_rollback_mode mode,
+                         const fl_version_t *to_version,
                          const char *bundle_id, int *count,
                          fl_error_t *err) FL_NODISCARD;
 
@@ -325,7 +328,7 @@ typedef struct {
     int baselined;     /* migrations this run recorded */
     int already;       /* recorded before, the same migration */
     int pending;       /* left for apply: not run, not recorded */
-    int64_t through;   /* the newest version that ran (0: none) */
+    fl_version_t through; /* the newest version that ran (empty: none) */
     char *tool_ledger; /* the tool's table read ("public.x"), or NULL */
 } fl_baseline_result_t;
 

@@ -17,6 +17,7 @@
 #include "common/dsn.h"
 #include "common/json.h"
 #include "proto/layout.h"
+#include "proto/version.h"
 
 static const char s_usage[] =
     "Usage: flotilla baseline [--db DSN] SOURCE [--to VERSION]\n"
@@ -85,20 +86,11 @@ static int
 s_from_layout(fl_migration_t *m, const fl_layout_migration_t *it,
               fl_error_t *err)
 {
-    int64_t v = 0;
-
     memset(m, 0, sizeof(*m));
-    for (const char *s = it->version; *s; s++) {
-        if (*s < '0' || *s > '9' || v > (INT64_MAX - 9) / 10)
-            return FL_ERR(err, FL_EINVAL, "%s: version \"%s\" is not one "
-                          "flotilla can hold yet (digits, up to 18)",
-                          it->label, it->version);
-        v = v * 10 + (*s - '0');
+    if (fl_version_parse_str(&m->version, it->version, err) != 0) {
+        fl_error_prefix(err, "%s: ", it->label);
+        return FL_EINVAL;
     }
-    if (v <= 0)
-        return FL_ERR(err, FL_EINVAL, "%s: version \"%s\" is not above 0",
-                      it->label, it->version);
-    m->version = v;
     m->name = fl_strdup(it->name ? it->name : "");
     m->file = fl_strdup(it->label);
     m->up = fl_strdup(it->up.text ? it->up.text : "");
@@ -191,7 +183,7 @@ fl_cmd_baseline(int argc, char **argv)
     s_own_t own = {NULL};
     fl_source_t src = FL_SOURCE_INIT;
     fl_pipeline_t *p = NULL;
-    fl_baseline_result_t res = {0, 0, 0, 0, NULL};
+    fl_baseline_result_t res = {0, 0, 0, FL_VERSION_INIT, NULL};
     fl_error_t err = FL_ERROR_INIT;
     char *text = NULL;
     const char *verdict = "refused";
@@ -228,12 +220,14 @@ fl_cmd_baseline(int argc, char **argv)
         verdict = res.baselined > 0 ? "baselined"
                   : res.already > 0 ? "already" : "none ran";
     if (c.json) {
-        json_t *o = fl_json_pack("{s:b, s:s, s:i, s:i, s:i, s:I, s:s?, s:s?}",
+        json_t *o = fl_json_pack("{s:b, s:s, s:i, s:i, s:i, s:s?, s:s?, s:s?}",
                                  "ok", rc == 0, "verdict", verdict,
                                  "baselined", res.baselined,
                                  "already", res.already,
                                  "pending", res.pending,
-                                 "through", (json_int_t)res.through,
+                                 "through", fl_version_is_set(&res.through)
+                                                ? res.through.text
+                                                : NULL,
                                  "from", own.from,
                                  "tool_ledger", res.tool_ledger);
         if (rc != 0)
@@ -246,15 +240,15 @@ fl_cmd_baseline(int argc, char **argv)
     } else if (rc == 0) {
         char *where = fl_dsn_describe(c.dsn ? c.dsn : "");
         if (res.baselined > 0)
-            fl_cli_out("baselined %d migration%s on %s through version %lld "
+            fl_cli_out("baselined %d migration%s on %s through version %s "
                        "(%d recorded already, %d pending)\n", res.baselined,
-                       res.baselined == 1 ? "" : "s", where,
-                       (long long)res.through, res.already, res.pending);
+                       res.baselined == 1 ? "" : "s", where, res.through.text,
+                       res.already, res.pending);
         else if (res.already > 0)
             fl_cli_out("nothing to baseline on %s: %d migration%s through "
-                       "version %lld recorded already (%d pending)\n", where,
+                       "version %s recorded already (%d pending)\n", where,
                        res.already, res.already == 1 ? "" : "s",
-                       (long long)res.through, res.pending);
+                       res.through.text, res.pending);
         else
             fl_cli_out("nothing to baseline on %s: none of the source's "
                        "migrations ran (%d pending)\n", where, res.pending);

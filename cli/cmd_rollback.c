@@ -63,7 +63,6 @@ s_own(fl_dbcmd_t *c, int opt, const char *arg, void *own_arg)
 {
     s_opts *o = own_arg;
     fl_error_t err = FL_ERROR_INIT;
-    int64_t v = 0;
 
     switch (opt) {
     case S_OPT_LAST:
@@ -84,10 +83,10 @@ s_own(fl_dbcmd_t *c, int opt, const char *arg, void *own_arg)
         c->popts.down_from_ledger = 1;
         return 1;
     case FL_OPT_TO:
-        /* Unlike apply, 0 makes sense here: roll everything back. */
-        if (fl_parse_int(&v, arg, 0, INT64_MAX, &err) != 0)
+        /* Unlike apply, 0 makes sense here: roll everything back (no
+         * version of flotilla's own is 0; another tool's 0 stays). */
+        if (fl_version_parse_str(&c->popts.to_version, arg, &err) != 0)
             return -fl_cli_bad_option("rollback", "--to", &err);
-        c->popts.to_version = v;
         o->nmodes++;
         return 1;
     default:
@@ -161,7 +160,7 @@ fl_cmd_rollback(int argc, char **argv)
                               last ? FL_ROLLBACK_LAST
                                    : bundle ? FL_ROLLBACK_BUNDLE
                                             : FL_ROLLBACK_TO,
-                              c.popts.to_version, bundle, &count, &err);
+                              &c.popts.to_version, bundle, &count, &err);
     code = rc == 0 ? FL_EXIT_OK : fl_dbcmd_exit_code(&err);
     if (code == FL_EXIT_REFUSED)
         code = FL_EXIT_FAILED;

@@ -73,8 +73,13 @@ static const struct {
 static char *
 s_version(s_tool t, int i)
 {
-    if (t == S_GOLANG || t == S_FLYWAY)
+    if (t == S_GOLANG)
         return fl_asprintf("%d", i + 1);
+    /* Flyway's V1_2 is "1.2"; pop's versions may pass 64 bits. */
+    if (t == S_FLYWAY)
+        return fl_asprintf("1.%d", i + 1);
+    if (t == S_POP)
+        return fl_asprintf("2019022600000000000%d", i + 1);
     return fl_asprintf("2019022600000%d", i + 1);
 }
 
@@ -144,10 +149,10 @@ s_write_migration(fl_test_ws_t *e, s_tool t, int i)
         s_write(src, n, text);
         break;
     case S_FLYWAY:
-        n = fl_asprintf("V%s__%s.sql", v, name);
+        n = fl_asprintf("V1_%d__%s.sql", i + 1, name);
         s_write(src, n, s_migs[i].up);
         free(n);
-        n = fl_asprintf("U%s__%s.sql", v, name);
+        n = fl_asprintf("U1_%d__%s.sql", i + 1, name);
         s_write(src, n, s_migs[i].down);
         break;
     }
@@ -184,8 +189,10 @@ static const char *const s_ledger_ddl[] = {
     /* golang-migrate database/postgres ensureVersionTable */
     "CREATE TABLE IF NOT EXISTS \"public\".\"schema_migrations\""
     " (version bigint not null primary key, dirty boolean not null)",
-    /* pop: the schema_migration table of its migrator */
-    "CREATE TABLE \"schema_migration\" (\"version\" VARCHAR (14) NOT NULL);"
+    /* pop as kratos runs it (ory/x popx): 48 characters, for its
+     * 20-digit versions (pop's own table has 14) */
+    "CREATE TABLE \"schema_migration\" (\"version\" VARCHAR (48) NOT NULL,"
+    " \"version_self\" INT NOT NULL DEFAULT 0);"
     "CREATE UNIQUE INDEX \"schema_migration_version_idx\" ON"
     " \"schema_migration\" (version)",
     /* sqlx-postgres ensure_migrations_table */
@@ -246,8 +253,8 @@ s_ledger_row(s_tool t, int i)
                           " (installed_rank, version, description, type,"
                           " script, checksum, installed_by, execution_time,"
                           " success) VALUES (%d, '%s', '%s', 'SQL',"
-                          " 'V%s__%s.sql', 0, current_user, 3, true)",
-                          i + 1, v, s_migs[i].name, v, s_migs[i].name);
+                          " 'V1_%d__%s.sql', 0, current_user, 3, true)",
+                          i + 1, v, s_migs[i].name, i + 1, s_migs[i].name);
         break;
     }
     free(v);
@@ -488,16 +495,17 @@ test_flyway_baseline_and_undo_rows_are_followed(void **state)
     fl_test_exec(e->conn,
         "INSERT INTO flyway_schema_history (installed_rank, version,"
         " description, type, script, checksum, installed_by, execution_time,"
-        " success) VALUES (1, '2', '<< Flyway Baseline >>', 'BASELINE',"
+        " success) VALUES (1, '1.2', '<< Flyway Baseline >>', 'BASELINE',"
         " '<< Flyway Baseline >>', NULL, 'x', 0, true),"
-        " (2, '3', 'rename body', 'SQL', 'V3__rename_body.sql', 0, 'x', 1,"
+        " (2, '1.3', 'rename body', 'SQL', 'V1_3__rename_body.sql', 0, 'x', 1,"
         " true), (3, NULL, 'views', 'SQL', 'R__views.sql', 0, 'x', 1, true)");
     s_flotilla(e, 0, "baselined 3 migrations", "baseline",
                S_ARGS("--from", "flyway"), src);
     fl_test_exec(e->conn, "DELETE FROM flotilla.schema_migrations;"
                           "ALTER TABLE notes RENAME COLUMN content TO body;"
-                          "INSERT INTO flyway_schema_history VALUES (4, '3',"
-                          " 'rename body', 'UNDO_SQL', 'U3__rename_body.sql',"
+                          "INSERT INTO flyway_schema_history VALUES (4,"
+                          " '1.3', 'rename body', 'UNDO_SQL',"
+                          " 'U1_3__rename_body.sql',"
                           " 0, 'x', now(), 1, true)");
     s_flotilla(e, 0, "baselined 2 migrations", "baseline",
                S_ARGS("--from", "flyway"), src);
@@ -582,7 +590,7 @@ test_own_source_baselined_by_version_then_applied(void **state)
     s_expect_value(e, "SELECT count(*) FROM pg_attribute WHERE attrelid ="
                       " 'notes'::regclass AND attname = 'content'", "1");
     s_expect_value(e, "SELECT baseline_source IS NULL FROM"
-                      " flotilla.schema_migrations WHERE version = 3", "t");
+                      " flotilla.schema_migrations WHERE version = '3'", "t");
     s_flotilla(e, 0, "nothing to baseline", "baseline", NULL, e->mdir);
     /* A baselined migration rolls back like any other: its down runs. */
     s_flotilla(e, 0, "rolled back 2", "rollback", S_ARGS("--to", "1"),
