@@ -234,6 +234,8 @@ typedef struct {
     fl_version_t version;
     char *name, *file, *checksum;
     int no_transaction;
+    char *transaction_why;    /* another tool's migration: why it runs
+                                 without a transaction; NULL otherwise */
     char *state;              /* "pending", a ledger status, "not selected" */
     int pending;              /* planned: the fields below are set */
     const char *verdict;      /* "ok", "refused", "failed", "not rehearsed" */

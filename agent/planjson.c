@@ -84,6 +84,9 @@ fl_plan_json(const fl_plan_t *plan)
             m->no_transaction ? "none (statement by statement)"
                               : "one transaction",
             "state", fl_json_text(m->state));
+        if (m->transaction_why)
+            json_object_set_new(mo, "transaction_why",
+                                fl_json_text(m->transaction_why));
         if (m->pending) {
             json_t *sts = json_array(), *lint = json_array();
             json_t *validate = json_array();

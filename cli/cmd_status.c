@@ -17,7 +17,8 @@
 #include "common/json.h"
 
 static const char s_usage[] =
-    "Usage: flotilla status [--db DSN] [SOURCE] [--trust PATH] [--json]\n"
+    "Usage: flotilla status [--db DSN] [SOURCE | --dir DIR [--layout TOOL]]\n"
+    "                       [--trust PATH] [--json]\n"
     "\n"
     "Lists every migration the database's ledger knows (version, name,\n"
     "checksum, bundle, status, when, by whom, duration) and, given SOURCE,\n"
@@ -42,6 +43,7 @@ fl_cmd_status(int argc, char **argv)
     fl_error_t err = FL_ERROR_INIT;
     json_t *out = NULL, *applied = NULL, *pending = NULL, *drift = NULL;
     json_t *missing = NULL;
+    const char *path = NULL;
     int first = 0, rc, code = FL_EXIT_OK;
 
     fl_dbcmd_init(&c, "status");
@@ -50,8 +52,16 @@ fl_cmd_status(int argc, char **argv)
         return rc < 0 ? FL_EXIT_OK : rc;
     if (first < argc - 1)
         return fl_cli_usage_error("status", "expected at most one SOURCE");
-    if (first == argc - 1 &&
-        fl_source_open(&src, argv[first], c.trust, 0, (int64_t)time(NULL),
+    path = fl_dbcmd_source_arg(&c, argc, argv, first, &rc);
+    if (rc != 0)
+        return rc;
+    if (path != NULL && c.dir != NULL &&
+        fl_source_open_dir(&src, c.dir, c.layout, &err) != 0) {
+        code = fl_cli_report("status", &err, FL_EXIT_FAILED);
+        goto cleanup;
+    }
+    if (path != NULL && c.dir == NULL &&
+        fl_source_open(&src, path, c.trust, 0, (int64_t)time(NULL),
                        &err) != 0) {
         code = fl_cli_report("status", &err, FL_EXIT_FAILED);
         goto cleanup;

@@ -421,6 +421,50 @@ cleanup:
     return rc;
 }
 
+/*
+ * Whether file is named as flotilla names its files: digits, '_', a name
+ * without dots, ".sql" (golang-migrate's 1_a.up.sql and pop's files have
+ * dots in the name: another tool's).
+ */
+static int
+s_flotilla_name(const char *file)
+{
+    size_t digits = strspn(file, "0123456789"), n = strlen(file);
+
+    return digits > 0 && file[digits] == '_' && n > 4 &&
+           strcmp(file + n - 4, ".sql") == 0 &&
+           memchr(file + digits, '.', n - 4 - digits) == NULL;
+}
+
+/* A label a tool gave its migration: short, printable, no path tricks. */
+static int
+s_safe_label(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n > 255 || strstr(s, "..") != NULL || strchr(s, '/'))
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            return 0;
+    return 1;
+}
+
+static int
+s_check_other_tool(const fl_migration_t *m, fl_error_t *err)
+{
+    if (!fl_version_is_set(&m->version) || !s_safe_label(m->file) ||
+        !s_safe_label(m->name)) {
+        FL_ERR(err, FL_EINVAL, "migration %s has an invalid file name or "
+               "name", m->version.text);
+        fl_error_set_detail(err, "Another tool's migration is named by at "
+                                 "most 255 bytes without control "
+                                 "characters, '/' or \"..\".");
+        return FL_EINVAL;
+    }
+    return 0;
+}
+
 int
 fl_migration_check(const fl_migration_t *m, fl_error_t *err)
 {
@@ -448,6 +492,8 @@ fl_migration_check(const fl_migration_t *m, fl_error_t *err)
     if (m->file == NULL || m->name == NULL)
         return FL_ERR(err, FL_EINVAL, "migration %s has no file name",
                       m->version.text);
+    if (!s_flotilla_name(m->file))
+        return s_check_other_tool(m, err);
     if ((rc = s_parse_file_name(m->file, &version, &name, err)) != 0)
         return rc;
     if (fl_version_cmp(&version, &m->version) != 0 ||
@@ -532,6 +578,7 @@ fl_migration_release(fl_migration_t *m)
     free(m->down);
     free(m->validate);
     free(m->verify);
+    free(m->note);
     for (size_t i = 0; i < m->nallows; i++) {
         free(m->allows[i].rule);
         free(m->allows[i].reason);
