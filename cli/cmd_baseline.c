@@ -5,8 +5,6 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
 
 #include "agent/pipeline.h"
 #include "agent/source.h"
@@ -20,14 +18,15 @@
 #include "proto/version.h"
 
 static const char s_usage[] =
-    "Usage: flotilla baseline [--db DSN] SOURCE [--to VERSION]\n"
-    "                         [--from TOOL] [--json]\n"
+    "Usage: flotilla baseline [--db DSN] SOURCE|--dir DIR [--layout TOOL]\n"
+    "                         [--to VERSION] [--from TOOL] [--json]\n"
     "\n"
     "Records the migrations of SOURCE that already ran on the database as\n"
     "applied, without running them, so that flotilla apply takes the next\n"
     "one normally.  SOURCE is a bundle, a flotilla migrations directory,\n"
     "or the migrations directory of diesel, golang-migrate, pop, sqlx,\n"
-    "dbmate or Flyway (read as that tool reads it).\n"
+    "dbmate or Flyway (read as that tool reads it, as apply reads it;\n"
+    "--dir DIR --layout TOOL names the tool when its files do not).\n"
     "\n"
     "Which migrations ran: with --from, what that tool's own ledger in the\n"
     "database says (its table in public, or in --schema); without, every\n"
@@ -75,100 +74,6 @@ s_own(fl_dbcmd_t *c, int opt, const char *arg, void *own_arg)
     return 1;
 }
 
-/*
- * A migration of another tool's layout as the pipeline holds one.
- * TODO(base14): issue14-sources brings layouts as sources of every
- * command (fl_source_open reads them, with one version type); this
- * bridge goes when that lands, so that baseline and apply compute the
- * same checksum from the same code.
- */
-static int
-s_from_layout(fl_migration_t *m, const fl_layout_migration_t *it,
-              fl_error_t *err)
-{
-    memset(m, 0, sizeof(*m));
-    if (fl_version_parse_str(&m->version, it->version, err) != 0) {
-        fl_error_prefix(err, "%s: ", it->label);
-        return FL_EINVAL;
-    }
-    m->name = fl_strdup(it->name ? it->name : "");
-    m->file = fl_strdup(it->label);
-    m->up = fl_strdup(it->up.text ? it->up.text : "");
-    m->down = it->down.text ? fl_strdup(it->down.text) : NULL;
-    m->up_line = it->up.line;
-    m->down_line = it->down.text ? it->down.line : 0;
-    m->no_transaction = it->up.tx == FL_LAYOUT_TX_NONE ||
-                        it->up.tx == FL_LAYOUT_TX_IMPLICIT;
-    m->lock_timeout_ms = -1;
-    m->statement_timeout_ms = -1;
-    fl_migration_compute_checksum(m);
-    return 0;
-}
-
-/*
- * SOURCE: a bundle or a flotilla directory through fl_dbcmd_open_source;
- * another tool's directory through proto/layout.c.  Returns 0 or the exit
- * code after reporting.
- */
-static int
-s_open_source(fl_dbcmd_t *c, const char *path, fl_source_t *src)
-{
-    fl_layout_options_t lo = FL_LAYOUT_OPTIONS_INIT;
-    fl_layout_t layout = {NULL, 0, NULL, 0};
-    fl_error_t err = FL_ERROR_INIT;
-    const fl_layout_source_t *ls = NULL;
-    struct stat st;
-    int code = 0;
-
-    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
-        return fl_dbcmd_open_source(c, path, src);
-    lo.recursive = 0;
-    if (fl_layout_scan(&layout, path, &lo, &err) != 0) {
-        code = fl_cli_report(c->cmd, &err, FL_EXIT_FAILED);
-        goto cleanup;
-    }
-    for (size_t i = 0; i < layout.count; i++)
-        if (layout.sources[i].tool != FL_LAYOUT_SQL)
-            ls = &layout.sources[i];
-    if (ls == NULL || ls->tool == FL_LAYOUT_FLOTILLA ||
-        c->require_signed) {
-        code = fl_dbcmd_open_source(c, path, src);
-        goto cleanup;
-    }
-    src->dir.items = fl_calloc(ls->count ? ls->count : 1,
-                               sizeof(fl_migration_t));
-    for (size_t i = 0; i < ls->count; i++) {
-        const fl_layout_migration_t *it = &ls->items[i];
-        if (it->problem) {
-            FL_ERR(&err, FL_EINVAL, "%s:%d: %s", it->problem_path
-                   ? it->problem_path : it->label, it->problem_line,
-                   it->problem);
-            code = fl_cli_report(c->cmd, &err, FL_EXIT_REFUSED);
-            goto cleanup;
-        }
-        /* Flyway's repeatable migrations are not versions to record. */
-        if (it->version == NULL)
-            continue;
-        if (s_from_layout(&src->dir.items[src->dir.count], it, &err) != 0) {
-            code = fl_cli_report(c->cmd, &err, FL_EXIT_REFUSED);
-            goto cleanup;
-        }
-        src->dir.count++;
-    }
-    if (src->dir.count == 0) {
-        FL_ERR(&err, FL_EINVAL, "%s holds no %s migrations", path,
-               fl_layout_tool_name(ls->tool));
-        code = fl_cli_report(c->cmd, &err, FL_EXIT_REFUSED);
-        goto cleanup;
-    }
-    src->migs = &src->dir;
-    src->verified = FL_SOURCE_VERIFIED;
-cleanup:
-    fl_layout_release(&layout);
-    fl_error_clear(&err);
-    return code;
-}
-
 int
 fl_cmd_baseline(int argc, char **argv)
 {
@@ -186,7 +91,7 @@ fl_cmd_baseline(int argc, char **argv)
     fl_baseline_result_t res = {0, 0, 0, FL_VERSION_INIT, NULL};
     fl_error_t err = FL_ERROR_INIT;
     char *text = NULL;
-    const char *verdict = "refused";
+    const char *verdict = "refused", *path = NULL;
     int first = 0, rc = -1, code;
 
     fl_dbcmd_init(&c, "baseline");
@@ -198,13 +103,16 @@ fl_cmd_baseline(int argc, char **argv)
         code = code < 0 ? FL_EXIT_OK : code;
         goto cleanup;
     }
-    if (first != argc - 1) {
+    path = fl_dbcmd_source_arg(&c, argc, argv, first, &code);
+    if (code != 0)
+        goto cleanup;
+    if (path == NULL || first < argc - (c.dir ? 0 : 1)) {
         code = fl_cli_usage_error(c.cmd, "expected one SOURCE (a bundle or "
-                                  "a migrations directory)");
+                                  "a migrations directory) or --dir DIR");
         goto cleanup;
     }
     if ((code = fl_dbcmd_start(&c)) != 0 ||
-        (code = s_open_source(&c, argv[first], &src)) != 0)
+        (code = fl_dbcmd_open_source(&c, path, &src)) != 0)
         goto cleanup;
     c.popts.bundle_id = src.bundle_id;
     if (fl_pipeline_open(&p, &c.popts, &err) != 0) {

@@ -6,8 +6,9 @@
  * as the tool does and runs the migrations as the tool runs them (libpq's
  * simple query protocol, each in a transaction with its ledger row, or
  * golang-migrate's dirty flag around one multi-statement query); then
- * baselines from that ledger, baselines again (nothing new), and checks
- * what flotilla's ledger and log say.  The refusals: a database that does
+ * baselines from that ledger, baselines again (nothing new), checks what
+ * flotilla's ledger and log say, and applies the next migration of the
+ * same tree with flotilla apply.  The refusals: a database that does
  * not look migrated (with the difference), a dirty or failed migration in
  * the tool's ledger, a version the source lacks, a gap, flotilla's ledger
  * disagreeing, a missing tool table.  Flotilla's own source baselines by
@@ -347,6 +348,15 @@ s_baseline_tool(fl_test_ws_t *e, s_tool t)
     s_flotilla(e, 0, "3 migrations through version", "baseline",
                S_ARGS("--from", tool), src);
     s_expect_value(e, "SELECT count(*) FROM flotilla.schema_migrations", "3");
+    /* Then flotilla apply takes the next migration of the same tree. */
+    s_write_migration(e, t, 3);
+    s_flotilla(e, 0, "applied 1 migration", "apply", NULL, src);
+    s_expect_value(e, "SELECT count(*) FILTER (WHERE baseline_source IS NULL)"
+                      " || '/' || count(*) FROM flotilla.schema_migrations"
+                      " WHERE status = 'applied'", "1/4");
+    s_expect_value(e, "SELECT count(*) FROM flotilla.migration_logs WHERE"
+                      " step = 'execute' AND status = 'ok'", "1");
+    s_expect_value(e, "SELECT to_regclass('tags') IS NOT NULL", "t");
     free(want);
     free(src);
 }
