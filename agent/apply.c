@@ -33,7 +33,7 @@ s_record_failure(fl_pipeline_t *p, const fl_migration_t *m, int tx, int total,
                               p->opts.agent, "failed", tx, stats->done, total,
                               fl__now_ms() - t0, stats->lock_wait_ms,
                               stats->retries, error, stats->error_position,
-                              NULL, p->target};
+                              NULL, p->target, NULL};
 
     fl__rollback_quietly(p);
     if (fl_ledger_record(p->pg, &rec, &lerr) != 0) {
@@ -61,29 +61,27 @@ s_schema_after(fl_pipeline_t *p, const fl_migration_t *m, int before,
 {
     fl_error_t err = FL_ERROR_INIT;
     char *fp = NULL;
-    char version[24];
     fl_pg_result_t r = FL_PG_RESULT_INIT;
     int after = before == 1 ? 2 : 1;
     int rc = 0;
 
     *changes = 0;
     p->schema_gen = 0;
-    snprintf(version, sizeof(version), "%lld", (long long)m->version);
     if (before == 0)
         rc = FL_ERR(&err, FL_ENOTFOUND, "no snapshot before the migration");
     if (rc == 0)
         rc = fl_schema_snapshot(p->pg, after, fl__scope(p), &err);
     if (rc == 0)
-        rc = fl_schema_record_changes(p->pg, p->target, m->version, before, after,
+        rc = fl_schema_record_changes(p->pg, p->target, &m->version, before, after,
                                       changes, &err);
     if (rc == 0)
         rc = fl_schema_fingerprint(p->pg, after, &fp, &err);
     if (rc == 0) {
-        const char *params[3] = {fp, version, p->target};
+        const char *params[3] = {fp, m->version.text, p->target};
         rc = fl_pg_query(p->pg, &r, "UPDATE flotilla.schema_migrations SET"
                          " schema_fingerprint = $1, schema_recorded = true"
                          " WHERE version OPERATOR(pg_catalog.=)"
-                         " $2::pg_catalog.int8 AND target"
+                         " $2 AND target"
                          " OPERATOR(pg_catalog.=) $3", 3, params, &err);
         fl_pg_result_release(&r);
     }
@@ -1019,7 +1017,7 @@ s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
                                   !notx, u->stats.done,
                                   (int)u->stmts.count, fl__now_ms() - u->t0,
                                   u->stats.lock_wait_ms, u->stats.retries,
-                                  NULL, NULL, NULL, p->target};
+                                  NULL, NULL, NULL, p->target, NULL};
         rc = fl_ledger_record(p->pg, &rec, err);
         /* The release's mark commits with the migration that applies it. */
         if (rc == 0 && last && p->release)
@@ -1185,7 +1183,7 @@ s_mig_progress(fl_pipeline_t *p, s_mig *x, size_t i, fl_error_t *err)
     fl_ledger_record_t rec = {x->m, p->opts.bundle_id, p->opts.rollout_id,
                               p->opts.agent, "running", 0, (int)i + 1,
                               (int)x->u.stmts.count, 0, 0, 0, NULL, NULL,
-                              NULL, p->target};
+                              NULL, p->target, NULL};
 
     x->u.stats.done = (int)i + 1;
     rec.duration_ms = fl__now_ms() - x->u.t0;

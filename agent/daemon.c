@@ -429,6 +429,7 @@ s_answer(fl_ag_daemon_t *d, fl_ag_job_t *job, const char *status,
     fl_wire_result_t *r = &job->result;
     const char *action = job->cmd.type == FL_WIRE_ROLLBACK ? "rollback"
                          : job->cmd.type == FL_WIRE_PLAN   ? "plan"
+                         : job->cmd.type == FL_WIRE_BASELINE ? "baseline"
                          : job->cmd.type == FL_WIRE_CANCEL ? "cancel"
                                                            : "apply";
 
@@ -782,6 +783,7 @@ s_message(fl_ag_daemon_t *d, const fl_link_msg_t *lm)
     case FL_WIRE_APPLY:
     case FL_WIRE_ROLLBACK:
     case FL_WIRE_PLAN:
+    case FL_WIRE_BASELINE:
         s_command(d, &m, lm->data, lm->len, 0);
         break;
     case FL_WIRE_CANCEL:
@@ -878,7 +880,7 @@ s_recover(fl_ag_daemon_t *d)
                                   NULL) == 0 &&
                    fl_wire_decode(&m, data, len, NULL) == 0) {
             if (m.type == FL_WIRE_APPLY || m.type == FL_WIRE_ROLLBACK ||
-                m.type == FL_WIRE_PLAN) {
+                m.type == FL_WIRE_PLAN || m.type == FL_WIRE_BASELINE) {
                 s_command(d, &m, data, len, 1);
                 rerun++;
             }

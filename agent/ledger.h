@@ -26,10 +26,10 @@
 #include "common/error.h"
 #include "proto/migration.h"
 
-#define FL_LEDGER_VERSION 4
+#define FL_LEDGER_VERSION 6
 
 typedef struct {
-    int64_t version;
+    fl_version_t version;
     char *name;
     char *checksum;
     char *bundle_id;       /* NULL for a migrations directory */
@@ -52,10 +52,13 @@ typedef struct {
     int schema_recorded;   /* its schema changes are in schema_changes */
     char *rollout_id;      /* the fleet rollout that last wrote the row;
                               "" outside one */
+    char *baseline_source; /* recorded by `flotilla baseline` without
+                              running: what said it had run ("diesel",
+                              "--to"); NULL when flotilla ran it */
 } fl_ledger_row_t;
 
 typedef struct {
-    fl_ledger_row_t *items; /* ordered by version */
+    fl_ledger_row_t *items; /* ordered by version (proto/version.h) */
     size_t count;
 } fl_ledger_t;
 
@@ -79,12 +82,15 @@ int fl_ledger_exists(fl_pg_t *pg, fl_error_t *err) FL_NODISCARD;
 /*
  * Reads the schema_migrations rows of target ("" the whole database, or a
  * schema's name; see ledger.c, version 4) into out (empty if no ledger).
+ * A version in the ledger that is not one (version.h) is FL_EINVAL naming
+ * it: the ledger was edited by hand.
  */
 int fl_ledger_load(fl_pg_t *pg, const char *target, fl_ledger_t *out,
                    fl_error_t *err) FL_NODISCARD;
 void fl_ledger_release(fl_ledger_t *l);
 /* The row for version, or NULL; lent from l. */
-const fl_ledger_row_t *fl_ledger_find(const fl_ledger_t *l, int64_t version);
+const fl_ledger_row_t *fl_ledger_find(const fl_ledger_t *l,
+                                      const fl_version_t *version);
 
 /*
  * A migration the ledger has (applied, being rolled back, or half-applied)
@@ -110,7 +116,7 @@ size_t fl_ledger_gaps(const fl_ledger_t *ledger, const fl_migration_list_t *migs
 
 /* One migration_logs row. */
 typedef struct {
-    int64_t version;       /* 0 when not about one migration */
+    fl_version_t version;  /* empty when not about one migration */
     const char *name;
     const char *step;      /* verify, validate, backup, execute, verify-after, rollback, restore */
     const char *status;    /* started, ok, failed, skipped, refused */
@@ -147,6 +153,8 @@ typedef struct {
     const char *error_position; /* "file:line:col" or NULL */
     const char *fingerprint;   /* schema fingerprint after apply, or NULL */
     const char *target;        /* "" or the schema of a schema target */
+    const char *baseline_source; /* baselined, not run: what said it had
+                                    run; NULL when it ran */
 } fl_ledger_record_t;
 
 /*

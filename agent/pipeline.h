@@ -53,7 +53,8 @@ typedef enum {
     FL_STEP_EXECUTE,
     FL_STEP_VERIFY_AFTER,
     FL_STEP_ROLLBACK,
-    FL_STEP_RESTORE
+    FL_STEP_RESTORE,
+    FL_STEP_BASELINE          /* recorded as applied without running */
 } fl_step;
 
 typedef enum {
@@ -73,7 +74,7 @@ const char *fl_step_status_name(fl_step_status status);
 typedef struct {
     fl_step step;
     fl_step_status status;
-    int64_t version;          /* 0 when not about one migration */
+    fl_version_t version;     /* empty when not about one migration */
     const char *name;         /* migration name or NULL */
     int64_t duration_ms;
     const char *message;      /* one line for people */
@@ -100,7 +101,7 @@ typedef struct {
     const char *agent;        /* recorded in the ledger; "local" by default */
     const char *rollout_id;   /* "" outside a fleet rollout */
     const char *bundle_id;    /* NULL for a migrations directory */
-    int64_t to_version;       /* apply up to and including; 0: all */
+    fl_version_t to_version;  /* apply up to and including; empty: all */
     int allow_out_of_order;   /* apply a pending version below an applied one */
     int allow_lint_errors;    /* lint errors become warnings */
     int64_t lock_wait_ms;     /* how long to poll for the target lock */
@@ -138,7 +139,8 @@ typedef struct {
 } fl_pipeline_opts_t;
 
 #define FL_PIPELINE_OPTS_INIT                                              \
-    {NULL, NULL, "local", "", NULL, 0, 0, 0, 30000, 2000, 0, 5, 200,       \
+    {NULL, NULL, "local", "", NULL, FL_VERSION_INIT, 0, 0, 30000, 2000, 0, \
+     5, 200,                                                               \
      "flotilla-backups", (int64_t)1024 * 1024 * 1024, NULL, NULL, 0, NULL, \
      NULL, NULL, 0, 0, 0, 0, 0, 0, NULL, 0}
 
@@ -229,9 +231,11 @@ typedef struct {
 } fl_plan_validate_t;
 
 typedef struct {
-    int64_t version;
+    fl_version_t version;
     char *name, *file, *checksum;
     int no_transaction;
+    char *transaction_why;    /* another tool's migration: why it runs
+                                 without a transaction; NULL otherwise */
     char *state;              /* "pending", a ledger status, "not selected" */
     int pending;              /* planned: the fields below are set */
     const char *verdict;      /* "ok", "refused", "failed", "not rehearsed" */
@@ -309,13 +313,48 @@ typedef enum {
  * equal the one the ledger recorded when it was applied.  Only with
  * opts.down_from_ledger (the source is lost) may src be NULL, or lack the
  * migration, and the ledger's copy of down run; that is said in the log.
- * *count gets the number rolled back.  Anything that cannot be put back
+ * to_version is for FL_ROLLBACK_TO (NULL otherwise; empty: every applied
+ * migration).  *count gets the number rolled back.  Anything that cannot be put back
  * fails that migration's rollback with nothing changed (FL_EFAIL, or
  * FL_EINVAL when the source does not match).
  */
 int fl_pipeline_rollback(fl_pipeline_t *p, const fl_source_t *src,
-                         fl_rollback_mode mode, int64_t to_version,
+                         fl_rollback_mode mode,
+                         const fl_version_t *to_version,
                          const char *bundle_id, int *count,
                          fl_error_t *err) FL_NODISCARD;
+
+/* ---- Baselines (agent/baseline.c) ---- */
+
+typedef struct {
+    int baselined;     /* migrations this run recorded */
+    int already;       /* recorded before, the same migration */
+    int pending;       /* left for apply: not run, not recorded */
+    fl_version_t through; /* the newest version that ran (empty: none) */
+    char *tool_ledger; /* the tool's table read ("public.x"), or NULL */
+} fl_baseline_result_t;
+
+/*
+ * Records the migrations of src that already ran on the target as
+ * applied, without running them (agent/baseline.c says how each tool's
+ * ledger is read).  Which ran: with from (a tool's name: diesel,
+ * golang-migrate, pop, sqlx, dbmate, flyway), what that tool's ledger in
+ * the target's schema (public for a database) says, bounded by
+ * opts.to_version when set; without, every migration up to
+ * opts.to_version (0: all).  Under the target lock; all rows in one
+ * transaction, one log row per migration, each row's baseline_source
+ * naming from or "--to".  Idempotent: migrations recorded already with
+ * the same checksum are counted in out->already.  Errors, nothing
+ * written: FL_EINVAL with the difference (a dirty or failed row in the
+ * tool's ledger, a version there the source lacks, a gap, tables or
+ * columns the migrations create missing from the database),
+ * and when flotilla's ledger disagrees; FL_ENOTFOUND when the tool's table
+ * is not there.  out is released with fl_baseline_result_release, on
+ * error too.
+ */
+int fl_pipeline_baseline(fl_pipeline_t *p, const fl_source_t *src,
+                         const char *from, fl_baseline_result_t *out,
+                         fl_error_t *err) FL_NODISCARD;
+void fl_baseline_result_release(fl_baseline_result_t *r);
 
 #endif

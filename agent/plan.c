@@ -583,7 +583,7 @@ fl__plan(fl_pipeline_t *p, const fl_source_t *src, fl_plan_t *plan,
                                  sizeof(*plan->migrations));
     for (size_t i = 0; i < migs->count; i++) {
         const fl_migration_t *m = &migs->items[i];
-        const fl_ledger_row_t *row = fl_ledger_find(&ledger, m->version);
+        const fl_ledger_row_t *row = fl_ledger_find(&ledger, &m->version);
         fl_plan_migration_t *pm = &plan->migrations[plan->nmigrations++];
 
         pm->version = m->version;
@@ -591,6 +591,7 @@ fl__plan(fl_pipeline_t *p, const fl_source_t *src, fl_plan_t *plan,
         pm->file = fl_strdup(m->file);
         pm->checksum = fl_strdup(m->checksum_hex);
         pm->no_transaction = m->no_transaction;
+        pm->transaction_why = m->note ? fl_strdup(m->note) : NULL;
         pm->pending = pending[i];
         pm->state = fl_strdup(row ? row->status
                                   : pending[i] ? "pending" : "not selected");
@@ -645,6 +646,7 @@ fl_plan_release(fl_plan_t *plan)
 {
     for (size_t i = 0; i < plan->nmigrations; i++) {
         fl_plan_migration_t *pm = &plan->migrations[i];
+        free(pm->transaction_why);
         for (size_t j = 0; j < pm->nstmts; j++) {
             fl_plan_stmt_t *ps = &pm->stmts[j];
             for (size_t k = 0; k < ps->nlocks; k++)

@@ -15,20 +15,20 @@
 
 /* Records the rollback state of version (autocommit, or in the caller's tx). */
 static int
-s_rollback_state(fl_pipeline_t *p, int64_t version, const char *status,
-                 int down_done, const char *note, fl_error_t *err)
+s_rollback_state(fl_pipeline_t *p, const fl_version_t *version,
+                 const char *status, int down_done, const char *note,
+                 fl_error_t *err)
 {
-    char ver[24], done[16];
+    char done[16];
     const char *params[5];
     fl_pg_result_t r = FL_PG_RESULT_INIT;
     int rc;
 
-    snprintf(ver, sizeof(ver), "%lld", (long long)version);
     snprintf(done, sizeof(done), "%d", down_done);
     params[0] = status;
     params[1] = done;
     params[2] = note;
-    params[3] = ver;
+    params[3] = version->text;
     params[4] = p->target;
     rc = fl_pg_query(p->pg, &r,
         "UPDATE flotilla.schema_migrations SET status = $1,"
@@ -36,7 +36,7 @@ s_rollback_state(fl_pipeline_t *p, int64_t version, const char *status,
         " rollback_note = COALESCE($3, rollback_note),"
         " finished_at = CASE WHEN $1 = 'rolled_back'"
         "  THEN pg_catalog.clock_timestamp() ELSE finished_at END"
-        " WHERE version OPERATOR(pg_catalog.=) $4::pg_catalog.int8 AND target"
+        " WHERE version OPERATOR(pg_catalog.=) $4 AND target"
         " OPERATOR(pg_catalog.=) $5", 5, params, err);
     fl_pg_result_release(&r);
     return rc;
@@ -86,10 +86,10 @@ s_prove_schema(fl_pipeline_t *p, const fl_ledger_row_t *row,
                   "right after its COMMIT)", m->file);
         return 0;
     }
-    if ((rc = fl_schema_recreate(p->pg, p->target, m->version, s_recreated, &ctx, &n,
+    if ((rc = fl_schema_recreate(p->pg, p->target, &m->version, s_recreated, &ctx, &n,
                                  err)) != 0 ||
         (rc = fl_schema_snapshot(p->pg, 4, fl__scope(p), err)) != 0 ||
-        (rc = fl_schema_prove(p->pg, p->target, m->version, gen_before ? gen_before : 4,
+        (rc = fl_schema_prove(p->pg, p->target, &m->version, gen_before ? gen_before : 4,
                               4, &diff, err)) != 0)
         goto cleanup;
     if (diff.count == 0)
@@ -145,7 +145,7 @@ s_restore(fl_pipeline_t *p, const fl_ledger_row_t *row,
     int rc;
 
     if ((rc = fl__session_leave(p->pg, &p->session, err)) != 0 ||
-        (rc = fl__restore_backups(p->pg, &ro, m->version, res, err)) != 0 ||
+        (rc = fl__restore_backups(p->pg, &ro, &m->version, res, err)) != 0 ||
         (rc = s_prove_schema(p, row, m, gen_before, res, err)) != 0)
         return rc;
     if (res->nnotes) {
@@ -155,7 +155,7 @@ s_restore(fl_pipeline_t *p, const fl_ledger_row_t *row,
             fl_buf_addf(&b, "; %s", res->notes[i]);
         note = fl_buf_detach(&b);
     }
-    rc = s_rollback_state(p, m->version, "rolled_back", down_done, note, err);
+    rc = s_rollback_state(p, &m->version, "rolled_back", down_done, note, err);
     free(note);
     return rc;
 }
@@ -192,8 +192,8 @@ fl__rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
               "%s %s", resumed ? "resuming the rollback of" : "rolling back",
               m.file);
     if (down == NULL) {
-        rc = FL_ERR(err, FL_EINVAL, "migration %lld (%s) has no down section",
-                    (long long)row->version, row->name);
+        rc = FL_ERR(err, FL_EINVAL, "migration %s (%s) has no down section",
+                    row->version.text, row->name);
         fl_error_set_hint(err, "Write the inverse in a new migration and "
                                "apply it instead.");
         goto failed;
@@ -221,7 +221,7 @@ fl__rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
             gen_before = 3;
         }
         if (!resumed &&
-            (rc = s_rollback_state(p, m.version, "rolling_back", 0, NULL,
+            (rc = s_rollback_state(p, &m.version, "rolling_back", 0, NULL,
                                    err)) != 0)
             goto failed;
         if (resumed)
@@ -240,7 +240,7 @@ fl__rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
             if (rc == 0)
                 rc = fl__session_repin(p->pg, &p->session, err);
             if (rc == 0)
-                rc = s_rollback_state(p, m.version, "rolling_back",
+                rc = s_rollback_state(p, &m.version, "rolling_back",
                                       (int)i + 1, NULL, err);
             if (rc != 0)
                 goto partial;
@@ -375,7 +375,7 @@ fl__down_for(fl_pipeline_t *p, const fl_source_t *src,
     const fl_migration_t *m = NULL;
 
     for (size_t k = 0; src && src->migs && k < src->migs->count; k++)
-        if (src->migs->items[k].version == row->version)
+        if (fl_version_cmp(&src->migs->items[k].version, &row->version) == 0)
             m = &src->migs->items[k];
     if (m && strcmp(m->checksum_hex, row->checksum) == 0) {
         *down = m->down;
@@ -386,7 +386,7 @@ fl__down_for(fl_pipeline_t *p, const fl_source_t *src,
         /* Recorded (an OK event reaches the ledger's log; STARTED does not). */
         fl__event(p, FL_STEP_ROLLBACK, FL_STEP_OK, NULL, 0, NULL,
                   "running the ledger's copy of the down section of migration "
-                  "%lld (%s): --down-from-ledger", (long long)row->version,
+                  "%s (%s): --down-from-ledger", row->version.text,
                   row->file ? row->file : row->name);
         *down = fl_pg_value(r, i, 1);
         *line = (int)strtol(fl_pg_value(r, i, 2), NULL, 10);
@@ -404,8 +404,8 @@ fl__down_for(fl_pipeline_t *p, const fl_source_t *src,
                                "ledger kept.");
         return FL_EINVAL;
     }
-    FL_ERR(err, FL_EINVAL, "migration %lld (%s) is not in the source",
-           (long long)row->version, row->file ? row->file : row->name);
+    FL_ERR(err, FL_EINVAL, "migration %s (%s) is not in the source",
+           row->version.text, row->file ? row->file : row->name);
     fl_error_set_hint(err, "Roll back from the bundle or directory that was "
                            "applied.  If it is lost, --down-from-ledger runs "
                            "the copy of down the ledger kept.");

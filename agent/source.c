@@ -5,10 +5,15 @@
 #include "agent/source.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "common/alloc.h"
+#include "common/buf.h"
+#include "lint/facts.h"
 #include "proto/bundle.h"
+#include "proto/version.h"
 
 int
 fl_source_open(fl_source_t *src, const char *path, const char *trust,
@@ -45,6 +50,251 @@ s_checked(fl_source_t *src, const char *what, fl_error_t *err)
     return 0;
 }
 
+/* ---- other tools' layouts (proto/layout.h) ---- */
+
+/*
+ * Whether a statement of sql cannot run in a transaction block (the
+ * linter's facts: CREATE INDEX CONCURRENTLY and friends); *what names the
+ * first (new string: its line and its start, on one line).
+ */
+static int
+s_needs_no_tx(const char *sql, int line, char **what)
+{
+    fl_stmt_list_t stmts = {NULL, 0};
+    int found = 0;
+
+    if (sql == NULL ||
+        fl_facts_analyze(&stmts, sql, line > 0 ? line - 1 : 0, 150000,
+                         NULL) != 0)
+        return 0; /* the pipeline reports what does not parse */
+    for (size_t i = 0; i < stmts.count && !found; i++) {
+        const fl_stmt_t *st = &stmts.items[i];
+        char start[61];
+        size_t n = 0;
+
+        if (!st->no_transaction)
+            continue;
+        for (const char *p = st->sql; *p && n < sizeof(start) - 1; p++)
+            if (!(n > 0 && start[n - 1] == ' ' && (unsigned char)*p <= ' '))
+                start[n++] = (unsigned char)*p <= ' ' ? ' ' : *p;
+        start[n] = '\0';
+        *what = fl_asprintf("the statement at line %d (%s%s)", st->line,
+                            start, st->sql[n] ? "..." : "");
+        found = 1;
+    }
+    fl_stmt_list_release(&stmts);
+    return found;
+}
+
+/*
+ * How a tool's migration runs in Flotilla: in one transaction, or
+ * statement by statement (no-transaction).  A file the tool wraps in
+ * BEGIN ... COMMIT stays in one (a statement that cannot run there fails,
+ * as it does under the tool); one it sends outside a transaction (the
+ * implicit transaction of a multi-statement string, Flyway's automatic
+ * choice, or none at all) runs statement by statement when a statement of
+ * it cannot run in a transaction, and in one otherwise.  *note says why
+ * (new string) when it is no-transaction.  The up part decides: a
+ * rollback runs a down with such a statement statement by statement
+ * anyway (rollback.c).
+ */
+static int
+s_no_transaction(const fl_layout_migration_t *lm, char **note)
+{
+    const fl_layout_part_t *p = &lm->up;
+    char *what = NULL;
+
+    *note = NULL;
+    if (p->text == NULL || p->tx == FL_LAYOUT_TX_WRAPPED)
+        return 0;
+    if (p->tx == FL_LAYOUT_TX_NONE) {
+        *note = fl_asprintf("%s runs %s outside a transaction",
+                            fl_layout_tool_name(lm->tool), lm->label);
+        return 1;
+    }
+    if (s_needs_no_tx(p->text, p->line, &what)) {
+        *note = fl_asprintf("%s cannot run in a transaction, and %s runs "
+                            "%s outside one", what,
+                            fl_layout_tool_name(lm->tool), lm->label);
+        free(what);
+        return 1;
+    }
+    return 0;
+}
+
+/* One tool's migration as a Flotilla migration (into out, zeroed). */
+static int
+s_convert(fl_migration_t *out, const fl_layout_migration_t *lm,
+          fl_error_t *err)
+{
+    memset(out, 0, sizeof(*out));
+    out->lock_timeout_ms = -1;
+    out->statement_timeout_ms = -1;
+    if (lm->problem != NULL) {
+        FL_ERR(err, FL_EINVAL, "%s migration \"%s\" cannot be read: %s",
+               fl_layout_tool_name(lm->tool), lm->label, lm->problem);
+        if (lm->problem_path)
+            fl_error_set_detail(err, "At %s%s%.0d.", lm->problem_path,
+                                lm->problem_line ? ":" : "",
+                                lm->problem_line);
+        fl_error_set_hint(err, "%s would refuse it too: fix the file.",
+                          fl_layout_tool_name(lm->tool));
+        return FL_EINVAL;
+    }
+    if (fl_version_parse_str(&out->version, lm->version, err) != 0) {
+        fl_error_prefix(err, "%s migration \"%s\": ",
+                        fl_layout_tool_name(lm->tool), lm->label);
+        return FL_EINVAL;
+    }
+    if (lm->up.text == NULL)
+        return FL_ERR(err, FL_EINVAL, "%s migration \"%s\" has no up part",
+                      fl_layout_tool_name(lm->tool), lm->label);
+    out->name = fl_strdup(lm->name);
+    out->file = fl_strdup(lm->label);
+    out->up = fl_strdup(lm->up.text);
+    out->up_line = lm->up.line;
+    if (lm->down.text != NULL) {
+        out->down = fl_strdup(lm->down.text);
+        out->down_line = lm->down.line;
+    }
+    out->no_transaction = s_no_transaction(lm, &out->note);
+    fl_migration_compute_checksum(out);
+    return 0;
+}
+
+/*
+ * The migrations of the one source of tool in dir (its own directory, not
+ * its subdirectories), in the tool's order, into src->dir.
+ */
+static int
+s_open_layout(fl_source_t *src, const char *dir, fl_layout_tool tool,
+              fl_error_t *err)
+{
+    fl_layout_options_t lo = FL_LAYOUT_OPTIONS_INIT;
+    fl_layout_t layout = {NULL, 0, NULL, 0};
+    const fl_layout_source_t *ls = NULL;
+    fl_migration_list_t *l = &src->dir;
+    fl_buf_t left = FL_BUF_INIT(0);
+    int rc = 0;
+
+    lo.prefer = tool;
+    lo.recursive = 0;
+    if ((rc = fl_layout_scan(&layout, dir, &lo, err)) != 0)
+        goto cleanup;
+    for (size_t i = 0; i < layout.count; i++) {
+        const fl_layout_source_t *s = &layout.sources[i];
+
+        if (s->tool == FL_LAYOUT_SQL ||
+            (tool != FL_LAYOUT_AUTO && s->tool != tool))
+            continue;
+        if (ls != NULL) {
+            rc = FL_ERR(err, FL_EINVAL, "directory \"%s\" holds migrations "
+                        "of both %s and %s", dir, fl_layout_tool_name(ls->tool),
+                        fl_layout_tool_name(s->tool));
+            fl_error_set_hint(err, "Name the tool with --layout TOOL.");
+            goto cleanup;
+        }
+        ls = s;
+    }
+    if (ls == NULL || ls->count == 0) {
+        rc = FL_ERR(err, FL_EINVAL, "directory \"%s\" holds no %s migrations",
+                    dir, tool == FL_LAYOUT_AUTO ? "recognised"
+                                                : fl_layout_tool_name(tool));
+        fl_error_set_hint(err, "docs/adopting.md lists the layouts Flotilla "
+                               "reads; --layout TOOL names one.");
+        goto cleanup;
+    }
+    l->items = fl_calloc(ls->count, sizeof(*l->items));
+    for (size_t i = 0; i < ls->count; i++) {
+        fl_migration_t *m = &l->items[l->count];
+
+        if (ls->items[i].repeatable) {
+            fl_buf_addf(&left, "%s%s", left.len ? ", " : "",
+                        ls->items[i].label);
+            continue;
+        }
+        if ((rc = s_convert(m, &ls->items[i], err)) != 0) {
+            fl_migration_release(m);
+            goto cleanup;
+        }
+        l->count++;
+        if (l->count > 1 &&
+            fl_version_cmp(&m->version, &(m - 1)->version) <= 0) {
+            rc = FL_ERR(err, FL_EINVAL, "%s runs \"%s\" (version %s) after "
+                        "\"%s\" (version %s), which Flotilla orders the other "
+                        "way", fl_layout_tool_name(ls->tool), m->file,
+                        m->version.text, (m - 1)->file, (m - 1)->version.text);
+            fl_error_set_detail(err, "Flotilla orders versions by the value "
+                                     "of their numbers (docs/migrations.md, "
+                                     "\"Versions\"); %s sorts them as text.",
+                                fl_layout_tool_name(ls->tool));
+            fl_error_set_hint(err, "Give the versions the same number of "
+                                   "digits, as the tool's generator does.");
+            goto cleanup;
+        }
+    }
+    if (l->count == 0) {
+        rc = FL_ERR(err, FL_EINVAL, "directory \"%s\" holds only repeatable "
+                    "migrations", dir);
+        goto cleanup;
+    }
+    if (left.len > 0)
+        src->left_out = fl_asprintf("repeatable migrations are not run by "
+                                    "this release: %s", fl_buf_str(&left));
+    src->tool = ls->tool;
+    src->migs = l;
+    src->verified = FL_SOURCE_VERIFIED;
+cleanup:
+    if (rc != 0)
+        fl_migration_list_release(l);
+    fl_buf_release(&left);
+    fl_layout_release(&layout);
+    return rc;
+}
+
+/* Whether dir holds another tool's migrations and no flotilla file. */
+static int
+s_other_tool(const char *dir)
+{
+    fl_layout_options_t lo = FL_LAYOUT_OPTIONS_INIT;
+    fl_layout_t layout = {NULL, 0, NULL, 0};
+    int other = 0, own = 0;
+
+    lo.recursive = 0;
+    if (fl_layout_scan(&layout, dir, &lo, NULL) != 0)
+        return 0; /* fl_migration_dir_load says what is wrong */
+    for (size_t i = 0; i < layout.count; i++) {
+        fl_layout_tool t = layout.sources[i].tool;
+
+        own |= t == FL_LAYOUT_FLOTILLA;
+        other |= t != FL_LAYOUT_FLOTILLA && t != FL_LAYOUT_SQL;
+    }
+    fl_layout_release(&layout);
+    return other && !own;
+}
+
+int
+fl_source_open_dir(fl_source_t *src, const char *dir, fl_layout_tool tool,
+                   fl_error_t *err)
+{
+    int rc;
+
+    memset(src, 0, sizeof(*src));
+    if (tool == FL_LAYOUT_SQL)
+        return FL_ERR(err, FL_EINVAL, "plain SQL files are not migrations "
+                      "Flotilla can run");
+    if (tool == FL_LAYOUT_FLOTILLA ||
+        (tool == FL_LAYOUT_AUTO && !s_other_tool(dir))) {
+        if ((rc = fl_migration_dir_load(&src->dir, dir, err)) != 0)
+            return rc;
+        src->tool = FL_LAYOUT_FLOTILLA;
+        src->migs = &src->dir;
+        src->verified = FL_SOURCE_VERIFIED;
+        return 0;
+    }
+    return s_open_layout(src, dir, tool, err);
+}
+
 int
 fl_source_open_opts(fl_source_t *src, const char *path, const char *trust,
                     int require_signed, const fl_bundle_verify_opts_t *vo,
@@ -67,11 +317,7 @@ fl_source_open_opts(fl_source_t *src, const char *path, const char *trust,
                                    "--sign KEY --out FILE\".", path);
             return FL_EINVAL;
         }
-        if ((rc = fl_migration_dir_load(&src->dir, path, err)) != 0)
-            return rc;
-        src->migs = &src->dir;
-        src->verified = FL_SOURCE_VERIFIED;
-        return 0;
+        return fl_source_open_dir(src, path, FL_LAYOUT_AUTO, err);
     }
     if (trust == NULL) {
         FL_ERR(err, FL_EINVAL, "bundle \"%s\" cannot be verified without "
@@ -125,6 +371,7 @@ fl_source_close(fl_source_t *src)
         return;
     fl_migration_list_release(&src->dir);
     fl_bundle_destroy(&src->bundle);
+    fl_free(&src->left_out);
     src->migs = NULL;
     src->bundle_id = NULL;
     src->signer = NULL;

@@ -1,6 +1,9 @@
 /*
  * source.h - where migrations come from: a signed bundle (verified
- * against trusted keys) or, for development, a migrations directory.
+ * against trusted keys) or, for development, a migrations directory:
+ * flotilla's own, or another tool's (diesel, golang-migrate, pop, sqlx,
+ * dbmate, Flyway: proto/layout.h), read in that tool's order with its
+ * transaction rules.
  */
 #ifndef FL_AGENT_SOURCE_H
 #define FL_AGENT_SOURCE_H
@@ -10,6 +13,7 @@
 
 #include "common/error.h"
 #include "proto/bundle.h"
+#include "proto/layout.h"
 #include "proto/migration.h"
 #include "proto/wire.h"
 
@@ -26,9 +30,14 @@ typedef struct {
     fl_migration_list_t dir;
     fl_bundle_t *bundle;
     uint32_t verified;               /* FL_SOURCE_VERIFIED once open */
+    fl_layout_tool tool;             /* a directory's tool: FLOTILLA, or
+                                        the one it was read as */
+    char *left_out;                  /* what of another tool's directory
+                                        is not run, and why; NULL when
+                                        nothing */
 } fl_source_t;
 
-#define FL_SOURCE_INIT {NULL, NULL, NULL, {NULL, 0}, NULL, 0}
+#define FL_SOURCE_INIT {NULL, NULL, NULL, {NULL, 0}, NULL, 0, 0, NULL}
 #define FL_SOURCE_VERIFIED 0x56524659u
 
 /*
@@ -69,6 +78,24 @@ int fl_source_open_transfer(fl_source_t *src, const fl_wire_bundle_t *msg,
                             const fl_trust_t *trust,
                             const fl_bundle_verify_opts_t *vo,
                             fl_error_t *err) FL_NODISCARD;
+
+/*
+ * Opens the migrations directory dir as tool's (FL_LAYOUT_AUTO: the tool
+ * its files show, flotilla's NNNN_name.sql when they show none).  Another
+ * tool's migrations keep their version as the tool records it
+ * (proto/version.h), its order, and its transaction rules: a migration
+ * runs in one transaction unless the tool runs it outside one (diesel's
+ * run_in_transaction = false, pop's .autocommit., sqlx's
+ * -- no-transaction, dbmate's transaction:false, golang-migrate always,
+ * Flyway unless told otherwise) and a statement of it cannot run in a
+ * transaction (the linter's facts: CREATE INDEX CONCURRENTLY and
+ * friends): then it is no-transaction, and fl_migration_t.note says why.
+ * A file the tool would refuse, a version that is not one, or an order
+ * the tool and Flotilla disagree on is FL_EINVAL naming the file.
+ * Flyway's repeatable migrations are not run: src->left_out lists them.
+ */
+int fl_source_open_dir(fl_source_t *src, const char *dir,
+                       fl_layout_tool tool, fl_error_t *err) FL_NODISCARD;
 
 void fl_source_close(fl_source_t *src);
 

@@ -15,7 +15,7 @@
 #include "common/json.h"
 
 static const char s_usage[] =
-    "Usage: flotilla apply [--db DSN] SOURCE [options]\n"
+    "Usage: flotilla apply [--db DSN] (SOURCE | --dir DIR [--layout TOOL]) [options]\n"
     "\n"
     "Applies the pending migrations of SOURCE (a signed bundle, or for\n"
     "development a migrations directory) to one database through the\n"

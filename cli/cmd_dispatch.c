@@ -65,9 +65,11 @@ s_print_result(const json_t *r)
     const char *error = json_string_value(json_object_get(r, "error"));
     const char *message = json_string_value(json_object_get(r, "message"));
 
-    fl_cli_out("%-32s %-9s version %lld%s%s%s%s\n",
+    const char *version = json_string_value(json_object_get(r, "version"));
+
+    fl_cli_out("%-32s %-9s version %s%s%s%s%s\n",
                json_string_value(json_object_get(r, "target")), status,
-               (long long)json_integer_value(json_object_get(r, "version")),
+               version ? version : "none",
                json_is_true(json_object_get(r, "reconciled"))
                    ? "  (from the ledger)"
                    : "",
@@ -106,14 +108,14 @@ fl_cmd_dispatch(int argc, char **argv)
     };
     fl_fleet_opts_t o;
     fl_fleet_t *f = NULL;
-    const char *selector = NULL, *action = "apply", *to = "0", *attach = NULL;
+    const char *selector = NULL, *action = "apply", *to = "", *attach = NULL;
     unsigned char *bundle = NULL;
     size_t len = 0;
     json_t *payload = NULL, *all = NULL, *last = NULL;
     char *id = NULL;
     s_seen_t seen = {NULL, 0, 0};
     fl_error_t err = FL_ERROR_INIT;
-    s_args_t a = {NULL, "apply", "0", NULL};
+    s_args_t a = {NULL, "apply", "", NULL};
     int rc, status = 0, code = FL_EXIT_OK;
     int64_t deadline, cursor = 0;
 

@@ -19,7 +19,7 @@
 #include "common/json.h"
 
 static const char s_usage[] =
-    "Usage: flotilla plan [--db DSN] SOURCE [options]\n"
+    "Usage: flotilla plan [--db DSN] (SOURCE | --dir DIR [--layout TOOL]) [options]\n"
     "\n"
     "The dry run: for every pending migration of SOURCE, prints each\n"
     "statement with its transaction group, the lock it takes on each table,\n"
@@ -53,6 +53,8 @@ s_print_text(const fl_plan_t *plan)
         fl_cli_out("\n%s [%s, %s]\n", m->file, m->state,
                    m->no_transaction ? "none (statement by statement)"
                                      : "one transaction");
+        if (m->transaction_why)
+            fl_cli_out("  no transaction: %s\n", m->transaction_why);
         if (!m->pending)
             continue;
         for (size_t j = 0; j < m->nvalidate; j++)

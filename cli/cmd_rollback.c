@@ -20,7 +20,8 @@
 static const char s_usage[] =
     "Usage: flotilla rollback [--db DSN] (--last | --to VERSION | --bundle ID)\n"
     "                         [--accept-loss] [--accept-schema-diff]\n"
-    "                         [--reason TEXT] (SOURCE | --down-from-ledger)\n"
+    "                         [--reason TEXT]\n"
+    "                         (SOURCE | --dir DIR [--layout TOOL] | --down-from-ledger)\n"
     "\n"
     "Rolls back applied migrations newest first, each in one transaction:\n"
     "runs its down section, taken from SOURCE (the bundle or directory that\n"
@@ -63,7 +64,6 @@ s_own(fl_dbcmd_t *c, int opt, const char *arg, void *own_arg)
 {
     s_opts *o = own_arg;
     fl_error_t err = FL_ERROR_INIT;
-    int64_t v = 0;
 
     switch (opt) {
     case S_OPT_LAST:
@@ -84,10 +84,10 @@ s_own(fl_dbcmd_t *c, int opt, const char *arg, void *own_arg)
         c->popts.down_from_ledger = 1;
         return 1;
     case FL_OPT_TO:
-        /* Unlike apply, 0 makes sense here: roll everything back. */
-        if (fl_parse_int(&v, arg, 0, INT64_MAX, &err) != 0)
+        /* Unlike apply, 0 makes sense here: roll everything back (no
+         * version of flotilla's own is 0; another tool's 0 stays). */
+        if (fl_version_parse_str(&c->popts.to_version, arg, &err) != 0)
             return -fl_cli_bad_option("rollback", "--to", &err);
-        c->popts.to_version = v;
         o->nmodes++;
         return 1;
     default:
@@ -113,7 +113,7 @@ fl_cmd_rollback(int argc, char **argv)
     fl_source_t src = FL_SOURCE_INIT;
     fl_pipeline_t *p = NULL;
     fl_error_t err = FL_ERROR_INIT;
-    const char *bundle = NULL;
+    const char *bundle = NULL, *path = NULL;
     int last = 0, count = 0, nmodes = 0, rc, code = FL_EXIT_OK;
     char *usage = fl_asprintf("%s\n%s%s", s_usage, fl_dbcmd_pipeline_help,
                               fl_dbcmd_help);
@@ -135,7 +135,10 @@ fl_cmd_rollback(int argc, char **argv)
     if (optind < argc - 1)
         return fl_cli_usage_error("rollback", "unexpected argument \"%s\"",
                                   argv[optind + 1]);
-    if (optind == argc && !c.popts.down_from_ledger)
+    path = fl_dbcmd_source_arg(&c, argc, argv, optind, &code);
+    if (code != 0)
+        return code;
+    if (path == NULL && !c.popts.down_from_ledger)
         return fl_cli_usage_error("rollback", "give the SOURCE that was "
                                   "applied (a bundle or a migrations "
                                   "directory), or --down-from-ledger if it "
@@ -149,19 +152,18 @@ fl_cmd_rollback(int argc, char **argv)
                                   "--accept-schema-diff need --reason TEXT");
     if ((code = fl_dbcmd_start(&c)) != 0)
         return code;
-    if (optind < argc &&
-        (code = fl_dbcmd_open_source(&c, argv[optind], &src)) != 0)
+    if (path != NULL && (code = fl_dbcmd_open_source(&c, path, &src)) != 0)
         goto cleanup;
     if (fl_pipeline_open(&p, &c.popts, &err) != 0) {
         code = fl_cli_report("rollback", &err, fl_dbcmd_open_exit_code(&err));
         goto cleanup;
     }
     fl_dbcmd_signals_watch(p);
-    rc = fl_pipeline_rollback(p, optind < argc ? &src : NULL,
+    rc = fl_pipeline_rollback(p, path != NULL ? &src : NULL,
                               last ? FL_ROLLBACK_LAST
                                    : bundle ? FL_ROLLBACK_BUNDLE
                                             : FL_ROLLBACK_TO,
-                              c.popts.to_version, bundle, &count, &err);
+                              &c.popts.to_version, bundle, &count, &err);
     code = rc == 0 ? FL_EXIT_OK : fl_dbcmd_exit_code(&err);
     if (code == FL_EXIT_REFUSED)
         code = FL_EXIT_FAILED;

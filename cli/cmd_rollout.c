@@ -1,6 +1,7 @@
 /*
  * cmd_rollout.c - `flotilla rollout`: staged rollouts through the
- * coordinator (plan, start, status, list, watch, halt, resume, rollback).
+ * coordinator (plan, start, status, list, watch, halt, resume, rollback,
+ * baseline).
  * The coordinator runs the rollout (coordinator/rollout.c); this command
  * sends the request, the policy and the bundle, and reads the state back.
  */
@@ -28,6 +29,8 @@ static const char s_usage[] =
     "       flotilla rollout halt ID [--abort]\n"
     "       flotilla rollout resume ID\n"
     "       flotilla rollout rollback ID [--watch]\n"
+    "       flotilla rollout baseline BUNDLE --from TOOL [--selector SEL]\n"
+    "                              [caps] [--json]\n"
     "\n"
     "Staged rollouts of a signed bundle to the fleet's targets, run by the\n"
     "coordinator: the targets matching the selector are frozen when the\n"
@@ -50,6 +53,12 @@ static const char s_usage[] =
     "             or opens a manual gate\n"
     "  rollback   rolls back exactly the targets whose ledgers record the\n"
     "             rollout, newest wave first\n"
+    "  baseline   adopts flotilla on targets another tool migrated: every\n"
+    "             target records, without running them, the bundle's\n"
+    "             migrations that TOOL's ledger there says ran (diesel,\n"
+    "             golang-migrate, pop, sqlx, dbmate, flyway), within the\n"
+    "             caps; a verdict per target: baselined, already, none ran,\n"
+    "             refused (with the difference) or unreachable\n"
     "\n"
     "Policy (a YAML file with these keys, or the flags; flags win):\n"
     "  --policy FILE              the policy file\n"
@@ -73,9 +82,11 @@ static const char s_usage[] =
     "  --on-failure halt|rollback  rollback: every touched target, once\n"
     "  --selector SEL             the targets (labels); \"\" selects all\n"
     "\n"
-    "Exit status: 0 completed (plan: nothing would fail), 1 failed (a\n"
-    "rollback failed; plan: some targets could not be planned), 2 usage,\n"
-    "3 refused (the bundle; plan: some targets would fail or drift), 4\n"
+    "Exit status: 0 completed (plan: nothing would fail; baseline: every\n"
+    "target baselined, already or none ran), 1 failed (a rollback failed;\n"
+    "plan, baseline: some targets could not be reached or run), 2 usage,\n"
+    "3 refused (the bundle; plan: some targets would fail or drift;\n"
+    "baseline: some targets refused, nothing written on them), 4\n"
     "could not reach the coordinator, 6 halted, 7 rolled back, 8 still\n"
     "running (status only).\n"
     "\n";
@@ -122,6 +133,7 @@ typedef struct {
     const char *selector;
     const char *policy;
     const char *flags[S_NKEYS];
+    const char *from;   /* baseline: the tool */
     int watch, abort;
 } s_args_t;
 
@@ -130,6 +142,7 @@ enum {
     S_OPT_POLICY,
     S_OPT_WATCH,
     S_OPT_ABORT,
+    S_OPT_FROM,
     S_OPT_KEY /* + index into s_keys */
 };
 
@@ -146,6 +159,8 @@ s_option(int opt, const char *arg, void *ctx)
         a->watch = 1;
     else if (opt == S_OPT_ABORT)
         a->abort = 1;
+    else if (opt == S_OPT_FROM)
+        a->from = arg;
     else if (opt >= S_OPT_KEY && opt < S_OPT_KEY + S_NKEYS)
         a->flags[opt - S_OPT_KEY] = arg;
     else
@@ -274,9 +289,11 @@ s_print_status(const json_t *st)
         s_print_failure(w);
 }
 
+/* A plan's or a baseline's verdicts, per target, then counted. */
 static void
 s_print_plan(const json_t *st)
 {
+    const char *kind = s_str(st, "kind");
     const json_t *t = NULL;
     const char *k = NULL;
     json_t *v = NULL;
@@ -288,11 +305,13 @@ s_print_plan(const json_t *st)
                    json_is_string(json_object_get(t, "reason")) ? "  " : "",
                    s_str(t, "reason"));
     }
-    fl_cli_out("plan %s: %lld targets:", s_str(st, "id"),
+    fl_cli_out("%s %s: %lld targets:", kind, s_str(st, "id"),
                s_int(json_object_get(st, "accounting"), "planned"));
-    json_object_foreach((json_t *)json_object_get(st, "plan"), k, v)
+    json_object_foreach((json_t *)json_object_get(st, kind), k, v)
         fl_cli_out(" %s %lld,", k, (long long)json_integer_value(v));
-    fl_cli_out(" nothing changed\n");
+    fl_cli_out(" %s\n", strcmp(kind, "plan") == 0
+                            ? "nothing changed"
+                            : "nothing ran (baselined: recorded as applied)");
 }
 
 /* One call; reports and returns the exit code when it fails. */
@@ -465,7 +484,7 @@ static int
 s_start(fl_fleet_t *f, const fl_fleet_opts_t *o, const s_args_t *a,
         const char *kind, const char *bundle_path)
 {
-    fl_codec_kv_t kv[S_NKEYS + 3];
+    fl_codec_kv_t kv[S_NKEYS + 4];
     size_t n = 0, nown = 0;
     unsigned char *bundle = NULL;
     size_t len = 0;
@@ -477,6 +496,10 @@ s_start(fl_fleet_t *f, const fl_fleet_opts_t *o, const s_args_t *a,
     kv[n++].value = (char *)kind;
     kv[n].key = "selector";
     kv[n++].value = (char *)(a->selector ? a->selector : "");
+    if (a->from != NULL) {
+        kv[n].key = "from";
+        kv[n++].value = (char *)a->from;
+    }
     nown = n;
     if ((code = s_policy_args(a, kv, &n, o->cmd)) >= 0)
         goto cleanup;
@@ -489,7 +512,7 @@ s_start(fl_fleet_t *f, const fl_fleet_opts_t *o, const s_args_t *a,
                        o->timeout_ms < 60000 ? o->timeout_ms : 60000,
                        &st)) >= 0)
         goto cleanup;
-    if (strcmp(kind, "plan") == 0) {
+    if (strcmp(kind, "plan") == 0 || strcmp(kind, "baseline") == 0) {
         char *id = fl_strdup(s_str(st, "id"));
         code = s_follow(f, o, id, 1, 0, &last);
         free(id);
@@ -501,7 +524,7 @@ s_start(fl_fleet_t *f, const fl_fleet_opts_t *o, const s_args_t *a,
             s_print_plan(last);
         }
         {
-            const json_t *p = json_object_get(last, "plan");
+            const json_t *p = json_object_get(last, kind);
             code = json_object_get(p, "error") ||
                            json_object_get(p, "unreachable")
                        ? FL_EXIT_FAILED
@@ -551,6 +574,7 @@ fl_cmd_rollout(int argc, char **argv)
         {"policy", required_argument, NULL, S_OPT_POLICY},
         {"watch", no_argument, NULL, S_OPT_WATCH},
         {"abort", no_argument, NULL, S_OPT_ABORT},
+        {"from", required_argument, NULL, S_OPT_FROM},
         {"waves", required_argument, NULL, S_OPT_KEY + 0},
         {"order", required_argument, NULL, S_OPT_KEY + 1},
         {"seed", required_argument, NULL, S_OPT_KEY + 2},
@@ -582,6 +606,7 @@ fl_cmd_rollout(int argc, char **argv)
     }
     sub = argv[1];
     if (strcmp(sub, "plan") != 0 && strcmp(sub, "start") != 0 &&
+        strcmp(sub, "baseline") != 0 &&
         strcmp(sub, "status") != 0 && strcmp(sub, "list") != 0 &&
         strcmp(sub, "watch") != 0 && strcmp(sub, "halt") != 0 &&
         strcmp(sub, "resume") != 0 && strcmp(sub, "rollback") != 0)
@@ -600,7 +625,8 @@ fl_cmd_rollout(int argc, char **argv)
     } else if (optind != argc - 1) {
         return fl_cli_usage_error(cmd, "expected one %s",
                                   strcmp(sub, "plan") == 0 ||
-                                          strcmp(sub, "start") == 0
+                                          strcmp(sub, "start") == 0 ||
+                                          strcmp(sub, "baseline") == 0
                                       ? "BUNDLE"
                                       : "rollout ID");
     } else {
@@ -612,12 +638,16 @@ fl_cmd_rollout(int argc, char **argv)
                                        "(and --watch with rollback)");
     if (a.abort && strcmp(sub, "halt") != 0)
         return fl_cli_usage_error(cmd, "--abort goes with halt");
+    if ((a.from != NULL) != (strcmp(sub, "baseline") == 0))
+        return fl_cli_usage_error(cmd, "baseline needs --from TOOL, and "
+                                       "--from goes with baseline only");
     if ((rc = fl_fleet_open(&f, &o, &err)) != 0) {
         code = fl_fleet_report(&o, rc, &err, 0, NULL);
         goto cleanup;
     }
-    if (strcmp(sub, "plan") == 0 || strcmp(sub, "start") == 0) {
-        code = s_start(f, &o, &a, strcmp(sub, "plan") == 0 ? "plan" : "apply",
+    if (strcmp(sub, "plan") == 0 || strcmp(sub, "start") == 0 ||
+        strcmp(sub, "baseline") == 0) {
+        code = s_start(f, &o, &a, strcmp(sub, "start") == 0 ? "apply" : sub,
                        id);
     } else if (strcmp(sub, "list") == 0) {
         json_t *r = NULL;

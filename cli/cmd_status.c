@@ -17,7 +17,8 @@
 #include "common/json.h"
 
 static const char s_usage[] =
-    "Usage: flotilla status [--db DSN] [SOURCE] [--trust PATH] [--json]\n"
+    "Usage: flotilla status [--db DSN] [SOURCE | --dir DIR [--layout TOOL]]\n"
+    "                       [--trust PATH] [--json]\n"
     "\n"
     "Lists every migration the database's ledger knows (version, name,\n"
     "checksum, bundle, status, when, by whom, duration) and, given SOURCE,\n"
@@ -42,6 +43,7 @@ fl_cmd_status(int argc, char **argv)
     fl_error_t err = FL_ERROR_INIT;
     json_t *out = NULL, *applied = NULL, *pending = NULL, *drift = NULL;
     json_t *missing = NULL;
+    const char *path = NULL;
     int first = 0, rc, code = FL_EXIT_OK;
 
     fl_dbcmd_init(&c, "status");
@@ -50,8 +52,16 @@ fl_cmd_status(int argc, char **argv)
         return rc < 0 ? FL_EXIT_OK : rc;
     if (first < argc - 1)
         return fl_cli_usage_error("status", "expected at most one SOURCE");
-    if (first == argc - 1 &&
-        fl_source_open(&src, argv[first], c.trust, 0, (int64_t)time(NULL),
+    path = fl_dbcmd_source_arg(&c, argc, argv, first, &rc);
+    if (rc != 0)
+        return rc;
+    if (path != NULL && c.dir != NULL &&
+        fl_source_open_dir(&src, c.dir, c.layout, &err) != 0) {
+        code = fl_cli_report("status", &err, FL_EXIT_FAILED);
+        goto cleanup;
+    }
+    if (path != NULL && c.dir == NULL &&
+        fl_source_open(&src, path, c.trust, 0, (int64_t)time(NULL),
                        &err) != 0) {
         code = fl_cli_report("status", &err, FL_EXIT_FAILED);
         goto cleanup;
@@ -76,14 +86,16 @@ fl_cmd_status(int argc, char **argv)
     for (size_t i = 0; i < ledger.count; i++) {
         const fl_ledger_row_t *r = &ledger.items[i];
         json_array_append_new(applied, fl_json_pack(
-            "{s:I, s:s, s:s, s:s?, s:s, s:s, s:s?, s:s, s:I, s:I, s:i, s:s?}",
-            "version", (json_int_t)r->version, "name", r->name,
+            "{s:s, s:s, s:s, s:s?, s:s, s:s, s:s?, s:s, s:I, s:I, s:i, s:s?,"
+            " s:s?}",
+            "version", r->version.text, "name", r->name,
             "checksum", r->checksum, "bundle", r->bundle_id,
             "status", r->status, "started_at", r->started_at,
             "finished_at", r->finished_at, "applied_by", r->applied_by,
             "duration_ms", (json_int_t)r->duration_ms,
             "lock_wait_ms", (json_int_t)r->lock_wait_ms,
-            "retries", r->retries, "error", r->error_message));
+            "retries", r->retries, "error", r->error_message,
+            "baselined_from", r->baseline_source));
     }
     if (src.migs) {
         fl_ledger_gap_t *gaps = NULL;
@@ -94,7 +106,7 @@ fl_cmd_status(int argc, char **argv)
             const fl_ledger_row_t *r = gaps[i].row;
             const fl_migration_t *m = gaps[i].renumbered_as;
             json_array_append_new(missing, fl_json_pack(
-                "{s:I, s:o, s:s, s:o}", "version", (json_int_t)r->version,
+                "{s:s, s:o, s:s, s:o}", "version", r->version.text,
                 "file", fl_json_text(r->file ? r->file : r->name),
                 "status", r->status,
                 "renumbered_as", fl_json_text(m ? m->file : NULL)));
@@ -105,16 +117,16 @@ fl_cmd_status(int argc, char **argv)
         json_object_set_new(out, "drift", drift);
         for (size_t i = 0; i < src.migs->count; i++) {
             const fl_migration_t *m = &src.migs->items[i];
-            const fl_ledger_row_t *r = fl_ledger_find(&ledger, m->version);
+            const fl_ledger_row_t *r = fl_ledger_find(&ledger, &m->version);
             if (r && strcmp(r->status, "applied") == 0) {
                 if (strcmp(r->checksum, m->checksum_hex) != 0)
                     json_array_append_new(drift, fl_json_pack(
-                        "{s:I, s:s, s:s, s:s}", "version", (json_int_t)m->version,
+                        "{s:s, s:s, s:s, s:s}", "version", m->version.text,
                         "file", m->file, "applied_checksum", r->checksum,
                         "source_checksum", m->checksum_hex));
             } else {
-                json_array_append_new(pending, fl_json_pack("{s:I, s:s}",
-                    "version", (json_int_t)m->version, "file", m->file));
+                json_array_append_new(pending, fl_json_pack("{s:s, s:s}",
+                    "version", m->version.text, "file", m->file));
             }
         }
     } else {
@@ -131,12 +143,20 @@ fl_cmd_status(int argc, char **argv)
                ledger.count, ledger.count == 1 ? "" : "s");
         for (i = 0; i < ledger.count; i++) {
             const fl_ledger_row_t *r = &ledger.items[i];
-            fl_cli_out("  %04lld %-30s %-11s %.12s  %s  %s  %lld ms%s%s\n",
-                   (long long)r->version, r->name, r->status, r->checksum,
+            /* Short numbers as flotilla names its files: 0003. */
+            size_t vlen = strlen(r->version.text);
+            int pad = vlen < 4 && strchr(r->version.text, '.') == NULL
+                          ? (int)(4 - vlen)
+                          : 0;
+
+            fl_cli_out("  %.*s%s %-30s %-11s %.12s  %s  %s  %lld ms%s%s%s%s\n",
+                   pad, "000", r->version.text, r->name, r->status, r->checksum,
                    r->finished_at ? r->finished_at : r->started_at,
                    r->applied_by, (long long)r->duration_ms,
                    r->error_message ? "  error: " : "",
-                   r->error_message ? r->error_message : "");
+                   r->error_message ? r->error_message : "",
+                   r->baseline_source ? "  baselined, not run: " : "",
+                   r->baseline_source ? r->baseline_source : "");
         }
         if (pending) {
             fl_cli_out("%zu pending:\n", json_array_size(pending));
@@ -152,19 +172,19 @@ fl_cmd_status(int argc, char **argv)
                 const char *as = json_string_value(json_object_get(x,
                                                    "renumbered_as"));
                 if (as)
-                    fl_cli_out("RENUMBERED: %s is %s (version %lld, %s) "
+                    fl_cli_out("RENUMBERED: %s is %s (version %s, %s) "
                                "under a new number\n", as,
                                json_string_value(json_object_get(x, "file")),
-                               (long long)json_integer_value(
-                                   json_object_get(x, "version")),
+                               json_string_value(json_object_get(x,
+                                                                 "version")),
                                json_string_value(json_object_get(x,
                                                                  "status")));
                 else
-                    fl_cli_out("MISSING: %s (version %lld, %s) is not in the "
+                    fl_cli_out("MISSING: %s (version %s, %s) is not in the "
                                "source\n",
                                json_string_value(json_object_get(x, "file")),
-                               (long long)json_integer_value(
-                                   json_object_get(x, "version")),
+                               json_string_value(json_object_get(x,
+                                                                 "version")),
                                json_string_value(json_object_get(x,
                                                                  "status")));
             }

@@ -19,6 +19,7 @@
 #include "common/log.h"
 #include "common/parse.h"
 #include "common/secret.h"
+#include "common/str.h"
 
 const char fl_dbcmd_help[] =
     "Connection:\n"
@@ -30,6 +31,14 @@ const char fl_dbcmd_help[] =
     "  --schema NAME          a schema-per-tenant target: this schema of the\n"
     "                         database, with its own ledger rows, backups\n"
     "                         and lock (default: the whole database)\n"
+    "Source:\n"
+    "  --dir DIR              the migrations directory (instead of SOURCE):\n"
+    "                         flotilla's, or diesel's, golang-migrate's,\n"
+    "                         pop's, sqlx's, dbmate's or Flyway's\n"
+    "                         (docs/adopting.md)\n"
+    "  --layout TOOL          read it as TOOL's: flotilla, diesel,\n"
+    "                         golang-migrate, pop, sqlx, dbmate, flyway\n"
+    "                         (default: recognised from its files)\n"
     "Logging:\n"
     "  --log-file PATH        JSON-lines log of every step (default\n"
     "                         migration-execution.log; \"\" for none)\n"
@@ -217,6 +226,18 @@ fl_dbcmd_option(fl_dbcmd_t *c, int opt, const char *arg)
     case FL_OPT_REASON:
         c->popts.reason = arg;
         return 1;
+    case FL_OPT_DIR:
+        if (*arg == '\0')
+            return -fl_cli_usage_error(c->cmd, "--dir needs a directory");
+        c->dir = arg;
+        return 1;
+    case FL_OPT_LAYOUT:
+        if (fl_layout_tool_from_name(&c->layout, arg, &err) != 0)
+            return -fl_cli_bad_option(c->cmd, "--layout", &err);
+        if (c->layout == FL_LAYOUT_SQL)
+            return -fl_cli_usage_error(c->cmd, "--layout sql: plain SQL "
+                                       "files are not migrations");
+        return 1;
     case FL_OPT_SCHEMA:
         if (*arg == '\0' || strlen(arg) > 63)
             return -fl_cli_usage_error(c->cmd, "--schema needs a schema name "
@@ -265,9 +286,8 @@ fl_dbcmd_option(fl_dbcmd_t *c, int opt, const char *arg)
         c->require_signed = 1;
         return 1;
     case FL_OPT_TO:
-        if (fl_parse_int(&v, arg, 1, INT64_MAX, &err) != 0)
+        if (fl_version_parse_str(&c->popts.to_version, arg, &err) != 0)
             return -fl_cli_bad_option(c->cmd, "--to", &err);
-        c->popts.to_version = v;
         return 1;
     case FL_OPT_ALLOW_OOO:
         c->popts.allow_out_of_order = 1;
@@ -298,7 +318,7 @@ static void
 s_on_event(const fl_pipeline_event_t *ev, void *arg)
 {
     fl_dbcmd_t *c = arg;
-    char version[24], duration[24];
+    char duration[24];
     fl_log_field f[6];
     size_t n = 0;
     fl_log_level level = FL_LOG_INFO;
@@ -311,10 +331,8 @@ s_on_event(const fl_pipeline_event_t *ev, void *arg)
         level = FL_LOG_DEBUG;
     f[n++] = (fl_log_field){"step", fl_step_name(ev->step)};
     f[n++] = (fl_log_field){"status", fl_step_status_name(ev->status)};
-    if (ev->version) {
-        snprintf(version, sizeof(version), "%lld", (long long)ev->version);
-        f[n++] = (fl_log_field){"version", version};
-    }
+    if (fl_version_is_set(&ev->version))
+        f[n++] = (fl_log_field){"version", ev->version.text};
     if (ev->status != FL_STEP_STARTED) {
         snprintf(duration, sizeof(duration), "%lld", (long long)ev->duration_ms);
         f[n++] = (fl_log_field){"duration_ms", duration};
@@ -367,22 +385,26 @@ fl_dbcmd_open_pipeline(fl_dbcmd_t *c, int argc, char **argv,
     fl_error_t err = FL_ERROR_INIT;
     char *text = fl_asprintf("%s\n%s%s", usage, fl_dbcmd_pipeline_help,
                              fl_dbcmd_help);
+    const char *path = NULL;
     int first = 0, code;
 
     code = fl_dbcmd_parse(c, argc, argv, opts, text, &first);
     free(text);
     if (code != 0)
         return code;
-    if (first != argc - 1)
+    path = fl_dbcmd_source_arg(c, argc, argv, first, &code);
+    if (code != 0)
+        return code;
+    if (path == NULL || first < argc - (c->dir ? 0 : 1))
         return fl_cli_usage_error(c->cmd, "expected one SOURCE (a bundle or "
-                                  "a migrations directory)");
+                                  "a migrations directory) or --dir DIR");
     if ((code = fl_dbcmd_start(c)) != 0)
         return code;
     if (c->popts.allow_older_release &&
         (c->popts.reason == NULL || *c->popts.reason == '\0'))
         return fl_cli_usage_error(c->cmd, "--allow-older-release needs "
                                   "--reason TEXT, which the log keeps");
-    if ((code = fl_dbcmd_open_source(c, argv[first], src)) == 0) {
+    if ((code = fl_dbcmd_open_source(c, path, src)) == 0) {
         c->popts.bundle_id = src->bundle_id;
         if (fl_pipeline_open(p, &c->popts, &err) != 0)
             code = fl_cli_report(c->cmd, &err, fl_dbcmd_open_exit_code(&err));
@@ -399,16 +421,47 @@ fl_dbcmd_target(const fl_dbcmd_t *c)
     return c->popts.schema ? c->popts.schema : "";
 }
 
+const char *
+fl_dbcmd_source_arg(fl_dbcmd_t *c, int argc, char **argv, int first,
+                    int *code)
+{
+    *code = 0;
+    if (c->dir != NULL && first < argc) {
+        *code = fl_cli_usage_error(c->cmd, "give the source as SOURCE or as "
+                                   "--dir DIR, not both");
+        return NULL;
+    }
+    if (c->layout != FL_LAYOUT_AUTO && c->dir == NULL) {
+        *code = fl_cli_usage_error(c->cmd, "--layout TOOL reads a directory "
+                                   "given with --dir DIR");
+        return NULL;
+    }
+    return c->dir ? c->dir : first < argc ? argv[first] : NULL;
+}
+
 int
 fl_dbcmd_open_source(fl_dbcmd_t *c, const char *path, fl_source_t *src)
 {
     fl_bundle_verify_opts_t vo = FL_BUNDLE_VERIFY_OPTS_INIT;
     fl_error_t err = FL_ERROR_INIT;
-    int code = 0;
+    int code = 0, rc;
 
     vo.max_lifetime_s = c->max_lifetime_s;
-    if (fl_source_open_opts(src, path, c->trust, c->require_signed, &vo,
-                            &err) != 0)
+    if (c->dir != NULL && c->require_signed)
+        rc = FL_ERR(&err, FL_EINVAL, "--require-signed accepts only signed "
+                    "bundles, not --dir \"%s\"", c->dir);
+    else if (c->dir != NULL)
+        rc = fl_source_open_dir(src, c->dir, c->layout, &err);
+    else
+        rc = fl_source_open_opts(src, path, c->trust, c->require_signed, &vo,
+                                 &err);
+    if (rc == 0 && src->left_out != NULL && !c->quiet) {
+        char *said = fl_str_escape_controls(src->left_out, 0);
+
+        fprintf(stderr, "flotilla %s: warning: %s\n", c->cmd, said);
+        free(said);
+    }
+    if (rc != 0)
         /* An unverifiable or refused source changes nothing: exit 3. */
         code = fl_cli_report(c->cmd, &err, (err.code == FL_EPROTO ||
                                             err.code == FL_EINVAL)

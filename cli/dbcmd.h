@@ -39,6 +39,8 @@ enum {
     FL_OPT_ALLOW_OLDER,
     FL_OPT_SCHEMA,
     FL_OPT_NO_REHEARSE,
+    FL_OPT_DIR,
+    FL_OPT_LAYOUT,
     FL_OPT_HELP
 };
 
@@ -56,7 +58,17 @@ typedef struct {
     fl_pipeline_opts_t popts;
     const char *labels[FL_DBCMD_MAX_LABELS]; /* popts.labels */
     int64_t max_lifetime_s;  /* a bundle's longest accepted lifetime */
+    const char *dir;         /* --dir: the source, a migrations directory */
+    fl_layout_tool layout;   /* --layout: its tool; AUTO: recognised */
 } fl_dbcmd_t;
+
+/*
+ * The source a command was given: --dir DIR, or its one SOURCE argument
+ * (argv[first] when first < argc), or NULL when neither.  Both at once is
+ * a usage error (-1 in *code after it is reported).
+ */
+const char *fl_dbcmd_source_arg(fl_dbcmd_t *c, int argc, char **argv,
+                                int first, int *code);
 
 /* The ledger target the options name: --schema, or "" for the database. */
 const char *fl_dbcmd_target(const fl_dbcmd_t *c);
@@ -69,6 +81,8 @@ const char *fl_dbcmd_target(const fl_dbcmd_t *c);
     {"json", no_argument, NULL, FL_OPT_JSON},                              \
     {"log-file", required_argument, NULL, FL_OPT_LOG_FILE},                \
     {"quiet", no_argument, NULL, FL_OPT_QUIET},                            \
+    {"dir", required_argument, NULL, FL_OPT_DIR},                          \
+    {"layout", required_argument, NULL, FL_OPT_LAYOUT},                    \
     {"help", no_argument, NULL, FL_OPT_HELP}
 
 /* ... and of the pipeline's options. */

@@ -76,7 +76,12 @@
  *     restart never applies anything twice.
  *
  * The "plan" kind is one wave of 100% with the same caps, no budget and
- * plan commands: agents rehearse in rolled-back transactions.
+ * plan commands: agents rehearse in rolled-back transactions.  The
+ * "baseline" kind is shaped the same, with baseline commands: each agent
+ * records on its target what the tool's ledger (the dispatch's from) says
+ * already ran, or refuses with the difference; nothing is rolled back.
+ * Both are "probes" below: no failure budget, no rollback, a verdict per
+ * target.
  *
  * Restart: fl_rollout_load() reads the rollouts, their dispatches and
  * commands; released commands without an outcome are in flight (their
@@ -99,6 +104,7 @@
 #include "coordinator/registry.h"
 #include "coordinator/store.h"
 #include "coordinator/waves.h"
+#include "proto/layout.h"
 
 /* Finished rollouts kept in memory after a restart (for list, status). */
 #define S_LOAD_FINISHED 200
@@ -143,7 +149,7 @@ typedef struct {
 
 struct fl_co_rollout {
     char id[33];
-    char kind[8];             /* apply, plan */
+    char kind[12];            /* apply, plan, baseline */
     fl_co_bundle_t *bundle;
     char *selector;
     char *operator_name;
@@ -223,6 +229,13 @@ s_intern(fl_map_t *m, const char *key, size_t *n)
         fl_map_puts(m, key, v);
     }
     return (uint32_t)((uintptr_t)v - 1);
+}
+
+/* A plan or a baseline: one wave, no budget, no rollback, verdicts. */
+static int
+s_probe(const fl_co_rollout_t *r)
+{
+    return strcmp(r->kind, "plan") == 0 || strcmp(r->kind, "baseline") == 0;
 }
 
 static int
@@ -535,7 +548,7 @@ s_check_budget(fl_co_server_t *s, fl_co_rollout_t *r, const s_counts_t *w)
     int64_t tf = (int64_t)s_total_failures(r) - r->failures_acked;
     char budget[32];
 
-    if (strcmp(r->kind, "plan") == 0)
+    if (s_probe(r))
         return 0;
     if (fl_waves_exceeded(&r->pol.max_failures, wf, w->size)) {
         fl_waves_budget_text(budget, sizeof(budget), &r->pol.max_failures);
@@ -810,7 +823,7 @@ s_rollback_start(fl_co_server_t *s, fl_co_rollout_t *r, const char *why)
             }
         }
     fl_co_new_id(id);
-    d = fl_dispatch_new_held(s, id, r->bundle, "rollback", r->selector,
+    d = fl_dispatch_new_held(s, id, r->bundle, "rollback", NULL, r->selector,
                              r->operator_name, targets, waves, n, r->id);
     d->rollout = r;
     r->rbs = fl_reallocarray(r->rbs, r->nrbs + 1, sizeof(*r->rbs));
@@ -915,9 +928,11 @@ fl_rollout_plan_verdict(const char *report, char **why)
         json_array_foreach(json_object_get(j, "migrations"), i, m) {
             const char *v = json_string_value(json_object_get(m, "verdict"));
             if (v != NULL && strcmp(v, "not rehearsed") == 0)
-                fl_buf_addf(&b, "%s%lld", n++ ? ", " : "",
-                            (long long)json_integer_value(
-                                json_object_get(m, "version")));
+                fl_buf_addf(&b, "%s%s", n++ ? ", " : "",
+                            json_string_value(json_object_get(m, "version"))
+                                ? json_string_value(
+                                      json_object_get(m, "version"))
+                                : "?");
         }
         if (n > 0) {
             verdict = "would apply, partly rehearsed";
@@ -941,9 +956,10 @@ fl_rollout_plan_verdict(const char *report, char **why)
                                                                 "problem"));
         if (v != NULL && strcmp(v, "ok") != 0 &&
             strcmp(v, "not rehearsed") != 0) {
-            *why = fl_asprintf("migration %lld: %s",
-                               (long long)json_integer_value(
-                                   json_object_get(m, "version")),
+            const char *ver = json_string_value(json_object_get(m,
+                                                                "version"));
+
+            *why = fl_asprintf("migration %s: %s", ver ? ver : "?",
                                problem ? problem : v);
             break;
         }
@@ -1069,7 +1085,7 @@ s_json(const fl_co_rollout_t *r, int full)
         const fl_co_command_t *c = &r->fwd.d->commands[i];
         if (c->state == FL_CO_CMD_DONE && c->status != FL_CO_OK &&
             !(c->status == FL_CO_CANCELLED && !c->sent_once) &&
-            strcmp(r->kind, "plan") != 0) {
+            !s_probe(r)) {
             json_array_append_new(fails, s_failure_json(c, "apply"));
             nf++;
         }
@@ -1115,7 +1131,7 @@ s_json(const fl_co_rollout_t *r, int full)
     }
     json_object_set_new(o, "waves", waves);
     json_object_set_new(o, "failures", fails);
-    if (strcmp(r->kind, "plan") == 0) {
+    if (s_probe(r)) {
         json_t *summary = json_object(), *targets = json_array();
         for (size_t i = 0; i < r->fwd.d->ncommands; i++) {
             const fl_co_command_t *c = &r->fwd.d->commands[i];
@@ -1148,7 +1164,9 @@ s_json(const fl_co_rollout_t *r, int full)
                                  "detail",
                                  c->detail ? c->detail->detail : NULL));
         }
-        json_object_set_new(o, "plan", summary);
+        json_object_set_new(o, r->kind, summary);
+        if (r->fwd.d->from != NULL)
+            json_object_set_new(o, "from", fl_json_text(r->fwd.d->from));
         if (full)
             json_object_set_new(o, "targets", targets);
         else
@@ -1259,6 +1277,7 @@ s_start(fl_co_server_t *s, const unsigned char *rid, size_t rid_len,
 {
     const char *kind = fl_co_arg(req, "kind");
     const char *selector = fl_co_arg(req, "selector");
+    const char *from = fl_co_arg(req, "from");
     fl_co_rollout_t *r = fl_calloc(1, sizeof(*r));
     fl_waves_spec_t *w = NULL;
     size_t nw = 0, n = 0;
@@ -1272,15 +1291,35 @@ s_start(fl_co_server_t *s, const unsigned char *rid, size_t rid_len,
 
     if (kind == NULL)
         kind = "apply";
-    if (strcmp(kind, "apply") != 0 && strcmp(kind, "plan") != 0) {
+    if (strcmp(kind, "apply") != 0 && strcmp(kind, "plan") != 0 &&
+        strcmp(kind, "baseline") != 0) {
         FL_ERR(&err, FL_EINVAL, "unknown rollout kind \"%.32s\"", kind);
         goto failed;
     }
     snprintf(r->kind, sizeof(r->kind), "%s", kind);
+    if (strcmp(kind, "baseline") == 0) {
+        fl_layout_tool tool = FL_LAYOUT_AUTO;
+        if (from == NULL) {
+            FL_ERR(&err, FL_EINVAL, "a baseline needs \"from\": the tool "
+                   "whose ledger says what ran on each target");
+            goto failed;
+        }
+        if (fl_layout_tool_from_name(&tool, from, &err) != 0)
+            goto failed;
+        if (tool == FL_LAYOUT_AUTO || tool == FL_LAYOUT_SQL ||
+            tool == FL_LAYOUT_FLOTILLA) {
+            FL_ERR(&err, FL_EINVAL, "from \"%.32s\": flotilla reads the "
+                   "ledgers of diesel, golang-migrate, pop, sqlx, dbmate and "
+                   "flyway", from);
+            goto failed;
+        }
+    } else {
+        from = NULL;
+    }
     if (fl_waves_policy_parse(&r->pol, s_get_req, (void *)req, &err) != 0)
         goto failed;
-    if (strcmp(kind, "plan") == 0) {
-        /* A plan rehearses everywhere at once, within the same caps. */
+    if (s_probe(r)) {
+        /* Everywhere at once, within the same caps. */
         free(r->pol.waves);
         r->pol.waves = fl_strdup("100%");
         r->pol.bake_ms = 0;
@@ -1309,11 +1348,9 @@ s_start(fl_co_server_t *s, const unsigned char *rid, size_t rid_len,
     r->selector = fl_strdup(selector ? selector : "");
     r->operator_name = fl_strdup(operator_name ? operator_name : "");
     r->created_wall = fl_co_wall_s();
-    r->fwd.d = fl_dispatch_new_held(s, r->id, cb, strcmp(kind, "plan") == 0
-                                                      ? "plan"
-                                                      : "apply",
-                                    r->selector, r->operator_name, targets,
-                                    waves, n, r->id);
+    r->fwd.d = fl_dispatch_new_held(s, r->id, cb, kind, from, r->selector,
+                                    r->operator_name, targets, waves, n,
+                                    r->id);
     r->fwd.d->rollout = r;
     s_phase_init(&r->fwd, r->fwd.d, 0);
     fl_map_puts(s->rollouts, r->id, r);
@@ -1535,9 +1572,11 @@ fl_rollout_request(fl_co_server_t *s, const unsigned char *rid,
         return;
     }
     /* rollback */
-    if (strcmp(r->kind, "plan") == 0) {
-        s_refuse(s, rid, rid_len, req, r, "a plan changes nothing to roll "
-                 "back");
+    if (s_probe(r)) {
+        s_refuse(s, rid, rid_len, req, r, strcmp(r->kind, "plan") == 0
+                 ? "a plan changes nothing to roll back"
+                 : "a baseline ran nothing to roll back (roll back each "
+                   "migration as usual, or flotilla rollback)");
         return;
     }
     if (r->status == S_ROLLED_BACK || r->status == S_ROLLING_BACK) {

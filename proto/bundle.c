@@ -84,7 +84,7 @@ static const fl_codec_schema_t s_allow_schema = {
     "allow", s_allow_fields, 2, sizeof(fl_migration_allow_t)};
 
 static const fl_codec_field_t s_migration_fields[] = {
-    S_F("version", FL_CODEC_I64, S_REQ, fl_migration_t, version),
+    S_F("version", FL_CODEC_VERSION, S_REQ, fl_migration_t, version),
     S_F("name", FL_CODEC_STR, S_REQ, fl_migration_t, name),
     S_F("file", FL_CODEC_STR, S_REQ, fl_migration_t, file),
     S_F("up", FL_CODEC_STR, S_REQ, fl_migration_t, up),
@@ -271,17 +271,17 @@ s_check_order(const fl_migration_list_t *migs, const char *what,
     if (migs->count == 0)
         return FL_ERR(err, FL_EINVAL, "%s holds no migrations", what);
     for (size_t i = 0; i < migs->count; i++)
-        if (migs->items[i].version <= 0 ||
-            (i > 0 && migs->items[i].version <= migs->items[i - 1].version)) {
+        if (!fl_version_is_set(&migs->items[i].version) ||
+            (i > 0 && fl_version_cmp(&migs->items[i].version,
+                                     &migs->items[i - 1].version) <= 0)) {
             FL_ERR(err, FL_EPROTO, "%s has migration versions out of order",
                    what);
-            fl_error_set_detail(err, "Version %lld (\"%s\") follows version "
-                                     "%lld; versions must be positive and "
-                                     "strictly increasing.",
-                                (long long)migs->items[i].version,
+            fl_error_set_detail(err, "Version \"%s\" (\"%s\") follows "
+                                     "version \"%s\"; versions must be set "
+                                     "and strictly increasing.",
+                                migs->items[i].version.text,
                                 migs->items[i].file ? migs->items[i].file : "",
-                                i > 0 ? (long long)migs->items[i - 1].version
-                                      : 0LL);
+                                i > 0 ? migs->items[i - 1].version.text : "");
             return FL_EPROTO;
         }
     return 0;
@@ -648,9 +648,9 @@ s_check_migrations(fl_migration_list_t *migs, fl_error_t *err)
         memcpy(stored, m->checksum, sizeof(stored));
         fl_migration_compute_checksum(m);
         if (sodium_memcmp(stored, m->checksum, sizeof(stored)) != 0) {
-            FL_ERR(err, FL_EPROTO, "checksum of migration %lld \"%s\" in the "
+            FL_ERR(err, FL_EPROTO, "checksum of migration %s \"%s\" in the "
                                    "bundle does not match its content",
-                   (long long)m->version, m->file);
+                   m->version.text, m->file);
             return FL_EPROTO;
         }
     }

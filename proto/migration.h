@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "common/error.h"
+#include "proto/version.h"
 
 typedef struct {
     char *rule;   /* lint rule id */
@@ -31,7 +32,8 @@ typedef struct {
 } fl_migration_allow_t;
 
 typedef struct {
-    int64_t version;      /* NNNN of the file name, > 0 */
+    fl_version_t version; /* NNNN of the file name (> 0), or the version
+                             of another tool's migration (version.h) */
     char *name;           /* the file name without "NNNN_" and ".sql" */
     char *file;           /* the file name, e.g. "0003_add_email.sql" */
     char *up;             /* section texts; NULL when the section is absent */
@@ -49,6 +51,11 @@ typedef struct {
     size_t nallows;
     unsigned char checksum[32];     /* SHA-256 of the canonical encoding */
     char checksum_hex[65];          /* the same in lower-case hex */
+    /* Another tool's migration (agent/source.h): why it runs without a
+     * transaction when no_transaction was inferred; NULL otherwise.  Not
+     * in the checksum nor in a bundle: it says where the source came
+     * from. */
+    char *note;
 } fl_migration_t;
 
 typedef struct {
@@ -79,8 +86,12 @@ int fl_migration_dir_load(fl_migration_list_t *out, const char *dir,
  * Checks a migration that did not come from a file of this machine (a
  * bundle's) against the rules a directory's obey: its file name is
  * NNNN_name.sql with its version and name, the name's characters, every
- * section and allow reason valid UTF-8 without NUL.  FL_EINVAL naming the
- * migration and what is wrong.
+ * section and allow reason valid UTF-8 without NUL.  Another tool's
+ * migration (a file name that does not start with digits and '_' and end
+ * in ".sql" with a flotilla name, e.g. "V1_2__add.sql" or diesel's
+ * folder) has a name and a file name of at most 255 bytes without
+ * control characters, '/' or "..".  FL_EINVAL naming the migration and
+ * what is wrong.
  */
 int fl_migration_check(const fl_migration_t *m, fl_error_t *err) FL_NODISCARD;
 

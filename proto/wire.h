@@ -33,6 +33,10 @@
  * result_ack (the coordinator has recorded these results).  A ledger
  * reply without an id is unsolicited: the agent learnt a target's state.
  *
+ * Version 4 (issue 14): migration versions are text (version.h), sent as
+ * strings: a ledger row's version, a command's to_version (empty: all)
+ * and a result's version (empty: none applied).
+ *
  * The session (docs/fleet.md): an agent's DEALER connects and says hello;
  * the coordinator answers welcome; both send heartbeats; the coordinator
  * sends commands, the agent asks for bundles, streams step events and one
@@ -48,8 +52,9 @@
 #include "common/error.h"
 #include "proto/bundle.h"
 #include "proto/codec.h"
+#include "proto/version.h"
 
-#define FL_WIRE_VERSION 3
+#define FL_WIRE_VERSION 4
 /* A bundle transfer carries a whole bundle; nothing else comes close. */
 #define FL_WIRE_MAX_SIZE ((size_t)65 * 1024 * 1024)
 #define FL_WIRE_MAX_STR ((size_t)1024 * 1024)
@@ -71,14 +76,16 @@ typedef enum {
     FL_WIRE_CONTROL_REQUEST, /* operator -> coordinator */
     FL_WIRE_CONTROL_REPLY,   /* coordinator -> operator */
     FL_WIRE_BUNDLE_REQUEST,  /* agent -> coordinator: send this bundle */
-    FL_WIRE_RESULT_ACK       /* coordinator -> agent: results recorded */
+    FL_WIRE_RESULT_ACK,      /* coordinator -> agent: results recorded */
+    FL_WIRE_BASELINE         /* coordinator -> agent: fl_wire_command_t,
+                                record what already ran (with from) */
 } fl_wire_type;
 
-#define FL_WIRE_TYPE_COUNT 17
+#define FL_WIRE_TYPE_COUNT 18
 
 /* One migration as a target's ledger records it. */
 typedef struct {
-    int64_t version;
+    fl_version_t version;
     unsigned char checksum[32];
     char *status;          /* applied, running, failed, rolling_back,
                               rolled_back */
@@ -128,13 +135,16 @@ typedef struct {
     size_t len;
 } fl_wire_bundle_t;
 
-/* apply, rollback, plan and cancel: one command for one target. */
+/* apply, rollback, plan, cancel and baseline: one command, one target. */
 typedef struct {
     char *id;              /* command id, unique; results echo it */
     char *rollout;
     char *target;
     char *bundle_id;
-    int64_t to_version;    /* apply up to / roll back down to; 0 = all */
+    fl_version_t to_version; /* apply up to / roll back down to; empty:
+                                all */
+    char *from;            /* optional; baseline: the tool whose ledger
+                              says what ran (NULL: up to to_version) */
 } fl_wire_command_t;
 
 typedef struct {
@@ -156,7 +166,8 @@ typedef struct {
     char *target;
     char *action;          /* apply, rollback, plan, cancel */
     char *status;          /* ok, failed, cancelled, refused */
-    int64_t version;       /* the target's version afterwards */
+    fl_version_t version;  /* the target's version afterwards; empty:
+                              none applied */
     int64_t duration_ms;
     char *message;         /* optional */
     char *error;           /* optional */

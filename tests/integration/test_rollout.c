@@ -154,7 +154,7 @@ s_executed(s_state *s, int i, int version)
     if (!s_has_ledger(s, i))
         return 0;
     sql = fl_asprintf("SELECT count(*) FROM flotilla.migration_logs WHERE"
-                      " version = %d AND step = 'execute' AND status = 'ok'",
+                      " version = '%d' AND step = 'execute' AND status = 'ok'",
                       version);
     n = s_long(s, i, sql);
     free(sql);
@@ -169,7 +169,7 @@ s_status_of(s_state *s, int i, int version)
     if (!s_has_ledger(s, i))
         return NULL;
     sql = fl_asprintf("SELECT (SELECT status FROM flotilla.schema_migrations"
-                      " WHERE version = %d)", version);
+                      " WHERE version = '%d')", version);
     v = s_value(s, i, sql);
     free(sql);
     return v;
@@ -233,7 +233,7 @@ s_all_fresh(const json_t *rows, void *arg)
         if (r == NULL ||
             strcmp(json_string_value(json_object_get(r, "reachability")),
                    "reachable") != 0 ||
-            json_integer_value(json_object_get(r, "applied_version")) != 0)
+            !json_is_null(json_object_get(r, "applied_version")))
             return 0;
     }
     return 1;
@@ -362,6 +362,29 @@ s_bundle(s_state *s, const char *name, const char *const *files)
     return out;
 }
 
+/* Stops shard 2's agent and waits until the coordinator sees it gone. */
+static void
+s_stop_shard2(s_state *s)
+{
+    int64_t deadline = fl_clock_ms() + (int64_t)(30000 *
+                                                 fl_test_timeout_scale());
+
+    fl_fleet_signal_agent(&s->f, 2, SIGTERM);
+    for (;;) {
+        json_t *rows = fl_fleet_json(&s->f, "agents", NULL);
+        const json_t *r = fl_fleet_row(rows, "name", "shard-2");
+        int off = r != NULL &&
+                  strcmp(json_string_value(json_object_get(r, "state")),
+                         "online") != 0;
+        json_decref(rows);
+        if (off)
+            break;
+        if (fl_clock_ms() > deadline)
+            fail_msg("shard-2 still online");
+        fl_clock_sleep_ms(50);
+    }
+}
+
 /* Runs `flotilla rollout ARGS... --json`; wants exit want (-1: any). */
 static json_t *
 s_rollout(s_state *s, int want, const char *const *args)
@@ -468,9 +491,9 @@ s_max_overlap(s_state *s, int shard)
         if (shard >= 0 && s->t[i].shard != shard)
             continue;
         x = s_value(s, i, "SELECT extract(epoch FROM started_at) FROM"
-                    " flotilla.schema_migrations WHERE version = 1");
+                    " flotilla.schema_migrations WHERE version = '1'");
         y = s_value(s, i, "SELECT extract(epoch FROM finished_at) FROM"
-                    " flotilla.schema_migrations WHERE version = 1");
+                    " flotilla.schema_migrations WHERE version = '1'");
         a[n] = strtod(x, NULL);
         b[n] = strtod(y, NULL);
         n++;
@@ -578,10 +601,10 @@ test_rollout_staged_four_apply_every_target_once(void **state)
         for (int i = 0; i < S_TENANTS; i++) {
             char *a = s_value(s, i, "SELECT extract(epoch FROM started_at)"
                               " FROM flotilla.schema_migrations WHERE"
-                              " version = 1");
+                              " version = '1'");
             char *b = s_value(s, i, "SELECT extract(epoch FROM finished_at)"
                               " FROM flotilla.schema_migrations WHERE"
-                              " version = 1");
+                              " version = '1'");
             double x = strtod(a, NULL), y = strtod(b, NULL);
             if (x < start[wave[i]])
                 start[wave[i]] = x;
@@ -842,7 +865,7 @@ test_rollout_staged_on_failure_restores_every_touched_target(void **state)
                 continue;
             v = s_value(s, i, "SELECT extract(epoch FROM max(created_at))"
                         " FROM flotilla.migration_logs WHERE step ="
-                        " 'rollback' AND version = 1");
+                        " 'rollback' AND version = '1'");
             assert_non_null(v);
             x = strtod(v, NULL);
             free(v);
@@ -850,7 +873,7 @@ test_rollout_staged_on_failure_restores_every_touched_target(void **state)
                 end3 = x;
             v = s_value(s, i, "SELECT extract(epoch FROM min(created_at))"
                         " FROM flotilla.migration_logs WHERE step ="
-                        " 'rollback' AND version = 1");
+                        " 'rollback' AND version = '1'");
             x = strtod(v, NULL);
             free(v);
             if (wave[i] == 1 && x < start2)
@@ -1248,24 +1271,7 @@ test_rollout_staged_unreachable_fails_unless_skipped(void **state)
     char *bundle = s_bundle(s, "unreach", s_add_column);
     json_t *st = NULL;
 
-    fl_fleet_signal_agent(&s->f, 2, SIGTERM);
-    {
-        int64_t deadline = fl_clock_ms() + (int64_t)(30000 *
-                                                     fl_test_timeout_scale());
-        for (;;) {
-            json_t *rows = fl_fleet_json(&s->f, "agents", NULL);
-            const json_t *r = fl_fleet_row(rows, "name", "shard-2");
-            int off = r != NULL &&
-                      strcmp(json_string_value(json_object_get(r, "state")),
-                             "online") != 0;
-            json_decref(rows);
-            if (off)
-                break;
-            if (fl_clock_ms() > deadline)
-                fail_msg("shard-2 still online");
-            fl_clock_sleep_ms(50);
-        }
-    }
+    s_stop_shard2(s);
     {
         const char *args[] = {"start", bundle, "--selector", "",
                               "--waves", "100%", "--watch", NULL};
@@ -1291,6 +1297,117 @@ test_rollout_staged_unreachable_fails_unless_skipped(void **state)
         assert_int_equal(s_has_column(s, i, "flag2"), s->t[i].shard != 2);
     }
     json_decref(st);
+    free(bundle);
+    s->passed = 1;
+}
+
+
+/* ---- adopting a fleet another tool migrated (issue 14) ---- */
+
+static const char *const s_adopt[] = {
+    "0001_accounts.sql",
+    "-- flotilla:up\nCREATE TABLE accounts (id int PRIMARY KEY, email text);\n"
+    "-- flotilla:down\nDROP TABLE accounts;\n",
+    "0002_names.sql",
+    "-- flotilla:up\nALTER TABLE accounts ADD COLUMN name text;\n"
+    "-- flotilla:down\nALTER TABLE accounts DROP COLUMN name;\n",
+    NULL};
+
+/* The verdict of target i in a baseline's status, or "". */
+static const char *
+s_verdict(const json_t *st, const s_state *s, int i)
+{
+    const json_t *t = NULL;
+    size_t k;
+
+    json_array_foreach(json_object_get(st, "targets"), k, t)
+        if (strcmp(json_string_value(json_object_get(t, "target")),
+                   s->t[i].name) == 0)
+            return json_string_value(json_object_get(t, "verdict"));
+    return "";
+}
+
+/*
+ * flotilla rollout baseline: every tenant golang-migrate migrated (its
+ * schema_migrations table as golang-migrate creates it, each file run as
+ * one query between the dirty and the clean version) records both
+ * migrations without running them; a tenant whose ledger says 2 while
+ * migration 2's column is missing, and one without golang-migrate's
+ * table, are refused with the difference and get nothing; the agent of
+ * shard 2 is stopped, its tenants unreachable.  Run again: already.
+ */
+static void
+test_rollout_staged_baseline_adopts_the_fleet(void **state)
+{
+    s_state *s = *state;
+    char *bundle = s_bundle(s, "adopt", s_adopt);
+    json_t *st = NULL;
+    const json_t *sum = NULL;
+
+    for (int i = 0; i < S_TENANTS; i++) {
+        if (s->t[i].shard == 2 || i == 4)
+            continue;
+        s_exec_on(s, i, "CREATE TABLE IF NOT EXISTS \"public\"."
+                        "\"schema_migrations\" (version bigint not null"
+                        " primary key, dirty boolean not null);"
+                        "INSERT INTO schema_migrations VALUES (1, true)");
+        s_exec_on(s, i, "CREATE TABLE accounts (id int PRIMARY KEY, email"
+                        " text);");
+        s_exec_on(s, i, "BEGIN; TRUNCATE schema_migrations; INSERT INTO"
+                        " schema_migrations VALUES (1, false); COMMIT;"
+                        "BEGIN; TRUNCATE schema_migrations; INSERT INTO"
+                        " schema_migrations VALUES (2, true); COMMIT");
+        if (i != 3)
+            s_exec_on(s, i, "ALTER TABLE accounts ADD COLUMN name text;");
+        s_exec_on(s, i, "BEGIN; TRUNCATE schema_migrations; INSERT INTO"
+                        " schema_migrations VALUES (2, false); COMMIT");
+    }
+    s_stop_shard2(s);
+    for (int run = 0; run < 2; run++) {
+        const char *args[] = {"baseline", bundle, "--from", "golang-migrate",
+                              "--selector", "", "--max-parallel-per-agent",
+                              "4", NULL};
+        const char *ok = run == 0 ? "baselined" : "already";
+
+        st = s_rollout(s, 1, args);
+        sum = json_object_get(st, "baseline");
+        assert_int_equal(json_integer_value(json_object_get(sum, ok)),
+                         S_TENANTS - S_PER_SHARD - 2);
+        assert_int_equal(json_integer_value(json_object_get(sum, "refused")),
+                         2);
+        assert_int_equal(json_integer_value(json_object_get(sum,
+                                                            "unreachable")),
+                         S_PER_SHARD);
+        for (int i = 0; i < S_TENANTS; i++) {
+            const char *v = s_verdict(st, s, i);
+            const char *want = s->t[i].shard == 2 ? "unreachable"
+                               : i == 3 || i == 4 ? "refused"
+                                                  : ok;
+            if (strcmp(v, want) != 0)
+                fail_msg("%s: verdict \"%s\", wanted \"%s\"", s->t[i].name,
+                         v, want);
+        }
+        json_decref(st);
+    }
+    for (int i = 0; i < S_TENANTS; i++) {
+        char *sql = NULL;
+        long want = s->t[i].shard == 2 || i == 3 || i == 4 ? 0 : 2;
+        if (!s_has_ledger(s, i)) {
+            assert_int_equal(want, 0);
+            continue;
+        }
+        sql = fl_asprintf("SELECT count(*) FROM flotilla.schema_migrations"
+                          " WHERE status = 'applied' AND baseline_source ="
+                          " 'golang-migrate' AND rollout_id <> ''");
+        assert_int_equal(s_long(s, i, sql), want);
+        free(sql);
+        assert_int_equal(s_executed(s, i, 1) + s_executed(s, i, 2), 0);
+    }
+    for (int i = 0; i < S_TENANTS; i++)
+        if (s->t[i].shard != 2)
+            s_exec_on(s, i, "SET client_min_messages = warning;"
+                            "DROP TABLE IF EXISTS accounts,"
+                            " schema_migrations");
     free(bundle);
     s->passed = 1;
 }
@@ -1326,6 +1443,9 @@ main(void)
                                         s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_rollout_staged_unreachable_fails_unless_skipped, s_setup,
+            s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_rollout_staged_baseline_adopts_the_fleet, s_setup,
             s_teardown),
     };
 

@@ -448,7 +448,7 @@ test_cli_lint_each_layout_fixture(void **state)
     json_decref(o);
 
     o = lint_fixture("flyway", NULL, 0);
-    assert_int_equal(jint(o, "files"), 6);
+    assert_int_equal(jint(o, "files"), 8);
     assert_int_equal(count_in(o, "ban-concurrent-index-creation-in-transaction", ""), 0);
     assert_int_equal(count_in(o, "no-transaction-statement-in-transaction", ""), 0);
     assert_int_equal(count_in(o, "ban-drop-column", "U1_1__add_name.sql"), 0);
@@ -463,7 +463,7 @@ test_cli_lint_each_layout_fixture(void **state)
     json_decref(o);
 
     o = lint_fixture("", NULL, 0);
-    assert_int_equal(jint(o, "files"), 2 + 6 + 4 + 6 + 4 + 2 + 6 + 2);
+    assert_int_equal(jint(o, "files"), 2 + 6 + 4 + 6 + 4 + 2 + 8 + 2);
     json_decref(o);
 }
 

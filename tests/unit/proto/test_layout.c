@@ -197,9 +197,9 @@ test_layout_scan_flyway_versions_undo_repeatable_and_conf(void **state)
     expect(&s->items[0], "1", "create_users", FL_LAYOUT_TX_AUTO, 0);
     expect(&s->items[1], "1.1", "add_name", FL_LAYOUT_TX_AUTO, 1);
     assert_non_null(strstr(s->items[1].down.path, "U1_1__add_name.sql"));
-    expect(&s->items[2], "2", "email_index", FL_LAYOUT_TX_AUTO, 0);
+    expect(&s->items[2], "2", "email_index", FL_LAYOUT_TX_AUTO, 1);
     /* V10 after V2; its .sql.conf says executeInTransaction=false */
-    expect(&s->items[3], "10", "reindex", FL_LAYOUT_TX_NONE, 0);
+    expect(&s->items[3], "10", "reindex", FL_LAYOUT_TX_NONE, 1);
     expect(&s->items[4], NULL, "views", FL_LAYOUT_TX_AUTO, 0);
     assert_int_equal(s->items[4].repeatable, 1);
     fl_layout_release(&l);

@@ -1,0 +1,636 @@
+/*
+ * baseline.c - `flotilla baseline`: recording the migrations a database
+ * already ran (under another tool, or before flotilla) without running
+ * them (see fl_pipeline_baseline in pipeline.h).
+ *
+ * Which migrations ran: those of the source up to opts.to_version, or
+ * what the tool's own ledger says (baseline_from).  Each tool's table, in
+ * the target's schema (public for a whole database), as the tool creates
+ * it:
+ *
+ *   diesel          __diesel_schema_migrations(version, run_on): a row
+ *                   per migration, the folder's stamp without its dashes
+ *   golang-migrate  schema_migrations(version bigint, dirty boolean): one
+ *                   row, the newest version; every version up to it ran.
+ *                   dirty: a migration failed halfway, refused
+ *   pop             schema_migration(version): a row per migration
+ *   sqlx            _sqlx_migrations(version, success, checksum, ...): a
+ *                   row per migration; success false is refused
+ *   dbmate          schema_migrations(version): a row per migration
+ *   flyway          flyway_schema_history(installed_rank, version,
+ *                   success, type, ...): rows in installed_rank order; a
+ *                   BASELINE row stands for every version up to it, an
+ *                   UNDO row takes its version back, success false is
+ *                   refused; repeatable rows (no version) are not
+ *                   migrations flotilla records
+ *
+ * Refused, with the difference and nothing written: a version in the
+ * tool's ledger the source does not have; a source version below the
+ * newest one the tool ran that it did not run (a gap); a flotilla ledger
+ * row that disagrees (another checksum, a state other than applied, or a
+ * migration flotilla applied below the newest baselined one that the
+ * tool's ledger lacks); a table or column the baselined migrations create
+ * (lint/shape.h) that the database does not have.  Everything else is
+ * written in one transaction, each row applied with baseline_source, and
+ * one log row per migration.  Running it again finds every row there and
+ * writes nothing.
+ *
+ * Versions: a tool's ledger version is read with s_version_key into
+ * proto/version.h's type (diesel's "00000000000000" is "0") and compared
+ * with the source's in that type's order.
+ */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/pipeline_internal.h"
+#include "common/alloc.h"
+#include "common/buf.h"
+#include "common/json.h"
+#include "lint/shape.h"
+#include "proto/layout.h"
+#include "proto/version.h"
+
+/* A tool's ledger is untrusted input: bounded in rows and in bytes. */
+#define S_MAX_ROWS 100000
+#define S_MAX_VERSION 255
+/* How many differences an error lists before "and N more". */
+#define S_MAX_LISTED 20
+
+/* One row of a tool's ledger, in the order the tool wrote them. */
+typedef struct {
+    char *version;
+    int ok;        /* success (dirty is not ok) */
+    char kind;     /* 'a' applied, 'c' current (golang-migrate: every
+                      version up to it), 'b' baseline (Flyway: the same),
+                      'u' undone (Flyway) */
+} s_tool_row_t;
+
+typedef struct {
+    s_tool_row_t *rows;
+    size_t count;
+    char *where;   /* "public.__diesel_schema_migrations" */
+} s_tool_ledger_t;
+
+/* The version a tool's ledger records, as flotilla holds versions. */
+static int
+s_version_key(const char *text, fl_version_t *out)
+{
+    return fl_version_parse_str(out, text, NULL) == 0 ? 0 : -1;
+}
+
+/* a <= b in the versions' order. */
+static int
+s_le(const fl_version_t *a, const fl_version_t *b)
+{
+    return fl_version_cmp(a, b) <= 0;
+}
+
+static void
+s_tool_ledger_release(s_tool_ledger_t *t)
+{
+    for (size_t i = 0; i < t->count; i++)
+        free(t->rows[i].version);
+    fl_free(&t->rows);
+    t->count = 0;
+    fl_free(&t->where);
+}
+
+/* Each tool's table and the query of its rows ($ is the quoted schema). */
+typedef struct {
+    fl_layout_tool tool;
+    const char *table;
+    const char *select; /* version text, ok boolean, kind text */
+    const char *order;
+} s_tool_spec_t;
+
+static const s_tool_spec_t s_specs[] = {
+    {FL_LAYOUT_DIESEL, "__diesel_schema_migrations",
+     "version::pg_catalog.text, true, 'a'", "version"},
+    {FL_LAYOUT_GOLANG_MIGRATE, "schema_migrations",
+     "version::pg_catalog.text, NOT dirty, 'c'", "version"},
+    {FL_LAYOUT_POP, "schema_migration", "version::pg_catalog.text, true, 'a'",
+     "version"},
+    {FL_LAYOUT_SQLX, "_sqlx_migrations",
+     "version::pg_catalog.text, success, 'a'", "version"},
+    {FL_LAYOUT_DBMATE, "schema_migrations",
+     "version::pg_catalog.text, true, 'a'", "version"},
+    {FL_LAYOUT_FLYWAY, "flyway_schema_history",
+     "version::pg_catalog.text, success, CASE WHEN type IN ('BASELINE')"
+     " THEN 'b' WHEN type LIKE 'UNDO%' THEN 'u' ELSE 'a' END",
+     "installed_rank"},
+};
+
+static const s_tool_spec_t *
+s_spec(fl_layout_tool tool)
+{
+    for (size_t i = 0; i < sizeof(s_specs) / sizeof(s_specs[0]); i++)
+        if (s_specs[i].tool == tool)
+            return &s_specs[i];
+    return NULL;
+}
+
+/*
+ * Reads the tool's ledger in schema into out.  FL_ENOTFOUND when its
+ * table is not there; FL_EINVAL when a row is beyond the bounds.
+ */
+static int
+s_read_tool(fl_pipeline_t *p, const s_tool_spec_t *spec, const char *schema,
+            s_tool_ledger_t *out, fl_error_t *err)
+{
+    const char *tool = fl_layout_tool_name(spec->tool);
+    const char *params[2] = {schema, spec->table};
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    char *found = NULL, *qs = NULL, *qt = NULL;
+    int rc;
+
+    out->where = fl_asprintf("%s.%s", schema, spec->table);
+    rc = fl_pg_query_value(p->pg, &found,
+        "SELECT pg_catalog.count(*) FROM pg_catalog.pg_class c JOIN"
+        " pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=)"
+        " c.relnamespace WHERE n.nspname OPERATOR(pg_catalog.=) $1 AND"
+        " c.relname OPERATOR(pg_catalog.=) $2 AND c.relkind IN ('r', 'p')",
+        2, params, err);
+    if (rc != 0)
+        goto cleanup;
+    if (found == NULL || strcmp(found, "1") != 0) {
+        rc = FL_ERR(err, FL_ENOTFOUND, "%s's ledger table %s does not exist "
+                    "in %s", tool, out->where, p->described);
+        fl_error_set_hint(err, "Check --from (the tool that migrated this "
+                               "database) and --schema; or baseline by "
+                               "version with --to instead of --from.");
+        goto cleanup;
+    }
+    qs = fl_pg_quote_ident(p->pg, schema);
+    qt = fl_pg_quote_ident(p->pg, spec->table);
+    if (qs == NULL || qt == NULL) {
+        rc = FL_ERR(err, FL_EINVAL, "the name %s cannot be quoted",
+                    out->where);
+        goto cleanup;
+    }
+    /* The tool's table is read, never trusted: its rows are bounded. */
+    {
+        char *sql = fl_asprintf("SELECT %s FROM %s.%s ORDER BY %s LIMIT %d",
+                                spec->select, qs, qt, spec->order,
+                                S_MAX_ROWS + 1);
+        rc = fl_pg_query(p->pg, &r, sql, 0, NULL, err);
+        free(sql);
+    }
+    if (rc != 0) {
+        fl_error_prefix(err, "could not read %s's ledger %s: ", tool,
+                        out->where);
+        if (err && err->hint == NULL)
+            fl_error_set_hint(err, "Check --from: this table is not laid "
+                                   "out as %s lays out its ledger.", tool);
+        goto cleanup;
+    }
+    if (r.nrows > S_MAX_ROWS) {
+        rc = FL_ERR(err, FL_EINVAL, "%s's ledger %s has more than %d rows",
+                    tool, out->where, S_MAX_ROWS);
+        goto cleanup;
+    }
+    out->rows = fl_calloc(r.nrows ? r.nrows : 1, sizeof(out->rows[0]));
+    for (size_t i = 0; i < r.nrows; i++) {
+        const char *v = fl_pg_value(&r, i, 0), *ok = fl_pg_value(&r, i, 1);
+        const char *kind = fl_pg_value(&r, i, 2);
+
+        /* Flyway's repeatable migrations have no version. */
+        if (v == NULL)
+            continue;
+        if (strlen(v) > S_MAX_VERSION) {
+            rc = FL_ERR(err, FL_EINVAL, "%s's ledger %s has a version of "
+                        "%zu bytes (at most %d)", tool, out->where, strlen(v),
+                        S_MAX_VERSION);
+            goto cleanup;
+        }
+        out->rows[out->count].version = fl_strdup(v);
+        out->rows[out->count].ok = ok && strcmp(ok, "t") == 0;
+        out->rows[out->count].kind = kind ? kind[0] : 'a';
+        out->count++;
+    }
+cleanup:
+    fl_pg_result_release(&r);
+    free(found);
+    free(qs);
+    free(qt);
+    return rc;
+}
+
+/* Appends one difference to a bounded list; *n counts them all. */
+static void
+s_listf(fl_buf_t *b, int *n, const char *fmt, ...) FL_PRINTF(3, 4);
+
+static void
+s_listf(fl_buf_t *b, int *n, const char *fmt, ...)
+{
+    va_list ap;
+    char *s;
+
+    if ((*n)++ >= S_MAX_LISTED)
+        return;
+    va_start(ap, fmt);
+    s = fl_vasprintf(fmt, ap);
+    va_end(ap);
+    fl_buf_addf(b, "%s%s", b->len ? "; " : "", s);
+    free(s);
+}
+
+static const char *
+s_listed(fl_buf_t *b, int n)
+{
+    if (n > S_MAX_LISTED)
+        fl_buf_addf(b, "; and %d more", n - S_MAX_LISTED);
+    return fl_buf_str(b);
+}
+
+static int
+s_find(const fl_migration_list_t *migs, const fl_version_t *v)
+{
+    for (size_t i = 0; i < migs->count; i++)
+        if (fl_version_cmp(&migs->items[i].version, v) == 0)
+            return (int)i;
+    return -1;
+}
+
+/*
+ * Which migrations of migs the tool's ledger says ran, into ran[] (one
+ * flag per migration).  Refuses a dirty or failed row, a version the
+ * source lacks, and a gap.
+ */
+static int
+s_ran_per_tool(fl_pipeline_t *p, fl_layout_tool tool,
+               const s_tool_ledger_t *t, const fl_migration_list_t *migs,
+               int *ran, fl_error_t *err)
+{
+    const char *name = fl_layout_tool_name(tool);
+    fl_buf_t missing = FL_BUF_INIT(0), gaps = FL_BUF_INIT(0);
+    int nmissing = 0, ngaps = 0, rc = 0;
+    fl_version_t newest = FL_VERSION_INIT;
+
+    for (size_t i = 0; i < t->count; i++) {
+        const s_tool_row_t *row = &t->rows[i];
+        fl_version_t v = FL_VERSION_INIT;
+        int at;
+
+        if (!row->ok) {
+            rc = FL_ERR(err, FL_EINVAL, "%s's ledger %s says migration %s "
+                        "%s", name, t->where, row->version,
+                        row->kind == 'c' ? "is dirty (it failed halfway)"
+                                         : "failed");
+            fl_error_set_hint(err, "Repair the database and %s's ledger "
+                                   "with %s first (what that migration did "
+                                   "is not known); then baseline.",
+                              name, name);
+            goto cleanup;
+        }
+        /* Flyway's baseline version need not be a migration's own. */
+        if (row->kind == 'b' && s_version_key(row->version, &v) == 0 &&
+            s_find(migs, &v) < 0) {
+            for (size_t k = 0; k < migs->count; k++)
+                if (s_le(&migs->items[k].version, &v))
+                    ran[k] = 1;
+            if (fl_version_cmp(&v, &newest) > 0)
+                newest = v;
+            continue;
+        }
+        if (s_version_key(row->version, &v) != 0 ||
+            (at = s_find(migs, &v)) < 0) {
+            s_listf(&missing, &nmissing, "%s", row->version);
+            continue;
+        }
+        if (row->kind == 'u') {
+            ran[at] = 0;
+            continue;
+        }
+        ran[at] = 1;
+        if (row->kind == 'c' || row->kind == 'b')
+            for (size_t k = 0; k < migs->count; k++)
+                if (s_le(&migs->items[k].version, &v))
+                    ran[k] = 1;
+        if (fl_version_cmp(&v, &newest) > 0)
+            newest = v;
+    }
+    if (nmissing) {
+        rc = FL_ERR(err, FL_EINVAL, "%d version%s in %s's ledger %s %s not "
+                    "in the source", nmissing, nmissing == 1 ? "" : "s", name,
+                    t->where, nmissing == 1 ? "is" : "are");
+        fl_error_set_detail(err, "Ran but not in the source: %s.",
+                            s_listed(&missing, nmissing));
+        fl_error_set_hint(err, "Point SOURCE at the migrations this database "
+                               "ran (the same checkout the tool ran them "
+                               "from); a migration cannot be baselined "
+                               "without its text.");
+        goto cleanup;
+    }
+    /* Above --to nothing is baselined: a gap there is apply's to find. */
+    for (size_t k = 0; k < migs->count; k++)
+        if (!ran[k] && fl_version_cmp(&migs->items[k].version, &newest) < 0 &&
+            (!fl_version_is_set(&p->opts.to_version) ||
+             s_le(&migs->items[k].version, &p->opts.to_version)))
+            s_listf(&gaps, &ngaps, "%s", migs->items[k].file);
+    if (ngaps) {
+        rc = FL_ERR(err, FL_EINVAL, "%d migration%s of the source %s not in "
+                    "%s's ledger %s, though later ones are (a gap)", ngaps,
+                    ngaps == 1 ? "" : "s", ngaps == 1 ? "is" : "are", name,
+                    t->where);
+        fl_error_set_detail(err, "Not run, below version %s: %s.",
+                            newest.text, s_listed(&gaps, ngaps));
+        fl_error_set_hint(err, "Run them with %s first, or baseline up to "
+                               "the first of them with --to; flotilla "
+                               "apply then runs the rest in order.", name);
+    }
+cleanup:
+    fl_buf_release(&missing);
+    fl_buf_release(&gaps);
+    return rc;
+}
+
+/*
+ * The tables and columns the migrations that ran create, each looked up
+ * in the database: refused with every one missing and the migration that
+ * creates it.  Unqualified names are looked up in the schemas the
+ * migrations ran with first on their search_path (the target's, the
+ * user's, public).
+ */
+static int
+s_check_shape(fl_pipeline_t *p, const fl_migration_list_t *migs,
+              const int *ran, fl_error_t *err)
+{
+    fl_shape_t shape = FL_SHAPE_INIT;
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    json_t *items = json_array();
+    char *text = NULL;
+    const char *params[2];
+    fl_buf_t missing = FL_BUF_INIT(0);
+    int nmissing = 0, rc = 0;
+
+    for (size_t i = 0; i < migs->count; i++) {
+        const fl_migration_t *m = &migs->items[i];
+        if (!ran[i] || m->up == NULL)
+            continue;
+        if ((rc = fl_shape_add(&shape, m->up, m->file, err)) != 0)
+            goto cleanup;
+    }
+    if (shape.count == 0)
+        goto cleanup;
+    for (size_t i = 0; i < shape.count; i++) {
+        const fl_shape_item_t *it = &shape.items[i];
+        json_array_append_new(items, fl_json_pack("[s?, s, s?, s]",
+                              it->schema, it->table, it->column, it->origin));
+    }
+    text = json_dumps(items, JSON_COMPACT | JSON_ENSURE_ASCII);
+    if (text == NULL) {
+        rc = FL_ERR(err, FL_EFAIL, "could not encode %zu expected objects",
+                    shape.count);
+        goto cleanup;
+    }
+    params[0] = text;
+    params[1] = p->target;
+    rc = fl_pg_query(p->pg, &r,
+        "SELECT x OPERATOR(pg_catalog.->>) 0, x OPERATOR(pg_catalog.->>) 1,"
+        " x OPERATOR(pg_catalog.->>) 2, x OPERATOR(pg_catalog.->>) 3"
+        " FROM pg_catalog.json_array_elements($1::pg_catalog.json)"
+        " WITH ORDINALITY AS e(x, i) WHERE NOT EXISTS (SELECT FROM"
+        " pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid"
+        " OPERATOR(pg_catalog.=) c.relnamespace WHERE c.relname"
+        " OPERATOR(pg_catalog.=) (x OPERATOR(pg_catalog.->>) 1)"
+        " AND c.relkind IN ('r', 'p', 'f') AND CASE WHEN"
+        " (x OPERATOR(pg_catalog.->>) 0) IS NULL THEN n.nspname"
+        " OPERATOR(pg_catalog.=) ANY (ARRAY[NULLIF($2, ''), CURRENT_USER,"
+        " 'public']::pg_catalog.name[]) ELSE n.nspname OPERATOR(pg_catalog.=)"
+        " (x OPERATOR(pg_catalog.->>) 0) END AND ((x OPERATOR(pg_catalog.->>) 2)"
+        " IS NULL OR EXISTS (SELECT FROM pg_catalog.pg_attribute a WHERE"
+        " a.attrelid OPERATOR(pg_catalog.=) c.oid AND a.attname"
+        " OPERATOR(pg_catalog.=) (x OPERATOR(pg_catalog.->>) 2) AND a.attnum"
+        " OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped))) ORDER BY e.i",
+        2, params, err);
+    if (rc != 0)
+        goto cleanup;
+    for (size_t i = 0; i < r.nrows; i++) {
+        const char *schema = fl_pg_value(&r, i, 0);
+        const char *col = fl_pg_value(&r, i, 2);
+        s_listf(&missing, &nmissing, "%s %s%s%s%s%s (from %s)",
+                col ? "column" : "table", schema ? schema : "",
+                schema ? "." : "", fl_pg_value(&r, i, 1), col ? "." : "",
+                col ? col : "", fl_pg_value(&r, i, 3));
+    }
+    if (nmissing) {
+        rc = FL_ERR(err, FL_EINVAL, "%s does not look migrated: %d of the "
+                    "%zu tables and columns the baselined migrations create "
+                    "%s missing", p->described, nmissing, shape.count,
+                    nmissing == 1 ? "is" : "are");
+        fl_error_set_detail(err, "Missing: %s.", s_listed(&missing, nmissing));
+        fl_error_set_hint(err, "Baseline only what ran here (--to, or --from "
+                               "the tool whose ledger says so), against the "
+                               "database it ran on (--db, --schema).");
+    }
+cleanup:
+    fl_buf_release(&missing);
+    fl_pg_result_release(&r);
+    json_decref(items);
+    free(text);
+    fl_shape_release(&shape);
+    return rc;
+}
+
+/*
+ * Compares what ran with flotilla's ledger: fills write[] with the
+ * migrations to record, counts the ones recorded already, and refuses a
+ * row that disagrees.
+ */
+static int
+s_check_ledger(fl_pipeline_t *p, const fl_migration_list_t *migs,
+               const int *ran, const fl_ledger_t *ledger, const char *source,
+               int *write, fl_baseline_result_t *out, fl_error_t *err)
+{
+    fl_buf_t bad = FL_BUF_INIT(0);
+    int nbad = 0, rc = 0;
+    fl_version_t newest = FL_VERSION_INIT;
+
+    for (size_t i = 0; i < migs->count; i++) {
+        const fl_migration_t *m = &migs->items[i];
+        const fl_ledger_row_t *row = fl_ledger_find(ledger, &m->version);
+
+        if (!ran[i])
+            continue;
+        newest = m->version;
+        if (row == NULL) {
+            write[i] = 1;
+        } else if (strcmp(row->status, "applied") != 0) {
+            s_listf(&bad, &nbad, "%s is %s in flotilla's ledger", m->file,
+                    row->status);
+        } else if (strcmp(row->checksum, m->checksum_hex) != 0) {
+            s_listf(&bad, &nbad, "%s was recorded with checksum %.12s, the "
+                    "source's is %.12s", m->file, row->checksum,
+                    m->checksum_hex);
+        } else {
+            out->already++;
+        }
+    }
+    for (size_t i = 0; i < ledger->count; i++) {
+        const fl_ledger_row_t *row = &ledger->items[i];
+        int at = s_find(migs, &row->version);
+
+        if (strcmp(row->status, "applied") != 0 ||
+            fl_version_cmp(&row->version, &newest) > 0 ||
+            (at >= 0 && ran[at]))
+            continue;
+        s_listf(&bad, &nbad, "%s is applied in flotilla's ledger but did not "
+                "run per %s", row->file ? row->file : row->name, source);
+    }
+    if (nbad) {
+        rc = FL_ERR(err, FL_EINVAL, "flotilla's ledger in %s disagrees "
+                    "with %s on %d migration%s", p->described, source, nbad,
+                    nbad == 1 ? "" : "s");
+        fl_error_set_detail(err, "%s.", s_listed(&bad, nbad));
+        fl_error_set_hint(err, "Nothing was recorded.  Find out which is "
+                               "right (flotilla status, flotilla log) before "
+                               "baselining this database.");
+    }
+    fl_buf_release(&bad);
+    return rc;
+}
+
+static int
+s_write(fl_pipeline_t *p, const fl_migration_list_t *migs, const int *write,
+        const char *source, const char *why, fl_baseline_result_t *out,
+        fl_error_t *err)
+{
+    int rc;
+
+    if ((rc = fl_pg_exec(p->pg, "BEGIN", err)) != 0)
+        return rc;
+    for (size_t i = 0; i < migs->count; i++) {
+        const fl_migration_t *m = &migs->items[i];
+        fl_ledger_record_t rec = {m, p->opts.bundle_id, p->opts.rollout_id,
+                                  p->opts.agent, "applied", !m->no_transaction,
+                                  0, 0, 0, 0, 0, NULL, NULL, NULL, p->target,
+                                  source};
+        if (!write[i])
+            continue;
+        if ((rc = fl_ledger_record(p->pg, &rec, err)) != 0) {
+            fl__rollback_quietly(p);
+            return rc;
+        }
+        fl__event(p, FL_STEP_BASELINE, FL_STEP_OK, m, 0, NULL,
+                  "recorded as applied without running it (%s)", why);
+        out->baselined++;
+    }
+    return fl_pg_exec(p->pg, "COMMIT", err);
+}
+
+static int
+s_baseline(fl_pipeline_t *p, const fl_source_t *src, const char *from,
+           fl_baseline_result_t *out, fl_error_t *err)
+{
+    const fl_migration_list_t *migs = src->migs;
+    fl_layout_tool tool = FL_LAYOUT_AUTO;
+    const s_tool_spec_t *spec = NULL;
+    s_tool_ledger_t t = {NULL, 0, NULL};
+    fl_ledger_t ledger = {NULL, 0};
+    size_t n = migs->count ? migs->count : 1;
+    int *ran = fl_calloc(n, sizeof(int)), *write = fl_calloc(n, sizeof(int));
+    char *source = NULL, *why = NULL;
+    int64_t t0 = fl__now_ms();
+    int rc = 0;
+
+    FL_ASSERT(src->verified == FL_SOURCE_VERIFIED);
+    memset(out, 0, sizeof(*out));
+    if (src->bundle_id)
+        p->opts.bundle_id = src->bundle_id;
+    p->dry_run = 0;
+    if (from) {
+        if ((rc = fl_layout_tool_from_name(&tool, from, err)) != 0)
+            goto cleanup;
+        if ((spec = s_spec(tool)) == NULL) {
+            rc = FL_ERR(err, FL_EINVAL, "--from %s: flotilla reads the "
+                        "ledgers of diesel, golang-migrate, pop, sqlx, "
+                        "dbmate and flyway", from);
+            goto cleanup;
+        }
+    }
+    if ((rc = fl__lock_target(p, err)) != 0)
+        goto cleanup;
+    if ((rc = fl_ledger_ensure(p->pg, err)) != 0 ||
+        (rc = fl_ledger_load(p->pg, p->target, &ledger, err)) != 0)
+        goto cleanup;
+    if (spec) {
+        rc = s_read_tool(p, spec, *p->target ? p->target : "public", &t, err);
+        if (rc == 0)
+            rc = s_ran_per_tool(p, tool, &t, migs, ran, err);
+        source = fl_strdup(fl_layout_tool_name(tool));
+        why = fl_asprintf("%s's ledger %s has it", source,
+                          t.where ? t.where : "");
+        out->tool_ledger = t.where ? fl_strdup(t.where) : NULL;
+    } else {
+        int to = fl_version_is_set(&p->opts.to_version);
+        for (size_t i = 0; i < migs->count; i++)
+            ran[i] = !to || s_le(&migs->items[i].version, &p->opts.to_version);
+        source = fl_strdup("--to");
+        why = to ? fl_asprintf("at or below --to %s", p->opts.to_version.text)
+                 : fl_strdup("every migration of the source");
+    }
+    /* With --from, --to bounds what is baselined too. */
+    for (size_t i = 0; rc == 0 && spec && i < migs->count; i++)
+        if (fl_version_is_set(&p->opts.to_version) &&
+            !s_le(&migs->items[i].version, &p->opts.to_version))
+            ran[i] = 0;
+    if (rc == 0)
+        rc = s_check_ledger(p, migs, ran, &ledger,
+                            spec ? why : "--to", write, out, err);
+    if (rc == 0) {
+        int any = 0;
+        for (size_t i = 0; i < migs->count; i++)
+            any |= write[i];
+        /* Recorded already: nothing to check again, nothing to write. */
+        if (any)
+            rc = s_check_shape(p, migs, ran, err);
+        if (rc == 0 && any)
+            rc = s_write(p, migs, write, source, why, out, err);
+    }
+    for (size_t i = 0; i < migs->count; i++) {
+        if (ran[i] && fl_version_cmp(&migs->items[i].version, &out->through) > 0)
+            out->through = migs->items[i].version;
+        if (!ran[i] && fl_ledger_find(&ledger, &migs->items[i].version) == NULL)
+            out->pending++;
+    }
+    if (rc != 0)
+        fl__event(p, FL_STEP_BASELINE, FL_STEP_REFUSED, NULL,
+                  fl__now_ms() - t0, err, "baseline refused");
+    else
+        fl__event(p, FL_STEP_BASELINE, FL_STEP_OK, NULL, fl__now_ms() - t0,
+                  NULL, "%d migration%s baselined, %d recorded already, %d "
+                  "pending (%s)", out->baselined,
+                  out->baselined == 1 ? "" : "s", out->already, out->pending,
+                  why);
+cleanup:
+    fl__flush_logs(p);
+    fl__unlock_target(p);
+    fl_ledger_release(&ledger);
+    s_tool_ledger_release(&t);
+    free(source);
+    free(why);
+    free(ran);
+    free(write);
+    return rc;
+}
+
+int
+fl_pipeline_baseline(fl_pipeline_t *p, const fl_source_t *src,
+                     const char *from, fl_baseline_result_t *out,
+                     fl_error_t *err)
+{
+    fl_error_t local = FL_ERROR_INIT;
+    int rc = s_baseline(p, src, from, out, err ? err : &local);
+
+    fl_error_clear(&local);
+    return rc;
+}
+
+void
+fl_baseline_result_release(fl_baseline_result_t *r)
+{
+    if (r == NULL)
+        return;
+    fl_free(&r->tool_ledger);
+}

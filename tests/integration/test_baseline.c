@@ -1,0 +1,816 @@
+/*
+ * `flotilla baseline` on databases another tool migrated, through the
+ * real executable and a real PostgreSQL.  For each tool (diesel,
+ * golang-migrate, pop, sqlx, dbmate, Flyway) the test writes a small
+ * history in the tool's layout, creates the tool's ledger table exactly
+ * as the tool does and runs the migrations as the tool runs them (libpq's
+ * simple query protocol, each in a transaction with its ledger row, or
+ * golang-migrate's dirty flag around one multi-statement query); then
+ * baselines from that ledger, baselines again (nothing new), checks what
+ * flotilla's ledger and log say, and applies the next migration of the
+ * same tree with flotilla apply.  The refusals: a database that does
+ * not look migrated (with the difference), a dirty or failed migration in
+ * the tool's ledger, a version the source lacks, a gap, flotilla's ledger
+ * disagreeing, a missing tool table.  Flotilla's own source baselines by
+ * --to and then takes the next migration with apply.
+ *
+ * The generative part holds lint/shape.h to the server: seeded histories
+ * of CREATE TABLE, ADD/DROP/RENAME COLUMN, RENAME and DROP TABLE are run
+ * on the database and the shape computed from their text must equal the
+ * tables and columns the catalog has (FLOTILLA_TEST_SEEDS, default 40).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cmocka.h>
+#include <libpq-fe.h>
+
+#include "common/alloc.h"
+#include "common/buf.h"
+#include "lint/shape.h"
+#include "testsupport.h"
+
+#define S_ARGS(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+typedef enum {
+    S_DIESEL,
+    S_GOLANG,
+    S_POP,
+    S_SQLX,
+    S_DBMATE,
+    S_FLYWAY
+} s_tool;
+
+static const char *const s_tool_names[] = {
+    "diesel", "golang-migrate", "pop", "sqlx", "dbmate", "flyway"};
+
+/* The history every tool's fixture holds, and a fourth migration. */
+static const struct {
+    const char *name, *up, *down;
+} s_migs[] = {
+    {"create_accounts",
+     "CREATE TABLE accounts (id bigint PRIMARY KEY, email text NOT NULL);\n",
+     "DROP TABLE accounts;\n"},
+    {"add_notes",
+     "ALTER TABLE accounts ADD COLUMN name text;\n"
+     "CREATE TABLE notes (id bigint PRIMARY KEY,\n"
+     "  account_id bigint REFERENCES accounts, body text);\n",
+     "DROP TABLE notes;\nALTER TABLE accounts DROP COLUMN name;\n"},
+    {"rename_body",
+     "ALTER TABLE notes RENAME COLUMN body TO content;\n",
+     "ALTER TABLE notes RENAME COLUMN content TO body;\n"},
+    {"add_tags",
+     "CREATE TABLE tags (id bigint PRIMARY KEY, label text);\n",
+     "DROP TABLE tags;\n"},
+};
+
+/* Migration i (0-based) as the tool records its version. */
+static char *
+s_version(s_tool t, int i)
+{
+    if (t == S_GOLANG)
+        return fl_asprintf("%d", i + 1);
+    /* Flyway's V1_2 is "1.2"; pop's versions may pass 64 bits. */
+    if (t == S_FLYWAY)
+        return fl_asprintf("1.%d", i + 1);
+    if (t == S_POP)
+        return fl_asprintf("2019022600000000000%d", i + 1);
+    return fl_asprintf("2019022600000%d", i + 1);
+}
+
+/* The tool's project directory under the workspace, and its migrations. */
+static char *
+s_project(fl_test_ws_t *e, s_tool t)
+{
+    return fl_asprintf("%s/%s", e->dir, s_tool_names[t]);
+}
+
+static char *
+s_source(fl_test_ws_t *e, s_tool t)
+{
+    return fl_asprintf("%s/%s/migrations", e->dir, s_tool_names[t]);
+}
+
+static void
+s_mkdir(const char *path)
+{
+    if (mkdir(path, 0700) != 0)
+        fail_msg("could not make %s", path);
+}
+
+static void
+s_write(const char *dir, const char *name, const char *text)
+{
+    char *path = fl_asprintf("%s/%s", dir, name);
+    fl_test_write_file(path, text);
+    free(path);
+}
+
+/* Writes migration i in the tool's layout. */
+static void
+s_write_migration(fl_test_ws_t *e, s_tool t, int i)
+{
+    char *src = s_source(e, t), *v = s_version(t, i), *n = NULL, *text = NULL;
+    const char *name = s_migs[i].name;
+
+    switch (t) {
+    case S_DIESEL: {
+        char *dir = fl_asprintf("%s/2019-02-26-00000%d_%s", src, i + 1, name);
+        s_mkdir(dir);
+        s_write(dir, "up.sql", s_migs[i].up);
+        s_write(dir, "down.sql", s_migs[i].down);
+        free(dir);
+        break;
+    }
+    case S_GOLANG:
+    case S_SQLX:
+        n = fl_asprintf("%s_%s.up.sql", v, name);
+        s_write(src, n, s_migs[i].up);
+        free(n);
+        n = fl_asprintf("%s_%s.down.sql", v, name);
+        s_write(src, n, s_migs[i].down);
+        break;
+    case S_POP:
+        n = fl_asprintf("%s_%s.postgres.up.sql", v, name);
+        s_write(src, n, s_migs[i].up);
+        free(n);
+        n = fl_asprintf("%s_%s.postgres.down.sql", v, name);
+        s_write(src, n, s_migs[i].down);
+        break;
+    case S_DBMATE:
+        n = fl_asprintf("%s_%s.sql", v, name);
+        text = fl_asprintf("-- migrate:up\n%s\n-- migrate:down\n%s", s_migs[i].up,
+                           s_migs[i].down);
+        s_write(src, n, text);
+        break;
+    case S_FLYWAY:
+        n = fl_asprintf("V1_%d__%s.sql", i + 1, name);
+        s_write(src, n, s_migs[i].up);
+        free(n);
+        n = fl_asprintf("U1_%d__%s.sql", i + 1, name);
+        s_write(src, n, s_migs[i].down);
+        break;
+    }
+    free(n);
+    free(text);
+    free(v);
+    free(src);
+}
+
+/* The project around the migrations, with what tells sqlx from golang. */
+static void
+s_write_project(fl_test_ws_t *e, s_tool t, int count)
+{
+    char *proj = s_project(e, t), *src = s_source(e, t);
+
+    s_mkdir(proj);
+    s_mkdir(src);
+    if (t == S_SQLX)
+        s_write(proj, "Cargo.toml", "[package]\nname = \"app\"\n");
+    if (t == S_GOLANG)
+        s_write(proj, "go.mod", "module app\n");
+    for (int i = 0; i < count; i++)
+        s_write_migration(e, t, i);
+    free(proj);
+    free(src);
+}
+
+/* The tool's ledger table, as the tool creates it. */
+static const char *const s_ledger_ddl[] = {
+    /* diesel_migrations: CREATE_MIGRATIONS_TABLE */
+    "CREATE TABLE IF NOT EXISTS __diesel_schema_migrations ("
+    " version VARCHAR(50) PRIMARY KEY NOT NULL,"
+    " run_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP)",
+    /* golang-migrate database/postgres ensureVersionTable */
+    "CREATE TABLE IF NOT EXISTS \"public\".\"schema_migrations\""
+    " (version bigint not null primary key, dirty boolean not null)",
+    /* pop as kratos runs it (ory/x popx): 48 characters, for its
+     * 20-digit versions (pop's own table has 14) */
+    "CREATE TABLE \"schema_migration\" (\"version\" VARCHAR (48) NOT NULL,"
+    " \"version_self\" INT NOT NULL DEFAULT 0);"
+    "CREATE UNIQUE INDEX \"schema_migration_version_idx\" ON"
+    " \"schema_migration\" (version)",
+    /* sqlx-postgres ensure_migrations_table */
+    "CREATE TABLE IF NOT EXISTS _sqlx_migrations ("
+    " version BIGINT PRIMARY KEY, description TEXT NOT NULL,"
+    " installed_on TIMESTAMPTZ NOT NULL DEFAULT now(),"
+    " success BOOLEAN NOT NULL, checksum BYTEA NOT NULL,"
+    " execution_time BIGINT NOT NULL)",
+    /* dbmate's postgres driver CreateMigrationsTable */
+    "create table if not exists public.schema_migrations"
+    " (version varchar(128) primary key)",
+    /* Flyway's PostgreSQL createMetaDataTable.sql */
+    "CREATE TABLE \"public\".\"flyway_schema_history\" ("
+    " \"installed_rank\" INT NOT NULL, \"version\" VARCHAR(50),"
+    " \"description\" VARCHAR(200) NOT NULL, \"type\" VARCHAR(20) NOT NULL,"
+    " \"script\" VARCHAR(1000) NOT NULL, \"checksum\" INTEGER,"
+    " \"installed_by\" VARCHAR(100) NOT NULL,"
+    " \"installed_on\" TIMESTAMP NOT NULL DEFAULT now(),"
+    " \"execution_time\" INTEGER NOT NULL, \"success\" BOOLEAN NOT NULL);"
+    "ALTER TABLE \"public\".\"flyway_schema_history\" ADD CONSTRAINT"
+    " \"flyway_schema_history_pk\" PRIMARY KEY (\"installed_rank\");"
+    "CREATE INDEX \"flyway_schema_history_s_idx\" ON"
+    " \"public\".\"flyway_schema_history\" (\"success\")",
+};
+
+/* The ledger row the tool writes for migration i (ran: its SQL ran). */
+static char *
+s_ledger_row(s_tool t, int i)
+{
+    char *v = s_version(t, i), *sql = NULL;
+
+    switch (t) {
+    case S_DIESEL:
+        sql = fl_asprintf("INSERT INTO __diesel_schema_migrations (version)"
+                          " VALUES ('%s')", v);
+        break;
+    case S_GOLANG:
+        sql = fl_asprintf("TRUNCATE \"public\".\"schema_migrations\";"
+                          "INSERT INTO \"public\".\"schema_migrations\""
+                          " (version, dirty) VALUES (%s, false)", v);
+        break;
+    case S_POP:
+        sql = fl_asprintf("INSERT INTO schema_migration (version) VALUES"
+                          " ('%s')", v);
+        break;
+    case S_SQLX:
+        sql = fl_asprintf("INSERT INTO _sqlx_migrations (version, description,"
+                          " success, checksum, execution_time) VALUES (%s,"
+                          " '%s', TRUE, sha384(convert_to($q$%s$q$,"
+                          " 'UTF8')), -1)", v, s_migs[i].name, s_migs[i].up);
+        break;
+    case S_DBMATE:
+        sql = fl_asprintf("insert into public.schema_migrations (version)"
+                          " values ('%s')", v);
+        break;
+    case S_FLYWAY:
+        sql = fl_asprintf("INSERT INTO \"public\".\"flyway_schema_history\""
+                          " (installed_rank, version, description, type,"
+                          " script, checksum, installed_by, execution_time,"
+                          " success) VALUES (%d, '%s', '%s', 'SQL',"
+                          " 'V1_%d__%s.sql', 0, current_user, 3, true)",
+                          i + 1, v, s_migs[i].name, i + 1, s_migs[i].name);
+        break;
+    }
+    free(v);
+    return sql;
+}
+
+/*
+ * Runs migrations [0, count) as the tool does, each with its ledger row;
+ * skip (-1: none) is recorded but not run, for a database that does not
+ * look migrated.
+ */
+static void
+s_migrate_as_tool(PGconn *conn, s_tool t, int count, int skip)
+{
+    fl_test_exec(conn, s_ledger_ddl[t]);
+    for (int i = 0; i < count; i++) {
+        char *row = s_ledger_row(t, i);
+        const char *up = i == skip ? "" : s_migs[i].up;
+        char *sql;
+
+        if (t == S_GOLANG) {
+            /* Dirty first, the file as one query, then clean. */
+            char *dirty = fl_asprintf("BEGIN; TRUNCATE \"public\"."
+                                      "\"schema_migrations\"; INSERT INTO"
+                                      " \"public\".\"schema_migrations\""
+                                      " (version, dirty) VALUES (%d, true);"
+                                      " COMMIT", i + 1);
+            fl_test_exec(conn, dirty);
+            free(dirty);
+            if (*up)
+                fl_test_exec(conn, up);
+            sql = fl_asprintf("BEGIN; %s; COMMIT", row);
+        } else {
+            sql = fl_asprintf("BEGIN; %s %s; COMMIT", up, row);
+        }
+        fl_test_exec(conn, sql);
+        free(sql);
+        free(row);
+    }
+}
+
+static void
+s_expect_value(fl_test_ws_t *e, const char *sql, const char *want)
+{
+    fl_test_expect_value(e->conn, sql, want);
+}
+
+static void
+s_flotilla(fl_test_ws_t *e, int status, const char *says, const char *cmd,
+           const char *const *extra, const char *source)
+{
+    fl_test_proc_t r;
+
+    fl_test_flotilla(&r, e->dir, e->db.conninfo, e->log, cmd, extra, source);
+    fl_test_expect(&r, status, says);
+    fl_test_proc_release(&r);
+}
+
+/*
+ * A database the tool migrated is baselined from the tool's ledger:
+ * every migration recorded as applied, none run again, each logged;
+ * baselining again records nothing new.
+ */
+static void
+s_baseline_tool(fl_test_ws_t *e, s_tool t)
+{
+    char *src = s_source(e, t);
+    const char *tool = s_tool_names[t];
+    char *want = NULL;
+
+    s_write_project(e, t, 3);
+    s_migrate_as_tool(e->conn, t, 3, -1);
+    fl_test_exec(e->conn, "INSERT INTO notes VALUES (1, NULL, 'kept')");
+    s_flotilla(e, 0, "baselined 3 migrations", "baseline",
+               S_ARGS("--from", tool), src);
+    s_expect_value(e, "SELECT count(*) FILTER (WHERE status = 'applied')"
+                      "::text || '/' || count(*) FROM flotilla.schema_migrations",
+                   "3/3");
+    want = fl_asprintf("%s", tool);
+    s_expect_value(e, "SELECT string_agg(DISTINCT baseline_source, ',')"
+                      " FROM flotilla.schema_migrations", want);
+    s_expect_value(e, "SELECT count(*) FROM flotilla.migration_logs WHERE"
+                      " step = 'baseline' AND status = 'ok' AND version IS"
+                      " NOT NULL", "3");
+    /* Nothing ran: the row inserted after the tool's run is still there. */
+    s_expect_value(e, "SELECT content FROM notes", "kept");
+    /* Idempotent. */
+    s_flotilla(e, 0, "\"verdict\": \"already\"", "baseline",
+               S_ARGS("--from", tool, "--json"), src);
+    s_flotilla(e, 0, "3 migrations through version", "baseline",
+               S_ARGS("--from", tool), src);
+    s_expect_value(e, "SELECT count(*) FROM flotilla.schema_migrations", "3");
+    /* Then flotilla apply takes the next migration of the same tree. */
+    s_write_migration(e, t, 3);
+    s_flotilla(e, 0, "applied 1 migration", "apply", NULL, src);
+    s_expect_value(e, "SELECT count(*) FILTER (WHERE baseline_source IS NULL)"
+                      " || '/' || count(*) FROM flotilla.schema_migrations"
+                      " WHERE status = 'applied'", "1/4");
+    s_expect_value(e, "SELECT count(*) FROM flotilla.migration_logs WHERE"
+                      " step = 'execute' AND status = 'ok'", "1");
+    s_expect_value(e, "SELECT to_regclass('tags') IS NOT NULL", "t");
+    free(want);
+    free(src);
+}
+
+static void
+test_diesel_is_baselined_from_its_ledger(void **state)
+{
+    s_baseline_tool(*state, S_DIESEL);
+}
+
+static void
+test_golang_migrate_is_baselined_from_its_ledger(void **state)
+{
+    s_baseline_tool(*state, S_GOLANG);
+}
+
+static void
+test_pop_is_baselined_from_its_ledger(void **state)
+{
+    s_baseline_tool(*state, S_POP);
+}
+
+static void
+test_sqlx_is_baselined_from_its_ledger(void **state)
+{
+    s_baseline_tool(*state, S_SQLX);
+}
+
+static void
+test_dbmate_is_baselined_from_its_ledger(void **state)
+{
+    s_baseline_tool(*state, S_DBMATE);
+}
+
+static void
+test_flyway_is_baselined_from_its_ledger(void **state)
+{
+    s_baseline_tool(*state, S_FLYWAY);
+}
+
+/*
+ * The tool's ledger says migration 3 ran, but its column rename is not
+ * there: refused, naming the missing column and the migration, and
+ * nothing written.
+ */
+static void
+test_a_database_that_does_not_look_migrated_is_refused(void **state)
+{
+    fl_test_ws_t *e = *state;
+    char *src = s_source(e, S_DIESEL);
+
+    s_write_project(e, S_DIESEL, 3);
+    s_migrate_as_tool(e->conn, S_DIESEL, 3, 2);
+    s_flotilla(e, 3, "column notes.content (from "
+               "2019-02-26-000003_rename_body)", "baseline",
+               S_ARGS("--from", "diesel"), src);
+    s_flotilla(e, 3, "does not look migrated", "baseline",
+               S_ARGS("--from", "diesel"), src);
+    s_expect_value(e, "SELECT count(*) FROM flotilla.schema_migrations", "0");
+    s_expect_value(e, "SELECT count(*) FROM flotilla.migration_logs WHERE"
+                      " step = 'baseline' AND status = 'refused'", "2");
+    free(src);
+}
+
+/* golang-migrate's dirty flag and sqlx's success = false are refused. */
+static void
+test_a_dirty_or_failed_migration_is_refused(void **state)
+{
+    fl_test_ws_t *e = *state;
+    char *go = s_source(e, S_GOLANG), *sqlx = s_source(e, S_SQLX);
+
+    s_write_project(e, S_GOLANG, 3);
+    s_write_project(e, S_SQLX, 3);
+    s_migrate_as_tool(e->conn, S_GOLANG, 2, -1);
+    fl_test_exec(e->conn, "UPDATE public.schema_migrations SET dirty = true");
+    s_flotilla(e, 3, "says migration 2 is dirty", "baseline",
+               S_ARGS("--from", "golang-migrate"), go);
+    fl_test_exec(e->conn, "DROP TABLE notes, accounts, schema_migrations");
+    s_migrate_as_tool(e->conn, S_SQLX, 1, -1);
+    fl_test_exec(e->conn, "UPDATE _sqlx_migrations SET success = false");
+    s_flotilla(e, 3, "says migration 20190226000001 failed", "baseline",
+               S_ARGS("--from", "sqlx"), sqlx);
+    s_expect_value(e, "SELECT count(*) FROM flotilla.schema_migrations", "0");
+    free(go);
+    free(sqlx);
+}
+
+/*
+ * A version in the tool's ledger that the source lacks, and a source
+ * migration the tool skipped below one it ran, are both reported.
+ */
+static void
+test_a_version_not_in_the_source_and_a_gap_are_refused(void **state)
+{
+    fl_test_ws_t *e = *state;
+    char *src = s_source(e, S_DBMATE);
+
+    s_write_project(e, S_DBMATE, 3);
+    s_migrate_as_tool(e->conn, S_DBMATE, 3, -1);
+    fl_test_exec(e->conn, "INSERT INTO public.schema_migrations VALUES"
+                          " ('20190226000009')");
+    s_flotilla(e, 3, "Ran but not in the source: 20190226000009", "baseline",
+               S_ARGS("--from", "dbmate"), src);
+    fl_test_exec(e->conn, "DELETE FROM public.schema_migrations WHERE version"
+                          " IN ('20190226000009', '20190226000002')");
+    s_flotilla(e, 3, "(a gap)", "baseline", S_ARGS("--from", "dbmate"), src);
+    s_flotilla(e, 3, "20190226000002_add_notes.sql", "baseline",
+               S_ARGS("--from", "dbmate"), src);
+    /* Up to the gap is what ran in order: --to baselines that much. */
+    s_flotilla(e, 0, "baselined 1 migration", "baseline",
+               S_ARGS("--from", "dbmate", "--to", "20190226000001"), src);
+    s_expect_value(e, "SELECT string_agg(version::text, ',') FROM"
+                      " flotilla.schema_migrations", "20190226000001");
+    free(src);
+}
+
+/* No tool table: refused, naming the table it looked for. */
+static void
+test_a_missing_tool_ledger_is_refused(void **state)
+{
+    fl_test_ws_t *e = *state;
+    char *src = s_source(e, S_POP);
+
+    s_write_project(e, S_POP, 3);
+    s_flotilla(e, 3, "public.schema_migration does not exist", "baseline",
+               S_ARGS("--from", "pop"), src);
+    s_flotilla(e, 2, "--from", "baseline", S_ARGS("--from", "liquibase"), src);
+    free(src);
+}
+
+/*
+ * Flyway: a BASELINE row stands for every version up to it (whether or
+ * not it is a migration's own), an undone version is not baselined.
+ */
+static void
+test_flyway_baseline_and_undo_rows_are_followed(void **state)
+{
+    fl_test_ws_t *e = *state;
+    char *src = s_source(e, S_FLYWAY);
+
+    s_write_project(e, S_FLYWAY, 3);
+    fl_test_exec(e->conn, s_ledger_ddl[S_FLYWAY]);
+    fl_test_exec(e->conn, s_migs[0].up);
+    fl_test_exec(e->conn, s_migs[1].up);
+    fl_test_exec(e->conn, s_migs[2].up);
+    fl_test_exec(e->conn,
+        "INSERT INTO flyway_schema_history (installed_rank, version,"
+        " description, type, script, checksum, installed_by, execution_time,"
+        " success) VALUES (1, '1.2', '<< Flyway Baseline >>', 'BASELINE',"
+        " '<< Flyway Baseline >>', NULL, 'x', 0, true),"
+        " (2, '1.3', 'rename body', 'SQL', 'V1_3__rename_body.sql', 0, 'x', 1,"
+        " true), (3, NULL, 'views', 'SQL', 'R__views.sql', 0, 'x', 1, true)");
+    s_flotilla(e, 0, "baselined 3 migrations", "baseline",
+               S_ARGS("--from", "flyway"), src);
+    fl_test_exec(e->conn, "DELETE FROM flotilla.schema_migrations;"
+                          "ALTER TABLE notes RENAME COLUMN content TO body;"
+                          "INSERT INTO flyway_schema_history VALUES (4,"
+                          " '1.3', 'rename body', 'UNDO_SQL',"
+                          " 'U1_3__rename_body.sql',"
+                          " 0, 'x', now(), 1, true)");
+    s_flotilla(e, 0, "baselined 2 migrations", "baseline",
+               S_ARGS("--from", "flyway"), src);
+    /* A baseline version of no migration of the source (flyway baseline
+     * -baselineVersion=9): every migration up to it. */
+    fl_test_exec(e->conn, "DELETE FROM flotilla.schema_migrations;"
+                          "DELETE FROM flyway_schema_history;"
+                          "ALTER TABLE notes RENAME COLUMN body TO content;"
+                          "INSERT INTO flyway_schema_history VALUES (1, '9',"
+                          " '<< Flyway Baseline >>', 'BASELINE',"
+                          " '<< Flyway Baseline >>', NULL, 'x', now(), 0,"
+                          " true)");
+    s_flotilla(e, 0, "baselined 3 migrations", "baseline",
+               S_ARGS("--from", "flyway"), src);
+    free(src);
+}
+
+/*
+ * A schema target (schema-per-tenant): the tool migrated the schema (its
+ * ledger table in it, its migrations run with it first on search_path);
+ * the baseline reads that table, checks that schema, and records the
+ * rows as the schema's.
+ */
+static void
+test_a_schema_target_is_baselined_from_its_own_ledger(void **state)
+{
+    fl_test_ws_t *e = *state;
+    char *src = s_source(e, S_DIESEL);
+
+    s_write_project(e, S_DIESEL, 3);
+    fl_test_exec(e->conn, "CREATE SCHEMA tenant1; CREATE SCHEMA tenant2;"
+                          "SET search_path = tenant1");
+    s_migrate_as_tool(e->conn, S_DIESEL, 3, -1);
+    fl_test_exec(e->conn, "SET search_path = tenant2");
+    s_migrate_as_tool(e->conn, S_DIESEL, 3, 2);
+    fl_test_exec(e->conn, "RESET search_path");
+    s_flotilla(e, 0, "baselined 3 migrations", "baseline",
+               S_ARGS("--schema", "tenant1", "--from", "diesel"), src);
+    s_flotilla(e, 3, "column notes.content (from "
+               "2019-02-26-000003_rename_body)", "baseline",
+               S_ARGS("--schema", "tenant2", "--from", "diesel"), src);
+    s_flotilla(e, 3, "public.__diesel_schema_migrations does not exist",
+               "baseline", S_ARGS("--from", "diesel"), src);
+    s_expect_value(e, "SELECT string_agg(DISTINCT target, ',') || ' ' ||"
+                      " count(*) FROM flotilla.schema_migrations", "tenant1 3");
+    free(src);
+}
+
+/*
+ * Flotilla's own source, baselined by --to: the next migration is then
+ * taken by apply, and a source that no longer matches what was recorded
+ * (a migration edited since) is refused.
+ */
+static void
+test_own_source_baselined_by_version_then_applied(void **state)
+{
+    fl_test_ws_t *e = *state;
+
+    for (int i = 0; i < 3; i++) {
+        char *file = fl_asprintf("000%d_%s.sql", i + 1, s_migs[i].name);
+        char *text = fl_asprintf("-- flotilla:up\n%s-- flotilla:down\n%s",
+                                 s_migs[i].up, s_migs[i].down);
+        fl_test_ws_write(e, file, text);
+        free(file);
+        free(text);
+    }
+    fl_test_exec(e->conn, s_migs[0].up);
+    fl_test_exec(e->conn, s_migs[1].up);
+    /* Migration 3 did not run: baselining all of them is refused. */
+    s_flotilla(e, 3, "column notes.content (from 0003_rename_body.sql)",
+               "baseline", NULL, e->mdir);
+    s_flotilla(e, 0, "baselined 2 migrations", "baseline",
+               S_ARGS("--to", "2"), e->mdir);
+    s_expect_value(e, "SELECT string_agg(version || ':' || baseline_source,"
+                      " ',' ORDER BY version) FROM flotilla.schema_migrations",
+                   "1:--to,2:--to");
+    s_flotilla(e, 0, "baselined, not run: --to", "status", NULL, e->mdir);
+    s_flotilla(e, 0, "\"baselined_from\": \"--to\"", "status",
+               S_ARGS("--json"), e->mdir);
+    s_flotilla(e, 0, "applied 1", "apply", S_ARGS("--allow-lint-errors"),
+               e->mdir);
+    s_expect_value(e, "SELECT count(*) FROM pg_attribute WHERE attrelid ="
+                      " 'notes'::regclass AND attname = 'content'", "1");
+    s_expect_value(e, "SELECT baseline_source IS NULL FROM"
+                      " flotilla.schema_migrations WHERE version = '3'", "t");
+    s_flotilla(e, 0, "nothing to baseline", "baseline", NULL, e->mdir);
+    /* A baselined migration rolls back like any other: its down runs. */
+    s_flotilla(e, 0, "rolled back 2", "rollback", S_ARGS("--to", "1"),
+               e->mdir);
+    s_expect_value(e, "SELECT count(*) FROM pg_class WHERE relname ="
+                      " 'notes'", "0");
+    s_expect_value(e, "SELECT string_agg(version || ':' || status, ','"
+                      " ORDER BY version) FROM flotilla.schema_migrations",
+                   "1:applied,2:rolled_back,3:rolled_back");
+    /* Edited since it was recorded: flotilla's ledger disagrees. */
+    fl_test_ws_write(e, "0001_create_accounts.sql",
+                     "-- flotilla:up\nCREATE TABLE accounts (id bigint"
+                     " PRIMARY KEY, email text);\n");
+    s_flotilla(e, 3, "disagrees", "baseline", S_ARGS("--to", "2"), e->mdir);
+}
+
+/* ---- generative: the shape of a history against the catalog ---- */
+
+typedef struct {
+    char name[16];
+    char cols[6][16];
+    int ncols;
+    int alive;
+} s_gen_table_t;
+
+static int
+s_strcmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* A random history of table and column changes, as SQL statements. */
+static char *
+s_gen_history(uint64_t *rng, int steps)
+{
+    s_gen_table_t t[6];
+    int nt = 0, serial = 0;
+    fl_buf_t sql = FL_BUF_INIT(0);
+    char *out;
+
+    memset(t, 0, sizeof(t));
+    for (int s = 0; s < steps; s++) {
+        int k = (int)(fl_test_rng_next(rng) % 7);
+        int alive[6], na = 0;
+        s_gen_table_t *x;
+
+        for (int i = 0; i < nt; i++)
+            if (t[i].alive)
+                alive[na++] = i;
+        if (na == 0 || (k == 0 && nt < 6)) {
+            if (nt == 6)
+                continue;
+            x = &t[nt++];
+            snprintf(x->name, sizeof(x->name), "t%d", serial++);
+            x->alive = 1;
+            x->ncols = 1 + (int)(fl_test_rng_next(rng) % 3);
+            fl_buf_addf(&sql, "CREATE TABLE %s%s (", fl_test_rng_next(rng) % 2
+                        ? "public." : "", x->name);
+            for (int c = 0; c < x->ncols; c++) {
+                snprintf(x->cols[c], sizeof(x->cols[c]), "c%d", serial++);
+                fl_buf_addf(&sql, "%s%s int", c ? ", " : "", x->cols[c]);
+            }
+            fl_buf_adds(&sql, ");\n");
+            continue;
+        }
+        x = &t[alive[fl_test_rng_next(rng) % (uint64_t)na]];
+        switch (k) {
+        case 1:
+        case 2:
+            if (x->ncols == 6)
+                break;
+            snprintf(x->cols[x->ncols], sizeof(x->cols[0]), "c%d", serial++);
+            fl_buf_addf(&sql, "ALTER TABLE %s ADD COLUMN %s text;\n", x->name,
+                        x->cols[x->ncols]);
+            x->ncols++;
+            break;
+        case 3:
+            if (x->ncols < 2)
+                break;
+            fl_buf_addf(&sql, "ALTER TABLE %s DROP COLUMN %s;\n", x->name,
+                        x->cols[x->ncols - 1]);
+            x->ncols--;
+            break;
+        case 4: {
+            int c = (int)(fl_test_rng_next(rng) % (uint64_t)x->ncols);
+            char nn[16];
+            snprintf(nn, sizeof(nn), "c%d", serial++);
+            fl_buf_addf(&sql, "ALTER TABLE %s RENAME COLUMN %s TO %s;\n",
+                        x->name, x->cols[c], nn);
+            memcpy(x->cols[c], nn, sizeof(nn));
+            break;
+        }
+        case 5: {
+            char nn[16];
+            snprintf(nn, sizeof(nn), "t%d", serial++);
+            fl_buf_addf(&sql, "ALTER TABLE %s RENAME TO %s;\n", x->name, nn);
+            memcpy(x->name, nn, sizeof(nn));
+            break;
+        }
+        default:
+            fl_buf_addf(&sql, "DROP TABLE %s;\n", x->name);
+            x->alive = 0;
+            break;
+        }
+    }
+    out = fl_strdup(fl_buf_str(&sql));
+    fl_buf_release(&sql);
+    return out;
+}
+
+/*
+ * Seeds 1..N: each history, cut into migrations at random statement
+ * boundaries, is run in a fresh schema; the shape of its text must list
+ * exactly the tables and columns the catalog has there.
+ */
+static void
+test_shape_matches_the_catalog_generated(void **state)
+{
+    fl_test_ws_t *e = *state;
+    long seeds = fl_test_env_long("FLOTILLA_TEST_SEEDS", 40);
+
+    for (long seed = 1; seed <= seeds; seed++) {
+        uint64_t rng = (uint64_t)seed;
+        char *hist = s_gen_history(&rng, 4 + (int)(seed % 12));
+        fl_shape_t shape = FL_SHAPE_INIT;
+        fl_error_t err = FL_ERROR_INIT;
+        fl_buf_t got = FL_BUF_INIT(0);
+        char *want = NULL;
+        char *line = hist;
+        int mig = 0;
+
+        fl_test_exec(e->conn, "SET client_min_messages = warning;"
+                              "DROP SCHEMA public CASCADE; CREATE SCHEMA"
+                              " public;");
+        fl_test_exec(e->conn, hist);
+        /* Each line is a statement; migrations of 1 to 3 lines. */
+        while (*line) {
+            fl_buf_t part = FL_BUF_INIT(0);
+            int n = 1 + (int)(fl_test_rng_next(&rng) % 3);
+            char label[32];
+
+            for (int i = 0; i < n && *line; i++) {
+                char *nl = strchr(line, '\n');
+                size_t len = nl ? (size_t)(nl - line) + 1 : strlen(line);
+                fl_buf_addf(&part, "%.*s", (int)len, line);
+                line += len;
+            }
+            snprintf(label, sizeof(label), "m%d", ++mig);
+            if (fl_shape_add(&shape, fl_buf_str(&part), label, &err) != 0)
+                fail_msg("seed %ld: %s", seed, err.message);
+            fl_buf_release(&part);
+        }
+        {
+            char **keys = fl_calloc(shape.count + 1, sizeof(char *));
+            size_t nk = 0;
+            for (size_t i = 0; i < shape.count; i++)
+                if (shape.items[i].column)
+                    keys[nk++] = fl_asprintf("%s.%s", shape.items[i].table,
+                                             shape.items[i].column);
+            qsort(keys, nk, sizeof(char *), s_strcmp);
+            for (size_t i = 0; i < nk; i++) {
+                fl_buf_addf(&got, "%s%s", i ? "," : "", keys[i]);
+                free(keys[i]);
+            }
+            free(keys);
+        }
+        want = fl_test_query_value(e->conn,
+            "SELECT coalesce(string_agg(c.relname || '.' || a.attname, ','"
+            " ORDER BY (c.relname || '.' || a.attname) COLLATE \"C\"), '')"
+            " FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid"
+            " WHERE c.relnamespace = 'public'::regnamespace AND c.relkind ="
+            " 'r' AND a.attnum > 0 AND NOT a.attisdropped");
+        if (want == NULL || strcmp(want, fl_buf_str(&got)) != 0)
+            fail_msg("seed %ld: the shape of\n%s\nis\n  %s\nthe catalog "
+                     "has\n  %s", seed, hist, fl_buf_str(&got),
+                     want ? want : "NULL");
+        fl_shape_release(&shape);
+        fl_buf_release(&got);
+        free(want);
+        free(hist);
+        fl_error_clear(&err);
+    }
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+#define S_T(fn) cmocka_unit_test_setup_teardown(fn, fl_test_ws_setup,        \
+                                                fl_test_ws_teardown)
+        S_T(test_diesel_is_baselined_from_its_ledger),
+        S_T(test_golang_migrate_is_baselined_from_its_ledger),
+        S_T(test_pop_is_baselined_from_its_ledger),
+        S_T(test_sqlx_is_baselined_from_its_ledger),
+        S_T(test_dbmate_is_baselined_from_its_ledger),
+        S_T(test_flyway_is_baselined_from_its_ledger),
+        S_T(test_a_database_that_does_not_look_migrated_is_refused),
+        S_T(test_a_dirty_or_failed_migration_is_refused),
+        S_T(test_a_version_not_in_the_source_and_a_gap_are_refused),
+        S_T(test_a_missing_tool_ledger_is_refused),
+        S_T(test_flyway_baseline_and_undo_rows_are_followed),
+        S_T(test_a_schema_target_is_baselined_from_its_own_ledger),
+        S_T(test_own_source_baselined_by_version_then_applied),
+        S_T(test_shape_matches_the_catalog_generated),
+#undef S_T
+    };
+
+    if (!fl_test_have_postgres()) {
+        fprintf(stderr, "no PostgreSQL (set PGHOST/PGPORT)\n");
+        return 1;
+    }
+    return cmocka_run_group_tests_name("baseline", tests, NULL, NULL);
+}

@@ -1,0 +1,264 @@
+/*
+ * Integration tests of other tools' migration trees as sources, through
+ * the real `flotilla` executable on a real PostgreSQL: each fixture
+ * history under tests/fixtures/layouts/<tool>/ (diesel, golang-migrate,
+ * pop, sqlx, dbmate, Flyway: with their transaction markers and down or
+ * undo files) is planned, applied up to its first version, applied to the
+ * end, rolled back to the first version and applied again, and the
+ * schema is compared each time (a canonical dump: the rollback returns to
+ * the first apply's, the second apply to the first's end).  The statements
+ * that cannot run in a transaction run outside one where the tool would,
+ * and plan says so (a file the tool wraps in a transaction keeps it, and
+ * fails as under the tool); a history a tool orders otherwise than
+ * Flotilla is refused with the reason.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+#include <sys/stat.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "common/alloc.h"
+#include "common/buf.h"
+#include "testsupport.h"
+
+typedef struct {
+    const char *tool;
+    const char *dir;      /* under tests/fixtures/layouts/ */
+    const char *first;    /* the version rolled back to */
+    const char *versions; /* the ledger afterwards, in order */
+    const char *notx;     /* the versions run statement by statement */
+    const char *index;    /* an index built CONCURRENTLY: valid at the end */
+} s_history_t;
+
+static const s_history_t s_histories[] = {
+    {"diesel", "diesel/migrations", "0",
+     "0,20190226002946,20190301101010", "20190301101010",
+     "users_email_idx"},
+    {"golang-migrate", "golang-migrate/db/migrations", "1", "1,2", "2",
+     "users_email_idx"},
+    {"pop", "pop/migrations", "20210410175418000000",
+     "20210410175418000000,20210410175418000001,20210410175418000002",
+     "20210410175418000001", "identities_state_idx"},
+    {"sqlx", "sqlx/migrations", "20220102000000",
+     "20220101000000,20220102000000,20220103000000", "20220102000000",
+     "users_email_idx"},
+    {"dbmate", "dbmate/db/migrations", "20200101000000",
+     "20200101000000,20200102000000", "20200102000000", "users_email_idx"},
+    {"flyway", "flyway/src/main/resources/db/migration", "1",
+     "1,1.1,2,10", "2,10", "users_email_idx"},
+};
+
+/*
+ * Runs flotilla CMD --dir DIR --layout TOOL ARGS; expects status.  Lint
+ * errors are warnings: a history that ran for years keeps migrations
+ * without a down (sqlx's, Flyway's first ones), which lint refuses for new
+ * ones (issue 14's lint.enforce_from is the finer gate).
+ */
+static char *
+s_run(fl_test_ws_t *ws, const s_history_t *h, const char *cmd,
+      const char *a1, const char *a2, int status, const char *needle)
+{
+    char *dir = fl_test_source_path("tests/fixtures/layouts");
+    char *path = fl_asprintf("%s/%s", dir, h->dir);
+    int lint = strcmp(cmd, "rollback") != 0;
+    const char *argv[8] = {"--dir", path, "--layout", h->tool,
+                           lint ? "--allow-lint-errors" : a1,
+                           lint ? a1 : a2, lint ? a2 : NULL, NULL};
+    fl_test_proc_t r;
+    char *out = NULL;
+
+    fl_test_ws_flotilla(ws, &r, cmd, argv, 0);
+    fl_test_expect(&r, status, needle);
+    out = fl_strdup(r.out);
+    fl_test_proc_release(&r);
+    free(path);
+    free(dir);
+    return out;
+}
+
+static char *
+s_value(fl_test_ws_t *ws, const char *sql)
+{
+    char *v = fl_test_query_value(ws->conn, sql);
+
+    if (v == NULL)
+        fail_msg("%s: no value", sql);
+    return v;
+}
+
+/* The plan: every migration pending, the no-transaction ones said so. */
+static void
+s_check_plan(fl_test_ws_t *ws, const s_history_t *h)
+{
+    /* Exit 3, not proven: a no-transaction migration is not rehearsed. */
+    char *out = s_run(ws, h, "plan", "--json", NULL, 3, NULL);
+    json_error_t jerr;
+    json_t *o = json_loads(out, 0, &jerr), *m = NULL;
+    fl_buf_t all = FL_BUF_INIT(0), notx = FL_BUF_INIT(0);
+    size_t i;
+
+    if (o == NULL)
+        fail_msg("%s: plan --json printed no JSON: %s\n%s", h->tool,
+                 jerr.text, out);
+    if (!json_is_true(json_object_get(o, "ok")))
+        fail_msg("%s: the plan is not ok:\n%s", h->tool, out);
+    json_array_foreach(json_object_get(o, "migrations"), i, m) {
+        const char *v = json_string_value(json_object_get(m, "version"));
+        const char *tx = json_string_value(json_object_get(m,
+                                                           "transaction"));
+        fl_buf_addf(&all, "%s%s", i ? "," : "", v);
+        if (tx && strncmp(tx, "none", 4) == 0) {
+            fl_buf_addf(&notx, "%s%s", notx.len ? "," : "", v);
+            if (json_string_value(json_object_get(m, "transaction_why")) ==
+                NULL)
+                fail_msg("%s: plan does not say why %s runs without a "
+                         "transaction", h->tool, v);
+        }
+    }
+    if (strcmp(fl_buf_str(&all), h->versions) != 0 ||
+        strcmp(fl_buf_str(&notx), h->notx) != 0)
+        fail_msg("%s: plan lists %s (no transaction: %s), expected %s (%s)",
+                 h->tool, fl_buf_str(&all), fl_buf_str(&notx), h->versions,
+                 h->notx);
+    fl_buf_release(&all);
+    fl_buf_release(&notx);
+    json_decref(o);
+    free(out);
+}
+
+static void
+s_history(fl_test_ws_t *ws, const s_history_t *h)
+{
+    char *first = NULL, *end = NULL, *now = NULL, *v = NULL;
+    char *sql = NULL;
+
+    s_check_plan(ws, h);
+    free(s_run(ws, h, "apply", "--to", h->first, 0, NULL));
+    first = fl_test_canonical_dump(ws->conn);
+    free(s_run(ws, h, "apply", NULL, NULL, 0, NULL));
+    end = fl_test_canonical_dump(ws->conn);
+    v = s_value(ws, "SELECT string_agg(version, ',' ORDER BY version_order)"
+                    " FROM flotilla.schema_migrations WHERE status ="
+                    " 'applied'");
+    if (strcmp(v, h->versions) != 0)
+        fail_msg("%s: the ledger has %s, expected %s", h->tool, v,
+                 h->versions);
+    free(v);
+    sql = fl_asprintf("SELECT indisvalid FROM pg_index WHERE indexrelid ="
+                      " '%s'::regclass", h->index);
+    fl_test_expect_value(ws->conn, sql, "t");
+    free(sql);
+    free(s_run(ws, h, "rollback", "--to", h->first, 0, "rolled back"));
+    now = fl_test_canonical_dump(ws->conn);
+    fl_test_assert_dumps_equal(h->tool, first, now);
+    free(now);
+    free(s_run(ws, h, "apply", NULL, NULL, 0, NULL));
+    now = fl_test_canonical_dump(ws->conn);
+    fl_test_assert_dumps_equal(h->tool, end, now);
+    free(now);
+    free(first);
+    free(end);
+}
+
+/* Writes dir/sub/file (sub made when missing) under the workspace. */
+static void
+s_write(fl_test_ws_t *ws, const char *sub, const char *file, const char *text)
+{
+    char *d = fl_asprintf("%s/%s", ws->mdir, sub);
+    char *f = fl_asprintf("%s/%s", sub, file);
+
+    if (mkdir(d, 0700) != 0 && errno != EEXIST)
+        fail_msg("mkdir %s: %s", d, strerror(errno));
+    fl_test_ws_write(ws, f, text);
+    free(f);
+    free(d);
+}
+
+/*
+ * diesel sorts versions as text: 10_b before 9_a.  Flotilla orders them
+ * by value, so it refuses the history with the reason rather than run it
+ * in an order its tool did not; nothing is applied.  A statement that
+ * cannot run in a transaction, in a file the tool wraps in one (pop
+ * without .autocommit), stays in the transaction and fails as under the
+ * tool.
+ */
+static void
+test_an_order_the_tool_disagrees_on_is_refused(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    const char *const dir[] = {"--dir", ws->mdir, "--layout", "diesel",
+                               NULL};
+    fl_test_proc_t r;
+
+    s_write(ws, "9_a", "up.sql", "CREATE TABLE a (id int);\n");
+    s_write(ws, "9_a", "down.sql", "DROP TABLE a;\n");
+    s_write(ws, "10_b", "up.sql", "CREATE TABLE b (id int);\n");
+    s_write(ws, "10_b", "down.sql", "DROP TABLE b;\n");
+    fl_test_ws_flotilla(ws, &r, "apply", dir, 0);
+    fl_test_expect(&r, 3, "which Flotilla orders the other way");
+    fl_test_proc_release(&r);
+    fl_test_expect_value(ws->conn, "SELECT to_regclass('flotilla.ledger_meta')"
+                                   " IS NULL AND to_regclass('b') IS NULL",
+                         "t");
+}
+
+static void
+test_a_wrapped_file_keeps_its_transaction(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    const char *const dir[] = {"--dir", ws->mdir, "--layout", "pop",
+                               "--allow-lint-errors", NULL};
+    fl_test_proc_t r;
+
+    fl_test_ws_write(ws, "1_t.postgres.up.sql", "CREATE TABLE t (id int);\n");
+    fl_test_ws_write(ws, "1_t.postgres.down.sql", "DROP TABLE t;\n");
+    fl_test_ws_write(ws, "2_i.postgres.up.sql",
+                     "CREATE INDEX CONCURRENTLY t_i ON t (id);\n");
+    fl_test_ws_write(ws, "2_i.postgres.down.sql", "DROP INDEX t_i;\n");
+    fl_test_ws_flotilla(ws, &r, "apply", dir, 0);
+    fl_test_expect(&r, 1, "25001");
+    fl_test_proc_release(&r);
+    fl_test_expect_value(ws->conn, "SELECT string_agg(version || ' ' ||"
+                         " status || ' ' || transactional, ',' ORDER BY"
+                         " version_order) FROM flotilla.schema_migrations",
+                         "1 applied true,2 failed true");
+}
+
+#define S_TOOL_TEST(fn, i)                                                 \
+    static void fn(void **state) { s_history(*state, &s_histories[i]); }
+S_TOOL_TEST(test_diesel_history_applies_rolls_back_and_reapplies, 0)
+S_TOOL_TEST(test_golang_migrate_history_applies_rolls_back_and_reapplies, 1)
+S_TOOL_TEST(test_pop_history_applies_rolls_back_and_reapplies, 2)
+S_TOOL_TEST(test_sqlx_history_applies_rolls_back_and_reapplies, 3)
+S_TOOL_TEST(test_dbmate_history_applies_rolls_back_and_reapplies, 4)
+S_TOOL_TEST(test_flyway_history_applies_rolls_back_and_reapplies, 5)
+#undef S_TOOL_TEST
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_diesel_history_applies_rolls_back_and_reapplies, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_golang_migrate_history_applies_rolls_back_and_reapplies, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_pop_history_applies_rolls_back_and_reapplies, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_sqlx_history_applies_rolls_back_and_reapplies, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_dbmate_history_applies_rolls_back_and_reapplies, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_flyway_history_applies_rolls_back_and_reapplies, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_an_order_the_tool_disagrees_on_is_refused, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_a_wrapped_file_keeps_its_transaction, fl_test_ws_setup, fl_test_ws_teardown),
+    };
+
+    if (!fl_test_have_postgres()) {
+        fprintf(stderr, "no PostgreSQL (PGHOST unset): tests/run.sh starts one\n");
+        return 1;
+    }
+    return cmocka_run_group_tests_name("layouts", tests, NULL, NULL);
+}
