@@ -583,9 +583,8 @@ fl_ledger_find(const fl_ledger_t *l, int64_t version)
     return NULL;
 }
 
-/* Whether row holds something of its migration in the target. */
-static int
-s_in_effect(const fl_ledger_row_t *row)
+int
+fl_ledger_row_in_effect(const fl_ledger_row_t *row)
 {
     if (strcmp(row->status, "applied") == 0 ||
         strcmp(row->status, "rolling_back") == 0)
@@ -607,7 +606,7 @@ fl_ledger_gaps(const fl_ledger_t *ledger, const fl_migration_list_t *migs,
         fl_ledger_gap_t *g = NULL;
         int found = 0;
 
-        if (!s_in_effect(row) || (bundle_id == NULL) != (row->bundle_id == NULL) ||
+        if (!fl_ledger_row_in_effect(row) || (bundle_id == NULL) != (row->bundle_id == NULL) ||
             (bundle_id && strcmp(bundle_id, row->bundle_id) != 0))
             continue;
         for (size_t j = 0; j < migs->count && !found; j++)

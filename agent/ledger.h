@@ -83,6 +83,13 @@ int fl_ledger_exists(fl_pg_t *pg, fl_error_t *err) FL_NODISCARD;
 int fl_ledger_load(fl_pg_t *pg, const char *target, fl_ledger_t *out,
                    fl_error_t *err) FL_NODISCARD;
 void fl_ledger_release(fl_ledger_t *l);
+/*
+ * Whether row holds something of its migration in the target: applied,
+ * being rolled back, or a no-transaction migration that committed some
+ * statements before it stopped (running or failed).
+ */
+int fl_ledger_row_in_effect(const fl_ledger_row_t *row);
+
 /* The row for version, or NULL; lent from l. */
 const fl_ledger_row_t *fl_ledger_find(const fl_ledger_t *l, int64_t version);
 

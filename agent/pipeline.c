@@ -820,3 +820,14 @@ fl_pipeline_rollback(fl_pipeline_t *p, const fl_source_t *src,
     fl_error_clear(&local);
     return rc;
 }
+
+int
+fl_pipeline_skip_down(fl_pipeline_t *p, int64_t version, const char *reason,
+                      fl_error_t *err)
+{
+    fl_error_t local = FL_ERROR_INIT;
+    int rc = fl__skip_down(p, version, reason, err ? err : &local);
+
+    fl_error_clear(&local);
+    return rc;
+}

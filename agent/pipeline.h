@@ -318,4 +318,18 @@ int fl_pipeline_rollback(fl_pipeline_t *p, const fl_source_t *src,
                          const char *bundle_id, int *count,
                          fl_error_t *err) FL_NODISCARD;
 
+/*
+ * The escape hatch for a migration whose down cannot run (rollback
+ * --skip-down): marks version rolled_back without running its down or
+ * restoring its backups, with the note "down skipped: REASON" in the
+ * ledger row and a skipped rollback event in the log.  What the
+ * migration changed stays in the database; its backups stay too, as
+ * leftovers (fl_backups_prune_leftovers).  Only for the newest migration
+ * in effect (applied, or half rolled back): FL_EINVAL naming a newer
+ * one, FL_ENOTFOUND when version is not in effect; reason is required
+ * (FL_EINVAL when empty).
+ */
+int fl_pipeline_skip_down(fl_pipeline_t *p, int64_t version,
+                          const char *reason, fl_error_t *err) FL_NODISCARD;
+
 #endif

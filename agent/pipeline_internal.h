@@ -602,4 +602,8 @@ int fl__rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
                      const char *down, int down_line,
                      fl_error_t *err) FL_NODISCARD;
 
+/* fl_pipeline_skip_down (see pipeline.h); takes and releases the lock. */
+int fl__skip_down(fl_pipeline_t *p, int64_t version, const char *reason,
+                  fl_error_t *err) FL_NODISCARD;
+
 #endif

@@ -411,3 +411,73 @@ fl__down_for(fl_pipeline_t *p, const fl_source_t *src,
                            "the copy of down the ledger kept.");
     return FL_EINVAL;
 }
+
+int
+fl__skip_down(fl_pipeline_t *p, int64_t version, const char *reason,
+              fl_error_t *err)
+{
+    fl_ledger_t ledger = {NULL, 0};
+    const fl_ledger_row_t *row = NULL;
+    fl_migration_t m;
+    char *note = NULL;
+    int rc = 0;
+
+    if (reason == NULL || *reason == '\0')
+        return FL_ERR(err, FL_EINVAL, "skipping the down of migration %lld "
+                      "needs a reason", (long long)version);
+    p->dry_run = 0;
+    if ((rc = fl__lock_target(p, err)) != 0)
+        goto cleanup;
+    if ((rc = fl_ledger_ensure(p->pg, err)) != 0 ||
+        (rc = fl_ledger_load(p->pg, p->target, &ledger, err)) != 0)
+        goto cleanup;
+    row = fl_ledger_find(&ledger, version);
+    if (row == NULL || (strcmp(row->status, "applied") != 0 &&
+                        strcmp(row->status, "rolling_back") != 0)) {
+        rc = FL_ERR(err, FL_ENOTFOUND, "migration %lld is not applied in "
+                    "database \"%s\"%s%s%s", (long long)version,
+                    fl_pg_describe(p->pg), *p->target ? " (schema \"" : "",
+                    p->target, *p->target ? "\")" : "");
+        if (row)
+            fl_error_set_detail(err, "Its ledger row says %s.", row->status);
+        fl_error_set_hint(err, "flotilla status shows what is applied; "
+                               "--skip-down takes the version of an applied "
+                               "migration.");
+        goto cleanup;
+    }
+    /* Newest first, as every rollback: nothing above it may be left. */
+    for (size_t i = 0; i < ledger.count; i++) {
+        const fl_ledger_row_t *above = &ledger.items[i];
+        if (above->version > version && fl_ledger_row_in_effect(above)) {
+            rc = FL_ERR(err, FL_EINVAL, "cannot skip the down of "
+                        "migration %lld: migration %lld (%s) above it is "
+                        "still %s", (long long)version,
+                        (long long)above->version,
+                        above->file ? above->file : above->name,
+                        above->status);
+            fl_error_set_hint(err, "Roll back the migrations above it first "
+                                   "(flotilla rollback --to %lld).",
+                              (long long)version);
+            goto cleanup;
+        }
+    }
+    memset(&m, 0, sizeof(m));
+    m.version = row->version;
+    m.name = row->name;
+    m.file = row->file ? row->file : row->name;
+    note = fl_asprintf("down skipped: %s", reason);
+    rc = s_rollback_state(p, version, "rolled_back", row->down_done, note,
+                          err);
+    if (rc != 0)
+        goto cleanup;
+    fl__event(p, FL_STEP_ROLLBACK, FL_STEP_SKIPPED, &m, 0, NULL,
+              "down of %s skipped (rollback --skip-down), reason: %s; what it "
+              "changed stays in the database and its backups are left over "
+              "(flotilla backups list)", m.file, reason);
+cleanup:
+    fl__flush_logs(p);
+    fl__unlock_target(p);
+    fl_ledger_release(&ledger);
+    free(note);
+    return rc;
+}

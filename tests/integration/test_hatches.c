@@ -1,0 +1,411 @@
+/*
+ * Integration tests of the escape hatches (issue 14), through the real
+ * `flotilla` executable on a real PostgreSQL: rollback --skip-down for a
+ * migration whose down cannot run, backups prune --id for one backup, the
+ * leftovers a rollback leaves (listed by backups list, removed by backups
+ * prune --leftovers), with a seeded generator of histories held to the
+ * leftover invariant.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "common/alloc.h"
+#include "common/buf.h"
+#include "testsupport.h"
+
+#define S_ARGS(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+/*
+ * The fixed history of n migrations: v1 creates tables t2 .. tn, each
+ * with a column c and five rows; v >= 2 drops column c of tv (backed up
+ * before), its down adds it back (and, when v is broken_down, drops a
+ * column that does not exist, so it cannot run).  Each migration backs
+ * up its own table, so any of them can be rolled back alone.
+ */
+static void
+s_write_history(fl_test_ws_t *ws, int n, int broken_down)
+{
+    fl_buf_t up = FL_BUF_INIT(0), down = FL_BUF_INIT(0);
+
+    for (int v = 2; v <= n; v++) {
+        fl_buf_addf(&up, "CREATE TABLE t%d (id bigint PRIMARY KEY, c text);\n"
+                    "INSERT INTO t%d SELECT g, 'c' || g FROM"
+                    " generate_series(1, 5) g;\n", v, v);
+        fl_buf_addf(&down, "DROP TABLE t%d;\n", v);
+    }
+    {
+        char *text = fl_asprintf("-- flotilla:up\n%s-- flotilla:down\n%s",
+                                 fl_buf_str(&up), fl_buf_str(&down));
+        fl_test_ws_write(ws, "0001_tables.sql", text);
+        free(text);
+    }
+    for (int v = 2; v <= n; v++) {
+        char file[64];
+        char *text = fl_asprintf(
+            "-- flotilla:options allow=ban-drop-column the test drops it\n"
+            "-- flotilla:up\nALTER TABLE t%d DROP COLUMN c;\n"
+            "-- flotilla:down\nALTER TABLE t%d ADD COLUMN c text;\n%s", v, v,
+            v == broken_down ? "ALTER TABLE t2 DROP COLUMN no_such;\n" : "");
+        snprintf(file, sizeof(file), "%04d_drop_t%d_c.sql", v, v);
+        fl_test_ws_write(ws, file, text);
+        free(text);
+    }
+    fl_buf_release(&up);
+    fl_buf_release(&down);
+}
+
+/* Runs flotilla CMD on the workspace and expects status and needle. */
+static void
+s_expect_run(fl_test_ws_t *ws, const char *cmd, const char *const *extra,
+             int with_source, int status, const char *needle)
+{
+    fl_test_proc_t r;
+
+    fl_test_ws_flotilla(ws, &r, cmd, extra, with_source);
+    fl_test_expect(&r, status, needle);
+    fl_test_proc_release(&r);
+}
+
+/* backups list --json, parsed; fails the test on anything else. */
+static json_t *
+s_backups(fl_test_ws_t *ws, int leftovers_only)
+{
+    fl_test_proc_t r;
+    json_t *a = NULL;
+
+    fl_test_ws_flotilla(ws, &r, "backups",
+                        leftovers_only ? S_ARGS("list", "--json", "--leftovers")
+                                       : S_ARGS("list", "--json"), 0);
+    fl_test_expect(&r, 0, NULL);
+    a = json_loads(r.out, 0, NULL);
+    if (!json_is_array(a))
+        fail_msg("backups list --json printed no array:\n%s", r.out);
+    fl_test_proc_release(&r);
+    return a;
+}
+
+/* The backup of version v in list a, or NULL. */
+static json_t *
+s_backup_of(json_t *a, long long v)
+{
+    size_t i;
+    json_t *b;
+
+    json_array_foreach(a, i, b)
+        if (json_integer_value(json_object_get(b, "version")) == v)
+            return b;
+    return NULL;
+}
+
+/*
+ * A down that cannot run: rollback fails on it; --skip-down without a
+ * reason is refused, so is one for a version with a newer one applied
+ * above it and one for a version not applied; with a reason the row is
+ * rolled back with the reason in the ledger, the ledger's log and the log
+ * file, the column the migration dropped stays dropped, its backup is a
+ * leftover, and the rollback goes on below it from the source.
+ */
+static void
+test_skip_down_marks_one_version_with_its_reason(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    json_t *a = NULL;
+
+    s_write_history(ws, 3, 3);
+    s_expect_run(ws, "apply", NULL, 1,
+                 0, "applied 3 migrations");
+
+    s_expect_run(ws, "rollback", S_ARGS("--last"), 1,
+                 1, "no_such");
+
+    s_expect_run(ws, "rollback", S_ARGS("--skip-down", "3"), 0,
+                 2, "--skip-down needs --reason");
+    s_expect_run(ws, "rollback",
+                        S_ARGS("--skip-down", "3", "--reason", ""), 0,
+                 2, "--skip-down needs --reason");
+    s_expect_run(ws, "rollback",
+                        S_ARGS("--skip-down", "3", "--last", "--reason", "x"),
+                        0,
+                 2, "--skip-down goes alone");
+    /* Only the newest: 2 has 3 above it. */
+    s_expect_run(ws, "rollback",
+                        S_ARGS("--skip-down", "2", "--reason", "x"), 0,
+                 1, "migration 3 (0003_drop_t3_c.sql) above it is still "
+                          "applied");
+    s_expect_run(ws, "rollback",
+                        S_ARGS("--skip-down", "7", "--reason", "x"), 0,
+                 1, "migration 7 is not applied");
+    fl_test_expect_value(ws->conn, "SELECT string_agg(status, ',' ORDER BY "
+                         "version) FROM flotilla.schema_migrations",
+                         "applied,applied,applied");
+
+    s_expect_run(ws, "rollback",
+                        S_ARGS("--skip-down", "3", "--reason",
+                               "down drops a column that never existed"), 0,
+                 0, "marked migration 3 rolled back without running "
+                          "its down");
+    fl_test_expect_value(ws->conn, "SELECT status || ': ' || rollback_note "
+                         "FROM flotilla.schema_migrations WHERE version = 3",
+                         "rolled_back: down skipped: down drops a column "
+                         "that never existed");
+    fl_test_expect_value(ws->conn, "SELECT status FROM flotilla.schema_migrations"
+                         " WHERE version = 2", "applied");
+    fl_test_expect_value(ws->conn, "SELECT count(*) FROM flotilla.migration_logs"
+                         " WHERE version = 3 AND step = 'rollback' AND status ="
+                         " 'skipped' AND message LIKE '%down drops a column "
+                         "that never existed%'", "1");
+    {
+        fl_test_proc_t f;
+        fl_test_run(&f, "/bin/cat", S_ARGS("cat", ws->log), NULL, 10);
+        if (strstr(f.out, "\"status\":\"skipped\"") == NULL ||
+            strstr(f.out, "down drops a column that never existed") == NULL)
+            fail_msg("the log file does not record the skipped down:\n%s",
+                     f.out);
+        fl_test_proc_release(&f);
+    }
+    /* What it changed stays: t3.c is still dropped. */
+    fl_test_expect_value(ws->conn, "SELECT count(*) FROM information_schema."
+                         "columns WHERE table_name = 't3' AND column_name = "
+                         "'c'", "0");
+    a = s_backups(ws, 0);
+    assert_true(json_is_true(json_object_get(s_backup_of(a, 3), "leftover")));
+    assert_true(json_is_false(json_object_get(s_backup_of(a, 2), "leftover")));
+    json_decref(a);
+
+    /* Rolling back further runs the source's downs below it. */
+    s_expect_run(ws, "rollback", S_ARGS("--last"), 1,
+                 0, "rolled back 1 migration");
+    fl_test_expect_value(ws->conn, "SELECT count(*) FROM information_schema."
+                         "columns WHERE table_name = 't2' AND column_name = "
+                         "'c'", "1");
+    /* And a skipped version cannot be skipped twice. */
+    s_expect_run(ws, "rollback",
+                        S_ARGS("--skip-down", "3", "--reason", "again"), 0,
+                 1, "Its ledger row says rolled_back");
+}
+
+/*
+ * backups prune --id N: an unknown id is an error that says where to find
+ * the ids; the backup of an applied migration is released and its row
+ * kept, marked pruned, so that its rollback refuses; pruning it again
+ * says it was already pruned; a leftover's row is deleted with it.
+ */
+static void
+test_prune_id_removes_one_backup(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    fl_test_proc_t r;
+    json_t *a = NULL;
+    long long id2 = 0, id3 = 0;
+    char *sql = NULL;
+
+    s_write_history(ws, 3, 0);
+    s_expect_run(ws, "apply", NULL, 1,
+                 0, "applied 3 migrations");
+    a = s_backups(ws, 0);
+    assert_int_equal(json_array_size(a), 2);
+    id2 = json_integer_value(json_object_get(s_backup_of(a, 2), "id"));
+    id3 = json_integer_value(json_object_get(s_backup_of(a, 3), "id"));
+    json_decref(a);
+
+    fl_test_ws_flotilla(ws, &r, "backups", S_ARGS("prune", "--id", "4242"), 0);
+    fl_test_expect(&r, 1, "backup 4242 does not exist");
+    if (strstr(r.err, "flotilla backups list shows the ids") == NULL)
+        fail_msg("no hint for an unknown id:\n%s", r.err);
+    fl_test_proc_release(&r);
+    s_expect_run(ws, "backups", S_ARGS("prune", "--id", "x"), 0,
+                 2, "--id");
+    s_expect_run(ws, "backups",
+                        S_ARGS("prune", "--id", "1", "--leftovers"), 0,
+                 2, "one of --older-than DURATION, --id N, --leftovers");
+
+    {
+        char id[24];
+        snprintf(id, sizeof(id), "%lld", id2);
+        s_expect_run(ws, "backups",
+                            S_ARGS("prune", "--id", id, "--dry-run"), 0,
+                     0, "would prune 1 backup");
+        sql = fl_asprintf("SELECT to_regclass('flotilla_backup.b%lld') IS NOT"
+                          " NULL", id2);
+        fl_test_expect_value(ws->conn, sql, "t");
+        s_expect_run(ws, "backups", S_ARGS("prune", "--id", id), 0,
+                     0, "pruned 1 backup");
+        fl_test_expect_value(ws->conn, sql, "f");
+        free(sql);
+        /* Only that one. */
+        sql = fl_asprintf("SELECT to_regclass('flotilla_backup.b%lld') IS NOT"
+                          " NULL", id3);
+        fl_test_expect_value(ws->conn, sql, "t");
+        free(sql);
+        sql = fl_asprintf("SELECT pruned_at IS NOT NULL FROM flotilla.backups"
+                          " WHERE id = %lld", id2);
+        fl_test_expect_value(ws->conn, sql, "t");
+        free(sql);
+        s_expect_run(ws, "backups", S_ARGS("prune", "--id", id), 0,
+                     1, "was already pruned");
+    }
+    /* v3's rollback still works; v2's refuses: its backup is gone. */
+    s_expect_run(ws, "rollback", S_ARGS("--last"), 1,
+                 0, "rolled back 1 migration");
+    s_expect_run(ws, "rollback", S_ARGS("--last"), 1,
+                 1, "was pruned");
+    /* Skipped, v2's pruned backup is not a leftover (nothing is left). */
+    s_expect_run(ws, "rollback",
+                        S_ARGS("--skip-down", "2", "--reason", "pruned"), 0,
+                 0, NULL);
+    a = s_backups(ws, 1);
+    assert_int_equal(json_array_size(a), 0);
+    json_decref(a);
+    {
+        /* Pruned by id once its migration is gone: the row goes too. */
+        char id[24];
+        snprintf(id, sizeof(id), "%lld", id2);
+        s_expect_run(ws, "backups", S_ARGS("prune", "--id", id), 0,
+                     0, "pruned 1 backup and deleted their rows");
+        sql = fl_asprintf("SELECT count(*) FROM flotilla.backups WHERE id ="
+                          " %lld", id2);
+        fl_test_expect_value(ws->conn, sql, "0");
+        free(sql);
+    }
+}
+
+/*
+ * Seeded histories: n migrations each backing up t, applied, then a
+ * random mix of rollbacks, skipped downs and a ledger row deleted by hand
+ * (as teams did before --skip-down).  Invariant, for every seed: a backup
+ * is listed as a leftover exactly when its migration is not in effect
+ * and its table is still there; prune --leftovers drops exactly those
+ * tables and rows, and leaves every other backup's table in place.
+ */
+static void
+test_leftovers_listed_and_pruned_generated(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    long seeds = fl_test_env_long("FLOTILLA_TEST_HATCH_SEEDS", 3);
+    size_t nleftover = 0, nkept = 0;
+
+    for (long seed = 1; seed <= seeds; seed++) {
+        uint64_t rng = (uint64_t)seed * 7919u;
+        int n = 3 + (int)(fl_test_rng_next(&rng) % 4);
+        fl_test_proc_t r;
+        json_t *a = NULL, *b = NULL;
+        size_t i;
+        char *expect = NULL, *got = NULL;
+        fl_buf_t listed = FL_BUF_INIT(0);
+
+        fl_test_exec(ws->conn, "SET client_min_messages = warning;"
+                               " DROP SCHEMA IF EXISTS flotilla, flotilla_backup,"
+                               " public CASCADE; CREATE SCHEMA public");
+        fl_test_rmtree(ws->mdir);
+        if (mkdir(ws->mdir, 0755) != 0)
+            fail_msg("mkdir %s failed", ws->mdir);
+        s_write_history(ws, n, 0);
+        s_expect_run(ws, "apply", NULL, 1,
+                     0, NULL);
+        /* From the top: roll back, skip a down, or forget a row. */
+        for (int v = n; v >= 2; v--) {
+            unsigned what = (unsigned)(fl_test_rng_next(&rng) % 4);
+            char ver[16];
+
+            snprintf(ver, sizeof(ver), "%d", v);
+            if (what == 0)
+                break;
+            if (what == 1) {
+                fl_test_ws_flotilla(ws, &r, "rollback", S_ARGS("--last"), 1);
+            } else if (what == 2) {
+                fl_test_ws_flotilla(ws, &r, "rollback",
+                                    S_ARGS("--skip-down", ver, "--reason",
+                                           "generated"), 0);
+            } else {
+                char *sql = fl_asprintf("DELETE FROM flotilla.schema_migrations"
+                                        " WHERE version = %d", v);
+                fl_test_exec(ws->conn, sql);
+                free(sql);
+                continue;
+            }
+            if (r.status != 0)
+                fail_msg("seed %ld: step at v%d (%u) failed:\n%s%s", seed, v,
+                         what, r.out, r.err);
+            fl_test_proc_release(&r);
+        }
+        expect = fl_test_query_value(ws->conn,
+            "SELECT coalesce(string_agg(b.id::text, ',' ORDER BY b.id), '')"
+            " FROM flotilla.backups b WHERE b.released_at IS NULL AND"
+            " b.pruned_at IS NULL AND to_regclass('flotilla_backup.b' ||"
+            " b.id) IS NOT NULL AND NOT EXISTS (SELECT FROM"
+            " flotilla.schema_migrations s WHERE s.version = b.version AND"
+            " s.status = 'applied')");
+        a = s_backups(ws, 0);
+        json_array_foreach(a, i, b) {
+            if (json_is_true(json_object_get(b, "leftover"))) {
+                nleftover++;
+                fl_buf_addf(&listed, "%s%lld", listed.len ? "," : "",
+                            (long long)json_integer_value(
+                                json_object_get(b, "id")));
+            } else if (json_is_null(json_object_get(b, "restored_at"))) {
+                nkept++;
+            }
+        }
+        if (strcmp(expect, fl_buf_str(&listed)) != 0)
+            fail_msg("seed %ld (FLOTILLA_TEST_HATCH_SEEDS): leftovers listed "
+                     "[%s], expected [%s]", seed, fl_buf_str(&listed), expect);
+        json_decref(a);
+        s_expect_run(ws, "backups", S_ARGS("prune", "--leftovers"),
+                            0,
+                     0, NULL);
+        got = fl_test_query_value(ws->conn,
+            "SELECT coalesce(string_agg(b.id::text, ',' ORDER BY b.id), '')"
+            " FROM flotilla.backups b WHERE to_regclass('flotilla_backup.b' ||"
+            " b.id) IS NULL AND b.released_at IS NULL AND b.pruned_at IS NULL");
+        if (*got)
+            fail_msg("seed %ld: backups [%s] kept rows but lost their tables",
+                     seed, got);
+        free(got);
+        got = fl_test_query_value(ws->conn,
+            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid ="
+            " c.relnamespace WHERE n.nspname = 'flotilla_backup' AND"
+            " c.relkind = 'r' AND NOT EXISTS (SELECT FROM flotilla.backups b"
+            " WHERE 'b' || b.id = c.relname OR 'a' || b.id = c.relname)");
+        if (strcmp(got, "0") != 0)
+            fail_msg("seed %ld: %s backup tables left without a row", seed,
+                     got);
+        free(got);
+        a = s_backups(ws, 1);
+        if (json_array_size(a) != 0)
+            fail_msg("seed %ld: leftovers after prune --leftovers", seed);
+        json_decref(a);
+        free(expect);
+        fl_buf_release(&listed);
+    }
+    /* The seeds exercised both sides of the invariant. */
+    if (nleftover == 0 || nkept == 0)
+        fail_msg("%ld seeds made %zu leftovers and kept %zu backups: the "
+                 "generator must make both", seeds, nleftover, nkept);
+    fprintf(stderr, "hatches: %ld seeds, %zu leftovers, %zu backups kept\n",
+            seeds, nleftover, nkept);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_skip_down_marks_one_version_with_its_reason, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_prune_id_removes_one_backup, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_leftovers_listed_and_pruned_generated, fl_test_ws_setup, fl_test_ws_teardown),
+    };
+
+    if (!fl_test_have_postgres()) {
+        fprintf(stderr, "no PostgreSQL (PGHOST unset): tests/run.sh starts one\n");
+        return 1;
+    }
+    return cmocka_run_group_tests_name("hatches", tests, NULL, NULL);
+}
