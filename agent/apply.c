@@ -1154,7 +1154,7 @@ s_mig_validate(fl_pipeline_t *p, s_mig *x, const fl_ledger_row_t *row,
     x->u.stats.done = row->statements_done;
     x->u.stats.retries = row->retries;
     x->u.stats.lock_wait_ms = row->lock_wait_ms;
-    if (strcmp(row->checksum, m->checksum_hex) != 0) {
+    if (!fl_ledger_row_matches(row, m)) {
         rc = FL_ERR(err, FL_EINVAL, "%s was partly applied (%d of %d "
                     "statements) with different content", m->file,
                     row->statements_done, row->statements_total);

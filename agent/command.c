@@ -154,7 +154,7 @@ s_recorded(fl_ag_job_t *job)
             if (mine && strcmp(row->status, "failed") == 0 && failed == NULL)
                 failed = row;
             if (!mine || strcmp(row->status, "applied") != 0 ||
-                memcmp(row->checksum, m->checksum, 32) != 0)
+                !fl_migration_is_applied_as(m, row->checksum))
                 all = 0;
         } else {
             if (c->to_version > 0 && m->version <= c->to_version)

@@ -26,7 +26,7 @@
 #include "common/error.h"
 #include "proto/migration.h"
 
-#define FL_LEDGER_VERSION 4
+#define FL_LEDGER_VERSION 5
 
 typedef struct {
     int64_t version;
@@ -52,6 +52,10 @@ typedef struct {
     int schema_recorded;   /* its schema changes are in schema_changes */
     char *rollout_id;      /* the fleet rollout that last wrote the row;
                               "" outside one */
+    char *up_checksum;     /* hex; NULL on a row older than ledger v5 */
+    char *down_checksum;   /* hex of the down it was applied with; NULL
+                              on a row older than ledger v5 */
+    char *down_sql;        /* the down it was applied with; NULL: none */
 } fl_ledger_row_t;
 
 typedef struct {
@@ -83,6 +87,15 @@ int fl_ledger_exists(fl_pg_t *pg, fl_error_t *err) FL_NODISCARD;
 int fl_ledger_load(fl_pg_t *pg, const char *target, fl_ledger_t *out,
                    fl_error_t *err) FL_NODISCARD;
 void fl_ledger_release(fl_ledger_t *l);
+/*
+ * Whether m (from a source) is the migration row recorded as applied:
+ * the same up checksum (the down may have changed since: fixing a down
+ * is not drift).  A row older than ledger v5 has no up checksum: m's full
+ * checksum, computed with the down the row was applied with (down_sql),
+ * must equal the row's.
+ */
+int fl_ledger_row_matches(const fl_ledger_row_t *row, const fl_migration_t *m);
+
 /*
  * Whether row holds something of its migration in the target: applied,
  * being rolled back, or a no-transaction migration that committed some

@@ -362,6 +362,9 @@ struct fl_pipeline {
     const fl_bundle_t *release; /* the bundle being applied, whose release
                                    each migration's commit records; NULL
                                    for a directory */
+    char down_sum[65];  /* rollback: the checksum of the down that runs
+                           (fl__down_for), recorded with the rollback's
+                           state; "" when none is known */
 };
 
 /* Per-migration execution counters, written to the ledger. */
@@ -589,8 +592,10 @@ int fl__plan(fl_pipeline_t *p, const fl_source_t *src, fl_plan_t *plan,
 
 /*
  * The down section to run for row: from src when its migration is the
- * one applied, else (only with opts.down_from_ledger) the ledger's copy
- * in row i of r.  *down is lent.
+ * one applied (the same up checksum: its down may have been fixed since,
+ * and is then linted here, before it runs), else (only with
+ * opts.down_from_ledger) the ledger's copy in row i of r.  *down is
+ * lent; p->down_sum gets its checksum.
  */
 int fl__down_for(fl_pipeline_t *p, const fl_source_t *src,
                  const fl_ledger_row_t *row, const fl_pg_result_t *r,

@@ -394,6 +394,138 @@ test_leftovers_listed_and_pruned_generated(void **state)
             seeds, nleftover, nkept);
 }
 
+/* Rewrites migration v of the fixed history with down (and up) given. */
+static void
+s_rewrite(fl_test_ws_t *ws, int v, const char *up, const char *down)
+{
+    char file[64];
+    char *text = fl_asprintf(
+        "-- flotilla:options allow=ban-drop-column the test drops it\n"
+        "-- flotilla:up\n%s-- flotilla:down\n%s", up, down);
+
+    snprintf(file, sizeof(file), "%04d_drop_t%d_c.sql", v, v);
+    fl_test_ws_write(ws, file, text);
+    free(text);
+}
+
+/*
+ * Up and down have separate checksums: a broken down fixed in the source
+ * after its migration was applied is not drift (status, apply and plan
+ * agree), a changed up still is; the rollback runs the source's down,
+ * linted first (a lint error in the new down refuses it, with nothing
+ * changed), and the ledger records which down ran.
+ */
+static void
+test_a_fixed_down_is_not_drift(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    char *applied_down = NULL, *ran = NULL;
+
+    s_write_history(ws, 3, 3);
+    s_expect_run(ws, "apply", NULL, 1, 0, "applied 3 migrations");
+    s_expect_run(ws, "rollback", S_ARGS("--last"), 1, 1, "no_such");
+    applied_down = fl_test_query_value(ws->conn, "SELECT down_checksum FROM "
+                                       "flotilla.schema_migrations WHERE "
+                                       "version = 3");
+    assert_non_null(applied_down);
+
+    /* The fix: down without the broken statement. */
+    s_rewrite(ws, 3, "ALTER TABLE t3 DROP COLUMN c;\n",
+              "ALTER TABLE t3 ADD COLUMN c text;\n");
+    s_expect_run(ws, "status", NULL, 1, 0, NULL);
+    {
+        fl_test_proc_t r;
+        fl_test_ws_flotilla(ws, &r, "status", S_ARGS("--json"), 1);
+        fl_test_expect(&r, 0, "\"drift\": []");
+        fl_test_proc_release(&r);
+    }
+    s_expect_run(ws, "apply", NULL, 1, 0, "3 already applied");
+    s_expect_run(ws, "plan", NULL, 1, 0, NULL);
+
+    /* A changed up is still drift, everywhere. */
+    s_rewrite(ws, 3, "ALTER TABLE t3 DROP COLUMN c; -- changed\n",
+              "ALTER TABLE t3 ADD COLUMN c text;\n");
+    s_expect_run(ws, "apply", NULL, 1, 3, "0003_drop_t3_c.sql (applied");
+    s_expect_run(ws, "status", NULL, 1, 3, "DRIFT");
+    s_expect_run(ws, "rollback", S_ARGS("--last"), 1, 1,
+                 "is not the one applied");
+    s_rewrite(ws, 3, "ALTER TABLE t3 DROP COLUMN c;\n",
+              "ALTER TABLE t3 ADD COLUMN c text;\n");
+
+    s_expect_run(ws, "rollback", S_ARGS("--last"), 1, 0,
+                 "rolled back 1 migration");
+    ran = fl_test_query_value(ws->conn, "SELECT rollback_down_checksum FROM "
+                              "flotilla.schema_migrations WHERE version = 3");
+    assert_non_null(ran);
+    if (strcmp(ran, applied_down) == 0)
+        fail_msg("the ledger records the down applied (%s) as the one that "
+                 "ran, not the fixed one", ran);
+    free(ran);
+    fl_test_expect_value(ws->conn, "SELECT count(*) FROM flotilla.migration_logs"
+                         " WHERE version = 3 AND message LIKE '%changed since "
+                         "it was applied%'", "1");
+    fl_test_expect_value(ws->conn, "SELECT count(*) FROM information_schema."
+                         "columns WHERE table_name = 't3' AND column_name = "
+                         "'c'", "1");
+
+    /* A new down with a lint error is refused before anything runs. */
+    s_rewrite(ws, 2, "ALTER TABLE t2 DROP COLUMN c;\n",
+              "ALTER TABLE t2 ADD COLUMN c text;\n"
+              "CREATE INDEX t2_c ON t2 (c);\n");
+    s_expect_run(ws, "rollback", S_ARGS("--last"), 1, 1,
+                 "require-concurrent-index-creation");
+    fl_test_expect_value(ws->conn, "SELECT status FROM flotilla."
+                         "schema_migrations WHERE version = 2", "applied");
+    fl_test_expect_value(ws->conn, "SELECT to_regclass('public.t2_c') IS NULL",
+                         "t");
+    /* A new down that does not parse (a ';' missing) is refused too. */
+    s_rewrite(ws, 2, "ALTER TABLE t2 DROP COLUMN c;\n",
+              "ALTER TABLE t2 ADD COLUMN c text\nSELECT 1;\n");
+    s_expect_run(ws, "rollback", S_ARGS("--last"), 1, 1, "syntax error");
+    fl_test_expect_value(ws->conn, "SELECT status FROM flotilla."
+                         "schema_migrations WHERE version = 2", "applied");
+    free(applied_down);
+}
+
+/*
+ * A ledger of version 4 (before separate checksums): its rows have only
+ * the full checksum and the down they were applied with.  It is upgraded
+ * in place (the columns added, the version recorded), and its rows keep
+ * working: a fixed down is not drift for them either (the full checksum
+ * recomputed with the ledger's down), a changed up is, and the fixed down
+ * rolls back.
+ */
+static void
+test_a_ledger_from_before_up_and_down_checksums_upgrades(void **state)
+{
+    fl_test_ws_t *ws = *state;
+
+    s_write_history(ws, 3, 3);
+    s_expect_run(ws, "apply", NULL, 1, 0, "applied 3 migrations");
+    /* What version 4 left: no up or down checksums, version 4. */
+    fl_test_exec(ws->conn,
+        "ALTER TABLE flotilla.schema_migrations DROP COLUMN up_checksum,"
+        " DROP COLUMN down_checksum, DROP COLUMN rollback_down_checksum;"
+        "UPDATE flotilla.ledger_meta SET ledger_version = 4");
+    s_rewrite(ws, 3, "ALTER TABLE t3 DROP COLUMN c;\n",
+              "ALTER TABLE t3 ADD COLUMN c text;\n");
+    s_expect_run(ws, "apply", NULL, 1, 0, "3 already applied");
+    fl_test_expect_value(ws->conn, "SELECT max(ledger_version) FROM "
+                         "flotilla.ledger_meta", "5");
+    fl_test_expect_value(ws->conn, "SELECT count(*) FROM flotilla."
+                         "schema_migrations WHERE up_checksum IS NULL", "3");
+    s_rewrite(ws, 2, "ALTER TABLE t2 DROP COLUMN c; -- changed\n",
+              "ALTER TABLE t2 ADD COLUMN c text;\n");
+    s_expect_run(ws, "apply", NULL, 1, 3, "0002_drop_t2_c.sql (applied");
+    s_rewrite(ws, 2, "ALTER TABLE t2 DROP COLUMN c;\n",
+              "ALTER TABLE t2 ADD COLUMN c text;\n");
+    s_expect_run(ws, "rollback", S_ARGS("--to", "1"), 1, 0,
+                 "rolled back 2 migrations");
+    fl_test_expect_value(ws->conn, "SELECT count(*) FROM flotilla."
+                         "schema_migrations WHERE rollback_down_checksum IS "
+                         "NOT NULL", "2");
+}
+
 int
 main(void)
 {
@@ -401,6 +533,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_skip_down_marks_one_version_with_its_reason, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_prune_id_removes_one_backup, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_leftovers_listed_and_pruned_generated, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_a_fixed_down_is_not_drift, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_a_ledger_from_before_up_and_down_checksums_upgrades, fl_test_ws_setup, fl_test_ws_teardown),
     };
 
     if (!fl_test_have_postgres()) {
