@@ -22,6 +22,7 @@
 #include "lint/compare.h"
 #include "common/alloc.h"
 #include "common/log.h"
+#include "proto/layout.h"
 
 /* Records the failed state of m after its transaction was rolled back. */
 static void
@@ -1080,7 +1081,7 @@ fl__validate_text(fl_pipeline_t *p, const fl_migration_t *m,
 {
     fl_stmt_list_t down = {NULL, 0};
     fl_finding_list_t found = {NULL, 0};
-    int rc;
+    int enforced, rc;
 
     if (m->lock_timeout_ms == 0) {
         rc = FL_ERR(err, FL_EINVAL, "%s: lock_timeout=0 would let every "
@@ -1096,10 +1097,37 @@ fl__validate_text(fl_pipeline_t *p, const fl_migration_t *m,
                                            "down", &down, err)) != 0)
         goto done;
     fl_stmt_list_release(&down);
-    if ((rc = fl__lint_gate(m, fl_pg_server_version(p->pg),
-                            p->opts.allow_lint_errors, &found, err)) != 0)
+    if (p->signed_gate && p->opts.lint_enforce_from &&
+        fl_layout_version_cmp(FL_LAYOUT_FLOTILLA, p->signed_gate,
+                              p->opts.lint_enforce_from) != 0) {
+        rc = FL_ERR(err, FL_EINVAL, "the bundle's signed lint.enforce_from "
+                    "is %s; the one given here is %s", p->signed_gate,
+                    p->opts.lint_enforce_from);
+        fl_error_set_hint(err, "A bundle is held to the gate it was signed "
+                               "with: drop --lint-enforce-from, or build a "
+                               "bundle with the gate wanted.");
         goto done;
-    /* What --allow-lint-errors let through is said, finding by finding. */
+    }
+    enforced = fl__lint_enforced(p, m);
+    if ((rc = fl__lint_gate(m, fl_pg_server_version(p->pg),
+                            p->opts.allow_lint_errors || !enforced, &found,
+                            err)) != 0)
+        goto done;
+    /*
+     * Before the gate (lint.enforce_from), errors are warnings; what
+     * --allow-lint-errors let through is said, finding by finding.
+     */
+    if (!enforced && fl_lintcheck_demote(&found, 0) > 0) {
+        for (size_t i = 0; i < found.count; i++) {
+            const fl_finding_t *f = &found.items[i];
+            if (f->not_enforced)
+                fl__event(p, FL_STEP_VALIDATE, FL_STEP_OVERRIDDEN, m, 0, NULL,
+                          "lint error reported as a warning: %s is older "
+                          "than lint.enforce_from %s: %s:%d:%d: %s: %s",
+                          m->file, fl__lint_gate_version(p), f->file,
+                          f->line, f->column, f->rule, f->message);
+        }
+    }
     for (size_t i = 0; i < found.count; i++) {
         const fl_finding_t *f = &found.items[i];
         if (f->severity == FL_LINT_ERROR)

@@ -59,6 +59,7 @@
 #include "agent/pipeline.h"
 
 #include "agent/pipeline_internal.h"
+#include "proto/layout.h"
 #include "common/alloc.h"
 #include "common/hash.h"
 #include "common/log.h"
@@ -606,6 +607,8 @@ s_apply(fl_pipeline_t *p, const fl_source_t *src, fl_apply_result_t *result,
     int beyond = 0, rc = 0;
 
     FL_ASSERT(src->verified == FL_SOURCE_VERIFIED);
+    p->signed_gate = src->bundle ? fl_bundle_lint_enforce_from(src->bundle)
+                                 : NULL;
     if (src->bundle_id)
         p->opts.bundle_id = src->bundle_id;
     memset(result, 0, sizeof(*result));
@@ -739,6 +742,8 @@ s_rollback(fl_pipeline_t *p, const fl_source_t *src, fl_rollback_mode mode,
 
     FL_ASSERT(src == NULL || src->verified == FL_SOURCE_VERIFIED);
     FL_ASSERT(src != NULL || p->opts.down_from_ledger);
+    p->signed_gate = src && src->bundle
+                         ? fl_bundle_lint_enforce_from(src->bundle) : NULL;
     *count = 0;
     p->dry_run = 0;
     if ((rc = fl__lock_target(p, err)) != 0)
@@ -837,4 +842,23 @@ fl_pipeline_skip_down(fl_pipeline_t *p, int64_t version, const char *reason,
 
     fl_error_clear(&local);
     return rc;
+}
+
+const char *
+fl__lint_gate_version(const fl_pipeline_t *p)
+{
+    return p->signed_gate ? p->signed_gate : p->opts.lint_enforce_from;
+}
+
+int
+fl__lint_enforced(const fl_pipeline_t *p, const fl_migration_t *m)
+{
+    const char *gate = fl__lint_gate_version(p);
+    char version[24];
+
+    if (gate == NULL)
+        return 1;
+    /* Flotilla's versions are ordered by value, digits of any length. */
+    snprintf(version, sizeof(version), "%lld", (long long)m->version);
+    return fl_layout_version_cmp(FL_LAYOUT_FLOTILLA, version, gate) >= 0;
 }

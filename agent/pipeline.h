@@ -135,12 +135,19 @@ typedef struct {
     /* Plan only: */
     int no_rehearse;          /* a plan from the catalog and the text: no
                                  transaction, no statement run */
+    /* Apply, plan and rollback: */
+    const char *lint_enforce_from; /* lint.enforce_from: lint errors of
+                                 migrations before this version are
+                                 reported as warnings and refuse nothing;
+                                 NULL: every migration is held to them.
+                                 A bundle that carries its own (signed)
+                                 gate is held to that one instead */
 } fl_pipeline_opts_t;
 
 #define FL_PIPELINE_OPTS_INIT                                              \
     {NULL, NULL, "local", "", NULL, 0, 0, 0, 30000, 2000, 0, 5, 200,       \
      "flotilla-backups", (int64_t)1024 * 1024 * 1024, NULL, NULL, 0, NULL, \
-     NULL, NULL, 0, 0, 0, 0, 0, 0, NULL, 0}
+     NULL, NULL, 0, 0, 0, 0, 0, 0, NULL, 0, NULL}
 
 typedef struct fl_pipeline fl_pipeline_t;
 
@@ -219,6 +226,8 @@ typedef struct {
     char *message;
     int line, column;
     char *help;               /* NULL when none */
+    int not_enforced;         /* an error reported as a warning: the
+                                 migration is before lint.enforce_from */
 } fl_plan_finding_t;
 
 typedef struct {

@@ -362,6 +362,9 @@ struct fl_pipeline {
     const fl_bundle_t *release; /* the bundle being applied, whose release
                                    each migration's commit records; NULL
                                    for a directory */
+    const char *signed_gate; /* the lint gate signed into the bundle being
+                                applied or planned (lent from it); NULL
+                                for a directory or a bundle without one */
     char down_sum[65];  /* rollback: the checksum of the down that runs
                            (fl__down_for), recorded with the rollback's
                            state; "" when none is known */
@@ -559,6 +562,15 @@ int fl__verify_statements(fl_pipeline_t *p, const fl_migration_t *m,
 int fl__run_checks(fl_pipeline_t *p, const fl_migration_t *m,
                    const fl_stmt_list_t *stmts, size_t i, json_t *report,
                    fl_error_t *err) FL_NODISCARD;
+
+/*
+ * The lint gate's first version (lint.enforce_from): the bundle's own,
+ * signed, when the source is a bundle that carries one, else
+ * opts.lint_enforce_from; NULL when every migration is held to lint.
+ */
+const char *fl__lint_gate_version(const fl_pipeline_t *p);
+/* Whether m's lint errors refuse it: no gate, or m at or after it. */
+int fl__lint_enforced(const fl_pipeline_t *p, const fl_migration_t *m);
 
 /* ---- apply.c ----------------------------------------------------------- */
 

@@ -384,6 +384,9 @@ s_lint_down(fl_pipeline_t *p, const fl_migration_t *m, fl_error_t *err)
     opts.lint_down = 1;
     if ((rc = fl_lintcheck_migration(&found, m, NULL, &opts, err)) != 0)
         return rc;
+    /* Before lint.enforce_from, as at apply: warnings. */
+    if (!fl__lint_enforced(p, m))
+        fl_lintcheck_demote(&found, 0);
     for (size_t i = 0; i < found.count && rc == 0; i++) {
         const fl_finding_t *f = &found.items[i];
         if (f->severity != FL_LINT_ERROR || f->line < first || f->line > last)

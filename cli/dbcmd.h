@@ -39,6 +39,8 @@ enum {
     FL_OPT_ALLOW_OLDER,
     FL_OPT_SCHEMA,
     FL_OPT_NO_REHEARSE,
+    FL_OPT_LINT_ENFORCE_FROM,
+    FL_OPT_LINT_CONFIG,
     FL_OPT_HELP
 };
 
@@ -56,6 +58,8 @@ typedef struct {
     fl_pipeline_opts_t popts;
     const char *labels[FL_DBCMD_MAX_LABELS]; /* popts.labels */
     int64_t max_lifetime_s;  /* a bundle's longest accepted lifetime */
+    int gate_given;          /* --lint-enforce-from (wins over the file) */
+    char gate_conf[68];      /* enforce_from of --lint-config's file */
 } fl_dbcmd_t;
 
 /* The ledger target the options name: --schema, or "" for the database. */
@@ -87,7 +91,9 @@ const char *fl_dbcmd_target(const fl_dbcmd_t *c);
     {"environment", required_argument, NULL, FL_OPT_ENVIRONMENT},          \
     {"label", required_argument, NULL, FL_OPT_LABEL},                      \
     {"max-bundle-lifetime", required_argument, NULL, FL_OPT_MAX_LIFETIME}, \
-    {"reason", required_argument, NULL, FL_OPT_REASON}
+    {"reason", required_argument, NULL, FL_OPT_REASON},                    \
+    {"lint-enforce-from", required_argument, NULL, FL_OPT_LINT_ENFORCE_FROM}, \
+    {"lint-config", required_argument, NULL, FL_OPT_LINT_CONFIG}
 
 extern const char fl_dbcmd_pipeline_help[];
 

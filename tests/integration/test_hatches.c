@@ -75,6 +75,23 @@ s_expect_run(fl_test_ws_t *ws, const char *cmd, const char *const *extra,
     fl_test_proc_release(&r);
 }
 
+/*
+ * A seed's fresh start in the same workspace: no ledger, no backups, an
+ * empty schema public, and (with sources) an empty migrations directory.
+ */
+static void
+s_reset(fl_test_ws_t *ws, int sources)
+{
+    fl_test_exec(ws->conn, "SET client_min_messages = warning;"
+                           " DROP SCHEMA IF EXISTS flotilla, flotilla_backup,"
+                           " public CASCADE; CREATE SCHEMA public");
+    if (!sources)
+        return;
+    fl_test_rmtree(ws->mdir);
+    if (mkdir(ws->mdir, 0755) != 0)
+        fail_msg("mkdir %s failed", ws->mdir);
+}
+
 /* backups list --json, parsed; fails the test on anything else. */
 static json_t *
 s_backups(fl_test_ws_t *ws, int leftovers_only)
@@ -302,12 +319,7 @@ test_leftovers_listed_and_pruned_generated(void **state)
         char *expect = NULL, *got = NULL;
         fl_buf_t listed = FL_BUF_INIT(0);
 
-        fl_test_exec(ws->conn, "SET client_min_messages = warning;"
-                               " DROP SCHEMA IF EXISTS flotilla, flotilla_backup,"
-                               " public CASCADE; CREATE SCHEMA public");
-        fl_test_rmtree(ws->mdir);
-        if (mkdir(ws->mdir, 0755) != 0)
-            fail_msg("mkdir %s failed", ws->mdir);
+        s_reset(ws, 1);
         s_write_history(ws, n, 0);
         s_expect_run(ws, "apply", NULL, 1,
                      0, NULL);
@@ -526,6 +538,201 @@ test_a_ledger_from_before_up_and_down_checksums_upgrades(void **state)
                          "NOT NULL", "2");
 }
 
+/*
+ * One seeded history for the lint gate: migration 1 creates table g; each
+ * later one adds a column, and (kind 1) also creates an index on g without
+ * CONCURRENTLY, a lint error, or (kind 2) the same with an allow= line.
+ */
+static void
+s_write_gate_history(fl_test_ws_t *ws, int n, const int *kind)
+{
+    fl_test_ws_write(ws, "0001_g.sql", "-- flotilla:up\nCREATE TABLE g (id int);\n"
+                                       "-- flotilla:down\nDROP TABLE g;\n");
+    for (int v = 2; v <= n; v++) {
+        char file[64];
+        char *text = fl_asprintf(
+            "%s-- flotilla:up\nALTER TABLE g ADD COLUMN c%d int;\n%s"
+            "-- flotilla:down\nALTER TABLE g DROP COLUMN c%d;\n",
+            kind[v] == 2 ? "-- flotilla:options allow=require-concurrent-"
+                           "index-creation g is small\n" : "", v,
+            kind[v] ? "CREATE INDEX ON g (id);\n" : "", v);
+        snprintf(file, sizeof(file), "%04d_g%d.sql", v, v);
+        fl_test_ws_write(ws, file, text);
+        free(text);
+    }
+}
+
+/* The number in `"key": N` of a JSON text; -1 when absent. */
+static long long
+s_json_count(const char *text, const char *key)
+{
+    json_t *o = json_loads(text, 0, NULL);
+    json_t *v = json_object_get(o, key);
+    long long n = json_is_integer(v) ? json_integer_value(v) : -1;
+
+    json_decref(o);
+    return n;
+}
+
+/*
+ * lint.enforce_from, generated: seeded histories of lint errors, some
+ * allowed by allow= lines, and a gate anywhere in (or past) them.  For
+ * every seed, lint, plan and apply agree with the rule: an error not
+ * allowed refuses its migration exactly when the migration is at or after
+ * the gate; before it, it is reported as a warning and counted.  lint's
+ * error and not_enforced counts, plan's first refused migration and what
+ * apply applies (and where it stops) are each checked against the rule;
+ * the same gate read from the lint configuration (--lint-config) and
+ * signed into a bundle (applied without the flag) gives the same result,
+ * and a bundle applied with another gate is refused.
+ */
+static void
+test_lint_gate_generated(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    long seeds = fl_test_env_long("FLOTILLA_TEST_GATE_SEEDS", 4);
+    char *key = fl_asprintf("%s/release", ws->dir);
+    char *keyfile = fl_asprintf("%s/release.key", ws->dir);
+    char *pub = fl_asprintf("%s/release.pub", ws->dir);
+    char *bundle = fl_asprintf("%s/gate.bundle", ws->dir);
+    char *conf = fl_asprintf("%s/lint.yaml", ws->dir);
+    fl_test_proc_t r;
+    size_t nbefore = 0, nrefused = 0;
+
+    fl_test_run(&r, "flotilla", S_ARGS("flotilla", "keygen", "--out", key),
+                NULL, 60);
+    fl_test_expect(&r, 0, NULL);
+    fl_test_proc_release(&r);
+    for (long seed = 1; seed <= seeds; seed++) {
+        uint64_t rng = (uint64_t)seed * 104729u;
+        int n = 3 + (int)(fl_test_rng_next(&rng) % 6);
+        int kind[16] = {0};
+        int gate = 1 + (int)(fl_test_rng_next(&rng) % (uint64_t)(n + 1));
+        int first_refused = 0;
+        long long errors = 0, before = 0;
+        char gtext[16], *want = NULL, *text = NULL;
+
+        for (int v = 2; v <= n; v++) {
+            kind[v] = (int)(fl_test_rng_next(&rng) % 3);
+            if (kind[v] != 1)
+                continue;
+            if (v >= gate) {
+                errors++;
+                if (first_refused == 0)
+                    first_refused = v;
+            } else {
+                before++;
+            }
+        }
+        nbefore += (size_t)before;
+        nrefused += first_refused != 0;
+        snprintf(gtext, sizeof(gtext), "%d", gate);
+        s_reset(ws, 1);
+        s_write_gate_history(ws, n, kind);
+
+        /* lint: counts. */
+        fl_test_run(&r, "flotilla", S_ARGS("flotilla", "lint", "--format",
+                    "json", "--lint-enforce-from", gtext, ws->mdir), NULL, 60);
+        if (r.status != (errors ? 1 : 0) ||
+            s_json_count(r.out, "errors") != errors ||
+            s_json_count(r.out, "not_enforced") != before)
+            fail_msg("seed %ld (FLOTILLA_TEST_GATE_SEEDS), gate %d of %d: "
+                     "lint exit %d, expected %d errors and %lld not "
+                     "enforced:\n%s", seed, gate, n, r.status, (int)errors,
+                     before, r.out);
+        fl_test_proc_release(&r);
+        /* The same from the configuration file. */
+        text = fl_asprintf("enforce_from: \"%d\"\n", gate);
+        fl_test_write_file(conf, text);
+        free(text);
+        fl_test_run(&r, "flotilla", S_ARGS("flotilla", "lint", "--format",
+                    "json", "--config", conf, ws->mdir), NULL, 60);
+        if (s_json_count(r.out, "not_enforced") != before)
+            fail_msg("seed %ld: lint --config enforce_from differs:\n%s",
+                     seed, r.out);
+        fl_test_proc_release(&r);
+
+        /* plan: the first refused migration. */
+        fl_test_ws_flotilla(ws, &r, "plan",
+                            S_ARGS("--json", "--lint-config", conf), 1);
+        {
+            json_t *o = json_loads(r.out, 0, NULL), *m = NULL;
+            size_t i;
+            int refused = 0;
+            json_array_foreach(json_object_get(o, "migrations"), i, m) {
+                const char *verdict = json_string_value(
+                    json_object_get(m, "verdict"));
+                if (refused == 0 && verdict && strcmp(verdict, "refused") == 0)
+                    refused = (int)json_integer_value(
+                        json_object_get(m, "version"));
+            }
+            if (o == NULL || refused != first_refused)
+                fail_msg("seed %ld, gate %d: plan refuses %d, expected %d:\n"
+                         "%s%s", seed, gate, refused, first_refused, r.out,
+                         r.err);
+            json_decref(o);
+        }
+        fl_test_proc_release(&r);
+
+        /* apply: everything below the first enforced error. */
+        fl_test_ws_flotilla(ws, &r, "apply",
+                            S_ARGS("--lint-enforce-from", gtext), 1);
+        /* Exit 1: migration 1 (and those before the refusal) applied. */
+        if (r.status != (first_refused ? 1 : 0)) {
+            fprintf(stderr, "%s%s", r.out, r.err);
+            fail_msg("seed %ld, gate %d: apply exit %d (output above)", seed,
+                     gate, r.status);
+        }
+        if (before && strstr(r.err, "lint error reported as a warning") == NULL)
+            fail_msg("seed %ld: apply did not report the errors before the "
+                     "gate:\n%s", seed, r.err);
+        fl_test_proc_release(&r);
+        want = fl_asprintf("%d", first_refused ? first_refused - 1 : n);
+        fl_test_expect_value(ws->conn, "SELECT count(*) FROM flotilla."
+                             "schema_migrations WHERE status = 'applied'",
+                             want);
+
+        /* A bundle signed with the gate: the same, with no flag. */
+        fl_test_run(&r, "flotilla", S_ARGS("flotilla", "bundle", "build",
+                    ws->mdir, "--sign", keyfile, "--out", bundle,
+                    "--environment", "test", "--lint-enforce-from", gtext),
+                    NULL, 60);
+        fl_test_expect(&r, 0, NULL);
+        fl_test_proc_release(&r);
+        s_reset(ws, 0);
+        {
+            char other[16];
+            snprintf(other, sizeof(other), "%d", gate + 1);
+            s_expect_run(ws, "apply", S_ARGS("--trust", pub, "--environment",
+                         "test", "--lint-enforce-from", other, bundle), 0,
+                         3, "the bundle's signed lint.enforce_from");
+        }
+        fl_test_ws_flotilla(ws, &r, "apply", S_ARGS("--trust", pub,
+                            "--environment", "test", bundle), 0);
+        if (r.status != (first_refused ? 1 : 0)) {
+            fprintf(stderr, "%s%s", r.out, r.err);
+            fail_msg("seed %ld, gate %d: bundle apply exit %d (output above)",
+                     seed, gate, r.status);
+        }
+        fl_test_proc_release(&r);
+        fl_test_expect_value(ws->conn, "SELECT count(*) FROM flotilla."
+                             "schema_migrations WHERE status = 'applied'",
+                             want);
+        free(want);
+    }
+    if (nbefore == 0 || nrefused == 0)
+        fail_msg("%ld seeds made %zu errors before the gate and %zu refusals "
+                 "after it: the generator must make both", seeds, nbefore,
+                 nrefused);
+    fprintf(stderr, "hatches: %ld gate seeds, %zu errors before the gate, %zu "
+            "refused after it\n", seeds, nbefore, nrefused);
+    free(key);
+    free(keyfile);
+    free(pub);
+    free(bundle);
+    free(conf);
+}
+
 int
 main(void)
 {
@@ -535,6 +742,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_leftovers_listed_and_pruned_generated, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_fixed_down_is_not_drift, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_ledger_from_before_up_and_down_checksums_upgrades, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_lint_gate_generated, fl_test_ws_setup, fl_test_ws_teardown),
     };
 
     if (!fl_test_have_postgres()) {
