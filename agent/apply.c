@@ -22,7 +22,6 @@
 #include "lint/compare.h"
 #include "common/alloc.h"
 #include "common/log.h"
-#include "proto/layout.h"
 
 /* Records the failed state of m after its transaction was rolled back. */
 static void
@@ -62,29 +61,27 @@ s_schema_after(fl_pipeline_t *p, const fl_migration_t *m, int before,
 {
     fl_error_t err = FL_ERROR_INIT;
     char *fp = NULL;
-    char version[24];
     fl_pg_result_t r = FL_PG_RESULT_INIT;
     int after = before == 1 ? 2 : 1;
     int rc = 0;
 
     *changes = 0;
     p->schema_gen = 0;
-    snprintf(version, sizeof(version), "%lld", (long long)m->version);
     if (before == 0)
         rc = FL_ERR(&err, FL_ENOTFOUND, "no snapshot before the migration");
     if (rc == 0)
         rc = fl_schema_snapshot(p->pg, after, fl__scope(p), &err);
     if (rc == 0)
-        rc = fl_schema_record_changes(p->pg, p->target, m->version, before, after,
+        rc = fl_schema_record_changes(p->pg, p->target, &m->version, before, after,
                                       changes, &err);
     if (rc == 0)
         rc = fl_schema_fingerprint(p->pg, after, &fp, &err);
     if (rc == 0) {
-        const char *params[3] = {fp, version, p->target};
+        const char *params[3] = {fp, m->version.text, p->target};
         rc = fl_pg_query(p->pg, &r, "UPDATE flotilla.schema_migrations SET"
                          " schema_fingerprint = $1, schema_recorded = true"
                          " WHERE version OPERATOR(pg_catalog.=)"
-                         " $2::pg_catalog.int8 AND target"
+                         " $2 AND target"
                          " OPERATOR(pg_catalog.=) $3", 3, params, &err);
         fl_pg_result_release(&r);
     }
@@ -1074,6 +1071,19 @@ s_run_unit(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
     }
 }
 
+/* Two lint gates (checked versions) in the version order. */
+static int
+s_gate_cmp(const char *a, const char *b)
+{
+    fl_version_t va = FL_VERSION_INIT, vb = FL_VERSION_INIT;
+    fl_error_t ignore = FL_ERROR_INIT;
+
+    FL_IGNORE(fl_version_parse_str(&va, a, &ignore)); /* checked on entry */
+    FL_IGNORE(fl_version_parse_str(&vb, b, &ignore));
+    fl_error_clear(&ignore);
+    return fl_version_cmp(&va, &vb);
+}
+
 int
 fl__validate_text(fl_pipeline_t *p, const fl_migration_t *m,
                   fl_stmt_list_t *stmts, fl_finding_list_t *findings,
@@ -1098,8 +1108,7 @@ fl__validate_text(fl_pipeline_t *p, const fl_migration_t *m,
         goto done;
     fl_stmt_list_release(&down);
     if (p->signed_gate && p->opts.lint_enforce_from &&
-        fl_layout_version_cmp(FL_LAYOUT_FLOTILLA, p->signed_gate,
-                              p->opts.lint_enforce_from) != 0) {
+        s_gate_cmp(p->signed_gate, p->opts.lint_enforce_from) != 0) {
         rc = FL_ERR(err, FL_EINVAL, "the bundle's signed lint.enforce_from "
                     "is %s; the one given here is %s", p->signed_gate,
                     p->opts.lint_enforce_from);

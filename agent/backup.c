@@ -605,7 +605,7 @@ s_record(fl_pg_t *pg, const fl_backup_ctx_t *ctx, const fl_net_rel_t *pre,
 {
     const char *p[15];
     fl_pg_result_t r = FL_PG_RESULT_INIT;
-    char ver[24], idx[16], o[16];
+    char ver[FL_VERSION_MAX + 1], idx[16], o[16];
     char *loc = b->dump ? fl_strdup(b->path)
                         : fl_asprintf("flotilla_backup.b%s", id);
     char *cols = s_json_names(now, b, 0);
@@ -618,7 +618,7 @@ s_record(fl_pg_t *pg, const fl_backup_ctx_t *ctx, const fl_net_rel_t *pre,
         json_array_append_new(ta, json_boolean(b->typids[i] >= S_FIRST_USER_OID));
     texts = json_dumps(ta, JSON_COMPACT);
     json_decref(ta);
-    snprintf(ver, sizeof(ver), "%" PRId64, ctx->version);
+    snprintf(ver, sizeof(ver), "%s", ctx->version.text);
     snprintf(idx, sizeof(idx), "%d", b->stmt_index);
     snprintf(o, sizeof(o), "%u", pre->oid);
     p[0] = id;
@@ -642,7 +642,7 @@ s_record(fl_pg_t *pg, const fl_backup_ctx_t *ctx, const fl_net_rel_t *pre,
         " source_schema, source_table, kind, location, columns, column_types,"
         " text_columns, key_columns, row_count, checksum, dump_sha256, match,"
         " target)"
-        " SELECT $1::pg_catalog.int8, $2::pg_catalog.int8, $3,"
+        " SELECT $1::pg_catalog.int8, $2, $3,"
         "  $4::pg_catalog.int4, $5, $6, $7, $8,"
         "  ARRAY(SELECT pg_catalog.json_array_elements_text($9::pg_catalog.json)),"
         "  ARRAY(SELECT pg_catalog.format_type(a.atttypid, a.atttypmod)"
@@ -1319,12 +1319,12 @@ fl__backup_sequence(fl_pg_t *pg, const fl_backup_ctx_t *ctx,
                     const fl_net_rel_t *seq, const char *after,
                     const char *reason, fl_error_t *err)
 {
-    char ver[24], oid[16];
+    char ver[FL_VERSION_MAX + 1], oid[16];
     const char *p[8];
     fl_pg_result_t r = FL_PG_RESULT_INIT;
     int rc;
 
-    snprintf(ver, sizeof(ver), "%" PRId64, ctx->version);
+    snprintf(ver, sizeof(ver), "%s", ctx->version.text);
     snprintf(oid, sizeof(oid), "%u", seq->oid);
     p[0] = ver;
     p[1] = seq->schema;
@@ -1342,7 +1342,7 @@ fl__backup_sequence(fl_pg_t *pg, const fl_backup_ctx_t *ctx,
     rc = fl_pg_query(pg, &r,
         "INSERT INTO flotilla.sequence_backups (version, seq_schema, seq_name,"
         " owner_schema, owner_table, owner_column, last_value, after_value,"
-        " reason, target) SELECT $1::pg_catalog.int8, $2, $3, ow.nspname,"
+        " reason, target) SELECT $1, $2, $3, ow.nspname,"
         " oc.relname, oa.attname, $4::pg_catalog.int8, $5::pg_catalog.int8, $6,"
         " $8"
         " FROM (SELECT 1) x LEFT JOIN pg_catalog.pg_depend d"
@@ -2015,7 +2015,7 @@ s_restore_sequences(fl_pg_t *pg, const fl_restore_opts_t *o, const char *ver,
         " b.last_value, b.seq_schema OPERATOR(pg_catalog.||) '.'"
         "  OPERATOR(pg_catalog.||) b.seq_name, b.after_value"
         " FROM flotilla.sequence_backups b WHERE b.version"
-        " OPERATOR(pg_catalog.=) $1::pg_catalog.int8 AND b.target"
+        " OPERATOR(pg_catalog.=) $1 AND b.target"
         " OPERATOR(pg_catalog.=) $2 AND b.restored_at IS NULL"
         " ORDER BY b.id DESC", 2, p, err);
     for (size_t i = 0; rc == 0 && i < r.nrows; i++) {
@@ -2076,15 +2076,16 @@ s_restore_sequences(fl_pg_t *pg, const fl_restore_opts_t *o, const char *ver,
 }
 
 int
-fl__restore_backups(fl_pg_t *pg, const fl_restore_opts_t *o, int64_t version,
+fl__restore_backups(fl_pg_t *pg, const fl_restore_opts_t *o,
+                    const fl_version_t *version,
                     fl_restore_t *res, fl_error_t *err)
 {
     fl_pg_result_t r = FL_PG_RESULT_INIT;
-    char ver[24];
+    char ver[FL_VERSION_MAX + 1];
     const char *p[2] = {ver, o->target ? o->target : ""};
     int rc = 0;
 
-    snprintf(ver, sizeof(ver), "%" PRId64, version);
+    snprintf(ver, sizeof(ver), "%s", version->text);
     /*
      * Newest first.  Each table is backed up once per migration, so the
      * order matters only for readability; foreign keys are not checked
@@ -2097,7 +2098,7 @@ fl__restore_backups(fl_pg_t *pg, const fl_restore_opts_t *o, int64_t version,
         " pg_catalog.array_to_json(text_columns)::pg_catalog.text,"
         " pg_catalog.array_to_json(key_columns)::pg_catalog.text"
         " FROM flotilla.backups WHERE version OPERATOR(pg_catalog.=)"
-        " $1::pg_catalog.int8 AND target OPERATOR(pg_catalog.=) $2"
+        " $1 AND target OPERATOR(pg_catalog.=) $2"
         " AND restored_at IS NULL ORDER BY id DESC", 2, p, err);
     for (size_t i = 0; rc == 0 && i < r.nrows; i++) {
         s_bk b;

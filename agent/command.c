@@ -45,18 +45,27 @@ s_action(const fl_ag_job_t *job)
     }
 }
 
+/* The highest version the state records applied; empty when none. */
+static fl_version_t
+s_applied_version(const fl_wire_target_t *st)
+{
+    fl_version_t v = FL_VERSION_INIT;
+
+    for (size_t i = 0; i < st->napplied; i++)
+        if (strcmp(st->applied[i].status, "applied") == 0 &&
+            fl_version_cmp(&st->applied[i].version, &v) > 0)
+            v = st->applied[i].version;
+    return v;
+}
+
 /* Fills the job's result (strings copied). */
 static void
 s_result(fl_ag_job_t *job, const char *status, int64_t duration_ms,
          const char *message, const fl_error_t *err)
 {
     fl_wire_result_t *r = &job->result;
-    int64_t version = 0;
+    fl_version_t version = s_applied_version(&job->state);
 
-    for (size_t i = 0; i < job->state.napplied; i++)
-        if (strcmp(job->state.applied[i].status, "applied") == 0 &&
-            job->state.applied[i].version > version)
-            version = job->state.applied[i].version;
     r->id = fl_strdup(job->cmd.u.command.id);
     r->rollout = fl_strdup(job->cmd.u.command.rollout);
     r->target = fl_strdup(job->cmd.u.command.target);
@@ -81,13 +90,13 @@ s_on_event(const fl_pipeline_event_t *ev, void *arg)
     s_ctx *c = arg;
     fl_ag_job_t *e = fl_calloc(1, sizeof(*e));
     fl_wire_msg_t m;
-    char version[24];
     fl_log_field f[4] = {{"target", c->job->target},
                          {"rollout", c->job->cmd.u.command.rollout},
                          {"step", fl_step_name(ev->step)},
-                         {"version", version}};
+                         {"version", fl_version_is_set(&ev->version)
+                                         ? ev->version.text
+                                         : "0"}};
 
-    snprintf(version, sizeof(version), "%lld", (long long)ev->version);
     fl_log_emit(ev->status == FL_STEP_FAILED || ev->status == FL_STEP_REFUSED
                     ? FL_LOG_WARNING
                     : FL_LOG_INFO,
@@ -121,10 +130,10 @@ s_on_event(const fl_pipeline_event_t *ev, void *arg)
 }
 
 static const fl_wire_applied_t *
-s_row(const fl_wire_target_t *st, int64_t version)
+s_row(const fl_wire_target_t *st, const fl_version_t *version)
 {
     for (size_t i = 0; i < st->napplied; i++)
-        if (st->applied[i].version == version)
+        if (fl_version_cmp(&st->applied[i].version, version) == 0)
             return &st->applied[i];
     return NULL;
 }
@@ -145,11 +154,12 @@ s_recorded(fl_ag_job_t *job)
         return 0;
     for (size_t i = 0; i < migs->count; i++) {
         const fl_migration_t *m = &migs->items[i];
-        const fl_wire_applied_t *row = s_row(&job->state, m->version);
+        const fl_wire_applied_t *row = s_row(&job->state, &m->version);
         int mine = row && row->rollout && strcmp(row->rollout, c->rollout) == 0;
 
         if (job->cmd.type == FL_WIRE_APPLY) {
-            if (c->to_version > 0 && m->version > c->to_version)
+            if (fl_version_is_set(&c->to_version) &&
+                fl_version_cmp(&m->version, &c->to_version) > 0)
                 continue;
             if (mine && strcmp(row->status, "failed") == 0 && failed == NULL)
                 failed = row;
@@ -157,7 +167,8 @@ s_recorded(fl_ag_job_t *job)
                 !fl_migration_is_applied_as(m, row->checksum))
                 all = 0;
         } else {
-            if (c->to_version > 0 && m->version <= c->to_version)
+            if (fl_version_is_set(&c->to_version) &&
+                fl_version_cmp(&m->version, &c->to_version) <= 0)
                 continue;
             if (row == NULL)
                 continue;
@@ -173,8 +184,8 @@ s_recorded(fl_ag_job_t *job)
     }
     if (job->cmd.type == FL_WIRE_APPLY && failed != NULL) {
         fl_error_t e = FL_ERROR_INIT;
-        FL_ERR(&e, FL_EDB, "migration %lld failed in this rollout, as the "
-               "target's ledger records", (long long)failed->version);
+        FL_ERR(&e, FL_EDB, "migration %s failed in this rollout, as the "
+               "target's ledger records", failed->version.text);
         s_result(job, "failed", 0, "answered from the target's ledger", &e);
         fl_error_clear(&e);
         return 1;
@@ -219,7 +230,8 @@ s_pipeline(fl_ag_daemon_t *d, fl_ag_job_t *job)
     o.agent = d->cfg->name;
     o.rollout_id = c->rollout;
     o.bundle_id = job->src->bundle_id;
-    o.to_version = job->cmd.type == FL_WIRE_APPLY ? c->to_version : 0;
+    if (job->cmd.type == FL_WIRE_APPLY)
+        o.to_version = c->to_version;
     o.lock_wait_ms = d->cfg->lock_wait_ms;
     o.lock_timeout_ms = d->cfg->lock_timeout_ms;
     o.statement_timeout_ms = d->cfg->statement_timeout_ms;
@@ -245,10 +257,11 @@ s_pipeline(fl_ag_daemon_t *d, fl_ag_job_t *job)
                               res.applied, res.skipped, res.pending);
         } else if (job->cmd.type == FL_WIRE_ROLLBACK) {
             int count = 0;
-            rc = c->to_version > 0
+            rc = fl_version_is_set(&c->to_version)
                      ? fl_pipeline_rollback(p, job->src, FL_ROLLBACK_TO,
-                                            c->to_version, NULL, &count, &err)
-                     : fl_pipeline_rollback(p, job->src, FL_ROLLBACK_BUNDLE, 0,
+                                            &c->to_version, NULL, &count, &err)
+                     : fl_pipeline_rollback(p, job->src, FL_ROLLBACK_BUNDLE,
+                                            NULL,
                                             job->src->bundle_id, &count,
                                             &err);
             msg = fl_asprintf("%d rolled back", count);
@@ -312,14 +325,8 @@ fl_ag_run(fl_ag_daemon_t *d, fl_ag_job_t *job)
     fl_ag_state_release(&job->state);
     fl_ag_read_state(job, &job->state);
     /* The version after the run, now that the state is read again. */
-    if (job->has_result) {
-        int64_t version = 0;
-        for (size_t i = 0; i < job->state.napplied; i++)
-            if (strcmp(job->state.applied[i].status, "applied") == 0 &&
-                job->state.applied[i].version > version)
-                version = job->state.applied[i].version;
-        job->result.version = version;
-    }
+    if (job->has_result)
+        job->result.version = s_applied_version(&job->state);
 done:
     fl_workers_conn_release(d->workers);
     fl_error_clear(&err);

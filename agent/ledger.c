@@ -186,10 +186,45 @@ static const char s_ledger_v4[] =
     S_TARGET_KEY("schema_changes", "target, version, kind, ident");
 
 /*
- * Version 5 (issue 14): separate up and down checksums, so that a down
+ * Version 5 (issue 14): versions are text (proto/version.h), so that
+ * diesel's 14-digit stamps, pop's 20-digit versions (beyond bigint) and
+ * Flyway's 1.2 fit.  Every version column becomes text, the bigint's
+ * decimal digits being the text of the same version; a CHECK keeps the
+ * canonical form (no leading zeros, digit runs separated by single dots),
+ * which makes equal versions equal text, so the keys and every "version =
+ * $1" still work.  schema_migrations.version_order orders rows as
+ * fl_version_cmp() does (numeric[]: no overflow; "1.9" before "1.10").
+ * ALTER COLUMN TYPE of a column that is text already changes nothing, and
+ * the rest is dropped first (version_order too: it is derived), so the
+ * step can run again.
+ */
+#define S_VERSION_RE "'^(0|[1-9][0-9]*)([.](0|[1-9][0-9]*))*$'"
+#define S_VERSION_TEXT(t, c)                                                \
+    "ALTER TABLE flotilla." t " ALTER COLUMN " c " TYPE pg_catalog.text"    \
+    " USING " c "::pg_catalog.text;"                                       \
+    "ALTER TABLE flotilla." t " DROP CONSTRAINT IF EXISTS " t "_" c         \
+    "_form;"                                                               \
+    "ALTER TABLE flotilla." t " ADD CONSTRAINT " t "_" c "_form CHECK ("    \
+    c " OPERATOR(pg_catalog.~) " S_VERSION_RE ");"
+
+static const char s_ledger_v5[] =
+    /* Derived from version, which cannot change type under it. */
+    "ALTER TABLE flotilla.schema_migrations DROP COLUMN IF EXISTS"
+    "  version_order;"
+    S_VERSION_TEXT("schema_migrations", "version")
+    "ALTER TABLE flotilla.schema_migrations ADD COLUMN IF NOT EXISTS"
+    "  version_order pg_catalog.numeric[] GENERATED ALWAYS AS ("
+    FL_VERSION_SQL_ORDER("version") ") STORED;"
+    S_VERSION_TEXT("migration_logs", "version")
+    S_VERSION_TEXT("backups", "version")
+    S_VERSION_TEXT("sequence_backups", "version")
+    S_VERSION_TEXT("schema_changes", "version");
+
+/*
+ * Version 6 (issue 14): separate up and down checksums, so that a down
  * fixed in the source after its migration was applied is not drift.
  *   schema_migrations.up_checksum: the migration without its down
- *     (fl_migration_up_checksum); NULL on rows written before version 5,
+ *     (fl_migration_up_checksum); NULL on rows written before version 6,
  *     which are compared by their full checksum and down_sql instead
  *     (fl_ledger_row_matches).
  *   schema_migrations.down_checksum: the down it was applied with.
@@ -197,7 +232,7 @@ static const char s_ledger_v4[] =
  *     was rolled back (the source's, or the ledger's copy).
  * Idempotent, like every step: an interrupted upgrade is redone.
  */
-static const char s_ledger_v5[] =
+static const char s_ledger_v6[] =
     "ALTER TABLE flotilla.schema_migrations"
     "  ADD COLUMN IF NOT EXISTS up_checksum text,"
     "  ADD COLUMN IF NOT EXISTS down_checksum text,"
@@ -308,9 +343,10 @@ static const char s_ledger_columns[] =
     "[\"schema_migrations\",\"schema_recorded\",2],"
     "[\"schema_migrations\",\"rollback_note\",2],"
     "[\"schema_migrations\",\"target\",4],"
-    "[\"schema_migrations\",\"up_checksum\",5],"
-    "[\"schema_migrations\",\"down_checksum\",5],"
-    "[\"schema_migrations\",\"rollback_down_checksum\",5],"
+    "[\"schema_migrations\",\"version_order\",5],"
+    "[\"schema_migrations\",\"up_checksum\",6],"
+    "[\"schema_migrations\",\"down_checksum\",6],"
+    "[\"schema_migrations\",\"rollback_down_checksum\",6],"
     "[\"migration_logs\",\"\",1],[\"migration_logs\",\"version\",1],"
     "[\"migration_logs\",\"step\",1],[\"migration_logs\",\"status\",1],"
     "[\"migration_logs\",\"duration_ms\",1],[\"migration_logs\",\"message\",1],"
@@ -477,7 +513,8 @@ fl_ledger_ensure(fl_pg_t *pg, fl_error_t *err)
         (rc = fl_pg_exec(pg, s_ledger_v3, err)) != 0 ||
         (rc = fl_pg_exec(pg, fl_schema_ledger_sql, err)) != 0 ||
         (rc = fl_pg_exec(pg, s_ledger_v4, err)) != 0 ||
-        (rc = fl_pg_exec(pg, s_ledger_v5, err)) != 0)
+        (rc = fl_pg_exec(pg, s_ledger_v5, err)) != 0 ||
+        (rc = fl_pg_exec(pg, s_ledger_v6, err)) != 0)
         goto fail;
     rc = fl_pg_query_value(pg, &v,
         "SELECT pg_catalog.max(ledger_version) FROM flotilla.ledger_meta", 0,
@@ -537,14 +574,26 @@ fl_ledger_load(fl_pg_t *pg, const char *target, fl_ledger_t *out,
         " error_sqlstate, error_message, error_position, file, down_done,"
         " schema_recorded, rollout_id, up_checksum, down_checksum, down_sql"
         " FROM flotilla.schema_migrations WHERE target OPERATOR(pg_catalog.=)"
-        " $1 ORDER BY version", 1, params, err);
+        " $1 ORDER BY version_order", 1, params, err);
     if (rc != 0)
         return rc;
+    for (size_t i = 0; i < r.nrows; i++)
+        if (!fl_version_is_canonical(fl_pg_value(&r, i, 0))) {
+            rc = FL_ERR(err, FL_EINVAL, "the ledger of target \"%s\" in "
+                        "database \"%s\" holds an invalid version \"%.80s\"",
+                        target, fl_pg_describe(pg), fl_pg_value(&r, i, 0));
+            fl_error_set_hint(err, "Versions are numbers separated by dots "
+                                   "without leading zeros; someone edited "
+                                   "flotilla.schema_migrations by hand.");
+            fl_pg_result_release(&r);
+            return rc;
+        }
     out->items = fl_calloc(r.nrows ? r.nrows : 1, sizeof(fl_ledger_row_t));
     out->count = r.nrows;
     for (size_t i = 0; i < r.nrows; i++) {
         fl_ledger_row_t *row = &out->items[i];
-        row->version = strtoll(fl_pg_value(&r, i, 0), NULL, 10);
+        FL_IGNORE(fl_version_parse_str(&row->version, fl_pg_value(&r, i, 0),
+                                       NULL)); /* checked above */
         row->name = s_dup(fl_pg_value(&r, i, 1));
         row->checksum = s_dup(fl_pg_value(&r, i, 2));
         row->bundle_id = s_dup(fl_pg_value(&r, i, 3));
@@ -603,10 +652,10 @@ fl_ledger_release(fl_ledger_t *l)
 }
 
 const fl_ledger_row_t *
-fl_ledger_find(const fl_ledger_t *l, int64_t version)
+fl_ledger_find(const fl_ledger_t *l, const fl_version_t *version)
 {
     for (size_t i = 0; i < l->count; i++)
-        if (l->items[i].version == version)
+        if (fl_version_cmp(&l->items[i].version, version) == 0)
             return &l->items[i];
     return NULL;
 }
@@ -660,7 +709,8 @@ fl_ledger_gaps(const fl_ledger_t *ledger, const fl_migration_list_t *migs,
             (bundle_id && strcmp(bundle_id, row->bundle_id) != 0))
             continue;
         for (size_t j = 0; j < migs->count && !found; j++)
-            found = migs->items[j].version == row->version;
+            found = fl_version_cmp(&migs->items[j].version,
+                                   &row->version) == 0;
         if (found)
             continue;
         *out = fl_reallocarray(*out, n + 1, sizeof(**out));
@@ -703,8 +753,10 @@ fl_ledger_log(fl_pg_t *pg, const fl_ledger_log_t *entries, size_t n,
         const fl_ledger_log_t *e = &entries[i];
         json_t *o = json_object();
 
-        json_object_set_new(o, "version", e->version ? json_integer(e->version)
-                                                     : json_null());
+        json_object_set_new(o, "version",
+                            fl_version_is_set(&e->version)
+                                ? fl_json_text(e->version.text)
+                                : json_null());
         json_object_set_new(o, "name", e->name ? fl_json_text(e->name)
                                                : json_null());
         json_object_set_new(o, "step", fl_json_text(e->step));
@@ -736,7 +788,7 @@ fl_ledger_log(fl_pg_t *pg, const fl_ledger_log_t *entries, size_t n,
         " COALESCE(pg_catalog.to_timestamp(x.time_us OPERATOR(pg_catalog./)"
         " 1000000.0), pg_catalog.clock_timestamp())"
         " FROM ROWS FROM (pg_catalog.json_to_recordset($1::pg_catalog.json)"
-        " AS (version pg_catalog.int8, name pg_catalog.text,"
+        " AS (version pg_catalog.text, name pg_catalog.text,"
         " step pg_catalog.text, status pg_catalog.text,"
         " duration_ms pg_catalog.int8, message pg_catalog.text,"
         " bundle_id pg_catalog.text, rollout_id pg_catalog.text,"
@@ -753,21 +805,20 @@ int
 fl_ledger_record(fl_pg_t *pg, const fl_ledger_record_t *r, fl_error_t *err)
 {
     const fl_migration_t *m = r->m;
-    char version[24], done[16], total[16], dur[24], wait[24], retries[16],
-         downline[16], up_sum[65], down_sum[65];
+    char done[16], total[16], dur[24], wait[24], retries[16], downline[16],
+         up_sum[65], down_sum[65];
     unsigned char sum[32];
     const char *p[25];
     fl_pg_result_t res = FL_PG_RESULT_INIT;
     int rc;
 
-    snprintf(version, sizeof(version), "%lld", (long long)m->version);
     snprintf(done, sizeof(done), "%d", r->statements_done);
     snprintf(total, sizeof(total), "%d", r->statements_total);
     snprintf(dur, sizeof(dur), "%lld", (long long)r->duration_ms);
     snprintf(wait, sizeof(wait), "%lld", (long long)r->lock_wait_ms);
     snprintf(retries, sizeof(retries), "%d", r->retries);
     snprintf(downline, sizeof(downline), "%d", m->down_line);
-    p[0] = version;
+    p[0] = m->version.text;
     p[1] = m->name;
     p[2] = m->checksum_hex;
     p[3] = r->bundle_id;

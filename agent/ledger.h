@@ -26,10 +26,10 @@
 #include "common/error.h"
 #include "proto/migration.h"
 
-#define FL_LEDGER_VERSION 5
+#define FL_LEDGER_VERSION 6
 
 typedef struct {
-    int64_t version;
+    fl_version_t version;
     char *name;
     char *checksum;
     char *bundle_id;       /* NULL for a migrations directory */
@@ -52,14 +52,14 @@ typedef struct {
     int schema_recorded;   /* its schema changes are in schema_changes */
     char *rollout_id;      /* the fleet rollout that last wrote the row;
                               "" outside one */
-    char *up_checksum;     /* hex; NULL on a row older than ledger v5 */
+    char *up_checksum;     /* hex; NULL on a row older than ledger v6 */
     char *down_checksum;   /* hex of the down it was applied with; NULL
-                              on a row older than ledger v5 */
+                              on a row older than ledger v6 */
     char *down_sql;        /* the down it was applied with; NULL: none */
 } fl_ledger_row_t;
 
 typedef struct {
-    fl_ledger_row_t *items; /* ordered by version */
+    fl_ledger_row_t *items; /* ordered by version (proto/version.h) */
     size_t count;
 } fl_ledger_t;
 
@@ -83,6 +83,8 @@ int fl_ledger_exists(fl_pg_t *pg, fl_error_t *err) FL_NODISCARD;
 /*
  * Reads the schema_migrations rows of target ("" the whole database, or a
  * schema's name; see ledger.c, version 4) into out (empty if no ledger).
+ * A version in the ledger that is not one (version.h) is FL_EINVAL naming
+ * it: the ledger was edited by hand.
  */
 int fl_ledger_load(fl_pg_t *pg, const char *target, fl_ledger_t *out,
                    fl_error_t *err) FL_NODISCARD;
@@ -90,7 +92,7 @@ void fl_ledger_release(fl_ledger_t *l);
 /*
  * Whether m (from a source) is the migration row recorded as applied:
  * the same up checksum (the down may have changed since: fixing a down
- * is not drift).  A row older than ledger v5 has no up checksum: m's full
+ * is not drift).  A row older than ledger v6 has no up checksum: m's full
  * checksum, computed with the down the row was applied with (down_sql),
  * must equal the row's.
  */
@@ -104,7 +106,8 @@ int fl_ledger_row_matches(const fl_ledger_row_t *row, const fl_migration_t *m);
 int fl_ledger_row_in_effect(const fl_ledger_row_t *row);
 
 /* The row for version, or NULL; lent from l. */
-const fl_ledger_row_t *fl_ledger_find(const fl_ledger_t *l, int64_t version);
+const fl_ledger_row_t *fl_ledger_find(const fl_ledger_t *l,
+                                      const fl_version_t *version);
 
 /*
  * A migration the ledger has (applied, being rolled back, or half-applied)
@@ -130,7 +133,7 @@ size_t fl_ledger_gaps(const fl_ledger_t *ledger, const fl_migration_list_t *migs
 
 /* One migration_logs row. */
 typedef struct {
-    int64_t version;       /* 0 when not about one migration */
+    fl_version_t version;  /* empty when not about one migration */
     const char *name;
     const char *step;      /* verify, validate, backup, execute, verify-after, rollback, restore */
     const char *status;    /* started, ok, failed, skipped, refused */

@@ -59,7 +59,6 @@
 #include "agent/pipeline.h"
 
 #include "agent/pipeline_internal.h"
-#include "proto/layout.h"
 #include "common/alloc.h"
 #include "common/hash.h"
 #include "common/log.h"
@@ -154,7 +153,8 @@ fl__event(fl_pipeline_t *p, fl_step step, fl_step_status status,
     e->message = msg;
     e->ev.step = step;
     e->ev.status = status;
-    e->ev.version = m ? m->version : 0;
+    if (m)
+        e->ev.version = m->version;
     e->ev.duration_ms = duration_ms;
     e->ev.time_us = s_wall_us();
     if (error) {
@@ -170,7 +170,8 @@ fl__event(fl_pipeline_t *p, fl_step step, fl_step_status status,
         memset(q, 0, sizeof(*q));
         q->name = m ? fl_strdup(m->name) : NULL;
         q->message = fl_strdup(msg);
-        q->e.version = m ? m->version : 0;
+        if (m)
+            q->e.version = m->version;
         q->e.name = q->name;
         q->e.step = fl_step_name(step);
         q->e.status = fl_step_status_name(status);
@@ -491,13 +492,13 @@ s_verify_gaps(fl_pipeline_t *p, const fl_migration_list_t *migs,
         const fl_ledger_row_t *row = gaps[i].row;
         const fl_migration_t *m = gaps[i].renumbered_as;
         if (m)
-            fl_buf_addf(&detail, "%s%s is migration %lld (%s, %s) "
+            fl_buf_addf(&detail, "%s%s is migration %s (%s, %s) "
                         "renumbered", i ? "; " : "", m->file,
-                        (long long)row->version,
+                        row->version.text,
                         row->file ? row->file : row->name, row->status);
         else
-            fl_buf_addf(&detail, "%smigration %lld (%s, %s) is not in the "
-                        "source", i ? "; " : "", (long long)row->version,
+            fl_buf_addf(&detail, "%smigration %s (%s, %s) is not in the "
+                        "source", i ? "; " : "", row->version.text,
                         row->file ? row->file : row->name, row->status);
     }
     if (n > 0) {
@@ -530,18 +531,18 @@ int
 fl__verify_source(fl_pipeline_t *p, const fl_migration_list_t *migs,
                   const fl_ledger_t *ledger, int *pending, fl_error_t *err)
 {
-    int64_t max_applied = 0;
+    fl_version_t max_applied = FL_VERSION_INIT;
     fl_buf_t drift = FL_BUF_INIT(0);
     int ndrift = 0;
     int rc = 0;
 
     for (size_t i = 0; i < ledger->count; i++)
         if (strcmp(ledger->items[i].status, "applied") == 0 &&
-            ledger->items[i].version > max_applied)
+            fl_version_cmp(&ledger->items[i].version, &max_applied) > 0)
             max_applied = ledger->items[i].version;
     for (size_t i = 0; i < migs->count; i++) {
         const fl_migration_t *m = &migs->items[i];
-        const fl_ledger_row_t *row = fl_ledger_find(ledger, m->version);
+        const fl_ledger_row_t *row = fl_ledger_find(ledger, &m->version);
 
         pending[i] = 0;
         if (row && strcmp(row->status, "applied") == 0) {
@@ -560,17 +561,18 @@ fl__verify_source(fl_pipeline_t *p, const fl_migration_list_t *migs,
             }
             continue;
         }
-        if (p->opts.to_version && m->version > p->opts.to_version)
+        if (fl_version_is_set(&p->opts.to_version) &&
+            fl_version_cmp(&m->version, &p->opts.to_version) > 0)
             continue;
         pending[i] = 1;
-        if (m->version < max_applied && !p->opts.allow_out_of_order &&
-            rc == 0) {
+        if (fl_version_cmp(&m->version, &max_applied) < 0 &&
+            !p->opts.allow_out_of_order && rc == 0) {
             rc = FL_ERR(err, FL_EINVAL, "migration %s is pending but a later "
-                        "version (%lld) is already applied", m->file,
-                        (long long)max_applied);
-            fl_error_set_hint(err, "Renumber it after %lld, or pass "
+                        "version (%s) is already applied", m->file,
+                        max_applied.text);
+            fl_error_set_hint(err, "Renumber it after %s, or pass "
                                    "--allow-out-of-order if it is independent.",
-                          (long long)max_applied);
+                          max_applied.text);
         }
     }
     if (ndrift == 0) {
@@ -631,7 +633,8 @@ s_apply(fl_pipeline_t *p, const fl_source_t *src, fl_apply_result_t *result,
                   "anyway (--allow-older-release, reason: %s)", override,
                   p->opts.reason ? p->opts.reason : "none given");
     for (size_t i = 0; i < migs->count; i++) {
-        const fl_ledger_row_t *row = fl_ledger_find(&ledger, migs->items[i].version);
+        const fl_ledger_row_t *row = fl_ledger_find(&ledger,
+                                                    &migs->items[i].version);
         /* Versions after --to stay pending: they are counted as such. */
         if (pending[i])
             result->pending++;
@@ -642,8 +645,8 @@ s_apply(fl_pipeline_t *p, const fl_source_t *src, fl_apply_result_t *result,
     if (beyond)
         fl__event(p, FL_STEP_VERIFY, FL_STEP_OK, NULL, fl__now_ms() - t0,
                   NULL, "%zu migration%s in source, %d pending, %d of them "
-                  "after --to %lld", migs->count, migs->count == 1 ? "" : "s",
-                  result->pending, beyond, (long long)p->opts.to_version);
+                  "after --to %s", migs->count, migs->count == 1 ? "" : "s",
+                  result->pending, beyond, p->opts.to_version.text);
     else
         fl__event(p, FL_STEP_VERIFY, FL_STEP_OK, NULL, fl__now_ms() - t0,
                   NULL, "%zu migration%s in source, %d pending", migs->count,
@@ -652,11 +655,11 @@ s_apply(fl_pipeline_t *p, const fl_source_t *src, fl_apply_result_t *result,
         const fl_migration_t *m = &migs->items[i];
 
         if (!pending[i]) {
-            if (fl_ledger_find(&ledger, m->version))
+            if (fl_ledger_find(&ledger, &m->version))
                 result->skipped++;
             continue;
         }
-        rc = fl__apply_migration(p, m, fl_ledger_find(&ledger, m->version),
+        rc = fl__apply_migration(p, m, fl_ledger_find(&ledger, &m->version),
                                  err);
         if (rc != 0)
             break;
@@ -692,16 +695,21 @@ s_half_applied(const fl_ledger_row_t *row)
 static int
 s_half_applied_above(fl_pipeline_t *p, const fl_ledger_t *ledger,
                      const fl_pg_result_t *r, fl_rollback_mode mode,
-                     int64_t to_version, const char *bundle_id,
+                     const fl_version_t *to_version, const char *bundle_id,
                      fl_error_t *err)
 {
-    int64_t lowest = 0;
+    fl_version_t lowest = FL_VERSION_INIT;
 
     for (size_t i = 0; i < r->nrows; i++) {
-        int64_t v = strtoll(fl_pg_value(r, i, 0), NULL, 10);
-        const fl_ledger_row_t *row = fl_ledger_find(ledger, v);
+        fl_version_t v = FL_VERSION_INIT;
+        const fl_ledger_row_t *row = NULL;
 
-        if (row == NULL || (mode == FL_ROLLBACK_TO && v <= to_version))
+        /* The ledger was read and checked under the same lock. */
+        if (fl_version_parse_str(&v, fl_pg_value(r, i, 0), NULL) != 0)
+            continue;
+        row = fl_ledger_find(ledger, &v);
+        if (row == NULL ||
+            (mode == FL_ROLLBACK_TO && fl_version_cmp(&v, to_version) <= 0))
             continue;
         if (mode == FL_ROLLBACK_BUNDLE &&
             (row->bundle_id == NULL || strcmp(row->bundle_id, bundle_id) != 0))
@@ -710,14 +718,14 @@ s_half_applied_above(fl_pipeline_t *p, const fl_ledger_t *ledger,
         if (mode == FL_ROLLBACK_LAST)
             break;
     }
-    for (size_t i = 0; lowest && i < ledger->count; i++) {
+    for (size_t i = 0; fl_version_is_set(&lowest) && i < ledger->count; i++) {
         const fl_ledger_row_t *h = &ledger->items[i];
-        if (h->version <= lowest || !s_half_applied(h))
+        if (fl_version_cmp(&h->version, &lowest) <= 0 || !s_half_applied(h))
             continue;
         FL_ERR(err, FL_EINVAL, "%s is partly applied (%d of %d statements): "
-               "rolling back migration %lld underneath it is refused",
+               "rolling back migration %s underneath it is refused",
                h->file ? h->file : h->name, h->statements_done,
-               h->statements_total, (long long)lowest);
+               h->statements_total, lowest.text);
         fl_error_set_detail(err, "Its committed statements would stand on a "
                                  "schema they were not written for, and its "
                                  "down could not undo them.");
@@ -733,13 +741,16 @@ s_half_applied_above(fl_pipeline_t *p, const fl_ledger_t *ledger,
 
 static int
 s_rollback(fl_pipeline_t *p, const fl_source_t *src, fl_rollback_mode mode,
-           int64_t to_version, const char *bundle_id, int *count,
+           const fl_version_t *to_version, const char *bundle_id, int *count,
            fl_error_t *err)
 {
     fl_pg_result_t r = FL_PG_RESULT_INIT;
     fl_ledger_t ledger = {NULL, 0};
+    fl_version_t all = FL_VERSION_INIT;
     int rc = 0;
 
+    if (to_version == NULL)
+        to_version = &all;
     FL_ASSERT(src == NULL || src->verified == FL_SOURCE_VERIFIED);
     FL_ASSERT(src != NULL || p->opts.down_from_ledger);
     p->signed_gate = src && src->bundle
@@ -756,20 +767,24 @@ s_rollback(fl_pipeline_t *p, const fl_source_t *src, fl_rollback_mode mode,
         rc = fl_pg_query(p->pg, &r,
             "SELECT version, down_sql, down_line FROM flotilla.schema_migrations"
             " WHERE status IN ('applied', 'rolling_back') AND target"
-            " OPERATOR(pg_catalog.=) $1 ORDER BY version DESC", 1, params, err);
+            " OPERATOR(pg_catalog.=) $1 ORDER BY version_order DESC", 1,
+            params, err);
     }
     if (rc != 0 || (rc = s_half_applied_above(p, &ledger, &r, mode, to_version,
                                               bundle_id, err)) != 0)
         goto cleanup;
     for (size_t i = 0; i < r.nrows; i++) {
-        int64_t v = strtoll(fl_pg_value(&r, i, 0), NULL, 10);
-        const fl_ledger_row_t *row = fl_ledger_find(&ledger, v);
+        fl_version_t v = FL_VERSION_INIT;
+        const fl_ledger_row_t *row = NULL;
 
+        if (fl_version_parse_str(&v, fl_pg_value(&r, i, 0), NULL) != 0)
+            continue; /* not in the ledger as loaded: checked there */
+        row = fl_ledger_find(&ledger, &v);
         if (row == NULL)
             continue;
         if (mode == FL_ROLLBACK_LAST && *count > 0)
             break;
-        if (mode == FL_ROLLBACK_TO && v <= to_version)
+        if (mode == FL_ROLLBACK_TO && fl_version_cmp(&v, to_version) <= 0)
             break;
         if (mode == FL_ROLLBACK_BUNDLE &&
             (row->bundle_id == NULL || strcmp(row->bundle_id, bundle_id) != 0))
@@ -822,7 +837,7 @@ fl_pipeline_plan(fl_pipeline_t *p, const fl_source_t *src, fl_plan_t *out,
 
 int
 fl_pipeline_rollback(fl_pipeline_t *p, const fl_source_t *src,
-                     fl_rollback_mode mode, int64_t to_version,
+                     fl_rollback_mode mode, const fl_version_t *to_version,
                      const char *bundle_id, int *count, fl_error_t *err)
 {
     fl_error_t local = FL_ERROR_INIT;
@@ -834,8 +849,8 @@ fl_pipeline_rollback(fl_pipeline_t *p, const fl_source_t *src,
 }
 
 int
-fl_pipeline_skip_down(fl_pipeline_t *p, int64_t version, const char *reason,
-                      fl_error_t *err)
+fl_pipeline_skip_down(fl_pipeline_t *p, const fl_version_t *version,
+                      const char *reason, fl_error_t *err)
 {
     fl_error_t local = FL_ERROR_INIT;
     int rc = fl__skip_down(p, version, reason, err ? err : &local);
@@ -854,11 +869,15 @@ int
 fl__lint_enforced(const fl_pipeline_t *p, const fl_migration_t *m)
 {
     const char *gate = fl__lint_gate_version(p);
-    char version[24];
+    fl_version_t g = FL_VERSION_INIT;
+    fl_error_t ignore = FL_ERROR_INIT;
+    int rc;
 
     if (gate == NULL)
         return 1;
-    /* Flotilla's versions are ordered by value, digits of any length. */
-    snprintf(version, sizeof(version), "%lld", (long long)m->version);
-    return fl_layout_version_cmp(FL_LAYOUT_FLOTILLA, version, gate) >= 0;
+    /* Checked where it came in (fl_bundle_check_gate): a version. */
+    rc = fl_version_parse_str(&g, gate, &ignore);
+    fl_error_clear(&ignore);
+    FL_ASSERT(rc == 0);
+    return fl_version_cmp(&m->version, &g) >= 0;
 }

@@ -73,7 +73,7 @@ const char *fl_step_status_name(fl_step_status status);
 typedef struct {
     fl_step step;
     fl_step_status status;
-    int64_t version;          /* 0 when not about one migration */
+    fl_version_t version;     /* empty when not about one migration */
     const char *name;         /* migration name or NULL */
     int64_t duration_ms;
     const char *message;      /* one line for people */
@@ -100,7 +100,7 @@ typedef struct {
     const char *agent;        /* recorded in the ledger; "local" by default */
     const char *rollout_id;   /* "" outside a fleet rollout */
     const char *bundle_id;    /* NULL for a migrations directory */
-    int64_t to_version;       /* apply up to and including; 0: all */
+    fl_version_t to_version;  /* apply up to and including; empty: all */
     int allow_out_of_order;   /* apply a pending version below an applied one */
     int allow_lint_errors;    /* lint errors become warnings */
     int64_t lock_wait_ms;     /* how long to poll for the target lock */
@@ -145,7 +145,8 @@ typedef struct {
 } fl_pipeline_opts_t;
 
 #define FL_PIPELINE_OPTS_INIT                                              \
-    {NULL, NULL, "local", "", NULL, 0, 0, 0, 30000, 2000, 0, 5, 200,       \
+    {NULL, NULL, "local", "", NULL, FL_VERSION_INIT, 0, 0, 30000, 2000, 0, \
+     5, 200,                                                               \
      "flotilla-backups", (int64_t)1024 * 1024 * 1024, NULL, NULL, 0, NULL, \
      NULL, NULL, 0, 0, 0, 0, 0, 0, NULL, 0, NULL}
 
@@ -238,7 +239,7 @@ typedef struct {
 } fl_plan_validate_t;
 
 typedef struct {
-    int64_t version;
+    fl_version_t version;
     char *name, *file, *checksum;
     int no_transaction;
     char *state;              /* "pending", a ledger status, "not selected" */
@@ -318,12 +319,14 @@ typedef enum {
  * equal the one the ledger recorded when it was applied.  Only with
  * opts.down_from_ledger (the source is lost) may src be NULL, or lack the
  * migration, and the ledger's copy of down run; that is said in the log.
- * *count gets the number rolled back.  Anything that cannot be put back
+ * to_version is for FL_ROLLBACK_TO (NULL otherwise; empty: every applied
+ * migration).  *count gets the number rolled back.  Anything that cannot be put back
  * fails that migration's rollback with nothing changed (FL_EFAIL, or
  * FL_EINVAL when the source does not match).
  */
 int fl_pipeline_rollback(fl_pipeline_t *p, const fl_source_t *src,
-                         fl_rollback_mode mode, int64_t to_version,
+                         fl_rollback_mode mode,
+                         const fl_version_t *to_version,
                          const char *bundle_id, int *count,
                          fl_error_t *err) FL_NODISCARD;
 
@@ -338,7 +341,7 @@ int fl_pipeline_rollback(fl_pipeline_t *p, const fl_source_t *src,
  * one, FL_ENOTFOUND when version is not in effect; reason is required
  * (FL_EINVAL when empty).
  */
-int fl_pipeline_skip_down(fl_pipeline_t *p, int64_t version,
+int fl_pipeline_skip_down(fl_pipeline_t *p, const fl_version_t *version,
                           const char *reason, fl_error_t *err) FL_NODISCARD;
 
 #endif

@@ -170,7 +170,7 @@ int fl__net_lost_column(const fl_net_touched_t *t, const fl_net_rel_t *before);
 /* ---- backup.c: backups, reconcile, restore -------------------------- */
 
 typedef struct {
-    int64_t version;
+    fl_version_t version;
     const char *bundle_id;
     const char *dump_dir;   /* absolute, this target's; NULL: no files */
     int64_t dump_above;     /* bytes; 0: never a file */
@@ -314,7 +314,7 @@ typedef struct {
  * after down, on the pinned session.  res is released by the caller.
  */
 int fl__restore_backups(fl_pg_t *pg, const fl_restore_opts_t *o,
-                        int64_t version, fl_restore_t *res,
+                        const fl_version_t *version, fl_restore_t *res,
                         fl_error_t *err) FL_NODISCARD;
 void fl__restore_release(fl_restore_t *res);
 
@@ -620,7 +620,8 @@ int fl__rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
                      fl_error_t *err) FL_NODISCARD;
 
 /* fl_pipeline_skip_down (see pipeline.h); takes and releases the lock. */
-int fl__skip_down(fl_pipeline_t *p, int64_t version, const char *reason,
+int fl__skip_down(fl_pipeline_t *p, const fl_version_t *version,
+                  const char *reason,
                   fl_error_t *err) FL_NODISCARD;
 
 #endif

@@ -586,7 +586,7 @@ fl__plan(fl_pipeline_t *p, const fl_source_t *src, fl_plan_t *plan,
                                  sizeof(*plan->migrations));
     for (size_t i = 0; i < migs->count; i++) {
         const fl_migration_t *m = &migs->items[i];
-        const fl_ledger_row_t *row = fl_ledger_find(&ledger, m->version);
+        const fl_ledger_row_t *row = fl_ledger_find(&ledger, &m->version);
         fl_plan_migration_t *pm = &plan->migrations[plan->nmigrations++];
 
         pm->version = m->version;

@@ -77,8 +77,8 @@ fl_plan_json(const fl_plan_t *plan)
 
     for (size_t i = 0; i < plan->nmigrations; i++) {
         const fl_plan_migration_t *m = &plan->migrations[i];
-        json_t *mo = fl_json_pack("{s:I, s:o, s:o, s:o, s:s, s:o}",
-            "version", (json_int_t)m->version, "name", fl_json_text(m->name),
+        json_t *mo = fl_json_pack("{s:s, s:o, s:o, s:o, s:s, s:o}",
+            "version", m->version.text, "name", fl_json_text(m->name),
             "file", fl_json_text(m->file), "checksum",
             fl_json_text(m->checksum), "transaction",
             m->no_transaction ? "none (statement by statement)"

@@ -16,20 +16,20 @@
 
 /* Records the rollback state of version (autocommit, or in the caller's tx). */
 static int
-s_rollback_state(fl_pipeline_t *p, int64_t version, const char *status,
-                 int down_done, const char *note, fl_error_t *err)
+s_rollback_state(fl_pipeline_t *p, const fl_version_t *version,
+                 const char *status, int down_done, const char *note,
+                 fl_error_t *err)
 {
-    char ver[24], done[16];
+    char done[16];
     const char *params[6];
     fl_pg_result_t r = FL_PG_RESULT_INIT;
     int rc;
 
-    snprintf(ver, sizeof(ver), "%lld", (long long)version);
     snprintf(done, sizeof(done), "%d", down_done);
     params[0] = status;
     params[1] = done;
     params[2] = note;
-    params[3] = ver;
+    params[3] = version->text;
     params[4] = p->target;
     params[5] = p->down_sum[0] ? p->down_sum : NULL;
     rc = fl_pg_query(p->pg, &r,
@@ -39,7 +39,7 @@ s_rollback_state(fl_pipeline_t *p, int64_t version, const char *status,
         " rollback_down_checksum = COALESCE($6, rollback_down_checksum),"
         " finished_at = CASE WHEN $1 = 'rolled_back'"
         "  THEN pg_catalog.clock_timestamp() ELSE finished_at END"
-        " WHERE version OPERATOR(pg_catalog.=) $4::pg_catalog.int8 AND target"
+        " WHERE version OPERATOR(pg_catalog.=) $4 AND target"
         " OPERATOR(pg_catalog.=) $5", 6, params, err);
     fl_pg_result_release(&r);
     return rc;
@@ -89,10 +89,10 @@ s_prove_schema(fl_pipeline_t *p, const fl_ledger_row_t *row,
                   "right after its COMMIT)", m->file);
         return 0;
     }
-    if ((rc = fl_schema_recreate(p->pg, p->target, m->version, s_recreated, &ctx, &n,
+    if ((rc = fl_schema_recreate(p->pg, p->target, &m->version, s_recreated, &ctx, &n,
                                  err)) != 0 ||
         (rc = fl_schema_snapshot(p->pg, 4, fl__scope(p), err)) != 0 ||
-        (rc = fl_schema_prove(p->pg, p->target, m->version, gen_before ? gen_before : 4,
+        (rc = fl_schema_prove(p->pg, p->target, &m->version, gen_before ? gen_before : 4,
                               4, &diff, err)) != 0)
         goto cleanup;
     if (diff.count == 0)
@@ -148,7 +148,7 @@ s_restore(fl_pipeline_t *p, const fl_ledger_row_t *row,
     int rc;
 
     if ((rc = fl__session_leave(p->pg, &p->session, err)) != 0 ||
-        (rc = fl__restore_backups(p->pg, &ro, m->version, res, err)) != 0 ||
+        (rc = fl__restore_backups(p->pg, &ro, &m->version, res, err)) != 0 ||
         (rc = s_prove_schema(p, row, m, gen_before, res, err)) != 0)
         return rc;
     if (res->nnotes) {
@@ -158,7 +158,7 @@ s_restore(fl_pipeline_t *p, const fl_ledger_row_t *row,
             fl_buf_addf(&b, "; %s", res->notes[i]);
         note = fl_buf_detach(&b);
     }
-    rc = s_rollback_state(p, m->version, "rolled_back", down_done, note, err);
+    rc = s_rollback_state(p, &m->version, "rolled_back", down_done, note, err);
     free(note);
     return rc;
 }
@@ -195,8 +195,8 @@ fl__rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
               "%s %s", resumed ? "resuming the rollback of" : "rolling back",
               m.file);
     if (down == NULL) {
-        rc = FL_ERR(err, FL_EINVAL, "migration %lld (%s) has no down section",
-                    (long long)row->version, row->name);
+        rc = FL_ERR(err, FL_EINVAL, "migration %s (%s) has no down section",
+                    row->version.text, row->name);
         fl_error_set_hint(err, "Write the inverse in a new migration and "
                                "apply it instead.");
         goto failed;
@@ -224,7 +224,7 @@ fl__rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
             gen_before = 3;
         }
         if (!resumed &&
-            (rc = s_rollback_state(p, m.version, "rolling_back", 0, NULL,
+            (rc = s_rollback_state(p, &m.version, "rolling_back", 0, NULL,
                                    err)) != 0)
             goto failed;
         if (resumed)
@@ -243,7 +243,7 @@ fl__rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
             if (rc == 0)
                 rc = fl__session_repin(p->pg, &p->session, err);
             if (rc == 0)
-                rc = s_rollback_state(p, m.version, "rolling_back",
+                rc = s_rollback_state(p, &m.version, "rolling_back",
                                       (int)i + 1, NULL, err);
             if (rc != 0)
                 goto partial;
@@ -428,7 +428,7 @@ fl__down_for(fl_pipeline_t *p, const fl_source_t *src,
 
     p->down_sum[0] = '\0';
     for (size_t k = 0; src && src->migs && k < src->migs->count; k++)
-        if (src->migs->items[k].version == row->version)
+        if (fl_version_cmp(&src->migs->items[k].version, &row->version) == 0)
             m = &src->migs->items[k];
     if (m && fl_ledger_row_matches(row, m)) {
         unsigned char sum[32];
@@ -463,7 +463,7 @@ fl__down_for(fl_pipeline_t *p, const fl_source_t *src,
         /* Recorded (an OK event reaches the ledger's log; STARTED does not). */
         fl__event(p, FL_STEP_ROLLBACK, FL_STEP_OK, NULL, 0, NULL,
                   "running the ledger's copy of the down section of migration "
-                  "%lld (%s): --down-from-ledger", (long long)row->version,
+                  "%s (%s): --down-from-ledger", row->version.text,
                   row->file ? row->file : row->name);
         *down = fl_pg_value(r, i, 1);
         *line = (int)strtol(fl_pg_value(r, i, 2), NULL, 10);
@@ -484,8 +484,8 @@ fl__down_for(fl_pipeline_t *p, const fl_source_t *src,
                                "ledger kept.");
         return FL_EINVAL;
     }
-    FL_ERR(err, FL_EINVAL, "migration %lld (%s) is not in the source",
-           (long long)row->version, row->file ? row->file : row->name);
+    FL_ERR(err, FL_EINVAL, "migration %s (%s) is not in the source",
+           row->version.text, row->file ? row->file : row->name);
     fl_error_set_hint(err, "Roll back from the bundle or directory that was "
                            "applied.  If it is lost, --down-from-ledger runs "
                            "the copy of down the ledger kept.");
@@ -493,8 +493,8 @@ fl__down_for(fl_pipeline_t *p, const fl_source_t *src,
 }
 
 int
-fl__skip_down(fl_pipeline_t *p, int64_t version, const char *reason,
-              fl_error_t *err)
+fl__skip_down(fl_pipeline_t *p, const fl_version_t *version,
+              const char *reason, fl_error_t *err)
 {
     fl_ledger_t ledger = {NULL, 0};
     const fl_ledger_row_t *row = NULL;
@@ -503,8 +503,8 @@ fl__skip_down(fl_pipeline_t *p, int64_t version, const char *reason,
     int rc = 0;
 
     if (reason == NULL || *reason == '\0')
-        return FL_ERR(err, FL_EINVAL, "skipping the down of migration %lld "
-                      "needs a reason", (long long)version);
+        return FL_ERR(err, FL_EINVAL, "skipping the down of migration %s "
+                      "needs a reason", version->text);
     p->dry_run = 0;
     if ((rc = fl__lock_target(p, err)) != 0)
         goto cleanup;
@@ -514,8 +514,8 @@ fl__skip_down(fl_pipeline_t *p, int64_t version, const char *reason,
     row = fl_ledger_find(&ledger, version);
     if (row == NULL || (strcmp(row->status, "applied") != 0 &&
                         strcmp(row->status, "rolling_back") != 0)) {
-        rc = FL_ERR(err, FL_ENOTFOUND, "migration %lld is not applied in "
-                    "database \"%s\"%s%s%s", (long long)version,
+        rc = FL_ERR(err, FL_ENOTFOUND, "migration %s is not applied in "
+                    "database \"%s\"%s%s%s", version->text,
                     fl_pg_describe(p->pg), *p->target ? " (schema \"" : "",
                     p->target, *p->target ? "\")" : "");
         if (row)
@@ -528,16 +528,16 @@ fl__skip_down(fl_pipeline_t *p, int64_t version, const char *reason,
     /* Newest first, as every rollback: nothing above it may be left. */
     for (size_t i = 0; i < ledger.count; i++) {
         const fl_ledger_row_t *above = &ledger.items[i];
-        if (above->version > version && fl_ledger_row_in_effect(above)) {
+        if (fl_version_cmp(&above->version, version) > 0 &&
+            fl_ledger_row_in_effect(above)) {
             rc = FL_ERR(err, FL_EINVAL, "cannot skip the down of "
-                        "migration %lld: migration %lld (%s) above it is "
-                        "still %s", (long long)version,
-                        (long long)above->version,
+                        "migration %s: migration %s (%s) above it is "
+                        "still %s", version->text, above->version.text,
                         above->file ? above->file : above->name,
                         above->status);
             fl_error_set_hint(err, "Roll back the migrations above it first "
-                                   "(flotilla rollback --to %lld).",
-                              (long long)version);
+                                   "(flotilla rollback --to %s).",
+                              version->text);
             goto cleanup;
         }
     }

@@ -725,7 +725,7 @@ static const char s_scope_sql[] =
 const char fl_schema_ledger_sql[] =
     "CREATE TABLE IF NOT EXISTS flotilla.schema_changes ("
     "  target pg_catalog.text NOT NULL,"
-    "  version bigint NOT NULL,"
+    "  version pg_catalog.text NOT NULL," /* bigint before ledger 5 */
     "  kind pg_catalog.text NOT NULL,"
     "  ident pg_catalog.text NOT NULL,"
     "  before_def pg_catalog.text,"
@@ -770,12 +770,12 @@ static const char s_record_sql[] =
     " ok AS MATERIALIZED (SELECT FROM sc"
     "  WHERE sc.b OPERATOR(pg_catalog.=) sc.a),"
     " del AS (DELETE FROM flotilla.schema_changes c"
-    "  WHERE c.version OPERATOR(pg_catalog.=) $1::pg_catalog.int8"
+    "  WHERE c.version OPERATOR(pg_catalog.=) $1::pg_catalog.text"
     "  AND c.target OPERATOR(pg_catalog.=) $4::pg_catalog.text"
     "  AND EXISTS (SELECT FROM ok) RETURNING 1),"
     " ins AS (INSERT INTO flotilla.schema_changes"
     "  (version, kind, ident, before_def, after_def, target)"
-    "  SELECT $1::pg_catalog.int8, coalesce(b.kind, a.kind),"
+    "  SELECT $1::pg_catalog.text, coalesce(b.kind, a.kind),"
     "  coalesce(b.ident, a.ident), b.def, a.def, $4::pg_catalog.text"
     "  FROM" S_ROWS_OF("$2") "b FULL JOIN" S_ROWS_OF("$3") "a"
     "  ON a.kind OPERATOR(pg_catalog.=) b.kind"
@@ -795,7 +795,7 @@ static const char s_prove_sql[] =
     "WITH b AS (SELECT kind, ident, def FROM pg_temp.flotilla_schema_snap"
     "  WHERE gen = $2::pg_catalog.int4 AND kind <> 'snapshot'),"
     " ch AS (SELECT kind, ident, before_def FROM flotilla.schema_changes"
-    "  WHERE version = $1::pg_catalog.int8"
+    "  WHERE version = $1"
     "  AND target OPERATOR(pg_catalog.=) $4),"
     " e AS (SELECT coalesce(ch.kind, b.kind) AS kind,"
     "  coalesce(ch.ident, b.ident) AS ident,"
@@ -822,7 +822,7 @@ static const char s_candidates_sql[] =
     "SELECT c.kind, c.ident, c.before_def, r.def, r.target"
     " FROM flotilla.schema_changes c LEFT JOIN (" S_ROWS_SQL ") r"
     " ON r.kind = c.kind AND r.ident = c.ident"
-    " WHERE c.version = $2::pg_catalog.int8 AND c.before_def IS NOT NULL"
+    " WHERE c.version = $2 AND c.before_def IS NOT NULL"
     " AND c.target OPERATOR(pg_catalog.=) $4"
     " AND c.kind OPERATOR(pg_catalog.=) ANY ($3::pg_catalog.text[])"
     " AND r.def IS DISTINCT FROM c.before_def"
@@ -832,7 +832,7 @@ static const char s_candidates_sql[] =
 /* The recorded owners and grants, to parse before anything runs. */
 static const char s_recorded_sql[] =
     "SELECT kind, ident, before_def FROM flotilla.schema_changes"
-    " WHERE version = $1::pg_catalog.int8 AND before_def IS NOT NULL"
+    " WHERE version = $1 AND before_def IS NOT NULL"
     " AND target OPERATOR(pg_catalog.=) $2 AND kind IN ('owner', 'acl')"
     " ORDER BY kind COLLATE pg_catalog.\"C\", ident COLLATE pg_catalog.\"C\"";
 
@@ -1186,11 +1186,12 @@ fl_schema_fingerprint(fl_pg_t *pg, int gen, char **out, fl_error_t *err)
 }
 
 int
-fl_schema_record_changes(fl_pg_t *pg, const char *target, int64_t version,
+fl_schema_record_changes(fl_pg_t *pg, const char *target,
+                         const fl_version_t *version,
                          int gen_before, int gen_after, int *count,
                          fl_error_t *err)
 {
-    char v[24], b[16], a[16];
+    char v[FL_VERSION_MAX + 1], b[16], a[16];
     const char *params[4] = {v, b, a, target};
     fl_pg_result_t r = FL_PG_RESULT_INIT;
     const char *sb = NULL, *sa = NULL;
@@ -1199,7 +1200,7 @@ fl_schema_record_changes(fl_pg_t *pg, const char *target, int64_t version,
     FL_ASSERT(pg != NULL);
     if (count != NULL)
         *count = 0;
-    snprintf(v, sizeof(v), "%lld", (long long)version);
+    snprintf(v, sizeof(v), "%s", version->text);
     snprintf(b, sizeof(b), "%d", gen_before);
     snprintf(a, sizeof(a), "%d", gen_after);
     rc = s_query_snap(pg, &r, "flotilla_schema_record", s_record_sql, 4,
@@ -1444,7 +1445,7 @@ s_starts(const char *s, const char *prefix)
 typedef struct {
     fl_pg_t *pg;
     const char *target;  /* the ledger's target: "" or the schema */
-    int64_t version;
+    const fl_version_t *version;
     fl_schema_note_fn note;
     void *arg;
     int count;
@@ -1462,8 +1463,8 @@ s_refuse(const s_ctx_t *c, const char *kind, const char *ident,
     char *i = s_one_line(ident, 200);
     char *t = s_one_line(text, 200);
 
-    FL_ERR(err, FL_EINVAL, "could not re-create %s %s of version %lld: %s",
-           kind, i, (long long)c->version, why);
+    FL_ERR(err, FL_EINVAL, "could not re-create %s %s of version %s: %s",
+           kind, i, c->version->text, why);
     fl_error_set_detail(err, "Recorded: %s", t);
     fl_error_set_hint(err, "Nothing was executed.  The row in "
                            "flotilla.schema_changes is not one Flotilla "
@@ -2048,13 +2049,13 @@ static int
 s_each(s_ctx_t *c, const char *kinds, s_change_fn fn, void *arg,
        fl_error_t *err)
 {
-    char v[24];
+    char v[FL_VERSION_MAX + 1];
     const char *params[4] = {*c->target ? c->target : NULL, v, kinds,
                              c->target};
     fl_pg_result_t r = FL_PG_RESULT_INIT;
     int rc = 0;
 
-    snprintf(v, sizeof(v), "%lld", (long long)c->version);
+    snprintf(v, sizeof(v), "%s", c->version->text);
     rc = fl_pg_query(c->pg, &r, s_candidates_sql, 4, params, err);
     for (size_t i = 0; rc == 0 && i < r.nrows; i++) {
         s_change_t ch = {fl_pg_value(&r, i, 0), fl_pg_value(&r, i, 1),
@@ -2219,12 +2220,12 @@ s_comment_change(s_ctx_t *c, const s_change_t *ch, void *arg,
 static int
 s_check_recorded(s_ctx_t *c, fl_error_t *err)
 {
-    char v[24];
+    char v[FL_VERSION_MAX + 1];
     const char *params[2] = {v, c->target};
     fl_pg_result_t r = FL_PG_RESULT_INIT;
     int rc = 0;
 
-    snprintf(v, sizeof(v), "%lld", (long long)c->version);
+    snprintf(v, sizeof(v), "%s", c->version->text);
     rc = fl_pg_query(c->pg, &r, s_recorded_sql, 2, params, err);
     for (size_t i = 0; rc == 0 && i < r.nrows; i++) {
         const char *ident = fl_pg_value(&r, i, 1);
@@ -2268,7 +2269,8 @@ s_recreate(s_ctx_t *c, fl_error_t *err)
 }
 
 int
-fl_schema_recreate(fl_pg_t *pg, const char *target, int64_t version,
+fl_schema_recreate(fl_pg_t *pg, const char *target,
+                   const fl_version_t *version,
                    fl_schema_note_fn note, void *arg, int *count,
                    fl_error_t *err)
 {
@@ -2297,11 +2299,12 @@ s_dup(const char *s)
 }
 
 int
-fl_schema_prove(fl_pg_t *pg, const char *target, int64_t version,
+fl_schema_prove(fl_pg_t *pg, const char *target,
+                const fl_version_t *version,
                 int gen_before_down, int gen_now, fl_schema_diff_list_t *out,
                 fl_error_t *err)
 {
-    char v[24], b[16], n[16];
+    char v[FL_VERSION_MAX + 1], b[16], n[16];
     const char *params[4] = {v, b, n, target};
     fl_pg_result_t r = FL_PG_RESULT_INIT;
     s_session_t s;
@@ -2310,7 +2313,7 @@ fl_schema_prove(fl_pg_t *pg, const char *target, int64_t version,
     FL_ASSERT(pg != NULL && out != NULL);
     out->items = NULL;
     out->count = 0;
-    snprintf(v, sizeof(v), "%lld", (long long)version);
+    snprintf(v, sizeof(v), "%s", version->text);
     snprintf(b, sizeof(b), "%d", gen_before_down);
     snprintf(n, sizeof(n), "%d", gen_now);
     if ((rc = s_enter(pg, &s, 0, err)) != 0)

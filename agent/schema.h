@@ -131,6 +131,7 @@
 
 #include "agent/pg.h"
 #include "common/error.h"
+#include "proto/version.h"
 
 /*
  * Describes the managed schemas (or only only_schema when not NULL) into
@@ -166,7 +167,7 @@ extern const char fl_schema_ledger_sql[];
  * a generation was never taken; FL_ECONFLICT when their scopes differ.
  */
 int fl_schema_record_changes(fl_pg_t *pg, const char *target,
-                             int64_t version, int gen_before, int gen_after,
+                             const fl_version_t *version, int gen_before, int gen_after,
                              int *count, fl_error_t *err) FL_NODISCARD;
 
 /*
@@ -189,7 +190,8 @@ typedef void (*fl_schema_note_fn)(const char *kind, const char *ident,
  * is one transaction of its own.  note (may be NULL) hears of each object
  * re-created; *count (may be NULL) gets their number.
  */
-int fl_schema_recreate(fl_pg_t *pg, const char *target, int64_t version,
+int fl_schema_recreate(fl_pg_t *pg, const char *target,
+                       const fl_version_t *version,
                        fl_schema_note_fn note, void *arg, int *count,
                        fl_error_t *err) FL_NODISCARD;
 
@@ -216,7 +218,8 @@ typedef struct {
  * gen_now whose def is not the expected one.  Differences are not an
  * error: the caller decides; fl_schema_diff_describe() words them.
  */
-int fl_schema_prove(fl_pg_t *pg, const char *target, int64_t version,
+int fl_schema_prove(fl_pg_t *pg, const char *target,
+                    const fl_version_t *version,
                     int gen_before_down, int gen_now,
                     fl_schema_diff_list_t *out, fl_error_t *err) FL_NODISCARD;
 

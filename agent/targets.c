@@ -340,7 +340,7 @@ fl_ag_read_state(const fl_ag_job_t *job, fl_wire_target_t *state)
         fl_wire_applied_t *a = &state->applied[i];
         a->version = l.items[i].version;
         /*
-         * The up checksum where the row has one (ledger v5): a down fixed
+         * The up checksum where the row has one (ledger v6): a down fixed
          * since is not drift; the coordinator accepts either
          * (fl_migration_is_applied_as).
          */

@@ -249,7 +249,7 @@ s_result(s_agent *a, const s_cmd *c)
     m.u.result.target = (char *)c->target;
     m.u.result.action = "apply";
     m.u.result.status = "ok";
-    m.u.result.version = 1;
+    fl_version_set_u64(&m.u.result.version, 1);
     m.u.result.duration_ms = 0;
     if (fl_wire_encode(&out, &m, NULL) != 0)
         s_die("encode", "result");
@@ -538,7 +538,7 @@ s_bare_run(void *arg)
             c.type = FL_WIRE_APPLY;
             c.u.command = (fl_wire_command_t){id, "baseline", target,
                                               "0123456789abcdef0123456789abcdef",
-                                              0};
+                                              FL_VERSION_INIT};
             if (fl_wire_encode(&out, &c, NULL) != 0)
                 s_die("encode", "command");
             if (fl_link_send(b->server, rids[sent % AGENTS],

@@ -190,7 +190,8 @@ main(int argc, char **argv)
             if (fl_schema_snapshot(pg, after, NULL, &err) != 0)
                 s_die("snapshot", &err);
             t2 = fl_bench_now();
-            if (fl_schema_record_changes(pg, "", 1, before, after, &n,
+            if (fl_schema_record_changes(pg, "", &(const fl_version_t){{"1"}},
+                                         before, after, &n,
                                          &err) != 0)
                 s_die("record", &err);
             t3 = fl_bench_now();

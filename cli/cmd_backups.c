@@ -174,9 +174,9 @@ fl_cmd_backups(int argc, char **argv)
             json_t *a = json_array();
             for (size_t i = 0; i < r.nrows; i++)
                 json_array_append_new(a, fl_json_pack(
-                    "{s:I, s:I, s:s, s:s, s:I, s:I, s:s, s:o, s:o, s:b}",
+                    "{s:I, s:s, s:s, s:s, s:I, s:I, s:s, s:o, s:o, s:b}",
                     "id", (json_int_t)strtoll(fl_pg_value(&r, i, 0), NULL, 10),
-                    "version", (json_int_t)strtoll(fl_pg_value(&r, i, 1), NULL, 10),
+                    "version", fl_pg_value(&r, i, 1),
                     "table", fl_pg_value(&r, i, 2), "location", fl_pg_value(&r, i, 3),
                     "rows", (json_int_t)strtoll(fl_pg_value(&r, i, 4), NULL, 10),
                     "added_rows",

@@ -156,9 +156,9 @@ cleanup:
 static void
 s_versions(char *out, size_t n, const fl_migration_list_t *l)
 {
-    snprintf(out, n, "%zu migration%s, versions %lld..%lld", l->count,
-             l->count == 1 ? "" : "s", (long long)l->items[0].version,
-             (long long)l->items[l->count - 1].version);
+    snprintf(out, n, "%zu migration%s, versions %s..%s", l->count,
+             l->count == 1 ? "" : "s", l->items[0].version.text,
+             l->items[l->count - 1].version.text);
 }
 
 typedef struct {
@@ -232,7 +232,7 @@ s_build(const s_args *a)
     fl_buf_t bytes = FL_BUF_INIT(FL_BUNDLE_MAX_SIZE);
     fl_bundle_opts_t opts = FL_BUNDLE_OPTS_INIT;
     char when[64];
-    char what[128];
+    char what[2 * FL_VERSION_MAX + 64];
     char gate[68];
     int rc = FL_EXIT_OK;
 
@@ -279,7 +279,7 @@ s_verify(const char *file, const char *trust_path, const char *max_lifetime)
     fl_trust_t *trust = NULL;
     fl_bundle_t *b = NULL;
     char when[64];
-    char what[128];
+    char what[2 * FL_VERSION_MAX + 64];
     int rc = FL_EXIT_OK;
 
     if (s_verify_opts(&opts, max_lifetime, &err) != 0 ||
@@ -320,8 +320,8 @@ s_migration_json(const fl_migration_t *m)
                                         fl_json_text(m->allows[i].rule),
                                         "reason",
                                         fl_json_text(m->allows[i].reason)));
-    return fl_json_pack("{s:I, s:o, s:o, s:s, s:o, s:b, s:I, s:I, s:o}",
-                     "version", (json_int_t)m->version, "name",
+    return fl_json_pack("{s:s, s:o, s:o, s:s, s:o, s:b, s:I, s:I, s:o}",
+                     "version", m->version.text, "name",
                      fl_json_text(m->name), "file", fl_json_text(m->file),
                      "checksum", m->checksum_hex,
                      "sections", sections, "no_transaction", m->no_transaction,
@@ -406,7 +406,7 @@ s_print_text(const fl_bundle_t *b, const char *trust_state,
         const fl_migration_t *m = &l->items[i];
         char *name = fl_str_escape_controls(m->name, 0);
 
-        printf("  %-6lld %-32s sha256:%s%s%s%s%s%s\n", (long long)m->version,
+        printf("  %-6s %-32s sha256:%s%s%s%s%s%s\n", m->version.text,
                name, m->checksum_hex, m->down ? " down" : "",
                m->validate ? " validate" : "", m->verify ? " verify" : "",
                m->no_transaction ? " no-transaction" : "",

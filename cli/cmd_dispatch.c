@@ -65,9 +65,11 @@ s_print_result(const json_t *r)
     const char *error = json_string_value(json_object_get(r, "error"));
     const char *message = json_string_value(json_object_get(r, "message"));
 
-    fl_cli_out("%-32s %-9s version %lld%s%s%s%s\n",
+    const char *version = json_string_value(json_object_get(r, "version"));
+
+    fl_cli_out("%-32s %-9s version %s%s%s%s%s\n",
                json_string_value(json_object_get(r, "target")), status,
-               (long long)json_integer_value(json_object_get(r, "version")),
+               version ? version : "none",
                json_is_true(json_object_get(r, "reconciled"))
                    ? "  (from the ledger)"
                    : "",

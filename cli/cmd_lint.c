@@ -106,7 +106,6 @@ typedef struct {
     const char *layout;            /* tool name for help texts */
     int tool;                      /* fl_layout_tool of version */
     const char *version;           /* as its tool orders it, or NULL (lent) */
-    char vbuf[24];                 /* version's storage for a bundle's */
     const char *problem;           /* reported before the findings */
     const char *problem_file;
     int problem_line;
@@ -354,9 +353,7 @@ s_bundle_jobs(s_jobs_t *jobs, s_inputs_t *in, const char *path,
         j->mig = &migs->items[i];
         j->layout = "flotilla";
         j->tool = FL_LAYOUT_FLOTILLA;
-        snprintf(j->vbuf, sizeof(j->vbuf), "%lld",
-                 (long long)migs->items[i].version);
-        j->version = j->vbuf;
+        j->version = migs->items[i].version.text;
     }
     return 0;
 }

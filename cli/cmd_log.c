@@ -131,7 +131,7 @@ fl_cmd_log(int argc, char **argv)
                 "{s:I, s:s, s:o, s:o, s:s, s:s, s:I, s:o, s:o, s:o}",
                 "id", (json_int_t)strtoll(fl_pg_value(&r, i, 0), NULL, 10),
                 "created_at", fl_pg_value(&r, i, 1),
-                "version", fl_dbcmd_json_int(fl_pg_value(&r, i, 2)),
+                "version", fl_dbcmd_json_text(fl_pg_value(&r, i, 2)),
                 "migration", fl_dbcmd_json_text(fl_pg_value(&r, i, 3)),
                 "step", fl_pg_value(&r, i, 4), "status", fl_pg_value(&r, i, 5),
                 "duration_ms", (json_int_t)strtoll(fl_pg_value(&r, i, 6), NULL, 10),

@@ -64,7 +64,7 @@ enum { S_OPT_LAST = 2000, S_OPT_BUNDLE, S_OPT_ACCEPT_LOSS, S_OPT_ACCEPT_DIFF,
 typedef struct {
     int last, nmodes;
     const char *bundle;
-    int64_t skip_down;     /* 0: not asked */
+    fl_version_t skip_down; /* empty: not asked */
 } s_opts;
 
 static int
@@ -72,7 +72,6 @@ s_own(fl_dbcmd_t *c, int opt, const char *arg, void *own_arg)
 {
     s_opts *o = own_arg;
     fl_error_t err = FL_ERROR_INIT;
-    int64_t v = 0;
 
     switch (opt) {
     case S_OPT_LAST:
@@ -93,16 +92,15 @@ s_own(fl_dbcmd_t *c, int opt, const char *arg, void *own_arg)
         c->popts.down_from_ledger = 1;
         return 1;
     case S_OPT_SKIP_DOWN:
-        if (fl_parse_int(&v, arg, 1, INT64_MAX, &err) != 0)
+        if (fl_version_parse_str(&o->skip_down, arg, &err) != 0)
             return -fl_cli_bad_option("rollback", "--skip-down", &err);
-        o->skip_down = v;
         o->nmodes++;
         return 1;
     case FL_OPT_TO:
-        /* Unlike apply, 0 makes sense here: roll everything back. */
-        if (fl_parse_int(&v, arg, 0, INT64_MAX, &err) != 0)
+        /* Unlike apply, 0 makes sense here: roll everything back (no
+         * version of flotilla's own is 0; another tool's 0 stays). */
+        if (fl_version_parse_str(&c->popts.to_version, arg, &err) != 0)
             return -fl_cli_bad_option("rollback", "--to", &err);
-        c->popts.to_version = v;
         o->nmodes++;
         return 1;
     default:
@@ -112,7 +110,8 @@ s_own(fl_dbcmd_t *c, int opt, const char *arg, void *own_arg)
 
 /* rollback --skip-down VERSION --reason TEXT: no source, no down. */
 static int
-s_skip_down(fl_dbcmd_t *c, int argc, char **argv, int nmodes, int64_t version)
+s_skip_down(fl_dbcmd_t *c, int argc, char **argv, int nmodes,
+            const fl_version_t *version)
 {
     fl_pipeline_t *p = NULL;
     fl_error_t err = FL_ERROR_INIT;
@@ -143,8 +142,8 @@ s_skip_down(fl_dbcmd_t *c, int argc, char **argv, int nmodes, int64_t version)
     if (code == FL_EXIT_REFUSED)
         code = FL_EXIT_FAILED;
     if (c->json) {
-        json_t *o = fl_json_pack("{s:b, s:I, s:i}", "ok", rc == 0,
-                                 "skipped_down", (json_int_t)version,
+        json_t *o = fl_json_pack("{s:b, s:s, s:i}", "ok", rc == 0,
+                                 "skipped_down", version->text,
                                  "rolled_back", rc == 0);
         if (rc != 0)
             json_object_set_new(o, "error", fl_json_pack("{s:s, s:s?, s:s?}",
@@ -153,9 +152,9 @@ s_skip_down(fl_dbcmd_t *c, int argc, char **argv, int nmodes, int64_t version)
         fl_dbcmd_print_json(o);
         json_decref(o);
     } else if (rc == 0) {
-        fl_cli_out("marked migration %lld rolled back without running its "
+        fl_cli_out("marked migration %s rolled back without running its "
                    "down; what it changed stays in the database\n",
-                   (long long)version);
+                   version->text);
     }
     if (rc != 0)
         fl_cli_report("rollback", &err, code);
@@ -186,14 +185,14 @@ fl_cmd_rollback(int argc, char **argv)
     fl_pipeline_t *p = NULL;
     fl_error_t err = FL_ERROR_INIT;
     const char *bundle = NULL;
-    int64_t skip_down = 0;
+    fl_version_t skip_down = FL_VERSION_INIT;
     int last = 0, count = 0, nmodes = 0, rc, code = FL_EXIT_OK;
     char *usage = fl_asprintf("%s\n%s%s", s_usage, fl_dbcmd_pipeline_help,
                               fl_dbcmd_help);
 
     fl_dbcmd_init(&c, "rollback");
     {
-        s_opts o = {0, 0, NULL, 0};
+        s_opts o = {0, 0, NULL, FL_VERSION_INIT};
         code = fl_dbcmd_parse_own(&c, argc, argv, opts, usage, s_own, &o,
                                   &optind);
         if (code != 0) {
@@ -206,8 +205,8 @@ fl_cmd_rollback(int argc, char **argv)
         skip_down = o.skip_down;
     }
     free(usage);
-    if (skip_down > 0)
-        return s_skip_down(&c, argc, argv, nmodes, skip_down);
+    if (fl_version_is_set(&skip_down))
+        return s_skip_down(&c, argc, argv, nmodes, &skip_down);
     if (optind < argc - 1)
         return fl_cli_usage_error("rollback", "unexpected argument \"%s\"",
                                   argv[optind + 1]);
@@ -237,7 +236,7 @@ fl_cmd_rollback(int argc, char **argv)
                               last ? FL_ROLLBACK_LAST
                                    : bundle ? FL_ROLLBACK_BUNDLE
                                             : FL_ROLLBACK_TO,
-                              c.popts.to_version, bundle, &count, &err);
+                              &c.popts.to_version, bundle, &count, &err);
     code = rc == 0 ? FL_EXIT_OK : fl_dbcmd_exit_code(&err);
     if (code == FL_EXIT_REFUSED)
         code = FL_EXIT_FAILED;

@@ -76,8 +76,8 @@ fl_cmd_status(int argc, char **argv)
     for (size_t i = 0; i < ledger.count; i++) {
         const fl_ledger_row_t *r = &ledger.items[i];
         json_array_append_new(applied, fl_json_pack(
-            "{s:I, s:s, s:s, s:s?, s:s, s:s, s:s?, s:s, s:I, s:I, s:i, s:s?}",
-            "version", (json_int_t)r->version, "name", r->name,
+            "{s:s, s:s, s:s, s:s?, s:s, s:s, s:s?, s:s, s:I, s:I, s:i, s:s?}",
+            "version", r->version.text, "name", r->name,
             "checksum", r->checksum, "bundle", r->bundle_id,
             "status", r->status, "started_at", r->started_at,
             "finished_at", r->finished_at, "applied_by", r->applied_by,
@@ -94,7 +94,7 @@ fl_cmd_status(int argc, char **argv)
             const fl_ledger_row_t *r = gaps[i].row;
             const fl_migration_t *m = gaps[i].renumbered_as;
             json_array_append_new(missing, fl_json_pack(
-                "{s:I, s:o, s:s, s:o}", "version", (json_int_t)r->version,
+                "{s:s, s:o, s:s, s:o}", "version", r->version.text,
                 "file", fl_json_text(r->file ? r->file : r->name),
                 "status", r->status,
                 "renumbered_as", fl_json_text(m ? m->file : NULL)));
@@ -105,16 +105,16 @@ fl_cmd_status(int argc, char **argv)
         json_object_set_new(out, "drift", drift);
         for (size_t i = 0; i < src.migs->count; i++) {
             const fl_migration_t *m = &src.migs->items[i];
-            const fl_ledger_row_t *r = fl_ledger_find(&ledger, m->version);
+            const fl_ledger_row_t *r = fl_ledger_find(&ledger, &m->version);
             if (r && strcmp(r->status, "applied") == 0) {
                 if (!fl_ledger_row_matches(r, m))
                     json_array_append_new(drift, fl_json_pack(
-                        "{s:I, s:s, s:s, s:s}", "version", (json_int_t)m->version,
+                        "{s:s, s:s, s:s, s:s}", "version", m->version.text,
                         "file", m->file, "applied_checksum", r->checksum,
                         "source_checksum", m->checksum_hex));
             } else {
-                json_array_append_new(pending, fl_json_pack("{s:I, s:s}",
-                    "version", (json_int_t)m->version, "file", m->file));
+                json_array_append_new(pending, fl_json_pack("{s:s, s:s}",
+                    "version", m->version.text, "file", m->file));
             }
         }
     } else {
@@ -131,8 +131,14 @@ fl_cmd_status(int argc, char **argv)
                ledger.count, ledger.count == 1 ? "" : "s");
         for (i = 0; i < ledger.count; i++) {
             const fl_ledger_row_t *r = &ledger.items[i];
-            fl_cli_out("  %04lld %-30s %-11s %.12s  %s  %s  %lld ms%s%s\n",
-                   (long long)r->version, r->name, r->status, r->checksum,
+            /* Short numbers as flotilla names its files: 0003. */
+            size_t vlen = strlen(r->version.text);
+            int pad = vlen < 4 && strchr(r->version.text, '.') == NULL
+                          ? (int)(4 - vlen)
+                          : 0;
+
+            fl_cli_out("  %.*s%s %-30s %-11s %.12s  %s  %s  %lld ms%s%s\n",
+                   pad, "000", r->version.text, r->name, r->status, r->checksum,
                    r->finished_at ? r->finished_at : r->started_at,
                    r->applied_by, (long long)r->duration_ms,
                    r->error_message ? "  error: " : "",
@@ -152,19 +158,19 @@ fl_cmd_status(int argc, char **argv)
                 const char *as = json_string_value(json_object_get(x,
                                                    "renumbered_as"));
                 if (as)
-                    fl_cli_out("RENUMBERED: %s is %s (version %lld, %s) "
+                    fl_cli_out("RENUMBERED: %s is %s (version %s, %s) "
                                "under a new number\n", as,
                                json_string_value(json_object_get(x, "file")),
-                               (long long)json_integer_value(
-                                   json_object_get(x, "version")),
+                               json_string_value(json_object_get(x,
+                                                                 "version")),
                                json_string_value(json_object_get(x,
                                                                  "status")));
                 else
-                    fl_cli_out("MISSING: %s (version %lld, %s) is not in the "
+                    fl_cli_out("MISSING: %s (version %s, %s) is not in the "
                                "source\n",
                                json_string_value(json_object_get(x, "file")),
-                               (long long)json_integer_value(
-                                   json_object_get(x, "version")),
+                               json_string_value(json_object_get(x,
+                                                                 "version")),
                                json_string_value(json_object_get(x,
                                                                  "status")));
             }

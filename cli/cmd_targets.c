@@ -98,12 +98,14 @@ fl_cmd_targets(int argc, char **argv)
         json_t *v = NULL;
         int first = 1;
 
-        fl_cli_out("%-32s %-16s %-11s %7lld %-12s ",
+        const char *applied = json_string_value(json_object_get(
+            t, "applied_version"));
+
+        fl_cli_out("%-32s %-16s %-11s %7s %-12s ",
                    json_string_value(json_object_get(t, "target")),
                    json_string_value(json_object_get(t, "agent")),
                    json_string_value(json_object_get(t, "reachability")),
-                   (long long)json_integer_value(
-                       json_object_get(t, "applied_version")),
+                   applied ? applied : "0",
                    json_string_value(json_object_get(t, "drift")));
         json_object_foreach(json_object_get(t, "labels"), k, v) {
             fl_cli_out("%s%s=%s", first ? "" : ",", k, json_string_value(v));

@@ -286,9 +286,8 @@ fl_dbcmd_option(fl_dbcmd_t *c, int opt, const char *arg)
         c->require_signed = 1;
         return 1;
     case FL_OPT_TO:
-        if (fl_parse_int(&v, arg, 1, INT64_MAX, &err) != 0)
+        if (fl_version_parse_str(&c->popts.to_version, arg, &err) != 0)
             return -fl_cli_bad_option(c->cmd, "--to", &err);
-        c->popts.to_version = v;
         return 1;
     case FL_OPT_ALLOW_OOO:
         c->popts.allow_out_of_order = 1;
@@ -319,7 +318,7 @@ static void
 s_on_event(const fl_pipeline_event_t *ev, void *arg)
 {
     fl_dbcmd_t *c = arg;
-    char version[24], duration[24];
+    char duration[24];
     fl_log_field f[6];
     size_t n = 0;
     fl_log_level level = FL_LOG_INFO;
@@ -332,10 +331,8 @@ s_on_event(const fl_pipeline_event_t *ev, void *arg)
         level = FL_LOG_DEBUG;
     f[n++] = (fl_log_field){"step", fl_step_name(ev->step)};
     f[n++] = (fl_log_field){"status", fl_step_status_name(ev->status)};
-    if (ev->version) {
-        snprintf(version, sizeof(version), "%lld", (long long)ev->version);
-        f[n++] = (fl_log_field){"version", version};
-    }
+    if (fl_version_is_set(&ev->version))
+        f[n++] = (fl_log_field){"version", ev->version.text};
     if (ev->status != FL_STEP_STARTED) {
         snprintf(duration, sizeof(duration), "%lld", (long long)ev->duration_ms);
         f[n++] = (fl_log_field){"duration_ms", duration};

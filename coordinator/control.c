@@ -58,19 +58,21 @@ s_targets(fl_co_server_t *s, const fl_selector_t *sel)
         json_t *o = NULL;
         char *drift = NULL;
         int running = 0;
+        fl_version_t applied;
 
         if (!fl_co_labels_match(&t->labels, sel))
             continue;
         for (size_t i = 0; i < t->nrows; i++)
             running |= t->rows[i].status == FL_CO_ROW_RUNNING;
         drift = fl_dispatch_drift(s, t);
-        o = fl_json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s, s:I, s:b, s:s, "
+        applied = fl_registry_applied_version(t);
+        o = fl_json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s, s:s?, s:b, s:s, "
                          "s:s?}",
                          "target", t->name, "agent", t->agent->name,
                          "agent_key", t->agent->key, "kind", t->kind,
                          "environment", t->environment, "reachability",
                          fl_registry_reachability(t), "applied_version",
-                         (json_int_t)fl_registry_applied_version(t),
+                         fl_version_is_set(&applied) ? applied.text : NULL,
                          "running", running, "drift", drift, "error",
                          t->error);
         json_object_set_new(o, "labels", s_labels(&t->labels));

@@ -47,7 +47,7 @@ typedef struct {
 
 /* One row of a target's ledger as its agent reported it. */
 typedef struct {
-    int64_t version;
+    fl_version_t version;
     unsigned char checksum[32];
     uint8_t status; /* FL_CO_ROW_* */
     char *rollout;  /* NULL when the row names none */
@@ -161,7 +161,7 @@ struct fl_co_command {
     int32_t position;             /* its place in the rollout's order */
     int64_t sent_ms;              /* monotonic, when last sent */
     const char *failed_step;      /* a static step name, or NULL */
-    int64_t version;
+    fl_version_t version;         /* the target's afterwards; empty: none */
     int64_t duration_ms;
     int64_t seq;                  /* order of outcomes in the dispatch */
     fl_co_detail_t *detail;       /* NULL when ok */
@@ -193,7 +193,7 @@ struct fl_co_dispatch {
     char id[33];
     fl_co_bundle_t *bundle;
     char *action;                 /* apply, rollback, plan */
-    int64_t to_version;
+    fl_version_t to_version;      /* empty: all */
     char *selector;
     char *operator_name;
     int64_t created_wall;         /* Unix seconds */

@@ -195,7 +195,8 @@ s_dispatch_free(fl_co_server_t *s, fl_co_dispatch_t *d)
 
 static fl_co_dispatch_t *
 s_dispatch_new(fl_co_server_t *s, const char *id, fl_co_bundle_t *b,
-               const char *action, int64_t to_version, const char *selector,
+               const char *action, const fl_version_t *to_version,
+               const char *selector,
                const char *operator_name, size_t n)
 {
     fl_co_dispatch_t *d = fl_calloc(1, sizeof(*d));
@@ -203,7 +204,7 @@ s_dispatch_new(fl_co_server_t *s, const char *id, fl_co_bundle_t *b,
     snprintf(d->id, sizeof(d->id), "%s", id);
     d->bundle = b;
     d->action = fl_strdup(action);
-    d->to_version = to_version;
+    d->to_version = *to_version;
     d->selector = fl_strdup(selector ? selector : "");
     d->operator_name = fl_strdup(operator_name ? operator_name : "");
     d->created_wall = fl_co_wall_s();
@@ -327,7 +328,8 @@ s_results_written(fl_store_job_t *job, int rc, const fl_error_t *err,
 
 /* Moves c to recording with its outcome, into this round's results job. */
 static void
-s_record(fl_co_server_t *s, fl_co_command_t *c, int status, int64_t version,
+s_record(fl_co_server_t *s, fl_co_command_t *c, int status,
+         const fl_version_t *version,
          int64_t duration_ms, int reconciled, const char *message,
          const char *error, const char *detail, const char *hint,
          const char *sqlstate)
@@ -352,7 +354,7 @@ s_record(fl_co_server_t *s, fl_co_command_t *c, int status, int64_t version,
     }
     c->state = FL_CO_CMD_RECORDING;
     c->status = (uint8_t)status;
-    c->version = version;
+    c->version = *version;
     c->duration_ms = duration_ms;
     c->reconciled = (uint8_t)reconciled;
     c->seq = ++c->dispatch->next_seq;
@@ -369,7 +371,7 @@ s_record(fl_co_server_t *s, fl_co_command_t *c, int status, int64_t version,
     job = s->results_job;
     fl_store_field(job, c->id, 0);
     fl_store_field(job, s_status_names[status], 0);
-    fl_store_field_int(job, version, 0);
+    fl_store_field(job, version->text, 0);
     fl_store_field_int(job, duration_ms, 0);
     fl_store_field(job, c->detail ? c->detail->message : NULL, 0);
     fl_store_field(job, c->detail ? c->detail->error : NULL, 0);
@@ -433,13 +435,13 @@ fl_dispatch_result(fl_co_server_t *s, fl_co_agent_t *a,
         /* A plan's verdict, classified from its report for the summary. */
         char *why = NULL;
         const char *verdict = fl_rollout_plan_verdict(r->report, &why);
-        s_record(s, c, status, r->version, r->duration_ms, 0, verdict,
+        s_record(s, c, status, &r->version, r->duration_ms, 0, verdict,
                  why ? why : r->error, r->detail, r->hint, r->sqlstate);
         free(why);
         fl_dispatch_pump(s, a);
         return;
     }
-    s_record(s, c, status, r->version, r->duration_ms, 0, r->message,
+    s_record(s, c, status, &r->version, r->duration_ms, 0, r->message,
              r->error, r->detail, r->hint, r->sqlstate);
     fl_dispatch_pump(s, a);
 }
@@ -554,17 +556,17 @@ s_ledger_outcome(const fl_co_command_t *c, const char **why)
 {
     const fl_co_target_t *t = c->target;
     const fl_migration_list_t *migs = fl_bundle_migrations(c->dispatch->bundle->bundle);
-    int64_t to = c->dispatch->to_version;
+    const fl_version_t *to = &c->dispatch->to_version;
     int all = 1;
 
     if (!t->known || strcmp(c->dispatch->action, "plan") == 0)
         return -1;
     for (size_t i = 0; i < migs->count; i++) {
         const fl_migration_t *m = &migs->items[i];
-        const fl_co_row_t *row = fl_registry_row(t, m->version);
+        const fl_co_row_t *row = fl_registry_row(t, &m->version);
 
         if (strcmp(c->dispatch->action, "apply") == 0) {
-            if (to > 0 && m->version > to)
+            if (fl_version_is_set(to) && fl_version_cmp(&m->version, to) > 0)
                 continue;
             if (row != NULL && row->status == FL_CO_ROW_FAILED &&
                 row->rollout != NULL &&
@@ -577,7 +579,7 @@ s_ledger_outcome(const fl_co_command_t *c, const char **why)
                 !fl_migration_is_applied_as(m, row->checksum))
                 all = 0;
         } else {
-            if (to > 0 && m->version <= to)
+            if (fl_version_is_set(to) && fl_version_cmp(&m->version, to) <= 0)
                 continue;
             if (row != NULL && row->status != FL_CO_ROW_ROLLED_BACK)
                 all = 0;
@@ -610,7 +612,9 @@ s_reconcile(fl_co_server_t *s, fl_co_command_t *c)
         return; /* wait for its state */
     outcome = s_ledger_outcome(c, &why);
     if (outcome >= 0) {
-        s_record(s, c, outcome, fl_registry_applied_version(c->target), 0, 1,
+        fl_version_t applied = fl_registry_applied_version(c->target);
+
+        s_record(s, c, outcome, &applied, 0, 1,
                  why, outcome == FL_CO_FAILED ? why : NULL, NULL, NULL,
                  NULL);
         return;
@@ -796,7 +800,7 @@ fl_dispatch_create(fl_co_server_t *s, const unsigned char *rid,
     fl_co_dispatch_t *d = NULL;
     fl_store_job_t *job = NULL;
     s_create_t *cr = NULL;
-    int64_t to_version = 0;
+    fl_version_t to_version = FL_VERSION_INIT;
     size_t n = 0;
     char id[33];
     fl_error_t err = FL_ERROR_INIT;
@@ -810,13 +814,14 @@ fl_dispatch_create(fl_co_server_t *s, const unsigned char *rid,
         fl_error_set_hint(&err, "Actions are apply, rollback and plan.");
         goto failed;
     }
-    if (to != NULL && fl_parse_int(&to_version, to, 0, INT64_MAX, &err) != 0)
+    if (to != NULL && to[0] != '\0' &&
+        fl_version_parse_str(&to_version, to, &err) != 0)
         goto failed;
     if (fl_dispatch_prepare(s, req, "dispatch", &cb, &targets, &n, &status,
                             &err) != 0)
         goto failed;
     fl_co_new_id(id);
-    d = s_dispatch_new(s, id, cb, action, to_version, selector, operator_name,
+    d = s_dispatch_new(s, id, cb, action, &to_version, selector, operator_name,
                        n);
     job = s_write_dispatch(s, d, targets, NULL, NULL);
     cr = fl_calloc(1, sizeof(*cr));
@@ -858,12 +863,11 @@ s_write_dispatch(fl_co_server_t *s, fl_co_dispatch_t *d,
                  const char *rollout_id)
 {
     fl_store_job_t *job = fl_store_job_new(FL_STORE_SQL);
-    char ntext[24], totext[24];
-    const char *p[8] = {d->id, d->bundle->id, d->action, totext,
+    char ntext[24];
+    const char *p[8] = {d->id, d->bundle->id, d->action, d->to_version.text,
                         d->selector, d->operator_name, ntext, rollout_id};
 
     snprintf(ntext, sizeof(ntext), "%zu", d->ncommands);
-    snprintf(totext, sizeof(totext), "%lld", (long long)d->to_version);
     fl_store_job_sql(job, "INSERT INTO flotilla_control.dispatches (id,"
                           " bundle_id, action, to_version, selector,"
                           " operator, ntargets, rollout_id) VALUES ($1, $2,"
@@ -972,7 +976,8 @@ fl_dispatch_new_held(fl_co_server_t *s, const char *id, fl_co_bundle_t *cb,
                      const char *operator_name, fl_co_target_t *const *targets,
                      const int32_t *waves, size_t n, const char *rollout_id)
 {
-    fl_co_dispatch_t *d = s_dispatch_new(s, id, cb, action, 0, selector,
+    fl_version_t all = FL_VERSION_INIT;
+    fl_co_dispatch_t *d = s_dispatch_new(s, id, cb, action, &all, selector,
                                          operator_name, n);
 
     fl_store_submit(s->store, s_write_dispatch(s, d, targets, waves,
@@ -1073,10 +1078,13 @@ void
 fl_dispatch_decide(fl_co_server_t *s, fl_co_command_t *c, int status,
                    const char *message, const char *error)
 {
+    fl_version_t applied = FL_VERSION_INIT;
+
     if (c->state == FL_CO_CMD_RECORDING || c->state == FL_CO_CMD_DONE)
         return;
+    applied = fl_registry_applied_version(c->target);
     c->decided = 1;
-    s_record(s, c, status, fl_registry_applied_version(c->target), 0, 0,
+    s_record(s, c, status, &applied, 0, 0,
              message, error, NULL, NULL, NULL);
 }
 
@@ -1104,11 +1112,13 @@ s_result_json(const fl_co_command_t *c)
 {
     const fl_co_detail_t *dt = c->detail;
 
-    return fl_json_pack("{s:s, s:s, s:s, s:I, s:I, s:b, s:s?, s:s?, s:s?, "
+    return fl_json_pack("{s:s, s:s, s:s, s:s?, s:I, s:b, s:s?, s:s?, s:s?, "
                         "s:s?, s:s?}",
                         "target", c->target->name, "agent", c->agent->name,
                         "status", s_status_names[c->status], "version",
-                        (json_int_t)c->version, "duration_ms",
+                        fl_version_is_set(&c->version) ? c->version.text
+                                                       : NULL,
+                        "duration_ms",
                         (json_int_t)c->duration_ms, "reconciled",
                         c->reconciled, "message", dt ? dt->message : NULL,
                         "error", dt ? dt->error : NULL, "detail",
@@ -1287,11 +1297,11 @@ fl_dispatch_drift(const fl_co_server_t *s, const fl_co_target_t *t)
         return fl_strdup("unknown");
     migs = fl_bundle_migrations(s->latest->bundle->bundle);
     for (size_t i = 0; i < migs->count; i++) {
-        const fl_co_row_t *row = fl_registry_row(t, migs->items[i].version);
+        const fl_co_row_t *row = fl_registry_row(t, &migs->items[i].version);
 
         if (row != NULL && row->status == FL_CO_ROW_APPLIED &&
             !fl_migration_is_applied_as(&migs->items[i], row->checksum))
-            return fl_asprintf("drift at %lld", (long long)row->version);
+            return fl_asprintf("drift at %s", row->version.text);
         if (row == NULL || row->status != FL_CO_ROW_APPLIED)
             pending++;
     }
@@ -1401,9 +1411,10 @@ s_load_commands(fl_co_server_t *s, fl_co_dispatch_t *d, fl_error_t *err)
         c->sent_once = c->released;
         c->status = (uint8_t)st;
         if (fl_store_value(&r, i, 4) != NULL &&
-            fl_parse_int(&v, fl_store_value(&r, i, 4), INT64_MIN, INT64_MAX,
-                         NULL) == 0)
-            c->version = v;
+            fl_store_value(&r, i, 4)[0] != '\0' &&
+            fl_version_parse_str(&c->version, fl_store_value(&r, i, 4),
+                                 NULL) != 0)
+            c->version.text[0] = '\0';
         if (fl_store_value(&r, i, 5) != NULL &&
             fl_parse_int(&v, fl_store_value(&r, i, 5), 0, INT64_MAX,
                          NULL) == 0)
@@ -1442,7 +1453,8 @@ s_load_rows(fl_co_server_t *s, fl_store_rows_t *r, fl_error_t *err)
     for (size_t i = 0; i < r->nrows && rc == 0; i++) {
         fl_co_bundle_t *cb = NULL;
         fl_co_dispatch_t *d = NULL;
-        int64_t to = 0, created = 0;
+        fl_version_t to = FL_VERSION_INIT;
+        int64_t created = 0;
 
         if (fl_map_gets(s->dispatches, fl_store_value(r, i, 0)) != NULL)
             continue;
@@ -1450,12 +1462,17 @@ s_load_rows(fl_co_server_t *s, fl_store_rows_t *r, fl_error_t *err)
             rc = FL_EDB;
             break;
         }
-        FL_IGNORE(fl_parse_int(&to, fl_store_value(r, i, 3), 0, INT64_MAX,
-                               NULL)); /* the table's type: a bigint */
+        /* '' (all) or a version (the table's CHECK-free text: a version
+         * that does not parse is taken as all, and said). */
+        if (fl_store_value(r, i, 3)[0] != '\0' &&
+            fl_version_parse_str(&to, fl_store_value(r, i, 3), NULL) != 0)
+            fl_log_warning("dispatch", "dispatch %s has an invalid "
+                           "to_version \"%.80s\"; read as all",
+                           fl_store_value(r, i, 0), fl_store_value(r, i, 3));
         FL_IGNORE(fl_parse_int(&created, fl_store_value(r, i, 6), 0,
                                INT64_MAX, NULL));
         d = s_dispatch_new(s, fl_store_value(r, i, 0), cb,
-                           fl_store_value(r, i, 2), to,
+                           fl_store_value(r, i, 2), &to,
                            fl_store_value(r, i, 4),
                            fl_store_value(r, i, 5), 0);
         d->created_wall = created;

@@ -202,7 +202,21 @@ s_rows_from_json(fl_co_target_t *t, const char *text)
 
         if (hex == NULL || strlen(hex) != 64 || st == NULL)
             continue;
-        row->version = json_integer_value(json_object_get(r, "v"));
+        {
+            /* Text since store version 3; a number before. */
+            json_t *v = json_object_get(r, "v");
+
+            if (json_is_string(v)) {
+                if (fl_version_parse_str(&row->version, json_string_value(v),
+                                         NULL) != 0)
+                    continue;
+            } else if (json_is_integer(v) && json_integer_value(v) > 0) {
+                fl_version_set_u64(&row->version,
+                                   (uint64_t)json_integer_value(v));
+            } else {
+                continue;
+            }
+        }
         for (int b = 0; b < 32; b++) {
             unsigned int x = 0;
             if (sscanf(hex + 2 * b, "%2x", &x) != 1)
@@ -225,8 +239,8 @@ s_rows_json(const fl_co_target_t *t)
         char hex[65];
         for (int b = 0; b < 32; b++)
             snprintf(hex + 2 * b, 3, "%02x", t->rows[i].checksum[b]);
-        json_array_append_new(a, fl_json_pack("{s:I, s:s, s:s, s:s?}", "v",
-                                              (json_int_t)t->rows[i].version,
+        json_array_append_new(a, fl_json_pack("{s:s, s:s, s:s, s:s?}", "v",
+                                              t->rows[i].version.text,
                                               "c", hex, "s",
                                               s_row_status_name(t->rows[i].status),
                                               "r", t->rows[i].rollout));
@@ -671,22 +685,23 @@ fl_registry_reachability(const fl_co_target_t *t)
     return t->known ? "reachable" : "unknown";
 }
 
-int64_t
+fl_version_t
 fl_registry_applied_version(const fl_co_target_t *t)
 {
-    int64_t v = 0;
+    fl_version_t v = FL_VERSION_INIT;
 
     for (size_t i = 0; i < t->nrows; i++)
-        if (t->rows[i].status == FL_CO_ROW_APPLIED && t->rows[i].version > v)
+        if (t->rows[i].status == FL_CO_ROW_APPLIED &&
+            fl_version_cmp(&t->rows[i].version, &v) > 0)
             v = t->rows[i].version;
     return v;
 }
 
 const fl_co_row_t *
-fl_registry_row(const fl_co_target_t *t, int64_t version)
+fl_registry_row(const fl_co_target_t *t, const fl_version_t *version)
 {
     for (size_t i = 0; i < t->nrows; i++)
-        if (t->rows[i].version == version)
+        if (fl_version_cmp(&t->rows[i].version, version) == 0)
             return &t->rows[i];
     return NULL;
 }

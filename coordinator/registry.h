@@ -55,11 +55,13 @@ void fl_registry_tick(fl_co_server_t *s);
  */
 const char *fl_registry_reachability(const fl_co_target_t *t);
 
-/* The highest version the target's ledger records applied, or 0. */
-int64_t fl_registry_applied_version(const fl_co_target_t *t);
+/* The highest version the target's ledger records applied, or the empty
+ * version. */
+fl_version_t fl_registry_applied_version(const fl_co_target_t *t);
 
 /* The ledger row of version, or NULL. */
-const fl_co_row_t *fl_registry_row(const fl_co_target_t *t, int64_t version);
+const fl_co_row_t *fl_registry_row(const fl_co_target_t *t,
+                                   const fl_version_t *version);
 
 const char *fl_registry_state_name(fl_co_agent_state st);
 

@@ -915,9 +915,11 @@ fl_rollout_plan_verdict(const char *report, char **why)
         json_array_foreach(json_object_get(j, "migrations"), i, m) {
             const char *v = json_string_value(json_object_get(m, "verdict"));
             if (v != NULL && strcmp(v, "not rehearsed") == 0)
-                fl_buf_addf(&b, "%s%lld", n++ ? ", " : "",
-                            (long long)json_integer_value(
-                                json_object_get(m, "version")));
+                fl_buf_addf(&b, "%s%s", n++ ? ", " : "",
+                            json_string_value(json_object_get(m, "version"))
+                                ? json_string_value(
+                                      json_object_get(m, "version"))
+                                : "?");
         }
         if (n > 0) {
             verdict = "would apply, partly rehearsed";
@@ -941,9 +943,10 @@ fl_rollout_plan_verdict(const char *report, char **why)
                                                                 "problem"));
         if (v != NULL && strcmp(v, "ok") != 0 &&
             strcmp(v, "not rehearsed") != 0) {
-            *why = fl_asprintf("migration %lld: %s",
-                               (long long)json_integer_value(
-                                   json_object_get(m, "version")),
+            const char *ver = json_string_value(json_object_get(m,
+                                                                "version"));
+
+            *why = fl_asprintf("migration %s: %s", ver ? ver : "?",
                                problem ? problem : v);
             break;
         }

@@ -186,6 +186,22 @@ static const char s_schema_v2[] =
     "  updated_at timestamptz NOT NULL DEFAULT now(),"
     "  finished_at timestamptz);";
 
+/*
+ * Version 3 (issue 14): migration versions are text (proto/version.h):
+ * a dispatch's to_version ('' for all, which 0 was) and a command's
+ * version afterwards ('' for none).  Re-running it changes nothing: text
+ * columns stay text and '' stays ''.
+ */
+static const char s_schema_v3[] =
+    "ALTER TABLE flotilla_control.dispatches"
+    "  ALTER COLUMN to_version DROP DEFAULT,"
+    "  ALTER COLUMN to_version TYPE text USING CASE WHEN to_version::text"
+    "    = '0' THEN '' ELSE to_version::text END,"
+    "  ALTER COLUMN to_version SET DEFAULT '';"
+    "ALTER TABLE flotilla_control.commands"
+    "  ALTER COLUMN version TYPE text USING CASE WHEN version::text = '0'"
+    "    THEN '' ELSE version::text END;";
+
 /* Per connection: the staging tables of the bulk upserts and updates. */
 static const char s_session[] =
     "SET search_path = pg_catalog, pg_temp;"
@@ -194,7 +210,7 @@ static const char s_session[] =
     "  known boolean, error text, reported boolean, ord bigserial)"
     "  ON COMMIT DELETE ROWS;"
     "CREATE TEMP TABLE IF NOT EXISTS t_results (id text, status text,"
-    "  version bigint, duration_ms bigint, message text, error text,"
+    "  version text, duration_ms bigint, message text, error text,"
     "  detail text, hint text, sqlstate text, reconciled boolean,"
     "  seq bigint, ord bigserial) ON COMMIT DELETE ROWS;";
 
@@ -360,9 +376,13 @@ s_upgrade(fl_store_t *st, fl_error_t *err)
         (rc = s_exec(st->conn, s_schema_v2, 0, NULL, "upgrading the schema "
                      "to version 2 (rollouts)", err)) != 0)
         goto cleanup;
+    if (version < 3 &&
+        (rc = s_exec(st->conn, s_schema_v3, 0, NULL, "upgrading the schema "
+                     "to version 3 (versions as text)", err)) != 0)
+        goto cleanup;
     if (version < FL_STORE_SCHEMA_VERSION &&
         (rc = s_exec(st->conn, "INSERT INTO flotilla_control.meta (version) "
-                     "VALUES (2)", 0, NULL, "recording the schema version",
+                     "VALUES (3)", 0, NULL, "recording the schema version",
                      err)) != 0)
         goto cleanup;
     rc = s_exec(st->conn, "COMMIT", 0, NULL, "creating the schema", err);

@@ -369,7 +369,7 @@ say "8. The final state of every tenant, read from its own ledger"
 for k in 1 2 3; do
     for n in $(tenants $k); do
         t=$(printf 'tenant_%02d' "$n")
-        on_shard $k psql -At -d "$t" -c "SELECT '$t (shard $k): ' || string_agg(version || ' ' || status, ', ' ORDER BY version) FROM flotilla.schema_migrations"
+        on_shard $k psql -At -d "$t" -c "SELECT '$t (shard $k): ' || string_agg(version || ' ' || status, ', ' ORDER BY version_order) FROM flotilla.schema_migrations"
     done
 done
 

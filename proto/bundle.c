@@ -86,7 +86,7 @@ static const fl_codec_schema_t s_allow_schema = {
     "allow", s_allow_fields, 2, sizeof(fl_migration_allow_t)};
 
 static const fl_codec_field_t s_migration_fields[] = {
-    S_F("version", FL_CODEC_I64, S_REQ, fl_migration_t, version),
+    S_F("version", FL_CODEC_VERSION, S_REQ, fl_migration_t, version),
     S_F("name", FL_CODEC_STR, S_REQ, fl_migration_t, name),
     S_F("file", FL_CODEC_STR, S_REQ, fl_migration_t, file),
     S_F("up", FL_CODEC_STR, S_REQ, fl_migration_t, up),
@@ -274,17 +274,17 @@ s_check_order(const fl_migration_list_t *migs, const char *what,
     if (migs->count == 0)
         return FL_ERR(err, FL_EINVAL, "%s holds no migrations", what);
     for (size_t i = 0; i < migs->count; i++)
-        if (migs->items[i].version <= 0 ||
-            (i > 0 && migs->items[i].version <= migs->items[i - 1].version)) {
+        if (!fl_version_is_set(&migs->items[i].version) ||
+            (i > 0 && fl_version_cmp(&migs->items[i].version,
+                                     &migs->items[i - 1].version) <= 0)) {
             FL_ERR(err, FL_EPROTO, "%s has migration versions out of order",
                    what);
-            fl_error_set_detail(err, "Version %lld (\"%s\") follows version "
-                                     "%lld; versions must be positive and "
-                                     "strictly increasing.",
-                                (long long)migs->items[i].version,
+            fl_error_set_detail(err, "Version \"%s\" (\"%s\") follows "
+                                     "version \"%s\"; versions must be set "
+                                     "and strictly increasing.",
+                                migs->items[i].version.text,
                                 migs->items[i].file ? migs->items[i].file : "",
-                                i > 0 ? (long long)migs->items[i - 1].version
-                                      : 0LL);
+                                i > 0 ? migs->items[i - 1].version.text : "");
             return FL_EPROTO;
         }
     return 0;
@@ -402,6 +402,7 @@ fl_bundle_build(fl_buf_t *out, const fl_migration_list_t *migs,
     fl_codec_writer_t w;
     s_body body;
     fl_selector_t sel = {NULL, 0};
+    fl_version_t gate = FL_VERSION_INIT;
     char *selector = NULL;
     const char *channel = opts->channel ? opts->channel
                                         : FL_BUNDLE_DEFAULT_CHANNEL;
@@ -446,7 +447,14 @@ fl_bundle_build(fl_buf_t *out, const fl_migration_list_t *migs,
     body.environment = (char *)opts->environment;
     body.selector = selector[0] ? selector : NULL;
     body.note = (char *)opts->note;
-    body.lint_enforce_from = (char *)opts->lint_enforce_from;
+    if (opts->lint_enforce_from) {
+        /* Signed canonical ("0003" is "3"), as decoding requires. */
+        fl_error_t ignore = FL_ERROR_INIT;
+        FL_IGNORE(fl_version_parse_str(&gate, opts->lint_enforce_from,
+                                       &ignore)); /* checked above */
+        fl_error_clear(&ignore);
+        body.lint_enforce_from = gate.text;
+    }
     body.migs = *migs;
     fl_codec_writer_init(&w, &body_buf);
     if ((rc = fl_codec_encode(&w, &s_body_schema, &body, err)) != 0 ||
@@ -656,9 +664,9 @@ s_check_migrations(fl_migration_list_t *migs, fl_error_t *err)
         memcpy(stored, m->checksum, sizeof(stored));
         fl_migration_compute_checksum(m);
         if (sodium_memcmp(stored, m->checksum, sizeof(stored)) != 0) {
-            FL_ERR(err, FL_EPROTO, "checksum of migration %lld \"%s\" in the "
+            FL_ERR(err, FL_EPROTO, "checksum of migration %s \"%s\" in the "
                                    "bundle does not match its content",
-                   (long long)m->version, m->file);
+                   m->version.text, m->file);
             return FL_EPROTO;
         }
     }
@@ -1080,17 +1088,21 @@ fl_bundle_lint_enforce_from(const fl_bundle_t *b)
 int
 fl_bundle_check_gate(const char *version, int code, fl_error_t *err)
 {
-    size_t n = version ? strlen(version) : 0;
+    fl_version_t v = FL_VERSION_INIT;
 
-    if (n == 0 || n > FL_BUNDLE_NAME_MAX ||
-        strspn(version, "0123456789abcdefghijklmnopqrstuvwxyz"
-                        "ABCDEFGHIJKLMNOPQRSTUVWXYZ._-") != n) {
-        char *shown = fl_str_escape_controls(version ? version : "", 0);
-        FL_ERR(err, code, "invalid lint.enforce_from \"%.80s\": a version is "
-               "1 to %d of [A-Za-z0-9._-]", shown, FL_BUNDLE_NAME_MAX);
-        free(shown);
+    if (fl_version_parse_str(&v, version ? version : "", err) != 0) {
+        if (err)
+            err->code = code;
+        fl_error_prefix(err, "invalid lint.enforce_from: ");
+        fl_error_set_hint(err, "Give the version as the ledger writes it: "
+                               "digits, runs separated by dots (diesel's "
+                               "2019-02-26-002946 is 20190226002946).");
         return code;
     }
+    /* A bundle's is signed as it is compared: canonical. */
+    if (code == FL_EPROTO && strcmp(v.text, version) != 0)
+        return FL_ERR(err, code, "invalid lint.enforce_from \"%.80s\" in a "
+                      "bundle: not a canonical version", version);
     return 0;
 }
 

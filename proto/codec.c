@@ -18,6 +18,7 @@
 
 #include "common/alloc.h"
 #include "proto/proto_internal.h"
+#include "proto/version.h"
 
 void
 fl_codec_reader_init(fl_codec_reader_t *r, const void *data, size_t len,
@@ -549,6 +550,9 @@ s_encode_field(fl_codec_writer_t *w, const fl_codec_field_t *f,
     case FL_CODEC_I64:
         fl_codec_write_int(w, *S_CAT(obj, f->off, int64_t));
         break;
+    case FL_CODEC_VERSION:
+        fl_codec_write_str(w, S_CAT(obj, f->off, fl_version_t)->text);
+        break;
     case FL_CODEC_INT:
         fl_codec_write_int(w, *S_CAT(obj, f->off, int));
         break;
@@ -749,6 +753,50 @@ s_decode_strlist(fl_codec_reader_t *r, const fl_codec_field_t *f, void *obj)
 }
 
 static int
+s_decode_version(fl_codec_reader_t *r, const fl_codec_field_t *f,
+                 fl_version_t *out)
+{
+    const char *p = NULL;
+    size_t n = 0;
+    int64_t v = 0;
+    size_t start = r->pos;
+    unsigned char b;
+
+    if (s_need(r, 1) != 0)
+        return FL_EPROTO;
+    b = r->data[r->pos];
+    if ((b >= 0xa0 && b <= 0xbf) || (b >= 0xd9 && b <= 0xdb)) {
+        if (fl_codec_read_str(r, &p, &n) != 0)
+            return FL_EPROTO;
+        if (n > FL_VERSION_MAX || (n > 0 && memchr(p, '\0', n) != NULL)) {
+            r->pos = start;
+            return fl_codec_fail(r, "field \"%s\" is not a version",
+                                 f->key);
+        }
+        memcpy(out->text, p, n);
+        out->text[n] = '\0';
+        if (n > 0 && !fl_version_is_canonical(out->text)) {
+            r->pos = start;
+            return fl_codec_fail(r, "field \"%s\" is not a version: \"%s\"",
+                                 f->key, out->text);
+        }
+        return 0;
+    }
+    if (fl_codec_read_int(r, &v) != 0)
+        return FL_EPROTO;
+    if (v < 0) {
+        r->pos = start;
+        return fl_codec_fail(r, "field \"%s\" is a negative version",
+                             f->key);
+    }
+    if (v == 0)
+        out->text[0] = '\0';
+    else
+        fl_version_set_u64(out, (uint64_t)v);
+    return 0;
+}
+
+static int
 s_decode_field(fl_codec_reader_t *r, const fl_codec_field_t *f, void *obj)
 {
     const unsigned char *p = NULL;
@@ -763,6 +811,8 @@ s_decode_field(fl_codec_reader_t *r, const fl_codec_field_t *f, void *obj)
         return fl_codec_read_strdup(r, S_AT(obj, f->off, char *));
     case FL_CODEC_I64:
         return fl_codec_read_int(r, S_AT(obj, f->off, int64_t));
+    case FL_CODEC_VERSION:
+        return s_decode_version(r, f, S_AT(obj, f->off, fl_version_t));
     case FL_CODEC_INT:
         if (fl_codec_read_int(r, &v) != 0)
             return FL_EPROTO;

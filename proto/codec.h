@@ -108,7 +108,12 @@ typedef enum {
     FL_CODEC_BIN32,  /* unsigned char[32], exactly 32 bytes */
     FL_CODEC_ARRAY,  /* element * with a size_t count, elements per elem */
     FL_CODEC_STRMAP, /* fl_codec_kv_t * with a size_t count: a str->str map */
-    FL_CODEC_STRLIST /* char ** with a size_t count: an array of str */
+    FL_CODEC_STRLIST, /* char ** with a size_t count: an array of str */
+    /* fl_version_t: written as a str (empty for no version); read from a
+     * str that must be a version as fl_version_parse() writes it, or from
+     * a non-negative integer (bundles built before versions were text;
+     * 0 is no version) */
+    FL_CODEC_VERSION
 } fl_codec_type;
 
 #define FL_CODEC_REQUIRED 1u

@@ -555,7 +555,7 @@ s_flotilla(s_dir_t *d, s_file_t *f)
         return;
     }
     free(m->version);
-    m->version = fl_asprintf("%lld", (long long)mig->version);
+    m->version = fl_strdup(mig->version.text);
     tx = mig->no_transaction ? FL_LAYOUT_TX_NONE : FL_LAYOUT_TX_WRAPPED;
     m->up.path = fl_strdup(f->path);
     m->up.text = fl_strdup(mig->up ? mig->up : "");

@@ -54,31 +54,30 @@ s_fail(fl_error_t *err, const char *file, int line, const char *fmt, ...)
 }
 
 /*
- * Splits "NNNN_name.sql" into a version (> 0) and a name of letters,
- * digits, '_' and '-'.
+ * Splits "NNNN_name.sql" into a version (digits, > 0, at most
+ * FL_VERSION_MAX of them) and a name of letters, digits, '_' and '-'.
  */
 static int
-s_parse_file_name(const char *file, int64_t *version, char **name,
+s_parse_file_name(const char *file, fl_version_t *version, char **name,
                   fl_error_t *err)
 {
     size_t len = strlen(file);
     size_t i = 0;
-    int64_t v = 0;
+    fl_version_t v = FL_VERSION_INIT;
     const char *why = NULL;
 
-    while (i < len && file[i] >= '0' && file[i] <= '9') {
-        if (v > (INT64_MAX - 9) / 10) {
-            why = "the version is too large";
-            goto bad;
-        }
-        v = v * 10 + (file[i] - '0');
+    while (i < len && file[i] >= '0' && file[i] <= '9')
         i++;
-    }
     if (i == 0 || i >= len || file[i] != '_') {
         why = "it does not start with a version number and '_'";
         goto bad;
     }
-    if (v == 0) {
+    if (i > FL_VERSION_MAX) {
+        why = "the version is longer than 64 digits";
+        goto bad;
+    }
+    if (fl_version_parse(&v, file, i, NULL) != 0 ||
+        strcmp(v.text, "0") == 0) {
         why = "the version must be greater than zero";
         goto bad;
     }
@@ -427,13 +426,17 @@ fl_migration_check(const fl_migration_t *m, fl_error_t *err)
 {
     const char *const texts[] = {m->name, m->file, m->up, m->down,
                                  m->validate, m->verify};
-    char label[48];
+    char label[FL_VERSION_MAX + 16];
     char *name = NULL;
-    int64_t version = 0;
+    fl_version_t version = FL_VERSION_INIT;
     int rc;
 
     /* Named by its version: its file name may be the invalid text. */
-    snprintf(label, sizeof(label), "migration %lld", (long long)m->version);
+    if (!fl_version_is_canonical(m->version.text))
+        return FL_ERR(err, FL_EINVAL, "migration \"%s\" has an invalid "
+                      "version \"%s\"", m->file ? m->file : "",
+                      m->version.text);
+    snprintf(label, sizeof(label), "migration %s", m->version.text);
     for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
         if (texts[i] && (rc = s_check_utf8(label, texts[i], strlen(texts[i]),
                                            err)) != 0)
@@ -443,13 +446,14 @@ fl_migration_check(const fl_migration_t *m, fl_error_t *err)
                                strlen(m->allows[i].reason), err)) != 0)
             return rc;
     if (m->file == NULL || m->name == NULL)
-        return FL_ERR(err, FL_EINVAL, "migration %lld has no file name",
-                      (long long)m->version);
+        return FL_ERR(err, FL_EINVAL, "migration %s has no file name",
+                      m->version.text);
     if ((rc = s_parse_file_name(m->file, &version, &name, err)) != 0)
         return rc;
-    if (version != m->version || strcmp(name, m->name) != 0) {
-        rc = FL_ERR(err, FL_EINVAL, "migration %lld (%s) does not match its "
-                    "file name \"%s\"", (long long)m->version, m->name,
+    if (fl_version_cmp(&version, &m->version) != 0 ||
+        strcmp(name, m->name) != 0) {
+        rc = FL_ERR(err, FL_EINVAL, "migration %s (%s) does not match its "
+                    "file name \"%s\"", m->version.text, m->name,
                     m->file);
     }
     free(name);
@@ -493,9 +497,16 @@ s_hash_migration(const fl_migration_t *m, const char *domain,
                  int include_down, unsigned char out[32])
 {
     fl_hash_t *h = fl_hash_sha256_new();
+    uint64_t v64 = 0;
 
     s_hash_field(h, 'D', domain, strlen(domain));
-    s_hash_field(h, 'V', NULL, (uint64_t)m->version);
+    /* A version that fits in 64 bits is hashed by value, as it was before
+     * versions were text, so that ledgers' checksums stay valid; any
+     * other by its text, under its own tag. */
+    if (fl_version_to_u64(&m->version, &v64))
+        s_hash_field(h, 'V', NULL, v64);
+    else
+        s_hash_str(h, 'W', m->version.text);
     s_hash_str(h, 'N', m->name);
     s_hash_str(h, 'u', m->up);
     if (include_down)
@@ -638,7 +649,7 @@ s_cmp_version(const void *a, const void *b)
     const fl_migration_t *x = a;
     const fl_migration_t *y = b;
 
-    return (x->version > y->version) - (x->version < y->version);
+    return fl_version_cmp(&x->version, &y->version);
 }
 
 int
@@ -684,10 +695,11 @@ fl_migration_dir_load(fl_migration_list_t *out, const char *dir,
     }
     qsort(l.items, l.count, sizeof(*l.items), s_cmp_version);
     for (size_t i = 1; i < l.count; i++)
-        if (l.items[i].version == l.items[i - 1].version) {
-            rc = FL_ERR(err, FL_EINVAL, "duplicate migration version %lld in "
+        if (fl_version_cmp(&l.items[i].version,
+                           &l.items[i - 1].version) == 0) {
+            rc = FL_ERR(err, FL_EINVAL, "duplicate migration version %s in "
                                         "directory \"%s\"",
-                        (long long)l.items[i].version, dir);
+                        l.items[i].version.text, dir);
             fl_error_set_detail(err, "Files \"%s\" and \"%s\" have the same "
                                      "version.", l.items[i - 1].file,
                                 l.items[i].file);

@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "common/error.h"
+#include "proto/version.h"
 
 typedef struct {
     char *rule;   /* lint rule id */
@@ -31,7 +32,8 @@ typedef struct {
 } fl_migration_allow_t;
 
 typedef struct {
-    int64_t version;      /* NNNN of the file name, > 0 */
+    fl_version_t version; /* NNNN of the file name (> 0), or the version
+                             of another tool's migration (version.h) */
     char *name;           /* the file name without "NNNN_" and ".sql" */
     char *file;           /* the file name, e.g. "0003_add_email.sql" */
     char *up;             /* section texts; NULL when the section is absent */

@@ -37,7 +37,7 @@
     {key, type, flags, offsetof(st, field), offsetof(st, count), max, elem}
 
 static const fl_codec_field_t s_applied_fields[] = {
-    S_F("version", FL_CODEC_I64, S_REQ, fl_wire_applied_t, version),
+    S_F("version", FL_CODEC_VERSION, S_REQ, fl_wire_applied_t, version),
     S_F("checksum", FL_CODEC_BIN32, S_REQ, fl_wire_applied_t, checksum),
     S_F("status", FL_CODEC_STR, S_REQ, fl_wire_applied_t, status),
     S_F("rollout", FL_CODEC_STR, 0, fl_wire_applied_t, rollout),
@@ -102,7 +102,7 @@ static const fl_codec_field_t s_command_fields[] = {
     S_F("rollout", FL_CODEC_STR, S_REQ, fl_wire_command_t, rollout),
     S_F("target", FL_CODEC_STR, S_REQ, fl_wire_command_t, target),
     S_F("bundle_id", FL_CODEC_STR, S_REQ, fl_wire_command_t, bundle_id),
-    S_F("to_version", FL_CODEC_I64, S_REQ, fl_wire_command_t, to_version),
+    S_F("to_version", FL_CODEC_VERSION, S_REQ, fl_wire_command_t, to_version),
 };
 S_SCHEMA(s_command_schema, "command", s_command_fields, fl_wire_command_t);
 
@@ -132,7 +132,7 @@ static const fl_codec_field_t s_result_fields[] = {
     S_F("target", FL_CODEC_STR, S_REQ, fl_wire_result_t, target),
     S_F("action", FL_CODEC_STR, S_REQ, fl_wire_result_t, action),
     S_F("status", FL_CODEC_STR, S_REQ, fl_wire_result_t, status),
-    S_F("version", FL_CODEC_I64, S_REQ, fl_wire_result_t, version),
+    S_F("version", FL_CODEC_VERSION, S_REQ, fl_wire_result_t, version),
     S_F("duration_ms", FL_CODEC_I64, S_REQ, fl_wire_result_t, duration_ms),
     S_ERROR_FIELDS(fl_wire_result_t),
     S_F("report", FL_CODEC_STR, 0, fl_wire_result_t, report),

@@ -33,6 +33,10 @@
  * result_ack (the coordinator has recorded these results).  A ledger
  * reply without an id is unsolicited: the agent learnt a target's state.
  *
+ * Version 4 (issue 14): migration versions are text (version.h), sent as
+ * strings: a ledger row's version, a command's to_version (empty: all)
+ * and a result's version (empty: none applied).
+ *
  * The session (docs/fleet.md): an agent's DEALER connects and says hello;
  * the coordinator answers welcome; both send heartbeats; the coordinator
  * sends commands, the agent asks for bundles, streams step events and one
@@ -48,8 +52,9 @@
 #include "common/error.h"
 #include "proto/bundle.h"
 #include "proto/codec.h"
+#include "proto/version.h"
 
-#define FL_WIRE_VERSION 3
+#define FL_WIRE_VERSION 4
 /* A bundle transfer carries a whole bundle; nothing else comes close. */
 #define FL_WIRE_MAX_SIZE ((size_t)65 * 1024 * 1024)
 #define FL_WIRE_MAX_STR ((size_t)1024 * 1024)
@@ -78,7 +83,7 @@ typedef enum {
 
 /* One migration as a target's ledger records it. */
 typedef struct {
-    int64_t version;
+    fl_version_t version;
     unsigned char checksum[32];
     char *status;          /* applied, running, failed, rolling_back,
                               rolled_back */
@@ -134,7 +139,8 @@ typedef struct {
     char *rollout;
     char *target;
     char *bundle_id;
-    int64_t to_version;    /* apply up to / roll back down to; 0 = all */
+    fl_version_t to_version; /* apply up to / roll back down to; empty:
+                                all */
 } fl_wire_command_t;
 
 typedef struct {
@@ -156,7 +162,8 @@ typedef struct {
     char *target;
     char *action;          /* apply, rollback, plan, cancel */
     char *status;          /* ok, failed, cancelled, refused */
-    int64_t version;       /* the target's version afterwards */
+    fl_version_t version;  /* the target's version afterwards; empty:
+                              none applied */
     int64_t duration_ms;
     char *message;         /* optional */
     char *error;           /* optional */

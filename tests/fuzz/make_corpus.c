@@ -76,7 +76,7 @@ static void
 s_messages(const char *dir)
 {
     static fl_wire_applied_t applied[1] = {
-        {.version = 1, .checksum = {0xab}, .status = "applied",
+        {.version = {"1"}, .checksum = {0xab}, .status = "applied",
          .rollout = "r1"}};
     static fl_codec_kv_t labels[1] = {{"tier", "canary"}};
     static fl_wire_target_t targets[1] = {
@@ -117,7 +117,7 @@ s_messages(const char *dir)
         case FL_WIRE_ROLLBACK:
         case FL_WIRE_PLAN:
         case FL_WIRE_CANCEL:
-            m.u.command = (fl_wire_command_t){"c1", "r1", "db1", "b1", 2};
+            m.u.command = (fl_wire_command_t){"c1", "r1", "db1", "b1", {"2"}};
             break;
         case FL_WIRE_STEP_EVENT:
             m.u.step_event = (fl_wire_step_event_t){
@@ -127,7 +127,7 @@ s_messages(const char *dir)
         case FL_WIRE_RESULT:
             m.u.result = (fl_wire_result_t){
                 .id = "c1", .rollout = "r1", .target = "db1",
-                .action = "apply", .status = "ok", .version = 2,
+                .action = "apply", .status = "ok", .version = {"2"},
                 .duration_ms = 40};
             break;
         case FL_WIRE_LEDGER_QUERY:

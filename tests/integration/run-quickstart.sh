@@ -50,7 +50,7 @@ for k in 1 2 3; do
         fi
         # The fleet rollback: every migration of the first bundle rolled
         # back, the dropped column and its data back, the added one gone.
-        [ "$(q $k $t "SELECT string_agg(version || ':' || status, ',' ORDER BY version) FROM flotilla.schema_migrations WHERE version <= 3")" = "1:rolled_back,2:rolled_back,3:rolled_back" ] ||
+        [ "$(q $k $t "SELECT string_agg(version || ':' || status, ',' ORDER BY version_order) FROM flotilla.schema_migrations WHERE version_order <= '{3}'")" = "1:rolled_back,2:rolled_back,3:rolled_back" ] ||
             fail "$t: the first bundle is not rolled back"
         [ "$(q $k $t "SELECT count(legacy_note) FROM public.users")" = 300 ] ||
             fail "$t: legacy_note is not restored"

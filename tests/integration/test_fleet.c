@@ -196,7 +196,7 @@ s_executed(fl_fleet_t *f, int shard, const char *db, const char *target,
     if (!s_has_ledger(f, shard, db))
         return 0;
     sql = fl_asprintf("SELECT count(*) FROM flotilla.migration_logs WHERE"
-                      " target = '%s' AND version = %d AND step = 'execute'"
+                      " target = '%s' AND version = '%d' AND step = 'execute'"
                       " AND status = 'ok'", target, version);
     n = s_count(f, shard, db, sql);
     free(sql);
@@ -208,7 +208,7 @@ s_rollout(fl_fleet_t *f, int shard, const char *db, const char *target,
           int version)
 {
     char *sql = fl_asprintf("SELECT rollout_id FROM flotilla.schema_migrations"
-                            " WHERE target = '%s' AND version = %d", target,
+                            " WHERE target = '%s' AND version = '%d'", target,
                             version);
     char *v = fl_fleet_query(f, shard, db, sql);
 
@@ -406,9 +406,9 @@ test_fleet_targets_discovery_and_dispatch_exactly_once(void **state)
     assert_string_equal(json_string_value(json_object_get(
                             fl_fleet_row(rows, "target", names[1]), "drift")),
                         "current");
-    assert_int_equal(json_integer_value(json_object_get(
-                         fl_fleet_row(rows, "target", names[5]),
-                         "applied_version")), 2);
+    assert_string_equal(json_string_value(json_object_get(
+                            fl_fleet_row(rows, "target", names[5]),
+                            "applied_version")), "2");
     assert_string_equal(json_string_value(json_object_get(
                             fl_fleet_row(rows, "target", names[0]), "drift")),
                         "2 pending");
@@ -731,8 +731,8 @@ test_fleet_agent_kill9_mid_dispatch_and_unacknowledged_results(void **state)
             assert_non_null(r);
             assert_string_equal(json_string_value(json_object_get(
                                     r, "reachability")), "reachable");
-            assert_int_equal(json_integer_value(json_object_get(
-                                 r, "applied_version")), 1);
+            assert_string_equal(json_string_value(json_object_get(
+                                    r, "applied_version")), "1");
             assert_string_equal(json_string_value(json_object_get(
                                     r, "drift")), "current");
         }

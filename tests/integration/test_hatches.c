@@ -118,7 +118,8 @@ s_backup_of(json_t *a, long long v)
     json_t *b;
 
     json_array_foreach(a, i, b)
-        if (json_integer_value(json_object_get(b, "version")) == v)
+        if (strtoll(json_string_value(json_object_get(b, "version")), NULL,
+                    10) == v)
             return b;
     return NULL;
 }
@@ -171,13 +172,13 @@ test_skip_down_marks_one_version_with_its_reason(void **state)
                  0, "marked migration 3 rolled back without running "
                           "its down");
     fl_test_expect_value(ws->conn, "SELECT status || ': ' || rollback_note "
-                         "FROM flotilla.schema_migrations WHERE version = 3",
+                         "FROM flotilla.schema_migrations WHERE version = '3'",
                          "rolled_back: down skipped: down drops a column "
                          "that never existed");
     fl_test_expect_value(ws->conn, "SELECT status FROM flotilla.schema_migrations"
-                         " WHERE version = 2", "applied");
+                         " WHERE version = '2'", "applied");
     fl_test_expect_value(ws->conn, "SELECT count(*) FROM flotilla.migration_logs"
-                         " WHERE version = 3 AND step = 'rollback' AND status ="
+                         " WHERE version = '3' AND step = 'rollback' AND status ="
                          " 'skipped' AND message LIKE '%down drops a column "
                          "that never existed%'", "1");
     {
@@ -339,7 +340,7 @@ test_leftovers_listed_and_pruned_generated(void **state)
                                            "generated"), 0);
             } else {
                 char *sql = fl_asprintf("DELETE FROM flotilla.schema_migrations"
-                                        " WHERE version = %d", v);
+                                        " WHERE version = '%d'", v);
                 fl_test_exec(ws->conn, sql);
                 free(sql);
                 continue;
@@ -438,7 +439,7 @@ test_a_fixed_down_is_not_drift(void **state)
     s_expect_run(ws, "rollback", S_ARGS("--last"), 1, 1, "no_such");
     applied_down = fl_test_query_value(ws->conn, "SELECT down_checksum FROM "
                                        "flotilla.schema_migrations WHERE "
-                                       "version = 3");
+                                       "version = '3'");
     assert_non_null(applied_down);
 
     /* The fix: down without the broken statement. */
@@ -467,14 +468,14 @@ test_a_fixed_down_is_not_drift(void **state)
     s_expect_run(ws, "rollback", S_ARGS("--last"), 1, 0,
                  "rolled back 1 migration");
     ran = fl_test_query_value(ws->conn, "SELECT rollback_down_checksum FROM "
-                              "flotilla.schema_migrations WHERE version = 3");
+                              "flotilla.schema_migrations WHERE version = '3'");
     assert_non_null(ran);
     if (strcmp(ran, applied_down) == 0)
         fail_msg("the ledger records the down applied (%s) as the one that "
                  "ran, not the fixed one", ran);
     free(ran);
     fl_test_expect_value(ws->conn, "SELECT count(*) FROM flotilla.migration_logs"
-                         " WHERE version = 3 AND message LIKE '%changed since "
+                         " WHERE version = '3' AND message LIKE '%changed since "
                          "it was applied%'", "1");
     fl_test_expect_value(ws->conn, "SELECT count(*) FROM information_schema."
                          "columns WHERE table_name = 't3' AND column_name = "
@@ -487,7 +488,7 @@ test_a_fixed_down_is_not_drift(void **state)
     s_expect_run(ws, "rollback", S_ARGS("--last"), 1, 1,
                  "require-concurrent-index-creation");
     fl_test_expect_value(ws->conn, "SELECT status FROM flotilla."
-                         "schema_migrations WHERE version = 2", "applied");
+                         "schema_migrations WHERE version = '2'", "applied");
     fl_test_expect_value(ws->conn, "SELECT to_regclass('public.t2_c') IS NULL",
                          "t");
     /* A new down that does not parse (a ';' missing) is refused too. */
@@ -495,12 +496,12 @@ test_a_fixed_down_is_not_drift(void **state)
               "ALTER TABLE t2 ADD COLUMN c text\nSELECT 1;\n");
     s_expect_run(ws, "rollback", S_ARGS("--last"), 1, 1, "syntax error");
     fl_test_expect_value(ws->conn, "SELECT status FROM flotilla."
-                         "schema_migrations WHERE version = 2", "applied");
+                         "schema_migrations WHERE version = '2'", "applied");
     free(applied_down);
 }
 
 /*
- * A ledger of version 4 (before separate checksums): its rows have only
+ * A ledger of version 5 (before separate checksums): its rows have only
  * the full checksum and the down they were applied with.  It is upgraded
  * in place (the columns added, the version recorded), and its rows keep
  * working: a fixed down is not drift for them either (the full checksum
@@ -514,16 +515,16 @@ test_a_ledger_from_before_up_and_down_checksums_upgrades(void **state)
 
     s_write_history(ws, 3, 3);
     s_expect_run(ws, "apply", NULL, 1, 0, "applied 3 migrations");
-    /* What version 4 left: no up or down checksums, version 4. */
+    /* What version 5 left: no up or down checksums, version 5. */
     fl_test_exec(ws->conn,
         "ALTER TABLE flotilla.schema_migrations DROP COLUMN up_checksum,"
         " DROP COLUMN down_checksum, DROP COLUMN rollback_down_checksum;"
-        "UPDATE flotilla.ledger_meta SET ledger_version = 4");
+        "UPDATE flotilla.ledger_meta SET ledger_version = 5");
     s_rewrite(ws, 3, "ALTER TABLE t3 DROP COLUMN c;\n",
               "ALTER TABLE t3 ADD COLUMN c text;\n");
     s_expect_run(ws, "apply", NULL, 1, 0, "3 already applied");
     fl_test_expect_value(ws->conn, "SELECT max(ledger_version) FROM "
-                         "flotilla.ledger_meta", "5");
+                         "flotilla.ledger_meta", "6");
     fl_test_expect_value(ws->conn, "SELECT count(*) FROM flotilla."
                          "schema_migrations WHERE up_checksum IS NULL", "3");
     s_rewrite(ws, 2, "ALTER TABLE t2 DROP COLUMN c; -- changed\n",
@@ -536,6 +537,42 @@ test_a_ledger_from_before_up_and_down_checksums_upgrades(void **state)
     fl_test_expect_value(ws->conn, "SELECT count(*) FROM flotilla."
                          "schema_migrations WHERE rollback_down_checksum IS "
                          "NOT NULL", "2");
+}
+
+/*
+ * The ledger a release before up and down checksums wrote
+ * (tests/fixtures/ledger/v4.sql: 0001, 0002 and 0010 applied, 0010's
+ * backup taken) upgrades through versions 5 and 6, and its rows, which
+ * have only the full checksum, take a fixed down: not drift for apply or
+ * status, and the rollback runs it, restores the backup and records it.
+ */
+static void
+test_a_fixed_down_on_a_ledger_written_by_the_old_release(void **state)
+{
+    fl_test_ws_t *ws = *state;
+
+    /* Applied with "SELECT 1;" as 0010's down; fixed since. */
+    fl_test_ws_ledger_v4(ws, "SELECT 'restored by the backup';\n");
+    s_expect_run(ws, "apply", NULL, 1, 0, "0 pending");
+    {
+        fl_test_proc_t r;
+        fl_test_ws_flotilla(ws, &r, "status", S_ARGS("--json"), 1);
+        fl_test_expect(&r, 0, "\"drift\": []");
+        fl_test_proc_release(&r);
+    }
+    fl_test_expect_value(ws->conn, "SELECT max(ledger_version) FROM "
+                         "flotilla.ledger_meta", "6");
+    fl_test_expect_value(ws->conn, "SELECT count(*) FROM flotilla."
+                         "schema_migrations WHERE up_checksum IS NULL", "3");
+    s_expect_run(ws, "rollback", S_ARGS("--to", "2"), 1, 0,
+                 "rolled back 1 migration");
+    fl_test_expect_value(ws->conn, "SELECT count(*) FROM users", "4");
+    fl_test_expect_value(ws->conn, "SELECT rollback_down_checksum IS NOT NULL"
+                         " FROM flotilla.schema_migrations WHERE version ="
+                         " '10'", "t");
+    fl_test_expect_value(ws->conn, "SELECT count(*) FROM flotilla."
+                         "migration_logs WHERE version = '10' AND message"
+                         " LIKE '%changed since it was applied%'", "1");
 }
 
 /*
@@ -663,8 +700,8 @@ test_lint_gate_generated(void **state)
                 const char *verdict = json_string_value(
                     json_object_get(m, "verdict"));
                 if (refused == 0 && verdict && strcmp(verdict, "refused") == 0)
-                    refused = (int)json_integer_value(
-                        json_object_get(m, "version"));
+                    refused = (int)strtol(json_string_value(
+                        json_object_get(m, "version")), NULL, 10);
             }
             if (o == NULL || refused != first_refused)
                 fail_msg("seed %ld, gate %d: plan refuses %d, expected %d:\n"
@@ -742,6 +779,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_leftovers_listed_and_pruned_generated, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_fixed_down_is_not_drift, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_ledger_from_before_up_and_down_checksums_upgrades, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_a_fixed_down_on_a_ledger_written_by_the_old_release, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_lint_gate_generated, fl_test_ws_setup, fl_test_ws_teardown),
     };
 

@@ -201,7 +201,7 @@ test_a_statement_commits_with_its_progress_row(void **state)
         "CREATE FUNCTION no_progress() RETURNS trigger LANGUAGE plpgsql AS"
         " $$ BEGIN RAISE EXCEPTION 'progress row refused'; END $$;"
         "CREATE TRIGGER no_progress BEFORE INSERT OR UPDATE ON"
-        " flotilla.schema_migrations FOR EACH ROW WHEN (NEW.version = 2 AND"
+        " flotilla.schema_migrations FOR EACH ROW WHEN (NEW.version = '2' AND"
         " NEW.status = 'running' AND NEW.statements_done = 1)"
         " EXECUTE FUNCTION no_progress()");
     fl_test_ws_write(ws, "0002_b.sql",
@@ -216,7 +216,7 @@ test_a_statement_commits_with_its_progress_row(void **state)
     s_apply(ws, 0, "applied 1 migration");
     s_expect_value(ws, "SELECT n FROM t", "2");
     s_expect_value(ws, "SELECT status FROM flotilla.schema_migrations WHERE"
-                       " version = 2", "applied");
+                       " version = '2'", "applied");
 }
 
 #define S_CIC_WAITING                                                       \
@@ -405,7 +405,7 @@ test_rollback_refuses_under_a_half_applied_migration(void **state)
                      "-- flotilla:down\nDROP TABLE b;\n");
     s_apply(ws, 1, "no_such_column");
     s_expect_value(ws, "SELECT string_agg(version || ' ' || status || ' ' ||"
-                       " statements_done, ', ' ORDER BY version) FROM"
+                       " statements_done, ', ' ORDER BY version_order) FROM"
                        " flotilla.schema_migrations",
                    "1 applied 1, 2 failed 1");
     fl_test_ws_flotilla(ws, &r, "rollback", last, 1);
@@ -413,7 +413,7 @@ test_rollback_refuses_under_a_half_applied_migration(void **state)
     fl_test_proc_release(&r);
     s_expect_value(ws, "SELECT to_regclass('a') IS NOT NULL", "t");
     s_expect_value(ws, "SELECT status FROM flotilla.schema_migrations WHERE"
-                       " version = 1", "applied");
+                       " version = '1'", "applied");
 }
 
 int

@@ -3,7 +3,8 @@
  * `flotilla` executable: each log row carries the time its step happened
  * and how long it took; the JSON outputs of the commands agree; a damaged
  * ledger, or a source that lost or renumbered an applied migration, is
- * named and refused.
+ * named and refused; a ledger of the release whose versions were bigint
+ * upgrades in place.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,6 +19,9 @@
 #include <jansson.h>
 
 #include "common/alloc.h"
+#include "common/buf.h"
+#include "common/file.h"
+#include "proto/version.h"
 #include "testsupport.h"
 
 /* The table the tests migrate. */
@@ -76,15 +80,15 @@ test_log_rows_say_when_each_step_happened_and_how_long(void **state)
     fl_test_proc_release(&r);
     /* Validated before the half-second statement, executed after it. */
     gap = s_number(ws, "SELECT (extract(epoch FROM"
-        " (SELECT created_at FROM flotilla.migration_logs WHERE version = 1"
+        " (SELECT created_at FROM flotilla.migration_logs WHERE version = '1'"
         "  AND step = 'execute' AND status = 'ok') -"
-        " (SELECT created_at FROM flotilla.migration_logs WHERE version = 1"
+        " (SELECT created_at FROM flotilla.migration_logs WHERE version = '1'"
         "  AND step = 'validate' AND status = 'ok')) * 1000)::bigint");
     if (gap < 450)
         fail_msg("validate and execute of 0001 logged %lld ms apart; the "
                  "statement between them took 500 ms", gap);
     build = s_number(ws, "SELECT duration_ms FROM flotilla.migration_logs"
-                         " WHERE version = 2 AND step = 'execute' AND"
+                         " WHERE version = '2' AND step = 'execute' AND"
                          " status = 'ok' AND message LIKE 'statement 1 of 1%'");
     if (build < 350)
         fail_msg("the index build of 0002 logged %lld ms; it took at least "
@@ -211,15 +215,16 @@ test_a_damaged_ledger_is_named_and_not_recreated(void **state)
 }
 
 /*
- * Walks v: every "version" is an integer or null, and no value is the
- * empty string (a missing value is null in every command's JSON).
+ * Walks v: every "version" is a version's text (proto/version.h) or null,
+ * and no value is the empty string (a missing value is null in every
+ * command's JSON).
  */
 static void
 s_json_agrees(const char *what, const json_t *v, const char *key)
 {
-    if (key && strcmp(key, "version") == 0 && !json_is_integer(v) &&
-        !json_is_null(v))
-        fail_msg("%s: \"version\" is neither an integer nor null", what);
+    if (key && strcmp(key, "version") == 0 && !json_is_null(v) &&
+        !(json_is_string(v) && fl_version_is_canonical(json_string_value(v))))
+        fail_msg("%s: \"version\" is neither a version nor null", what);
     if (json_is_string(v) && *json_string_value(v) == '\0')
         fail_msg("%s: \"%s\" is \"\" rather than null", what,
                  key ? key : "(array item)");
@@ -261,8 +266,9 @@ s_json_run(fl_test_ws_t *ws, const char *cmd, const char *const *args,
 }
 
 /*
- * The JSON outputs agree across commands: "version" is an integer
- * everywhere (log said "1", and "" for a run's rows), a missing value is
+ * The JSON outputs agree across commands: "version" is a version's text
+ * everywhere (log said "1" and status 1; since issue 14 every one is the
+ * string, as versions may not fit a JSON number), never "" for a run's rows, a missing value is
  * null, never "" (log's migration, bundle and rollout; backups'
  * restored_at; plan's kind); apply --to 1 counts the versions after it as
  * pending (it said 0).
@@ -302,6 +308,64 @@ test_json_outputs_agree(void **state)
     json_decref(o);
 }
 
+/*
+ * A ledger of version 4, written by the release whose versions were
+ * bigint (tests/fixtures/ledger/v4.sql: its three migrations applied, one
+ * with a backup), upgrades in place on the first run of this one: the
+ * version columns become text, rows and checksums hold (no drift, the
+ * backup restores), and a version beyond 64 bits applies after them and
+ * sorts last, in the ledger's order and in status; version 10 sorts after
+ * 2 (as text it would not).
+ */
+static void
+test_a_ledger_of_bigint_versions_upgrades_in_place(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    const char *const to2[] = {"--to", "2", NULL};
+    const char *const to0[] = {"--to", "0", NULL};
+    json_t *o = NULL, *m = NULL;
+    size_t i;
+    fl_buf_t order = FL_BUF_INIT(0);
+
+    fl_test_ws_ledger_v4(ws, NULL);
+    fl_test_expect_value(ws->conn, "SELECT data_type FROM"
+                         " information_schema.columns WHERE table_schema ="
+                         " 'flotilla' AND table_name = 'schema_migrations'"
+                         " AND column_name = 'version'", "bigint");
+    /* Everything applied already: the old checksums match. */
+    s_run(ws, "apply", NULL, 0, "0 pending");
+    fl_test_expect_value(ws->conn, "SELECT max(ledger_version) FROM"
+                         " flotilla.ledger_meta", "6");
+    fl_test_expect_value(ws->conn, "SELECT string_agg(DISTINCT data_type, ',')"
+                         " FROM information_schema.columns WHERE"
+                         " table_schema = 'flotilla' AND column_name ="
+                         " 'version'", "text");
+    fl_test_ws_write(ws, "20210410175418123456_pop.sql",
+        "-- flotilla:up\nCREATE TABLE pop (id int);\n"
+        "-- flotilla:down\nDROP TABLE pop;\n");
+    s_run(ws, "apply", NULL, 0, "applied 1 migration");
+    fl_test_expect_value(ws->conn, "SELECT string_agg(version, ',' ORDER BY"
+                         " version_order) FROM flotilla.schema_migrations",
+                         "1,2,10,20210410175418123456");
+    o = s_json_run(ws, "status", NULL, 1, 0);
+    json_array_foreach(json_object_get(o, "migrations"), i, m)
+        fl_buf_addf(&order, "%s%s", i ? "," : "",
+                    json_string_value(json_object_get(m, "version")));
+    assert_string_equal(fl_buf_str(&order), "1,2,10,20210410175418123456");
+    assert_int_equal(json_array_size(json_object_get(o, "drift")), 0);
+    json_decref(o);
+    fl_buf_release(&order);
+    /* Back to 2: the pop table goes, the two pruned rows come back. */
+    s_run(ws, "rollback", to2, 0, "rolled back 2");
+    fl_test_expect_value(ws->conn, "SELECT count(*)::text || ' ' ||"
+                         " (to_regclass('pop') IS NULL)::text FROM users",
+                         "4 true");
+    s_run(ws, "apply", NULL, 0, "applied 2 migrations");
+    s_run(ws, "rollback", to0, 0, "rolled back 4");
+    fl_test_expect_value(ws->conn, "SELECT to_regclass('users') IS NULL",
+                         "t");
+}
+
 int
 main(void)
 {
@@ -310,6 +374,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_a_missing_or_renumbered_migration_is_reported_and_refused, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_damaged_ledger_is_named_and_not_recreated, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_json_outputs_agree, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_a_ledger_of_bigint_versions_upgrades_in_place, fl_test_ws_setup, fl_test_ws_teardown),
     };
 
     if (!fl_test_have_postgres()) {

@@ -150,7 +150,7 @@ test_add_column_is_idempotent_when_it_exists(void **state)
     s_run(e, &r, "apply", 1, NULL);
     s_expect(&r, 0, "applied 1 migration");
     fl_test_proc_release(&r);
-    s_assert_value(e, "SELECT status FROM flotilla.schema_migrations WHERE version = 1",
+    s_assert_value(e, "SELECT status FROM flotilla.schema_migrations WHERE version = '1'",
                    "applied");
     s_assert_value(e, "SELECT count(*) FROM pg_attribute WHERE attrelid = 'users'::regclass"
                       " AND attname = 'verified'", "1");
@@ -335,7 +335,7 @@ test_plan_changes_nothing(void **state)
     s_env *e = *state;
     fl_test_proc_t r;
     char *before = NULL, *after = NULL, *lb = NULL, *la = NULL;
-    const char *ledger = "SELECT coalesce(string_agg(s::text, ';' ORDER BY version), '')"
+    const char *ledger = "SELECT coalesce(string_agg(s::text, ';' ORDER BY version_order), '')"
                          " FROM flotilla.schema_migrations s";
 
     s_write(e, "0001_a.sql", "-- flotilla:up\nALTER TABLE users ADD COLUMN a int;\n"
@@ -352,7 +352,7 @@ test_plan_changes_nothing(void **state)
             "-- flotilla:down\nDROP TABLE audit;\n");
     before = fl_test_canonical_dump(e->conn);
     lb = s_value(e, ledger);
-    s_assert_value(e, "SELECT count(*) FROM flotilla.migration_logs WHERE version = 2", "0");
+    s_assert_value(e, "SELECT count(*) FROM flotilla.migration_logs WHERE version = '2'", "0");
     s_run(e, &r, "plan", 1, NULL);
     s_expect(&r, 0, "OK, apply would go ahead: 1 migration pending");
     assert_non_null(strstr(r.out, "lock ACCESS EXCLUSIVE on users"));
@@ -366,7 +366,7 @@ test_plan_changes_nothing(void **state)
     la = s_value(e, ledger);
     assert_string_equal(before, after);
     assert_string_equal(lb, la);
-    s_assert_value(e, "SELECT count(*) FROM flotilla.migration_logs WHERE version = 2", "0");
+    s_assert_value(e, "SELECT count(*) FROM flotilla.migration_logs WHERE version = '2'", "0");
     s_assert_value(e, "SELECT count(*) FROM flotilla.backups", "0");
     free(before);
     free(after);
@@ -774,7 +774,7 @@ test_new_scaffolds_next_version_and_backups_prune(void **state)
     s_run(e, &r, "apply", 1, NULL);
     s_expect(&r, 3, "0008_add_flags.sql: the up section holds no statement");
     fl_test_proc_release(&r);
-    s_assert_value(e, "SELECT status FROM flotilla.schema_migrations WHERE version = 7", "applied");
+    s_assert_value(e, "SELECT status FROM flotilla.schema_migrations WHERE version = '7'", "applied");
     s_run(e, &r, "backups", 0, "prune", "--older-than", "1h", NULL);
     s_expect(&r, 0, "pruned 0 backups");
     fl_test_proc_release(&r);
@@ -787,7 +787,7 @@ test_new_scaffolds_next_version_and_backups_prune(void **state)
     s_run(e, &r, "rollback", 0, "--last", NULL);
     s_expect(&r, 1, "was pruned");
     fl_test_proc_release(&r);
-    s_assert_value(e, "SELECT status FROM flotilla.schema_migrations WHERE version = 7", "applied");
+    s_assert_value(e, "SELECT status FROM flotilla.schema_migrations WHERE version = '7'", "applied");
     s_assert_value(e, "SELECT count(*) FROM pg_attribute WHERE attrelid = 'users'::regclass"
                       " AND attname = 'legacy' AND NOT attisdropped", "0");
     free(path);
@@ -825,7 +825,7 @@ test_out_of_order_and_statement_timeout(void **state)
     fl_test_proc_release(&r);
     s_assert_value(e, "SELECT status || ' ' || retries || ' ' || error_sqlstate ||"
                       " ' ' || error_position FROM flotilla.schema_migrations"
-                      " WHERE version = 3", "failed 0 57014 0003_slow.sql:4:1");
+                      " WHERE version = '3'", "failed 0 57014 0003_slow.sql:4:1");
     s_assert_value(e, "SELECT count(*) FROM pg_attribute WHERE attrelid = 'users'::regclass"
                       " AND attname = 'c'", "0");
     s_run(e, &r, "log", 0, "--failed", NULL);
@@ -1138,7 +1138,7 @@ test_json_outputs_and_rollback_failure_position(void **state)
     fl_test_proc_release(&r);
     s_assert_value(e, "SELECT count(*) FROM pg_attribute WHERE attrelid = 'users'::regclass"
                       " AND attname = 'z' AND NOT attisdropped", "1");
-    s_assert_value(e, "SELECT status FROM flotilla.schema_migrations WHERE version = 2",
+    s_assert_value(e, "SELECT status FROM flotilla.schema_migrations WHERE version = '2'",
                    "applied");
 }
 

@@ -63,8 +63,10 @@ s_on_event(const fl_pipeline_event_t *ev, void *arg)
     s_events *e = arg;
 
     pthread_mutex_lock(&e->lock);
-    fl_buf_addf(&e->events, "%s:%s %lld\n", fl_step_name(ev->step),
-                        fl_step_status_name(ev->status), (long long)ev->version);
+    fl_buf_addf(&e->events, "%s:%s %s\n", fl_step_name(ev->step),
+                        fl_step_status_name(ev->status),
+                        fl_version_is_set(&ev->version) ? ev->version.text
+                                                        : "0");
     pthread_mutex_unlock(&e->lock);
 }
 

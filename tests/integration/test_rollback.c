@@ -165,7 +165,7 @@ static char *
 s_status(s_env *e)
 {
     char *sql = fl_asprintf("SELECT status FROM flotilla.schema_migrations"
-                            " WHERE version = %d", e->version);
+                            " WHERE version = '%d'", e->version);
     char *v = fl_test_query_value(e->conn, sql);
 
     free(sql);

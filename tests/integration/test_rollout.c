@@ -154,7 +154,7 @@ s_executed(s_state *s, int i, int version)
     if (!s_has_ledger(s, i))
         return 0;
     sql = fl_asprintf("SELECT count(*) FROM flotilla.migration_logs WHERE"
-                      " version = %d AND step = 'execute' AND status = 'ok'",
+                      " version = '%d' AND step = 'execute' AND status = 'ok'",
                       version);
     n = s_long(s, i, sql);
     free(sql);
@@ -169,7 +169,7 @@ s_status_of(s_state *s, int i, int version)
     if (!s_has_ledger(s, i))
         return NULL;
     sql = fl_asprintf("SELECT (SELECT status FROM flotilla.schema_migrations"
-                      " WHERE version = %d)", version);
+                      " WHERE version = '%d')", version);
     v = s_value(s, i, sql);
     free(sql);
     return v;
@@ -233,7 +233,7 @@ s_all_fresh(const json_t *rows, void *arg)
         if (r == NULL ||
             strcmp(json_string_value(json_object_get(r, "reachability")),
                    "reachable") != 0 ||
-            json_integer_value(json_object_get(r, "applied_version")) != 0)
+            !json_is_null(json_object_get(r, "applied_version")))
             return 0;
     }
     return 1;
@@ -468,9 +468,9 @@ s_max_overlap(s_state *s, int shard)
         if (shard >= 0 && s->t[i].shard != shard)
             continue;
         x = s_value(s, i, "SELECT extract(epoch FROM started_at) FROM"
-                    " flotilla.schema_migrations WHERE version = 1");
+                    " flotilla.schema_migrations WHERE version = '1'");
         y = s_value(s, i, "SELECT extract(epoch FROM finished_at) FROM"
-                    " flotilla.schema_migrations WHERE version = 1");
+                    " flotilla.schema_migrations WHERE version = '1'");
         a[n] = strtod(x, NULL);
         b[n] = strtod(y, NULL);
         n++;
@@ -578,10 +578,10 @@ test_rollout_staged_four_apply_every_target_once(void **state)
         for (int i = 0; i < S_TENANTS; i++) {
             char *a = s_value(s, i, "SELECT extract(epoch FROM started_at)"
                               " FROM flotilla.schema_migrations WHERE"
-                              " version = 1");
+                              " version = '1'");
             char *b = s_value(s, i, "SELECT extract(epoch FROM finished_at)"
                               " FROM flotilla.schema_migrations WHERE"
-                              " version = 1");
+                              " version = '1'");
             double x = strtod(a, NULL), y = strtod(b, NULL);
             if (x < start[wave[i]])
                 start[wave[i]] = x;
@@ -842,7 +842,7 @@ test_rollout_staged_on_failure_restores_every_touched_target(void **state)
                 continue;
             v = s_value(s, i, "SELECT extract(epoch FROM max(created_at))"
                         " FROM flotilla.migration_logs WHERE step ="
-                        " 'rollback' AND version = 1");
+                        " 'rollback' AND version = '1'");
             assert_non_null(v);
             x = strtod(v, NULL);
             free(v);
@@ -850,7 +850,7 @@ test_rollout_staged_on_failure_restores_every_touched_target(void **state)
                 end3 = x;
             v = s_value(s, i, "SELECT extract(epoch FROM min(created_at))"
                         " FROM flotilla.migration_logs WHERE step ="
-                        " 'rollback' AND version = 1");
+                        " 'rollback' AND version = '1'");
             x = strtod(v, NULL);
             free(v);
             if (wave[i] == 1 && x < start2)

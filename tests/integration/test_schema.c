@@ -28,6 +28,9 @@
 #include "common/hash.h"
 #include "testsupport.h"
 
+/* A version for the calls below. */
+#define S_V(n) (&(const fl_version_t){{#n}})
+
 /* Roles are cluster-wide: created once, kept for later tests. */
 static const char s_roles_sql[] =
     "DO $$BEGIN"
@@ -223,7 +226,10 @@ s_record(fl_pg_t *pg, int64_t version, int before, int after)
     fl_error_t err = FL_ERROR_INIT;
     int n = -1;
 
-    if (fl_schema_record_changes(pg, "", version, before, after, &n, &err) != 0)
+    fl_version_t v = FL_VERSION_INIT;
+
+    fl_version_set_u64(&v, (uint64_t)version);
+    if (fl_schema_record_changes(pg, "", &v, before, after, &n, &err) != 0)
         fail_msg("record %lld: %s", (long long)version, err.message);
     return n;
 }
@@ -236,7 +242,10 @@ s_prove(fl_pg_t *pg, int64_t version, int before, int now)
     fl_error_t err = FL_ERROR_INIT;
     char *text = NULL;
 
-    if (fl_schema_prove(pg, "", version, before, now, &diffs, &err) != 0)
+    fl_version_t v = FL_VERSION_INIT;
+
+    fl_version_set_u64(&v, (uint64_t)version);
+    if (fl_schema_prove(pg, "", &v, before, now, &diffs, &err) != 0)
         fail_msg("prove %lld: %s", (long long)version, err.message);
     text = fl_schema_diff_describe(&diffs);
     fl_schema_diff_list_release(&diffs);
@@ -381,7 +390,7 @@ test_snapshot_unchanged_schema_keeps_its_fingerprint(void **state)
     s_assert_value(env->pg, "SELECT count(*) FROM pg_temp.flotilla_schema_snap"
                             " WHERE gen = 5 AND ident LIKE '%public%'", "0");
     s_ledger(env->pg);
-    assert_int_equal(fl_schema_record_changes(env->pg, "", 1, 1, 5, NULL, &err),
+    assert_int_equal(fl_schema_record_changes(env->pg, "", S_V(1), 1, 5, NULL, &err),
                      FL_ECONFLICT);
     fl_error_clear(&err);
     free(a);
@@ -441,7 +450,7 @@ test_each_kind_of_change_is_detected(void **state)
         "ALTER DOMAIN app.qty DROP DEFAULT;"
         "CREATE TABLE app.fresh (id int)");
     /* Version 999 changed nothing: the proof lists every difference. */
-    assert_int_equal(fl_schema_prove(env->pg, "", 999, 1, 2, &diffs, &err), 0);
+    assert_int_equal(fl_schema_prove(env->pg, "", S_V(999), 1, 2, &diffs, &err), 0);
     for (size_t i = 0; i < diffs.count; i++) {
         const fl_schema_diff_t *d = &diffs.items[i];
         fl_buf_addf(&got, "%s %s: %s\n", d->kind, d->ident,
@@ -486,10 +495,10 @@ test_each_kind_of_change_is_detected(void **state)
      */
     assert_int_equal(n, (int)diffs.count);
     fl_schema_diff_list_release(&diffs);
-    assert_int_equal(fl_schema_prove(env->pg, "", 5, 2, 2, &diffs, &err), 0);
+    assert_int_equal(fl_schema_prove(env->pg, "", S_V(5), 2, 2, &diffs, &err), 0);
     assert_int_equal(diffs.count, 23);
     fl_schema_diff_list_release(&diffs);
-    assert_int_equal(fl_schema_prove(env->pg, "", 999, 2, 2, &diffs, &err), 0);
+    assert_int_equal(fl_schema_prove(env->pg, "", S_V(999), 2, 2, &diffs, &err), 0);
     assert_int_equal(diffs.count, 0);
     fl_buf_release(&got);
 }
@@ -518,7 +527,7 @@ test_recreate_after_bare_down_leaves_no_difference(void **state)
     s_exec(env->pg, "BEGIN");
     s_snapshot(env->pg, 3, NULL);
     s_exec(env->pg, s_bare_down_sql);
-    if (fl_schema_recreate(env->pg, "", 7, s_on_note, &notes, &n, &err) != 0)
+    if (fl_schema_recreate(env->pg, "", S_V(7), s_on_note, &notes, &n, &err) != 0)
         fail_msg("recreate: %s (%s)", err.message,
                  err.detail ? err.detail : "");
     s_snapshot(env->pg, 4, NULL);
@@ -559,7 +568,7 @@ test_recreate_after_bare_down_leaves_no_difference(void **state)
                             " WHERE conname = 'orders_note_check'", "1");
     s_assert_value(env->pg, "SELECT current_user", "postgres");
     /* Nothing left to do: a second run re-creates nothing. */
-    assert_int_equal(fl_schema_recreate(env->pg, "", 7, NULL, NULL, &n, &err), 0);
+    assert_int_equal(fl_schema_recreate(env->pg, "", S_V(7), NULL, NULL, &n, &err), 0);
     assert_int_equal(n, 0);
     fl_buf_release(&notes);
     free(before);
@@ -579,10 +588,10 @@ test_down_with_another_type_is_reported_object_by_object(void **state)
     (void)s_apply(env->pg, 8, "ALTER TABLE app.orders DROP COLUMN note");
     s_snapshot(env->pg, 3, NULL);
     s_exec(env->pg, "ALTER TABLE app.orders ADD COLUMN note varchar(10)");
-    assert_int_equal(fl_schema_recreate(env->pg, "", 8, NULL, NULL, NULL, &err),
+    assert_int_equal(fl_schema_recreate(env->pg, "", S_V(8), NULL, NULL, NULL, &err),
                      0);
     s_snapshot(env->pg, 4, NULL);
-    assert_int_equal(fl_schema_prove(env->pg, "", 8, 3, 4, &diffs, &err), 0);
+    assert_int_equal(fl_schema_prove(env->pg, "", S_V(8), 3, 4, &diffs, &err), 0);
     assert_int_equal(diffs.count, 2);
     assert_string_equal(diffs.items[0].kind, "column");
     assert_string_equal(diffs.items[0].ident, "app.orders.note");
@@ -631,7 +640,7 @@ test_recreate_restores_grants_owners_and_comments(void **state)
         "COMMENT ON SCHEMA app IS 'it''s the app';"
         "COMMENT ON COLUMN app.orders.code IS 'new'");
     s_snapshot(env->pg, 3, NULL);
-    assert_int_equal(fl_schema_recreate(env->pg, "", 4, s_on_note, &notes, &n,
+    assert_int_equal(fl_schema_recreate(env->pg, "", S_V(4), s_on_note, &notes, &n,
                                         &err), 0);
     s_snapshot(env->pg, 4, NULL);
     got = s_prove(env->pg, 4, 3, 4);
@@ -682,7 +691,7 @@ test_recreated_check_runs_as_table_owner(void **state)
         "TRUNCATE app.seen");
     assert_int_equal(s_apply(env->pg, 3, "ALTER TABLE app.t"
                                          " DROP CONSTRAINT t_spy"), 1);
-    assert_int_equal(fl_schema_recreate(env->pg, "", 3, NULL, NULL, &n, &err), 0);
+    assert_int_equal(fl_schema_recreate(env->pg, "", S_V(3), NULL, NULL, &n, &err), 0);
     assert_int_equal(n, 1);
     s_assert_value(env->pg, "SELECT string_agg(who, ',') FROM app.seen",
                    "fl_tenant");
@@ -773,7 +782,7 @@ test_tampered_changes_are_refused_before_anything_runs(void **state)
                         &err) != 0)
             fail_msg("%s", err.message);
         fl_pg_result_release(&r);
-        rc = fl_schema_recreate(env->pg, "", 9, NULL, NULL, NULL, &err);
+        rc = fl_schema_recreate(env->pg, "", S_V(9), NULL, NULL, NULL, &err);
         if (rc != FL_EINVAL)
             fail_msg("case %zu: recreate returned %d (%s)", i, rc,
                      err.message ? err.message : "no error");
@@ -798,7 +807,7 @@ test_tampered_changes_are_refused_before_anything_runs(void **state)
                     " 'it''s''; DROP TABLE app.canary; --'"
                     " WHERE kind = 'comment'"
                     " AND ident = 'index app.orders.orders_note_idx'");
-    assert_int_equal(fl_schema_recreate(env->pg, "", 9, NULL, NULL, NULL, &err),
+    assert_int_equal(fl_schema_recreate(env->pg, "", S_V(9), NULL, NULL, NULL, &err),
                      0);
     s_assert_value(env->pg, "SELECT obj_description("
                    "'app.orders_note_idx'::regclass, 'pg_class')",
@@ -900,7 +909,7 @@ test_tenant_functions_never_run(void **state)
     s_snapshot(pg, 2, NULL);
     assert_int_equal(s_record(pg, 1, 1, 2), 2);
     s_snapshot(pg, 3, NULL);
-    assert_int_equal(fl_schema_recreate(pg, "", 1, NULL, NULL, NULL, &err), 0);
+    assert_int_equal(fl_schema_recreate(pg, "", S_V(1), NULL, NULL, NULL, &err), 0);
     s_snapshot(pg, 4, NULL);
     got = s_prove(pg, 1, 3, 4);
     assert_string_equal(got, "");
@@ -1121,7 +1130,7 @@ test_record_and_fingerprint_refuse_without_writing(void **state)
     assert_null(fp);
     assert_non_null(strstr(err.message, "schema snapshot 1 was not taken"));
     fl_error_clear(&err);
-    assert_int_equal(fl_schema_record_changes(env->pg, "", 1, 1, 2, &n, &err),
+    assert_int_equal(fl_schema_record_changes(env->pg, "", S_V(1), 1, 2, &n, &err),
                      FL_ENOTFOUND);
     assert_int_equal(n, 0);
     fl_error_clear(&err);
@@ -1129,20 +1138,20 @@ test_record_and_fingerprint_refuse_without_writing(void **state)
     assert_int_equal(fl_schema_fingerprint(env->pg, 1, &fp, &err),
                      FL_ENOTFOUND);
     fl_error_clear(&err);
-    assert_int_equal(fl_schema_record_changes(env->pg, "", 1, 1, 2, NULL, &err),
+    assert_int_equal(fl_schema_record_changes(env->pg, "", S_V(1), 1, 2, NULL, &err),
                      FL_ENOTFOUND);
     fl_error_clear(&err);
     s_assert_value(env->pg, "SELECT 'still usable'", "still usable");
     s_exec(env->pg, "COMMIT");
     /* One generation taken, the other not; then different scopes. */
     s_snapshot(env->pg, 1, NULL);
-    assert_int_equal(fl_schema_record_changes(env->pg, "", 1, 1, 2, NULL, &err),
+    assert_int_equal(fl_schema_record_changes(env->pg, "", S_V(1), 1, 2, NULL, &err),
                      FL_ENOTFOUND);
     assert_non_null(strstr(err.message, "schema snapshot 2 was not taken"));
     fl_error_clear(&err);
     s_exec(env->pg, "CREATE SCHEMA app");
     s_snapshot(env->pg, 2, "app");
-    assert_int_equal(fl_schema_record_changes(env->pg, "", 1, 1, 2, NULL, &err),
+    assert_int_equal(fl_schema_record_changes(env->pg, "", S_V(1), 1, 2, NULL, &err),
                      FL_ECONFLICT);
     assert_string_equal(err.detail, "Snapshot 1 covers *, snapshot 2 covers"
                                     " app (\"*\": every managed schema).");

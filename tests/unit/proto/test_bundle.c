@@ -277,7 +277,7 @@ test_bundle_verify_returns_the_migrations_as_built(void **state)
         const fl_migration_t *x = &l->items[i];
         const fl_migration_t *y = &f->migs.items[i];
 
-        assert_int_equal(x->version, y->version);
+        assert_string_equal(x->version.text, y->version.text);
         assert_string_equal(x->name, y->name);
         assert_string_equal(x->file, y->file);
         assert_string_equal(x->up, y->up);

@@ -40,7 +40,7 @@ test_migration_parse_full_file_fills_every_field(void **state)
     (void)state;
     assert_int_equal(fl_migration_parse(&m, "0007_email_not_null.sql", s_full,
                                         strlen(s_full), &err), 0);
-    assert_int_equal(m.version, 7);
+    assert_string_equal(m.version.text, "7");
     assert_string_equal(m.name, "email_not_null");
     assert_string_equal(m.file, "0007_email_not_null.sql");
     assert_string_equal(m.validate,
@@ -162,7 +162,10 @@ test_migration_parse_bad_file_names_are_refused(void **state)
 {
     const char *names[] = {"create.sql", "0001create.sql", "0000_zero.sql",
                            "0001_.sql", "0001_a b.sql", "0001_a.txt",
-                           "99999999999999999999_big.sql", NULL};
+                           /* 65 digits: longer than FL_VERSION_MAX */
+                           "9999999999999999999999999999999999999999999999999"
+                           "9999999999999999_big.sql",
+                           NULL};
     const char *text = "-- flotilla:up\nSELECT 1;\n";
     fl_error_t err = FL_ERROR_INIT;
     fl_migration_t m;
@@ -281,9 +284,9 @@ test_migration_dir_load_orders_by_version(void **state)
     free(s_file(dir, "README.md", "not a migration"));
     assert_int_equal(fl_migration_dir_load(&l, dir, &err), 0);
     assert_int_equal(l.count, 3);
-    assert_int_equal(l.items[0].version, 1);
-    assert_int_equal(l.items[1].version, 2);
-    assert_int_equal(l.items[2].version, 10);
+    assert_string_equal(l.items[0].version.text, "1");
+    assert_string_equal(l.items[1].version.text, "2");
+    assert_string_equal(l.items[2].version.text, "10");
     assert_string_equal(l.items[2].file, "10_c.sql");
     fl_migration_list_release(&l);
     assert_null(l.items);

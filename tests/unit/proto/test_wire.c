@@ -19,8 +19,8 @@
 #include "proto/wire.h"
 
 static fl_wire_applied_t s_applied[2] = {
-    {.version = 1, .checksum = {1}, .status = "applied", .rollout = "r0"},
-    {.version = 2, .checksum = {2, 3}, .status = "running"},
+    {.version = {"1"}, .checksum = {1}, .status = "applied", .rollout = "r0"},
+    {.version = {"2"}, .checksum = {2, 3}, .status = "running"},
 };
 static fl_codec_kv_t s_labels[2] = {{"tier", "canary"}, {"region", "eu"}};
 static fl_wire_target_t s_targets[2] = {
@@ -64,7 +64,7 @@ s_sample(fl_wire_msg_t *msg, fl_wire_type type)
     case FL_WIRE_ROLLBACK:
     case FL_WIRE_PLAN:
     case FL_WIRE_CANCEL:
-        msg->u.command = (fl_wire_command_t){"c1", "r1", "db1", "abc", 42};
+        msg->u.command = (fl_wire_command_t){"c1", "r1", "db1", "abc", {"42"}};
         break;
     case FL_WIRE_STEP_EVENT:
         msg->u.step_event = (fl_wire_step_event_t){
@@ -75,7 +75,7 @@ s_sample(fl_wire_msg_t *msg, fl_wire_type type)
     case FL_WIRE_RESULT:
         msg->u.result = (fl_wire_result_t){
             .id = "c1", .rollout = "r1", .target = "db1", .action = "apply",
-            .status = "ok", .version = 3, .duration_ms = 99};
+            .status = "ok", .version = {"3"}, .duration_ms = 99};
         break;
     case FL_WIRE_LEDGER_QUERY:
         msg->u.ledger_query = (fl_wire_ledger_query_t){"q1", "db1"};
@@ -155,7 +155,7 @@ test_wire_decoded_fields_match(void **state)
     assert_int_equal(out.u.hello.ntargets, 2);
     assert_string_equal(out.u.hello.targets[1].target, "db2/tenant_7");
     assert_int_equal(out.u.hello.targets[0].napplied, 2);
-    assert_int_equal(out.u.hello.targets[0].applied[1].version, 2);
+    assert_string_equal(out.u.hello.targets[0].applied[1].version.text, "2");
     assert_int_equal(out.u.hello.targets[0].applied[1].checksum[1], 3);
     assert_string_equal(out.u.hello.targets[0].applied[0].rollout, "r0");
     assert_null(out.u.hello.targets[0].applied[1].rollout);
@@ -246,19 +246,20 @@ test_wire_every_truncation_is_refused(void **state)
 static void
 test_wire_envelope_refusals(void **state)
 {
-    /* {"v": 2, "type": "heartbeat", "seq": 1, "time_ms": 1}: version 2 */
-    static const char v1[] = "\x84\xa1v\x02\xa4type\xa9heartbeat"
+    /* {"v": 3, "type": "heartbeat", "seq": 1, "time_ms": 1}: version 3,
+     * whose versions were integers */
+    static const char v1[] = "\x84\xa1v\x03\xa4type\xa9heartbeat"
                              "\xa3seq\x01\xa7time_ms\x01";
-    static const char notype[] = "\x81\xa1v\x03";
-    static const char unknown[] = "\x82\xa1v\x03\xa4type\xa4nope";
-    static const char dupv[] = "\x83\xa1v\x03\xa1v\x03\xa4type\xa4nope";
-    static const char ok[] = "\x85\xa1v\x03\xa4type\xa9heartbeat"
+    static const char notype[] = "\x81\xa1v\x04";
+    static const char unknown[] = "\x82\xa1v\x04\xa4type\xa4nope";
+    static const char dupv[] = "\x83\xa1v\x04\xa1v\x04\xa4type\xa4nope";
+    static const char ok[] = "\x85\xa1v\x04\xa4type\xa9heartbeat"
                              "\xa3seq\x01\xa7time_ms\x01"
                              "\xa5" "extra\x92\x01\x81\xa1k\xc0"; /* ignored */
     fl_wire_msg_t out;
 
     (void)state;
-    s_expect_refused(v1, sizeof(v1) - 1, "unsupported protocol version 2");
+    s_expect_refused(v1, sizeof(v1) - 1, "unsupported protocol version 3");
     s_expect_refused(notype, sizeof(notype) - 1, "lacks the field \"type\"");
     s_expect_refused(unknown, sizeof(unknown) - 1,
                      "unknown message type \"nope\"");
@@ -272,28 +273,64 @@ test_wire_envelope_refusals(void **state)
     s_expect_refused(ok, sizeof(ok), "unexpected bytes after the end");
 }
 
+/* Versions travel as text: a pop version beyond 64 bits comes back as
+ * it went, and a string that is not a version as version.h writes it is
+ * refused (leading zeros too: equal versions have one text). */
+static void
+test_wire_versions_are_text_and_refused_when_not_versions(void **state)
+{
+    static const char *const bad[] = {"0x1", "01", "1..2", "-1", " 7"};
+    fl_wire_msg_t in, out;
+    fl_buf_t a = FL_BUF_INIT(0);
+
+    (void)state;
+    s_sample(&in, FL_WIRE_RESULT);
+    snprintf(in.u.result.version.text, sizeof(in.u.result.version.text),
+             "%s", "20210410175418123456");
+    s_encode(&a, &in);
+    assert_int_equal(fl_wire_decode(&out, (unsigned char *)a.data, a.len,
+                                    NULL), 0);
+    assert_string_equal(out.u.result.version.text, "20210410175418123456");
+    fl_wire_msg_release(&out);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(in.u.result.version.text, sizeof(in.u.result.version.text),
+                 "%s", bad[i]);
+        s_encode(&a, &in);
+        s_expect_refused(a.data, a.len, "field \"version\" is not a version");
+    }
+    /* An empty to_version is "all". */
+    s_sample(&in, FL_WIRE_APPLY);
+    in.u.command.to_version.text[0] = '\0';
+    s_encode(&a, &in);
+    assert_int_equal(fl_wire_decode(&out, (unsigned char *)a.data, a.len,
+                                    NULL), 0);
+    assert_false(fl_version_is_set(&out.u.command.to_version));
+    fl_wire_msg_release(&out);
+    fl_buf_release(&a);
+}
+
 static void
 test_wire_field_refusals(void **state)
 {
-    static const char wrongtype[] = "\x84\xa1v\x03\xa4type\xa9heartbeat"
+    static const char wrongtype[] = "\x84\xa1v\x04\xa4type\xa9heartbeat"
                                     "\xa3seq\xa1x\xa7time_ms\x01";
-    static const char missing[] = "\x83\xa1v\x03\xa4type\xa9heartbeat"
+    static const char missing[] = "\x83\xa1v\x04\xa4type\xa9heartbeat"
                                   "\xa3seq\x01";
-    static const char dup[] = "\x85\xa1v\x03\xa4type\xa9heartbeat"
+    static const char dup[] = "\x85\xa1v\x04\xa4type\xa9heartbeat"
                               "\xa3seq\x01\xa3seq\x01\xa7time_ms\x01";
-    static const char nul[] = "\x84\xa1v\x03\xa4type\xacledger_query"
+    static const char nul[] = "\x84\xa1v\x04\xa4type\xacledger_query"
                               "\xa2id\xa2q\x00\xa6target\xa1t";
-    static const char big[] = "\x84\xa1v\x03\xa4type\xa9heartbeat"
+    static const char big[] = "\x84\xa1v\x04\xa4type\xa9heartbeat"
                               "\xa3seq\xcf\xff\xff\xff\xff\xff\xff\xff\xff"
                               "\xa7time_ms\x01";
     /* hello claiming 2^32-1 targets in a few bytes. */
-    static const char hugecount[] = "\x84\xa1v\x03\xa4type\xa5hello"
+    static const char hugecount[] = "\x84\xa1v\x04\xa4type\xa5hello"
                                     "\xa5\x61gent\xa1\x61"
                                     "\xa7targets\xdd\xff\xff\xff\xff";
     /* result_ack claiming 2^32-1 ids, hello claiming 2^32-1 labels. */
-    static const char hugeids[] = "\x83\xa1v\x03\xa4type\xaaresult_ack"
+    static const char hugeids[] = "\x83\xa1v\x04\xa4type\xaaresult_ack"
                                   "\xa3ids\xdd\xff\xff\xff\xff";
-    static const char hugelabels[] = "\x85\xa1v\x03\xa4type\xa5hello"
+    static const char hugelabels[] = "\x85\xa1v\x04\xa4type\xa5hello"
                                      "\xa5\x61gent\xa1\x61"
                                      "\xa7targets\x90"
                                      "\xa6labels\xdf\xff\xff\xff\xff";
@@ -498,6 +535,7 @@ main(void)
         cmocka_unit_test(test_wire_every_truncation_is_refused),
         cmocka_unit_test(test_wire_envelope_refusals),
         cmocka_unit_test(test_wire_field_refusals),
+        cmocka_unit_test(test_wire_versions_are_text_and_refused_when_not_versions),
         cmocka_unit_test(test_wire_encode_refuses_missing_required_fields),
         cmocka_unit_test(test_wire_bundle_verify_returns_the_id_of_the_verified_bytes),
         cmocka_unit_test(test_wire_bundle_verify_refuses_a_claimed_id_not_of_the_bytes),
