@@ -108,7 +108,7 @@ fl_cmd_dispatch(int argc, char **argv)
     };
     fl_fleet_opts_t o;
     fl_fleet_t *f = NULL;
-    const char *selector = NULL, *action = "apply", *to = "0", *attach = NULL;
+    const char *selector = NULL, *action = "apply", *to = "", *attach = NULL;
     unsigned char *bundle = NULL;
     size_t len = 0;
     json_t *payload = NULL, *all = NULL, *last = NULL;
