@@ -115,7 +115,7 @@ fl_cmd_dispatch(int argc, char **argv)
     char *id = NULL;
     s_seen_t seen = {NULL, 0, 0};
     fl_error_t err = FL_ERROR_INIT;
-    s_args_t a = {NULL, "apply", "0", NULL};
+    s_args_t a = {NULL, "apply", "", NULL};
     int rc, status = 0, code = FL_EXIT_OK;
     int64_t deadline, cursor = 0;
 
