@@ -1071,6 +1071,19 @@ s_run_unit(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
     }
 }
 
+/* Two lint gates (checked versions) in the version order. */
+static int
+s_gate_cmp(const char *a, const char *b)
+{
+    fl_version_t va = FL_VERSION_INIT, vb = FL_VERSION_INIT;
+    fl_error_t ignore = FL_ERROR_INIT;
+
+    FL_IGNORE(fl_version_parse_str(&va, a, &ignore)); /* checked on entry */
+    FL_IGNORE(fl_version_parse_str(&vb, b, &ignore));
+    fl_error_clear(&ignore);
+    return fl_version_cmp(&va, &vb);
+}
+
 int
 fl__validate_text(fl_pipeline_t *p, const fl_migration_t *m,
                   fl_stmt_list_t *stmts, fl_finding_list_t *findings,
@@ -1078,7 +1091,7 @@ fl__validate_text(fl_pipeline_t *p, const fl_migration_t *m,
 {
     fl_stmt_list_t down = {NULL, 0};
     fl_finding_list_t found = {NULL, 0};
-    int rc;
+    int enforced, rc;
 
     if (m->lock_timeout_ms == 0) {
         rc = FL_ERR(err, FL_EINVAL, "%s: lock_timeout=0 would let every "
@@ -1094,10 +1107,36 @@ fl__validate_text(fl_pipeline_t *p, const fl_migration_t *m,
                                            "down", &down, err)) != 0)
         goto done;
     fl_stmt_list_release(&down);
-    if ((rc = fl__lint_gate(m, fl_pg_server_version(p->pg),
-                            p->opts.allow_lint_errors, &found, err)) != 0)
+    if (p->signed_gate && p->opts.lint_enforce_from &&
+        s_gate_cmp(p->signed_gate, p->opts.lint_enforce_from) != 0) {
+        rc = FL_ERR(err, FL_EINVAL, "the bundle's signed lint.enforce_from "
+                    "is %s; the one given here is %s", p->signed_gate,
+                    p->opts.lint_enforce_from);
+        fl_error_set_hint(err, "A bundle is held to the gate it was signed "
+                               "with: drop --lint-enforce-from, or build a "
+                               "bundle with the gate wanted.");
         goto done;
-    /* What --allow-lint-errors let through is said, finding by finding. */
+    }
+    enforced = fl__lint_enforced(p, m);
+    if ((rc = fl__lint_gate(m, fl_pg_server_version(p->pg),
+                            p->opts.allow_lint_errors || !enforced, &found,
+                            err)) != 0)
+        goto done;
+    /*
+     * Before the gate (lint.enforce_from), errors are warnings; what
+     * --allow-lint-errors let through is said, finding by finding.
+     */
+    if (!enforced && fl_lintcheck_demote(&found, 0) > 0) {
+        for (size_t i = 0; i < found.count; i++) {
+            const fl_finding_t *f = &found.items[i];
+            if (f->not_enforced)
+                fl__event(p, FL_STEP_VALIDATE, FL_STEP_OVERRIDDEN, m, 0, NULL,
+                          "lint error reported as a warning: %s is older "
+                          "than lint.enforce_from %s: %s:%d:%d: %s: %s",
+                          m->file, fl__lint_gate_version(p), f->file,
+                          f->line, f->column, f->rule, f->message);
+        }
+    }
     for (size_t i = 0; i < found.count; i++) {
         const fl_finding_t *f = &found.items[i];
         if (f->severity == FL_LINT_ERROR)
@@ -1152,7 +1191,7 @@ s_mig_validate(fl_pipeline_t *p, s_mig *x, const fl_ledger_row_t *row,
     x->u.stats.done = row->statements_done;
     x->u.stats.retries = row->retries;
     x->u.stats.lock_wait_ms = row->lock_wait_ms;
-    if (strcmp(row->checksum, m->checksum_hex) != 0) {
+    if (!fl_ledger_row_matches(row, m)) {
         rc = FL_ERR(err, FL_EINVAL, "%s was partly applied (%d of %d "
                     "statements) with different content", m->file,
                     row->statements_done, row->statements_total);

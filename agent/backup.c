@@ -2188,6 +2188,110 @@ s_remove_file(const char *path, const char *id, fl_prune_result_t *r)
     fl_error_clear(&e);
 }
 
+/*
+ * A backup's migration is in effect in its target: applied, being rolled
+ * back, or running (a no-transaction migration commits its backups before
+ * its statements, so a running one may own backups with nothing done
+ * yet).  A backup neither released nor pruned whose migration is not in
+ * effect is a leftover: nothing will ever restore it.
+ */
+#define S_IN_EFFECT(b)                                                      \
+    "EXISTS (SELECT FROM flotilla.schema_migrations s WHERE s.target"      \
+    " OPERATOR(pg_catalog.=) " b ".target AND s.version"                   \
+    " OPERATOR(pg_catalog.=) " b ".version AND (s.status IN ('applied',"   \
+    " 'rolling_back', 'running') OR (NOT s.transactional AND"              \
+    " s.statements_done OPERATOR(pg_catalog.>) 0 AND s.status"             \
+    " OPERATOR(pg_catalog.=) 'failed')))"
+
+const char fl_backups_leftover_sql[] =
+    "(b.pruned_at IS NULL AND b.released_at IS NULL AND NOT "
+    S_IN_EFFECT("b") ")";
+
+/*
+ * Releases backup id: drops its tables, then marks it pruned (forget 0:
+ * its migration is in effect, and the mark makes a rollback of it refuse
+ * rather than lose the data) or deletes its row (forget 1: nothing will
+ * restore it), in one transaction; its file is removed after COMMIT.
+ */
+static int
+s_prune_one(fl_pg_t *pg, const char *id, int dump, const char *location,
+            int forget, const char *relocate_dir, int dry_run,
+            fl_prune_result_t *out, fl_error_t *err)
+{
+    const char *q[1] = {id};
+    fl_pg_result_t u = FL_PG_RESULT_INIT;
+    int rc;
+
+    /* Only ever interpolated as a table name's suffix: digits only. */
+    if (*id == '\0' || strspn(id, "0123456789") != strlen(id))
+        return FL_ERR(err, FL_EFAIL, "backup id \"%s\" in the ledger is not "
+                      "a number", id);
+    out->pruned++;
+    out->forgotten += forget != 0;
+    if (dry_run) {
+        /* What could not be removed is said now, not after. */
+        if (dump) {
+            char *path = fl__backup_locate(location, relocate_dir);
+            fl_error_t e = FL_ERROR_INIT;
+            int fd = -1;
+            if (fl__backup_file_open(path, id, &fd, &e) != 0)
+                s_problem(out, path, e.message);
+            else
+                close(fd);
+            fl_error_clear(&e);
+            free(path);
+        }
+        return 0;
+    }
+    /* One transaction per backup: the drops and the mark go together. */
+    rc = fl_pg_commandf(pg, err, "BEGIN");
+    if (rc == 0)
+        rc = fl_pg_commandf(pg, err, "DROP TABLE IF EXISTS"
+                            " flotilla_backup.b%s, flotilla_backup.a%s,"
+                            " flotilla_backup.c%s, flotilla_backup.k%s",
+                            id, id, id, id);
+    if (rc == 0)
+        rc = fl_pg_query(pg, &u, forget
+                         ? "DELETE FROM flotilla.backups WHERE id"
+                           " OPERATOR(pg_catalog.=) $1::pg_catalog.int8"
+                         : "UPDATE flotilla.backups SET pruned_at ="
+                           " pg_catalog.now() WHERE id OPERATOR(pg_catalog.=)"
+                           " $1::pg_catalog.int8", 1, q, err);
+    fl_pg_result_release(&u);
+    if (rc == 0)
+        rc = fl_pg_commandf(pg, err, "COMMIT");
+    if (rc != 0) {
+        fl_error_t ignore = FL_ERROR_INIT;
+        /* The first error is the one to report; the rollback's is noise. */
+        FL_IGNORE(fl_pg_commandf(pg, &ignore, "ROLLBACK"));
+        fl_error_clear(&ignore);
+        return rc;
+    }
+    /* The mark is committed first: a file left behind is only litter. */
+    if (dump) {
+        char *path = fl__backup_locate(location, relocate_dir);
+        s_remove_file(path, id, out);
+        free(path);
+    }
+    return 0;
+}
+
+/* Prunes every row of r: id, kind, location, forget ("t" or "f"). */
+static int
+s_prune_rows(fl_pg_t *pg, const fl_pg_result_t *r, const char *relocate_dir,
+             int dry_run, fl_prune_result_t *out, fl_error_t *err)
+{
+    int rc = 0;
+
+    for (size_t i = 0; rc == 0 && i < r->nrows; i++)
+        rc = s_prune_one(pg, fl_pg_value(r, i, 0),
+                         strcmp(fl_pg_value(r, i, 1), "dump") == 0,
+                         fl_pg_value(r, i, 2),
+                         strcmp(fl_pg_value(r, i, 3), "t") == 0, relocate_dir,
+                         dry_run, out, err);
+    return rc;
+}
+
 int
 fl_backups_prune(fl_pg_t *pg, const char *target, int64_t older_ms,
                  const char *relocate_dir, int dry_run, fl_prune_result_t *out,
@@ -2201,65 +2305,96 @@ fl_backups_prune(fl_pg_t *pg, const char *target, int64_t older_ms,
     memset(out, 0, sizeof(*out));
     snprintf(ms, sizeof(ms), "%lld", (long long)older_ms);
     rc = fl_pg_query(pg, &r,
-        "SELECT id, kind, location FROM flotilla.backups"
+        "SELECT id, kind, location, 'f' FROM flotilla.backups"
         " WHERE pruned_at IS NULL AND released_at IS NULL"
         " AND created_at OPERATOR(pg_catalog.<) (pg_catalog.now()"
         " OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs =>"
         " $1::pg_catalog.int8 OPERATOR(pg_catalog./) 1000.0))"
         " AND ($2::pg_catalog.text IS NULL OR target OPERATOR(pg_catalog.=) $2)"
         " ORDER BY id", 2, p, err);
-    for (size_t i = 0; rc == 0 && i < r.nrows; i++) {
-        const char *id = fl_pg_value(&r, i, 0);
-        int dump = strcmp(fl_pg_value(&r, i, 1), "dump") == 0;
-        const char *q[1] = {id};
-        fl_pg_result_t u = FL_PG_RESULT_INIT;
+    if (rc == 0)
+        rc = s_prune_rows(pg, &r, relocate_dir, dry_run, out, err);
+    fl_pg_result_release(&r);
+    return rc;
+}
 
-        if (strspn(id, "0123456789") != strlen(id))
-            continue;
-        out->pruned++;
-        if (dry_run) {
-            /* What could not be removed is said now, not after. */
-            if (dump) {
-                char *path = fl__backup_locate(fl_pg_value(&r, i, 2),
-                                               relocate_dir);
-                fl_error_t e = FL_ERROR_INIT;
-                int fd = -1;
-                if (fl__backup_file_open(path, id, &fd, &e) != 0)
-                    s_problem(out, path, e.message);
-                else
-                    close(fd);
-                fl_error_clear(&e);
-                free(path);
-            }
-            continue;
-        }
-        /* One transaction per backup: the drops and the mark go together. */
-        rc = fl_pg_commandf(pg, err, "BEGIN");
-        if (rc == 0)
-            rc = fl_pg_commandf(pg, err, "DROP TABLE IF EXISTS"
-                                " flotilla_backup.b%s, flotilla_backup.a%s,"
-                                " flotilla_backup.c%s, flotilla_backup.k%s",
-                                id, id, id, id);
-        if (rc == 0)
-            rc = fl_pg_query(pg, &u, "UPDATE flotilla.backups SET pruned_at ="
-                             " pg_catalog.now() WHERE id = $1::pg_catalog.int8",
-                             1, q, err);
-        fl_pg_result_release(&u);
-        if (rc == 0)
-            rc = fl_pg_commandf(pg, err, "COMMIT");
-        if (rc != 0) {
-            fl_error_t ignore = FL_ERROR_INIT;
-            FL_IGNORE(fl_pg_commandf(pg, &ignore, "ROLLBACK"));
-            fl_error_clear(&ignore);
-            break;
-        }
-        /* The mark is committed first: a file left behind is only litter. */
-        if (dump) {
-            char *path = fl__backup_locate(fl_pg_value(&r, i, 2), relocate_dir);
-            s_remove_file(path, id, out);
-            free(path);
+int
+fl_backups_prune_leftovers(fl_pg_t *pg, const char *target,
+                           const char *relocate_dir, int dry_run,
+                           fl_prune_result_t *out, fl_error_t *err)
+{
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    const char *p[1] = {target};
+    fl_buf_t sql = FL_BUF_INIT(0);
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    fl_buf_addf(&sql, "SELECT b.id, b.kind, b.location, 't' FROM"
+                " flotilla.backups b WHERE %s AND ($1::pg_catalog.text IS NULL"
+                " OR b.target OPERATOR(pg_catalog.=) $1) ORDER BY b.id",
+                fl_backups_leftover_sql);
+    rc = fl_pg_query(pg, &r, fl_buf_str(&sql), 1, p, err);
+    if (rc == 0)
+        rc = s_prune_rows(pg, &r, relocate_dir, dry_run, out, err);
+    fl_pg_result_release(&r);
+    fl_buf_release(&sql);
+    return rc;
+}
+
+int
+fl_backups_prune_id(fl_pg_t *pg, const char *target, int64_t id,
+                    const char *relocate_dir, int dry_run,
+                    fl_prune_result_t *out, fl_error_t *err)
+{
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    char idtext[24];
+    const char *p[2] = {idtext, target};
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    snprintf(idtext, sizeof(idtext), "%lld", (long long)id);
+    rc = fl_pg_query(pg, &r,
+        "SELECT b.id, b.kind, b.location, CASE WHEN " S_IN_EFFECT("b")
+        " THEN 'f' ELSE 't' END, b.target, b.version::pg_catalog.text,"
+        " COALESCE(pg_catalog.to_char(b.pruned_at, 'YYYY-MM-DD HH24:MI:SS'),"
+        " ''), COALESCE(pg_catalog.to_char(b.released_at,"
+        " 'YYYY-MM-DD HH24:MI:SS'), '')"
+        " FROM flotilla.backups b WHERE b.id OPERATOR(pg_catalog.=)"
+        " $1::pg_catalog.int8 AND ($2::pg_catalog.text IS NULL"
+        " OR b.target OPERATOR(pg_catalog.=) $2)", 2, p, err);
+    if (rc != 0)
+        goto cleanup;
+    if (r.nrows == 0) {
+        rc = FL_ERR(err, FL_ENOTFOUND, "backup %lld does not exist in the "
+                    "ledger of database \"%s\"%s%s%s", (long long)id,
+                    fl_pg_describe(pg), target && *target ? " (schema \"" : "",
+                    target && *target ? target : "",
+                    target && *target ? "\")" : "");
+        fl_error_set_hint(err, "flotilla backups list shows the ids of the "
+                               "backups there are.");
+        goto cleanup;
+    }
+    if (*fl_pg_value(&r, 0, 6) || *fl_pg_value(&r, 0, 7)) {
+        /*
+         * Its tables and file are gone already; a pruned backup of a
+         * migration still in effect keeps its row, so that a rollback of
+         * it refuses rather than lose the data.
+         */
+        if (strcmp(fl_pg_value(&r, 0, 3), "f") == 0) {
+            rc = FL_ERR(err, FL_ECONFLICT, "backup %lld was already %s on %s",
+                        (long long)id, *fl_pg_value(&r, 0, 6) ? "pruned"
+                                                               : "released",
+                        *fl_pg_value(&r, 0, 6) ? fl_pg_value(&r, 0, 6)
+                                               : fl_pg_value(&r, 0, 7));
+            fl_error_set_detail(err, "Its row stays while migration %s is "
+                                     "applied, so that a rollback of it "
+                                     "refuses rather than lose the data.",
+                                fl_pg_value(&r, 0, 5));
+            goto cleanup;
         }
     }
+    rc = s_prune_rows(pg, &r, relocate_dir, dry_run, out, err);
+cleanup:
     fl_pg_result_release(&r);
     return rc;
 }

@@ -19,7 +19,9 @@
 #include "common/error.h"
 
 typedef struct {
-    size_t pruned;      /* backups released and marked pruned */
+    size_t pruned;      /* backups released (tables dropped, files removed) */
+    size_t forgotten;   /* of those, how many had their row deleted too
+                           (their migration was not in effect) */
     char **problems;    /* "path: why" of files that could not be removed */
     size_t nproblems;
 } fl_prune_result_t;
@@ -40,5 +42,36 @@ void fl_prune_result_release(fl_prune_result_t *r);
 int fl_backups_prune(fl_pg_t *pg, const char *target, int64_t older_ms,
                      const char *relocate_dir, int dry_run,
                      fl_prune_result_t *r, fl_error_t *err) FL_NODISCARD;
+
+/*
+ * A condition on the row of flotilla.backups named b: true for a
+ * leftover, a backup neither released nor pruned whose migration is not
+ * in effect in its target (not applied, being rolled back or running:
+ * rolled back, skipped with rollback --skip-down, or failed), so nothing
+ * will ever restore it.
+ */
+extern const char fl_backups_leftover_sql[];
+
+/*
+ * Releases every leftover backup of target (NULL: every target's) and
+ * deletes its row: nothing refers to it any more.  Files, problems and
+ * dry_run as for fl_backups_prune.
+ */
+int fl_backups_prune_leftovers(fl_pg_t *pg, const char *target,
+                               const char *relocate_dir, int dry_run,
+                               fl_prune_result_t *r,
+                               fl_error_t *err) FL_NODISCARD;
+
+/*
+ * Releases the one backup id of target (NULL: whichever target has it).
+ * Its row is deleted when its migration is not in effect; otherwise it is
+ * marked pruned and kept, so that a rollback of that migration refuses
+ * rather than lose the data.  FL_ENOTFOUND when there is no such backup;
+ * FL_ECONFLICT when it was already pruned or released and its migration
+ * is in effect (nothing left to remove).
+ */
+int fl_backups_prune_id(fl_pg_t *pg, const char *target, int64_t id,
+                        const char *relocate_dir, int dry_run,
+                        fl_prune_result_t *r, fl_error_t *err) FL_NODISCARD;
 
 #endif

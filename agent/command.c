@@ -167,7 +167,7 @@ s_recorded(fl_ag_job_t *job)
             if (mine && strcmp(row->status, "failed") == 0 && failed == NULL)
                 failed = row;
             if (!mine || strcmp(row->status, "applied") != 0 ||
-                memcmp(row->checksum, m->checksum, 32) != 0)
+                !fl_migration_is_applied_as(m, row->checksum))
                 all = 0;
         } else {
             if (fl_version_is_set(&c->to_version) &&

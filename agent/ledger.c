@@ -233,6 +233,24 @@ static const char s_ledger_v6[] =
     "  ADD COLUMN IF NOT EXISTS baseline_source text;";
 
 /*
+ * Version 7 (issue 14): separate up and down checksums, so that a down
+ * fixed in the source after its migration was applied is not drift.
+ *   schema_migrations.up_checksum: the migration without its down
+ *     (fl_migration_up_checksum); NULL on rows written before version 7,
+ *     which are compared by their full checksum and down_sql instead
+ *     (fl_ledger_row_matches).
+ *   schema_migrations.down_checksum: the down it was applied with.
+ *   schema_migrations.rollback_down_checksum: the down that ran when it
+ *     was rolled back (the source's, or the ledger's copy).
+ * Idempotent, like every step: an interrupted upgrade is redone.
+ */
+static const char s_ledger_v7[] =
+    "ALTER TABLE flotilla.schema_migrations"
+    "  ADD COLUMN IF NOT EXISTS up_checksum text,"
+    "  ADD COLUMN IF NOT EXISTS down_checksum text,"
+    "  ADD COLUMN IF NOT EXISTS rollback_down_checksum text;";
+
+/*
  * Who owns the ledger: the schemas flotilla and flotilla_backup, and
  * everything in them (tables, views, functions, types, sequences), must
  * belong to the role flotilla runs as or to a superuser.  A tenant who
@@ -339,6 +357,9 @@ static const char s_ledger_columns[] =
     "[\"schema_migrations\",\"target\",4],"
     "[\"schema_migrations\",\"version_order\",5],"
     "[\"schema_migrations\",\"baseline_source\",6],"
+    "[\"schema_migrations\",\"up_checksum\",7],"
+    "[\"schema_migrations\",\"down_checksum\",7],"
+    "[\"schema_migrations\",\"rollback_down_checksum\",7],"
     "[\"migration_logs\",\"\",1],[\"migration_logs\",\"version\",1],"
     "[\"migration_logs\",\"step\",1],[\"migration_logs\",\"status\",1],"
     "[\"migration_logs\",\"duration_ms\",1],[\"migration_logs\",\"message\",1],"
@@ -506,7 +527,8 @@ fl_ledger_ensure(fl_pg_t *pg, fl_error_t *err)
         (rc = fl_pg_exec(pg, fl_schema_ledger_sql, err)) != 0 ||
         (rc = fl_pg_exec(pg, s_ledger_v4, err)) != 0 ||
         (rc = fl_pg_exec(pg, s_ledger_v5, err)) != 0 ||
-        (rc = fl_pg_exec(pg, s_ledger_v6, err)) != 0)
+        (rc = fl_pg_exec(pg, s_ledger_v6, err)) != 0 ||
+        (rc = fl_pg_exec(pg, s_ledger_v7, err)) != 0)
         goto fail;
     rc = fl_pg_query_value(pg, &v,
         "SELECT pg_catalog.max(ledger_version) FROM flotilla.ledger_meta", 0,
@@ -564,7 +586,8 @@ fl_ledger_load(fl_pg_t *pg, const char *target, fl_ledger_t *out,
         " statements_done, statements_total, started_at, finished_at,"
         " coalesce(duration_ms, 0), lock_wait_ms, retries, applied_by, agent,"
         " error_sqlstate, error_message, error_position, file, down_done,"
-        " schema_recorded, rollout_id, baseline_source"
+        " schema_recorded, rollout_id, baseline_source, up_checksum,"
+        " down_checksum, down_sql"
         " FROM flotilla.schema_migrations WHERE target OPERATOR(pg_catalog.=)"
         " $1 ORDER BY version_order", 1, params, err);
     if (rc != 0)
@@ -608,6 +631,9 @@ fl_ledger_load(fl_pg_t *pg, const char *target, fl_ledger_t *out,
         row->schema_recorded = strcmp(fl_pg_value(&r, i, 20), "t") == 0;
         row->rollout_id = s_dup(fl_pg_value(&r, i, 21));
         row->baseline_source = s_dup(fl_pg_value(&r, i, 22));
+        row->up_checksum = s_dup(fl_pg_value(&r, i, 23));
+        row->down_checksum = s_dup(fl_pg_value(&r, i, 24));
+        row->down_sql = s_dup(fl_pg_value(&r, i, 25));
     }
     fl_pg_result_release(&r);
     return 0;
@@ -634,6 +660,9 @@ fl_ledger_release(fl_ledger_t *l)
         free(row->file);
         free(row->rollout_id);
         free(row->baseline_source);
+        free(row->up_checksum);
+        free(row->down_checksum);
+        free(row->down_sql);
     }
     fl_free(&l->items);
     l->count = 0;
@@ -648,9 +677,30 @@ fl_ledger_find(const fl_ledger_t *l, const fl_version_t *version)
     return NULL;
 }
 
-/* Whether row holds something of its migration in the target. */
-static int
-s_in_effect(const fl_ledger_row_t *row)
+int
+fl_ledger_row_matches(const fl_ledger_row_t *row, const fl_migration_t *m)
+{
+    unsigned char sum[32];
+    char hex[65];
+
+    if (row->up_checksum) {
+        fl_migration_up_checksum(sum, m);
+        fl_migration_hex(hex, sum);
+        return strcmp(hex, row->up_checksum) == 0;
+    }
+    if (strcmp(row->checksum, m->checksum_hex) == 0)
+        return 1;
+    {
+        /* An older row: the source with the down it was applied with. */
+        fl_migration_t as_applied = *m;
+        as_applied.down = row->down_sql;
+        fl_migration_compute_checksum(&as_applied);
+        return strcmp(as_applied.checksum_hex, row->checksum) == 0;
+    }
+}
+
+int
+fl_ledger_row_in_effect(const fl_ledger_row_t *row)
 {
     if (strcmp(row->status, "applied") == 0 ||
         strcmp(row->status, "rolling_back") == 0)
@@ -672,7 +722,7 @@ fl_ledger_gaps(const fl_ledger_t *ledger, const fl_migration_list_t *migs,
         fl_ledger_gap_t *g = NULL;
         int found = 0;
 
-        if (!s_in_effect(row) || (bundle_id == NULL) != (row->bundle_id == NULL) ||
+        if (!fl_ledger_row_in_effect(row) || (bundle_id == NULL) != (row->bundle_id == NULL) ||
             (bundle_id && strcmp(bundle_id, row->bundle_id) != 0))
             continue;
         for (size_t j = 0; j < migs->count && !found; j++)
@@ -690,7 +740,7 @@ fl_ledger_gaps(const fl_ledger_t *ledger, const fl_migration_list_t *migs,
             m.version = row->version;
             m.name = row->name;
             fl_migration_compute_checksum(&m);
-            if (strcmp(m.checksum_hex, row->checksum) == 0)
+            if (fl_ledger_row_matches(row, &m))
                 g->renumbered_as = &migs->items[j];
         }
     }
@@ -772,8 +822,10 @@ int
 fl_ledger_record(fl_pg_t *pg, const fl_ledger_record_t *r, fl_error_t *err)
 {
     const fl_migration_t *m = r->m;
-    char done[16], total[16], dur[24], wait[24], retries[16], downline[16];
-    const char *p[24];
+    char done[16], total[16], dur[24], wait[24], retries[16], downline[16],
+         up_sum[65], down_sum[65];
+    unsigned char sum[32];
+    const char *p[26];
     fl_pg_result_t res = FL_PG_RESULT_INIT;
     int rc;
 
@@ -807,19 +859,27 @@ fl_ledger_record(fl_pg_t *pg, const fl_ledger_record_t *r, fl_error_t *err)
     p[21] = downline;
     p[22] = r->target;
     p[23] = r->baseline_source;
+    fl_migration_up_checksum(sum, m);
+    fl_migration_hex(up_sum, sum);
+    fl_migration_down_checksum(sum, m->down);
+    fl_migration_hex(down_sum, sum);
+    p[24] = up_sum;
+    p[25] = down_sum;
     rc = fl_pg_query(pg, &res,
         "INSERT INTO flotilla.schema_migrations AS s (version, name, checksum,"
         " bundle_id, rollout_id, status, transactional, statements_done,"
         " statements_total, started_at, finished_at, duration_ms, lock_wait_ms,"
         " retries, agent, error_sqlstate, error_message, error_detail,"
         " error_hint, error_position, schema_fingerprint, file, down_sql,"
-        " down_line, target, baseline_source) VALUES ($1, $2, $3, $4, $5,"
-        " $6, $7, $8, $9,"
+        " down_line, target, baseline_source, up_checksum, down_checksum)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
         " clock_timestamp() - make_interval(secs => $10::bigint / 1000.0),"
         " CASE WHEN $6 = 'running' THEN NULL ELSE clock_timestamp() END,"
         " $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,"
-        " $23, $24) ON CONFLICT (target, version) DO UPDATE SET"
+        " $23, $24, $25, $26) ON CONFLICT (target, version) DO UPDATE SET"
         " name = EXCLUDED.name, baseline_source = EXCLUDED.baseline_source,"
+        " up_checksum = EXCLUDED.up_checksum,"
+        " down_checksum = EXCLUDED.down_checksum,"
         " checksum = EXCLUDED.checksum, bundle_id = EXCLUDED.bundle_id,"
         " rollout_id = EXCLUDED.rollout_id, status = EXCLUDED.status,"
         " transactional = EXCLUDED.transactional,"
@@ -837,7 +897,7 @@ fl_ledger_record(fl_pg_t *pg, const fl_ledger_record_t *r, fl_error_t *err)
         " error_position = EXCLUDED.error_position,"
         " schema_fingerprint = EXCLUDED.schema_fingerprint,"
         " file = EXCLUDED.file, down_sql = EXCLUDED.down_sql,"
-        " down_line = EXCLUDED.down_line", 24, p, err);
+        " down_line = EXCLUDED.down_line", 26, p, err);
     fl_pg_result_release(&res);
     return rc;
 }

@@ -26,7 +26,7 @@
 #include "common/error.h"
 #include "proto/migration.h"
 
-#define FL_LEDGER_VERSION 6
+#define FL_LEDGER_VERSION 7
 
 typedef struct {
     fl_version_t version;
@@ -55,6 +55,10 @@ typedef struct {
     char *baseline_source; /* recorded by `flotilla baseline` without
                               running: what said it had run ("diesel",
                               "--to"); NULL when flotilla ran it */
+    char *up_checksum;     /* hex; NULL on a row older than ledger v7 */
+    char *down_checksum;   /* hex of the down it was applied with; NULL
+                              on a row older than ledger v7 */
+    char *down_sql;        /* the down it was applied with; NULL: none */
 } fl_ledger_row_t;
 
 typedef struct {
@@ -88,6 +92,22 @@ int fl_ledger_exists(fl_pg_t *pg, fl_error_t *err) FL_NODISCARD;
 int fl_ledger_load(fl_pg_t *pg, const char *target, fl_ledger_t *out,
                    fl_error_t *err) FL_NODISCARD;
 void fl_ledger_release(fl_ledger_t *l);
+/*
+ * Whether m (from a source) is the migration row recorded as applied:
+ * the same up checksum (the down may have changed since: fixing a down
+ * is not drift).  A row older than ledger v7 has no up checksum: m's full
+ * checksum, computed with the down the row was applied with (down_sql),
+ * must equal the row's.
+ */
+int fl_ledger_row_matches(const fl_ledger_row_t *row, const fl_migration_t *m);
+
+/*
+ * Whether row holds something of its migration in the target: applied,
+ * being rolled back, or a no-transaction migration that committed some
+ * statements before it stopped (running or failed).
+ */
+int fl_ledger_row_in_effect(const fl_ledger_row_t *row);
+
 /* The row for version, or NULL; lent from l. */
 const fl_ledger_row_t *fl_ledger_find(const fl_ledger_t *l,
                                       const fl_version_t *version);

@@ -84,3 +84,18 @@ cleanup:
     fl_finding_list_release(&findings);
     return rc;
 }
+
+size_t
+fl_lintcheck_demote(fl_finding_list_t *l, size_t from)
+{
+    size_t n = 0;
+
+    for (size_t i = from; i < l->count; i++) {
+        if (l->items[i].severity != FL_LINT_ERROR)
+            continue;
+        l->items[i].severity = FL_LINT_WARNING;
+        l->items[i].not_enforced = 1;
+        n++;
+    }
+    return n;
+}

@@ -32,4 +32,13 @@ int fl_lintcheck_migration(fl_finding_list_t *out, const fl_migration_t *m,
 int fl__lint_gate(const fl_migration_t *m, int pg_version, int allow_errors,
                   fl_finding_list_t *out, fl_error_t *err) FL_NODISCARD;
 
+/*
+ * The lint gate that starts at a version (lint.enforce_from): lint errors
+ * of migrations before it are history that already ran, reported as
+ * warnings (still shown, and counted) that refuse nothing.  Turns every
+ * error-level finding of l from index from on into a warning marked
+ * not_enforced; returns how many.
+ */
+size_t fl_lintcheck_demote(fl_finding_list_t *l, size_t from);
+
 #endif

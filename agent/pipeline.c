@@ -546,10 +546,17 @@ fl__verify_source(fl_pipeline_t *p, const fl_migration_list_t *migs,
 
         pending[i] = 0;
         if (row && strcmp(row->status, "applied") == 0) {
-            if (strcmp(row->checksum, m->checksum_hex) != 0) {
+            if (!fl_ledger_row_matches(row, m)) {
+                /* Its down may differ: only what up runs is drift. */
+                unsigned char sum[32];
+                char up[65];
+                fl_migration_up_checksum(sum, m);
+                fl_migration_hex(up, sum);
                 fl_buf_addf(&drift, "%s%s (applied %.12s, source "
                                     "%.12s)", ndrift ? "; " : "", m->file,
-                                    row->checksum, m->checksum_hex);
+                                    row->up_checksum ? row->up_checksum
+                                                     : row->checksum,
+                                    row->up_checksum ? up : m->checksum_hex);
                 ndrift++;
             }
             continue;
@@ -602,6 +609,8 @@ s_apply(fl_pipeline_t *p, const fl_source_t *src, fl_apply_result_t *result,
     int beyond = 0, rc = 0;
 
     FL_ASSERT(src->verified == FL_SOURCE_VERIFIED);
+    p->signed_gate = src->bundle ? fl_bundle_lint_enforce_from(src->bundle)
+                                 : NULL;
     if (src->bundle_id)
         p->opts.bundle_id = src->bundle_id;
     memset(result, 0, sizeof(*result));
@@ -744,6 +753,8 @@ s_rollback(fl_pipeline_t *p, const fl_source_t *src, fl_rollback_mode mode,
         to_version = &all;
     FL_ASSERT(src == NULL || src->verified == FL_SOURCE_VERIFIED);
     FL_ASSERT(src != NULL || p->opts.down_from_ledger);
+    p->signed_gate = src && src->bundle
+                         ? fl_bundle_lint_enforce_from(src->bundle) : NULL;
     *count = 0;
     p->dry_run = 0;
     if ((rc = fl__lock_target(p, err)) != 0)
@@ -835,4 +846,38 @@ fl_pipeline_rollback(fl_pipeline_t *p, const fl_source_t *src,
 
     fl_error_clear(&local);
     return rc;
+}
+
+int
+fl_pipeline_skip_down(fl_pipeline_t *p, const fl_version_t *version,
+                      const char *reason, fl_error_t *err)
+{
+    fl_error_t local = FL_ERROR_INIT;
+    int rc = fl__skip_down(p, version, reason, err ? err : &local);
+
+    fl_error_clear(&local);
+    return rc;
+}
+
+const char *
+fl__lint_gate_version(const fl_pipeline_t *p)
+{
+    return p->signed_gate ? p->signed_gate : p->opts.lint_enforce_from;
+}
+
+int
+fl__lint_enforced(const fl_pipeline_t *p, const fl_migration_t *m)
+{
+    const char *gate = fl__lint_gate_version(p);
+    fl_version_t g = FL_VERSION_INIT;
+    fl_error_t ignore = FL_ERROR_INIT;
+    int rc;
+
+    if (gate == NULL)
+        return 1;
+    /* Checked where it came in (fl_bundle_check_gate): a version. */
+    rc = fl_version_parse_str(&g, gate, &ignore);
+    fl_error_clear(&ignore);
+    FL_ASSERT(rc == 0);
+    return fl_version_cmp(&m->version, &g) >= 0;
 }

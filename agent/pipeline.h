@@ -136,13 +136,20 @@ typedef struct {
     /* Plan only: */
     int no_rehearse;          /* a plan from the catalog and the text: no
                                  transaction, no statement run */
+    /* Apply, plan and rollback: */
+    const char *lint_enforce_from; /* lint.enforce_from: lint errors of
+                                 migrations before this version are
+                                 reported as warnings and refuse nothing;
+                                 NULL: every migration is held to them.
+                                 A bundle that carries its own (signed)
+                                 gate is held to that one instead */
 } fl_pipeline_opts_t;
 
 #define FL_PIPELINE_OPTS_INIT                                              \
     {NULL, NULL, "local", "", NULL, FL_VERSION_INIT, 0, 0, 30000, 2000, 0, \
      5, 200,                                                               \
      "flotilla-backups", (int64_t)1024 * 1024 * 1024, NULL, NULL, 0, NULL, \
-     NULL, NULL, 0, 0, 0, 0, 0, 0, NULL, 0}
+     NULL, NULL, 0, 0, 0, 0, 0, 0, NULL, 0, NULL}
 
 typedef struct fl_pipeline fl_pipeline_t;
 
@@ -221,6 +228,8 @@ typedef struct {
     char *message;
     int line, column;
     char *help;               /* NULL when none */
+    int not_enforced;         /* an error reported as a warning: the
+                                 migration is before lint.enforce_from */
 } fl_plan_finding_t;
 
 typedef struct {
@@ -356,5 +365,18 @@ int fl_pipeline_baseline(fl_pipeline_t *p, const fl_source_t *src,
                          const char *from, fl_baseline_result_t *out,
                          fl_error_t *err) FL_NODISCARD;
 void fl_baseline_result_release(fl_baseline_result_t *r);
+/*
+ * The escape hatch for a migration whose down cannot run (rollback
+ * --skip-down): marks version rolled_back without running its down or
+ * restoring its backups, with the note "down skipped: REASON" in the
+ * ledger row and a skipped rollback event in the log.  What the
+ * migration changed stays in the database; its backups stay too, as
+ * leftovers (fl_backups_prune_leftovers).  Only for the newest migration
+ * in effect (applied, or half rolled back): FL_EINVAL naming a newer
+ * one, FL_ENOTFOUND when version is not in effect; reason is required
+ * (FL_EINVAL when empty).
+ */
+int fl_pipeline_skip_down(fl_pipeline_t *p, const fl_version_t *version,
+                          const char *reason, fl_error_t *err) FL_NODISCARD;
 
 #endif

@@ -362,6 +362,12 @@ struct fl_pipeline {
     const fl_bundle_t *release; /* the bundle being applied, whose release
                                    each migration's commit records; NULL
                                    for a directory */
+    const char *signed_gate; /* the lint gate signed into the bundle being
+                                applied or planned (lent from it); NULL
+                                for a directory or a bundle without one */
+    char down_sum[65];  /* rollback: the checksum of the down that runs
+                           (fl__down_for), recorded with the rollback's
+                           state; "" when none is known */
 };
 
 /* Per-migration execution counters, written to the ledger. */
@@ -557,6 +563,15 @@ int fl__run_checks(fl_pipeline_t *p, const fl_migration_t *m,
                    const fl_stmt_list_t *stmts, size_t i, json_t *report,
                    fl_error_t *err) FL_NODISCARD;
 
+/*
+ * The lint gate's first version (lint.enforce_from): the bundle's own,
+ * signed, when the source is a bundle that carries one, else
+ * opts.lint_enforce_from; NULL when every migration is held to lint.
+ */
+const char *fl__lint_gate_version(const fl_pipeline_t *p);
+/* Whether m's lint errors refuse it: no gate, or m at or after it. */
+int fl__lint_enforced(const fl_pipeline_t *p, const fl_migration_t *m);
+
 /* ---- apply.c ----------------------------------------------------------- */
 
 /*
@@ -589,8 +604,10 @@ int fl__plan(fl_pipeline_t *p, const fl_source_t *src, fl_plan_t *plan,
 
 /*
  * The down section to run for row: from src when its migration is the
- * one applied, else (only with opts.down_from_ledger) the ledger's copy
- * in row i of r.  *down is lent.
+ * one applied (the same up checksum: its down may have been fixed since,
+ * and is then linted here, before it runs), else (only with
+ * opts.down_from_ledger) the ledger's copy in row i of r.  *down is
+ * lent; p->down_sum gets its checksum.
  */
 int fl__down_for(fl_pipeline_t *p, const fl_source_t *src,
                  const fl_ledger_row_t *row, const fl_pg_result_t *r,
@@ -601,5 +618,10 @@ int fl__down_for(fl_pipeline_t *p, const fl_source_t *src,
 int fl__rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
                      const char *down, int down_line,
                      fl_error_t *err) FL_NODISCARD;
+
+/* fl_pipeline_skip_down (see pipeline.h); takes and releases the lock. */
+int fl__skip_down(fl_pipeline_t *p, const fl_version_t *version,
+                  const char *reason,
+                  fl_error_t *err) FL_NODISCARD;
 
 #endif

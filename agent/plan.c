@@ -324,6 +324,7 @@ s_plan_one(fl_pipeline_t *p, const fl_migration_t *m, const char **why_not,
         pf->line = f->line;
         pf->column = f->column;
         pf->help = f->help ? fl_strdup(f->help) : NULL;
+        pf->not_enforced = f->not_enforced;
     }
     fl_finding_list_release(&findings);
     for (size_t i = 0; i < stmts.count; i++)
@@ -546,6 +547,8 @@ fl__plan(fl_pipeline_t *p, const fl_source_t *src, fl_plan_t *plan,
     int rc = 0;
 
     FL_ASSERT(src->verified == FL_SOURCE_VERIFIED);
+    p->signed_gate = src->bundle ? fl_bundle_lint_enforce_from(src->bundle)
+                                 : NULL;
     memset(plan, 0, sizeof(*plan));
     p->dry_run = 1;
     if (p->opts.statement_timeout_ms <= 0)

@@ -94,12 +94,13 @@ fl_plan_json(const fl_plan_t *plan)
                 json_array_append_new(sts, s_stmt_json(m, &m->stmts[j]));
             for (size_t j = 0; j < m->nlint; j++)
                 json_array_append_new(lint, fl_json_pack(
-                    "{s:o, s:s, s:o, s:i, s:i, s:o}", "rule",
+                    "{s:o, s:s, s:o, s:i, s:i, s:o, s:b}", "rule",
                     fl_json_text(m->lint[j].rule), "severity",
                     m->lint[j].severity, "message",
                     fl_json_text(m->lint[j].message), "line", m->lint[j].line,
                     "column", m->lint[j].column, "help",
-                    fl_json_text(m->lint[j].help)));
+                    fl_json_text(m->lint[j].help), "not_enforced",
+                    m->lint[j].not_enforced));
             for (size_t j = 0; j < m->nvalidate; j++)
                 json_array_append_new(validate, fl_json_pack(
                     "{s:o, s:o, s:b, s:o}", "statement",

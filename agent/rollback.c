@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/lintcheck.h"
 #include "agent/pipeline_internal.h"
 #include "agent/schema.h"
 #include "common/alloc.h"
@@ -20,7 +21,7 @@ s_rollback_state(fl_pipeline_t *p, const fl_version_t *version,
                  fl_error_t *err)
 {
     char done[16];
-    const char *params[5];
+    const char *params[6];
     fl_pg_result_t r = FL_PG_RESULT_INIT;
     int rc;
 
@@ -30,14 +31,16 @@ s_rollback_state(fl_pipeline_t *p, const fl_version_t *version,
     params[2] = note;
     params[3] = version->text;
     params[4] = p->target;
+    params[5] = p->down_sum[0] ? p->down_sum : NULL;
     rc = fl_pg_query(p->pg, &r,
         "UPDATE flotilla.schema_migrations SET status = $1,"
         " down_done = $2::pg_catalog.int4,"
         " rollback_note = COALESCE($3, rollback_note),"
+        " rollback_down_checksum = COALESCE($6, rollback_down_checksum),"
         " finished_at = CASE WHEN $1 = 'rolled_back'"
         "  THEN pg_catalog.clock_timestamp() ELSE finished_at END"
         " WHERE version OPERATOR(pg_catalog.=) $4 AND target"
-        " OPERATOR(pg_catalog.=) $5", 5, params, err);
+        " OPERATOR(pg_catalog.=) $5", 6, params, err);
     fl_pg_result_release(&r);
     return rc;
 }
@@ -362,6 +365,55 @@ cleanup:
 }
 
 /*
+ * Lints the down of m, changed since m was applied (apply linted the one
+ * it was applied with): every error-level finding in the down section's
+ * lines refuses the rollback (FL_EINVAL) unless --allow-lint-errors,
+ * which says so.
+ */
+static int
+s_lint_down(fl_pipeline_t *p, const fl_migration_t *m, fl_error_t *err)
+{
+    fl_lint_options_t opts;
+    fl_finding_list_t found = {NULL, 0};
+    int first = m->down_line, last = m->down_line, rc;
+
+    for (const char *c = m->down; c && *c; c++)
+        last += *c == '\n';
+    fl_lint_options_init(&opts);
+    opts.pg_version = fl_pg_server_version(p->pg);
+    opts.lint_down = 1;
+    if ((rc = fl_lintcheck_migration(&found, m, NULL, &opts, err)) != 0)
+        return rc;
+    /* Before lint.enforce_from, as at apply: warnings. */
+    if (!fl__lint_enforced(p, m))
+        fl_lintcheck_demote(&found, 0);
+    for (size_t i = 0; i < found.count && rc == 0; i++) {
+        const fl_finding_t *f = &found.items[i];
+        if (f->severity != FL_LINT_ERROR || f->line < first || f->line > last)
+            continue;
+        if (p->opts.allow_lint_errors) {
+            fl__event(p, FL_STEP_ROLLBACK, FL_STEP_OVERRIDDEN, m, 0, NULL,
+                      "lint error in the changed down let through by "
+                      "--allow-lint-errors: %s:%d:%d: %s: %s", f->file,
+                      f->line, f->column, f->rule, f->message);
+            continue;
+        }
+        rc = FL_ERR(err, FL_EINVAL, "lint: %s:%d:%d: %s: %s", m->file,
+                    f->line, f->column, f->rule, f->message);
+        fl_error_set_detail(err, "The down section changed since the "
+                                 "migration was applied, so it is linted "
+                                 "before it runs; nothing was rolled back.");
+        fl_error_set_hint(err, "%s%sIf it is intended, add \"-- "
+                          "flotilla:options allow=%s <reason>\" to the "
+                          "migration, or pass --allow-lint-errors.",
+                          f->help ? f->help : "", f->help ? ".  " : "",
+                          f->rule);
+    }
+    fl_finding_list_release(&found);
+    return rc;
+}
+
+/*
  * The down section to run for ledger row: from the verified source, whose
  * migration of that version must be the one applied (the same checksum),
  * or, only with --down-from-ledger, the ledger's copy.  *down and *line
@@ -374,15 +426,40 @@ fl__down_for(fl_pipeline_t *p, const fl_source_t *src,
 {
     const fl_migration_t *m = NULL;
 
+    p->down_sum[0] = '\0';
     for (size_t k = 0; src && src->migs && k < src->migs->count; k++)
         if (fl_version_cmp(&src->migs->items[k].version, &row->version) == 0)
             m = &src->migs->items[k];
-    if (m && strcmp(m->checksum_hex, row->checksum) == 0) {
+    if (m && fl_ledger_row_matches(row, m)) {
+        unsigned char sum[32];
+        int changed;
+
+        fl_migration_down_checksum(sum, m->down);
+        fl_migration_hex(p->down_sum, sum);
+        changed = row->down_checksum
+                      ? strcmp(row->down_checksum, p->down_sum) != 0
+                      : (row->down_sql == NULL) != (m->down == NULL) ||
+                            (m->down && strcmp(row->down_sql, m->down) != 0);
+        if (changed) {
+            int rc = s_lint_down(p, m, err);
+            if (rc != 0)
+                return rc;
+            fl__event(p, FL_STEP_ROLLBACK, FL_STEP_OK, m, 0, NULL,
+                      "the down section of %s changed since it was applied "
+                      "(down checksum %.12s then, %.12s now): the source's "
+                      "runs, linted and parsed", m->file,
+                      row->down_checksum ? row->down_checksum : "unrecorded",
+                      p->down_sum);
+        }
         *down = m->down;
         *line = m->down_line;
         return 0;
     }
     if (p->opts.down_from_ledger) {
+        unsigned char sum[32];
+
+        fl_migration_down_checksum(sum, fl_pg_value(r, i, 1));
+        fl_migration_hex(p->down_sum, sum);
         /* Recorded (an OK event reaches the ledger's log; STARTED does not). */
         fl__event(p, FL_STEP_ROLLBACK, FL_STEP_OK, NULL, 0, NULL,
                   "running the ledger's copy of the down section of migration "
@@ -395,9 +472,12 @@ fl__down_for(fl_pipeline_t *p, const fl_source_t *src,
     if (m) {
         FL_ERR(err, FL_EINVAL, "the source's migration %s is not the one "
                "applied", m->file);
-        fl_error_set_detail(err, "Its checksum is %.12s; the ledger recorded "
-                            "%.12s when it was applied.", m->checksum_hex,
-                            row->checksum);
+        fl_error_set_detail(err, "Its up section, validate, verify or "
+                            "options differ from those the ledger recorded "
+                            "(checksum %.12s) when it was applied; only its "
+                            "down may change after.", row->up_checksum
+                                                        ? row->up_checksum
+                                                        : row->checksum);
         fl_error_set_hint(err, "Roll back from the bundle or directory that "
                                "was applied.  If it is lost, "
                                "--down-from-ledger runs the copy of down the "
@@ -410,4 +490,75 @@ fl__down_for(fl_pipeline_t *p, const fl_source_t *src,
                            "applied.  If it is lost, --down-from-ledger runs "
                            "the copy of down the ledger kept.");
     return FL_EINVAL;
+}
+
+int
+fl__skip_down(fl_pipeline_t *p, const fl_version_t *version,
+              const char *reason, fl_error_t *err)
+{
+    fl_ledger_t ledger = {NULL, 0};
+    const fl_ledger_row_t *row = NULL;
+    fl_migration_t m;
+    char *note = NULL;
+    int rc = 0;
+
+    if (reason == NULL || *reason == '\0')
+        return FL_ERR(err, FL_EINVAL, "skipping the down of migration %s "
+                      "needs a reason", version->text);
+    p->dry_run = 0;
+    if ((rc = fl__lock_target(p, err)) != 0)
+        goto cleanup;
+    if ((rc = fl_ledger_ensure(p->pg, err)) != 0 ||
+        (rc = fl_ledger_load(p->pg, p->target, &ledger, err)) != 0)
+        goto cleanup;
+    row = fl_ledger_find(&ledger, version);
+    if (row == NULL || (strcmp(row->status, "applied") != 0 &&
+                        strcmp(row->status, "rolling_back") != 0)) {
+        rc = FL_ERR(err, FL_ENOTFOUND, "migration %s is not applied in "
+                    "database \"%s\"%s%s%s", version->text,
+                    fl_pg_describe(p->pg), *p->target ? " (schema \"" : "",
+                    p->target, *p->target ? "\")" : "");
+        if (row)
+            fl_error_set_detail(err, "Its ledger row says %s.", row->status);
+        fl_error_set_hint(err, "flotilla status shows what is applied; "
+                               "--skip-down takes the version of an applied "
+                               "migration.");
+        goto cleanup;
+    }
+    /* Newest first, as every rollback: nothing above it may be left. */
+    for (size_t i = 0; i < ledger.count; i++) {
+        const fl_ledger_row_t *above = &ledger.items[i];
+        if (fl_version_cmp(&above->version, version) > 0 &&
+            fl_ledger_row_in_effect(above)) {
+            rc = FL_ERR(err, FL_EINVAL, "cannot skip the down of "
+                        "migration %s: migration %s (%s) above it is "
+                        "still %s", version->text, above->version.text,
+                        above->file ? above->file : above->name,
+                        above->status);
+            fl_error_set_hint(err, "Roll back the migrations above it first "
+                                   "(flotilla rollback --to %s).",
+                              version->text);
+            goto cleanup;
+        }
+    }
+    memset(&m, 0, sizeof(m));
+    m.version = row->version;
+    m.name = row->name;
+    m.file = row->file ? row->file : row->name;
+    p->down_sum[0] = '\0';
+    note = fl_asprintf("down skipped: %s", reason);
+    rc = s_rollback_state(p, version, "rolled_back", row->down_done, note,
+                          err);
+    if (rc != 0)
+        goto cleanup;
+    fl__event(p, FL_STEP_ROLLBACK, FL_STEP_SKIPPED, &m, 0, NULL,
+              "down of %s skipped (rollback --skip-down), reason: %s; what it "
+              "changed stays in the database and its backups are left over "
+              "(flotilla backups list)", m.file, reason);
+cleanup:
+    fl__flush_logs(p);
+    fl__unlock_target(p);
+    fl_ledger_release(&ledger);
+    free(note);
+    return rc;
 }

@@ -339,7 +339,13 @@ fl_ag_read_state(const fl_ag_job_t *job, fl_wire_target_t *state)
     for (size_t i = 0; i < l.count; i++) {
         fl_wire_applied_t *a = &state->applied[i];
         a->version = l.items[i].version;
-        s_unhex(a->checksum, l.items[i].checksum);
+        /*
+         * The up checksum where the row has one (ledger v7): a down fixed
+         * since is not drift; the coordinator accepts either
+         * (fl_migration_is_applied_as).
+         */
+        s_unhex(a->checksum, l.items[i].up_checksum ? l.items[i].up_checksum
+                                                    : l.items[i].checksum);
         a->status = fl_strdup(l.items[i].status);
         a->rollout = l.items[i].rollout_id && l.items[i].rollout_id[0]
                          ? fl_strdup(l.items[i].rollout_id)

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/lintout.h"
 #include "cli/commands.h"
 #include "common/alloc.h"
 #include "common/json.h"
@@ -29,6 +30,8 @@ static const char s_usage[] =
     "                             [--channel NAME] [--sequence N]\n"
     "                             [--expires DURATION] [--max-lifetime DURATION]\n"
     "                             [--note TEXT] [--created UNIX_SECONDS]\n"
+    "                             [--lint-enforce-from VERSION]\n"
+    "                             [--lint-config FILE]\n"
     "       flotilla bundle verify FILE --trust PATH [--max-lifetime DURATION]\n"
     "       flotilla bundle inspect FILE [--trust PATH] [--max-lifetime DURATION]\n"
     "                               [--json]\n"
@@ -44,7 +47,10 @@ static const char s_usage[] =
     "         expires --expires after its creation (default 30d), which may\n"
     "         not exceed --max-lifetime (default 90d).  --created fixes the\n"
     "         creation time (default: now), so the same directory gives the\n"
-    "         same bytes.\n"
+    "         same bytes.  --lint-enforce-from (or enforce_from in the\n"
+    "         lint configuration --lint-config reads) signs the lint gate\n"
+    "         into the bundle: lint errors of its migrations before VERSION\n"
+    "         are warnings wherever it is applied, by an agent or locally.\n"
     "verify   checks FILE against the trusted public keys in PATH (a .pub\n"
     "         file or a directory of them, writable only by its owner) and\n"
     "         its times (--max-lifetime: the longest lifetime accepted,\n"
@@ -167,6 +173,8 @@ typedef struct {
     const char *sequence;
     const char *environment;
     const char *selector;
+    const char *gate;       /* --lint-enforce-from */
+    const char *lint_conf;  /* --lint-config */
 } s_args;
 
 /* Fills opts from the command line, the lifetime within the maximum. */
@@ -211,6 +219,7 @@ s_build_opts(fl_bundle_opts_t *opts, const s_args *a, fl_error_t *err)
     opts->channel = a->channel;
     opts->environment = a->environment;
     opts->selector = a->selector;
+    opts->lint_enforce_from = a->gate;
     return 0;
 }
 
@@ -224,10 +233,24 @@ s_build(const s_args *a)
     fl_bundle_opts_t opts = FL_BUNDLE_OPTS_INIT;
     char when[64];
     char what[2 * FL_VERSION_MAX + 64];
+    char gate[68];
     int rc = FL_EXIT_OK;
 
-    if (s_build_opts(&opts, a, &err) != 0 ||
-        fl_migration_dir_load(&migs, a->dir, &err) != 0 ||
+    gate[0] = '\0';
+    /* --lint-enforce-from wins over the configuration file's. */
+    if (a->gate == NULL && a->lint_conf &&
+        fl_lint_conf_enforce_from(gate, sizeof(gate), a->lint_conf,
+                                  &err) != 0) {
+        rc = s_fail("build", &err);
+        goto cleanup;
+    }
+    if (s_build_opts(&opts, a, &err) != 0) {
+        rc = s_fail("build", &err);
+        goto cleanup;
+    }
+    if (opts.lint_enforce_from == NULL && gate[0])
+        opts.lint_enforce_from = gate;
+    if (fl_migration_dir_load(&migs, a->dir, &err) != 0 ||
         fl_key_load(&key, a->key, &err) != 0 ||
         fl_bundle_build(&bytes, &migs, key, &opts, &err) != 0 ||
         s_write_file(a->out, bytes.data, bytes.len, &err) != 0) {
@@ -335,6 +358,10 @@ s_print_json(const fl_bundle_t *b, const char *trust_state,
                   "trust_error",
                   trust_error ? fl_json_text(trust_error) : json_null(),
                   "migrations", migs);
+    json_object_set_new(o, "lint_enforce_from",
+                        fl_bundle_lint_enforce_from(b)
+                            ? fl_json_text(fl_bundle_lint_enforce_from(b))
+                            : json_null());
     /*
      * ENSURE_ASCII: C1 and bidirectional controls come out as \uXXXX,
      * as the C0 controls always do; the values read back unchanged.
@@ -366,13 +393,15 @@ s_print_text(const fl_bundle_t *b, const char *trust_state,
     printf("bundle   %s\nformat   %d\ndigest   %s\nsigner   %s\n"
            "channel  %s\nsequence %lld\nenv      %s\nselector %s\n"
            "created  %s\nexpires  %s\nnote     %s\ntrusted  %s%s%s%s\n"
-           "migrations:\n",
+           "lint gate %s\nmigrations:\n",
            fl_bundle_id(b), fl_bundle_format(b), fl_bundle_digest_hex(b),
            fl_bundle_signer(b), fl_bundle_channel(b),
            (long long)fl_bundle_sequence(b), fl_bundle_environment(b),
            fl_bundle_selector(b)[0] ? fl_bundle_selector(b) : "(any target)",
            created, expires, note, trust_state, why ? " (" : "",
-           why ? why : "", why ? ")" : "");
+           why ? why : "", why ? ")" : "",
+           fl_bundle_lint_enforce_from(b) ? fl_bundle_lint_enforce_from(b)
+                                          : "(every migration)");
     for (size_t i = 0; i < l->count; i++) {
         const fl_migration_t *m = &l->items[i];
         char *name = fl_str_escape_controls(m->name, 0);
@@ -446,7 +475,9 @@ enum {
     S_OPT_SEQUENCE,
     S_OPT_ENVIRONMENT,
     S_OPT_SELECTOR,
-    S_OPT_MAX_LIFETIME
+    S_OPT_MAX_LIFETIME,
+    S_OPT_GATE,
+    S_OPT_LINT_CONF
 };
 
 int
@@ -463,6 +494,8 @@ fl_cmd_bundle(int argc, char **argv)
         {"environment", required_argument, NULL, S_OPT_ENVIRONMENT},
         {"selector", required_argument, NULL, S_OPT_SELECTOR},
         {"max-lifetime", required_argument, NULL, S_OPT_MAX_LIFETIME},
+        {"lint-enforce-from", required_argument, NULL, S_OPT_GATE},
+        {"lint-config", required_argument, NULL, S_OPT_LINT_CONF},
         {"trust", required_argument, NULL, 't'},
         {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
@@ -492,6 +525,8 @@ fl_cmd_bundle(int argc, char **argv)
         case S_OPT_ENVIRONMENT: a.environment = optarg; break;
         case S_OPT_SELECTOR: a.selector = optarg; break;
         case S_OPT_MAX_LIFETIME: a.max_lifetime = optarg; break;
+        case S_OPT_GATE: a.gate = optarg; break;
+        case S_OPT_LINT_CONF: a.lint_conf = optarg; break;
         case 't': trust = optarg; break;
         case 'j': json = 1; break;
         case 'h':

@@ -56,6 +56,7 @@ typedef struct {
     char *layout;
     int fail_on_warning;
     int allow_empty;
+    char *enforce_from;
 } s_conf_t;
 
 static const fl_conf_option s_conf_table[] = {
@@ -79,6 +80,10 @@ static const fl_conf_option s_conf_table[] = {
      "false", 0, 0, 0, 0, "exit 1 on warnings too", NULL, 0},
     {"allow_empty", FL_CONF_BOOL, offsetof(s_conf_t, allow_empty), "false", 0,
      0, 0, 0, "exit 0 when there is no SQL to lint", NULL, 0},
+    {"enforce_from", FL_CONF_STRING, offsetof(s_conf_t, enforce_from), NULL, 0,
+     0, 0, 0, "lint errors of migrations before this version are warnings "
+     "(lint.enforce_from; apply, plan and bundle build read it too)", NULL,
+     0},
     {NULL, 0, 0, NULL, 0, 0, 0, 0, NULL, NULL, 0},
 };
 
@@ -99,6 +104,8 @@ typedef struct {
     const fl_migration_t *mig;     /* S_JOB_FLOTILLA (lent) */
     fl_lint_migration_t lm;        /* S_JOB_MIGRATION (strings lent) */
     const char *layout;            /* tool name for help texts */
+    int tool;                      /* fl_layout_tool of version */
+    const char *version;           /* as its tool orders it, or NULL (lent) */
     const char *problem;           /* reported before the findings */
     const char *problem_file;
     int problem_line;
@@ -226,6 +233,8 @@ s_migration_jobs(s_jobs_t *jobs, const fl_layout_migration_t *m,
         j = s_job_add(jobs, S_JOB_FLOTILLA, file);
         j->mig = m->flotilla;
         j->layout = "flotilla";
+        j->tool = FL_LAYOUT_FLOTILLA;
+        j->version = m->version;
     } else if (m->tool == FL_LAYOUT_SQL && m->up.text) {
         j = s_job_add(jobs, S_JOB_SQL, file);
         j->text = m->up.text;
@@ -234,6 +243,8 @@ s_migration_jobs(s_jobs_t *jobs, const fl_layout_migration_t *m,
                (m->up.text || m->down.text)) {
         j = s_job_add(jobs, S_JOB_MIGRATION, file);
         j->layout = fl_layout_tool_name(m->tool);
+        j->tool = (int)m->tool;
+        j->version = m->version;
         j->lm.file = file;
         j->lm.up = m->up.text;
         j->lm.up_line = m->up.line;
@@ -341,6 +352,8 @@ s_bundle_jobs(s_jobs_t *jobs, s_inputs_t *in, const char *path,
         j = s_job_add(jobs, S_JOB_FLOTILLA, in->names[in->nnames++]);
         j->mig = &migs->items[i];
         j->layout = "flotilla";
+        j->tool = FL_LAYOUT_FLOTILLA;
+        j->version = migs->items[i].version.text;
     }
     return 0;
 }
@@ -391,9 +404,14 @@ s_help(void)
            "  --allow-empty            exit 0 when there is no SQL to lint\n"
            "  --stdin-name NAME        the file name findings in - carry (default <stdin>)\n"
            "  --jobs N                 lint on N threads (default: the CPUs)\n"
+           "  --lint-enforce-from V    lint errors of migrations before version V\n"
+           "                           (ordered as their tool orders them) are\n"
+           "                           reported as warnings, counted, and fail\n"
+           "                           nothing: the gate starts where you adopt it\n"
            "  --config FILE            YAML with pg_version, rules, exclude_rules,\n"
            "                           errors, warnings, assume_in_transaction, layout,\n"
-           "                           fail_on_warning, allow_empty (command line wins)\n"
+           "                           fail_on_warning, allow_empty, enforce_from\n"
+           "                           (command line wins)\n"
            "  --help                   print this help\n\n"
            "Exit status: 0 nothing fails, 1 an error-level finding (or a warning\n"
            "with --fail-on-warning), 2 lint could not run: bad usage, a PATH that\n"
@@ -405,7 +423,7 @@ s_help(void)
 }
 
 typedef struct {
-    const char *format, *config, *pgv, *layout, *stdin_name;
+    const char *format, *config, *pgv, *layout, *stdin_name, *gate;
     char **rule_args, **excl_args;
     size_t nrule, nexcl;
     int assume_tx, fail_on_warning, allow_empty, jobs;
@@ -427,6 +445,7 @@ s_parse_args(s_args_t *a, int argc, char **argv)
         {"allow-empty", no_argument, NULL, 'e'},
         {"stdin-name", required_argument, NULL, 's'},
         {"jobs", required_argument, NULL, 'j'},
+        {"lint-enforce-from", required_argument, NULL, 'g'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -435,7 +454,7 @@ s_parse_args(s_args_t *a, int argc, char **argv)
     fl_error_t err = FL_ERROR_INIT;
 
     optind = 1;
-    while ((c = getopt_long(argc, argv, "f:p:r:x:c:tl:wes:j:h", longopts,
+    while ((c = getopt_long(argc, argv, "f:p:r:x:c:tl:wes:j:g:h", longopts,
                             NULL)) != -1) {
         switch (c) {
         case 'f': a->format = optarg; break;
@@ -454,6 +473,11 @@ s_parse_args(s_args_t *a, int argc, char **argv)
         case 'w': a->fail_on_warning = 1; break;
         case 'e': a->allow_empty = 1; break;
         case 's': a->stdin_name = optarg; break;
+        case 'g':
+            if (fl_bundle_check_gate(optarg, FL_EINVAL, &err) != 0)
+                return fl_cli_bad_option("lint", "--lint-enforce-from", &err);
+            a->gate = optarg;
+            break;
         case 'j':
             if (fl_parse_int(&v, optarg, 1, S_MAX_JOBS, &err) != 0)
                 return fl_cli_bad_option("lint", "--jobs", &err);
@@ -495,7 +519,9 @@ s_options(fl_lint_options_t *opts, fl_layout_tool *prefer, s_conf_t *conf,
         s_apply_list(opts, &conf->rules, NULL, &err) != 0 ||
         s_apply_list(opts, &conf->exclude_rules, "off", &err) != 0 ||
         s_apply_list(opts, &conf->errors, "error", &err) != 0 ||
-        s_apply_list(opts, &conf->warnings, "warning", &err) != 0) {
+        s_apply_list(opts, &conf->warnings, "warning", &err) != 0 ||
+        (conf->enforce_from &&
+         fl_bundle_check_gate(conf->enforce_from, FL_EINVAL, &err) != 0)) {
         fl_error_prefix(&err, "%s: ", a->config ? a->config : "configuration");
         return s_fail(&err, FL_EXIT_USAGE);
     }
@@ -622,7 +648,7 @@ fl_cmd_lint(int argc, char **argv)
     s_jobs_t jobs;
     fl_lint_options_t opts;
     fl_finding_list_t found = {NULL, 0};
-    fl_lintout_summary_t sum = {0, 0};
+    fl_lintout_summary_t sum = {0, 0, NULL, 0};
     fl_layout_tool prefer = FL_LAYOUT_AUTO;
     fl_error_t err = FL_ERROR_INIT;
     int rc, have_conf = 0, nthreads;
@@ -665,6 +691,14 @@ fl_cmd_lint(int argc, char **argv)
     cpus = sysconf(_SC_NPROCESSORS_ONLN);
     nthreads = a.jobs ? a.jobs : cpus > 0 ? (int)(cpus < S_MAX_JOBS ? cpus : S_MAX_JOBS) : 1;
     (void)s_run_jobs(&jobs, nthreads); /* cannot fail: falls back to this thread */
+    sum.gate = a.gate ? a.gate : conf.enforce_from;
+    for (size_t i = 0; sum.gate && i < jobs.count; i++) {
+        s_job_t *j = &jobs.items[i];
+        /* History before the gate: its errors are warnings. */
+        if (j->version && fl_layout_version_cmp((fl_layout_tool)j->tool,
+                                                j->version, sum.gate) < 0)
+            sum.not_enforced += fl_lintcheck_demote(&j->found, 0);
+    }
     rc = s_gather(&found, &jobs);
     setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
     if (strcmp(a.format, "json") == 0)
@@ -692,5 +726,28 @@ cleanup:
     free(a.rule_args);
     free(a.excl_args);
     /* No pg_query_exit(): see the top. */
+    return rc;
+}
+
+int
+fl_lint_conf_enforce_from(char *out, size_t n, const char *path,
+                          fl_error_t *err)
+{
+    s_conf_t conf;
+    int rc;
+
+    memset(&conf, 0, sizeof(conf));
+    out[0] = '\0';
+    if ((rc = fl_conf_defaults(s_conf_table, &conf, err)) != 0)
+        return rc;
+    rc = fl_conf_load_file(s_conf_table, &conf, path, err);
+    if (rc == 0 && conf.enforce_from) {
+        rc = fl_bundle_check_gate(conf.enforce_from, FL_EINVAL, err);
+        if (rc == 0)
+            snprintf(out, n, "%s", conf.enforce_from);
+        else
+            fl_error_prefix(err, "%s: enforce_from: ", path);
+    }
+    fl_conf_release(s_conf_table, &conf);
     return rc;
 }

@@ -94,8 +94,10 @@ s_print_text(const fl_plan_t *plan)
                            st->observed_rewrites[k]);
         }
         for (size_t j = 0; j < m->nlint; j++)
-            fl_cli_out("  lint %s %s at line %d: %s\n", m->lint[j].severity,
-                       m->lint[j].rule, m->lint[j].line, m->lint[j].message);
+            fl_cli_out("  lint %s %s at line %d: %s%s\n", m->lint[j].severity,
+                       m->lint[j].rule, m->lint[j].line, m->lint[j].message,
+                       m->lint[j].not_enforced
+                           ? " (an error from lint.enforce_from on)" : "");
         fl_cli_out("  verdict: %s%s%s\n", m->verdict, m->problem ? ": " : "",
                    m->problem ? m->problem : "");
     }

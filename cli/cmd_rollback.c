@@ -22,6 +22,7 @@ static const char s_usage[] =
     "                         [--accept-loss] [--accept-schema-diff]\n"
     "                         [--reason TEXT]\n"
     "                         (SOURCE | --dir DIR [--layout TOOL] | --down-from-ledger)\n"
+    "       flotilla rollback [--db DSN] --skip-down VERSION --reason TEXT\n"
     "\n"
     "Rolls back applied migrations newest first, each in one transaction:\n"
     "runs its down section, taken from SOURCE (the bundle or directory that\n"
@@ -49,14 +50,22 @@ static const char s_usage[] =
     "  --down-from-ledger     the source is lost: run the copy of down the\n"
     "                         ledger kept when the migration was applied\n"
     "                         (said in the log); flotilla otherwise never\n"
-    "                         executes text read back from a database\n";
+    "                         executes text read back from a database\n"
+    "  --skip-down VERSION    the escape hatch for a down that cannot run:\n"
+    "                         marks VERSION (the newest applied migration)\n"
+    "                         rolled back without running its down or\n"
+    "                         restoring its backups; what it changed stays\n"
+    "                         in the database, its backups are left over\n"
+    "                         (backups list).  Needs --reason, recorded in\n"
+    "                         the ledger and the log\n";
 
 enum { S_OPT_LAST = 2000, S_OPT_BUNDLE, S_OPT_ACCEPT_LOSS, S_OPT_ACCEPT_DIFF,
-       S_OPT_DOWN_FROM_LEDGER };
+       S_OPT_DOWN_FROM_LEDGER, S_OPT_SKIP_DOWN };
 
 typedef struct {
     int last, nmodes;
     const char *bundle;
+    fl_version_t skip_down; /* empty: not asked */
 } s_opts;
 
 static int
@@ -83,6 +92,11 @@ s_own(fl_dbcmd_t *c, int opt, const char *arg, void *own_arg)
     case S_OPT_DOWN_FROM_LEDGER:
         c->popts.down_from_ledger = 1;
         return 1;
+    case S_OPT_SKIP_DOWN:
+        if (fl_version_parse_str(&o->skip_down, arg, &err) != 0)
+            return -fl_cli_bad_option("rollback", "--skip-down", &err);
+        o->nmodes++;
+        return 1;
     case FL_OPT_TO:
         /* Unlike apply, 0 makes sense here: roll everything back (no
          * version of flotilla's own is 0; another tool's 0 stays). */
@@ -93,6 +107,63 @@ s_own(fl_dbcmd_t *c, int opt, const char *arg, void *own_arg)
     default:
         return 0;
     }
+}
+
+/* rollback --skip-down VERSION --reason TEXT: no source, no down. */
+static int
+s_skip_down(fl_dbcmd_t *c, int argc, char **argv, int nmodes,
+            const fl_version_t *version)
+{
+    fl_pipeline_t *p = NULL;
+    fl_error_t err = FL_ERROR_INIT;
+    int rc, code;
+
+    if (nmodes != 1)
+        return fl_cli_usage_error("rollback", "--skip-down goes alone: not "
+                                  "with --last, --to or --bundle");
+    if (c->popts.reason == NULL || *c->popts.reason == '\0')
+        return fl_cli_usage_error("rollback", "--skip-down needs --reason "
+                                  "TEXT (recorded in the ledger and the log)");
+    if (c->popts.accept_loss || c->popts.accept_schema_diff ||
+        c->popts.down_from_ledger)
+        return fl_cli_usage_error("rollback", "--skip-down runs no down: "
+                                  "--accept-loss, --accept-schema-diff and "
+                                  "--down-from-ledger do not apply");
+    if (optind < argc)
+        return fl_cli_usage_error("rollback", "--skip-down takes no SOURCE "
+                                  "(\"%s\"): no down runs", argv[optind]);
+    if ((code = fl_dbcmd_start(c)) != 0)
+        return code;
+    if (fl_pipeline_open(&p, &c->popts, &err) != 0) {
+        code = fl_cli_report("rollback", &err, fl_dbcmd_open_exit_code(&err));
+        goto cleanup;
+    }
+    rc = fl_pipeline_skip_down(p, version, c->popts.reason, &err);
+    code = rc == 0 ? FL_EXIT_OK : fl_dbcmd_exit_code(&err);
+    if (code == FL_EXIT_REFUSED)
+        code = FL_EXIT_FAILED;
+    if (c->json) {
+        json_t *o = fl_json_pack("{s:b, s:s, s:i}", "ok", rc == 0,
+                                 "skipped_down", version->text,
+                                 "rolled_back", rc == 0);
+        if (rc != 0)
+            json_object_set_new(o, "error", fl_json_pack("{s:s, s:s?, s:s?}",
+                "message", err.message, "detail", err.detail, "hint",
+                err.hint));
+        fl_dbcmd_print_json(o);
+        json_decref(o);
+    } else if (rc == 0) {
+        fl_cli_out("marked migration %s rolled back without running its "
+                   "down; what it changed stays in the database\n",
+                   version->text);
+    }
+    if (rc != 0)
+        fl_cli_report("rollback", &err, code);
+cleanup:
+    fl_dbcmd_close_pipeline(&p);
+    fl_error_clear(&err);
+    fl_dbcmd_stop(c);
+    return code;
 }
 
 int
@@ -107,6 +178,7 @@ fl_cmd_rollback(int argc, char **argv)
         {"accept-loss", no_argument, NULL, S_OPT_ACCEPT_LOSS},
         {"accept-schema-diff", no_argument, NULL, S_OPT_ACCEPT_DIFF},
         {"down-from-ledger", no_argument, NULL, S_OPT_DOWN_FROM_LEDGER},
+        {"skip-down", required_argument, NULL, S_OPT_SKIP_DOWN},
         {NULL, 0, NULL, 0},
     };
     fl_dbcmd_t c;
@@ -114,13 +186,14 @@ fl_cmd_rollback(int argc, char **argv)
     fl_pipeline_t *p = NULL;
     fl_error_t err = FL_ERROR_INIT;
     const char *bundle = NULL, *path = NULL;
+    fl_version_t skip_down = FL_VERSION_INIT;
     int last = 0, count = 0, nmodes = 0, rc, code = FL_EXIT_OK;
     char *usage = fl_asprintf("%s\n%s%s", s_usage, fl_dbcmd_pipeline_help,
                               fl_dbcmd_help);
 
     fl_dbcmd_init(&c, "rollback");
     {
-        s_opts o = {0, 0, NULL};
+        s_opts o = {0, 0, NULL, FL_VERSION_INIT};
         code = fl_dbcmd_parse_own(&c, argc, argv, opts, usage, s_own, &o,
                                   &optind);
         if (code != 0) {
@@ -130,8 +203,11 @@ fl_cmd_rollback(int argc, char **argv)
         last = o.last;
         nmodes = o.nmodes;
         bundle = o.bundle;
+        skip_down = o.skip_down;
     }
     free(usage);
+    if (fl_version_is_set(&skip_down))
+        return s_skip_down(&c, argc, argv, nmodes, &skip_down);
     if (optind < argc - 1)
         return fl_cli_usage_error("rollback", "unexpected argument \"%s\"",
                                   argv[optind + 1]);

@@ -16,6 +16,7 @@
 #include "common/json.h"
 
 #include "cli/cli.h"
+#include "cli/lintout.h"
 #include "common/log.h"
 #include "common/parse.h"
 #include "common/secret.h"
@@ -59,6 +60,13 @@ const char fl_dbcmd_pipeline_help[] =
     "  --lock-retries N       retries after a lock timeout (default 5)\n"
     "  --allow-out-of-order   apply a pending version below an applied one\n"
     "  --allow-lint-errors    report lint errors as warnings\n"
+    "  --lint-enforce-from VERSION  lint.enforce_from: lint errors of\n"
+    "                         migrations before VERSION are reported as\n"
+    "                         warnings and refuse nothing; from VERSION on\n"
+    "                         they refuse (a bundle is held to the gate it\n"
+    "                         was signed with)\n"
+    "  --lint-config FILE     read enforce_from from this lint configuration\n"
+    "                         (the YAML of flotilla lint --config)\n"
     "  --backup-dump-above SIZE  back up tables larger than SIZE to files\n"
     "                         instead of tables in flotilla_backup (default\n"
     "                         1GiB; 0 never)\n"
@@ -237,6 +245,19 @@ fl_dbcmd_option(fl_dbcmd_t *c, int opt, const char *arg)
         if (c->layout == FL_LAYOUT_SQL)
             return -fl_cli_usage_error(c->cmd, "--layout sql: plain SQL "
                                        "files are not migrations");
+        return 1;
+    case FL_OPT_LINT_ENFORCE_FROM:
+        if (fl_bundle_check_gate(arg, FL_EINVAL, &err) != 0)
+            return -fl_cli_bad_option(c->cmd, "--lint-enforce-from", &err);
+        c->popts.lint_enforce_from = arg;
+        c->gate_given = 1;
+        return 1;
+    case FL_OPT_LINT_CONFIG:
+        if (fl_lint_conf_enforce_from(c->gate_conf, sizeof(c->gate_conf), arg,
+                                      &err) != 0)
+            return -fl_cli_bad_option(c->cmd, "--lint-config", &err);
+        if (!c->gate_given && c->gate_conf[0])
+            c->popts.lint_enforce_from = c->gate_conf;
         return 1;
     case FL_OPT_SCHEMA:
         if (*arg == '\0' || strlen(arg) > 63)

@@ -41,6 +41,8 @@ enum {
     FL_OPT_NO_REHEARSE,
     FL_OPT_DIR,
     FL_OPT_LAYOUT,
+    FL_OPT_LINT_ENFORCE_FROM,
+    FL_OPT_LINT_CONFIG,
     FL_OPT_HELP
 };
 
@@ -60,6 +62,8 @@ typedef struct {
     int64_t max_lifetime_s;  /* a bundle's longest accepted lifetime */
     const char *dir;         /* --dir: the source, a migrations directory */
     fl_layout_tool layout;   /* --layout: its tool; AUTO: recognised */
+    int gate_given;          /* --lint-enforce-from (wins over the file) */
+    char gate_conf[68];      /* enforce_from of --lint-config's file */
 } fl_dbcmd_t;
 
 /*
@@ -101,7 +105,9 @@ const char *fl_dbcmd_target(const fl_dbcmd_t *c);
     {"environment", required_argument, NULL, FL_OPT_ENVIRONMENT},          \
     {"label", required_argument, NULL, FL_OPT_LABEL},                      \
     {"max-bundle-lifetime", required_argument, NULL, FL_OPT_MAX_LIFETIME}, \
-    {"reason", required_argument, NULL, FL_OPT_REASON}
+    {"reason", required_argument, NULL, FL_OPT_REASON},                    \
+    {"lint-enforce-from", required_argument, NULL, FL_OPT_LINT_ENFORCE_FROM}, \
+    {"lint-config", required_argument, NULL, FL_OPT_LINT_CONFIG}
 
 extern const char fl_dbcmd_pipeline_help[];
 

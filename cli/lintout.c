@@ -108,8 +108,10 @@ fl_lintout_human(FILE *out, const fl_finding_list_t *list,
         char *file = fl_str_escape_controls(f->file, 0);
         char *msg = fl_str_escape_controls(f->message, 0);
 
-        fprintf(out, "%s:%d:%d: %s %s: %s\n", file, f->line, f->column,
-                fl_lint_severity_name(f->severity), f->rule, msg);
+        fprintf(out, "%s:%d:%d: %s %s: %s%s\n", file, f->line, f->column,
+                fl_lint_severity_name(f->severity), f->rule, msg,
+                f->not_enforced ? " (an error from lint.enforce_from on)"
+                                : "");
         if (f->excerpt && *f->excerpt) {
             char *ex = fl_str_escape_controls(f->excerpt, FL_STR_MULTILINE);
             fprintf(out, "%5d | %s\n", f->line, ex);
@@ -136,6 +138,12 @@ fl_lintout_human(FILE *out, const fl_finding_list_t *list,
             fl_finding_list_count(list, FL_LINT_WARNING), sum->files);
     if (sum->skipped)
         fprintf(out, "; %zu file(s) skipped", sum->skipped);
+    if (sum->not_enforced) {
+        char *gate = fl_str_escape_controls(sum->gate, 0);
+        fprintf(out, "; %zu error(s) before lint.enforce_from %s reported as "
+                     "warnings", sum->not_enforced, gate);
+        free(gate);
+    }
     fputc('\n', out);
 }
 
@@ -230,13 +238,20 @@ fl_lintout_json(FILE *out, const fl_finding_list_t *list,
         fprintf(out, ",\"fingerprint\":\"%s\"", f->fingerprint);
         if (f->fix)
             s_jfield(out, "fix", f->fix);
+        if (f->not_enforced)
+            fputs(",\"not_enforced\":true", out);
         fputc('}', out);
     }
     fprintf(out, "%s],\n \"errors\": %zu, \"warnings\": %zu, \"files\": %zu, "
-                 "\"skipped\": %zu}\n",
+                 "\"skipped\": %zu, \"not_enforced\": %zu",
             list->count ? "\n " : "", fl_finding_list_count(list, FL_LINT_ERROR),
             fl_finding_list_count(list, FL_LINT_WARNING), sum->files,
-            sum->skipped);
+            sum->skipped, sum->not_enforced);
+    if (sum->gate) {
+        fputs(", \"enforce_from\": ", out);
+        s_jstr(out, sum->gate);
+    }
+    fputs("}\n", out);
 }
 
 /* ---- SARIF ---- */

@@ -16,7 +16,18 @@
 typedef struct {
     size_t files;   /* files linted */
     size_t skipped; /* files seen and left alone (other dialects, fizz) */
+    const char *gate;    /* lint.enforce_from, or NULL */
+    size_t not_enforced; /* errors before the gate reported as warnings */
 } fl_lintout_summary_t;
+
+/*
+ * The value of enforce_from in the lint configuration file at path (the
+ * file `flotilla lint --config` reads) into out (n bytes), "" when the
+ * file does not set it; apply, plan and bundle build read the gate from
+ * there with --lint-config.  FL_EINVAL naming the file and key.
+ */
+int fl_lint_conf_enforce_from(char *out, size_t n, const char *path,
+                              fl_error_t *err) FL_NODISCARD;
 
 /*
  * "FILE:LINE:COL: SEVERITY RULE: MESSAGE", the flagged line with a caret

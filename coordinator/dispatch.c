@@ -582,7 +582,7 @@ s_ledger_outcome(const fl_co_command_t *c, const char **why)
                 return FL_CO_FAILED;
             }
             if (row == NULL || row->status != FL_CO_ROW_APPLIED ||
-                memcmp(row->checksum, m->checksum, 32) != 0)
+                !fl_migration_is_applied_as(m, row->checksum))
                 all = 0;
         } else {
             if (fl_version_is_set(to) && fl_version_cmp(&m->version, to) <= 0)
@@ -1311,7 +1311,7 @@ fl_dispatch_drift(const fl_co_server_t *s, const fl_co_target_t *t)
         const fl_co_row_t *row = fl_registry_row(t, &migs->items[i].version);
 
         if (row != NULL && row->status == FL_CO_ROW_APPLIED &&
-            memcmp(row->checksum, migs->items[i].checksum, 32) != 0)
+            !fl_migration_is_applied_as(&migs->items[i], row->checksum))
             return fl_asprintf("drift at %s", row->version.text);
         if (row == NULL || row->status != FL_CO_ROW_APPLIED)
             pending++;

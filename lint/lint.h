@@ -121,6 +121,9 @@ typedef struct {
     char fingerprint[17];
     char *fix;                 /* SQL that avoids the hazard, which PostgreSQL
                                   15's grammar parses; NULL when none */
+    int not_enforced;          /* an error reported as a warning: its
+                                  migration is older than the gate
+                                  (lint.enforce_from; fl_lintcheck_demote) */
 } fl_finding_t;
 
 typedef struct {

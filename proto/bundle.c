@@ -53,6 +53,7 @@ struct fl_bundle {
     char *environment;
     char *selector;     /* canonical; "" for any target */
     fl_selector_t sel;  /* selector parsed */
+    char *lint_enforce_from; /* NULL when the bundle carries no gate */
     fl_migration_list_t migs;
     unsigned char digest[32];
     char digest_hex[65];
@@ -69,6 +70,7 @@ typedef struct {
     char *environment;
     char *selector; /* NULL when absent */
     char *note;
+    char *lint_enforce_from; /* NULL when absent */
     fl_migration_list_t migs;
 } s_body;
 
@@ -120,6 +122,7 @@ static const fl_codec_field_t s_body_fields[] = {
     S_F("environment", FL_CODEC_STR, S_REQ, s_body, environment),
     S_F("selector", FL_CODEC_STR, 0, s_body, selector),
     S_F("note", FL_CODEC_STR, 0, s_body, note),
+    S_F("lint_enforce_from", FL_CODEC_STR, 0, s_body, lint_enforce_from),
     {"migrations", FL_CODEC_ARRAY, S_REQ, offsetof(s_body, migs.items),
      offsetof(s_body, migs.count), S_MAX_MIGRATIONS, &s_migration_schema},
 };
@@ -399,6 +402,7 @@ fl_bundle_build(fl_buf_t *out, const fl_migration_list_t *migs,
     fl_codec_writer_t w;
     s_body body;
     fl_selector_t sel = {NULL, 0};
+    fl_version_t gate = FL_VERSION_INIT;
     char *selector = NULL;
     const char *channel = opts->channel ? opts->channel
                                         : FL_BUNDLE_DEFAULT_CHANNEL;
@@ -428,6 +432,10 @@ fl_bundle_build(fl_buf_t *out, const fl_migration_list_t *migs,
                                "lifetime (--expires).");
         goto cleanup;
     }
+    if (opts->lint_enforce_from &&
+        (rc = fl_bundle_check_gate(opts->lint_enforce_from, FL_EINVAL,
+                                   err)) != 0)
+        goto cleanup;
     selector = s_selector_format(&sel);
     memset(&body, 0, sizeof(body));
     body.format = FL_BUNDLE_FORMAT;
@@ -439,6 +447,14 @@ fl_bundle_build(fl_buf_t *out, const fl_migration_list_t *migs,
     body.environment = (char *)opts->environment;
     body.selector = selector[0] ? selector : NULL;
     body.note = (char *)opts->note;
+    if (opts->lint_enforce_from) {
+        /* Signed canonical ("0003" is "3"), as decoding requires. */
+        fl_error_t ignore = FL_ERROR_INIT;
+        FL_IGNORE(fl_version_parse_str(&gate, opts->lint_enforce_from,
+                                       &ignore)); /* checked above */
+        fl_error_clear(&ignore);
+        body.lint_enforce_from = gate.text;
+    }
     body.migs = *migs;
     fl_codec_writer_init(&w, &body_buf);
     if ((rc = fl_codec_encode(&w, &s_body_schema, &body, err)) != 0 ||
@@ -699,7 +715,10 @@ s_decode(fl_bundle_t **out, const unsigned char *data, size_t len,
     }
     if ((rc = s_check_migrations(&body.migs, err)) != 0 ||
         (rc = s_check_release(body.channel, body.sequence, body.environment,
-                              body.selector, &sel, FL_EPROTO, err)) != 0)
+                              body.selector, &sel, FL_EPROTO, err)) != 0 ||
+        (body.lint_enforce_from &&
+         (rc = fl_bundle_check_gate(body.lint_enforce_from, FL_EPROTO,
+                                    err)) != 0))
         goto cleanup;
     b = fl_calloc(1, sizeof(*b));
     b->format = (int)body.format;
@@ -709,6 +728,8 @@ s_decode(fl_bundle_t **out, const unsigned char *data, size_t len,
     b->expires = body.expires;
     b->note = body.note ? body.note : fl_strdup("");
     body.note = NULL;
+    b->lint_enforce_from = body.lint_enforce_from;
+    body.lint_enforce_from = NULL;
     b->channel = body.channel;
     body.channel = NULL;
     b->sequence = body.sequence;
@@ -1059,6 +1080,33 @@ fl_bundle_expires(const fl_bundle_t *b)
 }
 
 const char *
+fl_bundle_lint_enforce_from(const fl_bundle_t *b)
+{
+    return b->lint_enforce_from;
+}
+
+int
+fl_bundle_check_gate(const char *version, int code, fl_error_t *err)
+{
+    fl_version_t v = FL_VERSION_INIT;
+
+    if (fl_version_parse_str(&v, version ? version : "", err) != 0) {
+        if (err)
+            err->code = code;
+        fl_error_prefix(err, "invalid lint.enforce_from: ");
+        fl_error_set_hint(err, "Give the version as the ledger writes it: "
+                               "digits, runs separated by dots (diesel's "
+                               "2019-02-26-002946 is 20190226002946).");
+        return code;
+    }
+    /* A bundle's is signed as it is compared: canonical. */
+    if (code == FL_EPROTO && strcmp(v.text, version) != 0)
+        return FL_ERR(err, code, "invalid lint.enforce_from \"%.80s\" in a "
+                      "bundle: not a canonical version", version);
+    return 0;
+}
+
+const char *
 fl_bundle_note(const fl_bundle_t *b)
 {
     return b->note;
@@ -1112,6 +1160,7 @@ fl_bundle_destroy(fl_bundle_t **b)
     if (b == NULL || *b == NULL)
         return;
     free((*b)->note);
+    free((*b)->lint_enforce_from);
     free((*b)->channel);
     free((*b)->environment);
     free((*b)->selector);

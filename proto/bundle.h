@@ -113,9 +113,13 @@ typedef struct {
     const char *environment; /* required: where it may be applied */
     const char *selector;    /* label selector the target's labels must
                                 satisfy (common/parse.h); NULL or "" = any */
+    const char *lint_enforce_from; /* the lint gate's first version
+                                (lint.enforce_from), signed with the
+                                migrations so that every executor holds
+                                them to the same gate; NULL = none */
 } fl_bundle_opts_t;
 
-#define FL_BUNDLE_OPTS_INIT {0, 0, NULL, NULL, 0, NULL, NULL}
+#define FL_BUNDLE_OPTS_INIT {0, 0, NULL, NULL, 0, NULL, NULL, NULL}
 
 /*
  * Encodes migs (at least one, strictly increasing versions, checksums
@@ -214,7 +218,21 @@ const char *fl_bundle_id(const fl_bundle_t *b);
 const char *fl_bundle_signer(const fl_bundle_t *b); /* key id */
 int64_t fl_bundle_created(const fl_bundle_t *b);
 int64_t fl_bundle_expires(const fl_bundle_t *b);
-const char *fl_bundle_note(const fl_bundle_t *b);  /* "" when none */
+const char *fl_bundle_note(const fl_bundle_t *b);
+/*
+ * The lint gate signed into the bundle (lint.enforce_from): lint errors
+ * of its migrations before that version are warnings; NULL when it
+ * carries none (every migration held to lint).
+ */
+const char *fl_bundle_lint_enforce_from(const fl_bundle_t *b);
+/*
+ * Checks a lint.enforce_from value: 1 to FL_BUNDLE_NAME_MAX of
+ * [A-Za-z0-9._-] (the characters of every layout's versions).  code (on
+ * failure, with err filled) is FL_EINVAL for a user's, FL_EPROTO for a
+ * bundle's.
+ */
+int fl_bundle_check_gate(const char *version, int code,
+                         fl_error_t *err) FL_NODISCARD;  /* "" when none */
 const char *fl_bundle_channel(const fl_bundle_t *b);
 int64_t fl_bundle_sequence(const fl_bundle_t *b);
 const char *fl_bundle_environment(const fl_bundle_t *b);

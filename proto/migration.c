@@ -532,15 +532,20 @@ s_hash_str(fl_hash_t *h, unsigned char tag, const char *s)
     s_hash_field(h, tag, s, s ? strlen(s) : UINT64_MAX);
 }
 
-void
-fl_migration_compute_checksum(fl_migration_t *m)
+/*
+ * Every field but down (include_down 0), or every field (1), hashed under
+ * domain.  The full checksum (domain v1, down included) is the one ledgers
+ * and bundles have always stored; the up checksum leaves down out, so a
+ * down fixed after its migration was applied is not drift.
+ */
+static void
+s_hash_migration(const fl_migration_t *m, const char *domain,
+                 int include_down, unsigned char out[32])
 {
-    static const char domain[] = "flotilla-migration-v1";
     fl_hash_t *h = fl_hash_sha256_new();
     uint64_t v64 = 0;
 
-    fl_proto_sodium_init();
-    s_hash_field(h, 'D', domain, sizeof(domain) - 1);
+    s_hash_field(h, 'D', domain, strlen(domain));
     /* A version that fits in 64 bits is hashed by value, as it was before
      * versions were text, so that ledgers' checksums stay valid; any
      * other by its text, under its own tag. */
@@ -550,7 +555,8 @@ fl_migration_compute_checksum(fl_migration_t *m)
         s_hash_str(h, 'W', m->version.text);
     s_hash_str(h, 'N', m->name);
     s_hash_str(h, 'u', m->up);
-    s_hash_str(h, 'd', m->down);
+    if (include_down)
+        s_hash_str(h, 'd', m->down);
     s_hash_str(h, 'a', m->validate);
     s_hash_str(h, 'v', m->verify);
     s_hash_field(h, 'T', NULL, (uint64_t)(m->no_transaction != 0));
@@ -561,10 +567,56 @@ fl_migration_compute_checksum(fl_migration_t *m)
         s_hash_str(h, 'r', m->allows[i].rule);
         s_hash_str(h, 'R', m->allows[i].reason);
     }
-    fl_hash_final(h, m->checksum);
+    fl_hash_final(h, out);
     fl_hash_destroy(&h);
-    sodium_bin2hex(m->checksum_hex, sizeof(m->checksum_hex), m->checksum,
-                   sizeof(m->checksum));
+}
+
+void
+fl_migration_compute_checksum(fl_migration_t *m)
+{
+    fl_proto_sodium_init();
+    s_hash_migration(m, "flotilla-migration-v1", 1, m->checksum);
+    fl_migration_hex(m->checksum_hex, m->checksum);
+}
+
+void
+fl_migration_up_checksum(unsigned char out[32], const fl_migration_t *m)
+{
+    fl_proto_sodium_init();
+    s_hash_migration(m, "flotilla-migration-up-v1", 0, out);
+}
+
+void
+fl_migration_down_checksum(unsigned char out[32], const char *down)
+{
+    static const char domain[] = "flotilla-migration-down-v1";
+    fl_hash_t *h = NULL;
+
+    fl_proto_sodium_init();
+    h = fl_hash_sha256_new();
+    s_hash_field(h, 'D', domain, sizeof(domain) - 1);
+    s_hash_str(h, 'd', down);
+    fl_hash_final(h, out);
+    fl_hash_destroy(&h);
+}
+
+void
+fl_migration_hex(char out[65], const unsigned char sum[32])
+{
+    fl_proto_sodium_init();
+    sodium_bin2hex(out, 65, sum, 32);
+}
+
+int
+fl_migration_is_applied_as(const fl_migration_t *m,
+                           const unsigned char sum[32])
+{
+    unsigned char up[32];
+
+    if (memcmp(sum, m->checksum, 32) == 0)
+        return 1;
+    fl_migration_up_checksum(up, m);
+    return memcmp(sum, up, 32) == 0;
 }
 
 void

@@ -98,6 +98,27 @@ int fl_migration_check(const fl_migration_t *m, fl_error_t *err) FL_NODISCARD;
 /* Computes m->checksum and m->checksum_hex from the other fields. */
 void fl_migration_compute_checksum(fl_migration_t *m);
 
+/*
+ * Separate up and down checksums (issue 14).  The up checksum covers
+ * every field m->checksum covers except the down section, so a down
+ * fixed after the migration was applied leaves it unchanged while any
+ * change to what apply runs (up, validate, verify, options, version,
+ * name) changes it.  The down checksum covers one down text (NULL: the
+ * section is absent, which differs from an empty one).  SHA-256, under
+ * domains of their own so neither equals a full checksum.
+ */
+void fl_migration_up_checksum(unsigned char out[32], const fl_migration_t *m);
+void fl_migration_down_checksum(unsigned char out[32], const char *down);
+/* sum in lower-case hex, NUL-terminated. */
+void fl_migration_hex(char out[65], const unsigned char sum[32]);
+/*
+ * Whether sum, as a ledger recorded it for m's version, says m is the
+ * migration applied: m's full checksum (an older ledger row, or a report
+ * of one), or its up checksum (a newer one, whatever its down was).
+ */
+int fl_migration_is_applied_as(const fl_migration_t *m,
+                               const unsigned char sum[32]);
+
 void fl_migration_release(fl_migration_t *m);
 void fl_migration_list_release(fl_migration_list_t *l);
 

@@ -1091,6 +1091,92 @@ test_fleet_heartbeat_loss_offline_then_online(void **state)
     s->passed = 1;
 }
 
+/*
+ * The lint gate signed into a bundle (issue 14) holds on an agent as on a
+ * local apply.  Migration 2 has a lint error: a bundle without a gate is
+ * refused at 2 by the agent (1 applied); one signed with lint.enforce_from
+ * 3 applies both there, the error reported as a warning in the agent's
+ * log; the same bundle applied by `flotilla apply` on another database of
+ * the shard does the same.
+ */
+static void
+test_fleet_signed_lint_gate_holds_on_an_agent_as_locally(void **state)
+{
+    s_state *s = *state;
+    fl_fleet_t *f = &s->f;
+    char db[64], local[64], tail[160], target[128];
+    char *plain = NULL, *gated = NULL, *pub = NULL, *dsn = NULL;
+    const char *names[2] = {target, NULL};
+    json_t *d = NULL;
+    fl_test_proc_t r;
+    const char *const files[] = {
+        "0001_g.sql",
+        "-- flotilla:up\nCREATE TABLE g (id int);\n"
+        "-- flotilla:down\nDROP TABLE g;\n",
+        "0002_idx.sql",
+        "-- flotilla:up\nALTER TABLE g ADD COLUMN c int;\n"
+        "CREATE INDEX ON g (id);\n"
+        "-- flotilla:down\nALTER TABLE g DROP COLUMN c;\n",
+        NULL};
+
+    fl_fleet_open(f, s->p, NULL);
+    fl_fleet_start_coordinator(f);
+    snprintf(db, sizeof(db), "%s_g", s->p);
+    snprintf(local, sizeof(local), "%s_local", s->p);
+    fl_fleet_createdb(f, 0, db);
+    fl_fleet_createdb(f, 0, local);
+    snprintf(tail, sizeof(tail), "discover:\n  - databases: \"%s_g\"\n",
+             s->p);
+    fl_fleet_start_agent(f, fl_fleet_add_agent(f, "agent-0", 0, 1, tail));
+    snprintf(target, sizeof(target), "agent-0/%s", db);
+    s_wait_targets(f, names, "reachable", "the agent's target");
+    plain = s_bundle(f, f->key, "plain", files);
+    {
+        char *dir = fl_fleet_path(f, "plain");
+        gated = fl_fleet_path(f, "gated.bundle");
+        fl_fleet_bundle_with(f, f->key, dir, gated,
+                             (const char *const[]){"--lint-enforce-from", "3",
+                                                   NULL});
+        free(dir);
+    }
+
+    d = s_dispatch_json(f, plain, "", 3);
+    assert_string_not_equal(s_result_status(d, target), "ok");
+    {
+        char *text = json_dumps(d, 0);
+        assert_non_null(strstr(text, "require-concurrent-index-creation"));
+        free(text);
+    }
+    json_decref(d);
+    assert_int_equal(s_applied(f, 0, db, ""), 1);
+
+    d = s_dispatch_json(f, gated, "", 0);
+    assert_string_equal(s_result_status(d, target), "ok");
+    json_decref(d);
+    assert_int_equal(s_applied(f, 0, db, ""), 2);
+    assert_true(fl_fleet_log_count(f->agents[0].log,
+                                   "lint error reported as a warning") > 0);
+
+    /* The same bundle on one database, by flotilla apply. */
+    pub = fl_fleet_path(f, "trust/rel.pub");
+    dsn = fl_asprintf("%s dbname=%s", f->shards[0], local);
+    {
+        const char *argv[] = {"flotilla", "apply", "--db", dsn, "--log-file",
+                              "", "--trust", pub, "--environment", "test",
+                              gated, NULL};
+        fl_test_run(&r, "flotilla", argv, NULL, 120);
+        fl_test_expect(&r, 0, "lint error reported as a warning");
+        fl_test_proc_release(&r);
+    }
+    assert_int_equal(s_applied(f, 0, local, ""), 2);
+    fl_fleet_stop_clean(f);
+    s->passed = 1;
+    free(plain);
+    free(gated);
+    free(pub);
+    free(dsn);
+}
+
 int
 main(void)
 {
@@ -1114,6 +1200,9 @@ main(void)
             s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_fleet_heartbeat_loss_offline_then_online, s_setup,
+            s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_fleet_signed_lint_gate_holds_on_an_agent_as_locally, s_setup,
             s_teardown),
     };
     return cmocka_run_group_tests_name("fleet", tests, NULL, NULL);

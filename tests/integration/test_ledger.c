@@ -321,37 +321,13 @@ static void
 test_a_ledger_of_bigint_versions_upgrades_in_place(void **state)
 {
     fl_test_ws_t *ws = *state;
-    const char *src = getenv("FLOTILLA_SOURCE_DIR");
-    char *path = fl_asprintf("%s/tests/fixtures/ledger/v4.sql",
-                             src ? src : ".");
     const char *const to2[] = {"--to", "2", NULL};
     const char *const to0[] = {"--to", "0", NULL};
-    unsigned char *sql = NULL;
-    size_t len = 0;
-    fl_error_t err = FL_ERROR_INIT;
     json_t *o = NULL, *m = NULL;
     size_t i;
     fl_buf_t order = FL_BUF_INIT(0);
 
-    if (fl_file_read(&sql, &len, path, 1024 * 1024, "ledger fixture",
-                     &err) != 0)
-        fail_msg("%s", err.message);
-    fl_test_exec(ws->conn, (const char *)sql);
-    fl_test_exec(ws->conn, "RESET ALL"); /* pg_dump's empty search_path */
-    free(sql);
-    free(path);
-    fl_test_ws_write(ws, "0001_users.sql",
-        "-- flotilla:up\n"
-        "CREATE TABLE users (id int PRIMARY KEY, email text NOT NULL);\n"
-        "INSERT INTO users SELECT g, 'u' || g || '@example.com' FROM"
-        " generate_series(1, 4) g;\n"
-        "-- flotilla:down\nDROP TABLE users;\n");
-    fl_test_ws_write(ws, "0002_note.sql",
-        "-- flotilla:up\nALTER TABLE users ADD COLUMN note text;\n"
-        "-- flotilla:down\nALTER TABLE users DROP COLUMN note;\n");
-    fl_test_ws_write(ws, "0010_prune.sql",
-        "-- flotilla:up\nDELETE FROM users WHERE id > 2;\n"
-        "-- flotilla:down\nSELECT 1;\n");
+    fl_test_ws_ledger_v4(ws, NULL);
     fl_test_expect_value(ws->conn, "SELECT data_type FROM"
                          " information_schema.columns WHERE table_schema ="
                          " 'flotilla' AND table_name = 'schema_migrations'"
@@ -359,7 +335,7 @@ test_a_ledger_of_bigint_versions_upgrades_in_place(void **state)
     /* Everything applied already: the old checksums match. */
     s_run(ws, "apply", NULL, 0, "0 pending");
     fl_test_expect_value(ws->conn, "SELECT max(ledger_version) FROM"
-                         " flotilla.ledger_meta", "6");
+                         " flotilla.ledger_meta", "7");
     fl_test_expect_value(ws->conn, "SELECT string_agg(DISTINCT data_type, ',')"
                          " FROM information_schema.columns WHERE"
                          " table_schema = 'flotilla' AND column_name ="

@@ -598,11 +598,22 @@ void
 fl_fleet_bundle(fl_fleet_t *f, const char *key, const char *dir,
                 const char *out)
 {
-    char seq[24];
-    const char *argv[] = {"flotilla", "bundle", "build", dir, "--sign", key,
-                          "--environment", "test", "--sequence", seq,
-                          "--out", out, NULL};
+    fl_fleet_bundle_with(f, key, dir, out, NULL);
+}
 
+void
+fl_fleet_bundle_with(fl_fleet_t *f, const char *key, const char *dir,
+                     const char *out, const char *const *extra)
+{
+    char seq[24];
+    const char *argv[24] = {"flotilla", "bundle", "build", dir, "--sign", key,
+                            "--environment", "test", "--sequence", seq,
+                            "--out", out};
+    size_t n = 12;
+
+    for (size_t i = 0; extra && extra[i] && n < 23; i++)
+        argv[n++] = extra[i];
+    argv[n] = NULL;
     /* Each bundle a release of its own, even two built in one second. */
     snprintf(seq, sizeof(seq), "%d", ++f->bundles);
     s_flotilla_ok(argv);

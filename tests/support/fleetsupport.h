@@ -143,6 +143,9 @@ char *fl_fleet_query(fl_fleet_t *f, int shard, const char *db,
  */
 void fl_fleet_bundle(fl_fleet_t *f, const char *key, const char *dir,
                      const char *out);
+/* The same, with more `bundle build` options (NULL-terminated, may be NULL). */
+void fl_fleet_bundle_with(fl_fleet_t *f, const char *key, const char *dir,
+                          const char *out, const char *const *extra);
 
 /* A path in the fleet's directory (new string). */
 char *fl_fleet_path(const fl_fleet_t *f, const char *name);

@@ -23,6 +23,8 @@
 
 #include "common/alloc.h"
 #include "common/buf.h"
+#include "common/error.h"
+#include "common/file.h"
 
 int
 fl_test_have_postgres(void)
@@ -864,4 +866,38 @@ fl_test_rng_next(uint64_t *state)
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
     return z ^ (z >> 31);
+}
+
+void
+fl_test_ws_ledger_v4(fl_test_ws_t *ws, const char *down10)
+{
+    const char *src = getenv("FLOTILLA_SOURCE_DIR");
+    char *path = fl_asprintf("%s/tests/fixtures/ledger/v4.sql",
+                             src ? src : ".");
+    char *text = NULL;
+    unsigned char *sql = NULL;
+    size_t len = 0;
+    fl_error_t err = FL_ERROR_INIT;
+
+    if (fl_file_read(&sql, &len, path, 1024 * 1024, "ledger fixture",
+                     &err) != 0)
+        fail_msg("%s", err.message);
+    fl_test_exec(ws->conn, (const char *)sql);
+    fl_test_exec(ws->conn, "RESET ALL"); /* pg_dump's empty search_path */
+    free(sql);
+    free(path);
+    fl_test_ws_write(ws, "0001_users.sql",
+        "-- flotilla:up\n"
+        "CREATE TABLE users (id int PRIMARY KEY, email text NOT NULL);\n"
+        "INSERT INTO users SELECT g, 'u' || g || '@example.com' FROM"
+        " generate_series(1, 4) g;\n"
+        "-- flotilla:down\nDROP TABLE users;\n");
+    fl_test_ws_write(ws, "0002_note.sql",
+        "-- flotilla:up\nALTER TABLE users ADD COLUMN note text;\n"
+        "-- flotilla:down\nALTER TABLE users DROP COLUMN note;\n");
+    text = fl_asprintf("-- flotilla:up\nDELETE FROM users WHERE id > 2;\n"
+                       "-- flotilla:down\n%s",
+                       down10 ? down10 : "SELECT 1;\n");
+    fl_test_ws_write(ws, "0010_prune.sql", text);
+    free(text);
 }

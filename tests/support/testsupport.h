@@ -171,6 +171,13 @@ void fl_test_ws_close(fl_test_ws_t *ws);
  */
 int fl_test_ws_setup(void **state);
 int fl_test_ws_teardown(void **state);
+/*
+ * Loads tests/fixtures/ledger/v4.sql, the ledger the release before text
+ * versions wrote (0001, 0002 and 0010 applied, 0010's backup taken), into
+ * the workspace's database and writes the migrations it records into mdir,
+ * 0010's down section being down10 (NULL: "SELECT 1;\n", as applied).
+ */
+void fl_test_ws_ledger_v4(fl_test_ws_t *ws, const char *down10);
 /* Writes file (a name under mdir) with text. */
 void fl_test_ws_write(fl_test_ws_t *ws, const char *file, const char *text);
 /* Runs flotilla CMD against the workspace; SOURCE is mdir if with_source. */

@@ -189,6 +189,43 @@ s_write_bundle(const fixture *f, const char *path)
  * here against libsodium's independent SHA-256.  The body runs from the
  * payload's "body" key to its "digest" key.
  */
+/*
+ * The lint gate (lint.enforce_from) is signed into the body and read back;
+ * a bundle without one has none; an invalid one is refused at build.
+ */
+static void
+test_bundle_lint_gate_is_signed_and_read_back(void **state)
+{
+    fixture *f = *state;
+    fl_bundle_opts_t opts = FL_BUNDLE_OPTS_INIT;
+    fl_bundle_t *b = NULL;
+    fl_error_t err = FL_ERROR_INIT;
+    fl_buf_t out;
+
+    opts.created = S_NOW - 10;
+    opts.expires = S_NOW + 3600;
+    opts.environment = "production";
+    s_build_opts(f, &opts);
+    assert_int_equal(s_verify(&b, s_data(f), f->bytes.len, f->trust, S_NOW,
+                              &err), 0);
+    assert_null(fl_bundle_lint_enforce_from(b));
+    fl_bundle_destroy(&b);
+    opts.lint_enforce_from = "20190226002946";
+    s_build_opts(f, &opts);
+    assert_int_equal(s_verify(&b, s_data(f), f->bytes.len, f->trust, S_NOW,
+                              &err), 0);
+    assert_string_equal(fl_bundle_lint_enforce_from(b), "20190226002946");
+    fl_bundle_destroy(&b);
+    opts.lint_enforce_from = "1; DROP";
+    fl_buf_init(&out, 0);
+    assert_int_equal(fl_bundle_build(&out, &f->migs, f->key, &opts, &err),
+                     FL_EINVAL);
+    assert_non_null(strstr(err.message, "invalid lint.enforce_from"));
+    assert_int_equal(out.len, 0);
+    fl_buf_release(&out);
+    fl_error_clear(&err);
+}
+
 static void
 test_bundle_digest_is_sha256_of_the_raw_body(void **state)
 {
@@ -916,6 +953,7 @@ main(void)
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
         T(test_bundle_verify_returns_the_migrations_as_built),
         T(test_bundle_digest_is_sha256_of_the_raw_body),
+        T(test_bundle_lint_gate_is_signed_and_read_back),
         T(test_bundle_build_is_deterministic),
         T(test_bundle_every_flipped_byte_is_refused),
         T(test_bundle_every_truncation_is_refused),

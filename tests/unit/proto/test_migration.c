@@ -219,6 +219,48 @@ test_migration_checksum_covers_content_and_options(void **state)
     fl_migration_release(&mn);
 }
 
+/*
+ * The up checksum leaves down out (a fixed down is not drift) and covers
+ * the rest; the down checksum tells an absent down from an empty one; a
+ * ledger's sum says m was applied when it is m's full or up checksum.
+ */
+static void
+test_migration_up_and_down_checksums(void **state)
+{
+    const char *a = "-- flotilla:up\nSELECT 1;\n-- flotilla:down\nSELECT 1\n"
+                    "SELECT 2;\n";
+    const char *b = "-- flotilla:up\nSELECT 1;\n-- flotilla:down\nSELECT 1;\n";
+    const char *c = "-- flotilla:up\nSELECT 2;\n-- flotilla:down\nSELECT 1;\n";
+    fl_migration_t ma, mb, mc;
+    unsigned char ua[32], ub[32], uc[32], d1[32], d2[32];
+
+    (void)state;
+    assert_int_equal(fl_migration_parse(&ma, "1_a.sql", a, strlen(a), NULL), 0);
+    assert_int_equal(fl_migration_parse(&mb, "1_a.sql", b, strlen(b), NULL), 0);
+    assert_int_equal(fl_migration_parse(&mc, "1_a.sql", c, strlen(c), NULL), 0);
+    fl_migration_up_checksum(ua, &ma);
+    fl_migration_up_checksum(ub, &mb);
+    fl_migration_up_checksum(uc, &mc);
+    assert_memory_equal(ua, ub, 32);
+    assert_memory_not_equal(ua, uc, 32);
+    assert_memory_not_equal(ua, ma.checksum, 32);
+    assert_string_not_equal(ma.checksum_hex, mb.checksum_hex);
+    fl_migration_down_checksum(d1, ma.down);
+    fl_migration_down_checksum(d2, mb.down);
+    assert_memory_not_equal(d1, d2, 32);
+    fl_migration_down_checksum(d1, NULL);
+    fl_migration_down_checksum(d2, "");
+    assert_memory_not_equal(d1, d2, 32);
+    /* What a ledger recorded for a's version says b is the one applied. */
+    assert_true(fl_migration_is_applied_as(&mb, ua));
+    assert_true(fl_migration_is_applied_as(&mb, mb.checksum));
+    assert_false(fl_migration_is_applied_as(&mb, ma.checksum));
+    assert_false(fl_migration_is_applied_as(&mc, ua));
+    fl_migration_release(&ma);
+    fl_migration_release(&mb);
+    fl_migration_release(&mc);
+}
+
 static char *
 s_file(const char *dir, const char *name, const char *content)
 {
@@ -301,6 +343,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_migration_parse_full_file_fills_every_field),
+        cmocka_unit_test(test_migration_up_and_down_checksums),
         cmocka_unit_test(test_migration_parse_minimal_file_leaves_options_unset),
         cmocka_unit_test(test_migration_parse_errors_name_file_and_line),
         cmocka_unit_test(test_migration_parse_non_utf8_is_refused_with_its_line),
