@@ -54,8 +54,10 @@ s_fail(fl_error_t *err, const char *file, int line, const char *fmt, ...)
 }
 
 /*
- * Splits "NNNN_name.sql" into a version (digits, > 0, at most
- * FL_VERSION_MAX of them) and a name of letters, digits, '_' and '-'.
+ * Splits "NNNN_name.sql" into a version (digits, or numbers separated by
+ * dots as Flyway's 1.2; at most FL_VERSION_MAX characters; 0 too, as
+ * diesel's 00000000000000 imported) and a name of letters, digits, '_'
+ * and '-'.
  */
 static int
 s_parse_file_name(const char *file, fl_version_t *version, char **name,
@@ -66,19 +68,18 @@ s_parse_file_name(const char *file, fl_version_t *version, char **name,
     fl_version_t v = FL_VERSION_INIT;
     const char *why = NULL;
 
-    while (i < len && file[i] >= '0' && file[i] <= '9')
+    while (i < len && ((file[i] >= '0' && file[i] <= '9') || file[i] == '.'))
         i++;
-    if (i == 0 || i >= len || file[i] != '_') {
+    if (i == 0 || i >= len || file[i] != '_' || file[0] == '.') {
         why = "it does not start with a version number and '_'";
         goto bad;
     }
     if (i > FL_VERSION_MAX) {
-        why = "the version is longer than 64 digits";
+        why = "the version is longer than 64 characters";
         goto bad;
     }
-    if (fl_version_parse(&v, file, i, NULL) != 0 ||
-        strcmp(v.text, "0") == 0) {
-        why = "the version must be greater than zero";
+    if (fl_version_parse(&v, file, i, NULL) != 0) {
+        why = "its version is not numbers separated by single dots";
         goto bad;
     }
     if (len < i + 6 || strcmp(file + len - 4, ".sql") != 0) {
@@ -429,7 +430,7 @@ cleanup:
 static int
 s_flotilla_name(const char *file)
 {
-    size_t digits = strspn(file, "0123456789"), n = strlen(file);
+    size_t digits = strspn(file, "0123456789."), n = strlen(file);
 
     return digits > 0 && file[digits] == '_' && n > 4 &&
            strcmp(file + n - 4, ".sql") == 0 &&

@@ -32,7 +32,7 @@ typedef struct {
 } fl_migration_allow_t;
 
 typedef struct {
-    fl_version_t version; /* NNNN of the file name (> 0), or the version
+    fl_version_t version; /* NNNN of the file name, or the version
                              of another tool's migration (version.h) */
     char *name;           /* the file name without "NNNN_" and ".sql" */
     char *file;           /* the file name, e.g. "0003_add_email.sql" */

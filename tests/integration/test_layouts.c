@@ -10,7 +10,9 @@
  * that cannot run in a transaction run outside one where the tool would,
  * and plan says so (a file the tool wraps in a transaction keeps it, and
  * fails as under the tool); a history a tool orders otherwise than
- * Flotilla is refused with the reason.
+ * Flotilla is refused with the reason.  `flotilla import` writes each
+ * history in Flotilla's format, saying where it judged, and the result
+ * applied to a fresh database gives the same schema.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -134,6 +136,58 @@ s_check_plan(fl_test_ws_t *ws, const s_history_t *h)
     free(out);
 }
 
+/*
+ * flotilla import writes the history in Flotilla's format, says where it
+ * judged (each no-transaction migration, with why), and the written
+ * directory, applied to a fresh database, gives the schema the tool's
+ * tree gave (end).
+ */
+static void
+s_import(fl_test_ws_t *ws, const s_history_t *h, const char *end)
+{
+    char *src = fl_test_source_path("tests/fixtures/layouts");
+    char *path = fl_asprintf("%s/%s", src, h->dir);
+    char *dest = fl_asprintf("%s/imported-%s", ws->dir, h->tool);
+    const char *argv[] = {"flotilla", "import", "--from", h->tool, "--json",
+                          path, dest, NULL};
+    const char *lint[] = {"--allow-lint-errors", NULL};
+    fl_test_db_t db;
+    PGconn *conn = NULL;
+    fl_test_proc_t r;
+    json_t *o = NULL, *j = NULL;
+    size_t i, notx = 0, want = 1;
+    char *now = NULL;
+
+    fl_test_run(&r, "flotilla", argv, NULL, 60);
+    fl_test_expect(&r, 0, NULL);
+    o = json_loads(r.out, 0, NULL);
+    if (o == NULL)
+        fail_msg("%s: import --json printed no JSON:\n%s", h->tool, r.out);
+    json_array_foreach(json_object_get(o, "judged"), i, j)
+        notx += strstr(json_string_value(json_object_get(j, "what")),
+                       "no-transaction: ") != NULL;
+    for (const char *c = h->notx; *c; c++)
+        want += *c == ',';
+    if (notx != want)
+        fail_msg("%s: import judged %zu migrations no-transaction, expected "
+                 "%zu:\n%s", h->tool, notx, want, r.out);
+    json_decref(o);
+    fl_test_proc_release(&r);
+    fl_test_db_create(&db, "imp");
+    fl_test_flotilla(&r, NULL, db.conninfo, NULL, "apply", lint, dest);
+    fl_test_expect(&r, 0, NULL);
+    fl_test_proc_release(&r);
+    conn = fl_test_db_connect(&db);
+    now = fl_test_canonical_dump(conn);
+    fl_test_assert_dumps_equal(h->tool, end, now);
+    PQfinish(conn);
+    fl_test_db_drop(&db);
+    free(now);
+    free(dest);
+    free(path);
+    free(src);
+}
+
 static void
 s_history(fl_test_ws_t *ws, const s_history_t *h)
 {
@@ -164,6 +218,7 @@ s_history(fl_test_ws_t *ws, const s_history_t *h)
     now = fl_test_canonical_dump(ws->conn);
     fl_test_assert_dumps_equal(h->tool, end, now);
     free(now);
+    s_import(ws, h, end);
     free(first);
     free(end);
 }

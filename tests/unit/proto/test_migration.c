@@ -81,6 +81,12 @@ test_migration_parse_minimal_file_leaves_options_unset(void **state)
     assert_int_equal(m.statement_timeout_ms, -1);
     assert_int_equal(m.no_transaction, 0);
     fl_migration_release(&m);
+    /* Flyway's dotted versions, as flotilla import writes them */
+    assert_int_equal(fl_migration_parse(&m, "1.02_a.sql", text, strlen(text),
+                                        NULL), 0);
+    assert_string_equal(m.version.text, "1.2");
+    assert_int_equal(fl_migration_check(&m, NULL), 0);
+    fl_migration_release(&m);
 }
 
 /* Parses text as file and expects an FL_EINVAL naming file and line. */
@@ -160,7 +166,8 @@ test_migration_parse_non_utf8_is_refused_with_its_line(void **state)
 static void
 test_migration_parse_bad_file_names_are_refused(void **state)
 {
-    const char *names[] = {"create.sql", "0001create.sql", "0000_zero.sql",
+    const char *names[] = {"create.sql", "0001create.sql", "_zero.sql",
+                           "1..2_x.sql", ".1_x.sql", "1._x.sql", "1-2_x.sql",
                            "0001_.sql", "0001_a b.sql", "0001_a.txt",
                            /* 65 digits: longer than FL_VERSION_MAX */
                            "9999999999999999999999999999999999999999999999999"

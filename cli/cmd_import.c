@@ -1,0 +1,324 @@
+/*
+ * cmd_import.c - `flotilla import --from TOOL SRC DEST`: another tool's
+ * migrations directory written out in Flotilla's own format, one
+ * NNNN_name.sql per migration, saying each place it had to judge.
+ *
+ * The migrations are read as `apply --dir SRC --layout TOOL` reads them
+ * (agent/source.h), so an imported directory runs as the tool's did: the
+ * same versions, order, sections and transaction rule.  Judged, and said:
+ * a name with characters Flotilla's file names do not take (replaced by
+ * '_'), a migration made no-transaction (the options line written, with
+ * why), one without a down (rollback refuses it), a file the tool wraps in
+ * a transaction holding a statement that cannot run in one (it fails as
+ * under the tool), and what is not imported (Flyway's repeatables).
+ * Nothing is overwritten: DEST must hold no .sql file.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "agent/source.h"
+#include "cli/cli.h"
+#include "cli/commands.h"
+#include "common/alloc.h"
+#include "common/buf.h"
+#include "common/json.h"
+#include "common/str.h"
+#include "proto/layout.h"
+#include "proto/migration.h"
+
+static const char s_usage[] =
+    "Usage: flotilla import --from TOOL SRC DEST [--json]\n"
+    "\n"
+    "Writes the migrations of SRC, a diesel, golang-migrate, pop, sqlx,\n"
+    "dbmate or Flyway migrations directory, to DEST in Flotilla's format\n"
+    "(NNNN_name.sql with -- flotilla:up and -- flotilla:down sections), with\n"
+    "the versions, order and transaction rules the tool has (the same\n"
+    "reading as flotilla apply --dir SRC --layout TOOL), and says each\n"
+    "place it had to judge: names changed, migrations made no-transaction,\n"
+    "migrations without a down, what it left out.  DEST is created when\n"
+    "missing and must hold no .sql file.\n"
+    "\n"
+    "  --from TOOL   diesel, golang-migrate, pop, sqlx, dbmate or flyway\n"
+    "  --json        print what was written and judged as JSON\n"
+    "  --help        this text\n";
+
+enum { S_OPT_FROM = 1000, S_OPT_JSON, S_OPT_HELP };
+
+/* What import decided on its own, for one migration. */
+static void
+s_judge(json_t *judged, const char *file, const char *fmt, ...)
+    FL_PRINTF(3, 4);
+
+static void
+s_judge(json_t *judged, const char *file, const char *fmt, ...)
+{
+    va_list ap;
+    char *what = NULL;
+
+    va_start(ap, fmt);
+    what = fl_vasprintf(fmt, ap);
+    va_end(ap);
+    json_array_append_new(judged, fl_json_pack("{s:o, s:o}", "file",
+                                               fl_json_text(file), "what",
+                                               fl_json_text(what)));
+    free(what);
+}
+
+/* name with every character a flotilla file name does not take as '_'. */
+static char *
+s_file_name(const fl_migration_t *m, int *changed)
+{
+    size_t vlen = strlen(m->version.text);
+    int pad = strchr(m->version.text, '.') == NULL && vlen < 4
+                  ? (int)(4 - vlen)
+                  : 0;
+    char *name = fl_strdup(m->name[0] ? m->name : "migration");
+    char *file = NULL;
+
+    *changed = m->name[0] == '\0';
+    for (char *p = name; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+              (*p >= '0' && *p <= '9') || *p == '_' || *p == '-')) {
+            *p = '_';
+            *changed = 1;
+        }
+    file = fl_asprintf("%.*s%s_%s.sql", pad, "000", m->version.text, name);
+    free(name);
+    return file;
+}
+
+/* A line of text that a flotilla file would take for a section marker. */
+static int
+s_has_marker(const char *text)
+{
+    for (const char *p = text; p && *p; p = strchr(p, '\n')) {
+        if (*p == '\n')
+            p++;
+        if (strncmp(p, "-- flotilla:", 12) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static char *
+s_text(const fl_migration_t *m, const char *tool)
+{
+    fl_buf_t b = FL_BUF_INIT(0);
+    size_t n = strlen(m->up);
+
+    fl_buf_addf(&b, "-- Imported from %s's %s by flotilla import.\n", tool,
+                m->file);
+    if (m->no_transaction)
+        fl_buf_adds(&b, "-- flotilla:options no-transaction\n");
+    fl_buf_adds(&b, "-- flotilla:up\n");
+    fl_buf_adds(&b, m->up);
+    if (n > 0 && m->up[n - 1] != '\n')
+        fl_buf_adds(&b, "\n");
+    if (m->down != NULL) {
+        fl_buf_adds(&b, "-- flotilla:down\n");
+        fl_buf_adds(&b, m->down);
+        n = strlen(m->down);
+        if (n > 0 && m->down[n - 1] != '\n')
+            fl_buf_adds(&b, "\n");
+    }
+    return fl_buf_detach(&b);
+}
+
+/* DEST made when missing; FL_EXIT_* on refusal, after saying why. */
+static int
+s_dest(const char *dest)
+{
+    struct stat st;
+    int clash = 0;
+
+    if (mkdir(dest, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "flotilla import: error: could not create \"%s\": "
+                        "%s\n", dest, strerror(errno));
+        return FL_EXIT_FAILED;
+    }
+    if (stat(dest, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "flotilla import: error: \"%s\" is not a "
+                        "directory\n", dest);
+        return FL_EXIT_FAILED;
+    }
+    /* A directory that already holds migrations is not written into. */
+    {
+        fl_migration_list_t l = {NULL, 0};
+        fl_error_t err = FL_ERROR_INIT;
+
+        clash = fl_migration_dir_load(&l, dest, &err) == 0 ||
+                (err.message && strstr(err.message, "holds no migration "
+                                                    "files") == NULL);
+        fl_migration_list_release(&l);
+        fl_error_clear(&err);
+    }
+    if (clash) {
+        fprintf(stderr, "flotilla import: error: \"%s\" already holds .sql "
+                        "files\nHINT: import into a new or empty "
+                        "directory.\n", dest);
+        return FL_EXIT_FAILED;
+    }
+    return FL_EXIT_OK;
+}
+
+static int
+s_write(const char *path, const char *text)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    size_t n = strlen(text), off = 0;
+
+    if (fd < 0)
+        return -1;
+    while (off < n) {
+        ssize_t w = write(fd, text + off, n - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            close(fd);
+            return -1;
+        }
+        off += (size_t)w;
+    }
+    return close(fd);
+}
+
+int
+fl_cmd_import(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"from", required_argument, NULL, S_OPT_FROM},
+        {"json", no_argument, NULL, S_OPT_JSON},
+        {"help", no_argument, NULL, S_OPT_HELP},
+        {NULL, 0, NULL, 0},
+    };
+    fl_layout_tool tool = FL_LAYOUT_AUTO;
+    fl_source_t src = FL_SOURCE_INIT;
+    fl_error_t err = FL_ERROR_INIT;
+    json_t *written = NULL, *judged = NULL;
+    const char *from = NULL, *dest = NULL;
+    int json = 0, opt, code = FL_EXIT_OK;
+
+    optind = 1;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (opt) {
+        case S_OPT_FROM:
+            from = optarg;
+            break;
+        case S_OPT_JSON:
+            json = 1;
+            break;
+        case S_OPT_HELP:
+            printf("%s", s_usage);
+            return FL_EXIT_OK;
+        default:
+            return fl_cli_usage_error("import", "invalid option \"%s\"",
+                                      argv[optind - 1]);
+        }
+    }
+    if (from == NULL)
+        return fl_cli_usage_error("import", "--from TOOL is required");
+    if (fl_layout_tool_from_name(&tool, from, &err) != 0 ||
+        tool == FL_LAYOUT_AUTO || tool == FL_LAYOUT_SQL ||
+        tool == FL_LAYOUT_FLOTILLA) {
+        fl_error_clear(&err);
+        return fl_cli_usage_error("import", "--from: \"%s\" is not one of "
+                                  "diesel, golang-migrate, pop, sqlx, dbmate, "
+                                  "flyway", from);
+    }
+    if (argc - optind != 2)
+        return fl_cli_usage_error("import", "expected SRC and DEST");
+    dest = argv[optind + 1];
+    if (fl_source_open_dir(&src, argv[optind], tool, &err) != 0) {
+        code = fl_cli_report("import", &err, FL_EXIT_REFUSED);
+        goto cleanup;
+    }
+    if ((code = s_dest(dest)) != FL_EXIT_OK)
+        goto cleanup;
+    written = json_array();
+    judged = json_array();
+    if (src.left_out != NULL)
+        s_judge(judged, "", "not imported: %s", src.left_out);
+    for (size_t i = 0; i < src.migs->count; i++) {
+        const fl_migration_t *m = &src.migs->items[i];
+        int renamed = 0;
+        char *file = s_file_name(m, &renamed);
+        char *path = fl_asprintf("%s/%s", dest, file);
+        char *text = NULL;
+
+        if (s_has_marker(m->up) || (m->down && s_has_marker(m->down))) {
+            FL_ERR(&err, FL_EINVAL, "%s holds a line starting \"-- "
+                   "flotilla:\", which would end its section", m->file);
+            code = fl_cli_report("import", &err, FL_EXIT_REFUSED);
+            free(file);
+            free(path);
+            goto cleanup;
+        }
+        if (renamed)
+            s_judge(judged, file, "named %s: the name \"%s\" has characters "
+                    "a Flotilla file name does not take", file, m->name);
+        if (m->no_transaction)
+            s_judge(judged, file, "no-transaction: %s", m->note);
+        if (m->down == NULL)
+            s_judge(judged, file, "no down: %s has none, so rollback refuses "
+                    "to roll it back", m->file);
+        text = s_text(m, fl_layout_tool_name(tool));
+        if (s_write(path, text) != 0) {
+            fprintf(stderr, "flotilla import: error: could not write \"%s\": "
+                            "%s\n", path, strerror(errno));
+            code = FL_EXIT_FAILED;
+            free(text);
+            free(file);
+            free(path);
+            goto cleanup;
+        }
+        json_array_append_new(written, fl_json_pack(
+            "{s:s, s:o, s:o, s:b}", "version", m->version.text, "file",
+            fl_json_text(file), "from", fl_json_text(m->file),
+            "no_transaction", m->no_transaction));
+        free(text);
+        free(file);
+        free(path);
+    }
+    if (json) {
+        json_t *o = fl_json_pack("{s:s, s:o, s:o, s:O, s:O}", "from",
+                                 fl_layout_tool_name(tool), "source",
+                                 fl_json_text(argv[optind]), "dest",
+                                 fl_json_text(dest), "written", written,
+                                 "judged", judged);
+        char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+
+        printf("%s\n", s ? s : "{}");
+        free(s);
+        json_decref(o);
+    } else {
+        size_t k;
+        json_t *x;
+
+        fl_cli_out("imported %zu %s migration%s from %s to %s\n",
+                   json_array_size(written), fl_layout_tool_name(tool),
+                   json_array_size(written) == 1 ? "" : "s", argv[optind],
+                   dest);
+        json_array_foreach(judged, k, x)
+            fl_cli_out("  judged: %s%s%s\n",
+                       json_string_value(json_object_get(x, "file")),
+                       *json_string_value(json_object_get(x, "file")) ? ": "
+                                                                       : "",
+                       json_string_value(json_object_get(x, "what")));
+    }
+cleanup:
+    json_decref(written);
+    json_decref(judged);
+    fl_source_close(&src);
+    fl_error_clear(&err);
+    return code;
+}
