@@ -46,7 +46,9 @@ s_record_failure(fl_pipeline_t *p, const fl_migration_t *m, int tx, int total,
 /*
  * After m committed: a snapshot of the schema, the objects m changed
  * (against the snapshot before it) recorded for its rollback's proof,
- * and the fingerprint.  Taken outside the migration's transaction on
+ * and the fingerprint.  The snapshot is a refresh of the generation two
+ * migrations old: only the relations whose catalog rows changed since
+ * are described again (schema.h, "Refresh").  Taken outside the migration's transaction on
  * purpose: on a schema with thousands of tables the catalog scan takes
  * long enough to matter, and inside the transaction it would hold the
  * migration's locks that much longer.  The snapshot is the next
@@ -72,12 +74,10 @@ s_schema_after(fl_pipeline_t *p, const fl_migration_t *m, int before,
     if (before == 0)
         rc = FL_ERR(&err, FL_ENOTFOUND, "no snapshot before the migration");
     if (rc == 0)
-        rc = fl_schema_snapshot(p->pg, after, fl__scope(p), &err);
+        rc = fl_schema_refresh(p->pg, after, fl__scope(p), &fp, &err);
     if (rc == 0)
         rc = fl_schema_record_changes(p->pg, p->target, m->version, before, after,
                                       changes, &err);
-    if (rc == 0)
-        rc = fl_schema_fingerprint(p->pg, after, &fp, &err);
     if (rc == 0) {
         const char *params[3] = {fp, version, p->target};
         rc = fl_pg_query(p->pg, &r, "UPDATE flotilla.schema_migrations SET"
