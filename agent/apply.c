@@ -46,8 +46,9 @@ s_record_failure(fl_pipeline_t *p, const fl_migration_t *m, int tx, int total,
 /*
  * After m committed: a snapshot of the schema, the objects m changed
  * (against the snapshot before it) recorded for its rollback's proof,
- * and the fingerprint.  The snapshot is a refresh of the generation two
- * migrations old: only the relations whose catalog rows changed since
+ * and the fingerprint, in one transaction and one round trip
+ * (fl_schema_record_after).  The snapshot is a refresh of the generation
+ * two migrations old: only the relations whose catalog rows changed since
  * are described again (schema.h, "Refresh").  Taken outside the migration's transaction on
  * purpose: on a schema with thousands of tables the catalog scan takes
  * long enough to matter, and inside the transaction it would hold the
@@ -63,30 +64,16 @@ s_schema_after(fl_pipeline_t *p, const fl_migration_t *m, int before,
 {
     fl_error_t err = FL_ERROR_INIT;
     char *fp = NULL;
-    char version[24];
-    fl_pg_result_t r = FL_PG_RESULT_INIT;
     int after = before == 1 ? 2 : 1;
     int rc = 0;
 
     *changes = 0;
     p->schema_gen = 0;
-    snprintf(version, sizeof(version), "%lld", (long long)m->version);
     if (before == 0)
         rc = FL_ERR(&err, FL_ENOTFOUND, "no snapshot before the migration");
     if (rc == 0)
-        rc = fl_schema_refresh(p->pg, after, fl__scope(p), &fp, &err);
-    if (rc == 0)
-        rc = fl_schema_record_changes(p->pg, p->target, m->version, before, after,
-                                      changes, &err);
-    if (rc == 0) {
-        const char *params[3] = {fp, version, p->target};
-        rc = fl_pg_query(p->pg, &r, "UPDATE flotilla.schema_migrations SET"
-                         " schema_fingerprint = $1, schema_recorded = true"
-                         " WHERE version OPERATOR(pg_catalog.=)"
-                         " $2::pg_catalog.int8 AND target"
-                         " OPERATOR(pg_catalog.=) $3", 3, params, &err);
-        fl_pg_result_release(&r);
-    }
+        rc = fl_schema_record_after(p->pg, p->target, m->version, before,
+                                    after, fl__scope(p), &fp, changes, &err);
     if (rc == 0) {
         p->schema_gen = after;
         return fp;

@@ -688,6 +688,11 @@
 /* The managed relations' oids (S_RELS before rel exists). */
 #define S_LIVE "ANY (ARRAY(SELECT live.oid FROM live))"
 
+/* Types and functions among nsdep (which also lists relations). */
+#define S_NSOBJ                                                             \
+    "nsdep.classid IN ('pg_catalog.pg_type'::pg_catalog.regclass,"          \
+    " 'pg_catalog.pg_proc'::pg_catalog.regclass)"
+
 /* The oids of the managed types. */
 #define S_NSTYPES                                                           \
     "ANY (ARRAY(SELECT nsdep.objid FROM nsdep"                              \
@@ -784,7 +789,7 @@
     "   x.nspacl))::pg_catalog.int8))"                                      \
     "   FROM pg_catalog.pg_namespace x"                                     \
     "   WHERE x.oid = ANY (ARRAY(SELECT ns.oid FROM ns))),"                 \
-    "  (SELECT pg_catalog.count(*) FROM nsdep),"                            \
+    "  (SELECT pg_catalog.count(*) FROM nsdep WHERE " S_NSOBJ "),"          \
     "  (SELECT pg_catalog.concat_ws(',', pg_catalog.count(*)," S_XSUM("x")  \
     "   , pg_catalog.sum(pg_catalog.hashtext(pg_catalog.concat("           \
     "   pg_catalog.pg_get_userbyid(x.typowner), ' ', x.typacl))"            \
@@ -808,7 +813,7 @@
     "   FROM pg_catalog.pg_statistic_ext x"                                 \
     "   WHERE x.stxnamespace = ANY (ARRAY(SELECT ns.oid FROM ns))),"        \
     S_CSUM("pg_description", "x.objoid = ANY (ARRAY(SELECT ns.oid FROM ns"  \
-           " UNION ALL SELECT nsdep.objid FROM nsdep"                       \
+           " UNION ALL SELECT nsdep.objid FROM nsdep WHERE " S_NSOBJ         \
            " UNION ALL SELECT t.oid FROM pg_catalog.pg_statistic_ext t"     \
            " WHERE t.stxnamespace = ANY (ARRAY(SELECT ns.oid FROM ns))))")  \
     ")),"                                                                   \
@@ -1446,6 +1451,83 @@ fl_schema_record_changes(fl_pg_t *pg, const char *target, int64_t version,
     else if (rc == 0 && count != NULL && fl_pg_value(&r, 0, 2) != NULL)
         *count = (int)strtol(fl_pg_value(&r, 0, 2), NULL, 10);
     fl_pg_result_release(&r);
+    return rc;
+}
+
+/*
+ * Version $3's ledger row (of target $4) gets the fingerprint of
+ * generation $1, and is marked recorded when generations $2 and $1 have
+ * the same scope (its changes were then recorded by s_record_sql in the
+ * same transaction).  Run pinned.
+ */
+static const char s_ledger_fp_sql[] =
+    "UPDATE flotilla.schema_migrations m SET schema_fingerprint = (SELECT"
+    S_HEX256("g.fingerprint") "FROM pg_temp.flotilla_schema_gen g"
+    " WHERE g.gen OPERATOR(pg_catalog.=) $1::pg_catalog.int4),"
+    " schema_recorded = true"
+    " WHERE m.version OPERATOR(pg_catalog.=) $3::pg_catalog.int8"
+    " AND m.target OPERATOR(pg_catalog.=) $4::pg_catalog.text"
+    " AND" S_SCOPE_OF("$1") "OPERATOR(pg_catalog.=)" S_SCOPE_OF("$2");
+
+int
+fl_schema_record_after(fl_pg_t *pg, const char *target, int64_t version,
+                       int gen_before, int gen_after, const char *only_schema,
+                       char **fp, int *count, fl_error_t *err)
+{
+    char v[24], b[16], a[16];
+    const char *snap_params[3] = {only_schema, a, "f"};
+    const char *rec_params[4] = {v, b, a, target};
+    const char *fp_params[4] = {a, b, v, target};
+    fl_pg_result_t snap = FL_PG_RESULT_INIT, rec = FL_PG_RESULT_INIT;
+    fl_error_t ignore = FL_ERROR_INIT;
+    const char *sb = NULL, *sa = NULL;
+    const fl_pg_step_t steps[] = {
+        {NULL, "BEGIN", 0, NULL, NULL},
+        {NULL, "SELECT" S_PINS, 0, NULL, NULL},
+        {"flotilla_schema_snapshot", s_snapshot_sql, 3, snap_params, &snap},
+        {"flotilla_schema_record", s_record_sql, 4, rec_params, &rec},
+        {"flotilla_schema_ledger_fp", s_ledger_fp_sql, 4, fp_params, NULL},
+        {NULL, "COMMIT", 0, NULL, NULL},
+    };
+    int rc;
+
+    FL_ASSERT(pg != NULL && fp != NULL && !fl_pg_in_transaction(pg));
+    *fp = NULL;
+    if (count != NULL)
+        *count = 0;
+    snprintf(v, sizeof(v), "%lld", (long long)version);
+    snprintf(b, sizeof(b), "%d", gen_before);
+    snprintf(a, sizeof(a), "%d", gen_after);
+    rc = fl_pg_batch(pg, steps, sizeof(steps) / sizeof(steps[0]), err);
+    if (rc != 0 && fl_pg_in_transaction(pg))
+        FL_IGNORE(fl_pg_exec(pg, "ROLLBACK", &ignore));
+    /* Without the tables, no generation was ever taken here. */
+    if (rc == FL_EDB && err != NULL && strcmp(err->sqlstate, "42P01") == 0) {
+        fl_error_clear(err);
+        rc = s_not_taken(gen_before, err);
+    }
+    if (rc == 0) {
+        FL_ASSERT(rec.nrows == 1 && snap.nrows == 1);
+        sb = fl_pg_value(&rec, 0, 0);
+        sa = fl_pg_value(&rec, 0, 1);
+    }
+    if (rc == 0 && sb == NULL)
+        rc = s_not_taken(gen_before, err);
+    else if (rc == 0 && sa == NULL)
+        rc = s_not_taken(gen_after, err);
+    else if (rc == 0 && strcmp(sb, sa) != 0)
+        rc = s_scopes_differ(gen_before, sb, gen_after, sa, err);
+    if (rc == 0) {
+        *fp = fl_strdup(fl_pg_value(&snap, 0, 1));
+        if (count != NULL && fl_pg_value(&rec, 0, 2) != NULL)
+            *count = (int)strtol(fl_pg_value(&rec, 0, 2), NULL, 10);
+    }
+    fl_pg_result_release(&snap);
+    fl_pg_result_release(&rec);
+    fl_error_clear(&ignore);
+    if (rc != 0)
+        fl_error_prefix(err, "could not record the schema after version "
+                        "%lld: ", (long long)version);
     return rc;
 }
 

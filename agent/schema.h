@@ -209,6 +209,22 @@ int fl_schema_record_changes(fl_pg_t *pg, const char *target,
                              int *count, fl_error_t *err) FL_NODISCARD;
 
 /*
+ * What the pipeline does after a migration's COMMIT, in one transaction
+ * and one round trip: fl_schema_refresh() of gen_after,
+ * fl_schema_record_changes() from gen_before, and the fingerprint stored
+ * in version's ledger row (flotilla.schema_migrations, marked recorded).
+ * Must be called outside a transaction, after gen_before was taken in
+ * this session (else FL_ENOTFOUND).  *fp gets the fingerprint (a new
+ * string, NULL on error); *count (may be NULL) the changes recorded.
+ * FL_ECONFLICT when the generations' scopes differ (the refresh is then
+ * kept, nothing recorded).
+ */
+int fl_schema_record_after(fl_pg_t *pg, const char *target, int64_t version,
+                           int gen_before, int gen_after,
+                           const char *only_schema, char **fp, int *count,
+                           fl_error_t *err) FL_NODISCARD;
+
+/*
  * Reports one re-created object.  kind and ident are lent for the call.
  */
 typedef void (*fl_schema_note_fn)(const char *kind, const char *ident,

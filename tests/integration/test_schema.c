@@ -21,6 +21,7 @@
 
 #include <cmocka.h>
 
+#include "agent/ledger.h"
 #include "agent/pg.h"
 #include "agent/schema.h"
 #include "common/alloc.h"
@@ -1276,20 +1277,40 @@ s_gen_fill(const char *f, int a, int b)
     return s;
 }
 
-/* Rows of generation a that generation b does not have, and back. */
+/*
+ * Rows of generation $1 (refreshed) that full snapshot $2 does not have,
+ * and back; and the changes recorded for version $4 that differ from
+ * those between full snapshots $3 and $2.
+ */
 static const char s_gen_diff_sql[] =
-    "SELECT count(*), string_agg(w || ' ' || kind || ' ' || ident || ': '"
-    " || def, E'\\n') FROM ((SELECT 'refresh' w, kind, ident, def FROM"
-    " pg_temp.flotilla_schema_snap WHERE gen = $1 EXCEPT SELECT 'refresh',"
-    " kind, ident, def FROM pg_temp.flotilla_schema_snap WHERE gen = 9)"
-    " UNION ALL (SELECT 'full', kind, ident, def FROM"
-    " pg_temp.flotilla_schema_snap WHERE gen = 9 EXCEPT SELECT 'full', kind,"
-    " ident, def FROM pg_temp.flotilla_schema_snap WHERE gen = $1)) d";
+    "WITH g AS (SELECT kind, ident, def FROM pg_temp.flotilla_schema_snap"
+    "  WHERE gen = $1::int), f AS (SELECT kind, ident, def"
+    "  FROM pg_temp.flotilla_schema_snap WHERE gen = $2::int),"
+    " p AS (SELECT kind, ident, def FROM pg_temp.flotilla_schema_snap"
+    "  WHERE gen = $3::int AND kind <> 'snapshot'),"
+    " want AS (SELECT coalesce(p.kind, f.kind) AS kind,"
+    "  coalesce(p.ident, f.ident) AS ident, p.def AS b, f.def AS a"
+    "  FROM p FULL JOIN (SELECT * FROM f WHERE kind <> 'snapshot') f"
+    "  ON f.kind = p.kind AND f.ident = p.ident"
+    "  WHERE f.def IS DISTINCT FROM p.def),"
+    " got AS (SELECT kind, ident, before_def AS b, after_def AS a"
+    "  FROM flotilla.schema_changes WHERE version = $4::int8),"
+    " d AS ((SELECT 'refresh' w, * FROM g EXCEPT SELECT 'refresh', * FROM f)"
+    "  UNION ALL (SELECT 'full', * FROM f EXCEPT SELECT 'full', * FROM g)"
+    "  UNION ALL (SELECT 'recorded', kind, ident, concat(b, ' -> ', a)"
+    "  FROM (SELECT * FROM got EXCEPT SELECT * FROM want) x)"
+    "  UNION ALL (SELECT 'expected', kind, ident, concat(b, ' -> ', a)"
+    "  FROM (SELECT * FROM want EXCEPT SELECT * FROM got) x))"
+    " SELECT count(*), string_agg(w || ' ' || kind || ' ' || ident || ': '"
+    " || def, E'\\n') FROM d";
 
 /*
- * After each migration, the pipeline's refresh of the generation two
- * migrations old (1 and 2 in turn) must equal a full snapshot (9): the
- * same rows, the same fingerprint, and the fingerprint the oracle's.
+ * After each migration, what the pipeline runs (fl_schema_record_after:
+ * the refresh of the generation two migrations old, 1 and 2 in turn, and
+ * the changes recorded against the other) must give what full snapshots
+ * (8 and 9 in turn) give: the same rows, the same fingerprint (the
+ * oracle's too, and the one stored in the ledger row), the same changes
+ * recorded for the migration's rollback.
  * Each seed starts schema g afresh and runs 8 migrations of 1 to 3
  * generated statements each (FLOTILLA_SCHEMA_SEEDS seeds, default 6;
  * FLOTILLA_SCHEMA_SEED=N runs seed N alone).
@@ -1301,9 +1322,14 @@ test_refresh_equals_full_snapshot_after_generated_migrations(void **state)
     long one = getenv("FLOTILLA_SCHEMA_SEED")
                    ? fl_test_env_long("FLOTILLA_SCHEMA_SEED", 1) : 0;
     long seeds = one ? 1 : fl_test_env_long("FLOTILLA_SCHEMA_SEEDS", 6);
-    int gen = 1;
+    int gen = 1, fullgen = 8;
+    fl_error_t lerr = FL_ERROR_INIT;
 
+    if (fl_ledger_ensure(env->pg, &lerr) != 0)
+        fail_msg("ledger: %s", lerr.message);
     s_exec(env->pg, s_fixture_sql);
+    s_snapshot(env->pg, gen, NULL);
+    s_snapshot(env->pg, fullgen, NULL);
     for (long k = 0; k < seeds; k++) {
         long seed = one ? one : k + 1;
         uint64_t rng = (uint64_t)seed;
@@ -1312,8 +1338,11 @@ test_refresh_equals_full_snapshot_after_generated_migrations(void **state)
         for (int step = 0; step <= 8; step++) {
             fl_error_t err = FL_ERROR_INIT;
             fl_pg_result_t r = FL_PG_RESULT_INIT;
-            char g[16], *fp = NULL, *full = NULL, *want = NULL;
-            const char *params[1] = {g};
+            char g[16], f[16], pf[16], v[24], *fp = NULL, *full = NULL,
+                *want = NULL, *stored = NULL;
+            const char *params[4] = {g, f, pf, v};
+            long version = seed * 100 + step;
+            int prev = gen, prevfull = fullgen;
 
             fl_buf_reset(&mig);
             if (step == 0) {
@@ -1321,11 +1350,11 @@ test_refresh_equals_full_snapshot_after_generated_migrations(void **state)
             } else {
                 int n = 1 + (int)(fl_test_rng_next(&rng) % 3);
                 for (int i = 0; i < n; i++) {
-                    const char *f =
+                    const char *form =
                         s_gen_stmts[fl_test_rng_next(&rng) % S_GEN_NSTMTS];
                     int a = (int)(fl_test_rng_next(&rng) % 4);
                     int b = (int)(fl_test_rng_next(&rng) % 4);
-                    char *stmt = s_gen_fill(f, a, b);
+                    char *stmt = s_gen_fill(form, a, b);
                     char *lit = fl_pg_quote_literal(env->pg, stmt);
                     fl_buf_addf(&mig, "DO $m$BEGIN EXECUTE %s; EXCEPTION"
                                 " WHEN OTHERS THEN NULL; END$m$;", lit);
@@ -1333,21 +1362,39 @@ test_refresh_equals_full_snapshot_after_generated_migrations(void **state)
                     free(stmt);
                 }
             }
+            snprintf(v, sizeof(v), "%ld", version);
             s_exec(env->pg, "BEGIN");
             s_exec(env->pg, fl_buf_str(&mig));
+            if (fl_pg_query(env->pg, &r, "INSERT INTO flotilla.schema_migrations"
+                            " (version, name, checksum, status, transactional, target)"
+                            " VALUES ($1::int8, 'gen', 'x', 'applied', true, '')",
+                            1, params + 3, &err) != 0)
+                fail_msg("ledger row: %s", err.message);
+            fl_pg_result_release(&r);
             s_exec(env->pg, "COMMIT");
-            gen = gen == 1 ? 2 : 1;
-            if (fl_schema_refresh(env->pg, gen, NULL, &fp, &err) != 0)
-                fail_msg("seed %ld step %d: refresh: %s", seed, step,
+            gen = prev == 1 ? 2 : 1;
+            fullgen = prevfull == 8 ? 9 : 8;
+            if (fl_schema_record_after(env->pg, "", version, prev, gen, NULL,
+                                       &fp, NULL, &err) != 0)
+                fail_msg("seed %ld step %d: record after: %s", seed, step,
                          err.message);
-            s_snapshot(env->pg, 9, NULL);
-            full = s_fingerprint(env->pg, 9);
+            s_snapshot(env->pg, fullgen, NULL);
+            full = s_fingerprint(env->pg, fullgen);
             want = s_fingerprint_oracle(env->pg, gen);
             snprintf(g, sizeof(g), "%d", gen);
-            if (fl_pg_query(env->pg, &r, s_gen_diff_sql, 1, params, &err) != 0)
+            snprintf(f, sizeof(f), "%d", fullgen);
+            snprintf(pf, sizeof(pf), "%d", prevfull);
+            if (fl_pg_query_value(env->pg, &stored, "SELECT schema_fingerprint"
+                                  " FROM flotilla.schema_migrations WHERE"
+                                  " version = $1::int8 AND schema_recorded",
+                                  1, params + 3, &err) != 0)
+                fail_msg("seed %ld step %d: the ledger row: %s", seed, step,
+                         err.message);
+            if (fl_pg_query(env->pg, &r, s_gen_diff_sql, 4, params, &err) != 0)
                 fail_msg("diff: %s", err.message);
             if (strcmp(fl_pg_value(&r, 0, 0), "0") != 0 ||
-                strcmp(fp, full) != 0 || strcmp(fp, want) != 0) {
+                strcmp(fp, full) != 0 || strcmp(fp, want) != 0 ||
+                stored == NULL || strcmp(fp, stored) != 0) {
                 fprintf(stderr, "seed %ld step %d (FLOTILLA_SCHEMA_SEED=%ld):"
                         " after\n%s\nrefresh %s, full %s, oracle %s\n%s\n",
                         seed, step, seed, fl_buf_str(&mig), fp, full, want,
@@ -1359,9 +1406,59 @@ test_refresh_equals_full_snapshot_after_generated_migrations(void **state)
             free(fp);
             free(full);
             free(want);
+            free(stored);
         }
         fl_buf_release(&mig);
     }
+}
+
+/*
+ * fl_pg_batch (agent/pg.c), which fl_schema_record_after sends its
+ * transaction through: the steps run in order in one round trip, a
+ * statement is prepared on first use and reused, and the first failure is
+ * the one reported, the steps after it skipped and the transaction left
+ * aborted for the caller.
+ */
+static void
+test_batch_runs_in_order_and_stops_at_the_first_failure(void **state)
+{
+    s_env_t *env = *state;
+    fl_error_t err = FL_ERROR_INIT;
+    fl_pg_result_t rows = FL_PG_RESULT_INIT, after = FL_PG_RESULT_INIT;
+    const char *one[1] = {"1"}, *two[1] = {"2"};
+    const fl_pg_step_t ok[] = {
+        {NULL, "BEGIN", 0, NULL, NULL},
+        {"batch_ins", "INSERT INTO batch_t VALUES ($1::int)", 1, one, NULL},
+        {"batch_ins", "INSERT INTO batch_t VALUES ($1::int)", 1, two, NULL},
+        {NULL, "SELECT string_agg(a::text, ',' ORDER BY a) FROM batch_t", 0,
+         NULL, &rows},
+        {NULL, "COMMIT", 0, NULL, NULL},
+    };
+    const fl_pg_step_t bad[] = {
+        {NULL, "BEGIN", 0, NULL, NULL},
+        {"batch_ins", "INSERT INTO batch_t VALUES ($1::int)", 1, one, NULL},
+        {NULL, "SELECT 1 / (a - a) FROM batch_t", 0, NULL, NULL},
+        {NULL, "SELECT count(*) FROM batch_t", 0, NULL, &after},
+        {NULL, "COMMIT", 0, NULL, NULL},
+    };
+
+    s_exec(env->pg, "CREATE TEMPORARY TABLE batch_t (a int)");
+    assert_int_equal(fl_pg_batch(env->pg, ok, 5, &err), 0);
+    assert_string_equal(fl_pg_value(&rows, 0, 0), "1,2");
+    assert_false(fl_pg_in_transaction(env->pg));
+    fl_pg_result_release(&rows);
+    /* Prepared once: the second batch executes it without preparing. */
+    assert_int_equal(fl_pg_batch(env->pg, ok, 5, &err), 0);
+    assert_string_equal(fl_pg_value(&rows, 0, 0), "1,1,2,2");
+    fl_pg_result_release(&rows);
+    assert_int_equal(fl_pg_batch(env->pg, bad, 5, &err), FL_EDB);
+    assert_string_equal(err.sqlstate, "22012");
+    assert_string_equal(err.message, "division by zero");
+    assert_int_equal(after.nrows, 0);
+    assert_true(fl_pg_in_transaction(env->pg));
+    fl_error_clear(&err);
+    s_exec(env->pg, "ROLLBACK");
+    s_assert_value(env->pg, "SELECT count(*) FROM batch_t", "4");
 }
 
 static void
@@ -1448,6 +1545,9 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_refresh_equals_full_snapshot_after_generated_migrations,
             s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_batch_runs_in_order_and_stops_at_the_first_failure, s_setup,
+            s_teardown),
         cmocka_unit_test(test_describe_words_each_difference_on_one_line),
     };
     return cmocka_run_group_tests_name("schema", tests, NULL, NULL);
