@@ -1417,6 +1417,31 @@ fl_schema_fingerprint(fl_pg_t *pg, int gen, char **out, fl_error_t *err)
     return rc;
 }
 
+/*
+ * What s_record_sql's row r says: nothing was written unless both
+ * generations exist with the same scope; else *count (may be NULL) gets
+ * the number of rows written.
+ */
+static int
+s_recorded(const fl_pg_result_t *r, int gen_before, int gen_after,
+           int *count, fl_error_t *err)
+{
+    const char *sb = NULL, *sa = NULL;
+
+    FL_ASSERT(r->nrows == 1);
+    sb = fl_pg_value(r, 0, 0);
+    sa = fl_pg_value(r, 0, 1);
+    if (sb == NULL)
+        return s_not_taken(gen_before, err);
+    if (sa == NULL)
+        return s_not_taken(gen_after, err);
+    if (strcmp(sb, sa) != 0)
+        return s_scopes_differ(gen_before, sb, gen_after, sa, err);
+    if (count != NULL && fl_pg_value(r, 0, 2) != NULL)
+        *count = (int)strtol(fl_pg_value(r, 0, 2), NULL, 10);
+    return 0;
+}
+
 int
 fl_schema_record_changes(fl_pg_t *pg, const char *target, int64_t version,
                          int gen_before, int gen_after, int *count,
@@ -1425,7 +1450,6 @@ fl_schema_record_changes(fl_pg_t *pg, const char *target, int64_t version,
     char v[24], b[16], a[16];
     const char *params[4] = {v, b, a, target};
     fl_pg_result_t r = FL_PG_RESULT_INIT;
-    const char *sb = NULL, *sa = NULL;
     int rc;
 
     FL_ASSERT(pg != NULL);
@@ -1436,20 +1460,8 @@ fl_schema_record_changes(fl_pg_t *pg, const char *target, int64_t version,
     snprintf(a, sizeof(a), "%d", gen_after);
     rc = s_query_snap(pg, &r, "flotilla_schema_record", s_record_sql, 4,
                       params, gen_before, err);
-    if (rc == 0) {
-        FL_ASSERT(r.nrows == 1);
-        sb = fl_pg_value(&r, 0, 0);
-        sa = fl_pg_value(&r, 0, 1);
-    }
-    /* Nothing was written unless both exist with the same scope. */
-    if (rc == 0 && sb == NULL)
-        rc = s_not_taken(gen_before, err);
-    else if (rc == 0 && sa == NULL)
-        rc = s_not_taken(gen_after, err);
-    else if (rc == 0 && strcmp(sb, sa) != 0)
-        rc = s_scopes_differ(gen_before, sb, gen_after, sa, err);
-    else if (rc == 0 && count != NULL && fl_pg_value(&r, 0, 2) != NULL)
-        *count = (int)strtol(fl_pg_value(&r, 0, 2), NULL, 10);
+    if (rc == 0)
+        rc = s_recorded(&r, gen_before, gen_after, count, err);
     fl_pg_result_release(&r);
     return rc;
 }
@@ -1480,7 +1492,6 @@ fl_schema_record_after(fl_pg_t *pg, const char *target, int64_t version,
     const char *fp_params[4] = {a, b, v, target};
     fl_pg_result_t snap = FL_PG_RESULT_INIT, rec = FL_PG_RESULT_INIT;
     fl_error_t ignore = FL_ERROR_INIT;
-    const char *sb = NULL, *sa = NULL;
     const fl_pg_step_t steps[] = {
         {NULL, "BEGIN", 0, NULL, NULL},
         {NULL, "SELECT" S_PINS, 0, NULL, NULL},
@@ -1507,21 +1518,11 @@ fl_schema_record_after(fl_pg_t *pg, const char *target, int64_t version,
         rc = s_not_taken(gen_before, err);
     }
     if (rc == 0) {
-        FL_ASSERT(rec.nrows == 1 && snap.nrows == 1);
-        sb = fl_pg_value(&rec, 0, 0);
-        sa = fl_pg_value(&rec, 0, 1);
+        FL_ASSERT(snap.nrows == 1);
+        rc = s_recorded(&rec, gen_before, gen_after, count, err);
     }
-    if (rc == 0 && sb == NULL)
-        rc = s_not_taken(gen_before, err);
-    else if (rc == 0 && sa == NULL)
-        rc = s_not_taken(gen_after, err);
-    else if (rc == 0 && strcmp(sb, sa) != 0)
-        rc = s_scopes_differ(gen_before, sb, gen_after, sa, err);
-    if (rc == 0) {
+    if (rc == 0)
         *fp = fl_strdup(fl_pg_value(&snap, 0, 1));
-        if (count != NULL && fl_pg_value(&rec, 0, 2) != NULL)
-            *count = (int)strtol(fl_pg_value(&rec, 0, 2), NULL, 10);
-    }
     fl_pg_result_release(&snap);
     fl_pg_result_release(&rec);
     fl_error_clear(&ignore);
