@@ -46,7 +46,10 @@ s_record_failure(fl_pipeline_t *p, const fl_migration_t *m, int tx, int total,
 /*
  * After m committed: a snapshot of the schema, the objects m changed
  * (against the snapshot before it) recorded for its rollback's proof,
- * and the fingerprint.  Taken outside the migration's transaction on
+ * and the fingerprint, in one transaction and one round trip
+ * (fl_schema_record_after).  The snapshot is a refresh of the generation
+ * two migrations old: only the relations whose catalog rows changed since
+ * are described again (schema.h, "Refresh").  Taken outside the migration's transaction on
  * purpose: on a schema with thousands of tables the catalog scan takes
  * long enough to matter, and inside the transaction it would hold the
  * migration's locks that much longer.  The snapshot is the next
@@ -61,7 +64,6 @@ s_schema_after(fl_pipeline_t *p, const fl_migration_t *m, int before,
 {
     fl_error_t err = FL_ERROR_INIT;
     char *fp = NULL;
-    fl_pg_result_t r = FL_PG_RESULT_INIT;
     int after = before == 1 ? 2 : 1;
     int rc = 0;
 
@@ -70,21 +72,8 @@ s_schema_after(fl_pipeline_t *p, const fl_migration_t *m, int before,
     if (before == 0)
         rc = FL_ERR(&err, FL_ENOTFOUND, "no snapshot before the migration");
     if (rc == 0)
-        rc = fl_schema_snapshot(p->pg, after, fl__scope(p), &err);
-    if (rc == 0)
-        rc = fl_schema_record_changes(p->pg, p->target, &m->version, before, after,
-                                      changes, &err);
-    if (rc == 0)
-        rc = fl_schema_fingerprint(p->pg, after, &fp, &err);
-    if (rc == 0) {
-        const char *params[3] = {fp, m->version.text, p->target};
-        rc = fl_pg_query(p->pg, &r, "UPDATE flotilla.schema_migrations SET"
-                         " schema_fingerprint = $1, schema_recorded = true"
-                         " WHERE version OPERATOR(pg_catalog.=)"
-                         " $2 AND target"
-                         " OPERATOR(pg_catalog.=) $3", 3, params, &err);
-        fl_pg_result_release(&r);
-    }
+        rc = fl_schema_record_after(p->pg, p->target, &m->version, before,
+                                    after, fl__scope(p), &fp, changes, &err);
     if (rc == 0) {
         p->schema_gen = after;
         return fp;
@@ -704,10 +693,8 @@ s_net(fl_pipeline_t *p, s_unit *u, fl_net_snap_t *post, fl_error_t *err)
                             p->target};
     int rc;
 
-    if ((rc = fl__session_leave(p->pg, &p->session, err)) != 0)
-        return rc;
-    if ((rc = fl__net_snapshot(p->pg, p->target, post, err)) != 0 ||
-        (rc = fl__net_touched_columns(p->pg, &touched, err)) != 0)
+    if ((rc = fl__net_after(p->pg, &p->session, p->target, post, &touched,
+                            err)) != 0)
         goto cleanup;
     for (size_t i = 0; i < u->pre.n; i++) {
         const fl_net_rel_t *b = &u->pre.rels[i];
@@ -913,10 +900,23 @@ s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
     *outcome = S_FAILED;
     *stage = FL_STEP_VALIDATE;
     fl__session_reset(&p->session);
-    if ((rc = fl__begin_with_timeouts(p, m, early_savepoint
-                                          ? "BEGIN; SAVEPOINT flotilla_run; "
-                                          : "BEGIN; ", 1, err)) != 0)
+    if (m->validate == NULL && !p->session.in_migration) {
+        /*
+         * Nothing to run between BEGIN and the net's snapshot: BEGIN,
+         * the savepoint, the timeouts and the snapshot in one round trip.
+         */
+        char lt[24], st[24];
+
+        fl__timeout_values(p, m, lt, st);
+        if ((rc = fl__net_begin(p->pg, lt, st, p->target, &u->pre, err)) != 0)
+            return rc;
+        early_savepoint = -1;
+    } else if ((rc = fl__begin_with_timeouts(p, m, early_savepoint
+                                                 ? "BEGIN; SAVEPOINT "
+                                                   "flotilla_run; "
+                                                 : "BEGIN; ", 1, err)) != 0) {
         return rc;
+    }
     if (!notx) {
         *outcome = S_REFUSED;
         if ((rc = fl__custom_validate(p, m, NULL, err)) != 0)
@@ -930,10 +930,11 @@ s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
         fl__event(p, FL_STEP_EXECUTE, FL_STEP_STARTED, m, 0, NULL,
                   "executing %s", m->file);
     }
-    if ((rc = fl__session_leave(p->pg, &p->session, err)) != 0 ||
-        (rc = fl__net_snapshot(p->pg, p->target, &u->pre, err)) != 0 ||
-        (!early_savepoint &&
-         (rc = fl_pg_exec(p->pg, "SAVEPOINT flotilla_run", err)) != 0))
+    if (early_savepoint >= 0 &&
+        ((rc = fl__session_leave(p->pg, &p->session, err)) != 0 ||
+         (rc = fl__net_snapshot(p->pg, p->target, &u->pre, err)) != 0 ||
+         (!early_savepoint &&
+          (rc = fl_pg_exec(p->pg, "SAVEPOINT flotilla_run", err)) != 0)))
         return rc;
 
     for (;;) {
@@ -1018,18 +1019,38 @@ s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
                                   (int)u->stmts.count, fl__now_ms() - u->t0,
                                   u->stats.lock_wait_ms, u->stats.retries,
                                   NULL, NULL, NULL, p->target, NULL};
-        rc = fl_ledger_record(p->pg, &rec, err);
-        /* The release's mark commits with the migration that applies it. */
-        if (rc == 0 && last && p->release)
+        fl_ledger_step_t row;
+        fl_pg_step_t steps[3] = {{NULL, "COMMIT", 0, NULL, NULL}};
+
+        /*
+         * The ledger row, COMMIT and the pins again (a statement may have
+         * SET a session value) in one round trip; the release's mark
+         * commits with the migration that applies it.  A failure leaves
+         * the transaction open (aborted) for the caller's rollback.
+         */
+        if (last && p->release && (rc = fl_ledger_record(p->pg, &rec,
+                                                         err)) == 0)
             rc = s_mark_release(p, err);
+        if (rc == 0 && last && p->release) {
+            rc = fl_pg_exec(p->pg, "COMMIT", err);
+            if (rc == 0)
+                rc = fl__session_repin(p->pg, &p->session, err);
+        } else if (rc == 0) {
+            fl_ledger_record_step(&row, &rec);
+            steps[0] = row.step;
+            steps[1].sql = "COMMIT";
+            fl__session_repin_step(&p->session, &steps[2]);
+            rc = fl_pg_batch(p->pg, steps, 3, err);
+            /* Committed when COMMIT ran, even if the pins then failed. */
+            if (rc != 0 && !fl_pg_in_transaction(p->pg)) {
+                *outcome = S_OK;
+                s_publish_files(p, 1);
+            }
+        }
     }
-    if (rc == 0)
-        rc = fl_pg_exec(p->pg, "COMMIT", err);
     if (rc == 0) {
         *outcome = S_OK;
         s_publish_files(p, 1);
-        /* A statement may have SET a session value; pin it again. */
-        rc = fl__session_repin(p->pg, &p->session, err);
     }
 cleanup:
     fl__net_snap_release(&post);

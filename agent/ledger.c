@@ -818,23 +818,54 @@ fl_ledger_log(fl_pg_t *pg, const fl_ledger_log_t *entries, size_t n,
     return rc;
 }
 
-int
-fl_ledger_record(fl_pg_t *pg, const fl_ledger_record_t *r, fl_error_t *err)
+/* The INSERT of fl_ledger_record: 26 parameters, fl_ledger_record_step's. */
+static const char s_record_sql[] =
+    "INSERT INTO flotilla.schema_migrations AS s (version, name, checksum,"
+    " bundle_id, rollout_id, status, transactional, statements_done,"
+    " statements_total, started_at, finished_at, duration_ms, lock_wait_ms,"
+    " retries, agent, error_sqlstate, error_message, error_detail,"
+    " error_hint, error_position, schema_fingerprint, file, down_sql,"
+    " down_line, target, baseline_source, up_checksum, down_checksum)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
+    " clock_timestamp() - make_interval(secs => $10::bigint / 1000.0),"
+    " CASE WHEN $6 = 'running' THEN NULL ELSE clock_timestamp() END,"
+    " $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,"
+    " $23, $24, $25, $26) ON CONFLICT (target, version) DO UPDATE SET"
+    " name = EXCLUDED.name, baseline_source = EXCLUDED.baseline_source,"
+    " up_checksum = EXCLUDED.up_checksum,"
+    " down_checksum = EXCLUDED.down_checksum,"
+    " checksum = EXCLUDED.checksum, bundle_id = EXCLUDED.bundle_id,"
+    " rollout_id = EXCLUDED.rollout_id, status = EXCLUDED.status,"
+    " transactional = EXCLUDED.transactional,"
+    " statements_done = EXCLUDED.statements_done,"
+    " statements_total = EXCLUDED.statements_total,"
+    " started_at = CASE WHEN s.status = 'running' AND EXCLUDED.status <> 'running'"
+    "   THEN s.started_at ELSE EXCLUDED.started_at END,"
+    " finished_at = EXCLUDED.finished_at, duration_ms = EXCLUDED.duration_ms,"
+    " lock_wait_ms = EXCLUDED.lock_wait_ms, retries = EXCLUDED.retries,"
+    " applied_by = current_user, agent = EXCLUDED.agent,"
+    " server_version = current_setting('server_version'),"
+    " error_sqlstate = EXCLUDED.error_sqlstate,"
+    " error_message = EXCLUDED.error_message,"
+    " error_detail = EXCLUDED.error_detail, error_hint = EXCLUDED.error_hint,"
+    " error_position = EXCLUDED.error_position,"
+    " schema_fingerprint = EXCLUDED.schema_fingerprint,"
+    " file = EXCLUDED.file, down_sql = EXCLUDED.down_sql,"
+    " down_line = EXCLUDED.down_line";
+
+void
+fl_ledger_record_step(fl_ledger_step_t *out, const fl_ledger_record_t *r)
 {
     const fl_migration_t *m = r->m;
-    char done[16], total[16], dur[24], wait[24], retries[16], downline[16],
-         up_sum[65], down_sum[65];
+    const char **p = out->params;
     unsigned char sum[32];
-    const char *p[26];
-    fl_pg_result_t res = FL_PG_RESULT_INIT;
-    int rc;
 
-    snprintf(done, sizeof(done), "%d", r->statements_done);
-    snprintf(total, sizeof(total), "%d", r->statements_total);
-    snprintf(dur, sizeof(dur), "%lld", (long long)r->duration_ms);
-    snprintf(wait, sizeof(wait), "%lld", (long long)r->lock_wait_ms);
-    snprintf(retries, sizeof(retries), "%d", r->retries);
-    snprintf(downline, sizeof(downline), "%d", m->down_line);
+    snprintf(out->done, sizeof(out->done), "%d", r->statements_done);
+    snprintf(out->total, sizeof(out->total), "%d", r->statements_total);
+    snprintf(out->dur, sizeof(out->dur), "%lld", (long long)r->duration_ms);
+    snprintf(out->wait, sizeof(out->wait), "%lld", (long long)r->lock_wait_ms);
+    snprintf(out->retries, sizeof(out->retries), "%d", r->retries);
+    snprintf(out->downline, sizeof(out->downline), "%d", m->down_line);
     p[0] = m->version.text;
     p[1] = m->name;
     p[2] = m->checksum_hex;
@@ -842,11 +873,11 @@ fl_ledger_record(fl_pg_t *pg, const fl_ledger_record_t *r, fl_error_t *err)
     p[4] = r->rollout_id ? r->rollout_id : "";
     p[5] = r->status;
     p[6] = r->transactional ? "t" : "f";
-    p[7] = done;
-    p[8] = total;
-    p[9] = dur;
-    p[10] = wait;
-    p[11] = retries;
+    p[7] = out->done;
+    p[8] = out->total;
+    p[9] = out->dur;
+    p[10] = out->wait;
+    p[11] = out->retries;
     p[12] = r->agent ? r->agent : "";
     p[13] = r->error && r->error->sqlstate[0] ? r->error->sqlstate : NULL;
     p[14] = r->error ? r->error->message : NULL;
@@ -856,48 +887,31 @@ fl_ledger_record(fl_pg_t *pg, const fl_ledger_record_t *r, fl_error_t *err)
     p[18] = r->fingerprint;
     p[19] = m->file;
     p[20] = m->down;
-    p[21] = downline;
+    p[21] = out->downline;
     p[22] = r->target;
     p[23] = r->baseline_source;
     fl_migration_up_checksum(sum, m);
-    fl_migration_hex(up_sum, sum);
+    fl_migration_hex(out->up_sum, sum);
     fl_migration_down_checksum(sum, m->down);
-    fl_migration_hex(down_sum, sum);
-    p[24] = up_sum;
-    p[25] = down_sum;
-    rc = fl_pg_query(pg, &res,
-        "INSERT INTO flotilla.schema_migrations AS s (version, name, checksum,"
-        " bundle_id, rollout_id, status, transactional, statements_done,"
-        " statements_total, started_at, finished_at, duration_ms, lock_wait_ms,"
-        " retries, agent, error_sqlstate, error_message, error_detail,"
-        " error_hint, error_position, schema_fingerprint, file, down_sql,"
-        " down_line, target, baseline_source, up_checksum, down_checksum)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
-        " clock_timestamp() - make_interval(secs => $10::bigint / 1000.0),"
-        " CASE WHEN $6 = 'running' THEN NULL ELSE clock_timestamp() END,"
-        " $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,"
-        " $23, $24, $25, $26) ON CONFLICT (target, version) DO UPDATE SET"
-        " name = EXCLUDED.name, baseline_source = EXCLUDED.baseline_source,"
-        " up_checksum = EXCLUDED.up_checksum,"
-        " down_checksum = EXCLUDED.down_checksum,"
-        " checksum = EXCLUDED.checksum, bundle_id = EXCLUDED.bundle_id,"
-        " rollout_id = EXCLUDED.rollout_id, status = EXCLUDED.status,"
-        " transactional = EXCLUDED.transactional,"
-        " statements_done = EXCLUDED.statements_done,"
-        " statements_total = EXCLUDED.statements_total,"
-        " started_at = CASE WHEN s.status = 'running' AND EXCLUDED.status <> 'running'"
-        "   THEN s.started_at ELSE EXCLUDED.started_at END,"
-        " finished_at = EXCLUDED.finished_at, duration_ms = EXCLUDED.duration_ms,"
-        " lock_wait_ms = EXCLUDED.lock_wait_ms, retries = EXCLUDED.retries,"
-        " applied_by = current_user, agent = EXCLUDED.agent,"
-        " server_version = current_setting('server_version'),"
-        " error_sqlstate = EXCLUDED.error_sqlstate,"
-        " error_message = EXCLUDED.error_message,"
-        " error_detail = EXCLUDED.error_detail, error_hint = EXCLUDED.error_hint,"
-        " error_position = EXCLUDED.error_position,"
-        " schema_fingerprint = EXCLUDED.schema_fingerprint,"
-        " file = EXCLUDED.file, down_sql = EXCLUDED.down_sql,"
-        " down_line = EXCLUDED.down_line", 26, p, err);
+    fl_migration_hex(out->down_sum, sum);
+    p[24] = out->up_sum;
+    p[25] = out->down_sum;
+    out->step.name = NULL;
+    out->step.sql = s_record_sql;
+    out->step.nparams = 26;
+    out->step.params = out->params;
+    out->step.out = NULL;
+}
+
+int
+fl_ledger_record(fl_pg_t *pg, const fl_ledger_record_t *r, fl_error_t *err)
+{
+    fl_ledger_step_t st;
+    fl_pg_result_t res = FL_PG_RESULT_INIT;
+    int rc;
+
+    fl_ledger_record_step(&st, r);
+    rc = fl_pg_query(pg, &res, s_record_sql, 26, st.params, err);
     fl_pg_result_release(&res);
     return rc;
 }

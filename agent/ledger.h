@@ -185,4 +185,18 @@ typedef struct {
 int fl_ledger_record(fl_pg_t *pg, const fl_ledger_record_t *r,
                      fl_error_t *err) FL_NODISCARD;
 
+/*
+ * fl_ledger_record as a step of fl_pg_batch (agent/pg.h), to send with
+ * the statements around it in one round trip: out->step, with its
+ * parameters in out (and lent from r: both must outlive the batch).
+ */
+typedef struct {
+    fl_pg_step_t step;
+    const char *params[26];
+    char done[16], total[16], dur[24], wait[24], retries[16], downline[16],
+        up_sum[65], down_sum[65];
+} fl_ledger_step_t;
+
+void fl_ledger_record_step(fl_ledger_step_t *out, const fl_ledger_record_t *r);
+
 #endif

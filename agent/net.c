@@ -71,20 +71,12 @@ s_dup(const char *s)
     return s ? fl_strdup(s) : NULL;
 }
 
-int
-fl__net_snapshot(fl_pg_t *pg, const char *scope, fl_net_snap_t *out,
-                 fl_error_t *err)
+/* The rows of s_snapshot_sql into out. */
+static void
+s_snapshot_read(const fl_pg_result_t *rr, fl_net_snap_t *out)
 {
-    fl_pg_result_t r = FL_PG_RESULT_INIT;
-    const char *params[1] = {scope ? scope : ""};
-    int rc;
+    const fl_pg_result_t r = *rr;
 
-    memset(out, 0, sizeof(*out));
-    /* Prepared once per connection: planning it costs more than running it. */
-    rc = fl_pg_query_prepared(pg, &r, "flotilla_net_snapshot", s_snapshot_sql,
-                              1, params, err);
-    if (rc != 0)
-        return rc;
     out->rels = fl_calloc(r.nrows ? r.nrows : 1, sizeof(fl_net_rel_t));
     out->n = r.nrows;
     for (size_t i = 0; i < r.nrows; i++) {
@@ -102,8 +94,64 @@ fl__net_snapshot(fl_pg_t *pg, const char *scope, fl_net_snap_t *out,
         rel->n_del = strtoll(fl_pg_value(&r, i, 8), NULL, 10);
         rel->seq_last = s_dup(fl_pg_value(&r, i, 9));
     }
+}
+
+int
+fl__net_snapshot(fl_pg_t *pg, const char *scope, fl_net_snap_t *out,
+                 fl_error_t *err)
+{
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    const char *params[1] = {scope ? scope : ""};
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    /* Prepared once per connection: planning it costs more than running it. */
+    rc = fl_pg_query_prepared(pg, &r, "flotilla_net_snapshot", s_snapshot_sql,
+                              1, params, err);
+    if (rc == 0)
+        s_snapshot_read(&r, out);
     fl_pg_result_release(&r);
-    return 0;
+    return rc;
+}
+
+/* The rows of s_touched_sql into out. */
+static void
+s_touched_read(const fl_pg_result_t *rr, fl_net_touched_t *out)
+{
+    const fl_pg_result_t r = *rr;
+
+    out->items = fl_calloc(r.nrows + 1, sizeof(*out->items));
+    out->n = r.nrows;
+    for (size_t i = 0; i < r.nrows; i++) {
+        out->items[i].oid = s_u32(fl_pg_value(&r, i, 0));
+        out->items[i].attnum = (int)strtol(fl_pg_value(&r, i, 1), NULL, 10);
+        out->items[i].dropped = strcmp(fl_pg_value(&r, i, 2), "t") == 0;
+    }
+}
+
+int
+fl__net_begin(fl_pg_t *pg, const char *lt, const char *st, const char *scope,
+              fl_net_snap_t *out, fl_error_t *err)
+{
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    const char *timeouts[2] = {lt, st};
+    const char *params[1] = {scope ? scope : ""};
+    const fl_pg_step_t steps[4] = {
+        {NULL, "BEGIN", 0, NULL, NULL},
+        {NULL, "SAVEPOINT flotilla_run", 0, NULL, NULL},
+        {NULL, "SELECT pg_catalog.set_config('lock_timeout', $1, true),"
+               " pg_catalog.set_config('statement_timeout', $2, true)",
+         2, timeouts, NULL},
+        {"flotilla_net_snapshot", s_snapshot_sql, 1, params, &r},
+    };
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = fl_pg_batch(pg, steps, 4, err);
+    if (rc == 0)
+        s_snapshot_read(&r, out);
+    fl_pg_result_release(&r);
+    return rc;
 }
 
 int
@@ -115,17 +163,42 @@ fl__net_touched_columns(fl_pg_t *pg, fl_net_touched_t *out, fl_error_t *err)
     memset(out, 0, sizeof(*out));
     rc = fl_pg_query_prepared(pg, &r, "flotilla_net_touched", s_touched_sql, 0,
                               NULL, err);
-    if (rc != 0)
-        return rc;
-    out->items = fl_calloc(r.nrows + 1, sizeof(*out->items));
-    out->n = r.nrows;
-    for (size_t i = 0; i < r.nrows; i++) {
-        out->items[i].oid = s_u32(fl_pg_value(&r, i, 0));
-        out->items[i].attnum = (int)strtol(fl_pg_value(&r, i, 1), NULL, 10);
-        out->items[i].dropped = strcmp(fl_pg_value(&r, i, 2), "t") == 0;
-    }
+    if (rc == 0)
+        s_touched_read(&r, out);
     fl_pg_result_release(&r);
-    return 0;
+    return rc;
+}
+
+int
+fl__net_after(fl_pg_t *pg, fl_session_t *session, const char *scope,
+              fl_net_snap_t *post, fl_net_touched_t *touched, fl_error_t *err)
+{
+    fl_pg_result_t r0 = FL_PG_RESULT_INIT, r1 = FL_PG_RESULT_INIT,
+                   r2 = FL_PG_RESULT_INIT;
+    const char *params[1] = {scope ? scope : ""};
+    fl_pg_step_t steps[3];
+    size_t n = fl__session_leave_step(session, fl_pg_in_transaction(pg),
+                                      &steps[0], &r0);
+    size_t leave = n;
+    int rc;
+
+    steps[n++] = (fl_pg_step_t){"flotilla_net_snapshot", s_snapshot_sql, 1,
+                                params, &r1};
+    steps[n++] = (fl_pg_step_t){"flotilla_net_touched", s_touched_sql, 0,
+                                NULL, &r2};
+    memset(post, 0, sizeof(*post));
+    memset(touched, 0, sizeof(*touched));
+    rc = fl_pg_batch(pg, steps, n, err);
+    if (rc == 0) {
+        if (leave)
+            fl__session_left(session, &r0);
+        s_snapshot_read(&r1, post);
+        s_touched_read(&r2, touched);
+    }
+    fl_pg_result_release(&r0);
+    fl_pg_result_release(&r1);
+    fl_pg_result_release(&r2);
+    return rc;
 }
 
 void

@@ -396,6 +396,121 @@ fl_pg_query_prepared(fl_pg_t *pg, fl_pg_result_t *out, const char *name,
                                         NULL, 0), out, err);
 }
 
+/* Whether this connection has prepared name. */
+static int
+s_is_prepared(const fl_pg_t *pg, const char *name)
+{
+    for (size_t i = 0; i < pg->nprepared; i++)
+        if (strcmp(pg->prepared[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+/*
+ * Reads the results of one pipelined command up to its terminating NULL
+ * into out (may be NULL); the first failure goes to err unless one is
+ * there already (*rc nonzero).
+ */
+static void
+s_batch_read(fl_pg_t *pg, fl_pg_result_t *out, int *rc, fl_error_t *err)
+{
+    fl_pg_result_t ignore = FL_PG_RESULT_INIT;
+    PGresult *res = NULL;
+
+    while ((res = PQgetResult(pg->conn)) != NULL) {
+        ExecStatusType st = PQresultStatus(res);
+
+        if (st == PGRES_PIPELINE_ABORTED) {
+            PQclear(res);
+        } else if (*rc != 0 && st != PGRES_TUPLES_OK &&
+                   st != PGRES_COMMAND_OK) {
+            /* A later failure than the first: only the first is told. */
+            PQclear(res);
+        } else {
+            int r = s_collect(pg, res, out ? out : &ignore,
+                              *rc != 0 ? NULL : err);
+            if (*rc == 0)
+                *rc = r;
+            fl_pg_result_release(&ignore);
+        }
+    }
+}
+
+int
+fl_pg_batch(fl_pg_t *pg, const fl_pg_step_t *steps, size_t n,
+            fl_error_t *err)
+{
+    char **naming = fl_calloc(n + 1, sizeof(char *));
+    int *prepare = fl_calloc(n + 1, sizeof(int));
+    int rc = 0, sent = 1;
+    PGresult *res = NULL;
+
+    pg->last_position = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (steps[i].out != NULL)
+            memset(steps[i].out, 0, sizeof(*steps[i].out));
+        prepare[i] = steps[i].name != NULL && !s_is_prepared(pg, steps[i].name);
+        for (size_t j = 0; prepare[i] && j < i; j++)
+            if (prepare[j] && strcmp(steps[j].name, steps[i].name) == 0)
+                prepare[i] = 0;
+    }
+    if (PQenterPipelineMode(pg->conn) != 1) {
+        rc = FL_ERR(err, FL_EDB, "could not send statements to the server: "
+                    "%s", PQerrorMessage(pg->conn));
+        goto cleanup;
+    }
+    for (size_t i = 0; i < n && sent; i++) {
+        const fl_pg_step_t *s = &steps[i];
+        if (prepare[i])
+            sent = PQsendPrepare(pg->conn, s->name, s->sql, s->nparams,
+                                 NULL) == 1;
+        if (sent && s->name != NULL)
+            sent = PQsendQueryPrepared(pg->conn, s->name, s->nparams,
+                                       s->params, NULL, NULL, 0) == 1;
+        else if (sent)
+            sent = PQsendQueryParams(pg->conn, s->sql, s->nparams, NULL,
+                                     s->params, NULL, NULL, 0) == 1;
+    }
+    if (!sent || PQpipelineSync(pg->conn) != 1) {
+        rc = FL_ERR(err, FL_EDB, "could not send statements to the server: "
+                    "%s", PQerrorMessage(pg->conn));
+        /* What was sent is read below, up to the connection's failure. */
+    }
+    for (size_t i = 0; i < n && sent; i++) {
+        if (prepare[i]) {
+            int before = rc;
+            s_batch_read(pg, NULL, &rc, err);
+            if (before == 0 && rc == 0)
+                naming[i] = fl_strdup(steps[i].name);
+        }
+        s_batch_read(pg, steps[i].out, &rc, err);
+    }
+    /* The sync's own result, then out of pipeline mode. */
+    while (sent && (res = PQgetResult(pg->conn)) != NULL) {
+        ExecStatusType st = PQresultStatus(res);
+        PQclear(res);
+        if (st == PGRES_PIPELINE_SYNC)
+            break;
+    }
+    if (PQexitPipelineMode(pg->conn) != 1 && rc == 0)
+        rc = FL_ERR(err, FL_EDB, "could not leave pipeline mode: %s",
+                    PQerrorMessage(pg->conn));
+    for (size_t i = 0; i < n; i++) {
+        if (naming[i] == NULL)
+            continue;
+        pg->prepared = fl_reallocarray(pg->prepared, pg->nprepared + 1,
+                                       sizeof(char *));
+        pg->prepared[pg->nprepared++] = naming[i];
+        naming[i] = NULL;
+    }
+cleanup:
+    for (size_t i = 0; i < n; i++)
+        free(naming[i]);
+    free(naming);
+    free(prepare);
+    return rc;
+}
+
 const char *
 fl_pg_value(const fl_pg_result_t *r, size_t row, size_t col)
 {

@@ -93,6 +93,29 @@ int fl_pg_query_prepared(fl_pg_t *pg, fl_pg_result_t *out, const char *name,
                          const char *sql, int nparams,
                          const char *const *params, fl_error_t *err) FL_NODISCARD;
 
+/* One statement of fl_pg_batch(). */
+typedef struct {
+    const char *name;           /* prepared under this name (as
+                                   fl_pg_query_prepared), or NULL */
+    const char *sql;            /* one statement */
+    int nparams;
+    const char *const *params;  /* lent for the call */
+    fl_pg_result_t *out;        /* its rows (the caller releases), or NULL */
+} fl_pg_step_t;
+
+/*
+ * Runs steps in order in one round trip (libpq's pipeline mode; a named
+ * statement this connection has not prepared yet is prepared in the same
+ * round trip), as the same statements one by one would: inside or outside
+ * a transaction block, an explicit BEGIN and COMMIT among them included.
+ * The first failure is returned as fl_pg_query's would be; the server
+ * skips the steps after it (their out stays empty), and a transaction
+ * block a step opened is left aborted for the caller to roll back.  For a
+ * few statements with small results: nothing is read before all are sent.
+ */
+int fl_pg_batch(fl_pg_t *pg, const fl_pg_step_t *steps, size_t n,
+                fl_error_t *err) FL_NODISCARD;
+
 /*
  * Runs a query that returns one row and one column; *out is a new string
  * or NULL for SQL NULL.  FL_ENOTFOUND when no row.

@@ -81,6 +81,8 @@ typedef struct {
     char *original_schemas;  /* current_schemas(true) at start, JSON */
     char *schemas;           /* ... as the migration left them */
     int in_migration;        /* MIGRATION state (else PINNED) */
+    const char *repin[FL_SESSION_NSETTINGS + 1]; /* fl__session_repin_step's
+                                                   parameters */
 } fl_session_t;
 
 /*
@@ -99,6 +101,21 @@ int fl__session_leave(fl_pg_t *pg, fl_session_t *s, fl_error_t *err) FL_NODISCAR
  * transaction ends, when a statement may have SET a session value.
  */
 int fl__session_repin(fl_pg_t *pg, fl_session_t *s, fl_error_t *err) FL_NODISCARD;
+/*
+ * fl__session_repin as a step of fl_pg_batch, to send after a COMMIT in
+ * its round trip (*out lends static text; s->in_migration is cleared now:
+ * a failed batch leaves the pins to the next fl__session_repin).
+ */
+void fl__session_repin_step(fl_session_t *s, fl_pg_step_t *out);
+/*
+ * fl__session_leave as a step of fl_pg_batch (local: in a transaction):
+ * returns 0 when there is nothing to do, else 1 with *out written (its
+ * result into *res, which the caller releases); after the batch succeeded,
+ * fl__session_left() keeps what it read.
+ */
+size_t fl__session_leave_step(fl_session_t *s, int local, fl_pg_step_t *out,
+                              fl_pg_result_t *res);
+void fl__session_left(fl_session_t *s, const fl_pg_result_t *res);
 /* The next migration starts from the connection's original settings. */
 void fl__session_reset(fl_session_t *s);
 void fl__session_release(fl_session_t *s);
@@ -163,6 +180,21 @@ const fl_net_rel_t *fl__net_find(const fl_net_snap_t *s, uint32_t oid);
 const fl_net_col_t *fl__net_col(const fl_net_rel_t *rel, int attnum);
 int fl__net_touched_columns(fl_pg_t *pg, fl_net_touched_t *out,
                             fl_error_t *err) FL_NODISCARD;
+/*
+ * fl__session_leave, fl__net_snapshot and fl__net_touched_columns in one
+ * round trip (the net after the statements); the caller releases both.
+ */
+int fl__net_after(fl_pg_t *pg, fl_session_t *session, const char *scope,
+                  fl_net_snap_t *post, fl_net_touched_t *touched,
+                  fl_error_t *err) FL_NODISCARD;
+/*
+ * The start of a run in one round trip: BEGIN, SAVEPOINT flotilla_run,
+ * the transaction's lock and statement timeouts (lt, st: ms) and
+ * fl__net_snapshot into *out (which the caller releases).
+ */
+int fl__net_begin(fl_pg_t *pg, const char *lt, const char *st,
+                  const char *scope, fl_net_snap_t *out,
+                  fl_error_t *err) FL_NODISCARD;
 void fl__net_touched_release(fl_net_touched_t *t);
 /* True when a column table before already had was dropped since. */
 int fl__net_lost_column(const fl_net_touched_t *t, const fl_net_rel_t *before);
@@ -518,6 +550,9 @@ int fl__set_timeouts(fl_pipeline_t *p, const fl_migration_t *m, int local,
  * The same with the commands in before ("BEGIN; " and the like, trusted
  * text) first, in one round trip.
  */
+/* The migration's lock and statement timeouts (ms) as text. */
+void fl__timeout_values(fl_pipeline_t *p, const fl_migration_t *m,
+                        char lt[24], char st[24]);
 int fl__begin_with_timeouts(fl_pipeline_t *p, const fl_migration_t *m,
                             const char *before, int local,
                             fl_error_t *err) FL_NODISCARD;

@@ -332,15 +332,26 @@ const char *
 fl__timeouts_sql(fl_pipeline_t *p, const fl_migration_t *m, int local,
                  char *buf, size_t size)
 {
-    int64_t lt = m->lock_timeout_ms >= 0 ? m->lock_timeout_ms
-                                         : p->opts.lock_timeout_ms;
-    int64_t stt = m->statement_timeout_ms >= 0 ? m->statement_timeout_ms
-                                               : p->opts.statement_timeout_ms;
+    char lt[24], st[24];
 
-    snprintf(buf, size, "SET %s lock_timeout = %lld; SET %s "
-             "statement_timeout = %lld", local ? "LOCAL" : "SESSION",
-             (long long)lt, local ? "LOCAL" : "SESSION", (long long)stt);
+    fl__timeout_values(p, m, lt, st);
+    snprintf(buf, size, "SET %s lock_timeout = %s; SET %s "
+             "statement_timeout = %s", local ? "LOCAL" : "SESSION", lt,
+             local ? "LOCAL" : "SESSION", st);
     return buf;
+}
+
+void
+fl__timeout_values(fl_pipeline_t *p, const fl_migration_t *m, char lt[24],
+                   char st[24])
+{
+    int64_t l = m->lock_timeout_ms >= 0 ? m->lock_timeout_ms
+                                        : p->opts.lock_timeout_ms;
+    int64_t t = m->statement_timeout_ms >= 0 ? m->statement_timeout_ms
+                                             : p->opts.statement_timeout_ms;
+
+    snprintf(lt, 24, "%lld", (long long)l);
+    snprintf(st, 24, "%lld", (long long)t);
 }
 
 int

@@ -15,11 +15,13 @@
  *
  * Cost: a snapshot runs after every migration, so the query is written
  * for it (see S_CTES_SQL and bench/schema.sh); its statements are
- * prepared once per connection and planned generically.  The three
- * calls the pipeline makes after a migration take five round trips: the
- * snapshot's BEGIN, pins and table in one (s_enter()), its statement, its
- * fingerprint with the COMMIT; record_changes and fingerprint are single
- * statements that need no pins.
+ * prepared once per connection and planned generically.  After a
+ * migration the pipeline refreshes the generation two migrations old
+ * (S_DETECT_SQL: only the relations whose catalog rows changed are
+ * described again) and records the changes, in four round trips: the
+ * snapshot's BEGIN, pins and table in one (s_enter()), its statement,
+ * which returns the fingerprint, its COMMIT; record_changes is a single
+ * statement that needs no pins.
  *
  * Why the catalog text is trusted and the ledger's is not (DESIGN.md,
  * guarantee 6): re-creation builds comments, grants, owners and sequence
@@ -134,9 +136,17 @@
  */
 #define S_RELS "ANY (ARRAY(SELECT rel.oid FROM rel))"
 
-#define S_CTES_SQL                                                          \
+#define S_CTES_SQL S_CTES_X("", "", "true")
+
+/*
+ * S_CTES_X(PRE, RELF, GG): PRE, more CTEs after nsdep (the refresh's
+ * change detection, see s_refresh_sql); RELF, a further condition on the
+ * relations described; GG, whether the objects that belong to no
+ * relation (schemas, types, functions, statistics) are described.
+ */
+#define S_CTES_X(PRE, RELF, GG)                                             \
     "WITH ext AS MATERIALIZED ("                                            \
-    " SELECT e.classid, e.objid FROM pg_catalog.pg_depend e"                \
+    " SELECT e.classid, e.objid, e.xmin FROM pg_catalog.pg_depend e"        \
     " WHERE e.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass"  \
     " AND e.refobjid = ANY (ARRAY(SELECT x.oid"                             \
     "  FROM pg_catalog.pg_extension x)) AND e.deptype = 'e'),"              \
@@ -151,7 +161,7 @@
     " SELECT d.classid, d.objid FROM pg_catalog.pg_depend d"                \
     " WHERE d.refclassid = 'pg_catalog.pg_namespace'::pg_catalog.regclass"  \
     " AND d.refobjid = ANY (ARRAY(SELECT ns.oid FROM ns))"                  \
-    " AND d.refobjsubid = 0 AND d.deptype = 'n'),"                          \
+    " AND d.refobjsubid = 0 AND d.deptype = 'n')," PRE                      \
     "rel AS MATERIALIZED ("                                                 \
     " SELECT c.oid, c.relname, c.relkind, c.relowner, c.relacl,"            \
     "  c.reloptions, c.relpersistence, c.relispartition, c.relpartbound,"   \
@@ -162,7 +172,7 @@
     "  WHEN 'S' THEN 'sequence' ELSE 'table' END AS okind"                  \
     " FROM ns JOIN pg_catalog.pg_class c ON c.relnamespace = ns.oid"        \
     " WHERE c.relkind IN ('r', 'p', 'f', 'v', 'm', 'S')"                    \
-    " AND NOT" S_IN_EXTENSION("pg_class", "c.oid") "),"                     \
+    " AND NOT" S_IN_EXTENSION("pg_class", "c.oid") RELF "),"                \
     /*                                                                      \
      * Each table's parents ("schema.table, ...", a partition's one), one  \
      * row a table: joined to rel, a CTE only as large as rel is expected  \
@@ -216,7 +226,7 @@
     " FROM rel JOIN pg_catalog.pg_constraint k ON k.conrelid = rel.oid),"   \
     /* relispartition: attached to a partitioned index (pg_inherits). */    \
     "idx AS MATERIALIZED ("                                                 \
-    " SELECT i.indexrelid, ic.relname, rel.q, rel.nspname,"                 \
+    " SELECT i.indexrelid, i.indrelid, ic.relname, rel.q, rel.nspname,"     \
     "  pg_catalog.format('%s.%I', rel.q, ic.relname) AS ident,"             \
     "  pg_catalog.concat("                                                  \
     "  CASE WHEN (i.indrelid, i.indexrelid) IN (SELECT con.conrelid,"       \
@@ -233,7 +243,7 @@
     " AND ic.oid = ANY (ARRAY(SELECT x.indexrelid FROM pg_catalog.pg_index x"\
     "  WHERE x.indrelid = " S_RELS "))),"                                   \
     "trg AS MATERIALIZED ("                                                 \
-    " SELECT g.oid, g.tgname, rel.q,"                                       \
+    " SELECT g.oid, g.tgrelid, g.tgname, rel.q,"                            \
     "  pg_catalog.format('%s.%I', rel.q, g.tgname) AS ident,"               \
     "  pg_catalog.concat(CASE WHEN g.tgparentid <> 0"                       \
     "  THEN '(inherited) ' END," S_ENABLED("g.tgenabled") ","               \
@@ -241,7 +251,7 @@
     " FROM rel JOIN pg_catalog.pg_trigger g ON g.tgrelid = rel.oid"         \
     " WHERE NOT g.tgisinternal),"                                           \
     "pol AS MATERIALIZED ("                                                 \
-    " SELECT p.oid, p.polname, rel.q,"                                      \
+    " SELECT p.oid, p.polrelid, p.polname, rel.q,"                          \
     "  pg_catalog.format('%s.%I', rel.q, p.polname) AS ident,"              \
     "  pg_catalog.concat_ws(' ', CASE WHEN p.polpermissive"                 \
     "  THEN 'AS PERMISSIVE' ELSE 'AS RESTRICTIVE' END,"                     \
@@ -260,7 +270,7 @@
     "  p.polrelid)) END) AS def"                                            \
     " FROM rel JOIN pg_catalog.pg_policy p ON p.polrelid = rel.oid),"       \
     "rul AS MATERIALIZED ("                                                 \
-    " SELECT w.oid, w.rulename, rel.q,"                                     \
+    " SELECT w.oid, w.ev_class, w.rulename, rel.q,"                         \
     "  pg_catalog.format('%s.%I', rel.q, w.rulename) AS ident,"             \
     "  pg_catalog.concat(" S_ENABLED("w.ev_enabled") ","                    \
     "  pg_catalog.pg_get_ruledef(w.oid)) AS def"                            \
@@ -345,7 +355,7 @@
      * which has no index on typarray.) */                                  \
     " AND NOT EXISTS (SELECT FROM pg_catalog.pg_type a"                     \
     "  WHERE a.oid = t.typelem AND a.typarray = t.oid)"                     \
-    " AND NOT" S_IN_EXTENSION("pg_type", "t.oid") "),"                      \
+    " AND NOT" S_IN_EXTENSION("pg_type", "t.oid") " AND " GG "),"          \
     "fn AS MATERIALIZED ("                                                  \
     " SELECT p.oid, p.prokind, p.proowner, p.proacl,"                       \
     "  pg_catalog.format('%I.%I(%s)', ns.nspname, p.proname,"               \
@@ -378,7 +388,7 @@
     "  WHERE nsdep.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass))"   \
     " AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend e"                   \
     "  WHERE e.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass"         \
-    "  AND e.objid = p.oid AND e.deptype IN ('e', 'i'))),"                  \
+    "  AND e.objid = p.oid AND e.deptype IN ('e', 'i')) AND " GG "),"      \
     "sta AS MATERIALIZED ("                                                 \
     " SELECT x.oid, x.stxowner,"                                            \
     "  pg_catalog.format('%I.%I', ns.nspname, x.stxname) AS q,"             \
@@ -387,7 +397,8 @@
     "  pg_catalog.format('STATISTICS %s', x.stxstattarget) END) AS def"     \
     " FROM ns JOIN pg_catalog.pg_statistic_ext x"                           \
     " ON x.stxnamespace = ns.oid"                                           \
-    " WHERE NOT" S_IN_EXTENSION("pg_statistic_ext", "x.oid") "),"
+    " WHERE NOT" S_IN_EXTENSION("pg_statistic_ext", "x.oid")               \
+    " AND " GG "),"
 
 /* T(x) in S_OBJ_SQL and S_SELECT_SQL: the targets, or NULL without. */
 #define S_TARGETS(x) x
@@ -427,55 +438,56 @@
  * fills it in, and the GRANT target) and their normalised grants
  * (acltext).  CW filters the columns acl lists.
  */
-#define S_OBJ_SQL(T, CW)                                                    \
+#define S_OBJ_SQL(T, CW, GG)                                                  \
     "obj AS MATERIALIZED ("                                                 \
     " SELECT 'schema' AS okind, ns.q AS oident,"                            \
     "  'pg_catalog.pg_namespace'::pg_catalog.regclass AS classid,"          \
-    "  ns.oid AS objid, 0 AS subid, " T(S_T_SCHEMA) " AS target"            \
-    " FROM ns"                                                              \
+    "  ns.oid AS objid, 0 AS subid, " T(S_T_SCHEMA) " AS target,"           \
+    "  0::pg_catalog.oid AS relid FROM ns WHERE " GG                        \
     " UNION ALL"                                                            \
     " SELECT rel.okind, rel.q, 'pg_catalog.pg_class'::pg_catalog.regclass," \
-    "  rel.oid, 0, " T(S_T_REL) " FROM rel"                                 \
+    "  rel.oid, 0, " T(S_T_REL) ", rel.oid FROM rel"                        \
     " UNION ALL"                                                            \
     " SELECT 'column', col.ident, 'pg_catalog.pg_class'::pg_catalog.regclass,"\
     "  col.attrelid, col.attnum,"                                           \
-    T("pg_catalog.format('COLUMN %s', col.ident)") " FROM col"              \
+    T("pg_catalog.format('COLUMN %s', col.ident)") ", col.attrelid"         \
+    " FROM col"                                                             \
     " UNION ALL"                                                            \
     " SELECT 'constraint', con.ident,"                                      \
     "  'pg_catalog.pg_constraint'::pg_catalog.regclass, con.oid, 0,"        \
     T("pg_catalog.format('CONSTRAINT %I ON %s', con.conname, con.q)")       \
-    " FROM con"                                                             \
+    ", con.conrelid FROM con"                                               \
     " UNION ALL"                                                            \
     " SELECT 'index', idx.ident, 'pg_catalog.pg_class'::pg_catalog.regclass,"\
     "  idx.indexrelid, 0,"                                                  \
     T("pg_catalog.format('INDEX %I.%I', idx.nspname, idx.relname)")         \
-    " FROM idx"                                                             \
+    ", idx.indrelid FROM idx"                                               \
     " UNION ALL"                                                            \
     " SELECT 'trigger', trg.ident,"                                         \
     "  'pg_catalog.pg_trigger'::pg_catalog.regclass, trg.oid, 0,"           \
     T("pg_catalog.format('TRIGGER %I ON %s', trg.tgname, trg.q)")           \
-    " FROM trg"                                                             \
+    ", trg.tgrelid FROM trg"                                                \
     " UNION ALL"                                                            \
     " SELECT 'policy', pol.ident,"                                          \
     "  'pg_catalog.pg_policy'::pg_catalog.regclass, pol.oid, 0,"            \
     T("pg_catalog.format('POLICY %I ON %s', pol.polname, pol.q)")           \
-    " FROM pol"                                                             \
+    ", pol.polrelid FROM pol"                                               \
     " UNION ALL"                                                            \
     " SELECT 'rule', rul.ident,"                                            \
     "  'pg_catalog.pg_rewrite'::pg_catalog.regclass, rul.oid, 0,"           \
     T("pg_catalog.format('RULE %I ON %s', rul.rulename, rul.q)")            \
-    " FROM rul"                                                             \
+    ", rul.ev_class FROM rul"                                               \
     " UNION ALL"                                                            \
     " SELECT 'type', typ.q, 'pg_catalog.pg_type'::pg_catalog.regclass,"     \
-    "  typ.oid, 0, " T(S_T_TYPE) " FROM typ"                                \
+    "  typ.oid, 0, " T(S_T_TYPE) ", 0::pg_catalog.oid FROM typ"             \
     " UNION ALL"                                                            \
     " SELECT 'function', fn.ident,"                                         \
     "  'pg_catalog.pg_proc'::pg_catalog.regclass, fn.oid, 0, " T(S_T_FN)    \
-    " FROM fn"                                                              \
+    ", 0::pg_catalog.oid FROM fn"                                           \
     " UNION ALL"                                                            \
     " SELECT 'statistics', sta.q,"                                          \
     "  'pg_catalog.pg_statistic_ext'::pg_catalog.regclass, sta.oid, 0, "    \
-    T(S_T_STA) " FROM sta),"                                                \
+    T(S_T_STA) ", 0::pg_catalog.oid FROM sta),"                             \
     /*                                                                      \
      * pg_description through its index, over the range of the objects'   \
      * oids, which holds every one of them and leaves out the thousands of \
@@ -508,24 +520,25 @@
     " SELECT 'schema' AS okind, ns.q AS oident,"                            \
     "  'n'::pg_catalog.\"char\" AS acltype, coalesce(ns.nspacl,"            \
     "  pg_catalog.acldefault('n', ns.nspowner)) AS eff,"                    \
-    "  " T(S_G_SCHEMA) " AS gtarget FROM ns"                                \
+    "  " T(S_G_SCHEMA) " AS gtarget, 0::pg_catalog.oid AS relid"            \
+    " FROM ns WHERE " GG                                                    \
     " UNION ALL"                                                            \
     " SELECT rel.okind, rel.q, c.t, coalesce(rel.relacl,"                   \
-    "  pg_catalog.acldefault(c.t, rel.relowner)), " T(S_G_REL)              \
+    "  pg_catalog.acldefault(c.t, rel.relowner)), " T(S_G_REL) ", rel.oid"  \
     " FROM rel, LATERAL (SELECT CASE WHEN rel.relkind = 'S'"                \
     "  THEN 's'::pg_catalog.\"char\" ELSE 'r'::pg_catalog.\"char\" END AS t) c"\
     " UNION ALL"                                                            \
     " SELECT 'column', col.ident, 'c', col.attacl,"                         \
     T("pg_catalog.format('(%I) ON TABLE %s', col.attname, col.q)")          \
-    " FROM col" CW                                                          \
+    ", col.attrelid FROM col" CW                                            \
     " UNION ALL"                                                            \
     " SELECT 'type', typ.q, 'T', coalesce(typ.typacl,"                      \
     "  pg_catalog.acldefault('T', typ.typowner)), " T(S_G_TYPE)             \
-    " FROM typ"                                                             \
+    ", 0::pg_catalog.oid FROM typ"                                          \
     " UNION ALL"                                                            \
     " SELECT 'function', fn.ident, 'f', coalesce(fn.proacl,"                \
     "  pg_catalog.acldefault('f', fn.proowner)), " T(S_G_FN)                \
-    " FROM fn),"                                                            \
+    ", 0::pg_catalog.oid FROM fn),"                                         \
     "acltext AS MATERIALIZED ("                                             \
     " SELECT u.eff," S_ACL_TEXT("u.eff") "AS def"                           \
     " FROM (SELECT DISTINCT acl.eff FROM acl WHERE acl.eff IS NOT NULL) u)"
@@ -537,9 +550,9 @@
  * column (OWNED BY, identity) has no owner row: PostgreSQL keeps its
  * owner the table's.
  */
-#define S_SELECT_SQL(T, J, W)                                                \
-    " SELECT 'schema' AS kind, ns.q AS ident, '' AS def, NULL AS target"    \
-    " FROM ns"                                                              \
+#define S_SELECT_SQL(T, J, W, GG)                                           \
+    " SELECT 'schema' AS kind, ns.q AS ident, '' AS def, NULL AS target,"   \
+    " 0::pg_catalog.oid AS relid FROM ns WHERE " GG                         \
     " UNION ALL"                                                            \
     " SELECT 'table', rel.q, pg_catalog.concat_ws(' ',"                     \
     "  CASE rel.relkind WHEN 'p' THEN 'partitioned table'"                  \
@@ -568,7 +581,7 @@
     S_OPTIONS("options", "ft.ftoptions") ")"                                \
     "   FROM pg_catalog.pg_foreign_table ft"                                \
     "   JOIN pg_catalog.pg_foreign_server fs ON fs.oid = ft.ftserver"       \
-    "   WHERE ft.ftrelid = rel.oid) END), rel.q"                            \
+    "   WHERE ft.ftrelid = rel.oid) END), rel.q, rel.oid"                   \
     " FROM rel JOIN inh ON inh.oid = rel.oid"                               \
     " LEFT JOIN pg_catalog.pg_am am ON am.oid = rel.relam"                  \
     " LEFT JOIN pg_catalog.pg_tablespace sp ON sp.oid = rel.reltablespace"  \
@@ -577,145 +590,348 @@
     " SELECT rel.okind, rel.q, pg_catalog.concat_ws(' ',"                   \
     S_OPTIONS("with", "rel.reloptions") ","                                 \
     "  CASE WHEN NOT rel.relispopulated THEN '(not populated)' END,"        \
-    "  pg_catalog.pg_get_viewdef(rel.oid)), rel.q"                          \
+    "  pg_catalog.pg_get_viewdef(rel.oid)), rel.q, rel.oid"                 \
     " FROM rel WHERE rel.relkind IN ('v', 'm')"                             \
     " UNION ALL"                                                            \
-    " SELECT 'column', col.ident, col.def, col.q FROM col"                  \
+    " SELECT 'column', col.ident, col.def, col.q, col.attrelid FROM col"    \
     " UNION ALL"                                                            \
-    " SELECT 'constraint', con.ident, con.def, con.q FROM con"              \
+    " SELECT 'constraint', con.ident, con.def, con.q, con.conrelid"         \
+    " FROM con"                                                             \
     " UNION ALL"                                                            \
-    " SELECT 'index', idx.ident, idx.def, idx.q FROM idx"                   \
+    " SELECT 'index', idx.ident, idx.def, idx.q, idx.indrelid"              \
+    " FROM idx"                                                             \
     " UNION ALL"                                                            \
-    " SELECT 'trigger', trg.ident, trg.def, trg.q FROM trg"                 \
+    " SELECT 'trigger', trg.ident, trg.def, trg.q, trg.tgrelid"             \
+    " FROM trg"                                                             \
     " UNION ALL"                                                            \
-    " SELECT 'sequence', seq.q, seq.def, seq.q FROM seq"                    \
+    " SELECT 'sequence', seq.q, seq.def, seq.q, seq.oid FROM seq"           \
     " UNION ALL"                                                            \
-    " SELECT 'type', typ.q, typ.def, typ.q FROM typ"                        \
+    " SELECT 'type', typ.q, typ.def, typ.q, 0::pg_catalog.oid"              \
+    " FROM typ"                                                             \
     " UNION ALL"                                                            \
-    " SELECT 'function', fn.ident, fn.def, fn.sig FROM fn"                  \
+    " SELECT 'function', fn.ident, fn.def, fn.sig, 0::pg_catalog.oid"       \
+    " FROM fn"                                                              \
     " UNION ALL"                                                            \
-    " SELECT 'policy', pol.ident, pol.def, pol.q FROM pol"                  \
+    " SELECT 'policy', pol.ident, pol.def, pol.q, pol.polrelid"             \
+    " FROM pol"                                                             \
     " UNION ALL"                                                            \
-    " SELECT 'rule', rul.ident, rul.def, rul.q FROM rul"                    \
+    " SELECT 'rule', rul.ident, rul.def, rul.q, rul.ev_class"               \
+    " FROM rul"                                                             \
     " UNION ALL"                                                            \
-    " SELECT 'statistics', sta.q, sta.def, sta.q FROM sta"                  \
+    " SELECT 'statistics', sta.q, sta.def, sta.q, 0::pg_catalog.oid"        \
+    " FROM sta"                                                             \
     " UNION ALL"                                                            \
     " SELECT 'comment', pg_catalog.format('%s %s', obj.okind, obj.oident)," \
-    "  com.description, obj.target"                                         \
+    "  com.description, obj.target, obj.relid"                              \
     " FROM obj " J " com ON com.objoid = obj.objid"                         \
     " AND com.classoid = obj.classid AND com.objsubid = obj.subid"          \
     " UNION ALL"                                                            \
     " SELECT 'owner', pg_catalog.format('%s %s', o.okind, o.oident),"       \
     "  pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(o.owner)), o.target"\
+    "  , o.relid"                                                           \
     " FROM (SELECT 'schema' AS okind, ns.q AS oident, ns.nspowner AS owner," \
-    "  " T(S_T_SCHEMA) " AS target FROM ns"                                 \
+    "  " T(S_T_SCHEMA) " AS target, 0::pg_catalog.oid AS relid FROM ns"     \
+    "  WHERE " GG                                                           \
     "  UNION ALL SELECT rel.okind, rel.q, rel.relowner, " T(S_T_REL)        \
+    "  , rel.oid"                                                           \
     "  FROM rel WHERE rel.relkind <> 'S'"                                   \
     "  OR rel.oid NOT IN (SELECT seq.oid FROM seq WHERE seq.linked)"        \
     "  UNION ALL SELECT 'type', typ.q, typ.typowner, " T(S_T_TYPE)          \
-    "  FROM typ"                                                            \
+    "  , 0::pg_catalog.oid FROM typ"                                        \
     "  UNION ALL SELECT 'function', fn.ident, fn.proowner, " T(S_T_FN)      \
-    "  FROM fn"                                                             \
+    "  , 0::pg_catalog.oid FROM fn"                                         \
     "  UNION ALL SELECT 'statistics', sta.q, sta.stxowner, " T(S_T_STA)     \
-    "  FROM sta) o"                                                         \
+    "  , 0::pg_catalog.oid FROM sta) o"                                     \
     " UNION ALL"                                                            \
     " SELECT 'acl', pg_catalog.format('%s %s', acl.okind, acl.oident),"     \
     "  CASE WHEN acl.acltype = 'c' THEN nullif(acltext.def, '')"            \
-    "  ELSE coalesce(acltext.def, '') END, acl.gtarget"                     \
+    "  ELSE coalesce(acltext.def, '') END, acl.gtarget, acl.relid"          \
     " FROM acl LEFT JOIN acltext ON acltext.eff = acl.eff" W
 
 /* Every described object with its def and target (re-creation). */
 #define S_ROWS_SQL                                                          \
-    S_CTES_SQL S_OBJ_SQL(S_TARGETS, "")                                     \
-    S_SELECT_SQL(S_TARGETS, "LEFT JOIN", "")
+    S_CTES_SQL S_OBJ_SQL(S_TARGETS, "", "true")                             \
+    S_SELECT_SQL(S_TARGETS, "LEFT JOIN", "", "true")
 
 /*
- * The snapshots, and each generation's fingerprint (NULL from the
- * snapshot until s_fingerprints_sql fills it in, before the snapshot's
- * transaction ends).  kind and ident compare in "C", the order the
- * fingerprint sorts in: the primary key hands the rows over in that
- * order.
+ * The snapshots: each row with the relation it belongs to (rel: 0 for a
+ * schema, type, function or statistics object and for the "snapshot"
+ * row), so that a refresh can replace one relation's rows; per
+ * generation, the signature of each relation's catalog rows when it was
+ * taken (flotilla_schema_sig; rel 0: everything that belongs to no
+ * relation) and the fingerprint.
  */
 #define S_TABLE_SQL                                                         \
     "CREATE TEMPORARY TABLE IF NOT EXISTS pg_temp.flotilla_schema_snap ("   \
     " gen pg_catalog.int4 NOT NULL,"                                        \
     " kind pg_catalog.text COLLATE pg_catalog.\"C\" NOT NULL,"              \
     " ident pg_catalog.text COLLATE pg_catalog.\"C\" NOT NULL,"             \
-    " def pg_catalog.text NOT NULL, PRIMARY KEY (gen, kind, ident));"       \
+    " def pg_catalog.text NOT NULL, rel pg_catalog.oid NOT NULL,"           \
+    " PRIMARY KEY (gen, kind, ident));"                                     \
+    "CREATE INDEX IF NOT EXISTS flotilla_schema_snap_rel"                   \
+    " ON pg_temp.flotilla_schema_snap (gen, rel);"                          \
+    "CREATE TEMPORARY TABLE IF NOT EXISTS pg_temp.flotilla_schema_sig ("    \
+    " gen pg_catalog.int4 NOT NULL, rel pg_catalog.oid NOT NULL,"           \
+    " sig pg_catalog.text NOT NULL, PRIMARY KEY (gen, rel));"               \
     "CREATE TEMPORARY TABLE IF NOT EXISTS pg_temp.flotilla_schema_gen ("    \
-    " gen pg_catalog.int4 PRIMARY KEY, fingerprint pg_catalog.text)"
+    " gen pg_catalog.int4 PRIMARY KEY, fingerprint pg_catalog.bit(256))"
+
+/* The sum of the xmin of catalog rows a (see S_DETECT_SQL). */
+#define S_XSUM(a)                                                           \
+    " pg_catalog.sum(" a ".xmin::pg_catalog.text::pg_catalog.int8) "
+
+/* count(*) and S_XSUM of the rows of catalog cat (alias x) where w. */
+#define S_CSUM(cat, w)                                                      \
+    " (SELECT pg_catalog.concat_ws(',', pg_catalog.count(*)," S_XSUM("x")   \
+    ") FROM pg_catalog." cat " x WHERE " w ") "
+
+/* The managed relations' oids (S_RELS before rel exists). */
+#define S_LIVE "ANY (ARRAY(SELECT live.oid FROM live))"
+
+/* Types and functions among nsdep (which also lists relations). */
+#define S_NSOBJ                                                             \
+    "nsdep.classid IN ('pg_catalog.pg_type'::pg_catalog.regclass,"          \
+    " 'pg_catalog.pg_proc'::pg_catalog.regclass)"
+
+/* The oids of the managed types. */
+#define S_NSTYPES                                                           \
+    "ANY (ARRAY(SELECT nsdep.objid FROM nsdep"                              \
+    " WHERE nsdep.classid = 'pg_catalog.pg_type'::pg_catalog.regclass))"
 
 /*
- * A snapshot: the rows with a def, and a "snapshot" row holding the scope
- * so that generations of different scopes are never compared, written
- * over generation $2 in one statement.  Only the rows that differ are
- * written (rewriting every row cost as much as describing them): d holds
- * the new rows that are not in $2 and the keys of the rows of $2 that are
- * not in the new snapshot.  Reading del's count in the INSERT's condition
- * makes the DELETE run to completion first, so that a row whose def
- * changed does not meet its old self in the primary key.  In snapshots,
- * only grants can lack a def (a column without any): the filter is on
- * those rows alone, as a filter on the union would be pushed into every
- * branch and evaluate each def twice.  Returns the number of rows
- * written.
+ * What changed since generation $2 was taken, for a refresh ($3 false).
+ * Every catalog row PostgreSQL writes (inserts, or updates as a new
+ * version) carries the writing transaction's id in xmin, and a deleted
+ * one is gone: so the count and the sum of the xmin of the catalog rows
+ * that belong to a relation change whenever one of them is written or
+ * deleted (rows written later have larger ids than the rows they
+ * replace).  A relation's signature (sig) is its pg_class row's xmin,
+ * owner and acl (which print role names), and the count and xmin sum of
+ * its columns (with a hash of their grants), defaults, constraints,
+ * indexes (pg_index and pg_class rows), triggers, policies, rules,
+ * sequence parameters and ownership, parents and foreign-table options,
+ * and of the comments on it and on them.  Signature 0 does the same for
+ * what belongs to no relation: the scope, the extensions' members, the
+ * managed schemas, types (enum labels, domain constraints, ranges,
+ * composite attributes), functions and statistics objects, and their
+ * comments.  Reading them costs index lookups by the managed objects'
+ * oids, no rendering.
+ *
+ * gd.full: everything is described again, when asked ($3), when the
+ * generation has no signature 0 yet, or when signature 0 changed (a
+ * renamed type, function, schema or role shows in the text of
+ * relations whose own catalog rows did not change).  Otherwise dirty
+ * holds the relations whose signature changed (or which appeared or
+ * disappeared) and those with an object that depends on one of them
+ * (pg_depend: a view, a foreign key, a column default, an owned
+ * sequence, a partition, whose text names them).
+ */
+#define S_DETECT_SQL                                                        \
+    "live AS MATERIALIZED ("                                                \
+    " SELECT c.oid, c.xmin, c.relowner, c.relacl"                           \
+    " FROM ns JOIN pg_catalog.pg_class c ON c.relnamespace = ns.oid"        \
+    " WHERE c.relkind IN ('r', 'p', 'f', 'v', 'm', 'S')"                    \
+    " AND NOT" S_IN_EXTENSION("pg_class", "c.oid") "),"                     \
+    "part AS MATERIALIZED ("                                                \
+    " SELECT a.attrelid AS rel, 0::pg_catalog.oid AS obj, a.xmin,"          \
+    "  CASE WHEN a.attacl IS NOT NULL THEN pg_catalog.hashtext("            \
+    "  a.attacl::pg_catalog.text) ELSE 0 END::pg_catalog.int8 AS h"         \
+    " FROM pg_catalog.pg_attribute a"                                       \
+    " WHERE a.attrelid = " S_LIVE " AND a.attnum > 0"                       \
+    " UNION ALL SELECT d.adrelid, d.oid, d.xmin, 0"                         \
+    " FROM pg_catalog.pg_attrdef d WHERE d.adrelid = " S_LIVE               \
+    " UNION ALL SELECT k.conrelid, k.oid, k.xmin, 0"                        \
+    " FROM pg_catalog.pg_constraint k WHERE k.conrelid = " S_LIVE           \
+    " UNION ALL SELECT i.indrelid, i.indexrelid, i.xmin,"                   \
+    "  ic.xmin::pg_catalog.text::pg_catalog.int8"                           \
+    " FROM pg_catalog.pg_index i"                                           \
+    " JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid"                 \
+    " WHERE i.indrelid = " S_LIVE                                           \
+    " UNION ALL SELECT g.tgrelid, g.oid, g.xmin, 0"                         \
+    " FROM pg_catalog.pg_trigger g WHERE g.tgrelid = " S_LIVE               \
+    " UNION ALL SELECT p.polrelid, p.oid, p.xmin, 0"                        \
+    " FROM pg_catalog.pg_policy p WHERE p.polrelid = " S_LIVE               \
+    " UNION ALL SELECT w.ev_class, w.oid, w.xmin, 0"                        \
+    " FROM pg_catalog.pg_rewrite w WHERE w.ev_class = " S_LIVE              \
+    " UNION ALL SELECT s.seqrelid, 0, s.xmin, 0"                            \
+    " FROM pg_catalog.pg_sequence s WHERE s.seqrelid = " S_LIVE             \
+    " UNION ALL SELECT h.inhrelid, 0, h.xmin, 0"                            \
+    " FROM pg_catalog.pg_inherits h WHERE h.inhrelid = " S_LIVE             \
+    " UNION ALL SELECT f.ftrelid, 0, f.xmin, 0"                             \
+    " FROM pg_catalog.pg_foreign_table f WHERE f.ftrelid = " S_LIVE         \
+    " UNION ALL SELECT d.objid, 0, d.xmin, 0 FROM pg_catalog.pg_depend d"   \
+    " WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass"         \
+    " AND d.objid = " S_LIVE " AND d.deptype IN ('a', 'i')),"               \
+    "own AS MATERIALIZED ("                                                 \
+    " SELECT live.oid AS rel, live.oid AS obj FROM live"                    \
+    " UNION ALL SELECT part.rel, part.obj FROM part WHERE part.obj <> 0),"  \
+    "cmt AS MATERIALIZED ("                                                 \
+    " SELECT own.rel, d.xmin FROM pg_catalog.pg_description d"              \
+    " JOIN own ON own.obj = d.objoid"                                       \
+    " WHERE d.objoid = ANY (ARRAY(SELECT own.obj FROM own))),"              \
+    "sig AS MATERIALIZED ("                                                 \
+    " SELECT live.oid AS rel, pg_catalog.concat_ws(' ', live.xmin,"         \
+    "  pg_catalog.pg_get_userbyid(live.relowner), live.relacl, x.n, x.sx,"  \
+    "  x.sh) AS sig"                                                        \
+    " FROM live LEFT JOIN (SELECT u.rel, pg_catalog.count(*) AS n,"         \
+    S_XSUM("u") "AS sx, pg_catalog.sum(u.h) AS sh"                          \
+    "  FROM (SELECT part.rel, part.xmin, part.h FROM part"                  \
+    "  UNION ALL SELECT cmt.rel, cmt.xmin, 0 FROM cmt) u"                   \
+    "  GROUP BY u.rel) x ON x.rel = live.oid"                               \
+    " UNION ALL"                                                            \
+    " SELECT 0, pg_catalog.concat_ws(' ',"                                  \
+    "  coalesce(pg_catalog.quote_ident($1::pg_catalog.text), '*'),"         \
+    "  (SELECT pg_catalog.concat_ws(',', pg_catalog.count(*)," S_XSUM("x")  \
+    "   ) FROM ext x),"                                                     \
+    "  (SELECT pg_catalog.concat_ws(',', pg_catalog.count(*)," S_XSUM("x")  \
+    "   , pg_catalog.sum(pg_catalog.hashtext(pg_catalog.concat("           \
+    "   x.nspname, ' ', pg_catalog.pg_get_userbyid(x.nspowner), ' ',"       \
+    "   x.nspacl))::pg_catalog.int8))"                                      \
+    "   FROM pg_catalog.pg_namespace x"                                     \
+    "   WHERE x.oid = ANY (ARRAY(SELECT ns.oid FROM ns))),"                 \
+    "  (SELECT pg_catalog.count(*) FROM nsdep WHERE " S_NSOBJ "),"          \
+    "  (SELECT pg_catalog.concat_ws(',', pg_catalog.count(*)," S_XSUM("x")  \
+    "   , pg_catalog.sum(pg_catalog.hashtext(pg_catalog.concat("           \
+    "   pg_catalog.pg_get_userbyid(x.typowner), ' ', x.typacl))"            \
+    "   ::pg_catalog.int8)) FROM pg_catalog.pg_type x"                      \
+    "   WHERE x.oid = " S_NSTYPES "),"                                      \
+    "  (SELECT pg_catalog.concat_ws(',', pg_catalog.count(*)," S_XSUM("x")  \
+    "   , pg_catalog.sum(pg_catalog.hashtext(pg_catalog.concat("           \
+    "   pg_catalog.pg_get_userbyid(x.proowner), ' ', x.proacl))"            \
+    "   ::pg_catalog.int8)) FROM pg_catalog.pg_proc x"                      \
+    "   WHERE x.oid = ANY (ARRAY(SELECT nsdep.objid FROM nsdep"             \
+    "   WHERE nsdep.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass))),"\
+    S_CSUM("pg_enum", "x.enumtypid = " S_NSTYPES) ","                       \
+    S_CSUM("pg_constraint", "x.contypid = " S_NSTYPES) ","                  \
+    S_CSUM("pg_range", "x.rngtypid = " S_NSTYPES) ","                       \
+    S_CSUM("pg_attribute", "x.attrelid = ANY (ARRAY(SELECT t.typrelid"      \
+           " FROM pg_catalog.pg_type t WHERE t.oid = " S_NSTYPES            \
+           " AND t.typrelid <> 0))") ","                                    \
+    "  (SELECT pg_catalog.concat_ws(',', pg_catalog.count(*)," S_XSUM("x")  \
+    "   , pg_catalog.sum(pg_catalog.hashtext(pg_catalog.pg_get_userbyid("  \
+    "   x.stxowner)::pg_catalog.text)::pg_catalog.int8))"                   \
+    "   FROM pg_catalog.pg_statistic_ext x"                                 \
+    "   WHERE x.stxnamespace = ANY (ARRAY(SELECT ns.oid FROM ns))),"        \
+    S_CSUM("pg_description", "x.objoid = ANY (ARRAY(SELECT ns.oid FROM ns"  \
+           " UNION ALL SELECT nsdep.objid FROM nsdep WHERE " S_NSOBJ         \
+           " UNION ALL SELECT t.oid FROM pg_catalog.pg_statistic_ext t"     \
+           " WHERE t.stxnamespace = ANY (ARRAY(SELECT ns.oid FROM ns))))")  \
+    ")),"                                                                   \
+    "stored AS MATERIALIZED (SELECT s.rel, s.sig"                           \
+    " FROM pg_temp.flotilla_schema_sig s"                                   \
+    " WHERE s.gen = $2::pg_catalog.int4),"                                  \
+    "gd AS MATERIALIZED (SELECT $3::pg_catalog.bool OR NOT EXISTS ("        \
+    " SELECT FROM stored JOIN sig ON sig.rel = stored.rel"                  \
+    " AND sig.sig = stored.sig WHERE stored.rel = 0) AS full),"             \
+    "chg AS MATERIALIZED (SELECT coalesce(sig.rel, stored.rel) AS rel"      \
+    " FROM sig FULL JOIN stored ON stored.rel = sig.rel"                    \
+    " AND stored.sig = sig.sig"                                             \
+    " WHERE sig.rel IS NULL OR stored.rel IS NULL),"                        \
+    "dirty AS MATERIALIZED (SELECT chg.rel FROM chg WHERE chg.rel <> 0"     \
+    " UNION SELECT own.rel FROM pg_catalog.pg_depend d"                     \
+    " JOIN own ON own.obj = d.objid"                                        \
+    " WHERE d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass"      \
+    " AND d.refobjid = ANY (ARRAY(SELECT chg.rel FROM chg))),"
+
+#define S_FULL "(SELECT gd.full FROM gd)"
+#define S_DIRTY "ANY (ARRAY(SELECT dirty.rel FROM dirty))"
+
+/*
+ * The hash of one snapshot row: SHA-256 of "len:kind len:ident len:def"
+ * (lengths in bytes, so that no def can pass for another row) as 256
+ * bits.  A generation's fingerprint is the XOR of its rows' hashes: it
+ * does not depend on their order, and a refresh updates it with the
+ * hashes of the rows it deletes and inserts.
+ */
+#define S_ROW_HASH(k, i, d)                                                 \
+    " ('x' OPERATOR(pg_catalog.||) pg_catalog.encode(pg_catalog.sha256("    \
+    " pg_catalog.convert_to(pg_catalog.format('%s:%s %s:%s %s:%s',"         \
+    " pg_catalog.octet_length(" k "), " k ", pg_catalog.octet_length(" i    \
+    "), " i ", pg_catalog.octet_length(" d "), " d "), 'UTF8')), 'hex'))"   \
+    "::pg_catalog.bit(256) "
+
+/* 256 bits as 64 hex digits. */
+#define S_HEX64(b, from)                                                    \
+    " pg_catalog.lpad(pg_catalog.to_hex(pg_catalog.substring(" b ", " from  \
+    ", 64)::pg_catalog.bit(64)::pg_catalog.int8), 16, '0') "
+#define S_HEX256(b)                                                         \
+    " pg_catalog.concat(" S_HEX64(b, "1") "," S_HEX64(b, "65") ","          \
+    S_HEX64(b, "129") "," S_HEX64(b, "193") ") "
+
+/*
+ * A snapshot into generation $2, in one statement: the rows with a def,
+ * and a "snapshot" row holding the scope so that generations of
+ * different scopes are never compared.  All of them when $3 is true or
+ * the generation was never taken (gd.full); else a refresh: only the
+ * relations that changed since $2 was taken are described again (see
+ * S_DETECT_SQL), and the rows of the others stay as they are.  Only the
+ * rows that differ are written (rewriting every row cost as much as
+ * describing them): d holds the new rows that are not in $2 and the
+ * rows of $2 that are not among the new ones, among the rows described
+ * (old: those of the relations described, or all).  A row matches only
+ * with the same relation, so that a table dropped and created again
+ * gets rows under its new oid.  Reading del's count in the INSERT's
+ * condition makes the DELETE run to completion first, so that a row
+ * whose def changed does not meet its old self in the primary key; the
+ * same for the signatures.  In snapshots, only grants can lack a def (a
+ * column without any): the filter is on those rows alone, as a filter
+ * on the union would be pushed into every branch and evaluate each def
+ * twice.  The fingerprint is updated with the hashes of the rows
+ * deleted and inserted.  Returns the number of rows written and the
+ * fingerprint.
  */
 static const char s_snapshot_sql[] =
-    S_CTES_SQL S_OBJ_SQL(S_NO_TARGETS, " WHERE col.attacl IS NOT NULL") ","
+    S_CTES_X(S_DETECT_SQL, " AND (" S_FULL " OR c.oid = " S_DIRTY ")",
+             S_FULL)
+    S_OBJ_SQL(S_NO_TARGETS, " WHERE col.attacl IS NOT NULL", S_FULL) ","
     "new AS ("
     " SELECT r.kind COLLATE pg_catalog.\"C\" AS kind,"
-    "  r.ident COLLATE pg_catalog.\"C\" AS ident, r.def"
+    "  r.ident COLLATE pg_catalog.\"C\" AS ident, r.def, r.relid"
     " FROM (" S_SELECT_SQL(S_NO_TARGETS, "JOIN",
                            " WHERE acltext.def IS NOT NULL"
-                           " OR acl.acltype <> 'c'") ") r"
+                           " OR acl.acltype <> 'c'", S_FULL) ") r"
     " UNION ALL"
     " SELECT 'snapshot', '',"
-    " coalesce(pg_catalog.quote_ident($1::pg_catalog.text), '*')),"
+    " coalesce(pg_catalog.quote_ident($1::pg_catalog.text), '*'),"
+    " 0::pg_catalog.oid WHERE " S_FULL "),"
+    "old AS ("
+    " SELECT s.kind, s.ident, s.def, s.rel FROM pg_temp.flotilla_schema_snap s"
+    " WHERE s.gen = $2::pg_catalog.int4 AND " S_FULL
+    " UNION ALL"
+    " SELECT s.kind, s.ident, s.def, s.rel FROM pg_temp.flotilla_schema_snap s"
+    " WHERE s.gen = $2::pg_catalog.int4 AND NOT " S_FULL
+    " AND s.rel = " S_DIRTY "),"
     "d AS MATERIALIZED ("
-    " SELECT old.kind AS okind, old.ident AS oident, new.kind, new.ident,"
-    " new.def FROM new"
-    " FULL JOIN (SELECT s.kind, s.ident, s.def"
-    "  FROM pg_temp.flotilla_schema_snap s"
-    "  WHERE s.gen = $2::pg_catalog.int4) old"
-    " ON old.kind = new.kind AND old.ident = new.ident AND old.def = new.def"
+    " SELECT old.kind AS okind, old.ident AS oident, old.def AS odef,"
+    " new.kind, new.ident, new.def, new.relid FROM new"
+    " FULL JOIN old ON old.kind = new.kind AND old.ident = new.ident"
+    " AND old.def = new.def AND old.rel = new.relid"
     " WHERE old.kind IS NULL OR new.kind IS NULL),"
     "del AS (DELETE FROM pg_temp.flotilla_schema_snap s USING d"
     " WHERE s.gen = $2::pg_catalog.int4 AND s.kind = d.okind"
     " AND s.ident = d.oident RETURNING 1),"
-    "ins AS (INSERT INTO pg_temp.flotilla_schema_snap (gen, kind, ident, def)"
-    " SELECT $2::pg_catalog.int4, d.kind, d.ident, d.def FROM d"
+    "ins AS (INSERT INTO pg_temp.flotilla_schema_snap"
+    " (gen, kind, ident, def, rel)"
+    " SELECT $2::pg_catalog.int4, d.kind, d.ident, d.def, d.relid FROM d"
     " WHERE d.kind IS NOT NULL"
     " AND (SELECT pg_catalog.count(*) FROM del) >= 0 RETURNING 1),"
-    "fp AS (INSERT INTO pg_temp.flotilla_schema_gen (gen)"
-    " VALUES ($2::pg_catalog.int4) ON CONFLICT (gen)"
-    " DO UPDATE SET fingerprint = NULL)"
-    " SELECT pg_catalog.count(*) FROM ins";
-
-/*
- * The fingerprints of the generations just taken, SHA-256 over their
- * rows, fields length-prefixed so that no def can pass for another row.
- * Run pinned, in the snapshot's transaction (no parameter: it goes with
- * the COMMIT).  The rows come sorted by the primary key, in "C": a sort
- * in string_agg() or of the rows cost PostgreSQL 15 a microsecond a row,
- * and enable_sort is off.  The aggregate keeps the order of the sorted
- * subquery, which PostgreSQL documents for an outer query without a join
- * ("Aggregate Functions"); the tests check the result against the ORDER
- * BY inside the aggregate.
- */
-#define S_FINGERPRINTS_SQL                                                  \
-    "UPDATE pg_temp.flotilla_schema_gen g SET fingerprint = ("              \
-    " SELECT pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to("    \
-    " pg_catalog.string_agg(r.line, pg_catalog.chr(10)), 'UTF8')), 'hex')"  \
-    " FROM (SELECT pg_catalog.format('%s:%s %s:%s %s:%s',"                  \
-    "  pg_catalog.octet_length(s.kind), s.kind,"                            \
-    "  pg_catalog.octet_length(s.ident), s.ident,"                          \
-    "  pg_catalog.octet_length(s.def), s.def) AS line"                      \
-    "  FROM pg_temp.flotilla_schema_snap s WHERE s.gen = g.gen"             \
-    "  ORDER BY s.kind, s.ident) r)"                                        \
-    " WHERE g.fingerprint IS NULL"
-
-static const char s_fingerprints_sql[] = S_FINGERPRINTS_SQL;
-static const char s_fingerprints_commit_sql[] =
-    S_FINGERPRINTS_SQL "; COMMIT";
+    "sdel AS (DELETE FROM pg_temp.flotilla_schema_sig s USING chg"
+    " WHERE s.gen = $2::pg_catalog.int4 AND s.rel = chg.rel RETURNING 1),"
+    "sins AS (INSERT INTO pg_temp.flotilla_schema_sig (gen, rel, sig)"
+    " SELECT $2::pg_catalog.int4, sig.rel, sig.sig FROM sig"
+    " WHERE sig.rel IN (SELECT chg.rel FROM chg)"
+    " AND (SELECT pg_catalog.count(*) FROM sdel) >= 0 RETURNING 1),"
+    "fp AS (INSERT INTO pg_temp.flotilla_schema_gen AS g (gen, fingerprint)"
+    " SELECT $2::pg_catalog.int4, coalesce(pg_catalog.bit_xor(x.h),"
+    " B'0'::pg_catalog.bit(256)) FROM ("
+    " SELECT" S_ROW_HASH("d.okind", "d.oident", "d.odef") "AS h FROM d"
+    " WHERE d.okind IS NOT NULL UNION ALL"
+    " SELECT" S_ROW_HASH("d.kind", "d.ident", "d.def") "FROM d"
+    " WHERE d.kind IS NOT NULL) x"
+    " ON CONFLICT (gen) DO UPDATE SET fingerprint ="
+    " g.fingerprint # EXCLUDED.fingerprint RETURNING g.fingerprint)"
+    " SELECT (SELECT pg_catalog.count(*) FROM ins),"
+    " (SELECT" S_HEX256("fp.fingerprint") "FROM fp)";
 
 /* The scope of generation $1 (fl_schema_prove, pinned). */
 static const char s_scope_sql[] =
@@ -741,7 +957,7 @@ const char fl_schema_ledger_sql[] =
  * "=" by the search path: they are written out.
  */
 static const char s_fingerprint_sql[] =
-    "SELECT g.fingerprint FROM pg_temp.flotilla_schema_gen g"
+    "SELECT" S_HEX256("g.fingerprint") "FROM pg_temp.flotilla_schema_gen g"
     " WHERE g.gen OPERATOR(pg_catalog.=) $1::pg_catalog.int4";
 
 /* The "snapshot" row of generation g: its scope. */
@@ -1134,34 +1350,50 @@ s_query_snap(fl_pg_t *pg, fl_pg_result_t *r, const char *name,
     return rc;
 }
 
-int
-fl_schema_snapshot(fl_pg_t *pg, int gen, const char *only_schema,
-                   fl_error_t *err)
+/* A snapshot (full) or a refresh into gen; *fp (may be NULL) its fingerprint. */
+static int
+s_snapshot(fl_pg_t *pg, int gen, const char *only_schema, int full, char **fp,
+           fl_error_t *err)
 {
     char g[16];
-    const char *params[2] = {only_schema, g};
+    const char *params[3] = {only_schema, g, full ? "t" : "f"};
     fl_pg_result_t r = FL_PG_RESULT_INIT;
     s_session_t s;
     int rc;
 
     FL_ASSERT(pg != NULL);
+    if (fp != NULL)
+        *fp = NULL;
     snprintf(g, sizeof(g), "%d", gen);
     if ((rc = s_enter(pg, &s, 1, err)) == 0) {
         rc = fl_pg_query_prepared(pg, &r, "flotilla_schema_snapshot",
-                                  s_snapshot_sql, 2, params, err);
+                                  s_snapshot_sql, 3, params, err);
+        if (rc == 0 && fp != NULL && r.nrows == 1 &&
+            fl_pg_value(&r, 0, 1) != NULL)
+            *fp = fl_strdup(fl_pg_value(&r, 0, 1));
         fl_pg_result_release(&r);
-        /* The fingerprint, still pinned; in our COMMIT's round trip. */
-        if (rc == 0 && s.own_tx) {
-            rc = fl_pg_exec(pg, s_fingerprints_commit_sql, err);
-            s.own_tx = fl_pg_in_transaction(pg);
-        } else if (rc == 0) {
-            rc = fl_pg_exec(pg, s_fingerprints_sql, err);
-        }
         rc = s_leave(pg, &s, rc, err);
     }
-    if (rc != 0)
+    if (rc != 0) {
+        if (fp != NULL)
+            fl_free(fp);
         fl_error_prefix(err, "could not take schema snapshot %d: ", gen);
+    }
     return rc;
+}
+
+int
+fl_schema_snapshot(fl_pg_t *pg, int gen, const char *only_schema,
+                   fl_error_t *err)
+{
+    return s_snapshot(pg, gen, only_schema, 1, NULL, err);
+}
+
+int
+fl_schema_refresh(fl_pg_t *pg, int gen, const char *only_schema, char **fp,
+                  fl_error_t *err)
+{
+    return s_snapshot(pg, gen, only_schema, 0, fp, err);
 }
 
 int
@@ -1185,6 +1417,31 @@ fl_schema_fingerprint(fl_pg_t *pg, int gen, char **out, fl_error_t *err)
     return rc;
 }
 
+/*
+ * What s_record_sql's row r says: nothing was written unless both
+ * generations exist with the same scope; else *count (may be NULL) gets
+ * the number of rows written.
+ */
+static int
+s_recorded(const fl_pg_result_t *r, int gen_before, int gen_after,
+           int *count, fl_error_t *err)
+{
+    const char *sb = NULL, *sa = NULL;
+
+    FL_ASSERT(r->nrows == 1);
+    sb = fl_pg_value(r, 0, 0);
+    sa = fl_pg_value(r, 0, 1);
+    if (sb == NULL)
+        return s_not_taken(gen_before, err);
+    if (sa == NULL)
+        return s_not_taken(gen_after, err);
+    if (strcmp(sb, sa) != 0)
+        return s_scopes_differ(gen_before, sb, gen_after, sa, err);
+    if (count != NULL && fl_pg_value(r, 0, 2) != NULL)
+        *count = (int)strtol(fl_pg_value(r, 0, 2), NULL, 10);
+    return 0;
+}
+
 int
 fl_schema_record_changes(fl_pg_t *pg, const char *target,
                          const fl_version_t *version,
@@ -1194,7 +1451,6 @@ fl_schema_record_changes(fl_pg_t *pg, const char *target,
     char v[FL_VERSION_MAX + 1], b[16], a[16];
     const char *params[4] = {v, b, a, target};
     fl_pg_result_t r = FL_PG_RESULT_INIT;
-    const char *sb = NULL, *sa = NULL;
     int rc;
 
     FL_ASSERT(pg != NULL);
@@ -1205,21 +1461,76 @@ fl_schema_record_changes(fl_pg_t *pg, const char *target,
     snprintf(a, sizeof(a), "%d", gen_after);
     rc = s_query_snap(pg, &r, "flotilla_schema_record", s_record_sql, 4,
                       params, gen_before, err);
-    if (rc == 0) {
-        FL_ASSERT(r.nrows == 1);
-        sb = fl_pg_value(&r, 0, 0);
-        sa = fl_pg_value(&r, 0, 1);
-    }
-    /* Nothing was written unless both exist with the same scope. */
-    if (rc == 0 && sb == NULL)
-        rc = s_not_taken(gen_before, err);
-    else if (rc == 0 && sa == NULL)
-        rc = s_not_taken(gen_after, err);
-    else if (rc == 0 && strcmp(sb, sa) != 0)
-        rc = s_scopes_differ(gen_before, sb, gen_after, sa, err);
-    else if (rc == 0 && count != NULL && fl_pg_value(&r, 0, 2) != NULL)
-        *count = (int)strtol(fl_pg_value(&r, 0, 2), NULL, 10);
+    if (rc == 0)
+        rc = s_recorded(&r, gen_before, gen_after, count, err);
     fl_pg_result_release(&r);
+    return rc;
+}
+
+/*
+ * Version $3's ledger row (of target $4) gets the fingerprint of
+ * generation $1, and is marked recorded when generations $2 and $1 have
+ * the same scope (its changes were then recorded by s_record_sql in the
+ * same transaction).  Run pinned.
+ */
+static const char s_ledger_fp_sql[] =
+    "UPDATE flotilla.schema_migrations m SET schema_fingerprint = (SELECT"
+    S_HEX256("g.fingerprint") "FROM pg_temp.flotilla_schema_gen g"
+    " WHERE g.gen OPERATOR(pg_catalog.=) $1::pg_catalog.int4),"
+    " schema_recorded = true"
+    " WHERE m.version OPERATOR(pg_catalog.=) $3::pg_catalog.text"
+    " AND m.target OPERATOR(pg_catalog.=) $4::pg_catalog.text"
+    " AND" S_SCOPE_OF("$1") "OPERATOR(pg_catalog.=)" S_SCOPE_OF("$2");
+
+int
+fl_schema_record_after(fl_pg_t *pg, const char *target,
+                       const fl_version_t *version, int gen_before,
+                       int gen_after, const char *only_schema, char **fp,
+                       int *count, fl_error_t *err)
+{
+    char v[FL_VERSION_MAX + 1], b[16], a[16];
+    const char *snap_params[3] = {only_schema, a, "f"};
+    const char *rec_params[4] = {v, b, a, target};
+    const char *fp_params[4] = {a, b, v, target};
+    fl_pg_result_t snap = FL_PG_RESULT_INIT, rec = FL_PG_RESULT_INIT;
+    fl_error_t ignore = FL_ERROR_INIT;
+    const fl_pg_step_t steps[] = {
+        {NULL, "BEGIN", 0, NULL, NULL},
+        {NULL, "SELECT" S_PINS, 0, NULL, NULL},
+        {"flotilla_schema_snapshot", s_snapshot_sql, 3, snap_params, &snap},
+        {"flotilla_schema_record", s_record_sql, 4, rec_params, &rec},
+        {"flotilla_schema_ledger_fp", s_ledger_fp_sql, 4, fp_params, NULL},
+        {NULL, "COMMIT", 0, NULL, NULL},
+    };
+    int rc;
+
+    FL_ASSERT(pg != NULL && fp != NULL && !fl_pg_in_transaction(pg));
+    *fp = NULL;
+    if (count != NULL)
+        *count = 0;
+    snprintf(v, sizeof(v), "%s", version->text);
+    snprintf(b, sizeof(b), "%d", gen_before);
+    snprintf(a, sizeof(a), "%d", gen_after);
+    rc = fl_pg_batch(pg, steps, sizeof(steps) / sizeof(steps[0]), err);
+    if (rc != 0 && fl_pg_in_transaction(pg))
+        FL_IGNORE(fl_pg_exec(pg, "ROLLBACK", &ignore));
+    /* Without the tables, no generation was ever taken here. */
+    if (rc == FL_EDB && err != NULL && strcmp(err->sqlstate, "42P01") == 0) {
+        fl_error_clear(err);
+        rc = s_not_taken(gen_before, err);
+    }
+    if (rc == 0) {
+        FL_ASSERT(snap.nrows == 1);
+        rc = s_recorded(&rec, gen_before, gen_after, count, err);
+    }
+    if (rc == 0)
+        *fp = fl_strdup(fl_pg_value(&snap, 0, 1));
+    fl_pg_result_release(&snap);
+    fl_pg_result_release(&rec);
+    fl_error_clear(&ignore);
+    if (rc != 0)
+        fl_error_prefix(err, "could not record the schema after version "
+                        "%s: ", version->text);
     return rc;
 }
 

@@ -93,6 +93,23 @@
  * first snapshot of a session creates the temporary tables, which a
  * read-only transaction cannot do.
  *
+ * Refresh: every catalog row PostgreSQL writes carries the writing
+ * transaction's id (xmin), and a deleted one is gone, so the count and the
+ * xmin sum of the catalog rows that belong to a relation change whenever
+ * one of them is written or deleted.  fl_schema_refresh() keeps them per
+ * relation and generation and describes again only the relations whose
+ * figures moved.  What it does not see, and a full snapshot does: a
+ * change in the text of a relation's objects that comes from an object
+ * outside the managed schemas (a renamed collation, tablespace, access
+ * method or foreign server, a type or function of another schema) or
+ * from a renamed role named only in a policy; and a catalog row written
+ * by a transaction whose id is below the one it replaces while the
+ * counts and sums of that relation move back to equal (concurrent
+ * transactions committing in the opposite order, at once deleting and
+ * adding rows of the same relation).  Freezing, VACUUM FULL of a catalog
+ * and the like only make it describe more.  The rollback's own snapshots
+ * (agent/rollback.c) are full.
+ *
  * Cost (bench/schema.sh): a snapshot reads pg_class and pg_namespace,
  * and the other catalogs' rows of the managed objects through indexes,
  * and writes only the rows that differ from the generation it replaces:
@@ -145,10 +162,32 @@ int fl_schema_snapshot(fl_pg_t *pg, int gen, const char *only_schema,
                        fl_error_t *err) FL_NODISCARD;
 
 /*
- * SHA-256 (hex, computed by the server when the snapshot was taken) over
- * the sorted rows of generation gen.  *out is a new string the caller
- * frees; NULL on error.  FL_ENOTFOUND when gen was never taken in this
- * session.
+ * Brings generation gen up to date as fl_schema_snapshot() would, but
+ * describes again only the relations whose catalog rows changed since gen
+ * was last taken or refreshed in this session, and those with an object
+ * that depends on one of them (a view, a foreign key, a column default,
+ * an owned sequence, a partition); the rows of the others are kept.
+ * Everything is described again when gen was never taken, or when a
+ * schema, type, function, statistics object, extension membership or
+ * the owner or grants of one of them changed.  The result equals a full
+ * snapshot's, rows and fingerprint (tests/integration/test_schema.c
+ * checks it after generated migrations), within the limits of "Refresh"
+ * above.  *fp (may be NULL) gets the new fingerprint, a new string the
+ * caller frees (NULL on error).
+ */
+int fl_schema_refresh(fl_pg_t *pg, int gen, const char *only_schema,
+                      char **fp, fl_error_t *err) FL_NODISCARD;
+
+/*
+ * The fingerprint of generation gen (hex, 64 digits, computed by the
+ * server when the snapshot was taken): the XOR of the SHA-256 of each
+ * row, written "len:kind len:ident len:def" (lengths in bytes).  An XOR
+ * of hashes does not depend on the rows' order and can be updated row by
+ * row; it detects any change of the rows, but unlike one hash over all
+ * of them it is not collision-resistant against someone who chooses many
+ * objects to cancel out a change: it is a change detector, not a
+ * signature.  *out is a new string the caller frees; NULL on error.
+ * FL_ENOTFOUND when gen was never taken in this session.
  */
 int fl_schema_fingerprint(fl_pg_t *pg, int gen, char **out,
                           fl_error_t *err) FL_NODISCARD;
@@ -169,6 +208,23 @@ extern const char fl_schema_ledger_sql[];
 int fl_schema_record_changes(fl_pg_t *pg, const char *target,
                              const fl_version_t *version, int gen_before, int gen_after,
                              int *count, fl_error_t *err) FL_NODISCARD;
+
+/*
+ * What the pipeline does after a migration's COMMIT, in one transaction
+ * and one round trip: fl_schema_refresh() of gen_after,
+ * fl_schema_record_changes() from gen_before, and the fingerprint stored
+ * in version's ledger row (flotilla.schema_migrations, marked recorded).
+ * Must be called outside a transaction, after gen_before was taken in
+ * this session (else FL_ENOTFOUND).  *fp gets the fingerprint (a new
+ * string, NULL on error); *count (may be NULL) the changes recorded.
+ * FL_ECONFLICT when the generations' scopes differ (the refresh is then
+ * kept, nothing recorded).
+ */
+int fl_schema_record_after(fl_pg_t *pg, const char *target,
+                           const fl_version_t *version,
+                           int gen_before, int gen_after,
+                           const char *only_schema, char **fp, int *count,
+                           fl_error_t *err) FL_NODISCARD;
 
 /*
  * Reports one re-created object.  kind and ident are lent for the call.

@@ -104,6 +104,19 @@ s_capture(fl_pg_t *pg, char **v, char **schemas, fl_error_t *err)
 }
 
 /* s_capture, then s_apply of the pinned values, in one statement. */
+static const char s_capture_and_pin_sql[] =
+        "WITH cur AS MATERIALIZED (SELECT"
+        " pg_catalog.current_setting('search_path') AS a,"
+        " pg_catalog.current_setting('TimeZone') AS b,"
+        " pg_catalog.current_setting('DateStyle') AS c,"
+        " pg_catalog.current_setting('IntervalStyle') AS d,"
+        " pg_catalog.current_setting('extra_float_digits') AS e,"
+        " pg_catalog.current_setting('bytea_output') AS f,"
+        " pg_catalog.array_to_json(pg_catalog.current_schemas(true))"
+        "::pg_catalog.text AS g)"
+        " SELECT cur.a, cur.b, cur.c, cur.d, cur.e, cur.f, cur.g,"
+        S_SET_SQL " FROM cur";
+
 static int
 s_capture_and_pin(fl_pg_t *pg, char **v, char **schemas, int local,
                   fl_error_t *err)
@@ -115,18 +128,8 @@ s_capture_and_pin(fl_pg_t *pg, char **v, char **schemas, int local,
     for (size_t i = 0; i < FL_SESSION_NSETTINGS; i++)
         p[i] = s_pinned[i];
     p[FL_SESSION_NSETTINGS] = local ? "true" : "false";
-    rc = fl_pg_query(pg, &r,
-        "WITH cur AS MATERIALIZED (SELECT"
-        " pg_catalog.current_setting('search_path') AS a,"
-        " pg_catalog.current_setting('TimeZone') AS b,"
-        " pg_catalog.current_setting('DateStyle') AS c,"
-        " pg_catalog.current_setting('IntervalStyle') AS d,"
-        " pg_catalog.current_setting('extra_float_digits') AS e,"
-        " pg_catalog.current_setting('bytea_output') AS f,"
-        " pg_catalog.array_to_json(pg_catalog.current_schemas(true))"
-        "::pg_catalog.text AS g)"
-        " SELECT cur.a, cur.b, cur.c, cur.d, cur.e, cur.f, cur.g,"
-        S_SET_SQL " FROM cur", FL_SESSION_NSETTINGS + 1, p, err);
+    rc = fl_pg_query(pg, &r, s_capture_and_pin_sql, FL_SESSION_NSETTINGS + 1,
+                     p, err);
     if (rc != 0)
         return rc;
     s_keep_values(&r, v, schemas);
@@ -242,6 +245,44 @@ fl__session_leave(fl_pg_t *pg, fl_session_t *s, fl_error_t *err)
     if (rc == 0)
         s->in_migration = 0;
     return rc;
+}
+
+size_t
+fl__session_leave_step(fl_session_t *s, int local, fl_pg_step_t *out,
+                       fl_pg_result_t *res)
+{
+    if (!s->in_migration)
+        return 0;
+    for (size_t i = 0; i < FL_SESSION_NSETTINGS; i++)
+        s->repin[i] = s_pinned[i];
+    s->repin[FL_SESSION_NSETTINGS] = local ? "true" : "false";
+    out->name = NULL;
+    out->sql = s_capture_and_pin_sql;
+    out->nparams = FL_SESSION_NSETTINGS + 1;
+    out->params = s->repin;
+    out->out = res;
+    return 1;
+}
+
+void
+fl__session_left(fl_session_t *s, const fl_pg_result_t *res)
+{
+    s_keep_values(res, s->migration, &s->schemas);
+    s->in_migration = 0;
+}
+
+void
+fl__session_repin_step(fl_session_t *s, fl_pg_step_t *out)
+{
+    for (size_t i = 0; i < FL_SESSION_NSETTINGS; i++)
+        s->repin[i] = s_pinned[i];
+    s->repin[FL_SESSION_NSETTINGS] = "false";
+    s->in_migration = 0;
+    out->name = NULL;
+    out->sql = "SELECT" S_SET_SQL;
+    out->nparams = FL_SESSION_NSETTINGS + 1;
+    out->params = s->repin;
+    out->out = NULL;
 }
 
 int

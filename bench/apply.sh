@@ -14,7 +14,10 @@
 #  2. Where flotilla's time goes: one more apply with every statement the
 #     server runs logged (log_min_duration_statement = 0 on that database
 #     only; not timed with the others, logging costs), grouped by what it
-#     does: server time and round trips per migration.
+#     does: server time and statements per migration.  Statements are not
+#     round trips: flotilla sends several in one (libpq's pipeline mode),
+#     so the round trips are counted on the client, as the send() calls
+#     of one more apply under strace (when strace is installed).
 #  3. Backups proportional to the change: on a table of BIG_ROWS rows
 #     (default 1,000,000), the same single-row UPDATE by psql -1 and by
 #     flotilla apply with a backup of the row (`WHERE id = N`) and with a
@@ -95,6 +98,13 @@ start=$(wc -l < "$log")
 t0=$(now_ns)
 "$bin" apply --db dbname=bprof --log-file "" --quiet "$work/m" >/dev/null
 prof_ms=$(ms_since "$t0")
+trips=n/a
+if command -v strace >/dev/null; then
+    psql -qc "CREATE DATABASE btrips"
+    strace -f -qq -e trace=sendto -o "$work/strace.txt" "$bin" apply \
+        --db dbname=btrips --log-file "" --quiet "$work/m" >/dev/null
+    trips=$(echo "scale=1; $(grep -c 'sendto(' "$work/strace.txt") / 50" | bc)
+fi
 # One row per message the server answered: "category<TAB>ms"; a statement
 # sent with parameters is logged in three parts (parse, bind, execute), all
 # counted, one round trip.
@@ -115,8 +125,8 @@ tail -n +"$((start + 1))" "$log" | grep 'duration: ' | sed -E \
         if (what !~ /^(parse|bind)/) { n[c]++; trips++ }
     }
     END {
-        for (c in t) printf "%012.3f|  %-40s %6.2f ms %5.1f round trips\n", t[c], c, t[c] / 50, n[c] / 50
-        printf "000000000.000|  %-40s %6.2f ms %5.1f round trips\n", "all (server time)", total / 50, trips / 50
+        for (c in t) printf "%012.3f|  %-40s %6.2f ms %5.1f statements\n", t[c], c, t[c] / 50, n[c] / 50
+        printf "000000000.000|  %-40s %6.2f ms %5.1f statements\n", "all (server time)", total / 50, trips / 50
     }' | sort -r | cut -d'|' -f2- > "$work/prof.txt"
 
 # ---- 3. backups -----------------------------------------------------------
@@ -182,8 +192,9 @@ cost per migration, 50 small migrations (CREATE TABLE + INSERT), median of $runs
   overhead over one COMMIT each  ${overe} ms per migration
   inside the transaction         ${inside} ms median per migration (ledger duration_ms)
 where flotilla's time goes (one more apply, every statement logged: ${prof_ms} ms),
-per migration, server time and round trips by what they do:
+per migration, server time and statements by what they do:
 $(cat "$work/prof.txt")
+round trips per migration (the client's send() calls / 50, strace): ${trips}
 backups, a table of $big_rows rows ($big_size), median of 3:
   CREATE TABLE AS of the table           ${mc} ms
   UPDATE of 1 row by psql -1             ${mop} ms

@@ -21,6 +21,7 @@
 
 #include <cmocka.h>
 
+#include "agent/ledger.h"
 #include "agent/pg.h"
 #include "agent/schema.h"
 #include "common/alloc.h"
@@ -932,64 +933,47 @@ static const char s_gens_differ_sql[] =
     " WHERE gen = 7 EXCEPT SELECT kind, ident, def FROM"
     " pg_temp.flotilla_schema_snap WHERE gen = 1)) d";
 
-/* A snapshot row, for the fingerprint's oracle. */
-typedef struct {
-    const char *kind, *ident, *def;
-} s_row_t;
-
-static int
-s_row_cmp(const void *a, const void *b)
-{
-    const s_row_t *x = a, *y = b;
-    int c = strcmp(x->kind, y->kind);
-
-    return c ? c : strcmp(x->ident, y->ident);
-}
-
 /*
  * The fingerprint of generation gen as the module defines it, computed
- * here without its SQL: the rows read raw, sorted bytewise by kind and
- * ident in C, each written "len:kind len:ident len:def" (lengths in
- * bytes), joined by newlines and hashed with common/hash.h's SHA-256,
- * so a mistake in the module's SQL (its ordering, its escaping, its
- * encoding) cannot hide in the oracle too.
+ * here without its SQL: the rows read raw, each written "len:kind
+ * len:ident len:def" (lengths in bytes) and hashed with common/hash.h's
+ * SHA-256, the hashes XORed, so a mistake in the module's SQL (its
+ * escaping, its encoding, a row it forgets to add or take out of the
+ * running XOR) cannot hide in the oracle too.
  */
 static char *
 s_fingerprint_oracle(fl_pg_t *pg, int gen)
 {
     fl_pg_result_t r = FL_PG_RESULT_INIT;
     fl_error_t err = FL_ERROR_INIT;
-    fl_buf_t text = FL_BUF_INIT(0);
-    unsigned char digest[FL_HASH_SHA256_BYTES];
+    unsigned char digest[FL_HASH_SHA256_BYTES], acc[FL_HASH_SHA256_BYTES];
     char g[16], *hex = NULL;
     const char *params[1] = {g};
-    s_row_t *rows = NULL;
 
+    memset(acc, 0, sizeof(acc));
     snprintf(g, sizeof(g), "%d", gen);
     if (fl_pg_query(pg, &r, "SELECT kind, ident, def FROM"
                     " pg_temp.flotilla_schema_snap WHERE gen = $1", 1, params,
                     &err) != 0)
         fail_msg("oracle: %s", err.message);
-    rows = fl_calloc(r.nrows ? r.nrows : 1, sizeof(*rows));
     for (size_t i = 0; i < r.nrows; i++) {
-        rows[i].kind = fl_pg_value(&r, i, 0);
-        rows[i].ident = fl_pg_value(&r, i, 1);
-        rows[i].def = fl_pg_value(&r, i, 2);
-        if (rows[i].def == NULL)
+        const char *kind = fl_pg_value(&r, i, 0);
+        const char *ident = fl_pg_value(&r, i, 1);
+        const char *def = fl_pg_value(&r, i, 2);
+        char *line = NULL;
+
+        if (def == NULL)
             fail_msg("oracle: a row without a definition");
+        line = fl_asprintf("%zu:%s %zu:%s %zu:%s", strlen(kind), kind,
+                           strlen(ident), ident, strlen(def), def);
+        fl_hash_sha256(digest, line, strlen(line));
+        for (size_t j = 0; j < sizeof(acc); j++)
+            acc[j] ^= digest[j];
+        free(line);
     }
-    qsort(rows, r.nrows, sizeof(*rows), s_row_cmp);
-    for (size_t i = 0; i < r.nrows; i++)
-        fl_buf_addf(&text, "%s%zu:%s %zu:%s %zu:%s", i ? "\n" : "",
-                    strlen(rows[i].kind), rows[i].kind,
-                    strlen(rows[i].ident), rows[i].ident,
-                    strlen(rows[i].def), rows[i].def);
-    fl_hash_sha256(digest, fl_buf_str(&text), text.len);
-    hex = fl_calloc(2 * sizeof(digest) + 1, 1);
-    for (size_t i = 0; i < sizeof(digest); i++)
-        snprintf(hex + 2 * i, 3, "%02x", digest[i]);
-    free(rows);
-    fl_buf_release(&text);
+    hex = fl_calloc(2 * sizeof(acc) + 1, 1);
+    for (size_t i = 0; i < sizeof(acc); i++)
+        snprintf(hex + 2 * i, 3, "%02x", acc[i]);
     fl_pg_result_release(&r);
     return hex;
 }
@@ -997,7 +981,7 @@ s_fingerprint_oracle(fl_pg_t *pg, int gen)
 /*
  * A snapshot over an existing generation writes only the rows that
  * differ: the result must be the generation a fresh snapshot writes, with
- * its fingerprint, and the fingerprint the SHA-256 of the sorted rows.
+ * its fingerprint, and the fingerprint the XOR of its rows' SHA-256.
  */
 static void
 test_snapshot_replaced_in_place_equals_a_fresh_one(void **state)
@@ -1195,6 +1179,299 @@ test_snapshot_says_nothing(void **state)
     fl_buf_release(&heard);
 }
 
+/* ---- the refresh against a full snapshot, after generated migrations -- */
+
+/* Schema g, where the generated migrations work, and what they use. */
+static const char s_gen_reset_sql[] =
+    "DROP SCHEMA IF EXISTS g CASCADE; CREATE SCHEMA g;"
+    "CREATE TYPE g.e AS ENUM ('a');"
+    "CREATE FUNCTION g.trf() RETURNS trigger LANGUAGE plpgsql"
+    " AS $$BEGIN RETURN NEW; END$$;"
+    "CREATE TABLE g.t0 (id int PRIMARY KEY, a int, b text);"
+    "CREATE TABLE g.t1 (id int PRIMARY KEY, a int, b text);";
+
+/*
+ * One generated statement, from r; "%1$d" and "%2$d" are two numbers
+ * from 0 to 3 (tables g.t0..t3, other names).  Each runs in a DO block
+ * that swallows its error, so that any sequence is a valid migration.
+ */
+static const char *const s_gen_stmts[] = {
+    "CREATE TABLE g.t%1$d (id int PRIMARY KEY, a int, b text)",
+    "DROP TABLE g.t%1$d CASCADE",
+    "ALTER TABLE g.t%1$d ADD COLUMN c%2$d int DEFAULT %2$d",
+    "ALTER TABLE g.t%1$d DROP COLUMN c%2$d",
+    "ALTER TABLE g.t%1$d RENAME TO t%2$d",
+    "CREATE INDEX i%1$d_%2$d ON g.t%1$d (a, id)",
+    "DROP INDEX g.i%1$d_%2$d",
+    "ALTER INDEX g.i%1$d_%2$d RENAME TO i%1$d_%2$dx",
+    "COMMENT ON TABLE g.t%1$d IS 'c%2$d'",
+    "COMMENT ON TABLE g.t%1$d IS NULL",
+    "COMMENT ON COLUMN g.t%1$d.b IS 'b%2$d'",
+    "COMMENT ON COLUMN g.t%1$d.b IS NULL",
+    "ALTER TABLE g.t%1$d ADD CONSTRAINT k%1$d CHECK (a > -%2$d)",
+    "ALTER TABLE g.t%1$d DROP CONSTRAINT k%1$d",
+    "COMMENT ON CONSTRAINT k%1$d ON g.t%1$d IS 'k'",
+    "ALTER TABLE g.t%1$d ADD CONSTRAINT f%1$d FOREIGN KEY (a)"
+    " REFERENCES g.t%2$d (id)",
+    "ALTER TABLE g.t%1$d DROP CONSTRAINT f%1$d",
+    "ALTER TABLE g.t%1$d RENAME COLUMN a TO a%2$d",
+    "ALTER TABLE g.t%1$d RENAME COLUMN a%2$d TO a",
+    "ALTER TABLE g.t%1$d RENAME COLUMN id TO id%2$d",
+    "ALTER TABLE g.t%1$d RENAME COLUMN id%2$d TO id",
+    "CREATE OR REPLACE VIEW g.v%1$d AS SELECT id, a FROM g.t%2$d",
+    "DROP VIEW g.v%1$d",
+    "GRANT SELECT ON g.t%1$d TO fl_reader",
+    "REVOKE SELECT ON g.t%1$d FROM fl_reader",
+    "GRANT SELECT (b) ON g.t%1$d TO fl_reader",
+    "REVOKE SELECT (b) ON g.t%1$d FROM fl_reader",
+    "ALTER TABLE g.t%1$d ALTER COLUMN b SET DEFAULT 'd%2$d'",
+    "ALTER TABLE g.t%1$d ALTER COLUMN b DROP DEFAULT",
+    "ALTER TABLE g.t%1$d ALTER COLUMN a SET NOT NULL",
+    "ALTER TABLE g.t%1$d ALTER COLUMN a DROP NOT NULL",
+    "ALTER TABLE g.t%1$d ALTER COLUMN a TYPE bigint",
+    "ALTER TABLE g.t%1$d ALTER COLUMN a TYPE int",
+    "CREATE SEQUENCE g.s%1$d",
+    "ALTER SEQUENCE g.s%1$d OWNED BY g.t%2$d.a",
+    "ALTER SEQUENCE g.s%1$d OWNED BY NONE",
+    "ALTER SEQUENCE g.s%1$d RENAME TO s%2$d",
+    "ALTER SEQUENCE g.s%1$d INCREMENT %2$d",
+    "ALTER TABLE g.t%1$d ALTER COLUMN a SET DEFAULT nextval('g.s%2$d')",
+    "CREATE TRIGGER r%2$d BEFORE INSERT ON g.t%1$d"
+    " FOR EACH ROW EXECUTE FUNCTION g.trf()",
+    "DROP TRIGGER r%2$d ON g.t%1$d",
+    "ALTER TABLE g.t%1$d DISABLE TRIGGER r%2$d",
+    "ALTER TABLE g.t%1$d OWNER TO fl_owner",
+    "ALTER TABLE g.t%1$d ENABLE ROW LEVEL SECURITY",
+    "CREATE POLICY p%2$d ON g.t%1$d USING (a > %2$d)",
+    "DROP POLICY p%2$d ON g.t%1$d",
+    "ALTER TABLE g.t%1$d SET (fillfactor = %2$d0)",
+    "ALTER TABLE g.t%1$d ADD COLUMN e%2$d g.e",
+    "ALTER TYPE g.e ADD VALUE 'v%1$d%2$d'",
+    "ALTER TYPE g.e RENAME TO e%2$d",
+    "ALTER TYPE g.e%2$d RENAME TO e",
+    "ALTER FUNCTION g.trf() RENAME TO trf%2$d",
+    "ALTER FUNCTION g.trf%2$d() RENAME TO trf",
+    "COMMENT ON SCHEMA g IS 'g%2$d'",
+    "CREATE TABLE g.c%1$d PARTITION OF g.p FOR VALUES IN (%1$d)",
+    "CREATE TABLE g.p (k int, v text) PARTITION BY LIST (k)",
+    "ALTER TABLE g.p RENAME TO p%2$d",
+    "ALTER TABLE g.p%2$d RENAME TO p",
+    "CREATE TABLE g.h%1$d () INHERITS (g.t%2$d)",
+    "INSERT INTO g.t%1$d (id, a) VALUES (%2$d, %2$d)",
+    "CREATE STATISTICS g.st%1$d ON a, id FROM g.t%1$d",
+    "ALTER TABLE g.t%1$d REPLICA IDENTITY FULL",
+    "CREATE RULE u%2$d AS ON UPDATE TO g.t%1$d DO INSTEAD NOTHING",
+    "DROP RULE u%2$d ON g.t%1$d",
+};
+
+#define S_GEN_NSTMTS (sizeof(s_gen_stmts) / sizeof(s_gen_stmts[0]))
+
+/* f with "%1$d" and "%2$d" replaced by a and b (0 to 9); a new string. */
+static char *
+s_gen_fill(const char *f, int a, int b)
+{
+    fl_buf_t out = FL_BUF_INIT(0);
+    char *s = NULL;
+
+    for (const char *p = f; *p != '\0'; p++) {
+        if (strncmp(p, "%1$d", 4) == 0 || strncmp(p, "%2$d", 4) == 0) {
+            fl_buf_addf(&out, "%d", p[1] == '1' ? a : b);
+            p += 3;
+        } else {
+            fl_buf_addf(&out, "%c", *p);
+        }
+    }
+    s = fl_strdup(fl_buf_str(&out));
+    fl_buf_release(&out);
+    return s;
+}
+
+/*
+ * Rows of generation $1 (refreshed) that full snapshot $2 does not have,
+ * and back; and the changes recorded for version $4 that differ from
+ * those between full snapshots $3 and $2.
+ */
+static const char s_gen_diff_sql[] =
+    "WITH g AS (SELECT kind, ident, def FROM pg_temp.flotilla_schema_snap"
+    "  WHERE gen = $1::int), f AS (SELECT kind, ident, def"
+    "  FROM pg_temp.flotilla_schema_snap WHERE gen = $2::int),"
+    " p AS (SELECT kind, ident, def FROM pg_temp.flotilla_schema_snap"
+    "  WHERE gen = $3::int AND kind <> 'snapshot'),"
+    " want AS (SELECT coalesce(p.kind, f.kind) AS kind,"
+    "  coalesce(p.ident, f.ident) AS ident, p.def AS b, f.def AS a"
+    "  FROM p FULL JOIN (SELECT * FROM f WHERE kind <> 'snapshot') f"
+    "  ON f.kind = p.kind AND f.ident = p.ident"
+    "  WHERE f.def IS DISTINCT FROM p.def),"
+    " got AS (SELECT kind, ident, before_def AS b, after_def AS a"
+    "  FROM flotilla.schema_changes WHERE version = $4),"
+    " d AS ((SELECT 'refresh' w, * FROM g EXCEPT SELECT 'refresh', * FROM f)"
+    "  UNION ALL (SELECT 'full', * FROM f EXCEPT SELECT 'full', * FROM g)"
+    "  UNION ALL (SELECT 'recorded', kind, ident, concat(b, ' -> ', a)"
+    "  FROM (SELECT * FROM got EXCEPT SELECT * FROM want) x)"
+    "  UNION ALL (SELECT 'expected', kind, ident, concat(b, ' -> ', a)"
+    "  FROM (SELECT * FROM want EXCEPT SELECT * FROM got) x))"
+    " SELECT count(*), string_agg(w || ' ' || kind || ' ' || ident || ': '"
+    " || def, E'\\n') FROM d";
+
+/*
+ * After each migration, what the pipeline runs (fl_schema_record_after:
+ * the refresh of the generation two migrations old, 1 and 2 in turn, and
+ * the changes recorded against the other) must give what full snapshots
+ * (8 and 9 in turn) give: the same rows, the same fingerprint (the
+ * oracle's too, and the one stored in the ledger row), the same changes
+ * recorded for the migration's rollback.
+ * Each seed starts schema g afresh and runs 8 migrations of 1 to 3
+ * generated statements each (FLOTILLA_SCHEMA_SEEDS seeds, default 6;
+ * FLOTILLA_SCHEMA_SEED=N runs seed N alone).
+ */
+static void
+test_refresh_equals_full_snapshot_after_generated_migrations(void **state)
+{
+    s_env_t *env = *state;
+    long one = getenv("FLOTILLA_SCHEMA_SEED")
+                   ? fl_test_env_long("FLOTILLA_SCHEMA_SEED", 1) : 0;
+    long seeds = one ? 1 : fl_test_env_long("FLOTILLA_SCHEMA_SEEDS", 6);
+    int gen = 1, fullgen = 8;
+    fl_error_t lerr = FL_ERROR_INIT;
+
+    if (fl_ledger_ensure(env->pg, &lerr) != 0)
+        fail_msg("ledger: %s", lerr.message);
+    s_exec(env->pg, s_fixture_sql);
+    s_snapshot(env->pg, gen, NULL);
+    s_snapshot(env->pg, fullgen, NULL);
+    for (long k = 0; k < seeds; k++) {
+        long seed = one ? one : k + 1;
+        uint64_t rng = (uint64_t)seed;
+        fl_buf_t mig = FL_BUF_INIT(0);
+
+        for (int step = 0; step <= 8; step++) {
+            fl_error_t err = FL_ERROR_INIT;
+            fl_pg_result_t r = FL_PG_RESULT_INIT;
+            char g[16], f[16], pf[16], v[24], *fp = NULL, *full = NULL,
+                *want = NULL, *stored = NULL;
+            const char *params[4] = {g, f, pf, v};
+            long version = seed * 100 + step;
+            fl_version_t vv = FL_VERSION_INIT;
+            int prev = gen, prevfull = fullgen;
+
+            fl_buf_reset(&mig);
+            if (step == 0) {
+                fl_buf_adds(&mig, s_gen_reset_sql);
+            } else {
+                int n = 1 + (int)(fl_test_rng_next(&rng) % 3);
+                for (int i = 0; i < n; i++) {
+                    const char *form =
+                        s_gen_stmts[fl_test_rng_next(&rng) % S_GEN_NSTMTS];
+                    int a = (int)(fl_test_rng_next(&rng) % 4);
+                    int b = (int)(fl_test_rng_next(&rng) % 4);
+                    char *stmt = s_gen_fill(form, a, b);
+                    char *lit = fl_pg_quote_literal(env->pg, stmt);
+                    fl_buf_addf(&mig, "DO $m$BEGIN EXECUTE %s; EXCEPTION"
+                                " WHEN OTHERS THEN NULL; END$m$;", lit);
+                    free(lit);
+                    free(stmt);
+                }
+            }
+            snprintf(v, sizeof(v), "%ld", version);
+            s_exec(env->pg, "BEGIN");
+            s_exec(env->pg, fl_buf_str(&mig));
+            if (fl_pg_query(env->pg, &r, "INSERT INTO flotilla.schema_migrations"
+                            " (version, name, checksum, status, transactional, target)"
+                            " VALUES ($1, 'gen', 'x', 'applied', true, '')",
+                            1, params + 3, &err) != 0)
+                fail_msg("ledger row: %s", err.message);
+            fl_pg_result_release(&r);
+            s_exec(env->pg, "COMMIT");
+            gen = prev == 1 ? 2 : 1;
+            fullgen = prevfull == 8 ? 9 : 8;
+            fl_version_set_u64(&vv, (uint64_t)version);
+            if (fl_schema_record_after(env->pg, "", &vv, prev, gen, NULL,
+                                       &fp, NULL, &err) != 0)
+                fail_msg("seed %ld step %d: record after: %s", seed, step,
+                         err.message);
+            s_snapshot(env->pg, fullgen, NULL);
+            full = s_fingerprint(env->pg, fullgen);
+            want = s_fingerprint_oracle(env->pg, gen);
+            snprintf(g, sizeof(g), "%d", gen);
+            snprintf(f, sizeof(f), "%d", fullgen);
+            snprintf(pf, sizeof(pf), "%d", prevfull);
+            if (fl_pg_query_value(env->pg, &stored, "SELECT schema_fingerprint"
+                                  " FROM flotilla.schema_migrations WHERE"
+                                  " version = $1 AND schema_recorded",
+                                  1, params + 3, &err) != 0)
+                fail_msg("seed %ld step %d: the ledger row: %s", seed, step,
+                         err.message);
+            if (fl_pg_query(env->pg, &r, s_gen_diff_sql, 4, params, &err) != 0)
+                fail_msg("diff: %s", err.message);
+            if (strcmp(fl_pg_value(&r, 0, 0), "0") != 0 ||
+                strcmp(fp, full) != 0 || strcmp(fp, want) != 0 ||
+                stored == NULL || strcmp(fp, stored) != 0) {
+                fprintf(stderr, "seed %ld step %d (FLOTILLA_SCHEMA_SEED=%ld):"
+                        " after\n%s\nrefresh %s, full %s, oracle %s\n%s\n",
+                        seed, step, seed, fl_buf_str(&mig), fp, full, want,
+                        fl_pg_value(&r, 0, 1) ? fl_pg_value(&r, 0, 1) : "");
+                fail_msg("seed %ld: the refresh differs from a full snapshot",
+                         seed);
+            }
+            fl_pg_result_release(&r);
+            free(fp);
+            free(full);
+            free(want);
+            free(stored);
+        }
+        fl_buf_release(&mig);
+    }
+}
+
+/*
+ * fl_pg_batch (agent/pg.c), which fl_schema_record_after sends its
+ * transaction through: the steps run in order in one round trip, a
+ * statement is prepared on first use and reused, and the first failure is
+ * the one reported, the steps after it skipped and the transaction left
+ * aborted for the caller.
+ */
+static void
+test_batch_runs_in_order_and_stops_at_the_first_failure(void **state)
+{
+    s_env_t *env = *state;
+    fl_error_t err = FL_ERROR_INIT;
+    fl_pg_result_t rows = FL_PG_RESULT_INIT, after = FL_PG_RESULT_INIT;
+    const char *one[1] = {"1"}, *two[1] = {"2"};
+    const fl_pg_step_t ok[] = {
+        {NULL, "BEGIN", 0, NULL, NULL},
+        {"batch_ins", "INSERT INTO batch_t VALUES ($1::int)", 1, one, NULL},
+        {"batch_ins", "INSERT INTO batch_t VALUES ($1::int)", 1, two, NULL},
+        {NULL, "SELECT string_agg(a::text, ',' ORDER BY a) FROM batch_t", 0,
+         NULL, &rows},
+        {NULL, "COMMIT", 0, NULL, NULL},
+    };
+    const fl_pg_step_t bad[] = {
+        {NULL, "BEGIN", 0, NULL, NULL},
+        {"batch_ins", "INSERT INTO batch_t VALUES ($1::int)", 1, one, NULL},
+        {NULL, "SELECT 1 / (a - a) FROM batch_t", 0, NULL, NULL},
+        {NULL, "SELECT count(*) FROM batch_t", 0, NULL, &after},
+        {NULL, "COMMIT", 0, NULL, NULL},
+    };
+
+    s_exec(env->pg, "CREATE TEMPORARY TABLE batch_t (a int)");
+    assert_int_equal(fl_pg_batch(env->pg, ok, 5, &err), 0);
+    assert_string_equal(fl_pg_value(&rows, 0, 0), "1,2");
+    assert_false(fl_pg_in_transaction(env->pg));
+    fl_pg_result_release(&rows);
+    /* Prepared once: the second batch executes it without preparing. */
+    assert_int_equal(fl_pg_batch(env->pg, ok, 5, &err), 0);
+    assert_string_equal(fl_pg_value(&rows, 0, 0), "1,1,2,2");
+    fl_pg_result_release(&rows);
+    assert_int_equal(fl_pg_batch(env->pg, bad, 5, &err), FL_EDB);
+    assert_string_equal(err.sqlstate, "22012");
+    assert_string_equal(err.message, "division by zero");
+    assert_int_equal(after.nrows, 0);
+    assert_true(fl_pg_in_transaction(env->pg));
+    fl_error_clear(&err);
+    s_exec(env->pg, "ROLLBACK");
+    s_assert_value(env->pg, "SELECT count(*) FROM batch_t", "4");
+}
+
 static void
 test_describe_words_each_difference_on_one_line(void **state)
 {
@@ -1276,6 +1553,12 @@ main(void)
             s_teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_says_nothing, s_setup,
                                         s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_refresh_equals_full_snapshot_after_generated_migrations,
+            s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_batch_runs_in_order_and_stops_at_the_first_failure, s_setup,
+            s_teardown),
         cmocka_unit_test(test_describe_words_each_difference_on_one_line),
     };
     return cmocka_run_group_tests_name("schema", tests, NULL, NULL);
