@@ -73,11 +73,12 @@ static const char s_usage[] =
     "  --on-failure halt|rollback  rollback: every touched target, once\n"
     "  --selector SEL             the targets (labels); \"\" selects all\n"
     "\n"
-    "Exit status: 0 completed (plan: nothing would fail), 1 failed (a\n"
-    "rollback failed; plan: some targets could not be planned), 2 usage,\n"
-    "3 refused (the bundle; plan: some targets would fail or drift), 4\n"
-    "could not reach the coordinator, 6 halted, 7 rolled back, 8 still\n"
-    "running (status only).\n"
+    "Exit status: 0 completed (plan: every target proven to apply), 1\n"
+    "failed (a rollback failed; plan: some targets could not be planned),\n"
+    "2 usage, 3 refused (the bundle; plan: some targets would fail, drift\n"
+    "or are not proven: a migration without a transaction cannot be\n"
+    "rehearsed), 4 could not reach the coordinator, 7 halted, 8 rolled\n"
+    "back, 9 still running (status only).\n"
     "\n";
 
 #define S_EXIT_HALTED FL_EXIT_HALTED
@@ -502,14 +503,15 @@ s_start(fl_fleet_t *f, const fl_fleet_opts_t *o, const s_args_t *a,
         }
         {
             const json_t *p = json_object_get(last, "plan");
-            code = json_object_get(p, "error") ||
-                           json_object_get(p, "unreachable")
-                       ? FL_EXIT_FAILED
-                   : json_object_get(p, "would fail") ||
-                           json_object_get(p, "drift") ||
-                           json_object_get(p, "refused")
-                       ? FL_EXIT_REFUSED
-                       : FL_EXIT_OK;
+            code =
+                json_object_get(p, "error") || json_object_get(p, "unreachable")
+                    ? FL_EXIT_FAILED
+                : json_object_get(p, "would fail") ||
+                        json_object_get(p, "drift") ||
+                        json_object_get(p, "refused") ||
+                        json_object_get(p, "not proven")
+                    ? FL_EXIT_REFUSED
+                    : FL_EXIT_OK;
         }
         goto cleanup;
     }

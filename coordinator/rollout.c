@@ -904,13 +904,18 @@ fl_rollout_plan_verdict(const char *report, char **why)
         return "refused";
     if (json_is_true(json_object_get(j, "ok"))) {
         fl_buf_t b = FL_BUF_INIT(0);
+        json_int_t pending = json_integer_value(json_object_get(j, "pending"));
+        const char *because =
+            json_string_value(json_object_get(j, "not_rehearsed_because"));
         size_t n = 0;
 
-        verdict = json_integer_value(json_object_get(j, "pending")) > 0
-                      ? "would apply"
-                      : "already applied";
-        /* The agent rehearses nothing after a migration it could not
-         * rehearse (one without a transaction): say so. */
+        verdict = pending > 0 ? "would apply" : "already applied";
+        /*
+         * What the rehearsal could not run (a migration without a
+         * transaction; what fails after it may depend on it) is not
+         * proven, as the single-database plan says: a verdict of its own,
+         * never counted as "would apply".
+         */
         fl_buf_adds(&b, "");
         json_array_foreach(json_object_get(j, "migrations"), i, m) {
             const char *v = json_string_value(json_object_get(m, "verdict"));
@@ -919,12 +924,15 @@ fl_rollout_plan_verdict(const char *report, char **why)
                             (long long)json_integer_value(
                                 json_object_get(m, "version")));
         }
-        if (n > 0) {
-            verdict = "would apply, partly rehearsed";
-            *why = fl_asprintf("not rehearsed: migration%s %s (a migration "
-                               "without a transaction cannot be rehearsed, "
-                               "nor what follows it)", n > 1 ? "s" : "",
-                               b.data);
+        if (n > 0 ||
+            (pending > 0 && !json_is_true(json_object_get(j, "proven")))) {
+            verdict = "not proven";
+            *why = fl_asprintf("NOT PROVEN: %zu of %lld pending migration%s "
+                               "not rehearsed%s%s%s%s%s",
+                               n, (long long)pending, pending == 1 ? "" : "s",
+                               n > 0 ? " (" : "", b.data, n > 0 ? ")" : "",
+                               because != NULL ? ": " : "",
+                               because != NULL ? because : "");
         }
         fl_buf_release(&b);
         goto done;

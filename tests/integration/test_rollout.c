@@ -499,17 +499,20 @@ s_max_overlap(s_state *s, int shard)
     "DROP INDEX items_flag;\n"                                               \
     "ALTER TABLE items DROP COLUMN flag;\n"
 
+/* A nullable column without a default: no rewrite, no lint finding. */
+#define S_ADD_FLAG2                                                         \
+    "-- flotilla:up\n"                                                       \
+    "ALTER TABLE items ADD COLUMN flag2 int;\n"                              \
+    "-- flotilla:down\n"                                                     \
+    "ALTER TABLE items DROP COLUMN flag2;\n"
+
 static const char *const s_add_column[] = {
     "0001_add_flag.sql", S_ADD_FLAG,
     NULL};
 
 static const char *const s_add_column_and_more[] = {
     "0001_add_flag.sql", S_ADD_FLAG,
-    "0002_add_flag2.sql",
-    "-- flotilla:up\n"
-    "ALTER TABLE items ADD COLUMN flag2 int;\n"
-    "-- flotilla:down\n"
-    "ALTER TABLE items DROP COLUMN flag2;\n",
+    "0002_add_flag2.sql", S_ADD_FLAG2,
     NULL};
 
 /* Fails live validation where a note is NULL: the check counts them. */
@@ -1236,6 +1239,66 @@ test_rollout_staged_plan_changes_nothing(void **state)
     s->passed = 1;
 }
 
+/* A migration without a transaction, then one the rehearsal can run. */
+static const char *const s_notx_first[] = {
+    "0001_index_note.sql",
+    "-- flotilla:options no-transaction\n"
+    "-- flotilla:up\n"
+    "CREATE INDEX CONCURRENTLY items_note ON items (note);\n"
+    "-- flotilla:down\n"
+    "DROP INDEX CONCURRENTLY items_note;\n",
+    "0002_add_flag2.sql", S_ADD_FLAG2,
+    NULL};
+
+/*
+ * The fleet plan says NOT PROVEN, per target, as the single-database plan
+ * does, when the rehearsal cannot run a migration (one without a
+ * transaction): a verdict of its own, not "would apply", and the plan
+ * exits 3; nothing changes.
+ */
+static void
+test_rollout_staged_plan_not_proven_past_no_transaction(void **state)
+{
+    s_state *s = *state;
+    char *bundle = s_bundle(s, "plan-notx", s_notx_first);
+    char *before = s_dump(s, 0), *after = NULL;
+    const json_t *t = NULL, *plan = NULL;
+    json_t *st = NULL;
+    const char *why = NULL;
+
+    {
+        const char *args[] = {"plan", bundle, "--selector", "tier=canary",
+                              NULL};
+        st = s_rollout(s, 3, args);
+    }
+    plan = json_object_get(st, "plan");
+    assert_int_equal(json_integer_value(json_object_get(plan, "not proven")),
+                     1);
+    assert_null(json_object_get(plan, "would apply"));
+    assert_int_equal(json_array_size(json_object_get(st, "targets")), 1);
+    t = json_array_get(json_object_get(st, "targets"), 0);
+    assert_string_equal(json_string_value(json_object_get(t, "target")),
+                        s->t[0].name);
+    assert_string_equal(json_string_value(json_object_get(t, "verdict")),
+                        "not proven");
+    why = json_string_value(json_object_get(t, "reason"));
+    if (why == NULL ||
+        strstr(why, "NOT PROVEN: 1 of 2 pending migrations "
+                    "not rehearsed (1)") == NULL ||
+        strstr(why, "transaction") == NULL)
+        fail_msg("the reason does not say what was not rehearsed and why: "
+                 "%s",
+                 why ? why : "(none)");
+    after = s_dump(s, 0);
+    fl_test_assert_dumps_equal(s->t[0].name, before, after);
+    assert_false(s_has_ledger(s, 0));
+    free(after);
+    free(before);
+    json_decref(st);
+    free(bundle);
+    s->passed = 1;
+}
+
 /*
  * Unreachable targets (their agent stopped) count as failures and halt
  * the rollout, unless unreachable: skip, which completes the rollout
@@ -1320,10 +1383,13 @@ main(void)
             test_rollout_stops_coordinator_kill9_mid_wave_once, s_setup,
             s_teardown),
         cmocka_unit_test_setup_teardown(
-            test_rollout_stops_agent_kill9_never_half_applied,
-            s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_rollout_staged_plan_changes_nothing,
-                                        s_setup, s_teardown),
+            test_rollout_stops_agent_kill9_never_half_applied, s_setup,
+            s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_rollout_staged_plan_not_proven_past_no_transaction, s_setup,
+            s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_rollout_staged_plan_changes_nothing, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_rollout_staged_unreachable_fails_unless_skipped, s_setup,
             s_teardown),
