@@ -25,6 +25,7 @@
 
 #include "common/alloc.h"
 #include "common/clock.h"
+#include "common/file.h"
 #include "fleetsupport.h"
 
 #define S_PER_SHARD 10
@@ -1239,6 +1240,79 @@ test_rollout_staged_plan_changes_nothing(void **state)
     s->passed = 1;
 }
 
+/* Fails the test unless text contains what (said as why). */
+static void
+s_has(const char *text, const char *what, const char *why)
+{
+    if (strstr(text, what) == NULL)
+        fail_msg("%s: no \"%s\" in:\n%s", why, what, text);
+}
+
+/*
+ * `rollout watch` follows a live rollout (a canary wave, a bake, the
+ * rest): on a terminal it redraws one block (each wave with a progress
+ * bar and its counts, the accounting), moving the cursor back over the
+ * block drawn before; piped, it prints plain lines, one per change of
+ * state, no terminal control sequences, and the accounting at the end.
+ * Both watch the same rollout at once and exit 0 when it completes.
+ */
+static void
+test_rollout_staged_watch_bars_on_a_terminal_lines_when_piped(void **state)
+{
+    s_state *s = *state;
+    char *bundle = s_bundle(s, "watch", s_add_column), *id = NULL;
+    char *piped = fl_fleet_path(&s->f, "watch-piped.out"), *line = NULL;
+    unsigned char *text = NULL;
+    size_t len = 0;
+    fl_test_proc_t tty = {0, NULL, NULL};
+    pid_t pid;
+
+    {
+        const char *args[] = {"start", bundle, "--selector", "", "--waves",
+                              "tier=canary;100%", "--bake", "2s", NULL};
+        id = s_start_bg(s, args);
+    }
+    {
+        const char *argv[] = {"flotilla", "rollout", "watch", id, NULL};
+        pid = fl_fleet_cli_spawn(&s->f, argv, piped);
+        fl_test_run_pty(&tty, "flotilla", argv, 160, 120);
+    }
+    if (tty.status != 0)
+        fail_msg("watch on a terminal: exit %d\n%s", tty.status, tty.out);
+    assert_int_equal(fl_fleet_wait_pid(pid, 60), 0);
+    /* The terminal: a block redrawn in place, with full bars at the end. */
+    s_has(tty.out, "\033[1A\033[2K", "the block is never redrawn");
+    s_has(tty.out, "wave 1 (tier=canary) [##############################] "
+                   "1/1 done, 1 applied", "the canary's bar");
+    s_has(tty.out, "wave 2 (100%) [##############################] 30/30 "
+                   "done, 30 applied", "the second wave's bar");
+    s_has(tty.out, "wave 2 (100%) [..............................] 0/30",
+          "the second wave's bar before it starts");
+    s_has(tty.out, ": completed", "the end");
+    s_has(tty.out, "planned 31, dispatched 31, applied 31, failed 0",
+          "the accounting");
+    /* Piped: plain lines, no control sequences. */
+    if (fl_file_read(&text, &len, piped, 1 << 20, "watch output", NULL) != 0)
+        fail_msg("cannot read %s", piped);
+    if (memchr(text, '\033', len) != NULL)
+        fail_msg("piped output has terminal control sequences:\n%s", text);
+    line = fl_asprintf("rollout %s: running, wave 1/2 (tier=canary)", id);
+    s_has((char *)text, line, "the first wave's line");
+    free(line);
+    line = fl_asprintf("rollout %s: completed, wave 2/2 (100%%)", id);
+    s_has((char *)text, line, "the last line of state");
+    s_has((char *)text, "planned 31, dispatched 31, applied 31, failed 0",
+          "the accounting at the end");
+    assert_null(strstr((char *)text, "[#"));
+    free(line);
+    free(text);
+    fl_test_proc_release(&tty);
+    free(piped);
+    free(id);
+    free(bundle);
+    s->passed = 1;
+}
+
 /* A migration without a transaction, then one the rehearsal can run. */
 static const char *const s_notx_first[] = {
     "0001_index_note.sql",
@@ -1388,6 +1462,9 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_rollout_staged_plan_not_proven_past_no_transaction, s_setup,
             s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_rollout_staged_watch_bars_on_a_terminal_lines_when_piped,
+            s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_rollout_staged_plan_changes_nothing, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
