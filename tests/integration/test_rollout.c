@@ -8,7 +8,10 @@
  *
  * The fleet: shard k holds tenants PREFIX_t_k_00..09 (label tier=main),
  * shard 0 also PREFIX_c_0 (tier=canary), all copies of one template with
- * a table of 20 rows.  Target names are "shard-K/DATABASE".
+ * a table of 20 rows.  Target names are "shard-K/DATABASE".  The label
+ * "server" says which PostgreSQL server a target lives on, for the
+ * per-server cap: the tenants of shards 0 and 1 say server=pg01, as if
+ * their two agents owned databases of one server; shard 2's pg02.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -30,6 +33,7 @@
 
 #define S_PER_SHARD 10
 #define S_TENANTS (3 * S_PER_SHARD + 1)
+#define S_SERVER(k) ((k) < 2 ? "pg01" : "pg02")
 /* `flotilla rollout` exit codes (cli/cli.h). */
 #define S_EXIT_HALTED 7
 #define S_EXIT_ROLLED_BACK 8
@@ -328,11 +332,12 @@ s_fleet(s_state *s, const char *coord_extra)
         snprintf(tail, sizeof(tail),
                  "discover:\n"
                  "  - databases: \"%s_t_%d_*\"\n"
-                 "    labels: [tier=main]\n"
+                 "    labels: [tier=main, server=%s]\n"
                  "%s%s%s",
-                 s->p, k, k == 0 ? "  - databases: \"" : "",
+                 s->p, k, S_SERVER(k), k == 0 ? "  - databases: \"" : "",
                  k == 0 ? s->p : "",
-                 k == 0 ? "_c_*\"\n    labels: [tier=canary]\n" : "");
+                 k == 0 ? "_c_*\"\n    labels: [tier=canary, server=pg01]\n"
+                        : "");
         snprintf(name, sizeof(name), "shard-%d", k);
         fl_fleet_start_agent(f, fl_fleet_add_agent(f, name, k, 1, tail));
     }
@@ -455,28 +460,29 @@ s_waves_of(s_state *s, const char *id, int *wave)
 /*
  * The most migrations that ran at once, from the ledgers' own clocks (one
  * machine): each tenant's version-1 run, its start and end, over the
- * tenants of shard (-1: all).  A command's run contains its migration's,
- * so this is at most the commands that ran at once.
+ * tenants of the shards in mask (bit k: shard k; -1: all).  A command's
+ * run contains its migration's, so this is at most the commands that ran
+ * at once.
  */
 static int
-s_max_overlap(s_state *s, int shard)
+s_max_overlap(s_state *s, int mask)
 {
     double a[S_TENANTS], b[S_TENANTS];
     int n = 0, best = 0;
 
     for (int i = 0; i < S_TENANTS; i++) {
-        char *x = NULL, *y = NULL;
-        if (shard >= 0 && s->t[i].shard != shard)
+        char *x = NULL, *end = NULL;
+        if (!(mask & (1 << s->t[i].shard)))
             continue;
-        x = s_value(s, i, "SELECT extract(epoch FROM started_at) FROM"
+        x = s_value(s, i, "SELECT extract(epoch FROM started_at) || ' ' ||"
+                    " extract(epoch FROM finished_at) FROM"
                     " flotilla.schema_migrations WHERE version = 1");
-        y = s_value(s, i, "SELECT extract(epoch FROM finished_at) FROM"
-                    " flotilla.schema_migrations WHERE version = 1");
-        a[n] = strtod(x, NULL);
-        b[n] = strtod(y, NULL);
+        if (x == NULL)
+            fail_msg("%s: no run of version 1 in its ledger", s->t[i].name);
+        a[n] = strtod(x, &end);
+        b[n] = strtod(end, NULL);
         n++;
         free(x);
-        free(y);
     }
     for (int i = 0; i < n; i++) {
         int at = 0;
@@ -566,9 +572,9 @@ test_rollout_staged_four_apply_every_target_once(void **state)
     }
     /* max_parallel_per_agent 3: never more than 3 on one agent's shard. */
     for (int k = 0; k < 3; k++)
-        if (s_max_overlap(s, k) > 3)
+        if (s_max_overlap(s, 1 << k) > 3)
             fail_msg("%d migrations at once on shard %d (cap 3)",
-                     s_max_overlap(s, k), k);
+                     s_max_overlap(s, 1 << k), k);
     /* The canary alone, then 10% of 30 (3), 50% of 27 (14), the rest. */
     assert_int_equal(wave[0], 0);
     assert_int_equal(size[0], 1);
@@ -1240,6 +1246,49 @@ test_rollout_staged_plan_changes_nothing(void **state)
     s->passed = 1;
 }
 
+/*
+ * max_parallel_per_server keys on the targets' label "server", not on
+ * their agents: with a cap of 3, the 21 tenants of server pg01 (two
+ * agents, each free to run 4 at once: keyed by agent, 6 could run) migrate
+ * at most three at a time, read from the ledgers' clocks, while pg02's run
+ * beside them.
+ */
+static void
+test_rollout_staged_per_server_cap_keyed_by_server_label(void **state)
+{
+    s_state *s = *state;
+    char *bundle = s_bundle(s, "per-server", s_add_column);
+    json_t *st = NULL;
+
+    {
+        const char *args[] = {"start", bundle, "--selector", "",
+                              "--waves", "100%",
+                              "--max-parallel-per-server", "3", "--watch",
+                              NULL};
+        st = s_rollout(s, 0, args);
+    }
+    assert_int_equal(s_acc(st, "applied"), S_TENANTS);
+    for (int i = 0; i < S_TENANTS; i++)
+        assert_int_equal(s_executed(s, i, 1), 1);
+    {
+        int pg01 = s_max_overlap(s, 1 << 0 | 1 << 1);
+        int pg02 = s_max_overlap(s, 1 << 2);
+        int all = s_max_overlap(s, -1);
+
+        if (pg01 > 3 || pg02 > 3)
+            fail_msg("%d migrations at once on server pg01 (shards 0 and "
+                     "1), %d on pg02 (cap 3)", pg01, pg02);
+        /* The cap is per server, not overall: the servers overlapped. */
+        if (all <= pg01)
+            fail_msg("at most %d migrations at once over both servers, as "
+                     "many as on pg01 alone: pg02's never ran beside them",
+                     all);
+    }
+    json_decref(st);
+    free(bundle);
+    s->passed = 1;
+}
+
 /* Fails the test unless text contains what (said as why). */
 static void
 s_has(const char *text, const char *what, const char *why)
@@ -1464,6 +1513,9 @@ main(void)
             s_teardown),
         cmocka_unit_test_setup_teardown(
             test_rollout_staged_watch_bars_on_a_terminal_lines_when_piped,
+            s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_rollout_staged_per_server_cap_keyed_by_server_label,
             s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_rollout_staged_plan_changes_nothing, s_setup, s_teardown),
