@@ -207,6 +207,9 @@ s_print_accounting(const json_t *st)
     if (s_int(a, "untouched_unconfirmed") > 0)
         fl_cli_out(" (and %lld whose ledgers are not known now)",
                    s_int(a, "untouched_unconfirmed"));
+    if (s_int(a, "cancelled") > 0)
+        fl_cli_out(", cancelled %lld (statements cancelled and rolled back: "
+                   "as they were)", s_int(a, "cancelled"));
     if (s_int(a, "rollback_failed") > 0)
         fl_cli_out(", rollback failed %lld", s_int(a, "rollback_failed"));
     fl_cli_out("\n");

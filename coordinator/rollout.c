@@ -433,7 +433,13 @@ s_is_failure(const fl_co_rollout_t *r, const fl_co_command_t *c)
     case FL_CO_REFUSED:
         return 1;
     case FL_CO_CANCELLED:
-        return c->sent_once;
+        /*
+         * Sent, then cancelled (halt --abort, or its agent stopping): the
+         * statement was cancelled and its transaction rolled back, so the
+         * target is as it was: not a failure of the bundle, and not
+         * counted against the budget.  Never sent: not dispatched.
+         */
+        return 0;
     case FL_CO_UNREACHABLE:
         return !r->pol.unreachable_skip;
     default:
@@ -978,6 +984,7 @@ static json_t *
 s_accounting(const fl_co_rollout_t *r)
 {
     size_t dispatched = 0, applied = 0, failed = 0, unreachable = 0;
+    size_t cancelled = 0;
     size_t not_dispatched = 0, pending = 0, untouched = 0, unconfirmed = 0;
     size_t rolled_back = 0, rollback_failed = 0;
 
@@ -990,8 +997,8 @@ s_accounting(const fl_co_rollout_t *r)
         if (c->state == FL_CO_CMD_DONE) {
             applied += c->status == FL_CO_OK;
             failed += c->status == FL_CO_FAILED ||
-                      c->status == FL_CO_REFUSED ||
-                      (c->status == FL_CO_CANCELLED && c->sent_once);
+                      c->status == FL_CO_REFUSED;
+            cancelled += c->status == FL_CO_CANCELLED && c->sent_once;
             unreachable += c->status == FL_CO_UNREACHABLE;
             not_dispatched += c->status == FL_CO_CANCELLED && !c->sent_once;
         } else {
@@ -1017,10 +1024,11 @@ s_accounting(const fl_co_rollout_t *r)
                               r->rbs[k]->nunreachable;
     }
     return fl_json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-                        "s:I}",
+                        "s:I, s:I}",
                         "planned", (json_int_t)r->fwd.d->ncommands,
                         "dispatched", (json_int_t)dispatched, "applied",
                         (json_int_t)applied, "failed", (json_int_t)failed,
+                        "cancelled", (json_int_t)cancelled,
                         "unreachable", (json_int_t)unreachable,
                         "rolled_back", (json_int_t)rolled_back,
                         "rollback_failed", (json_int_t)rollback_failed,
