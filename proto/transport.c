@@ -912,47 +912,51 @@ fl_link_msg_release(fl_link_msg_t *m)
 int
 fl_link_event(fl_link_t *l, fl_link_event_kind *kind, int *value)
 {
-    zmq_msg_t m;
-    uint16_t ev = 0;
-    uint32_t v = 0;
-
     *kind = FL_LINK_EV_NONE;
     *value = 0;
     if (l->monitor == NULL)
         return 0;
-    zmq_msg_init(&m);
-    if (zmq_msg_recv(&m, zsock_resolve(l->monitor), ZMQ_DONTWAIT) < 0) {
+    /* Events this module does not report (connect retries, closes, ...)
+     * are skipped; a loop, so a burst of them cannot deepen the stack. */
+    for (;;) {
+        zmq_msg_t m;
+        uint16_t ev = 0;
+        uint32_t v = 0;
+
+        zmq_msg_init(&m);
+        if (zmq_msg_recv(&m, zsock_resolve(l->monitor), ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&m);
+            return 0;
+        }
+        if (zmq_msg_size(&m) >= 6) {
+            memcpy(&ev, zmq_msg_data(&m), 2);
+            memcpy(&v, (char *)zmq_msg_data(&m) + 2, 4);
+        }
         zmq_msg_close(&m);
-        return 0;
+        s_drain(zsock_resolve(l->monitor)); /* the endpoint frame */
+        *value = (int)v;
+        switch (ev) {
+        case ZMQ_EVENT_CONNECTED:
+            *kind = FL_LINK_EV_CONNECTED;
+            return 1;
+        case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
+            *kind = FL_LINK_EV_READY;
+            return 1;
+        case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
+            *kind = FL_LINK_EV_REFUSED;
+            return 1;
+        case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
+        case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
+            *kind = FL_LINK_EV_FAILED;
+            return 1;
+        case ZMQ_EVENT_DISCONNECTED:
+            *kind = FL_LINK_EV_DISCONNECTED;
+            return 1;
+        default:
+            *value = 0;
+            break;
+        }
     }
-    if (zmq_msg_size(&m) >= 6) {
-        memcpy(&ev, zmq_msg_data(&m), 2);
-        memcpy(&v, (char *)zmq_msg_data(&m) + 2, 4);
-    }
-    zmq_msg_close(&m);
-    s_drain(zsock_resolve(l->monitor)); /* the endpoint frame */
-    *value = (int)v;
-    switch (ev) {
-    case ZMQ_EVENT_CONNECTED:
-        *kind = FL_LINK_EV_CONNECTED;
-        break;
-    case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
-        *kind = FL_LINK_EV_READY;
-        break;
-    case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
-        *kind = FL_LINK_EV_REFUSED;
-        break;
-    case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
-    case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
-        *kind = FL_LINK_EV_FAILED;
-        break;
-    case ZMQ_EVENT_DISCONNECTED:
-        *kind = FL_LINK_EV_DISCONNECTED;
-        break;
-    default:
-        return fl_link_event(l, kind, value);
-    }
-    return 1;
 }
 
 int

@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # The one test command: installs what is missing, builds twice with clang
 # (ASan+UBSan with the libFuzzer harnesses, and ThreadSanitizer), starts a
-# throwaway PostgreSQL 15, runs the unit and integration tests under TSan,
-# then every test (unit, integration, fuzz) under ASan+UBSan, and always
-# stops PostgreSQL and removes its directory.  Exit status is non-zero if
-# either run fails; the ASan run's ctest summary is printed last.
+# throwaway PostgreSQL 15, runs the unit tests and the tests of threaded
+# code (ctest label "threads": the daemons, signals) under TSan, with the
+# static checks beside it, then every other test (unit, integration, fuzz)
+# under ASan+UBSan, and always stops PostgreSQL and removes its directory.
+# Exit status is non-zero if any run fails; the ASan run's ctest summary is
+# printed last.
 #
 # Environment: FLOTILLA_BUILD_DIR (default build-test; the TSan build goes
-# to the same path with -tsan), FLOTILLA_TEST_LABEL (a ctest -L regex, e.g.
-# unit), FLOTILLA_FUZZ_SECONDS (default 30), FLOTILLA_TSAN=0 skips the TSan
-# run, FLOTILLA_KEEP=1 keeps the PostgreSQL directory for inspection.
+# to the same path with -tsan), FLOTILLA_TEST_LABEL (a ctest -L regex for
+# both runs, e.g. unit), FLOTILLA_TSAN_LABEL (the TSan run's, default
+# "unit|threads"), FLOTILLA_TEST_JOBS (tests run side by side, default the
+# number of cores), FLOTILLA_FUZZ_SECONDS (default 30), FLOTILLA_TSAN=0
+# skips the TSan run, FLOTILLA_KEEP=1 keeps the PostgreSQL directory for
+# inspection.
 # Besides the main server it starts three more (FLOTILLA_TEST_SHARDS, the
 # connection strings separated by ";") for the fleet tests.
 set -euo pipefail
@@ -44,6 +49,7 @@ fi
 pgdir=$(mktemp -d /tmp/flotilla-pg.XXXXXX)
 chmod 755 "$pgdir"
 cleanup() {
+    if [ -n "${static_pid:-}" ]; then kill "$static_pid" 2>/dev/null || true; fi
     for i in 1 2 3; do fl_pg_stop "$pgdir/shard$i"; done
     fl_pg_stop "$pgdir"
     if [ "${FLOTILLA_KEEP:-0}" = 1 ]; then
@@ -74,12 +80,24 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 # tests/tsan.supp (uninstrumented third-party code).
 export TSAN_OPTIONS=${TSAN_OPTIONS:-suppressions=$root/tests/tsan.supp:halt_on_error=1:second_deadlock_stack=1}
 
+jobs=${FLOTILLA_TEST_JOBS:-$(nproc)}
 set +e
+# The static checks (clang-tidy: minutes of CPU, no waiting) run at the
+# lowest priority beside the TSan run, whose daemons mostly wait, so they
+# take the CPU the tests leave idle.  With FLOTILLA_TEST_LABEL they run, if
+# the label selects them, in the ASan run as before.
+static_pid=
+if [ -z "${FLOTILLA_TEST_LABEL:-}" ]; then
+    nice -n 19 ctest --test-dir "$build" --output-on-failure -L static \
+        >"$build/ctest-static.log" 2>&1 &
+    static_pid=$!
+fi
 trc=0
 if [ "$tsan" = 1 ]; then
-    echo "tests/run.sh: unit and integration tests under ThreadSanitizer"
-    ctest --test-dir "$build-tsan" --output-on-failure -j"$(nproc)" \
-        -L "${FLOTILLA_TEST_LABEL:-unit|integration}" -LE 'fuzz|static' \
+    echo "tests/run.sh: unit tests and tests of threaded code under ThreadSanitizer"
+    ctest --test-dir "$build-tsan" --output-on-failure -j"$jobs" \
+        -L "${FLOTILLA_TEST_LABEL:-${FLOTILLA_TSAN_LABEL:-unit|threads}}" \
+        -LE 'fuzz|static' \
         >"$build-tsan/ctest.log" 2>&1
     trc=$?
     if [ $trc -ne 0 ]; then
@@ -89,14 +107,33 @@ if [ "$tsan" = 1 ]; then
     fi
 fi
 echo "tests/run.sh: every test under AddressSanitizer and UndefinedBehaviorSanitizer"
-ctest --test-dir "$build" --output-on-failure -j"$(nproc)" \
-    ${FLOTILLA_TEST_LABEL:+-L "$FLOTILLA_TEST_LABEL"} >"$build/ctest.log" 2>&1
+if [ -n "$static_pid" ]; then
+    ctest --test-dir "$build" --output-on-failure -j"$jobs" -LE static \
+        >"$build/ctest.log" 2>&1
+else
+    ctest --test-dir "$build" --output-on-failure -j"$jobs" \
+        ${FLOTILLA_TEST_LABEL:+-L "$FLOTILLA_TEST_LABEL"} >"$build/ctest.log" 2>&1
+fi
 rc=$?
+src=0
+if [ -n "$static_pid" ]; then
+    wait "$static_pid"
+    src=$?
+    if [ $src -ne 0 ]; then
+        cat "$build/ctest-static.log"
+    else
+        grep -E 'tests passed' "$build/ctest-static.log" | sed 's/^/static: /'
+    fi
+fi
 set -e
 # The summary is the last thing printed, so CI and people read it first.
 cat "$build/ctest.log"
 if [ $trc -ne 0 ]; then
     echo "tests/run.sh: the ThreadSanitizer run failed (see above)" >&2
     exit $trc
+fi
+if [ $src -ne 0 ]; then
+    echo "tests/run.sh: the static checks failed (see above)" >&2
+    exit $src
 fi
 exit $rc

@@ -229,6 +229,10 @@ s_write_coord_yaml(fl_fleet_t *f)
         "trust: %s/coord-trust\n"
         "heartbeat: 100ms\n"
         "heartbeat_timeout: 1500ms\n"
+        /* The start-up self-test is the first CURVE handshake of a
+         * sanitizer build; on a loaded machine it can take longer than
+         * the 5 s default, and the coordinator then refuses to start. */
+        "selftest_timeout: 60s\n"
         "log_file: %s\n"
         "log_level: debug\n"
         "%s",
