@@ -184,6 +184,13 @@ int fl_ag_targets_merge(fl_ag_daemon_t *d, fl_ag_job_t *job);
  * Uses the caller's connection slot.  Worker side.
  */
 void fl_ag_read_state(const fl_ag_job_t *job, fl_wire_target_t *state);
+/*
+ * Sets state from a ledger read elsewhere (l, lent for the call), or,
+ * when l is NULL, to unknown with err's message.  state's old contents
+ * are not freed (fl_ag_state_release first).
+ */
+void fl_ag_state_set(fl_wire_target_t *state, const fl_ledger_t *l,
+                     const fl_error_t *err);
 /* Frees what a fl_wire_target_t built by this module holds. */
 void fl_ag_state_release(fl_wire_target_t *state);
 /* Describes t as a wire target (every pointer lent from t). */

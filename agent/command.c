@@ -2,7 +2,9 @@
  * command.c - one command on one target, on a worker thread: the agent
  * daemon's use of the pipeline library.
  *
- * In order, within one connection slot:
+ * In order, within one connection slot and on one connection (the
+ * pipeline's, opened first: a connection costs a backend's start and its
+ * cold caches, a large part of a small migration's time):
  *   1. the target's ledger: a command already carried out (this rollout's
  *      apply recorded applied, or failed; its rollback recorded rolled
  *      back) is answered with the recorded result and nothing runs;
@@ -10,7 +12,8 @@
  *      labels), else the command is refused;
  *   3. the pipeline: apply, rollback, plan or baseline, its step events
  *      posted to the loop as they happen, cancellable through the job;
- *   4. the ledger again, for the state the result reports.
+ *   4. the ledger again, for the state the result reports (on a
+ *      connection of its own when the pipeline's was lost).
  * The bundle was verified against this agent's own trusted keys before
  * the job was queued (daemon.c); the pipeline checks it once more.
  */
@@ -213,20 +216,17 @@ s_status(int rc)
     }
 }
 
-/* Runs the pipeline; fills the job's result. */
-static void
-s_pipeline(fl_ag_daemon_t *d, fl_ag_job_t *job)
+/*
+ * Opens the job's pipeline (*out, registered with the job so that a
+ * cancel reaches it); ctx must outlive it.
+ */
+static int
+s_open(fl_ag_daemon_t *d, fl_ag_job_t *job, s_ctx *ctx, fl_pipeline_t **out,
+       fl_error_t *err)
 {
     fl_pipeline_opts_t o = FL_PIPELINE_OPTS_INIT;
     const fl_wire_command_t *c = &job->cmd.u.command;
-    s_ctx ctx = {d, job};
-    fl_pipeline_t *p = NULL;
-    fl_error_t err = FL_ERROR_INIT;
-    char *msg = NULL;
-    fl_plan_t plan = FL_PLAN_INIT;
-    int planned = 0;
-    int64_t t0 = fl_clock_ms();
-    int rc = 0;
+    int cancelled, rc;
 
     o.dsn = job->dsn;
     o.schema = job->schema;
@@ -243,51 +243,83 @@ s_pipeline(fl_ag_daemon_t *d, fl_ag_job_t *job)
     o.labels = (const char *const *)job->labels;
     o.nlabels = job->nlabels;
     o.on_event = s_on_event;
-    o.arg = &ctx;
-    if ((rc = fl_pipeline_open(&p, &o, &err)) == 0) {
-        int cancelled;
+    o.arg = ctx;
+    if ((rc = fl_pipeline_open(out, &o, err)) != 0)
+        return rc;
+    pthread_mutex_lock(&job->lock);
+    job->pipeline = *out;
+    cancelled = job->cancelled;
+    pthread_mutex_unlock(&job->lock);
+    if (cancelled)
+        fl_pipeline_cancel(*out);
+    return 0;
+}
 
-        pthread_mutex_lock(&job->lock);
-        job->pipeline = p;
-        cancelled = job->cancelled;
-        pthread_mutex_unlock(&job->lock);
-        if (cancelled)
-            fl_pipeline_cancel(p);
-        if (job->cmd.type == FL_WIRE_APPLY) {
-            fl_apply_result_t res = {0, 0, 0};
-            rc = fl_pipeline_apply(p, job->src, &res, &err);
-            msg = fl_asprintf("%d applied, %d already applied, %d pending",
-                              res.applied, res.skipped, res.pending);
-        } else if (job->cmd.type == FL_WIRE_ROLLBACK) {
-            int count = 0;
-            rc = fl_version_is_set(&c->to_version)
-                     ? fl_pipeline_rollback(p, job->src, FL_ROLLBACK_TO,
-                                            &c->to_version, NULL, &count, &err)
-                     : fl_pipeline_rollback(p, job->src, FL_ROLLBACK_BUNDLE,
-                                            NULL,
-                                            job->src->bundle_id, &count,
-                                            &err);
-            msg = fl_asprintf("%d rolled back", count);
-        } else if (job->cmd.type == FL_WIRE_BASELINE) {
-            fl_baseline_result_t res = {0, 0, 0, FL_VERSION_INIT, NULL};
-            rc = fl_pipeline_baseline(p, job->src, c->from, &res, &err);
-            /* The verdict alone: the coordinator counts targets by it. */
-            msg = fl_strdup(rc != 0              ? "refused"
-                            : res.baselined > 0 ? "baselined"
-                            : res.already > 0   ? "already"
-                                                : "none ran");
-            /* No tool table is a refusal too: nothing was written. */
-            if (rc == FL_ENOTFOUND)
-                rc = FL_EINVAL;
-            fl_baseline_result_release(&res);
-        } else {
-            rc = fl_pipeline_plan(p, job->src, &plan, &err);
-            planned = rc == 0;
-        }
-        pthread_mutex_lock(&job->lock);
-        job->pipeline = NULL;
-        pthread_mutex_unlock(&job->lock);
-        fl_pipeline_close(&p);
+static void
+s_close(fl_ag_job_t *job, fl_pipeline_t **p)
+{
+    if (*p == NULL)
+        return;
+    pthread_mutex_lock(&job->lock);
+    job->pipeline = NULL;
+    pthread_mutex_unlock(&job->lock);
+    fl_pipeline_close(p);
+}
+
+/* The target's ledger into job->state, on p's connection when it can. */
+static void
+s_read_state(fl_ag_job_t *job, fl_pipeline_t *p)
+{
+    fl_ledger_t l = {NULL, 0};
+    fl_error_t err = FL_ERROR_INIT;
+
+    if (p != NULL && fl_pipeline_ledger(p, &l, &err) == 0)
+        fl_ag_state_set(&job->state, &l, NULL);
+    else
+        fl_ag_read_state(job, &job->state);
+    fl_ledger_release(&l);
+    fl_error_clear(&err);
+}
+
+/* Runs the command on the open pipeline p; fills the job's result. */
+static void
+s_pipeline(fl_ag_job_t *job, fl_pipeline_t *p, int64_t t0)
+{
+    const fl_wire_command_t *c = &job->cmd.u.command;
+    fl_error_t err = FL_ERROR_INIT;
+    char *msg = NULL;
+    fl_plan_t plan = FL_PLAN_INIT;
+    int planned = 0;
+    int rc = 0;
+
+    if (job->cmd.type == FL_WIRE_APPLY) {
+        fl_apply_result_t res = {0, 0, 0};
+        rc = fl_pipeline_apply(p, job->src, &res, &err);
+        msg = fl_asprintf("%d applied, %d already applied, %d pending",
+                          res.applied, res.skipped, res.pending);
+    } else if (job->cmd.type == FL_WIRE_ROLLBACK) {
+        int count = 0;
+        rc = fl_version_is_set(&c->to_version)
+                 ? fl_pipeline_rollback(p, job->src, FL_ROLLBACK_TO,
+                                        &c->to_version, NULL, &count, &err)
+                 : fl_pipeline_rollback(p, job->src, FL_ROLLBACK_BUNDLE, NULL,
+                                        job->src->bundle_id, &count, &err);
+        msg = fl_asprintf("%d rolled back", count);
+    } else if (job->cmd.type == FL_WIRE_BASELINE) {
+        fl_baseline_result_t res = {0, 0, 0, FL_VERSION_INIT, NULL};
+        rc = fl_pipeline_baseline(p, job->src, c->from, &res, &err);
+        /* The verdict alone: the coordinator counts targets by it. */
+        msg = fl_strdup(rc != 0              ? "refused"
+                        : res.baselined > 0 ? "baselined"
+                        : res.already > 0   ? "already"
+                                            : "none ran");
+        /* No tool table is a refusal too: nothing was written. */
+        if (rc == FL_ENOTFOUND)
+            rc = FL_EINVAL;
+        fl_baseline_result_release(&res);
+    } else {
+        rc = fl_pipeline_plan(p, job->src, &plan, &err);
+        planned = rc == 0;
     }
     if (planned) {
         json_t *report = fl_plan_json(&plan);
@@ -313,11 +345,17 @@ s_pipeline(fl_ag_daemon_t *d, fl_ag_job_t *job)
 void
 fl_ag_run(fl_ag_daemon_t *d, fl_ag_job_t *job)
 {
-    fl_error_t err = FL_ERROR_INIT;
-    int cancelled;
+    fl_error_t err = FL_ERROR_INIT, open_err = FL_ERROR_INIT;
+    s_ctx ctx = {d, job};
+    fl_pipeline_t *p = NULL;
+    int64_t t0 = fl_clock_ms();
+    int cancelled, rc;
 
     fl_workers_conn_acquire(d->workers);
-    fl_ag_read_state(job, &job->state);
+    if ((rc = s_open(d, job, &ctx, &p, &open_err)) == 0)
+        s_read_state(job, p);
+    else
+        fl_ag_state_set(&job->state, NULL, &open_err);
     if (s_recorded(job))
         goto done;
     pthread_mutex_lock(&job->lock);
@@ -336,13 +374,20 @@ fl_ag_run(fl_ag_daemon_t *d, fl_ag_job_t *job)
                                     "admit this target", &err);
         goto done;
     }
-    s_pipeline(d, job);
+    if (p == NULL) {
+        /* The target cannot be reached: the open's error is the answer. */
+        s_result(job, s_status(rc), fl_clock_ms() - t0, NULL, &open_err);
+        goto done;
+    }
+    s_pipeline(job, p, t0);
     fl_ag_state_release(&job->state);
-    fl_ag_read_state(job, &job->state);
+    s_read_state(job, p);
     /* The version after the run, now that the state is read again. */
     if (job->has_result)
         job->result.version = s_applied_version(&job->state);
 done:
+    s_close(job, &p);
     fl_workers_conn_release(d->workers);
+    fl_error_clear(&open_err);
     fl_error_clear(&err);
 }

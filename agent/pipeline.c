@@ -372,6 +372,14 @@ fl_pipeline_cancel(fl_pipeline_t *p)
     fl_pg_cancel(p->pg);
 }
 
+int
+fl_pipeline_ledger(fl_pipeline_t *p, fl_ledger_t *out, fl_error_t *err)
+{
+    /* A run that failed may have left its transaction open. */
+    fl__rollback_quietly(p);
+    return fl_ledger_load(p->pg, p->target, out, err);
+}
+
 void
 fl_pipeline_close(fl_pipeline_t **pp)
 {

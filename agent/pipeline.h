@@ -41,6 +41,7 @@
 
 #include <stdint.h>
 
+#include "agent/ledger.h"
 #include "agent/source.h"
 #include "common/error.h"
 #include "proto/migration.h"
@@ -160,6 +161,17 @@ void fl_pipeline_close(fl_pipeline_t **p);
 
 /* Thread safe; idempotent. */
 void fl_pipeline_cancel(fl_pipeline_t *p);
+
+/*
+ * Reads the target's ledger (fl_ledger_load: its rows, none when it has
+ * no ledger yet) on the pipeline's own connection, outside any
+ * migration's transaction, so that a caller that needs the ledger before
+ * and after a run (the agent daemon) opens no other connection for it.
+ * On p's thread, between the calls below.  out gets new rows
+ * (fl_ledger_release); errors as fl_ledger_load's.
+ */
+int fl_pipeline_ledger(fl_pipeline_t *p, fl_ledger_t *out,
+                       fl_error_t *err) FL_NODISCARD;
 
 /* Outcome counts of an apply. */
 typedef struct {

@@ -316,6 +316,40 @@ s_load_ledger(fl_pg_t *pg, const char *schema, fl_ledger_t *l,
 }
 
 void
+fl_ag_state_set(fl_wire_target_t *state, const fl_ledger_t *l,
+                const fl_error_t *err)
+{
+    state->known = 0;
+    state->applied = NULL;
+    state->napplied = 0;
+    state->error = NULL;
+    if (l == NULL) {
+        state->error =
+            fl_strdup(err != NULL && err->message ? err->message : "failed");
+        return;
+    }
+    state->known = 1;
+    if (l->count > 0)
+        state->applied = fl_calloc(l->count, sizeof(*state->applied));
+    for (size_t i = 0; i < l->count; i++) {
+        fl_wire_applied_t *a = &state->applied[i];
+        a->version = l->items[i].version;
+        /*
+         * The up checksum where the row has one (ledger v7): a down fixed
+         * since is not drift; the coordinator accepts either
+         * (fl_migration_is_applied_as).
+         */
+        s_unhex(a->checksum, l->items[i].up_checksum ? l->items[i].up_checksum
+                                                     : l->items[i].checksum);
+        a->status = fl_strdup(l->items[i].status);
+        a->rollout = l->items[i].rollout_id && l->items[i].rollout_id[0]
+                         ? fl_strdup(l->items[i].rollout_id)
+                         : NULL;
+    }
+    state->napplied = l->count;
+}
+
+void
 fl_ag_read_state(const fl_ag_job_t *job, fl_wire_target_t *state)
 {
     fl_pg_connect_opts_t co = FL_PG_CONNECT_OPTS_INIT;
@@ -324,35 +358,11 @@ fl_ag_read_state(const fl_ag_job_t *job, fl_wire_target_t *state)
     fl_error_t err = FL_ERROR_INIT;
 
     co.timeout_ms = S_CONNECT_MS;
-    state->known = 0;
-    state->applied = NULL;
-    state->napplied = 0;
-    state->error = NULL;
     if (fl_pg_open_opts(&pg, job->dsn, "flotilla-agent", &co, &err) != 0 ||
-        s_load_ledger(pg, job->schema, &l, &err) != 0) {
-        state->error = fl_strdup(err.message ? err.message : "failed");
-        goto cleanup;
-    }
-    state->known = 1;
-    if (l.count > 0)
-        state->applied = fl_calloc(l.count, sizeof(*state->applied));
-    for (size_t i = 0; i < l.count; i++) {
-        fl_wire_applied_t *a = &state->applied[i];
-        a->version = l.items[i].version;
-        /*
-         * The up checksum where the row has one (ledger v7): a down fixed
-         * since is not drift; the coordinator accepts either
-         * (fl_migration_is_applied_as).
-         */
-        s_unhex(a->checksum, l.items[i].up_checksum ? l.items[i].up_checksum
-                                                    : l.items[i].checksum);
-        a->status = fl_strdup(l.items[i].status);
-        a->rollout = l.items[i].rollout_id && l.items[i].rollout_id[0]
-                         ? fl_strdup(l.items[i].rollout_id)
-                         : NULL;
-    }
-    state->napplied = l.count;
-cleanup:
+        s_load_ledger(pg, job->schema, &l, &err) != 0)
+        fl_ag_state_set(state, NULL, &err);
+    else
+        fl_ag_state_set(state, &l, NULL);
     fl_ledger_release(&l);
     fl_pg_close(&pg);
     fl_error_clear(&err);

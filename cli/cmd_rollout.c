@@ -82,12 +82,13 @@ static const char s_usage[] =
     "  --on-failure halt|rollback  rollback: every touched target, once\n"
     "  --selector SEL             the targets (labels); \"\" selects all\n"
     "\n"
-    "Exit status: 0 completed (plan: nothing would fail; baseline: every\n"
-    "target baselined, already or none ran), 1 failed (a rollback failed;\n"
-    "plan, baseline: some targets could not be reached or run), 2 usage,\n"
-    "3 refused (the bundle; plan: some targets would fail or drift;\n"
-    "baseline: some targets refused, nothing written on them), 4\n"
-    "could not reach the coordinator, 6 halted, 7 rolled back, 8 still\n"
+    "Exit status: 0 completed (plan: every target proven to apply;\n"
+    "baseline: every target baselined, already or none ran), 1 failed (a\n"
+    "rollback failed; plan, baseline: some targets could not be reached or\n"
+    "run), 2 usage, 3 refused (the bundle; plan: some targets would fail,\n"
+    "drift or are not proven: a migration without a transaction cannot be\n"
+    "rehearsed; baseline: some targets refused, nothing written on them),\n"
+    "4 could not reach the coordinator, 7 halted, 8 rolled back, 9 still\n"
     "running (status only).\n"
     "\n";
 
@@ -221,6 +222,9 @@ s_print_accounting(const json_t *st)
     if (s_int(a, "untouched_unconfirmed") > 0)
         fl_cli_out(" (and %lld whose ledgers are not known now)",
                    s_int(a, "untouched_unconfirmed"));
+    if (s_int(a, "cancelled") > 0)
+        fl_cli_out(", cancelled %lld (statements cancelled and rolled back: "
+                   "as they were)", s_int(a, "cancelled"));
     if (s_int(a, "rollback_failed") > 0)
         fl_cli_out(", rollback failed %lld", s_int(a, "rollback_failed"));
     fl_cli_out("\n");
@@ -530,7 +534,8 @@ s_start(fl_fleet_t *f, const fl_fleet_opts_t *o, const s_args_t *a,
                        ? FL_EXIT_FAILED
                    : json_object_get(p, "would fail") ||
                            json_object_get(p, "drift") ||
-                           json_object_get(p, "refused")
+                           json_object_get(p, "refused") ||
+                           json_object_get(p, "not proven")
                        ? FL_EXIT_REFUSED
                        : FL_EXIT_OK;
         }

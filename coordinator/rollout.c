@@ -446,7 +446,13 @@ s_is_failure(const fl_co_rollout_t *r, const fl_co_command_t *c)
     case FL_CO_REFUSED:
         return 1;
     case FL_CO_CANCELLED:
-        return c->sent_once;
+        /*
+         * Sent, then cancelled (halt --abort, or its agent stopping): the
+         * statement was cancelled and its transaction rolled back, so the
+         * target is as it was: not a failure of the bundle, and not
+         * counted against the budget.  Never sent: not dispatched.
+         */
+        return 0;
     case FL_CO_UNREACHABLE:
         return !r->pol.unreachable_skip;
     default:
@@ -917,13 +923,18 @@ fl_rollout_plan_verdict(const char *report, char **why)
         return "refused";
     if (json_is_true(json_object_get(j, "ok"))) {
         fl_buf_t b = FL_BUF_INIT(0);
+        json_int_t pending = json_integer_value(json_object_get(j, "pending"));
+        const char *because =
+            json_string_value(json_object_get(j, "not_rehearsed_because"));
         size_t n = 0;
 
-        verdict = json_integer_value(json_object_get(j, "pending")) > 0
-                      ? "would apply"
-                      : "already applied";
-        /* The agent rehearses nothing after a migration it could not
-         * rehearse (one without a transaction): say so. */
+        verdict = pending > 0 ? "would apply" : "already applied";
+        /*
+         * What the rehearsal could not run (a migration without a
+         * transaction; what fails after it may depend on it) is not
+         * proven, as the single-database plan says: a verdict of its own,
+         * never counted as "would apply".
+         */
         fl_buf_adds(&b, "");
         json_array_foreach(json_object_get(j, "migrations"), i, m) {
             const char *v = json_string_value(json_object_get(m, "verdict"));
@@ -934,12 +945,15 @@ fl_rollout_plan_verdict(const char *report, char **why)
                                       json_object_get(m, "version"))
                                 : "?");
         }
-        if (n > 0) {
-            verdict = "would apply, partly rehearsed";
-            *why = fl_asprintf("not rehearsed: migration%s %s (a migration "
-                               "without a transaction cannot be rehearsed, "
-                               "nor what follows it)", n > 1 ? "s" : "",
-                               b.data);
+        if (n > 0 ||
+            (pending > 0 && !json_is_true(json_object_get(j, "proven")))) {
+            verdict = "not proven";
+            *why = fl_asprintf("NOT PROVEN: %zu of %lld pending migration%s "
+                               "not rehearsed%s%s%s%s%s",
+                               n, (long long)pending, pending == 1 ? "" : "s",
+                               n > 0 ? " (" : "", b.data, n > 0 ? ")" : "",
+                               because != NULL ? ": " : "",
+                               because != NULL ? because : "");
         }
         fl_buf_release(&b);
         goto done;
@@ -986,6 +1000,7 @@ static json_t *
 s_accounting(const fl_co_rollout_t *r)
 {
     size_t dispatched = 0, applied = 0, failed = 0, unreachable = 0;
+    size_t cancelled = 0;
     size_t not_dispatched = 0, pending = 0, untouched = 0, unconfirmed = 0;
     size_t rolled_back = 0, rollback_failed = 0;
 
@@ -998,8 +1013,8 @@ s_accounting(const fl_co_rollout_t *r)
         if (c->state == FL_CO_CMD_DONE) {
             applied += c->status == FL_CO_OK;
             failed += c->status == FL_CO_FAILED ||
-                      c->status == FL_CO_REFUSED ||
-                      (c->status == FL_CO_CANCELLED && c->sent_once);
+                      c->status == FL_CO_REFUSED;
+            cancelled += c->status == FL_CO_CANCELLED && c->sent_once;
             unreachable += c->status == FL_CO_UNREACHABLE;
             not_dispatched += c->status == FL_CO_CANCELLED && !c->sent_once;
         } else {
@@ -1025,10 +1040,11 @@ s_accounting(const fl_co_rollout_t *r)
                               r->rbs[k]->nunreachable;
     }
     return fl_json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-                        "s:I}",
+                        "s:I, s:I}",
                         "planned", (json_int_t)r->fwd.d->ncommands,
                         "dispatched", (json_int_t)dispatched, "applied",
                         (json_int_t)applied, "failed", (json_int_t)failed,
+                        "cancelled", (json_int_t)cancelled,
                         "unreachable", (json_int_t)unreachable,
                         "rolled_back", (json_int_t)rolled_back,
                         "rollback_failed", (json_int_t)rollback_failed,

@@ -8,7 +8,10 @@
  *
  * The fleet: shard k holds tenants PREFIX_t_k_00..09 (label tier=main),
  * shard 0 also PREFIX_c_0 (tier=canary), all copies of one template with
- * a table of 20 rows.  Target names are "shard-K/DATABASE".
+ * a table of 20 rows.  Target names are "shard-K/DATABASE".  The label
+ * "server" says which PostgreSQL server a target lives on, for the
+ * per-server cap: the tenants of shards 0 and 1 say server=pg01, as if
+ * their two agents owned databases of one server; shard 2's pg02.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -25,10 +28,12 @@
 
 #include "common/alloc.h"
 #include "common/clock.h"
+#include "common/file.h"
 #include "fleetsupport.h"
 
 #define S_PER_SHARD 10
 #define S_TENANTS (3 * S_PER_SHARD + 1)
+#define S_SERVER(k) ((k) < 2 ? "pg01" : "pg02")
 /* `flotilla rollout` exit codes (cli/cli.h). */
 #define S_EXIT_HALTED 7
 #define S_EXIT_ROLLED_BACK 8
@@ -327,11 +332,12 @@ s_fleet(s_state *s, const char *coord_extra)
         snprintf(tail, sizeof(tail),
                  "discover:\n"
                  "  - databases: \"%s_t_%d_*\"\n"
-                 "    labels: [tier=main]\n"
+                 "    labels: [tier=main, server=%s]\n"
                  "%s%s%s",
-                 s->p, k, k == 0 ? "  - databases: \"" : "",
+                 s->p, k, S_SERVER(k), k == 0 ? "  - databases: \"" : "",
                  k == 0 ? s->p : "",
-                 k == 0 ? "_c_*\"\n    labels: [tier=canary]\n" : "");
+                 k == 0 ? "_c_*\"\n    labels: [tier=canary, server=pg01]\n"
+                        : "");
         snprintf(name, sizeof(name), "shard-%d", k);
         fl_fleet_start_agent(f, fl_fleet_add_agent(f, name, k, 1, tail));
     }
@@ -477,28 +483,29 @@ s_waves_of(s_state *s, const char *id, int *wave)
 /*
  * The most migrations that ran at once, from the ledgers' own clocks (one
  * machine): each tenant's version-1 run, its start and end, over the
- * tenants of shard (-1: all).  A command's run contains its migration's,
- * so this is at most the commands that ran at once.
+ * tenants of the shards in mask (bit k: shard k; -1: all).  A command's
+ * run contains its migration's, so this is at most the commands that ran
+ * at once.
  */
 static int
-s_max_overlap(s_state *s, int shard)
+s_max_overlap(s_state *s, int mask)
 {
     double a[S_TENANTS], b[S_TENANTS];
     int n = 0, best = 0;
 
     for (int i = 0; i < S_TENANTS; i++) {
-        char *x = NULL, *y = NULL;
-        if (shard >= 0 && s->t[i].shard != shard)
+        char *x = NULL, *end = NULL;
+        if (!(mask & (1 << s->t[i].shard)))
             continue;
-        x = s_value(s, i, "SELECT extract(epoch FROM started_at) FROM"
+        x = s_value(s, i, "SELECT extract(epoch FROM started_at) || ' ' ||"
+                    " extract(epoch FROM finished_at) FROM"
                     " flotilla.schema_migrations WHERE version = '1'");
-        y = s_value(s, i, "SELECT extract(epoch FROM finished_at) FROM"
-                    " flotilla.schema_migrations WHERE version = '1'");
-        a[n] = strtod(x, NULL);
-        b[n] = strtod(y, NULL);
+        if (x == NULL)
+            fail_msg("%s: no run of version 1 in its ledger", s->t[i].name);
+        a[n] = strtod(x, &end);
+        b[n] = strtod(end, NULL);
         n++;
         free(x);
-        free(y);
     }
     for (int i = 0; i < n; i++) {
         int at = 0;
@@ -522,17 +529,20 @@ s_max_overlap(s_state *s, int shard)
     "DROP INDEX items_flag;\n"                                               \
     "ALTER TABLE items DROP COLUMN flag;\n"
 
+/* A nullable column without a default: no rewrite, no lint finding. */
+#define S_ADD_FLAG2                                                         \
+    "-- flotilla:up\n"                                                       \
+    "ALTER TABLE items ADD COLUMN flag2 int;\n"                              \
+    "-- flotilla:down\n"                                                     \
+    "ALTER TABLE items DROP COLUMN flag2;\n"
+
 static const char *const s_add_column[] = {
     "0001_add_flag.sql", S_ADD_FLAG,
     NULL};
 
 static const char *const s_add_column_and_more[] = {
     "0001_add_flag.sql", S_ADD_FLAG,
-    "0002_add_flag2.sql",
-    "-- flotilla:up\n"
-    "ALTER TABLE items ADD COLUMN flag2 int;\n"
-    "-- flotilla:down\n"
-    "ALTER TABLE items DROP COLUMN flag2;\n",
+    "0002_add_flag2.sql", S_ADD_FLAG2,
     NULL};
 
 /* Fails live validation where a note is NULL: the check counts them. */
@@ -585,9 +595,9 @@ test_rollout_staged_four_apply_every_target_once(void **state)
     }
     /* max_parallel_per_agent 3: never more than 3 on one agent's shard. */
     for (int k = 0; k < 3; k++)
-        if (s_max_overlap(s, k) > 3)
+        if (s_max_overlap(s, 1 << k) > 3)
             fail_msg("%d migrations at once on shard %d (cap 3)",
-                     s_max_overlap(s, k), k);
+                     s_max_overlap(s, 1 << k), k);
     /* The canary alone, then 10% of 30 (3), 50% of 27 (14), the rest. */
     assert_int_equal(wave[0], 0);
     assert_int_equal(size[0], 1);
@@ -1044,6 +1054,8 @@ static const char *const s_very_slow[] = {
 /*
  * halt --abort cancels the statements in flight: their transactions roll
  * back, the targets stay as they were, and no other target is touched.
+ * The cancelled targets are counted cancelled, not failed, and their wave
+ * counts no failure against the budget.
  */
 static void
 test_rollout_stops_abort_cancels_in_flight(void **state)
@@ -1072,7 +1084,12 @@ test_rollout_stops_abort_cancels_in_flight(void **state)
     st = s_wait(s, id, s_halted_and_idle, NULL, "halted, nothing in flight");
     assert_int_equal(s_acc(st, "applied"), 0);
     assert_int_equal(s_acc(st, "dispatched"), 3);
-    assert_int_equal(s_acc(st, "failed"), 3);
+    assert_int_equal(s_acc(st, "cancelled"), 3);
+    assert_int_equal(s_acc(st, "failed"), 0);
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_array_get(json_object_get(st, "waves"), 0),
+                         "failures")),
+                     0);
     assert_int_equal(s_sleepers(s), 0);
     for (int i = 0; i < S_TENANTS; i++) {
         assert_int_equal(s_long(s, i, "SELECT count(*) FROM pg_tables WHERE "
@@ -1260,6 +1277,182 @@ test_rollout_staged_plan_changes_nothing(void **state)
 }
 
 /*
+ * max_parallel_per_server keys on the targets' label "server", not on
+ * their agents: with a cap of 3, the 21 tenants of server pg01 (two
+ * agents, each free to run 4 at once: keyed by agent, 6 could run) migrate
+ * at most three at a time, read from the ledgers' clocks, while pg02's run
+ * beside them.
+ */
+static void
+test_rollout_staged_per_server_cap_keyed_by_server_label(void **state)
+{
+    s_state *s = *state;
+    char *bundle = s_bundle(s, "per-server", s_add_column);
+    json_t *st = NULL;
+
+    {
+        const char *args[] = {"start", bundle, "--selector", "",
+                              "--waves", "100%",
+                              "--max-parallel-per-server", "3", "--watch",
+                              NULL};
+        st = s_rollout(s, 0, args);
+    }
+    assert_int_equal(s_acc(st, "applied"), S_TENANTS);
+    for (int i = 0; i < S_TENANTS; i++)
+        assert_int_equal(s_executed(s, i, 1), 1);
+    {
+        int pg01 = s_max_overlap(s, 1 << 0 | 1 << 1);
+        int pg02 = s_max_overlap(s, 1 << 2);
+        int all = s_max_overlap(s, -1);
+
+        if (pg01 > 3 || pg02 > 3)
+            fail_msg("%d migrations at once on server pg01 (shards 0 and "
+                     "1), %d on pg02 (cap 3)", pg01, pg02);
+        /* The cap is per server, not overall: the servers overlapped. */
+        if (all <= pg01)
+            fail_msg("at most %d migrations at once over both servers, as "
+                     "many as on pg01 alone: pg02's never ran beside them",
+                     all);
+    }
+    json_decref(st);
+    free(bundle);
+    s->passed = 1;
+}
+
+/* Fails the test unless text contains what (said as why). */
+static void
+s_has(const char *text, const char *what, const char *why)
+{
+    if (strstr(text, what) == NULL)
+        fail_msg("%s: no \"%s\" in:\n%s", why, what, text);
+}
+
+/*
+ * `rollout watch` follows a live rollout (a canary wave, a bake, the
+ * rest): on a terminal it redraws one block (each wave with a progress
+ * bar and its counts, the accounting), moving the cursor back over the
+ * block drawn before; piped, it prints plain lines, one per change of
+ * state, no terminal control sequences, and the accounting at the end.
+ * Both watch the same rollout at once and exit 0 when it completes.
+ */
+static void
+test_rollout_staged_watch_bars_on_a_terminal_lines_when_piped(void **state)
+{
+    s_state *s = *state;
+    char *bundle = s_bundle(s, "watch", s_add_column), *id = NULL;
+    char *piped = fl_fleet_path(&s->f, "watch-piped.out"), *line = NULL;
+    unsigned char *text = NULL;
+    size_t len = 0;
+    fl_test_proc_t tty = {0, NULL, NULL};
+    pid_t pid;
+
+    {
+        const char *args[] = {"start", bundle, "--selector", "", "--waves",
+                              "tier=canary;100%", "--bake", "2s", NULL};
+        id = s_start_bg(s, args);
+    }
+    {
+        const char *argv[] = {"flotilla", "rollout", "watch", id, NULL};
+        pid = fl_fleet_cli_spawn(&s->f, argv, piped);
+        fl_test_run_pty(&tty, "flotilla", argv, 160, 120);
+    }
+    if (tty.status != 0)
+        fail_msg("watch on a terminal: exit %d\n%s", tty.status, tty.out);
+    assert_int_equal(fl_fleet_wait_pid(pid, 60), 0);
+    /* The terminal: a block redrawn in place, with full bars at the end. */
+    s_has(tty.out, "\033[1A\033[2K", "the block is never redrawn");
+    s_has(tty.out, "wave 1 (tier=canary) [##############################] "
+                   "1/1 done, 1 applied", "the canary's bar");
+    s_has(tty.out, "wave 2 (100%) [##############################] 30/30 "
+                   "done, 30 applied", "the second wave's bar");
+    s_has(tty.out, "wave 2 (100%) [..............................] 0/30",
+          "the second wave's bar before it starts");
+    s_has(tty.out, ": completed", "the end");
+    s_has(tty.out, "planned 31, dispatched 31, applied 31, failed 0",
+          "the accounting");
+    /* Piped: plain lines, no control sequences. */
+    if (fl_file_read(&text, &len, piped, 1 << 20, "watch output", NULL) != 0)
+        fail_msg("cannot read %s", piped);
+    if (memchr(text, '\033', len) != NULL)
+        fail_msg("piped output has terminal control sequences:\n%s", text);
+    line = fl_asprintf("rollout %s: running, wave 1/2 (tier=canary)", id);
+    s_has((char *)text, line, "the first wave's line");
+    free(line);
+    line = fl_asprintf("rollout %s: completed, wave 2/2 (100%%)", id);
+    s_has((char *)text, line, "the last line of state");
+    s_has((char *)text, "planned 31, dispatched 31, applied 31, failed 0",
+          "the accounting at the end");
+    assert_null(strstr((char *)text, "[#"));
+    free(line);
+    free(text);
+    fl_test_proc_release(&tty);
+    free(piped);
+    free(id);
+    free(bundle);
+    s->passed = 1;
+}
+
+/* A migration without a transaction, then one the rehearsal can run. */
+static const char *const s_notx_first[] = {
+    "0001_index_note.sql",
+    "-- flotilla:options no-transaction\n"
+    "-- flotilla:up\n"
+    "CREATE INDEX CONCURRENTLY items_note ON items (note);\n"
+    "-- flotilla:down\n"
+    "DROP INDEX CONCURRENTLY items_note;\n",
+    "0002_add_flag2.sql", S_ADD_FLAG2,
+    NULL};
+
+/*
+ * The fleet plan says NOT PROVEN, per target, as the single-database plan
+ * does, when the rehearsal cannot run a migration (one without a
+ * transaction): a verdict of its own, not "would apply", and the plan
+ * exits 3; nothing changes.
+ */
+static void
+test_rollout_staged_plan_not_proven_past_no_transaction(void **state)
+{
+    s_state *s = *state;
+    char *bundle = s_bundle(s, "plan-notx", s_notx_first);
+    char *before = s_dump(s, 0), *after = NULL;
+    const json_t *t = NULL, *plan = NULL;
+    json_t *st = NULL;
+    const char *why = NULL;
+
+    {
+        const char *args[] = {"plan", bundle, "--selector", "tier=canary",
+                              NULL};
+        st = s_rollout(s, 3, args);
+    }
+    plan = json_object_get(st, "plan");
+    assert_int_equal(json_integer_value(json_object_get(plan, "not proven")),
+                     1);
+    assert_null(json_object_get(plan, "would apply"));
+    assert_int_equal(json_array_size(json_object_get(st, "targets")), 1);
+    t = json_array_get(json_object_get(st, "targets"), 0);
+    assert_string_equal(json_string_value(json_object_get(t, "target")),
+                        s->t[0].name);
+    assert_string_equal(json_string_value(json_object_get(t, "verdict")),
+                        "not proven");
+    why = json_string_value(json_object_get(t, "reason"));
+    if (why == NULL ||
+        strstr(why, "NOT PROVEN: 1 of 2 pending migrations "
+                    "not rehearsed (1)") == NULL ||
+        strstr(why, "transaction") == NULL)
+        fail_msg("the reason does not say what was not rehearsed and why: "
+                 "%s",
+                 why ? why : "(none)");
+    after = s_dump(s, 0);
+    fl_test_assert_dumps_equal(s->t[0].name, before, after);
+    assert_false(s_has_ledger(s, 0));
+    free(after);
+    free(before);
+    json_decref(st);
+    free(bundle);
+    s->passed = 1;
+}
+
+/*
  * Unreachable targets (their agent stopped) count as failures and halt
  * the rollout, unless unreachable: skip, which completes the rollout
  * without them; they are never touched.
@@ -1437,10 +1630,19 @@ main(void)
             test_rollout_stops_coordinator_kill9_mid_wave_once, s_setup,
             s_teardown),
         cmocka_unit_test_setup_teardown(
-            test_rollout_stops_agent_kill9_never_half_applied,
+            test_rollout_stops_agent_kill9_never_half_applied, s_setup,
+            s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_rollout_staged_plan_not_proven_past_no_transaction, s_setup,
+            s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_rollout_staged_watch_bars_on_a_terminal_lines_when_piped,
             s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_rollout_staged_plan_changes_nothing,
-                                        s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_rollout_staged_per_server_cap_keyed_by_server_label,
+            s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_rollout_staged_plan_changes_nothing, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_rollout_staged_unreachable_fails_unless_skipped, s_setup,
             s_teardown),

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pty.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -210,6 +212,57 @@ s_exec_args(const char *name, const char *const *argv, char **path)
     for (size_t i = 1; i < argc; i++)
         args[i] = (char *)argv[i];
     return args;
+}
+
+void
+fl_test_run_pty(fl_test_proc_t *res, const char *name,
+                const char *const *argv, int cols, int timeout_s)
+{
+    char *path = NULL;
+    char **args = s_exec_args(name, argv, &path);
+    struct winsize ws = {24, (unsigned short)cols, 0, 0};
+    fl_buf_t ob = FL_BUF_INIT(0);
+    time_t deadline = time(NULL) +
+                      (time_t)(timeout_s * fl_test_timeout_scale());
+    int master = -1, status = 0;
+    pid_t pid = forkpty(&master, NULL, NULL, &ws);
+
+    if (pid < 0)
+        fail_msg("forkpty: %s", strerror(errno));
+    if (pid == 0) {
+        execv(path, args);
+        fprintf(stderr, "exec %s: %s\n", path, strerror(errno));
+        _exit(127);
+    }
+    for (;;) {
+        struct pollfd pfd = {master, POLLIN, 0};
+        char chunk[4096];
+        ssize_t r;
+
+        if (time(NULL) > deadline) {
+            kill(pid, SIGKILL);
+            fail_msg("%s did not finish within %d s on a terminal; it "
+                     "wrote:\n%s", name, timeout_s, fl_buf_str(&ob));
+        }
+        if (poll(&pfd, 1, 200) < 0 && errno != EINTR)
+            fail_msg("poll: %s", strerror(errno));
+        if (pfd.revents == 0)
+            continue;
+        /* EIO once the child has closed its side: the end. */
+        if ((r = read(master, chunk, sizeof(chunk))) <= 0)
+            break;
+        if (fl_buf_append(&ob, chunk, (size_t)r) != 0)
+            fail_msg("%s printed more than the buffer limit", name);
+    }
+    close(master);
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    res->status = WIFEXITED(status) ? WEXITSTATUS(status)
+                                    : 128 + WTERMSIG(status);
+    res->out = fl_buf_detach(&ob);
+    res->err = fl_strdup("");
+    free(args);
+    free(path);
 }
 
 void

@@ -113,6 +113,15 @@ void fl_test_run_in(fl_test_proc_t *res, const char *cwd, const char *name,
                     int timeout_s);
 void fl_test_proc_release(fl_test_proc_t *res);
 /*
+ * Runs FLOTILLA_BIN_DIR/name (argv as for fl_test_run) on a new pseudo
+ * terminal, a terminal of cols x 24, stdin and stdout and stderr all on
+ * it, waiting at most timeout_s seconds (scaled): res->out gets
+ * everything written to the terminal (the pty turns "\n" into "\r\n"),
+ * res->err is empty.  For output meant for people at a terminal.
+ */
+void fl_test_run_pty(fl_test_proc_t *res, const char *name,
+                     const char *const *argv, int cols, int timeout_s);
+/*
  * A process started in the background, its output going to files, for
  * tests that signal it while it runs.
  */
