@@ -950,6 +950,24 @@ s_halted_and_idle(const json_t *st, void *arg)
 }
 
 /*
+ * Watches rollout id to its end (`rollout watch`, exit 0): it completed,
+ * every tenant applied, and each ran version 1 exactly once.  Returns the
+ * final status.
+ */
+static json_t *
+s_watch_all_applied_once(s_state *s, const char *id)
+{
+    const char *args[] = {"watch", id, NULL};
+    json_t *st = s_rollout(s, 0, args);
+
+    assert_string_equal(s_st(st), "completed");
+    assert_int_equal(s_acc(st, "applied"), S_TENANTS);
+    for (int i = 0; i < S_TENANTS; i++)
+        assert_int_equal(s_executed(s, i, 1), 1);
+    return st;
+}
+
+/*
  * A manual gate holds the rollout after wave 1 until resume; a halt in
  * the middle of wave 2 stops every new dispatch (in-flight targets
  * finish), holds across a kill -9 and restart of the coordinator, and
@@ -1007,14 +1025,7 @@ test_rollout_stops_gate_mid_wave_restart_and_resume(void **state)
         const char *args[] = {"resume", id, NULL};
         json_decref(s_rollout(s, 0, args));
     }
-    {
-        const char *args[] = {"watch", id, NULL};
-        st = s_rollout(s, 0, args);
-    }
-    assert_string_equal(s_st(st), "completed");
-    assert_int_equal(s_acc(st, "applied"), S_TENANTS);
-    for (int i = 0; i < S_TENANTS; i++)
-        assert_int_equal(s_executed(s, i, 1), 1);
+    st = s_watch_all_applied_once(s, id);
     /* max_parallel 2 over the whole fleet, through the halt and restart. */
     if (s_max_overlap(s, -1) > 2)
         fail_msg("%d migrations at once (max_parallel 2)",
@@ -1131,14 +1142,8 @@ test_rollout_stops_coordinator_kill9_mid_wave_once(void **state)
     fl_fleet_signal_coordinator(&s->f, SIGKILL);
     assert_true(s_applied_now(s) < S_TENANTS);
     fl_fleet_start_coordinator(&s->f);
-    {
-        const char *args[] = {"watch", id, NULL};
-        st = s_rollout(s, 0, args);
-    }
-    assert_string_equal(s_st(st), "completed");
-    assert_int_equal(s_acc(st, "applied"), S_TENANTS);
+    st = s_watch_all_applied_once(s, id);
     for (int i = 0; i < S_TENANTS; i++) {
-        assert_int_equal(s_executed(s, i, 1), 1);
         assert_int_equal(s_long(s, i, "SELECT count(*) FROM "
                                 "flotilla.schema_migrations WHERE status ="
                                 " 'applied'"),
