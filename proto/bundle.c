@@ -55,6 +55,7 @@ struct fl_bundle {
     fl_selector_t sel;  /* selector parsed */
     char *lint_enforce_from; /* NULL when the bundle carries no gate */
     fl_migration_list_t migs;
+    fl_migration_list_t reps; /* repeatable migrations (format 3) */
     unsigned char digest[32];
     char digest_hex[65];
 };
@@ -72,6 +73,7 @@ typedef struct {
     char *note;
     char *lint_enforce_from; /* NULL when absent */
     fl_migration_list_t migs;
+    fl_migration_list_t reps; /* format 3 only */
 } s_body;
 
 #define S_F(key, type, flags, st, field)                                    \
@@ -112,6 +114,31 @@ static const fl_codec_schema_t s_migration_schema = {
     sizeof(s_migration_fields) / sizeof(s_migration_fields[0]),
     sizeof(fl_migration_t)};
 
+/* A repeatable migration: no version, no down. */
+static const fl_codec_field_t s_repeatable_fields[] = {
+    S_F("name", FL_CODEC_STR, S_REQ, fl_migration_t, name),
+    S_F("file", FL_CODEC_STR, S_REQ, fl_migration_t, file),
+    S_F("up", FL_CODEC_STR, S_REQ, fl_migration_t, up),
+    S_F("validate", FL_CODEC_STR, 0, fl_migration_t, validate),
+    S_F("verify", FL_CODEC_STR, 0, fl_migration_t, verify),
+    S_F("up_line", FL_CODEC_INT, S_REQ, fl_migration_t, up_line),
+    S_F("validate_line", FL_CODEC_INT, S_REQ, fl_migration_t, validate_line),
+    S_F("verify_line", FL_CODEC_INT, S_REQ, fl_migration_t, verify_line),
+    S_F("no_transaction", FL_CODEC_BOOL, S_REQ, fl_migration_t,
+        no_transaction),
+    S_F("lock_timeout_ms", FL_CODEC_I64, S_REQ, fl_migration_t,
+        lock_timeout_ms),
+    S_F("statement_timeout_ms", FL_CODEC_I64, S_REQ, fl_migration_t,
+        statement_timeout_ms),
+    {"allow", FL_CODEC_ARRAY, S_REQ, offsetof(fl_migration_t, allows),
+     offsetof(fl_migration_t, nallows), S_MAX_ALLOWS, &s_allow_schema},
+    S_F("checksum", FL_CODEC_BIN32, S_REQ, fl_migration_t, checksum),
+};
+static const fl_codec_schema_t s_repeatable_schema = {
+    "repeatable migration", s_repeatable_fields,
+    sizeof(s_repeatable_fields) / sizeof(s_repeatable_fields[0]),
+    sizeof(fl_migration_t)};
+
 static const fl_codec_field_t s_body_fields[] = {
     S_F("format", FL_CODEC_I64, S_REQ, s_body, format),
     S_F("created", FL_CODEC_I64, S_REQ, s_body, created),
@@ -125,6 +152,8 @@ static const fl_codec_field_t s_body_fields[] = {
     S_F("lint_enforce_from", FL_CODEC_STR, 0, s_body, lint_enforce_from),
     {"migrations", FL_CODEC_ARRAY, S_REQ, offsetof(s_body, migs.items),
      offsetof(s_body, migs.count), S_MAX_MIGRATIONS, &s_migration_schema},
+    {"repeatables", FL_CODEC_ARRAY, 0, offsetof(s_body, reps.items),
+     offsetof(s_body, reps.count), S_MAX_MIGRATIONS, &s_repeatable_schema},
 };
 static const fl_codec_schema_t s_body_schema = {
     "bundle body", s_body_fields, sizeof(s_body_fields) / sizeof(s_body_fields[0]),
@@ -456,6 +485,16 @@ fl_bundle_build(fl_buf_t *out, const fl_migration_list_t *migs,
         body.lint_enforce_from = gate.text;
     }
     body.migs = *migs;
+    if (opts->repeatables && opts->repeatables->count > 0) {
+        for (size_t i = 0; i < opts->repeatables->count; i++)
+            if (!opts->repeatables->items[i].repeatable) {
+                rc = FL_ERR(err, FL_EINVAL, "\"%s\" is not a repeatable "
+                            "migration", opts->repeatables->items[i].file);
+                goto cleanup;
+            }
+        body.reps = *opts->repeatables;
+        body.format = FL_BUNDLE_FORMAT_REPEATABLE;
+    }
     fl_codec_writer_init(&w, &body_buf);
     if ((rc = fl_codec_encode(&w, &s_body_schema, &body, err)) != 0 ||
         (rc = fl_codec_writer_finish(&w, "bundle", err)) != 0)
@@ -464,7 +503,7 @@ fl_bundle_build(fl_buf_t *out, const fl_migration_list_t *migs,
     s_id_from_digest(id, digest);
 
     memcpy(hdr, FL_BUNDLE_MAGIC, S_MAGIC_LEN);
-    fl_proto_put_be(hdr + 8, FL_BUNDLE_FORMAT, 2);
+    fl_proto_put_be(hdr + 8, (uint64_t)body.format, 2);
     memcpy(hdr + 10, fl_key_id_bytes(key), FL_KEY_ID_BYTES);
     fl_proto_put_be(hdr + 18, 0, 4); /* payload length, filled in below */
     fl_codec_writer_init(&w, out);
@@ -553,12 +592,13 @@ s_check_envelope(const unsigned char *data, size_t len, size_t *payload_len,
                                "--environment NAME --out FILE");
         return FL_EPROTO;
     }
-    if (version != FL_BUNDLE_FORMAT) {
+    if (version != FL_BUNDLE_FORMAT && version != FL_BUNDLE_FORMAT_REPEATABLE) {
         FL_ERR(err, FL_EPROTO, "bundle format version %u is not supported",
                (unsigned)version);
-        fl_error_set_detail(err, "This flotilla reads format version %d.",
-                            FL_BUNDLE_FORMAT);
-        if (version > FL_BUNDLE_FORMAT)
+        fl_error_set_detail(err, "This flotilla reads format versions %d "
+                            "and %d.", FL_BUNDLE_FORMAT,
+                            FL_BUNDLE_FORMAT_REPEATABLE);
+        if (version > FL_BUNDLE_FORMAT_REPEATABLE)
             fl_error_set_hint(err, "Upgrade flotilla on this host to read "
                                    "bundles from a newer release.");
         return FL_EPROTO;
@@ -652,6 +692,46 @@ s_decode_payload(fl_codec_reader_t *r, s_body *body, const unsigned char **raw,
     return fl_codec_reader_finish(r);
 }
 
+/*
+ * The repeatable migrations of a bundle of format (decoded): none in
+ * format 2, at least one in format 3 (the writer uses 3 only for them),
+ * each with the checksum of its content.
+ */
+static int
+s_check_repeatables(fl_migration_list_t *reps, int64_t format,
+                    fl_error_t *err)
+{
+    if ((format == FL_BUNDLE_FORMAT) != (reps->count == 0)) {
+        FL_ERR(err, FL_EPROTO, "bundle of format %lld %s repeatable "
+               "migrations", (long long)format,
+               reps->count ? "carries" : "carries no");
+        fl_error_set_detail(err, "Format %d carries none, format %d at least "
+                                 "one.", FL_BUNDLE_FORMAT,
+                            FL_BUNDLE_FORMAT_REPEATABLE);
+        return FL_EPROTO;
+    }
+    for (size_t i = 0; i < reps->count; i++) {
+        fl_migration_t *m = &reps->items[i];
+        unsigned char stored[32];
+
+        m->repeatable = 1;
+        memcpy(stored, m->checksum, sizeof(stored));
+        fl_migration_compute_checksum(m);
+        if (sodium_memcmp(stored, m->checksum, sizeof(stored)) != 0) {
+            FL_ERR(err, FL_EPROTO, "checksum of repeatable migration \"%s\" "
+                   "in the bundle does not match its content", m->file);
+            return FL_EPROTO;
+        }
+        for (size_t k = 0; k < i; k++)
+            if (strcmp(reps->items[k].name, m->name) == 0) {
+                FL_ERR(err, FL_EPROTO, "bundle carries two repeatable "
+                       "migrations named \"%s\"", m->name);
+                return FL_EPROTO;
+            }
+    }
+    return 0;
+}
+
 static int
 s_check_migrations(fl_migration_list_t *migs, fl_error_t *err)
 {
@@ -705,15 +785,18 @@ s_decode(fl_bundle_t **out, const unsigned char *data, size_t len,
         rc = FL_ERR(err, FL_EPROTO, "bundle digest does not match its content");
         goto cleanup;
     }
-    if (body.format != FL_BUNDLE_FORMAT || strcmp(body.signer, signer) != 0) {
+    if (body.format != (int64_t)fl_proto_get_be(data + 8, 2) ||
+        strcmp(body.signer, signer) != 0) {
         rc = FL_ERR(err, FL_EPROTO, "bundle body does not match its header");
         fl_error_set_detail(err, "The header says format %d and signer \"%s\"; "
                                  "the body says format %lld and signer "
-                                 "\"%s\".", FL_BUNDLE_FORMAT, signer,
+                                 "\"%s\".", (int)fl_proto_get_be(data + 8, 2),
+                            signer,
                             (long long)body.format, body.signer);
         goto cleanup;
     }
     if ((rc = s_check_migrations(&body.migs, err)) != 0 ||
+        (rc = s_check_repeatables(&body.reps, body.format, err)) != 0 ||
         (rc = s_check_release(body.channel, body.sequence, body.environment,
                               body.selector, &sel, FL_EPROTO, err)) != 0 ||
         (body.lint_enforce_from &&
@@ -742,6 +825,9 @@ s_decode(fl_bundle_t **out, const unsigned char *data, size_t len,
     b->migs = body.migs;
     body.migs.items = NULL;
     body.migs.count = 0;
+    b->reps = body.reps;
+    body.reps.items = NULL;
+    body.reps.count = 0;
     memcpy(b->digest, digest, sizeof(digest));
     sodium_bin2hex(b->digest_hex, sizeof(b->digest_hex), digest, 32);
     *out = b;
@@ -1055,6 +1141,12 @@ fl_bundle_migrations(const fl_bundle_t *b)
     return &b->migs;
 }
 
+const fl_migration_list_t *
+fl_bundle_repeatables(const fl_bundle_t *b)
+{
+    return &b->reps;
+}
+
 const char *
 fl_bundle_id(const fl_bundle_t *b)
 {
@@ -1166,6 +1258,7 @@ fl_bundle_destroy(fl_bundle_t **b)
     free((*b)->selector);
     fl_selector_release(&(*b)->sel);
     fl_migration_list_release(&(*b)->migs);
+    fl_migration_list_release(&(*b)->reps);
     free(*b);
     *b = NULL;
 }

@@ -6,7 +6,8 @@
  * payload and an Ed25519 signature:
  *
  *   0   8  magic "FLOTBNDL"
- *   8   2  format version, big-endian (2)
+ *   8   2  format version, big-endian (2; 3 with repeatable
+ *           migrations)
  *   10  8  signer key id (see key.h)
  *   18  4  payload length P, big-endian
  *   22  P  payload: map {"body": map, "digest": bin 32, "id": str}
@@ -63,6 +64,15 @@
 
 #define FL_BUNDLE_MAGIC "FLOTBNDL"
 #define FL_BUNDLE_FORMAT 2
+/*
+ * The format of a bundle that carries repeatable migrations (issue 14):
+ * format 2 plus the body's "repeatables" array.  A bundle without them
+ * is still written as format 2, which flotilla releases before it read;
+ * one with them is format 3, which those releases refuse by its header
+ * ("bundle format version 3 is not supported") instead of skipping the
+ * array they do not know.  Both are read.
+ */
+#define FL_BUNDLE_FORMAT_REPEATABLE 3
 #define FL_BUNDLE_HEADER_BYTES 22
 #define FL_BUNDLE_MAX_SIZE ((size_t)64 * 1024 * 1024)
 #define FL_BUNDLE_ID_HEX 33
@@ -117,9 +127,12 @@ typedef struct {
                                 (lint.enforce_from), signed with the
                                 migrations so that every executor holds
                                 them to the same gate; NULL = none */
+    /* Repeatable migrations (fl_migration_parse_repeatable), in the order
+     * they run; NULL or empty = none (then the bundle is format 2). */
+    const fl_migration_list_t *repeatables;
 } fl_bundle_opts_t;
 
-#define FL_BUNDLE_OPTS_INIT {0, 0, NULL, NULL, 0, NULL, NULL, NULL}
+#define FL_BUNDLE_OPTS_INIT {0, 0, NULL, NULL, 0, NULL, NULL, NULL, NULL}
 
 /*
  * Encodes migs (at least one, strictly increasing versions, checksums
@@ -214,6 +227,9 @@ void fl_bundle_format_time(char *out, size_t n, int64_t t);
 int fl_bundle_is_bundle_file(const char *path);
 
 const fl_migration_list_t *fl_bundle_migrations(const fl_bundle_t *b);
+/* The repeatable migrations, in the order they run; empty (never NULL)
+ * for a format 2 bundle. */
+const fl_migration_list_t *fl_bundle_repeatables(const fl_bundle_t *b);
 const char *fl_bundle_id(const fl_bundle_t *b);
 const char *fl_bundle_signer(const fl_bundle_t *b); /* key id */
 int64_t fl_bundle_created(const fl_bundle_t *b);

@@ -422,6 +422,93 @@ cleanup:
     return rc;
 }
 
+int
+fl_migration_is_repeatable_name(const char *file_name)
+{
+    size_t n = strlen(file_name);
+
+    return n > 7 && strncmp(file_name, "R__", 3) == 0 &&
+           strcmp(file_name + n - 4, ".sql") == 0;
+}
+
+/* "R__name.sql": the name, letters, digits, '_' and '-' (new string). */
+static int
+s_parse_repeatable_name(const char *file, char **name, fl_error_t *err)
+{
+    size_t len = strlen(file);
+
+    if (!fl_migration_is_repeatable_name(file)) {
+        FL_ERR(err, FL_EINVAL, "invalid repeatable migration file name "
+               "\"%s\"", file);
+        fl_error_set_hint(err, "Name repeatable migrations R__name.sql, for "
+                               "example R__views.sql.");
+        return FL_EINVAL;
+    }
+    for (size_t k = 3; k < len - 4; k++) {
+        char c = file[k];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '_' || c == '-')) {
+            FL_ERR(err, FL_EINVAL, "invalid repeatable migration file name "
+                   "\"%s\"", file);
+            fl_error_set_detail(err, "The name may hold only letters, "
+                                     "digits, '_' and '-'.");
+            return FL_EINVAL;
+        }
+    }
+    *name = fl_strndup(file + 3, len - 7);
+    return 0;
+}
+
+int
+fl_migration_parse_repeatable(fl_migration_t *out, const char *file_name,
+                              const char *text, size_t len, fl_error_t *err)
+{
+    int rc = 0;
+
+    memset(out, 0, sizeof(*out));
+    out->lock_timeout_ms = -1;
+    out->statement_timeout_ms = -1;
+    out->repeatable = 1;
+    if ((rc = s_parse_repeatable_name(file_name, &out->name, err)) != 0)
+        goto cleanup;
+    out->file = fl_strdup(file_name);
+    if ((rc = s_check_utf8(file_name, text, len, err)) != 0 ||
+        (rc = s_parse_lines(out, file_name, text, len, err)) != 0)
+        goto cleanup;
+    if (out->down != NULL) {
+        rc = s_fail(err, file_name, out->down_line - 1, "a repeatable "
+                    "migration has no down section");
+        fl_error_set_detail(err, "Repeatable migrations are never rolled "
+                                 "back: each run re-creates what it "
+                                 "defines.");
+        fl_error_set_hint(err, "Remove the down section; write the file so "
+                               "that it can run again (CREATE OR REPLACE, "
+                               "DROP ... IF EXISTS).");
+        goto cleanup;
+    }
+    out->repeatable = 1;
+    fl_migration_compute_checksum(out);
+cleanup:
+    if (rc != 0)
+        fl_migration_release(out);
+    return rc;
+}
+
+int
+fl_migration_repeatable_cmp(const void *a, const void *b)
+{
+    const unsigned char *x = (const unsigned char *)((const fl_migration_t *)a)->name;
+    const unsigned char *y = (const unsigned char *)((const fl_migration_t *)b)->name;
+
+    /* Flyway: description.compareTo(), its description the name with
+     * '_' as ' '. */
+    for (;; x++, y++) {
+        unsigned cx = *x == '_' ? ' ' : *x, cy = *y == '_' ? ' ' : *y;
+        if (cx != cy || cx == 0)
+            return (cx > cy) - (cx < cy);
+    }
+}
+
 /*
  * Whether file is named as flotilla names its files: digits, '_', a name
  * without dots, ".sql" (golang-migrate's 1_a.up.sql and pop's files have
@@ -466,6 +553,41 @@ s_check_other_tool(const fl_migration_t *m, fl_error_t *err)
     return 0;
 }
 
+/*
+ * A repeatable migration from a bundle: no version, no down, an up, a
+ * name and file name that are safe labels (its name is its key in the
+ * ledger; R__name.sql or another tool's file name), every text valid
+ * UTF-8.
+ */
+static int
+s_check_repeatable(const fl_migration_t *m, fl_error_t *err)
+{
+    const char *const texts[] = {m->up, m->validate, m->verify};
+    int rc = 0;
+
+    if (m->file == NULL || m->name == NULL || !s_safe_label(m->file) ||
+        !s_safe_label(m->name)) {
+        FL_ERR(err, FL_EINVAL, "a repeatable migration has an invalid file "
+               "name or name");
+        fl_error_set_detail(err, "It is named by at most 255 bytes without "
+                                 "control characters, '/' or \"..\".");
+        return FL_EINVAL;
+    }
+    if (fl_version_is_set(&m->version) || m->down != NULL || m->up == NULL)
+        return FL_ERR(err, FL_EINVAL, "repeatable migration \"%s\" has %s",
+                      m->file, m->down ? "a down section"
+                               : m->up ? "a version" : "no up section");
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
+        if (texts[i] && (rc = s_check_utf8(m->file, texts[i],
+                                           strlen(texts[i]), err)) != 0)
+            return rc;
+    for (size_t i = 0; i < m->nallows; i++)
+        if ((rc = s_check_utf8(m->file, m->allows[i].reason,
+                               strlen(m->allows[i].reason), err)) != 0)
+            return rc;
+    return 0;
+}
+
 int
 fl_migration_check(const fl_migration_t *m, fl_error_t *err)
 {
@@ -476,6 +598,8 @@ fl_migration_check(const fl_migration_t *m, fl_error_t *err)
     fl_version_t version = FL_VERSION_INIT;
     int rc;
 
+    if (m->repeatable)
+        return s_check_repeatable(m, err);
     /* Named by its version: its file name may be the invalid text. */
     if (!fl_version_is_canonical(m->version.text))
         return FL_ERR(err, FL_EINVAL, "migration \"%s\" has an invalid "
@@ -576,7 +700,9 @@ void
 fl_migration_compute_checksum(fl_migration_t *m)
 {
     fl_proto_sodium_init();
-    s_hash_migration(m, "flotilla-migration-v1", 1, m->checksum);
+    s_hash_migration(m, m->repeatable ? "flotilla-repeatable-v1"
+                                      : "flotilla-migration-v1", 1,
+                     m->checksum);
     fl_migration_hex(m->checksum_hex, m->checksum);
 }
 
@@ -704,13 +830,27 @@ int
 fl_migration_dir_load(fl_migration_list_t *out, const char *dir,
                       fl_error_t *err)
 {
+    return fl_migration_dir_load_all(out, NULL, dir, err);
+}
+
+int
+fl_migration_dir_load_all(fl_migration_list_t *out,
+                          fl_migration_list_t *repeatables, const char *dir,
+                          fl_error_t *err)
+{
     DIR *d = NULL;
     struct dirent *e;
-    fl_migration_list_t l = {NULL, 0};
+    fl_migration_list_t l = {NULL, 0}, r = {NULL, 0};
     char *path = NULL;
     char *text = NULL;
     int rc = 0;
 
+    out->items = NULL;
+    out->count = 0;
+    if (repeatables) {
+        repeatables->items = NULL;
+        repeatables->count = 0;
+    }
     d = opendir(dir);
     if (d == NULL)
         return FL_ERR(err, errno == ENOENT ? FL_ENOTFOUND : FL_EIO,
@@ -724,8 +864,28 @@ fl_migration_dir_load(fl_migration_list_t *out, const char *dir,
             strcmp(e->d_name + n - 4, ".sql") != 0)
             continue;
         path = fl_asprintf("%s/%s", dir, e->d_name);
+        if (fl_migration_is_repeatable_name(e->d_name) && !repeatables) {
+            rc = FL_ERR(err, FL_EINVAL, "\"%s\" is a repeatable migration, "
+                        "which this command does not take", path);
+            fl_error_set_hint(err, "Move it out of the directory for this "
+                                   "command, or use a release of flotilla "
+                                   "whose command takes repeatable "
+                                   "migrations.");
+            goto cleanup;
+        }
         if ((rc = s_read_file(&text, &len, path, err)) != 0)
             goto cleanup;
+        if (fl_migration_is_repeatable_name(e->d_name)) {
+            r.items = fl_reallocarray(r.items, r.count + 1, sizeof(*r.items));
+            if ((rc = fl_migration_parse_repeatable(&r.items[r.count],
+                                                    e->d_name, text, len,
+                                                    err)) != 0)
+                goto cleanup;
+            r.count++;
+            fl_free(&text);
+            fl_free(&path);
+            continue;
+        }
         l.items = fl_reallocarray(l.items, l.count + 1, sizeof(*l.items));
         if ((rc = fl_migration_parse(&l.items[l.count], e->d_name, text, len,
                                      err)) != 0)
@@ -736,7 +896,8 @@ fl_migration_dir_load(fl_migration_list_t *out, const char *dir,
     }
     if (l.count == 0) {
         rc = FL_ERR(err, FL_EINVAL, "migrations directory \"%s\" holds no "
-                                    "migration files", dir);
+                                    "%smigration files", dir,
+                    r.count ? "versioned " : "");
         fl_error_set_hint(err, "Migration files are named NNNN_name.sql, for "
                                "example 0001_create_users.sql.");
         goto cleanup;
@@ -754,13 +915,21 @@ fl_migration_dir_load(fl_migration_list_t *out, const char *dir,
             fl_error_set_hint(err, "Give every migration its own number.");
             goto cleanup;
         }
+    if (r.count > 1)
+        qsort(r.items, r.count, sizeof(*r.items), fl_migration_repeatable_cmp);
     *out = l;
     l.items = NULL;
     l.count = 0;
+    if (repeatables) {
+        *repeatables = r;
+        r.items = NULL;
+        r.count = 0;
+    }
 cleanup:
     free(text);
     free(path);
     fl_migration_list_release(&l);
+    fl_migration_list_release(&r);
     if (d)
         closedir(d);
     return rc;

@@ -56,6 +56,10 @@ typedef struct {
      * in the checksum nor in a bundle: it says where the source came
      * from. */
     char *note;
+    /* A repeatable migration (R__name.sql; see fl_migration_parse_repeatable):
+     * no version (empty), no down, run after the versioned ones whenever
+     * its checksum changes.  Hashed under a domain of its own. */
+    int repeatable;
 } fl_migration_t;
 
 typedef struct {
@@ -75,12 +79,44 @@ int fl_migration_parse(fl_migration_t *out, const char *file_name,
                        const char *text, size_t len, fl_error_t *err) FL_NODISCARD;
 
 /*
+ * Parses a repeatable migration's file (issue 14): file_name is
+ * R__name.sql (name: letters, digits, '_' and '-'), its sections and
+ * options those of a versioned file but down, which is refused: a
+ * repeatable migration is never rolled back (docs/migrations.md,
+ * "Repeatable migrations").  out->repeatable is set, out->version empty.
+ */
+int fl_migration_parse_repeatable(fl_migration_t *out, const char *file_name,
+                                  const char *text, size_t len,
+                                  fl_error_t *err) FL_NODISCARD;
+
+/* Whether file_name is named as a repeatable migration: "R__" and ".sql". */
+int fl_migration_is_repeatable_name(const char *file_name);
+
+/*
+ * The order repeatable migrations run in: Flyway's, by description (the
+ * name with '_' read as a space), byte by byte.  For qsort.
+ */
+int fl_migration_repeatable_cmp(const void *a, const void *b);
+
+/*
  * Loads every NNNN_name.sql of dir, ordered by version.  Files not ending
  * in .sql are ignored; a .sql file whose name does not match, a duplicate
- * version, or an empty directory is an error.
+ * version, or an empty directory is an error; so is an R__name.sql file
+ * (a repeatable migration, which this caller does not take: it would be
+ * left out silently).
  */
 int fl_migration_dir_load(fl_migration_list_t *out, const char *dir,
                           fl_error_t *err) FL_NODISCARD;
+
+/*
+ * The same, with the repeatable migrations of dir (R__name.sql) into
+ * *repeatables, in fl_migration_repeatable_cmp's order (empty when none).
+ * A directory of repeatable migrations alone is an error: they run after
+ * versioned ones.  On failure both lists are empty.
+ */
+int fl_migration_dir_load_all(fl_migration_list_t *out,
+                              fl_migration_list_t *repeatables,
+                              const char *dir, fl_error_t *err) FL_NODISCARD;
 
 /*
  * Checks a migration that did not come from a file of this machine (a
@@ -95,7 +131,8 @@ int fl_migration_dir_load(fl_migration_list_t *out, const char *dir,
  */
 int fl_migration_check(const fl_migration_t *m, fl_error_t *err) FL_NODISCARD;
 
-/* Computes m->checksum and m->checksum_hex from the other fields. */
+/* Computes m->checksum and m->checksum_hex from the other fields (a
+ * repeatable migration's under the domain "flotilla-repeatable-v1"). */
 void fl_migration_compute_checksum(fl_migration_t *m);
 
 /*
