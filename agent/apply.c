@@ -33,7 +33,7 @@ s_record_failure(fl_pipeline_t *p, const fl_migration_t *m, int tx, int total,
                               p->opts.agent, "failed", tx, stats->done, total,
                               fl__now_ms() - t0, stats->lock_wait_ms,
                               stats->retries, error, stats->error_position,
-                              NULL, p->target, NULL};
+                              NULL, p->target, NULL, 0};
 
     fl__rollback_quietly(p);
     if (fl_ledger_record(p->pg, &rec, &lerr) != 0) {
@@ -71,7 +71,11 @@ s_schema_after(fl_pipeline_t *p, const fl_migration_t *m, int before,
     p->schema_gen = 0;
     if (before == 0)
         rc = FL_ERR(&err, FL_ENOTFOUND, "no snapshot before the migration");
-    if (rc == 0)
+    if (rc == 0 && m->repeatable)
+        rc = fl_schema_record_repeatable(p->pg, p->target, m->name, before,
+                                         after, fl__scope(p), &fp, changes,
+                                         &err);
+    else if (rc == 0)
         rc = fl_schema_record_after(p->pg, p->target, &m->version, before,
                                     after, fl__scope(p), &fp, changes, &err);
     if (rc == 0) {
@@ -1018,7 +1022,7 @@ s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
                                   !notx, u->stats.done,
                                   (int)u->stmts.count, fl__now_ms() - u->t0,
                                   u->stats.lock_wait_ms, u->stats.retries,
-                                  NULL, NULL, NULL, p->target, NULL};
+                                  NULL, NULL, NULL, p->target, NULL, 0};
         fl_ledger_step_t row;
         fl_pg_step_t steps[3] = {{NULL, "COMMIT", 0, NULL, NULL}};
 
@@ -1203,6 +1207,8 @@ s_mig_validate(fl_pipeline_t *p, s_mig *x, const fl_ledger_row_t *row,
     x->outcome = S_REFUSED;
     if ((rc = fl__validate_text(p, m, &x->u.stmts, NULL, err)) != 0)
         return rc;
+    if (m->repeatable)
+        return fl__repeatable_check(m, &x->u.stmts, err);
     if (!m->no_transaction || row == NULL || row->statements_done <= 0 ||
         (strcmp(row->status, "running") != 0 &&
          strcmp(row->status, "failed") != 0))
@@ -1243,7 +1249,7 @@ s_mig_progress(fl_pipeline_t *p, s_mig *x, size_t i, fl_error_t *err)
     fl_ledger_record_t rec = {x->m, p->opts.bundle_id, p->opts.rollout_id,
                               p->opts.agent, "running", 0, (int)i + 1,
                               (int)x->u.stmts.count, 0, 0, 0, NULL, NULL,
-                              NULL, p->target, NULL};
+                              NULL, p->target, NULL, 0};
 
     x->u.stats.done = (int)i + 1;
     rec.duration_ms = fl__now_ms() - x->u.t0;

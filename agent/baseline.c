@@ -505,7 +505,7 @@ s_write(fl_pipeline_t *p, const fl_migration_list_t *migs, const int *write,
         fl_ledger_record_t rec = {m, p->opts.bundle_id, p->opts.rollout_id,
                                   p->opts.agent, "applied", !m->no_transaction,
                                   0, 0, 0, 0, 0, NULL, NULL, NULL, p->target,
-                                  source};
+                                  source, 0};
         if (!write[i])
             continue;
         if ((rc = fl_ledger_record(p->pg, &rec, err)) != 0) {

@@ -293,7 +293,7 @@ s_pipeline(fl_ag_job_t *job, fl_pipeline_t *p, int64_t t0)
     int rc = 0;
 
     if (job->cmd.type == FL_WIRE_APPLY) {
-        fl_apply_result_t res = {0, 0, 0};
+        fl_apply_result_t res = FL_APPLY_RESULT_INIT;
         rc = fl_pipeline_apply(p, job->src, &res, &err);
         msg = fl_asprintf("%d applied, %d already applied, %d pending",
                           res.applied, res.skipped, res.pending);

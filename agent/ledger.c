@@ -251,6 +251,60 @@ static const char s_ledger_v7[] =
     "  ADD COLUMN IF NOT EXISTS rollback_down_checksum text;";
 
 /*
+ * Version 8 (issue 14): repeatable migrations (R__name.sql, Flyway's
+ * R__), which have no version and run again whenever their checksum
+ * changes.
+ *   repeatable_migrations: one row per repeatable migration and target,
+ *     keyed by its name: the checksum it last ran with (NULL: it needs a
+ *     run, because a rollback left the versioned migrations it builds on
+ *     unapplied, or a baseline could not show it ran as it is now), its
+ *     state (running, applied, failed), how many times it ran to the end
+ *     here (runs), timings, error, and what said it had run when a
+ *     baseline recorded it (baseline_source).
+ *   repeatable_objects: the schema objects each repeatable migration's
+ *     runs created or changed (kind and ident as agent/schema.h names
+ *     them), so that a rollback's proof knows a view a repeatable made
+ *     from a missing object of the versioned ones.
+ * Self-contained (no other step needs it) and idempotent.
+ */
+static const char s_ledger_v8[] =
+    "CREATE TABLE IF NOT EXISTS flotilla.repeatable_migrations ("
+    "  target text NOT NULL,"
+    "  name text NOT NULL,"
+    "  file text NOT NULL,"
+    "  checksum text,"
+    "  status text NOT NULL CHECK (status IN ('running', 'applied',"
+    "    'failed')),"
+    "  runs int NOT NULL DEFAULT 0,"
+    "  transactional boolean NOT NULL DEFAULT true,"
+    "  statements_done int NOT NULL DEFAULT 0,"
+    "  statements_total int NOT NULL DEFAULT 0,"
+    "  started_at timestamptz NOT NULL DEFAULT clock_timestamp(),"
+    "  finished_at timestamptz,"
+    "  duration_ms bigint,"
+    "  lock_wait_ms bigint NOT NULL DEFAULT 0,"
+    "  retries int NOT NULL DEFAULT 0,"
+    "  bundle_id text,"
+    "  rollout_id text NOT NULL DEFAULT '',"
+    "  applied_by text NOT NULL DEFAULT current_user,"
+    "  agent text NOT NULL DEFAULT '',"
+    "  error_sqlstate text,"
+    "  error_message text,"
+    "  error_position text,"
+    "  schema_fingerprint text,"
+    "  baseline_source text,"
+    "  rerun_reason text,"
+    "  PRIMARY KEY (target, name));"
+    "CREATE TABLE IF NOT EXISTS flotilla.repeatable_objects ("
+    "  target text NOT NULL,"
+    "  name text NOT NULL,"
+    "  kind text NOT NULL,"
+    "  ident text NOT NULL,"
+    "  PRIMARY KEY (target, kind, ident, name));"
+    "REVOKE ALL ON flotilla.repeatable_migrations, flotilla.repeatable_objects"
+    "  FROM PUBLIC;";
+
+/*
  * Who owns the ledger: the schemas flotilla and flotilla_backup, and
  * everything in them (tables, views, functions, types, sequences), must
  * belong to the role flotilla runs as or to a superuser.  A tenant who
@@ -360,6 +414,10 @@ static const char s_ledger_columns[] =
     "[\"schema_migrations\",\"up_checksum\",7],"
     "[\"schema_migrations\",\"down_checksum\",7],"
     "[\"schema_migrations\",\"rollback_down_checksum\",7],"
+    "[\"repeatable_migrations\",\"\",8],"
+    "[\"repeatable_migrations\",\"checksum\",8],"
+    "[\"repeatable_migrations\",\"status\",8],"
+    "[\"repeatable_objects\",\"\",8],"
     "[\"migration_logs\",\"\",1],[\"migration_logs\",\"version\",1],"
     "[\"migration_logs\",\"step\",1],[\"migration_logs\",\"status\",1],"
     "[\"migration_logs\",\"duration_ms\",1],[\"migration_logs\",\"message\",1],"
@@ -401,7 +459,8 @@ s_check_intact(fl_pg_t *pg, fl_error_t *err)
         " JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=)"
         " c.relnamespace WHERE n.nspname OPERATOR(pg_catalog.=) 'flotilla'"
         " AND c.relname IN ('schema_migrations', 'migration_logs', 'backups',"
-        " 'sequence_backups', 'schema_changes', 'release_marks')) THEN"
+        " 'sequence_backups', 'schema_changes', 'release_marks',"
+        " 'repeatable_migrations', 'repeatable_objects')) THEN"
         " 'damaged' ELSE 'none' END", 0, NULL, err);
     if (rc != 0 || v == NULL || strcmp(v, "none") == 0) {
         free(v);
@@ -528,7 +587,8 @@ fl_ledger_ensure(fl_pg_t *pg, fl_error_t *err)
         (rc = fl_pg_exec(pg, s_ledger_v4, err)) != 0 ||
         (rc = fl_pg_exec(pg, s_ledger_v5, err)) != 0 ||
         (rc = fl_pg_exec(pg, s_ledger_v6, err)) != 0 ||
-        (rc = fl_pg_exec(pg, s_ledger_v7, err)) != 0)
+        (rc = fl_pg_exec(pg, s_ledger_v7, err)) != 0 ||
+        (rc = fl_pg_exec(pg, s_ledger_v8, err)) != 0)
         goto fail;
     rc = fl_pg_query_value(pg, &v,
         "SELECT pg_catalog.max(ledger_version) FROM flotilla.ledger_meta", 0,
@@ -853,6 +913,94 @@ static const char s_record_sql[] =
     " file = EXCLUDED.file, down_sql = EXCLUDED.down_sql,"
     " down_line = EXCLUDED.down_line";
 
+/*
+ * The row of a repeatable migration (19 parameters): keyed by target and
+ * name; runs counts the runs that reached applied (a baseline's row is
+ * not a run); the reason it needed a run is cleared by any write.
+ */
+static const char s_record_repeatable_sql[] =
+    "INSERT INTO flotilla.repeatable_migrations AS s (target, name, file,"
+    " checksum, status, transactional, statements_done, statements_total,"
+    " started_at, finished_at, duration_ms, lock_wait_ms, retries, bundle_id,"
+    " rollout_id, agent, error_sqlstate, error_message, error_position,"
+    " baseline_source, schema_fingerprint, runs)"
+    " VALUES ($1::pg_catalog.text, $2::pg_catalog.text, $3::pg_catalog.text,"
+    " $4::pg_catalog.text, $5::pg_catalog.text, $6::pg_catalog.bool,"
+    " $7::pg_catalog.int4, $8::pg_catalog.int4,"
+    " pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-)"
+    " pg_catalog.make_interval(secs => $9::pg_catalog.int8"
+    " OPERATOR(pg_catalog./) 1000.0),"
+    " CASE WHEN $5::pg_catalog.text OPERATOR(pg_catalog.=) 'running' THEN NULL"
+    " ELSE pg_catalog.clock_timestamp() END, $9::pg_catalog.int8,"
+    " $10::pg_catalog.int8, $11::pg_catalog.int4, $12::pg_catalog.text,"
+    " $13::pg_catalog.text, $14::pg_catalog.text, $15::pg_catalog.text,"
+    " $16::pg_catalog.text, $17::pg_catalog.text, $18::pg_catalog.text,"
+    " $19::pg_catalog.text,"
+    " CASE WHEN $5::pg_catalog.text OPERATOR(pg_catalog.=) 'applied' AND $18"
+    " IS NULL THEN 1 ELSE 0 END)"
+    " ON CONFLICT (target, name) DO UPDATE SET file = EXCLUDED.file,"
+    " checksum = EXCLUDED.checksum, status = EXCLUDED.status,"
+    " transactional = EXCLUDED.transactional,"
+    " statements_done = EXCLUDED.statements_done,"
+    " statements_total = EXCLUDED.statements_total,"
+    " started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at,"
+    " duration_ms = EXCLUDED.duration_ms,"
+    " lock_wait_ms = EXCLUDED.lock_wait_ms, retries = EXCLUDED.retries,"
+    " bundle_id = EXCLUDED.bundle_id, rollout_id = EXCLUDED.rollout_id,"
+    " applied_by = CURRENT_USER, agent = EXCLUDED.agent,"
+    " error_sqlstate = EXCLUDED.error_sqlstate,"
+    " error_message = EXCLUDED.error_message,"
+    " error_position = EXCLUDED.error_position,"
+    " baseline_source = EXCLUDED.baseline_source,"
+    " schema_fingerprint = EXCLUDED.schema_fingerprint,"
+    " runs = s.runs OPERATOR(pg_catalog.+) EXCLUDED.runs, rerun_reason = NULL";
+
+/* The counters of r as text, in out's buffers. */
+static void
+s_step_counters(fl_ledger_step_t *out, const fl_ledger_record_t *r)
+{
+    snprintf(out->done, sizeof(out->done), "%d", r->statements_done);
+    snprintf(out->total, sizeof(out->total), "%d", r->statements_total);
+    snprintf(out->dur, sizeof(out->dur), "%lld", (long long)r->duration_ms);
+    snprintf(out->wait, sizeof(out->wait), "%lld", (long long)r->lock_wait_ms);
+    snprintf(out->retries, sizeof(out->retries), "%d", r->retries);
+}
+
+static void
+s_record_repeatable_step(fl_ledger_step_t *out, const fl_ledger_record_t *r)
+{
+    const fl_migration_t *m = r->m;
+    const char **p = out->params;
+
+    s_step_counters(out, r);
+    p[0] = r->target;
+    p[1] = m->name;
+    p[2] = m->file;
+    /* A baseline that could not show the file ran as it is: no checksum,
+     * so the next apply runs it (fl_ledger_record_t.checksum_unknown). */
+    p[3] = r->checksum_unknown ? NULL : m->checksum_hex;
+    p[4] = r->status;
+    p[5] = r->transactional ? "t" : "f";
+    p[6] = out->done;
+    p[7] = out->total;
+    p[8] = out->dur;
+    p[9] = out->wait;
+    p[10] = out->retries;
+    p[11] = r->bundle_id;
+    p[12] = r->rollout_id ? r->rollout_id : "";
+    p[13] = r->agent ? r->agent : "";
+    p[14] = r->error && r->error->sqlstate[0] ? r->error->sqlstate : NULL;
+    p[15] = r->error ? r->error->message : NULL;
+    p[16] = r->error_position;
+    p[17] = r->baseline_source;
+    p[18] = r->fingerprint;
+    out->step.name = NULL;
+    out->step.sql = s_record_repeatable_sql;
+    out->step.nparams = 19;
+    out->step.params = out->params;
+    out->step.out = NULL;
+}
+
 void
 fl_ledger_record_step(fl_ledger_step_t *out, const fl_ledger_record_t *r)
 {
@@ -860,11 +1008,11 @@ fl_ledger_record_step(fl_ledger_step_t *out, const fl_ledger_record_t *r)
     const char **p = out->params;
     unsigned char sum[32];
 
-    snprintf(out->done, sizeof(out->done), "%d", r->statements_done);
-    snprintf(out->total, sizeof(out->total), "%d", r->statements_total);
-    snprintf(out->dur, sizeof(out->dur), "%lld", (long long)r->duration_ms);
-    snprintf(out->wait, sizeof(out->wait), "%lld", (long long)r->lock_wait_ms);
-    snprintf(out->retries, sizeof(out->retries), "%d", r->retries);
+    if (m->repeatable) {
+        s_record_repeatable_step(out, r);
+        return;
+    }
+    s_step_counters(out, r);
     snprintf(out->downline, sizeof(out->downline), "%d", m->down_line);
     p[0] = m->version.text;
     p[1] = m->name;
@@ -911,7 +1059,121 @@ fl_ledger_record(fl_pg_t *pg, const fl_ledger_record_t *r, fl_error_t *err)
     int rc;
 
     fl_ledger_record_step(&st, r);
-    rc = fl_pg_query(pg, &res, s_record_sql, 26, st.params, err);
+    rc = fl_pg_query(pg, &res, st.step.sql, st.step.nparams, st.params, err);
     fl_pg_result_release(&res);
+    return rc;
+}
+
+/* ---- repeatable migrations ---- */
+
+int
+fl_ledger_load_repeatables(fl_pg_t *pg, const char *target,
+                           fl_ledger_repeatables_t *out, fl_error_t *err)
+{
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    const char *params[1] = {target};
+    char *v = NULL;
+    int rc;
+
+    out->items = NULL;
+    out->count = 0;
+    if ((rc = fl_ledger_exists(pg, err)) <= 0)
+        return rc;
+    rc = fl_pg_query_value(pg, &v, "SELECT pg_catalog.to_regclass("
+                           "'flotilla.repeatable_migrations') IS NOT NULL",
+                           0, NULL, err);
+    if (rc != 0 || v == NULL || strcmp(v, "t") != 0) {
+        free(v);
+        return rc; /* a ledger older than version 8: none recorded */
+    }
+    free(v);
+    rc = fl_pg_query(pg, &r,
+        "SELECT name, file, checksum, status, runs, finished_at::text,"
+        " baseline_source, rerun_reason, error_message"
+        " FROM flotilla.repeatable_migrations WHERE target"
+        " OPERATOR(pg_catalog.=) $1 ORDER BY name COLLATE \"C\"", 1, params,
+        err);
+    if (rc != 0)
+        return rc;
+    if (r.nrows > 0)
+        out->items = fl_calloc(r.nrows, sizeof(*out->items));
+    for (size_t i = 0; i < r.nrows; i++) {
+        fl_ledger_repeatable_t *x = &out->items[i];
+        x->name = s_dup(fl_pg_value(&r, i, 0));
+        x->file = s_dup(fl_pg_value(&r, i, 1));
+        x->checksum = s_dup(fl_pg_value(&r, i, 2));
+        x->status = s_dup(fl_pg_value(&r, i, 3));
+        x->runs = (int)strtol(fl_pg_value(&r, i, 4), NULL, 10);
+        x->finished_at = s_dup(fl_pg_value(&r, i, 5));
+        x->baseline_source = s_dup(fl_pg_value(&r, i, 6));
+        x->rerun_reason = s_dup(fl_pg_value(&r, i, 7));
+        x->error_message = s_dup(fl_pg_value(&r, i, 8));
+    }
+    out->count = r.nrows;
+    fl_pg_result_release(&r);
+    return 0;
+}
+
+void
+fl_ledger_repeatables_release(fl_ledger_repeatables_t *l)
+{
+    if (l == NULL)
+        return;
+    for (size_t i = 0; i < l->count; i++) {
+        fl_ledger_repeatable_t *x = &l->items[i];
+        free(x->name);
+        free(x->file);
+        free(x->checksum);
+        free(x->status);
+        free(x->finished_at);
+        free(x->baseline_source);
+        free(x->rerun_reason);
+        free(x->error_message);
+    }
+    fl_free(&l->items);
+    l->count = 0;
+}
+
+const fl_ledger_repeatable_t *
+fl_ledger_find_repeatable(const fl_ledger_repeatables_t *l, const char *name)
+{
+    for (size_t i = 0; l != NULL && i < l->count; i++)
+        if (strcmp(l->items[i].name, name) == 0)
+            return &l->items[i];
+    return NULL;
+}
+
+const char *
+fl_ledger_repeatable_state(const fl_ledger_repeatable_t *row,
+                           const fl_migration_t *m)
+{
+    if (row == NULL)
+        return "new";
+    if (strcmp(row->status, "applied") != 0)
+        return row->status; /* failed, running */
+    if (row->checksum == NULL)
+        return "needs a run";
+    return strcmp(row->checksum, m->checksum_hex) == 0 ? "up to date"
+                                                       : "changed";
+}
+
+int
+fl_ledger_repeatables_forget(fl_pg_t *pg, const char *target,
+                             const char *reason, int *count, fl_error_t *err)
+{
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    const char *params[2] = {target, reason};
+    int rc;
+
+    if (count)
+        *count = 0;
+    rc = fl_pg_query(pg, &r,
+        "WITH u AS (UPDATE flotilla.repeatable_migrations SET checksum = NULL,"
+        " rerun_reason = $2 WHERE target OPERATOR(pg_catalog.=) $1"
+        " AND (checksum IS NOT NULL OR rerun_reason IS NULL) RETURNING 1)"
+        " SELECT pg_catalog.count(*) FROM u", 2, params, err);
+    if (rc == 0 && count && r.nrows == 1)
+        *count = (int)strtol(fl_pg_value(&r, 0, 0), NULL, 10);
+    fl_pg_result_release(&r);
     return rc;
 }

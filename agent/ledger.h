@@ -26,7 +26,7 @@
 #include "common/error.h"
 #include "proto/migration.h"
 
-#define FL_LEDGER_VERSION 7
+#define FL_LEDGER_VERSION 8
 
 typedef struct {
     fl_version_t version;
@@ -175,10 +175,15 @@ typedef struct {
     const char *target;        /* "" or the schema of a schema target */
     const char *baseline_source; /* baselined, not run: what said it had
                                     run; NULL when it ran */
+    int checksum_unknown;      /* a repeatable migration baselined without
+                                  proof it ran as it is now: recorded with
+                                  no checksum, so it runs next time */
 } fl_ledger_record_t;
 
 /*
- * Inserts or updates the schema_migrations row of r->m->version.  The
+ * Inserts or updates the schema_migrations row of r->m->version; for a
+ * repeatable migration (r->m->repeatable), its repeatable_migrations row
+ * by name (ledger version 8; error fields but detail and hint).  The
  * migration's down section is stored with it, for a rollback whose
  * source is lost (--down-from-ledger).  Runs in the caller's transaction.
  */
@@ -198,5 +203,57 @@ typedef struct {
 } fl_ledger_step_t;
 
 void fl_ledger_record_step(fl_ledger_step_t *out, const fl_ledger_record_t *r);
+
+/* ---- Repeatable migrations (ledger version 8) ---- */
+
+/* One repeatable_migrations row. */
+typedef struct {
+    char *name;
+    char *file;
+    char *checksum;        /* NULL: it needs a run (rerun_reason says why) */
+    char *status;          /* running, applied, failed */
+    int runs;              /* runs that reached applied here */
+    char *finished_at;
+    char *baseline_source; /* recorded by a baseline; NULL when it ran */
+    char *rerun_reason;    /* why it needs a run, or NULL */
+    char *error_message;   /* failed: what went wrong */
+} fl_ledger_repeatable_t;
+
+typedef struct {
+    fl_ledger_repeatable_t *items; /* by name */
+    size_t count;
+} fl_ledger_repeatables_t;
+
+/*
+ * Reads target's repeatable_migrations rows into out (empty without a
+ * ledger, or with one older than version 8).  Errors as fl_ledger_load.
+ */
+int fl_ledger_load_repeatables(fl_pg_t *pg, const char *target,
+                               fl_ledger_repeatables_t *out,
+                               fl_error_t *err) FL_NODISCARD;
+void fl_ledger_repeatables_release(fl_ledger_repeatables_t *l);
+/* The row named name, or NULL; lent from l. */
+const fl_ledger_repeatable_t *
+fl_ledger_find_repeatable(const fl_ledger_repeatables_t *l, const char *name);
+
+/*
+ * Where repeatable migration m stands against its row (NULL: none):
+ * "new" (no row), "changed" (another checksum), "needs a run" (its
+ * checksum forgotten: rerun_reason), "failed" or "running" (its last run
+ * did not finish), or "up to date".  A static string; every state but
+ * "up to date" means apply runs it.
+ */
+const char *fl_ledger_repeatable_state(const fl_ledger_repeatable_t *row,
+                                       const fl_migration_t *m);
+
+/*
+ * Forgets the checksum of every repeatable migration of target (in the
+ * caller's transaction), reason saying why: the next apply that leaves
+ * every versioned migration applied runs them again.  *count (may be
+ * NULL) gets the rows changed.
+ */
+int fl_ledger_repeatables_forget(fl_pg_t *pg, const char *target,
+                                 const char *reason, int *count,
+                                 fl_error_t *err) FL_NODISCARD;
 
 #endif

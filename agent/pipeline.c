@@ -674,6 +674,8 @@ s_apply(fl_pipeline_t *p, const fl_source_t *src, fl_apply_result_t *result,
         result->applied++;
         result->pending--;
     }
+    if (rc == 0)
+        rc = fl__apply_repeatables(p, src, result, err);
 cleanup:
     fl__flush_logs(p);
     fl__unlock_target(p);
@@ -801,6 +803,10 @@ s_rollback(fl_pipeline_t *p, const fl_source_t *src, fl_rollback_mode mode,
             const char *down = NULL;
             int line = 0;
             rc = fl__down_for(p, src, row, &r, i, &down, &line, err);
+            /* Before the first down: a crash after it must not leave the
+             * repeatable migrations marked current (agent/repeatable.c). */
+            if (rc == 0 && *count == 0)
+                rc = fl__repeatables_forget(p, &v, err);
             if (rc == 0)
                 rc = fl__rollback_one(p, row, down, line, err);
         }
@@ -881,7 +887,9 @@ fl__lint_enforced(const fl_pipeline_t *p, const fl_migration_t *m)
     fl_error_t ignore = FL_ERROR_INIT;
     int rc;
 
-    if (gate == NULL)
+    /* A repeatable migration runs now, whatever the history: held to
+     * lint like the migrations after the gate. */
+    if (gate == NULL || m->repeatable)
         return 1;
     /* Checked where it came in (fl_bundle_check_gate): a version. */
     rc = fl_version_parse_str(&g, gate, &ignore);

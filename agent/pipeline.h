@@ -178,11 +178,18 @@ typedef struct {
     int applied;
     int skipped;   /* already applied with the same checksum */
     int pending;   /* left pending (after --to or a failure) */
+    /* Repeatable migrations (agent/repeatable.c): */
+    int repeatables_run;     /* ran in this apply */
+    int repeatables_current; /* up to date: not run */
+    int repeatables_held;    /* not run: versioned migrations pending */
 } fl_apply_result_t;
+
+#define FL_APPLY_RESULT_INIT {0, 0, 0, 0, 0, 0}
 
 /*
  * Applies the pending migrations of src (which fl_source_open verified;
- * anything else is a programmer error) in order.  Errors: FL_EINVAL for
+ * anything else is a programmer error) in order, then its repeatable
+ * migrations that need a run (agent/repeatable.c).  Errors: FL_EINVAL for
  * validation refusals and drift (nothing changed), FL_ECONFLICT when the
  * target lock is held elsewhere, FL_ETIMEOUT when lock retries ran out,
  * FL_EDB when a statement failed (its migration rolled back),

@@ -24,6 +24,7 @@
 #include "agent/pg.h"
 #include "agent/source.h"
 #include "agent/pipeline.h"
+#include "agent/schema.h"
 #include "lint/facts.h"
 #include "lint/lint.h"
 
@@ -628,6 +629,34 @@ int fl__validate_text(fl_pipeline_t *p, const fl_migration_t *m,
 int fl__apply_migration(fl_pipeline_t *p, const fl_migration_t *m,
                         const fl_ledger_row_t *row,
                         fl_error_t *err) FL_NODISCARD;
+
+/* ---- repeatable.c (its semantics are written at its top) ------------- */
+
+/* FL_EINVAL when a repeatable migration's statements destroy data. */
+int fl__repeatable_check(const fl_migration_t *m, const fl_stmt_list_t *stmts,
+                         fl_error_t *err) FL_NODISCARD;
+/*
+ * After the versioned migrations of an apply (result: their counts): the
+ * repeatable migrations of src that need a run, in order, unless a
+ * versioned one is left pending; stops at the first that fails.
+ */
+int fl__apply_repeatables(fl_pipeline_t *p, const fl_source_t *src,
+                          fl_apply_result_t *result,
+                          fl_error_t *err) FL_NODISCARD;
+/*
+ * Before a rollback's first down (version: the first rolled back): every
+ * repeatable migration of the target needs a run again.
+ */
+int fl__repeatables_forget(fl_pipeline_t *p, const fl_version_t *version,
+                           fl_error_t *err) FL_NODISCARD;
+/*
+ * The rollback proof of m: drops from diff the objects a repeatable
+ * migration made (missing or different: its next run re-creates them),
+ * each said in an event.
+ */
+int fl__repeatables_filter_diff(fl_pipeline_t *p, const fl_migration_t *m,
+                                fl_schema_diff_list_t *diff,
+                                fl_error_t *err) FL_NODISCARD;
 
 /* ---- plan.c ------------------------------------------------------------ */
 

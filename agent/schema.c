@@ -1482,6 +1482,44 @@ static const char s_ledger_fp_sql[] =
     " AND m.target OPERATOR(pg_catalog.=) $4::pg_catalog.text"
     " AND" S_SCOPE_OF("$1") "OPERATOR(pg_catalog.=)" S_SCOPE_OF("$2");
 
+/*
+ * Runs steps (BEGIN, pins, the snapshot into *snap, a record of changes
+ * into *rec, ..., COMMIT) in one round trip, rolled back on failure, and
+ * says what they did: *fp the fingerprint, *count the rows recorded.
+ * Releases snap and rec.
+ */
+static int
+s_record_batch(fl_pg_t *pg, const fl_pg_step_t *steps, size_t nsteps,
+               fl_pg_result_t *snap, fl_pg_result_t *rec, int gen_before,
+               int gen_after, char **fp, int *count, fl_error_t *err)
+{
+    fl_error_t ignore = FL_ERROR_INIT;
+    int rc;
+
+    FL_ASSERT(pg != NULL && fp != NULL && !fl_pg_in_transaction(pg));
+    *fp = NULL;
+    if (count != NULL)
+        *count = 0;
+    rc = fl_pg_batch(pg, steps, nsteps, err);
+    if (rc != 0 && fl_pg_in_transaction(pg))
+        FL_IGNORE(fl_pg_exec(pg, "ROLLBACK", &ignore));
+    /* Without the tables, no generation was ever taken here. */
+    if (rc == FL_EDB && err != NULL && strcmp(err->sqlstate, "42P01") == 0) {
+        fl_error_clear(err);
+        rc = s_not_taken(gen_before, err);
+    }
+    if (rc == 0) {
+        FL_ASSERT(snap->nrows == 1);
+        rc = s_recorded(rec, gen_before, gen_after, count, err);
+    }
+    if (rc == 0)
+        *fp = fl_strdup(fl_pg_value(snap, 0, 1));
+    fl_pg_result_release(snap);
+    fl_pg_result_release(rec);
+    fl_error_clear(&ignore);
+    return rc;
+}
+
 int
 fl_schema_record_after(fl_pg_t *pg, const char *target,
                        const fl_version_t *version, int gen_before,
@@ -1493,7 +1531,6 @@ fl_schema_record_after(fl_pg_t *pg, const char *target,
     const char *rec_params[4] = {v, b, a, target};
     const char *fp_params[4] = {a, b, v, target};
     fl_pg_result_t snap = FL_PG_RESULT_INIT, rec = FL_PG_RESULT_INIT;
-    fl_error_t ignore = FL_ERROR_INIT;
     const fl_pg_step_t steps[] = {
         {NULL, "BEGIN", 0, NULL, NULL},
         {NULL, "SELECT" S_PINS, 0, NULL, NULL},
@@ -1504,35 +1541,81 @@ fl_schema_record_after(fl_pg_t *pg, const char *target,
     };
     int rc;
 
-    FL_ASSERT(pg != NULL && fp != NULL && !fl_pg_in_transaction(pg));
-    *fp = NULL;
-    if (count != NULL)
-        *count = 0;
     snprintf(v, sizeof(v), "%s", version->text);
     snprintf(b, sizeof(b), "%d", gen_before);
     snprintf(a, sizeof(a), "%d", gen_after);
-    rc = fl_pg_batch(pg, steps, sizeof(steps) / sizeof(steps[0]), err);
-    if (rc != 0 && fl_pg_in_transaction(pg))
-        FL_IGNORE(fl_pg_exec(pg, "ROLLBACK", &ignore));
-    /* Without the tables, no generation was ever taken here. */
-    if (rc == FL_EDB && err != NULL && strcmp(err->sqlstate, "42P01") == 0) {
-        fl_error_clear(err);
-        rc = s_not_taken(gen_before, err);
-    }
-    if (rc == 0) {
-        FL_ASSERT(snap.nrows == 1);
-        rc = s_recorded(&rec, gen_before, gen_after, count, err);
-    }
-    if (rc == 0)
-        *fp = fl_strdup(fl_pg_value(&snap, 0, 1));
-    fl_pg_result_release(&snap);
-    fl_pg_result_release(&rec);
-    fl_error_clear(&ignore);
+    rc = s_record_batch(pg, steps, sizeof(steps) / sizeof(steps[0]), &snap,
+                        &rec, gen_before, gen_after, fp, count, err);
     if (rc != 0)
         fl_error_prefix(err, "could not record the schema after version "
                         "%s: ", version->text);
     return rc;
 }
+
+
+/*
+ * Repeatable migration $1's objects (of target $4): every one whose def
+ * differs between generations $2 and $3, added to those its earlier runs
+ * made (never removed: a run that re-creates a view as it was changes
+ * nothing in the catalog).  The scopes and the rows added, as
+ * s_record_sql's.
+ */
+static const char s_record_repeatable_sql[] =
+    "WITH sc AS MATERIALIZED (SELECT" S_SCOPE_OF("$2") "AS b,"
+    S_SCOPE_OF("$3") "AS a),"
+    " ok AS MATERIALIZED (SELECT FROM sc"
+    "  WHERE sc.b OPERATOR(pg_catalog.=) sc.a),"
+    " ins AS (INSERT INTO flotilla.repeatable_objects"
+    "  (target, name, kind, ident)"
+    "  SELECT $4::pg_catalog.text, $1::pg_catalog.text,"
+    "  coalesce(b.kind, a.kind), coalesce(b.ident, a.ident)"
+    "  FROM" S_ROWS_OF("$2") "b FULL JOIN" S_ROWS_OF("$3") "a"
+    "  ON a.kind OPERATOR(pg_catalog.=) b.kind"
+    "  AND a.ident OPERATOR(pg_catalog.=) b.ident"
+    "  WHERE (a.kind IS NULL OR b.kind IS NULL"
+    "  OR a.def OPERATOR(pg_catalog.<>) b.def)"
+    "  AND EXISTS (SELECT FROM ok)"
+    "  ON CONFLICT DO NOTHING RETURNING 1)"
+    " SELECT sc.b, sc.a, (SELECT pg_catalog.count(*) FROM ins) FROM sc";
+
+static const char s_repeatable_fp_sql[] =
+    "UPDATE flotilla.repeatable_migrations m SET schema_fingerprint = (SELECT"
+    S_HEX256("g.fingerprint") "FROM pg_temp.flotilla_schema_gen g"
+    " WHERE g.gen OPERATOR(pg_catalog.=) $1::pg_catalog.int4)"
+    " WHERE m.name OPERATOR(pg_catalog.=) $2::pg_catalog.text"
+    " AND m.target OPERATOR(pg_catalog.=) $3::pg_catalog.text";
+
+int
+fl_schema_record_repeatable(fl_pg_t *pg, const char *target, const char *name,
+                            int gen_before, int gen_after,
+                            const char *only_schema, char **fp, int *count,
+                            fl_error_t *err)
+{
+    char b[16], a[16];
+    const char *snap_params[3] = {only_schema, a, "f"};
+    const char *rec_params[4] = {name, b, a, target};
+    const char *fp_params[3] = {a, name, target};
+    fl_pg_result_t snap = FL_PG_RESULT_INIT, rec = FL_PG_RESULT_INIT;
+    const fl_pg_step_t steps[] = {
+        {NULL, "BEGIN", 0, NULL, NULL},
+        {NULL, "SELECT" S_PINS, 0, NULL, NULL},
+        {"flotilla_schema_snapshot", s_snapshot_sql, 3, snap_params, &snap},
+        {NULL, s_record_repeatable_sql, 4, rec_params, &rec},
+        {NULL, s_repeatable_fp_sql, 3, fp_params, NULL},
+        {NULL, "COMMIT", 0, NULL, NULL},
+    };
+    int rc;
+
+    snprintf(b, sizeof(b), "%d", gen_before);
+    snprintf(a, sizeof(a), "%d", gen_after);
+    rc = s_record_batch(pg, steps, sizeof(steps) / sizeof(steps[0]), &snap,
+                        &rec, gen_before, gen_after, fp, count, err);
+    if (rc != 0)
+        fl_error_prefix(err, "could not record the schema after repeatable "
+                        "migration \"%s\": ", name);
+    return rc;
+}
+
 
 /* ---- re-creation ---- */
 

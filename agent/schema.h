@@ -227,6 +227,19 @@ int fl_schema_record_after(fl_pg_t *pg, const char *target,
                            fl_error_t *err) FL_NODISCARD;
 
 /*
+ * fl_schema_record_after for a repeatable migration (name): the refresh
+ * of gen_after, the objects that differ from gen_before added to those
+ * of its earlier runs (flotilla.repeatable_objects, never removed), and
+ * the fingerprint in its repeatable_migrations row.  As
+ * fl_schema_record_after otherwise.
+ */
+int fl_schema_record_repeatable(fl_pg_t *pg, const char *target,
+                                const char *name, int gen_before,
+                                int gen_after, const char *only_schema,
+                                char **fp, int *count,
+                                fl_error_t *err) FL_NODISCARD;
+
+/*
  * Reports one re-created object.  kind and ident are lent for the call.
  */
 typedef void (*fl_schema_note_fn)(const char *kind, const char *ident,

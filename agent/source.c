@@ -35,10 +35,14 @@ static int
 s_checked(fl_source_t *src, const char *what, fl_error_t *err)
 {
     src->migs = fl_bundle_migrations(src->bundle);
+    src->repeatables = fl_bundle_repeatables(src->bundle);
     src->bundle_id = fl_bundle_id(src->bundle);
     src->signer = fl_bundle_signer(src->bundle);
-    for (size_t i = 0; i < src->migs->count; i++) {
-        if (fl_migration_check(&src->migs->items[i], err) != 0) {
+    for (size_t i = 0; i < src->migs->count + src->repeatables->count; i++) {
+        const fl_migration_t *m =
+            i < src->migs->count ? &src->migs->items[i]
+                                 : &src->repeatables->items[i - src->migs->count];
+        if (fl_migration_check(m, err) != 0) {
             fl_error_prefix(err, "bundle \"%s\": ", what);
             if (err)
                 err->code = FL_EPROTO;
@@ -141,7 +145,8 @@ s_convert(fl_migration_t *out, const fl_layout_migration_t *lm,
                           fl_layout_tool_name(lm->tool));
         return FL_EINVAL;
     }
-    if (fl_version_parse_str(&out->version, lm->version, err) != 0) {
+    if (!lm->repeatable &&
+        fl_version_parse_str(&out->version, lm->version, err) != 0) {
         fl_error_prefix(err, "%s migration \"%s\": ",
                         fl_layout_tool_name(lm->tool), lm->label);
         return FL_EINVAL;
@@ -158,7 +163,36 @@ s_convert(fl_migration_t *out, const fl_layout_migration_t *lm,
         out->down_line = lm->down.line;
     }
     out->no_transaction = s_no_transaction(lm, &out->note);
+    out->repeatable = lm->repeatable;
     fl_migration_compute_checksum(out);
+    return 0;
+}
+
+/*
+ * One tool's repeatable migration (Flyway's R__) into src->rdir: no
+ * version, no down (Flyway has no undo for them), its description as
+ * its name.
+ */
+static int
+s_add_repeatable(fl_source_t *src, const fl_layout_migration_t *lm,
+                 fl_error_t *err)
+{
+    fl_migration_list_t *r = &src->rdir;
+    fl_migration_t *m = NULL;
+
+    r->items = fl_reallocarray(r->items, r->count + 1, sizeof(*r->items));
+    m = &r->items[r->count];
+    if (s_convert(m, lm, err) != 0) {
+        fl_migration_release(m);
+        return FL_EINVAL;
+    }
+    r->count++;
+    for (size_t i = 0; i + 1 < r->count; i++)
+        if (strcmp(r->items[i].name, m->name) == 0)
+            return FL_ERR(err, FL_EINVAL, "%s repeatable migrations \"%s\" "
+                          "and \"%s\" have the same description",
+                          fl_layout_tool_name(lm->tool), r->items[i].file,
+                          m->file);
     return 0;
 }
 
@@ -174,7 +208,6 @@ s_open_layout(fl_source_t *src, const char *dir, fl_layout_tool tool,
     fl_layout_t layout = {NULL, 0, NULL, 0};
     const fl_layout_source_t *ls = NULL;
     fl_migration_list_t *l = &src->dir;
-    fl_buf_t left = FL_BUF_INIT(0);
     int rc = 0;
 
     lo.prefer = tool;
@@ -209,8 +242,8 @@ s_open_layout(fl_source_t *src, const char *dir, fl_layout_tool tool,
         fl_migration_t *m = &l->items[l->count];
 
         if (ls->items[i].repeatable) {
-            fl_buf_addf(&left, "%s%s", left.len ? ", " : "",
-                        ls->items[i].label);
+            if ((rc = s_add_repeatable(src, &ls->items[i], err)) != 0)
+                goto cleanup;
             continue;
         }
         if ((rc = s_convert(m, &ls->items[i], err)) != 0) {
@@ -238,16 +271,18 @@ s_open_layout(fl_source_t *src, const char *dir, fl_layout_tool tool,
                     "migrations", dir);
         goto cleanup;
     }
-    if (left.len > 0)
-        src->left_out = fl_asprintf("repeatable migrations are not run by "
-                                    "this release: %s", fl_buf_str(&left));
+    if (src->rdir.count > 1)
+        qsort(src->rdir.items, src->rdir.count, sizeof(*src->rdir.items),
+              fl_migration_repeatable_cmp);
+    src->repeatables = &src->rdir;
     src->tool = ls->tool;
     src->migs = l;
     src->verified = FL_SOURCE_VERIFIED;
 cleanup:
-    if (rc != 0)
+    if (rc != 0) {
         fl_migration_list_release(l);
-    fl_buf_release(&left);
+        fl_migration_list_release(&src->rdir);
+    }
     fl_layout_release(&layout);
     return rc;
 }
@@ -285,10 +320,12 @@ fl_source_open_dir(fl_source_t *src, const char *dir, fl_layout_tool tool,
                       "Flotilla can run");
     if (tool == FL_LAYOUT_FLOTILLA ||
         (tool == FL_LAYOUT_AUTO && !s_other_tool(dir))) {
-        if ((rc = fl_migration_dir_load(&src->dir, dir, err)) != 0)
+        if ((rc = fl_migration_dir_load_all(&src->dir, &src->rdir, dir,
+                                            err)) != 0)
             return rc;
         src->tool = FL_LAYOUT_FLOTILLA;
         src->migs = &src->dir;
+        src->repeatables = &src->rdir;
         src->verified = FL_SOURCE_VERIFIED;
         return 0;
     }
@@ -370,9 +407,11 @@ fl_source_close(fl_source_t *src)
     if (src == NULL)
         return;
     fl_migration_list_release(&src->dir);
+    fl_migration_list_release(&src->rdir);
     fl_bundle_destroy(&src->bundle);
     fl_free(&src->left_out);
     src->migs = NULL;
+    src->repeatables = NULL;
     src->bundle_id = NULL;
     src->signer = NULL;
     src->verified = 0;

@@ -35,9 +35,15 @@ typedef struct {
     char *left_out;                  /* what of another tool's directory
                                         is not run, and why; NULL when
                                         nothing */
+    /* The repeatable migrations (issue 14: R__name.sql, Flyway's R__),
+     * in the order they run (fl_migration_repeatable_cmp); never NULL
+     * once open (empty when none).  Lent from rdir or bundle. */
+    const fl_migration_list_t *repeatables;
+    fl_migration_list_t rdir;
 } fl_source_t;
 
-#define FL_SOURCE_INIT {NULL, NULL, NULL, {NULL, 0}, NULL, 0, 0, NULL}
+#define FL_SOURCE_INIT {NULL, NULL, NULL, {NULL, 0}, NULL, 0, 0, NULL, NULL, \
+                        {NULL, 0}}
 #define FL_SOURCE_VERIFIED 0x56524659u
 
 /*
@@ -92,7 +98,9 @@ int fl_source_open_transfer(fl_source_t *src, const fl_wire_bundle_t *msg,
  * friends): then it is no-transaction, and fl_migration_t.note says why.
  * A file the tool would refuse, a version that is not one, or an order
  * the tool and Flotilla disagree on is FL_EINVAL naming the file.
- * Flyway's repeatable migrations are not run: src->left_out lists them.
+ * Repeatable migrations (flotilla's R__name.sql, Flyway's R__) go to
+ * src->repeatables, in Flyway's order (by description); two of one name
+ * are FL_EINVAL.
  */
 int fl_source_open_dir(fl_source_t *src, const char *dir,
                        fl_layout_tool tool, fl_error_t *err) FL_NODISCARD;

@@ -41,7 +41,7 @@ fl_cmd_apply(int argc, char **argv)
     fl_dbcmd_t c;
     fl_source_t src = FL_SOURCE_INIT;
     fl_pipeline_t *p = NULL;
-    fl_apply_result_t res = {0, 0, 0};
+    fl_apply_result_t res = FL_APPLY_RESULT_INIT;
     fl_error_t err = FL_ERROR_INIT;
     int rc, code = FL_EXIT_OK;
 

@@ -10,8 +10,9 @@
  * '_'), a migration made no-transaction (the options line written, with
  * why), one without a down (rollback refuses it), a file the tool wraps in
  * a transaction holding a statement that cannot run in one (it fails as
- * under the tool), and what is not imported (Flyway's repeatables).
- * Nothing is overwritten: DEST must hold no .sql file.
+ * under the tool), and what is not imported.  Flyway's repeatable
+ * migrations (R__) become flotilla's (R__name.sql, no down).  Nothing is
+ * overwritten: DEST must hold no .sql file.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -40,7 +41,8 @@ static const char s_usage[] =
     "\n"
     "Writes the migrations of SRC, a diesel, golang-migrate, pop, sqlx,\n"
     "dbmate or Flyway migrations directory, to DEST in Flotilla's format\n"
-    "(NNNN_name.sql with -- flotilla:up and -- flotilla:down sections), with\n"
+    "(NNNN_name.sql with -- flotilla:up and -- flotilla:down sections;\n"
+    "Flyway's repeatable R__name.sql as R__name.sql, without a down), with\n"
     "the versions, order and transaction rules the tool has (the same\n"
     "reading as flotilla apply --dir SRC --layout TOOL), and says each\n"
     "place it had to judge: names changed, migrations made no-transaction,\n"
@@ -191,6 +193,74 @@ s_write(const char *path, const char *text)
     return close(fd);
 }
 
+/* "R__name.sql", name with the characters of s_file_name's. */
+static char *
+s_repeatable_file_name(const fl_migration_t *m, int *changed)
+{
+    char *name = fl_strdup(m->name[0] ? m->name : "repeatable");
+    char *file = NULL;
+
+    *changed = m->name[0] == '\0';
+    for (char *p = name; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+              (*p >= '0' && *p <= '9') || *p == '_' || *p == '-')) {
+            *p = '_';
+            *changed = 1;
+        }
+    file = fl_asprintf("R__%s.sql", name);
+    free(name);
+    return file;
+}
+
+/*
+ * The repeatable migrations of src (Flyway's R__) as R__name.sql files
+ * of DEST with flotilla's sections and no down (issue 14); each noted in
+ * written, a renamed one in judged.  FL_EXIT_* after saying why.
+ */
+static int
+s_import_repeatables(const fl_source_t *src, const char *tool,
+                     const char *dest, json_t *written, json_t *judged)
+{
+    for (size_t i = 0; src->repeatables && i < src->repeatables->count; i++) {
+        const fl_migration_t *m = &src->repeatables->items[i];
+        int renamed = 0, code = FL_EXIT_OK;
+        char *file = s_repeatable_file_name(m, &renamed), *path = NULL;
+        char *text = NULL;
+
+        path = fl_asprintf("%s/%s", dest, file);
+        if (s_has_marker(m->up)) {
+            fprintf(stderr, "flotilla import: error: %s holds a line "
+                    "starting \"-- flotilla:\", which would end its "
+                    "section\n", m->file);
+            code = FL_EXIT_REFUSED;
+        } else {
+            if (renamed)
+                s_judge(judged, file, "named %s: the name \"%s\" has "
+                        "characters a Flotilla file name does not take",
+                        file, m->name);
+            if (m->no_transaction)
+                s_judge(judged, file, "no-transaction: %s", m->note);
+            text = s_text(m, tool);
+            if (s_write(path, text) != 0) {
+                fprintf(stderr, "flotilla import: error: could not write "
+                        "\"%s\": %s\n", path, strerror(errno));
+                code = FL_EXIT_FAILED;
+            } else {
+                json_array_append_new(written, fl_json_pack(
+                    "{s:n, s:o, s:o, s:b, s:b}", "version", "file",
+                    fl_json_text(file), "from", fl_json_text(m->file),
+                    "no_transaction", m->no_transaction, "repeatable", 1));
+            }
+        }
+        free(text);
+        free(path);
+        free(file);
+        if (code != FL_EXIT_OK)
+            return code;
+    }
+    return FL_EXIT_OK;
+}
+
 int
 fl_cmd_import(int argc, char **argv)
 {
@@ -289,6 +359,9 @@ fl_cmd_import(int argc, char **argv)
         free(file);
         free(path);
     }
+    if ((code = s_import_repeatables(&src, fl_layout_tool_name(tool), dest,
+                                     written, judged)) != FL_EXIT_OK)
+        goto cleanup;
     if (json) {
         json_t *o = fl_json_pack("{s:s, s:o, s:o, s:O, s:O}", "from",
                                  fl_layout_tool_name(tool), "source",

@@ -38,24 +38,28 @@ typedef struct {
     const char *versions; /* the ledger afterwards, in order */
     const char *notx;     /* the versions run statement by statement */
     const char *index;    /* an index built CONCURRENTLY: valid at the end */
+    const char *repeatable; /* a view of a repeatable migration (R__), or
+                               NULL: made after the versioned migrations,
+                               gone after the rollback (its down drops it),
+                               made again by the re-apply */
 } s_history_t;
 
 static const s_history_t s_histories[] = {
     {"diesel", "diesel/migrations", "0",
      "0,20190226002946,20190301101010", "20190301101010",
-     "users_email_idx"},
+     "users_email_idx", NULL},
     {"golang-migrate", "golang-migrate/db/migrations", "1", "1,2", "2",
-     "users_email_idx"},
+     "users_email_idx", NULL},
     {"pop", "pop/migrations", "20210410175418000000",
      "20210410175418000000,20210410175418000001,20210410175418000002",
-     "20210410175418000001", "identities_state_idx"},
+     "20210410175418000001", "identities_state_idx", NULL},
     {"sqlx", "sqlx/migrations", "20220102000000",
      "20220101000000,20220102000000,20220103000000", "20220102000000",
-     "users_email_idx"},
+     "users_email_idx", NULL},
     {"dbmate", "dbmate/db/migrations", "20200101000000",
-     "20200101000000,20200102000000", "20200102000000", "users_email_idx"},
+     "20200101000000,20200102000000", "20200102000000", "users_email_idx", NULL},
     {"flyway", "flyway/src/main/resources/db/migration", "1",
-     "1,1.1,2,10", "2,10", "users_email_idx"},
+     "1,1.1,2,10", "2,10", "users_email_idx", "active_users"},
 };
 
 /*
@@ -188,6 +192,27 @@ s_import(fl_test_ws_t *ws, const s_history_t *h, const char *end)
     free(src);
 }
 
+/*
+ * The history's repeatable migration: its view there or not, and the
+ * number of times it ran (its ledger row; none before its first run).
+ */
+static void
+s_repeatable(fl_test_ws_t *ws, const s_history_t *h, int there, int runs)
+{
+    char *sql = NULL, *want = NULL;
+
+    if (h->repeatable == NULL)
+        return;
+    sql = fl_asprintf("SELECT to_regclass('%s') IS NOT NULL",
+                      h->repeatable);
+    fl_test_expect_value(ws->conn, sql, there ? "t" : "f");
+    free(sql);
+    want = fl_asprintf("%d", runs);
+    fl_test_expect_value(ws->conn, "SELECT coalesce(sum(runs), 0) FROM"
+                         " flotilla.repeatable_migrations", want);
+    free(want);
+}
+
 static void
 s_history(fl_test_ws_t *ws, const s_history_t *h)
 {
@@ -196,6 +221,7 @@ s_history(fl_test_ws_t *ws, const s_history_t *h)
 
     s_check_plan(ws, h);
     free(s_run(ws, h, "apply", "--to", h->first, 0, NULL));
+    s_repeatable(ws, h, 0, 0);
     first = fl_test_canonical_dump(ws->conn);
     free(s_run(ws, h, "apply", NULL, NULL, 0, NULL));
     end = fl_test_canonical_dump(ws->conn);
@@ -210,11 +236,14 @@ s_history(fl_test_ws_t *ws, const s_history_t *h)
                       " '%s'::regclass", h->index);
     fl_test_expect_value(ws->conn, sql, "t");
     free(sql);
+    s_repeatable(ws, h, 1, 1);
     free(s_run(ws, h, "rollback", "--to", h->first, 0, "rolled back"));
+    s_repeatable(ws, h, 0, 1);
     now = fl_test_canonical_dump(ws->conn);
     fl_test_assert_dumps_equal(h->tool, first, now);
     free(now);
     free(s_run(ws, h, "apply", NULL, NULL, 0, NULL));
+    s_repeatable(ws, h, 1, 2);
     now = fl_test_canonical_dump(ws->conn);
     fl_test_assert_dumps_equal(h->tool, end, now);
     free(now);
