@@ -724,7 +724,9 @@ s_net(fl_pipeline_t *p, s_unit *u, fl_net_snap_t *post, fl_error_t *err)
                 why = "advanced";
                 after = a->seq_last;
             }
-            if (why && (f->seq_last || after) &&
+            /* A repeatable migration is never rolled back: no position
+             * is kept for it. */
+            if (why && (f->seq_last || after) && !u->m->repeatable &&
                 (rc = fl__backup_sequence(p->pg, &sctx, f, after, why,
                                           err)) != 0)
                 goto cleanup;
@@ -808,7 +810,8 @@ s_reconcile(fl_pipeline_t *p, s_unit *u, const fl_net_snap_t *post,
         char *what = NULL;
         int rc;
         if (b->relkind != 'r' || a == NULL || a->n_ins == b->n_ins ||
-            s_oids_has(&u->backed, b->oid) || s_oids_has(&u->named, b->oid))
+            s_oids_has(&u->backed, b->oid) || s_oids_has(&u->named, b->oid) ||
+            u->m->repeatable) /* never rolled back: rows it adds stay */
             continue;
         rc = fl__backup_track_inserts(p->pg, &ctx, b, a, &what, err);
         if (rc != 0)
@@ -970,6 +973,18 @@ s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
             goto cleanup;
         if (u->nuncovered == 0)
             break;
+        if (m->repeatable) {
+            *outcome = S_REFUSED;
+            rc = FL_ERR(err, FL_EINVAL, "repeatable migration %s destroyed "
+                        "data", m->file);
+            fl_error_set_detail(err, "%s.  A repeatable migration is never "
+                                "rolled back, so Flotilla keeps no backup of "
+                                "what it destroys.",
+                                fl_buf_str(&u->uncovered));
+            fl_error_set_hint(err, "Move what destroys data into a "
+                                   "versioned migration.");
+            goto cleanup;
+        }
         if (u->restarts > 0) {
             *outcome = S_REFUSED;
             rc = FL_ERR(err, FL_EINVAL, "%s destroyed data that no backup "

@@ -45,6 +45,23 @@ fl_lintcheck_migration(fl_finding_list_t *out, const fl_migration_t *m,
     lm.no_transaction = m->no_transaction;
     rc = fl_lint_migration(out, &lm, &o, err);
     fl_buf_release(&header);
+    if (rc == 0 && m->repeatable) {
+        /* A repeatable migration has no down by design (it is never
+         * rolled back): migration-missing-down does not apply. */
+        fl_finding_list_t drop = {NULL, 0};
+        size_t keep = 0;
+
+        drop.items = fl_calloc(out->count ? out->count : 1,
+                               sizeof(*drop.items));
+        for (size_t i = 0; i < out->count; i++) {
+            if (strcmp(out->items[i].rule, "migration-missing-down") == 0)
+                drop.items[drop.count++] = out->items[i];
+            else
+                out->items[keep++] = out->items[i];
+        }
+        out->count = keep;
+        fl_finding_list_release(&drop);
+    }
     return rc;
 }
 

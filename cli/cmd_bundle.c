@@ -227,13 +227,14 @@ static int
 s_build(const s_args *a)
 {
     fl_error_t err = FL_ERROR_INIT;
-    fl_migration_list_t migs = {NULL, 0};
+    fl_migration_list_t migs = {NULL, 0}, reps = {NULL, 0};
     fl_key_t *key = NULL;
     fl_buf_t bytes = FL_BUF_INIT(FL_BUNDLE_MAX_SIZE);
     fl_bundle_opts_t opts = FL_BUNDLE_OPTS_INIT;
     char when[64];
     char what[2 * FL_VERSION_MAX + 64];
     char gate[68];
+    char more[64] = "";
     int rc = FL_EXIT_OK;
 
     gate[0] = '\0';
@@ -250,7 +251,9 @@ s_build(const s_args *a)
     }
     if (opts.lint_enforce_from == NULL && gate[0])
         opts.lint_enforce_from = gate;
-    if (fl_migration_dir_load(&migs, a->dir, &err) != 0 ||
+    /* Repeatable migrations (R__name.sql) make a format 3 bundle. */
+    opts.repeatables = &reps;
+    if (fl_migration_dir_load_all(&migs, &reps, a->dir, &err) != 0 ||
         fl_key_load(&key, a->key, &err) != 0 ||
         fl_bundle_build(&bytes, &migs, key, &opts, &err) != 0 ||
         s_write_file(a->out, bytes.data, bytes.len, &err) != 0) {
@@ -259,8 +262,12 @@ s_build(const s_args *a)
     }
     fl_bundle_format_time(when, sizeof(when), opts.expires);
     s_versions(what, sizeof(what), &migs);
-    printf("wrote %s: %s, signed by key %s, channel %s sequence %lld, "
-           "environment %s, expires %s\n", a->out, what, fl_key_id(key),
+    if (reps.count > 0)
+        snprintf(more, sizeof(more), " and %zu repeatable migration%s",
+                 reps.count, reps.count == 1 ? "" : "s");
+    printf("wrote %s: %s%s, signed by key %s, channel %s sequence "
+           "%lld, environment %s, expires %s\n", a->out, what, more,
+           fl_key_id(key),
            opts.channel ? opts.channel : FL_BUNDLE_DEFAULT_CHANNEL,
            (long long)(opts.sequence ? opts.sequence : opts.created),
            opts.environment, when);
@@ -268,6 +275,7 @@ cleanup:
     fl_buf_release(&bytes);
     fl_key_destroy(&key);
     fl_migration_list_release(&migs);
+    fl_migration_list_release(&reps);
     return rc;
 }
 
@@ -340,8 +348,13 @@ s_print_json(const fl_bundle_t *b, const char *trust_state,
     char *s = NULL;
     int rc = 0;
 
+    const fl_migration_list_t *reps = fl_bundle_repeatables(b);
+    json_t *rj = json_array();
+
     for (size_t i = 0; i < l->count; i++)
         json_array_append_new(migs, s_migration_json(&l->items[i]));
+    for (size_t i = 0; i < reps->count; i++)
+        json_array_append_new(rj, s_migration_json(&reps->items[i]));
     o = fl_json_pack("{s:s, s:i, s:s, s:s, s:s, s:I, s:s, s:o, s:I, s:I, s:o, "
                   "s:s, s:o, s:o}",
                   "id", fl_bundle_id(b), "format", fl_bundle_format(b),
@@ -358,6 +371,7 @@ s_print_json(const fl_bundle_t *b, const char *trust_state,
                   "trust_error",
                   trust_error ? fl_json_text(trust_error) : json_null(),
                   "migrations", migs);
+    json_object_set_new(o, "repeatables", rj);
     json_object_set_new(o, "lint_enforce_from",
                         fl_bundle_lint_enforce_from(b)
                             ? fl_json_text(fl_bundle_lint_enforce_from(b))
