@@ -1149,8 +1149,8 @@ fl_ledger_repeatable_state(const fl_ledger_repeatable_t *row,
 {
     if (row == NULL)
         return "new";
-    if (strcmp(row->status, "applied") != 0)
-        return row->status; /* failed, running */
+    if (strcmp(row->status, "applied") != 0) /* static, not the row's */
+        return strcmp(row->status, "failed") == 0 ? "failed" : "running";
     if (row->checksum == NULL)
         return "needs a run";
     return strcmp(row->checksum, m->checksum_hex) == 0 ? "up to date"

@@ -285,6 +285,15 @@ typedef struct {
     int put_back;             /* 0: used since the rehearsal, left alone */
 } fl_plan_sequence_t;
 
+/* A repeatable migration in a plan: listed, not rehearsed. */
+typedef struct {
+    char *name, *file, *checksum;
+    const char *state;        /* fl_ledger_repeatable_state (static) */
+    int would_run;            /* apply would run it after the versioned */
+    int held;                 /* it needs a run, but versioned migrations
+                                 would be left pending (--to): not run */
+} fl_plan_repeatable_t;
+
 typedef struct {
     char *target;             /* host, port, database */
     int server_version;
@@ -296,6 +305,8 @@ typedef struct {
     size_t nmigrations;
     fl_plan_sequence_t *sequences;   /* moved by the rehearsal */
     size_t nsequences;
+    fl_plan_repeatable_t *repeatables; /* the source's, in run order */
+    size_t nrepeatables;
     int pending, rehearsed;
     int ok;                   /* nothing refused or failed */
     int proven;               /* ok, and every pending migration rehearsed

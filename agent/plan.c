@@ -531,12 +531,50 @@ s_sequences_put_back(fl_pipeline_t *p, json_t *before, json_t *left,
 /* Default statement_timeout of a rehearsal when none is set. */
 #define S_PLAN_STATEMENT_TIMEOUT_MS 60000
 
+/*
+ * The source's repeatable migrations as apply would take them
+ * (agent/repeatable.c): each that needs a run would run after the
+ * versioned ones, unless one of those would be left pending (after
+ * --to).  Listed, not rehearsed.
+ */
+static void
+s_plan_repeatables(fl_plan_t *plan, const fl_source_t *src,
+                   const fl_ledger_t *ledger,
+                   const fl_ledger_repeatables_t *rows, const int *pending)
+{
+    const fl_migration_list_t *r = src->repeatables;
+    int held = 0;
+
+    for (size_t i = 0; i < src->migs->count; i++) {
+        const fl_ledger_row_t *row = fl_ledger_find(ledger,
+                                                    &src->migs->items[i].version);
+        held |= !pending[i] && (row == NULL || strcmp(row->status,
+                                                      "applied") != 0);
+    }
+    if (r == NULL || r->count == 0)
+        return;
+    plan->repeatables = fl_calloc(r->count, sizeof(*plan->repeatables));
+    for (size_t i = 0; i < r->count; i++) {
+        const fl_migration_t *m = &r->items[i];
+        fl_plan_repeatable_t *x = &plan->repeatables[plan->nrepeatables++];
+
+        x->name = fl_strdup(m->name);
+        x->file = fl_strdup(m->file);
+        x->checksum = fl_strdup(m->checksum_hex);
+        x->state = fl_ledger_repeatable_state(
+            fl_ledger_find_repeatable(rows, m->name), m);
+        x->held = held && strcmp(x->state, "up to date") != 0;
+        x->would_run = !held && strcmp(x->state, "up to date") != 0;
+    }
+}
+
 int
 fl__plan(fl_pipeline_t *p, const fl_source_t *src, fl_plan_t *plan,
          fl_error_t *err)
 {
     const fl_migration_list_t *migs = src->migs;
     fl_ledger_t ledger = {NULL, 0};
+    fl_ledger_repeatables_t reps = {NULL, 0};
     int *pending = fl_calloc(migs->count ? migs->count : 1, sizeof(int));
     json_t *seq_before = NULL, *seq_left = NULL;
     fl_error_t verr = FL_ERROR_INIT;
@@ -561,7 +599,8 @@ fl__plan(fl_pipeline_t *p, const fl_source_t *src, fl_plan_t *plan,
     if ((rc = fl__lock_target(p, err)) != 0)
         goto cleanup;
     /* Reading the ledger changes nothing; a missing one is an empty one. */
-    if ((rc = fl_ledger_load(p->pg, p->target, &ledger, err)) != 0)
+    if ((rc = fl_ledger_load(p->pg, p->target, &ledger, err)) != 0 ||
+        (rc = fl_ledger_load_repeatables(p->pg, p->target, &reps, err)) != 0)
         goto cleanup;
     refused = fl__check_release(p, src, &plan->release_override, &verr) != 0;
     p->release = NULL;
@@ -609,6 +648,7 @@ fl__plan(fl_pipeline_t *p, const fl_source_t *src, fl_plan_t *plan,
         else if (strcmp(pm->verdict, "not rehearsed") != 0)
             plan->ok = 0;
     }
+    s_plan_repeatables(plan, src, &ledger, &reps, pending);
     if (in_tx && (rc = s_sequences_read(p, &seq_left, err)) != 0)
         goto cleanup;
     /*
@@ -622,6 +662,14 @@ fl__plan(fl_pipeline_t *p, const fl_source_t *src, fl_plan_t *plan,
         !plan->ok || plan->rehearsed == plan->pending ? NULL
         : why_not                                     ? why_not
                                                       : S_NO_TRANSACTION;
+    /* A repeatable migration apply would run is not rehearsed: the plan
+     * does not prove it. */
+    for (size_t i = 0; i < plan->nrepeatables && plan->proven; i++)
+        if (plan->repeatables[i].would_run && !p->opts.no_rehearse) {
+            plan->proven = 0;
+            plan->not_rehearsed_because = "repeatable migrations are not "
+                                          "rehearsed";
+        }
 cleanup:
     fl__rollback_quietly(p);
     if (rc == 0 && seq_left)
@@ -632,6 +680,7 @@ cleanup:
     json_decref(seq_left);
     fl_error_clear(&verr);
     fl_ledger_release(&ledger);
+    fl_ledger_repeatables_release(&reps);
     free(pending);
     return rc;
 }
@@ -691,6 +740,12 @@ fl_plan_release(fl_plan_t *plan)
         free(pm->problem);
     }
     free(plan->migrations);
+    for (size_t i = 0; i < plan->nrepeatables; i++) {
+        free(plan->repeatables[i].name);
+        free(plan->repeatables[i].file);
+        free(plan->repeatables[i].checksum);
+    }
+    free(plan->repeatables);
     for (size_t i = 0; i < plan->nsequences; i++)
         free(plan->sequences[i].sequence);
     free(plan->sequences);

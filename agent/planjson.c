@@ -73,7 +73,7 @@ s_stmt_json(const fl_plan_migration_t *m, const fl_plan_stmt_t *st)
 json_t *
 fl_plan_json(const fl_plan_t *plan)
 {
-    json_t *migs = json_array(), *seqs = json_array();
+    json_t *migs = json_array(), *seqs = json_array(), *reps = json_array();
 
     for (size_t i = 0; i < plan->nmigrations; i++) {
         const fl_plan_migration_t *m = &plan->migrations[i];
@@ -124,14 +124,23 @@ fl_plan_json(const fl_plan_t *plan)
             q->has_after ? json_integer(q->after_rehearsal) : json_null(),
             "put_back", q->put_back));
     }
-    return fl_json_pack("{s:o, s:i, s:b, s:o, s:o, s:o, s:o, s:o, s:i, s:i,"
-                        " s:i, s:b, s:b, s:o}",
+    for (size_t i = 0; i < plan->nrepeatables; i++) {
+        const fl_plan_repeatable_t *x = &plan->repeatables[i];
+        json_array_append_new(reps, fl_json_pack(
+            "{s:o, s:o, s:o, s:s, s:b, s:b, s:s}", "name",
+            fl_json_text(x->name), "file", fl_json_text(x->file), "checksum",
+            fl_json_text(x->checksum), "state", x->state, "would_run",
+            x->would_run, "held", x->held, "rehearsal", "not rehearsed"));
+    }
+    return fl_json_pack("{s:o, s:i, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:i,"
+                        " s:i, s:i, s:b, s:b, s:o}",
         "target", fl_json_text(plan->target),
         "server_version", plan->server_version, "rehearse", plan->rehearse,
         "problem", fl_json_text(plan->problem),
         "detail", fl_json_text(plan->detail),
         "release_override", fl_json_text(plan->release_override),
-        "migrations", migs, "sequences", seqs, "pending", plan->pending,
+        "migrations", migs, "repeatables", reps, "sequences", seqs,
+        "pending", plan->pending,
         "rehearsed", plan->rehearsed,
         "not_rehearsed", plan->pending - plan->rehearsed, "ok", plan->ok,
         "proven", plan->proven, "not_rehearsed_because",

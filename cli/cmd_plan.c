@@ -101,6 +101,14 @@ s_print_text(const fl_plan_t *plan)
         fl_cli_out("  verdict: %s%s%s\n", m->verdict, m->problem ? ": " : "",
                    m->problem ? m->problem : "");
     }
+    for (size_t i = 0; i < plan->nrepeatables; i++) {
+        const fl_plan_repeatable_t *x = &plan->repeatables[i];
+        fl_cli_out("\nrepeatable %s: %s; %s\n", x->file, x->state,
+                   x->would_run ? "apply runs it after the versioned "
+                                  "migrations (not rehearsed)"
+                   : x->held ? "not run: versioned migrations stay pending"
+                             : "not run");
+    }
     for (size_t i = 0; i < plan->nsequences; i++)
         fl_cli_out("\nsequence %s moved by the rehearsal: %s\n",
                    plan->sequences[i].sequence,

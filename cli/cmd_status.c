@@ -25,8 +25,81 @@ static const char s_usage[] =
     "the migrations still pending, any drift (an applied migration whose\n"
     "checksum differs from the source), and any applied migration the\n"
     "source lacks (MISSING: its file is gone; RENUMBERED: a file of the\n"
-    "source has its content under another number).  Exit 3 when there is\n"
-    "drift or a migration missing.\n";
+    "source has its content under another number).  Repeatable migrations\n"
+    "(R__name.sql) are listed with where they stand: new, changed, needs a\n"
+    "run, failed, up to date.  Exit 3 when there is drift or a migration\n"
+    "missing.\n";
+
+/*
+ * The repeatable migrations (issue 14): with a source, each of its own
+ * with where it stands (fl_ledger_repeatable_state: new, changed, needs a
+ * run, failed, running, up to date), then the ledger's rows the source
+ * lacks ("not in the source"); without one, the ledger's rows.  Added to
+ * out as "repeatables"; printed unless json.
+ */
+static int
+s_repeatables(json_t *out, fl_pg_t *pg, const char *target,
+              const fl_source_t *src, int json, fl_error_t *err)
+{
+    fl_ledger_repeatables_t rows = {NULL, 0};
+    const fl_migration_list_t *reps = src->repeatables;
+    json_t *arr = json_array();
+    size_t i;
+    json_t *x;
+    int rc;
+
+    if ((rc = fl_ledger_load_repeatables(pg, target, &rows, err)) != 0) {
+        json_decref(arr);
+        return rc;
+    }
+    for (i = 0; reps && i < reps->count; i++) {
+        const fl_migration_t *m = &reps->items[i];
+        const fl_ledger_repeatable_t *r = fl_ledger_find_repeatable(&rows,
+                                                                    m->name);
+        json_array_append_new(arr, fl_json_pack(
+            "{s:o, s:o, s:s, s:i, s:o, s:o, s:o}", "name",
+            fl_json_text(m->name), "file", fl_json_text(m->file), "state",
+            fl_ledger_repeatable_state(r, m), "runs", r ? r->runs : 0,
+            "finished_at", fl_json_text(r ? r->finished_at : NULL),
+            "why", fl_json_text(r ? (r->rerun_reason ? r->rerun_reason
+                                                     : r->error_message)
+                                  : NULL),
+            "baselined_from", fl_json_text(r ? r->baseline_source : NULL)));
+    }
+    for (i = 0; i < rows.count; i++) {
+        const fl_ledger_repeatable_t *r = &rows.items[i];
+        int in_source = 0;
+        for (size_t k = 0; reps && k < reps->count && !in_source; k++)
+            in_source = strcmp(reps->items[k].name, r->name) == 0;
+        if (in_source)
+            continue;
+        json_array_append_new(arr, fl_json_pack(
+            "{s:o, s:o, s:s, s:i, s:o, s:o, s:o}", "name",
+            fl_json_text(r->name), "file", fl_json_text(r->file), "state",
+            src->repeatables ? "not in the source" : r->status, "runs",
+            r->runs, "finished_at", fl_json_text(r->finished_at), "why",
+            fl_json_text(r->rerun_reason ? r->rerun_reason
+                                         : r->error_message),
+            "baselined_from", fl_json_text(r->baseline_source)));
+    }
+    fl_ledger_repeatables_release(&rows);
+    if (!json && json_array_size(arr) > 0) {
+        fl_cli_out("%zu repeatable migration%s:\n", json_array_size(arr),
+                   json_array_size(arr) == 1 ? "" : "s");
+        json_array_foreach(arr, i, x) {
+            const char *why = json_string_value(json_object_get(x, "why"));
+            fl_cli_out("  %-30s %-17s ran %d time%s%s%s\n",
+                       json_string_value(json_object_get(x, "file")),
+                       json_string_value(json_object_get(x, "state")),
+                       (int)json_integer_value(json_object_get(x, "runs")),
+                       json_integer_value(json_object_get(x, "runs")) == 1
+                           ? "" : "s",
+                       why ? "  " : "", why ? why : "");
+        }
+    }
+    json_object_set_new(out, "repeatables", arr);
+    return 0;
+}
 
 int
 fl_cmd_status(int argc, char **argv)
@@ -134,9 +207,7 @@ fl_cmd_status(int argc, char **argv)
         json_decref(drift);
         drift = pending = NULL;
     }
-    if (c.json) {
-        fl_dbcmd_print_json(out);
-    } else {
+    if (!c.json) {
         size_t i;
         json_t *x;
         fl_cli_out("%s: %zu migration%s in the ledger\n", fl_pg_describe(pg),
@@ -190,6 +261,13 @@ fl_cmd_status(int argc, char **argv)
             }
         }
     }
+    if (s_repeatables(out, pg, fl_dbcmd_target(&c), &src, c.json,
+                      &err) != 0) {
+        code = fl_cli_report("status", &err, FL_EXIT_FAILED);
+        goto cleanup;
+    }
+    if (c.json)
+        fl_dbcmd_print_json(out);
     if ((drift && json_array_size(drift) > 0) ||
         (missing && json_array_size(missing) > 0))
         code = FL_EXIT_REFUSED;

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "common/alloc.h"
 #include "common/buf.h"
@@ -58,6 +59,33 @@ s_expect_rows(fl_test_ws_t *ws, const char *want)
         "SELECT coalesce(string_agg(name || ':' || runs || ':' || status,"
         " ',' ORDER BY name), '') FROM flotilla.repeatable_migrations",
         want);
+}
+
+/*
+ * `flotilla CMD --json` lists the source's repeatable migrations with
+ * where they stand: "name:state,..." in run order.
+ */
+static void
+s_expect_listed(fl_test_ws_t *ws, const char *cmd, const char *want)
+{
+    fl_test_proc_t r;
+    json_t *o = NULL, *x = NULL;
+    fl_buf_t got = FL_BUF_INIT(0);
+    size_t i;
+
+    fl_test_ws_flotilla(ws, &r, cmd, S_ARGS("--json"), 1);
+    o = json_loads(r.out, 0, NULL);
+    if (o == NULL)
+        fail_msg("%s --json printed no JSON:\n%s%s", cmd, r.out, r.err);
+    json_array_foreach(json_object_get(o, "repeatables"), i, x)
+        fl_buf_addf(&got, "%s%s:%s", i ? "," : "",
+                    json_string_value(json_object_get(x, "name")),
+                    json_string_value(json_object_get(x, "state")));
+    if (strcmp(fl_buf_str(&got), want) != 0)
+        fail_msg("%s lists %s, expected %s", cmd, fl_buf_str(&got), want);
+    fl_buf_release(&got);
+    json_decref(o);
+    fl_test_proc_release(&r);
 }
 
 static void
@@ -197,6 +225,8 @@ test_a_failing_repeatable_is_recorded_failed(void **state)
                          " status, ',' ORDER BY version_order) FROM"
                          " flotilla.schema_migrations", "1 applied,2 applied");
     s_expect_rows(ws, "a:1:applied,b:0:failed");
+    s_expect_listed(ws, "status", "a:up to date,b:failed,c:new");
+    s_expect_listed(ws, "plan", "a:up to date,b:failed,c:new");
     fl_test_expect_value(ws->conn, "SELECT error_sqlstate FROM"
                          " flotilla.repeatable_migrations WHERE name = 'b'",
                          "42703");
