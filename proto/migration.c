@@ -845,12 +845,6 @@ fl_migration_dir_load_all(fl_migration_list_t *out,
     char *text = NULL;
     int rc = 0;
 
-    out->items = NULL;
-    out->count = 0;
-    if (repeatables) {
-        repeatables->items = NULL;
-        repeatables->count = 0;
-    }
     d = opendir(dir);
     if (d == NULL)
         return FL_ERR(err, errno == ENOENT ? FL_ENOTFOUND : FL_EIO,

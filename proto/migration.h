@@ -112,7 +112,7 @@ int fl_migration_dir_load(fl_migration_list_t *out, const char *dir,
  * The same, with the repeatable migrations of dir (R__name.sql) into
  * *repeatables, in fl_migration_repeatable_cmp's order (empty when none).
  * A directory of repeatable migrations alone is an error: they run after
- * versioned ones.  On failure both lists are empty.
+ * versioned ones.  On failure neither list is changed.
  */
 int fl_migration_dir_load_all(fl_migration_list_t *out,
                               fl_migration_list_t *repeatables,

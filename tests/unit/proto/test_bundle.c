@@ -364,9 +364,11 @@ test_bundle_envelope_errors_have_their_own_messages(void **state)
     copy[0] = 'X';
     s_expect_refused(copy, f->bytes.len, f->trust, 0, "not a flotilla bundle");
     copy[0] = 'F';
-    copy[9] = 3;
+    /* 3 is read (repeatable migrations), and a release before it
+     * refused it so too; 4 is not read. */
+    copy[9] = 4;
     s_expect_refused(copy, f->bytes.len, f->trust, 0,
-                     "bundle format version 3 is not supported");
+                     "bundle format version 4 is not supported");
     copy[9] = 2;
     copy[f->bytes.len] = 0;
     s_expect_refused(copy, f->bytes.len + 1, f->trust, 0,
@@ -946,11 +948,66 @@ test_bundle_trust_store_writable_by_others_is_refused(void **state)
     free(pub);
 }
 
+/*
+ * Repeatable migrations make a format 3 bundle (the header says so, so a
+ * release that reads format 2 only refuses it instead of skipping the
+ * array); read back with their content and checksums; a bundle without
+ * them stays format 2, byte for byte what it was.
+ */
+static void
+test_bundle_repeatables_make_format_3(void **state)
+{
+    fixture *f = *state;
+    fl_bundle_opts_t opts = FL_BUNDLE_OPTS_INIT;
+    fl_migration_list_t reps = {NULL, 0};
+    fl_bundle_t *b = NULL;
+    fl_error_t err = FL_ERROR_INIT;
+    const char *text = "-- flotilla:up\nCREATE OR REPLACE VIEW v AS SELECT"
+                       " 1;\n";
+
+    assert_int_equal(f->bytes.data[8] * 256 + f->bytes.data[9],
+                     FL_BUNDLE_FORMAT);
+    reps.items = fl_calloc(1, sizeof(*reps.items));
+    assert_int_equal(fl_migration_parse_repeatable(&reps.items[0], "R__v.sql",
+                                                   text, strlen(text), &err),
+                     0);
+    reps.count = 1;
+    opts.created = S_CREATED;
+    opts.expires = S_CREATED + S_DAY;
+    opts.environment = "production";
+    opts.repeatables = &reps;
+    s_build_opts(f, &opts);
+    assert_int_equal((unsigned char)f->bytes.data[8] * 256 +
+                         (unsigned char)f->bytes.data[9],
+                     FL_BUNDLE_FORMAT_REPEATABLE);
+    assert_int_equal(s_verify(&b, s_data(f), f->bytes.len, f->trust, S_NOW,
+                              &err), 0);
+    assert_int_equal(fl_bundle_format(b), FL_BUNDLE_FORMAT_REPEATABLE);
+    assert_int_equal(fl_bundle_migrations(b)->count, 2);
+    assert_int_equal(fl_bundle_repeatables(b)->count, 1);
+    assert_true(fl_bundle_repeatables(b)->items[0].repeatable);
+    assert_string_equal(fl_bundle_repeatables(b)->items[0].up,
+                        reps.items[0].up);
+    assert_string_equal(fl_bundle_repeatables(b)->items[0].checksum_hex,
+                        reps.items[0].checksum_hex);
+    assert_int_equal(fl_migration_check(&fl_bundle_repeatables(b)->items[0],
+                                        &err), 0);
+    fl_bundle_destroy(&b);
+    /* A versioned migration is not taken as a repeatable one. */
+    opts.repeatables = &f->migs;
+    fl_buf_reset(&f->bytes);
+    assert_int_equal(fl_bundle_build(&f->bytes, &f->migs, f->key, &opts,
+                                     &err), FL_EINVAL);
+    fl_error_clear(&err);
+    fl_migration_list_release(&reps);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+        T(test_bundle_repeatables_make_format_3),
         T(test_bundle_verify_returns_the_migrations_as_built),
         T(test_bundle_digest_is_sha256_of_the_raw_body),
         T(test_bundle_lint_gate_is_signed_and_read_back),

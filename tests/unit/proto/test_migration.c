@@ -345,6 +345,63 @@ test_migration_dir_load_refuses_empty_duplicate_and_bad_files(void **state)
     free(dir);
 }
 
+/*
+ * Repeatable migrations (R__name.sql): loaded beside the numbered ones in
+ * Flyway's order (by name, '_' read as a space: "a_b" before "a-b", which
+ * byte order puts the other way), with no version and a checksum of
+ * their own domain; a down is refused; a caller that does not take them
+ * is told, not left to skip them; a directory of them alone is refused.
+ */
+static void
+test_migration_repeatables_load_in_flyway_order(void **state)
+{
+    char *dir = fl_test_tmpdir();
+    fl_migration_list_t l = {NULL, 0}, r = {NULL, 0};
+    fl_migration_t m, v;
+    fl_error_t err = FL_ERROR_INIT;
+    const char *up = "-- flotilla:up\nSELECT 1;\n";
+
+    (void)state;
+    free(s_file(dir, "R__a-b.sql", up));
+    assert_int_equal(fl_migration_dir_load_all(&l, &r, dir, &err), FL_EINVAL);
+    assert_non_null(strstr(err.message, "holds no versioned migration"));
+    fl_error_clear(&err);
+    free(s_file(dir, "R__a_b.sql", up));
+    free(s_file(dir, "0001_a.sql", up));
+    assert_int_equal(fl_migration_dir_load_all(&l, &r, dir, &err), 0);
+    assert_int_equal(l.count, 1);
+    assert_int_equal(r.count, 2);
+    assert_string_equal(r.items[0].name, "a_b");
+    assert_string_equal(r.items[1].name, "a-b");
+    assert_true(r.items[0].repeatable);
+    assert_false(fl_version_is_set(&r.items[0].version));
+    assert_int_equal(fl_migration_check(&r.items[0], &err), 0);
+    assert_int_equal(fl_migration_dir_load(&l, dir, &err), FL_EINVAL);
+    assert_non_null(strstr(err.message, "is a repeatable migration"));
+    fl_error_clear(&err);
+    /* The same text as a versioned file: another checksum. */
+    assert_int_equal(fl_migration_parse_repeatable(&m, "R__x.sql", up,
+                                                   strlen(up), &err), 0);
+    assert_int_equal(fl_migration_parse(&v, "0001_x.sql", up, strlen(up),
+                                        &err), 0);
+    assert_string_not_equal(m.checksum_hex, v.checksum_hex);
+    fl_migration_release(&m);
+    fl_migration_release(&v);
+    assert_int_equal(fl_migration_parse_repeatable(&m, "R__x.sql",
+        "-- flotilla:up\nSELECT 1;\n-- flotilla:down\nSELECT 2;\n", 46,
+        &err), FL_EINVAL);
+    assert_non_null(strstr(err.message, "no down section"));
+    fl_error_clear(&err);
+    assert_int_equal(fl_migration_parse_repeatable(&m, "R__x y.sql", up,
+                                                   strlen(up), &err),
+                     FL_EINVAL);
+    fl_error_clear(&err);
+    fl_migration_list_release(&l);
+    fl_migration_list_release(&r);
+    fl_test_rmtree(dir);
+    free(dir);
+}
+
 int
 main(void)
 {
@@ -358,6 +415,7 @@ main(void)
         cmocka_unit_test(test_migration_checksum_covers_content_and_options),
         cmocka_unit_test(test_migration_dir_load_orders_by_version),
         cmocka_unit_test(test_migration_dir_load_refuses_empty_duplicate_and_bad_files),
+        cmocka_unit_test(test_migration_repeatables_load_in_flyway_order),
     };
     return cmocka_run_group_tests_name("migration", tests, NULL, NULL);
 }
