@@ -21,8 +21,8 @@
  *                   success, type, ...): rows in installed_rank order; a
  *                   BASELINE row stands for every version up to it, an
  *                   UNDO row takes its version back, success false is
- *                   refused; repeatable rows (no version) are not
- *                   migrations flotilla records
+ *                   refused; repeatable rows (no version): see
+ *                   s_baseline_repeatables
  *
  * Refused, with the difference and nothing written: a version in the
  * tool's ledger the source does not have; a source version below the
@@ -519,6 +519,78 @@ s_write(fl_pipeline_t *p, const fl_migration_list_t *migs, const int *write,
     return fl_pg_exec(p->pg, "COMMIT", err);
 }
 
+/*
+ * Flyway's repeatable migrations (issue 14): the source's R__ files whose
+ * last run in flyway_schema_history (type SQL, no version, by script)
+ * succeeded are recorded as run, baselined from flyway, but without a
+ * checksum: Flyway's is a CRC32 over the file's lines, which Flotilla
+ * would need zlib (not one of its dependencies) to compute, so it cannot
+ * show the file ran as it is now, and the next apply runs each once
+ * ("needs a run").  One flotilla's ledger has already is left alone; one
+ * Flyway never ran is not recorded (it is new).  schema is the tool
+ * ledger's.
+ */
+static int
+s_baseline_repeatables(fl_pipeline_t *p, const fl_source_t *src,
+                       const char *schema, fl_error_t *err)
+{
+    const fl_migration_list_t *reps = src->repeatables;
+    fl_ledger_repeatables_t mine = {NULL, 0};
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    char *qs = NULL, *sql = NULL;
+    int rc = 0, n = 0, began = 0;
+
+    if (reps == NULL || reps->count == 0)
+        return 0;
+    if ((qs = fl_pg_quote_ident(p->pg, schema)) == NULL)
+        return FL_ERR(err, FL_EINVAL, "the name %s cannot be quoted", schema);
+    /* The tool's table is read, never trusted: bounded, and only compared
+     * with the source's file names. */
+    sql = fl_asprintf("SELECT pg_catalog.regexp_replace(script, '^.*/', ''),"
+                      " success FROM %s.flyway_schema_history WHERE version"
+                      " IS NULL AND type OPERATOR(pg_catalog.=) 'SQL'"
+                      " ORDER BY installed_rank LIMIT %d", qs, S_MAX_ROWS);
+    if ((rc = fl_pg_query(p->pg, &r, sql, 0, NULL, err)) != 0 ||
+        (rc = fl_ledger_load_repeatables(p->pg, p->target, &mine, err)) != 0)
+        goto cleanup;
+    for (size_t i = 0; i < reps->count; i++) {
+        const fl_migration_t *m = &reps->items[i];
+        int ran = 0;
+        fl_ledger_record_t rec = {m, p->opts.bundle_id, p->opts.rollout_id,
+                                  p->opts.agent, "applied",
+                                  !m->no_transaction, 0, 0, 0, 0, 0, NULL,
+                                  NULL, NULL, p->target, "flyway", 1};
+
+        /* Its last row says (a failed run after a good one: not run). */
+        for (size_t k = 0; k < r.nrows; k++)
+            if (fl_pg_value(&r, k, 0) &&
+                strcmp(fl_pg_value(&r, k, 0), m->file) == 0)
+                ran = strcmp(fl_pg_value(&r, k, 1), "t") == 0;
+        if (!ran || fl_ledger_find_repeatable(&mine, m->name) != NULL)
+            continue;
+        if (!began && (rc = fl_pg_exec(p->pg, "BEGIN", err)) != 0)
+            goto cleanup;
+        began = 1;
+        if ((rc = fl_ledger_record(p->pg, &rec, err)) != 0)
+            goto cleanup;
+        fl__event(p, FL_STEP_BASELINE, FL_STEP_OK, m, 0, NULL,
+                  "repeatable migration %s recorded as run by Flyway; its "
+                  "Flyway checksum is not compared, so the next apply runs "
+                  "it once", m->file);
+        n++;
+    }
+    if (began)
+        rc = fl_pg_exec(p->pg, "COMMIT", err);
+cleanup:
+    if (rc != 0)
+        fl__rollback_quietly(p);
+    fl_pg_result_release(&r);
+    fl_ledger_repeatables_release(&mine);
+    free(sql);
+    free(qs);
+    return rc;
+}
+
 static int
 s_baseline(fl_pipeline_t *p, const fl_source_t *src, const char *from,
            fl_baseline_result_t *out, fl_error_t *err)
@@ -587,6 +659,9 @@ s_baseline(fl_pipeline_t *p, const fl_source_t *src, const char *from,
             rc = s_check_shape(p, migs, ran, err);
         if (rc == 0 && any)
             rc = s_write(p, migs, write, source, why, out, err);
+        if (rc == 0 && tool == FL_LAYOUT_FLYWAY)
+            rc = s_baseline_repeatables(p, src, *p->target ? p->target
+                                                           : "public", err);
     }
     for (size_t i = 0; i < migs->count; i++) {
         if (ran[i] && fl_version_cmp(&migs->items[i].version, &out->through) > 0)

@@ -916,14 +916,15 @@ static const char s_record_sql[] =
 /*
  * The row of a repeatable migration (19 parameters): keyed by target and
  * name; runs counts the runs that reached applied (a baseline's row is
- * not a run); the reason it needed a run is cleared by any write.
+ * not a run); the reason it needs a run is cleared by any write but a
+ * baseline's without a checksum, which says so.
  */
 static const char s_record_repeatable_sql[] =
     "INSERT INTO flotilla.repeatable_migrations AS s (target, name, file,"
     " checksum, status, transactional, statements_done, statements_total,"
     " started_at, finished_at, duration_ms, lock_wait_ms, retries, bundle_id,"
     " rollout_id, agent, error_sqlstate, error_message, error_position,"
-    " baseline_source, schema_fingerprint, runs)"
+    " baseline_source, schema_fingerprint, runs, rerun_reason)"
     " VALUES ($1::pg_catalog.text, $2::pg_catalog.text, $3::pg_catalog.text,"
     " $4::pg_catalog.text, $5::pg_catalog.text, $6::pg_catalog.bool,"
     " $7::pg_catalog.int4, $8::pg_catalog.int4,"
@@ -937,7 +938,10 @@ static const char s_record_repeatable_sql[] =
     " $16::pg_catalog.text, $17::pg_catalog.text, $18::pg_catalog.text,"
     " $19::pg_catalog.text,"
     " CASE WHEN $5::pg_catalog.text OPERATOR(pg_catalog.=) 'applied' AND $18"
-    " IS NULL THEN 1 ELSE 0 END)"
+    " IS NULL THEN 1 ELSE 0 END,"
+    " CASE WHEN $4 IS NULL AND $18 IS NOT NULL THEN 'baselined from '"
+    " OPERATOR(pg_catalog.||) $18 OPERATOR(pg_catalog.||) ' without a"
+    " checksum Flotilla can compare: it runs once' END)"
     " ON CONFLICT (target, name) DO UPDATE SET file = EXCLUDED.file,"
     " checksum = EXCLUDED.checksum, status = EXCLUDED.status,"
     " transactional = EXCLUDED.transactional,"
@@ -953,7 +957,8 @@ static const char s_record_repeatable_sql[] =
     " error_position = EXCLUDED.error_position,"
     " baseline_source = EXCLUDED.baseline_source,"
     " schema_fingerprint = EXCLUDED.schema_fingerprint,"
-    " runs = s.runs OPERATOR(pg_catalog.+) EXCLUDED.runs, rerun_reason = NULL";
+    " runs = s.runs OPERATOR(pg_catalog.+) EXCLUDED.runs,"
+    " rerun_reason = EXCLUDED.rerun_reason";
 
 /* The counters of r as text, in out's buffers. */
 static void

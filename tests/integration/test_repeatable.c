@@ -18,7 +18,9 @@
  *   - a signed bundle carries them (format 3) and `apply BUNDLE` runs
  *     them; a bundle without them stays format 2;
  *   - a ledger the release before text versions wrote (v4) is upgraded to
- *     version 8 and then runs them, its applied migrations untouched.
+ *     version 8 and then runs them, its applied migrations untouched;
+ *   - baseline --from flyway records the R__ files Flyway ran as needing
+ *     a run (no checksum it can compare), and apply runs each once.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -420,6 +422,71 @@ test_a_v4_ledger_is_upgraded_and_runs_repeatables(void **state)
     s_expect_rows(ws, "v:1:applied");
 }
 
+/*
+ * A database Flyway migrated (its ledger as Flyway creates it, V1 and
+ * R__v.sql run): `baseline --from flyway` records V1 as applied and the
+ * repeatable one as run by Flyway, without a checksum to compare (zlib,
+ * which Flyway's CRC32 needs, is not a dependency), so status says it
+ * needs a run and the next apply runs it once, and only it.  One whose
+ * last Flyway run failed is not recorded: it is new.
+ */
+static void
+test_a_flyway_baseline_records_repeatables_as_needing_a_run(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    const char *const dir[] = {"--dir", ws->mdir, "--layout", "flyway",
+                               "--from", "flyway", NULL};
+    const char *const adir[] = {"--dir", ws->mdir, "--layout", "flyway",
+                                NULL};
+    fl_test_proc_t r;
+
+    fl_test_exec(ws->conn,
+        "CREATE TABLE \"public\".\"flyway_schema_history\" ("
+        " \"installed_rank\" INT NOT NULL, \"version\" VARCHAR(50),"
+        " \"description\" VARCHAR(200) NOT NULL, \"type\" VARCHAR(20) NOT"
+        " NULL, \"script\" VARCHAR(1000) NOT NULL, \"checksum\" INTEGER,"
+        " \"installed_by\" VARCHAR(100) NOT NULL,"
+        " \"installed_on\" TIMESTAMP NOT NULL DEFAULT now(),"
+        " \"execution_time\" INTEGER NOT NULL, \"success\" BOOLEAN NOT"
+        " NULL);"
+        "CREATE TABLE t (id int PRIMARY KEY);"
+        "CREATE VIEW v AS SELECT id FROM t;"
+        "INSERT INTO flyway_schema_history VALUES"
+        " (1, '1', 't', 'SQL', 'V1__t.sql', 11, 'me', now(), 1, true),"
+        " (2, NULL, 'v', 'SQL', 'R__v.sql', 22, 'me', now(), 1, true),"
+        " (3, NULL, 'w', 'SQL', 'R__w.sql', 33, 'me', now(), 1, true),"
+        " (4, NULL, 'w', 'SQL', 'R__w.sql', 44, 'me', now(), 1, false)");
+    fl_test_ws_write(ws, "V1__t.sql", "CREATE TABLE t (id int PRIMARY"
+                     " KEY);\n");
+    fl_test_ws_write(ws, "R__v.sql", "CREATE OR REPLACE VIEW v AS SELECT id"
+                     " FROM t;\n");
+    fl_test_ws_write(ws, "R__w.sql", "CREATE OR REPLACE VIEW w AS SELECT id"
+                     " FROM t;\n");
+    fl_test_ws_flotilla(ws, &r, "baseline", dir, 0);
+    fl_test_expect(&r, 0, "recorded as run by Flyway");
+    fl_test_proc_release(&r);
+    fl_test_expect_value(ws->conn, "SELECT name || ' ' || status || ' ' ||"
+                         " runs || ' ' || (checksum IS NULL) || ' ' ||"
+                         " baseline_source FROM"
+                         " flotilla.repeatable_migrations",
+                         "v applied 0 true flyway");
+    fl_test_ws_flotilla(ws, &r, "status", S_ARGS("--dir", ws->mdir,
+                        "--layout", "flyway"), 0);
+    fl_test_expect(&r, 0, "needs a run");
+    fl_test_proc_release(&r);
+    /* Baselined again: nothing changes. */
+    fl_test_ws_flotilla(ws, &r, "baseline", dir, 0);
+    fl_test_expect(&r, 0, NULL);
+    fl_test_proc_release(&r);
+    fl_test_ws_flotilla(ws, &r, "apply", adir, 0);
+    fl_test_expect(&r, 0, NULL);
+    fl_test_proc_release(&r);
+    s_expect_rows(ws, "v:1:applied,w:1:applied");
+    fl_test_expect_value(ws->conn, "SELECT count(*) || ' ' ||"
+                         " string_agg(baseline_source, ',') FROM"
+                         " flotilla.schema_migrations", "1 flyway");
+}
+
 int
 main(void)
 {
@@ -431,6 +498,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_a_repeatable_that_destroys_data_is_refused, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_signed_bundle_carries_repeatables, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_v4_ledger_is_upgraded_and_runs_repeatables, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_a_flyway_baseline_records_repeatables_as_needing_a_run, fl_test_ws_setup, fl_test_ws_teardown),
     };
 
     if (!fl_test_have_postgres()) {
