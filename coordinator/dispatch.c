@@ -567,6 +567,15 @@ s_ledger_outcome(const fl_co_command_t *c, const char **why)
     if (!t->known || strcmp(c->dispatch->action, "plan") == 0 ||
         strcmp(c->dispatch->action, "baseline") == 0)
         return -1;
+    /*
+     * The registry holds the versioned rows only: whether the bundle's
+     * repeatable migrations ran after them, only the agent can tell (it
+     * skips those that are up to date, so sending again runs nothing
+     * twice).
+     */
+    if (strcmp(c->dispatch->action, "apply") == 0 &&
+        fl_bundle_repeatables(c->dispatch->bundle->bundle)->count > 0)
+        return -1;
     for (size_t i = 0; i < migs->count; i++) {
         const fl_migration_t *m = &migs->items[i];
         const fl_co_row_t *row = fl_registry_row(t, &m->version);

@@ -269,6 +269,11 @@ test_fleet_targets_discovery_and_dispatch_exactly_once(void **state)
         "0002_fleet_column.sql",
         "-- flotilla:up\nALTER TABLE fleet_t ADD COLUMN note text;\n"
         "-- flotilla:down\nALTER TABLE fleet_t DROP COLUMN note;\n",
+        /* A repeatable migration (a format 3 bundle): each agent runs it
+         * after the versioned ones, once. */
+        "R__fleet_view.sql",
+        "-- flotilla:up\nCREATE OR REPLACE VIEW fleet_v AS SELECT id, note"
+        " FROM fleet_t;\n",
         NULL};
 
     fl_fleet_open(f, s->p, NULL);
@@ -375,6 +380,15 @@ test_fleet_targets_discovery_and_dispatch_exactly_once(void **state)
             assert_int_equal(s_applied(f, t[i].shard, t[i].db, t[i].target), 2);
             assert_int_equal(s_executed(f, t[i].shard, t[i].db, t[i].target, 1), 1);
             assert_int_equal(s_executed(f, t[i].shard, t[i].db, t[i].target, 2), 1);
+            {
+                char *q = fl_asprintf("SELECT count(*) FROM"
+                                      " flotilla.repeatable_migrations WHERE"
+                                      " target = '%s' AND name ="
+                                      " 'fleet_view' AND runs = 1 AND status"
+                                      " = 'applied'", t[i].target);
+                assert_int_equal(s_count(f, t[i].shard, t[i].db, q), 1);
+                free(q);
+            }
             rollout = s_rollout(f, t[i].shard, t[i].db, t[i].target, 1);
             assert_string_equal(rollout,
                                 json_string_value(json_object_get(d, "id")));
@@ -397,8 +411,14 @@ test_fleet_targets_discovery_and_dispatch_exactly_once(void **state)
         /* Dispatched again: answered, nothing executed a second time. */
         d = s_dispatch_json(f, bundle, "kind=tenant", 0);
         assert_int_equal(json_integer_value(json_object_get(d, "ok")), 8);
-        for (int i = 0; i < 8; i++)
+        for (int i = 0; i < 8; i++) {
+            char *q = fl_asprintf("SELECT sum(runs) FROM"
+                                  " flotilla.repeatable_migrations WHERE"
+                                  " target = '%s'", t[i].target);
             assert_int_equal(s_executed(f, t[i].shard, t[i].db, t[i].target, 2), 1);
+            assert_int_equal(s_count(f, t[i].shard, t[i].db, q), 1);
+            free(q);
+        }
     }
     json_decref(d);
     /* `flotilla targets` shows where each stands against that bundle. */
