@@ -209,20 +209,39 @@ s_cut_details(json_t *report)
             json_object_del(m, keys[k]);
 }
 
-/* Removes the migrations whose verdict is "ok" (all: every one). */
+/*
+ * Removes the migrations whose verdict is "ok" (all: every one but the
+ * first that is refused or fails, kept bare: its version, verdict and
+ * problem are the reason a reader of the report gives for its verdict,
+ * coordinator/rollout.c's fl_rollout_plan_verdict).
+ */
 static void
 s_cut_migrations(json_t *report, int all)
 {
+    static const char *const keep[] = {"version", "verdict", "problem"};
     json_t *migs = json_object_get(report, "migrations");
     size_t i = 0;
+    int kept = 0;
 
     while (i < json_array_size(migs)) {
-        const char *v = json_string_value(
-            json_object_get(json_array_get(migs, i), "verdict"));
-        if (all || (v != NULL && strcmp(v, "ok") == 0))
+        json_t *m = json_array_get(migs, i);
+        const char *v = json_string_value(json_object_get(m, "verdict"));
+        int bad = v != NULL && strcmp(v, "ok") != 0 &&
+                  strcmp(v, "not rehearsed") != 0;
+
+        if (all && bad && !kept) {
+            json_t *bare = json_object();
+            for (size_t k = 0; k < sizeof(keep) / sizeof(keep[0]); k++)
+                if (json_object_get(m, keep[k]) != NULL)
+                    json_object_set(bare, keep[k],
+                                    json_object_get(m, keep[k]));
+            json_array_set_new(migs, i++, bare);
+            kept = 1;
+        } else if (all || (v != NULL && strcmp(v, "ok") == 0)) {
             json_array_remove(migs, i);
-        else
+        } else {
             i++;
+        }
     }
 }
 
@@ -244,7 +263,8 @@ fl_plan_json_fit(json_t *report, size_t max)
         "texts longer than 256 bytes shortened",
         "each migration's statements, lint findings and validation",
         "the migrations whose verdict is ok",
-        "every migration",
+        ("every migration but the first refused or failed one's verdict "
+         "and problem"),
     };
     char *text = s_fits(report, max);
     size_t full = 0;

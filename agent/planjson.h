@@ -23,7 +23,9 @@ json_t *fl_plan_json(const fl_plan_t *plan);
  * and its "cut" member says what was left out: every text longer than
  * FL_PLAN_CUT_TEXT bytes shortened (statements' SQL first); then the
  * migrations' statements, lint and validation details; then the
- * migrations whose verdict is "ok"; then every migration.  The verdicts
+ * migrations whose verdict is "ok"; then every migration but the first
+ * refused or failed one, reduced to its version, verdict and problem (the
+ * reason a reader gives for the verdict).  The verdicts
  * (ok, proven, pending, not rehearsed, problem, and each migration kept
  * with its verdict and problem) are never cut, so a verdict read from
  * the text is the whole report's.  report is changed.  A new string;
