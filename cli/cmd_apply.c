@@ -60,9 +60,13 @@ fl_cmd_apply(int argc, char **argv)
     if (code == FL_EXIT_REFUSED && res.applied > 0)
         code = FL_EXIT_FAILED;
     if (c.json) {
-        json_t *o = fl_json_pack("{s:b, s:i, s:i, s:i}", "ok", rc == 0,
+        json_t *o = fl_json_pack("{s:b, s:i, s:i, s:i, s:{s:i, s:i, s:i}}",
+                              "ok", rc == 0,
                               "applied", res.applied, "skipped", res.skipped,
-                              "pending", res.pending);
+                              "pending", res.pending, "repeatables",
+                              "run", res.repeatables_run, "up_to_date",
+                              res.repeatables_current, "held",
+                              res.repeatables_held);
         if (rc != 0)
             json_object_set_new(o, "error", fl_json_pack("{s:s, s:s?, s:s?, s:s?}",
                 "message", err.message, "detail", err.detail, "hint", err.hint,
@@ -72,8 +76,15 @@ fl_cmd_apply(int argc, char **argv)
     } else if (rc == 0) {
         char *where = fl_dsn_describe(c.dsn ? c.dsn : "");
         printf("applied %d migration%s to %s (%d already applied, %d "
-               "pending)\n", res.applied, res.applied == 1 ? "" : "s", where,
+               "pending)", res.applied, res.applied == 1 ? "" : "s", where,
                res.skipped, res.pending);
+        if (res.repeatables_run + res.repeatables_current +
+                res.repeatables_held > 0)
+            printf("; repeatable: %d run, %d up to date%s", res.repeatables_run,
+                   res.repeatables_current,
+                   res.repeatables_held ? ", not run: versioned migrations "
+                                          "pending" : "");
+        printf("\n");
         free(where);
     }
     if (rc != 0)

@@ -302,10 +302,12 @@ test_apply_to_below_the_last_version_runs_none(void **state)
                      " COLUMN u;\n");
     fl_test_ws_write(ws, "R__v.sql", "-- flotilla:up\nCREATE OR REPLACE VIEW"
                      " v AS SELECT id, u FROM t;\n");
-    s_apply(ws, S_ARGS("--to", "1"), 0, "repeatable migration not run");
+    s_apply(ws, S_ARGS("--to", "1"), 0, "repeatable: 0 run, 0 up to date,"
+            " not run: versioned migrations pending");
     s_expect_rows(ws, "");
-    s_apply(ws, NULL, 0, NULL);
+    s_apply(ws, NULL, 0, "repeatable: 1 run, 0 up to date");
     s_expect_rows(ws, "v:1:applied");
+    s_apply(ws, NULL, 0, "repeatable: 0 run, 1 up to date");
 }
 
 static void
