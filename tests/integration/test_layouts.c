@@ -239,6 +239,19 @@ s_history(fl_test_ws_t *ws, const s_history_t *h)
     s_repeatable(ws, h, 1, 1);
     free(s_run(ws, h, "rollback", "--to", h->first, 0, "rolled back"));
     s_repeatable(ws, h, 0, 1);
+    if (h->repeatable) {
+        /* The rollback forgot its checksum: status says it runs again. */
+        char *dir = fl_test_source_path("tests/fixtures/layouts");
+        char *path = fl_asprintf("%s/%s", dir, h->dir);
+        const char *argv[] = {"--dir", path, "--layout", h->tool, NULL};
+        fl_test_proc_t r;
+
+        fl_test_ws_flotilla(ws, &r, "status", argv, 0);
+        fl_test_expect(&r, 0, "needs a run");
+        fl_test_proc_release(&r);
+        free(path);
+        free(dir);
+    }
     now = fl_test_canonical_dump(ws->conn);
     fl_test_assert_dumps_equal(h->tool, first, now);
     free(now);
