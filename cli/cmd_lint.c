@@ -344,16 +344,21 @@ s_bundle_jobs(s_jobs_t *jobs, s_inputs_t *in, const char *path,
         return rc;
     in->bundles = fl_reallocarray(in->bundles, in->nbundles + 1, sizeof(b));
     in->bundles[in->nbundles++] = b;
-    migs = fl_bundle_migrations(b);
-    for (i = 0; i < migs->count; i++) {
-        s_job_t *j;
-        in->names = fl_reallocarray(in->names, in->nnames + 1, sizeof(char *));
-        in->names[in->nnames] = fl_asprintf("%s:%s", path, migs->items[i].file);
-        j = s_job_add(jobs, S_JOB_FLOTILLA, in->names[in->nnames++]);
-        j->mig = &migs->items[i];
-        j->layout = "flotilla";
-        j->tool = FL_LAYOUT_FLOTILLA;
-        j->version = migs->items[i].version.text;
+    for (int rep = 0; rep < 2; rep++) {
+        /* The versioned migrations, then the repeatable ones. */
+        migs = rep ? fl_bundle_repeatables(b) : fl_bundle_migrations(b);
+        for (i = 0; i < migs->count; i++) {
+            s_job_t *j;
+            in->names = fl_reallocarray(in->names, in->nnames + 1,
+                                        sizeof(char *));
+            in->names[in->nnames] = fl_asprintf("%s:%s", path,
+                                                migs->items[i].file);
+            j = s_job_add(jobs, S_JOB_FLOTILLA, in->names[in->nnames++]);
+            j->mig = &migs->items[i];
+            j->layout = "flotilla";
+            j->tool = FL_LAYOUT_FLOTILLA;
+            j->version = rep ? NULL : migs->items[i].version.text;
+        }
     }
     return 0;
 }

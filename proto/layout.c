@@ -570,6 +570,39 @@ s_flotilla(s_dir_t *d, s_file_t *f)
     m->flotilla = mig;
 }
 
+/*
+ * A flotilla repeatable migration: R__name.sql with flotilla's section
+ * markers (Flyway's R__ files have none), read as apply reads it
+ * (fl_migration_parse_repeatable): no version, no down.
+ */
+static void
+s_flotilla_repeatable(s_dir_t *d, s_file_t *f)
+{
+    fl_layout_source_t *src = s_source(d->scan->out, d->first_source, d->dir,
+                                       FL_LAYOUT_FLOTILLA);
+    fl_layout_migration_t *m = s_add(src, NULL, 0, f->name + 3,
+                                     strlen(f->name) - 7, f->name);
+    fl_migration_t *mig = fl_calloc(1, sizeof(*mig));
+    fl_error_t err = FL_ERROR_INIT;
+
+    m->repeatable = 1;
+    m->up.path = fl_strdup(f->path);
+    if (fl_migration_parse_repeatable(mig, f->name, f->text, strlen(f->text),
+                                      &err) != 0) {
+        s_problem(m, f->path, 0, err.detail
+                                    ? fl_asprintf("%s: %s", err.message,
+                                                  err.detail)
+                                    : fl_strdup(err.message));
+        free(mig);
+        fl_error_clear(&err);
+        return;
+    }
+    m->up.text = fl_strdup(mig->up);
+    m->up.line = mig->up_line;
+    m->up.tx = mig->no_transaction ? FL_LAYOUT_TX_NONE : FL_LAYOUT_TX_WRAPPED;
+    m->flotilla = mig;
+}
+
 /* dbmate: "-- migrate:up [opts]" ... "-- migrate:down [opts]". */
 static void
 s_dbmate(s_dir_t *d, s_file_t *f)
@@ -999,7 +1032,11 @@ s_files(s_dir_t *d)
             continue;
         f->used = 1;
         (void)s_text(f);
-        if (s_parse_flyway(f->name, &prefix, &version, &desc, &dlen)) {
+        if (fl_migration_is_repeatable_name(f->name) && f->text &&
+            s_has_marker(f->text, "flotilla")) {
+            s_flotilla_repeatable(d, f);
+        } else if (s_parse_flyway(f->name, &prefix, &version, &desc,
+                                  &dlen)) {
             s_flyway(d, f, prefix, version, desc, dlen);
             free(version);
         } else if (s_parse_updown(&u, f->name)) {

@@ -7,7 +7,8 @@
  *
  * The layouts (docs/lint.md has a tree of each):
  *
- *   flotilla        NNNN_name.sql with "-- flotilla:up" sections
+ *   flotilla        NNNN_name.sql with "-- flotilla:up" sections, and
+ *                   R__name.sql with them (repeatable)
  *   diesel          <version>_<name>/up.sql, down.sql, metadata.toml
  *   golang-migrate  N_name.up.sql, N_name.down.sql
  *   pop (and kratos's popx)
@@ -105,8 +106,8 @@ typedef struct {
     char *version;
     char *name;       /* the description part of the name, as written */
     char *label;      /* the file or folder name that holds it */
-    int repeatable;   /* Flyway R__: runs after the versioned ones whenever
-                         its text changes */
+    int repeatable;   /* Flyway's or flotilla's R__: runs after the
+                         versioned ones whenever its text changes */
     fl_layout_part_t up;   /* for plain SQL: the whole file */
     fl_layout_part_t down; /* Flyway: the U file; path NULL when none */
     /* FLOTILLA only: the file as fl_migration_parse() read it (owned);

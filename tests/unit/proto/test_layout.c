@@ -292,6 +292,36 @@ write_at(const char *dir, const char *name, const char *text, size_t len)
 
 #define WRITE(dir, name, text) write_at(dir, name, text, sizeof(text) - 1)
 
+/*
+ * R__name.sql with flotilla's markers beside flotilla's files is a
+ * flotilla repeatable migration (parsed, no version, after the numbered
+ * ones); without them it is Flyway's.
+ */
+static void
+test_layout_scan_flotilla_repeatable_beside_numbered_files(void **state)
+{
+    char *dir = fl_test_tmpdir();
+    fl_layout_t l;
+    const fl_layout_source_t *s;
+    fl_error_t err = FL_ERROR_INIT;
+
+    (void)state;
+    WRITE(dir, "0001_t.sql", "-- flotilla:up\nSELECT 1;\n-- flotilla:down\nSELECT 2;\n");
+    WRITE(dir, "R__v.sql", "-- flotilla:options no-transaction\n-- flotilla:up\nSELECT 3;\n");
+    assert_int_equal(fl_layout_scan(&l, dir, NULL, &err), 0);
+    s = only_source(&l, FL_LAYOUT_FLOTILLA);
+    assert_int_equal(s->count, 2);
+    expect(&s->items[0], "1", "t", FL_LAYOUT_TX_WRAPPED, 1);
+    expect(&s->items[1], NULL, "v", FL_LAYOUT_TX_NONE, 0);
+    assert_true(s->items[1].repeatable);
+    assert_non_null(s->items[1].flotilla);
+    assert_true(s->items[1].flotilla->repeatable);
+    assert_int_equal(s->items[1].up.line, 3);
+    fl_layout_release(&l);
+    fl_test_rmtree(dir);
+    free(dir);
+}
+
 static void
 test_layout_scan_problems_do_not_hide_the_rest(void **state)
 {
@@ -374,6 +404,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_layout_scan_flotilla_reads_sections_and_options),
+        cmocka_unit_test(test_layout_scan_flotilla_repeatable_beside_numbered_files),
         cmocka_unit_test(test_layout_scan_diesel_folders_versions_and_metadata),
         cmocka_unit_test(test_layout_scan_golang_migrate_pairs_up_and_down),
         cmocka_unit_test(test_layout_scan_pop_dialects_autocommit_and_fizz),
