@@ -253,9 +253,73 @@ s_find(const fl_migration_list_t *migs, const fl_version_t *v)
 }
 
 /*
+ * A version that is a part of a migration of several files (pop's
+ * groups): the migration's index, and the part's in *part; -1 when none.
+ */
+static int
+s_find_part(const fl_migration_list_t *migs, const fl_version_t *v,
+            size_t *part)
+{
+    for (size_t i = 0; i < migs->count; i++)
+        for (size_t k = 0; k < migs->items[i].nparts; k++)
+            if (strcmp(migs->items[i].parts[k], v->text) == 0) {
+                *part = k;
+                return (int)i;
+            }
+    return -1;
+}
+
+/*
+ * A migration of several files ran when the tool's ledger has every one:
+ * seen[] holds a flag per part, the migrations' parts one after another.
+ * Some but not all is refused, naming the ones missing (Flotilla applies
+ * and rolls back the group whole, so it cannot be half applied); above
+ * --to it is left for apply, as a gap is.
+ */
+static int
+s_parts_ran(fl_pipeline_t *p, const char *name, const s_tool_ledger_t *t,
+            const fl_migration_list_t *migs, const unsigned char *seen,
+            int *ran, fl_error_t *err)
+{
+    fl_buf_t missing = FL_BUF_INIT(0);
+    int nmissing = 0, rc = 0;
+    size_t off = 0;
+
+    for (size_t i = 0; i < migs->count && rc == 0; i++) {
+        const fl_migration_t *m = &migs->items[i];
+        size_t n = 0;
+
+        for (size_t k = 0; k < m->nparts; k++)
+            n += seen[off + k];
+        if (n == m->nparts && n > 0) {
+            ran[i] = 1;
+        } else if (n > 0 && !ran[i] &&
+                   (!fl_version_is_set(&p->opts.to_version) ||
+                    s_le(&m->version, &p->opts.to_version))) {
+            for (size_t k = 0; k < m->nparts; k++)
+                if (!seen[off + k])
+                    s_listf(&missing, &nmissing, "%s", m->parts[k]);
+            rc = FL_ERR(err, FL_EINVAL, "%s's ledger %s has %zu of the %zu "
+                        "files of migration %s (%s), which Flotilla applies "
+                        "as one", name, t->where, n, m->nparts,
+                        m->version.text, m->file);
+            fl_error_set_detail(err, "Not in %s's ledger: %s.", name,
+                                s_listed(&missing, nmissing));
+            fl_error_set_hint(err, "Run the rest of the group with %s "
+                                   "first, or baseline up to the migration "
+                                   "before it with --to; flotilla apply "
+                                   "then runs the group whole.", name);
+        }
+        off += m->nparts;
+    }
+    fl_buf_release(&missing);
+    return rc;
+}
+
+/*
  * Which migrations of migs the tool's ledger says ran, into ran[] (one
  * flag per migration).  Refuses a dirty or failed row, a version the
- * source lacks, and a gap.
+ * source lacks, a group of files partly run, and a gap.
  */
 static int
 s_ran_per_tool(fl_pipeline_t *p, fl_layout_tool tool,
@@ -266,7 +330,12 @@ s_ran_per_tool(fl_pipeline_t *p, fl_layout_tool tool,
     fl_buf_t missing = FL_BUF_INIT(0), gaps = FL_BUF_INIT(0);
     int nmissing = 0, ngaps = 0, rc = 0;
     fl_version_t newest = FL_VERSION_INIT;
+    size_t nparts = 0, part = 0;
+    unsigned char *seen = NULL;
 
+    for (size_t i = 0; i < migs->count; i++)
+        nparts += migs->items[i].nparts;
+    seen = fl_calloc(nparts ? nparts : 1, 1);
     for (size_t i = 0; i < t->count; i++) {
         const s_tool_row_t *row = &t->rows[i];
         fl_version_t v = FL_VERSION_INIT;
@@ -293,8 +362,21 @@ s_ran_per_tool(fl_pipeline_t *p, fl_layout_tool tool,
                 newest = v;
             continue;
         }
-        if (s_version_key(row->version, &v) != 0 ||
-            (at = s_find(migs, &v)) < 0) {
+        if (s_version_key(row->version, &v) != 0) {
+            s_listf(&missing, &nmissing, "%s", row->version);
+            continue;
+        }
+        /* A file of a group: the group ran when all of them did. */
+        if ((at = s_find_part(migs, &v, &part)) >= 0 && row->kind == 'a') {
+            size_t off = 0;
+            for (int k = 0; k < at; k++)
+                off += migs->items[k].nparts;
+            seen[off + part] = 1;
+            if (fl_version_cmp(&v, &newest) > 0)
+                newest = v;
+            continue;
+        }
+        if ((at = s_find(migs, &v)) < 0) {
             s_listf(&missing, &nmissing, "%s", row->version);
             continue;
         }
@@ -322,6 +404,8 @@ s_ran_per_tool(fl_pipeline_t *p, fl_layout_tool tool,
                                "without its text.");
         goto cleanup;
     }
+    if ((rc = s_parts_ran(p, name, t, migs, seen, ran, err)) != 0)
+        goto cleanup;
     /* Above --to nothing is baselined: a gap there is apply's to find. */
     for (size_t k = 0; k < migs->count; k++)
         if (!ran[k] && fl_version_cmp(&migs->items[k].version, &newest) < 0 &&
@@ -342,6 +426,7 @@ s_ran_per_tool(fl_pipeline_t *p, fl_layout_tool tool,
 cleanup:
     fl_buf_release(&missing);
     fl_buf_release(&gaps);
+    free(seen);
     return rc;
 }
 

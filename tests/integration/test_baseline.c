@@ -534,6 +534,70 @@ test_flyway_baseline_and_undo_rows_are_followed(void **state)
 }
 
 /*
+ * pop's files sharing one name and stamp (kratos cuts one change into
+ * several) are one Flotilla migration, and pop's ledger has a row per
+ * file: the group is baselined when every file's row is there, and
+ * refused, naming the missing file, when only some are (Flotilla would
+ * apply or roll back the group only whole).  Once baselined, the next
+ * migration applies, and a rollback undoes the group whole, downs in
+ * reverse order.
+ */
+static void
+test_pop_files_sharing_a_name_are_baselined_as_one(void **state)
+{
+    fl_test_ws_t *e = *state;
+    char *src = s_source(e, S_POP), *proj = s_project(e, S_POP);
+
+    s_mkdir(proj);
+    s_mkdir(src);
+    for (int i = 0; i < 3; i++) {
+        char *up = fl_asprintf("20190226000000%06d_accounts.postgres.up.sql",
+                               i);
+        char *down = fl_asprintf("20190226000000%06d_accounts.postgres."
+                                 "down.sql", i);
+        s_write(src, up, s_migs[i].up);
+        s_write(src, down, s_migs[i].down);
+        free(up);
+        free(down);
+    }
+    fl_test_exec(e->conn, s_ledger_ddl[S_POP]);
+    for (int i = 0; i < 3; i++) {
+        char *sql = fl_asprintf("BEGIN; %s INSERT INTO schema_migration"
+                                " (version) VALUES ('20190226000000%06d');"
+                                " COMMIT", s_migs[i].up, i);
+        if (i == 2) /* pop stopped after the second file */
+            s_flotilla(e, 3, "has 2 of the 3 files of migration "
+                       "20190226000000000002", "baseline",
+                       S_ARGS("--from", "pop"), src);
+        if (i == 2)
+            s_flotilla(e, 3, "Not in pop's ledger: 20190226000000000002.",
+                       "baseline", S_ARGS("--from", "pop"), src);
+        fl_test_exec(e->conn, sql);
+        free(sql);
+    }
+    s_expect_value(e, "SELECT count(*) FROM flotilla.schema_migrations", "0");
+    s_flotilla(e, 0, "baselined 1 migration", "baseline",
+               S_ARGS("--from", "pop"), src);
+    s_expect_value(e, "SELECT string_agg(version || ' ' || status || ' ' ||"
+                      " baseline_source, ',') FROM flotilla.schema_migrations",
+                   "20190226000000000002 applied pop");
+    s_flotilla(e, 0, "\"verdict\": \"already\"", "baseline",
+               S_ARGS("--from", "pop", "--json"), src);
+    s_write(src, "20190301000000000000_add_tags.postgres.up.sql",
+            s_migs[3].up);
+    s_write(src, "20190301000000000000_add_tags.postgres.down.sql",
+            s_migs[3].down);
+    s_flotilla(e, 0, "applied 1 migration", "apply", NULL, src);
+    /* Below the group's first file: the group and the next undone. */
+    s_flotilla(e, 0, "rolled back 2", "rollback",
+               S_ARGS("--to", "20190225000000000000"), src);
+    s_expect_value(e, "SELECT count(*) FROM pg_class WHERE relname IN"
+                      " ('accounts', 'notes', 'tags')", "0");
+    free(proj);
+    free(src);
+}
+
+/*
  * A schema target (schema-per-tenant): the tool migrated the schema (its
  * ledger table in it, its migrations run with it first on search_path);
  * the baseline reads that table, checks that schema, and records the
@@ -802,6 +866,7 @@ main(void)
         S_T(test_a_version_not_in_the_source_and_a_gap_are_refused),
         S_T(test_a_missing_tool_ledger_is_refused),
         S_T(test_flyway_baseline_and_undo_rows_are_followed),
+        S_T(test_pop_files_sharing_a_name_are_baselined_as_one),
         S_T(test_a_schema_target_is_baselined_from_its_own_ledger),
         S_T(test_own_source_baselined_by_version_then_applied),
         S_T(test_shape_matches_the_catalog_generated),

@@ -46,8 +46,10 @@ static const s_history_t s_histories[] = {
      "users_email_idx"},
     {"golang-migrate", "golang-migrate/db/migrations", "1", "1,2", "2",
      "users_email_idx"},
-    {"pop", "pop/migrations", "20210410175418000000",
-     "20210410175418000000,20210410175418000001,20210410175418000002",
+    /* Two groups of files sharing one name: identities (its index built
+     * CONCURRENTLY by the .autocommit. file) and sessions. */
+    {"pop", "pop/migrations", "20210410175418000001",
+     "20210410175418000001,20210410175418000002,20210520120000000002",
      "20210410175418000001", "identities_state_idx"},
     {"sqlx", "sqlx/migrations", "20220102000000",
      "20220101000000,20220102000000,20220103000000", "20220102000000",
@@ -287,6 +289,53 @@ test_a_wrapped_file_keeps_its_transaction(void **state)
                          "1 applied true,2 failed true");
 }
 
+/*
+ * pop's files sharing one name and stamp are one migration: the plan
+ * says so; a rollback to a version inside the group (one of its files')
+ * undoes the whole group, its downs in reverse order (in file order the
+ * table would be dropped before its columns), and nothing below it; the
+ * group applies again whole.
+ */
+static void
+test_pop_files_sharing_a_name_are_one_migration(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    const s_history_t *h = &s_histories[2];
+    char *out = s_run(ws, h, "plan", "--json", NULL, 3, NULL);
+    char *before = NULL, *end = NULL, *now = NULL;
+
+    if (strstr(out, "a group of 3 pop files sharing the name \\\"sessions\\\"")
+        == NULL ||
+        strstr(out, "20210520120000000000_sessions.postgres.up.sql, "
+                    "20210520120000000001_sessions.postgres.up.sql, "
+                    "20210520120000000002_sessions.up.sql") == NULL)
+        fail_msg("the plan does not name the group's files:\n%s", out);
+    free(out);
+    free(s_run(ws, h, "apply", "--to", "20210410175418000002", 0, NULL));
+    before = fl_test_canonical_dump(ws->conn);
+    free(s_run(ws, h, "apply", NULL, NULL, 0, "applied 1 migration"));
+    end = fl_test_canonical_dump(ws->conn);
+    fl_test_expect_value(ws->conn, "SELECT string_agg(attname, ',' ORDER BY"
+                         " attnum) FROM pg_attribute WHERE attrelid ="
+                         " 'sessions'::regclass AND attnum > 0",
+                         "id,identity_id,nid,expires_at");
+    free(s_run(ws, h, "rollback", "--to", "20210520120000000001", 0,
+               "rolled back 1"));
+    now = fl_test_canonical_dump(ws->conn);
+    fl_test_assert_dumps_equal("pop group rolled back", before, now);
+    free(now);
+    fl_test_expect_value(ws->conn, "SELECT string_agg(version || ' ' ||"
+                         " status, ',' ORDER BY version_order) FROM"
+                         " flotilla.schema_migrations WHERE version LIKE"
+                         " '20210520%'", "20210520120000000002 rolled_back");
+    free(s_run(ws, h, "apply", NULL, NULL, 0, "applied 1 migration"));
+    now = fl_test_canonical_dump(ws->conn);
+    fl_test_assert_dumps_equal("pop group applied again", end, now);
+    free(now);
+    free(before);
+    free(end);
+}
+
 #define S_TOOL_TEST(fn, i)                                                 \
     static void fn(void **state) { s_history(*state, &s_histories[i]); }
 S_TOOL_TEST(test_diesel_history_applies_rolls_back_and_reapplies, 0)
@@ -309,6 +358,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_flyway_history_applies_rolls_back_and_reapplies, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_an_order_the_tool_disagrees_on_is_refused, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_wrapped_file_keeps_its_transaction, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_pop_files_sharing_a_name_are_one_migration, fl_test_ws_setup, fl_test_ws_teardown),
     };
 
     if (!fl_test_have_postgres()) {
