@@ -106,6 +106,12 @@ static const fl_codec_field_t s_migration_fields[] = {
     {"allow", FL_CODEC_ARRAY, S_REQ, offsetof(fl_migration_t, allows),
      offsetof(fl_migration_t, nallows), S_MAX_ALLOWS, &s_allow_schema},
     S_F("checksum", FL_CODEC_BIN32, S_REQ, fl_migration_t, checksum),
+    /* Another tool's migration: where it came from (agent/source.h).
+     * Left out when absent, so other bundles' bytes are unchanged, and
+     * ignored by readers older than them. */
+    S_F("note", FL_CODEC_STR, 0, fl_migration_t, note),
+    {"parts", FL_CODEC_STRLIST, 0, offsetof(fl_migration_t, parts),
+     offsetof(fl_migration_t, nparts), FL_MIGRATION_MAX_PARTS, NULL},
 };
 static const fl_codec_schema_t s_migration_schema = {
     "migration", s_migration_fields,

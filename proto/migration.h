@@ -56,15 +56,15 @@ typedef struct {
     char checksum_hex[65];          /* the same in lower-case hex */
     /* Another tool's migration (agent/source.h): why it runs without a
      * transaction when no_transaction was inferred; NULL otherwise.  Not
-     * in the checksum nor in a bundle: it says where the source came
-     * from.  pop's groups (parts below) have one whatever their
+     * in the checksum (it says where the source came from), but in a
+     * bundle.  pop's groups (parts below) have one whatever their
      * transaction. */
     char *note;
     /* Another tool's migration made of several files (pop's files sharing
      * one name, agent/source.h): the versions the tool records for them,
      * in order, the last one the migration's own version; NULL and 0
      * otherwise.  Read by `flotilla baseline` to map the tool's per-file
-     * ledger rows to the migration.  Not in the checksum. */
+     * ledger rows to the migration.  Not in the checksum; in a bundle. */
     char **parts;
     size_t nparts;
 } fl_migration_t;
