@@ -456,8 +456,8 @@ fl_bundle_build(fl_buf_t *out, const fl_migration_list_t *migs,
     if (opts->lint_enforce_from) {
         /* Signed canonical ("0003" is "3"), as decoding requires. */
         fl_error_t ignore = FL_ERROR_INIT;
-        FL_IGNORE(fl_version_parse_str(&gate, opts->lint_enforce_from,
-                                       &ignore)); /* checked above */
+        FL_IGNORE(fl_version_parse_tool(&gate, opts->lint_enforce_from,
+                                        &ignore)); /* checked above */
         fl_error_clear(&ignore);
         body.lint_enforce_from = gate.text;
     }
@@ -1096,13 +1096,19 @@ fl_bundle_check_gate(const char *version, int code, fl_error_t *err)
 {
     fl_version_t v = FL_VERSION_INIT;
 
-    if (fl_version_parse_str(&v, version ? version : "", err) != 0) {
+    /* An operator's gate may be written as the tool writes versions in
+     * names (diesel's 2019-02-26-002946); a bundle's is signed canonical. */
+    if ((code == FL_EPROTO
+             ? fl_version_parse_str(&v, version ? version : "", err)
+             : fl_version_parse_tool(&v, version ? version : "", err)) != 0) {
         if (err)
             err->code = code;
         fl_error_prefix(err, "invalid lint.enforce_from: ");
-        fl_error_set_hint(err, "Give the version as the ledger writes it: "
-                               "digits, runs separated by dots (diesel's "
-                               "2019-02-26-002946 is 20190226002946).");
+        fl_error_set_hint(err, "Give a version as the ledger writes it "
+                               "(digits, runs separated by dots: 42, "
+                               "20190226002946, 1.2) or as the tool names "
+                               "its files (diesel's 2019-02-26-002946, "
+                               "Flyway's 1_2).");
         return code;
     }
     /* A bundle's is signed as it is compared: canonical. */
