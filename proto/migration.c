@@ -500,7 +500,7 @@ int
 fl_migration_check(const fl_migration_t *m, fl_error_t *err)
 {
     const char *const texts[] = {m->name, m->file, m->up, m->down,
-                                 m->validate, m->verify};
+                                 m->validate, m->verify, m->note};
     char label[FL_VERSION_MAX + 16];
     char *name = NULL;
     fl_version_t version = FL_VERSION_INIT;

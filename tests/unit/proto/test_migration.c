@@ -91,7 +91,8 @@ test_migration_parse_minimal_file_leaves_options_unset(void **state)
 
 /*
  * A migration of several files (pop's groups): its parts are versions in
- * increasing order, the last one its own; anything else is refused.
+ * increasing order, the last one its own; anything else is refused, and
+ * so is a note that is not UTF-8.
  */
 static void
 test_migration_check_parts_of_a_group(void **state)
@@ -125,6 +126,11 @@ test_migration_check_parts_of_a_group(void **state)
     fl_error_clear(&err);
     m.parts = NULL;
     m.nparts = 0;
+    /* A bundle's note is shown to operators: UTF-8, as the sections. */
+    m.note = (char *)"a group \xff";
+    assert_int_equal(fl_migration_check(&m, &err), FL_EINVAL);
+    fl_error_clear(&err);
+    m.note = NULL;
     fl_migration_release(&m);
 }
 
