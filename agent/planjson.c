@@ -90,6 +90,8 @@ fl_plan_json(const fl_plan_t *plan)
         if (m->transaction_why)
             json_object_set_new(mo, "transaction_why",
                                 fl_json_text(m->transaction_why));
+        if (m->note)
+            json_object_set_new(mo, "note", fl_json_text(m->note));
         if (m->pending) {
             json_t *sts = json_array(), *lint = json_array();
             json_t *validate = json_array();

@@ -101,6 +101,12 @@ int fl_source_open_transfer(fl_source_t *src, const fl_wire_bundle_t *msg,
  * Repeatable migrations (flotilla's R__name.sql, Flyway's R__) go to
  * src->repeatables, in Flyway's order (by description); two of one name
  * are FL_EINVAL.
+ * pop's consecutive files sharing one name and one stamp (all but the
+ * last six digits of the version) are one migration, so that no rollback
+ * stops inside the group: the last file's version and file name, the
+ * ups in order and the downs in reverse (a down only when every file has
+ * one), no-transaction when a file is; fl_migration_t.parts lists the
+ * files' versions and note says it is a group.
  */
 int fl_source_open_dir(fl_source_t *src, const char *dir,
                        fl_layout_tool tool, fl_error_t *err) FL_NODISCARD;
