@@ -400,13 +400,15 @@ test_pop_files_sharing_a_name_are_one_migration(void **state)
  * as apply --dir reads it: applied with flotilla apply BUNDLE to a fresh
  * database it gives the schema and the ledger (versions, transactional
  * flags, checksums) the tree gives with --dir; the bundle carries each
- * migration's version text, no-transaction flag and note, and a pop
- * group's parts.
+ * migration's version text, no-transaction flag and note, a pop group's
+ * parts, and Flyway's repeatable migration (format 3; its view is in the
+ * schema compared).
  */
 static void
 test_a_bundle_built_from_a_tree_applies_as_the_tree(void **state)
 {
-    static const int tools[] = {0, 1, 2}; /* diesel, golang-migrate, pop */
+    /* diesel, golang-migrate, pop, Flyway (its R__views.sql too) */
+    static const int tools[] = {0, 1, 2, 5};
     static const char ledger[] =
         "SELECT string_agg(version || ' ' || transactional || ' ' ||"
         " checksum, ',' ORDER BY version_order) FROM"
@@ -458,6 +460,15 @@ test_a_bundle_built_from_a_tree_applies_as_the_tree(void **state)
                            "\"20210520120000000001\",\n        "
                            "\"20210520120000000002\"");
             fl_test_expect(&r, 0, "\"note\": \"a group of 3 pop files");
+            fl_test_proc_release(&r);
+        }
+        if (h->repeatable) {
+            /* Format 3: the repeatable migration travels, and ran. */
+            fl_test_run(&r, "flotilla", (const char *const[]){"flotilla",
+                        "bundle", "inspect", "--json", bundle, NULL}, NULL,
+                        60);
+            fl_test_expect(&r, 0, "\"format\": 3");
+            fl_test_expect(&r, 0, "\"file\": \"R__views.sql\"");
             fl_test_proc_release(&r);
         }
         free(got_ledger);
