@@ -695,19 +695,15 @@ s_dup(const char *s)
     return s ? fl_strdup(s) : NULL;
 }
 
-int
-fl_ledger_load(fl_pg_t *pg, const char *target, fl_ledger_t *out,
-               fl_error_t *err)
+/* The rows of target, from a ledger known to exist and be trusted. */
+static int
+s_read_rows(fl_pg_t *pg, const char *target, fl_ledger_t *out,
+            fl_error_t *err)
 {
     fl_pg_result_t r = FL_PG_RESULT_INIT;
     const char *params[1] = {target};
     int rc = 0;
 
-    out->items = NULL;
-    out->count = 0;
-    rc = fl_ledger_exists(pg, err);
-    if (rc <= 0)
-        return rc;
     rc = fl_pg_query(pg, &r,
         "SELECT version, name, checksum, bundle_id, status, transactional,"
         " statements_done, statements_total, started_at, finished_at,"
@@ -764,6 +760,34 @@ fl_ledger_load(fl_pg_t *pg, const char *target, fl_ledger_t *out,
     }
     fl_pg_result_release(&r);
     return 0;
+}
+
+int
+fl_ledger_load(fl_pg_t *pg, const char *target, fl_ledger_t *out,
+               fl_error_t *err)
+{
+    int rc = 0;
+
+    out->items = NULL;
+    out->count = 0;
+    rc = fl_ledger_exists(pg, err);
+    if (rc <= 0)
+        return rc;
+    return s_read_rows(pg, target, out, err);
+}
+
+int
+fl_ledger_ensure_load(fl_pg_t *pg, const char *target, fl_ledger_t *out,
+                      fl_error_t *err)
+{
+    int rc = 0;
+
+    out->items = NULL;
+    out->count = 0;
+    /* What fl_ledger_load checks first, ensure has just checked. */
+    if ((rc = fl_ledger_ensure(pg, err)) != 0)
+        return rc;
+    return s_read_rows(pg, target, out, err);
 }
 
 void
