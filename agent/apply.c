@@ -1099,8 +1099,10 @@ s_gate_cmp(const char *a, const char *b)
     fl_version_t va = FL_VERSION_INIT, vb = FL_VERSION_INIT;
     fl_error_t ignore = FL_ERROR_INIT;
 
-    FL_IGNORE(fl_version_parse_str(&va, a, &ignore)); /* checked on entry */
-    FL_IGNORE(fl_version_parse_str(&vb, b, &ignore));
+    /* Checked on entry; an operator's may be as the tool names its files
+     * (diesel's 2019-02-26-002946). */
+    FL_IGNORE(fl_version_parse_tool(&va, a, &ignore));
+    FL_IGNORE(fl_version_parse_tool(&vb, b, &ignore));
     fl_error_clear(&ignore);
     return fl_version_cmp(&va, &vb);
 }

@@ -5,8 +5,9 @@
  *
  * Which migrations ran: those of the source up to opts.to_version, or
  * what the tool's own ledger says (baseline_from).  Each tool's table, in
- * the target's schema (public for a whole database), as the tool creates
- * it:
+ * the target's schema (for a whole database: the first schema of the
+ * connection's default search_path, as the tool would create it there;
+ * public when none exists), as the tool creates it:
  *
  *   diesel          __diesel_schema_migrations(version, run_on): a row
  *                   per migration, the folder's stamp without its dashes
@@ -15,7 +16,9 @@
  *                   dirty: a migration failed halfway, refused
  *   pop             schema_migration(version): a row per migration
  *   sqlx            _sqlx_migrations(version, success, checksum, ...): a
- *                   row per migration; success false is refused
+ *                   row per migration; success false is refused, and so
+ *                   is a checksum (SHA-384 of the file) that is not the
+ *                   source's
  *   dbmate          schema_migrations(version): a row per migration
  *   flyway          flyway_schema_history(installed_rank, version,
  *                   success, type, ...): rows in installed_rank order; a
@@ -64,6 +67,8 @@ typedef struct {
     char kind;     /* 'a' applied, 'c' current (golang-migrate: every
                       version up to it), 'b' baseline (Flyway: the same),
                       'u' undone (Flyway) */
+    char *checksum; /* sqlx: the SHA-384 of the file it ran, in hex;
+                       NULL for the other tools */
 } s_tool_row_t;
 
 typedef struct {
@@ -89,8 +94,10 @@ s_le(const fl_version_t *a, const fl_version_t *b)
 static void
 s_tool_ledger_release(s_tool_ledger_t *t)
 {
-    for (size_t i = 0; i < t->count; i++)
+    for (size_t i = 0; i < t->count; i++) {
         free(t->rows[i].version);
+        free(t->rows[i].checksum);
+    }
     fl_free(&t->rows);
     t->count = 0;
     fl_free(&t->where);
@@ -100,24 +107,26 @@ s_tool_ledger_release(s_tool_ledger_t *t)
 typedef struct {
     fl_layout_tool tool;
     const char *table;
-    const char *select; /* version text, ok boolean, kind text */
+    const char *select; /* version text, ok boolean, kind text, checksum
+                           (hex text or NULL) */
     const char *order;
 } s_tool_spec_t;
 
 static const s_tool_spec_t s_specs[] = {
     {FL_LAYOUT_DIESEL, "__diesel_schema_migrations",
-     "version::pg_catalog.text, true, 'a'", "version"},
+     "version::pg_catalog.text, true, 'a', NULL", "version"},
     {FL_LAYOUT_GOLANG_MIGRATE, "schema_migrations",
-     "version::pg_catalog.text, NOT dirty, 'c'", "version"},
-    {FL_LAYOUT_POP, "schema_migration", "version::pg_catalog.text, true, 'a'",
-     "version"},
+     "version::pg_catalog.text, NOT dirty, 'c', NULL", "version"},
+    {FL_LAYOUT_POP, "schema_migration",
+     "version::pg_catalog.text, true, 'a', NULL", "version"},
     {FL_LAYOUT_SQLX, "_sqlx_migrations",
-     "version::pg_catalog.text, success, 'a'", "version"},
+     "version::pg_catalog.text, success, 'a',"
+     " pg_catalog.encode(checksum, 'hex')", "version"},
     {FL_LAYOUT_DBMATE, "schema_migrations",
-     "version::pg_catalog.text, true, 'a'", "version"},
+     "version::pg_catalog.text, true, 'a', NULL", "version"},
     {FL_LAYOUT_FLYWAY, "flyway_schema_history",
      "version::pg_catalog.text, success, CASE WHEN type IN ('BASELINE')"
-     " THEN 'b' WHEN type LIKE 'UNDO%' THEN 'u' ELSE 'a' END",
+     " THEN 'b' WHEN type LIKE 'UNDO%' THEN 'u' ELSE 'a' END, NULL",
      "installed_rank"},
 };
 
@@ -128,6 +137,37 @@ s_spec(fl_layout_tool tool)
         if (s_specs[i].tool == tool)
             return &s_specs[i];
     return NULL;
+}
+
+/*
+ * The schema a tool connecting to this database creates its ledger table
+ * in when told nothing: the first schema of the connection's default
+ * search_path that exists (the role's and database's settings, the DSN's
+ * options; "$user" resolved), public when there is none.  Flotilla's own
+ * session has its search_path pinned: the default is read in a
+ * transaction that sets it back, and only used as a name.  *out is new.
+ */
+static int
+s_default_schema(fl_pipeline_t *p, char **out, fl_error_t *err)
+{
+    int rc;
+
+    *out = NULL;
+    if ((rc = fl_pg_exec(p->pg, "BEGIN", err)) != 0)
+        return rc;
+    rc = fl_pg_exec(p->pg, "SET LOCAL search_path TO DEFAULT", err);
+    if (rc == 0)
+        rc = fl_pg_query_value(p->pg, out, "SELECT (pg_catalog."
+                               "current_schemas(false))[1]", 0, NULL, err);
+    if (rc == 0)
+        rc = fl_pg_exec(p->pg, "ROLLBACK", err);
+    else
+        fl__rollback_quietly(p);
+    if (rc == 0 && *out == NULL)
+        *out = fl_strdup("public");
+    if (rc != 0)
+        fl_free(out);
+    return rc;
 }
 
 /*
@@ -193,6 +233,7 @@ s_read_tool(fl_pipeline_t *p, const s_tool_spec_t *spec, const char *schema,
     for (size_t i = 0; i < r.nrows; i++) {
         const char *v = fl_pg_value(&r, i, 0), *ok = fl_pg_value(&r, i, 1);
         const char *kind = fl_pg_value(&r, i, 2);
+        const char *sum = fl_pg_value(&r, i, 3);
 
         /* Flyway's repeatable migrations have no version. */
         if (v == NULL)
@@ -206,6 +247,9 @@ s_read_tool(fl_pipeline_t *p, const s_tool_spec_t *spec, const char *schema,
         out->rows[out->count].version = fl_strdup(v);
         out->rows[out->count].ok = ok && strcmp(ok, "t") == 0;
         out->rows[out->count].kind = kind ? kind[0] : 'a';
+        /* SHA-384 is 96 hex digits; anything else cannot match. */
+        if (sum != NULL)
+            out->rows[out->count].checksum = fl_strndup(sum, 128);
         out->count++;
     }
 cleanup:
@@ -253,9 +297,73 @@ s_find(const fl_migration_list_t *migs, const fl_version_t *v)
 }
 
 /*
+ * A version that is a part of a migration of several files (pop's
+ * groups): the migration's index, and the part's in *part; -1 when none.
+ */
+static int
+s_find_part(const fl_migration_list_t *migs, const fl_version_t *v,
+            size_t *part)
+{
+    for (size_t i = 0; i < migs->count; i++)
+        for (size_t k = 0; k < migs->items[i].nparts; k++)
+            if (strcmp(migs->items[i].parts[k], v->text) == 0) {
+                *part = k;
+                return (int)i;
+            }
+    return -1;
+}
+
+/*
+ * A migration of several files ran when the tool's ledger has every one:
+ * seen[] holds a flag per part, the migrations' parts one after another.
+ * Some but not all is refused, naming the ones missing (Flotilla applies
+ * and rolls back the group whole, so it cannot be half applied); above
+ * --to it is left for apply, as a gap is.
+ */
+static int
+s_parts_ran(fl_pipeline_t *p, const char *name, const s_tool_ledger_t *t,
+            const fl_migration_list_t *migs, const unsigned char *seen,
+            int *ran, fl_error_t *err)
+{
+    fl_buf_t missing = FL_BUF_INIT(0);
+    int nmissing = 0, rc = 0;
+    size_t off = 0;
+
+    for (size_t i = 0; i < migs->count && rc == 0; i++) {
+        const fl_migration_t *m = &migs->items[i];
+        size_t n = 0;
+
+        for (size_t k = 0; k < m->nparts; k++)
+            n += seen[off + k];
+        if (n == m->nparts && n > 0) {
+            ran[i] = 1;
+        } else if (n > 0 && !ran[i] &&
+                   (!fl_version_is_set(&p->opts.to_version) ||
+                    s_le(&m->version, &p->opts.to_version))) {
+            for (size_t k = 0; k < m->nparts; k++)
+                if (!seen[off + k])
+                    s_listf(&missing, &nmissing, "%s", m->parts[k]);
+            rc = FL_ERR(err, FL_EINVAL, "%s's ledger %s has %zu of the %zu "
+                        "files of migration %s (%s), which Flotilla applies "
+                        "as one", name, t->where, n, m->nparts,
+                        m->version.text, m->file);
+            fl_error_set_detail(err, "Not in %s's ledger: %s.", name,
+                                s_listed(&missing, nmissing));
+            fl_error_set_hint(err, "Run the rest of the group with %s "
+                                   "first, or baseline up to the migration "
+                                   "before it with --to; flotilla apply "
+                                   "then runs the group whole.", name);
+        }
+        off += m->nparts;
+    }
+    fl_buf_release(&missing);
+    return rc;
+}
+
+/*
  * Which migrations of migs the tool's ledger says ran, into ran[] (one
  * flag per migration).  Refuses a dirty or failed row, a version the
- * source lacks, and a gap.
+ * source lacks, a group of files partly run, and a gap.
  */
 static int
 s_ran_per_tool(fl_pipeline_t *p, fl_layout_tool tool,
@@ -266,7 +374,12 @@ s_ran_per_tool(fl_pipeline_t *p, fl_layout_tool tool,
     fl_buf_t missing = FL_BUF_INIT(0), gaps = FL_BUF_INIT(0);
     int nmissing = 0, ngaps = 0, rc = 0;
     fl_version_t newest = FL_VERSION_INIT;
+    size_t nparts = 0, part = 0;
+    unsigned char *seen = NULL;
 
+    for (size_t i = 0; i < migs->count; i++)
+        nparts += migs->items[i].nparts;
+    seen = fl_calloc(nparts ? nparts : 1, 1);
     for (size_t i = 0; i < t->count; i++) {
         const s_tool_row_t *row = &t->rows[i];
         fl_version_t v = FL_VERSION_INIT;
@@ -293,8 +406,21 @@ s_ran_per_tool(fl_pipeline_t *p, fl_layout_tool tool,
                 newest = v;
             continue;
         }
-        if (s_version_key(row->version, &v) != 0 ||
-            (at = s_find(migs, &v)) < 0) {
+        if (s_version_key(row->version, &v) != 0) {
+            s_listf(&missing, &nmissing, "%s", row->version);
+            continue;
+        }
+        /* A file of a group: the group ran when all of them did. */
+        if ((at = s_find_part(migs, &v, &part)) >= 0 && row->kind == 'a') {
+            size_t off = 0;
+            for (int k = 0; k < at; k++)
+                off += migs->items[k].nparts;
+            seen[off + part] = 1;
+            if (fl_version_cmp(&v, &newest) > 0)
+                newest = v;
+            continue;
+        }
+        if ((at = s_find(migs, &v)) < 0) {
             s_listf(&missing, &nmissing, "%s", row->version);
             continue;
         }
@@ -322,6 +448,8 @@ s_ran_per_tool(fl_pipeline_t *p, fl_layout_tool tool,
                                "without its text.");
         goto cleanup;
     }
+    if ((rc = s_parts_ran(p, name, t, migs, seen, ran, err)) != 0)
+        goto cleanup;
     /* Above --to nothing is baselined: a gap there is apply's to find. */
     for (size_t k = 0; k < migs->count; k++)
         if (!ran[k] && fl_version_cmp(&migs->items[k].version, &newest) < 0 &&
@@ -342,6 +470,98 @@ s_ran_per_tool(fl_pipeline_t *p, fl_layout_tool tool,
 cleanup:
     fl_buf_release(&missing);
     fl_buf_release(&gaps);
+    free(seen);
+    return rc;
+}
+
+/*
+ * sqlx records the SHA-384 of each file it ran and refuses to go on when
+ * a file changed since ("previously applied but has been modified"): so
+ * does the baseline, for every migration of the source sqlx's ledger has.
+ * The hash is the server's (sha384(), PostgreSQL 11 and later: libsodium
+ * has no SHA-384), of the migration's up text, which is the file's whole
+ * text for a tree read as sqlx's and a bundle built from one.
+ */
+/* text's bytes in hex (a new string): hashed as bytes on the server,
+ * whatever its encoding. */
+static char *
+s_hex(const char *text)
+{
+    static const char digits[] = "0123456789abcdef";
+    size_t n = strlen(text);
+    char *out = fl_malloc(2 * n + 1);
+
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[(unsigned char)text[i] >> 4];
+        out[2 * i + 1] = digits[(unsigned char)text[i] & 15];
+    }
+    out[2 * n] = '\0';
+    return out;
+}
+
+static int
+s_check_sqlx_sums(fl_pipeline_t *p, const s_tool_ledger_t *t,
+                  const fl_migration_list_t *migs, fl_error_t *err)
+{
+    json_t *items = json_array();
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    fl_buf_t bad = FL_BUF_INIT(0);
+    char *text = NULL, *hex = NULL;
+    const char *params[1];
+    int nbad = 0, rc = 0;
+
+    for (size_t i = 0; i < t->count; i++) {
+        fl_version_t v = FL_VERSION_INIT;
+        int at;
+
+        if (t->rows[i].checksum == NULL ||
+            s_version_key(t->rows[i].version, &v) != 0 ||
+            (at = s_find(migs, &v)) < 0 || migs->items[at].up == NULL)
+            continue;
+        hex = s_hex(migs->items[at].up);
+        json_array_append_new(items, fl_json_pack("[s, s, s]",
+                              migs->items[at].file, hex,
+                              t->rows[i].checksum));
+        fl_free(&hex);
+    }
+    if (json_array_size(items) == 0)
+        goto cleanup;
+    text = json_dumps(items, JSON_COMPACT);
+    if (text == NULL) {
+        rc = FL_ERR(err, FL_EFAIL, "could not encode %zu migrations",
+                    json_array_size(items));
+        goto cleanup;
+    }
+    params[0] = text;
+    rc = fl_pg_query(p->pg, &r,
+        "SELECT x OPERATOR(pg_catalog.->>) 0, x OPERATOR(pg_catalog.->>) 2,"
+        " h FROM pg_catalog.json_array_elements($1::pg_catalog.json)"
+        " WITH ORDINALITY AS e(x, i), LATERAL (SELECT pg_catalog.encode("
+        "pg_catalog.sha384(pg_catalog.decode(x OPERATOR(pg_catalog.->>) 1,"
+        " 'hex')), 'hex') AS h) s WHERE h OPERATOR(pg_catalog.<>)"
+        " (x OPERATOR(pg_catalog.->>) 2) ORDER BY e.i", 1, params, err);
+    if (rc != 0)
+        goto cleanup;
+    for (size_t i = 0; i < r.nrows; i++)
+        s_listf(&bad, &nbad, "%s (sqlx ran %.12s..., the source's is "
+                "%.12s...)", fl_pg_value(&r, i, 0), fl_pg_value(&r, i, 1),
+                fl_pg_value(&r, i, 2));
+    if (nbad) {
+        rc = FL_ERR(err, FL_EINVAL, "%d migration%s of the source differ%s "
+                    "from what sqlx's ledger %s says ran (its SHA-384)", nbad,
+                    nbad == 1 ? "" : "s", nbad == 1 ? "s" : "", t->where);
+        fl_error_set_detail(err, "Changed since sqlx ran them: %s.",
+                            s_listed(&bad, nbad));
+        fl_error_set_hint(err, "sqlx refuses these too (\"previously "
+                               "applied but has been modified\"): point "
+                               "SOURCE at the checkout the database was "
+                               "migrated from, or restore the files.");
+    }
+cleanup:
+    fl_buf_release(&bad);
+    fl_pg_result_release(&r);
+    json_decref(items);
+    free(text);
     return rc;
 }
 
@@ -349,18 +569,18 @@ cleanup:
  * The tables and columns the migrations that ran create, each looked up
  * in the database: refused with every one missing and the migration that
  * creates it.  Unqualified names are looked up in the schemas the
- * migrations ran with first on their search_path (the target's, the
- * user's, public).
+ * migrations ran with first on their search_path (the target's, or the
+ * connection's default first schema dflt, the user's, public).
  */
 static int
 s_check_shape(fl_pipeline_t *p, const fl_migration_list_t *migs,
-              const int *ran, fl_error_t *err)
+              const int *ran, const char *dflt, fl_error_t *err)
 {
     fl_shape_t shape = FL_SHAPE_INIT;
     fl_pg_result_t r = FL_PG_RESULT_INIT;
     json_t *items = json_array();
     char *text = NULL;
-    const char *params[2];
+    const char *params[3];
     fl_buf_t missing = FL_BUF_INIT(0);
     int nmissing = 0, rc = 0;
 
@@ -386,6 +606,7 @@ s_check_shape(fl_pipeline_t *p, const fl_migration_list_t *migs,
     }
     params[0] = text;
     params[1] = p->target;
+    params[2] = dflt ? dflt : "";
     rc = fl_pg_query(p->pg, &r,
         "SELECT x OPERATOR(pg_catalog.->>) 0, x OPERATOR(pg_catalog.->>) 1,"
         " x OPERATOR(pg_catalog.->>) 2, x OPERATOR(pg_catalog.->>) 3"
@@ -396,14 +617,15 @@ s_check_shape(fl_pipeline_t *p, const fl_migration_list_t *migs,
         " OPERATOR(pg_catalog.=) (x OPERATOR(pg_catalog.->>) 1)"
         " AND c.relkind IN ('r', 'p', 'f') AND CASE WHEN"
         " (x OPERATOR(pg_catalog.->>) 0) IS NULL THEN n.nspname"
-        " OPERATOR(pg_catalog.=) ANY (ARRAY[NULLIF($2, ''), CURRENT_USER,"
-        " 'public']::pg_catalog.name[]) ELSE n.nspname OPERATOR(pg_catalog.=)"
+        " OPERATOR(pg_catalog.=) ANY (ARRAY[NULLIF($2, ''), NULLIF($3, ''),"
+        " CURRENT_USER, 'public']::pg_catalog.name[]) ELSE n.nspname"
+        " OPERATOR(pg_catalog.=)"
         " (x OPERATOR(pg_catalog.->>) 0) END AND ((x OPERATOR(pg_catalog.->>) 2)"
         " IS NULL OR EXISTS (SELECT FROM pg_catalog.pg_attribute a WHERE"
         " a.attrelid OPERATOR(pg_catalog.=) c.oid AND a.attname"
         " OPERATOR(pg_catalog.=) (x OPERATOR(pg_catalog.->>) 2) AND a.attnum"
         " OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped))) ORDER BY e.i",
-        2, params, err);
+        3, params, err);
     if (rc != 0)
         goto cleanup;
     for (size_t i = 0; i < r.nrows; i++) {
@@ -530,7 +752,7 @@ s_baseline(fl_pipeline_t *p, const fl_source_t *src, const char *from,
     fl_ledger_t ledger = {NULL, 0};
     size_t n = migs->count ? migs->count : 1;
     int *ran = fl_calloc(n, sizeof(int)), *write = fl_calloc(n, sizeof(int));
-    char *source = NULL, *why = NULL;
+    char *source = NULL, *why = NULL, *dflt = NULL;
     int64_t t0 = fl__now_ms();
     int rc = 0;
 
@@ -551,12 +773,15 @@ s_baseline(fl_pipeline_t *p, const fl_source_t *src, const char *from,
     }
     if ((rc = fl__lock_target(p, err)) != 0)
         goto cleanup;
-    if ((rc = fl_ledger_ensure_load(p->pg, p->target, &ledger, err)) != 0)
+    if ((rc = fl_ledger_ensure_load(p->pg, p->target, &ledger, err)) != 0 ||
+        (!*p->target && (rc = s_default_schema(p, &dflt, err)) != 0))
         goto cleanup;
     if (spec) {
-        rc = s_read_tool(p, spec, *p->target ? p->target : "public", &t, err);
+        rc = s_read_tool(p, spec, *p->target ? p->target : dflt, &t, err);
         if (rc == 0)
             rc = s_ran_per_tool(p, tool, &t, migs, ran, err);
+        if (rc == 0 && tool == FL_LAYOUT_SQLX)
+            rc = s_check_sqlx_sums(p, &t, migs, err);
         source = fl_strdup(fl_layout_tool_name(tool));
         why = fl_asprintf("%s's ledger %s has it", source,
                           t.where ? t.where : "");
@@ -583,7 +808,7 @@ s_baseline(fl_pipeline_t *p, const fl_source_t *src, const char *from,
             any |= write[i];
         /* Recorded already: nothing to check again, nothing to write. */
         if (any)
-            rc = s_check_shape(p, migs, ran, err);
+            rc = s_check_shape(p, migs, ran, dflt, err);
         if (rc == 0 && any)
             rc = s_write(p, migs, write, source, why, out, err);
     }
@@ -607,6 +832,7 @@ cleanup:
     fl__unlock_target(p);
     fl_ledger_release(&ledger);
     s_tool_ledger_release(&t);
+    free(dflt);
     free(source);
     free(why);
     free(ran);

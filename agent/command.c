@@ -332,16 +332,18 @@ s_pipeline(fl_ag_job_t *job, fl_pipeline_t *p, int64_t t0)
     }
     if (planned) {
         json_t *report = fl_plan_json(&plan);
-        char *text = json_dumps(report, JSON_COMPACT);
+        char *text = fl_plan_json_fit(report, S_MAX_REPORT);
 
         s_result(job, plan.ok ? "ok" : "refused", fl_clock_ms() - t0,
                  plan.ok ? "the plan would apply"
                          : "the plan would be refused",
                  NULL);
-        if (text != NULL && strlen(text) <= S_MAX_REPORT)
-            job->result.report = text;
-        else
-            free(text);
+        /* Cut to fit (its "cut" says what went); the verdicts stay. */
+        if (json_object_get(report, "cut") != NULL)
+            fl_log_warning("agent", "the plan report of target \"%s\" was "
+                           "cut to fit a result: %s", job->target,
+                           json_string_value(json_object_get(report, "cut")));
+        job->result.report = text;
         json_decref(report);
     } else {
         s_result(job, s_status(rc), fl_clock_ms() - t0, msg, &err);

@@ -881,8 +881,9 @@ fl__lint_enforced(const fl_pipeline_t *p, const fl_migration_t *m)
 
     if (gate == NULL)
         return 1;
-    /* Checked where it came in (fl_bundle_check_gate): a version. */
-    rc = fl_version_parse_str(&g, gate, &ignore);
+    /* Checked where it came in (fl_bundle_check_gate): a version, maybe
+     * as the tool names its files (diesel's 2019-02-26-002946). */
+    rc = fl_version_parse_tool(&g, gate, &ignore);
     fl_error_clear(&ignore);
     FL_ASSERT(rc == 0);
     return fl_version_cmp(&m->version, &g) >= 0;

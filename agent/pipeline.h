@@ -257,6 +257,9 @@ typedef struct {
     int no_transaction;
     char *transaction_why;    /* another tool's migration: why it runs
                                  without a transaction; NULL otherwise */
+    char *note;               /* another tool's migration made of several
+                                 files (pop's groups): which; NULL
+                                 otherwise */
     char *state;              /* "pending", a ledger status, "not selected" */
     int pending;              /* planned: the fields below are set */
     const char *verdict;      /* "ok", "refused", "failed", "not rehearsed" */

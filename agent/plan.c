@@ -594,7 +594,9 @@ fl__plan(fl_pipeline_t *p, const fl_source_t *src, fl_plan_t *plan,
         pm->file = fl_strdup(m->file);
         pm->checksum = fl_strdup(m->checksum_hex);
         pm->no_transaction = m->no_transaction;
-        pm->transaction_why = m->note ? fl_strdup(m->note) : NULL;
+        pm->transaction_why = m->note && m->no_transaction
+                                  ? fl_strdup(m->note) : NULL;
+        pm->note = m->note && m->nparts ? fl_strdup(m->note) : NULL;
         pm->pending = pending[i];
         pm->state = fl_strdup(row ? row->status
                                   : pending[i] ? "pending" : "not selected");
@@ -650,6 +652,7 @@ fl_plan_release(fl_plan_t *plan)
     for (size_t i = 0; i < plan->nmigrations; i++) {
         fl_plan_migration_t *pm = &plan->migrations[i];
         free(pm->transaction_why);
+        free(pm->note);
         for (size_t j = 0; j < pm->nstmts; j++) {
             fl_plan_stmt_t *ps = &pm->stmts[j];
             for (size_t k = 0; k < ps->nlocks; k++)

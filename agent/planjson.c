@@ -6,6 +6,9 @@
  */
 #include "agent/planjson.h"
 
+#include <string.h>
+
+#include "common/alloc.h"
 #include "common/json.h"
 
 /* A text, or null when absent or empty. */
@@ -87,6 +90,8 @@ fl_plan_json(const fl_plan_t *plan)
         if (m->transaction_why)
             json_object_set_new(mo, "transaction_why",
                                 fl_json_text(m->transaction_why));
+        if (m->note)
+            json_object_set_new(mo, "note", fl_json_text(m->note));
         if (m->pending) {
             json_t *sts = json_array(), *lint = json_array();
             json_t *validate = json_array();
@@ -136,4 +141,130 @@ fl_plan_json(const fl_plan_t *plan)
         "not_rehearsed", plan->pending - plan->rehearsed, "ok", plan->ok,
         "proven", plan->proven, "not_rehearsed_because",
         fl_json_text(plan->not_rehearsed_because));
+}
+
+/* ---- fitting a report into a message ---- */
+
+/*
+ * Shortens every string of j longer than FL_PLAN_CUT_TEXT bytes to that
+ * many (cut at a character boundary) plus "..."; returns how many.
+ */
+static size_t
+s_cut_texts(json_t *j)
+{
+    size_t n = 0, i;
+    const char *key;
+    json_t *v;
+    void *tmp;
+
+    if (json_is_object(j)) {
+        json_object_foreach_safe(j, tmp, key, v) {
+            if (json_is_string(v) &&
+                json_string_length(v) > FL_PLAN_CUT_TEXT) {
+                const char *t = json_string_value(v);
+                size_t len = FL_PLAN_CUT_TEXT;
+                char *cut;
+
+                while (len > 0 && ((unsigned char)t[len] & 0xC0) == 0x80)
+                    len--;
+                cut = fl_asprintf("%.*s...", (int)len, t);
+                json_object_set_new(j, key, fl_json_text(cut));
+                free(cut);
+                n++;
+            } else {
+                n += s_cut_texts(v);
+            }
+        }
+    } else if (json_is_array(j)) {
+        json_array_foreach(j, i, v) {
+            if (json_is_string(v) &&
+                json_string_length(v) > FL_PLAN_CUT_TEXT) {
+                json_array_set_new(j, i, json_string("..."));
+                n++;
+            } else {
+                n += s_cut_texts(v);
+            }
+        }
+    }
+    return n;
+}
+
+/* Removes the details of every migration of report. */
+static void
+s_cut_details(json_t *report)
+{
+    static const char *const keys[] = {"statements", "lint", "validate"};
+    size_t i;
+    json_t *m;
+
+    json_array_foreach(json_object_get(report, "migrations"), i, m)
+        for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
+            json_object_del(m, keys[k]);
+}
+
+/* Removes the migrations whose verdict is "ok" (all: every one). */
+static void
+s_cut_migrations(json_t *report, int all)
+{
+    json_t *migs = json_object_get(report, "migrations");
+    size_t i = 0;
+
+    while (i < json_array_size(migs)) {
+        const char *v = json_string_value(
+            json_object_get(json_array_get(migs, i), "verdict"));
+        if (all || (v != NULL && strcmp(v, "ok") == 0))
+            json_array_remove(migs, i);
+        else
+            i++;
+    }
+}
+
+/* report as text when it fits in max bytes, else NULL. */
+static char *
+s_fits(const json_t *report, size_t max)
+{
+    char *text = json_dumps(report, JSON_COMPACT);
+
+    if (text != NULL && strlen(text) > max)
+        fl_free(&text);
+    return text;
+}
+
+char *
+fl_plan_json_fit(json_t *report, size_t max)
+{
+    static const char *const steps[] = {
+        "texts longer than 256 bytes shortened",
+        "each migration's statements, lint findings and validation",
+        "the migrations whose verdict is ok",
+        "every migration",
+    };
+    char *text = s_fits(report, max);
+    size_t full = 0;
+
+    if (text != NULL)
+        return text;
+    {
+        char *all = json_dumps(report, JSON_COMPACT);
+        full = all != NULL ? strlen(all) : 0;
+        free(all);
+    }
+    for (size_t k = 0; k < sizeof(steps) / sizeof(steps[0]); k++) {
+        char *why = NULL;
+
+        switch (k) {
+        case 0: s_cut_texts(report); break;
+        case 1: s_cut_details(report); break;
+        case 2: s_cut_migrations(report, 0); break;
+        default: s_cut_migrations(report, 1); break;
+        }
+        why = fl_asprintf("the report was %zu bytes, over the %zu a result "
+                          "carries; left out: %s%s", full, max, steps[k],
+                          k > 0 ? " (and longer texts shortened)" : "");
+        json_object_set_new(report, "cut", fl_json_text(why));
+        free(why);
+        if ((text = s_fits(report, max)) != NULL)
+            return text;
+    }
+    return NULL;
 }

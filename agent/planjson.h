@@ -16,4 +16,20 @@
  */
 json_t *fl_plan_json(const fl_plan_t *plan);
 
+/*
+ * report (fl_plan_json's) as compact JSON text of at most max bytes, for a
+ * message that has a size limit (an agent's result).  A report that fits
+ * is returned whole.  One that does not is cut in steps until it fits,
+ * and its "cut" member says what was left out: every text longer than
+ * FL_PLAN_CUT_TEXT bytes shortened (statements' SQL first); then the
+ * migrations' statements, lint and validation details; then the
+ * migrations whose verdict is "ok"; then every migration.  The verdicts
+ * (ok, proven, pending, not rehearsed, problem, and each migration kept
+ * with its verdict and problem) are never cut, so a verdict read from
+ * the text is the whole report's.  report is changed.  A new string;
+ * NULL only when not even the verdicts fit.
+ */
+#define FL_PLAN_CUT_TEXT 256
+char *fl_plan_json_fit(json_t *report, size_t max);
+
 #endif

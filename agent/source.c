@@ -162,6 +162,129 @@ s_convert(fl_migration_t *out, const fl_layout_migration_t *lm,
     return 0;
 }
 
+/* ---- pop's groups: several files sharing one name ---- */
+
+/* pop's versions end in a six-digit part number after the stamp
+ * (ory's 20210410175418000001). */
+#define S_POP_PART_DIGITS 6
+
+/* Whether pop versions a and b share their stamp (all but the part). */
+static int
+s_same_stamp(const char *a, const char *b)
+{
+    size_t n = strlen(a);
+
+    return n > S_POP_PART_DIGITS && n == strlen(b) &&
+           strncmp(a, b, n - S_POP_PART_DIGITS) == 0;
+}
+
+/*
+ * The end of the group starting at items[i] of ls: pop's consecutive
+ * migrations with one name and one stamp (kratos writes
+ * 20210410175418000000_network..., ...000001_network..., one change cut
+ * into statements) are one migration, so that a rollback can never stop
+ * inside one; any other migration is a group of its own.
+ */
+static size_t
+s_group_end(const fl_layout_source_t *ls, size_t i)
+{
+    size_t j = i + 1;
+
+    if (ls->tool != FL_LAYOUT_POP)
+        return j;
+    while (j < ls->count && !ls->items[j].repeatable &&
+           ls->items[i].version && ls->items[j].version &&
+           strcmp(ls->items[j].name, ls->items[i].name) == 0 &&
+           s_same_stamp(ls->items[i].version, ls->items[j].version))
+        j++;
+    return j;
+}
+
+/* Appends a part's text to b under a comment line naming its file. */
+static void
+s_add_part(fl_buf_t *b, size_t k, size_t n, const char *label,
+           const char *text)
+{
+    size_t len = strlen(text);
+
+    fl_buf_addf(b, "-- pop file %zu of %zu: %s\n", k + 1, n, label);
+    fl_buf_adds(b, text);
+    if (len > 0 && text[len - 1] != '\n')
+        fl_buf_adds(b, "\n");
+}
+
+/*
+ * The n migrations at lm, one pop group, as one Flotilla migration (into
+ * out, zeroed): the last part's version and file, the parts' ups in order
+ * and their downs in reverse (a down only when every part has one),
+ * no-transaction when a part is, and a note saying so.  Each part is read
+ * as a migration of its own first, so a part the tool would refuse is
+ * refused by its name.
+ */
+static int
+s_convert_group(fl_migration_t *out, const fl_layout_migration_t *lm,
+                size_t n, fl_error_t *err)
+{
+    fl_migration_t *part = fl_calloc(n, sizeof(*part));
+    fl_buf_t up = FL_BUF_INIT(0), down = FL_BUF_INIT(0);
+    fl_buf_t note = FL_BUF_INIT(0), nodown = FL_BUF_INIT(0);
+    const char *notx = NULL;
+    int rc = 0;
+
+    memset(out, 0, sizeof(*out));
+    for (size_t k = 0; k < n; k++)
+        if ((rc = s_convert(&part[k], &lm[k], err)) != 0)
+            goto cleanup;
+    out->version = part[n - 1].version;
+    out->lock_timeout_ms = -1;
+    out->statement_timeout_ms = -1;
+    out->name = fl_strdup(part[0].name);
+    out->file = fl_strdup(part[n - 1].file);
+    out->up_line = 1;
+    out->parts = fl_calloc(n, sizeof(char *));
+    out->nparts = n;
+    fl_buf_addf(&note, "a group of %zu pop files sharing the name \"%s\", "
+                "applied and rolled back as one migration:", n, out->name);
+    for (size_t k = 0; k < n; k++) {
+        out->parts[k] = fl_strdup(part[k].version.text);
+        s_add_part(&up, k, n, part[k].file, part[k].up);
+        fl_buf_addf(&note, "%s %s", k ? "," : "", part[k].file);
+        if (part[k].down == NULL)
+            fl_buf_addf(&nodown, "%s%s", nodown.len ? ", " : "",
+                        part[k].file);
+        if (part[k].no_transaction && notx == NULL)
+            notx = part[k].note;
+    }
+    if (nodown.len == 0) {
+        for (size_t k = n; k-- > 0;)
+            s_add_part(&down, k, n, strrchr(lm[k].down.path, '/')
+                                        ? strrchr(lm[k].down.path, '/') + 1
+                                        : lm[k].down.path,
+                       part[k].down);
+        out->down = fl_buf_detach(&down);
+        out->down_line = 1;
+    } else {
+        fl_buf_addf(&note, "; no down, since %s has none",
+                    fl_buf_str(&nodown));
+    }
+    if (notx != NULL) {
+        out->no_transaction = 1;
+        fl_buf_addf(&note, "; no transaction for the group: %s", notx);
+    }
+    out->up = fl_buf_detach(&up);
+    out->note = fl_buf_detach(&note);
+    fl_migration_compute_checksum(out);
+cleanup:
+    for (size_t k = 0; k < n; k++)
+        fl_migration_release(&part[k]);
+    free(part);
+    fl_buf_release(&up);
+    fl_buf_release(&down);
+    fl_buf_release(&note);
+    fl_buf_release(&nodown);
+    return rc;
+}
+
 /*
  * The migrations of the one source of tool in dir (its own directory, not
  * its subdirectories), in the tool's order, into src->dir.
@@ -205,15 +328,18 @@ s_open_layout(fl_source_t *src, const char *dir, fl_layout_tool tool,
         goto cleanup;
     }
     l->items = fl_calloc(ls->count, sizeof(*l->items));
-    for (size_t i = 0; i < ls->count; i++) {
+    for (size_t i = 0, end = 0; i < ls->count; i = end) {
         fl_migration_t *m = &l->items[l->count];
 
+        end = s_group_end(ls, i);
         if (ls->items[i].repeatable) {
             fl_buf_addf(&left, "%s%s", left.len ? ", " : "",
                         ls->items[i].label);
             continue;
         }
-        if ((rc = s_convert(m, &ls->items[i], err)) != 0) {
+        rc = end - i > 1 ? s_convert_group(m, &ls->items[i], end - i, err)
+                         : s_convert(m, &ls->items[i], err);
+        if (rc != 0) {
             fl_migration_release(m);
             goto cleanup;
         }

@@ -93,6 +93,12 @@ int fl_source_open_transfer(fl_source_t *src, const fl_wire_bundle_t *msg,
  * A file the tool would refuse, a version that is not one, or an order
  * the tool and Flotilla disagree on is FL_EINVAL naming the file.
  * Flyway's repeatable migrations are not run: src->left_out lists them.
+ * pop's consecutive files sharing one name and one stamp (all but the
+ * last six digits of the version) are one migration, so that no rollback
+ * stops inside the group: the last file's version and file name, the
+ * ups in order and the downs in reverse (a down only when every file has
+ * one), no-transaction when a file is; fl_migration_t.parts lists the
+ * files' versions and note says it is a group.
  */
 int fl_source_open_dir(fl_source_t *src, const char *dir,
                        fl_layout_tool tool, fl_error_t *err) FL_NODISCARD;

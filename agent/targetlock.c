@@ -14,7 +14,11 @@
  * Advisory lock keys: (FL_LOCK_CLASS, hash of the target): the database's
  * name, or "<database>/<schema>" for a schema target ($1 the schema, ""
  * for the whole database), so that two schema tenants of one database
- * migrate in parallel.
+ * migrate in parallel.  A schema target also holds the database's key
+ * shared, and the whole database holds it exclusively: a run on the
+ * whole database (whose migrations may touch every schema) and a run on
+ * one of its tenants exclude each other.  Both keys are tried in one
+ * statement, which keeps neither when it cannot have both.
  */
 #define FL_LOCK_CLASS 1718578273
 #define S_LOCK_CLASS "1718578273"
@@ -23,6 +27,27 @@
     " pg_catalog.current_database()::pg_catalog.text ELSE"                  \
     " pg_catalog.current_database() OPERATOR(pg_catalog.||) '/'"            \
     " OPERATOR(pg_catalog.||) $1 END) OPERATOR(pg_catalog.&) 2147483647)"
+#define S_DATABASE_KEY                                                      \
+    "(pg_catalog.hashtext(pg_catalog.current_database()::pg_catalog.text)"  \
+    " OPERATOR(pg_catalog.&) 2147483647)"
+
+static const char s_lock_sql[] =
+    "SELECT CASE WHEN $1 OPERATOR(pg_catalog.=) '' THEN"
+    " pg_catalog.pg_try_advisory_lock(" S_LOCK_CLASS ", " S_DATABASE_KEY ")"
+    " WHEN pg_catalog.pg_try_advisory_lock_shared(" S_LOCK_CLASS ", "
+    S_DATABASE_KEY ") THEN"
+    " CASE WHEN pg_catalog.pg_try_advisory_lock(" S_LOCK_CLASS ", "
+    S_TARGET_KEY ") THEN true"
+    " ELSE NOT pg_catalog.pg_advisory_unlock_shared(" S_LOCK_CLASS ", "
+    S_DATABASE_KEY ") END"
+    " ELSE false END";
+
+static const char s_unlock_sql[] =
+    "SELECT CASE WHEN $1 OPERATOR(pg_catalog.=) '' THEN"
+    " pg_catalog.pg_advisory_unlock(" S_LOCK_CLASS ", " S_DATABASE_KEY ")"
+    " ELSE pg_catalog.pg_advisory_unlock(" S_LOCK_CLASS ", " S_TARGET_KEY ")"
+    " AND pg_catalog.pg_advisory_unlock_shared(" S_LOCK_CLASS ", "
+    S_DATABASE_KEY ") END";
 
 void
 fl__unlock_target(fl_pipeline_t *p)
@@ -35,9 +60,8 @@ fl__unlock_target(fl_pipeline_t *p)
     {
         const char *params[1] = {p->target};
         char *v = NULL;
-        FL_IGNORE(fl_pg_query_value(p->pg, &v, "SELECT pg_catalog."
-                                    "pg_advisory_unlock(" S_LOCK_CLASS ", "
-                                    S_TARGET_KEY ")", 1, params, &ignore));
+        FL_IGNORE(fl_pg_query_value(p->pg, &v, s_unlock_sql, 1, params,
+                                    &ignore));
         free(v);
     }
     fl_error_clear(&ignore);
@@ -60,9 +84,8 @@ fl__lock_target(fl_pipeline_t *p, fl_error_t *err)
     int rc;
 
     for (;;) {
-        if ((rc = fl_pg_query_value(p->pg, &v, "SELECT pg_catalog."
-                                    "pg_try_advisory_lock(" S_LOCK_CLASS ", "
-                                    S_TARGET_KEY ")", 1, params, err)) != 0)
+        if ((rc = fl_pg_query_value(p->pg, &v, s_lock_sql, 1, params,
+                                    err)) != 0)
             return rc;
         if (v && strcmp(v, "t") == 0) {
             free(v);
@@ -96,10 +119,18 @@ fl__lock_target(fl_pipeline_t *p, fl_error_t *err)
             " WHERE l.locktype OPERATOR(pg_catalog.=) 'advisory' AND l.granted"
             " AND l.classid OPERATOR(pg_catalog.=) " S_LOCK_CLASS
             " AND l.objsubid OPERATOR(pg_catalog.=) 2"
-            " AND l.objid OPERATOR(pg_catalog.=) " S_TARGET_KEY
-            "::pg_catalog.oid";
+            " AND l.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()"
+            " AND (l.objid OPERATOR(pg_catalog.=) " S_TARGET_KEY
+            "::pg_catalog.oid OR (l.objid OPERATOR(pg_catalog.=) "
+            S_DATABASE_KEY "::pg_catalog.oid AND ($1 OPERATOR(pg_catalog.=)"
+            " '' OR l.mode OPERATOR(pg_catalog.=) 'ExclusiveLock')))"
+            " ORDER BY l.objid OPERATOR(pg_catalog.=) " S_TARGET_KEY
+            "::pg_catalog.oid DESC LIMIT 1";
         rc = FL_ERR(err, FL_ECONFLICT, "could not lock %s: another flotilla "
-                    "run is migrating it", p->described);
+                    "run is migrating it%s", p->described,
+                    p->target[0] == '\0'
+                        ? " or one of its schemas"
+                        : " or the whole database");
         if (fl_pg_query(p->pg, &r, q, 1, params, &qerr) == 0 && r.nrows > 0)
             fl_error_set_detail(err, "Held by PID %s (application \"%s\", "
                                 "client %s, connected %s, %s); waited %lld ms.",

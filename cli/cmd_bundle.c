@@ -22,10 +22,13 @@
 #include "common/json.h"
 #include "common/parse.h"
 #include "common/str.h"
+#include "agent/source.h"
 #include "proto/bundle.h"
+#include "proto/layout.h"
 
 static const char s_usage[] =
-    "Usage: flotilla bundle build DIR --sign KEYFILE --out FILE\n"
+    "Usage: flotilla bundle build (DIR | --dir DIR [--layout TOOL])\n"
+    "                             --sign KEYFILE --out FILE\n"
     "                             --environment NAME [--selector SELECTOR]\n"
     "                             [--channel NAME] [--sequence N]\n"
     "                             [--expires DURATION] [--max-lifetime DURATION]\n"
@@ -47,7 +50,12 @@ static const char s_usage[] =
     "         expires --expires after its creation (default 30d), which may\n"
     "         not exceed --max-lifetime (default 90d).  --created fixes the\n"
     "         creation time (default: now), so the same directory gives the\n"
-    "         same bytes.  --lint-enforce-from (or enforce_from in the\n"
+    "         same bytes.  --dir DIR reads another tool's migrations\n"
+    "         directory as apply --dir reads it (--layout TOOL: diesel,\n"
+    "         golang-migrate, pop, sqlx, dbmate, flyway; default: recognised\n"
+    "         from its files), each migration with its version text,\n"
+    "         no-transaction flag and note.\n"
+    "         --lint-enforce-from (or enforce_from in the\n"
     "         lint configuration --lint-config reads) signs the lint gate\n"
     "         into the bundle: lint errors of its migrations before VERSION\n"
     "         are warnings wherever it is applied, by an agent or locally.\n"
@@ -163,6 +171,8 @@ s_versions(char *out, size_t n, const fl_migration_list_t *l)
 
 typedef struct {
     const char *dir;
+    const char *tree;       /* --dir: another tool's directory */
+    const char *layout;     /* --layout */
     const char *key;
     const char *out;
     const char *expires;
@@ -223,11 +233,47 @@ s_build_opts(fl_bundle_opts_t *opts, const s_args *a, fl_error_t *err)
     return 0;
 }
 
+/*
+ * The migrations to pack into *migs (lent by src): DIR's NNNN_name.sql
+ * files, or the tree --dir names read as fl_source_open_dir() reads it
+ * for apply (what it leaves out said on stderr).
+ */
+static int
+s_build_source(const fl_migration_list_t **migs, fl_source_t *src,
+               const s_args *a, fl_error_t *err)
+{
+    fl_layout_tool tool = FL_LAYOUT_AUTO;
+    int rc;
+
+    if (a->tree == NULL) {
+        if ((rc = fl_migration_dir_load(&src->dir, a->dir, err)) != 0)
+            return rc;
+        *migs = &src->dir;
+        return 0;
+    }
+    if (a->layout && (rc = fl_layout_tool_from_name(&tool, a->layout,
+                                                    err)) != 0) {
+        fl_error_prefix(err, "invalid --layout: ");
+        return rc;
+    }
+    if ((rc = fl_source_open_dir(src, a->tree, tool, err)) != 0)
+        return rc;
+    if (src->left_out != NULL) {
+        char *said = fl_str_escape_controls(src->left_out, 0);
+
+        fprintf(stderr, "flotilla bundle build: warning: %s\n", said);
+        free(said);
+    }
+    *migs = src->migs;
+    return 0;
+}
+
 static int
 s_build(const s_args *a)
 {
     fl_error_t err = FL_ERROR_INIT;
-    fl_migration_list_t migs = {NULL, 0};
+    fl_source_t src = FL_SOURCE_INIT;
+    const fl_migration_list_t *migs = NULL;
     fl_key_t *key = NULL;
     fl_buf_t bytes = FL_BUF_INIT(FL_BUNDLE_MAX_SIZE);
     fl_bundle_opts_t opts = FL_BUNDLE_OPTS_INIT;
@@ -250,24 +296,27 @@ s_build(const s_args *a)
     }
     if (opts.lint_enforce_from == NULL && gate[0])
         opts.lint_enforce_from = gate;
-    if (fl_migration_dir_load(&migs, a->dir, &err) != 0 ||
+    if (s_build_source(&migs, &src, a, &err) != 0 ||
         fl_key_load(&key, a->key, &err) != 0 ||
-        fl_bundle_build(&bytes, &migs, key, &opts, &err) != 0 ||
+        fl_bundle_build(&bytes, migs, key, &opts, &err) != 0 ||
         s_write_file(a->out, bytes.data, bytes.len, &err) != 0) {
         rc = s_fail("build", &err);
         goto cleanup;
     }
     fl_bundle_format_time(when, sizeof(when), opts.expires);
-    s_versions(what, sizeof(what), &migs);
-    printf("wrote %s: %s, signed by key %s, channel %s sequence %lld, "
-           "environment %s, expires %s\n", a->out, what, fl_key_id(key),
+    s_versions(what, sizeof(what), migs);
+    printf("wrote %s: %s%s%s%s, signed by key %s, channel %s sequence %lld, "
+           "environment %s, expires %s\n", a->out, what,
+           a->tree ? " (read as " : "",
+           a->tree ? fl_layout_tool_name(src.tool) : "",
+           a->tree ? "'s)" : "", fl_key_id(key),
            opts.channel ? opts.channel : FL_BUNDLE_DEFAULT_CHANNEL,
            (long long)(opts.sequence ? opts.sequence : opts.created),
            opts.environment, when);
 cleanup:
     fl_buf_release(&bytes);
     fl_key_destroy(&key);
-    fl_migration_list_release(&migs);
+    fl_source_close(&src);
     return rc;
 }
 
@@ -320,14 +369,21 @@ s_migration_json(const fl_migration_t *m)
                                         fl_json_text(m->allows[i].rule),
                                         "reason",
                                         fl_json_text(m->allows[i].reason)));
-    return fl_json_pack("{s:s, s:o, s:o, s:s, s:o, s:b, s:I, s:I, s:o}",
+    json_t *parts = json_array();
+
+    for (size_t i = 0; i < m->nparts; i++)
+        json_array_append_new(parts, fl_json_text(m->parts[i]));
+    return fl_json_pack("{s:s, s:o, s:o, s:s, s:o, s:b, s:I, s:I, s:o, s:o, "
+                     "s:o}",
                      "version", m->version.text, "name",
                      fl_json_text(m->name), "file", fl_json_text(m->file),
                      "checksum", m->checksum_hex,
                      "sections", sections, "no_transaction", m->no_transaction,
                      "lock_timeout_ms", (json_int_t)m->lock_timeout_ms,
                      "statement_timeout_ms",
-                     (json_int_t)m->statement_timeout_ms, "allow", allows);
+                     (json_int_t)m->statement_timeout_ms, "allow", allows,
+                     "note", m->note ? fl_json_text(m->note) : json_null(),
+                     "parts", parts);
 }
 
 static int
@@ -477,7 +533,9 @@ enum {
     S_OPT_SELECTOR,
     S_OPT_MAX_LIFETIME,
     S_OPT_GATE,
-    S_OPT_LINT_CONF
+    S_OPT_LINT_CONF,
+    S_OPT_DIR,
+    S_OPT_LAYOUT
 };
 
 int
@@ -496,6 +554,8 @@ fl_cmd_bundle(int argc, char **argv)
         {"max-lifetime", required_argument, NULL, S_OPT_MAX_LIFETIME},
         {"lint-enforce-from", required_argument, NULL, S_OPT_GATE},
         {"lint-config", required_argument, NULL, S_OPT_LINT_CONF},
+        {"dir", required_argument, NULL, S_OPT_DIR},
+        {"layout", required_argument, NULL, S_OPT_LAYOUT},
         {"trust", required_argument, NULL, 't'},
         {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
@@ -527,6 +587,8 @@ fl_cmd_bundle(int argc, char **argv)
         case S_OPT_MAX_LIFETIME: a.max_lifetime = optarg; break;
         case S_OPT_GATE: a.gate = optarg; break;
         case S_OPT_LINT_CONF: a.lint_conf = optarg; break;
+        case S_OPT_DIR: a.tree = optarg; break;
+        case S_OPT_LAYOUT: a.layout = optarg; break;
         case 't': trust = optarg; break;
         case 'j': json = 1; break;
         case 'h':
@@ -539,10 +601,17 @@ fl_cmd_bundle(int argc, char **argv)
     if (sub == NULL)
         return fl_cli_usage_error("bundle", "a subcommand is required: build, "
                                             "verify or inspect");
-    if (optind != argc - 1)
+    if (strcmp(sub, "build") == 0 && (a.tree || a.layout)) {
+        if (a.tree == NULL || optind != argc)
+            return fl_cli_usage_error("bundle", "\"bundle build\" takes DIR "
+                                                "or --dir DIR (another "
+                                                "tool's, with --layout "
+                                                "TOOL), not both");
+    } else if (optind != argc - 1) {
         return fl_cli_usage_error("bundle", "\"bundle %s\" takes exactly one "
                                             "%s argument", sub,
                                   strcmp(sub, "build") == 0 ? "DIR" : "FILE");
+    }
     if (strcmp(sub, "build") == 0) {
         if (a.key == NULL || a.out == NULL || a.environment == NULL || trust ||
             json)
@@ -550,11 +619,11 @@ fl_cmd_bundle(int argc, char **argv)
                                                 "--sign, --out and "
                                                 "--environment, and takes no "
                                                 "--trust or --json");
-        a.dir = argv[optind];
+        a.dir = a.tree ? NULL : argv[optind];
         return s_build(&a);
     }
     if (a.key || a.out || a.expires || a.note || a.created || a.channel ||
-        a.sequence || a.environment || a.selector)
+        a.sequence || a.environment || a.selector || a.tree || a.layout)
         return fl_cli_usage_error("bundle", "\"bundle %s\" takes only "
                                             "--trust, --max-lifetime and "
                                             "--json", sub);

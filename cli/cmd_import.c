@@ -10,7 +10,8 @@
  * '_'), a migration made no-transaction (the options line written, with
  * why), one without a down (rollback refuses it), a file the tool wraps in
  * a transaction holding a statement that cannot run in one (it fails as
- * under the tool), and what is not imported (Flyway's repeatables).
+ * under the tool), pop's files sharing one name made one migration (the
+ * group's parts listed), and what is not imported (Flyway's repeatables).
  * Nothing is overwritten: DEST must hold no .sql file.
  */
 #include <errno.h>
@@ -117,6 +118,8 @@ s_text(const fl_migration_t *m, const char *tool)
 
     fl_buf_addf(&b, "-- Imported from %s's %s by flotilla import.\n", tool,
                 m->file);
+    if (m->nparts > 0)
+        fl_buf_addf(&b, "-- It is %s.\n", m->note);
     if (m->no_transaction)
         fl_buf_adds(&b, "-- flotilla:options no-transaction\n");
     fl_buf_adds(&b, "-- flotilla:up\n");
@@ -266,6 +269,11 @@ fl_cmd_import(int argc, char **argv)
         if (renamed)
             s_judge(judged, file, "named %s: the name \"%s\" has characters "
                     "a Flotilla file name does not take", file, m->name);
+        if (m->nparts > 0)
+            s_judge(judged, file, "one migration of %zu files: %s (pop's "
+                    "ledger has a row per file: baseline from it with the "
+                    "pop tree, --dir SRC --layout pop, not with DEST)",
+                    m->nparts, m->note);
         if (m->no_transaction)
             s_judge(judged, file, "no-transaction: %s", m->note);
         if (m->down == NULL)

@@ -405,7 +405,8 @@ s_help(void)
            "  --stdin-name NAME        the file name findings in - carry (default <stdin>)\n"
            "  --jobs N                 lint on N threads (default: the CPUs)\n"
            "  --lint-enforce-from V    lint errors of migrations before version V\n"
-           "                           (ordered as their tool orders them) are\n"
+           "                           (as the ledger writes it, or as the tool\n"
+           "                           names it: 2019-02-26-002946) are\n"
            "                           reported as warnings, counted, and fail\n"
            "                           nothing: the gate starts where you adopt it\n"
            "  --config FILE            YAML with pg_version, rules, exclude_rules,\n"
@@ -649,6 +650,7 @@ fl_cmd_lint(int argc, char **argv)
     fl_lint_options_t opts;
     fl_finding_list_t found = {NULL, 0};
     fl_lintout_summary_t sum = {0, 0, NULL, 0};
+    fl_version_t gate = FL_VERSION_INIT;
     fl_layout_tool prefer = FL_LAYOUT_AUTO;
     fl_error_t err = FL_ERROR_INIT;
     int rc, have_conf = 0, nthreads;
@@ -692,11 +694,16 @@ fl_cmd_lint(int argc, char **argv)
     nthreads = a.jobs ? a.jobs : cpus > 0 ? (int)(cpus < S_MAX_JOBS ? cpus : S_MAX_JOBS) : 1;
     (void)s_run_jobs(&jobs, nthreads); /* cannot fail: falls back to this thread */
     sum.gate = a.gate ? a.gate : conf.enforce_from;
+    /* Checked when read: a version, maybe as the tool names its files. */
+    if (sum.gate)
+        FL_IGNORE(fl_version_parse_tool(&gate, sum.gate, NULL));
     for (size_t i = 0; sum.gate && i < jobs.count; i++) {
         s_job_t *j = &jobs.items[i];
-        /* History before the gate: its errors are warnings. */
-        if (j->version && fl_layout_version_cmp((fl_layout_tool)j->tool,
-                                                j->version, sum.gate) < 0)
+        fl_version_t v = FL_VERSION_INIT;
+        /* History before the gate: its errors are warnings.  Compared as
+         * apply and plan compare them (proto/version.h's order). */
+        if (j->version && fl_version_parse_str(&v, j->version, NULL) == 0 &&
+            fl_version_cmp(&v, &gate) < 0)
             sum.not_enforced += fl_lintcheck_demote(&j->found, 0);
     }
     rc = s_gather(&found, &jobs);

@@ -55,6 +55,8 @@ s_print_text(const fl_plan_t *plan)
                                      : "one transaction");
         if (m->transaction_why)
             fl_cli_out("  no transaction: %s\n", m->transaction_why);
+        else if (m->note)
+            fl_cli_out("  note: %s\n", m->note);
         if (!m->pending)
             continue;
         for (size_t j = 0; j < m->nvalidate; j++)

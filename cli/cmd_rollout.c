@@ -29,8 +29,8 @@ static const char s_usage[] =
     "       flotilla rollout halt ID [--abort]\n"
     "       flotilla rollout resume ID\n"
     "       flotilla rollout rollback ID [--watch]\n"
-    "       flotilla rollout baseline BUNDLE --from TOOL [--selector SEL]\n"
-    "                              [caps] [--json]\n"
+    "       flotilla rollout baseline BUNDLE (--from TOOL | --to VERSION)\n"
+    "                              [--selector SEL] [caps] [--json]\n"
     "\n"
     "Staged rollouts of a signed bundle to the fleet's targets, run by the\n"
     "coordinator: the targets matching the selector are frozen when the\n"
@@ -57,9 +57,11 @@ static const char s_usage[] =
     "  baseline   adopts flotilla on targets another tool migrated: every\n"
     "             target records, without running them, the bundle's\n"
     "             migrations that TOOL's ledger there says ran (diesel,\n"
-    "             golang-migrate, pop, sqlx, dbmate, flyway), within the\n"
-    "             caps; a verdict per target: baselined, already, none ran,\n"
-    "             refused (with the difference) or unreachable\n"
+    "             golang-migrate, pop, sqlx, dbmate, flyway), or with --to\n"
+    "             every migration up to VERSION (both: --to bounds what\n"
+    "             --from says), within the caps; each target must look\n"
+    "             migrated; a verdict per target: baselined, already, none\n"
+    "             ran, refused (with the difference) or unreachable\n"
     "\n"
     "Policy (a YAML file with these keys, or the flags; flags win):\n"
     "  --policy FILE              the policy file\n"
@@ -136,6 +138,7 @@ typedef struct {
     const char *policy;
     const char *flags[S_NKEYS];
     const char *from;   /* baseline: the tool */
+    const char *to;     /* baseline: the newest version that ran */
     int watch, abort;
 } s_args_t;
 
@@ -145,6 +148,7 @@ enum {
     S_OPT_WATCH,
     S_OPT_ABORT,
     S_OPT_FROM,
+    S_OPT_TO,
     S_OPT_KEY /* + index into s_keys */
 };
 
@@ -163,6 +167,8 @@ s_option(int opt, const char *arg, void *ctx)
         a->abort = 1;
     else if (opt == S_OPT_FROM)
         a->from = arg;
+    else if (opt == S_OPT_TO)
+        a->to = arg;
     else if (opt >= S_OPT_KEY && opt < S_OPT_KEY + S_NKEYS)
         a->flags[opt - S_OPT_KEY] = arg;
     else
@@ -505,6 +511,10 @@ s_start(fl_fleet_t *f, const fl_fleet_opts_t *o, const s_args_t *a,
         kv[n].key = "from";
         kv[n++].value = (char *)a->from;
     }
+    if (a->to != NULL) {
+        kv[n].key = "to_version";
+        kv[n++].value = (char *)a->to;
+    }
     nown = n;
     if ((code = s_policy_args(a, kv, &n, o->cmd)) >= 0)
         goto cleanup;
@@ -581,6 +591,7 @@ fl_cmd_rollout(int argc, char **argv)
         {"watch", no_argument, NULL, S_OPT_WATCH},
         {"abort", no_argument, NULL, S_OPT_ABORT},
         {"from", required_argument, NULL, S_OPT_FROM},
+        {"to", required_argument, NULL, S_OPT_TO},
         {"waves", required_argument, NULL, S_OPT_KEY + 0},
         {"order", required_argument, NULL, S_OPT_KEY + 1},
         {"seed", required_argument, NULL, S_OPT_KEY + 2},
@@ -644,9 +655,15 @@ fl_cmd_rollout(int argc, char **argv)
                                        "(and --watch with rollback)");
     if (a.abort && strcmp(sub, "halt") != 0)
         return fl_cli_usage_error(cmd, "--abort goes with halt");
-    if ((a.from != NULL) != (strcmp(sub, "baseline") == 0))
-        return fl_cli_usage_error(cmd, "baseline needs --from TOOL, and "
-                                       "--from goes with baseline only");
+    if ((a.from != NULL || a.to != NULL) != (strcmp(sub, "baseline") == 0))
+        return fl_cli_usage_error(cmd, "baseline needs --from TOOL or --to "
+                                       "VERSION, and they go with baseline "
+                                       "only");
+    if (a.to != NULL) {
+        fl_version_t v = FL_VERSION_INIT;
+        if (fl_version_parse_str(&v, a.to, &err) != 0)
+            return fl_cli_bad_option(cmd, "--to", &err);
+    }
     if ((rc = fl_fleet_open(&f, &o, &err)) != 0) {
         code = fl_fleet_report(&o, rc, &err, 0, NULL);
         goto cleanup;

@@ -988,13 +988,13 @@ cleanup:
 fl_co_dispatch_t *
 fl_dispatch_new_held(fl_co_server_t *s, const char *id, fl_co_bundle_t *cb,
                      const char *action, const char *from,
-                     const char *selector,
+                     const fl_version_t *to, const char *selector,
                      const char *operator_name, fl_co_target_t *const *targets,
                      const int32_t *waves, size_t n, const char *rollout_id)
 {
     fl_version_t all = FL_VERSION_INIT;
-    fl_co_dispatch_t *d = s_dispatch_new(s, id, cb, action, &all, selector,
-                                         operator_name, n);
+    fl_co_dispatch_t *d = s_dispatch_new(s, id, cb, action, to ? to : &all,
+                                         selector, operator_name, n);
 
     d->from = from ? fl_strdup(from) : NULL;
 

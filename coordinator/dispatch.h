@@ -113,10 +113,13 @@ int fl_dispatch_prepare(fl_co_server_t *s,
  * dispatch and its commands (released = false).  Nothing is ever sent
  * before fl_dispatch_release().  The dispatch belongs to s.
  */
-/* from: a baseline's tool (copied), else NULL. */
+/* from: a baseline's tool (copied), else NULL; to: a baseline's --to
+ * (NULL or empty: all; recorded as the dispatch's to_version). */
 fl_co_dispatch_t *fl_dispatch_new_held(fl_co_server_t *s, const char *id,
                                        fl_co_bundle_t *cb, const char *action,
-                                       const char *from, const char *selector,
+                                       const char *from,
+                                       const fl_version_t *to,
+                                       const char *selector,
                                        const char *operator_name,
                                        fl_co_target_t *const *targets,
                                        const int32_t *waves, size_t n,

@@ -835,7 +835,8 @@ s_rollback_start(fl_co_server_t *s, fl_co_rollout_t *r, const char *why)
             }
         }
     fl_co_new_id(id);
-    d = fl_dispatch_new_held(s, id, r->bundle, "rollback", NULL, r->selector,
+    d = fl_dispatch_new_held(s, id, r->bundle, "rollback", NULL, NULL,
+                             r->selector,
                              r->operator_name, targets, waves, n, r->id);
     d->rollout = r;
     r->rbs = fl_reallocarray(r->rbs, r->nrbs + 1, sizeof(*r->rbs));
@@ -1189,6 +1190,9 @@ s_json(const fl_co_rollout_t *r, int full)
         json_object_set_new(o, r->kind, summary);
         if (r->fwd.d->from != NULL)
             json_object_set_new(o, "from", fl_json_text(r->fwd.d->from));
+        if (fl_version_is_set(&r->fwd.d->to_version))
+            json_object_set_new(o, "to_version",
+                                json_string(r->fwd.d->to_version.text));
         if (full)
             json_object_set_new(o, "targets", targets);
         else
@@ -1300,6 +1304,8 @@ s_start(fl_co_server_t *s, const unsigned char *rid, size_t rid_len,
     const char *kind = fl_co_arg(req, "kind");
     const char *selector = fl_co_arg(req, "selector");
     const char *from = fl_co_arg(req, "from");
+    const char *to_text = fl_co_arg(req, "to_version");
+    fl_version_t to = FL_VERSION_INIT;
     fl_co_rollout_t *r = fl_calloc(1, sizeof(*r));
     fl_waves_spec_t *w = NULL;
     size_t nw = 0, n = 0;
@@ -1321,15 +1327,22 @@ s_start(fl_co_server_t *s, const unsigned char *rid, size_t rid_len,
     snprintf(r->kind, sizeof(r->kind), "%s", kind);
     if (strcmp(kind, "baseline") == 0) {
         fl_layout_tool tool = FL_LAYOUT_AUTO;
-        if (from == NULL) {
-            FL_ERR(&err, FL_EINVAL, "a baseline needs \"from\": the tool "
-                   "whose ledger says what ran on each target");
+        if (from == NULL && (to_text == NULL || to_text[0] == '\0')) {
+            FL_ERR(&err, FL_EINVAL, "a baseline needs \"from\" (the tool "
+                   "whose ledger says what ran on each target) or "
+                   "\"to_version\" (what ran: every migration up to it)");
             goto failed;
         }
-        if (fl_layout_tool_from_name(&tool, from, &err) != 0)
+        if (to_text != NULL && to_text[0] != '\0' &&
+            fl_version_parse_str(&to, to_text, &err) != 0) {
+            fl_error_prefix(&err, "to_version: ");
             goto failed;
-        if (tool == FL_LAYOUT_AUTO || tool == FL_LAYOUT_SQL ||
-            tool == FL_LAYOUT_FLOTILLA) {
+        }
+        if (from != NULL &&
+            fl_layout_tool_from_name(&tool, from, &err) != 0)
+            goto failed;
+        if (from != NULL && (tool == FL_LAYOUT_AUTO || tool == FL_LAYOUT_SQL ||
+                             tool == FL_LAYOUT_FLOTILLA)) {
             FL_ERR(&err, FL_EINVAL, "from \"%.32s\": flotilla reads the "
                    "ledgers of diesel, golang-migrate, pop, sqlx, dbmate and "
                    "flyway", from);
@@ -1370,7 +1383,8 @@ s_start(fl_co_server_t *s, const unsigned char *rid, size_t rid_len,
     r->selector = fl_strdup(selector ? selector : "");
     r->operator_name = fl_strdup(operator_name ? operator_name : "");
     r->created_wall = fl_co_wall_s();
-    r->fwd.d = fl_dispatch_new_held(s, r->id, cb, kind, from, r->selector,
+    r->fwd.d = fl_dispatch_new_held(s, r->id, cb, kind, from, &to,
+                                    r->selector,
                                     r->operator_name, targets, waves, n,
                                     r->id);
     r->fwd.d->rollout = r;

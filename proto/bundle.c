@@ -106,6 +106,12 @@ static const fl_codec_field_t s_migration_fields[] = {
     {"allow", FL_CODEC_ARRAY, S_REQ, offsetof(fl_migration_t, allows),
      offsetof(fl_migration_t, nallows), S_MAX_ALLOWS, &s_allow_schema},
     S_F("checksum", FL_CODEC_BIN32, S_REQ, fl_migration_t, checksum),
+    /* Another tool's migration: where it came from (agent/source.h).
+     * Left out when absent, so other bundles' bytes are unchanged, and
+     * ignored by readers older than them. */
+    S_F("note", FL_CODEC_STR, 0, fl_migration_t, note),
+    {"parts", FL_CODEC_STRLIST, 0, offsetof(fl_migration_t, parts),
+     offsetof(fl_migration_t, nparts), FL_MIGRATION_MAX_PARTS, NULL},
 };
 static const fl_codec_schema_t s_migration_schema = {
     "migration", s_migration_fields,
@@ -450,8 +456,8 @@ fl_bundle_build(fl_buf_t *out, const fl_migration_list_t *migs,
     if (opts->lint_enforce_from) {
         /* Signed canonical ("0003" is "3"), as decoding requires. */
         fl_error_t ignore = FL_ERROR_INIT;
-        FL_IGNORE(fl_version_parse_str(&gate, opts->lint_enforce_from,
-                                       &ignore)); /* checked above */
+        FL_IGNORE(fl_version_parse_tool(&gate, opts->lint_enforce_from,
+                                        &ignore)); /* checked above */
         fl_error_clear(&ignore);
         body.lint_enforce_from = gate.text;
     }
@@ -1090,13 +1096,19 @@ fl_bundle_check_gate(const char *version, int code, fl_error_t *err)
 {
     fl_version_t v = FL_VERSION_INIT;
 
-    if (fl_version_parse_str(&v, version ? version : "", err) != 0) {
+    /* An operator's gate may be written as the tool writes versions in
+     * names (diesel's 2019-02-26-002946); a bundle's is signed canonical. */
+    if ((code == FL_EPROTO
+             ? fl_version_parse_str(&v, version ? version : "", err)
+             : fl_version_parse_tool(&v, version ? version : "", err)) != 0) {
         if (err)
             err->code = code;
         fl_error_prefix(err, "invalid lint.enforce_from: ");
-        fl_error_set_hint(err, "Give the version as the ledger writes it: "
-                               "digits, runs separated by dots (diesel's "
-                               "2019-02-26-002946 is 20190226002946).");
+        fl_error_set_hint(err, "Give a version as the ledger writes it "
+                               "(digits, runs separated by dots: 42, "
+                               "20190226002946, 1.2) or as the tool names "
+                               "its files (diesel's 2019-02-26-002946, "
+                               "Flyway's 1_2).");
         return code;
     }
     /* A bundle's is signed as it is compared: canonical. */

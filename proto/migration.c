@@ -466,11 +466,41 @@ s_check_other_tool(const fl_migration_t *m, fl_error_t *err)
     return 0;
 }
 
+/*
+ * A migration's parts (another tool's files grouped into it): versions,
+ * strictly increasing, the last one the migration's own.
+ */
+static int
+s_check_parts(const fl_migration_t *m, fl_error_t *err)
+{
+    if (m->nparts == 0)
+        return 0;
+    if (m->nparts > FL_MIGRATION_MAX_PARTS)
+        return FL_ERR(err, FL_EINVAL, "migration %s is a group of %zu files "
+                      "(at most %d)", m->version.text, m->nparts,
+                      FL_MIGRATION_MAX_PARTS);
+    for (size_t i = 0; i < m->nparts; i++) {
+        const char *v = m->parts[i];
+
+        if (v == NULL || !fl_version_is_canonical(v) ||
+            (i > 0 && fl_version_cmp_text(m->parts[i - 1], v) >= 0) ||
+            (i + 1 == m->nparts && strcmp(v, m->version.text) != 0)) {
+            FL_ERR(err, FL_EINVAL, "migration %s has an invalid part %zu "
+                   "\"%s\"", m->version.text, i + 1, v ? v : "");
+            fl_error_set_detail(err, "A group's parts are versions in "
+                                     "increasing order, the last one the "
+                                     "migration's own.");
+            return FL_EINVAL;
+        }
+    }
+    return 0;
+}
+
 int
 fl_migration_check(const fl_migration_t *m, fl_error_t *err)
 {
     const char *const texts[] = {m->name, m->file, m->up, m->down,
-                                 m->validate, m->verify};
+                                 m->validate, m->verify, m->note};
     char label[FL_VERSION_MAX + 16];
     char *name = NULL;
     fl_version_t version = FL_VERSION_INIT;
@@ -481,6 +511,8 @@ fl_migration_check(const fl_migration_t *m, fl_error_t *err)
         return FL_ERR(err, FL_EINVAL, "migration \"%s\" has an invalid "
                       "version \"%s\"", m->file ? m->file : "",
                       m->version.text);
+    if ((rc = s_check_parts(m, err)) != 0)
+        return rc;
     snprintf(label, sizeof(label), "migration %s", m->version.text);
     for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
         if (texts[i] && (rc = s_check_utf8(label, texts[i], strlen(texts[i]),
@@ -632,6 +664,9 @@ fl_migration_release(fl_migration_t *m)
     free(m->validate);
     free(m->verify);
     free(m->note);
+    for (size_t i = 0; i < m->nparts; i++)
+        free(m->parts[i]);
+    free(m->parts);
     for (size_t i = 0; i < m->nallows; i++) {
         free(m->allows[i].rule);
         free(m->allows[i].reason);

@@ -31,6 +31,9 @@ typedef struct {
     char *reason; /* why it is allowed; never empty */
 } fl_migration_allow_t;
 
+/* The most files one migration groups (fl_migration_t.parts). */
+#define FL_MIGRATION_MAX_PARTS 1000
+
 typedef struct {
     fl_version_t version; /* NNNN of the file name, or the version
                              of another tool's migration (version.h) */
@@ -53,9 +56,17 @@ typedef struct {
     char checksum_hex[65];          /* the same in lower-case hex */
     /* Another tool's migration (agent/source.h): why it runs without a
      * transaction when no_transaction was inferred; NULL otherwise.  Not
-     * in the checksum nor in a bundle: it says where the source came
-     * from. */
+     * in the checksum (it says where the source came from), but in a
+     * bundle.  pop's groups (parts below) have one whatever their
+     * transaction. */
     char *note;
+    /* Another tool's migration made of several files (pop's files sharing
+     * one name, agent/source.h): the versions the tool records for them,
+     * in order, the last one the migration's own version; NULL and 0
+     * otherwise.  Read by `flotilla baseline` to map the tool's per-file
+     * ledger rows to the migration.  Not in the checksum; in a bundle. */
+    char **parts;
+    size_t nparts;
 } fl_migration_t;
 
 typedef struct {
@@ -90,8 +101,10 @@ int fl_migration_dir_load(fl_migration_list_t *out, const char *dir,
  * migration (a file name that does not start with digits and '_' and end
  * in ".sql" with a flotilla name, e.g. "V1_2__add.sql" or diesel's
  * folder) has a name and a file name of at most 255 bytes without
- * control characters, '/' or "..".  FL_EINVAL naming the migration and
- * what is wrong.
+ * control characters, '/' or "..".  A group's parts are canonical
+ * versions, strictly increasing, the last one the migration's own, at
+ * most FL_MIGRATION_MAX_PARTS.  FL_EINVAL naming the migration and what
+ * is wrong.
  */
 int fl_migration_check(const fl_migration_t *m, fl_error_t *err) FL_NODISCARD;
 

@@ -70,6 +70,36 @@ fl_version_parse_str(fl_version_t *out, const char *text, fl_error_t *err)
     return fl_version_parse(out, text, text ? strlen(text) : 0, err);
 }
 
+static int
+s_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+int
+fl_version_parse_tool(fl_version_t *out, const char *text, fl_error_t *err)
+{
+    char buf[FL_VERSION_MAX] = {0};
+    size_t n = text ? strlen(text) : 0;
+    size_t k = 0;
+    int fits = 1;
+
+    for (size_t i = 0; i < n && fits; i++) {
+        int between = i > 0 && i + 1 < n && s_digit(text[i - 1]) &&
+                      s_digit(text[i + 1]);
+
+        if (text[i] == '-' && between) /* diesel drops its dashes */
+            continue;
+        fits = k < sizeof(buf);
+        if (fits)
+            buf[k++] = text[i] == '_' && between ? '.' : text[i];
+    }
+    if (fits && fl_version_parse(out, buf, k, NULL) == 0)
+        return 0;
+    /* Refused as the text was given, not as it was read. */
+    return fl_version_parse_str(out, text, err);
+}
+
 int
 fl_version_is_canonical(const char *text)
 {

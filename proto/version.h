@@ -63,6 +63,18 @@ int fl_version_parse(fl_version_t *out, const char *text, size_t len,
 int fl_version_parse_str(fl_version_t *out, const char *text,
                          fl_error_t *err) FL_NODISCARD;
 
+/*
+ * Parses a version as a tool writes it in its file and folder names into
+ * the version as its ledger records it: a dash between two digits is
+ * dropped, as diesel does ("2019-02-26-002946" is "20190226002946"), an
+ * underscore between two digits is a dot, as for Flyway ("1_2" is "1.2");
+ * any text fl_version_parse_str() takes reads the same.  For versions an
+ * operator types (lint.enforce_from); as fl_version_parse_str()
+ * otherwise, its errors quoting text as given.
+ */
+int fl_version_parse_tool(fl_version_t *out, const char *text,
+                          fl_error_t *err) FL_NODISCARD;
+
 /* Whether text is already a version as fl_version_parse() writes it. */
 int fl_version_is_canonical(const char *text);
 

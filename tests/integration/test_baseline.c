@@ -445,6 +445,33 @@ test_a_dirty_or_failed_migration_is_refused(void **state)
 }
 
 /*
+ * sqlx records the SHA-384 of each file it ran: a file changed since is
+ * refused, as sqlx refuses it, naming the file and nothing written; the
+ * file as it ran is baselined (test_sqlx_is_baselined_from_its_ledger
+ * shows the sums agree for every file).
+ */
+static void
+test_a_sqlx_file_changed_since_it_ran_is_refused(void **state)
+{
+    fl_test_ws_t *e = *state;
+    char *src = s_source(e, S_SQLX);
+    char *changed = fl_asprintf("%s\n-- reviewed\n", s_migs[1].up);
+
+    s_write_project(e, S_SQLX, 3);
+    s_migrate_as_tool(e->conn, S_SQLX, 3, -1);
+    s_write(src, "20190226000002_add_notes.up.sql", changed);
+    s_flotilla(e, 3, "Changed since sqlx ran them: "
+               "20190226000002_add_notes.up.sql (sqlx ran", "baseline",
+               S_ARGS("--from", "sqlx"), src);
+    s_expect_value(e, "SELECT count(*) FROM flotilla.schema_migrations", "0");
+    s_write(src, "20190226000002_add_notes.up.sql", s_migs[1].up);
+    s_flotilla(e, 0, "baselined 3 migrations", "baseline",
+               S_ARGS("--from", "sqlx"), src);
+    free(changed);
+    free(src);
+}
+
+/*
  * A version in the tool's ledger that the source lacks, and a source
  * migration the tool skipped below one it ran, are both reported.
  */
@@ -534,10 +561,77 @@ test_flyway_baseline_and_undo_rows_are_followed(void **state)
 }
 
 /*
+ * pop's files sharing one name and stamp (kratos cuts one change into
+ * several) are one Flotilla migration, and pop's ledger has a row per
+ * file: the group is baselined when every file's row is there, and
+ * refused, naming the missing file, when only some are (Flotilla would
+ * apply or roll back the group only whole).  Once baselined, the next
+ * migration applies, and a rollback undoes the group whole, downs in
+ * reverse order.
+ */
+static void
+test_pop_files_sharing_a_name_are_baselined_as_one(void **state)
+{
+    fl_test_ws_t *e = *state;
+    char *src = s_source(e, S_POP), *proj = s_project(e, S_POP);
+
+    s_mkdir(proj);
+    s_mkdir(src);
+    for (int i = 0; i < 3; i++) {
+        char *up = fl_asprintf("20190226000000%06d_accounts.postgres.up.sql",
+                               i);
+        char *down = fl_asprintf("20190226000000%06d_accounts.postgres."
+                                 "down.sql", i);
+        s_write(src, up, s_migs[i].up);
+        s_write(src, down, s_migs[i].down);
+        free(up);
+        free(down);
+    }
+    fl_test_exec(e->conn, s_ledger_ddl[S_POP]);
+    for (int i = 0; i < 3; i++) {
+        char *sql = fl_asprintf("BEGIN; %s INSERT INTO schema_migration"
+                                " (version) VALUES ('20190226000000%06d');"
+                                " COMMIT", s_migs[i].up, i);
+        if (i == 2) /* pop stopped after the second file */
+            s_flotilla(e, 3, "has 2 of the 3 files of migration "
+                       "20190226000000000002", "baseline",
+                       S_ARGS("--from", "pop"), src);
+        if (i == 2)
+            s_flotilla(e, 3, "Not in pop's ledger: 20190226000000000002.",
+                       "baseline", S_ARGS("--from", "pop"), src);
+        fl_test_exec(e->conn, sql);
+        free(sql);
+    }
+    s_expect_value(e, "SELECT count(*) FROM flotilla.schema_migrations", "0");
+    s_flotilla(e, 0, "baselined 1 migration", "baseline",
+               S_ARGS("--from", "pop"), src);
+    s_expect_value(e, "SELECT string_agg(version || ' ' || status || ' ' ||"
+                      " baseline_source, ',') FROM flotilla.schema_migrations",
+                   "20190226000000000002 applied pop");
+    s_flotilla(e, 0, "\"verdict\": \"already\"", "baseline",
+               S_ARGS("--from", "pop", "--json"), src);
+    s_write(src, "20190301000000000000_add_tags.postgres.up.sql",
+            s_migs[3].up);
+    s_write(src, "20190301000000000000_add_tags.postgres.down.sql",
+            s_migs[3].down);
+    s_flotilla(e, 0, "applied 1 migration", "apply", NULL, src);
+    /* Below the group's first file: the group and the next undone. */
+    s_flotilla(e, 0, "rolled back 2", "rollback",
+               S_ARGS("--to", "20190225000000000000"), src);
+    s_expect_value(e, "SELECT count(*) FROM pg_class WHERE relname IN"
+                      " ('accounts', 'notes', 'tags')", "0");
+    free(proj);
+    free(src);
+}
+
+/*
  * A schema target (schema-per-tenant): the tool migrated the schema (its
  * ledger table in it, its migrations run with it first on search_path);
  * the baseline reads that table, checks that schema, and records the
- * rows as the schema's.
+ * rows as the schema's.  Without --schema, the tool's ledger is where the
+ * tool put it when told nothing: in the first schema of the connection's
+ * default search_path (public, then the database's setting tenant1), and
+ * the tables its migrations created are looked up there too.
  */
 static void
 test_a_schema_target_is_baselined_from_its_own_ledger(void **state)
@@ -561,6 +655,13 @@ test_a_schema_target_is_baselined_from_its_own_ledger(void **state)
                "baseline", S_ARGS("--from", "diesel"), src);
     s_expect_value(e, "SELECT string_agg(DISTINCT target, ',') || ' ' ||"
                       " count(*) FROM flotilla.schema_migrations", "tenant1 3");
+    fl_test_exec(e->conn, "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET"
+                          " search_path = tenant1, public',"
+                          " current_database()); END $$");
+    s_flotilla(e, 0, "\"tool_ledger\": \"tenant1.__diesel_schema_migrations\"",
+               "baseline", S_ARGS("--from", "diesel", "--json"), src);
+    s_expect_value(e, "SELECT count(*) FROM flotilla.schema_migrations WHERE"
+                      " target = '' AND status = 'applied'", "3");
     free(src);
 }
 
@@ -799,9 +900,11 @@ main(void)
         S_T(test_flyway_is_baselined_from_its_ledger),
         S_T(test_a_database_that_does_not_look_migrated_is_refused),
         S_T(test_a_dirty_or_failed_migration_is_refused),
+        S_T(test_a_sqlx_file_changed_since_it_ran_is_refused),
         S_T(test_a_version_not_in_the_source_and_a_gap_are_refused),
         S_T(test_a_missing_tool_ledger_is_refused),
         S_T(test_flyway_baseline_and_undo_rows_are_followed),
+        S_T(test_pop_files_sharing_a_name_are_baselined_as_one),
         S_T(test_a_schema_target_is_baselined_from_its_own_ledger),
         S_T(test_own_source_baselined_by_version_then_applied),
         S_T(test_shape_matches_the_catalog_generated),

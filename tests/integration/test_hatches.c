@@ -579,10 +579,36 @@ test_a_fixed_down_on_a_ledger_written_by_the_old_release(void **state)
  * One seeded history for the lint gate: migration 1 creates table g; each
  * later one adds a column, and (kind 1) also creates an index on g without
  * CONCURRENTLY, a lint error, or (kind 2) the same with an allow= line.
+ * diesel: the same as diesel's folders 2019-02-26-00000V_gV (no kind 2:
+ * allow= is a line of flotilla's own files).
  */
 static void
-s_write_gate_history(fl_test_ws_t *ws, int n, const int *kind)
+s_write_gate_history(fl_test_ws_t *ws, int n, const int *kind, int diesel)
 {
+    for (int v = 1; diesel && v <= n; v++) {
+        char *dir = fl_asprintf("%s/2019-02-26-%06d_g%d", ws->mdir, v, v);
+        char *up = fl_asprintf("%s/up.sql", dir);
+        char *down = fl_asprintf("%s/down.sql", dir);
+        char *text = v == 1 ? fl_strdup("CREATE TABLE g (id int);\n")
+                            : fl_asprintf("ALTER TABLE g ADD COLUMN c%d int;"
+                                          "\n%s", v, kind[v] == 1
+                                          ? "CREATE INDEX ON g (id);\n" : "");
+        char *undo = v == 1 ? fl_strdup("DROP TABLE g;\n")
+                            : fl_asprintf("ALTER TABLE g DROP COLUMN c%d;\n",
+                                          v);
+
+        if (mkdir(dir, 0755) != 0)
+            fail_msg("mkdir %s failed", dir);
+        fl_test_write_file(up, text);
+        fl_test_write_file(down, undo);
+        free(undo);
+        free(text);
+        free(down);
+        free(up);
+        free(dir);
+    }
+    if (diesel)
+        return;
     fl_test_ws_write(ws, "0001_g.sql", "-- flotilla:up\nCREATE TABLE g (id int);\n"
                                        "-- flotilla:down\nDROP TABLE g;\n");
     for (int v = 2; v <= n; v++) {
@@ -621,7 +647,10 @@ s_json_count(const char *text, const char *key)
  * apply applies (and where it stops) are each checked against the rule;
  * the same gate read from the lint configuration (--lint-config) and
  * signed into a bundle (applied without the flag) gives the same result,
- * and a bundle applied with another gate is refused.
+ * and a bundle applied with another gate is refused.  Even seeds write the
+ * history as diesel's folders and give the gate as diesel names its
+ * versions (2019-02-26-000003, read as the ledger's 20190226000003), the
+ * bundle built with bundle build --dir.
  */
 static void
 test_lint_gate_generated(void **state)
@@ -645,12 +674,14 @@ test_lint_gate_generated(void **state)
         int n = 3 + (int)(fl_test_rng_next(&rng) % 6);
         int kind[16] = {0};
         int gate = 1 + (int)(fl_test_rng_next(&rng) % (uint64_t)(n + 1));
-        int first_refused = 0;
+        int first_refused = 0, diesel = seed % 2 == 0;
         long long errors = 0, before = 0;
-        char gtext[16], *want = NULL, *text = NULL;
+        char gtext[32], other[32], *want = NULL, *text = NULL;
 
         for (int v = 2; v <= n; v++) {
             kind[v] = (int)(fl_test_rng_next(&rng) % 3);
+            if (diesel && kind[v] == 2)
+                kind[v] = 0;
             if (kind[v] != 1)
                 continue;
             if (v >= gate) {
@@ -663,9 +694,12 @@ test_lint_gate_generated(void **state)
         }
         nbefore += (size_t)before;
         nrefused += first_refused != 0;
-        snprintf(gtext, sizeof(gtext), "%d", gate);
+        snprintf(gtext, sizeof(gtext), diesel ? "2019-02-26-%06d" : "%d",
+                 gate);
+        snprintf(other, sizeof(other), diesel ? "2019-02-26-%06d" : "%d",
+                 gate + 1);
         s_reset(ws, 1);
-        s_write_gate_history(ws, n, kind);
+        s_write_gate_history(ws, n, kind, diesel);
 
         /* lint: counts. */
         fl_test_run(&r, "flotilla", S_ARGS("flotilla", "lint", "--format",
@@ -679,7 +713,7 @@ test_lint_gate_generated(void **state)
                      before, r.out);
         fl_test_proc_release(&r);
         /* The same from the configuration file. */
-        text = fl_asprintf("enforce_from: \"%d\"\n", gate);
+        text = fl_asprintf("enforce_from: \"%s\"\n", gtext);
         fl_test_write_file(conf, text);
         free(text);
         fl_test_run(&r, "flotilla", S_ARGS("flotilla", "lint", "--format",
@@ -699,9 +733,10 @@ test_lint_gate_generated(void **state)
             json_array_foreach(json_object_get(o, "migrations"), i, m) {
                 const char *verdict = json_string_value(
                     json_object_get(m, "verdict"));
+                /* diesel's 20190226000003 is migration 3. */
                 if (refused == 0 && verdict && strcmp(verdict, "refused") == 0)
-                    refused = (int)strtol(json_string_value(
-                        json_object_get(m, "version")), NULL, 10);
+                    refused = (int)(strtoll(json_string_value(
+                        json_object_get(m, "version")), NULL, 10) % 1000000);
             }
             if (o == NULL || refused != first_refused)
                 fail_msg("seed %ld, gate %d: plan refuses %d, expected %d:\n"
@@ -730,22 +765,38 @@ test_lint_gate_generated(void **state)
                              want);
 
         /* A bundle signed with the gate: the same, with no flag. */
-        fl_test_run(&r, "flotilla", S_ARGS("flotilla", "bundle", "build",
-                    ws->mdir, "--sign", keyfile, "--out", bundle,
-                    "--environment", "test", "--lint-enforce-from", gtext),
-                    NULL, 60);
+        if (diesel)
+            fl_test_run(&r, "flotilla", S_ARGS("flotilla", "bundle", "build",
+                        "--dir", ws->mdir, "--layout", "diesel", "--sign",
+                        keyfile, "--out", bundle, "--environment", "test",
+                        "--lint-enforce-from", gtext), NULL, 60);
+        else
+            fl_test_run(&r, "flotilla", S_ARGS("flotilla", "bundle", "build",
+                        ws->mdir, "--sign", keyfile, "--out", bundle,
+                        "--environment", "test", "--lint-enforce-from",
+                        gtext), NULL, 60);
         fl_test_expect(&r, 0, NULL);
         fl_test_proc_release(&r);
         s_reset(ws, 0);
-        {
-            char other[16];
-            snprintf(other, sizeof(other), "%d", gate + 1);
-            s_expect_run(ws, "apply", S_ARGS("--trust", pub, "--environment",
-                         "test", "--lint-enforce-from", other, bundle), 0,
-                         3, "the bundle's signed lint.enforce_from");
+        s_expect_run(ws, "apply", S_ARGS("--trust", pub, "--environment",
+                     "test", "--lint-enforce-from", other, bundle), 0, 3,
+                     "the bundle's signed lint.enforce_from");
+        /* The same gate, as the tool names it: no conflict. */
+        if (diesel) {
+            fl_test_run(&r, "flotilla", S_ARGS("flotilla", "bundle",
+                        "inspect", "--json", bundle), NULL, 60);
+            text = fl_asprintf("\"lint_enforce_from\": \"20190226%06d\"",
+                               gate);
+            fl_test_expect(&r, 0, text);
+            free(text);
+            fl_test_proc_release(&r);
+            fl_test_ws_flotilla(ws, &r, "apply", S_ARGS("--trust", pub,
+                                "--environment", "test", "--lint-enforce-from",
+                                gtext, bundle), 0);
+        } else {
+            fl_test_ws_flotilla(ws, &r, "apply", S_ARGS("--trust", pub,
+                                "--environment", "test", bundle), 0);
         }
-        fl_test_ws_flotilla(ws, &r, "apply", S_ARGS("--trust", pub,
-                            "--environment", "test", bundle), 0);
         if (r.status != (first_refused ? 1 : 0)) {
             fprintf(stderr, "%s%s", r.out, r.err);
             fail_msg("seed %ld, gate %d: bundle apply exit %d (output above)",

@@ -46,8 +46,10 @@ static const s_history_t s_histories[] = {
      "users_email_idx"},
     {"golang-migrate", "golang-migrate/db/migrations", "1", "1,2", "2",
      "users_email_idx"},
-    {"pop", "pop/migrations", "20210410175418000000",
-     "20210410175418000000,20210410175418000001,20210410175418000002",
+    /* Two groups of files sharing one name: identities (its index built
+     * CONCURRENTLY by the .autocommit. file) and sessions. */
+    {"pop", "pop/migrations", "20210410175418000001",
+     "20210410175418000001,20210410175418000002,20210520120000000002",
      "20210410175418000001", "identities_state_idx"},
     {"sqlx", "sqlx/migrations", "20220102000000",
      "20220101000000,20220102000000,20220103000000", "20220102000000",
@@ -137,6 +139,35 @@ s_check_plan(fl_test_ws_t *ws, const s_history_t *h)
 }
 
 /*
+ * Applies source with extra options to a fresh database, whose schema
+ * must then equal want (a canonical dump); returns the value of sql there
+ * (a new string; NULL without sql).
+ */
+static char *
+s_apply_fresh(const char *tool, const char *const *extra, const char *source,
+              const char *want, const char *sql)
+{
+    fl_test_db_t db;
+    PGconn *conn = NULL;
+    fl_test_proc_t r;
+    char *now = NULL, *v = NULL;
+
+    fl_test_db_create(&db, "fresh");
+    fl_test_flotilla(&r, NULL, db.conninfo, NULL, "apply", extra, source);
+    fl_test_expect(&r, 0, NULL);
+    fl_test_proc_release(&r);
+    conn = fl_test_db_connect(&db);
+    now = fl_test_canonical_dump(conn);
+    fl_test_assert_dumps_equal(tool, want, now);
+    if (sql)
+        v = fl_test_query_value(conn, sql);
+    PQfinish(conn);
+    fl_test_db_drop(&db);
+    free(now);
+    return v;
+}
+
+/*
  * flotilla import writes the history in Flotilla's format, says where it
  * judged (each no-transaction migration, with why), and the written
  * directory, applied to a fresh database, gives the schema the tool's
@@ -151,12 +182,9 @@ s_import(fl_test_ws_t *ws, const s_history_t *h, const char *end)
     const char *argv[] = {"flotilla", "import", "--from", h->tool, "--json",
                           path, dest, NULL};
     const char *lint[] = {"--allow-lint-errors", NULL};
-    fl_test_db_t db;
-    PGconn *conn = NULL;
     fl_test_proc_t r;
     json_t *o = NULL, *j = NULL;
     size_t i, notx = 0, want = 1;
-    char *now = NULL;
 
     fl_test_run(&r, "flotilla", argv, NULL, 60);
     fl_test_expect(&r, 0, NULL);
@@ -173,16 +201,7 @@ s_import(fl_test_ws_t *ws, const s_history_t *h, const char *end)
                  "%zu:\n%s", h->tool, notx, want, r.out);
     json_decref(o);
     fl_test_proc_release(&r);
-    fl_test_db_create(&db, "imp");
-    fl_test_flotilla(&r, NULL, db.conninfo, NULL, "apply", lint, dest);
-    fl_test_expect(&r, 0, NULL);
-    fl_test_proc_release(&r);
-    conn = fl_test_db_connect(&db);
-    now = fl_test_canonical_dump(conn);
-    fl_test_assert_dumps_equal(h->tool, end, now);
-    PQfinish(conn);
-    fl_test_db_drop(&db);
-    free(now);
+    free(s_apply_fresh(h->tool, lint, dest, end, NULL));
     free(dest);
     free(path);
     free(src);
@@ -287,6 +306,130 @@ test_a_wrapped_file_keeps_its_transaction(void **state)
                          "1 applied true,2 failed true");
 }
 
+/*
+ * pop's files sharing one name and stamp are one migration: the plan
+ * says so; a rollback to a version inside the group (one of its files')
+ * undoes the whole group, its downs in reverse order (in file order the
+ * table would be dropped before its columns), and nothing below it; the
+ * group applies again whole.
+ */
+static void
+test_pop_files_sharing_a_name_are_one_migration(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    const s_history_t *h = &s_histories[2];
+    char *out = s_run(ws, h, "plan", "--json", NULL, 3, NULL);
+    char *before = NULL, *end = NULL, *now = NULL;
+
+    if (strstr(out, "a group of 3 pop files sharing the name \\\"sessions\\\"")
+        == NULL ||
+        strstr(out, "20210520120000000000_sessions.postgres.up.sql, "
+                    "20210520120000000001_sessions.postgres.up.sql, "
+                    "20210520120000000002_sessions.up.sql") == NULL)
+        fail_msg("the plan does not name the group's files:\n%s", out);
+    free(out);
+    free(s_run(ws, h, "apply", "--to", "20210410175418000002", 0, NULL));
+    before = fl_test_canonical_dump(ws->conn);
+    free(s_run(ws, h, "apply", NULL, NULL, 0, "applied 1 migration"));
+    end = fl_test_canonical_dump(ws->conn);
+    fl_test_expect_value(ws->conn, "SELECT string_agg(attname, ',' ORDER BY"
+                         " attnum) FROM pg_attribute WHERE attrelid ="
+                         " 'sessions'::regclass AND attnum > 0",
+                         "id,identity_id,nid,expires_at");
+    free(s_run(ws, h, "rollback", "--to", "20210520120000000001", 0,
+               "rolled back 1"));
+    now = fl_test_canonical_dump(ws->conn);
+    fl_test_assert_dumps_equal("pop group rolled back", before, now);
+    free(now);
+    fl_test_expect_value(ws->conn, "SELECT string_agg(version || ' ' ||"
+                         " status, ',' ORDER BY version_order) FROM"
+                         " flotilla.schema_migrations WHERE version LIKE"
+                         " '20210520%'", "20210520120000000002 rolled_back");
+    free(s_run(ws, h, "apply", NULL, NULL, 0, "applied 1 migration"));
+    now = fl_test_canonical_dump(ws->conn);
+    fl_test_assert_dumps_equal("pop group applied again", end, now);
+    free(now);
+    free(before);
+    free(end);
+}
+
+/*
+ * flotilla bundle build --dir TREE --layout TOOL signs another tool's tree
+ * as apply --dir reads it: applied with flotilla apply BUNDLE to a fresh
+ * database it gives the schema and the ledger (versions, transactional
+ * flags, checksums) the tree gives with --dir; the bundle carries each
+ * migration's version text, no-transaction flag and note, and a pop
+ * group's parts.
+ */
+static void
+test_a_bundle_built_from_a_tree_applies_as_the_tree(void **state)
+{
+    static const int tools[] = {0, 1, 2}; /* diesel, golang-migrate, pop */
+    static const char ledger[] =
+        "SELECT string_agg(version || ' ' || transactional || ' ' ||"
+        " checksum, ',' ORDER BY version_order) FROM"
+        " flotilla.schema_migrations WHERE status = 'applied'";
+    fl_test_ws_t *ws = *state;
+    char *key = fl_asprintf("%s/release", ws->dir);
+    char *keyfile = fl_asprintf("%s/release.key", ws->dir);
+    char *pub = fl_asprintf("%s/release.pub", ws->dir);
+    char *src = fl_test_source_path("tests/fixtures/layouts");
+    fl_test_proc_t r;
+
+    fl_test_run(&r, "flotilla", (const char *const[]){"flotilla", "keygen",
+                "--out", key, NULL}, NULL, 60);
+    fl_test_expect(&r, 0, NULL);
+    fl_test_proc_release(&r);
+    for (size_t t = 0; t < sizeof(tools) / sizeof(tools[0]); t++) {
+        const s_history_t *h = &s_histories[tools[t]];
+        char *tree = fl_asprintf("%s/%s", src, h->dir);
+        char *bundle = fl_asprintf("%s/%s.bundle", ws->dir, h->tool);
+        const char *lint[] = {"--allow-lint-errors", "--trust", pub,
+                              "--environment", "test", NULL};
+        char *want = NULL, *want_ledger = NULL, *got_ledger = NULL;
+
+        fl_test_exec(ws->conn, "SET client_min_messages = warning;"
+                               "DROP SCHEMA IF EXISTS flotilla CASCADE;"
+                               "DROP SCHEMA IF EXISTS flotilla_backup CASCADE;"
+                               "DROP SCHEMA public CASCADE;"
+                               "CREATE SCHEMA public");
+        free(s_run(ws, h, "apply", NULL, NULL, 0, NULL));
+        want = fl_test_canonical_dump(ws->conn);
+        want_ledger = s_value(ws, ledger);
+        fl_test_run(&r, "flotilla", (const char *const[]){"flotilla",
+                    "bundle", "build", "--dir", tree, "--layout", h->tool,
+                    "--sign", keyfile, "--out", bundle, "--environment",
+                    "test", NULL}, NULL, 60);
+        fl_test_expect(&r, 0, "(read as ");
+        fl_test_proc_release(&r);
+        got_ledger = s_apply_fresh(h->tool, lint, bundle, want, ledger);
+        if (got_ledger == NULL || strcmp(got_ledger, want_ledger) != 0)
+            fail_msg("%s: the bundle's ledger\n  %s\ndiffers from the "
+                     "tree's\n  %s", h->tool, got_ledger ? got_ledger : "",
+                     want_ledger);
+        if (strcmp(h->tool, "pop") == 0) {
+            fl_test_run(&r, "flotilla", (const char *const[]){"flotilla",
+                        "bundle", "inspect", "--json", bundle, NULL}, NULL,
+                        60);
+            fl_test_expect(&r, 0, "\"parts\": [\n        "
+                           "\"20210520120000000000\",\n        "
+                           "\"20210520120000000001\",\n        "
+                           "\"20210520120000000002\"");
+            fl_test_expect(&r, 0, "\"note\": \"a group of 3 pop files");
+            fl_test_proc_release(&r);
+        }
+        free(got_ledger);
+        free(want_ledger);
+        free(want);
+        free(bundle);
+        free(tree);
+    }
+    free(src);
+    free(pub);
+    free(keyfile);
+    free(key);
+}
+
 #define S_TOOL_TEST(fn, i)                                                 \
     static void fn(void **state) { s_history(*state, &s_histories[i]); }
 S_TOOL_TEST(test_diesel_history_applies_rolls_back_and_reapplies, 0)
@@ -309,6 +452,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_flyway_history_applies_rolls_back_and_reapplies, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_an_order_the_tool_disagrees_on_is_refused, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_wrapped_file_keeps_its_transaction, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_pop_files_sharing_a_name_are_one_migration, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_a_bundle_built_from_a_tree_applies_as_the_tree, fl_test_ws_setup, fl_test_ws_teardown),
     };
 
     if (!fl_test_have_postgres()) {

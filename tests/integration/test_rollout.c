@@ -1617,6 +1617,10 @@ s_verdict(const json_t *st, const s_state *s, int i)
  * migration 2's column is missing, and one without golang-migrate's
  * table, are refused with the difference and get nothing; the agent of
  * shard 2 is stopped, its tenants unreachable.  Run again: already.
+ * Then by version (--to 1, no tool's ledger): the tenant refused for
+ * migration 2's missing column is baselined up to 1 (the version reaches
+ * its agent), the one without migration 1's table is still refused (each
+ * target is checked), the others have it already.
  */
 static void
 test_rollout_staged_baseline_adopts_the_fleet(void **state)
@@ -1684,6 +1688,34 @@ test_rollout_staged_baseline_adopts_the_fleet(void **state)
         assert_int_equal(s_long(s, i, sql), want);
         free(sql);
         assert_int_equal(s_executed(s, i, 1) + s_executed(s, i, 2), 0);
+    }
+    {
+        const char *args[] = {"baseline", bundle, "--to", "1", "--selector",
+                              "", "--max-parallel-per-agent", "4", NULL};
+
+        st = s_rollout(s, 1, args);
+        assert_string_equal(json_string_value(json_object_get(st,
+                                                              "to_version")),
+                            "1");
+        for (int i = 0; i < S_TENANTS; i++) {
+            const char *v = s_verdict(st, s, i);
+            const char *want = s->t[i].shard == 2 ? "unreachable"
+                               : i == 3           ? "baselined"
+                               : i == 4           ? "refused"
+                                                  : "already";
+            if (strcmp(v, want) != 0)
+                fail_msg("--to 1: %s: verdict \"%s\", wanted \"%s\"",
+                         s->t[i].name, v, want);
+        }
+        json_decref(st);
+        assert_int_equal(s_long(s, 3, "SELECT count(*) FROM"
+                                " flotilla.schema_migrations WHERE status ="
+                                " 'applied' AND version = '1' AND"
+                                " baseline_source = '--to'"), 1);
+        assert_int_equal(s_long(s, 3, "SELECT count(*) FROM"
+                                " flotilla.schema_migrations WHERE version"
+                                " = '2'"), 0);
+        assert_int_equal(s_executed(s, 3, 1) + s_executed(s, 3, 2), 0);
     }
     for (int i = 0; i < S_TENANTS; i++)
         if (s->t[i].shard != 2)

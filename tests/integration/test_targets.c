@@ -142,20 +142,15 @@ test_a_missing_schema_is_refused(void **state)
 }
 
 /*
- * Two tenants migrate at once: while t1's migration is held (it waits on
- * an advisory lock this test holds), t2 applies without waiting, and a
- * second run on t1 finds t1 locked.
+ * Starts `flotilla apply` of the workspace's directory (--schema schema
+ * when not NULL) in a child, whose only migration waits on advisory lock
+ * 4242, which holder holds; returns when that migration waits there.
  */
-static void
-test_two_tenants_migrate_in_parallel(void **state)
+static pid_t
+s_start_held(fl_test_ws_t *e, const char *schema)
 {
-    fl_test_ws_t *e = *state;
-    PGconn *holder = fl_test_db_connect(&e->db);
-    char *mdir2 = fl_asprintf("%s/m2", e->dir);
     pid_t pid;
-    int status = 0;
 
-    fl_test_exec(holder, "SELECT pg_advisory_lock(4242)");
     fl_test_ws_write(e, "0001_wait.sql",
                      "-- flotilla:up\nSELECT pg_advisory_xact_lock(4242);\n"
                      "CREATE TABLE waited (id int);\n"
@@ -164,11 +159,12 @@ test_two_tenants_migrate_in_parallel(void **state)
     assert_true(pid >= 0);
     if (pid == 0) {
         fl_test_proc_t r;
-        fl_test_ws_flotilla(e, &r, "apply", S_ARGS("--schema", "t1",
-                                                   "--lock-timeout", "60s"), 1);
+        fl_test_ws_flotilla(e, &r, "apply", schema
+                                ? S_ARGS("--schema", schema, "--lock-timeout",
+                                         "60s")
+                                : S_ARGS("--lock-timeout", "60s"), 1);
         _exit(r.status);
     }
-    /* Wait until t1's migration is blocked on the advisory lock. */
     for (int i = 0; i < 600; i++) {
         char *v = fl_test_query_value(e->conn,
             "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
@@ -176,37 +172,115 @@ test_two_tenants_migrate_in_parallel(void **state)
         int waiting = strcmp(v, "1") == 0;
         free(v);
         if (waiting)
-            break;
-        if (i == 599)
-            fail_msg("t1's migration never reached its lock");
+            return pid;
         usleep(50000);
     }
-    /* Another tenant's migrations do not wait for t1. */
-    {
-        char *file = fl_asprintf("%s/0001_other.sql", mdir2);
-        fl_test_proc_t r;
-        const char *argv[] = {"flotilla", "apply", "--db", e->db.conninfo,
-                              "--schema", "t2", "--lock-wait", "0s",
-                              "--log-file", "", mdir2, NULL};
-        assert_int_equal(mkdir(mdir2, 0755), 0);
-        fl_test_write_file(file, "-- flotilla:up\nCREATE TABLE other (id int);\n"
-                                 "-- flotilla:down\nDROP TABLE other;\n");
-        free(file);
-        fl_test_run(&r, "flotilla", argv, NULL, 60);
-        fl_test_expect(&r, 0, "applied 1");
-        fl_test_proc_release(&r);
+    fail_msg("the held migration never reached its lock");
+    return pid;
+}
+
+/*
+ * Applies a one-migration directory `name` (creating table name) to
+ * schema (NULL: the whole database) without waiting for the target's
+ * lock; expects status and says.
+ */
+static void
+s_apply_other(fl_test_ws_t *e, const char *name, const char *schema,
+              int status, const char *says)
+{
+    char *dir = fl_asprintf("%s/%s", e->dir, name);
+    char *file = fl_asprintf("%s/0001_%s.sql", dir, name);
+    char *text = fl_asprintf("-- flotilla:up\nCREATE TABLE %s (id int);\n"
+                             "-- flotilla:down\nDROP TABLE %s;\n", name, name);
+    const char *argv[16];
+    size_t n = 0;
+    fl_test_proc_t r;
+
+    argv[n++] = "flotilla";
+    argv[n++] = "apply";
+    argv[n++] = "--db";
+    argv[n++] = e->db.conninfo;
+    if (schema != NULL) {
+        argv[n++] = "--schema";
+        argv[n++] = schema;
     }
-    /* The same tenant does. */
-    s_run(e, "t1", 5, "another flotilla run is migrating it", "apply",
-          S_ARGS("--lock-wait", "0s"), 1);
+    argv[n++] = "--lock-wait";
+    argv[n++] = "0s";
+    argv[n++] = "--log-file";
+    argv[n++] = "";
+    argv[n++] = dir;
+    argv[n] = NULL;
+    assert_int_equal(mkdir(dir, 0755), 0);
+    fl_test_write_file(file, text);
+    fl_test_run(&r, "flotilla", argv, NULL, 60);
+    fl_test_expect(&r, status, says);
+    fl_test_proc_release(&r);
+    free(text);
+    free(file);
+    free(dir);
+}
+
+/* Lets the held migration go; it must finish applied. */
+static void
+s_release_held(PGconn *holder, pid_t pid)
+{
+    int status = 0;
+
     fl_test_exec(holder, "SELECT pg_advisory_unlock(4242)");
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/*
+ * Two tenants migrate at once: while t1's migration is held (it waits on
+ * an advisory lock this test holds), t2 applies without waiting, and a
+ * second run on t1 finds t1 locked; so does a run on the whole database,
+ * whose migrations may touch t1 (it used to take a lock of its own and
+ * migrate beside t1's run).
+ */
+static void
+test_two_tenants_migrate_in_parallel(void **state)
+{
+    fl_test_ws_t *e = *state;
+    PGconn *holder = fl_test_db_connect(&e->db);
+    pid_t pid;
+
+    fl_test_exec(holder, "SELECT pg_advisory_lock(4242)");
+    pid = s_start_held(e, "t1");
+    /* Another tenant's migrations do not wait for t1. */
+    s_apply_other(e, "other", "t2", 0, "applied 1");
+    /* The same tenant does, and so does the whole database. */
+    s_run(e, "t1", 5, "another flotilla run is migrating it", "apply",
+          S_ARGS("--lock-wait", "0s"), 1);
+    s_apply_other(e, "whole", NULL, 5, "another flotilla run is migrating");
+    s_release_held(holder, pid);
     s_assert_value(e, "SELECT (to_regclass('t1.waited') IS NOT NULL) AND"
-                      " (to_regclass('t2.other') IS NOT NULL)", "t");
+                      " (to_regclass('t2.other') IS NOT NULL) AND"
+                      " (to_regclass('public.whole') IS NULL)", "t");
     PQfinish(holder);
-    free(mdir2);
+}
+
+/*
+ * While the whole database migrates, no tenant of it does (their run
+ * used to take only its schema's lock and migrate beside it); after it,
+ * they do.
+ */
+static void
+test_the_whole_database_excludes_its_tenants(void **state)
+{
+    fl_test_ws_t *e = *state;
+    PGconn *holder = fl_test_db_connect(&e->db);
+    pid_t pid;
+
+    fl_test_exec(holder, "SELECT pg_advisory_lock(4242)");
+    pid = s_start_held(e, NULL);
+    s_apply_other(e, "other", "t2", 5, "another flotilla run is migrating");
+    s_release_held(holder, pid);
+    s_assert_value(e, "SELECT (to_regclass('public.waited') IS NOT NULL) AND"
+                      " (to_regclass('t2.other') IS NULL)", "t");
+    s_apply_other(e, "again", "t2", 0, "applied 1");
+    PQfinish(holder);
 }
 
 /*
@@ -260,6 +334,8 @@ main(void)
             test_two_tenants_of_one_database_are_independent, s_setup,
             fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_missing_schema_is_refused,
+                                        s_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_the_whole_database_excludes_its_tenants,
                                         s_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_two_tenants_migrate_in_parallel,
                                         s_setup, fl_test_ws_teardown),

@@ -226,6 +226,54 @@ test_bundle_lint_gate_is_signed_and_read_back(void **state)
     fl_error_clear(&err);
 }
 
+/*
+ * Another tool's migration keeps its note and a pop group's parts in the
+ * bundle; a migration without them encodes as before (the fixture's
+ * bytes do not change).
+ */
+static void
+test_bundle_carries_note_and_parts(void **state)
+{
+    fixture *f = *state;
+    fl_migration_t *m = &f->migs.items[1];
+    fl_bundle_t *b = NULL;
+    fl_error_t err = FL_ERROR_INIT;
+    fl_buf_t before;
+    const fl_migration_t *x;
+
+    fl_buf_init(&before, 0);
+    assert_int_equal(fl_buf_append(&before, f->bytes.data, f->bytes.len), 0);
+    m->note = fl_strdup("a group of 2 pop files");
+    m->parts = fl_calloc(2, sizeof(char *));
+    m->parts[0] = fl_strdup("1");
+    m->parts[1] = fl_strdup("2");
+    m->nparts = 2;
+    s_build(f, S_CREATED, S_CREATED + S_DAY, "release 1");
+    assert_int_equal(s_verify(&b, s_data(f), f->bytes.len, f->trust, S_NOW,
+                              &err), 0);
+    x = &fl_bundle_migrations(b)->items[1];
+    assert_string_equal(x->note, "a group of 2 pop files");
+    assert_int_equal(x->nparts, 2);
+    assert_string_equal(x->parts[0], "1");
+    assert_string_equal(x->parts[1], "2");
+    assert_null(fl_bundle_migrations(b)->items[0].note);
+    assert_int_equal(fl_bundle_migrations(b)->items[0].nparts, 0);
+    /* What an executor checks after verifying (agent/source.c). */
+    assert_int_equal(fl_migration_check(x, NULL), 0);
+    fl_bundle_destroy(&b);
+    free(m->note);
+    m->note = NULL;
+    for (size_t i = 0; i < m->nparts; i++)
+        free(m->parts[i]);
+    free(m->parts);
+    m->parts = NULL;
+    m->nparts = 0;
+    s_build(f, S_CREATED, S_CREATED + S_DAY, "release 1");
+    assert_int_equal(f->bytes.len, before.len);
+    assert_memory_equal(f->bytes.data, before.data, before.len);
+    fl_buf_release(&before);
+}
+
 static void
 test_bundle_digest_is_sha256_of_the_raw_body(void **state)
 {
@@ -952,6 +1000,7 @@ main(void)
     const struct CMUnitTest tests[] = {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
         T(test_bundle_verify_returns_the_migrations_as_built),
+        T(test_bundle_carries_note_and_parts),
         T(test_bundle_digest_is_sha256_of_the_raw_body),
         T(test_bundle_lint_gate_is_signed_and_read_back),
         T(test_bundle_build_is_deterministic),

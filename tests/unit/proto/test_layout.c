@@ -130,7 +130,7 @@ test_layout_scan_pop_dialects_autocommit_and_fizz(void **state)
     (void)state;
     scan_fixture(&l, "pop", FL_LAYOUT_AUTO);
     s = only_source(&l, FL_LAYOUT_POP);
-    assert_int_equal(s->count, 3);
+    assert_int_equal(s->count, 6);
     /* 20 digits, beyond int64, kept as text */
     expect(&s->items[0], "20210410175418000000", "identities",
            FL_LAYOUT_TX_WRAPPED, 1);
@@ -139,11 +139,21 @@ test_layout_scan_pop_dialects_autocommit_and_fizz(void **state)
            FL_LAYOUT_TX_IMPLICIT, 1);
     expect(&s->items[2], "20210410175418000002", "networks",
            FL_LAYOUT_TX_WRAPPED, 1);
+    /* One name, one stamp: files of one migration (agent/source.c groups
+     * them); the dialect-neutral file takes the version no PostgreSQL
+     * file has. */
+    expect(&s->items[3], "20210520120000000000", "sessions",
+           FL_LAYOUT_TX_WRAPPED, 1);
+    expect(&s->items[4], "20210520120000000001", "sessions",
+           FL_LAYOUT_TX_WRAPPED, 1);
+    expect(&s->items[5], "20210520120000000002", "sessions",
+           FL_LAYOUT_TX_WRAPPED, 1);
+    assert_null(strstr(s->items[5].up.path, ".postgres."));
     for (i = 0; i < l.nskipped; i++) {
         mysql += strstr(l.skipped[i].path, ".mysql.") != NULL;
         fizz += strstr(l.skipped[i].path, ".fizz") != NULL;
     }
-    assert_int_equal(mysql, 2);
+    assert_int_equal(mysql, 3);
     assert_int_equal(fizz, 1);
     fl_layout_release(&l);
 }
@@ -229,7 +239,7 @@ test_layout_scan_plain_sql_and_whole_tree(void **state)
         if (tools[i] != 1)
             fail_msg("%d sources of %s in the whole tree", tools[i],
                      fl_layout_tool_name((fl_layout_tool)i));
-    assert_int_equal(fl_layout_count(&l), 2 + 3 + 2 + 3 + 3 + 2 + 5 + 2);
+    assert_int_equal(fl_layout_count(&l), 2 + 3 + 2 + 6 + 3 + 2 + 5 + 2);
     fl_layout_release(&l);
 }
 

@@ -89,6 +89,51 @@ test_migration_parse_minimal_file_leaves_options_unset(void **state)
     fl_migration_release(&m);
 }
 
+/*
+ * A migration of several files (pop's groups): its parts are versions in
+ * increasing order, the last one its own; anything else is refused, and
+ * so is a note that is not UTF-8.
+ */
+static void
+test_migration_check_parts_of_a_group(void **state)
+{
+    const char *text = "-- flotilla:up\nSELECT 1;";
+    static const char *const bad[][3] = {
+        {"1", "x", "3"},            /* not a version */
+        {"1", "01", "3"},           /* not canonical */
+        {"2", "1", "3"},            /* out of order */
+        {"1", "1", "3"},            /* repeated */
+        {"1", "2", "4"},            /* the last is not the migration's */
+    };
+    fl_migration_t m;
+    fl_error_t err = FL_ERROR_INIT;
+    char *ok[3] = {"1", "2", "3"};
+
+    (void)state;
+    assert_int_equal(fl_migration_parse(&m, "3_a.sql", text, strlen(text),
+                                        NULL), 0);
+    m.parts = ok;
+    m.nparts = 3;
+    assert_int_equal(fl_migration_check(&m, NULL), 0);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        m.parts = (char **)bad[i];
+        assert_int_equal(fl_migration_check(&m, &err), FL_EINVAL);
+        assert_non_null(strstr(err.message, "has an invalid part"));
+        fl_error_clear(&err);
+    }
+    m.nparts = FL_MIGRATION_MAX_PARTS + 1;
+    assert_int_equal(fl_migration_check(&m, &err), FL_EINVAL);
+    fl_error_clear(&err);
+    m.parts = NULL;
+    m.nparts = 0;
+    /* A bundle's note is shown to operators: UTF-8, as the sections. */
+    m.note = (char *)"a group \xff";
+    assert_int_equal(fl_migration_check(&m, &err), FL_EINVAL);
+    fl_error_clear(&err);
+    m.note = NULL;
+    fl_migration_release(&m);
+}
+
 /* Parses text as file and expects an FL_EINVAL naming file and line. */
 static void
 s_expect_error(const char *file, const char *text, size_t len, int line,
@@ -352,6 +397,7 @@ main(void)
         cmocka_unit_test(test_migration_parse_full_file_fills_every_field),
         cmocka_unit_test(test_migration_up_and_down_checksums),
         cmocka_unit_test(test_migration_parse_minimal_file_leaves_options_unset),
+        cmocka_unit_test(test_migration_check_parts_of_a_group),
         cmocka_unit_test(test_migration_parse_errors_name_file_and_line),
         cmocka_unit_test(test_migration_parse_non_utf8_is_refused_with_its_line),
         cmocka_unit_test(test_migration_parse_bad_file_names_are_refused),

@@ -85,6 +85,30 @@ test_version_parse_refuses_what_is_not_a_version(void **state)
     assert_false(fl_version_is_canonical("1.01"));
 }
 
+/* As tools name their versions (for lint.enforce_from), and no more. */
+static void
+test_version_parse_tool_reads_names_as_ledgers_write_them(void **state)
+{
+    static const char *const bad[] = {"", "-1", "1-", "1--2", "1__2",
+                                      "1_", "a-1", "2019-02-26-00294x"};
+    fl_version_t v = FL_VERSION_INIT;
+    fl_error_t err = FL_ERROR_INIT;
+
+    (void)state;
+    assert_int_equal(fl_version_parse_tool(&v, "2019-02-26-002946", NULL), 0);
+    assert_string_equal(v.text, "20190226002946");
+    assert_int_equal(fl_version_parse_tool(&v, "1_2", NULL), 0);
+    assert_string_equal(v.text, "1.2");
+    assert_int_equal(fl_version_parse_tool(&v, "0003", NULL), 0);
+    assert_string_equal(v.text, "3");
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(fl_version_parse_tool(&v, bad[i], &err), FL_EINVAL);
+        /* The text as given, not as it was read. */
+        assert_non_null(strstr(err.message, bad[i]));
+        fl_error_clear(&err);
+    }
+}
+
 static void
 test_version_cmp_orders_runs_by_value_then_by_count(void **state)
 {
@@ -191,6 +215,35 @@ s_reference(const char *a, const char *b)
 
 #define S_SET 12
 
+/*
+ * The same version as a tool names it: dashes between digits (diesel's
+ * 2019-02-26-002946), underscores for dots (Flyway's 1_2); read by
+ * fl_version_parse_tool() as the version itself, and the plain text too.
+ */
+static void
+s_check_tool_text(uint64_t seed, const char *raw, const fl_version_t *want,
+                  uint64_t *s)
+{
+    char tool[3 * FL_VERSION_MAX + 1];
+    size_t k = 0;
+    fl_version_t got = FL_VERSION_INIT;
+
+    for (size_t i = 0; raw[i]; i++) {
+        tool[k++] = raw[i] == '.' ? '_' : raw[i];
+        if (raw[i] != '.' && raw[i + 1] && raw[i + 1] != '.' &&
+            s_below(s, 4) == 0)
+            tool[k++] = '-';
+    }
+    tool[k] = '\0';
+    if (fl_version_parse_tool(&got, tool, NULL) != 0 ||
+        strcmp(got.text, want->text) != 0 ||
+        fl_version_parse_tool(&got, raw, NULL) != 0 ||
+        strcmp(got.text, want->text) != 0)
+        fail_msg("seed %llu: \"%s\" (as a tool names it: \"%s\") is not "
+                 "read as \"%s\"", (unsigned long long)seed, raw, tool,
+                 want->text);
+}
+
 static void
 s_check_seed(uint64_t seed)
 {
@@ -210,6 +263,7 @@ s_check_seed(uint64_t seed)
             !fl_version_is_canonical(v[i].text))
             fail_msg("seed %llu: \"%s\" parsed as \"%s\"",
                      (unsigned long long)seed, raw[i], v[i].text);
+        s_check_tool_text(seed, raw[i], &v[i], &s);
     }
     for (int i = 0; i < S_SET; i++)
         for (int j = 0; j < S_SET; j++) {
@@ -255,6 +309,8 @@ main(void)
         cmocka_unit_test(
             test_version_parse_keeps_each_tools_text_without_leading_zeros),
         cmocka_unit_test(test_version_parse_refuses_what_is_not_a_version),
+        cmocka_unit_test(
+            test_version_parse_tool_reads_names_as_ledgers_write_them),
         cmocka_unit_test(test_version_cmp_orders_runs_by_value_then_by_count),
         cmocka_unit_test(
             test_version_u64_round_trips_and_refuses_what_does_not_fit),
