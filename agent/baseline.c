@@ -845,8 +845,7 @@ s_baseline(fl_pipeline_t *p, const fl_source_t *src, const char *from,
     }
     if ((rc = fl__lock_target(p, err)) != 0)
         goto cleanup;
-    if ((rc = fl_ledger_ensure(p->pg, err)) != 0 ||
-        (rc = fl_ledger_load(p->pg, p->target, &ledger, err)) != 0 ||
+    if ((rc = fl_ledger_ensure_load(p->pg, p->target, &ledger, err)) != 0 ||
         (!*p->target && (rc = s_default_schema(p, &dflt, err)) != 0))
         goto cleanup;
     if (spec) {

@@ -7,7 +7,16 @@
  * cold caches, a large part of a small migration's time):
  *   1. the target's ledger: a command already carried out (this rollout's
  *      apply recorded applied, or failed; its rollback recorded rolled
- *      back) is answered with the recorded result and nothing runs;
+ *      back) is answered with the recorded result and nothing runs.  A
+ *      retry (attempt > 0: the coordinator sends one after `rollout
+ *      resume` for a target whose run halt --abort cancelled) is not
+ *      answered from a failed row: the pipeline runs and resumes that row
+ *      as `flotilla apply` does.  A retry has a command id of its own, so
+ *      a re-send of it (the coordinator restarted before it recorded the
+ *      outcome) finds the agent still holding it (daemon.c: journaled
+ *      until its result is acknowledged) and never runs twice; and the
+ *      pipeline skips what the ledger records applied, so no migration
+ *      ever applies twice;
  *   2. the bundle's signed scope must admit the target (environment and
  *      labels), else the command is refused;
  *   3. the pipeline: apply, rollback, plan or baseline, its step events
@@ -188,7 +197,7 @@ s_recorded(fl_ag_job_t *job)
                                "answered from the target's ledger", NULL);
         return 1;
     }
-    if (job->cmd.type == FL_WIRE_APPLY && failed != NULL) {
+    if (job->cmd.type == FL_WIRE_APPLY && failed != NULL && c->attempt == 0) {
         fl_error_t e = FL_ERROR_INIT;
         FL_ERR(&e, FL_EDB, "migration %s failed in this rollout, as the "
                "target's ledger records", failed->version.text);

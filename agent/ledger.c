@@ -16,6 +16,73 @@
 /* Advisory lock key (two int4): "flotilla" ledger creation. */
 #define S_LEDGER_LOCK "pg_catalog.pg_advisory_xact_lock(1718578273, 1)"
 
+/*
+ * Runs of the ledger's columns as the steps first made them, shared by
+ * the steps (s_ledger_v1, s_ledger_v2) and the new ledger (s_ledger_new).
+ */
+#define S_SM_HEAD                                                           \
+    "  name text NOT NULL,"                                                 \
+    "  checksum text NOT NULL,"                                             \
+    "  bundle_id text,"                                                     \
+    "  rollout_id text NOT NULL DEFAULT '',"
+#define S_SM_TAIL                                                           \
+    "  transactional boolean NOT NULL,"                                     \
+    "  statements_done int NOT NULL DEFAULT 0,"                             \
+    "  statements_total int NOT NULL DEFAULT 0,"                            \
+    "  started_at timestamptz NOT NULL DEFAULT clock_timestamp(),"          \
+    "  finished_at timestamptz,"                                            \
+    "  duration_ms bigint,"                                                 \
+    "  lock_wait_ms bigint NOT NULL DEFAULT 0,"                             \
+    "  retries int NOT NULL DEFAULT 0,"                                     \
+    "  applied_by text NOT NULL DEFAULT current_user,"                      \
+    "  agent text NOT NULL DEFAULT '',"                                     \
+    "  server_version text NOT NULL DEFAULT"                                \
+    " current_setting('server_version'),"                                   \
+    "  error_sqlstate text,"                                                \
+    "  error_message text,"                                                 \
+    "  error_detail text,"                                                  \
+    "  error_hint text,"                                                    \
+    "  error_position text,"                                                \
+    "  schema_fingerprint text,"                                            \
+    "  file text,"                                                          \
+    "  down_sql text,"                                                      \
+    "  down_line int NOT NULL DEFAULT 0"
+#define S_LOG_COLUMNS                                                       \
+    "  migration_name text,"                                                \
+    "  step text NOT NULL,"                                                 \
+    "  status text NOT NULL,"                                               \
+    "  duration_ms bigint,"                                                 \
+    "  message text,"                                                       \
+    "  bundle_id text,"                                                     \
+    "  rollout_id text NOT NULL DEFAULT '',"                                \
+    "  created_at timestamptz NOT NULL DEFAULT clock_timestamp()"
+#define S_BACKUP_COLUMNS                                                    \
+    "  statement_index int NOT NULL,"                                       \
+    "  source_schema text NOT NULL,"                                        \
+    "  source_table text NOT NULL,"                                         \
+    "  kind text NOT NULL CHECK (kind IN ('table', 'dump')),"               \
+    "  location text NOT NULL,"                                             \
+    "  columns text[] NOT NULL,"                                            \
+    "  column_types text[] NOT NULL,"                                       \
+    "  dump_sha256 text,"                                                   \
+    "  key_columns text[] NOT NULL,"                                        \
+    "  row_count bigint NOT NULL,"                                          \
+    "  checksum text NOT NULL,"                                             \
+    "  created_at timestamptz NOT NULL DEFAULT clock_timestamp(),"          \
+    "  restored_at timestamptz,"                                            \
+    "  pruned_at timestamptz"
+#define S_SEQ_BACKUP_COLUMNS                                                \
+    "  seq_schema text NOT NULL,"                                           \
+    "  seq_name text NOT NULL,"                                             \
+    "  owner_schema text,"                                                  \
+    "  owner_table text,"                                                   \
+    "  owner_column text,"                                                  \
+    "  last_value bigint,"                                                  \
+    "  after_value bigint,"                                                 \
+    "  reason text NOT NULL,"                                               \
+    "  created_at timestamptz NOT NULL DEFAULT clock_timestamp(),"          \
+    "  restored_at timestamptz"
+
 static const char s_ledger_v1[] =
     "CREATE SCHEMA IF NOT EXISTS flotilla;"
     "CREATE TABLE IF NOT EXISTS flotilla.ledger_meta ("
@@ -23,43 +90,14 @@ static const char s_ledger_v1[] =
     "  created_at timestamptz NOT NULL DEFAULT now());"
     "CREATE TABLE IF NOT EXISTS flotilla.schema_migrations ("
     "  version bigint PRIMARY KEY,"
-    "  name text NOT NULL,"
-    "  checksum text NOT NULL,"
-    "  bundle_id text,"
-    "  rollout_id text NOT NULL DEFAULT '',"
+    S_SM_HEAD
     "  status text NOT NULL CHECK (status IN"
     "    ('running', 'applied', 'failed', 'rolled_back')),"
-    "  transactional boolean NOT NULL,"
-    "  statements_done int NOT NULL DEFAULT 0,"
-    "  statements_total int NOT NULL DEFAULT 0,"
-    "  started_at timestamptz NOT NULL DEFAULT clock_timestamp(),"
-    "  finished_at timestamptz,"
-    "  duration_ms bigint,"
-    "  lock_wait_ms bigint NOT NULL DEFAULT 0,"
-    "  retries int NOT NULL DEFAULT 0,"
-    "  applied_by text NOT NULL DEFAULT current_user,"
-    "  agent text NOT NULL DEFAULT '',"
-    "  server_version text NOT NULL DEFAULT current_setting('server_version'),"
-    "  error_sqlstate text,"
-    "  error_message text,"
-    "  error_detail text,"
-    "  error_hint text,"
-    "  error_position text,"
-    "  schema_fingerprint text,"
-    "  file text,"
-    "  down_sql text,"
-    "  down_line int NOT NULL DEFAULT 0);"
+    S_SM_TAIL ");"
     "CREATE TABLE IF NOT EXISTS flotilla.migration_logs ("
     "  id bigserial PRIMARY KEY,"
     "  version bigint,"
-    "  migration_name text,"
-    "  step text NOT NULL,"
-    "  status text NOT NULL,"
-    "  duration_ms bigint,"
-    "  message text,"
-    "  bundle_id text,"
-    "  rollout_id text NOT NULL DEFAULT '',"
-    "  created_at timestamptz NOT NULL DEFAULT clock_timestamp());"
+    S_LOG_COLUMNS ");"
     "CREATE INDEX IF NOT EXISTS migration_logs_created_at"
     "  ON flotilla.migration_logs (created_at);"
     "CREATE INDEX IF NOT EXISTS migration_logs_status"
@@ -68,20 +106,7 @@ static const char s_ledger_v1[] =
     "  id bigserial PRIMARY KEY,"
     "  version bigint NOT NULL,"
     "  bundle_id text,"
-    "  statement_index int NOT NULL,"
-    "  source_schema text NOT NULL,"
-    "  source_table text NOT NULL,"
-    "  kind text NOT NULL CHECK (kind IN ('table', 'dump')),"
-    "  location text NOT NULL,"
-    "  columns text[] NOT NULL,"
-    "  column_types text[] NOT NULL,"
-    "  dump_sha256 text,"
-    "  key_columns text[] NOT NULL,"
-    "  row_count bigint NOT NULL,"
-    "  checksum text NOT NULL,"
-    "  created_at timestamptz NOT NULL DEFAULT clock_timestamp(),"
-    "  restored_at timestamptz,"
-    "  pruned_at timestamptz);"
+    S_BACKUP_COLUMNS ");"
     "CREATE SCHEMA IF NOT EXISTS flotilla_backup;";
 
 /*
@@ -121,16 +146,7 @@ static const char s_ledger_v2[] =
     "CREATE TABLE IF NOT EXISTS flotilla.sequence_backups ("
     "  id bigserial PRIMARY KEY,"
     "  version bigint NOT NULL,"
-    "  seq_schema text NOT NULL,"
-    "  seq_name text NOT NULL,"
-    "  owner_schema text,"
-    "  owner_table text,"
-    "  owner_column text,"
-    "  last_value bigint,"
-    "  after_value bigint,"
-    "  reason text NOT NULL,"
-    "  created_at timestamptz NOT NULL DEFAULT clock_timestamp(),"
-    "  restored_at timestamptz);";
+    S_SEQ_BACKUP_COLUMNS ");";
 
 /*
  * Version 3 (issue 9): the release high-water marks, and no access for
@@ -303,6 +319,97 @@ static const char s_ledger_v8[] =
     "  PRIMARY KEY (target, kind, ident, name));"
     "REVOKE ALL ON flotilla.repeatable_migrations, flotilla.repeatable_objects"
     "  FROM PUBLIC;";
+
+/*
+ * A new ledger in its current shape, in one statement list: what
+ * s_ledger_v1 to s_ledger_v7 and fl_schema_ledger_sql leave, column for
+ * column in the same order, with the same names of constraints, indexes
+ * and sequences, but without the table rewrites and index rebuilds the
+ * steps cost on a new database (a target's first migration paid them:
+ * docs/BENCHMARKS.md).  Run only where no schema flotilla exists, under
+ * the ledger's lock: CREATE SCHEMA without IF NOT EXISTS fails rather
+ * than fill a schema someone created meanwhile.  test_ledger.c compares
+ * its pg_dump with a ledger made step by step and with the version 4
+ * fixture upgraded: a new step is added here too (version 8's tables are
+ * made by s_ledger_v8 itself, run after s_ledger_new_end).
+ */
+#define S_VERSION_FORM(t)                                                   \
+    "  CONSTRAINT " t "_version_form CHECK (version OPERATOR(pg_catalog.~) " \
+    S_VERSION_RE ")"
+
+static const char s_ledger_new[] =
+    "CREATE SCHEMA flotilla;"
+    "CREATE TABLE flotilla.ledger_meta ("
+    "  ledger_version int NOT NULL,"
+    "  created_at timestamptz NOT NULL DEFAULT now(),"
+    "  target_id uuid NOT NULL DEFAULT pg_catalog.gen_random_uuid());"
+    "CREATE TABLE flotilla.schema_migrations ("
+    "  version pg_catalog.text NOT NULL,"
+    S_SM_HEAD
+    "  status text NOT NULL,"
+    S_SM_TAIL ","
+    "  down_done int NOT NULL DEFAULT 0,"
+    "  schema_recorded boolean NOT NULL DEFAULT false,"
+    "  rollback_note text,"
+    "  target text NOT NULL,"
+    "  version_order pg_catalog.numeric[] GENERATED ALWAYS AS ("
+    FL_VERSION_SQL_ORDER("version") ") STORED,"
+    "  baseline_source text,"
+    "  up_checksum text,"
+    "  down_checksum text,"
+    "  rollback_down_checksum text,"
+    "  CONSTRAINT schema_migrations_status_check CHECK (status IN"
+    "    ('running', 'applied', 'failed', 'rolling_back', 'rolled_back')),"
+    S_VERSION_FORM("schema_migrations") ","
+    "  CONSTRAINT schema_migrations_pkey PRIMARY KEY (target, version));"
+    "CREATE TABLE flotilla.migration_logs ("
+    "  id bigserial PRIMARY KEY,"
+    "  version pg_catalog.text,"
+    S_LOG_COLUMNS ","
+    "  target text NOT NULL,"
+    S_VERSION_FORM("migration_logs") ");"
+    "CREATE INDEX migration_logs_created_at"
+    "  ON flotilla.migration_logs (created_at);"
+    "CREATE INDEX migration_logs_status ON flotilla.migration_logs (status);"
+    "CREATE INDEX migration_logs_target"
+    "  ON flotilla.migration_logs (target, id);"
+    "CREATE TABLE flotilla.backups ("
+    "  id bigserial PRIMARY KEY,"
+    "  version pg_catalog.text NOT NULL,"
+    "  bundle_id text,"
+    S_BACKUP_COLUMNS ","
+    "  text_columns boolean[] NOT NULL DEFAULT '{}',"
+    "  match text NOT NULL DEFAULT 'key',"
+    "  added_rows bigint NOT NULL DEFAULT 0,"
+    "  released_at timestamptz,"
+    "  target text NOT NULL,"
+    S_VERSION_FORM("backups") ");"
+    "CREATE INDEX backups_target_version"
+    "  ON flotilla.backups (target, version);"
+    "CREATE TABLE flotilla.sequence_backups ("
+    "  id bigserial PRIMARY KEY,"
+    "  version pg_catalog.text NOT NULL,"
+    S_SEQ_BACKUP_COLUMNS ","
+    "  target text NOT NULL,"
+    S_VERSION_FORM("sequence_backups") ");"
+    "CREATE TABLE flotilla.release_marks ("
+    "  channel text NOT NULL,"
+    "  sequence bigint NOT NULL,"
+    "  bundle_id text NOT NULL,"
+    "  signer text NOT NULL,"
+    "  updated_at timestamptz NOT NULL DEFAULT clock_timestamp(),"
+    "  target text NOT NULL,"
+    "  CONSTRAINT release_marks_pkey PRIMARY KEY (target, channel));"
+    "CREATE SCHEMA IF NOT EXISTS flotilla_backup;";
+
+/* After s_ledger_new and fl_schema_ledger_sql: what versions 3 and 5 add. */
+static const char s_ledger_new_end[] =
+    "ALTER TABLE flotilla.schema_changes ADD" S_VERSION_FORM("schema_changes")
+    ";"
+    "REVOKE ALL ON SCHEMA flotilla, flotilla_backup FROM PUBLIC;"
+    "REVOKE ALL ON ALL TABLES IN SCHEMA flotilla FROM PUBLIC;"
+    "REVOKE ALL ON ALL SEQUENCES IN SCHEMA flotilla FROM PUBLIC;"
+    "REVOKE ALL ON ALL TABLES IN SCHEMA flotilla_backup FROM PUBLIC;";
 
 /*
  * Who owns the ledger: the schemas flotilla and flotilla_backup, and
@@ -580,7 +687,29 @@ fl_ledger_ensure(fl_pg_t *pg, fl_error_t *err)
         return rc;
     /* Checked again under the lock: a schema created since is seen. */
     if ((rc = s_check_owner(pg, err)) != 0 ||
-        (rc = fl_pg_exec(pg, s_ledger_v1, err)) != 0 ||
+        (rc = fl_pg_query_value(pg, &v, "SELECT pg_catalog.to_regnamespace("
+                                "'flotilla') IS NULL", 0, NULL, err)) != 0)
+        goto fail;
+    if (v != NULL && strcmp(v, "t") == 0) {
+        /* No schema flotilla: the new ledger in one round trip. */
+        fl_buf_t sql = FL_BUF_INIT(0);
+
+        fl_buf_adds(&sql, s_ledger_new);
+        fl_buf_adds(&sql, fl_schema_ledger_sql);
+        fl_buf_adds(&sql, s_ledger_new_end);
+        fl_buf_adds(&sql, s_ledger_v8);
+        fl_buf_addf(&sql, "INSERT INTO flotilla.ledger_meta (ledger_version)"
+                    " VALUES (%d);COMMIT", FL_LEDGER_VERSION);
+        rc = fl_pg_exec(pg, fl_buf_str(&sql), err);
+        fl_buf_release(&sql);
+        if (rc != 0)
+            goto fail;
+        free(v);
+        return 0;
+    }
+    free(v);
+    v = NULL;
+    if ((rc = fl_pg_exec(pg, s_ledger_v1, err)) != 0 ||
         (rc = fl_pg_exec(pg, s_ledger_v2, err)) != 0 ||
         (rc = fl_pg_exec(pg, s_ledger_v3, err)) != 0 ||
         (rc = fl_pg_exec(pg, fl_schema_ledger_sql, err)) != 0 ||
@@ -628,19 +757,15 @@ s_dup(const char *s)
     return s ? fl_strdup(s) : NULL;
 }
 
-int
-fl_ledger_load(fl_pg_t *pg, const char *target, fl_ledger_t *out,
-               fl_error_t *err)
+/* The rows of target, from a ledger known to exist and be trusted. */
+static int
+s_read_rows(fl_pg_t *pg, const char *target, fl_ledger_t *out,
+            fl_error_t *err)
 {
     fl_pg_result_t r = FL_PG_RESULT_INIT;
     const char *params[1] = {target};
     int rc = 0;
 
-    out->items = NULL;
-    out->count = 0;
-    rc = fl_ledger_exists(pg, err);
-    if (rc <= 0)
-        return rc;
     rc = fl_pg_query(pg, &r,
         "SELECT version, name, checksum, bundle_id, status, transactional,"
         " statements_done, statements_total, started_at, finished_at,"
@@ -697,6 +822,34 @@ fl_ledger_load(fl_pg_t *pg, const char *target, fl_ledger_t *out,
     }
     fl_pg_result_release(&r);
     return 0;
+}
+
+int
+fl_ledger_load(fl_pg_t *pg, const char *target, fl_ledger_t *out,
+               fl_error_t *err)
+{
+    int rc = 0;
+
+    out->items = NULL;
+    out->count = 0;
+    rc = fl_ledger_exists(pg, err);
+    if (rc <= 0)
+        return rc;
+    return s_read_rows(pg, target, out, err);
+}
+
+int
+fl_ledger_ensure_load(fl_pg_t *pg, const char *target, fl_ledger_t *out,
+                      fl_error_t *err)
+{
+    int rc = 0;
+
+    out->items = NULL;
+    out->count = 0;
+    /* What fl_ledger_load checks first, ensure has just checked. */
+    if ((rc = fl_ledger_ensure(pg, err)) != 0)
+        return rc;
+    return s_read_rows(pg, target, out, err);
 }
 
 void

@@ -91,6 +91,14 @@ int fl_ledger_exists(fl_pg_t *pg, fl_error_t *err) FL_NODISCARD;
  */
 int fl_ledger_load(fl_pg_t *pg, const char *target, fl_ledger_t *out,
                    fl_error_t *err) FL_NODISCARD;
+/*
+ * fl_ledger_ensure() then the rows of target, as fl_ledger_load() reads
+ * them, without checking again on the same connection what ensure has
+ * just checked (owner, damage, existence: three queries fewer on a
+ * target's every run).  Outside a transaction, like ensure.
+ */
+int fl_ledger_ensure_load(fl_pg_t *pg, const char *target, fl_ledger_t *out,
+                          fl_error_t *err) FL_NODISCARD;
 void fl_ledger_release(fl_ledger_t *l);
 /*
  * Whether m (from a source) is the migration row recorded as applied:

@@ -625,8 +625,7 @@ s_apply(fl_pipeline_t *p, const fl_source_t *src, fl_apply_result_t *result,
     p->dry_run = 0;
     if ((rc = fl__lock_target(p, err)) != 0)
         goto cleanup;
-    if ((rc = fl_ledger_ensure(p->pg, err)) != 0 ||
-        (rc = fl_ledger_load(p->pg, p->target, &ledger, err)) != 0)
+    if ((rc = fl_ledger_ensure_load(p->pg, p->target, &ledger, err)) != 0)
         goto cleanup;
     rc = fl__check_release(p, src, &override, err);
     if (rc == 0)
@@ -769,8 +768,7 @@ s_rollback(fl_pipeline_t *p, const fl_source_t *src, fl_rollback_mode mode,
     p->dry_run = 0;
     if ((rc = fl__lock_target(p, err)) != 0)
         goto cleanup;
-    if ((rc = fl_ledger_ensure(p->pg, err)) != 0 ||
-        (rc = fl_ledger_load(p->pg, p->target, &ledger, err)) != 0)
+    if ((rc = fl_ledger_ensure_load(p->pg, p->target, &ledger, err)) != 0)
         goto cleanup;
     {
         const char *params[1] = {p->target};

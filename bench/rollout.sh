@@ -18,17 +18,23 @@
 # against the rollout's wall time.
 #
 # Usage: bench/rollout.sh [N [P]]        (builds Release in build-bench/)
+# FLOTILLA_BENCH_BIN=DIR runs the flotilla binaries in DIR instead (another
+# build, to compare two in runs of the same machine and minutes).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 n=${1:-200}
 par=${2:-4}
 agents=4
 "$root/deploy/install-deps.sh" >/dev/null
-cmake -S "$root" -B "$root/build-bench" -DCMAKE_BUILD_TYPE=Release \
-    -DFLOTILLA_TESTS=OFF >/dev/null
-cmake --build "$root/build-bench" -j2 --target flotilla flotilla-coordinator \
-    flotilla-agent >/dev/null
-bin=$root/build-bench/bin
+if [ -n "${FLOTILLA_BENCH_BIN:-}" ]; then
+    bin=$FLOTILLA_BENCH_BIN
+else
+    cmake -S "$root" -B "$root/build-bench" -DCMAKE_BUILD_TYPE=Release \
+        -DFLOTILLA_TESTS=OFF >/dev/null
+    cmake --build "$root/build-bench" -j2 --target flotilla \
+        flotilla-coordinator flotilla-agent >/dev/null
+    bin=$root/build-bench/bin
+fi
 
 . "$root/deploy/pg-throwaway.sh"
 work=$(mktemp -d /tmp/flotilla-bench.XXXXXX)

@@ -145,8 +145,12 @@ typedef enum {
     FL_CO_UNREACHABLE     /* a rollout found its agent offline: not sent */
 } fl_co_status;
 
+/* A command's id: 32 hex digits, and "-r" and its attempt for a retry. */
+#define FL_CO_CMD_ID_MAX 48
+
 struct fl_co_command {
-    char id[33];                  /* its dispatch's 96-bit prefix, index */
+    char id[FL_CO_CMD_ID_MAX];    /* its dispatch's 96-bit prefix, index;
+                                     a retry's adds "-rN" (attempt N) */
     fl_co_dispatch_t *dispatch;
     fl_co_target_t *target;
     fl_co_agent_t *agent;         /* the target's owner at dispatch */
@@ -159,6 +163,8 @@ struct fl_co_command {
     uint8_t sent_once;            /* went on the wire (or may have) */
     int32_t wave;                 /* its rollout wave; -1 outside one */
     int32_t position;             /* its place in the rollout's order */
+    int32_t attempt;              /* 0; n: the n-th retry (after a run
+                                     that halt --abort cancelled) */
     int64_t sent_ms;              /* monotonic, when last sent */
     const char *failed_step;      /* a static step name, or NULL */
     fl_version_t version;         /* the target's afterwards; empty: none */

@@ -27,11 +27,15 @@
  *   recording  its outcome is being written (fl_dispatch_result, or the
  *              ledger).  A duplicate result is ignored meanwhile.
  *   done       written; the agent's result is acknowledged (result_ack),
- *              and only then may the agent forget it.
+ *              and only then may the agent forget it.  A rollout's command
+ *              cancelled by halt --abort goes back to held on resume, as
+ *              a retry with a new id (fl_dispatch_retry): its own
+ *              outcome comes later, once.
  *
  * Invariants: a decision is written before it is sent; an outcome is
  * written before it is acknowledged; a command has at most one outcome
- * (the commands row goes from pending once).  A dispatch is done when
+ * per attempt (the commands row goes from pending once, and again only
+ * as a retry, under a new id).  A dispatch is done when
  * every command is; its waiters are answered as outcomes are written.
  */
 #include "coordinator/dispatch.h"
@@ -512,6 +516,7 @@ fl_dispatch_pump(fl_co_server_t *s, fl_co_agent_t *a)
         m.u.command.bundle_id = c->dispatch->bundle->id;
         m.u.command.to_version = c->dispatch->to_version;
         m.u.command.from = c->dispatch->from;
+        m.u.command.attempt = c->attempt;
         rc = fl_co_send_agent(s, a, &m);
         if (rc == FL_ETIMEOUT) {
             s->pump_pending = 1;
@@ -583,8 +588,10 @@ s_ledger_outcome(const fl_co_command_t *c, const char **why)
         if (strcmp(c->dispatch->action, "apply") == 0) {
             if (fl_version_is_set(to) && fl_version_cmp(&m->version, to) > 0)
                 continue;
-            if (row != NULL && row->status == FL_CO_ROW_FAILED &&
-                row->rollout != NULL &&
+            /* A retry's failed row is the cancelled run's, or its own
+             * (then its agent still holds it: never asked here). */
+            if (c->attempt == 0 && row != NULL &&
+                row->status == FL_CO_ROW_FAILED && row->rollout != NULL &&
                 strcmp(row->rollout, c->dispatch->id) == 0) {
                 *why = "the target's ledger records this dispatch's apply "
                        "as failed";
@@ -1127,6 +1134,97 @@ fl_dispatch_cancel(fl_co_server_t *s, fl_co_command_t *c)
     FL_IGNORE(fl_co_send_agent(s, c->agent, &m));
 }
 
+/* Takes c's outcome back out of its dispatch's counts and order. */
+static void
+s_undone(fl_co_command_t *c)
+{
+    fl_co_dispatch_t *d = c->dispatch;
+    size_t k = 0;
+
+    for (size_t i = 0; i < d->ndone; i++)
+        if (d->done_order[i] != c)
+            d->done_order[k++] = d->done_order[i];
+    FL_ASSERT(k + 1 == d->ndone); /* c was done once */
+    d->ndone = k;
+    switch (c->status) {
+    case FL_CO_OK: d->nok--; break;
+    case FL_CO_FAILED: d->nfailed--; break;
+    case FL_CO_REFUSED: d->nrefused--; break;
+    case FL_CO_UNREACHABLE: d->nunreachable--; break;
+    default: d->ncancelled--; break;
+    }
+}
+
+void
+fl_dispatch_retry(fl_co_server_t *s, fl_co_command_t *const *cmds, size_t n)
+{
+    fl_store_job_t *job = NULL;
+    fl_co_dispatch_t *d = NULL;
+    fl_buf_t olds = FL_BUF_INIT(0), news = FL_BUF_INIT(0);
+    fl_buf_t attempts = FL_BUF_INIT(0);
+    const char *p[4];
+
+    if (n == 0)
+        return;
+    d = cmds[0]->dispatch;
+    fl_buf_adds(&olds, "{");
+    fl_buf_adds(&news, "{");
+    fl_buf_adds(&attempts, "{");
+    for (size_t i = 0; i < n; i++) {
+        fl_co_command_t *c = cmds[i];
+        char base[33];
+
+        FL_ASSERT(c->dispatch == d && c->state == FL_CO_CMD_DONE &&
+                  c->attempt < INT32_MAX);
+        fl_buf_addf(&olds, "%s%s", i ? "," : "", c->id);
+        fl_map_removes(s->commands, c->id);
+        s_undone(c);
+        /* A new id: an answer to the cancelled run still in its agent's
+         * outbox (its acknowledgement lost) is then not this one's. */
+        snprintf(base, sizeof(base), "%.32s", c->id);
+        c->attempt++;
+        snprintf(c->id, sizeof(c->id), "%s-r%d", base, (int)c->attempt);
+        fl_map_puts(s->commands, c->id, c);
+        fl_buf_addf(&news, "%s%s", i ? "," : "", c->id);
+        fl_buf_addf(&attempts, "%s%d", i ? "," : "", (int)c->attempt);
+        c->state = FL_CO_CMD_HELD;
+        c->status = FL_CO_PENDING;
+        c->reconciled = c->released = c->decided = 0;
+        c->version.text[0] = '\0';
+        c->duration_ms = 0;
+        c->seq = 0;
+        c->failed_step = NULL;
+        s_detail_free(&c->detail);
+        s_open_add(c);
+    }
+    fl_buf_adds(&olds, "}");
+    fl_buf_adds(&news, "}");
+    fl_buf_adds(&attempts, "}");
+    if (d->finished) {
+        d->finished = 0;
+        d->finished_ms = 0;
+    }
+    p[0] = olds.data;
+    p[1] = news.data;
+    p[2] = attempts.data;
+    p[3] = d->id;
+    job = fl_store_job_new(FL_STORE_SQL);
+    fl_store_job_sql(job,
+        "WITH u AS (UPDATE flotilla_control.commands c SET id = n.new_id,"
+        " attempt = n.attempt, status = 'pending', version = NULL,"
+        " duration_ms = NULL, message = NULL, error = NULL, detail = NULL,"
+        " hint = NULL, sqlstate = NULL, reconciled = false, seq = NULL,"
+        " finished_at = NULL, released = false FROM unnest($1::text[],"
+        " $2::text[], $3::int[]) AS n(old_id, new_id, attempt)"
+        " WHERE c.id = n.old_id)"
+        " UPDATE flotilla_control.dispatches SET status = 'running',"
+        " finished_at = NULL WHERE id = $4 AND status = 'done'", 4, p);
+    fl_store_submit(s->store, job);
+    fl_buf_release(&olds);
+    fl_buf_release(&news);
+    fl_buf_release(&attempts);
+}
+
 static json_t *
 s_result_json(const fl_co_command_t *c)
 {
@@ -1381,8 +1479,8 @@ s_load_commands(fl_co_server_t *s, fl_co_dispatch_t *d, fl_error_t *err)
 
     if (fl_store_query(s->store, &r, "SELECT id, target, agent_key, status,"
                        " version, duration_ms, message, error, detail, hint,"
-                       " sqlstate, reconciled, seq, released, wave, position"
-                       " FROM"
+                       " sqlstate, reconciled, seq, released, wave, position,"
+                       " attempt FROM"
                        " flotilla_control.commands WHERE dispatch_id = $1"
                        " ORDER BY seq NULLS LAST, target", 1, p, err) != 0)
         return FL_EDB;
@@ -1420,6 +1518,9 @@ s_load_commands(fl_co_server_t *s, fl_co_dispatch_t *d, fl_error_t *err)
             fl_parse_int(&v, fl_store_value(&r, i, 15), 0, INT32_MAX,
                          NULL) == 0)
             c->position = (int32_t)v;
+        if (fl_parse_int(&v, fl_store_value(&r, i, 16), 0, INT32_MAX,
+                         NULL) == 0)
+            c->attempt = (int32_t)v;
         if (st < 0) {
             /* Released: maybe sent before the restart.  Not released: a
              * rollout's target whose turn has not come. */

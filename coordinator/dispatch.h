@@ -160,6 +160,21 @@ void fl_dispatch_decide(fl_co_server_t *s, fl_co_command_t *c, int status,
  */
 void fl_dispatch_cancel(fl_co_server_t *s, fl_co_command_t *c);
 
+/*
+ * Makes commands of one dispatch (lent) that have an outcome held again,
+ * as retries: each gets attempt + 1, which its apply carries so that the
+ * agent runs the pipeline rather than answering from the failed ledger
+ * row the earlier run left, and a new id ("-rN" appended to its first
+ * 32 characters), so that a late answer to the earlier run is not taken
+ * for the retry's.  The outcome is cleared and taken out of the
+ * dispatch's counts (a dispatch.wait cursor past it moves back by one);
+ * a dispatch that had ended runs again.  The change is queued to the
+ * store before the caller can release any of them (the store's jobs
+ * commit in the order they are submitted): a restart finds them held.
+ */
+void fl_dispatch_retry(fl_co_server_t *s, fl_co_command_t *const *cmds,
+                       size_t n);
+
 /* Frees every dispatch and bundle (at shutdown). */
 void fl_dispatch_free_all(fl_co_server_t *s);
 

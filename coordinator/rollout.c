@@ -48,7 +48,10 @@
  *                the halt is taken back, not sent.  In-flight commands
  *                finish, or with --abort are cancelled on their agents
  *                (their transactions roll back).  "rollout.resume" clears
- *                the latch and acknowledges the failures seen so far.
+ *                the latch, acknowledges the failures seen so far and
+ *                holds again, as retries, the current wave's targets
+ *                whose runs were cancelled (s_retry_cancelled): they are
+ *                released again like any held command.
  *   rolling_back s_rollback_start() creates a rollback dispatch over
  *                exactly the touched targets: those whose ledgers record
  *                a row of this rollout not rolled back, and those sent
@@ -73,7 +76,10 @@
  *     across restarts (the latch is read back at load).
  *   - A command is sent at most once per release; the agent answers a
  *     command it already carried out from the target's ledger, so a
- *     restart never applies anything twice.
+ *     restart never applies anything twice.  A retry (attempt > 0, a new
+ *     command id) is not answered from the failed row of the run it
+ *     retries; the agent holds it by its id until its outcome is
+ *     written, and the pipeline skips what is applied.
  *
  * The "plan" kind is one wave of 100% with the same caps, no budget and
  * plan commands: agents rehearse in rolled-back transactions.  The
@@ -1508,6 +1514,45 @@ s_list(fl_co_server_t *s)
     return a;
 }
 
+/*
+ * On resume: the targets of the current wave whose runs halt --abort
+ * cancelled (sent, answered cancelled: rolled back, as they were) are
+ * held again as retries (fl_dispatch_retry, written before anything is
+ * released), so that s_step() sends them again within the caps and each
+ * is counted when it finishes.  Only while the wave is dispatching: a
+ * cancelled target of a wave already finished stays cancelled (its wave
+ * passed; sending it now would run it beside a later wave).
+ */
+static void
+s_retry_cancelled(fl_co_server_t *s, fl_co_rollout_t *r)
+{
+    s_phase_t *p = &r->fwd;
+    fl_co_command_t **cmds = NULL;
+    size_t n = 0;
+    char msg[160];
+
+    if (r->status != S_RUNNING || r->wave_state != S_DISPATCHING ||
+        s_probe(r) || p->cur >= p->nranges)
+        return;
+    cmds = fl_calloc(p->start[p->cur + 1] - p->start[p->cur] + 1,
+                     sizeof(*cmds));
+    for (size_t i = p->start[p->cur]; i < p->start[p->cur + 1]; i++) {
+        fl_co_command_t *c = &p->d->commands[p->order[i]];
+
+        if (c->state == FL_CO_CMD_DONE && c->status == FL_CO_CANCELLED &&
+            c->sent_once)
+            cmds[n++] = c;
+    }
+    if (n > 0) {
+        fl_dispatch_retry(s, cmds, n);
+        snprintf(msg, sizeof(msg), "%zu target%s of wave %d cancelled by "
+                 "halt --abort sent again", n, n == 1 ? "" : "s",
+                 r->wave + 1);
+        s_event(s, r, "rollout.retry", msg);
+    }
+    free(cmds);
+}
+
 static void
 s_abort_in_flight(fl_co_server_t *s, s_phase_t *p)
 {
@@ -1579,6 +1624,7 @@ fl_rollout_request(fl_co_server_t *s, const unsigned char *rid,
             r->halted = 0;
             if (r->status == S_HALTED)
                 r->status = S_RUNNING;
+            s_retry_cancelled(s, r);
             /* The failures seen so far are acknowledged by the operator:
              * the budget counts from here. */
             r->failures_acked = (int64_t)s_total_failures(r);

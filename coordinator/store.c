@@ -220,6 +220,17 @@ static const char s_schema_v4[] =
     "ALTER TABLE flotilla_control.rollouts ADD CONSTRAINT rollouts_kind_check"
     "  CHECK (kind IN ('apply', 'plan', 'baseline'));";
 
+/*
+ * Version 5 (issue 12): retries.  `rollout resume` sends again a target
+ * whose run halt --abort cancelled: its command row becomes pending again
+ * with attempt + 1 and a new id (fl_dispatch_retry), and the agent, told
+ * the attempt, runs the pipeline rather than answering from the failed
+ * ledger row the cancel left.  Idempotent, like the others.
+ */
+static const char s_schema_v5[] =
+    "ALTER TABLE flotilla_control.commands"
+    "  ADD COLUMN IF NOT EXISTS attempt int NOT NULL DEFAULT 0;";
+
 /* Per connection: the staging tables of the bulk upserts and updates. */
 static const char s_session[] =
     "SET search_path = pg_catalog, pg_temp;"
@@ -402,9 +413,13 @@ s_upgrade(fl_store_t *st, fl_error_t *err)
         (rc = s_exec(st->conn, s_schema_v4, 0, NULL, "upgrading the schema "
                      "to version 4 (baselines)", err)) != 0)
         goto cleanup;
+    if (version < 5 &&
+        (rc = s_exec(st->conn, s_schema_v5, 0, NULL, "upgrading the schema "
+                     "to version 5 (retries)", err)) != 0)
+        goto cleanup;
     if (version < FL_STORE_SCHEMA_VERSION &&
         (rc = s_exec(st->conn, "INSERT INTO flotilla_control.meta (version) "
-                     "VALUES (4)", 0, NULL, "recording the schema version",
+                     "VALUES (5)", 0, NULL, "recording the schema version",
                      err)) != 0)
         goto cleanup;
     rc = s_exec(st->conn, "COMMIT", 0, NULL, "creating the schema", err);

@@ -104,6 +104,7 @@ static const fl_codec_field_t s_command_fields[] = {
     S_F("bundle_id", FL_CODEC_STR, S_REQ, fl_wire_command_t, bundle_id),
     S_F("to_version", FL_CODEC_VERSION, S_REQ, fl_wire_command_t, to_version),
     S_F("from", FL_CODEC_STR, 0, fl_wire_command_t, from),
+    S_F("attempt", FL_CODEC_INT, 0, fl_wire_command_t, attempt),
 };
 S_SCHEMA(s_command_schema, "command", s_command_fields, fl_wire_command_t);
 
@@ -350,9 +351,21 @@ s_check_bundle_hash(const fl_wire_bundle_t *b, fl_error_t *err)
 static int
 s_check(fl_codec_reader_t *r, const fl_wire_msg_t *msg)
 {
-    if (msg->type == FL_WIRE_BUNDLE)
+    switch (msg->type) {
+    case FL_WIRE_BUNDLE:
         return s_check_bundle_hash(&msg->u.bundle, r->err);
-    return 0;
+    case FL_WIRE_APPLY:
+    case FL_WIRE_ROLLBACK:
+    case FL_WIRE_PLAN:
+    case FL_WIRE_CANCEL:
+    case FL_WIRE_BASELINE:
+        if (msg->u.command.attempt < 0)
+            return FL_ERR(r->err, FL_EPROTO, "field \"attempt\" is negative "
+                          "(%d)", msg->u.command.attempt);
+        return 0;
+    default:
+        return 0;
+    }
 }
 
 int

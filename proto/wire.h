@@ -37,6 +37,13 @@
  * strings: a ledger row's version, a command's to_version (empty: all)
  * and a result's version (empty: none applied).
  *
+ * Still version 4 (issue 12): a command may carry "attempt" (an integer,
+ * 0 when absent): a retry of an apply that halt --abort cancelled, which
+ * the agent runs again rather than answering from the failed ledger row
+ * the cancel left.  An added key needs no new version: a peer that does
+ * not know it ignores it (and answers a retry from the ledger, as
+ * before: nothing runs twice).
+ *
  * The session (docs/fleet.md): an agent's DEALER connects and says hello;
  * the coordinator answers welcome; both send heartbeats; the coordinator
  * sends commands, the agent asks for bundles, streams step events and one
@@ -145,6 +152,11 @@ typedef struct {
                                 all */
     char *from;            /* optional; baseline: the tool whose ledger
                               says what ran (NULL: up to to_version) */
+    int attempt;           /* "attempt", 0 when absent: n > 0 makes an
+                              apply the n-th retry of a run that halt
+                              --abort cancelled (its ledger's failed row
+                              is run again, not answered from); never
+                              negative */
 } fl_wire_command_t;
 
 typedef struct {

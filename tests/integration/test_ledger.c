@@ -366,6 +366,92 @@ test_a_ledger_of_bigint_versions_upgrades_in_place(void **state)
                          "t");
 }
 
+/* pg_dump --schema-only of schema flotilla, without comments and settings. */
+static char *
+s_ledger_dump(const char *conninfo)
+{
+    const char *bin = getenv("FL_PG_BIN");
+    char *pg_dump = fl_asprintf("%s/pg_dump",
+                                bin ? bin : "/usr/lib/postgresql/15/bin");
+    const char *argv[] = {"pg_dump", "--schema-only", "--schema=flotilla",
+                          "--dbname", conninfo, NULL};
+    fl_test_proc_t r;
+    fl_buf_t b = FL_BUF_INIT(0);
+    char *save = NULL;
+
+    fl_test_run(&r, pg_dump, argv, NULL, 120);
+    if (r.status != 0)
+        fail_msg("pg_dump failed (exit %d): %s", r.status, r.err);
+    /* \restrict lines carry a random key; comments and SETs no shape. */
+    for (char *l = strtok_r(r.out, "\n", &save); l != NULL;
+         l = strtok_r(NULL, "\n", &save))
+        if (strncmp(l, "--", 2) != 0 && strncmp(l, "\\restrict", 9) != 0 &&
+            strncmp(l, "\\unrestrict", 11) != 0 && strncmp(l, "SET ", 4) != 0 &&
+            strncmp(l, "SELECT pg_catalog.set_config", 28) != 0)
+            fl_buf_addf(&b, "%s\n", l);
+    fl_test_proc_release(&r);
+    free(pg_dump);
+    return fl_buf_detach(&b);
+}
+
+/* The ledger's tables whose data file is not their first. */
+#define S_REWRITTEN                                                         \
+    "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid ="        \
+    " c.relnamespace WHERE n.nspname = 'flotilla' AND c.relkind = 'r' AND"  \
+    " c.relfilenode <> c.oid"
+
+/*
+ * A new ledger is created in one step in its current shape (where no
+ * schema flotilla exists); it is exactly the ledger the upgrade steps
+ * make, from version 1 (where the schema exists already, empty) and from
+ * the version 4 fixture: pg_dump of schema flotilla gives the same text,
+ * columns in the same order, constraints, indexes and sequences by the
+ * same names.
+ */
+static void
+test_a_new_ledger_has_the_shape_the_upgrades_give(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    fl_test_db_t fresh, steps;
+    PGconn *c = NULL;
+    fl_test_proc_t r;
+    char *upgraded = NULL, *made = NULL, *stepped = NULL;
+
+    fl_test_ws_ledger_v4(ws, NULL);
+    s_run(ws, "apply", NULL, 0, "0 pending");
+    upgraded = s_ledger_dump(ws->db.conninfo);
+    fl_test_db_create(&fresh, "ledger_new");
+    fl_test_db_create(&steps, "ledger_steps");
+    c = fl_test_db_connect(&steps);
+    fl_test_exec(c, "CREATE SCHEMA flotilla");
+    PQfinish(c);
+    fl_test_flotilla(&r, ws->dir, fresh.conninfo, ws->log, "apply", NULL,
+                     ws->mdir);
+    fl_test_expect(&r, 0, "applied 3 migrations");
+    fl_test_proc_release(&r);
+    fl_test_flotilla(&r, ws->dir, steps.conninfo, ws->log, "apply", NULL,
+                     ws->mdir);
+    fl_test_expect(&r, 0, "applied 3 migrations");
+    fl_test_proc_release(&r);
+    /* Made in one step, no table rewritten: each keeps its first file. */
+    c = fl_test_db_connect(&fresh);
+    fl_test_expect_value(c, S_REWRITTEN, "0");
+    PQfinish(c);
+    c = fl_test_db_connect(&steps);
+    fl_test_expect_value(c, S_REWRITTEN, "5");
+    PQfinish(c);
+    made = s_ledger_dump(fresh.conninfo);
+    stepped = s_ledger_dump(steps.conninfo);
+    assert_non_null(strstr(made, "CREATE TABLE flotilla.schema_migrations"));
+    assert_string_equal(made, stepped);
+    assert_string_equal(made, upgraded);
+    free(upgraded);
+    free(made);
+    free(stepped);
+    fl_test_db_drop(&fresh);
+    fl_test_db_drop(&steps);
+}
+
 int
 main(void)
 {
@@ -375,6 +461,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_a_damaged_ledger_is_named_and_not_recreated, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_json_outputs_agree, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_ledger_of_bigint_versions_upgrades_in_place, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_a_new_ledger_has_the_shape_the_upgrades_give, fl_test_ws_setup, fl_test_ws_teardown),
     };
 
     if (!fl_test_have_postgres()) {

@@ -1053,30 +1053,68 @@ s_sleepers(s_state *s)
     return n;
 }
 
-static const char *const s_very_slow[] = {
-    "0001_very_slow.sql",
+/*
+ * A migration held in pg_sleep while the tenant's items row 1 says
+ * "hold", and quick once it does not: the runs halt --abort cancels are
+ * stuck in it, their retries after resume are not.
+ */
+static const char *const s_held[] = {
+    "0001_held.sql",
     "-- flotilla:up\n"
     "CREATE TABLE slow_t (id int);\n"
-    "SELECT pg_sleep(60);\n"
+    "SELECT pg_sleep(60) FROM items WHERE id = 1 AND note = 'hold';\n"
     "-- flotilla:down\n"
     "DROP TABLE slow_t;\n",
     NULL};
+
+static void
+s_hold_all(s_state *s, int hold)
+{
+    for (int i = 0; i < S_TENANTS; i++)
+        s_exec_on(s, i, hold ? "UPDATE items SET note = 'hold' WHERE id = 1"
+                             : "UPDATE items SET note = 'note 1' WHERE id = 1");
+}
+
+/* Tenants whose ledger logs a failed run of version 1 (the cancelled). */
+static int
+s_cancelled_runs(s_state *s, int *which)
+{
+    int n = 0;
+
+    for (int i = 0; i < S_TENANTS; i++) {
+        which[i] = s_has_ledger(s, i) &&
+                   s_long(s, i, "SELECT count(*) FROM flotilla.migration_logs"
+                          " WHERE version = '1' AND step = 'execute' AND"
+                          " status = 'failed'") > 0;
+        n += which[i];
+    }
+    return n;
+}
 
 /*
  * halt --abort cancels the statements in flight: their transactions roll
  * back, the targets stay as they were, and no other target is touched.
  * The cancelled targets are counted cancelled, not failed, and their wave
- * counts no failure against the budget.
+ * counts no failure against the budget.  resume sends them again as
+ * retries (the agent runs the pipeline rather than answering from the
+ * failed row the cancel left); with the coordinator killed with kill -9
+ * in the middle of the resumed wave and restarted, every target, the
+ * cancelled ones included, ends applied exactly once, read from the
+ * ledgers.  The restart also runs the control schema's upgrade to version
+ * 5 (retries) again on a database that has it: a no-op.
  */
 static void
 test_rollout_stops_abort_cancels_in_flight(void **state)
 {
     s_state *s = *state;
-    char *bundle = s_bundle(s, "very-slow", s_very_slow), *id = NULL;
+    char *bundle = s_bundle(s, "held", s_held), *id = NULL;
     json_t *st = NULL;
     int64_t deadline = fl_clock_ms() + (int64_t)(60000 *
                                                  fl_test_timeout_scale());
+    int cancelled[S_TENANTS], want = 5;
+    PGconn *ctl = NULL;
 
+    s_hold_all(s, 1);
     {
         const char *args[] = {"start", bundle, "--selector", "",
                               "--waves", "100%", "--max-parallel", "3",
@@ -1112,7 +1150,53 @@ test_rollout_stops_abort_cancels_in_flight(void **state)
                                     " = 'applied'"),
                              0);
     }
+    assert_int_equal(s_cancelled_runs(s, cancelled), 3);
     json_decref(st);
+
+    /* Resume: the three are sent again, as retries, with the rest. */
+    s_hold_all(s, 0);
+    {
+        const char *args[] = {"resume", id, NULL};
+        json_decref(s_rollout(s, 0, args));
+    }
+    st = s_wait(s, id, s_applied_at_least, &want, "5 targets applied");
+    json_decref(st);
+    fl_fleet_signal_coordinator(&s->f, SIGKILL);
+    ctl = PQconnectdb(s->f.ctl.conninfo);
+    fl_test_exec(ctl, "DELETE FROM flotilla_control.meta WHERE version = 5");
+    fl_fleet_start_coordinator(&s->f);
+    st = s_watch_all_applied_once(s, id);
+    assert_int_equal(s_acc(st, "cancelled"), 0);
+    json_decref(st);
+    /* The cancelled ones: one failed run (the cancel), then applied. */
+    for (int i = 0; i < S_TENANTS; i++) {
+        char *v = s_status_of(s, i, 1);
+        assert_string_equal(v, "applied");
+        free(v);
+        if (cancelled[i])
+            assert_int_equal(s_long(s, i, "SELECT count(*) FROM"
+                                    " flotilla.migration_logs WHERE version"
+                                    " = '1' AND step = 'execute' AND status"
+                                    " = 'failed'"), 1);
+    }
+    {
+        char *sql = fl_asprintf("SELECT count(*) FILTER (WHERE attempt = 1)"
+                                " || '/' || count(*) FROM"
+                                " flotilla_control.commands WHERE"
+                                " dispatch_id = '%s'", id);
+        char *v = fl_test_query_value(ctl, sql);
+        char *m = fl_test_query_value(ctl, "SELECT max(version) FROM"
+                                      " flotilla_control.meta");
+        char want_counts[32];
+
+        snprintf(want_counts, sizeof(want_counts), "3/%d", S_TENANTS);
+        assert_string_equal(v, want_counts);
+        assert_string_equal(m, "5");
+        free(v);
+        free(m);
+        free(sql);
+    }
+    PQfinish(ctl);
     free(id);
     free(bundle);
     s->passed = 1;

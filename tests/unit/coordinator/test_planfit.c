@@ -73,7 +73,7 @@ s_plan(uint64_t *s, fl_plan_t *p)
     p->migrations = fl_calloc(p->nmigrations, sizeof(*p->migrations));
     for (size_t i = 0; i < p->nmigrations; i++) {
         fl_plan_migration_t *m = &p->migrations[i];
-        char v[16];
+        char v[24];
 
         snprintf(v, sizeof(v), "%zu", i + 1);
         assert_int_equal(fl_version_parse_str(&m->version, v, NULL), 0);

@@ -65,11 +65,11 @@ s_sample(fl_wire_msg_t *msg, fl_wire_type type)
     case FL_WIRE_PLAN:
     case FL_WIRE_CANCEL:
         msg->u.command = (fl_wire_command_t){"c1", "r1", "db1", "abc", {"42"},
-                                             NULL};
+                                             NULL, 0};
         break;
     case FL_WIRE_BASELINE:
         msg->u.command = (fl_wire_command_t){"c1", "r1", "db1", "abc",
-                                             FL_VERSION_INIT, "diesel"};
+                                             FL_VERSION_INIT, "diesel", 0};
         break;
     case FL_WIRE_STEP_EVENT:
         msg->u.step_event = (fl_wire_step_event_t){
@@ -314,6 +314,41 @@ test_wire_versions_are_text_and_refused_when_not_versions(void **state)
     fl_buf_release(&a);
 }
 
+/*
+ * A retry says so with "attempt": it round trips, a command without the
+ * key (an older coordinator's) is attempt 0, a negative one is refused.
+ */
+static void
+test_wire_command_attempt_round_trips_absent_is_zero(void **state)
+{
+    /* apply {id, rollout, target, bundle_id, to_version}: no attempt. */
+    static const char old[] = "\x87\xa1v\x04\xa4type\xa5\x61pply"
+                              "\xa2id\xa2\x63\x31\xa7rollout\xa2r1"
+                              "\xa6target\xa3\x64\x62\x31"
+                              "\xa9\x62undle_id\xa1\x62"
+                              "\xaato_version\xa0";
+    fl_wire_msg_t in, out;
+    fl_buf_t a = FL_BUF_INIT(0);
+
+    (void)state;
+    s_sample(&in, FL_WIRE_APPLY);
+    in.u.command.attempt = 3;
+    s_encode(&a, &in);
+    assert_int_equal(fl_wire_decode(&out, (unsigned char *)a.data, a.len,
+                                    NULL), 0);
+    assert_int_equal(out.u.command.attempt, 3);
+    fl_wire_msg_release(&out);
+    assert_int_equal(fl_wire_decode(&out, (const unsigned char *)old,
+                                    sizeof(old) - 1, NULL), 0);
+    assert_int_equal(out.u.command.attempt, 0);
+    assert_string_equal(out.u.command.id, "c1");
+    fl_wire_msg_release(&out);
+    in.u.command.attempt = -1;
+    s_encode(&a, &in);
+    s_expect_refused(a.data, a.len, "field \"attempt\" is negative");
+    fl_buf_release(&a);
+}
+
 static void
 test_wire_field_refusals(void **state)
 {
@@ -539,6 +574,7 @@ main(void)
         cmocka_unit_test(test_wire_decoded_fields_match),
         cmocka_unit_test(test_wire_every_truncation_is_refused),
         cmocka_unit_test(test_wire_envelope_refusals),
+        cmocka_unit_test(test_wire_command_attempt_round_trips_absent_is_zero),
         cmocka_unit_test(test_wire_field_refusals),
         cmocka_unit_test(test_wire_versions_are_text_and_refused_when_not_versions),
         cmocka_unit_test(test_wire_encode_refuses_missing_required_fields),
