@@ -515,6 +515,8 @@ s_why_whole(const s_unit *u, size_t k)
     if (u->restarts > 0)
         return "this is the run again after the net found what the first "
                "missed, and it backs up whole tables";
+    if (st->destroys[0].table == NULL)
+        return "the table it changes is not named in the statement";
     for (size_t j = k + 1; j < u->stmts.count; j++)
         for (size_t d = 0; d < u->stmts.items[j].ndestroys; d++)
             if (u->stmts.items[j].destroys[d].table &&

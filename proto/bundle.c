@@ -783,7 +783,8 @@ s_decode(fl_bundle_t **out, const unsigned char *data, size_t len,
                          "bundle payload", err);
     if ((rc = s_decode_payload(&r, &body, &raw, &rawlen, stored, &id)) != 0)
         goto cleanup;
-    FL_ASSERT(id != NULL); /* a required field: decoding fails without it */
+    /* Required fields: decoding fails without them. */
+    FL_ASSERT(id != NULL && body.signer != NULL);
     fl_hash_sha256(digest, raw, rawlen);
     s_id_from_digest(want_id, digest);
     fl_key_id_format(signer, data + 10);
