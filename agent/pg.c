@@ -13,6 +13,7 @@
 
 #include "common/alloc.h"
 #include "common/dsn.h"
+#include "common/log.h"
 
 struct fl_pg {
     PGconn *conn;
@@ -220,9 +221,27 @@ fl_pg_cancel(fl_pg_t *pg)
 
     if (pg == NULL)
         return;
+    /*
+     * A cancel request is a connection of its own to the postmaster: on a
+     * loaded server it can fail, and the statement would then run on
+     * (holding its locks) while the caller believes it cancelled.  It is
+     * sent again a few times, and a request that never went out is said.
+     */
     pthread_mutex_lock(&pg->cancel_lock);
-    if (pg->cancel)
-        (void)PQcancel(pg->cancel, buf, sizeof(buf)); /* best effort */
+    for (int attempt = 1; pg->cancel != NULL; attempt++) {
+        struct timespec pause = {0, 200 * 1000000L};
+
+        buf[0] = '\0';
+        if (PQcancel(pg->cancel, buf, sizeof(buf)) == 1)
+            break;
+        if (attempt == 5) {
+            fl_log_warning("flotilla", "could not cancel the statement "
+                           "running on %s: %s (5 requests failed)",
+                           pg->describe, buf);
+            break;
+        }
+        nanosleep(&pause, NULL);
+    }
     pthread_mutex_unlock(&pg->cancel_lock);
 }
 

@@ -107,7 +107,7 @@ test_a_signal_cancels_the_statement_and_records_it(void **state)
         fl_test_ws_open(&ws, "sig");
         s_sleeper(&ws);
         fl_test_ws_spawn(&ws, &c, "apply", NULL, 1);
-        fl_test_ws_await(&ws, FL_TEST_SLEEPING, 60);
+        fl_test_ws_await_child(&ws, &c, FL_TEST_SLEEPING, 60);
         fl_test_child_signal(&c, sigs[i]);
         fl_test_child_wait(&c, &r, 60);
         fl_test_expect(&r, 6, "interrupted");
@@ -153,13 +153,14 @@ test_a_second_signal_exits_at_once(void **state)
 
     s_sleeper(ws);
     fl_test_ws_spawn(ws, &c, "apply", args, 1);
-    fl_test_ws_await(ws, FL_TEST_SLEEPING, 60);
+    fl_test_ws_await_child(ws, &c, FL_TEST_SLEEPING, 60);
     fl_test_exec(holder, "BEGIN; LOCK TABLE flotilla.schema_migrations");
     fl_test_child_signal(&c, SIGTERM);
     /* Cancelled and rolled back, it waits to record the failure. */
-    fl_test_ws_await(ws, "SELECT count(*) = 1 FROM pg_stat_activity WHERE"
-                         " application_name = 'flotilla' AND datname ="
-                         " current_database() AND wait_event_type = 'Lock'", 60);
+    fl_test_ws_await_child(ws, &c, "SELECT count(*) = 1 FROM pg_stat_activity"
+                           " WHERE application_name = 'flotilla' AND datname"
+                           " = current_database() AND wait_event_type ="
+                           " 'Lock'", 60);
     fl_test_child_signal(&c, SIGTERM);
     fl_test_child_wait(&c, &r, 30);
     fl_test_expect(&r, 128 + SIGTERM, NULL);
@@ -252,7 +253,7 @@ test_an_index_the_server_finished_after_a_kill_counts_as_done(void **state)
     /* An open write makes the build wait for it. */
     fl_test_exec(writer, "BEGIN; INSERT INTO t VALUES (101, 101)");
     fl_test_ws_spawn(ws, &c, "apply", NULL, 1);
-    fl_test_ws_await(ws, S_CIC_WAITING, 60);
+    fl_test_ws_await_child(ws, &c, S_CIC_WAITING, 60);
     fl_test_child_signal(&c, SIGKILL);
     fl_test_child_wait(&c, &r, 30);
     fl_test_proc_release(&r);

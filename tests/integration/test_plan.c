@@ -54,7 +54,7 @@ test_plan_takes_the_target_lock(void **state)
                      "SELECT pg_sleep(600);\n"
                      "-- flotilla:down\nDROP TABLE t;\n");
     fl_test_ws_spawn(ws, &c, "apply", NULL, 1);
-    fl_test_ws_await(ws, FL_TEST_SLEEPING, 60);
+    fl_test_ws_await_child(ws, &c, FL_TEST_SLEEPING, 60);
     s_run(ws, "plan", wait, 5, "lock");
     fl_test_child_signal(&c, SIGTERM);
     fl_test_child_wait(&c, &r, 60);

@@ -268,10 +268,10 @@ test_a_kill_during_a_repeatable_runs_it_once_on_resume(void **state)
                      "SELECT pg_advisory_xact_lock(4242);\n");
     fl_test_exec(holder, "SELECT pg_advisory_lock(4242)");
     fl_test_ws_spawn(ws, &c, "apply", NULL, 1);
-    fl_test_ws_await(ws, "SELECT count(*) = 1 FROM pg_stat_activity WHERE"
-                         " application_name = 'flotilla' AND wait_event_type"
-                         " = 'Lock' AND query LIKE '%pg_advisory_xact_lock%'",
-                     60);
+    fl_test_ws_await_child(ws, &c, "SELECT count(*) = 1 FROM pg_stat_activity"
+                           " WHERE application_name = 'flotilla' AND"
+                           " wait_event_type = 'Lock' AND query LIKE"
+                           " '%pg_advisory_xact_lock%'", 60);
     fl_test_child_signal(&c, SIGKILL);
     fl_test_child_wait(&c, &r, 30);
     fl_test_proc_release(&r);

@@ -584,6 +584,48 @@ fl_test_ws_await(fl_test_ws_t *ws, const char *sql, int timeout_s)
 }
 
 void
+fl_test_ws_await_child(fl_test_ws_t *ws, fl_test_child_t *c, const char *sql,
+                       int timeout_s)
+{
+    int64_t deadline_ms = (int64_t)time(NULL) * 1000 +
+                          (int64_t)(timeout_s * fl_test_timeout_scale() * 1000);
+
+    for (;;) {
+        char *v = fl_test_query_value(ws->conn, sql);
+        int done = v != NULL && strcmp(v, "t") == 0, status = 0;
+        struct timespec ts = {0, 20 * 1000000L};
+        char *out, *err, *sessions;
+
+        free(v);
+        if (done)
+            return;
+        if (waitpid((pid_t)c->pid, &status, WNOHANG) == (pid_t)c->pid) {
+            out = s_slurp(c->out_path);
+            err = s_slurp(c->err_path);
+            fail_msg("process %d ended (%s %d) before: %s\nstdout: %s\n"
+                     "stderr: %s", c->pid,
+                     WIFEXITED(status) ? "exit" : "signal",
+                     WIFEXITED(status) ? WEXITSTATUS(status)
+                                       : WTERMSIG(status),
+                     sql, out, err);
+        }
+        if ((int64_t)time(NULL) * 1000 > deadline_ms) {
+            out = s_slurp(c->out_path);
+            err = s_slurp(c->err_path);
+            sessions = fl_test_query_value(ws->conn,
+                "SELECT string_agg(format('%s %s/%s: %s', state,"
+                " wait_event_type, wait_event, left(query, 80)), '; ')"
+                " FROM pg_stat_activity WHERE datname = current_database()"
+                " AND application_name = 'flotilla'");
+            fail_msg("waited %d s in vain for: %s\nprocess %d, stdout: %s\n"
+                     "stderr: %s\nits sessions: %s", timeout_s, sql, c->pid,
+                     out, err, sessions ? sessions : "(none)");
+        }
+        nanosleep(&ts, NULL);
+    }
+}
+
+void
 fl_test_expect(const fl_test_proc_t *res, int status, const char *needle)
 {
     if (res->status != status ||

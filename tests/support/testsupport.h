@@ -201,6 +201,13 @@ void fl_test_ws_spawn(fl_test_ws_t *ws, fl_test_child_t *c, const char *cmd,
  */
 void fl_test_ws_await(fl_test_ws_t *ws, const char *sql, int timeout_s);
 /*
+ * fl_test_ws_await for a condition a running child must bring about: when
+ * the child ends first, or the time runs out, the failure says how it
+ * ended and what it printed, and what its sessions were doing.
+ */
+void fl_test_ws_await_child(fl_test_ws_t *ws, fl_test_child_t *c,
+                            const char *sql, int timeout_s);
+/*
  * Fails the test unless res exited with status and, when needle is not
  * NULL, said needle on stdout or stderr.
  */
