@@ -236,9 +236,17 @@ fl__rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
         for (size_t i = start; i < stmts.count; i++) {
             const fl_stmt_t *st = &stmts.items[i];
             int64_t ts = fl__now_ms();
+            /*
+             * A statement that can run in a transaction commits with its
+             * progress row or not at all (a kill between the two would
+             * run it again on resume); CONCURRENTLY and friends cannot.
+             */
+            int tx = !st->no_transaction;
 
-            rc = fl__run(p, &m, &stmts, (int)i, 0, p->opts.lock_retries, &stats,
-                         err);
+            rc = tx ? fl_pg_exec(p->pg, "BEGIN", err) : 0;
+            if (rc == 0)
+                rc = fl__run(p, &m, &stmts, (int)i, tx, p->opts.lock_retries,
+                             &stats, err);
             if (rc == 0)
                 rc = fl__session_leave(p->pg, &p->session, err);
             if (rc == 0)
@@ -246,6 +254,8 @@ fl__rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
             if (rc == 0)
                 rc = s_rollback_state(p, &m.version, "rolling_back",
                                       (int)i + 1, NULL, err);
+            if (rc == 0 && tx)
+                rc = fl_pg_exec(p->pg, "COMMIT", err);
             if (rc != 0)
                 goto partial;
             done = i + 1;

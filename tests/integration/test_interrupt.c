@@ -111,17 +111,25 @@ test_a_signal_cancels_the_statement_and_records_it(void **state)
         fl_test_child_signal(&c, sigs[i]);
         fl_test_child_wait(&c, &r, 60);
         fl_test_expect(&r, 6, "interrupted");
-        fl_test_proc_release(&r);
         /* Nothing of flotilla's is left on the server. */
         fl_test_ws_await(&ws, FL_TEST_GONE, 60);
         s_expect_value(&ws, "SELECT count(*) FROM pg_locks WHERE relation ="
                             " 't'::regclass", "0");
         s_expect_value(&ws, "SELECT count(*) FROM pg_attribute WHERE attrelid"
                             " = 't'::regclass AND attname = 'c'", "0");
-        s_expect_value(&ws, "SELECT status || ': ' || error_message FROM"
-                            " flotilla.schema_migrations",
-                       "failed: 0001_sleep.sql:3:1: canceling statement due"
-                       " to user request");
+        {
+            char *row = fl_test_query_value(ws.conn, "SELECT status || ': ' ||"
+                                            " error_message FROM"
+                                            " flotilla.schema_migrations");
+            const char *want = "failed: 0001_sleep.sql:3:1: canceling"
+                               " statement due to user request";
+
+            if (row == NULL || strcmp(row, want) != 0)
+                fail_msg("the ledger row is \"%s\", not \"%s\"; flotilla"
+                         " said:\n%s", row ? row : "(none)", want, r.err);
+            free(row);
+        }
+        fl_test_proc_release(&r);
         s_expect_value(&ws, "SELECT count(*) > 0 FROM flotilla.migration_logs"
                             " WHERE status = 'failed' AND message LIKE"
                             " '%canceling statement%'", "t");
@@ -346,6 +354,53 @@ test_exit_3_only_when_nothing_changed(void **state)
 }
 
 /*
+ * (a) for rollback: a down with no-transaction statements runs each
+ * statement that can run in a transaction in one with its progress row,
+ * or not at all.  When the progress row cannot be written (a trigger
+ * refuses it, as a kill -9 between the two would leave it unwritten:
+ * tests/integration/test_kill9.c found the down's INSERT twice), the
+ * statement is undone, and the next rollback runs it once.
+ */
+static void
+test_a_down_statement_commits_with_its_progress_row(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    fl_test_proc_t r;
+    const char *const last[] = {"--last", NULL};
+
+    fl_test_exec(ws->conn, "CREATE TABLE t (id bigint PRIMARY KEY, n bigint);"
+                           "INSERT INTO t VALUES (1, 1)");
+    fl_test_ws_write(ws, "0001_a.sql",
+                     "-- flotilla:options no-transaction\n"
+                     "-- flotilla:up\n"
+                     "CREATE INDEX CONCURRENTLY t_n ON t (n);\n"
+                     "-- flotilla:down\n"
+                     "UPDATE t SET n = n + 1;\n"
+                     "DROP INDEX CONCURRENTLY t_n;\n");
+    s_apply(ws, 0, "applied 1 migration");
+    fl_test_exec(ws->conn,
+        "CREATE FUNCTION no_progress() RETURNS trigger LANGUAGE plpgsql AS"
+        " $$ BEGIN RAISE EXCEPTION 'progress row refused'; END $$;"
+        "CREATE TRIGGER no_progress BEFORE UPDATE ON"
+        " flotilla.schema_migrations FOR EACH ROW WHEN (NEW.version = '1' AND"
+        " NEW.status = 'rolling_back' AND NEW.down_done = 1)"
+        " EXECUTE FUNCTION no_progress()");
+    fl_test_ws_flotilla(ws, &r, "rollback", last, 1);
+    fl_test_expect(&r, 1, "progress row refused");
+    fl_test_proc_release(&r);
+    s_expect_value(ws, "SELECT n FROM t", "1");
+    s_expect_value(ws, "SELECT status || ' ' || down_done FROM"
+                       " flotilla.schema_migrations", "rolling_back 0");
+    fl_test_exec(ws->conn, "DROP TRIGGER no_progress ON"
+                           " flotilla.schema_migrations");
+    fl_test_ws_flotilla(ws, &r, "rollback", last, 1);
+    fl_test_expect(&r, 0, "rolled back 1 migration");
+    fl_test_proc_release(&r);
+    s_expect_value(ws, "SELECT n FROM t", "2");
+    s_expect_value(ws, "SELECT to_regclass('t_n') IS NULL", "t");
+}
+
+/*
  * (d) A down with no-transaction statements records its progress, says
  * which statements it undid, and resumes after them.
  */
@@ -429,6 +484,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_an_index_the_server_finished_after_a_kill_counts_as_done, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_refusal_after_statements_committed_is_a_failure, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_exit_3_only_when_nothing_changed, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_a_down_statement_commits_with_its_progress_row, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_no_transaction_down_resumes_and_says_what_it_undid, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_rollback_refuses_under_a_half_applied_migration, fl_test_ws_setup, fl_test_ws_teardown),
     };
