@@ -223,25 +223,18 @@ fl_pg_cancel(fl_pg_t *pg)
         return;
     /*
      * A cancel request is a connection of its own to the postmaster: on a
-     * loaded server it can fail, and the statement would then run on
-     * (holding its locks) while the caller believes it cancelled.  It is
-     * sent again a few times, and a request that never went out is said.
+     * loaded server it can fail, and the statement then runs on (holding
+     * its locks) while the caller believes it cancelled, so a failure is
+     * said.  It is not sent again: PQcancel also reports failure when the
+     * request went out but the postmaster's answer did not come back, and
+     * a second request would cancel whatever runs next (the bookkeeping
+     * of the first).
      */
     pthread_mutex_lock(&pg->cancel_lock);
-    for (int attempt = 1; pg->cancel != NULL; attempt++) {
-        struct timespec pause = {0, 200 * 1000000L};
-
-        buf[0] = '\0';
-        if (PQcancel(pg->cancel, buf, sizeof(buf)) == 1)
-            break;
-        if (attempt == 5) {
-            fl_log_warning("flotilla", "could not cancel the statement "
-                           "running on %s: %s (5 requests failed)",
-                           pg->describe, buf);
-            break;
-        }
-        nanosleep(&pause, NULL);
-    }
+    buf[0] = '\0';
+    if (pg->cancel != NULL && PQcancel(pg->cancel, buf, sizeof(buf)) != 1)
+        fl_log_warning("flotilla", "could not cancel the statement running "
+                       "on %s: %s", pg->describe, buf);
     pthread_mutex_unlock(&pg->cancel_lock);
 }
 
