@@ -65,19 +65,21 @@ s_schema_after(fl_pipeline_t *p, const fl_migration_t *m, int before,
     fl_error_t err = FL_ERROR_INIT;
     char *fp = NULL;
     int after = before == 1 ? 2 : 1;
-    int rc = 0;
+    int rc = 0, kinds = p->schema_kinds;
 
     *changes = 0;
     p->schema_gen = 0;
+    p->schema_kinds = FL_SCHEMA_KINDS_ASK;
     if (before == 0)
         rc = FL_ERR(&err, FL_ENOTFOUND, "no snapshot before the migration");
     if (rc == 0 && m->repeatable)
         rc = fl_schema_record_repeatable(p->pg, p->target, m->name, before,
-                                         after, fl__scope(p), &fp, changes,
-                                         &err);
+                                         after, fl__scope(p), kinds, &fp,
+                                         changes, &err);
     else if (rc == 0)
         rc = fl_schema_record_after(p->pg, p->target, &m->version, before,
-                                    after, fl__scope(p), &fp, changes, &err);
+                                    after, fl__scope(p), kinds, &fp, changes,
+                                    &err);
     if (rc == 0) {
         p->schema_gen = after;
         return fp;
@@ -899,6 +901,9 @@ s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
     fl_net_snap_t post = {NULL, 0};
     int rc;
 
+    /* Known again only if this unit's COMMIT brings the census with it. */
+    p->schema_kinds = FL_SCHEMA_KINDS_ASK;
+
     /*
      * BEGIN, the timeouts and, when no validate statement runs before the
      * net's snapshot, the savepoint a restart goes back to: one round
@@ -1041,13 +1046,17 @@ s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
                                   u->stats.lock_wait_ms, u->stats.retries,
                                   NULL, NULL, NULL, p->target, NULL, 0};
         fl_ledger_step_t row;
-        fl_pg_step_t steps[3] = {{NULL, "COMMIT", 0, NULL, NULL}};
+        fl_pg_step_t steps[4] = {{NULL, "COMMIT", 0, NULL, NULL}};
+        fl_pg_result_t census = FL_PG_RESULT_INIT;
+        const char *scope[1] = {fl__scope(p)};
 
         /*
-         * The ledger row, COMMIT and the pins again (a statement may have
-         * SET a session value) in one round trip; the release's mark
-         * commits with the migration that applies it.  A failure leaves
-         * the transaction open (aborted) for the caller's rollback.
+         * The ledger row, the schema's census (which kinds of object the
+         * snapshot after it must describe, see fl_schema_record_after),
+         * COMMIT and the pins again (a statement may have SET a session
+         * value) in one round trip; the release's mark commits with the
+         * migration that applies it.  A failure leaves the transaction
+         * open (aborted) for the caller's rollback.
          */
         if (last && p->release && (rc = fl_ledger_record(p->pg, &rec,
                                                          err)) == 0)
@@ -1059,14 +1068,19 @@ s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
         } else if (rc == 0) {
             fl_ledger_record_step(&row, &rec);
             steps[0] = row.step;
-            steps[1].sql = "COMMIT";
-            fl__session_repin_step(&p->session, &steps[2]);
-            rc = fl_pg_batch(p->pg, steps, 3, err);
+            steps[1] = (fl_pg_step_t){"flotilla_schema_census",
+                                      fl_schema_census_sql, 1, scope, &census};
+            steps[2] = (fl_pg_step_t){NULL, "COMMIT", 0, NULL, NULL};
+            fl__session_repin_step(&p->session, &steps[3]);
+            rc = fl_pg_batch(p->pg, steps, 4, err);
             /* Committed when COMMIT ran, even if the pins then failed. */
             if (rc != 0 && !fl_pg_in_transaction(p->pg)) {
                 *outcome = S_OK;
                 s_publish_files(p, 1);
             }
+            if (rc == 0)
+                p->schema_kinds = fl_schema_census_kinds(&census);
+            fl_pg_result_release(&census);
         }
     }
     if (rc == 0) {

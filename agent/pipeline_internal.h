@@ -389,6 +389,8 @@ struct fl_pipeline {
     size_t npartial;   /* after COMMIT */
     int schema_gen;    /* the schema snapshot that shows the target as it
                           is now (1 or 2), or 0: none taken yet */
+    int schema_kinds;  /* the census (fl_schema_census_sql) run with the
+                          last unit's COMMIT, or FL_SCHEMA_KINDS_ASK */
     const char *target; /* ledger rows' target: "" or opts.schema */
     char *search_path;  /* the migration's, when built for a schema target */
     char *described;    /* 'database "x"' or 'schema "s" of database "x"' */

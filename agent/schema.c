@@ -6,7 +6,7 @@
  * returns (kind, ident, def, target) for every described object of the
  * managed schemas ($1: one schema, or NULL for all).  A snapshot stores
  * its rows with a def, from the same text without the targets
- * (s_snapshot_sql); re-creation joins the recorded changes with it, live,
+ * (S_SNAP_HEAD, S_SNAP_TAIL); re-creation joins the recorded changes with it, live,
  * for two things a stored row cannot give: the current def and the
  * target, an SQL reference to the object built from catalog names by
  * format('%I') ("COLUMN app.t.c", "ON TABLE app.t", the table of an
@@ -15,13 +15,15 @@
  *
  * Cost: a snapshot runs after every migration, so the query is written
  * for it (see S_CTES_SQL and bench/schema.sh); its statements are
- * prepared once per connection and planned generically.  After a
- * migration the pipeline refreshes the generation two migrations old
- * (S_DETECT_SQL: only the relations whose catalog rows changed are
- * described again) and records the changes, in four round trips: the
- * snapshot's BEGIN, pins and table in one (s_enter()), its statement,
- * which returns the fingerprint, its COMMIT; record_changes is a single
- * statement that needs no pins.
+ * prepared once per connection and planned generically, in the variant
+ * that describes only the kinds of object the schemas hold (see
+ * s_snap_kinds: on a new connection, parsing and planning cost more than
+ * running it).  After a migration the pipeline refreshes the generation
+ * two migrations old (S_DETECT_SQL: only the relations whose catalog rows
+ * changed are described again), records the changes and stores the
+ * fingerprint in one transaction and one round trip
+ * (fl_schema_record_after), the census having come with the migration's
+ * COMMIT; two round trips when it did not.
  *
  * Why the catalog text is trusted and the ledger's is not (DESIGN.md,
  * guarantee 6): re-creation builds comments, grants, owners and sequence
@@ -42,6 +44,7 @@
  */
 #include "agent/schema.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,7 +147,7 @@
  * relations described; GG, whether the objects that belong to no
  * relation (schemas, types, functions, statistics) are described.
  */
-#define S_CTES_X(PRE, RELF, GG)                                             \
+#define S_CTES_HEAD(PRE, RELF)                                              \
     "WITH ext AS MATERIALIZED ("                                            \
     " SELECT e.classid, e.objid, e.xmin FROM pg_catalog.pg_depend e"        \
     " WHERE e.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass"  \
@@ -241,7 +244,9 @@
     " JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid"                 \
     " WHERE i.indrelid = " S_RELS                                           \
     " AND ic.oid = ANY (ARRAY(SELECT x.indexrelid FROM pg_catalog.pg_index x"\
-    "  WHERE x.indrelid = " S_RELS "))),"                                   \
+    "  WHERE x.indrelid = " S_RELS "))),"
+
+#define S_CTE_TRG                                                           \
     "trg AS MATERIALIZED ("                                                 \
     " SELECT g.oid, g.tgrelid, g.tgname, rel.q,"                            \
     "  pg_catalog.format('%s.%I', rel.q, g.tgname) AS ident,"               \
@@ -249,7 +254,9 @@
     "  THEN '(inherited) ' END," S_ENABLED("g.tgenabled") ","               \
     "  pg_catalog.pg_get_triggerdef(g.oid)) AS def"                         \
     " FROM rel JOIN pg_catalog.pg_trigger g ON g.tgrelid = rel.oid"         \
-    " WHERE NOT g.tgisinternal),"                                           \
+    " WHERE NOT g.tgisinternal),"
+
+#define S_CTE_POL                                                           \
     "pol AS MATERIALIZED ("                                                 \
     " SELECT p.oid, p.polrelid, p.polname, rel.q,"                          \
     "  pg_catalog.format('%s.%I', rel.q, p.polname) AS ident,"              \
@@ -268,14 +275,18 @@
     "  CASE WHEN p.polwithcheck IS NOT NULL THEN pg_catalog.format("        \
     "  'WITH CHECK (%s)', pg_catalog.pg_get_expr(p.polwithcheck,"           \
     "  p.polrelid)) END) AS def"                                            \
-    " FROM rel JOIN pg_catalog.pg_policy p ON p.polrelid = rel.oid),"       \
+    " FROM rel JOIN pg_catalog.pg_policy p ON p.polrelid = rel.oid),"
+
+#define S_CTE_RUL                                                           \
     "rul AS MATERIALIZED ("                                                 \
     " SELECT w.oid, w.ev_class, w.rulename, rel.q,"                         \
     "  pg_catalog.format('%s.%I', rel.q, w.rulename) AS ident,"             \
     "  pg_catalog.concat(" S_ENABLED("w.ev_enabled") ","                    \
     "  pg_catalog.pg_get_ruledef(w.oid)) AS def"                            \
     " FROM rel JOIN pg_catalog.pg_rewrite w ON w.ev_class = rel.oid"        \
-    " WHERE w.rulename <> '_RETURN'),"                                      \
+    " WHERE w.rulename <> '_RETURN'),"
+
+#define S_CTE_SEQ                                                           \
     "seq AS MATERIALIZED ("                                                 \
     " SELECT rel.oid, rel.q, d.objid IS NOT NULL AS linked,"                \
     "  pg_catalog.concat_ws(' ',"                                           \
@@ -297,7 +308,9 @@
     "  AND d.objid = rel.oid"                                               \
     "  AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass"       \
     "  AND d.refobjsubid > 0 AND d.deptype IN ('a', 'i')"                   \
-    " WHERE rel.relkind = 'S'),"                                            \
+    " WHERE rel.relkind = 'S'),"
+
+#define S_CTE_TYP(GG)                                                       \
     "typ AS MATERIALIZED ("                                                 \
     " SELECT t.oid, t.typtype, t.typowner, t.typacl,"                       \
     "  pg_catalog.format('%I.%I', ns.nspname, t.typname) AS q,"             \
@@ -355,7 +368,9 @@
      * which has no index on typarray.) */                                  \
     " AND NOT EXISTS (SELECT FROM pg_catalog.pg_type a"                     \
     "  WHERE a.oid = t.typelem AND a.typarray = t.oid)"                     \
-    " AND NOT" S_IN_EXTENSION("pg_type", "t.oid") " AND " GG "),"          \
+    " AND NOT" S_IN_EXTENSION("pg_type", "t.oid") " AND " GG "),"
+
+#define S_CTE_FN(GG)                                                        \
     "fn AS MATERIALIZED ("                                                  \
     " SELECT p.oid, p.prokind, p.proowner, p.proacl,"                       \
     "  pg_catalog.format('%I.%I(%s)', ns.nspname, p.proname,"               \
@@ -388,7 +403,9 @@
     "  WHERE nsdep.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass))"   \
     " AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend e"                   \
     "  WHERE e.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass"         \
-    "  AND e.objid = p.oid AND e.deptype IN ('e', 'i')) AND " GG "),"      \
+    "  AND e.objid = p.oid AND e.deptype IN ('e', 'i')) AND " GG "),"
+
+#define S_CTE_STA(GG)                                                       \
     "sta AS MATERIALIZED ("                                                 \
     " SELECT x.oid, x.stxowner,"                                            \
     "  pg_catalog.format('%I.%I', ns.nspname, x.stxname) AS q,"             \
@@ -399,6 +416,10 @@
     " ON x.stxnamespace = ns.oid"                                           \
     " WHERE NOT" S_IN_EXTENSION("pg_statistic_ext", "x.oid")               \
     " AND " GG "),"
+
+#define S_CTES_X(PRE, RELF, GG)                                             \
+    S_CTES_HEAD(PRE, RELF) S_CTE_TRG S_CTE_POL S_CTE_RUL S_CTE_SEQ          \
+    S_CTE_TYP(GG) S_CTE_FN(GG) S_CTE_STA(GG)
 
 /* T(x) in S_OBJ_SQL and S_SELECT_SQL: the targets, or NULL without. */
 #define S_TARGETS(x) x
@@ -880,58 +901,198 @@
  * deleted and inserted.  Returns the number of rows written and the
  * fingerprint.
  */
-static const char s_snapshot_sql[] =
-    S_CTES_X(S_DETECT_SQL, " AND (" S_FULL " OR c.oid = " S_DIRTY ")",
-             S_FULL)
-    S_OBJ_SQL(S_NO_TARGETS, " WHERE col.attacl IS NOT NULL", S_FULL) ","
-    "new AS ("
-    " SELECT r.kind COLLATE pg_catalog.\"C\" AS kind,"
-    "  r.ident COLLATE pg_catalog.\"C\" AS ident, r.def, r.relid"
-    " FROM (" S_SELECT_SQL(S_NO_TARGETS, "JOIN",
-                           " WHERE acltext.def IS NOT NULL"
-                           " OR acl.acltype <> 'c'", S_FULL) ") r"
-    " UNION ALL"
-    " SELECT 'snapshot', '',"
-    " coalesce(pg_catalog.quote_ident($1::pg_catalog.text), '*'),"
-    " 0::pg_catalog.oid WHERE " S_FULL "),"
-    "old AS ("
-    " SELECT s.kind, s.ident, s.def, s.rel FROM pg_temp.flotilla_schema_snap s"
-    " WHERE s.gen = $2::pg_catalog.int4 AND " S_FULL
-    " UNION ALL"
-    " SELECT s.kind, s.ident, s.def, s.rel FROM pg_temp.flotilla_schema_snap s"
-    " WHERE s.gen = $2::pg_catalog.int4 AND NOT " S_FULL
-    " AND s.rel = " S_DIRTY "),"
-    "d AS MATERIALIZED ("
-    " SELECT old.kind AS okind, old.ident AS oident, old.def AS odef,"
-    " new.kind, new.ident, new.def, new.relid FROM new"
-    " FULL JOIN old ON old.kind = new.kind AND old.ident = new.ident"
-    " AND old.def = new.def AND old.rel = new.relid"
-    " WHERE old.kind IS NULL OR new.kind IS NULL),"
-    "del AS (DELETE FROM pg_temp.flotilla_schema_snap s USING d"
-    " WHERE s.gen = $2::pg_catalog.int4 AND s.kind = d.okind"
-    " AND s.ident = d.oident RETURNING 1),"
-    "ins AS (INSERT INTO pg_temp.flotilla_schema_snap"
-    " (gen, kind, ident, def, rel)"
-    " SELECT $2::pg_catalog.int4, d.kind, d.ident, d.def, d.relid FROM d"
-    " WHERE d.kind IS NOT NULL"
-    " AND (SELECT pg_catalog.count(*) FROM del) >= 0 RETURNING 1),"
-    "sdel AS (DELETE FROM pg_temp.flotilla_schema_sig s USING chg"
-    " WHERE s.gen = $2::pg_catalog.int4 AND s.rel = chg.rel RETURNING 1),"
-    "sins AS (INSERT INTO pg_temp.flotilla_schema_sig (gen, rel, sig)"
-    " SELECT $2::pg_catalog.int4, sig.rel, sig.sig FROM sig"
-    " WHERE sig.rel IN (SELECT chg.rel FROM chg)"
-    " AND (SELECT pg_catalog.count(*) FROM sdel) >= 0 RETURNING 1),"
-    "fp AS (INSERT INTO pg_temp.flotilla_schema_gen AS g (gen, fingerprint)"
-    " SELECT $2::pg_catalog.int4, coalesce(pg_catalog.bit_xor(x.h),"
-    " B'0'::pg_catalog.bit(256)) FROM ("
-    " SELECT" S_ROW_HASH("d.okind", "d.oident", "d.odef") "AS h FROM d"
-    " WHERE d.okind IS NOT NULL UNION ALL"
-    " SELECT" S_ROW_HASH("d.kind", "d.ident", "d.def") "FROM d"
-    " WHERE d.kind IS NOT NULL) x"
-    " ON CONFLICT (gen) DO UPDATE SET fingerprint ="
-    " g.fingerprint # EXCLUDED.fingerprint RETURNING g.fingerprint)"
-    " SELECT (SELECT pg_catalog.count(*) FROM ins),"
-    " (SELECT" S_HEX256("fp.fingerprint") "FROM fp)";
+#define S_SNAP_HEAD                                                         \
+    S_CTES_HEAD(S_DETECT_SQL, " AND (" S_FULL " OR c.oid = " S_DIRTY ")")
+#define S_SNAP_TAIL                                                         \
+    S_OBJ_SQL(S_NO_TARGETS, " WHERE col.attacl IS NOT NULL", S_FULL) ","    \
+    "new AS ("                                                              \
+    " SELECT r.kind COLLATE pg_catalog.\"C\" AS kind,"                      \
+    "  r.ident COLLATE pg_catalog.\"C\" AS ident, r.def, r.relid"           \
+    " FROM (" S_SELECT_SQL(S_NO_TARGETS, "JOIN",                            \
+                           " WHERE acltext.def IS NOT NULL"                 \
+                           " OR acl.acltype <> 'c'", S_FULL) ") r"          \
+    " UNION ALL"                                                            \
+    " SELECT 'snapshot', '',"                                               \
+    " coalesce(pg_catalog.quote_ident($1::pg_catalog.text), '*'),"          \
+    " 0::pg_catalog.oid WHERE " S_FULL "),"                                 \
+    "old AS ("                                                              \
+    " SELECT s.kind, s.ident, s.def, s.rel FROM pg_temp.flotilla_schema_snap s" \
+    " WHERE s.gen = $2::pg_catalog.int4 AND " S_FULL                        \
+    " UNION ALL"                                                            \
+    " SELECT s.kind, s.ident, s.def, s.rel FROM pg_temp.flotilla_schema_snap s" \
+    " WHERE s.gen = $2::pg_catalog.int4 AND NOT " S_FULL                    \
+    " AND s.rel = " S_DIRTY "),"                                            \
+    "d AS MATERIALIZED ("                                                   \
+    " SELECT old.kind AS okind, old.ident AS oident, old.def AS odef,"      \
+    " new.kind, new.ident, new.def, new.relid FROM new"                     \
+    " FULL JOIN old ON old.kind = new.kind AND old.ident = new.ident"       \
+    " AND old.def = new.def AND old.rel = new.relid"                        \
+    " WHERE old.kind IS NULL OR new.kind IS NULL),"                         \
+    "del AS (DELETE FROM pg_temp.flotilla_schema_snap s USING d"            \
+    " WHERE s.gen = $2::pg_catalog.int4 AND s.kind = d.okind"               \
+    " AND s.ident = d.oident RETURNING 1),"                                 \
+    "ins AS (INSERT INTO pg_temp.flotilla_schema_snap"                      \
+    " (gen, kind, ident, def, rel)"                                         \
+    " SELECT $2::pg_catalog.int4, d.kind, d.ident, d.def, d.relid FROM d"   \
+    " WHERE d.kind IS NOT NULL"                                             \
+    " AND (SELECT pg_catalog.count(*) FROM del) >= 0 RETURNING 1),"         \
+    "sdel AS (DELETE FROM pg_temp.flotilla_schema_sig s USING chg"          \
+    " WHERE s.gen = $2::pg_catalog.int4 AND s.rel = chg.rel RETURNING 1),"  \
+    "sins AS (INSERT INTO pg_temp.flotilla_schema_sig (gen, rel, sig)"      \
+    " SELECT $2::pg_catalog.int4, sig.rel, sig.sig FROM sig"                \
+    " WHERE sig.rel IN (SELECT chg.rel FROM chg)"                           \
+    " AND (SELECT pg_catalog.count(*) FROM sdel) >= 0 RETURNING 1),"        \
+    "fp AS (INSERT INTO pg_temp.flotilla_schema_gen AS g (gen, fingerprint)" \
+    " SELECT $2::pg_catalog.int4, coalesce(pg_catalog.bit_xor(x.h),"        \
+    " B'0'::pg_catalog.bit(256)) FROM ("                                    \
+    " SELECT" S_ROW_HASH("d.okind", "d.oident", "d.odef") "AS h FROM d"     \
+    " WHERE d.okind IS NOT NULL UNION ALL"                                  \
+    " SELECT" S_ROW_HASH("d.kind", "d.ident", "d.def") "FROM d"             \
+    " WHERE d.kind IS NOT NULL) x"                                          \
+    " ON CONFLICT (gen) DO UPDATE SET fingerprint ="                        \
+    " g.fingerprint # EXCLUDED.fingerprint RETURNING g.fingerprint)"        \
+    " SELECT (SELECT pg_catalog.count(*) FROM ins),"                        \
+    " (SELECT" S_HEX256("fp.fingerprint") "FROM fp)"
+
+/*
+ * The snapshot's variants.  Parsing and planning the whole statement on a
+ * new connection costs more than running it (issue 12: some 25 ms of a
+ * fleet target's 90 on the server), and most of it goes to the kinds of
+ * object most tenant schemas have none of.  So the snapshot asks first
+ * which kinds the managed schemas hold (fl_schema_census_sql: in the
+ * snapshot's transaction, or in the migration's, see
+ * fl_schema_record_after), and a kind they hold none of is described by
+ * an empty CTE of the same columns: the rows are the same as the whole
+ * statement's, since the kind has no rows to give.  Each variant is
+ * prepared once per connection under its own name.  The census counts
+ * more than the snapshot describes (extension members, a function's
+ * namespace dependency whatever the function), which costs a larger
+ * variant, never a missing row.  A kind created by another session between the census
+ * and the snapshot, in the same transaction, is missed as a concurrent
+ * change to an object the snapshot already read would be: the target
+ * lock is what keeps others' DDL out.
+ */
+#define S_NONE(name, cols) name " AS MATERIALIZED (SELECT " cols " WHERE false),"
+#define S_N_OID(c) "NULL::pg_catalog.oid AS " c
+#define S_N_TEXT(c) "NULL::pg_catalog.text AS " c
+#define S_N_NAME(c) "NULL::pg_catalog.name AS " c
+#define S_N_CHAR(c) "NULL::pg_catalog.\"char\" AS " c
+#define S_N_ACL(c) "NULL::pg_catalog.aclitem[] AS " c
+
+static const struct {
+    const char *kind; /* as the census names it */
+    const char *cte;  /* its description */
+    const char *none; /* the same columns, no rows */
+} s_snap_kinds[] = {
+    {"trigger", S_CTE_TRG,
+     S_NONE("trg", S_N_OID("oid") "," S_N_OID("tgrelid") "," S_N_NAME("tgname")
+            "," S_N_TEXT("q") "," S_N_TEXT("ident") "," S_N_TEXT("def"))},
+    {"policy", S_CTE_POL,
+     S_NONE("pol", S_N_OID("oid") "," S_N_OID("polrelid") ","
+            S_N_NAME("polname") "," S_N_TEXT("q") "," S_N_TEXT("ident") ","
+            S_N_TEXT("def"))},
+    {"rule", S_CTE_RUL,
+     S_NONE("rul", S_N_OID("oid") "," S_N_OID("ev_class") ","
+            S_N_NAME("rulename") "," S_N_TEXT("q") "," S_N_TEXT("ident") ","
+            S_N_TEXT("def"))},
+    {"sequence", S_CTE_SEQ,
+     S_NONE("seq", S_N_OID("oid") "," S_N_TEXT("q") ","
+            "NULL::pg_catalog.bool AS linked," S_N_TEXT("def"))},
+    {"type", S_CTE_TYP(S_FULL),
+     S_NONE("typ", S_N_OID("oid") "," S_N_CHAR("typtype") ","
+            S_N_OID("typowner") "," S_N_ACL("typacl") "," S_N_TEXT("q") ","
+            S_N_TEXT("def"))},
+    {"function", S_CTE_FN(S_FULL),
+     S_NONE("fn", S_N_OID("oid") "," S_N_CHAR("prokind") ","
+            S_N_OID("proowner") "," S_N_ACL("proacl") "," S_N_TEXT("ident")
+            "," S_N_TEXT("sig") "," S_N_TEXT("def"))},
+    {"statistics", S_CTE_STA(S_FULL),
+     S_NONE("sta", S_N_OID("oid") "," S_N_OID("stxowner") "," S_N_TEXT("q")
+            "," S_N_TEXT("def"))},
+};
+
+#define S_NKINDS (sizeof(s_snap_kinds) / sizeof(s_snap_kinds[0]))
+#define S_ALL_KINDS ((1u << S_NKINDS) - 1)
+
+/*
+ * Which kinds the managed schemas (or schema $1) hold, one bit each in
+ * s_snap_kinds' order.  Each test is an index scan or a scan of a catalog
+ * that holds few rows (pg_trigger, pg_policy, pg_rewrite, pg_sequence,
+ * pg_statistic_ext).  Every operator is spelled OPERATOR(pg_catalog.x):
+ * the pipeline runs it unpinned, with the migration's COMMIT.
+ */
+#define S_OP(op) " OPERATOR(pg_catalog." op ") "
+#define S_CENSUS_NS S_OP("=") "ANY (ARRAY(SELECT n.oid FROM n))"
+#define S_CENSUS_REL(cat, a, col)                                           \
+    " EXISTS (SELECT FROM pg_catalog." cat " " a " JOIN pg_catalog.pg_class" \
+    " c ON c.oid" S_OP("=") a "." col " WHERE c.relnamespace" S_CENSUS_NS
+#define S_CENSUS_DEP(cat)                                                   \
+    " EXISTS (SELECT FROM pg_catalog.pg_depend d WHERE d.refclassid"        \
+    S_OP("=") "'pg_catalog.pg_namespace'::pg_catalog.regclass"              \
+    " AND d.refobjid" S_CENSUS_NS " AND d.refobjsubid" S_OP("=") "0"        \
+    " AND d.deptype" S_OP("=") "'n' AND d.classid" S_OP("=")               \
+    "'pg_catalog." cat "'::pg_catalog.regclass)"
+
+const char fl_schema_census_sql[] =
+    "WITH n AS MATERIALIZED (SELECT n.oid FROM pg_catalog.pg_namespace n"
+    " WHERE CASE WHEN $1::pg_catalog.text IS NULL THEN n.nspname" S_OP("<>")
+    "ALL (ARRAY['pg_catalog', 'information_schema', 'flotilla',"
+    " 'flotilla_backup']::pg_catalog.name[])"
+    " AND NOT pg_catalog.starts_with(n.nspname::pg_catalog.text, 'pg_toast')"
+    " AND NOT pg_catalog.starts_with(n.nspname::pg_catalog.text, 'pg_temp')"
+    " ELSE n.nspname" S_OP("=") "$1::pg_catalog.text END)"
+    " SELECT (CASE WHEN" S_CENSUS_REL("pg_trigger", "g", "tgrelid")
+    " AND NOT g.tgisinternal) THEN 1 ELSE 0 END)"
+    S_OP("+") "(CASE WHEN" S_CENSUS_REL("pg_policy", "p", "polrelid")
+    ") THEN 2 ELSE 0 END)"
+    S_OP("+") "(CASE WHEN" S_CENSUS_REL("pg_rewrite", "w", "ev_class")
+    " AND w.rulename" S_OP("<>") "'_RETURN') THEN 4 ELSE 0 END)"
+    S_OP("+") "(CASE WHEN" S_CENSUS_REL("pg_sequence", "s", "seqrelid")
+    ") THEN 8 ELSE 0 END)"
+    S_OP("+") "(CASE WHEN" S_CENSUS_DEP("pg_type") " THEN 16 ELSE 0 END)"
+    S_OP("+") "(CASE WHEN" S_CENSUS_DEP("pg_proc") " THEN 32 ELSE 0 END)"
+    S_OP("+") "(CASE WHEN EXISTS (SELECT FROM pg_catalog.pg_statistic_ext x"
+    " WHERE x.stxnamespace" S_CENSUS_NS ") THEN 64 ELSE 0 END)";
+
+int
+fl_schema_census_kinds(const fl_pg_result_t *r)
+{
+    const char *v = r->nrows == 1 ? fl_pg_value(r, 0, 0) : NULL;
+
+    return v != NULL ? (int)(strtoul(v, NULL, 10) & S_ALL_KINDS)
+                     : FL_SCHEMA_KINDS_ASK;
+}
+
+/* Variant kinds' text, built at first use; lives as long as the process. */
+static pthread_mutex_t s_snap_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *s_snap_text[S_ALL_KINDS + 1];
+
+/*
+ * The snapshot statement describing the kinds in mask, and its prepared
+ * statement's name (name: at least 32 bytes).
+ */
+static const char *
+s_snapshot_variant(unsigned mask, char *name, size_t n)
+{
+    char *text;
+
+    mask &= S_ALL_KINDS;
+    snprintf(name, n, "flotilla_schema_snapshot_%02x", mask);
+    pthread_mutex_lock(&s_snap_lock);
+    if ((text = s_snap_text[mask]) == NULL) {
+        fl_buf_t b = FL_BUF_INIT(0);
+
+        fl_buf_adds(&b, S_SNAP_HEAD);
+        for (size_t i = 0; i < S_NKINDS; i++)
+            fl_buf_adds(&b, mask & (1u << i) ? s_snap_kinds[i].cte
+                                             : s_snap_kinds[i].none);
+        fl_buf_adds(&b, S_SNAP_TAIL);
+        text = s_snap_text[mask] = fl_buf_detach(&b);
+    }
+    pthread_mutex_unlock(&s_snap_lock);
+    return text;
+}
+
 
 /* The scope of generation $1 (fl_schema_prove, pinned). */
 static const char s_scope_sql[] =
@@ -978,7 +1139,7 @@ static const char s_fingerprint_sql[] =
  * its rows, when
  * both were taken and have the same scope; the scopes of both (NULL: not
  * taken) and the number of rows written.  Reading del's count makes the
- * DELETE run first (see s_snapshot_sql).
+ * DELETE run first (see S_SNAP_TAIL).
  */
 static const char s_record_sql[] =
     "WITH sc AS MATERIALIZED (SELECT" S_SCOPE_OF("$2") "AS b,"
@@ -1350,14 +1511,18 @@ s_query_snap(fl_pg_t *pg, fl_pg_result_t *r, const char *name,
     return rc;
 }
 
-/* A snapshot (full) or a refresh into gen; *fp (may be NULL) its fingerprint. */
+/*
+ * A snapshot (full) or a refresh into gen; *fp (may be NULL) its
+ * fingerprint.  every: describe every kind, without asking the census.
+ */
 static int
-s_snapshot(fl_pg_t *pg, int gen, const char *only_schema, int full, char **fp,
-           fl_error_t *err)
+s_snapshot(fl_pg_t *pg, int gen, const char *only_schema, int full, int every,
+           char **fp, fl_error_t *err)
 {
-    char g[16];
-    const char *params[3] = {only_schema, g, full ? "t" : "f"};
+    char g[16], name[48];
+    const char *params[3] = {only_schema, g, full ? "t" : "f"}, *sql = NULL;
     fl_pg_result_t r = FL_PG_RESULT_INIT;
+    unsigned kinds = S_ALL_KINDS;
     s_session_t s;
     int rc;
 
@@ -1366,8 +1531,18 @@ s_snapshot(fl_pg_t *pg, int gen, const char *only_schema, int full, char **fp,
         *fp = NULL;
     snprintf(g, sizeof(g), "%d", gen);
     if ((rc = s_enter(pg, &s, 1, err)) == 0) {
-        rc = fl_pg_query_prepared(pg, &r, "flotilla_schema_snapshot",
-                                  s_snapshot_sql, 3, params, err);
+        if (!every) {
+            int k;
+
+            rc = fl_pg_query_prepared(pg, &r, "flotilla_schema_census",
+                                      fl_schema_census_sql, 1, params, err);
+            k = fl_schema_census_kinds(&r);
+            kinds = k < 0 ? S_ALL_KINDS : (unsigned)k;
+            fl_pg_result_release(&r);
+        }
+        sql = s_snapshot_variant(kinds, name, sizeof(name));
+        if (rc == 0)
+            rc = fl_pg_query_prepared(pg, &r, name, sql, 3, params, err);
         if (rc == 0 && fp != NULL && r.nrows == 1 &&
             fl_pg_value(&r, 0, 1) != NULL)
             *fp = fl_strdup(fl_pg_value(&r, 0, 1));
@@ -1386,14 +1561,21 @@ int
 fl_schema_snapshot(fl_pg_t *pg, int gen, const char *only_schema,
                    fl_error_t *err)
 {
-    return s_snapshot(pg, gen, only_schema, 1, NULL, err);
+    return s_snapshot(pg, gen, only_schema, 1, 0, NULL, err);
+}
+
+int
+fl_schema_snapshot_every_kind(fl_pg_t *pg, int gen, const char *only_schema,
+                              fl_error_t *err)
+{
+    return s_snapshot(pg, gen, only_schema, 1, 1, NULL, err);
 }
 
 int
 fl_schema_refresh(fl_pg_t *pg, int gen, const char *only_schema, char **fp,
                   fl_error_t *err)
 {
-    return s_snapshot(pg, gen, only_schema, 0, fp, err);
+    return s_snapshot(pg, gen, only_schema, 0, 0, fp, err);
 }
 
 int
@@ -1489,18 +1671,41 @@ static const char s_ledger_fp_sql[] =
  * Releases snap and rec.
  */
 static int
-s_record_batch(fl_pg_t *pg, const fl_pg_step_t *steps, size_t nsteps,
+s_record_batch(fl_pg_t *pg, fl_pg_step_t *steps, size_t nsteps, int kinds,
                fl_pg_result_t *snap, fl_pg_result_t *rec, int gen_before,
                int gen_after, char **fp, int *count, fl_error_t *err)
 {
     fl_error_t ignore = FL_ERROR_INIT;
-    int rc;
+    fl_pg_result_t census = FL_PG_RESULT_INIT;
+    /* steps: BEGIN, the pins, the snapshot (its first parameter the scope). */
+    const fl_pg_step_t enter[] = {
+        steps[0], steps[1],
+        {"flotilla_schema_census", fl_schema_census_sql, 1, steps[2].params,
+         &census},
+    };
+    char name[48];
+    size_t skip = 0;
+    int rc = 0;
 
     FL_ASSERT(pg != NULL && fp != NULL && !fl_pg_in_transaction(pg));
+    FL_ASSERT(nsteps > 3 && steps[2].out == snap);
     *fp = NULL;
     if (count != NULL)
         *count = 0;
-    rc = fl_pg_batch(pg, steps, nsteps, err);
+    /* Without the census's answer, it is asked first: one more round trip. */
+    if (kinds < 0) {
+        rc = fl_pg_batch(pg, enter, sizeof(enter) / sizeof(enter[0]), err);
+        kinds = fl_schema_census_kinds(&census);
+        skip = 2;
+    }
+    if (rc == 0) {
+        steps[2].sql = s_snapshot_variant(kinds < 0 ? S_ALL_KINDS
+                                                    : (unsigned)kinds,
+                                          name, sizeof(name));
+        steps[2].name = name;
+        rc = fl_pg_batch(pg, steps + skip, nsteps - skip, err);
+    }
+    fl_pg_result_release(&census);
     if (rc != 0 && fl_pg_in_transaction(pg))
         FL_IGNORE(fl_pg_exec(pg, "ROLLBACK", &ignore));
     /* Without the tables, no generation was ever taken here. */
@@ -1523,18 +1728,18 @@ s_record_batch(fl_pg_t *pg, const fl_pg_step_t *steps, size_t nsteps,
 int
 fl_schema_record_after(fl_pg_t *pg, const char *target,
                        const fl_version_t *version, int gen_before,
-                       int gen_after, const char *only_schema, char **fp,
-                       int *count, fl_error_t *err)
+                       int gen_after, const char *only_schema, int kinds,
+                       char **fp, int *count, fl_error_t *err)
 {
     char v[FL_VERSION_MAX + 1], b[16], a[16];
     const char *snap_params[3] = {only_schema, a, "f"};
     const char *rec_params[4] = {v, b, a, target};
     const char *fp_params[4] = {a, b, v, target};
     fl_pg_result_t snap = FL_PG_RESULT_INIT, rec = FL_PG_RESULT_INIT;
-    const fl_pg_step_t steps[] = {
+    fl_pg_step_t steps[] = {
         {NULL, "BEGIN", 0, NULL, NULL},
         {NULL, "SELECT" S_PINS, 0, NULL, NULL},
-        {"flotilla_schema_snapshot", s_snapshot_sql, 3, snap_params, &snap},
+        {NULL, NULL, 3, snap_params, &snap}, /* its variant: s_record_batch */
         {"flotilla_schema_record", s_record_sql, 4, rec_params, &rec},
         {"flotilla_schema_ledger_fp", s_ledger_fp_sql, 4, fp_params, NULL},
         {NULL, "COMMIT", 0, NULL, NULL},
@@ -1544,8 +1749,8 @@ fl_schema_record_after(fl_pg_t *pg, const char *target,
     snprintf(v, sizeof(v), "%s", version->text);
     snprintf(b, sizeof(b), "%d", gen_before);
     snprintf(a, sizeof(a), "%d", gen_after);
-    rc = s_record_batch(pg, steps, sizeof(steps) / sizeof(steps[0]), &snap,
-                        &rec, gen_before, gen_after, fp, count, err);
+    rc = s_record_batch(pg, steps, sizeof(steps) / sizeof(steps[0]), kinds,
+                        &snap, &rec, gen_before, gen_after, fp, count, err);
     if (rc != 0)
         fl_error_prefix(err, "could not record the schema after version "
                         "%s: ", version->text);
@@ -1588,18 +1793,18 @@ static const char s_repeatable_fp_sql[] =
 int
 fl_schema_record_repeatable(fl_pg_t *pg, const char *target, const char *name,
                             int gen_before, int gen_after,
-                            const char *only_schema, char **fp, int *count,
-                            fl_error_t *err)
+                            const char *only_schema, int kinds, char **fp,
+                            int *count, fl_error_t *err)
 {
     char b[16], a[16];
     const char *snap_params[3] = {only_schema, a, "f"};
     const char *rec_params[4] = {name, b, a, target};
     const char *fp_params[3] = {a, name, target};
     fl_pg_result_t snap = FL_PG_RESULT_INIT, rec = FL_PG_RESULT_INIT;
-    const fl_pg_step_t steps[] = {
+    fl_pg_step_t steps[] = {
         {NULL, "BEGIN", 0, NULL, NULL},
         {NULL, "SELECT" S_PINS, 0, NULL, NULL},
-        {"flotilla_schema_snapshot", s_snapshot_sql, 3, snap_params, &snap},
+        {NULL, NULL, 3, snap_params, &snap}, /* its variant: s_record_batch */
         {NULL, s_record_repeatable_sql, 4, rec_params, &rec},
         {NULL, s_repeatable_fp_sql, 3, fp_params, NULL},
         {NULL, "COMMIT", 0, NULL, NULL},
@@ -1608,8 +1813,8 @@ fl_schema_record_repeatable(fl_pg_t *pg, const char *target, const char *name,
 
     snprintf(b, sizeof(b), "%d", gen_before);
     snprintf(a, sizeof(a), "%d", gen_after);
-    rc = s_record_batch(pg, steps, sizeof(steps) / sizeof(steps[0]), &snap,
-                        &rec, gen_before, gen_after, fp, count, err);
+    rc = s_record_batch(pg, steps, sizeof(steps) / sizeof(steps[0]), kinds,
+                        &snap, &rec, gen_before, gen_after, fp, count, err);
     if (rc != 0)
         fl_error_prefix(err, "could not record the schema after repeatable "
                         "migration \"%s\": ", name);

@@ -160,6 +160,28 @@
  */
 int fl_schema_snapshot(fl_pg_t *pg, int gen, const char *only_schema,
                        fl_error_t *err) FL_NODISCARD;
+/*
+ * The statement behind a snapshot (and a refresh) describes only the
+ * kinds of object a census in the same transaction finds in the schemas
+ * (triggers, policies, rules, sequences, types, functions, statistics):
+ * a variant cheaper to parse and plan on each new connection.  This one
+ * describes every kind without asking: the reference the variants are
+ * tested against (tests/integration/test_schema.c).
+ */
+/*
+ * The census: which kinds of object the snapshot must describe in the
+ * managed schemas ($1 NULL), or in schema $1, one row and column.  Every
+ * operator is spelled out: it may run with the caller's search_path.
+ * fl_schema_census_kinds() reads its result: the kinds, or
+ * FL_SCHEMA_KINDS_ASK when r is not its row.
+ */
+#define FL_SCHEMA_KINDS_ASK (-1)
+extern const char fl_schema_census_sql[];
+int fl_schema_census_kinds(const fl_pg_result_t *r);
+
+int fl_schema_snapshot_every_kind(fl_pg_t *pg, int gen,
+                                  const char *only_schema,
+                                  fl_error_t *err) FL_NODISCARD;
 
 /*
  * Brings generation gen up to date as fl_schema_snapshot() would, but
@@ -218,13 +240,16 @@ int fl_schema_record_changes(fl_pg_t *pg, const char *target,
  * this session (else FL_ENOTFOUND).  *fp gets the fingerprint (a new
  * string, NULL on error); *count (may be NULL) the changes recorded.
  * FL_ECONFLICT when the generations' scopes differ (the refresh is then
- * kept, nothing recorded).
+ * kept, nothing recorded).  kinds: fl_schema_census_kinds() of
+ * fl_schema_census_sql run after the migration's last change (with its
+ * COMMIT, in the same round trip), or FL_SCHEMA_KINDS_ASK: the census is
+ * then asked here, in one more round trip.
  */
 int fl_schema_record_after(fl_pg_t *pg, const char *target,
                            const fl_version_t *version,
                            int gen_before, int gen_after,
-                           const char *only_schema, char **fp, int *count,
-                           fl_error_t *err) FL_NODISCARD;
+                           const char *only_schema, int kinds, char **fp,
+                           int *count, fl_error_t *err) FL_NODISCARD;
 
 /*
  * fl_schema_record_after for a repeatable migration (name): the refresh
@@ -236,7 +261,7 @@ int fl_schema_record_after(fl_pg_t *pg, const char *target,
 int fl_schema_record_repeatable(fl_pg_t *pg, const char *target,
                                 const char *name, int gen_before,
                                 int gen_after, const char *only_schema,
-                                char **fp, int *count,
+                                int kinds, char **fp, int *count,
                                 fl_error_t *err) FL_NODISCARD;
 
 /*

@@ -217,8 +217,9 @@ main(int argc, char **argv)
             c0 = s_backend_cpu(fl_pg_backend_pid(pg));
             t5 = fl_bench_now();
             if (fl_schema_record_after(pg, "", &(const fl_version_t){{"1"}},
-                                       after, before, NULL, &v,
-                                       &n, &err) != 0)
+                                       after, before, NULL,
+                                       FL_SCHEMA_KINDS_ASK, &v, &n,
+                                       &err) != 0)
                 s_die("record after", &err);
             ref[r] = (fl_bench_now() - t5) * 1000.0;
             refcpu[r] = s_cpu_since(pg, c0);

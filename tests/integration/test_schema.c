@@ -1313,6 +1313,55 @@ static const char s_gen_diff_sql[] =
     " SELECT count(*), string_agg(w || ' ' || kind || ' ' || ident || ': '"
     " || def, E'\\n') FROM d";
 
+/* The seeds a generated test runs: *one when FLOTILLA_SCHEMA_SEED names one. */
+static long
+s_gen_seeds(long *one)
+{
+    *one = getenv("FLOTILLA_SCHEMA_SEED")
+               ? fl_test_env_long("FLOTILLA_SCHEMA_SEED", 1) : 0;
+    return *one ? 1 : fl_test_env_long("FLOTILLA_SCHEMA_SEEDS", 6);
+}
+
+/*
+ * Appends to mig 1 to 3 statements drawn from forms (filled by
+ * s_gen_fill), each in a DO block that swallows its error.
+ */
+static void
+s_gen_statements(fl_pg_t *pg, uint64_t *rng, const char *const *forms,
+                 size_t nforms, fl_buf_t *mig)
+{
+    int n = 1 + (int)(fl_test_rng_next(rng) % 3);
+
+    for (int i = 0; i < n; i++) {
+        const char *form = forms[fl_test_rng_next(rng) % nforms];
+        int a = (int)(fl_test_rng_next(rng) % 4);
+        int b = (int)(fl_test_rng_next(rng) % 4);
+        char *stmt = s_gen_fill(form, a, b);
+        char *lit = fl_pg_quote_literal(pg, stmt);
+
+        fl_buf_addf(mig, "DO $m$BEGIN EXECUTE %s; EXCEPTION"
+                    " WHEN OTHERS THEN NULL; END$m$;", lit);
+        free(lit);
+        free(stmt);
+    }
+}
+
+/* The ledger row of generated migration version (in the caller's tx). */
+static void
+s_gen_ledger_row(fl_pg_t *pg, const char *version)
+{
+    fl_error_t err = FL_ERROR_INIT;
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    const char *params[1] = {version};
+
+    if (fl_pg_query(pg, &r, "INSERT INTO flotilla.schema_migrations"
+                    " (version, name, checksum, status, transactional, target)"
+                    " VALUES ($1, 'gen', 'x', 'applied', true, '')",
+                    1, params, &err) != 0)
+        fail_msg("ledger row: %s", err.message);
+    fl_pg_result_release(&r);
+}
+
 /*
  * After each migration, what the pipeline runs (fl_schema_record_after:
  * the refresh of the generation two migrations old, 1 and 2 in turn, and
@@ -1328,9 +1377,7 @@ static void
 test_refresh_equals_full_snapshot_after_generated_migrations(void **state)
 {
     s_env_t *env = *state;
-    long one = getenv("FLOTILLA_SCHEMA_SEED")
-                   ? fl_test_env_long("FLOTILLA_SCHEMA_SEED", 1) : 0;
-    long seeds = one ? 1 : fl_test_env_long("FLOTILLA_SCHEMA_SEEDS", 6);
+    long one = 0, seeds = s_gen_seeds(&one);
     int gen = 1, fullgen = 8;
     fl_error_t lerr = FL_ERROR_INIT;
 
@@ -1355,38 +1402,22 @@ test_refresh_equals_full_snapshot_after_generated_migrations(void **state)
             int prev = gen, prevfull = fullgen;
 
             fl_buf_reset(&mig);
-            if (step == 0) {
+            if (step == 0)
                 fl_buf_adds(&mig, s_gen_reset_sql);
-            } else {
-                int n = 1 + (int)(fl_test_rng_next(&rng) % 3);
-                for (int i = 0; i < n; i++) {
-                    const char *form =
-                        s_gen_stmts[fl_test_rng_next(&rng) % S_GEN_NSTMTS];
-                    int a = (int)(fl_test_rng_next(&rng) % 4);
-                    int b = (int)(fl_test_rng_next(&rng) % 4);
-                    char *stmt = s_gen_fill(form, a, b);
-                    char *lit = fl_pg_quote_literal(env->pg, stmt);
-                    fl_buf_addf(&mig, "DO $m$BEGIN EXECUTE %s; EXCEPTION"
-                                " WHEN OTHERS THEN NULL; END$m$;", lit);
-                    free(lit);
-                    free(stmt);
-                }
-            }
+            else
+                s_gen_statements(env->pg, &rng, s_gen_stmts, S_GEN_NSTMTS,
+                                 &mig);
             snprintf(v, sizeof(v), "%ld", version);
             s_exec(env->pg, "BEGIN");
             s_exec(env->pg, fl_buf_str(&mig));
-            if (fl_pg_query(env->pg, &r, "INSERT INTO flotilla.schema_migrations"
-                            " (version, name, checksum, status, transactional, target)"
-                            " VALUES ($1, 'gen', 'x', 'applied', true, '')",
-                            1, params + 3, &err) != 0)
-                fail_msg("ledger row: %s", err.message);
-            fl_pg_result_release(&r);
+            s_gen_ledger_row(env->pg, v);
             s_exec(env->pg, "COMMIT");
             gen = prev == 1 ? 2 : 1;
             fullgen = prevfull == 8 ? 9 : 8;
             fl_version_set_u64(&vv, (uint64_t)version);
             if (fl_schema_record_after(env->pg, "", &vv, prev, gen, NULL,
-                                       &fp, NULL, &err) != 0)
+                                       FL_SCHEMA_KINDS_ASK, &fp, NULL,
+                                       &err) != 0)
                 fail_msg("seed %ld step %d: record after: %s", seed, step,
                          err.message);
             s_snapshot(env->pg, fullgen, NULL);
@@ -1421,6 +1452,168 @@ test_refresh_equals_full_snapshot_after_generated_migrations(void **state)
         }
         fl_buf_release(&mig);
     }
+}
+
+/* ---- the census's variants against the statement of every kind ---- */
+
+/*
+ * Statements that make and take away each kind the census gates (see
+ * fl_schema_snapshot_every_kind), in schema k, which starts empty; as
+ * s_gen_stmts, "%1$d" and "%2$d" are 0 to 3, and failures are swallowed.
+ */
+static const char *const s_kind_stmts[] = {
+    "CREATE TABLE k.t%1$d (id int PRIMARY KEY, a int)",
+    "DROP TABLE k.t%1$d CASCADE",
+    "CREATE SEQUENCE k.s%1$d",
+    "DROP SEQUENCE k.s%1$d CASCADE",
+    "CREATE TABLE k.x%1$d (id serial PRIMARY KEY)",
+    "DROP TABLE k.x%1$d",
+    "CREATE FUNCTION k.f%1$d() RETURNS trigger LANGUAGE plpgsql"
+    " AS $$BEGIN RETURN NEW; END$$",
+    "DROP FUNCTION k.f%1$d() CASCADE",
+    "CREATE TRIGGER r%2$d BEFORE INSERT ON k.t%1$d"
+    " FOR EACH ROW EXECUTE FUNCTION k.f%2$d()",
+    "DROP TRIGGER r%2$d ON k.t%1$d",
+    "CREATE POLICY p%2$d ON k.t%1$d USING (a > %2$d)",
+    "DROP POLICY p%2$d ON k.t%1$d",
+    "CREATE RULE u%2$d AS ON UPDATE TO k.t%1$d DO INSTEAD NOTHING",
+    "DROP RULE u%2$d ON k.t%1$d",
+    "CREATE TYPE k.e%1$d AS ENUM ('a', 'b%2$d')",
+    "DROP TYPE k.e%1$d CASCADE",
+    "CREATE DOMAIN k.d%1$d AS int CHECK (VALUE > %2$d)",
+    "DROP DOMAIN k.d%1$d CASCADE",
+    "CREATE TYPE k.c%1$d AS (x int, y text)",
+    "DROP TYPE k.c%1$d CASCADE",
+    "CREATE STATISTICS k.st%1$d ON a, id FROM k.t%1$d",
+    "DROP STATISTICS k.st%1$d",
+    "CREATE VIEW k.v%1$d AS SELECT %2$d AS n",
+    "DROP VIEW k.v%1$d",
+    "GRANT EXECUTE ON FUNCTION k.f%1$d() TO fl_reader",
+    "COMMENT ON FUNCTION k.f%1$d() IS 'f%2$d'",
+    "CREATE AGGREGATE k.sm%1$d (int) (sfunc = int4pl, stype = int)",
+    "DROP AGGREGATE k.sm%1$d (int)",
+};
+
+#define S_KIND_NSTMTS (sizeof(s_kind_stmts) / sizeof(s_kind_stmts[0]))
+
+/* Rows in one of generations $1 and $2 and not the other. */
+static const char s_gens_apart_sql[] =
+    "WITH a AS (SELECT kind, ident, def FROM pg_temp.flotilla_schema_snap"
+    "  WHERE gen = $1::int), b AS (SELECT kind, ident, def"
+    "  FROM pg_temp.flotilla_schema_snap WHERE gen = $2::int),"
+    " d AS ((SELECT 'census', * FROM a EXCEPT SELECT 'census', * FROM b)"
+    "  UNION ALL (SELECT 'every kind', * FROM b EXCEPT"
+    "  SELECT 'every kind', * FROM a))"
+    " SELECT count(*), string_agg(concat_ws(' ', d.*), E'\n') FROM d";
+
+/*
+ * The snapshot the census cuts to the kinds present gives the rows and
+ * fingerprint of the statement of every kind, whatever comes and goes:
+ * after each generated migration in schema k (which holds none of the
+ * kinds at first), a full snapshot and the pipeline's refresh
+ * (fl_schema_record_after), both scoped to k, against
+ * fl_schema_snapshot_every_kind.  The seeds must also have prepared
+ * several variants, or the census cut nothing and the test proved
+ * nothing.  FLOTILLA_SCHEMA_SEEDS seeds (default 6), or
+ * FLOTILLA_SCHEMA_SEED=N alone; a failure prints its seed.
+ */
+static void
+test_census_variants_equal_the_statement_of_every_kind(void **state)
+{
+    s_env_t *env = *state;
+    long one = 0, seeds = s_gen_seeds(&one);
+    int gen = 1;
+    fl_error_t lerr = FL_ERROR_INIT;
+    char *variants = NULL;
+
+    if (fl_ledger_ensure(env->pg, &lerr) != 0)
+        fail_msg("ledger: %s", lerr.message);
+    s_exec(env->pg, "DROP SCHEMA IF EXISTS k CASCADE; CREATE SCHEMA k");
+    s_snapshot(env->pg, gen, "k");
+    for (long n = 0; n < seeds; n++) {
+        long seed = one ? one : n + 1;
+        uint64_t rng = (uint64_t)seed * 7919;
+        fl_buf_t mig = FL_BUF_INIT(0);
+
+        for (int step = 1; step <= 10; step++) {
+            fl_error_t err = FL_ERROR_INIT;
+            fl_pg_result_t r = FL_PG_RESULT_INIT;
+            char a[16], b[16], v[24], *fp = NULL, *every = NULL,
+                *census = NULL;
+            const char *params[2] = {a, b};
+            long version = 100000 + seed * 100 + step;
+            fl_version_t vv = FL_VERSION_INIT;
+            int prev = gen, kinds;
+
+            fl_buf_reset(&mig);
+            s_gen_statements(env->pg, &rng, s_kind_stmts, S_KIND_NSTMTS, &mig);
+            snprintf(v, sizeof(v), "%ld", version);
+            s_exec(env->pg, "BEGIN");
+            s_exec(env->pg, fl_buf_str(&mig));
+            s_gen_ledger_row(env->pg, v);
+            /*
+             * As the pipeline: the census with the COMMIT, unpinned (odd
+             * steps); or asked by the refresh itself (even ones).
+             */
+            kinds = FL_SCHEMA_KINDS_ASK;
+            if (step % 2 == 1) {
+                if (fl_pg_query(env->pg, &r, fl_schema_census_sql, 1,
+                                (const char *const[]){"k"}, &err) != 0)
+                    fail_msg("census: %s", err.message);
+                kinds = fl_schema_census_kinds(&r);
+                fl_pg_result_release(&r);
+                assert_true(kinds >= 0);
+            }
+            s_exec(env->pg, "COMMIT");
+            /* The refresh (generations 1 and 2 in turn), 3 full, 4 every. */
+            gen = prev == 1 ? 2 : 1;
+            fl_version_set_u64(&vv, (uint64_t)version);
+            if (fl_schema_record_after(env->pg, "", &vv, prev, gen, "k",
+                                       kinds, &fp, NULL, &err) != 0)
+                fail_msg("seed %ld step %d: record after: %s", seed, step,
+                         err.message);
+            s_snapshot(env->pg, 3, "k");
+            if (fl_schema_snapshot_every_kind(env->pg, 4, "k", &err) != 0)
+                fail_msg("seed %ld step %d: every kind: %s", seed, step,
+                         err.message);
+            census = s_fingerprint(env->pg, 3);
+            every = s_fingerprint(env->pg, 4);
+            for (int w = 0; w < 2; w++) {
+                snprintf(a, sizeof(a), "%d", w == 0 ? gen : 3);
+                snprintf(b, sizeof(b), "%d", 4);
+                if (fl_pg_query(env->pg, &r, s_gens_apart_sql, 2, params,
+                                &err) != 0)
+                    fail_msg("apart: %s", err.message);
+                if (strcmp(fl_pg_value(&r, 0, 0), "0") != 0 ||
+                    strcmp(fp, every) != 0 || strcmp(census, every) != 0) {
+                    fprintf(stderr, "seed %ld step %d (FLOTILLA_SCHEMA_SEED="
+                            "%ld), %s: after\n%s\nrefresh %s, census %s, every"
+                            " kind %s\n%s\n", seed, step, seed,
+                            w == 0 ? "refresh" : "snapshot", fl_buf_str(&mig),
+                            fp, census, every,
+                            fl_pg_value(&r, 0, 1) ? fl_pg_value(&r, 0, 1) : "");
+                    fail_msg("seed %ld: a census variant differs from the"
+                             " statement of every kind", seed);
+                }
+                fl_pg_result_release(&r);
+            }
+            free(fp);
+            free(every);
+            free(census);
+        }
+        fl_buf_release(&mig);
+    }
+    /* The variants this connection prepared: the census did cut. */
+    if (fl_pg_query_value(env->pg, &variants, "SELECT count(*) FILTER (WHERE"
+                          " name <> 'flotilla_schema_snapshot_7f') > 1 AND"
+                          " count(*) FILTER (WHERE name ="
+                          " 'flotilla_schema_snapshot_7f') = 1"
+                          " FROM pg_prepared_statements WHERE name LIKE"
+                          " 'flotilla\\_schema\\_snapshot\\_%'", 0, NULL,
+                          &lerr) != 0)
+        fail_msg("variants: %s", lerr.message);
+    assert_string_equal(variants, "t");
+    free(variants);
 }
 
 /*
@@ -1556,6 +1749,9 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_refresh_equals_full_snapshot_after_generated_migrations,
             s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_census_variants_equal_the_statement_of_every_kind, s_setup,
+            s_teardown),
         cmocka_unit_test_setup_teardown(
             test_batch_runs_in_order_and_stops_at_the_first_failure, s_setup,
             s_teardown),
