@@ -1472,6 +1472,24 @@ s_finish(fl_pipeline_t *p, s_mig *x, int rc, fl_error_t *err)
     int64_t took = fl__now_ms() - x->u.t0;
     int changes = 0;
 
+    if (rc == 0 && x->start > 0) {
+        /*
+         * Resumed: the snapshot before it was taken by this run, after the
+         * earlier one committed statements 1 to start; the changes it
+         * would record miss what those made, and the rollback's proof
+         * would then find them "missing" once down drops them.  So none
+         * are recorded (schema_recorded stays false: the rollback says it
+         * cannot prove the schema), and the next migration takes a
+         * snapshot of its own.
+         */
+        p->schema_gen = 0;
+        fl__event(p, FL_STEP_VERIFY_AFTER, FL_STEP_OK, m, took, NULL,
+                  "applied %s; its schema changes are not recorded: an "
+                  "earlier run committed statements 1 to %zu before this "
+                  "run's snapshot, so rolling it back will not prove the "
+                  "schema", m->file, x->start);
+        return 0;
+    }
     if (rc == 0) {
         char *fp = s_schema_after(p, m, x->before, &changes);
         fl__event(p, FL_STEP_VERIFY_AFTER, FL_STEP_OK, m, took, NULL,

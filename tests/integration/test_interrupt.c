@@ -401,6 +401,52 @@ test_a_down_statement_commits_with_its_progress_row(void **state)
 }
 
 /*
+ * A no-transaction migration an earlier run left half-done is resumed by
+ * the next apply, whose snapshot before it already shows what the earlier
+ * run made (here the index): the changes it records would miss them, and
+ * the rollback's proof then found the index the down drops "missing"
+ * (tests/integration/test_kill9.c: "1 object differs" after a kill -9
+ * inside the migration).  A resumed migration's schema is not recorded,
+ * it says so, and its rollback runs without that proof.
+ */
+static void
+test_a_resumed_migration_is_rolled_back_without_a_false_proof(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    fl_test_proc_t r;
+    const char *const last[] = {"--last", NULL};
+
+    fl_test_exec(ws->conn, "CREATE TABLE t (id bigint PRIMARY KEY, n bigint);"
+                           "INSERT INTO t VALUES (1, 1);"
+                           "CREATE FUNCTION no_update() RETURNS trigger"
+                           " LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION"
+                           " 'not yet'; END $$;"
+                           "CREATE TRIGGER no_update BEFORE UPDATE ON t FOR"
+                           " EACH ROW EXECUTE FUNCTION no_update()");
+    fl_test_ws_write(ws, "0001_a.sql",
+                     "-- flotilla:options no-transaction\n"
+                     "-- flotilla:up\n"
+                     "CREATE INDEX CONCURRENTLY t_n ON t (n);\n"
+                     "UPDATE t SET n = n + 1;\n"
+                     "-- flotilla:down\n"
+                     "UPDATE t SET n = n - 1;\n"
+                     "DROP INDEX CONCURRENTLY t_n;\n");
+    s_apply(ws, 1, "not yet");
+    fl_test_exec(ws->conn, "DROP TRIGGER no_update ON t");
+    fl_test_ws_flotilla(ws, &r, "apply", NULL, 1);
+    fl_test_expect(&r, 0, "live checks run before each statement (resuming)");
+    fl_test_expect(&r, 0, "schema changes are not recorded");
+    fl_test_proc_release(&r);
+    s_expect_value(ws, "SELECT status || ' ' || schema_recorded FROM"
+                       " flotilla.schema_migrations", "applied false");
+    fl_test_ws_flotilla(ws, &r, "rollback", last, 1);
+    fl_test_expect(&r, 0, "rolled back 1 migration");
+    fl_test_proc_release(&r);
+    s_expect_value(ws, "SELECT n FROM t", "1");
+    s_expect_value(ws, "SELECT to_regclass('t_n') IS NULL", "t");
+}
+
+/*
  * (d) A down with no-transaction statements records its progress, says
  * which statements it undid, and resumes after them.
  */
@@ -485,6 +531,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_a_refusal_after_statements_committed_is_a_failure, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_exit_3_only_when_nothing_changed, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_down_statement_commits_with_its_progress_row, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_a_resumed_migration_is_rolled_back_without_a_false_proof, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_no_transaction_down_resumes_and_says_what_it_undid, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_rollback_refuses_under_a_half_applied_migration, fl_test_ws_setup, fl_test_ws_teardown),
     };
