@@ -1046,7 +1046,7 @@ s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
                                   u->stats.lock_wait_ms, u->stats.retries,
                                   NULL, NULL, NULL, p->target, NULL, 0};
         fl_ledger_step_t row;
-        fl_pg_step_t steps[4] = {{NULL, "COMMIT", 0, NULL, NULL}};
+        fl_pg_step_t steps[5] = {{NULL, "COMMIT", 0, NULL, NULL}};
         fl_pg_result_t census = FL_PG_RESULT_INIT;
         const char *scope[1] = {fl__scope(p)};
 
@@ -1068,11 +1068,15 @@ s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
         } else if (rc == 0) {
             fl_ledger_record_step(&row, &rec);
             steps[0] = row.step;
-            steps[1] = (fl_pg_step_t){"flotilla_schema_census",
+            /* Its plan made once a connection, as the snapshot's is. */
+            steps[1] = (fl_pg_step_t){NULL, "SELECT pg_catalog.set_config("
+                                      "'plan_cache_mode', 'force_generic_plan',"
+                                      " true)", 0, NULL, NULL};
+            steps[2] = (fl_pg_step_t){"flotilla_schema_census",
                                       fl_schema_census_sql, 1, scope, &census};
-            steps[2] = (fl_pg_step_t){NULL, "COMMIT", 0, NULL, NULL};
-            fl__session_repin_step(&p->session, &steps[3]);
-            rc = fl_pg_batch(p->pg, steps, 4, err);
+            steps[3] = (fl_pg_step_t){NULL, "COMMIT", 0, NULL, NULL};
+            fl__session_repin_step(&p->session, &steps[4]);
+            rc = fl_pg_batch(p->pg, steps, 5, err);
             /* Committed when COMMIT ran, even if the pins then failed. */
             if (rc != 0 && !fl_pg_in_transaction(p->pg)) {
                 *outcome = S_OK;

@@ -167,17 +167,8 @@ for _ in $(seq 1 600); do
     sleep 0.1
 done
 [ "$got" -ge "$n" ] || { echo "only $got of $n targets reachable" >&2; exit 1; }
-cat >"$work/m/0001_flag.sql" <<'SQL'
--- flotilla:options allow=require-concurrent-index-creation 1,000 rows
--- flotilla:options allow=require-concurrent-index-deletion 1,000 rows
--- flotilla:up
-ALTER TABLE items ADD COLUMN flag int NOT NULL DEFAULT 7;
-CREATE INDEX items_flag ON items (flag);
-UPDATE items SET v = v + 1;
--- flotilla:down
-DROP INDEX items_flag;
-ALTER TABLE items DROP COLUMN flag;
-SQL
+# The migration (the same for bench/rollout.sh and bench/target.sh).
+cp "$root/bench/rollout/0001_flag.sql" "$work/m/"
 "$bin/flotilla" bundle build "$work/m" --sign "$work/release.key" \
     --environment bench --sequence 1 --out "$work/b.bundle" >/dev/null
 t0=$(now_ms)
