@@ -639,9 +639,7 @@ s_wait_sleepers(fl_fleet_t *f, int shard, int n)
     int64_t deadline = fl_clock_ms() + (int64_t)(60000 *
                                                  fl_test_timeout_scale());
 
-    while (s_count(f, shard, "postgres", "SELECT count(*) FROM "
-                   "pg_stat_activity WHERE state = 'active' AND query LIKE "
-                   "'%pg_sleep%' AND application_name = 'flotilla'") < n) {
+    while (fl_fleet_sleepers(f, shard) < n) {
         if (fl_clock_ms() > deadline)
             fail_msg("%d migrations were not running within 60 s", n);
         fl_clock_sleep_ms(20);

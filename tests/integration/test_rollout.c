@@ -1041,15 +1041,8 @@ s_sleepers(s_state *s)
 {
     long n = 0;
 
-    for (int k = 0; k < 3; k++) {
-        char *v = fl_fleet_query(&s->f, k, "postgres",
-                                 "SELECT count(*) FROM pg_stat_activity "
-                                 "WHERE state = 'active' AND query LIKE "
-                                 "'%pg_sleep%' AND application_name = "
-                                 "'flotilla'");
-        n += v ? strtol(v, NULL, 10) : 0;
-        free(v);
-    }
+    for (int k = 0; k < 3; k++)
+        n += fl_fleet_sleepers(&s->f, k);
     return n;
 }
 
@@ -1271,14 +1264,7 @@ test_rollout_stops_agent_kill9_never_half_applied(void **state)
         id = s_start_bg(s, args);
     }
     for (;;) {
-        char *v = fl_fleet_query(&s->f, 1, "postgres",
-                                 "SELECT count(*) FROM pg_stat_activity "
-                                 "WHERE state = 'active' AND query LIKE "
-                                 "'%pg_sleep%' AND application_name = "
-                                 "'flotilla'");
-        long n = v ? strtol(v, NULL, 10) : 0;
-        free(v);
-        if (n >= 2)
+        if (fl_fleet_sleepers(&s->f, 1) >= 2)
             break;
         if (fl_clock_ms() > deadline)
             fail_msg("shard-1's migrations were not running within 60 s");

@@ -594,6 +594,21 @@ fl_fleet_query(fl_fleet_t *f, int shard, const char *db, const char *sql)
     return v;
 }
 
+long
+fl_fleet_sleepers(fl_fleet_t *f, int shard)
+{
+    char *sql = fl_asprintf("SELECT count(*) FROM pg_stat_activity WHERE"
+                            " state = 'active' AND query LIKE '%%pg_sleep%%'"
+                            " AND application_name = 'flotilla' AND"
+                            " starts_with(datname, '%s')", f->prefix);
+    char *v = fl_fleet_query(f, shard, "postgres", sql);
+    long n = v ? strtol(v, NULL, 10) : 0;
+
+    free(v);
+    free(sql);
+    return n;
+}
+
 void
 fl_fleet_bundle(fl_fleet_t *f, const char *key, const char *dir,
                 const char *out)

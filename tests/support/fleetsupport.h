@@ -135,6 +135,13 @@ PGconn *fl_fleet_connect(fl_fleet_t *f, int shard, const char *db);
 /* A value of a query on a shard database (new string, NULL for NULL). */
 char *fl_fleet_query(fl_fleet_t *f, int shard, const char *db,
                      const char *sql);
+/*
+ * How many of this fleet's migrations run pg_sleep on a shard now: active
+ * flotilla sessions in a database whose name starts with f->prefix.  (Other
+ * tests share the shards: counted server-wide, their sleepers were taken
+ * for ours.)
+ */
+long fl_fleet_sleepers(fl_fleet_t *f, int shard);
 
 /*
  * Builds a bundle (environment "test", the next release sequence) of the
