@@ -1704,6 +1704,7 @@ s_record_batch(fl_pg_t *pg, fl_pg_step_t *steps, size_t nsteps, int kinds,
                                           name, sizeof(name));
         steps[2].name = name;
         rc = fl_pg_batch(pg, steps + skip, nsteps - skip, err);
+        steps[2].name = NULL; /* name is ours, and ends with this call */
     }
     fl_pg_result_release(&census);
     if (rc != 0 && fl_pg_in_transaction(pg))
