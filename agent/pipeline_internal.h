@@ -82,7 +82,19 @@ typedef struct {
     char *original_schemas;  /* current_schemas(true) at start, JSON */
     char *schemas;           /* ... as the migration left them */
     int in_migration;        /* MIGRATION state (else PINNED) */
-    const char *repin[FL_SESSION_NSETTINGS + 1]; /* fl__session_repin_step's
+    /*
+     * Timeouts, apart from the settings above: flotilla's own for the
+     * migration under way (fl__timeout_values), the migration's as its
+     * statements left them (NULL: not read yet), and those of flotilla's
+     * queries between migrations (fl__own_timeouts; run_st is the
+     * statement_timeout the connection started with).  "" leaves one as
+     * it is.
+     */
+    char own_lt[24], own_st[24];
+    char *mig_lt, *mig_st;
+    char run_lt[24];
+    char *run_st;
+    const char *repin[FL_SESSION_NSETTINGS + 3]; /* fl__session_repin_step's
                                                    parameters */
 } fl_session_t;
 

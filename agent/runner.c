@@ -352,6 +352,9 @@ fl__timeout_values(fl_pipeline_t *p, const fl_migration_t *m, char lt[24],
 
     snprintf(lt, 24, "%lld", (long long)l);
     snprintf(st, 24, "%lld", (long long)t);
+    /* Flotilla's own while m runs: what leaving its statements restores. */
+    snprintf(p->session.own_lt, sizeof(p->session.own_lt), "%s", lt);
+    snprintf(p->session.own_st, sizeof(p->session.own_st), "%s", st);
 }
 
 int
@@ -374,11 +377,14 @@ fl__begin_with_timeouts(fl_pipeline_t *p, const fl_migration_t *m,
 int
 fl__own_timeouts(fl_pipeline_t *p, fl_error_t *err)
 {
+    long long lt = (long long)(p->opts.lock_timeout_ms > 0
+                                   ? p->opts.lock_timeout_ms
+                                   : FL__DEFAULT_LOCK_TIMEOUT_MS);
+
+    /* The same again after each COMMIT (fl__session_repin). */
+    snprintf(p->session.run_lt, sizeof(p->session.run_lt), "%lld", lt);
     return fl_pg_execf(p->pg, err, "SET SESSION lock_timeout = %lld; RESET "
-                       "statement_timeout",
-                       (long long)(p->opts.lock_timeout_ms > 0
-                                       ? p->opts.lock_timeout_ms
-                                       : FL__DEFAULT_LOCK_TIMEOUT_MS));
+                       "statement_timeout", lt);
 }
 
 /*

@@ -61,6 +61,20 @@ s_values_release(char **v)
     " $7::pg_catalog.bool),"                                               \
     " pg_catalog.set_config('bytea_output', $6, $7::pg_catalog.bool)"
 
+/*
+ * lock_timeout to $8 and statement_timeout to $9 ('' leaves one as it
+ * is), after S_SET_SQL and with its $7.  Spelled out: leave runs it with
+ * the migration's search_path.
+ */
+#define S_TIMEOUTS_SQL                                                      \
+    ", CASE WHEN $8::pg_catalog.text OPERATOR(pg_catalog.<>) '' THEN"      \
+    " pg_catalog.set_config('lock_timeout', $8, $7::pg_catalog.bool) END,"  \
+    " CASE WHEN $9::pg_catalog.text OPERATOR(pg_catalog.<>) '' THEN"       \
+    " pg_catalog.set_config('statement_timeout', $9,"                      \
+    " $7::pg_catalog.bool) END"
+
+#define S_NPARAMS (FL_SESSION_NSETTINGS + 3)
+
 /* The values of a row of s_capture's shape into v and *schemas. */
 static void
 s_keep_values(const fl_pg_result_t *r, char **v, char **schemas)
@@ -77,13 +91,26 @@ s_keep_values(const fl_pg_result_t *r, char **v, char **schemas)
     *schemas = fl_strdup(val ? val : "");
 }
 
+/* The timeouts a row of s_capture_and_pin_sql's shape read. */
+static void
+s_keep_timeouts(const fl_pg_result_t *r, fl_session_t *s)
+{
+    const char *lt = fl_pg_value(r, 0, FL_SESSION_NSETTINGS + 1);
+    const char *st = fl_pg_value(r, 0, FL_SESSION_NSETTINGS + 2);
+
+    free(s->mig_lt);
+    free(s->mig_st);
+    s->mig_lt = fl_strdup(lt ? lt : "");
+    s->mig_st = fl_strdup(st ? st : "");
+}
+
 /*
  * Reads the current value of every setting into v and the effective
  * schema list (current_schemas(true), comma-separated) into *schemas,
- * replacing what they held.
+ * replacing what they held, and statement_timeout into *st.
  */
 static int
-s_capture(fl_pg_t *pg, char **v, char **schemas, fl_error_t *err)
+s_capture(fl_pg_t *pg, char **v, char **schemas, char **st, fl_error_t *err)
 {
     fl_pg_result_t r = FL_PG_RESULT_INIT;
     int rc = fl_pg_query(pg, &r,
@@ -93,12 +120,17 @@ s_capture(fl_pg_t *pg, char **v, char **schemas, fl_error_t *err)
         " pg_catalog.current_setting('IntervalStyle'),"
         " pg_catalog.current_setting('extra_float_digits'),"
         " pg_catalog.current_setting('bytea_output'),"
-        " pg_catalog.array_to_json(pg_catalog.current_schemas(true))::pg_catalog.text",
+        " pg_catalog.array_to_json(pg_catalog.current_schemas(true))::pg_catalog.text,"
+        " pg_catalog.current_setting('statement_timeout')",
         0, NULL, err);
 
     if (rc != 0)
         return rc;
     s_keep_values(&r, v, schemas);
+    free(*st);
+    *st = fl_strdup(fl_pg_value(&r, 0, FL_SESSION_NSETTINGS + 1)
+                        ? fl_pg_value(&r, 0, FL_SESSION_NSETTINGS + 1)
+                        : "");
     fl_pg_result_release(&r);
     return 0;
 }
@@ -113,44 +145,63 @@ static const char s_capture_and_pin_sql[] =
         " pg_catalog.current_setting('extra_float_digits') AS e,"
         " pg_catalog.current_setting('bytea_output') AS f,"
         " pg_catalog.array_to_json(pg_catalog.current_schemas(true))"
-        "::pg_catalog.text AS g)"
-        " SELECT cur.a, cur.b, cur.c, cur.d, cur.e, cur.f, cur.g,"
-        S_SET_SQL " FROM cur";
+        "::pg_catalog.text AS g,"
+        " pg_catalog.current_setting('lock_timeout') AS h,"
+        " pg_catalog.current_setting('statement_timeout') AS i)"
+        " SELECT cur.a, cur.b, cur.c, cur.d, cur.e, cur.f, cur.g, cur.h,"
+        " cur.i," S_SET_SQL S_TIMEOUTS_SQL " FROM cur";
 
-static int
-s_capture_and_pin(fl_pg_t *pg, char **v, char **schemas, int local,
-                  fl_error_t *err)
+/* The parameters of the pins: s_pinned, local, then timeouts lt and st. */
+static void
+s_pin_params(const char **p, int local, const char *lt, const char *st)
 {
-    const char *p[FL_SESSION_NSETTINGS + 1];
-    fl_pg_result_t r = FL_PG_RESULT_INIT;
-    int rc;
-
     for (size_t i = 0; i < FL_SESSION_NSETTINGS; i++)
         p[i] = s_pinned[i];
     p[FL_SESSION_NSETTINGS] = local ? "true" : "false";
-    rc = fl_pg_query(pg, &r, s_capture_and_pin_sql, FL_SESSION_NSETTINGS + 1,
-                     p, err);
+    p[FL_SESSION_NSETTINGS + 1] = lt ? lt : "";
+    p[FL_SESSION_NSETTINGS + 2] = st ? st : "";
+}
+
+/*
+ * Reads what the migration left (settings, schemas, timeouts) and pins
+ * flotilla's, with its own timeouts for the migration under way.
+ */
+static int
+s_capture_and_pin(fl_pg_t *pg, fl_session_t *s, int local, fl_error_t *err)
+{
+    const char *p[S_NPARAMS];
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    int rc;
+
+    s_pin_params(p, local, s->own_lt, s->own_st);
+    rc = fl_pg_query(pg, &r, s_capture_and_pin_sql, S_NPARAMS, p, err);
     if (rc != 0)
         return rc;
-    s_keep_values(&r, v, schemas);
+    s_keep_values(&r, s->migration, &s->schemas);
+    s_keep_timeouts(&r, s);
     fl_pg_result_release(&r);
     return 0;
 }
 
-/* Sets every setting to vals[i] (transaction-local when local). */
+/*
+ * Sets every setting to vals[i] and the timeouts to lt and st ('' or
+ * NULL: as they are), transaction-local when local.
+ */
 static int
-s_apply(fl_pg_t *pg, const char *const *vals, int local, fl_error_t *err)
+s_apply(fl_pg_t *pg, const char *const *vals, int local, const char *lt,
+        const char *st, fl_error_t *err)
 {
-    const char *p[FL_SESSION_NSETTINGS + 1];
+    const char *p[S_NPARAMS];
     fl_pg_result_t r = FL_PG_RESULT_INIT;
     int rc;
 
     for (size_t i = 0; i < FL_SESSION_NSETTINGS; i++)
         p[i] = vals[i];
     p[FL_SESSION_NSETTINGS] = local ? "true" : "false";
-    rc = fl_pg_query(pg, &r,
-        "SELECT" S_SET_SQL,
-        FL_SESSION_NSETTINGS + 1, p, err);
+    p[FL_SESSION_NSETTINGS + 1] = lt ? lt : "";
+    p[FL_SESSION_NSETTINGS + 2] = st ? st : "";
+    rc = fl_pg_query(pg, &r, "SELECT" S_SET_SQL S_TIMEOUTS_SQL, S_NPARAMS, p,
+                     err);
     fl_pg_result_release(&r);
     return rc;
 }
@@ -172,7 +223,8 @@ fl__session_pin(fl_pg_t *pg, fl_session_t *s, const char *search_path,
      * search_path, and would choose which of its functions the migration
      * calls.  fl_pg_open has already pinned it for flotilla's queries.
      */
-    if ((rc = s_capture(pg, s->original, &s->original_schemas, err)) != 0)
+    if ((rc = s_capture(pg, s->original, &s->original_schemas, &s->run_st,
+                        err)) != 0)
         return rc;
     free(s->original[0]);
     s->original[0] = fl_strdup(search_path);
@@ -186,7 +238,7 @@ fl__session_pin(fl_pg_t *pg, fl_session_t *s, const char *search_path,
             " pg_catalog.array_to_json(pg_catalog.current_schemas(true))"
             "::pg_catalog.text", 0, NULL, err);
     if (rc == 0)
-        rc = s_apply(pg, s_pinned, 0, err);
+        rc = s_apply(pg, s_pinned, 0, NULL, NULL, err);
     if (rc != 0)
         return rc;
     fl__session_reset(s);
@@ -201,6 +253,9 @@ fl__session_reset(fl_session_t *s)
         s->migration[i] = fl_strdup(s->original[i] ? s->original[i] : "");
     free(s->schemas);
     s->schemas = fl_strdup(s->original_schemas ? s->original_schemas : "");
+    /* Its statements start under flotilla's timeouts for it. */
+    fl_free(&s->mig_lt);
+    fl_free(&s->mig_st);
 }
 
 void
@@ -210,6 +265,9 @@ fl__session_release(fl_session_t *s)
     s_values_release(s->migration);
     fl_free(&s->schemas);
     fl_free(&s->original_schemas);
+    fl_free(&s->mig_lt);
+    fl_free(&s->mig_st);
+    fl_free(&s->run_st);
     s->in_migration = 0;
 }
 
@@ -220,8 +278,9 @@ fl__session_enter(fl_pg_t *pg, fl_session_t *s, fl_error_t *err)
 
     if (s->in_migration)
         return 0;
+    /* The timeouts its statements SET (or LOCAL) hold for its next ones. */
     rc = s_apply(pg, (const char *const *)s->migration,
-                 fl_pg_in_transaction(pg), err);
+                 fl_pg_in_transaction(pg), s->mig_lt, s->mig_st, err);
     if (rc == 0)
         s->in_migration = 1;
     return rc;
@@ -240,8 +299,7 @@ fl__session_leave(fl_pg_t *pg, fl_session_t *s, fl_error_t *err)
      * resolves that statement's table names), then pin: one round trip,
      * the values read in a CTE that is scanned before the pins run.
      */
-    rc = s_capture_and_pin(pg, s->migration, &s->schemas,
-                           fl_pg_in_transaction(pg), err);
+    rc = s_capture_and_pin(pg, s, fl_pg_in_transaction(pg), err);
     if (rc == 0)
         s->in_migration = 0;
     return rc;
@@ -253,12 +311,10 @@ fl__session_leave_step(fl_session_t *s, int local, fl_pg_step_t *out,
 {
     if (!s->in_migration)
         return 0;
-    for (size_t i = 0; i < FL_SESSION_NSETTINGS; i++)
-        s->repin[i] = s_pinned[i];
-    s->repin[FL_SESSION_NSETTINGS] = local ? "true" : "false";
+    s_pin_params(s->repin, local, s->own_lt, s->own_st);
     out->name = NULL;
     out->sql = s_capture_and_pin_sql;
-    out->nparams = FL_SESSION_NSETTINGS + 1;
+    out->nparams = S_NPARAMS;
     out->params = s->repin;
     out->out = res;
     return 1;
@@ -268,19 +324,19 @@ void
 fl__session_left(fl_session_t *s, const fl_pg_result_t *res)
 {
     s_keep_values(res, s->migration, &s->schemas);
+    s_keep_timeouts(res, s);
     s->in_migration = 0;
 }
 
 void
 fl__session_repin_step(fl_session_t *s, fl_pg_step_t *out)
 {
-    for (size_t i = 0; i < FL_SESSION_NSETTINGS; i++)
-        s->repin[i] = s_pinned[i];
-    s->repin[FL_SESSION_NSETTINGS] = "false";
+    /* A timeout the migration SET at session level outlives its COMMIT. */
+    s_pin_params(s->repin, 0, s->run_lt, s->run_st);
     s->in_migration = 0;
     out->name = NULL;
-    out->sql = "SELECT" S_SET_SQL;
-    out->nparams = FL_SESSION_NSETTINGS + 1;
+    out->sql = "SELECT" S_SET_SQL S_TIMEOUTS_SQL;
+    out->nparams = S_NPARAMS;
     out->params = s->repin;
     out->out = NULL;
 }
@@ -289,7 +345,7 @@ int
 fl__session_repin(fl_pg_t *pg, fl_session_t *s, fl_error_t *err)
 {
     s->in_migration = 0;
-    return s_apply(pg, s_pinned, 0, err);
+    return s_apply(pg, s_pinned, 0, s->run_lt, s->run_st, err);
 }
 
 const char *

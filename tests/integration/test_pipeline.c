@@ -833,6 +833,47 @@ test_out_of_order_and_statement_timeout(void **state)
     fl_test_proc_release(&r);
 }
 
+/*
+ * A timeout a migration SETs governs its own statements, not flotilla's
+ * bookkeeping after them: a migration whose last statement sets a 1 ms
+ * statement_timeout (session level, or LOCAL) failed in its ledger row's
+ * INSERT, "failed and was rolled back" although every statement of it
+ * had run.  One that sets a timeout before a slow statement still fails
+ * by it, and the next migration runs under its own timeouts.
+ */
+static void
+test_a_timeout_a_migration_sets_governs_its_statements_only(void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+
+    s_write(e, "0001_a.sql", "-- flotilla:up\nALTER TABLE users ADD COLUMN a int;\n"
+                             "SET statement_timeout = '1ms';\n"
+                             "-- flotilla:down\nALTER TABLE users DROP COLUMN a;\n");
+    s_write(e, "0002_b.sql", "-- flotilla:up\nALTER TABLE users ADD COLUMN b int;\n"
+                             "SET LOCAL statement_timeout = '1ms';\n"
+                             "SET lock_timeout = '1ms';\n"
+                             "-- flotilla:down\nALTER TABLE users DROP COLUMN b;\n");
+    s_run(e, &r, "apply", 1, NULL);
+    s_expect(&r, 0, "applied 2 migrations");
+    fl_test_proc_release(&r);
+    s_assert_value(e, "SELECT string_agg(version || ' ' || status || ' ' ||"
+                      " schema_recorded, ', ' ORDER BY version) FROM"
+                      " flotilla.schema_migrations", "1 applied true, 2 applied true");
+    s_write(e, "0003_c.sql", "-- flotilla:up\nSET statement_timeout = '200ms';\n"
+                             "SELECT pg_sleep(3);\n"
+                             "-- flotilla:down\nSELECT 1;\n");
+    s_run(e, &r, "apply", 1, NULL);
+    s_expect(&r, 1, "0003_c.sql:3:1");
+    s_expect(&r, 1, "canceling statement due to statement timeout");
+    fl_test_proc_release(&r);
+    s_assert_value(e, "SELECT status FROM flotilla.schema_migrations"
+                      " WHERE version = '3'", "failed");
+    s_run(e, &r, "rollback", 1, "--last", NULL);
+    s_expect(&r, 0, "rolled back 1 migration");
+    fl_test_proc_release(&r);
+}
+
 static void
 s_cli(fl_test_proc_t *r, const char *const *argv)
 {
@@ -1164,6 +1205,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_lint_error_refuses_unless_allowed, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_locks_shows_blocker_and_waiter, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_out_of_order_and_statement_timeout, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_a_timeout_a_migration_sets_governs_its_statements_only, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_signed_bundle_apply_and_rollback_by_bundle, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_large_table_backup_goes_to_a_file_and_restores, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_password_never_reaches_output_or_log, s_setup, s_teardown),
