@@ -1487,6 +1487,7 @@ s_finish(fl_pipeline_t *p, s_mig *x, int rc, fl_error_t *err)
          * snapshot of its own.
          */
         p->schema_gen = 0;
+        p->schema_kinds = FL_SCHEMA_KINDS_ASK;
         fl__event(p, FL_STEP_VERIFY_AFTER, FL_STEP_OK, m, took, NULL,
                   "applied %s; its schema changes are not recorded: an "
                   "earlier run committed statements 1 to %zu before this "

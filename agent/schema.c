@@ -1135,6 +1135,17 @@ static const char s_fingerprint_sql[] =
     "  AND s.kind OPERATOR(pg_catalog.<>) 'snapshot') "
 
 /*
+ * The rows b (of generation B) and a (of generation A) that differ, as
+ * "FROM ... WHERE ...": a row in one only, or with another def.
+ */
+#define S_ROWS_DIFFER(B, A)                                                 \
+    "  FROM" S_ROWS_OF(B) "b FULL JOIN" S_ROWS_OF(A) "a"                    \
+    "  ON a.kind OPERATOR(pg_catalog.=) b.kind"                             \
+    "  AND a.ident OPERATOR(pg_catalog.=) b.ident"                          \
+    "  WHERE (a.kind IS NULL OR b.kind IS NULL"                             \
+    "  OR a.def OPERATOR(pg_catalog.<>) b.def)"
+
+/*
  * Version $1's changes (of target $4) from generation $2 to $3, replacing
  * its rows, when
  * both were taken and have the same scope; the scopes of both (NULL: not
@@ -1154,11 +1165,7 @@ static const char s_record_sql[] =
     "  (version, kind, ident, before_def, after_def, target)"
     "  SELECT $1::pg_catalog.text, coalesce(b.kind, a.kind),"
     "  coalesce(b.ident, a.ident), b.def, a.def, $4::pg_catalog.text"
-    "  FROM" S_ROWS_OF("$2") "b FULL JOIN" S_ROWS_OF("$3") "a"
-    "  ON a.kind OPERATOR(pg_catalog.=) b.kind"
-    "  AND a.ident OPERATOR(pg_catalog.=) b.ident"
-    "  WHERE (a.kind IS NULL OR b.kind IS NULL"
-    "  OR a.def OPERATOR(pg_catalog.<>) b.def)"
+    S_ROWS_DIFFER("$2", "$3")
     "  AND EXISTS (SELECT FROM ok)"
     "  AND (SELECT pg_catalog.count(*) FROM del) OPERATOR(pg_catalog.>=) 0"
     "  RETURNING 1)"
@@ -1775,11 +1782,7 @@ static const char s_record_repeatable_sql[] =
     "  (target, name, kind, ident)"
     "  SELECT $4::pg_catalog.text, $1::pg_catalog.text,"
     "  coalesce(b.kind, a.kind), coalesce(b.ident, a.ident)"
-    "  FROM" S_ROWS_OF("$2") "b FULL JOIN" S_ROWS_OF("$3") "a"
-    "  ON a.kind OPERATOR(pg_catalog.=) b.kind"
-    "  AND a.ident OPERATOR(pg_catalog.=) b.ident"
-    "  WHERE (a.kind IS NULL OR b.kind IS NULL"
-    "  OR a.def OPERATOR(pg_catalog.<>) b.def)"
+    S_ROWS_DIFFER("$2", "$3")
     "  AND EXISTS (SELECT FROM ok)"
     "  ON CONFLICT DO NOTHING RETURNING 1)"
     " SELECT sc.b, sc.a, (SELECT pg_catalog.count(*) FROM ins) FROM sc";

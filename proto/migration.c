@@ -399,21 +399,37 @@ s_parse_lines(fl_migration_t *m, const char *file, const char *text,
     return 0;
 }
 
+/* An empty migration: no timeouts of its own. */
+static void
+s_init(fl_migration_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->lock_timeout_ms = -1;
+    out->statement_timeout_ms = -1;
+}
+
+/* The file's name and its sections, once its name was read. */
+static int
+s_parse_text(fl_migration_t *out, const char *file_name, const char *text,
+             size_t len, fl_error_t *err)
+{
+    int rc;
+
+    out->file = fl_strdup(file_name);
+    if ((rc = s_check_utf8(file_name, text, len, err)) != 0)
+        return rc;
+    return s_parse_lines(out, file_name, text, len, err);
+}
+
 int
 fl_migration_parse(fl_migration_t *out, const char *file_name,
                    const char *text, size_t len, fl_error_t *err)
 {
     int rc = 0;
 
-    memset(out, 0, sizeof(*out));
-    out->lock_timeout_ms = -1;
-    out->statement_timeout_ms = -1;
-    if ((rc = s_parse_file_name(file_name, &out->version, &out->name, err)))
-        goto cleanup;
-    out->file = fl_strdup(file_name);
-    if ((rc = s_check_utf8(file_name, text, len, err)) != 0)
-        goto cleanup;
-    if ((rc = s_parse_lines(out, file_name, text, len, err)) != 0)
+    s_init(out);
+    if ((rc = s_parse_file_name(file_name, &out->version, &out->name, err)) ||
+        (rc = s_parse_text(out, file_name, text, len, err)) != 0)
         goto cleanup;
     fl_migration_compute_checksum(out);
 cleanup:
@@ -465,15 +481,10 @@ fl_migration_parse_repeatable(fl_migration_t *out, const char *file_name,
 {
     int rc = 0;
 
-    memset(out, 0, sizeof(*out));
-    out->lock_timeout_ms = -1;
-    out->statement_timeout_ms = -1;
+    s_init(out);
     out->repeatable = 1;
-    if ((rc = s_parse_repeatable_name(file_name, &out->name, err)) != 0)
-        goto cleanup;
-    out->file = fl_strdup(file_name);
-    if ((rc = s_check_utf8(file_name, text, len, err)) != 0 ||
-        (rc = s_parse_lines(out, file_name, text, len, err)) != 0)
+    if ((rc = s_parse_repeatable_name(file_name, &out->name, err)) != 0 ||
+        (rc = s_parse_text(out, file_name, text, len, err)) != 0)
         goto cleanup;
     if (out->down != NULL) {
         rc = s_fail(err, file_name, out->down_line - 1, "a repeatable "

@@ -178,6 +178,24 @@ test_a_second_signal_exits_at_once(void **state)
     fl_test_ws_await(ws, FL_TEST_GONE, 60);
 }
 
+/*
+ * A trigger refuses the ledger row that matches when (as a crash between a
+ * statement and its progress row would leave it unwritten).
+ */
+static void
+s_refuse_progress(fl_test_ws_t *ws, const char *when)
+{
+    char *sql = fl_asprintf(
+        "CREATE FUNCTION no_progress() RETURNS trigger LANGUAGE plpgsql AS"
+        " $$ BEGIN RAISE EXCEPTION 'progress row refused'; END $$;"
+        "CREATE TRIGGER no_progress BEFORE INSERT OR UPDATE ON"
+        " flotilla.schema_migrations FOR EACH ROW WHEN (%s)"
+        " EXECUTE FUNCTION no_progress()", when);
+
+    fl_test_exec(ws->conn, sql);
+    free(sql);
+}
+
 /* Applies the workspace's directory; expects status and needle. */
 static void
 s_apply(fl_test_ws_t *ws, int status, const char *needle)
@@ -206,13 +224,8 @@ test_a_statement_commits_with_its_progress_row(void **state)
     fl_test_ws_write(ws, "0001_a.sql", "-- flotilla:up\nSELECT 1;\n"
                                        "-- flotilla:down\nSELECT 1;\n");
     s_apply(ws, 0, "applied 1 migration");
-    fl_test_exec(ws->conn,
-        "CREATE FUNCTION no_progress() RETURNS trigger LANGUAGE plpgsql AS"
-        " $$ BEGIN RAISE EXCEPTION 'progress row refused'; END $$;"
-        "CREATE TRIGGER no_progress BEFORE INSERT OR UPDATE ON"
-        " flotilla.schema_migrations FOR EACH ROW WHEN (NEW.version = '2' AND"
-        " NEW.status = 'running' AND NEW.statements_done = 1)"
-        " EXECUTE FUNCTION no_progress()");
+    s_refuse_progress(ws, "NEW.version = '2' AND NEW.status = 'running'"
+                          " AND NEW.statements_done = 1");
     fl_test_ws_write(ws, "0002_b.sql",
                      "-- flotilla:options no-transaction\n"
                      "-- flotilla:up\nUPDATE t SET n = n + 1;\n"
@@ -378,13 +391,8 @@ test_a_down_statement_commits_with_its_progress_row(void **state)
                      "UPDATE t SET n = n + 1;\n"
                      "DROP INDEX CONCURRENTLY t_n;\n");
     s_apply(ws, 0, "applied 1 migration");
-    fl_test_exec(ws->conn,
-        "CREATE FUNCTION no_progress() RETURNS trigger LANGUAGE plpgsql AS"
-        " $$ BEGIN RAISE EXCEPTION 'progress row refused'; END $$;"
-        "CREATE TRIGGER no_progress BEFORE UPDATE ON"
-        " flotilla.schema_migrations FOR EACH ROW WHEN (NEW.version = '1' AND"
-        " NEW.status = 'rolling_back' AND NEW.down_done = 1)"
-        " EXECUTE FUNCTION no_progress()");
+    s_refuse_progress(ws, "NEW.version = '1' AND NEW.status ="
+                          " 'rolling_back' AND NEW.down_done = 1");
     fl_test_ws_flotilla(ws, &r, "rollback", last, 1);
     fl_test_expect(&r, 1, "progress row refused");
     fl_test_proc_release(&r);

@@ -89,7 +89,23 @@ static const char s_traps[] =
     " LANGUAGE plpgsql AS $$BEGIN PERFORM public.trap('=');"
     " RETURN a OPERATOR(pg_catalog.=) b; END$$;"
     "CREATE OPERATOR public.= (leftarg = name, rightarg = name,"
-    " function = public.name_eq);";
+    " function = public.name_eq);"
+    /* And those the schema census compares with (agent/schema.c). */
+    "CREATE FUNCTION public.oid_eq(a oid, b oid) RETURNS boolean"
+    " LANGUAGE plpgsql AS $$BEGIN PERFORM public.trap('= oid');"
+    " RETURN a OPERATOR(pg_catalog.=) b; END$$;"
+    "CREATE OPERATOR public.= (leftarg = oid, rightarg = oid,"
+    " function = public.oid_eq);"
+    "CREATE FUNCTION public.name_ne(a name, b name) RETURNS boolean"
+    " LANGUAGE plpgsql AS $$BEGIN PERFORM public.trap('<> name');"
+    " RETURN a OPERATOR(pg_catalog.<>) b; END$$;"
+    "CREATE OPERATOR public.<> (leftarg = name, rightarg = name,"
+    " function = public.name_ne);"
+    "CREATE FUNCTION public.int_plus(a int, b int) RETURNS int"
+    " LANGUAGE plpgsql AS $$BEGIN PERFORM public.trap('+ int');"
+    " RETURN a OPERATOR(pg_catalog.+) b; END$$;"
+    "CREATE OPERATOR public.+ (leftarg = int, rightarg = int,"
+    " function = public.int_plus);";
 
 static int
 s_setup(void **state)
@@ -175,6 +191,8 @@ test_tenant_functions_never_run_in_any_command(void **state)
             "UPDATE public.items SET v = 'changed' WHERE id <= 5;\n"
             "DELETE FROM public.items WHERE id > 15;\n"
             "ALTER TABLE public.items DROP COLUMN old;\n"
+            /* What follows it in flotilla must not see the traps. */
+            "SET search_path = public, pg_catalog;\n"
             "-- flotilla:down\n"
             "ALTER TABLE public.items ADD COLUMN old text;\n"
             "DROP TABLE public.tags;\n");

@@ -563,29 +563,13 @@ fl_test_ws_spawn(fl_test_ws_t *ws, fl_test_child_t *c, const char *cmd,
     fl_test_spawn(c, ws->dir, "flotilla", argv);
 }
 
-void
-fl_test_ws_await(fl_test_ws_t *ws, const char *sql, int timeout_s)
-{
-    int64_t deadline_ms = (int64_t)time(NULL) * 1000 +
-                          (int64_t)(timeout_s * fl_test_timeout_scale() * 1000);
-
-    for (;;) {
-        char *v = fl_test_query_value(ws->conn, sql);
-        int done = v != NULL && strcmp(v, "t") == 0;
-        struct timespec ts = {0, 20 * 1000000L};
-
-        free(v);
-        if (done)
-            return;
-        if ((int64_t)time(NULL) * 1000 > deadline_ms)
-            fail_msg("waited %d s in vain for: %s", timeout_s, sql);
-        nanosleep(&ts, NULL);
-    }
-}
-
-void
-fl_test_ws_await_child(fl_test_ws_t *ws, fl_test_child_t *c, const char *sql,
-                       int timeout_s)
+/*
+ * Polls sql on the workspace's database until it returns "t"; with a
+ * child c, fails at once when c ends first, and says at the deadline what
+ * c printed and what its sessions were doing.
+ */
+static void
+s_await(fl_test_ws_t *ws, fl_test_child_t *c, const char *sql, int timeout_s)
 {
     int64_t deadline_ms = (int64_t)time(NULL) * 1000 +
                           (int64_t)(timeout_s * fl_test_timeout_scale() * 1000);
@@ -599,7 +583,8 @@ fl_test_ws_await_child(fl_test_ws_t *ws, fl_test_child_t *c, const char *sql,
         free(v);
         if (done)
             return;
-        if (waitpid((pid_t)c->pid, &status, WNOHANG) == (pid_t)c->pid) {
+        if (c != NULL &&
+            waitpid((pid_t)c->pid, &status, WNOHANG) == (pid_t)c->pid) {
             out = s_slurp(c->out_path);
             err = s_slurp(c->err_path);
             fail_msg("process %d ended (%s %d) before: %s\nstdout: %s\n"
@@ -609,20 +594,36 @@ fl_test_ws_await_child(fl_test_ws_t *ws, fl_test_child_t *c, const char *sql,
                                        : WTERMSIG(status),
                      sql, out, err);
         }
-        if ((int64_t)time(NULL) * 1000 > deadline_ms) {
-            out = s_slurp(c->out_path);
-            err = s_slurp(c->err_path);
-            sessions = fl_test_query_value(ws->conn,
-                "SELECT string_agg(format('%s %s/%s: %s', state,"
-                " wait_event_type, wait_event, left(query, 80)), '; ')"
-                " FROM pg_stat_activity WHERE datname = current_database()"
-                " AND application_name = 'flotilla'");
-            fail_msg("waited %d s in vain for: %s\nprocess %d, stdout: %s\n"
-                     "stderr: %s\nits sessions: %s", timeout_s, sql, c->pid,
-                     out, err, sessions ? sessions : "(none)");
+        if ((int64_t)time(NULL) * 1000 <= deadline_ms) {
+            nanosleep(&ts, NULL);
+            continue;
         }
-        nanosleep(&ts, NULL);
+        if (c == NULL)
+            fail_msg("waited %d s in vain for: %s", timeout_s, sql);
+        out = s_slurp(c->out_path);
+        err = s_slurp(c->err_path);
+        sessions = fl_test_query_value(ws->conn,
+            "SELECT string_agg(format('%s %s/%s: %s', state,"
+            " wait_event_type, wait_event, left(query, 80)), '; ')"
+            " FROM pg_stat_activity WHERE datname = current_database()"
+            " AND application_name = 'flotilla'");
+        fail_msg("waited %d s in vain for: %s\nprocess %d, stdout: %s\n"
+                 "stderr: %s\nits sessions: %s", timeout_s, sql, c->pid, out,
+                 err, sessions ? sessions : "(none)");
     }
+}
+
+void
+fl_test_ws_await(fl_test_ws_t *ws, const char *sql, int timeout_s)
+{
+    s_await(ws, NULL, sql, timeout_s);
+}
+
+void
+fl_test_ws_await_child(fl_test_ws_t *ws, fl_test_child_t *c, const char *sql,
+                       int timeout_s)
+{
+    s_await(ws, c, sql, timeout_s);
 }
 
 void
