@@ -445,7 +445,12 @@ s_ran_per_tool(fl_pipeline_t *p, fl_layout_tool tool,
         fl_error_set_hint(err, "Point SOURCE at the migrations this database "
                                "ran (the same checkout the tool ran them "
                                "from); a migration cannot be baselined "
-                               "without its text.");
+                               "without its text.%s",
+                          tool == FL_LAYOUT_POP
+                              ? " Flotilla reads no .fizz file: translate "
+                                "each one pop ran to SQL (its "
+                                "V_name.up.sql and .down.sql) first."
+                              : "");
         goto cleanup;
     }
     if ((rc = s_parts_ran(p, name, t, migs, seen, ran, err)) != 0)

@@ -12,7 +12,12 @@
  * fails as under the tool); a history a tool orders otherwise than
  * Flotilla is refused with the reason.  `flotilla import` writes each
  * history in Flotilla's format, saying where it judged, and the result
- * applied to a fresh database gives the same schema.
+ * applied to a fresh database gives the same schema.  Then the database
+ * keeps only the tool's ledger, as the tool writes it after running the
+ * whole history: it is baselined from that ledger, rolled back to the
+ * first version through the baselined migrations and applied again, the
+ * schema compared each time.  flotilla's own run stands in for the
+ * tool's there (test_baseline.c runs the migrations as each tool does).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -42,26 +47,93 @@ typedef struct {
                                NULL: made after the versioned migrations,
                                gone after the rollback (its down drops it),
                                made again by the re-apply */
+    const char *ledger;   /* the tool's ledger table as the tool creates
+                             it, with the rows it writes after running the
+                             whole history (@D@: the fixture directory) */
+    const char *baselined; /* what baseline says it recorded */
+    const char *table;    /* the tool's ledger table, dropped once baselined */
 } s_history_t;
 
 static const s_history_t s_histories[] = {
     {"diesel", "diesel/migrations", "0",
      "0,20190226002946,20190301101010", "20190301101010",
-     "users_email_idx", NULL},
+     "users_email_idx", NULL,
+     "CREATE TABLE __diesel_schema_migrations (version VARCHAR(50) PRIMARY"
+     " KEY NOT NULL, run_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP);"
+     "INSERT INTO __diesel_schema_migrations (version) VALUES"
+     " ('00000000000000'), ('20190226002946'), ('20190301101010')",
+     "baselined 3 migrations", "__diesel_schema_migrations"},
     {"golang-migrate", "golang-migrate/db/migrations", "1", "1,2", "2",
-     "users_email_idx", NULL},
+     "users_email_idx", NULL,
+     "CREATE TABLE \"public\".\"schema_migrations\" (version bigint not null"
+     " primary key, dirty boolean not null);"
+     "INSERT INTO \"public\".\"schema_migrations\" VALUES (2, false)",
+     "baselined 2 migrations", "schema_migrations"},
     /* Two groups of files sharing one name: identities (its index built
-     * CONCURRENTLY by the .autocommit. file) and sessions. */
+     * CONCURRENTLY by the .autocommit. file) and sessions.  pop ran the
+     * .fizz file too, and wrote its version. */
     {"pop", "pop/migrations", "20210410175418000001",
      "20210410175418000001,20210410175418000002,20210520120000000002",
-     "20210410175418000001", "identities_state_idx", NULL},
+     "20210410175418000001", "identities_state_idx", NULL,
+     "CREATE TABLE \"schema_migration\" (\"version\" VARCHAR (48) NOT NULL,"
+     " \"version_self\" INT NOT NULL DEFAULT 0);"
+     "CREATE UNIQUE INDEX \"schema_migration_version_idx\" ON"
+     " \"schema_migration\" (version);"
+     "INSERT INTO schema_migration (version) VALUES"
+     " ('20210410175418000000'), ('20210410175418000001'),"
+     " ('20210410175418000002'), ('20210410175418000003'),"
+     " ('20210520120000000000'), ('20210520120000000001'),"
+     " ('20210520120000000002')",
+     "baselined 3 migrations", "schema_migration"},
     {"sqlx", "sqlx/migrations", "20220102000000",
      "20220101000000,20220102000000,20220103000000", "20220102000000",
-     "users_email_idx", NULL},
+     "users_email_idx", NULL,
+     "CREATE TABLE _sqlx_migrations (version BIGINT PRIMARY KEY, description"
+     " TEXT NOT NULL, installed_on TIMESTAMPTZ NOT NULL DEFAULT now(),"
+     " success BOOLEAN NOT NULL, checksum BYTEA NOT NULL, execution_time"
+     " BIGINT NOT NULL);"
+     "INSERT INTO _sqlx_migrations (version, description, success,"
+     " checksum, execution_time) VALUES"
+     " (20220101000000, 'users', true, sha384(pg_read_binary_file("
+     "'@D@/20220101000000_users.sql')), 1),"
+     " (20220102000000, 'email index', true, sha384(pg_read_binary_file("
+     "'@D@/20220102000000_email_index.sql')), 1),"
+     " (20220103000000, 'last seen', true, sha384(pg_read_binary_file("
+     "'@D@/20220103000000_last_seen.up.sql')), 1)",
+     "baselined 3 migrations", "_sqlx_migrations"},
     {"dbmate", "dbmate/db/migrations", "20200101000000",
-     "20200101000000,20200102000000", "20200102000000", "users_email_idx", NULL},
+     "20200101000000,20200102000000", "20200102000000", "users_email_idx",
+     NULL,
+     "create table if not exists public.schema_migrations (version"
+     " varchar(128) primary key);"
+     "insert into public.schema_migrations (version) values"
+     " ('20200101000000'), ('20200102000000')",
+     "baselined 2 migrations", "schema_migrations"},
+    /* Flyway's last row is its repeatable migration's (no version). */
     {"flyway", "flyway/src/main/resources/db/migration", "1",
-     "1,1.1,2,10", "2,10", "users_email_idx", "active_users"},
+     "1,1.1,2,10", "2,10", "users_email_idx", "active_users",
+     "CREATE TABLE \"public\".\"flyway_schema_history\" (\"installed_rank\""
+     " INT NOT NULL, \"version\" VARCHAR(50), \"description\" VARCHAR(200)"
+     " NOT NULL, \"type\" VARCHAR(20) NOT NULL, \"script\" VARCHAR(1000) NOT"
+     " NULL, \"checksum\" INTEGER, \"installed_by\" VARCHAR(100) NOT NULL,"
+     " \"installed_on\" TIMESTAMP NOT NULL DEFAULT now(), \"execution_time\""
+     " INTEGER NOT NULL, \"success\" BOOLEAN NOT NULL);"
+     "ALTER TABLE \"public\".\"flyway_schema_history\" ADD CONSTRAINT"
+     " \"flyway_schema_history_pk\" PRIMARY KEY (\"installed_rank\");"
+     "INSERT INTO \"public\".\"flyway_schema_history\" (installed_rank,"
+     " version, description, type, script, checksum, installed_by,"
+     " execution_time, success) VALUES"
+     " (1, '1', 'create users', 'SQL', 'V1__create_users.sql', 11,"
+     " current_user, 3, true),"
+     " (2, '1.1', 'add name', 'SQL', 'V1_1__add_name.sql', 12,"
+     " current_user, 3, true),"
+     " (3, '2', 'email index', 'SQL', 'V2__email_index.sql', 13,"
+     " current_user, 3, true),"
+     " (4, '10', 'reindex', 'SQL', 'V10__reindex.sql', 14, current_user,"
+     " 3, true),"
+     " (5, NULL, 'views', 'SQL', 'R__views.sql', 15, current_user, 3,"
+     " true)",
+     "baselined 4 migrations", "flyway_schema_history"},
 };
 
 /*
@@ -232,6 +304,114 @@ s_repeatable(fl_test_ws_t *ws, const s_history_t *h, int there, int runs)
     free(want);
 }
 
+/* text with every "@D@" replaced by dir (a new string). */
+static char *
+s_subst(const char *text, const char *dir)
+{
+    fl_buf_t b = FL_BUF_INIT(0);
+    const char *p = text, *at;
+
+    while ((at = strstr(p, "@D@")) != NULL) {
+        fl_buf_addf(&b, "%.*s", (int)(at - p), p);
+        fl_buf_adds(&b, dir);
+        p = at + 3;
+    }
+    fl_buf_adds(&b, p);
+    return fl_buf_detach(&b);
+}
+
+/*
+ * Adoption: the database that holds the whole history (end) but only the
+ * tool's ledger, as the tool leaves it (flotilla's own schemas dropped,
+ * the tool's table created and filled as the tool does), is baselined
+ * from that ledger: every migration recorded, none run.  Then it rolls
+ * back to the first version through the baselined migrations (their down
+ * or undo files, the no-transaction ones outside a transaction) to the
+ * first apply's schema, and applies again to the end's.
+ */
+static void
+s_baseline(fl_test_ws_t *ws, const s_history_t *h, const char *first,
+           const char *end)
+{
+    char *dir = fl_test_source_path("tests/fixtures/layouts");
+    char *path = fl_asprintf("%s/%s", dir, h->dir);
+    char *ledger = s_subst(h->ledger, path);
+    const char *argv[] = {"--dir", path, "--layout", h->tool, "--from",
+                          h->tool, NULL};
+    fl_test_proc_t r;
+    char *now = NULL, *v = NULL;
+
+    fl_test_exec(ws->conn, "SET client_min_messages = warning;"
+                           "DROP SCHEMA flotilla CASCADE;"
+                           "DROP SCHEMA IF EXISTS flotilla_backup CASCADE");
+    fl_test_exec(ws->conn, ledger);
+    if (strcmp(h->tool, "pop") == 0) {
+        /*
+         * pop ran the .fizz file and wrote its version; flotilla reads
+         * no fizz, so it cannot baseline a migration it has no text of,
+         * and says how to go on.  The rest of the test goes on as if pop
+         * had not run it.
+         */
+        fl_test_ws_flotilla(ws, &r, "baseline", argv, 0);
+        fl_test_expect(&r, 3, "Ran but not in the source: "
+                              "20210410175418000003.");
+        fl_test_expect(&r, 3, "Flotilla reads no .fizz file");
+        fl_test_proc_release(&r);
+        fl_test_expect_value(ws->conn, "SELECT to_regclass('flotilla."
+                             "schema_migrations') IS NULL OR (SELECT count(*)"
+                             " = 0 FROM flotilla.schema_migrations)", "t");
+        fl_test_exec(ws->conn, "DELETE FROM schema_migration WHERE version"
+                               " = '20210410175418000003'");
+    }
+    fl_test_ws_flotilla(ws, &r, "baseline", argv, 0);
+    fl_test_expect(&r, 0, h->baselined);
+    fl_test_proc_release(&r);
+    /* A team that moved to flotilla retires the tool's table. */
+    {
+        char *drop = fl_asprintf("DROP TABLE %s", h->table);
+
+        fl_test_exec(ws->conn, drop);
+        free(drop);
+    }
+    v = s_value(ws, "SELECT string_agg(version || ' ' || baseline_source,"
+                    " ',' ORDER BY version_order) FROM"
+                    " flotilla.schema_migrations WHERE status = 'applied'");
+    {
+        fl_buf_t want = FL_BUF_INIT(0);
+        const char *c = h->versions;
+
+        while (*c) {
+            size_t n = strcspn(c, ",");
+            fl_buf_addf(&want, "%s%.*s %s", want.len ? "," : "", (int)n, c,
+                        h->tool);
+            c += n + (c[n] == ',');
+        }
+        if (strcmp(v, fl_buf_str(&want)) != 0)
+            fail_msg("%s: baselined %s, expected %s", h->tool, v,
+                     fl_buf_str(&want));
+        fl_buf_release(&want);
+    }
+    free(v);
+    /* Nothing ran: no step but the baseline's is in the log. */
+    fl_test_expect_value(ws->conn, "SELECT count(*) FROM"
+                         " flotilla.migration_logs WHERE step <> 'baseline'",
+                         "0");
+    now = fl_test_canonical_dump(ws->conn);
+    fl_test_assert_dumps_equal(h->tool, end, now);
+    free(now);
+    free(s_run(ws, h, "rollback", "--to", h->first, 0, "rolled back"));
+    now = fl_test_canonical_dump(ws->conn);
+    fl_test_assert_dumps_equal(h->tool, first, now);
+    free(now);
+    free(s_run(ws, h, "apply", NULL, NULL, 0, NULL));
+    now = fl_test_canonical_dump(ws->conn);
+    fl_test_assert_dumps_equal(h->tool, end, now);
+    free(now);
+    free(ledger);
+    free(path);
+    free(dir);
+}
+
 static void
 s_history(fl_test_ws_t *ws, const s_history_t *h)
 {
@@ -280,6 +460,7 @@ s_history(fl_test_ws_t *ws, const s_history_t *h)
     fl_test_assert_dumps_equal(h->tool, end, now);
     free(now);
     s_import(ws, h, end);
+    s_baseline(ws, h, first, end);
     free(first);
     free(end);
 }
