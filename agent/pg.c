@@ -25,7 +25,21 @@ struct fl_pg {
     void *notice_arg;
     char **prepared;   /* names of the statements prepared so far */
     size_t nprepared;
+    /*
+     * Stray cancels (see fl_pg_cancel): sent is set, by any thread, as a
+     * cancel request starts out; taken counts the statements a cancel
+     * stopped since (or is set by fl_pg_cancel_settled); last_cancelled
+     * says whether the statement that just failed was cancelled; strays
+     * counts the statements run again.
+     */
+    int cancel_sent;
+    int cancel_taken;
+    int last_cancelled;
+    int strays;
 };
+
+/* How many stray cancels a connection absorbs before it lets one fail. */
+#define S_MAX_STRAYS 3
 
 /* libpq messages end in a newline; ours never do. */
 static char *
@@ -229,9 +243,22 @@ fl_pg_cancel(fl_pg_t *pg)
      * request went out but the postmaster's answer did not come back, and
      * a second request would cancel whatever runs next (the bookkeeping
      * of the first).
+     *
+     * One request can still stop two statements: the postmaster signals
+     * the backend and then its process group, and a signal that comes
+     * after its statement ended cancels the next one (test_interrupt.c,
+     * test_a_stray_cancel_after_ours_does_not_lose_the_failure_row).  So
+     * once a cancel has stopped a statement (or the caller said it is
+     * settled), a later statement cancelled "by user request" that ran on
+     * its own (no transaction open before or after it), or a ROLLBACK, is
+     * run again, S_MAX_STRAYS times at most: it did nothing, and it is
+     * the bookkeeping of the cancelled work.
      */
     pthread_mutex_lock(&pg->cancel_lock);
     buf[0] = '\0';
+    /* Before the request: the statement it stops may fail before
+     * PQcancel returns. */
+    __atomic_store_n(&pg->cancel_sent, 1, __ATOMIC_SEQ_CST);
     if (pg->cancel != NULL && PQcancel(pg->cancel, buf, sizeof(buf)) != 1)
         fl_log_warning("flotilla", "could not cancel the statement running "
                        "on %s: %s", pg->describe, buf);
@@ -246,9 +273,15 @@ s_result_error(fl_pg_t *pg, const PGresult *res, fl_error_t *err)
                               : NULL;
     const char *pos = res ? PQresultErrorField(res, PG_DIAG_STATEMENT_POSITION)
                           : NULL;
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE)
+                            : NULL;
     char *msg = s_strip(primary ? primary : PQerrorMessage(pg->conn));
 
     pg->last_position = pos ? (int)strtol(pos, NULL, 10) : 0;
+    pg->last_cancelled = state != NULL && strcmp(state, "57014") == 0;
+    if (pg->last_cancelled &&
+        __atomic_load_n(&pg->cancel_sent, __ATOMIC_SEQ_CST))
+        pg->cancel_taken++;
     FL_ERR(err, FL_EDB, "%s", msg);
     free(msg);
     if (res && err) {
@@ -269,18 +302,61 @@ s_result_error(fl_pg_t *pg, const PGresult *res, fl_error_t *err)
     return FL_EDB;
 }
 
+void
+fl_pg_cancel_settled(fl_pg_t *pg)
+{
+    if (pg != NULL && pg->cancel_taken == 0 &&
+        __atomic_load_n(&pg->cancel_sent, __ATOMIC_SEQ_CST))
+        pg->cancel_taken = 1;
+}
+
+/*
+ * Whether the statement that just failed is to run again: a stray cancel
+ * (see fl_pg_cancel).  taken: pg->cancel_taken before it; before: the
+ * transaction status before it; rollback: it was ROLLBACK.
+ */
+static int
+s_stray(fl_pg_t *pg, int taken, PGTransactionStatusType before, int rollback,
+        fl_error_t *err)
+{
+    PGTransactionStatusType now = PQtransactionStatus(pg->conn);
+
+    if (!pg->last_cancelled || taken == 0 || pg->strays >= S_MAX_STRAYS)
+        return 0;
+    if (!(before == PQTRANS_IDLE && now == PQTRANS_IDLE) &&
+        !(rollback && now == before))
+        return 0;
+    pg->strays++;
+    fl_log_warning("flotilla", "a cancel request stopped a statement on %s "
+                   "after the one it was sent for; running it again (%d of "
+                   "%d)", pg->describe, pg->strays, S_MAX_STRAYS);
+    fl_error_clear(err);
+    return 1;
+}
+
 int
 fl_pg_exec(fl_pg_t *pg, const char *sql, fl_error_t *err)
 {
-    PGresult *res = PQexec(pg->conn, sql);
-    ExecStatusType st = PQresultStatus(res);
-    int rc = 0;
+    int rc, taken;
+    PGTransactionStatusType before;
 
-    pg->last_position = 0;
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK &&
-        st != PGRES_EMPTY_QUERY)
-        rc = s_result_error(pg, res, err);
-    PQclear(res);
+    do {
+        PGresult *res = NULL;
+        ExecStatusType st;
+
+        taken = pg->cancel_taken;
+        before = PQtransactionStatus(pg->conn);
+        res = PQexec(pg->conn, sql);
+        st = PQresultStatus(res);
+        rc = 0;
+        pg->last_position = 0;
+        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK &&
+            st != PGRES_EMPTY_QUERY)
+            rc = s_result_error(pg, res, err);
+        PQclear(res);
+    } while (rc != 0 &&
+             s_stray(pg, taken, before, strcmp(sql, "ROLLBACK") == 0,
+                     err));
     return rc;
 }
 
@@ -373,14 +449,36 @@ s_collect(fl_pg_t *pg, PGresult *res, fl_pg_result_t *out, fl_error_t *err)
     return 0;
 }
 
+/*
+ * Runs sql (name NULL) or the prepared statement name with params into
+ * out, again after a stray cancel (s_stray).
+ */
+static int
+s_query(fl_pg_t *pg, fl_pg_result_t *out, const char *name, const char *sql,
+        int nparams, const char *const *params, fl_error_t *err)
+{
+    int rc, taken;
+    PGTransactionStatusType before;
+
+    do {
+        taken = pg->cancel_taken;
+        before = PQtransactionStatus(pg->conn);
+        memset(out, 0, sizeof(*out));
+        pg->last_position = 0;
+        rc = s_collect(pg, name ? PQexecPrepared(pg->conn, name, nparams,
+                                                 params, NULL, NULL, 0)
+                                : PQexecParams(pg->conn, sql, nparams, NULL,
+                                               params, NULL, NULL, 0),
+                       out, err);
+    } while (rc != 0 && s_stray(pg, taken, before, 0, err));
+    return rc;
+}
+
 int
 fl_pg_query(fl_pg_t *pg, fl_pg_result_t *out, const char *sql, int nparams,
             const char *const *params, fl_error_t *err)
 {
-    memset(out, 0, sizeof(*out));
-    pg->last_position = 0;
-    return s_collect(pg, PQexecParams(pg->conn, sql, nparams, NULL, params,
-                                      NULL, NULL, 0), out, err);
+    return s_query(pg, out, NULL, sql, nparams, params, err);
 }
 
 int
@@ -404,8 +502,7 @@ fl_pg_query_prepared(fl_pg_t *pg, fl_pg_result_t *out, const char *name,
                                        sizeof(char *));
         pg->prepared[pg->nprepared++] = fl_strdup(name);
     }
-    return s_collect(pg, PQexecPrepared(pg->conn, name, nparams, params, NULL,
-                                        NULL, 0), out, err);
+    return s_query(pg, out, name, sql, nparams, params, err);
 }
 
 /* Whether this connection has prepared name. */

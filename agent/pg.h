@@ -150,8 +150,20 @@ char *fl_pg_quote_ident(fl_pg_t *pg, const char *name);
  */
 char *fl_pg_quote_literal(fl_pg_t *pg, const char *value);
 
-/* Interrupts the running command from another thread.  Safe at any time. */
+/*
+ * Interrupts the running command from another thread.  Safe at any time.
+ * Once a cancel has stopped a statement, a later one stopped by it again
+ * (a stray: the server may deliver one request twice, or late) is run
+ * again when it ran on its own or was ROLLBACK (pg.c, fl_pg_cancel).
+ */
 void fl_pg_cancel(fl_pg_t *pg);
+
+/*
+ * Says that the cancel sent on pg has done its work (the caller saw its
+ * statement stop, or stopped on its own), so that the next cancelled
+ * statement counts as a stray.  No effect when no cancel was sent.
+ */
+void fl_pg_cancel_settled(fl_pg_t *pg);
 
 /* The server version number (150004), and this backend's PID. */
 int fl_pg_server_version(const fl_pg_t *pg);

@@ -253,6 +253,8 @@ fl__rollback_quietly(fl_pipeline_t *p)
     fl_error_t ignore = FL_ERROR_INIT;
 
     /* Called on a failure path: the first error is the one reported. */
+    if (__atomic_load_n(&p->cancelled, __ATOMIC_SEQ_CST))
+        fl_pg_cancel_settled(p->pg);
     if (fl_pg_in_transaction(p->pg)) {
         FL_IGNORE(fl_pg_exec(p->pg, "ROLLBACK", &ignore));
         /* The transaction's set_config calls are undone: pinned again. */

@@ -146,6 +146,40 @@ test_a_signal_cancels_the_statement_and_records_it(void **state)
     }
 }
 
+/* flotilla waits for a lock (the ledger's, held by a test session). */
+#define S_WAITING_FOR_LEDGER                                                \
+    "SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name ="   \
+    " 'flotilla' AND datname = current_database() AND wait_event_type ="   \
+    " 'Lock'"
+
+/*
+ * Starts apply of the sleeper, holds the ledger's table locked from a
+ * session of the test's (returned, in its transaction) and sends SIGTERM:
+ * the sleep is cancelled and rolled back, and flotilla waits to record
+ * the failure.
+ */
+static PGconn *
+s_interrupt_behind_ledger_lock(fl_test_ws_t *ws, fl_test_child_t *c)
+{
+    PGconn *holder = fl_test_db_connect(&ws->db);
+    const char *const args[] = {"--lock-timeout", "600s", NULL};
+
+    s_sleeper(ws);
+    fl_test_ws_spawn(ws, c, "apply", args, 1);
+    fl_test_ws_await_child(ws, c, FL_TEST_SLEEPING, 60);
+    fl_test_exec(holder, "BEGIN; LOCK TABLE flotilla.schema_migrations");
+    fl_test_child_signal(c, SIGTERM);
+    fl_test_ws_await_child(ws, c, S_WAITING_FOR_LEDGER, 60);
+    return holder;
+}
+
+static void
+s_release_ledger(PGconn *holder)
+{
+    fl_test_exec(holder, "ROLLBACK");
+    PQfinish(holder);
+}
+
 /*
  * A second signal exits at once, even while the bookkeeping of the first
  * waits (here for a lock a session holds on the ledger).
@@ -156,26 +190,47 @@ test_a_second_signal_exits_at_once(void **state)
     fl_test_ws_t *ws = *state;
     fl_test_child_t c;
     fl_test_proc_t r;
-    PGconn *holder = fl_test_db_connect(&ws->db);
-    const char *const args[] = {"--lock-timeout", "600s", NULL};
+    PGconn *holder = s_interrupt_behind_ledger_lock(ws, &c);
 
-    s_sleeper(ws);
-    fl_test_ws_spawn(ws, &c, "apply", args, 1);
-    fl_test_ws_await_child(ws, &c, FL_TEST_SLEEPING, 60);
-    fl_test_exec(holder, "BEGIN; LOCK TABLE flotilla.schema_migrations");
-    fl_test_child_signal(&c, SIGTERM);
-    /* Cancelled and rolled back, it waits to record the failure. */
-    fl_test_ws_await_child(ws, &c, "SELECT count(*) = 1 FROM pg_stat_activity"
-                           " WHERE application_name = 'flotilla' AND datname"
-                           " = current_database() AND wait_event_type ="
-                           " 'Lock'", 60);
     fl_test_child_signal(&c, SIGTERM);
     fl_test_child_wait(&c, &r, 30);
     fl_test_expect(&r, 128 + SIGTERM, NULL);
     fl_test_proc_release(&r);
-    fl_test_exec(holder, "ROLLBACK");
-    PQfinish(holder);
+    s_release_ledger(holder);
     fl_test_ws_await(ws, FL_TEST_GONE, 60);
+}
+
+/*
+ * A cancel request reaches the server as a signal to the backend, and
+ * may reach it again (the postmaster signals the backend and then its
+ * process group) or late: after the statement it was sent for has ended,
+ * it cancels whatever runs next there, here the ledger row that records
+ * the interrupted migration.  Flotilla sent one cancel, its statement
+ * took it, and it records the failure all the same.  The stray cancel
+ * is pg_cancel_backend's, sent while the row waits for a lock.
+ */
+static void
+test_a_stray_cancel_after_ours_does_not_lose_the_failure_row(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    fl_test_child_t c;
+    fl_test_proc_t r;
+    PGconn *holder = s_interrupt_behind_ledger_lock(ws, &c);
+
+    s_expect_value(ws, "SELECT count(*) FROM (SELECT pg_cancel_backend(pid)"
+                       " FROM pg_stat_activity WHERE application_name ="
+                       " 'flotilla' AND datname = current_database() AND"
+                       " wait_event_type = 'Lock') c", "1");
+    /* It waits again for the same row. */
+    fl_test_ws_await_child(ws, &c, S_WAITING_FOR_LEDGER, 60);
+    s_release_ledger(holder);
+    fl_test_child_wait(&c, &r, 60);
+    fl_test_expect(&r, 6, "interrupted");
+    s_expect_value(ws, "SELECT status || ': ' || error_message FROM"
+                       " flotilla.schema_migrations",
+                   "failed: 0001_sleep.sql:3:1: canceling statement due to"
+                   " user request");
+    fl_test_proc_release(&r);
 }
 
 /*
@@ -534,6 +589,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_apply_never_waits_for_a_lock_without_a_timeout, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test(test_a_signal_cancels_the_statement_and_records_it),
         cmocka_unit_test_setup_teardown(test_a_second_signal_exits_at_once, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_a_stray_cancel_after_ours_does_not_lose_the_failure_row, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_statement_commits_with_its_progress_row, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_an_index_the_server_finished_after_a_kill_counts_as_done, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_refusal_after_statements_committed_is_a_failure, fl_test_ws_setup, fl_test_ws_teardown),
