@@ -2,6 +2,7 @@
  * cmd_dispatch.c - `flotilla dispatch`: one bundle to the selected
  * targets, unstaged, and every result back.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,24 +39,30 @@ static const char s_usage[] =
     "failed, were cancelled or did not answer in time.\n"
     "\n";
 
-/* Results arrive in order; a restart may repeat some: print each once. */
+/*
+ * Results arrive in order; a restart may repeat some, and a command
+ * retried (rollout resume after halt --abort) has a later outcome: each
+ * target is printed when its outcome is new or changed, and keeps its
+ * latest in the results.
+ */
 typedef struct {
     char **seen;
     size_t n, cap;
 } s_seen_t;
 
-static int
+/* The index of target's result in all, or SIZE_MAX (then added: n). */
+static size_t
 s_seen_add(s_seen_t *s, const char *target)
 {
     for (size_t i = 0; i < s->n; i++)
         if (strcmp(s->seen[i], target) == 0)
-            return 0;
+            return i;
     if (s->n == s->cap) {
         s->cap = s->cap ? s->cap * 2 : 64;
         s->seen = fl_reallocarray(s->seen, s->cap, sizeof(char *));
     }
     s->seen[s->n++] = fl_strdup(target);
-    return 1;
+    return SIZE_MAX;
 }
 
 static void
@@ -118,6 +125,7 @@ fl_cmd_dispatch(int argc, char **argv)
     s_args_t a = {NULL, "apply", "", NULL};
     int rc, status = 0, code = FL_EXIT_OK;
     int64_t deadline, cursor = 0;
+    char life[33] = "";
 
     fl_fleet_init(&o, "dispatch", 3600000);
     if ((rc = fl_fleet_parse(&o, argc, argv, opts, s_usage, s_option,
@@ -171,8 +179,8 @@ fl_cmd_dispatch(int argc, char **argv)
     }
     for (;;) {
         char after[24];
-        fl_codec_kv_t args[3] = {{"id", id}, {"after", after},
-                                 {"timeout_ms", "10000"}};
+        fl_codec_kv_t args[4] = {{"id", id}, {"after", after},
+                                 {"timeout_ms", "10000"}, {"life", life}};
         json_t *r = NULL;
         size_t i;
 
@@ -183,8 +191,8 @@ fl_cmd_dispatch(int argc, char **argv)
             break;
         }
         snprintf(after, sizeof(after), "%lld", (long long)cursor);
-        rc = fl_fleet_call(f, "dispatch.wait", args, 3, NULL, 0, 15000,
-                           &status, &payload, &err);
+        rc = fl_fleet_call(f, "dispatch.wait", args, *life ? 4 : 3, NULL, 0,
+                           15000, &status, &payload, &err);
         if (rc == FL_ETIMEOUT) {
             /* The coordinator may be restarting: ask again. */
             fl_error_clear(&err);
@@ -195,20 +203,33 @@ fl_cmd_dispatch(int argc, char **argv)
             break;
         }
         cursor = json_integer_value(json_object_get(payload, "cursor"));
+        if (json_is_string(json_object_get(payload, "life")))
+            snprintf(life, sizeof(life), "%s",
+                     json_string_value(json_object_get(payload, "life")));
         json_array_foreach(json_object_get(payload, "results"), i, r) {
-            if (!s_seen_add(&seen, json_string_value(json_object_get(
-                                       r, "target"))))
+            size_t at = s_seen_add(&seen, json_string_value(json_object_get(
+                                              r, "target")));
+
+            if (at == SIZE_MAX) {
+                json_array_append(all, r);
+            } else if (json_equal(json_array_get(all, at), r)) {
                 continue;
-            json_array_append(all, r);
+            } else {
+                json_array_set(all, at, r);
+            }
             if (!o.json)
                 s_print_result(r);
         }
+        /* Each reply's lines as they come, also through a pipe. */
+        fflush(stdout);
         json_decref(last);
         last = payload;
         payload = NULL;
         if (strcmp(json_string_value(json_object_get(last, "status")),
                    "done") == 0 &&
-            cursor >= json_integer_value(json_object_get(last, "total")))
+            cursor >= json_integer_value(json_object_get(
+                          last, json_object_get(last, "outcomes")
+                                    ? "outcomes" : "total")))
             break;
     }
     if (last != NULL && code == FL_EXIT_OK) {
@@ -224,6 +245,7 @@ fl_cmd_dispatch(int argc, char **argv)
         if (o.json) {
             json_object_del(last, "results");
             json_object_del(last, "cursor");
+            json_object_del(last, "outcomes");
             json_object_set(last, "results", all);
             fl_dbcmd_print_json(last);
         } else {

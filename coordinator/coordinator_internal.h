@@ -208,8 +208,14 @@ struct fl_co_dispatch {
     int64_t finished_ms;          /* monotonic; 0 while running */
     fl_co_command_t *commands;    /* ncommands, one per target */
     size_t ncommands;
-    fl_co_command_t **done_order; /* the first ndone outcomes, in the
-                                     order they were written */
+    fl_co_command_t **done_order; /* norder outcomes, in the order they
+                                     were written; append-only, so a
+                                     waiter's cursor (a position in it)
+                                     never skips one.  A retried command
+                                     keeps its old entry (skipped while it
+                                     is not done, its latest outcome
+                                     after) and gets a new one */
+    size_t norder, order_cap;
     size_t ndone, nok, nfailed, nrefused, ncancelled, nunreachable;
     int64_t next_seq;
     int finished;                 /* its "done" is written or writing */
@@ -247,6 +253,9 @@ typedef struct {
     fl_co_stats_t stats;
     int pump_pending;             /* some agent's queue hit a full pipe */
     int64_t started_ms;           /* monotonic: when the loop started */
+    char life[33];                /* made at start: a dispatch.wait
+                                     cursor is a position in this life's
+                                     order of outcomes only */
     int stopping;
     /* What this loop round produced, written at its end (dispatch.c). */
     struct fl_store_job *results_job;

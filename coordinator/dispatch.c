@@ -215,7 +215,8 @@ s_dispatch_new(fl_co_server_t *s, const char *id, fl_co_bundle_t *b,
     d->created_wall = fl_co_wall_s();
     d->commands = fl_calloc(n ? n : 1, sizeof(*d->commands));
     d->ncommands = n;
-    d->done_order = fl_calloc(n ? n : 1, sizeof(*d->done_order));
+    d->order_cap = n ? n : 1;
+    d->done_order = fl_calloc(d->order_cap, sizeof(*d->done_order));
     fl_map_puts(s->dispatches, d->id, d);
     if (s->latest == NULL || s->latest->created_wall <= d->created_wall)
         s->latest = d;
@@ -234,7 +235,13 @@ s_done(fl_co_server_t *s, fl_co_command_t *c)
 
     c->state = FL_CO_CMD_DONE;
     s_open_remove(c);
-    d->done_order[d->ndone++] = c;
+    if (d->norder == d->order_cap) {
+        d->order_cap *= 2;
+        d->done_order = fl_reallocarray(d->done_order, d->order_cap,
+                                        sizeof(*d->done_order));
+    }
+    d->done_order[d->norder++] = c;
+    d->ndone++;
     switch (c->status) {
     case FL_CO_OK: d->nok++; break;
     case FL_CO_FAILED: d->nfailed++; break;
@@ -1134,18 +1141,18 @@ fl_dispatch_cancel(fl_co_server_t *s, fl_co_command_t *c)
     FL_IGNORE(fl_co_send_agent(s, c->agent, &m));
 }
 
-/* Takes c's outcome back out of its dispatch's counts and order. */
+/*
+ * Takes c's outcome back out of its dispatch's counts.  Its entry in the
+ * order stays (positions are waiters' cursors); s_progress skips it while
+ * c is not done.
+ */
 static void
 s_undone(fl_co_command_t *c)
 {
     fl_co_dispatch_t *d = c->dispatch;
-    size_t k = 0;
 
-    for (size_t i = 0; i < d->ndone; i++)
-        if (d->done_order[i] != c)
-            d->done_order[k++] = d->done_order[i];
-    FL_ASSERT(k + 1 == d->ndone); /* c was done once */
-    d->ndone = k;
+    FL_ASSERT(d->ndone > 0);
+    d->ndone--;
     switch (c->status) {
     case FL_CO_OK: d->nok--; break;
     case FL_CO_FAILED: d->nfailed--; break;
@@ -1246,19 +1253,21 @@ s_result_json(const fl_co_command_t *c)
 
 /* The reply to a wait: counts and the results after the cursor. */
 static json_t *
-s_progress(const fl_co_dispatch_t *d, int64_t after)
+s_progress(const fl_co_server_t *s, const fl_co_dispatch_t *d, int64_t after)
 {
     json_t *results = json_array();
     size_t from = after < 0 ? 0 : (size_t)after;
-    size_t to = d->ndone;
+    size_t to = d->norder;
     json_t *o = NULL;
 
-    if (from > d->ndone)
-        from = d->ndone;
+    if (from > d->norder)
+        from = d->norder;
     if (to - from > S_REPLY_MAX)
         to = from + S_REPLY_MAX;
+    /* A retried command's earlier entry: its outcome comes again later. */
     for (size_t i = from; i < to; i++)
-        json_array_append_new(results, s_result_json(d->done_order[i]));
+        if (d->done_order[i]->state == FL_CO_CMD_DONE)
+            json_array_append_new(results, s_result_json(d->done_order[i]));
     o = fl_json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, "
                      "s:I, s:I, s:I}",
                      "id", d->id, "status",
@@ -1272,6 +1281,10 @@ s_progress(const fl_co_dispatch_t *d, int64_t after)
                      (json_int_t)d->nunreachable, "pending",
                      (json_int_t)(d->ncommands - d->ndone), "cursor",
                      (json_int_t)to);
+    /* Where the cursor ends once every outcome was read (past total when
+     * commands were retried). */
+    json_object_set_new(o, "outcomes", json_integer((json_int_t)d->norder));
+    json_object_set_new(o, "life", json_string(s->life));
     json_object_set_new(o, "results", results);
     return o;
 }
@@ -1285,10 +1298,10 @@ s_answer_waiters(fl_co_server_t *s, fl_co_dispatch_t *d, int force)
     while (*pp != NULL) {
         fl_co_waiter_t *w = *pp;
 
-        if (force || w->after < (int64_t)d->ndone || now >= w->deadline_ms ||
+        if (force || w->after < (int64_t)d->norder || now >= w->deadline_ms ||
             d->ndone == d->ncommands) {
             fl_co_reply(s, w->rid, w->rid_len, w->request_id, FL_CO_EXIT_OK,
-                        s_progress(d, w->after));
+                        s_progress(s, d, w->after));
             *pp = w->next;
             free(w->request_id);
             free(w);
@@ -1319,6 +1332,10 @@ fl_dispatch_wait(fl_co_server_t *s, const unsigned char *rid, size_t rid_len,
     }
     if ((w = fl_co_waiter_new(s, rid, rid_len, req, 0)) == NULL)
         return;
+    /* A cursor from before a restart: this life's order differs. */
+    if (fl_co_arg(req, "life") != NULL &&
+        strcmp(fl_co_arg(req, "life"), s->life) != 0)
+        w->after = 0;
     w->next = d->waiters;
     d->waiters = w;
     s_answer_waiters(s, d, 0);
@@ -1487,7 +1504,10 @@ s_load_commands(fl_co_server_t *s, fl_co_dispatch_t *d, fl_error_t *err)
     free(d->commands);
     free(d->done_order);
     d->commands = fl_calloc(r.nrows + 1, sizeof(*d->commands));
-    d->done_order = fl_calloc(r.nrows + 1, sizeof(*d->done_order));
+    d->order_cap = r.nrows + 1;
+    d->done_order = fl_calloc(d->order_cap, sizeof(*d->done_order));
+    d->norder = 0;
+    d->ndone = 0;
     d->ncommands = r.nrows;
     for (size_t i = 0; i < r.nrows; i++) {
         fl_co_command_t *c = &d->commands[n++];

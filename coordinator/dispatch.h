@@ -35,7 +35,14 @@ void fl_dispatch_create(fl_co_server_t *s, const unsigned char *rid,
 /*
  * "dispatch.wait": replies with the results after the operator's cursor,
  * at once when there are some (or the dispatch is done), else when some
- * come or the request's timeout passes.
+ * come or the request's timeout passes.  The cursor ("after") is a
+ * position in the dispatch's order of outcomes, which only grows; a
+ * retried command has an outcome there for each attempt (the earlier
+ * ones shown with its latest, or not while it runs again), so a reader
+ * keeps each target's last.  The reply carries "cursor", "outcomes"
+ * (where the cursor ends once all are read) and "life" (made at the
+ * coordinator's start): a request whose "life" is another's reads from
+ * the start, as the order is rebuilt after a restart.
  */
 void fl_dispatch_wait(fl_co_server_t *s, const unsigned char *rid,
                       size_t rid_len, const fl_wire_control_request_t *req);
@@ -167,7 +174,8 @@ void fl_dispatch_cancel(fl_co_server_t *s, fl_co_command_t *c);
  * row the earlier run left, and a new id ("-rN" appended to its first
  * 32 characters), so that a late answer to the earlier run is not taken
  * for the retry's.  The outcome is cleared and taken out of the
- * dispatch's counts (a dispatch.wait cursor past it moves back by one);
+ * dispatch's counts (its place in the order of outcomes stays, so no
+ * dispatch.wait cursor skips one; the retry's outcome comes after);
  * a dispatch that had ended runs again.  The change is queued to the
  * store before the caller can release any of them (the store's jobs
  * commit in the order they are submitted): a restart finds them held.

@@ -577,6 +577,7 @@ fl_coordinator_run(const fl_co_settings_t *cfg)
                     fl_certset_count(s.operator_keys));
     }
     s.started_ms = fl_co_now_ms();
+    fl_co_new_id(s.life);
     next_tick = s.started_ms + cfg->heartbeat_ms;
     while (!s.stopping) {
         fl_poll_item_t it[4] = {

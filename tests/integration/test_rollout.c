@@ -1106,6 +1106,8 @@ test_rollout_stops_abort_cancels_in_flight(void **state)
                                                  fl_test_timeout_scale());
     int cancelled[S_TENANTS], want = 5;
     PGconn *ctl = NULL;
+    char *attach_out = NULL;
+    pid_t attach = 0;
 
     s_hold_all(s, 1);
     {
@@ -1146,6 +1148,26 @@ test_rollout_stops_abort_cancels_in_flight(void **state)
     assert_int_equal(s_cancelled_runs(s, cancelled), 3);
     json_decref(st);
 
+    /*
+     * An operator attached to the rollout's dispatch before the resume
+     * sees each target's last outcome, through the retries and the
+     * coordinator's restart: its cursor skips none.
+     */
+    attach_out = fl_asprintf("%s/attach.out", s->f.dir);
+    {
+        const char *argv[] = {"flotilla", "dispatch", "--attach", id, NULL};
+        int64_t until = fl_clock_ms() + (int64_t)(60000 *
+                                                  fl_test_timeout_scale());
+
+        attach = fl_fleet_cli_spawn(&s->f, argv, attach_out);
+        while (fl_fleet_log_count(attach_out, " cancelled ") < 3) {
+            if (fl_clock_ms() > until)
+                fail_msg("dispatch --attach did not show the 3 cancelled "
+                         "targets; see %s", attach_out);
+            fl_clock_sleep_ms(50);
+        }
+    }
+
     /* Resume: the three are sent again, as retries, with the rest. */
     s_hold_all(s, 0);
     {
@@ -1161,6 +1183,18 @@ test_rollout_stops_abort_cancels_in_flight(void **state)
     st = s_watch_all_applied_once(s, id);
     assert_int_equal(s_acc(st, "cancelled"), 0);
     json_decref(st);
+    if (fl_fleet_wait_pid(attach, 120) != 0)
+        fail_msg("dispatch --attach did not end with every target ok; see %s",
+                 attach_out);
+    for (int i = 0; i < S_TENANTS; i++) {
+        char *ok = fl_asprintf("%-32s %-9s ", s->t[i].name, "ok");
+
+        if (fl_fleet_log_count(attach_out, ok) == 0)
+            fail_msg("dispatch --attach never showed %s ok; see %s",
+                     s->t[i].name, attach_out);
+        free(ok);
+    }
+    free(attach_out);
     /* The cancelled ones: one failed run (the cancel), then applied. */
     for (int i = 0; i < S_TENANTS; i++) {
         char *v = s_status_of(s, i, 1);
