@@ -72,14 +72,31 @@ s_schema_after(fl_pipeline_t *p, const fl_migration_t *m, int before,
     p->schema_kinds = FL_SCHEMA_KINDS_ASK;
     if (before == 0)
         rc = FL_ERR(&err, FL_ENOTFOUND, "no snapshot before the migration");
-    if (rc == 0 && m->repeatable)
-        rc = fl_schema_record_repeatable(p->pg, p->target, m->name, before,
-                                         after, fl__scope(p), kinds, &fp,
-                                         changes, &err);
-    else if (rc == 0)
-        rc = fl_schema_record_after(p->pg, p->target, &m->version, before,
-                                    after, fl__scope(p), kinds, &fp, changes,
-                                    &err);
+    /*
+     * A signal's cancel that stops this record stopped flotilla's own
+     * bookkeeping after a COMMIT, not a migration: it is made again (its
+     * transaction rolled back first), and the pipeline stops before the
+     * next migration.  Three attempts: one request can arrive twice.
+     */
+    for (int attempt = 1; rc == 0; attempt++) {
+        if (m->repeatable)
+            rc = fl_schema_record_repeatable(p->pg, p->target, m->name,
+                                             before, after, fl__scope(p),
+                                             kinds, &fp, changes, &err);
+        else
+            rc = fl_schema_record_after(p->pg, p->target, &m->version,
+                                        before, after, fl__scope(p), kinds,
+                                        &fp, changes, &err);
+        if (rc == 0 || attempt == 3 || !fl__cancelled(p) ||
+            strcmp(err.sqlstate, "57014") != 0)
+            break;
+        fl_error_clear(&err);
+        fl_pg_cancel_settled(p->pg);
+        fl__rollback_quietly(p);
+        fl_free(&fp);
+        *changes = 0;
+        rc = 0;
+    }
     if (rc == 0) {
         p->schema_gen = after;
         return fp;

@@ -250,8 +250,10 @@ fl_pg_cancel(fl_pg_t *pg)
      * test_a_stray_cancel_after_ours_does_not_lose_the_failure_row).  So
      * once a cancel has stopped a statement (or the caller said it is
      * settled), a later statement cancelled "by user request" that ran on
-     * its own (no transaction open before or after it), or a ROLLBACK, is
-     * run again, S_MAX_STRAYS times at most: it did nothing, and it is
+     * its own (no transaction open before or after it; one statement, by
+     * the extended protocol: fl_pg_query, never fl_pg_exec's text, which
+     * may hold a COMMIT before the statement cancelled), or a ROLLBACK,
+     * is run again, S_MAX_STRAYS times at most: it did nothing, and it is
      * the bookkeeping of the cancelled work.
      */
     pthread_mutex_lock(&pg->cancel_lock);
@@ -354,9 +356,8 @@ fl_pg_exec(fl_pg_t *pg, const char *sql, fl_error_t *err)
             st != PGRES_EMPTY_QUERY)
             rc = s_result_error(pg, res, err);
         PQclear(res);
-    } while (rc != 0 &&
-             s_stray(pg, taken, before, strcmp(sql, "ROLLBACK") == 0,
-                     err));
+    } while (rc != 0 && strcmp(sql, "ROLLBACK") == 0 &&
+             s_stray(pg, taken, before, 1, err));
     return rc;
 }
 

@@ -602,6 +602,13 @@ fl_dbcmd_signal_received(void)
 int
 fl_dbcmd_exit_code(const fl_error_t *err)
 {
+    /*
+     * After SIGINT or SIGTERM, whatever stopped the run (the cancelled
+     * statement, or flotilla's own query the cancel reached) says
+     * interrupted: what was done is recorded all the same.
+     */
+    if ((err == NULL || err->code != FL_OK) && fl_dbcmd_signal_received())
+        return FL_EXIT_INTERRUPTED;
     switch (err ? err->code : FL_EFAIL) {
     case FL_OK:
         return FL_EXIT_OK;

@@ -25,6 +25,10 @@
  *
  *   FLOTILLA_KILL_SEEDS=N   seeds 1..N (default 6)
  *   FLOTILLA_KILL_SEED=N    only seed N
+ *
+ * The same with SIGTERM, which flotilla catches (cancel, record, exit 6):
+ * each run so stopped must also say so and record what it did
+ * (FLOTILLA_TERM_SEEDS, FLOTILLA_TERM_SEED).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -127,12 +131,17 @@ k_write(fl_test_ws_t *ws, k_seed_t *s, int i)
 }
 
 /*
- * Runs cmd (apply, or rollback of everything) killed with SIGKILL after
- * random delays below max_ms, at most K_KILLS times, then once to its end.
- * Returns the last run's exit status.
+ * Runs cmd (apply, or rollback of everything) stopped with sig (SIGKILL
+ * or SIGTERM) after random delays below max_ms, at most K_KILLS times,
+ * then once to its end.  Returns the last run's exit status.  A run
+ * stopped by SIGTERM must end as flotilla says it does (docs/pipeline.md,
+ * "Signals"): finished (0), interrupted with what it did recorded (6), or
+ * ended by the signal itself when it came before flotilla caught signals;
+ * and never without recording what it did (why gets the breach).
  */
 static int
-k_phase(fl_test_ws_t *ws, k_seed_t *s, const char *cmd, long max_ms)
+k_phase(fl_test_ws_t *ws, k_seed_t *s, const char *cmd, long max_ms, int sig,
+        fl_buf_t *why)
 {
     const char *const to0[] = {"--to", "0", NULL};
     const char *const *extra = strcmp(cmd, "rollback") == 0 ? to0 : NULL;
@@ -145,11 +154,19 @@ k_phase(fl_test_ws_t *ws, k_seed_t *s, const char *cmd, long max_ms)
 
         fl_test_ws_spawn(ws, &c, cmd, extra, 1);
         usleep((useconds_t)delay * 1000);
-        fl_test_child_signal(&c, SIGKILL);
+        fl_test_child_signal(&c, sig);
         fl_test_child_wait(&c, &r, 120);
-        fl_buf_addf(&s->log, "--- %s killed after %ld ms: exit %d\n%s%s", cmd,
-                    delay, r.status, r.out, r.err);
+        fl_buf_addf(&s->log, "--- %s sent %s after %ld ms: exit %d\n%s%s",
+                    cmd, sig == SIGKILL ? "SIGKILL" : "SIGTERM", delay,
+                    r.status, r.out, r.err);
         status = r.status;
+        if (sig == SIGTERM && status != 0 && status != 6 &&
+            status != 128 + SIGTERM)
+            fl_buf_addf(why, "  %s after SIGTERM exited %d (0, 6 or %d "
+                        "expected)\n", cmd, status, 128 + SIGTERM);
+        if (sig == SIGTERM && strstr(r.err, "could not record") != NULL)
+            fl_buf_addf(why, "  %s after SIGTERM did not record what it "
+                        "did\n", cmd);
         fl_test_proc_release(&r);
         if (status == 0)
             break; /* it finished before the kill */
@@ -190,9 +207,12 @@ k_check(fl_test_ws_t *ws, fl_buf_t *why, const char *what, const char *sql,
     " ', ' ORDER BY phase, k, s), '') FROM (SELECT phase, k, s, count(*) c" \
     " FROM fx GROUP BY 1, 2, 3) x WHERE c <> 1"
 
-/* One seed; returns 0 when every invariant held, else prints and fails. */
+/*
+ * One seed, its runs stopped with sig; returns 0 when every invariant
+ * held, else prints and fails.
+ */
 static int
-k_seed(long seed, long apply_ms, long rollback_ms)
+k_seed(long seed, long apply_ms, long rollback_ms, int sig)
 {
     k_seed_t s;
     fl_test_ws_t ws;
@@ -218,7 +238,7 @@ k_seed(long seed, long apply_ms, long rollback_ms)
         creates += s.kind[i] == K_CREATE;
     }
 
-    status = k_phase(&ws, &s, "apply", apply_ms * s.n / 4);
+    status = k_phase(&ws, &s, "apply", apply_ms * s.n / 4, sig, &why);
     if (status != 0)
         fl_buf_addf(&why, "  apply to the end exited %d\n", status);
     snprintf(want, sizeof(want), "%d", s.n);
@@ -236,7 +256,8 @@ k_seed(long seed, long apply_ms, long rollback_ms)
             " WHERE NOT indisvalid", "0");
 
     if (why.len == 0) {
-        status = k_phase(&ws, &s, "rollback", rollback_ms * s.n / 4);
+        status = k_phase(&ws, &s, "rollback", rollback_ms * s.n / 4, sig,
+                         &why);
         if (status != 0)
             fl_buf_addf(&why, "  rollback to the end exited %d\n", status);
         k_check(&ws, &why, "applied after rollback", "SELECT count(*) FROM"
@@ -255,11 +276,13 @@ k_seed(long seed, long apply_ms, long rollback_ms)
         free(sql);
     }
     if (why.len > 0)
-        fprintf(stderr, "=== seed %ld FAILED (FLOTILLA_KILL_SEED=%ld runs it"
-                        " alone):\n%s%s", seed, seed, fl_buf_str(&why),
-                fl_buf_str(&s.log));
+        fprintf(stderr, "=== %s seed %ld FAILED (FLOTILLA_%s_SEED=%ld runs it"
+                        " alone):\n%s%s", sig == SIGKILL ? "SIGKILL" :
+                "SIGTERM", seed, sig == SIGKILL ? "KILL" : "TERM", seed,
+                fl_buf_str(&why), fl_buf_str(&s.log));
     else
-        fprintf(stderr, "=== seed %ld: %d migrations, passed\n", seed, s.n);
+        fprintf(stderr, "=== %s seed %ld: %d migrations, passed\n",
+                sig == SIGKILL ? "SIGKILL" : "SIGTERM", seed, s.n);
     status = why.len > 0;
     fl_buf_release(&why);
     fl_buf_release(&s.log);
@@ -309,22 +332,47 @@ k_calibrate(long *apply_ms, long *rollback_ms)
             *apply_ms, *rollback_ms);
 }
 
+/* The seeds of FLOTILLA_<name>_SEEDS (default nseeds), or <name>_SEED's. */
 static void
-test_kill_9_at_random_moments_runs_every_statement_once(void **state)
+k_seeds(const char *name, long nseeds, int sig)
 {
-    long only = fl_test_env_long("FLOTILLA_KILL_SEED", 0);
-    long nseeds = fl_test_env_long("FLOTILLA_KILL_SEEDS", 6);
-    long first = only ? only : 1, last = only ? only : nseeds;
+    char *one = fl_asprintf("FLOTILLA_%s_SEED", name);
+    char *all = fl_asprintf("FLOTILLA_%s_SEEDS", name);
+    long only = fl_test_env_long(one, 0);
+    long n = fl_test_env_long(all, nseeds);
+    long first = only ? only : 1, last = only ? only : n;
     long apply_ms = 0, rollback_ms = 0;
     int failed = 0;
 
-    (void)state;
     k_calibrate(&apply_ms, &rollback_ms);
     for (long seed = first; seed <= last; seed++)
-        failed += k_seed(seed, apply_ms, rollback_ms);
+        failed += k_seed(seed, apply_ms, rollback_ms, sig);
+    free(one);
+    free(all);
     if (failed > 0)
         fail_msg("%d of %ld seeds failed (listed above)", failed,
                  last - first + 1);
+}
+
+static void
+test_kill_9_at_random_moments_runs_every_statement_once(void **state)
+{
+    (void)state;
+    k_seeds("KILL", 6, SIGKILL);
+}
+
+/*
+ * The same histories and invariants with SIGTERM, which flotilla catches:
+ * each run stopped so must also end as it says (k_phase), its statement
+ * cancelled and what it did recorded, and the runs after it go on from
+ * there (FLOTILLA_TERM_SEEDS, default 6; FLOTILLA_TERM_SEED).
+ */
+static void
+test_sigterm_at_random_moments_records_and_runs_every_statement_once(
+    void **state)
+{
+    (void)state;
+    k_seeds("TERM", 6, SIGTERM);
 }
 
 int
@@ -332,6 +380,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kill_9_at_random_moments_runs_every_statement_once),
+        cmocka_unit_test(test_sigterm_at_random_moments_records_and_runs_every_statement_once),
     };
     return cmocka_run_group_tests_name("kill9", tests, NULL, NULL);
 }
