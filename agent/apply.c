@@ -1539,7 +1539,17 @@ s_finish(fl_pipeline_t *p, s_mig *x, int rc, fl_error_t *err)
         return rc;
     }
     fl__rollback_quietly(p);
-    if (fl_pg_is_open(p->pg))
+    /*
+     * COMMIT ran, with the ledger row, and what failed came after it (the
+     * pins, which a signal's cancel can reach): the migration is applied
+     * and its row says so; a failure row would make the next run apply it
+     * again.  The run stops, its schema unrecorded.
+     */
+    if (x->outcome == S_OK)
+        fl_log_warning("pipeline", "%s committed, then flotilla's own query "
+                       "after its COMMIT failed; it stays applied",
+                       m->file);
+    else if (fl_pg_is_open(p->pg))
         s_record_failure(p, m, !m->no_transaction, (int)x->u.stmts.count,
                          x->u.t0, &x->u.stats, err);
     if (m->no_transaction) {
