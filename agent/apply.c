@@ -865,7 +865,10 @@ s_publish_files(fl_pipeline_t *p, int committed)
 typedef enum {
     S_OK,
     S_REFUSED,  /* validation: nothing of this unit changed */
-    S_FAILED    /* a statement, a backup or the ledger failed */
+    S_FAILED,   /* a statement, a backup or the ledger failed */
+    S_COMMITTED /* COMMIT ran, with the ledger row, and flotilla's own
+                   query after it failed (the pins, which a signal's
+                   cancel can reach): the unit's work stays */
 } s_outcome;
 
 /*
@@ -916,7 +919,7 @@ s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
 {
     const fl_migration_t *m = u->m;
     fl_net_snap_t post = {NULL, 0};
-    int rc;
+    int rc, committed = 0;
 
     /* Known again only if this unit's COMMIT brings the census with it. */
     p->schema_kinds = FL_SCHEMA_KINDS_ASK;
@@ -1080,6 +1083,7 @@ s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
             rc = s_mark_release(p, err);
         if (rc == 0 && last && p->release) {
             rc = fl_pg_exec(p->pg, "COMMIT", err);
+            committed = rc == 0;
             if (rc == 0)
                 rc = fl__session_repin(p->pg, &p->session, err);
         } else if (rc == 0) {
@@ -1094,18 +1098,19 @@ s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
             steps[3] = (fl_pg_step_t){NULL, "COMMIT", 0, NULL, NULL};
             fl__session_repin_step(&p->session, &steps[4]);
             rc = fl_pg_batch(p->pg, steps, 5, err);
-            /* Committed when COMMIT ran, even if the pins then failed. */
-            if (rc != 0 && !fl_pg_in_transaction(p->pg)) {
-                *outcome = S_OK;
-                s_publish_files(p, 1);
-            }
+            /*
+             * Committed when COMMIT ran, even if the pins then failed; a
+             * lost connection does not say whether it ran.
+             */
+            committed = rc == 0 || (fl_pg_is_open(p->pg) &&
+                                    !fl_pg_in_transaction(p->pg));
             if (rc == 0)
                 p->schema_kinds = fl_schema_census_kinds(&census);
             fl_pg_result_release(&census);
         }
     }
-    if (rc == 0) {
-        *outcome = S_OK;
+    if (committed) {
+        *outcome = rc == 0 ? S_OK : S_COMMITTED;
         s_publish_files(p, 1);
     }
 cleanup:
@@ -1135,6 +1140,8 @@ s_run_unit(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
         s_unit_reset_run(u);
         if (rc == 0)
             return 0;
+        if (*outcome == S_COMMITTED)
+            return rc; /* the unit is done: nothing to roll back or retry */
         fl__rollback_quietly(p);
         s_publish_files(p, 0);
         u->stats.done = (int)from;
@@ -1491,7 +1498,7 @@ s_finish(fl_pipeline_t *p, s_mig *x, int rc, fl_error_t *err)
 {
     const fl_migration_t *m = x->m;
     int64_t took = fl__now_ms() - x->u.t0;
-    int changes = 0;
+    int changes = 0, applied;
 
     if (rc == 0 && x->start > 0) {
         /*
@@ -1540,19 +1547,24 @@ s_finish(fl_pipeline_t *p, s_mig *x, int rc, fl_error_t *err)
     }
     fl__rollback_quietly(p);
     /*
-     * COMMIT ran, with the ledger row, and what failed came after it (the
-     * pins, which a signal's cancel can reach): the migration is applied
-     * and its row says so; a failure row would make the next run apply it
-     * again.  The run stops, its schema unrecorded.
+     * A transactional migration whose COMMIT ran (S_COMMITTED) is applied
+     * and its row says so: a failure row would make the next run apply it
+     * again.  None is written, and the run stops with the schema
+     * unrecorded.  A no-transaction one records its failure as usual: its
+     * done count has the statement that committed.
      */
-    if (x->outcome == S_OK)
-        fl_log_warning("pipeline", "%s committed, then flotilla's own query "
-                       "after its COMMIT failed; it stays applied",
-                       m->file);
-    else if (fl_pg_is_open(p->pg))
+    applied = x->outcome == S_COMMITTED && !m->no_transaction;
+    if (!applied && fl_pg_is_open(p->pg))
         s_record_failure(p, m, !m->no_transaction, (int)x->u.stmts.count,
                          x->u.t0, &x->u.stats, err);
-    if (m->no_transaction) {
+    if (applied) {
+        p->schema_gen = 0;
+        fl__event(p, FL_STEP_VERIFY_AFTER, FL_STEP_FAILED, m, took, err,
+                  "%s is applied (its COMMIT ran, with its ledger row), but "
+                  "flotilla's own query after the COMMIT failed: its schema "
+                  "is not recorded, so its rollback cannot prove it",
+                  m->file);
+    } else if (m->no_transaction) {
         /* Statements may have committed: the snapshot is out of date. */
         p->schema_gen = 0;
         fl__event(p, (fl_step)x->stage, FL_STEP_FAILED, m, took, err,
