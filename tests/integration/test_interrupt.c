@@ -234,6 +234,23 @@ test_a_stray_cancel_after_ours_does_not_lose_the_failure_row(void **state)
 }
 
 /*
+ * rollback --last of the one migration, which leaves t.n at n and no
+ * index t_n.
+ */
+static void
+s_rolled_back_last(fl_test_ws_t *ws, const char *n)
+{
+    const char *const last[] = {"--last", NULL};
+    fl_test_proc_t r;
+
+    fl_test_ws_flotilla(ws, &r, "rollback", last, 1);
+    fl_test_expect(&r, 0, "rolled back 1 migration");
+    fl_test_proc_release(&r);
+    s_expect_value(ws, "SELECT n FROM t", n);
+    s_expect_value(ws, "SELECT to_regclass('t_n') IS NULL", "t");
+}
+
+/*
  * A trigger refuses the ledger row that matches when (as a crash between a
  * statement and its progress row would leave it unwritten).
  */
@@ -456,11 +473,7 @@ test_a_down_statement_commits_with_its_progress_row(void **state)
                        " flotilla.schema_migrations", "rolling_back 0");
     fl_test_exec(ws->conn, "DROP TRIGGER no_progress ON"
                            " flotilla.schema_migrations");
-    fl_test_ws_flotilla(ws, &r, "rollback", last, 1);
-    fl_test_expect(&r, 0, "rolled back 1 migration");
-    fl_test_proc_release(&r);
-    s_expect_value(ws, "SELECT n FROM t", "2");
-    s_expect_value(ws, "SELECT to_regclass('t_n') IS NULL", "t");
+    s_rolled_back_last(ws, "2");
 }
 
 /*
@@ -477,7 +490,6 @@ test_a_resumed_migration_is_rolled_back_without_a_false_proof(void **state)
 {
     fl_test_ws_t *ws = *state;
     fl_test_proc_t r;
-    const char *const last[] = {"--last", NULL};
 
     fl_test_exec(ws->conn, "CREATE TABLE t (id bigint PRIMARY KEY, n bigint);"
                            "INSERT INTO t VALUES (1, 1);"
@@ -502,11 +514,7 @@ test_a_resumed_migration_is_rolled_back_without_a_false_proof(void **state)
     fl_test_proc_release(&r);
     s_expect_value(ws, "SELECT status || ' ' || schema_recorded FROM"
                        " flotilla.schema_migrations", "applied false");
-    fl_test_ws_flotilla(ws, &r, "rollback", last, 1);
-    fl_test_expect(&r, 0, "rolled back 1 migration");
-    fl_test_proc_release(&r);
-    s_expect_value(ws, "SELECT n FROM t", "1");
-    s_expect_value(ws, "SELECT to_regclass('t_n') IS NULL", "t");
+    s_rolled_back_last(ws, "1");
 }
 
 /*
