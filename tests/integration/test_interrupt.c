@@ -518,6 +518,38 @@ test_a_resumed_migration_is_rolled_back_without_a_false_proof(void **state)
 }
 
 /*
+ * A no-transaction migration whose verify statement fails, after its
+ * first statement committed: the verify runs in the last statement's
+ * transaction, so that statement is rolled back with it, and the row
+ * says failed with the one statement done and why, never applied (the
+ * last statement's progress row would have said applied).
+ */
+static void
+test_a_failure_after_committed_statements_is_recorded(void **state)
+{
+    fl_test_ws_t *ws = *state;
+
+    fl_test_exec(ws->conn, "CREATE TABLE t (id bigint PRIMARY KEY, n bigint);"
+                           "INSERT INTO t VALUES (1, 1)");
+    fl_test_ws_write(ws, "0001_a.sql",
+                     "-- flotilla:options no-transaction\n"
+                     "-- flotilla:up\n"
+                     "CREATE INDEX CONCURRENTLY t_n ON t (n);\n"
+                     "UPDATE t SET n = n + 1;\n"
+                     "-- flotilla:verify\n"
+                     "SELECT 1 / (SELECT count(*) FROM t WHERE n = 7)::int;\n"
+                     "-- flotilla:down\n"
+                     "UPDATE t SET n = n - 1;\n"
+                     "DROP INDEX CONCURRENTLY IF EXISTS t_n;\n");
+    s_apply(ws, 1, "failed after 1 of 2 statements");
+    s_expect_value(ws, "SELECT status || ' ' || statements_done || ' ' ||"
+                       " (error_message LIKE '%division by zero%') FROM"
+                       " flotilla.schema_migrations", "failed 1 true");
+    s_expect_value(ws, "SELECT n || ' ' || (to_regclass('t_n') IS NOT NULL)"
+                       " FROM t", "1 true");
+}
+
+/*
  * (d) A down with no-transaction statements records its progress, says
  * which statements it undid, and resumes after them.
  */
@@ -598,6 +630,7 @@ main(void)
         cmocka_unit_test(test_a_signal_cancels_the_statement_and_records_it),
         cmocka_unit_test_setup_teardown(test_a_second_signal_exits_at_once, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_stray_cancel_after_ours_does_not_lose_the_failure_row, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_a_failure_after_committed_statements_is_recorded, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_statement_commits_with_its_progress_row, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_an_index_the_server_finished_after_a_kill_counts_as_done, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_refusal_after_statements_committed_is_a_failure, fl_test_ws_setup, fl_test_ws_teardown),
