@@ -14,6 +14,32 @@
 #include "common/alloc.h"
 #include "common/log.h"
 
+/*
+ * Statement i of m's down, resumed at (first), failed: whether it is a
+ * DROP INDEX CONCURRENTLY whose index is gone (42704).  CONCURRENTLY runs
+ * outside a transaction, so the server finishes the drop without its
+ * client: a run killed after it and before its progress row leaves the
+ * index dropped and the row saying otherwise, and the statement counts as
+ * done (err cleared, said in an event), as apply counts an index the
+ * server finished building (s_index_left_behind in apply.c).
+ */
+static int
+s_index_already_dropped(fl_pipeline_t *p, const fl_migration_t *m,
+                        const fl_stmt_t *st, int first, size_t i,
+                        fl_error_t *err)
+{
+    if (!first || !st->no_transaction || st->kind == NULL ||
+        strcmp(st->kind, "DROP INDEX") != 0 ||
+        strcmp(err->sqlstate, "42704") != 0)
+        return 0;
+    fl__event(p, FL_STEP_ROLLBACK, FL_STEP_OK, m, 0, NULL,
+              "the index down statement %zu (%s:%d:%d) drops is gone (an "
+              "interrupted run dropped it): counted as done", i + 1, m->file,
+              st->line, st->column);
+    fl_error_clear(err);
+    return 1;
+}
+
 /* Records the rollback state of version (autocommit, or in the caller's tx). */
 static int
 s_rollback_state(fl_pipeline_t *p, const fl_version_t *version,
@@ -247,6 +273,9 @@ fl__rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
             if (rc == 0)
                 rc = fl__run(p, &m, &stmts, (int)i, tx, p->opts.lock_retries,
                              &stats, err);
+            if (rc != 0 && s_index_already_dropped(p, &m, st, resumed &&
+                                                   i == start, i, err))
+                rc = 0;
             if (rc == 0)
                 rc = fl__session_leave(p->pg, &p->session, err);
             if (rc == 0)
