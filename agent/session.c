@@ -151,12 +151,16 @@ static const char s_capture_and_pin_sql[] =
         " SELECT cur.a, cur.b, cur.c, cur.d, cur.e, cur.f, cur.g, cur.h,"
         " cur.i," S_SET_SQL S_TIMEOUTS_SQL " FROM cur";
 
-/* The parameters of the pins: s_pinned, local, then timeouts lt and st. */
+/*
+ * The parameters of S_SET_SQL S_TIMEOUTS_SQL: the settings' vals, local,
+ * then timeouts lt and st.
+ */
 static void
-s_pin_params(const char **p, int local, const char *lt, const char *st)
+s_set_params(const char **p, const char *const *vals, int local,
+             const char *lt, const char *st)
 {
     for (size_t i = 0; i < FL_SESSION_NSETTINGS; i++)
-        p[i] = s_pinned[i];
+        p[i] = vals[i];
     p[FL_SESSION_NSETTINGS] = local ? "true" : "false";
     p[FL_SESSION_NSETTINGS + 1] = lt ? lt : "";
     p[FL_SESSION_NSETTINGS + 2] = st ? st : "";
@@ -173,7 +177,7 @@ s_capture_and_pin(fl_pg_t *pg, fl_session_t *s, int local, fl_error_t *err)
     fl_pg_result_t r = FL_PG_RESULT_INIT;
     int rc;
 
-    s_pin_params(p, local, s->own_lt, s->own_st);
+    s_set_params(p, s_pinned, local, s->own_lt, s->own_st);
     rc = fl_pg_query(pg, &r, s_capture_and_pin_sql, S_NPARAMS, p, err);
     if (rc != 0)
         return rc;
@@ -195,11 +199,7 @@ s_apply(fl_pg_t *pg, const char *const *vals, int local, const char *lt,
     fl_pg_result_t r = FL_PG_RESULT_INIT;
     int rc;
 
-    for (size_t i = 0; i < FL_SESSION_NSETTINGS; i++)
-        p[i] = vals[i];
-    p[FL_SESSION_NSETTINGS] = local ? "true" : "false";
-    p[FL_SESSION_NSETTINGS + 1] = lt ? lt : "";
-    p[FL_SESSION_NSETTINGS + 2] = st ? st : "";
+    s_set_params(p, vals, local, lt, st);
     rc = fl_pg_query(pg, &r, "SELECT" S_SET_SQL S_TIMEOUTS_SQL, S_NPARAMS, p,
                      err);
     fl_pg_result_release(&r);
@@ -311,7 +311,7 @@ fl__session_leave_step(fl_session_t *s, int local, fl_pg_step_t *out,
 {
     if (!s->in_migration)
         return 0;
-    s_pin_params(s->repin, local, s->own_lt, s->own_st);
+    s_set_params(s->repin, s_pinned, local, s->own_lt, s->own_st);
     out->name = NULL;
     out->sql = s_capture_and_pin_sql;
     out->nparams = S_NPARAMS;
@@ -332,7 +332,7 @@ void
 fl__session_repin_step(fl_session_t *s, fl_pg_step_t *out)
 {
     /* A timeout the migration SET at session level outlives its COMMIT. */
-    s_pin_params(s->repin, 0, s->run_lt, s->run_st);
+    s_set_params(s->repin, s_pinned, 0, s->run_lt, s->run_st);
     s->in_migration = 0;
     out->name = NULL;
     out->sql = "SELECT" S_SET_SQL S_TIMEOUTS_SQL;
