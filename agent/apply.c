@@ -1594,6 +1594,11 @@ fl__apply_migration(fl_pipeline_t *p, const fl_migration_t *m,
     s_mig x;
     int rc;
 
+    /* A cancel that came before it: none of it runs, and no ledger row
+     * says it began. */
+    if (fl__cancelled(p))
+        return FL_ERR(err, FL_ECANCELLED, "cancelled before migration %s "
+                      "started: nothing of it ran", m->file);
     memset(&x, 0, sizeof(x));
     x.m = m;
     x.u.m = m;

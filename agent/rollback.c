@@ -218,6 +218,10 @@ fl__rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
     m.file = row->file ? row->file : row->name;
     m.lock_timeout_ms = -1;
     m.statement_timeout_ms = -1;
+    /* A cancel that came before it: nothing of its down runs. */
+    if (fl__cancelled(p))
+        return FL_ERR(err, FL_ECANCELLED, "cancelled before the rollback of "
+                      "%s started: nothing of its down ran", m.file);
     fl__event(p, FL_STEP_ROLLBACK, FL_STEP_STARTED, &m, 0, NULL,
               "%s %s", resumed ? "resuming the rollback of" : "rolling back",
               m.file);

@@ -403,6 +403,111 @@ test_cancel_during_a_check_is_a_cancellation(void **state)
 }
 
 typedef struct {
+    s_lib *l;
+    fl_step step;       /* cancels when this step of version is done */
+    const char *version;
+    int sent;
+} s_cancel_after;
+
+static void
+s_cancel_after_step(const fl_pipeline_event_t *ev, void *arg)
+{
+    s_cancel_after *c = arg;
+
+    if (!c->sent && ev->step == c->step && ev->status == FL_STEP_OK &&
+        strcmp(ev->version.text, c->version) == 0) {
+        c->sent = 1;
+        fl_pipeline_cancel(c->l->p);
+    }
+}
+
+/* The pipeline again over the same source, with l->opts as they are now. */
+static void
+s_lib_open_again(s_lib *l)
+{
+    fl_error_t err = FL_ERROR_INIT;
+
+    if (fl_pipeline_open(&l->p, &l->opts, &err) != 0)
+        fail_msg("fl_pipeline_open: %s", err.message);
+}
+
+/*
+ * A cancel that comes between two migrations stops the run before the
+ * next one starts: that one gets no ledger row and none of its statements
+ * runs (it was begun, rolled back and recorded failed, "cancelled before
+ * statement 1", though nothing of it had run), and the one before stays
+ * applied with its schema recorded.  The same for rollback.
+ */
+static void
+test_a_cancel_between_migrations_starts_no_other(void **state)
+{
+    s_lib l;
+    s_cancel_after c = {NULL, FL_STEP_EXECUTE, "1", 0};
+    fl_version_t all = FL_VERSION_INIT;
+    fl_apply_result_t res;
+    fl_error_t err = FL_ERROR_INIT;
+    char *v = NULL;
+    int n = 0;
+
+    (void)state;
+    s_lib_init(&l, "cancelgap");
+    s_write(l.dir, "0001_a.sql", "-- flotilla:up\nCREATE TABLE a (id int);\n"
+                                 "-- flotilla:down\nDROP TABLE a;\n");
+    s_write(l.dir, "0002_b.sql", "-- flotilla:up\nCREATE TABLE b (id int);\n"
+                                 "-- flotilla:down\nDROP TABLE b;\n");
+    c.l = &l;
+    l.opts.on_event = s_cancel_after_step;
+    l.opts.arg = &c;
+    s_lib_open(&l);
+    assert_int_equal(fl_pipeline_apply(l.p, &l.src, &res, &err),
+                     FL_ECANCELLED);
+    assert_int_equal(c.sent, 1);
+    assert_int_equal(res.applied, 1);
+    assert_non_null(strstr(err.message, "0002_b.sql"));
+    fl_error_clear(&err);
+    v = fl_test_query_value(l.conn, "SELECT string_agg(version || ' ' || status"
+                                    " || ' ' || (schema_fingerprint IS NOT NULL),"
+                                    " ', ' ORDER BY version)"
+                                    " FROM flotilla.schema_migrations");
+    assert_string_equal(v, "1 applied true");
+    free(v);
+    v = fl_test_query_value(l.conn, "SELECT to_regclass('b') IS NULL");
+    assert_string_equal(v, "t");
+    free(v);
+    fl_pipeline_close(&l.p);
+
+    /* Both applied; a rollback cancelled after the first down stops. */
+    l.opts.on_event = NULL;
+    s_lib_open_again(&l);
+    assert_int_equal(fl_pipeline_apply(l.p, &l.src, &res, &err), 0);
+    fl_pipeline_close(&l.p);
+    c.sent = 0;
+    c.step = FL_STEP_ROLLBACK;
+    c.version = "2";
+    l.opts.on_event = s_cancel_after_step;
+    s_lib_open_again(&l);
+    assert_int_equal(fl_pipeline_rollback(l.p, &l.src, FL_ROLLBACK_TO, &all,
+                                          NULL, &n, &err), FL_ECANCELLED);
+    assert_int_equal(c.sent, 1);
+    assert_non_null(strstr(err.message, "0001_a.sql"));
+    fl_error_clear(&err);
+    v = fl_test_query_value(l.conn, "SELECT string_agg(version || ' ' || status,"
+                                    " ', ' ORDER BY version)"
+                                    " FROM flotilla.schema_migrations");
+    assert_string_equal(v, "1 applied, 2 rolled_back");
+    free(v);
+    /* Nor did it log a rollback of 1 that began and failed. */
+    v = fl_test_query_value(l.conn, "SELECT count(*) FROM flotilla.migration_logs"
+                                    " WHERE version = '1' AND step = 'rollback'");
+    assert_string_equal(v, "0");
+    free(v);
+    v = fl_test_query_value(l.conn, "SELECT to_regclass('a') IS NOT NULL");
+    assert_string_equal(v, "t");
+    free(v);
+    s_lib_release(&l);
+}
+
+typedef struct {
     fl_pipeline_t *p;
     const fl_source_t *src;
     int rc;
@@ -479,6 +584,7 @@ main(void)
         cmocka_unit_test(test_pipelines_of_one_process_do_not_retry_in_step),
         cmocka_unit_test(test_cancel_from_another_thread_leaves_nothing_applied),
         cmocka_unit_test(test_event_callback_never_runs_inside_a_transaction),
+        cmocka_unit_test(test_a_cancel_between_migrations_starts_no_other),
         cmocka_unit_test(test_lock_timeout_is_retried_without_an_error_object),
         cmocka_unit_test(test_cancel_during_a_check_is_a_cancellation),
     };
