@@ -316,3 +316,179 @@ fl__net_col(const fl_net_rel_t *rel, int attnum)
             return &rel->cols[i];
     return NULL;
 }
+
+/*
+ * What a schema target's transaction changed outside its scope (its
+ * schema and public, which the snapshots cover): every relation of
+ * another schema this backend holds a lock on that writes take
+ * (RowExclusiveLock or stronger), with the rows this transaction updated
+ * and deleted in it and whether a lock that only a change of structure
+ * or storage takes is among them (ALTER, TRUNCATE, CREATE INDEX, a
+ * relation created there, REFRESH).  Locks last until the transaction
+ * ends, also those a DO block, a function, a trigger or a cascade took;
+ * a savepoint rolled back releases its own.  And the relations it
+ * dropped (an ACCESS EXCLUSIVE lock on an OID pg_class no longer has)
+ * that existed before the migration ($2: no higher OID was in pg_class
+ * then) outside the scope ($3: what it held then, with the TOAST tables
+ * and their indexes, and this session's temporary relations).
+ */
+static const char s_outside_sql[] =
+    "SELECT n.nspname, c.relname,"
+    " pg_catalog.pg_stat_get_xact_tuples_updated(c.oid),"
+    " pg_catalog.pg_stat_get_xact_tuples_deleted(c.oid),"
+    " pg_catalog.bool_or(l.mode <> 'RowExclusiveLock'), NULL"
+    " FROM pg_catalog.pg_locks l"
+    " JOIN pg_catalog.pg_class c ON c.oid = l.relation"
+    " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+    " WHERE l.locktype = 'relation' AND l.granted"
+    " AND l.pid = pg_catalog.pg_backend_pid()"
+    " AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d"
+    "  WHERE d.datname = pg_catalog.current_database())"
+    " AND l.mode NOT IN ('AccessShareLock', 'RowShareLock')"
+    " AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'flotilla',"
+    "  'flotilla_backup', 'public')"
+    " AND n.nspname OPERATOR(pg_catalog.<>) $1"
+    " AND n.nspname !~ '^pg_(toast|temp)'"
+    " GROUP BY n.nspname, c.relname, c.oid"
+    " UNION ALL"
+    " SELECT DISTINCT NULL, NULL, 0, 0, true, l.relation"
+    " FROM pg_catalog.pg_locks l"
+    " WHERE l.locktype = 'relation' AND l.granted"
+    " AND l.pid = pg_catalog.pg_backend_pid()"
+    " AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d"
+    "  WHERE d.datname = pg_catalog.current_database())"
+    " AND l.mode = 'AccessExclusiveLock'"
+    " AND l.relation OPERATOR(pg_catalog.<=) $2::pg_catalog.oid"
+    " AND l.relation OPERATOR(pg_catalog.<>) ALL ($3::pg_catalog.oid[])"
+    " AND NOT EXISTS (SELECT FROM pg_catalog.pg_class c"
+    "  WHERE c.oid = l.relation)"
+    " ORDER BY 1, 2, 6";
+
+/*
+ * What fl__net_outside compares with, before the migration's first
+ * statement: the highest OID in pg_class, and the OIDs of the scope's
+ * relations of every kind, their TOAST tables and those tables' indexes,
+ * and this session's temporary relations.
+ */
+static const char s_outside_before_sql[] =
+    "SELECT (SELECT pg_catalog.max(c.oid) FROM pg_catalog.pg_class c)"
+    "::pg_catalog.text, coalesce(pg_catalog.array_agg(f.oid)::pg_catalog.text,"
+    " '{}') FROM (SELECT c.oid, c.reltoastrelid FROM pg_catalog.pg_class c"
+    " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+    " WHERE n.nspname OPERATOR(pg_catalog.=) ANY"
+    "  (ARRAY[$1, 'public']::pg_catalog.name[])"
+    " OR n.oid = pg_catalog.pg_my_temp_schema()) r,"
+    " LATERAL (SELECT r.oid UNION ALL SELECT r.reltoastrelid"
+    "  WHERE r.reltoastrelid <> 0 UNION ALL SELECT i.indexrelid"
+    "  FROM pg_catalog.pg_index i WHERE r.reltoastrelid <> 0"
+    "  AND i.indrelid = r.reltoastrelid) f(oid)";
+
+int
+fl__net_outside_before(fl_pg_t *pg, const char *scope, char *before[2],
+                       fl_error_t *err)
+{
+    const char *params[1] = {scope};
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    int rc = fl_pg_query_prepared(pg, &r, "flotilla_net_outside_before",
+                                  s_outside_before_sql, 1, params, err);
+
+    if (rc == 0) {
+        free(before[0]);
+        free(before[1]);
+        before[0] = fl_strdup(fl_pg_value(&r, 0, 0) ? fl_pg_value(&r, 0, 0)
+                                                    : "0");
+        before[1] = fl_strdup(fl_pg_value(&r, 0, 1));
+    }
+    fl_pg_result_release(&r);
+    return rc;
+}
+
+/*
+ * The names of the relations of OIDs dropped that existed before the
+ * migration, outside the scope: its work is undone first (to savepoint,
+ * taken before its first statement), which brings them back.
+ */
+static int
+s_dropped_names(fl_pg_t *pg, const char *scope, const char *savepoint,
+                const char *oids, fl_buf_t *out, int *count, fl_error_t *err)
+{
+    const char *params[2] = {oids, scope};
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    int rc = fl_pg_execf(pg, err, "ROLLBACK TO SAVEPOINT %s", savepoint);
+
+    if (rc == 0)
+        rc = fl_pg_query(pg, &r,
+            "SELECT n.nspname, c.relname, n.nspname = 'pg_toast'"
+            " OR c.relkind IN ('i', 'I') AS part"
+            " FROM pg_catalog.pg_class c"
+            " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE c.oid = ANY ($1::pg_catalog.oid[])"
+            " AND n.nspname OPERATOR(pg_catalog.<>) ALL"
+            "  (ARRAY[$2, 'public']::pg_catalog.name[])"
+            " ORDER BY 3, 1, 2", 2, params, err);
+    for (size_t i = 0; rc == 0 && i < r.nrows; i++) {
+        /* An index or TOAST table goes with its table, named first. */
+        if (i > 0 && strcmp(fl_pg_value(&r, i, 2), "t") == 0)
+            break;
+        fl_buf_addf(out, "%s%s.%s: dropped", (*count)++ ? "; " : "",
+                    fl_pg_value(&r, i, 0), fl_pg_value(&r, i, 1));
+    }
+    if (rc == 0 && r.nrows == 0)
+        /* Not there before the savepoint: made and dropped by the
+         * migration, which cannot be told apart without running it
+         * again (the OIDs wrapped around since the newest relation). */
+        fl_buf_addf(out, "%srelations this migration dropped (OIDs %s) "
+                    "could not be told apart from another schema's",
+                    (*count)++ ? "; " : "", oids);
+    fl_pg_result_release(&r);
+    return rc;
+}
+
+int
+fl__net_outside(fl_pg_t *pg, const char *scope, char *const before[2],
+                const char *savepoint, fl_buf_t *out, int *count,
+                fl_error_t *err)
+{
+    const char *params[3] = {scope, before[0], before[1]};
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    fl_buf_t dropped;
+    int rc;
+
+    *count = 0;
+    fl_buf_init(&dropped, 0);
+    rc = fl_pg_query_prepared(pg, &r, "flotilla_net_outside", s_outside_sql,
+                              3, params, err);
+    for (size_t i = 0; rc == 0 && i < r.nrows; i++) {
+        long long upd = strtoll(fl_pg_value(&r, i, 2), NULL, 10);
+        long long del = strtoll(fl_pg_value(&r, i, 3), NULL, 10);
+        int ddl = strcmp(fl_pg_value(&r, i, 4), "t") == 0;
+        char what[96];
+
+        if (fl_pg_value(&r, i, 5)) {
+            fl_buf_addf(&dropped, "%s%s", dropped.len ? "," : "{",
+                        fl_pg_value(&r, i, 5));
+            continue;
+        }
+        if (ddl)
+            snprintf(what, sizeof(what), "its structure or storage changed "
+                     "(ALTER, TRUNCATE, CREATE, DROP of a part)");
+        else if (del > 0)
+            snprintf(what, sizeof(what), "%lld row%s deleted", del,
+                     del == 1 ? "" : "s");
+        else if (upd > 0)
+            snprintf(what, sizeof(what), "%lld row%s updated", upd,
+                     upd == 1 ? "" : "s");
+        else
+            continue; /* rows added, a sequence drawn: nothing destroyed */
+        fl_buf_addf(out, "%s%s.%s: %s", (*count)++ ? "; " : "",
+                    fl_pg_value(&r, i, 0), fl_pg_value(&r, i, 1), what);
+    }
+    fl_pg_result_release(&r);
+    if (rc == 0 && dropped.len) {
+        fl_buf_adds(&dropped, "}");
+        rc = s_dropped_names(pg, scope, savepoint, fl_buf_str(&dropped), out,
+                             count, err);
+    }
+    fl_buf_release(&dropped);
+    return rc;
+}

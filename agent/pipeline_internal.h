@@ -201,6 +201,29 @@ int fl__net_after(fl_pg_t *pg, fl_session_t *session, const char *scope,
                   fl_net_snap_t *post, fl_net_touched_t *touched,
                   fl_error_t *err) FL_NODISCARD;
 /*
+ * For a schema target (scope): the relations outside its schema and
+ * public that this transaction changed in a way that can destroy data
+ * (rows updated or deleted, structure or storage changed, dropped),
+ * described in out ("schema.table: what; ..."), *count of them.  Rows
+ * added and sequences drawn are not counted.  When it dropped one, the
+ * transaction is rolled back to savepoint (taken before the migration's
+ * first statement) to name it.
+ */
+int fl__net_outside(fl_pg_t *pg, const char *scope, char *const before[2],
+                    const char *savepoint, fl_buf_t *out, int *count,
+                    fl_error_t *err) FL_NODISCARD;
+/* The refusal of a migration fl__net_outside found n changes of (what). */
+int fl__outside_refusal(const fl_pipeline_t *p, const fl_migration_t *m,
+                        int n, const fl_buf_t *what, fl_error_t *err);
+/*
+ * Before a schema target's first statement: what fl__net_outside needs
+ * to tell a relation the migration dropped outside the scope (before: the
+ * highest relation OID, and the scope's relation OIDs as an array; the
+ * caller frees both).
+ */
+int fl__net_outside_before(fl_pg_t *pg, const char *scope, char *before[2],
+                           fl_error_t *err) FL_NODISCARD;
+/*
  * The start of a run in one round trip: BEGIN, SAVEPOINT flotilla_run,
  * the transaction's lock and statement timeouts (lt, st: ms) and
  * fl__net_snapshot into *out (which the caller releases).

@@ -306,6 +306,7 @@ s_plan_one(fl_pipeline_t *p, const fl_migration_t *m, const char **why_not,
     const char *verdict = "ok";
     char *problem = NULL;
     s_observation before, after;
+    char *outside[2] = {NULL, NULL};
     int rc = 0;
 
     memset(&before, 0, sizeof(before));
@@ -347,7 +348,9 @@ s_plan_one(fl_pipeline_t *p, const fl_migration_t *m, const char **why_not,
         goto done;
     }
     if ((rc = fl_pg_exec(p->pg, "SAVEPOINT flotilla_plan", err)) != 0 ||
-        (rc = fl__set_timeouts(p, m, 1, err)) != 0)
+        (rc = fl__set_timeouts(p, m, 1, err)) != 0 ||
+        (p->target[0] &&
+         (rc = fl__net_outside_before(p->pg, p->target, outside, err)) != 0))
         goto done;
     if (fl__custom_validate(p, m, validate, &perr) != 0) {
         verdict = "refused";
@@ -425,6 +428,24 @@ s_plan_one(fl_pipeline_t *p, const fl_migration_t *m, const char **why_not,
         s_observation_release(&before);
         s_observation_release(&after);
     }
+    /* As apply's net: a schema target's migration stays in its scope. */
+    if (p->target[0] && strcmp(verdict, "ok") == 0) {
+        fl_buf_t what;
+        int n = 0;
+
+        fl_buf_init(&what, 0);
+        rc = fl__net_outside(p->pg, p->target, outside, "flotilla_plan", &what,
+                             &n, err);
+        if (rc == 0 && n > 0) {
+            verdict = "refused";
+            FL_IGNORE(fl__outside_refusal(p, m, n, &what, &perr));
+            problem = fl_strdup(perr.message);
+            fl_error_clear(&perr);
+        }
+        fl_buf_release(&what);
+        if (rc != 0)
+            goto done;
+    }
     if (strcmp(verdict, "ok") != 0) {
         /* Undo it (a failed query aborted the subtransaction). */
         if ((rc = fl_pg_exec(p->pg, "ROLLBACK TO SAVEPOINT flotilla_plan",
@@ -451,6 +472,8 @@ done:
     fl__stats_release(&stats);
     fl_error_clear(&perr);
     fl_stmt_list_release(&stmts);
+    free(outside[0]);
+    free(outside[1]);
     return rc;
 }
 

@@ -142,6 +142,91 @@ test_a_missing_schema_is_refused(void **state)
 }
 
 /*
+ * A tenant's migration that reaches another tenant's table is refused
+ * (by plan and by apply) and changes nothing, whichever way it gets
+ * there: by name, through a DO block, a function, a trigger, a foreign
+ * key's cascade, a change of structure, or a DROP.
+ * Reading another schema and adding rows to one (a shared audit table)
+ * is not refused.
+ */
+static void
+test_a_tenant_cannot_change_another_tenants_tables(void **state)
+{
+    fl_test_ws_t *e = *state;
+    static const char *const refused[] = {
+        "DELETE FROM t2.items WHERE id = 2;",
+        "UPDATE t2.items SET v = 'x';",
+        "TRUNCATE t2.items;",
+        "ALTER TABLE t2.items DROP COLUMN v;",
+        "CREATE INDEX items_v ON t2.items (v);",
+        "DO $$ BEGIN EXECUTE 'DELETE FROM t2.items WHERE id > 8'; END $$;",
+        "INSERT INTO log VALUES (1);",         /* its trigger deletes in t2 */
+        "DELETE FROM parent WHERE id = 2;",    /* cascades to t2.items */
+        "SELECT t1.wipe();",                   /* a function's UPDATE */
+        "DROP TABLE t2.items;",
+        "DROP TABLE parent CASCADE;",          /* t2.items loses its key */
+        "DO $$ BEGIN EXECUTE 'DROP SCHEMA t2 CASCADE'; END $$;",
+    };
+    const char *before = "SELECT md5(string_agg(id || ':' || v || ':' ||"
+                         " coalesce(p::text, '-'), ',' ORDER BY id))"
+                         " || (SELECT count(*) FROM pg_attribute WHERE"
+                         " attrelid = 't2.items'::regclass AND attnum > 0"
+                         " AND NOT attisdropped) || (SELECT count(*) FROM"
+                         " pg_index WHERE indrelid = 't2.items'::regclass)"
+                         " FROM t2.items";
+    char *want = NULL;
+
+    fl_test_exec(e->conn,
+        "CREATE TABLE t1.parent (id int PRIMARY KEY);"
+        "INSERT INTO t1.parent VALUES (1), (2);"
+        "ALTER TABLE t2.items ADD COLUMN p int"
+        " REFERENCES t1.parent ON DELETE CASCADE;"
+        "UPDATE t2.items SET p = 2 WHERE id < 4;"
+        "CREATE TABLE t1.log (id int);"
+        "CREATE FUNCTION t1.zap() RETURNS trigger LANGUAGE plpgsql AS"
+        " $$BEGIN DELETE FROM t2.items WHERE id = 9; RETURN NEW; END$$;"
+        "CREATE TRIGGER zap AFTER INSERT ON t1.log"
+        " FOR EACH ROW EXECUTE FUNCTION t1.zap();"
+        "CREATE FUNCTION t1.wipe() RETURNS void LANGUAGE sql AS"
+        " $$UPDATE t2.items SET v = NULL WHERE id = 5$$;"
+        "CREATE SCHEMA shared; CREATE TABLE shared.audit (msg text);");
+    want = fl_test_query_value(e->conn, before);
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        char *text = fl_asprintf("-- flotilla:up\n%s\n"
+                                 "-- flotilla:down\nSELECT 1;\n", refused[i]);
+        fl_test_ws_write(e, "0001_reach.sql", text);
+        free(text);
+        /* The plan says so first, and its rehearsal changes nothing. */
+        s_run(e, "t1", 3, "outside its target schema \"t1\"", "plan",
+              S_ARGS("--allow-lint-errors"), 1);
+        s_assert_value(e, before, want);
+        s_run(e, "t1", 3, "outside its target schema \"t1\"", "apply",
+              S_ARGS("--allow-lint-errors"), 1);
+        s_assert_value(e, before, want);
+        s_assert_value(e, "SELECT count(*) FROM flotilla.schema_migrations"
+                          " WHERE status = 'applied'", "0");
+    }
+    /*
+     * Reading another tenant's table and adding rows to a shared one;
+     * dropping what it made itself, its own table, a temporary one.
+     */
+    fl_test_ws_write(e, "0001_reach.sql", "-- flotilla:up\n"
+                     "INSERT INTO shared.audit SELECT count(*) || ' rows'"
+                     " FROM t2.items;\n"
+                     "CREATE TABLE staging (id int PRIMARY KEY, v text);\n"
+                     "CREATE TEMP TABLE scratch (id int);\n"
+                     "DROP TABLE staging, scratch;\n"
+                     "DROP TABLE log;\n"
+                     "-- flotilla:down\nSELECT 1;\n");
+    s_run(e, "t1", 0, "OK", "plan", S_ARGS("--allow-lint-errors"), 1);
+    s_run(e, "t1", 0, "applied 1", "apply", S_ARGS("--allow-lint-errors"), 1);
+    s_assert_value(e, "SELECT string_agg(msg, ',') FROM shared.audit",
+                   "10 rows");
+    s_assert_value(e, before, want);
+    free(want);
+}
+
+/*
  * Starts `flotilla apply` of the workspace's directory (--schema schema
  * when not NULL) in a child, whose only migration waits on advisory lock
  * 4242, which holder holds; returns when that migration waits there.
@@ -332,6 +417,9 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(
             test_two_tenants_of_one_database_are_independent, s_setup,
+            fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_tenant_cannot_change_another_tenants_tables, s_setup,
             fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_missing_schema_is_refused,
                                         s_setup, fl_test_ws_teardown),
