@@ -1137,7 +1137,8 @@ s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
             fl_ledger_record_step(&row, &rec);
             steps[0] = row.step;
             /* Its plan made once a connection, as the snapshot's is. */
-            steps[1] = (fl_pg_step_t){NULL, "SELECT pg_catalog.set_config("
+            steps[1] = (fl_pg_step_t){"flotilla_generic_plans",
+                                      "SELECT pg_catalog.set_config("
                                       "'plan_cache_mode', 'force_generic_plan',"
                                       " true)", 0, NULL, NULL};
             steps[2] = (fl_pg_step_t){"flotilla_schema_census",

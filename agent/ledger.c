@@ -1010,7 +1010,7 @@ fl_ledger_log(fl_pg_t *pg, const fl_ledger_log_t *entries, size_t n,
     if (text == NULL)
         return FL_ERR(err, FL_EFAIL, "could not encode %zu log rows", n);
     params[0] = text;
-    rc = fl_pg_query(pg, &r,
+    rc = fl_pg_query_prepared(pg, &r, "flotilla_ledger_log",
         "INSERT INTO flotilla.migration_logs (version, migration_name, step,"
         " status, duration_ms, message, bundle_id, rollout_id, target,"
         " created_at) SELECT x.version, x.name, x.step, x.status,"
@@ -1152,7 +1152,7 @@ s_record_repeatable_step(fl_ledger_step_t *out, const fl_ledger_record_t *r)
     p[16] = r->error_position;
     p[17] = r->baseline_source;
     p[18] = r->fingerprint;
-    out->step.name = NULL;
+    out->step.name = "flotilla_ledger_record_rep";
     out->step.sql = s_record_repeatable_sql;
     out->step.nparams = 19;
     out->step.params = out->params;
@@ -1202,7 +1202,7 @@ fl_ledger_record_step(fl_ledger_step_t *out, const fl_ledger_record_t *r)
     fl_migration_hex(out->down_sum, sum);
     p[24] = out->up_sum;
     p[25] = out->down_sum;
-    out->step.name = NULL;
+    out->step.name = "flotilla_ledger_record";
     out->step.sql = s_record_sql;
     out->step.nparams = 26;
     out->step.params = out->params;
@@ -1217,7 +1217,8 @@ fl_ledger_record(fl_pg_t *pg, const fl_ledger_record_t *r, fl_error_t *err)
     int rc;
 
     fl_ledger_record_step(&st, r);
-    rc = fl_pg_query(pg, &res, st.step.sql, st.step.nparams, st.params, err);
+    rc = fl_pg_query_prepared(pg, &res, st.step.name, st.step.sql,
+                              st.step.nparams, st.params, err);
     fl_pg_result_release(&res);
     return rc;
 }

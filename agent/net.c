@@ -139,8 +139,9 @@ fl__net_begin(fl_pg_t *pg, const char *lt, const char *st, const char *scope,
     const fl_pg_step_t steps[4] = {
         {NULL, "BEGIN", 0, NULL, NULL},
         {NULL, "SAVEPOINT flotilla_run", 0, NULL, NULL},
-        {NULL, "SELECT pg_catalog.set_config('lock_timeout', $1, true),"
-               " pg_catalog.set_config('statement_timeout', $2, true)",
+        {"flotilla_net_timeouts",
+         "SELECT pg_catalog.set_config('lock_timeout', $1, true),"
+         " pg_catalog.set_config('statement_timeout', $2, true)",
          2, timeouts, NULL},
         {"flotilla_net_snapshot", s_snapshot_sql, 1, params, &r},
     };

@@ -482,28 +482,63 @@ fl_pg_query(fl_pg_t *pg, fl_pg_result_t *out, const char *sql, int nparams,
     return s_query(pg, out, NULL, sql, nparams, params, err);
 }
 
+/* Forgets that this connection prepared name (the server no longer has it). */
+static void
+s_forget_prepared(fl_pg_t *pg, const char *name)
+{
+    for (size_t i = 0; i < pg->nprepared; i++) {
+        if (strcmp(pg->prepared[i], name) != 0)
+            continue;
+        free(pg->prepared[i]);
+        pg->prepared[i] = pg->prepared[--pg->nprepared];
+        return;
+    }
+}
+
 int
 fl_pg_query_prepared(fl_pg_t *pg, fl_pg_result_t *out, const char *name,
                      const char *sql, int nparams, const char *const *params,
                      fl_error_t *err)
 {
-    int known = 0;
+    for (int attempt = 0;; attempt++) {
+        int known = 0, rc;
 
-    memset(out, 0, sizeof(*out));
-    pg->last_position = 0;
-    for (size_t i = 0; i < pg->nprepared && !known; i++)
-        known = strcmp(pg->prepared[i], name) == 0;
-    if (!known) {
-        /* Prepared statements outlive a rolled-back transaction. */
-        int rc = s_collect(pg, PQprepare(pg->conn, name, sql, nparams, NULL),
-                           out, err);
-        if (rc != 0)
-            return rc;
-        pg->prepared = fl_reallocarray(pg->prepared, pg->nprepared + 1,
-                                       sizeof(char *));
-        pg->prepared[pg->nprepared++] = fl_strdup(name);
+        memset(out, 0, sizeof(*out));
+        pg->last_position = 0;
+        for (size_t i = 0; i < pg->nprepared && !known; i++)
+            known = strcmp(pg->prepared[i], name) == 0;
+        if (!known) {
+            int taken;
+            PGTransactionStatusType before;
+
+            /* Prepared statements outlive a rolled-back transaction. */
+            do {
+                taken = pg->cancel_taken;
+                before = PQtransactionStatus(pg->conn);
+                rc = s_collect(pg, PQprepare(pg->conn, name, sql, nparams,
+                                             NULL), out, err);
+            } while (rc != 0 && s_stray(pg, taken, before, 0, err));
+            if (rc != 0)
+                return rc;
+            pg->prepared = fl_reallocarray(pg->prepared, pg->nprepared + 1,
+                                           sizeof(char *));
+            pg->prepared[pg->nprepared++] = fl_strdup(name);
+        }
+        rc = s_query(pg, out, name, sql, nparams, params, err);
+        /*
+         * Gone from the server (a DEALLOCATE a migration ran through
+         * dynamic SQL): prepared again, once, where no transaction was
+         * aborted by the failure.
+         */
+        if (rc == FL_EDB && err && strcmp(err->sqlstate, "26000") == 0) {
+            s_forget_prepared(pg, name);
+            if (attempt == 0 && PQtransactionStatus(pg->conn) == PQTRANS_IDLE) {
+                fl_error_clear(err);
+                continue;
+            }
+        }
+        return rc;
     }
-    return s_query(pg, out, name, sql, nparams, params, err);
 }
 
 /* Whether this connection has prepared name. */

@@ -388,24 +388,51 @@ fl__own_timeouts(fl_pipeline_t *p, fl_error_t *err)
 }
 
 /*
- * Statements that end or start a transaction.  Each migration runs in a
- * transaction of its own (a no-transaction migration, each statement
- * that can), committed with its ledger row: a COMMIT inside it would
- * commit part of it under a ledger that says otherwise.  Savepoints stay
- * inside the transaction and are allowed.
+ * Statements no allow= lets into a migration, and why: those that end or
+ * start a transaction (each migration runs in a transaction of its own,
+ * a no-transaction migration each statement that can, committed with its
+ * ledger row: a COMMIT inside it would commit part of it under a ledger
+ * that says otherwise; savepoints stay inside the transaction and are
+ * allowed), and those that remove what flotilla keeps on the connection
+ * between its queries (the statements it prepared, the temporary tables
+ * of its schema snapshots).
  */
-static int
-s_is_transaction_control(const fl_stmt_t *st)
-{
-    static const char *const kinds[] = {
-        "BEGIN", "START TRANSACTION", "COMMIT", "ROLLBACK",
-        "PREPARE TRANSACTION", "COMMIT PREPARED", "ROLLBACK PREPARED",
-    };
+static const struct {
+    const char *kind;
+    int session; /* 0: transaction control; 1: removes session state */
+} s_banned[] = {
+    {"BEGIN", 0}, {"START TRANSACTION", 0}, {"COMMIT", 0}, {"ROLLBACK", 0},
+    {"PREPARE TRANSACTION", 0}, {"COMMIT PREPARED", 0},
+    {"ROLLBACK PREPARED", 0},
+    {"DEALLOCATE", 1}, {"DISCARD ALL", 1}, {"DISCARD TEMP", 1},
+};
 
-    for (size_t i = 0; st->kind && i < sizeof(kinds) / sizeof(kinds[0]); i++)
-        if (strcmp(st->kind, kinds[i]) == 0)
-            return 1;
-    return 0;
+static const char *const s_banned_detail[2] = {
+    "Flotilla runs each migration in a transaction of its own with its "
+    "ledger row; a statement that ends or starts a transaction would commit "
+    "part of it while the ledger says otherwise.  No allow= option changes "
+    "this.",
+    "Flotilla keeps prepared statements and temporary tables on the "
+    "migration's connection between its statements; this one removes them, "
+    "and the migration would fail at flotilla's next query.  No allow= "
+    "option changes this.",
+};
+
+static const char *const s_banned_hint[2] = {
+    "Remove it.  For statements that cannot run in a transaction, write "
+    "\"-- flotilla:options no-transaction\".",
+    "Remove it: the connection ends with the run.",
+};
+
+/* The index in s_banned of st's kind, or -1. */
+static int
+s_banned_kind(const fl_stmt_t *st)
+{
+    for (size_t i = 0; st->kind && i < sizeof(s_banned) / sizeof(s_banned[0]);
+         i++)
+        if (strcmp(st->kind, s_banned[i].kind) == 0)
+            return (int)i;
+    return -1;
 }
 
 int
@@ -433,19 +460,14 @@ fl__parse_section(fl_pipeline_t *p, const fl_migration_t *m, const char *text,
                                    "is applied; a missing \";\" joins two "
                                    "statements.",
                               fl_pg_server_version(p->pg) / 10000);
-        } else if (s_is_transaction_control(st)) {
+        } else if (s_banned_kind(st) >= 0) {
+            int why = s_banned[s_banned_kind(st)].session;
+
             rc = FL_ERR(err, FL_EINVAL, "%s:%d:%d: %s is not allowed in a "
                         "migration (the %s section)", m->file, st->line,
                         st->column, st->kind, what);
-            fl_error_set_detail(err, "Flotilla runs each migration in a "
-                                     "transaction of its own with its ledger "
-                                     "row; a statement that ends or starts "
-                                     "a transaction would commit part of it "
-                                     "while the ledger says otherwise.  No "
-                                     "allow= option changes this.");
-            fl_error_set_hint(err, "Remove it.  For statements that cannot "
-                                   "run in a transaction, write \"-- "
-                                   "flotilla:options no-transaction\".");
+            fl_error_set_detail(err, "%s", s_banned_detail[why]);
+            fl_error_set_hint(err, "%s", s_banned_hint[why]);
         }
     }
     if (rc != 0)

@@ -1746,7 +1746,7 @@ fl_schema_record_after(fl_pg_t *pg, const char *target,
     fl_pg_result_t snap = FL_PG_RESULT_INIT, rec = FL_PG_RESULT_INIT;
     fl_pg_step_t steps[] = {
         {NULL, "BEGIN", 0, NULL, NULL},
-        {NULL, "SELECT" S_PINS, 0, NULL, NULL},
+        {"flotilla_schema_pins", "SELECT" S_PINS, 0, NULL, NULL},
         {NULL, NULL, 3, snap_params, &snap}, /* its variant: s_record_batch */
         {"flotilla_schema_record", s_record_sql, 4, rec_params, &rec},
         {"flotilla_schema_ledger_fp", s_ledger_fp_sql, 4, fp_params, NULL},
@@ -1807,10 +1807,11 @@ fl_schema_record_repeatable(fl_pg_t *pg, const char *target, const char *name,
     fl_pg_result_t snap = FL_PG_RESULT_INIT, rec = FL_PG_RESULT_INIT;
     fl_pg_step_t steps[] = {
         {NULL, "BEGIN", 0, NULL, NULL},
-        {NULL, "SELECT" S_PINS, 0, NULL, NULL},
+        {"flotilla_schema_pins", "SELECT" S_PINS, 0, NULL, NULL},
         {NULL, NULL, 3, snap_params, &snap}, /* its variant: s_record_batch */
-        {NULL, s_record_repeatable_sql, 4, rec_params, &rec},
-        {NULL, s_repeatable_fp_sql, 3, fp_params, NULL},
+        {"flotilla_schema_record_rep", s_record_repeatable_sql, 4, rec_params,
+         &rec},
+        {"flotilla_schema_rep_fp", s_repeatable_fp_sql, 3, fp_params, NULL},
         {NULL, "COMMIT", 0, NULL, NULL},
     };
     int rc;

@@ -152,6 +152,14 @@ static const char s_capture_and_pin_sql[] =
         " cur.i," S_SET_SQL S_TIMEOUTS_SQL " FROM cur";
 
 /*
+ * The pins, and the capture with the pins: prepared once a connection
+ * (they run several times a migration).
+ */
+static const char s_set_sql[] = "SELECT" S_SET_SQL S_TIMEOUTS_SQL;
+#define S_SET_NAME "flotilla_session_set"
+#define S_LEAVE_NAME "flotilla_session_leave"
+
+/*
  * The parameters of S_SET_SQL S_TIMEOUTS_SQL: the settings' vals, local,
  * then timeouts lt and st.
  */
@@ -178,7 +186,8 @@ s_capture_and_pin(fl_pg_t *pg, fl_session_t *s, int local, fl_error_t *err)
     int rc;
 
     s_set_params(p, s_pinned, local, s->own_lt, s->own_st);
-    rc = fl_pg_query(pg, &r, s_capture_and_pin_sql, S_NPARAMS, p, err);
+    rc = fl_pg_query_prepared(pg, &r, S_LEAVE_NAME, s_capture_and_pin_sql,
+                              S_NPARAMS, p, err);
     if (rc != 0)
         return rc;
     s_keep_values(&r, s->migration, &s->schemas);
@@ -200,8 +209,8 @@ s_apply(fl_pg_t *pg, const char *const *vals, int local, const char *lt,
     int rc;
 
     s_set_params(p, vals, local, lt, st);
-    rc = fl_pg_query(pg, &r, "SELECT" S_SET_SQL S_TIMEOUTS_SQL, S_NPARAMS, p,
-                     err);
+    rc = fl_pg_query_prepared(pg, &r, S_SET_NAME, s_set_sql, S_NPARAMS, p,
+                              err);
     fl_pg_result_release(&r);
     return rc;
 }
@@ -312,7 +321,7 @@ fl__session_leave_step(fl_session_t *s, int local, fl_pg_step_t *out,
     if (!s->in_migration)
         return 0;
     s_set_params(s->repin, s_pinned, local, s->own_lt, s->own_st);
-    out->name = NULL;
+    out->name = S_LEAVE_NAME;
     out->sql = s_capture_and_pin_sql;
     out->nparams = S_NPARAMS;
     out->params = s->repin;
@@ -334,8 +343,8 @@ fl__session_repin_step(fl_session_t *s, fl_pg_step_t *out)
     /* A timeout the migration SET at session level outlives its COMMIT. */
     s_set_params(s->repin, s_pinned, 0, s->run_lt, s->run_st);
     s->in_migration = 0;
-    out->name = NULL;
-    out->sql = "SELECT" S_SET_SQL S_TIMEOUTS_SQL;
+    out->name = S_SET_NAME;
+    out->sql = s_set_sql;
     out->nparams = S_NPARAMS;
     out->params = s->repin;
     out->out = NULL;

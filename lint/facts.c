@@ -2294,6 +2294,15 @@ s_analyze(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__Node *n)
         st->cascades = 1;
         break;
     case PG_QUERY__NODE__NODE_EXECUTE_STMT: st->kind = "EXECUTE"; break;
+    case PG_QUERY__NODE__NODE_DEALLOCATE_STMT: st->kind = "DEALLOCATE"; break;
+    case PG_QUERY__NODE__NODE_DISCARD_STMT:
+        switch (n->discard_stmt->target) {
+        case PG_QUERY__DISCARD_MODE__DISCARD_ALL: st->kind = "DISCARD ALL"; break;
+        case PG_QUERY__DISCARD_MODE__DISCARD_TEMP: st->kind = "DISCARD TEMP"; break;
+        case PG_QUERY__DISCARD_MODE__DISCARD_PLANS: st->kind = "DISCARD PLANS"; break;
+        default: st->kind = "DISCARD SEQUENCES"; break;
+        }
+        break;
     case PG_QUERY__NODE__NODE_COMMENT_STMT: st->kind = "COMMENT"; break;
     case PG_QUERY__NODE__NODE_GRANT_STMT:
         st->kind = n->grant_stmt->is_grant ? "GRANT" : "REVOKE";

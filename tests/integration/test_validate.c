@@ -36,7 +36,10 @@ s_file(const char *path)
 /*
  * BEGIN, COMMIT and ROLLBACK inside a migration are refused, whatever
  * allow= says: with them, a column committed while the ledger said the
- * migration failed.
+ * migration failed.  So are DEALLOCATE and DISCARD ALL or TEMP, which
+ * remove what flotilla keeps on the connection (its prepared statements,
+ * its snapshots' temporary tables): the migration failed at flotilla's
+ * next query ("prepared statement ... does not exist").
  */
 static void
 test_transaction_control_in_a_migration_is_refused(void **state)
@@ -47,6 +50,10 @@ test_transaction_control_in_a_migration_is_refused(void **state)
         "START TRANSACTION;\nALTER TABLE t ADD COLUMN c int;\n",
         "ALTER TABLE t ADD COLUMN c int;\nROLLBACK;\n",
         "ALTER TABLE t ADD COLUMN c int;\nEND;\n",
+        "ALTER TABLE t ADD COLUMN c int;\nDEALLOCATE ALL;\n",
+        "ALTER TABLE t ADD COLUMN c int;\nDEALLOCATE flotilla_net_snapshot;\n",
+        "ALTER TABLE t ADD COLUMN c int;\nDISCARD ALL;\n",
+        "ALTER TABLE t ADD COLUMN c int;\nDISCARD TEMP;\n",
     };
     fl_test_ws_t *ws = *state;
 
@@ -74,6 +81,37 @@ test_transaction_control_in_a_migration_is_refused(void **state)
             free(text);
         }
     }
+}
+
+/*
+ * A DEALLOCATE no parser sees (dynamic SQL in a DO block) fails its
+ * migration, which is rolled back, and the failure is still recorded:
+ * flotilla prepares again what the server no longer has (the ledger's
+ * row statement, prepared by the migration before, was gone, and the
+ * failure went unrecorded).
+ */
+static void
+test_a_hidden_deallocate_fails_and_is_recorded(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    fl_test_proc_t r;
+
+    fl_test_ws_write(ws, "0001_a.sql", "-- flotilla:up\n"
+                     "CREATE TABLE a (id bigint);\n"
+                     "-- flotilla:down\nDROP TABLE a;\n");
+    fl_test_ws_write(ws, "0002_b.sql", "-- flotilla:up\n"
+                     "CREATE TABLE b (id bigint);\n"
+                     "DO $$ BEGIN EXECUTE 'DEALLOCATE ALL'; END $$;\n"
+                     "-- flotilla:down\nDROP TABLE b;\n");
+    fl_test_ws_flotilla(ws, &r, "apply", NULL, 1);
+    fl_test_expect(&r, 1, "0002_b.sql");
+    if (strstr(r.err, "could not record"))
+        fail_msg("the failure was not recorded:\n%s", r.err);
+    fl_test_proc_release(&r);
+    fl_test_expect_value(ws->conn, "SELECT string_agg(version || ' ' || status,"
+                         " ', ' ORDER BY version) FROM flotilla.schema_migrations",
+                         "1 applied, 2 failed");
+    fl_test_expect_value(ws->conn, "SELECT to_regclass('b') IS NULL", "t");
 }
 
 /*
@@ -309,6 +347,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_transaction_control_in_a_migration_is_refused, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_a_hidden_deallocate_fails_and_is_recorded, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_down_that_does_not_parse_is_refused_at_apply, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_lint_error_in_down_refuses, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_allow_lint_errors_reports_every_finding_it_let_through, fl_test_ws_setup, fl_test_ws_teardown),
