@@ -66,9 +66,14 @@ s_schema_after(fl_pipeline_t *p, const fl_migration_t *m, int before,
     char *fp = NULL;
     int after = before == 1 ? 2 : 1;
     int rc = 0, kinds = p->schema_kinds;
+    const char *d = fl_schema_dirty_of(&p->dirty, after);
+    char *dirty = d ? fl_strdup(d) : NULL;
+    fl_schema_dirty_t kept = p->dirty;
 
     *changes = 0;
+    /* Until it is recorded, no generation shows the target. */
     p->schema_gen = 0;
+    memset(&p->dirty, 0, sizeof(p->dirty));
     p->schema_kinds = FL_SCHEMA_KINDS_ASK;
     if (before == 0)
         rc = FL_ERR(&err, FL_ENOTFOUND, "no snapshot before the migration");
@@ -82,11 +87,12 @@ s_schema_after(fl_pipeline_t *p, const fl_migration_t *m, int before,
         if (m->repeatable)
             rc = fl_schema_record_repeatable(p->pg, p->target, m->name,
                                              before, after, fl__scope(p),
-                                             kinds, &fp, changes, &err);
+                                             kinds, dirty, &fp, changes,
+                                             &err);
         else
             rc = fl_schema_record_after(p->pg, p->target, &m->version,
                                         before, after, fl__scope(p), kinds,
-                                        &fp, changes, &err);
+                                        dirty, &fp, changes, &err);
         if (rc == 0 || attempt == 3 || !fl__cancelled(p) ||
             strcmp(err.sqlstate, "57014") != 0)
             break;
@@ -97,15 +103,27 @@ s_schema_after(fl_pipeline_t *p, const fl_migration_t *m, int before,
         *changes = 0;
         rc = 0;
     }
+    free(dirty);
     if (rc == 0) {
+        /* The other generation keeps what changed since it was taken. */
         p->schema_gen = after;
+        p->dirty = kept;
+        fl_schema_dirty_taken(&p->dirty, after);
         return fp;
     }
+    fl_schema_dirty_forget(&kept);
     fl_log_warning("pipeline", "could not record the schema after %s: %s",
                    m->file, err.message);
     fl_error_clear(&err);
     free(fp);
     return NULL;
+}
+
+void
+fl__forget_schema(fl_pipeline_t *p)
+{
+    p->schema_gen = 0;
+    fl_schema_dirty_forget(&p->dirty);
 }
 
 /* ---- the net: what one run of a migration destroyed ----------------- */
@@ -164,6 +182,8 @@ typedef struct {
     int nuncovered;
     int restarts;
     char *outside[2];       /* a schema target's fl__net_outside_before */
+    char *touched;          /* relations whose columns the run wrote, as
+                               an array (the net's): fl_schema_dirty_sql */
 } s_unit;
 
 static void
@@ -192,6 +212,7 @@ s_unit_release(s_unit *u)
     fl_stmt_list_release(&u->stmts);
     fl_free(&u->outside[0]);
     fl_free(&u->outside[1]);
+    fl_free(&u->touched);
 }
 
 /*
@@ -232,6 +253,7 @@ s_schema_before(fl_pipeline_t *p, s_unit *u, int *gen, fl_error_t *err)
             return rc;
     }
     *gen = p->schema_gen = 1;
+    fl_schema_dirty_taken(&p->dirty, 1);
     return 0;
 }
 
@@ -724,6 +746,15 @@ s_net(fl_pipeline_t *p, s_unit *u, fl_net_snap_t *post, fl_error_t *err)
     if ((rc = fl__net_after(p->pg, &p->session, p->target, post, &touched,
                             err)) != 0)
         goto cleanup;
+    {
+        fl_buf_t b = FL_BUF_INIT(0);
+
+        for (size_t i = 0; i < touched.n; i++)
+            fl_buf_addf(&b, "%s%u", i ? "," : "{", touched.items[i].oid);
+        fl_buf_adds(&b, touched.n ? "}" : "{}");
+        free(u->touched);
+        u->touched = fl_buf_detach(&b);
+    }
     for (size_t i = 0; i < u->pre.n; i++) {
         const fl_net_rel_t *b = &u->pre.rels[i];
         const fl_net_rel_t *a = fl__net_find(post, b->oid);
@@ -1113,24 +1144,33 @@ s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
                                   u->stats.lock_wait_ms, u->stats.retries,
                                   NULL, NULL, NULL, p->target, NULL, 0};
         fl_ledger_step_t row;
-        fl_pg_step_t steps[5] = {{NULL, "COMMIT", 0, NULL, NULL}};
-        fl_pg_result_t census = FL_PG_RESULT_INIT;
+        fl_pg_step_t steps[6] = {{NULL, "COMMIT", 0, NULL, NULL}};
+        fl_pg_result_t census = FL_PG_RESULT_INIT, dirty = FL_PG_RESULT_INIT;
         const char *scope[1] = {fl__scope(p)};
+        const char *touched[1] = {u->touched ? u->touched : "{}"};
 
         /*
          * The ledger row, the schema's census (which kinds of object the
          * snapshot after it must describe, see fl_schema_record_after),
-         * COMMIT and the pins again (a statement may have SET a session
-         * value) in one round trip; the release's mark commits with the
-         * migration that applies it.  A failure leaves the transaction
-         * open (aborted) for the caller's rollback.
+         * the relations it may have changed (whose signatures that
+         * snapshot computes: fl_schema_dirty_sql), COMMIT and the pins
+         * again (a statement may have SET a session value) in one round
+         * trip; the release's mark commits with the migration that
+         * applies it.  A failure leaves the transaction open (aborted)
+         * for the caller's rollback.
          */
         if (last && p->release && (rc = fl_ledger_record(p->pg, &rec,
                                                          err)) == 0)
             rc = s_mark_release(p, err);
+        if (rc == 0 && last && p->release)
+            rc = fl_pg_query_prepared(p->pg, &dirty, "flotilla_schema_dirty",
+                                      fl_schema_dirty_sql, 1, touched, err);
         if (rc == 0 && last && p->release) {
             rc = fl_pg_exec(p->pg, "COMMIT", err);
             committed = rc == 0;
+            if (committed)
+                fl_schema_dirty_add(&p->dirty, dirty.nrows == 1
+                                    ? fl_pg_value(&dirty, 0, 0) : NULL);
             if (rc == 0)
                 rc = fl__session_repin(p->pg, &p->session, err);
         } else if (rc == 0) {
@@ -1143,9 +1183,11 @@ s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
                                       " true)", 0, NULL, NULL};
             steps[2] = (fl_pg_step_t){"flotilla_schema_census",
                                       fl_schema_census_sql, 1, scope, &census};
-            steps[3] = (fl_pg_step_t){NULL, "COMMIT", 0, NULL, NULL};
-            fl__session_repin_step(&p->session, &steps[4]);
-            rc = fl_pg_batch(p->pg, steps, 5, err);
+            steps[3] = (fl_pg_step_t){"flotilla_schema_dirty",
+                                      fl_schema_dirty_sql, 1, touched, &dirty};
+            steps[4] = (fl_pg_step_t){NULL, "COMMIT", 0, NULL, NULL};
+            fl__session_repin_step(&p->session, &steps[5]);
+            rc = fl_pg_batch(p->pg, steps, 6, err);
             /*
              * Committed when COMMIT ran, even if the pins then failed; a
              * lost connection does not say whether it ran.
@@ -1154,8 +1196,12 @@ s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
                                     !fl_pg_in_transaction(p->pg));
             if (rc == 0)
                 p->schema_kinds = fl_schema_census_kinds(&census);
+            if (committed)
+                fl_schema_dirty_add(&p->dirty, rc == 0 && dirty.nrows == 1
+                                    ? fl_pg_value(&dirty, 0, 0) : NULL);
             fl_pg_result_release(&census);
         }
+        fl_pg_result_release(&dirty);
     }
     if (committed) {
         *outcome = rc == 0 ? S_OK : S_COMMITTED;
@@ -1558,7 +1604,7 @@ s_finish(fl_pipeline_t *p, s_mig *x, int rc, fl_error_t *err)
          * cannot prove the schema), and the next migration takes a
          * snapshot of its own.
          */
-        p->schema_gen = 0;
+        fl__forget_schema(p);
         p->schema_kinds = FL_SCHEMA_KINDS_ASK;
         fl__event(p, FL_STEP_VERIFY_AFTER, FL_STEP_OK, m, took, NULL,
                   "applied %s; its schema changes are not recorded: an "
@@ -1606,7 +1652,7 @@ s_finish(fl_pipeline_t *p, s_mig *x, int rc, fl_error_t *err)
         s_record_failure(p, m, !m->no_transaction, (int)x->u.stmts.count,
                          x->u.t0, &x->u.stats, err);
     if (applied) {
-        p->schema_gen = 0;
+        fl__forget_schema(p);
         fl__event(p, FL_STEP_VERIFY_AFTER, FL_STEP_FAILED, m, took, err,
                   "%s is applied (its COMMIT ran, with its ledger row), but "
                   "flotilla's own query after the COMMIT failed: its schema "
@@ -1614,7 +1660,7 @@ s_finish(fl_pipeline_t *p, s_mig *x, int rc, fl_error_t *err)
                   m->file);
     } else if (m->no_transaction) {
         /* Statements may have committed: the snapshot is out of date. */
-        p->schema_gen = 0;
+        fl__forget_schema(p);
         fl__event(p, (fl_step)x->stage, FL_STEP_FAILED, m, took, err,
                   "%s failed after %d of %zu statements (%zu of them by an "
                   "earlier run), which stay applied; the next apply resumes "
@@ -1660,6 +1706,13 @@ fl__apply_migration(fl_pipeline_t *p, const fl_migration_t *m,
         x.outcome = S_FAILED;
         rc = s_schema_before(p, &x.u, &x.before, err);
     }
+    /*
+     * Statements outside a transaction leave no locks to read after:
+     * every relation may have changed since any generation (after the
+     * snapshot before it, which may have just been taken).
+     */
+    if (m->no_transaction)
+        fl_schema_dirty_add(&p->dirty, NULL);
     if (rc == 0)
         rc = m->no_transaction ? s_mig_statements(p, &x, err)
                                : s_mig_transactional(p, &x, err);

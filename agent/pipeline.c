@@ -403,6 +403,7 @@ fl_pipeline_close(fl_pipeline_t **pp)
         close(p->dump_lock);
     free(p->search_path);
     free(p->described);
+    fl_schema_dirty_forget(&p->dirty);
     free(p);
     *pp = NULL;
 }

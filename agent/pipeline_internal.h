@@ -212,6 +212,8 @@ int fl__net_after(fl_pg_t *pg, fl_session_t *session, const char *scope,
 int fl__net_outside(fl_pg_t *pg, const char *scope, char *const before[2],
                     const char *savepoint, fl_buf_t *out, int *count,
                     fl_error_t *err) FL_NODISCARD;
+/* No schema snapshot shows the target as it is now: the next takes one. */
+void fl__forget_schema(fl_pipeline_t *p);
 /* The refusal of a migration fl__net_outside found n changes of (what). */
 int fl__outside_refusal(const fl_pipeline_t *p, const fl_migration_t *m,
                         int n, const fl_buf_t *what, fl_error_t *err);
@@ -424,6 +426,8 @@ struct fl_pipeline {
     size_t npartial;   /* after COMMIT */
     int schema_gen;    /* the schema snapshot that shows the target as it
                           is now (1 or 2), or 0: none taken yet */
+    fl_schema_dirty_t dirty; /* what changed since each generation, for
+                          its refresh; reset with schema_gen (fl__forget_schema) */
     int schema_kinds;  /* the census (fl_schema_census_sql) run with the
                           last unit's COMMIT, or FL_SCHEMA_KINDS_ASK */
     const char *target; /* ledger rows' target: "" or opts.schema */

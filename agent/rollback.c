@@ -238,7 +238,7 @@ fl__rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
     for (size_t i = 0; i < stmts.count; i++)
         notx |= stmts.items[i].no_transaction;
     fl__session_reset(&p->session);
-    p->schema_gen = 0;
+    fl__forget_schema(p);
     if (resumed)
         start = done = (size_t)row->down_done;
     if (notx || resumed) {

@@ -706,8 +706,12 @@
     " (SELECT pg_catalog.concat_ws(',', pg_catalog.count(*)," S_XSUM("x")   \
     ") FROM pg_catalog." cat " x WHERE " w ") "
 
-/* The managed relations' oids (S_RELS before rel exists). */
-#define S_LIVE "ANY (ARRAY(SELECT live.oid FROM live))"
+/*
+ * The managed relations whose signature is computed: all of them, or
+ * ($4) those the migrations since generation $2 was taken may have
+ * changed, and those $2 does not know.
+ */
+#define S_CAND "ANY (ARRAY(SELECT cand.oid FROM cand))"
 
 /* Types and functions among nsdep (which also lists relations). */
 #define S_NSOBJ                                                             \
@@ -738,14 +742,23 @@
  * comments.  Reading them costs index lookups by the managed objects'
  * oids, no rendering.
  *
+ * Signatures are computed for cand: every relation, or when $4 lists the
+ * relations the migrations since $2 may have changed
+ * (fl_schema_dirty_sql: those they locked, or whose columns they wrote),
+ * those, those $2 does not know, and those whose pg_class row is not the
+ * one $2 saw (its xmin, the signature's first word: a GRANT, which takes
+ * no lock).  Signature 0 also counts and hashes the roles' names, which
+ * the relations' owners and grants print.
+ *
  * gd.full: everything is described again, when asked ($3), when the
  * generation has no signature 0 yet, or when signature 0 changed (a
  * renamed type, function, schema or role shows in the text of
  * relations whose own catalog rows did not change).  Otherwise dirty
  * holds the relations whose signature changed (or which appeared or
- * disappeared) and those with an object that depends on one of them
- * (pg_depend: a view, a foreign key, a column default, an owned
- * sequence, a partition, whose text names them).
+ * disappeared; among cand only, the others are taken as they were) and
+ * those with an object that depends on one of them (pg_depend: a view,
+ * a foreign key, a column default, an owned sequence, a partition, a
+ * trigger or a policy, whose text names them).
  */
 #define S_DETECT_SQL                                                        \
     "live AS MATERIALIZED ("                                                \
@@ -753,55 +766,67 @@
     " FROM ns JOIN pg_catalog.pg_class c ON c.relnamespace = ns.oid"        \
     " WHERE c.relkind IN ('r', 'p', 'f', 'v', 'm', 'S')"                    \
     " AND NOT" S_IN_EXTENSION("pg_class", "c.oid") "),"                     \
+    "stored AS MATERIALIZED (SELECT s.rel, s.sig"                           \
+    " FROM pg_temp.flotilla_schema_sig s"                                   \
+    " WHERE s.gen = $2::pg_catalog.int4),"                                  \
+    "cand AS MATERIALIZED (SELECT live.oid, live.xmin, live.relowner,"      \
+    " live.relacl FROM live WHERE $4::pg_catalog.oid[] IS NULL"             \
+    " OR live.oid = ANY ($4::pg_catalog.oid[])"                             \
+    " OR NOT EXISTS (SELECT FROM stored WHERE stored.rel = live.oid"        \
+    "  AND pg_catalog.split_part(stored.sig, ' ', 1)"                       \
+    "  = live.xmin::pg_catalog.text)),"                                     \
     "part AS MATERIALIZED ("                                                \
     " SELECT a.attrelid AS rel, 0::pg_catalog.oid AS obj, a.xmin,"          \
     "  CASE WHEN a.attacl IS NOT NULL THEN pg_catalog.hashtext("            \
     "  a.attacl::pg_catalog.text) ELSE 0 END::pg_catalog.int8 AS h"         \
     " FROM pg_catalog.pg_attribute a"                                       \
-    " WHERE a.attrelid = " S_LIVE " AND a.attnum > 0"                       \
+    " WHERE a.attrelid = " S_CAND " AND a.attnum > 0"                       \
     " UNION ALL SELECT d.adrelid, d.oid, d.xmin, 0"                         \
-    " FROM pg_catalog.pg_attrdef d WHERE d.adrelid = " S_LIVE               \
+    " FROM pg_catalog.pg_attrdef d WHERE d.adrelid = " S_CAND               \
     " UNION ALL SELECT k.conrelid, k.oid, k.xmin, 0"                        \
-    " FROM pg_catalog.pg_constraint k WHERE k.conrelid = " S_LIVE           \
+    " FROM pg_catalog.pg_constraint k WHERE k.conrelid = " S_CAND           \
     " UNION ALL SELECT i.indrelid, i.indexrelid, i.xmin,"                   \
     "  ic.xmin::pg_catalog.text::pg_catalog.int8"                           \
     " FROM pg_catalog.pg_index i"                                           \
     " JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid"                 \
-    " WHERE i.indrelid = " S_LIVE                                           \
+    " WHERE i.indrelid = " S_CAND                                           \
     " UNION ALL SELECT g.tgrelid, g.oid, g.xmin, 0"                         \
-    " FROM pg_catalog.pg_trigger g WHERE g.tgrelid = " S_LIVE               \
+    " FROM pg_catalog.pg_trigger g WHERE g.tgrelid = " S_CAND               \
     " UNION ALL SELECT p.polrelid, p.oid, p.xmin, 0"                        \
-    " FROM pg_catalog.pg_policy p WHERE p.polrelid = " S_LIVE               \
+    " FROM pg_catalog.pg_policy p WHERE p.polrelid = " S_CAND               \
     " UNION ALL SELECT w.ev_class, w.oid, w.xmin, 0"                        \
-    " FROM pg_catalog.pg_rewrite w WHERE w.ev_class = " S_LIVE              \
+    " FROM pg_catalog.pg_rewrite w WHERE w.ev_class = " S_CAND              \
     " UNION ALL SELECT s.seqrelid, 0, s.xmin, 0"                            \
-    " FROM pg_catalog.pg_sequence s WHERE s.seqrelid = " S_LIVE             \
+    " FROM pg_catalog.pg_sequence s WHERE s.seqrelid = " S_CAND             \
     " UNION ALL SELECT h.inhrelid, 0, h.xmin, 0"                            \
-    " FROM pg_catalog.pg_inherits h WHERE h.inhrelid = " S_LIVE             \
+    " FROM pg_catalog.pg_inherits h WHERE h.inhrelid = " S_CAND             \
     " UNION ALL SELECT f.ftrelid, 0, f.xmin, 0"                             \
-    " FROM pg_catalog.pg_foreign_table f WHERE f.ftrelid = " S_LIVE         \
+    " FROM pg_catalog.pg_foreign_table f WHERE f.ftrelid = " S_CAND         \
     " UNION ALL SELECT d.objid, 0, d.xmin, 0 FROM pg_catalog.pg_depend d"   \
     " WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass"         \
-    " AND d.objid = " S_LIVE " AND d.deptype IN ('a', 'i')),"               \
+    " AND d.objid = " S_CAND " AND d.deptype IN ('a', 'i')),"               \
     "own AS MATERIALIZED ("                                                 \
-    " SELECT live.oid AS rel, live.oid AS obj FROM live"                    \
+    " SELECT cand.oid AS rel, cand.oid AS obj FROM cand"                    \
     " UNION ALL SELECT part.rel, part.obj FROM part WHERE part.obj <> 0),"  \
     "cmt AS MATERIALIZED ("                                                 \
     " SELECT own.rel, d.xmin FROM pg_catalog.pg_description d"              \
     " JOIN own ON own.obj = d.objoid"                                       \
     " WHERE d.objoid = ANY (ARRAY(SELECT own.obj FROM own))),"              \
     "sig AS MATERIALIZED ("                                                 \
-    " SELECT live.oid AS rel, pg_catalog.concat_ws(' ', live.xmin,"         \
-    "  pg_catalog.pg_get_userbyid(live.relowner), live.relacl, x.n, x.sx,"  \
+    " SELECT cand.oid AS rel, pg_catalog.concat_ws(' ', cand.xmin,"         \
+    "  pg_catalog.pg_get_userbyid(cand.relowner), cand.relacl, x.n, x.sx,"  \
     "  x.sh) AS sig"                                                        \
-    " FROM live LEFT JOIN (SELECT u.rel, pg_catalog.count(*) AS n,"         \
+    " FROM cand LEFT JOIN (SELECT u.rel, pg_catalog.count(*) AS n,"         \
     S_XSUM("u") "AS sx, pg_catalog.sum(u.h) AS sh"                          \
     "  FROM (SELECT part.rel, part.xmin, part.h FROM part"                  \
     "  UNION ALL SELECT cmt.rel, cmt.xmin, 0 FROM cmt) u"                   \
-    "  GROUP BY u.rel) x ON x.rel = live.oid"                               \
+    "  GROUP BY u.rel) x ON x.rel = cand.oid"                               \
     " UNION ALL"                                                            \
     " SELECT 0, pg_catalog.concat_ws(' ',"                                  \
     "  coalesce(pg_catalog.quote_ident($1::pg_catalog.text), '*'),"         \
+    "  (SELECT pg_catalog.concat_ws(',', pg_catalog.count(*),"              \
+    "   pg_catalog.sum(pg_catalog.hashtext(r.rolname::pg_catalog.text)"     \
+    "   ::pg_catalog.int8)) FROM pg_catalog.pg_roles r),"                   \
     "  (SELECT pg_catalog.concat_ws(',', pg_catalog.count(*)," S_XSUM("x")  \
     "   ) FROM ext x),"                                                     \
     "  (SELECT pg_catalog.concat_ws(',', pg_catalog.count(*)," S_XSUM("x")  \
@@ -838,21 +863,38 @@
            " UNION ALL SELECT t.oid FROM pg_catalog.pg_statistic_ext t"     \
            " WHERE t.stxnamespace = ANY (ARRAY(SELECT ns.oid FROM ns))))")  \
     ")),"                                                                   \
-    "stored AS MATERIALIZED (SELECT s.rel, s.sig"                           \
-    " FROM pg_temp.flotilla_schema_sig s"                                   \
-    " WHERE s.gen = $2::pg_catalog.int4),"                                  \
     "gd AS MATERIALIZED (SELECT $3::pg_catalog.bool OR NOT EXISTS ("        \
     " SELECT FROM stored JOIN sig ON sig.rel = stored.rel"                  \
     " AND sig.sig = stored.sig WHERE stored.rel = 0) AS full),"             \
-    "chg AS MATERIALIZED (SELECT coalesce(sig.rel, stored.rel) AS rel"      \
-    " FROM sig FULL JOIN stored ON stored.rel = sig.rel"                    \
-    " AND stored.sig = sig.sig"                                             \
-    " WHERE sig.rel IS NULL OR stored.rel IS NULL),"                        \
+    "chg AS MATERIALIZED (SELECT coalesce(sig.rel, st.rel) AS rel"          \
+    " FROM sig FULL JOIN (SELECT stored.rel, stored.sig FROM stored"        \
+    "  WHERE stored.rel = 0 OR stored.rel IN (SELECT cand.oid FROM cand)"   \
+    "  OR NOT EXISTS (SELECT FROM live WHERE live.oid = stored.rel)) st"    \
+    " ON st.rel = sig.rel AND st.sig = sig.sig"                             \
+    " WHERE sig.rel IS NULL OR st.rel IS NULL),"                            \
     "dirty AS MATERIALIZED (SELECT chg.rel FROM chg WHERE chg.rel <> 0"     \
-    " UNION SELECT own.rel FROM pg_catalog.pg_depend d"                     \
-    " JOIN own ON own.obj = d.objid"                                        \
+    " UNION SELECT r.rel FROM pg_catalog.pg_depend d, LATERAL ("            \
+    "  SELECT k.conrelid FROM pg_catalog.pg_constraint k"                   \
+    "  WHERE d.classid = 'pg_catalog.pg_constraint'::pg_catalog.regclass"   \
+    "  AND k.oid = d.objid"                                                 \
+    "  UNION ALL SELECT w.ev_class FROM pg_catalog.pg_rewrite w"            \
+    "  WHERE d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass"      \
+    "  AND w.oid = d.objid"                                                 \
+    "  UNION ALL SELECT a.adrelid FROM pg_catalog.pg_attrdef a"             \
+    "  WHERE d.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass"      \
+    "  AND a.oid = d.objid"                                                 \
+    "  UNION ALL SELECT g.tgrelid FROM pg_catalog.pg_trigger g"             \
+    "  WHERE d.classid = 'pg_catalog.pg_trigger'::pg_catalog.regclass"      \
+    "  AND g.oid = d.objid"                                                 \
+    "  UNION ALL SELECT p.polrelid FROM pg_catalog.pg_policy p"             \
+    "  WHERE d.classid = 'pg_catalog.pg_policy'::pg_catalog.regclass"       \
+    "  AND p.oid = d.objid"                                                 \
+    "  UNION ALL SELECT coalesce((SELECT i.indrelid"                        \
+    "  FROM pg_catalog.pg_index i WHERE i.indexrelid = d.objid), d.objid)"  \
+    "  WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass) r(rel)"\
     " WHERE d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass"      \
-    " AND d.refobjid = ANY (ARRAY(SELECT chg.rel FROM chg))),"
+    " AND d.refobjid = ANY (ARRAY(SELECT chg.rel FROM chg))"                \
+    " AND r.rel IN (SELECT live.oid FROM live)),"
 
 #define S_FULL "(SELECT gd.full FROM gd)"
 #define S_DIRTY "ANY (ARRAY(SELECT dirty.rel FROM dirty))"
@@ -1527,7 +1569,8 @@ s_snapshot(fl_pg_t *pg, int gen, const char *only_schema, int full, int every,
            char **fp, fl_error_t *err)
 {
     char g[16], name[48];
-    const char *params[3] = {only_schema, g, full ? "t" : "f"}, *sql = NULL;
+    const char *params[4] = {only_schema, g, full ? "t" : "f", NULL};
+    const char *sql = NULL;
     fl_pg_result_t r = FL_PG_RESULT_INIT;
     unsigned kinds = S_ALL_KINDS;
     s_session_t s;
@@ -1549,7 +1592,7 @@ s_snapshot(fl_pg_t *pg, int gen, const char *only_schema, int full, int every,
         }
         sql = s_snapshot_variant(kinds, name, sizeof(name));
         if (rc == 0)
-            rc = fl_pg_query_prepared(pg, &r, name, sql, 3, params, err);
+            rc = fl_pg_query_prepared(pg, &r, name, sql, 4, params, err);
         if (rc == 0 && fp != NULL && r.nrows == 1 &&
             fl_pg_value(&r, 0, 1) != NULL)
             *fp = fl_strdup(fl_pg_value(&r, 0, 1));
@@ -1733,21 +1776,82 @@ s_record_batch(fl_pg_t *pg, fl_pg_step_t *steps, size_t nsteps, int kinds,
     return rc;
 }
 
+const char fl_schema_dirty_sql[] =
+    "SELECT coalesce(pg_catalog.array_agg(DISTINCT coalesce(i.indrelid,"
+    " x.oid))::pg_catalog.text, '{}') FROM ("
+    " SELECT l.relation FROM pg_catalog.pg_locks l"
+    " WHERE l.locktype = 'relation' AND l.pid = pg_catalog.pg_backend_pid()"
+    " AND l.mode NOT IN ('AccessShareLock', 'RowShareLock',"
+    " 'RowExclusiveLock')"
+    " UNION ALL SELECT pg_catalog.unnest($1::pg_catalog.oid[])) x(oid)"
+    " LEFT JOIN pg_catalog.pg_index i ON i.indexrelid = x.oid";
+
+/* Above this many bytes, a list of relations is "anything". */
+#define S_DIRTY_MAX 65536
+
+void
+fl_schema_dirty_forget(fl_schema_dirty_t *d)
+{
+    fl_free(&d->since[0]);
+    fl_free(&d->since[1]);
+}
+
+void
+fl_schema_dirty_taken(fl_schema_dirty_t *d, int gen)
+{
+    if (gen < 1 || gen > 2)
+        return;
+    free(d->since[gen - 1]);
+    d->since[gen - 1] = fl_strdup("{}");
+}
+
+void
+fl_schema_dirty_add(fl_schema_dirty_t *d, const char *oids)
+{
+    size_t n = oids ? strlen(oids) : 0;
+
+    for (int g = 0; g < 2; g++) {
+        char *was = d->since[g];
+        size_t m = was ? strlen(was) : 0;
+
+        if (was == NULL)
+            continue;
+        /* "{a,b}" and "{c}" make "{a,b,c}"; "{}" adds nothing. */
+        if (oids == NULL || n < 2 || oids[0] != '{' || oids[n - 1] != '}' ||
+            m + n > S_DIRTY_MAX) {
+            fl_free(&d->since[g]);
+            continue;
+        }
+        if (n == 2)
+            continue;
+        d->since[g] = fl_asprintf("%.*s%s%s", (int)(m - 1), was,
+                                  m > 2 ? "," : "", oids + 1);
+        free(was);
+    }
+}
+
+const char *
+fl_schema_dirty_of(const fl_schema_dirty_t *d, int gen)
+{
+    return gen >= 1 && gen <= 2 ? d->since[gen - 1] : NULL;
+}
+
 int
 fl_schema_record_after(fl_pg_t *pg, const char *target,
                        const fl_version_t *version, int gen_before,
                        int gen_after, const char *only_schema, int kinds,
-                       char **fp, int *count, fl_error_t *err)
+                       const char *dirty, char **fp, int *count,
+                       fl_error_t *err)
 {
     char v[FL_VERSION_MAX + 1], b[16], a[16];
-    const char *snap_params[3] = {only_schema, a, "f"};
+    const char *snap_params[4] = {only_schema, a, "f", dirty};
     const char *rec_params[4] = {v, b, a, target};
     const char *fp_params[4] = {a, b, v, target};
     fl_pg_result_t snap = FL_PG_RESULT_INIT, rec = FL_PG_RESULT_INIT;
     fl_pg_step_t steps[] = {
         {NULL, "BEGIN", 0, NULL, NULL},
         {"flotilla_schema_pins", "SELECT" S_PINS, 0, NULL, NULL},
-        {NULL, NULL, 3, snap_params, &snap}, /* its variant: s_record_batch */
+        {NULL, NULL, 4, snap_params, &snap}, /* its variant: s_record_batch */
         {"flotilla_schema_record", s_record_sql, 4, rec_params, &rec},
         {"flotilla_schema_ledger_fp", s_ledger_fp_sql, 4, fp_params, NULL},
         {NULL, "COMMIT", 0, NULL, NULL},
@@ -1797,18 +1901,19 @@ static const char s_repeatable_fp_sql[] =
 int
 fl_schema_record_repeatable(fl_pg_t *pg, const char *target, const char *name,
                             int gen_before, int gen_after,
-                            const char *only_schema, int kinds, char **fp,
-                            int *count, fl_error_t *err)
+                            const char *only_schema, int kinds,
+                            const char *dirty, char **fp, int *count,
+                            fl_error_t *err)
 {
     char b[16], a[16];
-    const char *snap_params[3] = {only_schema, a, "f"};
+    const char *snap_params[4] = {only_schema, a, "f", dirty};
     const char *rec_params[4] = {name, b, a, target};
     const char *fp_params[3] = {a, name, target};
     fl_pg_result_t snap = FL_PG_RESULT_INIT, rec = FL_PG_RESULT_INIT;
     fl_pg_step_t steps[] = {
         {NULL, "BEGIN", 0, NULL, NULL},
         {"flotilla_schema_pins", "SELECT" S_PINS, 0, NULL, NULL},
-        {NULL, NULL, 3, snap_params, &snap}, /* its variant: s_record_batch */
+        {NULL, NULL, 4, snap_params, &snap}, /* its variant: s_record_batch */
         {"flotilla_schema_record_rep", s_record_repeatable_sql, 4, rec_params,
          &rec},
         {"flotilla_schema_rep_fp", s_repeatable_fp_sql, 3, fp_params, NULL},

@@ -110,6 +110,20 @@
  * and the like only make it describe more.  The rollback's own snapshots
  * (agent/rollback.c) are full.
  *
+ * After a transactional migration the pipeline computes those figures
+ * only for the relations the migrations since the generation may have
+ * changed (fl_schema_dirty_t): those their transactions held a lock on
+ * above ROW EXCLUSIVE before COMMIT (every ALTER, CREATE, DROP, COMMENT,
+ * and what a trigger, DO block or cascade did), whose columns they wrote
+ * (a column's GRANT takes no lock), whose pg_class row is not the one
+ * the generation saw (a table's GRANT takes no lock), and any the
+ * generation does not know; the roles' names are hashed with signature 0
+ * (a renamed grantee).  What this adds to the limits above: a change
+ * another session made meanwhile to a relation none of those name is
+ * not seen until a snapshot computes every relation's figures (the next
+ * connection's first, or after a no-transaction migration, a rollback,
+ * a failure to record), so it is not attributed to the migration.
+ *
  * Cost (bench/schema.sh): a snapshot reads pg_class and pg_namespace,
  * and the other catalogs' rows of the managed objects through indexes,
  * and writes only the rows that differ from the generation it replaces:
@@ -232,6 +246,44 @@ int fl_schema_record_changes(fl_pg_t *pg, const char *target,
                              int *count, fl_error_t *err) FL_NODISCARD;
 
 /*
+ * Which relations may have changed since a generation was taken, so that
+ * its refresh computes the signatures of those only (schema.c,
+ * S_DETECT_SQL) instead of every relation's.  since[g - 1], for
+ * generations 1 and 2: an array of relation OIDs as PostgreSQL writes it
+ * ("{16385,16390}"), or NULL when anything may have changed (a change
+ * nobody listed: no-transaction statements, a rollback, another
+ * session).  A refresh also takes every relation whose pg_class row is
+ * not the one it last saw, and every relation it does not know.
+ */
+typedef struct {
+    char *since[2];
+} fl_schema_dirty_t;
+
+#define FL_SCHEMA_DIRTY_INIT {{NULL, NULL}}
+
+/* Anything may have changed, for every generation (also: release). */
+void fl_schema_dirty_forget(fl_schema_dirty_t *d);
+/* Generation gen was just taken or refreshed: nothing changed since. */
+void fl_schema_dirty_taken(fl_schema_dirty_t *d, int gen);
+/* A transaction committed that may have changed oids (NULL: anything). */
+void fl_schema_dirty_add(fl_schema_dirty_t *d, const char *oids);
+/* What the refresh of gen passes (NULL: every relation); lent. */
+const char *fl_schema_dirty_of(const fl_schema_dirty_t *d, int gen);
+
+/*
+ * Run in a migration's transaction after its last statement, before
+ * COMMIT: the relations it may have changed, as one value for
+ * fl_schema_dirty_add.  Every relation this transaction holds a lock on
+ * that a change of the catalog takes (anything above ROW EXCLUSIVE: ALTER,
+ * CREATE INDEX, COMMENT, a DROP, a relation made; an index counts as its
+ * table), and $1, an array of the relations whose pg_attribute rows it
+ * wrote (a column's GRANT takes no lock; the net knows them).  A table's
+ * GRANT takes no lock either: it rewrites the pg_class row, which the
+ * refresh compares itself.
+ */
+extern const char fl_schema_dirty_sql[];
+
+/*
  * What the pipeline does after a migration's COMMIT, in one transaction
  * and one round trip: fl_schema_refresh() of gen_after,
  * fl_schema_record_changes() from gen_before, and the fingerprint stored
@@ -243,12 +295,14 @@ int fl_schema_record_changes(fl_pg_t *pg, const char *target,
  * kept, nothing recorded).  kinds: fl_schema_census_kinds() of
  * fl_schema_census_sql run after the migration's last change (with its
  * COMMIT, in the same round trip), or FL_SCHEMA_KINDS_ASK: the census is
- * then asked here, in one more round trip.
+ * then asked here, in one more round trip.  dirty: fl_schema_dirty_of
+ * gen_after (NULL: every relation's signature is computed).
  */
 int fl_schema_record_after(fl_pg_t *pg, const char *target,
                            const fl_version_t *version,
                            int gen_before, int gen_after,
-                           const char *only_schema, int kinds, char **fp,
+                           const char *only_schema, int kinds,
+                           const char *dirty, char **fp,
                            int *count, fl_error_t *err) FL_NODISCARD;
 
 /*
@@ -261,8 +315,8 @@ int fl_schema_record_after(fl_pg_t *pg, const char *target,
 int fl_schema_record_repeatable(fl_pg_t *pg, const char *target,
                                 const char *name, int gen_before,
                                 int gen_after, const char *only_schema,
-                                int kinds, char **fp, int *count,
-                                fl_error_t *err) FL_NODISCARD;
+                                int kinds, const char *dirty, char **fp,
+                                int *count, fl_error_t *err) FL_NODISCARD;
 
 /*
  * Reports one re-created object.  kind and ident are lent for the call.

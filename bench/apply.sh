@@ -28,6 +28,8 @@
 #
 # Usage: bench/apply.sh        (builds Release flotilla in build-bench/)
 #   RUNS=N (default 5)   BIG_ROWS=N (default 1000000)
+#   B=DIR  also time the flotilla in DIR (e.g. a build of the commit
+#          before) in part 1, run by run alternately with this one
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 runs=${RUNS:-5}
@@ -64,7 +66,7 @@ INSERT INTO t$i VALUES (1, 'x');"
     printf '%s\n' "$body" >> "$work/one.sql"
     printf 'BEGIN;\n%s\nCOMMIT;\n' "$body" >> "$work/each.sql"
 done
-: > "$work/psql1.ms"; : > "$work/psqleach.ms"; : > "$work/fl.ms"
+: > "$work/psql1.ms"; : > "$work/psqleach.ms"; : > "$work/fl.ms"; : > "$work/flb.ms"
 for r in $(seq 1 "$runs"); do
     psql -qc "CREATE DATABASE b1_$r" -c "CREATE DATABASE be_$r" \
         -c "CREATE DATABASE bf_$r"
@@ -77,6 +79,12 @@ for r in $(seq 1 "$runs"); do
     t0=$(now_ns)
     "$bin" apply --db "dbname=bf_$r" --log-file "" --quiet "$work/m" >/dev/null
     ms_since "$t0" >> "$work/fl.ms"
+    if [ -n "${B:-}" ]; then
+        psql -qc "CREATE DATABASE bb_$r"
+        t0=$(now_ns)
+        "$B/flotilla" apply --db "dbname=bb_$r" --log-file "" --quiet "$work/m" >/dev/null
+        ms_since "$t0" >> "$work/flb.ms"
+    fi
     n=$(psql -d "bf_$r" -Atc "SELECT count(*) FROM flotilla.schema_migrations
         WHERE status = 'applied'")
     [ "$n" = 50 ] || { echo "flotilla applied $n of 50" >&2; exit 1; }
@@ -87,6 +95,11 @@ mf=$(median < "$work/fl.ms")
 ratio=$(echo "scale=2; $mf / $m1" | bc)
 over1=$(echo "scale=2; ($mf - $m1) / 50" | bc)
 overe=$(echo "scale=2; ($mf - $me) / 50" | bc)
+other=""
+if [ -n "${B:-}" ]; then
+    mb=$(median < "$work/flb.ms")
+    other="  flotilla apply DIR, $B  ${mb} ms  ($(echo "scale=2; $mb / 50" | bc) ms per migration, $(echo "scale=2; ($mb - $m1) / 50" | bc) ms over psql -1)"
+fi
 inside=$(psql -d "bf_1" -Atc "SELECT percentile_cont(0.5) WITHIN GROUP
     (ORDER BY duration_ms) FROM flotilla.schema_migrations")
 
@@ -190,6 +203,7 @@ cost per migration, 50 small migrations (CREATE TABLE + INSERT), median of $runs
   ratio to psql -1               ${ratio}x
   overhead over psql -1          ${over1} ms per migration (target < 2 ms)
   overhead over one COMMIT each  ${overe} ms per migration
+${other}
   inside the transaction         ${inside} ms median per migration (ledger duration_ms)
 where flotilla's time goes (one more apply, every statement logged: ${prof_ms} ms),
 per migration, server time and statements by what they do:
