@@ -1675,6 +1675,7 @@ test_census_variants_equal_the_statement_of_every_kind(void **state)
         fail_msg("variants: %s", lerr.message);
     assert_string_equal(variants, "t");
     free(variants);
+    fl_schema_dirty_forget(&dirty);
 }
 
 /*
