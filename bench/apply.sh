@@ -128,7 +128,7 @@ tail -n +"$((start + 1))" "$log" | grep 'duration: ' | sed -E \
         what = $1; ms = $2; sql = $3; c = "migration statements"
         if (sql ~ /^INSERT INTO flotilla\.migration_logs/) c = "log rows"
         else if (sql ~ /^INSERT INTO flotilla\.schema_migrations/) c = "ledger row"
-        else if (sql ~ /flotilla_schema|schema_fingerprint|pg_temp.flotilla_schema/) c = "schema snapshot, changes, fingerprint"
+        else if (sql ~ /flotilla_schema|schema_fingerprint|pg_temp.flotilla_schema/ || what ~ /flotilla_schema/) c = "schema snapshot, changes, fingerprint"
         else if (what ~ /flotilla_net/) c = "net (catalog snapshots, columns)"
         else if (sql ~ /set_config|current_setting/) c = "session pins (set_config)"
         else if (sql ~ /flotilla\.|pg_advisory|to_regclass/) c = "ledger reads, lock, set-up (once a run)"
