@@ -841,39 +841,34 @@ cleanup:
 }
 
 /*
- * A schema target's migration changes its schema and public, which its
- * net watches and its backups cover, and nothing of another schema (a
- * tenant's migration reaching another tenant's tables, by a name, a DO
- * block, a function, a trigger or a cascade): refused, before COMMIT.
+ * A schema target's migration (or down) changes its schema and public,
+ * which its net watches and its backups cover, and nothing of another
+ * schema (a tenant's migration reaching another tenant's tables, by a
+ * name, a DO block, a function, a trigger or a cascade): refused, before
+ * COMMIT.
  */
-static int
-s_outside(fl_pipeline_t *p, const s_unit *u, fl_error_t *err)
+int
+fl__outside_check(fl_pipeline_t *p, const fl_migration_t *m,
+                  char *const before[2], const char *savepoint,
+                  fl_error_t *err)
 {
     fl_buf_t what;
     int n = 0, rc;
 
     fl_buf_init(&what, 0);
-    rc = fl__net_outside(p->pg, p->target, u->outside, "flotilla_run", &what,
-                         &n, err);
-    if (rc == 0 && n > 0)
-        rc = fl__outside_refusal(p, u->m, n, &what, err);
+    rc = fl__net_outside(p->pg, p->target, before, savepoint, &what, &n, err);
+    if (rc == 0 && n > 0) {
+        rc = FL_ERR(err, FL_EINVAL, "%s changed %d table%s outside its target "
+                    "schema \"%s\"", m->file, n, n == 1 ? "" : "s",
+                    p->target);
+        fl_error_set_detail(err, "%s.", fl_buf_str(&what));
+        fl_error_set_hint(err, "A schema target's migration may change its "
+                          "own schema and public only: no backup or rollback "
+                          "of this target covers another schema.  Apply a "
+                          "change that spans schemas to the whole database "
+                          "(without --schema).");
+    }
     fl_buf_release(&what);
-    return rc;
-}
-
-int
-fl__outside_refusal(const fl_pipeline_t *p, const fl_migration_t *m, int n,
-                    const fl_buf_t *what, fl_error_t *err)
-{
-    int rc = FL_ERR(err, FL_EINVAL, "%s changed %d table%s outside its target "
-                    "schema \"%s\"", m->file, n, n == 1 ? "" : "s", p->target);
-
-    fl_error_set_detail(err, "%s.", fl_buf_str(what));
-    fl_error_set_hint(err, "A schema target's migration may change its own "
-                      "schema and public only: no backup or rollback of this "
-                      "target covers another schema.  Apply a change that "
-                      "spans schemas to the whole database (without "
-                      "--schema).");
     return rc;
 }
 
@@ -1072,7 +1067,8 @@ s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
         fl__net_snap_release(&post);
         if ((rc = s_net(p, u, &post, err)) != 0)
             goto cleanup;
-        if (p->target[0] && (rc = s_outside(p, u, err)) != 0) {
+        if (p->target[0] && (rc = fl__outside_check(p, m, u->outside,
+                                                    "flotilla_run", err)) != 0) {
             *outcome = rc == FL_EINVAL ? S_REFUSED : S_FAILED;
             goto cleanup;
         }

@@ -214,9 +214,15 @@ int fl__net_outside(fl_pg_t *pg, const char *scope, char *const before[2],
                     fl_error_t *err) FL_NODISCARD;
 /* No schema snapshot shows the target as it is now: the next takes one. */
 void fl__forget_schema(fl_pipeline_t *p);
-/* The refusal of a migration fl__net_outside found n changes of (what). */
-int fl__outside_refusal(const fl_pipeline_t *p, const fl_migration_t *m,
-                        int n, const fl_buf_t *what, fl_error_t *err);
+/*
+ * For a schema target, after m's statements (or its down's) and before
+ * COMMIT: FL_EINVAL, naming them, when they changed relations outside its
+ * scope (fl__net_outside; before: fl__net_outside_before's, taken after
+ * savepoint and before the first statement).
+ */
+int fl__outside_check(fl_pipeline_t *p, const fl_migration_t *m,
+                      char *const before[2], const char *savepoint,
+                      fl_error_t *err) FL_NODISCARD;
 /*
  * Before a schema target's first statement: what fl__net_outside needs
  * to tell a relation the migration dropped outside the scope (before: the

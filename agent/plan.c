@@ -430,19 +430,13 @@ s_plan_one(fl_pipeline_t *p, const fl_migration_t *m, const char **why_not,
     }
     /* As apply's net: a schema target's migration stays in its scope. */
     if (p->target[0] && strcmp(verdict, "ok") == 0) {
-        fl_buf_t what;
-        int n = 0;
-
-        fl_buf_init(&what, 0);
-        rc = fl__net_outside(p->pg, p->target, outside, "flotilla_plan", &what,
-                             &n, err);
-        if (rc == 0 && n > 0) {
+        rc = fl__outside_check(p, m, outside, "flotilla_plan", err);
+        if (rc == FL_EINVAL) {
             verdict = "refused";
-            FL_IGNORE(fl__outside_refusal(p, m, n, &what, &perr));
-            problem = fl_strdup(perr.message);
-            fl_error_clear(&perr);
+            problem = fl_strdup(err->message);
+            fl_error_clear(err);
+            rc = 0;
         }
-        fl_buf_release(&what);
         if (rc != 0)
             goto done;
     }

@@ -190,6 +190,7 @@ s_restore(fl_pipeline_t *p, const fl_ledger_row_t *row,
     return rc;
 }
 
+
 /*
  * Rolls back one migration from its ledger row: a transactional down,
  * the restore and the ledger row in one transaction; a down with
@@ -302,6 +303,8 @@ fl__rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
             (rc = fl__set_timeouts(p, &m, 1, err)) != 0)
             goto partial_restore;
     } else {
+        char *outside[2] = {NULL, NULL};
+
         rc = fl_pg_exec(p->pg, "BEGIN", err);
         if (rc == 0)
             rc = fl__set_timeouts(p, &m, 1, err);
@@ -309,9 +312,17 @@ fl__rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
             rc = fl_schema_snapshot(p->pg, 3, fl__scope(p), err);
             gen_before = 3;
         }
+        /* A schema target's down stays in its scope, as its up does. */
+        if (rc == 0 && p->target[0] &&
+            (rc = fl_pg_exec(p->pg, "SAVEPOINT flotilla_run", err)) == 0)
+            rc = fl__net_outside_before(p->pg, p->target, outside, err);
         for (size_t i = 0; i < stmts.count && rc == 0; i++)
             rc = fl__run(p, &m, &stmts, (int)i, 1, p->opts.lock_retries, &stats,
                          err);
+        if (rc == 0 && p->target[0])
+            rc = fl__outside_check(p, &m, outside, "flotilla_run", err);
+        free(outside[0]);
+        free(outside[1]);
         if (rc != 0)
             goto failed;
     }

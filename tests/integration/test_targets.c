@@ -145,7 +145,8 @@ test_a_missing_schema_is_refused(void **state)
  * A tenant's migration that reaches another tenant's table is refused
  * (by plan and by apply) and changes nothing, whichever way it gets
  * there: by name, through a DO block, a function, a trigger, a foreign
- * key's cascade, a change of structure, or a DROP.
+ * key's cascade, a change of structure, or a DROP; and so is a down
+ * that does, by rollback.
  * Reading another schema and adding rows to one (a shared audit table)
  * is not refused.
  */
@@ -223,6 +224,17 @@ test_a_tenant_cannot_change_another_tenants_tables(void **state)
     s_assert_value(e, "SELECT string_agg(msg, ',') FROM shared.audit",
                    "10 rows");
     s_assert_value(e, before, want);
+    /* A down that reaches another tenant is refused as an up is. */
+    fl_test_ws_write(e, "0002_mine.sql", "-- flotilla:up\n"
+                     "CREATE TABLE mine (id int);\n-- flotilla:down\n"
+                     "DELETE FROM t2.items WHERE id > 5;\nDROP TABLE mine;\n");
+    s_run(e, "t1", 0, "applied 1", "apply", S_ARGS("--allow-lint-errors"), 1);
+    s_run(e, "t1", 1, "outside its target schema \"t1\"", "rollback",
+          S_ARGS("--last", "--allow-lint-errors"), 1);
+    s_assert_value(e, before, want);
+    s_assert_value(e, "SELECT (to_regclass('t1.mine') IS NOT NULL) || ' ' ||"
+                      " (SELECT status FROM flotilla.schema_migrations"
+                      "  WHERE version = '2')", "true applied");
     free(want);
 }
 
