@@ -273,14 +273,24 @@ fl__rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
              * run it again on resume); CONCURRENTLY and friends cannot.
              */
             int tx = !st->no_transaction;
+            /* In a schema target, as an up's: stays in its scope. */
+            int check = tx && p->target[0];
+            char *outside[2] = {NULL, NULL};
 
             rc = tx ? fl_pg_exec(p->pg, "BEGIN", err) : 0;
+            if (rc == 0 && check &&
+                (rc = fl_pg_exec(p->pg, "SAVEPOINT flotilla_run", err)) == 0)
+                rc = fl__net_outside_before(p->pg, p->target, outside, err);
             if (rc == 0)
                 rc = fl__run(p, &m, &stmts, (int)i, tx, p->opts.lock_retries,
                              &stats, err);
             if (rc != 0 && s_index_already_dropped(p, &m, st, resumed &&
                                                    i == start, i, err))
                 rc = 0;
+            if (rc == 0 && check)
+                rc = fl__outside_check(p, &m, outside, "flotilla_run", err);
+            free(outside[0]);
+            free(outside[1]);
             if (rc == 0)
                 rc = fl__session_leave(p->pg, &p->session, err);
             if (rc == 0)
