@@ -66,14 +66,12 @@ s_schema_after(fl_pipeline_t *p, const fl_migration_t *m, int before,
     char *fp = NULL;
     int after = before == 1 ? 2 : 1;
     int rc = 0, kinds = p->schema_kinds;
-    const char *d = fl_schema_dirty_of(&p->dirty, after);
-    char *dirty = d ? fl_strdup(d) : NULL;
-    fl_schema_dirty_t kept = p->dirty;
+    /* Lent: nothing below changes p->dirty before the record is made. */
+    const char *dirty = fl_schema_dirty_of(&p->dirty, after);
 
     *changes = 0;
     /* Until it is recorded, no generation shows the target. */
     p->schema_gen = 0;
-    memset(&p->dirty, 0, sizeof(p->dirty));
     p->schema_kinds = FL_SCHEMA_KINDS_ASK;
     if (before == 0)
         rc = FL_ERR(&err, FL_ENOTFOUND, "no snapshot before the migration");
@@ -103,15 +101,13 @@ s_schema_after(fl_pipeline_t *p, const fl_migration_t *m, int before,
         *changes = 0;
         rc = 0;
     }
-    free(dirty);
     if (rc == 0) {
         /* The other generation keeps what changed since it was taken. */
         p->schema_gen = after;
-        p->dirty = kept;
         fl_schema_dirty_taken(&p->dirty, after);
         return fp;
     }
-    fl_schema_dirty_forget(&kept);
+    fl__forget_schema(p);
     fl_log_warning("pipeline", "could not record the schema after %s: %s",
                    m->file, err.message);
     fl_error_clear(&err);

@@ -450,13 +450,37 @@ s_collect(fl_pg_t *pg, PGresult *res, fl_pg_result_t *out, fl_error_t *err)
     return 0;
 }
 
+/* What s_query sends. */
+typedef enum {
+    S_PARAMS,   /* sql with params */
+    S_PREPARE,  /* prepares sql as name */
+    S_PREPARED  /* the statement prepared as name, with params */
+} s_send;
+
+/* One s_send of s_query. */
+static PGresult *
+s_send_once(fl_pg_t *pg, s_send how, const char *name, const char *sql,
+            int nparams, const char *const *params)
+{
+    switch (how) {
+    case S_PREPARE:
+        return PQprepare(pg->conn, name, sql, nparams, NULL);
+    case S_PREPARED:
+        return PQexecPrepared(pg->conn, name, nparams, params, NULL, NULL, 0);
+    default:
+        return PQexecParams(pg->conn, sql, nparams, NULL, params, NULL, NULL,
+                            0);
+    }
+}
+
 /*
- * Runs sql (name NULL) or the prepared statement name with params into
- * out, again after a stray cancel (s_stray).
+ * Sends sql or the prepared statement name (how) with params, its rows
+ * into out; again after a stray cancel (s_stray).
  */
 static int
-s_query(fl_pg_t *pg, fl_pg_result_t *out, const char *name, const char *sql,
-        int nparams, const char *const *params, fl_error_t *err)
+s_query(fl_pg_t *pg, fl_pg_result_t *out, s_send how, const char *name,
+        const char *sql, int nparams, const char *const *params,
+        fl_error_t *err)
 {
     int rc, taken;
     PGTransactionStatusType before;
@@ -466,10 +490,7 @@ s_query(fl_pg_t *pg, fl_pg_result_t *out, const char *name, const char *sql,
         before = PQtransactionStatus(pg->conn);
         memset(out, 0, sizeof(*out));
         pg->last_position = 0;
-        rc = s_collect(pg, name ? PQexecPrepared(pg->conn, name, nparams,
-                                                 params, NULL, NULL, 0)
-                                : PQexecParams(pg->conn, sql, nparams, NULL,
-                                               params, NULL, NULL, 0),
+        rc = s_collect(pg, s_send_once(pg, how, name, sql, nparams, params),
                        out, err);
     } while (rc != 0 && s_stray(pg, taken, before, 0, err));
     return rc;
@@ -479,7 +500,7 @@ int
 fl_pg_query(fl_pg_t *pg, fl_pg_result_t *out, const char *sql, int nparams,
             const char *const *params, fl_error_t *err)
 {
-    return s_query(pg, out, NULL, sql, nparams, params, err);
+    return s_query(pg, out, S_PARAMS, NULL, sql, nparams, params, err);
 }
 
 /* Forgets that this connection prepared name (the server no longer has it). */
@@ -495,52 +516,6 @@ s_forget_prepared(fl_pg_t *pg, const char *name)
     }
 }
 
-int
-fl_pg_query_prepared(fl_pg_t *pg, fl_pg_result_t *out, const char *name,
-                     const char *sql, int nparams, const char *const *params,
-                     fl_error_t *err)
-{
-    for (int attempt = 0;; attempt++) {
-        int known = 0, rc;
-
-        memset(out, 0, sizeof(*out));
-        pg->last_position = 0;
-        for (size_t i = 0; i < pg->nprepared && !known; i++)
-            known = strcmp(pg->prepared[i], name) == 0;
-        if (!known) {
-            int taken;
-            PGTransactionStatusType before;
-
-            /* Prepared statements outlive a rolled-back transaction. */
-            do {
-                taken = pg->cancel_taken;
-                before = PQtransactionStatus(pg->conn);
-                rc = s_collect(pg, PQprepare(pg->conn, name, sql, nparams,
-                                             NULL), out, err);
-            } while (rc != 0 && s_stray(pg, taken, before, 0, err));
-            if (rc != 0)
-                return rc;
-            pg->prepared = fl_reallocarray(pg->prepared, pg->nprepared + 1,
-                                           sizeof(char *));
-            pg->prepared[pg->nprepared++] = fl_strdup(name);
-        }
-        rc = s_query(pg, out, name, sql, nparams, params, err);
-        /*
-         * Gone from the server (a DEALLOCATE a migration ran through
-         * dynamic SQL): prepared again, once, where no transaction was
-         * aborted by the failure.
-         */
-        if (rc == FL_EDB && err && strcmp(err->sqlstate, "26000") == 0) {
-            s_forget_prepared(pg, name);
-            if (attempt == 0 && PQtransactionStatus(pg->conn) == PQTRANS_IDLE) {
-                fl_error_clear(err);
-                continue;
-            }
-        }
-        return rc;
-    }
-}
-
 /* Whether this connection has prepared name. */
 static int
 s_is_prepared(const fl_pg_t *pg, const char *name)
@@ -550,6 +525,53 @@ s_is_prepared(const fl_pg_t *pg, const char *name)
             return 1;
     return 0;
 }
+
+/* Prepares sql as name on this connection unless it has already. */
+static int
+s_prepare(fl_pg_t *pg, fl_pg_result_t *out, const char *name, const char *sql,
+          int nparams, fl_error_t *err)
+{
+    int rc;
+
+    if (s_is_prepared(pg, name))
+        return 0;
+    /* Prepared statements outlive a rolled-back transaction. */
+    if ((rc = s_query(pg, out, S_PREPARE, name, sql, nparams, NULL, err)) != 0)
+        return rc;
+    fl_pg_result_release(out);
+    pg->prepared = fl_reallocarray(pg->prepared, pg->nprepared + 1,
+                                   sizeof(char *));
+    pg->prepared[pg->nprepared++] = fl_strdup(name);
+    return 0;
+}
+
+int
+fl_pg_query_prepared(fl_pg_t *pg, fl_pg_result_t *out, const char *name,
+                     const char *sql, int nparams, const char *const *params,
+                     fl_error_t *err)
+{
+    int rc = s_prepare(pg, out, name, sql, nparams, err);
+
+    if (rc == 0)
+        rc = s_query(pg, out, S_PREPARED, name, sql, nparams, params, err);
+    /*
+     * Gone from the server (a DEALLOCATE a migration ran through dynamic
+     * SQL): prepared again, once, where no transaction was aborted by the
+     * failure.
+     */
+    if (rc == FL_EDB && err && strcmp(err->sqlstate, "26000") == 0) {
+        s_forget_prepared(pg, name);
+        if (PQtransactionStatus(pg->conn) == PQTRANS_IDLE) {
+            fl_error_clear(err);
+            rc = s_prepare(pg, out, name, sql, nparams, err);
+            if (rc == 0)
+                rc = s_query(pg, out, S_PREPARED, name, sql, nparams, params,
+                             err);
+        }
+    }
+    return rc;
+}
+
 
 /*
  * Reads the results of one pipelined command up to its terminating NULL

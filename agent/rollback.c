@@ -192,6 +192,20 @@ s_restore(fl_pipeline_t *p, const fl_ledger_row_t *row,
 
 
 /*
+ * A schema target's down, in its transaction before its first statement:
+ * the savepoint and the picture fl__outside_check compares with after it
+ * (a down stays in its scope, as an up does).
+ */
+static int
+s_outside_begin(fl_pipeline_t *p, char *outside[2], fl_error_t *err)
+{
+    int rc = fl_pg_exec(p->pg, "SAVEPOINT flotilla_run", err);
+
+    return rc != 0 ? rc
+                   : fl__net_outside_before(p->pg, p->target, outside, err);
+}
+
+/*
  * Rolls back one migration from its ledger row: a transactional down,
  * the restore and the ledger row in one transaction; a down with
  * no-transaction statements statement by statement, recording progress
@@ -278,9 +292,8 @@ fl__rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
             char *outside[2] = {NULL, NULL};
 
             rc = tx ? fl_pg_exec(p->pg, "BEGIN", err) : 0;
-            if (rc == 0 && check &&
-                (rc = fl_pg_exec(p->pg, "SAVEPOINT flotilla_run", err)) == 0)
-                rc = fl__net_outside_before(p->pg, p->target, outside, err);
+            if (rc == 0 && check)
+                rc = s_outside_begin(p, outside, err);
             if (rc == 0)
                 rc = fl__run(p, &m, &stmts, (int)i, tx, p->opts.lock_retries,
                              &stats, err);
@@ -322,10 +335,8 @@ fl__rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
             rc = fl_schema_snapshot(p->pg, 3, fl__scope(p), err);
             gen_before = 3;
         }
-        /* A schema target's down stays in its scope, as its up does. */
-        if (rc == 0 && p->target[0] &&
-            (rc = fl_pg_exec(p->pg, "SAVEPOINT flotilla_run", err)) == 0)
-            rc = fl__net_outside_before(p->pg, p->target, outside, err);
+        if (rc == 0 && p->target[0])
+            rc = s_outside_begin(p, outside, err);
         for (size_t i = 0; i < stmts.count && rc == 0; i++)
             rc = fl__run(p, &m, &stmts, (int)i, 1, p->opts.lock_retries, &stats,
                          err);
