@@ -399,10 +399,12 @@ static const char s_ledger_new[] =
     "  signer text NOT NULL,"
     "  updated_at timestamptz NOT NULL DEFAULT clock_timestamp(),"
     "  target text NOT NULL,"
-    "  CONSTRAINT release_marks_pkey PRIMARY KEY (target, channel));"
-    "CREATE SCHEMA IF NOT EXISTS flotilla_backup;";
+    "  CONSTRAINT release_marks_pkey PRIMARY KEY (target, channel));";
 
-/* After s_ledger_new and fl_schema_ledger_sql: what versions 3 and 5 add. */
+/*
+ * After s_ledger_new, the schema flotilla_backup and fl_schema_ledger_sql:
+ * what versions 3 and 5 add.
+ */
 static const char s_ledger_new_end[] =
     "ALTER TABLE flotilla.schema_changes ADD" S_VERSION_FORM("schema_changes")
     ";"
@@ -650,43 +652,82 @@ fl_ledger_exists(fl_pg_t *pg, fl_error_t *err)
     return rc;
 }
 
+/*
+ * Where the ledger stands, from the catalog alone (nothing in the
+ * schemas is read): "none" (neither schema flotilla nor flotilla_backup),
+ * "current" (its tables are there), else "other" (no schema flotilla, or
+ * a ledger to upgrade or damaged).  The catalogs are scanned, not looked
+ * up by to_regnamespace(): under the ledger's lock, after a wait, the
+ * catalog cache can still answer from before it (a lock on a relation,
+ * not an advisory one, makes the backend read the invalidations that
+ * another session's CREATE SCHEMA sent), and the scan's first lock on
+ * pg_namespace in the transaction does.
+ */
+#define S_LEDGER_STATE_SQL                                                  \
+    "SELECT CASE WHEN NOT EXISTS (SELECT FROM pg_catalog.pg_namespace n"    \
+    " WHERE n.nspname OPERATOR(pg_catalog.=) ANY"                           \
+    " ('{flotilla,flotilla_backup}'::pg_catalog.name[])) THEN 'none'"       \
+    " WHEN (SELECT pg_catalog.count(*) FROM pg_catalog.pg_class c"          \
+    " JOIN pg_catalog.pg_namespace n"                                       \
+    " ON n.oid OPERATOR(pg_catalog.=) c.relnamespace"                       \
+    " WHERE n.nspname OPERATOR(pg_catalog.=) 'flotilla'"                    \
+    " AND c.relname OPERATOR(pg_catalog.=) ANY"                             \
+    " ('{ledger_meta,backups}'::pg_catalog.name[]))"                        \
+    " OPERATOR(pg_catalog.=) 2 THEN 'current' ELSE 'other' END"
+
 int
 fl_ledger_ensure(fl_pg_t *pg, fl_error_t *err)
 {
     char *v = NULL;
-    int rc = 0;
+    int rc = 0, nothing = 0;
 
+    /*
+     * A database flotilla never touched (neither schema there) has nothing
+     * to check: straight to the lock and the new ledger, sparing a
+     * database's first migration the ownership and damage checks on cold
+     * caches.
+     */
+    if ((rc = fl_pg_query_value(pg, &v, S_LEDGER_STATE_SQL, 0, NULL,
+                                err)) != 0)
+        return rc;
+    if (v != NULL && strcmp(v, "none") == 0)
+        goto create;
     /*
      * The usual case: the ledger is there and current.  Two reads instead
      * of a transaction of DDL, on every run.
      */
     if ((rc = s_check_owner(pg, err)) != 0 ||
         (rc = s_check_intact(pg, err)) != 0)
-        return rc;
-    rc = fl_pg_query_value(pg, &v, "SELECT pg_catalog.to_regclass("
-                           "'flotilla.ledger_meta') IS NOT NULL AND"
-                           " pg_catalog.to_regclass('flotilla.backups')"
-                           " IS NOT NULL", 0, NULL, err);
-    if (rc != 0)
-        return rc;
-    if (v && strcmp(v, "t") == 0) {
+        goto out;
+    if (v != NULL && strcmp(v, "current") == 0) {
         free(v);
         v = NULL;
         rc = fl_pg_query_value(pg, &v, "SELECT pg_catalog.max(ledger_version)"
                                " FROM flotilla.ledger_meta", 0, NULL, err);
         if (rc != 0)
-            return rc;
-        if (v && strtol(v, NULL, 10) == FL_LEDGER_VERSION) {
-            free(v);
-            return 0;
-        }
+            goto out;
+        if (v && strtol(v, NULL, 10) == FL_LEDGER_VERSION)
+            goto out;
     }
+create:
     free(v);
     v = NULL;
     if ((rc = fl_pg_exec(pg, "BEGIN; SELECT " S_LEDGER_LOCK, err)) != 0)
         return rc;
-    /* Checked again under the lock: a schema created since is seen. */
-    if ((rc = s_check_owner(pg, err)) != 0 ||
+    /*
+     * Checked again under the lock: a schema created since is seen.  With
+     * neither schema there, nothing can be foreign, and the new ledger
+     * creates flotilla_backup without IF NOT EXISTS: one created by another
+     * session in the meantime fails the creation instead of being adopted
+     * unchecked.
+     */
+    if ((rc = fl_pg_query_value(pg, &v, S_LEDGER_STATE_SQL, 0, NULL,
+                                err)) != 0)
+        goto fail;
+    nothing = v != NULL && strcmp(v, "none") == 0;
+    free(v);
+    v = NULL;
+    if ((!nothing && (rc = s_check_owner(pg, err)) != 0) ||
         (rc = fl_pg_query_value(pg, &v, "SELECT pg_catalog.to_regnamespace("
                                 "'flotilla') IS NULL", 0, NULL, err)) != 0)
         goto fail;
@@ -695,6 +736,10 @@ fl_ledger_ensure(fl_pg_t *pg, fl_error_t *err)
         fl_buf_t sql = FL_BUF_INIT(0);
 
         fl_buf_adds(&sql, s_ledger_new);
+        if (nothing)
+            fl_buf_adds(&sql, "CREATE SCHEMA flotilla_backup;");
+        else
+            fl_buf_adds(&sql, "CREATE SCHEMA IF NOT EXISTS flotilla_backup;");
         fl_buf_adds(&sql, fl_schema_ledger_sql);
         fl_buf_adds(&sql, s_ledger_new_end);
         fl_buf_adds(&sql, s_ledger_v8);
@@ -748,6 +793,9 @@ fail:
         fl_error_clear(&ignore);
     }
     fl_error_prefix(err, "could not prepare the ledger: ");
+    return rc;
+out:
+    free(v);
     return rc;
 }
 

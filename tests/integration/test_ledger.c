@@ -452,6 +452,39 @@ test_a_new_ledger_has_the_shape_the_upgrades_give(void **state)
     fl_test_db_drop(&steps);
 }
 
+/*
+ * A database's first migration makes its ledger without the ownership
+ * check only while neither of its schemas exists, and looks again under
+ * the ledger's lock: a ledger another session made meanwhile (its
+ * creation committed while this one waited for the lock) is seen there,
+ * not missed by a look-up the catalog cache answers from before the
+ * wait, which failed with 'schema "flotilla" already exists'.
+ */
+static void
+test_a_ledger_made_while_waiting_for_its_lock_is_seen(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    PGconn *holder = fl_test_db_connect(&ws->db);
+    fl_test_child_t c;
+    fl_test_proc_t r;
+
+    fl_test_ws_write(ws, "0001_a.sql", "-- flotilla:up\nCREATE TABLE a (id int);"
+                     "\n-- flotilla:down\nDROP TABLE a;\n");
+    fl_test_exec(holder, "BEGIN; SELECT pg_advisory_xact_lock(1718578273, 1)");
+    fl_test_ws_spawn(ws, &c, "apply", NULL, 1);
+    fl_test_ws_await_child(ws, &c, "SELECT count(*) > 0 FROM pg_locks WHERE"
+                           " locktype = 'advisory' AND NOT granted AND"
+                           " classid = 1718578273 AND objid = 1", 60);
+    fl_test_exec(holder, "CREATE SCHEMA flotilla; COMMIT");
+    PQfinish(holder);
+    fl_test_child_wait(&c, &r, 120);
+    fl_test_expect(&r, 0, "applied 1 migration");
+    fl_test_proc_release(&r);
+    fl_test_expect_value(ws->conn, "SELECT count(*) FROM"
+                         " flotilla.schema_migrations WHERE status = 'applied'",
+                         "1");
+}
+
 int
 main(void)
 {
@@ -462,6 +495,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_json_outputs_agree, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_ledger_of_bigint_versions_upgrades_in_place, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_new_ledger_has_the_shape_the_upgrades_give, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_a_ledger_made_while_waiting_for_its_lock_is_seen, fl_test_ws_setup, fl_test_ws_teardown),
     };
 
     if (!fl_test_have_postgres()) {

@@ -653,6 +653,25 @@ test_a_ledger_the_tenant_planted_is_refused(void **state)
     /* Status and log read the ledger too: refused the same way. */
     s_flotilla(e, 1, "not owned by", "status", NULL, 1);
     s_assert_no_side_effect(e, "status on a planted ledger");
+
+    /*
+     * The backup schema alone, planted where no ledger is yet: not taken
+     * for a database flotilla never touched (whose ledger is made without
+     * the ownership check).
+     */
+    fl_test_exec(e->conn, "DROP SCHEMA flotilla CASCADE;"
+                          "SET ROLE fl_tenant;"
+                          "CREATE SCHEMA flotilla_backup;"
+                          "RESET ROLE");
+    fl_test_ws_flotilla(e, &r, "apply", NULL, 1);
+    fl_test_expect(&r, 1, "not owned by");
+    fl_test_expect(&r, 1, "schema flotilla_backup (owner fl_tenant)");
+    fl_test_proc_release(&r);
+    s_assert_no_side_effect(e, "apply on a planted backup schema");
+    v = fl_test_query_value(e->conn, "SELECT to_regnamespace('flotilla') IS"
+                                     " NULL AND to_regclass('public.a') IS NULL");
+    assert_string_equal(v, "t");
+    free(v);
 }
 
 /*
