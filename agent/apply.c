@@ -1168,11 +1168,17 @@ s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
         } else if (rc == 0) {
             fl_ledger_record_step(&row, &rec);
             steps[0] = row.step;
-            /* Its plan made once a connection, as the snapshot's is. */
+            /*
+             * Its plan made once a connection, as the snapshot's is: under
+             * the search_path it was made with (the snapshot's pin), or
+             * PostgreSQL 15 analyzes and plans the census again.
+             */
             steps[1] = (fl_pg_step_t){"flotilla_generic_plans",
                                       "SELECT pg_catalog.set_config("
                                       "'plan_cache_mode', 'force_generic_plan',"
-                                      " true)", 0, NULL, NULL};
+                                      " true), pg_catalog.set_config("
+                                      "'search_path', '', true)", 0, NULL,
+                                      NULL};
             steps[2] = (fl_pg_step_t){"flotilla_schema_census",
                                       fl_schema_census_sql, 1, scope, &census};
             steps[3] = (fl_pg_step_t){"flotilla_schema_dirty",
