@@ -180,6 +180,7 @@ typedef struct {
     char *outside[2];       /* a schema target's fl__net_outside_before */
     char *touched;          /* relations whose columns the run wrote, as
                                an array (the net's): fl_schema_dirty_sql */
+    fl_session_mark_t mark; /* the migration's settings at the savepoint */
 } s_unit;
 
 static void
@@ -209,6 +210,7 @@ s_unit_release(s_unit *u)
     fl_free(&u->outside[0]);
     fl_free(&u->outside[1]);
     fl_free(&u->touched);
+    fl__session_mark_release(&u->mark);
 }
 
 /*
@@ -995,7 +997,6 @@ s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
 
     *outcome = S_FAILED;
     *stage = FL_STEP_VALIDATE;
-    fl__session_reset(&p->session);
     if (m->validate == NULL && !p->session.in_migration) {
         /*
          * Nothing to run between BEGIN and the net's snapshot: BEGIN,
@@ -1035,6 +1036,9 @@ s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
     if (p->target[0] &&
         (rc = fl__net_outside_before(p->pg, p->target, u->outside, err)) != 0)
         return rc;
+    /* What a restart goes back to, as the savepoint does on the server. */
+    fl__session_mark_release(&u->mark);
+    fl__session_mark(&p->session, &u->mark);
 
     for (;;) {
         *stage = FL_STEP_BACKUP;
@@ -1108,7 +1112,8 @@ s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
                              err)) != 0)
             goto cleanup;
         p->session.in_migration = 0;
-        fl__session_reset(&p->session);
+        fl__session_restore(&p->session, &u->mark);
+        fl__session_mark(&p->session, &u->mark);
         s_publish_files(p, 0);
         u->stats.done = (int)from;
         {
@@ -1510,7 +1515,6 @@ s_mig_alone(fl_pipeline_t *p, s_mig *x, size_t i, fl_error_t *err)
 
     x->stage = FL_STEP_VALIDATE;
     x->outcome = S_REFUSED;
-    fl__session_reset(&p->session);
     if ((rc = fl__run_checks(p, x->m, &x->u.stmts, i, NULL, err)) != 0)
         return rc;
     x->outcome = S_FAILED;
@@ -1525,6 +1529,39 @@ s_mig_alone(fl_pipeline_t *p, s_mig *x, size_t i, fl_error_t *err)
         (rc = s_mig_progress(p, x, i, err)) != 0)
         return rc;
     return fl__session_repin(p->pg, &p->session, err);
+}
+
+int
+fl__replay_settings(fl_pipeline_t *p, const fl_migration_t *m,
+                    const fl_stmt_list_t *stmts, size_t start,
+                    fl_error_t *err)
+{
+    int rc = 0, open = 0;
+
+    for (size_t i = 0; rc == 0 && i < start && i < stmts->count; i++) {
+        const fl_stmt_t *st = &stmts->items[i];
+
+        if (st->kind == NULL || (strcmp(st->kind, "SET") != 0 &&
+                                 strcmp(st->kind, "RESET") != 0))
+            continue;
+        if (!open) {
+            if ((rc = fl__session_enter(p->pg, &p->session, err)) != 0 ||
+                (rc = fl_pg_exec(p->pg, "BEGIN", err)) != 0)
+                break;
+            open = 1;
+        }
+        rc = fl_pg_exec(p->pg, st->sql, err);
+        if (rc != 0)
+            fl_error_prefix(err, "%s:%d: running its setting again before "
+                            "resuming: ", m->file, st->line);
+    }
+    if (open && rc == 0)
+        rc = fl_pg_exec(p->pg, "COMMIT", err);
+    if (open && rc != 0)
+        fl__rollback_quietly(p);
+    if (rc == 0)
+        rc = fl__session_leave(p->pg, &p->session, err);
+    return rc;
 }
 
 /*
@@ -1557,6 +1594,9 @@ s_mig_statements(fl_pipeline_t *p, s_mig *x, fl_error_t *err)
         fl__event(p, FL_STEP_EXECUTE, FL_STEP_STARTED, m, 0, NULL,
                   "resuming %s at statement %zu of %zu", m->file, x->start + 1,
                   x->u.stmts.count);
+    if (x->start && (rc = fl__replay_settings(p, m, &x->u.stmts, x->start,
+                                              err)) != 0)
+        return rc;
     for (size_t i = x->start; i < x->u.stmts.count; i++) {
         const fl_stmt_t *st = &x->u.stmts.items[i];
         int64_t ts = fl__now_ms();
@@ -1697,6 +1737,12 @@ fl__apply_migration(fl_pipeline_t *p, const fl_migration_t *m,
     x.u.t0 = fl__now_ms();
     x.stage = FL_STEP_VALIDATE;
     fl_buf_init(&x.u.uncovered, 0);
+    /*
+     * From the connection's original settings; within the migration, a
+     * statement's SET holds for the statements after it, one transaction
+     * or many.
+     */
+    fl__session_reset(&p->session);
     fl__event(p, FL_STEP_VALIDATE, FL_STEP_STARTED, m, 0, NULL, "validating %s",
               m->file);
     rc = s_mig_validate(p, &x, row, err);

@@ -131,6 +131,19 @@ size_t fl__session_leave_step(fl_session_t *s, int local, fl_pg_step_t *out,
 void fl__session_left(fl_session_t *s, const fl_pg_result_t *res);
 /* The next migration starts from the connection's original settings. */
 void fl__session_reset(fl_session_t *s);
+/*
+ * The migration's settings as its statements have left them so far, to
+ * go back to when its work is undone behind a savepoint taken now (the
+ * server puts its own values back then): fl__session_restore() consumes
+ * it, fl__session_mark_release() drops it.
+ */
+typedef struct {
+    char *migration[FL_SESSION_NSETTINGS];
+    char *schemas, *mig_lt, *mig_st;
+} fl_session_mark_t;
+void fl__session_mark(const fl_session_t *s, fl_session_mark_t *out);
+void fl__session_restore(fl_session_t *s, fl_session_mark_t *mark);
+void fl__session_mark_release(fl_session_mark_t *mark);
 void fl__session_release(fl_session_t *s);
 /* The migration's effective schemas, a JSON array (lent). */
 const char *fl__session_schemas(const fl_session_t *s);
@@ -223,6 +236,18 @@ void fl__forget_schema(fl_pipeline_t *p);
 int fl__outside_check(fl_pipeline_t *p, const fl_migration_t *m,
                       char *const before[2], const char *savepoint,
                       fl_error_t *err) FL_NODISCARD;
+/*
+ * A run of m resumed at statement start (of stmts, an up or a down, which
+ * an earlier run committed one by one): the SETs and RESETs before it
+ * run again, in one transaction under the migration's settings, so that
+ * the statements after it see what one run would have given them (a SET
+ * LOCAL ends with that transaction as it ended with its own; a setting
+ * changed another way, set_config() or a function's SET, is not run
+ * again).  Leaves the session pinned.
+ */
+int fl__replay_settings(fl_pipeline_t *p, const fl_migration_t *m,
+                        const fl_stmt_list_t *stmts, size_t start,
+                        fl_error_t *err) FL_NODISCARD;
 /*
  * Before a schema target's first statement: what fl__net_outside needs
  * to tell a relation the migration dropped outside the scope (before: the

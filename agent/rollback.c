@@ -278,6 +278,9 @@ fl__rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
                       "resuming the rollback of %s at down statement %zu of "
                       "%zu (an earlier run did %zu)", m.file, start + 1,
                       stmts.count, start);
+        if (resumed && (rc = fl__replay_settings(p, &m, &stmts, start,
+                                                 err)) != 0)
+            goto failed;
         for (size_t i = start; i < stmts.count; i++) {
             const fl_stmt_t *st = &stmts.items[i];
             int64_t ts = fl__now_ms();

@@ -267,6 +267,48 @@ fl__session_reset(fl_session_t *s)
     fl_free(&s->mig_st);
 }
 
+static char *
+s_dup(const char *v)
+{
+    return v ? fl_strdup(v) : NULL;
+}
+
+void
+fl__session_mark(const fl_session_t *s, fl_session_mark_t *out)
+{
+    for (size_t i = 0; i < FL_SESSION_NSETTINGS; i++)
+        out->migration[i] = s_dup(s->migration[i]);
+    out->schemas = s_dup(s->schemas);
+    out->mig_lt = s_dup(s->mig_lt);
+    out->mig_st = s_dup(s->mig_st);
+}
+
+void
+fl__session_restore(fl_session_t *s, fl_session_mark_t *mark)
+{
+    s_values_release(s->migration);
+    for (size_t i = 0; i < FL_SESSION_NSETTINGS; i++) {
+        s->migration[i] = mark->migration[i];
+        mark->migration[i] = NULL;
+    }
+    free(s->schemas);
+    free(s->mig_lt);
+    free(s->mig_st);
+    s->schemas = mark->schemas;
+    s->mig_lt = mark->mig_lt;
+    s->mig_st = mark->mig_st;
+    mark->schemas = mark->mig_lt = mark->mig_st = NULL;
+}
+
+void
+fl__session_mark_release(fl_session_mark_t *mark)
+{
+    s_values_release(mark->migration);
+    fl_free(&mark->schemas);
+    fl_free(&mark->mig_lt);
+    fl_free(&mark->mig_st);
+}
+
 void
 fl__session_release(fl_session_t *s)
 {

@@ -874,6 +874,83 @@ test_a_timeout_a_migration_sets_governs_its_statements_only(void **state)
     fl_test_proc_release(&r);
 }
 
+/*
+ * In a no-transaction migration a session-level SET holds for the
+ * statements after it, as under psql: each statement ran from the
+ * connection's original settings, so after `SET search_path = app` a
+ * table and two CONCURRENTLY indexes landed in public, on public's
+ * table of the same name.  A run resumed after the SETs committed runs
+ * them again before it goes on: the statements after the resume point
+ * see what they would have seen in one run.  A down resumed the same.
+ */
+static void
+test_a_no_transaction_migration_keeps_its_settings(void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+    const char *seen = "SELECT string_agg(what || ' ' || sp || ' ' || st,"
+                       " ', ' ORDER BY what) FROM public.seen";
+
+    fl_test_exec(e->conn,
+        "CREATE SCHEMA app;"
+        "CREATE TABLE app.items (id int, v int);"
+        "CREATE TABLE public.items (id int, v int);"
+        "CREATE TABLE public.seen (what text, sp text, st text);"
+        "CREATE TABLE public.gate (id int);");
+    s_write(e, "0001_app.sql",
+            "-- flotilla:options no-transaction\n"
+            "-- flotilla:up\n"
+            "SET search_path = app, public;\n"
+            "SET statement_timeout = '1h';\n"
+            "CREATE TABLE made (id int);\n"
+            "CREATE INDEX CONCURRENTLY ix ON items (v);\n"
+            "INSERT INTO public.seen SELECT 'first',"
+            " current_setting('search_path'),"
+            " current_setting('statement_timeout');\n"
+            "SELECT 1 / (SELECT count(*)::int FROM public.gate);\n"
+            "INSERT INTO public.seen SELECT 'resumed',"
+            " current_setting('search_path'),"
+            " current_setting('statement_timeout');\n"
+            "CREATE INDEX CONCURRENTLY ix2 ON items (id);\n"
+            "-- flotilla:down\n"
+            "SET search_path = app, public;\n"
+            "DROP INDEX CONCURRENTLY ix2;\n"
+            "SELECT 1 / (SELECT count(*)::int - 1 FROM public.gate);\n"
+            "DROP INDEX CONCURRENTLY ix;\n"
+            "DROP TABLE made;\n");
+    s_run(e, &r, "apply", 1, "--allow-lint-errors", NULL);
+    s_expect(&r, 1, "division by zero");
+    fl_test_proc_release(&r);
+    s_assert_value(e, "SELECT string_agg(schemaname || '.' || tablename || '.'"
+                      " || indexname, ',' ORDER BY 1) FROM pg_indexes WHERE"
+                      " indexname IN ('ix', 'ix2')", "app.items.ix");
+    s_assert_value(e, "SELECT string_agg(relnamespace::regnamespace::text,"
+                      " ',') FROM pg_class WHERE relname = 'made'", "app");
+    s_assert_value(e, seen, "first app, public 1h");
+    fl_test_exec(e->conn, "INSERT INTO public.gate VALUES (1)");
+    s_run(e, &r, "apply", 1, "--allow-lint-errors", NULL);
+    s_expect(&r, 0, "applied 1 migration");
+    fl_test_proc_release(&r);
+    s_assert_value(e, seen, "first app, public 1h, resumed app, public 1h");
+    s_assert_value(e, "SELECT string_agg(schemaname || '.' || tablename || '.'"
+                      " || indexname, ',' ORDER BY 1) FROM pg_indexes WHERE"
+                      " indexname IN ('ix', 'ix2')",
+                   "app.items.ix,app.items.ix2");
+    /* Its down, the same way: stopped after its SET, then resumed. */
+    s_run(e, &r, "rollback", 1, "--last", NULL);
+    s_expect(&r, 1, "division by zero");
+    fl_test_proc_release(&r);
+    s_assert_value(e, "SELECT string_agg(relname, ',' ORDER BY relname) FROM"
+                      " pg_class WHERE relname IN ('ix', 'ix2', 'made')",
+                   "ix,made");
+    fl_test_exec(e->conn, "INSERT INTO public.gate VALUES (2)");
+    s_run(e, &r, "rollback", 1, "--last", NULL);
+    s_expect(&r, 0, "rolled back 1 migration");
+    fl_test_proc_release(&r);
+    s_assert_value(e, "SELECT count(*) FROM pg_class WHERE relname IN"
+                      " ('ix', 'ix2', 'made')", "0");
+}
+
 static void
 s_cli(fl_test_proc_t *r, const char *const *argv)
 {
@@ -1206,6 +1283,9 @@ main(void)
         cmocka_unit_test_setup_teardown(test_locks_shows_blocker_and_waiter, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_out_of_order_and_statement_timeout, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_a_timeout_a_migration_sets_governs_its_statements_only, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_no_transaction_migration_keeps_its_settings, s_setup,
+            s_teardown),
         cmocka_unit_test_setup_teardown(test_signed_bundle_apply_and_rollback_by_bundle, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_large_table_backup_goes_to_a_file_and_restores, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_password_never_reaches_output_or_log, s_setup, s_teardown),
