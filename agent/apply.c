@@ -870,6 +870,88 @@ fl__outside_check(fl_pipeline_t *p, const fl_migration_t *m,
     return rc;
 }
 
+/* The schema of a schema target's scope: its own, public, pg_temp. */
+static int
+s_in_scope(const fl_pipeline_t *p, const char *schema)
+{
+    return strcmp(schema, p->target) == 0 || strcmp(schema, "public") == 0 ||
+           strcmp(schema, "pg_temp") == 0;
+}
+
+/*
+ * The schema an unqualified relation name resolves to under the
+ * session's settings now (the migration's: every name below is
+ * qualified), "" for this session's temporary schema; *out NULL when no
+ * relation has that name.
+ */
+static int
+s_resolve_schema(fl_pg_t *pg, const char *name, char **out, fl_error_t *err)
+{
+    const char *params[1] = {name};
+
+    return fl_pg_query_value(pg, out,
+        "SELECT CASE WHEN n.oid OPERATOR(pg_catalog.=)"
+        " pg_catalog.pg_my_temp_schema() THEN '' ELSE n.nspname::pg_catalog.text"
+        " END FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n"
+        " ON n.oid OPERATOR(pg_catalog.=) c.relnamespace"
+        " WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass("
+        "pg_catalog.quote_ident($1::pg_catalog.text))", 1, params, err);
+}
+
+int
+fl__reach_check(fl_pipeline_t *p, const fl_migration_t *m,
+                const fl_stmt_t *st, int resolve, fl_error_t *err)
+{
+    fl_buf_t what;
+    int n = 0, rc = 0, pinned = !p->session.in_migration;
+
+    if (!p->target[0] || !st->no_transaction)
+        return 0;
+    fl_buf_init(&what, 0);
+    if (st->reach_all) {
+        fl_buf_addf(&what, "%s reaches every schema", st->kind ? st->kind
+                                                               : "it");
+        n++;
+    }
+    for (size_t i = 0; rc == 0 && i < st->nreach; i++) {
+        const fl_check_rel_t *r = &st->reach[i];
+        char *schema = NULL;
+
+        if (r->schema == NULL && r->name != NULL && resolve &&
+            (rc = fl__session_enter(p->pg, &p->session, err)) == 0)
+            rc = s_resolve_schema(p->pg, r->name, &schema, err);
+        if (rc == 0 && r->name == NULL && !s_in_scope(p, r->schema))
+            fl_buf_addf(&what, "%sthe schema %s", n++ ? "; " : "", r->schema);
+        else if (rc == 0 && r->schema != NULL && !s_in_scope(p, r->schema))
+            fl_buf_addf(&what, "%s%s.%s", n++ ? "; " : "", r->schema, r->name);
+        else if (rc == 0 && schema != NULL && *schema != '\0' &&
+                 !s_in_scope(p, schema))
+            fl_buf_addf(&what, "%s%s, which is %s.%s where it runs",
+                        n++ ? "; " : "", r->name, schema, r->name);
+        free(schema);
+    }
+    /* Back to the state it was called in. */
+    if (rc == 0 && pinned)
+        rc = fl__session_leave(p->pg, &p->session, err);
+    if (rc == 0 && n > 0) {
+        rc = FL_ERR(err, FL_EINVAL, "%s:%d: %s reaches outside its target "
+                    "schema \"%s\", and cannot run in a transaction",
+                    m->file, st->line, st->kind ? st->kind : "a statement",
+                    p->target);
+        fl_error_set_detail(err, "%s.  A statement that runs outside a "
+                            "transaction cannot be undone or checked after "
+                            "it ran, so it is refused before.",
+                            fl_buf_str(&what));
+        fl_error_set_hint(err, "A schema target's migration may change its "
+                          "own schema and public only.  Name the tables of "
+                          "this schema, or apply a change that spans "
+                          "schemas to the whole database (without "
+                          "--schema).");
+    }
+    fl_buf_release(&what);
+    return rc;
+}
+
 /*
  * Before COMMIT: each backup learns which rows the migration changed, and
  * rows inserted into tables no statement names (a trigger's, a DO
@@ -1515,7 +1597,8 @@ s_mig_alone(fl_pipeline_t *p, s_mig *x, size_t i, fl_error_t *err)
 
     x->stage = FL_STEP_VALIDATE;
     x->outcome = S_REFUSED;
-    if ((rc = fl__run_checks(p, x->m, &x->u.stmts, i, NULL, err)) != 0)
+    if ((rc = fl__run_checks(p, x->m, &x->u.stmts, i, NULL, err)) != 0 ||
+        (rc = fl__reach_check(p, x->m, &x->u.stmts.items[i], 1, err)) != 0)
         return rc;
     x->outcome = S_FAILED;
     x->stage = FL_STEP_EXECUTE;
@@ -1581,6 +1664,10 @@ s_mig_statements(fl_pipeline_t *p, s_mig *x, fl_error_t *err)
     x->outcome = S_REFUSED;
     if ((rc = fl__custom_validate(p, m, NULL, err)) != 0)
         return rc;
+    /* What names another schema is refused before anything runs. */
+    for (size_t i = x->start; i < x->u.stmts.count; i++)
+        if ((rc = fl__reach_check(p, m, &x->u.stmts.items[i], 0, err)) != 0)
+            return rc;
     x->outcome = S_FAILED;
     if ((rc = fl__session_leave(p->pg, &p->session, err)) != 0)
         return rc;

@@ -237,6 +237,16 @@ int fl__outside_check(fl_pipeline_t *p, const fl_migration_t *m,
                       char *const before[2], const char *savepoint,
                       fl_error_t *err) FL_NODISCARD;
 /*
+ * For a schema target, before st when it cannot run in a transaction
+ * (nothing is seen after it, nor undone): FL_EINVAL when what it names
+ * (fl_stmt_t.reach) is outside the scope (its schema, public, pg_temp).
+ * A name with a schema is judged by it; resolve: one without is looked up
+ * under the migration's settings (the session enters them), else passes.
+ */
+int fl__reach_check(fl_pipeline_t *p, const fl_migration_t *m,
+                    const fl_stmt_t *st, int resolve,
+                    fl_error_t *err) FL_NODISCARD;
+/*
  * A run of m resumed at statement start (of stmts, an up or a down, which
  * an earlier run committed one by one): the SETs and RESETs before it
  * run again, in one transaction under the migration's settings, so that

@@ -331,6 +331,13 @@ s_plan_one(fl_pipeline_t *p, const fl_migration_t *m, const char **why_not,
     for (size_t i = 0; i < stmts.count; i++)
         s_stmt_facts(s_push(&pm->stmts, &pm->nstmts, sizeof(fl_plan_stmt_t)),
                      &stmts.items[i], i);
+    /* As apply: what cannot run in a transaction stays in the scope. */
+    for (size_t i = 0; i < stmts.count && strcmp(verdict, "ok") == 0; i++)
+        if (fl__reach_check(p, m, &stmts.items[i], 0, &perr) != 0) {
+            verdict = "refused";
+            problem = fl_strdup(perr.message);
+            fl_error_clear(&perr);
+        }
     if (*why_not != NULL || stmts.count == 0 || m->no_transaction ||
         strcmp(verdict, "ok") != 0) {
         const char *why = *why_not ? *why_not

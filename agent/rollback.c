@@ -256,6 +256,15 @@ fl__rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
     fl__forget_schema(p);
     if (resumed)
         start = done = (size_t)row->down_done;
+    /*
+     * A schema target: what cannot run in a transaction stays in its
+     * scope, checked before any of the down runs (and each unqualified
+     * name again where it runs).
+     */
+    for (size_t i = start; rc == 0 && i < stmts.count; i++)
+        rc = fl__reach_check(p, &m, &stmts.items[i], 0, err);
+    if (rc != 0)
+        goto failed;
     if (notx || resumed) {
         /* CONCURRENTLY and friends: statement by statement, recorded. */
         if ((rc = fl__set_timeouts(p, &m, 0, err)) != 0)
@@ -294,7 +303,8 @@ fl__rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
             int check = tx && p->target[0];
             char *outside[2] = {NULL, NULL};
 
-            rc = tx ? fl_pg_exec(p->pg, "BEGIN", err) : 0;
+            rc = tx ? fl_pg_exec(p->pg, "BEGIN", err)
+                    : fl__reach_check(p, &m, st, 1, err);
             if (rc == 0 && check)
                 rc = s_outside_begin(p, outside, err);
             if (rc == 0)

@@ -403,6 +403,25 @@ s_add_rv(fl_stmt_t *st, const PgQuery__RangeVar *rv, fl_lock_level lock,
     return rv ? s_add_table(st, rv->schemaname, rv->relname, lock, writes) : NULL;
 }
 
+/* What a no-transaction statement reaches (fl_stmt_t.reach). */
+static void
+s_reach(fl_stmt_t *st, const char *schema, const char *name)
+{
+    fl_check_rel_t *r;
+
+    st->reach = fl_reallocarray(st->reach, st->nreach + 1, sizeof(*r));
+    r = &st->reach[st->nreach++];
+    r->schema = schema && *schema ? fl_strdup(schema) : NULL;
+    r->name = name && *name ? fl_strdup(name) : NULL;
+}
+
+static void
+s_reach_rv(fl_stmt_t *st, const PgQuery__RangeVar *rv)
+{
+    if (rv != NULL)
+        s_reach(st, rv->schemaname, rv->relname);
+}
+
 static int
 s_is_created(const s_ctx_t *ctx, const char *schema, const char *name)
 {
@@ -1523,6 +1542,8 @@ s_alter_table(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__AlterTableStmt *a)
                 if (pc->concurrent) {
                     l = FL_LOCK_SHARE_UPDATE_EXCLUSIVE;
                     st->no_transaction = 1;
+                    s_reach_rv(st, rv);
+                    s_reach_rv(st, pc->name);
                 }
                 (void)s_add_rv(st, pc->name, FL_LOCK_ACCESS_EXCLUSIVE, 1);
             }
@@ -1727,6 +1748,8 @@ s_drop(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__DropStmt *d)
         name = fl_lint_node_str(o->list->items[o->list->n_items - 1]);
         if (!name)
             continue;
+        if (d->concurrent)
+            s_reach(st, schema, name);
         if (d->remove_type == PG_QUERY__OBJECT_TYPE__OBJECT_TRIGGER ||
             d->remove_type == PG_QUERY__OBJECT_TYPE__OBJECT_POLICY ||
             d->remove_type == PG_QUERY__OBJECT_TYPE__OBJECT_RULE) {
@@ -2055,8 +2078,10 @@ s_analyze(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__Node *n)
         const PgQuery__IndexStmt *ix = n->index_stmt;
         const PgQuery__RangeVar *rv = ix->relation;
         st->kind = "CREATE INDEX";
-        if (ix->concurrent)
+        if (ix->concurrent) {
             st->no_transaction = 1;
+            s_reach_rv(st, rv);
+        }
         if (!rv)
             break;
         /* An index lives in its table's schema. */
@@ -2142,8 +2167,17 @@ s_analyze(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__Node *n)
         const PgQuery__VacuumStmt *v = n->vacuum_stmt;
         int full = s_has_option(v->options, v->n_options, "full");
         st->kind = v->is_vacuumcmd ? (full ? "VACUUM FULL" : "VACUUM") : "ANALYZE";
-        if (v->is_vacuumcmd)
+        if (v->is_vacuumcmd) {
             st->no_transaction = 1;
+            st->reach_all = v->n_rels == 0;
+            for (size_t i = 0; i < v->n_rels; i++)
+                if (v->rels[i]->node_case ==
+                    PG_QUERY__NODE__NODE_VACUUM_RELATION)
+                    s_reach_rv(st, v->rels[i]->vacuum_relation->relation);
+                else if (v->rels[i]->node_case ==
+                         PG_QUERY__NODE__NODE_RANGE_VAR)
+                    s_reach_rv(st, v->rels[i]->range_var);
+        }
         if (full)
             st->rewrites = 1;
         (void)s_rangevar_list(st, ctx, v->rels, v->n_rels,
@@ -2159,6 +2193,7 @@ s_analyze(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__Node *n)
                            FL_LOCK_ACCESS_EXCLUSIVE, 1);
         } else {
             st->no_transaction = 1; /* re-clusters every table */
+            st->reach_all = 1;
         }
         break;
     case PG_QUERY__NODE__NODE_REINDEX_STMT: {
@@ -2167,8 +2202,16 @@ s_analyze(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__Node *n)
         st->kind = "REINDEX";
         if (conc || r->kind == PG_QUERY__REINDEX_OBJECT_TYPE__REINDEX_OBJECT_SCHEMA ||
             r->kind == PG_QUERY__REINDEX_OBJECT_TYPE__REINDEX_OBJECT_DATABASE ||
-            r->kind == PG_QUERY__REINDEX_OBJECT_TYPE__REINDEX_OBJECT_SYSTEM)
+            r->kind == PG_QUERY__REINDEX_OBJECT_TYPE__REINDEX_OBJECT_SYSTEM) {
             st->no_transaction = 1;
+            if (r->kind == PG_QUERY__REINDEX_OBJECT_TYPE__REINDEX_OBJECT_SCHEMA)
+                s_reach(st, r->name, NULL);
+            else if (r->kind == PG_QUERY__REINDEX_OBJECT_TYPE__REINDEX_OBJECT_TABLE ||
+                     r->kind == PG_QUERY__REINDEX_OBJECT_TYPE__REINDEX_OBJECT_INDEX)
+                s_reach_rv(st, r->relation);
+            else
+                st->reach_all = 1;
+        }
         if (r->kind == PG_QUERY__REINDEX_OBJECT_TYPE__REINDEX_OBJECT_TABLE)
             (void)s_add_rv(st, r->relation, conc ? FL_LOCK_SHARE_UPDATE_EXCLUSIVE
                                                  : FL_LOCK_SHARE, 0);
@@ -2622,6 +2665,11 @@ fl_stmt_list_release(fl_stmt_list_t *list)
         free(st->row_where);
         free(st->row_alias);
         free(st->row_why);
+        for (j = 0; j < st->nreach; j++) {
+            free(st->reach[j].schema);
+            free(st->reach[j].name);
+        }
+        free(st->reach);
         for (j = 0; j < st->nchecks; j++)
             s_check_free(&st->checks[j]);
         free(st->checks);

@@ -235,6 +235,17 @@ typedef struct {
     char *row_where;
     char *row_alias;
     char *row_why;
+    /*
+     * A statement that cannot run in a transaction (no_transaction) leaves
+     * no lock to read after it and cannot be undone, so a schema target
+     * checks what it reaches before it runs: reach, the relations it names
+     * (schema NULL when unqualified) and, for REINDEX SCHEMA, the schema
+     * (name NULL); reach_all, it reaches every schema (VACUUM or CLUSTER
+     * of every table, REINDEX DATABASE or SYSTEM).
+     */
+    fl_check_rel_t *reach;
+    size_t nreach;
+    int reach_all;
 } fl_stmt_t;
 
 typedef struct {

@@ -150,6 +150,28 @@ test_a_missing_schema_is_refused(void **state)
  * Reading another schema and adding rows to one (a shared audit table)
  * is not refused.
  */
+/*
+ * Migration text (with --schema t1) is refused by plan (exit 3, saying
+ * plan_says, NULL: the refusal) and by apply (exit status), and query
+ * before gives want after each.
+ */
+static void
+s_refused(fl_test_ws_t *e, const char *text, const char *before,
+          const char *want, const char *plan_says, int status)
+{
+    fl_test_ws_write(e, "0001_reach.sql", text);
+    /* The plan says so first, and its rehearsal changes nothing. */
+    s_run(e, "t1", 3, plan_says ? plan_says
+                                : "outside its target schema \"t1\"", "plan",
+          S_ARGS("--allow-lint-errors"), 1);
+    s_assert_value(e, before, want);
+    s_run(e, "t1", status, "outside its target schema \"t1\"", "apply",
+          S_ARGS("--allow-lint-errors"), 1);
+    s_assert_value(e, before, want);
+    s_assert_value(e, "SELECT count(*) FROM flotilla.schema_migrations"
+                      " WHERE status = 'applied'", "0");
+}
+
 static void
 test_a_tenant_cannot_change_another_tenants_tables(void **state)
 {
@@ -195,17 +217,8 @@ test_a_tenant_cannot_change_another_tenants_tables(void **state)
     for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
         char *text = fl_asprintf("-- flotilla:up\n%s\n"
                                  "-- flotilla:down\nSELECT 1;\n", refused[i]);
-        fl_test_ws_write(e, "0001_reach.sql", text);
+        s_refused(e, text, before, want, NULL, 3);
         free(text);
-        /* The plan says so first, and its rehearsal changes nothing. */
-        s_run(e, "t1", 3, "outside its target schema \"t1\"", "plan",
-              S_ARGS("--allow-lint-errors"), 1);
-        s_assert_value(e, before, want);
-        s_run(e, "t1", 3, "outside its target schema \"t1\"", "apply",
-              S_ARGS("--allow-lint-errors"), 1);
-        s_assert_value(e, before, want);
-        s_assert_value(e, "SELECT count(*) FROM flotilla.schema_migrations"
-                          " WHERE status = 'applied'", "0");
     }
     /*
      * Reading another tenant's table and adding rows to a shared one;
@@ -252,6 +265,97 @@ test_a_tenant_cannot_change_another_tenants_tables(void **state)
                       " status, ', ' ORDER BY version) FROM"
                       " flotilla.schema_migrations WHERE version > '1'",
                    "2 0 applied, 3 1 rolling_back");
+    free(want);
+}
+
+/*
+ * A statement that cannot run in a transaction leaves no lock to read and
+ * cannot be undone: one that reaches another tenant's schema is refused
+ * before it runs, by plan and by apply, whether it names that schema or
+ * reaches it through the search_path, a REINDEX of a schema or a
+ * database, or a VACUUM or CLUSTER of every table.  The other tenant's
+ * table, its indexes and its partitions stay as they were, files and
+ * all; the tenant's own CONCURRENTLY statements run.
+ */
+static void
+test_a_tenant_cannot_reach_another_tenant_outside_a_transaction(void **state)
+{
+    fl_test_ws_t *e = *state;
+    static const struct {
+        const char *up;
+        int status;      /* of apply; plan exits 3 */
+        const char *plan; /* what plan says, when not the refusal */
+    } refused[] = {
+        {"CREATE INDEX CONCURRENTLY items_v2 ON t2.items (v);", 3, NULL},
+        {"DROP INDEX CONCURRENTLY t2.items_v;", 3, NULL},
+        {"DROP INDEX CONCURRENTLY IF EXISTS t1.nothing, t2.items_v;", 3,
+         NULL},
+        {"REINDEX TABLE CONCURRENTLY t2.items;", 3, NULL},
+        {"REINDEX INDEX CONCURRENTLY t2.items_pkey;", 3, NULL},
+        {"REINDEX SCHEMA CONCURRENTLY t2;", 3, NULL},
+        {"REINDEX DATABASE CONCURRENTLY", 3, NULL}, /* the database's name */
+        {"VACUUM FULL t2.items;", 3, NULL},
+        {"VACUUM (FULL) t1.items, t2.items;", 3, NULL},
+        {"VACUUM FULL;", 3, NULL},
+        {"CLUSTER;", 3, NULL},
+        {"ALTER TABLE t2.parted DETACH PARTITION t2.part1 CONCURRENTLY;", 3,
+         NULL},
+        /* Resolved where it runs, the SET before it committed (exit 1):
+         * last. */
+        {"SET search_path = t2;\nCREATE INDEX CONCURRENTLY ON items (v);", 1,
+         "NOT PROVEN"},
+    };
+    const char *before =
+        "SELECT md5(string_agg(id || ':' || v, ',' ORDER BY id))"
+        " || ' ' || (SELECT string_agg(c.oid || '/' || c.relfilenode || '/'"
+        " || c.relname, ',' ORDER BY c.relname) FROM pg_class c"
+        " WHERE c.relnamespace = 't2'::regnamespace)"
+        " || ' ' || (SELECT count(*) FROM pg_inherits"
+        " WHERE inhparent = 't2.parted'::regclass)"
+        " FROM t2.items";
+    char *want = NULL;
+
+    fl_test_exec(e->conn,
+        "CREATE INDEX items_v ON t2.items (v);"
+        "CREATE TABLE t2.parted (id int, v text) PARTITION BY RANGE (id);"
+        "CREATE TABLE t2.part1 PARTITION OF t2.parted"
+        " FOR VALUES FROM (1) TO (100);"
+        "INSERT INTO t2.parted VALUES (1, 'a'), (2, 'b');");
+    want = fl_test_query_value(e->conn, before);
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        char *up = strchr(refused[i].up, ';') != NULL
+                       ? fl_strdup(refused[i].up)
+                       : fl_asprintf("%s %s;", refused[i].up, e->db.name);
+        char *text = fl_asprintf("-- flotilla:options no-transaction\n"
+                                 "-- flotilla:up\n%s\n"
+                                 "-- flotilla:down\nSELECT 1;\n", up);
+
+        free(up);
+        s_refused(e, text, before, want, refused[i].plan, refused[i].status);
+        free(text);
+    }
+    /* The last one's row (failed, its SET committed) makes way. */
+    fl_test_exec(e->conn, "DELETE FROM flotilla.schema_migrations");
+    /* Its own table, by name and through the search_path. */
+    fl_test_ws_write(e, "0001_reach.sql",
+                     "-- flotilla:options no-transaction\n"
+                     "-- flotilla:up\n"
+                     "CREATE INDEX CONCURRENTLY items_v ON t1.items (v);\n"
+                     "REINDEX TABLE CONCURRENTLY items;\n"
+                     "REINDEX SCHEMA CONCURRENTLY t1;\n"
+                     "VACUUM (FULL, ANALYZE) items;\n"
+                     "-- flotilla:down\n"
+                     "DROP INDEX CONCURRENTLY t2.items_v;\n");
+    /* Not rehearsed (no plan runs CONCURRENTLY), and not refused. */
+    s_run(e, "t1", 3, "NOT PROVEN", "plan", S_ARGS("--allow-lint-errors"), 1);
+    s_run(e, "t1", 0, "applied 1", "apply", S_ARGS("--allow-lint-errors"), 1);
+    s_assert_value(e, "SELECT count(*) FROM pg_indexes WHERE schemaname = 't1'"
+                      " AND indexname = 'items_v'", "1");
+    s_assert_value(e, before, want);
+    /* Its down reaches t2: refused, nothing of it run. */
+    s_run(e, "t1", 1, "outside its target schema \"t1\"", "rollback",
+          S_ARGS("--last", "--allow-lint-errors"), 1);
+    s_assert_value(e, before, want);
     free(want);
 }
 
@@ -450,6 +554,9 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_a_tenant_cannot_change_another_tenants_tables, s_setup,
             fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_tenant_cannot_reach_another_tenant_outside_a_transaction,
+            s_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_missing_schema_is_refused,
                                         s_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_the_whole_database_excludes_its_tenants,
