@@ -920,7 +920,8 @@ fl__reach_check(fl_pipeline_t *p, const fl_migration_t *m,
         if (r->schema == NULL && r->name != NULL && resolve &&
             (rc = fl__session_enter(p->pg, &p->session, err)) == 0)
             rc = s_resolve_schema(p->pg, r->name, &schema, err);
-        if (rc == 0 && r->name == NULL && !s_in_scope(p, r->schema))
+        if (rc == 0 && r->name == NULL && r->schema != NULL &&
+            !s_in_scope(p, r->schema))
             fl_buf_addf(&what, "%sthe schema %s", n++ ? "; " : "", r->schema);
         else if (rc == 0 && r->schema != NULL && !s_in_scope(p, r->schema))
             fl_buf_addf(&what, "%s%s.%s", n++ ? "; " : "", r->schema, r->name);
