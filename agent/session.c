@@ -29,6 +29,11 @@
  * of statements with nothing of flotilla's in between switches once.
  * fl__session_reset() starts the next migration from the connection's
  * original settings, so one migration's SET never leaks into the next.
+ *
+ * The role is one of those settings: a migration may SET ROLE so that
+ * what it creates belongs to the application's role, and flotilla's own
+ * queries still run as the role it connected as (role "none"), the one
+ * that owns the ledger.  SET SESSION AUTHORIZATION is not followed.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +43,7 @@
 
 /* The pinned values, in the order of s_capture and s_apply. */
 static const char *const s_pinned[FL_SESSION_NSETTINGS] = {
-    "pg_catalog, pg_temp", "UTC", "ISO, YMD", "postgres", "1", "hex",
+    "pg_catalog, pg_temp", "UTC", "ISO, YMD", "postgres", "1", "hex", "none",
 };
 
 static void
@@ -49,29 +54,30 @@ s_values_release(char **v)
 }
 
 /*
- * The settings set to $1..$6 in s_pinned's order, transaction-local when
- * $7 is true.
+ * The settings set to $1..$7 in s_pinned's order, transaction-local when
+ * $8 is true.
  */
 #define S_SET_SQL                                                           \
-    " pg_catalog.set_config('search_path', $1, $7::pg_catalog.bool),"      \
-    " pg_catalog.set_config('TimeZone', $2, $7::pg_catalog.bool),"         \
-    " pg_catalog.set_config('DateStyle', $3, $7::pg_catalog.bool),"        \
-    " pg_catalog.set_config('IntervalStyle', $4, $7::pg_catalog.bool),"    \
+    " pg_catalog.set_config('search_path', $1, $8::pg_catalog.bool),"      \
+    " pg_catalog.set_config('TimeZone', $2, $8::pg_catalog.bool),"         \
+    " pg_catalog.set_config('DateStyle', $3, $8::pg_catalog.bool),"        \
+    " pg_catalog.set_config('IntervalStyle', $4, $8::pg_catalog.bool),"    \
     " pg_catalog.set_config('extra_float_digits', $5,"                     \
-    " $7::pg_catalog.bool),"                                               \
-    " pg_catalog.set_config('bytea_output', $6, $7::pg_catalog.bool)"
+    " $8::pg_catalog.bool),"                                               \
+    " pg_catalog.set_config('bytea_output', $6, $8::pg_catalog.bool),"     \
+    " pg_catalog.set_config('role', $7, $8::pg_catalog.bool)"
 
 /*
- * lock_timeout to $8 and statement_timeout to $9 ('' leaves one as it
- * is), after S_SET_SQL and with its $7.  Spelled out: leave runs it with
+ * lock_timeout to $9 and statement_timeout to $10 ('' leaves one as it
+ * is), after S_SET_SQL and with its $8.  Spelled out: leave runs it with
  * the migration's search_path.
  */
 #define S_TIMEOUTS_SQL                                                      \
-    ", CASE WHEN $8::pg_catalog.text OPERATOR(pg_catalog.<>) '' THEN"      \
-    " pg_catalog.set_config('lock_timeout', $8, $7::pg_catalog.bool) END,"  \
-    " CASE WHEN $9::pg_catalog.text OPERATOR(pg_catalog.<>) '' THEN"       \
-    " pg_catalog.set_config('statement_timeout', $9,"                      \
-    " $7::pg_catalog.bool) END"
+    ", CASE WHEN $9::pg_catalog.text OPERATOR(pg_catalog.<>) '' THEN"      \
+    " pg_catalog.set_config('lock_timeout', $9, $8::pg_catalog.bool) END,"  \
+    " CASE WHEN $10::pg_catalog.text OPERATOR(pg_catalog.<>) '' THEN"      \
+    " pg_catalog.set_config('statement_timeout', $10,"                     \
+    " $8::pg_catalog.bool) END"
 
 #define S_NPARAMS (FL_SESSION_NSETTINGS + 3)
 
@@ -120,6 +126,7 @@ s_capture(fl_pg_t *pg, char **v, char **schemas, char **st, fl_error_t *err)
         " pg_catalog.current_setting('IntervalStyle'),"
         " pg_catalog.current_setting('extra_float_digits'),"
         " pg_catalog.current_setting('bytea_output'),"
+        " pg_catalog.current_setting('role'),"
         " pg_catalog.array_to_json(pg_catalog.current_schemas(true))::pg_catalog.text,"
         " pg_catalog.current_setting('statement_timeout')",
         0, NULL, err);
@@ -144,12 +151,13 @@ static const char s_capture_and_pin_sql[] =
         " pg_catalog.current_setting('IntervalStyle') AS d,"
         " pg_catalog.current_setting('extra_float_digits') AS e,"
         " pg_catalog.current_setting('bytea_output') AS f,"
+        " pg_catalog.current_setting('role') AS f2,"
         " pg_catalog.array_to_json(pg_catalog.current_schemas(true))"
         "::pg_catalog.text AS g,"
         " pg_catalog.current_setting('lock_timeout') AS h,"
         " pg_catalog.current_setting('statement_timeout') AS i)"
-        " SELECT cur.a, cur.b, cur.c, cur.d, cur.e, cur.f, cur.g, cur.h,"
-        " cur.i," S_SET_SQL S_TIMEOUTS_SQL " FROM cur";
+        " SELECT cur.a, cur.b, cur.c, cur.d, cur.e, cur.f, cur.f2, cur.g,"
+        " cur.h, cur.i," S_SET_SQL S_TIMEOUTS_SQL " FROM cur";
 
 /*
  * The pins, and the capture with the pins: prepared once a connection

@@ -951,6 +951,54 @@ test_a_no_transaction_migration_keeps_its_settings(void **state)
                       " ('ix', 'ix2', 'made')", "0");
 }
 
+/*
+ * A migration may SET ROLE so that what it creates belongs to the
+ * application's role, as under psql: flotilla's own queries (its ledger
+ * row, the net, the schema record) still run as the role it connected
+ * as, the role holds for the migration's later statements (in one
+ * transaction or one by one), and it does not leak into the next
+ * migration.  Flotilla wrote its ledger row as the migration's role, so
+ * the migration failed with "permission denied for schema flotilla".
+ */
+static void
+test_a_migration_may_set_its_role(void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+    const char *owners = "SELECT string_agg(relname || ' ' || CASE relowner"
+                         " WHEN 'fl_pipe_app'::regrole THEN 'app' ELSE"
+                         " 'flotilla' END, ', ' ORDER BY relname) FROM pg_class"
+                         " WHERE relname IN ('one', 'two', 'three', 'four')";
+
+    fl_test_exec(e->conn,
+        "DO $$ BEGIN CREATE ROLE fl_pipe_app;"
+        " EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$;"
+        "GRANT CREATE, USAGE ON SCHEMA public TO fl_pipe_app");
+    s_write(e, "0001_one.sql", "-- flotilla:up\nSET ROLE fl_pipe_app;\n"
+                               "CREATE TABLE one (id int);\n"
+                               "-- flotilla:down\nDROP TABLE one;\n");
+    s_write(e, "0002_two.sql", "-- flotilla:up\nCREATE TABLE two (id int);\n"
+                               "-- flotilla:down\nDROP TABLE two;\n");
+    s_write(e, "0003_three.sql", "-- flotilla:options no-transaction\n"
+                                 "-- flotilla:up\nSET ROLE fl_pipe_app;\n"
+                                 "CREATE TABLE three (id int);\n"
+                                 "CREATE INDEX CONCURRENTLY three_id"
+                                 " ON three (id);\n"
+                                 "-- flotilla:down\nDROP TABLE three;\n");
+    s_write(e, "0004_four.sql", "-- flotilla:up\nCREATE TABLE four (id int);\n"
+                                "-- flotilla:down\nDROP TABLE four;\n");
+    s_run(e, &r, "apply", 1, "--allow-lint-errors", NULL);
+    s_expect(&r, 0, "applied 4 migrations");
+    fl_test_proc_release(&r);
+    s_assert_value(e, owners, "four flotilla, one app, three app, two flotilla");
+    s_run(e, &r, "rollback", 1, "--to", "0", NULL);
+    s_expect(&r, 0, "rolled back 4 migrations");
+    fl_test_proc_release(&r);
+    s_assert_value(e, "SELECT count(*) FROM pg_class WHERE relname IN"
+                      " ('one', 'two', 'three', 'four')", "0");
+    fl_test_exec(e->conn, "DROP OWNED BY fl_pipe_app");
+}
+
 static void
 s_cli(fl_test_proc_t *r, const char *const *argv)
 {
@@ -1286,6 +1334,8 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_a_no_transaction_migration_keeps_its_settings, s_setup,
             s_teardown),
+        cmocka_unit_test_setup_teardown(test_a_migration_may_set_its_role,
+                                        s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_signed_bundle_apply_and_rollback_by_bundle, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_large_table_backup_goes_to_a_file_and_restores, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_password_never_reaches_output_or_log, s_setup, s_teardown),
