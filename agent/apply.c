@@ -1819,18 +1819,19 @@ fl__apply_migration(fl_pipeline_t *p, const fl_migration_t *m,
     if (fl__cancelled(p))
         return FL_ERR(err, FL_ECANCELLED, "cancelled before migration %s "
                       "started: nothing of it ran", m->file);
+    /*
+     * From the connection's original settings; within the migration, a
+     * statement's SET holds for the statements after it, one transaction
+     * or many.
+     */
+    if ((rc = fl__session_reset_all(p->pg, &p->session, err)) != 0)
+        return rc;
     memset(&x, 0, sizeof(x));
     x.m = m;
     x.u.m = m;
     x.u.t0 = fl__now_ms();
     x.stage = FL_STEP_VALIDATE;
     fl_buf_init(&x.u.uncovered, 0);
-    /*
-     * From the connection's original settings; within the migration, a
-     * statement's SET holds for the statements after it, one transaction
-     * or many.
-     */
-    fl__session_reset(&p->session);
     fl__event(p, FL_STEP_VALIDATE, FL_STEP_STARTED, m, 0, NULL, "validating %s",
               m->file);
     rc = s_mig_validate(p, &x, row, err);

@@ -82,6 +82,7 @@ typedef struct {
     char *original_schemas;  /* current_schemas(true) at start, JSON */
     char *schemas;           /* ... as the migration left them */
     int in_migration;        /* MIGRATION state (else PINNED) */
+    int entered;             /* MIGRATION state since fl__session_reset_all */
     /*
      * Timeouts, apart from the settings above: flotilla's own for the
      * migration under way (fl__timeout_values), the migration's as its
@@ -131,6 +132,14 @@ size_t fl__session_leave_step(fl_session_t *s, int local, fl_pg_step_t *out,
 void fl__session_left(fl_session_t *s, const fl_pg_result_t *res);
 /* The next migration starts from the connection's original settings. */
 void fl__session_reset(fl_session_t *s);
+/*
+ * On the server too, outside a transaction, when a migration's statements
+ * ran since the last time: RESET ALL (every setting they may have SET, not
+ * only the ones pinned, goes back to the connection's), then the pins
+ * again, in one round trip; then fl__session_reset.
+ */
+int fl__session_reset_all(fl_pg_t *pg, fl_session_t *s,
+                          fl_error_t *err) FL_NODISCARD;
 /*
  * The migration's settings as its statements have left them so far, to
  * go back to when its work is undone behind a savepoint taken now (the

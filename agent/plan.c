@@ -666,7 +666,9 @@ fl__plan(fl_pipeline_t *p, const fl_source_t *src, fl_plan_t *plan,
         if (!pending[i])
             continue;
         plan->pending++;
-        fl__session_reset(&p->session);
+        /* As apply: nothing an earlier migration SET holds for this one. */
+        if ((rc = fl__session_reset_all(p->pg, &p->session, err)) != 0)
+            goto cleanup;
         if ((rc = s_plan_one(p, m, &why_not, &skipped, &held, pm, err)) != 0)
             goto cleanup;
         if (strcmp(pm->verdict, "ok") == 0)

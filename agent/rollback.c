@@ -252,7 +252,9 @@ fl__rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
         goto failed;
     for (size_t i = 0; i < stmts.count; i++)
         notx |= stmts.items[i].no_transaction;
-    fl__session_reset(&p->session);
+    /* Nothing an earlier down SET holds for this one. */
+    if ((rc = fl__session_reset_all(p->pg, &p->session, err)) != 0)
+        goto failed;
     fl__forget_schema(p);
     if (resumed)
         start = done = (size_t)row->down_done;
@@ -334,8 +336,9 @@ fl__rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
                       i + 1, stmts.count, m.file, st->line, st->column,
                       st->kind ? st->kind : "statement");
         }
-        fl__session_reset(&p->session);
-        if ((rc = fl_pg_exec(p->pg, "BEGIN", err)) != 0 ||
+        /* The restore runs under none of the down's settings. */
+        if ((rc = fl__session_reset_all(p->pg, &p->session, err)) != 0 ||
+            (rc = fl_pg_exec(p->pg, "BEGIN", err)) != 0 ||
             (rc = fl__set_timeouts(p, &m, 1, err)) != 0)
             goto partial_restore;
     } else {

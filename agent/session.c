@@ -341,7 +341,28 @@ fl__session_enter(fl_pg_t *pg, fl_session_t *s, fl_error_t *err)
     rc = s_apply(pg, (const char *const *)s->migration,
                  fl_pg_in_transaction(pg), s->mig_lt, s->mig_st, err);
     if (rc == 0)
-        s->in_migration = 1;
+        s->in_migration = s->entered = 1;
+    return rc;
+}
+
+int
+fl__session_reset_all(fl_pg_t *pg, fl_session_t *s, fl_error_t *err)
+{
+    fl_pg_step_t steps[2] = {{NULL, "RESET ALL", 0, NULL, NULL}};
+    int rc = 0;
+
+    if (s->entered) {
+        /*
+         * A setting outside the pins (session_replication_role = replica,
+         * which turns foreign keys off) would hold for the next migration.
+         */
+        fl__session_repin_step(s, &steps[1]);
+        rc = fl_pg_batch(pg, steps, 2, err);
+        if (rc == 0)
+            s->entered = 0;
+    }
+    if (rc == 0)
+        fl__session_reset(s);
     return rc;
 }
 

@@ -999,6 +999,80 @@ test_a_migration_may_set_its_role(void **state)
     fl_test_exec(e->conn, "DROP OWNED BY fl_pipe_app");
 }
 
+/*
+ * No setting a migration SETs leaks into the next, not only the ones
+ * flotilla pins for its own queries: after one that set
+ * session_replication_role = replica (to load rows without triggers),
+ * the next ran with foreign keys unchecked and committed a row whose
+ * parent does not exist.  A down's settings do not leak into the next
+ * down either.
+ */
+static void
+test_no_setting_of_a_migration_leaks_into_the_next(void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+    char *want = fl_test_query_value(e->conn, "SELECT current_setting("
+                                     "'work_mem') || ' ' || current_setting("
+                                     "'session_replication_role')");
+
+    fl_test_exec(e->conn,
+        "CREATE TABLE parent (id int PRIMARY KEY);"
+        "CREATE TABLE child (id int, p int REFERENCES parent);"
+        "CREATE TABLE seen (what text, v text);"
+        "INSERT INTO parent VALUES (1)");
+    s_write(e, "0001_load.sql", "-- flotilla:up\n"
+            "SET session_replication_role = replica;\n"
+            "SET work_mem = '77kB';\n"
+            "INSERT INTO child VALUES (1, 1);\n"
+            "-- flotilla:down\n"
+            "SET session_replication_role = replica;\n"
+            "SET work_mem = '77kB';\n"
+            "DELETE FROM child WHERE id = 1;\n");
+    s_write(e, "0002_seen.sql", "-- flotilla:up\n"
+            "INSERT INTO seen SELECT 'up', current_setting('work_mem') || ' '"
+            " || current_setting('session_replication_role');\n"
+            "-- flotilla:down\n"
+            "INSERT INTO seen SELECT 'down', current_setting('work_mem') || ' '"
+            " || current_setting('session_replication_role');\n");
+    s_write(e, "0003_orphan.sql", "-- flotilla:up\n"
+            "INSERT INTO child VALUES (2, 999);\n"
+            "-- flotilla:down\nDELETE FROM child WHERE id = 2;\n");
+    s_run(e, &r, "apply", 1, NULL);
+    s_expect(&r, 1, "violates foreign key constraint");
+    fl_test_proc_release(&r);
+    s_assert_value(e, "SELECT string_agg(id || ':' || p, ',') FROM child",
+                   "1:1");
+    {
+        char *got = fl_asprintf("up %s", want);
+        s_assert_value(e, "SELECT string_agg(what || ' ' || v, ',') FROM seen",
+                       got);
+        free(got);
+    }
+    /* Downs, newest first: 0002's runs after 0003's, before 0001's. */
+    fl_test_exec(e->conn, "DELETE FROM seen");
+    s_write(e, "0003_orphan.sql", "-- flotilla:up\n"
+            "SET session_replication_role = replica;\n"
+            "INSERT INTO child VALUES (2, 2);\n"
+            "-- flotilla:down\n"
+            "SET session_replication_role = replica;\n"
+            "SET work_mem = '77kB';\n"
+            "DELETE FROM child WHERE id = 2;\n");
+    s_run(e, &r, "apply", 1, NULL);
+    s_expect(&r, 0, "applied 1 migration");
+    fl_test_proc_release(&r);
+    s_run(e, &r, "rollback", 1, "--to", "1", NULL);
+    s_expect(&r, 0, "rolled back 2 migrations");
+    fl_test_proc_release(&r);
+    {
+        char *got = fl_asprintf("down %s", want);
+        s_assert_value(e, "SELECT string_agg(what || ' ' || v, ',') FROM seen",
+                       got);
+        free(got);
+    }
+    free(want);
+}
+
 static void
 s_cli(fl_test_proc_t *r, const char *const *argv)
 {
@@ -1336,6 +1410,9 @@ main(void)
             s_teardown),
         cmocka_unit_test_setup_teardown(test_a_migration_may_set_its_role,
                                         s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_no_setting_of_a_migration_leaks_into_the_next, s_setup,
+            s_teardown),
         cmocka_unit_test_setup_teardown(test_signed_bundle_apply_and_rollback_by_bundle, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_large_table_backup_goes_to_a_file_and_restores, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_password_never_reaches_output_or_log, s_setup, s_teardown),
