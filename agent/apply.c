@@ -856,8 +856,8 @@ fl__outside_check(fl_pipeline_t *p, const fl_migration_t *m,
     fl_buf_init(&what, 0);
     rc = fl__net_outside(p->pg, p->target, before, savepoint, &what, &n, err);
     if (rc == 0 && n > 0) {
-        rc = FL_ERR(err, FL_EINVAL, "%s changed %d table%s outside its target "
-                    "schema \"%s\"", m->file, n, n == 1 ? "" : "s",
+        rc = FL_ERR(err, FL_EINVAL, "%s changed %d object%s outside its "
+                    "target schema \"%s\"", m->file, n, n == 1 ? "" : "s",
                     p->target);
         fl_error_set_detail(err, "%s.", fl_buf_str(&what));
         fl_error_set_hint(err, "A schema target's migration may change its "

@@ -445,6 +445,100 @@ s_dropped_names(fl_pg_t *pg, const char *scope, const char *savepoint,
     return rc;
 }
 
+/*
+ * Catalog rows this transaction wrote (made or changed) for objects
+ * outside the scope, which no lock on a relation shows: a GRANT on a
+ * table, a column or a schema, a schema or type renamed, an enum's value
+ * renamed or added, a function made or replaced, default privileges, a
+ * schema made.  A row is this transaction's when it is visible and its
+ * xmin is in progress (no other transaction's uncommitted row is visible):
+ * xmin, 32 bits, is taken as the transaction id that many after this
+ * transaction's own (its subtransactions come after it); an older one is
+ * not this transaction's.  Relations locked above ROW EXCLUSIVE are named
+ * by the locks already; TOAST, the session's temporary schemas and
+ * flotilla's own are left out.
+ */
+static const char s_outside_catalog_sql[] =
+    "WITH me AS MATERIALIZED (SELECT pg_catalog.pg_current_xact_id()"
+    " ::pg_catalog.text::pg_catalog.numeric AS x8),"
+    " skip AS MATERIALIZED (SELECT n.oid FROM pg_catalog.pg_namespace n"
+    "  WHERE n.nspname OPERATOR(pg_catalog.=) ANY (ARRAY[$1, 'public',"
+    "  'flotilla', 'flotilla_backup', 'pg_toast']::pg_catalog.name[])"
+    "  OR n.oid OPERATOR(pg_catalog.=) pg_catalog.pg_my_temp_schema()"
+    "  OR n.nspname OPERATOR(pg_catalog.~~) 'pg\\_temp\\_%'"
+    "  OR n.nspname OPERATOR(pg_catalog.~~) 'pg\\_toast\\_temp\\_%'),"
+    " w(what, x) AS ("
+    "  SELECT 'schema ' OPERATOR(pg_catalog.||) n.nspname, n.xmin"
+    "  FROM pg_catalog.pg_namespace n WHERE n.oid NOT IN (SELECT oid FROM skip)"
+    "  UNION ALL SELECT n.nspname OPERATOR(pg_catalog.||) '.'"
+    "  OPERATOR(pg_catalog.||) c.relname, c.xmin FROM pg_catalog.pg_class c"
+    "  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=)"
+    "  c.relnamespace WHERE c.relnamespace NOT IN (SELECT oid FROM skip)"
+    "  AND NOT EXISTS (SELECT FROM pg_catalog.pg_locks l"
+    "   WHERE l.locktype OPERATOR(pg_catalog.=) 'relation'"
+    "   AND l.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid()"
+    "   AND l.relation OPERATOR(pg_catalog.=) c.oid"
+    "   AND l.mode OPERATOR(pg_catalog.<>) ALL ('{AccessShareLock,"
+    "RowShareLock,RowExclusiveLock}'::pg_catalog.text[]))"
+    "  UNION ALL SELECT n.nspname OPERATOR(pg_catalog.||) '.'"
+    "  OPERATOR(pg_catalog.||) c.relname OPERATOR(pg_catalog.||) '.'"
+    "  OPERATOR(pg_catalog.||) a.attname, a.xmin"
+    "  FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c"
+    "  ON c.oid OPERATOR(pg_catalog.=) a.attrelid"
+    "  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=)"
+    "  c.relnamespace WHERE a.attacl IS NOT NULL"
+    "  AND c.relnamespace NOT IN (SELECT oid FROM skip)"
+    "  UNION ALL SELECT 'type ' OPERATOR(pg_catalog.||) n.nspname"
+    "  OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) t.typname, t.xmin"
+    "  FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n"
+    "  ON n.oid OPERATOR(pg_catalog.=) t.typnamespace"
+    "  WHERE t.typnamespace NOT IN (SELECT oid FROM skip)"
+    "  AND t.typrelid OPERATOR(pg_catalog.=) 0"
+    "  UNION ALL SELECT 'type ' OPERATOR(pg_catalog.||) n.nspname"
+    "  OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) t.typname"
+    "  OPERATOR(pg_catalog.||) ' (its values)', e.xmin"
+    "  FROM pg_catalog.pg_enum e JOIN pg_catalog.pg_type t"
+    "  ON t.oid OPERATOR(pg_catalog.=) e.enumtypid"
+    "  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=)"
+    "  t.typnamespace WHERE t.typnamespace NOT IN (SELECT oid FROM skip)"
+    "  UNION ALL SELECT 'function ' OPERATOR(pg_catalog.||) n.nspname"
+    "  OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) p.proname, p.xmin"
+    "  FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n"
+    "  ON n.oid OPERATOR(pg_catalog.=) p.pronamespace"
+    "  WHERE p.pronamespace NOT IN (SELECT oid FROM skip)"
+    "  UNION ALL SELECT 'default privileges in schema '"
+    "  OPERATOR(pg_catalog.||) n.nspname, d.xmin"
+    "  FROM pg_catalog.pg_default_acl d JOIN pg_catalog.pg_namespace n"
+    "  ON n.oid OPERATOR(pg_catalog.=) d.defaclnamespace"
+    "  WHERE d.defaclnamespace NOT IN (SELECT oid FROM skip)),"
+    " d AS (SELECT w.what, (w.x::pg_catalog.text::pg_catalog.int8"
+    "  OPERATOR(pg_catalog.-) (me.x8 OPERATOR(pg_catalog.%) 4294967296)"
+    "  ::pg_catalog.int8 OPERATOR(pg_catalog.+) 4294967296)"
+    "  OPERATOR(pg_catalog.%) 4294967296 AS ahead FROM w, me)"
+    " SELECT DISTINCT d.what FROM d, me"
+    " WHERE d.ahead OPERATOR(pg_catalog.<) 1073741824"
+    " AND pg_catalog.pg_xact_status((me.x8 OPERATOR(pg_catalog.+) d.ahead)"
+    "  ::pg_catalog.text::pg_catalog.xid8) OPERATOR(pg_catalog.=)"
+    "  'in progress'"
+    " ORDER BY 1 LIMIT 50";
+
+static int
+s_catalog_outside(fl_pg_t *pg, const char *scope, fl_buf_t *out, int *count,
+                  fl_error_t *err)
+{
+    const char *params[1] = {scope};
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    int rc = fl_pg_query_prepared(pg, &r, "flotilla_net_outside_catalog",
+                                  s_outside_catalog_sql, 1, params, err);
+
+    for (size_t i = 0; rc == 0 && i < r.nrows; i++)
+        fl_buf_addf(out, "%s%s: made or changed (its definition, name or "
+                    "privileges)", (*count)++ ? "; " : "",
+                    fl_pg_value(&r, i, 0));
+    fl_pg_result_release(&r);
+    return rc;
+}
+
 int
 fl__net_outside(fl_pg_t *pg, const char *scope, char *const before[2],
                 const char *savepoint, fl_buf_t *out, int *count,
@@ -485,6 +579,9 @@ fl__net_outside(fl_pg_t *pg, const char *scope, char *const before[2],
                     fl_pg_value(&r, i, 0), fl_pg_value(&r, i, 1), what);
     }
     fl_pg_result_release(&r);
+    /* Before a rollback to the savepoint would take the rows away. */
+    if (rc == 0)
+        rc = s_catalog_outside(pg, scope, out, count, err);
     if (rc == 0 && dropped.len) {
         fl_buf_adds(&dropped, "}");
         rc = s_dropped_names(pg, scope, savepoint, fl_buf_str(&dropped), out,

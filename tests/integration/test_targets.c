@@ -172,6 +172,19 @@ s_refused(fl_test_ws_t *e, const char *text, const char *before,
                       " WHERE status = 'applied'", "0");
 }
 
+/* s_refused of each of n up sections (the down SELECT 1), exit 3. */
+static void
+s_refused_each(fl_test_ws_t *e, const char *const *ups, size_t n,
+               const char *before, const char *want)
+{
+    for (size_t i = 0; i < n; i++) {
+        char *text = fl_asprintf("-- flotilla:up\n%s\n"
+                                 "-- flotilla:down\nSELECT 1;\n", ups[i]);
+        s_refused(e, text, before, want, NULL, 3);
+        free(text);
+    }
+}
+
 static void
 test_a_tenant_cannot_change_another_tenants_tables(void **state)
 {
@@ -214,12 +227,8 @@ test_a_tenant_cannot_change_another_tenants_tables(void **state)
         " $$UPDATE t2.items SET v = NULL WHERE id = 5$$;"
         "CREATE SCHEMA shared; CREATE TABLE shared.audit (msg text);");
     want = fl_test_query_value(e->conn, before);
-    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
-        char *text = fl_asprintf("-- flotilla:up\n%s\n"
-                                 "-- flotilla:down\nSELECT 1;\n", refused[i]);
-        s_refused(e, text, before, want, NULL, 3);
-        free(text);
-    }
+    s_refused_each(e, refused, sizeof(refused) / sizeof(refused[0]), before,
+                   want);
     /*
      * Reading another tenant's table and adding rows to a shared one;
      * dropping what it made itself, its own table, a temporary one.
@@ -265,6 +274,83 @@ test_a_tenant_cannot_change_another_tenants_tables(void **state)
                       " status, ', ' ORDER BY version) FROM"
                       " flotilla.schema_migrations WHERE version > '1'",
                    "2 0 applied, 3 1 rolling_back");
+    free(want);
+}
+
+/*
+ * What takes no lock on another tenant's tables but changes what they
+ * hold or who may read them is refused too, by plan and by apply: a GRANT
+ * on its table, schema or column, its enum's value renamed (every row
+ * holding it now reads another), its schema or type renamed, a function
+ * made or replaced in its schema (its triggers and defaults call it),
+ * its default privileges, a schema made; by name or in a DO block.  Its
+ * catalog is as it was after each.  The tenant's own grants, functions,
+ * types and tables (with TOAST) are its to change.
+ */
+static void
+test_a_tenant_cannot_change_another_tenants_definitions(void **state)
+{
+    fl_test_ws_t *e = *state;
+    static const char *const refused[] = {
+        "GRANT SELECT ON t2.items TO PUBLIC;",
+        "GRANT SELECT (v) ON t2.items TO PUBLIC;",
+        "GRANT USAGE ON SCHEMA t2 TO PUBLIC;",
+        "ALTER TYPE t2.mood RENAME VALUE 'sad' TO 'glad';",
+        "ALTER TYPE t2.mood ADD VALUE 'meh';",
+        "ALTER TYPE t2.mood RENAME TO feeling;",
+        "ALTER SCHEMA t2 RENAME TO t2x;",
+        "CREATE FUNCTION t2.f() RETURNS int LANGUAGE sql AS 'SELECT 2';",
+        "CREATE OR REPLACE FUNCTION t2.existing() RETURNS int LANGUAGE sql"
+        " AS 'SELECT 2';",
+        "ALTER DEFAULT PRIVILEGES IN SCHEMA t2 GRANT SELECT ON TABLES"
+        " TO PUBLIC;",
+        "CREATE SCHEMA t3;",
+        "DO $$ BEGIN EXECUTE 'GRANT SELECT ON t2.items TO PUBLIC'; END $$;",
+    };
+    const char *before =
+        "SELECT md5(concat_ws('|',"
+        " (SELECT string_agg(nspname || coalesce(nspacl::text, ''), ','"
+        "  ORDER BY nspname) FROM pg_namespace WHERE nspname LIKE 't2%'"
+        "  OR nspname = 't3'),"
+        " (SELECT string_agg(c.relname || coalesce(c.relacl::text, ''), ','"
+        "  ORDER BY c.relname) FROM pg_class c"
+        "  WHERE c.relnamespace::regnamespace::text LIKE 't2%'),"
+        " (SELECT string_agg(a.attname || a.attacl::text, ',') FROM"
+        "  pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
+        "  WHERE c.relnamespace::regnamespace::text LIKE 't2%'"
+        "  AND a.attacl IS NOT NULL),"
+        " (SELECT string_agg(t.typname, ',' ORDER BY t.typname) FROM pg_type t"
+        "  WHERE t.typnamespace::regnamespace::text LIKE 't2%'),"
+        " (SELECT string_agg(enumlabel, ',' ORDER BY enumsortorder)"
+        "  FROM pg_enum WHERE enumtypid IN (SELECT oid FROM pg_type"
+        "  WHERE typnamespace::regnamespace::text LIKE 't2%')),"
+        " (SELECT string_agg(proname || prosrc, ',' ORDER BY proname)"
+        "  FROM pg_proc WHERE pronamespace::regnamespace::text LIKE 't2%'),"
+        " (SELECT count(*) FROM pg_default_acl)))";
+    char *want = NULL;
+
+    fl_test_exec(e->conn,
+        "CREATE TYPE t2.mood AS ENUM ('ok', 'sad');"
+        "ALTER TABLE t2.items ADD COLUMN m t2.mood DEFAULT 'sad';"
+        "CREATE FUNCTION t2.existing() RETURNS int LANGUAGE sql"
+        " AS 'SELECT 1';");
+    want = fl_test_query_value(e->conn, before);
+    s_refused_each(e, refused, sizeof(refused) / sizeof(refused[0]), before,
+                   want);
+    fl_test_ws_write(e, "0001_reach.sql", "-- flotilla:up\n"
+                     "GRANT SELECT ON t1.items TO PUBLIC;\n"
+                     "GRANT USAGE ON SCHEMA t1 TO PUBLIC;\n"
+                     "CREATE TYPE t1.mood AS ENUM ('a');\n"
+                     "ALTER TYPE t1.mood ADD VALUE 'b';\n"
+                     "CREATE FUNCTION t1.g() RETURNS int LANGUAGE sql"
+                     " AS 'SELECT 1';\n"
+                     "CREATE TABLE t1.notes (id int, body text);\n"
+                     "CREATE TEMP TABLE scratch (body text);\n"
+                     "SELECT count(*) FROM t2.items;\n"
+                     "-- flotilla:down\nSELECT 1;\n");
+    s_run(e, "t1", 0, "OK", "plan", S_ARGS("--allow-lint-errors"), 1);
+    s_run(e, "t1", 0, "applied 1", "apply", S_ARGS("--allow-lint-errors"), 1);
+    s_assert_value(e, before, want);
     free(want);
 }
 
@@ -557,6 +643,9 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_a_tenant_cannot_reach_another_tenant_outside_a_transaction,
             s_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_tenant_cannot_change_another_tenants_definitions, s_setup,
+            fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_missing_schema_is_refused,
                                         s_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_the_whole_database_excludes_its_tenants,
