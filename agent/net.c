@@ -458,69 +458,109 @@ s_dropped_names(fl_pg_t *pg, const char *scope, const char *savepoint,
  * by the locks already; TOAST, the session's temporary schemas and
  * flotilla's own are left out.
  */
+#define S_CATALOG_HEAD                                                      \
+    "WITH me AS MATERIALIZED (SELECT pg_catalog.pg_current_xact_id()"       \
+    " ::pg_catalog.text::pg_catalog.numeric AS x8),"                        \
+    " skip AS MATERIALIZED (SELECT n.oid FROM pg_catalog.pg_namespace n"    \
+    "  WHERE n.nspname OPERATOR(pg_catalog.=) ANY (ARRAY[$1, 'public',"     \
+    "  'flotilla', 'flotilla_backup', 'pg_toast']::pg_catalog.name[])"      \
+    "  OR n.oid OPERATOR(pg_catalog.=) pg_catalog.pg_my_temp_schema()"      \
+    "  OR n.nspname OPERATOR(pg_catalog.~~) 'pg\\_temp\\_%'"                \
+    "  OR n.nspname OPERATOR(pg_catalog.~~) 'pg\\_toast\\_temp\\_%'),"      \
+    " w(what, x) AS ("                                                      \
+    "  SELECT 'schema ' OPERATOR(pg_catalog.||) n.nspname, n.xmin"          \
+    "  FROM pg_catalog.pg_namespace n WHERE n.oid NOT IN (SELECT oid FROM skip)" \
+    "  UNION ALL SELECT n.nspname OPERATOR(pg_catalog.||) '.'"              \
+    "  OPERATOR(pg_catalog.||) c.relname, c.xmin FROM pg_catalog.pg_class c" \
+    "  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=)"      \
+    "  c.relnamespace WHERE c.relnamespace NOT IN (SELECT oid FROM skip)"   \
+    "  AND NOT EXISTS (SELECT FROM pg_catalog.pg_locks l"                   \
+    "   WHERE l.locktype OPERATOR(pg_catalog.=) 'relation'"                 \
+    "   AND l.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid()"       \
+    "   AND l.relation OPERATOR(pg_catalog.=) c.oid"                        \
+    "   AND l.mode OPERATOR(pg_catalog.<>) ALL ('{AccessShareLock,"         \
+    "RowShareLock,RowExclusiveLock}'::pg_catalog.text[]))"                  \
+    "  UNION ALL SELECT n.nspname OPERATOR(pg_catalog.||) '.'"              \
+    "  OPERATOR(pg_catalog.||) c.relname OPERATOR(pg_catalog.||) '.'"       \
+    "  OPERATOR(pg_catalog.||) a.attname, a.xmin"                           \
+    "  FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c"           \
+    "  ON c.oid OPERATOR(pg_catalog.=) a.attrelid"                          \
+    "  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=)"      \
+    "  c.relnamespace WHERE a.attacl IS NOT NULL"                           \
+    "  AND c.relnamespace NOT IN (SELECT oid FROM skip)"                    \
+    "  UNION ALL SELECT 'type ' OPERATOR(pg_catalog.||) n.nspname"          \
+    "  OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) t.typname, t.xmin" \
+    "  FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n"            \
+    "  ON n.oid OPERATOR(pg_catalog.=) t.typnamespace"                      \
+    "  WHERE t.typnamespace NOT IN (SELECT oid FROM skip)"                  \
+    "  AND t.typrelid OPERATOR(pg_catalog.=) 0"                             \
+    "  UNION ALL SELECT 'type ' OPERATOR(pg_catalog.||) n.nspname"          \
+    "  OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) t.typname"       \
+    "  OPERATOR(pg_catalog.||) ' (its values)', e.xmin"                     \
+    "  FROM pg_catalog.pg_enum e JOIN pg_catalog.pg_type t"                 \
+    "  ON t.oid OPERATOR(pg_catalog.=) e.enumtypid"                         \
+    "  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=)"      \
+    "  t.typnamespace WHERE t.typnamespace NOT IN (SELECT oid FROM skip)"   \
+    "  UNION ALL SELECT 'function ' OPERATOR(pg_catalog.||) n.nspname"      \
+    "  OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) p.proname, p.xmin" \
+    "  FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n"            \
+    "  ON n.oid OPERATOR(pg_catalog.=) p.pronamespace"                      \
+    "  WHERE p.pronamespace NOT IN (SELECT oid FROM skip)"                  \
+    "  UNION ALL SELECT 'default privileges in schema '"                    \
+    "  OPERATOR(pg_catalog.||) n.nspname, d.xmin"                           \
+    "  FROM pg_catalog.pg_default_acl d JOIN pg_catalog.pg_namespace n"     \
+    "  ON n.oid OPERATOR(pg_catalog.=) d.defaclnamespace"                   \
+    "  WHERE d.defaclnamespace NOT IN (SELECT oid FROM skip)"
+
+/* Objects of the whole database or cluster: none is a tenant's. */
+#define S_CATALOG_GLOBAL                                                    \
+    "  UNION ALL SELECT 'database ' OPERATOR(pg_catalog.||) d.datname,"     \
+    "  d.xmin FROM pg_catalog.pg_database d"                                \
+    "  UNION ALL SELECT 'a role''s or database''s settings', s.xmin"        \
+    "  FROM pg_catalog.pg_db_role_setting s"                                \
+    "  UNION ALL SELECT 'role membership', m.xmin"                          \
+    "  FROM pg_catalog.pg_auth_members m"                                   \
+    "  UNION ALL SELECT 'event trigger ' OPERATOR(pg_catalog.||) e.evtname," \
+    "  e.xmin FROM pg_catalog.pg_event_trigger e"                           \
+    "  UNION ALL SELECT 'publication ' OPERATOR(pg_catalog.||) b.pubname,"  \
+    "  b.xmin FROM pg_catalog.pg_publication b"                             \
+    "  UNION ALL SELECT 'publication of a schema', b.xmin"                  \
+    "  FROM pg_catalog.pg_publication_namespace b"                          \
+    "  UNION ALL SELECT 'extension ' OPERATOR(pg_catalog.||) x.extname,"    \
+    "  x.xmin FROM pg_catalog.pg_extension x"                               \
+    "  UNION ALL SELECT 'foreign-data wrapper ' OPERATOR(pg_catalog.||)"    \
+    "  f.fdwname, f.xmin FROM pg_catalog.pg_foreign_data_wrapper f"         \
+    "  UNION ALL SELECT 'server ' OPERATOR(pg_catalog.||) v.srvname, v.xmin" \
+    "  FROM pg_catalog.pg_foreign_server v"                                 \
+    "  UNION ALL SELECT 'cast', c.xmin FROM pg_catalog.pg_cast c"           \
+    "  UNION ALL SELECT 'language ' OPERATOR(pg_catalog.||) l.lanname,"     \
+    "  l.xmin FROM pg_catalog.pg_language l"                                \
+    "  UNION ALL SELECT 'tablespace ' OPERATOR(pg_catalog.||) t.spcname,"   \
+    "  t.xmin FROM pg_catalog.pg_tablespace t"                              \
+    "  UNION ALL SELECT 'default privileges', d.xmin"                       \
+    "  FROM pg_catalog.pg_default_acl d"                                    \
+    "  WHERE d.defaclnamespace OPERATOR(pg_catalog.=) 0"
+
+#define S_CATALOG_TAIL                                                      \
+    "),"                                                                    \
+    " d AS (SELECT w.what, (w.x::pg_catalog.text::pg_catalog.int8"          \
+    "  OPERATOR(pg_catalog.-) (me.x8 OPERATOR(pg_catalog.%) 4294967296)"    \
+    "  ::pg_catalog.int8 OPERATOR(pg_catalog.+) 4294967296)"                \
+    "  OPERATOR(pg_catalog.%) 4294967296 AS ahead FROM w, me)"              \
+    " SELECT DISTINCT d.what FROM d, me"                                    \
+    " WHERE d.ahead OPERATOR(pg_catalog.<) 1073741824"                      \
+    " AND pg_catalog.pg_xact_status((me.x8 OPERATOR(pg_catalog.+) d.ahead)" \
+    "  ::pg_catalog.text::pg_catalog.xid8) OPERATOR(pg_catalog.=)"          \
+    "  'in progress'"                                                       \
+    " ORDER BY 1 LIMIT 50"
+
 static const char s_outside_catalog_sql[] =
-    "WITH me AS MATERIALIZED (SELECT pg_catalog.pg_current_xact_id()"
-    " ::pg_catalog.text::pg_catalog.numeric AS x8),"
-    " skip AS MATERIALIZED (SELECT n.oid FROM pg_catalog.pg_namespace n"
-    "  WHERE n.nspname OPERATOR(pg_catalog.=) ANY (ARRAY[$1, 'public',"
-    "  'flotilla', 'flotilla_backup', 'pg_toast']::pg_catalog.name[])"
-    "  OR n.oid OPERATOR(pg_catalog.=) pg_catalog.pg_my_temp_schema()"
-    "  OR n.nspname OPERATOR(pg_catalog.~~) 'pg\\_temp\\_%'"
-    "  OR n.nspname OPERATOR(pg_catalog.~~) 'pg\\_toast\\_temp\\_%'),"
-    " w(what, x) AS ("
-    "  SELECT 'schema ' OPERATOR(pg_catalog.||) n.nspname, n.xmin"
-    "  FROM pg_catalog.pg_namespace n WHERE n.oid NOT IN (SELECT oid FROM skip)"
-    "  UNION ALL SELECT n.nspname OPERATOR(pg_catalog.||) '.'"
-    "  OPERATOR(pg_catalog.||) c.relname, c.xmin FROM pg_catalog.pg_class c"
-    "  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=)"
-    "  c.relnamespace WHERE c.relnamespace NOT IN (SELECT oid FROM skip)"
-    "  AND NOT EXISTS (SELECT FROM pg_catalog.pg_locks l"
-    "   WHERE l.locktype OPERATOR(pg_catalog.=) 'relation'"
-    "   AND l.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid()"
-    "   AND l.relation OPERATOR(pg_catalog.=) c.oid"
-    "   AND l.mode OPERATOR(pg_catalog.<>) ALL ('{AccessShareLock,"
-    "RowShareLock,RowExclusiveLock}'::pg_catalog.text[]))"
-    "  UNION ALL SELECT n.nspname OPERATOR(pg_catalog.||) '.'"
-    "  OPERATOR(pg_catalog.||) c.relname OPERATOR(pg_catalog.||) '.'"
-    "  OPERATOR(pg_catalog.||) a.attname, a.xmin"
-    "  FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c"
-    "  ON c.oid OPERATOR(pg_catalog.=) a.attrelid"
-    "  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=)"
-    "  c.relnamespace WHERE a.attacl IS NOT NULL"
-    "  AND c.relnamespace NOT IN (SELECT oid FROM skip)"
-    "  UNION ALL SELECT 'type ' OPERATOR(pg_catalog.||) n.nspname"
-    "  OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) t.typname, t.xmin"
-    "  FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n"
-    "  ON n.oid OPERATOR(pg_catalog.=) t.typnamespace"
-    "  WHERE t.typnamespace NOT IN (SELECT oid FROM skip)"
-    "  AND t.typrelid OPERATOR(pg_catalog.=) 0"
-    "  UNION ALL SELECT 'type ' OPERATOR(pg_catalog.||) n.nspname"
-    "  OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) t.typname"
-    "  OPERATOR(pg_catalog.||) ' (its values)', e.xmin"
-    "  FROM pg_catalog.pg_enum e JOIN pg_catalog.pg_type t"
-    "  ON t.oid OPERATOR(pg_catalog.=) e.enumtypid"
-    "  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=)"
-    "  t.typnamespace WHERE t.typnamespace NOT IN (SELECT oid FROM skip)"
-    "  UNION ALL SELECT 'function ' OPERATOR(pg_catalog.||) n.nspname"
-    "  OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) p.proname, p.xmin"
-    "  FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n"
-    "  ON n.oid OPERATOR(pg_catalog.=) p.pronamespace"
-    "  WHERE p.pronamespace NOT IN (SELECT oid FROM skip)"
-    "  UNION ALL SELECT 'default privileges in schema '"
-    "  OPERATOR(pg_catalog.||) n.nspname, d.xmin"
-    "  FROM pg_catalog.pg_default_acl d JOIN pg_catalog.pg_namespace n"
-    "  ON n.oid OPERATOR(pg_catalog.=) d.defaclnamespace"
-    "  WHERE d.defaclnamespace NOT IN (SELECT oid FROM skip)),"
-    " d AS (SELECT w.what, (w.x::pg_catalog.text::pg_catalog.int8"
-    "  OPERATOR(pg_catalog.-) (me.x8 OPERATOR(pg_catalog.%) 4294967296)"
-    "  ::pg_catalog.int8 OPERATOR(pg_catalog.+) 4294967296)"
-    "  OPERATOR(pg_catalog.%) 4294967296 AS ahead FROM w, me)"
-    " SELECT DISTINCT d.what FROM d, me"
-    " WHERE d.ahead OPERATOR(pg_catalog.<) 1073741824"
-    " AND pg_catalog.pg_xact_status((me.x8 OPERATOR(pg_catalog.+) d.ahead)"
-    "  ::pg_catalog.text::pg_catalog.xid8) OPERATOR(pg_catalog.=)"
-    "  'in progress'"
-    " ORDER BY 1 LIMIT 50";
+    S_CATALOG_HEAD S_CATALOG_GLOBAL S_CATALOG_TAIL;
+/* The same, with roles: only a superuser may read pg_authid. */
+static const char s_outside_catalog_su_sql[] =
+    S_CATALOG_HEAD S_CATALOG_GLOBAL
+    "  UNION ALL SELECT 'role ' OPERATOR(pg_catalog.||) a.rolname, a.xmin"
+    "  FROM pg_catalog.pg_authid a" S_CATALOG_TAIL;
 
 static int
 s_catalog_outside(fl_pg_t *pg, const char *scope, fl_buf_t *out, int *count,
@@ -528,8 +568,11 @@ s_catalog_outside(fl_pg_t *pg, const char *scope, fl_buf_t *out, int *count,
 {
     const char *params[1] = {scope};
     fl_pg_result_t r = FL_PG_RESULT_INIT;
-    int rc = fl_pg_query_prepared(pg, &r, "flotilla_net_outside_catalog",
-                                  s_outside_catalog_sql, 1, params, err);
+    int su = fl_pg_is_superuser(pg);
+    int rc = fl_pg_query_prepared(pg, &r, su ? "flotilla_net_outside_catalog_su"
+                                          : "flotilla_net_outside_catalog",
+                                  su ? s_outside_catalog_su_sql
+                                     : s_outside_catalog_sql, 1, params, err);
 
     for (size_t i = 0; rc == 0 && i < r.nrows; i++)
         fl_buf_addf(out, "%s%s: made or changed (its definition, name or "

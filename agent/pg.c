@@ -763,6 +763,15 @@ fl_pg_backend_pid(const fl_pg_t *pg)
 }
 
 int
+fl_pg_is_superuser(const fl_pg_t *pg)
+{
+    const char *v = pg && pg->conn ? PQparameterStatus(pg->conn, "is_superuser")
+                                   : NULL;
+
+    return v != NULL && strcmp(v, "on") == 0;
+}
+
+int
 fl_pg_last_position(const fl_pg_t *pg)
 {
     return pg->last_position;

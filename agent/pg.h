@@ -168,6 +168,8 @@ void fl_pg_cancel_settled(fl_pg_t *pg);
 /* The server version number (150004), and this backend's PID. */
 int fl_pg_server_version(const fl_pg_t *pg);
 int fl_pg_backend_pid(const fl_pg_t *pg);
+/* The session's role is a superuser (the server says so at each change). */
+int fl_pg_is_superuser(const fl_pg_t *pg);
 /* 1-based character position of the last error in its statement, or 0. */
 int fl_pg_last_position(const fl_pg_t *pg);
 /* True while the connection is usable (not lost or closed by the server). */

@@ -283,7 +283,10 @@ test_a_tenant_cannot_change_another_tenants_tables(void **state)
  * on its table, schema or column, its enum's value renamed (every row
  * holding it now reads another), its schema or type renamed, a function
  * made or replaced in its schema (its triggers and defaults call it),
- * its default privileges, a schema made; by name or in a DO block.  Its
+ * its default privileges, a schema made; by name or in a DO block; and
+ * what belongs to the whole database or cluster (an extension, an event
+ * trigger, which would run in every later DDL of flotilla's, a
+ * publication of every table, a role's settings, a role).  Its
  * catalog is as it was after each.  The tenant's own grants, functions,
  * types and tables (with TOAST) are its to change.
  */
@@ -306,6 +309,13 @@ test_a_tenant_cannot_change_another_tenants_definitions(void **state)
         " TO PUBLIC;",
         "CREATE SCHEMA t3;",
         "DO $$ BEGIN EXECUTE 'GRANT SELECT ON t2.items TO PUBLIC'; END $$;",
+        /* What is the whole database's or the cluster's. */
+        "CREATE EXTENSION IF NOT EXISTS citext;",
+        "CREATE EVENT TRIGGER fl_tgt_grab ON ddl_command_start"
+        " EXECUTE FUNCTION t1.grab();",
+        "CREATE PUBLICATION fl_tgt_leak FOR ALL TABLES;",
+        "ALTER ROLE CURRENT_USER SET work_mem = '1MB';",
+        "CREATE ROLE fl_tgt_evil;",
     };
     const char *before =
         "SELECT md5(concat_ws('|',"
@@ -326,14 +336,21 @@ test_a_tenant_cannot_change_another_tenants_definitions(void **state)
         "  WHERE typnamespace::regnamespace::text LIKE 't2%')),"
         " (SELECT string_agg(proname || prosrc, ',' ORDER BY proname)"
         "  FROM pg_proc WHERE pronamespace::regnamespace::text LIKE 't2%'),"
-        " (SELECT count(*) FROM pg_default_acl)))";
+        " (SELECT count(*) FROM pg_default_acl),"
+        " (SELECT count(*) FROM pg_extension),"
+        " (SELECT count(*) FROM pg_event_trigger),"
+        " (SELECT count(*) FROM pg_publication),"
+        " (SELECT count(*) FROM pg_db_role_setting),"
+        " (SELECT count(*) FROM pg_roles WHERE rolname = 'fl_tgt_evil')))";
     char *want = NULL;
 
     fl_test_exec(e->conn,
         "CREATE TYPE t2.mood AS ENUM ('ok', 'sad');"
         "ALTER TABLE t2.items ADD COLUMN m t2.mood DEFAULT 'sad';"
         "CREATE FUNCTION t2.existing() RETURNS int LANGUAGE sql"
-        " AS 'SELECT 1';");
+        " AS 'SELECT 1';"
+        "CREATE FUNCTION t1.grab() RETURNS event_trigger LANGUAGE plpgsql"
+        " AS $$BEGIN NULL; END$$;");
     want = fl_test_query_value(e->conn, before);
     s_refused_each(e, refused, sizeof(refused) / sizeof(refused[0]), before,
                    want);
