@@ -448,7 +448,8 @@ s_dropped_names(fl_pg_t *pg, const char *scope, const char *savepoint,
 /*
  * Catalog rows this transaction wrote (made or changed) for objects
  * outside the scope, which no lock on a relation shows: a GRANT on a
- * table, a column or a schema, a schema or type renamed, an enum's value
+ * table or a schema (not a column's: pg_attribute is too large to read
+ * for each migration), a schema or type renamed, an enum's value
  * renamed or added, a function made or replaced, default privileges, a
  * schema made.  A row is this transaction's when it is visible and its
  * xmin is in progress (no other transaction's uncommitted row is visible):
@@ -458,6 +459,16 @@ s_dropped_names(fl_pg_t *pg, const char *scope, const char *savepoint,
  * by the locks already; TOAST, the session's temporary schemas and
  * flotilla's own are left out.
  */
+/*
+ * A catalog row (alias a) that may be this transaction's: its xmin no
+ * older than the transaction's own id (age() counts from it; a
+ * subtransaction's is newer), which every old row fails cheaply; the rest
+ * are told apart by pg_xact_status below.
+ */
+#define S_OURS_MAYBE(a)                                                     \
+    " pg_catalog.age(" a ".xmin) OPERATOR(pg_catalog.<=) 0 "
+
+
 #define S_CATALOG_HEAD                                                      \
     "WITH me AS MATERIALIZED (SELECT pg_catalog.pg_current_xact_id()"       \
     " ::pg_catalog.text::pg_catalog.numeric AS x8),"                        \
@@ -467,11 +478,19 @@ s_dropped_names(fl_pg_t *pg, const char *scope, const char *savepoint,
     "  OR n.oid OPERATOR(pg_catalog.=) pg_catalog.pg_my_temp_schema()"      \
     "  OR n.nspname OPERATOR(pg_catalog.~~) 'pg\\_temp\\_%'"                \
     "  OR n.nspname OPERATOR(pg_catalog.~~) 'pg\\_toast\\_temp\\_%'),"      \
+    " cls AS MATERIALIZED (SELECT c.oid, c.relname, c.relnamespace, c.xmin" \
+    "  FROM pg_catalog.pg_class c WHERE " S_OURS_MAYBE("c") "),"            \
+    " typ AS MATERIALIZED (SELECT t.typname, t.typnamespace, t.typrelid,"   \
+    "  t.xmin FROM pg_catalog.pg_type t WHERE " S_OURS_MAYBE("t") "),"      \
+    " enm AS MATERIALIZED (SELECT e.enumtypid, e.xmin"                      \
+    "  FROM pg_catalog.pg_enum e WHERE " S_OURS_MAYBE("e") "),"             \
+    " prc AS MATERIALIZED (SELECT p.proname, p.pronamespace, p.xmin"        \
+    "  FROM pg_catalog.pg_proc p WHERE " S_OURS_MAYBE("p") "),"             \
     " w(what, x) AS ("                                                      \
     "  SELECT 'schema ' OPERATOR(pg_catalog.||) n.nspname, n.xmin"          \
     "  FROM pg_catalog.pg_namespace n WHERE n.oid NOT IN (SELECT oid FROM skip)" \
     "  UNION ALL SELECT n.nspname OPERATOR(pg_catalog.||) '.'"              \
-    "  OPERATOR(pg_catalog.||) c.relname, c.xmin FROM pg_catalog.pg_class c" \
+    "  OPERATOR(pg_catalog.||) c.relname, c.xmin FROM cls c"                \
     "  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=)"      \
     "  c.relnamespace WHERE c.relnamespace NOT IN (SELECT oid FROM skip)"   \
     "  AND NOT EXISTS (SELECT FROM pg_catalog.pg_locks l"                   \
@@ -480,30 +499,22 @@ s_dropped_names(fl_pg_t *pg, const char *scope, const char *savepoint,
     "   AND l.relation OPERATOR(pg_catalog.=) c.oid"                        \
     "   AND l.mode OPERATOR(pg_catalog.<>) ALL ('{AccessShareLock,"         \
     "RowShareLock,RowExclusiveLock}'::pg_catalog.text[]))"                  \
-    "  UNION ALL SELECT n.nspname OPERATOR(pg_catalog.||) '.'"              \
-    "  OPERATOR(pg_catalog.||) c.relname OPERATOR(pg_catalog.||) '.'"       \
-    "  OPERATOR(pg_catalog.||) a.attname, a.xmin"                           \
-    "  FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c"           \
-    "  ON c.oid OPERATOR(pg_catalog.=) a.attrelid"                          \
-    "  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=)"      \
-    "  c.relnamespace WHERE a.attacl IS NOT NULL"                           \
-    "  AND c.relnamespace NOT IN (SELECT oid FROM skip)"                    \
     "  UNION ALL SELECT 'type ' OPERATOR(pg_catalog.||) n.nspname"          \
     "  OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) t.typname, t.xmin" \
-    "  FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n"            \
+    "  FROM typ t JOIN pg_catalog.pg_namespace n"                           \
     "  ON n.oid OPERATOR(pg_catalog.=) t.typnamespace"                      \
     "  WHERE t.typnamespace NOT IN (SELECT oid FROM skip)"                  \
     "  AND t.typrelid OPERATOR(pg_catalog.=) 0"                             \
     "  UNION ALL SELECT 'type ' OPERATOR(pg_catalog.||) n.nspname"          \
     "  OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) t.typname"       \
     "  OPERATOR(pg_catalog.||) ' (its values)', e.xmin"                     \
-    "  FROM pg_catalog.pg_enum e JOIN pg_catalog.pg_type t"                 \
+    "  FROM enm e JOIN pg_catalog.pg_type t"                                \
     "  ON t.oid OPERATOR(pg_catalog.=) e.enumtypid"                         \
     "  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=)"      \
     "  t.typnamespace WHERE t.typnamespace NOT IN (SELECT oid FROM skip)"   \
     "  UNION ALL SELECT 'function ' OPERATOR(pg_catalog.||) n.nspname"      \
     "  OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) p.proname, p.xmin" \
-    "  FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n"            \
+    "  FROM prc p JOIN pg_catalog.pg_namespace n"                           \
     "  ON n.oid OPERATOR(pg_catalog.=) p.pronamespace"                      \
     "  WHERE p.pronamespace NOT IN (SELECT oid FROM skip)"                  \
     "  UNION ALL SELECT 'default privileges in schema '"                    \
