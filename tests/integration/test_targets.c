@@ -367,6 +367,15 @@ test_a_tenant_cannot_change_another_tenants_definitions(void **state)
     s_run(e, "t1", 0, "OK", "plan", S_ARGS("--allow-lint-errors"), 1);
     s_run(e, "t1", 0, "applied 1", "apply", S_ARGS("--allow-lint-errors"), 1);
     s_assert_value(e, before, want);
+    /* A down is checked as an up is: refused, nothing rolled back. */
+    fl_test_ws_write(e, "0002_down.sql", "-- flotilla:up\nSELECT 1;\n"
+                     "-- flotilla:down\nGRANT SELECT ON t2.items TO PUBLIC;\n");
+    s_run(e, "t1", 0, "applied 1", "apply", S_ARGS("--allow-lint-errors"), 1);
+    s_run(e, "t1", 1, "outside its target schema \"t1\"", "rollback",
+          S_ARGS("--last"), 1);
+    s_assert_value(e, before, want);
+    s_assert_value(e, "SELECT status FROM flotilla.schema_migrations"
+                      " WHERE version = '2'", "applied");
     free(want);
 }
 
@@ -463,18 +472,21 @@ test_a_tenant_cannot_reach_another_tenant_outside_a_transaction(void **state)
 
 /*
  * Starts `flotilla apply` of the workspace's directory (--schema schema
- * when not NULL) in a child, whose only migration waits on advisory lock
- * 4242, which holder holds; returns when that migration waits there.
+ * when not NULL) in a child, whose only migration runs first (statements,
+ * or "") and then waits on advisory lock 4242, which holder holds;
+ * returns when that migration waits there.
  */
 static pid_t
-s_start_held(fl_test_ws_t *e, const char *schema)
+s_start_held(fl_test_ws_t *e, const char *schema, const char *first)
 {
+    char *text = fl_asprintf("-- flotilla:up\n%s"
+                             "SELECT pg_advisory_xact_lock(4242);\n"
+                             "CREATE TABLE waited (id int);\n"
+                             "-- flotilla:down\nDROP TABLE waited;\n", first);
     pid_t pid;
 
-    fl_test_ws_write(e, "0001_wait.sql",
-                     "-- flotilla:up\nSELECT pg_advisory_xact_lock(4242);\n"
-                     "CREATE TABLE waited (id int);\n"
-                     "-- flotilla:down\nDROP TABLE waited;\n");
+    fl_test_ws_write(e, "0001_wait.sql", text);
+    free(text);
     pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
@@ -567,7 +579,7 @@ test_two_tenants_migrate_in_parallel(void **state)
     pid_t pid;
 
     fl_test_exec(holder, "SELECT pg_advisory_lock(4242)");
-    pid = s_start_held(e, "t1");
+    pid = s_start_held(e, "t1", "");
     /* Another tenant's migrations do not wait for t1. */
     s_apply_other(e, "other", "t2", 0, "applied 1");
     /* The same tenant does, and so does the whole database. */
@@ -578,6 +590,32 @@ test_two_tenants_migrate_in_parallel(void **state)
     s_assert_value(e, "SELECT (to_regclass('t1.waited') IS NOT NULL) AND"
                       " (to_regclass('t2.other') IS NOT NULL) AND"
                       " (to_regclass('public.whole') IS NULL)", "t");
+    PQfinish(holder);
+}
+
+/*
+ * The catalog check counts as the migration's only the rows its own
+ * transaction wrote: another session's change of another schema,
+ * committed while the migration ran and after its transaction had its
+ * id (so that the rows' xmin are newer than the migration's), is not
+ * the migration's and does not refuse it.
+ */
+static void
+test_another_sessions_change_meanwhile_is_not_the_migrations(void **state)
+{
+    fl_test_ws_t *e = *state;
+    PGconn *holder = fl_test_db_connect(&e->db);
+    pid_t pid;
+
+    fl_test_exec(holder, "SELECT pg_advisory_lock(4242)");
+    pid = s_start_held(e, "t1", "CREATE TABLE early (id int);\n");
+    fl_test_exec(e->conn, "GRANT SELECT ON t2.items TO PUBLIC;"
+                          "CREATE FUNCTION t2.meanwhile() RETURNS int"
+                          " LANGUAGE sql AS 'SELECT 1';"
+                          "CREATE SCHEMA meanwhile");
+    s_release_held(holder, pid);
+    s_assert_value(e, "SELECT (to_regclass('t1.early') IS NOT NULL) AND"
+                      " (to_regclass('t1.waited') IS NOT NULL)", "t");
     PQfinish(holder);
 }
 
@@ -594,7 +632,7 @@ test_the_whole_database_excludes_its_tenants(void **state)
     pid_t pid;
 
     fl_test_exec(holder, "SELECT pg_advisory_lock(4242)");
-    pid = s_start_held(e, NULL);
+    pid = s_start_held(e, NULL, "");
     s_apply_other(e, "other", "t2", 5, "another flotilla run is migrating");
     s_release_held(holder, pid);
     s_assert_value(e, "SELECT (to_regclass('public.waited') IS NOT NULL) AND"
@@ -666,6 +704,9 @@ main(void)
                                         s_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_the_whole_database_excludes_its_tenants,
                                         s_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_another_sessions_change_meanwhile_is_not_the_migrations,
+            s_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_two_tenants_migrate_in_parallel,
                                         s_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(
