@@ -1485,12 +1485,6 @@ s_bk_release(s_bk *b)
     memset(b, 0, sizeof(*b));
 }
 
-static char *
-s_dupv(const char *s)
-{
-    return s ? fl_strdup(s) : NULL;
-}
-
 /*
  * Where the file of a dump backup is: the recorded absolute path, or the
  * same file name under relocate_dir (rollback --backup-dir) when that is
@@ -2103,14 +2097,14 @@ fl__restore_backups(fl_pg_t *pg, const fl_restore_opts_t *o,
     for (size_t i = 0; rc == 0 && i < r.nrows; i++) {
         s_bk b;
         memset(&b, 0, sizeof(b));
-        b.id = s_dupv(fl_pg_value(&r, i, 0));
-        b.schema = s_dupv(fl_pg_value(&r, i, 1));
-        b.table = s_dupv(fl_pg_value(&r, i, 2));
-        b.kind = s_dupv(fl_pg_value(&r, i, 3));
-        b.location = s_dupv(fl_pg_value(&r, i, 4));
-        b.sha = s_dupv(fl_pg_value(&r, i, 5));
-        b.match = s_dupv(fl_pg_value(&r, i, 6));
-        b.pruned_at = s_dupv(fl_pg_value(&r, i, 7));
+        b.id = fl_strdup_or_null(fl_pg_value(&r, i, 0));
+        b.schema = fl_strdup_or_null(fl_pg_value(&r, i, 1));
+        b.table = fl_strdup_or_null(fl_pg_value(&r, i, 2));
+        b.kind = fl_strdup_or_null(fl_pg_value(&r, i, 3));
+        b.location = fl_strdup_or_null(fl_pg_value(&r, i, 4));
+        b.sha = fl_strdup_or_null(fl_pg_value(&r, i, 5));
+        b.match = fl_strdup_or_null(fl_pg_value(&r, i, 6));
+        b.pruned_at = fl_strdup_or_null(fl_pg_value(&r, i, 7));
         b.columns = json_loads(fl_pg_value(&r, i, 8), 0, NULL);
         b.text = json_loads(fl_pg_value(&r, i, 9), 0, NULL);
         b.keys = json_loads(fl_pg_value(&r, i, 10), 0, NULL);

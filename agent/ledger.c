@@ -655,8 +655,8 @@ fl_ledger_exists(fl_pg_t *pg, fl_error_t *err)
 /*
  * Where the ledger stands, from the catalog alone (nothing in the
  * schemas is read): "none" (neither schema flotilla nor flotilla_backup),
- * "current" (its tables are there), else "other" (no schema flotilla, or
- * a ledger to upgrade or damaged).  The catalogs are scanned, not looked
+ * "backup" (flotilla_backup only), "current" (its tables are there), else
+ * "other" (a ledger to upgrade, or damaged).  The catalogs are scanned, not looked
  * up by to_regnamespace(): under the ledger's lock, after a wait, the
  * catalog cache can still answer from before it (a lock on a relation,
  * not an advisory one, makes the backend read the invalidations that
@@ -667,6 +667,8 @@ fl_ledger_exists(fl_pg_t *pg, fl_error_t *err)
     "SELECT CASE WHEN NOT EXISTS (SELECT FROM pg_catalog.pg_namespace n"    \
     " WHERE n.nspname OPERATOR(pg_catalog.=) ANY"                           \
     " ('{flotilla,flotilla_backup}'::pg_catalog.name[])) THEN 'none'"       \
+    " WHEN NOT EXISTS (SELECT FROM pg_catalog.pg_namespace n"               \
+    " WHERE n.nspname OPERATOR(pg_catalog.=) 'flotilla') THEN 'backup'"     \
     " WHEN (SELECT pg_catalog.count(*) FROM pg_catalog.pg_class c"          \
     " JOIN pg_catalog.pg_namespace n"                                       \
     " ON n.oid OPERATOR(pg_catalog.=) c.relnamespace"                       \
@@ -679,7 +681,7 @@ int
 fl_ledger_ensure(fl_pg_t *pg, fl_error_t *err)
 {
     char *v = NULL;
-    int rc = 0, nothing = 0;
+    int rc = 0, nothing = 0, fresh = 0;
 
     /*
      * A database flotilla never touched (neither schema there) has nothing
@@ -725,13 +727,12 @@ create:
                                 err)) != 0)
         goto fail;
     nothing = v != NULL && strcmp(v, "none") == 0;
+    fresh = nothing || (v != NULL && strcmp(v, "backup") == 0);
     free(v);
     v = NULL;
-    if ((!nothing && (rc = s_check_owner(pg, err)) != 0) ||
-        (rc = fl_pg_query_value(pg, &v, "SELECT pg_catalog.to_regnamespace("
-                                "'flotilla') IS NULL", 0, NULL, err)) != 0)
+    if (!nothing && (rc = s_check_owner(pg, err)) != 0)
         goto fail;
-    if (v != NULL && strcmp(v, "t") == 0) {
+    if (fresh) {
         /* No schema flotilla: the new ledger in one round trip. */
         fl_buf_t sql = FL_BUF_INIT(0);
 
@@ -749,11 +750,8 @@ create:
         fl_buf_release(&sql);
         if (rc != 0)
             goto fail;
-        free(v);
         return 0;
     }
-    free(v);
-    v = NULL;
     if ((rc = fl_pg_exec(pg, s_ledger_v1, err)) != 0 ||
         (rc = fl_pg_exec(pg, s_ledger_v2, err)) != 0 ||
         (rc = fl_pg_exec(pg, s_ledger_v3, err)) != 0 ||
@@ -799,12 +797,6 @@ out:
     return rc;
 }
 
-static char *
-s_dup(const char *s)
-{
-    return s ? fl_strdup(s) : NULL;
-}
-
 /* The rows of target, from a ledger known to exist and be trusted. */
 static int
 s_read_rows(fl_pg_t *pg, const char *target, fl_ledger_t *out,
@@ -842,31 +834,31 @@ s_read_rows(fl_pg_t *pg, const char *target, fl_ledger_t *out,
         fl_ledger_row_t *row = &out->items[i];
         FL_IGNORE(fl_version_parse_str(&row->version, fl_pg_value(&r, i, 0),
                                        NULL)); /* checked above */
-        row->name = s_dup(fl_pg_value(&r, i, 1));
-        row->checksum = s_dup(fl_pg_value(&r, i, 2));
-        row->bundle_id = s_dup(fl_pg_value(&r, i, 3));
-        row->status = s_dup(fl_pg_value(&r, i, 4));
+        row->name = fl_strdup_or_null(fl_pg_value(&r, i, 1));
+        row->checksum = fl_strdup_or_null(fl_pg_value(&r, i, 2));
+        row->bundle_id = fl_strdup_or_null(fl_pg_value(&r, i, 3));
+        row->status = fl_strdup_or_null(fl_pg_value(&r, i, 4));
         row->transactional = strcmp(fl_pg_value(&r, i, 5), "t") == 0;
         row->statements_done = (int)strtol(fl_pg_value(&r, i, 6), NULL, 10);
         row->statements_total = (int)strtol(fl_pg_value(&r, i, 7), NULL, 10);
-        row->started_at = s_dup(fl_pg_value(&r, i, 8));
-        row->finished_at = s_dup(fl_pg_value(&r, i, 9));
+        row->started_at = fl_strdup_or_null(fl_pg_value(&r, i, 8));
+        row->finished_at = fl_strdup_or_null(fl_pg_value(&r, i, 9));
         row->duration_ms = strtoll(fl_pg_value(&r, i, 10), NULL, 10);
         row->lock_wait_ms = strtoll(fl_pg_value(&r, i, 11), NULL, 10);
         row->retries = (int)strtol(fl_pg_value(&r, i, 12), NULL, 10);
-        row->applied_by = s_dup(fl_pg_value(&r, i, 13));
-        row->agent = s_dup(fl_pg_value(&r, i, 14));
-        row->error_sqlstate = s_dup(fl_pg_value(&r, i, 15));
-        row->error_message = s_dup(fl_pg_value(&r, i, 16));
-        row->error_position = s_dup(fl_pg_value(&r, i, 17));
-        row->file = s_dup(fl_pg_value(&r, i, 18));
+        row->applied_by = fl_strdup_or_null(fl_pg_value(&r, i, 13));
+        row->agent = fl_strdup_or_null(fl_pg_value(&r, i, 14));
+        row->error_sqlstate = fl_strdup_or_null(fl_pg_value(&r, i, 15));
+        row->error_message = fl_strdup_or_null(fl_pg_value(&r, i, 16));
+        row->error_position = fl_strdup_or_null(fl_pg_value(&r, i, 17));
+        row->file = fl_strdup_or_null(fl_pg_value(&r, i, 18));
         row->down_done = (int)strtol(fl_pg_value(&r, i, 19), NULL, 10);
         row->schema_recorded = strcmp(fl_pg_value(&r, i, 20), "t") == 0;
-        row->rollout_id = s_dup(fl_pg_value(&r, i, 21));
-        row->baseline_source = s_dup(fl_pg_value(&r, i, 22));
-        row->up_checksum = s_dup(fl_pg_value(&r, i, 23));
-        row->down_checksum = s_dup(fl_pg_value(&r, i, 24));
-        row->down_sql = s_dup(fl_pg_value(&r, i, 25));
+        row->rollout_id = fl_strdup_or_null(fl_pg_value(&r, i, 21));
+        row->baseline_source = fl_strdup_or_null(fl_pg_value(&r, i, 22));
+        row->up_checksum = fl_strdup_or_null(fl_pg_value(&r, i, 23));
+        row->down_checksum = fl_strdup_or_null(fl_pg_value(&r, i, 24));
+        row->down_sql = fl_strdup_or_null(fl_pg_value(&r, i, 25));
     }
     fl_pg_result_release(&r);
     return 0;
@@ -1306,15 +1298,15 @@ fl_ledger_load_repeatables(fl_pg_t *pg, const char *target,
         out->items = fl_calloc(r.nrows, sizeof(*out->items));
     for (size_t i = 0; i < r.nrows; i++) {
         fl_ledger_repeatable_t *x = &out->items[i];
-        x->name = s_dup(fl_pg_value(&r, i, 0));
-        x->file = s_dup(fl_pg_value(&r, i, 1));
-        x->checksum = s_dup(fl_pg_value(&r, i, 2));
-        x->status = s_dup(fl_pg_value(&r, i, 3));
+        x->name = fl_strdup_or_null(fl_pg_value(&r, i, 0));
+        x->file = fl_strdup_or_null(fl_pg_value(&r, i, 1));
+        x->checksum = fl_strdup_or_null(fl_pg_value(&r, i, 2));
+        x->status = fl_strdup_or_null(fl_pg_value(&r, i, 3));
         x->runs = (int)strtol(fl_pg_value(&r, i, 4), NULL, 10);
-        x->finished_at = s_dup(fl_pg_value(&r, i, 5));
-        x->baseline_source = s_dup(fl_pg_value(&r, i, 6));
-        x->rerun_reason = s_dup(fl_pg_value(&r, i, 7));
-        x->error_message = s_dup(fl_pg_value(&r, i, 8));
+        x->finished_at = fl_strdup_or_null(fl_pg_value(&r, i, 5));
+        x->baseline_source = fl_strdup_or_null(fl_pg_value(&r, i, 6));
+        x->rerun_reason = fl_strdup_or_null(fl_pg_value(&r, i, 7));
+        x->error_message = fl_strdup_or_null(fl_pg_value(&r, i, 8));
     }
     out->count = r.nrows;
     fl_pg_result_release(&r);

@@ -65,12 +65,6 @@ s_u32(const char *s)
     return s ? (uint32_t)strtoul(s, NULL, 10) : 0;
 }
 
-static char *
-s_dup(const char *s)
-{
-    return s ? fl_strdup(s) : NULL;
-}
-
 /* The rows of s_snapshot_sql into out. */
 static void
 s_snapshot_read(const fl_pg_result_t *rr, fl_net_snap_t *out)
@@ -87,12 +81,12 @@ s_snapshot_read(const fl_pg_result_t *rr, fl_net_snap_t *out)
         rel->relkind = kind ? kind[0] : '?';
         rel->relfilenode = s_u32(fl_pg_value(&r, i, 2));
         rel->natts = (int)strtol(fl_pg_value(&r, i, 3), NULL, 10);
-        rel->schema = s_dup(fl_pg_value(&r, i, 4));
-        rel->name = s_dup(fl_pg_value(&r, i, 5));
+        rel->schema = fl_strdup_or_null(fl_pg_value(&r, i, 4));
+        rel->name = fl_strdup_or_null(fl_pg_value(&r, i, 5));
         rel->n_ins = strtoll(fl_pg_value(&r, i, 6), NULL, 10);
         rel->n_upd = strtoll(fl_pg_value(&r, i, 7), NULL, 10);
         rel->n_del = strtoll(fl_pg_value(&r, i, 8), NULL, 10);
-        rel->seq_last = s_dup(fl_pg_value(&r, i, 9));
+        rel->seq_last = fl_strdup_or_null(fl_pg_value(&r, i, 9));
     }
 }
 
@@ -446,6 +440,15 @@ s_dropped_names(fl_pg_t *pg, const char *scope, const char *savepoint,
 }
 
 /*
+ * A catalog row (alias a) that may be this transaction's: its xmin no
+ * older than the transaction's own id (age() counts from it; a
+ * subtransaction's is newer), which every old row fails cheaply; the rest
+ * are told apart by pg_xact_status below.
+ */
+#define S_OURS_MAYBE(a)                                                     \
+    " pg_catalog.age(" a ".xmin) OPERATOR(pg_catalog.<=) 0 "
+
+/*
  * Catalog rows this transaction wrote (made or changed) for objects
  * outside the scope, which no lock on a relation shows: a GRANT on a
  * table or a schema (not a column's: pg_attribute is too large to read
@@ -459,16 +462,6 @@ s_dropped_names(fl_pg_t *pg, const char *scope, const char *savepoint,
  * by the locks already; TOAST, the session's temporary schemas and
  * flotilla's own are left out.
  */
-/*
- * A catalog row (alias a) that may be this transaction's: its xmin no
- * older than the transaction's own id (age() counts from it; a
- * subtransaction's is newer), which every old row fails cheaply; the rest
- * are told apart by pg_xact_status below.
- */
-#define S_OURS_MAYBE(a)                                                     \
-    " pg_catalog.age(" a ".xmin) OPERATOR(pg_catalog.<=) 0 "
-
-
 #define S_CATALOG_HEAD                                                      \
     "WITH me AS MATERIALIZED (SELECT pg_catalog.pg_current_xact_id()"       \
     " ::pg_catalog.text::pg_catalog.numeric AS x8),"                        \

@@ -3001,12 +3001,6 @@ fl_schema_recreate(fl_pg_t *pg, const char *target,
 
 /* ---- proof ---- */
 
-static char *
-s_dup(const char *s)
-{
-    return s != NULL ? fl_strdup(s) : NULL;
-}
-
 int
 fl_schema_prove(fl_pg_t *pg, const char *target,
                 const fl_version_t *version,
@@ -3036,10 +3030,10 @@ fl_schema_prove(fl_pg_t *pg, const char *target,
         out->count = r.nrows;
         for (size_t i = 0; i < r.nrows; i++) {
             fl_schema_diff_t *d = &out->items[i];
-            d->kind = s_dup(fl_pg_value(&r, i, 0));
-            d->ident = s_dup(fl_pg_value(&r, i, 1));
-            d->expected = s_dup(fl_pg_value(&r, i, 2));
-            d->actual = s_dup(fl_pg_value(&r, i, 3));
+            d->kind = fl_strdup_or_null(fl_pg_value(&r, i, 0));
+            d->ident = fl_strdup_or_null(fl_pg_value(&r, i, 1));
+            d->expected = fl_strdup_or_null(fl_pg_value(&r, i, 2));
+            d->actual = fl_strdup_or_null(fl_pg_value(&r, i, 3));
         }
     }
     fl_pg_result_release(&r);

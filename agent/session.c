@@ -275,20 +275,14 @@ fl__session_reset(fl_session_t *s)
     fl_free(&s->mig_st);
 }
 
-static char *
-s_dup(const char *v)
-{
-    return v ? fl_strdup(v) : NULL;
-}
-
 void
 fl__session_mark(const fl_session_t *s, fl_session_mark_t *out)
 {
     for (size_t i = 0; i < FL_SESSION_NSETTINGS; i++)
-        out->migration[i] = s_dup(s->migration[i]);
-    out->schemas = s_dup(s->schemas);
-    out->mig_lt = s_dup(s->mig_lt);
-    out->mig_st = s_dup(s->mig_st);
+        out->migration[i] = fl_strdup_or_null(s->migration[i]);
+    out->schemas = fl_strdup_or_null(s->schemas);
+    out->mig_lt = fl_strdup_or_null(s->mig_lt);
+    out->mig_st = fl_strdup_or_null(s->mig_st);
 }
 
 void

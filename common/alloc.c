@@ -65,6 +65,12 @@ fl_strdup(const char *s)
 }
 
 char *
+fl_strdup_or_null(const char *s)
+{
+    return s != NULL ? fl_strdup(s) : NULL;
+}
+
+char *
 fl_strndup(const char *s, size_t n)
 {
     size_t len = strnlen(s, n);

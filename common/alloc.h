@@ -18,6 +18,8 @@ void *fl_realloc(void *ptr, size_t size);
 /* Grows an array to n elements of size each, checking the multiplication. */
 void *fl_reallocarray(void *ptr, size_t n, size_t size);
 char *fl_strdup(const char *s);
+/* fl_strdup, or NULL for NULL. */
+char *fl_strdup_or_null(const char *s);
 /* Copies at most n bytes and terminates. */
 char *fl_strndup(const char *s, size_t n);
 char *fl_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -415,6 +415,17 @@ s_reach(fl_stmt_t *st, const char *schema, const char *name)
     r->name = name && *name ? fl_strdup(name) : NULL;
 }
 
+/* The relation a list item names: a RangeVar, or VACUUM's VacuumRelation. */
+static const PgQuery__RangeVar *
+s_node_rv(const PgQuery__Node *n)
+{
+    if (n->node_case == PG_QUERY__NODE__NODE_RANGE_VAR)
+        return n->range_var;
+    if (n->node_case == PG_QUERY__NODE__NODE_VACUUM_RELATION)
+        return n->vacuum_relation->relation;
+    return NULL;
+}
+
 static void
 s_reach_rv(fl_stmt_t *st, const PgQuery__RangeVar *rv)
 {
@@ -535,12 +546,6 @@ s_destroy(fl_stmt_t *st, fl_destroy_kind kind, const char *schema,
     d->column = column ? fl_strdup(column) : NULL;
 }
 
-static char *
-s_dup(const char *s)
-{
-    return s ? fl_strdup(s) : NULL;
-}
-
 static void
 s_cols_free(fl_check_col_t *cols, size_t n)
 {
@@ -596,9 +601,9 @@ s_check_add_pending(fl_check_t *c, const fl_check_col_t *cols, size_t n)
     for (j = 0; j < n; j++) {
         fl_check_col_t *d = &c->pending[c->npending++];
         *d = cols[j];
-        d->name = s_dup(cols[j].name);
-        d->value = s_dup(cols[j].value);
-        d->type = s_dup(cols[j].type);
+        d->name = fl_strdup_or_null(cols[j].name);
+        d->value = fl_strdup_or_null(cols[j].value);
+        d->type = fl_strdup_or_null(cols[j].type);
     }
 }
 
@@ -617,7 +622,7 @@ s_check_copy(fl_check_t *dst, const fl_check_t *src)
         dst->exprs = fl_calloc(src->ncolumns ? src->ncolumns : 1,
                                sizeof(char *));
         for (j = 0; j < src->ncolumns; j++)
-            dst->exprs[j] = s_dup(src->exprs[j]);
+            dst->exprs[j] = fl_strdup_or_null(src->exprs[j]);
     }
     dst->ref_schema = src->ref_schema ? fl_strdup(src->ref_schema) : NULL;
     dst->ref_table = src->ref_table ? fl_strdup(src->ref_table) : NULL;
@@ -625,18 +630,18 @@ s_check_copy(fl_check_t *dst, const fl_check_t *src)
         s_check_add_column(&dst->ref_columns, &dst->nref_columns,
                            src->ref_columns[j]);
     dst->expr = src->expr ? fl_strdup(src->expr) : NULL;
-    dst->predicate = s_dup(src->predicate);
+    dst->predicate = fl_strdup_or_null(src->predicate);
     dst->nulls_not_distinct = src->nulls_not_distinct;
     s_check_add_pending(dst, src->pending, src->npending);
-    dst->if_added = s_dup(src->if_added);
+    dst->if_added = fl_strdup_or_null(src->if_added);
     dst->if_table = src->if_table;
-    dst->if_no_relation = s_dup(src->if_no_relation);
+    dst->if_no_relation = fl_strdup_or_null(src->if_no_relation);
     if (src->ndropped_with) {
         dst->dropped_with = fl_calloc(src->ndropped_with,
                                       sizeof(*dst->dropped_with));
         for (j = 0; j < src->ndropped_with; j++) {
-            dst->dropped_with[j].schema = s_dup(src->dropped_with[j].schema);
-            dst->dropped_with[j].name = s_dup(src->dropped_with[j].name);
+            dst->dropped_with[j].schema = fl_strdup_or_null(src->dropped_with[j].schema);
+            dst->dropped_with[j].name = fl_strdup_or_null(src->dropped_with[j].name);
         }
         dst->ndropped_with = src->ndropped_with;
     }
@@ -1710,7 +1715,7 @@ s_drop_dependents(fl_stmt_t *st, const PgQuery__DropStmt *d, size_t i,
                                           c->ndropped_with + 1, sizeof(*r));
         r = &c->dropped_with[c->ndropped_with++];
         r->schema = o->list->n_items >= 2
-            ? s_dup(fl_lint_node_str(o->list->items[o->list->n_items - 2]))
+            ? fl_strdup_or_null(fl_lint_node_str(o->list->items[o->list->n_items - 2]))
             : NULL;
         r->name = fl_strdup(fl_lint_node_str(o->list->items[o->list->n_items - 1]));
     }
@@ -1956,11 +1961,7 @@ s_rangevar_list(fl_stmt_t *st, s_ctx_t *ctx, PgQuery__Node **rels, size_t n,
 {
     size_t i;
     for (i = 0; i < n; i++) {
-        const PgQuery__RangeVar *rv = NULL;
-        if (rels[i]->node_case == PG_QUERY__NODE__NODE_RANGE_VAR)
-            rv = rels[i]->range_var;
-        else if (rels[i]->node_case == PG_QUERY__NODE__NODE_VACUUM_RELATION)
-            rv = rels[i]->vacuum_relation->relation;
+        const PgQuery__RangeVar *rv = s_node_rv(rels[i]);
         if (!rv)
             continue;
         (void)s_add_rv(st, rv, lock, writes);
@@ -2171,12 +2172,7 @@ s_analyze(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__Node *n)
             st->no_transaction = 1;
             st->reach_all = v->n_rels == 0;
             for (size_t i = 0; i < v->n_rels; i++)
-                if (v->rels[i]->node_case ==
-                    PG_QUERY__NODE__NODE_VACUUM_RELATION)
-                    s_reach_rv(st, v->rels[i]->vacuum_relation->relation);
-                else if (v->rels[i]->node_case ==
-                         PG_QUERY__NODE__NODE_RANGE_VAR)
-                    s_reach_rv(st, v->rels[i]->range_var);
+                s_reach_rv(st, s_node_rv(v->rels[i]));
         }
         if (full)
             st->rewrites = 1;
