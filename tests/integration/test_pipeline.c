@@ -1004,8 +1004,8 @@ test_a_migration_may_set_its_role(void **state)
  * flotilla pins for its own queries: after one that set
  * session_replication_role = replica (to load rows without triggers),
  * the next ran with foreign keys unchecked and committed a row whose
- * parent does not exist.  A down's settings do not leak into the next
- * down either.
+ * parent does not exist, and plan's rehearsal said OK.  A down's
+ * settings do not leak into the next down either.
  */
 static void
 test_no_setting_of_a_migration_leaks_into_the_next(void **state)
@@ -1038,6 +1038,10 @@ test_no_setting_of_a_migration_leaks_into_the_next(void **state)
     s_write(e, "0003_orphan.sql", "-- flotilla:up\n"
             "INSERT INTO child VALUES (2, 999);\n"
             "-- flotilla:down\nDELETE FROM child WHERE id = 2;\n");
+    /* The plan's rehearsal says so too (it said "OK"). */
+    s_run(e, &r, "plan", 1, NULL);
+    s_expect(&r, 3, "violates foreign key constraint");
+    fl_test_proc_release(&r);
     s_run(e, &r, "apply", 1, NULL);
     s_expect(&r, 1, "violates foreign key constraint");
     fl_test_proc_release(&r);
