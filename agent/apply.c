@@ -918,8 +918,10 @@ fl__reach_check(fl_pipeline_t *p, const fl_migration_t *m,
         char *schema = NULL;
 
         if (r->schema == NULL && r->name != NULL && resolve &&
-            (rc = fl__session_enter(p->pg, &p->session, err)) == 0)
-            rc = s_resolve_schema(p->pg, r->name, &schema, err);
+            (rc = fl__session_enter(p->pg, &p->session, err)) == 0 &&
+            (rc = s_resolve_schema(p->pg, r->name, &schema, err)) != 0)
+            fl_error_prefix(err, "%s:%d: could not tell which schema %s is "
+                            "in: ", m->file, st->line, r->name);
         if (rc == 0 && r->name == NULL && r->schema != NULL &&
             !s_in_scope(p, r->schema))
             fl_buf_addf(&what, "%sthe schema %s", n++ ? "; " : "", r->schema);

@@ -354,6 +354,9 @@ fl__session_reset_all(fl_pg_t *pg, fl_session_t *s, fl_error_t *err)
         rc = fl_pg_batch(pg, steps, 2, err);
         if (rc == 0)
             s->entered = 0;
+        else
+            fl_error_prefix(err, "could not put the session's settings back "
+                            "after the migration before: ");
     }
     if (rc == 0)
         fl__session_reset(s);
