@@ -133,10 +133,13 @@ void fl__session_left(fl_session_t *s, const fl_pg_result_t *res);
 /* The next migration starts from the connection's original settings. */
 void fl__session_reset(fl_session_t *s);
 /*
- * On the server too, outside a transaction, when a migration's statements
- * ran since the last time: RESET ALL (every setting they may have SET, not
- * only the ones pinned, goes back to the connection's), then the pins
- * again, in one round trip; then fl__session_reset.
+ * On the server too, when a migration's statements ran since the last
+ * time: RESET ALL (every setting they may have SET, not only the ones
+ * pinned, goes back to the connection's), the pins again, DISCARD
+ * SEQUENCES, and what else they left on the session removed (held
+ * cursors, channels, SQL prepared statements, temporary relations, types
+ * and routines: session.c, s_leftovers_sql), in one round trip and a
+ * second when something is left; then fl__session_reset.
  */
 int fl__session_reset_all(fl_pg_t *pg, fl_session_t *s,
                           fl_error_t *err) FL_NODISCARD;

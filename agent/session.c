@@ -339,24 +339,84 @@ fl__session_enter(fl_pg_t *pg, fl_session_t *s, fl_error_t *err)
     return rc;
 }
 
+/*
+ * What a migration leaves on the session besides its settings, as the
+ * statements that remove it: its held cursors, channels, SQL prepared
+ * statements (flotilla's own are prepared through the protocol, not
+ * from_sql), and its temporary relations, types and routines (the
+ * temporary schema is searched first for relation and type names, so a
+ * temporary "items" would take the next migration's INSERT INTO items).
+ * Flotilla's own temporary tables (the schema snapshots, agent/schema.c)
+ * stay.  Names are quoted by format('%I') and regprocedure; IF EXISTS
+ * and CASCADE because dropping one may drop another (a view on a table).
+ */
+static const char s_leftovers_sql[] =
+    "SELECT x.s FROM ("
+    " SELECT 1 AS o, 'CLOSE ALL' AS s"
+    " WHERE EXISTS (SELECT FROM pg_catalog.pg_cursors)"
+    " UNION ALL SELECT 2, 'UNLISTEN *'"
+    " WHERE EXISTS (SELECT FROM pg_catalog.pg_listening_channels())"
+    " UNION ALL SELECT 3, pg_catalog.format('DEALLOCATE %I', p.name)"
+    " FROM pg_catalog.pg_prepared_statements p WHERE p.from_sql"
+    " UNION ALL SELECT 4, pg_catalog.format('DROP %s IF EXISTS pg_temp.%I"
+    " CASCADE', CASE c.relkind WHEN 'v' THEN 'VIEW'"
+    " WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'S' THEN 'SEQUENCE'"
+    " WHEN 'f' THEN 'FOREIGN TABLE' WHEN 'c' THEN 'TYPE' ELSE 'TABLE' END,"
+    " c.relname)"
+    " FROM pg_catalog.pg_class c"
+    " WHERE c.relnamespace OPERATOR(pg_catalog.=)"
+    " pg_catalog.pg_my_temp_schema()"
+    " AND c.relkind OPERATOR(pg_catalog.=) ANY"
+    " ('{r,p,v,m,S,f,c}'::pg_catalog.\"char\"[])"
+    " AND c.relname OPERATOR(pg_catalog.<>) ALL ('{flotilla_schema_snap,"
+    "flotilla_schema_sig,flotilla_schema_gen}'::pg_catalog.name[])"
+    " UNION ALL SELECT 5, pg_catalog.format('DROP TYPE IF EXISTS pg_temp.%I"
+    " CASCADE', t.typname)"
+    " FROM pg_catalog.pg_type t"
+    " WHERE t.typnamespace OPERATOR(pg_catalog.=)"
+    " pg_catalog.pg_my_temp_schema()"
+    " AND t.typtype OPERATOR(pg_catalog.=) ANY"
+    " ('{d,e,r}'::pg_catalog.\"char\"[])"
+    " UNION ALL SELECT 6, pg_catalog.format('DROP ROUTINE IF EXISTS %s"
+    " CASCADE', f.oid::pg_catalog.regprocedure)"
+    " FROM pg_catalog.pg_proc f"
+    " WHERE f.pronamespace OPERATOR(pg_catalog.=)"
+    " pg_catalog.pg_my_temp_schema()) x"
+    " ORDER BY x.o";
+
 int
 fl__session_reset_all(fl_pg_t *pg, fl_session_t *s, fl_error_t *err)
 {
-    fl_pg_step_t steps[2] = {{NULL, "RESET ALL", 0, NULL, NULL}};
+    fl_pg_step_t steps[4] = {{NULL, "RESET ALL", 0, NULL, NULL}};
+    fl_pg_result_t left = FL_PG_RESULT_INIT;
     int rc = 0;
 
     if (s->entered) {
         /*
          * A setting outside the pins (session_replication_role = replica,
-         * which turns foreign keys off) would hold for the next migration.
+         * which turns foreign keys off) would hold for the next migration;
+         * so would its sequences' currval and what s_leftovers_sql finds.
+         * One round trip, and one more to remove what it found.
          */
         fl__session_repin_step(s, &steps[1]);
-        rc = fl_pg_batch(pg, steps, 2, err);
+        steps[2] = (fl_pg_step_t){NULL, "DISCARD SEQUENCES", 0, NULL, NULL};
+        steps[3] = (fl_pg_step_t){"flotilla_session_leftovers",
+                                  s_leftovers_sql, 0, NULL, &left};
+        rc = fl_pg_batch(pg, steps, 4, err);
+        if (rc == 0 && left.nrows > 0) {
+            fl_pg_step_t *drop = fl_calloc(left.nrows, sizeof(*drop));
+
+            for (size_t i = 0; i < left.nrows; i++)
+                drop[i].sql = fl_pg_value(&left, i, 0);
+            rc = fl_pg_batch(pg, drop, left.nrows, err);
+            free(drop);
+        }
+        fl_pg_result_release(&left);
         if (rc == 0)
             s->entered = 0;
         else
-            fl_error_prefix(err, "could not put the session's settings back "
-                            "after the migration before: ");
+            fl_error_prefix(err, "could not put the session back as it was "
+                            "before the migration before: ");
     }
     if (rc == 0)
         fl__session_reset(s);

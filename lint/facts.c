@@ -2333,6 +2333,15 @@ s_analyze(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__Node *n)
         st->cascades = 1;
         break;
     case PG_QUERY__NODE__NODE_EXECUTE_STMT: st->kind = "EXECUTE"; break;
+    case PG_QUERY__NODE__NODE_PREPARE_STMT: st->kind = "PREPARE"; break;
+    case PG_QUERY__NODE__NODE_DECLARE_CURSOR_STMT: st->kind = "DECLARE CURSOR"; break;
+    case PG_QUERY__NODE__NODE_FETCH_STMT:
+        st->kind = n->fetch_stmt->ismove ? "MOVE" : "FETCH";
+        break;
+    case PG_QUERY__NODE__NODE_CLOSE_PORTAL_STMT: st->kind = "CLOSE"; break;
+    case PG_QUERY__NODE__NODE_LISTEN_STMT: st->kind = "LISTEN"; break;
+    case PG_QUERY__NODE__NODE_UNLISTEN_STMT: st->kind = "UNLISTEN"; break;
+    case PG_QUERY__NODE__NODE_NOTIFY_STMT: st->kind = "NOTIFY"; break;
     case PG_QUERY__NODE__NODE_DEALLOCATE_STMT: st->kind = "DEALLOCATE"; break;
     case PG_QUERY__NODE__NODE_DISCARD_STMT:
         switch (n->discard_stmt->target) {

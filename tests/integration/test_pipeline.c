@@ -1077,6 +1077,83 @@ test_no_setting_of_a_migration_leaks_into_the_next(void **state)
     free(want);
 }
 
+/*
+ * What a migration leaves on the session besides its settings: temporary
+ * tables and types (the temporary schema comes first in every search
+ * path, for relations and types), SQL prepared statements, held cursors
+ * and its sequences' currval.  A migration must do what it does when it
+ * runs alone: the same whether the one before it ran in the same run or
+ * in an earlier one.  Before, 0002 below failed with "relation staging
+ * already exists" after 0001 in one run; without its temporary table
+ * its INSERT went into 0001's temporary "items" and vanished with the
+ * session while the ledger said applied.
+ */
+static void
+test_a_migration_leaves_no_session_state_to_the_next(void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+
+    fl_test_exec(e->conn,
+        "CREATE TABLE items (id int PRIMARY KEY);"
+        "CREATE TYPE mood AS ENUM ('ok', 'bad');"
+        "CREATE TABLE seen (what text)");
+    s_write(e, "0001_leave.sql", "-- flotilla:up\n"
+            "CREATE TEMP TABLE items (id int);\n"
+            "CREATE TEMP TABLE staging AS SELECT 1 AS id;\n"
+            "CREATE TEMP VIEW staged AS SELECT id FROM staging;\n"
+            "CREATE TYPE pg_temp.mood AS ENUM ('x');\n"
+            "PREPARE fetch_one AS SELECT 1;\n"
+            "DECLARE c CURSOR WITH HOLD FOR SELECT 1;\n"
+            "CREATE SEQUENCE s;\n"
+            "SELECT nextval('s');\n"
+            "-- flotilla:down\n"
+            "CREATE TEMP TABLE staging AS SELECT 4 AS id;\n"
+            "PREPARE fetch_one AS SELECT 4;\n"
+            "DROP SEQUENCE s;\n");
+    s_write(e, "0002_use.sql", "-- flotilla:up\n"
+            "CREATE TEMP TABLE staging AS SELECT 2 AS id;\n"
+            "PREPARE fetch_one AS SELECT 2;\n"
+            "DECLARE c CURSOR WITH HOLD FOR SELECT 2;\n"
+            "INSERT INTO items VALUES (42);\n"
+            "CREATE TABLE moods (m mood);\n"
+            "INSERT INTO moods VALUES ('ok');\n"
+            "-- flotilla:down\n"
+            "CREATE TEMP TABLE staging AS SELECT 3 AS id;\n"
+            "PREPARE fetch_one AS SELECT 3;\n"
+            "DROP TABLE moods;\n"
+            "DELETE FROM items WHERE id = 42;\n");
+    s_write(e, "0003_currval.sql", "-- flotilla:up\n"
+            "INSERT INTO seen SELECT 'currval ' || currval('s');\n"
+            "-- flotilla:down\nDELETE FROM seen;\n");
+    /* The rehearsal says what apply does. */
+    s_run(e, &r, "plan", 1, NULL);
+    s_expect(&r, 3, "currval of sequence \"s\" is not yet defined");
+    fl_test_proc_release(&r);
+    s_run(e, &r, "apply", 1, NULL);
+    s_expect(&r, 1, "currval of sequence \"s\" is not yet defined");
+    fl_test_proc_release(&r);
+    s_assert_value(e, "SELECT string_agg(version, ',' ORDER BY version)"
+                      " FROM flotilla.schema_migrations"
+                      " WHERE status = 'applied'", "1,2");
+    s_assert_value(e, "SELECT string_agg(id::text, ',') FROM items", "42");
+    s_assert_value(e, "SELECT pg_typeof(m)::text || ' ' || m FROM moods",
+                   "mood ok");
+    s_assert_value(e, "SELECT count(*) FROM seen", "0");
+    /* Downs, newest first, in one run: 0001's as if alone. */
+    s_write(e, "0003_currval.sql", "-- flotilla:up\nSELECT 1;\n"
+            "-- flotilla:down\nSELECT 1;\n");
+    s_run(e, &r, "apply", 1, NULL);
+    s_expect(&r, 0, "applied 1 migration");
+    fl_test_proc_release(&r);
+    s_run(e, &r, "rollback", 1, "--to", "0", NULL);
+    s_expect(&r, 0, "rolled back 3 migrations");
+    fl_test_proc_release(&r);
+    s_assert_value(e, "SELECT count(*) FROM items", "0");
+    s_assert_value(e, "SELECT count(*) FROM pg_class WHERE relname"
+                      " IN ('s', 'moods')", "0");
+}
+
 static void
 s_cli(fl_test_proc_t *r, const char *const *argv)
 {
@@ -1416,6 +1493,9 @@ main(void)
                                         s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_no_setting_of_a_migration_leaks_into_the_next, s_setup,
+            s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_migration_leaves_no_session_state_to_the_next, s_setup,
             s_teardown),
         cmocka_unit_test_setup_teardown(test_signed_bundle_apply_and_rollback_by_bundle, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_large_table_backup_goes_to_a_file_and_restores, s_setup, s_teardown),
