@@ -1226,10 +1226,11 @@ s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
                                   u->stats.lock_wait_ms, u->stats.retries,
                                   NULL, NULL, NULL, p->target, NULL, 0};
         fl_ledger_step_t row;
-        fl_pg_step_t steps[6] = {{NULL, "COMMIT", 0, NULL, NULL}};
+        fl_pg_step_t steps[7] = {{NULL, "COMMIT", 0, NULL, NULL}};
         fl_pg_result_t census = FL_PG_RESULT_INIT, dirty = FL_PG_RESULT_INIT;
         const char *scope[1] = {fl__scope(p)};
         const char *touched[1] = {u->touched ? u->touched : "{}"};
+        const char *target[1] = {p->target};
 
         /*
          * The ledger row, the schema's census (which kinds of object the
@@ -1238,11 +1239,15 @@ s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
          * snapshot computes: fl_schema_dirty_sql), COMMIT and the pins
          * again (a statement may have SET a session value) in one round
          * trip; the release's mark commits with the migration that
-         * applies it.  A failure leaves the transaction open (aborted)
-         * for the caller's rollback.
+         * applies it.  First of all, the target's lock must still be
+         * held (fl__lock_held_sql).  A failure leaves the transaction
+         * open (aborted) for the caller's rollback.
          */
-        if (last && p->release && (rc = fl_ledger_record(p->pg, &rec,
-                                                         err)) == 0)
+        if (last && p->release &&
+            (rc = fl__lock_check(p, m, 0, err)) == FL_EINVAL)
+            *outcome = S_REFUSED;
+        if (rc == 0 && last && p->release &&
+            (rc = fl_ledger_record(p->pg, &rec, err)) == 0)
             rc = s_mark_release(p, err);
         if (rc == 0 && last && p->release)
             rc = fl_pg_query_prepared(p->pg, &dirty, "flotilla_schema_dirty",
@@ -1257,25 +1262,27 @@ s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
                 rc = fl__session_repin(p->pg, &p->session, err);
         } else if (rc == 0) {
             fl_ledger_record_step(&row, &rec);
-            steps[0] = row.step;
+            steps[0] = (fl_pg_step_t){"flotilla_lock_held", fl__lock_held_sql,
+                                      1, target, NULL};
+            steps[1] = row.step;
             /*
              * Its plan made once a connection, as the snapshot's is: under
              * the search_path it was made with (the snapshot's pin), or
              * PostgreSQL 15 analyzes and plans the census again.
              */
-            steps[1] = (fl_pg_step_t){"flotilla_generic_plans",
+            steps[2] = (fl_pg_step_t){"flotilla_generic_plans",
                                       "SELECT pg_catalog.set_config("
                                       "'plan_cache_mode', 'force_generic_plan',"
                                       " true), pg_catalog.set_config("
                                       "'search_path', '', true)", 0, NULL,
                                       NULL};
-            steps[2] = (fl_pg_step_t){"flotilla_schema_census",
+            steps[3] = (fl_pg_step_t){"flotilla_schema_census",
                                       fl_schema_census_sql, 1, scope, &census};
-            steps[3] = (fl_pg_step_t){"flotilla_schema_dirty",
+            steps[4] = (fl_pg_step_t){"flotilla_schema_dirty",
                                       fl_schema_dirty_sql, 1, touched, &dirty};
-            steps[4] = (fl_pg_step_t){NULL, "COMMIT", 0, NULL, NULL};
-            fl__session_repin_step(&p->session, &steps[5]);
-            rc = fl_pg_batch(p->pg, steps, 6, err);
+            steps[5] = (fl_pg_step_t){NULL, "COMMIT", 0, NULL, NULL};
+            fl__session_repin_step(&p->session, &steps[6]);
+            rc = fl_pg_batch(p->pg, steps, 7, err);
             /*
              * Committed when COMMIT ran, even if the pins then failed; a
              * lost connection does not say whether it ran.
@@ -1294,6 +1301,8 @@ s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
     if (committed) {
         *outcome = rc == 0 ? S_OK : S_COMMITTED;
         s_publish_files(p, 1);
+    } else if (rc != 0 && fl__lock_lost(p, m, 0, err)) {
+        *outcome = S_REFUSED;
     }
 cleanup:
     fl__net_snap_release(&post);

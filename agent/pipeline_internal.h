@@ -564,6 +564,19 @@ int fl__check_release(fl_pipeline_t *p, const fl_source_t *src,
 int fl__lock_target(fl_pipeline_t *p, fl_error_t *err) FL_NODISCARD;
 /* Releases it if held (closing the session would too). */
 void fl__unlock_target(fl_pipeline_t *p);
+/*
+ * One statement ($1: the target) that returns 0 while the session holds
+ * the target's lock; when a statement of the migration released it, it
+ * takes it again and fails, so that a COMMIT after it in the same round
+ * trip does not run.  fl__lock_lost() then says so in err (FL_EINVAL) and
+ * returns 1; it returns 0 for any other error.
+ */
+extern const char fl__lock_held_sql[];
+int fl__lock_lost(fl_pipeline_t *p, const fl_migration_t *m, int down,
+                  fl_error_t *err);
+/* The same statement alone: 0, FL_EINVAL when it was released. */
+int fl__lock_check(fl_pipeline_t *p, const fl_migration_t *m, int down,
+                   fl_error_t *err) FL_NODISCARD;
 
 /* ---- runner.c -------------------------------------------------------- */
 

@@ -435,9 +435,16 @@ s_plan_one(fl_pipeline_t *p, const fl_migration_t *m, const char **why_not,
         s_observation_release(&before);
         s_observation_release(&after);
     }
-    /* As apply's net: a schema target's migration stays in its scope. */
-    if (p->target[0] && strcmp(verdict, "ok") == 0) {
-        rc = fl__outside_check(p, m, outside, "flotilla_plan", err);
+    /*
+     * As apply before its COMMIT: a schema target's migration stays in its
+     * scope (the net), and the target's lock is still held.
+     */
+    if (strcmp(verdict, "ok") == 0) {
+        rc = p->target[0] ? fl__outside_check(p, m, outside, "flotilla_plan",
+                                              err)
+                          : 0;
+        if (rc == 0)
+            rc = fl__lock_check(p, m, 0, err);
         if (rc == FL_EINVAL) {
             verdict = "refused";
             problem = fl_strdup(err->message);

@@ -326,7 +326,7 @@ fl__rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
             if (rc == 0)
                 rc = s_rollback_state(p, &m.version, "rolling_back",
                                       (int)i + 1, NULL, err);
-            if (rc == 0 && tx)
+            if (rc == 0 && tx && (rc = fl__lock_check(p, &m, 1, err)) == 0)
                 rc = fl_pg_exec(p->pg, "COMMIT", err);
             if (rc != 0)
                 goto partial;
@@ -367,7 +367,7 @@ fl__rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
               "down of %s ran (%zu statement%s)", m.file, stmts.count,
               stmts.count == 1 ? "" : "s");
     rc = s_restore(p, row, &m, (int)stmts.count, gen_before, &res, err);
-    if (rc == 0)
+    if (rc == 0 && (rc = fl__lock_check(p, &m, 1, err)) == 0)
         rc = fl_pg_exec(p->pg, "COMMIT", err);
     if (rc != 0) {
         fl__rollback_quietly(p);

@@ -31,16 +31,80 @@
     "(pg_catalog.hashtext(pg_catalog.current_database()::pg_catalog.text)"  \
     " OPERATOR(pg_catalog.&) 2147483647)"
 
-static const char s_lock_sql[] =
-    "SELECT CASE WHEN $1 OPERATOR(pg_catalog.=) '' THEN"
-    " pg_catalog.pg_try_advisory_lock(" S_LOCK_CLASS ", " S_DATABASE_KEY ")"
-    " WHEN pg_catalog.pg_try_advisory_lock_shared(" S_LOCK_CLASS ", "
-    S_DATABASE_KEY ") THEN"
-    " CASE WHEN pg_catalog.pg_try_advisory_lock(" S_LOCK_CLASS ", "
-    S_TARGET_KEY ") THEN true"
-    " ELSE NOT pg_catalog.pg_advisory_unlock_shared(" S_LOCK_CLASS ", "
-    S_DATABASE_KEY ") END"
-    " ELSE false END";
+/* Both keys taken (true), or neither (false). */
+#define S_TAKE                                                              \
+    "CASE WHEN $1 OPERATOR(pg_catalog.=) '' THEN"                           \
+    " pg_catalog.pg_try_advisory_lock(" S_LOCK_CLASS ", " S_DATABASE_KEY ")" \
+    " WHEN pg_catalog.pg_try_advisory_lock_shared(" S_LOCK_CLASS ", "       \
+    S_DATABASE_KEY ") THEN"                                                 \
+    " CASE WHEN pg_catalog.pg_try_advisory_lock(" S_LOCK_CLASS ", "         \
+    S_TARGET_KEY ") THEN true"                                              \
+    " ELSE NOT pg_catalog.pg_advisory_unlock_shared(" S_LOCK_CLASS ", "     \
+    S_DATABASE_KEY ") END"                                                  \
+    " ELSE false END"
+
+static const char s_lock_sql[] = "SELECT " S_TAKE;
+
+/*
+ * Session-level advisory locks do not follow transactions: a statement
+ * of the migration (pg_advisory_unlock_all(), or pg_advisory_unlock of
+ * our key, by a function or a DO block as well) releases the lock at
+ * once and for good, and another run could take it.  So the lock is
+ * looked for in pg_locks before COMMIT, in the COMMIT's round trip; when
+ * it is gone the statement takes it again and fails with FL__LOCK_LOST
+ * in its message (an invalid integer: there is no RAISE outside
+ * PL/pgSQL), which aborts the transaction and skips the COMMIT after it.
+ */
+#define FL__LOCK_LOST "flotilla: the target lock was released; taken again: "
+
+const char fl__lock_held_sql[] =
+    "SELECT CASE WHEN (SELECT pg_catalog.count(*) FROM pg_catalog.pg_locks l"
+    " WHERE l.locktype OPERATOR(pg_catalog.=) 'advisory' AND l.granted"
+    " AND l.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid()"
+    " AND l.classid OPERATOR(pg_catalog.=) " S_LOCK_CLASS
+    " AND l.objsubid OPERATOR(pg_catalog.=) 2"
+    " AND ((l.objid OPERATOR(pg_catalog.=) " S_DATABASE_KEY "::pg_catalog.oid"
+    " AND l.mode OPERATOR(pg_catalog.=) CASE WHEN $1 OPERATOR(pg_catalog.=)"
+    " '' THEN 'ExclusiveLock' ELSE 'ShareLock' END)"
+    " OR ($1 OPERATOR(pg_catalog.<>) '' AND l.objid OPERATOR(pg_catalog.=) "
+    S_TARGET_KEY "::pg_catalog.oid"
+    " AND l.mode OPERATOR(pg_catalog.=) 'ExclusiveLock')))"
+    " OPERATOR(pg_catalog.=) CASE WHEN $1 OPERATOR(pg_catalog.=) '' THEN 1"
+    " ELSE 2 END THEN 0 ELSE CAST(pg_catalog.concat('" FL__LOCK_LOST "', ("
+    S_TAKE ")) AS pg_catalog.int4) END";
+
+int
+fl__lock_lost(fl_pipeline_t *p, const fl_migration_t *m, int down,
+              fl_error_t *err)
+{
+    const char *at;
+    int again;
+
+    if (err->message == NULL ||
+        (at = strstr(err->message, FL__LOCK_LOST)) == NULL)
+        return 0;
+    again = at[sizeof(FL__LOCK_LOST) - 1] == 't';
+    if (!again)
+        p->locked = 0;
+    if (down)
+        FL_ERR(err, FL_EINVAL, "the down of %s released flotilla's lock on "
+               "%s", m->file, p->described);
+    else
+        FL_ERR(err, FL_EINVAL, "a statement released flotilla's lock on "
+               "%s; the transaction was rolled back", p->described);
+    fl_error_set_detail(err, "A statement released the session's advisory "
+                        "locks (pg_advisory_unlock_all(), or "
+                        "pg_advisory_unlock of flotilla's key), so another "
+                        "flotilla run could have migrated %s at the same "
+                        "time.  %s", p->described,
+                        again ? "Flotilla took the lock again."
+                              : "Flotilla could not take it again: another "
+                                "run holds it now.");
+    fl_error_set_hint(err, "Release only the advisory locks the migration "
+                      "takes, by their keys; pg_advisory_unlock_all() "
+                      "releases flotilla's too.");
+    return 1;
+}
 
 static const char s_unlock_sql[] =
     "SELECT CASE WHEN $1 OPERATOR(pg_catalog.=) '' THEN"
@@ -145,4 +209,19 @@ fl__lock_target(fl_pipeline_t *p, fl_error_t *err)
         fl_error_clear(&qerr);
         return rc;
     }
+}
+
+int
+fl__lock_check(fl_pipeline_t *p, const fl_migration_t *m, int down,
+               fl_error_t *err)
+{
+    fl_pg_result_t held = FL_PG_RESULT_INIT;
+    const char *target[1] = {p->target};
+    int rc = fl_pg_query_prepared(p->pg, &held, "flotilla_lock_held",
+                                  fl__lock_held_sql, 1, target, err);
+
+    fl_pg_result_release(&held);
+    if (rc != 0 && fl__lock_lost(p, m, down, err))
+        rc = FL_EINVAL;
+    return rc;
 }

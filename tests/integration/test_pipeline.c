@@ -1154,6 +1154,99 @@ test_a_migration_leaves_no_session_state_to_the_next(void **state)
                       " IN ('s', 'moods')", "0");
 }
 
+static void s_cli(fl_test_proc_t *r, const char *const *argv);
+
+/*
+ * The target's lock is a session-level advisory lock, which the
+ * migration's statements could release (pg_advisory_unlock_all(), or
+ * pg_advisory_unlock of flotilla's key): another flotilla run could then
+ * migrate the same target at once.  Before, such a migration applied; it
+ * is now refused before COMMIT, and the lock taken again.
+ */
+static void
+test_a_migration_cannot_release_the_target_lock(void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+
+    s_write(e, "0001_all.sql", "-- flotilla:up\n"
+            "CREATE TABLE t1 (id int);\n"
+            "SELECT pg_advisory_unlock_all();\n"
+            "-- flotilla:down\nDROP TABLE t1;\n");
+    s_run(e, &r, "plan", 1, NULL);
+    s_expect(&r, 3, "a statement released flotilla's lock on");
+    fl_test_proc_release(&r);
+    s_run(e, &r, "apply", 1, NULL);
+    s_expect(&r, 3, "0001_all.sql: a statement released flotilla's lock on");
+    fl_test_proc_release(&r);
+    s_write(e, "0001_all.sql", "-- flotilla:up\n"
+            "CREATE TABLE t1 (id int);\n"
+            "SELECT pg_advisory_unlock(1718578273,"
+            " hashtext(current_database()) & 2147483647);\n"
+            "-- flotilla:down\nDROP TABLE t1;\n");
+    s_run(e, &r, "apply", 1, NULL);
+    s_expect(&r, 3, "released flotilla's lock on");
+    fl_test_proc_release(&r);
+    /* From a signed bundle, whose last migration also marks the release. */
+    {
+        char *key = fl_asprintf("%s/release", e->dir);
+        char *keyfile = fl_asprintf("%s/release.key", e->dir);
+        char *pub = fl_asprintf("%s/release.pub", e->dir);
+        char *bundle = fl_asprintf("%s/release.bundle", e->dir);
+        const char *kg[] = {"flotilla", "keygen", "--out", key, NULL};
+        const char *build[] = {"flotilla", "bundle", "build", e->mdir,
+                               "--sign", keyfile, "--out", bundle,
+                               "--environment", "test", NULL};
+        const char *apply[] = {"flotilla", "apply", "--db", e->dbarg,
+                               "--log-file", e->log, "--trust", pub,
+                               "--environment", "test", bundle, NULL};
+
+        s_cli(&r, kg);
+        s_expect(&r, 0, NULL);
+        fl_test_proc_release(&r);
+        s_cli(&r, build);
+        s_expect(&r, 0, NULL);
+        fl_test_proc_release(&r);
+        s_cli(&r, apply);
+        s_expect(&r, 3, "a statement released flotilla's lock on");
+        fl_test_proc_release(&r);
+        free(key);
+        free(keyfile);
+        free(pub);
+        free(bundle);
+    }
+    s_assert_value(e, "SELECT to_regclass('t1') IS NULL", "t");
+    s_assert_value(e, "SELECT count(*) FROM flotilla.schema_migrations", "0");
+    /* A down that releases it is refused; the migration stays applied. */
+    s_write(e, "0001_all.sql", "-- flotilla:up\n"
+            "CREATE TABLE t1 (id int);\n"
+            "-- flotilla:down\n"
+            "DROP TABLE t1;\n"
+            "SELECT pg_advisory_unlock_all();\n");
+    s_run(e, &r, "apply", 1, NULL);
+    s_expect(&r, 0, "applied 1 migration");
+    fl_test_proc_release(&r);
+    s_run(e, &r, "rollback", 1, "--to", "0", NULL);
+    s_expect(&r, 1, "the down of 0001_all.sql released flotilla's lock on");
+    fl_test_proc_release(&r);
+    s_assert_value(e, "SELECT to_regclass('t1') IS NOT NULL", "t");
+    s_assert_value(e, "SELECT string_agg(version || ' ' || status, ','"
+                      " ORDER BY version) FROM flotilla.schema_migrations",
+                   "1 applied");
+    /* Outside a transaction: what committed before it stays, reported. */
+    s_write(e, "0002_notx.sql", "-- flotilla:options no-transaction\n"
+            "-- flotilla:up\n"
+            "CREATE TABLE t2 (id int);\n"
+            "SELECT pg_advisory_unlock_all();\n"
+            "-- flotilla:down\nDROP TABLE IF EXISTS t2;\n");
+    s_run(e, &r, "apply", 1, NULL);
+    s_expect(&r, 1, "released flotilla's lock on");
+    fl_test_proc_release(&r);
+    s_assert_value(e, "SELECT status || ' ' || statements_done"
+                      " FROM flotilla.schema_migrations WHERE version = '2'",
+                   "failed 1");
+}
+
 static void
 s_cli(fl_test_proc_t *r, const char *const *argv)
 {
@@ -1496,6 +1589,9 @@ main(void)
             s_teardown),
         cmocka_unit_test_setup_teardown(
             test_a_migration_leaves_no_session_state_to_the_next, s_setup,
+            s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_migration_cannot_release_the_target_lock, s_setup,
             s_teardown),
         cmocka_unit_test_setup_teardown(test_signed_bundle_apply_and_rollback_by_bundle, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_large_table_backup_goes_to_a_file_and_restores, s_setup, s_teardown),

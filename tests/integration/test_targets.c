@@ -131,6 +131,38 @@ test_two_tenants_of_one_database_are_independent(void **state)
 }
 
 /* A schema target names a schema that exists. */
+/*
+ * A tenant holds two keys: its own, and the database's shared (which keeps
+ * a run on the whole database out).  Releasing either is refused, by
+ * plan and by apply, and the migration's work rolled back.
+ */
+static void
+test_a_tenant_cannot_release_its_lock(void **state)
+{
+    fl_test_ws_t *e = *state;
+    static const char *const calls[] = {
+        "SELECT pg_advisory_unlock_all();",
+        "SELECT pg_advisory_unlock(1718578273, hashtext(current_database()"
+        " || '/t1') & 2147483647);",
+        "SELECT pg_advisory_unlock_shared(1718578273,"
+        " hashtext(current_database()) & 2147483647);",
+    };
+
+    for (size_t i = 0; i < sizeof(calls) / sizeof(calls[0]); i++) {
+        char *text = fl_asprintf("-- flotilla:up\nCREATE TABLE t1.made (id int);"
+                                 "\n%s\n-- flotilla:down\nDROP TABLE t1.made;"
+                                 "\n", calls[i]);
+
+        fl_test_ws_write(e, "0001_unlock.sql", text);
+        s_run(e, "t1", 3, "a statement released flotilla's lock on", "plan",
+              NULL, 1);
+        s_run(e, "t1", 3, "a statement released flotilla's lock on", "apply",
+              NULL, 1);
+        s_assert_value(e, "SELECT to_regclass('t1.made') IS NULL", "t");
+        free(text);
+    }
+}
+
 static void
 test_a_missing_schema_is_refused(void **state)
 {
@@ -700,6 +732,8 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_a_tenant_cannot_change_another_tenants_definitions, s_setup,
             fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_a_tenant_cannot_release_its_lock,
+                                        s_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_missing_schema_is_refused,
                                         s_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_the_whole_database_excludes_its_tenants,
