@@ -341,7 +341,8 @@ fl__session_enter(fl_pg_t *pg, fl_session_t *s, fl_error_t *err)
 
 /*
  * What a migration leaves on the session besides its settings, as the
- * statements that remove it: its held cursors, channels, SQL prepared
+ * statements that remove it: its held cursors (the unnamed portal listed
+ * is this query's own), channels, SQL prepared
  * statements (flotilla's own are prepared through the protocol, not
  * from_sql), and its temporary relations, types and routines (the
  * temporary schema is searched first for relation and type names, so a
@@ -353,7 +354,8 @@ fl__session_enter(fl_pg_t *pg, fl_session_t *s, fl_error_t *err)
 static const char s_leftovers_sql[] =
     "SELECT x.s FROM ("
     " SELECT 1 AS o, 'CLOSE ALL' AS s"
-    " WHERE EXISTS (SELECT FROM pg_catalog.pg_cursors)"
+    " WHERE EXISTS (SELECT FROM pg_catalog.pg_cursors c"
+    " WHERE c.name OPERATOR(pg_catalog.<>) '')"
     " UNION ALL SELECT 2, 'UNLISTEN *'"
     " WHERE EXISTS (SELECT FROM pg_catalog.pg_listening_channels())"
     " UNION ALL SELECT 3, pg_catalog.format('DEALLOCATE %I', p.name)"
