@@ -1239,9 +1239,10 @@ s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
          * snapshot computes: fl_schema_dirty_sql), COMMIT and the pins
          * again (a statement may have SET a session value) in one round
          * trip; the release's mark commits with the migration that
-         * applies it.  First of all, the target's lock must still be
-         * held (fl__lock_held_sql).  A failure leaves the transaction
-         * open (aborted) for the caller's rollback.
+         * applies it.  Before COMMIT, the target's lock must still be
+         * held (fl__lock_held_sql, planned once as the census).  A
+         * failure leaves the transaction open (aborted) for the caller's
+         * rollback.
          */
         if (last && p->release &&
             (rc = fl__lock_check(p, m, 0, err)) == FL_EINVAL)
@@ -1262,20 +1263,20 @@ s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
                 rc = fl__session_repin(p->pg, &p->session, err);
         } else if (rc == 0) {
             fl_ledger_record_step(&row, &rec);
-            steps[0] = (fl_pg_step_t){"flotilla_lock_held", fl__lock_held_sql,
-                                      1, target, NULL};
-            steps[1] = row.step;
+            steps[0] = row.step;
             /*
              * Its plan made once a connection, as the snapshot's is: under
              * the search_path it was made with (the snapshot's pin), or
              * PostgreSQL 15 analyzes and plans the census again.
              */
-            steps[2] = (fl_pg_step_t){"flotilla_generic_plans",
+            steps[1] = (fl_pg_step_t){"flotilla_generic_plans",
                                       "SELECT pg_catalog.set_config("
                                       "'plan_cache_mode', 'force_generic_plan',"
                                       " true), pg_catalog.set_config("
                                       "'search_path', '', true)", 0, NULL,
                                       NULL};
+            steps[2] = (fl_pg_step_t){"flotilla_lock_held", fl__lock_held_sql,
+                                      1, target, NULL};
             steps[3] = (fl_pg_step_t){"flotilla_schema_census",
                                       fl_schema_census_sql, 1, scope, &census};
             steps[4] = (fl_pg_step_t){"flotilla_schema_dirty",

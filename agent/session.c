@@ -346,45 +346,52 @@ fl__session_enter(fl_pg_t *pg, fl_session_t *s, fl_error_t *err)
  * statements (flotilla's own are prepared through the protocol, not
  * from_sql), and its temporary relations, types and routines (the
  * temporary schema is searched first for relation and type names, so a
- * temporary "items" would take the next migration's INSERT INTO items).
- * Flotilla's own temporary tables (the schema snapshots, agent/schema.c)
- * stay.  Names are quoted by format('%I') and regprocedure; IF EXISTS
+ * temporary "items" would take the next migration's INSERT INTO items),
+ * found through their dependency on the temporary schema (an index scan
+ * of pg_depend, where a scan of pg_class or pg_proc would grow with the
+ * database; a relation's row type and an array type have none and go
+ * with what they belong to).  Flotilla's own temporary tables (the
+ * schema snapshots, agent/schema.c) stay.  Names are quoted by format('%I') and regprocedure; IF EXISTS
  * and CASCADE because dropping one may drop another (a view on a table).
  */
 static const char s_leftovers_sql[] =
-    "SELECT x.s FROM ("
-    " SELECT 1 AS o, 'CLOSE ALL' AS s"
+    "WITH t AS MATERIALIZED (SELECT d.classid, d.objid"
+    " FROM pg_catalog.pg_depend d"
+    " WHERE d.refclassid OPERATOR(pg_catalog.=)"
+    " 'pg_catalog.pg_namespace'::pg_catalog.regclass"
+    " AND d.refobjid OPERATOR(pg_catalog.=) pg_catalog.pg_my_temp_schema()"
+    " AND d.refobjsubid OPERATOR(pg_catalog.=) 0"
+    " AND d.deptype OPERATOR(pg_catalog.=) 'n')"
+    " SELECT x.s FROM ("
+    " SELECT 1 AS o, 0::pg_catalog.oid AS k, 'CLOSE ALL' AS s"
     " WHERE EXISTS (SELECT FROM pg_catalog.pg_cursors c"
     " WHERE c.name OPERATOR(pg_catalog.<>) '')"
-    " UNION ALL SELECT 2, 'UNLISTEN *'"
+    " UNION ALL SELECT 2, 0, 'UNLISTEN *'"
     " WHERE EXISTS (SELECT FROM pg_catalog.pg_listening_channels())"
-    " UNION ALL SELECT 3, pg_catalog.format('DEALLOCATE %I', p.name)"
+    " UNION ALL SELECT 3, 0, pg_catalog.format('DEALLOCATE %I', p.name)"
     " FROM pg_catalog.pg_prepared_statements p WHERE p.from_sql"
-    " UNION ALL SELECT 4, pg_catalog.format('DROP %s IF EXISTS pg_temp.%I"
-    " CASCADE', CASE c.relkind WHEN 'v' THEN 'VIEW'"
+    " UNION ALL SELECT 4, c.oid, pg_catalog.format('DROP %s IF EXISTS"
+    " pg_temp.%I CASCADE', CASE c.relkind WHEN 'v' THEN 'VIEW'"
     " WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'S' THEN 'SEQUENCE'"
-    " WHEN 'f' THEN 'FOREIGN TABLE' WHEN 'c' THEN 'TYPE' ELSE 'TABLE' END,"
-    " c.relname)"
-    " FROM pg_catalog.pg_class c"
-    " WHERE c.relnamespace OPERATOR(pg_catalog.=)"
-    " pg_catalog.pg_my_temp_schema()"
-    " AND c.relkind OPERATOR(pg_catalog.=) ANY"
-    " ('{r,p,v,m,S,f,c}'::pg_catalog.\"char\"[])"
+    " WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END, c.relname)"
+    " FROM t JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=)"
+    " t.objid WHERE t.classid OPERATOR(pg_catalog.=)"
+    " 'pg_catalog.pg_class'::pg_catalog.regclass"
     " AND c.relname OPERATOR(pg_catalog.<>) ALL ('{flotilla_schema_snap,"
     "flotilla_schema_sig,flotilla_schema_gen}'::pg_catalog.name[])"
-    " UNION ALL SELECT 5, pg_catalog.format('DROP TYPE IF EXISTS pg_temp.%I"
-    " CASCADE', t.typname)"
-    " FROM pg_catalog.pg_type t"
-    " WHERE t.typnamespace OPERATOR(pg_catalog.=)"
-    " pg_catalog.pg_my_temp_schema()"
-    " AND t.typtype OPERATOR(pg_catalog.=) ANY"
-    " ('{d,e,r}'::pg_catalog.\"char\"[])"
-    " UNION ALL SELECT 6, pg_catalog.format('DROP ROUTINE IF EXISTS %s"
-    " CASCADE', f.oid::pg_catalog.regprocedure)"
-    " FROM pg_catalog.pg_proc f"
-    " WHERE f.pronamespace OPERATOR(pg_catalog.=)"
-    " pg_catalog.pg_my_temp_schema()) x"
-    " ORDER BY x.o";
+    " UNION ALL SELECT 5, y.oid, pg_catalog.format('DROP TYPE IF EXISTS"
+    " pg_temp.%I CASCADE', y.typname)"
+    " FROM t JOIN pg_catalog.pg_type y ON y.oid OPERATOR(pg_catalog.=)"
+    " t.objid WHERE t.classid OPERATOR(pg_catalog.=)"
+    " 'pg_catalog.pg_type'::pg_catalog.regclass"
+    " AND y.typtype OPERATOR(pg_catalog.=) ANY"
+    " ('{c,d,e,r}'::pg_catalog.\"char\"[])"
+    " UNION ALL SELECT 6, f.oid, pg_catalog.format('DROP ROUTINE IF EXISTS"
+    " %s CASCADE', f.oid::pg_catalog.regprocedure)"
+    " FROM t JOIN pg_catalog.pg_proc f ON f.oid OPERATOR(pg_catalog.=)"
+    " t.objid WHERE t.classid OPERATOR(pg_catalog.=)"
+    " 'pg_catalog.pg_proc'::pg_catalog.regclass) x"
+    " ORDER BY x.o, x.k";
 
 int
 fl__session_reset_all(fl_pg_t *pg, fl_session_t *s, fl_error_t *err)
