@@ -180,6 +180,8 @@ typedef struct {
     char *outside[2];       /* a schema target's fl__net_outside_before */
     char *touched;          /* relations whose columns the run wrote, as
                                an array (the net's): fl_schema_dirty_sql */
+    int own;                /* the net refused it: it wrote flotilla's own
+                               tables (fl__net_own_sql) */
     fl_session_mark_t mark; /* the migration's settings at the savepoint */
 } s_unit;
 
@@ -736,7 +738,7 @@ cleanup:
 static int
 s_net(fl_pipeline_t *p, s_unit *u, fl_net_snap_t *post, fl_error_t *err)
 {
-    fl_net_touched_t touched = {NULL, 0};
+    fl_net_touched_t touched = {NULL, 0, NULL};
     fl_backup_ctx_t sctx = {u->m->version, p->opts.bundle_id, NULL, 0,
                             p->target};
     int rc;
@@ -744,6 +746,11 @@ s_net(fl_pipeline_t *p, s_unit *u, fl_net_snap_t *post, fl_error_t *err)
     if ((rc = fl__net_after(p->pg, &p->session, p->target, post, &touched,
                             err)) != 0)
         goto cleanup;
+    if (touched.own) {
+        u->own = 1;
+        rc = fl__own_refusal(u->m, touched.own, err);
+        goto cleanup;
+    }
     {
         fl_buf_t b = FL_BUF_INIT(0);
 
@@ -835,6 +842,24 @@ s_net(fl_pipeline_t *p, s_unit *u, fl_net_snap_t *post, fl_error_t *err)
     rc = 0;
 cleanup:
     fl__net_touched_release(&touched);
+    return rc;
+}
+
+int
+fl__own_refusal(const fl_migration_t *m, const char *own, fl_error_t *err)
+{
+    int rc = FL_ERR(err, FL_EINVAL, "%s changed flotilla's own table%s %s",
+                    m->file, strchr(own, ',') ? "s" : "", own);
+
+    fl_error_set_detail(err, "Flotilla keeps its ledger, the schema changes "
+                        "it recorded and the backups of earlier migrations "
+                        "in the target; a migration that changes them (by a "
+                        "statement, or a function or trigger it runs) could "
+                        "have a migration applied twice, or a rollback "
+                        "restore what it wrote.");
+    fl_error_set_hint(err, "Remove what writes schema flotilla or "
+                      "flotilla_backup (the statement, or the trigger or "
+                      "function it runs).");
     return rc;
 }
 
@@ -1150,8 +1175,12 @@ s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
         if (to == u->stmts.count && (rc = fl__verify_statements(p, m, err)) != 0)
             return rc;
         fl__net_snap_release(&post);
-        if ((rc = s_net(p, u, &post, err)) != 0)
+        u->own = 0;
+        if ((rc = s_net(p, u, &post, err)) != 0) {
+            if (u->own)
+                *outcome = S_REFUSED;
             goto cleanup;
+        }
         if (p->target[0] && (rc = fl__outside_check(p, m, u->outside,
                                                     "flotilla_run", err)) != 0) {
             *outcome = rc == FL_EINVAL ? S_REFUSED : S_FAILED;

@@ -59,6 +59,40 @@ static const char s_touched_sql[] =
     "SELECT a.attrelid, a.attnum, a.attisdropped FROM pg_catalog.pg_attribute a"
     " WHERE a.attnum > 0 AND pg_catalog.age(a.xmin) <= 0";
 
+/*
+ * The relations (c, in schema n) this session holds a lock on that writes
+ * take (ROW EXCLUSIVE or stronger), in the current database.
+ */
+#define S_WRITE_LOCKS \
+    " FROM pg_catalog.pg_locks l" \
+    " JOIN pg_catalog.pg_class c ON c.oid = l.relation" \
+    " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace" \
+    " WHERE l.locktype = 'relation' AND l.granted" \
+    " AND l.pid = pg_catalog.pg_backend_pid()" \
+    " AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d" \
+    "  WHERE d.datname = pg_catalog.current_database())" \
+    " AND l.mode NOT IN ('AccessShareLock', 'RowShareLock')"
+
+/*
+ * Flotilla's own tables the transaction wrote, which no migration may
+ * (they live in the target, and the migration runs as their owner): a
+ * lock that writes take (ROW EXCLUSIVE or stronger) on a table of schema
+ * flotilla, or on a backup copy in flotilla_backup that an earlier
+ * transaction made (its pg_class row is not this transaction's).  Taken
+ * after the migration's statements and before flotilla writes its ledger
+ * row; the backups' own rows (flotilla.backups, sequence_backups) are
+ * written by flotilla in the same transaction and are not checked.
+ */
+const char fl__net_own_sql[] =
+    "SELECT pg_catalog.string_agg(pg_catalog.format('%I.%I', n.nspname,"
+    " c.relname), ', ' ORDER BY n.nspname, c.relname)"
+    S_WRITE_LOCKS
+    " AND c.relkind IN ('r', 'p')"
+    " AND ((n.nspname = 'flotilla'"
+    "  AND c.relname NOT IN ('backups', 'sequence_backups'))"
+    "  OR (n.nspname = 'flotilla_backup'"
+    "  AND pg_catalog.age(c.xmin) OPERATOR(pg_catalog.>) 0))";
+
 static uint32_t
 s_u32(const char *s)
 {
@@ -169,9 +203,9 @@ fl__net_after(fl_pg_t *pg, fl_session_t *session, const char *scope,
               fl_net_snap_t *post, fl_net_touched_t *touched, fl_error_t *err)
 {
     fl_pg_result_t r0 = FL_PG_RESULT_INIT, r1 = FL_PG_RESULT_INIT,
-                   r2 = FL_PG_RESULT_INIT;
+                   r2 = FL_PG_RESULT_INIT, r3 = FL_PG_RESULT_INIT;
     const char *params[1] = {scope ? scope : ""};
-    fl_pg_step_t steps[3];
+    fl_pg_step_t steps[4];
     size_t n = fl__session_leave_step(session, fl_pg_in_transaction(pg),
                                       &steps[0], &r0);
     size_t leave = n;
@@ -181,6 +215,8 @@ fl__net_after(fl_pg_t *pg, fl_session_t *session, const char *scope,
                                 params, &r1};
     steps[n++] = (fl_pg_step_t){"flotilla_net_touched", s_touched_sql, 0,
                                 NULL, &r2};
+    steps[n++] = (fl_pg_step_t){"flotilla_net_own", fl__net_own_sql, 0, NULL,
+                                &r3};
     memset(post, 0, sizeof(*post));
     memset(touched, 0, sizeof(*touched));
     rc = fl_pg_batch(pg, steps, n, err);
@@ -189,10 +225,13 @@ fl__net_after(fl_pg_t *pg, fl_session_t *session, const char *scope,
             fl__session_left(session, &r0);
         s_snapshot_read(&r1, post);
         s_touched_read(&r2, touched);
+        touched->own = fl_strdup_or_null(r3.nrows == 1 ? fl_pg_value(&r3, 0, 0)
+                                                       : NULL);
     }
     fl_pg_result_release(&r0);
     fl_pg_result_release(&r1);
     fl_pg_result_release(&r2);
+    fl_pg_result_release(&r3);
     return rc;
 }
 
@@ -200,6 +239,7 @@ void
 fl__net_touched_release(fl_net_touched_t *t)
 {
     fl_free(&t->items);
+    fl_free(&t->own);
     t->n = 0;
 }
 
@@ -332,14 +372,7 @@ static const char s_outside_sql[] =
     " pg_catalog.pg_stat_get_xact_tuples_updated(c.oid),"
     " pg_catalog.pg_stat_get_xact_tuples_deleted(c.oid),"
     " pg_catalog.bool_or(l.mode <> 'RowExclusiveLock'), NULL"
-    " FROM pg_catalog.pg_locks l"
-    " JOIN pg_catalog.pg_class c ON c.oid = l.relation"
-    " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-    " WHERE l.locktype = 'relation' AND l.granted"
-    " AND l.pid = pg_catalog.pg_backend_pid()"
-    " AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d"
-    "  WHERE d.datname = pg_catalog.current_database())"
-    " AND l.mode NOT IN ('AccessShareLock', 'RowShareLock')"
+    S_WRITE_LOCKS
     " AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'flotilla',"
     "  'flotilla_backup', 'public')"
     " AND n.nspname OPERATOR(pg_catalog.<>) $1"

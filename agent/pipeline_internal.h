@@ -199,7 +199,14 @@ typedef struct {
         int dropped;
     } *items;
     size_t n;
+    char *own; /* flotilla's own tables the transaction wrote, or NULL */
 } fl_net_touched_t;
+
+/* Flotilla's own tables the transaction wrote (net.c), one text or NULL. */
+extern const char fl__net_own_sql[];
+/* FL_EINVAL: m wrote them (own, as fl__net_own_sql names them). */
+int fl__own_refusal(const fl_migration_t *m, const char *own,
+                    fl_error_t *err);
 
 /* Takes a snapshot (on the pinned session); out is released by the caller. */
 /*

@@ -1163,6 +1163,82 @@ test_a_migration_leaves_no_session_state_to_the_next(void **state)
 static void s_cli(fl_test_proc_t *r, const char *const *argv);
 
 /*
+ * Flotilla's own tables (the ledger, the recorded schema changes, the
+ * backups' copies of earlier migrations) live in the target and the
+ * migration runs as the role that owns them: a statement, or a tenant's
+ * trigger that it fires, could delete a ledger row (the migration would
+ * then be applied twice) or forge a backup (the rollback would restore
+ * it).  Before, each of these applied; each is now refused by the net
+ * before COMMIT, and plan says the same.
+ */
+static void
+test_a_migration_cannot_change_flotillas_own_tables(void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+    char *location, *forge;
+    const char *cases[5];
+
+    s_write(e, "0001_first.sql", "-- flotilla:up\n"
+            "UPDATE users SET name = 'changed' WHERE id = 2;\n"
+            "-- flotilla:down\nUPDATE users SET name = 'name 2' WHERE id = 2;\n");
+    s_run(e, &r, "apply", 1, NULL);
+    s_expect(&r, 0, "applied 1 migration");
+    fl_test_proc_release(&r);
+    location = s_value(e, "SELECT location FROM flotilla.backups");
+    forge = fl_asprintf("UPDATE %s SET name = 'forged';", location);
+    fl_test_exec(e->conn,
+        "CREATE FUNCTION public.forget() RETURNS trigger LANGUAGE plpgsql AS"
+        " $$ BEGIN DELETE FROM flotilla.schema_migrations; RETURN NEW; END $$;"
+        "CREATE TRIGGER forget BEFORE UPDATE OF n ON users FOR EACH ROW"
+        " EXECUTE FUNCTION public.forget()");
+    cases[0] = "DELETE FROM flotilla.schema_migrations WHERE version = '1';";
+    cases[1] = "UPDATE flotilla.schema_migrations SET checksum = 'x';";
+    cases[2] = "DELETE FROM flotilla.schema_changes;";
+    cases[3] = "UPDATE users SET n = n + 1 WHERE id = 3;";
+    cases[4] = forge;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *text = fl_asprintf("-- flotilla:up\n%s\n-- flotilla:down\n"
+                                 "SELECT 1;\n", cases[i]);
+        char *before = fl_test_canonical_dump(e->conn);
+        char *after;
+
+        s_write(e, "0002_own.sql", text);
+        s_run(e, &r, "plan", 1, "--allow-lint-errors", NULL);
+        s_expect(&r, 3, "changed flotilla's own table");
+        fl_test_proc_release(&r);
+        s_run(e, &r, "apply", 1, "--allow-lint-errors", NULL);
+        s_expect(&r, 3, "changed flotilla's own table");
+        fl_test_proc_release(&r);
+        after = fl_test_canonical_dump(e->conn);
+        assert_string_equal(before, after);
+        s_assert_value(e, "SELECT string_agg(version || ' ' || status, ',')"
+                          " FROM flotilla.schema_migrations", "1 applied");
+        free(before);
+        free(after);
+        free(text);
+    }
+    /*
+     * A no-transaction migration's statement runs in a transaction of its
+     * own: the one that deletes the ledger's row is rolled back, what
+     * committed before it stays and is reported.
+     */
+    s_write(e, "0002_own.sql", "-- flotilla:options no-transaction\n"
+            "-- flotilla:up\nCREATE TABLE t2 (id int);\n"
+            "DELETE FROM flotilla.schema_migrations WHERE version = '1';\n"
+            "-- flotilla:down\nDROP TABLE IF EXISTS t2;\n");
+    s_run(e, &r, "apply", 1, "--allow-lint-errors", NULL);
+    s_expect(&r, 1, "changed flotilla's own table");
+    fl_test_proc_release(&r);
+    s_assert_value(e, "SELECT string_agg(version || ' ' || status || ' ' ||"
+                      " statements_done, ',' ORDER BY version)"
+                      " FROM flotilla.schema_migrations",
+                   "1 applied 1,2 failed 1");
+    free(forge);
+    free(location);
+}
+
+/*
  * The target's lock is a session-level advisory lock, which the
  * migration's statements could release (pg_advisory_unlock_all(), or
  * pg_advisory_unlock of flotilla's key): another flotilla run could then
@@ -1598,6 +1674,9 @@ main(void)
             s_teardown),
         cmocka_unit_test_setup_teardown(
             test_a_migration_cannot_release_the_target_lock, s_setup,
+            s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_migration_cannot_change_flotillas_own_tables, s_setup,
             s_teardown),
         cmocka_unit_test_setup_teardown(test_signed_bundle_apply_and_rollback_by_bundle, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_large_table_backup_goes_to_a_file_and_restores, s_setup, s_teardown),
