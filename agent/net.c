@@ -353,6 +353,29 @@ fl__net_col(const fl_net_rel_t *rel, int attnum)
 }
 
 /*
+ * The catalogs of the objects other than relations whose drop
+ * fl__net_outside looks for: those that live in a schema, a schema, and
+ * those of the whole database, which are no tenant's.  Each drop takes an
+ * ACCESS EXCLUSIVE lock on the object (also one a cascade reaches), which
+ * lasts until the transaction ends.
+ */
+#define S_OBJECT_CLASSES                                                    \
+    " ARRAY['pg_catalog.pg_namespace', 'pg_catalog.pg_proc',"               \
+    " 'pg_catalog.pg_type', 'pg_catalog.pg_operator',"                      \
+    " 'pg_catalog.pg_opclass', 'pg_catalog.pg_opfamily',"                   \
+    " 'pg_catalog.pg_collation', 'pg_catalog.pg_conversion',"               \
+    " 'pg_catalog.pg_ts_config', 'pg_catalog.pg_ts_dict',"                  \
+    " 'pg_catalog.pg_ts_parser', 'pg_catalog.pg_ts_template',"              \
+    " 'pg_catalog.pg_statistic_ext', 'pg_catalog.pg_extension',"            \
+    " 'pg_catalog.pg_event_trigger', 'pg_catalog.pg_publication',"          \
+    " 'pg_catalog.pg_foreign_data_wrapper', 'pg_catalog.pg_foreign_server',"\
+    " 'pg_catalog.pg_language', 'pg_catalog.pg_cast']"                      \
+    "::pg_catalog.regclass[]::pg_catalog.oid[] "
+
+/* The highest OID of a catalog, from its OID index. */
+#define S_MAX_OID(cat) " (SELECT pg_catalog.max(x.oid) FROM pg_catalog." cat " x)"
+
+/*
  * What a schema target's transaction changed outside its scope (its
  * schema and public, which the snapshots cover): every relation of
  * another schema this backend holds a lock on that writes take
@@ -365,13 +388,18 @@ fl__net_col(const fl_net_rel_t *rel, int attnum)
  * dropped (an ACCESS EXCLUSIVE lock on an OID pg_class no longer has)
  * that existed before the migration ($2: no higher OID was in pg_class
  * then) outside the scope ($3: what it held then, with the TOAST tables
- * and their indexes, and this session's temporary relations).
+ * and their indexes, and this session's temporary relations).  And so the
+ * other objects it dropped (S_OBJECT_CLASSES, named by class and OID, the
+ * seventh column): a lock on an object its catalog no longer describes,
+ * that existed before ($2 is the highest OID of those catalogs too) and
+ * was not the scope's ($3 holds its objects' OIDs too).
  */
 static const char s_outside_sql[] =
     "SELECT n.nspname, c.relname,"
     " pg_catalog.pg_stat_get_xact_tuples_updated(c.oid),"
     " pg_catalog.pg_stat_get_xact_tuples_deleted(c.oid),"
-    " pg_catalog.bool_or(l.mode <> 'RowExclusiveLock'), NULL"
+    " pg_catalog.bool_or(l.mode <> 'RowExclusiveLock'), NULL::pg_catalog.oid,"
+    " NULL::pg_catalog.oid"
     S_WRITE_LOCKS
     " AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'flotilla',"
     "  'flotilla_backup', 'public')"
@@ -379,7 +407,7 @@ static const char s_outside_sql[] =
     " AND n.nspname !~ '^pg_(toast|temp)'"
     " GROUP BY n.nspname, c.relname, c.oid"
     " UNION ALL"
-    " SELECT DISTINCT NULL, NULL, 0, 0, true, l.relation"
+    " SELECT DISTINCT NULL, NULL, 0, 0, true, l.relation, NULL::pg_catalog.oid"
     " FROM pg_catalog.pg_locks l"
     " WHERE l.locktype = 'relation' AND l.granted"
     " AND l.pid = pg_catalog.pg_backend_pid()"
@@ -390,26 +418,71 @@ static const char s_outside_sql[] =
     " AND l.relation OPERATOR(pg_catalog.<>) ALL ($3::pg_catalog.oid[])"
     " AND NOT EXISTS (SELECT FROM pg_catalog.pg_class c"
     "  WHERE c.oid = l.relation)"
-    " ORDER BY 1, 2, 6";
+    " UNION ALL"
+    " SELECT DISTINCT NULL, NULL, 0, 0, true, l.objid, l.classid"
+    " FROM pg_catalog.pg_locks l"
+    " WHERE l.locktype = 'object' AND l.granted"
+    " AND l.pid = pg_catalog.pg_backend_pid()"
+    " AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d"
+    "  WHERE d.datname = pg_catalog.current_database())"
+    " AND l.mode = 'AccessExclusiveLock' AND l.objsubid = 0"
+    " AND l.objid OPERATOR(pg_catalog.<=) $2::pg_catalog.oid"
+    " AND l.objid OPERATOR(pg_catalog.<>) ALL ($3::pg_catalog.oid[])"
+    /* Quals are reordered by cost: only those objects' locks are
+     * described (an advisory lock's classid is half its key). */
+    " AND CASE WHEN l.locktype = 'object' AND l.classid = ANY ("
+    S_OBJECT_CLASSES ") THEN pg_catalog.pg_describe_object(l.classid,"
+    " l.objid, 0) IS NULL END"
+    " ORDER BY 1, 2, 7, 6";
 
 /*
  * What fl__net_outside compares with, before the migration's first
- * statement: the highest OID in pg_class, and the OIDs of the scope's
+ * statement: the highest OID in pg_class and the catalogs of
+ * S_OBJECT_CLASSES (an object made later has a higher one, until the OID
+ * counter wraps around), and, as one array (an OID names one object in
+ * all the catalogs until then too), the scope's: the OIDs of its
  * relations of every kind, their TOAST tables and those tables' indexes,
- * and this session's temporary relations.
+ * this session's temporary relations, the schemas, the objects in them
+ * (pg_depend's index on the schema: their dependency on it, but not
+ * extensions, which are the database's), the relations' row types, and
+ * what is part of those types (an array type, a range's constructors and
+ * its cast to its multirange).
  */
 static const char s_outside_before_sql[] =
-    "SELECT (SELECT pg_catalog.max(c.oid) FROM pg_catalog.pg_class c)"
-    "::pg_catalog.text, coalesce(pg_catalog.array_agg(f.oid)::pg_catalog.text,"
-    " '{}') FROM (SELECT c.oid, c.reltoastrelid FROM pg_catalog.pg_class c"
-    " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+    "WITH ns AS MATERIALIZED (SELECT n.oid FROM pg_catalog.pg_namespace n"
     " WHERE n.nspname OPERATOR(pg_catalog.=) ANY"
     "  (ARRAY[$1, 'public']::pg_catalog.name[])"
-    " OR n.oid = pg_catalog.pg_my_temp_schema()) r,"
+    " OR n.oid = pg_catalog.pg_my_temp_schema()),"
+    " r AS MATERIALIZED (SELECT c.oid, c.reltoastrelid, c.reltype"
+    " FROM pg_catalog.pg_class c WHERE c.relnamespace IN (SELECT oid FROM ns)),"
+    " o AS MATERIALIZED (SELECT d.objid FROM pg_catalog.pg_depend d"
+    " WHERE d.refclassid = 'pg_catalog.pg_namespace'::pg_catalog.regclass"
+    " AND d.refobjid = ANY (ARRAY(SELECT oid FROM ns)) AND d.refobjsubid = 0"
+    " AND d.deptype = 'n' AND d.classid <> ALL (ARRAY['pg_catalog.pg_class',"
+    " 'pg_catalog.pg_extension']::pg_catalog.regclass[]::pg_catalog.oid[])"
+    " UNION ALL SELECT r.reltype FROM r WHERE r.reltype <> 0),"
+    " f(oid) AS (SELECT ns.oid FROM ns UNION ALL SELECT o.objid FROM o"
+    " UNION ALL SELECT d.objid FROM pg_catalog.pg_depend d"
+    "  WHERE d.refclassid = 'pg_catalog.pg_type'::pg_catalog.regclass"
+    "  AND d.refobjid = ANY (ARRAY(SELECT o.objid FROM o)) AND d.deptype = 'i'"
+    " UNION ALL SELECT x.oid FROM r,"
     " LATERAL (SELECT r.oid UNION ALL SELECT r.reltoastrelid"
     "  WHERE r.reltoastrelid <> 0 UNION ALL SELECT i.indexrelid"
     "  FROM pg_catalog.pg_index i WHERE r.reltoastrelid <> 0"
-    "  AND i.indrelid = r.reltoastrelid) f(oid)";
+    "  AND i.indrelid = r.reltoastrelid) x(oid))"
+    " SELECT GREATEST(" S_MAX_OID("pg_class") ","
+    S_MAX_OID("pg_namespace") "," S_MAX_OID("pg_proc") ","
+    S_MAX_OID("pg_type") "," S_MAX_OID("pg_operator") ","
+    S_MAX_OID("pg_opclass") "," S_MAX_OID("pg_opfamily") ","
+    S_MAX_OID("pg_collation") "," S_MAX_OID("pg_conversion") ","
+    S_MAX_OID("pg_ts_config") "," S_MAX_OID("pg_ts_dict") ","
+    S_MAX_OID("pg_ts_parser") "," S_MAX_OID("pg_ts_template") ","
+    S_MAX_OID("pg_statistic_ext") "," S_MAX_OID("pg_extension") ","
+    S_MAX_OID("pg_event_trigger") "," S_MAX_OID("pg_publication") ","
+    S_MAX_OID("pg_foreign_data_wrapper") ","
+    S_MAX_OID("pg_foreign_server") "," S_MAX_OID("pg_language") ","
+    S_MAX_OID("pg_cast") ")::pg_catalog.text,"
+    " coalesce(pg_catalog.array_agg(f.oid)::pg_catalog.text, '{}') FROM f";
 
 int
 fl__net_outside_before(fl_pg_t *pg, const char *scope, char *before[2],
@@ -432,19 +505,22 @@ fl__net_outside_before(fl_pg_t *pg, const char *scope, char *before[2],
 }
 
 /*
- * The names of the relations of OIDs dropped that existed before the
- * migration, outside the scope: its work is undone first (to savepoint,
- * taken before its first statement), which brings them back.
+ * The names of what the migration dropped that existed before it,
+ * outside the scope: relations of OIDs rels, other objects of classes
+ * and OIDs objs ("{...}" arrays each, or NULL).  Its work is undone first
+ * (to savepoint, taken before its first statement), which brings them
+ * back.
  */
 static int
 s_dropped_names(fl_pg_t *pg, const char *scope, const char *savepoint,
-                const char *oids, fl_buf_t *out, int *count, fl_error_t *err)
+                const char *rels, const char *const objs[2], fl_buf_t *out,
+                int *count, fl_error_t *err)
 {
-    const char *params[2] = {oids, scope};
+    const char *params[2] = {rels, scope};
     fl_pg_result_t r = FL_PG_RESULT_INIT;
     int rc = fl_pg_execf(pg, err, "ROLLBACK TO SAVEPOINT %s", savepoint);
 
-    if (rc == 0)
+    if (rc == 0 && rels)
         rc = fl_pg_query(pg, &r,
             "SELECT n.nspname, c.relname, n.nspname = 'pg_toast'"
             " OR c.relkind IN ('i', 'I') AS part"
@@ -461,14 +537,39 @@ s_dropped_names(fl_pg_t *pg, const char *scope, const char *savepoint,
         fl_buf_addf(out, "%s%s.%s: dropped", (*count)++ ? "; " : "",
                     fl_pg_value(&r, i, 0), fl_pg_value(&r, i, 1));
     }
-    if (rc == 0 && r.nrows == 0)
+    if (rc == 0 && rels && r.nrows == 0)
         /* Not there before the savepoint: made and dropped by the
          * migration, which cannot be told apart without running it
          * again (the OIDs wrapped around since the newest relation). */
         fl_buf_addf(out, "%srelations this migration dropped (OIDs %s) "
                     "could not be told apart from another schema's",
-                    (*count)++ ? "; " : "", oids);
+                    (*count)++ ? "; " : "", rels);
     fl_pg_result_release(&r);
+    if (rc == 0 && objs[0]) {
+        /*
+         * Each is named, whatever its schema: one of the scope's here
+         * would be a kind the list before missed, and the migration is
+         * undone already.
+         */
+        rc = fl_pg_query(pg, &r,
+            "SELECT pg_catalog.concat(i.type, ' ', i.identity),"
+            " i.type IS NOT NULL"
+            " FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.oid[]),"
+            "  pg_catalog.unnest($2::pg_catalog.oid[])) x(c, o),"
+            " LATERAL pg_catalog.pg_identify_object(x.c, x.o, 0) i"
+            " ORDER BY 2 DESC, 1", 2, objs, err);
+        for (size_t i = 0; rc == 0 && i < r.nrows; i++) {
+            if (strcmp(fl_pg_value(&r, i, 1), "t") != 0) {
+                fl_buf_addf(out, "%sobjects this migration dropped (OIDs "
+                            "%s) could not be told apart from another "
+                            "schema's", (*count)++ ? "; " : "", objs[1]);
+                break;
+            }
+            fl_buf_addf(out, "%s%s: dropped", (*count)++ ? "; " : "",
+                        fl_pg_value(&r, i, 0));
+        }
+        fl_pg_result_release(&r);
+    }
     return rc;
 }
 
@@ -626,11 +727,13 @@ fl__net_outside(fl_pg_t *pg, const char *scope, char *const before[2],
 {
     const char *params[3] = {scope, before[0], before[1]};
     fl_pg_result_t r = FL_PG_RESULT_INIT;
-    fl_buf_t dropped;
+    fl_buf_t dropped, classes, objects;
     int rc;
 
     *count = 0;
     fl_buf_init(&dropped, 0);
+    fl_buf_init(&classes, 0);
+    fl_buf_init(&objects, 0);
     rc = fl_pg_query_prepared(pg, &r, "flotilla_net_outside", s_outside_sql,
                               3, params, err);
     for (size_t i = 0; rc == 0 && i < r.nrows; i++) {
@@ -639,6 +742,13 @@ fl__net_outside(fl_pg_t *pg, const char *scope, char *const before[2],
         int ddl = strcmp(fl_pg_value(&r, i, 4), "t") == 0;
         char what[96];
 
+        if (fl_pg_value(&r, i, 6)) {
+            fl_buf_addf(&classes, "%s%s", classes.len ? "," : "{",
+                        fl_pg_value(&r, i, 6));
+            fl_buf_addf(&objects, "%s%s", objects.len ? "," : "{",
+                        fl_pg_value(&r, i, 5));
+            continue;
+        }
         if (fl_pg_value(&r, i, 5)) {
             fl_buf_addf(&dropped, "%s%s", dropped.len ? "," : "{",
                         fl_pg_value(&r, i, 5));
@@ -662,11 +772,23 @@ fl__net_outside(fl_pg_t *pg, const char *scope, char *const before[2],
     /* Before a rollback to the savepoint would take the rows away. */
     if (rc == 0)
         rc = s_catalog_outside(pg, scope, out, count, err);
-    if (rc == 0 && dropped.len) {
-        fl_buf_adds(&dropped, "}");
-        rc = s_dropped_names(pg, scope, savepoint, fl_buf_str(&dropped), out,
-                             count, err);
+    if (rc == 0 && (dropped.len || objects.len)) {
+        const char *objs[2] = {NULL, NULL};
+
+        if (dropped.len)
+            fl_buf_adds(&dropped, "}");
+        if (objects.len) {
+            fl_buf_adds(&classes, "}");
+            fl_buf_adds(&objects, "}");
+            objs[0] = fl_buf_str(&classes);
+            objs[1] = fl_buf_str(&objects);
+        }
+        rc = s_dropped_names(pg, scope, savepoint,
+                             dropped.len ? fl_buf_str(&dropped) : NULL, objs,
+                             out, count, err);
     }
     fl_buf_release(&dropped);
+    fl_buf_release(&classes);
+    fl_buf_release(&objects);
     return rc;
 }

@@ -235,11 +235,12 @@ int fl__net_after(fl_pg_t *pg, fl_session_t *session, const char *scope,
 /*
  * For a schema target (scope): the relations outside its schema and
  * public that this transaction changed in a way that can destroy data
- * (rows updated or deleted, structure or storage changed, dropped),
- * described in out ("schema.table: what; ..."), *count of them.  Rows
- * added and sequences drawn are not counted.  When it dropped one, the
- * transaction is rolled back to savepoint (taken before the migration's
- * first statement) to name it.
+ * (rows updated or deleted, structure or storage changed, dropped), the
+ * other objects outside them it dropped, and the catalog rows it wrote
+ * outside them, described in out ("schema.table: what; ..."), *count of
+ * them.  Rows added and sequences drawn are not counted.  When it dropped
+ * one, the transaction is rolled back to savepoint (taken before the
+ * migration's first statement) to name it.
  */
 int fl__net_outside(fl_pg_t *pg, const char *scope, char *const before[2],
                     const char *savepoint, fl_buf_t *out, int *count,
@@ -279,9 +280,10 @@ int fl__replay_settings(fl_pipeline_t *p, const fl_migration_t *m,
                         fl_error_t *err) FL_NODISCARD;
 /*
  * Before a schema target's first statement: what fl__net_outside needs
- * to tell a relation the migration dropped outside the scope (before: the
- * highest relation OID, and the scope's relation OIDs as an array; the
- * caller frees both).
+ * to tell a relation or other object the migration dropped outside the
+ * scope (before: the highest OID of pg_class and the other objects'
+ * catalogs, and the OIDs of the scope's relations and objects as an
+ * array; the caller frees both).
  */
 int fl__net_outside_before(fl_pg_t *pg, const char *scope, char *before[2],
                            fl_error_t *err) FL_NODISCARD;
