@@ -12,6 +12,8 @@
 # server time summed (parse, bind, execute).
 #
 # Usage: bench/outside.sh [NS]        (builds Release in build-bench/)
+#   B=DIR  also time the flotilla in DIR (e.g. a build of the commit
+#          before a change) the same way, with --schema s3, in the same run
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ns=${1:-400}
@@ -86,3 +88,9 @@ for db in b_small b_big; do
     run "$db" warm_up s2 >/dev/null
     run "$db" new s1
 done
+if [ -n "${B:-}" ]; then
+    echo "the same with $B/flotilla, --schema s3:"
+    for db in b_small b_big; do
+        bin=$B run "$db" old s3
+    done
+fi
