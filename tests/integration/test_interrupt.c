@@ -316,6 +316,7 @@ test_a_statement_commits_with_its_progress_row(void **state)
 #define S_CIC_WAITING                                                       \
     "SELECT count(*) = 1 FROM pg_stat_progress_create_index p JOIN"         \
     " pg_stat_activity a USING (pid) WHERE a.application_name = 'flotilla'" \
+    " AND a.datname = current_database()"                                   \
     " AND p.phase LIKE 'waiting for writers%'"
 
 /*

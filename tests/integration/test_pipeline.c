@@ -541,7 +541,8 @@ test_two_applies_at_once_apply_once(void **state)
             "-- flotilla:down\nDELETE FROM counter;\n");
     a = s_spawn_apply(e, "30s", o1);
     s_wait_for(e, "SELECT count(*) > 0 FROM pg_stat_activity WHERE query LIKE"
-                  " 'SELECT pg_sleep(1.5)%'", 30);
+                  " 'SELECT pg_sleep(1.5)%' AND datname = current_database()",
+               30);
     b = s_spawn_apply(e, "30s", o2);
     waitpid(a, &st1, 0);
     waitpid(b, &st2, 0);
@@ -557,7 +558,8 @@ test_two_applies_at_once_apply_once(void **state)
             "-- flotilla:down\nDELETE FROM counter WHERE k = 2;\n");
     a = s_spawn_apply(e, "30s", o1);
     s_wait_for(e, "SELECT count(*) > 0 FROM pg_stat_activity WHERE query LIKE"
-                  " 'SELECT pg_sleep(2)%'", 30);
+                  " 'SELECT pg_sleep(2)%' AND datname = current_database()",
+               30);
     b = s_spawn_apply(e, "200ms", o2);
     waitpid(b, &st2, 0);
     waitpid(a, &st1, 0);
@@ -596,7 +598,8 @@ test_kill_9_mid_migration_applies_nothing_then_rerun_succeeds(void **state)
             "-- flotilla:down\nDROP TABLE half_done;\nALTER TABLE users DROP COLUMN half;\n");
     a = s_spawn_apply(e, "30s", out);
     s_wait_for(e, "SELECT count(*) > 0 FROM pg_stat_activity WHERE query LIKE"
-                  " 'SELECT pg_sleep(2)%'", 30);
+                  " 'SELECT pg_sleep(2)%' AND datname = current_database()",
+               30);
     kill(a, SIGKILL);
     waitpid(a, &st, 0);
     assert_true(WIFSIGNALED(st));

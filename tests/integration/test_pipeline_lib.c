@@ -337,6 +337,7 @@ s_await_query(PGconn *conn, const char *like)
     for (int i = 0; i < 1200 && !seen; i++) {
         PGresult *r = PQexecParams(conn, "SELECT count(*) FROM pg_stat_activity"
                                          " WHERE application_name = 'flotilla'"
+                                         " AND datname = current_database()"
                                          " AND state = 'active' AND query LIKE $1",
                                    1, NULL, params, NULL, NULL, 0);
         seen = PQresultStatus(r) == PGRES_TUPLES_OK &&
@@ -551,7 +552,8 @@ test_cancel_from_another_thread_leaves_nothing_applied(void **state)
     pthread_create(&th, NULL, s_apply_thread, &job);
     for (int i = 0; i < 600 && !seen; i++) {
         v = fl_test_query_value(conn, "SELECT count(*) FROM pg_stat_activity"
-                                      " WHERE query LIKE 'SELECT pg_sleep(30)%'");
+                                      " WHERE query LIKE 'SELECT pg_sleep(30)%'"
+                                      " AND datname = current_database()");
         seen = strcmp(v, "1") == 0;
         free(v);
         usleep(50000);

@@ -270,6 +270,7 @@ test_a_kill_during_a_repeatable_runs_it_once_on_resume(void **state)
     fl_test_ws_spawn(ws, &c, "apply", NULL, 1);
     fl_test_ws_await_child(ws, &c, "SELECT count(*) = 1 FROM pg_stat_activity"
                            " WHERE application_name = 'flotilla' AND"
+                           " datname = current_database() AND"
                            " wait_event_type = 'Lock' AND query LIKE"
                            " '%pg_advisory_xact_lock%'", 60);
     fl_test_child_signal(&c, SIGKILL);
