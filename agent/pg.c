@@ -26,6 +26,13 @@ struct fl_pg {
     char **prepared;   /* names of the statements prepared so far */
     size_t nprepared;
     /*
+     * One of them was found gone from the server (26000: a DEALLOCATE ALL
+     * or DISCARD a migration ran through dynamic SQL), so any may be:
+     * all are deallocated and forgotten before the next one is used
+     * outside a transaction (s_prepared_resync).
+     */
+    int prepared_lost;
+    /*
      * Stray cancels (see fl_pg_cancel): sent is set, by any thread, as a
      * cancel request starts out; taken counts the statements a cancel
      * stopped since (or is set by fl_pg_cancel_settled); last_cancelled
@@ -503,19 +510,6 @@ fl_pg_query(fl_pg_t *pg, fl_pg_result_t *out, const char *sql, int nparams,
     return s_query(pg, out, S_PARAMS, NULL, sql, nparams, params, err);
 }
 
-/* Forgets that this connection prepared name (the server no longer has it). */
-static void
-s_forget_prepared(fl_pg_t *pg, const char *name)
-{
-    for (size_t i = 0; i < pg->nprepared; i++) {
-        if (strcmp(pg->prepared[i], name) != 0)
-            continue;
-        free(pg->prepared[i]);
-        pg->prepared[i] = pg->prepared[--pg->nprepared];
-        return;
-    }
-}
-
 /* Whether this connection has prepared name. */
 static int
 s_is_prepared(const fl_pg_t *pg, const char *name)
@@ -523,6 +517,52 @@ s_is_prepared(const fl_pg_t *pg, const char *name)
     for (size_t i = 0; i < pg->nprepared; i++)
         if (strcmp(pg->prepared[i], name) == 0)
             return 1;
+    return 0;
+}
+
+/*
+ * err, a failure of a statement this connection prepared, says it is gone
+ * from the server: which others are is unknown (s_prepared_resync), and
+ * what removed them is said.
+ */
+static void
+s_prepared_gone(fl_pg_t *pg, int rc, fl_error_t *err)
+{
+    if (rc != FL_EDB || err == NULL || strcmp(err->sqlstate, "26000") != 0)
+        return;
+    pg->prepared_lost = 1;
+    if (err->detail == NULL)
+        fl_error_set_detail(err, "Flotilla prepares its statements on the "
+                            "migration's connection; a statement it ran "
+                            "removed them (DEALLOCATE or DISCARD, which a DO "
+                            "block or a function can run where the linter "
+                            "does not see it).  The transaction it was in is "
+                            "rolled back.");
+    if (err->hint == NULL)
+        fl_error_set_hint(err, "Remove the DEALLOCATE or DISCARD from the "
+                          "migration.");
+}
+
+/*
+ * After s_prepared_gone, outside a transaction: the statements still
+ * prepared are removed and all forgotten, to be prepared again.
+ */
+static int
+s_prepared_resync(fl_pg_t *pg, fl_error_t *err)
+{
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    int rc;
+
+    if (!pg->prepared_lost || PQtransactionStatus(pg->conn) != PQTRANS_IDLE)
+        return 0;
+    if ((rc = s_query(pg, &r, S_PARAMS, NULL, "DEALLOCATE ALL", 0, NULL,
+                      err)) != 0)
+        return rc;
+    fl_pg_result_release(&r);
+    for (size_t i = 0; i < pg->nprepared; i++)
+        free(pg->prepared[i]);
+    pg->nprepared = 0;
+    pg->prepared_lost = 0;
     return 0;
 }
 
@@ -550,24 +590,26 @@ fl_pg_query_prepared(fl_pg_t *pg, fl_pg_result_t *out, const char *name,
                      const char *sql, int nparams, const char *const *params,
                      fl_error_t *err)
 {
-    int rc = s_prepare(pg, out, name, sql, nparams, err);
+    int rc = s_prepared_resync(pg, err);
 
+    if (rc == 0)
+        rc = s_prepare(pg, out, name, sql, nparams, err);
     if (rc == 0)
         rc = s_query(pg, out, S_PREPARED, name, sql, nparams, params, err);
     /*
-     * Gone from the server (a DEALLOCATE a migration ran through dynamic
-     * SQL): prepared again, once, where no transaction was aborted by the
-     * failure.
+     * Gone from the server: prepared again, once, where no transaction was
+     * aborted by the failure.
      */
-    if (rc == FL_EDB && err && strcmp(err->sqlstate, "26000") == 0) {
-        s_forget_prepared(pg, name);
-        if (PQtransactionStatus(pg->conn) == PQTRANS_IDLE) {
-            fl_error_clear(err);
+    s_prepared_gone(pg, rc, err);
+    if (pg->prepared_lost && rc == FL_EDB &&
+        PQtransactionStatus(pg->conn) == PQTRANS_IDLE) {
+        fl_error_clear(err);
+        rc = s_prepared_resync(pg, err);
+        if (rc == 0)
             rc = s_prepare(pg, out, name, sql, nparams, err);
-            if (rc == 0)
-                rc = s_query(pg, out, S_PREPARED, name, sql, nparams, params,
-                             err);
-        }
+        if (rc == 0)
+            rc = s_query(pg, out, S_PREPARED, name, sql, nparams, params,
+                         err);
     }
     return rc;
 }
@@ -613,9 +655,12 @@ fl_pg_batch(fl_pg_t *pg, const fl_pg_step_t *steps, size_t n,
     PGresult *res = NULL;
 
     pg->last_position = 0;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++)
         if (steps[i].out != NULL)
             memset(steps[i].out, 0, sizeof(*steps[i].out));
+    if ((rc = s_prepared_resync(pg, err)) != 0)
+        goto cleanup;
+    for (size_t i = 0; i < n; i++) {
         prepare[i] = steps[i].name != NULL && !s_is_prepared(pg, steps[i].name);
         for (size_t j = 0; prepare[i] && j < i; j++)
             if (prepare[j] && strcmp(steps[j].name, steps[i].name) == 0)
@@ -670,6 +715,7 @@ fl_pg_batch(fl_pg_t *pg, const fl_pg_step_t *steps, size_t n,
         pg->prepared[pg->nprepared++] = naming[i];
         naming[i] = NULL;
     }
+    s_prepared_gone(pg, rc, err);
 cleanup:
     for (size_t i = 0; i < n; i++)
         free(naming[i]);

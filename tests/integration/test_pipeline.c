@@ -1166,6 +1166,72 @@ test_a_migration_leaves_no_session_state_to_the_next(void **state)
 static void s_cli(fl_test_proc_t *r, const char *const *argv);
 
 /*
+ * Flotilla prepares its statements on the migration's connection; a
+ * DEALLOCATE run by a DO block (which the linter cannot see into) removes
+ * them, and flotilla's next statement fails.  Before, the run failed
+ * with the server's bare "prepared statement ... does not exist"; now the
+ * error says what did it, the migration is rolled back and recorded
+ * failed, in a transaction and outside one, and the next apply runs.
+ */
+static void
+test_a_migration_that_deallocates_flotillas_statements(void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+    static const char *const how[] = {"", "-- flotilla:options no-transaction\n"};
+
+    for (size_t i = 0; i < sizeof(how) / sizeof(how[0]); i++) {
+        char *file = fl_asprintf("000%zu_gone.sql", i + 1);
+        char *text = fl_asprintf("%s-- flotilla:up\n"
+                                 "CREATE TABLE gone%zu (id int);\n"
+                                 "DO $$ BEGIN EXECUTE 'DEALLOCATE ALL'; END $$;\n"
+                                 "INSERT INTO gone%zu VALUES (1);\n"
+                                 "-- flotilla:down\nDROP TABLE gone%zu;\n",
+                                 how[i], i, i, i);
+        char *fixed = fl_asprintf("%s-- flotilla:up\n"
+                                  "CREATE TABLE IF NOT EXISTS gone%zu (id int);\n"
+                                  "INSERT INTO gone%zu VALUES (1);\n"
+                                  "-- flotilla:down\nDROP TABLE gone%zu;\n",
+                                  how[i], i, i, i);
+        char *exists = fl_asprintf("SELECT to_regclass('gone%zu') IS NULL", i);
+        char *status = fl_asprintf("SELECT status FROM flotilla.schema_migrations"
+                                   " WHERE version = '%zu'", i + 1);
+
+        s_write(e, file, text);
+        s_run(e, &r, "apply", 1, NULL);
+        s_expect(&r, 1, "DEALLOCATE or DISCARD");
+        fl_test_proc_release(&r);
+        s_assert_value(e, status, "failed");
+        s_assert_value(e, exists, i == 0 ? "t" : "f");
+        if (i == 1) {
+            /*
+             * Outside a transaction its first statement committed: resumed
+             * (its file may not change), it fails the same way, at the
+             * statement that does it.
+             */
+            s_assert_value(e, "SELECT statements_done FROM"
+                              " flotilla.schema_migrations WHERE version = '2'",
+                           "1");
+            s_run(e, &r, "apply", 1, NULL);
+            s_expect(&r, 1, "DEALLOCATE or DISCARD");
+            fl_test_proc_release(&r);
+            s_assert_value(e, status, "failed");
+        } else {
+            s_write(e, file, fixed);
+            s_run(e, &r, "apply", 1, NULL);
+            s_expect(&r, 0, "applied 1 migration");
+            fl_test_proc_release(&r);
+            s_assert_value(e, status, "applied");
+        }
+        free(status);
+        free(exists);
+        free(fixed);
+        free(text);
+        free(file);
+    }
+}
+
+/*
  * Flotilla's own tables (the ledger, the recorded schema changes, the
  * backups' copies of earlier migrations) live in the target and the
  * migration runs as the role that owns them: a statement, or a tenant's
@@ -1680,6 +1746,9 @@ main(void)
             s_teardown),
         cmocka_unit_test_setup_teardown(
             test_a_migration_cannot_change_flotillas_own_tables, s_setup,
+            s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_migration_that_deallocates_flotillas_statements, s_setup,
             s_teardown),
         cmocka_unit_test_setup_teardown(test_signed_bundle_apply_and_rollback_by_bundle, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_large_table_backup_goes_to_a_file_and_restores, s_setup, s_teardown),
