@@ -703,7 +703,9 @@ s_half_applied(const fl_ledger_row_t *row)
  * one left half-applied: the later one's committed statements would then
  * stand on a schema they were not written for, and its down could not
  * undo them.  r holds the candidates (applied or rolling_back), newest
- * first; the lowest one this mode reaches is compared.
+ * first; the lowest one this mode reaches is compared.  Rolling back to
+ * a version is refused under any half-applied migration above it, also
+ * when none of the candidates is (the state asked for cannot be reached).
  */
 static int
 s_half_applied_above(fl_pipeline_t *p, const fl_ledger_t *ledger,
@@ -731,17 +733,43 @@ s_half_applied_above(fl_pipeline_t *p, const fl_ledger_t *ledger,
         if (mode == FL_ROLLBACK_LAST)
             break;
     }
-    for (size_t i = 0; fl_version_is_set(&lowest) && i < ledger->count; i++) {
+    for (size_t i = 0; i < ledger->count; i++) {
         const fl_ledger_row_t *h = &ledger->items[i];
-        if (fl_version_cmp(&h->version, &lowest) <= 0 || !s_half_applied(h))
+        int under = fl_version_is_set(&lowest) &&
+                    fl_version_cmp(&h->version, &lowest) > 0;
+        const char *name = h->file ? h->file : h->name;
+
+        if (!s_half_applied(h))
             continue;
-        FL_ERR(err, FL_EINVAL, "%s is partly applied (%d of %d statements): "
-               "rolling back migration %s underneath it is refused",
-               h->file ? h->file : h->name, h->statements_done,
-               h->statements_total, lowest.text);
-        fl_error_set_detail(err, "Its committed statements would stand on a "
-                                 "schema they were not written for, and its "
-                                 "down could not undo them.");
+        /*
+         * Rolling back to a version below it, the last migration when this
+         * is it, or its bundle asks for a state with none of its
+         * statements.
+         */
+        if (!under && !(mode == FL_ROLLBACK_TO &&
+                        (!fl_version_is_set(to_version) ||
+                         fl_version_cmp(&h->version, to_version) > 0)) &&
+            !(mode == FL_ROLLBACK_LAST && !fl_version_is_set(&lowest)) &&
+            !(mode == FL_ROLLBACK_BUNDLE && h->bundle_id &&
+              strcmp(h->bundle_id, bundle_id) == 0))
+            continue;
+        if (under) {
+            FL_ERR(err, FL_EINVAL, "%s is partly applied (%d of %d "
+                   "statements): rolling back migration %s underneath it is "
+                   "refused", name, h->statements_done, h->statements_total,
+                   lowest.text);
+            fl_error_set_detail(err, "Its committed statements would stand "
+                                "on a schema they were not written for, and "
+                                "its down could not undo them.");
+        } else {
+            FL_ERR(err, FL_EINVAL, "%s is partly applied (%d of %d "
+                   "statements): a rollback does not undo part of a "
+                   "migration", name, h->statements_done,
+                   h->statements_total);
+            fl_error_set_detail(err, "A rollback runs the down of migrations "
+                                "applied whole; %s's committed statements "
+                                "would stay.", name);
+        }
         fl_error_set_hint(err, "Finish it first (flotilla apply resumes it at "
                                "statement %d), then roll back.",
                           h->statements_done + 1);

@@ -678,6 +678,79 @@ test_rollback_refuses_under_a_half_applied_migration(void **state)
     s_expect_value(ws, "SELECT to_regclass('a') IS NOT NULL", "t");
     s_expect_value(ws, "SELECT status FROM flotilla.schema_migrations WHERE"
                        " version = '1'", "applied");
+    /*
+     * Rolling back to 1 leaves 1 applied, but cannot take 2's committed
+     * statement back: refused, naming it (before, "rolled back 0
+     * migrations", exit 0, with b still there).
+     */
+    fl_test_ws_flotilla(ws, &r, "rollback",
+                        (const char *const[]){"--to", "1", NULL}, 1);
+    fl_test_expect(&r, 1, "0002_b.sql is partly applied");
+    fl_test_proc_release(&r);
+    s_expect_value(ws, "SELECT string_agg(version || ' ' || status || ' ' ||"
+                       " statements_done, ', ' ORDER BY version_order) FROM"
+                       " flotilla.schema_migrations",
+                   "1 applied 1, 2 failed 1");
+    /* Below it, the same. */
+    fl_test_ws_flotilla(ws, &r, "rollback",
+                        (const char *const[]){"--to", "0", NULL}, 1);
+    fl_test_expect(&r, 1, "0002_b.sql is partly applied");
+    fl_test_proc_release(&r);
+    s_expect_value(ws, "SELECT to_regclass('a') IS NOT NULL", "t");
+}
+
+/*
+ * The same through a signed bundle: rolling back the bundle (as a fleet
+ * rollback does on each target) cannot take back the committed statement
+ * of its migration applied in part, and says so (before, "rolled back 0
+ * migrations", exit 0, and a fleet rollback counted the target as rolled
+ * back with table b still there).
+ */
+static void
+test_a_bundle_rollback_refuses_its_half_applied_migration(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    fl_test_proc_t r;
+    char *key = fl_asprintf("%s/release", ws->dir);
+    char *keyfile = fl_asprintf("%s/release.key", ws->dir);
+    char *pub = fl_asprintf("%s/release.pub", ws->dir);
+    char *bundle = fl_asprintf("%s/b.bundle", ws->dir);
+    char *id = NULL;
+
+    fl_test_ws_write(ws, "0001_b.sql",
+                     "-- flotilla:options no-transaction\n"
+                     "-- flotilla:up\nCREATE TABLE b (id bigint);\n"
+                     "CREATE INDEX CONCURRENTLY b_x ON b (no_such_column);\n"
+                     "-- flotilla:down\nDROP TABLE b;\n");
+    fl_test_run(&r, "flotilla", (const char *const[]){"flotilla", "keygen",
+                "--out", key, NULL}, NULL, 60);
+    fl_test_expect(&r, 0, NULL);
+    fl_test_proc_release(&r);
+    fl_test_run(&r, "flotilla", (const char *const[]){"flotilla", "bundle",
+                "build", ws->mdir, "--sign", keyfile, "--out", bundle,
+                "--environment", "test", NULL}, NULL, 60);
+    fl_test_expect(&r, 0, NULL);
+    fl_test_proc_release(&r);
+    fl_test_ws_flotilla(ws, &r, "apply", (const char *const[]){"--trust", pub,
+                        "--environment", "test", bundle, NULL}, 0);
+    fl_test_expect(&r, 1, "no_such_column");
+    fl_test_proc_release(&r);
+    s_expect_value(ws, "SELECT status || ' ' || statements_done FROM"
+                       " flotilla.schema_migrations", "failed 1");
+    id = fl_test_query_value(ws->conn, "SELECT bundle_id FROM"
+                                       " flotilla.schema_migrations");
+    assert_non_null(id);
+    fl_test_ws_flotilla(ws, &r, "rollback", (const char *const[]){"--bundle",
+                        id, "--trust", pub, "--environment", "test", bundle,
+                        NULL}, 0);
+    fl_test_expect(&r, 1, "0001_b.sql is partly applied");
+    fl_test_proc_release(&r);
+    s_expect_value(ws, "SELECT to_regclass('b') IS NOT NULL", "t");
+    free(id);
+    free(bundle);
+    free(pub);
+    free(keyfile);
+    free(key);
 }
 
 int
@@ -699,6 +772,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_a_resumed_migration_is_rolled_back_without_a_false_proof, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_no_transaction_down_resumes_and_says_what_it_undid, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_rollback_refuses_under_a_half_applied_migration, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_a_bundle_rollback_refuses_its_half_applied_migration, fl_test_ws_setup, fl_test_ws_teardown),
     };
 
     if (!fl_test_have_postgres()) {
