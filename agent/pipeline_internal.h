@@ -571,6 +571,11 @@ int fl__check_release(fl_pipeline_t *p, const fl_source_t *src,
  * FL_ECANCELLED when cancelled.
  */
 int fl__lock_target(fl_pipeline_t *p, fl_error_t *err) FL_NODISCARD;
+/*
+ * The class (first key) of flotilla's advisory locks, as SQL: the
+ * target's (two keys, objsubid 2 in pg_locks) and the ledger's.
+ */
+#define FL__LOCK_CLASS "1718578273"
 /* Releases it if held (closing the session would too). */
 void fl__unlock_target(fl_pipeline_t *p);
 /*

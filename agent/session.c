@@ -353,6 +353,9 @@ fl__session_enter(fl_pg_t *pg, fl_session_t *s, fl_error_t *err)
  * with what they belong to).  Flotilla's own temporary tables (the
  * schema snapshots, agent/schema.c) stay.  Names are quoted by format('%I') and regprocedure; IF EXISTS
  * and CASCADE because dropping one may drop another (a view on a table).
+ * And its session-level advisory locks (between migrations no
+ * transaction holds one), each released as many times as it was taken,
+ * but those of flotilla's class (the target's lock, agent/targetlock.c).
  */
 static const char s_leftovers_sql[] =
     "WITH t AS MATERIALIZED (SELECT d.classid, d.objid"
@@ -390,7 +393,20 @@ static const char s_leftovers_sql[] =
     " %s CASCADE', f.oid::pg_catalog.regprocedure)"
     " FROM t JOIN pg_catalog.pg_proc f ON f.oid OPERATOR(pg_catalog.=)"
     " t.objid WHERE t.classid OPERATOR(pg_catalog.=)"
-    " 'pg_catalog.pg_proc'::pg_catalog.regclass) x"
+    " 'pg_catalog.pg_proc'::pg_catalog.regclass"
+    " UNION ALL SELECT 7, 0, pg_catalog.format('DO $fl$BEGIN WHILE"
+    " pg_catalog.pg_advisory_unlock%s(%s) LOOP END LOOP; END$fl$',"
+    " CASE WHEN l.mode OPERATOR(pg_catalog.=) 'ShareLock' THEN '_shared'"
+    " ELSE '' END, CASE WHEN l.objsubid OPERATOR(pg_catalog.=) 1"
+    " THEN ((l.classid::pg_catalog.int8 OPERATOR(pg_catalog.<<) 32)"
+    " OPERATOR(pg_catalog.|) l.objid::pg_catalog.int8)::pg_catalog.text"
+    " ELSE pg_catalog.format('%s, %s', l.classid::pg_catalog.int4,"
+    " l.objid::pg_catalog.int4) END)"
+    " FROM pg_catalog.pg_locks l"
+    " WHERE l.locktype OPERATOR(pg_catalog.=) 'advisory' AND l.granted"
+    " AND l.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid()"
+    " AND NOT (l.classid OPERATOR(pg_catalog.=) " FL__LOCK_CLASS
+    " AND l.objsubid OPERATOR(pg_catalog.=) 2)) x"
     " ORDER BY x.o, x.k";
 
 int

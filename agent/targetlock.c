@@ -11,7 +11,7 @@
 #include "agent/pipeline_internal.h"
 
 /*
- * Advisory lock keys: (FL_LOCK_CLASS, hash of the target): the database's
+ * Advisory lock keys: (FL__LOCK_CLASS, hash of the target): the database's
  * name, or "<database>/<schema>" for a schema target ($1 the schema, ""
  * for the whole database), so that two schema tenants of one database
  * migrate in parallel.  A schema target also holds the database's key
@@ -20,8 +20,7 @@
  * one of its tenants exclude each other.  Both keys are tried in one
  * statement, which keeps neither when it cannot have both.
  */
-#define FL_LOCK_CLASS 1718578273
-#define S_LOCK_CLASS "1718578273"
+#define S_LOCK_CLASS FL__LOCK_CLASS
 #define S_TARGET_KEY                                                        \
     "(pg_catalog.hashtext(CASE WHEN $1 OPERATOR(pg_catalog.=) '' THEN"      \
     " pg_catalog.current_database()::pg_catalog.text ELSE"                  \
