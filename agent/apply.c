@@ -1491,22 +1491,38 @@ s_mig_validate(fl_pipeline_t *p, s_mig *x, const fl_ledger_row_t *row,
         return rc;
     if (m->repeatable)
         return fl__repeatable_check(m, &x->u.stmts, err);
-    if (!m->no_transaction || row == NULL || row->statements_done <= 0 ||
+    /*
+     * The ledger says whether it ran in part, not the file: one changed to
+     * run in a transaction would otherwise run again from its start.
+     */
+    if (row == NULL || row->transactional || row->statements_done <= 0 ||
         (strcmp(row->status, "running") != 0 &&
          strcmp(row->status, "failed") != 0))
         return 0;
-    /* Its committed statements stay whatever happens next. */
-    x->start = (size_t)row->statements_done;
-    x->u.stats.done = row->statements_done;
-    x->u.stats.retries = row->retries;
-    x->u.stats.lock_wait_ms = row->lock_wait_ms;
+    /*
+     * Another file: refused with nothing run and its row as it was (before,
+     * the failure row written for it took the new checksum, and the next
+     * apply resumed the changed file midway and called it applied).
+     */
     if (!fl_ledger_row_matches(row, m)) {
         rc = FL_ERR(err, FL_EINVAL, "%s was partly applied (%d of %d "
                     "statements) with different content", m->file,
                     row->statements_done, row->statements_total);
         fl_error_set_hint(err, "Restore the migration file as it was, let it "
-                               "finish, and change it in a new migration.");
+                               "finish, and change it in a new migration.  "
+                               "When its statement %d can never succeed: "
+                               "flotilla rollback --skip-down %s --reason "
+                               "TEXT marks it rolled back (its committed "
+                               "statements stay), and the changed file then "
+                               "runs from its start.",
+                          row->statements_done + 1, row->version.text);
+        return rc;
     }
+    /* Its committed statements stay whatever happens next. */
+    x->start = (size_t)row->statements_done;
+    x->u.stats.done = row->statements_done;
+    x->u.stats.retries = row->retries;
+    x->u.stats.lock_wait_ms = row->lock_wait_ms;
     return rc;
 }
 

@@ -771,8 +771,12 @@ s_half_applied_above(fl_pipeline_t *p, const fl_ledger_t *ledger,
                                 "would stay.", name);
         }
         fl_error_set_hint(err, "Finish it first (flotilla apply resumes it at "
-                               "statement %d), then roll back.",
-                          h->statements_done + 1);
+                               "statement %d), then roll back.  When that "
+                               "statement can never succeed: flotilla "
+                               "rollback --skip-down %s --reason TEXT marks "
+                               "it rolled back, its committed statements "
+                               "left in place.", h->statements_done + 1,
+                          h->version.text);
         fl__event(p, FL_STEP_ROLLBACK, FL_STEP_REFUSED, NULL, 0, err,
                   "rollback refused");
         return FL_EINVAL;

@@ -603,8 +603,12 @@ fl__skip_down(fl_pipeline_t *p, const fl_version_t *version,
     if ((rc = fl_ledger_ensure_load(p->pg, p->target, &ledger, err)) != 0)
         goto cleanup;
     row = fl_ledger_find(&ledger, version);
-    if (row == NULL || (strcmp(row->status, "applied") != 0 &&
-                        strcmp(row->status, "rolling_back") != 0)) {
+    /*
+     * Applied, being rolled back, or applied in part: a no-transaction
+     * migration stopped after some statements, whose next one may never
+     * succeed (its file may not change, and no rollback reaches it).
+     */
+    if (row == NULL || !fl_ledger_row_in_effect(row)) {
         rc = FL_ERR(err, FL_ENOTFOUND, "migration %s is not applied in "
                     "database \"%s\"%s%s%s", version->text,
                     fl_pg_describe(p->pg), *p->target ? " (schema \"" : "",
@@ -613,7 +617,7 @@ fl__skip_down(fl_pipeline_t *p, const fl_version_t *version,
             fl_error_set_detail(err, "Its ledger row says %s.", row->status);
         fl_error_set_hint(err, "flotilla status shows what is applied; "
                                "--skip-down takes the version of an applied "
-                               "migration.");
+                               "migration, or of one applied in part.");
         goto cleanup;
     }
     /* Newest first, as every rollback: nothing above it may be left. */
@@ -642,10 +646,18 @@ fl__skip_down(fl_pipeline_t *p, const fl_version_t *version,
                           err);
     if (rc != 0)
         goto cleanup;
-    fl__event(p, FL_STEP_ROLLBACK, FL_STEP_SKIPPED, &m, 0, NULL,
-              "down of %s skipped (rollback --skip-down), reason: %s; what it "
-              "changed stays in the database and its backups are left over "
-              "(flotilla backups list)", m.file, reason);
+    if (strcmp(row->status, "applied") == 0 ||
+        strcmp(row->status, "rolling_back") == 0)
+        fl__event(p, FL_STEP_ROLLBACK, FL_STEP_SKIPPED, &m, 0, NULL,
+                  "down of %s skipped (rollback --skip-down), reason: %s; "
+                  "what it changed stays in the database and its backups are "
+                  "left over (flotilla backups list)", m.file, reason);
+    else
+        fl__event(p, FL_STEP_ROLLBACK, FL_STEP_SKIPPED, &m, 0, NULL,
+                  "%s, applied in part, marked rolled back (rollback "
+                  "--skip-down), reason: %s; the %d of its %d statements that "
+                  "committed stay in the database", m.file, reason,
+                  row->statements_done, row->statements_total);
 cleanup:
     fl__flush_logs(p);
     fl__unlock_target(p);

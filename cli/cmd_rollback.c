@@ -53,12 +53,13 @@ static const char s_usage[] =
     "                         (said in the log); flotilla otherwise never\n"
     "                         executes text read back from a database\n"
     "  --skip-down VERSION    the escape hatch for a down that cannot run:\n"
-    "                         marks VERSION (the newest applied migration)\n"
-    "                         rolled back without running its down or\n"
-    "                         restoring its backups; what it changed stays\n"
-    "                         in the database, its backups are left over\n"
-    "                         (backups list).  Needs --reason, recorded in\n"
-    "                         the ledger and the log\n";
+    "                         marks VERSION (the newest applied migration,\n"
+    "                         or one applied in part whose next statement\n"
+    "                         cannot succeed) rolled back without running\n"
+    "                         its down or restoring its backups; what it\n"
+    "                         changed stays in the database, its backups\n"
+    "                         are left over (backups list).  Needs\n"
+    "                         --reason, recorded in the ledger and the log\n";
 
 enum { S_OPT_LAST = 2000, S_OPT_BUNDLE, S_OPT_ACCEPT_LOSS, S_OPT_ACCEPT_DIFF,
        S_OPT_DOWN_FROM_LEDGER, S_OPT_SKIP_DOWN };

@@ -700,6 +700,77 @@ test_rollback_refuses_under_a_half_applied_migration(void **state)
 }
 
 /*
+ * A no-transaction migration applied in part whose next statement can
+ * never succeed: its file may not change, not even to run in one
+ * transaction (before, without the option it ran again from its first
+ * statement, and a row it had inserted was inserted twice), and no
+ * rollback reaches it (before, neither did --skip-down: no way out).  rollback --skip-down marks it rolled back with
+ * its reason, what committed staying; the fixed file then runs from its
+ * start.
+ */
+static void
+test_a_half_applied_migration_that_cannot_finish_is_skipped(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    fl_test_proc_t r;
+    const char *const fixed =
+        "-- flotilla:options no-transaction\n"
+        "-- flotilla:up\nCREATE TABLE IF NOT EXISTS b (id bigint);\n"
+        "INSERT INTO hits VALUES (2);\n"
+        "CREATE INDEX CONCURRENTLY b_x ON b (id);\n"
+        "-- flotilla:down\nDROP TABLE b;\n";
+
+    fl_test_exec(ws->conn, "CREATE TABLE hits (n int)");
+    fl_test_ws_write(ws, "0001_b.sql",
+                     "-- flotilla:options no-transaction\n"
+                     "-- flotilla:up\nCREATE TABLE b (id bigint);\n"
+                     "INSERT INTO hits VALUES (1);\n"
+                     "CREATE INDEX CONCURRENTLY b_x ON b (no_such_column);\n"
+                     "-- flotilla:down\nDROP TABLE b;\n");
+    s_apply(ws, 1, "no_such_column");
+    s_expect_value(ws, "SELECT status || ' ' || statements_done FROM"
+                       " flotilla.schema_migrations", "failed 2");
+    /* The same statements in one transaction: refused, nothing run. */
+    fl_test_ws_write(ws, "0001_b.sql",
+                     "-- flotilla:up\nCREATE TABLE IF NOT EXISTS b (id bigint);\n"
+                     "INSERT INTO hits VALUES (1);\n"
+                     "CREATE INDEX b_x ON b (id);\n"
+                     "-- flotilla:down\nDROP TABLE b;\n");
+    s_apply(ws, 3, "partly applied (2 of 3 statements) with different content");
+    s_expect_value(ws, "SELECT string_agg(n::text, ',') FROM hits", "1");
+    s_expect_value(ws, "SELECT status || ' ' || statements_done FROM"
+                       " flotilla.schema_migrations", "failed 2");
+    /*
+     * A changed file, twice: its row keeps the checksum of the file that
+     * ran (before, the refusal wrote the new one, and the second apply
+     * resumed the changed file at statement 3 and recorded it applied).
+     */
+    fl_test_ws_write(ws, "0001_b.sql", fixed);
+    s_apply(ws, 3, "rollback --skip-down 1 --reason");
+    s_apply(ws, 3, "with different content");
+    s_expect_value(ws, "SELECT status || ' ' || statements_done FROM"
+                       " flotilla.schema_migrations", "failed 2");
+    fl_test_ws_flotilla(ws, &r, "rollback", (const char *const[]){"--last",
+                        NULL}, 1);
+    fl_test_expect(&r, 1, "rollback --skip-down 1 --reason");
+    fl_test_proc_release(&r);
+    fl_test_ws_flotilla(ws, &r, "rollback", (const char *const[]){
+                        "--skip-down", "1", "--reason", "typo in the index",
+                        NULL}, 0);
+    fl_test_expect(&r, 0, NULL);
+    fl_test_proc_release(&r);
+    s_expect_value(ws, "SELECT status || ' ' || rollback_note FROM"
+                       " flotilla.schema_migrations",
+                   "rolled_back down skipped: typo in the index");
+    s_expect_value(ws, "SELECT to_regclass('b') IS NOT NULL", "t");
+    s_apply(ws, 0, "applied 1 migration");
+    s_expect_value(ws, "SELECT status || ' ' || statements_done FROM"
+                       " flotilla.schema_migrations", "applied 3");
+    s_expect_value(ws, "SELECT string_agg(n::text, ',' ORDER BY n) FROM hits",
+                   "1,2");
+}
+
+/*
  * The same through a signed bundle: rolling back the bundle (as a fleet
  * rollback does on each target) cannot take back the committed statement
  * of its migration applied in part, and says so (before, "rolled back 0
@@ -773,6 +844,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_a_no_transaction_down_resumes_and_says_what_it_undid, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_rollback_refuses_under_a_half_applied_migration, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_bundle_rollback_refuses_its_half_applied_migration, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_a_half_applied_migration_that_cannot_finish_is_skipped, fl_test_ws_setup, fl_test_ws_teardown),
     };
 
     if (!fl_test_have_postgres()) {
