@@ -1404,6 +1404,70 @@ test_a_migration_cannot_release_the_target_lock(void **state)
                    "failed 1");
 }
 
+/*
+ * The window the lock check leaves: between the statement that released
+ * the target's lock and the check before COMMIT, another session takes
+ * it (as another flotilla run would).  The migration is refused, its
+ * transaction rolled back, and the run says it could not take the lock
+ * again; the other session's lock stays its own, and once it is gone the
+ * next apply runs.
+ */
+static void
+test_a_lost_target_lock_taken_by_another_session(void **state)
+{
+    s_env *e = *state;
+    char *out = fl_asprintf("%s/lost.out", e->dir);
+    fl_test_proc_t r;
+    int st = 0;
+    pid_t a;
+
+    s_write(e, "0001_lost.sql", "-- flotilla:up\n"
+            "CREATE TABLE t1 (id int);\n"
+            "SELECT pg_advisory_unlock_all();\n"
+            "SELECT pg_sleep(2);\n"
+            "-- flotilla:down\nDROP TABLE t1;\n");
+    a = s_spawn_apply(e, "30s", out);
+    s_wait_for(e, "SELECT count(*) > 0 FROM pg_stat_activity WHERE query LIKE"
+                  " 'SELECT pg_sleep(2)%' AND datname = current_database()",
+               30);
+    s_assert_value(e, "SELECT pg_try_advisory_lock(1718578273,"
+                      " hashtext(current_database()) & 2147483647)", "t");
+    waitpid(a, &st, 0);
+    assert_true(WIFEXITED(st));
+    {
+        FILE *f = fopen(out, "r");
+        char buf[8192];
+        size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+
+        buf[n] = '\0';
+        if (f)
+            fclose(f);
+        if (WEXITSTATUS(st) != 3 ||
+            strstr(buf, "could not take it again") == NULL)
+            fail_msg("expected exit 3 saying it could not take the lock "
+                     "again, got %d: %s", WEXITSTATUS(st), buf);
+    }
+    s_assert_value(e, "SELECT to_regclass('t1') IS NULL", "t");
+    s_assert_value(e, "SELECT count(*) FROM flotilla.schema_migrations"
+                      " WHERE status = 'applied'", "0");
+    /* Held by the other session still, then released: the next runs. */
+    s_assert_value(e, "SELECT count(*) FROM pg_locks WHERE locktype ="
+                      " 'advisory' AND classid = 1718578273 AND objsubid = 2"
+                      " AND pid = pg_backend_pid()", "1");
+    s_run(e, &r, "apply", 1, "--lock-wait", "0s", NULL);
+    s_expect(&r, 5, NULL);
+    fl_test_proc_release(&r);
+    s_assert_value(e, "SELECT pg_advisory_unlock(1718578273,"
+                      " hashtext(current_database()) & 2147483647)", "t");
+    s_write(e, "0001_lost.sql", "-- flotilla:up\n"
+            "CREATE TABLE t1 (id int);\n"
+            "-- flotilla:down\nDROP TABLE t1;\n");
+    s_run(e, &r, "apply", 1, NULL);
+    s_expect(&r, 0, "applied 1 migration");
+    fl_test_proc_release(&r);
+    free(out);
+}
+
 static void
 s_cli(fl_test_proc_t *r, const char *const *argv)
 {
@@ -1755,6 +1819,9 @@ main(void)
             s_teardown),
         cmocka_unit_test_setup_teardown(
             test_a_migration_that_deallocates_flotillas_statements, s_setup,
+            s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_lost_target_lock_taken_by_another_session, s_setup,
             s_teardown),
         cmocka_unit_test_setup_teardown(test_signed_bundle_apply_and_rollback_by_bundle, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_large_table_backup_goes_to_a_file_and_restores, s_setup, s_teardown),
