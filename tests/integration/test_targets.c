@@ -438,6 +438,12 @@ test_a_tenant_cannot_change_another_tenants_definitions(void **state)
     s_assert_value(e, before, want);
     s_assert_value(e, "SELECT status FROM flotilla.schema_migrations"
                       " WHERE version = '2'", "applied");
+    /* And one that drops another tenant's function. */
+    fl_test_ws_write(e, "0002_down.sql", "-- flotilla:up\nSELECT 1;\n"
+                     "-- flotilla:down\nDROP FUNCTION t2.existing();\n");
+    s_run(e, "t1", 1, "function t2.existing(): dropped", "rollback",
+          S_ARGS("--last"), 1);
+    s_assert_value(e, before, want);
     free(want);
 }
 
