@@ -1091,6 +1091,17 @@ test_no_setting_of_a_migration_leaks_into_the_next(void **state)
  * its INSERT went into 0001's temporary "items" and vanished with the
  * session while the ledger said applied.
  */
+/* Temporary objects other than relations, types and routines. */
+#define S_TEMP_OBJECTS                                                      \
+    "CREATE COLLATION pg_temp.c1 FROM \"C\";\n"                             \
+    "CREATE OPERATOR pg_temp.=== (LEFTARG = int, RIGHTARG = int,"           \
+    " FUNCTION = int4eq);\n"                                                \
+    "CREATE OPERATOR pg_temp.!!! (RIGHTARG = int, FUNCTION = int4abs);\n"   \
+    "CREATE TEXT SEARCH CONFIGURATION pg_temp.ts1 (COPY = simple);\n"       \
+    "CREATE TEXT SEARCH DICTIONARY pg_temp.d1 (TEMPLATE = simple);\n"       \
+    "CREATE CONVERSION pg_temp.cv1 FOR 'LATIN1' TO 'UTF8'"                  \
+    " FROM iso8859_1_to_utf8;\n"
+
 static void
 test_a_migration_leaves_no_session_state_to_the_next(void **state)
 {
@@ -1115,6 +1126,7 @@ test_a_migration_leaves_no_session_state_to_the_next(void **state)
             "SELECT nextval('s');\n"
             "SELECT pg_advisory_lock(777), pg_advisory_lock(777),"
             " pg_advisory_lock_shared(1, 2), pg_advisory_lock(-5);\n"
+            S_TEMP_OBJECTS
             "-- flotilla:down\n"
             "CREATE TEMP TABLE staging AS SELECT 4 AS id;\n"
             "PREPARE fetch_one AS SELECT 4;\n"
@@ -1127,6 +1139,7 @@ test_a_migration_leaves_no_session_state_to_the_next(void **state)
             "PREPARE fetch_one AS SELECT 2;\n"
             "DECLARE c CURSOR WITH HOLD FOR SELECT 2;\n"
             "INSERT INTO items VALUES (42);\n"
+            S_TEMP_OBJECTS
             /* Its advisory locks, taken twice, shared, a negative key. */
             "SELECT 1 / (SELECT (count(*) = 0)::int FROM pg_locks"
             " WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
