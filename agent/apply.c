@@ -1849,7 +1849,15 @@ s_finish(fl_pipeline_t *p, s_mig *x, int rc, fl_error_t *err)
                   "earlier run), which stay applied; the next apply resumes "
                   "at statement %d", m->file, x->u.stats.done,
                   x->u.stmts.count, x->start, x->u.stats.done + 1);
-        if (x->u.stats.done > 0)
+        /* After what the failure itself said, if anything. */
+        if (x->u.stats.done > 0 && err->detail) {
+            char *said = fl_strdup(err->detail);
+
+            fl_error_set_detail(err, "%s  %s is partly applied: %d of %zu "
+                                "statements committed.", said, m->file,
+                                x->u.stats.done, x->u.stmts.count);
+            free(said);
+        } else if (x->u.stats.done > 0)
             fl_error_set_detail(err, "%s is partly applied: %d of %zu "
                                 "statements committed.", m->file,
                                 x->u.stats.done, x->u.stmts.count);
