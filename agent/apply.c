@@ -1495,9 +1495,7 @@ s_mig_validate(fl_pipeline_t *p, s_mig *x, const fl_ledger_row_t *row,
      * The ledger says whether it ran in part, not the file: one changed to
      * run in a transaction would otherwise run again from its start.
      */
-    if (row == NULL || row->transactional || row->statements_done <= 0 ||
-        (strcmp(row->status, "running") != 0 &&
-         strcmp(row->status, "failed") != 0))
+    if (row == NULL || !fl_ledger_row_partial(row))
         return 0;
     /*
      * Another file: refused with nothing run and its row as it was (before,
@@ -1850,17 +1848,15 @@ s_finish(fl_pipeline_t *p, s_mig *x, int rc, fl_error_t *err)
                   "at statement %d", m->file, x->u.stats.done,
                   x->u.stmts.count, x->start, x->u.stats.done + 1);
         /* After what the failure itself said, if anything. */
-        if (x->u.stats.done > 0 && err->detail) {
-            char *said = fl_strdup(err->detail);
+        if (x->u.stats.done > 0) {
+            char *said = fl_asprintf("%s%s", err->detail ? err->detail : "",
+                                     err->detail ? "  " : "");
 
-            fl_error_set_detail(err, "%s  %s is partly applied: %d of %zu "
+            fl_error_set_detail(err, "%s%s is partly applied: %d of %zu "
                                 "statements committed.", said, m->file,
                                 x->u.stats.done, x->u.stmts.count);
             free(said);
-        } else if (x->u.stats.done > 0)
-            fl_error_set_detail(err, "%s is partly applied: %d of %zu "
-                                "statements committed.", m->file,
-                                x->u.stats.done, x->u.stmts.count);
+        }
     } else {
         fl__event(p, (fl_step)x->stage, FL_STEP_FAILED, m, took, err,
                   "%s failed and was rolled back", m->file);

@@ -958,6 +958,12 @@ fl_ledger_row_in_effect(const fl_ledger_row_t *row)
     if (strcmp(row->status, "applied") == 0 ||
         strcmp(row->status, "rolling_back") == 0)
         return 1;
+    return fl_ledger_row_partial(row);
+}
+
+int
+fl_ledger_row_partial(const fl_ledger_row_t *row)
+{
     return !row->transactional && row->statements_done > 0 &&
            (strcmp(row->status, "running") == 0 ||
             strcmp(row->status, "failed") == 0);

@@ -115,6 +115,8 @@ int fl_ledger_row_matches(const fl_ledger_row_t *row, const fl_migration_t *m);
  * statements before it stopped (running or failed).
  */
 int fl_ledger_row_in_effect(const fl_ledger_row_t *row);
+/* The last of those: applied in part (running or failed after k > 0). */
+int fl_ledger_row_partial(const fl_ledger_row_t *row);
 
 /* The row for version, or NULL; lent from l. */
 const fl_ledger_row_t *fl_ledger_find(const fl_ledger_t *l,

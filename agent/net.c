@@ -59,18 +59,21 @@ static const char s_touched_sql[] =
     "SELECT a.attrelid, a.attnum, a.attisdropped FROM pg_catalog.pg_attribute a"
     " WHERE a.attnum > 0 AND pg_catalog.age(a.xmin) <= 0";
 
+/* A lock of lock alias l this session holds, in the current database. */
+#define S_MINE(l)                                                           \
+    " " l ".granted AND " l ".pid = pg_catalog.pg_backend_pid()"            \
+    " AND " l ".database = (SELECT d.oid FROM pg_catalog.pg_database d"     \
+    "  WHERE d.datname = pg_catalog.current_database()) "
+
 /*
  * The relations (c, in schema n) this session holds a lock on that writes
  * take (ROW EXCLUSIVE or stronger), in the current database.
  */
-#define S_WRITE_LOCKS \
-    " FROM pg_catalog.pg_locks l" \
-    " JOIN pg_catalog.pg_class c ON c.oid = l.relation" \
-    " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace" \
-    " WHERE l.locktype = 'relation' AND l.granted" \
-    " AND l.pid = pg_catalog.pg_backend_pid()" \
-    " AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d" \
-    "  WHERE d.datname = pg_catalog.current_database())" \
+#define S_WRITE_LOCKS                                                       \
+    " FROM pg_catalog.pg_locks l"                                           \
+    " JOIN pg_catalog.pg_class c ON c.oid = l.relation"                     \
+    " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"             \
+    " WHERE l.locktype = 'relation' AND" S_MINE("l")                        \
     " AND l.mode NOT IN ('AccessShareLock', 'RowShareLock')"
 
 /*
@@ -353,6 +356,21 @@ fl__net_col(const fl_net_rel_t *rel, int attnum)
 }
 
 /*
+ * Those of S_OBJECT_CLASSES whose objects all depend on something (their
+ * schema, function, type or wrapper: a pg_depend row as the dependent);
+ * schemas, publications and foreign-data wrappers may not.
+ */
+#define S_DEPENDING_CLASSES                                                 \
+    "'pg_catalog.pg_proc', 'pg_catalog.pg_type', 'pg_catalog.pg_operator'," \
+    " 'pg_catalog.pg_opclass', 'pg_catalog.pg_opfamily',"                   \
+    " 'pg_catalog.pg_collation', 'pg_catalog.pg_conversion',"               \
+    " 'pg_catalog.pg_ts_config', 'pg_catalog.pg_ts_dict',"                  \
+    " 'pg_catalog.pg_ts_parser', 'pg_catalog.pg_ts_template',"              \
+    " 'pg_catalog.pg_statistic_ext', 'pg_catalog.pg_extension',"            \
+    " 'pg_catalog.pg_event_trigger', 'pg_catalog.pg_foreign_server',"       \
+    " 'pg_catalog.pg_language', 'pg_catalog.pg_cast'"
+
+/*
  * The catalogs of the objects other than relations whose drop
  * fl__net_outside looks for: those that live in a schema, a schema, and
  * those of the whole database, which are no tenant's.  Each drop takes an
@@ -360,16 +378,8 @@ fl__net_col(const fl_net_rel_t *rel, int attnum)
  * lasts until the transaction ends.
  */
 #define S_OBJECT_CLASSES                                                    \
-    " ARRAY['pg_catalog.pg_namespace', 'pg_catalog.pg_proc',"               \
-    " 'pg_catalog.pg_type', 'pg_catalog.pg_operator',"                      \
-    " 'pg_catalog.pg_opclass', 'pg_catalog.pg_opfamily',"                   \
-    " 'pg_catalog.pg_collation', 'pg_catalog.pg_conversion',"               \
-    " 'pg_catalog.pg_ts_config', 'pg_catalog.pg_ts_dict',"                  \
-    " 'pg_catalog.pg_ts_parser', 'pg_catalog.pg_ts_template',"              \
-    " 'pg_catalog.pg_statistic_ext', 'pg_catalog.pg_extension',"            \
-    " 'pg_catalog.pg_event_trigger', 'pg_catalog.pg_publication',"          \
-    " 'pg_catalog.pg_foreign_data_wrapper', 'pg_catalog.pg_foreign_server',"\
-    " 'pg_catalog.pg_language', 'pg_catalog.pg_cast']"                      \
+    " ARRAY['pg_catalog.pg_namespace', 'pg_catalog.pg_publication',"        \
+    " 'pg_catalog.pg_foreign_data_wrapper', " S_DEPENDING_CLASSES "]"       \
     "::pg_catalog.regclass[]::pg_catalog.oid[] "
 
 /* The highest OID of a catalog, from its OID index. */
@@ -409,10 +419,7 @@ static const char s_outside_sql[] =
     " UNION ALL"
     " SELECT DISTINCT NULL, NULL, 0, 0, true, l.relation, NULL::pg_catalog.oid"
     " FROM pg_catalog.pg_locks l"
-    " WHERE l.locktype = 'relation' AND l.granted"
-    " AND l.pid = pg_catalog.pg_backend_pid()"
-    " AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d"
-    "  WHERE d.datname = pg_catalog.current_database())"
+    " WHERE l.locktype = 'relation' AND" S_MINE("l")
     " AND l.mode = 'AccessExclusiveLock'"
     " AND l.relation OPERATOR(pg_catalog.<=) $2::pg_catalog.oid"
     " AND l.relation OPERATOR(pg_catalog.<>) ALL ($3::pg_catalog.oid[])"
@@ -421,10 +428,7 @@ static const char s_outside_sql[] =
     " UNION ALL"
     " SELECT DISTINCT NULL, NULL, 0, 0, true, l.objid, l.classid"
     " FROM pg_catalog.pg_locks l"
-    " WHERE l.locktype = 'object' AND l.granted"
-    " AND l.pid = pg_catalog.pg_backend_pid()"
-    " AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d"
-    "  WHERE d.datname = pg_catalog.current_database())"
+    " WHERE l.locktype = 'object' AND" S_MINE("l")
     " AND l.mode = 'AccessExclusiveLock' AND l.objsubid = 0"
     " AND l.objid OPERATOR(pg_catalog.<=) $2::pg_catalog.oid"
     " AND l.objid OPERATOR(pg_catalog.<>) ALL ($3::pg_catalog.oid[])"
@@ -449,15 +453,7 @@ static const char s_outside_oids_sql[] =
     "SELECT GREATEST(" S_MAX_OID("pg_class") "," S_MAX_OID("pg_namespace") ","
     S_MAX_OID("pg_publication") "," S_MAX_OID("pg_foreign_data_wrapper") ","
     " (SELECT pg_catalog.max(m.objid) FROM pg_catalog.unnest(ARRAY["
-    "'pg_catalog.pg_proc', 'pg_catalog.pg_type', 'pg_catalog.pg_operator',"
-    " 'pg_catalog.pg_opclass', 'pg_catalog.pg_opfamily',"
-    " 'pg_catalog.pg_collation', 'pg_catalog.pg_conversion',"
-    " 'pg_catalog.pg_ts_config', 'pg_catalog.pg_ts_dict',"
-    " 'pg_catalog.pg_ts_parser', 'pg_catalog.pg_ts_template',"
-    " 'pg_catalog.pg_statistic_ext', 'pg_catalog.pg_extension',"
-    " 'pg_catalog.pg_event_trigger', 'pg_catalog.pg_foreign_server',"
-    " 'pg_catalog.pg_language', 'pg_catalog.pg_cast']"
-    "::pg_catalog.regclass[]::pg_catalog.oid[]) c(id),"
+    S_DEPENDING_CLASSES "]::pg_catalog.regclass[]::pg_catalog.oid[]) c(id),"
     " LATERAL (SELECT d.objid FROM pg_catalog.pg_depend d"
     " WHERE d.classid = c.id ORDER BY d.objid DESC LIMIT 1) m))"
     "::pg_catalog.text";

@@ -689,13 +689,28 @@ cleanup:
     return rc;
 }
 
-/* Whether row is a no-transaction migration stopped after some statements. */
+/*
+ * Whether a rollback in mode asks for a state without half-applied
+ * migration h (fl_ledger_row_partial) when no migration it rolls back
+ * lies below h: to a version below it, the last migration when none is
+ * applied above the rest, or h's bundle.
+ */
 static int
-s_half_applied(const fl_ledger_row_t *row)
+s_asks_past(const fl_ledger_row_t *h, fl_rollback_mode mode,
+            const fl_version_t *to_version, const fl_version_t *lowest,
+            const char *bundle_id)
 {
-    return !row->transactional && row->statements_done > 0 &&
-           (strcmp(row->status, "running") == 0 ||
-            strcmp(row->status, "failed") == 0);
+    switch (mode) {
+    case FL_ROLLBACK_TO:
+        return !fl_version_is_set(to_version) ||
+               fl_version_cmp(&h->version, to_version) > 0;
+    case FL_ROLLBACK_LAST:
+        return !fl_version_is_set(lowest);
+    case FL_ROLLBACK_BUNDLE:
+        return bundle_id && h->bundle_id &&
+               strcmp(h->bundle_id, bundle_id) == 0;
+    }
+    return 0;
 }
 
 /*
@@ -739,19 +754,8 @@ s_half_applied_above(fl_pipeline_t *p, const fl_ledger_t *ledger,
                     fl_version_cmp(&h->version, &lowest) > 0;
         const char *name = h->file ? h->file : h->name;
 
-        if (!s_half_applied(h))
-            continue;
-        /*
-         * Rolling back to a version below it, the last migration when this
-         * is it, or its bundle asks for a state with none of its
-         * statements.
-         */
-        if (!under && !(mode == FL_ROLLBACK_TO &&
-                        (!fl_version_is_set(to_version) ||
-                         fl_version_cmp(&h->version, to_version) > 0)) &&
-            !(mode == FL_ROLLBACK_LAST && !fl_version_is_set(&lowest)) &&
-            !(mode == FL_ROLLBACK_BUNDLE && h->bundle_id &&
-              strcmp(h->bundle_id, bundle_id) == 0))
+        if (!fl_ledger_row_partial(h) ||
+            (!under && !s_asks_past(h, mode, to_version, &lowest, bundle_id)))
             continue;
         if (under) {
             FL_ERR(err, FL_EINVAL, "%s is partly applied (%d of %d "

@@ -646,8 +646,7 @@ fl__skip_down(fl_pipeline_t *p, const fl_version_t *version,
                           err);
     if (rc != 0)
         goto cleanup;
-    if (strcmp(row->status, "applied") == 0 ||
-        strcmp(row->status, "rolling_back") == 0)
+    if (!fl_ledger_row_partial(row))
         fl__event(p, FL_STEP_ROLLBACK, FL_STEP_SKIPPED, &m, 0, NULL,
                   "down of %s skipped (rollback --skip-down), reason: %s; "
                   "what it changed stays in the database and its backups are "

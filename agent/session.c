@@ -354,7 +354,8 @@ fl__session_enter(fl_pg_t *pg, fl_session_t *s, fl_error_t *err)
  * schema snapshots, agent/schema.c) stay.  Names are quoted by format('%I') and regprocedure; IF EXISTS
  * and CASCADE because dropping one may drop another (a view on a table).
  * And its temporary operators, collations, conversions and text search
- * configurations and dictionaries (the same dependency), and its
+ * configurations and dictionaries (the same dependency; pg_identify_object
+ * names each as its DROP takes it), and its
  * session-level advisory locks (between migrations no
  * transaction holds one), each released as many times as it was taken,
  * but those of flotilla's class (the target's lock, agent/targetlock.c).
@@ -409,39 +410,13 @@ static const char s_leftovers_sql[] =
     " AND l.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid()"
     " AND NOT (l.classid OPERATOR(pg_catalog.=) " FL__LOCK_CLASS
     " AND l.objsubid OPERATOR(pg_catalog.=) 2)"
-    " UNION ALL SELECT 8, p.oid, pg_catalog.format('DROP OPERATOR IF EXISTS"
-    " pg_temp.%s (%s, %s) CASCADE', p.oprname, CASE WHEN p.oprleft"
-    " OPERATOR(pg_catalog.=) 0 THEN 'NONE' ELSE"
-    " pg_catalog.format_type(p.oprleft, NULL) END,"
-    " pg_catalog.format_type(p.oprright, NULL))"
-    " FROM t JOIN pg_catalog.pg_operator p ON p.oid OPERATOR(pg_catalog.=)"
-    " t.objid WHERE t.classid OPERATOR(pg_catalog.=)"
-    " 'pg_catalog.pg_operator'::pg_catalog.regclass"
-    " UNION ALL SELECT 9, t.objid, pg_catalog.format('DROP %s IF EXISTS"
-    " pg_temp.%I CASCADE', CASE t.classid"
-    " WHEN 'pg_catalog.pg_collation'::pg_catalog.regclass THEN 'COLLATION'"
-    " WHEN 'pg_catalog.pg_conversion'::pg_catalog.regclass THEN 'CONVERSION'"
-    " WHEN 'pg_catalog.pg_ts_config'::pg_catalog.regclass"
-    " THEN 'TEXT SEARCH CONFIGURATION'"
-    " ELSE 'TEXT SEARCH DICTIONARY' END,"
-    " coalesce((SELECT c.collname FROM pg_catalog.pg_collation c"
-    " WHERE t.classid OPERATOR(pg_catalog.=)"
-    " 'pg_catalog.pg_collation'::pg_catalog.regclass"
-    " AND c.oid OPERATOR(pg_catalog.=) t.objid),"
-    " (SELECT v.conname FROM pg_catalog.pg_conversion v"
-    " WHERE t.classid OPERATOR(pg_catalog.=)"
-    " 'pg_catalog.pg_conversion'::pg_catalog.regclass"
-    " AND v.oid OPERATOR(pg_catalog.=) t.objid),"
-    " (SELECT g.cfgname FROM pg_catalog.pg_ts_config g"
-    " WHERE t.classid OPERATOR(pg_catalog.=)"
-    " 'pg_catalog.pg_ts_config'::pg_catalog.regclass"
-    " AND g.oid OPERATOR(pg_catalog.=) t.objid),"
-    " (SELECT d.dictname FROM pg_catalog.pg_ts_dict d"
-    " WHERE d.oid OPERATOR(pg_catalog.=) t.objid)))"
-    " FROM t WHERE t.classid OPERATOR(pg_catalog.=) ANY (ARRAY["
-    "'pg_catalog.pg_collation', 'pg_catalog.pg_conversion',"
-    " 'pg_catalog.pg_ts_config', 'pg_catalog.pg_ts_dict']"
-    "::pg_catalog.regclass[]::pg_catalog.oid[])) x"
+    " UNION ALL SELECT 8, t.objid, pg_catalog.format('DROP %s IF EXISTS %s"
+    " CASCADE', pg_catalog.upper(i.type), i.identity)"
+    " FROM t, LATERAL pg_catalog.pg_identify_object(t.classid, t.objid, 0) i"
+    " WHERE t.classid OPERATOR(pg_catalog.=) ANY (ARRAY["
+    "'pg_catalog.pg_operator', 'pg_catalog.pg_collation',"
+    " 'pg_catalog.pg_conversion', 'pg_catalog.pg_ts_config',"
+    " 'pg_catalog.pg_ts_dict']::pg_catalog.regclass[]::pg_catalog.oid[])) x"
     " ORDER BY x.o, x.k";
 
 int

@@ -511,6 +511,26 @@ s_spawn_apply(s_env *e, const char *lock_wait, const char *out)
     return pid;
 }
 
+/*
+ * Fails unless the apply s_spawn_apply started, whose wait status is st,
+ * exited with status and wrote needle (NULL: anything) to out.
+ */
+static void
+s_expect_spawned(const char *out, int st, int status, const char *needle)
+{
+    FILE *f = fopen(out, "r");
+    char buf[8192];
+    size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+
+    buf[n] = '\0';
+    if (f)
+        fclose(f);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != status ||
+        (needle && strstr(buf, needle) == NULL))
+        fail_msg("expected exit %d saying \"%s\", got wait status %d: %s",
+                 status, needle ? needle : "", st, buf);
+}
+
 static void
 s_wait_for(s_env *e, const char *sql, int seconds)
 {
@@ -564,18 +584,9 @@ test_two_applies_at_once_apply_once(void **state)
     waitpid(b, &st2, 0);
     waitpid(a, &st1, 0);
     assert_int_equal(WEXITSTATUS(st1), 0);
-    assert_int_equal(WEXITSTATUS(st2), 5);
-    {
-        /* The refusal names the session that holds the database. */
-        FILE *f = fopen(o2, "r");
-        char buf[8192];
-        size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
-        buf[n] = '\0';
-        if (f)
-            fclose(f);
-        assert_non_null(strstr(buf, "another flotilla run is migrating it"));
-        assert_non_null(strstr(buf, "Held by PID"));
-    }
+    /* The refusal names the session that holds the database. */
+    s_expect_spawned(o2, st2, 5, "another flotilla run is migrating it");
+    s_expect_spawned(o2, st2, 5, "Held by PID");
     s_assert_value(e, "SELECT count(*) FROM counter", "2");
     free(o1);
     free(o2);
@@ -1447,20 +1458,7 @@ test_a_lost_target_lock_taken_by_another_session(void **state)
     s_assert_value(e, "SELECT pg_try_advisory_lock(1718578273,"
                       " hashtext(current_database()) & 2147483647)", "t");
     waitpid(a, &st, 0);
-    assert_true(WIFEXITED(st));
-    {
-        FILE *f = fopen(out, "r");
-        char buf[8192];
-        size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
-
-        buf[n] = '\0';
-        if (f)
-            fclose(f);
-        if (WEXITSTATUS(st) != 3 ||
-            strstr(buf, "could not take it again") == NULL)
-            fail_msg("expected exit 3 saying it could not take the lock "
-                     "again, got %d: %s", WEXITSTATUS(st), buf);
-    }
+    s_expect_spawned(out, st, 3, "could not take it again");
     s_assert_value(e, "SELECT to_regclass('t1') IS NULL", "t");
     s_assert_value(e, "SELECT count(*) FROM flotilla.schema_migrations"
                       " WHERE status = 'applied'", "0");
