@@ -863,6 +863,18 @@ fl__own_refusal(const fl_migration_t *m, const char *own, fl_error_t *err)
     return rc;
 }
 
+int
+fl__own_check(fl_pipeline_t *p, const fl_migration_t *m, fl_error_t *err)
+{
+    char *own = NULL;
+    int rc = fl_pg_query_value(p->pg, &own, fl__net_own_sql, 0, NULL, err);
+
+    if (rc == 0 && own != NULL)
+        rc = fl__own_refusal(m, own, err);
+    free(own);
+    return rc;
+}
+
 /*
  * A schema target's migration (or down) changes its schema and public,
  * which its net watches and its backups cover, and nothing of another

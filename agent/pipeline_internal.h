@@ -207,6 +207,12 @@ extern const char fl__net_own_sql[];
 /* FL_EINVAL: m wrote them (own, as fl__net_own_sql names them). */
 int fl__own_refusal(const fl_migration_t *m, const char *own,
                     fl_error_t *err);
+/*
+ * fl__net_own_sql, then fl__own_refusal when it names a table: for what
+ * has no net of its own (plan's rehearsal, a down).
+ */
+int fl__own_check(fl_pipeline_t *p, const fl_migration_t *m,
+                  fl_error_t *err) FL_NODISCARD;
 
 /* Takes a snapshot (on the pinned session); out is released by the caller. */
 /*

@@ -441,16 +441,11 @@ s_plan_one(fl_pipeline_t *p, const fl_migration_t *m, const char **why_not,
      * target's lock is still held.
      */
     if (strcmp(verdict, "ok") == 0) {
-        char *own = NULL;
-
         rc = p->target[0] ? fl__outside_check(p, m, outside, "flotilla_plan",
                                               err)
                           : 0;
         if (rc == 0)
-            rc = fl_pg_query_value(p->pg, &own, fl__net_own_sql, 0, NULL, err);
-        if (rc == 0 && own)
-            rc = fl__own_refusal(m, own, err);
-        free(own);
+            rc = fl__own_check(p, m, err);
         if (rc == 0)
             rc = fl__lock_check(p, m, 0, err);
         if (rc == FL_EINVAL) {

@@ -321,6 +321,9 @@ fl__rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
             free(outside[1]);
             if (rc == 0)
                 rc = fl__session_leave(p->pg, &p->session, err);
+            /* Before flotilla writes its own rows in this transaction. */
+            if (rc == 0 && tx)
+                rc = fl__own_check(p, &m, err);
             if (rc == 0)
                 rc = fl__session_repin(p->pg, &p->session, err);
             if (rc == 0)
@@ -360,6 +363,9 @@ fl__rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
             rc = fl__outside_check(p, &m, outside, "flotilla_run", err);
         free(outside[0]);
         free(outside[1]);
+        /* Before the restore, which writes flotilla's tables. */
+        if (rc == 0 && (rc = fl__session_leave(p->pg, &p->session, err)) == 0)
+            rc = fl__own_check(p, &m, err);
         if (rc != 0)
             goto failed;
     }

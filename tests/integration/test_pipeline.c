@@ -1339,6 +1339,82 @@ test_a_migration_cannot_change_flotillas_own_tables(void **state)
 }
 
 /*
+ * A down runs as the same role as its up, next to the same tables: one
+ * that deletes a ledger row (the migration would look never applied, and
+ * run again), or forges the backup copy the rollback is about to restore,
+ * could do what an up may not.  Before, each of these rolled back with
+ * exit 0; each is now refused before COMMIT (exit 1, as rollback's
+ * refusals), nothing rolled back, in a transaction and statement by
+ * statement.
+ */
+static void
+test_a_down_cannot_change_flotillas_own_tables(void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+    char *location, *forge, *copy, *kept;
+    const char *cases[4];
+
+    s_write(e, "0001_first.sql", "-- flotilla:up\n"
+            "UPDATE users SET name = 'changed' WHERE id = 2;\n"
+            "-- flotilla:down\nSELECT 1;\n");
+    s_write(e, "0002_second.sql", "-- flotilla:up\n"
+            "CREATE TABLE t2 (id int);\n-- flotilla:down\nDROP TABLE t2;\n");
+    s_run(e, &r, "apply", 1, NULL);
+    s_expect(&r, 0, "applied 2 migrations");
+    fl_test_proc_release(&r);
+    location = s_value(e, "SELECT location FROM flotilla.backups");
+    forge = fl_asprintf("UPDATE %s SET name = 'forged';", location);
+    copy = fl_asprintf("SELECT concat((SELECT count(*) FROM"
+                       " flotilla.schema_changes), ' ', (SELECT"
+                       " string_agg(name, ',' ORDER BY id) FROM %s), ' ',"
+                       " (SELECT count(*) FROM flotilla.migration_logs"
+                       " WHERE message = 'x'))", location);
+    kept = s_value(e, copy);
+    cases[0] = "DELETE FROM flotilla.schema_migrations WHERE version = '1';";
+    cases[1] = "DELETE FROM flotilla.schema_changes;";
+    cases[2] = forge;
+    cases[3] = "UPDATE flotilla.migration_logs SET message = 'x';";
+    for (size_t i = 0; i < 2 * sizeof(cases) / sizeof(cases[0]); i++) {
+        /*
+         * The second round: a down with a no-transaction statement, run
+         * statement by statement; its refusal leaves it rolling_back with
+         * none of its statements done.
+         */
+        size_t n = sizeof(cases) / sizeof(cases[0]);
+        const char *notx = i >= n ? "CREATE INDEX CONCURRENTLY IF NOT EXISTS"
+                                    " users_n ON users (n);\n" : "";
+        char *text = fl_asprintf("-- flotilla:up\nCREATE TABLE t2 (id int);\n"
+                                 "-- flotilla:down\n%s\n%sDROP TABLE t2;\n",
+                                 cases[i % n], notx);
+        char *before, *after;
+
+        s_write(e, "0002_second.sql", text);
+        before = fl_test_canonical_dump(e->conn);
+        s_run(e, &r, "rollback", 1, "--last", "--allow-lint-errors", NULL);
+        s_expect(&r, 1, "changed flotilla's own table");
+        fl_test_proc_release(&r);
+        after = fl_test_canonical_dump(e->conn);
+        if (strcmp(before, after) != 0)
+            fail_msg("case %zu (%s): the rollback changed the database", i,
+                     cases[i % n]);
+        s_assert_value(e, copy, kept);
+        s_assert_value(e, "SELECT string_agg(version || ' ' || status || ' '"
+                          " || coalesce(down_done, 0), ',' ORDER BY version)"
+                          " FROM flotilla.schema_migrations",
+                       i >= n ? "1 applied 0,2 rolling_back 0"
+                              : "1 applied 0,2 applied 0");
+        free(before);
+        free(after);
+        free(text);
+    }
+    free(kept);
+    free(copy);
+    free(forge);
+    free(location);
+}
+
+/*
  * The target's lock is a session-level advisory lock, which the
  * migration's statements could release (pg_advisory_unlock_all(), or
  * pg_advisory_unlock of flotilla's key): another flotilla run could then
@@ -1830,6 +1906,9 @@ main(void)
             test_a_migration_cannot_change_flotillas_own_tables, s_setup,
             s_teardown),
         cmocka_unit_test_setup_teardown(
+            test_a_down_cannot_change_flotillas_own_tables, s_setup,
+            s_teardown),
+        cmocka_unit_test_setup_teardown(
             test_a_migration_that_deallocates_flotillas_statements, s_setup,
             s_teardown),
         cmocka_unit_test_setup_teardown(
@@ -1841,5 +1920,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_json_outputs_and_rollback_failure_position, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_new_scaffolds_next_version_and_backups_prune, s_setup, s_teardown),
     };
+    /* One test or a few while working on them: a cmocka name pattern. */
+    if (getenv("FLOTILLA_TEST_FILTER") != NULL)
+        cmocka_set_test_filter(getenv("FLOTILLA_TEST_FILTER"));
     return cmocka_run_group_tests_name("pipeline", tests, NULL, NULL);
 }
