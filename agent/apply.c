@@ -1897,7 +1897,7 @@ fl__apply_migration(fl_pipeline_t *p, const fl_migration_t *m,
      * statement's SET holds for the statements after it, one transaction
      * or many.
      */
-    if ((rc = fl__session_reset_all(p->pg, &p->session, err)) != 0)
+    if ((rc = fl__session_reset_all(p->pg, &p->session, p->target, err)) != 0)
         return rc;
     memset(&x, 0, sizeof(x));
     x.m = m;

@@ -138,11 +138,12 @@ void fl__session_reset(fl_session_t *s);
  * pinned, goes back to the connection's), the pins again, DISCARD
  * SEQUENCES, and what else they left on the session removed (held
  * cursors, channels, SQL prepared statements, temporary relations, types
- * and routines: session.c, s_leftovers_sql), in one round trip and a
- * second when something is left; then fl__session_reset.
+ * and routines, advisory locks but the lock of target: session.c,
+ * s_leftovers_sql), in one round trip and a second when something is
+ * left; then fl__session_reset.
  */
 int fl__session_reset_all(fl_pg_t *pg, fl_session_t *s,
-                          fl_error_t *err) FL_NODISCARD;
+                          const char *target, fl_error_t *err) FL_NODISCARD;
 /*
  * The migration's settings as its statements have left them so far, to
  * go back to when its work is undone behind a savepoint taken now (the
@@ -582,6 +583,33 @@ int fl__lock_target(fl_pipeline_t *p, fl_error_t *err) FL_NODISCARD;
  * target's (two keys, objsubid 2 in pg_locks) and the ledger's.
  */
 #define FL__LOCK_CLASS "1718578273"
+/*
+ * The second keys, as SQL: the target's ($1 the schema, "" for the whole
+ * database: the database's name, or "<database>/<schema>") and its
+ * database's.
+ */
+#define FL__TARGET_KEY                                                      \
+    "(pg_catalog.hashtext(CASE WHEN $1 OPERATOR(pg_catalog.=) '' THEN"      \
+    " pg_catalog.current_database()::pg_catalog.text ELSE"                  \
+    " pg_catalog.current_database() OPERATOR(pg_catalog.||) '/'"            \
+    " OPERATOR(pg_catalog.||) $1 END) OPERATOR(pg_catalog.&) 2147483647)"
+#define FL__DATABASE_KEY                                                    \
+    "(pg_catalog.hashtext(pg_catalog.current_database()::pg_catalog.text)"  \
+    " OPERATOR(pg_catalog.&) 2147483647)"
+/*
+ * A row l of pg_locks (advisory, this session's) that is the target's
+ * lock ($1 as above): the database's key, exclusive for the whole
+ * database and shared for one of its schemas, and a schema's own key.
+ */
+#define FL__OWN_LOCK(l)                                                     \
+    " " l ".classid OPERATOR(pg_catalog.=) " FL__LOCK_CLASS                 \
+    " AND " l ".objsubid OPERATOR(pg_catalog.=) 2"                          \
+    " AND ((" l ".objid OPERATOR(pg_catalog.=) " FL__DATABASE_KEY           \
+    "::pg_catalog.oid AND " l ".mode OPERATOR(pg_catalog.=) CASE WHEN $1"   \
+    " OPERATOR(pg_catalog.=) '' THEN 'ExclusiveLock' ELSE 'ShareLock' END)" \
+    " OR ($1 OPERATOR(pg_catalog.<>) '' AND " l ".objid"                    \
+    " OPERATOR(pg_catalog.=) " FL__TARGET_KEY "::pg_catalog.oid"            \
+    " AND " l ".mode OPERATOR(pg_catalog.=) 'ExclusiveLock')) "
 /* Releases it if held (closing the session would too). */
 void fl__unlock_target(fl_pipeline_t *p);
 /*

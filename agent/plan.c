@@ -677,7 +677,7 @@ fl__plan(fl_pipeline_t *p, const fl_source_t *src, fl_plan_t *plan,
             continue;
         plan->pending++;
         /* As apply: nothing an earlier migration SET holds for this one. */
-        if ((rc = fl__session_reset_all(p->pg, &p->session, err)) != 0)
+        if ((rc = fl__session_reset_all(p->pg, &p->session, p->target, err)) != 0)
             goto cleanup;
         if ((rc = s_plan_one(p, m, &why_not, &skipped, &held, pm, err)) != 0)
             goto cleanup;

@@ -253,7 +253,7 @@ fl__rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
     for (size_t i = 0; i < stmts.count; i++)
         notx |= stmts.items[i].no_transaction;
     /* Nothing an earlier down SET holds for this one. */
-    if ((rc = fl__session_reset_all(p->pg, &p->session, err)) != 0)
+    if ((rc = fl__session_reset_all(p->pg, &p->session, p->target, err)) != 0)
         goto failed;
     fl__forget_schema(p);
     if (resumed)
@@ -340,7 +340,7 @@ fl__rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
                       st->kind ? st->kind : "statement");
         }
         /* The restore runs under none of the down's settings. */
-        if ((rc = fl__session_reset_all(p->pg, &p->session, err)) != 0 ||
+        if ((rc = fl__session_reset_all(p->pg, &p->session, p->target, err)) != 0 ||
             (rc = fl_pg_exec(p->pg, "BEGIN", err)) != 0 ||
             (rc = fl__set_timeouts(p, &m, 1, err)) != 0)
             goto partial_restore;

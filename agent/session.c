@@ -358,7 +358,9 @@ fl__session_enter(fl_pg_t *pg, fl_session_t *s, fl_error_t *err)
  * names each as its DROP takes it), and its
  * session-level advisory locks (between migrations no
  * transaction holds one), each released as many times as it was taken,
- * but those of flotilla's class (the target's lock, agent/targetlock.c).
+ * but the target's lock ($1 the target, FL__OWN_LOCK): a migration that
+ * took another target's key of flotilla's class would keep that target's
+ * runs waiting.
  */
 static const char s_leftovers_sql[] =
     "WITH t AS MATERIALIZED (SELECT d.classid, d.objid"
@@ -408,8 +410,7 @@ static const char s_leftovers_sql[] =
     " FROM pg_catalog.pg_locks l"
     " WHERE l.locktype OPERATOR(pg_catalog.=) 'advisory' AND l.granted"
     " AND l.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid()"
-    " AND NOT (l.classid OPERATOR(pg_catalog.=) " FL__LOCK_CLASS
-    " AND l.objsubid OPERATOR(pg_catalog.=) 2)"
+    " AND NOT (" FL__OWN_LOCK("l") ")"
     " UNION ALL SELECT 8, t.objid, pg_catalog.format('DROP %s IF EXISTS %s"
     " CASCADE', pg_catalog.upper(i.type), i.identity)"
     " FROM t, LATERAL pg_catalog.pg_identify_object(t.classid, t.objid, 0) i"
@@ -420,8 +421,10 @@ static const char s_leftovers_sql[] =
     " ORDER BY x.o, x.k";
 
 int
-fl__session_reset_all(fl_pg_t *pg, fl_session_t *s, fl_error_t *err)
+fl__session_reset_all(fl_pg_t *pg, fl_session_t *s, const char *target,
+                      fl_error_t *err)
 {
+    const char *params[1] = {target};
     fl_pg_step_t steps[4] = {{NULL, "RESET ALL", 0, NULL, NULL}};
     fl_pg_result_t left = FL_PG_RESULT_INIT;
     int rc = 0;
@@ -436,7 +439,7 @@ fl__session_reset_all(fl_pg_t *pg, fl_session_t *s, fl_error_t *err)
         fl__session_repin_step(s, &steps[1]);
         steps[2] = (fl_pg_step_t){NULL, "DISCARD SEQUENCES", 0, NULL, NULL};
         steps[3] = (fl_pg_step_t){"flotilla_session_leftovers",
-                                  s_leftovers_sql, 0, NULL, &left};
+                                  s_leftovers_sql, 1, params, &left};
         rc = fl_pg_batch(pg, steps, 4, err);
         if (rc == 0 && left.nrows > 0) {
             fl_pg_step_t *drop = fl_calloc(left.nrows, sizeof(*drop));

@@ -18,17 +18,13 @@
  * shared, and the whole database holds it exclusively: a run on the
  * whole database (whose migrations may touch every schema) and a run on
  * one of its tenants exclude each other.  Both keys are tried in one
- * statement, which keeps neither when it cannot have both.
+ * statement, which keeps neither when it cannot have both.  The keys'
+ * SQL is in pipeline_internal.h: the leftovers between migrations spare
+ * them (session.c).
  */
 #define S_LOCK_CLASS FL__LOCK_CLASS
-#define S_TARGET_KEY                                                        \
-    "(pg_catalog.hashtext(CASE WHEN $1 OPERATOR(pg_catalog.=) '' THEN"      \
-    " pg_catalog.current_database()::pg_catalog.text ELSE"                  \
-    " pg_catalog.current_database() OPERATOR(pg_catalog.||) '/'"            \
-    " OPERATOR(pg_catalog.||) $1 END) OPERATOR(pg_catalog.&) 2147483647)"
-#define S_DATABASE_KEY                                                      \
-    "(pg_catalog.hashtext(pg_catalog.current_database()::pg_catalog.text)"  \
-    " OPERATOR(pg_catalog.&) 2147483647)"
+#define S_TARGET_KEY FL__TARGET_KEY
+#define S_DATABASE_KEY FL__DATABASE_KEY
 
 /* Both keys taken (true), or neither (false). */
 #define S_TAKE                                                              \
@@ -60,14 +56,7 @@ const char fl__lock_held_sql[] =
     "SELECT CASE WHEN (SELECT pg_catalog.count(*) FROM pg_catalog.pg_locks l"
     " WHERE l.locktype OPERATOR(pg_catalog.=) 'advisory' AND l.granted"
     " AND l.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid()"
-    " AND l.classid OPERATOR(pg_catalog.=) " S_LOCK_CLASS
-    " AND l.objsubid OPERATOR(pg_catalog.=) 2"
-    " AND ((l.objid OPERATOR(pg_catalog.=) " S_DATABASE_KEY "::pg_catalog.oid"
-    " AND l.mode OPERATOR(pg_catalog.=) CASE WHEN $1 OPERATOR(pg_catalog.=)"
-    " '' THEN 'ExclusiveLock' ELSE 'ShareLock' END)"
-    " OR ($1 OPERATOR(pg_catalog.<>) '' AND l.objid OPERATOR(pg_catalog.=) "
-    S_TARGET_KEY "::pg_catalog.oid"
-    " AND l.mode OPERATOR(pg_catalog.=) 'ExclusiveLock')))"
+    " AND" FL__OWN_LOCK("l") ")"
     " OPERATOR(pg_catalog.=) CASE WHEN $1 OPERATOR(pg_catalog.=) '' THEN 1"
     " ELSE 2 END THEN 0 ELSE CAST(pg_catalog.concat('" FL__LOCK_LOST "', ("
     S_TAKE ")) AS pg_catalog.int4) END";

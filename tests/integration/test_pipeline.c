@@ -1137,6 +1137,14 @@ test_a_migration_leaves_no_session_state_to_the_next(void **state)
             "SELECT nextval('s');\n"
             "SELECT pg_advisory_lock(777), pg_advisory_lock(777),"
             " pg_advisory_lock_shared(1, 2), pg_advisory_lock(-5);\n"
+            /*
+             * Flotilla's class, another target's key (it would keep that
+             * target's runs waiting), and this target's key again.
+             */
+            "SELECT pg_advisory_lock(1718578273, hashtext('another_db')"
+            " & 2147483647), pg_advisory_lock_shared(1718578273, 5),"
+            " pg_advisory_lock(1718578273, hashtext(current_database())"
+            " & 2147483647);\n"
             S_TEMP_OBJECTS
             "-- flotilla:down\n"
             "CREATE TEMP TABLE staging AS SELECT 4 AS id;\n"
@@ -1151,10 +1159,14 @@ test_a_migration_leaves_no_session_state_to_the_next(void **state)
             "DECLARE c CURSOR WITH HOLD FOR SELECT 2;\n"
             "INSERT INTO items VALUES (42);\n"
             S_TEMP_OBJECTS
-            /* Its advisory locks, taken twice, shared, a negative key. */
+            /*
+             * Its advisory locks, taken twice, shared, a negative key, in
+             * flotilla's class: none but the target's own lock.
+             */
             "SELECT 1 / (SELECT (count(*) = 0)::int FROM pg_locks"
             " WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
-            " AND NOT (classid = 1718578273 AND objsubid = 2));\n"
+            " AND NOT (classid = 1718578273 AND objsubid = 2"
+            " AND objid = (hashtext(current_database()) & 2147483647)));\n"
             "CREATE TABLE moods (m mood);\n"
             "INSERT INTO moods VALUES ('ok');\n"
             "-- flotilla:down\n"
