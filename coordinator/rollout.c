@@ -60,7 +60,10 @@
  *                target already rolled back by an earlier attempt.  Its
  *                waves run newest first, one at a time, within the same
  *                caps, without bake or gate.  A failed rollback pauses it:
- *                rollback_failed, until "rollout.rollback" again.
+ *                nothing more is released, and once the rollbacks in
+ *                flight have their outcomes, rollback_failed, until
+ *                "rollout.rollback" again (which therefore never sends a
+ *                target a rollback while an earlier one is in flight).
  *   completed, rolled_back   final; commands never sent are recorded
  *                cancelled ("not dispatched") so that the dispatch ends.
  *
@@ -732,22 +735,34 @@ s_step_rollback(fl_co_server_t *s, fl_co_rollout_t *r)
 
     while (!r->halted && r->status == S_ROLLING_BACK) {
         s_counts_t w = s_range_counts(r, p, p->cur);
+        const fl_co_command_t *failed = NULL;
+        size_t busy = 0;
 
-        /* Any failed rollback pauses the whole rollback. */
+        /*
+         * Any failed rollback pauses the whole rollback: nothing more is
+         * released, and once the rollbacks in flight have finished (their
+         * outcomes recorded, so that what is reported, and what a second
+         * "rollout rollback" sends again, is final) it is rollback_failed.
+         */
         for (size_t i = 0; i < p->d->ncommands; i++) {
             const fl_co_command_t *c = &p->d->commands[i];
-            if (c->state == FL_CO_CMD_DONE && c->status != FL_CO_OK) {
-                char *msg = fl_asprintf("the rollback of target \"%s\" "
-                                        "failed: paused for the operator "
-                                        "(\"flotilla rollout rollback %s\" "
-                                        "tries again)", c->target->name,
-                                        r->id);
-                r->status = S_ROLLBACK_FAILED;
-                s_save(s, r, NULL, NULL, NULL);
-                s_event(s, r, "rollout.rollback_failed", msg);
-                free(msg);
-                return;
-            }
+            if (c->state == FL_CO_CMD_DONE && c->status != FL_CO_OK &&
+                failed == NULL)
+                failed = c;
+            busy += c->state != FL_CO_CMD_DONE && c->state != FL_CO_CMD_HELD;
+        }
+        if (failed != NULL && busy > 0)
+            return;
+        if (failed != NULL) {
+            char *msg = fl_asprintf("the rollback of target \"%s\" failed: "
+                                    "paused for the operator (\"flotilla "
+                                    "rollout rollback %s\" tries again)",
+                                    failed->target->name, r->id);
+            r->status = S_ROLLBACK_FAILED;
+            s_save(s, r, NULL, NULL, NULL);
+            s_event(s, r, "rollout.rollback_failed", msg);
+            free(msg);
+            return;
         }
         if (p->cur >= p->nranges) {
             char msg[160];

@@ -266,7 +266,7 @@ s_reset(s_state *s)
         s_exec_on(s, i, "SET client_min_messages = warning;"
                         "DROP SCHEMA IF EXISTS flotilla CASCADE;"
                         "DROP SCHEMA IF EXISTS flotilla_backup CASCADE;"
-                        "DROP TABLE IF EXISTS items, slow_t CASCADE;" S_ITEMS);
+                        "DROP TABLE IF EXISTS items, slow_t, part_t CASCADE;" S_ITEMS);
     s_wait_fresh(s, -1);
 }
 
@@ -894,6 +894,195 @@ test_rollout_staged_on_failure_restores_every_touched_target(void **state)
                      "rollback ended", end3 - start2);
     }
     json_decref(st);
+    free(bundle);
+    s->passed = 1;
+}
+
+/*
+ * A migration without a transaction whose second statement fails on a
+ * tenant whose item 1 has no note: there it is applied in part.
+ */
+static const char *const s_half[] = {
+    "0001_half.sql",
+    "-- flotilla:options no-transaction\n"
+    "-- flotilla:up\n"
+    "CREATE TABLE part_t (id int);\n"
+    "SELECT 1 / (SELECT count(*) FROM items WHERE id = 1"
+    " AND note IS NOT NULL)::int;\n"
+    "-- flotilla:down\n"
+    "DROP TABLE part_t;\n",
+    NULL};
+
+static const json_t *
+s_failure_of(const json_t *st, const char *phase, const char *target)
+{
+    const json_t *f = NULL;
+    size_t k;
+
+    json_array_foreach(json_object_get(st, "failures"), k, f)
+        if (strcmp(json_string_value(json_object_get(f, "phase")), phase) == 0 &&
+            strcmp(json_string_value(json_object_get(f, "target")), target) == 0)
+            return f;
+    return NULL;
+}
+
+/*
+ * The fleet rollback of a rollout in which one target applied its
+ * migration in part (a no-transaction migration that failed after its
+ * first statement committed): the fully applied targets are rolled back
+ * to their exact prior state, the half-applied one is not counted as
+ * rolled back (its committed statement is still there: no down can
+ * start from half an up) but rollback_failed, naming why, and the
+ * rollback stops for the operator (exit 1) before the next wave (the
+ * canary stays applied), once the other rollbacks of its wave are done;
+ * untouched targets stay untouched.  The operator's way out, `flotilla
+ * rollback --skip-down` on that target, then lets the fleet rollback
+ * finish.
+ */
+static void
+test_rollout_staged_rollback_stops_at_a_half_applied_target(void **state)
+{
+    s_state *s = *state;
+    char *bundle = s_bundle(s, "half", s_half), *before[S_TENANTS];
+    json_t *st = NULL;
+    const json_t *f = NULL;
+    const char *why = NULL;
+    char *id = NULL;
+    const int bad = 5;
+    int touched = 0;
+
+    s_exec_on(s, bad, "UPDATE items SET note = NULL WHERE id = 1");
+    for (int i = 0; i < S_TENANTS; i++)
+        before[i] = s_dump(s, i);
+    {
+        const char *args[] = {"start", bundle, "--selector", "",
+                              "--waves", "1;100%", "--max-failures", "0",
+                              "--watch", NULL};
+        st = s_rollout(s, S_EXIT_HALTED, args);
+    }
+    id = fl_strdup(json_string_value(json_object_get(st, "id")));
+    assert_string_equal(s_st(st), "halted");
+    assert_int_equal(s_acc(st, "failed"), 1);
+    assert_int_equal(s_long(s, bad, "SELECT statements_done FROM"
+                            " flotilla.schema_migrations WHERE version = '1'"
+                            " AND status = 'failed'"), 1);
+    assert_int_equal(s_long(s, bad, "SELECT count(*) FROM pg_class WHERE"
+                            " relname = 'part_t'"), 1);
+    {
+        const char *args[] = {"rollback", id, "--watch", NULL};
+        json_t *rb = s_rollout(s, 1, args);
+
+        json_decref(st);
+        st = rb;
+    }
+    assert_string_equal(s_st(st), "rollback_failed");
+    assert_int_equal(s_acc(st, "rollback_failed"), 1);
+    f = s_failure_of(st, "rollback", s->t[bad].name);
+    if (f == NULL)
+        fail_msg("no rollback failure for %s", s->t[bad].name);
+    why = json_string_value(json_object_get(f, "reason"));
+    if (why == NULL || strstr(why, "partly applied") == NULL)
+        fail_msg("the failure does not say the migration is partly applied: "
+                 "%s", why ? why : "(none)");
+    /*
+     * The rollback stopped in wave 2, once the rollbacks in flight there
+     * had finished: wave 2's other targets are rolled back (or were never
+     * touched), and the accounting says so; it did not go on to wave 1:
+     * the canary is still applied.
+     */
+    for (int i = 1; i < S_TENANTS; i++) {
+        char *v = NULL;
+
+        if (i == bad)
+            continue;
+        v = s_status_of(s, i, 1);
+        if (v != NULL) {
+            if (strcmp(v, "rolled_back") != 0)
+                fail_msg("%s is %s after the rollback paused: it should have "
+                         "been rolled back before the pause was reported",
+                         s->t[i].name, v);
+            touched++;
+        } else {
+            assert_int_equal(s_ledger_rows(s, i, id), 0);
+        }
+        free(v);
+    }
+    assert_int_equal(s_acc(st, "rolled_back"), touched);
+    {
+        char *v = s_status_of(s, 0, 1);
+        assert_string_equal(v, "applied");
+        free(v);
+    }
+    touched = 0;
+    /* Nothing of the half-applied target was claimed or undone. */
+    {
+        char *v = s_status_of(s, bad, 1);
+        assert_string_equal(v, "failed");
+        free(v);
+    }
+    assert_int_equal(s_long(s, bad, "SELECT count(*) FROM pg_class WHERE"
+                            " relname = 'part_t'"), 1);
+    /* The operator skips its down there; the fleet rollback finishes. */
+    {
+        char *dsn = fl_asprintf("%s dbname=%s", s->f.shards[s->t[bad].shard],
+                                s->t[bad].db);
+        const char *argv[] = {"flotilla", "rollback", "--db", dsn,
+                              "--skip-down", "1", "--reason",
+                              "part_t kept: item 1 had no note", NULL};
+        fl_test_proc_t res = {0, NULL, NULL};
+
+        fl_fleet_cli(&s->f, &res, argv);
+        if (res.status != 0)
+            fail_msg("rollback --skip-down: exit %d\n%s\n%s", res.status,
+                     res.out, res.err);
+        fl_test_proc_release(&res);
+        free(dsn);
+    }
+    {
+        const char *args[] = {"rollback", id, "--watch", NULL};
+        json_t *rb = s_rollout(s, S_EXIT_ROLLED_BACK, args);
+
+        json_decref(st);
+        st = rb;
+    }
+    assert_string_equal(s_st(st), "rolled_back");
+    {
+        char *v = s_status_of(s, bad, 1);
+        assert_string_equal(v, "rolled_back");
+        free(v);
+    }
+    /* Every other target as it was before the rollout. */
+    for (int i = 0; i < S_TENANTS; i++) {
+        char *after = NULL, *v = NULL;
+
+        if (i != bad) {
+            after = s_dump(s, i);
+            fl_test_assert_dumps_equal(s->t[i].name, before[i], after);
+            v = s_status_of(s, i, 1);
+            if (v != NULL) {
+                assert_string_equal(v, "rolled_back");
+                touched++;
+            } else {
+                assert_int_equal(s_ledger_rows(s, i, id), 0);
+            }
+        }
+        free(v);
+        free(after);
+        free(before[i]);
+    }
+    /*
+     * Each target once.  The half-applied one, which the operator's
+     * --skip-down marked rolled back in its ledger, is not sent a
+     * rollback again once its agent has reported that ledger (the
+     * accounting says what the fleet's rollbacks did); before, it is,
+     * finds nothing to roll back, and counts.
+     */
+    if (s_acc(st, "rolled_back") != touched &&
+        s_acc(st, "rolled_back") != touched + 1)
+        fail_msg("%lld targets counted rolled back, %d are",
+                 s_acc(st, "rolled_back"), touched + 1);
+    json_decref(st);
+    free(id);
     free(bundle);
     s->passed = 1;
 }
@@ -1790,6 +1979,9 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_rollout_staged_baseline_adopts_the_fleet, s_setup,
             s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_rollout_staged_rollback_stops_at_a_half_applied_target,
+            s_setup, s_teardown),
     };
 
     /* ctest runs the tests in groups, in parallel (rollout.cmake). */
