@@ -648,6 +648,12 @@ fl_cmd_rollout(int argc, char **argv)
                                       : "rollout ID");
     } else {
         id = argv[optind];
+        if (strcmp(sub, "plan") != 0 && strcmp(sub, "start") != 0 &&
+            strcmp(sub, "baseline") != 0 &&
+            (strlen(id) != 32 || strspn(id, "0123456789abcdef") != 32))
+            return fl_cli_usage_error(cmd, "\"%.64s\" is not a rollout id "
+                                      "(32 hex digits, as rollout start and "
+                                      "rollout list print them)", id);
     }
     if ((a.policy != NULL || a.watch) && strcmp(sub, "start") != 0 &&
         !(a.watch && strcmp(sub, "rollback") == 0))

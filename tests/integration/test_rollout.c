@@ -951,6 +951,23 @@ test_rollout_staged_rollback_stops_at_a_half_applied_target(void **state)
     const int bad = 5;
     int touched = 0;
 
+    /* A mistyped id: refused by the command, or named by the coordinator. */
+    {
+        const char *argv[] = {"flotilla", "rollout", "rollback", "4c4d53\xff",
+                              NULL};
+        const char *argv2[] = {"flotilla", "rollout", "rollback",
+                               "0123456789abcdef0123456789abcdef", NULL};
+        fl_test_proc_t res = {0, NULL, NULL};
+
+        fl_fleet_cli(&s->f, &res, argv);
+        if (res.status != 2 || strstr(res.err, "is not a rollout id") == NULL)
+            fail_msg("a malformed id: exit %d\n%s", res.status, res.err);
+        fl_test_proc_release(&res);
+        fl_fleet_cli(&s->f, &res, argv2);
+        if (res.status != 1 || strstr(res.err, "no rollout") == NULL)
+            fail_msg("an unknown id: exit %d\n%s", res.status, res.err);
+        fl_test_proc_release(&res);
+    }
     s_exec_on(s, bad, "UPDATE items SET note = NULL WHERE id = 1");
     for (int i = 0; i < S_TENANTS; i++)
         before[i] = s_dump(s, i);
