@@ -379,8 +379,8 @@ fl__net_col(const fl_net_rel_t *rel, int attnum)
  */
 #define S_OBJECT_CLASSES                                                    \
     " ARRAY['pg_catalog.pg_namespace', 'pg_catalog.pg_publication',"        \
-    " 'pg_catalog.pg_foreign_data_wrapper', " S_DEPENDING_CLASSES "]"       \
-    "::pg_catalog.regclass[]::pg_catalog.oid[] "
+    " 'pg_catalog.pg_foreign_data_wrapper', 'pg_catalog.pg_largeobject', "  \
+    S_DEPENDING_CLASSES "]::pg_catalog.regclass[]::pg_catalog.oid[] "
 
 /* The highest OID of a catalog, from its OID index. */
 #define S_MAX_OID(cat) " (SELECT pg_catalog.max(x.oid) FROM pg_catalog." cat " x)"
@@ -452,6 +452,7 @@ static const char s_outside_sql[] =
 static const char s_outside_oids_sql[] =
     "SELECT GREATEST(" S_MAX_OID("pg_class") "," S_MAX_OID("pg_namespace") ","
     S_MAX_OID("pg_publication") "," S_MAX_OID("pg_foreign_data_wrapper") ","
+    S_MAX_OID("pg_largeobject_metadata") ","
     " (SELECT pg_catalog.max(m.objid) FROM pg_catalog.unnest(ARRAY["
     S_DEPENDING_CLASSES "]::pg_catalog.regclass[]::pg_catalog.oid[]) c(id),"
     " LATERAL (SELECT d.objid FROM pg_catalog.pg_depend d"
@@ -566,7 +567,7 @@ s_dropped_names(fl_pg_t *pg, const char *scope, const char *savepoint,
          */
         rc = fl_pg_query(pg, &r,
             "SELECT pg_catalog.concat(i.type, ' ', i.identity),"
-            " i.type IS NOT NULL"
+            " i.identity IS NOT NULL"
             " FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.oid[]),"
             "  pg_catalog.unnest($2::pg_catalog.oid[])) x(c, o),"
             " LATERAL pg_catalog.pg_identify_object(x.c, x.o, 0) i"

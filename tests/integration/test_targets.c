@@ -358,6 +358,8 @@ test_a_tenant_cannot_change_another_tenants_definitions(void **state)
         "DROP SCHEMA t2e;",
         "DROP FUNCTION t1.g0(); DROP FUNCTION t2.existing();",
         "DO $$ BEGIN EXECUTE 'DROP FUNCTION t2.existing()'; END $$;",
+        /* A large object is the whole database's: no tenant's to drop. */
+        "SELECT lo_unlink(oid) FROM pg_largeobject_metadata;",
     };
     const char *before =
         "SELECT md5(concat_ws('|',"
@@ -387,7 +389,8 @@ test_a_tenant_cannot_change_another_tenants_definitions(void **state)
         "  (SELECT oid FROM pg_database WHERE datname = current_database()))"
         "  AND setrole IN (0, (SELECT oid FROM pg_roles"
         "  WHERE rolname = current_user))),"
-        " (SELECT count(*) FROM pg_roles WHERE rolname = 'fl_tgt_evil')))";
+        " (SELECT count(*) FROM pg_roles WHERE rolname = 'fl_tgt_evil'),"
+        " (SELECT count(*) FROM pg_largeobject_metadata)))";
     char *want = NULL;
 
     fl_test_exec(e->conn,
@@ -404,7 +407,8 @@ test_a_tenant_cannot_change_another_tenants_definitions(void **state)
         "CREATE TYPE t1.oldmood AS ENUM ('x');"
         "CREATE TYPE t1.oldrange AS RANGE (subtype = int);"
         "CREATE DOMAIN t1.olddom AS int;"
-        "CREATE TABLE t1.old (id int, m t1.oldmood, d t1.olddom);");
+        "CREATE TABLE t1.old (id int, m t1.oldmood, d t1.olddom);"
+        "SELECT lo_from_bytea(0, 'another tenant''s document');");
     want = fl_test_query_value(e->conn, before);
     s_refused_each(e, refused, sizeof(refused) / sizeof(refused[0]), before,
                    want);
@@ -425,6 +429,7 @@ test_a_tenant_cannot_change_another_tenants_definitions(void **state)
                      "DROP DOMAIN t1.olddom;\n"
                      "CREATE TYPE t1.made AS (a int);\n"
                      "DROP TYPE t1.made;\n"
+                     "SELECT lo_unlink(lo_from_bytea(0, 'scratch'));\n"
                      "-- flotilla:down\nSELECT 1;\n");
     s_run(e, "t1", 0, "OK", "plan", S_ARGS("--allow-lint-errors"), 1);
     s_run(e, "t1", 0, "applied 1", "apply", S_ARGS("--allow-lint-errors"), 1);
