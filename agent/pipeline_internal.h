@@ -74,11 +74,12 @@ int fl__checks_run(fl_pg_t *pg, const char *file, const fl_stmt_t *st,
 
 /* ---- session.c: the pinned session and the migration's settings ---- */
 
-#define FL_SESSION_NSETTINGS 7
+#define FL_SESSION_NSETTINGS 8
 
 typedef struct {
     char *original[FL_SESSION_NSETTINGS];  /* as the connection started */
     char *migration[FL_SESSION_NSETTINGS]; /* as the migration left them */
+    const char *pins[FL_SESSION_NSETTINGS];  /* flotilla's own (lent) */
     char *original_schemas;  /* current_schemas(true) at start, JSON */
     char *schemas;           /* ... as the migration left them */
     int in_migration;        /* MIGRATION state (else PINNED) */

@@ -33,7 +33,10 @@
  * The role is one of those settings: a migration may SET ROLE so that
  * what it creates belongs to the application's role, and flotilla's own
  * queries still run as the role it connected as (role "none"), the one
- * that owns the ledger.  SET SESSION AUTHORIZATION is not followed.
+ * that owns the ledger.  So is session_authorization (SET SESSION
+ * AUTHORIZATION, as pg_dump --use-set-session-authorization writes it):
+ * pinned to the user flotilla connected as, the migration's own for its
+ * statements.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -41,9 +44,14 @@
 #include "agent/pipeline_internal.h"
 #include "common/alloc.h"
 
-/* The pinned values, in the order of s_capture and s_apply. */
+/*
+ * The pinned values, in the order of s_capture and s_apply; NULL: the
+ * connection's own (session_authorization: the user flotilla connected
+ * as), see fl_session_t.pins.
+ */
 static const char *const s_pinned[FL_SESSION_NSETTINGS] = {
-    "pg_catalog, pg_temp", "UTC", "ISO, YMD", "postgres", "1", "hex", "none",
+    "pg_catalog, pg_temp", "UTC", "ISO, YMD", "postgres", "1", "hex", NULL,
+    "none",
 };
 
 static void
@@ -54,30 +62,33 @@ s_values_release(char **v)
 }
 
 /*
- * The settings set to $1..$7 in s_pinned's order, transaction-local when
- * $8 is true.
+ * The settings set to $1..$8 in s_pinned's order, transaction-local when
+ * $9 is true.  session_authorization comes before role: setting it makes
+ * role "none" again.
  */
 #define S_SET_SQL                                                           \
-    " pg_catalog.set_config('search_path', $1, $8::pg_catalog.bool),"      \
-    " pg_catalog.set_config('TimeZone', $2, $8::pg_catalog.bool),"         \
-    " pg_catalog.set_config('DateStyle', $3, $8::pg_catalog.bool),"        \
-    " pg_catalog.set_config('IntervalStyle', $4, $8::pg_catalog.bool),"    \
+    " pg_catalog.set_config('search_path', $1, $9::pg_catalog.bool),"      \
+    " pg_catalog.set_config('TimeZone', $2, $9::pg_catalog.bool),"         \
+    " pg_catalog.set_config('DateStyle', $3, $9::pg_catalog.bool),"        \
+    " pg_catalog.set_config('IntervalStyle', $4, $9::pg_catalog.bool),"    \
     " pg_catalog.set_config('extra_float_digits', $5,"                     \
-    " $8::pg_catalog.bool),"                                               \
-    " pg_catalog.set_config('bytea_output', $6, $8::pg_catalog.bool),"     \
-    " pg_catalog.set_config('role', $7, $8::pg_catalog.bool)"
+    " $9::pg_catalog.bool),"                                               \
+    " pg_catalog.set_config('bytea_output', $6, $9::pg_catalog.bool),"     \
+    " pg_catalog.set_config('session_authorization', $7,"                  \
+    " $9::pg_catalog.bool),"                                               \
+    " pg_catalog.set_config('role', $8, $9::pg_catalog.bool)"
 
 /*
- * lock_timeout to $9 and statement_timeout to $10 ('' leaves one as it
- * is), after S_SET_SQL and with its $8.  Spelled out: leave runs it with
+ * lock_timeout to $10 and statement_timeout to $11 ('' leaves one as it
+ * is), after S_SET_SQL and with its $9.  Spelled out: leave runs it with
  * the migration's search_path.
  */
 #define S_TIMEOUTS_SQL                                                      \
-    ", CASE WHEN $9::pg_catalog.text OPERATOR(pg_catalog.<>) '' THEN"      \
-    " pg_catalog.set_config('lock_timeout', $9, $8::pg_catalog.bool) END,"  \
-    " CASE WHEN $10::pg_catalog.text OPERATOR(pg_catalog.<>) '' THEN"      \
-    " pg_catalog.set_config('statement_timeout', $10,"                     \
-    " $8::pg_catalog.bool) END"
+    ", CASE WHEN $10::pg_catalog.text OPERATOR(pg_catalog.<>) '' THEN"     \
+    " pg_catalog.set_config('lock_timeout', $10, $9::pg_catalog.bool) END," \
+    " CASE WHEN $11::pg_catalog.text OPERATOR(pg_catalog.<>) '' THEN"      \
+    " pg_catalog.set_config('statement_timeout', $11,"                     \
+    " $9::pg_catalog.bool) END"
 
 #define S_NPARAMS (FL_SESSION_NSETTINGS + 3)
 
@@ -126,6 +137,7 @@ s_capture(fl_pg_t *pg, char **v, char **schemas, char **st, fl_error_t *err)
         " pg_catalog.current_setting('IntervalStyle'),"
         " pg_catalog.current_setting('extra_float_digits'),"
         " pg_catalog.current_setting('bytea_output'),"
+        " pg_catalog.current_setting('session_authorization'),"
         " pg_catalog.current_setting('role'),"
         " pg_catalog.array_to_json(pg_catalog.current_schemas(true))::pg_catalog.text,"
         " pg_catalog.current_setting('statement_timeout')",
@@ -151,12 +163,14 @@ static const char s_capture_and_pin_sql[] =
         " pg_catalog.current_setting('IntervalStyle') AS d,"
         " pg_catalog.current_setting('extra_float_digits') AS e,"
         " pg_catalog.current_setting('bytea_output') AS f,"
+        " pg_catalog.current_setting('session_authorization') AS f1,"
         " pg_catalog.current_setting('role') AS f2,"
         " pg_catalog.array_to_json(pg_catalog.current_schemas(true))"
         "::pg_catalog.text AS g,"
         " pg_catalog.current_setting('lock_timeout') AS h,"
         " pg_catalog.current_setting('statement_timeout') AS i)"
-        " SELECT cur.a, cur.b, cur.c, cur.d, cur.e, cur.f, cur.f2, cur.g,"
+        " SELECT cur.a, cur.b, cur.c, cur.d, cur.e, cur.f, cur.f1, cur.f2,"
+        " cur.g,"
         " cur.h, cur.i," S_SET_SQL S_TIMEOUTS_SQL " FROM cur";
 
 /*
@@ -193,7 +207,7 @@ s_capture_and_pin(fl_pg_t *pg, fl_session_t *s, int local, fl_error_t *err)
     fl_pg_result_t r = FL_PG_RESULT_INIT;
     int rc;
 
-    s_set_params(p, s_pinned, local, s->own_lt, s->own_st);
+    s_set_params(p, s->pins, local, s->own_lt, s->own_st);
     rc = fl_pg_query_prepared(pg, &r, S_LEAVE_NAME, s_capture_and_pin_sql,
                               S_NPARAMS, p, err);
     if (rc != 0)
@@ -245,6 +259,8 @@ fl__session_pin(fl_pg_t *pg, fl_session_t *s, const char *search_path,
         return rc;
     free(s->original[0]);
     s->original[0] = fl_strdup(search_path);
+    for (size_t i = 0; i < FL_SESSION_NSETTINGS; i++)
+        s->pins[i] = s_pinned[i] ? s_pinned[i] : s->original[i];
     /* The schemas that path gives the migration's names, for resolving. */
     rc = fl_pg_query(pg, &r, "SELECT pg_catalog.set_config('search_path', $1,"
                      " false)", 1, p, err);
@@ -255,7 +271,7 @@ fl__session_pin(fl_pg_t *pg, fl_session_t *s, const char *search_path,
             " pg_catalog.array_to_json(pg_catalog.current_schemas(true))"
             "::pg_catalog.text", 0, NULL, err);
     if (rc == 0)
-        rc = s_apply(pg, s_pinned, 0, NULL, NULL, err);
+        rc = s_apply(pg, s->pins, 0, NULL, NULL, err);
     if (rc != 0)
         return rc;
     fl__session_reset(s);
@@ -486,7 +502,7 @@ fl__session_leave_step(fl_session_t *s, int local, fl_pg_step_t *out,
 {
     if (!s->in_migration)
         return 0;
-    s_set_params(s->repin, s_pinned, local, s->own_lt, s->own_st);
+    s_set_params(s->repin, s->pins, local, s->own_lt, s->own_st);
     out->name = S_LEAVE_NAME;
     out->sql = s_capture_and_pin_sql;
     out->nparams = S_NPARAMS;
@@ -507,7 +523,7 @@ void
 fl__session_repin_step(fl_session_t *s, fl_pg_step_t *out)
 {
     /* A timeout the migration SET at session level outlives its COMMIT. */
-    s_set_params(s->repin, s_pinned, 0, s->run_lt, s->run_st);
+    s_set_params(s->repin, s->pins, 0, s->run_lt, s->run_st);
     s->in_migration = 0;
     out->name = S_SET_NAME;
     out->sql = s_set_sql;
@@ -520,7 +536,7 @@ int
 fl__session_repin(fl_pg_t *pg, fl_session_t *s, fl_error_t *err)
 {
     s->in_migration = 0;
-    return s_apply(pg, s_pinned, 0, s->run_lt, s->run_st, err);
+    return s_apply(pg, s->pins, 0, s->run_lt, s->run_st, err);
 }
 
 const char *

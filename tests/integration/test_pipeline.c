@@ -966,6 +966,26 @@ test_a_no_transaction_migration_keeps_its_settings(void **state)
 }
 
 /*
+ * The application's roles of the role tests (cluster-wide, so made once
+ * for every test database): fl_pipe_app, a member of fl_pipe_grp, both
+ * allowed to create in public.
+ */
+static void
+s_app_roles(s_env *e)
+{
+    fl_test_exec(e->conn,
+        "DO $$ DECLARE r text; BEGIN"
+        " FOREACH r IN ARRAY ARRAY['fl_pipe_app', 'fl_pipe_grp'] LOOP"
+        "  BEGIN EXECUTE format('CREATE ROLE %I', r);"
+        "  EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END;"
+        " END LOOP; END $$;"
+        "SET client_min_messages = warning;"
+        "GRANT fl_pipe_grp TO fl_pipe_app;"
+        "RESET client_min_messages;"
+        "GRANT CREATE, USAGE ON SCHEMA public TO fl_pipe_app, fl_pipe_grp");
+}
+
+/*
  * A migration may SET ROLE so that what it creates belongs to the
  * application's role, as under psql: flotilla's own queries (its ledger
  * row, the net, the schema record) still run as the role it connected
@@ -984,10 +1004,7 @@ test_a_migration_may_set_its_role(void **state)
                          " 'flotilla' END, ', ' ORDER BY relname) FROM pg_class"
                          " WHERE relname IN ('one', 'two', 'three', 'four')";
 
-    fl_test_exec(e->conn,
-        "DO $$ BEGIN CREATE ROLE fl_pipe_app;"
-        " EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$;"
-        "GRANT CREATE, USAGE ON SCHEMA public TO fl_pipe_app");
+    s_app_roles(e);
     s_write(e, "0001_one.sql", "-- flotilla:up\nSET ROLE fl_pipe_app;\n"
                                "CREATE TABLE one (id int);\n"
                                "-- flotilla:down\nDROP TABLE one;\n");
@@ -1011,6 +1028,65 @@ test_a_migration_may_set_its_role(void **state)
     s_assert_value(e, "SELECT count(*) FROM pg_class WHERE relname IN"
                       " ('one', 'two', 'three', 'four')", "0");
     fl_test_exec(e->conn, "DROP OWNED BY fl_pipe_app");
+}
+
+/*
+ * The same with SET SESSION AUTHORIZATION (as pg_dump
+ * --use-set-session-authorization writes it): the migration's later
+ * statements run as that user, in one transaction or one by one, and
+ * flotilla's own queries and the next migration as the user flotilla
+ * connected as.  Before, flotilla wrote its ledger row as that user: the
+ * migration failed with "permission denied for schema flotilla".
+ */
+static void
+test_a_migration_may_set_its_session_authorization(void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+    const char *owners = "SELECT string_agg(relname || ' ' || CASE relowner"
+                         " WHEN 'fl_pipe_app'::regrole THEN 'app'"
+                         " WHEN 'fl_pipe_grp'::regrole THEN 'grp' ELSE"
+                         " 'flotilla' END, ', ' ORDER BY relname) FROM pg_class"
+                         " WHERE relname LIKE 'sa\\_%' AND relkind = 'r'";
+
+    s_app_roles(e);
+    s_write(e, "0001_one.sql", "-- flotilla:up\n"
+            "SET SESSION AUTHORIZATION fl_pipe_app;\n"
+            "CREATE TABLE sa_one (id int);\n"
+            "CREATE TABLE sa_one_b (id int);\n"
+            "-- flotilla:down\nDROP TABLE sa_one, sa_one_b;\n");
+    s_write(e, "0002_two.sql", "-- flotilla:up\nCREATE TABLE sa_two (id int);\n"
+            "-- flotilla:down\nDROP TABLE sa_two;\n");
+    s_write(e, "0003_three.sql", "-- flotilla:options no-transaction\n"
+            "-- flotilla:up\nSET SESSION AUTHORIZATION fl_pipe_app;\n"
+            "CREATE TABLE sa_three (id int);\n"
+            "CREATE INDEX CONCURRENTLY sa_three_id ON sa_three (id);\n"
+            "-- flotilla:down\nDROP TABLE sa_three;\n");
+    s_write(e, "0004_four.sql", "-- flotilla:up\n"
+            "SET SESSION AUTHORIZATION fl_pipe_app;\n"
+            "SET ROLE fl_pipe_grp;\n"
+            "CREATE TABLE sa_four (id int);\n"
+            "RESET SESSION AUTHORIZATION;\n"
+            "CREATE TABLE sa_five (id int);\n"
+            "-- flotilla:down\nDROP TABLE sa_four, sa_five;\n");
+    /* Rehearsed but the one without a transaction (NOT PROVEN, exit 3). */
+    s_run(e, &r, "plan", 1, "--allow-lint-errors", NULL);
+    s_expect(&r, 3, "NOT PROVEN: 1 of 4 pending migrations not rehearsed");
+    fl_test_proc_release(&r);
+    s_run(e, &r, "apply", 1, "--allow-lint-errors", NULL);
+    s_expect(&r, 0, "applied 4 migrations");
+    fl_test_proc_release(&r);
+    s_assert_value(e, owners, "sa_five flotilla, sa_four grp, sa_one app,"
+                              " sa_one_b app, sa_three app, sa_two flotilla");
+    s_assert_value(e, "SELECT string_agg(version || ' ' || status, ','"
+                      " ORDER BY version) FROM flotilla.schema_migrations",
+                   "1 applied,2 applied,3 applied,4 applied");
+    s_run(e, &r, "rollback", 1, "--to", "0", NULL);
+    s_expect(&r, 0, "rolled back 4 migrations");
+    fl_test_proc_release(&r);
+    s_assert_value(e, "SELECT count(*) FROM pg_class WHERE relname LIKE"
+                      " 'sa\\_%'", "0");
+    fl_test_exec(e->conn, "DROP OWNED BY fl_pipe_app, fl_pipe_grp");
 }
 
 /*
@@ -1905,6 +1981,9 @@ main(void)
             s_teardown),
         cmocka_unit_test_setup_teardown(test_a_migration_may_set_its_role,
                                         s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_migration_may_set_its_session_authorization, s_setup,
+            s_teardown),
         cmocka_unit_test_setup_teardown(
             test_no_setting_of_a_migration_leaks_into_the_next, s_setup,
             s_teardown),
