@@ -1693,7 +1693,8 @@ fl__replay_settings(fl_pipeline_t *p, const fl_migration_t *m,
         const fl_stmt_t *st = &stmts->items[i];
 
         if (st->kind == NULL || (strcmp(st->kind, "SET") != 0 &&
-                                 strcmp(st->kind, "RESET") != 0))
+                                 strcmp(st->kind, "RESET") != 0 &&
+                                 !st->sets_config))
             continue;
         if (!open) {
             if ((rc = fl__session_enter(p->pg, &p->session, err)) != 0 ||

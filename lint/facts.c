@@ -1840,6 +1840,40 @@ s_is_builtin_call(const PgQuery__FuncCall *f)
            fl_lint_is_builtin_function(fl_lint_node_str(f->funcname[1]));
 }
 
+/*
+ * SELECT set_config(...)[, set_config(...)] and nothing else: a target
+ * list of calls of pg_catalog's set_config, without FROM, WHERE, WITH,
+ * grouping, set operations, VALUES, INTO or a limit.
+ */
+static int
+s_sets_config(const PgQuery__SelectStmt *s)
+{
+    if (s->n_target_list == 0 || s->n_from_clause || s->where_clause ||
+        s->with_clause || s->n_group_clause || s->having_clause ||
+        s->n_window_clause || s->n_values_lists || s->into_clause ||
+        s->n_distinct_clause || s->limit_count || s->limit_offset ||
+        s->n_locking_clause || s->larg || s->rarg ||
+        s->op != PG_QUERY__SET_OPERATION__SETOP_NONE)
+        return 0;
+    for (size_t i = 0; i < s->n_target_list; i++) {
+        const PgQuery__Node *t = s->target_list[i];
+        const PgQuery__FuncCall *f = NULL;
+        const char *name;
+
+        if (t->node_case != PG_QUERY__NODE__NODE_RES_TARGET ||
+            t->res_target->val == NULL ||
+            t->res_target->val->node_case != PG_QUERY__NODE__NODE_FUNC_CALL)
+            return 0;
+        f = t->res_target->val->func_call;
+        name = f->n_funcname ? fl_lint_node_str(f->funcname[f->n_funcname - 1])
+                             : NULL;
+        if (name == NULL || strcmp(name, "set_config") != 0 ||
+            !s_is_builtin_call(f) || f->over || f->agg_filter)
+            return 0;
+    }
+    return 1;
+}
+
 static int
 s_find_opaque_call(const ProtobufCMessage *msg, void *arg)
 {
@@ -2140,6 +2174,7 @@ s_analyze(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__Node *n)
         break;
     case PG_QUERY__NODE__NODE_SELECT_STMT:
         st->kind = "SELECT";
+        st->sets_config = s_sets_config(n->select_stmt);
         if (n->select_stmt->into_clause) {
             st->kind = "SELECT INTO";
             s_created(st, ctx, n->select_stmt->into_clause->rel);

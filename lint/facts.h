@@ -246,6 +246,12 @@ typedef struct {
     fl_check_rel_t *reach;
     size_t nreach;
     int reach_all;
+    /*
+     * A SELECT of set_config() calls and nothing else (no FROM, WHERE,
+     * ...): it changes the session's settings as SET does (pg_dump sets
+     * search_path so).
+     */
+    int sets_config;
 } fl_stmt_t;
 
 typedef struct {

@@ -896,6 +896,9 @@ test_a_timeout_a_migration_sets_governs_its_statements_only(void **state)
  * table of the same name.  A run resumed after the SETs committed runs
  * them again before it goes on: the statements after the resume point
  * see what they would have seen in one run.  A down resumed the same.
+ * A SELECT of set_config() calls alone (pg_dump's way to set
+ * search_path) counts as a SET: before, it was not run again, and the
+ * resumed statements ran under the connection's settings.
  */
 static void
 test_a_no_transaction_migration_keeps_its_settings(void **state)
@@ -915,7 +918,8 @@ test_a_no_transaction_migration_keeps_its_settings(void **state)
             "-- flotilla:options no-transaction\n"
             "-- flotilla:up\n"
             "SET search_path = app, public;\n"
-            "SET statement_timeout = '1h';\n"
+            /* As pg_dump writes its search_path. */
+            "SELECT pg_catalog.set_config('statement_timeout', '1h', false);\n"
             "CREATE TABLE made (id int);\n"
             "CREATE INDEX CONCURRENTLY ix ON items (v);\n"
             "INSERT INTO public.seen SELECT 'first',"
@@ -927,7 +931,8 @@ test_a_no_transaction_migration_keeps_its_settings(void **state)
             " current_setting('statement_timeout');\n"
             "CREATE INDEX CONCURRENTLY ix2 ON items (id);\n"
             "-- flotilla:down\n"
-            "SET search_path = app, public;\n"
+            "SELECT pg_catalog.set_config('search_path', 'app, public',"
+            " false);\n"
             "DROP INDEX CONCURRENTLY ix2;\n"
             "SELECT 1 / (SELECT count(*)::int - 1 FROM public.gate);\n"
             "DROP INDEX CONCURRENTLY ix;\n"

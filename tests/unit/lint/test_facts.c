@@ -193,6 +193,36 @@ test_facts_enum_add_value_outside_transaction_before_pg12(void **state)
     fl_stmt_list_release(&l);
 }
 
+/* A SELECT of set_config() calls alone sets the session as SET does. */
+static void
+test_facts_a_select_of_set_config_calls_sets_the_session(void **state)
+{
+    static const struct {
+        const char *sql;
+        int sets;
+    } cases[] = {
+        {"SELECT pg_catalog.set_config('search_path', '', false)", 1},
+        {"SELECT set_config('a.b', '1', false), set_config('c.d', '2', true)",
+         1},
+        {"SELECT set_config('search_path', s, false) FROM t", 0},
+        {"SELECT set_config('search_path', '', false) WHERE false", 0},
+        {"SELECT set_config('search_path', '', false), 1", 0},
+        {"SELECT app.set_config('search_path', '', false)", 0},
+        {"SELECT set_config('x.y', '1', false) UNION ALL SELECT '2'", 0},
+        {"SELECT 1", 0},
+        {"SET search_path = app", 0},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        fl_stmt_list_t l = analyze(cases[i].sql, 150000);
+        if (l.items[0].sets_config != cases[i].sets)
+            fail_msg("%s: sets_config %d, wanted %d", cases[i].sql,
+                     l.items[0].sets_config, cases[i].sets);
+        fl_stmt_list_release(&l);
+    }
+}
+
 static void
 test_facts_positions_and_splitting(void **state)
 {
@@ -1012,6 +1042,8 @@ main(void)
         cmocka_unit_test(test_facts_drop_tables_know_what_goes_with_them),
         cmocka_unit_test(test_facts_row_predicate_only_when_it_can_run_twice),
         cmocka_unit_test(test_facts_lock_level_names),
+        cmocka_unit_test(
+            test_facts_a_select_of_set_config_calls_sets_the_session),
     };
     return cmocka_run_group_tests_name("facts", tests, NULL, teardown);
 }
