@@ -1109,6 +1109,8 @@ s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
 
     /* Known again only if this unit's COMMIT brings the census with it. */
     p->schema_kinds = FL_SCHEMA_KINDS_ASK;
+    /* What a no-transaction statement SETs LOCAL ends with its COMMIT. */
+    p->session.session_level = notx;
 
     /*
      * BEGIN, the timeouts and, when no validate statement runs before the
@@ -1268,7 +1270,8 @@ s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
                                   NULL, NULL, NULL, p->target, NULL, 0};
         fl_ledger_step_t row;
         fl_pg_step_t steps[7] = {{NULL, "COMMIT", 0, NULL, NULL}};
-        fl_pg_result_t census = FL_PG_RESULT_INIT, dirty = FL_PG_RESULT_INIT;
+        fl_pg_result_t census = FL_PG_RESULT_INIT, dirty = FL_PG_RESULT_INIT,
+                       settled = FL_PG_RESULT_INIT;
         const char *scope[1] = {fl__scope(p)};
         const char *touched[1] = {u->touched ? u->touched : "{}"};
         const char *target[1] = {p->target};
@@ -1323,8 +1326,14 @@ s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
             steps[4] = (fl_pg_step_t){"flotilla_schema_dirty",
                                       fl_schema_dirty_sql, 1, touched, &dirty};
             steps[5] = (fl_pg_step_t){NULL, "COMMIT", 0, NULL, NULL};
-            fl__session_repin_step(&p->session, &steps[6]);
+            if (notx)
+                fl__session_settle_step(&p->session, &steps[6], &settled);
+            else
+                fl__session_repin_step(&p->session, &steps[6]);
             rc = fl_pg_batch(p->pg, steps, 7, err);
+            if (rc == 0 && notx)
+                fl__session_settled(&p->session, &settled);
+            fl_pg_result_release(&settled);
             /*
              * Committed when COMMIT ran, even if the pins then failed; a
              * lost connection does not say whether it ran.
@@ -1369,6 +1378,7 @@ s_run_unit(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
         int lock = rc != 0 && strcmp(err->sqlstate, "55P03") == 0;
 
         p->session.in_migration = 0;
+        p->session.session_level = 0;
         s_keep_first(u);
         s_unit_reset_run(u);
         if (rc == 0)

@@ -84,6 +84,9 @@ typedef struct {
     char *schemas;           /* ... as the migration left them */
     int in_migration;        /* MIGRATION state (else PINNED) */
     int entered;             /* MIGRATION state since fl__session_reset_all */
+    int session_level;       /* enter at session level in a transaction: a
+                                no-transaction migration's statement, see
+                                fl__session_settle_step */
     /*
      * Timeouts, apart from the settings above: flotilla's own for the
      * migration under way (fl__timeout_values), the migration's as its
@@ -111,6 +114,16 @@ int fl__session_pin(fl_pg_t *pg, fl_session_t *s, const char *search_path,
 int fl__session_enter(fl_pg_t *pg, fl_session_t *s, fl_error_t *err) FL_NODISCARD;
 /* PINNED state, remembering the migration's settings (no-op when there). */
 int fl__session_leave(fl_pg_t *pg, fl_session_t *s, fl_error_t *err) FL_NODISCARD;
+/*
+ * After the COMMIT of a no-transaction migration's statement run with
+ * session_level: reads the session's settings (what the statement SET
+ * LOCAL is gone) and pins the session again, as one step of a batch
+ * (res gets the row); fl__session_settled() keeps them as the
+ * migration's.
+ */
+void fl__session_settle_step(fl_session_t *s, fl_pg_step_t *out,
+                             fl_pg_result_t *res);
+void fl__session_settled(fl_session_t *s, const fl_pg_result_t *res);
 /*
  * Pins at session level again, whatever a migration SET: after a
  * transaction ends, when a statement may have SET a session value.

@@ -206,6 +206,26 @@ s_outside_begin(fl_pipeline_t *p, char *outside[2], fl_error_t *err)
 }
 
 /*
+ * After the COMMIT of a down's statement run in a transaction of its own:
+ * the session's settings, without what it SET LOCAL, are the down's for
+ * its next statements; flotilla's pinned again.
+ */
+static int
+s_settle(fl_pipeline_t *p, fl_error_t *err)
+{
+    fl_pg_step_t step;
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    int rc;
+
+    fl__session_settle_step(&p->session, &step, &r);
+    rc = fl_pg_batch(p->pg, &step, 1, err);
+    if (rc == 0)
+        fl__session_settled(&p->session, &r);
+    fl_pg_result_release(&r);
+    return rc;
+}
+
+/*
  * Rolls back one migration from its ledger row: a transactional down,
  * the restore and the ledger row in one transaction; a down with
  * no-transaction statements statement by statement, recording progress
@@ -305,6 +325,8 @@ fl__rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
             int check = tx && p->target[0];
             char *outside[2] = {NULL, NULL};
 
+            /* What it SETs LOCAL ends with its COMMIT (session.c). */
+            p->session.session_level = tx;
             rc = tx ? fl_pg_exec(p->pg, "BEGIN", err)
                     : fl__reach_check(p, &m, st, 1, err);
             if (rc == 0 && check)
@@ -324,13 +346,16 @@ fl__rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
             /* Before flotilla writes its own rows in this transaction. */
             if (rc == 0 && tx)
                 rc = fl__own_check(p, &m, err);
-            if (rc == 0)
+            if (rc == 0 && !tx)
                 rc = fl__session_repin(p->pg, &p->session, err);
             if (rc == 0)
                 rc = s_rollback_state(p, &m.version, "rolling_back",
                                       (int)i + 1, NULL, err);
             if (rc == 0 && tx && (rc = fl__lock_check(p, &m, 1, err)) == 0)
                 rc = fl_pg_exec(p->pg, "COMMIT", err);
+            if (rc == 0 && tx)
+                rc = s_settle(p, err);
+            p->session.session_level = 0;
             if (rc != 0)
                 goto partial;
             done = i + 1;

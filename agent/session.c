@@ -24,6 +24,15 @@
  * set_config(..., true), so COMMIT or ROLLBACK puts the pinned session
  * values back by themselves; outside one they are session-level.
  *
+ * A statement of a no-transaction migration runs in a transaction of its
+ * own, and what it SET LOCAL ends with it, as under psql's autocommit:
+ * so there (session_level) enter switches at session level, and after
+ * the COMMIT fl__session_settle_step() reads the session's values (the
+ * LOCAL ones gone) as the migration's and pins again.  Before, the values
+ * read inside the transaction were carried on, and a SET LOCAL
+ * search_path held for every later statement of the migration
+ * (tests/integration/test_settings_gen.c).
+ *
  * States: PINNED (after open, and after leave) and MIGRATION (after
  * enter).  enter and leave are no-ops when already in the state, so a run
  * of statements with nothing of flotilla's in between switches once.
@@ -349,7 +358,8 @@ fl__session_enter(fl_pg_t *pg, fl_session_t *s, fl_error_t *err)
         return 0;
     /* The timeouts its statements SET (or LOCAL) hold for its next ones. */
     rc = s_apply(pg, (const char *const *)s->migration,
-                 fl_pg_in_transaction(pg), s->mig_lt, s->mig_st, err);
+                 fl_pg_in_transaction(pg) && !s->session_level, s->mig_lt,
+                 s->mig_st, err);
     if (rc == 0)
         s->in_migration = s->entered = 1;
     return rc;
@@ -519,17 +529,42 @@ fl__session_left(fl_session_t *s, const fl_pg_result_t *res)
     s->in_migration = 0;
 }
 
+/*
+ * The pins at session level with the run's timeouts, as one step; with
+ * capture, after reading the settings into res (fl__session_settled).
+ */
+static void
+s_run_pins_step(fl_session_t *s, fl_pg_step_t *out, int capture,
+                fl_pg_result_t *res)
+{
+    s_set_params(s->repin, s->pins, 0, s->run_lt, s->run_st);
+    s->in_migration = 0;
+    out->name = capture ? S_LEAVE_NAME : S_SET_NAME;
+    out->sql = capture ? s_capture_and_pin_sql : s_set_sql;
+    out->nparams = S_NPARAMS;
+    out->params = s->repin;
+    out->out = res;
+}
+
 void
 fl__session_repin_step(fl_session_t *s, fl_pg_step_t *out)
 {
     /* A timeout the migration SET at session level outlives its COMMIT. */
-    s_set_params(s->repin, s->pins, 0, s->run_lt, s->run_st);
-    s->in_migration = 0;
-    out->name = S_SET_NAME;
-    out->sql = s_set_sql;
-    out->nparams = S_NPARAMS;
-    out->params = s->repin;
-    out->out = NULL;
+    s_run_pins_step(s, out, 0, NULL);
+}
+
+void
+fl__session_settle_step(fl_session_t *s, fl_pg_step_t *out,
+                        fl_pg_result_t *res)
+{
+    s_run_pins_step(s, out, 1, res);
+}
+
+void
+fl__session_settled(fl_session_t *s, const fl_pg_result_t *res)
+{
+    /* Not the timeouts: flotilla sets its own for each statement. */
+    s_keep_values(res, s->migration, &s->schemas);
 }
 
 int

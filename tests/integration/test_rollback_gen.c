@@ -708,16 +708,7 @@ test_generated_migrations_roll_back_or_are_refused(void **state)
     char *dir = fl_test_tmpdir();
 
     (void)state;
-    {
-        fl_test_db_t db;
-        PGconn *conn = NULL;
-        fl_test_db_create(&db, "genroles");
-        conn = fl_test_db_connect(&db);
-        fl_test_exec(conn, "DO $$ BEGIN CREATE ROLE fl_reader; EXCEPTION WHEN"
-                           " duplicate_object OR unique_violation THEN NULL; END $$");
-        PQfinish(conn);
-        fl_test_db_drop(&db);
-    }
+    fl_test_create_role("fl_reader");
     for (long seed = first; seed <= last; seed++) {
         g_gen_t g;
         int outcome = G_INCONCLUSIVE;

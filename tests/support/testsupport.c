@@ -130,6 +130,19 @@ fl_test_db_drop(fl_test_db_t *db)
     fl_free(&db->conninfo);
 }
 
+void
+fl_test_create_role(const char *name)
+{
+    PGconn *admin = s_connect("dbname=postgres");
+    char *sql = fl_asprintf("DO $$ BEGIN CREATE ROLE \"%s\"; EXCEPTION WHEN"
+                            " duplicate_object OR unique_violation THEN NULL;"
+                            " END $$", name);
+
+    fl_test_exec(admin, sql);
+    free(sql);
+    PQfinish(admin);
+}
+
 PGconn *
 fl_test_db_connect(const fl_test_db_t *db)
 {

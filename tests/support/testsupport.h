@@ -30,6 +30,11 @@ typedef struct {
 void fl_test_db_create(fl_test_db_t *db, const char *prefix);
 /* Drops it (WITH (FORCE)) and frees conninfo. */
 void fl_test_db_drop(fl_test_db_t *db);
+/*
+ * Creates role name (NOLOGIN) unless it exists; tests running at once may
+ * both try.
+ */
+void fl_test_create_role(const char *name);
 /* Opens a connection to it or fails the test. */
 PGconn *fl_test_db_connect(const fl_test_db_t *db);
 /* Runs sql, failing the test unless it succeeds. */
