@@ -4,7 +4,9 @@
  * session"): what one migration SETs (search_path, work_mem, the role,
  * the session authorization, the date and number formats, RESET ALL,
  * SET LOCAL, set_config()) holds for its later statements, in one
- * transaction or statement by statement, never for the next migration,
+ * transaction or statement by statement (and when flotilla runs a
+ * transaction again because a DO block deleted rows no backup covered),
+ * never for the next migration,
  * and a migration without a transaction resumed after a failure sees, in
  * the statements after the resume point, what one run would have shown
  * them.
@@ -82,7 +84,16 @@ g_setting(g_gen_t *g)
 {
     int kb = 64 * g_range(g, 1, 64);
 
-    switch (g_range(g, 0, 19)) {
+    switch (g_range(g, 0, 20)) {
+    case 20:
+        /*
+         * Not a setting: rows deleted where no backup was taken (the
+         * analyser cannot see into DO), which makes flotilla run the
+         * transaction again, from the settings it started with, with the
+         * table backed up first.
+         */
+        return fl_asprintf("DO $$ BEGIN DELETE FROM public.victim WHERE id"
+                           " = %d; END $$", g_range(g, 1, 50));
     case 0: return fl_strdup("SET search_path = app, public");
     case 1: return fl_strdup("SET LOCAL search_path = other, public");
     case 2: return fl_strdup("RESET search_path");
@@ -171,6 +182,9 @@ g_setup(PGconn *c)
     fl_test_exec(c,
         "CREATE SCHEMA app; CREATE SCHEMA other;"
         "CREATE TABLE public.gate (id int); CREATE TABLE public.dgate (id int);"
+        "CREATE TABLE public.victim (id int PRIMARY KEY);"
+        "INSERT INTO public.victim SELECT generate_series(1, 50);"
+        "GRANT SELECT, DELETE ON public.victim TO fl_gen_app;"
         "CREATE TABLE public.seen (mig int, probe int, search_path text,"
         " work_mem text, cur text, sess text, tz text, ds text, istyle text,"
         " efd text, bytea text, seqscan text);"
