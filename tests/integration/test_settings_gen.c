@@ -21,7 +21,8 @@
  * statements on a twin database the way psql would, each migration and
  * each down on a new connection: in one transaction, or each statement
  * alone.  The seed passes when the two databases recorded the same
- * probes.
+ * probes; and `flotilla plan` before, which must say OK (or NOT PROVEN
+ * when a migration runs without a transaction) and leave nothing behind.
  *
  *   FLOTILLA_GEN_SEEDS=N   how many seeds (1..N; default 12)
  *   FLOTILLA_GEN_SEED=N    only seed N
@@ -265,6 +266,34 @@ g_flotilla(const g_gen_t *g, fl_test_ws_t *ws, fl_buf_t *log)
         fl_buf_addf(log, "--- %s:\n%s", file, fl_buf_str(&text));
         fl_buf_release(&text);
     }
+    /*
+     * The plan first, with the gates open: it rehearses what it can (not
+     * what runs without a transaction: NOT PROVEN, exit 3) and leaves
+     * nothing behind.
+     */
+    fl_test_exec(ws->conn, "INSERT INTO public.gate VALUES (1);"
+                           "INSERT INTO public.dgate VALUES (1)");
+    fl_test_ws_flotilla(ws, &r, "plan", extra, 1);
+    fl_buf_addf(log, "--- plan: exit %d\n%s%s", r.status, r.out, r.err);
+    {
+        int notx = 0;
+        char *left = NULL;
+        for (int m = 0; m < g->nmigs; m++)
+            notx |= g->notx[m];
+        left = fl_test_query_value(ws->conn,
+            "SELECT (SELECT count(*) FROM public.seen) || ' '"
+            " || (SELECT count(*) FROM public.victim)");
+        if (r.status != (notx ? 3 : 0) ||
+            (notx && strstr(r.out, "NOT PROVEN") == NULL) ||
+            strcmp(left, "0 50") != 0) {
+            fprintf(stderr, "%s", fl_buf_str(log));
+            fail_msg("plan: exit %d, probes and rows left %s (above)",
+                     r.status, left);
+        }
+        free(left);
+    }
+    fl_test_proc_release(&r);
+    fl_test_exec(ws->conn, "DELETE FROM public.gate; DELETE FROM public.dgate");
     for (int run = 0; run < 4; run++) {
         const char *const rb[] = {"--to", "0", "--allow-lint-errors", NULL};
         fl_test_ws_flotilla(ws, &r, run < 2 ? "apply" : "rollback",
