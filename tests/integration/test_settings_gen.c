@@ -11,7 +11,8 @@
  * the statements after the resume point, what one run would have shown
  * them.
  *
- * Each seed makes 2 to 4 migrations of random settings and probes (a
+ * Each seed makes (for the database, or one seed in three for schema
+ * app as a target) 2 to 4 migrations of random settings and probes (a
  * probe records the settings its statement sees), some of them without a
  * transaction, one with a gate that fails until it is opened, and their
  * downs the same way (a down runs statement by statement when it has a
@@ -55,6 +56,7 @@ typedef struct {
     int down_notx[G_MAX_MIGS];
     int ndown[G_MAX_MIGS];
     char *down[G_MAX_MIGS][G_MAX_STMTS];
+    int schema;   /* the target is schema app (--schema), not the database */
 } g_gen_t;
 
 static int
@@ -201,10 +203,18 @@ static const char g_seen[] =
 
 /* Statements as psql runs a file: on a new connection, -1 unless notx. */
 static void
-g_psql(fl_test_db_t *db, char *const *stmts, int n, int notx, int mig)
+g_psql(fl_test_db_t *db, char *const *stmts, int n, int notx, int mig,
+       int schema)
 {
     PGconn *c = fl_test_db_connect(db);
 
+    /*
+     * A schema target's migrations start with its schema first (set as
+     * flotilla sets it: SET would print it app, not "app").
+     */
+    if (schema)
+        fl_test_exec(c, "SELECT set_config('search_path', '\"app\", public',"
+                        " false)");
     if (!notx)
         fl_test_exec(c, "BEGIN");
     for (int i = 0; i < n; i++) {
@@ -232,9 +242,10 @@ g_oracle(const g_gen_t *g, fl_test_db_t *db)
                     "INSERT INTO public.dgate VALUES (1)");
     PQfinish(c);
     for (int m = 0; m < g->nmigs; m++)
-        g_psql(db, g->stmts[m], g->nstmts[m], g->notx[m], m + 1);
+        g_psql(db, g->stmts[m], g->nstmts[m], g->notx[m], m + 1, g->schema);
     for (int m = g->nmigs - 1; m >= 0; m--)
-        g_psql(db, g->down[m], g->ndown[m], g->down_notx[m], -(m + 1));
+        g_psql(db, g->down[m], g->ndown[m], g->down_notx[m], -(m + 1),
+               g->schema);
     c = fl_test_db_connect(db);
     seen = fl_test_query_value(c, g_seen);
     PQfinish(c);
@@ -246,7 +257,8 @@ static char *
 g_flotilla(const g_gen_t *g, fl_test_ws_t *ws, fl_buf_t *log)
 {
     fl_test_proc_t r;
-    const char *const extra[] = {"--allow-lint-errors", NULL};
+    const char *const extra[] = {"--allow-lint-errors",
+                                 g->schema ? "--schema" : NULL, "app", NULL};
 
     g_setup(ws->conn);
     for (int m = 0; m < g->nmigs; m++) {
@@ -295,7 +307,9 @@ g_flotilla(const g_gen_t *g, fl_test_ws_t *ws, fl_buf_t *log)
     fl_test_proc_release(&r);
     fl_test_exec(ws->conn, "DELETE FROM public.gate; DELETE FROM public.dgate");
     for (int run = 0; run < 4; run++) {
-        const char *const rb[] = {"--to", "0", "--allow-lint-errors", NULL};
+        const char *const rb[] = {"--to", "0", "--allow-lint-errors",
+                                  g->schema ? "--schema" : NULL, "app",
+                                  NULL};
         fl_test_ws_flotilla(ws, &r, run < 2 ? "apply" : "rollback",
                             run < 2 ? extra : rb, 1);
         fl_buf_addf(log, "--- %s %d: exit %d\n%s%s", run < 2 ? "apply"
@@ -333,6 +347,7 @@ test_generated_settings_hold_as_under_psql(void **state)
 
         memset(&g, 0, sizeof(g));
         g.s = (uint64_t)seed * 7919;
+        g.schema = seed % 3 == 0;
         g_make(&g);
         fl_test_ws_open(&ws, "gset");
         fl_test_db_create(&twin, "gsettwin");
@@ -348,7 +363,8 @@ test_generated_settings_hold_as_under_psql(void **state)
             free(diff);
             failed += strcmp(want, got) != 0;
         }
-        fprintf(stderr, "=== seed %ld: %d migrations, %s\n", seed, g.nmigs,
+        fprintf(stderr, "=== seed %ld: %d migrations%s, %s\n", seed, g.nmigs,
+                g.schema ? " (schema target)" : "",
                 strcmp(want, got) == 0 ? "the same probes" : "FAILED");
         free(want);
         free(got);
