@@ -617,8 +617,9 @@ s_dropped_names(fl_pg_t *pg, const char *scope, const char *savepoint,
     "  WHERE n.nspname OPERATOR(pg_catalog.=) ANY (ARRAY[$1, 'public',"     \
     "  'flotilla', 'flotilla_backup', 'pg_toast']::pg_catalog.name[])"      \
     "  OR n.oid OPERATOR(pg_catalog.=) pg_catalog.pg_my_temp_schema()"      \
-    "  OR n.nspname OPERATOR(pg_catalog.~~) 'pg\\_temp\\_%'"                \
-    "  OR n.nspname OPERATOR(pg_catalog.~~) 'pg\\_toast\\_temp\\_%'),"      \
+    "  OR pg_catalog.starts_with(n.nspname::pg_catalog.text, 'pg_temp_')"  \
+    "  OR pg_catalog.starts_with(n.nspname::pg_catalog.text,"              \
+    "  'pg_toast_temp_')),"                                                 \
     " cls AS MATERIALIZED (SELECT c.oid, c.relname, c.relnamespace, c.xmin" \
     "  FROM pg_catalog.pg_class c WHERE " S_OURS_MAYBE("c") "),"            \
     " typ AS MATERIALIZED (SELECT t.typname, t.typnamespace, t.typrelid,"   \

@@ -129,7 +129,7 @@ fl__blockers(fl_pipeline_t *p, const fl_stmt_list_t *stmts, int index)
                 " COALESCE(pg_catalog.to_char(pg_catalog.now() OPERATOR("
                 "pg_catalog.-) a.xact_start, 'HH24:MI:SS'), ''),"
                 " pg_catalog.left(pg_catalog.regexp_replace(COALESCE(a.query,"
-                " ''), '\\s+', ' ', 'g'), 120),"
+                " ''), '[[:space:]]+', ' ', 'g'), 120),"
                 " pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||) '.'"
                 " OPERATOR(pg_catalog.||) pg_catalog.quote_ident(c.relname)"
                 " FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a"

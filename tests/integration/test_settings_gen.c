@@ -73,7 +73,10 @@ g_range(g_gen_t *g, int lo, int hi)
     " current_setting('TimeZone'), current_setting('DateStyle'),"           \
     " current_setting('IntervalStyle'),"                                    \
     " current_setting('extra_float_digits'),"                               \
-    " current_setting('bytea_output'), current_setting('enable_seqscan'))"
+    " current_setting('bytea_output'), current_setting('enable_seqscan'),"  \
+    " current_setting('standard_conforming_strings'),"                      \
+    " current_setting('client_encoding'),"                                  \
+    " current_setting('transaction_isolation'))"
 
 /* The gates: fail until a row is in public.gate (dgate for downs). */
 #define G_GATE "SELECT 1 / (SELECT count(*)::int FROM public.gate)"
@@ -87,7 +90,12 @@ g_setting(g_gen_t *g)
 {
     int kb = 64 * g_range(g, 1, 64);
 
-    switch (g_range(g, 0, 20)) {
+    switch (g_range(g, 0, 23)) {
+    case 21: return fl_strdup("SET standard_conforming_strings = off");
+    case 22: return fl_strdup("SET client_encoding = 'LATIN1'");
+    case 23:
+        return fl_strdup("SET default_transaction_isolation ="
+                         " 'repeatable read'");
     case 20:
         /*
          * Not a setting: rows deleted where no backup was taken (the
@@ -190,7 +198,7 @@ g_setup(PGconn *c)
         "GRANT SELECT, DELETE ON public.victim TO fl_gen_app;"
         "CREATE TABLE public.seen (mig int, probe int, search_path text,"
         " work_mem text, cur text, sess text, tz text, ds text, istyle text,"
-        " efd text, bytea text, seqscan text);"
+        " efd text, bytea text, seqscan text, scs text, enc text, iso text);"
         "GRANT USAGE ON SCHEMA app, other TO fl_gen_app;"
         "GRANT INSERT ON public.seen TO fl_gen_app;"
         "GRANT SELECT ON public.gate, public.dgate TO fl_gen_app");
@@ -198,7 +206,8 @@ g_setup(PGconn *c)
 
 static const char g_seen[] =
     "SELECT coalesce(string_agg(concat_ws(' | ', mig, probe, search_path,"
-    " work_mem, cur, sess, tz, ds, istyle, efd, bytea, seqscan), E'\\n'"
+    " work_mem, cur, sess, tz, ds, istyle, efd, bytea, seqscan, scs, enc,"
+    " iso), E'\\n'"
     " ORDER BY mig, probe), '') FROM public.seen";
 
 /* Statements as psql runs a file: on a new connection, -1 unless notx. */
