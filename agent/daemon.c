@@ -946,17 +946,9 @@ s_done(fl_ag_daemon_t *d, fl_ag_job_t *job)
                 s_target_submit(d, t, next);
             }
         }
-        /*
-         * The ledger first, then the result: the coordinator, which
-         * handles an agent's messages in order, then knows what the run
-         * left in the ledger when it acts on the result (a failed apply
-         * that committed a migration is touched, and a rollback started
-         * at once must include it; before, it was left out when the state
-         * came too late).
-         */
+        s_finish(d, job);
         if (t != NULL)
             s_send_state(d, t);
-        s_finish(d, job);
         return; /* s_finish freed it */
     default:
         break;
