@@ -115,6 +115,9 @@ struct fl_co_target {
     size_t nrows;
     char *error;                  /* why the ledger is not known */
     int reported;                 /* in its agent's latest hello */
+    uint32_t state_seq;           /* states taken so far: one newer than a
+                                     command's (its state_seq) was read
+                                     after that command ran */
 };
 
 /* What a finished command reported, kept only when it did not succeed. */
@@ -170,6 +173,7 @@ struct fl_co_command {
     fl_version_t version;         /* the target's afterwards; empty: none */
     int64_t duration_ms;
     int64_t seq;                  /* order of outcomes in the dispatch */
+    uint32_t state_seq;           /* its target's when its outcome came */
     fl_co_detail_t *detail;       /* NULL when ok */
     fl_co_command_t *out_next;    /* agent's send queue */
     fl_co_command_t *open_prev, *open_next; /* agent's open commands */

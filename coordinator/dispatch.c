@@ -370,6 +370,7 @@ s_record(fl_co_server_t *s, fl_co_command_t *c, int status,
     c->duration_ms = duration_ms;
     c->reconciled = (uint8_t)reconciled;
     c->seq = ++c->dispatch->next_seq;
+    c->state_seq = c->target->state_seq;
     if (status != FL_CO_OK || message != NULL) {
         c->detail = fl_calloc(1, sizeof(*c->detail));
         c->detail->message = fl_co_clean(message);

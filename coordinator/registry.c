@@ -428,6 +428,7 @@ s_take_state(fl_co_target_t *t, const fl_wire_target_t *w)
     }
     t->nrows = w->napplied;
     t->reported = 1;
+    t->state_seq++;
 }
 
 /*

@@ -55,8 +55,9 @@
  *   rolling_back s_rollback_start() creates a rollback dispatch over
  *                exactly the touched targets: those whose ledgers record
  *                a row of this rollout not rolled back, and those sent
- *                something whose ledger is not known yet or which applied
- *                (the ledger as reported may lag the result); never a
+ *                something whose ledger is not known yet, which applied,
+ *                or whose agent has not reported its ledger since the
+ *                result (the ledger as reported may lag it); never a
  *                target already rolled back by an earlier attempt.  Its
  *                waves run newest first, one at a time, within the same
  *                caps, without bake or gate.  A failed rollback pauses it:
@@ -815,8 +816,15 @@ s_rolled_back_before(const fl_co_rollout_t *r, const fl_co_target_t *t)
     return 0;
 }
 
-/* Touched: its ledger records this rollout, or it was sent something
- * whose effect the ledger as reported does not show yet. */
+/*
+ * Touched: its ledger records this rollout, or it was sent something
+ * whose effect the ledger as reported does not show yet: it applied, it
+ * is still running, or it ended otherwise (failed, refused, cancelled:
+ * the migrations of the bundle before the one that failed may have
+ * committed) and its agent has not reported the ledger it left since (an
+ * agent sends that after the result; before, a rollback started on the
+ * result left such a target out).
+ */
 static int
 s_touched(const fl_co_rollout_t *r, const fl_co_command_t *c)
 {
@@ -826,8 +834,10 @@ s_touched(const fl_co_rollout_t *r, const fl_co_command_t *c)
         return 1;
     if (!c->sent_once)
         return 0;
-    return !t->known || c->status == FL_CO_OK ||
-           c->status == FL_CO_PENDING;
+    if (!t->known || c->status == FL_CO_OK || c->status == FL_CO_PENDING ||
+        c->state != FL_CO_CMD_DONE)
+        return 1;
+    return t->state_seq == c->state_seq;
 }
 
 static void
