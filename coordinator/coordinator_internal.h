@@ -168,12 +168,13 @@ struct fl_co_command {
     int32_t position;             /* its place in the rollout's order */
     int32_t attempt;              /* 0; n: the n-th retry (after a run
                                      that halt --abort cancelled) */
+    uint32_t state_seq;           /* its target's when its outcome came
+                                     (here: no padding to grow) */
     int64_t sent_ms;              /* monotonic, when last sent */
     const char *failed_step;      /* a static step name, or NULL */
     fl_version_t version;         /* the target's afterwards; empty: none */
     int64_t duration_ms;
     int64_t seq;                  /* order of outcomes in the dispatch */
-    uint32_t state_seq;           /* its target's when its outcome came */
     fl_co_detail_t *detail;       /* NULL when ok */
     fl_co_command_t *out_next;    /* agent's send queue */
     fl_co_command_t *open_prev, *open_next; /* agent's open commands */
