@@ -611,6 +611,7 @@ fl_cmd_rollout(int argc, char **argv)
     fl_fleet_t *f = NULL;
     s_args_t a;
     const char *sub = NULL, *id = NULL;
+    int with_bundle; /* plan, start, baseline: BUNDLE, not a rollout ID */
     json_t *st = NULL;
     fl_error_t err = FL_ERROR_INIT;
     char cmd[32];
@@ -622,6 +623,8 @@ fl_cmd_rollout(int argc, char **argv)
         return argc < 2 ? FL_EXIT_USAGE : FL_EXIT_OK;
     }
     sub = argv[1];
+    with_bundle = strcmp(sub, "plan") == 0 || strcmp(sub, "start") == 0 ||
+                  strcmp(sub, "baseline") == 0;
     if (strcmp(sub, "plan") != 0 && strcmp(sub, "start") != 0 &&
         strcmp(sub, "baseline") != 0 &&
         strcmp(sub, "status") != 0 && strcmp(sub, "list") != 0 &&
@@ -641,15 +644,10 @@ fl_cmd_rollout(int argc, char **argv)
             return fl_cli_usage_error(cmd, "takes no operand");
     } else if (optind != argc - 1) {
         return fl_cli_usage_error(cmd, "expected one %s",
-                                  strcmp(sub, "plan") == 0 ||
-                                          strcmp(sub, "start") == 0 ||
-                                          strcmp(sub, "baseline") == 0
-                                      ? "BUNDLE"
-                                      : "rollout ID");
+                                  with_bundle ? "BUNDLE" : "rollout ID");
     } else {
         id = argv[optind];
-        if (strcmp(sub, "plan") != 0 && strcmp(sub, "start") != 0 &&
-            strcmp(sub, "baseline") != 0 &&
+        if (!with_bundle &&
             (strlen(id) != 32 || strspn(id, "0123456789abcdef") != 32))
             return fl_cli_usage_error(cmd, "\"%.64s\" is not a rollout id "
                                       "(32 hex digits, as rollout start and "
@@ -674,8 +672,7 @@ fl_cmd_rollout(int argc, char **argv)
         code = fl_fleet_report(&o, rc, &err, 0, NULL);
         goto cleanup;
     }
-    if (strcmp(sub, "plan") == 0 || strcmp(sub, "start") == 0 ||
-        strcmp(sub, "baseline") == 0) {
+    if (with_bundle) {
         code = s_start(f, &o, &a, strcmp(sub, "start") == 0 ? "apply" : sub,
                        id);
     } else if (strcmp(sub, "list") == 0) {
