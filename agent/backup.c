@@ -1641,6 +1641,91 @@ s_replica(fl_pg_t *pg, fl_restore_t *res, fl_error_t *err)
     return 0;
 }
 
+/*
+ * The triggers and rules of table $1 and of the tables its rows go to or
+ * come from (partitions, inheritance children; parents first) that fire
+ * under session_replication_role = replica: those marked ENABLE ALWAYS,
+ * which fire whatever it is, and ENABLE REPLICA, which fire only under
+ * it.  For each, the statement that turns it off and the one that gives
+ * its mark back, built from the catalog's names by format() (regclass is
+ * schema-qualified under the pinned search_path).
+ */
+static const char s_loud_sql[] =
+    "WITH RECURSIVE rels(oid, depth) AS ("
+    " SELECT pg_catalog.to_regclass($1)::pg_catalog.oid, 0"
+    " UNION SELECT h.inhrelid, rels.depth + 1 FROM pg_catalog.pg_inherits h"
+    " JOIN rels ON h.inhparent OPERATOR(pg_catalog.=) rels.oid"
+    " WHERE rels.depth < 64),"
+    "loud AS ("
+    " SELECT rels.depth, t.tgrelid AS rel, 'TRIGGER' AS what, t.tgname AS name,"
+    " t.tgenabled AS mark FROM pg_catalog.pg_trigger t JOIN rels"
+    " ON t.tgrelid OPERATOR(pg_catalog.=) rels.oid WHERE NOT t.tgisinternal"
+    " AND t.tgenabled OPERATOR(pg_catalog.=) ANY ('{A,R}')"
+    " UNION ALL SELECT rels.depth, r.ev_class, 'RULE', r.rulename,"
+    " r.ev_enabled FROM pg_catalog.pg_rewrite r JOIN rels"
+    " ON r.ev_class OPERATOR(pg_catalog.=) rels.oid"
+    " WHERE r.rulename OPERATOR(pg_catalog.<>) '_RETURN'"
+    " AND r.ev_enabled OPERATOR(pg_catalog.=) ANY ('{A,R}'))"
+    " SELECT pg_catalog.format('ALTER TABLE ONLY %s DISABLE %s %I',"
+    " loud.rel::pg_catalog.regclass, loud.what, loud.name),"
+    " pg_catalog.format('ALTER TABLE ONLY %s ENABLE %s %s %I',"
+    " loud.rel::pg_catalog.regclass, CASE loud.mark WHEN 'A' THEN 'ALWAYS'"
+    " ELSE 'REPLICA' END, loud.what, loud.name)"
+    " FROM loud ORDER BY loud.depth, loud.rel, loud.what, loud.name";
+
+/*
+ * Turns off, for the rest of the restore, the triggers and rules of table
+ * qt that session_replication_role = replica does not (see s_loud_sql), as
+ * pg_restore --disable-triggers turns off every trigger: in a restore they
+ * would run the tenant's code as the role flotilla connects as, and a
+ * trigger that changes what it inserts would make the restored rows
+ * differ from the backup for ever.  Their marks are given back by
+ * s_unquiet before the restore ends; if it fails, the rollback's
+ * transaction puts them back.
+ */
+static int
+s_quiet(fl_pg_t *pg, const char *qt, fl_restore_t *res, fl_error_t *err)
+{
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    const char *p[1] = {qt};
+    int rc = fl_pg_query(pg, &r, s_loud_sql, 1, p, err);
+
+    for (size_t i = 0; rc == 0 && i < r.nrows; i++) {
+        rc = s_exec(pg, fl_pg_value(&r, i, 0), err);
+        if (rc != 0) {
+            fl_error_prefix(err, "could not turn off a trigger or rule of "
+                            "table %s marked ENABLE ALWAYS or ENABLE REPLICA "
+                            "for the restore: ", qt);
+            fl_error_set_hint(err, "Those fire even with triggers off, so "
+                              "the restore turns them off for its own "
+                              "transaction, which needs the table's owner or "
+                              "a superuser; or mark them ENABLE (ALTER TABLE "
+                              "... ENABLE TRIGGER) before rolling back.");
+            break;
+        }
+        res->marks = fl_reallocarray(res->marks, res->nmarks + 1,
+                                     sizeof(char *));
+        res->marks[res->nmarks++] = fl_strdup(fl_pg_value(&r, i, 1));
+    }
+    fl_pg_result_release(&r);
+    return rc;
+}
+
+/* Gives back the marks s_quiet took, in the order it took them. */
+static int
+s_unquiet(fl_pg_t *pg, fl_restore_t *res, fl_error_t *err)
+{
+    int rc = 0;
+
+    for (size_t i = 0; rc == 0 && i < res->nmarks; i++)
+        rc = s_exec(pg, res->marks[i], err);
+    for (size_t i = 0; i < res->nmarks; i++)
+        free(res->marks[i]);
+    fl_free(&res->marks);
+    res->nmarks = 0;
+    return rc;
+}
+
 /* Restores backup b; see fl__restore_backups. */
 static int
 s_restore_one(fl_pg_t *pg, const fl_restore_opts_t *o, s_bk *b,
@@ -1856,7 +1941,8 @@ s_restore_one(fl_pg_t *pg, const fl_restore_opts_t *o, s_bk *b,
                qt);
         goto release;
     }
-    if ((rc = s_replica(pg, res, err)) != 0)
+    if ((rc = s_replica(pg, res, err)) != 0 ||
+        (rc = s_quiet(pg, qt, res, err)) != 0)
         goto cleanup;
     ins = s_list(&cols, restored, nrestored, S_BAK_NAME, NULL);
     ttext = s_list(&cols, restored, nrestored, S_CUR_TEXT, "t");
@@ -2123,6 +2209,8 @@ fl__restore_backups(fl_pg_t *pg, const fl_restore_opts_t *o,
     fl_pg_result_release(&r);
     if (rc == 0)
         rc = s_restore_sequences(pg, o, ver, res, err);
+    if (rc == 0)
+        rc = s_unquiet(pg, res, err);
     if (rc == 0 && res->replica) {
         rc = s_exec(pg, "SELECT pg_catalog.set_config("
                     "'session_replication_role', 'origin', true)", err);
@@ -2138,6 +2226,10 @@ fl__restore_release(fl_restore_t *res)
         free(res->notes[i]);
     for (size_t i = 0; i < res->nfiles; i++)
         free(res->files[i]);
+    for (size_t i = 0; i < res->nmarks; i++)
+        free(res->marks[i]);
+    fl_free(&res->marks);
+    res->nmarks = 0;
     fl_free(&res->notes);
     fl_free(&res->files);
     memset(res, 0, sizeof(*res));

@@ -459,6 +459,10 @@ typedef struct {
     char **files;               /* dump files to remove after COMMIT */
     size_t nfiles;
     int replica;                /* session_replication_role is replica */
+    char **marks;               /* statements that give back the marks of
+                                   the triggers and rules s_quiet turned
+                                   off (backup.c), run before it ends */
+    size_t nmarks;
 } fl_restore_t;
 
 /*

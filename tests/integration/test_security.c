@@ -890,6 +890,87 @@ test_a_tampered_backup_table_is_refused(void **state)
     free(v);
 }
 
+/*
+ * A restore turns triggers off the way pg_restore --disable-triggers does
+ * (session_replication_role = replica); but a trigger or a rule the tenant
+ * marked ENABLE ALWAYS fires whatever that setting, and one marked ENABLE
+ * REPLICA fires only under it: in the restore, as the role flotilla
+ * connects as.  Neither may run, and both keep their marks.
+ */
+static void
+test_a_tenants_always_and_replica_triggers_stay_quiet_in_a_restore(
+    void **state)
+{
+    s_env *e = *state;
+    char *v = NULL;
+
+    fl_test_exec(e->conn, "SET ROLE fl_tenant");
+    fl_test_exec(e->conn,
+        "CREATE FUNCTION public.trg_trap() RETURNS trigger LANGUAGE plpgsql"
+        " AS $$BEGIN PERFORM public.trap('trigger ' || TG_NAME);"
+        " IF TG_OP = 'INSERT' THEN NEW.v := 'tampered'; RETURN NEW; END IF;"
+        " RETURN OLD; END$$;"
+        "CREATE TRIGGER always_ins BEFORE INSERT ON public.items"
+        " FOR EACH ROW EXECUTE FUNCTION public.trg_trap();"
+        "ALTER TABLE public.items ENABLE ALWAYS TRIGGER always_ins;"
+        "CREATE TRIGGER replica_del BEFORE DELETE ON public.items"
+        " FOR EACH ROW EXECUTE FUNCTION public.trg_trap();"
+        "ALTER TABLE public.items ENABLE REPLICA TRIGGER replica_del;"
+        "CREATE RULE always_rule AS ON INSERT TO public.items"
+        " DO ALSO SELECT public.trap('rule always_rule');"
+        "ALTER TABLE public.items ENABLE ALWAYS RULE always_rule;"
+        "CREATE RULE replica_rule AS ON DELETE TO public.items"
+        " DO ALSO SELECT public.trap('rule replica_rule');"
+        "ALTER TABLE public.items ENABLE REPLICA RULE replica_rule;"
+        /* Rows restored to a partitioned table go to its partitions. */
+        "CREATE TABLE public.events (id int PRIMARY KEY, v text)"
+        " PARTITION BY RANGE (id);"
+        "CREATE TABLE public.events_1 PARTITION OF public.events"
+        " FOR VALUES FROM (1) TO (11);"
+        "CREATE TABLE public.events_2 PARTITION OF public.events"
+        " FOR VALUES FROM (11) TO (21);"
+        "INSERT INTO public.events SELECT g, 'v' || g"
+        " FROM generate_series(1, 20) g;"
+        "CREATE TRIGGER always_ins BEFORE INSERT ON public.events"
+        " FOR EACH ROW EXECUTE FUNCTION public.trg_trap();"
+        "ALTER TABLE public.events ENABLE ALWAYS TRIGGER always_ins;"
+        "CREATE TRIGGER replica_del BEFORE DELETE ON public.events_2"
+        " FOR EACH ROW EXECUTE FUNCTION public.trg_trap();"
+        "ALTER TABLE public.events_2 ENABLE REPLICA TRIGGER replica_del;");
+    fl_test_exec(e->conn, "RESET ROLE");
+    s_write(e, "0001_items.sql",
+            "-- flotilla:up\n"
+            "UPDATE public.items SET v = 'changed' WHERE id <= 5;\n"
+            "DELETE FROM public.items WHERE id > 15;\n"
+            "UPDATE public.events SET v = 'changed' WHERE id % 3 = 0;\n"
+            "-- flotilla:down\n"
+            "SELECT 1;\n");
+    s_flotilla(e, 0, NULL, "apply", NULL, 1);
+    s_assert_no_side_effect(e, "apply");
+    s_flotilla(e, 0, NULL, "rollback", S_ARGS("--last"), 1);
+    s_assert_no_side_effect(e, "rollback");
+    /* The rows are back as they were, not as a trigger would make them. */
+    v = fl_test_query_value(e->conn,
+        "SELECT count(*) || ' ' || count(*) FILTER (WHERE v = 'v' || id)"
+        " FROM (SELECT id, v FROM public.items UNION ALL"
+        " SELECT id, v FROM public.events) x");
+    assert_string_equal(v, "40 40");
+    free(v);
+    /* And the tenant's marks are what the tenant set. */
+    v = fl_test_query_value(e->conn,
+        "SELECT string_agg(n || '=' || m, ',' ORDER BY n) FROM ("
+        " SELECT tgrelid::regclass || '.' || tgname AS n,"
+        " tgenabled::text AS m FROM pg_trigger WHERE NOT tgisinternal"
+        " UNION ALL SELECT ev_class::regclass || '.' || rulename,"
+        " ev_enabled::text FROM pg_rewrite"
+        " WHERE ev_class = 'public.items'::regclass) x");
+    assert_string_equal(v, "events.always_ins=A,events_1.always_ins=A,"
+                           "events_2.always_ins=A,events_2.replica_del=R,"
+                           "items.always_ins=A,items.always_rule=A,"
+                           "items.replica_del=R,items.replica_rule=R");
+    free(v);
+}
+
 int
 main(void)
 {
@@ -930,6 +1011,9 @@ main(void)
             s_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(
             test_a_tampered_backup_table_is_refused, s_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_tenants_always_and_replica_triggers_stay_quiet_in_a_restore,
+            s_setup, fl_test_ws_teardown),
     };
 
     if (!fl_test_have_postgres()) {
