@@ -307,6 +307,18 @@ s_result_error(fl_pg_t *pg, const PGresult *res, fl_error_t *err)
             free(h);
         }
         fl_error_set_sqlstate(err, PQresultErrorField(res, PG_DIAG_SQLSTATE));
+        /*
+         * Flotilla's own queries run with row_security off (session.c), so
+         * that a policy neither hides rows from a backup or a check nor
+         * runs a tenant's code as flotilla's role: where one would apply,
+         * PostgreSQL refuses the query, and only the role can change that.
+         */
+        if (state && strcmp(state, "42501") == 0 && primary &&
+            strstr(primary, "row-level security"))
+            fl_error_set_hint(err, "Flotilla reads and restores whole tables "
+                              "with row security off, as pg_dump does: "
+                              "connect as a role with BYPASSRLS (ALTER ROLE "
+                              "... BYPASSRLS) or a superuser.");
     }
     return FL_EDB;
 }

@@ -60,7 +60,7 @@
  */
 static const char *const s_pinned[FL_SESSION_NSETTINGS] = {
     "pg_catalog, pg_temp", "UTC", "ISO, YMD", "postgres", "1", "hex", "on",
-    NULL, "none",
+    NULL, "none", "off",
 };
 
 static void
@@ -71,36 +71,37 @@ s_values_release(char **v)
 }
 
 /*
- * The settings set to $1..$9 in s_pinned's order, transaction-local when
- * $10 is true.  standard_conforming_strings: with it off, a backslash in
+ * The settings set to $1..$10 in s_pinned's order, transaction-local when
+ * $11 is true.  standard_conforming_strings: with it off, a backslash in
  * a literal of flotilla's SQL would be an escape.  session_authorization
  * comes before role: setting it makes role "none" again.
  */
 #define S_SET_SQL                                                           \
-    " pg_catalog.set_config('search_path', $1, $10::pg_catalog.bool),"     \
-    " pg_catalog.set_config('TimeZone', $2, $10::pg_catalog.bool),"        \
-    " pg_catalog.set_config('DateStyle', $3, $10::pg_catalog.bool),"       \
-    " pg_catalog.set_config('IntervalStyle', $4, $10::pg_catalog.bool),"   \
+    " pg_catalog.set_config('search_path', $1, $11::pg_catalog.bool),"     \
+    " pg_catalog.set_config('TimeZone', $2, $11::pg_catalog.bool),"        \
+    " pg_catalog.set_config('DateStyle', $3, $11::pg_catalog.bool),"       \
+    " pg_catalog.set_config('IntervalStyle', $4, $11::pg_catalog.bool),"   \
     " pg_catalog.set_config('extra_float_digits', $5,"                     \
-    " $10::pg_catalog.bool),"                                              \
-    " pg_catalog.set_config('bytea_output', $6, $10::pg_catalog.bool),"    \
+    " $11::pg_catalog.bool),"                                              \
+    " pg_catalog.set_config('bytea_output', $6, $11::pg_catalog.bool),"    \
     " pg_catalog.set_config('standard_conforming_strings', $7,"            \
-    " $10::pg_catalog.bool),"                                              \
+    " $11::pg_catalog.bool),"                                              \
     " pg_catalog.set_config('session_authorization', $8,"                  \
-    " $10::pg_catalog.bool),"                                              \
-    " pg_catalog.set_config('role', $9, $10::pg_catalog.bool)"
+    " $11::pg_catalog.bool),"                                              \
+    " pg_catalog.set_config('role', $9, $11::pg_catalog.bool),"            \
+    " pg_catalog.set_config('row_security', $10, $11::pg_catalog.bool)"
 
 /*
- * lock_timeout to $11 and statement_timeout to $12 ('' leaves one as it
- * is), after S_SET_SQL and with its $10.  Spelled out: leave runs it with
+ * lock_timeout to $12 and statement_timeout to $13 ('' leaves one as it
+ * is), after S_SET_SQL and with its $11.  Spelled out: leave runs it with
  * the migration's search_path.
  */
 #define S_TIMEOUTS_SQL                                                      \
-    ", CASE WHEN $11::pg_catalog.text OPERATOR(pg_catalog.<>) '' THEN"     \
-    " pg_catalog.set_config('lock_timeout', $11, $10::pg_catalog.bool)"    \
-    " END, CASE WHEN $12::pg_catalog.text OPERATOR(pg_catalog.<>) '' THEN" \
-    " pg_catalog.set_config('statement_timeout', $12,"                     \
-    " $10::pg_catalog.bool) END"
+    ", CASE WHEN $12::pg_catalog.text OPERATOR(pg_catalog.<>) '' THEN"     \
+    " pg_catalog.set_config('lock_timeout', $12, $11::pg_catalog.bool)"    \
+    " END, CASE WHEN $13::pg_catalog.text OPERATOR(pg_catalog.<>) '' THEN" \
+    " pg_catalog.set_config('statement_timeout', $13,"                     \
+    " $11::pg_catalog.bool) END"
 
 #define S_NPARAMS (FL_SESSION_NSETTINGS + 3)
 
@@ -152,6 +153,7 @@ s_capture(fl_pg_t *pg, char **v, char **schemas, char **st, fl_error_t *err)
         " pg_catalog.current_setting('standard_conforming_strings'),"
         " pg_catalog.current_setting('session_authorization'),"
         " pg_catalog.current_setting('role'),"
+        " pg_catalog.current_setting('row_security'),"
         " pg_catalog.array_to_json(pg_catalog.current_schemas(true))::pg_catalog.text,"
         " pg_catalog.current_setting('statement_timeout')",
         0, NULL, err);
@@ -179,12 +181,13 @@ static const char s_capture_and_pin_sql[] =
         " pg_catalog.current_setting('standard_conforming_strings') AS f0,"
         " pg_catalog.current_setting('session_authorization') AS f1,"
         " pg_catalog.current_setting('role') AS f2,"
+        " pg_catalog.current_setting('row_security') AS f3,"
         " pg_catalog.array_to_json(pg_catalog.current_schemas(true))"
         "::pg_catalog.text AS g,"
         " pg_catalog.current_setting('lock_timeout') AS h,"
         " pg_catalog.current_setting('statement_timeout') AS i)"
         " SELECT cur.a, cur.b, cur.c, cur.d, cur.e, cur.f, cur.f0, cur.f1,"
-        " cur.f2, cur.g,"
+        " cur.f2, cur.f3, cur.g,"
         " cur.h, cur.i," S_SET_SQL S_TIMEOUTS_SQL " FROM cur";
 
 /*

@@ -971,6 +971,85 @@ test_a_tenants_always_and_replica_triggers_stay_quiet_in_a_restore(
     free(v);
 }
 
+/*
+ * A policy on a table whose row security applies to flotilla's role (a
+ * dedicated role that is not a superuser, a table with FORCE ROW LEVEL
+ * SECURITY) runs, in flotilla's own reads of the table (its checks, its
+ * backup), the tenant's code as that role, and hides from the backup the
+ * rows it does not show.  Flotilla reads with row_security off, as pg_dump
+ * does: refused with what to do, nothing changed; with BYPASSRLS the
+ * migration applies and rolls back, the policy never having run under
+ * flotilla's session.
+ */
+static void
+test_row_security_never_runs_a_policy_in_flotillas_reads(void **state)
+{
+    s_env *e = *state;
+    char *sql = fl_asprintf(
+        "DO $$ BEGIN CREATE ROLE fl_runner LOGIN;"
+        " EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$;"
+        "ALTER ROLE fl_runner NOBYPASSRLS;"
+        "GRANT fl_tenant TO fl_runner;"
+        "GRANT CONNECT, CREATE, TEMPORARY ON DATABASE %s TO fl_runner;"
+        "GRANT SET ON PARAMETER session_replication_role TO fl_runner;",
+        e->db.name);
+    char *dsn = fl_asprintf("%s user=fl_runner", e->db.conninfo);
+    fl_test_proc_t r;
+    char *v = NULL;
+
+    fl_test_exec(e->conn, sql);
+    fl_test_exec(e->conn, "SET ROLE fl_tenant");
+    /* The policy records a call made under flotilla's pinned path. */
+    fl_test_exec(e->conn,
+        "CREATE FUNCTION public.rls_trap(id int) RETURNS boolean"
+        " LANGUAGE plpgsql AS $$BEGIN"
+        " IF pg_catalog.current_setting('search_path') = 'pg_catalog, pg_temp'"
+        " THEN PERFORM public.trap('policy'); END IF;"
+        " RETURN id <= 15; END$$;"
+        "ALTER TABLE public.items ENABLE ROW LEVEL SECURITY;"
+        "ALTER TABLE public.items FORCE ROW LEVEL SECURITY;"
+        "CREATE POLICY p ON public.items USING (public.rls_trap(id));");
+    fl_test_exec(e->conn, "RESET ROLE");
+    s_write(e, "0001_items.sql",
+            "-- flotilla:up\n"
+            "UPDATE public.items SET v = 'changed';\n"
+            "-- flotilla:down\n"
+            "SELECT 1;\n");
+    fl_test_flotilla(&r, e->dir, dsn, e->log, "apply", NULL, e->mdir);
+    fl_test_expect(&r, 1, "row-level security");
+    if (!strstr(r.err, "BYPASSRLS"))
+        fail_msg("the refusal does not say what to do:\n%s", r.err);
+    fl_test_proc_release(&r);
+    s_assert_no_side_effect(e, "an apply refused");
+    v = fl_test_query_value(e->conn, "SELECT count(*) FROM public.items"
+                                     " WHERE v = 'v' || id");
+    assert_string_equal(v, "20");
+    free(v);
+    /* With BYPASSRLS: every row backed up, every row put back. */
+    fl_test_exec(e->conn, "ALTER ROLE fl_runner BYPASSRLS");
+    fl_test_flotilla(&r, e->dir, dsn, e->log, "apply", NULL, e->mdir);
+    fl_test_expect(&r, 0, "applied 1");
+    fl_test_proc_release(&r);
+    v = fl_test_query_value(e->conn, "SELECT count(*) FROM public.items"
+                                     " WHERE v = 'changed'");
+    assert_string_equal(v, "20");
+    free(v);
+    fl_test_flotilla(&r, e->dir, dsn, e->log, "rollback", S_ARGS("--last"),
+                     e->mdir);
+    fl_test_expect(&r, 0, "rolled back 1");
+    fl_test_proc_release(&r);
+    v = fl_test_query_value(e->conn, "SELECT count(*) FROM public.items"
+                                     " WHERE v = 'v' || id");
+    assert_string_equal(v, "20");
+    free(v);
+    s_assert_no_side_effect(e, "apply and rollback");
+    fl_test_exec(e->conn, "ALTER ROLE fl_runner NOBYPASSRLS;"
+                          "REVOKE SET ON PARAMETER session_replication_role"
+                          " FROM fl_runner");
+    free(dsn);
+    free(sql);
+}
+
 int
 main(void)
 {
@@ -1013,6 +1092,9 @@ main(void)
             test_a_tampered_backup_table_is_refused, s_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(
             test_a_tenants_always_and_replica_triggers_stay_quiet_in_a_restore,
+            s_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_row_security_never_runs_a_policy_in_flotillas_reads,
             s_setup, fl_test_ws_teardown),
     };
 
