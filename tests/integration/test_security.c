@@ -817,6 +817,29 @@ test_a_tampered_backup_location_is_refused(void **state)
 }
 
 /*
+ * The role set-up docs/SECURITY.md asks for: a login role of flotilla's
+ * own (no BYPASSRLS), member of the tenant's role, with CONNECT, CREATE and
+ * TEMPORARY on the database and SET on session_replication_role.  Returns
+ * the connection string that logs in as it.
+ */
+static char *
+s_runner(s_env *e)
+{
+    char *sql = fl_asprintf(
+        "DO $$ BEGIN CREATE ROLE fl_runner LOGIN;"
+        " EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$;"
+        "ALTER ROLE fl_runner NOBYPASSRLS;"
+        "GRANT fl_tenant TO fl_runner;"
+        "GRANT CONNECT, CREATE, TEMPORARY ON DATABASE %s TO fl_runner;"
+        "GRANT SET ON PARAMETER session_replication_role TO fl_runner;",
+        e->db.name);
+
+    fl_test_exec(e->conn, sql);
+    free(sql);
+    return fl_asprintf("%s user=fl_runner", e->db.conninfo);
+}
+
+/*
  * The role set-up docs/SECURITY.md asks for is enough: a login role of
  * flotilla's own, member of the tenant's role, with CONNECT, CREATE and
  * TEMPORARY on the database and SET on session_replication_role, applies
@@ -826,18 +849,10 @@ static void
 test_a_dedicated_role_with_the_documented_privileges_is_enough(void **state)
 {
     s_env *e = *state;
-    char *sql = fl_asprintf(
-        "DO $$ BEGIN CREATE ROLE fl_runner LOGIN;"
-        " EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$;"
-        "GRANT fl_tenant TO fl_runner;"
-        "GRANT CONNECT, CREATE, TEMPORARY ON DATABASE %s TO fl_runner;"
-        "GRANT SET ON PARAMETER session_replication_role TO fl_runner;",
-        e->db.name);
-    char *dsn = fl_asprintf("%s user=fl_runner", e->db.conninfo);
+    char *dsn = s_runner(e);
     fl_test_proc_t r;
     char *v = NULL;
 
-    fl_test_exec(e->conn, sql);
     fl_test_exec(e->conn, "ALTER TABLE public.items OWNER TO fl_tenant");
     s_write(e, "0001_trim.sql",
             "-- flotilla:up\nDELETE FROM public.items WHERE id > 10;\n"
@@ -864,7 +879,6 @@ test_a_dedicated_role_with_the_documented_privileges_is_enough(void **state)
     fl_test_exec(e->conn, "REVOKE SET ON PARAMETER session_replication_role"
                           " FROM fl_runner");
     free(dsn);
-    free(sql);
 }
 
 /*
@@ -985,19 +999,10 @@ static void
 test_row_security_never_runs_a_policy_in_flotillas_reads(void **state)
 {
     s_env *e = *state;
-    char *sql = fl_asprintf(
-        "DO $$ BEGIN CREATE ROLE fl_runner LOGIN;"
-        " EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$;"
-        "ALTER ROLE fl_runner NOBYPASSRLS;"
-        "GRANT fl_tenant TO fl_runner;"
-        "GRANT CONNECT, CREATE, TEMPORARY ON DATABASE %s TO fl_runner;"
-        "GRANT SET ON PARAMETER session_replication_role TO fl_runner;",
-        e->db.name);
-    char *dsn = fl_asprintf("%s user=fl_runner", e->db.conninfo);
+    char *dsn = s_runner(e);
     fl_test_proc_t r;
     char *v = NULL;
 
-    fl_test_exec(e->conn, sql);
     fl_test_exec(e->conn, "SET ROLE fl_tenant");
     /* The policy records a call made under flotilla's pinned path. */
     fl_test_exec(e->conn,
@@ -1047,7 +1052,6 @@ test_row_security_never_runs_a_policy_in_flotillas_reads(void **state)
                           "REVOKE SET ON PARAMETER session_replication_role"
                           " FROM fl_runner");
     free(dsn);
-    free(sql);
 }
 
 int
