@@ -60,7 +60,7 @@
  */
 static const char *const s_pinned[FL_SESSION_NSETTINGS] = {
     "pg_catalog, pg_temp", "UTC", "ISO, YMD", "postgres", "1", "hex", "on",
-    NULL, "none", "off",
+    NULL, "none", "off", NULL,
 };
 
 static void
@@ -71,37 +71,45 @@ s_values_release(char **v)
 }
 
 /*
- * The settings set to $1..$10 in s_pinned's order, transaction-local when
- * $11 is true.  standard_conforming_strings: with it off, a backslash in
+ * The settings set to $1..$11 in s_pinned's order, transaction-local when
+ * $12 is true.  standard_conforming_strings: with it off, a backslash in
  * a literal of flotilla's SQL would be an escape.  session_authorization
- * comes before role: setting it makes role "none" again.
+ * comes before role: setting it makes role "none" again.  row_security
+ * off: a policy neither runs as flotilla's role nor hides rows from it
+ * (PostgreSQL refuses the read instead, as pg_dump's).
+ * default_transaction_read_only: the connection's, so that a migration
+ * that sets it does not make flotilla's own transactions after its COMMIT
+ * read-only (its schema record and log rows were lost), while a database
+ * its owner made read-only stays so for flotilla too.
  */
 #define S_SET_SQL                                                           \
-    " pg_catalog.set_config('search_path', $1, $11::pg_catalog.bool),"     \
-    " pg_catalog.set_config('TimeZone', $2, $11::pg_catalog.bool),"        \
-    " pg_catalog.set_config('DateStyle', $3, $11::pg_catalog.bool),"       \
-    " pg_catalog.set_config('IntervalStyle', $4, $11::pg_catalog.bool),"   \
+    " pg_catalog.set_config('search_path', $1, $12::pg_catalog.bool),"     \
+    " pg_catalog.set_config('TimeZone', $2, $12::pg_catalog.bool),"        \
+    " pg_catalog.set_config('DateStyle', $3, $12::pg_catalog.bool),"       \
+    " pg_catalog.set_config('IntervalStyle', $4, $12::pg_catalog.bool),"   \
     " pg_catalog.set_config('extra_float_digits', $5,"                     \
-    " $11::pg_catalog.bool),"                                              \
-    " pg_catalog.set_config('bytea_output', $6, $11::pg_catalog.bool),"    \
+    " $12::pg_catalog.bool),"                                              \
+    " pg_catalog.set_config('bytea_output', $6, $12::pg_catalog.bool),"    \
     " pg_catalog.set_config('standard_conforming_strings', $7,"            \
-    " $11::pg_catalog.bool),"                                              \
+    " $12::pg_catalog.bool),"                                              \
     " pg_catalog.set_config('session_authorization', $8,"                  \
-    " $11::pg_catalog.bool),"                                              \
-    " pg_catalog.set_config('role', $9, $11::pg_catalog.bool),"            \
-    " pg_catalog.set_config('row_security', $10, $11::pg_catalog.bool)"
+    " $12::pg_catalog.bool),"                                              \
+    " pg_catalog.set_config('role', $9, $12::pg_catalog.bool),"            \
+    " pg_catalog.set_config('row_security', $10, $12::pg_catalog.bool),"    \
+    " pg_catalog.set_config('default_transaction_read_only', $11,"          \
+    " $12::pg_catalog.bool)"
 
 /*
- * lock_timeout to $12 and statement_timeout to $13 ('' leaves one as it
- * is), after S_SET_SQL and with its $11.  Spelled out: leave runs it with
+ * lock_timeout to $13 and statement_timeout to $14 ('' leaves one as it
+ * is), after S_SET_SQL and with its $12.  Spelled out: leave runs it with
  * the migration's search_path.
  */
 #define S_TIMEOUTS_SQL                                                      \
-    ", CASE WHEN $12::pg_catalog.text OPERATOR(pg_catalog.<>) '' THEN"     \
-    " pg_catalog.set_config('lock_timeout', $12, $11::pg_catalog.bool)"    \
-    " END, CASE WHEN $13::pg_catalog.text OPERATOR(pg_catalog.<>) '' THEN" \
-    " pg_catalog.set_config('statement_timeout', $13,"                     \
-    " $11::pg_catalog.bool) END"
+    ", CASE WHEN $13::pg_catalog.text OPERATOR(pg_catalog.<>) '' THEN"     \
+    " pg_catalog.set_config('lock_timeout', $13, $12::pg_catalog.bool)"    \
+    " END, CASE WHEN $14::pg_catalog.text OPERATOR(pg_catalog.<>) '' THEN" \
+    " pg_catalog.set_config('statement_timeout', $14,"                     \
+    " $12::pg_catalog.bool) END"
 
 #define S_NPARAMS (FL_SESSION_NSETTINGS + 3)
 
@@ -154,6 +162,7 @@ s_capture(fl_pg_t *pg, char **v, char **schemas, char **st, fl_error_t *err)
         " pg_catalog.current_setting('session_authorization'),"
         " pg_catalog.current_setting('role'),"
         " pg_catalog.current_setting('row_security'),"
+        " pg_catalog.current_setting('default_transaction_read_only'),"
         " pg_catalog.array_to_json(pg_catalog.current_schemas(true))::pg_catalog.text,"
         " pg_catalog.current_setting('statement_timeout')",
         0, NULL, err);
@@ -182,12 +191,13 @@ static const char s_capture_and_pin_sql[] =
         " pg_catalog.current_setting('session_authorization') AS f1,"
         " pg_catalog.current_setting('role') AS f2,"
         " pg_catalog.current_setting('row_security') AS f3,"
+        " pg_catalog.current_setting('default_transaction_read_only') AS f4,"
         " pg_catalog.array_to_json(pg_catalog.current_schemas(true))"
         "::pg_catalog.text AS g,"
         " pg_catalog.current_setting('lock_timeout') AS h,"
         " pg_catalog.current_setting('statement_timeout') AS i)"
         " SELECT cur.a, cur.b, cur.c, cur.d, cur.e, cur.f, cur.f0, cur.f1,"
-        " cur.f2, cur.f3, cur.g,"
+        " cur.f2, cur.f3, cur.f4, cur.g,"
         " cur.h, cur.i," S_SET_SQL S_TIMEOUTS_SQL " FROM cur";
 
 /*

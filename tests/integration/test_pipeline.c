@@ -1095,6 +1095,48 @@ test_a_migration_may_set_its_session_authorization(void **state)
 }
 
 /*
+ * A migration that ends with SET default_transaction_read_only = on (the
+ * database is to be read-only from then on) left flotilla's bookkeeping
+ * after its COMMIT read-only too: the schema record and the log rows were
+ * lost ("could not record the schema", "could not write 4 rows", exit 0),
+ * and the rollback could not prove the schema.  Flotilla's own
+ * transactions start under the connection's value; the migration's
+ * statements keep theirs (one in a transaction, then one run alone).
+ */
+static void
+test_a_read_only_default_a_migration_sets_leaves_flotillas_writes_alone(
+    void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+
+    s_write(e, "0001_ro.sql", "-- flotilla:up\n"
+            "CREATE TABLE ro_a (id int PRIMARY KEY);\n"
+            "SET default_transaction_read_only = on;\n"
+            "-- flotilla:down\nDROP TABLE ro_a;\n");
+    s_write(e, "0002_ro.sql", "-- flotilla:options no-transaction\n"
+            "-- flotilla:up\n"
+            "CREATE TABLE ro_b (id int PRIMARY KEY);\n"
+            "SET default_transaction_read_only = on;\n"
+            "-- flotilla:down\nDROP TABLE ro_b;\n");
+    s_run(e, &r, "apply", 1, NULL);
+    s_expect(&r, 0, "applied 2 migrations");
+    if (strstr(r.err, "could not") || strstr(r.out, "not recorded"))
+        fail_msg("flotilla's bookkeeping was lost:\n%s%s", r.out, r.err);
+    fl_test_proc_release(&r);
+    s_assert_value(e, "SELECT count(DISTINCT version) FROM"
+                      " flotilla.migration_logs WHERE step = 'verify-after'",
+                   "2");
+    s_run(e, &r, "rollback", 1, "--to", "0", NULL);
+    s_expect(&r, 0, "rolled back 2 migrations");
+    if (strstr(r.err, "not proven"))
+        fail_msg("the rollback could not prove the schema:\n%s", r.err);
+    fl_test_proc_release(&r);
+    s_assert_value(e, "SELECT (to_regclass('ro_a') IS NULL AND"
+                      " to_regclass('ro_b') IS NULL)::text", "true");
+}
+
+/*
  * No setting a migration SETs leaks into the next, not only the ones
  * flotilla pins for its own queries: after one that set
  * session_replication_role = replica (to load rows without triggers),
@@ -1992,6 +2034,9 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_no_setting_of_a_migration_leaks_into_the_next, s_setup,
             s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_read_only_default_a_migration_sets_leaves_flotillas_writes_alone,
+            s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_a_migration_leaves_no_session_state_to_the_next, s_setup,
             s_teardown),
