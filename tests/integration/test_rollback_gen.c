@@ -2,7 +2,7 @@
  * A generative test of guarantee 3 of DESIGN.md (issue 8): seeded random
  * schemas (3 to 6 tables in two schemas; foreign keys with every ON
  * DELETE and ON UPDATE action; audit triggers and triggers that write
- * another table; identity ALWAYS and BY DEFAULT and serial columns; tables
+ * another table, some marked ENABLE ALWAYS or ENABLE REPLICA; identity ALWAYS and BY DEFAULT and serial columns; tables
  * without a key, some with duplicate rows; indexes, comments, grants) and
  * random migrations of 1 to 4 destructive statements, each with a down
  * that re-creates only the bare columns and tables it dropped.  A seed
@@ -166,6 +166,20 @@ g_columns(fl_buf_t *b, const g_gen_t *g, const g_table_t *t, int bare)
 }
 
 /*
+ * Sometimes marks trigger name of table q ENABLE ALWAYS (fires whatever
+ * session_replication_role is) or ENABLE REPLICA (fires only when it is
+ * replica): a restore, which turns triggers off with that setting, must
+ * still run neither.
+ */
+static void
+g_mark(g_gen_t *g, const char *q, const char *name)
+{
+    if (g_chance(&g->rng, 40))
+        fl_buf_addf(&g->schema, "ALTER TABLE %s ENABLE %s TRIGGER %s;\n", q,
+                    g_chance(&g->rng, 50) ? "ALWAYS" : "REPLICA", name);
+}
+
+/*
  * Rows from..to: a = g, b, c; p points at a parent row (only one row in 5
  * when the key restricts, so that fewer migrations fail by themselves).
  */
@@ -237,10 +251,12 @@ g_make_table(g_gen_t *g, int i)
     if (g_chance(r, 50))
         fl_buf_addf(b, "GRANT SELECT ON %s TO fl_reader;\n"
                                "GRANT UPDATE (b) ON %s TO fl_reader;\n", t->q, t->q);
-    if (g_chance(r, 30))
+    if (g_chance(r, 30)) {
         fl_buf_addf(b, "CREATE TRIGGER gen_audit AFTER UPDATE OR DELETE ON %s"
                                " FOR EACH ROW EXECUTE FUNCTION public.gen_audit();\n",
                             t->q);
+        g_mark(g, t->q, "gen_audit");
+    }
 }
 
 /* A trigger on table i that writes a later table (so triggers never loop). */
@@ -257,6 +273,7 @@ g_make_writer(g_gen_t *g, int i)
         " AS $$ BEGIN %s; RETURN NULL; END $$;\n"
         "CREATE TRIGGER gen_write AFTER UPDATE ON %s FOR EACH ROW"
         " EXECUTE FUNCTION public.gen_write_%d();\n", i, body, g->t[i].q, i);
+    g_mark(g, g->t[i].q, "gen_write");
     free(body);
 }
 
