@@ -795,17 +795,6 @@ s_step(fl_co_server_t *s, fl_co_rollout_t *r)
 /* Rollback. */
 
 static int
-s_has_row_of(const fl_co_target_t *t, const char *rollout, int live)
-{
-    for (size_t i = 0; i < t->nrows; i++)
-        if (t->rows[i].rollout != NULL &&
-            strcmp(t->rows[i].rollout, rollout) == 0 &&
-            (!live || t->rows[i].status != FL_CO_ROW_ROLLED_BACK))
-            return 1;
-    return 0;
-}
-
-static int
 s_rolled_back_before(const fl_co_rollout_t *r, const fl_co_target_t *t)
 {
     for (size_t k = 0; k < r->nrbs; k++)
@@ -814,30 +803,6 @@ s_rolled_back_before(const fl_co_rollout_t *r, const fl_co_target_t *t)
                 r->rbs[k]->commands[i].status == FL_CO_OK)
                 return 1;
     return 0;
-}
-
-/*
- * Touched: its ledger records this rollout, or it was sent something
- * whose effect the ledger as reported does not show yet: it applied, it
- * is still running, or it ended otherwise (failed, refused, cancelled:
- * the migrations of the bundle before the one that failed may have
- * committed) and its agent has not reported the ledger it left since (an
- * agent sends that after the result; before, a rollback started on the
- * result left such a target out).
- */
-static int
-s_touched(const fl_co_rollout_t *r, const fl_co_command_t *c)
-{
-    const fl_co_target_t *t = c->target;
-
-    if (t->known && s_has_row_of(t, r->id, 1))
-        return 1;
-    if (!c->sent_once)
-        return 0;
-    if (!t->known || c->status == FL_CO_OK || c->status == FL_CO_PENDING ||
-        c->state != FL_CO_CMD_DONE)
-        return 1;
-    return t->state_seq == c->state_seq;
 }
 
 static void
@@ -853,7 +818,8 @@ s_rollback_start(fl_co_server_t *s, fl_co_rollout_t *r, const char *why)
     for (size_t i = 0; i < r->fwd.nranges; i++)
         for (size_t j = r->fwd.start[i]; j < r->fwd.start[i + 1]; j++) {
             fl_co_command_t *c = &r->fwd.d->commands[r->fwd.order[j]];
-            if (s_touched(r, c) && !s_rolled_back_before(r, c->target)) {
+            if (fl_waves_touched(c, r->id) &&
+                !s_rolled_back_before(r, c->target)) {
                 targets[n] = c->target;
                 waves[n] = c->wave;
                 n++;
@@ -1054,9 +1020,9 @@ s_accounting(const fl_co_rollout_t *r)
         }
         /* Untouched: never sent anything, and its ledger (as its agent
          * last reported it) confirms it: no row names the rollout. */
-        touched = s_has_row_of(t, r->id, 0);
+        touched = fl_waves_has_row_of(t, r->id, 0);
         for (size_t k = 0; k < r->nrbs && !touched; k++)
-            touched = s_has_row_of(t, r->rbs[k]->id, 0);
+            touched = fl_waves_has_row_of(t, r->rbs[k]->id, 0);
         if (c->sent_once)
             continue;
         if (!t->known)

@@ -334,3 +334,28 @@ fl_waves_exceeded(const fl_count_pct_t *cp, int64_t failures, size_t size)
         return (double)failures * 100.0 > cp->percent * (double)size;
     return failures > cp->count;
 }
+
+int
+fl_waves_has_row_of(const fl_co_target_t *t, const char *id, int live)
+{
+    for (size_t i = 0; i < t->nrows; i++)
+        if (t->rows[i].rollout != NULL && strcmp(t->rows[i].rollout, id) == 0 &&
+            (!live || t->rows[i].status != FL_CO_ROW_ROLLED_BACK))
+            return 1;
+    return 0;
+}
+
+int
+fl_waves_touched(const fl_co_command_t *c, const char *id)
+{
+    const fl_co_target_t *t = c->target;
+
+    if (t->known && fl_waves_has_row_of(t, id, 1))
+        return 1;
+    if (!c->sent_once)
+        return 0;
+    if (!t->known || c->status == FL_CO_OK || c->status == FL_CO_PENDING ||
+        c->state != FL_CO_CMD_DONE)
+        return 1;
+    return t->state_seq == c->state_seq;
+}

@@ -2,7 +2,7 @@
  * waves.h - a rollout's policy and its waves: the policy parsed strictly
  * from text (the request's arguments, or the JSON it is stored as), the
  * wave list parsed, a frozen target set put in order and cut into waves,
- * and the failure-budget rule.  No I/O and no state: rollout.c uses it
+ * the failure-budget rule, and which targets a rollback takes.  No I/O and no state: rollout.c uses it
  * when a rollout starts and when it is loaded again; the unit test
  * (tests/unit/coordinator/test_waves.c) checks it on generated fleets.
  */
@@ -94,5 +94,21 @@ void fl_waves_cut(fl_co_target_t *const *targets, size_t n,
  */
 int fl_waves_exceeded(const fl_count_pct_t *cp, int64_t failures,
                       size_t size);
+
+/* 1 when target t's ledger, as read, has a row of rollout id (with live:
+ * one not rolled back). */
+int fl_waves_has_row_of(const fl_co_target_t *t, const char *id, int live);
+
+/*
+ * 1 when a rollback of rollout id takes the target of its command c
+ * (touched): the target's ledger records the rollout, or c was sent and
+ * its effect is not in the ledger as reported yet: it applied, it is
+ * still running, or it ended otherwise (failed, refused, cancelled: the
+ * migrations of the bundle before the one that failed may have committed)
+ * and its agent has not reported the ledger it left since (an agent sends
+ * that after the result; before, a rollback started on the result left
+ * such a target out).  A command never sent touched nothing.
+ */
+int fl_waves_touched(const fl_co_command_t *c, const char *id);
 
 #endif

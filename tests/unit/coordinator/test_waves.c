@@ -1,6 +1,6 @@
 /*
- * Unit tests of coordinator/waves.[ch]: a rollout's policy, its waves and
- * the failure-budget rule.  The wave cutting is checked on generated
+ * Unit tests of coordinator/waves.[ch]: a rollout's policy, its waves,
+ * the failure-budget rule and which targets a rollback takes.  The wave cutting is checked on generated
  * fleets: seeds 1 to FLOTILLA_GEN_SEEDS (default 300), each a random set
  * of targets with random labels and a random wave list, every seed held
  * to the invariants (a failing seed is printed; FLOTILLA_GEN_SEED=N runs
@@ -440,6 +440,87 @@ test_waves_policy_parse_defaults_round_trip_and_refusals(void **state)
     fl_waves_policy_release(&q);
 }
 
+/*
+ * Which targets a rollback takes (fl_waves_touched), case by case: the
+ * ledger as read decides once it was read after the command's outcome;
+ * until then, anything sent counts as touched.
+ */
+static void
+test_waves_touched_only_what_the_ledger_or_a_command_shows(void **state)
+{
+    static const struct {
+        const char *what;
+        int known, sent, row_of; /* row_of: 0 none, 1 this, 2 this rolled
+                                    back, 3 another rollout's */
+        uint8_t status, cmd_state;
+        int seq_moved;           /* a ledger read since the outcome */
+        int want;
+    } cases[] = {
+        {"held, never sent", 1, 0, 0, FL_CO_PENDING, FL_CO_CMD_HELD, 0, 0},
+        {"never sent, unreachable", 1, 0, 0, FL_CO_UNREACHABLE,
+         FL_CO_CMD_DONE, 1, 0},
+        {"never sent, yet its ledger records the rollout", 1, 0, 1,
+         FL_CO_PENDING, FL_CO_CMD_HELD, 0, 1},
+        {"never sent, a row of the rollout rolled back", 1, 0, 2,
+         FL_CO_PENDING, FL_CO_CMD_HELD, 0, 0},
+        {"never sent, a row of another rollout", 1, 0, 3, FL_CO_PENDING,
+         FL_CO_CMD_HELD, 0, 0},
+        {"queued, maybe on the wire", 1, 1, 0, FL_CO_PENDING,
+         FL_CO_CMD_QUEUED, 0, 1},
+        {"running", 1, 1, 0, FL_CO_PENDING, FL_CO_CMD_SENT, 0, 1},
+        {"applied, ledger not read since", 1, 1, 0, FL_CO_OK,
+         FL_CO_CMD_DONE, 0, 1},
+        {"applied, ledger read since without it", 1, 1, 0, FL_CO_OK,
+         FL_CO_CMD_DONE, 1, 1},
+        {"failed, outcome being written", 1, 1, 0, FL_CO_FAILED,
+         FL_CO_CMD_RECORDING, 1, 1},
+        {"failed, ledger not read since", 1, 1, 0, FL_CO_FAILED,
+         FL_CO_CMD_DONE, 0, 1},
+        {"failed, ledger read since shows nothing", 1, 1, 0, FL_CO_FAILED,
+         FL_CO_CMD_DONE, 1, 0},
+        {"failed, ledger read since shows it partly applied", 1, 1, 1,
+         FL_CO_FAILED, FL_CO_CMD_DONE, 1, 1},
+        {"refused, ledger read since shows nothing", 1, 1, 0, FL_CO_REFUSED,
+         FL_CO_CMD_DONE, 1, 0},
+        {"cancelled, ledger not read since", 1, 1, 0, FL_CO_CANCELLED,
+         FL_CO_CMD_DONE, 0, 1},
+        {"cancelled, ledger read since shows nothing", 1, 1, 0,
+         FL_CO_CANCELLED, FL_CO_CMD_DONE, 1, 0},
+        {"failed, its ledger could not be read", 0, 1, 0, FL_CO_FAILED,
+         FL_CO_CMD_DONE, 1, 1},
+        {"never sent, its ledger could not be read", 0, 0, 0, FL_CO_PENDING,
+         FL_CO_CMD_HELD, 0, 0},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        fl_co_row_t row;
+        fl_co_target_t t;
+        fl_co_command_t c;
+
+        memset(&row, 0, sizeof(row));
+        memset(&t, 0, sizeof(t));
+        memset(&c, 0, sizeof(c));
+        row.status = cases[i].row_of == 2 ? FL_CO_ROW_ROLLED_BACK
+                                          : FL_CO_ROW_FAILED;
+        row.rollout = cases[i].row_of == 3 ? "0123456789abcdef0123456789abcdef"
+                                           : "fedcba9876543210fedcba9876543210";
+        t.known = cases[i].known;
+        t.rows = cases[i].row_of ? &row : NULL;
+        t.nrows = cases[i].row_of ? 1 : 0;
+        t.state_seq = 7 + (uint32_t)cases[i].seq_moved;
+        c.target = &t;
+        c.sent_once = (uint8_t)cases[i].sent;
+        c.status = cases[i].status;
+        c.state = cases[i].cmd_state;
+        c.state_seq = 7;
+        if (fl_waves_touched(&c, "fedcba9876543210fedcba9876543210") !=
+            cases[i].want)
+            fail_msg("%s: touched should be %d", cases[i].what,
+                     cases[i].want);
+    }
+}
+
 int
 main(void)
 {
@@ -450,6 +531,8 @@ main(void)
         cmocka_unit_test(test_waves_exceeded_more_than_allowed_never_equal),
         cmocka_unit_test(
             test_waves_policy_parse_defaults_round_trip_and_refusals),
+        cmocka_unit_test(
+            test_waves_touched_only_what_the_ledger_or_a_command_shows),
     };
 
     return cmocka_run_group_tests_name("waves", tests, NULL, NULL);
