@@ -32,7 +32,13 @@
  * expression) and a retyped one its new value (facts.h, fl_check_col_t).
  * A value only the statement can compute (nextval, random, a function
  * of the database's own) is not guessed: the checks that need it are
- * skipped and reported so, and PostgreSQL has the last word.
+ * skipped and reported so, and PostgreSQL has the last word.  Nor does a
+ * check run code of the database's own in an expression (s_own_code):
+ * PostgreSQL builds an index as the table's owner, and a check runs as
+ * flotilla's role.  Also rejected for that: switching to the owner's role
+ * for the check, since the tenant's code could RESET ROLE back to
+ * flotilla's (PostgreSQL forbids that within its security-restricted
+ * operation; SQL cannot enter one).
  *
  * Rejected: running the statement first under a savepoint and explaining
  * a failure afterwards.  It would take the statement's ACCESS EXCLUSIVE
@@ -160,19 +166,128 @@ s_key_list(fl_pg_t *pg, const fl_check_t *c, int sql)
 }
 
 /*
- * Runs a count query and, when the count is nonzero, a sample query;
- * fills *count and a new "; "-joined sample string.
+ * The code of the database's own that query sql would run: the
+ * functions, operators and domains it calls that no superuser owns (a
+ * tenant's, not PostgreSQL's nor an extension a superuser installed).
+ * PostgreSQL records them as the dependencies of a view when it analyzes
+ * its query, under the same search_path, without running it: the query
+ * becomes a temporary view in a savepoint (or a transaction) rolled back
+ * at once.
+ */
+#define S_OWN_CODE_SQL                                                      \
+    "SELECT pg_catalog.string_agg(DISTINCT x.what, '; ') FROM (SELECT"      \
+    " CASE WHEN d.refclassid OPERATOR(pg_catalog.=)"                        \
+    " 'pg_catalog.pg_proc'::pg_catalog.regclass THEN pg_catalog.concat("    \
+    " 'function ', d.refobjid::pg_catalog.regprocedure)"                   \
+    " WHEN d.refclassid OPERATOR(pg_catalog.=)"                             \
+    " 'pg_catalog.pg_operator'::pg_catalog.regclass THEN pg_catalog.concat("\
+    " 'operator ', d.refobjid::pg_catalog.regoperator)"                    \
+    " ELSE pg_catalog.concat('domain ', d.refobjid::pg_catalog.regtype)"    \
+    " END AS what"                                                          \
+    " FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_rewrite w"             \
+    " ON w.oid OPERATOR(pg_catalog.=) d.objid"                              \
+    " WHERE d.classid OPERATOR(pg_catalog.=)"                               \
+    " 'pg_catalog.pg_rewrite'::pg_catalog.regclass"                         \
+    " AND w.ev_class OPERATOR(pg_catalog.=)"                                \
+    " 'pg_temp.flotilla_probe'::pg_catalog.regclass"                        \
+    " AND NOT COALESCE((SELECT r.rolsuper FROM pg_catalog.pg_roles r"       \
+    " WHERE r.oid OPERATOR(pg_catalog.=) CASE WHEN d.refclassid"            \
+    " OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass"     \
+    " THEN (SELECT f.proowner FROM pg_catalog.pg_proc f"                    \
+    " WHERE f.oid OPERATOR(pg_catalog.=) d.refobjid)"                       \
+    " WHEN d.refclassid OPERATOR(pg_catalog.=)"                             \
+    " 'pg_catalog.pg_operator'::pg_catalog.regclass"                        \
+    " THEN (SELECT o.oprowner FROM pg_catalog.pg_operator o"                \
+    " WHERE o.oid OPERATOR(pg_catalog.=) d.refobjid)"                       \
+    " ELSE (SELECT t.typowner FROM pg_catalog.pg_type t"                    \
+    " WHERE t.oid OPERATOR(pg_catalog.=) d.refobjid"                        \
+    " AND t.typtype OPERATOR(pg_catalog.=) 'd') END), true)"                \
+    " AND d.refclassid OPERATOR(pg_catalog.=) ANY (ARRAY["                  \
+    " 'pg_catalog.pg_proc'::pg_catalog.regclass,"                           \
+    " 'pg_catalog.pg_operator'::pg_catalog.regclass,"                       \
+    " 'pg_catalog.pg_type'::pg_catalog.regclass])) x"
+
+/*
+ * *own: a new "; "-joined list of what of the database's own the check
+ * query sql would run (see S_OWN_CODE_SQL), or NULL when nothing.  A
+ * check runs as flotilla's role, where PostgreSQL builds an index as the
+ * table's owner: a tenant's function in a key would run with flotilla's
+ * rights.  A query PostgreSQL cannot make a view of counts as one.
  */
 static int
-s_count_and_sample(fl_pg_t *pg, const char *count_sql, const char *sample_sql,
-                   long long *count, char **sample, fl_error_t *err)
+s_own_code(fl_pg_t *pg, const char *sql, char **own, fl_error_t *err)
 {
-    char *v = NULL;
+    int intx = fl_pg_in_transaction(pg);
+    char *view = fl_asprintf("CREATE TEMPORARY VIEW flotilla_probe AS %s",
+                             sql);
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    fl_pg_step_t steps[6] = {
+        {NULL, intx ? "SAVEPOINT flotilla_probe" : "BEGIN", 0, NULL, NULL},
+        {NULL, view, 0, NULL, NULL},
+        /* Names qualified in what it says (and put back with the rest). */
+        {NULL, "SELECT pg_catalog.set_config('search_path', '', true)", 0,
+         NULL, NULL},
+        {NULL, S_OWN_CODE_SQL, 0, NULL, &r},
+        {NULL, intx ? "ROLLBACK TO SAVEPOINT flotilla_probe" : "ROLLBACK", 0,
+         NULL, NULL},
+        {NULL, "RELEASE SAVEPOINT flotilla_probe", 0, NULL, NULL},
+    };
+    fl_error_t probe = FL_ERROR_INIT;
+    int rc = fl_pg_batch(pg, steps, intx ? 6 : 5, &probe);
+
+    *own = NULL;
+    if (rc != 0) {
+        /* Back to where it was; a connection lost is the caller's. */
+        rc = fl_pg_exec(pg, intx ? "ROLLBACK TO SAVEPOINT flotilla_probe;"
+                                   " RELEASE SAVEPOINT flotilla_probe"
+                                 : "ROLLBACK", err);
+        if (rc == 0)
+            *own = fl_asprintf("what it would run could not be told (%s)",
+                               probe.message);
+    } else if (r.nrows == 1 && fl_pg_value(&r, 0, 0)) {
+        *own = fl_strdup(fl_pg_value(&r, 0, 0));
+    }
+    fl_error_clear(&probe);
+    fl_pg_result_release(&r);
+    free(view);
+    return rc;
+}
+
+/*
+ * Runs a count query and, when the count is nonzero, a sample query;
+ * fills *count and a new "; "-joined sample string.  Neither runs when
+ * the count query would run code of the database's own (s_own_code):
+ * *skip then says why, and PostgreSQL has the last word.
+ */
+static int
+s_count_and_sample(fl_pg_t *pg, const fl_check_t *c, const char *count_sql,
+                   const char *sample_sql, long long *count, char **sample,
+                   char **skip, fl_error_t *err)
+{
+    char *v = NULL, *own = NULL;
     fl_pg_result_t r = FL_PG_RESULT_INIT;
     fl_buf_t b = FL_BUF_INIT(0);
-    int rc = fl_pg_query_value(pg, &v, count_sql, 0, NULL, err);
+    int exprs = c->expr || c->predicate || c->npending > 0;
+    int rc = 0;
+
+    /* Plain columns and the built-in operators of their types run no
+     * code of the database's own; an expression may. */
+    for (size_t i = 0; c->exprs && i < c->ncolumns && !exprs; i++)
+        exprs = c->exprs[i] != NULL;
+    if (exprs)
+        rc = s_own_code(pg, count_sql, &own, err);
 
     *sample = NULL;
+    *count = 0;
+    if (rc != 0)
+        return rc;
+    if (own) {
+        *skip = fl_asprintf("it would run, with flotilla's rights, code of "
+                            "the database's own: %s", own);
+        free(own);
+        return 0;
+    }
+    rc = fl_pg_query_value(pg, &v, count_sql, 0, NULL, err);
     if (rc != 0)
         return rc;
     *count = v ? strtoll(v, NULL, 10) : 0;
@@ -768,7 +883,8 @@ fl__check_run(fl_pg_t *pg, const fl_check_t *c, const fl_check_opts_t *o,
         sample_sql = s_sample_sql(pg, qt, rel.from, alias, c, o,
                                   fl_asprintf("%s.%s IS NULL", alias, col));
         free(col);
-        if ((rc = s_count_and_sample(pg, count_sql, sample_sql, &count, &sample, err)) != 0)
+        if ((rc = s_count_and_sample(pg, c, count_sql, sample_sql, &count,
+                                &sample, &rel.skip, err)) != 0)
             goto cleanup;
         if (count) {
             why = fl_asprintf("%lld row%s of %s %s NULL in column \"%s\"",
@@ -827,7 +943,8 @@ fl__check_run(fl_pg_t *pg, const fl_check_t *c, const fl_check_opts_t *o,
         free(inner);
         fl_buf_release(&named);
         fl_buf_release(&refs);
-        rc = s_count_and_sample(pg, count_sql, sample_sql, &count, &sample, err);
+        rc = s_count_and_sample(pg, c, count_sql, sample_sql, &count,
+                                &sample, &rel.skip, err);
         if (rc == 0 && count) {
             why = fl_asprintf("%lld duplicate group%s in %s(%s)%s%s%s", count,
                               count == 1 ? "" : "s", qt, shown,
@@ -910,7 +1027,8 @@ fl__check_run(fl_pg_t *pg, const fl_check_t *c, const fl_check_opts_t *o,
             sample_sql = s_sample_sql(pg, qt, rel.from, "t", c, o, fl_asprintf(
                 "%s AND NOT EXISTS (SELECT 1 FROM %s WHERE %s)", nns,
                 rrel.from, conds));
-            rc = s_count_and_sample(pg, count_sql, sample_sql, &count, &sample, err);
+            rc = s_count_and_sample(pg, c, count_sql, sample_sql, &count,
+                                &sample, &rel.skip, err);
             if (rc == 0 && count) {
                 why = fl_asprintf("%lld row%s of %s reference%s no row of %s",
                                   count, count == 1 ? "" : "s", qt,
@@ -935,7 +1053,8 @@ fl__check_run(fl_pg_t *pg, const fl_check_t *c, const fl_check_opts_t *o,
                                 " (%s)", rel.from, c->expr ? c->expr : "true");
         sample_sql = s_sample_sql(pg, qt, rel.from, alias, c, o, fl_asprintf(
             "NOT (%s)", c->expr ? c->expr : "true"));
-        if ((rc = s_count_and_sample(pg, count_sql, sample_sql, &count, &sample, err)) != 0)
+        if ((rc = s_count_and_sample(pg, c, count_sql, sample_sql, &count,
+                                &sample, &rel.skip, err)) != 0)
             goto cleanup;
         if (count) {
             why = fl_asprintf("%lld row%s of %s violate%s CHECK (%s)", count,

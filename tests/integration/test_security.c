@@ -1054,6 +1054,67 @@ test_row_security_never_runs_a_policy_in_flotillas_reads(void **state)
     free(dsn);
 }
 
+/*
+ * PostgreSQL builds an index as the table's owner: a function of the
+ * tenant's in a key or a WHERE of CREATE UNIQUE INDEX runs with the
+ * tenant's rights.  Flotilla's check of the duplicates, before it, ran the
+ * same functions as the role flotilla connects as (here a superuser: the
+ * tenant's code could do anything).  A check never runs code the database
+ * owns (functions, operators, domains no superuser owns): it is skipped,
+ * says so, and PostgreSQL has the last word.
+ */
+static void
+test_a_check_never_runs_the_tenants_functions_with_flotillas_rights(
+    void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+
+    fl_test_exec(e->conn, "SET ROLE fl_tenant");
+    /* Immutable, as an index needs; a call not as the owner is recorded. */
+    fl_test_exec(e->conn,
+        "CREATE FUNCTION public.norm(t text) RETURNS text LANGUAGE plpgsql"
+        " IMMUTABLE AS $$BEGIN IF current_user <> 'fl_tenant' THEN"
+        " PERFORM public.trap('norm as ' || current_user); END IF;"
+        " RETURN pg_catalog.lower(t); END$$;"
+        "CREATE FUNCTION public.live(t text) RETURNS boolean LANGUAGE plpgsql"
+        " IMMUTABLE AS $$BEGIN IF current_user <> 'fl_tenant' THEN"
+        " PERFORM public.trap('live as ' || current_user); END IF;"
+        " RETURN t IS NOT NULL; END$$;"
+        "CREATE FUNCTION public.same(a int, b int) RETURNS boolean"
+        " LANGUAGE plpgsql IMMUTABLE AS $$BEGIN IF current_user <> 'fl_tenant'"
+        " THEN PERFORM public.trap('=== as ' || current_user); END IF;"
+        " RETURN a OPERATOR(pg_catalog.=) b; END$$;"
+        "CREATE OPERATOR public.=== (leftarg = int, rightarg = int,"
+        " function = public.same);");
+    fl_test_exec(e->conn, "RESET ROLE");
+    s_write(e, "0001_norm.sql",
+            "-- flotilla:up\n"
+            "CREATE UNIQUE INDEX items_norm ON public.items (public.norm(v))"
+            " WHERE public.live(old);\n"
+            "CREATE UNIQUE INDEX items_op ON public.items (id)"
+            " WHERE id OPERATOR(public.===) id;\n"
+            "-- flotilla:down\n"
+            "DROP INDEX public.items_op;\n"
+            "DROP INDEX public.items_norm;\n");
+    s_flotilla(e, 0, NULL, "plan", S_ARGS("--allow-lint-errors"), 1);
+    s_assert_no_side_effect(e, "plan");
+    fl_test_ws_flotilla(e, &r, "apply", S_ARGS("--allow-lint-errors"), 1);
+    fl_test_expect(&r, 0, "applied 1");
+    fl_test_proc_release(&r);
+    s_assert_no_side_effect(e, "apply");
+    /* The plan says which checks it left to PostgreSQL, and why. */
+    s_flotilla(e, 0, NULL, "rollback", S_ARGS("--last"), 1);
+    fl_test_ws_flotilla(e, &r, "plan", S_ARGS("--allow-lint-errors", "--json"),
+                        1);
+    fl_test_expect(&r, 0, "function public.norm(text)");
+    if (!strstr(r.out, "operator public.===(integer,integer)") ||
+        !strstr(r.out, "function public.live(text)"))
+        fail_msg("the plan does not name what it did not run:\n%s", r.out);
+    fl_test_proc_release(&r);
+    s_assert_no_side_effect(e, "a second plan");
+}
+
 int
 main(void)
 {
@@ -1099,6 +1160,9 @@ main(void)
             s_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(
             test_row_security_never_runs_a_policy_in_flotillas_reads,
+            s_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_check_never_runs_the_tenants_functions_with_flotillas_rights,
             s_setup, fl_test_ws_teardown),
     };
 
