@@ -58,6 +58,7 @@
 #include "common/alloc.h"
 #include "common/buf.h"
 #include "common/json.h"
+#include "lint/facts.h"
 
 #define S_SAMPLE_ROWS 3
 #define S_SAMPLE_CHARS 200
@@ -254,6 +255,28 @@ s_own_code(fl_pg_t *pg, const char *sql, char **own, fl_error_t *err)
 }
 
 /*
+ * 1 when the expressions of check c (its keys, predicate, CHECK and the
+ * values of the columns its statement adds or retypes) can run no code of
+ * the database's own (fl_facts_expr_runs_nothing), so that s_own_code
+ * need not look: plain columns, and the built-in operators of their
+ * types (a foreign key's, from an operator class only a superuser makes).
+ */
+static int
+s_runs_nothing(const fl_check_t *c)
+{
+    if (!fl_facts_expr_runs_nothing(c->expr) ||
+        !fl_facts_expr_runs_nothing(c->predicate))
+        return 0;
+    for (size_t i = 0; c->exprs && i < c->ncolumns; i++)
+        if (!fl_facts_expr_runs_nothing(c->exprs[i]))
+            return 0;
+    for (size_t i = 0; i < c->npending; i++)
+        if (!fl_facts_expr_runs_nothing(c->pending[i].value))
+            return 0;
+    return 1;
+}
+
+/*
  * Runs a count query and, when the count is nonzero, a sample query;
  * fills *count and a new "; "-joined sample string.  Neither runs when
  * the count query would run code of the database's own (s_own_code):
@@ -267,14 +290,9 @@ s_count_and_sample(fl_pg_t *pg, const fl_check_t *c, const char *count_sql,
     char *v = NULL, *own = NULL;
     fl_pg_result_t r = FL_PG_RESULT_INIT;
     fl_buf_t b = FL_BUF_INIT(0);
-    int exprs = c->expr || c->predicate || c->npending > 0;
     int rc = 0;
 
-    /* Plain columns and the built-in operators of their types run no
-     * code of the database's own; an expression may. */
-    for (size_t i = 0; c->exprs && i < c->ncolumns && !exprs; i++)
-        exprs = c->exprs[i] != NULL;
-    if (exprs)
+    if (!s_runs_nothing(c))
         rc = s_own_code(pg, count_sql, &own, err);
 
     *sample = NULL;

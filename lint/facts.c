@@ -2718,3 +2718,58 @@ fl_stmt_list_release(fl_stmt_list_t *list)
     list->items = NULL;
     list->count = 0;
 }
+
+/* fl_facts_expr_runs_nothing's walk: nonzero at the first node that may
+ * run code. */
+static int
+s_runs_something(const ProtobufCMessage *msg, void *arg)
+{
+    const ProtobufCMessageDescriptor *d = msg->descriptor;
+    static const ProtobufCMessageDescriptor *const plain[] = {
+        &pg_query__parse_result__descriptor, &pg_query__raw_stmt__descriptor,
+        &pg_query__node__descriptor, &pg_query__select_stmt__descriptor,
+        &pg_query__res_target__descriptor, &pg_query__a__const__descriptor,
+        &pg_query__integer__descriptor, &pg_query__float__descriptor,
+        &pg_query__string__descriptor, &pg_query__boolean__descriptor,
+        &pg_query__bit_string__descriptor, &pg_query__column_ref__descriptor,
+        &pg_query__null_test__descriptor, &pg_query__bool_expr__descriptor,
+        &pg_query__type_cast__descriptor,
+    };
+
+    (void)arg;
+    if (d == &pg_query__type_name__descriptor) {
+        const PgQuery__TypeName *t = (const PgQuery__TypeName *)msg;
+        const char *first = t->n_names == 2 ? fl_lint_node_str(t->names[0])
+                                            : NULL;
+        return !(first && strcmp(first, "pg_catalog") == 0 && !t->setof &&
+                 !t->pct_type);
+    }
+    for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++)
+        if (d == plain[i])
+            return 0;
+    return 1;
+}
+
+int
+fl_facts_expr_runs_nothing(const char *sql)
+{
+    char *select = NULL;
+    PgQueryProtobufParseResult r;
+    PgQuery__ParseResult *pr = NULL;
+    int nothing = 0;
+
+    if (sql == NULL)
+        return 1;
+    select = fl_asprintf("SELECT %s", sql);
+    r = pg_query_parse_protobuf(select);
+    if (!r.error)
+        pr = pg_query__parse_result__unpack(NULL, r.parse_tree.len,
+                                            (const uint8_t *)r.parse_tree.data);
+    if (pr && pr->n_stmts == 1)
+        nothing = fl_lint_walk(&pr->base, s_runs_something, NULL) == 0;
+    if (pr)
+        pg_query__parse_result__free_unpacked(pr, NULL);
+    pg_query_free_protobuf_parse_result(r);
+    free(select);
+    return nothing;
+}

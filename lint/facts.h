@@ -272,4 +272,15 @@ int fl_facts_analyze(fl_stmt_list_t *out, const char *sql, int base_line,
 
 void fl_stmt_list_release(fl_stmt_list_t *list);
 
+/*
+ * 1 when expression sql (one of a check's: a key, a predicate, a value)
+ * can run no code but PostgreSQL's own whatever the search_path: it is
+ * made only of constants, casts to types the grammar itself names in
+ * pg_catalog (integer, boolean, numeric, varchar, timestamp, ...), column
+ * references, IS [NOT] NULL and AND, OR, NOT.  0 for anything else (a
+ * function call, an operator, a cast to a type found by name, a
+ * subquery) and for a text that does not parse.  Thread safe.
+ */
+int fl_facts_expr_runs_nothing(const char *sql);
+
 #endif

@@ -1014,6 +1014,52 @@ teardown(void **state)
     return 0;
 }
 
+/*
+ * Which expressions of a check can run no code but PostgreSQL's
+ * (agent/checks.c then runs the check without asking the server what it
+ * would call): casts only to the types the grammar names in pg_catalog.
+ */
+static void
+test_facts_expr_runs_nothing_only_for_constants_casts_and_columns(
+    void **state)
+{
+    static const struct {
+        const char *sql;
+        int nothing;
+    } cases[] = {
+        {NULL, 1},
+        {"7", 1},
+        {"7::integer", 1},
+        {"CAST(7 AS integer)", 1},
+        {"CAST(NULL AS bigint)", 1},
+        {"'x'::varchar(10)", 1},
+        {"'2026-12-03'::timestamp with time zone", 1},
+        {"true", 1},
+        {"a", 1},
+        {"t.a IS NULL AND NOT (b IS NOT NULL OR c)", 1},
+        {"'x'::text", 0},          /* text is found by name */
+        {"a::public.dom", 0},
+        {"lower(a)", 0},
+        {"pg_catalog.lower(a)", 0},
+        {"public.norm(a)", 0},
+        {"a = 1", 0},
+        {"a OPERATOR(public.===) 1", 0},
+        {"-a", 0},
+        {"(SELECT 1)", 0},
+        {"a IN (1, 2)", 0},
+        {"CASE WHEN a THEN 1 END", 0},
+        {"a COLLATE \"C\"", 0},
+        {"1; DROP TABLE t", 0},
+        {"((", 0},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        if (fl_facts_expr_runs_nothing(cases[i].sql) != cases[i].nothing)
+            fail_msg("%s: runs nothing should be %d",
+                     cases[i].sql ? cases[i].sql : "NULL", cases[i].nothing);
+}
+
 int
 main(void)
 {
@@ -1042,6 +1088,8 @@ main(void)
         cmocka_unit_test(test_facts_drop_tables_know_what_goes_with_them),
         cmocka_unit_test(test_facts_row_predicate_only_when_it_can_run_twice),
         cmocka_unit_test(test_facts_lock_level_names),
+        cmocka_unit_test(
+            test_facts_expr_runs_nothing_only_for_constants_casts_and_columns),
         cmocka_unit_test(
             test_facts_a_select_of_set_config_calls_sets_the_session),
     };
