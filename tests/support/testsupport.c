@@ -978,6 +978,22 @@ fl_test_rng_next(uint64_t *state)
 }
 
 void
+fl_test_gen_seeds(long dflt, fl_test_seed_fn seed, void *arg)
+{
+    long only = fl_test_env_long("FLOTILLA_GEN_SEED", 0);
+    long nseeds = fl_test_env_long("FLOTILLA_GEN_SEEDS", dflt);
+    long first = only ? only : 1, last = only ? only : nseeds;
+    int failed = 0;
+
+    for (long n = first; n <= last; n++)
+        failed += seed(n, only != 0, arg) != 0;
+    fprintf(stderr, "=== %ld seeds, %d failed\n", last - first + 1, failed);
+    if (failed > 0)
+        fail_msg("%d of %ld seeds failed (listed above); FLOTILLA_GEN_SEED=N"
+                 " runs seed N alone", failed, last - first + 1);
+}
+
+void
 fl_test_ws_ledger_v4(fl_test_ws_t *ws, const char *down10)
 {
     const char *src = getenv("FLOTILLA_SOURCE_DIR");

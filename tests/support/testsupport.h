@@ -230,6 +230,15 @@ long fl_test_env_long(const char *name, long dflt);
 uint64_t fl_test_rng_next(uint64_t *state);
 
 /*
+ * Runs seed(n, alone, arg) for n = 1 to FLOTILLA_GEN_SEEDS (default
+ * dflt), or for FLOTILLA_GEN_SEED alone (alone then 1: the seed prints
+ * everything); seed returns nonzero when n failed, after printing why.
+ * Fails the test with how many failed.
+ */
+typedef int (*fl_test_seed_fn)(long n, int alone, void *arg);
+void fl_test_gen_seeds(long dflt, fl_test_seed_fn seed, void *arg);
+
+/*
  * For fl_test_ws_await: a `flotilla` session of the workspace's database
  * is running "SELECT pg_sleep(600)" (a test's migration that sleeps), and
  * none is left.
