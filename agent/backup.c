@@ -1466,6 +1466,8 @@ typedef struct {
     json_t *columns;   /* pre-migration names */
     json_t *text;      /* kept as text? */
     json_t *keys;      /* key column names */
+    const char *version; /* lent: the migration's, and its target's */
+    const char *target;
 } s_bk;
 
 static void
@@ -1726,6 +1728,34 @@ s_unquiet(fl_pg_t *pg, fl_restore_t *res, fl_error_t *err)
     return rc;
 }
 
+/*
+ * *added: whether column name of backup b's table is one b's migration
+ * added (its recorded changes have the column with nothing before).  A
+ * migration without a transaction that adds a column and then fills it
+ * backs the column up with the table, since it was committed when the
+ * backup was taken; once down drops it again, its values are nothing the
+ * database had before the migration.
+ */
+static int
+s_added_column(fl_pg_t *pg, const s_bk *b, const char *name, int *added,
+               fl_error_t *err)
+{
+    const char *p[5] = {b->target, b->version, b->schema, b->table, name};
+    char *v = NULL;
+    int rc = fl_pg_query_value(pg, &v,
+        "SELECT EXISTS (SELECT FROM flotilla.schema_changes c"
+        " WHERE c.target OPERATOR(pg_catalog.=) $1"
+        " AND c.version OPERATOR(pg_catalog.=) $2"
+        " AND c.kind OPERATOR(pg_catalog.=) 'column'"
+        " AND c.ident OPERATOR(pg_catalog.=) pg_catalog.format('%I.%I.%I',"
+        " $3::pg_catalog.text, $4::pg_catalog.text, $5::pg_catalog.text)"
+        " AND c.before_def IS NULL AND c.after_def IS NOT NULL)", 5, p, err);
+
+    *added = rc == 0 && v && strcmp(v, "t") == 0;
+    free(v);
+    return rc;
+}
+
 /* Restores backup b; see fl__restore_backups. */
 static int
 s_restore_one(fl_pg_t *pg, const fl_restore_opts_t *o, s_bk *b,
@@ -1870,16 +1900,23 @@ s_restore_one(fl_pg_t *pg, const fl_restore_opts_t *o, s_bk *b,
         fl_buf_t missing = FL_BUF_INIT(0), cast = FL_BUF_INIT(0);
         json_array_foreach(b->columns, i, jv) {
             const char *name = json_string_value(jv);
-            int gen = 0;
+            int gen = 0, ours = 0;
             const char *type = s_target_type(&tgt, name, &gen);
             s_col *c = &cols.cols[cols.n++];
             c->bak = fl_pg_quote_ident(pg, name);
             c->cur = type && !gen ? fl_strdup(c->bak) : NULL;
             c->text = json_is_true(json_array_get(b->text, i));
+            if (!type && (rc = s_added_column(pg, b, name, &ours, err)) != 0) {
+                fl_buf_release(&missing);
+                fl_buf_release(&cast);
+                goto cleanup;
+            }
             if (c->cur) {
                 restored[nrestored++] = cols.n - 1;
                 fl_buf_addf(&cast, "%ss.%s::%s", cast.len ? ", " : "",
                                     c->bak, type);
+            } else if (ours) {
+                /* Nothing of the database's before the migration. */
             } else {
                 fl_buf_addf(&missing, "%s%s", missing.len ? ", " : "",
                                     c->bak);
@@ -2183,6 +2220,8 @@ fl__restore_backups(fl_pg_t *pg, const fl_restore_opts_t *o,
     for (size_t i = 0; rc == 0 && i < r.nrows; i++) {
         s_bk b;
         memset(&b, 0, sizeof(b));
+        b.version = ver;
+        b.target = p[1];
         b.id = fl_strdup_or_null(fl_pg_value(&r, i, 0));
         b.schema = fl_strdup_or_null(fl_pg_value(&r, i, 1));
         b.table = fl_strdup_or_null(fl_pg_value(&r, i, 2));

@@ -1067,6 +1067,32 @@ test_prune_names_a_file_it_cannot_remove(void **state)
     free(file);
 }
 
+/*
+ * A migration without a transaction that adds a column and fills it (the
+ * backfill before a CREATE INDEX CONCURRENTLY): the backup of the UPDATE
+ * is taken after the column was committed, so it holds the column too,
+ * and its down drops it.  The rollback refused ("column ... does not
+ * exist after down ran") as if data were lost; a column the same
+ * migration added holds nothing the database had before it.
+ */
+static void
+test_no_transaction_backfill_of_an_added_column_rolls_back(void **state)
+{
+    s_env *e = *state;
+
+    s_sql(e, "CREATE TABLE users (id int PRIMARY KEY, email text);"
+             "INSERT INTO users SELECT g, 'U' || g || '@x' FROM"
+             " generate_series(1, 30) g;");
+    s_write(e, "-- flotilla:options no-transaction\n",
+            "ALTER TABLE users ADD COLUMN email_n text;\n"
+            "UPDATE users SET email_n = lower(email), email = lower(email)"
+            " WHERE id <= 20;\n"
+            "CREATE INDEX CONCURRENTLY users_email_n ON users (email_n);",
+            "DROP INDEX CONCURRENTLY users_email_n;\n"
+            "ALTER TABLE users DROP COLUMN email_n;");
+    s_roundtrip(e, S_MUST_APPLY);
+}
+
 int
 main(void)
 {
@@ -1080,6 +1106,7 @@ main(void)
         T(test_dump_backup_prune_from_another_directory),
         T(test_dump_backups_of_two_databases_share_a_directory),
         T(test_no_transaction_rollback_failing_after_down_can_resume),
+        T(test_no_transaction_backfill_of_an_added_column_rolls_back),
         T(test_down_with_other_type_refused_unless_accepted),
         T(test_lossy_down_refused_unless_loss_accepted),
         T(test_do_block_choosing_its_table_at_run_time_is_refused),
