@@ -10,13 +10,15 @@
  * row security policy (FORCE or not), a CHECK constraint, an expression
  * index, a domain column and a column default: each calls the tenant's
  * trap, which records what called it and as whom.  Then a migration of 1
- * to 4 statements drawn from what platform teams run on such a table
- * (UPDATE, DELETE, INSERT, ADD COLUMN with a default, a unique index of
- * an expression, a CHECK, a type change, a new table, a search_path the
- * tenant can reach first).
+ * to 4 statements (about one in three without a transaction, its unique
+ * index built CONCURRENTLY) drawn from what platform teams run on such a
+ * table (UPDATE, DELETE, INSERT, ADD COLUMN with a default, a unique
+ * index of an expression, a CHECK, a type change, a new table, a
+ * search_path the tenant can reach first).
  *
- * The oracle runs the migration as psql -1 would, as the same superuser,
- * on a twin database.  The seed passes when `flotilla plan` left no call
+ * The oracle runs the migration as psql -1 would (without -1 for one
+ * without a transaction, stopping at the first error), as the same
+ * superuser, on a twin database.  The seed passes when `flotilla plan` left no call
  * behind, `flotilla apply` left the same calls (what and as whom) as
  * psql, or both refused it and left none; and when `flotilla rollback`
  * put the table back as it was, with the calls psql running the down
@@ -50,6 +52,7 @@ typedef struct {
     char *up[G_MAX_STMTS];
     char *down[G_MAX_STMTS];         /* run newest first */
     int has_norm, has_chk;
+    int notx;                        /* -- flotilla:options no-transaction */
 } g_gen_t;
 
 static int
@@ -220,9 +223,9 @@ g_statement(g_gen_t *g, int i)
                                  i);
         break;
     case 4:
-        g->up[i] = fl_asprintf("CREATE UNIQUE INDEX u%d ON public.items (%s)"
-                               "%s", i, g->has_norm ? "public.norm(v)"
-                                                    : "lower(v)",
+        g->up[i] = fl_asprintf("CREATE UNIQUE INDEX %su%d ON public.items"
+                               " (%s)%s", g->notx ? "CONCURRENTLY " : "", i,
+                               g->has_norm ? "public.norm(v)" : "lower(v)",
                                g_chance(g, 50) ? " WHERE id > 3" : "");
         g->down[i] = fl_asprintf("DROP INDEX public.u%d", i);
         break;
@@ -262,6 +265,7 @@ static void
 g_make(g_gen_t *g)
 {
     g_plant(g);
+    g->notx = g_chance(g, 30);
     g->nstmts = g_range(g, 1, G_MAX_STMTS);
     for (int i = 0; i < g->nstmts; i++)
         g_statement(g, i);
@@ -328,24 +332,28 @@ static const char g_rows[] =
     " ORDER BY id), '')) FROM public.items";
 
 /*
- * Statements as psql -1 runs a file, on the migration's search_path and a
- * new connection, newest first when reverse: 1 when they committed.
+ * Statements as psql runs a file, on the migration's search_path and a
+ * new connection: with -1 (in one transaction) unless notx, then each
+ * alone as ON_ERROR_STOP stops at the first failure; newest first when
+ * reverse.  1 when every one ran.
  */
 static int
-g_psql(fl_test_db_t *db, char *const *stmts, int n, int reverse)
+g_psql(fl_test_db_t *db, char *const *stmts, int n, int reverse, int notx)
 {
     PGconn *c = fl_test_db_connect(db);
     int ok = 1;
 
     fl_test_exec(c, "SET search_path = \"$user\", public");
-    fl_test_exec(c, "BEGIN");
+    if (!notx)
+        fl_test_exec(c, "BEGIN");
     for (int k = 0; ok && k < n; k++) {
         PGresult *r = PQexec(c, stmts[reverse ? n - 1 - k : k]);
         ExecStatusType st = PQresultStatus(r);
         ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
         PQclear(r);
     }
-    fl_test_exec(c, ok ? "COMMIT" : "ROLLBACK");
+    if (!notx)
+        fl_test_exec(c, ok ? "COMMIT" : "ROLLBACK");
     PQfinish(c);
     return ok;
 }
@@ -358,7 +366,7 @@ static char *
 g_oracle(const g_gen_t *g, fl_test_db_t *db, char **down)
 {
     PGconn *c = NULL;
-    int ok = g_psql(db, g->up, g->nstmts, 0);
+    int ok = g_psql(db, g->up, g->nstmts, 0, g->notx);
     char *calls = NULL;
 
     c = fl_test_db_connect(db);
@@ -366,7 +374,7 @@ g_oracle(const g_gen_t *g, fl_test_db_t *db, char **down)
     *down = NULL;
     if (ok) {
         long long since = g_last(c);
-        (void)g_psql(db, g->down, g->nstmts, 1);
+        (void)g_psql(db, g->down, g->nstmts, 1, 0);
         *down = g_calls(c, 1, since);
     }
     PQfinish(c);
@@ -401,6 +409,8 @@ g_seed(long seed, int verbose, void *arg)
     }
     g_setup(&g, &ws.db, ws.conn);
     want = g_oracle(&g, &twin, &want_down);
+    if (g.notx)
+        fl_buf_adds(&text, "-- flotilla:options no-transaction\n");
     fl_buf_adds(&text, "-- flotilla:up\n");
     for (int i = 0; i < g.nstmts; i++)
         fl_buf_addf(&text, "%s;\n", g.up[i]);
@@ -485,8 +495,8 @@ g_seed(long seed, int verbose, void *arg)
     if (failed || verbose)
         fprintf(stderr, "=== seed %ld (FLOTILLA_GEN_SEED=%ld runs it alone)\n"
                 "%s", seed, seed, fl_buf_str(&log));
-    fprintf(stderr, "=== seed %ld: %d statement%s, %s\n", seed, g.nstmts,
-            g.nstmts == 1 ? "" : "s",
+    fprintf(stderr, "=== seed %ld: %d statement%s%s, %s\n", seed, g.nstmts,
+            g.nstmts == 1 ? "" : "s", g.notx ? " without a transaction" : "",
             failed ? "FAILED" : refused ? "refused by both, no call left"
                                         : "the same calls as psql, rolled back");
     free(want);
