@@ -255,6 +255,40 @@ s_own_code(fl_pg_t *pg, const char *sql, char **own, fl_error_t *err)
 }
 
 /*
+ * Runs check query sql with row_security off, in a savepoint (or a
+ * transaction) rolled back after it so that the migration's own value
+ * comes back: as for flotilla's other reads (session.c), a policy neither
+ * hides rows from a check nor runs the tenant's code as flotilla's role,
+ * and where one would apply PostgreSQL refuses the query (pg.c says what
+ * to do).  Its rows in *out.
+ */
+static int
+s_query_quiet(fl_pg_t *pg, const char *sql, fl_pg_result_t *out,
+              fl_error_t *err)
+{
+    int intx = fl_pg_in_transaction(pg);
+    fl_pg_step_t steps[5] = {
+        {NULL, intx ? "SAVEPOINT flotilla_check" : "BEGIN", 0, NULL, NULL},
+        {NULL, "SELECT pg_catalog.set_config('row_security', 'off', true)",
+         0, NULL, NULL},
+        {NULL, sql, 0, NULL, out},
+        {NULL, intx ? "ROLLBACK TO SAVEPOINT flotilla_check" : "ROLLBACK", 0,
+         NULL, NULL},
+        {NULL, "RELEASE SAVEPOINT flotilla_check", 0, NULL, NULL},
+    };
+    int rc = fl_pg_batch(pg, steps, intx ? 5 : 4, err);
+
+    if (rc != 0 && fl_pg_is_open(pg)) {
+        fl_error_t ignore = FL_ERROR_INIT;
+        FL_IGNORE(fl_pg_exec(pg, intx ? "ROLLBACK TO SAVEPOINT flotilla_check;"
+                                        " RELEASE SAVEPOINT flotilla_check"
+                                      : "ROLLBACK", &ignore));
+        fl_error_clear(&ignore);
+    }
+    return rc;
+}
+
+/*
  * 1 when the expressions of check c (its keys, predicate, CHECK and the
  * values of the columns its statement adds or retypes) can run no code of
  * the database's own (fl_facts_expr_runs_nothing), so that s_own_code
@@ -287,7 +321,8 @@ s_count_and_sample(fl_pg_t *pg, const fl_check_t *c, const char *count_sql,
                    const char *sample_sql, long long *count, char **sample,
                    char **skip, fl_error_t *err)
 {
-    char *v = NULL, *own = NULL;
+    const char *v = NULL;
+    char *own = NULL;
     fl_pg_result_t r = FL_PG_RESULT_INIT;
     fl_buf_t b = FL_BUF_INIT(0);
     int rc = 0;
@@ -305,15 +340,20 @@ s_count_and_sample(fl_pg_t *pg, const fl_check_t *c, const char *count_sql,
         free(own);
         return 0;
     }
-    rc = fl_pg_query_value(pg, &v, count_sql, 0, NULL, err);
-    if (rc != 0)
+    rc = s_query_quiet(pg, count_sql, &r, err);
+    if (rc != 0) {
+        fl_pg_result_release(&r);
         return rc;
+    }
+    v = r.nrows == 1 ? fl_pg_value(&r, 0, 0) : NULL;
     *count = v ? strtoll(v, NULL, 10) : 0;
-    free(v);
+    fl_pg_result_release(&r);
     if (*count == 0 || sample_sql == NULL)
         return 0;
-    if ((rc = fl_pg_query(pg, &r, sample_sql, 0, NULL, err)) != 0)
+    if ((rc = s_query_quiet(pg, sample_sql, &r, err)) != 0) {
+        fl_pg_result_release(&r);
         return rc;
+    }
     for (size_t i = 0; i < r.nrows; i++) {
         const char *s = fl_pg_value(&r, i, 0);
         fl_buf_addf(&b, "%s%.*s", i ? "; " : "", S_SAMPLE_CHARS, s ? s : "NULL");

@@ -1115,6 +1115,46 @@ test_a_check_never_runs_the_tenants_functions_with_flotillas_rights(
     s_assert_no_side_effect(e, "a second plan");
 }
 
+/*
+ * The live checks read the table too, under the migration's settings: a
+ * NOT NULL check on a table whose row security applies to flotilla's
+ * role ran the tenant's policy as that role (and counted only the rows it
+ * showed).  They read with row_security off as well: refused (exit 3,
+ * nothing changed), with what to do, and the policy never runs.
+ */
+static void
+test_row_security_never_runs_a_policy_in_a_check(void **state)
+{
+    s_env *e = *state;
+    char *dsn = s_runner(e);
+    fl_test_proc_t r;
+
+    fl_test_exec(e->conn, "SET ROLE fl_tenant");
+    fl_test_exec(e->conn,
+        "CREATE FUNCTION public.rls_any(id int) RETURNS boolean"
+        " LANGUAGE plpgsql AS $$BEGIN PERFORM public.trap('policy as '"
+        " || current_user); RETURN true; END$$;"
+        "ALTER TABLE public.items ENABLE ROW LEVEL SECURITY;"
+        "ALTER TABLE public.items FORCE ROW LEVEL SECURITY;"
+        "CREATE POLICY p ON public.items USING (public.rls_any(id));");
+    fl_test_exec(e->conn, "RESET ROLE");
+    s_write(e, "0001_nn.sql",
+            "-- flotilla:options allow=adding-not-nullable-field small table\n"
+            "-- flotilla:up\n"
+            "ALTER TABLE public.items ALTER COLUMN v SET NOT NULL;\n"
+            "-- flotilla:down\n"
+            "ALTER TABLE public.items ALTER COLUMN v DROP NOT NULL;\n");
+    fl_test_flotilla(&r, e->dir, dsn, e->log, "apply", NULL, e->mdir);
+    fl_test_expect(&r, 3, "row-level security");
+    if (!strstr(r.err, "BYPASSRLS"))
+        fail_msg("the refusal does not say what to do:\n%s", r.err);
+    fl_test_proc_release(&r);
+    s_assert_no_side_effect(e, "an apply refused");
+    fl_test_exec(e->conn, "REVOKE SET ON PARAMETER session_replication_role"
+                          " FROM fl_runner");
+    free(dsn);
+}
+
 int
 main(void)
 {
@@ -1163,6 +1203,9 @@ main(void)
             s_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(
             test_a_check_never_runs_the_tenants_functions_with_flotillas_rights,
+            s_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_row_security_never_runs_a_policy_in_a_check,
             s_setup, fl_test_ws_teardown),
     };
 

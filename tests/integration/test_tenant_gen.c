@@ -401,7 +401,12 @@ g_oracle(const g_gen_t *g, fl_test_db_t *db, char **down)
         *down = g_calls(c, 1, since);
     }
     PQfinish(c);
-    return ok ? calls : fl_asprintf("refused\n%s", calls);
+    if (!ok) {
+        char *refused = fl_asprintf("refused\n%s", calls);
+        free(calls);
+        calls = refused;
+    }
+    return calls;
 }
 
 /* One seed (fl_test_seed_fn); verbose: print it all. */
