@@ -2,9 +2,10 @@
  * waves.h - a rollout's policy and its waves: the policy parsed strictly
  * from text (the request's arguments, or the JSON it is stored as), the
  * wave list parsed, a frozen target set put in order and cut into waves,
- * the failure-budget rule, and which targets a rollback takes.  No I/O and no state: rollout.c uses it
- * when a rollout starts and when it is loaded again; the unit test
- * (tests/unit/coordinator/test_waves.c) checks it on generated fleets.
+ * the failure-budget rule, and which targets a rollback takes.  No I/O
+ * and no state: rollout.c uses it when a rollout starts and when it is
+ * loaded again; the unit test (tests/unit/coordinator/test_waves.c)
+ * checks it on generated fleets.
  */
 #ifndef FL_COORDINATOR_WAVES_H
 #define FL_COORDINATOR_WAVES_H

@@ -2,8 +2,9 @@
  * A generative test of guarantee 3 of DESIGN.md (issue 8): seeded random
  * schemas (3 to 6 tables in two schemas; foreign keys with every ON
  * DELETE and ON UPDATE action; audit triggers and triggers that write
- * another table, some marked ENABLE ALWAYS or ENABLE REPLICA; identity ALWAYS and BY DEFAULT and serial columns; tables
- * without a key, some with duplicate rows; indexes, comments, grants) and
+ * another table, some marked ENABLE ALWAYS or ENABLE REPLICA; identity
+ * ALWAYS and BY DEFAULT and serial columns; tables without a key, some
+ * with duplicate rows; indexes, comments, grants) and
  * random migrations of 1 to 4 destructive statements, each with a down
  * that re-creates only the bare columns and tables it dropped.  A seed
  * passes when apply and rollback leave the full canonical dump as it was,

@@ -18,13 +18,14 @@
  *
  * The oracle runs the migration as psql -1 would (without -1 for one
  * without a transaction, stopping at the first error), as the same
- * superuser, on a twin database.  The seed passes when `flotilla plan` left no call
- * behind, `flotilla apply` left the same calls (what and as whom) as
- * psql, or both refused it and left none; and when `flotilla rollback`
- * put the table back as it was, with the calls psql running the down
- * makes and none but those a restore's inserts make by design (a CHECK,
- * an index expression, a domain, a default: docs/SECURITY.md), never a
- * trigger, a rule, a policy or a shadow.
+ * superuser, on a twin database.  The seed passes when `flotilla plan`
+ * left no call behind, `flotilla apply` left the same calls (what and as
+ * whom) as psql, or both refused it and left none; and when `flotilla
+ * rollback` put the table back as it was, with the calls psql running
+ * the down makes, none of the migration's left, and none but those a
+ * restore's inserts make by design (a CHECK, an index expression, a
+ * domain, a default: docs/SECURITY.md), never a trigger, a rule, a
+ * policy or a shadow; or refused with nothing changed.
  *
  *   FLOTILLA_GEN_SEEDS=N   how many seeds (1..N; default 16)
  *   FLOTILLA_GEN_SEED=N    only seed N

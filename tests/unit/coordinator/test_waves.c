@@ -1,10 +1,10 @@
 /*
  * Unit tests of coordinator/waves.[ch]: a rollout's policy, its waves,
- * the failure-budget rule and which targets a rollback takes.  The wave cutting is checked on generated
- * fleets: seeds 1 to FLOTILLA_GEN_SEEDS (default 300), each a random set
- * of targets with random labels and a random wave list, every seed held
- * to the invariants (a failing seed is printed; FLOTILLA_GEN_SEED=N runs
- * it alone).
+ * the failure-budget rule and which targets a rollback takes.  The wave
+ * cutting is checked on generated fleets: seeds 1 to FLOTILLA_GEN_SEEDS
+ * (default 300), each a random set of targets with random labels and a
+ * random wave list, every seed held to the invariants (a failing seed is
+ * printed; FLOTILLA_GEN_SEED=N runs it alone).
  */
 #include <setjmp.h>
 #include <stdarg.h>
