@@ -1095,6 +1095,43 @@ test_a_migration_may_set_its_session_authorization(void **state)
 }
 
 /*
+ * A migration that sets exit_on_error makes its first error end the
+ * session: flotilla loses its connection mid-migration.  It fails closed
+ * and says so: in a transaction nothing is applied, without one the
+ * statements before stay applied and the ledger says how many.
+ */
+static void
+test_exit_on_error_set_by_a_migration_fails_closed(void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+
+    s_write(e, "0001_eoe.sql", "-- flotilla:up\n"
+            "CREATE TABLE eoe_a (id int);\n"
+            "SET exit_on_error = on;\n"
+            "SELECT 1 / 0;\n"
+            "-- flotilla:down\nDROP TABLE eoe_a;\n");
+    s_run(e, &r, "apply", 1, NULL);
+    s_expect(&r, 1, "lost the connection");
+    fl_test_proc_release(&r);
+    s_assert_value(e, "SELECT (to_regclass('eoe_a') IS NULL)::text || ' ' ||"
+                      " (SELECT count(*) FROM flotilla.schema_migrations)",
+                   "true 0");
+    s_write(e, "0001_eoe.sql", "-- flotilla:options no-transaction\n"
+            "-- flotilla:up\n"
+            "CREATE TABLE eoe_a (id int);\n"
+            "SET exit_on_error = on;\n"
+            "SELECT 1 / 0;\n"
+            "-- flotilla:down\nDROP TABLE eoe_a;\n");
+    s_run(e, &r, "apply", 1, NULL);
+    s_expect(&r, 1, "2 of 3 statements committed");
+    fl_test_proc_release(&r);
+    s_assert_value(e, "SELECT (to_regclass('eoe_a') IS NOT NULL)::text || ' '"
+                      " || status || ' ' || statements_done FROM"
+                      " flotilla.schema_migrations", "true running 2");
+}
+
+/*
  * A migration that ends with SET default_transaction_read_only = on (the
  * database is to be read-only from then on) left flotilla's bookkeeping
  * after its COMMIT read-only too: the schema record and the log rows were
@@ -2037,6 +2074,9 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_a_read_only_default_a_migration_sets_leaves_flotillas_writes_alone,
             s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_exit_on_error_set_by_a_migration_fails_closed, s_setup,
+            s_teardown),
         cmocka_unit_test_setup_teardown(
             test_a_migration_leaves_no_session_state_to_the_next, s_setup,
             s_teardown),
