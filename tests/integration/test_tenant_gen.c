@@ -73,7 +73,7 @@ static const char g_base[] =
     /* Keyed: a rollback removes exactly the rows the migration's own
      * triggers added, never one of the down's that looks the same. */
     "CREATE TABLE public.side_effects (id bigserial PRIMARY KEY, what text,"
-    " who text);"
+    " who text, tag uuid NOT NULL DEFAULT pg_catalog.gen_random_uuid());"
     "GRANT INSERT ON public.side_effects TO PUBLIC;"
     "GRANT USAGE ON SEQUENCE public.side_effects_id_seq TO PUBLIC;"
     "SET ROLE fl_tenant;"
@@ -323,13 +323,14 @@ g_setup(const g_gen_t *g, fl_test_db_t *db, PGconn *c)
 #define G_RESTORE_KINDS "('check', 'index', 'domain', 'default')"
 
 static char *
-g_calls(PGconn *c, int restore_kinds, long long since)
+g_calls(PGconn *c, int restore_kinds, int only_new)
 {
     char *sql = fl_asprintf(
         "SELECT coalesce(string_agg(x.what || ' as ' || x.who || ' x' || x.n,"
         " E'\\n' ORDER BY x.what, x.who), '') FROM (SELECT what, who,"
-        " count(*) AS n FROM public.side_effects WHERE id > %lld%s"
-        " GROUP BY 1, 2) x", since,
+        " count(*) AS n FROM public.side_effects WHERE true%s%s"
+        " GROUP BY 1, 2) x",
+        only_new ? " AND tag NOT IN (SELECT tag FROM pg_temp.g_before)" : "",
         restore_kinds ? " AND what NOT IN " G_RESTORE_KINDS : "");
     char *v = fl_test_query_value(c, sql);
 
@@ -337,16 +338,16 @@ g_calls(PGconn *c, int restore_kinds, long long since)
     return v;
 }
 
-/* The id of the last call recorded, or 0. */
-static long long
-g_last(PGconn *c)
+/*
+ * Remembers (in c's session) the calls recorded so far, by their tags:
+ * ids may come again, since a rollback sets the sequence back.
+ */
+static void
+g_mark(PGconn *c)
 {
-    char *v = fl_test_query_value(c, "SELECT coalesce(max(id), 0) FROM"
-                                     " public.side_effects");
-    long long n = strtoll(v, NULL, 10);
-
-    free(v);
-    return n;
+    fl_test_exec(c, "DROP TABLE IF EXISTS pg_temp.g_before;"
+                    "CREATE TEMPORARY TABLE g_before AS SELECT tag FROM"
+                    " public.side_effects");
 }
 
 /* The table's rows, each with its columns by name (a column re-added by
@@ -397,9 +398,9 @@ g_oracle(const g_gen_t *g, fl_test_db_t *db, char **down)
     calls = g_calls(c, 0, 0);
     *down = NULL;
     if (ok) {
-        long long since = g_last(c);
+        g_mark(c);
         (void)g_psql(db, g->down, g->nstmts, 1, 0);
-        *down = g_calls(c, 1, since);
+        *down = g_calls(c, 1, 1);
     }
     PQfinish(c);
     if (!ok) {
@@ -479,11 +480,10 @@ g_seed(long seed, int verbose, void *arg)
     }
 
     if (!refused && !failed) {
-        long long since = g_last(ws.conn);
         char *left = NULL;
-
         char *rows_applied = fl_test_query_value(ws.conn, g_rows);
 
+        g_mark(ws.conn);
         fl_test_ws_flotilla(&ws, &r, "rollback", back, 1);
         fl_buf_addf(&log, "--- rollback: exit %d\n%s%s", r.status, r.out,
                     r.err);
@@ -497,7 +497,7 @@ g_seed(long seed, int verbose, void *arg)
          * on a column it re-adds): refused, and nothing changed.
          */
         if (rb_refused) {
-            char *calls = g_calls(ws.conn, 0, since);
+            char *calls = g_calls(ws.conn, 0, 1);
             if (strcmp(rows1, rows_applied) != 0 || *calls) {
                 fl_buf_addf(&log, "=== a refused rollback changed rows or"
                             " left calls:\n%s\n", calls);
@@ -512,7 +512,7 @@ g_seed(long seed, int verbose, void *arg)
          * add a CHECK, an index expression, a domain or a default, and
          * nothing else. */
         free(rows_applied);
-        got_down = rb_refused ? fl_strdup("") : g_calls(ws.conn, 1, since);
+        got_down = rb_refused ? fl_strdup("") : g_calls(ws.conn, 1, 1);
         if (rb_refused) {
             free(want_down);
             want_down = fl_strdup("");
@@ -522,10 +522,11 @@ g_seed(long seed, int verbose, void *arg)
          * an index build without a transaction (CONCURRENTLY), which the
          * net cannot watch (docs/pipeline.md).
          */
-        left = g_calls(ws.conn, 0, -1);
+        left = g_calls(ws.conn, 0, 0);
         {
             char *sql = fl_asprintf("SELECT count(*) FROM public.side_effects"
-                                    " WHERE id <= %lld%s", since, g.notx
+                                    " WHERE tag IN (SELECT tag FROM"
+                                    " pg_temp.g_before)%s", g.notx
                                     ? " AND what <> 'index'" : "");
             char *n = fl_test_query_value(ws.conn, sql);
             if (!failed && !rb_refused && strcmp(n, "0") != 0) {
