@@ -209,42 +209,77 @@ s_key_list(fl_pg_t *pg, const fl_check_t *c, int sql)
     " 'pg_catalog.pg_type'::pg_catalog.regclass])) x"
 
 /*
+ * Runs the n steps in a savepoint flotilla_check (or, outside a
+ * transaction, in one) rolled back after them, in one round trip:
+ * nothing they do or SET outlives them, and the migration's transaction
+ * and settings are as they were.  On a failure the same is done, and the
+ * failure returned.
+ */
+#define S_MAX_INNER 3
+
+static int
+s_rolled_back(fl_pg_t *pg, const fl_pg_step_t *inner, size_t n,
+              fl_error_t *err)
+{
+    int intx = fl_pg_in_transaction(pg);
+    fl_pg_step_t steps[S_MAX_INNER + 3];
+    size_t k = 0;
+    int rc;
+
+    steps[k++] = (fl_pg_step_t){NULL, intx ? "SAVEPOINT flotilla_check"
+                                           : "BEGIN", 0, NULL, NULL};
+    for (size_t i = 0; i < n && i < S_MAX_INNER; i++)
+        steps[k++] = inner[i];
+    steps[k++] = (fl_pg_step_t){NULL, intx
+                                    ? "ROLLBACK TO SAVEPOINT flotilla_check"
+                                    : "ROLLBACK", 0, NULL, NULL};
+    if (intx)
+        steps[k++] = (fl_pg_step_t){NULL, "RELEASE SAVEPOINT flotilla_check",
+                                    0, NULL, NULL};
+    rc = fl_pg_batch(pg, steps, k, err);
+    if (rc != 0 && fl_pg_is_open(pg)) {
+        fl_error_t ignore = FL_ERROR_INIT;
+        FL_IGNORE(fl_pg_exec(pg, intx ? "ROLLBACK TO SAVEPOINT flotilla_check;"
+                                        " RELEASE SAVEPOINT flotilla_check"
+                                      : "ROLLBACK", &ignore));
+        fl_error_clear(&ignore);
+    }
+    return rc;
+}
+
+/*
  * *own: a new "; "-joined list of what of the database's own the check
  * query sql would run (see S_OWN_CODE_SQL), or NULL when nothing.  A
  * check runs as flotilla's role, where PostgreSQL builds an index as the
  * table's owner: a tenant's function in a key would run with flotilla's
- * rights.  A query PostgreSQL cannot make a view of counts as one.
+ * rights.  A query PostgreSQL cannot make a view of counts as one, its
+ * error named.
  */
 static int
 s_own_code(fl_pg_t *pg, const char *sql, char **own, fl_error_t *err)
 {
-    int intx = fl_pg_in_transaction(pg);
     char *view = fl_asprintf("CREATE TEMPORARY VIEW flotilla_probe AS %s",
                              sql);
     fl_pg_result_t r = FL_PG_RESULT_INIT;
-    fl_pg_step_t steps[6] = {
-        {NULL, intx ? "SAVEPOINT flotilla_probe" : "BEGIN", 0, NULL, NULL},
+    const fl_pg_step_t inner[3] = {
         {NULL, view, 0, NULL, NULL},
         /* Names qualified in what it says (and put back with the rest). */
         {NULL, "SELECT pg_catalog.set_config('search_path', '', true)", 0,
          NULL, NULL},
         {NULL, S_OWN_CODE_SQL, 0, NULL, &r},
-        {NULL, intx ? "ROLLBACK TO SAVEPOINT flotilla_probe" : "ROLLBACK", 0,
-         NULL, NULL},
-        {NULL, "RELEASE SAVEPOINT flotilla_probe", 0, NULL, NULL},
     };
     fl_error_t probe = FL_ERROR_INIT;
-    int rc = fl_pg_batch(pg, steps, intx ? 6 : 5, &probe);
+    int rc = s_rolled_back(pg, inner, 3, &probe);
 
     *own = NULL;
-    if (rc != 0) {
-        /* Back to where it was; a connection lost is the caller's. */
-        rc = fl_pg_exec(pg, intx ? "ROLLBACK TO SAVEPOINT flotilla_probe;"
-                                   " RELEASE SAVEPOINT flotilla_probe"
-                                 : "ROLLBACK", err);
-        if (rc == 0)
-            *own = fl_asprintf("what it would run could not be told (%s)",
-                               probe.message);
+    if (rc != 0 && !fl_pg_is_open(pg)) {
+        /* A connection lost is the caller's, with what it said. */
+        if (err)
+            fl_error_move(err, &probe);
+    } else if (rc != 0) {
+        *own = fl_asprintf("what it would run could not be told (%s)",
+                           probe.message);
+        rc = 0;
     } else if (r.nrows == 1 && fl_pg_value(&r, 0, 0)) {
         *own = fl_strdup(fl_pg_value(&r, 0, 0));
     }
@@ -255,37 +290,24 @@ s_own_code(fl_pg_t *pg, const char *sql, char **own, fl_error_t *err)
 }
 
 /*
- * Runs check query sql with row_security off, in a savepoint (or a
- * transaction) rolled back after it so that the migration's own value
- * comes back: as for flotilla's other reads (session.c), a policy neither
- * hides rows from a check nor runs the tenant's code as flotilla's role,
- * and where one would apply PostgreSQL refuses the query (pg.c says what
- * to do).  Its rows in *out.
+ * Runs check query sql with row_security off, rolled back after it
+ * (s_rolled_back) so that the migration's own value comes back: as for
+ * flotilla's other reads (session.c), a policy neither hides rows from a
+ * check nor runs the tenant's code as flotilla's role, and where one
+ * would apply PostgreSQL refuses the query (pg.c says what to do).  Its
+ * rows in *out.
  */
 static int
 s_query_quiet(fl_pg_t *pg, const char *sql, fl_pg_result_t *out,
               fl_error_t *err)
 {
-    int intx = fl_pg_in_transaction(pg);
-    fl_pg_step_t steps[5] = {
-        {NULL, intx ? "SAVEPOINT flotilla_check" : "BEGIN", 0, NULL, NULL},
+    const fl_pg_step_t inner[2] = {
         {NULL, "SELECT pg_catalog.set_config('row_security', 'off', true)",
          0, NULL, NULL},
         {NULL, sql, 0, NULL, out},
-        {NULL, intx ? "ROLLBACK TO SAVEPOINT flotilla_check" : "ROLLBACK", 0,
-         NULL, NULL},
-        {NULL, "RELEASE SAVEPOINT flotilla_check", 0, NULL, NULL},
     };
-    int rc = fl_pg_batch(pg, steps, intx ? 5 : 4, err);
 
-    if (rc != 0 && fl_pg_is_open(pg)) {
-        fl_error_t ignore = FL_ERROR_INIT;
-        FL_IGNORE(fl_pg_exec(pg, intx ? "ROLLBACK TO SAVEPOINT flotilla_check;"
-                                        " RELEASE SAVEPOINT flotilla_check"
-                                      : "ROLLBACK", &ignore));
-        fl_error_clear(&ignore);
-    }
-    return rc;
+    return s_rolled_back(pg, inner, 2, err);
 }
 
 /*
