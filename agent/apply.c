@@ -482,7 +482,8 @@ s_backup_one(fl_pipeline_t *p, s_unit *u, uint32_t oid, const char *lockmode,
     fl_backup_ctx_t ctx = {u->m->version, p->opts.bundle_id, NULL,
                            p->opts.backup_dump_above, p->target};
     fl_backup_rows_t rows = {st ? st->row_where : NULL,
-                             st ? st->row_alias : NULL, &p->session, NULL};
+                             st ? st->row_alias : NULL, &p->session,
+                             st ? st->row_every : 0, NULL};
     fl_backup_t b;
     char *where = NULL;
     int64_t t0 = fl__now_ms();

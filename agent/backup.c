@@ -706,14 +706,18 @@ s_take_rows(fl_pg_t *pg, fl_backup_rows_t *rows, const char *qt,
     char *al = fl_pg_quote_ident(pg, rows->alias ? rows->alias : name);
     char *store = s_list(cols, NULL, 0, S_STORE, al);
     char *n = NULL;
-    int rc = fl__session_enter(pg, rows->session, err);
+    int rc = 0;
 
-    if (rc == 0)
+    if (rows->every)
+        rc = fl_pg_commandf(pg, err, "CREATE TABLE flotilla_backup.b%s (%s) AS"
+                            " SELECT %s FROM ONLY %s %s", id, names, store, qt,
+                            al);
+    else if ((rc = fl__session_enter(pg, rows->session, err)) == 0)
         rc = fl_pg_commandf(pg, err, "CREATE TABLE flotilla_backup.b%s (%s) AS"
                             " SELECT %s FROM ONLY %s%s%s WHERE %s", id, names,
                             store, qt, rows->alias ? " AS " : "",
                             rows->alias ? al : "", rows->where);
-    if (rc == 0)
+    if (rc == 0 && !rows->every)
         rc = fl__session_leave(pg, rows->session, err);
     if (rc == 0)
         rc = fl_pg_query_valuef(pg, &n, err, "SELECT pg_catalog.count(*) FROM"
@@ -778,6 +782,13 @@ fl__backup_take(fl_pg_t *pg, const fl_backup_ctx_t *ctx,
     if (rows && rows->where &&
         (rc = s_rows_possible(pg, rows, out, err)) != 0)
         goto cleanup;
+    if (out->rows && rows->every && ctx->dump_dir && ctx->dump_above > 0 &&
+        size > ctx->dump_above) {
+        /* Every row, above the size for files: to a file, copied once. */
+        out->rows = 0;
+        rows->why_whole = "it changes every row, and the table is larger "
+                          "than the size above which backups go to files";
+    }
     rc = fl_pg_query_value(pg, &id, "SELECT pg_catalog.nextval("
                            "'flotilla.backups_id_seq'::pg_catalog.regclass)",
                            0, NULL, err);
@@ -851,7 +862,11 @@ taken:
     if (rc != 0)
         goto cleanup;
     rc = s_record(pg, ctx, pre, &now, out, id, sha, err);
-    if (rc == 0 && out->rows)
+    if (rc == 0 && out->rows && rows->every)
+        *describe = fl_asprintf("flotilla_backup.b%s (every row, %lld: the "
+                                "statement has no WHERE clause)", id,
+                                (long long)out->nrows);
+    else if (rc == 0 && out->rows)
         *describe = fl_asprintf("flotilla_backup.b%s (the %lld row%s its "
                                 "WHERE clause selects, not the whole table)",
                                 id, (long long)out->nrows,
@@ -1083,6 +1098,35 @@ s_reconcile_rows(fl_pg_t *pg, const fl_backup_t *b, const fl_net_rel_t *pre,
     return rc;
 }
 
+/*
+ * Whether every row of the backup sfrom ("<table> s") has its key among
+ * the keys this transaction wrote (pg_temp.flotilla_ours_<id>, columns
+ * compared as skeys_n and tkeys_n), and how many of those keys the
+ * backup lacks (*nadded): one query.
+ */
+static int
+s_all_written(fl_pg_t *pg, const char *sfrom, const char *skeys_n,
+              const char *tkeys_n, const char *id, int *all, long long *nadded,
+              fl_error_t *err)
+{
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    /* Anti-joins (NOT EXISTS), which the planner can hash at any size. */
+    char *sql = fl_asprintf(
+        "SELECT (SELECT pg_catalog.count(*) FROM %s WHERE NOT EXISTS (SELECT"
+        " FROM pg_temp.flotilla_ours_%s t WHERE ROW(%s) OPERATOR(pg_catalog.=)"
+        " ROW(%s))), (SELECT pg_catalog.count(*) FROM pg_temp.flotilla_ours_%s"
+        " t WHERE NOT EXISTS (SELECT FROM %s WHERE ROW(%s)"
+        " OPERATOR(pg_catalog.=) ROW(%s)))", sfrom, id, tkeys_n, skeys_n, id,
+        sfrom, tkeys_n, skeys_n);
+    int rc = fl_pg_query(pg, &r, sql, 0, NULL, err);
+
+    *all = rc == 0 && s_ll(fl_pg_value(&r, 0, 0)) == 0;
+    *nadded = rc == 0 ? s_ll(fl_pg_value(&r, 0, 1)) : 0;
+    fl_pg_result_release(&r);
+    free(sql);
+    return rc;
+}
+
 int
 fl__backup_reconcile(fl_pg_t *pg, const fl_backup_t *b,
                      const fl_net_rel_t *pre, const fl_net_rel_t *now,
@@ -1098,7 +1142,7 @@ fl__backup_reconcile(fl_pg_t *pg, const fl_backup_t *b,
     const char *match = NULL;
     fl_net_rel_t named;
     int intact = 0, keys_ok = 0, inserted = 0, updated = 0, deleted = 0;
-    int fast = 0, rc = 0;
+    int fast = 0, all_ours = 0, made_added = -1, rc = 0;
 
     if ((rc = s_reconcile_rows(pg, b, pre, now, &fast, err)) != 0 || fast) {
         free(kidx);
@@ -1203,15 +1247,33 @@ fl__backup_reconcile(fl_pg_t *pg, const fl_backup_t *b,
                                 id);
         long long nadded = 0;
 
-        if (updated || inserted)
+        /*
+         * When the migration wrote a row under every backed-up key (an
+         * UPDATE of every row, or one after an ADD COLUMN), the backup is
+         * already those rows and no key can have gone: counted first, so
+         * that neither the rows kept nor, when no key was added, the added
+         * keys are copied into a table of their own.
+         */
+        if (!b->dump && (updated || inserted))
+            rc = s_all_written(pg, sfrom, skeys_n, tkeys_n, id, &all_ours,
+                               &nadded, err);
+        if (rc == 0 && all_ours) {
+            if (nadded > 0) {
+                char *known = fl_asprintf("SELECT %s FROM %s", skeys_n, sfrom);
+                rc = s_added_keys(pg, added, keynames, tkeys, tkeys_n, id,
+                                  known, err);
+                free(known);
+            }
+            made_added = nadded > 0;
+        } else if (rc == 0 && (updated || inserted))
             rc = fl_pg_commandf(pg, err, "CREATE TABLE %s AS SELECT %s FROM %s"
                                 " WHERE ROW(%s) IN (SELECT * FROM"
                                 " pg_temp.flotilla_ours_%s)", dst, what, sfrom,
                                 skeys_n, id);
-        else
+        else if (rc == 0)
             rc = fl_pg_commandf(pg, err, "CREATE TABLE %s AS SELECT %s FROM %s"
                                 " WHERE false", dst, what, sfrom);
-        if (rc == 0 && (inserted || updated)) {
+        if (rc == 0 && !all_ours && (inserted || updated)) {
             char *known = fl_asprintf("SELECT %s FROM %s s", skeys_n, dst);
             rc = s_added_keys(pg, added, keynames, tkeys, tkeys_n, id, known,
                               err);
@@ -1220,14 +1282,14 @@ fl__backup_reconcile(fl_pg_t *pg, const fl_backup_t *b,
                 rc = s_countf(pg, &nadded, err, "SELECT pg_catalog.count(*)"
                               " FROM %s", added);
         }
-        if (rc == 0 && (deleted || (updated && nadded > 0)))
+        if (rc == 0 && !all_ours && (deleted || (updated && nadded > 0)))
             rc = fl_pg_commandf(pg, err, "INSERT INTO %s SELECT %s FROM %s"
                                 " WHERE NOT EXISTS (SELECT 1 FROM %s t WHERE"
                                 " ROW(%s) OPERATOR(pg_catalog.=) ROW(%s))", dst,
                                 what, sfrom, qt, skeys_n, tkeys_n);
-        if (rc == 0 && !b->dump)
+        if (rc == 0 && !all_ours && !b->dump)
             rc = fl_pg_commandf(pg, err, "DROP TABLE %s", src);
-        if (rc == 0 && !b->dump)
+        if (rc == 0 && !all_ours && !b->dump)
             rc = fl_pg_commandf(pg, err, "ALTER TABLE %s RENAME TO b%s", dst,
                                 id);
         free(dst);
@@ -1255,6 +1317,8 @@ fl__backup_reconcile(fl_pg_t *pg, const fl_backup_t *b,
         rc = s_added_keys(pg, added, keynames, tkeys, tkeys_n, id, known, err);
         free(known);
     }
+    if (made_added < 0)
+        made_added = (inserted || updated) && (keys_ok || intact);
     if (rc == 0) {
         /*
          * What the restore will put back: the rows left in b<id>, or the
@@ -1262,7 +1326,6 @@ fl__backup_reconcile(fl_pg_t *pg, const fl_backup_t *b,
          */
         char *nrows = NULL, *nadded = NULL;
         fl_pg_result_t u = FL_PG_RESULT_INIT;
-        int made_added = (inserted || updated) && (keys_ok || intact);
 
         if (b->dump && intact)
             rc = fl_pg_query_valuef(pg, &nrows, err, "SELECT pg_catalog.count(*) FROM"

@@ -361,14 +361,18 @@ typedef struct {
  * its own name) as the statement calls it, evaluated in the migration's
  * settings (session) just before the statement, under its lock.  A table
  * without a key, whose rows could not be matched, is kept whole; so is
- * one that has inheritance children.  why_whole (set by the callee, a
- * static string) says why when rows were asked for and the whole table
- * was kept.
+ * one that has inheritance children.  every: the statement has no WHERE
+ * clause (where is "true"): its backup of rows holds every row, copied on
+ * flotilla's own settings (nothing of the migration's is evaluated), and
+ * a table above the size for files goes to a file at once.  why_whole
+ * (set by the callee, a static string) says why when rows were asked for
+ * and the whole table was kept.
  */
 typedef struct {
     const char *where;
     const char *alias;
     fl_session_t *session;
+    int every;
     const char *why_whole;
 } fl_backup_rows_t;
 

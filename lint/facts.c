@@ -838,20 +838,21 @@ s_row_predicate(fl_stmt_t *st, const PgQuery__Node *n)
     } else {
         return;
     }
-    if (why == NULL && where == NULL)
-        why = "it has no WHERE clause: every row changes";
     if (why == NULL && rv == NULL)
         why = "it names no table";
     if (why) {
         st->row_why = fl_strdup(why);
         return;
     }
-    if (fl_lint_walk((const ProtobufCMessage *)where, s_rowsafe_visit, &a)) {
+    if (where == NULL) {
+        /* Every row changes: a backup of rows is one of every row. */
+        st->row_where = fl_strdup("true");
+        st->row_every = 1;
+    } else if (fl_lint_walk((const ProtobufCMessage *)where, s_rowsafe_visit,
+                            &a)) {
         st->row_why = a.why;
         return;
-    }
-    st->row_where = fl_lint_deparse_expr(where);
-    if (st->row_where == NULL) {
+    } else if ((st->row_where = fl_lint_deparse_expr(where)) == NULL) {
         st->row_why = fl_strdup("its WHERE clause could not be written back as "
                                 "SQL");
         return;

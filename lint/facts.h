@@ -231,10 +231,14 @@ typedef struct {
      * gives the table (its alias, or NULL: its own name); a backup of
      * only those rows is possible.  Otherwise row_where is NULL and
      * row_why says why (for UPDATE and DELETE; NULL for other statements).
+     * Without a WHERE clause row_where is "true" and row_every is set:
+     * every row changes, and a backup of rows is one of every row (which
+     * the backup takes without evaluating anything of the statement's).
      */
     char *row_where;
     char *row_alias;
     char *row_why;
+    int row_every;
     /*
      * A statement that cannot run in a transaction (no_transaction) leaves
      * no lock to read after it and cannot be undone, so a schema target

@@ -11,11 +11,12 @@
  *   row of its own table, a trigger that skips some of the rows an UPDATE
  *   or DELETE selects) and migrations of one or two UPDATE/DELETE
  *   statements with random predicates (keys, ranges, LIKE, subqueries,
- *   now(), random()).  Every seed: canonical dump, apply, rollback,
- *   canonical dump; the two dumps must be equal (or apply refused with
- *   nothing changed).  Over all seeds each path must have been taken: a
- *   backup of rows, the whole table for a reason known up front, and the
- *   whole table after a backup of rows failed its proof.
+ *   now(), random()) or none (every row).  Every seed: canonical dump,
+ *   apply, rollback, canonical dump; the two dumps must be equal (or
+ *   apply refused with nothing changed).  Over all seeds each path must
+ *   have been taken: a backup of rows, one of every row, the whole table
+ *   for a reason known up front, and the whole table after a backup of
+ *   rows failed its proof.
  * - a table whose long name is multibyte, backed up by rows, whole and
  *   to a file, and rolled back.
  * - a *.partial dump file left by an attempt that was killed is swept by
@@ -165,7 +166,7 @@ g_statement(uint64_t *s, fl_buf_t *b)
     const char *t = tables[g_range(s, 0, 5)];
 
     if (g_chance(s, 40)) {
-        fl_buf_addf(b, "DELETE FROM %s WHERE ", t);
+        fl_buf_addf(b, "DELETE FROM %s", t);
     } else {
         fl_buf_addf(b, "UPDATE %s SET ", t);
         if (strcmp(t, "p") == 0)
@@ -179,15 +180,20 @@ g_statement(uint64_t *s, fl_buf_t *b)
             fl_buf_adds(b, g_chance(s, 50) ? "k = (k + 50) % 100" : "v = v || '!'");
         else
             fl_buf_adds(b, "v = upper(v)");
-        fl_buf_adds(b, " WHERE ");
     }
+    /* Now and then every row: a backup of every row, proven alike. */
+    if (g_chance(s, 15)) {
+        fl_buf_adds(b, ";\n");
+        return;
+    }
+    fl_buf_adds(b, " WHERE ");
     g_predicate(s, b, t);
     fl_buf_adds(b, ";\n");
 }
 
 /* Paths taken, over all seeds. */
 typedef struct {
-    int rows, whole_known, whole_proof;
+    int rows, every, whole_known, whole_proof;
 } g_paths_t;
 
 static void
@@ -203,6 +209,8 @@ g_count_paths(const fl_test_proc_t *r, g_paths_t *p)
             char *line = fl_asprintf("%.*s", (int)len, s);
             if (strstr(line, "its WHERE clause selects"))
                 p->rows++;
+            else if (strstr(line, "(every row, "))
+                p->every++;
             else if (strstr(line, "(the whole table: "))
                 p->whole_known++;
             free(line);
@@ -283,7 +291,7 @@ test_generated_updates_and_deletes_roll_back_exactly(void **state)
     long only = fl_test_env_long("FLOTILLA_GEN_SEED", 0);
     long nseeds = fl_test_env_long("FLOTILLA_GEN_SEEDS", 30);
     long first = only ? only : 1, last = only ? only : nseeds;
-    g_paths_t paths = {0, 0, 0};
+    g_paths_t paths = {0, 0, 0, 0};
     fl_buf_t failed = FL_BUF_INIT(0);
     int nfailed = 0;
 
@@ -293,11 +301,11 @@ test_generated_updates_and_deletes_roll_back_exactly(void **state)
             fl_buf_addf(&failed, " %ld", seed);
             nfailed++;
         }
-    fprintf(stderr, "=== %ld seeds, %d failed%s; backups of rows %d, whole "
-                    "tables for a known reason %d, whole tables after a "
-                    "backup of rows failed its proof %d\n", last - first + 1,
-            nfailed, fl_buf_str(&failed), paths.rows, paths.whole_known,
-            paths.whole_proof);
+    fprintf(stderr, "=== %ld seeds, %d failed%s; backups of rows %d, of "
+                    "every row %d, whole tables for a known reason %d, whole "
+                    "tables after a backup of rows failed its proof %d\n",
+            last - first + 1, nfailed, fl_buf_str(&failed), paths.rows,
+            paths.every, paths.whole_known, paths.whole_proof);
     if (nfailed)
         fail_msg("seeds%s failed (printed above); FLOTILLA_GEN_SEED=N runs "
                  "seed N alone", fl_buf_str(&failed));
@@ -308,6 +316,7 @@ test_generated_updates_and_deletes_roll_back_exactly(void **state)
          * (the first 30 seeds do; fewer may not).
          */
         assert_true(paths.rows > 0);
+        assert_true(paths.every > 0);
         assert_true(paths.whole_known > 0);
         assert_true(paths.whole_proof > 0);
     }
@@ -316,9 +325,11 @@ test_generated_updates_and_deletes_roll_back_exactly(void **state)
 /*
  * A table whose name is 31 two-byte characters (62 bytes, just under
  * PostgreSQL's 63): backups are named by id, so the name is never cut.
- * An UPDATE by key (rows), a DELETE with random() (the whole table), and
- * the same with every backup above one byte going to a file (the rows
- * then too: the whole table to a file); rollback restores each.
+ * An UPDATE by key (rows), a DELETE with random() (the whole table), an
+ * UPDATE without WHERE (every row), and the same with every backup above
+ * one byte going to a file (the rows then too: the whole table to a file,
+ * every row at once, without a copy in the database first); rollback
+ * restores each.
  */
 static void
 test_long_multibyte_table_name_backed_up_and_restored(void **state)
@@ -327,6 +338,17 @@ test_long_multibyte_table_name_backed_up_and_restored(void **state)
     static const char *const ups[][2] = {
         {"UPDATE \"", "\" SET v = 'changed' WHERE id = 7;"},
         {"DELETE FROM \"", "\" WHERE random() < 2;"},
+        {"UPDATE \"", "\" SET v = v || '!';"},
+    };
+    /* What apply says of each, without files and with. */
+    static const char *const said[][2] = {
+        {"its WHERE clause selects", "the whole table: the rows it selects "
+                                     "are larger than the size above"},
+        {"the whole table: its WHERE clause calls random()",
+         "the whole table: its WHERE clause calls random()"},
+        {"(every row, 20: the statement has no WHERE clause)",
+         "the whole table: it changes every row, and the table is larger "
+         "than the size above"},
     };
     fl_buf_t name = FL_BUF_INIT(0);
 
@@ -358,11 +380,7 @@ test_long_multibyte_table_name_backed_up_and_restored(void **state)
                                            "--backup-dir", "bk", NULL}
                                      : (const char *const[]){
                                            "--allow-lint-errors", NULL}, 1);
-            fl_test_expect(&r, 0, k == 1 ? "the whole table: its WHERE clause "
-                                           "calls random()"
-                                  : dump ? "the whole table: the rows it selects "
-                                           "are larger than the size above"
-                                         : "its WHERE clause selects");
+            fl_test_expect(&r, 0, said[k][dump]);
             fl_test_proc_release(&r);
             fl_test_ws_flotilla(&ws, &r, "rollback",
                                 (const char *const[]){"--last", NULL}, 1);
@@ -379,6 +397,76 @@ test_long_multibyte_table_name_backed_up_and_restored(void **state)
             free(text);
         }
     fl_buf_release(&name);
+}
+
+/*
+ * A whole-table backup taken before an ALTER (a later UPDATE of the same
+ * migration destroys the table's data) is reconciled before COMMIT to the
+ * rows the migration changed and the keys it added.  When the migration
+ * wrote a row under every backed-up key, the backup stays as taken (no
+ * copy); each variant below reaches one side of that: every row updated,
+ * every row and one added, every row with one key changed (one gone, one
+ * new), every key moved out of the way (all gone, all new), half the rows.  Each is
+ * rolled back to the dump from before, and the backup's row and added
+ * counts are the ones the variant implies.
+ */
+static void
+test_backup_before_an_alter_reconciled_to_what_changed(void **state)
+{
+    static const struct {
+        const char *dml;
+        const char *rows, *added;
+    } v[] = {
+        {"UPDATE items SET v = v + 1;", "20", "0"},
+        {"UPDATE items SET v = v + 1; INSERT INTO items VALUES (100, 0);",
+         "20", "1"},
+        {"UPDATE items SET v = v + 1, id = CASE id WHEN 1 THEN 21 ELSE id"
+         " END;", "20", "1"},
+        {"UPDATE items SET id = id + 1000;", "20", "20"},
+        {"UPDATE items SET v = 0 WHERE id % 2 = 0 AND random() < 2;", "10",
+         "0"},
+    };
+
+    (void)state;
+    for (size_t k = 0; k < sizeof(v) / sizeof(v[0]); k++) {
+        fl_test_ws_t ws;
+        fl_test_proc_t r;
+        char *text = fl_asprintf("-- flotilla:up\nALTER TABLE items ADD COLUMN"
+                                 " flag int NOT NULL DEFAULT 7;\n%s\n"
+                                 "-- flotilla:down\nALTER TABLE items DROP"
+                                 " COLUMN flag;\n", v[k].dml);
+        char *before = NULL, *after = NULL, *counts = NULL;
+        char *want = fl_asprintf("%s|%s", v[k].rows, v[k].added);
+
+        fl_test_ws_open(&ws, "balter");
+        fl_test_exec(ws.conn, "CREATE TABLE items (id int PRIMARY KEY, v int"
+                              " NOT NULL); INSERT INTO items SELECT g, g FROM"
+                              " generate_series(1, 20) g");
+        fl_test_ws_write(&ws, "0001_x.sql", text);
+        before = fl_test_canonical_dump_full(ws.conn);
+        fl_test_ws_flotilla(&ws, &r, "apply",
+                            (const char *const[]){"--allow-lint-errors", NULL},
+                            1);
+        fl_test_expect(&r, 0, "backed up public.items");
+        fl_test_proc_release(&r);
+        counts = fl_test_query_value(ws.conn, "SELECT row_count || '|' ||"
+                                     " added_rows FROM flotilla.backups");
+        if (strcmp(counts, want) != 0)
+            fail_msg("%s: the backup holds %s rows|added, expected %s",
+                     v[k].dml, counts, want);
+        fl_test_ws_flotilla(&ws, &r, "rollback",
+                            (const char *const[]){"--last", NULL}, 1);
+        fl_test_expect(&r, 0, NULL);
+        fl_test_proc_release(&r);
+        after = fl_test_canonical_dump_full(ws.conn);
+        fl_test_assert_dumps_equal(v[k].dml, before, after);
+        fl_test_ws_close(&ws);
+        free(before);
+        free(after);
+        free(counts);
+        free(want);
+        free(text);
+    }
 }
 
 /* The number of regular files under dir whose name ends in suffix. */
@@ -487,6 +575,7 @@ main(void)
         cmocka_unit_test(test_generated_updates_and_deletes_roll_back_exactly),
         cmocka_unit_test(test_long_multibyte_table_name_backed_up_and_restored),
         cmocka_unit_test(test_orphaned_partial_dump_swept_by_next_apply),
+        cmocka_unit_test(test_backup_before_an_alter_reconciled_to_what_changed),
     };
     if (!fl_test_have_postgres()) {
         fprintf(stderr, "no PostgreSQL (PGHOST unset): tests/run.sh starts one\n");

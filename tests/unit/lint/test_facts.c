@@ -937,7 +937,8 @@ test_facts_drop_tables_know_what_goes_with_them(void **state)
 /*
  * row_where: the predicate of a plain UPDATE or DELETE, written back as
  * SQL, when evaluating it again selects the same rows and does nothing
- * else; otherwise row_why says why not.
+ * else ("true", with row_every, when there is no WHERE clause); otherwise
+ * row_why says why not.
  */
 static void
 test_facts_row_predicate_only_when_it_can_run_twice(void **state)
@@ -961,7 +962,8 @@ test_facts_row_predicate_only_when_it_can_run_twice(void **state)
         {"DELETE FROM t WHERE id = pg_advisory_lock(1)", NULL, NULL,
          "pg_advisory_lock()"},
         {"DELETE FROM t WHERE id === 1", NULL, NULL, "operator ==="},
-        {"DELETE FROM t", NULL, NULL, "no WHERE"},
+        {"DELETE FROM t", "true", NULL, NULL},
+        {"UPDATE s.t AS x SET v = 1", "true", "x", NULL},
         {"UPDATE t SET v = u.v FROM u WHERE u.id = t.id", NULL, NULL, "FROM"},
         {"DELETE FROM t USING u WHERE u.id = t.id", NULL, NULL, "USING"},
         {"WITH x AS (SELECT 1) DELETE FROM t WHERE id = 1", NULL, NULL, "WITH"},
@@ -979,6 +981,9 @@ test_facts_row_predicate_only_when_it_can_run_twice(void **state)
             else
                 assert_null(st->row_alias);
             assert_null(st->row_why);
+            /* Every row: no WHERE clause at all. */
+            assert_int_equal(st->row_every,
+                             strstr(cases[i].sql, "WHERE") == NULL);
         } else {
             assert_null(st->row_where);
             assert_non_null(st->row_why);
