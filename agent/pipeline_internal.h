@@ -679,10 +679,12 @@ int fl__fault_code(fl_pipeline_t *p, fl_error_t *err, const char *doing);
 void fl__stats_release(fl__stats_t *s);
 
 /*
- * Runs statement index of stmts in the migration's settings, retrying a
- * lock timeout up to retries times (behind a savepoint inside a
- * transaction).  Errors are prefixed with file:line:col, which also goes
- * to stats->error_position.
+ * Runs statement index of stmts in the migration's settings.  Outside a
+ * transaction (in_tx 0) it retries a lock timeout up to retries times;
+ * inside one, retries must be 0: the caller rolls the whole transaction
+ * back and runs it again, so that no lock is held and no transaction is
+ * idle while it waits.  Errors are prefixed with file:line:col, which
+ * also goes to stats->error_position.
  */
 int fl__run(fl_pipeline_t *p, const fl_migration_t *m,
             const fl_stmt_list_t *stmts, int index, int in_tx, int retries,

@@ -226,6 +226,40 @@ s_settle(fl_pipeline_t *p, fl_error_t *err)
 }
 
 /*
+ * One attempt at a transactional down: BEGIN, the schema before it (when
+ * the migration's was recorded: *gen_before), every statement without
+ * retries of its own, the schema target's checks; on success the
+ * transaction stays open for the restore.
+ */
+static int
+s_down_once(fl_pipeline_t *p, const fl_ledger_row_t *row, fl_migration_t *m,
+            const fl_stmt_list_t *stmts, fl__stats_t *stats, int *gen_before,
+            fl_error_t *err)
+{
+    char *outside[2] = {NULL, NULL};
+    int rc = fl_pg_exec(p->pg, "BEGIN", err);
+
+    if (rc == 0)
+        rc = fl__set_timeouts(p, m, 1, err);
+    if (rc == 0 && row->schema_recorded) {
+        rc = fl_schema_snapshot(p->pg, 3, fl__scope(p), err);
+        *gen_before = 3;
+    }
+    if (rc == 0 && p->target[0])
+        rc = s_outside_begin(p, outside, err);
+    for (size_t i = 0; i < stmts->count && rc == 0; i++)
+        rc = fl__run(p, m, stmts, (int)i, 1, 0, stats, err);
+    if (rc == 0 && p->target[0])
+        rc = fl__outside_check(p, m, outside, "flotilla_run", err);
+    free(outside[0]);
+    free(outside[1]);
+    /* Before the restore, which writes flotilla's tables. */
+    if (rc == 0 && (rc = fl__session_leave(p->pg, &p->session, err)) == 0)
+        rc = fl__own_check(p, m, err);
+    return rc;
+}
+
+/*
  * Rolls back one migration from its ledger row: a transactional down,
  * the restore and the ledger row in one transaction; a down with
  * no-transaction statements statement by statement, recording progress
@@ -325,15 +359,34 @@ fl__rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
             int check = tx && p->target[0];
             char *outside[2] = {NULL, NULL};
 
-            /* What it SETs LOCAL ends with its COMMIT (session.c). */
-            p->session.session_level = tx;
-            rc = tx ? fl_pg_exec(p->pg, "BEGIN", err)
-                    : fl__reach_check(p, &m, st, 1, err);
-            if (rc == 0 && check)
-                rc = s_outside_begin(p, outside, err);
-            if (rc == 0)
-                rc = fl__run(p, &m, &stmts, (int)i, tx, p->opts.lock_retries,
-                             &stats, err);
+            /*
+             * In its own transaction, a lock timeout rolls that back and
+             * runs it again (no lock held, not idle in a transaction while
+             * it waits); outside one, the statement retries by itself.
+             */
+            for (int attempt = 0;; attempt++) {
+                int64_t ta = fl__now_ms();
+
+                /* What it SETs LOCAL ends with its COMMIT (session.c). */
+                p->session.session_level = tx;
+                rc = tx ? fl_pg_exec(p->pg, "BEGIN", err)
+                        : fl__reach_check(p, &m, st, 1, err);
+                if (rc == 0 && check)
+                    rc = s_outside_begin(p, outside, err);
+                if (rc == 0)
+                    rc = fl__run(p, &m, &stmts, (int)i, tx,
+                                 tx ? 0 : p->opts.lock_retries, &stats, err);
+                if (rc == 0 || !tx || strcmp(err->sqlstate, "55P03") != 0)
+                    break;
+                fl_free(&outside[0]);
+                fl_free(&outside[1]);
+                fl__rollback_quietly(p);
+                p->session.in_migration = 0;
+                p->session.session_level = 0;
+                if (!fl__lock_retry(p, &m, &stmts, (int)i, attempt,
+                                    p->opts.lock_retries, ta, 1, &stats, err))
+                    break;
+            }
             if (rc != 0 && s_index_already_dropped(p, &m, st, resumed &&
                                                    i == start, i, err))
                 rc = 0;
@@ -370,29 +423,24 @@ fl__rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
             (rc = fl__set_timeouts(p, &m, 1, err)) != 0)
             goto partial_restore;
     } else {
-        char *outside[2] = {NULL, NULL};
+        /*
+         * After a lock timeout the whole transaction is rolled back and
+         * run again, as an up's is: no lock an earlier down statement took
+         * is held while it waits, and it is not idle in a transaction.
+         */
+        for (int attempt = 0;; attempt++) {
+            int64_t ta = fl__now_ms();
 
-        rc = fl_pg_exec(p->pg, "BEGIN", err);
-        if (rc == 0)
-            rc = fl__set_timeouts(p, &m, 1, err);
-        if (rc == 0 && row->schema_recorded) {
-            rc = fl_schema_snapshot(p->pg, 3, fl__scope(p), err);
-            gen_before = 3;
+            rc = s_down_once(p, row, &m, &stmts, &stats, &gen_before, err);
+            if (rc == 0)
+                break;
+            fl__rollback_quietly(p);
+            p->session.in_migration = 0;
+            if (strcmp(err->sqlstate, "55P03") != 0 ||
+                !fl__lock_retry(p, &m, &stmts, FL__ALL_STATEMENTS, attempt,
+                                p->opts.lock_retries, ta, 1, &stats, err))
+                goto failed;
         }
-        if (rc == 0 && p->target[0])
-            rc = s_outside_begin(p, outside, err);
-        for (size_t i = 0; i < stmts.count && rc == 0; i++)
-            rc = fl__run(p, &m, &stmts, (int)i, 1, p->opts.lock_retries, &stats,
-                         err);
-        if (rc == 0 && p->target[0])
-            rc = fl__outside_check(p, &m, outside, "flotilla_run", err);
-        free(outside[0]);
-        free(outside[1]);
-        /* Before the restore, which writes flotilla's tables. */
-        if (rc == 0 && (rc = fl__session_leave(p->pg, &p->session, err)) == 0)
-            rc = fl__own_check(p, &m, err);
-        if (rc != 0)
-            goto failed;
     }
     fl__event(p, FL_STEP_ROLLBACK, FL_STEP_OK, &m, fl__now_ms() - t0, NULL,
               "down of %s ran (%zu statement%s)", m.file, stmts.count,

@@ -203,18 +203,19 @@ fl__lock_retry(fl_pipeline_t *p, const fl_migration_t *m,
 
 /*
  * Runs statement index of stmts in the migration's settings, retrying a
- * lock timeout up to `retries` times.  Inside a transaction with retries
- * each attempt runs behind a savepoint; a transactional migration passes
- * 0 and retries its whole transaction instead, so that it holds no lock
- * while it waits (see fl__apply_migration).
+ * lock timeout up to `retries` times outside a transaction.  Inside one
+ * the caller passes 0 and retries its whole transaction instead, so that
+ * it holds no lock and is not idle in a transaction while it waits (see
+ * s_run_unit in apply.c and the rollback's downs).
  */
 int
 fl__run(fl_pipeline_t *p, const fl_migration_t *m, const fl_stmt_list_t *stmts,
         int index, int in_tx, int retries, fl__stats_t *stats, fl_error_t *err)
 {
     const fl_stmt_t *st = &stmts->items[index];
-    int savepoint = in_tx && retries > 0;
 
+    if (in_tx)
+        retries = 0;
     for (int attempt = 0;; attempt++) {
         int64_t t0 = fl__now_ms();
         int rc = 0;
@@ -222,32 +223,17 @@ fl__run(fl_pipeline_t *p, const fl_migration_t *m, const fl_stmt_list_t *stmts,
         if (fl__cancelled(p))
             return FL_ERR(err, FL_ECANCELLED, "migration %s cancelled before "
                           "statement %d", m->file, index + 1);
-        if (savepoint &&
-            (rc = fl_pg_exec(p->pg, "SAVEPOINT flotilla_stmt", err)) != 0)
-            return rc;
         if ((rc = fl__session_enter(p->pg, &p->session, err)) != 0)
             return rc;
-        rc = fl_pg_exec(p->pg, st->sql, err);
-        if (rc == 0) {
-            if (savepoint)
-                rc = fl_pg_exec(p->pg, "RELEASE SAVEPOINT flotilla_stmt", err);
-            return rc;
-        }
+        if ((rc = fl_pg_exec(p->pg, st->sql, err)) == 0)
+            return 0;
         {
             /* Where it failed, read before anything else runs. */
             char *where = s_position(m, st, fl_pg_last_position(p->pg));
             free(stats->error_position);
             stats->error_position = where;
         }
-        if (savepoint) {
-            fl_error_t ignore = FL_ERROR_INIT;
-            /* Undo the attempt; the transaction stays usable. */
-            FL_IGNORE(fl_pg_exec(p->pg, "ROLLBACK TO SAVEPOINT flotilla_stmt",
-                             &ignore));
-            fl_error_clear(&ignore);
-            /* The rollback put the pinned settings back. */
-            p->session.in_migration = 0;
-        } else if (!in_tx) {
+        if (!in_tx) {
             fl_error_t ignore = FL_ERROR_INIT;
             FL_IGNORE(fl__session_leave(p->pg, &p->session, &ignore));
             fl_error_clear(&ignore);

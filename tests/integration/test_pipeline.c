@@ -444,6 +444,42 @@ test_lock_timeout_retries_reports_blocker_then_succeeds(void **state)
 }
 
 static void s_wait_for(s_env *e, const char *sql, int seconds);
+static void s_expect_spawned(const char *out, int st, int status,
+                             const char *needle);
+
+/*
+ * Starts `flotilla cmd` (apply or rollback) against e in the background
+ * with a 100 ms lock timeout and 8 retries, output to out, then reads the
+ * table side 40 times over 2 s with a 50 ms lock timeout of its own;
+ * returns the child's pid, and in *readable how many reads succeeded.
+ */
+static pid_t
+s_spawn_and_read_side(s_env *e, const char *cmd, const char *out,
+                      PGconn *reader, int *readable)
+{
+    pid_t pid = fork();
+
+    if (pid == 0) {
+        char *bin = fl_asprintf("%s/flotilla", getenv("FLOTILLA_BIN_DIR"));
+        int rb = strcmp(cmd, "rollback") == 0;
+        if (freopen(out, "w", stdout) == NULL || freopen(out, "a", stderr) == NULL)
+            _exit(126);
+        execl(bin, "flotilla", cmd, "--db", e->dbarg, "--log-file", e->log,
+              "--lock-timeout", "100ms", "--lock-retries", "8",
+              rb ? "--last" : e->mdir, rb ? e->mdir : (char *)NULL,
+              (char *)NULL);
+        _exit(127);
+    }
+    *readable = 0;
+    fl_test_exec(reader, "SET lock_timeout = '50ms'");
+    for (int i = 0; i < 40; i++) {
+        PGresult *r = PQexec(reader, "SELECT count(*) FROM side");
+        *readable += PQresultStatus(r) == PGRES_TUPLES_OK;
+        PQclear(r);
+        usleep(50000);
+    }
+    return pid;
+}
 
 /*
  * While a transactional migration waits to retry a lock timeout it holds
@@ -466,23 +502,7 @@ test_lock_retry_waits_without_holding_locks(void **state)
             "-- flotilla:down\nALTER TABLE users DROP COLUMN c;\n"
             "ALTER TABLE side DROP COLUMN x;\n");
     fl_test_exec(blocker, "BEGIN; SELECT count(*) FROM users");
-    pid = fork();
-    if (pid == 0) {
-        char *bin = fl_asprintf("%s/flotilla", getenv("FLOTILLA_BIN_DIR"));
-        if (freopen(out, "w", stdout) == NULL || freopen(out, "a", stderr) == NULL)
-            _exit(126);
-        execl(bin, "flotilla", "apply", "--db", e->dbarg, "--log-file", e->log,
-              "--lock-timeout", "100ms", "--lock-retries", "8", e->mdir,
-              (char *)NULL);
-        _exit(127);
-    }
-    fl_test_exec(reader, "SET lock_timeout = '50ms'");
-    for (int i = 0; i < 40; i++) {
-        PGresult *r = PQexec(reader, "SELECT count(*) FROM side");
-        readable += PQresultStatus(r) == PGRES_TUPLES_OK;
-        PQclear(r);
-        usleep(50000);
-    }
+    pid = s_spawn_and_read_side(e, "apply", out, reader, &readable);
     assert_true(readable > 20);
     fl_test_exec(blocker, "COMMIT");
     waitpid(pid, &st, 0);
@@ -492,6 +512,75 @@ test_lock_retry_waits_without_holding_locks(void **state)
     PQfinish(blocker);
     PQfinish(reader);
     free(out);
+}
+
+/*
+ * The same for a rollback: while a transactional down waits to retry a
+ * lock timeout it holds no lock, so a table an earlier down statement
+ * altered stays readable, and the wait is not idle in a transaction (the
+ * database's idle_in_transaction_session_timeout, shorter than the waits,
+ * would end the session).  Before, each down statement retried behind a
+ * savepoint in the open transaction: the side table was locked for the
+ * whole wait and the session was terminated.  A down with a statement
+ * that cannot run in a transaction runs each of the others in a
+ * transaction of its own, which waits the same way (before, it too was
+ * terminated, and the rollback stopped half done).
+ */
+static void
+s_rollback_lock_retry(s_env *e, int notx)
+{
+    PGconn *blocker = fl_test_db_connect(&e->db);
+    PGconn *reader = fl_test_db_connect(&e->db);
+    char *out = fl_asprintf("%s/r.out", e->dir);
+    char *idle = fl_asprintf("ALTER DATABASE %s SET "
+                             "idle_in_transaction_session_timeout = '250ms'",
+                             e->db.name);
+    char *text = fl_asprintf(
+        "%s-- flotilla:up\nALTER TABLE side ADD COLUMN x int;\n"
+        "ALTER TABLE users ADD COLUMN c int;\n%s"
+        "-- flotilla:down\nALTER TABLE side DROP COLUMN x;\n%s"
+        "ALTER TABLE users DROP COLUMN c;\n",
+        notx ? "-- flotilla:options no-transaction\n" : "",
+        notx ? "CREATE INDEX CONCURRENTLY side_id ON side (id);\n" : "",
+        notx ? "DROP INDEX CONCURRENTLY side_id;\n" : "");
+    fl_test_proc_t r;
+    int readable = 0, st = 0;
+    pid_t pid;
+
+    fl_test_exec(e->conn, "CREATE TABLE side (id int)");
+    s_write(e, "0001_two.sql", text);
+    s_run(e, &r, "apply", 1, NULL);
+    fl_test_expect(&r, 0, NULL);
+    fl_test_proc_release(&r);
+    fl_test_exec(e->conn, idle);
+    fl_test_exec(blocker, "BEGIN; SELECT count(*) FROM users");
+    pid = s_spawn_and_read_side(e, "rollback", out, reader, &readable);
+    fl_test_exec(blocker, "COMMIT");
+    waitpid(pid, &st, 0);
+    s_expect_spawned(out, st, 0, "rolled back");
+    assert_true(readable > 20);
+    s_assert_value(e, "SELECT count(*) FROM information_schema.columns WHERE"
+                      " (table_name, column_name) IN (('side', 'x'),"
+                      " ('users', 'c'))", "0");
+    s_assert_value(e, "SELECT status FROM flotilla.schema_migrations",
+                   "rolled_back");
+    PQfinish(blocker);
+    PQfinish(reader);
+    free(text);
+    free(idle);
+    free(out);
+}
+
+static void
+test_rollback_lock_retry_waits_without_holding_locks(void **state)
+{
+    s_rollback_lock_retry(*state, 0);
+}
+
+static void
+test_rollback_lock_retry_of_a_no_transaction_down(void **state)
+{
+    s_rollback_lock_retry(*state, 1);
 }
 
 /* Starts flotilla apply in the background; returns its pid. */
@@ -2052,6 +2141,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_create_index_concurrently_and_resume_after_failure, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_lock_timeout_retries_reports_blocker_then_succeeds, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_lock_retry_waits_without_holding_locks, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_rollback_lock_retry_waits_without_holding_locks, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_rollback_lock_retry_of_a_no_transaction_down, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_two_applies_at_once_apply_once, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_kill_9_mid_migration_applies_nothing_then_rerun_succeeds, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_drift_is_refused, s_setup, s_teardown),
