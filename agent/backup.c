@@ -782,8 +782,8 @@ fl__backup_take(fl_pg_t *pg, const fl_backup_ctx_t *ctx,
     if (rows && rows->where &&
         (rc = s_rows_possible(pg, rows, out, err)) != 0)
         goto cleanup;
-    if (out->rows && rows->every && ctx->dump_dir && ctx->dump_above > 0 &&
-        size > ctx->dump_above) {
+    if (rows && out->rows && rows->every && ctx->dump_dir &&
+        ctx->dump_above > 0 && size > ctx->dump_above) {
         /* Every row, above the size for files: to a file, copied once. */
         out->rows = 0;
         rows->why_whole = "it changes every row, and the table is larger "
@@ -862,7 +862,7 @@ taken:
     if (rc != 0)
         goto cleanup;
     rc = s_record(pg, ctx, pre, &now, out, id, sha, err);
-    if (rc == 0 && out->rows && rows->every)
+    if (rc == 0 && rows && out->rows && rows->every)
         *describe = fl_asprintf("flotilla_backup.b%s (every row, %lld: the "
                                 "statement has no WHERE clause)", id,
                                 (long long)out->nrows);
