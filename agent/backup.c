@@ -954,21 +954,35 @@ s_hash_excess(fl_pg_t *pg, const char *dst, const char *lh, const char *lfrom,
 
 /*
  * The keys this transaction wrote (pg_temp.flotilla_ours_<id>) that are
- * not among known (a query over the backed-up keys, or NULL: none were
- * there), into table added: the rows the migration added.
+ * not among known (a query of the nkeys backed-up key columns, or NULL:
+ * none were there), into table added: the rows the migration added.  An
+ * anti-join (NOT EXISTS), which the planner can hash at any size: NOT IN
+ * over more keys than work_mem holds is a subplan run once per row.
  */
 static int
 s_added_keys(fl_pg_t *pg, const char *added, const char *keynames,
-             const char *tkeys, const char *tkeys_n, const char *id,
-             const char *known, fl_error_t *err)
+             const char *tkeys, const char *tkeys_n, size_t nkeys,
+             const char *id, const char *known, fl_error_t *err)
 {
+    fl_buf_t cols = FL_BUF_INIT(0), refs = FL_BUF_INIT(0);
+    int rc;
+
     if (known == NULL)
         return fl_pg_commandf(pg, err, "CREATE TABLE %s (%s) AS SELECT %s FROM"
                               " pg_temp.flotilla_ours_%s t", added, keynames,
                               tkeys, id);
-    return fl_pg_commandf(pg, err, "CREATE TABLE %s (%s) AS SELECT %s FROM"
-                          " pg_temp.flotilla_ours_%s t WHERE ROW(%s) NOT IN"
-                          " (%s)", added, keynames, tkeys, id, tkeys_n, known);
+    for (size_t k = 0; k < nkeys; k++) {
+        fl_buf_addf(&cols, "%sk%zu", k ? ", " : "", k);
+        fl_buf_addf(&refs, "%sk.k%zu", k ? ", " : "", k);
+    }
+    rc = fl_pg_commandf(pg, err, "CREATE TABLE %s (%s) AS SELECT %s FROM"
+                        " pg_temp.flotilla_ours_%s t WHERE NOT EXISTS (SELECT"
+                        " FROM (%s) k(%s) WHERE ROW(%s) OPERATOR(pg_catalog.=)"
+                        " ROW(%s))", added, keynames, tkeys, id, known,
+                        fl_buf_str(&cols), fl_buf_str(&refs), tkeys_n);
+    fl_buf_release(&cols);
+    fl_buf_release(&refs);
+    return rc;
 }
 
 static int s_countf(fl_pg_t *pg, long long *n, fl_error_t *err,
@@ -1231,8 +1245,8 @@ fl__backup_reconcile(fl_pg_t *pg, const fl_backup_t *b,
         else
             rc = fl_pg_commandf(pg, err, "TRUNCATE %s", src);
         if (rc == 0 && keys_ok && inserted)
-            rc = s_added_keys(pg, added, keynames, tkeys, tkeys_n, id, NULL,
-                              err);
+            rc = s_added_keys(pg, added, keynames, tkeys, tkeys_n, b->nkeys,
+                              id, NULL, err);
     } else if (rc == 0 && intact && keys_ok) {
         /*
          * Keep the rows the migration changed: those whose key it wrote
@@ -1260,8 +1274,8 @@ fl__backup_reconcile(fl_pg_t *pg, const fl_backup_t *b,
         if (rc == 0 && all_ours) {
             if (nadded > 0) {
                 char *known = fl_asprintf("SELECT %s FROM %s", skeys_n, sfrom);
-                rc = s_added_keys(pg, added, keynames, tkeys, tkeys_n, id,
-                                  known, err);
+                rc = s_added_keys(pg, added, keynames, tkeys, tkeys_n,
+                                  b->nkeys, id, known, err);
                 free(known);
             }
             made_added = nadded > 0;
@@ -1275,8 +1289,8 @@ fl__backup_reconcile(fl_pg_t *pg, const fl_backup_t *b,
                                 " WHERE false", dst, what, sfrom);
         if (rc == 0 && !all_ours && (inserted || updated)) {
             char *known = fl_asprintf("SELECT %s FROM %s s", skeys_n, dst);
-            rc = s_added_keys(pg, added, keynames, tkeys, tkeys_n, id, known,
-                              err);
+            rc = s_added_keys(pg, added, keynames, tkeys, tkeys_n, b->nkeys,
+                              id, known, err);
             free(known);
             if (rc == 0)
                 rc = s_countf(pg, &nadded, err, "SELECT pg_catalog.count(*)"
@@ -1314,7 +1328,8 @@ fl__backup_reconcile(fl_pg_t *pg, const fl_backup_t *b,
         char *known = fl_asprintf("SELECT %s FROM %s WHERE ROW(%s) IN (SELECT *"
                                   " FROM pg_temp.flotilla_ours_%s)", skeys_n,
                                   sfrom, skeys_n, id);
-        rc = s_added_keys(pg, added, keynames, tkeys, tkeys_n, id, known, err);
+        rc = s_added_keys(pg, added, keynames, tkeys, tkeys_n, b->nkeys, id,
+                          known, err);
         free(known);
     }
     if (made_added < 0)
