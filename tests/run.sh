@@ -83,11 +83,11 @@ export TSAN_OPTIONS=${TSAN_OPTIONS:-suppressions=$root/tests/tsan.supp:halt_on_e
 jobs=${FLOTILLA_TEST_JOBS:-$(nproc)}
 set +e
 # The static checks (clang-tidy: about 5 minutes of CPU) run beside the
-# sanitizer runs, at a lower priority (nice 10): at the same priority they
-# starved the TSan run's unit tests into their 120 s timeout (planfit took
-# 120 s instead of 11), and at the lowest (19) they starved themselves.
-# Their own timeout (1800 s, tests/CMakeLists.txt) is the whole run's
-# length; what is left of them when the ASan run ends gets both cores.
+# sanitizer runs, at a lower priority (nice 10), so that the tests, whose
+# timeouts are shorter, come first; at the lowest (19) they starved
+# themselves.  Their own timeout (1800 s, tests/CMakeLists.txt) is the
+# whole run's length; what is left of them when the ASan run ends gets
+# both cores.
 # With FLOTILLA_TEST_LABEL they run, if the label selects them, in the ASan
 # run.
 static_pid=
