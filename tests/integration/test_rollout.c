@@ -220,15 +220,16 @@ s_exec_on(s_state *s, int i, const char *sql)
     " FROM generate_series(1, 20) g"
 
 typedef struct {
-    const s_state *s;
-    int skip_shard; /* -1: none */
+    s_state *s;
+    int skip_shard;   /* -1: none */
+    int64_t asked_ms; /* when the agents were last asked to discover */
 } s_fresh_t;
 
 static int
 s_all_fresh(const json_t *rows, void *arg)
 {
-    const s_fresh_t *w = arg;
-    const s_state *s = w->s;
+    s_fresh_t *w = arg;
+    s_state *s = w->s;
 
     for (int i = 0; i < S_TENANTS; i++) {
         const json_t *r = fl_fleet_row(rows, "target", s->t[i].name);
@@ -238,8 +239,10 @@ s_all_fresh(const json_t *rows, void *arg)
         if (r == NULL ||
             strcmp(json_string_value(json_object_get(r, "reachability")),
                    "reachable") != 0 ||
-            !json_is_null(json_object_get(r, "applied_version")))
+            !json_is_null(json_object_get(r, "applied_version"))) {
+            fl_fleet_rediscover(&s->f, &w->asked_ms);
             return 0;
+        }
     }
     return 1;
 }
@@ -248,7 +251,7 @@ s_all_fresh(const json_t *rows, void *arg)
 static void
 s_wait_fresh(s_state *s, int skip_shard)
 {
-    s_fresh_t w = {s, skip_shard};
+    s_fresh_t w = {s, skip_shard, 0};
 
     fl_fleet_wait(&s->f, "targets", s_all_fresh, &w, 60,
                   "every tenant reachable with an empty ledger");
@@ -257,7 +260,8 @@ s_wait_fresh(s_state *s, int skip_shard)
 /*
  * Every tenant as the template made it: no ledger, no backups, the table
  * and its 20 rows again.  The agents read the ledgers again on their next
- * discovery (every 300 ms); the test waits until the coordinator has.
+ * discovery, which the wait asks for (SIGHUP); the test waits until the
+ * coordinator has.
  */
 static void
 s_reset(s_state *s)

@@ -398,7 +398,7 @@ fl_fleet_add_agent(fl_fleet_t *f, const char *name, int shard, int enrolled,
         "server: \"%s dbname=postgres\"\n"
         "max_parallel: 4\n"
         "max_connections: 6\n"
-        "discovery_interval: 300ms\n"
+        "discovery_interval: 5s\n"
         "hello_timeout: 2s\n"
         "reconnect_min: 50ms\n"
         "reconnect_max: 400ms\n"
@@ -431,6 +431,18 @@ fl_fleet_signal_agent(fl_fleet_t *f, int i, int sig)
         fl_fleet_wait_pid(f->agents[i].pid, 30);
         f->agents[i].pid = 0;
     }
+}
+
+void
+fl_fleet_rediscover(fl_fleet_t *f, int64_t *asked_ms)
+{
+    int64_t now = fl_clock_ms();
+
+    if (*asked_ms != 0 && now - *asked_ms < 1000)
+        return;
+    *asked_ms = now;
+    for (int i = 0; i < f->nagents; i++)
+        fl_fleet_signal_agent(f, i, SIGHUP);
 }
 
 void
@@ -472,6 +484,7 @@ fl_fleet_wait(fl_fleet_t *f, const char *cmd, fl_fleet_pred_fn pred,
               void *arg, int timeout_s, const char *what)
 {
     int64_t deadline = s_deadline(timeout_s);
+    int pause = 50;
 
     for (;;) {
         json_t *rows = fl_fleet_json(f, cmd, NULL);
@@ -487,7 +500,11 @@ fl_fleet_wait(fl_fleet_t *f, const char *cmd, fl_fleet_pred_fn pred,
                      timeout_s, what, cmd, text);
         }
         json_decref(rows);
-        fl_clock_sleep_ms(50);
+        /* Each poll is a process and a CURVE handshake: from 50 ms,
+         * doubling up to 400 ms. */
+        fl_clock_sleep_ms(pause);
+        if (pause < 400)
+            pause *= 2;
     }
 }
 

@@ -18,6 +18,7 @@
 
 #include <jansson.h>
 #include <libpq-fe.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "testsupport.h"
@@ -95,6 +96,13 @@ int fl_fleet_add_agent(fl_fleet_t *f, const char *name, int shard,
 void fl_fleet_start_agent(fl_fleet_t *f, int i);
 /* Sends sig to agent i; waits for it to exit unless SIGSTOP/SIGCONT/HUP. */
 void fl_fleet_signal_agent(fl_fleet_t *f, int i, int sig);
+/*
+ * Asks every running agent to discover its targets and read their ledgers
+ * now (SIGHUP), unless it did less than a second ago (*asked_ms, 0 at
+ * first): the agents of the tests discover every 5 s by themselves, and
+ * each discovery reads every target's ledger on a new connection.
+ */
+void fl_fleet_rediscover(fl_fleet_t *f, int64_t *asked_ms);
 
 /* Runs `flotilla ARGV...` against the coordinator (at most 60 s, scaled). */
 void fl_fleet_cli(fl_fleet_t *f, fl_test_proc_t *res,
