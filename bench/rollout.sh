@@ -19,7 +19,10 @@
 # timings.  Then, for the rollout, where each target's time goes: every
 # pipeline step the targets' logs record (flotilla.migration_logs), summed
 # over the targets, and each command's total as its agent reported it,
-# against the rollout's wall time.
+# against the rollout's wall time; and whose the machine's CPU was during
+# the parallel psql run and the rollout with ledgers in place (/proc: the
+# machine's, the PostgreSQL backends' as their postmaster reaped them, the
+# agents' and the coordinator's own).
 #
 # Usage: bench/rollout.sh [N [P]]        (builds Release in build-bench/)
 # FLOTILLA_BENCH_BIN=DIR runs the flotilla binaries in DIR instead (another
@@ -56,6 +59,12 @@ fl_pg_start "$work/pg"
 # baseline uses the real binary so that it is not slowed down artificially.
 psql() { "$FL_PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 "$@"; }
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+# CPU time in ticks (USER_HZ, 100 a second): the machine's, busy; a
+# process's own (threads included), or its reaped children's.
+machine_ticks() { awk '/^cpu /{print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/stat; }
+own_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+children_ticks() { awk '{print $16 + $17}' "/proc/$1/stat"; }
+cpu_ms() { echo $(( $1 * 10 )); }
 secs() { echo "scale=2; $1 / 1000" | bc; }
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -99,10 +108,12 @@ undo
 
 # 2. psql under xargs -P, the fleet's parallelism.
 export FL_PG_BIN
+m0=$(machine_ticks)
 t0=$(now_ms)
 xargs -P "$par" -I{} "$FL_PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -1 -d {} \
     -f "$work/up.sql" <"$work/dbs"
 xargs_ms=$(( $(now_ms) - t0 ))
+xargs_cpu=$(( $(machine_ticks) - m0 ))
 undo
 
 # 3. The fleet: keys, a coordinator (its state on the same server), four
@@ -203,8 +214,20 @@ for db in "${dbs[@]}"; do psql -d "$db" -c "VACUUM FULL items"; done
 # 3c. The same rollout again, to databases whose ledgers are in place (a
 # fleet's every rollout after its first): the steady state.
 since=$(psql -Atc "SELECT pg_catalog.clock_timestamp()")
+postmaster=$(head -1 "$work/pg/data/postmaster.pid")
+m0=$(machine_ticks)
+b0=$(children_ticks "$postmaster")
+d0=()
+for p in "${pids[@]}"; do d0+=("$(own_ticks "$p")"); done
 rollout again
 fleet_ms=$rollout_ms
+fleet_cpu=$(( $(machine_ticks) - m0 ))
+backends_cpu=$(( $(children_ticks "$postmaster") - b0 ))
+coordinator_cpu=$(( $(own_ticks "${pids[0]}") - d0[0] ))
+agents_cpu=0
+for k in $(seq 1 $(( ${#pids[@]} - 1 ))); do
+    agents_cpu=$(( agents_cpu + $(own_ticks "${pids[$k]}") - d0[k] ))
+done
 
 echo
 printf '%-34s %8s %8s\n' "run" "seconds" "ratio"
@@ -235,3 +258,17 @@ psql -Atd b_control -c "SELECT '  command total, as agents report: ' ||
     FROM flotilla_control.commands WHERE action = 'apply'
     AND rollout = '$rollout_id'"
 echo "  wall: $fleet_ms ms for $n targets at parallelism $par: $(echo "scale=1; $fleet_ms * $par / $n" | bc) ms of a worker per target (psql: $(echo "scale=1; $xargs_ms * $par / $n" | bc))"
+
+# Whose CPU: both cores are busy in these runs, so the time is the CPU.
+echo
+echo "CPU (ms in all, and per target), the parallel runs"
+printf '  %-50s %8s %8s\n' "xargs -P$par psql -1 -f, every process" \
+    "$(cpu_ms $xargs_cpu)" "$(( $(cpu_ms $xargs_cpu) / n ))"
+printf '  %-50s %8s %8s\n' "rollout with ledgers in place, every process" \
+    "$(cpu_ms $fleet_cpu)" "$(( $(cpu_ms $fleet_cpu) / n ))"
+printf '  %-50s %8s %8s\n' "  of which PostgreSQL's backends (all databases)" \
+    "$(cpu_ms $backends_cpu)" "$(( $(cpu_ms $backends_cpu) / n ))"
+printf '  %-50s %8s %8s\n' "  of which the $agents agents" \
+    "$(cpu_ms $agents_cpu)" "$(( $(cpu_ms $agents_cpu) / n ))"
+printf '  %-50s %8s %8s\n' "  of which the coordinator" \
+    "$(cpu_ms $coordinator_cpu)" "$(( $(cpu_ms $coordinator_cpu) / n ))"
