@@ -94,6 +94,10 @@ const fl_conf_option fl_ag_settings_table[] = {
     S_A("discovery_interval", FL_CONF_DURATION, discovery_interval_ms, "1min",
         10, (int64_t)86400000, 0,
         "how often discovery runs again, so new tenants appear"),
+    S_A("state_interval", FL_CONF_DURATION, state_interval_ms, "1min", 10,
+        (int64_t)86400000, 0,
+        "how often every target's ledger is read again (one connection "
+        "each); a new or unreachable target is read at every discovery"),
     S_A("lock_wait", FL_CONF_DURATION, lock_wait_ms, "30s", 0, 3600000, 0,
         "how long to wait for another run on the same target"),
     S_A("lock_timeout", FL_CONF_DURATION, lock_timeout_ms, "2s", 1, 3600000,

@@ -49,6 +49,7 @@ typedef struct {
     char *server;          /* libpq connection string of the PostgreSQL
                               server, for discovery */
     int64_t discovery_interval_ms;
+    int64_t state_interval_ms;
     int64_t lock_wait_ms;
     int64_t lock_timeout_ms;
     int64_t statement_timeout_ms;

@@ -153,6 +153,7 @@ typedef struct {
     int64_t timeout_ms;
     int64_t next_heartbeat_ms;
     int64_t next_discovery_ms;
+    int64_t next_state_ms;       /* when every ledger is read again */
     int64_t last_refusal_log_ms;
     uint64_t seq;
     int connected;               /* a handshake succeeded on this link */
@@ -164,6 +165,8 @@ typedef struct {
     fl_map_t *bundles;           /* id -> fl_ag_bundle_t */
     size_t discovering;          /* discovery jobs out */
     int started;                 /* first discovery done, journal read */
+    int gather_all;              /* SIGHUP: read every ledger after the
+                                    discovery it started */
     int stopping;
 } fl_ag_daemon_t;
 

@@ -841,6 +841,30 @@ s_gather_all(fl_ag_daemon_t *d)
 
     while ((t = fl_map_next(d->targets, &pos)) != NULL)
         s_gather(d, t);
+    d->next_state_ms = fl_clock_ms() + d->cfg->state_interval_ms;
+}
+
+/*
+ * After a discovery: the ledgers of the targets whose state is not known
+ * (new, or unreachable when last read), or every one when a SIGHUP asked.
+ * Each read is a new connection, so reading every ledger at every
+ * discovery grew with the tenants (state_interval, in s_tick, reads them
+ * all).
+ */
+static void
+s_gather_discovered(fl_ag_daemon_t *d)
+{
+    fl_ag_target_t *t = NULL;
+    size_t pos = 0;
+
+    if (d->gather_all) {
+        d->gather_all = 0;
+        s_gather_all(d);
+        return;
+    }
+    while ((t = fl_map_next(d->targets, &pos)) != NULL)
+        if (!t->known)
+            s_gather(d, t);
 }
 
 static void
@@ -928,9 +952,10 @@ s_done(fl_ag_daemon_t *d, fl_ag_job_t *job)
         if (d->discovering == 0 && !d->started) {
             d->started = 1;
             s_recover(d);
-        }
-        if (d->started)
             s_gather_all(d);
+        } else if (d->started && d->discovering == 0) {
+            s_gather_discovered(d);
+        }
         break;
     case FL_AG_JOB_RUN:
         t = fl_map_gets(d->targets, job->target);
@@ -969,6 +994,8 @@ s_tick(fl_ag_daemon_t *d)
     if (d->started && d->cfg->discover.count > 0 &&
         now >= d->next_discovery_ms && d->discovering == 0)
         s_discover_all(d);
+    if (d->started && now >= d->next_state_ms && d->discovering == 0)
+        s_gather_all(d);
     switch (d->session) {
     case FL_AG_DOWN:
         if (now >= d->next_connect_ms)
@@ -1140,8 +1167,15 @@ s_reload(fl_ag_daemon_t *d)
             fl_free(&b->error);
         }
     fl_log_notice("agent", "SIGHUP: trust store reloaded for the next "
-                  "bundle; discovery runs now");
-    if (d->started && d->discovering == 0)
+                  "bundle; discovery runs now, then every ledger is read");
+    if (!d->started)
+        return;
+    if (d->cfg->discover.count == 0) {
+        s_gather_all(d);
+        return;
+    }
+    d->gather_all = 1;
+    if (d->discovering == 0)
         s_discover_all(d);
 }
 

@@ -20,8 +20,11 @@
 /*
  * Runs the agent until SIGTERM or SIGINT; returns the exit code: 0 after
  * a clean stop, 1 when start-up failed (the reason is logged).  SIGHUP
- * reloads the trust store (a bundle refused before may be verified again)
- * and runs discovery at once.
+ * reloads the trust store (a bundle refused before may be verified again),
+ * runs discovery at once and then reads every target's ledger.  Apart from
+ * that, discovery runs every discovery_interval (reading the ledgers of
+ * the targets it finds new, and of those unreachable), and every ledger
+ * is read every state_interval.
  */
 int fl_agent_run(const fl_ag_settings_t *cfg);
 

@@ -275,6 +275,7 @@ log_level: info
 server: "$(shard_dsn $k) dbname=postgres"
 max_parallel: 4
 discovery_interval: 2s
+state_interval: 2s
 discover:
   - databases: "tenant_*"
 EOF

@@ -1195,6 +1195,140 @@ test_fleet_signed_lint_gate_holds_on_an_agent_as_locally(void **state)
     free(dsn);
 }
 
+/* Sessions ever opened on database db of shard 0 (pg_stat_database). */
+static long
+s_sessions(fl_fleet_t *f, const char *db)
+{
+    char *sql = fl_asprintf("SELECT sessions FROM pg_stat_database WHERE"
+                            " datname = '%s'", db);
+    char *v = fl_fleet_query(f, 0, "postgres", sql);
+    long n = v != NULL ? strtol(v, NULL, 10) : -1;
+
+    free(v);
+    free(sql);
+    return n;
+}
+
+/* A target's applied version as `flotilla targets` shows it ("": none). */
+static char *
+s_applied_shown(fl_fleet_t *f, const char *target)
+{
+    json_t *rows = fl_fleet_json(f, "targets", NULL);
+    const json_t *v = json_object_get(fl_fleet_row(rows, "target", target),
+                                      "applied_version");
+    char *out = fl_strdup(json_is_string(v) ? json_string_value(v) : "");
+
+    json_decref(rows);
+    return out;
+}
+
+typedef struct {
+    const char *target;
+    const char *version;
+} s_shown_want;
+
+static int
+s_shows_applied(const json_t *rows, void *arg)
+{
+    const s_shown_want *w = arg;
+    const json_t *v = json_object_get(fl_fleet_row(rows, "target", w->target),
+                                      "applied_version");
+
+    return json_is_string(v) && strcmp(json_string_value(v), w->version) == 0;
+}
+
+/*
+ * Discovery and the reading of every ledger run apart.  Each ledger read
+ * is a new connection to the target's database, and an agent used to
+ * read every one at every discovery: at a discovery every 200 ms and a
+ * state_interval of an hour, a known target's database gets no new
+ * session, a new database is still found and read at once, and a ledger
+ * changed behind the agent's back shows after a SIGHUP; at a
+ * state_interval of 200 ms the ledgers are read again and again.
+ */
+static void
+test_fleet_ledgers_read_every_state_interval_not_every_discovery(
+    void **state)
+{
+    s_state *s = *state;
+    fl_fleet_t *f = &s->f;
+    char db[64], db2[64], tail[256], target[128], target2[128];
+    const char *one[] = {target, NULL}, *both[] = {target, target2, NULL};
+    const char *const files[] = {
+        "0001_t.sql",
+        "-- flotilla:up\nCREATE TABLE t (id int);\n"
+        "-- flotilla:down\nDROP TABLE t;\n",
+        NULL};
+    char *dir = NULL, *dsn = NULL, *shown = NULL;
+    long before, after;
+    int a = 0;
+    int64_t asked = 0;
+    s_shown_want w = {target, "1"};
+    fl_test_proc_t r;
+
+    fl_fleet_open(f, s->p, NULL);
+    fl_fleet_start_coordinator(f);
+    snprintf(db, sizeof(db), "%s_s1", s->p);
+    snprintf(db2, sizeof(db2), "%s_s2", s->p);
+    fl_fleet_createdb(f, 0, db);
+    snprintf(tail, sizeof(tail),
+             "discovery_interval: 200ms\nstate_interval: 1h\n"
+             "discover:\n  - databases: \"%s_s*\"\n", s->p);
+    a = fl_fleet_add_agent(f, "agent-0", 0, 1, tail);
+    fl_fleet_start_agent(f, a);
+    snprintf(target, sizeof(target), "agent-0/%s", db);
+    snprintf(target2, sizeof(target2), "agent-0/%s", db2);
+    s_wait_targets(f, one, "reachable", "the agent's target");
+
+    /* Ten discoveries: the known target's ledger is not read again. */
+    before = s_sessions(f, db);
+    fl_clock_sleep_ms(2000);
+    after = s_sessions(f, db);
+    assert_true(before >= 1);
+    assert_true(after - before <= 1);
+
+    /* A new database: found and read at the next discovery. */
+    fl_fleet_createdb(f, 0, db2);
+    s_wait_targets(f, both, "reachable", "the new database's target");
+
+    /* A migration applied behind the agent's back: not read yet... */
+    dir = s_migrations(f, "m", files);
+    dsn = fl_asprintf("%s dbname=%s", f->shards[0], db);
+    {
+        const char *argv[] = {"flotilla", "apply", "--db", dsn,
+                              "--log-file", "", "--dir", dir, NULL};
+        fl_test_run(&r, "flotilla", argv, NULL, 120);
+        fl_test_expect(&r, 0, NULL);
+        fl_test_proc_release(&r);
+    }
+    fl_clock_sleep_ms(1000);
+    shown = s_applied_shown(f, target);
+    assert_string_equal(shown, "");
+    free(shown);
+    /* ...until a SIGHUP asks for every ledger. */
+    fl_fleet_rediscover(f, &asked);
+    fl_fleet_wait(f, "targets", s_shows_applied, &w, 30,
+                  "the applied migration shown after SIGHUP");
+
+    /* The same fleet read every 200 ms. */
+    fl_fleet_signal_agent(f, a, SIGTERM);
+    snprintf(tail, sizeof(tail),
+             "discovery_interval: 1h\nstate_interval: 200ms\n"
+             "discover:\n  - databases: \"%s_s*\"\n", s->p);
+    fl_fleet_start_agent(f, fl_fleet_add_agent(f, "agent-1", 0, 1, tail));
+    snprintf(target, sizeof(target), "agent-1/%s", db);
+    snprintf(target2, sizeof(target2), "agent-1/%s", db2);
+    s_wait_targets(f, both, "reachable", "agent-1's targets");
+    before = s_sessions(f, db);
+    fl_clock_sleep_ms(2000);
+    after = s_sessions(f, db);
+    assert_true(after - before >= 3);
+    fl_fleet_stop_clean(f);
+    s->passed = 1;
+    free(dir);
+    free(dsn);
+}
+
 int
 main(void)
 {
@@ -1222,6 +1356,11 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_fleet_signed_lint_gate_holds_on_an_agent_as_locally, s_setup,
             s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_fleet_ledgers_read_every_state_interval_not_every_discovery,
+            s_setup, s_teardown),
     };
+    if (getenv("FLOTILLA_TEST_FILTER") != NULL)
+        cmocka_set_test_filter(getenv("FLOTILLA_TEST_FILTER"));
     return cmocka_run_group_tests_name("fleet", tests, NULL, NULL);
 }

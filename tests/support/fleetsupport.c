@@ -398,7 +398,7 @@ fl_fleet_add_agent(fl_fleet_t *f, const char *name, int shard, int enrolled,
         "server: \"%s dbname=postgres\"\n"
         "max_parallel: 4\n"
         "max_connections: 6\n"
-        "discovery_interval: 5s\n"
+        "%s"
         "hello_timeout: 2s\n"
         "reconnect_min: 50ms\n"
         "reconnect_max: 400ms\n"
@@ -406,7 +406,11 @@ fl_fleet_add_agent(fl_fleet_t *f, const char *name, int shard, int enrolled,
         "fsync: false\n"
         "%s",
         name, f->agent_endpoint, f->dir, a->cert, name, f->dir, a->state,
-        a->log, f->shards[shard], yaml_tail ? yaml_tail : "");
+        a->log, f->shards[shard],
+        yaml_tail != NULL && strstr(yaml_tail, "_interval:") != NULL
+            ? ""
+            : "discovery_interval: 5s\nstate_interval: 5s\n",
+        yaml_tail ? yaml_tail : "");
     fl_test_write_file(a->yaml, text);
     free(text);
     return f->nagents++;
