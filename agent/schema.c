@@ -1255,6 +1255,20 @@ static const char s_candidates_sql[] =
     " ORDER BY c.kind COLLATE pg_catalog.\"C\","
     " c.ident COLLATE pg_catalog.\"C\"";
 
+/*
+ * Whether s_candidates_sql can return a row: a recorded change of kinds
+ * $3 with a def before.  Most migrations record none of the kinds a
+ * rollback re-creates (an added column or index has no def before), and
+ * the candidates' statement, with the whole catalog description in it,
+ * costs some 10 ms to parse and plan each time (unnamed; four times a
+ * migration rolled back), against 0.05 ms to run.
+ */
+static const char s_any_candidate_sql[] =
+    "SELECT EXISTS (SELECT FROM flotilla.schema_changes c"
+    " WHERE c.version = $1 AND c.before_def IS NOT NULL"
+    " AND c.target OPERATOR(pg_catalog.=) $2"
+    " AND c.kind OPERATOR(pg_catalog.=) ANY ($3::pg_catalog.text[]))";
+
 /* The recorded owners and grants, to parse before anything runs. */
 static const char s_recorded_sql[] =
     "SELECT kind, ident, before_def FROM flotilla.schema_changes"
@@ -2761,11 +2775,17 @@ s_each(s_ctx_t *c, const char *kinds, s_change_fn fn, void *arg,
     char v[FL_VERSION_MAX + 1];
     const char *params[4] = {*c->target ? c->target : NULL, v, kinds,
                              c->target};
+    const char *any_params[3] = {v, c->target, kinds};
     fl_pg_result_t r = FL_PG_RESULT_INIT;
+    char *any = NULL;
     int rc = 0;
 
     snprintf(v, sizeof(v), "%s", c->version->text);
-    rc = fl_pg_query(c->pg, &r, s_candidates_sql, 4, params, err);
+    rc = fl_pg_query_value(c->pg, &any, s_any_candidate_sql, 3, any_params,
+                           err);
+    if (rc == 0 && any != NULL && strcmp(any, "t") == 0)
+        rc = fl_pg_query(c->pg, &r, s_candidates_sql, 4, params, err);
+    free(any);
     for (size_t i = 0; rc == 0 && i < r.nrows; i++) {
         s_change_t ch = {fl_pg_value(&r, i, 0), fl_pg_value(&r, i, 1),
                          fl_pg_value(&r, i, 2), fl_pg_value(&r, i, 3),
