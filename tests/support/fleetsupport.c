@@ -416,12 +416,16 @@ fl_fleet_add_agent(fl_fleet_t *f, const char *name, int shard, int enrolled,
     return f->nagents++;
 }
 
+/* The agent's start line (agent/daemon.c), logged once it handles signals. */
+#define S_STARTED "static targets, "
+
 void
 fl_fleet_start_agent(fl_fleet_t *f, int i)
 {
     const char *argv[] = {"flotilla-agent", "--config", f->agents[i].yaml,
                           NULL};
 
+    f->agents[i].starts = fl_fleet_log_count(f->agents[i].log, S_STARTED);
     f->agents[i].pid = s_spawn("flotilla-agent", argv, f->agents[i].out);
 }
 
@@ -446,7 +450,9 @@ fl_fleet_rediscover(fl_fleet_t *f, int64_t *asked_ms)
         return;
     *asked_ms = now;
     for (int i = 0; i < f->nagents; i++)
-        fl_fleet_signal_agent(f, i, SIGHUP);
+        if (fl_fleet_log_count(f->agents[i].log, S_STARTED) >
+            f->agents[i].starts)
+            fl_fleet_signal_agent(f, i, SIGHUP);
 }
 
 void

@@ -35,6 +35,7 @@ typedef struct {
     char *state;        /* its state directory */
     char *cert;         /* its certificate prefix */
     pid_t pid;          /* 0 when not running */
+    int starts;         /* its log's start lines before this start */
 } fl_fleet_agent_t;
 
 typedef struct {
@@ -101,8 +102,10 @@ void fl_fleet_signal_agent(fl_fleet_t *f, int i, int sig);
 /*
  * Asks every running agent to discover its targets and read their ledgers
  * now (SIGHUP), unless it did less than a second ago (*asked_ms, 0 at
- * first): the agents of the tests discover every 5 s by themselves, and
- * each discovery reads every target's ledger on a new connection.
+ * first): the agents of the tests do both every 5 s by themselves, and
+ * each ledger read is a new connection.  An agent whose log has no start
+ * line yet is skipped: before it handles signals, SIGHUP would end it (it
+ * reads every ledger when it starts anyway).
  */
 void fl_fleet_rediscover(fl_fleet_t *f, int64_t *asked_ms);
 
