@@ -11,10 +11,10 @@
 # Environment: FLOTILLA_BUILD_DIR (default build-test; the TSan build goes
 # to the same path with -tsan), FLOTILLA_TEST_LABEL (a ctest -L regex for
 # both runs, e.g. unit), FLOTILLA_TSAN_LABEL (the TSan run's; default
-# label unit, then label threads), FLOTILLA_TEST_JOBS (tests run side by side, default the
-# number of cores), FLOTILLA_FUZZ_SECONDS (default 30), FLOTILLA_TSAN=0
-# skips the TSan run, FLOTILLA_KEEP=1 keeps the PostgreSQL directory for
-# inspection.
+# label unit, then label threads), FLOTILLA_TEST_JOBS (tests run side by
+# side, default the number of cores), FLOTILLA_FUZZ_SECONDS (default 30),
+# FLOTILLA_TSAN=0 skips the TSan run, FLOTILLA_KEEP=1 keeps the
+# PostgreSQL directory for inspection.
 # Besides the main server it starts three more (FLOTILLA_TEST_SHARDS, the
 # connection strings separated by ";") for the fleet tests.
 set -euo pipefail

@@ -345,6 +345,23 @@ s_named(const fl_fleet_t *f, const char *before, const char *name,
     return path;
 }
 
+/* Line "key: value\n", unless tail sets key itself. */
+static const char *
+s_unless_set(const char *tail, const char *line)
+{
+    size_t key = strcspn(line, ":") + 1;
+    const char *p = tail;
+
+    while (p != NULL && *p != '\0') {
+        if (strncmp(p, line, key) == 0)
+            return "";
+        p = strchr(p, '\n');
+        if (p != NULL)
+            p++;
+    }
+    return line;
+}
+
 int
 fl_fleet_add_agent(fl_fleet_t *f, const char *name, int shard, int enrolled,
                    const char *yaml_tail)
@@ -398,7 +415,7 @@ fl_fleet_add_agent(fl_fleet_t *f, const char *name, int shard, int enrolled,
         "server: \"%s dbname=postgres\"\n"
         "max_parallel: 4\n"
         "max_connections: 6\n"
-        "%s"
+        "%s%s"
         "hello_timeout: 2s\n"
         "reconnect_min: 50ms\n"
         "reconnect_max: 400ms\n"
@@ -407,9 +424,8 @@ fl_fleet_add_agent(fl_fleet_t *f, const char *name, int shard, int enrolled,
         "%s",
         name, f->agent_endpoint, f->dir, a->cert, name, f->dir, a->state,
         a->log, f->shards[shard],
-        yaml_tail != NULL && strstr(yaml_tail, "_interval:") != NULL
-            ? ""
-            : "discovery_interval: 5s\nstate_interval: 5s\n",
+        s_unless_set(yaml_tail, "discovery_interval: 5s\n"),
+        s_unless_set(yaml_tail, "state_interval: 5s\n"),
         yaml_tail ? yaml_tail : "");
     fl_test_write_file(a->yaml, text);
     free(text);

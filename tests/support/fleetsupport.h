@@ -91,8 +91,8 @@ void fl_fleet_signal_coordinator(fl_fleet_t *f, int sig);
  * set: copied into the agents directory, then the coordinator, if it
  * runs, gets SIGHUP and is waited for) and configuration (yaml_tail
  * appended: targets, discover, ...).  The agent discovers and reads every
- * ledger every 5 s, unless yaml_tail sets discovery_interval and
- * state_interval itself (both, then).  Returns its index.
+ * ledger every 5 s (discovery_interval, state_interval: each unless
+ * yaml_tail sets it).  Returns its index.
  */
 int fl_fleet_add_agent(fl_fleet_t *f, const char *name, int shard,
                        int enrolled, const char *yaml_tail);
