@@ -48,15 +48,17 @@ s_record_failure(fl_pipeline_t *p, const fl_migration_t *m, int tx, int total,
  * (against the snapshot before it) recorded for its rollback's proof,
  * and the fingerprint, in one transaction and one round trip
  * (fl_schema_record_after).  The snapshot is a refresh of the generation
- * two migrations old: only the relations whose catalog rows changed since
- * are described again (schema.h, "Refresh").  Taken outside the migration's transaction on
- * purpose: on a schema with thousands of tables the catalog scan takes
- * long enough to matter, and inside the transaction it would hold the
- * migration's locks that much longer.  The snapshot is the next
- * migration's "before", so each migration costs one.  A failure here is
- * reported and leaves the schema unrecorded (the rollback then says it
- * cannot prove the schema): the migration itself is applied.  Returns
- * the fingerprint (new string) or NULL.
+ * two migrations old (after a run's first migration, of the twin of the
+ * snapshot before it, see s_schema_before): only the relations whose
+ * catalog rows changed since are described again (schema.h, "Refresh").
+ * Taken outside the migration's transaction on purpose: on a schema with
+ * thousands of tables the catalog scan takes long enough to matter, and
+ * inside the transaction it would hold the migration's locks that much
+ * longer.  The snapshot is the next migration's "before", so each
+ * migration costs one.  A failure here is reported and leaves the schema
+ * unrecorded (the rollback then says it cannot prove the schema): the
+ * migration itself is applied.  Returns the fingerprint (new string) or
+ * NULL.
  */
 static char *
 s_schema_after(fl_pipeline_t *p, const fl_migration_t *m, int before,
@@ -231,7 +233,12 @@ s_keep_first(s_unit *u)
     u->pre.n = 0;
 }
 
-/* The snapshot of the target before migration m (see s_schema_after). */
+/*
+ * The snapshot of the target before migration m, when the run has none
+ * yet: generation 1, and generation 2 its twin, which the refresh after
+ * m brings up to date by describing only what m changed (see
+ * s_schema_after).
+ */
 static int
 s_schema_before(fl_pipeline_t *p, s_unit *u, int *gen, fl_error_t *err)
 {
@@ -245,7 +252,8 @@ s_schema_before(fl_pipeline_t *p, s_unit *u, int *gen, fl_error_t *err)
     for (int attempt = 0;; attempt++) {
         int64_t t0 = fl__now_ms();
 
-        if ((rc = fl_schema_snapshot(p->pg, 1, fl__scope(p), err)) == 0)
+        if ((rc = fl_schema_snapshot_twin(p->pg, 1, 2, fl__scope(p),
+                                          err)) == 0)
             break;
         if (fl__classify(p, err) != FL__FAULT_LOCK ||
             !fl__lock_retry(p, u->m, &u->stmts, FL__ALL_STATEMENTS, attempt,
@@ -254,6 +262,7 @@ s_schema_before(fl_pipeline_t *p, s_unit *u, int *gen, fl_error_t *err)
     }
     *gen = p->schema_gen = 1;
     fl_schema_dirty_taken(&p->dirty, 1);
+    fl_schema_dirty_taken(&p->dirty, 2);
     return 0;
 }
 

@@ -1575,15 +1575,44 @@ s_query_snap(fl_pg_t *pg, fl_pg_result_t *r, const char *name,
 }
 
 /*
+ * Generation $2 made the same as generation $1: its rows, signatures and
+ * fingerprint replaced by copies (see fl_schema_snapshot_twin).  Run
+ * pinned; reading each DELETE's count makes it run before the INSERT
+ * that follows it (see S_SNAP_TAIL).
+ */
+static const char s_twin_sql[] =
+    "WITH ds AS (DELETE FROM pg_temp.flotilla_schema_snap s"
+    " WHERE s.gen = $2::pg_catalog.int4 RETURNING 1),"
+    " ins AS (INSERT INTO pg_temp.flotilla_schema_snap"
+    " (gen, kind, ident, def, rel)"
+    " SELECT $2::pg_catalog.int4, s.kind, s.ident, s.def, s.rel"
+    " FROM pg_temp.flotilla_schema_snap s WHERE s.gen = $1::pg_catalog.int4"
+    " AND (SELECT pg_catalog.count(*) FROM ds) >= 0 RETURNING 1),"
+    " dg AS (DELETE FROM pg_temp.flotilla_schema_sig s"
+    " WHERE s.gen = $2::pg_catalog.int4 RETURNING 1),"
+    " ig AS (INSERT INTO pg_temp.flotilla_schema_sig (gen, rel, sig)"
+    " SELECT $2::pg_catalog.int4, s.rel, s.sig"
+    " FROM pg_temp.flotilla_schema_sig s WHERE s.gen = $1::pg_catalog.int4"
+    " AND (SELECT pg_catalog.count(*) FROM dg) >= 0 RETURNING 1)"
+    " INSERT INTO pg_temp.flotilla_schema_gen AS g (gen, fingerprint)"
+    " SELECT $2::pg_catalog.int4, f.fingerprint"
+    " FROM pg_temp.flotilla_schema_gen f WHERE f.gen = $1::pg_catalog.int4"
+    " AND (SELECT pg_catalog.count(*) FROM ins) >= 0"
+    " AND (SELECT pg_catalog.count(*) FROM ig) >= 0"
+    " ON CONFLICT (gen) DO UPDATE SET fingerprint = EXCLUDED.fingerprint";
+
+/*
  * A snapshot (full) or a refresh into gen; *fp (may be NULL) its
  * fingerprint.  every: describe every kind, without asking the census.
+ * twin (not 0): generation twin made the same, in the same transaction.
  */
 static int
 s_snapshot(fl_pg_t *pg, int gen, const char *only_schema, int full, int every,
-           char **fp, fl_error_t *err)
+           int twin, char **fp, fl_error_t *err)
 {
-    char g[16], name[48];
+    char g[16], t[16], name[48];
     const char *params[4] = {only_schema, g, full ? "t" : "f", NULL};
+    const char *twin_params[2] = {g, t};
     const char *sql = NULL;
     fl_pg_result_t r = FL_PG_RESULT_INIT;
     unsigned kinds = S_ALL_KINDS;
@@ -1611,6 +1640,12 @@ s_snapshot(fl_pg_t *pg, int gen, const char *only_schema, int full, int every,
             fl_pg_value(&r, 0, 1) != NULL)
             *fp = fl_strdup(fl_pg_value(&r, 0, 1));
         fl_pg_result_release(&r);
+        if (rc == 0 && twin != 0) {
+            snprintf(t, sizeof(t), "%d", twin);
+            rc = fl_pg_query_prepared(pg, &r, "flotilla_schema_twin",
+                                      s_twin_sql, 2, twin_params, err);
+            fl_pg_result_release(&r);
+        }
         rc = s_leave(pg, &s, rc, err);
     }
     if (rc != 0) {
@@ -1625,21 +1660,29 @@ int
 fl_schema_snapshot(fl_pg_t *pg, int gen, const char *only_schema,
                    fl_error_t *err)
 {
-    return s_snapshot(pg, gen, only_schema, 1, 0, NULL, err);
+    return s_snapshot(pg, gen, only_schema, 1, 0, 0, NULL, err);
+}
+
+int
+fl_schema_snapshot_twin(fl_pg_t *pg, int gen, int twin,
+                        const char *only_schema, fl_error_t *err)
+{
+    FL_ASSERT(twin != 0 && twin != gen);
+    return s_snapshot(pg, gen, only_schema, 1, 0, twin, NULL, err);
 }
 
 int
 fl_schema_snapshot_every_kind(fl_pg_t *pg, int gen, const char *only_schema,
                               fl_error_t *err)
 {
-    return s_snapshot(pg, gen, only_schema, 1, 1, NULL, err);
+    return s_snapshot(pg, gen, only_schema, 1, 1, 0, NULL, err);
 }
 
 int
 fl_schema_refresh(fl_pg_t *pg, int gen, const char *only_schema, char **fp,
                   fl_error_t *err)
 {
-    return s_snapshot(pg, gen, only_schema, 0, 0, fp, err);
+    return s_snapshot(pg, gen, only_schema, 0, 0, 0, fp, err);
 }
 
 int

@@ -175,6 +175,18 @@
 int fl_schema_snapshot(fl_pg_t *pg, int gen, const char *only_schema,
                        fl_error_t *err) FL_NODISCARD;
 /*
+ * fl_schema_snapshot() into gen, and generation twin (not gen) made the
+ * same, rows, signatures and fingerprint, in the same transaction.  For
+ * a caller that alternates two generations (the pipeline: the snapshot
+ * before each migration is the one after the migration before): the
+ * first refresh of twin then describes only what changed, where a twin
+ * never taken would be described whole a second time (on a schema of
+ * 1,000 tables, some 250 ms against the copy's few).
+ */
+int fl_schema_snapshot_twin(fl_pg_t *pg, int gen, int twin,
+                            const char *only_schema,
+                            fl_error_t *err) FL_NODISCARD;
+/*
  * The statement behind a snapshot (and a refresh) describes only the
  * kinds of object a census in the same transaction finds in the schemas
  * (triggers, policies, rules, sequences, types, functions, statistics):

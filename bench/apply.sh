@@ -25,15 +25,23 @@
 #     flotilla cannot select again, so it keeps the whole table); and the
 #     1,000-row UPDATE of issue 8 against a bare CREATE TABLE AS.  Median
 #     of 3.
+#  4. A wide schema: 10 of the small migrations of part 1 into a database
+#     that already holds WIDE_TABLES tables (default 1,000: each with a
+#     bigserial key, 4 more columns, a default and an index), by psql -1
+#     and by one `flotilla apply`, and 10 more by a second apply (what a
+#     run costs once the ledger and the first snapshot exist).  Median of
+#     3, each into a fresh copy of the database.
 #
 # Usage: bench/apply.sh        (builds Release flotilla in build-bench/)
 #   RUNS=N (default 5)   BIG_ROWS=N (default 1000000)
+#   WIDE_TABLES=N (default 1000)
 #   B=DIR  also time the flotilla in DIR (e.g. a build of the commit
-#          before) in part 1, run by run alternately with this one
+#          before) in parts 1 and 4, run by run alternately with this one
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 runs=${RUNS:-5}
 big_rows=${BIG_ROWS:-1000000}
+wide_tables=${WIDE_TABLES:-1000}
 "$root/deploy/install-deps.sh" >/dev/null
 cmake -S "$root" -B "$root/build-bench" -DCMAKE_BUILD_TYPE=Release \
     -DFLOTILLA_TESTS=OFF >/dev/null
@@ -52,6 +60,23 @@ psql() { "$FL_PG_BIN/psql" "$@"; }
 now_ns() { date +%s%N; }
 ms_since() { echo "scale=3; ($(now_ns) - $1) / 1000000" | bc; }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+# timed FILE COMMAND...: runs COMMAND, appends its milliseconds to FILE.
+timed() {
+    local out=$1 t0
+    shift
+    t0=$(now_ns)
+    "$@"
+    ms_since "$t0" >> "$out"
+}
+# fl_apply BIN DB DIR: one quiet `flotilla apply` of DIR to database DB.
+fl_apply() { "$1" apply --db "dbname=$2" --log-file "" --quiet "$3" >/dev/null; }
+# expect_applied DB N: exits unless DB's ledger has N migrations applied.
+expect_applied() {
+    local n
+    n=$(psql -d "$1" -Atc "SELECT count(*) FROM flotilla.schema_migrations
+        WHERE status = 'applied'")
+    [ "$n" = "$2" ] || { echo "flotilla applied $n of $2 in $1" >&2; exit 1; }
+}
 
 # ---- 1. cost per migration ------------------------------------------------
 mkdir -p "$work/m"
@@ -70,24 +95,16 @@ done
 for r in $(seq 1 "$runs"); do
     psql -qc "CREATE DATABASE b1_$r" -c "CREATE DATABASE be_$r" \
         -c "CREATE DATABASE bf_$r"
-    t0=$(now_ns)
-    psql -X -q -1 -v ON_ERROR_STOP=1 -d "b1_$r" -f "$work/one.sql"
-    ms_since "$t0" >> "$work/psql1.ms"
-    t0=$(now_ns)
-    psql -X -q -v ON_ERROR_STOP=1 -d "be_$r" -f "$work/each.sql"
-    ms_since "$t0" >> "$work/psqleach.ms"
-    t0=$(now_ns)
-    "$bin" apply --db "dbname=bf_$r" --log-file "" --quiet "$work/m" >/dev/null
-    ms_since "$t0" >> "$work/fl.ms"
+    timed "$work/psql1.ms" psql -X -q -1 -v ON_ERROR_STOP=1 -d "b1_$r" \
+        -f "$work/one.sql"
+    timed "$work/psqleach.ms" psql -X -q -v ON_ERROR_STOP=1 -d "be_$r" \
+        -f "$work/each.sql"
+    timed "$work/fl.ms" fl_apply "$bin" "bf_$r" "$work/m"
     if [ -n "${B:-}" ]; then
         psql -qc "CREATE DATABASE bb_$r"
-        t0=$(now_ns)
-        "$B/flotilla" apply --db "dbname=bb_$r" --log-file "" --quiet "$work/m" >/dev/null
-        ms_since "$t0" >> "$work/flb.ms"
+        timed "$work/flb.ms" fl_apply "$B/flotilla" "bb_$r" "$work/m"
     fi
-    n=$(psql -d "bf_$r" -Atc "SELECT count(*) FROM flotilla.schema_migrations
-        WHERE status = 'applied'")
-    [ "$n" = 50 ] || { echo "flotilla applied $n of 50" >&2; exit 1; }
+    expect_applied "bf_$r" 50
 done
 m1=$(median < "$work/psql1.ms")
 me=$(median < "$work/psqleach.ms")
@@ -151,9 +168,8 @@ big_size=$(psql -d bbig -Atc "SELECT pg_size_pretty(pg_total_relation_size('big'
 mkdir -p "$work/mb"
 : > "$work/ctas.ms"
 for k in 1 2 3; do
-    t0=$(now_ns)
-    psql -X -q -d bbig -c "CREATE TABLE big_copy AS SELECT * FROM big"
-    ms_since "$t0" >> "$work/ctas.ms"
+    timed "$work/ctas.ms" psql -X -q -d bbig \
+        -c "CREATE TABLE big_copy AS SELECT * FROM big"
     psql -X -q -d bbig -c "DROP TABLE big_copy"
 done
 # One migration at a time, each in its own run of flotilla apply.
@@ -162,26 +178,21 @@ fl_one() {  # fl_one STATEMENT OUTFILE
     v=$((v + 1))
     printf -- '-- flotilla:up\n%s\n-- flotilla:down\nSELECT 1;\n' "$1" \
         > "$work/mb/$(printf '%04d' "$v")_u$v.sql"
-    local t0
-    t0=$(now_ns)
-    "$bin" apply --db dbname=bbig --log-file "" --quiet --allow-lint-errors \
-        "$work/mb" >/dev/null 2>"$work/apply.err"
-    ms_since "$t0" >> "$2"
+    timed "$2" "$bin" apply --db dbname=bbig --log-file "" --quiet \
+        --allow-lint-errors "$work/mb" >/dev/null 2>"$work/apply.err"
 }
 : > "$work/one_psql.ms"; : > "$work/one_rows.ms"; : > "$work/one_whole.ms"
 : > "$work/k_psql.ms"; : > "$work/k_fl.ms"
 for k in 1 2 3; do
     id=$((k * 1000 + 42))
-    t0=$(now_ns)
-    psql -X -q -1 -d bbig -c "UPDATE big SET b = b + 1 WHERE id = $id;"
-    ms_since "$t0" >> "$work/one_psql.ms"
+    timed "$work/one_psql.ms" psql -X -q -1 -d bbig \
+        -c "UPDATE big SET b = b + 1 WHERE id = $id;"
     fl_one "UPDATE big SET b = b + 1 WHERE id = $id;" "$work/one_rows.ms"
     fl_one "UPDATE big SET b = b + 1 WHERE id = $id AND random() < 2;" \
         "$work/one_whole.ms"
     lo=$((k * 10000 + 1)); hi=$((k * 10000 + 1000))
-    t0=$(now_ns)
-    psql -X -q -1 -d bbig -c "UPDATE big SET b = b + 1 WHERE id BETWEEN $lo AND $hi;"
-    ms_since "$t0" >> "$work/k_psql.ms"
+    timed "$work/k_psql.ms" psql -X -q -1 -d bbig \
+        -c "UPDATE big SET b = b + 1 WHERE id BETWEEN $lo AND $hi;"
     fl_one "UPDATE big SET b = b + 1 WHERE id BETWEEN $lo AND $hi;" "$work/k_fl.ms"
 done
 kinds=$(psql -d bbig -Atc "SELECT string_agg(row_count::text, ',' ORDER BY id)
@@ -192,6 +203,44 @@ mor=$(median < "$work/one_rows.ms")
 mow=$(median < "$work/one_whole.ms")
 mkp=$(median < "$work/k_psql.ms")
 mkf=$(median < "$work/k_fl.ms")
+
+# ---- 4. a wide schema -----------------------------------------------------
+psql -qc "CREATE DATABASE bwide_tpl"
+for i in $(seq 1 "$wide_tables"); do
+    echo "CREATE TABLE w$i (id bigserial PRIMARY KEY, a int, b text,
+        c timestamptz DEFAULT now(), d jsonb); CREATE INDEX ON w$i (a);"
+done > "$work/wide.sql"
+psql -X -q -1 -v ON_ERROR_STOP=1 -d bwide_tpl -f "$work/wide.sql"
+# Part 1's first 10 migrations, then its first 20.
+mkdir -p "$work/mw1" "$work/mw2"
+for i in $(seq 1 20); do
+    f=$(printf '%04d' "$i")_t$i.sql
+    cp "$work/m/$f" "$work/mw2/"
+    if [ "$i" -le 10 ]; then cp "$work/m/$f" "$work/mw1/"; fi
+done
+head -n 20 "$work/one.sql" > "$work/wide10.sql"
+: > "$work/w_psql.ms"; : > "$work/w_fl1.ms"; : > "$work/w_fl2.ms"
+for r in 1 2 3; do
+    psql -qc "CREATE DATABASE bwp_$r TEMPLATE bwide_tpl" \
+        -c "CREATE DATABASE bwf_$r TEMPLATE bwide_tpl"
+    timed "$work/w_psql.ms" psql -X -q -1 -v ON_ERROR_STOP=1 -d "bwp_$r" \
+        -f "$work/wide10.sql"
+    timed "$work/w_fl1.ms" fl_apply "$bin" "bwf_$r" "$work/mw1"
+    timed "$work/w_fl2.ms" fl_apply "$bin" "bwf_$r" "$work/mw2"
+    expect_applied "bwf_$r" 20
+    if [ -n "${B:-}" ]; then
+        psql -qc "CREATE DATABASE bwb_$r TEMPLATE bwide_tpl"
+        timed "$work/w_flb1.ms" fl_apply "$B/flotilla" "bwb_$r" "$work/mw1"
+        timed "$work/w_flb2.ms" fl_apply "$B/flotilla" "bwb_$r" "$work/mw2"
+    fi
+done
+mwp=$(median < "$work/w_psql.ms")
+mw1=$(median < "$work/w_fl1.ms")
+mw2=$(median < "$work/w_fl2.ms")
+wother=""
+if [ -n "${B:-}" ]; then
+    wother="  the same two runs by $B  $(median < "$work/w_flb1.ms") ms, $(median < "$work/w_flb2.ms") ms"
+fi
 
 cat <<REPORT
 machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/ {print $2}') GiB, load $(cut -d' ' -f1-3 /proc/loadavg)
@@ -217,4 +266,9 @@ backups, a table of $big_rows rows ($big_size), median of 3:
   UPDATE of 1,000 rows by psql -1        ${mkp} ms
   the same by flotilla, row backup       ${mkf} ms
   rows kept per backup, in order         ${kinds}
+a schema of $wide_tables tables, 10 small migrations, median of 3:
+  psql -1                                ${mwp} ms
+  flotilla apply, the first run          ${mw1} ms  ($(echo "scale=2; ($mw1 - $mwp) / 10" | bc) ms per migration over psql -1)
+  flotilla apply, 10 more, a second run  ${mw2} ms  ($(echo "scale=2; ($mw2 - $mwp) / 10" | bc) ms per migration over psql -1)
+${wother}
 REPORT

@@ -1409,8 +1409,9 @@ static const char *const s_scripted_stmts[] = {
 
 /*
  * After each migration, what the pipeline runs (fl_schema_record_after:
- * the refresh of the generation two migrations old, 1 and 2 in turn, and
- * the changes recorded against the other) must give what full snapshots
+ * the refresh of the generation two migrations old, 1 and 2 in turn, 2
+ * starting as 1's twin (fl_schema_snapshot_twin), and the changes
+ * recorded against the other) must give what full snapshots
  * (8 and 9 in turn) give: the same rows, the same fingerprint (the
  * oracle's too, and the one stored in the ledger row), the same changes
  * recorded for the migration's rollback.  The refresh computes the
@@ -1433,8 +1434,11 @@ test_refresh_equals_full_snapshot_after_generated_migrations(void **state)
     if (fl_ledger_ensure(env->pg, &lerr) != 0)
         fail_msg("ledger: %s", lerr.message);
     s_exec(env->pg, s_fixture_sql);
-    s_snapshot(env->pg, gen, NULL);
-    fl_schema_dirty_taken(&dirty, gen);
+    /* As the pipeline: generation 2 starts as generation 1's twin. */
+    if (fl_schema_snapshot_twin(env->pg, gen, 2, NULL, &lerr) != 0)
+        fail_msg("snapshot: %s", lerr.message);
+    fl_schema_dirty_taken(&dirty, 1);
+    fl_schema_dirty_taken(&dirty, 2);
     s_snapshot(env->pg, fullgen, NULL);
     for (long k = one ? 0 : -1; k < seeds; k++) {
         long seed = one ? one : k + 1;
@@ -1508,6 +1512,78 @@ test_refresh_equals_full_snapshot_after_generated_migrations(void **state)
         fl_buf_release(&mig);
     }
     fl_schema_dirty_forget(&dirty);
+}
+
+/* The rows of table t (columns cols) of generations a and b that differ. */
+#define S_TWIN_DIFF(t, cols, a, b)                                          \
+    "SELECT count(*) FROM ((SELECT " cols " FROM pg_temp." t                \
+    " WHERE gen = " a " EXCEPT ALL SELECT " cols " FROM pg_temp." t         \
+    " WHERE gen = " b ") UNION ALL (SELECT " cols " FROM pg_temp." t        \
+    " WHERE gen = " b " EXCEPT ALL SELECT " cols " FROM pg_temp." t         \
+    " WHERE gen = " a ")) d"
+
+/*
+ * fl_schema_snapshot_twin (what the pipeline takes before its first
+ * migration): generation 2 becomes generation 1's copy, rows, signatures
+ * and fingerprint, whatever it held before; and its first refresh after
+ * a migration then describes only what the migration changed, as the
+ * refresh of a generation taken whole would: only that table's signature
+ * is written again (a generation never taken gets every signature).  The
+ * refreshed twin equals a full snapshot.
+ */
+static void
+test_twin_is_a_copy_and_its_refresh_describes_only_the_change(void **state)
+{
+    s_env_t *env = *state;
+    fl_error_t err = FL_ERROR_INIT;
+    char *a, *b, *was, *sql, *fp = NULL;
+
+    s_exec(env->pg, s_fixture_sql);
+    s_exec(env->pg, "DO $$ BEGIN FOR i IN 1..20 LOOP EXECUTE"
+                    " format('CREATE TABLE app.w%s (id int PRIMARY KEY,"
+                    " v text)', i); END LOOP; END $$");
+    /* What generation 2 held is replaced, not added to. */
+    s_exec(env->pg, "CREATE TABLE app.gone (id int)");
+    s_snapshot(env->pg, 2, NULL);
+    s_exec(env->pg, "DROP TABLE app.gone");
+    if (fl_schema_snapshot_twin(env->pg, 1, 2, NULL, &err) != 0)
+        fail_msg("twin: %s", err.message);
+    s_assert_value(env->pg, "SELECT count(*) > 100 FROM"
+                   " pg_temp.flotilla_schema_snap WHERE gen = 2", "t");
+    s_assert_value(env->pg, "SELECT count(*) FROM pg_temp.flotilla_schema_snap"
+                   " WHERE gen = 2 AND ident LIKE '%gone%'", "0");
+    s_assert_value(env->pg, S_TWIN_DIFF("flotilla_schema_snap",
+                                        "kind, ident, def, rel", "1", "2"),
+                   "0");
+    s_assert_value(env->pg, S_TWIN_DIFF("flotilla_schema_sig", "rel, sig",
+                                        "1", "2"), "0");
+    s_assert_value(env->pg, "SELECT count(*) > 20 FROM"
+                   " pg_temp.flotilla_schema_sig WHERE gen = 2", "t");
+    a = s_fingerprint(env->pg, 1);
+    b = s_fingerprint(env->pg, 2);
+    assert_string_equal(a, b);
+    free(b);
+
+    was = s_value(env->pg, "SELECT max(xmin::text) FROM"
+                  " pg_temp.flotilla_schema_sig WHERE gen = 2");
+    s_exec(env->pg, "ALTER TABLE app.w7 ADD COLUMN x int");
+    if (fl_schema_refresh(env->pg, 2, NULL, &fp, &err) != 0)
+        fail_msg("refresh: %s", err.message);
+    sql = fl_asprintf("SELECT string_agg(rel::regclass::text, ',')"
+                      " FROM pg_temp.flotilla_schema_sig WHERE gen = 2"
+                      " AND xmin::text <> '%s'", was);
+    s_assert_value(env->pg, sql, "app.w7");
+    free(sql);
+    assert_string_not_equal(fp, a);
+    s_snapshot(env->pg, 3, NULL);
+    b = s_fingerprint(env->pg, 3);
+    assert_string_equal(fp, b);
+    s_assert_value(env->pg, S_TWIN_DIFF("flotilla_schema_snap",
+                                        "kind, ident, def", "2", "3"), "0");
+    free(a);
+    free(b);
+    free(fp);
+    free(was);
 }
 
 /* ---- the census's variants against the statement of every kind ---- */
@@ -1810,6 +1886,9 @@ main(void)
                                         s_teardown),
         cmocka_unit_test_setup_teardown(
             test_refresh_equals_full_snapshot_after_generated_migrations,
+            s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_twin_is_a_copy_and_its_refresh_describes_only_the_change,
             s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_census_variants_equal_the_statement_of_every_kind, s_setup,
