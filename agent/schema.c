@@ -933,7 +933,11 @@
  * rows of $2 that are not among the new ones, among the rows described
  * (old: those of the relations described, or all).  A row matches only
  * with the same relation, so that a table dropped and created again
- * gets rows under its new oid.  Reading del's count in the INSERT's
+ * gets rows under its new oid.  The rows of $2 are deleted by their ctid
+ * (read in old, in the same statement): a join of d with the table was
+ * planned as a hash of every row of $2 (its estimates know no
+ * statistics of a temporary table), 7 of the 29 ms of a refresh on a
+ * schema of 1,000 tables.  Reading del's count in the INSERT's
  * condition makes the DELETE run to completion first, so that a row
  * whose def changed does not meet its old self in the primary key; the
  * same for the signatures.  In snapshots, only grants can lack a def (a
@@ -958,28 +962,31 @@
     " coalesce(pg_catalog.quote_ident($1::pg_catalog.text), '*'),"          \
     " 0::pg_catalog.oid WHERE " S_FULL "),"                                 \
     "old AS ("                                                              \
-    " SELECT s.kind, s.ident, s.def, s.rel FROM pg_temp.flotilla_schema_snap s" \
+    " SELECT s.kind, s.ident, s.def, s.rel, s.ctid"                         \
+    " FROM pg_temp.flotilla_schema_snap s"                                  \
     " WHERE s.gen = $2::pg_catalog.int4 AND " S_FULL                        \
     " UNION ALL"                                                            \
-    " SELECT s.kind, s.ident, s.def, s.rel FROM pg_temp.flotilla_schema_snap s" \
+    " SELECT s.kind, s.ident, s.def, s.rel, s.ctid"                         \
+    " FROM pg_temp.flotilla_schema_snap s"                                  \
     " WHERE s.gen = $2::pg_catalog.int4 AND NOT " S_FULL                    \
     " AND s.rel = " S_DIRTY "),"                                            \
     "d AS MATERIALIZED ("                                                   \
     " SELECT old.kind AS okind, old.ident AS oident, old.def AS odef,"      \
-    " new.kind, new.ident, new.def, new.relid FROM new"                     \
+    " old.ctid AS octid, new.kind, new.ident, new.def, new.relid FROM new"  \
     " FULL JOIN old ON old.kind = new.kind AND old.ident = new.ident"       \
     " AND old.def = new.def AND old.rel = new.relid"                        \
     " WHERE old.kind IS NULL OR new.kind IS NULL),"                         \
-    "del AS (DELETE FROM pg_temp.flotilla_schema_snap s USING d"            \
-    " WHERE s.gen = $2::pg_catalog.int4 AND s.kind = d.okind"               \
-    " AND s.ident = d.oident RETURNING 1),"                                 \
+    "del AS (DELETE FROM pg_temp.flotilla_schema_snap s"                    \
+    " WHERE s.ctid = ANY (ARRAY(SELECT d.octid FROM d"                      \
+    " WHERE d.octid IS NOT NULL)) RETURNING 1),"                            \
     "ins AS (INSERT INTO pg_temp.flotilla_schema_snap"                      \
     " (gen, kind, ident, def, rel)"                                         \
     " SELECT $2::pg_catalog.int4, d.kind, d.ident, d.def, d.relid FROM d"   \
     " WHERE d.kind IS NOT NULL"                                             \
     " AND (SELECT pg_catalog.count(*) FROM del) >= 0 RETURNING 1),"         \
-    "sdel AS (DELETE FROM pg_temp.flotilla_schema_sig s USING chg"          \
-    " WHERE s.gen = $2::pg_catalog.int4 AND s.rel = chg.rel RETURNING 1),"  \
+    "sdel AS (DELETE FROM pg_temp.flotilla_schema_sig s"                    \
+    " WHERE s.gen = $2::pg_catalog.int4"                                    \
+    " AND s.rel = ANY (ARRAY(SELECT chg.rel FROM chg)) RETURNING 1),"       \
     "sins AS (INSERT INTO pg_temp.flotilla_schema_sig (gen, rel, sig)"      \
     " SELECT $2::pg_catalog.int4, sig.rel, sig.sig FROM sig"                \
     " WHERE sig.rel IN (SELECT chg.rel FROM chg)"                           \
