@@ -142,6 +142,22 @@
 #define S_CTES_SQL S_CTES_X("", "", "true")
 
 /*
+ * The managed relations described (rel, below), RELF a further condition
+ * on them (c, their pg_class row).
+ */
+#define S_REL_SQL                                                           \
+    " SELECT c.oid, c.relname, c.relkind, c.relowner, c.relacl,"            \
+    "  c.reloptions, c.relpersistence, c.relispartition, c.relpartbound,"   \
+    "  c.relam, c.reltablespace, c.relrowsecurity, c.relforcerowsecurity,"  \
+    "  c.relreplident, c.relispopulated, ns.nspname,"                       \
+    "  pg_catalog.format('%I.%I', ns.nspname, c.relname) AS q,"             \
+    "  CASE c.relkind WHEN 'v' THEN 'view' WHEN 'm' THEN 'matview'"         \
+    "  WHEN 'S' THEN 'sequence' ELSE 'table' END AS okind"                  \
+    " FROM ns JOIN pg_catalog.pg_class c ON c.relnamespace = ns.oid"        \
+    " WHERE c.relkind IN ('r', 'p', 'f', 'v', 'm', 'S')"                    \
+    " AND NOT" S_IN_EXTENSION("pg_class", "c.oid")
+
+/*
  * S_CTES_X(PRE, RELF, GG): PRE, more CTEs after nsdep (the refresh's
  * change detection, see s_refresh_sql); RELF, a further condition on the
  * relations described; GG, whether the objects that belong to no
@@ -165,17 +181,7 @@
     " WHERE d.refclassid = 'pg_catalog.pg_namespace'::pg_catalog.regclass"  \
     " AND d.refobjid = ANY (ARRAY(SELECT ns.oid FROM ns))"                  \
     " AND d.refobjsubid = 0 AND d.deptype = 'n')," PRE                      \
-    "rel AS MATERIALIZED ("                                                 \
-    " SELECT c.oid, c.relname, c.relkind, c.relowner, c.relacl,"            \
-    "  c.reloptions, c.relpersistence, c.relispartition, c.relpartbound,"   \
-    "  c.relam, c.reltablespace, c.relrowsecurity, c.relforcerowsecurity,"  \
-    "  c.relreplident, c.relispopulated, ns.nspname,"                       \
-    "  pg_catalog.format('%I.%I', ns.nspname, c.relname) AS q,"             \
-    "  CASE c.relkind WHEN 'v' THEN 'view' WHEN 'm' THEN 'matview'"         \
-    "  WHEN 'S' THEN 'sequence' ELSE 'table' END AS okind"                  \
-    " FROM ns JOIN pg_catalog.pg_class c ON c.relnamespace = ns.oid"        \
-    " WHERE c.relkind IN ('r', 'p', 'f', 'v', 'm', 'S')"                    \
-    " AND NOT" S_IN_EXTENSION("pg_class", "c.oid") RELF "),"                \
+    "rel AS MATERIALIZED (" S_REL_SQL RELF "),"                             \
     /*                                                                      \
      * Each table's parents ("schema.table, ...", a partition's one), one  \
      * row a table: joined to rel, a CTE only as large as rel is expected  \
@@ -937,7 +943,10 @@
  * (read in old, in the same statement): a join of d with the table was
  * planned as a hash of every row of $2 (its estimates know no
  * statistics of a temporary table), 7 of the 29 ms of a refresh on a
- * schema of 1,000 tables.  Reading del's count in the INSERT's
+ * schema of 1,000 tables.  For the same reason rel is read in two
+ * branches: all of pg_class when everything is described, the dirty
+ * relations' rows by their oid when not (a condition "full OR dirty"
+ * scanned the whole catalog either way).  Reading del's count in the INSERT's
  * condition makes the DELETE run to completion first, so that a row
  * whose def changed does not meet its old self in the primary key; the
  * same for the signatures.  In snapshots, only grants can lack a def (a
@@ -948,7 +957,8 @@
  * fingerprint.
  */
 #define S_SNAP_HEAD                                                         \
-    S_CTES_HEAD(S_DETECT_SQL, " AND (" S_FULL " OR c.oid = " S_DIRTY ")")
+    S_CTES_HEAD(S_DETECT_SQL, " AND " S_FULL " UNION ALL" S_REL_SQL        \
+                " AND NOT " S_FULL " AND c.oid = " S_DIRTY)
 #define S_SNAP_TAIL                                                         \
     S_OBJ_SQL(S_NO_TARGETS, " WHERE col.attacl IS NOT NULL", S_FULL) ","    \
     "new AS ("                                                              \
