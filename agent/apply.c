@@ -167,6 +167,7 @@ typedef struct {
     fl__stats_t stats;
     int64_t t0;
     fl_net_snap_t pre;      /* the managed relations at the start of the run */
+    fl_net_positions_t seqpos; /* the sequences' positions before the unit */
     fl_backup_t *backups;   /* taken in this run */
     size_t nbackups;
     s_oids backed;          /* their tables */
@@ -208,6 +209,7 @@ s_unit_release(s_unit *u)
     s_unit_reset_run(u);
     s_oids_release(&u->forced);
     fl__net_snap_release(&u->first);
+    fl__net_positions_release(&u->seqpos);
     fl_buf_release(&u->uncovered);
     fl__stats_release(&u->stats);
     fl_stmt_list_release(&u->stmts);
@@ -753,8 +755,8 @@ s_net(fl_pipeline_t *p, s_unit *u, fl_net_snap_t *post, fl_error_t *err)
                             p->target};
     int rc;
 
-    if ((rc = fl__net_after(p->pg, &p->session, p->target, post, &touched,
-                            err)) != 0)
+    if ((rc = fl__net_after(p->pg, &p->session, p->target, &u->pre, post,
+                            &touched, err)) != 0)
         goto cleanup;
     if (touched.own) {
         u->own = 1;
@@ -1131,6 +1133,10 @@ s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
 
     *outcome = S_FAILED;
     *stage = FL_STEP_VALIDATE;
+    /* Before BEGIN: reading a position locks the sequence (net.c). */
+    fl__net_positions_release(&u->seqpos);
+    if ((rc = fl__net_positions(p->pg, p->target, &u->seqpos, err)) != 0)
+        return rc;
     if (m->validate == NULL && !p->session.in_migration) {
         /*
          * Nothing to run between BEGIN and the net's snapshot: BEGIN,
@@ -1141,6 +1147,7 @@ s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
         fl__timeout_values(p, m, lt, st);
         if ((rc = fl__net_begin(p->pg, lt, st, p->target, &u->pre, err)) != 0)
             return rc;
+        fl__net_positions_apply(&u->pre, &u->seqpos);
         early_savepoint = -1;
     } else if ((rc = fl__begin_with_timeouts(p, m, early_savepoint
                                                  ? "BEGIN; SAVEPOINT "
@@ -1167,6 +1174,7 @@ s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
          (!early_savepoint &&
           (rc = fl_pg_exec(p->pg, "SAVEPOINT flotilla_run", err)) != 0)))
         return rc;
+    fl__net_positions_apply(&u->pre, &u->seqpos);
     if (p->target[0] &&
         (rc = fl__net_outside_before(p->pg, p->target, u->outside, err)) != 0)
         return rc;
@@ -1264,6 +1272,7 @@ s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
         }
         if ((rc = fl__net_snapshot(p->pg, p->target, &u->pre, err)) != 0)
             goto cleanup;
+        fl__net_positions_apply(&u->pre, &u->seqpos);
     }
     *stage = FL_STEP_BACKUP;
     if ((rc = s_reconcile(p, u, &post, err)) != 0)

@@ -16,7 +16,17 @@
  *
  * It is taken twice per migration, so it is kept to what pg_class and
  * the backend's own counters hold: one prepared query, no per-table
- * subquery.  Columns are looked at through their catalog rows instead: a
+ * subquery.  A sequence's position is read apart: reading it locks the
+ * sequence (ROW EXCLUSIVE) until the end of the transaction, so read in
+ * the migration's transaction it locked every sequence of the schema for
+ * the whole migration, and filled the server's lock table, which every
+ * other session shares, on a schema of 30,000 sequences ("out of shared
+ * memory").  Before the migration the positions are read outside its
+ * transaction, 1,000 sequences a transaction (fl__net_positions); after
+ * it, only the relations the transaction holds a lock on are read again
+ * (fl__net_after): PostgreSQL locks every relation whose rows, storage,
+ * columns or position a statement changes (nextval and setval too, until
+ * the end of the transaction), and one no lock is held on is as it was.  Columns are looked at through their catalog rows instead: a
  * pg_attribute row this transaction wrote (its xmin is ours, or newer)
  * with an attribute number the table already had is a column the
  * migration dropped, retyped or renamed (fl__net_touched_columns), and
@@ -33,22 +43,63 @@
 #include "agent/pipeline_internal.h"
 #include "common/alloc.h"
 
-static const char s_snapshot_sql[] =
-    "SELECT c.oid, c.relkind, c.relfilenode, c.relnatts, n.nspname,"
-    " c.relname,"
-    " pg_catalog.pg_stat_get_xact_tuples_inserted(c.oid),"
-    " pg_catalog.pg_stat_get_xact_tuples_updated(c.oid),"
-    " pg_catalog.pg_stat_get_xact_tuples_deleted(c.oid),"
-    " CASE WHEN c.relkind = 'S' AND pg_catalog.has_sequence_privilege(c.oid,"
-    "   'SELECT') THEN pg_catalog.pg_sequence_last_value(c.oid) END"
-    " FROM pg_catalog.pg_class c"
-    " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-    " WHERE c.relkind IN ('r', 'p', 'S') AND n.nspname NOT IN"
-    "  ('pg_catalog', 'information_schema', 'flotilla', 'flotilla_backup')"
-    "  AND n.nspname !~ '^pg_(toast|temp)'"
-    "  AND ($1 OPERATOR(pg_catalog.=) '' OR n.nspname OPERATOR(pg_catalog.=)"
+/* A lock of lock alias l this session holds, in the current database. */
+#define S_MINE(l)                                                           \
+    " " l ".granted AND " l ".pid = pg_catalog.pg_backend_pid()"            \
+    " AND " l ".database = (SELECT d.oid FROM pg_catalog.pg_database d"     \
+    "  WHERE d.datname = pg_catalog.current_database()) "
+
+/* The relations (c) of the net, of schema n ($1: the scope, see below). */
+#define S_NET_FROM                                                          \
+    " FROM pg_catalog.pg_class c"                                           \
+    " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"             \
+    " WHERE n.nspname NOT IN"                                               \
+    "  ('pg_catalog', 'information_schema', 'flotilla', 'flotilla_backup')" \
+    "  AND n.nspname !~ '^pg_(toast|temp)'"                                 \
+    "  AND ($1 OPERATOR(pg_catalog.=) '' OR n.nspname OPERATOR(pg_catalog.=)" \
     "   ANY (ARRAY[$1, 'public']::pg_catalog.name[]))"
-    " ORDER BY c.oid";
+
+/* The relation oids this session holds a lock on. */
+#define S_LOCKED                                                            \
+    "SELECT l.relation FROM pg_catalog.pg_locks l"                          \
+    " WHERE l.locktype = 'relation' AND" S_MINE("l")
+
+/* A snapshot's rows, a sequence's position pos, relations where w. */
+#define S_NET_SQL(pos, w)                                                   \
+    "SELECT c.oid, c.relkind, c.relfilenode, c.relnatts, n.nspname,"        \
+    " c.relname,"                                                           \
+    " pg_catalog.pg_stat_get_xact_tuples_inserted(c.oid),"                  \
+    " pg_catalog.pg_stat_get_xact_tuples_updated(c.oid),"                   \
+    " pg_catalog.pg_stat_get_xact_tuples_deleted(c.oid), " pos              \
+    S_NET_FROM " AND c.relkind IN ('r', 'p', 'S')" w " ORDER BY c.oid"
+
+/* A sequence's position, when the role may read it; locks the sequence. */
+#define S_SEQ_POS                                                           \
+    " CASE WHEN c.relkind = 'S' AND pg_catalog.has_sequence_privilege(c.oid," \
+    "   'SELECT') THEN pg_catalog.pg_sequence_last_value(c.oid) END"
+
+/* Before: no position, no lock (fl__net_positions reads them). */
+static const char s_snapshot_sql[] = S_NET_SQL("NULL", "");
+
+/* After: the relations this transaction holds a lock on, positions too. */
+static const char s_after_sql[] =
+    S_NET_SQL(S_SEQ_POS, " AND c.oid = ANY (ARRAY(" S_LOCKED "))");
+
+static const char s_locked_sql[] = S_LOCKED " GROUP BY l.relation ORDER BY 1";
+
+/* How many positions a transaction of fl__net_positions reads. */
+#define S_POSITIONS_BATCH 1000
+#define S_STR(x) #x
+#define S_XSTR(x) S_STR(x)
+
+/* The positions of the next S_POSITIONS_BATCH sequences after oid $2. */
+static const char s_positions_sql[] =
+    "SELECT s.oid, pg_catalog.pg_sequence_last_value(s.oid)"
+    " FROM (SELECT c.oid" S_NET_FROM " AND c.relkind = 'S'"
+    "  AND c.oid OPERATOR(pg_catalog.>) $2::pg_catalog.oid"
+    "  AND CASE WHEN c.relkind = 'S' THEN" /* it raises on anything else */
+    "  pg_catalog.has_sequence_privilege(c.oid, 'SELECT') END"
+    "  ORDER BY c.oid LIMIT " S_XSTR(S_POSITIONS_BATCH) ") s ORDER BY s.oid";
 
 /*
  * Attributes whose catalog row was written since this transaction began
@@ -58,12 +109,6 @@ static const char s_snapshot_sql[] =
 static const char s_touched_sql[] =
     "SELECT a.attrelid, a.attnum, a.attisdropped FROM pg_catalog.pg_attribute a"
     " WHERE a.attnum > 0 AND pg_catalog.age(a.xmin) <= 0";
-
-/* A lock of lock alias l this session holds, in the current database. */
-#define S_MINE(l)                                                           \
-    " " l ".granted AND " l ".pid = pg_catalog.pg_backend_pid()"            \
-    " AND " l ".database = (SELECT d.oid FROM pg_catalog.pg_database d"     \
-    "  WHERE d.datname = pg_catalog.current_database()) "
 
 /*
  * The relations (c, in schema n) this session holds a lock on that writes
@@ -201,32 +246,109 @@ fl__net_touched_columns(fl_pg_t *pg, fl_net_touched_t *out, fl_error_t *err)
     return rc;
 }
 
+/* dst: a copy of src's snapshot fields (not its columns). */
+static void
+s_rel_copy(fl_net_rel_t *dst, const fl_net_rel_t *src)
+{
+    memset(dst, 0, sizeof(*dst));
+    dst->oid = src->oid;
+    dst->relkind = src->relkind;
+    dst->relfilenode = src->relfilenode;
+    dst->natts = src->natts;
+    dst->schema = fl_strdup_or_null(src->schema);
+    dst->name = fl_strdup_or_null(src->name);
+    dst->n_ins = src->n_ins;
+    dst->n_upd = src->n_upd;
+    dst->n_del = src->n_del;
+    dst->seq_last = fl_strdup_or_null(src->seq_last);
+}
+
+static int
+s_rel_cmp(const void *a, const void *b)
+{
+    uint32_t x = ((const fl_net_rel_t *)a)->oid;
+    uint32_t y = ((const fl_net_rel_t *)b)->oid;
+
+    return x < y ? -1 : x > y;
+}
+
+/* True when sorted oids[0..n) holds oid. */
+static int
+s_oid_in(const uint32_t *oids, size_t n, uint32_t oid)
+{
+    size_t lo = 0, hi = n;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (oids[mid] == oid)
+            return 1;
+        if (oids[mid] < oid)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return 0;
+}
+
+/*
+ * post: the rows of s_after_sql (r: the relations locked, as they are
+ * now) and, for every relation of pre no lock is held on (locked: the
+ * oids, sorted), pre's own row.  A relation of pre that is locked and
+ * has no row was dropped.
+ */
+static void
+s_after_read(const fl_pg_result_t *r, const fl_pg_result_t *locked,
+             const fl_net_snap_t *pre, fl_net_snap_t *post)
+{
+    uint32_t *oids = fl_calloc(locked->nrows + 1, sizeof(uint32_t));
+    fl_net_snap_t now;
+    size_t n = 0;
+
+    for (size_t i = 0; i < locked->nrows; i++)
+        oids[i] = s_u32(fl_pg_value(locked, i, 0));
+    s_snapshot_read(r, &now);
+    post->rels = fl_calloc(now.n + pre->n + 1, sizeof(fl_net_rel_t));
+    for (size_t i = 0; i < now.n; i++)
+        post->rels[n++] = now.rels[i]; /* moved */
+    for (size_t i = 0; i < pre->n; i++)
+        if (!s_oid_in(oids, locked->nrows, pre->rels[i].oid))
+            s_rel_copy(&post->rels[n++], &pre->rels[i]);
+    post->n = n;
+    qsort(post->rels, n, sizeof(fl_net_rel_t), s_rel_cmp);
+    free(now.rels);
+    free(oids);
+}
+
 int
 fl__net_after(fl_pg_t *pg, fl_session_t *session, const char *scope,
-              fl_net_snap_t *post, fl_net_touched_t *touched, fl_error_t *err)
+              const fl_net_snap_t *pre, fl_net_snap_t *post,
+              fl_net_touched_t *touched, fl_error_t *err)
 {
     fl_pg_result_t r0 = FL_PG_RESULT_INIT, r1 = FL_PG_RESULT_INIT,
-                   r2 = FL_PG_RESULT_INIT, r3 = FL_PG_RESULT_INIT;
+                   r2 = FL_PG_RESULT_INIT, r3 = FL_PG_RESULT_INIT,
+                   r4 = FL_PG_RESULT_INIT;
     const char *params[1] = {scope ? scope : ""};
-    fl_pg_step_t steps[4];
+    fl_pg_step_t steps[5];
     size_t n = fl__session_leave_step(session, fl_pg_in_transaction(pg),
                                       &steps[0], &r0);
     size_t leave = n;
     int rc;
 
-    steps[n++] = (fl_pg_step_t){"flotilla_net_snapshot", s_snapshot_sql, 1,
+    steps[n++] = (fl_pg_step_t){"flotilla_net_after", s_after_sql, 1,
                                 params, &r1};
     steps[n++] = (fl_pg_step_t){"flotilla_net_touched", s_touched_sql, 0,
                                 NULL, &r2};
     steps[n++] = (fl_pg_step_t){"flotilla_net_own", fl__net_own_sql, 0, NULL,
                                 &r3};
+    steps[n++] = (fl_pg_step_t){"flotilla_net_locked", s_locked_sql, 0, NULL,
+                                &r4};
     memset(post, 0, sizeof(*post));
     memset(touched, 0, sizeof(*touched));
     rc = fl_pg_batch(pg, steps, n, err);
     if (rc == 0) {
         if (leave)
             fl__session_left(session, &r0);
-        s_snapshot_read(&r1, post);
+        s_after_read(&r1, &r4, pre, post);
         s_touched_read(&r2, touched);
         touched->own = fl_strdup_or_null(r3.nrows == 1 ? fl_pg_value(&r3, 0, 0)
                                                        : NULL);
@@ -235,7 +357,73 @@ fl__net_after(fl_pg_t *pg, fl_session_t *session, const char *scope,
     fl_pg_result_release(&r1);
     fl_pg_result_release(&r2);
     fl_pg_result_release(&r3);
+    fl_pg_result_release(&r4);
     return rc;
+}
+
+int
+fl__net_positions(fl_pg_t *pg, const char *scope, fl_net_positions_t *out,
+                  fl_error_t *err)
+{
+    char after[16] = "0";
+    const char *params[2] = {scope ? scope : "", after};
+    size_t cap = 0;
+    int rc = 0;
+
+    memset(out, 0, sizeof(*out));
+    for (;;) {
+        fl_pg_result_t r = FL_PG_RESULT_INIT;
+
+        rc = fl_pg_query_prepared(pg, &r, "flotilla_net_positions",
+                                  s_positions_sql, 2, params, err);
+        if (rc == 0 && out->n + r.nrows > cap) {
+            cap = (out->n + r.nrows) * 2;
+            out->v = fl_realloc(out->v, cap * sizeof(*out->v));
+        }
+        for (size_t i = 0; rc == 0 && i < r.nrows; i++) {
+            out->v[out->n].oid = s_u32(fl_pg_value(&r, i, 0));
+            out->v[out->n].last = fl_strdup_or_null(fl_pg_value(&r, i, 1));
+            out->n++;
+        }
+        if (rc == 0 && r.nrows > 0)
+            snprintf(after, sizeof(after), "%u", out->v[out->n - 1].oid);
+        if (rc != 0 || r.nrows < S_POSITIONS_BATCH) {
+            fl_pg_result_release(&r);
+            break;
+        }
+        fl_pg_result_release(&r);
+    }
+    if (rc != 0)
+        fl__net_positions_release(out);
+    return rc;
+}
+
+void
+fl__net_positions_apply(fl_net_snap_t *snap, const fl_net_positions_t *pos)
+{
+    size_t j = 0;
+
+    /* Both sorted by oid. */
+    for (size_t i = 0; i < snap->n; i++) {
+        fl_net_rel_t *rel = &snap->rels[i];
+
+        if (rel->relkind != 'S')
+            continue;
+        while (j < pos->n && pos->v[j].oid < rel->oid)
+            j++;
+        fl_free(&rel->seq_last);
+        if (j < pos->n && pos->v[j].oid == rel->oid)
+            rel->seq_last = fl_strdup_or_null(pos->v[j].last);
+    }
+}
+
+void
+fl__net_positions_release(fl_net_positions_t *pos)
+{
+    for (size_t i = 0; i < pos->n; i++)
+        free(pos->v[i].last);
+    fl_free(&pos->v);
+    pos->n = 0;
 }
 
 void

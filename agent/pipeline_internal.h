@@ -229,7 +229,11 @@ int fl__own_refusal(const fl_migration_t *m, const char *own,
 int fl__own_check(fl_pipeline_t *p, const fl_migration_t *m,
                   fl_error_t *err) FL_NODISCARD;
 
-/* Takes a snapshot (on the pinned session); out is released by the caller. */
+/*
+ * Takes a snapshot (on the pinned session); out is released by the caller.
+ * It reads no sequence's position (seq_last NULL; fl__net_positions_apply
+ * sets them) and so locks nothing.
+ */
 /*
  * scope: "" or NULL every user schema; a schema target's name: that
  * schema and public only (a tenant's migration is not expected to touch
@@ -247,12 +251,38 @@ const fl_net_col_t *fl__net_col(const fl_net_rel_t *rel, int attnum);
 int fl__net_touched_columns(fl_pg_t *pg, fl_net_touched_t *out,
                             fl_error_t *err) FL_NODISCARD;
 /*
- * fl__session_leave, fl__net_snapshot and fl__net_touched_columns in one
- * round trip (the net after the statements); the caller releases both.
+ * fl__session_leave, the net's snapshot and fl__net_touched_columns in
+ * one round trip (the net after the statements); the caller releases
+ * both.  post: the relations this transaction holds a lock on, read
+ * again, and pre's row of every other (nothing changed what no lock is
+ * held on); a relation of pre that is locked and gone was dropped.
  */
 int fl__net_after(fl_pg_t *pg, fl_session_t *session, const char *scope,
-                  fl_net_snap_t *post, fl_net_touched_t *touched,
-                  fl_error_t *err) FL_NODISCARD;
+                  const fl_net_snap_t *pre, fl_net_snap_t *post,
+                  fl_net_touched_t *touched, fl_error_t *err) FL_NODISCARD;
+
+/* The positions of the sequences of a scope (fl__net_positions). */
+typedef struct {
+    struct {
+        uint32_t oid;
+        char *last; /* NULL: never called */
+    } *v;           /* sorted by oid */
+    size_t n;
+} fl_net_positions_t;
+
+/*
+ * The position of every sequence of scope the role may read, for the net
+ * before a migration: to be called outside a transaction, where each
+ * batch of 1,000 sequences is read in a transaction of its own (reading
+ * a position locks the sequence until the transaction ends).  Released
+ * with fl__net_positions_release.
+ */
+int fl__net_positions(fl_pg_t *pg, const char *scope,
+                      fl_net_positions_t *out, fl_error_t *err) FL_NODISCARD;
+/* Sets the seq_last of snap's sequences from pos (NULL: not in pos). */
+void fl__net_positions_apply(fl_net_snap_t *snap,
+                             const fl_net_positions_t *pos);
+void fl__net_positions_release(fl_net_positions_t *pos);
 /*
  * For a schema target (scope): the relations outside its schema and
  * public that this transaction changed in a way that can destroy data

@@ -129,7 +129,12 @@
  * and writes only the rows that differ from the generation it replaces:
  * what it costs grows with the managed objects, not with the catalogs'
  * built-in rows.  Its fingerprint is computed with it, in the round trip
- * of its COMMIT.  Types and functions are found through the dependency
+ * of its COMMIT.  The pipeline's first snapshot of a run is copied to a
+ * twin generation (fl_schema_snapshot_twin) rather than described twice,
+ * and a record of changes compares only the rows of the relations where
+ * its two generations can differ, which the snapshots keep exactly
+ * (schema.c, "Pairs"): after a small migration on a schema of 1,000
+ * tables, the record costs 0.3 ms instead of 9 (bench/apply.sh, part 4).  Types and functions are found through the dependency
  * on their schema that PostgreSQL records for every one it did not
  * create itself, so a snapshot of pg_catalog (only_schema) lists none of
  * its built-in types and functions.

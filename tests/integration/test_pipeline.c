@@ -329,6 +329,59 @@ test_update_rollback_restores_old_values(void **state)
     free(after);
 }
 
+/* Division by zero unless this session holds no lock on a spare_ sequence. */
+#define S_NO_SPARE_LOCK                                                     \
+    " 1 / (SELECT (count(*) = 0)::int FROM pg_locks l"                      \
+    " JOIN pg_class c ON c.oid = l.relation WHERE l.pid = pg_backend_pid()" \
+    " AND c.relname LIKE 'spare%')"
+
+/*
+ * The net reads where every sequence stood before a migration, and where
+ * the ones it used stand after; reading a position locks the sequence
+ * until the end of the transaction.  Read inside the migration's, that
+ * was a lock on every sequence of the schema for the whole migration
+ * (30,000 sequences: "out of shared memory", the migration refused, and
+ * the server's lock table, which every other session shares, full).  A
+ * migration holds no lock on a sequence it does not use: checked by the
+ * migration itself while it runs, and by a trigger deferred to its
+ * COMMIT, after flotilla's last statement; the sequence it used (made
+ * after 1,100 others: its position is read in the second transaction of
+ * 1,000) is still seen advanced.
+ */
+static void
+test_apply_locks_no_sequence_the_migration_does_not_use(void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+
+    fl_test_exec(e->conn,
+        "DO $$ BEGIN FOR i IN 1..1100 LOOP"
+        " EXECUTE format('CREATE SEQUENCE spare_%s', i); END LOOP; END $$;"
+        "CREATE SEQUENCE used; SELECT nextval('used');"
+        "CREATE TABLE counted (id bigint DEFAULT nextval('used'));");
+    s_write(e, "0001_probe.sql",
+            "-- flotilla:up\n"
+            "CREATE TABLE probe (id int);\n"
+            "CREATE FUNCTION probe_locks() RETURNS trigger LANGUAGE plpgsql"
+            " AS $$BEGIN PERFORM" S_NO_SPARE_LOCK "; RETURN NULL; END$$;\n"
+            "CREATE CONSTRAINT TRIGGER probe_at_commit AFTER INSERT ON probe"
+            " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW"
+            " EXECUTE FUNCTION probe_locks();\n"
+            "INSERT INTO probe VALUES (1);\n"
+            "SELECT" S_NO_SPARE_LOCK ";\n"
+            "INSERT INTO counted DEFAULT VALUES;\n"
+            "-- flotilla:down\n"
+            "DROP TABLE probe;\nDROP FUNCTION probe_locks();\n"
+            "DELETE FROM counted;\n");
+    s_run(e, &r, "apply", 1, "--allow-lint-errors", NULL);
+    s_expect(&r, 0, "applied 1 migration");
+    fl_test_proc_release(&r);
+    s_assert_value(e, "SELECT string_agg(seq_name || ' ' || reason || ' '"
+                      " || last_value || ' -> ' || after_value, ', ')"
+                      " FROM flotilla.sequence_backups",
+                   "used advanced 1 -> 2");
+}
+
 static void
 test_plan_changes_nothing(void **state)
 {
@@ -2136,6 +2189,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_validation_refuses_null_emails_with_count_and_changes_nothing, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_drop_column_rollback_restores_schema_and_data, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_update_rollback_restores_old_values, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_apply_locks_no_sequence_the_migration_does_not_use, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_plan_changes_nothing, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_plan_observes_locks_and_rewrites, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_create_index_concurrently_and_resume_after_failure, s_setup, s_teardown),
