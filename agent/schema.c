@@ -761,11 +761,14 @@
  * generation has no signature 0 yet, or when signature 0 changed (a
  * renamed type, function, schema or role shows in the text of
  * relations whose own catalog rows did not change).  Otherwise dirty
- * holds the relations whose signature changed (or which appeared or
- * disappeared; among cand only, the others are taken as they were) and
- * those with an object that depends on one of them (pg_depend: a view,
- * a foreign key, a column default, an owned sequence, a partition, a
- * trigger or a policy, whose text names them).
+ * holds the relations whose signature changed (or which appeared, among
+ * cand only, the others are taken as they were; or disappeared: gone)
+ * and those with an object that depends on one of them (pg_depend: a
+ * view, a foreign key, a column default, an owned sequence, a partition,
+ * a trigger or a policy, whose text names them).  Sets are compared by
+ * hashing, never row by row: gone is an EXCEPT, as a NOT EXISTS the
+ * planner (which knows no statistics of the temporary tables) ran a scan
+ * of live for each stored row, 27 s of a refresh on 30,000 sequences.
  */
 #define S_DETECT_SQL                                                        \
     "live AS MATERIALIZED ("                                                \
@@ -873,12 +876,14 @@
     "gd AS MATERIALIZED (SELECT $3::pg_catalog.bool OR NOT EXISTS ("        \
     " SELECT FROM stored JOIN sig ON sig.rel = stored.rel"                  \
     " AND sig.sig = stored.sig WHERE stored.rel = 0) AS full),"             \
+    "gone AS MATERIALIZED (SELECT stored.rel FROM stored"                   \
+    " WHERE stored.rel <> 0 EXCEPT SELECT live.oid FROM live),"             \
     "chg AS MATERIALIZED (SELECT coalesce(sig.rel, st.rel) AS rel"          \
     " FROM sig FULL JOIN (SELECT stored.rel, stored.sig FROM stored"        \
-    "  WHERE stored.rel = 0 OR stored.rel IN (SELECT cand.oid FROM cand)"   \
-    "  OR NOT EXISTS (SELECT FROM live WHERE live.oid = stored.rel)) st"    \
+    "  WHERE stored.rel = 0 OR stored.rel IN (SELECT cand.oid FROM cand)) st" \
     " ON st.rel = sig.rel AND st.sig = sig.sig"                             \
-    " WHERE sig.rel IS NULL OR st.rel IS NULL),"                            \
+    " WHERE sig.rel IS NULL OR st.rel IS NULL"                              \
+    " UNION ALL SELECT gone.rel FROM gone),"                                \
     "dirty AS MATERIALIZED (SELECT chg.rel FROM chg WHERE chg.rel <> 0"     \
     " UNION SELECT r.rel FROM pg_catalog.pg_depend d, LATERAL ("            \
     "  SELECT k.conrelid FROM pg_catalog.pg_constraint k"                   \
