@@ -76,7 +76,7 @@
 /* A sequence's position, when the role may read it; locks the sequence. */
 #define S_SEQ_POS                                                           \
     " CASE WHEN c.relkind = 'S' AND pg_catalog.has_sequence_privilege(c.oid," \
-    "   'SELECT') THEN pg_catalog.pg_sequence_last_value(c.oid) END"
+    "   'SELECT,USAGE') THEN pg_catalog.pg_sequence_last_value(c.oid) END"
 
 /* Before: no position, no lock (fl__net_positions reads them). */
 static const char s_snapshot_sql[] = S_NET_SQL("NULL", "");
@@ -98,7 +98,7 @@ static const char s_positions_sql[] =
     " FROM (SELECT c.oid" S_NET_FROM " AND c.relkind = 'S'"
     "  AND c.oid OPERATOR(pg_catalog.>) $2::pg_catalog.oid"
     "  AND CASE WHEN c.relkind = 'S' THEN" /* it raises on anything else */
-    "  pg_catalog.has_sequence_privilege(c.oid, 'SELECT') END"
+    "  pg_catalog.has_sequence_privilege(c.oid, 'SELECT,USAGE') END"
     "  ORDER BY c.oid LIMIT " S_XSTR(S_POSITIONS_BATCH) ") s ORDER BY s.oid";
 
 /*

@@ -22,6 +22,7 @@
  * an earlier migration of the plan adds (nor anything after it).  The
  * plan then does not say that apply would go ahead.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -491,25 +492,51 @@ done:
 /*
  * Sequences do not roll back: what the rehearsal moved.  Before it, the
  * position of every sequence the role can read (pg_sequence_last_value:
- * NULL when never called); after it, the ones that moved are set back,
- * each only if it still stands where the rehearsal left it (nobody used
- * it since; one who calls nextval between that test and the setval, in
- * the same statement, is not seen).  Adds a "sequences" array to the
- * report.
+ * NULL when never called), read outside its transaction
+ * (fl__net_positions: reading a position locks the sequence until the
+ * transaction ends, and all of them at once can fill the server's lock
+ * table); after it, in its transaction, the ones it holds a lock on (it
+ * locked every one it used); those that moved are set back, each only if
+ * it still stands where the rehearsal left it (nobody used it since; one
+ * who calls nextval between that test and the setval, in the same
+ * statement, is not seen).  Adds a "sequences" array to the report.
  */
-#define S_SEQUENCES                                                         \
+#define S_SEQUENCES_LOCKED                                                  \
     "SELECT c.oid::pg_catalog.int8, pg_catalog.pg_sequence_last_value(c.oid)" \
     " FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid"  \
     " OPERATOR(pg_catalog.=) c.relnamespace WHERE CASE WHEN c.relkind"     \
     " OPERATOR(pg_catalog.=) 'S' AND n.nspname NOT IN ('pg_catalog',"      \
     " 'information_schema', 'flotilla', 'flotilla_backup') THEN"           \
-    " pg_catalog.has_sequence_privilege(c.oid, 'SELECT,USAGE') END"
+    " pg_catalog.has_sequence_privilege(c.oid, 'SELECT,USAGE') END"        \
+    " AND c.oid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT l.relation"        \
+    " FROM pg_catalog.pg_locks l WHERE l.locktype OPERATOR(pg_catalog.=)"  \
+    " 'relation' AND l.granted AND l.pid OPERATOR(pg_catalog.=)"           \
+    " pg_catalog.pg_backend_pid()))"
 
+/* Before the rehearsal's transaction: every position, as a json object. */
+static int
+s_sequences_before(fl_pipeline_t *p, json_t **out, fl_error_t *err)
+{
+    fl_net_positions_t pos = {NULL, 0};
+    int rc = fl__net_positions(p->pg, "", &pos, err);
+
+    *out = json_object();
+    for (size_t i = 0; rc == 0 && i < pos.n; i++) {
+        char oid[16];
+
+        snprintf(oid, sizeof(oid), "%u", pos.v[i].oid);
+        json_object_set_new(*out, oid, fl_json_text(pos.v[i].last));
+    }
+    fl__net_positions_release(&pos);
+    return rc;
+}
+
+/* In it, after the rehearsal: the positions of those it locked. */
 static int
 s_sequences_read(fl_pipeline_t *p, json_t **out, fl_error_t *err)
 {
     fl_pg_result_t r = FL_PG_RESULT_INIT;
-    int rc = fl_pg_query(p->pg, &r, S_SEQUENCES, 0, NULL, err);
+    int rc = fl_pg_query(p->pg, &r, S_SEQUENCES_LOCKED, 0, NULL, err);
 
     *out = json_object();
     for (size_t i = 0; rc == 0 && i < r.nrows; i++)
@@ -649,11 +676,10 @@ fl__plan(fl_pipeline_t *p, const fl_source_t *src, fl_plan_t *plan,
         why_not = "--no-rehearse: a plan from the catalog and the text only";
     }
     if (why_not == NULL) {
-        if ((rc = fl_pg_exec(p->pg, "BEGIN", err)) != 0)
+        if ((rc = s_sequences_before(p, &seq_before, err)) != 0 ||
+            (rc = fl_pg_exec(p->pg, "BEGIN", err)) != 0)
             goto cleanup;
         in_tx = 1;
-        if ((rc = s_sequences_read(p, &seq_before, err)) != 0)
-            goto cleanup;
     }
     plan->migrations = fl_calloc(migs->count ? migs->count : 1,
                                  sizeof(*plan->migrations));

@@ -346,7 +346,8 @@ test_update_rollback_restores_old_values(void **state)
  * migration itself while it runs, and by a trigger deferred to its
  * COMMIT, after flotilla's last statement; the sequence it used (made
  * after 1,100 others: its position is read in the second transaction of
- * 1,000) is still seen advanced.
+ * 1,000) is still seen advanced.  The same of plan's rehearsal, which
+ * puts back the position of the sequence it used.
  */
 static void
 test_apply_locks_no_sequence_the_migration_does_not_use(void **state)
@@ -373,6 +374,11 @@ test_apply_locks_no_sequence_the_migration_does_not_use(void **state)
             "-- flotilla:down\n"
             "DROP TABLE probe;\nDROP FUNCTION probe_locks();\n"
             "DELETE FROM counted;\n");
+    /* The rehearsal the same, and what it drew from used is put back. */
+    s_run(e, &r, "plan", 1, "--allow-lint-errors", "--json", NULL);
+    s_expect(&r, 0, "\"put_back\": true");
+    fl_test_proc_release(&r);
+    s_assert_value(e, "SELECT last_value FROM used", "1");
     s_run(e, &r, "apply", 1, "--allow-lint-errors", NULL);
     s_expect(&r, 0, "applied 1 migration");
     fl_test_proc_release(&r);
