@@ -1119,8 +1119,17 @@ s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
     fl_net_snap_t post = {NULL, 0};
     int rc, committed = 0;
 
+    /*
+     * The managed schemas held no sequence at the last unit's COMMIT
+     * (the census, whole-database targets: a schema target's net also
+     * reads public): no position to read before this one.
+     */
+    int no_sequence = p->target[0] == '\0' &&
+                      p->kinds_committed != FL_SCHEMA_KINDS_ASK &&
+                      !(p->kinds_committed & FL_SCHEMA_KIND_SEQUENCE);
+
     /* Known again only if this unit's COMMIT brings the census with it. */
-    p->schema_kinds = FL_SCHEMA_KINDS_ASK;
+    p->schema_kinds = p->kinds_committed = FL_SCHEMA_KINDS_ASK;
     /* What a no-transaction statement SETs LOCAL ends with its COMMIT. */
     p->session.session_level = notx;
 
@@ -1135,7 +1144,8 @@ s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
     *stage = FL_STEP_VALIDATE;
     /* Before BEGIN: reading a position locks the sequence (net.c). */
     fl__net_positions_release(&u->seqpos);
-    if ((rc = fl__net_positions(p->pg, p->target, &u->seqpos, err)) != 0)
+    if (!no_sequence &&
+        (rc = fl__net_positions(p->pg, p->target, &u->seqpos, err)) != 0)
         return rc;
     if (m->validate == NULL && !p->session.in_migration) {
         /*
@@ -1360,7 +1370,8 @@ s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
             committed = rc == 0 || (fl_pg_is_open(p->pg) &&
                                     !fl_pg_in_transaction(p->pg));
             if (rc == 0)
-                p->schema_kinds = fl_schema_census_kinds(&census);
+                p->schema_kinds = p->kinds_committed =
+                    fl_schema_census_kinds(&census);
             if (committed)
                 fl_schema_dirty_add(&p->dirty, rc == 0 && dirty.nrows == 1
                                     ? fl_pg_value(&dirty, 0, 0) : NULL);

@@ -81,11 +81,23 @@
 /* Before: no position, no lock (fl__net_positions reads them). */
 static const char s_snapshot_sql[] = S_NET_SQL("NULL", "");
 
-/* After: the relations this transaction holds a lock on, positions too. */
+/*
+ * After: every relation this transaction holds a lock on, with the
+ * snapshot's columns when it is one of the net's (NULL: not one, or
+ * dropped), positions too.  Each is looked up by its oid, and only those
+ * are read: a sequence's position is read under the lock already held.
+ */
 static const char s_after_sql[] =
-    S_NET_SQL(S_SEQ_POS, " AND c.oid = ANY (ARRAY(" S_LOCKED "))");
-
-static const char s_locked_sql[] = S_LOCKED " GROUP BY l.relation ORDER BY 1";
+    "WITH lk AS MATERIALIZED (" S_LOCKED " GROUP BY l.relation)"
+    " SELECT lk.relation, c.relkind, c.relfilenode, c.relnatts, c.nspname,"
+    " c.relname,"
+    " pg_catalog.pg_stat_get_xact_tuples_inserted(c.oid),"
+    " pg_catalog.pg_stat_get_xact_tuples_updated(c.oid),"
+    " pg_catalog.pg_stat_get_xact_tuples_deleted(c.oid), " S_SEQ_POS
+    " FROM lk LEFT JOIN LATERAL (SELECT c.oid, c.relkind, c.relfilenode,"
+    "  c.relnatts, n.nspname, c.relname" S_NET_FROM
+    "  AND c.relkind IN ('r', 'p', 'S') AND c.oid = lk.relation) c ON true"
+    " ORDER BY lk.relation";
 
 /* How many positions a transaction of fl__net_positions reads. */
 #define S_POSITIONS_BATCH 1000
@@ -147,20 +159,23 @@ s_u32(const char *s)
     return s ? (uint32_t)strtoul(s, NULL, 10) : 0;
 }
 
-/* The rows of s_snapshot_sql into out. */
+/* The rows of s_snapshot_sql (or s_after_sql: not those of no kind). */
 static void
 s_snapshot_read(const fl_pg_result_t *rr, fl_net_snap_t *out)
 {
     const fl_pg_result_t r = *rr;
 
     out->rels = fl_calloc(r.nrows ? r.nrows : 1, sizeof(fl_net_rel_t));
-    out->n = r.nrows;
+    out->n = 0;
     for (size_t i = 0; i < r.nrows; i++) {
-        fl_net_rel_t *rel = &out->rels[i];
+        fl_net_rel_t *rel = &out->rels[out->n];
         const char *kind = fl_pg_value(&r, i, 1);
 
+        if (kind == NULL)
+            continue;
+        out->n++;
         rel->oid = s_u32(fl_pg_value(&r, i, 0));
-        rel->relkind = kind ? kind[0] : '?';
+        rel->relkind = kind[0];
         rel->relfilenode = s_u32(fl_pg_value(&r, i, 2));
         rel->natts = (int)strtol(fl_pg_value(&r, i, 3), NULL, 10);
         rel->schema = fl_strdup_or_null(fl_pg_value(&r, i, 4));
@@ -291,27 +306,27 @@ s_oid_in(const uint32_t *oids, size_t n, uint32_t oid)
 }
 
 /*
- * post: the rows of s_after_sql (r: the relations locked, as they are
- * now) and, for every relation of pre no lock is held on (locked: the
- * oids, sorted), pre's own row.  A relation of pre that is locked and
- * has no row was dropped.
+ * post: the rows of s_after_sql (r: every relation locked; those of the
+ * net as they are now) and, for every relation of pre no lock is held on,
+ * pre's own row.  A relation of pre that is locked and has no row of the
+ * net was dropped.
  */
 static void
-s_after_read(const fl_pg_result_t *r, const fl_pg_result_t *locked,
-             const fl_net_snap_t *pre, fl_net_snap_t *post)
+s_after_read(const fl_pg_result_t *r, const fl_net_snap_t *pre,
+             fl_net_snap_t *post)
 {
-    uint32_t *oids = fl_calloc(locked->nrows + 1, sizeof(uint32_t));
+    uint32_t *oids = fl_calloc(r->nrows + 1, sizeof(uint32_t));
     fl_net_snap_t now;
     size_t n = 0;
 
-    for (size_t i = 0; i < locked->nrows; i++)
-        oids[i] = s_u32(fl_pg_value(locked, i, 0));
+    for (size_t i = 0; i < r->nrows; i++) /* sorted by the statement */
+        oids[i] = s_u32(fl_pg_value(r, i, 0));
     s_snapshot_read(r, &now);
     post->rels = fl_calloc(now.n + pre->n + 1, sizeof(fl_net_rel_t));
     for (size_t i = 0; i < now.n; i++)
         post->rels[n++] = now.rels[i]; /* moved */
     for (size_t i = 0; i < pre->n; i++)
-        if (!s_oid_in(oids, locked->nrows, pre->rels[i].oid))
+        if (!s_oid_in(oids, r->nrows, pre->rels[i].oid))
             s_rel_copy(&post->rels[n++], &pre->rels[i]);
     post->n = n;
     qsort(post->rels, n, sizeof(fl_net_rel_t), s_rel_cmp);
@@ -325,10 +340,9 @@ fl__net_after(fl_pg_t *pg, fl_session_t *session, const char *scope,
               fl_net_touched_t *touched, fl_error_t *err)
 {
     fl_pg_result_t r0 = FL_PG_RESULT_INIT, r1 = FL_PG_RESULT_INIT,
-                   r2 = FL_PG_RESULT_INIT, r3 = FL_PG_RESULT_INIT,
-                   r4 = FL_PG_RESULT_INIT;
+                   r2 = FL_PG_RESULT_INIT, r3 = FL_PG_RESULT_INIT;
     const char *params[1] = {scope ? scope : ""};
-    fl_pg_step_t steps[5];
+    fl_pg_step_t steps[4];
     size_t n = fl__session_leave_step(session, fl_pg_in_transaction(pg),
                                       &steps[0], &r0);
     size_t leave = n;
@@ -340,15 +354,13 @@ fl__net_after(fl_pg_t *pg, fl_session_t *session, const char *scope,
                                 NULL, &r2};
     steps[n++] = (fl_pg_step_t){"flotilla_net_own", fl__net_own_sql, 0, NULL,
                                 &r3};
-    steps[n++] = (fl_pg_step_t){"flotilla_net_locked", s_locked_sql, 0, NULL,
-                                &r4};
     memset(post, 0, sizeof(*post));
     memset(touched, 0, sizeof(*touched));
     rc = fl_pg_batch(pg, steps, n, err);
     if (rc == 0) {
         if (leave)
             fl__session_left(session, &r0);
-        s_after_read(&r1, &r4, pre, post);
+        s_after_read(&r1, pre, post);
         s_touched_read(&r2, touched);
         touched->own = fl_strdup_or_null(r3.nrows == 1 ? fl_pg_value(&r3, 0, 0)
                                                        : NULL);
@@ -357,7 +369,6 @@ fl__net_after(fl_pg_t *pg, fl_session_t *session, const char *scope,
     fl_pg_result_release(&r1);
     fl_pg_result_release(&r2);
     fl_pg_result_release(&r3);
-    fl_pg_result_release(&r4);
     return rc;
 }
 

@@ -339,7 +339,7 @@ fl_pipeline_open(fl_pipeline_t **out, const fl_pipeline_opts_t *opts,
     }
     p->opts = *opts;
     p->dump_lock = -1;
-    p->schema_kinds = FL_SCHEMA_KINDS_ASK;
+    p->schema_kinds = p->kinds_committed = FL_SCHEMA_KINDS_ASK;
     if (p->opts.agent == NULL)
         p->opts.agent = "local";
     if (p->opts.rollout_id == NULL)

@@ -551,6 +551,8 @@ struct fl_pipeline {
                           its refresh; reset with schema_gen (fl__forget_schema) */
     int schema_kinds;  /* the census (fl_schema_census_sql) run with the
                           last unit's COMMIT, or FL_SCHEMA_KINDS_ASK */
+    int kinds_committed; /* the same, kept for the next unit's net (the
+                          record after the COMMIT takes schema_kinds) */
     const char *target; /* ledger rows' target: "" or opts.schema */
     char *search_path;  /* the migration's, when built for a schema target */
     char *described;    /* 'database "x"' or 'schema "s" of database "x"' */

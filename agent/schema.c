@@ -1145,6 +1145,7 @@ const char fl_schema_census_sql[] =
     ") THEN 2 ELSE 0 END)"
     S_OP("+") "(CASE WHEN" S_CENSUS_REL("pg_rewrite", "w", "ev_class")
     " AND w.rulename" S_OP("<>") "'_RETURN') THEN 4 ELSE 0 END)"
+    /* 8: FL_SCHEMA_KIND_SEQUENCE */
     S_OP("+") "(CASE WHEN" S_CENSUS_REL("pg_sequence", "s", "seqrelid")
     ") THEN 8 ELSE 0 END)"
     S_OP("+") "(CASE WHEN" S_CENSUS_DEP("pg_type") " THEN 16 ELSE 0 END)"

@@ -207,6 +207,8 @@ int fl_schema_snapshot_twin(fl_pg_t *pg, int gen, int twin,
  * FL_SCHEMA_KINDS_ASK when r is not its row.
  */
 #define FL_SCHEMA_KINDS_ASK (-1)
+/* The census's bit for sequences. */
+#define FL_SCHEMA_KIND_SEQUENCE 8
 extern const char fl_schema_census_sql[];
 int fl_schema_census_kinds(const fl_pg_result_t *r);
 
