@@ -26,7 +26,8 @@
  * it, only the relations the transaction holds a lock on are read again
  * (fl__net_after): PostgreSQL locks every relation whose rows, storage,
  * columns or position a statement changes (nextval and setval too, until
- * the end of the transaction), and one no lock is held on is as it was.  Columns are looked at through their catalog rows instead: a
+ * the end of the transaction), and one no lock is held on is as it was.
+ * Columns are looked at through their catalog rows instead: a
  * pg_attribute row this transaction wrote (its xmin is ours, or newer)
  * with an attribute number the table already had is a column the
  * migration dropped, retyped or renamed (fl__net_touched_columns), and
@@ -64,22 +65,19 @@
     "SELECT l.relation FROM pg_catalog.pg_locks l"                          \
     " WHERE l.locktype = 'relation' AND" S_MINE("l")
 
-/* A snapshot's rows, a sequence's position pos, relations where w. */
-#define S_NET_SQL(pos, w)                                                   \
-    "SELECT c.oid, c.relkind, c.relfilenode, c.relnatts, n.nspname,"        \
-    " c.relname,"                                                           \
-    " pg_catalog.pg_stat_get_xact_tuples_inserted(c.oid),"                  \
-    " pg_catalog.pg_stat_get_xact_tuples_updated(c.oid),"                   \
-    " pg_catalog.pg_stat_get_xact_tuples_deleted(c.oid), " pos              \
-    S_NET_FROM " AND c.relkind IN ('r', 'p', 'S')" w " ORDER BY c.oid"
-
 /* A sequence's position, when the role may read it; locks the sequence. */
 #define S_SEQ_POS                                                           \
     " CASE WHEN c.relkind = 'S' AND pg_catalog.has_sequence_privilege(c.oid," \
     "   'SELECT,USAGE') THEN pg_catalog.pg_sequence_last_value(c.oid) END"
 
 /* Before: no position, no lock (fl__net_positions reads them). */
-static const char s_snapshot_sql[] = S_NET_SQL("NULL", "");
+static const char s_snapshot_sql[] =
+    "SELECT c.oid, c.relkind, c.relfilenode, c.relnatts, n.nspname,"
+    " c.relname,"
+    " pg_catalog.pg_stat_get_xact_tuples_inserted(c.oid),"
+    " pg_catalog.pg_stat_get_xact_tuples_updated(c.oid),"
+    " pg_catalog.pg_stat_get_xact_tuples_deleted(c.oid), NULL"
+    S_NET_FROM " AND c.relkind IN ('r', 'p', 'S') ORDER BY c.oid";
 
 /*
  * After: every relation this transaction holds a lock on, with the
