@@ -945,10 +945,12 @@
  * adds the relations of the rows it wrote (d, both sides); a record
  * compares only the rows of differ when its two generations are a pair,
  * else all, and makes them a pair that differs where it found them to
- * differ (undoing any pair either was in).  No other statement writes a
- * generation's rows.  A (kind, ident) is one row of a generation, so
- * rows outside differ that are the same in both cannot meet a row of
- * differ in the comparison: it finds what the whole one would.
+ * differ, their relation included: a row that moved to another
+ * relation differs (undoing any pair either was in).  No other statement
+ * writes a generation's rows.  A (kind, ident) is one row of a
+ * generation, so rows outside differ that are the same in both cannot
+ * meet a row of differ in the comparison: it finds what the whole one
+ * would (test_schema.c checks it after generated migrations).
  */
 
 /* Row g's differ with the relations the snapshot wrote (w), or NULL. */
