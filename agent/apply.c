@@ -1155,9 +1155,9 @@ s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
         char lt[24], st[24];
 
         fl__timeout_values(p, m, lt, st);
-        if ((rc = fl__net_begin(p->pg, lt, st, p->target, &u->pre, err)) != 0)
+        if ((rc = fl__net_begin(p->pg, lt, st, p->target, &u->seqpos,
+                                &u->pre, err)) != 0)
             return rc;
-        fl__net_positions_apply(&u->pre, &u->seqpos);
         early_savepoint = -1;
     } else if ((rc = fl__begin_with_timeouts(p, m, early_savepoint
                                                  ? "BEGIN; SAVEPOINT "
@@ -1180,11 +1180,11 @@ s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
     }
     if (early_savepoint >= 0 &&
         ((rc = fl__session_leave(p->pg, &p->session, err)) != 0 ||
-         (rc = fl__net_snapshot(p->pg, p->target, &u->pre, err)) != 0 ||
+         (rc = fl__net_snapshot(p->pg, p->target, &u->seqpos, &u->pre,
+                                err)) != 0 ||
          (!early_savepoint &&
           (rc = fl_pg_exec(p->pg, "SAVEPOINT flotilla_run", err)) != 0)))
         return rc;
-    fl__net_positions_apply(&u->pre, &u->seqpos);
     if (p->target[0] &&
         (rc = fl__net_outside_before(p->pg, p->target, u->outside, err)) != 0)
         return rc;
@@ -1280,9 +1280,9 @@ s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
             s_unit_reset_run(u);
             u->forced = forced;
         }
-        if ((rc = fl__net_snapshot(p->pg, p->target, &u->pre, err)) != 0)
+        if ((rc = fl__net_snapshot(p->pg, p->target, &u->seqpos, &u->pre,
+                                   err)) != 0)
             goto cleanup;
-        fl__net_positions_apply(&u->pre, &u->seqpos);
     }
     *stage = FL_STEP_BACKUP;
     if ((rc = s_reconcile(p, u, &post, err)) != 0)

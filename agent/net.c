@@ -185,8 +185,29 @@ s_snapshot_read(const fl_pg_result_t *rr, fl_net_snap_t *out)
     }
 }
 
+/* Sets the seq_last of snap's sequences from pos (NULL: not in pos). */
+static void
+s_positions_apply(fl_net_snap_t *snap, const fl_net_positions_t *pos)
+{
+    size_t j = 0;
+
+    /* Both sorted by oid. */
+    for (size_t i = 0; pos != NULL && i < snap->n; i++) {
+        fl_net_rel_t *rel = &snap->rels[i];
+
+        if (rel->relkind != 'S')
+            continue;
+        while (j < pos->n && pos->v[j].oid < rel->oid)
+            j++;
+        fl_free(&rel->seq_last);
+        if (j < pos->n && pos->v[j].oid == rel->oid)
+            rel->seq_last = fl_strdup_or_null(pos->v[j].last);
+    }
+}
+
 int
-fl__net_snapshot(fl_pg_t *pg, const char *scope, fl_net_snap_t *out,
+fl__net_snapshot(fl_pg_t *pg, const char *scope,
+                 const fl_net_positions_t *pos, fl_net_snap_t *out,
                  fl_error_t *err)
 {
     fl_pg_result_t r = FL_PG_RESULT_INIT;
@@ -197,8 +218,10 @@ fl__net_snapshot(fl_pg_t *pg, const char *scope, fl_net_snap_t *out,
     /* Prepared once per connection: planning it costs more than running it. */
     rc = fl_pg_query_prepared(pg, &r, "flotilla_net_snapshot", s_snapshot_sql,
                               1, params, err);
-    if (rc == 0)
+    if (rc == 0) {
         s_snapshot_read(&r, out);
+        s_positions_apply(out, pos);
+    }
     fl_pg_result_release(&r);
     return rc;
 }
@@ -220,7 +243,8 @@ s_touched_read(const fl_pg_result_t *rr, fl_net_touched_t *out)
 
 int
 fl__net_begin(fl_pg_t *pg, const char *lt, const char *st, const char *scope,
-              fl_net_snap_t *out, fl_error_t *err)
+              const fl_net_positions_t *pos, fl_net_snap_t *out,
+              fl_error_t *err)
 {
     fl_pg_result_t r = FL_PG_RESULT_INIT;
     const char *timeouts[2] = {lt, st};
@@ -238,8 +262,10 @@ fl__net_begin(fl_pg_t *pg, const char *lt, const char *st, const char *scope,
 
     memset(out, 0, sizeof(*out));
     rc = fl_pg_batch(pg, steps, 4, err);
-    if (rc == 0)
+    if (rc == 0) {
         s_snapshot_read(&r, out);
+        s_positions_apply(out, pos);
+    }
     fl_pg_result_release(&r);
     return rc;
 }
@@ -402,28 +428,12 @@ fl__net_positions(fl_pg_t *pg, const char *scope, fl_net_positions_t *out,
         }
         fl_pg_result_release(&r);
     }
-    if (rc != 0)
+    if (rc != 0) {
         fl__net_positions_release(out);
-    return rc;
-}
-
-void
-fl__net_positions_apply(fl_net_snap_t *snap, const fl_net_positions_t *pos)
-{
-    size_t j = 0;
-
-    /* Both sorted by oid. */
-    for (size_t i = 0; i < snap->n; i++) {
-        fl_net_rel_t *rel = &snap->rels[i];
-
-        if (rel->relkind != 'S')
-            continue;
-        while (j < pos->n && pos->v[j].oid < rel->oid)
-            j++;
-        fl_free(&rel->seq_last);
-        if (j < pos->n && pos->v[j].oid == rel->oid)
-            rel->seq_last = fl_strdup_or_null(pos->v[j].last);
+        fl_error_prefix(err, "could not read the positions of the "
+                        "sequences before the migration: ");
     }
+    return rc;
 }
 
 void

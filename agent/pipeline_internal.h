@@ -229,17 +229,28 @@ int fl__own_refusal(const fl_migration_t *m, const char *own,
 int fl__own_check(fl_pipeline_t *p, const fl_migration_t *m,
                   fl_error_t *err) FL_NODISCARD;
 
+/* The positions of the sequences of a scope (fl__net_positions). */
+typedef struct {
+    struct {
+        uint32_t oid;
+        char *last; /* NULL: never called */
+    } *v;           /* sorted by oid */
+    size_t n;
+} fl_net_positions_t;
+
 /*
  * Takes a snapshot (on the pinned session); out is released by the caller.
- * It reads no sequence's position (seq_last NULL; fl__net_positions_apply
- * sets them) and so locks nothing.
+ * It reads no sequence's position, and so locks nothing: a sequence's
+ * seq_last is its position in pos (fl__net_positions, read before the
+ * transaction), NULL when pos is NULL or does not have it.
  */
 /*
  * scope: "" or NULL every user schema; a schema target's name: that
  * schema and public only (a tenant's migration is not expected to touch
  * another tenant's tables, and the net stays as cheap as one tenant).
  */
-int fl__net_snapshot(fl_pg_t *pg, const char *scope, fl_net_snap_t *out,
+int fl__net_snapshot(fl_pg_t *pg, const char *scope,
+                     const fl_net_positions_t *pos, fl_net_snap_t *out,
                      fl_error_t *err) FL_NODISCARD;
 void fl__net_snap_release(fl_net_snap_t *s);
 void fl__net_rel_release(fl_net_rel_t *rel);
@@ -261,14 +272,6 @@ int fl__net_after(fl_pg_t *pg, fl_session_t *session, const char *scope,
                   const fl_net_snap_t *pre, fl_net_snap_t *post,
                   fl_net_touched_t *touched, fl_error_t *err) FL_NODISCARD;
 
-/* The positions of the sequences of a scope (fl__net_positions). */
-typedef struct {
-    struct {
-        uint32_t oid;
-        char *last; /* NULL: never called */
-    } *v;           /* sorted by oid */
-    size_t n;
-} fl_net_positions_t;
 
 /*
  * The position of every sequence of scope the role may read, for the net
@@ -279,9 +282,6 @@ typedef struct {
  */
 int fl__net_positions(fl_pg_t *pg, const char *scope,
                       fl_net_positions_t *out, fl_error_t *err) FL_NODISCARD;
-/* Sets the seq_last of snap's sequences from pos (NULL: not in pos). */
-void fl__net_positions_apply(fl_net_snap_t *snap,
-                             const fl_net_positions_t *pos);
 void fl__net_positions_release(fl_net_positions_t *pos);
 /*
  * For a schema target (scope): the relations outside its schema and
@@ -344,8 +344,8 @@ int fl__net_outside_before(fl_pg_t *pg, const char *scope, char *before[2],
  * fl__net_snapshot into *out (which the caller releases).
  */
 int fl__net_begin(fl_pg_t *pg, const char *lt, const char *st,
-                  const char *scope, fl_net_snap_t *out,
-                  fl_error_t *err) FL_NODISCARD;
+                  const char *scope, const fl_net_positions_t *pos,
+                  fl_net_snap_t *out, fl_error_t *err) FL_NODISCARD;
 void fl__net_touched_release(fl_net_touched_t *t);
 /* True when a column table before already had was dropped since. */
 int fl__net_lost_column(const fl_net_touched_t *t, const fl_net_rel_t *before);

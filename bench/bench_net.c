@@ -88,8 +88,8 @@ main(int argc, char **argv)
             if (fl_pg_query_value(pg, &v, "SELECT 1", 0, NULL, &err) != 0)
                 s_die("select 1", &err);
             t1 = fl_bench_now();
-            if (fl__net_snapshot(pg, NULL, &pre, &err) != 0 ||
-                fl__net_snapshot(pg, NULL, &post, &err) != 0 ||
+            if (fl__net_snapshot(pg, NULL, NULL, &pre, &err) != 0 ||
+                fl__net_snapshot(pg, NULL, NULL, &post, &err) != 0 ||
                 fl__net_touched_columns(pg, &touched, &err) != 0)
                 s_die("snapshot", &err);
             changed += s_compare(&pre, &post, &touched);

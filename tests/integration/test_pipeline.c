@@ -388,6 +388,33 @@ test_apply_locks_no_sequence_the_migration_does_not_use(void **state)
                    "used advanced 1 -> 2");
 }
 
+/*
+ * The net skips reading positions when the census at the last COMMIT
+ * found no sequence: one made by dynamic SQL in the migration before
+ * must still have its position read, and its use recorded.
+ */
+static void
+test_net_reads_a_sequence_the_migration_before_made(void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+
+    s_write(e, "0001_make.sql", "-- flotilla:up\n"
+            "DO $$BEGIN EXECUTE 'CREATE SEQUENCE dyn';"
+            " PERFORM nextval('dyn'); END$$;\n"
+            "-- flotilla:down\nDROP SEQUENCE dyn;\n");
+    s_write(e, "0002_use.sql", "-- flotilla:up\n"
+            "SELECT nextval('dyn');\n"
+            "-- flotilla:down\nSELECT 1;\n");
+    s_run(e, &r, "apply", 1, "--allow-lint-errors", NULL);
+    s_expect(&r, 0, "applied 2 migrations");
+    fl_test_proc_release(&r);
+    s_assert_value(e, "SELECT string_agg(version || ' ' || seq_name || ' '"
+                      " || reason || ' ' || last_value || ' -> '"
+                      " || after_value, ', ') FROM flotilla.sequence_backups",
+                   "2 dyn advanced 1 -> 2");
+}
+
 static void
 test_plan_changes_nothing(void **state)
 {
@@ -2196,6 +2223,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_drop_column_rollback_restores_schema_and_data, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_update_rollback_restores_old_values, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_apply_locks_no_sequence_the_migration_does_not_use, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_net_reads_a_sequence_the_migration_before_made, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_plan_changes_nothing, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_plan_observes_locks_and_rewrites, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_create_index_concurrently_and_resume_after_failure, s_setup, s_teardown),
