@@ -422,6 +422,15 @@ static const char s_ledger_new_end[] =
  * with flotilla's rights at the first INSERT or SELECT.  Returns the
  * number of objects owned by anyone else (0: trusted), with up to three
  * named in *sample.
+ *
+ * This check, the damage check and the read of the rows run as statements
+ * prepared on the connection (planned once, executed again at each read):
+ * an agent's command reads the ledger up to four times on one connection
+ * (its state before, the run's ensure and load, its state after), and
+ * each unprepared read was parsed and planned again.  PostgreSQL plans a
+ * prepared statement again whenever a table or catalog it reads changes,
+ * so a ledger damaged or given away between two reads is seen by the
+ * second (test_pipeline_lib.c).
  */
 #define S_OWNED_OK(col)                                                     \
     "(" col " OPERATOR(pg_catalog.=) (SELECT oid FROM pg_catalog.pg_roles"  \
@@ -456,11 +465,15 @@ static const char s_foreign_objects[] =
     " FROM (SELECT * FROM o WHERE NOT " S_OWNED_OK("o.owner")
     " ORDER BY what LIMIT 1000) f";
 
+#define S_LEDGER_VERSION_SQL                                                \
+    "SELECT pg_catalog.max(ledger_version) FROM flotilla.ledger_meta"
+
 static int
 s_check_owner(fl_pg_t *pg, fl_error_t *err)
 {
     fl_pg_result_t r = FL_PG_RESULT_INIT;
-    int rc = fl_pg_query(pg, &r, s_foreign_objects, 0, NULL, err);
+    int rc = fl_pg_query_prepared(pg, &r, "flotilla_ledger_owner",
+                                  s_foreign_objects, 0, NULL, err);
 
     if (rc != 0)
         return rc;
@@ -562,7 +575,7 @@ s_check_intact(fl_pg_t *pg, fl_error_t *err)
      * The version the ledger says it has; with ledger_meta gone but other
      * ledger tables left, the current one (so all of it is named).
      */
-    rc = fl_pg_query_value(pg, &v,
+    rc = fl_pg_query_prepared_value(pg, &v, "flotilla_ledger_meta",
         "SELECT CASE WHEN pg_catalog.to_regclass('flotilla.ledger_meta') IS"
         " NOT NULL THEN 'meta' WHEN EXISTS (SELECT FROM pg_catalog.pg_class c"
         " JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=)"
@@ -578,8 +591,8 @@ s_check_intact(fl_pg_t *pg, fl_error_t *err)
     if (strcmp(v, "meta") == 0) {
         free(v);
         v = NULL;
-        rc = fl_pg_query_value(pg, &v, "SELECT pg_catalog.max(ledger_version)"
-                               " FROM flotilla.ledger_meta", 0, NULL, err);
+        rc = fl_pg_query_prepared_value(pg, &v, "flotilla_ledger_version",
+                                        S_LEDGER_VERSION_SQL, 0, NULL, err);
         if (rc != 0) {
             free(v);
             return rc;
@@ -590,7 +603,7 @@ s_check_intact(fl_pg_t *pg, fl_error_t *err)
         snprintf(version, sizeof(version), "%d", FL_LEDGER_VERSION);
     }
     free(v);
-    rc = fl_pg_query(pg, &r,
+    rc = fl_pg_query_prepared(pg, &r, "flotilla_ledger_intact",
         "WITH e AS (SELECT x OPERATOR(pg_catalog.->>) 0 AS rel,"
         "  x OPERATOR(pg_catalog.->>) 1 AS col,"
         "  (x OPERATOR(pg_catalog.->>) 2)::pg_catalog.int4 AS since"
@@ -642,9 +655,10 @@ fl_ledger_exists(fl_pg_t *pg, fl_error_t *err)
 
     if (rc != 0 || (rc = s_check_intact(pg, err)) != 0)
         return rc;
-    rc = fl_pg_query_value(pg, &v, "SELECT pg_catalog.to_regclass("
-                           "'flotilla.schema_migrations') IS NOT NULL", 0,
-                           NULL, err);
+    rc = fl_pg_query_prepared_value(pg, &v, "flotilla_ledger_exists",
+                                    "SELECT pg_catalog.to_regclass("
+                                    "'flotilla.schema_migrations') IS NOT NULL",
+                                    0, NULL, err);
     if (rc != 0)
         return rc;
     rc = v && strcmp(v, "t") == 0;
@@ -689,8 +703,9 @@ fl_ledger_ensure(fl_pg_t *pg, fl_error_t *err)
      * database's first migration the ownership and damage checks on cold
      * caches.
      */
-    if ((rc = fl_pg_query_value(pg, &v, S_LEDGER_STATE_SQL, 0, NULL,
-                                err)) != 0)
+    if ((rc = fl_pg_query_prepared_value(pg, &v, "flotilla_ledger_state",
+                                         S_LEDGER_STATE_SQL, 0, NULL,
+                                         err)) != 0)
         return rc;
     if (v != NULL && strcmp(v, "none") == 0)
         goto create;
@@ -704,8 +719,8 @@ fl_ledger_ensure(fl_pg_t *pg, fl_error_t *err)
     if (v != NULL && strcmp(v, "current") == 0) {
         free(v);
         v = NULL;
-        rc = fl_pg_query_value(pg, &v, "SELECT pg_catalog.max(ledger_version)"
-                               " FROM flotilla.ledger_meta", 0, NULL, err);
+        rc = fl_pg_query_prepared_value(pg, &v, "flotilla_ledger_version",
+                                        S_LEDGER_VERSION_SQL, 0, NULL, err);
         if (rc != 0)
             goto out;
         if (v && strtol(v, NULL, 10) == FL_LEDGER_VERSION)
@@ -806,7 +821,7 @@ s_read_rows(fl_pg_t *pg, const char *target, fl_ledger_t *out,
     const char *params[1] = {target};
     int rc = 0;
 
-    rc = fl_pg_query(pg, &r,
+    rc = fl_pg_query_prepared(pg, &r, "flotilla_ledger_rows",
         "SELECT version, name, checksum, bundle_id, status, transactional,"
         " statements_done, statements_total, started_at, finished_at,"
         " coalesce(duration_ms, 0), lock_wait_ms, retries, applied_by, agent,"

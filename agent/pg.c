@@ -744,6 +744,23 @@ fl_pg_value(const fl_pg_result_t *r, size_t row, size_t col)
     return r->values[row * r->ncols + col];
 }
 
+/* The first value of r (released) into *out, as fl_pg_query_value's. */
+static int
+s_first_value(fl_pg_result_t *r, int rc, char **out, fl_error_t *err)
+{
+    *out = NULL;
+    if (rc != 0)
+        return rc;
+    if (r->nrows == 0 || r->ncols == 0) {
+        fl_pg_result_release(r);
+        return FL_ERR(err, FL_ENOTFOUND, "query returned no rows");
+    }
+    if (r->values[0])
+        *out = fl_strdup(r->values[0]);
+    fl_pg_result_release(r);
+    return 0;
+}
+
 int
 fl_pg_query_value(fl_pg_t *pg, char **out, const char *sql, int nparams,
                   const char *const *params, fl_error_t *err)
@@ -751,17 +768,18 @@ fl_pg_query_value(fl_pg_t *pg, char **out, const char *sql, int nparams,
     fl_pg_result_t r = FL_PG_RESULT_INIT;
     int rc = fl_pg_query(pg, &r, sql, nparams, params, err);
 
-    *out = NULL;
-    if (rc != 0)
-        return rc;
-    if (r.nrows == 0 || r.ncols == 0) {
-        fl_pg_result_release(&r);
-        return FL_ERR(err, FL_ENOTFOUND, "query returned no rows");
-    }
-    if (r.values[0])
-        *out = fl_strdup(r.values[0]);
-    fl_pg_result_release(&r);
-    return 0;
+    return s_first_value(&r, rc, out, err);
+}
+
+int
+fl_pg_query_prepared_value(fl_pg_t *pg, char **out, const char *name,
+                           const char *sql, int nparams,
+                           const char *const *params, fl_error_t *err)
+{
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    int rc = fl_pg_query_prepared(pg, &r, name, sql, nparams, params, err);
+
+    return s_first_value(&r, rc, out, err);
 }
 
 char *

@@ -93,6 +93,12 @@ int fl_pg_query_prepared(fl_pg_t *pg, fl_pg_result_t *out, const char *name,
                          const char *sql, int nparams,
                          const char *const *params, fl_error_t *err) FL_NODISCARD;
 
+/* fl_pg_query_value through a statement prepared as fl_pg_query_prepared. */
+int fl_pg_query_prepared_value(fl_pg_t *pg, char **out, const char *name,
+                               const char *sql, int nparams,
+                               const char *const *params,
+                               fl_error_t *err) FL_NODISCARD;
+
 /* One statement of fl_pg_batch(). */
 typedef struct {
     const char *name;           /* prepared under this name (as

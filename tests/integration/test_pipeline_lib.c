@@ -311,6 +311,59 @@ test_lock_timeout_is_retried_without_an_error_object(void **state)
     s_lib_release(&l);
 }
 
+/*
+ * The ledger's checks run as statements prepared on the connection (an
+ * agent reads the ledger up to four times on one): a ledger given away
+ * or damaged between two reads on the same connection is still seen by
+ * the second, whose plan PostgreSQL makes again.
+ */
+static void
+test_a_ledger_changed_between_two_reads_of_one_connection_is_seen(void **state)
+{
+    s_lib l;
+    fl_apply_result_t res;
+    fl_ledger_t led = {NULL, 0};
+    fl_error_t err = FL_ERROR_INIT;
+    char *role = NULL, *sql = NULL;
+
+    (void)state;
+    s_lib_init(&l, "ledger2");
+    role = fl_asprintf("%s_tenant", l.db.name);
+    s_write(l.dir, "0001_a.sql", "-- flotilla:up\nCREATE TABLE t (id int);\n"
+                                 "-- flotilla:down\nDROP TABLE t;\n");
+    s_lib_open(&l);
+    assert_int_equal(fl_pipeline_apply(l.p, &l.src, &res, &err), 0);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(fl_pipeline_ledger(l.p, &led, &err), 0);
+        assert_int_equal(led.count, 1);
+        fl_ledger_release(&led);
+    }
+    /* Given away: a table of the ledger now belongs to a tenant's role. */
+    sql = fl_asprintf("CREATE ROLE %s; ALTER TABLE flotilla.backups OWNER"
+                      " TO %s", role, role);
+    fl_test_exec(l.conn, sql);
+    free(sql);
+    assert_int_not_equal(fl_pipeline_ledger(l.p, &led, &err), 0);
+    if (strstr(err.message, "is not owned by the role flotilla runs as") == NULL)
+        fail_msg("expected the ledger to be refused as foreign: %s", err.message);
+    fl_error_clear(&err);
+    sql = fl_asprintf("ALTER TABLE flotilla.backups OWNER TO CURRENT_USER;"
+                      " DROP ROLE %s", role);
+    fl_test_exec(l.conn, sql);
+    free(sql);
+    assert_int_equal(fl_pipeline_ledger(l.p, &led, &err), 0);
+    fl_ledger_release(&led);
+    /* Damaged: a column of schema_migrations dropped. */
+    fl_test_exec(l.conn, "ALTER TABLE flotilla.schema_migrations DROP COLUMN file");
+    assert_int_not_equal(fl_pipeline_ledger(l.p, &led, &err), 0);
+    if (strstr(err.message, "is damaged: column flotilla.schema_migrations.file"
+                            " is missing") == NULL)
+        fail_msg("expected the ledger to be named damaged: %s", err.message);
+    fl_error_clear(&err);
+    s_lib_release(&l);
+    free(role);
+}
+
 typedef struct {
     s_lib *l;
     int rc;
@@ -589,6 +642,7 @@ main(void)
         cmocka_unit_test(test_a_cancel_between_migrations_starts_no_other),
         cmocka_unit_test(test_lock_timeout_is_retried_without_an_error_object),
         cmocka_unit_test(test_cancel_during_a_check_is_a_cancellation),
+        cmocka_unit_test(test_a_ledger_changed_between_two_reads_of_one_connection_is_seen),
     };
     return cmocka_run_group_tests_name("pipeline_lib", tests, NULL, NULL);
 }
