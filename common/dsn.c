@@ -21,17 +21,54 @@ s_is_secret(const char *keyword)
            strcmp(keyword, "sslpassword") == 0;
 }
 
+/*
+ * The option libpq's parse error names when it is an unknown option
+ * ("invalid connection option \"x\"", "invalid URI query parameter:
+ * \"x\""), copied into name; else 0.  Only a name of letters, digits and
+ * underscores is taken: libpq's other messages quote a piece of the
+ * string, which may be a password, and are never shown.
+ */
+static int
+s_unknown_option(const char *msg, char *name, size_t size)
+{
+    static const char *const prefixes[] = {
+        "invalid connection option \"", "invalid URI query parameter: \""};
+    const char *p = NULL;
+    size_t n = 0;
+
+    for (size_t i = 0; msg && i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
+        if (strncmp(msg, prefixes[i], strlen(prefixes[i])) == 0)
+            p = msg + strlen(prefixes[i]);
+    if (p == NULL)
+        return 0;
+    while (n + 1 < size && ((p[n] >= 'a' && p[n] <= 'z') ||
+                            (p[n] >= 'A' && p[n] <= 'Z') ||
+                            (p[n] >= '0' && p[n] <= '9') || p[n] == '_'))
+        n++;
+    if (n == 0 || p[n] != '"' || strcmp(p + n, "\"\n") != 0)
+        return 0;
+    memcpy(name, p, n);
+    name[n] = '\0';
+    return 1;
+}
+
 int
 fl_dsn_check(const char *dsn, fl_error_t *err)
 {
     char *errmsg = NULL;
+    char name[65];
     PQconninfoOption *opts = PQconninfoParse(dsn, &errmsg);
 
     if (opts == NULL) {
-        FL_ERR(err, FL_EINVAL, "invalid connection string");
         /* libpq's message may quote part of the string; keep it out. */
+        if (s_unknown_option(errmsg, name, sizeof(name)))
+            FL_ERR(err, FL_EINVAL, "invalid connection string: unknown "
+                   "option \"%s\"", name);
+        else
+            FL_ERR(err, FL_EINVAL, "invalid connection string");
         fl_error_set_hint(err, "Use key=value pairs (host=db1 dbname=app) or "
-                               "a URI (postgresql://user@db1/app).");
+                               "a URI (postgresql://user@db1/app), with "
+                               "libpq's option names.");
         PQfreemem(errmsg);
         return FL_EINVAL;
     }

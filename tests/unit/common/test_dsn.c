@@ -67,6 +67,29 @@ test_dsn_check_rejects_garbage_without_echo(void **state)
     r = fl_dsn_redact("password=hunter2 bogus");
     assert_string_equal(r, "(invalid connection string)");
     free(r);
+    /* An unknown option is named (a key, not a value). */
+    assert_int_equal(fl_dsn_check("password=hunter2 bogus_opt=1", &err),
+                     FL_EINVAL);
+    assert_string_equal(err.message, "invalid connection string: unknown "
+                                     "option \"bogus_opt\"");
+    fl_error_clear(&err);
+    assert_int_equal(fl_dsn_check("postgresql://u:hunter2@db1/app?sslmod=on",
+                                  &err), FL_EINVAL);
+    assert_string_equal(err.message, "invalid connection string: unknown "
+                                     "option \"sslmod\"");
+    fl_error_clear(&err);
+    /* libpq's other messages quote the string: never shown. */
+    assert_int_equal(fl_dsn_check("host=db1 password='hunter2", &err),
+                     FL_EINVAL);
+    assert_string_equal(err.message, "invalid connection string");
+    fl_error_clear(&err);
+    assert_int_equal(fl_dsn_check("host=db1 hunter2", &err), FL_EINVAL);
+    assert_string_equal(err.message, "invalid connection string");
+    fl_error_clear(&err);
+    assert_int_equal(fl_dsn_check("postgresql://u:hunter2%zz@db1/app", &err),
+                     FL_EINVAL);
+    assert_null(strstr(err.message, "hunter2"));
+    fl_error_clear(&err);
 }
 
 /* Discovery connects to each database of a server through this. */
