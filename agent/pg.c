@@ -275,8 +275,53 @@ fl_pg_cancel(fl_pg_t *pg)
 }
 
 /* Converts a failed result into err; returns FL_EDB. */
+static int s_result_error_of(fl_pg_t *pg, const PGresult *res,
+                             fl_error_t *err);
+
+/*
+ * Ends a COPY the server started with the client (a statement's COPY ...
+ * FROM STDIN or TO STDOUT), which flotilla neither feeds nor reads: the
+ * COPY FROM fails with no data, the rows of a COPY TO are dropped, and
+ * the connection is ready for the next query.
+ */
+static void
+s_copy_end(fl_pg_t *pg, ExecStatusType st)
+{
+    PGresult *r = NULL;
+    char *buf = NULL;
+
+    if (st == PGRES_COPY_IN || st == PGRES_COPY_BOTH)
+        (void)PQputCopyEnd(pg->conn, "flotilla sends no COPY data");
+    if (st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH)
+        while (PQgetCopyData(pg->conn, &buf, 0) > 0) {
+            PQfreemem(buf);
+            buf = NULL;
+        }
+    while ((r = PQgetResult(pg->conn)) != NULL)
+        PQclear(r);
+}
+
 static int
 s_result_error(fl_pg_t *pg, const PGresult *res, fl_error_t *err)
+{
+    ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+
+    if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH) {
+        s_copy_end(pg, st);
+        pg->last_position = 0;
+        pg->last_cancelled = 0;
+        FL_ERR(err, FL_EDB, "the statement is a COPY %s the client, which "
+               "flotilla does not serve", st == PGRES_COPY_OUT ? "to"
+                                                               : "from");
+        fl_error_set_hint(err, "COPY from or to a file on the database "
+                               "server instead, or write the rows as SQL.");
+        return FL_EDB;
+    }
+    return s_result_error_of(pg, res, err);
+}
+
+static int
+s_result_error_of(fl_pg_t *pg, const PGresult *res, fl_error_t *err)
 {
     const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)
                               : NULL;

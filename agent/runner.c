@@ -446,6 +446,23 @@ fl__parse_section(fl_pipeline_t *p, const fl_migration_t *m, const char *text,
                                    "is applied; a missing \";\" joins two "
                                    "statements.",
                               fl_pg_server_version(p->pg) / 10000);
+        } else if (st->copy_client) {
+            int in = st->copy_client == FL_COPY_FROM_CLIENT;
+
+            rc = FL_ERR(err, FL_EINVAL, "%s:%d:%d: COPY ... %s is not allowed "
+                        "in a migration (the %s section)", m->file, st->line,
+                        st->column, in ? "FROM STDIN" : "TO STDOUT", what);
+            fl_error_set_detail(err, in
+                ? "COPY FROM STDIN reads its rows from the client (psql sends "
+                  "the lines that follow the statement, up to \\.); flotilla "
+                  "sends SQL only, so the COPY would fail with no data.  No "
+                  "allow= option changes this."
+                : "COPY TO STDOUT sends its rows to the client, which flotilla "
+                  "does not read.  No allow= option changes this.");
+            fl_error_set_hint(err, "%s", in
+                ? "Write the rows as INSERT ... VALUES, or COPY them FROM a "
+                  "file on the database server (COPY ... FROM '/path')."
+                : "Remove it, or COPY TO a file on the database server.");
         } else if (s_banned_kind(st) >= 0) {
             int why = s_banned[s_banned_kind(st)].session;
 

@@ -2189,6 +2189,10 @@ s_analyze(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__Node *n)
                        n->copy_stmt->is_from ? FL_LOCK_ROW_EXCLUSIVE
                                              : FL_LOCK_ACCESS_SHARE,
                        n->copy_stmt->is_from);
+        if (!n->copy_stmt->is_program && (n->copy_stmt->filename == NULL ||
+                                          *n->copy_stmt->filename == '\0'))
+            st->copy_client = n->copy_stmt->is_from ? FL_COPY_FROM_CLIENT
+                                                    : FL_COPY_TO_CLIENT;
         /* COPY (DELETE ... RETURNING *) TO runs the DELETE. */
         s_writes(st, ctx, n->copy_stmt->query);
         s_reads(st, n->copy_stmt->query);

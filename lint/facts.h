@@ -256,7 +256,18 @@ typedef struct {
      * search_path so).
      */
     int sets_config;
+    /*
+     * COPY that exchanges its data with the client: FL_COPY_FROM_CLIENT
+     * (COPY ... FROM STDIN, whose rows psql sends from the lines after
+     * it) or FL_COPY_TO_CLIENT (COPY ... TO STDOUT); 0 for any other
+     * statement, a COPY from or to a file or a program on the server
+     * included.
+     */
+    int copy_client;
 } fl_stmt_t;
+
+#define FL_COPY_FROM_CLIENT 1
+#define FL_COPY_TO_CLIENT 2
 
 typedef struct {
     fl_stmt_t *items;

@@ -84,6 +84,89 @@ test_transaction_control_in_a_migration_is_refused(void **state)
 }
 
 /*
+ * COPY ... FROM STDIN and COPY ... TO STDOUT exchange data with the
+ * client: psql sends the lines after the statement, up to \., and prints
+ * what COPY TO sends.  Flotilla sends SQL only and reads no COPY data, so
+ * both are refused with every other statement of the migration, in up
+ * and in down, whatever allow= says.  Before, COPY FROM STDIN failed at
+ * execute with an empty message ("0001_copy.sql:3:1: "), exit 1, and its
+ * failure could not be recorded (the COPY left the transaction aborted).
+ * A COPY from or to a file on the server is not refused by this.
+ */
+static void
+test_copy_with_the_client_is_refused(void **state)
+{
+    static const char *const ups[] = {
+        "ALTER TABLE t ADD COLUMN c int;\nCOPY t (id) FROM STDIN;\n",
+        "ALTER TABLE t ADD COLUMN c int;\nCOPY t (id) FROM stdin WITH (FORMAT csv);\n",
+        "ALTER TABLE t ADD COLUMN c int;\nCOPY t TO STDOUT;\n",
+        "ALTER TABLE t ADD COLUMN c int;\nCOPY (SELECT 1) TO STDOUT;\n",
+    };
+    fl_test_ws_t *ws = *state;
+    fl_test_proc_t r;
+
+    fl_test_exec(ws->conn, "CREATE TABLE t (id int PRIMARY KEY)");
+    for (size_t i = 0; i < sizeof(ups) / sizeof(ups[0]) * 2; i++) {
+        const char *body = ups[i % (sizeof(ups) / sizeof(ups[0]))];
+        int in_down = i >= sizeof(ups) / sizeof(ups[0]);
+        char *text = fl_asprintf(
+            "-- flotilla:options allow=prefer-bigint-over-int x\n"
+            "-- flotilla:up\n%s-- flotilla:down\n%s",
+            in_down ? "ALTER TABLE t ADD COLUMN c int;\n" : body,
+            in_down ? body : "ALTER TABLE t DROP COLUMN c;\n");
+
+        fl_test_ws_write(ws, "0001_copy.sql", text);
+        fl_test_ws_flotilla(ws, &r, "apply", NULL, 1);
+        if (r.status != 3 || !strstr(r.err, "0001_copy.sql:") ||
+            !strstr(r.err, "is not allowed in a migration") ||
+            !strstr(r.err, strstr(body, "FROM") ? "FROM STDIN" : "TO STDOUT"))
+            fail_msg("%s\nwas not refused: exit %d\n%s", text, r.status,
+                     r.err);
+        fl_test_proc_release(&r);
+        fl_test_expect_value(ws->conn, "SELECT count(*) FROM pg_attribute"
+                             " WHERE attrelid = 't'::regclass AND"
+                             " attname = 'c'", "0");
+        free(text);
+    }
+    /*
+     * Validate statements are run, not refused first: one that starts a
+     * COPY with the client says so (its message was empty), and the
+     * connection stays usable.
+     */
+    fl_test_ws_write(ws, "0001_copy.sql",
+                     "-- flotilla:options allow=prefer-bigint-over-int x\n"
+                     "-- flotilla:up\nALTER TABLE t ADD COLUMN c int;\n"
+                     "-- flotilla:validate\nCOPY (SELECT true) TO STDOUT;\n"
+                     "-- flotilla:down\nALTER TABLE t DROP COLUMN c;\n");
+    fl_test_ws_flotilla(ws, &r, "apply", NULL, 1);
+    fl_test_expect(&r, 3, "a COPY to the client");
+    fl_test_proc_release(&r);
+    fl_test_ws_write(ws, "0001_copy.sql",
+                     "-- flotilla:options allow=prefer-bigint-over-int x\n"
+                     "-- flotilla:up\nALTER TABLE t ADD COLUMN c int;\n"
+                     "-- flotilla:validate\nCOPY t FROM STDIN;\n"
+                     "SELECT true;\n"
+                     "-- flotilla:down\nALTER TABLE t DROP COLUMN c;\n");
+    fl_test_ws_flotilla(ws, &r, "apply", NULL, 1);
+    fl_test_expect(&r, 3, "a COPY from the client");
+    fl_test_proc_release(&r);
+    fl_test_expect_value(ws->conn, "SELECT count(*) FROM pg_attribute"
+                         " WHERE attrelid = 't'::regclass AND"
+                         " attname = 'c'", "0");
+    /* From a file on the server: run, and failing as PostgreSQL says. */
+    fl_test_ws_write(ws, "0001_copy.sql",
+                     "-- flotilla:options allow=prefer-bigint-over-int x\n"
+                     "-- flotilla:up\nALTER TABLE t ADD COLUMN c int;\n"
+                     "COPY t (id) FROM '/nonexistent/flotilla.csv';\n"
+                     "-- flotilla:down\nALTER TABLE t DROP COLUMN c;\n");
+    fl_test_ws_flotilla(ws, &r, "apply", NULL, 1);
+    fl_test_expect(&r, 1, "/nonexistent/flotilla.csv");
+    fl_test_proc_release(&r);
+    fl_test_expect_value(ws->conn, "SELECT status FROM"
+                         " flotilla.schema_migrations", "failed");
+}
+
+/*
  * A DEALLOCATE no parser sees (dynamic SQL in a DO block) fails its
  * migration, which is rolled back, and the failure is still recorded:
  * flotilla prepares again what the server no longer has (the ledger's
@@ -347,6 +430,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_transaction_control_in_a_migration_is_refused, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_copy_with_the_client_is_refused, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_hidden_deallocate_fails_and_is_recorded, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_down_that_does_not_parse_is_refused_at_apply, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_lint_error_in_down_refuses, fl_test_ws_setup, fl_test_ws_teardown),

@@ -223,6 +223,35 @@ test_facts_a_select_of_set_config_calls_sets_the_session(void **state)
     }
 }
 
+/* A COPY that exchanges its rows with the client, and only that one. */
+static void
+test_facts_copy_with_the_client(void **state)
+{
+    static const struct {
+        const char *sql;
+        int copy;
+    } cases[] = {
+        {"COPY t FROM STDIN", FL_COPY_FROM_CLIENT},
+        {"COPY t (a, b) FROM stdin WITH (FORMAT csv)", FL_COPY_FROM_CLIENT},
+        {"COPY t TO STDOUT", FL_COPY_TO_CLIENT},
+        {"COPY (SELECT 1) TO STDOUT", FL_COPY_TO_CLIENT},
+        {"COPY t FROM '/srv/t.csv'", 0},
+        {"COPY t TO '/srv/t.csv'", 0},
+        {"COPY t FROM PROGRAM 'cat /srv/t.csv'", 0},
+        {"COPY t TO PROGRAM 'gzip > /srv/t.gz'", 0},
+        {"INSERT INTO t VALUES (1)", 0},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        fl_stmt_list_t l = analyze(cases[i].sql, 150000);
+        if (l.items[0].copy_client != cases[i].copy)
+            fail_msg("%s: copy_client %d, wanted %d", cases[i].sql,
+                     l.items[0].copy_client, cases[i].copy);
+        fl_stmt_list_release(&l);
+    }
+}
+
 static void
 test_facts_positions_and_splitting(void **state)
 {
@@ -1071,6 +1100,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_facts_kinds_locks_and_flags),
         cmocka_unit_test(test_facts_enum_add_value_outside_transaction_before_pg12),
+        cmocka_unit_test(test_facts_copy_with_the_client),
         cmocka_unit_test(test_facts_positions_and_splitting),
         cmocka_unit_test(test_facts_parse_error_keeps_the_rest),
         cmocka_unit_test(test_facts_destroys),
