@@ -167,6 +167,50 @@ test_copy_with_the_client_is_refused(void **state)
 }
 
 /*
+ * A statement a migration PREPAREs outlives a rollback (prepared
+ * statements are not transactional): when the run was undone and run
+ * again with a backup of what a hidden statement destroyed (EXECUTE of a
+ * prepared DELETE), its PREPARE failed with "already exists", and so did
+ * the next migration's PREPARE of the same name.  A migration's prepared
+ * statements now end with each of its runs; the rollback puts the rows
+ * back.
+ */
+static void
+test_a_migration_that_prepares_runs_again_and_is_followed(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    fl_test_proc_t r;
+    const char *const last[] = {"--last", NULL};
+
+    fl_test_exec(ws->conn, "CREATE TABLE t (id int PRIMARY KEY);"
+                           " INSERT INTO t SELECT generate_series(1, 5)");
+    fl_test_ws_write(ws, "0001_p.sql",
+                     "-- flotilla:options allow=prefer-bigint-over-int x\n"
+                     "-- flotilla:up\nCREATE TABLE t2 (id int PRIMARY KEY);\n"
+                     "PREPARE p AS DELETE FROM t WHERE id > $1;\n"
+                     "EXECUTE p(2);\n"
+                     "-- flotilla:down\nDROP TABLE t2;\n");
+    fl_test_ws_write(ws, "0002_p.sql",
+                     "-- flotilla:up\nPREPARE p AS SELECT 1;\nEXECUTE p;\n"
+                     "-- flotilla:down\nSELECT 1;\n");
+    fl_test_ws_flotilla(ws, &r, "apply", NULL, 1);
+    fl_test_expect(&r, 0, "applied 2 migrations");
+    if (strstr(r.err, "running it again") == NULL)
+        fail_msg("the run was not run again with a backup:\n%s", r.err);
+    fl_test_proc_release(&r);
+    fl_test_expect_value(ws->conn, "SELECT string_agg(id::text, ',' ORDER BY"
+                         " id) FROM t", "1,2");
+    for (int i = 0; i < 2; i++) {
+        fl_test_ws_flotilla(ws, &r, "rollback", last, 1);
+        fl_test_expect(&r, 0, "rolled back 1 migration");
+        fl_test_proc_release(&r);
+    }
+    fl_test_expect_value(ws->conn, "SELECT string_agg(id::text, ',' ORDER BY"
+                         " id) FROM t", "1,2,3,4,5");
+    fl_test_expect_value(ws->conn, "SELECT to_regclass('t2') IS NULL", "t");
+}
+
+/*
  * A DEALLOCATE no parser sees (dynamic SQL in a DO block) fails its
  * migration, which is rolled back, and the failure is still recorded:
  * flotilla prepares again what the server no longer has (the ledger's
@@ -431,6 +475,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_transaction_control_in_a_migration_is_refused, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_copy_with_the_client_is_refused, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_a_migration_that_prepares_runs_again_and_is_followed, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_hidden_deallocate_fails_and_is_recorded, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_down_that_does_not_parse_is_refused_at_apply, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_lint_error_in_down_refuses, fl_test_ws_setup, fl_test_ws_teardown),
