@@ -1111,41 +1111,6 @@ s_mark_release(fl_pipeline_t *p, fl_error_t *err)
  * reconciliation of the backups; the ledger row (applied, or for a
  * no-transaction migration its progress); COMMIT.
  */
-/*
- * Deallocates the statements the migration PREPAREd, when it may have
- * (a PREPARE, or a statement whose effects are opaque): prepared
- * statements are not transactional, so one outlived the rollback of a
- * run, and running it again (after a lock timeout, or with a backup of
- * what a hidden statement destroyed) failed at its PREPARE ("already
- * exists"), as did the next migration's PREPARE of the same name.
- * Flotilla's own are prepared through the protocol, never by SQL
- * (pg_prepared_statements.from_sql), and stay.  Best effort: a failure
- * here shows at the PREPARE that needed it.
- */
-static void
-s_forget_prepared(fl_pipeline_t *p, const s_unit *u)
-{
-    fl_pg_result_t r = FL_PG_RESULT_INIT;
-    fl_error_t ignore = FL_ERROR_INIT;
-    int may = 0;
-
-    for (size_t i = 0; i < u->stmts.count && !may; i++)
-        may = u->stmts.items[i].opaque ||
-              (u->stmts.items[i].kind &&
-               strcmp(u->stmts.items[i].kind, "PREPARE") == 0);
-    if (!may || fl_pg_query(p->pg, &r, "SELECT pg_catalog.quote_ident(name)"
-                            " FROM pg_catalog.pg_prepared_statements"
-                            " WHERE from_sql", 0, NULL, &ignore) != 0) {
-        fl_error_clear(&ignore);
-        return;
-    }
-    for (size_t i = 0; i < r.nrows; i++)
-        FL_IGNORE(fl_pg_execf(p->pg, &ignore, "DEALLOCATE %s",
-                              fl_pg_value(&r, i, 0)));
-    fl_error_clear(&ignore);
-    fl_pg_result_release(&r);
-}
-
 static int
 s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
             s_outcome *outcome, int *stage, fl_error_t *err)
@@ -1305,7 +1270,7 @@ s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
                              err)) != 0)
             goto cleanup;
         if (!notx)
-            s_forget_prepared(p, u);
+            fl__forget_prepared(p, &u->stmts);
         p->session.in_migration = 0;
         fl__session_restore(&p->session, &u->mark);
         fl__session_mark(&p->session, &u->mark);
@@ -1456,7 +1421,7 @@ s_run_unit(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
             return rc; /* the unit is done: nothing to roll back or retry */
         fl__rollback_quietly(p);
         if (!notx)
-            s_forget_prepared(p, u);
+            fl__forget_prepared(p, &u->stmts);
         s_publish_files(p, 0);
         u->stats.done = (int)from;
         if (lock && fl__lock_retry(p, u->m, &u->stmts, FL__ALL_STATEMENTS,
@@ -2006,7 +1971,7 @@ fl__apply_migration(fl_pipeline_t *p, const fl_migration_t *m,
                                : s_mig_transactional(p, &x, err);
     rc = s_finish(p, &x, rc, err);
     /* The next migration starts with none of this one's. */
-    s_forget_prepared(p, &x.u);
+    fl__forget_prepared(p, &x.u.stmts);
     if (m->no_transaction) {
         fl_error_t ignore = FL_ERROR_INIT;
         /* Back to flotilla's own timeouts for what follows. */

@@ -605,6 +605,12 @@ void fl__sleep(fl_pipeline_t *p, int64_t ms);
 /* ROLLBACK if a transaction is open, ignoring errors (failure paths). */
 void fl__rollback_quietly(fl_pipeline_t *p);
 
+/*
+ * Deallocates what stmts (an up or a down) PREPAREd by SQL, if it may
+ * have: before they run again after a rollback, and when they are done.
+ */
+void fl__forget_prepared(fl_pipeline_t *p, const fl_stmt_list_t *stmts);
+
 /* The schema snapshots' scope: NULL (every managed schema) or the target. */
 const char *fl__scope(const fl_pipeline_t *p);
 

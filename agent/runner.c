@@ -263,6 +263,42 @@ fl__run(fl_pipeline_t *p, const fl_migration_t *m, const fl_stmt_list_t *stmts,
 }
 
 /*
+ * Deallocates the statements a migration's up or down (stmts) PREPAREd,
+ * when it may have (a PREPARE, or a statement whose effects are opaque):
+ * prepared statements are not transactional, so one outlived the
+ * rollback of a run, and running it again (after a lock timeout, or with
+ * a backup of what a hidden statement destroyed) failed at its PREPARE
+ * ("already exists"), as did the next migration's PREPARE of the same
+ * name.
+ * Flotilla's own are prepared through the protocol, never by SQL
+ * (pg_prepared_statements.from_sql), and stay.  Best effort: a failure
+ * here shows at the PREPARE that needed it.
+ */
+void
+fl__forget_prepared(fl_pipeline_t *p, const fl_stmt_list_t *stmts)
+{
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    fl_error_t ignore = FL_ERROR_INIT;
+    int may = 0;
+
+    for (size_t i = 0; i < stmts->count && !may; i++)
+        may = stmts->items[i].opaque ||
+              (stmts->items[i].kind &&
+               strcmp(stmts->items[i].kind, "PREPARE") == 0);
+    if (!may || fl_pg_query(p->pg, &r, "SELECT pg_catalog.quote_ident(name)"
+                            " FROM pg_catalog.pg_prepared_statements"
+                            " WHERE from_sql", 0, NULL, &ignore) != 0) {
+        fl_error_clear(&ignore);
+        return;
+    }
+    for (size_t i = 0; i < r.nrows; i++)
+        FL_IGNORE(fl_pg_execf(p->pg, &ignore, "DEALLOCATE %s",
+                              fl_pg_value(&r, i, 0)));
+    fl_error_clear(&ignore);
+    fl_pg_result_release(&r);
+}
+
+/*
  * Runs the migration's validate statements: each must return exactly one
  * row whose first column is true.
  */

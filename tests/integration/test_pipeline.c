@@ -635,7 +635,7 @@ test_lock_retry_waits_without_holding_locks(void **state)
  * terminated, and the rollback stopped half done).
  */
 static void
-s_rollback_lock_retry(s_env *e, int notx)
+s_rollback_lock_retry(s_env *e, int notx, int prepares)
 {
     PGconn *blocker = fl_test_db_connect(&e->db);
     PGconn *reader = fl_test_db_connect(&e->db);
@@ -646,10 +646,11 @@ s_rollback_lock_retry(s_env *e, int notx)
     char *text = fl_asprintf(
         "%s-- flotilla:up\nALTER TABLE side ADD COLUMN x int;\n"
         "ALTER TABLE users ADD COLUMN c int;\n%s"
-        "-- flotilla:down\nALTER TABLE side DROP COLUMN x;\n%s"
+        "-- flotilla:down\n%sALTER TABLE side DROP COLUMN x;\n%s"
         "ALTER TABLE users DROP COLUMN c;\n",
         notx ? "-- flotilla:options no-transaction\n" : "",
         notx ? "CREATE INDEX CONCURRENTLY side_id ON side (id);\n" : "",
+        prepares ? "PREPARE q AS SELECT 1;\nEXECUTE q;\n" : "",
         notx ? "DROP INDEX CONCURRENTLY side_id;\n" : "");
     fl_test_proc_t r;
     int readable = 0, st = 0;
@@ -682,13 +683,24 @@ s_rollback_lock_retry(s_env *e, int notx)
 static void
 test_rollback_lock_retry_waits_without_holding_locks(void **state)
 {
-    s_rollback_lock_retry(*state, 0);
+    s_rollback_lock_retry(*state, 0, 0);
 }
 
 static void
 test_rollback_lock_retry_of_a_no_transaction_down(void **state)
 {
-    s_rollback_lock_retry(*state, 1);
+    s_rollback_lock_retry(*state, 1, 0);
+}
+
+/*
+ * A down that PREPAREs, run again after a lock timeout, runs its PREPARE
+ * again: the statement it prepared outlived the rollback of the attempt
+ * before, and the retry failed with "already exists".
+ */
+static void
+test_rollback_lock_retry_of_a_down_that_prepares(void **state)
+{
+    s_rollback_lock_retry(*state, 0, 1);
 }
 
 /* Starts flotilla apply in the background; returns its pid. */
@@ -2252,6 +2264,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_lock_timeout_retries_reports_blocker_then_succeeds, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_lock_retry_waits_without_holding_locks, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_rollback_lock_retry_waits_without_holding_locks, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_rollback_lock_retry_of_a_down_that_prepares, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_rollback_lock_retry_of_a_no_transaction_down, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_two_applies_at_once_apply_once, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_kill_9_mid_migration_applies_nothing_then_rerun_succeeds, s_setup, s_teardown),
