@@ -274,10 +274,6 @@ fl_pg_cancel(fl_pg_t *pg)
     pthread_mutex_unlock(&pg->cancel_lock);
 }
 
-/* Converts a failed result into err; returns FL_EDB. */
-static int s_result_error_of(fl_pg_t *pg, const PGresult *res,
-                             fl_error_t *err);
-
 /*
  * Ends a COPY the server started with the client (a statement's COPY ...
  * FROM STDIN or TO STDOUT), which flotilla neither feeds nor reads: the
@@ -301,36 +297,36 @@ s_copy_end(fl_pg_t *pg, ExecStatusType st)
         PQclear(r);
 }
 
+/* A result that starts a COPY with the client, ended (s_copy_end). */
+static int
+s_copy_error(fl_pg_t *pg, ExecStatusType st, fl_error_t *err)
+{
+    s_copy_end(pg, st);
+    pg->last_position = 0;
+    pg->last_cancelled = 0;
+    FL_ERR(err, FL_EDB, "the statement is a COPY %s the client, which "
+           "flotilla does not serve", st == PGRES_COPY_OUT ? "to" : "from");
+    fl_error_set_hint(err, "COPY from or to a file on the database server "
+                           "instead, or write the rows as SQL.");
+    return FL_EDB;
+}
+
+/* Converts a failed result into err; returns FL_EDB. */
 static int
 s_result_error(fl_pg_t *pg, const PGresult *res, fl_error_t *err)
 {
     ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-
-    if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH) {
-        s_copy_end(pg, st);
-        pg->last_position = 0;
-        pg->last_cancelled = 0;
-        FL_ERR(err, FL_EDB, "the statement is a COPY %s the client, which "
-               "flotilla does not serve", st == PGRES_COPY_OUT ? "to"
-                                                               : "from");
-        fl_error_set_hint(err, "COPY from or to a file on the database "
-                               "server instead, or write the rows as SQL.");
-        return FL_EDB;
-    }
-    return s_result_error_of(pg, res, err);
-}
-
-static int
-s_result_error_of(fl_pg_t *pg, const PGresult *res, fl_error_t *err)
-{
     const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)
                               : NULL;
     const char *pos = res ? PQresultErrorField(res, PG_DIAG_STATEMENT_POSITION)
                           : NULL;
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE)
                             : NULL;
-    char *msg = s_strip(primary ? primary : PQerrorMessage(pg->conn));
+    char *msg = NULL;
 
+    if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH)
+        return s_copy_error(pg, st, err);
+    msg = s_strip(primary ? primary : PQerrorMessage(pg->conn));
     pg->last_position = pos ? (int)strtol(pos, NULL, 10) : 0;
     pg->last_cancelled = state != NULL && strcmp(state, "57014") == 0;
     if (pg->last_cancelled &&

@@ -291,9 +291,15 @@ fl__forget_prepared(fl_pipeline_t *p, const fl_stmt_list_t *stmts)
         fl_error_clear(&ignore);
         return;
     }
-    for (size_t i = 0; i < r.nrows; i++)
-        FL_IGNORE(fl_pg_execf(p->pg, &ignore, "DEALLOCATE %s",
-                              fl_pg_value(&r, i, 0)));
+    if (r.nrows > 0) {
+        fl_buf_t sql = FL_BUF_INIT(0);
+
+        /* One round trip; each name quoted by the server. */
+        for (size_t i = 0; i < r.nrows; i++)
+            fl_buf_addf(&sql, "DEALLOCATE %s;", fl_pg_value(&r, i, 0));
+        FL_IGNORE(fl_pg_exec(p->pg, fl_buf_str(&sql), &ignore));
+        fl_buf_release(&sql);
+    }
     fl_error_clear(&ignore);
     fl_pg_result_release(&r);
 }

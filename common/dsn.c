@@ -45,7 +45,7 @@ s_unknown_option(const char *msg, char *name, size_t size)
                             (p[n] >= 'A' && p[n] <= 'Z') ||
                             (p[n] >= '0' && p[n] <= '9') || p[n] == '_'))
         n++;
-    if (n == 0 || p[n] != '"' || strcmp(p + n, "\"\n") != 0)
+    if (n == 0 || strcmp(p + n, "\"\n") != 0)
         return 0;
     memcpy(name, p, n);
     name[n] = '\0';

@@ -591,24 +591,27 @@ s_spawn_and_read_side(s_env *e, const char *cmd, const char *out,
 
 /*
  * While a transactional migration waits to retry a lock timeout it holds
- * no lock: a table an earlier statement altered stays readable.
+ * no lock: a table an earlier statement altered stays readable.  With
+ * prepares, the migration PREPAREs first, and its retry PREPAREs again.
  */
 static void
-test_lock_retry_waits_without_holding_locks(void **state)
+s_lock_retry(s_env *e, int prepares)
 {
-    s_env *e = *state;
     PGconn *blocker = fl_test_db_connect(&e->db);
     PGconn *reader = fl_test_db_connect(&e->db);
     char *out = fl_asprintf("%s/r.out", e->dir);
+    char *text = fl_asprintf(
+        "-- flotilla:up\n%sALTER TABLE side ADD COLUMN x int;\n"
+        "ALTER TABLE users ADD COLUMN c int;\n"
+        "-- flotilla:down\nALTER TABLE users DROP COLUMN c;\n"
+        "ALTER TABLE side DROP COLUMN x;\n",
+        prepares ? "PREPARE q AS SELECT 1;\nEXECUTE q;\n" : "");
     int readable = 0, st = 0;
     pid_t pid;
 
     fl_test_exec(e->conn, "CREATE TABLE side (id int)");
-    s_write(e, "0001_two.sql",
-            "-- flotilla:up\nALTER TABLE side ADD COLUMN x int;\n"
-            "ALTER TABLE users ADD COLUMN c int;\n"
-            "-- flotilla:down\nALTER TABLE users DROP COLUMN c;\n"
-            "ALTER TABLE side DROP COLUMN x;\n");
+    s_write(e, "0001_two.sql", text);
+    free(text);
     fl_test_exec(blocker, "BEGIN; SELECT count(*) FROM users");
     pid = s_spawn_and_read_side(e, "apply", out, reader, &readable);
     assert_true(readable >= 10);
@@ -620,6 +623,23 @@ test_lock_retry_waits_without_holding_locks(void **state)
     PQfinish(blocker);
     PQfinish(reader);
     free(out);
+}
+
+static void
+test_lock_retry_waits_without_holding_locks(void **state)
+{
+    s_lock_retry(*state, 0);
+}
+
+/*
+ * A migration that PREPAREs, run again after a lock timeout, runs its
+ * PREPARE again: the statement outlived the rollback of the attempt
+ * before, and the retry failed with "already exists".
+ */
+static void
+test_lock_retry_of_a_migration_that_prepares(void **state)
+{
+    s_lock_retry(*state, 1);
 }
 
 /*
@@ -2263,6 +2283,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_create_index_concurrently_and_resume_after_failure, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_lock_timeout_retries_reports_blocker_then_succeeds, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_lock_retry_waits_without_holding_locks, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_lock_retry_of_a_migration_that_prepares, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_rollback_lock_retry_waits_without_holding_locks, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_rollback_lock_retry_of_a_down_that_prepares, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_rollback_lock_retry_of_a_no_transaction_down, s_setup, s_teardown),

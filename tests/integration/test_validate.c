@@ -33,6 +33,31 @@ s_file(const char *path)
     return out;
 }
 
+/* Fails unless table t has no column c (what the migrations add). */
+static void
+s_expect_no_c(fl_test_ws_t *ws)
+{
+    fl_test_expect_value(ws->conn, "SELECT count(*) FROM pg_attribute"
+                         " WHERE attrelid = 't'::regclass AND"
+                         " attname = 'c'", "0");
+}
+
+/*
+ * Writes text as 0001_copy.sql and applies it: fails unless the exit is
+ * status and stderr holds needle.
+ */
+static void
+s_apply_copy(fl_test_ws_t *ws, const char *text, int status,
+             const char *needle)
+{
+    fl_test_proc_t r;
+
+    fl_test_ws_write(ws, "0001_copy.sql", text);
+    fl_test_ws_flotilla(ws, &r, "apply", NULL, 1);
+    fl_test_expect(&r, status, needle);
+    fl_test_proc_release(&r);
+}
+
 /*
  * BEGIN, COMMIT and ROLLBACK inside a migration are refused, whatever
  * allow= says: with them, a column committed while the ledger said the
@@ -75,9 +100,7 @@ test_transaction_control_in_a_migration_is_refused(void **state)
                 fail_msg("%s\nwas not refused: exit %d\n%s", text, r.status,
                          r.err);
             fl_test_proc_release(&r);
-            fl_test_expect_value(ws->conn, "SELECT count(*) FROM pg_attribute"
-                                 " WHERE attrelid = 't'::regclass AND"
-                                 " attname = 'c'", "0");
+            s_expect_no_c(ws);
             free(text);
         }
     }
@@ -123,9 +146,7 @@ test_copy_with_the_client_is_refused(void **state)
             fail_msg("%s\nwas not refused: exit %d\n%s", text, r.status,
                      r.err);
         fl_test_proc_release(&r);
-        fl_test_expect_value(ws->conn, "SELECT count(*) FROM pg_attribute"
-                             " WHERE attrelid = 't'::regclass AND"
-                             " attname = 'c'", "0");
+        s_expect_no_c(ws);
         free(text);
     }
     /*
@@ -133,35 +154,22 @@ test_copy_with_the_client_is_refused(void **state)
      * COPY with the client says so (its message was empty), and the
      * connection stays usable.
      */
-    fl_test_ws_write(ws, "0001_copy.sql",
-                     "-- flotilla:options allow=prefer-bigint-over-int x\n"
-                     "-- flotilla:up\nALTER TABLE t ADD COLUMN c int;\n"
-                     "-- flotilla:validate\nCOPY (SELECT true) TO STDOUT;\n"
-                     "-- flotilla:down\nALTER TABLE t DROP COLUMN c;\n");
-    fl_test_ws_flotilla(ws, &r, "apply", NULL, 1);
-    fl_test_expect(&r, 3, "a COPY to the client");
-    fl_test_proc_release(&r);
-    fl_test_ws_write(ws, "0001_copy.sql",
-                     "-- flotilla:options allow=prefer-bigint-over-int x\n"
-                     "-- flotilla:up\nALTER TABLE t ADD COLUMN c int;\n"
-                     "-- flotilla:validate\nCOPY t FROM STDIN;\n"
-                     "SELECT true;\n"
-                     "-- flotilla:down\nALTER TABLE t DROP COLUMN c;\n");
-    fl_test_ws_flotilla(ws, &r, "apply", NULL, 1);
-    fl_test_expect(&r, 3, "a COPY from the client");
-    fl_test_proc_release(&r);
-    fl_test_expect_value(ws->conn, "SELECT count(*) FROM pg_attribute"
-                         " WHERE attrelid = 't'::regclass AND"
-                         " attname = 'c'", "0");
+#define S_COPY_MIGRATION(validate, up)                                     \
+    "-- flotilla:options allow=prefer-bigint-over-int x\n"                  \
+    "-- flotilla:up\nALTER TABLE t ADD COLUMN c int;\n" up validate         \
+    "-- flotilla:down\nALTER TABLE t DROP COLUMN c;\n"
+    s_apply_copy(ws, S_COPY_MIGRATION("-- flotilla:validate\n"
+                                      "COPY (SELECT true) TO STDOUT;\n", ""),
+                 3, "a COPY to the client");
+    s_apply_copy(ws, S_COPY_MIGRATION("-- flotilla:validate\n"
+                                      "COPY t FROM STDIN;\nSELECT true;\n", ""),
+                 3, "a COPY from the client");
+    s_expect_no_c(ws);
     /* From a file on the server: run, and failing as PostgreSQL says. */
-    fl_test_ws_write(ws, "0001_copy.sql",
-                     "-- flotilla:options allow=prefer-bigint-over-int x\n"
-                     "-- flotilla:up\nALTER TABLE t ADD COLUMN c int;\n"
-                     "COPY t (id) FROM '/nonexistent/flotilla.csv';\n"
-                     "-- flotilla:down\nALTER TABLE t DROP COLUMN c;\n");
-    fl_test_ws_flotilla(ws, &r, "apply", NULL, 1);
-    fl_test_expect(&r, 1, "/nonexistent/flotilla.csv");
-    fl_test_proc_release(&r);
+    s_apply_copy(ws, S_COPY_MIGRATION("", "COPY t (id) FROM"
+                                          " '/nonexistent/flotilla.csv';\n"),
+                 1, "/nonexistent/flotilla.csv");
+#undef S_COPY_MIGRATION
     fl_test_expect_value(ws->conn, "SELECT status FROM"
                          " flotilla.schema_migrations", "failed");
 }
@@ -188,10 +196,12 @@ test_a_migration_that_prepares_runs_again_and_is_followed(void **state)
                      "-- flotilla:options allow=prefer-bigint-over-int x\n"
                      "-- flotilla:up\nCREATE TABLE t2 (id int PRIMARY KEY);\n"
                      "PREPARE p AS DELETE FROM t WHERE id > $1;\n"
+                     "PREPARE \"Q q\" AS SELECT 1;\n"
                      "EXECUTE p(2);\n"
                      "-- flotilla:down\nDROP TABLE t2;\n");
     fl_test_ws_write(ws, "0002_p.sql",
                      "-- flotilla:up\nPREPARE p AS SELECT 1;\nEXECUTE p;\n"
+                     "PREPARE \"Q q\" AS SELECT 2;\n"
                      "-- flotilla:down\nSELECT 1;\n");
     fl_test_ws_flotilla(ws, &r, "apply", NULL, 1);
     fl_test_expect(&r, 0, "applied 2 migrations");
