@@ -755,8 +755,8 @@ s_net(fl_pipeline_t *p, s_unit *u, fl_net_snap_t *post, fl_error_t *err)
                             p->target};
     int rc;
 
-    if ((rc = fl__net_after(p->pg, &p->session, p->target, &u->pre, post,
-                            &touched, err)) != 0)
+    if ((rc = fl__net_after(p->pg, &p->session, p->target, p->own_tables,
+                            &u->pre, post, &touched, err)) != 0)
         goto cleanup;
     if (touched.own) {
         u->own = 1;
@@ -876,10 +876,24 @@ fl__own_refusal(const fl_migration_t *m, const char *own, fl_error_t *err)
 }
 
 int
+fl__own_tables(fl_pipeline_t *p, fl_error_t *err)
+{
+    if (p->own_tables)
+        return 0;
+    return fl_pg_query_value(p->pg, &p->own_tables,
+        "SELECT coalesce(pg_catalog.array_agg(c.relname ORDER BY c.relname),"
+        " '{}')::pg_catalog.text FROM pg_catalog.pg_class c"
+        " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = 'flotilla' AND c.relkind IN ('r', 'p')",
+        0, NULL, err);
+}
+
+int
 fl__own_check(fl_pipeline_t *p, const fl_migration_t *m, fl_error_t *err)
 {
     char *own = NULL;
-    int rc = fl_pg_query_value(p->pg, &own, fl__net_own_sql, 0, NULL, err);
+    const char *params[1] = {p->own_tables ? p->own_tables : "{}"};
+    int rc = fl_pg_query_value(p->pg, &own, fl__net_own_sql, 1, params, err);
 
     if (rc == 0 && own != NULL)
         rc = fl__own_refusal(m, own, err);

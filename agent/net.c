@@ -139,17 +139,25 @@ static const char s_touched_sql[] =
  * transaction made (its pg_class row is not this transaction's).  Taken
  * after the migration's statements and before flotilla writes its ledger
  * row; the backups' own rows (flotilla.backups, sequence_backups) are
- * written by flotilla in the same transaction and are not checked.
+ * written by flotilla in the same transaction and are not checked.  A
+ * table dropped, renamed or moved out of schema flotilla (by its name,
+ * or its schema's) leaves no lock on a table of schema flotilla: $1
+ * lists the tables schema flotilla held when the run began
+ * (fl__own_tables), and each no longer found there is named too.
  */
 const char fl__net_own_sql[] =
-    "SELECT pg_catalog.string_agg(pg_catalog.format('%I.%I', n.nspname,"
-    " c.relname), ', ' ORDER BY n.nspname, c.relname)"
+    "SELECT pg_catalog.string_agg(DISTINCT o.name, ', ' ORDER BY o.name)"
+    " FROM (SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) AS name"
     S_WRITE_LOCKS
     " AND c.relkind IN ('r', 'p')"
     " AND ((n.nspname = 'flotilla'"
     "  AND c.relname NOT IN ('backups', 'sequence_backups'))"
     "  OR (n.nspname = 'flotilla_backup'"
-    "  AND pg_catalog.age(c.xmin) OPERATOR(pg_catalog.>) 0))";
+    "  AND pg_catalog.age(c.xmin) OPERATOR(pg_catalog.>) 0))"
+    " UNION ALL SELECT pg_catalog.format('flotilla.%I (dropped, renamed or"
+    " moved)', t.t) FROM pg_catalog.unnest($1::pg_catalog.text[]) t(t)"
+    " WHERE pg_catalog.to_regclass(pg_catalog.format('flotilla.%I', t.t))"
+    " IS NULL) o";
 
 static uint32_t
 s_u32(const char *s)
@@ -360,12 +368,14 @@ s_after_read(const fl_pg_result_t *r, const fl_net_snap_t *pre,
 
 int
 fl__net_after(fl_pg_t *pg, fl_session_t *session, const char *scope,
-              const fl_net_snap_t *pre, fl_net_snap_t *post,
-              fl_net_touched_t *touched, fl_error_t *err)
+              const char *own_tables, const fl_net_snap_t *pre,
+              fl_net_snap_t *post, fl_net_touched_t *touched,
+              fl_error_t *err)
 {
     fl_pg_result_t r0 = FL_PG_RESULT_INIT, r1 = FL_PG_RESULT_INIT,
                    r2 = FL_PG_RESULT_INIT, r3 = FL_PG_RESULT_INIT;
     const char *params[1] = {scope ? scope : ""};
+    const char *own[1] = {own_tables ? own_tables : "{}"};
     fl_pg_step_t steps[4];
     size_t n = fl__session_leave_step(session, fl_pg_in_transaction(pg),
                                       &steps[0], &r0);
@@ -376,7 +386,7 @@ fl__net_after(fl_pg_t *pg, fl_session_t *session, const char *scope,
                                 params, &r1};
     steps[n++] = (fl_pg_step_t){"flotilla_net_touched", s_touched_sql, 0,
                                 NULL, &r2};
-    steps[n++] = (fl_pg_step_t){"flotilla_net_own", fl__net_own_sql, 0, NULL,
+    steps[n++] = (fl_pg_step_t){"flotilla_net_own", fl__net_own_sql, 1, own,
                                 &r3};
     memset(post, 0, sizeof(*post));
     memset(touched, 0, sizeof(*touched));

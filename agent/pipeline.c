@@ -403,6 +403,7 @@ fl_pipeline_close(fl_pipeline_t **pp)
         close(p->dump_lock);
     free(p->search_path);
     free(p->described);
+    free(p->own_tables);
     fl_schema_dirty_forget(&p->dirty);
     free(p);
     *pp = NULL;
@@ -629,7 +630,8 @@ s_apply(fl_pipeline_t *p, const fl_source_t *src, fl_apply_result_t *result,
     p->dry_run = 0;
     if ((rc = fl__lock_target(p, err)) != 0)
         goto cleanup;
-    if ((rc = fl_ledger_ensure_load(p->pg, p->target, &ledger, err)) != 0)
+    if ((rc = fl_ledger_ensure_load(p->pg, p->target, &ledger, err)) != 0 ||
+        (rc = fl__own_tables(p, err)) != 0)
         goto cleanup;
     rc = fl__check_release(p, src, &override, err);
     if (rc == 0)
@@ -808,7 +810,8 @@ s_rollback(fl_pipeline_t *p, const fl_source_t *src, fl_rollback_mode mode,
     p->dry_run = 0;
     if ((rc = fl__lock_target(p, err)) != 0)
         goto cleanup;
-    if ((rc = fl_ledger_ensure_load(p->pg, p->target, &ledger, err)) != 0)
+    if ((rc = fl_ledger_ensure_load(p->pg, p->target, &ledger, err)) != 0 ||
+        (rc = fl__own_tables(p, err)) != 0)
         goto cleanup;
     {
         const char *params[1] = {p->target};

@@ -217,8 +217,16 @@ typedef struct {
     char *own; /* flotilla's own tables the transaction wrote, or NULL */
 } fl_net_touched_t;
 
-/* Flotilla's own tables the transaction wrote (net.c), one text or NULL. */
+/*
+ * Flotilla's own tables the transaction wrote, dropped or moved (net.c),
+ * one text or NULL; $1: fl_pipeline.own_tables.
+ */
 extern const char fl__net_own_sql[];
+/*
+ * Reads the tables of schema flotilla into p->own_tables, once a run:
+ * after the ledger is made or read, before any migration's statement.
+ */
+int fl__own_tables(fl_pipeline_t *p, fl_error_t *err) FL_NODISCARD;
 /* FL_EINVAL: m wrote them (own, as fl__net_own_sql names them). */
 int fl__own_refusal(const fl_migration_t *m, const char *own,
                     fl_error_t *err);
@@ -269,8 +277,9 @@ int fl__net_touched_columns(fl_pg_t *pg, fl_net_touched_t *out,
  * held on); a relation of pre that is locked and gone was dropped.
  */
 int fl__net_after(fl_pg_t *pg, fl_session_t *session, const char *scope,
-                  const fl_net_snap_t *pre, fl_net_snap_t *post,
-                  fl_net_touched_t *touched, fl_error_t *err) FL_NODISCARD;
+                  const char *own_tables, const fl_net_snap_t *pre,
+                  fl_net_snap_t *post, fl_net_touched_t *touched,
+                  fl_error_t *err) FL_NODISCARD;
 
 
 /*
@@ -562,6 +571,8 @@ struct fl_pipeline {
     const char *signed_gate; /* the lint gate signed into the bundle being
                                 applied or planned (lent from it); NULL
                                 for a directory or a bundle without one */
+    char *own_tables;   /* the tables of schema flotilla when the run
+                           began, a text[] literal (fl__own_tables) */
     char down_sum[65];  /* rollback: the checksum of the down that runs
                            (fl__down_for), recorded with the rollback's
                            state; "" when none is known */

@@ -661,7 +661,8 @@ fl__plan(fl_pipeline_t *p, const fl_source_t *src, fl_plan_t *plan,
         goto cleanup;
     /* Reading the ledger changes nothing; a missing one is an empty one. */
     if ((rc = fl_ledger_load(p->pg, p->target, &ledger, err)) != 0 ||
-        (rc = fl_ledger_load_repeatables(p->pg, p->target, &reps, err)) != 0)
+        (rc = fl_ledger_load_repeatables(p->pg, p->target, &reps, err)) != 0 ||
+        (rc = fl__own_tables(p, err)) != 0)
         goto cleanup;
     refused = fl__check_release(p, src, &plan->release_override, &verr) != 0;
     p->release = NULL;

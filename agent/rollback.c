@@ -682,7 +682,8 @@ fl__skip_down(fl_pipeline_t *p, const fl_version_t *version,
     p->dry_run = 0;
     if ((rc = fl__lock_target(p, err)) != 0)
         goto cleanup;
-    if ((rc = fl_ledger_ensure_load(p->pg, p->target, &ledger, err)) != 0)
+    if ((rc = fl_ledger_ensure_load(p->pg, p->target, &ledger, err)) != 0 ||
+        (rc = fl__own_tables(p, err)) != 0)
         goto cleanup;
     row = fl_ledger_find(&ledger, version);
     /*

@@ -1678,7 +1678,7 @@ test_a_migration_cannot_change_flotillas_own_tables(void **state)
     s_env *e = *state;
     fl_test_proc_t r;
     char *location, *forge;
-    const char *cases[5];
+    const char *cases[9];
 
     s_write(e, "0001_first.sql", "-- flotilla:up\n"
             "UPDATE users SET name = 'changed' WHERE id = 2;\n"
@@ -1698,6 +1698,16 @@ test_a_migration_cannot_change_flotillas_own_tables(void **state)
     cases[2] = "DELETE FROM flotilla.schema_changes;";
     cases[3] = "UPDATE users SET n = n + 1 WHERE id = 3;";
     cases[4] = forge;
+    /*
+     * Tables dropped or moved away: no lock on a table of schema flotilla
+     * is left to see (before, the first failed at the ledger's write with
+     * "relation does not exist", the second applied and left the ledger
+     * without its schema changes).
+     */
+    cases[5] = "DROP TABLE flotilla.schema_migrations;";
+    cases[6] = "DROP TABLE flotilla.schema_changes;";
+    cases[7] = "ALTER TABLE flotilla.migration_logs SET SCHEMA public;";
+    cases[8] = "DO $$ BEGIN EXECUTE 'ALTER SCHEMA flotilla RENAME TO f2'; END $$;";
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char *text = fl_asprintf("-- flotilla:up\n%s\n-- flotilla:down\n"
                                  "SELECT 1;\n", cases[i]);
@@ -1754,7 +1764,7 @@ test_a_down_cannot_change_flotillas_own_tables(void **state)
     s_env *e = *state;
     fl_test_proc_t r;
     char *location, *forge, *copy, *kept;
-    const char *cases[4];
+    const char *cases[5];
 
     s_write(e, "0001_first.sql", "-- flotilla:up\n"
             "UPDATE users SET name = 'changed' WHERE id = 2;\n"
@@ -1776,6 +1786,7 @@ test_a_down_cannot_change_flotillas_own_tables(void **state)
     cases[1] = "DELETE FROM flotilla.schema_changes;";
     cases[2] = forge;
     cases[3] = "UPDATE flotilla.migration_logs SET message = 'x';";
+    cases[4] = "ALTER TABLE flotilla.schema_changes SET SCHEMA public;";
     for (size_t i = 0; i < 2 * sizeof(cases) / sizeof(cases[0]); i++) {
         /*
          * The second round: a down with a no-transaction statement, run
