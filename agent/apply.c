@@ -1284,7 +1284,7 @@ s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
                              err)) != 0)
             goto cleanup;
         if (!notx)
-            fl__forget_prepared(p, &u->stmts);
+            fl__forget_prepared(p, &u->stmts, 1);
         p->session.in_migration = 0;
         fl__session_restore(&p->session, &u->mark);
         fl__session_mark(&p->session, &u->mark);
@@ -1435,7 +1435,7 @@ s_run_unit(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
             return rc; /* the unit is done: nothing to roll back or retry */
         fl__rollback_quietly(p);
         if (!notx)
-            fl__forget_prepared(p, &u->stmts);
+            fl__forget_prepared(p, &u->stmts, 1);
         s_publish_files(p, 0);
         u->stats.done = (int)from;
         if (lock && fl__lock_retry(p, u->m, &u->stmts, FL__ALL_STATEMENTS,
@@ -1985,7 +1985,7 @@ fl__apply_migration(fl_pipeline_t *p, const fl_migration_t *m,
                                : s_mig_transactional(p, &x, err);
     rc = s_finish(p, &x, rc, err);
     /* The next migration starts with none of this one's. */
-    fl__forget_prepared(p, &x.u.stmts);
+    fl__forget_prepared(p, &x.u.stmts, 0);
     if (m->no_transaction) {
         fl_error_t ignore = FL_ERROR_INIT;
         /* Back to flotilla's own timeouts for what follows. */

@@ -617,10 +617,12 @@ void fl__sleep(fl_pipeline_t *p, int64_t ms);
 void fl__rollback_quietly(fl_pipeline_t *p);
 
 /*
- * Deallocates what stmts (an up or a down) PREPAREd by SQL, if it may
- * have: before they run again after a rollback, and when they are done.
+ * Deallocates what was PREPAREd by SQL while stmts (an up or a down) ran:
+ * before they run again after a rollback (again: always, a trigger may
+ * have), and when they are done (only if a statement of stmts may have).
  */
-void fl__forget_prepared(fl_pipeline_t *p, const fl_stmt_list_t *stmts);
+void fl__forget_prepared(fl_pipeline_t *p, const fl_stmt_list_t *stmts,
+                         int again);
 
 /* The schema snapshots' scope: NULL (every managed schema) or the target. */
 const char *fl__scope(const fl_pipeline_t *p);

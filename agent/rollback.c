@@ -435,7 +435,7 @@ fl__rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
             if (rc == 0)
                 break;
             fl__rollback_quietly(p);
-            fl__forget_prepared(p, &stmts);
+            fl__forget_prepared(p, &stmts, 1);
             p->session.in_migration = 0;
             if (strcmp(err->sqlstate, "55P03") != 0 ||
                 !fl__lock_retry(p, &m, &stmts, FL__ALL_STATEMENTS, attempt,
@@ -530,7 +530,7 @@ cleanup:
         fl_error_clear(&ignore);
     }
     /* The next down starts with none of this one's. */
-    fl__forget_prepared(p, &stmts);
+    fl__forget_prepared(p, &stmts, 0);
     fl__restore_release(&res);
     fl__stats_release(&stats);
     fl_stmt_list_release(&stmts);

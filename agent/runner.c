@@ -263,23 +263,25 @@ fl__run(fl_pipeline_t *p, const fl_migration_t *m, const fl_stmt_list_t *stmts,
 }
 
 /*
- * Deallocates the statements a migration's up or down (stmts) PREPAREd,
- * when it may have (a PREPARE, or a statement whose effects are opaque):
+ * Deallocates the statements a migration's up or down (stmts) PREPAREd:
  * prepared statements are not transactional, so one outlived the
  * rollback of a run, and running it again (after a lock timeout, or with
  * a backup of what a hidden statement destroyed) failed at its PREPARE
  * ("already exists"), as did the next migration's PREPARE of the same
- * name.
+ * name.  Before a run again (again), always: a tenant's trigger that a
+ * plain statement fires may have prepared; when the migration ends, only
+ * when it may have (a PREPARE, or a statement whose effects are opaque),
+ * which saves a round trip a migration.
  * Flotilla's own are prepared through the protocol, never by SQL
  * (pg_prepared_statements.from_sql), and stay.  Best effort: a failure
  * here shows at the PREPARE that needed it.
  */
 void
-fl__forget_prepared(fl_pipeline_t *p, const fl_stmt_list_t *stmts)
+fl__forget_prepared(fl_pipeline_t *p, const fl_stmt_list_t *stmts, int again)
 {
     fl_pg_result_t r = FL_PG_RESULT_INIT;
     fl_error_t ignore = FL_ERROR_INIT;
-    int may = 0;
+    int may = again;
 
     for (size_t i = 0; i < stmts->count && !may; i++)
         may = stmts->items[i].opaque ||

@@ -175,6 +175,24 @@ test_copy_with_the_client_is_refused(void **state)
 }
 
 /*
+ * apply, which says expect, after running a migration again with a backup
+ * of what it destroyed (of t: only its rows 1 and 2 are left).
+ */
+static void
+s_apply_runs_again(fl_test_ws_t *ws, const char *expect)
+{
+    fl_test_proc_t r;
+
+    fl_test_ws_flotilla(ws, &r, "apply", NULL, 1);
+    fl_test_expect(&r, 0, expect);
+    if (strstr(r.err, "running it again") == NULL)
+        fail_msg("the run was not run again with a backup:\n%s", r.err);
+    fl_test_proc_release(&r);
+    fl_test_expect_value(ws->conn, "SELECT string_agg(id::text, ',' ORDER BY"
+                         " id) FROM t", "1,2");
+}
+
+/*
  * A statement a migration PREPAREs outlives a rollback (prepared
  * statements are not transactional): when the run was undone and run
  * again with a backup of what a hidden statement destroyed (EXECUTE of a
@@ -203,13 +221,7 @@ test_a_migration_that_prepares_runs_again_and_is_followed(void **state)
                      "-- flotilla:up\nPREPARE p AS SELECT 1;\nEXECUTE p;\n"
                      "PREPARE \"Q q\" AS SELECT 2;\n"
                      "-- flotilla:down\nSELECT 1;\n");
-    fl_test_ws_flotilla(ws, &r, "apply", NULL, 1);
-    fl_test_expect(&r, 0, "applied 2 migrations");
-    if (strstr(r.err, "running it again") == NULL)
-        fail_msg("the run was not run again with a backup:\n%s", r.err);
-    fl_test_proc_release(&r);
-    fl_test_expect_value(ws->conn, "SELECT string_agg(id::text, ',' ORDER BY"
-                         " id) FROM t", "1,2");
+    s_apply_runs_again(ws, "applied 2 migrations");
     for (int i = 0; i < 2; i++) {
         fl_test_ws_flotilla(ws, &r, "rollback", last, 1);
         fl_test_expect(&r, 0, "rolled back 1 migration");
@@ -218,6 +230,42 @@ test_a_migration_that_prepares_runs_again_and_is_followed(void **state)
     fl_test_expect_value(ws->conn, "SELECT string_agg(id::text, ',' ORDER BY"
                          " id) FROM t", "1,2,3,4,5");
     fl_test_expect_value(ws->conn, "SELECT to_regclass('t2') IS NULL", "t");
+}
+
+/*
+ * The same through a tenant's trigger that a plain UPDATE fires: the
+ * trigger PREPAREs and deletes rows of another table, so the run is
+ * undone and run again with their backup, and the trigger's PREPARE ran
+ * again into the statement its first run left ("already exists"); no
+ * statement of the migration says that it prepares.
+ */
+static void
+test_a_trigger_that_prepares_does_not_stop_a_run_again(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    fl_test_proc_t r;
+    const char *const last[] = {"--last", NULL};
+
+    fl_test_exec(ws->conn, "CREATE TABLE t (id int PRIMARY KEY);"
+                 " INSERT INTO t SELECT generate_series(1, 5);"
+                 " CREATE TABLE s (id int PRIMARY KEY, v int);"
+                 " INSERT INTO s VALUES (1, 0);"
+                 " CREATE FUNCTION public.prep() RETURNS trigger"
+                 " LANGUAGE plpgsql AS $$ BEGIN"
+                 " EXECUTE 'PREPARE tp AS SELECT 1';"
+                 " DELETE FROM public.t WHERE id > 2; RETURN NULL; END $$;"
+                 " CREATE TRIGGER prep AFTER UPDATE ON s FOR EACH STATEMENT"
+                 " EXECUTE FUNCTION public.prep()");
+    fl_test_ws_write(ws, "0001_u.sql", "-- flotilla:up\n"
+                     "UPDATE s SET v = 1 WHERE id = 1;\n"
+                     "-- flotilla:down\nUPDATE s SET v = 0 WHERE id = 1;\n");
+    s_apply_runs_again(ws, "applied 1 migration");
+    fl_test_exec(ws->conn, "DROP TRIGGER prep ON s");
+    fl_test_ws_flotilla(ws, &r, "rollback", last, 1);
+    fl_test_expect(&r, 0, "rolled back 1 migration");
+    fl_test_proc_release(&r);
+    fl_test_expect_value(ws->conn, "SELECT string_agg(id::text, ',' ORDER BY"
+                         " id) FROM t", "1,2,3,4,5");
 }
 
 /*
@@ -486,6 +534,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_transaction_control_in_a_migration_is_refused, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_copy_with_the_client_is_refused, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_migration_that_prepares_runs_again_and_is_followed, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_a_trigger_that_prepares_does_not_stop_a_run_again, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_hidden_deallocate_fails_and_is_recorded, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_down_that_does_not_parse_is_refused_at_apply, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_lint_error_in_down_refuses, fl_test_ws_setup, fl_test_ws_teardown),
