@@ -790,6 +790,57 @@ s_half_applied_above(fl_pipeline_t *p, const fl_ledger_t *ledger,
     return 0;
 }
 
+/*
+ * Refuses a bundle's rollback that would leave a later migration of
+ * another bundle (or of none) applied above one it rolls back: that
+ * migration would then stand on a schema it was not written for, and
+ * the ledger would still say it is applied (a down that drops a table
+ * took the rows a later bundle's migration put in it).  --last and --to
+ * reach only the newest migrations and cannot leave one behind.  r holds
+ * the candidates (applied or rolling_back), newest first.
+ */
+static int
+s_other_bundle_above(fl_pipeline_t *p, const fl_ledger_t *ledger,
+                     const fl_pg_result_t *r, const char *bundle_id,
+                     fl_error_t *err)
+{
+    const fl_ledger_row_t *above = NULL;
+
+    for (size_t i = 0; i < r->nrows; i++) {
+        fl_version_t v = FL_VERSION_INIT;
+        const fl_ledger_row_t *row = NULL;
+
+        if (fl_version_parse_str(&v, fl_pg_value(r, i, 0), NULL) != 0 ||
+            (row = fl_ledger_find(ledger, &v)) == NULL)
+            continue;
+        if (row->bundle_id == NULL || strcmp(row->bundle_id, bundle_id) != 0) {
+            if (above == NULL)
+                above = row;
+            continue;
+        }
+        if (above == NULL)
+            continue;
+        FL_ERR(err, FL_EINVAL, "%s (%s) is applied above %s of bundle %s: "
+               "rolling the bundle back underneath it is refused",
+               above->file ? above->file : above->name,
+               above->bundle_id ? "of another bundle" : "applied without a "
+                                                        "bundle",
+               row->file ? row->file : row->name, bundle_id);
+        fl_error_set_detail(err, "It would stay applied on a schema it was "
+                            "not written for, and what it changed in %s's "
+                            "objects could go with them.",
+                            row->file ? row->file : row->name);
+        fl_error_set_hint(err, "Roll back the later migrations first: the "
+                          "later bundle, or every migration above %s "
+                          "(flotilla rollback --to %s).", row->version.text,
+                          row->version.text);
+        fl__event(p, FL_STEP_ROLLBACK, FL_STEP_REFUSED, NULL, 0, err,
+                  "rollback refused");
+        return FL_EINVAL;
+    }
+    return 0;
+}
+
 static int
 s_rollback(fl_pipeline_t *p, const fl_source_t *src, fl_rollback_mode mode,
            const fl_version_t *to_version, const char *bundle_id, int *count,
@@ -822,7 +873,9 @@ s_rollback(fl_pipeline_t *p, const fl_source_t *src, fl_rollback_mode mode,
             params, err);
     }
     if (rc != 0 || (rc = s_half_applied_above(p, &ledger, &r, mode, to_version,
-                                              bundle_id, err)) != 0)
+                                              bundle_id, err)) != 0 ||
+        (mode == FL_ROLLBACK_BUNDLE && bundle_id &&
+         (rc = s_other_bundle_above(p, &ledger, &r, bundle_id, err)) != 0))
         goto cleanup;
     for (size_t i = 0; i < r.nrows; i++) {
         fl_version_t v = FL_VERSION_INIT;

@@ -770,6 +770,34 @@ test_a_half_applied_migration_that_cannot_finish_is_skipped(void **state)
                    "1,2");
 }
 
+/* A release key pair made in ws's directory ("release.key", ".pub"). */
+typedef struct {
+    char *keyfile;
+    char *pub;
+} s_key;
+
+static void
+s_make_key(fl_test_ws_t *ws, s_key *k)
+{
+    fl_test_proc_t r;
+    char *prefix = fl_asprintf("%s/release", ws->dir);
+
+    k->keyfile = fl_asprintf("%s.key", prefix);
+    k->pub = fl_asprintf("%s.pub", prefix);
+    fl_test_run(&r, "flotilla", (const char *const[]){"flotilla", "keygen",
+                "--out", prefix, NULL}, NULL, 60);
+    fl_test_expect(&r, 0, NULL);
+    fl_test_proc_release(&r);
+    free(prefix);
+}
+
+static void
+s_key_release(s_key *k)
+{
+    free(k->keyfile);
+    free(k->pub);
+}
+
 /*
  * The same through a signed bundle: rolling back the bundle (as a fleet
  * rollback does on each target) cannot take back the committed statement
@@ -782,9 +810,7 @@ test_a_bundle_rollback_refuses_its_half_applied_migration(void **state)
 {
     fl_test_ws_t *ws = *state;
     fl_test_proc_t r;
-    char *key = fl_asprintf("%s/release", ws->dir);
-    char *keyfile = fl_asprintf("%s/release.key", ws->dir);
-    char *pub = fl_asprintf("%s/release.pub", ws->dir);
+    s_key k;
     char *bundle = fl_asprintf("%s/b.bundle", ws->dir);
     char *id = NULL;
 
@@ -793,16 +819,13 @@ test_a_bundle_rollback_refuses_its_half_applied_migration(void **state)
                      "-- flotilla:up\nCREATE TABLE b (id bigint);\n"
                      "CREATE INDEX CONCURRENTLY b_x ON b (no_such_column);\n"
                      "-- flotilla:down\nDROP TABLE b;\n");
-    fl_test_run(&r, "flotilla", (const char *const[]){"flotilla", "keygen",
-                "--out", key, NULL}, NULL, 60);
-    fl_test_expect(&r, 0, NULL);
-    fl_test_proc_release(&r);
+    s_make_key(ws, &k);
     fl_test_run(&r, "flotilla", (const char *const[]){"flotilla", "bundle",
-                "build", ws->mdir, "--sign", keyfile, "--out", bundle,
+                "build", ws->mdir, "--sign", k.keyfile, "--out", bundle,
                 "--environment", "test", NULL}, NULL, 60);
     fl_test_expect(&r, 0, NULL);
     fl_test_proc_release(&r);
-    fl_test_ws_flotilla(ws, &r, "apply", (const char *const[]){"--trust", pub,
+    fl_test_ws_flotilla(ws, &r, "apply", (const char *const[]){"--trust", k.pub,
                         "--environment", "test", bundle, NULL}, 0);
     fl_test_expect(&r, 1, "no_such_column");
     fl_test_proc_release(&r);
@@ -812,16 +835,92 @@ test_a_bundle_rollback_refuses_its_half_applied_migration(void **state)
                                        " flotilla.schema_migrations");
     assert_non_null(id);
     fl_test_ws_flotilla(ws, &r, "rollback", (const char *const[]){"--bundle",
-                        id, "--trust", pub, "--environment", "test", bundle,
+                        id, "--trust", k.pub, "--environment", "test", bundle,
                         NULL}, 0);
     fl_test_expect(&r, 1, "0001_b.sql is partly applied");
     fl_test_proc_release(&r);
     s_expect_value(ws, "SELECT to_regclass('b') IS NOT NULL", "t");
     free(id);
     free(bundle);
-    free(pub);
-    free(keyfile);
-    free(key);
+    s_key_release(&k);
+}
+
+/*
+ * A bundle's rollback reaches only that bundle's migrations: when a later
+ * bundle applied a migration above them, rolling them back underneath it
+ * left a hole.  Before, `rollback --bundle` of the first bundle ran the
+ * down of its CREATE TABLE under the second bundle's INSERT into that
+ * table (exit 0): the row the second bundle added and one the application
+ * added were gone, and the ledger still said the second bundle's
+ * migration was applied.  It is now refused with nothing changed; the
+ * bundles roll back newest first.
+ */
+static void
+test_a_bundle_rollback_refuses_to_leave_a_later_migration_applied(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    fl_test_proc_t r;
+    s_key k;
+    char *bundle[2], *id[2];
+
+    s_make_key(ws, &k);
+    fl_test_ws_write(ws, "0001_t.sql", "-- flotilla:up\n"
+                     "CREATE TABLE t (id bigint PRIMARY KEY, v text);\n"
+                     "INSERT INTO t VALUES (1, 'a'), (2, 'b');\n"
+                     "-- flotilla:down\nDROP TABLE t;\n");
+    for (int i = 0; i < 2; i++) {
+        char seq[8];
+
+        if (i == 1)
+            fl_test_ws_write(ws, "0002_row.sql", "-- flotilla:up\n"
+                             "INSERT INTO t VALUES (3, 'c');\n"
+                             "-- flotilla:down\nDELETE FROM t WHERE id = 3;\n");
+        snprintf(seq, sizeof(seq), "%d", i + 1);
+        bundle[i] = fl_asprintf("%s/b%d.bundle", ws->dir, i + 1);
+        fl_test_run(&r, "flotilla", (const char *const[]){"flotilla",
+                    "bundle", "build", ws->mdir, "--sign", k.keyfile, "--out",
+                    bundle[i], "--environment", "test", "--sequence", seq,
+                    NULL}, NULL, 60);
+        fl_test_expect(&r, 0, NULL);
+        fl_test_proc_release(&r);
+        fl_test_ws_flotilla(ws, &r, "apply", (const char *const[]){"--trust",
+                            k.pub, "--environment", "test", bundle[i], NULL}, 0);
+        fl_test_expect(&r, 0, "applied 1 migration");
+        fl_test_proc_release(&r);
+        id[i] = fl_test_query_value(ws->conn, "SELECT bundle_id FROM"
+                                    " flotilla.schema_migrations ORDER BY"
+                                    " version_order DESC LIMIT 1");
+        assert_non_null(id[i]);
+    }
+    assert_string_not_equal(id[0], id[1]);
+    fl_test_exec(ws->conn, "INSERT INTO t VALUES (4, 'the application')");
+    fl_test_ws_flotilla(ws, &r, "rollback", (const char *const[]){"--bundle",
+                        id[0], "--trust", k.pub, "--environment", "test",
+                        bundle[0], NULL}, 0);
+    fl_test_expect(&r, 1, "0002_row.sql");
+    if (strstr(r.err, "another bundle") == NULL)
+        fail_msg("the refusal does not say why:\n%s", r.err);
+    fl_test_proc_release(&r);
+    s_expect_value(ws, "SELECT string_agg(id::text, ',' ORDER BY id) FROM t",
+                   "1,2,3,4");
+    s_expect_value(ws, "SELECT string_agg(version || ' ' || status, ','"
+                       " ORDER BY version_order) FROM"
+                       " flotilla.schema_migrations", "1 applied,2 applied");
+    /* Newest first, each rolls back. */
+    for (int i = 1; i >= 0; i--) {
+        fl_test_exec(ws->conn, "DELETE FROM t WHERE id = 4");
+        fl_test_ws_flotilla(ws, &r, "rollback", (const char *const[]){
+                            "--bundle", id[i], "--trust", k.pub,
+                            "--environment", "test", bundle[i], NULL}, 0);
+        fl_test_expect(&r, 0, "rolled back 1 migration");
+        fl_test_proc_release(&r);
+    }
+    s_expect_value(ws, "SELECT to_regclass('t') IS NULL", "t");
+    for (int i = 0; i < 2; i++) {
+        free(bundle[i]);
+        free(id[i]);
+    }
+    s_key_release(&k);
 }
 
 int
@@ -844,6 +943,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_a_no_transaction_down_resumes_and_says_what_it_undid, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_rollback_refuses_under_a_half_applied_migration, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_bundle_rollback_refuses_its_half_applied_migration, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_a_bundle_rollback_refuses_to_leave_a_later_migration_applied, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_half_applied_migration_that_cannot_finish_is_skipped, fl_test_ws_setup, fl_test_ws_teardown),
     };
 
