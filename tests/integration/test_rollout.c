@@ -1780,7 +1780,7 @@ static void
 test_rollout_staged_unreachable_fails_unless_skipped(void **state)
 {
     s_state *s = *state;
-    char *bundle = s_bundle(s, "unreach", s_add_column);
+    char *bundle = s_bundle(s, "unreach", s_add_column), *first = NULL;
     json_t *st = NULL;
 
     s_stop_shard2(s);
@@ -1790,6 +1790,7 @@ test_rollout_staged_unreachable_fails_unless_skipped(void **state)
         st = s_rollout(s, S_EXIT_HALTED, args);
     }
     assert_int_equal(s_acc(st, "unreachable"), S_PER_SHARD);
+    first = fl_strdup(json_string_value(json_object_get(st, "id")));
     json_decref(st);
     /* The same migration and one more, skipping the unreachable: the
      * targets the first rollout reached apply the second migration only. */
@@ -1809,6 +1810,35 @@ test_rollout_staged_unreachable_fails_unless_skipped(void **state)
         assert_int_equal(s_has_column(s, i, "flag2"), s->t[i].shard != 2);
     }
     json_decref(st);
+    /*
+     * The first rollout's rollback would take flag away under the second
+     * rollout's flag2, which would stay recorded applied: each target
+     * refuses it (before, every one rolled flag back), and the rollback
+     * stops for the operator with nothing changed.
+     */
+    {
+        const char *args[] = {"rollback", first, "--watch", NULL};
+        const json_t *f = NULL;
+        const char *why = NULL;
+
+        st = s_rollout(s, 1, args);
+        assert_string_equal(s_st(st), "rollback_failed");
+        if (s_acc(st, "rollback_failed") < 1 || s_acc(st, "rolled_back") != 0)
+            fail_msg("rollback_failed %lld, rolled_back %lld",
+                     s_acc(st, "rollback_failed"), s_acc(st, "rolled_back"));
+        for (int i = 0; i < S_TENANTS && f == NULL; i++)
+            f = s_failure_of(st, "rollback", s->t[i].name);
+        why = f ? json_string_value(json_object_get(f, "reason")) : NULL;
+        if (why == NULL || strstr(why, "another bundle") == NULL)
+            fail_msg("the rollback failure does not say why: %s",
+                     why ? why : "(none)");
+        json_decref(st);
+    }
+    for (int i = 0; i < S_TENANTS; i++) {
+        assert_int_equal(s_has_column(s, i, "flag"), s->t[i].shard != 2);
+        assert_int_equal(s_has_column(s, i, "flag2"), s->t[i].shard != 2);
+    }
+    free(first);
     free(bundle);
     s->passed = 1;
 }
