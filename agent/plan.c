@@ -16,11 +16,14 @@
  * at the end of the plan.  Sequences do not roll back: those the
  * rehearsal moved are put back afterwards when nobody used them since.
  * What cannot be rehearsed in that transaction is "not rehearsed": a
- * no-transaction migration (those after it are rehearsed without its
- * effects; one that then fails may depend on it, so it is not rehearsed
- * either, nor anything after it), and a migration that uses an enum value
- * an earlier migration of the plan adds (nor anything after it).  The
- * plan then does not say that apply would go ahead.
+ * no-transaction migration, and one with a statement that acts outside
+ * its transaction (fl_stmt_t.outside: ends a session, writes a file on
+ * the server), which the rollback would not undo (those after either are
+ * rehearsed without its effects; one that then fails may depend on it,
+ * so it is not rehearsed either, nor anything after it), and a migration
+ * that uses an enum value an earlier migration of the plan adds (nor
+ * anything after it).  The plan then does not say that apply would go
+ * ahead.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -308,6 +311,7 @@ s_plan_one(fl_pipeline_t *p, const fl_migration_t *m, const char **why_not,
     char *problem = NULL;
     s_observation before, after;
     char *outside[2] = {NULL, NULL};
+    char *acts = NULL;
     int rc = 0;
 
     memset(&before, 0, sizeof(before));
@@ -339,16 +343,28 @@ s_plan_one(fl_pipeline_t *p, const fl_migration_t *m, const char **why_not,
             problem = fl_strdup(perr.message);
             fl_error_clear(&perr);
         }
-    if (*why_not != NULL || stmts.count == 0 || m->no_transaction ||
+    /*
+     * What a statement would do outside the rehearsal's transaction (end
+     * another session, write a file on the server) its rollback would not
+     * undo, and a plan changes nothing: not run, as a no-transaction
+     * migration is not.
+     */
+    for (size_t i = 0; i < stmts.count && acts == NULL; i++)
+        if (stmts.items[i].outside)
+            acts = fl_asprintf("line %d: %s acts outside the transaction, "
+                               "which the rehearsal's rollback would not "
+                               "undo", stmts.items[i].line,
+                               stmts.items[i].outside);
+    if (*why_not != NULL || stmts.count == 0 || m->no_transaction || acts ||
         strcmp(verdict, "ok") != 0) {
         const char *why = *why_not ? *why_not
-                          : m->no_transaction ? S_NO_TRANSACTION : NULL;
+                          : m->no_transaction ? S_NO_TRANSACTION : acts;
         for (size_t i = 0; why && i < pm->nstmts; i++)
             pm->stmts[i].rehearsal = fl_strdup("not rehearsed");
         if (why && strcmp(verdict, "ok") == 0) {
             verdict = "not rehearsed";
             problem = fl_strdup(why);
-            if (m->no_transaction && *skipped == NULL)
+            if ((m->no_transaction || acts) && *skipped == NULL)
                 *skipped = m->file;
         }
         if (strcmp(verdict, "refused") == 0 && *why_not == NULL)
@@ -486,6 +502,7 @@ done:
     fl_stmt_list_release(&stmts);
     free(outside[0]);
     free(outside[1]);
+    free(acts);
     return rc;
 }
 

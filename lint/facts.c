@@ -1888,6 +1888,78 @@ s_find_opaque_call(const ProtobufCMessage *msg, void *arg)
 }
 
 /*
+ * The built-ins whose effects a rollback does not undo (facts.h,
+ * fl_stmt_t.outside), as their text names them; sorted for bsearch by
+ * the name before "()".  Sequences (nextval, setval) are not here: apply
+ * records and a plan puts back what they move.
+ */
+static const char *const s_outside_funcs[] = {
+    "lo_export()",
+    "pg_backup_start()",
+    "pg_backup_stop()",
+    "pg_cancel_backend()",
+    "pg_copy_logical_replication_slot()",
+    "pg_copy_physical_replication_slot()",
+    "pg_create_logical_replication_slot()",
+    "pg_create_physical_replication_slot()",
+    "pg_create_restore_point()",
+    "pg_drop_replication_slot()",
+    "pg_log_backend_memory_contexts()",
+    "pg_logical_emit_message()",
+    "pg_logical_slot_get_binary_changes()",
+    "pg_logical_slot_get_changes()",
+    "pg_promote()",
+    "pg_reload_conf()",
+    "pg_replication_origin_advance()",
+    "pg_replication_origin_create()",
+    "pg_replication_origin_drop()",
+    "pg_replication_slot_advance()",
+    "pg_rotate_logfile()",
+    "pg_stat_reset()",
+    "pg_stat_reset_replication_slot()",
+    "pg_stat_reset_shared()",
+    "pg_stat_reset_single_function_counters()",
+    "pg_stat_reset_single_table_counters()",
+    "pg_stat_reset_slru()",
+    "pg_stat_reset_subscription_stats()",
+    "pg_switch_wal()",
+    "pg_terminate_backend()",
+    "pg_wal_replay_pause()",
+    "pg_wal_replay_resume()",
+};
+
+/* bsearch: a function's name against an entry "name()". */
+static int
+s_cmp_outside(const void *key, const void *item)
+{
+    const char *name = key, *entry = *(const char *const *)item;
+    size_t n = strlen(entry) - 2;
+    int c = strncmp(name, entry, n);
+
+    return c != 0 ? c : (unsigned char)name[n];
+}
+
+static int
+s_find_outside_call(const ProtobufCMessage *msg, void *arg)
+{
+    const char **out = arg;
+    const PgQuery__FuncCall *f = (const PgQuery__FuncCall *)msg;
+    const char *const *hit = NULL;
+
+    if (msg->descriptor != &pg_query__func_call__descriptor ||
+        f->n_funcname == 0 || !s_is_builtin_call(f))
+        return 0;
+    hit = bsearch(fl_lint_node_str(f->funcname[f->n_funcname - 1]),
+                  s_outside_funcs,
+                  sizeof(s_outside_funcs) / sizeof(s_outside_funcs[0]),
+                  sizeof(s_outside_funcs[0]), s_cmp_outside);
+    if (hit == NULL)
+        return 0;
+    *out = *hit;
+    return 1;
+}
+
+/*
  * Statements that store expressions to run later instead of running them
  * (a function in a view runs when the view is read, in a new table's
  * default when a row is inserted): their calls do not make them opaque.
@@ -1936,6 +2008,40 @@ fl_lint_is_opaque(const PgQuery__Node *stmt, const PgQuery__FuncCall **call)
     if (s_stores_expressions(stmt))
         return 0;
     return fl_lint_walk(&stmt->base, s_find_opaque_call, (void *)call) != 0;
+}
+
+/* fl_stmt_t.outside of stmt (facts.h). */
+static const char *
+s_outside(const PgQuery__Node *stmt)
+{
+    const char *out = NULL;
+
+    if (!stmt)
+        return NULL;
+    switch (stmt->node_case) {
+    case PG_QUERY__NODE__NODE_COPY_STMT: {
+        const PgQuery__CopyStmt *c = stmt->copy_stmt;
+        if (c->is_program)
+            return c->is_from ? "COPY ... FROM PROGRAM (a program run on "
+                                "the server)"
+                              : "COPY ... TO PROGRAM (a program run on the "
+                                "server)";
+        if (!c->is_from && c->filename && *c->filename)
+            return "COPY ... TO a file on the server";
+        break;
+    }
+    case PG_QUERY__NODE__NODE_EXPLAIN_STMT:
+        return s_has_option(stmt->explain_stmt->options,
+                            stmt->explain_stmt->n_options, "analyze")
+                   ? s_outside(stmt->explain_stmt->query)
+                   : NULL;
+    default:
+        break;
+    }
+    if (s_stores_expressions(stmt))
+        return NULL;
+    (void)fl_lint_walk(&stmt->base, s_find_outside_call, (void *)&out);
+    return out;
 }
 
 static void
@@ -2553,6 +2659,7 @@ s_add_parsed(fl_stmt_list_t *out, fl_lint_tree_t *tree, s_ctx_t *ctx,
             const PgQuery__FuncCall *call = NULL;
             s_analyze(st, ctx, rs->stmt);
             st->opaque = fl_lint_is_opaque(rs->stmt, &call);
+            st->outside = s_outside(rs->stmt);
             for (size_t t = 0; t < st->ntables; t++)
                 st->tables[t].fresh =
                     !st->tables[t].created &&

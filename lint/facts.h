@@ -264,6 +264,19 @@ typedef struct {
      * included.
      */
     int copy_client;
+    /*
+     * What it does outside its transaction, which a rollback does not
+     * undo, as a static text naming it, or NULL: a call it runs (not one
+     * it stores, as for opaque above) of a PostgreSQL built-in that
+     * signals or ends a session, reloads the configuration or rotates the
+     * log, resets statistics, marks or switches the WAL or controls its
+     * replay, makes, drops or advances a replication slot or origin or
+     * consumes a slot's changes, emits a logical message, or writes a
+     * file on the server (lo_export); or a COPY to a file, or from or to
+     * a program, on the server.  An opaque statement may do the same
+     * unseen.
+     */
+    const char *outside;
 } fl_stmt_t;
 
 #define FL_COPY_FROM_CLIENT 1

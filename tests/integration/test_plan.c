@@ -14,9 +14,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
+#include "common/alloc.h"
 #include "testsupport.h"
 
 static void
@@ -202,6 +204,55 @@ test_plan_and_apply_agree(void **state)
     s_run(ws, "apply", NULL, 0, "applied 3 migrations");
 }
 
+/*
+ * The rehearsal is rolled back; what a statement does outside its
+ * transaction is not.  Before, `plan` of a migration that clears the
+ * sessions in its way (pg_terminate_backend, as runbooks do before a
+ * lock) ended them, and one that writes a file on the server wrote it:
+ * a dry run that acts, and `rollout plan` did so on every target.  Such
+ * a statement is not run: its migration is "not rehearsed" and the plan
+ * not proven, naming it; apply runs it.
+ */
+static void
+test_plan_runs_nothing_that_acts_outside_its_transaction(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    PGconn *victim = fl_test_db_connect(&ws->db);
+    char *file = fl_asprintf("/tmp/flotilla-plan-%d.txt", (int)getpid());
+    char *text = fl_asprintf(
+        "-- flotilla:up\nCREATE TABLE t (id int);\n"
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+        " WHERE application_name = 'flotilla_victim';\n"
+        "COPY (SELECT 'written') TO '%s';\n"
+        "-- flotilla:down\nDROP TABLE t;\n", file);
+
+    unlink(file);
+    fl_test_exec(victim, "SET application_name = 'flotilla_victim'");
+    fl_test_ws_write(ws, "0001_clear.sql", text);
+    fl_test_ws_write(ws, "0002_more.sql", "-- flotilla:up\n"
+                     "CREATE TABLE u (id int);\n"
+                     "-- flotilla:down\nDROP TABLE u;\n");
+    s_run(ws, "plan", NULL, 3, "pg_terminate_backend()");
+    s_run(ws, "plan", NULL, 3, "NOT PROVEN: 1 of 2 pending migrations not "
+                               "rehearsed");
+    fl_test_exec(victim, "SELECT 1"); /* still there */
+    if (access(file, F_OK) == 0)
+        fail_msg("the plan wrote %s", file);
+    s_expect_value(ws, "SELECT to_regclass('u') IS NULL", "t");
+    /* Only the COPY: the same. */
+    free(text);
+    text = fl_asprintf("-- flotilla:up\nCREATE TABLE t (id int);\n"
+                       "COPY (SELECT 'written') TO '%s';\n"
+                       "-- flotilla:down\nDROP TABLE t;\n", file);
+    fl_test_ws_write(ws, "0001_clear.sql", text);
+    s_run(ws, "plan", NULL, 3, "COPY");
+    if (access(file, F_OK) == 0)
+        fail_msg("the plan wrote %s", file);
+    PQfinish(victim);
+    free(text);
+    free(file);
+}
+
 int
 main(void)
 {
@@ -211,6 +262,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_plan_puts_sequences_back, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_plan_without_rehearsal_runs_nothing, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_plan_and_apply_agree, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_plan_runs_nothing_that_acts_outside_its_transaction, fl_test_ws_setup, fl_test_ws_teardown),
     };
 
     if (!fl_test_have_postgres()) {

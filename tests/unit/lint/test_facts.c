@@ -252,6 +252,61 @@ test_facts_copy_with_the_client(void **state)
     }
 }
 
+/*
+ * What a statement does outside its transaction, which a rollback does
+ * not undo (plan's rehearsal does not run it): the built-ins that signal
+ * a session, reset statistics, mark or switch the WAL, change replication
+ * slots or write a server file, when run (not stored in a function, view
+ * or default, nor under EXPLAIN without ANALYZE), and COPY to a file or
+ * from or to a program.  A function of another schema is opaque instead.
+ */
+static void
+test_facts_what_acts_outside_the_transaction(void **state)
+{
+    static const struct {
+        const char *sql;
+        const char *outside; /* a part of it, or NULL */
+    } cases[] = {
+        {"SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+         " WHERE application_name = 'x'", "pg_terminate_backend()"},
+        {"SELECT pg_catalog.pg_cancel_backend(42)", "pg_cancel_backend()"},
+        {"SELECT pg_reload_conf()", "pg_reload_conf()"},
+        {"SELECT pg_stat_reset()", "pg_stat_reset()"},
+        {"SELECT pg_switch_wal()", "pg_switch_wal()"},
+        {"SELECT pg_drop_replication_slot('s')", "pg_drop_replication_slot()"},
+        {"SELECT lo_export(16400, '/srv/x')", "lo_export()"},
+        {"UPDATE t SET a = (SELECT count(*) FROM (SELECT"
+         " pg_terminate_backend(1)) x)", "pg_terminate_backend()"},
+        {"EXPLAIN ANALYZE SELECT pg_cancel_backend(1)", "pg_cancel_backend()"},
+        {"COPY t TO '/srv/t.csv'", "COPY"},
+        {"COPY (SELECT 1) TO '/srv/t.csv'", "COPY"},
+        {"COPY t TO PROGRAM 'gzip > /srv/t.gz'", "PROGRAM"},
+        {"COPY t FROM PROGRAM 'cat /srv/t.csv'", "PROGRAM"},
+        {"COPY t FROM '/srv/t.csv'", NULL},
+        {"COPY t FROM STDIN", NULL},
+        {"EXPLAIN SELECT pg_cancel_backend(1)", NULL},
+        {"CREATE FUNCTION f() RETURNS bool LANGUAGE sql AS"
+         " 'SELECT pg_terminate_backend(1)'", NULL},
+        {"CREATE VIEW v AS SELECT pg_reload_conf()", NULL},
+        {"SELECT app.pg_terminate_backend(1)", NULL},
+        {"SELECT nextval('s'), pg_sleep(1), pg_notify('c', 'x')", NULL},
+        {"INSERT INTO t VALUES (1)", NULL},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        fl_stmt_list_t l = analyze(cases[i].sql, 150000);
+        const char *got = l.items[0].outside;
+
+        if (cases[i].outside == NULL ? got != NULL
+            : got == NULL || strstr(got, cases[i].outside) == NULL)
+            fail_msg("%s: outside \"%s\", wanted \"%s\"", cases[i].sql,
+                     got ? got : "(none)",
+                     cases[i].outside ? cases[i].outside : "(none)");
+        fl_stmt_list_release(&l);
+    }
+}
+
 static void
 test_facts_positions_and_splitting(void **state)
 {
@@ -1101,6 +1156,7 @@ main(void)
         cmocka_unit_test(test_facts_kinds_locks_and_flags),
         cmocka_unit_test(test_facts_enum_add_value_outside_transaction_before_pg12),
         cmocka_unit_test(test_facts_copy_with_the_client),
+        cmocka_unit_test(test_facts_what_acts_outside_the_transaction),
         cmocka_unit_test(test_facts_positions_and_splitting),
         cmocka_unit_test(test_facts_parse_error_keeps_the_rest),
         cmocka_unit_test(test_facts_destroys),
