@@ -502,6 +502,18 @@ static const s_case_t s_cases[] = {
      "GRANT SELECT ON users TO fl_reader;",
      S_ALLOW("ban-drop-column"), "ALTER TABLE users DROP COLUMN email;",
      "ALTER TABLE users ADD COLUMN email text;", S_MUST_APPLY, NULL},
+    /*
+     * The same drop out of the parser's sight: the net finds the column's
+     * catalog row this transaction marked dropped and runs the migration
+     * again with the table backed up (a build that read no such rows
+     * applied it without a backup, and the rollback gave every row a NULL
+     * body, exit 0).
+     */
+    {"test_hidden_drop_column_backed_up_and_restored",
+     "CREATE TABLE notes (id int PRIMARY KEY, body text, n int);"
+     "INSERT INTO notes SELECT g, 'b' || g, g FROM generate_series(1, 20) g;",
+     "", "DO $$ BEGIN EXECUTE 'ALTER TABLE notes DROP COLUMN body'; END $$;",
+     "ALTER TABLE notes ADD COLUMN body text;", S_MUST_APPLY, NULL},
     {"test_drop_table_restores_indexes_trigger_comments_grants_owner",
      "CREATE TABLE orders (id serial PRIMARY KEY, cust text NOT NULL,"
      " amount numeric DEFAULT 0, touched timestamptz,"
