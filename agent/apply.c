@@ -878,8 +878,8 @@ fl__own_refusal(const fl_migration_t *m, const char *own, fl_error_t *err)
 int
 fl__own_tables(fl_pipeline_t *p, fl_error_t *err)
 {
-    if (p->own_tables)
-        return 0;
+    /* Read again by every run: a ledger made or upgraded since counts. */
+    fl_free(&p->own_tables);
     return fl_pg_query_value(p->pg, &p->own_tables,
         "SELECT coalesce(pg_catalog.array_agg(c.relname ORDER BY c.relname),"
         " '{}')::pg_catalog.text FROM pg_catalog.pg_class c"

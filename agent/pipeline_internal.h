@@ -223,8 +223,9 @@ typedef struct {
  */
 extern const char fl__net_own_sql[];
 /*
- * Reads the tables of schema flotilla into p->own_tables, once a run:
- * after the ledger is made or read, before any migration's statement.
+ * Reads the tables of schema flotilla into p->own_tables, at the start of
+ * each run: after the ledger is made or read, before any migration's
+ * statement.
  */
 int fl__own_tables(fl_pipeline_t *p, fl_error_t *err) FL_NODISCARD;
 /* FL_EINVAL: m wrote them (own, as fl__net_own_sql names them). */
