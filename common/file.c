@@ -5,6 +5,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -56,4 +58,49 @@ cleanup:
     free(buf);
     close(fd);
     return rc;
+}
+
+int
+fl_file_within(const char *dir, const char *path, const char *what,
+               fl_error_t *err)
+{
+    char root[PATH_MAX], real[PATH_MAX];
+    struct stat st;
+    size_t n;
+
+    if (lstat(path, &st) != 0)
+        return FL_ERR(err, FL_EIO, "could not look at %s \"%s\": %s", what,
+                      path, strerror(errno));
+    if (S_ISLNK(st.st_mode)) {
+        if (realpath(dir, root) == NULL)
+            return FL_ERR(err, FL_EIO, "could not resolve directory \"%s\": "
+                          "%s", dir, strerror(errno));
+        if (realpath(path, real) == NULL)
+            return FL_ERR(err, FL_EINVAL, "%s \"%s\" is a symbolic link "
+                          "that leads nowhere: %s", what, path,
+                          strerror(errno));
+        n = strlen(root);
+        if (strncmp(real, root, n) != 0 ||
+            (real[n] != '/' && strcmp(root, "/") != 0)) {
+            FL_ERR(err, FL_EINVAL, "%s \"%s\" is a symbolic link to \"%s\", "
+                   "outside \"%s\"", what, path, real, dir);
+            fl_error_set_detail(err, "Its text would be read as SQL, packed "
+                                "into a bundle and run: a link can lead to "
+                                "any file this user may read, a key or a "
+                                "password file among them.");
+            fl_error_set_hint(err, "Copy the file into the directory, or link "
+                                   "to a file inside it.");
+            return FL_EINVAL;
+        }
+        if (stat(path, &st) != 0)
+            return FL_ERR(err, FL_EIO, "could not look at %s \"%s\": %s",
+                          what, path, strerror(errno));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        FL_ERR(err, FL_EINVAL, "%s \"%s\" is not a regular file", what, path);
+        fl_error_set_hint(err, "Make it a regular file (a FIFO or a device is "
+                               "never read).");
+        return FL_EINVAL;
+    }
+    return 0;
 }

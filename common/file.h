@@ -19,4 +19,15 @@
 int fl_file_read(unsigned char **data, size_t *len, const char *path,
                  size_t max, const char *what, fl_error_t *err) FL_NODISCARD;
 
+/*
+ * Whether path, a file found in directory dir (or below it), may be read
+ * as one of dir's files: a regular file, or a symbolic link to one whose
+ * real path lies inside dir's.  0 when it may; FL_EINVAL naming path (as
+ * what: "migration file") and why otherwise: a link that leads out of
+ * dir, or to nothing, or not a regular file (a FIFO, a device: never
+ * opened); FL_EIO when it cannot be looked at.
+ */
+int fl_file_within(const char *dir, const char *path, const char *what,
+                   fl_error_t *err) FL_NODISCARD;
+
 #endif

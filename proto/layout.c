@@ -28,6 +28,7 @@
 #include <sys/stat.h>
 
 #include "common/alloc.h"
+#include "common/file.h"
 
 /* Largest file read: far above any migration (lint's limit too). */
 #define S_MAX_FILE ((long long)64 * 1024 * 1024)
@@ -151,19 +152,27 @@ s_exists(const char *dir, const char *name, int want_dir)
 }
 
 /*
- * Reads a whole file.  On failure returns NULL and sets *why (new string)
- * to the reason.  Lint parses the text as C strings, so a NUL byte is
+ * Reads a whole file of the tree under root (fl_file_within: not through
+ * a link out of it, not a FIFO).  On failure returns NULL and sets *why
+ * (new string) to the reason.  Lint parses the text as C strings, so a NUL byte is
  * refused rather than silently cutting the file short.
  */
 static char *
-s_read(const char *path, char **why)
+s_read(const char *root, const char *path, char **why)
 {
-    FILE *f = fopen(path, "rb");
+    FILE *f = NULL;
     char *buf = NULL;
     struct stat sb;
+    fl_error_t err = FL_ERROR_INIT;
     size_t n;
 
     *why = NULL;
+    if (fl_file_within(root, path, "file", &err) != 0) {
+        *why = fl_strdup(err.message);
+        fl_error_clear(&err);
+        return NULL;
+    }
+    f = fopen(path, "rb");
     if (!f) {
         *why = fl_asprintf("could not open \"%s\": %s", path, strerror(errno));
         return NULL;
@@ -201,6 +210,7 @@ typedef struct {
     fl_layout_t *out;
     const fl_layout_options_t *opts;
     int single;   /* the scan of one file or diesel folder: no recursion */
+    const char *root; /* the directory scanned: no link may lead out of it */
 } s_scan_t;
 
 static fl_layout_source_t *
@@ -278,6 +288,7 @@ s_skip(fl_layout_t *out, const char *path, const char *why)
 typedef struct {
     char *name;
     char *path;
+    const char *root; /* the scan's (s_scan_t.root) */
     char *text;  /* NULL until read, or when unreadable (why says) */
     char *why;
     int read;
@@ -298,7 +309,7 @@ s_text(s_file_t *f)
 {
     if (!f->read) {
         f->read = 1;
-        f->text = s_read(f->path, &f->why);
+        f->text = s_read(f->root, f->path, &f->why);
     }
     return f->text;
 }
@@ -807,13 +818,13 @@ s_parse_flyway(const char *name, char *prefix, char **version,
 
 /* V1__x.sql.conf with executeInTransaction=false: outside a transaction. */
 static fl_layout_tx
-s_flyway_tx(const char *path)
+s_flyway_tx(const char *root, const char *path)
 {
     char *conf = fl_asprintf("%s.conf", path), *why = NULL, *text;
     fl_layout_tx tx = FL_LAYOUT_TX_AUTO;
     struct stat sb;
 
-    if (stat(conf, &sb) == 0 && (text = s_read(conf, &why)) != NULL) {
+    if (stat(conf, &sb) == 0 && (text = s_read(root, conf, &why)) != NULL) {
         const char *k = strstr(text, "executeInTransaction");
         if (k) {
             k += 20;
@@ -860,13 +871,13 @@ s_flyway(s_dir_t *d, s_file_t *f, char prefix, char *version, const char *desc,
         m->repeatable = prefix == 'R';
     }
     if (prefix == 'U') {
-        s_part(m, &m->down, f->path, f->text, f->why, 1, s_flyway_tx(f->path));
+        s_part(m, &m->down, f->path, f->text, f->why, 1, s_flyway_tx(f->root, f->path));
     } else {
         free(m->label);
         m->label = fl_strdup(f->name);
         free(m->name);
         m->name = fl_strndup(desc, dlen);
-        s_part(m, &m->up, f->path, f->text, f->why, 1, s_flyway_tx(f->path));
+        s_part(m, &m->up, f->path, f->text, f->why, 1, s_flyway_tx(f->root, f->path));
     }
 }
 
@@ -1082,7 +1093,8 @@ s_diesel(s_dir_t *d, const char *sub)
             version[k++] = version[i];
     version[k] = '\0';
     m = s_add(src, version, k, name, strlen(name), sub);
-    if (stat(meta, &sb) == 0 && (text = s_read(meta, &why)) != NULL) {
+    if (stat(meta, &sb) == 0 &&
+        (text = s_read(d->scan->root, meta, &why)) != NULL) {
         const char *p = strstr(text, "run_in_transaction");
         if (p) {
             p += 18;
@@ -1094,12 +1106,12 @@ s_diesel(s_dir_t *d, const char *sub)
         free(text);
     }
     fl_free(&why);
-    text = s_read(up, &why);
+    text = s_read(d->scan->root, up, &why);
     s_part(m, &m->up, up, text, why, 1, tx);
     free(text);
     fl_free(&why);
     if (stat(down, &sb) == 0) {
-        text = s_read(down, &why);
+        text = s_read(d->scan->root, down, &why);
         s_part(m, &m->down, down, text, why, 1, tx);
         free(text);
         fl_free(&why);
@@ -1159,6 +1171,7 @@ s_walk(s_scan_t *scan, const char *dir, const char *only_folder)
             memset(&d.files[d.nfiles], 0, sizeof(*d.files));
             d.files[d.nfiles].name = fl_strdup(e->d_name);
             d.files[d.nfiles].path = path;
+            d.files[d.nfiles].root = scan->root;
             path = NULL;
             d.nfiles++;
         }
@@ -1297,6 +1310,7 @@ fl_layout_scan(fl_layout_t *out, const char *path,
     s_scan_t scan;
     struct stat sb;
     char *dir = NULL, *parent = NULL, *base = NULL, *gp = NULL, *folder = NULL;
+    char *rdir = NULL, *rbase = NULL;
     int rc = 0;
 
     memset(out, 0, sizeof(*out));
@@ -1310,6 +1324,7 @@ fl_layout_scan(fl_layout_t *out, const char *path,
     while (strlen(dir) > 1 && dir[strlen(dir) - 1] == '/')
         dir[strlen(dir) - 1] = '\0';
     if (S_ISDIR(sb.st_mode) && !s_exists(dir, "up.sql", 0)) {
+        scan.root = dir;
         rc = s_walk(&scan, dir, NULL);
         goto cleanup;
     }
@@ -1318,18 +1333,28 @@ fl_layout_scan(fl_layout_t *out, const char *path,
     scan.single = 1;
     s_split(dir, &parent, &base);
     if (S_ISDIR(sb.st_mode)) {
+        scan.root = parent;
         rc = s_walk(&scan, parent, base);
     } else if ((strcmp(base, "up.sql") == 0 || strcmp(base, "down.sql") == 0) &&
                s_exists(parent, "up.sql", 0) && strcmp(parent, "/") != 0) {
         s_split(parent, &gp, &folder);
+        scan.root = gp;
         rc = s_walk(&scan, gp, folder);
     } else {
+        char real[PATH_MAX];
+
+        /* One file named: a link named so leads where it was asked to. */
+        if (realpath(dir, real) != NULL)
+            s_split(real, &rdir, &rbase);
+        scan.root = rdir ? rdir : parent;
         rc = s_walk(&scan, parent, NULL);
     }
     if (rc == 0)
         s_keep_only(out, &sb);
 
 cleanup:
+    free(rbase);
+    free(rdir);
     free(folder);
     free(gp);
     free(base);

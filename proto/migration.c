@@ -22,6 +22,7 @@
 #include <sodium.h>
 
 #include "common/alloc.h"
+#include "common/file.h"
 #include "common/hash.h"
 #include "common/parse.h"
 #include "common/str.h"
@@ -916,7 +917,8 @@ fl_migration_dir_load_all(fl_migration_list_t *out,
                                    "migrations.");
             goto cleanup;
         }
-        if ((rc = s_read_file(&text, &len, path, err)) != 0)
+        if ((rc = fl_file_within(dir, path, "migration file", err)) != 0 ||
+            (rc = s_read_file(&text, &len, path, err)) != 0)
             goto cleanup;
         if (fl_migration_is_repeatable_name(e->d_name)) {
             r.items = fl_reallocarray(r.items, r.count + 1, sizeof(*r.items));

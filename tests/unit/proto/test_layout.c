@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -375,6 +376,56 @@ test_layout_scan_problems_do_not_hide_the_rest(void **state)
     free(dir);
 }
 
+/*
+ * A file of the tree read through a symbolic link that leads out of the
+ * scanned directory is a problem of its migration, naming the link (its
+ * text, a key or a password file, was read as the migration's SQL and
+ * could be packed into a bundle); a link within the tree is read.
+ */
+static void
+test_layout_scan_refuses_links_out_of_the_tree(void **state)
+{
+    char *dir = fl_test_tmpdir(), *other = fl_test_tmpdir();
+    char *secret = fl_asprintf("%s/secret.txt", other);
+    char *out = fl_asprintf("%s/2_b.up.sql", dir);
+    char *in = fl_asprintf("%s/3_c.up.sql", dir);
+    fl_layout_t l;
+    fl_error_t err = FL_ERROR_INIT;
+    size_t problems = 0, fine = 0;
+
+    (void)state;
+    fl_test_write_file(secret, "SELECT 'a password';\n");
+    WRITE(dir, "1_a.up.sql", "SELECT 1;\n");
+    WRITE(dir, "1_a.down.sql", "SELECT 2;\n");
+    WRITE(dir, "shared.txt", "SELECT 3;\n");
+    assert_int_equal(symlink(secret, out), 0);
+    assert_int_equal(symlink("shared.txt", in), 0);
+    assert_int_equal(fl_layout_scan(&l, dir, NULL, &err), 0);
+    for (size_t i = 0; i < l.count; i++)
+        for (size_t k = 0; k < l.sources[i].count; k++) {
+            const fl_layout_migration_t *m = &l.sources[i].items[k];
+            if (m->problem == NULL) {
+                fine++;
+                continue;
+            }
+            problems++;
+            if (strstr(m->problem, "symbolic link") == NULL ||
+                strstr(m->problem, "outside") == NULL ||
+                strstr(m->problem_path, "2_b.up.sql") == NULL)
+                fail_msg("the problem: %s (%s)", m->problem, m->problem_path);
+        }
+    assert_int_equal(problems, 1);
+    assert_int_equal(fine, 2);
+    fl_layout_release(&l);
+    fl_test_rmtree(dir);
+    fl_test_rmtree(other);
+    free(in);
+    free(out);
+    free(secret);
+    free(other);
+    free(dir);
+}
+
 static void
 test_layout_version_cmp_orders_as_each_tool(void **state)
 {
@@ -425,6 +476,7 @@ main(void)
         cmocka_unit_test(test_layout_scan_prefer_decides_shared_names),
         cmocka_unit_test(test_layout_scan_single_file_keeps_its_part),
         cmocka_unit_test(test_layout_scan_problems_do_not_hide_the_rest),
+        cmocka_unit_test(test_layout_scan_refuses_links_out_of_the_tree),
         cmocka_unit_test(test_layout_version_cmp_orders_as_each_tool),
         cmocka_unit_test(test_layout_tool_names_round_trip),
     };

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -391,6 +392,61 @@ test_migration_dir_load_refuses_empty_duplicate_and_bad_files(void **state)
 }
 
 /*
+ * A migration file is read only from the directory: a symbolic link to a
+ * file outside it (a key, a password file) is refused, naming the link
+ * and where it leads, where before its text was loaded as a migration,
+ * packed into a signed bundle and run as SQL; a link to a file inside the
+ * directory is read.  A FIFO is refused without being opened (opening it
+ * waited for a writer for ever).
+ */
+static void
+test_migration_dir_load_refuses_links_out_of_the_directory(void **state)
+{
+    char *dir = fl_test_tmpdir(), *other = fl_test_tmpdir();
+    char *secret = s_file(other, "secret.txt",
+                          "-- flotilla:up\nSELECT 'a password';\n");
+    char *link = fl_asprintf("%s/0002_b.sql", dir);
+    char *sub = fl_asprintf("%s/shared", dir), *fifo = NULL;
+    fl_migration_list_t l = {NULL, 0};
+    fl_error_t err = FL_ERROR_INIT;
+
+    (void)state;
+    free(s_file(dir, "0001_a.sql", "-- flotilla:up\nSELECT 1;\n"));
+    assert_int_equal(symlink(secret, link), 0);
+    assert_int_equal(fl_migration_dir_load(&l, dir, &err), FL_EINVAL);
+    if (strstr(err.message, "0002_b.sql") == NULL ||
+        strstr(err.message, "symbolic link") == NULL ||
+        strstr(err.message, "outside") == NULL)
+        fail_msg("the refusal: %s", err.message);
+    fl_error_clear(&err);
+    assert_null(l.items);
+    /* Inside the directory: read. */
+    assert_int_equal(unlink(link), 0);
+    assert_int_equal(mkdir(sub, 0700), 0);
+    free(s_file(sub, "b.sql", "-- flotilla:up\nSELECT 2;\n"));
+    assert_int_equal(symlink("shared/b.sql", link), 0);
+    assert_int_equal(fl_migration_dir_load(&l, dir, &err), 0);
+    assert_int_equal(l.count, 2);
+    fl_migration_list_release(&l);
+    /* A FIFO. */
+    fifo = fl_asprintf("%s/0003_c.sql", dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    assert_int_equal(fl_migration_dir_load(&l, dir, &err), FL_EINVAL);
+    if (strstr(err.message, "0003_c.sql") == NULL ||
+        strstr(err.message, "not a regular file") == NULL)
+        fail_msg("the refusal: %s", err.message);
+    fl_error_clear(&err);
+    fl_test_rmtree(dir);
+    fl_test_rmtree(other);
+    free(fifo);
+    free(sub);
+    free(link);
+    free(secret);
+    free(other);
+    free(dir);
+}
+
+/*
  * Repeatable migrations (R__name.sql): loaded beside the numbered ones in
  * Flyway's order (by name, '_' read as a space: "a_b" before "a-b", which
  * byte order puts the other way), with no version and a checksum of
@@ -461,6 +517,7 @@ main(void)
         cmocka_unit_test(test_migration_checksum_covers_content_and_options),
         cmocka_unit_test(test_migration_dir_load_orders_by_version),
         cmocka_unit_test(test_migration_dir_load_refuses_empty_duplicate_and_bad_files),
+        cmocka_unit_test(test_migration_dir_load_refuses_links_out_of_the_directory),
         cmocka_unit_test(test_migration_repeatables_load_in_flyway_order),
     };
     return cmocka_run_group_tests_name("migration", tests, NULL, NULL);
