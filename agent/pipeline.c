@@ -855,6 +855,9 @@ s_rollback(fl_pipeline_t *p, const fl_source_t *src, fl_rollback_mode mode,
         to_version = &all;
     FL_ASSERT(src == NULL || src->verified == FL_SOURCE_VERIFIED);
     FL_ASSERT(src != NULL || p->opts.down_from_ledger);
+    if (mode == FL_ROLLBACK_BUNDLE && bundle_id == NULL)
+        return FL_ERR(err, FL_EINVAL, "a rollback of a bundle needs the "
+                      "bundle's id");
     p->signed_gate = src && src->bundle
                          ? fl_bundle_lint_enforce_from(src->bundle) : NULL;
     *count = 0;
@@ -874,7 +877,7 @@ s_rollback(fl_pipeline_t *p, const fl_source_t *src, fl_rollback_mode mode,
     }
     if (rc != 0 || (rc = s_half_applied_above(p, &ledger, &r, mode, to_version,
                                               bundle_id, err)) != 0 ||
-        (mode == FL_ROLLBACK_BUNDLE && bundle_id &&
+        (mode == FL_ROLLBACK_BUNDLE &&
          (rc = s_other_bundle_above(p, &ledger, &r, bundle_id, err)) != 0))
         goto cleanup;
     for (size_t i = 0; i < r.nrows; i++) {
