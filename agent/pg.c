@@ -422,6 +422,29 @@ fl_pg_exec(fl_pg_t *pg, const char *sql, fl_error_t *err)
 }
 
 int
+fl_pg_run(fl_pg_t *pg, const char *sql, fl_error_t *err)
+{
+    PGresult *res = NULL;
+    int rc = 0;
+
+    pg->last_position = 0;
+    if (!PQsendQuery(pg->conn, sql))
+        return s_result_error(pg, NULL, err);
+    /* Refused only when a result has begun: it cannot have here. */
+    (void)PQsetSingleRowMode(pg->conn);
+    while ((res = PQgetResult(pg->conn)) != NULL) {
+        ExecStatusType st = PQresultStatus(res);
+
+        /* The first failure is the statement's; a COPY's is ended there. */
+        if (rc == 0 && st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK &&
+            st != PGRES_SINGLE_TUPLE && st != PGRES_EMPTY_QUERY)
+            rc = s_result_error(pg, res, err);
+        PQclear(res);
+    }
+    return rc;
+}
+
+int
 fl_pg_execf(fl_pg_t *pg, fl_error_t *err, const char *fmt, ...)
 {
     va_list ap;
@@ -483,28 +506,45 @@ fl_pg_result_release(fl_pg_result_t *r)
     r->nrows = r->ncols = 0;
 }
 
-/* Turns res into out (rows) or err; clears res. */
+/*
+ * Turns res into out (rows, appended to those out has) or err; clears
+ * res.  Rows may come one result at a time: libpq keeps the single-row
+ * mode of a statement fl_pg_run ran for the first command of a pipeline
+ * that follows it (it resets the mode when the next command starts
+ * outside a pipeline, and between a pipeline's commands), so that
+ * command's rows arrive as PGRES_SINGLE_TUPLE results and a TUPLES_OK
+ * without rows ends them.
+ */
 static int
 s_collect(fl_pg_t *pg, PGresult *res, fl_pg_result_t *out, fl_error_t *err)
 {
+    ExecStatusType st = PQresultStatus(res);
+    size_t first = out->nrows, n = (size_t)PQntuples(res);
     int rc = 0;
 
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        if (PQresultStatus(res) != PGRES_COMMAND_OK)
+    if (st != PGRES_TUPLES_OK && st != PGRES_SINGLE_TUPLE) {
+        if (st != PGRES_COMMAND_OK)
             rc = s_result_error(pg, res, err);
         PQclear(res);
         return rc;
     }
-    out->nrows = (size_t)PQntuples(res);
-    out->ncols = (size_t)PQnfields(res);
-    out->names = fl_calloc(out->ncols, sizeof(char *));
-    out->values = fl_calloc(out->nrows * out->ncols, sizeof(char *));
-    for (size_t c = 0; c < out->ncols; c++)
-        out->names[c] = fl_strdup(PQfname(res, (int)c));
-    for (size_t r = 0; r < out->nrows; r++)
+    if (out->names == NULL) {
+        out->ncols = (size_t)PQnfields(res);
+        out->names = fl_calloc(out->ncols ? out->ncols : 1, sizeof(char *));
+        for (size_t c = 0; c < out->ncols; c++)
+            out->names[c] = fl_strdup(PQfname(res, (int)c));
+    }
+    /* Never NULL once collected, as the names: room for one at least. */
+    out->values = fl_reallocarray(out->values,
+                                  (first + n) * out->ncols + 1,
+                                  sizeof(char *));
+    memset(out->values + first * out->ncols, 0,
+           (n * out->ncols + 1) * sizeof(char *));
+    out->nrows = first + n;
+    for (size_t r = 0; r < n; r++)
         for (size_t c = 0; c < out->ncols; c++)
             if (!PQgetisnull(res, (int)r, (int)c))
-                out->values[r * out->ncols + c] =
+                out->values[(first + r) * out->ncols + c] =
                     fl_strdup(PQgetvalue(res, (int)r, (int)c));
     PQclear(res);
     return 0;

@@ -57,6 +57,12 @@ void fl_pg_close(fl_pg_t **pg);
 
 /* Runs one or more commands, discarding results. */
 int fl_pg_exec(fl_pg_t *pg, const char *sql, fl_error_t *err) FL_NODISCARD;
+/*
+ * Runs one statement of a migration as fl_pg_exec does, its rows read one
+ * at a time and dropped (libpq's single-row mode), so that a statement
+ * returning millions of rows holds none of them in memory.
+ */
+int fl_pg_run(fl_pg_t *pg, const char *sql, fl_error_t *err) FL_NODISCARD;
 /* printf-style fl_pg_exec; format only trusted text, quote the rest. */
 int fl_pg_execf(fl_pg_t *pg, fl_error_t *err, const char *fmt, ...)
     FL_PRINTF(3, 4) FL_NODISCARD;

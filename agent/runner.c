@@ -225,7 +225,7 @@ fl__run(fl_pipeline_t *p, const fl_migration_t *m, const fl_stmt_list_t *stmts,
                           "statement %d", m->file, index + 1);
         if ((rc = fl__session_enter(p->pg, &p->session, err)) != 0)
             return rc;
-        if ((rc = fl_pg_exec(p->pg, st->sql, err)) == 0)
+        if ((rc = fl_pg_run(p->pg, st->sql, err)) == 0)
             return 0;
         {
             /* Where it failed, read before anything else runs. */

@@ -1872,6 +1872,49 @@ test_batch_runs_in_order_and_stops_at_the_first_failure(void **state)
     s_assert_value(env->pg, "SELECT count(*) FROM batch_t", "4");
 }
 
+/*
+ * fl_pg_run, which runs a migration's statements, reads their rows one at
+ * a time (libpq's single-row mode) and drops them; libpq keeps that mode
+ * for the first command of a pipeline sent next, whose rows then came
+ * one result at a time and were taken for a failure without a message
+ * (a migration's EXECUTE followed by the net's batch failed with an empty
+ * error).  A batch after it gets every row; a failure of fl_pg_run is
+ * the statement's.
+ */
+static void
+test_batch_after_a_statement_run_row_by_row_gets_every_row(void **state)
+{
+    s_env_t *env = *state;
+    fl_error_t err = FL_ERROR_INIT;
+    fl_pg_result_t rows = FL_PG_RESULT_INIT, more = FL_PG_RESULT_INIT;
+    const fl_pg_step_t steps[] = {
+        {NULL, "SELECT a, 'v' || a AS b FROM generate_series(1, 3) a", 0,
+         NULL, &rows},
+        {"run_then_batch", "SELECT count(*) FROM generate_series(1, 5)", 0,
+         NULL, &more},
+    };
+
+    assert_int_equal(fl_pg_run(env->pg, "SELECT generate_series(1, 100000)",
+                               &err), 0);
+    if (fl_pg_batch(env->pg, steps, 2, &err) != 0)
+        fail_msg("the batch after fl_pg_run: \"%s\"", err.message);
+    assert_int_equal(rows.nrows, 3);
+    assert_int_equal(rows.ncols, 2);
+    assert_string_equal(rows.names[1], "b");
+    assert_string_equal(fl_pg_value(&rows, 2, 1), "v3");
+    assert_string_equal(fl_pg_value(&more, 0, 0), "5");
+    fl_pg_result_release(&rows);
+    fl_pg_result_release(&more);
+    assert_int_equal(fl_pg_run(env->pg, "SELECT 1 / (a - 3) FROM"
+                               " generate_series(1, 5) a", &err), FL_EDB);
+    assert_string_equal(err.sqlstate, "22012");
+    fl_error_clear(&err);
+    assert_int_equal(fl_pg_batch(env->pg, steps, 2, &err), 0);
+    assert_int_equal(rows.nrows, 3);
+    fl_pg_result_release(&rows);
+    fl_pg_result_release(&more);
+}
+
 static void
 test_describe_words_each_difference_on_one_line(void **state)
 {
@@ -1968,6 +2011,9 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_batch_runs_in_order_and_stops_at_the_first_failure, s_setup,
             s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_batch_after_a_statement_run_row_by_row_gets_every_row,
+            s_setup, s_teardown),
         cmocka_unit_test(test_describe_words_each_difference_on_one_line),
     };
     return cmocka_run_group_tests_name("schema", tests, NULL, NULL);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <cmocka.h>
 
@@ -300,6 +301,46 @@ test_a_hidden_deallocate_fails_and_is_recorded(void **state)
 }
 
 /*
+ * A statement's rows are not held: flotilla read a statement's whole
+ * result into memory before it looked at it, so `SELECT f(id) FROM t`
+ * over a large table (the way some backfills call a function a row) took
+ * memory in proportion to the table, and an agent, which serves many
+ * targets at once, could be ended by the kernel for it.  The rows are now
+ * read one at a time and dropped.  Here 800 MB of rows: the process's
+ * peak (ru_maxrss of the children, with ASan's quarantine kept small)
+ * stays far below them (before: above them).
+ */
+static void
+test_a_statement_returning_many_rows_is_not_held_in_memory(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    fl_test_proc_t r;
+    struct rusage ru;
+    const char *asan = getenv("ASAN_OPTIONS");
+    char *saved = asan ? fl_strdup(asan) : NULL;
+    char *small = fl_asprintf("%s%squarantine_size_mb=16", asan ? asan : "",
+                              asan && *asan ? ":" : "");
+
+    fl_test_ws_write(ws, "0001_rows.sql", "-- flotilla:up\n"
+                     "CREATE TABLE t (id bigint);\n"
+                     "SELECT repeat('x', 1000) FROM generate_series(1, 800000);\n"
+                     "-- flotilla:down\nDROP TABLE t;\n");
+    setenv("ASAN_OPTIONS", small, 1);
+    fl_test_ws_flotilla(ws, &r, "apply", NULL, 1);
+    if (saved)
+        setenv("ASAN_OPTIONS", saved, 1);
+    else
+        unsetenv("ASAN_OPTIONS");
+    fl_test_expect(&r, 0, "applied 1 migration");
+    fl_test_proc_release(&r);
+    assert_int_equal(getrusage(RUSAGE_CHILDREN, &ru), 0);
+    if (ru.ru_maxrss > 400 * 1024)
+        fail_msg("a child of this test reached %ld MB", ru.ru_maxrss / 1024);
+    free(small);
+    free(saved);
+}
+
+/*
  * down is parsed and linted when the migration is applied (a down missing
  * a ";" was found only at rollback), whatever --allow-lint-errors says
  * about lint.
@@ -535,6 +576,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_copy_with_the_client_is_refused, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_migration_that_prepares_runs_again_and_is_followed, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_trigger_that_prepares_does_not_stop_a_run_again, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_a_statement_returning_many_rows_is_not_held_in_memory, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_hidden_deallocate_fails_and_is_recorded, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_down_that_does_not_parse_is_refused_at_apply, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_lint_error_in_down_refuses, fl_test_ws_setup, fl_test_ws_teardown),
