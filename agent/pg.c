@@ -49,6 +49,9 @@ struct fl_pg {
 #define S_MAX_STRAYS 3
 
 /* libpq messages end in a newline; ours never do. */
+/* The longest message, detail or hint kept of an error (bytes). */
+#define S_MAX_ERROR_TEXT 8192
+
 static char *
 s_strip(const char *msg)
 {
@@ -57,6 +60,23 @@ s_strip(const char *msg)
 
     while (len > 0 && (s[len - 1] == '\n' || s[len - 1] == ' '))
         s[--len] = '\0';
+    /*
+     * The server's text is the statement's, or a tenant's trigger's
+     * (RAISE EXCEPTION of any length): it goes to the console, the log,
+     * the ledger and an agent's result, whose strings the coordinator
+     * takes up to FL_WIRE_MAX_STR.  Cut where a character starts.
+     */
+    if (len > S_MAX_ERROR_TEXT) {
+        size_t cut = S_MAX_ERROR_TEXT;
+        char *t = NULL;
+
+        while (cut > 0 && ((unsigned char)s[cut] & 0xC0) == 0x80)
+            cut--;
+        s[cut] = '\0';
+        t = fl_asprintf("%s ... (%zu bytes more)", s, len - cut);
+        free(s);
+        s = t;
+    }
     return s;
 }
 

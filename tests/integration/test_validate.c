@@ -341,6 +341,46 @@ test_a_statement_returning_many_rows_is_not_held_in_memory(void **state)
 }
 
 /*
+ * An error's text comes from the server, and a tenant's trigger chooses
+ * it: RAISE EXCEPTION of 2 MB went whole into the console, the log, the
+ * ledger's row and an agent's result (which the coordinator refuses above
+ * 1 MB a string, so the target's result never counted).  The message,
+ * detail and hint are now cut to 8 KB each, saying how much was cut.
+ */
+static void
+test_a_huge_error_message_is_cut(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    fl_test_proc_t r;
+    char *len = NULL;
+
+    fl_test_exec(ws->conn, "CREATE TABLE s (id int PRIMARY KEY, v int);"
+                 " INSERT INTO s VALUES (1, 0);"
+                 " CREATE FUNCTION public.shout() RETURNS trigger"
+                 " LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION '%',"
+                 " repeat('é', 1000000) USING DETAIL = repeat('d', 1000000),"
+                 " HINT = repeat('h', 1000000); END $$;"
+                 " CREATE TRIGGER shout BEFORE UPDATE ON s FOR EACH ROW"
+                 " EXECUTE FUNCTION public.shout()");
+    fl_test_ws_write(ws, "0001_u.sql", "-- flotilla:up\n"
+                     "UPDATE s SET v = 1 WHERE id = 1;\n"
+                     "-- flotilla:down\nUPDATE s SET v = 0 WHERE id = 1;\n");
+    fl_test_ws_flotilla(ws, &r, "apply", NULL, 1);
+    fl_test_expect(&r, 1, "bytes more");
+    if (strlen(r.err) > 200000)
+        fail_msg("%zu bytes on stderr", strlen(r.err));
+    fl_test_proc_release(&r);
+    len = fl_test_query_value(ws->conn, "SELECT octet_length(error_message)"
+                              " + octet_length(error_detail)"
+                              " + octet_length(error_hint)"
+                              " FROM flotilla.schema_migrations");
+    assert_non_null(len);
+    if (strtol(len, NULL, 10) > 3 * 8300)
+        fail_msg("the ledger holds %s bytes of the error", len);
+    free(len);
+}
+
+/*
  * down is parsed and linted when the migration is applied (a down missing
  * a ";" was found only at rollback), whatever --allow-lint-errors says
  * about lint.
@@ -577,6 +617,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_a_migration_that_prepares_runs_again_and_is_followed, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_trigger_that_prepares_does_not_stop_a_run_again, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_statement_returning_many_rows_is_not_held_in_memory, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_a_huge_error_message_is_cut, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_hidden_deallocate_fails_and_is_recorded, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_down_that_does_not_parse_is_refused_at_apply, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_lint_error_in_down_refuses, fl_test_ws_setup, fl_test_ws_teardown),
