@@ -343,8 +343,8 @@ test_a_statement_returning_many_rows_is_not_held_in_memory(void **state)
 /*
  * An error's text comes from the server, and a tenant's trigger chooses
  * it: RAISE EXCEPTION of 2 MB went whole into the console, the log, the
- * ledger's row and an agent's result (which the coordinator refuses above
- * 1 MB a string, so the target's result never counted).  The message,
+ * ledger's row and an agent's result (a message whose strings the
+ * coordinator's decoder refuses above 1 MB each).  The message,
  * detail and hint are now cut to 8 KB each, saying how much was cut.
  */
 static void
