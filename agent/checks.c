@@ -378,7 +378,18 @@ s_count_and_sample(fl_pg_t *pg, const fl_check_t *c, const char *count_sql,
     }
     for (size_t i = 0; i < r.nrows; i++) {
         const char *s = fl_pg_value(&r, i, 0);
-        fl_buf_addf(&b, "%s%.*s", i ? "; " : "", S_SAMPLE_CHARS, s ? s : "NULL");
+        size_t n = 0;
+
+        if (s == NULL)
+            s = "NULL";
+        /* At most S_SAMPLE_CHARS bytes, cut where a character starts. */
+        n = strlen(s);
+        if (n > S_SAMPLE_CHARS) {
+            n = S_SAMPLE_CHARS;
+            while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+                n--;
+        }
+        fl_buf_addf(&b, "%s%.*s", i ? "; " : "", (int)n, s);
     }
     fl_pg_result_release(&r);
     *sample = fl_buf_detach(&b);

@@ -164,6 +164,24 @@ test_unique_expression_index_counts_duplicate_expressions(void **state)
 }
 
 /*
+ * A sample value is cut at 200 bytes, between two characters: it was cut
+ * in the middle of a two-byte 'é', and the console showed the byte left
+ * over escaped ("\xc3").
+ */
+static void
+test_a_long_sample_is_cut_between_characters(void **state)
+{
+    s_env *e = *state;
+
+    fl_test_exec(e->conn,
+        "CREATE TABLE notes (id int PRIMARY KEY, v text);"
+        "INSERT INTO notes VALUES (1, 'ab' || repeat('é', 150)),"
+        " (2, 'ab' || repeat('é', 150));");
+    s_refused(e, "CREATE UNIQUE INDEX notes_v ON notes (v);",
+              "1 duplicate group", "Sample: (abé", "é\nHINT:", NULL);
+}
+
+/*
  * With --redact-samples a UNIQUE refusal shows the keys of the rows that
  * collide (it showed no sample at all), never their values.
  */
@@ -1462,6 +1480,9 @@ main(void)
             s_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(
             test_unique_redacted_sample_shows_the_keys, s_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_long_sample_is_cut_between_characters, s_setup,
+            fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(
             test_partial_unique_index_respects_its_predicate, s_setup,
             fl_test_ws_teardown),
