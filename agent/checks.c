@@ -58,6 +58,7 @@
 #include "common/alloc.h"
 #include "common/buf.h"
 #include "common/json.h"
+#include "common/str.h"
 #include "lint/facts.h"
 
 #define S_SAMPLE_ROWS 3
@@ -378,18 +379,11 @@ s_count_and_sample(fl_pg_t *pg, const fl_check_t *c, const char *count_sql,
     }
     for (size_t i = 0; i < r.nrows; i++) {
         const char *s = fl_pg_value(&r, i, 0);
-        size_t n = 0;
-
+        /* At most S_SAMPLE_CHARS bytes, cut where a character starts. */
         if (s == NULL)
             s = "NULL";
-        /* At most S_SAMPLE_CHARS bytes, cut where a character starts. */
-        n = strlen(s);
-        if (n > S_SAMPLE_CHARS) {
-            n = S_SAMPLE_CHARS;
-            while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-                n--;
-        }
-        fl_buf_addf(&b, "%s%.*s", i ? "; " : "", (int)n, s);
+        fl_buf_addf(&b, "%s%.*s", i ? "; " : "",
+                    (int)fl_str_utf8_prefix(s, S_SAMPLE_CHARS), s);
     }
     fl_pg_result_release(&r);
     *sample = fl_buf_detach(&b);

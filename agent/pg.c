@@ -14,6 +14,7 @@
 #include "common/alloc.h"
 #include "common/dsn.h"
 #include "common/log.h"
+#include "common/str.h"
 
 struct fl_pg {
     PGconn *conn;
@@ -67,11 +68,9 @@ s_strip(const char *msg)
      * takes up to FL_WIRE_MAX_STR.  Cut where a character starts.
      */
     if (len > S_MAX_ERROR_TEXT) {
-        size_t cut = S_MAX_ERROR_TEXT;
+        size_t cut = fl_str_utf8_prefix(s, S_MAX_ERROR_TEXT);
         char *t = NULL;
 
-        while (cut > 0 && ((unsigned char)s[cut] & 0xC0) == 0x80)
-            cut--;
         s[cut] = '\0';
         t = fl_asprintf("%s ... (%zu bytes more)", s, len - cut);
         free(s);

@@ -143,3 +143,16 @@ fl_str_shell_quote(const char *s)
     out[o] = '\0';
     return out;
 }
+
+size_t
+fl_str_utf8_prefix(const char *s, size_t max)
+{
+    size_t n = strnlen(s, max + 1);
+
+    if (n <= max)
+        return n;
+    n = max;
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+        n--;
+    return n;
+}

@@ -47,6 +47,13 @@ char *fl_str_escape_controls(const char *s, unsigned flags);
 size_t fl_str_utf8_decode(const unsigned char *p, size_t n, uint32_t *cp);
 
 /*
+ * The length of the longest prefix of s of at most max bytes that does
+ * not end inside a UTF-8 sequence (it stops before a continuation byte):
+ * where to cut a text to at most max bytes.  s must not be NULL.
+ */
+size_t fl_str_utf8_prefix(const char *s, size_t max);
+
+/*
  * Returns s as one shell word (new string, never NULL): unchanged when it
  * holds only characters no shell treats specially ([A-Za-z0-9@%+=:,./_-],
  * not empty), else in single quotes with each ' written as '\''.  For the

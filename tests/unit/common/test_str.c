@@ -122,6 +122,22 @@ test_str_shell_quote(void **state)
     s_expect_quote("$(rm -rf /)", "'$(rm -rf /)'");
 }
 
+static void
+test_str_utf8_prefix_stops_between_characters(void **state)
+{
+    (void)state;
+    assert_int_equal(fl_str_utf8_prefix("abc", 5), 3);
+    assert_int_equal(fl_str_utf8_prefix("abc", 3), 3);
+    assert_int_equal(fl_str_utf8_prefix("abcd", 3), 3);
+    /* "aé": 'a', then 0xC3 0xA9: cut at 2 would split the é. */
+    assert_int_equal(fl_str_utf8_prefix("a\xc3\xa9z", 2), 1);
+    assert_int_equal(fl_str_utf8_prefix("a\xc3\xa9z", 3), 3);
+    /* A four-byte character (U+1F600) is kept whole or not at all. */
+    assert_int_equal(fl_str_utf8_prefix("\xf0\x9f\x98\x80!", 3), 0);
+    assert_int_equal(fl_str_utf8_prefix("\xf0\x9f\x98\x80!", 4), 4);
+    assert_int_equal(fl_str_utf8_prefix("", 0), 0);
+}
+
 int
 main(void)
 {
@@ -133,6 +149,7 @@ main(void)
         cmocka_unit_test(test_str_escape_invalid_utf8_byte_by_byte),
         cmocka_unit_test(test_str_escape_worst_case_fits),
         cmocka_unit_test(test_str_shell_quote),
+        cmocka_unit_test(test_str_utf8_prefix_stops_between_characters),
     };
     return cmocka_run_group_tests_name("str", tests, NULL, NULL);
 }
