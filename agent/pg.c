@@ -441,29 +441,6 @@ fl_pg_exec(fl_pg_t *pg, const char *sql, fl_error_t *err)
 }
 
 int
-fl_pg_run(fl_pg_t *pg, const char *sql, fl_error_t *err)
-{
-    PGresult *res = NULL;
-    int rc = 0;
-
-    pg->last_position = 0;
-    if (!PQsendQuery(pg->conn, sql))
-        return s_result_error(pg, NULL, err);
-    /* Refused only when a result has begun: it cannot have here. */
-    (void)PQsetSingleRowMode(pg->conn);
-    while ((res = PQgetResult(pg->conn)) != NULL) {
-        ExecStatusType st = PQresultStatus(res);
-
-        /* The first failure is the statement's; a COPY's is ended there. */
-        if (rc == 0 && st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK &&
-            st != PGRES_SINGLE_TUPLE && st != PGRES_EMPTY_QUERY)
-            rc = s_result_error(pg, res, err);
-        PQclear(res);
-    }
-    return rc;
-}
-
-int
 fl_pg_execf(fl_pg_t *pg, fl_error_t *err, const char *fmt, ...)
 {
     va_list ap;
@@ -620,6 +597,50 @@ fl_pg_query(fl_pg_t *pg, fl_pg_result_t *out, const char *sql, int nparams,
             const char *const *params, fl_error_t *err)
 {
     return s_query(pg, out, S_PARAMS, NULL, sql, nparams, params, err);
+}
+
+int
+fl_pg_run_head(fl_pg_t *pg, const char *sql, fl_pg_result_t *out,
+               size_t keep, size_t *rows, fl_error_t *err)
+{
+    PGresult *res = NULL;
+    int rc = 0;
+
+    memset(out, 0, sizeof(*out));
+    *rows = 0;
+    pg->last_position = 0;
+    if (!PQsendQuery(pg->conn, sql))
+        return s_result_error(pg, NULL, err);
+    (void)PQsetSingleRowMode(pg->conn);
+    while ((res = PQgetResult(pg->conn)) != NULL) {
+        ExecStatusType st = PQresultStatus(res);
+
+        if (st == PGRES_SINGLE_TUPLE)
+            (*rows)++;
+        /* Kept: the first rows, and the column names of none. */
+        if (rc == 0 && (st == PGRES_TUPLES_OK ||
+                        (st == PGRES_SINGLE_TUPLE && *rows <= keep)))
+            rc = s_collect(pg, res, out, err); /* clears res */
+        else if (rc == 0 && st != PGRES_SINGLE_TUPLE &&
+                 st != PGRES_COMMAND_OK && st != PGRES_EMPTY_QUERY)
+            rc = s_result_error(pg, res, err), PQclear(res);
+        else
+            PQclear(res);
+    }
+    if (rc != 0)
+        fl_pg_result_release(out);
+    return rc;
+}
+
+int
+fl_pg_run(fl_pg_t *pg, const char *sql, fl_error_t *err)
+{
+    fl_pg_result_t none = FL_PG_RESULT_INIT;
+    size_t rows = 0;
+    int rc = fl_pg_run_head(pg, sql, &none, 0, &rows, err);
+
+    fl_pg_result_release(&none);
+    return rc;
 }
 
 /* Whether this connection has prepared name. */

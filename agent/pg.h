@@ -63,6 +63,13 @@ int fl_pg_exec(fl_pg_t *pg, const char *sql, fl_error_t *err) FL_NODISCARD;
  * returning millions of rows holds none of them in memory.
  */
 int fl_pg_run(fl_pg_t *pg, const char *sql, fl_error_t *err) FL_NODISCARD;
+/*
+ * Runs one statement of a migration that answers a question (validate):
+ * out gets at most the first keep rows and *rows how many it returned,
+ * read one at a time as fl_pg_run does.
+ */
+int fl_pg_run_head(fl_pg_t *pg, const char *sql, fl_pg_result_t *out,
+                   size_t keep, size_t *rows, fl_error_t *err) FL_NODISCARD;
 /* printf-style fl_pg_exec; format only trusted text, quote the rest. */
 int fl_pg_execf(fl_pg_t *pg, fl_error_t *err, const char *fmt, ...)
     FL_PRINTF(3, 4) FL_NODISCARD;

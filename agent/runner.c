@@ -328,25 +328,29 @@ fl__custom_validate(fl_pipeline_t *p, const fl_migration_t *m, json_t *report,
         const fl_stmt_t *st = &vs.items[i];
         const char *v = NULL;
         char *where = fl_asprintf("%s:%d:%d", m->file, st->line, st->column);
+        size_t rows = 0;
 
-        rc = fl_pg_query(p->pg, &r, st->sql, 0, NULL, err);
+        /* Its first row only: one that returns millions is counted. */
+        rc = fl_pg_run_head(p->pg, st->sql, &r, 1, &rows, err);
         if (rc != 0) {
             fl_error_prefix(err, "validate statement at %s: ", where);
         } else {
-            v = r.nrows == 1 && r.ncols >= 1 ? fl_pg_value(&r, 0, 0) : NULL;
+            v = rows == 1 && r.ncols >= 1 ? fl_pg_value(&r, 0, 0) : NULL;
             if (report)
                 json_array_append_new(report, fl_json_pack("{s:s, s:s, s:b, s:s?}",
                     "statement", st->sql, "at", where,
                     "ok", v && strcmp(v, "t") == 0, "result", v));
             if (v == NULL || strcmp(v, "t") != 0) {
+                char n[32];
+
+                snprintf(n, sizeof(n), "%zu rows", rows);
                 rc = FL_ERR(err, FL_EINVAL, "validate statement at %s did not "
                             "hold", where);
                 fl_error_set_detail(err, "The statement %s returned %s%s%s.",
-                                    st->sql, r.nrows != 1 ? "" : "\"",
-                                    r.nrows != 1 ? (r.nrows ? "several rows"
-                                                            : "no rows")
-                                                 : (v ? v : "NULL"),
-                                    r.nrows != 1 ? "" : "\"");
+                                    st->sql, rows != 1 ? "" : "\"",
+                                    rows != 1 ? (rows ? n : "no rows")
+                                              : (v ? v : "NULL"),
+                                    rows != 1 ? "" : "\"");
                 fl_error_set_hint(err, "Each validate statement must return "
                                        "one row whose first column is true.");
             }
@@ -558,7 +562,7 @@ fl__verify_statements(fl_pipeline_t *p, const fl_migration_t *m,
     if (rc == 0 && vs.count)
         rc = fl__session_enter(p->pg, &p->session, err);
     for (size_t i = 0; rc == 0 && i < vs.count; i++) {
-        rc = fl_pg_exec(p->pg, vs.items[i].sql, err);
+        rc = fl_pg_run(p->pg, vs.items[i].sql, err);
         if (rc != 0)
             fl_error_prefix(err, "verify statement at %s:%d:%d: ", m->file,
                             vs.items[i].line, vs.items[i].column);

@@ -301,6 +301,39 @@ test_a_hidden_deallocate_fails_and_is_recorded(void **state)
 }
 
 /*
+ * apply into r, with ASan's quarantine of freed memory kept small (it
+ * would hold up to 256 MB of what was freed, and count in the peak).
+ */
+static void
+s_apply_within(fl_test_ws_t *ws, fl_test_proc_t *r)
+{
+    const char *asan = getenv("ASAN_OPTIONS");
+    char *saved = asan ? fl_strdup(asan) : NULL;
+    char *small = fl_asprintf("%s%squarantine_size_mb=16", asan ? asan : "",
+                              asan && *asan ? ":" : "");
+
+    setenv("ASAN_OPTIONS", small, 1);
+    fl_test_ws_flotilla(ws, r, "apply", NULL, 1);
+    if (saved)
+        setenv("ASAN_OPTIONS", saved, 1);
+    else
+        unsetenv("ASAN_OPTIONS");
+    free(small);
+    free(saved);
+}
+
+/* Fails unless every child of this test stayed under mb MB at its peak. */
+static void
+s_children_below(long mb)
+{
+    struct rusage ru;
+
+    assert_int_equal(getrusage(RUSAGE_CHILDREN, &ru), 0);
+    if (ru.ru_maxrss > mb * 1024)
+        fail_msg("a child of this test reached %ld MB", ru.ru_maxrss / 1024);
+}
+
+/*
  * A statement's rows are not held: flotilla read a statement's whole
  * result into memory before it looked at it, so `SELECT f(id) FROM t`
  * over a large table (the way some backfills call a function a row) took
@@ -315,29 +348,39 @@ test_a_statement_returning_many_rows_is_not_held_in_memory(void **state)
 {
     fl_test_ws_t *ws = *state;
     fl_test_proc_t r;
-    struct rusage ru;
-    const char *asan = getenv("ASAN_OPTIONS");
-    char *saved = asan ? fl_strdup(asan) : NULL;
-    char *small = fl_asprintf("%s%squarantine_size_mb=16", asan ? asan : "",
-                              asan && *asan ? ":" : "");
 
     fl_test_ws_write(ws, "0001_rows.sql", "-- flotilla:up\n"
                      "CREATE TABLE t (id bigint);\n"
                      "SELECT repeat('x', 1000) FROM generate_series(1, 800000);\n"
                      "-- flotilla:down\nDROP TABLE t;\n");
-    setenv("ASAN_OPTIONS", small, 1);
-    fl_test_ws_flotilla(ws, &r, "apply", NULL, 1);
-    if (saved)
-        setenv("ASAN_OPTIONS", saved, 1);
-    else
-        unsetenv("ASAN_OPTIONS");
+    s_apply_within(ws, &r);
     fl_test_expect(&r, 0, "applied 1 migration");
     fl_test_proc_release(&r);
-    assert_int_equal(getrusage(RUSAGE_CHILDREN, &ru), 0);
-    if (ru.ru_maxrss > 400 * 1024)
-        fail_msg("a child of this test reached %ld MB", ru.ru_maxrss / 1024);
-    free(small);
-    free(saved);
+    s_children_below(400);
+}
+
+/*
+ * A validate statement must return one row; one that returns many by
+ * mistake was read whole before it was refused (500 MB of rows took the
+ * process past them).  Its rows are now counted as they come and only
+ * the first kept: it is refused saying how many it returned.
+ */
+static void
+test_a_validate_statement_returning_many_rows_is_counted_not_held(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    fl_test_proc_t r;
+
+    fl_test_ws_write(ws, "0001_v.sql", "-- flotilla:validate\n"
+                     "SELECT true, repeat('x', 1000)"
+                     " FROM generate_series(1, 500000);\n"
+                     "-- flotilla:up\nCREATE TABLE t (id bigint);\n"
+                     "-- flotilla:down\nDROP TABLE t;\n");
+    s_apply_within(ws, &r);
+    fl_test_expect(&r, 3, "returned 500000 rows");
+    fl_test_proc_release(&r);
+    s_children_below(400);
+    fl_test_expect_value(ws->conn, "SELECT to_regclass('t') IS NULL", "t");
 }
 
 /*
@@ -618,6 +661,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_a_trigger_that_prepares_does_not_stop_a_run_again, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_statement_returning_many_rows_is_not_held_in_memory, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_huge_error_message_is_cut, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_a_validate_statement_returning_many_rows_is_counted_not_held, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_hidden_deallocate_fails_and_is_recorded, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_down_that_does_not_parse_is_refused_at_apply, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_lint_error_in_down_refuses, fl_test_ws_setup, fl_test_ws_teardown),
