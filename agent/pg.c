@@ -1001,12 +1001,48 @@ fl_pg_set_notice(fl_pg_t *pg, fl_pg_notice_fn fn, void *arg)
     pg->notice_arg = arg;
 }
 
-int
-fl_pg_copy_out(fl_pg_t *pg, const char *sql, fl_pg_copy_sink_fn sink,
-               void *arg, fl_error_t *err)
+/*
+ * A SQL_ASCII database's text is bytes no encoding describes (a legacy
+ * database's LATIN1 beside UTF-8), which PostgreSQL refuses to send to a
+ * UTF-8 client ("invalid byte sequence"): a backup's COPY reads them, and
+ * a restore's writes them, as they are (client_encoding SQL_ASCII for the
+ * COPY, UTF-8 again after it).  Any other database's COPY is converted as
+ * before, so files written before read the same.  Returns the COPY's SQL
+ * to send (new).
+ */
+static char *
+s_copy_sql(fl_pg_t *pg, const char *sql)
 {
+    const char *enc = PQparameterStatus(pg->conn, "server_encoding");
+
+    if (enc != NULL && strcmp(enc, "SQL_ASCII") == 0)
+        return fl_asprintf("SET client_encoding = 'SQL_ASCII'; %s", sql);
+    return fl_strdup(sql);
+}
+
+/* After s_copy_sql's COPY: UTF-8 again (a failure rolls the SET back). */
+static void
+s_copy_done(fl_pg_t *pg)
+{
+    const char *enc = PQparameterStatus(pg->conn, "client_encoding");
+    PGresult *res = NULL;
+
+    if (enc == NULL || strcmp(enc, "UTF8") == 0 ||
+        PQtransactionStatus(pg->conn) == PQTRANS_INERROR)
+        return;
+    res = PQexec(pg->conn, "SET client_encoding = 'UTF8'");
+    PQclear(res);
+}
+
+static int
+s_copy_out(fl_pg_t *pg, const char *copy, fl_pg_copy_sink_fn sink,
+           void *arg, fl_error_t *err)
+{
+    char *sql = s_copy_sql(pg, copy);
     PGresult *res = PQexec(pg->conn, sql);
     int rc = 0;
+
+    free(sql);
 
     if (PQresultStatus(res) != PGRES_COPY_OUT) {
         rc = s_result_error(pg, res, err);
@@ -1038,12 +1074,25 @@ fl_pg_copy_out(fl_pg_t *pg, const char *sql, fl_pg_copy_sink_fn sink,
 }
 
 int
-fl_pg_copy_in(fl_pg_t *pg, const char *sql, fl_pg_copy_source_fn source,
-              void *arg, fl_error_t *err)
+fl_pg_copy_out(fl_pg_t *pg, const char *sql, fl_pg_copy_sink_fn sink,
+               void *arg, fl_error_t *err)
 {
+    int rc = s_copy_out(pg, sql, sink, arg, err);
+
+    s_copy_done(pg);
+    return rc;
+}
+
+static int
+s_copy_in(fl_pg_t *pg, const char *copy, fl_pg_copy_source_fn source,
+          void *arg, fl_error_t *err)
+{
+    char *sql = s_copy_sql(pg, copy);
     PGresult *res = PQexec(pg->conn, sql);
     char buf[65536];
     int rc = 0;
+
+    free(sql);
 
     if (PQresultStatus(res) != PGRES_COPY_IN) {
         rc = s_result_error(pg, res, err);
@@ -1074,5 +1123,15 @@ fl_pg_copy_in(fl_pg_t *pg, const char *sql, fl_pg_copy_source_fn source,
             rc = s_result_error(pg, res, err);
         PQclear(res);
     }
+    return rc;
+}
+
+int
+fl_pg_copy_in(fl_pg_t *pg, const char *sql, fl_pg_copy_source_fn source,
+              void *arg, fl_error_t *err)
+{
+    int rc = s_copy_in(pg, sql, source, arg, err);
+
+    s_copy_done(pg);
     return rc;
 }

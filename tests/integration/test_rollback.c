@@ -651,6 +651,48 @@ s_apply_with_dump_backup(s_env *e)
     return before;
 }
 
+/*
+ * A SQL_ASCII database stores bytes no encoding describes (a legacy
+ * database's LATIN1 text beside UTF-8); flotilla reads as UTF-8, and
+ * PostgreSQL refuses to send such bytes to it: a backup to a file (COPY
+ * TO STDOUT) failed with "invalid byte sequence for encoding UTF8: 0xff",
+ * so no migration of a large table could be applied there.  The file
+ * now holds the bytes as they are, and the rollback puts them back.
+ */
+static void
+test_dump_backup_of_a_sql_ascii_database_keeps_its_bytes(void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+    PGconn *c = NULL;
+    char *sql = NULL, *v = NULL;
+
+    snprintf(e->other.name, sizeof(e->other.name), "%s_ascii", e->db.name);
+    sql = fl_asprintf("CREATE DATABASE \"%s\" ENCODING 'SQL_ASCII'"
+                      " LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0",
+                      e->other.name);
+    s_sql(e, sql);
+    e->other.conninfo = fl_asprintf("dbname=%s", e->other.name);
+    c = fl_test_db_connect(&e->other);
+    fl_test_exec(c, "CREATE TABLE t (id int PRIMARY KEY, v text);"
+                    "INSERT INTO t VALUES (1, E'a\\xff\\xfe'), (2, E'b\\xe9');");
+    s_write(e, "", "UPDATE t SET v = 'gone';", "SELECT 1;");
+    s_flotilla_db(e, &r, NULL, e->other.conninfo, "apply",
+                  S_DUMP_BACKUP_ARGS);
+    s_expect(&r, "apply", 0);
+    fl_test_proc_release(&r);
+    s_flotilla_db(e, &r, NULL, e->other.conninfo, "rollback", S_ARGS("--last"));
+    s_expect(&r, "rollback", 0);
+    fl_test_proc_release(&r);
+    v = fl_test_query_value(c, "SELECT string_agg(encode(convert_to(v,"
+                            " 'SQL_ASCII'), 'hex'), ',' ORDER BY id) FROM t");
+    assert_non_null(v);
+    assert_string_equal(v, "61fffe,62e9");
+    free(v);
+    free(sql);
+    PQfinish(c);
+}
+
 static char *
 s_subdir(s_env *e, const char *name)
 {
@@ -1113,6 +1155,7 @@ main(void)
         T(test_rollback_under_other_timezone_and_datestyle),
         T(test_rollback_after_apply_under_other_output_settings),
         T(test_dump_backup_rollback_from_another_directory),
+        T(test_dump_backup_of_a_sql_ascii_database_keeps_its_bytes),
         T(test_dump_backup_moved_then_rollback_with_backup_dir),
         T(test_dump_backup_moved_then_prune_with_backup_dir),
         T(test_dump_backup_prune_from_another_directory),
