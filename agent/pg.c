@@ -373,6 +373,22 @@ s_result_error(fl_pg_t *pg, const PGresult *res, fl_error_t *err)
          * runs a tenant's code as flotilla's role: where one would apply,
          * PostgreSQL refuses the query, and only the role can change that.
          */
+        /*
+         * A statement_timeout flotilla did not set (its own queries run
+         * under the connection's default, which the database, the role
+         * or PGOPTIONS may give): say where to change it.  A migration's
+         * statement gets a hint of its own (runner.c).
+         */
+        if (state && strcmp(state, "57014") == 0 && hint == NULL &&
+            primary && strstr(primary, "statement timeout"))
+            fl_error_set_hint(err, "The connection's statement_timeout "
+                              "stopped it; flotilla's own queries run under "
+                              "the default the database or the role gives "
+                              "(ALTER DATABASE ... SET statement_timeout, "
+                              "ALTER ROLE ... SET statement_timeout) or "
+                              "PGOPTIONS: raise it for the role flotilla "
+                              "connects as, or run flotilla with "
+                              "PGOPTIONS='-c statement_timeout=0'.");
         if (state && strcmp(state, "42501") == 0 && primary &&
             strstr(primary, "row-level security"))
             fl_error_set_hint(err, "Flotilla reads and restores whole tables "

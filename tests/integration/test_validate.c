@@ -424,6 +424,32 @@ test_a_huge_error_message_is_cut(void **state)
 }
 
 /*
+ * A database's (or role's) default statement_timeout applies to
+ * flotilla's own queries too, which then stopped with PostgreSQL's
+ * "canceling statement due to statement timeout" and nothing to say
+ * where the timeout came from; the error now says so and what to change.
+ */
+static void
+test_a_default_statement_timeout_is_named_when_it_stops_flotilla(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    fl_test_proc_t r;
+    char *sql = fl_asprintf("ALTER DATABASE \"%s\" SET statement_timeout ="
+                            " '1ms'", ws->db.name);
+
+    fl_test_ws_write(ws, "0001_t.sql", "-- flotilla:up\n"
+                     "CREATE TABLE t (id bigint);\n"
+                     "-- flotilla:down\nDROP TABLE t;\n");
+    fl_test_exec(ws->conn, sql);
+    fl_test_ws_flotilla(ws, &r, "apply", NULL, 1);
+    fl_test_expect(&r, 1, "ALTER ROLE");
+    if (strstr(r.err, "statement timeout") == NULL)
+        fail_msg("not the timeout:\n%s", r.err);
+    fl_test_proc_release(&r);
+    free(sql);
+}
+
+/*
  * down is parsed and linted when the migration is applied (a down missing
  * a ";" was found only at rollback), whatever --allow-lint-errors says
  * about lint.
@@ -662,6 +688,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_a_statement_returning_many_rows_is_not_held_in_memory, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_huge_error_message_is_cut, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_validate_statement_returning_many_rows_is_counted_not_held, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_a_default_statement_timeout_is_named_when_it_stops_flotilla, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_hidden_deallocate_fails_and_is_recorded, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_down_that_does_not_parse_is_refused_at_apply, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_lint_error_in_down_refuses, fl_test_ws_setup, fl_test_ws_teardown),
