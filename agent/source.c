@@ -141,8 +141,14 @@ s_convert(fl_migration_t *out, const fl_layout_migration_t *lm,
             fl_error_set_detail(err, "At %s%s%.0d.", lm->problem_path,
                                 lm->problem_line ? ":" : "",
                                 lm->problem_line);
-        fl_error_set_hint(err, "%s would refuse it too: fix the file.",
-                          fl_layout_tool_name(lm->tool));
+        /* A link out of the tree (fl_file_within's words): the tool
+         * would follow it; flotilla does not read there. */
+        if (strstr(lm->problem, "is a symbolic link") != NULL)
+            fl_error_set_hint(err, "Copy the file into the directory, or "
+                                   "link to a file inside it.");
+        else
+            fl_error_set_hint(err, "%s would refuse it too: fix the file.",
+                              fl_layout_tool_name(lm->tool));
         return FL_EINVAL;
     }
     if (!lm->repeatable &&

@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <errno.h>
 #include <sys/stat.h>
 
@@ -497,6 +498,36 @@ test_an_order_the_tool_disagrees_on_is_refused(void **state)
                          "t");
 }
 
+/*
+ * A golang-migrate file that is a link out of the tree is refused, saying
+ * what to do about a link (the hint said golang-migrate would refuse the
+ * file too, which it would not: it follows links).
+ */
+static void
+test_a_link_out_of_the_tree_is_refused_with_what_to_do(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    const char *const dir[] = {"--dir", ws->mdir, "--layout",
+                               "golang-migrate", NULL};
+    char *secret = fl_asprintf("%s/secret.sql", ws->dir);
+    char *link = fl_asprintf("%s/2_b.up.sql", ws->mdir);
+    fl_test_proc_t r;
+
+    fl_test_ws_write(ws, "1_a.up.sql", "CREATE TABLE a (id bigint);\n");
+    fl_test_ws_write(ws, "1_a.down.sql", "DROP TABLE a;\n");
+    fl_test_write_file(secret, "SELECT 'a password';\n");
+    if (symlink(secret, link) != 0)
+        fail_msg("symlink %s: %s", link, strerror(errno));
+    fl_test_ws_flotilla(ws, &r, "apply", dir, 0);
+    fl_test_expect(&r, 3, "Copy the file into the directory");
+    if (strstr(r.err, "would refuse it too"))
+        fail_msg("the hint:\n%s", r.err);
+    fl_test_proc_release(&r);
+    fl_test_expect_value(ws->conn, "SELECT to_regclass('a') IS NULL", "t");
+    free(link);
+    free(secret);
+}
+
 static void
 test_a_wrapped_file_keeps_its_transaction(void **state)
 {
@@ -675,6 +706,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_dbmate_history_applies_rolls_back_and_reapplies, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_flyway_history_applies_rolls_back_and_reapplies, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_an_order_the_tool_disagrees_on_is_refused, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_a_link_out_of_the_tree_is_refused_with_what_to_do, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_wrapped_file_keeps_its_transaction, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_pop_files_sharing_a_name_are_one_migration, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_bundle_built_from_a_tree_applies_as_the_tree, fl_test_ws_setup, fl_test_ws_teardown),
