@@ -42,17 +42,11 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 runs=${RUNS:-5}
 big_rows=${BIG_ROWS:-1000000}
 wide_tables=${WIDE_TABLES:-1000}
-"$root/deploy/install-deps.sh" >/dev/null
-cmake -S "$root" -B "$root/build-bench" -DCMAKE_BUILD_TYPE=Release \
-    -DFLOTILLA_TESTS=OFF >/dev/null
-cmake --build "$root/build-bench" -j"$(nproc)" --target flotilla >/dev/null
+. "$root/bench/lib.sh"
+fl_bench_build flotilla
 bin=$root/build-bench/bin/flotilla
 
-. "$root/deploy/pg-throwaway.sh"
-work=$(mktemp -d /tmp/flotilla-bench.XXXXXX)
-chmod 755 "$work"
-trap 'fl_pg_stop "$work/pg"; rm -rf "$work"' EXIT
-fl_pg_start "$work/pg"
+fl_bench_pg
 # Debian's /usr/bin/psql is a Perl wrapper that costs ~60 ms a start; the
 # baseline uses the real binary so that it is not slowed down artificially.
 psql() { "$FL_PG_BIN/psql" "$@"; }

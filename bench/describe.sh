@@ -25,17 +25,11 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 n=${1:-60}
-"$root/deploy/install-deps.sh" >/dev/null
-cmake -S "$root" -B "$root/build-bench" -DCMAKE_BUILD_TYPE=Release \
-    -DFLOTILLA_TESTS=OFF >/dev/null
-cmake --build "$root/build-bench" -j"$(nproc)" --target flotilla >/dev/null
+. "$root/bench/lib.sh"
+fl_bench_build flotilla
 bin=$root/build-bench/bin/flotilla
 
-. "$root/deploy/pg-throwaway.sh"
-work=$(mktemp -d /tmp/flotilla-bench.XXXXXX)
-chmod 755 "$work"
-trap 'fl_pg_stop "$work/pg"; rm -rf "$work"' EXIT
-fl_pg_start "$work/pg"
+fl_bench_pg
 psql() { "$FL_PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 "$@"; }
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load $(cut -d' ' -f1-3 /proc/loadavg)"

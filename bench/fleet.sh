@@ -11,17 +11,10 @@
 # Usage: bench/fleet.sh [N...]        (builds Release in build-bench/)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-"$root/deploy/install-deps.sh" >/dev/null
-cmake -S "$root" -B "$root/build-bench" -DCMAKE_BUILD_TYPE=Release \
-    -DFLOTILLA_TESTS=OFF >/dev/null
-cmake --build "$root/build-bench" -j2 --target bench_fleet \
-    flotilla-coordinator >/dev/null
+. "$root/bench/lib.sh"
+fl_bench_build bench_fleet flotilla-coordinator
 
-. "$root/deploy/pg-throwaway.sh"
-work=$(mktemp -d /tmp/flotilla-bench.XXXXXX)
-chmod 755 "$work"
-trap 'fl_pg_stop "$work/pg"; rm -rf "$work"' EXIT
-FL_PG_DURABLE=1 fl_pg_start "$work/pg"
+FL_PG_DURABLE=1 fl_bench_pg
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/ {print $2}') GiB, load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "postgres: $("$FL_PG_BIN/postgres" -V), Unix socket, fsync $("$FL_PG_BIN/psql" -qXAtc 'SHOW fsync'), synchronous_commit $("$FL_PG_BIN/psql" -qXAtc 'SHOW synchronous_commit')"

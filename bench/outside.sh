@@ -17,17 +17,11 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ns=${1:-400}
-"$root/deploy/install-deps.sh" >/dev/null
-cmake -S "$root" -B "$root/build-bench" -DCMAKE_BUILD_TYPE=Release \
-    -DFLOTILLA_TESTS=OFF >/dev/null
-cmake --build "$root/build-bench" -j2 --target flotilla >/dev/null
+. "$root/bench/lib.sh"
+fl_bench_build flotilla
 bin=$root/build-bench/bin
 
-. "$root/deploy/pg-throwaway.sh"
-work=$(mktemp -d /tmp/flotilla-bench.XXXXXX)
-chmod 755 "$work"
-trap 'fl_pg_stop "$work/pg"; rm -rf "$work"' EXIT
-fl_pg_start "$work/pg"
+fl_bench_pg
 psql() { "$FL_PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 "$@"; }
 log="$work/pg/server.log"
 

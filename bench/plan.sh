@@ -15,17 +15,11 @@
 # Usage: bench/plan.sh        (builds Release flotilla in build-bench/)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-"$root/deploy/install-deps.sh" >/dev/null
-cmake -S "$root" -B "$root/build-bench" -DCMAKE_BUILD_TYPE=Release \
-    -DFLOTILLA_TESTS=OFF >/dev/null
-cmake --build "$root/build-bench" -j2 --target flotilla >/dev/null
+. "$root/bench/lib.sh"
+fl_bench_build flotilla
 bin=$root/build-bench/bin/flotilla
 
-. "$root/deploy/pg-throwaway.sh"
-work=$(mktemp -d /tmp/flotilla-bench-plan.XXXXXX)
-chmod 755 "$work"
-trap 'fl_pg_stop "$work/pg"; rm -rf "$work"' EXIT
-fl_pg_start "$work/pg"
+fl_bench_pg
 psql() { "$FL_PG_BIN/psql" "$@"; }
 now_ns() { date +%s%N; }
 

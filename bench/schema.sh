@@ -11,16 +11,10 @@
 # Usage: bench/schema.sh        (builds Release in build-bench/)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-"$root/deploy/install-deps.sh" >/dev/null
-cmake -S "$root" -B "$root/build-bench" -DCMAKE_BUILD_TYPE=Release \
-    -DFLOTILLA_TESTS=OFF >/dev/null
-cmake --build "$root/build-bench" -j"$(nproc)" --target bench_schema >/dev/null
+. "$root/bench/lib.sh"
+fl_bench_build bench_schema
 
-. "$root/deploy/pg-throwaway.sh"
-work=$(mktemp -d /tmp/flotilla-bench.XXXXXX)
-chmod 755 "$work"
-trap 'fl_pg_stop "$work/pg"; rm -rf "$work"' EXIT
-fl_pg_start "$work/pg"
+fl_bench_pg
 "$FL_PG_BIN/psql" -qc "CREATE DATABASE bench_schema"
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
