@@ -388,7 +388,7 @@ fl__backup_file_path(const char *dir, int64_t id)
  * names it t; S_OURS is the condition.  Both go into printf formats.
  */
 #define S_OURS_FROM                                                        \
-    "(SELECT t.*, t.xmin AS flotilla_xmin FROM %s t WHERE"                 \
+    "(SELECT t.*, t.xmin AS flotilla_xmin FROM ONLY %s t WHERE"            \
     " pg_catalog.age(t.xmin) <= 0) t, (SELECT"                             \
     " pg_catalog.pg_current_xact_id()::pg_catalog.text::pg_catalog.int8"   \
     " AS x) c, LATERAL (SELECT c.x - c.x %% 4294967296"                    \
@@ -838,7 +838,7 @@ fl__backup_take(fl_pg_t *pg, const fl_backup_ctx_t *ctx,
             goto cleanup;
         out->path = fl__backup_file_path(ctx->dump_dir, out->id);
         part = fl_asprintf("%s.partial", out->path);
-        sql = fl_asprintf("COPY (SELECT %s FROM %s t) TO STDOUT (FORMAT binary)",
+        sql = fl_asprintf("COPY (SELECT %s FROM ONLY %s t) TO STDOUT (FORMAT binary)",
                           texts, qt);
         rc = s_dump(pg, sql, part, sha, err);
         free(part);
@@ -848,15 +848,15 @@ fl__backup_take(fl_pg_t *pg, const fl_backup_ctx_t *ctx,
             keys = s_list(&cols, kidx, out->nkeys, S_CUR_TEXT, "t");
             keynames = s_list(&cols, kidx, out->nkeys, S_BAK_NAME, NULL);
             rc = fl_pg_commandf(pg, err, "CREATE TABLE flotilla_backup.k%s (%s, h) AS"
-                         " SELECT %s, %s FROM %s t", id, keynames, keys, hash,
+                         " SELECT %s, %s FROM ONLY %s t", id, keynames, keys, hash,
                          qt);
         } else {
             rc = fl_pg_commandf(pg, err, "CREATE TABLE flotilla_backup.k%s (h) AS"
-                         " SELECT %s FROM %s t", id, hash, qt);
+                         " SELECT %s FROM ONLY %s t", id, hash, qt);
         }
     } else {
         rc = fl_pg_commandf(pg, err, "CREATE TABLE flotilla_backup.b%s (%s) AS"
-                     " SELECT %s FROM %s t", id, names, store, qt);
+                     " SELECT %s FROM ONLY %s t", id, names, store, qt);
     }
 taken:
     if (rc != 0)
@@ -1233,7 +1233,7 @@ fl__backup_reconcile(fl_pg_t *pg, const fl_backup_t *b,
                             " pg_catalog.count(*) FROM " S_OURS_FROM " WHERE "
                             S_OURS " GROUP BY 1", added, th, qt);
     } else if (!keys_ok && intact && (inserted || updated)) {
-        char *tfrom = fl_asprintf("%s t", qt);
+        char *tfrom = fl_asprintf("ONLY %s t", qt);
         rc = s_hash_excess(pg, added, th, tfrom, sh, sfrom, err);
         free(tfrom);
     }
@@ -1298,8 +1298,8 @@ fl__backup_reconcile(fl_pg_t *pg, const fl_backup_t *b,
         }
         if (rc == 0 && !all_ours && (deleted || (updated && nadded > 0)))
             rc = fl_pg_commandf(pg, err, "INSERT INTO %s SELECT %s FROM %s"
-                                " WHERE NOT EXISTS (SELECT 1 FROM %s t WHERE"
-                                " ROW(%s) OPERATOR(pg_catalog.=) ROW(%s))", dst,
+                                " WHERE NOT EXISTS (SELECT 1 FROM ONLY %s t"
+                                " WHERE ROW(%s) OPERATOR(pg_catalog.=) ROW(%s))", dst,
                                 what, sfrom, qt, skeys_n, tkeys_n);
         if (rc == 0 && !all_ours && !b->dump)
             rc = fl_pg_commandf(pg, err, "DROP TABLE %s", src);
@@ -1308,7 +1308,7 @@ fl__backup_reconcile(fl_pg_t *pg, const fl_backup_t *b,
                                 id);
         free(dst);
     } else if (rc == 0 && intact) {
-        char *tfrom = fl_asprintf("%s t", qt);
+        char *tfrom = fl_asprintf("ONLY %s t", qt);
         if (b->dump) {
             char *dst = fl_asprintf("flotilla_backup.c%s", id);
             rc = s_hash_excess(pg, dst, sh, sfrom, th, tfrom, err);
@@ -1488,8 +1488,8 @@ fl__backup_track_inserts(fl_pg_t *pg, const fl_backup_ctx_t *ctx,
     names = s_list(&cols, NULL, 0, S_BAK_NAME, NULL);
     store = s_list(&cols, NULL, 0, S_STORE, "t");
     rc = fl_pg_commandf(pg, err, "CREATE TABLE flotilla_backup.b%s (%s) AS"
-                        " SELECT %s FROM %s t WHERE false", id, names, store,
-                        qt);
+                        " SELECT %s FROM ONLY %s t WHERE false", id, names,
+                        store, qt);
     if (rc == 0 && b.nkeys) {
         keys = s_list(&cols, kidx, b.nkeys, S_CUR_TEXT, "t");
         keynames = s_list(&cols, kidx, b.nkeys, S_BAK_NAME, NULL);
@@ -2073,18 +2073,18 @@ s_restore_one(fl_pg_t *pg, const fl_restore_opts_t *o, s_bk *b,
                           " OPERATOR(pg_catalog.=) ROW(%s))", added, akeys,
                           tkeys)
             : fl_strdup("");
-        rc = fl_pg_commandf(pg, err, "DELETE FROM %s t WHERE EXISTS (SELECT 1 FROM %s"
+        rc = fl_pg_commandf(pg, err, "DELETE FROM ONLY %s t WHERE EXISTS (SELECT 1 FROM %s"
                      " s WHERE ROW(%s) OPERATOR(pg_catalog.=) ROW(%s))%s", qt,
                      src, skeys, tkeys, or_added);
         free(or_added);
     } else if (insert_only) {
         rc = 0;
     } else if (strcmp(b->match, "replace") == 0) {
-        rc = fl_pg_commandf(pg, err, "DELETE FROM %s", qt);
+        rc = fl_pg_commandf(pg, err, "DELETE FROM ONLY %s", qt);
     } else if (has_added) {
-        rc = fl_pg_commandf(pg, err, "DELETE FROM %s WHERE ctid OPERATOR(pg_catalog.=)"
-            " ANY (ARRAY(SELECT x.ctid FROM (SELECT t.ctid, %s AS h,"
-            " pg_catalog.row_number() OVER (PARTITION BY %s) AS rn FROM %s t) x"
+        rc = fl_pg_commandf(pg, err, "DELETE FROM ONLY %s WHERE ctid OPERATOR("
+            "pg_catalog.=) ANY (ARRAY(SELECT x.ctid FROM (SELECT t.ctid, %s AS h,"
+            " pg_catalog.row_number() OVER (PARTITION BY %s) AS rn FROM ONLY %s t) x"
             " JOIN %s a ON a.h OPERATOR(pg_catalog.=) x.h WHERE x.rn"
             " OPERATOR(pg_catalog.<=) a.n))", qt, th, th, qt, added);
     }
@@ -2099,12 +2099,12 @@ s_restore_one(fl_pg_t *pg, const fl_restore_opts_t *o, s_bk *b,
         bad = 0;
     } else if (keyed) {
         rc = s_countf(pg, &bad, err, "SELECT pg_catalog.count(*) FROM %s s"
-                      " WHERE NOT EXISTS (SELECT 1 FROM %s t WHERE ROW(%s)"
+                      " WHERE NOT EXISTS (SELECT 1 FROM ONLY %s t WHERE ROW(%s)"
                       " OPERATOR(pg_catalog.=) ROW(%s) AND %s"
                       " OPERATOR(pg_catalog.=) %s)", src, qt, skeys, tkeys, th,
                       sh);
         if (rc == 0 && bad == 0 && has_added)
-            rc = s_countf(pg, &bad, err, "SELECT pg_catalog.count(*) FROM %s t"
+            rc = s_countf(pg, &bad, err, "SELECT pg_catalog.count(*) FROM ONLY %s t"
                           " JOIN %s a ON ROW(%s) OPERATOR(pg_catalog.=) ROW(%s)"
                           " WHERE NOT EXISTS (SELECT 1 FROM %s s WHERE ROW(%s)"
                           " OPERATOR(pg_catalog.=) ROW(%s))", qt, added, akeys,
@@ -2113,7 +2113,7 @@ s_restore_one(fl_pg_t *pg, const fl_restore_opts_t *o, s_bk *b,
         rc = s_countf(pg, &bad, err, "SELECT pg_catalog.count(*) FROM (SELECT"
                       " %s AS h, pg_catalog.count(*) AS n FROM %s s GROUP BY 1)"
                       " s LEFT JOIN (SELECT %s AS h, pg_catalog.count(*) AS n"
-                      " FROM %s t GROUP BY 1) t ON t.h OPERATOR(pg_catalog.=)"
+                      " FROM ONLY %s t GROUP BY 1) t ON t.h OPERATOR(pg_catalog.=)"
                       " s.h WHERE COALESCE(t.n, 0)"
                       " OPERATOR(pg_catalog.<) s.n", sh, src, th, qt);
     }

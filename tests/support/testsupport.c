@@ -691,14 +691,18 @@ fl_test_source_path(const char *rel)
     return fl_asprintf("%s/%s", src ? src : ".", rel);
 }
 
-/* Every row of table (a quoted, qualified name), sorted, one a line. */
+/*
+ * Every row of table (a quoted, qualified name), sorted, one a line: its
+ * own rows (ONLY), not those of its inheritance children, which are
+ * dumped as theirs.
+ */
 static void
 s_append_rows(PGconn *conn, fl_buf_t *b, const char *table)
 {
     /* jsonb sorts keys, so column order does not matter. */
     char *q = fl_asprintf("SELECT coalesce(string_agg(r, E'\\n' ORDER BY"
                           " r), '') FROM (SELECT to_jsonb(t)::text AS r"
-                          " FROM %s t) x", table);
+                          " FROM ONLY %s t) x", table);
     char *rows = fl_test_query_value(conn, q);
 
     fl_buf_addf(b, "%s\n", rows ? rows : "");
@@ -886,8 +890,8 @@ fl_test_canonical_dump_full(PGconn *conn)
     s_each(conn,
            "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c"
            " JOIN pg_namespace n ON n.oid = c.relnamespace"
-           " WHERE c.relkind IN ('r', 'p') AND " S_USER_SCHEMA " ORDER BY 1",
-           &b, s_append_table);
+           " WHERE c.relkind = 'r' AND " S_USER_SCHEMA " ORDER BY 1",
+           &b, s_append_table);  /* a partitioned table's rows: its leaves' */
     return fl_buf_detach(&b);
 }
 
