@@ -581,6 +581,42 @@ s_among(const char *const *names, size_t n, const char *name)
 }
 
 /*
+ * "ONLY " when the check reads the rows of table qt alone (own: see
+ * fl_check_t.only) and qt is a table with inheritance children, whose
+ * rows a query of qt also returns; "" otherwise.  Never for a
+ * partitioned table: its rows are its partitions', and PostgreSQL checks
+ * them all (FROM ONLY of it returns nothing).
+ */
+static int
+s_only(fl_pg_t *pg, const char *qt, int own, const char **only,
+       fl_error_t *err)
+{
+    const char *params[1] = {qt};
+    char *v = NULL;
+    int rc = 0;
+
+    *only = "";
+    if (!own)
+        return 0;
+    rc = fl_pg_query_value(pg, &v,
+        "SELECT c.relkind OPERATOR(pg_catalog.=) 'r' AND c.relhassubclass"
+        " FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=)"
+        " pg_catalog.to_regclass($1::pg_catalog.text)", 1, params, err);
+    if (rc == 0 && v && strcmp(v, "t") == 0)
+        *only = "ONLY ";
+    free(v);
+    return rc;
+}
+
+/* Whether check c reads the rows of its table alone (see s_only). */
+static int
+s_own_rows(const fl_check_t *c)
+{
+    return c->kind == FL_CHECK_UNIQUE || c->kind == FL_CHECK_FOREIGN_KEY ||
+           c->only;
+}
+
+/*
  * Fills rel for check c on table qt (quoted) read as alias; reads names
  * the columns the check's queries use (n of them).
  */
@@ -595,6 +631,7 @@ s_relation(fl_pg_t *pg, const char *qt, const char *alias, const fl_check_t *c,
     const char **unknown = fl_calloc(c->npending + 1, sizeof(char *));
     const char **sequence = fl_calloc(c->npending + 1, sizeof(char *));
     size_t nunknown = 0, nsequence = 0;
+    const char *only = "";
     int exists = 0, rc = 0;
 
     memset(rel, 0, sizeof(*rel));
@@ -610,8 +647,10 @@ s_relation(fl_pg_t *pg, const char *qt, const char *alias, const fl_check_t *c,
             goto cleanup;
         }
     }
+    if ((rc = s_only(pg, qt, s_own_rows(c), &only, err)) != 0)
+        goto cleanup;
     if (c->npending == 0) {
-        rel->from = fl_asprintf("%s AS %s", qt, alias);
+        rel->from = fl_asprintf("%s%s AS %s", only, qt, alias);
         goto cleanup;
     }
     rc = fl_pg_query(pg, &live,
@@ -679,8 +718,8 @@ s_relation(fl_pg_t *pg, const char *qt, const char *alias, const fl_check_t *c,
     for (size_t i = 0; i < nreads && !rel->new_column; i++)
         rel->new_column = s_pending(c, reads[i], 1) != NULL;
     if (!rel->skip && !rel->holds)
-        rel->from = fl_asprintf("(SELECT %s FROM %s AS %s) AS %s",
-                                fl_buf_str(&list), qt, alias, alias);
+        rel->from = fl_asprintf("(SELECT %s FROM %s%s AS %s) AS %s",
+                                fl_buf_str(&list), only, qt, alias, alias);
 cleanup:
     fl_pg_result_release(&live);
     fl_buf_release(&list);
@@ -1052,6 +1091,7 @@ fl__check_run(fl_pg_t *pg, const fl_check_t *c, const fl_check_opts_t *o,
         size_t nref = c->nref_columns;
         fl_buf_t cond = FL_BUF_INIT(0), nn = FL_BUF_INIT(0);
         char *conds = NULL, *nns = NULL;
+        const char *only = "";
         s_rel_t rrel = {NULL, NULL, 0, 0};
 
         if ((rc = s_exists(pg, rt, NULL, &exists, err)) != 0) {
@@ -1073,11 +1113,14 @@ fl__check_run(fl_pg_t *pg, const fl_check_t *c, const fl_check_opts_t *o,
             refcols = pk.values;
             nref = pk.nrows;
         }
-        /* A key of the same table may be a column the statement adds. */
+        /*
+         * A key of the same table may be a column the statement adds.
+         * Its own rows, as PostgreSQL's check of a foreign key reads them.
+         */
         if (strcmp(rt, qt) == 0)
             rc = s_relation(pg, rt, "r", c, refcols, nref, &rrel, err);
-        else
-            rrel.from = fl_asprintf("%s AS r", rt);
+        else if ((rc = s_only(pg, rt, 1, &only, err)) == 0)
+            rrel.from = fl_asprintf("%s%s AS r", only, rt);
         if (rc == 0 && (rrel.skip || rrel.holds)) {
             rel.skip = rrel.skip ? rrel.skip : fl_asprintf(
                 "the referenced key is filled from a sequence by the "

@@ -517,6 +517,7 @@ s_column_check(fl_stmt_t *st, fl_check_kind kind, const PgQuery__RangeVar *rv,
     c = s_add_check(st, kind, rv->schemaname, rv->relname);
     if (column)
         s_check_add_column(&c->columns, &c->ncolumns, column);
+    c->only = !rv->inh;
     return c;
 }
 
@@ -636,6 +637,7 @@ s_check_copy(fl_check_t *dst, const fl_check_t *src)
     dst->if_added = fl_strdup_or_null(src->if_added);
     dst->if_table = src->if_table;
     dst->if_no_relation = fl_strdup_or_null(src->if_no_relation);
+    dst->only = src->only;
     if (src->ndropped_with) {
         dst->dropped_with = fl_calloc(src->ndropped_with,
                                       sizeof(*dst->dropped_with));
@@ -966,6 +968,7 @@ s_constraint(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__RangeVar *rv,
             st->scans = 1;
         if (!con->skip_validation || *s_str(con->conname)) {
             c = s_add_check(st, FL_CHECK_CHECK, rv->schemaname, rv->relname);
+            c->only = !rv->inh || con->is_no_inherit;
             c->expr = fl_lint_deparse_expr(con->raw_expr);
             if (con->raw_expr)
                 (void)fl_lint_walk(&con->raw_expr->base,

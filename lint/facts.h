@@ -169,6 +169,13 @@ typedef struct {
      */
     int if_table;
     char *if_no_relation;
+    /*
+     * NOT_NULL, CHECK: PostgreSQL checks the rows of the table alone, not
+     * those of its inheritance children (ALTER TABLE ONLY, CHECK ... NO
+     * INHERIT); otherwise it checks the children's too.  A UNIQUE and a
+     * FOREIGN_KEY (on both sides) always read the table's own rows.
+     */
+    int only;
 } fl_check_t;
 
 typedef struct {

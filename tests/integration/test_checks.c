@@ -653,11 +653,23 @@ s_value(fl_buf_t *b, uint64_t *s, int text)
         fl_buf_addf(b, "%d", v);
 }
 
-/* The seed's migration: the table (maybe), its rows, the statement. */
+/*
+ * The seed's migration: the table (maybe), its rows, the statement.
+ *
+ * One seed in three also gives t an inheritance child, t_kid, with rows
+ * of its own that a query of t shows: PostgreSQL checks a unique index or
+ * constraint and a foreign key (on either side) on t's own rows only, NOT
+ * NULL and CHECK on the child's too, unless the statement says ONLY t
+ * (then a CHECK is NO INHERIT).  The child comes from a stream of its
+ * own, so the seeds without one generate what they did before it.
+ */
 static char *
 s_generate(uint64_t seed, int *created, int *has_pk)
 {
     uint64_t s = seed * 0x9E3779B97F4A7C15ULL + 1;
+    uint64_t ks = seed * 0xD1B54A32D192ED03ULL + 7;
+    int kid = s_pick(&ks, 3) == 0, only = kid && s_pick(&ks, 3) == 0;
+    const char *alter = only ? "ALTER TABLE ONLY t" : "ALTER TABLE t";
     fl_buf_t b = FL_BUF_INIT(0);
     int rows = s_pick(&s, 7);
     static const char *const keys[] = {
@@ -676,7 +688,8 @@ s_generate(uint64_t seed, int *created, int *has_pk)
     *created = s_pick(&s, 2);
     *has_pk = s_pick(&s, 2);
     fl_buf_addf(&b, "CREATE TABLE t (id int%s, a int, b int, c text,"
-                " f bool);\n", *has_pk ? " PRIMARY KEY" : "");
+                " f bool);%s\n", *has_pk ? " PRIMARY KEY" : "",
+                kid ? " CREATE TABLE t_kid (e int) INHERITS (t);" : "");
     fl_buf_addf(&b, "INSERT INTO t VALUES (0, 0, 0, 'z', NULL)");
     for (int i = 1; i <= rows; i++) {
         fl_buf_addf(&b, ", (%d, ", i);
@@ -688,7 +701,22 @@ s_generate(uint64_t seed, int *created, int *has_pk)
         fl_buf_addf(&b, ", %s)", s_pick(&s, 3) == 0 ? "NULL"
                                 : s_pick(&s, 2) ? "true" : "false");
     }
-    fl_buf_addf(&b, ";\n");
+    fl_buf_addf(&b, ";");
+    if (kid) {
+        int n = 1 + s_pick(&ks, 5);
+        fl_buf_addf(&b, " INSERT INTO t_kid (id, a, b, c, f) VALUES");
+        for (int i = 0; i < n; i++) {
+            fl_buf_addf(&b, "%s (%d, ", i ? "," : "", s_pick(&ks, rows + 2));
+            s_value(&b, &ks, 0);
+            fl_buf_addf(&b, ", ");
+            s_value(&b, &ks, 0);
+            fl_buf_addf(&b, ", ");
+            s_value(&b, &ks, 1);
+            fl_buf_addf(&b, ", %s)", s_pick(&ks, 2) ? "true" : "false");
+        }
+        fl_buf_addf(&b, ";");
+    }
+    fl_buf_addf(&b, "\n");
     switch (s_pick(&s, 6)) {
     case 0: { /* a unique index: columns or expressions, partial, NND */
         int n = 1 + s_pick(&s, 2);
@@ -705,7 +733,7 @@ s_generate(uint64_t seed, int *created, int *has_pk)
     case 1: { /* a unique constraint or a primary key on columns */
         const char *cols[] = {"a", "b", "c", "a, b", "b, c", "id, a"};
         int pk = !*has_pk && s_pick(&s, 2);
-        fl_buf_addf(&b, "ALTER TABLE t ADD %s%s (%s)", pk ? "PRIMARY KEY"
+        fl_buf_addf(&b, "%s ADD %s%s (%s)", alter, pk ? "PRIMARY KEY"
                     : "UNIQUE", !pk && s_pick(&s, 3) == 0
                     ? " NULLS NOT DISTINCT" : "", cols[s_pick(&s, 6)]);
         break;
@@ -752,16 +780,19 @@ s_generate(uint64_t seed, int *created, int *has_pk)
         break;
     }
     case 4: /* SET NOT NULL, CHECK */
-        fl_buf_addf(&b, "ALTER TABLE t %s",
-                    s_pick(&s, 2) ? "ALTER COLUMN b SET NOT NULL"
-                                  : "ADD CONSTRAINT t_ab CHECK (a >= b)");
+        if (s_pick(&s, 2))
+            fl_buf_addf(&b, "%s ALTER COLUMN b SET NOT NULL", alter);
+        else  /* ONLY t: a CHECK the child does not inherit */
+            fl_buf_addf(&b, "%s ADD CONSTRAINT t_ab CHECK (a >= b)%s", alter,
+                        only || (kid && s_pick(&ks, 4) == 0) ? " NO INHERIT"
+                                                             : "");
         break;
     default: /* a foreign key to itself */
         if (*has_pk)
-            fl_buf_addf(&b, "ALTER TABLE t ADD CONSTRAINT t_fk FOREIGN KEY"
-                        " (a) REFERENCES t (id)");
+            fl_buf_addf(&b, "%s ADD CONSTRAINT t_fk FOREIGN KEY"
+                        " (a) REFERENCES t (id)", alter);
         else
-            fl_buf_addf(&b, "ALTER TABLE t ADD UNIQUE (id, a)");
+            fl_buf_addf(&b, "%s ADD UNIQUE (id, a)", alter);
         break;
     }
     fl_buf_addf(&b, ";\n");

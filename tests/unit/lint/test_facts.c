@@ -971,6 +971,32 @@ test_facts_if_exists_and_if_not_exists_mark_the_checks(void **state)
 }
 
 /*
+ * ALTER TABLE ONLY and CHECK ... NO INHERIT: PostgreSQL checks the
+ * table's own rows, not its inheritance children's, and so must the
+ * checks (a plain ALTER TABLE reaches the children).
+ */
+static void
+test_facts_only_and_no_inherit_mark_the_checks(void **state)
+{
+    fl_stmt_list_t l = analyze(
+        "ALTER TABLE t ALTER COLUMN a SET NOT NULL, ADD CHECK (a > 0);\n"
+        "ALTER TABLE ONLY t ALTER COLUMN a SET NOT NULL;\n"
+        "ALTER TABLE ONLY t ADD CHECK (a > 0) NO INHERIT;\n"
+        "ALTER TABLE t ADD CONSTRAINT c CHECK (a > 0) NO INHERIT;\n"
+        "ALTER TABLE ONLY t ADD PRIMARY KEY (a);", 150000);
+
+    (void)state;
+    assert_int_equal(l.count, 5);
+    assert_int_equal(check(&l.items[0], FL_CHECK_NOT_NULL)->only, 0);
+    assert_int_equal(check(&l.items[0], FL_CHECK_CHECK)->only, 0);
+    assert_int_equal(check(&l.items[1], FL_CHECK_NOT_NULL)->only, 1);
+    assert_int_equal(check(&l.items[2], FL_CHECK_CHECK)->only, 1);
+    assert_int_equal(check(&l.items[3], FL_CHECK_CHECK)->only, 1);
+    assert_int_equal(check(&l.items[4], FL_CHECK_NOT_NULL)->only, 1);
+    fl_stmt_list_release(&l);
+}
+
+/*
  * ALTER COLUMN ... TYPE: a RETYPED check of the column, with the new
  * value pending and the constraints the statement drops ("" for its DROP
  * NOT NULL).
@@ -1175,6 +1201,7 @@ main(void)
         cmocka_unit_test(test_facts_add_column_if_not_exists_marks_its_constraints),
         cmocka_unit_test(test_facts_generated_and_replaced_columns),
         cmocka_unit_test(test_facts_if_exists_and_if_not_exists_mark_the_checks),
+        cmocka_unit_test(test_facts_only_and_no_inherit_mark_the_checks),
         cmocka_unit_test(test_facts_type_change_checks_what_it_validates_again),
         cmocka_unit_test(test_facts_drop_tables_know_what_goes_with_them),
         cmocka_unit_test(test_facts_row_predicate_only_when_it_can_run_twice),
