@@ -750,7 +750,7 @@ cleanup:
 static int
 s_net(fl_pipeline_t *p, s_unit *u, fl_net_snap_t *post, fl_error_t *err)
 {
-    fl_net_touched_t touched = {NULL, 0, NULL};
+    fl_net_touched_t touched = {NULL, 0, NULL, NULL};
     fl_backup_ctx_t sctx = {u->m->version, p->opts.bundle_id, NULL, 0,
                             p->target};
     int rc;
@@ -758,9 +758,10 @@ s_net(fl_pipeline_t *p, s_unit *u, fl_net_snap_t *post, fl_error_t *err)
     if ((rc = fl__net_after(p->pg, &p->session, p->target, p->own_tables,
                             &u->pre, post, &touched, err)) != 0)
         goto cleanup;
-    if (touched.own) {
+    if (touched.own || touched.foreign) {
         u->own = 1;
-        rc = fl__own_refusal(u->m, touched.own, err);
+        rc = touched.own ? fl__own_refusal(u->m, touched.own, err)
+                         : fl__foreign_refusal(u->m, touched.foreign, err);
         goto cleanup;
     }
     {
@@ -876,6 +877,25 @@ fl__own_refusal(const fl_migration_t *m, const char *own, fl_error_t *err)
 }
 
 int
+fl__foreign_refusal(const fl_migration_t *m, const char *foreign,
+                    fl_error_t *err)
+{
+    int rc = FL_ERR(err, FL_EINVAL, "%s wrote to foreign table%s %s", m->file,
+                    strchr(foreign, ',') ? "s" : "", foreign);
+
+    fl_error_set_detail(err, "A foreign table's rows live on another server "
+                        "(postgres_fdw or another foreign-data wrapper): "
+                        "Flotilla can neither back them up nor put them back, "
+                        "so no rollback could undo the migration.  What "
+                        "wrote them was rolled back before COMMIT, the remote "
+                        "change with it.");
+    fl_error_set_hint(err, "Change the remote rows on the server that holds "
+                      "them, outside the migration; a migration may read a "
+                      "foreign table.");
+    return rc;
+}
+
+int
 fl__own_tables(fl_pipeline_t *p, fl_error_t *err)
 {
     /* Read again by every run: a ledger made or upgraded since counts. */
@@ -891,13 +911,15 @@ fl__own_tables(fl_pipeline_t *p, fl_error_t *err)
 int
 fl__own_check(fl_pipeline_t *p, const fl_migration_t *m, fl_error_t *err)
 {
-    char *own = NULL;
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
     const char *params[1] = {p->own_tables ? p->own_tables : "{}"};
-    int rc = fl_pg_query_value(p->pg, &own, fl__net_own_sql, 1, params, err);
+    int rc = fl_pg_query(p->pg, &r, fl__net_own_sql, 1, params, err);
 
-    if (rc == 0 && own != NULL)
-        rc = fl__own_refusal(m, own, err);
-    free(own);
+    if (rc == 0 && r.nrows == 1 && fl_pg_value(&r, 0, 0) != NULL)
+        rc = fl__own_refusal(m, fl_pg_value(&r, 0, 0), err);
+    else if (rc == 0 && r.nrows == 1 && fl_pg_value(&r, 0, 1) != NULL)
+        rc = fl__foreign_refusal(m, fl_pg_value(&r, 0, 1), err);
+    fl_pg_result_release(&r);
     return rc;
 }
 

@@ -151,7 +151,8 @@ static const char s_touched_sql[] =
  * (fl__own_tables), and each no longer found there is named too.
  */
 const char fl__net_own_sql[] =
-    "SELECT pg_catalog.string_agg(DISTINCT o.name, ', ' ORDER BY o.name)"
+    "SELECT (SELECT pg_catalog.string_agg(DISTINCT o.name, ', '"
+    " ORDER BY o.name)"
     " FROM (SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) AS name"
     S_WRITE_LOCKS
     " AND c.relkind IN ('r', 'p')"
@@ -162,7 +163,10 @@ const char fl__net_own_sql[] =
     " UNION ALL SELECT pg_catalog.format('flotilla.%I (dropped, renamed or"
     " moved)', t.t) FROM pg_catalog.unnest($1::pg_catalog.text[]) t(t)"
     " WHERE pg_catalog.to_regclass(pg_catalog.format('flotilla.%I', t.t))"
-    " IS NULL) o";
+    " IS NULL) o),"
+    " (SELECT pg_catalog.string_agg(DISTINCT f.name, ', ' ORDER BY f.name)"
+    " FROM (SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) AS name"
+    S_WRITE_LOCKS " AND c.relkind = 'f') f)";
 
 static uint32_t
 s_u32(const char *s)
@@ -403,6 +407,8 @@ fl__net_after(fl_pg_t *pg, fl_session_t *session, const char *scope,
         s_touched_read(&r2, touched);
         touched->own = fl_strdup_or_null(r3.nrows == 1 ? fl_pg_value(&r3, 0, 0)
                                                        : NULL);
+        touched->foreign = fl_strdup_or_null(r3.nrows == 1
+                                             ? fl_pg_value(&r3, 0, 1) : NULL);
     }
     fl_pg_result_release(&r0);
     fl_pg_result_release(&r1);
@@ -465,6 +471,7 @@ fl__net_touched_release(fl_net_touched_t *t)
 {
     fl_free(&t->items);
     fl_free(&t->own);
+    fl_free(&t->foreign);
     t->n = 0;
 }
 

@@ -215,11 +215,13 @@ typedef struct {
     } *items;
     size_t n;
     char *own; /* flotilla's own tables the transaction wrote, or NULL */
+    char *foreign; /* the foreign tables it wrote, or NULL */
 } fl_net_touched_t;
 
 /*
  * Flotilla's own tables the transaction wrote, dropped or moved (net.c),
- * one text or NULL; $1: fl_pipeline.own_tables.
+ * one text or NULL, and the foreign tables it wrote, the same; $1:
+ * fl_pipeline.own_tables.
  */
 extern const char fl__net_own_sql[];
 /*
@@ -231,9 +233,13 @@ int fl__own_tables(fl_pipeline_t *p, fl_error_t *err) FL_NODISCARD;
 /* FL_EINVAL: m wrote them (own, as fl__net_own_sql names them). */
 int fl__own_refusal(const fl_migration_t *m, const char *own,
                     fl_error_t *err);
+/* FL_EINVAL: m wrote foreign tables (as fl__net_own_sql names them). */
+int fl__foreign_refusal(const fl_migration_t *m, const char *foreign,
+                        fl_error_t *err);
 /*
- * fl__net_own_sql, then fl__own_refusal when it names a table: for what
- * has no net of its own (plan's rehearsal, a down).
+ * fl__net_own_sql, then fl__own_refusal or fl__foreign_refusal when it
+ * names a table: for what has no net of its own (plan's rehearsal, a
+ * down).
  */
 int fl__own_check(fl_pipeline_t *p, const fl_migration_t *m,
                   fl_error_t *err) FL_NODISCARD;

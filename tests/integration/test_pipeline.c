@@ -1664,6 +1664,28 @@ test_a_migration_that_deallocates_flotillas_statements(void **state)
 }
 
 /*
+ * Writes file with up (a trivial down); plan and apply (lint errors
+ * allowed) must both refuse it, exit 3, saying needle.
+ */
+static void
+s_plan_and_apply_refused(s_env *e, const char *file, const char *up,
+                         const char *needle)
+{
+    char *text = fl_asprintf("-- flotilla:up\n%s\n-- flotilla:down\n"
+                             "SELECT 1;\n", up);
+    fl_test_proc_t r;
+
+    s_write(e, file, text);
+    s_run(e, &r, "plan", 1, "--allow-lint-errors", NULL);
+    s_expect(&r, 3, needle);
+    fl_test_proc_release(&r);
+    s_run(e, &r, "apply", 1, "--allow-lint-errors", NULL);
+    s_expect(&r, 3, needle);
+    fl_test_proc_release(&r);
+    free(text);
+}
+
+/*
  * Flotilla's own tables (the ledger, the recorded schema changes, the
  * backups' copies of earlier migrations) live in the target and the
  * migration runs as the role that owns them: a statement, or a tenant's
@@ -1709,25 +1731,17 @@ test_a_migration_cannot_change_flotillas_own_tables(void **state)
     cases[7] = "ALTER TABLE flotilla.migration_logs SET SCHEMA public;";
     cases[8] = "DO $$ BEGIN EXECUTE 'ALTER SCHEMA flotilla RENAME TO f2'; END $$;";
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        char *text = fl_asprintf("-- flotilla:up\n%s\n-- flotilla:down\n"
-                                 "SELECT 1;\n", cases[i]);
         char *before = fl_test_canonical_dump(e->conn);
         char *after;
 
-        s_write(e, "0002_own.sql", text);
-        s_run(e, &r, "plan", 1, "--allow-lint-errors", NULL);
-        s_expect(&r, 3, "changed flotilla's own table");
-        fl_test_proc_release(&r);
-        s_run(e, &r, "apply", 1, "--allow-lint-errors", NULL);
-        s_expect(&r, 3, "changed flotilla's own table");
-        fl_test_proc_release(&r);
+        s_plan_and_apply_refused(e, "0002_own.sql", cases[i],
+                                 "changed flotilla's own table");
         after = fl_test_canonical_dump(e->conn);
         assert_string_equal(before, after);
         s_assert_value(e, "SELECT string_agg(version || ' ' || status, ',')"
                           " FROM flotilla.schema_migrations", "1 applied");
         free(before);
         free(after);
-        free(text);
     }
     /*
      * A no-transaction migration's statement runs in a transaction of its
@@ -1747,6 +1761,79 @@ test_a_migration_cannot_change_flotillas_own_tables(void **state)
                    "1 applied 1,2 failed 1");
     free(forge);
     free(location);
+}
+
+/*
+ * A foreign table's rows live on another server (postgres_fdw here, to a
+ * second database of the same server): no backup of flotilla's holds
+ * them and no rollback can put them back.  Before, a migration that
+ * deleted some applied (exit 0, no backup) and its rollback said "rolled
+ * back 1 migration" with the rows still gone.  Each write is now refused
+ * by the net before COMMIT (the remote transaction is rolled back with
+ * it), whatever statement or function makes it, and plan says the same.
+ */
+static void
+test_a_migration_cannot_write_a_foreign_table(void **state)
+{
+    s_env *e = *state;
+    fl_test_db_t remote;
+    PGconn *rc = NULL;
+    fl_test_proc_t r;
+    char *setup = NULL;
+    const char *cases[] = {
+        "DELETE FROM fitems WHERE id > 5;",
+        "UPDATE fitems SET v = 'changed';",
+        "INSERT INTO fitems VALUES (11, 'new');",
+        "TRUNCATE fitems;",
+        ("CREATE TABLE kept (id int);\n"
+         "DO $$ BEGIN EXECUTE 'DELETE FROM fitems'; END $$;"),
+    };
+    const char *rows = "SELECT string_agg(id || v, ',' ORDER BY id) FROM items";
+    char *want = NULL;
+
+    fl_test_db_create(&remote, "fdw");
+    rc = fl_test_db_connect(&remote);
+    fl_test_exec(rc, "CREATE TABLE items (id int PRIMARY KEY, v text);"
+                     "INSERT INTO items SELECT g, 'r' || g"
+                     " FROM generate_series(1, 10) g");
+    want = fl_test_query_value(rc, rows);
+    setup = fl_asprintf(
+        "CREATE EXTENSION postgres_fdw;"
+        "CREATE SERVER remote FOREIGN DATA WRAPPER postgres_fdw"
+        " OPTIONS (host '%s', port '%s', dbname '%s');"
+        "CREATE USER MAPPING FOR CURRENT_USER SERVER remote"
+        " OPTIONS (user '%s');"
+        "CREATE FOREIGN TABLE fitems (id int, v text) SERVER remote"
+        " OPTIONS (table_name 'items')", PQhost(rc), PQport(rc),
+        remote.name, PQuser(rc));
+    fl_test_exec(e->conn, setup);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        s_plan_and_apply_refused(e, "0001_remote.sql", cases[i],
+                                 "wrote to foreign table public.fitems");
+        fl_test_expect_value(rc, rows, want);
+        s_assert_value(e, "SELECT count(*) FROM flotilla.schema_migrations", "0");
+        s_assert_value(e, "SELECT to_regclass('kept') IS NULL", "t");
+    }
+    /* Reading one is no write. */
+    s_write(e, "0001_remote.sql", "-- flotilla:up\nCREATE TABLE copy AS"
+            " SELECT * FROM fitems;\n-- flotilla:down\nDROP TABLE copy;\n");
+    s_run(e, &r, "apply", 1, NULL);
+    s_expect(&r, 0, "applied 1 migration");
+    fl_test_proc_release(&r);
+    s_assert_value(e, "SELECT count(*) FROM copy", "10");
+    /* Nor may a down write one (a rollback refuses, exit 1). */
+    s_write(e, "0001_remote.sql", "-- flotilla:up\nCREATE TABLE copy AS"
+            " SELECT * FROM fitems;\n-- flotilla:down\nDROP TABLE copy;\n"
+            "DELETE FROM fitems;\n");
+    s_run(e, &r, "rollback", 1, "--last", NULL);
+    s_expect(&r, 1, "wrote to foreign table public.fitems");
+    fl_test_proc_release(&r);
+    fl_test_expect_value(rc, rows, want);
+    s_assert_value(e, "SELECT status FROM flotilla.schema_migrations", "applied");
+    PQfinish(rc);
+    fl_test_db_drop(&remote);
+    free(want);
+    free(setup);
 }
 
 /*
@@ -2331,6 +2418,9 @@ main(void)
             s_teardown),
         cmocka_unit_test_setup_teardown(
             test_a_migration_cannot_change_flotillas_own_tables, s_setup,
+            s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_migration_cannot_write_a_foreign_table, s_setup,
             s_teardown),
         cmocka_unit_test_setup_teardown(
             test_a_down_cannot_change_flotillas_own_tables, s_setup,
