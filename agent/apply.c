@@ -750,7 +750,7 @@ cleanup:
 static int
 s_net(fl_pipeline_t *p, s_unit *u, fl_net_snap_t *post, fl_error_t *err)
 {
-    fl_net_touched_t touched = {NULL, 0, NULL, NULL};
+    fl_net_touched_t touched = {NULL, 0, NULL, NULL, NULL};
     fl_backup_ctx_t sctx = {u->m->version, p->opts.bundle_id, NULL, 0,
                             p->target};
     int rc;
@@ -758,10 +758,11 @@ s_net(fl_pipeline_t *p, s_unit *u, fl_net_snap_t *post, fl_error_t *err)
     if ((rc = fl__net_after(p->pg, &p->session, p->target, p->own_tables,
                             &u->pre, post, &touched, err)) != 0)
         goto cleanup;
-    if (touched.own || touched.foreign) {
+    if (touched.own || touched.foreign || touched.lo) {
         u->own = 1;
-        rc = touched.own ? fl__own_refusal(u->m, touched.own, err)
-                         : fl__foreign_refusal(u->m, touched.foreign, err);
+        rc = touched.own       ? fl__own_refusal(u->m, touched.own, err)
+             : touched.foreign ? fl__foreign_refusal(u->m, touched.foreign, err)
+                               : fl__lo_refusal(u->m, touched.lo, err);
         goto cleanup;
     }
     {
@@ -896,6 +897,24 @@ fl__foreign_refusal(const fl_migration_t *m, const char *foreign,
 }
 
 int
+fl__lo_refusal(const fl_migration_t *m, const char *lo, fl_error_t *err)
+{
+    int rc = FL_ERR(err, FL_EINVAL, "%s changed large objects (%s)", m->file,
+                    lo);
+
+    fl_error_set_detail(err, "Large objects (lo_unlink, lowrite, lo_put, "
+                        "lo_truncate: the pg_largeobject catalog) are not "
+                        "backed up by Flotilla, so no rollback could put them "
+                        "back.  What changed them was rolled back before "
+                        "COMMIT.");
+    fl_error_set_hint(err, "Copy what must be kept into a table first "
+                      "(lo_get() into a bytea column, in an earlier "
+                      "migration), or change the large objects outside the "
+                      "migration; making new ones is allowed.");
+    return rc;
+}
+
+int
 fl__own_tables(fl_pipeline_t *p, fl_error_t *err)
 {
     /* Read again by every run: a ledger made or upgraded since counts. */
@@ -919,6 +938,8 @@ fl__own_check(fl_pipeline_t *p, const fl_migration_t *m, fl_error_t *err)
         rc = fl__own_refusal(m, fl_pg_value(&r, 0, 0), err);
     else if (rc == 0 && r.nrows == 1 && fl_pg_value(&r, 0, 1) != NULL)
         rc = fl__foreign_refusal(m, fl_pg_value(&r, 0, 1), err);
+    else if (rc == 0 && r.nrows == 1 && fl_pg_value(&r, 0, 2) != NULL)
+        rc = fl__lo_refusal(m, fl_pg_value(&r, 0, 2), err);
     fl_pg_result_release(&r);
     return rc;
 }

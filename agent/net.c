@@ -166,7 +166,15 @@ const char fl__net_own_sql[] =
     " IS NULL) o),"
     " (SELECT pg_catalog.string_agg(DISTINCT f.name, ', ' ORDER BY f.name)"
     " FROM (SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) AS name"
-    S_WRITE_LOCKS " AND c.relkind = 'f') f)";
+    S_WRITE_LOCKS " AND c.relkind = 'f') f),"
+    " (SELECT CASE WHEN x.d + x.p > 0 THEN pg_catalog.format("
+    " '%s unlinked, %s of their pages rewritten or removed', x.d, x.p) END"
+    " FROM (SELECT pg_catalog.pg_stat_get_xact_tuples_deleted("
+    " 'pg_catalog.pg_largeobject_metadata'::pg_catalog.regclass) AS d,"
+    " pg_catalog.pg_stat_get_xact_tuples_updated("
+    " 'pg_catalog.pg_largeobject'::pg_catalog.regclass)"
+    " OPERATOR(pg_catalog.+) pg_catalog.pg_stat_get_xact_tuples_deleted("
+    " 'pg_catalog.pg_largeobject'::pg_catalog.regclass) AS p) x)";
 
 static uint32_t
 s_u32(const char *s)
@@ -409,6 +417,8 @@ fl__net_after(fl_pg_t *pg, fl_session_t *session, const char *scope,
                                                        : NULL);
         touched->foreign = fl_strdup_or_null(r3.nrows == 1
                                              ? fl_pg_value(&r3, 0, 1) : NULL);
+        touched->lo = fl_strdup_or_null(r3.nrows == 1 ? fl_pg_value(&r3, 0, 2)
+                                                      : NULL);
     }
     fl_pg_result_release(&r0);
     fl_pg_result_release(&r1);
@@ -472,6 +482,7 @@ fl__net_touched_release(fl_net_touched_t *t)
     fl_free(&t->items);
     fl_free(&t->own);
     fl_free(&t->foreign);
+    fl_free(&t->lo);
     t->n = 0;
 }
 

@@ -216,11 +216,13 @@ typedef struct {
     size_t n;
     char *own; /* flotilla's own tables the transaction wrote, or NULL */
     char *foreign; /* the foreign tables it wrote, or NULL */
+    char *lo;      /* what it did to large objects, or NULL */
 } fl_net_touched_t;
 
 /*
  * Flotilla's own tables the transaction wrote, dropped or moved (net.c),
- * one text or NULL, and the foreign tables it wrote, the same; $1:
+ * one text or NULL; the foreign tables it wrote, the same; what it did
+ * to large objects (unlinked, pages rewritten or removed), or NULL; $1:
  * fl_pipeline.own_tables.
  */
 extern const char fl__net_own_sql[];
@@ -236,10 +238,12 @@ int fl__own_refusal(const fl_migration_t *m, const char *own,
 /* FL_EINVAL: m wrote foreign tables (as fl__net_own_sql names them). */
 int fl__foreign_refusal(const fl_migration_t *m, const char *foreign,
                         fl_error_t *err);
+/* FL_EINVAL: m changed large objects (lo, as fl__net_own_sql says it). */
+int fl__lo_refusal(const fl_migration_t *m, const char *lo, fl_error_t *err);
 /*
- * fl__net_own_sql, then fl__own_refusal or fl__foreign_refusal when it
- * names a table: for what has no net of its own (plan's rehearsal, a
- * down).
+ * fl__net_own_sql, then the refusal of what it names (fl__own_refusal,
+ * fl__foreign_refusal, fl__lo_refusal): for what has no net of its own
+ * (plan's rehearsal, a down).
  */
 int fl__own_check(fl_pipeline_t *p, const fl_migration_t *m,
                   fl_error_t *err) FL_NODISCARD;

@@ -1837,6 +1837,44 @@ test_a_migration_cannot_write_a_foreign_table(void **state)
 }
 
 /*
+ * Large objects live in pg_largeobject, which no backup of flotilla's
+ * holds.  Before, a migration that unlinked one (a cleanup of the files
+ * an application stored that way) applied, and its rollback put the row
+ * back pointing at nothing, "rolled back".  Unlinking, rewriting or
+ * truncating one is now refused before COMMIT, by a statement or by code
+ * it runs, and plan says the same; making a new one is allowed.
+ */
+static void
+test_a_migration_cannot_change_large_objects(void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+    const char *body = "SELECT convert_from(lo_get(body), 'UTF8') FROM docs";
+    const char *cases[] = {
+        "SELECT lo_unlink(body) FROM docs;",
+        "SELECT lo_put(body, 0, 'HELLO') FROM docs;",
+        "SELECT lo_truncate(lo_open(body, 131072), 2) FROM docs;",
+        "DO $$ BEGIN PERFORM lo_unlink(body) FROM docs; END $$;",
+    };
+
+    fl_test_exec(e->conn, "CREATE TABLE docs (id int PRIMARY KEY, body oid);"
+                          "INSERT INTO docs VALUES"
+                          " (1, lo_from_bytea(0, 'hello world'))");
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        s_plan_and_apply_refused(e, "0001_lo.sql", cases[i],
+                                 "changed large objects");
+        s_assert_value(e, body, "hello world");
+    }
+    s_write(e, "0001_lo.sql", "-- flotilla:up\nINSERT INTO docs VALUES"
+            " (2, lo_from_bytea(0, 'new'));\n-- flotilla:down\nSELECT 1;\n");
+    s_run(e, &r, "apply", 1, NULL);
+    s_expect(&r, 0, "applied 1 migration");
+    fl_test_proc_release(&r);
+    s_assert_value(e, "SELECT string_agg(convert_from(lo_get(body), 'UTF8'),"
+                      " ',' ORDER BY id) FROM docs", "hello world,new");
+}
+
+/*
  * A down runs as the same role as its up, next to the same tables: one
  * that deletes a ledger row (the migration would look never applied, and
  * run again), or forges the backup copy the rollback is about to restore,
@@ -2421,6 +2459,9 @@ main(void)
             s_teardown),
         cmocka_unit_test_setup_teardown(
             test_a_migration_cannot_write_a_foreign_table, s_setup,
+            s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_migration_cannot_change_large_objects, s_setup,
             s_teardown),
         cmocka_unit_test_setup_teardown(
             test_a_down_cannot_change_flotillas_own_tables, s_setup,
