@@ -597,6 +597,19 @@ s_json_names(const fl_net_rel_t *now, const fl_backup_t *b, int keys_only)
     return out;
 }
 
+/* A new backup id: as text (*id, new) and as a number. */
+static int
+s_new_id(fl_pg_t *pg, char **id, int64_t *out, fl_error_t *err)
+{
+    int rc = fl_pg_query_value(pg, id, "SELECT pg_catalog.nextval("
+                               "'flotilla.backups_id_seq'::pg_catalog.regclass)",
+                               0, NULL, err);
+
+    if (rc == 0)
+        *out = strtoll(*id, NULL, 10);
+    return rc;
+}
+
 /* Records a backup row in flotilla.backups. */
 static int
 s_record(fl_pg_t *pg, const fl_backup_ctx_t *ctx, const fl_net_rel_t *pre,
@@ -789,12 +802,8 @@ fl__backup_take(fl_pg_t *pg, const fl_backup_ctx_t *ctx,
         rows->why_whole = "it changes every row, and the table is larger "
                           "than the size above which backups go to files";
     }
-    rc = fl_pg_query_value(pg, &id, "SELECT pg_catalog.nextval("
-                           "'flotilla.backups_id_seq'::pg_catalog.regclass)",
-                           0, NULL, err);
-    if (rc != 0)
+    if ((rc = s_new_id(pg, &id, &out->id, err)) != 0)
         goto cleanup;
-    out->id = strtoll(id, NULL, 10);
     store = s_list(&cols, NULL, 0, S_STORE, "t");
     names = s_list(&cols, NULL, 0, S_BAK_NAME, NULL);
     texts = s_list(&cols, NULL, 0, S_CUR_TEXT, "t");
@@ -926,6 +935,81 @@ s_cols_now(fl_pg_t *pg, const fl_backup_t *b, const fl_net_rel_t *pre,
         out->cols[i].bak = fl_pg_quote_ident(pg, b->names[i]);
         out->cols[i].text = b->typids[i] >= S_FIRST_USER_OID;
     }
+}
+
+_Static_assert(FL_BACKUP_KEPT == -2, "the restore's query spells it -2");
+
+int
+fl__backup_keep(fl_pg_t *pg, const fl_backup_ctx_t *ctx, uint32_t oid,
+                const char *column, long long *kept, char **describe,
+                fl_error_t *err)
+{
+    fl_net_rel_t now;
+    fl_backup_t b;
+    s_cols cols = {NULL, 0};
+    char *qt = NULL, *qc = NULL, *n = NULL, *id = NULL, *names = NULL,
+         *store = NULL;
+    int rc;
+
+    *kept = 0;
+    *describe = NULL;
+    memset(&b, 0, sizeof(b));
+    if ((rc = s_table_now(pg, oid, &now, err)) != 0)
+        return rc;
+    qt = fl__qualify(pg, now.schema, now.name);
+    qc = column ? fl_pg_quote_ident(pg, column) : NULL;
+    if ((rc = fl_pg_commandf(pg, err, "LOCK TABLE %s IN ACCESS EXCLUSIVE MODE",
+                             qt)) != 0)
+        goto cleanup;
+    rc = fl_pg_query_valuef(pg, &n, err, "SELECT pg_catalog.count(*) FROM ONLY"
+                            " %s t%s%s%s", qt, qc ? " WHERE t." : "",
+                            qc ? qc : "", qc ? " IS NOT NULL" : "");
+    *kept = rc == 0 ? s_ll(n) : 0;
+    if (rc != 0 || *kept == 0)
+        goto cleanup;
+    /*
+     * Every column it has now, whatever this transaction did to it before
+     * (the table is copied as it is, not proven against anything).
+     */
+    for (size_t i = 0; i < now.ncols; i++)
+        if (now.cols[i].attnum > now.natts)
+            now.natts = now.cols[i].attnum;
+    b.oid = oid;
+    b.stmt_index = FL_BACKUP_KEPT;
+    if ((rc = s_key(pg, oid, &b.key_attnums, &b.nkeys, err)) != 0)
+        goto cleanup;
+    s_backup_cols(pg, &now, &now, &cols, &b.attnums);
+    b.ncols = cols.n;
+    s_keep_names(&b, &now);
+    if ((rc = s_new_id(pg, &id, &b.id, err)) != 0)
+        goto cleanup;
+    names = s_list(&cols, NULL, 0, S_BAK_NAME, NULL);
+    store = s_list(&cols, NULL, 0, S_STORE, "t");
+    rc = fl_pg_commandf(pg, err, "CREATE TABLE flotilla_backup.b%s (%s) AS"
+                        " SELECT %s FROM ONLY %s t", id, names, store, qt);
+    if (rc == 0)
+        rc = s_record(pg, ctx, &now, &now, &b, id, NULL, err);
+    if (rc == 0)
+        rc = fl_pg_commandf(pg, err, "UPDATE flotilla.backups SET row_count ="
+                            " (SELECT pg_catalog.count(*) FROM"
+                            " flotilla_backup.b%s) WHERE id"
+                            " OPERATOR(pg_catalog.=) %s", id, id);
+    if (rc == 0)
+        *describe = fl_asprintf("flotilla_backup.b%s", id);
+cleanup:
+    if (rc != 0)
+        fl_error_prefix(err, "could not keep a copy of %s before down drops "
+                        "it: ", qt);
+    fl__backup_release(&b);
+    fl__net_rel_release(&now);
+    s_cols_release(&cols);
+    free(qt);
+    free(qc);
+    free(n);
+    free(id);
+    free(names);
+    free(store);
+    return rc;
 }
 
 /* "(a.x, a.y) = (b.x, b.y)" over two lists. */
@@ -1479,12 +1563,8 @@ fl__backup_track_inserts(fl_pg_t *pg, const fl_backup_ctx_t *ctx,
             rc = FL_ERR(err, FL_EFAIL, "a column of table %s changed", qt);
             goto cleanup;
         }
-    rc = fl_pg_query_value(pg, &id, "SELECT pg_catalog.nextval("
-                           "'flotilla.backups_id_seq'::pg_catalog.regclass)",
-                           0, NULL, err);
-    if (rc != 0)
+    if ((rc = s_new_id(pg, &id, &b.id, err)) != 0)
         goto cleanup;
-    b.id = strtoll(id, NULL, 10);
     names = s_list(&cols, NULL, 0, S_BAK_NAME, NULL);
     store = s_list(&cols, NULL, 0, S_STORE, "t");
     rc = fl_pg_commandf(pg, err, "CREATE TABLE flotilla_backup.b%s (%s) AS"
@@ -2294,7 +2374,8 @@ fl__restore_backups(fl_pg_t *pg, const fl_restore_opts_t *o,
         " pg_catalog.array_to_json(key_columns)::pg_catalog.text"
         " FROM flotilla.backups WHERE version OPERATOR(pg_catalog.=)"
         " $1 AND target OPERATOR(pg_catalog.=) $2"
-        " AND restored_at IS NULL ORDER BY id DESC", 2, p, err);
+        " AND restored_at IS NULL AND statement_index OPERATOR(pg_catalog.<>)"
+        " -2 ORDER BY id DESC", 2, p, err);  /* -2: FL_BACKUP_KEPT */
     for (size_t i = 0; rc == 0 && i < r.nrows; i++) {
         s_bk b;
         memset(&b, 0, sizeof(b));

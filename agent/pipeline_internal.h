@@ -429,6 +429,25 @@ typedef struct {
 void fl__backup_release(fl_backup_t *b);
 
 /*
+ * The statement_index of a copy a rollback keeps of what its down drops
+ * (fl__backup_keep): never restored, a leftover once the rollback
+ * commits.
+ */
+#define FL_BACKUP_KEPT (-2)
+
+/*
+ * Before a rollback's down drops table oid (column NULL) or its column
+ * column, in the rollback's transaction: when the table has rows (the
+ * column a value other than NULL), copies the table whole to
+ * flotilla_backup.b<id>, recorded with statement_index FL_BACKUP_KEPT.
+ * *kept gets how many rows (values) were there, *describe where the copy
+ * went (NULL when nothing was kept).
+ */
+int fl__backup_keep(fl_pg_t *pg, const fl_backup_ctx_t *ctx, uint32_t oid,
+                    const char *column, long long *kept, char **describe,
+                    fl_error_t *err) FL_NODISCARD;
+
+/*
  * Backs up table pre->oid (pre: the table at the start of the run, whose
  * names and columns the backup keeps), locking it in lockmode first.
  * FL_ECONFLICT when this run already changed the table (the caller backs

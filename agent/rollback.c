@@ -226,6 +226,64 @@ s_settle(fl_pipeline_t *p, fl_error_t *err)
 }
 
 /*
+ * Before down statement st of m runs, in its transaction: what it drops
+ * by name (a table, its column) or empties (TRUNCATE) and holds data --
+ * rows the application wrote since the migration, most often -- is
+ * copied first (fl__backup_keep), and said.  The copies are never
+ * restored: once the rollback commits they are leftovers, listed by
+ * `flotilla backups list` and removed by `prune --leftovers`.  A rollback
+ * returns the schema to what it was, and keeps what that removed.
+ */
+static int
+s_keep(fl_pipeline_t *p, const fl_migration_t *m, const fl_stmt_t *st,
+       size_t index, fl_error_t *err)
+{
+    fl_backup_ctx_t ctx = {m->version, NULL, NULL, 0, p->target};
+    int rc = 0, left = 0;
+
+    for (size_t d = 0; rc == 0 && d < st->ndestroys; d++) {
+        const fl_destroy_t *x = &st->destroys[d];
+        const char *schema = x->schema, *name = x->table;
+        uint32_t oid = 0;
+        char kind = '\0';
+        long long kept = 0;
+        char *where = NULL;
+
+        if (name == NULL || (x->kind != FL_DESTROY_DROP_TABLE &&
+                             x->kind != FL_DESTROY_DROP_COLUMN &&
+                             x->kind != FL_DESTROY_TRUNCATE))
+            continue;
+        if (!left && (rc = fl__session_leave(p->pg, &p->session, err)) != 0)
+            break;
+        left = 1;
+        if ((rc = fl__resolve(p, &schema, &name, 1, &oid, &kind, err)) != 0)
+            break;
+        if (oid == 0 || kind != 'r')
+            continue; /* IF EXISTS of nothing; a partitioned table's rows
+                         are its partitions' */
+        rc = fl__backup_keep(p->pg, &ctx, oid,
+                             x->kind == FL_DESTROY_DROP_COLUMN ? x->column
+                                                               : NULL,
+                             &kept, &where, err);
+        if (rc == 0 && where)
+            fl__event(p, FL_STEP_ROLLBACK, FL_STEP_OK, m, 0, NULL,
+                      "down statement %zu (%s:%d:%d %s) %s %s %s%s%s%s%s "
+                      "holding %lld %s: kept a copy of the table in %s, "
+                      "never restored (flotilla backups list; prune "
+                      "--leftovers removes it)", index + 1, m->file, st->line,
+                      st->column, st->kind ? st->kind : "statement",
+                      x->kind == FL_DESTROY_TRUNCATE ? "empties" : "drops",
+                      x->column ? "column" : "table",
+                      x->schema ? x->schema : "", x->schema ? "." : "", name,
+                      x->column ? "." : "", x->column ? x->column : "", kept,
+                      x->column ? (kept == 1 ? "value" : "values")
+                                : (kept == 1 ? "row" : "rows"), where);
+        free(where);
+    }
+    return rc;
+}
+
+/*
  * One attempt at a transactional down: BEGIN, the schema before it (when
  * the migration's was recorded: *gen_before), every statement without
  * retries of its own, the schema target's checks; on success the
@@ -247,8 +305,11 @@ s_down_once(fl_pipeline_t *p, const fl_ledger_row_t *row, fl_migration_t *m,
     }
     if (rc == 0 && p->target[0])
         rc = s_outside_begin(p, outside, err);
-    for (size_t i = 0; i < stmts->count && rc == 0; i++)
-        rc = fl__run(p, m, stmts, (int)i, 1, 0, stats, err);
+    for (size_t i = 0; i < stmts->count && rc == 0; i++) {
+        rc = s_keep(p, m, &stmts->items[i], i, err);
+        if (rc == 0)
+            rc = fl__run(p, m, stmts, (int)i, 1, 0, stats, err);
+    }
     if (rc == 0 && p->target[0])
         rc = fl__outside_check(p, m, outside, "flotilla_run", err);
     free(outside[0]);
@@ -371,6 +432,8 @@ fl__rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
                 p->session.session_level = tx;
                 rc = tx ? fl_pg_exec(p->pg, "BEGIN", err)
                         : fl__reach_check(p, &m, st, 1, err);
+                if (rc == 0 && tx)
+                    rc = s_keep(p, &m, st, i, err);
                 if (rc == 0 && check)
                     rc = s_outside_begin(p, outside, err);
                 if (rc == 0)

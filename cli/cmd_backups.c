@@ -28,7 +28,9 @@ static const char s_usage[] =
     "--leftovers only those.  A leftover is a backup whose migration is no\n"
     "longer applied (rolled back, skipped with rollback --skip-down, or\n"
     "failed) and whose tables or file are still there: nothing will ever\n"
-    "restore it.\n"
+    "restore it.  A copy a rollback kept of what its down dropped (a table\n"
+    "or column holding data, often written since the migration) is marked\n"
+    "\"kept by a rollback\" and is a leftover once the rollback commits.\n"
     "prune: releases backups, dropping their tables and removing their\n"
     "files (from DIR with --backup-dir, when the files were moved there):\n"
     "  --older-than DURATION  those taken longer ago than DURATION (e.g.\n"
@@ -158,7 +160,8 @@ fl_cmd_backups(int argc, char **argv)
             " to_char(created_at, 'YYYY-MM-DD HH24:MI:SS'),"
             " coalesce(to_char(restored_at, 'YYYY-MM-DD HH24:MI:SS'), ''),"
             " coalesce(to_char(pruned_at, 'YYYY-MM-DD HH24:MI:SS'), ''),"
-            " CASE WHEN %s THEN 't' ELSE 'f' END"
+            " CASE WHEN %s THEN 't' ELSE 'f' END,"
+            " CASE WHEN statement_index = -2 THEN 't' ELSE 'f' END"
             " FROM flotilla.backups b WHERE target = $1"
             " AND (NOT $2::boolean OR %s) ORDER BY id",
             fl_backups_leftover_sql, fl_backups_leftover_sql);
@@ -174,7 +177,7 @@ fl_cmd_backups(int argc, char **argv)
             json_t *a = json_array();
             for (size_t i = 0; i < r.nrows; i++)
                 json_array_append_new(a, fl_json_pack(
-                    "{s:I, s:s, s:s, s:s, s:I, s:I, s:s, s:o, s:o, s:b}",
+                    "{s:I, s:s, s:s, s:s, s:I, s:I, s:s, s:o, s:o, s:b, s:b}",
                     "id", (json_int_t)strtoll(fl_pg_value(&r, i, 0), NULL, 10),
                     "version", fl_pg_value(&r, i, 1),
                     "table", fl_pg_value(&r, i, 2), "location", fl_pg_value(&r, i, 3),
@@ -184,12 +187,13 @@ fl_cmd_backups(int argc, char **argv)
                     "created_at", fl_pg_value(&r, i, 6),
                     "restored_at", fl_dbcmd_json_text(fl_pg_value(&r, i, 7)),
                     "pruned_at", fl_dbcmd_json_text(fl_pg_value(&r, i, 8)),
-                    "leftover", strcmp(fl_pg_value(&r, i, 9), "t") == 0));
+                    "leftover", strcmp(fl_pg_value(&r, i, 9), "t") == 0,
+                    "kept_by_rollback", strcmp(fl_pg_value(&r, i, 10), "t") == 0));
             fl_dbcmd_print_json(a);
             json_decref(a);
         } else {
             for (size_t i = 0; i < r.nrows; i++)
-                fl_cli_out("%4s  v%-5s %-30s %-40s %8s rows %6s added  %s%s%s%s%s%s\n",
+                fl_cli_out("%4s  v%-5s %-30s %-40s %8s rows %6s added  %s%s%s%s%s%s%s\n",
                        fl_pg_value(&r, i, 0), fl_pg_value(&r, i, 1),
                        fl_pg_value(&r, i, 2), fl_pg_value(&r, i, 3),
                        fl_pg_value(&r, i, 4), fl_pg_value(&r, i, 5),
@@ -198,6 +202,9 @@ fl_cmd_backups(int argc, char **argv)
                        fl_pg_value(&r, i, 7),
                        *fl_pg_value(&r, i, 8) ? "  pruned " : "",
                        fl_pg_value(&r, i, 8),
+                       strcmp(fl_pg_value(&r, i, 10), "t") == 0
+                           ? "  kept by a rollback: what its down dropped"
+                           : "",
                        strcmp(fl_pg_value(&r, i, 9), "t") == 0
                            ? "  LEFTOVER" : "");
             if (nleft)

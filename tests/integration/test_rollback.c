@@ -652,6 +652,77 @@ test_rollback_after_apply_under_other_output_settings(void **state)
     free(before);
 }
 
+/*
+ * A rollback returns the schema to what it was, and keeps what that
+ * removes.  Before, a down that dropped a table and a column the
+ * migration added took with them the rows and values the application had
+ * written since, exit 0, nothing said, nothing kept.  Now each is copied
+ * first (flotilla_backup, marked kept by a rollback, never restored) and
+ * said; an empty table or a column of NULLs keeps nothing; applying and
+ * rolling back again restores none of the copies; prune --leftovers
+ * removes them.
+ */
+static void
+test_a_rollback_keeps_what_its_down_drops(void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+    char *before = NULL;
+
+    s_sql(e, "CREATE TABLE users (id int PRIMARY KEY, name text);"
+             "INSERT INTO users SELECT g, 'u' || g FROM generate_series(1, 5) g;");
+    s_write(e, "", "CREATE TABLE notes (id int PRIMARY KEY, body text);\n"
+                   "CREATE TABLE spare (id int);\n"
+                   "ALTER TABLE users ADD COLUMN nick text;\n"
+                   "CREATE TABLE log (line text);",
+            "ALTER TABLE users DROP COLUMN nick;\n"
+            "TRUNCATE log;\n"
+            "DROP TABLE notes, spare, log;");
+    before = s_dump(e);
+    (void)s_apply(e, before, S_MUST_APPLY, NULL);
+    s_sql(e, "INSERT INTO notes VALUES (1, 'written after the migration'),"
+             " (2, 'and this');"
+             "UPDATE users SET nick = 'bob' WHERE id = 3;"
+             "INSERT INTO log VALUES ('a line')");
+    s_flotilla(e, &r, NULL, "rollback", S_ARGS("--last"));
+    s_expect(&r, "rollback", 0);
+    if (!s_says(&r, "drops column users.nick holding 1 value: kept a copy"))
+        fail_msg("the kept column is not said\nstdout: %s\nstderr: %s",
+                 r.out, r.err);
+    fl_test_proc_release(&r);
+    {
+        char *after = s_dump(e);
+        fl_test_assert_dumps_equal("after rollback", before, after);
+        free(after);
+    }
+    s_assert_value(e, "SELECT string_agg(source_table || ' ' || row_count,"
+                      " ',' ORDER BY id) FROM flotilla.backups"
+                      " WHERE statement_index = -2", "users 5,log 1,notes 2");
+    s_assert_value(e, "SELECT (SELECT nick FROM flotilla_backup.b1 WHERE id = 3)"
+                      " || ',' || (SELECT string_agg(body, ';' ORDER BY id)"
+                      " FROM flotilla_backup.b3)",
+                   "bob,written after the migration;and this");
+    /* Applied and rolled back again: no copy is put back, none kept. */
+    (void)s_apply(e, before, S_MUST_APPLY, NULL);
+    s_rollback_to(e, before, NULL, S_ARGS("--last"));
+    s_assert_value(e, "SELECT count(*) FROM flotilla.backups", "3");
+    s_flotilla_db(e, &r, NULL, e->db.conninfo, "backups",
+                  S_ARGS("list", "--leftovers"));
+    s_expect(&r, "backups list", 0);
+    if (!s_says(&r, "kept by a rollback") || !s_says(&r, "3 leftovers"))
+        fail_msg("backups list does not show the kept copies\nstdout: %s",
+                 r.out);
+    fl_test_proc_release(&r);
+    s_flotilla_db(e, &r, NULL, e->db.conninfo, "backups",
+                  S_ARGS("prune", "--leftovers"));
+    s_expect(&r, "backups prune", 0);
+    fl_test_proc_release(&r);
+    s_assert_value(e, "SELECT count(*) FROM flotilla.backups", "0");
+    s_assert_value(e, "SELECT count(*) FROM pg_tables"
+                      " WHERE schemaname = 'flotilla_backup'", "0");
+    free(before);
+}
+
 /* 8. Dump-file backups can be found. */
 
 /* Every table backed up to a file in bk, relative to where apply runs. */
@@ -1197,6 +1268,7 @@ main(void)
         T(test_rollback_under_other_timezone_and_datestyle),
         T(test_rollback_after_apply_under_other_output_settings),
         T(test_dump_backup_rollback_from_another_directory),
+        T(test_a_rollback_keeps_what_its_down_drops),
         T(test_dump_backup_of_an_inheritance_parent_restores_each_table),
         T(test_dump_backup_of_a_sql_ascii_database_keeps_its_bytes),
         T(test_dump_backup_moved_then_rollback_with_backup_dir),
