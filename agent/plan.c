@@ -458,11 +458,10 @@ s_plan_one(fl_pipeline_t *p, const fl_migration_t *m, const char **why_not,
      * target's lock is still held.
      */
     if (strcmp(verdict, "ok") == 0) {
-        rc = p->target[0] ? fl__outside_check(p, m, outside, "flotilla_plan",
-                                              err)
-                          : 0;
-        if (rc == 0)
-            rc = fl__own_check(p, m, err);
+        /* In apply's order: the net's refusals, then the target's scope. */
+        rc = fl__own_check(p, m, err);
+        if (rc == 0 && p->target[0])
+            rc = fl__outside_check(p, m, outside, "flotilla_plan", err);
         if (rc == 0)
             rc = fl__lock_check(p, m, 0, err);
         if (rc == FL_EINVAL) {
