@@ -939,16 +939,22 @@ s_cols_now(fl_pg_t *pg, const fl_backup_t *b, const fl_net_rel_t *pre,
 
 _Static_assert(FL_BACKUP_KEPT == -2, "the restore's query spells it -2");
 
-int
-fl__backup_keep(fl_pg_t *pg, const fl_backup_ctx_t *ctx, uint32_t oid,
-                const char *column, long long *kept, char **describe,
-                fl_error_t *err)
+/*
+ * Copies the rows of table oid that where selects (SQL over the table as
+ * t and this transaction's id as c.x, an int8), every column it has now,
+ * to flotilla_backup.b<id>, recorded as kept (FL_BACKUP_KEPT), after
+ * locking the table in lockmode; keeps nothing when none is selected.
+ * *kept: how many; *describe: where (NULL when nothing was kept).
+ */
+static int
+s_keep_where(fl_pg_t *pg, const fl_backup_ctx_t *ctx, uint32_t oid,
+             const char *lockmode, const char *where, long long *kept,
+             char **describe, fl_error_t *err)
 {
     fl_net_rel_t now;
     fl_backup_t b;
     s_cols cols = {NULL, 0};
-    char *qt = NULL, *qc = NULL, *n = NULL, *id = NULL, *names = NULL,
-         *store = NULL;
+    char *qt = NULL, *n = NULL, *id = NULL, *names = NULL, *store = NULL;
     int rc;
 
     *kept = 0;
@@ -957,19 +963,12 @@ fl__backup_keep(fl_pg_t *pg, const fl_backup_ctx_t *ctx, uint32_t oid,
     if ((rc = s_table_now(pg, oid, &now, err)) != 0)
         return rc;
     qt = fl__qualify(pg, now.schema, now.name);
-    qc = column ? fl_pg_quote_ident(pg, column) : NULL;
-    if ((rc = fl_pg_commandf(pg, err, "LOCK TABLE %s IN ACCESS EXCLUSIVE MODE",
-                             qt)) != 0)
-        goto cleanup;
-    rc = fl_pg_query_valuef(pg, &n, err, "SELECT pg_catalog.count(*) FROM ONLY"
-                            " %s t%s%s%s", qt, qc ? " WHERE t." : "",
-                            qc ? qc : "", qc ? " IS NOT NULL" : "");
-    *kept = rc == 0 ? s_ll(n) : 0;
-    if (rc != 0 || *kept == 0)
+    if ((rc = fl_pg_commandf(pg, err, "LOCK TABLE %s IN %s MODE", qt,
+                             lockmode)) != 0)
         goto cleanup;
     /*
      * Every column it has now, whatever this transaction did to it before
-     * (the table is copied as it is, not proven against anything).
+     * (the rows are copied as they are, not proven against anything).
      */
     for (size_t i = 0; i < now.ncols; i++)
         if (now.cols[i].attnum > now.natts)
@@ -986,29 +985,52 @@ fl__backup_keep(fl_pg_t *pg, const fl_backup_ctx_t *ctx, uint32_t oid,
     names = s_list(&cols, NULL, 0, S_BAK_NAME, NULL);
     store = s_list(&cols, NULL, 0, S_STORE, "t");
     rc = fl_pg_commandf(pg, err, "CREATE TABLE flotilla_backup.b%s (%s) AS"
-                        " SELECT %s FROM ONLY %s t", id, names, store, qt);
+                        " SELECT %s FROM ONLY %s t, (SELECT"
+                        " pg_catalog.pg_current_xact_id()::pg_catalog.text"
+                        "::pg_catalog.int8 AS x) c WHERE %s", id, names, store,
+                        qt, where);
+    if (rc == 0)
+        rc = fl_pg_query_valuef(pg, &n, err, "SELECT pg_catalog.count(*) FROM"
+                                " flotilla_backup.b%s", id);
+    *kept = rc == 0 ? s_ll(n) : 0;
+    if (rc == 0 && *kept == 0) {
+        rc = fl_pg_commandf(pg, err, "DROP TABLE flotilla_backup.b%s", id);
+        goto cleanup;
+    }
     if (rc == 0)
         rc = s_record(pg, ctx, &now, &now, &b, id, NULL, err);
     if (rc == 0)
         rc = fl_pg_commandf(pg, err, "UPDATE flotilla.backups SET row_count ="
-                            " (SELECT pg_catalog.count(*) FROM"
-                            " flotilla_backup.b%s) WHERE id"
-                            " OPERATOR(pg_catalog.=) %s", id, id);
+                            " %lld WHERE id OPERATOR(pg_catalog.=) %s", *kept,
+                            id);
     if (rc == 0)
         *describe = fl_asprintf("flotilla_backup.b%s", id);
 cleanup:
     if (rc != 0)
-        fl_error_prefix(err, "could not keep a copy of %s before down drops "
-                        "it: ", qt);
+        fl_error_prefix(err, "could not keep a copy of rows of %s: ", qt);
     fl__backup_release(&b);
     fl__net_rel_release(&now);
     s_cols_release(&cols);
     free(qt);
-    free(qc);
     free(n);
     free(id);
     free(names);
     free(store);
+    return rc;
+}
+
+int
+fl__backup_keep(fl_pg_t *pg, const fl_backup_ctx_t *ctx, uint32_t oid,
+                const char *column, long long *kept, char **describe,
+                fl_error_t *err)
+{
+    char *qc = column ? fl_pg_quote_ident(pg, column) : NULL;
+    char *where = qc ? fl_asprintf("t.%s IS NOT NULL", qc) : fl_strdup("true");
+    int rc = s_keep_where(pg, ctx, oid, "ACCESS EXCLUSIVE", where, kept,
+                          describe, err);
+
+    free(where);
+    free(qc);
     return rc;
 }
 
@@ -1777,6 +1799,72 @@ s_note(fl_restore_t *res, const char *fmt, ...)
     return 0;
 }
 
+/*
+ * The transaction id xid (a 32-bit xid expression, such as a row's xmin)
+ * widened to 64 bits next to this transaction's, c.x (every live id is
+ * within 2^31 of it, and xid is not newer).
+ */
+static char *
+s_wide(const char *xid)
+{
+    return fl_asprintf("(c.x - c.x %% 4294967296 + (%s)::pg_catalog.text"
+                       "::pg_catalog.int8 - CASE WHEN c.x - c.x %% 4294967296"
+                       " + (%s)::pg_catalog.text::pg_catalog.int8 > c.x THEN"
+                       " 4294967296 ELSE 0 END)", xid, xid);
+}
+
+/*
+ * Before the restore replaces the rows of qt that sel selects (SQL over
+ * the table as t): those written after the migration, by the application
+ * since, are kept (s_keep_where) and said in res->kept.  "After": a row
+ * whose xmin is newer than that of the backup's own row in
+ * flotilla.backups, which the migration's transaction wrote (a
+ * no-transaction migration's backups commit before its statements, whose
+ * rows then count as newer too, and are kept with the others).
+ */
+static int
+s_keep_since(fl_pg_t *pg, const s_bk *b, const char *qt, const char *sel,
+             fl_restore_t *res, fl_error_t *err)
+{
+    fl_backup_ctx_t ctx;
+    const char *p[1] = {qt};
+    char *oid = NULL, *where = NULL, *describe = NULL, *row = NULL,
+         *bk = NULL, *mine = NULL;
+    long long kept = 0;
+    int rc;
+
+    memset(&ctx, 0, sizeof(ctx));
+    snprintf(ctx.version.text, sizeof(ctx.version.text), "%s", b->version);
+    ctx.target = b->target;
+    rc = fl_pg_query_value(pg, &oid, "SELECT pg_catalog.to_regclass($1)"
+                           "::pg_catalog.oid", 1, p, err);
+    if (rc != 0 || oid == NULL)
+        goto cleanup;
+    bk = fl_asprintf("(SELECT k.xmin FROM flotilla.backups k WHERE k.id"
+                     " OPERATOR(pg_catalog.=) %s)", b->id);
+    row = s_wide("t.xmin");
+    mine = s_wide(bk);
+    where = fl_asprintf("%s AND %s > %s", sel, row, mine);
+    rc = s_keep_where(pg, &ctx, (uint32_t)strtoul(oid, NULL, 10), "EXCLUSIVE",
+                      where, &kept, &describe, err);
+    if (rc == 0 && describe) {
+        res->kept = fl_reallocarray(res->kept, res->nkept + 1, sizeof(char *));
+        res->kept[res->nkept++] = fl_asprintf(
+            "the restore of %s.%s replaces %lld row%s written since the "
+            "migration: kept in %s, never restored (flotilla backups list; "
+            "prune --leftovers removes it)", b->schema, b->table, kept,
+            kept == 1 ? "" : "s", describe);
+    }
+cleanup:
+    free(oid);
+    free(bk);
+    free(row);
+    free(mine);
+    free(where);
+    free(describe);
+    return rc;
+}
+
 /* Turns off triggers and foreign-key actions for the rest of the transaction. */
 static int
 s_replica(fl_pg_t *pg, fl_restore_t *res, fl_error_t *err)
@@ -2153,14 +2241,21 @@ s_restore_one(fl_pg_t *pg, const fl_restore_opts_t *o, s_bk *b,
                           " OPERATOR(pg_catalog.=) ROW(%s))", added, akeys,
                           tkeys)
             : fl_strdup("");
-        rc = fl_pg_commandf(pg, err, "DELETE FROM ONLY %s t WHERE EXISTS (SELECT 1 FROM %s"
-                     " s WHERE ROW(%s) OPERATOR(pg_catalog.=) ROW(%s))%s", qt,
-                     src, skeys, tkeys, or_added);
+        char *sel = fl_asprintf("(EXISTS (SELECT 1 FROM %s s WHERE ROW(%s)"
+                                " OPERATOR(pg_catalog.=) ROW(%s))%s)", src,
+                                skeys, tkeys, or_added);
+        rc = s_keep_since(pg, b, qt, sel, res, err);
+        if (rc == 0)
+            rc = fl_pg_commandf(pg, err, "DELETE FROM ONLY %s t WHERE %s", qt,
+                                sel);
+        free(sel);
         free(or_added);
     } else if (insert_only) {
         rc = 0;
     } else if (strcmp(b->match, "replace") == 0) {
-        rc = fl_pg_commandf(pg, err, "DELETE FROM ONLY %s", qt);
+        rc = s_keep_since(pg, b, qt, "true", res, err);
+        if (rc == 0)
+            rc = fl_pg_commandf(pg, err, "DELETE FROM ONLY %s", qt);
     } else if (has_added) {
         rc = fl_pg_commandf(pg, err, "DELETE FROM ONLY %s WHERE ctid OPERATOR("
             "pg_catalog.=) ANY (ARRAY(SELECT x.ctid FROM (SELECT t.ctid, %s AS h,"
@@ -2424,6 +2519,9 @@ fl__restore_release(fl_restore_t *res)
         free(res->notes[i]);
     for (size_t i = 0; i < res->nfiles; i++)
         free(res->files[i]);
+    for (size_t i = 0; i < res->nkept; i++)
+        free(res->kept[i]);
+    fl_free(&res->kept);
     for (size_t i = 0; i < res->nmarks; i++)
         free(res->marks[i]);
     fl_free(&res->marks);

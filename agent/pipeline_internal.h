@@ -437,11 +437,10 @@ void fl__backup_release(fl_backup_t *b);
 
 /*
  * Before a rollback's down drops table oid (column NULL) or its column
- * column, in the rollback's transaction: when the table has rows (the
- * column a value other than NULL), copies the table whole to
- * flotilla_backup.b<id>, recorded with statement_index FL_BACKUP_KEPT.
- * *kept gets how many rows (values) were there, *describe where the copy
- * went (NULL when nothing was kept).
+ * column, in the rollback's transaction: copies its rows (those where
+ * column is not NULL), every column, to flotilla_backup.b<id>, recorded
+ * with statement_index FL_BACKUP_KEPT.  *kept gets how many, *describe
+ * where they went (NULL when there were none: nothing is kept).
  */
 int fl__backup_keep(fl_pg_t *pg, const fl_backup_ctx_t *ctx, uint32_t oid,
                     const char *column, long long *kept, char **describe,
@@ -529,6 +528,10 @@ typedef struct {
     int sequences;
     char **notes;               /* accepted losses */
     size_t nnotes;
+    char **kept;                /* rows written since the migration that
+                                   the restore replaced, and where they
+                                   were kept (s_keep_since, backup.c) */
+    size_t nkept;
     char **files;               /* dump files to remove after COMMIT */
     size_t nfiles;
     int replica;                /* session_replication_role is replica */

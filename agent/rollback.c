@@ -534,6 +534,9 @@ fl__rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
                            "file: %s", e.message);
         fl_error_clear(&e);
     }
+    for (size_t i = 0; i < res.nkept; i++)
+        fl__event(p, FL_STEP_RESTORE, FL_STEP_OK, &m, 0, NULL, "%s",
+                  res.kept[i]);
     for (size_t i = 0; i < res.nnotes; i++)
         fl__event(p, FL_STEP_RESTORE, FL_STEP_OK, &m, 0, NULL, "%s (reason: %s)",
                   res.notes[i], p->opts.reason ? p->opts.reason : "none given");

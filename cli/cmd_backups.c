@@ -28,9 +28,10 @@ static const char s_usage[] =
     "--leftovers only those.  A leftover is a backup whose migration is no\n"
     "longer applied (rolled back, skipped with rollback --skip-down, or\n"
     "failed) and whose tables or file are still there: nothing will ever\n"
-    "restore it.  A copy a rollback kept of what its down dropped (a table\n"
-    "or column holding data, often written since the migration) is marked\n"
-    "\"kept by a rollback\" and is a leftover once the rollback commits.\n"
+    "restore it.  A copy a rollback kept (of a table or column its down\n"
+    "dropped while it held data, or of rows written since the migration\n"
+    "that its restore replaced) is marked \"kept by a rollback\" and is a\n"
+    "leftover once the rollback commits.\n"
     "prune: releases backups, dropping their tables and removing their\n"
     "files (from DIR with --backup-dir, when the files were moved there):\n"
     "  --older-than DURATION  those taken longer ago than DURATION (e.g.\n"
@@ -203,7 +204,7 @@ fl_cmd_backups(int argc, char **argv)
                        *fl_pg_value(&r, i, 8) ? "  pruned " : "",
                        fl_pg_value(&r, i, 8),
                        strcmp(fl_pg_value(&r, i, 10), "t") == 0
-                           ? "  kept by a rollback: what its down dropped"
+                           ? "  kept by a rollback"
                            : "",
                        strcmp(fl_pg_value(&r, i, 9), "t") == 0
                            ? "  LEFTOVER" : "");

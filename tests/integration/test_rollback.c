@@ -697,7 +697,7 @@ test_a_rollback_keeps_what_its_down_drops(void **state)
     }
     s_assert_value(e, "SELECT string_agg(source_table || ' ' || row_count,"
                       " ',' ORDER BY id) FROM flotilla.backups"
-                      " WHERE statement_index = -2", "users 5,log 1,notes 2");
+                      " WHERE statement_index = -2", "users 1,log 1,notes 2");
     s_assert_value(e, "SELECT (SELECT nick FROM flotilla_backup.b1 WHERE id = 3)"
                       " || ',' || (SELECT string_agg(body, ';' ORDER BY id)"
                       " FROM flotilla_backup.b3)",
@@ -720,6 +720,52 @@ test_a_rollback_keeps_what_its_down_drops(void **state)
     s_assert_value(e, "SELECT count(*) FROM flotilla.backups", "0");
     s_assert_value(e, "SELECT count(*) FROM pg_tables"
                       " WHERE schemaname = 'flotilla_backup'", "0");
+    free(before);
+}
+
+/*
+ * The restore puts back the rows the migration changed or deleted and
+ * removes the ones it added, by key: a row the application wrote since
+ * under one of those keys (a deleted row's key used again, a changed row
+ * edited again, an added row edited) is replaced.  Before, those writes
+ * were gone, "proved", nothing said.  They are now copied first (rows
+ * whose xmin is newer than the migration's), kept and said; a row only
+ * the migration wrote is not.
+ */
+static void
+test_a_restore_keeps_rows_written_since_the_migration(void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+    char *before = NULL;
+
+    s_sql(e, "CREATE TABLE items (id int PRIMARY KEY, v text);"
+             "INSERT INTO items SELECT g, 'v' || g FROM generate_series(1, 10) g;");
+    s_write(e, "", "DELETE FROM items WHERE id = 5;\n"
+                   "UPDATE items SET v = upper(v) WHERE id IN (6, 7);\n"
+                   "INSERT INTO items VALUES (11, 'added');", "SELECT 1;");
+    before = s_dump(e);
+    (void)s_apply(e, before, S_MUST_APPLY, NULL);
+    s_sql(e, "INSERT INTO items VALUES (5, 'the app used 5 again');"
+             "UPDATE items SET v = 'the app edited 6' WHERE id = 6;"
+             "UPDATE items SET v = 'the app edited 11' WHERE id = 11;"
+             "INSERT INTO items VALUES (12, 'the app added 12')");
+    s_flotilla(e, &r, NULL, "rollback", S_ARGS("--last"));
+    s_expect(&r, "rollback", 0);
+    if (!s_says(&r, "the restore of public.items replaces 3 rows written "
+                    "since the migration: kept in flotilla_backup.b2"))
+        fail_msg("the kept rows are not said\nstdout: %s\nstderr: %s", r.out,
+                 r.err);
+    fl_test_proc_release(&r);
+    s_assert_value(e, "SELECT string_agg(id || ' ' || v, ',' ORDER BY id)"
+                      " FROM items WHERE id IN (5, 6, 7, 11, 12)",
+                   "5 v5,6 v6,7 v7,12 the app added 12");
+    s_assert_value(e, "SELECT string_agg(id || ' ' || v, ',' ORDER BY id)"
+                      " FROM flotilla_backup.b2",
+                   "5 the app used 5 again,6 the app edited 6,"
+                   "11 the app edited 11");
+    s_assert_value(e, "SELECT statement_index || ' ' || row_count"
+                      " FROM flotilla.backups WHERE id = 2", "-2 3");
     free(before);
 }
 
@@ -1269,6 +1315,7 @@ main(void)
         T(test_rollback_after_apply_under_other_output_settings),
         T(test_dump_backup_rollback_from_another_directory),
         T(test_a_rollback_keeps_what_its_down_drops),
+        T(test_a_restore_keeps_rows_written_since_the_migration),
         T(test_dump_backup_of_an_inheritance_parent_restores_each_table),
         T(test_dump_backup_of_a_sql_ascii_database_keeps_its_bytes),
         T(test_dump_backup_moved_then_rollback_with_backup_dir),
