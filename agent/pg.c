@@ -389,6 +389,18 @@ s_result_error(fl_pg_t *pg, const PGresult *res, fl_error_t *err)
                               "PGOPTIONS: raise it for the role flotilla "
                               "connects as, or run flotilla with "
                               "PGOPTIONS='-c statement_timeout=0'.");
+        /*
+         * A read-only transaction flotilla did not ask for: a standby, or
+         * a default of the database's, the role's or PGOPTIONS'.
+         */
+        if (state && strcmp(state, "25006") == 0 && hint == NULL)
+            fl_error_set_hint(err, "The transaction is read only: the server "
+                              "is a hot standby (connect to the primary), "
+                              "or default_transaction_read_only is on for "
+                              "the database, the role or PGOPTIONS (ALTER "
+                              "DATABASE ... SET default_transaction_read_only"
+                              " = off), or a migration said SET TRANSACTION "
+                              "READ ONLY.");
         if (state && strcmp(state, "42501") == 0 && primary &&
             strstr(primary, "row-level security"))
             fl_error_set_hint(err, "Flotilla reads and restores whole tables "

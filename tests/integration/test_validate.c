@@ -450,6 +450,32 @@ test_a_default_statement_timeout_is_named_when_it_stops_flotilla(void **state)
 }
 
 /*
+ * A database that is read only by default (or a standby) failed with
+ * "cannot execute CREATE SCHEMA in a read-only transaction" and nothing
+ * to say why; the error now names the causes and what to change.
+ */
+static void
+test_a_read_only_default_is_named_when_it_stops_flotilla(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    fl_test_proc_t r;
+    char *sql = fl_asprintf("ALTER DATABASE \"%s\" SET"
+                            " default_transaction_read_only = on",
+                            ws->db.name);
+
+    fl_test_ws_write(ws, "0001_t.sql", "-- flotilla:up\n"
+                     "CREATE TABLE t (id bigint);\n"
+                     "-- flotilla:down\nDROP TABLE t;\n");
+    fl_test_exec(ws->conn, sql);
+    fl_test_ws_flotilla(ws, &r, "apply", NULL, 1);
+    fl_test_expect(&r, 1, "default_transaction_read_only = off");
+    if (strstr(r.err, "hot standby") == NULL)
+        fail_msg("no word of a standby:\n%s", r.err);
+    fl_test_proc_release(&r);
+    free(sql);
+}
+
+/*
  * down is parsed and linted when the migration is applied (a down missing
  * a ";" was found only at rollback), whatever --allow-lint-errors says
  * about lint.
@@ -689,6 +715,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_a_huge_error_message_is_cut, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_validate_statement_returning_many_rows_is_counted_not_held, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_default_statement_timeout_is_named_when_it_stops_flotilla, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_a_read_only_default_is_named_when_it_stops_flotilla, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_hidden_deallocate_fails_and_is_recorded, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_down_that_does_not_parse_is_refused_at_apply, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_lint_error_in_down_refuses, fl_test_ws_setup, fl_test_ws_teardown),
