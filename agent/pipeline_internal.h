@@ -532,6 +532,10 @@ typedef struct {
                                    the restore replaced, and where they
                                    were kept (s_keep_since, backup.c) */
     size_t nkept;
+    char **rels;                /* the tables restored (quoted, qualified),
+                                   whose foreign keys are checked at the
+                                   end (s_check_keys, backup.c) */
+    size_t nrels;
     char **files;               /* dump files to remove after COMMIT */
     size_t nfiles;
     int replica;                /* session_replication_role is replica */

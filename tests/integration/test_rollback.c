@@ -769,6 +769,73 @@ test_a_restore_keeps_rows_written_since_the_migration(void **state)
     free(before);
 }
 
+/*
+ * The restore runs with foreign keys off (as pg_restore
+ * --disable-triggers): a row it puts back may refer to a row deleted
+ * since the migration, and a row the migration added, which it removes,
+ * may be referred to by one written since.  Before, the rollback
+ * committed a database that broke its own foreign key, "proved".  It now
+ * fails with the constraint, the count and a sample, nothing rolled
+ * back, and goes through once the data allows it.
+ */
+static void
+test_a_restore_that_would_break_a_foreign_key_is_refused(void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+    char *before = NULL, *refused = NULL;
+
+    s_sql(e, "CREATE TABLE customers (id int PRIMARY KEY, name text);"
+             "INSERT INTO customers SELECT g, 'c' || g"
+             " FROM generate_series(1, 10) g;"
+             "CREATE TABLE orders (id int PRIMARY KEY,"
+             " customer_id int NOT NULL REFERENCES customers);"
+             "INSERT INTO orders SELECT g, g + 4 FROM generate_series(1, 6) g;");
+    s_write(e, "", "DELETE FROM orders WHERE id = 5;\n"
+                   "UPDATE customers SET name = upper(name) WHERE id = 3;\n"
+                   "INSERT INTO customers VALUES (11, 'added');", "SELECT 1;");
+    before = s_dump(e);
+    (void)s_apply(e, before, S_MUST_APPLY, NULL);
+    /*
+     * Order 5 comes back referring to customer 9, deleted since; order 20
+     * refers to customer 11, which the restore removes.
+     */
+    s_sql(e, "DELETE FROM customers WHERE id = 9;"
+             "INSERT INTO orders VALUES (20, 11)");
+    refused = s_dump(e);
+    s_flotilla(e, &r, NULL, "rollback", S_ARGS("--last"));
+    s_expect(&r, "rollback", 1);
+    if (!s_says(&r, "the restore leaves 2 rows of public.orders referring "
+                    "to no row of public.customers (foreign key "
+                    "orders_customer_id_fkey)") ||
+        !s_says(&r, "Sample (customer_id): (") || !s_says(&r, "(9)") ||
+        !s_says(&r, "(11)"))
+        fail_msg("the broken key is not said\nstdout: %s\nstderr: %s", r.out,
+                 r.err);
+    fl_test_proc_release(&r);
+    {
+        char *after = s_dump(e);
+        fl_test_assert_dumps_equal("a refused rollback changes nothing",
+                                   refused, after);
+        free(after);
+    }
+    s_assert_status(e, "applied");
+    /* Customer 9 back: order 20 is left. */
+    s_sql(e, "INSERT INTO customers VALUES (9, 'c9')");
+    s_flotilla(e, &r, NULL, "rollback", S_ARGS("--last"));
+    s_expect(&r, "rollback", 1);
+    if (!s_says(&r, "leaves 1 row of public.orders") ||
+        !s_says(&r, "Sample (customer_id): (11)."))
+        fail_msg("the removed parent is not said\nstdout: %s\nstderr: %s",
+                 r.out, r.err);
+    fl_test_proc_release(&r);
+    s_assert_status(e, "applied");
+    s_sql(e, "DELETE FROM orders WHERE id = 20");
+    s_rollback_to(e, before, NULL, S_ARGS("--last"));
+    free(refused);
+    free(before);
+}
+
 /* 8. Dump-file backups can be found. */
 
 /* Every table backed up to a file in bk, relative to where apply runs. */
@@ -1316,6 +1383,7 @@ main(void)
         T(test_dump_backup_rollback_from_another_directory),
         T(test_a_rollback_keeps_what_its_down_drops),
         T(test_a_restore_keeps_rows_written_since_the_migration),
+        T(test_a_restore_that_would_break_a_foreign_key_is_refused),
         T(test_dump_backup_of_an_inheritance_parent_restores_each_table),
         T(test_dump_backup_of_a_sql_ascii_database_keeps_its_bytes),
         T(test_dump_backup_moved_then_rollback_with_backup_dir),
