@@ -10,6 +10,15 @@
  * passes when apply and rollback leave the full canonical dump as it was,
  * or when apply refuses (exit 3) with nothing changed.
  *
+ * The second test runs the same seeds with the application at work
+ * between apply and rollback (rows of referenced tables deleted, rows
+ * re-marked, keys the migration deleted used again): a rollback that
+ * succeeds leaves every value the application wrote in its table or in a
+ * copy it kept, and every foreign key holding (PostgreSQL's own check,
+ * each key dropped and added again in a transaction rolled back); one
+ * that fails is refused for a foreign key the restore would break, with
+ * nothing changed.
+ *
  *   FLOTILLA_GEN_SEEDS=N   how many seeds (1..N; default 16: CI time)
  *   FLOTILLA_GEN_SEED=N    only seed N
  */
@@ -715,17 +724,260 @@ g_attempt(g_gen_t *g, const char *dir, char **kind)
     return outcome;
 }
 
+/* ---- the application writes between apply and rollback --------------- */
+
+/* Runs sql, which may fail (the application's own statement): 1 if it ran. */
+static int
+g_try(g_gen_t *g, PGconn *conn, const char *sql)
+{
+    PGresult *res = PQexec(conn, sql);
+    int ok = PQresultStatus(res) == PGRES_COMMAND_OK ||
+             PQresultStatus(res) == PGRES_TUPLES_OK;
+
+    fl_buf_addf(&g->log, "--- app: %s%s%s", sql, ok ? "\n" : "\n    failed: ",
+                ok ? "" : PQresultErrorMessage(res));
+    PQclear(res);
+    return ok;
+}
+
+/*
+ * What an application does after the migration: rows of tables others
+ * refer to deleted (where their keys allow it: a row the restore puts
+ * back may then refer to nothing); in each table it left, some rows get a
+ * value of b of their own ('app-...', unique), and a keyed table gets
+ * rows under keys 1 to 60 it does not hold (the keys the migration
+ * deleted among them), with such values too.
+ */
 static void
-test_generated_migrations_roll_back_or_are_refused(void **state)
+g_app_writes(g_gen_t *g, PGconn *conn)
+{
+    for (int i = 0; i < g->ntables; i++) {
+        const g_table_t *t = &g->t[i];
+        char *sql = NULL;
+
+        if (t->dropped || !g_keyed(t) || !g_referenced(g, i))
+            continue;
+        sql = fl_asprintf("DELETE FROM %s WHERE id %% %d = 0", t->q,
+                          g_range(&g->rng, 2, 5));
+        (void)g_try(g, conn, sql);
+        free(sql);
+    }
+    for (int i = 0; i < g->ntables; i++) {
+        const g_table_t *t = &g->t[i];
+        int m = g_range(&g->rng, 2, 4);
+        char *sql = NULL;
+
+        if (t->dropped)
+            continue;
+        sql = fl_asprintf("UPDATE %s SET b = 'app-%d-' || ctid::text"
+                          " WHERE a %% %d = %d", t->q, i, m,
+                          g_range(&g->rng, 0, m - 1));
+        (void)g_try(g, conn, sql);
+        free(sql);
+        if (!g_keyed(t))
+            continue;
+        sql = fl_asprintf("INSERT INTO %s (id, a, b)%s SELECT k, k,"
+                          " 'app-%d-new-' || k FROM generate_series(1, 60) k"
+                          " WHERE k %% %d = 0 ON CONFLICT DO NOTHING", t->q,
+                          t->key == K_ALWAYS ? " OVERRIDING SYSTEM VALUE" : "",
+                          i, g_range(&g->rng, 1, 3));
+        (void)g_try(g, conn, sql);
+        free(sql);
+    }
+}
+
+/*
+ * Every value of a column b starting 'app-' in the managed tables, and
+ * with kept 1 in the copies a rollback kept (flotilla.backups rows of
+ * statement_index -2), one a line, sorted, without repeats.
+ */
+static char *
+g_app_values(PGconn *conn, int kept)
+{
+    const char *tables =
+        "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c"
+        " JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'b'"
+        " AND NOT a.attisdropped WHERE c.relkind = 'r'"
+        " AND (n.nspname IN ('public', 'gen') OR ($1::bool AND format('%I.%I',"
+        " n.nspname, c.relname) IN (SELECT location FROM flotilla.backups"
+        " WHERE statement_index = -2)))";
+    const char *p[1] = {kept ? "true" : "false"};
+    PGresult *res = NULL;
+    fl_buf_t q = FL_BUF_INIT(0);
+    char *v = NULL;
+
+    /* Called after an apply: the ledger is there. */
+    res = PQexecParams(conn, tables, 1, NULL, p, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        fail_msg("the tables with a column b: %s", PQresultErrorMessage(res));
+    fl_buf_adds(&q, "SELECT coalesce(string_agg(DISTINCT v, E'\\n' ORDER BY v),"
+                    " '') FROM (SELECT NULL::text AS v");
+    for (int i = 0; i < PQntuples(res); i++)
+        fl_buf_addf(&q, " UNION ALL SELECT b::text FROM ONLY %s"
+                        " WHERE b::text LIKE 'app-%%'", PQgetvalue(res, i, 0));
+    fl_buf_adds(&q, ") x");
+    PQclear(res);
+    v = fl_test_query_value(conn, fl_buf_str(&q));
+    fl_buf_release(&q);
+    return v;
+}
+
+/* The first line of want that is not a line of have, or NULL. */
+static char *
+g_missing_line(const char *want, const char *have)
+{
+    const char *w = want;
+
+    while (*w) {
+        size_t n = strcspn(w, "\n");
+        char *line = fl_strndup(w, n);
+        const char *h = have;
+        int found = 0;
+
+        while (*h && !found) {
+            size_t m = strcspn(h, "\n");
+            found = m == n && strncmp(h, line, n) == 0;
+            h += m + (h[m] == '\n');
+        }
+        if (!found && n > 0)
+            return line;
+        free(line);
+        w += n + (w[n] == '\n');
+    }
+    return NULL;
+}
+
+/*
+ * The foreign keys that rows break, as PostgreSQL sees them: each is
+ * dropped and added again (which checks every row) in a transaction
+ * rolled back.  Returns the first broken one, or NULL.
+ */
+static char *
+g_broken_key(PGconn *conn)
+{
+    PGresult *res = PQexec(conn,
+        "SELECT format('ALTER TABLE %s DROP CONSTRAINT %I;"
+        " ALTER TABLE %s ADD CONSTRAINT %I %s', k.conrelid::regclass,"
+        " k.conname, k.conrelid::regclass, k.conname,"
+        " pg_get_constraintdef(k.oid)), k.conname FROM pg_constraint k"
+        " JOIN pg_namespace n ON n.oid = k.connamespace"
+        " WHERE k.contype = 'f' AND n.nspname IN ('public', 'gen')");
+    char *broken = NULL;
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        fail_msg("foreign keys: %s", PQresultErrorMessage(res));
+    for (int i = 0; i < PQntuples(res) && broken == NULL; i++) {
+        PGresult *x = NULL;
+        PQclear(PQexec(conn, "BEGIN"));
+        x = PQexec(conn, PQgetvalue(res, i, 0));
+        if (PQresultStatus(x) != PGRES_COMMAND_OK)
+            broken = fl_asprintf("%s: %s", PQgetvalue(res, i, 1),
+                                 PQresultErrorMessage(x));
+        PQclear(x);
+        PQclear(PQexec(conn, "ROLLBACK"));
+    }
+    PQclear(res);
+    return broken;
+}
+
+/*
+ * One seed with the application at work between apply and rollback: a
+ * rollback that succeeds leaves every value the application wrote in its
+ * table or in a copy it kept, and every foreign key holding; one that
+ * fails is refused for a foreign key the restore would break, with
+ * nothing changed.  A migration that does not apply is test 1's.
+ */
+static int
+g_attempt_with_app(g_gen_t *g, const char *dir, char **kind)
+{
+    fl_test_db_t db;
+    PGconn *conn = NULL;
+    char *wrote = NULL, *before = NULL, *after = NULL, *missing = NULL,
+         *broken = NULL;
+    fl_test_proc_t r;
+    int outcome = G_PASSED;
+
+    fl_test_db_create(&db, "genapp");
+    conn = fl_test_db_connect(&db);
+    fl_test_exec(conn, fl_buf_str(&g->schema));
+    g_write_migration(g, dir);
+    g_flotilla(&r, dir, &db, "apply");
+    if (r.status != 0) {
+        *kind = fl_asprintf("apply exited %d", r.status);
+        outcome = G_INCONCLUSIVE;
+        goto done;
+    }
+    fl_test_proc_release(&r);
+    g_app_writes(g, conn);
+    wrote = g_app_values(conn, 0);
+    before = fl_test_canonical_dump_full(conn);
+    g_flotilla(&r, dir, &db, "rollback");
+    fl_buf_addf(&g->log, "--- rollback exited %d\n%s%s", r.status, r.out, r.err);
+    after = fl_test_canonical_dump_full(conn);
+    if (r.status == 1 && strstr(r.err, "the restore leaves") != NULL) {
+        char *diff = fl_test_diff(before, after);
+        outcome = diff ? G_FAILED : G_REFUSED;
+        *kind = fl_strdup(diff ? "the rollback refused for a foreign key, yet"
+                                 " the database changed"
+                               : "refused: a foreign key the restore would"
+                                 " break");
+        if (diff)
+            fl_buf_addf(&g->log, "--- dump before rollback -> now:\n%s", diff);
+        free(diff);
+        goto done;
+    }
+    if (r.status != 0) {
+        char *why = g_error_kind(&r);
+        *kind = fl_asprintf("rollback failed: %s", why);
+        free(why);
+        outcome = G_FAILED;
+        goto done;
+    }
+    {
+        char *now = g_app_values(conn, 1);
+        missing = g_missing_line(wrote, now);
+        free(now);
+    }
+    broken = g_broken_key(conn);
+    if (missing) {
+        *kind = fl_asprintf("rolled back, and the value %s the application"
+                            " wrote is nowhere", missing);
+        outcome = G_FAILED;
+    } else if (broken) {
+        *kind = fl_asprintf("rolled back, and a foreign key is broken: %s",
+                            broken);
+        outcome = G_FAILED;
+    }
+done:
+    fl_test_proc_release(&r);
+    PQfinish(conn);
+    fl_test_db_drop(&db);
+    free(wrote);
+    free(before);
+    free(after);
+    free(missing);
+    free(broken);
+    return outcome;
+}
+
+typedef int (*g_attempt_fn)(g_gen_t *g, const char *dir, char **kind);
+
+/*
+ * Runs the seeds FLOTILLA_GEN_SEED(S) names, each through attempt (up to
+ * G_ATTEMPTS migrations while it is inconclusive), printing every seed
+ * and the log of a failed one; counts[] gets the outcomes.  Returns 1
+ * when one seed alone was asked for.
+ */
+static int
+g_run_seeds(const char *label, g_attempt_fn attempt, int counts[4])
 {
     long only = fl_test_env_long("FLOTILLA_GEN_SEED", 0);
     long nseeds = fl_test_env_long("FLOTILLA_GEN_SEEDS", 16);
     long first = only ? only : 1, last = only ? only : nseeds;
-    int counts[4] = {0};
     fl_buf_t summary = FL_BUF_INIT(0);  /* every seed that did not simply pass */
     char *dir = fl_test_tmpdir();
 
-    (void)state;
     fl_test_create_role("fl_reader");
     for (long seed = first; seed <= last; seed++) {
         g_gen_t g;
@@ -742,21 +994,21 @@ test_generated_migrations_roll_back_or_are_refused(void **state)
             free(kind);
             kind = NULL;
             g_make_migration(&g);
-            outcome = g_attempt(&g, dir, &kind);
+            outcome = attempt(&g, dir, &kind);
         }
         counts[outcome]++;
         if (outcome == G_FAILED || only)
-            fprintf(stderr, "=== seed %ld (FLOTILLA_GEN_SEED=%ld runs it alone)\n"
-                            "--- schema:\n%s%s", seed, seed, fl_buf_str(&g.schema),
-                    fl_buf_str(&g.log));
-        fprintf(stderr, "=== seed %ld: %s%s%s\n", seed,
+            fprintf(stderr, "=== %sseed %ld (FLOTILLA_GEN_SEED=%ld runs it"
+                            " alone)\n--- schema:\n%s%s", label, seed, seed,
+                    fl_buf_str(&g.schema), fl_buf_str(&g.log));
+        fprintf(stderr, "=== %sseed %ld: %s%s%s\n", label, seed,
                 (const char *const[]){"passed", "refused unchanged",
                                       "inconclusive (every migration failed by"
                                       " itself)", "FAILED"}[outcome],
                 kind ? ": " : "", kind ? kind : "");
         if (outcome != G_PASSED)
-            fl_buf_addf(&summary, "  seed %ld %s: %s\n", seed,
-                                outcome == G_FAILED ? "FAILED" : "(ok)", kind);
+            fl_buf_addf(&summary, "  %sseed %ld %s: %s\n", label, seed,
+                        outcome == G_FAILED ? "FAILED" : "(ok)", kind);
         free(kind);
         for (int i = 0; i < g.ndown; i++)
             free(g.down[i]);
@@ -768,16 +1020,39 @@ test_generated_migrations_roll_back_or_are_refused(void **state)
     }
     fl_test_rmtree(dir);
     free(dir);
-    fprintf(stderr, "=== %ld seeds: %d passed, %d refused unchanged, %d inconclusive,"
-                    " %d failed\n%s", last - first + 1, counts[G_PASSED],
-            counts[G_REFUSED], counts[G_INCONCLUSIVE], counts[G_FAILED],
-            fl_buf_str(&summary));
-    if (counts[G_FAILED] > 0) {
-        fl_buf_release(&summary);
-        fail_msg("%d of %ld seeds failed (listed above); FLOTILLA_GEN_SEED=N"
-                 " runs seed N alone", counts[G_FAILED], last - first + 1);
-    }
+    fprintf(stderr, "=== %ld %sseeds: %d passed, %d refused unchanged, %d"
+                    " inconclusive, %d failed\n%s", last - first + 1, label,
+            counts[G_PASSED], counts[G_REFUSED], counts[G_INCONCLUSIVE],
+            counts[G_FAILED], fl_buf_str(&summary));
     fl_buf_release(&summary);
+    if (counts[G_FAILED] > 0)
+        fail_msg("%d of %ld %sseeds failed (listed above); FLOTILLA_GEN_SEED=N"
+                 " runs seed N alone", counts[G_FAILED], last - first + 1,
+                 label);
+    return only != 0;
+}
+
+static void
+test_generated_migrations_roll_back_or_are_refused(void **state)
+{
+    int counts[4] = {0};
+
+    (void)state;
+    (void)g_run_seeds("", g_attempt, counts);
+}
+
+static void
+test_generated_application_writes_are_kept_or_refused(void **state)
+{
+    int counts[4] = {0};
+    int only;
+
+    (void)state;
+    only = g_run_seeds("app ", g_attempt_with_app, counts);
+    /* The seeds reach both sides: kept and passed, refused for a key. */
+    if (!only && (counts[G_PASSED] == 0 || counts[G_REFUSED] == 0))
+        fail_msg("the app seeds did not reach both sides: %d passed, %d"
+                 " refused", counts[G_PASSED], counts[G_REFUSED]);
 }
 
 int
@@ -785,6 +1060,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_generated_migrations_roll_back_or_are_refused),
+        cmocka_unit_test(test_generated_application_writes_are_kept_or_refused),
     };
     return cmocka_run_group_tests_name("rollback_gen", tests, NULL, NULL);
 }
