@@ -2267,8 +2267,20 @@ s_restore_one(fl_pg_t *pg, const fl_restore_opts_t *o, s_bk *b,
         goto cleanup;
     if (nsrc > 0 &&
         (rc = fl_pg_commandf(pg, err, "INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE"
-                      " SELECT %s FROM %s s", qt, ins, vals, src)) != 0)
+                      " SELECT %s FROM %s s", qt, ins, vals, src)) != 0) {
+        /*
+         * Unique constraints hold in the restore: a row written since the
+         * migration that took a value a backed-up row holds.
+         */
+        if (strcmp(err->sqlstate, "23505") == 0)
+            fl_error_set_hint(err, "A row written since the migration holds "
+                              "a value of a row the restore puts back; "
+                              "nothing was rolled back.  Change or remove "
+                              "that row, then roll back again.");
+        fl_error_prefix(err, "could not put back the rows of %s.%s: ",
+                        b->schema, b->table);
         goto cleanup;
+    }
     /* The proof: every backed-up row is there, and no added one is left. */
     if (insert_only) {
         bad = 0;

@@ -836,6 +836,33 @@ test_a_restore_that_would_break_a_foreign_key_is_refused(void **state)
     free(before);
 }
 
+/*
+ * Unique constraints hold in the restore: a row written since the
+ * migration that took the value of a row the restore puts back stops it.
+ * Before, the error was PostgreSQL's alone ("duplicate key value violates
+ * unique constraint"), saying neither where nor what to do.
+ */
+static void
+test_a_restore_stopped_by_a_unique_value_says_what_to_do(void **state)
+{
+    s_env *e = *state;
+    char *before = NULL;
+
+    s_sql(e, "CREATE TABLE users (id int PRIMARY KEY, email text UNIQUE);"
+             "INSERT INTO users SELECT g, 'u' || g || '@x'"
+             " FROM generate_series(1, 10) g;");
+    s_write(e, "", "DELETE FROM users WHERE id = 5;", "SELECT 1;");
+    before = s_dump(e);
+    (void)s_apply(e, before, S_MUST_APPLY, NULL);
+    s_sql(e, "INSERT INTO users VALUES (50, 'u5@x')");
+    s_rollback_refused(e, S_ARGS("--last"),
+                       "could not put back the rows of public.users");
+    s_rollback_refused(e, S_ARGS("--last"), "Change or remove that row");
+    s_sql(e, "DELETE FROM users WHERE id = 50");
+    s_rollback_to(e, before, NULL, S_ARGS("--last"));
+    free(before);
+}
+
 /* 8. Dump-file backups can be found. */
 
 /* Every table backed up to a file in bk, relative to where apply runs. */
@@ -1384,6 +1411,7 @@ main(void)
         T(test_a_rollback_keeps_what_its_down_drops),
         T(test_a_restore_keeps_rows_written_since_the_migration),
         T(test_a_restore_that_would_break_a_foreign_key_is_refused),
+        T(test_a_restore_stopped_by_a_unique_value_says_what_to_do),
         T(test_dump_backup_of_an_inheritance_parent_restores_each_table),
         T(test_dump_backup_of_a_sql_ascii_database_keeps_its_bytes),
         T(test_dump_backup_moved_then_rollback_with_backup_dir),
