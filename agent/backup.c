@@ -941,7 +941,7 @@ _Static_assert(FL_BACKUP_KEPT == -2, "the restore's query spells it -2");
 
 /*
  * Copies the rows of table oid that where selects (SQL over the table as
- * t and this transaction's id as c.x, an int8), every column it has now,
+ * t), every column it has now,
  * to flotilla_backup.b<id>, recorded as kept (FL_BACKUP_KEPT), after
  * locking the table in lockmode; keeps nothing when none is selected.
  * *kept: how many; *describe: where (NULL when nothing was kept).
@@ -975,6 +975,12 @@ s_keep_where(fl_pg_t *pg, const fl_backup_ctx_t *ctx, uint32_t oid,
             now.natts = now.cols[i].attnum;
     b.oid = oid;
     b.stmt_index = FL_BACKUP_KEPT;
+    /* Counted first: most often there is nothing to keep. */
+    rc = fl_pg_query_valuef(pg, &n, err, "SELECT pg_catalog.count(*) FROM ONLY"
+                            " %s t WHERE %s", qt, where);
+    *kept = rc == 0 ? s_ll(n) : 0;
+    if (rc != 0 || *kept == 0)
+        goto cleanup;
     if ((rc = s_key(pg, oid, &b.key_attnums, &b.nkeys, err)) != 0)
         goto cleanup;
     s_backup_cols(pg, &now, &now, &cols, &b.attnums);
@@ -985,18 +991,8 @@ s_keep_where(fl_pg_t *pg, const fl_backup_ctx_t *ctx, uint32_t oid,
     names = s_list(&cols, NULL, 0, S_BAK_NAME, NULL);
     store = s_list(&cols, NULL, 0, S_STORE, "t");
     rc = fl_pg_commandf(pg, err, "CREATE TABLE flotilla_backup.b%s (%s) AS"
-                        " SELECT %s FROM ONLY %s t, (SELECT"
-                        " pg_catalog.pg_current_xact_id()::pg_catalog.text"
-                        "::pg_catalog.int8 AS x) c WHERE %s", id, names, store,
+                        " SELECT %s FROM ONLY %s t WHERE %s", id, names, store,
                         qt, where);
-    if (rc == 0)
-        rc = fl_pg_query_valuef(pg, &n, err, "SELECT pg_catalog.count(*) FROM"
-                                " flotilla_backup.b%s", id);
-    *kept = rc == 0 ? s_ll(n) : 0;
-    if (rc == 0 && *kept == 0) {
-        rc = fl_pg_commandf(pg, err, "DROP TABLE flotilla_backup.b%s", id);
-        goto cleanup;
-    }
     if (rc == 0)
         rc = s_record(pg, ctx, &now, &now, &b, id, NULL, err);
     if (rc == 0)
@@ -1800,27 +1796,15 @@ s_note(fl_restore_t *res, const char *fmt, ...)
 }
 
 /*
- * The transaction id xid (a 32-bit xid expression, such as a row's xmin)
- * widened to 64 bits next to this transaction's, c.x (every live id is
- * within 2^31 of it, and xid is not newer).
- */
-static char *
-s_wide(const char *xid)
-{
-    return fl_asprintf("(c.x - c.x %% 4294967296 + (%s)::pg_catalog.text"
-                       "::pg_catalog.int8 - CASE WHEN c.x - c.x %% 4294967296"
-                       " + (%s)::pg_catalog.text::pg_catalog.int8 > c.x THEN"
-                       " 4294967296 ELSE 0 END)", xid, xid);
-}
-
-/*
  * Before the restore replaces the rows of qt that sel selects (SQL over
  * the table as t): those written after the migration, by the application
  * since, are kept (s_keep_where) and said in res->kept.  "After": a row
  * whose xmin is newer than that of the backup's own row in
  * flotilla.backups, which the migration's transaction wrote (a
  * no-transaction migration's backups commit before its statements, whose
- * rows then count as newer too, and are kept with the others).
+ * rows then count as newer too, and are kept with the others): its age()
+ * is smaller, a cheap test of each row (every live id is within 2^31 of
+ * the current one).
  */
 static int
 s_keep_since(fl_pg_t *pg, const s_bk *b, const char *qt, const char *sel,
@@ -1828,8 +1812,7 @@ s_keep_since(fl_pg_t *pg, const s_bk *b, const char *qt, const char *sel,
 {
     fl_backup_ctx_t ctx;
     const char *p[1] = {qt};
-    char *oid = NULL, *where = NULL, *describe = NULL, *row = NULL,
-         *bk = NULL, *mine = NULL;
+    char *oid = NULL, *where = NULL, *describe = NULL;
     long long kept = 0;
     int rc;
 
@@ -1840,11 +1823,9 @@ s_keep_since(fl_pg_t *pg, const s_bk *b, const char *qt, const char *sel,
                            "::pg_catalog.oid", 1, p, err);
     if (rc != 0 || oid == NULL)
         goto cleanup;
-    bk = fl_asprintf("(SELECT k.xmin FROM flotilla.backups k WHERE k.id"
-                     " OPERATOR(pg_catalog.=) %s)", b->id);
-    row = s_wide("t.xmin");
-    mine = s_wide(bk);
-    where = fl_asprintf("%s AND %s > %s", sel, row, mine);
+    where = fl_asprintf("pg_catalog.age(t.xmin) < (SELECT pg_catalog.age("
+                        "k.xmin) FROM flotilla.backups k WHERE k.id"
+                        " OPERATOR(pg_catalog.=) %s) AND %s", b->id, sel);
     rc = s_keep_where(pg, &ctx, (uint32_t)strtoul(oid, NULL, 10), "EXCLUSIVE",
                       where, &kept, &describe, err);
     if (rc == 0 && describe) {
@@ -1857,9 +1838,6 @@ s_keep_since(fl_pg_t *pg, const s_bk *b, const char *qt, const char *sel,
     }
 cleanup:
     free(oid);
-    free(bk);
-    free(row);
-    free(mine);
     free(where);
     free(describe);
     return rc;
@@ -2504,7 +2482,8 @@ static const char s_keys_sql[] =
     "  ', ' ORDER BY x.n) FROM pg_catalog.unnest(k.conkey)"
     "  WITH ORDINALITY x(att, n) JOIN pg_catalog.pg_attribute a"
     "  ON a.attrelid OPERATOR(pg_catalog.=) k.conrelid"
-    "  AND a.attnum OPERATOR(pg_catalog.=) x.att)"
+    "  AND a.attnum OPERATOR(pg_catalog.=) x.att),"
+    " k.confrelid OPERATOR(pg_catalog.=) ANY (r.oids)"
     " FROM r, pg_catalog.pg_constraint k"
     " JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) k.conrelid"
     " JOIN pg_catalog.pg_namespace cn"
@@ -2553,24 +2532,32 @@ s_check_keys(fl_pg_t *pg, const fl_restore_t *res, fl_error_t *err)
                    *conly = fl_pg_value(&r, i, 2), *cols = fl_pg_value(&r, i, 3),
                    *nn = fl_pg_value(&r, i, 4), *parent = fl_pg_value(&r, i, 5),
                    *ponly = fl_pg_value(&r, i, 6), *cond = fl_pg_value(&r, i, 7),
-                   *shown = fl_pg_value(&r, i, 8);
+                   *shown = fl_pg_value(&r, i, 8),
+                   *both = fl_pg_value(&r, i, 9), *ours = "";
         char *q = NULL;
 
-        if (!con || !child || !cols || !nn || !parent || !cond || !shown)
+        if (!con || !child || !cols || !nn || !parent || !cond || !shown ||
+            !both)
             continue;
-        q = fl_asprintf("SELECT ROW(%s)::pg_catalog.text FROM %s%s c WHERE %s"
+        /*
+         * Its referenced table not restored, only the rows this
+         * transaction wrote (those put back) can break it.
+         */
+        if (strcmp(both, "t") != 0)
+            ours = " AND pg_catalog.age(c.xmin) <= 0";
+        q = fl_asprintf("SELECT ROW(%s)::pg_catalog.text FROM %s%s c WHERE %s%s"
                         " AND NOT EXISTS (SELECT 1 FROM %s%s p WHERE %s)"
-                        " LIMIT 4", cols, conly, child, nn, ponly, parent,
-                        cond);
+                        " LIMIT 4", cols, conly, child, nn, ours, ponly,
+                        parent, cond);
         fl_pg_result_release(&smp);
         rc = fl_pg_query(pg, &smp, q, 0, NULL, err);
         free(q);
         if (rc == 0 && smp.nrows > 0) {
             fl_buf_t s = FL_BUF_INIT(0);
             char *n = NULL;
-            q = fl_asprintf("SELECT pg_catalog.count(*) FROM %s%s c WHERE %s"
+            q = fl_asprintf("SELECT pg_catalog.count(*) FROM %s%s c WHERE %s%s"
                             " AND NOT EXISTS (SELECT 1 FROM %s%s p WHERE %s)",
-                            conly, child, nn, ponly, parent, cond);
+                            conly, child, nn, ours, ponly, parent, cond);
             rc = fl_pg_query_value(pg, &n, q, 0, NULL, err);
             free(q);
             for (size_t k = 0; k < smp.nrows && k < 3; k++)
