@@ -229,14 +229,15 @@ s_settle(fl_pipeline_t *p, fl_error_t *err)
  * Before down statement st of m runs, in its transaction: what it drops
  * by name (a table, its column) or empties (TRUNCATE) and holds data --
  * rows the application wrote since the migration, most often -- is
- * copied first (fl__backup_keep), and said.  The copies are never
- * restored: once the rollback commits they are leftovers, listed by
- * `flotilla backups list` and removed by `prune --leftovers`.  A rollback
- * returns the schema to what it was, and keeps what that removed.
+ * copied first (fl__backup_keep); what was kept goes to res->kept, said
+ * once the transaction commits.  The copies are never restored: once the
+ * rollback commits they are leftovers, listed by `flotilla backups list`
+ * and removed by `prune --leftovers`.  A rollback returns the schema to
+ * what it was, and keeps what that removed.
  */
 static int
 s_keep(fl_pipeline_t *p, const fl_migration_t *m, const fl_stmt_t *st,
-       size_t index, fl_error_t *err)
+       size_t index, fl_restore_t *res, fl_error_t *err)
 {
     fl_backup_ctx_t ctx = {m->version, NULL, NULL, 0, p->target};
     int rc = 0, left = 0;
@@ -265,22 +266,40 @@ s_keep(fl_pipeline_t *p, const fl_migration_t *m, const fl_stmt_t *st,
                              x->kind == FL_DESTROY_DROP_COLUMN ? x->column
                                                                : NULL,
                              &kept, &where, err);
-        if (rc == 0 && where)
-            fl__event(p, FL_STEP_ROLLBACK, FL_STEP_OK, m, 0, NULL,
-                      "down statement %zu (%s:%d:%d %s) %s %s %s%s%s%s%s "
-                      "holding %lld %s: kept a copy of the table in %s, "
-                      "never restored (flotilla backups list; prune "
-                      "--leftovers removes it)", index + 1, m->file, st->line,
-                      st->column, st->kind ? st->kind : "statement",
-                      x->kind == FL_DESTROY_TRUNCATE ? "empties" : "drops",
-                      x->column ? "column" : "table",
-                      x->schema ? x->schema : "", x->schema ? "." : "", name,
-                      x->column ? "." : "", x->column ? x->column : "", kept,
-                      x->column ? (kept == 1 ? "value" : "values")
-                                : (kept == 1 ? "row" : "rows"), where);
+        if (rc == 0 && where) {
+            res->kept = fl_reallocarray(res->kept, res->nkept + 1,
+                                        sizeof(char *));
+            res->kept[res->nkept++] = fl_asprintf(
+                "down statement %zu (%s:%d:%d %s) %s %s %s%s%s%s%s holding "
+                "%lld %s: kept a copy of the table in %s, never restored "
+                "(flotilla backups list; prune --leftovers removes it)",
+                index + 1, m->file, st->line, st->column,
+                st->kind ? st->kind : "statement",
+                x->kind == FL_DESTROY_TRUNCATE ? "empties" : "drops",
+                x->column ? "column" : "table", x->schema ? x->schema : "",
+                x->schema ? "." : "", name, x->column ? "." : "",
+                x->column ? x->column : "", kept,
+                x->column ? (kept == 1 ? "value" : "values")
+                          : (kept == 1 ? "row" : "rows"), where);
+        }
         free(where);
     }
     return rc;
+}
+
+/* Says what res->kept holds (committed), and forgets it; drop: only forgets. */
+static void
+s_kept_say(fl_pipeline_t *p, const fl_migration_t *m, fl_restore_t *res,
+           int say)
+{
+    for (size_t i = 0; i < res->nkept; i++) {
+        if (say)
+            fl__event(p, FL_STEP_ROLLBACK, FL_STEP_OK, m, 0, NULL, "%s",
+                      res->kept[i]);
+        free(res->kept[i]);
+    }
+    fl_free(&res->kept);
+    res->nkept = 0;
 }
 
 /*
@@ -292,7 +311,7 @@ s_keep(fl_pipeline_t *p, const fl_migration_t *m, const fl_stmt_t *st,
 static int
 s_down_once(fl_pipeline_t *p, const fl_ledger_row_t *row, fl_migration_t *m,
             const fl_stmt_list_t *stmts, fl__stats_t *stats, int *gen_before,
-            fl_error_t *err)
+            fl_restore_t *res, fl_error_t *err)
 {
     char *outside[2] = {NULL, NULL};
     int rc = fl_pg_exec(p->pg, "BEGIN", err);
@@ -306,7 +325,7 @@ s_down_once(fl_pipeline_t *p, const fl_ledger_row_t *row, fl_migration_t *m,
     if (rc == 0 && p->target[0])
         rc = s_outside_begin(p, outside, err);
     for (size_t i = 0; i < stmts->count && rc == 0; i++) {
-        rc = s_keep(p, m, &stmts->items[i], i, err);
+        rc = s_keep(p, m, &stmts->items[i], i, res, err);
         if (rc == 0)
             rc = fl__run(p, m, stmts, (int)i, 1, 0, stats, err);
     }
@@ -433,7 +452,7 @@ fl__rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
                 rc = tx ? fl_pg_exec(p->pg, "BEGIN", err)
                         : fl__reach_check(p, &m, st, 1, err);
                 if (rc == 0 && tx)
-                    rc = s_keep(p, &m, st, i, err);
+                    rc = s_keep(p, &m, st, i, &res, err);
                 if (rc == 0 && check)
                     rc = s_outside_begin(p, outside, err);
                 if (rc == 0)
@@ -444,6 +463,7 @@ fl__rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
                 fl_free(&outside[0]);
                 fl_free(&outside[1]);
                 fl__rollback_quietly(p);
+                s_kept_say(p, &m, &res, 0);  /* rolled back with it */
                 p->session.in_migration = 0;
                 p->session.session_level = 0;
                 if (!fl__lock_retry(p, &m, &stmts, (int)i, attempt,
@@ -474,6 +494,7 @@ fl__rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
             p->session.session_level = 0;
             if (rc != 0)
                 goto partial;
+            s_kept_say(p, &m, &res, 1);
             done = i + 1;
             fl__event(p, FL_STEP_ROLLBACK, FL_STEP_OK, &m, fl__now_ms() - ts,
                       NULL, "down statement %zu of %zu (%s:%d:%d %s) done",
@@ -494,10 +515,12 @@ fl__rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
         for (int attempt = 0;; attempt++) {
             int64_t ta = fl__now_ms();
 
-            rc = s_down_once(p, row, &m, &stmts, &stats, &gen_before, err);
+            rc = s_down_once(p, row, &m, &stmts, &stats, &gen_before, &res,
+                             err);
             if (rc == 0)
                 break;
             fl__rollback_quietly(p);
+            s_kept_say(p, &m, &res, 0);  /* rolled back with it */
             fl__forget_prepared(p, &stmts, 1);
             p->session.in_migration = 0;
             if (strcmp(err->sqlstate, "55P03") != 0 ||
@@ -534,9 +557,7 @@ fl__rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
                            "file: %s", e.message);
         fl_error_clear(&e);
     }
-    for (size_t i = 0; i < res.nkept; i++)
-        fl__event(p, FL_STEP_RESTORE, FL_STEP_OK, &m, 0, NULL, "%s",
-                  res.kept[i]);
+    s_kept_say(p, &m, &res, 1);
     for (size_t i = 0; i < res.nnotes; i++)
         fl__event(p, FL_STEP_RESTORE, FL_STEP_OK, &m, 0, NULL, "%s (reason: %s)",
                   res.notes[i], p->opts.reason ? p->opts.reason : "none given");
