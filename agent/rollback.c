@@ -227,7 +227,8 @@ s_settle(fl_pipeline_t *p, fl_error_t *err)
 
 /*
  * Before down statement st of m runs, in its transaction: what it drops
- * by name (a table, its column) or empties (TRUNCATE) and holds data --
+ * by name (a table, its column, a schema's tables) or empties (TRUNCATE)
+ * and holds data --
  * rows the application wrote since the migration, most often -- is
  * copied first (fl__backup_keep); what was kept goes to res->kept, said
  * once the transaction commits.  The copies are never restored: once the
@@ -235,6 +236,60 @@ s_settle(fl_pipeline_t *p, fl_error_t *err)
  * and removed by `prune --leftovers`.  A rollback returns the schema to
  * what it was, and keeps what that removed.
  */
+/* Adds what fl__backup_keep kept before down statement index to res. */
+static void
+s_kept(fl_restore_t *res, const fl_migration_t *m, const fl_stmt_t *st,
+       size_t index, const char *what, long long kept, const char *unit,
+       const char *where)
+{
+    res->kept = fl_reallocarray(res->kept, res->nkept + 1, sizeof(char *));
+    res->kept[res->nkept++] = fl_asprintf(
+        "down statement %zu (%s:%d:%d %s) %s holding %lld %s%s: kept a copy "
+        "of the table in %s, never restored (flotilla backups list; prune "
+        "--leftovers removes it)", index + 1, m->file, st->line, st->column,
+        st->kind ? st->kind : "statement", what, kept, unit,
+        kept == 1 ? "" : "s", where);
+}
+
+/*
+ * s_keep of the tables of schema, which down statement index drops
+ * (DROP SCHEMA ... CASCADE).
+ */
+static int
+s_keep_schema(fl_pipeline_t *p, const fl_migration_t *m, const fl_stmt_t *st,
+              size_t index, const char *schema, fl_restore_t *res,
+              fl_error_t *err)
+{
+    fl_backup_ctx_t ctx = {m->version, NULL, NULL, 0, p->target};
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    const char *params[1] = {schema};
+    int rc = fl_pg_query(p->pg, &r,
+        "SELECT c.oid, pg_catalog.format('%I.%I', n.nspname, c.relname)"
+        " FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n"
+        " ON n.oid OPERATOR(pg_catalog.=) c.relnamespace"
+        " WHERE n.nspname OPERATOR(pg_catalog.=) $1::pg_catalog.name"
+        " AND c.relkind OPERATOR(pg_catalog.=) 'r' ORDER BY c.oid",
+        1, params, err);
+
+    for (size_t i = 0; rc == 0 && i < r.nrows; i++) {
+        long long kept = 0;
+        char *where = NULL, *what = NULL;
+
+        rc = fl__backup_keep(p->pg, &ctx,
+                             (uint32_t)strtoul(fl_pg_value(&r, i, 0), NULL, 10),
+                             NULL, &kept, &where, err);
+        if (rc == 0 && where) {
+            what = fl_asprintf("drops schema %s with table %s", schema,
+                               fl_pg_value(&r, i, 1));
+            s_kept(res, m, st, index, what, kept, "row", where);
+        }
+        free(what);
+        free(where);
+    }
+    fl_pg_result_release(&r);
+    return rc;
+}
+
 static int
 s_keep(fl_pipeline_t *p, const fl_migration_t *m, const fl_stmt_t *st,
        size_t index, fl_restore_t *res, fl_error_t *err)
@@ -248,15 +303,21 @@ s_keep(fl_pipeline_t *p, const fl_migration_t *m, const fl_stmt_t *st,
         uint32_t oid = 0;
         char kind = '\0';
         long long kept = 0;
-        char *where = NULL;
+        char *where = NULL, *what = NULL;
 
-        if (name == NULL || (x->kind != FL_DESTROY_DROP_TABLE &&
-                             x->kind != FL_DESTROY_DROP_COLUMN &&
-                             x->kind != FL_DESTROY_TRUNCATE))
+        if ((x->kind == FL_DESTROY_DROP_SCHEMA && schema == NULL) ||
+            (x->kind != FL_DESTROY_DROP_SCHEMA &&
+             (name == NULL || (x->kind != FL_DESTROY_DROP_TABLE &&
+                               x->kind != FL_DESTROY_DROP_COLUMN &&
+                               x->kind != FL_DESTROY_TRUNCATE))))
             continue;
         if (!left && (rc = fl__session_leave(p->pg, &p->session, err)) != 0)
             break;
         left = 1;
+        if (x->kind == FL_DESTROY_DROP_SCHEMA) {
+            rc = s_keep_schema(p, m, st, index, schema, res, err);
+            continue;
+        }
         if ((rc = fl__resolve(p, &schema, &name, 1, &oid, &kind, err)) != 0)
             break;
         if (oid == 0 || kind != 'r')
@@ -267,21 +328,18 @@ s_keep(fl_pipeline_t *p, const fl_migration_t *m, const fl_stmt_t *st,
                                                                : NULL,
                              &kept, &where, err);
         if (rc == 0 && where) {
-            res->kept = fl_reallocarray(res->kept, res->nkept + 1,
-                                        sizeof(char *));
-            res->kept[res->nkept++] = fl_asprintf(
-                "down statement %zu (%s:%d:%d %s) %s %s %s%s%s%s%s holding "
-                "%lld %s: kept a copy of the table in %s, never restored "
-                "(flotilla backups list; prune --leftovers removes it)",
-                index + 1, m->file, st->line, st->column,
-                st->kind ? st->kind : "statement",
-                x->kind == FL_DESTROY_TRUNCATE ? "empties" : "drops",
-                x->column ? "column" : "table", x->schema ? x->schema : "",
-                x->schema ? "." : "", name, x->column ? "." : "",
-                x->column ? x->column : "", kept,
-                x->column ? (kept == 1 ? "value" : "values")
-                          : (kept == 1 ? "row" : "rows"), where);
+            what = fl_asprintf("%s %s %s%s%s%s%s",
+                               x->kind == FL_DESTROY_TRUNCATE ? "empties"
+                                                              : "drops",
+                               x->column ? "column" : "table",
+                               x->schema ? x->schema : "",
+                               x->schema ? "." : "", name,
+                               x->column ? "." : "",
+                               x->column ? x->column : "");
+            s_kept(res, m, st, index, what, kept,
+                   x->column ? "value" : "row", where);
         }
+        free(what);
         free(where);
     }
     return rc;

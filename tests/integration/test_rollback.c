@@ -724,6 +724,41 @@ test_a_rollback_keeps_what_its_down_drops(void **state)
 }
 
 /*
+ * The same for a down that drops a schema the migration made, with the
+ * tables the application filled since (before, DROP SCHEMA ... CASCADE
+ * took them, exit 0); an empty one keeps nothing.
+ */
+static void
+test_a_rollback_keeps_the_tables_of_a_schema_its_down_drops(void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+    char *before = NULL;
+
+    s_write(e, S_ALLOW("ban-drop-cascade"),
+            "CREATE SCHEMA reporting;\n"
+            "CREATE TABLE reporting.daily (day date, n int);\n"
+            "CREATE TABLE reporting.spare (id int);",
+            "DROP SCHEMA reporting CASCADE;");
+    before = s_dump(e);
+    (void)s_apply(e, before, S_MUST_APPLY, NULL);
+    s_sql(e, "INSERT INTO reporting.daily VALUES ('2026-12-01', 7),"
+             " ('2026-12-02', 9)");
+    s_flotilla(e, &r, NULL, "rollback", S_ARGS("--last"));
+    s_expect(&r, "rollback", 0);
+    if (!s_says(&r, "drops schema reporting with table reporting.daily "
+                    "holding 2 rows: kept a copy"))
+        fail_msg("the kept table is not said\nstdout: %s\nstderr: %s", r.out,
+                 r.err);
+    fl_test_proc_release(&r);
+    s_assert_value(e, "SELECT to_regnamespace('reporting') IS NULL", "t");
+    s_assert_value(e, "SELECT string_agg(source_table || ' ' || row_count,"
+                      " ',') FROM flotilla.backups", "daily 2");
+    s_assert_value(e, "SELECT sum(n) FROM flotilla_backup.b1", "16");
+    free(before);
+}
+
+/*
  * The restore puts back the rows the migration changed or deleted and
  * removes the ones it added, by key: a row the application wrote since
  * under one of those keys (a deleted row's key used again, a changed row
@@ -1409,6 +1444,7 @@ main(void)
         T(test_rollback_after_apply_under_other_output_settings),
         T(test_dump_backup_rollback_from_another_directory),
         T(test_a_rollback_keeps_what_its_down_drops),
+        T(test_a_rollback_keeps_the_tables_of_a_schema_its_down_drops),
         T(test_a_restore_keeps_rows_written_since_the_migration),
         T(test_a_restore_that_would_break_a_foreign_key_is_refused),
         T(test_a_restore_stopped_by_a_unique_value_says_what_to_do),
