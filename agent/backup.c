@@ -1017,16 +1017,21 @@ cleanup:
 
 int
 fl__backup_keep(fl_pg_t *pg, const fl_backup_ctx_t *ctx, uint32_t oid,
-                const char *column, long long *kept, char **describe,
-                fl_error_t *err)
+                const char *const *columns, size_t ncolumns,
+                long long *kept, char **describe, fl_error_t *err)
 {
-    char *qc = column ? fl_pg_quote_ident(pg, column) : NULL;
-    char *where = qc ? fl_asprintf("t.%s IS NOT NULL", qc) : fl_strdup("true");
-    int rc = s_keep_where(pg, ctx, oid, "ACCESS EXCLUSIVE", where, kept,
-                          describe, err);
+    fl_buf_t where = FL_BUF_INIT(0);
+    int rc;
 
-    free(where);
-    free(qc);
+    for (size_t i = 0; i < ncolumns; i++) {
+        char *qc = fl_pg_quote_ident(pg, columns[i]);
+        fl_buf_addf(&where, "%st.%s IS NOT NULL", i ? " OR " : "", qc);
+        free(qc);
+    }
+    rc = s_keep_where(pg, ctx, oid, "ACCESS EXCLUSIVE",
+                      ncolumns ? fl_buf_str(&where) : "true", kept, describe,
+                      err);
+    fl_buf_release(&where);
     return rc;
 }
 

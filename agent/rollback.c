@@ -226,15 +226,30 @@ s_settle(fl_pipeline_t *p, fl_error_t *err)
 }
 
 /*
- * Before down statement st of m runs, in its transaction: what it drops
- * by name (a table, its column, a schema's tables) or empties (TRUNCATE)
- * and holds data --
- * rows the application wrote since the migration, most often -- is
- * copied first (fl__backup_keep); what was kept goes to res->kept, said
- * once the transaction commits.  The copies are never restored: once the
- * rollback commits they are leftovers, listed by `flotilla backups list`
- * and removed by `prune --leftovers`.  A rollback returns the schema to
- * what it was, and keeps what that removed.
+ * Before down statement index of m runs, in its transaction: the user
+ * tables it drops (by name, with a schema, as a partition of a table it
+ * drops, or as a dependent of what it drops with CASCADE: an inheritance
+ * child), the columns it drops (by name, from a parent's children and a
+ * partitioned table's partitions too, or as the columns of a type or
+ * domain it drops with CASCADE) and the tables it empties (TRUNCATE,
+ * with a parent's children and the tables CASCADE reaches) hold data --
+ * rows the application wrote since the migration, most often -- that
+ * the rollback keeps: each table's rows (for columns, the rows where one
+ * of them is not NULL) are copied first (fl__backup_keep); what was kept
+ * goes to res->kept, said once the transaction commits.  The copies are
+ * never restored: once the rollback commits they are leftovers, listed
+ * by `flotilla backups list` and removed by `prune --leftovers`.  A
+ * rollback returns the schema to what it was, and keeps what that
+ * removed.
+ *
+ * What the statement reaches is PostgreSQL's to say, not the name's: the
+ * statement is rehearsed behind a savepoint, what it dropped read from
+ * the catalog (the relations this transaction locked that are gone, the
+ * columns whose pg_attribute row it marked dropped, the relations whose
+ * storage a TRUNCATE replaced, the schemas it dropped), and rolled back;
+ * the copies are made, then the statement runs for real.  Only
+ * statements that name something they drop or empty, or cascade, are
+ * rehearsed.
  */
 /* Adds what fl__backup_keep kept before down statement index to res. */
 static void
@@ -244,104 +259,205 @@ s_kept(fl_restore_t *res, const fl_migration_t *m, const fl_stmt_t *st,
 {
     res->kept = fl_reallocarray(res->kept, res->nkept + 1, sizeof(char *));
     res->kept[res->nkept++] = fl_asprintf(
-        "down statement %zu (%s:%d:%d %s) %s holding %lld %s%s: kept a copy "
+        "down statement %zu (%s:%d:%d %s) %s holding %s%lld %s%s: kept a copy "
         "of the table in %s, never restored (flotilla backups list; prune "
         "--leftovers removes it)", index + 1, m->file, st->line, st->column,
-        st->kind ? st->kind : "statement", what, kept, unit,
-        kept == 1 ? "" : "s", where);
+        st->kind ? st->kind : "statement", what,
+        strcmp(unit, "row") == 0 && strstr(what, "columns ") ? "values in "
+                                                             : "",
+        kept, unit, kept == 1 ? "" : "s", where);
 }
 
 /*
- * s_keep of the tables of schema, which down statement index drops
- * (DROP SCHEMA ... CASCADE).
+ * After the rehearsal, before its savepoint is rolled back: what this
+ * transaction has dropped or replaced so far ('r': a relation it locked,
+ * its relfilenode or NULL when it is gone; 'a': a column whose row it
+ * marked dropped; 'n': a schema it locked that is gone).
+ */
+static const char s_rehearsed_sql[] =
+    "SELECT 'r', l.relation, c.relfilenode::pg_catalog.int8"
+    " FROM (SELECT DISTINCT l.relation FROM pg_catalog.pg_locks l"
+    "  WHERE l.locktype = 'relation' AND l.granted"
+    "  AND l.pid = pg_catalog.pg_backend_pid() AND l.relation >= 16384) l"
+    " LEFT JOIN pg_catalog.pg_class c ON c.oid = l.relation"
+    " UNION ALL SELECT 'a', a.attrelid, a.attnum::pg_catalog.int8"
+    " FROM pg_catalog.pg_attribute a"
+    " WHERE a.attrelid >= 16384 AND a.attnum > 0 AND a.attisdropped"
+    " AND pg_catalog.age(a.xmin) <= 0"
+    " UNION ALL SELECT 'n', l.objid, NULL FROM pg_catalog.pg_locks l"
+    " WHERE l.locktype = 'object'"
+    " AND l.classid = 'pg_catalog.pg_namespace'::pg_catalog.regclass"
+    " AND l.granted AND l.pid = pg_catalog.pg_backend_pid()"
+    " AND NOT EXISTS (SELECT FROM pg_catalog.pg_namespace n"
+    "  WHERE n.oid = l.objid)";
+
+/*
+ * Once the rehearsal is rolled back: the user tables it dropped ($1),
+ * emptied ($2 with their relfilenodes in the rehearsal, $3, when $7) or
+ * dropped columns of ($4, $5 attnums), and whether their schema went
+ * with them ($6), one row a table (columns: one row each), the table's
+ * first.  A table already gone before the statement is not found.
+ */
+static const char s_reached_sql[] =
+    "SELECT c.oid, n.nspname, c.relname, k.what, k.attname,"
+    " n.oid = ANY ($6::pg_catalog.oid[])"
+    " FROM (SELECT g.rel, 't' AS what, NULL::pg_catalog.name AS attname,"
+    "  0::pg_catalog.int2 AS attnum FROM pg_catalog.unnest($1::pg_catalog.oid[]) g(rel)"
+    "  UNION ALL SELECT e.rel, 'e', NULL, 0"
+    "  FROM ROWS FROM (pg_catalog.unnest($2::pg_catalog.oid[]),"
+    "  pg_catalog.unnest($3::pg_catalog.int8[])) e(rel, node)"
+    "  JOIN pg_catalog.pg_class c0 ON c0.oid = e.rel"
+    "  WHERE $7::pg_catalog.bool AND c0.relfilenode::pg_catalog.int8 <> e.node"
+    "  UNION ALL SELECT x.rel, 'c', a.attname, a.attnum"
+    "  FROM ROWS FROM (pg_catalog.unnest($4::pg_catalog.oid[]),"
+    "  pg_catalog.unnest($5::pg_catalog.int2[])) x(rel, att)"
+    "  JOIN pg_catalog.pg_attribute a ON a.attrelid = x.rel"
+    "  AND a.attnum = x.att AND NOT a.attisdropped) k"
+    " JOIN pg_catalog.pg_class c ON c.oid = k.rel"
+    " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+    " WHERE c.relkind = 'r' AND c.relpersistence <> 't'"
+    " AND n.nspname NOT IN"
+    "  ('pg_catalog', 'information_schema', 'flotilla', 'flotilla_backup')"
+    " AND n.nspname !~ '^pg_(toast|temp)'"
+    " ORDER BY c.oid, k.what DESC, k.attnum";
+
+/* Whether down statement st drops or empties anything (s_keep). */
+static int
+s_drops(const fl_stmt_t *st)
+{
+    if (st->cascades)
+        return 1;
+    for (size_t d = 0; d < st->ndestroys; d++)
+        switch (st->destroys[d].kind) {
+        case FL_DESTROY_DROP_TABLE:
+        case FL_DESTROY_DROP_COLUMN:
+        case FL_DESTROY_TRUNCATE:
+        case FL_DESTROY_DROP_SCHEMA:
+            return 1;
+        default:
+            break;
+        }
+    return 0;
+}
+
+/*
+ * Rehearses statement index behind a savepoint and rolls it back; *out
+ * gets what s_reached_sql finds it dropped or emptied.
  */
 static int
-s_keep_schema(fl_pipeline_t *p, const fl_migration_t *m, const fl_stmt_t *st,
-              size_t index, const char *schema, fl_restore_t *res,
-              fl_error_t *err)
+s_rehearse(fl_pipeline_t *p, const fl_migration_t *m,
+           const fl_stmt_list_t *stmts, size_t index, fl__stats_t *stats,
+           fl_pg_result_t *out, fl_error_t *err)
 {
-    fl_backup_ctx_t ctx = {m->version, NULL, NULL, 0, p->target};
+    const fl_stmt_t *st = &stmts->items[index];
     fl_pg_result_t r = FL_PG_RESULT_INIT;
-    const char *params[1] = {schema};
-    int rc = fl_pg_query(p->pg, &r,
-        "SELECT c.oid, pg_catalog.format('%I.%I', n.nspname, c.relname)"
-        " FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n"
-        " ON n.oid OPERATOR(pg_catalog.=) c.relnamespace"
-        " WHERE n.nspname OPERATOR(pg_catalog.=) $1::pg_catalog.name"
-        " AND c.relkind OPERATOR(pg_catalog.=) 'r' ORDER BY c.oid",
-        1, params, err);
+    fl_buf_t list[6];
+    const char *params[7];
+    int rc, truncate = 0;
 
-    for (size_t i = 0; rc == 0 && i < r.nrows; i++) {
-        long long kept = 0;
-        char *where = NULL, *what = NULL;
-
-        rc = fl__backup_keep(p->pg, &ctx,
-                             (uint32_t)strtoul(fl_pg_value(&r, i, 0), NULL, 10),
-                             NULL, &kept, &where, err);
-        if (rc == 0 && where) {
-            what = fl_asprintf("drops schema %s with table %s", schema,
-                               fl_pg_value(&r, i, 1));
-            s_kept(res, m, st, index, what, kept, "row", where);
-        }
-        free(what);
-        free(where);
+    for (size_t d = 0; d < st->ndestroys; d++)
+        truncate |= st->destroys[d].kind == FL_DESTROY_TRUNCATE;
+    if ((rc = fl_pg_exec(p->pg, "SAVEPOINT flotilla_keep", err)) != 0)
+        return rc;
+    rc = fl__run(p, m, stmts, (int)index, 1, 0, stats, err);
+    if (rc == 0)
+        rc = fl__session_leave(p->pg, &p->session, err);
+    if (rc == 0)
+        rc = fl_pg_query(p->pg, &r, s_rehearsed_sql, 0, NULL, err);
+    if (rc == 0)
+        rc = fl_pg_exec(p->pg, "ROLLBACK TO SAVEPOINT flotilla_keep;"
+                               " RELEASE SAVEPOINT flotilla_keep", err);
+    if (rc != 0) {
+        fl_pg_result_release(&r);
+        return rc; /* the statement's own error: the caller's to handle */
     }
+    for (size_t i = 0; i < 6; i++)
+        fl_buf_init(&list[i], 0);
+    for (size_t i = 0; i < r.nrows; i++) {
+        const char *k = fl_pg_value(&r, i, 0), *oid = fl_pg_value(&r, i, 1);
+        const char *v = fl_pg_value(&r, i, 2);
+        size_t which = *k == 'n' ? 5 : *k == 'a' ? 3 : v == NULL ? 0 : 1;
+
+        fl_buf_addf(&list[which], "%s%s", list[which].len ? "," : "{", oid);
+        if (which == 1 || which == 3)
+            fl_buf_addf(&list[which + 1], "%s%s",
+                        list[which + 1].len ? "," : "{", v);
+    }
+    for (size_t i = 0; i < 6; i++) {
+        fl_buf_adds(&list[i], list[i].len ? "}" : "{}");
+        params[i] = fl_buf_str(&list[i]);
+    }
+    params[6] = truncate ? "true" : "false";
     fl_pg_result_release(&r);
+    rc = fl_pg_query(p->pg, out, s_reached_sql, 7, params, err);
+    for (size_t i = 0; i < 6; i++)
+        fl_buf_release(&list[i]);
     return rc;
 }
 
 static int
-s_keep(fl_pipeline_t *p, const fl_migration_t *m, const fl_stmt_t *st,
-       size_t index, fl_restore_t *res, fl_error_t *err)
+s_keep(fl_pipeline_t *p, const fl_migration_t *m, const fl_stmt_list_t *stmts,
+       size_t index, fl__stats_t *stats, fl_restore_t *res, fl_error_t *err)
 {
+    const fl_stmt_t *st = &stmts->items[index];
     fl_backup_ctx_t ctx = {m->version, NULL, NULL, 0, p->target};
-    int rc = 0, left = 0;
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    int rc;
 
-    for (size_t d = 0; rc == 0 && d < st->ndestroys; d++) {
-        const fl_destroy_t *x = &st->destroys[d];
-        const char *schema = x->schema, *name = x->table;
-        uint32_t oid = 0;
-        char kind = '\0';
+    if (!s_drops(st))
+        return 0;
+    if ((rc = fl__session_leave(p->pg, &p->session, err)) != 0 ||
+        (rc = s_rehearse(p, m, stmts, index, stats, &r, err)) != 0)
+        goto cleanup;
+    for (size_t i = 0; rc == 0 && i < r.nrows;) {
+        const char *oid = fl_pg_value(&r, i, 0);
+        const char *schema = fl_pg_value(&r, i, 1);
+        const char *table = fl_pg_value(&r, i, 2);
+        char what = *fl_pg_value(&r, i, 3);
+        int schema_gone = strcmp(fl_pg_value(&r, i, 5), "t") == 0;
+        const char **cols = NULL;
+        size_t ncols = 0, j = i;
         long long kept = 0;
-        char *where = NULL, *what = NULL;
+        char *where = NULL, *said = NULL;
 
-        if ((x->kind == FL_DESTROY_DROP_SCHEMA && schema == NULL) ||
-            (x->kind != FL_DESTROY_DROP_SCHEMA &&
-             (name == NULL || (x->kind != FL_DESTROY_DROP_TABLE &&
-                               x->kind != FL_DESTROY_DROP_COLUMN &&
-                               x->kind != FL_DESTROY_TRUNCATE))))
-            continue;
-        if (!left && (rc = fl__session_leave(p->pg, &p->session, err)) != 0)
-            break;
-        left = 1;
-        if (x->kind == FL_DESTROY_DROP_SCHEMA) {
-            rc = s_keep_schema(p, m, st, index, schema, res, err);
-            continue;
-        }
-        if ((rc = fl__resolve(p, &schema, &name, 1, &oid, &kind, err)) != 0)
-            break;
-        if (oid == 0 || kind != 'r')
-            continue; /* IF EXISTS of nothing; a partitioned table's rows
-                         are its partitions' */
-        rc = fl__backup_keep(p->pg, &ctx, oid,
-                             x->kind == FL_DESTROY_DROP_COLUMN ? x->column
-                                                               : NULL,
+        /* The table's rows: the first says what happens to it. */
+        for (; j < r.nrows && strcmp(fl_pg_value(&r, j, 0), oid) == 0; j++)
+            if (what == 'c') {
+                cols = fl_reallocarray(cols, ncols + 1, sizeof(*cols));
+                cols[ncols++] = fl_pg_value(&r, j, 4);
+            }
+        rc = fl__backup_keep(p->pg, &ctx,
+                             (uint32_t)strtoul(oid, NULL, 10), cols, ncols,
                              &kept, &where, err);
         if (rc == 0 && where) {
-            what = fl_asprintf("%s %s %s%s%s%s%s",
-                               x->kind == FL_DESTROY_TRUNCATE ? "empties"
-                                                              : "drops",
-                               x->column ? "column" : "table",
-                               x->schema ? x->schema : "",
-                               x->schema ? "." : "", name,
-                               x->column ? "." : "",
-                               x->column ? x->column : "");
-            s_kept(res, m, st, index, what, kept,
-                   x->column ? "value" : "row", where);
+            if (what == 't' && schema_gone)
+                said = fl_asprintf("drops schema %s with table %s.%s", schema,
+                                   schema, table);
+            else if (what != 'c')
+                said = fl_asprintf("%s table %s.%s",
+                                   what == 'e' ? "empties" : "drops", schema,
+                                   table);
+            else if (ncols == 1)
+                said = fl_asprintf("drops column %s.%s.%s", schema, table,
+                                   cols[0]);
+            else {
+                fl_buf_t names = FL_BUF_INIT(0);
+                for (size_t c = 0; c < ncols; c++)
+                    fl_buf_addf(&names, "%s%s", c ? ", " : "", cols[c]);
+                said = fl_asprintf("drops columns %s of %s.%s",
+                                   fl_buf_str(&names), schema, table);
+                fl_buf_release(&names);
+            }
+            s_kept(res, m, st, index, said, kept,
+                   what == 'c' && ncols == 1 ? "value" : "row", where);
         }
-        free(what);
+        free(said);
         free(where);
+        free(cols);
+        i = j;
     }
+cleanup:
+    fl_pg_result_release(&r);
     return rc;
 }
 
@@ -383,7 +499,7 @@ s_down_once(fl_pipeline_t *p, const fl_ledger_row_t *row, fl_migration_t *m,
     if (rc == 0 && p->target[0])
         rc = s_outside_begin(p, outside, err);
     for (size_t i = 0; i < stmts->count && rc == 0; i++) {
-        rc = s_keep(p, m, &stmts->items[i], i, res, err);
+        rc = s_keep(p, m, stmts, i, stats, res, err);
         if (rc == 0)
             rc = fl__run(p, m, stmts, (int)i, 1, 0, stats, err);
     }
@@ -510,7 +626,7 @@ fl__rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
                 rc = tx ? fl_pg_exec(p->pg, "BEGIN", err)
                         : fl__reach_check(p, &m, st, 1, err);
                 if (rc == 0 && tx)
-                    rc = s_keep(p, &m, st, i, &res, err);
+                    rc = s_keep(p, &m, &stmts, i, &stats, &res, err);
                 if (rc == 0 && check)
                     rc = s_outside_begin(p, outside, err);
                 if (rc == 0)
