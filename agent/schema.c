@@ -49,6 +49,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/keys.h"
 #include "common/alloc.h"
 #include "common/buf.h"
 #include "lint/facts.h"
@@ -2316,6 +2317,13 @@ s_starts(const char *s, const char *prefix)
     return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
+static int
+s_ends(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
 /* State shared by the steps of one fl_schema_recreate(). */
 typedef struct {
     fl_pg_t *pg;
@@ -2461,6 +2469,14 @@ typedef struct {
     char *ident;
     char *stmts[3];
     char *role;
+    /*
+     * A foreign key: stmts[0] made NOT VALID, run when stmts[0] finds
+     * rows that break the key, so that fl_keys_check_one() counts and
+     * samples them (the table qualified and quoted, the key's name).
+     */
+    char *key_not_valid;
+    char *key_table;
+    char *key_name;
 } s_step_t;
 
 typedef struct {
@@ -2492,6 +2508,9 @@ s_plan_release(s_plan_t *p)
         for (size_t k = 0; k < 3; k++)
             free(st->stmts[k]);
         free(st->role);
+        free(st->key_not_valid);
+        free(st->key_table);
+        free(st->key_name);
     }
     fl_free(&p->items);
     p->count = 0;
@@ -2545,6 +2564,11 @@ s_plan_constraint(const s_ctx_t *c, s_plan_t *plan, const char *ident,
     key = s_starts(before, "PRIMARY KEY (") || s_starts(before, "UNIQUE (") ||
           s_starts(before, "EXCLUDE USING ");
     st = s_plan_add(plan, key ? S_G_KEY : S_G_CONSTRAINT, "constraint", ident);
+    if (s_starts(before, "FOREIGN KEY (") && !s_ends(before, " NOT VALID")) {
+        st->key_not_valid = fl_asprintf("%s NOT VALID", stmt);
+        st->key_table = fl_strdup(t.qtable);
+        st->key_name = fl_strdup(t.part[2]);
+    }
     st->stmts[0] = stmt;
     stmt = NULL;
     if (!key && !s_starts(before, "FOREIGN KEY ("))
@@ -2975,6 +2999,38 @@ s_plan_change(s_ctx_t *c, const s_change_t *ch, void *arg, fl_error_t *err)
                            ch->target, err);
 }
 
+/*
+ * A foreign key re-created over rows the application changed since the
+ * migration may not hold: PostgreSQL's error names one key, no count, and
+ * says nothing of what to do.  Behind a savepoint; when its rows break
+ * it (23503), the key is made NOT VALID instead and the rows that break
+ * it are counted and sampled (keys.h), which refuses the rollback.
+ */
+static int
+s_run_key(const s_ctx_t *c, const s_step_t *st, fl_error_t *err)
+{
+    int rc = s_exec(c->pg, "SAVEPOINT flotilla_key", 0, NULL, err);
+
+    if (rc == 0)
+        rc = s_run(c, st->kind, st->ident, st->stmts[0], err);
+    if (rc == 0)
+        return s_exec(c->pg, "RELEASE SAVEPOINT flotilla_key", 0, NULL, err);
+    if (strcmp(err->sqlstate, "23503") == 0) {
+        fl_error_t why = FL_ERROR_INIT;
+
+        if (s_exec(c->pg, "ROLLBACK TO SAVEPOINT flotilla_key", 0, NULL,
+                   &why) == 0 &&
+            s_run(c, st->kind, st->ident, st->key_not_valid, &why) == 0 &&
+            fl_keys_check_one(c->pg, st->key_table, st->key_name, &why) != 0 &&
+            why.code == FL_EFAIL) {
+            fl_error_move(err, &why); /* the refusal: count and sample */
+            return err->code;
+        }
+        fl_error_clear(&why); /* else PostgreSQL's error, as it was */
+    }
+    return rc;
+}
+
 /* Runs one step; its first statement as st->role when that is set. */
 static int
 s_step_run(s_ctx_t *c, const s_step_t *st, fl_error_t *err)
@@ -2992,6 +3048,10 @@ s_step_run(s_ctx_t *c, const s_step_t *st, fl_error_t *err)
                         " true)", 1, params, err);
     }
     for (size_t k = 0; k < 3 && rc == 0 && st->stmts[k] != NULL; k++) {
+        if (k == 0 && st->key_not_valid != NULL) {
+            rc = s_run_key(c, st, err);
+            continue;
+        }
         rc = s_run(c, st->kind, st->ident, st->stmts[k], err);
         if (k == 0 && rc == 0 && saved != NULL) {
             const char *params[1] = {saved};
