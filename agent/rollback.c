@@ -360,13 +360,25 @@ s_rehearse(fl_pipeline_t *p, const fl_migration_t *m,
     if ((rc = fl_pg_exec(p->pg, "SAVEPOINT flotilla_keep", err)) != 0)
         return rc;
     rc = fl__run(p, m, stmts, (int)index, 1, 0, stats, err);
-    if (rc == 0)
-        rc = fl__session_leave(p->pg, &p->session, err);
-    if (rc == 0)
-        rc = fl_pg_query(p->pg, &r, s_rehearsed_sql, 0, NULL, err);
-    if (rc == 0)
-        rc = fl_pg_exec(p->pg, "ROLLBACK TO SAVEPOINT flotilla_keep;"
-                               " RELEASE SAVEPOINT flotilla_keep", err);
+    if (rc == 0) {
+        /* Flotilla's settings, the catalog read, the rollback: one trip. */
+        fl_pg_result_t left = FL_PG_RESULT_INIT;
+        fl_pg_step_t steps[4];
+        size_t n = fl__session_leave_step(&p->session, 1, &steps[0], &left);
+        size_t leave = n;
+
+        steps[n++] = (fl_pg_step_t){"flotilla_keep_rehearsed",
+                                    s_rehearsed_sql, 0, NULL, &r};
+        steps[n++] = (fl_pg_step_t){NULL, "ROLLBACK TO SAVEPOINT "
+                                    "flotilla_keep", 0, NULL, NULL};
+        steps[n++] = (fl_pg_step_t){NULL, "RELEASE SAVEPOINT flotilla_keep",
+                                    0, NULL, NULL};
+        rc = fl_pg_batch(p->pg, steps, n, err);
+        /* Rolled back with the savepoint: flotilla's settings again. */
+        if (rc == 0 && leave)
+            fl__session_left(&p->session, &left);
+        fl_pg_result_release(&left);
+    }
     if (rc != 0) {
         fl_pg_result_release(&r);
         return rc; /* the statement's own error: the caller's to handle */
