@@ -373,7 +373,12 @@ s_count_and_sample(fl_pg_t *pg, const fl_check_t *c, const char *count_sql,
     fl_pg_result_release(&r);
     if (*count == 0 || sample_sql == NULL)
         return 0;
-    if ((rc = s_query_quiet(pg, sample_sql, &r, err)) != 0) {
+    {
+        char *sendable = fl_pg_sendable_text_sql(pg, sample_sql);
+        rc = s_query_quiet(pg, sendable, &r, err);
+        free(sendable);
+    }
+    if (rc != 0) {
         fl_pg_result_release(&r);
         return rc;
     }

@@ -120,7 +120,11 @@ s_check(fl_pg_t *pg, const char *tables, const char *table, const char *name,
                         " LIMIT 4", cols, conly, child, nn, ours, ponly,
                         parent, cond);
         fl_pg_result_release(&smp);
-        rc = fl_pg_query(pg, &smp, q, 0, NULL, err);
+        {
+            char *sendable = fl_pg_sendable_text_sql(pg, q);
+            rc = fl_pg_query(pg, &smp, sendable, 0, NULL, err);
+            free(sendable);
+        }
         free(q);
         if (rc == 0 && smp.nrows > 0) {
             fl_buf_t s = FL_BUF_INIT(0);

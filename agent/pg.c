@@ -1041,11 +1041,26 @@ fl_pg_set_notice(fl_pg_t *pg, fl_pg_notice_fn fn, void *arg)
 static char *
 s_copy_sql(fl_pg_t *pg, const char *sql)
 {
-    const char *enc = PQparameterStatus(pg->conn, "server_encoding");
-
-    if (enc != NULL && strcmp(enc, "SQL_ASCII") == 0)
+    if (fl_pg_sql_ascii(pg))
         return fl_asprintf("SET client_encoding = 'SQL_ASCII'; %s", sql);
     return fl_strdup(sql);
+}
+
+int
+fl_pg_sql_ascii(const fl_pg_t *pg)
+{
+    const char *enc = PQparameterStatus(pg->conn, "server_encoding");
+
+    return enc != NULL && strcmp(enc, "SQL_ASCII") == 0;
+}
+
+char *
+fl_pg_sendable_text_sql(const fl_pg_t *pg, const char *sql)
+{
+    if (!fl_pg_sql_ascii(pg))
+        return fl_strdup(sql);
+    return fl_asprintf("SELECT pg_catalog.encode(pg_catalog.convert_to(s.v,"
+                       " 'SQL_ASCII'), 'escape') FROM (%s) s(v)", sql);
 }
 
 /* After s_copy_sql's COPY: UTF-8 again (a failure rolls the SET back). */

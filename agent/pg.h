@@ -184,6 +184,20 @@ void fl_pg_cancel(fl_pg_t *pg);
  */
 void fl_pg_cancel_settled(fl_pg_t *pg);
 
+/*
+ * Whether the database is SQL_ASCII: its text is bytes no encoding
+ * describes, which PostgreSQL refuses to send to flotilla's UTF-8
+ * session when they are not UTF-8.
+ */
+int fl_pg_sql_ascii(const fl_pg_t *pg);
+
+/*
+ * sql, a query of one text column, as a query of that column that a
+ * SQL_ASCII database can send: bytes above 127 written \nnn (and a
+ * backslash \\); the same sql elsewhere.  New string.
+ */
+char *fl_pg_sendable_text_sql(const fl_pg_t *pg, const char *sql);
+
 /* The server version number (150004), and this backend's PID. */
 int fl_pg_server_version(const fl_pg_t *pg);
 int fl_pg_backend_pid(const fl_pg_t *pg);

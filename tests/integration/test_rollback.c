@@ -1056,21 +1056,30 @@ test_dump_backup_of_an_inheritance_parent_restores_each_table(void **state)
  * so no migration of a large table could be applied there.  The file
  * now holds the bytes as they are, and the rollback puts them back.
  */
-static void
-test_dump_backup_of_a_sql_ascii_database_keeps_its_bytes(void **state)
+/* e->other made a SQL_ASCII database; a connection to it. */
+static PGconn *
+s_sql_ascii_db(s_env *e)
 {
-    s_env *e = *state;
-    fl_test_proc_t r;
-    PGconn *c = NULL;
-    char *sql = NULL, *v = NULL;
+    char *sql = NULL;
 
     snprintf(e->other.name, sizeof(e->other.name), "%s_ascii", e->db.name);
     sql = fl_asprintf("CREATE DATABASE \"%s\" ENCODING 'SQL_ASCII'"
                       " LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0",
                       e->other.name);
     s_sql(e, sql);
+    free(sql);
     e->other.conninfo = fl_asprintf("dbname=%s", e->other.name);
-    c = fl_test_db_connect(&e->other);
+    return fl_test_db_connect(&e->other);
+}
+
+static void
+test_dump_backup_of_a_sql_ascii_database_keeps_its_bytes(void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+    PGconn *c = s_sql_ascii_db(e);
+    char *v = NULL;
+
     fl_test_exec(c, "CREATE TABLE t (id int PRIMARY KEY, v text);"
                     "INSERT INTO t VALUES (1, E'a\\xff\\xfe'), (2, E'b\\xe9');");
     s_write(e, "", "UPDATE t SET v = 'gone';", "SELECT 1;");
@@ -1086,7 +1095,58 @@ test_dump_backup_of_a_sql_ascii_database_keeps_its_bytes(void **state)
     assert_non_null(v);
     assert_string_equal(v, "61fffe,62e9");
     free(v);
-    free(sql);
+    PQfinish(c);
+}
+
+/*
+ * The same bytes in a check's sample: a UNIQUE over duplicates of them
+ * was refused (exit 3) with "invalid byte sequence for encoding UTF8"
+ * in place of its count and sample.  The sample now shows them escaped
+ * (\351), and so does the restore's foreign-key check.
+ */
+static void
+test_a_check_sample_of_a_sql_ascii_database_is_escaped(void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+    PGconn *c = s_sql_ascii_db(e);
+
+    fl_test_exec(c, "CREATE TABLE t (id int PRIMARY KEY, v text);"
+                    "INSERT INTO t VALUES (1, E'\\xe9t\\xe9'), (2, E'\\xe9t\\xe9'),"
+                    " (3, 'ok');"
+                    "CREATE TABLE p (k text PRIMARY KEY);"
+                    "INSERT INTO p VALUES (E'\\xe9'), ('a');"
+                    "CREATE TABLE f (id int PRIMARY KEY, k text REFERENCES p);"
+                    "INSERT INTO f VALUES (1, E'\\xe9');");
+    s_write(e, S_ALLOW("disallowed-unique-constraint"),
+            "ALTER TABLE t ADD CONSTRAINT t_v UNIQUE (v);",
+            "ALTER TABLE t DROP CONSTRAINT t_v;");
+    s_flotilla_db(e, &r, NULL, e->other.conninfo, "apply", NULL);
+    s_expect(&r, "apply", 3);
+    if (!s_says(&r, "1 duplicate group") || !s_says(&r, "\\351t\\351"))
+        fail_msg("the sample is not said\nstdout: %s\nstderr: %s", r.out,
+                 r.err);
+    fl_test_proc_release(&r);
+    {
+        char *first = fl_asprintf("%s/0001_step1.sql", e->mdir);
+        if (unlink(first) != 0)
+            fail_msg("unlink %s: %s", first, strerror(errno));
+        free(first);
+    }
+    /* The row put back refers to a key deleted since. */
+    s_write(e, "", "DELETE FROM f WHERE id = 1;", "SELECT 1;");
+    s_flotilla_db(e, &r, NULL, e->other.conninfo, "apply", NULL);
+    s_expect(&r, "apply", 0);
+    fl_test_proc_release(&r);
+    fl_test_exec(c, "DELETE FROM p WHERE k <> 'a'");
+    s_flotilla_db(e, &r, NULL, e->other.conninfo, "rollback",
+                  S_ARGS("--last"));
+    s_expect(&r, "rollback", 1);
+    if (!s_says(&r, "the restore leaves 1 row of public.f") ||
+        !s_says(&r, "Sample (k): (\\351)"))
+        fail_msg("the key's sample is not said\nstdout: %s\nstderr: %s",
+                 r.out, r.err);
+    fl_test_proc_release(&r);
     PQfinish(c);
 }
 
@@ -1561,6 +1621,7 @@ main(void)
         T(test_a_restore_stopped_by_a_unique_value_says_what_to_do),
         T(test_dump_backup_of_an_inheritance_parent_restores_each_table),
         T(test_dump_backup_of_a_sql_ascii_database_keeps_its_bytes),
+        T(test_a_check_sample_of_a_sql_ascii_database_is_escaped),
         T(test_dump_backup_moved_then_rollback_with_backup_dir),
         T(test_dump_backup_moved_then_prune_with_backup_dir),
         T(test_dump_backup_prune_from_another_directory),
