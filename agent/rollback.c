@@ -252,9 +252,10 @@ s_settle(fl_pipeline_t *p, fl_error_t *err)
  * rehearsed.
  */
 /* Adds what fl__backup_keep kept before down statement index to res. */
+/* ncols: 0, the table's rows; 1, the column's values; more, values in rows. */
 static void
 s_kept(fl_restore_t *res, const fl_migration_t *m, const fl_stmt_t *st,
-       size_t index, const char *what, long long kept, const char *unit,
+       size_t index, const char *what, long long kept, size_t ncols,
        const char *where)
 {
     res->kept = fl_reallocarray(res->kept, res->nkept + 1, sizeof(char *));
@@ -263,9 +264,8 @@ s_kept(fl_restore_t *res, const fl_migration_t *m, const fl_stmt_t *st,
         "of the table in %s, never restored (flotilla backups list; prune "
         "--leftovers removes it)", index + 1, m->file, st->line, st->column,
         st->kind ? st->kind : "statement", what,
-        strcmp(unit, "row") == 0 && strstr(what, "columns ") ? "values in "
-                                                             : "",
-        kept, unit, kept == 1 ? "" : "s", where);
+        ncols > 1 ? "values in " : "", kept, ncols == 1 ? "value" : "row",
+        kept == 1 ? "" : "s", where);
 }
 
 /*
@@ -294,12 +294,31 @@ static const char s_rehearsed_sql[] =
 /*
  * Once the rehearsal is rolled back: the user tables it dropped ($1),
  * emptied ($2 with their relfilenodes in the rehearsal, $3, when $7) or
- * dropped columns of ($4, $5 attnums), and whether their schema went
+ * dropped columns of ($4, $5 attnums: 'c'), and whether their schema went
  * with them ($6), one row a table (columns: one row each), the table's
- * first.  A table already gone before the statement is not found.
+ * first.  And 'v', the columns whose values lose a field: those of a
+ * composite type an attribute of which it dropped (by CASCADE of a
+ * domain or type the attribute used, or ALTER TYPE ... DROP ATTRIBUTE),
+ * of an array or a domain of it, or of a composite type that holds it.
+ * A table already gone before the statement is not found.
  */
 static const char s_reached_sql[] =
-    "SELECT c.oid, n.nspname, c.relname, k.what, k.attname,"
+    "WITH RECURSIVE ty(t) AS ("
+    " SELECT c1.reltype FROM ROWS FROM (pg_catalog.unnest($4::pg_catalog.oid[]),"
+    "  pg_catalog.unnest($5::pg_catalog.int2[])) x(rel, att)"
+    "  JOIN pg_catalog.pg_class c1 ON c1.oid = x.rel AND c1.relkind = 'c'"
+    "  JOIN pg_catalog.pg_attribute a1 ON a1.attrelid = x.rel"
+    "  AND a1.attnum = x.att AND NOT a1.attisdropped"
+    " UNION SELECT h.t FROM ty, LATERAL ("
+    "  SELECT y.typarray FROM pg_catalog.pg_type y"
+    "  WHERE y.oid = ty.t AND y.typarray <> 0"
+    "  UNION ALL SELECT d.oid FROM pg_catalog.pg_type d"
+    "  WHERE d.typbasetype = ty.t"
+    "  UNION ALL SELECT c2.reltype FROM pg_catalog.pg_attribute a2"
+    "  JOIN pg_catalog.pg_class c2 ON c2.oid = a2.attrelid"
+    "  WHERE a2.atttypid = ty.t AND c2.relkind = 'c' AND a2.attnum > 0"
+    "  AND NOT a2.attisdropped) h(t))"
+    " SELECT c.oid, n.nspname, c.relname, k.what, k.attname,"
     " n.oid = ANY ($6::pg_catalog.oid[])"
     " FROM (SELECT g.rel, 't' AS what, NULL::pg_catalog.name AS attname,"
     "  0::pg_catalog.int2 AS attnum FROM pg_catalog.unnest($1::pg_catalog.oid[]) g(rel)"
@@ -312,14 +331,33 @@ static const char s_reached_sql[] =
     "  FROM ROWS FROM (pg_catalog.unnest($4::pg_catalog.oid[]),"
     "  pg_catalog.unnest($5::pg_catalog.int2[])) x(rel, att)"
     "  JOIN pg_catalog.pg_attribute a ON a.attrelid = x.rel"
-    "  AND a.attnum = x.att AND NOT a.attisdropped) k"
+    "  AND a.attnum = x.att AND NOT a.attisdropped"
+    "  UNION ALL SELECT f.attrelid, 'v', f.attname, f.attnum"
+    "  FROM pg_catalog.pg_attribute f WHERE EXISTS (SELECT FROM ty)"
+    "  AND f.atttypid IN (SELECT ty.t FROM ty) AND f.attnum > 0"
+    "  AND NOT f.attisdropped) k"
     " JOIN pg_catalog.pg_class c ON c.oid = k.rel"
     " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
     " WHERE c.relkind = 'r' AND c.relpersistence <> 't'"
     " AND n.nspname NOT IN"
     "  ('pg_catalog', 'information_schema', 'flotilla', 'flotilla_backup')"
     " AND n.nspname !~ '^pg_(toast|temp)'"
-    " ORDER BY c.oid, k.what DESC, k.attnum";
+    " ORDER BY c.oid, pg_catalog.strpos('tecv', k.what), k.attnum";
+
+/* "names of" or "name" for one: "columns a, b of s.t", "column s.t.a". */
+static void
+s_columns_said(fl_buf_t *b, const char *const *names, size_t n,
+               const char *schema, const char *table)
+{
+    if (n == 1) {
+        fl_buf_addf(b, "column %s.%s.%s", schema, table, names[0]);
+        return;
+    }
+    fl_buf_adds(b, "columns ");
+    for (size_t c = 0; c < n; c++)
+        fl_buf_addf(b, "%s%s", c ? ", " : "", names[c]);
+    fl_buf_addf(b, " of %s.%s", schema, table);
+}
 
 /* Whether down statement st drops or empties anything (s_keep). */
 static int
@@ -427,43 +465,44 @@ s_keep(fl_pipeline_t *p, const fl_migration_t *m, const fl_stmt_list_t *stmts,
         const char *table = fl_pg_value(&r, i, 2);
         char what = *fl_pg_value(&r, i, 3);
         int schema_gone = strcmp(fl_pg_value(&r, i, 5), "t") == 0;
+        /* Columns dropped ('c'), then those losing a field ('v'). */
         const char **cols = NULL;
-        size_t ncols = 0, j = i;
+        size_t ncols = 0, ndropped = 0, j = i;
         long long kept = 0;
-        char *where = NULL, *said = NULL;
+        char *where = NULL;
+        fl_buf_t said = FL_BUF_INIT(0);
 
-        /* The table's rows: the first says what happens to it. */
+        /* The table's rows: a table dropped or emptied comes first. */
         for (; j < r.nrows && strcmp(fl_pg_value(&r, j, 0), oid) == 0; j++)
-            if (what == 'c') {
+            if (what == 'c' || what == 'v') {
                 cols = fl_reallocarray(cols, ncols + 1, sizeof(*cols));
                 cols[ncols++] = fl_pg_value(&r, j, 4);
+                ndropped += *fl_pg_value(&r, j, 3) == 'c';
             }
         rc = fl__backup_keep(p->pg, &ctx,
                              (uint32_t)strtoul(oid, NULL, 10), cols, ncols,
                              &kept, &where, err);
         if (rc == 0 && where) {
             if (what == 't' && schema_gone)
-                said = fl_asprintf("drops schema %s with table %s.%s", schema,
-                                   schema, table);
-            else if (what != 'c')
-                said = fl_asprintf("%s table %s.%s",
-                                   what == 'e' ? "empties" : "drops", schema,
-                                   table);
-            else if (ncols == 1)
-                said = fl_asprintf("drops column %s.%s.%s", schema, table,
-                                   cols[0]);
-            else {
-                fl_buf_t names = FL_BUF_INIT(0);
-                for (size_t c = 0; c < ncols; c++)
-                    fl_buf_addf(&names, "%s%s", c ? ", " : "", cols[c]);
-                said = fl_asprintf("drops columns %s of %s.%s",
-                                   fl_buf_str(&names), schema, table);
-                fl_buf_release(&names);
+                fl_buf_addf(&said, "drops schema %s with table %s.%s", schema,
+                            schema, table);
+            else if (what == 't' || what == 'e')
+                fl_buf_addf(&said, "%s table %s.%s",
+                            what == 'e' ? "empties" : "drops", schema, table);
+            if (ndropped > 0) {
+                fl_buf_adds(&said, "drops ");
+                s_columns_said(&said, cols, ndropped, schema, table);
             }
-            s_kept(res, m, st, index, said, kept,
-                   what == 'c' && ncols == 1 ? "value" : "row", where);
+            if (ncols > ndropped) {
+                fl_buf_adds(&said, ndropped ? " and a field of "
+                                            : "drops a field of ");
+                s_columns_said(&said, cols + ndropped, ncols - ndropped,
+                               schema, table);
+            }
+            s_kept(res, m, st, index, fl_buf_str(&said), kept, ncols,
+                   where);
         }
-        free(said);
+        fl_buf_release(&said);
         free(where);
         free(cols);
         i = j;

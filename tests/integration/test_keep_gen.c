@@ -3,10 +3,12 @@
  * down drops is kept"): seeded random additive migrations over a schema
  * with a partitioned table, an inheritance family and a plain table --
  * columns of text, of a domain or of a composite type added to any of
- * them; new tables, partitioned tables, inheritance families, children
+ * them, and composite columns (or arrays of them) whose field is of a
+ * domain; new tables, partitioned tables, inheritance families, children
  * of the existing parent, partitions of the existing partitioned table,
  * schemas -- each with a down that removes it one of several ways (DROP
- * COLUMN, DROP DOMAIN or TYPE ... CASCADE, DROP TABLE, TRUNCATE then
+ * COLUMN, DROP DOMAIN or TYPE ... CASCADE, the domain of a composite's
+ * field dropped with CASCADE before the type, DROP TABLE, TRUNCATE then
  * DROP, DROP ... CASCADE of a parent, DROP SCHEMA ... CASCADE).  Between
  * apply and rollback the application writes a distinct token into every
  * row of what the migration added.  A seed passes when the rollback
@@ -104,7 +106,7 @@ k_insert(k_gen_t *g, int n, const char *fmt, ...)
 static void
 k_feature(k_gen_t *g, int k)
 {
-    int kind = k_range(g, 0, 6);
+    int kind = k_range(g, 0, 7);
 
     switch (kind) {
     case 0: { /* a column of text, a domain or a composite type */
@@ -187,6 +189,22 @@ k_feature(k_gen_t *g, int k)
                     " + g, 'app-%ld-%d-' || g FROM generate_series(1, 4) g;\n",
                     200 + 100 * k, g->seed, g->tokens++);
         break;
+    case 6: { /* a composite column whose field's domain is dropped */
+        const char *t = k_tables[k_range(g, 0, 2)];
+        int array = k_range(g, 0, 1);
+
+        fl_buf_addf(&g->up, "CREATE DOMAIN public.dm%d AS text;\n"
+                    "CREATE TYPE public.cp%d AS (v public.dm%d, n int);\n"
+                    "ALTER TABLE %s ADD COLUMN c%d public.cp%d%s;\n", k, k, k,
+                    t, k, k, array ? "[]" : "");
+        k_down(g, "DROP DOMAIN public.dm%d CASCADE;\n"
+               "DROP TYPE public.cp%d CASCADE;", k, k);
+        fl_buf_addf(&g->app, "UPDATE %s SET c%d = %sROW('app-%ld-%d-' || id,"
+                    " 1)::public.cp%d%s WHERE id %% %d <> 0;\n", t, k,
+                    array ? "ARRAY[" : "", g->seed, g->tokens++, k,
+                    array ? "]" : "", k_range(g, 2, 4));
+        break;
+    }
     default: /* a schema */
         fl_buf_addf(&g->up, "CREATE SCHEMA s%d;\n"
                     "CREATE TABLE s%d.t (id int, b text);\n", k, k);

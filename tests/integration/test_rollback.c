@@ -663,6 +663,28 @@ test_rollback_after_apply_under_other_output_settings(void **state)
 }
 
 /*
+ * Rolls back the last migration, which must succeed saying each of
+ * needles (NULL-terminated), and leave the database as dump before.
+ */
+static void
+s_rollback_keeping(s_env *e, const char *before, const char *const *needles)
+{
+    fl_test_proc_t r;
+    char *after = NULL;
+
+    s_flotilla(e, &r, NULL, "rollback", S_ARGS("--last"));
+    s_expect(&r, "rollback", 0);
+    for (size_t i = 0; needles[i] != NULL; i++)
+        if (!s_says(&r, needles[i]))
+            fail_msg("\"%s\" is not said\nstdout: %s\nstderr: %s",
+                     needles[i], r.out, r.err);
+    fl_test_proc_release(&r);
+    after = s_dump(e);
+    fl_test_assert_dumps_equal("after rollback", before, after);
+    free(after);
+}
+
+/*
  * A rollback returns the schema to what it was, and keeps what that
  * removes.  Before, a down that dropped a table and a column the
  * migration added took with them the rows and values the application had
@@ -694,17 +716,8 @@ test_a_rollback_keeps_what_its_down_drops(void **state)
              " (2, 'and this');"
              "UPDATE users SET nick = 'bob' WHERE id = 3;"
              "INSERT INTO log VALUES ('a line')");
-    s_flotilla(e, &r, NULL, "rollback", S_ARGS("--last"));
-    s_expect(&r, "rollback", 0);
-    if (!s_says(&r, "drops column public.users.nick holding 1 value: kept a copy"))
-        fail_msg("the kept column is not said\nstdout: %s\nstderr: %s",
-                 r.out, r.err);
-    fl_test_proc_release(&r);
-    {
-        char *after = s_dump(e);
-        fl_test_assert_dumps_equal("after rollback", before, after);
-        free(after);
-    }
+    s_rollback_keeping(e, before, S_ARGS("drops column public.users.nick"
+                                         " holding 1 value: kept a copy"));
     s_assert_value(e, "SELECT string_agg(source_table || ' ' || row_count,"
                       " ',' ORDER BY id) FROM flotilla.backups"
                       " WHERE statement_index = -2", "users 1,log 1,notes 2");
@@ -782,7 +795,6 @@ static void
 test_a_rollback_keeps_what_its_down_drops_by_cascade(void **state)
 {
     s_env *e = *state;
-    fl_test_proc_t r;
     char *before = NULL;
     static const char *const said[] = {
         "drops columns m, m2 of public.users holding values in 2 rows: kept",
@@ -790,6 +802,7 @@ test_a_rollback_keeps_what_its_down_drops_by_cascade(void **state)
         "drops column public.heir.flag holding 1 value: kept",
         "drops table public.ev_2026 holding 1 row: kept",
         "empties table public.leaf holding 1 row: kept",
+        NULL,
     };
 
     s_sql(e, "CREATE TABLE users (id int PRIMARY KEY, name text);"
@@ -826,18 +839,7 @@ test_a_rollback_keeps_what_its_down_drops_by_cascade(void **state)
              "UPDATE heir SET flag = 11;"
              "INSERT INTO ev VALUES (1, '2026-05-05');"
              "INSERT INTO leaf (id, extra) VALUES (7, 8)");
-    s_flotilla(e, &r, NULL, "rollback", S_ARGS("--last"));
-    s_expect(&r, "rollback", 0);
-    for (size_t i = 0; i < sizeof(said) / sizeof(said[0]); i++)
-        if (!s_says(&r, said[i]))
-            fail_msg("\"%s\" is not said\nstdout: %s\nstderr: %s", said[i],
-                     r.out, r.err);
-    fl_test_proc_release(&r);
-    {
-        char *after = s_dump(e);
-        fl_test_assert_dumps_equal("after rollback", before, after);
-        free(after);
-    }
+    s_rollback_keeping(e, before, said);
     s_assert_value(e, "SELECT string_agg(source_table || ' ' || row_count,"
                       " ',' ORDER BY id) FROM flotilla.backups"
                       " WHERE statement_index = -2",
@@ -850,6 +852,48 @@ test_a_rollback_keeps_what_its_down_drops_by_cascade(void **state)
                       " || (SELECT id FROM flotilla_backup.b4) || ','"
                       " || (SELECT extra FROM flotilla_backup.b5)",
                    "tagged,11,1,8");
+    free(before);
+}
+
+/*
+ * A down that drops a field of a composite type (a domain it uses,
+ * dropped with CASCADE, or ALTER TYPE ... DROP ATTRIBUTE) changes every
+ * value of the columns of that type, of arrays of it and of types that
+ * hold it: those columns are kept first.  Before, the field went with
+ * its values, exit 0; the DROP TYPE after it then kept the columns
+ * without it.
+ */
+static void
+test_a_rollback_keeps_the_columns_whose_type_loses_a_field(void **state)
+{
+    s_env *e = *state;
+    char *before = NULL;
+
+    s_sql(e, "CREATE TABLE users (id int PRIMARY KEY, name text);"
+             "INSERT INTO users SELECT g, 'u' || g FROM generate_series(1, 5) g;");
+    s_write(e, S_ALLOW("ban-drop-cascade") S_ALLOW("ban-drop-column"),
+            "CREATE DOMAIN email AS text;\n"
+            "CREATE TYPE contact AS (e email, n int, tag text);\n"
+            "CREATE TYPE card AS (who contact);\n"
+            "ALTER TABLE users ADD COLUMN c contact, ADD COLUMN cs contact[],"
+            " ADD COLUMN k card;",
+            "DROP DOMAIN email CASCADE;\n"
+            "ALTER TYPE contact DROP ATTRIBUTE tag CASCADE;\n"
+            "DROP TYPE card CASCADE;\n"
+            "DROP TYPE contact CASCADE;");
+    before = s_dump(e);
+    (void)s_apply(e, before, S_MUST_APPLY, NULL);
+    s_sql(e, "UPDATE users SET c = ROW('a@x', 1, 't1'),"
+             " cs = ARRAY[ROW('b@x', 2, 't2')::contact],"
+             " k = ROW(ROW('c@x', 3, 't3')) WHERE id = 2");
+    s_rollback_keeping(e, before,
+                       S_ARGS("down statement 1 (0001_step1.sql:",
+                              "drops a field of columns c, cs, k of"
+                              " public.users holding values in 1 row: kept"));
+    /* The first copy holds every value as the application wrote it. */
+    s_assert_value(e, "SELECT c || ' ' || cs || ' ' || k"
+                      " FROM flotilla_backup.b1",
+                   "(a@x,1,t1) {\"(b@x,2,t2)\"} (\"(c@x,3,t3)\")");
     free(before);
 }
 
@@ -1615,6 +1659,7 @@ main(void)
         T(test_a_rollback_keeps_what_its_down_drops),
         T(test_a_rollback_keeps_the_tables_of_a_schema_its_down_drops),
         T(test_a_rollback_keeps_what_its_down_drops_by_cascade),
+        T(test_a_rollback_keeps_the_columns_whose_type_loses_a_field),
         T(test_a_restore_keeps_rows_written_since_the_migration),
         T(test_a_restore_that_would_break_a_foreign_key_is_refused),
         T(test_a_re_created_foreign_key_the_rows_break_is_refused),
