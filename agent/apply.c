@@ -173,6 +173,9 @@ typedef struct {
     s_oids backed;          /* their tables */
     s_oids forced;          /* back up before the first statement (kept
                                across runs: the net found them) */
+    s_oids replaced;        /* of those, the tables whose values changed
+                               where no counter shows (kept across runs):
+                               restored whole (fl_backup_t.replace) */
     s_oids explained;       /* rewritten by a statement that says so */
     s_oids named;           /* written by a statement that names them */
     fl_net_snap_t first;    /* the first run's snapshot: sequences as they
@@ -208,6 +211,7 @@ s_unit_release(s_unit *u)
 {
     s_unit_reset_run(u);
     s_oids_release(&u->forced);
+    s_oids_release(&u->replaced);
     fl__net_snap_release(&u->first);
     fl__net_positions_release(&u->seqpos);
     fl_buf_release(&u->uncovered);
@@ -527,6 +531,7 @@ s_backup_one(fl_pipeline_t *p, s_unit *u, uint32_t oid, const char *lockmode,
         fl_error_move(err, &lerr);
         return rc;
     }
+    b.replace = s_oids_has(&u->replaced, oid);
     u->backups = fl_reallocarray(u->backups, u->nbackups + 1, sizeof(b));
     u->backups[u->nbackups++] = b;
     s_oids_add(&u->backed, oid);
@@ -736,6 +741,46 @@ cleanup:
 }
 
 /*
+ * The tables of the net with a column whose values lost a field: a
+ * field of a composite type this transaction dropped (its domain or type
+ * dropped with CASCADE, ALTER TYPE ... DROP ATTRIBUTE), the column of
+ * that type, an array of it or a type that holds it.  Nothing else shows
+ * it: no column of the table is dropped, no row written, nothing
+ * rewritten.  Asked only when the transaction dropped an attribute of a
+ * relation the net does not hold (a composite type's).
+ */
+static const char s_field_loss_sql[] =
+    FL__TYPES_HOLDING(
+    " SELECT c.reltype FROM pg_catalog.pg_class c"
+    " WHERE c.oid = ANY ($1::pg_catalog.oid[]) AND c.relkind = 'c'")
+    " SELECT DISTINCT f.attrelid" FL__COLUMNS_OF_TY;
+
+static int
+s_field_loss(fl_pipeline_t *p, const fl_net_touched_t *t,
+             const fl_net_snap_t *pre, s_oids *out, fl_error_t *err)
+{
+    fl_buf_t oids = FL_BUF_INIT(0);
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    const char *params[1];
+    int rc = 0;
+
+    for (size_t i = 0; i < t->n; i++)
+        if (t->items[i].dropped && fl__net_find(pre, t->items[i].oid) == NULL)
+            fl_buf_addf(&oids, "%s%u", oids.len ? "," : "{",
+                        t->items[i].oid);
+    if (oids.len == 0)
+        return 0;
+    fl_buf_adds(&oids, "}");
+    params[0] = fl_buf_str(&oids);
+    rc = fl_pg_query(p->pg, &r, s_field_loss_sql, 1, params, err);
+    for (size_t i = 0; rc == 0 && i < r.nrows; i++)
+        s_oids_add(out, (uint32_t)strtoul(fl_pg_value(&r, i, 0), NULL, 10));
+    fl_pg_result_release(&r);
+    fl_buf_release(&oids);
+    return rc;
+}
+
+/*
  * The net, after the last statement and before COMMIT: compares the
  * managed relations with the snapshot taken when the run started.  A
  * table that existed before is destroyed when it is gone, its storage
@@ -753,6 +798,7 @@ s_net(fl_pipeline_t *p, s_unit *u, fl_net_snap_t *post, fl_error_t *err)
     fl_net_touched_t touched = {NULL, 0, NULL, NULL, NULL};
     fl_backup_ctx_t sctx = {u->m->version, p->opts.bundle_id, NULL, 0,
                             p->target};
+    s_oids lost = {NULL, 0};
     int rc;
 
     if ((rc = fl__net_after(p->pg, &p->session, p->target, p->own_tables,
@@ -765,6 +811,8 @@ s_net(fl_pipeline_t *p, s_unit *u, fl_net_snap_t *post, fl_error_t *err)
                                : fl__lo_refusal(u->m, touched.lo, err);
         goto cleanup;
     }
+    if ((rc = s_field_loss(p, &touched, &u->pre, &lost, err)) != 0)
+        goto cleanup;
     {
         fl_buf_t b = FL_BUF_INIT(0);
 
@@ -822,7 +870,19 @@ s_net(fl_pipeline_t *p, s_unit *u, fl_net_snap_t *post, fl_error_t *err)
                      (long long)(a->n_upd - b->n_upd));
         else if (fl__net_lost_column(&touched, b))
             snprintf(reason, sizeof(reason), "a column dropped");
-        if (reason[0] == '\0' || s_oids_has(&u->backed, b->oid))
+        else if (s_oids_has(&lost, b->oid))
+            snprintf(reason, sizeof(reason), "a field of a column's type "
+                     "dropped");
+        if (reason[0] == '\0')
+            continue;
+        if (s_oids_has(&lost, b->oid) && !s_oids_has(&u->replaced, b->oid))
+            /*
+             * Backed up or not (a backup taken after the field went lacks
+             * it), run again with the whole table backed up first and
+             * restored whole.
+             */
+            s_oids_add(&u->replaced, b->oid);
+        else if (s_oids_has(&u->backed, b->oid))
             continue;
         fl_buf_addf(&u->uncovered, "%s%s.%s: %s",
                             u->nuncovered++ ? "; " : "", b->schema, b->name,
@@ -855,6 +915,7 @@ s_net(fl_pipeline_t *p, s_unit *u, fl_net_snap_t *post, fl_error_t *err)
     }
     rc = 0;
 cleanup:
+    s_oids_release(&lost);
     fl__net_touched_release(&touched);
     return rc;
 }

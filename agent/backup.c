@@ -1266,6 +1266,8 @@ fl__backup_reconcile(fl_pg_t *pg, const fl_backup_t *b,
     int intact = 0, keys_ok = 0, inserted = 0, updated = 0, deleted = 0;
     int fast = 0, all_ours = 0, made_added = -1, rc = 0;
 
+    if (b->replace)
+        now = NULL; /* as for a table dropped: every row, match below */
     if ((rc = s_reconcile_rows(pg, b, pre, now, &fast, err)) != 0 || fast) {
         free(kidx);
         return rc;
@@ -1295,7 +1297,8 @@ fl__backup_reconcile(fl_pg_t *pg, const fl_backup_t *b,
                   now->relfilenode != pre->relfilenode;
         qt = fl__qualify(pg, now->schema, now->name);
     }
-    match = keys_ok ? "key" : intact ? "multiset" : b->nkeys ? "key" : "replace";
+    match = b->replace ? "replace" : keys_ok ? "key" : intact ? "multiset"
+                                    : b->nkeys ? "key" : "replace";
     /* The backed-up rows: the table b<id>, or for a file k<id>'s hashes. */
     src = fl_asprintf("flotilla_backup.%c%s", b->dump ? 'k' : 'b', id);
     sfrom = fl_asprintf("%s s", src);

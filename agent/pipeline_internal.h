@@ -403,6 +403,12 @@ typedef struct {
     int rows;
     int64_t nrows, absent, ours;
     int proven;
+    /*
+     * Values of the table may have changed where no counter of it shows
+     * (a field of a column's type dropped): not reconciled; the restore
+     * puts back every row and nothing else (match 'replace').
+     */
+    int replace;
 } fl_backup_t;
 
 /*
@@ -721,6 +727,32 @@ int fl__lock_target(fl_pipeline_t *p, fl_error_t *err) FL_NODISCARD;
     " OR ($1 OPERATOR(pg_catalog.<>) '' AND " l ".objid"                    \
     " OPERATOR(pg_catalog.=) " FL__TARGET_KEY "::pg_catalog.oid"            \
     " AND " l ".mode OPERATOR(pg_catalog.=) 'ExclusiveLock')) "
+/*
+ * The types whose values hold a value of a composite type that start
+ * (a query of type oids) names: those types, arrays and domains of them,
+ * and composite types with an attribute of one, to any depth, as the
+ * recursive query ty(t).  A field dropped from one of the start types
+ * changes every value of a column of one of these (the column is not
+ * dropped, no row is written, the table is not rewritten).  Run with
+ * flotilla's session pins.
+ */
+#define FL__TYPES_HOLDING(start)                                            \
+    "WITH RECURSIVE ty(t) AS (" start                                       \
+    " UNION SELECT h.t FROM ty, LATERAL ("                                  \
+    "  SELECT y.typarray FROM pg_catalog.pg_type y"                         \
+    "  WHERE y.oid = ty.t AND y.typarray <> 0"                              \
+    "  UNION ALL SELECT d.oid FROM pg_catalog.pg_type d"                    \
+    "  WHERE d.typbasetype = ty.t"                                          \
+    "  UNION ALL SELECT c2.reltype FROM pg_catalog.pg_attribute a2"         \
+    "  JOIN pg_catalog.pg_class c2 ON c2.oid = a2.attrelid"                 \
+    "  WHERE a2.atttypid = ty.t AND c2.relkind = 'c' AND a2.attnum > 0"     \
+    "  AND NOT a2.attisdropped) h(t))"
+/* The live columns (f) of a type ty holds; guarded: no scan when none. */
+#define FL__COLUMNS_OF_TY                                                   \
+    " FROM pg_catalog.pg_attribute f WHERE EXISTS (SELECT FROM ty)"         \
+    " AND f.atttypid IN (SELECT ty.t FROM ty) AND f.attnum > 0"             \
+    " AND NOT f.attisdropped"
+
 /* Releases it if held (closing the session would too). */
 void fl__unlock_target(fl_pipeline_t *p);
 /*

@@ -303,21 +303,12 @@ static const char s_rehearsed_sql[] =
  * A table already gone before the statement is not found.
  */
 static const char s_reached_sql[] =
-    "WITH RECURSIVE ty(t) AS ("
+    FL__TYPES_HOLDING(
     " SELECT c1.reltype FROM ROWS FROM (pg_catalog.unnest($4::pg_catalog.oid[]),"
     "  pg_catalog.unnest($5::pg_catalog.int2[])) x(rel, att)"
     "  JOIN pg_catalog.pg_class c1 ON c1.oid = x.rel AND c1.relkind = 'c'"
     "  JOIN pg_catalog.pg_attribute a1 ON a1.attrelid = x.rel"
-    "  AND a1.attnum = x.att AND NOT a1.attisdropped"
-    " UNION SELECT h.t FROM ty, LATERAL ("
-    "  SELECT y.typarray FROM pg_catalog.pg_type y"
-    "  WHERE y.oid = ty.t AND y.typarray <> 0"
-    "  UNION ALL SELECT d.oid FROM pg_catalog.pg_type d"
-    "  WHERE d.typbasetype = ty.t"
-    "  UNION ALL SELECT c2.reltype FROM pg_catalog.pg_attribute a2"
-    "  JOIN pg_catalog.pg_class c2 ON c2.oid = a2.attrelid"
-    "  WHERE a2.atttypid = ty.t AND c2.relkind = 'c' AND a2.attnum > 0"
-    "  AND NOT a2.attisdropped) h(t))"
+    "  AND a1.attnum = x.att AND NOT a1.attisdropped")
     " SELECT c.oid, n.nspname, c.relname, k.what, k.attname,"
     " n.oid = ANY ($6::pg_catalog.oid[])"
     " FROM (SELECT g.rel, 't' AS what, NULL::pg_catalog.name AS attname,"
@@ -333,9 +324,7 @@ static const char s_reached_sql[] =
     "  JOIN pg_catalog.pg_attribute a ON a.attrelid = x.rel"
     "  AND a.attnum = x.att AND NOT a.attisdropped"
     "  UNION ALL SELECT f.attrelid, 'v', f.attname, f.attnum"
-    "  FROM pg_catalog.pg_attribute f WHERE EXISTS (SELECT FROM ty)"
-    "  AND f.atttypid IN (SELECT ty.t FROM ty) AND f.attnum > 0"
-    "  AND NOT f.attisdropped) k"
+    FL__COLUMNS_OF_TY ") k"
     " JOIN pg_catalog.pg_class c ON c.oid = k.rel"
     " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
     " WHERE c.relkind = 'r' AND c.relpersistence <> 't'"

@@ -482,6 +482,35 @@ static const s_case_t s_cases[] = {
      "CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');\n"
      "ALTER TABLE person ADD COLUMN m mood;", S_MUST_APPLY, NULL},
     /*
+     * A field of a composite type dropped (its domain with CASCADE, or
+     * DROP ATTRIBUTE ... CASCADE) takes its values from every column of
+     * the type, of an array of it, of a type that holds it, with no
+     * column dropped, no row written, nothing rewritten: the net saw
+     * nothing and the migration applied with no backup, the values gone
+     * for good (the down adds the field back, empty).
+     */
+    {"test_drop_domain_of_a_composite_field_restores_its_values",
+     "CREATE DOMAIN email AS text;"
+     "CREATE TYPE contact AS (n int, e email);"
+     "CREATE TYPE card AS (who contact);"
+     "CREATE TABLE person (id int PRIMARY KEY, c contact, cs contact[]);"
+     "CREATE TABLE badge (id int PRIMARY KEY, k card);"
+     "INSERT INTO person SELECT g, ROW(g, ('e' || g)::email)::contact,"
+     " ARRAY[ROW(g, ('f' || g)::email)::contact] FROM generate_series(1, 6) g;"
+     "INSERT INTO badge SELECT g, ROW(ROW(g, ('k' || g)::email)::contact)::card"
+     " FROM generate_series(1, 4) g;",
+     S_ALLOW("ban-drop-cascade"), "DROP DOMAIN email CASCADE;",
+     "CREATE DOMAIN email AS text;\n"
+     "ALTER TYPE contact ADD ATTRIBUTE e email CASCADE;", S_MUST_APPLY, NULL},
+    {"test_drop_attribute_of_a_composite_restores_its_values",
+     "CREATE TYPE contact AS (n int, tag text);"
+     "CREATE TABLE person (id int PRIMARY KEY, c contact);"
+     "INSERT INTO person SELECT g, ROW(g, 't' || g)::contact"
+     " FROM generate_series(1, 6) g;",
+     S_ALLOW("ban-drop-column"),
+     "ALTER TYPE contact DROP ATTRIBUTE tag CASCADE;",
+     "ALTER TYPE contact ADD ATTRIBUTE tag text CASCADE;", S_MUST_APPLY, NULL},
+    /*
      * Backups pin no type: the standard enum swap (rename, create, ALTER
      * COLUMN TYPE, drop the old) applies, and its down, which drops a
      * type too, rolls back.
