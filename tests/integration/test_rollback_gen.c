@@ -4,8 +4,9 @@
  * DELETE and ON UPDATE action; audit triggers and triggers that write
  * another table, some marked ENABLE ALWAYS or ENABLE REPLICA; identity
  * ALWAYS and BY DEFAULT and serial columns; tables without a key, some
- * with duplicate rows; indexes, comments, grants) and
- * random migrations of 1 to 4 destructive statements, each with a down
+ * with duplicate rows; composite columns; indexes, comments, grants) and
+ * random migrations of 1 to 4 destructive statements (a composite type's
+ * field dropped among them), each with a down
  * that re-creates only the bare columns and tables it dropped.  A seed
  * passes when apply and rollback leave the full canonical dump as it was,
  * or when apply refuses (exit 3) with nothing changed.
@@ -88,6 +89,8 @@ typedef struct {
     int rows;
     int has_c, has_d, has_p, has_n, has_q;  /* optional columns */
     int c_text;           /* c changed from numeric to text */
+    int has_e;            /* e public.gen_ct<i>: a composite (x int, y text) */
+    int e_short;          /* its type's field y dropped */
     int parent;           /* table p references, or -1 */
     const char *on_delete, *on_update;
     int dropped;
@@ -159,6 +162,8 @@ g_columns(fl_buf_t *b, const g_gen_t *g, const g_table_t *t, int bare)
     if (t->key != K_NONE)
         fl_buf_addf(b, "%s%s, ", key[t->key], bare ? "" : " PRIMARY KEY");
     fl_buf_adds(b, "a int, b text");
+    if (t->has_e)
+        fl_buf_addf(b, ", e public.gen_ct%d", (int)(t - g->t));
     if (t->has_c)
         fl_buf_addf(b, ", c %s", t->c_text ? "text" : "numeric");
     if (t->has_d)
@@ -198,9 +203,10 @@ g_rows(g_gen_t *g, const g_table_t *t, int from, int to)
 {
     fl_buf_t *b = &g->schema;
 
-    fl_buf_addf(b, "INSERT INTO %s (%sa, b%s%s) SELECT %sg, 'b' || g%s",
+    fl_buf_addf(b, "INSERT INTO %s (%sa, b%s%s%s) SELECT %sg, 'b' || g%s",
                         t->q, t->key == K_INT ? "id, " : "", t->has_c ? ", c" : "",
-                        t->has_p ? ", p" : "", t->key == K_INT ? "g, " : "",
+                        t->has_p ? ", p" : "", t->has_e ? ", e" : "",
+                        t->key == K_INT ? "g, " : "",
                         t->has_c ? ", g * 1.5" : "");
     if (t->has_p) {
         int restricts = strcmp(t->on_delete, "RESTRICT") == 0 ||
@@ -210,6 +216,8 @@ g_rows(g_gen_t *g, const g_table_t *t, int from, int to)
         fl_buf_addf(b, ", CASE WHEN g %% %d = 0 THEN g %% %d + 1 END",
                             restricts ? 5 : 1, g->t[t->parent].rows);
     }
+    if (t->has_e)
+        fl_buf_addf(b, ", ROW(g, 'y' || g)::public.gen_ct%d", (int)(t - g->t));
     fl_buf_addf(b, " FROM generate_series(%d, %d) g;\n", from, to);
 }
 
@@ -244,6 +252,10 @@ g_make_table(g_gen_t *g, int i)
     }
     t->has_n = t->key == K_NONE && g_chance(r, 40);
     t->has_q = t->key == K_INT && g_chance(r, 30);
+    /* Without a draw of its own: the seeds' other choices stay. */
+    t->has_e = t->rows % 3 == 0;
+    if (t->has_e)
+        fl_buf_addf(b, "CREATE TYPE public.gen_ct%d AS (x int, y text);\n", i);
     fl_buf_addf(b, "CREATE TABLE %s (", t->q);
     g_columns(b, g, t, 0);
     fl_buf_adds(b, ");\n");
@@ -398,6 +410,18 @@ g_statement(g_gen_t *g, int k, g_table_t *t)
     fl_buf_t *u = &g->up;
     g_rng_t *r = &g->rng;
 
+    /* Without a kind of its own: the seeds' other choices stay. */
+    if ((k == G_ALTER_TYPE || k == G_DROP_COLUMN) && t->has_e && !t->e_short &&
+        t->rows % 2 == 0) {
+        int i = (int)(t - g->t);
+        fl_buf_addf(u, "ALTER TYPE public.gen_ct%d DROP ATTRIBUTE y CASCADE;\n",
+                    i);
+        g_allow(g, "ban-drop-column");
+        g_down(g, fl_asprintf("ALTER TYPE public.gen_ct%d ADD ATTRIBUTE y text"
+                              " CASCADE;", i));
+        t->e_short = 1;
+        return;
+    }
     if ((k == G_UPDATE_KEY && (t->key == K_NONE || t->key == K_ALWAYS)) ||
         (k == G_DROP_COLUMN && !t->has_c && !t->has_d && !t->has_p) ||
         (k == G_ALTER_TYPE && !t->has_c) || (k == G_UPSERT && !g_keyed(t)))
