@@ -952,11 +952,19 @@ fl_pipeline_rollback(fl_pipeline_t *p, const fl_source_t *src,
                      const char *bundle_id, int *count, fl_error_t *err)
 {
     fl_error_t local = FL_ERROR_INIT;
-    int rc = s_rollback(p, src, mode, to_version, bundle_id, count,
-                        err ? err : &local);
+    int rc;
 
+    p->kept = 0;
+    rc = s_rollback(p, src, mode, to_version, bundle_id, count,
+                    err ? err : &local);
     fl_error_clear(&local);
     return rc;
+}
+
+int
+fl_pipeline_kept(const fl_pipeline_t *p)
+{
+    return p->kept;
 }
 
 int

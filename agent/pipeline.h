@@ -365,6 +365,13 @@ int fl_pipeline_rollback(fl_pipeline_t *p, const fl_source_t *src,
                          const fl_version_t *to_version,
                          const char *bundle_id, int *count,
                          fl_error_t *err) FL_NODISCARD;
+/*
+ * How many copies the last fl_pipeline_rollback() kept, committed, of
+ * data it removed: what a down dropped or emptied, rows the restore
+ * replaced that were written since the migration (flotilla_backup,
+ * never restored; `flotilla backups list --leftovers`).
+ */
+int fl_pipeline_kept(const fl_pipeline_t *p);
 
 /* ---- Baselines (agent/baseline.c) ---- */
 

@@ -585,6 +585,7 @@ typedef struct {
 struct fl_pipeline {
     fl_pipeline_opts_t opts;
     fl_pg_t *pg;
+    int kept;          /* copies the last rollback kept (fl_pipeline_kept) */
     int cancelled;     /* atomic */
     int locked;        /* the target's advisory lock is held */
     int dry_run;       /* plan: write nothing */

@@ -506,6 +506,8 @@ static void
 s_kept_say(fl_pipeline_t *p, const fl_migration_t *m, fl_restore_t *res,
            int say)
 {
+    if (say)
+        p->kept += (int)res->nkept;
     for (size_t i = 0; i < res->nkept; i++) {
         if (say)
             fl__event(p, FL_STEP_ROLLBACK, FL_STEP_OK, m, 0, NULL, "%s",

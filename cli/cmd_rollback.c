@@ -251,14 +251,22 @@ fl_cmd_rollback(int argc, char **argv)
     if (code == FL_EXIT_REFUSED)
         code = FL_EXIT_FAILED;
     if (c.json) {
-        json_t *o = fl_json_pack("{s:b, s:i}", "ok", rc == 0, "rolled_back", count);
+        json_t *o = fl_json_pack("{s:b, s:i, s:i}", "ok", rc == 0,
+                                 "rolled_back", count, "kept",
+                                 p ? fl_pipeline_kept(p) : 0);
         if (rc != 0)
             json_object_set_new(o, "error", fl_json_pack("{s:s, s:s?, s:s?}",
                 "message", err.message, "detail", err.detail, "hint", err.hint));
         fl_dbcmd_print_json(o);
         json_decref(o);
     } else if (rc == 0) {
-        printf("rolled back %d migration%s\n", count, count == 1 ? "" : "s");
+        int kept = fl_pipeline_kept(p);
+        printf("rolled back %d migration%s", count, count == 1 ? "" : "s");
+        if (kept > 0)
+            printf("; kept %d cop%s of data it removed, never restored "
+                   "(flotilla backups list --leftovers)", kept,
+                   kept == 1 ? "y" : "ies");
+        printf("\n");
     }
     if (rc != 0)
         fl_cli_report("rollback", &err, code);

@@ -692,16 +692,18 @@ test_rollback_after_apply_under_other_output_settings(void **state)
 }
 
 /*
- * Rolls back the last migration, which must succeed saying each of
- * needles (NULL-terminated), and leave the database as dump before.
+ * Rolls back (with extra arguments) the last migration, which must
+ * succeed saying each of needles (NULL-terminated), and leave the
+ * database as dump before.
  */
 static void
-s_rollback_keeping(s_env *e, const char *before, const char *const *needles)
+s_rollback_keeping(s_env *e, const char *before, const char *const *extra,
+                   const char *const *needles)
 {
     fl_test_proc_t r;
     char *after = NULL;
 
-    s_flotilla(e, &r, NULL, "rollback", S_ARGS("--last"));
+    s_flotilla(e, &r, NULL, "rollback", extra);
     s_expect(&r, "rollback", 0);
     for (size_t i = 0; needles[i] != NULL; i++)
         if (!s_says(&r, needles[i]))
@@ -745,8 +747,11 @@ test_a_rollback_keeps_what_its_down_drops(void **state)
              " (2, 'and this');"
              "UPDATE users SET nick = 'bob' WHERE id = 3;"
              "INSERT INTO log VALUES ('a line')");
-    s_rollback_keeping(e, before, S_ARGS("drops column public.users.nick"
-                                         " holding 1 value: kept a copy"));
+    s_rollback_keeping(e, before, S_ARGS("--last"),
+                       S_ARGS("drops column public.users.nick holding 1"
+                              " value: kept a copy",
+                              "rolled back 1 migration; kept 3 copies of data"
+                              " it removed, never restored"));
     s_assert_value(e, "SELECT string_agg(source_table || ' ' || row_count,"
                       " ',' ORDER BY id) FROM flotilla.backups"
                       " WHERE statement_index = -2", "users 1,log 1,notes 2");
@@ -868,7 +873,7 @@ test_a_rollback_keeps_what_its_down_drops_by_cascade(void **state)
              "UPDATE heir SET flag = 11;"
              "INSERT INTO ev VALUES (1, '2026-05-05');"
              "INSERT INTO leaf (id, extra) VALUES (7, 8)");
-    s_rollback_keeping(e, before, said);
+    s_rollback_keeping(e, before, S_ARGS("--last"), said);
     s_assert_value(e, "SELECT string_agg(source_table || ' ' || row_count,"
                       " ',' ORDER BY id) FROM flotilla.backups"
                       " WHERE statement_index = -2",
@@ -915,8 +920,8 @@ test_a_rollback_keeps_the_columns_whose_type_loses_a_field(void **state)
     s_sql(e, "UPDATE users SET c = ROW('a@x', 1, 't1'),"
              " cs = ARRAY[ROW('b@x', 2, 't2')::contact],"
              " k = ROW(ROW('c@x', 3, 't3')) WHERE id = 2");
-    s_rollback_keeping(e, before,
-                       S_ARGS("down statement 1 (0001_step1.sql:",
+    s_rollback_keeping(e, before, S_ARGS("--last", "--json"),
+                       S_ARGS("\"kept\": 4", "down statement 1 (0001_step1.sql:",
                               "drops a field of columns c, cs, k of"
                               " public.users holding values in 1 row: kept"));
     /* The first copy holds every value as the application wrote it. */
