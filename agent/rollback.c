@@ -367,6 +367,49 @@ s_drops(const fl_stmt_t *st)
     return 0;
 }
 
+/* A row of s_rehearsed_sql: kind ('r', 'a', 'n'), oid, value. */
+typedef struct {
+    char kind;
+    const char *oid;
+    const char *v;
+} s_seen_t;
+
+/*
+ * s_reached_sql over what a rehearsal saw (rows), once it is rolled
+ * back: *out gets the user tables to keep, with what happens to each.
+ */
+static int
+s_reached(fl_pipeline_t *p, const s_seen_t *rows, size_t n, int truncate,
+          fl_pg_result_t *out, fl_error_t *err)
+{
+    fl_buf_t list[6];
+    const char *params[7];
+    int rc;
+
+    for (size_t i = 0; i < 6; i++)
+        fl_buf_init(&list[i], 0);
+    for (size_t i = 0; i < n; i++) {
+        const s_seen_t *x = &rows[i];
+        size_t which = x->kind == 'n' ? 5 : x->kind == 'a' ? 3
+                       : x->v == NULL ? 0 : 1;
+
+        fl_buf_addf(&list[which], "%s%s", list[which].len ? "," : "{",
+                    x->oid);
+        if (which == 1 || which == 3)
+            fl_buf_addf(&list[which + 1], "%s%s",
+                        list[which + 1].len ? "," : "{", x->v);
+    }
+    for (size_t i = 0; i < 6; i++) {
+        fl_buf_adds(&list[i], list[i].len ? "}" : "{}");
+        params[i] = fl_buf_str(&list[i]);
+    }
+    params[6] = truncate ? "true" : "false";
+    rc = fl_pg_query(p->pg, out, s_reached_sql, 7, params, err);
+    for (size_t i = 0; i < 6; i++)
+        fl_buf_release(&list[i]);
+    return rc;
+}
+
 /*
  * Rehearses statement index behind a savepoint and rolls it back; *out
  * gets what s_reached_sql finds it dropped or emptied.
@@ -378,8 +421,6 @@ s_rehearse(fl_pipeline_t *p, const fl_migration_t *m,
 {
     const fl_stmt_t *st = &stmts->items[index];
     fl_pg_result_t r = FL_PG_RESULT_INIT;
-    fl_buf_t list[6];
-    const char *params[7];
     int rc, truncate = 0;
 
     for (size_t d = 0; d < st->ndestroys; d++)
@@ -410,50 +451,34 @@ s_rehearse(fl_pipeline_t *p, const fl_migration_t *m,
         fl_pg_result_release(&r);
         return rc; /* the statement's own error: the caller's to handle */
     }
-    for (size_t i = 0; i < 6; i++)
-        fl_buf_init(&list[i], 0);
-    for (size_t i = 0; i < r.nrows; i++) {
-        const char *k = fl_pg_value(&r, i, 0), *oid = fl_pg_value(&r, i, 1);
-        const char *v = fl_pg_value(&r, i, 2);
-        size_t which = *k == 'n' ? 5 : *k == 'a' ? 3 : v == NULL ? 0 : 1;
-
-        fl_buf_addf(&list[which], "%s%s", list[which].len ? "," : "{", oid);
-        if (which == 1 || which == 3)
-            fl_buf_addf(&list[which + 1], "%s%s",
-                        list[which + 1].len ? "," : "{", v);
+    {
+        s_seen_t *seen = fl_calloc(r.nrows + 1, sizeof(*seen));
+        for (size_t i = 0; i < r.nrows; i++)
+            seen[i] = (s_seen_t){*fl_pg_value(&r, i, 0), fl_pg_value(&r, i, 1),
+                                 fl_pg_value(&r, i, 2)};
+        rc = s_reached(p, seen, r.nrows, truncate, out, err);
+        free(seen);
     }
-    for (size_t i = 0; i < 6; i++) {
-        fl_buf_adds(&list[i], list[i].len ? "}" : "{}");
-        params[i] = fl_buf_str(&list[i]);
-    }
-    params[6] = truncate ? "true" : "false";
     fl_pg_result_release(&r);
-    rc = fl_pg_query(p->pg, out, s_reached_sql, 7, params, err);
-    for (size_t i = 0; i < 6; i++)
-        fl_buf_release(&list[i]);
     return rc;
 }
 
+/* Keeps what r (s_reached_sql's rows) names, before statement index. */
 static int
-s_keep(fl_pipeline_t *p, const fl_migration_t *m, const fl_stmt_list_t *stmts,
-       size_t index, fl__stats_t *stats, fl_restore_t *res, fl_error_t *err)
+s_keep_reached(fl_pipeline_t *p, const fl_migration_t *m, const fl_stmt_t *st,
+               size_t index, const fl_pg_result_t *res_rows,
+               fl_restore_t *res, fl_error_t *err)
 {
-    const fl_stmt_t *st = &stmts->items[index];
     fl_backup_ctx_t ctx = {m->version, NULL, NULL, 0, p->target};
-    fl_pg_result_t r = FL_PG_RESULT_INIT;
-    int rc;
+    const fl_pg_result_t *rr = res_rows;
+    int rc = 0;
 
-    if (!s_drops(st))
-        return 0;
-    if ((rc = fl__session_leave(p->pg, &p->session, err)) != 0 ||
-        (rc = s_rehearse(p, m, stmts, index, stats, &r, err)) != 0)
-        goto cleanup;
-    for (size_t i = 0; rc == 0 && i < r.nrows;) {
-        const char *oid = fl_pg_value(&r, i, 0);
-        const char *schema = fl_pg_value(&r, i, 1);
-        const char *table = fl_pg_value(&r, i, 2);
-        char what = *fl_pg_value(&r, i, 3);
-        int schema_gone = strcmp(fl_pg_value(&r, i, 5), "t") == 0;
+    for (size_t i = 0; rc == 0 && i < rr->nrows;) {
+        const char *oid = fl_pg_value(rr, i, 0);
+        const char *schema = fl_pg_value(rr, i, 1);
+        const char *table = fl_pg_value(rr, i, 2);
+        char what = *fl_pg_value(rr, i, 3);
+        int schema_gone = strcmp(fl_pg_value(rr, i, 5), "t") == 0;
         /* Columns dropped ('c'), then those losing a field ('v'). */
         const char **cols = NULL;
         size_t ncols = 0, ndropped = 0, j = i;
@@ -462,11 +487,11 @@ s_keep(fl_pipeline_t *p, const fl_migration_t *m, const fl_stmt_list_t *stmts,
         fl_buf_t said = FL_BUF_INIT(0);
 
         /* The table's rows: a table dropped or emptied comes first. */
-        for (; j < r.nrows && strcmp(fl_pg_value(&r, j, 0), oid) == 0; j++)
+        for (; j < rr->nrows && strcmp(fl_pg_value(rr, j, 0), oid) == 0; j++)
             if (what == 'c' || what == 'v') {
                 cols = fl_reallocarray(cols, ncols + 1, sizeof(*cols));
-                cols[ncols++] = fl_pg_value(&r, j, 4);
-                ndropped += *fl_pg_value(&r, j, 3) == 'c';
+                cols[ncols++] = fl_pg_value(rr, j, 4);
+                ndropped += *fl_pg_value(rr, j, 3) == 'c';
             }
         rc = fl__backup_keep(p->pg, &ctx,
                              (uint32_t)strtoul(oid, NULL, 10), cols, ncols,
@@ -496,7 +521,120 @@ s_keep(fl_pipeline_t *p, const fl_migration_t *m, const fl_stmt_list_t *stmts,
         free(cols);
         i = j;
     }
+    return rc;
+}
+
+/*
+ * A statement whose effects only running it tells (a DO block, a
+ * function: st->opaque), run behind a savepoint: when, beyond what the
+ * transaction had dropped before it (seen the same way as a rehearsal
+ * sees it), it dropped or replaced nothing, it stays as it ran (*ran 1);
+ * otherwise it is rolled back, what it dropped is kept, and the caller
+ * runs it again (its effects outside the transaction, a sequence it
+ * advanced, twice).
+ */
+static int
+s_probe(fl_pipeline_t *p, const fl_migration_t *m,
+        const fl_stmt_list_t *stmts, size_t index, fl__stats_t *stats,
+        fl_restore_t *res, int *ran, fl_error_t *err)
+{
+    fl_pg_result_t before = FL_PG_RESULT_INIT, after = FL_PG_RESULT_INIT,
+                   reached = FL_PG_RESULT_INIT, left = FL_PG_RESULT_INIT;
+    s_seen_t *fresh = NULL;
+    size_t nfresh = 0;
+    int rc;
+
+    *ran = 0;
+    rc = fl_pg_query(p->pg, &before, s_rehearsed_sql, 0, NULL, err);
+    if (rc == 0)
+        rc = fl_pg_exec(p->pg, "SAVEPOINT flotilla_keep", err);
+    if (rc == 0)
+        rc = fl__run(p, m, stmts, (int)index, 1, 0, stats, err);
+    if (rc == 0) {
+        fl_pg_step_t steps[2];
+        size_t n = fl__session_leave_step(&p->session, 1, &steps[0], &left);
+        size_t leave = n;
+
+        steps[n++] = (fl_pg_step_t){"flotilla_keep_rehearsed",
+                                    s_rehearsed_sql, 0, NULL, &after};
+        rc = fl_pg_batch(p->pg, steps, n, err);
+        if (rc == 0 && leave)
+            fl__session_left(&p->session, &left);
+    }
+    if (rc != 0)
+        goto cleanup;
+    /* What is new: a relation gone or replaced, a column, a schema. */
+    fresh = fl_calloc(after.nrows + 1, sizeof(*fresh));
+    for (size_t i = 0; i < after.nrows; i++) {
+        s_seen_t x = {*fl_pg_value(&after, i, 0), fl_pg_value(&after, i, 1),
+                      fl_pg_value(&after, i, 2)};
+        int known = 0, changed = 0;
+
+        for (size_t j = 0; j < before.nrows && !known; j++) {
+            const char *bv = fl_pg_value(&before, j, 2);
+            if (*fl_pg_value(&before, j, 0) != x.kind ||
+                strcmp(fl_pg_value(&before, j, 1), x.oid) != 0 ||
+                (x.kind == 'a' && strcmp(bv, x.v) != 0))
+                continue;
+            if (x.kind != 'r') {
+                known = 1;
+            } else if ((bv == NULL) == (x.v == NULL) &&
+                       (bv == NULL || strcmp(bv, x.v) == 0)) {
+                known = 1;
+            } else {
+                known = 1;
+                changed = 1;
+            }
+        }
+        /* A relation newly locked and still there: nothing happened. */
+        if ((!known && (x.kind != 'r' || x.v == NULL)) || changed)
+            fresh[nfresh++] = x;
+    }
+    if (nfresh == 0) {
+        *ran = 1;
+        rc = fl_pg_exec(p->pg, "RELEASE SAVEPOINT flotilla_keep", err);
+        goto cleanup;
+    }
+    rc = fl_pg_exec(p->pg, "ROLLBACK TO SAVEPOINT flotilla_keep;"
+                           " RELEASE SAVEPOINT flotilla_keep", err);
+    /* Rolled back with the savepoint: flotilla's settings again. */
+    if (rc == 0)
+        rc = s_reached(p, fresh, nfresh, 1, &reached, err);
+    if (rc == 0)
+        rc = s_keep_reached(p, m, &stmts->items[index], index, &reached, res,
+                            err);
 cleanup:
+    free(fresh);
+    fl_pg_result_release(&before);
+    fl_pg_result_release(&after);
+    fl_pg_result_release(&reached);
+    fl_pg_result_release(&left);
+    return rc;
+}
+
+/*
+ * Before down statement index runs: keeps what it would drop (s_rehearse)
+ * or, for an opaque statement, runs it as s_probe does (*ran 1: it ran,
+ * and the caller must not run it again).
+ */
+static int
+s_keep(fl_pipeline_t *p, const fl_migration_t *m, const fl_stmt_list_t *stmts,
+       size_t index, fl__stats_t *stats, fl_restore_t *res, int *ran,
+       fl_error_t *err)
+{
+    const fl_stmt_t *st = &stmts->items[index];
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    int rc;
+
+    *ran = 0;
+    if (!s_drops(st) && !st->opaque)
+        return 0;
+    if ((rc = fl__session_leave(p->pg, &p->session, err)) != 0)
+        return rc;
+    if (st->opaque && !s_drops(st))
+        return s_probe(p, m, stmts, index, stats, res, ran, err);
+    if ((rc = s_rehearse(p, m, stmts, index, stats, &r, err)) == 0)
+        rc = s_keep_reached(p, m, st, index, &r, res, err);
     fl_pg_result_release(&r);
     return rc;
 }
@@ -541,8 +679,9 @@ s_down_once(fl_pipeline_t *p, const fl_ledger_row_t *row, fl_migration_t *m,
     if (rc == 0 && p->target[0])
         rc = s_outside_begin(p, outside, err);
     for (size_t i = 0; i < stmts->count && rc == 0; i++) {
-        rc = s_keep(p, m, stmts, i, stats, res, err);
-        if (rc == 0)
+        int ran = 0;
+        rc = s_keep(p, m, stmts, i, stats, res, &ran, err);
+        if (rc == 0 && !ran)
             rc = fl__run(p, m, stmts, (int)i, 1, 0, stats, err);
     }
     if (rc == 0 && p->target[0])
@@ -665,13 +804,15 @@ fl__rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
 
                 /* What it SETs LOCAL ends with its COMMIT (session.c). */
                 p->session.session_level = tx;
+                int ran = 0;
+
                 rc = tx ? fl_pg_exec(p->pg, "BEGIN", err)
                         : fl__reach_check(p, &m, st, 1, err);
-                if (rc == 0 && tx)
-                    rc = s_keep(p, &m, &stmts, i, &stats, &res, err);
                 if (rc == 0 && check)
                     rc = s_outside_begin(p, outside, err);
-                if (rc == 0)
+                if (rc == 0 && tx)
+                    rc = s_keep(p, &m, &stmts, i, &stats, &res, &ran, err);
+                if (rc == 0 && !ran)
                     rc = fl__run(p, &m, &stmts, (int)i, tx,
                                  tx ? 0 : p->opts.lock_retries, &stats, err);
                 if (rc == 0 || !tx || strcmp(err->sqlstate, "55P03") != 0)

@@ -932,6 +932,62 @@ test_a_rollback_keeps_the_columns_whose_type_loses_a_field(void **state)
 }
 
 /*
+ * A DO block in a down whose drops only running it tells: it runs behind
+ * a savepoint; when it dropped nothing it stays as it ran (once), else
+ * it is rolled back, what it dropped is kept, and it runs again (twice:
+ * a sequence it advances says so).  A column of the same table dropped
+ * by an earlier statement does not hide its own.  Before, what it
+ * dropped went with the application's data, exit 0, nothing said.
+ */
+static void
+test_a_rollback_keeps_what_a_do_block_in_its_down_drops(void **state)
+{
+    s_env *e = *state;
+    char *before = NULL;
+
+    s_sql(e, "CREATE TABLE users (id int PRIMARY KEY, name text);"
+             "INSERT INTO users SELECT g, 'u' || g FROM generate_series(1, 5) g;"
+             "CREATE SEQUENCE runs;");
+    s_write(e, S_ALLOW("opaque-statement"),
+            "CREATE TABLE notes (id int, body text);\n"
+            "ALTER TABLE users ADD COLUMN nick text, ADD COLUMN tag text;",
+            "DO $$ BEGIN PERFORM nextval('runs'); END $$;\n"
+            "ALTER TABLE users DROP COLUMN tag;\n"
+            "DO $$ BEGIN PERFORM nextval('runs'); DROP TABLE notes;"
+            " EXECUTE 'ALTER TABLE users DROP COLUMN nick'; END $$;");
+    before = s_dump(e);
+    fl_test_dump_without(before, "sequence public.runs ");
+    (void)s_apply(e, before, S_MUST_APPLY, NULL);
+    s_sql(e, "INSERT INTO notes VALUES (1, 'written since');"
+             "UPDATE users SET nick = 'bob', tag = 't' WHERE id = 3");
+    {
+        fl_test_proc_t r;
+        char *after = NULL;
+
+        s_flotilla(e, &r, NULL, "rollback", S_ARGS("--last"));
+        s_expect(&r, "rollback", 0);
+        if (!s_says(&r, "down statement 3 (0001_step1.sql:") ||
+            !s_says(&r, "drops table public.notes holding 1 row: kept") ||
+            !s_says(&r, "drops column public.users.nick holding 1 value:"
+                        " kept") ||
+            !s_says(&r, "kept 3 copies"))
+            fail_msg("what the DO block dropped is not said\nstdout: %s\n"
+                     "stderr: %s", r.out, r.err);
+        fl_test_proc_release(&r);
+        after = s_dump(e);
+        fl_test_dump_without(after, "sequence public.runs ");
+        fl_test_assert_dumps_equal("after rollback", before, after);
+        free(after);
+    }
+    /* Once for the block that dropped nothing, twice for the other. */
+    s_assert_value(e, "SELECT last_value FROM runs", "3");
+    s_assert_value(e, "SELECT (SELECT body FROM flotilla_backup.b3) || ','"
+                      " || (SELECT nick FROM flotilla_backup.b2 WHERE id = 3)",
+                   "written since,bob");
+    free(before);
+}
+
+/*
  * The restore puts back the rows the migration changed or deleted and
  * removes the ones it added, by key: a row the application wrote since
  * under one of those keys (a deleted row's key used again, a changed row
@@ -1694,6 +1750,7 @@ main(void)
         T(test_a_rollback_keeps_the_tables_of_a_schema_its_down_drops),
         T(test_a_rollback_keeps_what_its_down_drops_by_cascade),
         T(test_a_rollback_keeps_the_columns_whose_type_loses_a_field),
+        T(test_a_rollback_keeps_what_a_do_block_in_its_down_drops),
         T(test_a_restore_keeps_rows_written_since_the_migration),
         T(test_a_restore_that_would_break_a_foreign_key_is_refused),
         T(test_a_re_created_foreign_key_the_rows_break_is_refused),
