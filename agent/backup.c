@@ -1016,22 +1016,71 @@ cleanup:
     return rc;
 }
 
+/*
+ * The constant DEFAULT of each of the columns ($2, a JSON array of
+ * names) of table $1, as SQL (a literal PostgreSQL writes from the Const
+ * it stored: no call, nothing to run); a column without one, or whose
+ * DEFAULT is an expression (now()), has no row.
+ */
+static const char s_const_defaults_sql[] =
+    "SELECT a.attname, pg_catalog.pg_get_expr(d.adbin, d.adrelid)"
+    " FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_attrdef d"
+    " ON d.adrelid OPERATOR(pg_catalog.=) a.attrelid"
+    " AND d.adnum OPERATOR(pg_catalog.=) a.attnum"
+    " WHERE a.attrelid OPERATOR(pg_catalog.=) $1::pg_catalog.oid"
+    " AND a.attname OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT x::pg_catalog.name"
+    " FROM pg_catalog.json_array_elements_text($2::pg_catalog.json) x))"
+    " AND pg_catalog.starts_with(d.adbin::pg_catalog.text, '{CONST ')";
+
 int
 fl__backup_keep(fl_pg_t *pg, const fl_backup_ctx_t *ctx, uint32_t oid,
                 const char *const *columns, size_t ncolumns,
                 long long *kept, char **describe, fl_error_t *err)
 {
-    fl_buf_t where = FL_BUF_INIT(0);
-    int rc;
+    fl_buf_t where = FL_BUF_INIT(0), names = FL_BUF_INIT(0);
+    fl_pg_result_t defs = FL_PG_RESULT_INIT;
+    char oidtext[16];
+    const char *params[2] = {oidtext, NULL};
+    int rc = 0;
 
-    for (size_t i = 0; i < ncolumns; i++) {
+    /*
+     * A column's values are the application's where they differ from a
+     * constant DEFAULT it has (a column added with one holds it in every
+     * row), else where they are not NULL.
+     */
+    if (ncolumns > 0) {
+        json_t *a = json_array();
+        char *text = NULL;
+        for (size_t i = 0; i < ncolumns; i++)
+            json_array_append_new(a, json_string(columns[i]));
+        text = json_dumps(a, JSON_COMPACT);
+        json_decref(a);
+        fl_buf_adds(&names, text);
+        free(text);
+        snprintf(oidtext, sizeof(oidtext), "%u", oid);
+        params[1] = fl_buf_str(&names);
+        rc = fl_pg_query(pg, &defs, s_const_defaults_sql, 2, params, err);
+    }
+    for (size_t i = 0; rc == 0 && i < ncolumns; i++) {
         char *qc = fl_pg_quote_ident(pg, columns[i]);
-        fl_buf_addf(&where, "%st.%s IS NOT NULL", i ? " OR " : "", qc);
+        const char *def = NULL;
+
+        for (size_t k = 0; k < defs.nrows && def == NULL; k++)
+            if (strcmp(fl_pg_value(&defs, k, 0), columns[i]) == 0)
+                def = fl_pg_value(&defs, k, 1);
+        if (def != NULL)
+            fl_buf_addf(&where, "%st.%s IS DISTINCT FROM (%s)",
+                        i ? " OR " : "", qc, def);
+        else
+            fl_buf_addf(&where, "%st.%s IS NOT NULL", i ? " OR " : "", qc);
         free(qc);
     }
-    rc = s_keep_where(pg, ctx, oid, "ACCESS EXCLUSIVE",
-                      ncolumns ? fl_buf_str(&where) : "true", kept, describe,
-                      err);
+    if (rc == 0)
+        rc = s_keep_where(pg, ctx, oid, "ACCESS EXCLUSIVE",
+                          ncolumns ? fl_buf_str(&where) : "true", kept,
+                          describe, err);
+    fl_pg_result_release(&defs);
+    fl_buf_release(&names);
     fl_buf_release(&where);
     return rc;
 }
