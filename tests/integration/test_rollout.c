@@ -564,6 +564,7 @@ static const char *const s_not_null[] = {
  * 100%), with a bake time: every target applied exactly once, in the
  * waves written when the rollout started, each wave's first migration
  * started after the previous wave's last one finished plus the bake.
+ * Then its fleet rollback, keeping what the application wrote.
  */
 static void
 test_rollout_staged_four_apply_every_target_once(void **state)
@@ -632,6 +633,39 @@ test_rollout_staged_four_apply_every_target_once(void **state)
                 fail_msg("wave %d started %.3f s after wave %d ended (bake "
                          "1 s)", k + 2, start[k + 1] - end[k], k + 1);
     }
+    /*
+     * The application writes one flag on one tenant; the fleet rollback
+     * drops the column everywhere and keeps, on that tenant alone, the
+     * row whose flag is not the column's DEFAULT, and the same row as the
+     * restore replaces it (written since the migration: docs/pipeline.md,
+     * "What down drops is kept").
+     */
+    s_exec_on(s, 2, "UPDATE items SET flag = 9 WHERE id = 1");
+    {
+        char *rid = fl_strdup(id);
+        const char *args[] = {"rollback", rid, "--watch", NULL};
+        json_t *rb = s_rollout(s, S_EXIT_ROLLED_BACK, args);
+
+        assert_int_equal(s_acc(rb, "rolled_back"), S_TENANTS);
+        json_decref(rb);
+        free(rid);
+    }
+    for (int i = 0; i < S_TENANTS; i++) {
+        assert_false(s_has_column(s, i, "flag"));
+        assert_int_equal(s_long(s, i, "SELECT count(*) FROM flotilla.backups"
+                                " WHERE statement_index = -2"),
+                         i == 2 ? 2 : 0);
+    }
+    {
+        /* The up's backup is b1; the down's copy comes next. */
+        char *v = s_value(s, 2, "SELECT string_agg(location || ' '"
+                          " || row_count, ',' ORDER BY id) FROM"
+                          " flotilla.backups WHERE statement_index = -2");
+        assert_string_equal(v, "flotilla_backup.b2 1,flotilla_backup.b3 1");
+        free(v);
+    }
+    assert_int_equal(s_long(s, 2, "SELECT flag FROM flotilla_backup.b2"
+                            " WHERE id = 1"), 9);
     json_decref(st);
     free(bundle);
     s->passed = 1;
