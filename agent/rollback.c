@@ -235,8 +235,9 @@ s_settle(fl_pipeline_t *p, fl_error_t *err)
  * with a parent's children and the tables CASCADE reaches) hold data --
  * rows the application wrote since the migration, most often -- that
  * the rollback keeps: each table's rows (for columns, the rows where one
- * of them is not NULL) are copied first (fl__backup_keep); what was kept
- * goes to res->kept, said once the transaction commits.  The copies are
+ * of them differs from its constant DEFAULT, or is not NULL) are copied
+ * first (fl__backup_keep); what was kept goes to res->kept, said once
+ * the transaction commits.  The copies are
  * never restored: once the rollback commits they are leftovers, listed
  * by `flotilla backups list` and removed by `prune --leftovers`.  A
  * rollback returns the schema to what it was, and keeps what that
@@ -249,10 +250,15 @@ s_settle(fl_pipeline_t *p, fl_error_t *err)
  * storage a TRUNCATE replaced, the schemas it dropped), and rolled back;
  * the copies are made, then the statement runs for real.  Only
  * statements that name something they drop or empty, or cascade, are
- * rehearsed.
+ * rehearsed; one whose effects only running it tells (a DO block) is run
+ * once and rolled back only when it dropped something (s_probe).
  */
-/* Adds what fl__backup_keep kept before down statement index to res. */
-/* ncols: 0, the table's rows; 1, the column's values; more, values in rows. */
+
+/*
+ * Adds what fl__backup_keep kept before down statement index to res;
+ * ncols: 0, the table's rows; 1, the column's values; more, values in
+ * rows.
+ */
 static void
 s_kept(fl_restore_t *res, const fl_migration_t *m, const fl_stmt_t *st,
        size_t index, const char *what, long long kept, size_t ncols,
@@ -466,11 +472,10 @@ s_rehearse(fl_pipeline_t *p, const fl_migration_t *m,
 /* Keeps what r (s_reached_sql's rows) names, before statement index. */
 static int
 s_keep_reached(fl_pipeline_t *p, const fl_migration_t *m, const fl_stmt_t *st,
-               size_t index, const fl_pg_result_t *res_rows,
-               fl_restore_t *res, fl_error_t *err)
+               size_t index, const fl_pg_result_t *rr, fl_restore_t *res,
+               fl_error_t *err)
 {
     fl_backup_ctx_t ctx = {m->version, NULL, NULL, 0, p->target};
-    const fl_pg_result_t *rr = res_rows;
     int rc = 0;
 
     for (size_t i = 0; rc == 0 && i < rr->nrows;) {
@@ -568,26 +573,21 @@ s_probe(fl_pipeline_t *p, const fl_migration_t *m,
     for (size_t i = 0; i < after.nrows; i++) {
         s_seen_t x = {*fl_pg_value(&after, i, 0), fl_pg_value(&after, i, 1),
                       fl_pg_value(&after, i, 2)};
-        int known = 0, changed = 0;
+        const char *was = NULL; /* x's row before, by kind and oid */
+        int known = 0, is_new = 0;
 
         for (size_t j = 0; j < before.nrows && !known; j++) {
-            const char *bv = fl_pg_value(&before, j, 2);
-            if (*fl_pg_value(&before, j, 0) != x.kind ||
-                strcmp(fl_pg_value(&before, j, 1), x.oid) != 0 ||
-                (x.kind == 'a' && strcmp(bv, x.v) != 0))
-                continue;
-            if (x.kind != 'r') {
-                known = 1;
-            } else if ((bv == NULL) == (x.v == NULL) &&
-                       (bv == NULL || strcmp(bv, x.v) == 0)) {
-                known = 1;
-            } else {
-                known = 1;
-                changed = 1;
-            }
+            was = fl_pg_value(&before, j, 2);
+            known = *fl_pg_value(&before, j, 0) == x.kind &&
+                    strcmp(fl_pg_value(&before, j, 1), x.oid) == 0 &&
+                    (x.kind != 'a' || strcmp(was, x.v) == 0);
         }
-        /* A relation newly locked and still there: nothing happened. */
-        if ((!known && (x.kind != 'r' || x.v == NULL)) || changed)
+        if (!known) /* a relation newly locked and still there: nothing */
+            is_new = x.kind != 'r' || x.v == NULL;
+        else if (x.kind == 'r') /* gone now, or its storage replaced */
+            is_new = was == NULL ? x.v != NULL
+                                 : x.v == NULL || strcmp(was, x.v) != 0;
+        if (is_new)
             fresh[nfresh++] = x;
     }
     if (nfresh == 0) {
@@ -801,11 +801,10 @@ fl__rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
              */
             for (int attempt = 0;; attempt++) {
                 int64_t ta = fl__now_ms();
+                int ran = 0;
 
                 /* What it SETs LOCAL ends with its COMMIT (session.c). */
                 p->session.session_level = tx;
-                int ran = 0;
-
                 rc = tx ? fl_pg_exec(p->pg, "BEGIN", err)
                         : fl__reach_check(p, &m, st, 1, err);
                 if (rc == 0 && check)

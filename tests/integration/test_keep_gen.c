@@ -111,6 +111,16 @@ k_insert(k_gen_t *g, int n, const char *fmt, ...)
     free(q);
 }
 
+/* The down of table <prefix>k: DROP TABLE, or TRUNCATE then DROP. */
+static void
+k_drop_table(k_gen_t *g, const char *prefix, int k)
+{
+    if (k_range(g, 0, 1))
+        k_down(g, "DROP TABLE %s%d;", prefix, k);
+    else
+        k_down(g, "TRUNCATE %s%d;\nDROP TABLE %s%d;", prefix, k, prefix, k);
+}
+
 /* One addition, numbered k, with its down and the application's writes. */
 static void
 k_feature(k_gen_t *g, int k)
@@ -147,10 +157,7 @@ k_feature(k_gen_t *g, int k)
     }
     case 1: /* a table */
         fl_buf_addf(&g->up, "CREATE TABLE public.n%d (id int, b text);\n", k);
-        if (k_range(g, 0, 1))
-            k_down(g, "DROP TABLE public.n%d;", k);
-        else
-            k_down(g, "TRUNCATE public.n%d;\nDROP TABLE public.n%d;", k, k);
+        k_drop_table(g, "public.n", k);
         k_insert(g, 3, "public.n%d", k);
         break;
     case 2: /* a partitioned table */
@@ -160,10 +167,7 @@ k_feature(k_gen_t *g, int k)
                     " FOR VALUES FROM (0) TO (3);\n"
                     "CREATE TABLE public.np%d_b PARTITION OF public.np%d"
                     " FOR VALUES FROM (3) TO (100);\n", k, k, k, k, k);
-        if (k_range(g, 0, 1))
-            k_down(g, "DROP TABLE public.np%d;", k);
-        else
-            k_down(g, "TRUNCATE public.np%d;\nDROP TABLE public.np%d;", k, k);
+        k_drop_table(g, "public.np", k);
         k_insert(g, 5, "public.np%d", k);
         break;
     case 3: /* an inheritance family */

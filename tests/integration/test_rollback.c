@@ -1023,6 +1023,38 @@ test_a_rollback_keeps_what_a_do_block_in_its_down_drops(void **state)
 }
 
 /*
+ * The down's own settings decide what its statement drops, and so what
+ * is kept: under SET LOCAL search_path = app, "DROP TABLE notes" drops
+ * app.notes; public.notes, which holds rows too, is neither kept nor
+ * touched.  Flotilla reads the catalog under its own pins meanwhile.
+ */
+static void
+test_a_rollback_keeps_what_its_down_drops_under_its_own_search_path(
+    void **state)
+{
+    s_env *e = *state;
+    char *before = NULL;
+
+    s_sql(e, "CREATE SCHEMA app;"
+             "CREATE TABLE public.notes (id int, body text);"
+             "INSERT INTO public.notes VALUES (1, 'public');");
+    s_write(e, S_ALLOW("ban-drop-table"),
+            "CREATE TABLE app.notes (id int, body text);",
+            "SET LOCAL search_path = app;\nDROP TABLE notes;");
+    before = s_dump(e);
+    (void)s_apply(e, before, S_MUST_APPLY, NULL);
+    s_sql(e, "INSERT INTO app.notes VALUES (2, 'app')");
+    s_rollback_keeping(e, before, S_ARGS("--last"),
+                       S_ARGS("drops table app.notes holding 1 row: kept",
+                              "kept 1 copy"));
+    s_assert_value(e, "SELECT (SELECT string_agg(body, ',') FROM"
+                      " flotilla_backup.b1) || ' ' || (SELECT"
+                      " string_agg(body, ',') FROM public.notes)",
+                   "app public");
+    free(before);
+}
+
+/*
  * The restore puts back the rows the migration changed or deleted and
  * removes the ones it added, by key: a row the application wrote since
  * under one of those keys (a deleted row's key used again, a changed row
@@ -1787,6 +1819,7 @@ main(void)
         T(test_a_rollback_keeps_what_its_down_drops_by_cascade),
         T(test_a_rollback_keeps_the_columns_whose_type_loses_a_field),
         T(test_a_rollback_keeps_what_a_do_block_in_its_down_drops),
+        T(test_a_rollback_keeps_what_its_down_drops_under_its_own_search_path),
         T(test_a_restore_keeps_rows_written_since_the_migration),
         T(test_a_restore_that_would_break_a_foreign_key_is_refused),
         T(test_a_re_created_foreign_key_the_rows_break_is_refused),
