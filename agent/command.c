@@ -298,7 +298,7 @@ s_pipeline(fl_ag_job_t *job, fl_pipeline_t *p, int64_t t0)
     fl_error_t err = FL_ERROR_INIT;
     char *msg = NULL;
     fl_plan_t plan = FL_PLAN_INIT;
-    int planned = 0;
+    int planned = 0, kept = 0;
     int rc = 0;
 
     if (job->cmd.type == FL_WIRE_APPLY) {
@@ -313,7 +313,12 @@ s_pipeline(fl_ag_job_t *job, fl_pipeline_t *p, int64_t t0)
                                         &c->to_version, NULL, &count, &err)
                  : fl_pipeline_rollback(p, job->src, FL_ROLLBACK_BUNDLE, NULL,
                                         job->src->bundle_id, &count, &err);
-        msg = fl_asprintf("%d rolled back", count);
+        kept = fl_pipeline_kept(p);
+        msg = kept > 0 ? fl_asprintf("%d rolled back; %d cop%s of the "
+                                     "application's data kept (flotilla "
+                                     "backups list)", count, kept,
+                                     kept == 1 ? "y" : "ies")
+                       : fl_asprintf("%d rolled back", count);
     } else if (job->cmd.type == FL_WIRE_BASELINE) {
         fl_baseline_result_t res = {0, 0, 0, FL_VERSION_INIT, NULL};
         rc = fl_pipeline_baseline(p, job->src, c->from, &res, &err);
@@ -347,6 +352,7 @@ s_pipeline(fl_ag_job_t *job, fl_pipeline_t *p, int64_t t0)
         json_decref(report);
     } else {
         s_result(job, s_status(rc), fl_clock_ms() - t0, msg, &err);
+        job->result.kept = kept;
     }
     fl_plan_release(&plan);
     free(msg);

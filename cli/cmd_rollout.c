@@ -215,6 +215,41 @@ s_str(const json_t *o, const char *key)
     return v ? v : "";
 }
 
+/*
+ * Where the rollbacks kept the application's data (written since the
+ * migration, in what a down dropped or a restore replaced): the operator
+ * decides what to do with it on each target named.
+ */
+static void
+s_print_kept(const json_t *st)
+{
+    const json_t *a = json_object_get(st, "accounting");
+    const json_t *list = json_object_get(st, "kept"), *k = NULL;
+    long long copies = s_int(a, "kept_copies");
+    long long targets = s_int(a, "kept_targets");
+    size_t i;
+
+    if (copies <= 0)
+        return;
+    fl_cli_out("  kept %lld cop%s of the application's data on ", copies,
+               copies == 1 ? "y" : "ies");
+    if (targets == 1) {
+        fl_cli_out("%s", s_str(json_array_get(list, 0), "target"));
+    } else {
+        fl_cli_out("%lld targets:", targets);
+        json_array_foreach(list, i, k) {
+            if (i == 10) {
+                fl_cli_out(" ... (--json lists %zu)", json_array_size(list));
+                break;
+            }
+            fl_cli_out("%s %s (%lld)", i ? "," : "", s_str(k, "target"),
+                       s_int(k, "copies"));
+        }
+    }
+    fl_cli_out(": written since the migration, never restored; "
+               "`flotilla backups list` on each target shows them\n");
+}
+
 static void
 s_print_accounting(const json_t *st)
 {
@@ -235,6 +270,7 @@ s_print_accounting(const json_t *st)
     if (s_int(a, "rollback_failed") > 0)
         fl_cli_out(", rollback failed %lld", s_int(a, "rollback_failed"));
     fl_cli_out("\n");
+    s_print_kept(st);
 }
 
 static void

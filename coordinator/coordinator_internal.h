@@ -174,6 +174,8 @@ struct fl_co_command {
     const char *failed_step;      /* a static step name, or NULL */
     fl_version_t version;         /* the target's afterwards; empty: none */
     int64_t duration_ms;
+    int64_t kept;                 /* copies of the application's data its
+                                     rollback kept (the agent's count) */
     int64_t seq;                  /* order of outcomes in the dispatch */
     fl_co_detail_t *detail;       /* NULL when ok */
     fl_co_command_t *out_next;    /* agent's send queue */

@@ -342,9 +342,9 @@ s_results_written(fl_store_job_t *job, int rc, const fl_error_t *err,
 static void
 s_record(fl_co_server_t *s, fl_co_command_t *c, int status,
          const fl_version_t *version,
-         int64_t duration_ms, int reconciled, const char *message,
-         const char *error, const char *detail, const char *hint,
-         const char *sqlstate)
+         int64_t duration_ms, int64_t kept, int reconciled,
+         const char *message, const char *error, const char *detail,
+         const char *hint, const char *sqlstate)
 {
     fl_store_job_t *job = NULL;
 
@@ -368,6 +368,7 @@ s_record(fl_co_server_t *s, fl_co_command_t *c, int status,
     c->status = (uint8_t)status;
     c->version = *version;
     c->duration_ms = duration_ms;
+    c->kept = kept;
     c->reconciled = (uint8_t)reconciled;
     c->seq = ++c->dispatch->next_seq;
     c->state_seq = c->target->state_seq;
@@ -392,7 +393,8 @@ s_record(fl_co_server_t *s, fl_co_command_t *c, int status,
     fl_store_field(job, c->detail ? c->detail->hint : NULL, 0);
     fl_store_field(job, c->detail ? c->detail->sqlstate : NULL, 0);
     fl_store_field(job, reconciled ? "t" : "f", 0);
-    fl_store_field_int(job, c->seq, 1);
+    fl_store_field_int(job, c->seq, 0);
+    fl_store_field_int(job, kept, 1);
     if (s->nresults == s->results_cap) {
         s->results_cap = s->results_cap ? s->results_cap * 2 : 256;
         s->results_cmds = fl_reallocarray(s->results_cmds, s->results_cap,
@@ -448,14 +450,14 @@ fl_dispatch_result(fl_co_server_t *s, fl_co_agent_t *a,
         /* A plan's verdict, classified from its report for the summary. */
         char *why = NULL;
         const char *verdict = fl_rollout_plan_verdict(r->report, &why);
-        s_record(s, c, status, &r->version, r->duration_ms, 0, verdict,
+        s_record(s, c, status, &r->version, r->duration_ms, 0, 0, verdict,
                  why ? why : r->error, r->detail, r->hint, r->sqlstate);
         free(why);
         fl_dispatch_pump(s, a);
         return;
     }
-    s_record(s, c, status, &r->version, r->duration_ms, 0, r->message,
-             r->error, r->detail, r->hint, r->sqlstate);
+    s_record(s, c, status, &r->version, r->duration_ms, r->kept, 0,
+             r->message, r->error, r->detail, r->hint, r->sqlstate);
     fl_dispatch_pump(s, a);
 }
 
@@ -644,7 +646,7 @@ s_reconcile(fl_co_server_t *s, fl_co_command_t *c)
     if (outcome >= 0) {
         fl_version_t applied = fl_registry_applied_version(c->target);
 
-        s_record(s, c, outcome, &applied, 0, 1,
+        s_record(s, c, outcome, &applied, 0, 0, 1,
                  why, outcome == FL_CO_FAILED ? why : NULL, NULL, NULL,
                  NULL);
         return;
@@ -1119,7 +1121,7 @@ fl_dispatch_decide(fl_co_server_t *s, fl_co_command_t *c, int status,
         return;
     applied = fl_registry_applied_version(c->target);
     c->decided = 1;
-    s_record(s, c, status, &applied, 0, 0,
+    s_record(s, c, status, &applied, 0, 0, 0,
              message, error, NULL, NULL, NULL);
 }
 
@@ -1238,14 +1240,15 @@ s_result_json(const fl_co_command_t *c)
 {
     const fl_co_detail_t *dt = c->detail;
 
-    return fl_json_pack("{s:s, s:s, s:s, s:s?, s:I, s:b, s:s?, s:s?, s:s?, "
-                        "s:s?, s:s?}",
+    return fl_json_pack("{s:s, s:s, s:s, s:s?, s:I, s:I, s:b, s:s?, s:s?, "
+                        "s:s?, s:s?, s:s?}",
                         "target", c->target->name, "agent", c->agent->name,
                         "status", s_status_names[c->status], "version",
                         fl_version_is_set(&c->version) ? c->version.text
                                                        : NULL,
                         "duration_ms",
-                        (json_int_t)c->duration_ms, "reconciled",
+                        (json_int_t)c->duration_ms, "kept",
+                        (json_int_t)c->kept, "reconciled",
                         c->reconciled, "message", dt ? dt->message : NULL,
                         "error", dt ? dt->error : NULL, "detail",
                         dt ? dt->detail : NULL, "hint", dt ? dt->hint : NULL,
@@ -1498,7 +1501,7 @@ s_load_commands(fl_co_server_t *s, fl_co_dispatch_t *d, fl_error_t *err)
     if (fl_store_query(s->store, &r, "SELECT id, target, agent_key, status,"
                        " version, duration_ms, message, error, detail, hint,"
                        " sqlstate, reconciled, seq, released, wave, position,"
-                       " attempt FROM"
+                       " attempt, kept FROM"
                        " flotilla_control.commands WHERE dispatch_id = $1"
                        " ORDER BY seq NULLS LAST, target", 1, p, err) != 0)
         return FL_EDB;
@@ -1561,6 +1564,10 @@ s_load_commands(fl_co_server_t *s, fl_co_dispatch_t *d, fl_error_t *err)
             fl_parse_int(&v, fl_store_value(&r, i, 5), 0, INT64_MAX,
                          NULL) == 0)
             c->duration_ms = v;
+        if (fl_store_value(&r, i, 17) != NULL &&
+            fl_parse_int(&v, fl_store_value(&r, i, 17), 0, INT32_MAX,
+                         NULL) == 0)
+            c->kept = v;
         c->reconciled = strcmp(fl_store_value(&r, i, 11), "t") == 0;
         if (fl_store_value(&r, i, 12) != NULL &&
             fl_parse_int(&v, fl_store_value(&r, i, 12), 0, INT64_MAX,

@@ -109,6 +109,7 @@
 #include "common/buf.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/map.h"
 #include "common/parse.h"
 #include "coordinator/dispatch.h"
 #include "coordinator/registry.h"
@@ -994,6 +995,55 @@ s_counts_json(const s_counts_t *n)
                         (json_int_t)n->flight);
 }
 
+/*
+ * Where the rollbacks kept copies of the application's data (what a down
+ * dropped, rows the restore replaced, written since the migration: never
+ * restored, each target's `flotilla backups list` shows them): one entry
+ * a target, its copies summed over the rollout's rollbacks, the first
+ * S_FAILURES_MAX targets listed; *targets and *copies count them all.
+ */
+static json_t *
+s_kept(const fl_co_rollout_t *r, size_t *targets, int64_t *copies)
+{
+    static char unlisted;
+    json_t *list = json_array();
+    fl_map_t *seen = fl_map_new();
+
+    *targets = 0;
+    *copies = 0;
+    for (size_t k = 0; k < r->nrbs; k++)
+        for (size_t i = 0; i < r->rbs[k]->ncommands; i++) {
+            const fl_co_command_t *c = &r->rbs[k]->commands[i];
+            void *v = NULL;
+            json_t *e = NULL;
+
+            if (c->state != FL_CO_CMD_DONE || c->kept <= 0)
+                continue;
+            *copies += c->kept;
+            if ((v = fl_map_gets(seen, c->target->name)) == &unlisted)
+                continue;
+            if ((e = v) != NULL) {
+                json_object_set_new(
+                    e, "copies",
+                    json_integer(json_integer_value(json_object_get(
+                                     e, "copies")) + (json_int_t)c->kept));
+                continue;
+            }
+            (*targets)++;
+            if (json_array_size(list) >= S_FAILURES_MAX) {
+                fl_map_puts(seen, c->target->name, &unlisted);
+                continue;
+            }
+            e = fl_json_pack("{s:s, s:s, s:I}", "target", c->target->name,
+                             "agent", c->agent->name, "copies",
+                             (json_int_t)c->kept);
+            json_array_append_new(list, e);
+            fl_map_puts(seen, c->target->name, e);
+        }
+    fl_map_destroy(&seen);
+    return list;
+}
+
 static json_t *
 s_accounting(const fl_co_rollout_t *r)
 {
@@ -1127,7 +1177,19 @@ s_json(const fl_co_rollout_t *r, int full)
                      (json_int_t)r->version, "rollbacks",
                      (json_int_t)r->nrbs);
     json_object_set_new(o, "policy", fl_waves_policy_json(&r->pol));
-    json_object_set_new(o, "accounting", s_accounting(r));
+    {
+        size_t kept_targets = 0;
+        int64_t kept_copies = 0;
+        json_t *acc = s_accounting(r);
+
+        json_object_set_new(o, "kept", s_kept(r, &kept_targets,
+                                              &kept_copies));
+        json_object_set_new(acc, "kept_targets",
+                            json_integer((json_int_t)kept_targets));
+        json_object_set_new(acc, "kept_copies",
+                            json_integer((json_int_t)kept_copies));
+        json_object_set_new(o, "accounting", acc);
+    }
     if (r->rb.d != NULL) {
         /* The newest rollback: its waves run newest first. */
         const fl_co_dispatch_t *d = r->rb.d;

@@ -231,6 +231,15 @@ static const char s_schema_v5[] =
     "ALTER TABLE flotilla_control.commands"
     "  ADD COLUMN IF NOT EXISTS attempt int NOT NULL DEFAULT 0;";
 
+/*
+ * Version 6: how many copies of the application's data a rollback kept
+ * on its target (fl_wire_result_t.kept), for the rollout's accounting.
+ * Idempotent, like the others.
+ */
+static const char s_schema_v6[] =
+    "ALTER TABLE flotilla_control.commands"
+    "  ADD COLUMN IF NOT EXISTS kept int NOT NULL DEFAULT 0;";
+
 /* Per connection: the staging tables of the bulk upserts and updates. */
 static const char s_session[] =
     "SET search_path = pg_catalog, pg_temp;"
@@ -241,7 +250,7 @@ static const char s_session[] =
     "CREATE TEMP TABLE IF NOT EXISTS t_results (id text, status text,"
     "  version text, duration_ms bigint, message text, error text,"
     "  detail text, hint text, sqlstate text, reconciled boolean,"
-    "  seq bigint, ord bigserial) ON COMMIT DELETE ROWS;";
+    "  seq bigint, kept int, ord bigserial) ON COMMIT DELETE ROWS;";
 
 /* Per bulk kind: where its COPY goes and what runs after it. */
 static const struct {
@@ -267,12 +276,12 @@ static const struct {
         NULL},
     [FL_STORE_RESULTS] = {
         "COPY pg_temp.t_results (id, status, version, duration_ms, message,"
-        " error, detail, hint, sqlstate, reconciled, seq) FROM STDIN",
+        " error, detail, hint, sqlstate, reconciled, seq, kept) FROM STDIN",
         "UPDATE flotilla_control.commands c SET status = r.status,"
         " version = r.version, duration_ms = r.duration_ms,"
         " message = r.message, error = r.error, detail = r.detail,"
         " hint = r.hint, sqlstate = r.sqlstate, reconciled = r.reconciled,"
-        " seq = r.seq, finished_at = now()"
+        " seq = r.seq, kept = r.kept, finished_at = now()"
         " FROM (SELECT DISTINCT ON (id) * FROM pg_temp.t_results"
         " ORDER BY id, ord DESC) r WHERE c.id = r.id"},
     [FL_STORE_EVENTS] = {
@@ -417,9 +426,13 @@ s_upgrade(fl_store_t *st, fl_error_t *err)
         (rc = s_exec(st->conn, s_schema_v5, 0, NULL, "upgrading the schema "
                      "to version 5 (retries)", err)) != 0)
         goto cleanup;
+    if (version < 6 &&
+        (rc = s_exec(st->conn, s_schema_v6, 0, NULL, "upgrading the schema "
+                     "to version 6 (kept copies)", err)) != 0)
+        goto cleanup;
     if (version < FL_STORE_SCHEMA_VERSION &&
         (rc = s_exec(st->conn, "INSERT INTO flotilla_control.meta (version) "
-                     "VALUES (5)", 0, NULL, "recording the schema version",
+                     "VALUES (6)", 0, NULL, "recording the schema version",
                      err)) != 0)
         goto cleanup;
     rc = s_exec(st->conn, "COMMIT", 0, NULL, "creating the schema", err);

@@ -34,7 +34,7 @@
 #include "common/buf.h"
 #include "common/error.h"
 
-#define FL_STORE_SCHEMA_VERSION 5
+#define FL_STORE_SCHEMA_VERSION 6
 
 typedef struct fl_store fl_store_t;
 

@@ -138,6 +138,7 @@ static const fl_codec_field_t s_result_fields[] = {
     S_F("duration_ms", FL_CODEC_I64, S_REQ, fl_wire_result_t, duration_ms),
     S_ERROR_FIELDS(fl_wire_result_t),
     S_F("report", FL_CODEC_STR, 0, fl_wire_result_t, report),
+    S_F("kept", FL_CODEC_INT, 0, fl_wire_result_t, kept),
 };
 S_SCHEMA(s_result_schema, "result", s_result_fields, fl_wire_result_t);
 
@@ -362,6 +363,11 @@ s_check(fl_codec_reader_t *r, const fl_wire_msg_t *msg)
         if (msg->u.command.attempt < 0)
             return FL_ERR(r->err, FL_EPROTO, "field \"attempt\" is negative "
                           "(%d)", msg->u.command.attempt);
+        return 0;
+    case FL_WIRE_RESULT:
+        if (msg->u.result.kept < 0)
+            return FL_ERR(r->err, FL_EPROTO, "field \"kept\" is negative "
+                          "(%d)", msg->u.result.kept);
         return 0;
     default:
         return 0;

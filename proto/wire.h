@@ -187,6 +187,9 @@ typedef struct {
     char *hint;            /* optional */
     char *sqlstate;        /* optional */
     char *report;          /* optional: a plan's JSON report */
+    int kept;              /* optional, 0: copies of the application's
+                              data a rollback kept (never restored;
+                              `flotilla backups list` on the target) */
 } fl_wire_result_t;
 
 typedef struct {

@@ -349,6 +349,50 @@ test_wire_command_attempt_round_trips_absent_is_zero(void **state)
     fl_buf_release(&a);
 }
 
+/*
+ * A rollback's result says how many copies of the application's data it
+ * kept ("kept"): it round trips, a result without the key (an older
+ * agent's) kept none, a negative count is refused.
+ */
+static void
+test_wire_result_kept_round_trips_absent_is_zero(void **state)
+{
+    /* result {id, rollout, target, action, status, version,
+     * duration_ms}: no kept. */
+    static const char old[] = "\x89\xa1v\x04\xa4type\xa6result"
+                              "\xa2id\xa2\x63\x31\xa7rollout\xa2r1"
+                              "\xa6target\xa3\x64\x62\x31"
+                              "\xa6\x61\x63tion\xa8rollback"
+                              "\xa6status\xa2ok\xa7version\xa0"
+                              "\xab\x64uration_ms\x63";
+    fl_wire_msg_t in, out;
+    fl_buf_t a = FL_BUF_INIT(0);
+
+    (void)state;
+    assert_int_equal(fl_wire_decode(&out, (const unsigned char *)old,
+                                    sizeof(old) - 1, NULL), 0);
+    assert_int_equal(out.u.result.kept, 0);
+    assert_string_equal(out.u.result.action, "rollback");
+    fl_wire_msg_release(&out);
+    s_sample(&in, FL_WIRE_RESULT);
+    in.u.result.kept = 2;
+    s_encode(&a, &in);
+    assert_int_equal(fl_wire_decode(&out, (unsigned char *)a.data, a.len,
+                                    NULL), 0);
+    assert_int_equal(out.u.result.kept, 2);
+    fl_wire_msg_release(&out);
+    in.u.result.kept = 0;
+    s_encode(&a, &in);
+    assert_int_equal(fl_wire_decode(&out, (unsigned char *)a.data, a.len,
+                                    NULL), 0);
+    assert_int_equal(out.u.result.kept, 0);
+    fl_wire_msg_release(&out);
+    in.u.result.kept = -1;
+    s_encode(&a, &in);
+    s_expect_refused(a.data, a.len, "field \"kept\" is negative");
+    fl_buf_release(&a);
+}
+
 static void
 test_wire_field_refusals(void **state)
 {
@@ -575,6 +619,7 @@ main(void)
         cmocka_unit_test(test_wire_every_truncation_is_refused),
         cmocka_unit_test(test_wire_envelope_refusals),
         cmocka_unit_test(test_wire_command_attempt_round_trips_absent_is_zero),
+        cmocka_unit_test(test_wire_result_kept_round_trips_absent_is_zero),
         cmocka_unit_test(test_wire_field_refusals),
         cmocka_unit_test(test_wire_versions_are_text_and_refused_when_not_versions),
         cmocka_unit_test(test_wire_encode_refuses_missing_required_fields),
