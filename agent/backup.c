@@ -1085,6 +1085,26 @@ fl__backup_keep(fl_pg_t *pg, const fl_backup_ctx_t *ctx, uint32_t oid,
     return rc;
 }
 
+int
+fl__backup_keep_tids(fl_pg_t *pg, const fl_backup_ctx_t *ctx, uint32_t oid,
+                     const char *tids, long long *kept, char **describe,
+                     fl_error_t *err)
+{
+    char *where = NULL;
+    int rc;
+
+    /* PostgreSQL's own text of a tid[]: nothing else reaches the SQL. */
+    if (tids[0] != '{' || tids[strspn(tids, "{}()\",0123456789")] != '\0')
+        return FL_ERR(err, FL_EFAIL, "unexpected row addresses \"%.40s\" "
+                      "from the server", tids);
+    where = fl_asprintf("t.ctid OPERATOR(pg_catalog.=) ANY ('%s'::"
+                        "pg_catalog.tid[])", tids);
+    rc = s_keep_where(pg, ctx, oid, "ROW EXCLUSIVE", where, kept, describe,
+                      err);
+    free(where);
+    return rc;
+}
+
 /* "(a.x, a.y) = (b.x, b.y)" over two lists. */
 static char *
 s_eq(const char *l, const char *r)

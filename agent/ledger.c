@@ -321,6 +321,26 @@ static const char s_ledger_v8[] =
     "  FROM PUBLIC;";
 
 /*
+ * Version 9: what a rollback needs to tell the rows the application
+ * wrote since the migration from the migration's own and older ones, to
+ * keep those its down deletes or changes (agent/rollback.c, S_SINCE):
+ *   schema_migrations.applied_snapshot: the snapshot of the statement
+ *     that recorded the migration applied, in its transaction (for one
+ *     without a transaction, of the record of its run's start, before
+ *     its first statement); a row whose xmin it does not show committed
+ *     was written after it, or was in progress then;
+ *   schema_migrations.applied_xids: the transaction ids that statement's
+ *     transaction held then (its own and its subtransactions', which
+ *     wrote the migration's rows: pg_locks).
+ * NULL on rows written before version 9 and on a baseline's rows
+ * (nothing ran).  Self-contained and idempotent.
+ */
+static const char s_ledger_v9[] =
+    "ALTER TABLE flotilla.schema_migrations"
+    "  ADD COLUMN IF NOT EXISTS applied_snapshot pg_catalog.pg_snapshot,"
+    "  ADD COLUMN IF NOT EXISTS applied_xids pg_catalog.xid[];";
+
+/*
  * A new ledger in its current shape, in one statement list: what
  * s_ledger_v1 to s_ledger_v7 and fl_schema_ledger_sql leave, column for
  * column in the same order, with the same names of constraints, indexes
@@ -536,6 +556,8 @@ static const char s_ledger_columns[] =
     "[\"schema_migrations\",\"up_checksum\",7],"
     "[\"schema_migrations\",\"down_checksum\",7],"
     "[\"schema_migrations\",\"rollback_down_checksum\",7],"
+    "[\"schema_migrations\",\"applied_snapshot\",9],"
+    "[\"schema_migrations\",\"applied_xids\",9],"
     "[\"repeatable_migrations\",\"\",8],"
     "[\"repeatable_migrations\",\"checksum\",8],"
     "[\"repeatable_migrations\",\"status\",8],"
@@ -759,6 +781,7 @@ create:
         fl_buf_adds(&sql, fl_schema_ledger_sql);
         fl_buf_adds(&sql, s_ledger_new_end);
         fl_buf_adds(&sql, s_ledger_v8);
+        fl_buf_adds(&sql, s_ledger_v9);
         fl_buf_addf(&sql, "INSERT INTO flotilla.ledger_meta (ledger_version)"
                     " VALUES (%d);COMMIT", FL_LEDGER_VERSION);
         rc = fl_pg_exec(pg, fl_buf_str(&sql), err);
@@ -775,7 +798,8 @@ create:
         (rc = fl_pg_exec(pg, s_ledger_v5, err)) != 0 ||
         (rc = fl_pg_exec(pg, s_ledger_v6, err)) != 0 ||
         (rc = fl_pg_exec(pg, s_ledger_v7, err)) != 0 ||
-        (rc = fl_pg_exec(pg, s_ledger_v8, err)) != 0)
+        (rc = fl_pg_exec(pg, s_ledger_v8, err)) != 0 ||
+        (rc = fl_pg_exec(pg, s_ledger_v9, err)) != 0)
         goto fail;
     rc = fl_pg_query_value(pg, &v,
         "SELECT pg_catalog.max(ledger_version) FROM flotilla.ledger_meta", 0,
@@ -827,7 +851,8 @@ s_read_rows(fl_pg_t *pg, const char *target, fl_ledger_t *out,
         " coalesce(duration_ms, 0), lock_wait_ms, retries, applied_by, agent,"
         " error_sqlstate, error_message, error_position, file, down_done,"
         " schema_recorded, rollout_id, baseline_source, up_checksum,"
-        " down_checksum, down_sql"
+        " down_checksum, down_sql, applied_snapshot::pg_catalog.text,"
+        " applied_xids::pg_catalog.text"
         " FROM flotilla.schema_migrations WHERE target OPERATOR(pg_catalog.=)"
         " $1 ORDER BY version_order", 1, params, err);
     if (rc != 0)
@@ -874,6 +899,8 @@ s_read_rows(fl_pg_t *pg, const char *target, fl_ledger_t *out,
         row->up_checksum = fl_strdup_or_null(fl_pg_value(&r, i, 23));
         row->down_checksum = fl_strdup_or_null(fl_pg_value(&r, i, 24));
         row->down_sql = fl_strdup_or_null(fl_pg_value(&r, i, 25));
+        row->applied_snapshot = fl_strdup_or_null(fl_pg_value(&r, i, 26));
+        row->applied_xids = fl_strdup_or_null(fl_pg_value(&r, i, 27));
     }
     fl_pg_result_release(&r);
     return 0;
@@ -931,6 +958,8 @@ fl_ledger_release(fl_ledger_t *l)
         free(row->up_checksum);
         free(row->down_checksum);
         free(row->down_sql);
+        free(row->applied_snapshot);
+        free(row->applied_xids);
     }
     fl_free(&l->items);
     l->count = 0;
@@ -1099,12 +1128,20 @@ static const char s_record_sql[] =
     " statements_total, started_at, finished_at, duration_ms, lock_wait_ms,"
     " retries, agent, error_sqlstate, error_message, error_detail,"
     " error_hint, error_position, schema_fingerprint, file, down_sql,"
-    " down_line, target, baseline_source, up_checksum, down_checksum)"
+    " down_line, target, baseline_source, up_checksum, down_checksum,"
+    " applied_snapshot, applied_xids)"
     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
     " clock_timestamp() - make_interval(secs => $10::bigint / 1000.0),"
     " CASE WHEN $6 = 'running' THEN NULL ELSE clock_timestamp() END,"
     " $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,"
-    " $23, $24, $25, $26) ON CONFLICT (target, version) DO UPDATE SET"
+    " $23, $24, $25, $26,"
+    " CASE WHEN $6 IN ('running', 'applied') AND $24::text IS NULL"
+    "  THEN pg_catalog.pg_current_snapshot() END,"
+    " CASE WHEN $6 IN ('running', 'applied') AND $24::text IS NULL"
+    "  THEN ARRAY(SELECT l.transactionid FROM pg_catalog.pg_locks l"
+    "  WHERE l.locktype = 'transactionid'"
+    "  AND l.pid = pg_catalog.pg_backend_pid()) END)"
+    " ON CONFLICT (target, version) DO UPDATE SET"
     " name = EXCLUDED.name, baseline_source = EXCLUDED.baseline_source,"
     " up_checksum = EXCLUDED.up_checksum,"
     " down_checksum = EXCLUDED.down_checksum,"
@@ -1115,6 +1152,14 @@ static const char s_record_sql[] =
     " statements_total = EXCLUDED.statements_total,"
     " started_at = CASE WHEN s.status = 'running' AND EXCLUDED.status <> 'running'"
     "   THEN s.started_at ELSE EXCLUDED.started_at END,"
+    " applied_snapshot = CASE WHEN s.status = 'running'"
+    "   AND EXCLUDED.status = 'applied' AND NOT EXCLUDED.transactional"
+    "   THEN COALESCE(s.applied_snapshot, EXCLUDED.applied_snapshot)"
+    "   ELSE EXCLUDED.applied_snapshot END,"
+    " applied_xids = CASE WHEN s.status = 'running'"
+    "   AND EXCLUDED.status = 'applied' AND NOT EXCLUDED.transactional"
+    "   AND s.applied_snapshot IS NOT NULL THEN s.applied_xids"
+    "   ELSE EXCLUDED.applied_xids END,"
     " finished_at = EXCLUDED.finished_at, duration_ms = EXCLUDED.duration_ms,"
     " lock_wait_ms = EXCLUDED.lock_wait_ms, retries = EXCLUDED.retries,"
     " applied_by = current_user, agent = EXCLUDED.agent,"

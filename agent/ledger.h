@@ -26,7 +26,7 @@
 #include "common/error.h"
 #include "proto/migration.h"
 
-#define FL_LEDGER_VERSION 8
+#define FL_LEDGER_VERSION 9
 
 typedef struct {
     fl_version_t version;
@@ -59,6 +59,12 @@ typedef struct {
     char *down_checksum;   /* hex of the down it was applied with; NULL
                               on a row older than ledger v7 */
     char *down_sql;        /* the down it was applied with; NULL: none */
+    char *applied_snapshot; /* pg_snapshot of the record of it applied,
+                              in its transaction (without one: of the
+                              record of its run's start), as text; NULL
+                              before ledger v9, for a baseline's row, or
+                              not applied */
+    char *applied_xids;    /* xid[] its transaction held then (text) */
 } fl_ledger_row_t;
 
 typedef struct {

@@ -454,6 +454,15 @@ int fl__backup_keep(fl_pg_t *pg, const fl_backup_ctx_t *ctx, uint32_t oid,
                     fl_error_t *err) FL_NODISCARD;
 
 /*
+ * The same for the rows of table oid at tids (a tid[] as PostgreSQL
+ * writes it), locking it in ROW EXCLUSIVE mode: rows a down's DELETE or
+ * UPDATE is about to delete or change.
+ */
+int fl__backup_keep_tids(fl_pg_t *pg, const fl_backup_ctx_t *ctx,
+                         uint32_t oid, const char *tids, long long *kept,
+                         char **describe, fl_error_t *err) FL_NODISCARD;
+
+/*
  * Backs up table pre->oid (pre: the table at the start of the run, whose
  * names and columns the backup keeps), locking it in lockmode first.
  * FL_ECONFLICT when this run already changed the table (the caller backs

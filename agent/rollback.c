@@ -417,6 +417,43 @@ s_reached(fl_pipeline_t *p, const s_seen_t *rows, size_t n, int truncate,
 }
 
 /*
+ * Runs statement index behind a savepoint, then, in one round trip,
+ * flotilla's settings again, the n reads (what the statement did, seen
+ * before it is undone) and the rollback to the savepoint, which undoes
+ * it.  The statement's own error is returned as it is (the savepoint
+ * left for the caller's rollback).
+ */
+static int
+s_rehearsal(fl_pipeline_t *p, const fl_migration_t *m,
+            const fl_stmt_list_t *stmts, size_t index, fl__stats_t *stats,
+            const fl_pg_step_t *reads, size_t n, fl_error_t *err)
+{
+    fl_pg_result_t left = FL_PG_RESULT_INIT;
+    fl_pg_step_t *steps = NULL;
+    size_t k = 0, leave = 0;
+    int rc;
+
+    if ((rc = fl_pg_exec(p->pg, "SAVEPOINT flotilla_keep", err)) != 0 ||
+        (rc = fl__run(p, m, stmts, (int)index, 1, 0, stats, err)) != 0)
+        return rc;
+    steps = fl_calloc(n + 3, sizeof(*steps));
+    k = leave = fl__session_leave_step(&p->session, 1, &steps[0], &left);
+    for (size_t i = 0; i < n; i++)
+        steps[k++] = reads[i];
+    steps[k++] = (fl_pg_step_t){NULL, "ROLLBACK TO SAVEPOINT flotilla_keep",
+                                0, NULL, NULL};
+    steps[k++] = (fl_pg_step_t){NULL, "RELEASE SAVEPOINT flotilla_keep", 0,
+                                NULL, NULL};
+    rc = fl_pg_batch(p->pg, steps, k, err);
+    /* Rolled back with the savepoint: flotilla's settings again. */
+    if (rc == 0 && leave)
+        fl__session_left(&p->session, &left);
+    fl_pg_result_release(&left);
+    free(steps);
+    return rc;
+}
+
+/*
  * Rehearses statement index behind a savepoint and rolls it back; *out
  * gets what s_reached_sql finds it dropped or emptied.
  */
@@ -431,28 +468,10 @@ s_rehearse(fl_pipeline_t *p, const fl_migration_t *m,
 
     for (size_t d = 0; d < st->ndestroys; d++)
         truncate |= st->destroys[d].kind == FL_DESTROY_TRUNCATE;
-    if ((rc = fl_pg_exec(p->pg, "SAVEPOINT flotilla_keep", err)) != 0)
-        return rc;
-    rc = fl__run(p, m, stmts, (int)index, 1, 0, stats, err);
-    if (rc == 0) {
-        /* Flotilla's settings, the catalog read, the rollback: one trip. */
-        fl_pg_result_t left = FL_PG_RESULT_INIT;
-        fl_pg_step_t steps[4];
-        size_t n = fl__session_leave_step(&p->session, 1, &steps[0], &left);
-        size_t leave = n;
+    fl_pg_step_t read = {"flotilla_keep_rehearsed", s_rehearsed_sql, 0, NULL,
+                         &r};
 
-        steps[n++] = (fl_pg_step_t){"flotilla_keep_rehearsed",
-                                    s_rehearsed_sql, 0, NULL, &r};
-        steps[n++] = (fl_pg_step_t){NULL, "ROLLBACK TO SAVEPOINT "
-                                    "flotilla_keep", 0, NULL, NULL};
-        steps[n++] = (fl_pg_step_t){NULL, "RELEASE SAVEPOINT flotilla_keep",
-                                    0, NULL, NULL};
-        rc = fl_pg_batch(p->pg, steps, n, err);
-        /* Rolled back with the savepoint: flotilla's settings again. */
-        if (rc == 0 && leave)
-            fl__session_left(&p->session, &left);
-        fl_pg_result_release(&left);
-    }
+    rc = s_rehearsal(p, m, stmts, index, stats, &read, 1, err);
     if (rc != 0) {
         fl_pg_result_release(&r);
         return rc; /* the statement's own error: the caller's to handle */
@@ -530,38 +549,299 @@ s_keep_reached(fl_pipeline_t *p, const fl_migration_t *m, const fl_stmt_t *st,
 }
 
 /*
+ * The user tables this transaction holds a writing lock on (ROW
+ * EXCLUSIVE or stronger), any a statement changed rows of among them,
+ * with the rows it has updated and deleted in each so far (pg_stat_xact,
+ * which counts a savepoint's too; -1 when track_counts is off: every
+ * such table counts as changed).
+ */
+static const char s_written_sql[] =
+    "SELECT c.oid, n.nspname, c.relname,"
+    " CASE WHEN pg_catalog.current_setting('track_counts')::pg_catalog.bool"
+    " THEN pg_catalog.pg_stat_get_xact_tuples_updated(c.oid)"
+    " OPERATOR(pg_catalog.+) pg_catalog.pg_stat_get_xact_tuples_deleted(c.oid)"
+    " ELSE -1 END"
+    " FROM (SELECT DISTINCT l.relation FROM pg_catalog.pg_locks l"
+    "  WHERE l.locktype = 'relation' AND l.granted"
+    "  AND l.pid = pg_catalog.pg_backend_pid() AND l.relation >= 16384"
+    "  AND l.mode IN ('RowExclusiveLock', 'ShareRowExclusiveLock',"
+    "  'ExclusiveLock', 'AccessExclusiveLock')) l"
+    " JOIN pg_catalog.pg_class c ON c.oid = l.relation"
+    " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+    " WHERE c.relkind = 'r' AND c.relpersistence <> 't'"
+    " AND n.nspname NOT IN"
+    "  ('pg_catalog', 'information_schema', 'flotilla', 'flotilla_backup')"
+    " AND n.nspname !~ '^pg_(toast|temp)'"
+    " ORDER BY c.oid";
+
+/*
+ * Whether row alias a was written since the migration whose
+ * applied_snapshot is $1 and applied_xids $2 (ledger.c, version 9), and
+ * not by this transaction: its xmin is not one of the migration's
+ * transaction ids, was not committed in that snapshot (at or after its
+ * xmax, by age(): a cheap test of each row, every live xid is within
+ * 2^31 of the current one; or in progress then), and its age is above 0
+ * (this transaction's, and its subtransactions', are 0 or below).
+ */
+#define S_SINCE(a)                                                          \
+    " pg_catalog.age(" a ".xmin) OPERATOR(pg_catalog.>) 0 AND NOT"         \
+    " " a ".xmin OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.xid[]) AND"    \
+    " (pg_catalog.age(" a ".xmin) OPERATOR(pg_catalog.<=) pg_catalog.age("  \
+    "pg_catalog.pg_snapshot_xmax($1::pg_catalog.pg_snapshot)::"            \
+    "pg_catalog.xid) OR " a ".xmin OPERATOR(pg_catalog.=) ANY (ARRAY("      \
+    "SELECT x::pg_catalog.xid FROM pg_catalog.pg_snapshot_xip($1::"        \
+    "pg_catalog.pg_snapshot) x)))"
+
+/* Whether down statement st deletes or changes rows (s_keep_written). */
+static int
+s_changes_rows(const fl_stmt_t *st)
+{
+    for (size_t d = 0; d < st->ndestroys; d++)
+        if (st->destroys[d].kind == FL_DESTROY_DELETE ||
+            st->destroys[d].kind == FL_DESTROY_UPDATE)
+            return 1;
+    return 0;
+}
+
+/* A table a statement changed rows of, and its rows written since. */
+typedef struct {
+    char *oid;
+    char *qt;          /* qualified name */
+    char *name;        /* schema.table, for people */
+    char *tids, *xids; /* candidates: rows written since (tid[], xid[]) */
+    const char *params[2];
+    char *sql;         /* which of them the rehearsal no longer shows */
+    fl_pg_result_t gone;
+} s_since_t;
+
+typedef struct {
+    s_since_t *t;
+    size_t n;
+} s_since_list_t;
+
+static void
+s_since_release(s_since_list_t *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        free(l->t[i].oid);
+        free(l->t[i].qt);
+        free(l->t[i].name);
+        free(l->t[i].tids);
+        free(l->t[i].xids);
+        free(l->t[i].sql);
+        fl_pg_result_release(&l->t[i].gone);
+    }
+    fl_free(&l->t);
+    l->n = 0;
+}
+
+/*
+ * Whether row i of after (s_written_sql after a statement) is a table
+ * the statement changed rows of: its count moved from before's (-1:
+ * unknown, so it counts).
+ */
+static int
+s_moved(const fl_pg_result_t *before, const fl_pg_result_t *after, size_t i)
+{
+    const char *count = fl_pg_value(after, i, 3);
+
+    if (strcmp(count, "-1") == 0)
+        return 1;
+    for (size_t k = 0; k < before->nrows; k++)
+        if (strcmp(fl_pg_value(before, k, 0), fl_pg_value(after, i, 0)) == 0)
+            return strcmp(fl_pg_value(before, k, 3), count) != 0;
+    return strcmp(count, "0") != 0;
+}
+
+/*
+ * Once the statement is undone: the tables it changed rows of (s_moved)
+ * that hold rows written since the migration (S_SINCE), each with their
+ * addresses and xmins, into *out.
+ */
+static int
+s_since(fl_pipeline_t *p, const fl_ledger_row_t *row,
+        const fl_pg_result_t *before, const fl_pg_result_t *after,
+        s_since_list_t *out, fl_error_t *err)
+{
+    const char *param[2] = {row->applied_snapshot, row->applied_xids};
+    int rc = 0;
+
+    for (size_t i = 0; rc == 0 && i < after->nrows; i++) {
+        fl_pg_result_t c = FL_PG_RESULT_INIT;
+        const char *schema = fl_pg_value(after, i, 1);
+        const char *table = fl_pg_value(after, i, 2);
+        char *qt = NULL, *sql = NULL;
+
+        if (!s_moved(before, after, i))
+            continue;
+        qt = fl__qualify(p->pg, schema, table);
+        sql = fl_asprintf("SELECT pg_catalog.array_agg(t.ctid)::"
+                          "pg_catalog.text, pg_catalog.array_agg(t.xmin)::"
+                          "pg_catalog.text FROM ONLY %s t WHERE" S_SINCE("t"),
+                          qt);
+        rc = fl_pg_query(p->pg, &c, sql, 2, param, err);
+        free(sql);
+        if (rc == 0 && c.nrows == 1 && fl_pg_value(&c, 0, 0) != NULL) {
+            out->t = fl_reallocarray(out->t, out->n + 1, sizeof(*out->t));
+            out->t[out->n++] = (s_since_t){
+                fl_strdup(fl_pg_value(after, i, 0)), qt,
+                fl_asprintf("%s.%s", schema, table),
+                fl_strdup(fl_pg_value(&c, 0, 0)),
+                fl_strdup(fl_pg_value(&c, 0, 1)), {NULL, NULL}, NULL,
+                FL_PG_RESULT_INIT};
+            qt = NULL;
+        }
+        free(qt);
+        fl_pg_result_release(&c);
+    }
+    return rc;
+}
+
+/*
+ * Statement index rehearsed again: which rows of l (written since) it
+ * deletes or changes (no longer there with the same xmin), undone; those
+ * are copied (fl__backup_keep_tids) and said in res, in the order it
+ * reaches them.
+ */
+static int
+s_keep_gone(fl_pipeline_t *p, const fl_migration_t *m,
+            const fl_stmt_list_t *stmts, size_t index, fl__stats_t *stats,
+            s_since_list_t *l, fl_restore_t *res, fl_error_t *err)
+{
+    const fl_stmt_t *st = &stmts->items[index];
+    fl_backup_ctx_t ctx = {m->version, NULL, NULL, 0, p->target};
+    fl_pg_step_t *reads = fl_calloc(l->n + 1, sizeof(*reads));
+    int rc;
+
+    for (size_t i = 0; i < l->n; i++) {
+        s_since_t *t = &l->t[i];
+
+        t->params[0] = t->tids;
+        t->params[1] = t->xids;
+        t->sql = fl_asprintf(
+            "SELECT pg_catalog.array_agg(s.tid)::pg_catalog.text FROM"
+            " ROWS FROM (pg_catalog.unnest($1::pg_catalog.tid[]),"
+            " pg_catalog.unnest($2::pg_catalog.xid[])) s(tid, x)"
+            " WHERE NOT EXISTS (SELECT FROM ONLY %s t WHERE t.ctid"
+            " OPERATOR(pg_catalog.=) s.tid AND t.xmin"
+            " OPERATOR(pg_catalog.=) s.x)", t->qt);
+        reads[i] = (fl_pg_step_t){NULL, t->sql, 2, t->params, &t->gone};
+    }
+    rc = s_rehearsal(p, m, stmts, index, stats, reads, l->n, err);
+    free(reads);
+    for (size_t i = 0; rc == 0 && i < l->n; i++) {
+        const s_since_t *t = &l->t[i];
+        long long kept = 0;
+        char *where = NULL;
+
+        if (t->gone.nrows != 1 || fl_pg_value(&t->gone, 0, 0) == NULL)
+            continue;
+        rc = fl__backup_keep_tids(p->pg, &ctx,
+                                  (uint32_t)strtoul(t->oid, NULL, 10),
+                                  fl_pg_value(&t->gone, 0, 0), &kept, &where,
+                                  err);
+        if (rc == 0 && where) {
+            res->kept = fl_reallocarray(res->kept, res->nkept + 1,
+                                        sizeof(char *));
+            res->kept[res->nkept++] = fl_asprintf(
+                "down statement %zu (%s:%d:%d %s) deletes or changes %lld "
+                "row%s of %s written since the migration: kept a copy in %s, "
+                "never restored (flotilla backups list; prune --leftovers "
+                "removes it)", index + 1, m->file, st->line, st->column,
+                st->kind ? st->kind : "statement", kept, kept == 1 ? "" : "s",
+                t->name, where);
+        }
+        free(where);
+    }
+    return rc;
+}
+
+/*
+ * Down statement index deletes or changes rows (a DELETE, an UPDATE,
+ * MERGE, ON CONFLICT DO UPDATE): those of them the application wrote
+ * since the migration are kept, wherever the statement reaches (ON
+ * DELETE CASCADE, a trigger).  "Since": S_SINCE, against the snapshot
+ * the migration's transaction recorded (row->applied_snapshot).  The
+ * statement is rehearsed to learn the tables it changes rows of
+ * (s_written_sql before and after); their rows written since are listed
+ * (s_since); it is rehearsed again to learn which of those it deletes
+ * or changes, and they are copied (s_keep_gone); then the caller runs it
+ * for real.  The second rehearsal is skipped when no table it changes
+ * holds a row written since (the usual rollback of a migration nobody
+ * used).
+ */
+static int
+s_keep_written(fl_pipeline_t *p, const fl_ledger_row_t *row,
+               const fl_migration_t *m, const fl_stmt_list_t *stmts,
+               size_t index, fl__stats_t *stats, fl_restore_t *res,
+               fl_error_t *err)
+{
+    fl_pg_result_t before = FL_PG_RESULT_INIT, after = FL_PG_RESULT_INIT;
+    fl_pg_step_t read = {"flotilla_keep_written", s_written_sql, 0, NULL,
+                         &after};
+    s_since_list_t l = {NULL, 0};
+    int rc;
+
+    rc = fl_pg_query(p->pg, &before, s_written_sql, 0, NULL, err);
+    /* The statement's own error: the caller's to handle. */
+    if (rc == 0)
+        rc = s_rehearsal(p, m, stmts, index, stats, &read, 1, err);
+    if (rc == 0)
+        rc = s_since(p, row, &before, &after, &l, err);
+    if (rc == 0 && l.n > 0)
+        rc = s_keep_gone(p, m, stmts, index, stats, &l, res, err);
+    s_since_release(&l);
+    fl_pg_result_release(&before);
+    fl_pg_result_release(&after);
+    return rc;
+}
+
+/*
  * A statement whose effects only running it tells (a DO block, a
  * function: st->opaque), run behind a savepoint: when, beyond what the
  * transaction had dropped before it (seen the same way as a rehearsal
- * sees it), it dropped or replaced nothing, it stays as it ran (*ran 1);
- * otherwise it is rolled back, what it dropped is kept, and the caller
- * runs it again (its effects outside the transaction, a sequence it
- * advanced, twice).
+ * sees it), it dropped or replaced nothing, and it changed no rows (when
+ * the migration's snapshot tells the rows written since it: s_moved), it
+ * stays as it ran (*ran 1); otherwise it is rolled back, what it dropped
+ * is kept, the rows written since that it deletes or changes are kept
+ * (s_since, s_keep_gone: it runs once more), and the caller runs it again
+ * (its effects outside the transaction, a sequence it advanced, happen
+ * each time).
  */
 static int
-s_probe(fl_pipeline_t *p, const fl_migration_t *m,
+s_probe(fl_pipeline_t *p, const fl_ledger_row_t *row, const fl_migration_t *m,
         const fl_stmt_list_t *stmts, size_t index, fl__stats_t *stats,
         fl_restore_t *res, int *ran, fl_error_t *err)
 {
     fl_pg_result_t before = FL_PG_RESULT_INIT, after = FL_PG_RESULT_INIT,
-                   reached = FL_PG_RESULT_INIT, left = FL_PG_RESULT_INIT;
+                   reached = FL_PG_RESULT_INIT, left = FL_PG_RESULT_INIT,
+                   wbefore = FL_PG_RESULT_INIT, wafter = FL_PG_RESULT_INIT;
+    int rows = row->applied_snapshot != NULL && row->applied_xids != NULL;
+    s_since_list_t l = {NULL, 0};
     s_seen_t *fresh = NULL;
     size_t nfresh = 0;
-    int rc;
+    int rc, moved = 0;
 
     *ran = 0;
-    rc = fl_pg_query(p->pg, &before, s_rehearsed_sql, 0, NULL, err);
-    if (rc == 0)
-        rc = fl_pg_exec(p->pg, "SAVEPOINT flotilla_keep", err);
+    {
+        fl_pg_step_t steps[3] = {
+            {"flotilla_keep_rehearsed", s_rehearsed_sql, 0, NULL, &before},
+            {NULL, "SAVEPOINT flotilla_keep", 0, NULL, NULL},
+            {"flotilla_keep_written", s_written_sql, 0, NULL, &wbefore}};
+        rc = fl_pg_batch(p->pg, steps, rows ? 3 : 2, err);
+    }
     if (rc == 0)
         rc = fl__run(p, m, stmts, (int)index, 1, 0, stats, err);
     if (rc == 0) {
-        fl_pg_step_t steps[2];
+        fl_pg_step_t steps[3];
         size_t n = fl__session_leave_step(&p->session, 1, &steps[0], &left);
         size_t leave = n;
 
         steps[n++] = (fl_pg_step_t){"flotilla_keep_rehearsed",
                                     s_rehearsed_sql, 0, NULL, &after};
+        if (rows)
+            steps[n++] = (fl_pg_step_t){"flotilla_keep_written",
+                                        s_written_sql, 0, NULL, &wafter};
         rc = fl_pg_batch(p->pg, steps, n, err);
         if (rc == 0 && leave)
             fl__session_left(&p->session, &left);
@@ -590,7 +870,9 @@ s_probe(fl_pipeline_t *p, const fl_migration_t *m,
         if (is_new)
             fresh[nfresh++] = x;
     }
-    if (nfresh == 0) {
+    for (size_t i = 0; i < wafter.nrows && !moved; i++)
+        moved = s_moved(&wbefore, &wafter, i);
+    if (nfresh == 0 && !moved) {
         *ran = 1;
         rc = fl_pg_exec(p->pg, "RELEASE SAVEPOINT flotilla_keep", err);
         goto cleanup;
@@ -598,15 +880,22 @@ s_probe(fl_pipeline_t *p, const fl_migration_t *m,
     rc = fl_pg_exec(p->pg, "ROLLBACK TO SAVEPOINT flotilla_keep;"
                            " RELEASE SAVEPOINT flotilla_keep", err);
     /* Rolled back with the savepoint: flotilla's settings again. */
-    if (rc == 0)
+    if (rc == 0 && nfresh > 0)
         rc = s_reached(p, fresh, nfresh, 1, &reached, err);
-    if (rc == 0)
+    if (rc == 0 && nfresh > 0)
         rc = s_keep_reached(p, m, &stmts->items[index], index, &reached, res,
                             err);
+    if (rc == 0 && moved)
+        rc = s_since(p, row, &wbefore, &wafter, &l, err);
+    if (rc == 0 && l.n > 0)
+        rc = s_keep_gone(p, m, stmts, index, stats, &l, res, err);
 cleanup:
+    s_since_release(&l);
     free(fresh);
     fl_pg_result_release(&before);
     fl_pg_result_release(&after);
+    fl_pg_result_release(&wbefore);
+    fl_pg_result_release(&wafter);
     fl_pg_result_release(&reached);
     fl_pg_result_release(&left);
     return rc;
@@ -615,24 +904,29 @@ cleanup:
 /*
  * Before down statement index runs: keeps what it would drop (s_rehearse)
  * or, for an opaque statement, runs it as s_probe does (*ran 1: it ran,
- * and the caller must not run it again).
+ * and the caller must not run it again); keeps the rows written since the
+ * migration that it deletes or changes (s_keep_written).
  */
 static int
-s_keep(fl_pipeline_t *p, const fl_migration_t *m, const fl_stmt_list_t *stmts,
-       size_t index, fl__stats_t *stats, fl_restore_t *res, int *ran,
-       fl_error_t *err)
+s_keep(fl_pipeline_t *p, const fl_ledger_row_t *row,
+       const fl_migration_t *m, const fl_stmt_list_t *stmts, size_t index,
+       fl__stats_t *stats, fl_restore_t *res, int *ran, fl_error_t *err)
 {
     const fl_stmt_t *st = &stmts->items[index];
     fl_pg_result_t r = FL_PG_RESULT_INIT;
     int rc;
 
     *ran = 0;
-    if (!s_drops(st) && !st->opaque)
+    if (!s_drops(st) && !st->opaque &&
+        (!s_changes_rows(st) || row->applied_snapshot == NULL ||
+         row->applied_xids == NULL))
         return 0;
     if ((rc = fl__session_leave(p->pg, &p->session, err)) != 0)
         return rc;
+    if (!s_drops(st) && !st->opaque)
+        return s_keep_written(p, row, m, stmts, index, stats, res, err);
     if (st->opaque && !s_drops(st))
-        return s_probe(p, m, stmts, index, stats, res, ran, err);
+        return s_probe(p, row, m, stmts, index, stats, res, ran, err);
     if ((rc = s_rehearse(p, m, stmts, index, stats, &r, err)) == 0)
         rc = s_keep_reached(p, m, st, index, &r, res, err);
     fl_pg_result_release(&r);
@@ -680,7 +974,7 @@ s_down_once(fl_pipeline_t *p, const fl_ledger_row_t *row, fl_migration_t *m,
         rc = s_outside_begin(p, outside, err);
     for (size_t i = 0; i < stmts->count && rc == 0; i++) {
         int ran = 0;
-        rc = s_keep(p, m, stmts, i, stats, res, &ran, err);
+        rc = s_keep(p, row, m, stmts, i, stats, res, &ran, err);
         if (rc == 0 && !ran)
             rc = fl__run(p, m, stmts, (int)i, 1, 0, stats, err);
     }
@@ -810,7 +1104,8 @@ fl__rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
                 if (rc == 0 && check)
                     rc = s_outside_begin(p, outside, err);
                 if (rc == 0 && tx)
-                    rc = s_keep(p, &m, &stmts, i, &stats, &res, &ran, err);
+                    rc = s_keep(p, row, &m, &stmts, i, &stats, &res, &ran,
+                                err);
                 if (rc == 0 && !ran)
                     rc = fl__run(p, &m, &stmts, (int)i, tx,
                                  tx ? 0 : p->opts.lock_retries, &stats, err);

@@ -9,8 +9,11 @@
  * schemas -- each with a down that removes it one of several ways (DROP
  * COLUMN, DROP DOMAIN or TYPE ... CASCADE, the domain of a composite's
  * field dropped with CASCADE before the type, DROP TABLE, TRUNCATE then
- * DROP, DROP ... CASCADE of a parent, DROP SCHEMA ... CASCADE), a third
- * of them inside a DO block.  Between
+ * DROP, DROP ... CASCADE of a parent, DROP SCHEMA ... CASCADE); and rows
+ * added to an existing table, which the down deletes (DELETE, UPDATE then
+ * DELETE, DELETE in a WITH query), the application's edits of them and
+ * rows of another table that refer to them ON DELETE CASCADE going with
+ * them; a third of the downs inside a DO block.  Between
  * apply and rollback the application writes a distinct token into every
  * row of what the migration added.  A seed passes when the rollback
  * succeeds, the database is as it was before the migration (pg_dump and
@@ -51,7 +54,13 @@ static const char k_schema[] =
     "CREATE TABLE gen.par (id int, b text);"
     "CREATE TABLE gen.kid (extra int) INHERITS (gen.par);"
     "INSERT INTO gen.par SELECT g, 'p' || g FROM generate_series(1, 5) g;"
-    "INSERT INTO gen.kid SELECT g, 'k' || g, g FROM generate_series(6, 11) g;";
+    "INSERT INTO gen.kid SELECT g, 'k' || g, g FROM generate_series(6, 11) g;"
+    "CREATE TABLE public.cat (id int PRIMARY KEY, b text);"
+    "INSERT INTO public.cat SELECT g, 'c' || g FROM generate_series(1, 4) g;"
+    "CREATE TABLE public.item (id int, b text,"
+    " cat int REFERENCES public.cat ON DELETE CASCADE);"
+    "INSERT INTO public.item SELECT g, 'i' || g, g % 4 + 1"
+    " FROM generate_series(1, 8) g;";
 
 static const char *const k_tables[] = {"public.plain", "public.pt", "gen.par"};
 
@@ -125,7 +134,7 @@ k_drop_table(k_gen_t *g, const char *prefix, int k)
 static void
 k_feature(k_gen_t *g, int k)
 {
-    int kind = k_range(g, 0, 7);
+    int kind = k_range(g, 0, 8);
 
     switch (kind) {
     case 0: { /* a column of text, a domain or a composite type */
@@ -216,6 +225,35 @@ k_feature(k_gen_t *g, int k)
                     " 1)::public.cp%d%s WHERE id %% %d <> 0;\n", t, k,
                     array ? "ARRAY[" : "", g->seed, g->tokens++, k,
                     array ? "]" : "", k_range(g, 2, 4));
+        break;
+    }
+    case 7: { /* rows of an existing table, deleted by the down */
+        int a = 100 * (k + 1), b = a + 2;
+
+        fl_buf_addf(&g->up, "INSERT INTO public.cat SELECT g, 'mig'"
+                    " FROM generate_series(%d, %d) g;\n", a, b);
+        switch (k_range(g, 0, 2)) {
+        case 0:
+            k_down(g, "DELETE FROM public.cat WHERE id BETWEEN %d AND %d;", a,
+                   b);
+            break;
+        case 1: /* changed first (a copy of each), then deleted */
+            k_down(g, "UPDATE public.cat SET b = 'undone' WHERE id BETWEEN %d"
+                   " AND %d;\nDELETE FROM public.cat WHERE id BETWEEN %d AND"
+                   " %d;", a, b, a, b);
+            break;
+        default:
+            k_down(g, "WITH d AS (DELETE FROM public.cat WHERE id BETWEEN %d"
+                   " AND %d RETURNING id) SELECT count(*) FROM d;", a, b);
+        }
+        /* The application edits two of them and gives one children, which
+         * the down's DELETE removes by ON DELETE CASCADE. */
+        fl_buf_addf(&g->app, "UPDATE public.cat SET b = 'app-%ld-%d-' || id"
+                    " WHERE id BETWEEN %d AND %d;\n", g->seed, g->tokens++,
+                    a, a + 1);
+        fl_buf_addf(&g->app, "INSERT INTO public.item SELECT g, 'app-%ld-%d-'"
+                    " || g, %d FROM generate_series(1, 3) g;\n", g->seed,
+                    g->tokens++, b);
         break;
     }
     default: /* a schema */

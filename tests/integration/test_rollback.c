@@ -816,6 +816,66 @@ test_a_rollback_keeps_a_column_only_where_it_differs_from_its_default(
 }
 
 /*
+ * A down's DELETE and UPDATE keep the rows the application wrote since
+ * the migration that they delete or change, wherever they reach: the
+ * grants the application gave the role the migration added, deleted by
+ * the down's DELETE of that role through ON DELETE CASCADE, and the
+ * account the application moved to the plan the down moves back.  Rows
+ * the migration wrote itself (the role) and rows of before it (account
+ * 3, deleted by the down's DELETE too), and the application's rows the
+ * down leaves alone (grant 4), are not kept.  Before, the rows went
+ * with the down, exit 0, nothing said.
+ */
+static void
+test_a_rollback_keeps_rows_its_down_deletes_or_changes_written_since(
+    void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+
+    s_sql(e, "CREATE TABLE roles (id int PRIMARY KEY, name text UNIQUE);"
+             "CREATE TABLE grants (user_id int, role_id int REFERENCES roles"
+             " ON DELETE CASCADE);"
+             "CREATE TABLE accounts (id int PRIMARY KEY, plan text);"
+             "INSERT INTO roles VALUES (1, 'admin');"
+             "INSERT INTO grants VALUES (1, 1);"
+             "INSERT INTO accounts VALUES (1, 'free'), (2, 'free'),"
+             " (3, 'trial');");
+    s_write(e, "", "INSERT INTO roles VALUES (10, 'auditor');",
+            "DELETE FROM roles WHERE name = 'auditor';\n"
+            "UPDATE accounts SET plan = 'free' WHERE plan = 'pro';\n"
+            "DELETE FROM accounts WHERE plan = 'trial';");
+    {
+        s_flotilla(e, &r, NULL, "apply", NULL);
+        s_expect(&r, "apply", 0);
+        fl_test_proc_release(&r);
+    }
+    s_sql(e, "INSERT INTO grants VALUES (2, 10), (3, 10), (4, 1);"
+             "UPDATE accounts SET plan = 'pro' WHERE id = 2");
+    s_flotilla(e, &r, NULL, "rollback", S_ARGS("--last"));
+    s_expect(&r, "rollback", 0);
+    if (!s_says(&r, "kept 2 copies"))
+        fail_msg("the kept rows are not counted\nstdout: %s\nstderr: %s",
+                 r.out, r.err);
+    if (!s_says(&r, "deletes or changes 2 rows of public.grants written "
+                    "since the migration: kept"))
+        fail_msg("the kept grants are not said\nstdout: %s\nstderr: %s",
+                 r.out, r.err);
+    fl_test_proc_release(&r);
+    s_assert_value(e, "SELECT string_agg(user_id || ':' || role_id, ','"
+                      " ORDER BY user_id) FROM grants", "1:1,4:1");
+    s_assert_value(e, "SELECT string_agg(id || ':' || plan, ',' ORDER BY id)"
+                      " FROM accounts", "1:free,2:free");
+    s_assert_value(e, "SELECT string_agg(source_table || ' ' || row_count,"
+                      " ',' ORDER BY id) FROM flotilla.backups WHERE"
+                      " statement_index = -2", "grants 2,accounts 1");
+    s_assert_value(e, "SELECT string_agg(user_id || ':' || role_id, ','"
+                      " ORDER BY user_id) FROM flotilla_backup.b1", "2:10,3:10");
+    s_assert_value(e, "SELECT id || ':' || plan FROM flotilla_backup.b2",
+                   "2:pro");
+}
+
+/*
  * The same for a down that drops a schema the migration made, with the
  * tables the application filled since (before, DROP SCHEMA ... CASCADE
  * took them, exit 0); an empty one keeps nothing.
@@ -1815,6 +1875,7 @@ main(void)
         T(test_dump_backup_rollback_from_another_directory),
         T(test_a_rollback_keeps_what_its_down_drops),
         T(test_a_rollback_keeps_a_column_only_where_it_differs_from_its_default),
+        T(test_a_rollback_keeps_rows_its_down_deletes_or_changes_written_since),
         T(test_a_rollback_keeps_the_tables_of_a_schema_its_down_drops),
         T(test_a_rollback_keeps_what_its_down_drops_by_cascade),
         T(test_a_rollback_keeps_the_columns_whose_type_loses_a_field),
