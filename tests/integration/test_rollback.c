@@ -824,14 +824,15 @@ test_a_rollback_keeps_a_column_only_where_it_differs_from_its_default(
  * the migration wrote itself (the role) and rows of before it (account
  * 3, deleted by the down's DELETE too), and the application's rows the
  * down leaves alone (grant 4), are not kept.  Before, the rows went
- * with the down, exit 0, nothing said.
+ * with the down, exit 0, nothing said.  The rollback runs in a session
+ * with the options given (track_counts off: no row counts to read, every
+ * table the statement locks for writing is looked at).
  */
 static void
-test_a_rollback_keeps_rows_its_down_deletes_or_changes_written_since(
-    void **state)
+s_rows_written_since(s_env *e, const char *options)
 {
-    s_env *e = *state;
     fl_test_proc_t r;
+    char *conninfo = fl_asprintf("%s options='%s'", e->db.conninfo, options);
 
     s_sql(e, "CREATE TABLE roles (id int PRIMARY KEY, name text UNIQUE);"
              "CREATE TABLE grants (user_id int, role_id int REFERENCES roles"
@@ -845,14 +846,12 @@ test_a_rollback_keeps_rows_its_down_deletes_or_changes_written_since(
             "DELETE FROM roles WHERE name = 'auditor';\n"
             "UPDATE accounts SET plan = 'free' WHERE plan = 'pro';\n"
             "DELETE FROM accounts WHERE plan = 'trial';");
-    {
-        s_flotilla(e, &r, NULL, "apply", NULL);
-        s_expect(&r, "apply", 0);
-        fl_test_proc_release(&r);
-    }
+    s_flotilla(e, &r, NULL, "apply", NULL);
+    s_expect(&r, "apply", 0);
+    fl_test_proc_release(&r);
     s_sql(e, "INSERT INTO grants VALUES (2, 10), (3, 10), (4, 1);"
              "UPDATE accounts SET plan = 'pro' WHERE id = 2");
-    s_flotilla(e, &r, NULL, "rollback", S_ARGS("--last"));
+    s_flotilla_db(e, &r, NULL, conninfo, "rollback", S_ARGS("--last"));
     s_expect(&r, "rollback", 0);
     if (!s_says(&r, "kept 2 copies"))
         fail_msg("the kept rows are not counted\nstdout: %s\nstderr: %s",
@@ -873,6 +872,20 @@ test_a_rollback_keeps_rows_its_down_deletes_or_changes_written_since(
                       " ORDER BY user_id) FROM flotilla_backup.b1", "2:10,3:10");
     s_assert_value(e, "SELECT id || ':' || plan FROM flotilla_backup.b2",
                    "2:pro");
+    free(conninfo);
+}
+
+static void
+test_a_rollback_keeps_rows_its_down_deletes_or_changes_written_since(
+    void **state)
+{
+    s_rows_written_since(*state, "-c track_counts=on");
+}
+
+static void
+test_a_rollback_keeps_rows_written_since_without_row_counts(void **state)
+{
+    s_rows_written_since(*state, "-c track_counts=off");
 }
 
 /*
@@ -1876,6 +1889,7 @@ main(void)
         T(test_a_rollback_keeps_what_its_down_drops),
         T(test_a_rollback_keeps_a_column_only_where_it_differs_from_its_default),
         T(test_a_rollback_keeps_rows_its_down_deletes_or_changes_written_since),
+        T(test_a_rollback_keeps_rows_written_since_without_row_counts),
         T(test_a_rollback_keeps_the_tables_of_a_schema_its_down_drops),
         T(test_a_rollback_keeps_what_its_down_drops_by_cascade),
         T(test_a_rollback_keeps_the_columns_whose_type_loses_a_field),
