@@ -21,7 +21,7 @@
  * application wrote, as many times as it wrote it (or more: a copy keeps
  * whole rows).
  *
- *   FLOTILLA_GEN_SEEDS=N   how many seeds (1..N; default 12: CI time)
+ *   FLOTILLA_GEN_SEEDS=N   how many seeds (1..N; default 20: CI time)
  *   FLOTILLA_GEN_SEED=N    only seed N
  */
 #include <setjmp.h>
@@ -442,7 +442,7 @@ test_generated_downs_keep_what_they_drop(void **state)
     k_run_t run = {fl_test_tmpdir()};
 
     (void)state;
-    fl_test_gen_seeds(12, k_seed, &run);
+    fl_test_gen_seeds(20, k_seed, &run);
     fl_test_rmtree(run.dir);
     free(run.dir);
 }

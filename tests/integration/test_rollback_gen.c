@@ -20,7 +20,7 @@
  * that fails is refused for a foreign key the restore would break, with
  * nothing changed.
  *
- *   FLOTILLA_GEN_SEEDS=N   how many seeds (1..N; default 16: CI time)
+ *   FLOTILLA_GEN_SEEDS=N   how many seeds (1..N; default 32: CI time)
  *   FLOTILLA_GEN_SEED=N    only seed N
  */
 #include <errno.h>
@@ -997,7 +997,7 @@ static int
 g_run_seeds(const char *label, g_attempt_fn attempt, int counts[4])
 {
     long only = fl_test_env_long("FLOTILLA_GEN_SEED", 0);
-    long nseeds = fl_test_env_long("FLOTILLA_GEN_SEEDS", 16);
+    long nseeds = fl_test_env_long("FLOTILLA_GEN_SEEDS", 32);
     long first = only ? only : 1, last = only ? only : nseeds;
     fl_buf_t summary = FL_BUF_INIT(0);  /* every seed that did not simply pass */
     char *dir = fl_test_tmpdir();
