@@ -1032,10 +1032,18 @@ static const char s_const_defaults_sql[] =
     " FROM pg_catalog.json_array_elements_text($2::pg_catalog.json) x))"
     " AND pg_catalog.starts_with(d.adbin::pg_catalog.text, '{CONST ')";
 
+/* Whether text is a xid[] as PostgreSQL writes it ("{1,2}"). */
+static int
+s_xid_array(const char *text)
+{
+    return text[0] == '{' && text[strspn(text, "{},0123456789")] == '\0';
+}
+
 int
 fl__backup_keep(fl_pg_t *pg, const fl_backup_ctx_t *ctx, uint32_t oid,
                 const char *const *columns, size_t ncolumns,
-                long long *kept, char **describe, fl_error_t *err)
+                const char *own_xids, long long *kept, char **describe,
+                fl_error_t *err)
 {
     fl_buf_t where = FL_BUF_INIT(0), names = FL_BUF_INIT(0);
     fl_pg_result_t defs = FL_PG_RESULT_INIT;
@@ -1075,10 +1083,25 @@ fl__backup_keep(fl_pg_t *pg, const fl_backup_ctx_t *ctx, uint32_t oid,
             fl_buf_addf(&where, "%st.%s IS NOT NULL", i ? " OR " : "", qc);
         free(qc);
     }
+    if (ncolumns == 0)
+        fl_buf_adds(&where, "true");
+    /* The migration's own rows (written by its transaction) are not the
+     * application's. */
+    if (rc == 0 && own_xids != NULL) {
+        char *w = NULL;
+
+        if (!s_xid_array(own_xids))
+            rc = FL_ERR(err, FL_EFAIL, "unexpected transaction ids \"%.40s\" "
+                        "in the ledger", own_xids);
+        w = fl_asprintf("(%s) AND NOT t.xmin OPERATOR(pg_catalog.=) ANY ('%s'"
+                        "::pg_catalog.xid[])", fl_buf_str(&where), own_xids);
+        fl_buf_reset(&where);
+        fl_buf_adds(&where, w);
+        free(w);
+    }
     if (rc == 0)
-        rc = s_keep_where(pg, ctx, oid, "ACCESS EXCLUSIVE",
-                          ncolumns ? fl_buf_str(&where) : "true", kept,
-                          describe, err);
+        rc = s_keep_where(pg, ctx, oid, "ACCESS EXCLUSIVE", fl_buf_str(&where),
+                          kept, describe, err);
     fl_pg_result_release(&defs);
     fl_buf_release(&names);
     fl_buf_release(&where);

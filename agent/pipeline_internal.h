@@ -444,13 +444,16 @@ void fl__backup_release(fl_backup_t *b);
 /*
  * Before a rollback's down drops table oid (ncolumns 0) or its columns,
  * in the rollback's transaction: copies its own rows (those where one of
- * the columns is not NULL), every column, to flotilla_backup.b<id>,
- * recorded with statement_index FL_BACKUP_KEPT.  *kept gets how many,
- * *describe where they went (NULL when there were none: nothing is kept).
+ * the columns differs from its constant DEFAULT, or without one is not
+ * NULL), every column, but those the migration's transaction wrote
+ * (own_xids, a xid[] from its ledger row; NULL: not known), to
+ * flotilla_backup.b<id>, recorded with statement_index FL_BACKUP_KEPT.
+ * *kept gets how many, *describe where they went (NULL when there were
+ * none: nothing is kept).
  */
 int fl__backup_keep(fl_pg_t *pg, const fl_backup_ctx_t *ctx, uint32_t oid,
                     const char *const *columns, size_t ncolumns,
-                    long long *kept, char **describe,
+                    const char *own_xids, long long *kept, char **describe,
                     fl_error_t *err) FL_NODISCARD;
 
 /*

@@ -490,9 +490,9 @@ s_rehearse(fl_pipeline_t *p, const fl_migration_t *m,
 
 /* Keeps what r (s_reached_sql's rows) names, before statement index. */
 static int
-s_keep_reached(fl_pipeline_t *p, const fl_migration_t *m, const fl_stmt_t *st,
-               size_t index, const fl_pg_result_t *rr, fl_restore_t *res,
-               fl_error_t *err)
+s_keep_reached(fl_pipeline_t *p, const fl_ledger_row_t *row,
+               const fl_migration_t *m, const fl_stmt_t *st, size_t index,
+               const fl_pg_result_t *rr, fl_restore_t *res, fl_error_t *err)
 {
     fl_backup_ctx_t ctx = {m->version, NULL, NULL, 0, p->target};
     int rc = 0;
@@ -519,7 +519,7 @@ s_keep_reached(fl_pipeline_t *p, const fl_migration_t *m, const fl_stmt_t *st,
             }
         rc = fl__backup_keep(p->pg, &ctx,
                              (uint32_t)strtoul(oid, NULL, 10), cols, ncols,
-                             &kept, &where, err);
+                             row->applied_xids, &kept, &where, err);
         if (rc == 0 && where) {
             if (what == 't' && schema_gone)
                 fl_buf_addf(&said, "drops schema %s with table %s.%s", schema,
@@ -883,8 +883,8 @@ s_probe(fl_pipeline_t *p, const fl_ledger_row_t *row, const fl_migration_t *m,
     if (rc == 0 && nfresh > 0)
         rc = s_reached(p, fresh, nfresh, 1, &reached, err);
     if (rc == 0 && nfresh > 0)
-        rc = s_keep_reached(p, m, &stmts->items[index], index, &reached, res,
-                            err);
+        rc = s_keep_reached(p, row, m, &stmts->items[index], index, &reached,
+                            res, err);
     if (rc == 0 && moved)
         rc = s_since(p, row, &wbefore, &wafter, &l, err);
     if (rc == 0 && l.n > 0)
@@ -928,7 +928,7 @@ s_keep(fl_pipeline_t *p, const fl_ledger_row_t *row,
     if (st->opaque && !s_drops(st))
         return s_probe(p, row, m, stmts, index, stats, res, ran, err);
     if ((rc = s_rehearse(p, m, stmts, index, stats, &r, err)) == 0)
-        rc = s_keep_reached(p, m, st, index, &r, res, err);
+        rc = s_keep_reached(p, row, m, st, index, &r, res, err);
     fl_pg_result_release(&r);
     return rc;
 }

@@ -19,7 +19,8 @@
  * succeeds, the database is as it was before the migration (pg_dump and
  * every row), and the copies the rollback kept hold every token the
  * application wrote, as many times as it wrote it (or more: a copy keeps
- * whole rows).
+ * whole rows), and none of the rows the migration wrote itself (it seeds
+ * the tables it creates).
  *
  *   FLOTILLA_GEN_SEEDS=N   how many seeds (1..N; default 20: CI time)
  *   FLOTILLA_GEN_SEED=N    only seed N
@@ -164,8 +165,9 @@ k_feature(k_gen_t *g, int k)
         free(own);
         break;
     }
-    case 1: /* a table */
-        fl_buf_addf(&g->up, "CREATE TABLE public.n%d (id int, b text);\n", k);
+    case 1: /* a table, which the migration seeds */
+        fl_buf_addf(&g->up, "CREATE TABLE public.n%d (id int, b text);\n"
+                    "INSERT INTO public.n%d VALUES (0, 'mig-seed');\n", k, k);
         k_drop_table(g, "public.n", k);
         k_insert(g, 3, "public.n%d", k);
         break;
@@ -175,7 +177,9 @@ k_feature(k_gen_t *g, int k)
                     "CREATE TABLE public.np%d_a PARTITION OF public.np%d"
                     " FOR VALUES FROM (0) TO (3);\n"
                     "CREATE TABLE public.np%d_b PARTITION OF public.np%d"
-                    " FOR VALUES FROM (3) TO (100);\n", k, k, k, k, k);
+                    " FOR VALUES FROM (3) TO (100);\n"
+                    "INSERT INTO public.np%d VALUES (50, 'mig-seed');\n",
+                    k, k, k, k, k, k);
         k_drop_table(g, "public.np", k);
         k_insert(g, 5, "public.np%d", k);
         break;
@@ -335,6 +339,29 @@ static const char k_user_tables[] =
 static const char k_kept_tables[] =
     "SELECT location FROM flotilla.backups WHERE statement_index = -2";
 
+/* How many rows of the kept copies the migration wrote ('mig-seed'). */
+static int
+k_seeds_kept(PGconn *conn)
+{
+    PGresult *res = PQexec(conn, k_kept_tables);
+    fl_buf_t q = FL_BUF_INIT(0);
+    char *v = NULL;
+    int n = 0;
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        fail_msg("%s: %s", k_kept_tables, PQresultErrorMessage(res));
+    fl_buf_adds(&q, "SELECT 0");
+    for (int i = 0; i < PQntuples(res); i++)
+        fl_buf_addf(&q, " + (SELECT count(*) FROM %s t WHERE t::text LIKE"
+                    " '%%mig-seed%%')", PQgetvalue(res, i, 0));
+    PQclear(res);
+    v = fl_test_query_value(conn, fl_buf_str(&q));
+    n = atoi(v);
+    free(v);
+    fl_buf_release(&q);
+    return n;
+}
+
 typedef struct {
     char *dir;
 } k_run_t;
@@ -402,6 +429,9 @@ k_seed(long n, int alone, void *arg)
         why = fl_asprintf("the kept copies lost %s, which the application "
                           "wrote\n--- wrote:\n%s\n--- kept:\n%s", lost, wrote,
                           kept);
+    else if (k_seeds_kept(conn) > 0)
+        why = fl_asprintf("the kept copies hold %d of the rows the migration "
+                          "wrote itself", k_seeds_kept(conn));
 done:
     fl_test_proc_release(&r);
     if (why != NULL || alone)

@@ -28,6 +28,11 @@
 /* An options line allowing a lint rule. */
 #define S_ALLOW(rule) "-- flotilla:options allow=" rule " issue 8 rollback test\n"
 
+/* The table of users most keep tests start from: 5 rows. */
+#define S_USERS                                                             \
+    "CREATE TABLE users (id int PRIMARY KEY, name text);"                   \
+    "INSERT INTO users SELECT g, 'u' || g FROM generate_series(1, 5) g;"
+
 typedef struct s_case s_case_t;
 
 typedef struct {
@@ -732,8 +737,7 @@ test_a_rollback_keeps_what_its_down_drops(void **state)
     fl_test_proc_t r;
     char *before = NULL;
 
-    s_sql(e, "CREATE TABLE users (id int PRIMARY KEY, name text);"
-             "INSERT INTO users SELECT g, 'u' || g FROM generate_series(1, 5) g;");
+    s_sql(e, S_USERS);
     s_write(e, "", "CREATE TABLE notes (id int PRIMARY KEY, body text);\n"
                    "CREATE TABLE spare (id int);\n"
                    "ALTER TABLE users ADD COLUMN nick text;\n"
@@ -781,6 +785,49 @@ test_a_rollback_keeps_what_its_down_drops(void **state)
 }
 
 /*
+ * What the migration wrote itself is not the application's: a down that
+ * drops the table the migration created and seeded, and the column it
+ * added and backfilled, keeps only the rows the application wrote there
+ * since (the migration's transaction ids are in its ledger row).
+ * Before, every rollback kept a copy of the seed rows and of the whole
+ * backfilled column, on every tenant of a fleet, none of it the
+ * application's.
+ */
+static void
+test_a_rollback_keeps_none_of_what_the_migration_wrote_itself(void **state)
+{
+    s_env *e = *state;
+    char *before = NULL;
+
+    s_sql(e, S_USERS);
+    s_write(e, S_ALLOW("ban-drop-column"),
+            "CREATE TABLE countries (code text PRIMARY KEY, name text);\n"
+            "INSERT INTO countries VALUES ('fr', 'France'), ('de', 'Germany');\n"
+            "ALTER TABLE users ADD COLUMN nick text;\n"
+            "UPDATE users SET nick = name;",
+            "ALTER TABLE users DROP COLUMN nick;\n"
+            "DROP TABLE countries;");
+    before = s_dump(e);
+    (void)s_apply(e, before, S_MUST_APPLY, NULL);
+    s_sql(e, "INSERT INTO countries VALUES ('es', 'Spain');"
+             "UPDATE users SET nick = 'bob' WHERE id = 3");
+    s_rollback_keeping(e, before, S_ARGS("--last"),
+                       S_ARGS("drops column public.users.nick holding 1"
+                              " value: kept a copy",
+                              "drops table public.countries holding 1 row:"
+                              " kept a copy",
+                              "kept 3 copies"));
+    /* The third: the row the restore of users replaces (written since). */
+    s_assert_value(e, "SELECT string_agg(source_table || ' ' || row_count,"
+                      " ',' ORDER BY id) FROM flotilla.backups"
+                      " WHERE statement_index = -2",
+                   "users 1,countries 1,users 1");
+    s_assert_value(e, "SELECT (SELECT nick FROM flotilla_backup.b2) || ','"
+                      " || (SELECT code FROM flotilla_backup.b3)", "bob,es");
+    free(before);
+}
+
+/*
  * A column the migration added with a constant DEFAULT holds it in every
  * row: what the application wrote there is what differs from it (NULL
  * included).  Before, a down dropping it kept a copy of every row of the
@@ -794,8 +841,7 @@ test_a_rollback_keeps_a_column_only_where_it_differs_from_its_default(
     s_env *e = *state;
     char *before = NULL;
 
-    s_sql(e, "CREATE TABLE users (id int PRIMARY KEY, name text);"
-             "INSERT INTO users SELECT g, 'u' || g FROM generate_series(1, 5) g;");
+    s_sql(e, S_USERS);
     s_write(e, S_ALLOW("ban-drop-column"),
             "ALTER TABLE users ADD COLUMN level int NOT NULL DEFAULT 1,"
             " ADD COLUMN tag text DEFAULT 'x';",
@@ -1011,8 +1057,7 @@ test_a_rollback_keeps_the_columns_whose_type_loses_a_field(void **state)
     s_env *e = *state;
     char *before = NULL;
 
-    s_sql(e, "CREATE TABLE users (id int PRIMARY KEY, name text);"
-             "INSERT INTO users SELECT g, 'u' || g FROM generate_series(1, 5) g;");
+    s_sql(e, S_USERS);
     s_write(e, S_ALLOW("ban-drop-cascade") S_ALLOW("ban-drop-column"),
             "CREATE DOMAIN email AS text;\n"
             "CREATE TYPE contact AS (e email, n int, tag text);\n"
@@ -1888,6 +1933,7 @@ main(void)
         T(test_dump_backup_rollback_from_another_directory),
         T(test_a_rollback_keeps_what_its_down_drops),
         T(test_a_rollback_keeps_a_column_only_where_it_differs_from_its_default),
+        T(test_a_rollback_keeps_none_of_what_the_migration_wrote_itself),
         T(test_a_rollback_keeps_rows_its_down_deletes_or_changes_written_since),
         T(test_a_rollback_keeps_rows_written_since_without_row_counts),
         T(test_a_rollback_keeps_the_tables_of_a_schema_its_down_drops),
