@@ -326,12 +326,14 @@ static const char s_ledger_v8[] =
  * keep those its down deletes or changes (agent/rollback.c, S_SINCE):
  *   schema_migrations.applied_snapshot: the snapshot of the statement
  *     that recorded the migration applied, in its transaction (for one
- *     without a transaction, of the record of its run's start, before
- *     its first statement); a row whose xmin it does not show committed
- *     was written after it, or was in progress then;
+ *     without a transaction, of the first record of its run, before its
+ *     first statement); a row whose xmin it does not show committed was
+ *     written after it, or was in progress then;
  *   schema_migrations.applied_xids: the transaction ids that statement's
  *     transaction held then (its own and its subtransactions', which
- *     wrote the migration's rows: pg_locks).
+ *     wrote the migration's rows: pg_locks); for a migration without a
+ *     transaction, those of every record of its progress, each in the
+ *     transaction of the statements it records, gathered as it goes.
  * NULL on rows written before version 9 and on a baseline's rows
  * (nothing ran).  Self-contained and idempotent.
  */
@@ -1153,12 +1155,14 @@ static const char s_record_sql[] =
     " started_at = CASE WHEN s.status = 'running' AND EXCLUDED.status <> 'running'"
     "   THEN s.started_at ELSE EXCLUDED.started_at END,"
     " applied_snapshot = CASE WHEN s.status = 'running'"
-    "   AND EXCLUDED.status = 'applied' AND NOT EXCLUDED.transactional"
+    "   AND EXCLUDED.status IN ('running', 'applied')"
+    "   AND NOT EXCLUDED.transactional"
     "   THEN COALESCE(s.applied_snapshot, EXCLUDED.applied_snapshot)"
     "   ELSE EXCLUDED.applied_snapshot END,"
     " applied_xids = CASE WHEN s.status = 'running'"
-    "   AND EXCLUDED.status = 'applied' AND NOT EXCLUDED.transactional"
-    "   AND s.applied_snapshot IS NOT NULL THEN s.applied_xids"
+    "   AND EXCLUDED.status IN ('running', 'applied')"
+    "   AND NOT EXCLUDED.transactional AND s.applied_snapshot IS NOT NULL"
+    "   THEN s.applied_xids OPERATOR(pg_catalog.||) EXCLUDED.applied_xids"
     "   ELSE EXCLUDED.applied_xids END,"
     " finished_at = EXCLUDED.finished_at, duration_ms = EXCLUDED.duration_ms,"
     " lock_wait_ms = EXCLUDED.lock_wait_ms, retries = EXCLUDED.retries,"

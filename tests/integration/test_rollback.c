@@ -828,6 +828,45 @@ test_a_rollback_keeps_none_of_what_the_migration_wrote_itself(void **state)
 }
 
 /*
+ * The same for a migration without a transaction: each of its statements
+ * commits on its own, and the transaction ids of each are recorded in
+ * its ledger row as it goes, so the rows its statements wrote (the roles
+ * it seeded, before and after an index built concurrently) are still the
+ * migration's, and the rows
+ * the application wrote while it ran or since are kept.  Before the ids
+ * were gathered, every row its statements wrote counted as written since.
+ */
+static void
+test_a_rollback_keeps_none_of_what_a_migration_without_a_transaction_wrote(
+    void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+
+    s_sql(e, "CREATE TABLE roles (id int PRIMARY KEY, name text);"
+             "INSERT INTO roles VALUES (1, 'admin');");
+    s_write(e, "-- flotilla:options no-transaction\n",
+            "INSERT INTO roles VALUES (10, 'auditor');\n"
+            "CREATE INDEX CONCURRENTLY roles_name ON roles (name);\n"
+            "INSERT INTO roles VALUES (11, 'viewer');",
+            "DROP INDEX CONCURRENTLY roles_name;\n"
+            "DELETE FROM roles WHERE id >= 10;");
+    s_flotilla(e, &r, NULL, "apply", NULL);
+    s_expect(&r, "apply", 0);
+    fl_test_proc_release(&r);
+    s_sql(e, "INSERT INTO roles VALUES (12, 'written since')");
+    s_flotilla(e, &r, NULL, "rollback", S_ARGS("--last"));
+    s_expect(&r, "rollback", 0);
+    if (!s_says(&r, "deletes or changes 1 row of public.roles written "
+                    "since the migration: kept") || !s_says(&r, "kept 1 copy"))
+        fail_msg("not only the row written since is kept\nstdout: %s\n"
+                 "stderr: %s", r.out, r.err);
+    fl_test_proc_release(&r);
+    s_assert_value(e, "SELECT string_agg(id || ':' || name, ',' ORDER BY id)"
+                      " FROM flotilla_backup.b1", "12:written since");
+}
+
+/*
  * A column the migration added with a constant DEFAULT holds it in every
  * row: what the application wrote there is what differs from it (NULL
  * included).  Before, a down dropping it kept a copy of every row of the
@@ -1934,6 +1973,7 @@ main(void)
         T(test_a_rollback_keeps_what_its_down_drops),
         T(test_a_rollback_keeps_a_column_only_where_it_differs_from_its_default),
         T(test_a_rollback_keeps_none_of_what_the_migration_wrote_itself),
+        T(test_a_rollback_keeps_none_of_what_a_migration_without_a_transaction_wrote),
         T(test_a_rollback_keeps_rows_its_down_deletes_or_changes_written_since),
         T(test_a_rollback_keeps_rows_written_since_without_row_counts),
         T(test_a_rollback_keeps_the_tables_of_a_schema_its_down_drops),
