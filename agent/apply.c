@@ -571,11 +571,10 @@ s_why_whole(const s_unit *u, size_t k)
                                            "data-modifying WITH)";
     if (st->ndestroys > 1)
         return "the statement changes more than one table";
+    /* A run again backs up what the first missed whole, before its first
+     * statement (u->forced): the others as the first run did. */
     if (st->opaque)
         return "the statement runs code flotilla cannot see into";
-    if (u->restarts > 0)
-        return "this is the run again after the net found what the first "
-               "missed, and it backs up whole tables";
     if (st->destroys[0].table == NULL)
         return "the table it changes is not named in the statement";
     for (size_t j = k + 1; j < u->stmts.count; j++)

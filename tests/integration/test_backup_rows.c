@@ -400,6 +400,59 @@ test_long_multibyte_table_name_backed_up_and_restored(void **state)
 }
 
 /*
+ * When the net sends a migration to run again (here, a composite type's
+ * field dropped with CASCADE, which changes a column of people that no
+ * statement names), the run again backs up the tables it found whole,
+ * and still backs up only the rows a later statement's WHERE clause
+ * selects in a table it did not name: before, every table of the run
+ * again was backed up whole (a DELETE of one row of a large table
+ * copied all of it).  Rolled back to the dump from before.
+ */
+static void
+test_the_run_again_backs_up_rows_of_the_tables_it_did_not_find(void **state)
+{
+    fl_test_ws_t ws;
+    fl_test_proc_t r;
+    char *before = NULL, *after = NULL;
+
+    (void)state;
+    fl_test_ws_open(&ws, "brr");
+    fl_test_exec(ws.conn, "CREATE TYPE contact AS (email text, phone text);"
+                          "CREATE TABLE people (id int PRIMARY KEY, c contact);"
+                          "INSERT INTO people VALUES (1, ROW('a@x', '123'));"
+                          "CREATE TABLE items (id int PRIMARY KEY, v int);"
+                          "INSERT INTO items SELECT g, g"
+                          " FROM generate_series(1, 20) g");
+    fl_test_ws_write(&ws, "0001_x.sql",
+                     "-- flotilla:up\n"
+                     "ALTER TYPE contact DROP ATTRIBUTE phone CASCADE;\n"
+                     "DELETE FROM items WHERE id = 3;\n"
+                     "-- flotilla:down\n"
+                     "ALTER TYPE contact ADD ATTRIBUTE phone text CASCADE;\n");
+    before = fl_test_canonical_dump_full(ws.conn);
+    fl_test_ws_flotilla(&ws, &r, "apply",
+                        (const char *const[]){"--allow-lint-errors", NULL}, 1);
+    fl_test_expect(&r, 0, "running it again with them backed up first");
+    if (strstr(r.err, "backed up public.items to flotilla_backup.b3 (the 1 "
+                      "row its WHERE clause selects") == NULL)
+        fail_msg("the run again did not back up the row alone:\n%s", r.err);
+    fl_test_proc_release(&r);
+    fl_test_expect_value(ws.conn, "SELECT string_agg(source_table || ' ' ||"
+                         " row_count, ',' ORDER BY id) FROM flotilla.backups",
+                         "people 1,items 1");
+    fl_test_ws_flotilla(&ws, &r, "rollback",
+                        (const char *const[]){"--last", NULL}, 1);
+    fl_test_expect(&r, 0, NULL);
+    fl_test_proc_release(&r);
+    after = fl_test_canonical_dump_full(ws.conn);
+    fl_test_assert_dumps_equal("after the run again and its rollback", before,
+                               after);
+    fl_test_ws_close(&ws);
+    free(before);
+    free(after);
+}
+
+/*
  * A whole-table backup taken before an ALTER (a later UPDATE of the same
  * migration destroys the table's data) is reconciled before COMMIT to the
  * rows the migration changed and the keys it added.  When the migration
@@ -574,6 +627,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_generated_updates_and_deletes_roll_back_exactly),
         cmocka_unit_test(test_long_multibyte_table_name_backed_up_and_restored),
+        cmocka_unit_test(test_the_run_again_backs_up_rows_of_the_tables_it_did_not_find),
         cmocka_unit_test(test_orphaned_partial_dump_swept_by_next_apply),
         cmocka_unit_test(test_backup_before_an_alter_reconciled_to_what_changed),
     };
@@ -581,5 +635,7 @@ main(void)
         fprintf(stderr, "no PostgreSQL (PGHOST unset): tests/run.sh starts one\n");
         return 1;
     }
+    if (getenv("FLOTILLA_TEST_FILTER") != NULL)
+        cmocka_set_test_filter(getenv("FLOTILLA_TEST_FILTER"));
     return cmocka_run_group_tests_name("backup_rows", tests, NULL, NULL);
 }
