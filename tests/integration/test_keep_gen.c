@@ -356,7 +356,7 @@ k_seeds_kept(PGconn *conn)
                     " '%%mig-seed%%')", PQgetvalue(res, i, 0));
     PQclear(res);
     v = fl_test_query_value(conn, fl_buf_str(&q));
-    n = atoi(v);
+    n = (int)strtol(v, NULL, 10);
     free(v);
     fl_buf_release(&q);
     return n;
