@@ -587,6 +587,60 @@ s_why_whole(const s_unit *u, size_t k)
 }
 
 /*
+ * The tables of the net with a column whose values lost a field: a
+ * field of a composite type this transaction dropped (its domain or type
+ * dropped with CASCADE, ALTER TYPE ... DROP ATTRIBUTE), the column of
+ * that type, an array of it or a type that holds it.  Nothing else shows
+ * it: no column of the table is dropped, no row written, nothing
+ * rewritten.  Asked only when the transaction dropped an attribute of a
+ * relation the net does not hold (a composite type's).
+ */
+static const char s_field_loss_sql[] =
+    FL__TYPES_HOLDING(
+    " SELECT c.reltype FROM pg_catalog.pg_class c"
+    " WHERE c.oid = ANY ($1::pg_catalog.oid[]) AND c.relkind = 'c'")
+    " SELECT DISTINCT f.attrelid" FL__COLUMNS_OF_TY;
+
+/*
+ * The tables whose columns the statement changes through a composite
+ * type it names (ALTER TYPE ... DROP ATTRIBUTE, DROP TYPE ... CASCADE):
+ * those of columns of that type, of an array or a domain of it, or of a
+ * type that holds it (s_field_loss_sql), into whole, restored whole
+ * (u->replaced, as the net would have them).  Without them the
+ * statement names no table, and only the net finds them, after it: the
+ * migration then runs again.
+ */
+static int
+s_type_tables(fl_pipeline_t *p, s_unit *u, const uint32_t *oids,
+              const char *kinds, const int *why, size_t n, s_oids *whole,
+              fl_error_t *err)
+{
+    fl_buf_t types = FL_BUF_INIT(0);
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    const char *params[1];
+    int rc = 0;
+
+    for (size_t i = 0; i < n; i++)
+        if (oids[i] != 0 && why[i] == 0 && kinds[i] == 'c')
+            fl_buf_addf(&types, "%s%u", types.len ? "," : "{", oids[i]);
+    if (types.len == 0)
+        return 0;
+    fl_buf_adds(&types, "}");
+    params[0] = fl_buf_str(&types);
+    rc = fl_pg_query(p->pg, &r, s_field_loss_sql, 1, params, err);
+    for (size_t i = 0; rc == 0 && i < r.nrows; i++) {
+        uint32_t oid = (uint32_t)strtoul(fl_pg_value(&r, i, 0), NULL, 10);
+
+        s_oids_add(whole, oid);
+        /* Its values change where no counter shows: restored whole. */
+        s_oids_add(&u->replaced, oid);
+    }
+    fl_pg_result_release(&r);
+    fl_buf_release(&types);
+    return rc;
+}
+
+/*
  * Before statement k runs: resolves the tables it destroys data in (under
  * the search_path the migration has set by now), follows the catalog to
  * the tables that reaches, and backs up every one that existed before the
@@ -660,6 +714,8 @@ s_prepare_statement(fl_pipeline_t *p, s_unit *u, size_t k, fl_error_t *err)
         goto cleanup;
     if (json_array_size(dropped_schemas) &&
         (rc = s_schema_tables(p, dropped_schemas, &whole, err)) != 0)
+        goto cleanup;
+    if ((rc = s_type_tables(p, u, oids, kinds, why, n, &whole, err)) != 0)
         goto cleanup;
     for (size_t i = 0; i < n; i++) {
         if (oids[i] == 0)
@@ -738,21 +794,6 @@ cleanup:
     free(kinds);
     return rc;
 }
-
-/*
- * The tables of the net with a column whose values lost a field: a
- * field of a composite type this transaction dropped (its domain or type
- * dropped with CASCADE, ALTER TYPE ... DROP ATTRIBUTE), the column of
- * that type, an array of it or a type that holds it.  Nothing else shows
- * it: no column of the table is dropped, no row written, nothing
- * rewritten.  Asked only when the transaction dropped an attribute of a
- * relation the net does not hold (a composite type's).
- */
-static const char s_field_loss_sql[] =
-    FL__TYPES_HOLDING(
-    " SELECT c.reltype FROM pg_catalog.pg_class c"
-    " WHERE c.oid = ANY ($1::pg_catalog.oid[]) AND c.relkind = 'c'")
-    " SELECT DISTINCT f.attrelid" FL__COLUMNS_OF_TY;
 
 static int
 s_field_loss(fl_pipeline_t *p, const fl_net_touched_t *t,

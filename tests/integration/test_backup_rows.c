@@ -399,57 +399,114 @@ test_long_multibyte_table_name_backed_up_and_restored(void **state)
     fl_buf_release(&name);
 }
 
+/* Both tests below: items, 20 rows, which their migrations DELETE from. */
+#define S_ITEMS                                                             \
+    "CREATE TABLE items (id int PRIMARY KEY, v int);"                       \
+    "INSERT INTO items SELECT g, g FROM generate_series(1, 20) g"
+
 /*
- * When the net sends a migration to run again (here, a composite type's
- * field dropped with CASCADE, which changes a column of people that no
- * statement names), the run again backs up the tables it found whole,
- * and still backs up only the rows a later statement's WHERE clause
- * selects in a table it did not name: before, every table of the run
- * again was backed up whole (a DELETE of one row of a large table
- * copied all of it).  Rolled back to the dump from before.
+ * Applies migration (0001_x.sql) in ws, whose apply must succeed and
+ * say each of says and none of nots; rolls it back, and compares the
+ * canonical dump with the one from before.
+ */
+static void
+s_apply_roll_back(fl_test_ws_t *ws, const char *migration,
+                  const char *const *says, const char *const *nots)
+{
+    fl_test_proc_t r;
+    char *before = NULL, *after = NULL;
+
+    fl_test_ws_write(ws, "0001_x.sql", migration);
+    before = fl_test_canonical_dump_full(ws->conn);
+    fl_test_ws_flotilla(ws, &r, "apply",
+                        (const char *const[]){"--allow-lint-errors", NULL}, 1);
+    fl_test_expect(&r, 0, NULL);
+    for (size_t i = 0; says[i] != NULL; i++)
+        if (strstr(r.err, says[i]) == NULL)
+            fail_msg("apply did not say \"%s\"", says[i]);
+    for (size_t i = 0; nots[i] != NULL; i++)
+        if (strstr(r.err, nots[i]) != NULL)
+            fail_msg("apply said \"%s\"", nots[i]);
+    fl_test_proc_release(&r);
+    fl_test_ws_flotilla(ws, &r, "rollback",
+                        (const char *const[]){"--last", NULL}, 1);
+    fl_test_expect(&r, 0, NULL);
+    fl_test_proc_release(&r);
+    after = fl_test_canonical_dump_full(ws->conn);
+    fl_test_assert_dumps_equal("after apply and rollback", before, after);
+    free(before);
+    free(after);
+}
+
+/*
+ * When the net sends a migration to run again (here, a domain dropped
+ * with CASCADE, which drops the field of a composite type of that domain
+ * and so changes a column of people that no statement names), the run
+ * again backs up the tables it found whole, and still backs up only the
+ * rows a later statement's WHERE clause selects in a table it did not
+ * name: before, every table of the run again was backed up whole (a
+ * DELETE of one row of a large table copied all of it).  Rolled back to
+ * the dump from before.
  */
 static void
 test_the_run_again_backs_up_rows_of_the_tables_it_did_not_find(void **state)
 {
     fl_test_ws_t ws;
-    fl_test_proc_t r;
-    char *before = NULL, *after = NULL;
 
     (void)state;
     fl_test_ws_open(&ws, "brr");
-    fl_test_exec(ws.conn, "CREATE TYPE contact AS (email text, phone text);"
+    fl_test_exec(ws.conn, "CREATE DOMAIN phone AS text;"
+                          "CREATE TYPE contact AS (email text, p phone);"
                           "CREATE TABLE people (id int PRIMARY KEY, c contact);"
                           "INSERT INTO people VALUES (1, ROW('a@x', '123'));"
-                          "CREATE TABLE items (id int PRIMARY KEY, v int);"
-                          "INSERT INTO items SELECT g, g"
-                          " FROM generate_series(1, 20) g");
-    fl_test_ws_write(&ws, "0001_x.sql",
-                     "-- flotilla:up\n"
-                     "ALTER TYPE contact DROP ATTRIBUTE phone CASCADE;\n"
-                     "DELETE FROM items WHERE id = 3;\n"
-                     "-- flotilla:down\n"
-                     "ALTER TYPE contact ADD ATTRIBUTE phone text CASCADE;\n");
-    before = fl_test_canonical_dump_full(ws.conn);
-    fl_test_ws_flotilla(&ws, &r, "apply",
-                        (const char *const[]){"--allow-lint-errors", NULL}, 1);
-    fl_test_expect(&r, 0, "running it again with them backed up first");
-    if (strstr(r.err, "backed up public.items to flotilla_backup.b3 (the 1 "
-                      "row its WHERE clause selects") == NULL)
-        fail_msg("the run again did not back up the row alone:\n%s", r.err);
-    fl_test_proc_release(&r);
-    fl_test_expect_value(ws.conn, "SELECT string_agg(source_table || ' ' ||"
-                         " row_count, ',' ORDER BY id) FROM flotilla.backups",
-                         "people 1,items 1");
-    fl_test_ws_flotilla(&ws, &r, "rollback",
-                        (const char *const[]){"--last", NULL}, 1);
-    fl_test_expect(&r, 0, NULL);
-    fl_test_proc_release(&r);
-    after = fl_test_canonical_dump_full(ws.conn);
-    fl_test_assert_dumps_equal("after the run again and its rollback", before,
-                               after);
+                          S_ITEMS);
+    s_apply_roll_back(&ws, "-- flotilla:up\n"
+                           "DROP DOMAIN phone CASCADE;\n"
+                           "DELETE FROM items WHERE id = 3;\n"
+                           "-- flotilla:down\n"
+                           "CREATE DOMAIN phone AS text;\n"
+                           "ALTER TYPE contact ADD ATTRIBUTE p phone"
+                           " CASCADE;\n",
+                      (const char *const[]){
+                          "running it again with them backed up first",
+                          "backed up public.items to flotilla_backup.b3 (the"
+                          " 1 row its WHERE clause selects", NULL},
+                      (const char *const[]){NULL});
     fl_test_ws_close(&ws);
-    free(before);
-    free(after);
+}
+
+/*
+ * ALTER TYPE ... DROP ATTRIBUTE of a composite type changes every column
+ * of that type (of an array or a domain of it, of a composite type that
+ * holds it): those tables are backed up before the statement, with
+ * nothing to run again.  Before, the statement named no table, the net
+ * found the tables after it, and the whole migration ran a second time.
+ */
+static void
+test_a_dropped_attribute_backs_up_the_tables_of_its_type_first(void **state)
+{
+    fl_test_ws_t ws;
+
+    (void)state;
+    fl_test_ws_open(&ws, "bat");
+    fl_test_exec(ws.conn, "CREATE TYPE contact AS (email text, phone text);"
+                          "CREATE TYPE card AS (owner contact, n int);"
+                          "CREATE TABLE people (id int PRIMARY KEY, c contact);"
+                          "INSERT INTO people VALUES (1, ROW('a@x', '123'));"
+                          "CREATE TABLE cards (id int PRIMARY KEY, k card[]);"
+                          "INSERT INTO cards VALUES (1, ARRAY[ROW(ROW('b@x',"
+                          " '456'), 2)::card]);" S_ITEMS);
+    s_apply_roll_back(&ws, "-- flotilla:up\n"
+                           "ALTER TYPE contact DROP ATTRIBUTE phone CASCADE;\n"
+                           "DELETE FROM items WHERE id = 3;\n"
+                           "-- flotilla:down\n"
+                           "ALTER TYPE contact ADD ATTRIBUTE phone text"
+                           " CASCADE;\n",
+                      (const char *const[]){
+                          "backed up public.people to flotilla_backup.b1",
+                          "backed up public.cards to flotilla_backup.b2", NULL},
+                      (const char *const[]){"running it again", NULL});
+    fl_test_ws_close(&ws);
 }
 
 /*
@@ -628,6 +685,7 @@ main(void)
         cmocka_unit_test(test_generated_updates_and_deletes_roll_back_exactly),
         cmocka_unit_test(test_long_multibyte_table_name_backed_up_and_restored),
         cmocka_unit_test(test_the_run_again_backs_up_rows_of_the_tables_it_did_not_find),
+        cmocka_unit_test(test_a_dropped_attribute_backs_up_the_tables_of_its_type_first),
         cmocka_unit_test(test_orphaned_partial_dump_swept_by_next_apply),
         cmocka_unit_test(test_backup_before_an_alter_reconciled_to_what_changed),
     };
