@@ -640,6 +640,83 @@ s_type_tables(fl_pipeline_t *p, s_unit *u, const uint32_t *oids,
     return rc;
 }
 
+int
+fl__type_backups(fl_pipeline_t *p, const fl_stmt_t *st, char ***out,
+                 size_t *n, fl_error_t *err)
+{
+    size_t cap = st->ndestroys + 1, m = 0;
+    const char **schemas = fl_calloc(cap, sizeof(char *));
+    const char **names = fl_calloc(cap, sizeof(char *));
+    uint32_t *oids = fl_calloc(cap, sizeof(uint32_t));
+    char *kinds = fl_calloc(cap, 1);
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    s_oids tables = {NULL, 0};
+    fl_buf_t list = FL_BUF_INIT(0);
+    int rc = 0;
+
+    *out = NULL;
+    *n = 0;
+    for (size_t i = 0; i < st->ndestroys; i++)
+        if (st->destroys[i].table != NULL) {
+            schemas[m] = st->destroys[i].schema;
+            names[m++] = st->destroys[i].table;
+        }
+    if (m > 0)
+        rc = fl__resolve(p, schemas, names, m, oids, kinds, err);
+    /* A table as the statement names it; a composite type: the tables
+     * s_type_tables finds for it. */
+    for (size_t i = 0; rc == 0 && i < m; i++) {
+        if (oids[i] != 0 && kinds[i] == 'c') {
+            fl_buf_addf(&list, "%s%u", list.len ? "," : "{", oids[i]);
+            continue;
+        }
+        *out = fl_reallocarray(*out, *n + 1, sizeof(char *));
+        (*out)[(*n)++] = schemas[i] ? fl_asprintf("%s.%s", schemas[i],
+                                                  names[i])
+                                    : fl_strdup(names[i]);
+    }
+    if (rc == 0 && list.len > 0) {
+        const char *params[1];
+
+        fl_buf_adds(&list, "}");
+        params[0] = fl_buf_str(&list);
+        rc = fl_pg_query(p->pg, &r, s_field_loss_sql, 1, params, err);
+        for (size_t i = 0; rc == 0 && i < r.nrows; i++)
+            s_oids_add(&tables, (uint32_t)strtoul(fl_pg_value(&r, i, 0),
+                                                  NULL, 10));
+        fl_pg_result_release(&r);
+    }
+    for (size_t i = 0; rc == 0 && i < tables.n; i++) {
+        char oid[16], *name = NULL;
+        const char *params[1] = {oid};
+
+        snprintf(oid, sizeof(oid), "%u", tables.v[i]);
+        rc = fl_pg_query_value(p->pg, &name, "SELECT pg_catalog.format("
+                               "'%I.%I', n.nspname, c.relname) FROM"
+                               " pg_catalog.pg_class c JOIN pg_catalog."
+                               "pg_namespace n ON n.oid OPERATOR(pg_catalog.=)"
+                               " c.relnamespace WHERE c.oid OPERATOR("
+                               "pg_catalog.=) $1::pg_catalog.oid AND"
+                               " c.relkind IN ('r', 'p')", 1, params, err);
+        if (rc == FL_ENOTFOUND) {
+            rc = 0;
+            fl_error_clear(err);
+            continue; /* a composite type's column: not a table */
+        }
+        if (rc == 0) {
+            *out = fl_reallocarray(*out, *n + 1, sizeof(char *));
+            (*out)[(*n)++] = name;
+        }
+    }
+    s_oids_release(&tables);
+    fl_buf_release(&list);
+    free(schemas);
+    free(names);
+    free(oids);
+    free(kinds);
+    return rc;
+}
+
 /*
  * Before statement k runs: resolves the tables it destroys data in (under
  * the search_path the migration has set by now), follows the catalog to

@@ -843,6 +843,17 @@ char *fl__blockers(fl_pipeline_t *p, const fl_stmt_list_t *stmts, int index);
  * Resolves names (schema may be NULL) to OIDs as the migration's next
  * statement would; oids[i] = 0 for a name that does not exist.
  */
+/*
+ * For the plan: what apply backs up before statement st for what it
+ * destroys (new strings, into *out): each table as the statement names
+ * it, and for a composite type it names (ALTER TYPE ... DROP ATTRIBUTE,
+ * DROP TYPE ... CASCADE), the tables of columns of that type (qualified),
+ * which apply backs up whole.  Resolved as the migration's next statement
+ * would resolve them.
+ */
+int fl__type_backups(fl_pipeline_t *p, const fl_stmt_t *st, char ***out,
+                     size_t *n, fl_error_t *err) FL_NODISCARD;
+
 int fl__resolve(fl_pipeline_t *p, const char *const *schemas,
                 const char *const *names, size_t n, uint32_t *oids,
                 char *relkinds, fl_error_t *err) FL_NODISCARD;

@@ -84,6 +84,41 @@ s_stmt_facts(fl_plan_stmt_t *ps, const fl_stmt_t *st, size_t index)
     }
 }
 
+static void s_strings_release(char **items, size_t n);
+
+static int
+s_strcmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * The backups apply takes before st, read from the catalog now that the
+ * statements before it have run (fl__type_backups): a composite type it
+ * names stands for the tables of its columns.
+ */
+static int
+s_backups_of(fl_pipeline_t *p, const fl_stmt_t *st, fl_plan_stmt_t *ps,
+             fl_error_t *err)
+{
+    char **list = NULL;
+    size_t n = 0;
+    int rc;
+
+    if (st->ndestroys == 0)
+        return 0;
+    if ((rc = fl__type_backups(p, st, &list, &n, err)) != 0) {
+        s_strings_release(list, n);
+        return rc;
+    }
+    /* In a stable order (the catalog's is not). */
+    qsort(list, n, sizeof(char *), s_strcmp);
+    s_strings_release(ps->backups, ps->nbackups);
+    ps->backups = list;
+    ps->nbackups = n;
+    return 0;
+}
+
 /* Adds text to a list of strings. */
 static void
 s_push_string(char ***items, size_t *n, const char *text)
@@ -406,7 +441,8 @@ s_plan_one(fl_pipeline_t *p, const fl_migration_t *m, const char **why_not,
         }
         if ((rc = fl__session_leave(p->pg, &p->session, err)) != 0 ||
             (rc = s_observe(p, st, &before, 1,
-                            *held <= S_OBSERVE_MAX_LOCKS, err)) != 0)
+                            *held <= S_OBSERVE_MAX_LOCKS, err)) != 0 ||
+            (rc = s_backups_of(p, st, ps, err)) != 0)
             goto done;
         if (fl__run(p, m, &stmts, (int)i, 1, 0, &stats, &perr) != 0) {
             /*

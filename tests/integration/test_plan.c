@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "common/alloc.h"
 #include "testsupport.h"
@@ -253,6 +254,46 @@ test_plan_runs_nothing_that_acts_outside_its_transaction(void **state)
     free(file);
 }
 
+/*
+ * The plan names the backups apply takes: for a statement that drops an
+ * attribute of a composite type, the tables of columns of that type
+ * (and of an array of a type that holds it), as apply backs them up, not
+ * the type's name (before, "backup of contact", a table that does not
+ * exist, in the text and in --json).
+ */
+static void
+test_plan_names_the_tables_a_dropped_attribute_backs_up(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    const char *const json[] = {"--json", "--allow-lint-errors", NULL};
+    fl_test_proc_t r;
+    json_t *o = NULL, *b = NULL;
+    char *got = NULL;
+
+    fl_test_exec(ws->conn, "CREATE TYPE contact AS (email text, phone text);"
+                           "CREATE TYPE card AS (owner contact, n int);"
+                           "CREATE TABLE people (id int PRIMARY KEY,"
+                           " c contact);"
+                           "CREATE TABLE cards (id int PRIMARY KEY, k card[]);");
+    fl_test_ws_write(ws, "0001_a.sql",
+                     "-- flotilla:up\n"
+                     "ALTER TYPE contact DROP ATTRIBUTE phone CASCADE;\n"
+                     "-- flotilla:down\n"
+                     "ALTER TYPE contact ADD ATTRIBUTE phone text CASCADE;\n");
+    fl_test_ws_flotilla(ws, &r, "plan", json, 1);
+    fl_test_expect(&r, 0, NULL);
+    o = json_loads(r.out, 0, NULL);
+    b = json_object_get(json_array_get(json_object_get(json_array_get(
+            json_object_get(o, "migrations"), 0), "statements"), 0),
+        "backup");
+    got = json_dumps(b, JSON_COMPACT | JSON_ENCODE_ANY);
+    assert_non_null(got);
+    assert_string_equal(got, "[\"public.cards\",\"public.people\"]");
+    free(got);
+    json_decref(o);
+    fl_test_proc_release(&r);
+}
+
 int
 main(void)
 {
@@ -263,6 +304,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_plan_without_rehearsal_runs_nothing, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_plan_and_apply_agree, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_plan_runs_nothing_that_acts_outside_its_transaction, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_plan_names_the_tables_a_dropped_attribute_backs_up, fl_test_ws_setup, fl_test_ws_teardown),
     };
 
     if (!fl_test_have_postgres()) {
