@@ -112,7 +112,8 @@ s_backups_of(fl_pipeline_t *p, const fl_stmt_t *st, fl_plan_stmt_t *ps,
         return rc;
     }
     /* In a stable order (the catalog's is not). */
-    qsort(list, n, sizeof(char *), s_strcmp);
+    if (n > 1)
+        qsort(list, n, sizeof(char *), s_strcmp);
     s_strings_release(ps->backups, ps->nbackups);
     ps->backups = list;
     ps->nbackups = n;

@@ -503,8 +503,8 @@ test_a_dropped_attribute_backs_up_the_tables_of_its_type_first(void **state)
                            "ALTER TYPE contact ADD ATTRIBUTE phone text"
                            " CASCADE;\n",
                       (const char *const[]){
-                          "backed up public.people to flotilla_backup.b1",
-                          "backed up public.cards to flotilla_backup.b2", NULL},
+                          "backed up public.people to flotilla_backup.b",
+                          "backed up public.cards to flotilla_backup.b", NULL},
                       (const char *const[]){"running it again", NULL});
     fl_test_ws_close(&ws);
 }
