@@ -603,13 +603,17 @@ s_changes_rows(const fl_stmt_t *st)
     return 0;
 }
 
-/* A table a statement changed rows of, and its rows written since. */
+/*
+ * A table a statement changed rows of that holds rows written since the
+ * migration: their addresses and xmins are in pg_temp.flotilla_since
+ * (rel = oid), made in the rollback's transaction and dropped in it, so
+ * that however many there are they stay on the server.
+ */
 typedef struct {
     char *oid;
     char *qt;          /* qualified name */
     char *name;        /* schema.table, for people */
-    char *tids, *xids; /* candidates: rows written since (tid[], xid[]) */
-    const char *params[2];
+    const char *params[1];
     char *sql;         /* which of them the rehearsal no longer shows */
     fl_pg_result_t gone;
 } s_since_t;
@@ -617,22 +621,28 @@ typedef struct {
 typedef struct {
     s_since_t *t;
     size_t n;
+    int made;          /* pg_temp.flotilla_since exists */
 } s_since_list_t;
 
-static void
-s_since_release(s_since_list_t *l)
+/* Forgets l, and drops its table (unless err is NULL: a failure's). */
+static int
+s_since_release(fl_pipeline_t *p, s_since_list_t *l, fl_error_t *err)
 {
+    int rc = 0;
+
     for (size_t i = 0; i < l->n; i++) {
         free(l->t[i].oid);
         free(l->t[i].qt);
         free(l->t[i].name);
-        free(l->t[i].tids);
-        free(l->t[i].xids);
         free(l->t[i].sql);
         fl_pg_result_release(&l->t[i].gone);
     }
     fl_free(&l->t);
     l->n = 0;
+    if (l->made && err != NULL)
+        rc = fl_pg_exec(p->pg, "DROP TABLE pg_temp.flotilla_since", err);
+    l->made = 0;
+    return rc;
 }
 
 /*
@@ -655,40 +665,44 @@ s_moved(const fl_pg_result_t *before, const fl_pg_result_t *after, size_t i)
 
 /*
  * Once the statement is undone: the tables it changed rows of (s_moved)
- * that hold rows written since the migration (S_SINCE), each with their
- * addresses and xmins, into *out.
+ * that hold rows written since the migration (S_SINCE), into *out, their
+ * rows' addresses and xmins into pg_temp.flotilla_since.
  */
 static int
 s_since(fl_pipeline_t *p, const fl_ledger_row_t *row,
         const fl_pg_result_t *before, const fl_pg_result_t *after,
         s_since_list_t *out, fl_error_t *err)
 {
-    const char *param[2] = {row->applied_snapshot, row->applied_xids};
     int rc = 0;
 
     for (size_t i = 0; rc == 0 && i < after->nrows; i++) {
         fl_pg_result_t c = FL_PG_RESULT_INIT;
+        const char *oid = fl_pg_value(after, i, 0);
         const char *schema = fl_pg_value(after, i, 1);
         const char *table = fl_pg_value(after, i, 2);
+        const char *param[3] = {row->applied_snapshot, row->applied_xids, oid};
         char *qt = NULL, *sql = NULL;
 
         if (!s_moved(before, after, i))
             continue;
+        if (!out->made &&
+            (rc = fl_pg_exec(p->pg, "CREATE TEMP TABLE flotilla_since (rel"
+                             " pg_catalog.oid, tid pg_catalog.tid, x"
+                             " pg_catalog.xid) ON COMMIT DROP", err)) != 0)
+            break;
+        out->made = 1;
         qt = fl__qualify(p->pg, schema, table);
-        sql = fl_asprintf("SELECT pg_catalog.array_agg(t.ctid)::"
-                          "pg_catalog.text, pg_catalog.array_agg(t.xmin)::"
-                          "pg_catalog.text FROM ONLY %s t WHERE" S_SINCE("t"),
-                          qt);
-        rc = fl_pg_query(p->pg, &c, sql, 2, param, err);
+        sql = fl_asprintf("WITH i AS (INSERT INTO pg_temp.flotilla_since"
+                          " SELECT $3::pg_catalog.oid, t.ctid, t.xmin FROM"
+                          " ONLY %s t WHERE" S_SINCE("t") " RETURNING 1)"
+                          " SELECT pg_catalog.count(*) FROM i", qt);
+        rc = fl_pg_query(p->pg, &c, sql, 3, param, err);
         free(sql);
-        if (rc == 0 && c.nrows == 1 && fl_pg_value(&c, 0, 0) != NULL) {
+        if (rc == 0 && c.nrows == 1 && strcmp(fl_pg_value(&c, 0, 0), "0")) {
             out->t = fl_reallocarray(out->t, out->n + 1, sizeof(*out->t));
             out->t[out->n++] = (s_since_t){
-                fl_strdup(fl_pg_value(after, i, 0)), qt,
-                fl_asprintf("%s.%s", schema, table),
-                fl_strdup(fl_pg_value(&c, 0, 0)),
-                fl_strdup(fl_pg_value(&c, 0, 1)), {NULL, NULL}, NULL,
-                FL_PG_RESULT_INIT};
+                fl_strdup(oid), qt, fl_asprintf("%s.%s", schema, table),
+                {NULL}, NULL, FL_PG_RESULT_INIT};
             qt = NULL;
         }
         free(qt);
@@ -716,16 +730,14 @@ s_keep_gone(fl_pipeline_t *p, const fl_migration_t *m,
     for (size_t i = 0; i < l->n; i++) {
         s_since_t *t = &l->t[i];
 
-        t->params[0] = t->tids;
-        t->params[1] = t->xids;
+        t->params[0] = t->oid;
         t->sql = fl_asprintf(
             "SELECT pg_catalog.array_agg(s.tid)::pg_catalog.text FROM"
-            " ROWS FROM (pg_catalog.unnest($1::pg_catalog.tid[]),"
-            " pg_catalog.unnest($2::pg_catalog.xid[])) s(tid, x)"
-            " WHERE NOT EXISTS (SELECT FROM ONLY %s t WHERE t.ctid"
-            " OPERATOR(pg_catalog.=) s.tid AND t.xmin"
+            " pg_temp.flotilla_since s WHERE s.rel OPERATOR(pg_catalog.=)"
+            " $1::pg_catalog.oid AND NOT EXISTS (SELECT FROM ONLY %s t"
+            " WHERE t.ctid OPERATOR(pg_catalog.=) s.tid AND t.xmin"
             " OPERATOR(pg_catalog.=) s.x)", t->qt);
-        reads[i] = (fl_pg_step_t){NULL, t->sql, 2, t->params, &t->gone};
+        reads[i] = (fl_pg_step_t){NULL, t->sql, 1, t->params, &t->gone};
     }
     rc = s_rehearsal(p, m, stmts, index, stats, reads, l->n, err);
     free(reads);
@@ -779,7 +791,7 @@ s_keep_written(fl_pipeline_t *p, const fl_ledger_row_t *row,
     fl_pg_result_t before = FL_PG_RESULT_INIT, after = FL_PG_RESULT_INIT;
     fl_pg_step_t read = {"flotilla_keep_written", s_written_sql, 0, NULL,
                          &after};
-    s_since_list_t l = {NULL, 0};
+    s_since_list_t l = {NULL, 0, 0};
     int rc;
 
     rc = fl_pg_query(p->pg, &before, s_written_sql, 0, NULL, err);
@@ -790,7 +802,9 @@ s_keep_written(fl_pipeline_t *p, const fl_ledger_row_t *row,
         rc = s_since(p, row, &before, &after, &l, err);
     if (rc == 0 && l.n > 0)
         rc = s_keep_gone(p, m, stmts, index, stats, &l, res, err);
-    s_since_release(&l);
+    if (rc == 0)
+        rc = s_since_release(p, &l, err);
+    s_since_release(p, &l, NULL);
     fl_pg_result_release(&before);
     fl_pg_result_release(&after);
     return rc;
@@ -817,7 +831,7 @@ s_probe(fl_pipeline_t *p, const fl_ledger_row_t *row, const fl_migration_t *m,
                    reached = FL_PG_RESULT_INIT, left = FL_PG_RESULT_INIT,
                    wbefore = FL_PG_RESULT_INIT, wafter = FL_PG_RESULT_INIT;
     int rows = row->applied_snapshot != NULL && row->applied_xids != NULL;
-    s_since_list_t l = {NULL, 0};
+    s_since_list_t l = {NULL, 0, 0};
     s_seen_t *fresh = NULL;
     size_t nfresh = 0;
     int rc, moved = 0;
@@ -889,8 +903,10 @@ s_probe(fl_pipeline_t *p, const fl_ledger_row_t *row, const fl_migration_t *m,
         rc = s_since(p, row, &wbefore, &wafter, &l, err);
     if (rc == 0 && l.n > 0)
         rc = s_keep_gone(p, m, stmts, index, stats, &l, res, err);
+    if (rc == 0)
+        rc = s_since_release(p, &l, err);
 cleanup:
-    s_since_release(&l);
+    s_since_release(p, &l, NULL);
     free(fresh);
     fl_pg_result_release(&before);
     fl_pg_result_release(&after);

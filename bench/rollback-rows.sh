@@ -12,7 +12,9 @@
 #   - with B=DIR, the same with the flotilla in DIR (a build of the
 #     commit before, say), alternately.
 # Medians of RUNS (default 7) for each case: nothing written since the
-# migration, and 100 of its rows edited since (kept by the rollback).
+# migration; 100 of its rows edited since (kept by the rollback); and
+# ROWS rows of the application's inserted since, which the down does not
+# delete (the rollback lists them all as written since, and keeps none).
 #
 # Usage: bench/rollback-rows.sh      (builds Release flotilla in build-bench/)
 #   RUNS=N  ROWS=N  B=DIR
@@ -54,6 +56,9 @@ ready() {
     if [ "$3" = 1 ]; then
         psql -q -d "$2" -c "UPDATE items SET v = v + 1
             WHERE id BETWEEN 1000001 AND 1000100"
+    elif [ "$3" = 2 ]; then
+        psql -q -d "$2" -c "INSERT INTO items SELECT -g, g
+            FROM generate_series(1, $rows) g"
     fi
 }
 # ms COMMAND...: runs it, prints its milliseconds.
@@ -64,7 +69,7 @@ ms() {
     echo $(( ($(now_ns) - t0) / 1000000 ))
 }
 
-for edits in 0 1; do
+for edits in 0 1 2; do
     : > "$work/psql" ; : > "$work/this" ; : > "$work/other"
     for _ in $(seq 1 "$runs"); do
         ready "$bin" rr "$edits"
@@ -73,7 +78,7 @@ for edits in 0 1; do
         ms "$bin" rollback --quiet --log-file "" --last --db "dbname=rr" \
             "$work/m" >> "$work/this"
         if [ "$(psql -At -d rr -c "SELECT count(*) FROM flotilla.backups
-                WHERE statement_index = -2")" != "$edits" ]; then
+                WHERE statement_index = -2")" != "$(( edits % 2 ))" ]; then
             echo "the rollback kept the wrong number of copies" >&2
             exit 1
         fi
@@ -83,7 +88,12 @@ for edits in 0 1; do
                 --db "dbname=rr" "$work/m" >> "$work/other"
         fi
     done
-    printf '%s\n' "rows edited since the migration: $([ "$edits" = 1 ] && echo 100 || echo none)"
+    case $edits in
+        0) what="nothing written since the migration" ;;
+        1) what="100 of its rows edited since the migration" ;;
+        *) what="$rows rows inserted since the migration, not deleted" ;;
+    esac
+    printf '%s\n' "$what"
     printf '  %-40s %6s ms\n' "psql -1 of the down's DELETE" "$(median < "$work/psql")"
     printf '  %-40s %6s ms\n' "flotilla rollback --last" "$(median < "$work/this")"
     [ -n "$other" ] &&
