@@ -624,12 +624,20 @@ typedef struct {
     int made;          /* pg_temp.flotilla_since exists */
 } s_since_list_t;
 
-/* Forgets l, and drops its table (unless err is NULL: a failure's). */
+/* Drops l's table, once its rows are kept (a failure's goes with the
+ * rollback's transaction). */
 static int
-s_since_release(fl_pipeline_t *p, s_since_list_t *l, fl_error_t *err)
+s_since_drop(fl_pipeline_t *p, s_since_list_t *l, fl_error_t *err)
 {
-    int rc = 0;
+    if (!l->made)
+        return 0;
+    l->made = 0;
+    return fl_pg_exec(p->pg, "DROP TABLE pg_temp.flotilla_since", err);
+}
 
+static void
+s_since_release(s_since_list_t *l)
+{
     for (size_t i = 0; i < l->n; i++) {
         free(l->t[i].oid);
         free(l->t[i].qt);
@@ -639,10 +647,6 @@ s_since_release(fl_pipeline_t *p, s_since_list_t *l, fl_error_t *err)
     }
     fl_free(&l->t);
     l->n = 0;
-    if (l->made && err != NULL)
-        rc = fl_pg_exec(p->pg, "DROP TABLE pg_temp.flotilla_since", err);
-    l->made = 0;
-    return rc;
 }
 
 /*
@@ -803,8 +807,8 @@ s_keep_written(fl_pipeline_t *p, const fl_ledger_row_t *row,
     if (rc == 0 && l.n > 0)
         rc = s_keep_gone(p, m, stmts, index, stats, &l, res, err);
     if (rc == 0)
-        rc = s_since_release(p, &l, err);
-    s_since_release(p, &l, NULL);
+        rc = s_since_drop(p, &l, err);
+    s_since_release(&l);
     fl_pg_result_release(&before);
     fl_pg_result_release(&after);
     return rc;
@@ -904,9 +908,9 @@ s_probe(fl_pipeline_t *p, const fl_ledger_row_t *row, const fl_migration_t *m,
     if (rc == 0 && l.n > 0)
         rc = s_keep_gone(p, m, stmts, index, stats, &l, res, err);
     if (rc == 0)
-        rc = s_since_release(p, &l, err);
+        rc = s_since_drop(p, &l, err);
 cleanup:
-    s_since_release(p, &l, NULL);
+    s_since_release(&l);
     free(fresh);
     fl_pg_result_release(&before);
     fl_pg_result_release(&after);
