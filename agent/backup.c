@@ -1039,6 +1039,35 @@ s_xid_array(const char *text)
     return text[0] == '{' && text[strspn(text, "{},0123456789")] == '\0';
 }
 
+char *
+fl__since_sql(const char *a, const char *snap, const char *xids)
+{
+    return fl_asprintf(
+        " NOT %s.xmin OPERATOR(pg_catalog.=) ANY (%s::pg_catalog.xid[]) AND"
+        " (pg_catalog.age(%s.xmin) OPERATOR(pg_catalog.<=) pg_catalog.age("
+        "pg_catalog.pg_snapshot_xmax(%s::pg_catalog.pg_snapshot)::"
+        "pg_catalog.xid) OR %s.xmin OPERATOR(pg_catalog.=) ANY (ARRAY("
+        "SELECT x::pg_catalog.xid FROM pg_catalog.pg_snapshot_xip(%s::"
+        "pg_catalog.pg_snapshot) x)))", a, xids, a, snap, a, snap);
+}
+
+char *
+fl__since_sql_of(const char *a, const char *snapshot, const char *xids)
+{
+    char *snap = NULL, *ids = NULL, *sql = NULL;
+
+    /* "xmin:xmax:xip,xip", "{1,2}": nothing else reaches the SQL. */
+    if (snapshot == NULL || xids == NULL || !s_xid_array(xids) ||
+        snapshot[0] == '\0' || snapshot[strspn(snapshot, ":,0123456789")])
+        return NULL;
+    snap = fl_asprintf("'%s'", snapshot);
+    ids = fl_asprintf("'%s'", xids);
+    sql = fl__since_sql(a, snap, ids);
+    free(snap);
+    free(ids);
+    return sql;
+}
+
 int
 fl__backup_keep(fl_pg_t *pg, const fl_backup_ctx_t *ctx, uint32_t oid,
                 const char *const *columns, size_t ncolumns,
@@ -1908,12 +1937,13 @@ s_note(fl_restore_t *res, const char *fmt, ...)
  * the current one).
  */
 static int
-s_keep_since(fl_pg_t *pg, const s_bk *b, const char *qt, const char *sel,
-             fl_restore_t *res, fl_error_t *err)
+s_keep_since(fl_pg_t *pg, const fl_restore_opts_t *o, const s_bk *b,
+             const char *qt, const char *sel, fl_restore_t *res,
+             fl_error_t *err)
 {
     fl_backup_ctx_t ctx;
     const char *p[1] = {qt};
-    char *oid = NULL, *where = NULL, *describe = NULL;
+    char *oid = NULL, *where = NULL, *describe = NULL, *since = NULL;
     long long kept = 0;
     int rc;
 
@@ -1924,9 +1954,13 @@ s_keep_since(fl_pg_t *pg, const s_bk *b, const char *qt, const char *sel,
                            "::pg_catalog.oid", 1, p, err);
     if (rc != 0 || oid == NULL)
         goto cleanup;
-    where = fl_asprintf("pg_catalog.age(t.xmin) < (SELECT pg_catalog.age("
-                        "k.xmin) FROM flotilla.backups k WHERE k.id"
-                        " OPERATOR(pg_catalog.=) %s) AND %s", b->id, sel);
+    since = fl__since_sql_of("t", o->snapshot, o->xids);
+    if (since != NULL)
+        where = fl_asprintf("%s AND %s", since, sel);
+    else /* a ledger row older than version 9 */
+        where = fl_asprintf("pg_catalog.age(t.xmin) < (SELECT pg_catalog.age("
+                            "k.xmin) FROM flotilla.backups k WHERE k.id"
+                            " OPERATOR(pg_catalog.=) %s) AND %s", b->id, sel);
     rc = s_keep_where(pg, &ctx, (uint32_t)strtoul(oid, NULL, 10), "EXCLUSIVE",
                       where, &kept, &describe, err);
     if (rc == 0 && describe) {
@@ -1939,6 +1973,7 @@ s_keep_since(fl_pg_t *pg, const s_bk *b, const char *qt, const char *sel,
     }
 cleanup:
     free(oid);
+    free(since);
     free(where);
     free(describe);
     return rc;
@@ -2323,7 +2358,7 @@ s_restore_one(fl_pg_t *pg, const fl_restore_opts_t *o, s_bk *b,
         char *sel = fl_asprintf("(EXISTS (SELECT 1 FROM %s s WHERE ROW(%s)"
                                 " OPERATOR(pg_catalog.=) ROW(%s))%s)", src,
                                 skeys, tkeys, or_added);
-        rc = s_keep_since(pg, b, qt, sel, res, err);
+        rc = s_keep_since(pg, o, b, qt, sel, res, err);
         if (rc == 0)
             rc = fl_pg_commandf(pg, err, "DELETE FROM ONLY %s t WHERE %s", qt,
                                 sel);
@@ -2332,7 +2367,7 @@ s_restore_one(fl_pg_t *pg, const fl_restore_opts_t *o, s_bk *b,
     } else if (insert_only) {
         rc = 0;
     } else if (strcmp(b->match, "replace") == 0) {
-        rc = s_keep_since(pg, b, qt, "true", res, err);
+        rc = s_keep_since(pg, o, b, qt, "true", res, err);
         if (rc == 0)
             rc = fl_pg_commandf(pg, err, "DELETE FROM ONLY %s", qt);
     } else if (has_added) {

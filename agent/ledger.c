@@ -323,7 +323,7 @@ static const char s_ledger_v8[] =
 /*
  * Version 9: what a rollback needs to tell the rows the application
  * wrote since the migration from the migration's own and older ones, to
- * keep those its down deletes or changes (agent/rollback.c, S_SINCE):
+ * keep those its down deletes or changes (fl__since_sql):
  *   schema_migrations.applied_snapshot: the snapshot of the statement
  *     that recorded the migration applied, in its transaction (for one
  *     without a transaction, of the first record of its run, before its

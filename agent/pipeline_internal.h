@@ -538,7 +538,29 @@ typedef struct {
     int accept_loss;            /* restore what can be, note the rest */
     const char *relocate_dir;   /* rollback --backup-dir; NULL: recorded */
     const char *target;         /* the ledger's target: "" or the schema */
+    const char *snapshot;       /* the migration's applied_snapshot and */
+    const char *xids;           /* applied_xids (ledger.c); NULL: unknown */
 } fl_restore_opts_t;
+
+/*
+ * SQL (a new string) that holds when row alias a was written since the
+ * migration whose applied_snapshot and applied_xids (ledger.c, version
+ * 9) the SQL expressions snap and xids give: its xmin is not one of the
+ * migration's transaction ids and was not committed in that snapshot (at
+ * or after its xmax, by age(): a cheap test of each row, every live xid
+ * is within 2^31 of the current one; or in progress then).  A row this
+ * transaction wrote (age 0 or below: a down's earlier statement, a
+ * rewrite) counts as written since: it may carry the application's
+ * values, and which cannot be told.
+ */
+char *fl__since_sql(const char *a, const char *snap, const char *xids);
+
+/*
+ * The same with the snapshot and ids as literals (checked to be what
+ * PostgreSQL writes for them), or NULL when either is NULL or is not.
+ */
+char *fl__since_sql_of(const char *a, const char *snapshot,
+                       const char *xids);
 
 typedef struct {
     int tables;                 /* backups restored */

@@ -170,7 +170,8 @@ s_restore(fl_pipeline_t *p, const fl_ledger_row_t *row,
 {
     fl_restore_opts_t ro = {p->opts.accept_loss,
                             p->opts.relocate_backups ? p->opts.backup_dir
-                                                     : NULL, p->target};
+                                                     : NULL, p->target,
+                            row->applied_snapshot, row->applied_xids};
     char *note = NULL;
     int rc;
 
@@ -574,24 +575,6 @@ static const char s_written_sql[] =
     " AND n.nspname !~ '^pg_(toast|temp)'"
     " ORDER BY c.oid";
 
-/*
- * Whether row alias a was written since the migration whose
- * applied_snapshot is $1 and applied_xids $2 (ledger.c, version 9), and
- * not by this transaction: its xmin is not one of the migration's
- * transaction ids, was not committed in that snapshot (at or after its
- * xmax, by age(): a cheap test of each row, every live xid is within
- * 2^31 of the current one; or in progress then), and its age is above 0
- * (this transaction's, and its subtransactions', are 0 or below).
- */
-#define S_SINCE(a)                                                          \
-    " pg_catalog.age(" a ".xmin) OPERATOR(pg_catalog.>) 0 AND NOT"         \
-    " " a ".xmin OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.xid[]) AND"    \
-    " (pg_catalog.age(" a ".xmin) OPERATOR(pg_catalog.<=) pg_catalog.age("  \
-    "pg_catalog.pg_snapshot_xmax($1::pg_catalog.pg_snapshot)::"            \
-    "pg_catalog.xid) OR " a ".xmin OPERATOR(pg_catalog.=) ANY (ARRAY("      \
-    "SELECT x::pg_catalog.xid FROM pg_catalog.pg_snapshot_xip($1::"        \
-    "pg_catalog.pg_snapshot) x)))"
-
 /* Whether down statement st deletes or changes rows (s_keep_written). */
 static int
 s_changes_rows(const fl_stmt_t *st)
@@ -669,8 +652,8 @@ s_moved(const fl_pg_result_t *before, const fl_pg_result_t *after, size_t i)
 
 /*
  * Once the statement is undone: the tables it changed rows of (s_moved)
- * that hold rows written since the migration (S_SINCE), into *out, their
- * rows' addresses and xmins into pg_temp.flotilla_since.
+ * that hold rows written since the migration (fl__since_sql), into *out,
+ * their rows' addresses and xmins into pg_temp.flotilla_since.
  */
 static int
 s_since(fl_pipeline_t *p, const fl_ledger_row_t *row,
@@ -685,7 +668,7 @@ s_since(fl_pipeline_t *p, const fl_ledger_row_t *row,
         const char *schema = fl_pg_value(after, i, 1);
         const char *table = fl_pg_value(after, i, 2);
         const char *param[3] = {row->applied_snapshot, row->applied_xids, oid};
-        char *qt = NULL, *sql = NULL;
+        char *qt = NULL, *sql = NULL, *since = NULL;
 
         if (!s_moved(before, after, i))
             continue;
@@ -696,10 +679,12 @@ s_since(fl_pipeline_t *p, const fl_ledger_row_t *row,
             break;
         out->made = 1;
         qt = fl__qualify(p->pg, schema, table);
+        since = fl__since_sql("t", "$1", "$2");
         sql = fl_asprintf("WITH i AS (INSERT INTO pg_temp.flotilla_since"
                           " SELECT $3::pg_catalog.oid, t.ctid, t.xmin FROM"
-                          " ONLY %s t WHERE" S_SINCE("t") " RETURNING 1)"
-                          " SELECT pg_catalog.count(*) FROM i", qt);
+                          " ONLY %s t WHERE%s RETURNING 1)"
+                          " SELECT pg_catalog.count(*) FROM i", qt, since);
+        free(since);
         rc = fl_pg_query(p->pg, &c, sql, 3, param, err);
         free(sql);
         if (rc == 0 && c.nrows == 1 && strcmp(fl_pg_value(&c, 0, 0), "0")) {
@@ -776,7 +761,7 @@ s_keep_gone(fl_pipeline_t *p, const fl_migration_t *m,
  * Down statement index deletes or changes rows (a DELETE, an UPDATE,
  * MERGE, ON CONFLICT DO UPDATE): those of them the application wrote
  * since the migration are kept, wherever the statement reaches (ON
- * DELETE CASCADE, a trigger).  "Since": S_SINCE, against the snapshot
+ * DELETE CASCADE, a trigger).  "Since": fl__since_sql, against the snapshot
  * the migration's transaction recorded (row->applied_snapshot).  The
  * statement is rehearsed to learn the tables it changes rows of
  * (s_written_sql before and after); their rows written since are listed

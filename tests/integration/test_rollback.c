@@ -1258,6 +1258,45 @@ test_a_restore_keeps_rows_written_since_the_migration(void **state)
 }
 
 /*
+ * A row the application wrote in a transaction that began before the
+ * migration and committed after it is the application's too: its xmin is
+ * older than the migration's, but the migration's snapshot saw it in
+ * progress.  Before, the restore compared xmins alone, took it for older
+ * than the migration, and replaced it unkept, exit 0, nothing said.
+ */
+static void
+test_a_restore_keeps_a_row_of_a_transaction_older_than_the_migration(
+    void **state)
+{
+    s_env *e = *state;
+    PGconn *app = fl_test_db_connect(&e->db);
+    fl_test_proc_t r;
+
+    s_sql(e, "CREATE TABLE items (id int PRIMARY KEY, v text);"
+             "CREATE TABLE other (id int);"
+             "INSERT INTO items SELECT g, 'v' || g FROM generate_series(1, 10) g;");
+    s_write(e, "", "UPDATE items SET v = upper(v) WHERE id = 6;", "SELECT 1;");
+    /* The application's transaction has its id before the migration. */
+    fl_test_exec(app, "BEGIN; INSERT INTO other VALUES (1)");
+    s_flotilla(e, &r, NULL, "apply", NULL);
+    s_expect(&r, "apply", 0);
+    fl_test_proc_release(&r);
+    fl_test_exec(app, "UPDATE items SET v = 'the app edited 6' WHERE id = 6;"
+                      " COMMIT");
+    PQfinish(app);
+    s_flotilla(e, &r, NULL, "rollback", S_ARGS("--last"));
+    s_expect(&r, "rollback", 0);
+    if (!s_says(&r, "the restore of public.items replaces 1 row written "
+                    "since the migration: kept"))
+        fail_msg("the application's row is not kept\nstdout: %s\nstderr: %s",
+                 r.out, r.err);
+    fl_test_proc_release(&r);
+    s_assert_value(e, "SELECT v FROM items WHERE id = 6", "v6");
+    s_assert_value(e, "SELECT string_agg(id || ' ' || v, ',') FROM"
+                      " flotilla_backup.b2", "6 the app edited 6");
+}
+
+/*
  * The restore runs with foreign keys off (as pg_restore
  * --disable-triggers): a row it puts back may refer to a row deleted
  * since the migration, and a row the migration added, which it removes,
@@ -1982,6 +2021,7 @@ main(void)
         T(test_a_rollback_keeps_what_a_do_block_in_its_down_drops),
         T(test_a_rollback_keeps_what_its_down_drops_under_its_own_search_path),
         T(test_a_restore_keeps_rows_written_since_the_migration),
+        T(test_a_restore_keeps_a_row_of_a_transaction_older_than_the_migration),
         T(test_a_restore_that_would_break_a_foreign_key_is_refused),
         T(test_a_re_created_foreign_key_the_rows_break_is_refused),
         T(test_a_restore_stopped_by_a_unique_value_says_what_to_do),
