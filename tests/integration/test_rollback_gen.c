@@ -13,7 +13,8 @@
  *
  * The second test runs the same seeds with the application at work
  * between apply and rollback (rows of referenced tables deleted, rows
- * re-marked, keys the migration deleted used again): a rollback that
+ * re-marked, keys the migration deleted used again, and rows marked by a
+ * transaction that began before the migration): a rollback that
  * succeeds leaves every value the application wrote in its table or in a
  * copy it kept, and every foreign key holding (PostgreSQL's own check,
  * each key dropped and added again in a transaction rolled back); one
@@ -912,11 +913,34 @@ g_broken_key(PGconn *conn)
  * fails is refused for a foreign key the restore would break, with
  * nothing changed.  A migration that does not apply is test 1's.
  */
+/*
+ * The application's transaction that began before the migration (its
+ * xid older) and writes after it: one UPDATE of the first table left,
+ * committed; a failure rolls it back (nothing written, nothing to keep).
+ */
+static void
+g_old_writes(g_gen_t *g, PGconn *old)
+{
+    for (int i = 0; i < g->ntables; i++) {
+        char *sql = NULL;
+
+        if (g->t[i].dropped)
+            continue;
+        sql = fl_asprintf("UPDATE %s SET b = 'app-old-%d-' || ctid::text"
+                          " WHERE a %% 3 = 1", g->t[i].q, i);
+        if (!g_try(g, old, sql))
+            (void)g_try(g, old, "ROLLBACK");
+        free(sql);
+        break;
+    }
+    (void)g_try(g, old, "COMMIT");
+}
+
 static int
 g_attempt_with_app(g_gen_t *g, const char *dir, char **kind)
 {
     fl_test_db_t db;
-    PGconn *conn = NULL;
+    PGconn *conn = NULL, *old = NULL;
     char *wrote = NULL, *before = NULL, *after = NULL, *missing = NULL,
          *broken = NULL;
     fl_test_proc_t r;
@@ -926,6 +950,9 @@ g_attempt_with_app(g_gen_t *g, const char *dir, char **kind)
     conn = fl_test_db_connect(&db);
     fl_test_exec(conn, fl_buf_str(&g->schema));
     g_write_migration(g, dir);
+    /* An application transaction older than the migration (g_old_writes). */
+    old = fl_test_db_connect(&db);
+    fl_test_exec(old, "BEGIN; SELECT pg_current_xact_id()");
     g_flotilla(&r, dir, &db, "apply");
     if (r.status != 0) {
         *kind = fl_asprintf("apply exited %d", r.status);
@@ -933,6 +960,7 @@ g_attempt_with_app(g_gen_t *g, const char *dir, char **kind)
         goto done;
     }
     fl_test_proc_release(&r);
+    g_old_writes(g, old);
     g_app_writes(g, conn);
     wrote = g_app_values(conn, 0);
     before = fl_test_canonical_dump_full(conn);
@@ -975,6 +1003,7 @@ g_attempt_with_app(g_gen_t *g, const char *dir, char **kind)
     }
 done:
     fl_test_proc_release(&r);
+    PQfinish(old);
     PQfinish(conn);
     fl_test_db_drop(&db);
     free(wrote);
