@@ -634,45 +634,55 @@ test_rollout_staged_four_apply_every_target_once(void **state)
                          "1 s)", k + 2, start[k + 1] - end[k], k + 1);
     }
     /*
-     * The application writes one flag on one tenant; the fleet rollback
-     * drops the column everywhere and keeps, on that tenant alone, the
+     * The application writes one flag on each of two tenants; the fleet
+     * rollback drops the column everywhere and keeps, on those alone, the
      * row whose flag is not the column's DEFAULT, and the same row as the
      * restore replaces it (written since the migration: docs/pipeline.md,
      * "What down drops is kept").
      */
     s_exec_on(s, 2, "UPDATE items SET flag = 9 WHERE id = 1");
+    s_exec_on(s, 5, "UPDATE items SET flag = 8 WHERE id = 4");
     {
         char *rid = fl_strdup(id);
         const char *args[] = {"rollback", rid, "--watch", NULL};
         json_t *rb = s_rollout(s, S_EXIT_ROLLED_BACK, args);
-        const json_t *k = json_array_get(json_object_get(rb, "kept"), 0);
+        const json_t *k = NULL;
         const char *targs[] = {"flotilla", "rollout", "status", rid, NULL};
         fl_test_proc_t text = {0, NULL, NULL};
-        char *want = NULL;
+        char *want[3] = {NULL, NULL, NULL};
+        size_t i = 0;
 
         assert_int_equal(s_acc(rb, "rolled_back"), S_TENANTS);
         /* The operator is told where the application's data was kept. */
-        assert_int_equal(s_acc(rb, "kept_targets"), 1);
-        assert_int_equal(s_acc(rb, "kept_copies"), 2);
-        assert_int_equal(json_array_size(json_object_get(rb, "kept")), 1);
-        assert_string_equal(json_string_value(json_object_get(k, "target")),
-                            s->t[2].name);
-        assert_int_equal(json_integer_value(json_object_get(k, "copies")), 2);
+        assert_int_equal(s_acc(rb, "kept_targets"), 2);
+        assert_int_equal(s_acc(rb, "kept_copies"), 4);
+        assert_int_equal(json_array_size(json_object_get(rb, "kept")), 2);
+        json_array_foreach(json_object_get(rb, "kept"), i, k) {
+            const char *t = json_string_value(json_object_get(k, "target"));
+            assert_true(strcmp(t, s->t[2].name) == 0 ||
+                        strcmp(t, s->t[5].name) == 0);
+            assert_int_equal(json_integer_value(json_object_get(k, "copies")),
+                             2);
+        }
         fl_fleet_cli(&s->f, &text, targs);
-        want = fl_asprintf("kept 2 copies of the application's data on %s",
-                           s->t[2].name);
-        if (strstr(text.out, want) == NULL)
-            fail_msg("rollout status does not say \"%s\":\n%s", want,
-                     text.out);
-        free(want);
+        want[0] = fl_strdup("kept 4 copies of the application's data on 2 "
+                            "targets: ");
+        want[1] = fl_asprintf("%s (2)", s->t[2].name);
+        want[2] = fl_asprintf("%s (2)", s->t[5].name);
+        for (i = 0; i < 3; i++) {
+            if (strstr(text.out, want[i]) == NULL)
+                fail_msg("rollout status does not say \"%s\":\n%s", want[i],
+                         text.out);
+            free(want[i]);
+        }
         fl_test_proc_release(&text);
         json_decref(rb);
         /* Recorded: a restarted coordinator says the same. */
         fl_fleet_signal_coordinator(&s->f, SIGKILL);
         fl_fleet_start_coordinator(&s->f);
         rb = s_status(s, rid);
-        assert_int_equal(s_acc(rb, "kept_targets"), 1);
-        assert_int_equal(s_acc(rb, "kept_copies"), 2);
+        assert_int_equal(s_acc(rb, "kept_targets"), 2);
+        assert_int_equal(s_acc(rb, "kept_copies"), 4);
         json_decref(rb);
         free(rid);
     }
@@ -680,7 +690,7 @@ test_rollout_staged_four_apply_every_target_once(void **state)
         assert_false(s_has_column(s, i, "flag"));
         assert_int_equal(s_long(s, i, "SELECT count(*) FROM flotilla.backups"
                                 " WHERE statement_index = -2"),
-                         i == 2 ? 2 : 0);
+                         i == 2 || i == 5 ? 2 : 0);
     }
     {
         /* The up's backup is b1; the down's copy comes next. */
