@@ -601,11 +601,47 @@ static const char s_field_loss_sql[] =
     " WHERE c.oid = ANY ($1::pg_catalog.oid[]) AND c.relkind = 'c'")
     " SELECT DISTINCT f.attrelid" FL__COLUMNS_OF_TY;
 
+/* "{1,2}": the OIDs of set as a SQL oid[] value, into out. */
+static void
+s_oids_text(const s_oids *set, fl_buf_t *out)
+{
+    fl_buf_adds(out, "{");
+    for (size_t i = 0; i < set->n; i++)
+        fl_buf_addf(out, "%s%u", i ? "," : "", set->v[i]);
+    fl_buf_adds(out, "}");
+}
+
+/*
+ * The tables (and composite types) with a column of one of the composite
+ * types whose pg_class OIDs are types, of an array or a domain of one,
+ * or of a type that holds one (s_field_loss_sql), added to out.
+ */
+static int
+s_tables_of_types(fl_pipeline_t *p, const s_oids *types, s_oids *out,
+                  fl_error_t *err)
+{
+    fl_buf_t text = FL_BUF_INIT(0);
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    const char *params[1];
+    int rc;
+
+    if (types->n == 0)
+        return 0;
+    s_oids_text(types, &text);
+    params[0] = fl_buf_str(&text);
+    rc = fl_pg_query(p->pg, &r, s_field_loss_sql, 1, params, err);
+    for (size_t i = 0; rc == 0 && i < r.nrows; i++)
+        s_oids_add(out, (uint32_t)strtoul(fl_pg_value(&r, i, 0), NULL, 10));
+    fl_pg_result_release(&r);
+    fl_buf_release(&text);
+    return rc;
+}
+
 /*
  * The tables whose columns the statement changes through a composite
  * type it names (ALTER TYPE ... DROP ATTRIBUTE, DROP TYPE ... CASCADE):
  * those of columns of that type, of an array or a domain of it, or of a
- * type that holds it (s_field_loss_sql), into whole, restored whole
+ * type that holds it (s_tables_of_types), into whole, restored whole
  * (u->replaced, as the net would have them).  Without them the
  * statement names no table, and only the net finds them, after it: the
  * migration then runs again.
@@ -615,28 +651,20 @@ s_type_tables(fl_pipeline_t *p, s_unit *u, const uint32_t *oids,
               const char *kinds, const int *why, size_t n, s_oids *whole,
               fl_error_t *err)
 {
-    fl_buf_t types = FL_BUF_INIT(0);
-    fl_pg_result_t r = FL_PG_RESULT_INIT;
-    const char *params[1];
-    int rc = 0;
+    s_oids types = {NULL, 0}, tables = {NULL, 0};
+    int rc;
 
     for (size_t i = 0; i < n; i++)
         if (oids[i] != 0 && why[i] == 0 && kinds[i] == 'c')
-            fl_buf_addf(&types, "%s%u", types.len ? "," : "{", oids[i]);
-    if (types.len == 0)
-        return 0;
-    fl_buf_adds(&types, "}");
-    params[0] = fl_buf_str(&types);
-    rc = fl_pg_query(p->pg, &r, s_field_loss_sql, 1, params, err);
-    for (size_t i = 0; rc == 0 && i < r.nrows; i++) {
-        uint32_t oid = (uint32_t)strtoul(fl_pg_value(&r, i, 0), NULL, 10);
-
-        s_oids_add(whole, oid);
+            s_oids_add(&types, oids[i]);
+    rc = s_tables_of_types(p, &types, &tables, err);
+    for (size_t i = 0; rc == 0 && i < tables.n; i++) {
+        s_oids_add(whole, tables.v[i]);
         /* Its values change where no counter shows: restored whole. */
-        s_oids_add(&u->replaced, oid);
+        s_oids_add(&u->replaced, tables.v[i]);
     }
-    fl_pg_result_release(&r);
-    fl_buf_release(&types);
+    s_oids_release(&types);
+    s_oids_release(&tables);
     return rc;
 }
 
@@ -650,8 +678,9 @@ fl__type_backups(fl_pipeline_t *p, const fl_stmt_t *st, char ***out,
     uint32_t *oids = fl_calloc(cap, sizeof(uint32_t));
     char *kinds = fl_calloc(cap, 1);
     fl_pg_result_t r = FL_PG_RESULT_INIT;
-    s_oids tables = {NULL, 0};
-    fl_buf_t list = FL_BUF_INIT(0);
+    s_oids types = {NULL, 0}, tables = {NULL, 0};
+    fl_buf_t text = FL_BUF_INIT(0);
+    const char *params[1];
     int rc = 0;
 
     *out = NULL;
@@ -667,7 +696,7 @@ fl__type_backups(fl_pipeline_t *p, const fl_stmt_t *st, char ***out,
      * s_type_tables finds for it. */
     for (size_t i = 0; rc == 0 && i < m; i++) {
         if (oids[i] != 0 && kinds[i] == 'c') {
-            fl_buf_addf(&list, "%s%u", list.len ? "," : "{", oids[i]);
+            s_oids_add(&types, oids[i]);
             continue;
         }
         *out = fl_reallocarray(*out, *n + 1, sizeof(char *));
@@ -675,41 +704,28 @@ fl__type_backups(fl_pipeline_t *p, const fl_stmt_t *st, char ***out,
                                                   names[i])
                                     : fl_strdup(names[i]);
     }
-    if (rc == 0 && list.len > 0) {
-        const char *params[1];
-
-        fl_buf_adds(&list, "}");
-        params[0] = fl_buf_str(&list);
-        rc = fl_pg_query(p->pg, &r, s_field_loss_sql, 1, params, err);
-        for (size_t i = 0; rc == 0 && i < r.nrows; i++)
-            s_oids_add(&tables, (uint32_t)strtoul(fl_pg_value(&r, i, 0),
-                                                  NULL, 10));
+    if (rc == 0)
+        rc = s_tables_of_types(p, &types, &tables, err);
+    if (rc == 0 && tables.n > 0) {
+        /* Their names in one query; a composite type's column is not a
+         * table and has none. */
+        s_oids_text(&tables, &text);
+        params[0] = fl_buf_str(&text);
+        rc = fl_pg_query(p->pg, &r, "SELECT pg_catalog.format('%I.%I',"
+                         " n.nspname, c.relname) FROM pg_catalog.pg_class c"
+                         " JOIN pg_catalog.pg_namespace n ON n.oid"
+                         " OPERATOR(pg_catalog.=) c.relnamespace WHERE c.oid"
+                         " OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.oid[])"
+                         " AND c.relkind IN ('r', 'p')", 1, params, err);
+        for (size_t i = 0; rc == 0 && i < r.nrows; i++) {
+            *out = fl_reallocarray(*out, *n + 1, sizeof(char *));
+            (*out)[(*n)++] = fl_strdup(fl_pg_value(&r, i, 0));
+        }
         fl_pg_result_release(&r);
     }
-    for (size_t i = 0; rc == 0 && i < tables.n; i++) {
-        char oid[16], *name = NULL;
-        const char *params[1] = {oid};
-
-        snprintf(oid, sizeof(oid), "%u", tables.v[i]);
-        rc = fl_pg_query_value(p->pg, &name, "SELECT pg_catalog.format("
-                               "'%I.%I', n.nspname, c.relname) FROM"
-                               " pg_catalog.pg_class c JOIN pg_catalog."
-                               "pg_namespace n ON n.oid OPERATOR(pg_catalog.=)"
-                               " c.relnamespace WHERE c.oid OPERATOR("
-                               "pg_catalog.=) $1::pg_catalog.oid AND"
-                               " c.relkind IN ('r', 'p')", 1, params, err);
-        if (rc == FL_ENOTFOUND) {
-            rc = 0;
-            fl_error_clear(err);
-            continue; /* a composite type's column: not a table */
-        }
-        if (rc == 0) {
-            *out = fl_reallocarray(*out, *n + 1, sizeof(char *));
-            (*out)[(*n)++] = name;
-        }
-    }
+    s_oids_release(&types);
     s_oids_release(&tables);
-    fl_buf_release(&list);
+    fl_buf_release(&text);
     free(schemas);
     free(names);
     free(oids);
@@ -876,24 +892,14 @@ static int
 s_field_loss(fl_pipeline_t *p, const fl_net_touched_t *t,
              const fl_net_snap_t *pre, s_oids *out, fl_error_t *err)
 {
-    fl_buf_t oids = FL_BUF_INIT(0);
-    fl_pg_result_t r = FL_PG_RESULT_INIT;
-    const char *params[1];
-    int rc = 0;
+    s_oids types = {NULL, 0};
+    int rc;
 
     for (size_t i = 0; i < t->n; i++)
         if (t->items[i].dropped && fl__net_find(pre, t->items[i].oid) == NULL)
-            fl_buf_addf(&oids, "%s%u", oids.len ? "," : "{",
-                        t->items[i].oid);
-    if (oids.len == 0)
-        return 0;
-    fl_buf_adds(&oids, "}");
-    params[0] = fl_buf_str(&oids);
-    rc = fl_pg_query(p->pg, &r, s_field_loss_sql, 1, params, err);
-    for (size_t i = 0; rc == 0 && i < r.nrows; i++)
-        s_oids_add(out, (uint32_t)strtoul(fl_pg_value(&r, i, 0), NULL, 10));
-    fl_pg_result_release(&r);
-    fl_buf_release(&oids);
+            s_oids_add(&types, t->items[i].oid);
+    rc = s_tables_of_types(p, &types, out, err);
+    s_oids_release(&types);
     return rc;
 }
 

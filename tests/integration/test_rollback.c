@@ -911,10 +911,12 @@ test_a_rollback_keeps_a_column_only_where_it_differs_from_its_default(
  * down leaves alone (grant 4), are not kept.  Before, the rows went
  * with the down, exit 0, nothing said.  The rollback runs in a session
  * with the options given (track_counts off: no row counts to read, every
- * table the statement locks for writing is looked at).
+ * table the statement locks for writing is looked at), and with apply_too
+ * the apply as well (SERIALIZABLE by default, as a tenant may set it: the
+ * migration's snapshot is then its transaction's first).
  */
 static void
-s_rows_written_since(s_env *e, const char *options)
+s_rows_written_since(s_env *e, const char *options, int apply_too)
 {
     fl_test_proc_t r;
     char *conninfo = fl_asprintf("%s options='%s'", e->db.conninfo, options);
@@ -931,7 +933,8 @@ s_rows_written_since(s_env *e, const char *options)
             "DELETE FROM roles WHERE name = 'auditor';\n"
             "UPDATE accounts SET plan = 'free' WHERE plan = 'pro';\n"
             "DELETE FROM accounts WHERE plan = 'trial';");
-    s_flotilla(e, &r, NULL, "apply", NULL);
+    s_flotilla_db(e, &r, NULL, apply_too ? conninfo : e->db.conninfo, "apply",
+                  NULL);
     s_expect(&r, "apply", 0);
     fl_test_proc_release(&r);
     s_sql(e, "INSERT INTO grants VALUES (2, 10), (3, 10), (4, 1);"
@@ -964,13 +967,20 @@ static void
 test_a_rollback_keeps_rows_its_down_deletes_or_changes_written_since(
     void **state)
 {
-    s_rows_written_since(*state, "-c track_counts=on");
+    s_rows_written_since(*state, "-c track_counts=on", 0);
 }
 
 static void
 test_a_rollback_keeps_rows_written_since_without_row_counts(void **state)
 {
-    s_rows_written_since(*state, "-c track_counts=off");
+    s_rows_written_since(*state, "-c track_counts=off", 0);
+}
+
+static void
+test_a_rollback_keeps_rows_written_since_under_serializable(void **state)
+{
+    s_rows_written_since(*state,
+                         "-c default_transaction_isolation=serializable", 1);
 }
 
 /*
@@ -1032,8 +1042,7 @@ test_a_rollback_keeps_what_its_down_drops_by_cascade(void **state)
         NULL,
     };
 
-    s_sql(e, "CREATE TABLE users (id int PRIMARY KEY, name text);"
-             "INSERT INTO users SELECT g, 'u' || g FROM generate_series(1, 5) g;"
+    s_sql(e, S_USERS
              "CREATE TABLE logs (id int, at date) PARTITION BY RANGE (at);"
              "CREATE TABLE logs_2026 PARTITION OF logs"
              " FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');"
@@ -1137,8 +1146,7 @@ test_a_rollback_keeps_what_a_do_block_in_its_down_drops(void **state)
     s_env *e = *state;
     char *before = NULL;
 
-    s_sql(e, "CREATE TABLE users (id int PRIMARY KEY, name text);"
-             "INSERT INTO users SELECT g, 'u' || g FROM generate_series(1, 5) g;"
+    s_sql(e, S_USERS
              "CREATE SEQUENCE runs;");
     s_write(e, S_ALLOW("opaque-statement"),
             "CREATE TABLE notes (id int, body text);\n"
@@ -2015,6 +2023,7 @@ main(void)
         T(test_a_rollback_keeps_none_of_what_a_migration_without_a_transaction_wrote),
         T(test_a_rollback_keeps_rows_its_down_deletes_or_changes_written_since),
         T(test_a_rollback_keeps_rows_written_since_without_row_counts),
+        T(test_a_rollback_keeps_rows_written_since_under_serializable),
         T(test_a_rollback_keeps_the_tables_of_a_schema_its_down_drops),
         T(test_a_rollback_keeps_what_its_down_drops_by_cascade),
         T(test_a_rollback_keeps_the_columns_whose_type_loses_a_field),
