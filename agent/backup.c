@@ -1926,24 +1926,137 @@ s_note(fl_restore_t *res, const char *fmt, ...)
 }
 
 /*
+ * The types of the key columns ($2: a JSON array of their names, in
+ * order) of table $1, as text, in order; fewer than the names when one
+ * is missing.  Rows marked by key before a down (fl__restore_mark_since)
+ * are found by it after the down only while these are the same.
+ */
+#define S_KEY_TYPES                                                         \
+    " ARRAY(SELECT pg_catalog.format_type(a.atttypid, a.atttypmod)"         \
+    " FROM pg_catalog.json_array_elements_text($2::pg_catalog.json)"        \
+    " WITH ORDINALITY u(n, i) JOIN pg_catalog.pg_attribute a"               \
+    " ON a.attrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1)"      \
+    " AND a.attname OPERATOR(pg_catalog.=) u.n::pg_catalog.name"            \
+    " AND a.attnum > 0 AND NOT a.attisdropped ORDER BY u.i) "
+
+/* "t.k1::text, t.k2::text" of the JSON array of key names keys. */
+static char *
+s_key_texts(fl_pg_t *pg, const json_t *keys)
+{
+    fl_buf_t b = FL_BUF_INIT(0);
+    size_t i;
+    json_t *kv = NULL;
+
+    json_array_foreach(keys, i, kv) {
+        char *q = fl_pg_quote_ident(pg, json_string_value(kv));
+        fl_buf_addf(&b, "%st.%s::pg_catalog.text", i ? ", " : "", q);
+        free(q);
+    }
+    return fl_buf_detach(&b);
+}
+
+int
+fl__restore_mark_since(fl_pg_t *pg, const fl_restore_opts_t *o,
+                       const fl_version_t *version, int *marked,
+                       fl_error_t *err)
+{
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    char ver[FL_VERSION_MAX + 1];
+    const char *p[2] = {ver, o->target ? o->target : ""};
+    char *since = fl__since_sql_of("t", o->snapshot, o->xids);
+    int rc = 0;
+
+    *marked = 0;
+    if (since == NULL)  /* a ledger row older than version 9 */
+        return 0;
+    snprintf(ver, sizeof(ver), "%s", version->text);
+    /* The keyed backups whose table and key columns are there now. */
+    rc = fl_pg_query(pg, &r,
+        "SELECT k.id, k.source_schema, k.source_table,"
+        " pg_catalog.array_to_json(k.key_columns)::pg_catalog.text"
+        " FROM flotilla.backups k WHERE k.version OPERATOR(pg_catalog.=) $1"
+        " AND k.target OPERATOR(pg_catalog.=) $2 AND k.restored_at IS NULL"
+        " AND k.pruned_at IS NULL AND k.statement_index OPERATOR(pg_catalog.<>)"
+        " -2 AND k.match OPERATOR(pg_catalog.=) 'key'"
+        " AND pg_catalog.cardinality(k.key_columns) > 0 ORDER BY k.id",
+        2, p, err);
+    for (size_t i = 0; rc == 0 && i < r.nrows; i++) {
+        json_t *keys = json_loads(fl_pg_value(&r, i, 3), 0, NULL);
+        char *qt = fl__qualify(pg, fl_pg_value(&r, i, 1),
+                               fl_pg_value(&r, i, 2));
+        const char *q[3] = {qt, fl_pg_value(&r, i, 3), fl_pg_value(&r, i, 0)};
+        char *have = NULL, *texts = NULL, *sql = NULL;
+
+        if (!json_is_array(keys))
+            goto next;
+        sql = fl_asprintf("SELECT pg_catalog.cardinality(" S_KEY_TYPES ")"
+                          " OPERATOR(pg_catalog.=) pg_catalog.json_array_length("
+                          "$2::pg_catalog.json)");
+        rc = fl_pg_query_value(pg, &have, sql, 2, q, err);
+        fl_free(&sql);
+        if (rc != 0 || have == NULL || strcmp(have, "t") != 0)
+            goto next;  /* not there before the down: nothing to read */
+        if (!*marked)
+            rc = fl_pg_exec(pg, "CREATE TEMPORARY TABLE flotilla_since_keys"
+                            " (backup pg_catalog.int8, marker pg_catalog.bool,"
+                            " k pg_catalog.text[]) ON COMMIT DROP", err);
+        if (rc == 0)
+            rc = fl_pg_commandf(pg, err, "LOCK TABLE ONLY %s IN EXCLUSIVE MODE",
+                                qt);
+        if (rc != 0)
+            goto next;
+        texts = s_key_texts(pg, keys);
+        sql = fl_asprintf(
+            "INSERT INTO pg_temp.flotilla_since_keys SELECT $3::pg_catalog.int8,"
+            " true," S_KEY_TYPES "UNION ALL SELECT $3::pg_catalog.int8, false,"
+            " ARRAY[%s] FROM ONLY %s t WHERE %s", texts, qt, since);
+        {
+            fl_pg_result_t w = FL_PG_RESULT_INIT;
+            rc = fl_pg_query(pg, &w, sql, 3, q, err);
+            fl_pg_result_release(&w);
+        }
+        if (rc == 0)
+            *marked = 1;
+        else
+            fl_error_prefix(err, "could not read which rows of %s were written "
+                            "since the migration: ", qt);
+next:
+        free(sql);
+        free(texts);
+        free(have);
+        free(qt);
+        json_decref(keys);
+    }
+    fl_pg_result_release(&r);
+    free(since);
+    return rc;
+}
+
+/*
  * Before the restore replaces the rows of qt that sel selects (SQL over
- * the table as t): those written after the migration, by the application
- * since, are kept (s_keep_where) and said in res->kept.  "After": a row
- * whose xmin is newer than that of the backup's own row in
- * flotilla.backups, which the migration's transaction wrote (a
- * no-transaction migration's backups commit before its statements, whose
- * rows then count as newer too, and are kept with the others): its age()
- * is smaller, a cheap test of each row (every live id is within 2^31 of
- * the current one).
+ * the table as t): those written since the migration, by the application,
+ * are kept (s_keep_where) and said in res->kept.  "Since": fl__since_sql,
+ * which takes a row the rollback wrote itself for the application's (a
+ * down that rewrites the table gives every row its xmin); unless the
+ * rows written since were marked by key before the down ran
+ * (fl__restore_mark_since, o->marked; tkeys: the key as text, NULL when
+ * the restore matches no key) and the key's types are still the same.
+ * A ledger row older than version 9 has neither: "since" is then an
+ * xmin newer than that of the backup's own row in flotilla.backups, which
+ * the migration's transaction wrote (a no-transaction migration's backups
+ * commit before its statements, whose rows then count as newer too, and
+ * are kept with the others): its age() is smaller, a cheap test of each
+ * row (every live id is within 2^31 of the current one).
  */
 static int
 s_keep_since(fl_pg_t *pg, const fl_restore_opts_t *o, const s_bk *b,
-             const char *qt, const char *sel, fl_restore_t *res,
-             fl_error_t *err)
+             const char *qt, const char *sel, const char *tkeys,
+             fl_restore_t *res, fl_error_t *err)
 {
     fl_backup_ctx_t ctx;
     const char *p[1] = {qt};
     char *oid = NULL, *where = NULL, *describe = NULL, *since = NULL;
+    char *marked = NULL;
     long long kept = 0;
     int rc;
 
@@ -1954,8 +2067,24 @@ s_keep_since(fl_pg_t *pg, const fl_restore_opts_t *o, const s_bk *b,
                            "::pg_catalog.oid", 1, p, err);
     if (rc != 0 || oid == NULL)
         goto cleanup;
+    if (o->marked && tkeys) {
+        char *keys = json_dumps(b->keys, JSON_COMPACT);
+        const char *q[3] = {qt, keys, b->id};
+        rc = fl_pg_query_value(pg, &marked, "SELECT EXISTS (SELECT FROM"
+            " pg_temp.flotilla_since_keys m WHERE m.backup"
+            " OPERATOR(pg_catalog.=) $3::pg_catalog.int8 AND m.marker"
+            " AND m.k OPERATOR(pg_catalog.=)" S_KEY_TYPES ")", 3, q, err);
+        free(keys);
+        if (rc != 0)
+            goto cleanup;
+    }
     since = fl__since_sql_of("t", o->snapshot, o->xids);
-    if (since != NULL)
+    if (marked && strcmp(marked, "t") == 0)
+        where = fl_asprintf("ARRAY[%s] OPERATOR(pg_catalog.=) ANY (SELECT m.k"
+                            " FROM pg_temp.flotilla_since_keys m WHERE m.backup"
+                            " OPERATOR(pg_catalog.=) %s AND NOT m.marker)"
+                            " AND %s", tkeys, b->id, sel);
+    else if (since != NULL)
         where = fl_asprintf("%s AND %s", since, sel);
     else /* a ledger row older than version 9 */
         where = fl_asprintf("pg_catalog.age(t.xmin) < (SELECT pg_catalog.age("
@@ -1973,6 +2102,7 @@ s_keep_since(fl_pg_t *pg, const fl_restore_opts_t *o, const s_bk *b,
     }
 cleanup:
     free(oid);
+    free(marked);
     free(since);
     free(where);
     free(describe);
@@ -2358,7 +2488,7 @@ s_restore_one(fl_pg_t *pg, const fl_restore_opts_t *o, s_bk *b,
         char *sel = fl_asprintf("(EXISTS (SELECT 1 FROM %s s WHERE ROW(%s)"
                                 " OPERATOR(pg_catalog.=) ROW(%s))%s)", src,
                                 skeys, tkeys, or_added);
-        rc = s_keep_since(pg, o, b, qt, sel, res, err);
+        rc = s_keep_since(pg, o, b, qt, sel, tkeys, res, err);
         if (rc == 0)
             rc = fl_pg_commandf(pg, err, "DELETE FROM ONLY %s t WHERE %s", qt,
                                 sel);
@@ -2367,7 +2497,7 @@ s_restore_one(fl_pg_t *pg, const fl_restore_opts_t *o, s_bk *b,
     } else if (insert_only) {
         rc = 0;
     } else if (strcmp(b->match, "replace") == 0) {
-        rc = s_keep_since(pg, o, b, qt, "true", res, err);
+        rc = s_keep_since(pg, o, b, qt, "true", NULL, res, err);
         if (rc == 0)
             rc = fl_pg_commandf(pg, err, "DELETE FROM ONLY %s", qt);
     } else if (has_added) {

@@ -540,6 +540,7 @@ typedef struct {
     const char *target;         /* the ledger's target: "" or the schema */
     const char *snapshot;       /* the migration's applied_snapshot and */
     const char *xids;           /* applied_xids (ledger.c); NULL: unknown */
+    int marked;                 /* fl__restore_mark_since marked rows */
 } fl_restore_opts_t;
 
 /*
@@ -584,6 +585,8 @@ typedef struct {
                                    the triggers and rules s_quiet turned
                                    off (backup.c), run before it ends */
     size_t nmarks;
+    int marked;                 /* rows written since marked before the
+                                   down, in its transaction (rollback.c) */
 } fl_restore_t;
 
 /*
@@ -591,6 +594,20 @@ typedef struct {
  * it, and sets back its sequences.  Runs in the rollback's transaction,
  * after down, on the pinned session.  res is released by the caller.
  */
+/*
+ * Before a down that runs in the same transaction as the restore: for
+ * each keyed backup of version (o's target) whose table and key columns
+ * exist now, locks the table EXCLUSIVE (the application writes no row of
+ * it until the rollback ends) and reads the keys of its rows written
+ * since the migration (fl__since_sql) into pg_temp.flotilla_since_keys
+ * (dropped at COMMIT), with the key columns' types; *marked when any.
+ * The restore's keep then takes only those rows for the application's,
+ * where the down rewrote the table (every row's xmin the rollback's).
+ * Nothing when the ledger row predates version 9.
+ */
+int fl__restore_mark_since(fl_pg_t *pg, const fl_restore_opts_t *o,
+                           const fl_version_t *version, int *marked,
+                           fl_error_t *err) FL_NODISCARD;
 int fl__restore_backups(fl_pg_t *pg, const fl_restore_opts_t *o,
                         const fl_version_t *version, fl_restore_t *res,
                         fl_error_t *err) FL_NODISCARD;

@@ -163,15 +163,24 @@ cleanup:
     return rc;
 }
 
+/* How the backups of row's migration are restored. */
+static fl_restore_opts_t
+s_restore_opts(const fl_pipeline_t *p, const fl_ledger_row_t *row,
+               int marked)
+{
+    fl_restore_opts_t ro = {p->opts.accept_loss,
+                            p->opts.relocate_backups ? p->opts.backup_dir
+                                                     : NULL, p->target,
+                            row->applied_snapshot, row->applied_xids, marked};
+    return ro;
+}
+
 static int
 s_restore(fl_pipeline_t *p, const fl_ledger_row_t *row,
           const fl_migration_t *m, int down_done, int gen_before,
           fl_restore_t *res, fl_error_t *err)
 {
-    fl_restore_opts_t ro = {p->opts.accept_loss,
-                            p->opts.relocate_backups ? p->opts.backup_dir
-                                                     : NULL, p->target,
-                            row->applied_snapshot, row->applied_xids};
+    fl_restore_opts_t ro = s_restore_opts(p, row, res->marked);
     char *note = NULL;
     int rc;
 
@@ -974,6 +983,15 @@ s_down_once(fl_pipeline_t *p, const fl_ledger_row_t *row, fl_migration_t *m,
     if (rc == 0 && row->schema_recorded) {
         rc = fl_schema_snapshot(p->pg, 3, fl__scope(p), err);
         *gen_before = 3;
+    }
+    /*
+     * Which rows the restore replaces were written since, read before
+     * the down can rewrite them (every row's xmin would be this one's).
+     */
+    if (rc == 0) {
+        fl_restore_opts_t ro = s_restore_opts(p, row, 0);
+        rc = fl__restore_mark_since(p->pg, &ro, &m->version, &res->marked,
+                                    err);
     }
     if (rc == 0 && p->target[0])
         rc = s_outside_begin(p, outside, err);

@@ -1305,6 +1305,54 @@ test_a_restore_keeps_a_row_of_a_transaction_older_than_the_migration(
 }
 
 /*
+ * A down that rewrites the table (ALTER COLUMN ... TYPE back, a column
+ * of a domain with a CHECK added again) gives every row the rollback's
+ * own xmin, which says nothing of who wrote its values.  Before, the
+ * restore took every such row for the application's: each rollback of a
+ * type change said it replaced every row "written since the migration"
+ * and kept a copy of the whole table, on every tenant, burying the one
+ * row the application did write.  Which rows were written since is now
+ * read before the down runs: only the application's row is kept.
+ */
+static void
+test_a_down_that_rewrites_the_table_keeps_only_rows_written_since(
+    void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+    char *before = NULL;
+
+    s_sql(e, "CREATE DOMAIN positive AS int CHECK (VALUE > 0);"
+             "CREATE TABLE prices (id int PRIMARY KEY, price numeric,"
+             " qty positive);"
+             "INSERT INTO prices SELECT g, g + 0.25, g"
+             " FROM generate_series(1, 20) g;");
+    s_write(e, S_ALLOW("ban-drop-column") S_ALLOW("changing-column-type"),
+            "ALTER TABLE prices ALTER COLUMN price TYPE int;\n"
+            "ALTER TABLE prices DROP COLUMN qty;",
+            "ALTER TABLE prices ADD COLUMN qty positive;\n"
+            "ALTER TABLE prices ALTER COLUMN price TYPE numeric;");
+    before = s_dump(e);
+    (void)s_apply(e, before, S_MUST_APPLY, NULL);
+    s_sql(e, "UPDATE prices SET price = 99 WHERE id = 7");
+    s_flotilla(e, &r, NULL, "rollback", S_ARGS("--last"));
+    s_expect(&r, "rollback", 0);
+    if (!s_says(&r, "the restore of public.prices replaces 1 row written "
+                    "since the migration: kept") ||
+        s_says(&r, "replaces 20 rows"))
+        fail_msg("not only the application's row is kept\nstdout: %s\n"
+                 "stderr: %s", r.out, r.err);
+    fl_test_proc_release(&r);
+    s_assert_value(e, "SELECT price || ' ' || qty FROM prices WHERE id = 7",
+                   "7.25 7");
+    s_assert_value(e, "SELECT string_agg(b.id || ' ' || b.price, ',')"
+                      " FROM flotilla.backups k, LATERAL (SELECT *"
+                      " FROM flotilla_backup.b2) b WHERE k.id = 2"
+                      " AND k.statement_index = -2", "7 99");
+    free(before);
+}
+
+/*
  * The restore runs with foreign keys off (as pg_restore
  * --disable-triggers): a row it puts back may refer to a row deleted
  * since the migration, and a row the migration added, which it removes,
@@ -2031,6 +2079,7 @@ main(void)
         T(test_a_rollback_keeps_what_its_down_drops_under_its_own_search_path),
         T(test_a_restore_keeps_rows_written_since_the_migration),
         T(test_a_restore_keeps_a_row_of_a_transaction_older_than_the_migration),
+        T(test_a_down_that_rewrites_the_table_keeps_only_rows_written_since),
         T(test_a_restore_that_would_break_a_foreign_key_is_refused),
         T(test_a_re_created_foreign_key_the_rows_break_is_refused),
         T(test_a_restore_stopped_by_a_unique_value_says_what_to_do),
