@@ -959,16 +959,22 @@ s_net(fl_pipeline_t *p, s_unit *u, fl_net_snap_t *post, fl_error_t *err)
                 f = b;
             was = f->seq_last ? strtoll(f->seq_last, NULL, 10) : 0;
             is = a && a->seq_last ? strtoll(a->seq_last, NULL, 10) : 0;
+            /*
+             * Where the migration left it (after) tells, at rollback,
+             * whether anyone used it since: a restart can move it forward
+             * too (setval, then an ALTER SEQUENCE that gives it new
+             * storage).
+             */
             if (a == NULL)
                 why = "dropped";
             else if (a->relfilenode != f->relfilenode)
                 why = "restarted";
             else if (f->seq_last && (a->seq_last == NULL || is < was))
                 why = "moved back";
-            else if (a->seq_last && (f->seq_last == NULL || is > was)) {
+            else if (a->seq_last && (f->seq_last == NULL || is > was))
                 why = "advanced";
+            if (a != NULL)
                 after = a->seq_last;
-            }
             /* A repeatable migration is never rolled back: no position
              * is kept for it. */
             if (why && (f->seq_last || after) && !u->m->repeatable &&

@@ -2666,15 +2666,21 @@ s_restore_sequences(fl_pg_t *pg, const fl_restore_opts_t *o, const char *ver,
                 s_note(res, "accepted loss: sequence %s is gone (was at %s)",
                        fl_pg_value(&r, i, 3), q[1]);
         } else {
+            /*
+             * Below the old position (or not called since a restart):
+             * moved forward to it, which no value used since can collide
+             * with.  Still where the migration left it ($3): nobody used
+             * it since, put back wherever that is.  Else left alone.
+             */
             rc = fl_pg_query_value(pg, &moved,
                 "SELECT CASE"
-                " WHEN $3::pg_catalog.int8 IS NULL THEN"
-                "  CASE WHEN $2::pg_catalog.int8 IS NOT NULL AND COALESCE("
-                "   pg_catalog.pg_sequence_last_value($1::pg_catalog.regclass)"
-                "   OPERATOR(pg_catalog.<) $2::pg_catalog.int8, true)"
-                "  THEN pg_catalog.setval($1::pg_catalog.regclass,"
-                "   $2::pg_catalog.int8, true)::pg_catalog.text END"
-                " WHEN pg_catalog.pg_sequence_last_value($1::pg_catalog.regclass)"
+                " WHEN $2::pg_catalog.int8 IS NOT NULL AND COALESCE("
+                "  pg_catalog.pg_sequence_last_value($1::pg_catalog.regclass)"
+                "  OPERATOR(pg_catalog.<) $2::pg_catalog.int8, true)"
+                " THEN pg_catalog.setval($1::pg_catalog.regclass,"
+                "  $2::pg_catalog.int8, true)::pg_catalog.text"
+                " WHEN $3::pg_catalog.int8 IS NOT NULL AND"
+                "  pg_catalog.pg_sequence_last_value($1::pg_catalog.regclass)"
                 "  IS NOT DISTINCT FROM $3::pg_catalog.int8 THEN"
                 "  CASE WHEN $2::pg_catalog.int8 IS NULL THEN"
                 "   pg_catalog.setval($1::pg_catalog.regclass, (SELECT"

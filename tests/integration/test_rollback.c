@@ -546,6 +546,20 @@ static const s_case_t s_cases[] = {
      S_ALLOW("ban-drop-table"), "DROP TABLE audit;",
      "CREATE TABLE audit (id serial PRIMARY KEY, v text);", S_MUST_APPLY,
      "INSERT INTO audit (v) VALUES ('next')"},
+    /*
+     * A sequence moved forward by setval and given a new storage by the
+     * same migration (ALTER SEQUENCE ... INCREMENT rewrites it) was taken
+     * for "restarted", and only a position below the old one was put
+     * back: the rollback left it at 1000, exit 0.  Either order.
+     */
+    {"test_setval_forward_then_alter_sequence_restores_position",
+     "CREATE SEQUENCE s; SELECT nextval('s'); SELECT nextval('s');",
+     "", "SELECT setval('s', 1000);\nALTER SEQUENCE s INCREMENT BY 5;",
+     "ALTER SEQUENCE s INCREMENT BY 1;", S_MUST_APPLY, "SELECT nextval('s')"},
+    {"test_alter_sequence_then_setval_forward_restores_position",
+     "CREATE SEQUENCE s; SELECT nextval('s'); SELECT nextval('s');",
+     "", "ALTER SEQUENCE s INCREMENT BY 5;\nSELECT setval('s', 1000);",
+     "ALTER SEQUENCE s INCREMENT BY 1;", S_MUST_APPLY, NULL},
     /* 6. Keys changed by the migration. */
     {"test_update_of_primary_key_leaves_no_duplicates",
      "CREATE TABLE acct (id int PRIMARY KEY, bal int);"
