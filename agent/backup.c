@@ -1970,14 +1970,17 @@ fl__restore_mark_since(fl_pg_t *pg, const fl_restore_opts_t *o,
     if (since == NULL)  /* a ledger row older than version 9 */
         return 0;
     snprintf(ver, sizeof(ver), "%s", version->text);
-    /* The keyed backups whose table and key columns are there now. */
+    /*
+ * The backups with a key (matched by it, or replacing every row) whose
+ * table and key columns are there now.
+ */
     rc = fl_pg_query(pg, &r,
         "SELECT k.id, k.source_schema, k.source_table,"
         " pg_catalog.array_to_json(k.key_columns)::pg_catalog.text"
         " FROM flotilla.backups k WHERE k.version OPERATOR(pg_catalog.=) $1"
         " AND k.target OPERATOR(pg_catalog.=) $2 AND k.restored_at IS NULL"
         " AND k.pruned_at IS NULL AND k.statement_index OPERATOR(pg_catalog.<>)"
-        " -2 AND k.match OPERATOR(pg_catalog.=) 'key'"
+        " -2 AND k.match OPERATOR(pg_catalog.=) ANY ('{key,replace}')"
         " AND pg_catalog.cardinality(k.key_columns) > 0 ORDER BY k.id",
         2, p, err);
     for (size_t i = 0; rc == 0 && i < r.nrows; i++) {
@@ -2497,7 +2500,11 @@ s_restore_one(fl_pg_t *pg, const fl_restore_opts_t *o, s_bk *b,
     } else if (insert_only) {
         rc = 0;
     } else if (strcmp(b->match, "replace") == 0) {
-        rc = s_keep_since(pg, o, b, qt, "true", NULL, res, err);
+        /* Every row goes: those written since are found by key too. */
+        char *rkeys = json_array_size(b->keys) ? s_key_texts(pg, b->keys)
+                                               : NULL;
+        rc = s_keep_since(pg, o, b, qt, "true", rkeys, res, err);
+        free(rkeys);
         if (rc == 0)
             rc = fl_pg_commandf(pg, err, "DELETE FROM ONLY %s", qt);
     } else if (has_added) {

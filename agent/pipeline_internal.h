@@ -596,7 +596,8 @@ typedef struct {
  */
 /*
  * Before a down that runs in the same transaction as the restore: for
- * each keyed backup of version (o's target) whose table and key columns
+ * each backup of version (o's target) with a key (match "key" or
+ * "replace") whose table and key columns
  * exist now, locks the table EXCLUSIVE (the application writes no row of
  * it until the rollback ends) and reads the keys of its rows written
  * since the migration (fl__since_sql) into pg_temp.flotilla_since_keys
