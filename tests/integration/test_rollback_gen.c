@@ -6,7 +6,8 @@
  * ALWAYS and BY DEFAULT and serial columns; tables without a key, some
  * with duplicate rows; composite columns; indexes, comments, grants) and
  * random migrations of 1 to 4 destructive statements (a composite type's
- * field dropped among them), each with a down
+ * field dropped among them; a key's sequence moved by setval, RESTART and
+ * a change of increment), each with a down
  * that re-creates only the bare columns and tables it dropped.  A seed
  * passes when apply and rollback leave the full canonical dump as it was,
  * keeping no copy of a keyed table's rows (nobody else wrote any), or
@@ -403,8 +404,40 @@ g_alter_type(g_gen_t *g, g_table_t *t)
 
 enum {
     G_DELETE, G_UPDATE, G_UPDATE_KEY, G_TRUNCATE, G_DROP_COLUMN, G_DROP_TABLE,
-    G_ALTER_TYPE, G_MERGE, G_UPSERT, G_CTE, G_DO, G_SEARCH_PATH, G_KINDS
+    G_ALTER_TYPE, G_MERGE, G_UPSERT, G_CTE, G_DO, G_SEARCH_PATH, G_SEQUENCE,
+    G_KINDS
 };
+
+/*
+ * The key's sequence of t moved: by setval (up or down), restarted, its
+ * storage renewed by a change of increment (which the down changes
+ * back), in a random order.  Statements, each ending ";\n".
+ */
+static void
+g_sequence(g_gen_t *g, const g_table_t *t)
+{
+    g_rng_t *r = &g->rng;
+    fl_buf_t *u = &g->up;
+    int ident = t->key == K_ALWAYS || t->key == K_BY_DEFAULT;
+    int inc = g_chance(r, 60), inc_first = g_chance(r, 50);
+    char *alter = ident ? fl_asprintf("ALTER TABLE %s ALTER COLUMN id", t->q)
+                        : fl_asprintf("ALTER SEQUENCE %s.%s_id_seq", t->schema,
+                                      t->name);
+
+    if (inc && inc_first)
+        fl_buf_addf(u, "%s %sINCREMENT BY 3;\n", alter, ident ? "SET " : "");
+    if (g_chance(r, 70))
+        fl_buf_addf(u, "SELECT setval(pg_get_serial_sequence('%s', 'id'), %d);\n",
+                    t->q, g_range(r, 1, 2000));
+    else
+        fl_buf_addf(u, "%s RESTART WITH %d;\n", alter, g_range(r, 1, 2000));
+    if (inc && !inc_first)
+        fl_buf_addf(u, "%s %sINCREMENT BY 3;\n", alter, ident ? "SET " : "");
+    if (inc)
+        g_down(g, fl_asprintf("%s %sINCREMENT BY 1;", alter,
+                              ident ? "SET " : ""));
+    free(alter);
+}
 
 /* One statement of kind k on a live table t (falls back to DELETE). */
 static void
@@ -427,7 +460,8 @@ g_statement(g_gen_t *g, int k, g_table_t *t)
     }
     if ((k == G_UPDATE_KEY && (t->key == K_NONE || t->key == K_ALWAYS)) ||
         (k == G_DROP_COLUMN && !t->has_c && !t->has_d && !t->has_p) ||
-        (k == G_ALTER_TYPE && !t->has_c) || (k == G_UPSERT && !g_keyed(t)))
+        (k == G_ALTER_TYPE && !t->has_c) || (k == G_UPSERT && !g_keyed(t)) ||
+        (k == G_SEQUENCE && (t->key == K_INT || t->key == K_NONE)))
         k = G_DELETE;
     switch (k) {
     case G_UPDATE:
@@ -490,6 +524,9 @@ g_statement(g_gen_t *g, int k, g_table_t *t)
                             t->schema, t->name);
         g_where(g);
         break;
+    case G_SEQUENCE:
+        g_sequence(g, t);
+        return;
     default:
         fl_buf_addf(u, "DELETE FROM %s", t->q);
         g_where(g);
