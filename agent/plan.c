@@ -549,13 +549,20 @@ done:
  * (fl__net_positions: reading a position locks the sequence until the
  * transaction ends, and all of them at once can fill the server's lock
  * table); after it, in its transaction, the ones it holds a lock on (it
- * locked every one it used); those that moved are set back, each only if
- * it still stands where the rehearsal left it (nobody used it since; one
- * who calls nextval between that test and the setval, in the same
- * statement, is not seen).  Adds a "sequences" array to the report.
+ * locked every one it used), with their storage (relfilenode); those that
+ * moved are set back, each only if it still stands where the rehearsal
+ * left it (nobody used it since; one who calls nextval between that test
+ * and the setval, in the same statement, is not seen).  Where the
+ * rehearsal left one whose storage it replaced (ALTER SEQUENCE ...
+ * RESTART) is where the old storage stands once it is rolled back (a
+ * setval before the restart moved it, for good), not what it read in
+ * its transaction: the rehearsal held the sequence locked from the
+ * restart on, so nobody else used it meanwhile.  Adds a "sequences"
+ * array to the report.
  */
 #define S_SEQUENCES_LOCKED                                                  \
-    "SELECT c.oid::pg_catalog.int8, pg_catalog.pg_sequence_last_value(c.oid)" \
+    "SELECT c.oid::pg_catalog.int8, pg_catalog.pg_sequence_last_value(c.oid)," \
+    " c.relfilenode::pg_catalog.text"                                      \
     " FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid"  \
     " OPERATOR(pg_catalog.=) c.relnamespace WHERE CASE WHEN c.relkind"     \
     " OPERATOR(pg_catalog.=) 'S' AND n.nspname NOT IN ('pg_catalog',"      \
@@ -594,7 +601,9 @@ s_sequences_read(fl_pipeline_t *p, json_t **out, fl_error_t *err)
     *out = json_object();
     for (size_t i = 0; rc == 0 && i < r.nrows; i++)
         json_object_set_new(*out, fl_pg_value(&r, i, 0),
-                            fl_json_text(fl_pg_value(&r, i, 1)));
+                            json_pack("[o, s]",
+                                      fl_json_text(fl_pg_value(&r, i, 1)),
+                                      fl_pg_value(&r, i, 2)));
     fl_pg_result_release(&r);
     return rc;
 }
@@ -609,23 +618,35 @@ s_sequences_put_back(fl_pipeline_t *p, json_t *before, json_t *left,
 
     json_object_foreach(left, oid, v) {
         json_t *b = json_object_get(before, oid);
+        json_t *in = json_array_get(v, 0);
         const char *was = json_string_value(b);
-        const char *now = json_string_value(v);
-        const char *params[3] = {oid, was, now};
+        const char *params[4] = {oid, was, json_string_value(in),
+                                 json_string_value(json_array_get(v, 1))};
         fl_pg_result_t r = FL_PG_RESULT_INIT;
 
-        if (b == NULL || json_equal(b, v))
-            continue; /* created by the rehearsal, or not moved */
+        if (b == NULL)
+            continue; /* created by the rehearsal: gone with it */
+        /*
+         * NULL: not moved; true: put back; false: used since.  Where the
+         * rehearsal left it: what it read, or where the old storage
+         * stands when it replaced the storage.
+         */
         rc = fl_pg_query(p->pg, &r,
-            "SELECT c.oid::pg_catalog.regclass::pg_catalog.text,"
-            " CASE WHEN pg_catalog.pg_sequence_last_value(c.oid) IS NOT"
-            " DISTINCT FROM $3::pg_catalog.int8 THEN pg_catalog.setval(c.oid,"
-            " coalesce($2::pg_catalog.int8, s.seqstart), $2 IS NOT NULL) END"
-            " IS NOT NULL FROM pg_catalog.pg_class c JOIN"
-            " pg_catalog.pg_sequence s ON s.seqrelid OPERATOR(pg_catalog.=)"
-            " c.oid WHERE c.oid OPERATOR(pg_catalog.=) $1::pg_catalog.oid",
-            3, params, err);
-        if (rc == 0 && r.nrows == 1) {
+            "SELECT c.oid::pg_catalog.regclass::pg_catalog.text, CASE"
+            " WHEN x.left IS NOT DISTINCT FROM $2::pg_catalog.int8 THEN NULL"
+            " WHEN x.left IS NOT DISTINCT FROM"
+            " pg_catalog.pg_sequence_last_value(c.oid) THEN pg_catalog.setval("
+            "c.oid, coalesce($2::pg_catalog.int8, s.seqstart), $2 IS NOT NULL)"
+            " IS NOT NULL ELSE false END, x.left"
+            " FROM pg_catalog.pg_class c JOIN pg_catalog.pg_sequence s"
+            " ON s.seqrelid OPERATOR(pg_catalog.=) c.oid, LATERAL (SELECT"
+            " CASE WHEN c.relfilenode::pg_catalog.text OPERATOR(pg_catalog.=)"
+            " $4 THEN $3::pg_catalog.int8 ELSE"
+            " pg_catalog.pg_sequence_last_value(c.oid) END AS left) x"
+            " WHERE c.oid OPERATOR(pg_catalog.=) $1::pg_catalog.oid",
+            4, params, err);
+        if (rc == 0 && r.nrows == 1 && fl_pg_value(&r, 0, 1) != NULL) {
+            const char *now = fl_pg_value(&r, 0, 2);
             fl_plan_sequence_t *q = s_push(&plan->sequences,
                                            &plan->nsequences, sizeof(*q));
             q->sequence = fl_strdup(fl_pg_value(&r, 0, 0));

@@ -130,6 +130,33 @@ test_plan_puts_sequences_back(void **state)
 }
 
 /*
+ * A sequence the rehearsal moved and then gave new storage (setval, then
+ * ALTER SEQUENCE ... RESTART): rolling the rehearsal back brings the old
+ * storage back where setval left it, which the rehearsal's own reading
+ * (the new storage's) did not show.  Before, plan left s at 1000 and said
+ * it could not put it back, as if another session had used it.
+ */
+static void
+test_plan_puts_back_a_sequence_it_moved_then_restarted(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    const char *const json[] = {"--json", NULL};
+
+    fl_test_exec(ws->conn, "CREATE SEQUENCE s; SELECT nextval('s');"
+                           " SELECT nextval('s')");
+    fl_test_ws_write(ws, "0001_seq.sql",
+                     "-- flotilla:up\nSELECT setval('s', 1000);\n"
+                     "ALTER SEQUENCE s RESTART WITH 7;\n"
+                     "-- flotilla:down\nSELECT 1;\n");
+    s_run(ws, "plan", NULL, 0, "OK, apply would go ahead");
+    s_expect_value(ws, "SELECT last_value || ' ' || is_called FROM s",
+                   "2 true");
+    s_run(ws, "plan", json, 0, "\"put_back\": true");
+    s_expect_value(ws, "SELECT last_value || ' ' || is_called FROM s",
+                   "2 true");
+}
+
+/*
  * --no-rehearse plans from the catalog and the text: no statement runs
  * (a migration that fails when run is not found out, and the plan says
  * it did not rehearse), while a text refused is still refused.
@@ -301,6 +328,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_plan_takes_the_target_lock, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_plan_rehearses_under_apply_timeouts, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_plan_puts_sequences_back, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_plan_puts_back_a_sequence_it_moved_then_restarted, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_plan_without_rehearsal_runs_nothing, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_plan_and_apply_agree, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_plan_runs_nothing_that_acts_outside_its_transaction, fl_test_ws_setup, fl_test_ws_teardown),
