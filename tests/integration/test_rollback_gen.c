@@ -409,9 +409,9 @@ enum {
 };
 
 /*
- * The key's sequence of t moved: by setval (up or down), restarted, its
- * storage renewed by a change of increment (which the down changes
- * back), in a random order.  Statements, each ending ";\n".
+ * The key's sequence of t moved: by setval (up or down), restarted (after
+ * a setval too), a change of increment (which the down changes back)
+ * before or after.  Statements, each ending ";\n".
  */
 static void
 g_sequence(g_gen_t *g, const g_table_t *t)
@@ -426,11 +426,16 @@ g_sequence(g_gen_t *g, const g_table_t *t)
 
     if (inc && inc_first)
         fl_buf_addf(u, "%s %sINCREMENT BY 3;\n", alter, ident ? "SET " : "");
-    if (g_chance(r, 70))
-        fl_buf_addf(u, "SELECT setval(pg_get_serial_sequence('%s', 'id'), %d);\n",
-                    t->q, g_range(r, 1, 2000));
-    else
-        fl_buf_addf(u, "%s RESTART WITH %d;\n", alter, g_range(r, 1, 2000));
+    /* setval, RESTART, both in either order (new storage after a setval:
+     * the old storage keeps the setval). */
+    for (int v = g_range(r, 0, 3), i = 0; i < 2; i++) {
+        if ((v == 0 && i == 0) || (v == 2 && i == 0) || (v == 3 && i == 1))
+            fl_buf_addf(u, "SELECT setval(pg_get_serial_sequence('%s',"
+                        " 'id'), %d);\n", t->q, g_range(r, 1, 2000));
+        if ((v == 1 && i == 0) || (v == 2 && i == 1) || (v == 3 && i == 0))
+            fl_buf_addf(u, "%s RESTART WITH %d;\n", alter,
+                        g_range(r, 1, 2000));
+    }
     if (inc && !inc_first)
         fl_buf_addf(u, "%s %sINCREMENT BY 3;\n", alter, ident ? "SET " : "");
     if (inc)
@@ -744,6 +749,20 @@ g_attempt(g_gen_t *g, const char *dir, char **kind)
     fl_test_exec(conn, fl_buf_str(&g->schema));
     g_write_migration(g, dir);
     before = fl_test_canonical_dump_full(conn);
+    /* A plan changes nothing: not a row, not a sequence's position. */
+    g_flotilla(&r, dir, &db, "plan");
+    fl_buf_addf(&g->log, "--- plan exited %d\n%s%s", r.status, r.out, r.err);
+    fl_test_proc_release(&r);
+    after = fl_test_canonical_dump_full(conn);
+    diff = fl_test_diff(before, after);
+    if (diff != NULL) {
+        fl_buf_addf(&g->log, "--- dump before plan -> after it:\n%s", diff);
+        why = g_diff_kind(before, after);
+        *kind = fl_asprintf("plan changed the database in: %s", why);
+        outcome = G_FAILED;
+        goto done;
+    }
+    fl_free(&after);
     g_flotilla(&r, dir, &db, "apply");
     if (r.status == 0) {
         applied = 1;
@@ -794,6 +813,7 @@ g_attempt(g_gen_t *g, const char *dir, char **kind)
         *kind = fl_asprintf("apply %s: %s", r.status == 3 ? "refused" : "failed", why);
     }
     fl_test_proc_release(&r);
+done:
     PQfinish(conn);
     fl_test_db_drop(&db);
     free(before);
