@@ -216,12 +216,10 @@ s_rollout(fl_fleet_t *f, int shard, const char *db, const char *target,
     return v;
 }
 
+/* `flotilla ARGV...` (a dispatch with --json): its JSON. */
 static json_t *
-s_dispatch_json(fl_fleet_t *f, const char *bundle, const char *selector,
-                int want_status)
+s_dispatch_argv(fl_fleet_t *f, const char *const *argv, int want_status)
 {
-    const char *argv[] = {"flotilla", "dispatch", bundle, "--selector",
-                          selector, "--json", NULL};
     fl_test_proc_t res = {0, NULL, NULL};
     json_t *j = NULL;
 
@@ -235,6 +233,16 @@ s_dispatch_json(fl_fleet_t *f, const char *bundle, const char *selector,
                  res.err);
     fl_test_proc_release(&res);
     return j;
+}
+
+static json_t *
+s_dispatch_json(fl_fleet_t *f, const char *bundle, const char *selector,
+                int want_status)
+{
+    const char *argv[] = {"flotilla", "dispatch", bundle, "--selector",
+                          selector, "--json", NULL};
+
+    return s_dispatch_argv(f, argv, want_status);
 }
 
 static const char *
@@ -626,6 +634,144 @@ test_fleet_untrusted_bundle_refused_by_every_agent(void **state)
                                            "signed by unknown key") > 0);
         }
     }
+    json_decref(d);
+    free(bundle);
+    fl_fleet_stop_clean(f);
+    s->passed = 1;
+}
+
+/*
+ * `flotilla dispatch` with --action plan and --action rollback, which the
+ * rollout engine uses but no test drove by hand: a plan changes nothing
+ * on any target (no ledger row, no table, no sequence moved), a rollback
+ * --to 1 takes back the second migration on every target and puts back
+ * the rows it changed, and a rollback of what is not applied answers
+ * from the ledgers.  And a second coordinator on the same control
+ * database is refused while the first runs.
+ */
+static void
+test_fleet_dispatch_plan_rollback_and_one_coordinator(void **state)
+{
+    s_state *s = *state;
+    fl_fleet_t *f = &s->f;
+    char dbs[2][2][64], names[4][96], tail[256], *bundle = NULL;
+    const char *all[5];
+    json_t *d = NULL;
+    const char *const files[] = {
+        "0001_items.sql",
+        "-- flotilla:up\nCREATE TABLE items (id bigserial PRIMARY KEY,"
+        " v text);\nINSERT INTO items (v) SELECT 'v' || g FROM"
+        " generate_series(1, 5) g;\n"
+        "-- flotilla:down\nDROP TABLE items;\n",
+        "0002_upper.sql",
+        "-- flotilla:up\nUPDATE items SET v = upper(v) WHERE id > 2;\n"
+        "INSERT INTO items (v) VALUES ('six');\n"
+        "-- flotilla:down\nSELECT 1;\n",
+        NULL};
+
+    fl_fleet_open(f, s->p, NULL);
+    fl_fleet_start_coordinator(f);
+    for (int i = 0; i < 2; i++) {
+        char name[16];
+        for (int k = 0; k < 2; k++) {
+            snprintf(dbs[i][k], 64, "%s_d%d%d", s->p, i, k);
+            fl_fleet_createdb(f, i, dbs[i][k]);
+            snprintf(names[i * 2 + k], 96, "agent-%d/%s", i, dbs[i][k]);
+            all[i * 2 + k] = names[i * 2 + k];
+        }
+        snprintf(tail, sizeof(tail), "discover:\n  - databases: \"%s_d*\"\n",
+                 s->p);
+        snprintf(name, sizeof(name), "agent-%d", i);
+        fl_fleet_start_agent(f, fl_fleet_add_agent(f, name, i, 1, tail));
+    }
+    all[4] = NULL;
+    s_wait_targets(f, all, "reachable", "two agents' four targets");
+    bundle = s_bundle(f, f->key, "pr", files);
+
+    /* A fleet-wide plan: every target would apply; nothing changed. */
+    {
+        const char *argv[] = {"flotilla", "dispatch", bundle, "--selector",
+                              "", "--action", "plan", "--json", NULL};
+        d = s_dispatch_argv(f, argv, 0);
+        assert_int_equal(json_integer_value(json_object_get(d, "ok")), 4);
+        json_decref(d);
+        for (int i = 0; i < 2; i++)
+            for (int k = 0; k < 2; k++) {
+                assert_int_equal(s_applied(f, i, dbs[i][k], ""), 0);
+                assert_int_equal(s_count(f, i, dbs[i][k], "SELECT count(*)"
+                                         " FROM pg_class WHERE relname IN"
+                                         " ('items', 'items_id_seq')"), 0);
+            }
+    }
+
+    /* Applied, then rolled back to 1 through the fleet. */
+    d = s_dispatch_json(f, bundle, "", 0);
+    assert_int_equal(json_integer_value(json_object_get(d, "ok")), 4);
+    json_decref(d);
+    {
+        const char *argv[] = {"flotilla", "dispatch", bundle, "--selector",
+                              "", "--action", "rollback", "--to", "1",
+                              "--json", NULL};
+        for (int round = 0; round < 2; round++) {
+            d = s_dispatch_argv(f, argv, 0);
+            assert_int_equal(json_integer_value(json_object_get(d, "ok")), 4);
+            json_decref(d);
+            for (int i = 0; i < 2; i++)
+                for (int k = 0; k < 2; k++) {
+                    char *v = fl_fleet_query(f, i, dbs[i][k],
+                        "SELECT string_agg(id || v, ',' ORDER BY id) || ' '"
+                        " || (SELECT last_value FROM items_id_seq) || ' '"
+                        " || (SELECT string_agg(version || status, ','"
+                        " ORDER BY version) FROM flotilla.schema_migrations)"
+                        " FROM items");
+                    assert_non_null(v);
+                    assert_string_equal(v, "1v1,2v2,3v3,4v4,5v5 5 1applied,"
+                                           "2rolled_back");
+                    free(v);
+                    /* The second round ran nothing again. */
+                    assert_int_equal(s_count(f, i, dbs[i][k],
+                        "SELECT count(*) FROM flotilla.migration_logs"
+                        " WHERE step = 'restore' AND status = 'ok'"), 1);
+                }
+        }
+    }
+
+    /* A second coordinator on the same control database is refused. */
+    {
+        char *yaml = fl_fleet_path(f, "second.yaml");
+        char *log = fl_fleet_path(f, "second.log");
+        char *text = fl_asprintf(
+            "name: second-coordinator\n"
+            "agent_endpoint: \"tcp://127.0.0.1:!\"\n"
+            "control_endpoint: \"tcp://127.0.0.1:!\"\n"
+            "state_dsn: \"%s\"\n"
+            "cert: %s/coord.cert_secret\n"
+            "agents_dir: %s/agents\n"
+            "operators_dir: %s/operators\n"
+            "trust: %s/coord-trust\n"
+            "selftest_timeout: 60s\n"
+            "log_file: %s\n", f->ctl.conninfo, f->dir, f->dir, f->dir,
+            f->dir, log);
+        const char *argv[] = {"flotilla-coordinator", "--config", yaml, NULL};
+        fl_test_proc_t res = {0, NULL, NULL};
+
+        fl_test_write_file(yaml, text);
+        fl_test_run(&res, "flotilla-coordinator", argv, NULL, 60);
+        if (res.status == 0 ||
+            (strstr(res.err, "another coordinator is using the control "
+                             "database") == NULL &&
+             fl_fleet_log_count(log, "another coordinator is using the "
+                                     "control database") == 0))
+            fail_msg("a second coordinator: exit %d\n%s\n%s", res.status,
+                     res.out, res.err);
+        fl_test_proc_release(&res);
+        free(text);
+        free(yaml);
+        free(log);
+    }
+    /* The first still serves. */
+    d = s_dispatch_json(f, bundle, "", 0);
+    assert_int_equal(json_integer_value(json_object_get(d, "ok")), 4);
     json_decref(d);
     free(bundle);
     fl_fleet_stop_clean(f);
@@ -1356,6 +1502,9 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_fleet_ledgers_read_every_state_interval_not_every_discovery,
             s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_fleet_dispatch_plan_rollback_and_one_coordinator, s_setup,
+            s_teardown),
     };
     if (getenv("FLOTILLA_TEST_FILTER") != NULL)
         cmocka_set_test_filter(getenv("FLOTILLA_TEST_FILTER"));
