@@ -646,8 +646,9 @@ test_fleet_untrusted_bundle_refused_by_every_agent(void **state)
  * on any target (no ledger row, no table, no sequence moved), a rollback
  * --to 1 takes back the second migration on every target and puts back
  * the rows it changed, and a rollback of what is not applied answers
- * from the ledgers.  And a second coordinator on the same control
- * database is refused while the first runs.
+ * from the ledgers.  A second coordinator on the same control database
+ * is refused while the first runs, which serves on through its control
+ * database's sessions cut.
  */
 static void
 test_fleet_dispatch_plan_rollback_and_one_coordinator(void **state)
@@ -769,10 +770,39 @@ test_fleet_dispatch_plan_rollback_and_one_coordinator(void **state)
         free(yaml);
         free(log);
     }
-    /* The first still serves. */
-    d = s_dispatch_json(f, bundle, "", 0);
-    assert_int_equal(json_integer_value(json_object_get(d, "ok")), 4);
-    json_decref(d);
+    /*
+     * The first still serves, through its control database's sessions
+     * cut (its server restarted, as the coordinator sees it): the writes
+     * are retried on a new session, and the next bundle goes out once.
+     */
+    {
+        const char *const more[] = {
+            files[0], files[1], files[2], files[3], "0003_note.sql",
+            "-- flotilla:up\nALTER TABLE items ADD COLUMN note text;\n"
+            "-- flotilla:down\nALTER TABLE items DROP COLUMN note;\n",
+            NULL};
+        PGconn *c = fl_test_db_connect(&f->ctl);
+        char *bundle2 = s_bundle(f, f->key, "pr2", more);
+        int warned = fl_fleet_log_count(f->coord_log, "could not write");
+
+        fl_test_exec(c, "SELECT count(pg_catalog.pg_terminate_backend(pid))"
+                        " FROM pg_catalog.pg_stat_activity WHERE datname ="
+                        " current_database() AND pid <> pg_backend_pid()");
+        PQfinish(c);
+        d = s_dispatch_json(f, bundle2, "", 0);
+        assert_int_equal(json_integer_value(json_object_get(d, "ok")), 4);
+        json_decref(d);
+        assert_true(fl_fleet_log_count(f->coord_log, "could not write") >
+                    warned);
+        assert_true(fl_fleet_log_count(f->coord_log, "the control database "
+                                       "is writable again") > 0);
+        for (int i = 0; i < 2; i++)
+            for (int k = 0; k < 2; k++) {
+                assert_int_equal(s_applied(f, i, dbs[i][k], ""), 3);
+                assert_int_equal(s_executed(f, i, dbs[i][k], "", 3), 1);
+            }
+        free(bundle2);
+    }
     free(bundle);
     fl_fleet_stop_clean(f);
     s->passed = 1;
