@@ -473,6 +473,10 @@ s_target_enqueue(fl_ag_daemon_t *d, fl_ag_job_t *job)
         fl_error_t err = FL_ERROR_INIT;
         FL_ERR(&err, FL_ENOTFOUND, "target \"%s\" is not owned by agent "
                "\"%s\"", job->cmd.u.command.target, d->cfg->name);
+        fl_error_set_hint(&err, "Nothing ran on it.  The agent no longer "
+                          "has it among its configured or discovered "
+                          "targets (its database or schema gone, its "
+                          "configuration changed): see flotilla targets.");
         s_answer(d, job, "refused", &err);
         fl_error_clear(&err);
         return;

@@ -102,6 +102,27 @@ s_option(int opt, const char *arg, void *ctx)
     }
 }
 
+/*
+ * --json when not every result came in time: the dispatch's id, its
+ * counts as last heard (none yet: only the results), the results so far,
+ * "complete": false and why.
+ */
+static void
+s_print_partial(const char *id, const json_t *last, json_t *all,
+                const char *why)
+{
+    json_t *o = last ? json_deep_copy(last) : json_object();
+
+    json_object_set_new(o, "id", json_string(id));
+    json_object_del(o, "cursor");
+    json_object_del(o, "outcomes");
+    json_object_set(o, "results", all);
+    json_object_set_new(o, "complete", json_false());
+    json_object_set_new(o, "error", json_string(why));
+    fl_dbcmd_print_json(o);
+    json_decref(o);
+}
+
 int
 fl_cmd_dispatch(int argc, char **argv)
 {
@@ -178,18 +199,27 @@ fl_cmd_dispatch(int argc, char **argv)
         id = fl_strdup(attach);
     }
     for (;;) {
-        char after[24];
+        char after[24], wait_ms[24];
         fl_codec_kv_t args[4] = {{"id", id}, {"after", after},
-                                 {"timeout_ms", "10000"}, {"life", life}};
+                                 {"timeout_ms", wait_ms}, {"life", life}};
         json_t *r = NULL;
         size_t i;
+        int64_t left = deadline - fl_clock_ms();
 
-        if (fl_clock_ms() >= deadline) {
+        if (left <= 0) {
             FL_ERR(&err, FL_ETIMEOUT, "dispatch %s: not every result came "
                    "within --timeout", id);
+            fl_error_set_hint(&err, "The dispatch goes on: flotilla "
+                              "dispatch --attach %s waits for the rest.", id);
+            /* A script still learns the id and what came. */
+            if (o.json)
+                s_print_partial(id, last, all, err.message);
             code = fl_cli_report("dispatch", &err, FL_EXIT_FAILED);
             break;
         }
+        /* The coordinator waits at most that long for a result. */
+        snprintf(wait_ms, sizeof(wait_ms), "%lld",
+                 (long long)(left < 10000 ? left : 10000));
         snprintf(after, sizeof(after), "%lld", (long long)cursor);
         rc = fl_fleet_call(f, "dispatch.wait", args, *life ? 4 : 3, NULL, 0,
                            15000, &status, &payload, &err);
@@ -247,6 +277,7 @@ fl_cmd_dispatch(int argc, char **argv)
             json_object_del(last, "cursor");
             json_object_del(last, "outcomes");
             json_object_set(last, "results", all);
+            json_object_set_new(last, "complete", json_true());
             fl_dbcmd_print_json(last);
         } else {
             fl_cli_out("dispatch %s: %lld targets, %lld ok, %lld failed, "

@@ -808,6 +808,93 @@ test_fleet_dispatch_plan_rollback_and_one_coordinator(void **state)
     s->passed = 1;
 }
 
+/*
+ * A command reaches an agent for a target it no longer owns: its
+ * database was dropped while the agent was away, so the agent, back,
+ * does not report it.  The command is refused, naming the target and
+ * saying what to look at, the dispatch ends, and the agent's other target is
+ * migrated once.  Meanwhile the operator's dispatch --json that stopped
+ * waiting (--timeout) printed the dispatch's id and "complete": false
+ * (before, nothing on stdout: a script could not attach).
+ */
+static void
+test_fleet_command_for_a_target_the_agent_lost(void **state)
+{
+    s_state *s = *state;
+    fl_fleet_t *f = &s->f;
+    char dbs[2][64], names[2][96], tail[256], *bundle = NULL, *id = NULL;
+    const char *all[3];
+    json_t *d = NULL;
+    int k;
+    const char *const files[] = {
+        "0001_lost.sql",
+        "-- flotilla:up\nCREATE TABLE lost_t (id int);\n"
+        "-- flotilla:down\nDROP TABLE lost_t;\n",
+        NULL};
+
+    fl_fleet_open(f, s->p, NULL);
+    fl_fleet_start_coordinator(f);
+    for (int i = 0; i < 2; i++) {
+        snprintf(dbs[i], 64, "%s_l%d", s->p, i);
+        fl_fleet_createdb(f, 0, dbs[i]);
+        snprintf(names[i], 96, "agent-l/%s", dbs[i]);
+        all[i] = names[i];
+    }
+    all[2] = NULL;
+    snprintf(tail, sizeof(tail), "discover:\n  - databases: \"%s_l*\"\n",
+             s->p);
+    k = fl_fleet_add_agent(f, "agent-l", 0, 1, tail);
+    fl_fleet_start_agent(f, k);
+    s_wait_targets(f, all, "reachable", "the agent's two targets");
+    fl_fleet_signal_agent(f, k, SIGTERM);
+    s_wait_agent(f, "agent-l", "offline");
+    bundle = s_bundle(f, f->key, "lost", files);
+    /* Both commands wait for the agent (the operator stops waiting);
+     * one target goes meanwhile. */
+    {
+        const char *argv[] = {"flotilla", "dispatch", bundle, "--selector",
+                              "", "--json", "--timeout", "1s", NULL};
+        d = s_dispatch_argv(f, argv, 1);
+        /* --json says what it knows when time is up: the id first. */
+        assert_true(json_is_false(json_object_get(d, "complete")));
+        assert_non_null(strstr(json_string_value(json_object_get(d, "error")),
+                               "within --timeout"));
+        id = fl_strdup(json_string_value(json_object_get(d, "id")));
+        assert_non_null(id);
+        json_decref(d);
+    }
+    fl_fleet_dropdb(f, 0, dbs[1]);
+    fl_fleet_start_agent(f, k);
+    {
+        const char *argv[] = {"flotilla", "dispatch", "--attach", id,
+                              "--json", NULL};
+        const json_t *r = NULL;
+        const char *status = NULL, *error = NULL;
+
+        d = s_dispatch_argv(f, argv, 3);
+        assert_true(json_is_true(json_object_get(d, "complete")));
+        assert_int_equal(json_integer_value(json_object_get(d, "ok")), 1);
+        assert_string_equal(s_result_status(d, names[0]), "ok");
+        r = fl_fleet_row(json_object_get(d, "results"), "target", names[1]);
+        assert_non_null(r);
+        status = json_string_value(json_object_get(r, "status"));
+        error = json_string_value(json_object_get(r, "error"));
+        if (status == NULL || strcmp(status, "refused") != 0 ||
+            error == NULL || strstr(error, "is not owned by agent") == NULL ||
+            strstr(error, dbs[1]) == NULL ||
+            !json_is_string(json_object_get(r, "hint")))
+            fail_msg("the lost target's result: %s, %s", status ? status
+                     : "(none)", error ? error : "(no error)");
+    }
+    assert_int_equal(s_applied(f, 0, dbs[0], ""), 1);
+    assert_int_equal(s_executed(f, 0, dbs[0], "", 1), 1);
+    json_decref(d);
+    free(id);
+    free(bundle);
+    fl_fleet_stop_clean(f);
+    s->passed = 1;
+}
+
 /* Waits until n of the shard's flotilla sessions sleep in a migration. */
 static void
 s_wait_sleepers(fl_fleet_t *f, int shard, int n)
@@ -1534,6 +1621,9 @@ main(void)
             s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_fleet_dispatch_plan_rollback_and_one_coordinator, s_setup,
+            s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_fleet_command_for_a_target_the_agent_lost, s_setup,
             s_teardown),
     };
     if (getenv("FLOTILLA_TEST_FILTER") != NULL)
