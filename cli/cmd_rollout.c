@@ -402,19 +402,34 @@ s_follow(fl_fleet_t *f, const fl_fleet_opts_t *o, const char *id, int quiet,
 
     *last = NULL;
     for (;;) {
-        char after[24];
+        char after[24], wait_ms[24];
         fl_codec_kv_t args[3] = {{"id", (char *)id}, {"after", after},
-                                 {"timeout_ms", "10000"}};
+                                 {"timeout_ms", wait_ms}};
         json_t *st = NULL;
         int code;
+        int64_t left = deadline - fl_clock_ms();
 
-        if (fl_clock_ms() >= deadline) {
+        if (left <= 0) {
             fl_error_t err = FL_ERROR_INIT;
             FL_ERR(&err, FL_ETIMEOUT, "rollout %s did not end within "
                    "--timeout", id);
+            fl_error_set_hint(&err, "It goes on: flotilla rollout watch %s "
+                              "follows it again.", id);
+            /* A script still learns which rollout, and where it stands. */
+            if (o->json) {
+                json_t *j = *last ? json_deep_copy(*last) : json_object();
+                json_object_set_new(j, "id", json_string(id));
+                json_object_set_new(j, "complete", json_false());
+                json_object_set_new(j, "error", json_string(err.message));
+                fl_dbcmd_print_json(j);
+                json_decref(j);
+            }
             free(prev);
             return fl_cli_report(o->cmd, &err, S_EXIT_RUNNING);
         }
+        /* The coordinator waits at most that long for a change. */
+        snprintf(wait_ms, sizeof(wait_ms), "%lld",
+                 (long long)(left < 10000 ? left : 10000));
         snprintf(after, sizeof(after), "%lld", version);
         code = s_call(f, o, "rollout.status", args, 3, NULL, 0, 15000, &st);
         if (code == FL_EXIT_CONNECT) {

@@ -1275,6 +1275,21 @@ test_rollout_stops_gate_mid_wave_restart_and_resume(void **state)
     assert_string_equal(s_st(st), "waiting");
     assert_int_equal(s_acc(st, "dispatched"), 1);
     json_decref(st);
+    /*
+     * A watch that stops waiting (--timeout) still says, in --json, which
+     * rollout and where it stands (before: nothing on stdout), exit 9.
+     */
+    {
+        const char *args[] = {"watch", id, "--timeout", "1s", NULL};
+        st = s_rollout(s, 9, args);
+        assert_string_equal(json_string_value(json_object_get(st, "id")), id);
+        assert_string_equal(s_st(st), "waiting");
+        assert_true(json_is_false(json_object_get(st, "complete")));
+        assert_non_null(strstr(json_string_value(json_object_get(st,
+                                                                 "error")),
+                               "--timeout"));
+        json_decref(st);
+    }
     {
         const char *args[] = {"resume", id, NULL};
         json_decref(s_rollout(s, 0, args));
