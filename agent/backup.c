@@ -2035,6 +2035,52 @@ next:
     return rc;
 }
 
+int
+fl__restore_marked_sql(fl_pg_t *pg, const char *qt, const char *a,
+                       char **out, fl_error_t *err)
+{
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    const char *p[1] = {qt};
+    int rc;
+
+    *out = NULL;
+    rc = fl_pg_query(pg, &r,
+        "SELECT m.backup, pg_catalog.array_to_json(k.key_columns)"
+        "::pg_catalog.text FROM pg_temp.flotilla_since_keys m"
+        " JOIN flotilla.backups k ON k.id OPERATOR(pg_catalog.=) m.backup"
+        " WHERE m.marker AND pg_catalog.to_regclass(pg_catalog.format("
+        "'%I.%I', k.source_schema, k.source_table)) OPERATOR(pg_catalog.=)"
+        " pg_catalog.to_regclass($1) AND m.k OPERATOR(pg_catalog.=) ARRAY("
+        "SELECT pg_catalog.format_type(x.atttypid, x.atttypmod)"
+        " FROM pg_catalog.unnest(k.key_columns) WITH ORDINALITY u(n, i)"
+        " JOIN pg_catalog.pg_attribute x ON x.attrelid OPERATOR(pg_catalog.=)"
+        " pg_catalog.to_regclass($1) AND x.attname OPERATOR(pg_catalog.=)"
+        " u.n::pg_catalog.name AND x.attnum > 0 AND NOT x.attisdropped"
+        " ORDER BY u.i) ORDER BY m.backup LIMIT 1", 1, p, err);
+    if (rc == 0 && r.nrows == 1) {
+        json_t *keys = json_loads(fl_pg_value(&r, 0, 1), 0, NULL);
+        fl_buf_t b = FL_BUF_INIT(0);
+        size_t i;
+        json_t *kv = NULL;
+
+        json_array_foreach(keys, i, kv) {
+            char *q = fl_pg_quote_ident(pg, json_string_value(kv));
+            fl_buf_addf(&b, "%s%s.%s::pg_catalog.text", i ? ", " : "", a, q);
+            free(q);
+        }
+        if (b.len > 0)
+            *out = fl_asprintf("ARRAY[%s] OPERATOR(pg_catalog.=) ANY (SELECT"
+                               " m.k FROM pg_temp.flotilla_since_keys m WHERE"
+                               " m.backup OPERATOR(pg_catalog.=) %s AND NOT"
+                               " m.marker)", fl_buf_str(&b),
+                               fl_pg_value(&r, 0, 0));
+        fl_buf_release(&b);
+        json_decref(keys);
+    }
+    fl_pg_result_release(&r);
+    return rc;
+}
+
 /*
  * Before the restore replaces the rows of qt that sel selects (SQL over
  * the table as t): those written since the migration, by the application,

@@ -609,6 +609,14 @@ typedef struct {
 int fl__restore_mark_since(fl_pg_t *pg, const fl_restore_opts_t *o,
                            const fl_version_t *version, int *marked,
                            fl_error_t *err) FL_NODISCARD;
+/*
+ * When the rows of table qt written since the migration were marked
+ * (fl__restore_mark_since, in this transaction) and its key's types are
+ * the ones marked: in *out, SQL over row alias a that holds for the rows
+ * under those keys (a new string); else NULL.
+ */
+int fl__restore_marked_sql(fl_pg_t *pg, const char *qt, const char *a,
+                           char **out, fl_error_t *err) FL_NODISCARD;
 int fl__restore_backups(fl_pg_t *pg, const fl_restore_opts_t *o,
                         const fl_version_t *version, fl_restore_t *res,
                         fl_error_t *err) FL_NODISCARD;

@@ -659,15 +659,26 @@ s_moved(const fl_pg_result_t *before, const fl_pg_result_t *after, size_t i)
     return strcmp(count, "0") != 0;
 }
 
+/* Row alias t was written by this transaction (the down, a rewrite). */
+#define S_OWN_ROW                                                           \
+    " t.xmin OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT l.transactionid"      \
+    " FROM pg_catalog.pg_locks l WHERE l.locktype OPERATOR(pg_catalog.=)"   \
+    " 'transactionid' AND l.granted AND l.pid OPERATOR(pg_catalog.=)"       \
+    " pg_catalog.pg_backend_pid())) "
+
 /*
  * Once the statement is undone: the tables it changed rows of (s_moved)
  * that hold rows written since the migration (fl__since_sql), into *out,
- * their rows' addresses and xmins into pg_temp.flotilla_since.
+ * their rows' addresses and xmins into pg_temp.flotilla_since.  A row
+ * this transaction wrote counts as written since (it may carry the
+ * application's values), unless the table's rows written since were
+ * marked by key before the down (marked, fl__restore_marked_sql): then
+ * only those keys do, whatever rewrote them.
  */
 static int
 s_since(fl_pipeline_t *p, const fl_ledger_row_t *row,
         const fl_pg_result_t *before, const fl_pg_result_t *after,
-        s_since_list_t *out, fl_error_t *err)
+        int marked, s_since_list_t *out, fl_error_t *err)
 {
     int rc = 0;
 
@@ -689,9 +700,26 @@ s_since(fl_pipeline_t *p, const fl_ledger_row_t *row,
         out->made = 1;
         qt = fl__qualify(p->pg, schema, table);
         since = fl__since_sql("t", "$1", "$2");
+        if (marked) {
+            char *keys = NULL;
+            if ((rc = fl__restore_marked_sql(p->pg, qt, "t", &keys,
+                                             err)) != 0) {
+                free(since);
+                free(qt);
+                break;
+            }
+            if (keys != NULL) {
+                char *both = fl_asprintf("((NOT" S_OWN_ROW "AND%s) OR"
+                                         " (" S_OWN_ROW "AND %s))", since,
+                                         keys);
+                free(since);
+                since = both;
+                free(keys);
+            }
+        }
         sql = fl_asprintf("WITH i AS (INSERT INTO pg_temp.flotilla_since"
                           " SELECT $3::pg_catalog.oid, t.ctid, t.xmin FROM"
-                          " ONLY %s t WHERE%s RETURNING 1)"
+                          " ONLY %s t WHERE %s RETURNING 1)"
                           " SELECT pg_catalog.count(*) FROM i", qt, since);
         free(since);
         rc = fl_pg_query(p->pg, &c, sql, 3, param, err);
@@ -797,7 +825,7 @@ s_keep_written(fl_pipeline_t *p, const fl_ledger_row_t *row,
     if (rc == 0)
         rc = s_rehearsal(p, m, stmts, index, stats, &read, 1, err);
     if (rc == 0)
-        rc = s_since(p, row, &before, &after, &l, err);
+        rc = s_since(p, row, &before, &after, res->marked, &l, err);
     if (rc == 0 && l.n > 0)
         rc = s_keep_gone(p, m, stmts, index, stats, &l, res, err);
     if (rc == 0)
@@ -898,7 +926,7 @@ s_probe(fl_pipeline_t *p, const fl_ledger_row_t *row, const fl_migration_t *m,
         rc = s_keep_reached(p, row, m, &stmts->items[index], index, &reached,
                             res, err);
     if (rc == 0 && moved)
-        rc = s_since(p, row, &wbefore, &wafter, &l, err);
+        rc = s_since(p, row, &wbefore, &wafter, res->marked, &l, err);
     if (rc == 0 && l.n > 0)
         rc = s_keep_gone(p, m, stmts, index, stats, &l, res, err);
     if (rc == 0)

@@ -1367,6 +1367,45 @@ test_a_down_that_rewrites_the_table_keeps_only_rows_written_since(
 }
 
 /*
+ * The same for a down's DELETE after its own rewrite: the DELETE takes
+ * the rows the migration inserted, and the rows the rewrite gave the
+ * rollback's xmin were all taken for the application's, so both of the
+ * migration's rows were kept.  The keys read before the down tell: only
+ * the row the application edited is kept.
+ */
+static void
+test_a_down_delete_after_its_rewrite_keeps_only_rows_written_since(
+    void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+    char *before = NULL;
+
+    s_sql(e, "CREATE TABLE prices (id int PRIMARY KEY, price numeric);"
+             "INSERT INTO prices SELECT g, g + 0.25"
+             " FROM generate_series(1, 18) g;");
+    s_write(e, S_ALLOW("changing-column-type"),
+            "ALTER TABLE prices ALTER COLUMN price TYPE int;\n"
+            "INSERT INTO prices VALUES (19, 19), (20, 20);",
+            "ALTER TABLE prices ALTER COLUMN price TYPE numeric;\n"
+            "DELETE FROM prices WHERE id > 18;");
+    before = s_dump(e);
+    (void)s_apply(e, before, S_MUST_APPLY, NULL);
+    s_sql(e, "UPDATE prices SET price = 99 WHERE id = 20");
+    s_flotilla(e, &r, NULL, "rollback", S_ARGS("--last"));
+    s_expect(&r, "rollback", 0);
+    fl_test_proc_release(&r);
+    s_assert_value(e, "SELECT count(*) || ' ' || sum(price) FROM prices",
+                   "18 175.50");
+    s_assert_value(e, "SELECT string_agg(b.id || ' ' || b.price, ','"
+                      " ORDER BY b.id) FROM flotilla_backup.b2 b",
+                   "20 99");
+    s_assert_value(e, "SELECT statement_index || ' ' || row_count"
+                      " FROM flotilla.backups WHERE id = 2", "-2 1");
+    free(before);
+}
+
+/*
  * The restore runs with foreign keys off (as pg_restore
  * --disable-triggers): a row it puts back may refer to a row deleted
  * since the migration, and a row the migration added, which it removes,
@@ -2094,6 +2133,7 @@ main(void)
         T(test_a_restore_keeps_rows_written_since_the_migration),
         T(test_a_restore_keeps_a_row_of_a_transaction_older_than_the_migration),
         T(test_a_down_that_rewrites_the_table_keeps_only_rows_written_since),
+        T(test_a_down_delete_after_its_rewrite_keeps_only_rows_written_since),
         T(test_a_restore_that_would_break_a_foreign_key_is_refused),
         T(test_a_re_created_foreign_key_the_rows_break_is_refused),
         T(test_a_restore_stopped_by_a_unique_value_says_what_to_do),
