@@ -993,6 +993,28 @@ s_kept_say(fl_pipeline_t *p, const fl_migration_t *m, fl_restore_t *res,
 }
 
 /*
+ * Whether a statement of down stmts may give rows of a table it did not
+ * make this transaction's xmin: an ALTER TABLE (a rewrite, or a column of
+ * a domain with a CHECK), an ALTER TYPE (CASCADE rewrites the tables of
+ * a composite type), CLUSTER, VACUUM FULL, a statement that rewrites,
+ * changes or deletes rows, or one whose effects only running it tells.
+ */
+static int
+s_may_rewrite(const fl_stmt_list_t *stmts)
+{
+    for (size_t i = 0; i < stmts->count; i++) {
+        const fl_stmt_t *st = &stmts->items[i];
+        if (st->rewrites || st->opaque || s_changes_rows(st) ||
+            (st->kind != NULL && (strcmp(st->kind, "ALTER TABLE") == 0 ||
+                                  strcmp(st->kind, "ALTER TYPE") == 0 ||
+                                  strcmp(st->kind, "CLUSTER") == 0 ||
+                                  strcmp(st->kind, "VACUUM FULL") == 0)))
+            return 1;
+    }
+    return 0;
+}
+
+/*
  * One attempt at a transactional down: BEGIN, the schema before it (when
  * the migration's was recorded: *gen_before), every statement without
  * retries of its own, the schema target's checks; on success the
@@ -1014,9 +1036,10 @@ s_down_once(fl_pipeline_t *p, const fl_ledger_row_t *row, fl_migration_t *m,
     }
     /*
      * Which rows the restore replaces were written since, read before
-     * the down can rewrite them (every row's xmin would be this one's).
+     * the down can rewrite them (every row's xmin would be this one's);
+     * not when no statement of it can (the read scans each table).
      */
-    if (rc == 0) {
+    if (rc == 0 && s_may_rewrite(stmts)) {
         fl_restore_opts_t ro = s_restore_opts(p, row, 0);
         rc = fl__restore_mark_since(p->pg, &ro, &m->version, &res->marked,
                                     err);

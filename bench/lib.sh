@@ -7,6 +7,8 @@
 #                              new directory; both go at exit.  Prefix
 #                              FL_PG_DURABLE=1 for a server with fsync on
 #                              (deploy/pg-throwaway.sh)
+#   fl_bench_ms T0             milliseconds since T0 (a `date +%s%N`)
+#   fl_bench_median            the median of the numbers on stdin
 
 fl_bench_build() {
     "$root/deploy/install-deps.sh" >/dev/null
@@ -22,4 +24,10 @@ fl_bench_pg() {
     chmod 755 "$work"
     trap 'fl_pg_stop "$work/pg"; rm -rf "$work"' EXIT
     fl_pg_start "$work/pg"
+}
+
+fl_bench_ms() { echo "scale=1; ($(date +%s%N) - $1) / 1000000" | bc; }
+
+fl_bench_median() {
+    sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'
 }
