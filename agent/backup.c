@@ -1939,9 +1939,9 @@ s_note(fl_restore_t *res, const char *fmt, ...)
     " AND a.attname OPERATOR(pg_catalog.=) u.n::pg_catalog.name"            \
     " AND a.attnum > 0 AND NOT a.attisdropped ORDER BY u.i) "
 
-/* "t.k1::text, t.k2::text" of the JSON array of key names keys. */
+/* "a.k1::text, a.k2::text" of the JSON array of key names keys. */
 static char *
-s_key_texts(fl_pg_t *pg, const json_t *keys)
+s_key_texts(fl_pg_t *pg, const json_t *keys, const char *a)
 {
     fl_buf_t b = FL_BUF_INIT(0);
     size_t i;
@@ -1949,7 +1949,7 @@ s_key_texts(fl_pg_t *pg, const json_t *keys)
 
     json_array_foreach(keys, i, kv) {
         char *q = fl_pg_quote_ident(pg, json_string_value(kv));
-        fl_buf_addf(&b, "%st.%s::pg_catalog.text", i ? ", " : "", q);
+        fl_buf_addf(&b, "%s%s.%s::pg_catalog.text", i ? ", " : "", a, q);
         free(q);
     }
     return fl_buf_detach(&b);
@@ -1971,9 +1971,9 @@ fl__restore_mark_since(fl_pg_t *pg, const fl_restore_opts_t *o,
         return 0;
     snprintf(ver, sizeof(ver), "%s", version->text);
     /*
- * The backups with a key (matched by it, or replacing every row) whose
- * table and key columns are there now.
- */
+     * The backups with a key (matched by it, or replacing every row)
+     * whose table and key columns are there now.
+     */
     rc = fl_pg_query(pg, &r,
         "SELECT k.id, k.source_schema, k.source_table,"
         " pg_catalog.array_to_json(k.key_columns)::pg_catalog.text"
@@ -2008,7 +2008,7 @@ fl__restore_mark_since(fl_pg_t *pg, const fl_restore_opts_t *o,
                                 qt);
         if (rc != 0)
             goto next;
-        texts = s_key_texts(pg, keys);
+        texts = s_key_texts(pg, keys, "t");
         sql = fl_asprintf(
             "INSERT INTO pg_temp.flotilla_since_keys SELECT $3::pg_catalog.int8,"
             " true," S_KEY_TYPES "UNION ALL SELECT $3::pg_catalog.int8, false,"
@@ -2059,22 +2059,14 @@ fl__restore_marked_sql(fl_pg_t *pg, const char *qt, const char *a,
         " ORDER BY u.i) ORDER BY m.backup LIMIT 1", 1, p, err);
     if (rc == 0 && r.nrows == 1) {
         json_t *keys = json_loads(fl_pg_value(&r, 0, 1), 0, NULL);
-        fl_buf_t b = FL_BUF_INIT(0);
-        size_t i;
-        json_t *kv = NULL;
+        char *texts = s_key_texts(pg, keys, a);
 
-        json_array_foreach(keys, i, kv) {
-            char *q = fl_pg_quote_ident(pg, json_string_value(kv));
-            fl_buf_addf(&b, "%s%s.%s::pg_catalog.text", i ? ", " : "", a, q);
-            free(q);
-        }
-        if (b.len > 0)
+        if (texts[0] != '\0')
             *out = fl_asprintf("ARRAY[%s] OPERATOR(pg_catalog.=) ANY (SELECT"
                                " m.k FROM pg_temp.flotilla_since_keys m WHERE"
                                " m.backup OPERATOR(pg_catalog.=) %s AND NOT"
-                               " m.marker)", fl_buf_str(&b),
-                               fl_pg_value(&r, 0, 0));
-        fl_buf_release(&b);
+                               " m.marker)", texts, fl_pg_value(&r, 0, 0));
+        free(texts);
         json_decref(keys);
     }
     fl_pg_result_release(&r);
@@ -2295,7 +2287,6 @@ s_added_column(fl_pg_t *pg, const s_bk *b, const char *name, int *added,
     return rc;
 }
 
-/* Restores backup b; see fl__restore_backups. */
 /*
  * Whether the restore matches the rows of backup src and of the table
  * (tgt) by their key natively, so that the key's index finds them
@@ -2349,6 +2340,7 @@ s_native_keys(fl_pg_t *pg, const char *src, const json_t *columns,
     return rc;
 }
 
+/* Restores backup b; see fl__restore_backups. */
 static int
 s_restore_one(fl_pg_t *pg, const fl_restore_opts_t *o, s_bk *b,
               fl_restore_t *res, fl_error_t *err)
@@ -2610,8 +2602,8 @@ s_restore_one(fl_pg_t *pg, const fl_restore_opts_t *o, s_bk *b,
         rc = 0;
     } else if (strcmp(b->match, "replace") == 0) {
         /* Every row goes: those written since are found by key too. */
-        char *rkeys = json_array_size(b->keys) ? s_key_texts(pg, b->keys)
-                                               : NULL;
+        char *rkeys = json_array_size(b->keys)
+                          ? s_key_texts(pg, b->keys, "t") : NULL;
         rc = s_keep_since(pg, o, b, qt, "true", rkeys, res, err);
         free(rkeys);
         if (rc == 0)

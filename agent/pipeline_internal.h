@@ -590,21 +590,16 @@ typedef struct {
 } fl_restore_t;
 
 /*
- * Restores every backup of version, newest first, proves each, releases
- * it, and sets back its sequences.  Runs in the rollback's transaction,
- * after down, on the pinned session.  res is released by the caller.
- */
-/*
  * Before a down that runs in the same transaction as the restore: for
  * each backup of version (o's target) with a key (match "key" or
- * "replace") whose table and key columns
- * exist now, locks the table EXCLUSIVE (the application writes no row of
- * it until the rollback ends) and reads the keys of its rows written
- * since the migration (fl__since_sql) into pg_temp.flotilla_since_keys
- * (dropped at COMMIT), with the key columns' types; *marked when any.
- * The restore's keep then takes only those rows for the application's,
- * where the down rewrote the table (every row's xmin the rollback's).
- * Nothing when the ledger row predates version 9.
+ * "replace") whose table and key columns exist now, locks the table
+ * EXCLUSIVE (the application writes no row of it until the rollback
+ * ends) and reads the keys of its rows written since the migration
+ * (fl__since_sql) into pg_temp.flotilla_since_keys (dropped at COMMIT),
+ * with the key columns' types; *marked when any.  The keeps (the
+ * restore's, a down statement's) then take only those rows for the
+ * application's where the down rewrote the table (every row's xmin the
+ * rollback's).  Nothing when the ledger row predates version 9.
  */
 int fl__restore_mark_since(fl_pg_t *pg, const fl_restore_opts_t *o,
                            const fl_version_t *version, int *marked,
@@ -617,6 +612,11 @@ int fl__restore_mark_since(fl_pg_t *pg, const fl_restore_opts_t *o,
  */
 int fl__restore_marked_sql(fl_pg_t *pg, const char *qt, const char *a,
                            char **out, fl_error_t *err) FL_NODISCARD;
+/*
+ * Restores every backup of version, newest first, proves each, releases
+ * it, and sets back its sequences.  Runs in the rollback's transaction,
+ * after down, on the pinned session.  res is released by the caller.
+ */
 int fl__restore_backups(fl_pg_t *pg, const fl_restore_opts_t *o,
                         const fl_version_t *version, fl_restore_t *res,
                         fl_error_t *err) FL_NODISCARD;

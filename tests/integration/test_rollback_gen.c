@@ -426,13 +426,16 @@ g_sequence(g_gen_t *g, const g_table_t *t)
 
     if (inc && inc_first)
         fl_buf_addf(u, "%s %sINCREMENT BY 3;\n", alter, ident ? "SET " : "");
-    /* setval, RESTART, both in either order (new storage after a setval:
-     * the old storage keeps the setval). */
-    for (int v = g_range(r, 0, 3), i = 0; i < 2; i++) {
-        if ((v == 0 && i == 0) || (v == 2 && i == 0) || (v == 3 && i == 1))
+    /*
+     * setval (s), RESTART (r), or both in either order: a RESTART after a
+     * setval gives new storage, and the old keeps the setval.
+     */
+    static const char *const orders[] = {"s", "r", "sr", "rs"};
+    for (const char *o = orders[g_range(r, 0, 3)]; *o; o++) {
+        if (*o == 's')
             fl_buf_addf(u, "SELECT setval(pg_get_serial_sequence('%s',"
                         " 'id'), %d);\n", t->q, g_range(r, 1, 2000));
-        if ((v == 1 && i == 0) || (v == 2 && i == 1) || (v == 3 && i == 0))
+        else
             fl_buf_addf(u, "%s RESTART WITH %d;\n", alter,
                         g_range(r, 1, 2000));
     }
