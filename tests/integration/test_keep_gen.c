@@ -20,7 +20,8 @@
  * every row), and the copies the rollback kept hold every token the
  * application wrote, as many times as it wrote it (or more: a copy keeps
  * whole rows), and none of the rows the migration wrote itself (it seeds
- * the tables it creates).
+ * the tables it creates, and the rows it adds to an existing one that its
+ * down deletes are seeds too).
  *
  *   FLOTILLA_GEN_SEEDS=N   how many seeds (1..N; default 20: CI time)
  *   FLOTILLA_GEN_SEED=N    only seed N
@@ -234,7 +235,7 @@ k_feature(k_gen_t *g, int k)
     case 7: { /* rows of an existing table, deleted by the down */
         int a = 100 * (k + 1), b = a + 2;
 
-        fl_buf_addf(&g->up, "INSERT INTO public.cat SELECT g, 'mig'"
+        fl_buf_addf(&g->up, "INSERT INTO public.cat SELECT g, 'mig-seed'"
                     " FROM generate_series(%d, %d) g;\n", a, b);
         switch (k_range(g, 0, 2)) {
         case 0:
