@@ -1955,9 +1955,34 @@ s_key_texts(fl_pg_t *pg, const json_t *keys, const char *a)
     return fl_buf_detach(&b);
 }
 
+/*
+ * Whether a statement of down takes an ACCESS EXCLUSIVE lock on table
+ * schema.table (by the names it gives: unqualified, any schema), or may
+ * (a DO block, a function call).
+ */
+static int
+s_down_locks_all(const fl_stmt_list_t *down, const char *schema,
+                 const char *table)
+{
+    for (size_t i = 0; down != NULL && i < down->count; i++) {
+        const fl_stmt_t *st = &down->items[i];
+        if (st->opaque)
+            return 1;
+        for (size_t k = 0; k < st->ntables; k++) {
+            const fl_table_ref_t *t = &st->tables[k];
+            if (t->lock == FL_LOCK_ACCESS_EXCLUSIVE && t->name != NULL &&
+                strcmp(t->name, table) == 0 &&
+                (t->schema == NULL || strcmp(t->schema, schema) == 0))
+                return 1;
+        }
+    }
+    return 0;
+}
+
 int
 fl__restore_mark_since(fl_pg_t *pg, const fl_restore_opts_t *o,
-                       const fl_version_t *version, int *marked,
+                       const fl_version_t *version,
+                       const fl_stmt_list_t *down, int *marked,
                        fl_error_t *err)
 {
     fl_pg_result_t r = FL_PG_RESULT_INIT;
@@ -2003,9 +2028,18 @@ fl__restore_mark_since(fl_pg_t *pg, const fl_restore_opts_t *o,
             rc = fl_pg_exec(pg, "CREATE TEMPORARY TABLE flotilla_since_keys"
                             " (backup pg_catalog.int8, marker pg_catalog.bool,"
                             " k pg_catalog.text[]) ON COMMIT DROP", err);
+        /*
+         * The lock the down will take, when it takes ACCESS EXCLUSIVE: a
+         * lower one now, raised by the down, would deadlock with an
+         * application transaction that read the table and then writes
+         * it (PostgreSQL aborts the application's), where waiting for
+         * the stronger one lets that transaction finish first.
+         */
         if (rc == 0)
-            rc = fl_pg_commandf(pg, err, "LOCK TABLE ONLY %s IN EXCLUSIVE MODE",
-                                qt);
+            rc = fl_pg_commandf(pg, err, "LOCK TABLE ONLY %s IN %s MODE", qt,
+                                s_down_locks_all(down, fl_pg_value(&r, i, 1),
+                                                 fl_pg_value(&r, i, 2))
+                                    ? "ACCESS EXCLUSIVE" : "EXCLUSIVE");
         if (rc != 0)
             goto next;
         texts = s_key_texts(pg, keys, "t");

@@ -594,7 +594,8 @@ typedef struct {
  * each backup of version (o's target) with a key (match "key" or
  * "replace") whose table and key columns exist now, locks the table
  * EXCLUSIVE (the application writes no row of it until the rollback
- * ends) and reads the keys of its rows written since the migration
+ * ends; ACCESS EXCLUSIVE when a statement of down takes that on it, or
+ * may) and reads the keys of its rows written since the migration
  * (fl__since_sql) into pg_temp.flotilla_since_keys (dropped at COMMIT),
  * with the key columns' types; *marked when any.  The keeps (the
  * restore's, a down statement's) then take only those rows for the
@@ -602,7 +603,8 @@ typedef struct {
  * rollback's).  Nothing when the ledger row predates version 9.
  */
 int fl__restore_mark_since(fl_pg_t *pg, const fl_restore_opts_t *o,
-                           const fl_version_t *version, int *marked,
+                           const fl_version_t *version,
+                           const fl_stmt_list_t *down, int *marked,
                            fl_error_t *err) FL_NODISCARD;
 /*
  * When the rows of table qt written since the migration were marked

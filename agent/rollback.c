@@ -1041,8 +1041,8 @@ s_down_once(fl_pipeline_t *p, const fl_ledger_row_t *row, fl_migration_t *m,
      */
     if (rc == 0 && s_may_rewrite(stmts)) {
         fl_restore_opts_t ro = s_restore_opts(p, row, 0);
-        rc = fl__restore_mark_since(p->pg, &ro, &m->version, &res->marked,
-                                    err);
+        rc = fl__restore_mark_since(p->pg, &ro, &m->version, stmts,
+                                    &res->marked, err);
     }
     if (rc == 0 && p->target[0])
         rc = s_outside_begin(p, outside, err);

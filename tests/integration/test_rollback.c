@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "common/alloc.h"
+#include "common/clock.h"
 #include "testsupport.h"
 
 /* A NULL-terminated argument list. */
@@ -1406,6 +1407,79 @@ test_a_down_delete_after_its_rewrite_keeps_only_rows_written_since(
 }
 
 /*
+ * An application transaction that read the table and then writes it,
+ * while a rollback whose down rewrites the table waits for it.  The
+ * rollback used to hold the table EXCLUSIVE first (to read which rows
+ * were written since, before the down) and then wait for the down's
+ * ACCESS EXCLUSIVE: the application's write then closed a deadlock, and
+ * PostgreSQL aborted the application's transaction.  It now waits for
+ * the lock the down will take; the application's write goes first, and
+ * is kept.
+ */
+static void
+test_a_rollback_does_not_deadlock_an_application_that_reads_then_writes(
+    void **state)
+{
+    s_env *e = *state;
+    PGconn *app = fl_test_db_connect(&e->db);
+    fl_test_child_t c;
+    fl_test_proc_t r;
+    char *before = NULL;
+    const char *argv[] = {"flotilla", "rollback", "--db", e->db.conninfo,
+                          "--log-file", "", "--last", "--lock-timeout", "20s",
+                          e->mdir, NULL};
+    int64_t deadline = fl_clock_ms() + 60000;
+    char *waiting = NULL;
+
+    s_sql(e, "CREATE TABLE prices (id int PRIMARY KEY, price numeric);"
+             "INSERT INTO prices SELECT g, g + 0.25"
+             " FROM generate_series(1, 20) g;");
+    s_write(e, S_ALLOW("changing-column-type"),
+            "ALTER TABLE prices ALTER COLUMN price TYPE int;",
+            "ALTER TABLE prices ALTER COLUMN price TYPE numeric;");
+    before = s_dump(e);
+    (void)s_apply(e, before, S_MUST_APPLY, NULL);
+    fl_test_exec(app, "BEGIN; SELECT count(*) FROM prices");
+    fl_test_spawn(&c, e->dir, "flotilla", argv);
+    /* The down waits for the application's read to end. */
+    for (;;) {
+        free(waiting);
+        waiting = fl_test_query_value(e->conn, "SELECT count(*) FROM pg_locks"
+            " WHERE relation = 'prices'::regclass AND NOT granted"
+            " AND mode = 'AccessExclusiveLock'");
+        if (strcmp(waiting, "1") == 0)
+            break;
+        if (fl_clock_ms() > deadline)
+            fail_msg("the rollback never waited for the table");
+        fl_clock_sleep_ms(20);
+    }
+    /* The application writes the table it read. */
+    if (!PQsendQuery(app, "UPDATE prices SET price = price WHERE id = 1"))
+        fail_msg("UPDATE: %s", PQerrorMessage(app));
+    {
+        PGresult *res = NULL;
+        while ((res = PQgetResult(app)) != NULL) {
+            if (PQresultStatus(res) != PGRES_COMMAND_OK)
+                fail_msg("the application's UPDATE: %s",
+                         PQresultErrorMessage(res));
+            PQclear(res);
+        }
+    }
+    fl_test_exec(app, "COMMIT");
+    fl_test_child_wait(&c, &r, 120);
+    s_expect(&r, "rollback", 0);
+    if (!s_says(&r, "replaces 1 row written since the migration"))
+        fail_msg("the application's row is not kept\n%s\n%s", r.out, r.err);
+    fl_test_proc_release(&r);
+    s_assert_value(e, "SELECT status FROM flotilla.schema_migrations",
+                   "rolled_back");
+    s_assert_value(e, "SELECT sum(price) FROM prices", "215.00");
+    PQfinish(app);
+    free(waiting);
+    free(before);
+}
+
+/*
  * The restore runs with foreign keys off (as pg_restore
  * --disable-triggers): a row it puts back may refer to a row deleted
  * since the migration, and a row the migration added, which it removes,
@@ -2134,6 +2208,7 @@ main(void)
         T(test_a_restore_keeps_a_row_of_a_transaction_older_than_the_migration),
         T(test_a_down_that_rewrites_the_table_keeps_only_rows_written_since),
         T(test_a_down_delete_after_its_rewrite_keeps_only_rows_written_since),
+        T(test_a_rollback_does_not_deadlock_an_application_that_reads_then_writes),
         T(test_a_restore_that_would_break_a_foreign_key_is_refused),
         T(test_a_re_created_foreign_key_the_rows_break_is_refused),
         T(test_a_restore_stopped_by_a_unique_value_says_what_to_do),
