@@ -1979,6 +1979,37 @@ s_down_locks_all(const fl_stmt_list_t *down, const char *schema,
     return 0;
 }
 
+/*
+ * Locks table qt ACCESS EXCLUSIVE when a statement of down takes that on
+ * it or on a table it inherits from (a partition's parent: the lock
+ * reaches it), or may (s_down_locks_all); EXCLUSIVE otherwise.
+ */
+static int
+s_lock_for_down(fl_pg_t *pg, const char *qt, const fl_stmt_list_t *down,
+                fl_error_t *err)
+{
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    const char *p[1] = {qt};
+    int all = 0, rc;
+
+    rc = fl_pg_query(pg, &r,
+        "WITH RECURSIVE up(oid, depth) AS (SELECT pg_catalog.to_regclass($1)"
+        "::pg_catalog.oid, 0 UNION SELECT h.inhparent, up.depth + 1"
+        " FROM pg_catalog.pg_inherits h JOIN up ON h.inhrelid"
+        " OPERATOR(pg_catalog.=) up.oid WHERE up.depth < 64)"
+        " SELECT n.nspname, c.relname FROM up JOIN pg_catalog.pg_class c"
+        " ON c.oid OPERATOR(pg_catalog.=) up.oid JOIN pg_catalog.pg_namespace n"
+        " ON n.oid OPERATOR(pg_catalog.=) c.relnamespace", 1, p, err);
+    for (size_t i = 0; rc == 0 && !all && i < r.nrows; i++)
+        all = s_down_locks_all(down, fl_pg_value(&r, i, 0),
+                               fl_pg_value(&r, i, 1));
+    fl_pg_result_release(&r);
+    if (rc == 0)
+        rc = fl_pg_commandf(pg, err, "LOCK TABLE ONLY %s IN %s MODE", qt,
+                            all ? "ACCESS EXCLUSIVE" : "EXCLUSIVE");
+    return rc;
+}
+
 int
 fl__restore_mark_since(fl_pg_t *pg, const fl_restore_opts_t *o,
                        const fl_version_t *version,
@@ -2029,17 +2060,15 @@ fl__restore_mark_since(fl_pg_t *pg, const fl_restore_opts_t *o,
                             " (backup pg_catalog.int8, marker pg_catalog.bool,"
                             " k pg_catalog.text[]) ON COMMIT DROP", err);
         /*
-         * The lock the down will take, when it takes ACCESS EXCLUSIVE: a
-         * lower one now, raised by the down, would deadlock with an
-         * application transaction that read the table and then writes
-         * it (PostgreSQL aborts the application's), where waiting for
-         * the stronger one lets that transaction finish first.
+         * The lock the down will take, when it takes ACCESS EXCLUSIVE on
+         * the table or a parent of it: a lower one now, raised by the
+         * down, would deadlock with an application transaction that read
+         * the table and then writes it (PostgreSQL aborts the
+         * application's), where waiting for the stronger one lets that
+         * transaction finish first.
          */
         if (rc == 0)
-            rc = fl_pg_commandf(pg, err, "LOCK TABLE ONLY %s IN %s MODE", qt,
-                                s_down_locks_all(down, fl_pg_value(&r, i, 1),
-                                                 fl_pg_value(&r, i, 2))
-                                    ? "ACCESS EXCLUSIVE" : "EXCLUSIVE");
+            rc = s_lock_for_down(pg, qt, down, err);
         if (rc != 0)
             goto next;
         texts = s_key_texts(pg, keys, "t");
