@@ -1926,6 +1926,16 @@ s_note(fl_restore_t *res, const char *fmt, ...)
 }
 
 /*
+ * The rows of flotilla.backups (alias a) that a rollback of version $1 of
+ * target $2 restores: not restored yet, not a copy a rollback kept
+ * (statement_index -2, FL_BACKUP_KEPT).
+ */
+#define S_TO_RESTORE(a)                                                     \
+    " " a ".version OPERATOR(pg_catalog.=) $1 AND " a ".target"             \
+    " OPERATOR(pg_catalog.=) $2 AND " a ".restored_at IS NULL"              \
+    " AND " a ".statement_index OPERATOR(pg_catalog.<>) -2 "
+
+/*
  * The types of the key columns ($2: a JSON array of their names, in
  * order) of table $1, as text, in order; fewer than the names when one
  * is missing.  Rows marked by key before a down (fl__restore_mark_since)
@@ -2033,10 +2043,9 @@ fl__restore_mark_since(fl_pg_t *pg, const fl_restore_opts_t *o,
     rc = fl_pg_query(pg, &r,
         "SELECT k.id, k.source_schema, k.source_table,"
         " pg_catalog.array_to_json(k.key_columns)::pg_catalog.text"
-        " FROM flotilla.backups k WHERE k.version OPERATOR(pg_catalog.=) $1"
-        " AND k.target OPERATOR(pg_catalog.=) $2 AND k.restored_at IS NULL"
-        " AND k.pruned_at IS NULL AND k.statement_index OPERATOR(pg_catalog.<>)"
-        " -2 AND k.match OPERATOR(pg_catalog.=) ANY ('{key,replace}')"
+        " FROM flotilla.backups k WHERE" S_TO_RESTORE("k")
+        "AND k.pruned_at IS NULL"
+        " AND k.match OPERATOR(pg_catalog.=) ANY ('{key,replace}')"
         " AND pg_catalog.cardinality(k.key_columns) > 0 ORDER BY k.id",
         2, p, err);
     for (size_t i = 0; rc == 0 && i < r.nrows; i++) {
@@ -2385,15 +2394,10 @@ s_native_keys(fl_pg_t *pg, const char *src, const json_t *columns,
         for (size_t i = 0; name && i < r.nrows; i++)
             if (strcmp(fl_pg_value(&r, i, 0), name) == 0)
                 bt = fl_pg_value(&r, i, 1);
-        if (cols->cols[kidx[k]].cur == NULL || cols->cols[kidx[k]].text)
-            bt = NULL;
-        /* The table's column is found by its name now (cur, quoted). */
-        for (size_t i = 0; bt && i < tgt->r.nrows; i++) {
-            char *q = fl_pg_quote_ident(pg, fl_pg_value(&tgt->r, i, 0));
-            if (strcmp(q, cols->cols[kidx[k]].cur) == 0)
-                tt = s_target_type(tgt, fl_pg_value(&tgt->r, i, 0), &gen);
-            free(q);
-        }
+        /* The table's column has the backup's name (cur is set so). */
+        if (bt != NULL && cols->cols[kidx[k]].cur != NULL &&
+            !cols->cols[kidx[k]].text)
+            tt = s_target_type(tgt, name, &gen);
         for (size_t i = 0; tt && i < sizeof(ok) / sizeof(ok[0]); i++)
             listed |= strcmp(tt, ok[i]) == 0;
         *native = bt != NULL && tt != NULL && !gen && listed &&
@@ -2927,10 +2931,8 @@ fl__restore_backups(fl_pg_t *pg, const fl_restore_opts_t *o,
         " pg_catalog.array_to_json(columns)::pg_catalog.text,"
         " pg_catalog.array_to_json(text_columns)::pg_catalog.text,"
         " pg_catalog.array_to_json(key_columns)::pg_catalog.text"
-        " FROM flotilla.backups WHERE version OPERATOR(pg_catalog.=)"
-        " $1 AND target OPERATOR(pg_catalog.=) $2"
-        " AND restored_at IS NULL AND statement_index OPERATOR(pg_catalog.<>)"
-        " -2 ORDER BY id DESC", 2, p, err);  /* -2: FL_BACKUP_KEPT */
+        " FROM flotilla.backups b WHERE" S_TO_RESTORE("b")
+        "ORDER BY id DESC", 2, p, err);
     for (size_t i = 0; rc == 0 && i < r.nrows; i++) {
         s_bk b;
         memset(&b, 0, sizeof(b));
