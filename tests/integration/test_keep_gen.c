@@ -92,8 +92,13 @@ k_down(k_gen_t *g, const char *fmt, ...)
     va_start(ap, fmt);
     if (g->ndown < 16) {
         char *stmt = fl_vasprintf(fmt, ap);
-        /* A third of the downs in a DO block: only running it tells. */
-        if (k_range(g, 0, 2) == 0) {
+        /*
+         * A third of the downs in a DO block: only running it tells.  Not
+         * a SELECT (a data-modifying WITH): PL/pgSQL refuses a SELECT
+         * whose result goes nowhere, so the down failed, which 8 of 200
+         * seeds showed (91 and 196 among them), none of CI's 20.
+         */
+        if (k_range(g, 0, 2) == 0 && strncmp(stmt, "WITH ", 5) != 0) {
             char *block = fl_asprintf("DO $$ BEGIN %s END $$;", stmt);
             free(stmt);
             stmt = block;
