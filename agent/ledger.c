@@ -343,6 +343,17 @@ static const char s_ledger_v9[] =
     "  ADD COLUMN IF NOT EXISTS applied_xids pg_catalog.xid[];";
 
 /*
+ * Version 10: which kinds of object a migration's recorded schema changes
+ * cover (FL_SCHEMA_FORMAT, agent/schema.h), so that the rollback of a
+ * migration recorded before publications, extensions, default privileges
+ * and the like were described does not take the down's change of one for
+ * a difference.  NULL on older rows: format 1.
+ */
+static const char s_ledger_v10[] =
+    "ALTER TABLE flotilla.schema_migrations"
+    "  ADD COLUMN IF NOT EXISTS schema_format int;";
+
+/*
  * A new ledger in its current shape, in one statement list: what
  * s_ledger_v1 to s_ledger_v7 and fl_schema_ledger_sql leave, column for
  * column in the same order, with the same names of constraints, indexes
@@ -560,6 +571,7 @@ static const char s_ledger_columns[] =
     "[\"schema_migrations\",\"rollback_down_checksum\",7],"
     "[\"schema_migrations\",\"applied_snapshot\",9],"
     "[\"schema_migrations\",\"applied_xids\",9],"
+    "[\"schema_migrations\",\"schema_format\",10],"
     "[\"repeatable_migrations\",\"\",8],"
     "[\"repeatable_migrations\",\"checksum\",8],"
     "[\"repeatable_migrations\",\"status\",8],"
@@ -784,6 +796,7 @@ create:
         fl_buf_adds(&sql, s_ledger_new_end);
         fl_buf_adds(&sql, s_ledger_v8);
         fl_buf_adds(&sql, s_ledger_v9);
+        fl_buf_adds(&sql, s_ledger_v10);
         fl_buf_addf(&sql, "INSERT INTO flotilla.ledger_meta (ledger_version)"
                     " VALUES (%d);COMMIT", FL_LEDGER_VERSION);
         rc = fl_pg_exec(pg, fl_buf_str(&sql), err);
@@ -801,7 +814,8 @@ create:
         (rc = fl_pg_exec(pg, s_ledger_v6, err)) != 0 ||
         (rc = fl_pg_exec(pg, s_ledger_v7, err)) != 0 ||
         (rc = fl_pg_exec(pg, s_ledger_v8, err)) != 0 ||
-        (rc = fl_pg_exec(pg, s_ledger_v9, err)) != 0)
+        (rc = fl_pg_exec(pg, s_ledger_v9, err)) != 0 ||
+        (rc = fl_pg_exec(pg, s_ledger_v10, err)) != 0)
         goto fail;
     rc = fl_pg_query_value(pg, &v,
         "SELECT pg_catalog.max(ledger_version) FROM flotilla.ledger_meta", 0,
@@ -854,7 +868,7 @@ s_read_rows(fl_pg_t *pg, const char *target, fl_ledger_t *out,
         " error_sqlstate, error_message, error_position, file, down_done,"
         " schema_recorded, rollout_id, baseline_source, up_checksum,"
         " down_checksum, down_sql, applied_snapshot::pg_catalog.text,"
-        " applied_xids::pg_catalog.text"
+        " applied_xids::pg_catalog.text, coalesce(schema_format, 1)"
         " FROM flotilla.schema_migrations WHERE target OPERATOR(pg_catalog.=)"
         " $1 ORDER BY version_order", 1, params, err);
     if (rc != 0)
@@ -903,6 +917,7 @@ s_read_rows(fl_pg_t *pg, const char *target, fl_ledger_t *out,
         row->down_sql = fl_strdup_or_null(fl_pg_value(&r, i, 25));
         row->applied_snapshot = fl_strdup_or_null(fl_pg_value(&r, i, 26));
         row->applied_xids = fl_strdup_or_null(fl_pg_value(&r, i, 27));
+        row->schema_format = (int)strtol(fl_pg_value(&r, i, 28), NULL, 10);
     }
     fl_pg_result_release(&r);
     return 0;

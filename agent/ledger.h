@@ -26,7 +26,7 @@
 #include "common/error.h"
 #include "proto/migration.h"
 
-#define FL_LEDGER_VERSION 9
+#define FL_LEDGER_VERSION 10
 
 typedef struct {
     fl_version_t version;
@@ -50,6 +50,9 @@ typedef struct {
     char *file;            /* the migration's file name */
     int down_done;         /* rolling_back: down statements committed */
     int schema_recorded;   /* its schema changes are in schema_changes */
+    int schema_format;     /* the kinds of object they cover
+                              (FL_SCHEMA_FORMAT, agent/schema.h); 1 on a
+                              row older than ledger v10 */
     char *rollout_id;      /* the fleet rollout that last wrote the row;
                               "" outside one */
     char *baseline_source; /* recorded by `flotilla baseline` without

@@ -118,8 +118,9 @@ s_prove_schema(fl_pipeline_t *p, const fl_ledger_row_t *row,
     if ((rc = fl_schema_recreate(p->pg, p->target, &m->version, s_recreated, &ctx, &n,
                                  err)) != 0 ||
         (rc = fl_schema_snapshot(p->pg, 4, fl__scope(p), err)) != 0 ||
-        (rc = fl_schema_prove(p->pg, p->target, &m->version, gen_before ? gen_before : 4,
-                              4, &diff, err)) != 0 ||
+        (rc = fl_schema_prove(p->pg, p->target, &m->version,
+                              gen_before ? gen_before : 4, 4,
+                              row->schema_format, &diff, err)) != 0 ||
         (rc = fl__repeatables_filter_diff(p, m, &diff, err)) != 0)
         goto cleanup;
     if (diff.count == 0)

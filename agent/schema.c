@@ -424,9 +424,225 @@
     " WHERE NOT" S_IN_EXTENSION("pg_statistic_ext", "x.oid")               \
     " AND " GG "),"
 
+/*
+ * Objects that are neither relations, types, functions nor statistics
+ * (dbo): a rollback whose down forgot one of them "succeeded" with the
+ * difference (a publication left without a table, an extension left
+ * installed, default privileges left granted).  Publications, their
+ * schemas, extensions, casts and event triggers belong to the database,
+ * and are described only for a snapshot of every managed schema ($1
+ * NULL); an extension installed in schema $1 is its own.  A table's
+ * membership of a publication is one of the table's rows (relid: it is
+ * described again with the table).  Collations, conversions, operators,
+ * their classes and families and text search configurations and
+ * dictionaries are found through their namespace dependency (nsdep), as
+ * types are.  Default privileges: those of schema $1 or of a managed
+ * schema, and the database-wide ones for a snapshot of everything.  Each
+ * def ends with the owner where the object has one, so that a change of
+ * owner is a difference.  Not described: comments on these objects,
+ * foreign-data wrappers, servers and user mappings (whose options may
+ * hold passwords), subscriptions, access methods, languages, transforms.
+ */
+#define S_DBO_ALL "$1::pg_catalog.text IS NULL"
+/* Its kinds, as a text[] literal: those schema format 1 did not have. */
+#define S_DBO_KINDS                                                         \
+    "{publication,\"publication table\",\"publication schema\","           \
+    "extension,cast,\"event trigger\",collation,conversion,operator,"      \
+    "\"operator family\",\"operator class\","                              \
+    "\"text search configuration\",\"text search dictionary\","            \
+    "\"default privileges\"}"
+#define S_STR(x) #x
+#define S_XSTR(x) S_STR(x)
+#define S_DBO_OWNER(col)                                                    \
+    " pg_catalog.format('owner %I', pg_catalog.pg_get_userbyid(" col ")) "
+#define S_DBO_NS(cls)                                                       \
+    " ANY (ARRAY(SELECT nsdep.objid FROM nsdep WHERE nsdep.classid ="       \
+    " 'pg_catalog." cls "'::pg_catalog.regclass)) "
+#define S_CTE_DBO(GG)                                                       \
+    "dbo AS MATERIALIZED ("                                                 \
+    " SELECT 'publication' AS kind, pg_catalog.quote_ident(p.pubname)"      \
+    "  AS ident, pg_catalog.concat_ws(' ',"                                 \
+    "  CASE WHEN p.puballtables THEN 'for all tables' END,"                 \
+    "  'publish', pg_catalog.concat_ws(', ',"                               \
+    "  CASE WHEN p.pubinsert THEN 'insert' END,"                            \
+    "  CASE WHEN p.pubupdate THEN 'update' END,"                            \
+    "  CASE WHEN p.pubdelete THEN 'delete' END,"                            \
+    "  CASE WHEN p.pubtruncate THEN 'truncate' END),"                       \
+    "  CASE WHEN p.pubviaroot THEN 'via root' END,"                         \
+    S_DBO_OWNER("p.pubowner") ") AS def, 0::pg_catalog.oid AS relid"        \
+    " FROM pg_catalog.pg_publication p WHERE " S_DBO_ALL " AND " GG         \
+    " UNION ALL"                                                            \
+    " SELECT 'publication table', pg_catalog.format('%I %s', p.pubname,"    \
+    "  rel.q), pg_catalog.concat_ws(' ', (SELECT pg_catalog.format('(%s)',"  \
+    "  pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', '"       \
+    "  ORDER BY a.attnum)) FROM pg_catalog.pg_attribute a"                  \
+    "  WHERE a.attrelid = pr.prrelid"                                       \
+    "  AND a.attnum = ANY (pr.prattrs::pg_catalog.int2[])),"                \
+    "  CASE WHEN pr.prqual IS NOT NULL THEN pg_catalog.format('where (%s)',"\
+    "  pg_catalog.pg_get_expr(pr.prqual, pr.prrelid)) END), rel.oid"        \
+    " FROM rel JOIN pg_catalog.pg_publication_rel pr ON pr.prrelid = rel.oid"\
+    " JOIN pg_catalog.pg_publication p ON p.oid = pr.prpubid"               \
+    " UNION ALL"                                                            \
+    " SELECT 'publication schema', pg_catalog.format('%I %s', p.pubname,"   \
+    "  ns.q), '', 0::pg_catalog.oid"                                        \
+    " FROM ns JOIN pg_catalog.pg_publication_namespace pn"                  \
+    " ON pn.pnnspid = ns.oid"                                               \
+    " JOIN pg_catalog.pg_publication p ON p.oid = pn.pnpubid WHERE " GG     \
+    " UNION ALL"                                                            \
+    " SELECT 'extension', pg_catalog.quote_ident(x.extname),"               \
+    "  pg_catalog.concat_ws(' ', pg_catalog.format('version %s schema %I',"  \
+    "  x.extversion, xn.nspname)," S_DBO_OWNER("x.extowner") "),"           \
+    "  0::pg_catalog.oid"                                                   \
+    " FROM pg_catalog.pg_extension x"                                       \
+    " JOIN pg_catalog.pg_namespace xn ON xn.oid = x.extnamespace"           \
+    " WHERE x.oid >= 16384 AND (" S_DBO_ALL " OR x.extnamespace = ANY"      \
+    "  (ARRAY(SELECT ns.oid FROM ns))) AND " GG                             \
+    " UNION ALL"                                                            \
+    " SELECT 'cast', pg_catalog.format('(%s AS %s)',"                       \
+    "  pg_catalog.format_type(k.castsource, NULL),"                         \
+    "  pg_catalog.format_type(k.casttarget, NULL)),"                        \
+    "  pg_catalog.concat_ws(' ', CASE k.castmethod WHEN 'f' THEN"           \
+    "  pg_catalog.format('with function %s'," S_PROC("k.castfunc") ")"      \
+    "  WHEN 'i' THEN 'with inout' ELSE 'without function' END,"             \
+    "  CASE k.castcontext WHEN 'a' THEN 'as assignment'"                    \
+    "  WHEN 'i' THEN 'as implicit' END), 0::pg_catalog.oid"                 \
+    " FROM pg_catalog.pg_cast k WHERE k.oid >= 16384"                       \
+    " AND NOT" S_IN_EXTENSION("pg_cast", "k.oid")                           \
+    /* a range type's cast to its multirange is the type's own */           \
+    " AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d"                   \
+    "  WHERE d.classid = 'pg_catalog.pg_cast'::pg_catalog.regclass"         \
+    "  AND d.objid = k.oid AND d.deptype = 'i')"                            \
+    " AND " S_DBO_ALL " AND " GG                                            \
+    " UNION ALL"                                                            \
+    " SELECT 'event trigger', pg_catalog.quote_ident(v.evtname),"           \
+    "  pg_catalog.concat_ws(' ', pg_catalog.format('on %s execute %s',"     \
+    "  v.evtevent," S_PROC("v.evtfoid") "),"                                \
+    "  CASE WHEN v.evttags IS NOT NULL THEN pg_catalog.format('tags %s',"   \
+    "  v.evttags) END, CASE v.evtenabled WHEN 'D' THEN 'disabled'"          \
+    "  WHEN 'R' THEN 'replica' WHEN 'A' THEN 'always' END,"                 \
+    S_DBO_OWNER("v.evtowner") "), 0::pg_catalog.oid"                        \
+    " FROM pg_catalog.pg_event_trigger v"                                   \
+    " WHERE NOT" S_IN_EXTENSION("pg_event_trigger", "v.oid")                \
+    " AND " S_DBO_ALL " AND " GG                                            \
+    " UNION ALL"                                                            \
+    " SELECT 'collation', pg_catalog.format('%I.%I', ns.nspname,"           \
+    "  co.collname), pg_catalog.concat_ws(' ', CASE co.collprovider"        \
+    "  WHEN 'i' THEN 'icu' WHEN 'c' THEN 'libc' ELSE 'default' END,"        \
+    "  CASE WHEN co.collcollate IS NOT NULL THEN pg_catalog.format("        \
+    "  'collate %L ctype %L', co.collcollate, co.collctype) END,"           \
+    "  CASE WHEN co.colliculocale IS NOT NULL THEN pg_catalog.format("      \
+    "  'locale %L', co.colliculocale) END,"                                 \
+    "  CASE WHEN NOT co.collisdeterministic THEN 'nondeterministic' END,"   \
+    S_DBO_OWNER("co.collowner") "), 0::pg_catalog.oid"                      \
+    " FROM pg_catalog.pg_collation co JOIN ns ON ns.oid = co.collnamespace" \
+    " WHERE co.oid =" S_DBO_NS("pg_collation")                              \
+    " AND NOT" S_IN_EXTENSION("pg_collation", "co.oid") " AND " GG          \
+    " UNION ALL"                                                            \
+    " SELECT 'conversion', pg_catalog.format('%I.%I', ns.nspname,"          \
+    "  cv.conname), pg_catalog.concat_ws(' ', pg_catalog.format("           \
+    "  'for %L to %L from %s',"                                             \
+    "  pg_catalog.pg_encoding_to_char(cv.conforencoding),"                  \
+    "  pg_catalog.pg_encoding_to_char(cv.contoencoding),"                   \
+    S_PROC("cv.conproc") "), CASE WHEN cv.condefault THEN 'default' END,"   \
+    S_DBO_OWNER("cv.conowner") "), 0::pg_catalog.oid"                       \
+    " FROM pg_catalog.pg_conversion cv JOIN ns ON ns.oid = cv.connamespace" \
+    " WHERE cv.oid =" S_DBO_NS("pg_conversion")                             \
+    " AND NOT" S_IN_EXTENSION("pg_conversion", "cv.oid") " AND " GG         \
+    " UNION ALL"                                                            \
+    " SELECT 'operator', o.oid::pg_catalog.regoperator::pg_catalog.text,"   \
+    "  pg_catalog.concat_ws(' ', pg_catalog.format('function %s returns %s',"\
+    S_PROC("o.oprcode") ", pg_catalog.format_type(o.oprresult, NULL)),"     \
+    "  CASE WHEN o.oprcom <> 0 THEN pg_catalog.format('commutator %s',"     \
+    "  o.oprcom::pg_catalog.regoperator) END,"                              \
+    "  CASE WHEN o.oprnegate <> 0 THEN pg_catalog.format('negator %s',"     \
+    "  o.oprnegate::pg_catalog.regoperator) END,"                           \
+    "  CASE WHEN o.oprrest <> 0 THEN pg_catalog.format('restrict %s',"      \
+    S_PROC("o.oprrest") ") END,"                                            \
+    "  CASE WHEN o.oprjoin <> 0 THEN pg_catalog.format('join %s',"          \
+    S_PROC("o.oprjoin") ") END,"                                            \
+    "  CASE WHEN o.oprcanhash THEN 'hashes' END,"                           \
+    "  CASE WHEN o.oprcanmerge THEN 'merges' END,"                          \
+    S_DBO_OWNER("o.oprowner") "), 0::pg_catalog.oid"                        \
+    " FROM pg_catalog.pg_operator o JOIN ns ON ns.oid = o.oprnamespace"     \
+    " WHERE o.oid =" S_DBO_NS("pg_operator")                                \
+    " AND NOT" S_IN_EXTENSION("pg_operator", "o.oid") " AND " GG            \
+    " UNION ALL"                                                            \
+    " SELECT 'operator family', pg_catalog.format('%I.%I using %I',"        \
+    "  ns.nspname, f.opfname, am.amname), pg_catalog.concat_ws(' ',"        \
+    "  (SELECT pg_catalog.string_agg(pg_catalog.format('operator %s %s(%s,"  \
+    "  %s)%s', x.amopstrategy, x.amopopr::pg_catalog.regoperator,"          \
+    "  pg_catalog.format_type(x.amoplefttype, NULL),"                       \
+    "  pg_catalog.format_type(x.amoprighttype, NULL),"                      \
+    "  CASE WHEN x.amoppurpose = 'o' THEN pg_catalog.format(' for order by"  \
+    " %s', x.amopsortfamily) END), ', ' ORDER BY x.amoplefttype,"           \
+    "  x.amoprighttype, x.amopstrategy)"                                    \
+    "  FROM pg_catalog.pg_amop x WHERE x.amopfamily = f.oid),"              \
+    "  (SELECT pg_catalog.string_agg(pg_catalog.format('function %s (%s,"   \
+    "  %s) %s', x.amprocnum, pg_catalog.format_type(x.amproclefttype,"      \
+    "  NULL), pg_catalog.format_type(x.amprocrighttype, NULL),"             \
+    S_PROC("x.amproc") "), ', ' ORDER BY x.amproclefttype,"                 \
+    "  x.amprocrighttype, x.amprocnum)"                                     \
+    "  FROM pg_catalog.pg_amproc x WHERE x.amprocfamily = f.oid),"          \
+    S_DBO_OWNER("f.opfowner") "), 0::pg_catalog.oid"                        \
+    " FROM pg_catalog.pg_opfamily f JOIN ns ON ns.oid = f.opfnamespace"     \
+    " JOIN pg_catalog.pg_am am ON am.oid = f.opfmethod"                     \
+    " WHERE f.oid =" S_DBO_NS("pg_opfamily")                                \
+    " AND NOT" S_IN_EXTENSION("pg_opfamily", "f.oid") " AND " GG            \
+    " UNION ALL"                                                            \
+    " SELECT 'operator class', pg_catalog.format('%I.%I using %I',"         \
+    "  ns.nspname, c.opcname, am.amname), pg_catalog.concat_ws(' ',"        \
+    "  CASE WHEN c.opcdefault THEN 'default' END, pg_catalog.format("       \
+    "  'for type %s family %I.%I', pg_catalog.format_type(c.opcintype,"     \
+    "  NULL), fn.nspname, f.opfname), CASE WHEN c.opckeytype <> 0 THEN"     \
+    "  pg_catalog.format('storage %s', pg_catalog.format_type(c.opckeytype,"\
+    "  NULL)) END," S_DBO_OWNER("c.opcowner") "), 0::pg_catalog.oid"        \
+    " FROM pg_catalog.pg_opclass c JOIN ns ON ns.oid = c.opcnamespace"      \
+    " JOIN pg_catalog.pg_am am ON am.oid = c.opcmethod"                     \
+    " JOIN pg_catalog.pg_opfamily f ON f.oid = c.opcfamily"                 \
+    " JOIN pg_catalog.pg_namespace fn ON fn.oid = f.opfnamespace"           \
+    " WHERE c.oid =" S_DBO_NS("pg_opclass")                                 \
+    " AND NOT" S_IN_EXTENSION("pg_opclass", "c.oid") " AND " GG             \
+    " UNION ALL"                                                            \
+    " SELECT 'text search configuration', pg_catalog.format('%I.%I',"       \
+    "  ns.nspname, t.cfgname), pg_catalog.concat_ws(' ',"                   \
+    "  (SELECT pg_catalog.format('parser %I.%I', pn.nspname, pp.prsname)"   \
+    "  FROM pg_catalog.pg_ts_parser pp JOIN pg_catalog.pg_namespace pn"     \
+    "  ON pn.oid = pp.prsnamespace WHERE pp.oid = t.cfgparser),"            \
+    "  (SELECT pg_catalog.string_agg(pg_catalog.format('%s:%s',"            \
+    "  m.maptokentype, m.mapdict::pg_catalog.regdictionary), ', '"          \
+    "  ORDER BY m.maptokentype, m.mapseqno)"                                \
+    "  FROM pg_catalog.pg_ts_config_map m WHERE m.mapcfg = t.oid),"         \
+    S_DBO_OWNER("t.cfgowner") "), 0::pg_catalog.oid"                        \
+    " FROM pg_catalog.pg_ts_config t JOIN ns ON ns.oid = t.cfgnamespace"    \
+    " WHERE t.oid =" S_DBO_NS("pg_ts_config")                               \
+    " AND NOT" S_IN_EXTENSION("pg_ts_config", "t.oid") " AND " GG           \
+    " UNION ALL"                                                            \
+    " SELECT 'text search dictionary', pg_catalog.format('%I.%I',"          \
+    "  ns.nspname, d.dictname), pg_catalog.concat_ws(' ',"                  \
+    "  (SELECT pg_catalog.format('template %I.%I', tn.nspname, tt.tmplname)"\
+    "  FROM pg_catalog.pg_ts_template tt JOIN pg_catalog.pg_namespace tn"   \
+    "  ON tn.oid = tt.tmplnamespace WHERE tt.oid = d.dicttemplate),"        \
+    "  pg_catalog.format('options %L', d.dictinitoption),"                  \
+    S_DBO_OWNER("d.dictowner") "), 0::pg_catalog.oid"                       \
+    " FROM pg_catalog.pg_ts_dict d JOIN ns ON ns.oid = d.dictnamespace"     \
+    " WHERE d.oid =" S_DBO_NS("pg_ts_dict")                                 \
+    " AND NOT" S_IN_EXTENSION("pg_ts_dict", "d.oid") " AND " GG             \
+    " UNION ALL"                                                            \
+    " SELECT 'default privileges', pg_catalog.format('for role %I in %s"    \
+    " on %s', pg_catalog.pg_get_userbyid(a.defaclrole), CASE WHEN"          \
+    "  a.defaclnamespace = 0 THEN '*' ELSE (SELECT ns.q FROM ns"            \
+    "  WHERE ns.oid = a.defaclnamespace) END, CASE a.defaclobjtype"         \
+    "  WHEN 'r' THEN 'tables' WHEN 'S' THEN 'sequences' WHEN 'f' THEN"      \
+    "  'functions' WHEN 'T' THEN 'types' WHEN 'n' THEN 'schemas' END),"     \
+    "  coalesce(" S_ACL_TEXT("a.defaclacl") ", ''), 0::pg_catalog.oid"      \
+    " FROM pg_catalog.pg_default_acl a"                                     \
+    " WHERE (CASE WHEN a.defaclnamespace = 0 THEN " S_DBO_ALL               \
+    "  ELSE a.defaclnamespace = ANY (ARRAY(SELECT ns.oid FROM ns)) END)"    \
+    " AND " GG "),"
+
 #define S_CTES_X(PRE, RELF, GG)                                             \
     S_CTES_HEAD(PRE, RELF) S_CTE_TRG S_CTE_POL S_CTE_RUL S_CTE_SEQ          \
-    S_CTE_TYP(GG) S_CTE_FN(GG) S_CTE_STA(GG)
+    S_CTE_TYP(GG) S_CTE_FN(GG) S_CTE_STA(GG) S_CTE_DBO(GG)
 
 /* T(x) in S_OBJ_SQL and S_SELECT_SQL: the targets, or NULL without. */
 #define S_TARGETS(x) x
@@ -649,6 +865,8 @@
     " SELECT 'statistics', sta.q, sta.def, sta.q, 0::pg_catalog.oid"        \
     " FROM sta"                                                             \
     " UNION ALL"                                                            \
+    " SELECT dbo.kind, dbo.ident, dbo.def, NULL, dbo.relid FROM dbo"       \
+    " UNION ALL"                                                            \
     " SELECT 'comment', pg_catalog.format('%s %s', obj.okind, obj.oident)," \
     "  com.description, obj.target, obj.relid"                              \
     " FROM obj " J " com ON com.objoid = obj.objid"                         \
@@ -771,6 +989,23 @@
  * planner (which knows no statistics of the temporary tables) ran a scan
  * of live for each stored row, 27 s of a refresh on 30,000 sequences.
  */
+/*
+ * The count and xmin sum of the catalog rows dbo describes (made after
+ * initdb: an index range scan each), for signature 0.
+ */
+#define S_DBO_NEW(cat, col) S_CSUM(cat, "x." col " >= 16384") ","
+#define S_DBO_SIGS                                                          \
+    S_DBO_NEW("pg_publication", "oid")                                      \
+    S_DBO_NEW("pg_publication_namespace", "oid")                            \
+    S_DBO_NEW("pg_extension", "oid") S_DBO_NEW("pg_cast", "oid")            \
+    S_DBO_NEW("pg_event_trigger", "oid")                                    \
+    S_DBO_NEW("pg_default_acl", "oid") S_DBO_NEW("pg_collation", "oid")     \
+    S_DBO_NEW("pg_conversion", "oid") S_DBO_NEW("pg_operator", "oid")       \
+    S_DBO_NEW("pg_opfamily", "oid") S_DBO_NEW("pg_opclass", "oid")          \
+    S_DBO_NEW("pg_amop", "amopfamily") S_DBO_NEW("pg_amproc", "amprocfamily")\
+    S_DBO_NEW("pg_ts_config", "oid") S_DBO_NEW("pg_ts_config_map", "mapcfg") \
+    S_DBO_NEW("pg_ts_dict", "oid")
+
 #define S_DETECT_SQL                                                        \
     "live AS MATERIALIZED ("                                                \
     " SELECT c.oid, c.xmin, c.relowner, c.relacl"                           \
@@ -813,6 +1048,8 @@
     " FROM pg_catalog.pg_inherits h WHERE h.inhrelid = " S_CAND             \
     " UNION ALL SELECT f.ftrelid, 0, f.xmin, 0"                             \
     " FROM pg_catalog.pg_foreign_table f WHERE f.ftrelid = " S_CAND         \
+    " UNION ALL SELECT pr.prrelid, 0, pr.xmin, 0"                           \
+    " FROM pg_catalog.pg_publication_rel pr WHERE pr.prrelid = " S_CAND     \
     " UNION ALL SELECT d.objid, 0, d.xmin, 0 FROM pg_catalog.pg_depend d"   \
     " WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass"         \
     " AND d.objid = " S_CAND " AND d.deptype IN ('a', 'i')),"               \
@@ -869,6 +1106,7 @@
     "   x.stxowner)::pg_catalog.text)::pg_catalog.int8))"                   \
     "   FROM pg_catalog.pg_statistic_ext x"                                 \
     "   WHERE x.stxnamespace = ANY (ARRAY(SELECT ns.oid FROM ns))),"        \
+    S_DBO_SIGS                                                              \
     S_CSUM("pg_description", "x.objoid = ANY (ARRAY(SELECT ns.oid FROM ns"  \
            " UNION ALL SELECT nsdep.objid FROM nsdep WHERE " S_NSOBJ         \
            " UNION ALL SELECT t.oid FROM pg_catalog.pg_statistic_ext t"     \
@@ -1110,6 +1348,9 @@ static const struct {
     {"statistics", S_CTE_STA(S_FULL),
      S_NONE("sta", S_N_OID("oid") "," S_N_OID("stxowner") "," S_N_TEXT("q")
             "," S_N_TEXT("def"))},
+    {"database object", S_CTE_DBO(S_FULL),
+     S_NONE("dbo", S_N_TEXT("kind") "," S_N_TEXT("ident") "," S_N_TEXT("def")
+            "," S_N_OID("relid"))},
 };
 
 #define S_NKINDS (sizeof(s_snap_kinds) / sizeof(s_snap_kinds[0]))
@@ -1134,6 +1375,11 @@ static const struct {
     " AND d.deptype" S_OP("=") "'n' AND d.classid" S_OP("=")               \
     "'pg_catalog." cat "'::pg_catalog.regclass)"
 
+/* Whether catalog cat has a row made after initdb. */
+#define S_CENSUS_NEW(cat)                                                   \
+    " EXISTS (SELECT FROM pg_catalog." cat " x WHERE x.oid" S_OP(">=")       \
+    "16384) "
+
 const char fl_schema_census_sql[] =
     "WITH n AS MATERIALIZED (SELECT n.oid FROM pg_catalog.pg_namespace n"
     " WHERE CASE WHEN $1::pg_catalog.text IS NULL THEN n.nspname" S_OP("<>")
@@ -1154,7 +1400,18 @@ const char fl_schema_census_sql[] =
     S_OP("+") "(CASE WHEN" S_CENSUS_DEP("pg_type") " THEN 16 ELSE 0 END)"
     S_OP("+") "(CASE WHEN" S_CENSUS_DEP("pg_proc") " THEN 32 ELSE 0 END)"
     S_OP("+") "(CASE WHEN EXISTS (SELECT FROM pg_catalog.pg_statistic_ext x"
-    " WHERE x.stxnamespace" S_CENSUS_NS ") THEN 64 ELSE 0 END)";
+    " WHERE x.stxnamespace" S_CENSUS_NS ") THEN 64 ELSE 0 END)"
+    /*
+     * 128: the objects of dbo, made after initdb (whose own have lower
+     * oids), in any schema: each an index probe.
+     */
+    S_OP("+") "(CASE WHEN" S_CENSUS_NEW("pg_publication") "OR"
+    S_CENSUS_NEW("pg_extension") "OR" S_CENSUS_NEW("pg_cast") "OR"
+    S_CENSUS_NEW("pg_event_trigger") "OR" S_CENSUS_NEW("pg_default_acl") "OR"
+    S_CENSUS_NEW("pg_collation") "OR" S_CENSUS_NEW("pg_conversion") "OR"
+    S_CENSUS_NEW("pg_operator") "OR" S_CENSUS_NEW("pg_opfamily") "OR"
+    S_CENSUS_NEW("pg_opclass") "OR" S_CENSUS_NEW("pg_ts_config") "OR"
+    S_CENSUS_NEW("pg_ts_dict") "THEN 128 ELSE 0 END)";
 
 int
 fl_schema_census_kinds(const fl_pg_result_t *r)
@@ -1316,11 +1573,13 @@ static const char s_record_sql[] =
 
 /*
  * Expected: generation $2 with version $1's changes undone (an object the
- * version created is expected absent).  Actual: generation $3.
+ * version created is expected absent).  Actual: generation $3.  Kinds $5
+ * are left out (see fl_schema_prove).
  */
 static const char s_prove_sql[] =
     "WITH b AS (SELECT kind, ident, def FROM pg_temp.flotilla_schema_snap"
-    "  WHERE gen = $2::pg_catalog.int4 AND kind <> 'snapshot'),"
+    "  WHERE gen = $2::pg_catalog.int4 AND kind <> 'snapshot'"
+    "  AND kind <> ALL ($5::pg_catalog.text[])),"
     " ch AS (SELECT kind, ident, before_def FROM flotilla.schema_changes"
     "  WHERE version = $1"
     "  AND target OPERATOR(pg_catalog.=) $4),"
@@ -1329,7 +1588,8 @@ static const char s_prove_sql[] =
     "  CASE WHEN ch.kind IS NULL THEN b.def ELSE ch.before_def END AS def"
     "  FROM b FULL JOIN ch ON ch.kind = b.kind AND ch.ident = b.ident),"
     " n AS (SELECT kind, ident, def FROM pg_temp.flotilla_schema_snap"
-    "  WHERE gen = $3::pg_catalog.int4 AND kind <> 'snapshot')"
+    "  WHERE gen = $3::pg_catalog.int4 AND kind <> 'snapshot'"
+    "  AND kind <> ALL ($5::pg_catalog.text[]))"
     " SELECT d.kind, d.ident, d.expected, d.actual FROM ("
     "  SELECT coalesce(e.kind, n.kind) AS kind,"
     "  coalesce(e.ident, n.ident) AS ident, e.def AS expected,"
@@ -1878,7 +2138,7 @@ static const char s_ledger_fp_sql[] =
     "UPDATE flotilla.schema_migrations m SET schema_fingerprint = (SELECT"
     S_HEX256("g.fingerprint") "FROM pg_temp.flotilla_schema_gen g"
     " WHERE g.gen OPERATOR(pg_catalog.=) $1::pg_catalog.int4),"
-    " schema_recorded = true"
+    " schema_recorded = true, schema_format = " S_XSTR(FL_SCHEMA_FORMAT)
     " WHERE m.version OPERATOR(pg_catalog.=) $3::pg_catalog.text"
     " AND m.target OPERATOR(pg_catalog.=) $4::pg_catalog.text"
     " AND" S_SCOPE_OF("$1") "OPERATOR(pg_catalog.=)" S_SCOPE_OF("$2");
@@ -3236,11 +3496,12 @@ fl_schema_recreate(fl_pg_t *pg, const char *target,
 int
 fl_schema_prove(fl_pg_t *pg, const char *target,
                 const fl_version_t *version,
-                int gen_before_down, int gen_now, fl_schema_diff_list_t *out,
-                fl_error_t *err)
+                int gen_before_down, int gen_now, int format,
+                fl_schema_diff_list_t *out, fl_error_t *err)
 {
     char v[FL_VERSION_MAX + 1], b[16], n[16];
-    const char *params[4] = {v, b, n, target};
+    const char *params[5] = {v, b, n, target,
+                             format >= 2 ? "{}" : S_DBO_KINDS};
     fl_pg_result_t r = FL_PG_RESULT_INIT;
     s_session_t s;
     int rc;
@@ -3255,7 +3516,7 @@ fl_schema_prove(fl_pg_t *pg, const char *target,
         return rc;
     rc = s_same_scope(pg, gen_before_down, gen_now, err);
     if (rc == 0)
-        rc = fl_pg_query(pg, &r, s_prove_sql, 4, params, err);
+        rc = fl_pg_query(pg, &r, s_prove_sql, 5, params, err);
     rc = s_leave(pg, &s, rc, err);
     if (rc == 0 && r.nrows > 0) {
         out->items = fl_calloc(r.nrows, sizeof(*out->items));

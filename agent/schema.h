@@ -378,16 +378,30 @@ typedef struct {
 #define FL_SCHEMA_DIFF_LIST_INIT {NULL, 0}
 
 /*
+ * The kinds of object a migration's recorded changes cover, kept in its
+ * ledger row (schema_format) when they are recorded: 1, relations and
+ * what hangs on them, schemas, types, functions, statistics objects;
+ * 2 adds publications and their tables and schemas, extensions, casts,
+ * event triggers, collations, conversions, operators, operator classes
+ * and families, text search configurations and dictionaries, and default
+ * privileges.
+ */
+#define FL_SCHEMA_FORMAT 2
+
+/*
  * The proof of a rollback.  Expected: generation gen_before_down (taken
  * just before `down`) except for the objects version changed, which are
  * expected as their before_def says.  Fills out (which the caller
  * releases; empty when nothing differs) with every object of generation
- * gen_now whose def is not the expected one.  Differences are not an
- * error: the caller decides; fl_schema_diff_describe() words them.
+ * gen_now whose def is not the expected one.  format is the one the
+ * version's changes were recorded in: kinds it did not cover are left
+ * out of the comparison (the migration may have changed them, unrecorded,
+ * and its down change them back).  Differences are not an error: the
+ * caller decides; fl_schema_diff_describe() words them.
  */
 int fl_schema_prove(fl_pg_t *pg, const char *target,
                     const fl_version_t *version,
-                    int gen_before_down, int gen_now,
+                    int gen_before_down, int gen_now, int format,
                     fl_schema_diff_list_t *out, fl_error_t *err) FL_NODISCARD;
 
 /* Frees the items; l can be reused.  Accepts NULL. */

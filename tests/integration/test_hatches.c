@@ -524,7 +524,7 @@ test_a_ledger_from_before_up_and_down_checksums_upgrades(void **state)
               "ALTER TABLE t3 ADD COLUMN c text;\n");
     s_expect_run(ws, "apply", NULL, 1, 0, "3 already applied");
     fl_test_expect_value(ws->conn, "SELECT max(ledger_version) FROM "
-                         "flotilla.ledger_meta", "9");
+                         "flotilla.ledger_meta", "10");
     fl_test_expect_value(ws->conn, "SELECT count(*) FROM flotilla."
                          "schema_migrations WHERE up_checksum IS NULL", "3");
     s_rewrite(ws, 2, "ALTER TABLE t2 DROP COLUMN c; -- changed\n",
@@ -561,7 +561,7 @@ test_a_fixed_down_on_a_ledger_written_by_the_old_release(void **state)
         fl_test_proc_release(&r);
     }
     fl_test_expect_value(ws->conn, "SELECT max(ledger_version) FROM "
-                         "flotilla.ledger_meta", "9");
+                         "flotilla.ledger_meta", "10");
     fl_test_expect_value(ws->conn, "SELECT count(*) FROM flotilla."
                          "schema_migrations WHERE up_checksum IS NULL", "3");
     s_expect_run(ws, "rollback", S_ARGS("--to", "2"), 1, 0,

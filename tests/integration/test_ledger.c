@@ -335,7 +335,7 @@ test_a_ledger_of_bigint_versions_upgrades_in_place(void **state)
     /* Everything applied already: the old checksums match. */
     s_run(ws, "apply", NULL, 0, "0 pending");
     fl_test_expect_value(ws->conn, "SELECT max(ledger_version) FROM"
-                         " flotilla.ledger_meta", "9");
+                         " flotilla.ledger_meta", "10");
     fl_test_expect_value(ws->conn, "SELECT string_agg(DISTINCT data_type, ',')"
                          " FROM information_schema.columns WHERE"
                          " table_schema = 'flotilla' AND column_name ="

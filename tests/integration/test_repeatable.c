@@ -414,7 +414,7 @@ test_a_v4_ledger_is_upgraded_and_runs_repeatables(void **state)
                      " v AS SELECT id, email FROM users;\n");
     s_apply(ws, NULL, 0, NULL);
     fl_test_expect_value(ws->conn, "SELECT max(ledger_version) FROM"
-                         " flotilla.ledger_meta", "9");
+                         " flotilla.ledger_meta", "10");
     fl_test_expect_value(ws->conn, "SELECT string_agg(version || ' ' ||"
                          " status, ',' ORDER BY version_order) FROM"
                          " flotilla.schema_migrations",

@@ -2205,6 +2205,157 @@ test_no_transaction_backfill_of_an_added_column_rolls_back(void **state)
     s_roundtrip(e, S_MUST_APPLY);
 }
 
+/* Rewrites the newest migration with another down (its up unchanged). */
+static void
+s_rewrite_down(s_env *e, const char *up, const char *down)
+{
+    char *path = fl_asprintf("%s/%04d_step%d.sql", e->mdir, e->version,
+                             e->version);
+    char *text = fl_asprintf("-- flotilla:up\n%s\n-- flotilla:down\n%s\n", up,
+                             down);
+
+    fl_test_write_file(path, text);
+    free(text);
+    free(path);
+}
+
+/* Removes the newest migration's file. */
+static void
+s_remove_newest(s_env *e)
+{
+    char *path = fl_asprintf("%s/%04d_step%d.sql", e->mdir, e->version,
+                             e->version);
+
+    if (unlink(path) != 0)
+        fail_msg("unlink %s: %s", path, strerror(errno));
+    free(path);
+}
+
+/* Objects that are neither relations, types nor functions. */
+static const char s_dbo_fixture[] =
+    "DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles"
+    " WHERE rolname = 'fl_dbo_grantee') THEN CREATE ROLE fl_dbo_grantee;"
+    " END IF; END$$;"
+    "CREATE TABLE t (id int PRIMARY KEY, v text);"
+    "CREATE TABLE p (id int PRIMARY KEY);"
+    "INSERT INTO t VALUES (1, 'a'), (2, 'b'); INSERT INTO p VALUES (1);"
+    "CREATE TYPE comp AS (x int, y text);"
+    "CREATE PUBLICATION pub FOR TABLE t;"
+    "CREATE TEXT SEARCH CONFIGURATION tsc (copy = simple);";
+
+static const struct {
+    const char *up, *down, *names;
+} s_dbo_cases[] = {
+    {"ALTER PUBLICATION pub ADD TABLE p;", "ALTER PUBLICATION pub DROP TABLE p;",
+     "publication table pub public.p: unexpected"},
+    {"ALTER PUBLICATION pub DROP TABLE t;", "ALTER PUBLICATION pub ADD TABLE t;",
+     "publication table pub public.t: missing"},
+    {"ALTER PUBLICATION pub ADD TABLE p (id) WHERE (id > 1);",
+     "ALTER PUBLICATION pub DROP TABLE p;",
+     "publication table pub public.p: unexpected"},
+    {"DROP PUBLICATION pub;", "CREATE PUBLICATION pub FOR TABLE t;",
+     "publication pub: missing"},
+    {"ALTER PUBLICATION pub SET (publish = 'insert');",
+     "ALTER PUBLICATION pub SET (publish = 'insert, update, delete, truncate');",
+     "publication pub: differs"},
+    {"CREATE PUBLICATION pub2 FOR TABLES IN SCHEMA public;",
+     "DROP PUBLICATION pub2;", "publication schema pub2 public: unexpected"},
+    {"CREATE EXTENSION pg_trgm;", "DROP EXTENSION pg_trgm;",
+     "extension pg_trgm: unexpected"},
+    {"CREATE COLLATION coll (provider = icu, locale = 'und');",
+     "DROP COLLATION coll;", "collation public.coll: unexpected"},
+    {"ALTER TEXT SEARCH CONFIGURATION tsc DROP MAPPING FOR word;",
+     "ALTER TEXT SEARCH CONFIGURATION tsc ADD MAPPING FOR word WITH simple;",
+     "text search configuration public.tsc: differs"},
+    {"CREATE TEXT SEARCH DICTIONARY dct (template = simple);",
+     "DROP TEXT SEARCH DICTIONARY dct;",
+     "text search dictionary public.dct: unexpected"},
+    {"CREATE CAST (comp AS text) WITH INOUT;", "DROP CAST (comp AS text);",
+     "cast (public.comp AS text): unexpected"},
+    {"ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO fl_dbo_grantee;",
+     "ALTER DEFAULT PRIVILEGES REVOKE SELECT ON TABLES FROM fl_dbo_grantee;",
+     "default privileges for role postgres in * on tables: unexpected"},
+    {"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE ON SEQUENCES"
+     " TO fl_dbo_grantee;",
+     "ALTER DEFAULT PRIVILEGES IN SCHEMA public REVOKE USAGE ON SEQUENCES"
+     " FROM fl_dbo_grantee;",
+     "default privileges for role postgres in public on sequences: unexpected"},
+    {"CREATE OPERATOR === (leftarg = int, rightarg = int, function = int4eq);",
+     "DROP OPERATOR === (int, int);",
+     "operator public.===(integer,integer): unexpected"},
+    {"CREATE OPERATOR FAMILY fam USING btree;",
+     "DROP OPERATOR FAMILY fam USING btree;",
+     "operator family public.fam using btree: unexpected"},
+    {"CREATE CONVERSION conv FOR 'LATIN1' TO 'UTF8' FROM iso8859_1_to_utf8;",
+     "DROP CONVERSION conv;", "conversion public.conv: unexpected"},
+};
+
+/*
+ * A down that forgets the migration's change to a publication, an
+ * extension, a collation, a cast, default privileges and the like fails
+ * the rollback, naming the object, with nothing changed; the same
+ * migration with the down fixed rolls back to the dump it started from.
+ * Before, each of these rolled back "successfully" with the difference
+ * in place (exit 0): a table left out of its publication, an extension
+ * left installed, privileges left granted to every future table.
+ */
+static void
+test_a_down_that_forgets_a_database_object_fails_the_rollback(void **state)
+{
+    s_env *e = *state;
+    char *trgm = NULL;
+
+    s_sql(e, s_dbo_fixture);
+    trgm = fl_test_query_value(e->conn, "SELECT count(*) FROM"
+                               " pg_available_extensions WHERE name = 'pg_trgm'");
+    for (size_t i = 0; i < sizeof(s_dbo_cases) / sizeof(s_dbo_cases[0]); i++) {
+        char *before = NULL;
+
+        if (strstr(s_dbo_cases[i].up, "pg_trgm") && strcmp(trgm, "0") == 0)
+            fail_msg("contrib's pg_trgm is not installed: install "
+                     "postgresql-contrib (deploy/install-deps.sh)");
+        before = s_dump(e);
+        s_write(e, "", s_dbo_cases[i].up, "SELECT 1;");
+        s_apply(e, before, S_MUST_APPLY, NULL);
+        s_rollback_refused_saying(e, S_ARGS("--last"),
+            (const char *const[]){"the schema after rolling back",
+                                  s_dbo_cases[i].names, NULL});
+        s_rewrite_down(e, s_dbo_cases[i].up, s_dbo_cases[i].down);
+        s_rollback_to(e, before, NULL, S_ARGS("--last"));
+        s_remove_newest(e); /* else the next apply runs it again */
+        free(before);
+    }
+    free(trgm);
+}
+
+/*
+ * A migration whose changes were recorded before these objects were
+ * described (schema format 1: its ledger row older than ledger version
+ * 10) has none of them among its changes; its down that undoes one must
+ * still roll back, not be refused for a difference its own record
+ * cannot show.
+ */
+static void
+test_a_migration_recorded_before_database_objects_rolls_back(void **state)
+{
+    s_env *e = *state;
+    char *before = NULL;
+
+    s_sql(e, s_dbo_fixture);
+    before = s_dump(e);
+    s_write(e, "", "ALTER PUBLICATION pub ADD TABLE p;",
+            "ALTER PUBLICATION pub DROP TABLE p;");
+    s_apply(e, before, S_MUST_APPLY, NULL);
+    s_assert_value(e, "SELECT schema_format FROM flotilla.schema_migrations",
+                   "2");
+    /* As a flotilla of ledger version 9 left it. */
+    s_sql(e, "UPDATE flotilla.schema_migrations SET schema_format = NULL;"
+             "DELETE FROM flotilla.schema_changes"
+             " WHERE kind LIKE 'publication%'");
+    s_rollback_to(e, before, NULL, S_ARGS("--last"));
+    free(before);
+}
+
 int
 main(void)
 {
@@ -2251,6 +2402,8 @@ main(void)
         T(test_a_migration_set_does_not_leak_into_the_next),
         T(test_failed_migration_leaves_no_backup_file),
         T(test_prune_names_a_file_it_cannot_remove),
+        T(test_a_down_that_forgets_a_database_object_fails_the_rollback),
+        T(test_a_migration_recorded_before_database_objects_rolls_back),
     };
 #undef T
     const size_t ncases = sizeof(s_cases) / sizeof(s_cases[0]);

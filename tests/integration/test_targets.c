@@ -769,7 +769,7 @@ test_a_ledger_from_before_targets_upgrades(void **state)
                       " ORDER BY version_order) FROM flotilla.schema_migrations",
                       ":1,:2");
     s_assert_value(e, "SELECT max(ledger_version) FROM flotilla.ledger_meta",
-                   "9");
+                   "10");
     s_run(e, NULL, 0, "rolled back 2", "rollback", S_ARGS("--to", "0"), 1);
     s_assert_value(e, "SELECT count(*) FROM pg_attribute WHERE attrelid ="
                       " 't1.items'::regclass AND attname = 'note'", "0");
