@@ -450,7 +450,18 @@
     "extension,cast,\"event trigger\",collation,conversion,operator,"      \
     "\"operator family\",\"operator class\","                              \
     "\"text search configuration\",\"text search dictionary\","            \
-    "\"default privileges\"}"
+    "\"default privileges\",database,\"database setting\"}"
+/* The database's oid, and whether its row holds anything described. */
+#define S_DBO_DB                                                            \
+    " (SELECT d.oid FROM pg_catalog.pg_database d"                          \
+    " WHERE d.datname = pg_catalog.current_database()) "
+#define S_DBO_DB_SET(d)                                                     \
+    " (" S_ACL_TEXT(d ".datacl") "IS DISTINCT FROM"                        \
+    S_ACL_TEXT("pg_catalog.acldefault('d', " d ".datdba)")                  \
+    " AND " d ".datacl IS NOT NULL OR " d ".datconnlimit <> -1"             \
+    " OR NOT " d ".datallowconn OR EXISTS (SELECT"                          \
+    " FROM pg_catalog.pg_shdescription c WHERE c.objoid = " d ".oid"        \
+    " AND c.classoid = 'pg_catalog.pg_database'::pg_catalog.regclass)) "
 #define S_STR(x) #x
 #define S_XSTR(x) S_STR(x)
 #define S_DBO_OWNER(col)                                                    \
@@ -638,7 +649,31 @@
     " FROM pg_catalog.pg_default_acl a"                                     \
     " WHERE (CASE WHEN a.defaclnamespace = 0 THEN " S_DBO_ALL               \
     "  ELSE a.defaclnamespace = ANY (ARRAY(SELECT ns.oid FROM ns)) END)"    \
-    " AND " GG "),"
+    " AND " GG                                                              \
+    " UNION ALL"                                                            \
+    " SELECT 'database', pg_catalog.quote_ident(d.datname),"                \
+    "  pg_catalog.concat_ws(' ',"                                           \
+    "  pg_catalog.format('acl %s'," S_ACL_TEXT("coalesce("                  \
+    "  d.datacl, pg_catalog.acldefault('d', d.datdba))") "),"               \
+    "  CASE WHEN d.datconnlimit <> -1 THEN pg_catalog.format("              \
+    "  'connection limit %s', d.datconnlimit) END,"                         \
+    "  CASE WHEN NOT d.datallowconn THEN 'no connections' END,"             \
+    "  (SELECT pg_catalog.format('comment %L', c.description)"              \
+    "  FROM pg_catalog.pg_shdescription c WHERE c.objoid = d.oid"           \
+    "  AND c.classoid = 'pg_catalog.pg_database'::pg_catalog.regclass)),"   \
+    "  0::pg_catalog.oid"                                                   \
+    " FROM pg_catalog.pg_database d"                                        \
+    " WHERE d.datname = pg_catalog.current_database() AND" S_DBO_DB_SET("d")\
+    " AND " S_DBO_ALL " AND " GG                                            \
+    " UNION ALL"                                                            \
+    " SELECT 'database setting', pg_catalog.format('%s %s', CASE"           \
+    "  WHEN s.setrole = 0 THEN '*' ELSE pg_catalog.quote_ident("            \
+    "  pg_catalog.pg_get_userbyid(s.setrole)) END,"                         \
+    "  pg_catalog.split_part(v.c, '=', 1)), pg_catalog.substr(v.c,"         \
+    "  pg_catalog.strpos(v.c, '=') + 1), 0::pg_catalog.oid"                 \
+    " FROM pg_catalog.pg_db_role_setting s,"                                \
+    " pg_catalog.unnest(s.setconfig) v(c)"                                  \
+    " WHERE s.setdatabase =" S_DBO_DB "AND " S_DBO_ALL " AND " GG "),"
 
 #define S_CTES_X(PRE, RELF, GG)                                             \
     S_CTES_HEAD(PRE, RELF) S_CTE_TRG S_CTE_POL S_CTE_RUL S_CTE_SEQ          \
@@ -1004,7 +1039,10 @@
     S_DBO_NEW("pg_opfamily", "oid") S_DBO_NEW("pg_opclass", "oid")          \
     S_DBO_NEW("pg_amop", "amopfamily") S_DBO_NEW("pg_amproc", "amprocfamily")\
     S_DBO_NEW("pg_ts_config", "oid") S_DBO_NEW("pg_ts_config_map", "mapcfg") \
-    S_DBO_NEW("pg_ts_dict", "oid")
+    S_DBO_NEW("pg_ts_dict", "oid")                                          \
+    S_CSUM("pg_database", "x.datname = pg_catalog.current_database()") "," \
+    S_CSUM("pg_db_role_setting", "x.setdatabase =" S_DBO_DB) ","            \
+    S_CSUM("pg_shdescription", "x.objoid =" S_DBO_DB) ","
 
 #define S_DETECT_SQL                                                        \
     "live AS MATERIALIZED ("                                                \
@@ -1411,7 +1449,16 @@ const char fl_schema_census_sql[] =
     S_CENSUS_NEW("pg_collation") "OR" S_CENSUS_NEW("pg_conversion") "OR"
     S_CENSUS_NEW("pg_operator") "OR" S_CENSUS_NEW("pg_opfamily") "OR"
     S_CENSUS_NEW("pg_opclass") "OR" S_CENSUS_NEW("pg_ts_config") "OR"
-    S_CENSUS_NEW("pg_ts_dict") "THEN 128 ELSE 0 END)";
+    S_CENSUS_NEW("pg_ts_dict") "OR EXISTS (SELECT"
+    " FROM pg_catalog.pg_db_role_setting s WHERE s.setdatabase" S_OP("=")
+    "(SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname" S_OP("=")
+    "pg_catalog.current_database())) OR EXISTS (SELECT"
+    " FROM pg_catalog.pg_database d WHERE d.datname" S_OP("=")
+    "pg_catalog.current_database() AND (d.datacl IS NOT NULL OR"
+    " d.datconnlimit" S_OP("<>") "-1 OR NOT d.datallowconn OR EXISTS (SELECT"
+    " FROM pg_catalog.pg_shdescription c WHERE c.objoid" S_OP("=") "d.oid"
+    " AND c.classoid" S_OP("=") "'pg_catalog.pg_database'::pg_catalog.regclass)))"
+    " THEN 128 ELSE 0 END)";
 
 int
 fl_schema_census_kinds(const fl_pg_result_t *r)

@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "common/alloc.h"
+#include "common/buf.h"
 #include "common/clock.h"
 #include "testsupport.h"
 
@@ -2231,6 +2232,15 @@ s_remove_newest(s_env *e)
     free(path);
 }
 
+/* The database's settings, grants, limit and comment, as one text. */
+static const char s_db_state_sql[] =
+    "SELECT concat_ws(' ', coalesce(d.datacl, acldefault('d', d.datdba)),"
+    " d.datconnlimit,"
+    " (SELECT string_agg(s.setrole || ':' || array_to_string(s.setconfig,"
+    " ','), ' ' ORDER BY s.setrole) FROM pg_db_role_setting s"
+    " WHERE s.setdatabase = d.oid), shobj_description(d.oid, 'pg_database'))"
+    " FROM pg_database d WHERE d.datname = current_database()";
+
 /* Objects that are neither relations, types nor functions. */
 static const char s_dbo_fixture[] =
     "DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles"
@@ -2288,7 +2298,39 @@ static const struct {
      "operator family public.fam using btree: unexpected"},
     {"CREATE CONVERSION conv FOR 'LATIN1' TO 'UTF8' FROM iso8859_1_to_utf8;",
      "DROP CONVERSION conv;", "conversion public.conv: unexpected"},
+    /* The database's own settings, grants and comment (DB: its name). */
+    {"ALTER DATABASE DB SET work_mem = '7MB';", "ALTER DATABASE DB RESET work_mem;",
+     "database setting * work_mem: unexpected"},
+    {"ALTER ROLE fl_dbo_grantee IN DATABASE DB SET work_mem = '3MB';",
+     "ALTER ROLE fl_dbo_grantee IN DATABASE DB RESET work_mem;",
+     "database setting fl_dbo_grantee work_mem: unexpected"},
+    {"REVOKE CONNECT ON DATABASE DB FROM PUBLIC;",
+     "GRANT CONNECT ON DATABASE DB TO PUBLIC;", "database DB: unexpected"},
+    {"ALTER DATABASE DB CONNECTION LIMIT 50;",
+     "ALTER DATABASE DB CONNECTION LIMIT -1;", "database DB: unexpected"},
+    {"COMMENT ON DATABASE DB IS 'tenants';", "COMMENT ON DATABASE DB IS NULL;",
+     "database DB: unexpected"},
 };
+
+/* text with every "DB" replaced by name; a new string. */
+static char *
+s_with_db(const char *text, const char *name)
+{
+    fl_buf_t b = FL_BUF_INIT(0);
+    char *out = NULL;
+
+    for (const char *p = text; *p != '\0'; p++) {
+        if (strncmp(p, "DB", 2) == 0) {
+            fl_buf_adds(&b, name);
+            p++;
+        } else {
+            fl_buf_addf(&b, "%c", *p);
+        }
+    }
+    out = fl_strdup(fl_buf_str(&b));
+    fl_buf_release(&b);
+    return out;
+}
 
 /*
  * A down that forgets the migration's change to a publication, an
@@ -2309,21 +2351,33 @@ test_a_down_that_forgets_a_database_object_fails_the_rollback(void **state)
     trgm = fl_test_query_value(e->conn, "SELECT count(*) FROM"
                                " pg_available_extensions WHERE name = 'pg_trgm'");
     for (size_t i = 0; i < sizeof(s_dbo_cases) / sizeof(s_dbo_cases[0]); i++) {
-        char *before = NULL;
+        char *before = NULL, *settings = NULL, *now = NULL;
+        char *up = s_with_db(s_dbo_cases[i].up, e->db.name);
+        char *down = s_with_db(s_dbo_cases[i].down, e->db.name);
+        char *names = s_with_db(s_dbo_cases[i].names, e->db.name);
 
-        if (strstr(s_dbo_cases[i].up, "pg_trgm") && strcmp(trgm, "0") == 0)
+        if (strstr(up, "pg_trgm") && strcmp(trgm, "0") == 0)
             fail_msg("contrib's pg_trgm is not installed: install "
                      "postgresql-contrib (deploy/install-deps.sh)");
         before = s_dump(e);
-        s_write(e, "", s_dbo_cases[i].up, "SELECT 1;");
+        /* What pg_dump leaves out: the database's settings and grants. */
+        settings = fl_test_query_value(e->conn, s_db_state_sql);
+        s_write(e, "", up, "SELECT 1;");
         s_apply(e, before, S_MUST_APPLY, NULL);
         s_rollback_refused_saying(e, S_ARGS("--last"),
-            (const char *const[]){"the schema after rolling back",
-                                  s_dbo_cases[i].names, NULL});
-        s_rewrite_down(e, s_dbo_cases[i].up, s_dbo_cases[i].down);
+            (const char *const[]){"the schema after rolling back", names,
+                                  NULL});
+        s_rewrite_down(e, up, down);
         s_rollback_to(e, before, NULL, S_ARGS("--last"));
+        now = fl_test_query_value(e->conn, s_db_state_sql);
+        assert_string_equal(now, settings);
         s_remove_newest(e); /* else the next apply runs it again */
         free(before);
+        free(settings);
+        free(now);
+        free(up);
+        free(down);
+        free(names);
     }
     free(trgm);
 }

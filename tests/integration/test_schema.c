@@ -1313,6 +1313,14 @@ static const char *const s_gen_stmts[] = {
     "ALTER DEFAULT PRIVILEGES REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC",
     "ALTER DEFAULT PRIVILEGES GRANT EXECUTE ON FUNCTIONS TO PUBLIC",
     "CREATE CAST (g.c%1$d AS text) WITH INOUT",
+    "DO $d$BEGIN EXECUTE format('ALTER DATABASE %I SET work_mem = ''%1$d0MB''',"
+    " current_database()); END$d$",
+    "DO $d$BEGIN EXECUTE format('COMMENT ON DATABASE %I IS ''c%2$d''',"
+    " current_database()); END$d$",
+    "DO $d$BEGIN EXECUTE format('REVOKE CONNECT ON DATABASE %I FROM PUBLIC',"
+    " current_database()); END$d$",
+    "DO $d$BEGIN EXECUTE format('GRANT CONNECT ON DATABASE %I TO PUBLIC',"
+    " current_database()); END$d$",
     "CREATE TYPE g.c%1$d AS (x int)",
     "DROP TYPE g.c%1$d CASCADE",
 };
