@@ -269,6 +269,29 @@ s_schema_before(fl_pipeline_t *p, s_unit *u, int *gen, fl_error_t *err)
     *gen = p->schema_gen = 1;
     fl_schema_dirty_taken(&p->dirty, 1);
     fl_schema_dirty_taken(&p->dirty, 2);
+    if (!p->state_checked) {
+        /*
+         * The run's first snapshot, before anything ran: a schema that is
+         * not as flotilla left it was changed by someone else.  Said, not
+         * refused (the migrations may not touch what changed).
+         */
+        fl_schema_state_t st = FL_SCHEMA_STATE_INIT;
+        fl_error_t serr = FL_ERROR_INIT;
+
+        p->state_checked = 1;
+        if (fl_schema_state_check(p->pg, p->target, 1, &st, &serr) != 0)
+            fl_log_warning("pipeline", "could not compare the schema with "
+                           "the one flotilla left: %s", serr.message);
+        else if (st.known && st.changed)
+            fl_log_warning("pipeline", "the schema of %s differs from the "
+                           "one flotilla left after %s at %s: it was changed "
+                           "outside flotilla since (or by a migration without "
+                           "a transaction that failed in part); flotilla "
+                           "status says the same", fl_pg_describe(p->pg),
+                           st.after, st.recorded_at);
+        fl_schema_state_release(&st);
+        fl_error_clear(&serr);
+    }
     return 0;
 }
 

@@ -347,11 +347,15 @@ static const char s_ledger_v9[] =
  * cover (FL_SCHEMA_FORMAT, agent/schema.h), so that the rollback of a
  * migration recorded before publications, extensions, default privileges
  * and the like were described does not take the down's change of one for
- * a difference.  NULL on older rows: format 1.
+ * a difference.  NULL on older rows: format 1.  And schema_state: the
+ * fingerprint of each target's schema as flotilla last left it (agent/
+ * schema.h, "The schema as flotilla left it").
  */
 static const char s_ledger_v10[] =
     "ALTER TABLE flotilla.schema_migrations"
-    "  ADD COLUMN IF NOT EXISTS schema_format int;";
+    "  ADD COLUMN IF NOT EXISTS schema_format int;"
+    FL_SCHEMA_STATE_SQL
+    "REVOKE ALL ON flotilla.schema_state FROM PUBLIC;";
 
 /*
  * A new ledger in its current shape, in one statement list: what
@@ -572,6 +576,7 @@ static const char s_ledger_columns[] =
     "[\"schema_migrations\",\"applied_snapshot\",9],"
     "[\"schema_migrations\",\"applied_xids\",9],"
     "[\"schema_migrations\",\"schema_format\",10],"
+    "[\"schema_state\",\"\",10],[\"schema_state\",\"fingerprint\",10],"
     "[\"repeatable_migrations\",\"\",8],"
     "[\"repeatable_migrations\",\"checksum\",8],"
     "[\"repeatable_migrations\",\"status\",8],"
@@ -617,7 +622,7 @@ s_check_intact(fl_pg_t *pg, fl_error_t *err)
         " JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=)"
         " c.relnamespace WHERE n.nspname OPERATOR(pg_catalog.=) 'flotilla'"
         " AND c.relname IN ('schema_migrations', 'migration_logs', 'backups',"
-        " 'sequence_backups', 'schema_changes', 'release_marks',"
+        " 'sequence_backups', 'schema_changes', 'release_marks', 'schema_state',"
         " 'repeatable_migrations', 'repeatable_objects')) THEN"
         " 'damaged' ELSE 'none' END", 0, NULL, err);
     if (rc != 0 || v == NULL || strcmp(v, "none") == 0) {

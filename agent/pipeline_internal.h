@@ -661,6 +661,8 @@ struct fl_pipeline {
                           the pipeline may write there; -1: not yet */
     char **partial;    /* dump files written as .partial, to rename */
     size_t npartial;   /* after COMMIT */
+    int state_checked; /* the run's first snapshot was compared with the
+                          schema as flotilla left it (schema.h) */
     int schema_gen;    /* the schema snapshot that shows the target as it
                           is now (1 or 2), or 0: none taken yet */
     fl_schema_dirty_t dirty; /* what changed since each generation, for

@@ -113,7 +113,13 @@ s_prove_schema(fl_pipeline_t *p, const fl_ledger_row_t *row,
                   "the schema of %s is not proven: its changes were not "
                   "recorded when it was applied (an older flotilla, or a crash "
                   "right after its COMMIT)", m->file);
-        return 0;
+        /* Unproven, but still the schema as this rollback leaves it. */
+        if ((rc = fl_schema_snapshot(p->pg, 4, fl__scope(p), err)) == 0) {
+            text = fl_asprintf("rollback %s", m->version.text);
+            rc = fl_schema_state_record(p->pg, p->target, 4, text, err);
+            free(text);
+        }
+        return rc;
     }
     if ((rc = fl_schema_recreate(p->pg, p->target, &m->version, s_recreated, &ctx, &n,
                                  err)) != 0 ||
@@ -159,6 +165,12 @@ s_prove_schema(fl_pipeline_t *p, const fl_ledger_row_t *row,
     res->notes[res->nnotes++] = fl_asprintf("accepted schema difference: %s",
                                             text);
 cleanup:
+    /* Snapshot 4 is the schema as this rollback leaves it (schema.h). */
+    if (rc == 0) {
+        char *after = fl_asprintf("rollback %s", m->version.text);
+        rc = fl_schema_state_record(p->pg, p->target, 4, after, err);
+        free(after);
+    }
     free(text);
     fl_schema_diff_list_release(&diff);
     return rc;

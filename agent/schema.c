@@ -2197,8 +2197,27 @@ fl_schema_record_changes(fl_pg_t *pg, const char *target,
  * the same scope (its changes were then recorded by s_record_sql in the
  * same transaction).  Run pinned.
  */
+/*
+ * Generation GEN's fingerprint upserted as TARGET's schema_state, AFTER
+ * what, where COND (SQL expressions; schema.h).
+ */
+#define S_STATE_UPSERT(GEN, TARGET, AFTER, COND)                            \
+    "INSERT INTO flotilla.schema_state AS s"                                \
+    " (target, fingerprint, format, after, recorded_at)"                    \
+    " SELECT " TARGET "::pg_catalog.text," S_HEX256("g.fingerprint") ","    \
+    " " S_XSTR(FL_SCHEMA_FORMAT) ", " AFTER ", pg_catalog.now()"             \
+    " FROM pg_temp.flotilla_schema_gen g"                                   \
+    " WHERE g.gen OPERATOR(pg_catalog.=) " GEN "::pg_catalog.int4" COND     \
+    " ON CONFLICT (target) DO UPDATE SET fingerprint = EXCLUDED.fingerprint,"\
+    " format = EXCLUDED.format, after = EXCLUDED.after,"                    \
+    " recorded_at = EXCLUDED.recorded_at"
+
 static const char s_ledger_fp_sql[] =
-    "UPDATE flotilla.schema_migrations m SET schema_fingerprint = (SELECT"
+    "WITH st AS (" S_STATE_UPSERT("$1", "$4",
+    "'apply ' OPERATOR(pg_catalog.||) $3::pg_catalog.text",
+    " AND" S_SCOPE_OF("$1") "OPERATOR(pg_catalog.=)" S_SCOPE_OF("$2"))
+    " RETURNING 1)"
+    " UPDATE flotilla.schema_migrations m SET schema_fingerprint = (SELECT"
     S_HEX256("g.fingerprint") "FROM pg_temp.flotilla_schema_gen g"
     " WHERE g.gen OPERATOR(pg_catalog.=) $1::pg_catalog.int4),"
     " schema_recorded = true, schema_format = " S_XSTR(FL_SCHEMA_FORMAT)
@@ -2382,7 +2401,10 @@ static const char s_record_repeatable_sql[] =
     " SELECT sc.b, sc.a, (SELECT pg_catalog.count(*) FROM ins) FROM sc";
 
 static const char s_repeatable_fp_sql[] =
-    "UPDATE flotilla.repeatable_migrations m SET schema_fingerprint = (SELECT"
+    "WITH st AS (" S_STATE_UPSERT("$1", "$3",
+    "'repeatable ' OPERATOR(pg_catalog.||) $2::pg_catalog.text", "")
+    " RETURNING 1)"
+    " UPDATE flotilla.repeatable_migrations m SET schema_fingerprint = (SELECT"
     S_HEX256("g.fingerprint") "FROM pg_temp.flotilla_schema_gen g"
     " WHERE g.gen OPERATOR(pg_catalog.=) $1::pg_catalog.int4)"
     " WHERE m.name OPERATOR(pg_catalog.=) $2::pg_catalog.text"
@@ -3645,4 +3667,81 @@ fl_schema_diff_describe(const fl_schema_diff_list_t *l)
     if (b.len > 0)
         b.data[--b.len] = '\0'; /* no final newline */
     return fl_buf_detach(&b);
+}
+
+/* ---- the schema as flotilla left it (schema.h) ---------------------- */
+
+static const char s_state_record_sql[] =
+    S_STATE_UPSERT("$1", "$2", "$3::pg_catalog.text", "");
+
+int
+fl_schema_state_record(fl_pg_t *pg, const char *target, int gen,
+                       const char *after, fl_error_t *err)
+{
+    char g[16];
+    const char *params[3] = {g, target, after};
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    int rc;
+
+    FL_ASSERT(pg != NULL && target != NULL && after != NULL);
+    snprintf(g, sizeof(g), "%d", gen);
+    rc = s_query_snap(pg, &r, "flotilla_schema_state_record",
+                      s_state_record_sql, 3, params, gen, err);
+    fl_pg_result_release(&r);
+    return rc;
+}
+
+static const char s_state_check_sql[] =
+    "SELECT s.format, s.fingerprint OPERATOR(pg_catalog.<>) (SELECT"
+    S_HEX256("g.fingerprint") "FROM pg_temp.flotilla_schema_gen g"
+    " WHERE g.gen OPERATOR(pg_catalog.=) $2::pg_catalog.int4), s.after,"
+    " pg_catalog.to_char(s.recorded_at AT TIME ZONE 'UTC',"
+    " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+    " FROM flotilla.schema_state s"
+    " WHERE s.target OPERATOR(pg_catalog.=) $1::pg_catalog.text";
+
+int
+fl_schema_state_check(fl_pg_t *pg, const char *target, int gen,
+                      fl_schema_state_t *out, fl_error_t *err)
+{
+    char g[16];
+    const char *params[2] = {target, g};
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    int rc;
+
+    char *have = NULL;
+
+    FL_ASSERT(pg != NULL && target != NULL && out != NULL);
+    memset(out, 0, sizeof(*out));
+    snprintf(g, sizeof(g), "%d", gen);
+    /* A ledger older than version 10 has no state to compare with. */
+    rc = fl_pg_query_value(pg, &have, "SELECT pg_catalog.to_regclass("
+                           "'flotilla.schema_state') IS NOT NULL", 0, NULL,
+                           err);
+    if (rc != 0 || have == NULL || strcmp(have, "t") != 0) {
+        free(have);
+        return rc;
+    }
+    free(have);
+    rc = s_query_snap(pg, &r, "flotilla_schema_state_check",
+                      s_state_check_sql, 2, params, gen, err);
+    if (rc == 0 && r.nrows == 1 && fl_pg_value(&r, 0, 1) != NULL &&
+        strtol(fl_pg_value(&r, 0, 0), NULL, 10) == FL_SCHEMA_FORMAT) {
+        out->known = 1;
+        out->changed = strcmp(fl_pg_value(&r, 0, 1), "t") == 0;
+        out->after = fl_strdup_or_null(fl_pg_value(&r, 0, 2));
+        out->recorded_at = fl_strdup_or_null(fl_pg_value(&r, 0, 3));
+    }
+    fl_pg_result_release(&r);
+    return rc;
+}
+
+void
+fl_schema_state_release(fl_schema_state_t *st)
+{
+    if (st == NULL)
+        return;
+    fl_free(&st->after);
+    fl_free(&st->recorded_at);
+    st->known = st->changed = 0;
 }

@@ -389,6 +389,57 @@ typedef struct {
 #define FL_SCHEMA_FORMAT 2
 
 /*
+ * The schema as flotilla left it.  After each migration it applies (and
+ * each repeatable migration's run), in the transaction that records the
+ * migration's changes, and after each rollback whose schema it proved,
+ * in the rollback's transaction, the fingerprint of the target's schema
+ * is kept in flotilla.schema_state with what left it so ("apply 5",
+ * "rollback 5", "repeatable R__views.sql").  A snapshot that differs
+ * from it later was changed by someone else: a DBA's CREATE INDEX, a
+ * hand-run ALTER, an application's DDL, or a migration without a
+ * transaction that failed after some of its statements committed (the
+ * record is made only after a migration that succeeded).  `status` says
+ * so, and `apply` warns before it runs anything.  The fingerprint is a
+ * change detector (schema.c): it says that something differs, not what.
+ */
+#define FL_SCHEMA_STATE_SQL                                                 \
+    "CREATE TABLE IF NOT EXISTS flotilla.schema_state ("                   \
+    "  target pg_catalog.text PRIMARY KEY,"                                 \
+    "  fingerprint pg_catalog.text NOT NULL,"                               \
+    "  format pg_catalog.int4 NOT NULL,"                                    \
+    "  after pg_catalog.text NOT NULL,"                                     \
+    "  recorded_at pg_catalog.timestamptz NOT NULL);"
+
+typedef struct {
+    int known;         /* a state of this schema format was recorded */
+    int changed;       /* the snapshot's fingerprint is not that state's */
+    char *after;       /* what left it: "apply 5", "rollback 5", ... */
+    char *recorded_at; /* UTC, ISO 8601 */
+} fl_schema_state_t;
+
+#define FL_SCHEMA_STATE_INIT {0, 0, NULL, NULL}
+
+/*
+ * Records generation gen's fingerprint as target's schema as flotilla
+ * left it, after what ("rollback 5").  In the caller's transaction.
+ */
+int fl_schema_state_record(fl_pg_t *pg, const char *target, int gen,
+                           const char *after, fl_error_t *err) FL_NODISCARD;
+
+/*
+ * Compares generation gen (a snapshot of target's whole scope) with the
+ * schema as flotilla last left target: fills out (released with
+ * fl_schema_state_release).  out->known is 0 when no state of the current
+ * format was recorded (a ledger older than version 10, or nothing applied
+ * since): nothing can be said.
+ */
+int fl_schema_state_check(fl_pg_t *pg, const char *target, int gen,
+                          fl_schema_state_t *out,
+                          fl_error_t *err) FL_NODISCARD;
+
+void fl_schema_state_release(fl_schema_state_t *st);
+
+/*
  * The proof of a rollback.  Expected: generation gen_before_down (taken
  * just before `down`) except for the objects version changed, which are
  * expected as their before_def says.  Fills out (which the caller

@@ -9,6 +9,7 @@
 
 #include "agent/ledger.h"
 #include "agent/pg.h"
+#include "agent/schema.h"
 #include "agent/source.h"
 #include "cli/cli.h"
 #include "cli/commands.h"
@@ -27,8 +28,12 @@ static const char s_usage[] =
     "source lacks (MISSING: its file is gone; RENUMBERED: a file of the\n"
     "source has its content under another number).  Repeatable migrations\n"
     "(R__name.sql) are listed with where they stand: new, changed, needs a\n"
-    "run, failed, up to date.  Exit 3 when there is drift or a migration\n"
-    "missing.\n";
+    "run, failed, up to date.  Then whether the schema is as flotilla left\n"
+    "it after its last apply, repeatable run or rollback (SCHEMA CHANGED:\n"
+    "someone changed it outside flotilla since; \"schema_state\" with\n"
+    "--json, null when nothing was recorded yet).  Exit 3 when there is\n"
+    "drift or a migration missing; a changed schema alone does not change\n"
+    "the exit code.\n";
 
 /*
  * The repeatable migrations (issue 14): with a source, each of its own
@@ -99,6 +104,48 @@ s_repeatables(json_t *out, fl_pg_t *pg, const char *target,
     }
     json_object_set_new(out, "repeatables", arr);
     return 0;
+}
+
+/*
+ * Whether the schema is as flotilla left it (agent/schema.h): a snapshot
+ * of the target compared with the state recorded after the last apply,
+ * repeatable run or rollback.  Into out as "schema_state" (null when
+ * nothing can be said), and a line of text.  A snapshot that cannot be
+ * taken (no TEMPORARY privilege) is a warning: the rest of status stands.
+ */
+static void
+s_schema_state(json_t *out, fl_pg_t *pg, const fl_dbcmd_t *c)
+{
+    fl_schema_state_t st = FL_SCHEMA_STATE_INIT;
+    fl_error_t err = FL_ERROR_INIT;
+
+    if (fl_schema_snapshot(pg, 1, c->popts.schema, &err) != 0 ||
+        fl_schema_state_check(pg, fl_dbcmd_target(c), 1, &st, &err) != 0) {
+        fprintf(stderr, "flotilla status: warning: could not compare the "
+                "schema with the one flotilla left: %s\n", err.message);
+        json_object_set_new(out, "schema_state", json_null());
+        goto cleanup;
+    }
+    if (!st.known) {
+        json_object_set_new(out, "schema_state", json_null());
+        goto cleanup;
+    }
+    json_object_set_new(out, "schema_state", fl_json_pack(
+        "{s:o, s:o, s:b}", "recorded_after", fl_json_text(st.after),
+        "recorded_at", fl_json_text(st.recorded_at), "changed", st.changed));
+    if (c->json)
+        goto cleanup;
+    if (st.changed)
+        fl_cli_out("SCHEMA CHANGED: the schema differs from the one flotilla "
+                   "left after %s at %s: changed outside flotilla since (or "
+                   "by a migration without a transaction that failed in "
+                   "part)\n", st.after, st.recorded_at);
+    else
+        fl_cli_out("schema: as flotilla left it after %s at %s\n", st.after,
+                   st.recorded_at);
+cleanup:
+    fl_schema_state_release(&st);
+    fl_error_clear(&err);
 }
 
 int
@@ -261,6 +308,7 @@ fl_cmd_status(int argc, char **argv)
             }
         }
     }
+    s_schema_state(out, pg, &c);
     if (s_repeatables(out, pg, fl_dbcmd_target(&c), &src, c.json,
                       &err) != 0) {
         code = fl_cli_report("status", &err, FL_EXIT_FAILED);

@@ -2373,7 +2373,7 @@ test_json_outputs_and_rollback_failure_position(void **state)
     assert_int_equal(json_integer_value(json_object_get(o, "applied")), 2);
     json_decref(o);
     fl_test_proc_release(&r);
-    s_run(e, &r, "status", 1, "--json", NULL);
+    s_run(e, &r, "status", 0, "--json", NULL);
     s_expect(&r, 0, NULL);
     o = s_json(&r);
     assert_string_equal(json_string_value(json_object_get(json_array_get(
@@ -2400,6 +2400,92 @@ test_json_outputs_and_rollback_failure_position(void **state)
                       " AND attname = 'z' AND NOT attisdropped", "1");
     s_assert_value(e, "SELECT status FROM flotilla.schema_migrations WHERE version = '2'",
                    "applied");
+}
+
+/* The schema_state of status --json: after, changed ("t"/"f"), or "null". */
+static char *
+s_schema_state(s_env *e)
+{
+    fl_test_proc_t r;
+    json_t *o = NULL, *st = NULL;
+    char *v = NULL;
+
+    s_run(e, &r, "status", 0, "--json", NULL);
+    s_expect(&r, 0, NULL);
+    o = s_json(&r);
+    st = json_object_get(o, "schema_state");
+    if (st == NULL)
+        fail_msg("status --json has no schema_state: %s", r.out);
+    v = json_is_null(st)
+            ? fl_strdup("null")
+            : fl_asprintf("%s %s", json_string_value(json_object_get(
+                                       st, "recorded_after")),
+                          json_is_true(json_object_get(st, "changed"))
+                              ? "changed" : "as left");
+    json_decref(o);
+    fl_test_proc_release(&r);
+    return v;
+}
+
+static void
+s_assert_schema_state(s_env *e, const char *want)
+{
+    char *got = s_schema_state(e);
+
+    if (strcmp(got, want) != 0)
+        fail_msg("schema_state: expected \"%s\", got \"%s\"", want, got);
+    free(got);
+}
+
+/*
+ * A schema changed outside flotilla since it last applied or rolled back
+ * something (a DBA's index, a setting given to the database) is said by
+ * status, and by apply before it runs anything; what flotilla did itself
+ * never is.  Before, nothing compared the fingerprint recorded after
+ * each migration with anything: the next apply absorbed the change
+ * silently.
+ */
+static void
+test_status_and_apply_say_when_the_schema_changed_outside_flotilla(
+    void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+    char *sql = NULL;
+
+    s_assert_schema_state(e, "null"); /* nothing recorded yet */
+    s_write(e, "0001_t.sql", "-- flotilla:up\n"
+            "CREATE TABLE t (id int PRIMARY KEY, v text);\n"
+            "-- flotilla:down\nDROP TABLE t;\n");
+    s_run(e, &r, "apply", 1, NULL);
+    s_expect(&r, 0, NULL);
+    fl_test_proc_release(&r);
+    s_assert_schema_state(e, "apply 1 as left");
+    /* A DBA's index. */
+    fl_test_exec(e->conn, "CREATE INDEX t_v ON t (v)");
+    s_assert_schema_state(e, "apply 1 changed");
+    s_run(e, &r, "status", 1, NULL);
+    s_expect(&r, 0, "SCHEMA CHANGED: the schema differs from the one "
+                    "flotilla left after apply 1");
+    fl_test_proc_release(&r);
+    /* The next apply says so before it runs anything, then records. */
+    s_write(e, "0002_w.sql", "-- flotilla:up\n"
+            "ALTER TABLE t ADD COLUMN w int;\n"
+            "-- flotilla:down\nALTER TABLE t DROP COLUMN w;\n");
+    s_run(e, &r, "apply", 1, NULL);
+    s_expect(&r, 0, "differs from the one flotilla left after apply 1");
+    fl_test_proc_release(&r);
+    s_assert_schema_state(e, "apply 2 as left");
+    /* A rollback is flotilla's own change. */
+    s_run(e, &r, "rollback", 0, "--last", NULL);
+    s_expect(&r, 0, NULL);
+    fl_test_proc_release(&r);
+    s_assert_schema_state(e, "rollback 2 as left");
+    /* A setting given to the database, which pg_dump does not show. */
+    sql = fl_asprintf("ALTER DATABASE %s SET work_mem = '7MB'", e->db.name);
+    fl_test_exec(e->conn, sql);
+    s_assert_schema_state(e, "rollback 2 changed");
+    free(sql);
 }
 
 int
@@ -2476,6 +2562,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_large_table_backup_goes_to_a_file_and_restores, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_password_never_reaches_output_or_log, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_json_outputs_and_rollback_failure_position, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_status_and_apply_say_when_the_schema_changed_outside_flotilla, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_new_scaffolds_next_version_and_backups_prune, s_setup, s_teardown),
     };
     /* One test or a few while working on them: a cmocka name pattern. */
