@@ -622,8 +622,8 @@ s_check_intact(fl_pg_t *pg, fl_error_t *err)
         " JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=)"
         " c.relnamespace WHERE n.nspname OPERATOR(pg_catalog.=) 'flotilla'"
         " AND c.relname IN ('schema_migrations', 'migration_logs', 'backups',"
-        " 'sequence_backups', 'schema_changes', 'release_marks', 'schema_state',"
-        " 'repeatable_migrations', 'repeatable_objects')) THEN"
+        " 'sequence_backups', 'schema_changes', 'release_marks',"
+        " 'schema_state', 'repeatable_migrations', 'repeatable_objects')) THEN"
         " 'damaged' ELSE 'none' END", 0, NULL, err);
     if (rc != 0 || v == NULL || strcmp(v, "none") == 0) {
         free(v);

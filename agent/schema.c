@@ -985,6 +985,41 @@
     " WHERE nsdep.classid = 'pg_catalog.pg_type'::pg_catalog.regclass))"
 
 /*
+ * The count and xmin sum of the catalog rows dbo describes (made after
+ * initdb: an index range scan each), and of the database's row, settings
+ * and comment, for signature 0: one aggregate over them all (a change in
+ * any changes the count or the sum, as a row written later has a larger
+ * xmin than the one it replaces), which cost a refresh a quarter of what
+ * one subquery a catalog did.
+ */
+#define S_DBO_NEW(cat, col)                                                 \
+    " SELECT x.xmin FROM pg_catalog." cat " x WHERE x." col " >= 16384"
+#define S_DBO_SIGS                                                          \
+    " (SELECT pg_catalog.concat_ws(',', pg_catalog.count(*)," S_XSUM("x")   \
+    " ) FROM (" S_DBO_NEW("pg_publication", "oid") " UNION ALL"              \
+    S_DBO_NEW("pg_publication_namespace", "oid") " UNION ALL"               \
+    S_DBO_NEW("pg_extension", "oid") " UNION ALL"                           \
+    S_DBO_NEW("pg_cast", "oid") " UNION ALL"                                \
+    S_DBO_NEW("pg_event_trigger", "oid") " UNION ALL"                       \
+    S_DBO_NEW("pg_default_acl", "oid") " UNION ALL"                         \
+    S_DBO_NEW("pg_collation", "oid") " UNION ALL"                           \
+    S_DBO_NEW("pg_conversion", "oid") " UNION ALL"                          \
+    S_DBO_NEW("pg_operator", "oid") " UNION ALL"                            \
+    S_DBO_NEW("pg_opfamily", "oid") " UNION ALL"                            \
+    S_DBO_NEW("pg_opclass", "oid") " UNION ALL"                             \
+    S_DBO_NEW("pg_amop", "amopfamily") " UNION ALL"                         \
+    S_DBO_NEW("pg_amproc", "amprocfamily") " UNION ALL"                     \
+    S_DBO_NEW("pg_ts_config", "oid") " UNION ALL"                           \
+    S_DBO_NEW("pg_ts_config_map", "mapcfg") " UNION ALL"                    \
+    S_DBO_NEW("pg_ts_dict", "oid") " UNION ALL"                             \
+    " SELECT x.xmin FROM pg_catalog.pg_database x"                          \
+    " WHERE x.datname = pg_catalog.current_database() UNION ALL"            \
+    " SELECT x.xmin FROM pg_catalog.pg_db_role_setting x"                   \
+    " WHERE x.setdatabase =" S_DBO_DB "UNION ALL"                           \
+    " SELECT x.xmin FROM pg_catalog.pg_shdescription x"                     \
+    " WHERE x.objoid =" S_DBO_DB ") x),"
+
+/*
  * What changed since generation $2 was taken, for a refresh ($3 false).
  * Every catalog row PostgreSQL writes (inserts, or updates as a new
  * version) carries the writing transaction's id in xmin, and a deleted
@@ -1024,41 +1059,6 @@
  * planner (which knows no statistics of the temporary tables) ran a scan
  * of live for each stored row, 27 s of a refresh on 30,000 sequences.
  */
-/*
- * The count and xmin sum of the catalog rows dbo describes (made after
- * initdb: an index range scan each), and of the database's row, settings
- * and comment, for signature 0: one aggregate over them all (a change in
- * any changes the count or the sum, as a row written later has a larger
- * xmin than the one it replaces), which cost a refresh a quarter of what
- * one subquery a catalog did.
- */
-#define S_DBO_NEW(cat, col)                                                 \
-    " SELECT x.xmin FROM pg_catalog." cat " x WHERE x." col " >= 16384"
-#define S_DBO_SIGS                                                          \
-    " (SELECT pg_catalog.concat_ws(',', pg_catalog.count(*)," S_XSUM("x")   \
-    " ) FROM (" S_DBO_NEW("pg_publication", "oid") " UNION ALL"              \
-    S_DBO_NEW("pg_publication_namespace", "oid") " UNION ALL"               \
-    S_DBO_NEW("pg_extension", "oid") " UNION ALL"                           \
-    S_DBO_NEW("pg_cast", "oid") " UNION ALL"                                \
-    S_DBO_NEW("pg_event_trigger", "oid") " UNION ALL"                       \
-    S_DBO_NEW("pg_default_acl", "oid") " UNION ALL"                         \
-    S_DBO_NEW("pg_collation", "oid") " UNION ALL"                           \
-    S_DBO_NEW("pg_conversion", "oid") " UNION ALL"                          \
-    S_DBO_NEW("pg_operator", "oid") " UNION ALL"                            \
-    S_DBO_NEW("pg_opfamily", "oid") " UNION ALL"                            \
-    S_DBO_NEW("pg_opclass", "oid") " UNION ALL"                             \
-    S_DBO_NEW("pg_amop", "amopfamily") " UNION ALL"                         \
-    S_DBO_NEW("pg_amproc", "amprocfamily") " UNION ALL"                     \
-    S_DBO_NEW("pg_ts_config", "oid") " UNION ALL"                           \
-    S_DBO_NEW("pg_ts_config_map", "mapcfg") " UNION ALL"                    \
-    S_DBO_NEW("pg_ts_dict", "oid") " UNION ALL"                             \
-    " SELECT x.xmin FROM pg_catalog.pg_database x"                          \
-    " WHERE x.datname = pg_catalog.current_database() UNION ALL"            \
-    " SELECT x.xmin FROM pg_catalog.pg_db_role_setting x"                   \
-    " WHERE x.setdatabase =" S_DBO_DB "UNION ALL"                           \
-    " SELECT x.xmin FROM pg_catalog.pg_shdescription x"                     \
-    " WHERE x.objoid =" S_DBO_DB ") x),"
-
 #define S_DETECT_SQL                                                        \
     "live AS MATERIALIZED ("                                                \
     " SELECT c.oid, c.xmin, c.relowner, c.relacl"                           \
@@ -1473,7 +1473,8 @@ const char fl_schema_census_sql[] =
     "pg_catalog.current_database() AND (d.datacl IS NOT NULL OR"
     " d.datconnlimit" S_OP("<>") "-1 OR NOT d.datallowconn OR EXISTS (SELECT"
     " FROM pg_catalog.pg_shdescription c WHERE c.objoid" S_OP("=") "d.oid"
-    " AND c.classoid" S_OP("=") "'pg_catalog.pg_database'::pg_catalog.regclass)))"
+    " AND c.classoid" S_OP("=")
+    "'pg_catalog.pg_database'::pg_catalog.regclass)))"
     " THEN 128 ELSE 0 END)";
 
 int
@@ -2192,12 +2193,6 @@ fl_schema_record_changes(fl_pg_t *pg, const char *target,
 }
 
 /*
- * Version $3's ledger row (of target $4) gets the fingerprint of
- * generation $1, and is marked recorded when generations $2 and $1 have
- * the same scope (its changes were then recorded by s_record_sql in the
- * same transaction).  Run pinned.
- */
-/*
  * Generation GEN's fingerprint upserted as TARGET's schema_state, AFTER
  * what, where COND (SQL expressions; schema.h).
  */
@@ -2212,6 +2207,12 @@ fl_schema_record_changes(fl_pg_t *pg, const char *target,
     " format = EXCLUDED.format, after = EXCLUDED.after,"                    \
     " recorded_at = EXCLUDED.recorded_at"
 
+/*
+ * Version $3's ledger row (of target $4) gets the fingerprint of
+ * generation $1, and is marked recorded when generations $2 and $1 have
+ * the same scope (its changes were then recorded by s_record_sql in the
+ * same transaction); so does the target's schema_state.  Run pinned.
+ */
 static const char s_ledger_fp_sql[] =
     "WITH st AS (" S_STATE_UPSERT("$1", "$4",
     "'apply ' OPERATOR(pg_catalog.||) $3::pg_catalog.text",
