@@ -315,6 +315,11 @@ typedef struct {
     int proven;               /* ok, and every pending migration rehearsed
                                  (or no rehearsal asked for) */
     const char *not_rehearsed_because; /* static, or NULL */
+    int schema_changed;       /* the schema is not as flotilla left it
+                                 (agent/schema.h): 1, 0, or -1 when
+                                 nothing can be said */
+    char *schema_after;       /* what left it so ("apply 5"), or NULL */
+    char *schema_at;          /* and when (UTC), or NULL */
 } fl_plan_t;
 
 #define FL_PLAN_INIT {0}

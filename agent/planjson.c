@@ -138,7 +138,7 @@ fl_plan_json(const fl_plan_t *plan)
             x->would_run, "held", x->held, "rehearsal", "not rehearsed"));
     }
     return fl_json_pack("{s:o, s:i, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:i,"
-                        " s:i, s:i, s:b, s:b, s:o}",
+                        " s:i, s:i, s:b, s:b, s:o, s:o}",
         "target", fl_json_text(plan->target),
         "server_version", plan->server_version, "rehearse", plan->rehearse,
         "problem", fl_json_text(plan->problem),
@@ -149,7 +149,13 @@ fl_plan_json(const fl_plan_t *plan)
         "rehearsed", plan->rehearsed,
         "not_rehearsed", plan->pending - plan->rehearsed, "ok", plan->ok,
         "proven", plan->proven, "not_rehearsed_because",
-        fl_json_text(plan->not_rehearsed_because));
+        fl_json_text(plan->not_rehearsed_because), "schema_state",
+        plan->schema_changed < 0
+            ? json_null()
+            : fl_json_pack("{s:o, s:o, s:b}", "recorded_after",
+                           fl_json_text(plan->schema_after), "recorded_at",
+                           fl_json_text(plan->schema_at), "changed",
+                           plan->schema_changed));
 }
 
 /* ---- fitting a report into a message ---- */

@@ -117,6 +117,11 @@ s_print_text(const fl_plan_t *plan)
                    plan->sequences[i].put_back
                        ? "put back"
                        : "NOT put back (used since)");
+    if (plan->schema_changed > 0)
+        fl_cli_out("\nSCHEMA CHANGED: the schema differs from the one "
+                   "flotilla left after %s at %s: changed outside flotilla "
+                   "since (or by a migration without a transaction that "
+                   "failed in part)\n", plan->schema_after, plan->schema_at);
     if (!plan->ok)
         fl_cli_out("\nNOT OK, apply would stop: %d migration%s pending\n",
                    plan->pending, plan->pending == 1 ? "" : "s");

@@ -978,6 +978,26 @@ fl_rollout_plan_verdict(const char *report, char **why)
         }
     }
 done:
+    {
+        /* A schema changed outside flotilla, whatever the verdict. */
+        const json_t *st = json_object_get(j, "schema_state");
+        if (json_is_true(json_object_get(st, "changed"))) {
+            char *note = fl_asprintf("the schema changed outside flotilla "
+                                     "since %s at %s",
+                                     json_string_value(json_object_get(
+                                         st, "recorded_after")),
+                                     json_string_value(json_object_get(
+                                         st, "recorded_at")));
+            char *both = *why ? fl_asprintf("%s; %s", *why, note) : NULL;
+            if (both) {
+                free(*why);
+                free(note);
+                *why = both;
+            } else {
+                *why = note;
+            }
+        }
+    }
     json_decref(j);
     return verdict;
 }

@@ -321,6 +321,51 @@ test_plan_names_the_tables_a_dropped_attribute_backs_up(void **state)
     fl_test_proc_release(&r);
 }
 
+/*
+ * A plan says when the schema is not as flotilla left it (a DBA's index
+ * since the last apply), in its text and its JSON, and still changes
+ * nothing; the fleet-wide plan reads the same JSON (coordinator, test_
+ * planfit.c).
+ */
+static void
+test_plan_says_when_the_schema_changed_outside_flotilla(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    const char *const json[] = {"--json", NULL};
+    fl_test_proc_t r;
+    json_t *o = NULL, *st = NULL;
+    char *before = NULL, *after = NULL;
+
+    fl_test_ws_write(ws, "0001_t.sql", "-- flotilla:up\n"
+                     "CREATE TABLE t (id int PRIMARY KEY, v text);\n"
+                     "-- flotilla:down\nDROP TABLE t;\n");
+    s_run(ws, "apply", NULL, 0, NULL);
+    fl_test_ws_write(ws, "0002_w.sql", "-- flotilla:up\n"
+                     "ALTER TABLE t ADD COLUMN w int;\n"
+                     "-- flotilla:down\nALTER TABLE t DROP COLUMN w;\n");
+    s_run(ws, "plan", NULL, 0, "OK, apply would go ahead");
+    fl_test_exec(ws->conn, "CREATE INDEX t_v ON t (v)");
+    before = fl_test_canonical_dump_full(ws->conn);
+    s_run(ws, "plan", NULL, 0, "SCHEMA CHANGED: the schema differs from the "
+                               "one flotilla left after apply 1");
+    fl_test_ws_flotilla(ws, &r, "plan", json, 1);
+    fl_test_expect(&r, 0, NULL);
+    o = json_loads(r.out, 0, NULL);
+    if (o == NULL)
+        fail_msg("plan --json is not JSON: %s", r.out);
+    st = json_object_get(o, "schema_state");
+    assert_true(json_is_true(json_object_get(st, "changed")));
+    assert_string_equal(json_string_value(json_object_get(st,
+                                                          "recorded_after")),
+                        "apply 1");
+    json_decref(o);
+    fl_test_proc_release(&r);
+    after = fl_test_canonical_dump_full(ws->conn);
+    fl_test_assert_dumps_equal("a plan changes nothing", before, after);
+    free(before);
+    free(after);
+}
+
 int
 main(void)
 {
@@ -333,6 +378,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_plan_and_apply_agree, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_plan_runs_nothing_that_acts_outside_its_transaction, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_plan_names_the_tables_a_dropped_attribute_backs_up, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_plan_says_when_the_schema_changed_outside_flotilla, fl_test_ws_setup, fl_test_ws_teardown),
     };
 
     if (!fl_test_have_postgres()) {

@@ -157,11 +157,57 @@ test_a_cut_report_fits_and_keeps_its_verdict(void **state)
     assert_true(cut > seeds / 2);
 }
 
+/*
+ * A target whose schema changed outside flotilla says so in its reason,
+ * whatever its verdict: the fleet-wide plan shows which tenants drifted.
+ */
+static void
+test_a_changed_schema_is_named_in_the_reason(void **state)
+{
+    static const char would_apply[] =
+        "{\"ok\": true, \"pending\": 1, \"proven\": true, \"problem\": null,"
+        " \"migrations\": [{\"version\": \"6\", \"verdict\": \"ok\"}],"
+        " \"schema_state\": {\"recorded_after\": \"apply 5\","
+        " \"recorded_at\": \"2026-12-05T00:30:29Z\", \"changed\": %s}}";
+    static const char refused[] =
+        "{\"ok\": false, \"pending\": 1, \"problem\": null,"
+        " \"migrations\": [{\"version\": \"6\", \"verdict\": \"refused\","
+        " \"problem\": \"3 rows are NULL\"}],"
+        " \"schema_state\": {\"recorded_after\": \"rollback 7\","
+        " \"recorded_at\": \"2026-12-05T00:30:29Z\", \"changed\": true}}";
+    char *report = NULL, *why = NULL;
+
+    (void)state;
+    report = fl_asprintf(would_apply, "true");
+    assert_string_equal(fl_rollout_plan_verdict(report, &why), "would apply");
+    assert_string_equal(why, "the schema changed outside flotilla since "
+                             "apply 5 at 2026-12-05T00:30:29Z");
+    free(why);
+    free(report);
+    report = fl_asprintf(would_apply, "false");
+    assert_string_equal(fl_rollout_plan_verdict(report, &why), "would apply");
+    assert_null(why);
+    free(report);
+    /* No state (an older agent's report, nothing recorded yet). */
+    assert_string_equal(fl_rollout_plan_verdict(
+                            "{\"ok\": true, \"pending\": 0, \"proven\": true,"
+                            " \"migrations\": [], \"schema_state\": null}",
+                            &why),
+                        "already applied");
+    assert_null(why);
+    assert_string_equal(fl_rollout_plan_verdict(refused, &why), "would fail");
+    assert_string_equal(why, "migration 6: 3 rows are NULL; the schema "
+                             "changed outside flotilla since rollback 7 at "
+                             "2026-12-05T00:30:29Z");
+    free(why);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_cut_report_fits_and_keeps_its_verdict),
+        cmocka_unit_test(test_a_changed_schema_is_named_in_the_reason),
     };
     return cmocka_run_group_tests_name("planfit", tests, NULL, NULL);
 }
