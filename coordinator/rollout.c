@@ -979,15 +979,19 @@ fl_rollout_plan_verdict(const char *report, char **why)
     }
 done:
     {
-        /* A schema changed outside flotilla, whatever the verdict. */
+        /*
+         * A schema changed outside flotilla, whatever the verdict.  The
+         * report is an agent's: a field missing or not text is "?".
+         */
         const json_t *st = json_object_get(j, "schema_state");
         if (json_is_true(json_object_get(st, "changed"))) {
+            const char *after = json_string_value(json_object_get(
+                st, "recorded_after"));
+            const char *at = json_string_value(json_object_get(
+                st, "recorded_at"));
             char *note = fl_asprintf("the schema changed outside flotilla "
-                                     "since %s at %s",
-                                     json_string_value(json_object_get(
-                                         st, "recorded_after")),
-                                     json_string_value(json_object_get(
-                                         st, "recorded_at")));
+                                     "since %s at %s", after ? after : "?",
+                                     at ? at : "?");
             char *both = *why ? fl_asprintf("%s; %s", *why, note) : NULL;
             if (both) {
                 free(*why);

@@ -195,6 +195,16 @@ test_a_changed_schema_is_named_in_the_reason(void **state)
                             &why),
                         "already applied");
     assert_null(why);
+    /* An agent's report without the texts. */
+    assert_string_equal(fl_rollout_plan_verdict(
+                            "{\"ok\": true, \"pending\": 0, \"proven\": true,"
+                            " \"migrations\": [], \"schema_state\":"
+                            " {\"changed\": true, \"recorded_at\": 7}}",
+                            &why),
+                        "already applied");
+    assert_string_equal(why, "the schema changed outside flotilla since ? "
+                             "at ?");
+    free(why);
     assert_string_equal(fl_rollout_plan_verdict(refused, &why), "would fail");
     assert_string_equal(why, "migration 6: 3 rows are NULL; the schema "
                              "changed outside flotilla since rollback 7 at "
