@@ -541,8 +541,11 @@
     "  WHEN 'i' THEN 'icu' WHEN 'c' THEN 'libc' ELSE 'default' END,"        \
     "  CASE WHEN co.collcollate IS NOT NULL THEN pg_catalog.format("        \
     "  'collate %L ctype %L', co.collcollate, co.collctype) END,"           \
-    "  CASE WHEN co.colliculocale IS NOT NULL THEN pg_catalog.format("      \
-    "  'locale %L', co.colliculocale) END,"                                 \
+    /* colliculocale, colllocale from PostgreSQL 17 on: read by name */     \
+    "  (SELECT pg_catalog.format('locale %L', l.v) FROM (SELECT"            \
+    "  coalesce(pg_catalog.to_jsonb(co) OPERATOR(pg_catalog.->>)"           \
+    "  'colliculocale', pg_catalog.to_jsonb(co) OPERATOR(pg_catalog.->>)"   \
+    "  'colllocale') AS v) l WHERE l.v IS NOT NULL),"                       \
     "  CASE WHEN NOT co.collisdeterministic THEN 'nondeterministic' END,"   \
     S_DBO_OWNER("co.collowner") "), 0::pg_catalog.oid"                      \
     " FROM pg_catalog.pg_collation co JOIN ns ON ns.oid = co.collnamespace" \
