@@ -2206,14 +2206,18 @@ test_no_transaction_backfill_of_an_added_column_rolls_back(void **state)
     s_roundtrip(e, S_MUST_APPLY);
 }
 
-/* Rewrites the newest migration with another down (its up unchanged). */
+/*
+ * Rewrites the newest migration with another down (its header and up
+ * unchanged: the checksum the ledger recorded covers them).
+ */
 static void
-s_rewrite_down(s_env *e, const char *up, const char *down)
+s_rewrite_down(s_env *e, const char *header, const char *up,
+               const char *down)
 {
     char *path = fl_asprintf("%s/%04d_step%d.sql", e->mdir, e->version,
                              e->version);
-    char *text = fl_asprintf("-- flotilla:up\n%s\n-- flotilla:down\n%s\n", up,
-                             down);
+    char *text = fl_asprintf("%s-- flotilla:up\n%s\n-- flotilla:down\n%s\n",
+                             header, up, down);
 
     fl_test_write_file(path, text);
     free(text);
@@ -2255,61 +2259,73 @@ static const char s_dbo_fixture[] =
 
 static const struct {
     const char *up, *down, *names;
+    const char *forgot; /* the down that forgets: NULL, "SELECT 1;" */
+    const char *header; /* the migration's options lines, or NULL */
 } s_dbo_cases[] = {
     {"ALTER PUBLICATION pub ADD TABLE p;", "ALTER PUBLICATION pub DROP TABLE p;",
-     "publication table pub public.p: unexpected"},
+     "publication table pub public.p: unexpected", NULL, NULL},
     {"ALTER PUBLICATION pub DROP TABLE t;", "ALTER PUBLICATION pub ADD TABLE t;",
-     "publication table pub public.t: missing"},
+     "publication table pub public.t: missing", NULL, NULL},
+    /*
+     * Not re-created as an index would be: a published table that the
+     * down re-creates bare is not put back into its publication.
+     */
+    {"DROP TABLE t;",
+     "CREATE TABLE t (id int PRIMARY KEY, v text);"
+     " ALTER PUBLICATION pub ADD TABLE t;",
+     "publication table pub public.t: missing",
+     "CREATE TABLE t (id int PRIMARY KEY, v text);",
+     S_ALLOW("ban-drop-table")},
     {"ALTER PUBLICATION pub ADD TABLE p (id) WHERE (id > 1);",
      "ALTER PUBLICATION pub DROP TABLE p;",
-     "publication table pub public.p: unexpected"},
+     "publication table pub public.p: unexpected", NULL, NULL},
     {"DROP PUBLICATION pub;", "CREATE PUBLICATION pub FOR TABLE t;",
-     "publication pub: missing"},
+     "publication pub: missing", NULL, NULL},
     {"ALTER PUBLICATION pub SET (publish = 'insert');",
      "ALTER PUBLICATION pub SET (publish = 'insert, update, delete, truncate');",
-     "publication pub: differs"},
+     "publication pub: differs", NULL, NULL},
     {"CREATE PUBLICATION pub2 FOR TABLES IN SCHEMA public;",
-     "DROP PUBLICATION pub2;", "publication schema pub2 public: unexpected"},
+     "DROP PUBLICATION pub2;", "publication schema pub2 public: unexpected", NULL, NULL},
     {"CREATE EXTENSION pg_trgm;", "DROP EXTENSION pg_trgm;",
-     "extension pg_trgm: unexpected"},
+     "extension pg_trgm: unexpected", NULL, NULL},
     {"CREATE COLLATION coll (provider = icu, locale = 'und');",
-     "DROP COLLATION coll;", "collation public.coll: unexpected"},
+     "DROP COLLATION coll;", "collation public.coll: unexpected", NULL, NULL},
     {"ALTER TEXT SEARCH CONFIGURATION tsc DROP MAPPING FOR word;",
      "ALTER TEXT SEARCH CONFIGURATION tsc ADD MAPPING FOR word WITH simple;",
-     "text search configuration public.tsc: differs"},
+     "text search configuration public.tsc: differs", NULL, NULL},
     {"CREATE TEXT SEARCH DICTIONARY dct (template = simple);",
      "DROP TEXT SEARCH DICTIONARY dct;",
-     "text search dictionary public.dct: unexpected"},
+     "text search dictionary public.dct: unexpected", NULL, NULL},
     {"CREATE CAST (comp AS text) WITH INOUT;", "DROP CAST (comp AS text);",
-     "cast (public.comp AS text): unexpected"},
+     "cast (public.comp AS text): unexpected", NULL, NULL},
     {"ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO fl_dbo_grantee;",
      "ALTER DEFAULT PRIVILEGES REVOKE SELECT ON TABLES FROM fl_dbo_grantee;",
-     "default privileges for role postgres in * on tables: unexpected"},
+     "default privileges for role postgres in * on tables: unexpected", NULL, NULL},
     {"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE ON SEQUENCES"
      " TO fl_dbo_grantee;",
      "ALTER DEFAULT PRIVILEGES IN SCHEMA public REVOKE USAGE ON SEQUENCES"
      " FROM fl_dbo_grantee;",
-     "default privileges for role postgres in public on sequences: unexpected"},
+     "default privileges for role postgres in public on sequences: unexpected", NULL, NULL},
     {"CREATE OPERATOR === (leftarg = int, rightarg = int, function = int4eq);",
      "DROP OPERATOR === (int, int);",
-     "operator public.===(integer,integer): unexpected"},
+     "operator public.===(integer,integer): unexpected", NULL, NULL},
     {"CREATE OPERATOR FAMILY fam USING btree;",
      "DROP OPERATOR FAMILY fam USING btree;",
-     "operator family public.fam using btree: unexpected"},
+     "operator family public.fam using btree: unexpected", NULL, NULL},
     {"CREATE CONVERSION conv FOR 'LATIN1' TO 'UTF8' FROM iso8859_1_to_utf8;",
-     "DROP CONVERSION conv;", "conversion public.conv: unexpected"},
+     "DROP CONVERSION conv;", "conversion public.conv: unexpected", NULL, NULL},
     /* The database's own settings, grants and comment (DB: its name). */
     {"ALTER DATABASE DB SET work_mem = '7MB';", "ALTER DATABASE DB RESET work_mem;",
-     "database setting * work_mem: unexpected"},
+     "database setting * work_mem: unexpected", NULL, NULL},
     {"ALTER ROLE fl_dbo_grantee IN DATABASE DB SET work_mem = '3MB';",
      "ALTER ROLE fl_dbo_grantee IN DATABASE DB RESET work_mem;",
-     "database setting fl_dbo_grantee work_mem: unexpected"},
+     "database setting fl_dbo_grantee work_mem: unexpected", NULL, NULL},
     {"REVOKE CONNECT ON DATABASE DB FROM PUBLIC;",
-     "GRANT CONNECT ON DATABASE DB TO PUBLIC;", "database DB: unexpected"},
+     "GRANT CONNECT ON DATABASE DB TO PUBLIC;", "database DB: unexpected", NULL, NULL},
     {"ALTER DATABASE DB CONNECTION LIMIT 50;",
-     "ALTER DATABASE DB CONNECTION LIMIT -1;", "database DB: unexpected"},
+     "ALTER DATABASE DB CONNECTION LIMIT -1;", "database DB: unexpected", NULL, NULL},
     {"COMMENT ON DATABASE DB IS 'tenants';", "COMMENT ON DATABASE DB IS NULL;",
-     "database DB: unexpected"},
+     "database DB: unexpected", NULL, NULL},
 };
 
 /* text with every "DB" replaced by name; a new string. */
@@ -2362,12 +2378,16 @@ test_a_down_that_forgets_a_database_object_fails_the_rollback(void **state)
         before = s_dump(e);
         /* What pg_dump leaves out: the database's settings and grants. */
         settings = fl_test_query_value(e->conn, s_db_state_sql);
-        s_write(e, "", up, "SELECT 1;");
+        const char *header = s_dbo_cases[i].header ? s_dbo_cases[i].header
+                                                   : "";
+
+        s_write(e, header, up,
+                s_dbo_cases[i].forgot ? s_dbo_cases[i].forgot : "SELECT 1;");
         s_apply(e, before, S_MUST_APPLY, NULL);
         s_rollback_refused_saying(e, S_ARGS("--last"),
             (const char *const[]){"the schema after rolling back", names,
                                   NULL});
-        s_rewrite_down(e, up, down);
+        s_rewrite_down(e, header, up, down);
         s_rollback_to(e, before, NULL, S_ARGS("--last"));
         now = fl_test_query_value(e->conn, s_db_state_sql);
         assert_string_equal(now, settings);
