@@ -277,18 +277,16 @@ s_schema_before(fl_pipeline_t *p, s_unit *u, int *gen, fl_error_t *err)
          */
         fl_schema_state_t st = FL_SCHEMA_STATE_INIT;
         fl_error_t serr = FL_ERROR_INIT;
+        char *text = NULL;
 
         p->state_checked = 1;
         if (fl_schema_state_check(p->pg, p->target, 1, &st, &serr) != 0)
             fl_log_warning("pipeline", "could not compare the schema with "
                            "the one flotilla left: %s", serr.message);
-        else if (st.known && st.changed)
-            fl_log_warning("pipeline", "the schema of %s differs from the "
-                           "one flotilla left after %s at %s: it was changed "
-                           "outside flotilla since (or by a migration without "
-                           "a transaction that failed in part); flotilla "
-                           "status says the same", fl_pg_describe(p->pg),
-                           st.after, st.recorded_at);
+        else if ((text = fl_schema_state_text(&st)) != NULL)
+            fl_log_warning("pipeline", "%s: %s; flotilla status says the "
+                           "same", fl_pg_describe(p->pg), text);
+        free(text);
         fl_schema_state_release(&st);
         fl_error_clear(&serr);
     }

@@ -42,6 +42,7 @@
 #include <stdint.h>
 
 #include "agent/ledger.h"
+#include "agent/schema.h"
 #include "agent/source.h"
 #include "common/error.h"
 #include "proto/migration.h"
@@ -315,11 +316,8 @@ typedef struct {
     int proven;               /* ok, and every pending migration rehearsed
                                  (or no rehearsal asked for) */
     const char *not_rehearsed_because; /* static, or NULL */
-    int schema_changed;       /* the schema is not as flotilla left it
-                                 (agent/schema.h): 1, 0, or -1 when
-                                 nothing can be said */
-    char *schema_after;       /* what left it so ("apply 5"), or NULL */
-    char *schema_at;          /* and when (UTC), or NULL */
+    fl_schema_state_t schema_state; /* whether the schema is as flotilla
+                                 left it (agent/schema.h) */
 } fl_plan_t;
 
 #define FL_PLAN_INIT {0}

@@ -706,30 +706,25 @@ s_plan_repeatables(fl_plan_t *plan, const fl_source_t *src,
 
 /*
  * Whether the schema is as flotilla left it (agent/schema.h), from a
- * snapshot taken before the rehearsal: into plan, -1 when nothing can
- * be said (no state recorded, or the snapshot failed: a warning).
+ * snapshot taken before the rehearsal, into plan->schema_state (not
+ * known when no state was recorded, or when the snapshot failed: a
+ * warning).
  */
 static void
 s_plan_schema_state(fl_pipeline_t *p, fl_plan_t *plan)
 {
-    fl_schema_state_t st = FL_SCHEMA_STATE_INIT;
     fl_error_t err = FL_ERROR_INIT;
 
-    plan->schema_changed = -1;
     if (fl_schema_snapshot(p->pg, 1, fl__scope(p), &err) != 0 ||
-        fl_schema_state_check(p->pg, p->target, 1, &st, &err) != 0) {
+        fl_schema_state_check(p->pg, p->target, 1, &plan->schema_state,
+                              &err) != 0) {
         fl_log_warning("plan", "could not compare the schema with the one "
                        "flotilla left: %s", err.message);
-    } else if (st.known) {
-        plan->schema_changed = st.changed;
-        plan->schema_after = st.after;
-        plan->schema_at = st.recorded_at;
-        st.after = st.recorded_at = NULL;
+        fl_schema_state_release(&plan->schema_state);
     }
     /* The rehearsal takes its own first snapshot, and says nothing. */
     fl__forget_schema(p);
     p->state_checked = 1;
-    fl_schema_state_release(&st);
     fl_error_clear(&err);
 }
 
@@ -866,8 +861,7 @@ s_strings_release(char **items, size_t n)
 void
 fl_plan_release(fl_plan_t *plan)
 {
-    free(plan->schema_after);
-    free(plan->schema_at);
+    fl_schema_state_release(&plan->schema_state);
     for (size_t i = 0; i < plan->nmigrations; i++) {
         fl_plan_migration_t *pm = &plan->migrations[i];
         free(pm->transaction_why);

@@ -150,12 +150,18 @@ fl_plan_json(const fl_plan_t *plan)
         "not_rehearsed", plan->pending - plan->rehearsed, "ok", plan->ok,
         "proven", plan->proven, "not_rehearsed_because",
         fl_json_text(plan->not_rehearsed_because), "schema_state",
-        plan->schema_changed < 0
-            ? json_null()
-            : fl_json_pack("{s:o, s:o, s:b}", "recorded_after",
-                           fl_json_text(plan->schema_after), "recorded_at",
-                           fl_json_text(plan->schema_at), "changed",
-                           plan->schema_changed));
+        fl_schema_state_json(&plan->schema_state));
+}
+
+json_t *
+fl_schema_state_json(const fl_schema_state_t *st)
+{
+    if (!st->known)
+        return json_null();
+    return fl_json_pack("{s:o, s:o, s:b}", "recorded_after",
+                        fl_json_text(st->after), "recorded_at",
+                        fl_json_text(st->recorded_at), "changed",
+                        st->changed);
 }
 
 /* ---- fitting a report into a message ---- */

@@ -17,6 +17,12 @@
 json_t *fl_plan_json(const fl_plan_t *plan);
 
 /*
+ * The schema state as status and plan print it (a new reference):
+ * {recorded_after, recorded_at, changed}, or null when nothing is known.
+ */
+json_t *fl_schema_state_json(const fl_schema_state_t *st);
+
+/*
  * report (fl_plan_json's) as compact JSON text of at most max bytes, for a
  * message that has a size limit (an agent's result).  A report that fits
  * is returned whole.  One that does not is cut in steps until it fits,

@@ -3740,6 +3740,18 @@ fl_schema_state_check(fl_pg_t *pg, const char *target, int gen,
     return rc;
 }
 
+char *
+fl_schema_state_text(const fl_schema_state_t *st)
+{
+    if (st == NULL || !st->known || !st->changed)
+        return NULL;
+    return fl_asprintf("the schema differs from the one flotilla left after "
+                       "%s at %s: it was changed outside flotilla since (or "
+                       "by a migration without a transaction that failed in "
+                       "part)", st->after ? st->after : "?",
+                       st->recorded_at ? st->recorded_at : "?");
+}
+
 void
 fl_schema_state_release(fl_schema_state_t *st)
 {

@@ -437,6 +437,13 @@ int fl_schema_state_check(fl_pg_t *pg, const char *target, int gen,
                           fl_schema_state_t *out,
                           fl_error_t *err) FL_NODISCARD;
 
+/*
+ * What st says, in the words status, plan and apply use ("the schema
+ * differs from the one flotilla left after apply 5 at ...: ..."): a new
+ * string, or NULL when st is not known to have changed.
+ */
+char *fl_schema_state_text(const fl_schema_state_t *st);
+
 void fl_schema_state_release(fl_schema_state_t *st);
 
 /*

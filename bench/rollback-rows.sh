@@ -30,7 +30,6 @@ other=${B:+$B/flotilla}
 fl_bench_pg
 psql() { "$FL_PG_BIN/psql" -X "$@"; }
 now_ns() { date +%s%N; }
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 mkdir -p "$work/m"
 cat > "$work/m/0001_seed.sql" <<'EOF'
@@ -94,8 +93,8 @@ for edits in 0 1 2; do
         *) what="$rows rows inserted since the migration, not deleted" ;;
     esac
     printf '%s\n' "$what"
-    printf '  %-40s %6s ms\n' "psql -1 of the down's DELETE" "$(median < "$work/psql")"
-    printf '  %-40s %6s ms\n' "flotilla rollback --last" "$(median < "$work/this")"
+    printf '  %-40s %6s ms\n' "psql -1 of the down's DELETE" "$(fl_bench_median < "$work/psql")"
+    printf '  %-40s %6s ms\n' "flotilla rollback --last" "$(fl_bench_median < "$work/this")"
     [ -n "$other" ] &&
-        printf '  %-40s %6s ms\n' "flotilla rollback --last (B)" "$(median < "$work/other")"
+        printf '  %-40s %6s ms\n' "flotilla rollback --last (B)" "$(fl_bench_median < "$work/other")"
 done

@@ -44,6 +44,8 @@ static const char s_usage[] =
 static void
 s_print_text(const fl_plan_t *plan)
 {
+    char *changed = NULL;
+
     fl_cli_out("plan for %s (PostgreSQL %d)\n", plan->target,
                plan->server_version);
     if (plan->problem)
@@ -117,11 +119,9 @@ s_print_text(const fl_plan_t *plan)
                    plan->sequences[i].put_back
                        ? "put back"
                        : "NOT put back (used since)");
-    if (plan->schema_changed > 0)
-        fl_cli_out("\nSCHEMA CHANGED: the schema differs from the one "
-                   "flotilla left after %s at %s: changed outside flotilla "
-                   "since (or by a migration without a transaction that "
-                   "failed in part)\n", plan->schema_after, plan->schema_at);
+    if ((changed = fl_schema_state_text(&plan->schema_state)) != NULL)
+        fl_cli_out("\nSCHEMA CHANGED: %s\n", changed);
+    free(changed);
     if (!plan->ok)
         fl_cli_out("\nNOT OK, apply would stop: %d migration%s pending\n",
                    plan->pending, plan->pending == 1 ? "" : "s");

@@ -9,6 +9,7 @@
 
 #include "agent/ledger.h"
 #include "agent/pg.h"
+#include "agent/planjson.h"
 #include "agent/schema.h"
 #include "agent/source.h"
 #include "cli/cli.h"
@@ -118,6 +119,7 @@ s_schema_state(json_t *out, fl_pg_t *pg, const fl_dbcmd_t *c)
 {
     fl_schema_state_t st = FL_SCHEMA_STATE_INIT;
     fl_error_t err = FL_ERROR_INIT;
+    char *text = NULL;
 
     if (fl_schema_snapshot(pg, 1, c->popts.schema, &err) != 0 ||
         fl_schema_state_check(pg, fl_dbcmd_target(c), 1, &st, &err) != 0) {
@@ -130,20 +132,16 @@ s_schema_state(json_t *out, fl_pg_t *pg, const fl_dbcmd_t *c)
         json_object_set_new(out, "schema_state", json_null());
         goto cleanup;
     }
-    json_object_set_new(out, "schema_state", fl_json_pack(
-        "{s:o, s:o, s:b}", "recorded_after", fl_json_text(st.after),
-        "recorded_at", fl_json_text(st.recorded_at), "changed", st.changed));
+    json_object_set_new(out, "schema_state", fl_schema_state_json(&st));
     if (c->json)
         goto cleanup;
-    if (st.changed)
-        fl_cli_out("SCHEMA CHANGED: the schema differs from the one flotilla "
-                   "left after %s at %s: changed outside flotilla since (or "
-                   "by a migration without a transaction that failed in "
-                   "part)\n", st.after, st.recorded_at);
+    if ((text = fl_schema_state_text(&st)) != NULL)
+        fl_cli_out("SCHEMA CHANGED: %s\n", text);
     else
         fl_cli_out("schema: as flotilla left it after %s at %s\n", st.after,
                    st.recorded_at);
 cleanup:
+    free(text);
     fl_schema_state_release(&st);
     fl_error_clear(&err);
 }

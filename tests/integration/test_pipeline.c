@@ -2486,6 +2486,23 @@ test_status_and_apply_say_when_the_schema_changed_outside_flotilla(
     fl_test_exec(e->conn, sql);
     s_assert_schema_state(e, "rollback 2 changed");
     free(sql);
+    /* A repeatable migration's run is flotilla's own change too. */
+    s_write(e, "R__v.sql", "-- flotilla:up\n"
+            "CREATE OR REPLACE VIEW v AS SELECT id FROM t;\n");
+    s_run(e, &r, "apply", 1, NULL);
+    s_expect(&r, 0, NULL);
+    fl_test_proc_release(&r);
+    s_assert_schema_state(e, "repeatable v as left");
+    /*
+     * So is a rollback that cannot prove the schema (its migration's
+     * changes were not recorded): it still records what it left.
+     */
+    fl_test_exec(e->conn, "UPDATE flotilla.schema_migrations"
+                          " SET schema_recorded = false WHERE version = '2'");
+    s_run(e, &r, "rollback", 0, "--last", NULL);
+    s_expect(&r, 0, "is not proven");
+    fl_test_proc_release(&r);
+    s_assert_schema_state(e, "rollback 2 as left");
 }
 
 int
