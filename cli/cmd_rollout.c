@@ -425,7 +425,9 @@ s_follow(fl_fleet_t *f, const fl_fleet_opts_t *o, const char *id, int quiet,
                 json_decref(j);
             }
             free(prev);
-            return fl_cli_report(o->cmd, &err, S_EXIT_RUNNING);
+            code = fl_cli_report(o->cmd, &err, S_EXIT_RUNNING);
+            fl_error_clear(&err);
+            return code;
         }
         /* The coordinator waits at most that long for a change. */
         snprintf(wait_ms, sizeof(wait_ms), "%lld",
