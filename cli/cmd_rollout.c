@@ -282,6 +282,8 @@ s_print_failure(const json_t *f)
                                      ? ", step "
                                      : "",
                s_str(f, "step"), s_str(f, "status"), s_str(f, "reason"));
+    if (json_is_string(json_object_get(f, "detail")))
+        fl_cli_out("    %s\n", s_str(f, "detail"));
 }
 
 static void

@@ -151,6 +151,13 @@ typedef enum {
 /* A command's id: 32 hex digits, and "-r" and its attempt for a retry. */
 #define FL_CO_CMD_ID_MAX 48
 
+/*
+ * The message of a command the coordinator failed because it ran longer
+ * than its rollout's target_timeout (fl_rollout_tick); what its agent
+ * reports afterwards is kept in its detail (fl_dispatch_result).
+ */
+#define FL_CO_TIMED_OUT "timed out"
+
 struct fl_co_command {
     char id[FL_CO_CMD_ID_MAX];    /* its dispatch's 96-bit prefix, index;
                                      a retry's adds "-rN" (attempt N) */

@@ -403,6 +403,88 @@ s_record(fl_co_server_t *s, fl_co_command_t *c, int status,
     s->results_cmds[s->nresults++] = c;
 }
 
+/* Whether c was failed by the coordinator for its target_timeout. */
+static int
+s_timed_out(const fl_co_command_t *c)
+{
+    return c->status == FL_CO_FAILED && c->detail != NULL &&
+           c->detail->message != NULL &&
+           strcmp(c->detail->message, FL_CO_TIMED_OUT) == 0;
+}
+
+typedef struct {
+    fl_co_server_t *s;
+    fl_co_agent_t *agent;
+    char id[FL_CO_CMD_ID_MAX];
+} s_late_t;
+
+static void
+s_late_written(fl_store_job_t *job, int rc, const fl_error_t *err, void *arg)
+{
+    s_late_t *l = arg;
+    fl_co_command_t *c = fl_map_gets(l->s->commands, l->id);
+
+    (void)job;
+    if (rc == 0) {
+        s_ack(l->s, l->agent, l->id);
+        return;
+    }
+    /* Not written: not acknowledged; the agent sends it again. */
+    fl_log_error("dispatch", "could not record what command %s reported "
+                 "after its timeout: %s", l->id, err ? err->message : "?");
+    if (c != NULL && c->detail != NULL)
+        fl_free(&c->detail->detail);
+}
+
+/*
+ * The result of a command failed for its target_timeout, which its agent
+ * finished after all (the cancel came too late, or never reached it):
+ * the decision stands (it counted against the budget, and may have
+ * halted the rollout), but what the target did is the truth an operator
+ * needs: kept in the command's detail, with the version the agent
+ * reports, written before it is acknowledged.
+ */
+static void
+s_record_late(fl_co_server_t *s, fl_co_command_t *c, int status,
+              const fl_wire_result_t *r)
+{
+    fl_log_field f[2] = {{"agent", c->agent->name}, {"command", c->id}};
+    const char *why = r->error ? r->error : r->message;
+    const char *p[3];
+    s_late_t *l = fl_calloc(1, sizeof(*l));
+    fl_store_job_t *job = NULL;
+    char *text = NULL;
+
+    if (status < 0 || status == FL_CO_UNREACHABLE)
+        status = FL_CO_FAILED;
+    text = fl_asprintf(
+        "after target_timeout its run ended %s%s%s%s%s",
+        s_status_names[status],
+        fl_version_is_set(&r->version) ? ", at version " : "",
+        fl_version_is_set(&r->version) ? r->version.text : "",
+        why != NULL && *why ? ": " : "", why != NULL ? why : "");
+    c->detail->detail = fl_co_clean(text);
+    free(text);
+    if (fl_version_is_set(&r->version))
+        c->version = r->version;
+    fl_log_emit(FL_LOG_WARNING, "dispatch", f, 2, "target \"%s\", failed "
+                "for its target_timeout: %s", c->target->name,
+                c->detail->detail);
+    l->s = s;
+    l->agent = c->agent;
+    snprintf(l->id, sizeof(l->id), "%s", c->id);
+    p[0] = c->id;
+    p[1] = c->detail->detail;
+    p[2] = c->version.text;
+    job = fl_store_job_new(FL_STORE_SQL);
+    fl_store_job_sql(job, "UPDATE flotilla_control.commands SET detail = $2,"
+                          " version = $3 WHERE id = $1", 3, p);
+    job->done = s_late_written;
+    job->arg = l;
+    job->release = free;
+    fl_store_submit(s->store, job);
+}
+
 void
 fl_dispatch_result(fl_co_server_t *s, fl_co_agent_t *a,
                    const fl_wire_result_t *r)
@@ -427,7 +509,10 @@ fl_dispatch_result(fl_co_server_t *s, fl_co_agent_t *a,
         return;
     }
     if (c->state == FL_CO_CMD_DONE) {
-        s_ack(s, a, r->id); /* a repeat: the first ack was lost */
+        if (s_timed_out(c) && c->detail->detail == NULL)
+            s_record_late(s, c, status, r);
+        else
+            s_ack(s, a, r->id); /* a repeat: the first ack was lost */
         return;
     }
     if (c->state == FL_CO_CMD_RECORDING)

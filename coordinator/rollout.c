@@ -1770,7 +1770,7 @@ fl_rollout_tick(fl_co_server_t *s)
                                   "target_timeout (%s)", c->target->name, d);
                 if (c->state == FL_CO_CMD_SENT)
                     fl_dispatch_cancel(s, c);
-                fl_dispatch_decide(s, c, FL_CO_FAILED, "timed out", why);
+                fl_dispatch_decide(s, c, FL_CO_FAILED, FL_CO_TIMED_OUT, why);
                 free(why);
             }
         s_step(s, r);

@@ -1524,6 +1524,265 @@ test_rollout_stops_abort_cancels_in_flight(void **state)
     s->passed = 1;
 }
 
+/* The detail of st's failure of target, or NULL. */
+static const char *
+s_failure_detail(const json_t *st, const char *target)
+{
+    const json_t *f = NULL;
+    size_t i;
+
+    json_array_foreach(json_object_get(st, "failures"), i, f) {
+        const char *t = json_string_value(json_object_get(f, "target"));
+        if (t != NULL && strcmp(t, target) == 0)
+            return json_string_value(json_object_get(f, "detail"));
+    }
+    return NULL;
+}
+
+/* Whether a failure of target has a detail (what came after it). */
+static int
+s_failure_detailed(const json_t *st, void *arg)
+{
+    return s_failure_detail(st, arg) != NULL;
+}
+
+/* Whether one of st's failures names target and says why contains why. */
+static int
+s_failure_says(const json_t *st, const char *target, const char *why)
+{
+    const json_t *f = NULL;
+    size_t i;
+
+    json_array_foreach(json_object_get(st, "failures"), i, f) {
+        const char *t = json_string_value(json_object_get(f, "target"));
+        const char *r = json_string_value(json_object_get(f, "reason"));
+        if (t != NULL && strcmp(t, target) == 0 && r != NULL &&
+            strstr(r, why) != NULL)
+            return 1;
+    }
+    return 0;
+}
+
+/*
+ * target_timeout: a target still running that long after it was sent is
+ * failed, counts against the budget, and its statement is cancelled (its
+ * transaction rolls back: no table, no applied row, nothing left
+ * running).  The canary held past the timeout halts the rollout with
+ * max_failures 0, and no other tenant is touched; a tenant of the second
+ * wave held past it, with max_failures 1, is one failure within the
+ * budget: the rollout completes, the other 30 applied once.
+ */
+static void
+test_rollout_stops_target_timeout_fails_and_cancels(void **state)
+{
+    s_state *s = *state;
+    char *bundle = s_bundle(s, "timeout", s_held), *id = NULL;
+    json_t *st = NULL;
+    int held = 5;
+
+    s_exec_on(s, 0, "UPDATE items SET note = 'hold' WHERE id = 1");
+    {
+        const char *args[] = {"start", bundle, "--selector", "",
+                              "--waves", "tier=canary;100%",
+                              "--target-timeout", "2s", "--watch", NULL};
+        st = s_rollout(s, S_EXIT_HALTED, args);
+    }
+    id = fl_strdup(json_string_value(json_object_get(st, "id")));
+    assert_string_equal(s_st(st), "halted");
+    assert_int_equal(s_acc(st, "failed"), 1);
+    assert_int_equal(s_acc(st, "applied"), 0);
+    assert_int_equal(s_acc(st, "dispatched"), 1);
+    if (!s_failure_says(st, s->t[0].name, "target_timeout (2s)"))
+        fail_msg("no failure names %s's target_timeout: %s", s->t[0].name,
+                 json_dumps(st, JSON_INDENT(1)));
+    assert_int_equal(s_sleepers(s), 0);
+    assert_int_equal(s_long(s, 0, "SELECT count(*) FROM pg_tables WHERE "
+                            "tablename = 'slow_t'"), 0);
+    {
+        char *v = s_status_of(s, 0, 1);
+        assert_true(v == NULL || strcmp(v, "applied") != 0);
+        free(v);
+    }
+    for (int i = 1; i < S_TENANTS; i++)
+        assert_false(s_has_ledger(s, i));
+    json_decref(st);
+    /* The cancel reached the canary's agent: what it then reported. */
+    st = s_wait(s, id, s_failure_detailed, s->t[0].name,
+                "the canary's cancelled run in its failure");
+    if (strstr(s_failure_detail(st, s->t[0].name),
+               "its run ended cancelled") == NULL)
+        fail_msg("%s", s_failure_detail(st, s->t[0].name));
+    json_decref(st);
+    free(id);
+
+    /* Within the budget: one held tenant of the second wave. */
+    s_reset(s);
+    s_exec_on(s, held, "UPDATE items SET note = 'hold' WHERE id = 1");
+    {
+        const char *args[] = {"start", bundle, "--selector", "",
+                              "--waves", "tier=canary;100%",
+                              "--max-failures", "1", "--target-timeout",
+                              "2s", "--watch", NULL};
+        st = s_rollout(s, 0, args);
+    }
+    assert_string_equal(s_st(st), "completed");
+    assert_int_equal(s_acc(st, "failed"), 1);
+    assert_int_equal(s_acc(st, "applied"), S_TENANTS - 1);
+    if (!s_failure_says(st, s->t[held].name, "target_timeout"))
+        fail_msg("no failure names %s's target_timeout", s->t[held].name);
+    assert_int_equal(s_sleepers(s), 0);
+    for (int i = 0; i < S_TENANTS; i++) {
+        char *v = s_status_of(s, i, 1);
+        if (i == held) {
+            assert_true(v == NULL || strcmp(v, "applied") != 0);
+            assert_int_equal(s_long(s, i, "SELECT count(*) FROM pg_tables"
+                                    " WHERE tablename = 'slow_t'"), 0);
+        } else {
+            assert_string_equal(v, "applied");
+            assert_int_equal(s_executed(s, i, 1), 1);
+        }
+        free(v);
+    }
+    json_decref(st);
+    free(bundle);
+    s->passed = 1;
+}
+
+/* A held migration that ends by itself after 5 seconds. */
+static const char *const s_held5[] = {
+    "0001_held.sql",
+    "-- flotilla:up\n"
+    "CREATE TABLE slow_t (id int);\n"
+    "SELECT pg_sleep(5) FROM items WHERE id = 1 AND note = 'hold';\n"
+    "-- flotilla:down\n"
+    "DROP TABLE slow_t;\n",
+    NULL};
+
+/* Whether the coordinator sees shard 0's agent offline. */
+static int
+s_shard0_offline(s_state *s)
+{
+    json_t *rows = fl_fleet_json(&s->f, "agents", NULL);
+    const json_t *r = fl_fleet_row(rows, "name", "shard-0");
+    int off = r != NULL &&
+              strcmp(json_string_value(json_object_get(r, "state")),
+                     "online") != 0;
+
+    json_decref(rows);
+    return off;
+}
+
+/*
+ * A target failed for its target_timeout whose run then finished anyway
+ * (its agent cut off, here stopped with SIGSTOP, so that the cancel
+ * never reached it): the rollout halts on the failure as it should, and
+ * what the target did once its agent came back is what the rollout says
+ * of it, read from its ledger: the failure's detail says the run ended
+ * ok at version 1 (before, the agent's late result was acknowledged and
+ * dropped, and the rollout said only "did not finish" of a target that
+ * applied the bundle), kept in the control database through a kill -9
+ * of the coordinator.  The rollback then rolls the canary back, and no
+ * other tenant was touched.
+ */
+static void
+test_rollout_stops_target_timeout_then_the_target_finished(void **state)
+{
+    s_state *s = *state;
+    char *bundle = s_bundle(s, "timeout5", s_held5), *id = NULL;
+    json_t *st = NULL;
+    int64_t deadline = fl_clock_ms() + (int64_t)(60000 *
+                                                 fl_test_timeout_scale());
+    const char *detail = NULL;
+    PGconn *ctl = NULL;
+
+    s_exec_on(s, 0, "UPDATE items SET note = 'hold' WHERE id = 1");
+    {
+        const char *args[] = {"start", bundle, "--selector", "",
+                              "--waves", "tier=canary;100%",
+                              "--target-timeout", "3s", NULL};
+        id = s_start_bg(s, args);
+    }
+    while (s_sleepers(s) < 1) {
+        if (fl_clock_ms() > deadline)
+            fail_msg("the canary's migration did not start within 60 s");
+        fl_clock_sleep_ms(20);
+    }
+    fl_fleet_signal_agent(&s->f, 0, SIGSTOP);
+    while (!s_shard0_offline(s)) {
+        if (fl_clock_ms() > deadline)
+            fail_msg("shard-0 still online 60 s after SIGSTOP");
+        fl_clock_sleep_ms(100);
+    }
+    st = s_wait(s, id, s_halted_and_idle, NULL, "halted by the timeout");
+    assert_int_equal(s_acc(st, "failed"), 1);
+    if (!s_failure_says(st, s->t[0].name, "target_timeout (3s)"))
+        fail_msg("no failure names %s's target_timeout", s->t[0].name);
+    assert_null(s_failure_detail(st, s->t[0].name));
+    json_decref(st);
+    /* The coordinator restarted while the agent is away. */
+    fl_fleet_signal_coordinator(&s->f, SIGKILL);
+    fl_fleet_start_coordinator(&s->f);
+    while (s_sleepers(s) > 0) {
+        if (fl_clock_ms() > deadline)
+            fail_msg("the canary's pg_sleep(5) still running after 60 s");
+        fl_clock_sleep_ms(100);
+    }
+    fl_fleet_signal_agent(&s->f, 0, SIGCONT);
+    st = s_wait(s, id, s_failure_detailed, s->t[0].name,
+                "the canary's late result in its failure");
+    detail = s_failure_detail(st, s->t[0].name);
+    {
+        char *v = s_status_of(s, 0, 1);
+        int applied = v != NULL && strcmp(v, "applied") == 0;
+
+        /* The cancel cannot have reached the stopped agent: it applied;
+         * whatever happened, the detail says what its ledger says. */
+        if (!applied || strstr(detail, "its run ended ok, at version 1")
+                            == NULL)
+            fail_msg("the canary's ledger says %s, the rollout: %s",
+                     v ? v : "(no row)", detail);
+        free(v);
+    }
+    assert_int_equal(s_long(s, 0, "SELECT count(*) FROM pg_tables WHERE "
+                            "tablename = 'slow_t'"), 1);
+    assert_string_equal(s_st(st), "halted");
+    assert_int_equal(s_acc(st, "failed"), 1);
+    json_decref(st);
+    ctl = PQconnectdb(s->f.ctl.conninfo);
+    {
+        char *sql = fl_asprintf("SELECT detail || ' / ' || version FROM "
+                                "flotilla_control.commands WHERE "
+                                "dispatch_id = '%s' AND target = '%s'", id,
+                                s->t[0].name);
+        char *v = fl_test_query_value(ctl, sql);
+
+        assert_non_null(strstr(v, "its run ended ok, at version 1"));
+        assert_non_null(strstr(v, " / 1"));
+        free(v);
+        free(sql);
+    }
+    PQfinish(ctl);
+
+    {
+        const char *args[] = {"rollback", id, "--watch", NULL};
+        st = s_rollout(s, S_EXIT_ROLLED_BACK, args);
+    }
+    assert_int_equal(s_acc(st, "rolled_back"), 1);
+    json_decref(st);
+    {
+        char *v = s_status_of(s, 0, 1);
+        assert_string_equal(v, "rolled_back");
+        free(v);
+    }
+    assert_int_equal(s_long(s, 0, "SELECT count(*) FROM pg_tables WHERE "
+                            "tablename = 'slow_t'"), 0);
+    for (int i = 1; i < S_TENANTS; i++)
+        assert_false(s_has_ledger(s, i));
+    free(id);
+    free(bundle);
+    s->passed = 1;
+}
+
 /*
  * The coordinator killed with kill -9 in the middle of a wave and
  * restarted finishes the rollout, every target applied exactly once
@@ -2092,6 +2351,12 @@ main(void)
             s_teardown),
         cmocka_unit_test_setup_teardown(
             test_rollout_stops_abort_cancels_in_flight, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_rollout_stops_target_timeout_fails_and_cancels, s_setup,
+            s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_rollout_stops_target_timeout_then_the_target_finished,
+            s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_rollout_stops_coordinator_kill9_mid_wave_once, s_setup,
             s_teardown),
