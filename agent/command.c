@@ -359,6 +359,44 @@ s_pipeline(fl_ag_job_t *job, fl_pipeline_t *p, int64_t t0)
     fl_error_clear(&err);
 }
 
+/*
+ * A cancelled run is as if it had not started, unless a migration
+ * without a transaction had committed some of its statements (or a down
+ * some of its own): such a run failed, the target part done (its ledger
+ * row says how far; the result's detail too), and is counted and kept
+ * as a failure, never as a cancel (docs/rollouts.md, "Halt is a latch").
+ * Read from the rows of the ledger this command's rollout wrote; a
+ * ledger that cannot be read leaves the result as it is.
+ */
+static void
+s_cancel_left_partial(fl_ag_job_t *job, fl_pipeline_t *p)
+{
+    const char *rollout = job->cmd.u.command.rollout;
+    fl_ledger_t l = {NULL, 0};
+    fl_error_t err = FL_ERROR_INIT;
+    int partial = 0;
+
+    if (!job->has_result || strcmp(job->result.status, "cancelled") != 0 ||
+        rollout == NULL || fl_pipeline_ledger(p, &l, &err) != 0) {
+        fl_error_clear(&err);
+        return;
+    }
+    for (size_t i = 0; i < l.count && !partial; i++) {
+        const fl_ledger_row_t *row = &l.items[i];
+
+        partial = row->rollout_id != NULL &&
+                  strcmp(row->rollout_id, rollout) == 0 &&
+                  (fl_ledger_row_partial(row) ||
+                   (strcmp(row->status, "rolling_back") == 0 &&
+                    row->down_done > 0));
+    }
+    if (partial) {
+        free(job->result.status);
+        job->result.status = fl_strdup("failed");
+    }
+    fl_ledger_release(&l);
+}
+
 void
 fl_ag_run(fl_ag_daemon_t *d, fl_ag_job_t *job)
 {
@@ -397,6 +435,7 @@ fl_ag_run(fl_ag_daemon_t *d, fl_ag_job_t *job)
         goto done;
     }
     s_pipeline(job, p, t0);
+    s_cancel_left_partial(job, p);
     fl_ag_state_release(&job->state);
     s_read_state(job, p);
     /* The version after the run, now that the state is read again. */

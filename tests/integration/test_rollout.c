@@ -202,6 +202,18 @@ s_dump(s_state *s, int i)
     return d;
 }
 
+/* Fails unless sql's one value on tenant i is want. */
+static void
+s_expect_value(s_state *s, int i, const char *sql, const char *want)
+{
+    char *v = s_value(s, i, sql);
+
+    if (v == NULL || strcmp(v, want) != 0)
+        fail_msg("%s on %s: %s, wanted %s", sql, s->t[i].name,
+                 v ? v : "(nothing)", want);
+    free(v);
+}
+
 static void
 s_exec_on(s_state *s, int i, const char *sql)
 {
@@ -1783,6 +1795,89 @@ test_rollout_stops_target_timeout_then_the_target_finished(void **state)
     s->passed = 1;
 }
 
+/* Held like s_held, without a transaction: its first statement commits. */
+static const char *const s_held_nt[] = {
+    "0001_held.sql",
+    "-- flotilla:options no-transaction\n"
+    "-- flotilla:up\n"
+    "CREATE TABLE slow_t (id int);\n"
+    "SELECT pg_sleep(60) FROM items WHERE id = 1 AND note = 'hold';\n"
+    "CREATE TABLE part_t (id int);\n"
+    "-- flotilla:down\n"
+    "DROP TABLE IF EXISTS part_t;\n"
+    "DROP TABLE slow_t;\n",
+    NULL};
+
+/*
+ * halt --abort of a migration without a transaction that has committed
+ * some of its statements: the target is not as it was, so it is counted
+ * failed, not cancelled (before: "cancelled 1 (statements cancelled and
+ * rolled back: as they were)" above a failure saying it was partly
+ * applied), and resume, which acknowledges the failures so far and
+ * sends again only the cancelled targets, goes on without it: the other
+ * 30 applied once, the canary left as its ledger says (1 of 3
+ * statements).
+ */
+static void
+test_rollout_stops_abort_of_a_part_applied_run_is_a_failure(void **state)
+{
+    s_state *s = *state;
+    char *bundle = s_bundle(s, "heldnt", s_held_nt), *id = NULL;
+    json_t *st = NULL;
+    int64_t deadline = fl_clock_ms() + (int64_t)(60000 *
+                                                 fl_test_timeout_scale());
+    const char *detail = NULL;
+
+    s_exec_on(s, 0, "UPDATE items SET note = 'hold' WHERE id = 1");
+    {
+        const char *args[] = {"start", bundle, "--selector", "",
+                              "--waves", "tier=canary;100%", NULL};
+        id = s_start_bg(s, args);
+    }
+    while (s_sleepers(s) < 1) {
+        if (fl_clock_ms() > deadline)
+            fail_msg("the canary's migration did not start within 60 s");
+        fl_clock_sleep_ms(50);
+    }
+    {
+        const char *args[] = {"halt", id, "--abort", NULL};
+        json_decref(s_rollout(s, 0, args));
+    }
+    st = s_wait(s, id, s_halted_and_idle, NULL, "halted, nothing in flight");
+    assert_int_equal(s_acc(st, "failed"), 1);
+    assert_int_equal(s_acc(st, "cancelled"), 0);
+    assert_int_equal(s_acc(st, "applied"), 0);
+    detail = s_failure_detail(st, s->t[0].name);
+    if (detail == NULL || strstr(detail, "partly applied: 1 of 3") == NULL)
+        fail_msg("the canary's failure: %s", detail ? detail : "(none)");
+    json_decref(st);
+    s_expect_value(s, 0, "SELECT status || ' ' || statements_done FROM"
+                   " flotilla.schema_migrations", "failed 1");
+    for (int i = 1; i < S_TENANTS; i++)
+        assert_false(s_has_ledger(s, i));
+
+    {
+        const char *args[] = {"resume", id, NULL};
+        json_decref(s_rollout(s, 0, args));
+    }
+    {
+        const char *args[] = {"watch", id, NULL};
+        st = s_rollout(s, 0, args);
+    }
+    assert_string_equal(s_st(st), "completed");
+    assert_int_equal(s_acc(st, "applied"), S_TENANTS - 1);
+    assert_int_equal(s_acc(st, "failed"), 1);
+    json_decref(st);
+    s_expect_value(s, 0, "SELECT status || ' ' || statements_done FROM"
+                   " flotilla.schema_migrations", "failed 1");
+    for (int i = 1; i < S_TENANTS; i++)
+        s_expect_value(s, i, "SELECT status || ' ' || statements_done FROM"
+                       " flotilla.schema_migrations", "applied 3");
+    free(id);
+    free(bundle);
+    s->passed = 1;
+}
+
 /*
  * The coordinator killed with kill -9 in the middle of a wave and
  * restarted finishes the rollout, every target applied exactly once
@@ -2356,6 +2451,9 @@ main(void)
             s_teardown),
         cmocka_unit_test_setup_teardown(
             test_rollout_stops_target_timeout_then_the_target_finished,
+            s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_rollout_stops_abort_of_a_part_applied_run_is_a_failure,
             s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_rollout_stops_coordinator_kill9_mid_wave_once, s_setup,
