@@ -1332,10 +1332,39 @@ typedef enum {
     S_OK,
     S_REFUSED,  /* validation: nothing of this unit changed */
     S_FAILED,   /* a statement, a backup or the ledger failed */
-    S_COMMITTED /* COMMIT ran, with the ledger row, and flotilla's own
-                   query after it failed (the pins, which a signal's
-                   cancel can reach): the unit's work stays */
+    S_COMMITTED, /* COMMIT ran, with the ledger row, and flotilla's own
+                    query after it failed (the pins, which a signal's
+                    cancel can reach; the connection lost after COMMIT
+                    was sent, see s_commit_in_doubt): the unit's work
+                    stays */
+    S_IN_DOUBT  /* the connection was lost when COMMIT was sent, and
+                   whether it ran could not be learnt */
 } s_outcome;
+
+/*
+ * After a unit's COMMIT failed with the connection lost: settles
+ * *committed from the ledger (s_commit_in_doubt), or, when that cannot
+ * be learnt, says so in err and sets *outcome to S_IN_DOUBT.
+ */
+static void
+s_settle_commit(fl_pipeline_t *p, const fl_ledger_record_t *rec,
+                int *committed, s_outcome *outcome, fl_error_t *err)
+{
+    fl_error_t why = FL_ERROR_INIT;
+
+    if (fl_pg_is_open(p->pg))
+        return;
+    if (fl__commit_in_doubt(p, rec->m, rec->status, 0,
+                            rec->statements_done, committed, &why) != 0) {
+        *outcome = S_IN_DOUBT;
+        fl_error_set_detail(err, "The connection was lost when the COMMIT "
+                            "of %s was sent, and whether it committed could "
+                            "not be learnt: %s", rec->m->file, why.message);
+        fl_error_set_hint(err, "flotilla status reads the ledger: it says "
+                          "whether %s is applied.", rec->m->file);
+    }
+    fl_error_clear(&why);
+}
 
 /*
  * Raises the high-water mark of the release being applied: the highest
@@ -1601,6 +1630,8 @@ s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
         if (rc == 0 && last && p->release) {
             rc = fl_pg_exec(p->pg, "COMMIT", err);
             committed = rc == 0;
+            if (rc != 0)
+                s_settle_commit(p, &rec, &committed, outcome, err);
             if (committed)
                 fl_schema_dirty_add(&p->dirty, dirty.nrows == 1
                                     ? fl_pg_value(&dirty, 0, 0) : NULL);
@@ -1641,6 +1672,8 @@ s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
              */
             committed = rc == 0 || (fl_pg_is_open(p->pg) &&
                                     !fl_pg_in_transaction(p->pg));
+            if (rc != 0 && !committed)
+                s_settle_commit(p, &rec, &committed, outcome, err);
             if (rc == 0)
                 p->schema_kinds = p->kinds_committed =
                     fl_schema_census_kinds(&census);
@@ -2152,10 +2185,15 @@ s_finish(fl_pipeline_t *p, s_mig *x, int rc, fl_error_t *err)
      * A transactional migration whose COMMIT ran (S_COMMITTED) is applied
      * and its row says so: a failure row would make the next run apply it
      * again.  None is written, and the run stops with the schema
-     * unrecorded.  A no-transaction one records its failure as usual: its
-     * done count has the statement that committed.
+     * unrecorded.  So is a no-transaction one whose last statement's
+     * COMMIT ran (with the row that says applied); one that stopped
+     * before records its failure as usual: its done count has the
+     * statement that committed.
      */
-    applied = x->outcome == S_COMMITTED && !m->no_transaction;
+    applied = x->outcome == S_COMMITTED &&
+              (!m->no_transaction ||
+               x->u.stats.done == (int)x->u.stmts.count);
+    p->committed_anyway = applied;
     if (!applied && fl_pg_is_open(p->pg))
         s_record_failure(p, m, !m->no_transaction, (int)x->u.stmts.count,
                          x->u.t0, &x->u.stats, err);
@@ -2166,6 +2204,11 @@ s_finish(fl_pipeline_t *p, s_mig *x, int rc, fl_error_t *err)
                   "flotilla's own query after the COMMIT failed: its schema "
                   "is not recorded, so its rollback cannot prove it",
                   m->file);
+    } else if (x->outcome == S_IN_DOUBT) {
+        fl__forget_schema(p);
+        fl__event(p, (fl_step)x->stage, FL_STEP_FAILED, m, took, err,
+                  "%s may or may not be applied: the connection was lost "
+                  "when its COMMIT was sent", m->file);
     } else if (m->no_transaction) {
         /* Statements may have committed: the snapshot is out of date. */
         fl__forget_schema(p);
@@ -2214,6 +2257,7 @@ fl__apply_migration(fl_pipeline_t *p, const fl_migration_t *m,
      */
     if ((rc = fl__session_reset_all(p->pg, &p->session, p->target, err)) != 0)
         return rc;
+    p->committed_anyway = 0;
     memset(&x, 0, sizeof(x));
     x.m = m;
     x.u.m = m;

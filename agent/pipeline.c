@@ -674,6 +674,11 @@ s_apply(fl_pipeline_t *p, const fl_source_t *src, fl_apply_result_t *result,
         }
         rc = fl__apply_migration(p, m, fl_ledger_find(&ledger, &m->version),
                                  err);
+        if (rc != 0 && p->committed_anyway) {
+            /* Its COMMIT ran before the failure: it counts as applied. */
+            result->applied++;
+            result->pending--;
+        }
         if (rc != 0)
             break;
         result->applied++;
@@ -904,9 +909,13 @@ s_rollback(fl_pipeline_t *p, const fl_source_t *src, fl_rollback_mode mode,
              * repeatable migrations marked current (agent/repeatable.c). */
             if (rc == 0 && *count == 0)
                 rc = fl__repeatables_forget(p, &v, err);
+            p->committed_anyway = 0;
             if (rc == 0)
                 rc = fl__rollback_one(p, row, down, line, err);
         }
+        /* Its COMMIT ran before the failure: it counts as rolled back. */
+        if (rc != 0 && p->committed_anyway)
+            (*count)++;
         if (rc != 0)
             break;
         (*count)++;

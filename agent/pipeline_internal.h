@@ -318,6 +318,24 @@ int fl__net_outside(fl_pg_t *pg, const char *scope, char *const before[2],
                     fl_error_t *err) FL_NODISCARD;
 /* No schema snapshot shows the target as it is now: the next takes one. */
 void fl__forget_schema(fl_pipeline_t *p);
+
+/*
+ * Whether the transaction that last wrote the ledger row of migration m
+ * committed (its repeatable_migrations row for a repeatable one; with
+ * m's checksum), when the connection was lost as its COMMIT was sent and
+ * no answer came: the server may have committed it, or not.  The old
+ * session is ended first (pg_terminate_backend on a new connection, if
+ * its PID is still one of flotilla's sessions on this database; then
+ * waited for: a session that received COMMIT commits whatever becomes of
+ * its client, and until it has ended its transaction is neither), then
+ * the row is read: committed when it says what the transaction wrote,
+ * status and statements_done (down: down_done) done (rows only move
+ * forward, and the target's lock kept every other writer out).  Returns
+ * 0 with *committed set, or why it could not learn it.
+ */
+int fl__commit_in_doubt(fl_pipeline_t *p, const fl_migration_t *m,
+                        const char *status, int down, int done,
+                        int *committed, fl_error_t *err) FL_NODISCARD;
 /*
  * For a schema target, after m's statements (or its down's) and before
  * COMMIT: FL_EINVAL, naming them, when they changed relations outside its
@@ -648,6 +666,9 @@ struct fl_pipeline {
     fl_pipeline_opts_t opts;
     fl_pg_t *pg;
     int kept;          /* copies the last rollback kept (fl_pipeline_kept) */
+    int committed_anyway; /* the last migration's apply or rollback
+                             failed after its COMMIT ran: it is applied
+                             (fl__apply_migration), or rolled back */
     int cancelled;     /* atomic */
     int locked;        /* the target's advisory lock is held */
     int dry_run;       /* plan: write nothing */

@@ -120,9 +120,12 @@ fl__apply_repeatables(fl_pipeline_t *p, const fl_source_t *src,
         }
         fl__event(p, FL_STEP_VERIFY, FL_STEP_OK, m, 0, NULL,
                   "repeatable migration %s runs: %s", m->file, state);
-        if ((rc = fl__apply_migration(p, m, NULL, err)) != 0)
+        rc = fl__apply_migration(p, m, NULL, err);
+        /* Its COMMIT ran before the failure: it ran. */
+        if (rc == 0 || p->committed_anyway)
+            result->repeatables_run++;
+        if (rc != 0)
             break;
-        result->repeatables_run++;
     }
     fl_ledger_repeatables_release(&rows);
     return rc;

@@ -188,6 +188,43 @@ s_restore_opts(const fl_pipeline_t *p, const fl_ledger_row_t *row,
     return ro;
 }
 
+/*
+ * After the rollback of m failed with its connection lost, perhaps as its
+ * COMMIT was sent (which wrote status, down_done done): whether it
+ * committed, from the ledger (fl__commit_in_doubt).  Returns 1 when the
+ * failure is told here: committed (p->committed_anyway; the run still
+ * fails, its connection gone) or unknown; 0 when it did not commit.
+ */
+static int
+s_commit_lost(fl_pipeline_t *p, const fl_migration_t *m, const char *status,
+              int done, int64_t t0, fl_error_t *err)
+{
+    fl_error_t why = FL_ERROR_INIT;
+    int committed = 0;
+
+    if (fl_pg_is_open(p->pg))
+        return 0;
+    if (fl__commit_in_doubt(p, m, status, 1, done, &committed,
+                            &why) != 0) {
+        fl__event(p, FL_STEP_RESTORE, FL_STEP_FAILED, m, fl__now_ms() - t0,
+                  err, "%s may or may not be rolled back: the connection "
+                  "was lost when its COMMIT was sent", m->file);
+        fl_error_set_detail(err, "Whether the rollback of %s committed could "
+                            "not be learnt: %s", m->file, why.message);
+        fl_error_set_hint(err, "flotilla status reads the ledger: it says "
+                          "whether %s is rolled back.", m->file);
+        fl_error_clear(&why);
+        return 1;
+    }
+    if (!committed)
+        return 0;
+    p->committed_anyway = 1;
+    fl__event(p, FL_STEP_RESTORE, FL_STEP_FAILED, m, fl__now_ms() - t0, err,
+              "%s is rolled back (its COMMIT ran, with its ledger row), but "
+              "the connection was lost before flotilla heard so", m->file);
+    return 1;
+}
+
 static int
 s_restore(fl_pipeline_t *p, const fl_ledger_row_t *row,
           const fl_migration_t *m, int down_done, int gen_before,
@@ -1227,6 +1264,21 @@ fl__rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
                                       (int)i + 1, NULL, err);
             if (rc == 0 && tx && (rc = fl__lock_check(p, &m, 1, err)) == 0)
                 rc = fl_pg_exec(p->pg, "COMMIT", err);
+            if (rc != 0 && tx && !fl_pg_is_open(p->pg)) {
+                int committed = 0;
+                fl_error_t why = FL_ERROR_INIT;
+
+                /* Its COMMIT may have run: done then, as the ledger says. */
+                if (fl__commit_in_doubt(p, &m, "rolling_back", 1,
+                                        (int)i + 1, &committed, &why) == 0 &&
+                    committed)
+                    done = i + 1;
+                fl_error_clear(&why);
+                if (committed && done == stmts.count)
+                    goto partial_restore;
+                if (committed)
+                    goto partial;
+            }
             if (rc == 0 && tx)
                 rc = s_settle(p, err);
             p->session.session_level = 0;
@@ -1273,6 +1325,12 @@ fl__rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
     rc = s_restore(p, row, &m, (int)stmts.count, gen_before, &res, err);
     if (rc == 0 && (rc = fl__lock_check(p, &m, 1, err)) == 0)
         rc = fl_pg_exec(p->pg, "COMMIT", err);
+    if (rc != 0 && s_commit_lost(p, &m, "rolled_back", (int)stmts.count,
+                                 t0, err)) {
+        if (p->committed_anyway)
+            s_kept_say(p, &m, &res, 1);
+        goto cleanup;
+    }
     if (rc != 0) {
         fl__rollback_quietly(p);
         if (notx || resumed)

@@ -11,6 +11,7 @@
 
 #include "agent/pipeline_internal.h"
 #include "common/alloc.h"
+#include "common/clock.h"
 #include "common/json.h"
 
 /*
@@ -617,5 +618,97 @@ fl__resolve(fl_pipeline_t *p, const char *const *schemas,
     }
     fl_pg_result_release(&r);
     free(text);
+    return rc;
+}
+
+/* How long an in-doubt COMMIT waits for its old session to end. */
+#define R_DOUBT_WAIT_MS 10000
+
+/*
+ * The session of PID $1 (its stats row), if it is one of flotilla's on
+ * this database as the session whose COMMIT is in doubt was.
+ */
+#define R_OLD_SESSION                                                       \
+    " pg_catalog.pg_stat_activity a WHERE a.pid OPERATOR(pg_catalog.=)"     \
+    " $1::pg_catalog.int4 AND a.application_name OPERATOR(pg_catalog.=)"    \
+    " 'flotilla' AND a.datname OPERATOR(pg_catalog.=)"                      \
+    " pg_catalog.current_database()"
+
+int
+fl__commit_in_doubt(fl_pipeline_t *p, const fl_migration_t *m,
+                    const char *status, int down, int done, int *committed,
+                    fl_error_t *err)
+{
+    fl_pg_t *pg = NULL;
+    fl_pg_result_t row = FL_PG_RESULT_INIT;
+    char pid[16], *v = NULL;
+    const char *params[3];
+    int64_t until = fl__now_ms() + R_DOUBT_WAIT_MS;
+    int rc;
+
+    *committed = 0;
+    snprintf(pid, sizeof(pid), "%d", fl_pg_backend_pid(p->pg));
+    if ((rc = fl_pg_open(&pg, p->opts.dsn, "flotilla", err)) != 0)
+        return rc;
+    params[0] = pid;
+    /* Only if that PID is still a session like it (not one reusing it). */
+    if ((rc = fl_pg_query_value(pg, &v, "SELECT pg_catalog.count("
+                                "pg_catalog.pg_terminate_backend(a.pid))"
+                                " FROM " R_OLD_SESSION, 1, params,
+                                err)) != 0)
+        goto cleanup;
+    for (;;) {
+        int gone;
+
+        free(v);
+        v = NULL;
+        if ((rc = fl_pg_query_value(pg, &v, "SELECT NOT EXISTS (SELECT FROM"
+                                    R_OLD_SESSION ")", 1, params,
+                                    err)) != 0)
+            goto cleanup;
+        gone = v != NULL && strcmp(v, "t") == 0;
+        if (gone)
+            break;
+        if (fl__now_ms() > until) {
+            rc = FL_ERR(err, FL_ETIMEOUT, "its session (PID %s) was still "
+                        "running %d s after it was told to end", pid,
+                        R_DOUBT_WAIT_MS / 1000);
+            goto cleanup;
+        }
+        fl_clock_sleep_ms(20);
+    }
+    params[0] = p->target;
+    params[1] = m->repeatable ? m->name : m->version.text;
+    params[2] = m->checksum_hex;
+    if ((rc = fl_pg_query(pg, &row, m->repeatable
+                          ? "SELECT status, statements_done FROM"
+                            " flotilla.repeatable_migrations WHERE target"
+                            " OPERATOR(pg_catalog.=) $1 AND name"
+                            " OPERATOR(pg_catalog.=) $2 AND checksum"
+                            " OPERATOR(pg_catalog.=) $3"
+                          : down
+                          ? "SELECT status, down_done FROM"
+                            " flotilla.schema_migrations WHERE target"
+                            " OPERATOR(pg_catalog.=) $1 AND version"
+                            " OPERATOR(pg_catalog.=) $2"
+                          : "SELECT status, statements_done FROM"
+                            " flotilla.schema_migrations WHERE target"
+                            " OPERATOR(pg_catalog.=) $1 AND version"
+                            " OPERATOR(pg_catalog.=) $2 AND checksum"
+                            " OPERATOR(pg_catalog.=) $3",
+                          down && !m->repeatable ? 2 : 3, params,
+                          err)) != 0)
+        goto cleanup;
+    if (row.nrows == 1) {
+        char n[16];
+        snprintf(n, sizeof(n), "%d", done);
+        *committed = strcmp(fl_pg_value(&row, 0, 0), status) == 0 &&
+                     fl_pg_value(&row, 0, 1) != NULL &&
+                     strcmp(fl_pg_value(&row, 0, 1), n) == 0;
+    }
+cleanup:
+    free(v);
+    fl_pg_result_release(&row);
+    fl_pg_close(&pg);
     return rc;
 }

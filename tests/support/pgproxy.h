@@ -1,0 +1,43 @@
+/*
+ * pgproxy.h - a proxy between a client and the test PostgreSQL that cuts
+ * the connection at the worst moment, for tests of what a client says
+ * when the network fails between the server's work and its answer.
+ *
+ * It listens on a Unix socket in a directory of its own (a libpq "host")
+ * and forwards every connection to the server of PGHOST and PGPORT
+ * (a socket directory), the client's bytes as they come, the server's
+ * message by message.  Armed with a command tag and a number n, it cuts
+ * every connection it holds (closes both sides) at the n-th
+ * CommandComplete message with that tag the server sends, counted over
+ * all connections: before forwarding it (the server did the work, the
+ * client never hears of it) or just after it (the client hears of it,
+ * and of nothing more).  A connection opened after the cut is forwarded
+ * as usual.  Clients should connect with sslmode=disable and
+ * gssencmode=disable (nothing else is spoken on a Unix socket anyway).
+ */
+#ifndef FL_TEST_PGPROXY_H
+#define FL_TEST_PGPROXY_H
+
+typedef struct fl_test_proxy fl_test_proxy_t;
+
+/* Starts a proxy; fails the test (cmocka) when it cannot. */
+fl_test_proxy_t *fl_test_proxy_start(void);
+/* "host=DIR port=PORT sslmode=disable gssencmode=disable": to a conninfo. */
+const char *fl_test_proxy_conninfo(const fl_test_proxy_t *p);
+/*
+ * Arms the cut at the n-th CommandComplete tagged tag from now on
+ * (before: the client does not get it; else it does, then the cut), and
+ * starts the count again; n 0 disarms it.
+ */
+void fl_test_proxy_arm(fl_test_proxy_t *p, const char *tag, int n,
+                       int before);
+/* After the cut, refuse every new connection (closed at once) or not. */
+void fl_test_proxy_refuse_after_cut(fl_test_proxy_t *p, int refuse);
+/* CommandCompletes tagged as armed seen since the arm. */
+int fl_test_proxy_count(fl_test_proxy_t *p);
+/* Whether the armed cut happened. */
+int fl_test_proxy_cut(fl_test_proxy_t *p);
+/* Stops it, closing every connection, and frees it; accepts NULL. */
+void fl_test_proxy_stop(fl_test_proxy_t **p);
+
+#endif
