@@ -420,7 +420,8 @@ fl__backup_release(fl_backup_t *b)
 
 /*
  * The state of table oid now: relfilenode, this transaction's counters,
- * columns.  Fills a net relation (released by the caller).
+ * columns.  Fills a net relation (released by the caller; nothing to
+ * release after a failure).
  */
 static int
 s_table_now(fl_pg_t *pg, uint32_t oid, fl_net_rel_t *out, fl_error_t *err)
@@ -457,7 +458,10 @@ s_table_now(fl_pg_t *pg, uint32_t oid, fl_net_rel_t *out, fl_error_t *err)
     out->name = fl_strdup(fl_pg_value(&r, 0, 5));
     out->size = s_ll(fl_pg_value(&r, 0, 6));
     fl_pg_result_release(&r);
-    return fl__net_columns(pg, out, err);
+    /* Nothing of it is left to the caller on a failure (a cancel). */
+    if ((rc = fl__net_columns(pg, out, err)) != 0)
+        fl__net_rel_release(out);
+    return rc;
 }
 
 /*
