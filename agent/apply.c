@@ -1832,6 +1832,8 @@ typedef struct {
     int before;            /* the schema snapshot before it */
     s_outcome outcome;     /* why it stopped, when it did */
     int stage;             /* the step it was in (an fl_step) */
+    int adopted;           /* a statement counted as done an index an
+                              interrupted run built (s_index_left_behind) */
 } s_mig;
 
 /*
@@ -1980,6 +1982,7 @@ s_index_left_behind(fl_pipeline_t *p, s_mig *x, size_t i, int *done,
     if (same && n == 2 &&
         strtoul(fl_pg_value(&r, 0, 1), NULL, 10) == oids[1]) {
         *done = 1;
+        x->adopted = 1;
         fl__event(p, FL_STEP_EXECUTE, FL_STEP_OK, x->m, 0, NULL,
                   "index %s exists, valid and defined as statement %zu of %s "
                   "defines it (an interrupted run built it): counted as done",
@@ -2135,7 +2138,7 @@ s_finish(fl_pipeline_t *p, s_mig *x, int rc, fl_error_t *err)
     int64_t took = fl__now_ms() - x->u.t0;
     int changes = 0, applied;
 
-    if (rc == 0 && x->start > 0) {
+    if (rc == 0 && (x->start > 0 || x->adopted)) {
         /*
          * Resumed: the snapshot before it was taken by this run, after the
          * earlier one committed statements 1 to start; the changes it
@@ -2143,15 +2146,26 @@ s_finish(fl_pipeline_t *p, s_mig *x, int rc, fl_error_t *err)
          * would then find them "missing" once down drops them.  So none
          * are recorded (schema_recorded stays false: the rollback says it
          * cannot prove the schema), and the next migration takes a
-         * snapshot of its own.
+         * snapshot of its own.  The same when a statement counted an
+         * index an interrupted run built as done (adopted): the snapshot
+         * before it already held that index, which its down drops (an
+         * earlier run cut off before it could write the statement's
+         * progress row left no row at all, so nothing says it resumed).
          */
         fl__forget_schema(p);
         p->schema_kinds = FL_SCHEMA_KINDS_ASK;
-        fl__event(p, FL_STEP_VERIFY_AFTER, FL_STEP_OK, m, took, NULL,
-                  "applied %s; its schema changes are not recorded: an "
-                  "earlier run committed statements 1 to %zu before this "
-                  "run's snapshot, so rolling it back will not prove the "
-                  "schema", m->file, x->start);
+        if (x->start > 0)
+            fl__event(p, FL_STEP_VERIFY_AFTER, FL_STEP_OK, m, took, NULL,
+                      "applied %s; its schema changes are not recorded: an "
+                      "earlier run committed statements 1 to %zu before "
+                      "this run's snapshot, so rolling it back will not "
+                      "prove the schema", m->file, x->start);
+        else
+            fl__event(p, FL_STEP_VERIFY_AFTER, FL_STEP_OK, m, took, NULL,
+                      "applied %s; its schema changes are not recorded: an "
+                      "index it builds was there before this run's "
+                      "snapshot (an interrupted run built it), so rolling "
+                      "it back will not prove the schema", m->file);
         return 0;
     }
     if (rc == 0) {
@@ -2227,6 +2241,8 @@ s_finish(fl_pipeline_t *p, s_mig *x, int rc, fl_error_t *err)
                                 x->u.stats.done, x->u.stmts.count);
             free(said);
         }
+        fl__say_lost_alone(p, m, &x->u.stmts, (size_t)x->u.stats.done,
+                           err);
     } else {
         fl__event(p, (fl_step)x->stage, FL_STEP_FAILED, m, took, err,
                   "%s failed and was rolled back", m->file);

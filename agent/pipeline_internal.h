@@ -337,6 +337,16 @@ int fl__commit_in_doubt(fl_pipeline_t *p, const fl_migration_t *m,
                         const char *status, int down, int done,
                         int *committed, fl_error_t *err) FL_NODISCARD;
 /*
+ * When the connection was lost while statement i of stmts ran on its own
+ * (outside any transaction: CREATE INDEX CONCURRENTLY and friends), the
+ * server may have finished it or not, and no row says which: appends so
+ * to err's detail (the next run checks: an index left built, or already
+ * dropped, counts as done).  Nothing otherwise.
+ */
+void fl__say_lost_alone(fl_pipeline_t *p, const fl_migration_t *m,
+                        const fl_stmt_list_t *stmts, size_t i,
+                        fl_error_t *err);
+/*
  * For a schema target, after m's statements (or its down's) and before
  * COMMIT: FL_EINVAL, naming them, when they changed relations outside its
  * scope (fl__net_outside; before: fl__net_outside_before's, taken after

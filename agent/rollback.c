@@ -1381,6 +1381,7 @@ partial:
         fl_error_set_detail(err, "%s is partly rolled back: %zu of %zu down "
                             "statements committed; its data is not restored "
                             "yet.", m.file, done, stmts.count);
+        fl__say_lost_alone(p, &m, &stmts, done, err);
     }
     goto cleanup;
 partial_restore:

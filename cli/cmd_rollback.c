@@ -238,6 +238,7 @@ fl_cmd_rollback(int argc, char **argv)
     if (path != NULL && (code = fl_dbcmd_open_source(&c, path, &src)) != 0)
         goto cleanup;
     if (fl_pipeline_open(&p, &c.popts, &err) != 0) {
+        fl_dbcmd_print_json_error(&c, &err);
         code = fl_cli_report("rollback", &err, fl_dbcmd_open_exit_code(&err));
         goto cleanup;
     }

@@ -400,6 +400,21 @@ fl_dbcmd_close_pipeline(fl_pipeline_t **p)
     fl_pipeline_close(p);
 }
 
+void
+fl_dbcmd_print_json_error(const fl_dbcmd_t *c, const fl_error_t *err)
+{
+    json_t *o = NULL;
+
+    if (!c->json)
+        return;
+    o = fl_json_pack("{s:b, s:{s:s, s:s?, s:s?, s:s?}}", "ok", 0, "error",
+                     "message", err->message, "detail", err->detail, "hint",
+                     err->hint, "sqlstate",
+                     err->sqlstate[0] ? err->sqlstate : NULL);
+    fl_dbcmd_print_json(o);
+    json_decref(o);
+}
+
 int
 fl_dbcmd_open_pipeline(fl_dbcmd_t *c, int argc, char **argv,
                        const struct option *opts, const char *usage,
@@ -429,8 +444,10 @@ fl_dbcmd_open_pipeline(fl_dbcmd_t *c, int argc, char **argv,
                                   "--reason TEXT, which the log keeps");
     if ((code = fl_dbcmd_open_source(c, path, src)) == 0) {
         c->popts.bundle_id = src->bundle_id;
-        if (fl_pipeline_open(p, &c->popts, &err) != 0)
+        if (fl_pipeline_open(p, &c->popts, &err) != 0) {
+            fl_dbcmd_print_json_error(c, &err);
             code = fl_cli_report(c->cmd, &err, fl_dbcmd_open_exit_code(&err));
+        }
         else
             fl_dbcmd_signals_watch(*p);
     }

@@ -184,6 +184,13 @@ int fl_dbcmd_exit_code(const fl_error_t *err);
 
 /* Prints a JSON value to stdout, indented, and frees nothing. */
 void fl_dbcmd_print_json(const json_t *value);
+/*
+ * With --json, prints {"ok": false, "error": {message, detail, hint,
+ * sqlstate}} for a command that failed before it could run (the pipeline
+ * not opened: nothing of the command ran), so that a script reading
+ * stdout always gets an object; nothing without --json.
+ */
+void fl_dbcmd_print_json_error(const fl_dbcmd_t *c, const fl_error_t *err);
 
 /*
  * A column value read as text, for --json: a string, or null when the

@@ -109,10 +109,14 @@ p_forward(fl_test_proxy_t *p, p_conn_t *c)
 
         if (len < 4 || c->len - at < total)
             break;
-        if (m[0] == 'C') {
+        if (m[0] == 'C' || m[0] == 'Z') {
             pthread_mutex_lock(&p->lock);
-            if (p->n > 0 && !p->cut && len - 4 == strlen(p->tag) + 1 &&
-                memcmp(m + 5, p->tag, len - 4) == 0 && ++p->seen == p->n) {
+            if (p->n > 0 && !p->cut &&
+                (p->tag[0] == '\0'
+                     ? m[0] == 'Z'
+                     : m[0] == 'C' && len - 4 == strlen(p->tag) + 1 &&
+                           memcmp(m + 5, p->tag, len - 4) == 0) &&
+                ++p->seen == p->n) {
                 cut = p->cut = 1;
                 before = p->before;
             }

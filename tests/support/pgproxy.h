@@ -8,11 +8,13 @@
  * (a socket directory), the client's bytes as they come, the server's
  * message by message.  Armed with a command tag and a number n, it cuts
  * every connection it holds (closes both sides) at the n-th
- * CommandComplete message with that tag the server sends, counted over
- * all connections: before forwarding it (the server did the work, the
- * client never hears of it) or just after it (the client hears of it,
- * and of nothing more).  A connection opened after the cut is forwarded
- * as usual.  Clients should connect with sslmode=disable and
+ * CommandComplete message with that tag the server sends (with the tag
+ * "", at the n-th ReadyForQuery: the end of any statement or round
+ * trip), counted over all connections: before forwarding it (the server
+ * did the work, the client never hears of it) or just after it (the
+ * client hears of it, and of nothing more).  A connection opened after
+ * the cut is forwarded as usual (or refused: fl_test_proxy_refuse_after_
+ * cut).  Clients should connect with sslmode=disable and
  * gssencmode=disable (nothing else is spoken on a Unix socket anyway).
  */
 #ifndef FL_TEST_PGPROXY_H
