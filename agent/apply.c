@@ -1335,7 +1335,7 @@ typedef enum {
     S_COMMITTED, /* COMMIT ran, with the ledger row, and flotilla's own
                     query after it failed (the pins, which a signal's
                     cancel can reach; the connection lost after COMMIT
-                    was sent, see s_commit_in_doubt): the unit's work
+                    was sent, see fl__commit_in_doubt): the unit's work
                     stays */
     S_IN_DOUBT  /* the connection was lost when COMMIT was sent, and
                    whether it ran could not be learnt */
@@ -1343,7 +1343,7 @@ typedef enum {
 
 /*
  * After a unit's COMMIT failed with the connection lost: settles
- * *committed from the ledger (s_commit_in_doubt), or, when that cannot
+ * *committed from the ledger (fl__commit_in_doubt), or, when that cannot
  * be learnt, says so in err and sets *outcome to S_IN_DOUBT.
  */
 static void

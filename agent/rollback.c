@@ -188,6 +188,19 @@ s_restore_opts(const fl_pipeline_t *p, const fl_ledger_row_t *row,
     return ro;
 }
 
+/* The dump files of the backups a committed restore put back. */
+static void
+s_remove_restored_files(const fl_restore_t *res)
+{
+    for (size_t i = 0; i < res->nfiles; i++) {
+        fl_error_t e = FL_ERROR_INIT;
+        if (fl__backup_file_remove(res->files[i], &e) != 0)
+            fl_log_warning("pipeline", "could not remove restored backup "
+                           "file: %s", e.message);
+        fl_error_clear(&e);
+    }
+}
+
 /*
  * After the rollback of m failed with its connection lost, perhaps as its
  * COMMIT was sent (which wrote status, down_done done): whether it
@@ -1327,8 +1340,10 @@ fl__rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
         rc = fl_pg_exec(p->pg, "COMMIT", err);
     if (rc != 0 && s_commit_lost(p, &m, "rolled_back", (int)stmts.count,
                                  t0, err)) {
-        if (p->committed_anyway)
+        if (p->committed_anyway) {
+            s_remove_restored_files(&res);
             s_kept_say(p, &m, &res, 1);
+        }
         goto cleanup;
     }
     if (rc != 0) {
@@ -1346,13 +1361,7 @@ fl__rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
         FL_IGNORE(fl__session_repin(p->pg, &p->session, &ignore));
         fl_error_clear(&ignore);
     }
-    for (size_t i = 0; i < res.nfiles; i++) {
-        fl_error_t e = FL_ERROR_INIT;
-        if (fl__backup_file_remove(res.files[i], &e) != 0)
-            fl_log_warning("pipeline", "could not remove restored backup "
-                           "file: %s", e.message);
-        fl_error_clear(&e);
-    }
+    s_remove_restored_files(&res);
     s_kept_say(p, &m, &res, 1);
     for (size_t i = 0; i < res.nnotes; i++)
         fl__event(p, FL_STEP_RESTORE, FL_STEP_OK, &m, 0, NULL, "%s (reason: %s)",

@@ -447,9 +447,9 @@ fl_dbcmd_open_pipeline(fl_dbcmd_t *c, int argc, char **argv,
         if (fl_pipeline_open(p, &c->popts, &err) != 0) {
             fl_dbcmd_print_json_error(c, &err);
             code = fl_cli_report(c->cmd, &err, fl_dbcmd_open_exit_code(&err));
-        }
-        else
+        } else {
             fl_dbcmd_signals_watch(*p);
+        }
     }
     fl_error_clear(&err);
     return code;
