@@ -1710,7 +1710,7 @@ s_run_unit(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
     for (int attempt = 0;; attempt++) {
         int64_t ta = fl__now_ms();
         int rc = s_unit_once(p, u, from, to, notx, outcome, stage, err);
-        int lock = rc != 0 && strcmp(err->sqlstate, "55P03") == 0;
+        int lock = rc != 0 && fl__lock_conflict(err);
 
         p->session.in_migration = 0;
         p->session.session_level = 0;

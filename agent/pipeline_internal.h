@@ -908,11 +908,20 @@ int fl__run(fl_pipeline_t *p, const fl_migration_t *m,
             fl__stats_t *stats, fl_error_t *err) FL_NODISCARD;
 
 /*
- * After a lock timeout (err, 55P03) at attempt (0-based) that began at
- * t0, already undone: while retries remain and nobody cancelled, reports
- * the retry with the sessions that block statement index (or every
- * statement), waits the jittered backoff (counted in stats) and returns
- * 1; else makes err FL_ETIMEOUT naming them and returns 0.
+ * Whether err is a lock conflict a transaction run again may not meet: a
+ * lock timeout (55P03) or a deadlock PostgreSQL broke by failing our
+ * statement (40P01).  Both leave nothing of the transaction; a statement
+ * run outside one retries lock timeouts only (a deadlocked CREATE INDEX
+ * CONCURRENTLY leaves an invalid index behind).
+ */
+int fl__lock_conflict(const fl_error_t *err);
+/*
+ * After a lock conflict (err, fl__lock_conflict) at attempt (0-based)
+ * that began at t0, already undone: while retries remain and nobody
+ * cancelled, reports the retry with the sessions that block statement
+ * index (or every statement), waits the jittered backoff (counted in
+ * stats) and returns 1; else makes err FL_ETIMEOUT naming them and
+ * returns 0.
  */
 int fl__lock_retry(fl_pipeline_t *p, const fl_migration_t *m,
                    const fl_stmt_list_t *stmts, int index, int attempt,

@@ -1246,7 +1246,7 @@ fl__rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
                 if (rc == 0 && !ran)
                     rc = fl__run(p, &m, &stmts, (int)i, tx,
                                  tx ? 0 : p->opts.lock_retries, &stats, err);
-                if (rc == 0 || !tx || strcmp(err->sqlstate, "55P03") != 0)
+                if (rc == 0 || !tx || !fl__lock_conflict(err))
                     break;
                 fl_free(&outside[0]);
                 fl_free(&outside[1]);
@@ -1326,7 +1326,7 @@ fl__rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
             s_kept_say(p, &m, &res, 0);  /* rolled back with it */
             fl__forget_prepared(p, &stmts, 1);
             p->session.in_migration = 0;
-            if (strcmp(err->sqlstate, "55P03") != 0 ||
+            if (!fl__lock_conflict(err) ||
                 !fl__lock_retry(p, &m, &stmts, FL__ALL_STATEMENTS, attempt,
                                 p->opts.lock_retries, ta, 1, &stats, err))
                 goto failed;

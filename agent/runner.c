@@ -170,6 +170,13 @@ fl__blockers(fl_pipeline_t *p, const fl_stmt_list_t *stmts, int index)
 }
 
 int
+fl__lock_conflict(const fl_error_t *err)
+{
+    return strcmp(err->sqlstate, "55P03") == 0 ||
+           strcmp(err->sqlstate, "40P01") == 0;
+}
+
+int
 fl__lock_retry(fl_pipeline_t *p, const fl_migration_t *m,
                const fl_stmt_list_t *stmts, int index, int attempt,
                int retries, int64_t t0, int rolled_back, fl__stats_t *stats,
@@ -183,8 +190,11 @@ fl__lock_retry(fl_pipeline_t *p, const fl_migration_t *m,
         int64_t wait = fl__pipeline_backoff(p, p->opts.retry_base_ms, attempt);
 
         fl__event(p, FL_STEP_EXECUTE, FL_STEP_RETRY, m, fl__now_ms() - t0,
-                  NULL, "lock timeout at %s (attempt %d of %d); %sretrying in "
-                  "%lld ms; blocked by %s", where, attempt + 1, retries + 1,
+                  NULL, "%s at %s (attempt %d of %d); %sretrying in %lld ms;"
+                  " blocked by %s",
+                  strcmp(err->sqlstate, "40P01") == 0 ? "deadlock"
+                                                      : "lock timeout",
+                  where, attempt + 1, retries + 1,
                   rolled_back ? "rolled back, " : "", (long long)wait, who);
         free(who);
         fl_error_clear(err);

@@ -923,12 +923,92 @@ test_a_bundle_rollback_refuses_to_leave_a_later_migration_applied(void **state)
     s_key_release(&k);
 }
 
+/*
+ * Runs flotilla CMD (args) while a session of the test holds table held
+ * and, once flotilla waits for a lock, asks for table asked (which
+ * flotilla holds then): a deadlock, which fails flotilla's statement (the
+ * session's deadlock_timeout is raised).  The session then commits;
+ * flotilla must end with exit 0, saying it retried after the deadlock.
+ */
+static void
+s_deadlock(fl_test_ws_t *ws, const char *cmd, const char *const *args,
+           const char *held, const char *asked)
+{
+    PGconn *app = fl_test_db_connect(&ws->db);
+    PGresult *res = NULL;
+    fl_test_child_t c;
+    fl_test_proc_t r;
+    char *sql = fl_asprintf("SET deadlock_timeout = '30s'; BEGIN;"
+                            " LOCK TABLE %s IN ACCESS EXCLUSIVE MODE", held);
+
+    fl_test_exec(app, sql);
+    free(sql);
+    fl_test_ws_spawn(ws, &c, cmd, args, 1);
+    fl_test_ws_await_child(ws, &c, S_WAITING_FOR_LEDGER, 60);
+    sql = fl_asprintf("SELECT count(*) FROM %s", asked);
+    if (PQsendQuery(app, sql) != 1)
+        fail_msg("%s", PQerrorMessage(app));
+    free(sql);
+    while ((res = PQgetResult(app)) != NULL) {
+        if (PQresultStatus(res) != PGRES_TUPLES_OK)
+            fail_msg("the session's query: %s", PQresultErrorMessage(res));
+        PQclear(res);
+    }
+    fl_test_exec(app, "COMMIT");
+    PQfinish(app);
+    fl_test_child_wait(&c, &r, 60);
+    fl_test_expect(&r, 0, "deadlock at 0001_ab.sql");
+    fl_test_proc_release(&r);
+}
+
+/*
+ * A deadlock with the application's session is retried like a lock
+ * timeout: the migration locks a, then waits for b, which a session
+ * holds and which then asks for a.  PostgreSQL ends the cycle by failing
+ * flotilla's statement (its deadlock_timeout fires first: the session's
+ * is raised), the migration's transaction rolls back, the session gets
+ * a and commits, and the retry applies the migration once.  Before, the
+ * apply failed (exit 1, "deadlock detected") on a cycle that the next
+ * attempt would not meet.  The same for a rollback's down.
+ */
+static void
+test_a_deadlock_is_retried(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    const char *const up[] = {"--lock-timeout", "30s", NULL};
+    const char *const down[] = {"--last", "--lock-timeout", "30s", NULL};
+
+    fl_test_exec(ws->conn, "CREATE TABLE a (id int); CREATE TABLE b (id int)");
+    fl_test_ws_write(ws, "0001_ab.sql",
+                     "-- flotilla:up\n"
+                     "ALTER TABLE a ADD COLUMN x int;\n"
+                     "ALTER TABLE b ADD COLUMN y int;\n"
+                     "-- flotilla:down\n"
+                     "ALTER TABLE b DROP COLUMN y;\n"
+                     "ALTER TABLE a DROP COLUMN x;\n");
+    /* The up locks a, then waits for b; the down locks b, then a. */
+    s_deadlock(ws, "apply", up, "b", "a");
+    s_expect_value(ws, "SELECT count(*) FROM information_schema.columns"
+                       " WHERE (table_name, column_name) IN (('a', 'x'),"
+                       " ('b', 'y'))", "2");
+    s_expect_value(ws, "SELECT status || ' ' || retries FROM"
+                       " flotilla.schema_migrations", "applied 1");
+    s_deadlock(ws, "rollback", down, "a", "b");
+    s_expect_value(ws, "SELECT count(*) FROM information_schema.columns"
+                       " WHERE (table_name, column_name) IN (('a', 'x'),"
+                       " ('b', 'y'))", "0");
+    s_expect_value(ws, "SELECT status FROM flotilla.schema_migrations",
+                   "rolled_back");
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_a_connection_lost_while_validating_is_a_failure, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_apply_never_waits_for_a_lock_without_a_timeout, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_a_deadlock_is_retried,
+                                        fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test(test_a_signal_cancels_the_statement_and_records_it),
         cmocka_unit_test_setup_teardown(test_a_second_signal_exits_at_once, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_stray_cancel_after_ours_does_not_lose_the_failure_row, fl_test_ws_setup, fl_test_ws_teardown),
