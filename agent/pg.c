@@ -110,6 +110,26 @@ static const char *const s_before_vals[] = {
     "10", "1", "30", "10", "3", "30000",
 };
 
+/*
+ * The server's side of the same (see fl_pg_liveness_sql): its keepalives
+ * and, from PostgreSQL 14, client_connection_check_interval.
+ */
+#define S_LIVENESS_12                                                       \
+    "SELECT pg_catalog.set_config('tcp_keepalives_idle', '30', false),"     \
+    " pg_catalog.set_config('tcp_keepalives_interval', '10', false),"       \
+    " pg_catalog.set_config('tcp_keepalives_count', '3', false),"           \
+    " pg_catalog.set_config('tcp_user_timeout', '30000', false)"
+#define S_LIVENESS_14                                                       \
+    S_LIVENESS_12 ", pg_catalog.set_config("                                \
+    "'client_connection_check_interval', '1000', false)"
+
+const char *
+fl_pg_liveness_sql(const fl_pg_t *pg)
+{
+    return fl_pg_server_version(pg) >= 140000 ? S_LIVENESS_14
+                                               : S_LIVENESS_12;
+}
+
 /* Waits for the connection's socket as PQconnectPoll asks, in slices. */
 static int
 s_wait_socket(PGconn *conn, PostgresPollingStatusType st, int ms)
@@ -212,9 +232,12 @@ fl_pg_open_opts(fl_pg_t **out, const char *dsn, const char *app,
      */
     {
         fl_pg_result_t r = FL_PG_RESULT_INIT;
-        int rc = fl_pg_query(pg, &r, "SELECT pg_catalog.set_config("
-                             "'search_path', 'pg_catalog, pg_temp', false)",
-                             0, NULL, err);
+        char *sql = fl_asprintf("%s, pg_catalog.set_config('search_path',"
+                                " 'pg_catalog, pg_temp', false)",
+                                fl_pg_liveness_sql(pg));
+        int rc = fl_pg_query(pg, &r, sql, 0, NULL, err);
+
+        free(sql);
         fl_pg_result_release(&r);
         if (rc != 0) {
             fl_pg_close(&pg);

@@ -50,6 +50,17 @@ typedef struct {
  */
 int fl_pg_open_opts(fl_pg_t **out, const char *dsn, const char *app,
                     const fl_pg_connect_opts_t *o, fl_error_t *err) FL_NODISCARD;
+/*
+ * A query of set_configs that makes the server end this session soon
+ * after its client is gone, whatever it is running: client_connection_
+ * check_interval (PostgreSQL 14 and later: a statement of a flotilla
+ * killed with SIGKILL stops within a second instead of running on with
+ * its locks) and the server's own TCP keepalives and tcp_user_timeout (a
+ * client lost without a word, the network cut: the server notices in
+ * about a minute, not the system's two hours).  Session-level: run when
+ * the connection opens, and again after a RESET ALL.
+ */
+const char *fl_pg_liveness_sql(const fl_pg_t *pg);
 /* fl_pg_open_opts with the defaults. */
 int fl_pg_open(fl_pg_t **out, const char *dsn, const char *app,
                fl_error_t *err) FL_NODISCARD;

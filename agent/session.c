@@ -469,7 +469,7 @@ fl__session_reset_all(fl_pg_t *pg, fl_session_t *s, const char *target,
                       fl_error_t *err)
 {
     const char *params[1] = {target};
-    fl_pg_step_t steps[4] = {{NULL, "RESET ALL", 0, NULL, NULL}};
+    fl_pg_step_t steps[5] = {{NULL, "RESET ALL", 0, NULL, NULL}};
     fl_pg_result_t left = FL_PG_RESULT_INIT;
     int rc = 0;
 
@@ -484,7 +484,10 @@ fl__session_reset_all(fl_pg_t *pg, fl_session_t *s, const char *target,
         steps[2] = (fl_pg_step_t){NULL, "DISCARD SEQUENCES", 0, NULL, NULL};
         steps[3] = (fl_pg_step_t){"flotilla_session_leftovers",
                                   s_leftovers_sql, 1, params, &left};
-        rc = fl_pg_batch(pg, steps, 4, err);
+        /* RESET ALL undid them too. */
+        steps[4] = (fl_pg_step_t){NULL, fl_pg_liveness_sql(pg), 0, NULL,
+                                  NULL};
+        rc = fl_pg_batch(pg, steps, 5, err);
         if (rc == 0 && left.nrows > 0) {
             fl_pg_step_t *drop = fl_calloc(left.nrows, sizeof(*drop));
 

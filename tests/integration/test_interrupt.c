@@ -1001,6 +1001,45 @@ test_a_deadlock_is_retried(void **state)
                    "rolled_back");
 }
 
+/*
+ * flotilla killed with SIGKILL in the middle of a long statement (no
+ * handler can run: an OOM kill, a host's agent killed): the server stops
+ * the statement within seconds and releases its ACCESS EXCLUSIVE lock,
+ * since flotilla's sessions set client_connection_check_interval.
+ * Before, the statement ran on to its end with its lock (here a sleep of
+ * 600 s; a table rewrite of an hour, every query of the table waiting
+ * behind it), though nothing could ever commit it.
+ */
+static void
+test_a_statement_of_a_killed_flotilla_stops_on_the_server(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    fl_test_child_t c;
+    fl_test_proc_t r;
+
+    /* The sleeper second: what RESET ALL between migrations undid holds. */
+    fl_test_exec(ws->conn, "CREATE TABLE t (id int PRIMARY KEY)");
+    fl_test_ws_write(ws, "0001_first.sql",
+                     "-- flotilla:up\nSET work_mem = '8MB';\n"
+                     "CREATE TABLE u (id int);\n"
+                     "-- flotilla:down\nDROP TABLE u;\n");
+    fl_test_ws_write(ws, "0002_sleep.sql",
+                     "-- flotilla:up\nALTER TABLE t ADD COLUMN c int;\n"
+                     "SELECT pg_sleep(600);\n"
+                     "-- flotilla:down\nALTER TABLE t DROP COLUMN c;\n");
+    fl_test_ws_spawn(ws, &c, "apply", NULL, 1);
+    fl_test_ws_await_child(ws, &c, FL_TEST_SLEEPING, 60);
+    fl_test_child_signal(&c, SIGKILL);
+    fl_test_child_wait(&c, &r, 30);
+    fl_test_expect(&r, 128 + SIGKILL, NULL);
+    fl_test_proc_release(&r);
+    fl_test_ws_await(ws, FL_TEST_GONE, 10);
+    s_expect_value(ws, "SET lock_timeout = '1s'; SELECT count(*) FROM t",
+                   "0");
+    s_expect_value(ws, "SELECT status FROM flotilla.schema_migrations"
+                       " WHERE version = '1'", "applied");
+}
+
 int
 main(void)
 {
@@ -1009,6 +1048,9 @@ main(void)
         cmocka_unit_test_setup_teardown(test_apply_never_waits_for_a_lock_without_a_timeout, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_deadlock_is_retried,
                                         fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_statement_of_a_killed_flotilla_stops_on_the_server,
+            fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test(test_a_signal_cancels_the_statement_and_records_it),
         cmocka_unit_test_setup_teardown(test_a_second_signal_exits_at_once, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_stray_cancel_after_ours_does_not_lose_the_failure_row, fl_test_ws_setup, fl_test_ws_teardown),
