@@ -520,9 +520,9 @@ test_apply_in_doubt_says_so(void **state)
 /*
  * The generative attack: a history that also backs up and restores data
  * (an UPDATE of ten rows and a DROP COLUMN, whose rollback puts them
- * back), cut at a random ReadyForQuery (the end of any round trip) of
- * the apply and of the rollback --to 0, before or after the client hears
- * of it.  Each seed: the counts apply and rollback give are the
+ * back), cut at a random ReadyForQuery (the end of any round trip) of a
+ * plan, of the apply and of the rollback --to 0, before or after the
+ * client hears of it.  The plan must change nothing.  Each seed: the counts apply and rollback give are the
  * ledger's; second runs finish the work; every statement of every
  * migration, up and down, ran once; and the database is as it was
  * before, by the canonical dump of schema and data (fx aside).
@@ -567,9 +567,10 @@ n_open_gen(n_state_t *s)
                      "INSERT INTO fx VALUES ('down 3');\n");
 }
 
-/* Round trips of an uncut run of cmd (the cut's range). */
+/* Round trips of an uncut run of cmd, which exits want (the cut's range). */
 static int
-n_round_trips(n_state_t *s, const char *cmd, const char *const *extra)
+n_round_trips(n_state_t *s, const char *cmd, const char *const *extra,
+              int want)
 {
     fl_test_proc_t r;
     int n;
@@ -577,7 +578,7 @@ n_round_trips(n_state_t *s, const char *cmd, const char *const *extra)
     fl_test_proxy_arm(s->proxy, "", 1 << 30, 0);
     n_run(s, &r, cmd, 1, extra);
     n = fl_test_proxy_count(s->proxy);
-    if (r.status != 0)
+    if (r.status != want)
         fail_msg("%s through the proxy, not cut: exit %d\n%s\n%s", cmd,
                  r.status, r.out, r.err);
     fl_test_proc_release(&r);
@@ -644,6 +645,30 @@ n_gen_phase(n_state_t *s, int seed, uint64_t *rng, const n_phase_t *ph,
     fl_test_proc_release(&r);
 }
 
+/*
+ * plan, cut at a random round trip of kp: it changes nothing, cut or
+ * not (no ledger, the same canonical dump as dump0).
+ */
+static void
+n_gen_plan(n_state_t *s, int seed, uint64_t *rng, int kp, const char *dump0)
+{
+    int k = 1 + (int)(fl_test_rng_next(rng) % (uint64_t)kp);
+    int before = (int)(fl_test_rng_next(rng) % 2);
+    fl_test_proc_t r;
+    char *dump = NULL;
+
+    fl_test_proxy_arm(s->proxy, "", k, before);
+    n_run(s, &r, "plan", 1, NULL);
+    if (n_count(s, "SELECT count(*) FROM pg_namespace WHERE nspname IN"
+                   " ('flotilla', 'flotilla_backup')") != 0)
+        n_gen_fail(seed, "plan", k, before, &r, "it left a ledger");
+    dump = fl_test_canonical_dump_full(s->ws.conn);
+    if (strcmp(dump, dump0) != 0)
+        n_gen_fail(seed, "plan", k, before, &r, "it changed the database");
+    free(dump);
+    fl_test_proc_release(&r);
+}
+
 static void
 test_a_cut_anywhere_loses_nothing_and_says_what_it_did(void **state)
 {
@@ -652,11 +677,13 @@ test_a_cut_anywhere_loses_nothing_and_says_what_it_did(void **state)
     const char *many = getenv("FLOTILLA_NETCUT_SEEDS");
     int first = one ? (int)strtol(one, NULL, 10) : 1;
     int last = one ? first : many ? (int)strtol(many, NULL, 10) : 16;
-    int ka, kb;
+    int kp, ka, kb;
 
     n_open_gen(s);
-    ka = n_round_trips(s, "apply", NULL);
-    kb = n_round_trips(s, "rollback", n_to0);
+    /* Exit 3: the migration without a transaction is not proven. */
+    kp = n_round_trips(s, "plan", NULL, 3);
+    ka = n_round_trips(s, "apply", NULL, 0);
+    kb = n_round_trips(s, "rollback", n_to0, 0);
     fl_test_ws_close(&s->ws);
     for (int seed = first; seed <= last; seed++) {
         uint64_t rng = (uint64_t)seed;
@@ -665,6 +692,7 @@ test_a_cut_anywhere_loses_nothing_and_says_what_it_did(void **state)
 
         n_open_gen(s);
         dump0 = fl_test_canonical_dump_full(s->ws.conn);
+        n_gen_plan(s, seed, &rng, kp, dump0);
         n_gen_phase(s, seed, &rng, &n_phase_apply, ka);
         n_gen_phase(s, seed, &rng, &n_phase_rollback, kb);
         n_expect_once(s, 1, seed, 1, &none);
