@@ -1206,13 +1206,15 @@ s_resolve_schema(fl_pg_t *pg, const char *name, char **out, fl_error_t *err)
 {
     const char *params[1] = {name};
 
+    /* One row always: NULL when nothing has the name (a scalar subquery;
+     * without it the query returned no row and the check failed). */
     return fl_pg_query_value(pg, out,
-        "SELECT CASE WHEN n.oid OPERATOR(pg_catalog.=)"
+        "SELECT (SELECT CASE WHEN n.oid OPERATOR(pg_catalog.=)"
         " pg_catalog.pg_my_temp_schema() THEN '' ELSE n.nspname::pg_catalog.text"
         " END FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n"
         " ON n.oid OPERATOR(pg_catalog.=) c.relnamespace"
         " WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass("
-        "pg_catalog.quote_ident($1::pg_catalog.text))", 1, params, err);
+        "pg_catalog.quote_ident($1::pg_catalog.text)))", 1, params, err);
 }
 
 int

@@ -477,7 +477,9 @@ test_a_tenant_cannot_change_another_tenants_definitions(void **state)
  * reaches it through the search_path, a REINDEX of a schema or a
  * database, or a VACUUM or CLUSTER of every table.  The other tenant's
  * table, its indexes and its partitions stay as they were, files and
- * all; the tenant's own CONCURRENTLY statements run.
+ * all; the tenant's own CONCURRENTLY statements run, and so does one
+ * that names a relation that does not exist (DROP INDEX ... IF EXISTS:
+ * it was refused, "could not tell which schema no_such_index is in").
  */
 static void
 test_a_tenant_cannot_reach_another_tenant_outside_a_transaction(void **state)
@@ -546,6 +548,7 @@ test_a_tenant_cannot_reach_another_tenant_outside_a_transaction(void **state)
                      "REINDEX TABLE CONCURRENTLY items;\n"
                      "REINDEX SCHEMA CONCURRENTLY t1;\n"
                      "VACUUM (FULL, ANALYZE) items;\n"
+                     "DROP INDEX CONCURRENTLY IF EXISTS no_such_index;\n"
                      "-- flotilla:down\n"
                      "DROP INDEX CONCURRENTLY t2.items_v;\n");
     /* Not rehearsed (no plan runs CONCURRENTLY), and not refused. */
