@@ -39,6 +39,7 @@ typedef struct {
     fl_test_proxy_t *proxy;
     int signed_bundle;       /* apply a signed bundle of the migrations */
     int repeatable;          /* the workspace has R__view.sql */
+    const char *schema;      /* a schema target (--schema), or NULL */
     char *bundle, *pub;
 } n_state_t;
 
@@ -137,11 +138,15 @@ n_run(n_state_t *s, fl_test_proc_t *res, const char *cmd, int proxied,
                                            fl_test_proxy_conninfo(s->proxy),
                                            s->ws.db.conninfo)
                              : fl_strdup(s->ws.db.conninfo);
-    const char *args[12] = {"--json"};
+    const char *args[14] = {"--json"};
     int n = 1, bundle = s->signed_bundle && strcmp(cmd, "apply") == 0;
 
     for (int i = 0; extra != NULL && extra[i] != NULL && n < 7; i++)
         args[n++] = extra[i];
+    if (s->schema != NULL) {
+        args[n++] = "--schema";
+        args[n++] = s->schema;
+    }
     if (bundle) {
         args[n++] = "--trust";
         args[n++] = s->pub;
@@ -535,6 +540,13 @@ n_open_gen(n_state_t *s)
 {
     fl_test_ws_open(&s->ws, "cutg");
     s->repeatable = 0;
+    /* A schema target: everything in it; the test's reads find it too. */
+    if (s->schema != NULL) {
+        char *sql = fl_asprintf("CREATE SCHEMA %s; SET search_path = %s",
+                                s->schema, s->schema);
+        fl_test_exec(s->ws.conn, sql);
+        free(sql);
+    }
     fl_test_exec(s->ws.conn,
                  "CREATE TABLE fx (v text);"
                  "CREATE TABLE items (id int PRIMARY KEY, v int NOT NULL,"
@@ -670,9 +682,8 @@ n_gen_plan(n_state_t *s, int seed, uint64_t *rng, int kp, const char *dump0)
 }
 
 static void
-test_a_cut_anywhere_loses_nothing_and_says_what_it_did(void **state)
+n_cut_anywhere(n_state_t *s)
 {
-    n_state_t *s = *state;
     const char *one = getenv("FLOTILLA_NETCUT_SEED");
     const char *many = getenv("FLOTILLA_NETCUT_SEEDS");
     int first = one ? (int)strtol(one, NULL, 10) : 1;
@@ -707,6 +718,22 @@ test_a_cut_anywhere_loses_nothing_and_says_what_it_did(void **state)
         free(dump1);
         fl_test_ws_close(&s->ws);
     }
+}
+
+static void
+test_a_cut_anywhere_loses_nothing_and_says_what_it_did(void **state)
+{
+    n_cut_anywhere(*state);
+}
+
+/* The same on a schema target (a tenant's schema, `--schema`). */
+static void
+test_a_cut_anywhere_in_a_schema_target(void **state)
+{
+    n_state_t *s = *state;
+
+    s->schema = "tenant_s";
+    n_cut_anywhere(s);
 }
 
 /* Rolls the gen workspace back to 0 directly; wants it as dump0 was. */
@@ -846,6 +873,8 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_a_cut_anywhere_loses_nothing_and_says_what_it_did, n_setup,
             n_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_cut_anywhere_in_a_schema_target, n_setup, n_teardown),
         cmocka_unit_test_setup_teardown(
             test_an_index_a_cut_off_run_built_does_not_block_the_rollback,
             n_setup, n_teardown),
