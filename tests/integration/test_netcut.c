@@ -233,15 +233,29 @@ n_commits(n_state_t *s, const char *cmd, const char *const *extra,
     return k;
 }
 
+/* The generative tests' seed being run (0: a test of every COMMIT). */
+static int n_seed;
+
+/*
+ * Fails the test: cmd, cut at point k (the k-th COMMIT, or the k-th round
+ * trip in the generative tests; 0: not cut) before or after the client
+ * heard of it, did what.  r's output is printed whole first (cmocka cuts a long
+ * message).
+ */
 static void
 n_fail(int k, int before, const char *cmd, const fl_test_proc_t *r,
        const char *what)
 {
-    /* Printed whole: cmocka cuts a long message. */
     fprintf(stderr, "exit %d\nstdout:\n%s\nstderr:\n%s\n", r->status,
             r->out, r->err);
-    fail_msg("cut at COMMIT %d (%s the client heard of it), %s: %s", k,
-             before ? "before" : "after", cmd, what);
+    if (n_seed > 0)
+        fail_msg("seed %d: %s cut at round trip %d (%s the client heard of "
+                 "it): %s (FLOTILLA_NETCUT_SEED=%d runs it alone)", n_seed,
+                 cmd, k, before ? "before" : "after", what, n_seed);
+    if (k == 0)
+        fail_msg("%s, not cut: %s", cmd, what);
+    fail_msg("%s cut at COMMIT %d (%s the client heard of it): %s", cmd, k,
+             before ? "before" : "after", what);
 }
 
 /*
@@ -296,11 +310,15 @@ n_expect_partly(n_state_t *s, const fl_test_proc_t *r, const char *what,
     json_decref(j);
 }
 
+/* For a failure after the runs' output was released. */
+static const fl_test_proc_t n_no_output = {0, (char *)"", (char *)""};
+
 /* fx holds each up (and, with downs, each down) exactly once. */
 static void
-n_expect_once(n_state_t *s, int downs, int k, int before,
-              const fl_test_proc_t *r)
+n_expect_once(n_state_t *s, int downs, int k, int before)
 {
+    const fl_test_proc_t *r = &n_no_output;
+
     if (s->repeatable &&
         n_count(s, "SELECT count(*) FROM fx WHERE v = 'repeatable'") != 1)
         n_fail(k, before, "the second run", r, "the repeatable migration "
@@ -320,6 +338,121 @@ n_expect_once(n_state_t *s, int downs, int k, int before,
         }
 }
 
+/* Migrations the ledger says rolled back. */
+static long
+n_rolled_back(n_state_t *s)
+{
+    return n_count(s, "SELECT count(*) FROM flotilla.schema_migrations"
+                      " WHERE status = 'rolled_back'");
+}
+
+/* Repeatable migrations the ledger says ran (0 without a ledger). */
+static long
+n_repeatables_applied(n_state_t *s)
+{
+    if (n_count(s, "SELECT count(*) FROM pg_tables WHERE schemaname ="
+                   " 'flotilla' AND tablename = 'repeatable_migrations'") == 0)
+        return 0;
+    return n_count(s, "SELECT count(*) FROM flotilla.repeatable_migrations"
+                      " WHERE status = 'applied'");
+}
+
+/*
+ * A migration the run says "failed and was rolled back" is not applied
+ * (its version is the number its file's name begins with).
+ */
+static void
+n_expect_rolled_back_true(n_state_t *s, const fl_test_proc_t *r, int k,
+                          int before, const char *cmd)
+{
+    static const char said[] = " failed and was rolled back";
+
+    for (const char *at = strstr(r->err, said); at != NULL;
+         at = strstr(at + 1, said)) {
+        const char *name = at;
+        char *sql = NULL;
+
+        while (name > r->err && name[-1] != '"' && name[-1] != ' ')
+            name--;
+        sql = fl_asprintf("SELECT count(*) FROM flotilla.schema_migrations"
+                          " WHERE status = 'applied' AND version = '%ld'",
+                          strtol(name, NULL, 10));
+        if (n_count(s, sql) != 0)
+            n_fail(k, before, cmd, r, "a migration it calls rolled back is "
+                   "applied");
+        free(sql);
+    }
+}
+
+/* One command of a cut: what it counts, how to check it. */
+typedef struct {
+    const char *cmd;
+    const char *const *extra;
+    const char *count;            /* the --json count */
+    long (*ledger)(n_state_t *s); /* the same, from the ledger */
+    const char *partly;           /* "partly applied: " */
+    const char *done_sql;         /* statements of 0002 that took effect */
+} n_phase_t;
+
+static const n_phase_t n_fixed_apply = {"apply", NULL, "applied", n_applied,
+                                        "partly applied: ", N_UP2_DONE};
+static const n_phase_t n_fixed_rollback = {"rollback", n_to0, "rolled_back",
+                                           n_rolled_back,
+                                           "partly rolled back: ",
+                                           N_DOWN2_DONE};
+static const n_phase_t n_phase_apply = {"apply", NULL, "applied",
+                                        n_applied, "partly applied: ",
+                                        G_UP2_DONE};
+static const n_phase_t n_phase_rollback = {"rollback", n_to0,
+                                           "rolled_back", n_rolled_back,
+                                           "partly rolled back: ",
+                                           G_DOWN2_DONE};
+
+/*
+ * Runs ph through the proxy cut at the k-th CommandComplete tagged tag
+ * ("": the k-th round trip), before or after the client hears of it
+ * (must_cut: the cut must come); checks what it says against the ledger
+ * and the schema (its count, exit 0 only with the work done, the
+ * repeatable migrations it ran, what it calls rolled back, what it says
+ * committed in part); runs it again without the proxy, which must finish
+ * the work.
+ */
+static void
+n_cut_run(n_state_t *s, const n_phase_t *ph, const char *tag, int k,
+          int before, int must_cut)
+{
+    fl_test_proc_t r, again;
+    long said, ledger;
+
+    fl_test_proxy_arm(s->proxy, tag, k, before);
+    n_run(s, &r, ph->cmd, 1, ph->extra);
+    if (must_cut && !fl_test_proxy_cut(s->proxy))
+        n_fail(k, before, ph->cmd, &r, "the cut never came");
+    said = n_json_count(&r, ph->count);
+    ledger = ph->ledger(s);
+    if (said != ledger) {
+        char *what = fl_asprintf("it says %ld %s, the ledger %ld", said,
+                                 ph->count, ledger);
+        n_fail(k, before, ph->cmd, &r, what);
+    }
+    if (r.status == 0 && ledger != N_MIGRATIONS)
+        n_fail(k, before, ph->cmd, &r, "exit 0 with the work not done");
+    if (s->repeatable && ph->ledger == n_applied &&
+        (said = n_json_repeatables_run(&r)) != n_repeatables_applied(s)) {
+        char *what = fl_asprintf("it says %ld repeatable run, the ledger "
+                                 "%ld", said, n_repeatables_applied(s));
+        n_fail(k, before, ph->cmd, &r, what);
+    }
+    n_expect_rolled_back_true(s, &r, k, before, ph->cmd);
+    n_expect_partly(s, &r, ph->partly, ph->done_sql, k, before, ph->cmd);
+    n_run(s, &again, ph->cmd, 0, ph->extra);
+    if (again.status != 0 || ph->ledger(s) != N_MIGRATIONS)
+        n_fail(k, before, ph->cmd, &again, "the second run did not finish "
+               "the work");
+    fl_test_proc_release(&again);
+    fl_test_proc_release(&r);
+}
+
 /*
  * apply, cut at every COMMIT in turn: its count of migrations applied is
  * the ledger's, a migration it calls failed is not applied, and the next
@@ -335,58 +468,9 @@ n_apply_cut(n_state_t *s)
     fl_test_ws_close(&s->ws);
     for (int k = 1; k <= commits; k++)
         for (int before = 1; before >= 0; before--) {
-            fl_test_proc_t r, again;
-            long said, ledger;
-
             n_open(s);
-            fl_test_proxy_arm(s->proxy, "COMMIT", k, before);
-            n_run(s, &r, "apply", 1, NULL);
-            if (!fl_test_proxy_cut(s->proxy))
-                n_fail(k, before, "apply", &r, "the cut never came");
-            said = n_json_count(&r, "applied");
-            ledger = n_applied(s);
-            if (said != ledger) {
-                char *what = fl_asprintf("it says %ld applied, the ledger "
-                                         "%ld", said, ledger);
-                n_fail(k, before, "apply", &r, what);
-            }
-            if (r.status == 0 && ledger != N_MIGRATIONS)
-                n_fail(k, before, "apply", &r, "exit 0 with migrations "
-                       "not applied");
-            said = n_json_repeatables_run(&r);
-            ledger = n_count(s, "SELECT count(*) FROM pg_tables WHERE"
-                                " schemaname = 'flotilla' AND tablename ="
-                                " 'repeatable_migrations'") == 0
-                         ? 0
-                         : n_count(s, "SELECT count(*) FROM flotilla."
-                                      "repeatable_migrations WHERE status ="
-                                      " 'applied'");
-            if (said != ledger) {
-                char *what = fl_asprintf("it says %ld repeatable run, the "
-                                         "ledger %ld", said, ledger);
-                n_fail(k, before, "apply", &r, what);
-            }
-            if (ledger > 0 && strstr(r.err, "was rolled back") != NULL &&
-                strstr(r.err, "nothing was applied") == NULL) {
-                /* "failed and was rolled back" must name an unapplied one */
-                char *sql = fl_asprintf("SELECT count(*) FROM "
-                                        "flotilla.schema_migrations WHERE "
-                                        "status = 'applied' AND version = "
-                                        "'%ld'", ledger + 1);
-                if (n_count(s, sql) != 0)
-                    n_fail(k, before, "apply", &r, "a migration it calls "
-                           "rolled back is applied");
-                free(sql);
-            }
-            n_expect_partly(s, &r, "partly applied: ", N_UP2_DONE, k,
-                            before, "apply");
-            n_run(s, &again, "apply", 0, NULL);
-            if (again.status != 0 || n_applied(s) != N_MIGRATIONS)
-                n_fail(k, before, "the second apply", &again,
-                       "it did not finish the work");
-            n_expect_once(s, 0, k, before, &again);
-            fl_test_proc_release(&again);
-            fl_test_proc_release(&r);
+            n_cut_run(s, &n_fixed_apply, "COMMIT", k, before, 1);
+            n_expect_once(s, 0, k, before);
             fl_test_ws_close(&s->ws);
         }
 }
@@ -411,14 +495,6 @@ test_apply_of_a_bundle_says_what_committed_when_the_network_is_cut(
     n_apply_cut(s);
 }
 
-/* Migrations the ledger says rolled back. */
-static long
-n_rolled_back(n_state_t *s)
-{
-    return n_count(s, "SELECT count(*) FROM flotilla.schema_migrations"
-                      " WHERE status = 'rolled_back'");
-}
-
 /*
  * rollback --to 0 of the three, cut at every COMMIT in turn: its count of
  * migrations rolled back is the ledger's, and the next rollback finishes
@@ -438,37 +514,13 @@ test_rollback_says_what_committed_when_the_network_is_cut(void **state)
     fl_test_ws_close(&s->ws);
     for (int k = 1; k <= commits; k++)
         for (int before = 1; before >= 0; before--) {
-            fl_test_proc_t again;
-            long said, ledger;
-
             n_open(s);
             n_run(s, &r, "apply", 0, NULL);
             if (r.status != 0)
                 n_fail(k, before, "apply", &r, "it did not apply");
             fl_test_proc_release(&r);
-            fl_test_proxy_arm(s->proxy, "COMMIT", k, before);
-            n_run(s, &r, "rollback", 1, n_to0);
-            if (!fl_test_proxy_cut(s->proxy))
-                n_fail(k, before, "rollback", &r, "the cut never came");
-            said = n_json_count(&r, "rolled_back");
-            ledger = n_rolled_back(s);
-            if (said != ledger) {
-                char *what = fl_asprintf("it says %ld rolled back, the "
-                                         "ledger %ld", said, ledger);
-                n_fail(k, before, "rollback", &r, what);
-            }
-            if (r.status == 0 && ledger != N_MIGRATIONS)
-                n_fail(k, before, "rollback", &r, "exit 0 with migrations "
-                       "not rolled back");
-            n_expect_partly(s, &r, "partly rolled back: ", N_DOWN2_DONE,
-                            k, before, "rollback");
-            n_run(s, &again, "rollback", 0, n_to0);
-            if (again.status != 0 || n_rolled_back(s) != N_MIGRATIONS)
-                n_fail(k, before, "the second rollback", &again,
-                       "it did not finish the work");
-            n_expect_once(s, 1, k, before, &again);
-            fl_test_proc_release(&again);
-            fl_test_proc_release(&r);
+            n_cut_run(s, &n_fixed_rollback, "COMMIT", k, before, 1);
+            n_expect_once(s, 1, k, before);
             fl_test_ws_close(&s->ws);
         }
 }
@@ -517,7 +569,7 @@ test_apply_in_doubt_says_so(void **state)
     n_run(s, &r, "apply", 0, NULL);
     assert_int_equal(r.status, 0);
     assert_int_equal(n_applied(s), N_MIGRATIONS);
-    n_expect_once(s, 0, 4, 1, &r);
+    n_expect_once(s, 0, 4, 1);
     fl_test_proc_release(&r);
     fl_test_ws_close(&s->ws);
 }
@@ -597,64 +649,14 @@ n_round_trips(n_state_t *s, const char *cmd, const char *const *extra,
     return n;
 }
 
+/* A random cut of ph for the seed's rng (rounds: its range). */
 static void
-n_gen_fail(int seed, const char *phase, int k, int before,
-           const fl_test_proc_t *r, const char *what)
-{
-    fprintf(stderr, "exit %d\nstdout:\n%s\nstderr:\n%s\n", r->status,
-            r->out, r->err);
-    fail_msg("seed %d: %s cut at round trip %d (%s the client heard of "
-             "it): %s (FLOTILLA_NETCUT_SEED=%d runs it alone)", seed, phase,
-             k, before ? "before" : "after", what, seed);
-}
-
-/* One phase of a seed: the command, what it counts, how to check it. */
-typedef struct {
-    const char *cmd;
-    const char *const *extra;
-    const char *count;            /* the --json count */
-    long (*ledger)(n_state_t *s); /* the same, from the ledger */
-    const char *partly;           /* "partly applied: " */
-    const char *done_sql;         /* statements of 0002 that took effect */
-} n_phase_t;
-
-static const n_phase_t n_phase_apply = {"apply", NULL, "applied",
-                                        n_applied, "partly applied: ",
-                                        G_UP2_DONE};
-static const n_phase_t n_phase_rollback = {"rollback", n_to0,
-                                           "rolled_back", n_rolled_back,
-                                           "partly rolled back: ",
-                                           G_DOWN2_DONE};
-
-/*
- * Runs ph through the proxy cut at a random round trip of rounds, before
- * or after the client hears of it; checks what it says against the
- * ledger and the schema; runs it again without the proxy, which must
- * finish the work.
- */
-static void
-n_gen_phase(n_state_t *s, int seed, uint64_t *rng, const n_phase_t *ph,
-            int rounds)
+n_gen_phase(n_state_t *s, uint64_t *rng, const n_phase_t *ph, int rounds)
 {
     int k = 1 + (int)(fl_test_rng_next(rng) % (uint64_t)rounds);
     int before = (int)(fl_test_rng_next(rng) % 2);
-    fl_test_proc_t r, again;
-    long said, ledger;
 
-    fl_test_proxy_arm(s->proxy, "", k, before);
-    n_run(s, &r, ph->cmd, 1, ph->extra);
-    said = n_json_count(&r, ph->count);
-    ledger = ph->ledger(s);
-    if (said != ledger || (r.status == 0 && ledger != N_MIGRATIONS))
-        n_gen_fail(seed, ph->cmd, k, before, &r, "what it says is not what "
-                   "the ledger says");
-    n_expect_partly(s, &r, ph->partly, ph->done_sql, k, before, ph->cmd);
-    n_run(s, &again, ph->cmd, 0, ph->extra);
-    if (again.status != 0 || ph->ledger(s) != N_MIGRATIONS)
-        n_gen_fail(seed, ph->cmd, k, before, &again, "the second run did "
-                   "not finish the work");
-    fl_test_proc_release(&again);
-    fl_test_proc_release(&r);
+    n_cut_run(s, ph, "", k, before, 0);
 }
 
 /*
@@ -662,7 +664,7 @@ n_gen_phase(n_state_t *s, int seed, uint64_t *rng, const n_phase_t *ph,
  * not (no ledger, the same canonical dump as dump0).
  */
 static void
-n_gen_plan(n_state_t *s, int seed, uint64_t *rng, int kp, const char *dump0)
+n_gen_plan(n_state_t *s, uint64_t *rng, int kp, const char *dump0)
 {
     int k = 1 + (int)(fl_test_rng_next(rng) % (uint64_t)kp);
     int before = (int)(fl_test_rng_next(rng) % 2);
@@ -673,10 +675,10 @@ n_gen_plan(n_state_t *s, int seed, uint64_t *rng, int kp, const char *dump0)
     n_run(s, &r, "plan", 1, NULL);
     if (n_count(s, "SELECT count(*) FROM pg_namespace WHERE nspname IN"
                    " ('flotilla', 'flotilla_backup')") != 0)
-        n_gen_fail(seed, "plan", k, before, &r, "it left a ledger");
+        n_fail(k, before, "plan", &r, "it left a ledger");
     dump = fl_test_canonical_dump_full(s->ws.conn);
     if (strcmp(dump, dump0) != 0)
-        n_gen_fail(seed, "plan", k, before, &r, "it changed the database");
+        n_fail(k, before, "plan", &r, "it changed the database");
     free(dump);
     fl_test_proc_release(&r);
 }
@@ -698,26 +700,27 @@ n_cut_anywhere(n_state_t *s)
     fl_test_ws_close(&s->ws);
     for (int seed = first; seed <= last; seed++) {
         uint64_t rng = (uint64_t)seed;
-        fl_test_proc_t none = {0, (char *)"", (char *)""};
         char *dump0 = NULL, *dump1 = NULL;
 
+        n_seed = seed;
         n_open_gen(s);
         dump0 = fl_test_canonical_dump_full(s->ws.conn);
-        n_gen_plan(s, seed, &rng, kp, dump0);
-        n_gen_phase(s, seed, &rng, &n_phase_apply, ka);
-        n_gen_phase(s, seed, &rng, &n_phase_rollback, kb);
-        n_expect_once(s, 1, seed, 1, &none);
+        n_gen_plan(s, &rng, kp, dump0);
+        n_gen_phase(s, &rng, &n_phase_apply, ka);
+        n_gen_phase(s, &rng, &n_phase_rollback, kb);
+        n_expect_once(s, 1, 0, 0);
         fl_test_exec(s->ws.conn, "DELETE FROM fx");
         dump1 = fl_test_canonical_dump_full(s->ws.conn);
         if (strcmp(dump0, dump1) != 0) {
             fprintf(stderr, "before:\n%s\nafter:\n%s\n", dump0, dump1);
-            n_gen_fail(seed, "the whole seed", 0, 0, &none, "the database "
-                       "is not as it was");
+            n_fail(0, 0, "the whole seed", &n_no_output, "the database is "
+                   "not as it was");
         }
         free(dump0);
         free(dump1);
         fl_test_ws_close(&s->ws);
     }
+    n_seed = 0;
 }
 
 static void
@@ -745,13 +748,12 @@ n_rollback_to_dump(n_state_t *s, const char *dump0)
 
     n_run(s, &r, "rollback", 0, n_to0);
     if (r.status != 0 || n_rolled_back(s) != N_MIGRATIONS)
-        n_gen_fail(0, "rollback", 0, 0, &r, "the rollback did not finish");
+        n_fail(0, 0, "rollback", &r, "the rollback did not finish");
     fl_test_exec(s->ws.conn, "DELETE FROM fx");
     dump1 = fl_test_canonical_dump_full(s->ws.conn);
     if (strcmp(dump0, dump1) != 0) {
         fprintf(stderr, "before:\n%s\nafter:\n%s\n", dump0, dump1);
-        n_gen_fail(0, "rollback", 0, 0, &r, "the database is not as it "
-                   "was");
+        n_fail(0, 0, "rollback", &r, "the database is not as it was");
     }
     free(dump1);
     fl_test_proc_release(&r);
@@ -844,7 +846,7 @@ test_a_statement_cut_off_outside_a_transaction_may_have_run(void **state)
         strstr(d, "Statement 1 (0002_index.sql:6) ran outside a "
                   "transaction when the connection was lost: it may have "
                   "taken effect.") == NULL)
-        n_gen_fail(0, "rollback", 1, 1, &r, "the detail does not say "
+        n_fail(1, 1, "rollback", &r, "the detail does not say "
                    "statement 1 may have run");
     json_decref(j);
     fl_test_proc_release(&r);
