@@ -8,11 +8,14 @@
  * counts itself: every message a server sends after the startup packet
  * has that form, and on a Unix socket there is no SSL or GSS answer
  * before it), so that a cut falls between two messages.  Writes block:
- * the tests move little data.
+ * the tests move little data.  Every descriptor is close-on-exec: a
+ * process the test starts while a connection is open must not keep the
+ * client's end of it open past the cut.
  */
 #include "pgproxy.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -143,7 +146,7 @@ static void
 p_accept(fl_test_proxy_t *p)
 {
     struct sockaddr_un a;
-    int cfd = accept(p->lfd, NULL, NULL), sfd = -1;
+    int cfd = accept4(p->lfd, NULL, NULL, SOCK_CLOEXEC), sfd = -1;
     p_conn_t *c = NULL;
 
     int refuse;
@@ -163,7 +166,8 @@ p_accept(fl_test_proxy_t *p)
     memset(&a, 0, sizeof(a));
     a.sun_family = AF_UNIX;
     memcpy(a.sun_path, p->server, sizeof(a.sun_path));
-    if (c == NULL || (sfd = socket(AF_UNIX, SOCK_STREAM, 0)) < 0 ||
+    if (c == NULL ||
+        (sfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
         connect(sfd, (struct sockaddr *)&a, sizeof(a)) != 0) {
         if (sfd >= 0)
             close(sfd);
@@ -270,9 +274,9 @@ fl_test_proxy_start(void)
     memset(&a, 0, sizeof(a));
     a.sun_family = AF_UNIX;
     snprintf(a.sun_path, sizeof(a.sun_path), "%s", p->path);
-    if ((p->lfd = socket(AF_UNIX, SOCK_STREAM, 0)) < 0 ||
+    if ((p->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
         bind(p->lfd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
-        listen(p->lfd, 16) != 0 || pipe(p->wake) != 0)
+        listen(p->lfd, 16) != 0 || pipe2(p->wake, O_CLOEXEC) != 0)
         fail_msg("proxy socket %s: %s", p->path, strerror(errno));
     pthread_mutex_init(&p->lock, NULL);
     if (pthread_create(&p->thread, NULL, p_main, p) != 0)
