@@ -42,8 +42,10 @@ struct fl_store {
     fl_queue_t *in, *out;
     pthread_t thread;
     int started;
+    int writing;           /* set before the writer thread starts */
     int stopping;          /* atomic */
     int64_t stop_deadline; /* monotonic ms, set before stopping */
+    int64_t batches;       /* committed, as flotilla_control.writer says */
     uint64_t transactions, rows, retries; /* atomic */
     size_t backlog;        /* atomic */
 };
@@ -240,6 +242,23 @@ static const char s_schema_v6[] =
     "ALTER TABLE flotilla_control.commands"
     "  ADD COLUMN IF NOT EXISTS kept int NOT NULL DEFAULT 0;";
 
+/*
+ * Version 7: the writer's count of committed transactions.  Each
+ * transaction of the writer sets it to its own number, so that one whose
+ * COMMIT was sent and never answered (the connection lost on the way
+ * back) can be looked up rather than written again: a second write of a
+ * transaction that did commit fails on its keys (the operator is told
+ * that a rollout it started could not be recorded, while a restart
+ * finds and runs it) or doubles its events.  Idempotent, like the
+ * others.
+ */
+static const char s_schema_v7[] =
+    "CREATE TABLE IF NOT EXISTS flotilla_control.writer ("
+    "  one boolean PRIMARY KEY DEFAULT true CHECK (one),"
+    "  batches bigint NOT NULL);"
+    "INSERT INTO flotilla_control.writer (batches) VALUES (0)"
+    "  ON CONFLICT DO NOTHING;";
+
 /* Per connection: the staging tables of the bulk upserts and updates. */
 static const char s_session[] =
     "SET search_path = pg_catalog, pg_temp;"
@@ -364,6 +383,15 @@ s_connect(fl_store_t *st, fl_error_t *err)
         rc = s_pg_error(st->conn, res, "taking its lock", err);
         goto cleanup;
     }
+    if (strcmp(PQgetvalue(res, 0, 0), "t") != 0 && st->writing) {
+        /* Reconnecting: most likely its own session, not ended yet. */
+        who = fl_dsn_describe(st->dsn);
+        rc = FL_ERR(err, FL_ECONFLICT, "the lock of the control database "
+                    "\"%s\" is still held by this coordinator's lost "
+                    "session (or another coordinator): waiting for it to "
+                    "end", who);
+        goto cleanup;
+    }
     if (strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
         who = fl_dsn_describe(st->dsn);
         rc = FL_ERR(err, FL_ECONFLICT, "another coordinator is using the "
@@ -380,6 +408,24 @@ cleanup:
         PQfinish(st->conn);
         st->conn = NULL;
     }
+    return rc;
+}
+
+/* The writer's count of committed transactions, as the database says. */
+static int
+s_batches(fl_store_t *st, int64_t *out, fl_error_t *err)
+{
+    PGresult *res = PQexec(st->conn, "SELECT batches FROM "
+                                     "flotilla_control.writer");
+    int rc = 0;
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+        rc = s_pg_error(st->conn, PQresultStatus(res) == PGRES_TUPLES_OK
+                                      ? NULL : res,
+                        "reading the writer's count", err);
+    else
+        *out = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
     return rc;
 }
 
@@ -430,10 +476,16 @@ s_upgrade(fl_store_t *st, fl_error_t *err)
         (rc = s_exec(st->conn, s_schema_v6, 0, NULL, "upgrading the schema "
                      "to version 6 (kept copies)", err)) != 0)
         goto cleanup;
+    if (version < 7 &&
+        (rc = s_exec(st->conn, s_schema_v7, 0, NULL, "upgrading the schema "
+                     "to version 7 (the writer's count)", err)) != 0)
+        goto cleanup;
     if (version < FL_STORE_SCHEMA_VERSION &&
         (rc = s_exec(st->conn, "INSERT INTO flotilla_control.meta (version) "
-                     "VALUES (6)", 0, NULL, "recording the schema version",
+                     "VALUES (7)", 0, NULL, "recording the schema version",
                      err)) != 0)
+        goto cleanup;
+    if ((rc = s_batches(st, &st->batches, err)) != 0)
         goto cleanup;
     rc = s_exec(st->conn, "COMMIT", 0, NULL, "creating the schema", err);
 cleanup:
@@ -628,7 +680,12 @@ static int
 s_exec_batch(fl_store_t *st, fl_store_job_t **jobs, size_t n,
              fl_error_t *err)
 {
-    int rc = s_exec(st->conn, "BEGIN", 0, NULL, "BEGIN", err);
+    char begin[128];
+    int rc = 0;
+
+    snprintf(begin, sizeof(begin), "BEGIN; UPDATE flotilla_control.writer "
+             "SET batches = %lld", (long long)st->batches + 1);
+    rc = s_exec(st->conn, begin, 0, NULL, "BEGIN", err);
 
     for (size_t i = 0; rc == 0 && i < n; i++)
         if (jobs[i]->kind == FL_STORE_SQL)
@@ -639,6 +696,8 @@ s_exec_batch(fl_store_t *st, fl_store_job_t **jobs, size_t n,
         rc = s_exec_bulk(st->conn, (fl_store_kind)k, jobs, n, err);
     if (rc == 0)
         rc = s_exec(st->conn, "COMMIT", 0, NULL, "COMMIT", err);
+    if (rc == 0)
+        st->batches++;
     if (rc != 0 && PQstatus(st->conn) == CONNECTION_OK)
         FL_IGNORE(s_exec(st->conn, "ROLLBACK", 0, NULL, "", NULL));
     return rc;
@@ -666,58 +725,87 @@ s_give_up(fl_store_t *st)
            fl_clock_ms() > st->stop_deadline;
 }
 
-static void
-s_run_batch(fl_store_t *st, fl_store_job_t **jobs, size_t n)
+/*
+ * Writes jobs in one transaction, reconnecting and retrying while the
+ * control database is away (or until a stopping coordinator's deadline:
+ * FL_ETIMEOUT); 0, or the error of a write the database refuses.  A
+ * retry first asks whether the transaction it repeats did commit: the
+ * new session holds the store's lock only once the old one has ended,
+ * so the old transaction is over, and its number in the writer's count
+ * says whether it committed.
+ */
+static int
+s_write(fl_store_t *st, fl_store_job_t **jobs, size_t n, fl_error_t *err)
 {
-    fl_error_t err = FL_ERROR_INIT;
     int64_t backoff = 100;
     size_t rows = 0;
 
     for (size_t i = 0; i < n; i++)
         rows += jobs[i]->nrows;
     for (int attempt = 0;; attempt++) {
-        int rc = 0;
+        int64_t batches = 0;
+        int rc = 0, fresh = 0;
 
-        fl_error_clear(&err);
-        if (st->conn == NULL || PQstatus(st->conn) != CONNECTION_OK)
-            rc = s_connect(st, &err);
-        if (rc == 0)
-            rc = s_exec_batch(st, jobs, n, &err);
+        fl_error_clear(err);
+        if (st->conn == NULL || PQstatus(st->conn) != CONNECTION_OK) {
+            rc = s_connect(st, err);
+            fresh = 1;
+        }
+        if (rc == 0 && fresh && attempt > 0 &&
+            (rc = s_batches(st, &batches, err)) == 0 &&
+            batches == st->batches + 1) {
+            st->batches++;
+            fl_log_notice("store", "the control database is reachable "
+                          "again; the %zu rows whose COMMIT had no answer "
+                          "were written", rows);
+        } else if (rc == 0) {
+            rc = s_exec_batch(st, jobs, n, err);
+            if (rc == 0 && attempt > 0)
+                fl_log_notice("store", "the control database is writable "
+                              "again; %zu rows written", rows);
+        }
         if (rc == 0) {
             __atomic_add_fetch(&st->transactions, 1, __ATOMIC_RELAXED);
             __atomic_add_fetch(&st->rows, rows, __ATOMIC_RELAXED);
-            if (attempt > 0)
-                fl_log_notice("store", "the control database is writable "
-                              "again; %zu rows written", rows);
-            break;
+            return 0;
         }
-        if (!s_transient(st, &err) && rc != FL_ECONFLICT) {
-            /* A job the database refuses: find it by writing each alone. */
-            for (size_t i = 0; n > 1 && i < n; i++) {
-                jobs[i]->rc = s_exec_batch(st, &jobs[i], 1, &jobs[i]->err);
-                if (jobs[i]->rc == 0)
-                    __atomic_add_fetch(&st->transactions, 1, __ATOMIC_RELAXED);
-            }
-            if (n == 1) {
-                jobs[0]->rc = rc;
-                fl_error_move(&jobs[0]->err, &err);
-            }
-            break;
-        }
+        if (!s_transient(st, err) && rc != FL_ECONFLICT)
+            return rc;
         __atomic_add_fetch(&st->retries, 1, __ATOMIC_RELAXED);
         if (attempt == 0 || attempt % 20 == 0)
             fl_log_warning("store", "could not write %zu rows to the control "
-                           "database, retrying: %s", rows, err.message);
+                           "database, retrying: %s", rows, err->message);
         if (s_give_up(st)) {
-            for (size_t i = 0; i < n; i++) {
-                jobs[i]->rc = FL_ETIMEOUT;
-                FL_ERR(&jobs[i]->err, FL_ETIMEOUT, "stopped before the control "
-                       "database could be written: %s", err.message);
-            }
-            break;
+            char *why = fl_strdup(err->message);
+            fl_error_clear(err);
+            FL_ERR(err, FL_ETIMEOUT, "stopped before the control database "
+                   "could be written: %s", why);
+            free(why);
+            return FL_ETIMEOUT;
         }
         fl_clock_sleep_ms(backoff);
         backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+    }
+}
+
+static void
+s_run_batch(fl_store_t *st, fl_store_job_t **jobs, size_t n)
+{
+    fl_error_t err = FL_ERROR_INIT;
+    int rc = s_write(st, jobs, n, &err);
+
+    if (rc != 0 && n == 1) {
+        jobs[0]->rc = rc;
+        fl_error_move(&jobs[0]->err, &err);
+    } else if (rc != 0 && rc != FL_ETIMEOUT) {
+        /* A job the database refuses: find it by writing each alone. */
+        for (size_t i = 0; i < n; i++)
+            jobs[i]->rc = s_write(st, &jobs[i], 1, &jobs[i]->err);
+    } else if (rc != 0) {
+        for (size_t i = 0; i < n; i++) {
+            jobs[i]->rc = rc;
+            FL_ERR(&jobs[i]->err, rc, "%s", err.message);
+        }
     }
     fl_error_clear(&err);
 }
@@ -758,6 +846,7 @@ s_writer(void *arg)
 int
 fl_store_start(fl_store_t *st, fl_error_t *err)
 {
+    st->writing = 1;
     if (pthread_create(&st->thread, NULL, s_writer, st) != 0)
         return FL_ERR(err, FL_EFAIL, "could not start the store's thread");
     st->started = 1;

@@ -5,7 +5,7 @@
  * Tables (docs/fleet.md): agents, targets, bundles, dispatches, commands
  * (one per target of a dispatch, with its outcome), rollouts, events;
  * meta holds the schema version, which the coordinator creates and
- * upgrades.
+ * upgrades, and writer the count of the writer's transactions.
  *
  * Before the event loop starts, the coordinator opens the store
  * (connects, takes the store's advisory lock so that two coordinators
@@ -21,9 +21,14 @@
  *
  * Failures: a lost connection (or a serialization failure) retries the
  * whole batch after reconnecting, with backoff, for ever: nothing is
- * acknowledged or sent before it is written, so waiting is safe.  Any
- * other error retries each job of the batch in a transaction of its own,
- * so that one bad job fails alone (its callback gets the error).
+ * acknowledged or sent before it is written, so waiting is safe.  A
+ * batch whose COMMIT went unanswered may have committed: each batch's
+ * transaction sets the writer's count (flotilla_control.writer) to its
+ * own number, and the retry, once its new session holds the lock (so
+ * the old session, and its transaction, are over), reads the count
+ * first and does not write again what committed.  Any other error
+ * retries each job of the batch in a transaction of its own, so that
+ * one bad job fails alone (its callback gets the error).
  */
 #ifndef FL_COORDINATOR_STORE_H
 #define FL_COORDINATOR_STORE_H
@@ -34,7 +39,7 @@
 #include "common/buf.h"
 #include "common/error.h"
 
-#define FL_STORE_SCHEMA_VERSION 6
+#define FL_STORE_SCHEMA_VERSION 7
 
 typedef struct fl_store fl_store_t;
 

@@ -30,6 +30,7 @@
 #include "common/clock.h"
 #include "common/file.h"
 #include "fleetsupport.h"
+#include "pgproxy.h"
 
 #define S_PER_SHARD 10
 #define S_TENANTS (3 * S_PER_SHARD + 1)
@@ -304,6 +305,19 @@ s_all_reachable(const json_t *rows, void *arg)
             return 0;
     }
     return 1;
+}
+
+/* Every tenant reachable (after a restart of the coordinator). */
+static void
+s_wait_reachable(s_state *s)
+{
+    const char *names[S_TENANTS];
+    s_all_t w = {names, S_TENANTS};
+
+    for (int i = 0; i < S_TENANTS; i++)
+        names[i] = s->t[i].name;
+    fl_fleet_wait(&s->f, "targets", s_all_reachable, &w, 60,
+                  "all 31 tenants reachable");
 }
 
 /*
@@ -1400,8 +1414,8 @@ s_cancelled_runs(s_state *s, int *which)
  * failed row the cancel left); with the coordinator killed with kill -9
  * in the middle of the resumed wave and restarted, every target, the
  * cancelled ones included, ends applied exactly once, read from the
- * ledgers.  The restart also runs the control schema's upgrade to version
- * 5 (retries) again on a database that has it: a no-op.
+ * ledgers.  The restart also runs the control schema's upgrades from
+ * version 5 (retries) again on a database that has them: no-ops.
  */
 static void
 test_rollout_stops_abort_cancels_in_flight(void **state)
@@ -1525,7 +1539,7 @@ test_rollout_stops_abort_cancels_in_flight(void **state)
 
         snprintf(want_counts, sizeof(want_counts), "3/%d", S_TENANTS);
         assert_string_equal(v, want_counts);
-        assert_string_equal(m, "6");
+        assert_string_equal(m, "7");
         free(v);
         free(m);
         free(sql);
@@ -2429,6 +2443,196 @@ test_rollout_staged_baseline_adopts_the_fleet(void **state)
     s->passed = 1;
 }
 
+/*
+ * The control database's connection cut at the worst moment: the
+ * coordinator's k-th COMMIT (through tests/support/pgproxy.h, between
+ * the coordinator and its control database) is carried out by the
+ * server and never answered (or answered, then the connection cut).
+ * The coordinator writes again on a new connection; the invariant is
+ * that it neither writes a transaction twice nor takes one that
+ * committed for failed: the rollout it is asked to start is started,
+ * and said started, once, and runs to the end, every target applied
+ * once; its fleet rollback, cut the same way, puts every target back as
+ * it was (its canonical dump); and the control database holds both as a
+ * restarted coordinator reads them: their status and accounting, and
+ * each rollout event once.  A rollout makes about 150 COMMITs here and
+ * its rollback about 100; the cut points are seeded:
+ * FLOTILLA_CTLCUT_SEEDS (default 4) from FLOTILLA_CTLCUT_SEED (default
+ * 1), seed 1 cutting the first COMMIT (the rollout's creation) of each;
+ * a failing one prints its seed and cut.
+ */
+
+/* Restarts the coordinator with its control database at dsn (NULL: the
+ * fleet's own) and waits until every tenant is reachable again. */
+static void
+s_coordinator_at(s_state *s, const char *dsn)
+{
+    fl_fleet_signal_coordinator(&s->f, SIGTERM);
+    if (dsn != NULL)
+        setenv("FLOTILLA_COORDINATOR_STATE_DSN", dsn, 1);
+    fl_fleet_start_coordinator(&s->f);
+    unsetenv("FLOTILLA_COORDINATOR_STATE_DSN");
+    s_wait_reachable(s);
+}
+
+/* A number the control database holds. */
+static long
+s_ctl_long(s_state *s, const char *sql)
+{
+    PGconn *c = PQconnectdb(s->f.ctl.conninfo);
+    char *v = fl_test_query_value(c, sql);
+    long n = v ? strtol(v, NULL, 10) : -1;
+
+    free(v);
+    PQfinish(c);
+    return n;
+}
+
+/*
+ * Events of rollout id and of its rollback (each step of each target is
+ * one, and so is each change of the rollout's state): how many (twice
+ * 0), or how many the control database holds more than once (twice 1).
+ */
+static long
+s_events(s_state *s, const char *id, int twice)
+{
+    char *sql = fl_asprintf(
+        "SELECT count(*) FROM (SELECT 1 FROM flotilla_control.events"
+        " WHERE dispatch_id IN (SELECT id FROM flotilla_control.rollouts"
+        " WHERE id = '%s' UNION SELECT rollback_id FROM"
+        " flotilla_control.rollouts WHERE id = '%s') GROUP BY %s) e", id,
+        id, twice ? "kind, agent_key, target, dispatch_id, step, status,"
+                    " message HAVING count(*) > 1"
+                  : "id");
+    long n = s_ctl_long(s, sql);
+
+    free(sql);
+    return n;
+}
+
+/* Waits until the coordinator has written nothing for 300 ms. */
+static void
+s_quiet(s_state *s, fl_test_proxy_t *px)
+{
+    int64_t deadline = fl_clock_ms() + (int64_t)(30000 *
+                                                 fl_test_timeout_scale());
+    int seen = -1;
+
+    (void)s;
+    fl_test_proxy_arm(px, "COMMIT", 1 << 30, 1);
+    while (fl_test_proxy_count(px) != seen) {
+        if (fl_clock_ms() > deadline)
+            fail_msg("the coordinator kept writing for 30 s");
+        seen = fl_test_proxy_count(px);
+        fl_clock_sleep_ms(300);
+    }
+}
+
+/* `flotilla rollout ARGS` with the proxy armed at cut; its JSON. */
+static json_t *
+s_cut_rollout(s_state *s, fl_test_proxy_t *px, const int *cut,
+              const char *what, unsigned seed, const char *const *args)
+{
+    json_t *st = NULL;
+
+    s_quiet(s, px);
+    fl_test_proxy_arm(px, "COMMIT", cut[0], cut[1]);
+    st = s_rollout(s, -1, args);
+    fl_test_proxy_arm(px, "COMMIT", 0, 1);
+    if (json_object_get(st, "id") == NULL) {
+        char *text = json_dumps(st, JSON_INDENT(1));
+        fail_msg("seed %u, %s cut at COMMIT %d (%s it was answered): no "
+                 "rollout id:\n%s", seed, what, cut[0],
+                 cut[1] ? "before" : "after", text);
+    }
+    return st;
+}
+
+static void
+test_rollout_cuts_control_database_commit_lost(void **state)
+{
+    s_state *s = *state;
+    fl_test_proxy_t *px = fl_test_proxy_start();
+    char *dsn = fl_asprintf("%s %s", fl_test_proxy_conninfo(px),
+                            s->f.ctl.conninfo);
+    char *bundle = s_bundle(s, "b1", s_add_column);
+    const char *one = getenv("FLOTILLA_CTLCUT_SEED");
+    const char *many = getenv("FLOTILLA_CTLCUT_SEEDS");
+    unsigned first = one ? (unsigned)strtoul(one, NULL, 10) : 1;
+    unsigned seeds = many ? (unsigned)strtoul(many, NULL, 10) : 4;
+
+    for (unsigned seed = first; seed < first + seeds; seed++) {
+        unsigned r = seed;
+        int up[2], down[2];
+        char *before[S_TENANTS], *id = NULL;
+        json_t *st = NULL;
+
+        up[0] = seed == 1 ? 1 : 1 + (int)(rand_r(&r) % 160);
+        up[1] = seed == 1 || rand_r(&r) % 4 != 0;
+        down[0] = seed == 1 ? 1 : 1 + (int)(rand_r(&r) % 100);
+        down[1] = seed == 1 || rand_r(&r) % 4 != 0;
+        if (seed != first)
+            s_reset(s);
+        for (int i = 0; i < S_TENANTS; i++)
+            before[i] = s_dump(s, i);
+        s_coordinator_at(s, dsn);
+        {
+            const char *args[] = {"start", bundle, "--selector", "",
+                                  "--waves", "tier=canary;10%;100%",
+                                  "--max-parallel-per-agent", "3",
+                                  "--watch", NULL};
+            st = s_cut_rollout(s, px, up, "the rollout", seed, args);
+        }
+        id = fl_strdup(json_string_value(json_object_get(st, "id")));
+        if (strcmp(s_st(st), "completed") != 0 ||
+            s_acc(st, "applied") != S_TENANTS)
+            fail_msg("seed %u, the rollout cut at COMMIT %d: %s, applied "
+                     "%lld", seed, up[0], s_st(st), s_acc(st, "applied"));
+        json_decref(st);
+        for (int i = 0; i < S_TENANTS; i++)
+            if (s_executed(s, i, 1) != 1)
+                fail_msg("seed %u, the rollout cut at COMMIT %d: %s ran "
+                         "version 1 %ld times", seed, up[0], s->t[i].name,
+                         s_executed(s, i, 1));
+        {
+            const char *args[] = {"rollback", id, "--watch", NULL};
+            st = s_cut_rollout(s, px, down, "its rollback", seed, args);
+        }
+        if (strcmp(s_st(st), "rolled_back") != 0 ||
+            s_acc(st, "rolled_back") != S_TENANTS)
+            fail_msg("seed %u, the rollback cut at COMMIT %d: %s, rolled "
+                     "back %lld", seed, down[0], s_st(st),
+                     s_acc(st, "rolled_back"));
+        json_decref(st);
+        for (int i = 0; i < S_TENANTS; i++) {
+            char *after = s_dump(s, i);
+            if (strcmp(before[i], after) != 0)
+                fail_msg("seed %u (cuts at COMMIT %d and %d): %s is not as "
+                         "it was before the rollout", seed, up[0], down[0],
+                         s->t[i].name);
+            free(after);
+            free(before[i]);
+        }
+        /* What the control database holds, as a restart reads it. */
+        s_coordinator_at(s, NULL);
+        st = s_status(s, id);
+        assert_string_equal(s_st(st), "rolled_back");
+        assert_int_equal(s_acc(st, "applied"), S_TENANTS);
+        assert_int_equal(s_acc(st, "rolled_back"), S_TENANTS);
+        json_decref(st);
+        assert_true(s_events(s, id, 0) > 4 * S_TENANTS);
+        if (s_events(s, id, 1) != 0)
+            fail_msg("seed %u (cuts at COMMIT %d and %d): %ld events "
+                     "written twice", seed, up[0], down[0],
+                     s_events(s, id, 1));
+        free(id);
+    }
+    fl_test_proxy_stop(&px);
+    free(dsn);
+    free(bundle);
+    s->passed = 1;
+}
+
 int
 main(void)
 {
@@ -2485,6 +2689,9 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_rollout_staged_rollback_stops_at_a_half_applied_target,
             s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_rollout_cuts_control_database_commit_lost, s_setup,
+            s_teardown),
     };
 
     /* ctest runs the tests in groups, in parallel (rollout.cmake). */
