@@ -2220,11 +2220,17 @@ s_finish(fl_pipeline_t *p, s_mig *x, int rc, fl_error_t *err)
                   "flotilla's own query after the COMMIT failed: its schema "
                   "is not recorded, so its rollback cannot prove it",
                   m->file);
+        /* The error itself says so: an agent's result carries it. */
+        fl_error_add_detail(err, "%s is applied: its COMMIT ran, with its "
+                            "ledger row.", m->file);
     } else if (x->outcome == S_IN_DOUBT) {
         fl__forget_schema(p);
         fl__event(p, (fl_step)x->stage, FL_STEP_FAILED, m, took, err,
                   "%s may or may not be applied: the connection was lost "
                   "when its COMMIT was sent", m->file);
+        fl_error_add_detail(err, "%s may or may not be applied: the "
+                            "connection was lost when its COMMIT was sent.",
+                            m->file);
     } else if (m->no_transaction) {
         /* Statements may have committed: the snapshot is out of date. */
         fl__forget_schema(p);
@@ -2234,15 +2240,10 @@ s_finish(fl_pipeline_t *p, s_mig *x, int rc, fl_error_t *err)
                   "at statement %d", m->file, x->u.stats.done,
                   x->u.stmts.count, x->start, x->u.stats.done + 1);
         /* After what the failure itself said, if anything. */
-        if (x->u.stats.done > 0) {
-            char *said = fl_asprintf("%s%s", err->detail ? err->detail : "",
-                                     err->detail ? "  " : "");
-
-            fl_error_set_detail(err, "%s%s is partly applied: %d of %zu "
-                                "statements committed.", said, m->file,
+        if (x->u.stats.done > 0)
+            fl_error_add_detail(err, "%s is partly applied: %d of %zu "
+                                "statements committed.", m->file,
                                 x->u.stats.done, x->u.stmts.count);
-            free(said);
-        }
         fl__say_lost_alone(p, m, &x->u.stmts, (size_t)x->u.stats.done,
                            err);
     } else {

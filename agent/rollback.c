@@ -235,6 +235,8 @@ s_commit_lost(fl_pipeline_t *p, const fl_migration_t *m, const char *status,
     fl__event(p, FL_STEP_RESTORE, FL_STEP_FAILED, m, fl__now_ms() - t0, err,
               "%s is rolled back (its COMMIT ran, with its ledger row), but "
               "the connection was lost before flotilla heard so", m->file);
+    fl_error_add_detail(err, "%s is rolled back: its COMMIT ran, with its "
+                        "ledger row.", m->file);
     return 1;
 }
 

@@ -727,16 +727,11 @@ void
 fl__say_lost_alone(fl_pipeline_t *p, const fl_migration_t *m,
                    const fl_stmt_list_t *stmts, size_t i, fl_error_t *err)
 {
-    char *said = NULL;
-
     if (fl_pg_is_open(p->pg) || i >= stmts->count ||
         !stmts->items[i].no_transaction)
         return;
-    said = fl_asprintf("%s%s", err->detail ? err->detail : "",
-                       err->detail ? "  " : "");
-    fl_error_set_detail(err, "%sStatement %zu (%s:%d) ran outside a "
+    fl_error_add_detail(err, "Statement %zu (%s:%d) ran outside a "
                         "transaction when the connection was lost: it may "
-                        "have taken effect.", said, i + 1, m->file,
+                        "have taken effect.", i + 1, m->file,
                         stmts->items[i].line);
-    free(said);
 }

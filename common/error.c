@@ -59,6 +59,25 @@ fl_error_set_detail(fl_error_t *err, const char *fmt, ...)
 }
 
 void
+fl_error_add_detail(fl_error_t *err, const char *fmt, ...)
+{
+    va_list ap;
+    char *more = NULL, *was = NULL;
+
+    if (err == NULL || err->code == FL_OK)
+        return;
+    va_start(ap, fmt);
+    more = fl_vasprintf(fmt, ap);
+    va_end(ap);
+    was = err->detail;
+    err->detail = was ? fl_asprintf("%s  %s", was, more) : more;
+    if (was) {
+        free(was);
+        free(more);
+    }
+}
+
+void
 fl_error_set_hint(fl_error_t *err, const char *fmt, ...)
 {
     va_list ap;

@@ -85,6 +85,8 @@ int fl_error_setv(fl_error_t *err, int code, const char *file, int line,
 /* Sets the detail or hint of an error that is set; no-op on NULL err. */
 void fl_error_set_detail(fl_error_t *err, const char *fmt, ...) FL_PRINTF(2, 3);
 void fl_error_set_hint(fl_error_t *err, const char *fmt, ...) FL_PRINTF(2, 3);
+/* Appends a sentence to the detail (after two spaces when it has one). */
+void fl_error_add_detail(fl_error_t *err, const char *fmt, ...) FL_PRINTF(2, 3);
 /* Sets the SQLSTATE (copied, at most five characters). */
 void fl_error_set_sqlstate(fl_error_t *err, const char *sqlstate);
 

@@ -384,6 +384,42 @@ n_expect_rolled_back_true(n_state_t *s, const fl_test_proc_t *r, int k,
     }
 }
 
+/*
+ * What the run's events say committed anyway (or may have), its error
+ * says too, in its detail: an agent's result carries the error alone, so
+ * a fleet target that failed so would otherwise read "lost the
+ * connection" with nothing about what committed.
+ */
+static void
+n_expect_error_says(const fl_test_proc_t *r, int k, int before,
+                    const char *cmd)
+{
+    static const char *const said[][2] = {
+        {" is applied (its COMMIT ran", " is applied: its COMMIT ran"},
+        {" is rolled back (its COMMIT ran", " is rolled back: its COMMIT ran"},
+        {" may or may not be applied:", " may or may not be applied:"},
+    };
+    json_t *j = json_loads(r->out, 0, NULL);
+    const char *detail = json_string_value(json_object_get(
+        json_object_get(j, "error"), "detail"));
+
+    for (size_t w = 0; w < sizeof(said) / sizeof(said[0]); w++)
+        for (const char *at = strstr(r->err, said[w][0]); at != NULL;
+             at = strstr(at + 1, said[w][0])) {
+            const char *name = at;
+            char *want = NULL;
+
+            while (name > r->err && name[-1] != '"' && name[-1] != ' ')
+                name--;
+            want = fl_asprintf("%.*s%s", (int)(at - name), name, said[w][1]);
+            if (detail == NULL || strstr(detail, want) == NULL)
+                n_fail(k, before, cmd, r, "its error's detail does not say "
+                       "what its events say committed");
+            free(want);
+        }
+    json_decref(j);
+}
+
 /* One command of a cut: what it counts, how to check it. */
 typedef struct {
     const char *cmd;
@@ -444,6 +480,7 @@ n_cut_run(n_state_t *s, const n_phase_t *ph, const char *tag, int k,
         n_fail(k, before, ph->cmd, &r, what);
     }
     n_expect_rolled_back_true(s, &r, k, before, ph->cmd);
+    n_expect_error_says(&r, k, before, ph->cmd);
     n_expect_partly(s, &r, ph->partly, ph->done_sql, k, before, ph->cmd);
     n_run(s, &again, ph->cmd, 0, ph->extra);
     if (again.status != 0 || ph->ledger(s) != N_MIGRATIONS)

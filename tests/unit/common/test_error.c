@@ -76,6 +76,23 @@ test_error_set_twice_replaces_without_leak(void **state)
     fl_error_clear(&moved);
 }
 
+/* A detail added to is kept, then the sentence after two spaces. */
+static void
+test_error_add_detail_appends_a_sentence(void **state)
+{
+    fl_error_t err = FL_ERROR_INIT;
+
+    (void)state;
+    fl_error_add_detail(&err, "unset: %d", 1);
+    assert_null(err.detail);
+    FL_ERR(&err, FL_EDB, "lost");
+    fl_error_add_detail(&err, "First %s.", "one");
+    assert_string_equal(err.detail, "First one.");
+    fl_error_add_detail(&err, "Second.");
+    assert_string_equal(err.detail, "First one.  Second.");
+    fl_error_clear(&err);
+}
+
 int
 main(void)
 {
@@ -84,6 +101,7 @@ main(void)
         cmocka_unit_test(test_error_null_err_only_returns_code),
         cmocka_unit_test(test_error_format_includes_sqlstate_detail_hint),
         cmocka_unit_test(test_error_set_twice_replaces_without_leak),
+        cmocka_unit_test(test_error_add_detail_appends_a_sentence),
     };
     return cmocka_run_group_tests_name("error", tests, NULL, NULL);
 }
