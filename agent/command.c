@@ -241,6 +241,8 @@ s_open(fl_ag_daemon_t *d, fl_ag_job_t *job, s_ctx *ctx, fl_pipeline_t **out,
     o.schema = job->schema;
     o.agent = d->cfg->name;
     o.rollout_id = c->rollout;
+    if (job->cmd.type == FL_WIRE_ROLLBACK)
+        o.undo_rollout = c->undoes;
     o.bundle_id = job->src->bundle_id;
     if (job->cmd.type == FL_WIRE_APPLY || job->cmd.type == FL_WIRE_BASELINE)
         o.to_version = c->to_version;

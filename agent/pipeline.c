@@ -697,15 +697,32 @@ cleanup:
 }
 
 /*
+ * Whether a bundle's rollback takes ledger row row: a row of the bundle,
+ * and when the rollback undoes a rollout, a row that rollout wrote (an
+ * earlier rollout of the same bundle applied the others).
+ */
+static int
+s_of_bundle(const fl_pipeline_t *p, const fl_ledger_row_t *row,
+            const char *bundle_id)
+{
+    const char *undo = p->opts.undo_rollout;
+
+    return bundle_id != NULL && row->bundle_id != NULL &&
+           strcmp(row->bundle_id, bundle_id) == 0 &&
+           (undo == NULL ||
+            (row->rollout_id != NULL && strcmp(row->rollout_id, undo) == 0));
+}
+
+/*
  * Whether a rollback in mode asks for a state without half-applied
  * migration h (fl_ledger_row_partial) when no migration it rolls back
  * lies below h: to a version below it, the last migration when none is
  * applied above the rest, or h's bundle.
  */
 static int
-s_asks_past(const fl_ledger_row_t *h, fl_rollback_mode mode,
-            const fl_version_t *to_version, const fl_version_t *lowest,
-            const char *bundle_id)
+s_asks_past(const fl_pipeline_t *p, const fl_ledger_row_t *h,
+            fl_rollback_mode mode, const fl_version_t *to_version,
+            const fl_version_t *lowest, const char *bundle_id)
 {
     switch (mode) {
     case FL_ROLLBACK_TO:
@@ -714,8 +731,7 @@ s_asks_past(const fl_ledger_row_t *h, fl_rollback_mode mode,
     case FL_ROLLBACK_LAST:
         return !fl_version_is_set(lowest);
     case FL_ROLLBACK_BUNDLE:
-        return bundle_id && h->bundle_id &&
-               strcmp(h->bundle_id, bundle_id) == 0;
+        return s_of_bundle(p, h, bundle_id);
     }
     return 0;
 }
@@ -748,8 +764,7 @@ s_half_applied_above(fl_pipeline_t *p, const fl_ledger_t *ledger,
         if (row == NULL ||
             (mode == FL_ROLLBACK_TO && fl_version_cmp(&v, to_version) <= 0))
             continue;
-        if (mode == FL_ROLLBACK_BUNDLE &&
-            (row->bundle_id == NULL || strcmp(row->bundle_id, bundle_id) != 0))
+        if (mode == FL_ROLLBACK_BUNDLE && !s_of_bundle(p, row, bundle_id))
             continue;
         lowest = v;
         if (mode == FL_ROLLBACK_LAST)
@@ -762,7 +777,8 @@ s_half_applied_above(fl_pipeline_t *p, const fl_ledger_t *ledger,
         const char *name = h->file ? h->file : h->name;
 
         if (!fl_ledger_row_partial(h) ||
-            (!under && !s_asks_past(h, mode, to_version, &lowest, bundle_id)))
+            (!under &&
+             !s_asks_past(p, h, mode, to_version, &lowest, bundle_id)))
             continue;
         if (under) {
             FL_ERR(err, FL_EINVAL, "%s is partly applied (%d of %d "
@@ -797,7 +813,8 @@ s_half_applied_above(fl_pipeline_t *p, const fl_ledger_t *ledger,
 
 /*
  * Refuses a bundle's rollback that would leave a later migration of
- * another bundle (or of none) applied above one it rolls back: that
+ * another bundle (or of none, or of the same bundle by a later rollout
+ * when it undoes a rollout) applied above one it rolls back: that
  * migration would then stand on a schema it was not written for, and
  * the ledger would still say it is applied (a down that drops a table
  * took the rows a later bundle's migration put in it).  --last and --to
@@ -818,7 +835,7 @@ s_other_bundle_above(fl_pipeline_t *p, const fl_ledger_t *ledger,
         if (fl_version_parse_str(&v, fl_pg_value(r, i, 0), NULL) != 0 ||
             (row = fl_ledger_find(ledger, &v)) == NULL)
             continue;
-        if (row->bundle_id == NULL || strcmp(row->bundle_id, bundle_id) != 0) {
+        if (!s_of_bundle(p, row, bundle_id)) {
             if (above == NULL)
                 above = row;
             continue;
@@ -828,17 +845,19 @@ s_other_bundle_above(fl_pipeline_t *p, const fl_ledger_t *ledger,
         FL_ERR(err, FL_EINVAL, "%s (%s) is applied above %s of bundle %s: "
                "rolling the bundle back underneath it is refused",
                above->file ? above->file : above->name,
-               above->bundle_id ? "of another bundle" : "applied without a "
-                                                        "bundle",
+               above->bundle_id == NULL ? "applied without a bundle"
+               : strcmp(above->bundle_id, bundle_id) != 0
+                   ? "of another bundle"
+                   : "of the same bundle, by a later rollout",
                row->file ? row->file : row->name, bundle_id);
         fl_error_set_detail(err, "It would stay applied on a schema it was "
                             "not written for, and what it changed in %s's "
                             "objects could go with them.",
                             row->file ? row->file : row->name);
         fl_error_set_hint(err, "Roll back the later migrations first: the "
-                          "later bundle, or every migration above %s "
-                          "(flotilla rollback --to %s).", row->version.text,
-                          row->version.text);
+                          "later bundle or rollout, or every migration "
+                          "above %s (flotilla rollback --to %s).",
+                          row->version.text, row->version.text);
         fl__event(p, FL_STEP_ROLLBACK, FL_STEP_REFUSED, NULL, 0, err,
                   "rollback refused");
         return FL_EINVAL;
@@ -898,8 +917,7 @@ s_rollback(fl_pipeline_t *p, const fl_source_t *src, fl_rollback_mode mode,
             break;
         if (mode == FL_ROLLBACK_TO && fl_version_cmp(&v, to_version) <= 0)
             break;
-        if (mode == FL_ROLLBACK_BUNDLE &&
-            (row->bundle_id == NULL || strcmp(row->bundle_id, bundle_id) != 0))
+        if (mode == FL_ROLLBACK_BUNDLE && !s_of_bundle(p, row, bundle_id))
             continue;
         {
             const char *down = NULL;

@@ -102,6 +102,9 @@ typedef struct {
                                  and lock); NULL: the whole database */
     const char *agent;        /* recorded in the ledger; "local" by default */
     const char *rollout_id;   /* "" outside a fleet rollout */
+    const char *undo_rollout; /* FL_ROLLBACK_BUNDLE: only the migrations
+                                 whose ledger rows this rollout wrote (a
+                                 rollout's rollback); NULL: the bundle's */
     const char *bundle_id;    /* NULL for a migrations directory */
     fl_version_t to_version;  /* apply up to and including; empty: all */
     int allow_out_of_order;   /* apply a pending version below an applied one */
@@ -148,8 +151,8 @@ typedef struct {
 } fl_pipeline_opts_t;
 
 #define FL_PIPELINE_OPTS_INIT                                              \
-    {NULL, NULL, "local", "", NULL, FL_VERSION_INIT, 0, 0, 30000, 2000, 0, \
-     5, 200,                                                               \
+    {NULL, NULL, "local", "", NULL, NULL, FL_VERSION_INIT, 0, 0, 30000,    \
+     2000, 0, 5, 200,                                                      \
      "flotilla-backups", (int64_t)1024 * 1024 * 1024, NULL, NULL, 0, NULL, \
      NULL, NULL, 0, 0, 0, 0, 0, 0, NULL, 0, NULL}
 
@@ -347,7 +350,8 @@ int fl_pipeline_plan(fl_pipeline_t *p, const fl_source_t *src,
 typedef enum {
     FL_ROLLBACK_LAST,    /* the newest applied migration */
     FL_ROLLBACK_TO,      /* every applied migration above to_version */
-    FL_ROLLBACK_BUNDLE   /* every applied migration of bundle_id */
+    FL_ROLLBACK_BUNDLE   /* every applied migration of bundle_id (that
+                            opts.undo_rollout applied, when set) */
 } fl_rollback_mode;
 
 /*

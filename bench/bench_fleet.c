@@ -538,7 +538,7 @@ s_bare_run(void *arg)
             c.type = FL_WIRE_APPLY;
             c.u.command = (fl_wire_command_t){id, "baseline", target,
                                               "0123456789abcdef0123456789abcdef",
-                                              FL_VERSION_INIT, NULL, 0};
+                                              FL_VERSION_INIT, NULL, 0, NULL};
             if (fl_wire_encode(&out, &c, NULL) != 0)
                 s_die("encode", "command");
             if (fl_link_send(b->server, rids[sent % AGENTS],

@@ -612,6 +612,7 @@ fl_dispatch_pump(fl_co_server_t *s, fl_co_agent_t *a)
         m.u.command.to_version = c->dispatch->to_version;
         m.u.command.from = c->dispatch->from;
         m.u.command.attempt = c->attempt;
+        m.u.command.undoes = (char *)fl_rollout_undoes(c);
         rc = fl_co_send_agent(s, a, &m);
         if (rc == FL_ETIMEOUT) {
             s->pump_pending = 1;

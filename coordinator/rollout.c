@@ -896,6 +896,14 @@ fl_rollout_may_send(const fl_co_command_t *c)
 }
 
 const char *
+fl_rollout_undoes(const fl_co_command_t *c)
+{
+    const fl_co_rollout_t *r = c->dispatch->rollout;
+
+    return r != NULL && c->dispatch != r->fwd.d ? r->id : NULL;
+}
+
+const char *
 fl_rollout_step_name(const char *step)
 {
     static const char *const names[] = {"verify", "validate", "lint",

@@ -46,6 +46,12 @@ void fl_rollout_command_held(fl_co_server_t *s, fl_co_command_t *c);
  */
 int fl_rollout_may_send(const fl_co_command_t *c);
 
+/*
+ * The rollout a command of a rollout's rollback undoes (its id: the agent
+ * rolls back what that rollout applied), or NULL for any other command.
+ */
+const char *fl_rollout_undoes(const fl_co_command_t *c);
+
 /* The static name of a pipeline step ("validate", ...), or "other". */
 const char *fl_rollout_step_name(const char *step);
 

@@ -354,7 +354,7 @@ fl_waves_touched(const fl_co_command_t *c, const char *id)
         return 1;
     if (!c->sent_once)
         return 0;
-    if (!t->known || c->status == FL_CO_OK || c->status == FL_CO_PENDING ||
+    if (!t->known || c->status == FL_CO_PENDING ||
         c->state != FL_CO_CMD_DONE)
         return 1;
     return t->state_seq == c->state_seq;

@@ -103,12 +103,15 @@ int fl_waves_has_row_of(const fl_co_target_t *t, const char *id, int live);
 /*
  * 1 when a rollback of rollout id takes the target of its command c
  * (touched): the target's ledger records the rollout, or c was sent and
- * its effect is not in the ledger as reported yet: it applied, it is
- * still running, or it ended otherwise (failed, refused, cancelled: the
- * migrations of the bundle before the one that failed may have committed)
- * and its agent has not reported the ledger it left since (an agent sends
- * that after the result; before, a rollback started on the result left
- * such a target out).  A command never sent touched nothing.
+ * its effect is not in the ledger as reported yet: it is still running,
+ * or it ended (applied; failed, refused, cancelled: the migrations of the
+ * bundle before the one that failed may have committed) and its agent
+ * has not reported the ledger it left since (an agent sends that after
+ * the result; before, a rollback started on the result left such a
+ * target out).  A command never sent touched nothing, and nor did one
+ * that ended ok with the ledger reported since naming no row of the
+ * rollout: the bundle was applied already, by an earlier rollout (before,
+ * such a target was rolled back too, that rollout's work with it).
  */
 int fl_waves_touched(const fl_co_command_t *c, const char *id);
 

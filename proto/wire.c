@@ -105,6 +105,7 @@ static const fl_codec_field_t s_command_fields[] = {
     S_F("to_version", FL_CODEC_VERSION, S_REQ, fl_wire_command_t, to_version),
     S_F("from", FL_CODEC_STR, 0, fl_wire_command_t, from),
     S_F("attempt", FL_CODEC_INT, 0, fl_wire_command_t, attempt),
+    S_F("undoes", FL_CODEC_STR, 0, fl_wire_command_t, undoes),
 };
 S_SCHEMA(s_command_schema, "command", s_command_fields, fl_wire_command_t);
 

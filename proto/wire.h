@@ -42,7 +42,11 @@
  * the agent runs again rather than answering from the failed ledger row
  * the cancel left.  An added key needs no new version: a peer that does
  * not know it ignores it (and answers a retry from the ledger, as
- * before: nothing runs twice).
+ * before: nothing runs twice).  A rollout's rollback command carries
+ * "undoes" (the rollout it rolls back): the agent rolls back only the
+ * migrations of the bundle whose ledger rows that rollout wrote, not
+ * those an earlier rollout of the same bundle applied (a peer that does
+ * not know the key rolls back the whole bundle, as before).
  *
  * The session (docs/fleet.md): an agent's DEALER connects and says hello;
  * the coordinator answers welcome; both send heartbeats; the coordinator
@@ -157,6 +161,8 @@ typedef struct {
                               --abort cancelled (its ledger's failed row
                               is run again, not answered from); never
                               negative */
+    char *undoes;          /* optional; a rollout's rollback: that
+                              rollout's id (roll back what it applied) */
 } fl_wire_command_t;
 
 typedef struct {

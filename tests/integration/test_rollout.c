@@ -283,36 +283,46 @@ s_reset(s_state *s)
         s_exec_on(s, i, "SET client_min_messages = warning;"
                         "DROP SCHEMA IF EXISTS flotilla CASCADE;"
                         "DROP SCHEMA IF EXISTS flotilla_backup CASCADE;"
-                        "DROP TABLE IF EXISTS items, slow_t, part_t CASCADE;" S_ITEMS);
+                        "DROP TABLE IF EXISTS items, slow_t, part_t, fx"
+                        " CASCADE;" S_ITEMS);
     s_wait_fresh(s, -1);
 }
 
 typedef struct {
     const char *const *names;
     int n;
+    fl_fleet_t *f;    /* when set, the agents are asked to read again */
+    int64_t asked_ms;
 } s_all_t;
 
 static int
 s_all_reachable(const json_t *rows, void *arg)
 {
-    const s_all_t *w = arg;
+    s_all_t *w = arg;
 
     for (int i = 0; i < w->n; i++) {
         const json_t *r = fl_fleet_row(rows, "target", w->names[i]);
         if (r == NULL || strcmp(json_string_value(json_object_get(
                                     r, "reachability")),
-                                "reachable") != 0)
+                                "reachable") != 0) {
+            if (w->f != NULL)
+                fl_fleet_rediscover(w->f, &w->asked_ms);
             return 0;
+        }
     }
     return 1;
 }
 
-/* Every tenant reachable (after a restart of the coordinator). */
+/*
+ * Every tenant reachable: after a restart of the coordinator or an
+ * agent, or a cut that failed a ledger read (the coordinator takes a
+ * target whose last read failed for unreachable until the next one).
+ */
 static void
 s_wait_reachable(s_state *s)
 {
     const char *names[S_TENANTS];
-    s_all_t w = {names, S_TENANTS};
+    s_all_t w = {names, S_TENANTS, &s->f, 0};
 
     for (int i = 0; i < S_TENANTS; i++)
         names[i] = s->t[i].name;
@@ -372,7 +382,7 @@ s_fleet(s_state *s, const char *coord_extra)
         fl_fleet_start_agent(f, fl_fleet_add_agent(f, name, k, 1, tail));
     }
     {
-        s_all_t w = {names, S_TENANTS};
+        s_all_t w = {names, S_TENANTS, &s->f, 0};
         fl_fleet_wait(f, "targets", s_all_reachable, &w, 60,
                       "all 31 tenants reachable");
     }
@@ -2443,6 +2453,132 @@ test_rollout_staged_baseline_adopts_the_fleet(void **state)
     s->passed = 1;
 }
 
+/* A rollout of bundle to every tenant in one wave, to its end: its id. */
+static char *
+s_start_all(s_state *s, const char *bundle)
+{
+    const char *args[] = {"start", bundle, "--selector", "", "--waves",
+                          "100%", "--watch", NULL};
+    json_t *st = s_rollout(s, 0, args);
+    char *id = fl_strdup(json_string_value(json_object_get(st, "id")));
+
+    json_decref(st);
+    return id;
+}
+
+/*
+ * A rollout's rollback puts back what that rollout did, not what an
+ * earlier rollout of the same bundle did.  Rollout A applies a bundle of
+ * two migrations everywhere but on tenant P, whose data refuses the
+ * second (P keeps the first); the data mended, rollout B of the same
+ * bundle applies the second on P and finds everything else already
+ * applied.  Rolling B back rolls back P's second migration alone: every
+ * tenant keeps the first, the other 30 the second too, and B counts one
+ * target rolled back.  (Before, B's rollback rolled the whole bundle
+ * back on all 31 targets, A's work included, and counted 31.)  Then
+ * rollout C applies P's second migration again, and A's rollback is
+ * refused on P, naming the later rollout, while the other 30 roll back;
+ * once C is rolled back, A's again finishes P, and every tenant has its
+ * canonical dump from before A.
+ */
+static void
+test_rollout_staged_rollback_undoes_its_own_rollout_only(void **state)
+{
+    s_state *s = *state;
+    const char *const files[] = {
+        "0001_add_flag.sql", S_ADD_FLAG,
+        "0002_note_required.sql", s_not_null[1], NULL};
+    char *bundle = s_bundle(s, "undo", files);
+    char *dumps[S_TENANTS], *a = NULL, *b = NULL, *c = NULL;
+    const int poisoned = 7;
+    json_t *st = NULL;
+
+    s_exec_on(s, poisoned, "UPDATE items SET note = NULL WHERE id = 3");
+    for (int i = 0; i < S_TENANTS; i++)
+        dumps[i] = s_dump(s, i);
+    {
+        const char *args[] = {"start", bundle, "--selector", "",
+                              "--waves", "100%", "--max-failures", "1",
+                              "--watch", NULL};
+        st = s_rollout(s, -1, args);
+    }
+    a = fl_strdup(json_string_value(json_object_get(st, "id")));
+    assert_string_equal(s_st(st), "completed");
+    assert_int_equal(s_acc(st, "failed"), 1);
+    json_decref(st);
+    s_expect_value(s, poisoned, "SELECT status FROM"
+                   " flotilla.schema_migrations WHERE version = '1'",
+                   "applied");
+    s_exec_on(s, poisoned, "UPDATE items SET note = 'mended' WHERE id = 3");
+    b = s_start_all(s, bundle);
+    {
+        const char *args[] = {"rollback", b, "--watch", NULL};
+        st = s_rollout(s, S_EXIT_ROLLED_BACK, args);
+    }
+    assert_int_equal(s_acc(st, "rolled_back"), 1);
+    json_decref(st);
+    for (int i = 0; i < S_TENANTS; i++) {
+        assert_true(s_has_column(s, i, "flag"));
+        assert_int_equal(s_executed(s, i, 1), 1);
+        s_expect_value(s, i, "SELECT status FROM flotilla.schema_migrations"
+                       " WHERE version = '2'",
+                       i == poisoned ? "rolled_back" : "applied");
+        s_expect_value(s, i, "SELECT is_nullable FROM"
+                       " information_schema.columns WHERE table_name ="
+                       " 'items' AND column_name = 'note'",
+                       i == poisoned ? "YES" : "NO");
+    }
+    /*
+     * Rollout C applies P's second migration again; A's rollback, which
+     * would take P's first from under it, is refused there (the other 30
+     * roll back) until C's is done.
+     */
+    c = s_start_all(s, bundle);
+    {
+        const char *args[] = {"rollback", a, "--watch", NULL};
+        const json_t *f = NULL;
+        const char *why = NULL;
+
+        st = s_rollout(s, 1, args);
+        assert_string_equal(s_st(st), "rollback_failed");
+        assert_int_equal(s_acc(st, "rolled_back"), S_TENANTS - 1);
+        f = s_failure_of(st, "rollback", s->t[poisoned].name);
+        why = f ? json_string_value(json_object_get(f, "reason")) : NULL;
+        if (why == NULL || strstr(why, "by a later rollout") == NULL)
+            fail_msg("%s: the rollback's failure does not name the later "
+                     "rollout: %s", s->t[poisoned].name,
+                     why ? why : "no failure");
+        json_decref(st);
+    }
+    s_expect_value(s, poisoned, "SELECT string_agg(status, ',' ORDER BY"
+                   " version) FROM flotilla.schema_migrations",
+                   "applied,applied");
+    {
+        const char *args[] = {"rollback", c, "--watch", NULL};
+        st = s_rollout(s, S_EXIT_ROLLED_BACK, args);
+        assert_int_equal(s_acc(st, "rolled_back"), 1);
+        json_decref(st);
+    }
+    {
+        const char *args[] = {"rollback", a, "--watch", NULL};
+        st = s_rollout(s, S_EXIT_ROLLED_BACK, args);
+        assert_int_equal(s_acc(st, "rolled_back"), S_TENANTS);
+        json_decref(st);
+    }
+    for (int i = 0; i < S_TENANTS; i++) {
+        char *after = s_dump(s, i);
+        if (strcmp(dumps[i], after) != 0)
+            fail_msg("%s is not as it was before rollout A", s->t[i].name);
+        free(after);
+        free(dumps[i]);
+    }
+    free(a);
+    free(b);
+    free(c);
+    free(bundle);
+    s->passed = 1;
+}
+
 /*
  * The control database's connection cut at the worst moment: the
  * coordinator's k-th COMMIT (through tests/support/pgproxy.h, between
@@ -2555,7 +2691,7 @@ test_rollout_cuts_control_database_commit_lost(void **state)
     fl_test_proxy_t *px = fl_test_proxy_start();
     char *dsn = fl_asprintf("%s %s", fl_test_proxy_conninfo(px),
                             s->f.ctl.conninfo);
-    char *bundle = s_bundle(s, "b1", s_add_column);
+    char *bundle = s_bundle(s, "ctlcut", s_add_column);
     const char *one = getenv("FLOTILLA_CTLCUT_SEED");
     const char *many = getenv("FLOTILLA_CTLCUT_SEEDS");
     unsigned first = one ? (unsigned)strtoul(one, NULL, 10) : 1;
@@ -2633,6 +2769,198 @@ test_rollout_cuts_control_database_commit_lost(void **state)
     s->passed = 1;
 }
 
+/*
+ * The connection between an agent and its PostgreSQL server cut at the
+ * worst moment: shard 0's agent reaches its server through the proxy,
+ * which cuts every connection at its k-th round trip (a ReadyForQuery:
+ * any statement of discovery, a ledger read, the pipeline, the in-doubt
+ * COMMIT's settling), before or after the agent hears the answer, while
+ * a rollout runs over the 31 tenants (its budget allows every failure).
+ * The invariant, read from the ledgers and from fx, where the up and
+ * the down each write a row: no target runs the migration twice; a
+ * target the rollout counts applied has it applied, and one it
+ * counts failed says so in its failure when its ledger has it applied
+ * anyway (its COMMIT's answer lost); a second rollout of the bundle
+ * finishes the work; rolling back each rollout then rolls back exactly
+ * the targets it migrated, and every tenant's canonical dump is as
+ * before.  Seeds: FLOTILLA_AGENTCUT_SEEDS (default 3) from
+ * FLOTILLA_AGENTCUT_SEED (default 1); a failing one prints its cut.
+ */
+
+/* Restarts agent k with its server at server (NULL: the shard). */
+static void
+s_agent_at(s_state *s, int k, const char *server)
+{
+    fl_fleet_signal_agent(&s->f, k, SIGTERM);
+    if (server != NULL)
+        setenv("FLOTILLA_AGENT_SERVER", server, 1);
+    fl_fleet_start_agent(&s->f, k);
+    unsetenv("FLOTILLA_AGENT_SERVER");
+    s_wait_reachable(s);
+}
+
+/* A proxy to shard k's server. */
+static fl_test_proxy_t *
+s_proxy_to_shard(s_state *s, int k)
+{
+    PQconninfoOption *o = PQconninfoParse(s->f.shards[k], NULL);
+    const char *host = NULL, *port = NULL;
+    fl_test_proxy_t *px = NULL;
+
+    assert_non_null(o);
+    for (const PQconninfoOption *i = o; i->keyword != NULL; i++) {
+        if (strcmp(i->keyword, "host") == 0)
+            host = i->val;
+        else if (strcmp(i->keyword, "port") == 0)
+            port = i->val;
+    }
+    px = fl_test_proxy_start_to(host, port);
+    PQconninfoFree(o);
+    return px;
+}
+
+static void
+test_rollout_cuts_agent_server_round_trip_lost(void **state)
+{
+    s_state *s = *state;
+    fl_test_proxy_t *px = s_proxy_to_shard(s, 0);
+    char *server = fl_asprintf("%s %s dbname=postgres", s->f.shards[0],
+                               fl_test_proxy_conninfo(px));
+    /* Each up and down says it ran in fx (the ledger's log rows written
+     * after a COMMIT are lost with the connection: docs/pipeline.md). */
+    const char *const files[] = {
+        "0001_add_flag.sql",
+        "-- flotilla:options allow=require-concurrent-index-creation 20 "
+        "rows\n"
+        "-- flotilla:options allow=require-concurrent-index-deletion 20 "
+        "rows\n"
+        "-- flotilla:up\n"
+        "ALTER TABLE items ADD COLUMN flag int NOT NULL DEFAULT 7;\n"
+        "CREATE INDEX items_flag ON items (flag);\n"
+        "UPDATE items SET v = v + 1;\n"
+        "INSERT INTO fx VALUES ('up');\n"
+        "-- flotilla:down\n"
+        "DROP INDEX items_flag;\n"
+        "ALTER TABLE items DROP COLUMN flag;\n"
+        "INSERT INTO fx VALUES ('down');\n",
+        NULL};
+    char *bundle = s_bundle(s, "agentcut", files);
+    const char *one = getenv("FLOTILLA_AGENTCUT_SEED");
+    const char *many = getenv("FLOTILLA_AGENTCUT_SEEDS");
+    unsigned first = one ? (unsigned)strtoul(one, NULL, 10) : 1;
+    unsigned seeds = many ? (unsigned)strtoul(many, NULL, 10) : 3;
+
+    s_agent_at(s, 0, server);
+    for (unsigned seed = first; seed < first + seeds; seed++) {
+        unsigned r = seed;
+        int k = 1 + (int)(rand_r(&r) % 1100);
+        int before = rand_r(&r) % 4 != 0, failed = 0;
+        long rolled_back = 0;
+        char *dumps[S_TENANTS], *id[2] = {NULL, NULL};
+        json_t *st = NULL;
+
+        if (seed != first)
+            s_reset(s);
+        for (int i = 0; i < S_TENANTS; i++) {
+            s_exec_on(s, i, "CREATE TABLE fx (v text)");
+            dumps[i] = s_dump(s, i);
+        }
+        fl_test_proxy_arm(px, "", k, before);
+        {
+            const char *args[] = {"start", bundle, "--selector", "",
+                                  "--waves", "tier=canary;100%",
+                                  "--max-failures", "100%",
+                                  "--max-parallel-per-agent", "3",
+                                  "--watch", NULL};
+            st = s_rollout(s, -1, args);
+        }
+        fl_test_proxy_arm(px, "", 0, 1);
+        id[0] = fl_strdup(json_string_value(json_object_get(st, "id")));
+        if (strcmp(s_st(st), "completed") != 0) {
+            char *text = json_dumps(st, JSON_INDENT(1));
+            fail_msg("seed %u (round trip %d cut %s its answer): the "
+                     "rollout did not complete:\n%s", seed, k,
+                     before ? "before" : "after", text);
+        }
+        for (int i = 0; i < S_TENANTS; i++) {
+            const json_t *f = s_failure_of(st, "apply", s->t[i].name);
+            char *v = s_status_of(s, i, 1);
+            int applied = v != NULL && strcmp(v, "applied") == 0;
+            const char *why = NULL;
+
+            if (s_long(s, i, "SELECT count(*) FROM fx") > 1)
+                fail_msg("seed %u (round trip %d cut %s its answer): %s "
+                         "ran version 1 %ld times", seed, k,
+                         before ? "before" : "after", s->t[i].name,
+                         s_long(s, i, "SELECT count(*) FROM fx"));
+            if (f != NULL) {
+                const char *detail = json_string_value(json_object_get(
+                    f, "detail"));
+                failed++;
+                why = json_string_value(json_object_get(f, "reason"));
+                if (applied && (why == NULL || !strstr(why, "applied")) &&
+                    (detail == NULL || !strstr(detail, "applied")))
+                    fail_msg("seed %u (round trip %d cut %s its answer): %s "
+                             "counted failed (%s; %s), its ledger says "
+                             "applied", seed, k, before ? "before" : "after",
+                             s->t[i].name, why ? why : "no reason",
+                             detail ? detail : "no detail");
+            } else if (!applied) {
+                fail_msg("seed %u (round trip %d cut %s its answer): %s "
+                         "counted applied, its ledger says %s", seed, k,
+                         before ? "before" : "after", s->t[i].name,
+                         v ? v : "nothing");
+            }
+            free(v);
+        }
+        assert_int_equal(s_acc(st, "applied") + failed, S_TENANTS);
+        json_decref(st);
+        s_wait_reachable(s);
+        id[1] = s_start_all(s, bundle);
+        for (int i = 0; i < S_TENANTS; i++)
+            if (s_long(s, i, "SELECT count(*) FROM fx WHERE v = 'up'") != 1)
+                fail_msg("seed %u (round trip %d cut %s its answer): after "
+                         "a second rollout %s ran version 1 %ld times",
+                         seed, k, before ? "before" : "after", s->t[i].name,
+                         s_long(s, i, "SELECT count(*) FROM fx"));
+        /* Each rollback takes back what its own rollout applied. */
+        for (int j = 1; j >= 0; j--) {
+            const char *args[] = {"rollback", id[j], "--watch", NULL};
+            st = s_rollout(s, S_EXIT_ROLLED_BACK, args);
+            rolled_back += s_acc(st, "rolled_back");
+            json_decref(st);
+        }
+        if (rolled_back != S_TENANTS)
+            fail_msg("seed %u (round trip %d cut %s its answer): the two "
+                     "rollbacks rolled back %ld targets, not %d", seed, k,
+                     before ? "before" : "after", rolled_back, S_TENANTS);
+        for (int i = 0; i < S_TENANTS; i++) {
+            char *after = NULL;
+
+            if (s_long(s, i, "SELECT count(*) FILTER (WHERE v = 'down')"
+                       " * 10 + count(*) FROM fx") != 12)
+                fail_msg("seed %u (round trip %d cut %s its answer): %s ran "
+                         "its up and down not once each", seed, k,
+                         before ? "before" : "after", s->t[i].name);
+            s_exec_on(s, i, "DELETE FROM fx");
+            after = s_dump(s, i);
+            if (strcmp(dumps[i], after) != 0)
+                fail_msg("seed %u (round trip %d cut %s its answer): %s is "
+                         "not as it was before the rollouts", seed, k,
+                         before ? "before" : "after", s->t[i].name);
+            free(after);
+            free(dumps[i]);
+        }
+        free(id[0]);
+        free(id[1]);
+    }
+    s_agent_at(s, 0, NULL);
+    fl_test_proxy_stop(&px);
+    free(server);
+    free(bundle);
+    s->passed = 1;
+}
+
 int
 main(void)
 {
@@ -2690,7 +3018,13 @@ main(void)
             test_rollout_staged_rollback_stops_at_a_half_applied_target,
             s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
+            test_rollout_staged_rollback_undoes_its_own_rollout_only,
+            s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
             test_rollout_cuts_control_database_commit_lost, s_setup,
+            s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_rollout_cuts_agent_server_round_trip_lost, s_setup,
             s_teardown),
     };
 

@@ -253,13 +253,19 @@ p_main(void *arg)
 fl_test_proxy_t *
 fl_test_proxy_start(void)
 {
+    return fl_test_proxy_start_to(getenv("PGHOST"), getenv("PGPORT"));
+}
+
+fl_test_proxy_t *
+fl_test_proxy_start_to(const char *host, const char *port)
+{
     fl_test_proxy_t *p = fl_calloc(1, sizeof(*p));
-    const char *host = getenv("PGHOST"), *port = getenv("PGPORT");
     struct sockaddr_un a;
     char tmpl[] = "/tmp/flproxy.XXXXXX";
 
     if (host == NULL || host[0] != '/' || port == NULL)
-        fail_msg("the proxy needs PGHOST (a socket directory) and PGPORT");
+        fail_msg("the proxy needs a server's socket directory and port "
+                 "(PGHOST and PGPORT)");
     if ((size_t)snprintf(p->server, sizeof(p->server), "%s/.s.PGSQL.%s",
                          host, port) >= sizeof(p->server))
         fail_msg("socket path too long: %s", host);

@@ -4,9 +4,9 @@
  * when the network fails between the server's work and its answer.
  *
  * It listens on a Unix socket in a directory of its own (a libpq "host")
- * and forwards every connection to the server of PGHOST and PGPORT
- * (a socket directory), the client's bytes as they come, the server's
- * message by message.  Armed with a command tag and a number n, it cuts
+ * and forwards every connection to the server of PGHOST and PGPORT (a
+ * socket directory; or another, fl_test_proxy_start_to), the client's
+ * bytes as they come, the server's message by message.  Armed with a command tag and a number n, it cuts
  * every connection it holds (closes both sides) at the n-th
  * CommandComplete message with that tag the server sends (with the tag
  * "", at the n-th ReadyForQuery: the end of any statement or round
@@ -24,6 +24,8 @@ typedef struct fl_test_proxy fl_test_proxy_t;
 
 /* Starts a proxy; fails the test (cmocka) when it cannot. */
 fl_test_proxy_t *fl_test_proxy_start(void);
+/* The same to the server at host (a socket directory) and port. */
+fl_test_proxy_t *fl_test_proxy_start_to(const char *host, const char *port);
 /* "host=DIR port=PORT sslmode=disable gssencmode=disable": to a conninfo. */
 const char *fl_test_proxy_conninfo(const fl_test_proxy_t *p);
 /*

@@ -61,15 +61,20 @@ s_sample(fl_wire_msg_t *msg, fl_wire_type type)
                            sizeof(s_bundle_bytes));
         break;
     case FL_WIRE_APPLY:
-    case FL_WIRE_ROLLBACK:
     case FL_WIRE_PLAN:
     case FL_WIRE_CANCEL:
         msg->u.command = (fl_wire_command_t){"c1", "r1", "db1", "abc", {"42"},
-                                             NULL, 0};
+                                             NULL, 0, NULL};
+        break;
+    case FL_WIRE_ROLLBACK:
+        /* A rollout's rollback: the rollout it undoes. */
+        msg->u.command = (fl_wire_command_t){"c1", "r1", "db1", "abc", {"42"},
+                                             NULL, 0, "r0"};
         break;
     case FL_WIRE_BASELINE:
         msg->u.command = (fl_wire_command_t){"c1", "r1", "db1", "abc",
-                                             FL_VERSION_INIT, "diesel", 0};
+                                             FL_VERSION_INIT, "diesel", 0,
+                                             NULL};
         break;
     case FL_WIRE_STEP_EVENT:
         msg->u.step_event = (fl_wire_step_event_t){
