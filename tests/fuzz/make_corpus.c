@@ -117,14 +117,17 @@ s_messages(const char *dir)
         case FL_WIRE_ROLLBACK:
         case FL_WIRE_PLAN:
         case FL_WIRE_CANCEL:
-            /* An apply as a retry: the seed has every field. */
-            m.u.command = (fl_wire_command_t){"c1", "r1", "db1", "b1", {"2"},
-                                              NULL,
-                                              m.type == FL_WIRE_APPLY};
+            /* An apply as a retry, a rollback of a rollout: the seeds
+             * have every field. */
+            m.u.command = (fl_wire_command_t){
+                "c1", "r1", "db1", "b1", {"2"}, NULL,
+                m.type == FL_WIRE_APPLY,
+                m.type == FL_WIRE_ROLLBACK ? "r0" : NULL};
             break;
         case FL_WIRE_BASELINE:
             m.u.command = (fl_wire_command_t){"c1", "r1", "db1", "b1",
-                                              FL_VERSION_INIT, "diesel", 0};
+                                              FL_VERSION_INIT, "diesel", 0,
+                                              NULL};
             break;
         case FL_WIRE_STEP_EVENT:
             m.u.step_event = (fl_wire_step_event_t){
