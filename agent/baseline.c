@@ -718,12 +718,20 @@ s_check_ledger(fl_pipeline_t *p, const fl_migration_list_t *migs,
     return rc;
 }
 
+/*
+ * Records the migrations write marks as applied, in one transaction; each
+ * is said recorded (its event, out->baselined) only once it committed.
+ * A COMMIT whose answer was lost with the connection is looked up in the
+ * ledger (fl__commit_in_doubt): committed, the rows are said recorded and
+ * the error says so too; unknown, the error says that.
+ */
 static int
 s_write(fl_pipeline_t *p, const fl_migration_list_t *migs, const int *write,
         const char *source, const char *why, fl_baseline_result_t *out,
         fl_error_t *err)
 {
-    int rc;
+    const fl_migration_t *last = NULL;
+    int rc, n = 0, committed = 0;
 
     if ((rc = fl_pg_exec(p->pg, "BEGIN", err)) != 0)
         return rc;
@@ -739,11 +747,37 @@ s_write(fl_pipeline_t *p, const fl_migration_list_t *migs, const int *write,
             fl__rollback_quietly(p);
             return rc;
         }
-        fl__event(p, FL_STEP_BASELINE, FL_STEP_OK, m, 0, NULL,
+        last = m;
+        n++;
+    }
+    rc = fl_pg_exec(p->pg, "COMMIT", err);
+    if (rc != 0 && last != NULL && !fl_pg_is_open(p->pg)) {
+        fl_error_t doubt = FL_ERROR_INIT;
+
+        if (fl__commit_in_doubt(p, last, "applied", 0, 0, &committed,
+                                &doubt) != 0) {
+            fl_error_add_detail(err, "Whether the %d migration%s recorded "
+                                "as applied committed could not be learnt "
+                                "(the connection was lost when the COMMIT "
+                                "was sent): %s", n, n == 1 ? "" : "s",
+                                doubt.message);
+            fl_error_set_hint(err, "flotilla status reads the ledger: it "
+                              "says whether they are recorded.");
+        } else if (committed) {
+            fl_error_add_detail(err, "The %d migration%s %s recorded as "
+                                "applied: the COMMIT ran.", n,
+                                n == 1 ? "" : "s", n == 1 ? "is" : "are");
+        }
+        fl_error_clear(&doubt);
+    }
+    for (size_t i = 0; (rc == 0 || committed) && i < migs->count; i++) {
+        if (!write[i])
+            continue;
+        fl__event(p, FL_STEP_BASELINE, FL_STEP_OK, &migs->items[i], 0, NULL,
                   "recorded as applied without running it (%s)", why);
         out->baselined++;
     }
-    return fl_pg_exec(p->pg, "COMMIT", err);
+    return rc;
 }
 
 /*

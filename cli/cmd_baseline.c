@@ -121,6 +121,7 @@ fl_cmd_baseline(int argc, char **argv)
         goto cleanup;
     c.popts.bundle_id = src.bundle_id;
     if (fl_pipeline_open(&p, &c.popts, &err) != 0) {
+        fl_dbcmd_print_json_error(&c, &err);
         code = fl_cli_report(c.cmd, &err, fl_dbcmd_open_exit_code(&err));
         goto cleanup;
     }
@@ -132,6 +133,8 @@ fl_cmd_baseline(int argc, char **argv)
     if (rc == 0)
         verdict = res.baselined > 0 ? "baselined"
                   : res.already > 0 ? "already" : "none ran";
+    else if (code != FL_EXIT_REFUSED)
+        verdict = "failed";
     if (c.json) {
         json_t *o = fl_json_pack("{s:b, s:s, s:i, s:i, s:i, s:s?, s:s?, s:s?}",
                                  "ok", rc == 0, "verdict", verdict,

@@ -142,6 +142,7 @@ s_skip_down(fl_dbcmd_t *c, int argc, char **argv, int nmodes,
     if ((code = fl_dbcmd_start(c)) != 0)
         return code;
     if (fl_pipeline_open(&p, &c->popts, &err) != 0) {
+        fl_dbcmd_print_json_error(c, &err);
         code = fl_cli_report("rollback", &err, fl_dbcmd_open_exit_code(&err));
         goto cleanup;
     }

@@ -375,6 +375,7 @@ fl_dbcmd_start(fl_dbcmd_t *c)
 
     fl_log_set_level(c->quiet ? FL_LOG_WARNING : FL_LOG_INFO);
     if (*path && fl_log_open_file(path, &err) != 0) {
+        fl_dbcmd_print_json_error(c, &err);
         fl_cli_report(c->cmd, &err, FL_EXIT_FAILED);
         fl_error_clear(&err);
         return FL_EXIT_FAILED;
@@ -501,6 +502,8 @@ fl_dbcmd_open_source(fl_dbcmd_t *c, const char *path, fl_source_t *src)
         fprintf(stderr, "flotilla %s: warning: %s\n", c->cmd, said);
         free(said);
     }
+    if (rc != 0)
+        fl_dbcmd_print_json_error(c, &err);
     if (rc != 0)
         /* An unverifiable or refused source changes nothing: exit 3. */
         code = fl_cli_report(c->cmd, &err, (err.code == FL_EPROTO ||

@@ -235,6 +235,8 @@ n_commits(n_state_t *s, const char *cmd, const char *const *extra,
 
 /* The generative tests' seed being run (0: a test of every COMMIT). */
 static int n_seed;
+/* What a test of every point cuts at: "COMMIT" or "round trip". */
+static const char *n_point = "COMMIT";
 
 /*
  * Fails the test: cmd, cut at point k (the k-th COMMIT, or the k-th round
@@ -254,8 +256,8 @@ n_fail(int k, int before, const char *cmd, const fl_test_proc_t *r,
                  cmd, k, before ? "before" : "after", what, n_seed);
     if (k == 0)
         fail_msg("%s, not cut: %s", cmd, what);
-    fail_msg("%s cut at COMMIT %d (%s the client heard of it): %s", cmd, k,
-             before ? "before" : "after", what);
+    fail_msg("%s cut at %s %d (%s the client heard of it): %s", cmd,
+             n_point, k, before ? "before" : "after", what);
 }
 
 /*
@@ -473,7 +475,7 @@ n_cut_run(n_state_t *s, const n_phase_t *ph, const char *tag, int k,
     }
     if (r.status == 0 && ledger != N_MIGRATIONS)
         n_fail(k, before, ph->cmd, &r, "exit 0 with the work not done");
-    if (s->repeatable && ph->ledger == n_applied &&
+    if (s->repeatable && strcmp(ph->cmd, "apply") == 0 &&
         (said = n_json_repeatables_run(&r)) != n_repeatables_applied(s)) {
         char *what = fl_asprintf("it says %ld repeatable run, the ledger "
                                  "%ld", said, n_repeatables_applied(s));
@@ -894,6 +896,82 @@ test_a_statement_cut_off_outside_a_transaction_may_have_run(void **state)
     fl_test_ws_close(&s->ws);
 }
 
+/*
+ * baseline --to 3 (recording the three as applied without running them:
+ * adopting a database another tool migrated, here the workspace migrated
+ * and its ledger dropped), cut at every round trip in turn, both sides:
+ * its --json count of migrations baselined is the ledger's, a second run
+ * finishes the work, and nothing ran (fx as the migrations left it).
+ */
+static const char *const n_to3[] = {"--to", "3", NULL};
+static const n_phase_t n_phase_baseline = {"baseline", n_to3, "baselined",
+                                           n_applied, "partly baselined: ",
+                                           N_UP2_DONE};
+
+/* A workspace migrated by "another tool": fx's rows, or -1. */
+static long
+n_open_migrated(n_state_t *s)
+{
+    fl_test_proc_t r;
+
+    n_open(s);
+    n_run(s, &r, "apply", 0, NULL);
+    if (r.status != 0)
+        fail_msg("apply: exit %d\n%s\n%s", r.status, r.out, r.err);
+    fl_test_proc_release(&r);
+    fl_test_exec(s->ws.conn, "SET client_min_messages = warning;"
+                             "DROP SCHEMA flotilla CASCADE;"
+                             "DROP SCHEMA IF EXISTS flotilla_backup CASCADE");
+    return n_count(s, "SELECT count(*) FROM fx");
+}
+
+static void
+test_baseline_says_what_it_recorded_when_the_network_is_cut(void **state)
+{
+    n_state_t *s = *state;
+    int trips;
+
+    n_open_migrated(s);
+    trips = n_round_trips(s, "baseline", n_to3, 0);
+    fl_test_ws_close(&s->ws);
+    n_point = "round trip";
+    for (int k = 1; k <= trips; k++)
+        for (int before = 1; before >= 0; before--) {
+            long ran = n_open_migrated(s);
+
+            n_cut_run(s, &n_phase_baseline, "", k, before, 1);
+            if (n_count(s, "SELECT count(*) FROM fx") != ran)
+                fail_msg("baseline cut at round trip %d ran a migration", k);
+            fl_test_ws_close(&s->ws);
+        }
+    n_point = "COMMIT";
+    /* Cut as each COMMIT's answer comes: the one of the rows says so. */
+    n_open_migrated(s);
+    trips = n_commits(s, "baseline", n_to3, "baselined", N_MIGRATIONS);
+    fl_test_ws_close(&s->ws);
+    for (int k = 1; k <= trips; k++) {
+        fl_test_proc_t r;
+        json_t *j = NULL;
+        const char *detail = NULL;
+
+        n_open_migrated(s);
+        fl_test_proxy_arm(s->proxy, "COMMIT", k, 1);
+        n_run(s, &r, "baseline", 1, n_to3);
+        j = json_loads(r.out, 0, NULL);
+        detail = json_string_value(json_object_get(
+            json_object_get(j, "error"), "detail"));
+        if (r.status != 0 && n_applied(s) == N_MIGRATIONS &&
+            (detail == NULL ||
+             strstr(detail, "are recorded as applied: the COMMIT ran") ==
+                 NULL))
+            n_fail(k, 1, "baseline", &r, "its error does not say the "
+                   "migrations it recorded are recorded");
+        json_decref(j);
+        fl_test_proc_release(&r);
+        fl_test_ws_close(&s->ws);
+    }
+}
+
 int
 main(void)
 {
@@ -919,6 +997,9 @@ main(void)
             n_setup, n_teardown),
         cmocka_unit_test_setup_teardown(
             test_a_statement_cut_off_outside_a_transaction_may_have_run,
+            n_setup, n_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_baseline_says_what_it_recorded_when_the_network_is_cut,
             n_setup, n_teardown),
     };
 
