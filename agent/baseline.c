@@ -798,13 +798,14 @@ s_baseline_repeatables(fl_pipeline_t *p, const fl_source_t *src,
     const fl_migration_list_t *reps = src->repeatables;
     fl_ledger_repeatables_t mine = {NULL, 0};
     fl_pg_result_t r = FL_PG_RESULT_INIT;
-    char *qs = NULL, *sql = NULL;
+    char *qs = NULL, *sql = NULL, *written = NULL;
     int rc = 0, n = 0, began = 0;
 
     if (reps == NULL || reps->count == 0)
         return 0;
     if ((qs = fl_pg_quote_ident(p->pg, schema)) == NULL)
         return FL_ERR(err, FL_EINVAL, "the name %s cannot be quoted", schema);
+    written = fl_calloc(reps->count, 1);
     /* The tool's table is read, never trusted: bounded, and only compared
      * with the source's file names. */
     sql = fl_asprintf("SELECT pg_catalog.regexp_replace(script, '^.*/', ''),"
@@ -834,14 +835,27 @@ s_baseline_repeatables(fl_pipeline_t *p, const fl_source_t *src,
         began = 1;
         if ((rc = fl_ledger_record(p->pg, &rec, err)) != 0)
             goto cleanup;
-        fl__event(p, FL_STEP_BASELINE, FL_STEP_OK, m, 0, NULL,
-                  "repeatable migration %s recorded as run by Flyway; its "
-                  "Flyway checksum is not compared, so the next apply runs "
-                  "it once", m->file);
+        written[i] = 1;
         n++;
     }
     if (began)
         rc = fl_pg_exec(p->pg, "COMMIT", err);
+    if (rc != 0 && began && !fl_pg_is_open(p->pg)) {
+        /* Recorded without a checksum: no row to look it up by. */
+        fl_error_add_detail(err, "Whether the %d repeatable migration%s "
+                            "recorded as run committed is not known: the "
+                            "connection was lost when the COMMIT was sent.",
+                            n, n == 1 ? "" : "s");
+        fl_error_set_hint(err, "flotilla status reads the ledger; "
+                          "baselining again records what is missing.");
+    }
+    /* Said once committed (s_write). */
+    for (size_t i = 0; rc == 0 && i < reps->count; i++)
+        if (written[i])
+            fl__event(p, FL_STEP_BASELINE, FL_STEP_OK, &reps->items[i], 0,
+                      NULL, "repeatable migration %s recorded as run by "
+                      "Flyway; its Flyway checksum is not compared, so the "
+                      "next apply runs it once", reps->items[i].file);
 cleanup:
     if (rc != 0)
         fl__rollback_quietly(p);
@@ -849,6 +863,7 @@ cleanup:
     fl_ledger_repeatables_release(&mine);
     free(sql);
     free(qs);
+    free(written);
     return rc;
 }
 
