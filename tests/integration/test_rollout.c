@@ -2311,6 +2311,52 @@ test_rollout_staged_unreachable_fails_unless_skipped(void **state)
 }
 
 
+/* The target named arg reads "error" in `flotilla targets`. */
+static int
+s_target_in_error(const json_t *rows, void *arg)
+{
+    const json_t *r = fl_fleet_row(rows, "target", (const char *)arg);
+
+    return r != NULL &&
+           strcmp(json_string_value(json_object_get(r, "reachability")),
+                  "error") == 0;
+}
+
+/*
+ * A target whose agent could not read its ledger (here a damaged one: a
+ * schema_migrations table that is not flotilla's) reads "error" in
+ * `flotilla targets`, and a rollout takes it for unreachable: not sent
+ * anything, counted a failure.
+ */
+static void
+test_rollout_staged_a_ledger_read_error_is_unreachable(void **state)
+{
+    s_state *s = *state;
+    char *bundle = s_bundle(s, "damaged", s_add_column);
+    const int bad = 4;
+    int64_t asked = 0;
+    json_t *st = NULL;
+
+    s_exec_on(s, bad, "CREATE SCHEMA flotilla;"
+                      "CREATE TABLE flotilla.schema_migrations (x int)");
+    fl_fleet_rediscover(&s->f, &asked);
+    fl_fleet_wait(&s->f, "targets", s_target_in_error, s->t[bad].name, 60,
+                  "the damaged target in error");
+    {
+        const char *args[] = {"start", bundle, "--selector", "",
+                              "--waves", "100%", "--max-failures", "1",
+                              "--watch", NULL};
+        st = s_rollout(s, 0, args);
+    }
+    assert_int_equal(s_acc(st, "unreachable"), 1);
+    assert_int_equal(s_acc(st, "applied"), S_TENANTS - 1);
+    for (int i = 0; i < S_TENANTS; i++)
+        assert_int_equal(s_has_column(s, i, "flag"), i != bad);
+    json_decref(st);
+    free(bundle);
+    s->passed = 1;
+}
+
 /* ---- adopting a fleet another tool migrated (issue 14) ---- */
 
 static const char *const s_adopt[] = {
@@ -3019,6 +3065,9 @@ main(void)
             s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_rollout_staged_rollback_undoes_its_own_rollout_only,
+            s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_rollout_staged_a_ledger_read_error_is_unreachable,
             s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_rollout_cuts_control_database_commit_lost, s_setup,
