@@ -502,14 +502,14 @@ fl_dbcmd_open_source(fl_dbcmd_t *c, const char *path, fl_source_t *src)
         fprintf(stderr, "flotilla %s: warning: %s\n", c->cmd, said);
         free(said);
     }
-    if (rc != 0)
+    if (rc != 0) {
         fl_dbcmd_print_json_error(c, &err);
-    if (rc != 0)
         /* An unverifiable or refused source changes nothing: exit 3. */
         code = fl_cli_report(c->cmd, &err, (err.code == FL_EPROTO ||
                                             err.code == FL_EINVAL)
                                                ? FL_EXIT_REFUSED
                                                : FL_EXIT_FAILED);
+    }
     fl_error_clear(&err);
     return code;
 }

@@ -2145,8 +2145,23 @@ test_signed_bundle_apply_and_rollback_by_bundle(void **state)
     {
         const char *argv[] = {"flotilla", "apply", "--db", e->dbarg, "--log-file",
                               e->log, "--trust", otherpub, bundle, NULL};
+        const char *json[] = {"flotilla", "apply", "--db", e->dbarg,
+                              "--log-file", e->log, "--trust", otherpub,
+                              "--json", bundle, NULL};
+        json_t *j = NULL;
+
         s_cli(&r, argv);
         s_expect(&r, 3, "bundle is signed by unknown key");
+        fl_test_proc_release(&r);
+        /* With --json, a script reads the refusal on stdout. */
+        s_cli(&r, json);
+        s_expect(&r, 3, NULL);
+        j = json_loads(r.out, 0, NULL);
+        assert_true(json_is_false(json_object_get(j, "ok")));
+        assert_non_null(strstr(json_string_value(json_object_get(
+                                   json_object_get(j, "error"), "message")),
+                               "signed by unknown key"));
+        json_decref(j);
         fl_test_proc_release(&r);
     }
     {
