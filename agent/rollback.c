@@ -1622,6 +1622,26 @@ fl__skip_down(fl_pipeline_t *p, const fl_version_t *version,
     note = fl_asprintf("down skipped: %s", reason);
     rc = s_rollback_state(p, version, "rolled_back", row->down_done, note,
                           err);
+    if (rc != 0 && !fl_pg_is_open(p->pg)) {
+        /* One statement, its own transaction: it may have committed. */
+        fl_error_t doubt = FL_ERROR_INIT;
+        int committed = 0;
+
+        if (fl__commit_in_doubt(p, &m, "rolled_back", 1, row->down_done,
+                                &committed, &doubt) != 0)
+            fl_error_add_detail(err, "Whether %s is marked rolled back "
+                                "could not be learnt (the connection was "
+                                "lost when its row was written): %s",
+                                m.file, doubt.message);
+        else if (committed) {
+            fl_log_warning("pipeline", "%s: the connection was lost after "
+                           "its row was written; flotilla status shows it "
+                           "rolled back", m.file);
+            fl_error_clear(err);
+            rc = 0;
+        }
+        fl_error_clear(&doubt);
+    }
     if (rc != 0)
         goto cleanup;
     if (!fl_ledger_row_partial(row))

@@ -154,8 +154,12 @@ n_run(n_state_t *s, fl_test_proc_t *res, const char *cmd, int proxied,
         args[n++] = "test";
     }
     args[n] = NULL;
+    /* --skip-down runs no down: it takes no source. */
     fl_test_flotilla(res, s->ws.dir, conninfo, NULL, cmd, args,
-                     bundle ? s->bundle : s->ws.mdir);
+                     bundle                                 ? s->bundle
+                     : extra && strcmp(extra[0], "--skip-down") == 0
+                         ? NULL
+                         : s->ws.mdir);
     free(conninfo);
 }
 
@@ -235,7 +239,7 @@ n_commits(n_state_t *s, const char *cmd, const char *const *extra,
 
 /* The generative tests' seed being run (0: a test of every COMMIT). */
 static int n_seed;
-/* What a test of every point cuts at: "COMMIT" or "round trip". */
+/* What a test of every point cuts at: "COMMIT", "round trip", ... */
 static const char *n_point = "COMMIT";
 
 /*
@@ -972,6 +976,74 @@ test_baseline_says_what_it_recorded_when_the_network_is_cut(void **state)
     }
 }
 
+/*
+ * rollback --skip-down 3 (the operator's way out: migration 3 marked
+ * rolled back without running its down, one UPDATE of its ledger row),
+ * cut at every UPDATE the server completes, before and after the client
+ * hears of it: its --json "rolled_back" (1 or 0) is what the ledger says,
+ * its exit status agrees, and running it again leaves it rolled back.
+ * Before, a cut as the UPDATE's answer came said 0, exit 1, while the
+ * row was marked.
+ */
+static void
+test_skip_down_says_what_it_marked_when_the_network_is_cut(void **state)
+{
+    n_state_t *s = *state;
+    static const char *const skip[] = {"--skip-down", "3", "--reason",
+                                       "cut", NULL};
+    fl_test_proc_t r;
+    int updates;
+
+    n_open(s);
+    n_run(s, &r, "apply", 0, NULL);
+    fl_test_proc_release(&r);
+    fl_test_proxy_arm(s->proxy, "UPDATE 1", 1 << 30, 0);
+    n_run(s, &r, "rollback", 1, skip);
+    updates = fl_test_proxy_count(s->proxy);
+    fl_test_proc_release(&r);
+    fl_test_ws_close(&s->ws);
+    n_point = "UPDATE";
+    for (int k = 1; k <= updates; k++)
+        for (int before = 1; before >= 0; before--) {
+            json_t *j = NULL;
+            long marked;
+            int said;
+
+            n_open(s);
+            n_run(s, &r, "apply", 0, NULL);
+            fl_test_proc_release(&r);
+            fl_test_proxy_arm(s->proxy, "UPDATE 1", k, before);
+            n_run(s, &r, "rollback", 1, skip);
+            if (!fl_test_proxy_cut(s->proxy))
+                n_fail(k, before, "rollback --skip-down", &r, "the cut "
+                       "never came");
+            j = json_loads(r.out, 0, NULL);
+            /* A count, as rollback's: 1 or 0. */
+            said = json_integer_value(json_object_get(j, "rolled_back")) ==
+                   1;
+            json_decref(j);
+            marked = n_count(s, "SELECT count(*) FROM"
+                             " flotilla.schema_migrations WHERE version ="
+                             " '3' AND status = 'rolled_back'");
+            if (said != (marked == 1))
+                n_fail(k, before, "rollback --skip-down", &r, "what it "
+                       "says is not what the ledger says");
+            if ((r.status == 0) != said)
+                n_fail(k, before, "rollback --skip-down", &r, "its exit "
+                       "status and its rolled_back disagree");
+            fl_test_proc_release(&r);
+            n_run(s, &r, "rollback", 0, skip);
+            fl_test_proc_release(&r);
+            if (n_count(s, "SELECT count(*) FROM flotilla.schema_migrations"
+                        " WHERE version = '3' AND status = 'rolled_back'") !=
+                1)
+                fail_msg("skip-down cut at UPDATE %d: not rolled back after "
+                         "a second run", k);
+            fl_test_ws_close(&s->ws);
+        }
+    n_point = "COMMIT";
+}
+
 int
 main(void)
 {
@@ -1000,6 +1072,9 @@ main(void)
             n_setup, n_teardown),
         cmocka_unit_test_setup_teardown(
             test_baseline_says_what_it_recorded_when_the_network_is_cut,
+            n_setup, n_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_skip_down_says_what_it_marked_when_the_network_is_cut,
             n_setup, n_teardown),
     };
 
