@@ -127,6 +127,12 @@ typedef struct {
     char *detail;
     char *hint;
     char *sqlstate;
+    /* A timed-out command's own result, come while the decision was
+     * being written: recorded once it is (dispatch.c, s_record_late). */
+    int late;                     /* 1: one waits */
+    int late_status;
+    fl_version_t late_version;
+    char *late_why;
 } fl_co_detail_t;
 
 typedef enum {

@@ -175,6 +175,7 @@ s_detail_free(fl_co_detail_t **d)
     free((*d)->detail);
     free((*d)->hint);
     free((*d)->sqlstate);
+    free((*d)->late_why);
     fl_free(d);
 }
 
@@ -308,6 +309,10 @@ s_ack(fl_co_server_t *s, fl_co_agent_t *a, const char *id)
     a->acks[a->nacks++] = fl_strdup(id);
 }
 
+static void s_record_late(fl_co_server_t *s, fl_co_command_t *c,
+                          int status, const fl_version_t *version,
+                          const char *why);
+
 static void
 s_results_written(fl_store_job_t *job, int rc, const fl_error_t *err,
                   void *arg)
@@ -329,6 +334,11 @@ s_results_written(fl_store_job_t *job, int rc, const fl_error_t *err,
         s_done(s, c);
         if (!c->reconciled && !c->decided)
             s_ack(s, c->agent, c->id);
+        if (c->detail != NULL && c->detail->late) {
+            c->detail->late = 0;
+            s_record_late(s, c, c->detail->late_status,
+                          &c->detail->late_version, c->detail->late_why);
+        }
     }
     if (rc != 0)
         fl_log_error("dispatch", "could not record %zu results: %s", b->n,
@@ -446,10 +456,9 @@ s_late_written(fl_store_job_t *job, int rc, const fl_error_t *err, void *arg)
  */
 static void
 s_record_late(fl_co_server_t *s, fl_co_command_t *c, int status,
-              const fl_wire_result_t *r)
+              const fl_version_t *version, const char *why)
 {
     fl_log_field f[2] = {{"agent", c->agent->name}, {"command", c->id}};
-    const char *why = r->error ? r->error : r->message;
     const char *p[3];
     s_late_t *l = fl_calloc(1, sizeof(*l));
     fl_store_job_t *job = NULL;
@@ -460,13 +469,13 @@ s_record_late(fl_co_server_t *s, fl_co_command_t *c, int status,
     text = fl_asprintf(
         "after target_timeout its run ended %s%s%s%s%s",
         s_status_names[status],
-        fl_version_is_set(&r->version) ? ", at version " : "",
-        fl_version_is_set(&r->version) ? r->version.text : "",
+        fl_version_is_set(version) ? ", at version " : "",
+        fl_version_is_set(version) ? version->text : "",
         why != NULL && *why ? ": " : "", why != NULL ? why : "");
     c->detail->detail = fl_co_clean(text);
     free(text);
-    if (fl_version_is_set(&r->version))
-        c->version = r->version;
+    if (fl_version_is_set(version))
+        c->version = *version;
     fl_log_emit(FL_LOG_WARNING, "dispatch", f, 2, "target \"%s\", failed "
                 "for its target_timeout: %s", c->target->name,
                 c->detail->detail);
@@ -510,9 +519,25 @@ fl_dispatch_result(fl_co_server_t *s, fl_co_agent_t *a,
     }
     if (c->state == FL_CO_CMD_DONE) {
         if (s_timed_out(c) && c->detail->detail == NULL)
-            s_record_late(s, c, status, r);
+            s_record_late(s, c, status, &r->version,
+                          r->error ? r->error : r->message);
         else
             s_ack(s, a, r->id); /* a repeat: the first ack was lost */
+        return;
+    }
+    if (c->state == FL_CO_CMD_RECORDING && s_timed_out(c) &&
+        !c->detail->late) {
+        /*
+         * The run the timeout cancelled ended while the decision is being
+         * written (the cancel goes out with the decision): kept, and
+         * recorded once the decision is.  Before, it was dropped here
+         * and never acknowledged, and the failure never said how the run
+         * ended (until the agent reconnected and sent it again).
+         */
+        c->detail->late = 1;
+        c->detail->late_status = status;
+        c->detail->late_version = r->version;
+        c->detail->late_why = fl_co_clean(r->error ? r->error : r->message);
         return;
     }
     if (c->state == FL_CO_CMD_RECORDING)
