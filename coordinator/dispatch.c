@@ -336,8 +336,10 @@ s_results_written(fl_store_job_t *job, int rc, const fl_error_t *err,
             s_ack(s, c->agent, c->id);
         if (c->detail != NULL && c->detail->late) {
             c->detail->late = 0;
-            s_record_late(s, c, c->detail->late_status,
-                          &c->detail->late_version, c->detail->late_why);
+            /* As for one come after (fl_dispatch_result): once. */
+            if (c->detail->detail == NULL)
+                s_record_late(s, c, c->detail->late_status,
+                              &c->detail->late_version, c->detail->late_why);
         }
     }
     if (rc != 0)
