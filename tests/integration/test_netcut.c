@@ -173,16 +173,33 @@ n_count(n_state_t *s, const char *sql)
     return n;
 }
 
+/*
+ * Rows of ledger table (schema_migrations, repeatable_migrations) whose
+ * status is status; 0 when the table is not there (a cut before the run
+ * made the ledger).
+ */
+static long
+n_ledger_count(n_state_t *s, const char *table, const char *status)
+{
+    char *sql = fl_asprintf("SELECT count(*) FROM pg_tables WHERE schemaname"
+                            " = 'flotilla' AND tablename = '%s'", table);
+    long n = n_count(s, sql);
+
+    free(sql);
+    if (n == 0)
+        return 0;
+    sql = fl_asprintf("SELECT count(*) FROM flotilla.%s WHERE status = '%s'",
+                      table, status);
+    n = n_count(s, sql);
+    free(sql);
+    return n;
+}
+
 /* Migrations the ledger says applied (0 without a ledger). */
 static long
 n_applied(n_state_t *s)
 {
-    /* No ledger yet: a cut before apply made it. */
-    if (n_count(s, "SELECT count(*) FROM pg_tables WHERE schemaname ="
-                   " 'flotilla' AND tablename = 'schema_migrations'") == 0)
-        return 0;
-    return n_count(s, "SELECT count(*) FROM flotilla.schema_migrations"
-                      " WHERE status = 'applied'");
+    return n_ledger_count(s, "schema_migrations", "applied");
 }
 
 /*
@@ -348,19 +365,14 @@ n_expect_once(n_state_t *s, int downs, int k, int before)
 static long
 n_rolled_back(n_state_t *s)
 {
-    return n_count(s, "SELECT count(*) FROM flotilla.schema_migrations"
-                      " WHERE status = 'rolled_back'");
+    return n_ledger_count(s, "schema_migrations", "rolled_back");
 }
 
 /* Repeatable migrations the ledger says ran (0 without a ledger). */
 static long
 n_repeatables_applied(n_state_t *s)
 {
-    if (n_count(s, "SELECT count(*) FROM pg_tables WHERE schemaname ="
-                   " 'flotilla' AND tablename = 'repeatable_migrations'") == 0)
-        return 0;
-    return n_count(s, "SELECT count(*) FROM flotilla.repeatable_migrations"
-                      " WHERE status = 'applied'");
+    return n_ledger_count(s, "repeatable_migrations", "applied");
 }
 
 /*
