@@ -68,6 +68,15 @@ s_print(const fl_pg_result_t *r, size_t row, int depth, int *seen)
             s_print(r, i, depth + 1, seen);
 }
 
+/* Column col of row i, or NULL when it is empty. */
+static const char *
+s_or_null(const fl_pg_result_t *r, size_t i, size_t col)
+{
+    const char *v = fl_pg_value(r, i, col);
+
+    return v != NULL && *v != '\0' ? v : NULL;
+}
+
 int
 fl_cmd_locks(int argc, char **argv)
 {
@@ -107,12 +116,13 @@ fl_cmd_locks(int argc, char **argv)
                 if (p)
                     p++;
             }
+            /* An empty value (no application name, ...) is null. */
             json_array_append_new(a, fl_json_pack(
-                "{s:i, s:o, s:s, s:s, s:s, s:s, s:s}",
+                "{s:i, s:o, s:s?, s:s?, s:s?, s:s?, s:s?}",
                 "pid", (int)strtol(fl_pg_value(&r, i, 0), NULL, 10),
-                "blocked_by", by, "application", fl_pg_value(&r, i, 2),
-                "state", fl_pg_value(&r, i, 3), "age", fl_pg_value(&r, i, 4),
-                "wait", fl_pg_value(&r, i, 5), "query", fl_pg_value(&r, i, 6)));
+                "blocked_by", by, "application", s_or_null(&r, i, 2),
+                "state", s_or_null(&r, i, 3), "age", s_or_null(&r, i, 4),
+                "wait", s_or_null(&r, i, 5), "query", s_or_null(&r, i, 6)));
         }
         fl_dbcmd_print_json(a);
         json_decref(a);
