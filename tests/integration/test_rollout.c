@@ -2036,6 +2036,145 @@ test_rollout_stops_agent_kill9_never_half_applied(void **state)
     s->passed = 1;
 }
 
+/* A down that takes a while: a fleet rollback is in flight for seconds. */
+static const char *const s_slow_down[] = {
+    "0001_slow_down.sql",
+    "-- flotilla:up\n"
+    "CREATE TABLE slow_t (id int);\n"
+    "INSERT INTO slow_t SELECT generate_series(1, 100);\n"
+    "-- flotilla:down\n"
+    "SELECT pg_sleep(0.4);\n"
+    "DROP TABLE slow_t;\n",
+    NULL};
+
+static char *s_start_all(s_state *s, const char *bundle);
+
+static int
+s_rolled_back_at_least(const json_t *st, void *arg)
+{
+    return s_acc(st, "rolled_back") >= *(const int *)arg;
+}
+
+/*
+ * Rolls the whole fleet's rollout of s_slow_down out (every target
+ * applied) and starts its fleet rollback; returns the rollout's id once
+ * `want` targets are rolled back, the rest still to come.  before[i]
+ * gets each tenant's canonical dump from before the rollout.
+ */
+static char *
+s_rollback_under_way(s_state *s, const char *name, char **before, int want)
+{
+    char *bundle = s_bundle(s, name, s_slow_down), *id = NULL;
+    json_t *st = NULL;
+
+    for (int i = 0; i < S_TENANTS; i++)
+        before[i] = s_dump(s, i);
+    id = s_start_all(s, bundle);
+    {
+        const char *args[] = {"rollback", id, NULL};
+        json_decref(s_rollout(s, 0, args));
+    }
+    st = s_wait(s, id, s_rolled_back_at_least, &want, "rolling back");
+    assert_true(s_acc(st, "rolled_back") < S_TENANTS);
+    json_decref(st);
+    free(bundle);
+    return id;
+}
+
+/*
+ * After a fleet rollback interrupted by a crash: every tenant as it was
+ * before the rollout (its canonical dump), its migration rolled back,
+ * and its down run to success exactly once (one rollback step logged
+ * ok: a down run twice, or one whose transaction the crash lost but
+ * the ledger took for done, shows here).
+ */
+static void
+s_expect_rolled_back_once(s_state *s, char **before)
+{
+    for (int i = 0; i < S_TENANTS; i++) {
+        char *after = s_dump(s, i);
+        fl_test_assert_dumps_equal(s->t[i].name, before[i], after);
+        free(after);
+        free(before[i]);
+        s_expect_value(s, i, "SELECT status FROM flotilla.schema_migrations"
+                       " WHERE version = '1'", "rolled_back");
+        s_expect_value(s, i, "SELECT count(*) FROM flotilla.migration_logs"
+                       " WHERE version = '1' AND step = 'rollback' AND"
+                       " status = 'ok'", "1");
+    }
+}
+
+/*
+ * The fleet's emergency rollback survives its coordinator: killed with
+ * kill -9 in the middle of the rollback and restarted, the coordinator
+ * finishes it (`rollout watch`: rolled_back, 31 of 31), every target
+ * put back once and exactly as it was.
+ */
+static void
+test_rollout_stops_coordinator_kill9_mid_rollback_once(void **state)
+{
+    s_state *s = *state;
+    char *before[S_TENANTS], *id = NULL;
+    json_t *st = NULL;
+
+    id = s_rollback_under_way(s, "slow-rbk", before, 4);
+    fl_fleet_signal_coordinator(&s->f, SIGKILL);
+    fl_fleet_start_coordinator(&s->f);
+    {
+        const char *args[] = {"watch", id, NULL};
+        st = s_rollout(s, S_EXIT_ROLLED_BACK, args);
+    }
+    assert_string_equal(s_st(st), "rolled_back");
+    assert_int_equal(s_acc(st, "rolled_back"), S_TENANTS);
+    assert_int_equal(s_acc(st, "rollback_failed"), 0);
+    json_decref(st);
+    s_expect_rolled_back_once(s, before);
+    free(id);
+    s->passed = 1;
+}
+
+/*
+ * An agent killed with kill -9 while its targets' downs run: each down's
+ * transaction ends with its session, so no target is left half rolled
+ * back; after the agent's restart the fleet rollback ends rolled back
+ * (run again if it reported a target rollback_failed), every target put
+ * back once and exactly as it was.
+ */
+static void
+test_rollout_stops_agent_kill9_mid_rollback_once(void **state)
+{
+    s_state *s = *state;
+    char *before[S_TENANTS], *id = NULL;
+    json_t *st = NULL;
+    int64_t deadline = 0;
+
+    id = s_rollback_under_way(s, "slow-rba", before, 1);
+    deadline = fl_clock_ms() + (int64_t)(60000 * fl_test_timeout_scale());
+    while (fl_fleet_sleepers(&s->f, 1) < 1) {
+        if (fl_clock_ms() > deadline)
+            fail_msg("no down was running on shard-1 within 60 s");
+        fl_clock_sleep_ms(10);
+    }
+    fl_fleet_signal_agent(&s->f, 1, SIGKILL);
+    fl_fleet_start_agent(&s->f, 1);
+    {
+        const char *args[] = {"watch", id, NULL};
+        st = s_rollout(s, -1, args);
+    }
+    if (strcmp(s_st(st), "rolled_back") != 0) {
+        const char *args[] = {"rollback", id, "--watch", NULL};
+        assert_string_equal(s_st(st), "rollback_failed");
+        json_decref(st);
+        st = s_rollout(s, S_EXIT_ROLLED_BACK, args);
+    }
+    assert_string_equal(s_st(st), "rolled_back");
+    assert_int_equal(s_acc(st, "rolled_back"), S_TENANTS);
+    json_decref(st);
+    s_expect_rolled_back_once(s, before);
+    free(id);
+    s->passed = 1;
+}
+
 /*
  * The fleet-wide plan: every target validates and rehearses, the
  * poisoned one reports the check's count, and nothing changes anywhere
@@ -3068,6 +3207,12 @@ main(void)
             s_teardown),
         cmocka_unit_test_setup_teardown(
             test_rollout_stops_agent_kill9_never_half_applied, s_setup,
+            s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_rollout_stops_coordinator_kill9_mid_rollback_once, s_setup,
+            s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_rollout_stops_agent_kill9_mid_rollback_once, s_setup,
             s_teardown),
         cmocka_unit_test_setup_teardown(
             test_rollout_staged_plan_not_proven_past_no_transaction, s_setup,
