@@ -131,13 +131,13 @@ fl_cmd_backups(int argc, char **argv)
         return fl_cli_usage_error("backups", "list takes no --older-than, "
                                   "--id or --dry-run");
     if (fl_pg_open(&pg, c.dsn, "flotilla", &err) != 0) {
-        code = fl_cli_report("backups", &err, FL_EXIT_CONNECT);
+        code = fl_dbcmd_report("backups", &err, FL_EXIT_CONNECT, c.json);
         goto cleanup;
     }
     {
         int exists = fl_ledger_exists(pg, &err);
         if (exists < 0) {
-            code = fl_cli_report("backups", &err, FL_EXIT_FAILED);
+            code = fl_dbcmd_report("backups", &err, FL_EXIT_FAILED, c.json);
             goto cleanup;
         }
         if (exists == 0) {
@@ -169,7 +169,7 @@ fl_cmd_backups(int argc, char **argv)
         qrc = fl_pg_query(pg, &r, fl_buf_str(&sql), 2, tp, &err);
         fl_buf_release(&sql);
         if (qrc != 0) {
-            code = fl_cli_report("backups", &err, FL_EXIT_FAILED);
+            code = fl_dbcmd_report("backups", &err, FL_EXIT_FAILED, c.json);
             goto cleanup;
         }
         for (size_t i = 0; i < r.nrows; i++)
@@ -233,7 +233,7 @@ fl_cmd_backups(int argc, char **argv)
             fprintf(stderr, "flotilla backups: warning: could not remove "
                             "backup file %s\n", pr.problems[i]);
         if (prc != 0) {
-            code = fl_cli_report("backups", &err, FL_EXIT_FAILED);
+            code = fl_dbcmd_report("backups", &err, FL_EXIT_FAILED, c.json);
         } else {
             if (c.json) {
                 json_t *o = fl_json_pack("{s:I, s:I, s:b, s:I}", "pruned",

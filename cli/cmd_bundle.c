@@ -18,6 +18,7 @@
 #include "cli/cli.h"
 #include "cli/lintout.h"
 #include "cli/commands.h"
+#include "cli/dbcmd.h"
 #include "common/alloc.h"
 #include "common/json.h"
 #include "common/parse.h"
@@ -84,7 +85,7 @@ s_escape_field(char **field)
 }
 
 static int
-s_fail(const char *sub, fl_error_t *err)
+s_fail(const char *sub, fl_error_t *err, int json)
 {
     char *cmd = fl_asprintf("bundle %s", sub);
     int rc = 0;
@@ -93,7 +94,7 @@ s_fail(const char *sub, fl_error_t *err)
     s_escape_field(&err->message);
     s_escape_field(&err->detail);
     s_escape_field(&err->hint);
-    rc = fl_cli_report(cmd, err, FL_EXIT_FAILED);
+    rc = fl_dbcmd_report(cmd, err, FL_EXIT_FAILED, json);
     free(cmd);
     fl_error_clear(err);
     return rc;
@@ -292,11 +293,11 @@ s_build(const s_args *a)
     if (a->gate == NULL && a->lint_conf &&
         fl_lint_conf_enforce_from(gate, sizeof(gate), a->lint_conf,
                                   &err) != 0) {
-        rc = s_fail("build", &err);
+        rc = s_fail("build", &err, 0);
         goto cleanup;
     }
     if (s_build_opts(&opts, a, &err) != 0) {
-        rc = s_fail("build", &err);
+        rc = s_fail("build", &err, 0);
         goto cleanup;
     }
     if (opts.lint_enforce_from == NULL && gate[0])
@@ -306,7 +307,7 @@ s_build(const s_args *a)
     if (rc != 0 || fl_key_load(&key, a->key, &err) != 0 ||
         fl_bundle_build(&bytes, migs, key, &opts, &err) != 0 ||
         s_write_file(a->out, bytes.data, bytes.len, &err) != 0) {
-        rc = s_fail("build", &err);
+        rc = s_fail("build", &err, 0);
         goto cleanup;
     }
     fl_bundle_format_time(when, sizeof(when), opts.expires);
@@ -345,7 +346,7 @@ s_verify(const char *file, const char *trust_path, const char *max_lifetime)
         fl_trust_load(&trust, trust_path, &err) != 0 ||
         fl_bundle_load_opts(&b, file, trust, &opts, &err) != 0) {
         fl_error_prefix(&err, "\"%s\": ", file);
-        rc = s_fail("verify", &err);
+        rc = s_fail("verify", &err, 0);
         goto cleanup;
     }
     fl_bundle_format_time(when, sizeof(when), fl_bundle_expires(b));
@@ -511,7 +512,7 @@ s_inspect(const char *file, const char *trust_path, const char *max_lifetime,
     if (s_verify_opts(&opts, max_lifetime, &err) != 0 ||
         fl_bundle_read_file(&data, &len, file, &err) != 0 ||
         (trust_path && fl_trust_load(&trust, trust_path, &err) != 0)) {
-        rc = s_fail("inspect", &err);
+        rc = s_fail("inspect", &err, json);
         goto cleanup;
     }
     if (trust != NULL) {
@@ -524,12 +525,12 @@ s_inspect(const char *file, const char *trust_path, const char *max_lifetime,
     }
     if (b == NULL && fl_bundle_decode_unverified(&b, data, len, &err) != 0) {
         fl_error_prefix(&err, "\"%s\": ", file);
-        rc = s_fail("inspect", &err);
+        rc = s_fail("inspect", &err, json);
         goto cleanup;
     }
     if (json) {
         if (s_print_json(b, state, terr.message, &err) != 0)
-            rc = s_fail("inspect", &err);
+            rc = s_fail("inspect", &err, json);
     } else {
         s_print_text(b, state, terr.message);
     }

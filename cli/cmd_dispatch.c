@@ -147,6 +147,7 @@ fl_cmd_dispatch(int argc, char **argv)
     int rc, status = 0, code = FL_EXIT_OK;
     int64_t deadline, cursor = 0;
     char life[33] = "";
+    int heard; /* the coordinator answered this command */
 
     fl_fleet_init(&o, "dispatch", 3600000);
     if ((rc = fl_fleet_parse(&o, argc, argv, opts, s_usage, s_option,
@@ -164,10 +165,11 @@ fl_cmd_dispatch(int argc, char **argv)
         return fl_cli_usage_error("dispatch", "--selector is required (\"\" "
                                   "selects every target)");
     deadline = fl_clock_ms() + o.timeout_ms;
+    heard = attach == NULL; /* after the dispatch call, which it answers */
     all = json_array();
     if (attach == NULL &&
         fl_bundle_read_file(&bundle, &len, argv[optind], &err) != 0) {
-        code = fl_cli_report("dispatch", &err, FL_EXIT_FAILED);
+        code = fl_dbcmd_report("dispatch", &err, FL_EXIT_FAILED, o.json);
         goto cleanup;
     }
     if ((rc = fl_fleet_open(&f, &o, &err)) != 0) {
@@ -204,8 +206,14 @@ fl_cmd_dispatch(int argc, char **argv)
                                  {"timeout_ms", wait_ms}, {"life", life}};
         json_t *r = NULL;
         size_t i;
-        int64_t left = deadline - fl_clock_ms();
+        int64_t left = deadline - fl_clock_ms(), call_ms;
 
+        if (left <= 0 && !heard && err.message != NULL) {
+            /* Never heard from the coordinator: that is the failure. */
+            code = fl_fleet_report(&o, FL_ETIMEOUT, &err, 0, NULL);
+            break;
+        }
+        fl_error_clear(&err);
         if (left <= 0) {
             FL_ERR(&err, FL_ETIMEOUT, "dispatch %s: not every result came "
                    "within --timeout", id);
@@ -217,21 +225,25 @@ fl_cmd_dispatch(int argc, char **argv)
             code = fl_cli_report("dispatch", &err, FL_EXIT_FAILED);
             break;
         }
-        /* The coordinator waits at most that long for a result. */
+        /* Within --timeout: the coordinator waits at most two thirds of
+         * the call for a result, so that its answer comes in time. */
+        call_ms = left < 15000 ? left : 15000;
         snprintf(wait_ms, sizeof(wait_ms), "%lld",
-                 (long long)(left < 10000 ? left : 10000));
+                 (long long)(call_ms * 2 / 3));
         snprintf(after, sizeof(after), "%lld", (long long)cursor);
         rc = fl_fleet_call(f, "dispatch.wait", args, *life ? 4 : 3, NULL, 0,
-                           15000, &status, &payload, &err);
+                           call_ms, &status, &payload, &err);
         if (rc == FL_ETIMEOUT) {
-            /* The coordinator may be restarting: ask again. */
-            fl_error_clear(&err);
+            /* The coordinator may be restarting: ask again (err kept for
+             * when it never answers). */
+            fl_cli_report("dispatch", &err, 0);
             continue;
         }
         if (rc != 0 || status != 0) {
             code = fl_fleet_report(&o, rc, &err, status, payload);
             break;
         }
+        heard = 1;
         cursor = json_integer_value(json_object_get(payload, "cursor"));
         if (json_is_string(json_object_get(payload, "life")))
             snprintf(life, sizeof(life), "%s",

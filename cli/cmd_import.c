@@ -30,6 +30,7 @@
 #include "agent/source.h"
 #include "cli/cli.h"
 #include "cli/commands.h"
+#include "cli/dbcmd.h"
 #include "common/alloc.h"
 #include "common/buf.h"
 #include "common/json.h"
@@ -138,38 +139,36 @@ s_text(const fl_migration_t *m, const char *tool)
     return fl_buf_detach(&b);
 }
 
-/* DEST made when missing; FL_EXIT_* on refusal, after saying why. */
+/* DEST made when missing; FL_EXIT_* on refusal, with why in *err. */
 static int
-s_dest(const char *dest)
+s_dest(const char *dest, fl_error_t *err)
 {
     struct stat st;
     int clash = 0;
 
     if (mkdir(dest, 0755) != 0 && errno != EEXIST) {
-        fprintf(stderr, "flotilla import: error: could not create \"%s\": "
-                        "%s\n", dest, strerror(errno));
+        FL_ERR(err, FL_EIO, "could not create \"%s\": %s", dest,
+               strerror(errno));
         return FL_EXIT_FAILED;
     }
     if (stat(dest, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        fprintf(stderr, "flotilla import: error: \"%s\" is not a "
-                        "directory\n", dest);
+        FL_ERR(err, FL_EINVAL, "\"%s\" is not a directory", dest);
         return FL_EXIT_FAILED;
     }
     /* A directory that already holds migrations is not written into. */
     {
         fl_migration_list_t l = {NULL, 0};
-        fl_error_t err = FL_ERROR_INIT;
+        fl_error_t e = FL_ERROR_INIT;
 
-        clash = fl_migration_dir_load(&l, dest, &err) == 0 ||
-                (err.message && strstr(err.message, "holds no migration "
-                                                    "files") == NULL);
+        clash = fl_migration_dir_load(&l, dest, &e) == 0 ||
+                (e.message && strstr(e.message, "holds no migration "
+                                                "files") == NULL);
         fl_migration_list_release(&l);
-        fl_error_clear(&err);
+        fl_error_clear(&e);
     }
     if (clash) {
-        fprintf(stderr, "flotilla import: error: \"%s\" already holds .sql "
-                        "files\nHINT: import into a new or empty "
-                        "directory.\n", dest);
+        FL_ERR(err, FL_EINVAL, "\"%s\" already holds .sql files", dest);
+        fl_error_set_hint(err, "import into a new or empty directory.");
         return FL_EXIT_FAILED;
     }
     return FL_EXIT_OK;
@@ -218,11 +217,12 @@ s_repeatable_file_name(const fl_migration_t *m, int *changed)
 /*
  * The repeatable migrations of src (Flyway's R__) as R__name.sql files
  * of DEST with flotilla's sections and no down (issue 14); each noted in
- * written, a renamed one in judged.  FL_EXIT_* after saying why.
+ * written, a renamed one in judged.  FL_EXIT_*, with why in *err.
  */
 static int
 s_import_repeatables(const fl_source_t *src, const char *tool,
-                     const char *dest, json_t *written, json_t *judged)
+                     const char *dest, json_t *written, json_t *judged,
+                     fl_error_t *err)
 {
     for (size_t i = 0; src->repeatables && i < src->repeatables->count; i++) {
         const fl_migration_t *m = &src->repeatables->items[i];
@@ -232,9 +232,8 @@ s_import_repeatables(const fl_source_t *src, const char *tool,
 
         path = fl_asprintf("%s/%s", dest, file);
         if (s_has_marker(m->up)) {
-            fprintf(stderr, "flotilla import: error: %s holds a line "
-                    "starting \"-- flotilla:\", which would end its "
-                    "section\n", m->file);
+            FL_ERR(err, FL_EINVAL, "%s holds a line starting \"-- "
+                   "flotilla:\", which would end its section", m->file);
             code = FL_EXIT_REFUSED;
         } else {
             if (renamed)
@@ -245,8 +244,8 @@ s_import_repeatables(const fl_source_t *src, const char *tool,
                 s_judge(judged, file, "no-transaction: %s", m->note);
             text = s_text(m, tool);
             if (s_write(path, text) != 0) {
-                fprintf(stderr, "flotilla import: error: could not write "
-                        "\"%s\": %s\n", path, strerror(errno));
+                FL_ERR(err, FL_EIO, "could not write \"%s\": %s", path,
+                       strerror(errno));
                 code = FL_EXIT_FAILED;
             } else {
                 json_array_append_new(written, fl_json_pack(
@@ -312,10 +311,10 @@ fl_cmd_import(int argc, char **argv)
         return fl_cli_usage_error("import", "expected SRC and DEST");
     dest = argv[optind + 1];
     if (fl_source_open_dir(&src, argv[optind], tool, &err) != 0) {
-        code = fl_cli_report("import", &err, FL_EXIT_REFUSED);
+        code = FL_EXIT_REFUSED;
         goto cleanup;
     }
-    if ((code = s_dest(dest)) != FL_EXIT_OK)
+    if ((code = s_dest(dest, &err)) != FL_EXIT_OK)
         goto cleanup;
     written = json_array();
     judged = json_array();
@@ -331,7 +330,7 @@ fl_cmd_import(int argc, char **argv)
         if (s_has_marker(m->up) || (m->down && s_has_marker(m->down))) {
             FL_ERR(&err, FL_EINVAL, "%s holds a line starting \"-- "
                    "flotilla:\", which would end its section", m->file);
-            code = fl_cli_report("import", &err, FL_EXIT_REFUSED);
+            code = FL_EXIT_REFUSED;
             free(file);
             free(path);
             goto cleanup;
@@ -351,8 +350,8 @@ fl_cmd_import(int argc, char **argv)
                     "to roll it back", m->file);
         text = s_text(m, fl_layout_tool_name(tool));
         if (s_write(path, text) != 0) {
-            fprintf(stderr, "flotilla import: error: could not write \"%s\": "
-                            "%s\n", path, strerror(errno));
+            FL_ERR(&err, FL_EIO, "could not write \"%s\": %s", path,
+                   strerror(errno));
             code = FL_EXIT_FAILED;
             free(text);
             free(file);
@@ -368,7 +367,7 @@ fl_cmd_import(int argc, char **argv)
         free(path);
     }
     if ((code = s_import_repeatables(&src, fl_layout_tool_name(tool), dest,
-                                     written, judged)) != FL_EXIT_OK)
+                                     written, judged, &err)) != FL_EXIT_OK)
         goto cleanup;
     if (json) {
         json_t *o = fl_json_pack("{s:s, s:o, s:o, s:O, s:O}", "from",
@@ -397,6 +396,8 @@ fl_cmd_import(int argc, char **argv)
                        json_string_value(json_object_get(x, "what")));
     }
 cleanup:
+    if (code != FL_EXIT_OK)
+        code = fl_dbcmd_report("import", &err, code, json);
     json_decref(written);
     json_decref(judged);
     fl_source_close(&src);

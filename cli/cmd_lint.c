@@ -34,6 +34,7 @@
 #include "agent/lintcheck.h"
 #include "cli/cli.h"
 #include "cli/commands.h"
+#include "cli/dbcmd.h"
 #include "cli/lintout.h"
 #include "common/alloc.h"
 #include "common/config.h"
@@ -365,11 +366,11 @@ s_bundle_jobs(s_jobs_t *jobs, s_inputs_t *in, const char *path,
 
 /* ---- options ---- */
 
-/* Reports err (then cleared) and returns the exit code. */
+/* Reports err (then cleared; json: on stdout too) and returns code. */
 static int
-s_fail(fl_error_t *err, int code)
+s_fail(fl_error_t *err, int code, int json)
 {
-    int rc = fl_cli_report("lint", err, code);
+    int rc = fl_dbcmd_report("lint", err, code, json);
     fl_error_clear(err);
     return rc;
 }
@@ -434,6 +435,9 @@ typedef struct {
     size_t nrule, nexcl;
     int assume_tx, fail_on_warning, allow_empty, jobs;
 } s_args_t;
+
+/* --format json: a failure is said on stdout too. */
+#define S_JSON(a) (strcmp((a)->format, "json") == 0)
 
 /* Parses argv into a; FL_EXIT_OK, a usage error, or -1 after --help. */
 static int
@@ -520,7 +524,7 @@ s_options(fl_lint_options_t *opts, fl_layout_tool *prefer, s_conf_t *conf,
     size_t i;
 
     if (a->config && fl_conf_load_file(s_conf_table, conf, a->config, &err) != 0)
-        return s_fail(&err, FL_EXIT_USAGE);
+        return s_fail(&err, FL_EXIT_USAGE, S_JSON(a));
     if (fl_lint_parse_pg_version(&opts->pg_version, conf->pg_version, &err) != 0 ||
         s_apply_list(opts, &conf->rules, NULL, &err) != 0 ||
         s_apply_list(opts, &conf->exclude_rules, "off", &err) != 0 ||
@@ -529,7 +533,7 @@ s_options(fl_lint_options_t *opts, fl_layout_tool *prefer, s_conf_t *conf,
         (conf->enforce_from &&
          fl_bundle_check_gate(conf->enforce_from, FL_EINVAL, &err) != 0)) {
         fl_error_prefix(&err, "%s: ", a->config ? a->config : "configuration");
-        return s_fail(&err, FL_EXIT_USAGE);
+        return s_fail(&err, FL_EXIT_USAGE, S_JSON(a));
     }
     a->assume_tx |= conf->assume_in_transaction;
     a->fail_on_warning |= conf->fail_on_warning;
@@ -575,7 +579,7 @@ s_collect(s_jobs_t *jobs, s_inputs_t *in, int argc, char **argv,
             if (in->stdin_text)
                 return fl_cli_usage_error("lint", "- given twice");
             if (s_read_stdin(&in->stdin_text, &err) != 0)
-                return s_fail(&err, FL_EXIT_USAGE);
+                return s_fail(&err, FL_EXIT_USAGE, S_JSON(a));
             j = s_job_add(jobs, S_JOB_SQL, a->stdin_name ? a->stdin_name : "<stdin>");
             j->text = in->stdin_text;
             j->tx = a->assume_tx ? FL_LINT_TX_WRAPPED : FL_LINT_TX_NONE;
@@ -583,13 +587,13 @@ s_collect(s_jobs_t *jobs, s_inputs_t *in, int argc, char **argv,
         }
         if (fl_bundle_is_bundle_file(path)) {
             if (s_bundle_jobs(jobs, in, path, &err) != 0)
-                return s_fail(&err, FL_EXIT_USAGE);
+                return s_fail(&err, FL_EXIT_USAGE, S_JSON(a));
             continue;
         }
         l = &in->layouts[in->nlayouts];
         if (fl_layout_scan(l, path, &lo, &err) != 0) {
             fl_layout_release(l);
-            return s_fail(&err, FL_EXIT_USAGE);
+            return s_fail(&err, FL_EXIT_USAGE, S_JSON(a));
         }
         in->nlayouts++;
         for (s = 0; s < l->count; s++)
@@ -675,7 +679,7 @@ fl_cmd_lint(int argc, char **argv)
     }
     /* Precedence: defaults, then the config file, then the command line. */
     if (fl_conf_defaults(s_conf_table, &conf, &err) != 0) {
-        rc = s_fail(&err, FL_EXIT_USAGE);
+        rc = s_fail(&err, FL_EXIT_USAGE, S_JSON(&a));
         goto cleanup;
     }
     have_conf = 1;
@@ -685,12 +689,13 @@ fl_cmd_lint(int argc, char **argv)
         FL_EXIT_OK)
         goto cleanup;
     if (jobs.count == 0 && !a.allow_empty) {
-        fprintf(stderr, "flotilla lint: error: no SQL found to lint%s\n",
-                sum.skipped ? " (only files of other databases or fizz)" : "");
-        fprintf(stderr, "HINT:  Check the PATH; lint reads .sql files and the "
-                        "migration layouts listed in --help.  Pass "
-                        "--allow-empty if nothing to lint is expected.\n");
-        rc = FL_EXIT_USAGE;
+        FL_ERR(&err, FL_EINVAL, "no SQL found to lint%s",
+               sum.skipped ? " (only files of other databases or fizz)" : "");
+        fl_error_set_hint(&err, "Check the PATH; lint reads .sql files and "
+                                "the migration layouts listed in --help.  "
+                                "Pass --allow-empty if nothing to lint is "
+                                "expected.");
+        rc = s_fail(&err, FL_EXIT_USAGE, S_JSON(&a));
         goto cleanup;
     }
     sum.files = s_count_files(&jobs);

@@ -98,11 +98,11 @@ fl_cmd_locks(int argc, char **argv)
         return fl_cli_usage_error("locks", "unexpected argument \"%s\"",
                                   argv[first]);
     if (fl_pg_open(&pg, c.dsn, "flotilla", &err) != 0) {
-        code = fl_cli_report("locks", &err, FL_EXIT_CONNECT);
+        code = fl_dbcmd_report("locks", &err, FL_EXIT_CONNECT, c.json);
         goto cleanup;
     }
     if (fl_pg_query(pg, &r, s_sql, 0, NULL, &err) != 0) {
-        code = fl_cli_report("locks", &err, FL_EXIT_FAILED);
+        code = fl_dbcmd_report("locks", &err, FL_EXIT_FAILED, c.json);
         goto cleanup;
     }
     if (c.json) {

@@ -92,13 +92,13 @@ fl_cmd_log(int argc, char **argv)
         return fl_cli_usage_error("log", "unexpected argument \"%s\"",
                                   argv[optind]);
     if (fl_pg_open(&pg, c.dsn, "flotilla", &err) != 0) {
-        code = fl_cli_report("log", &err, FL_EXIT_CONNECT);
+        code = fl_dbcmd_report("log", &err, FL_EXIT_CONNECT, c.json);
         goto cleanup;
     }
     {
         int exists = fl_ledger_exists(pg, &err);
         if (exists < 0) {
-            code = fl_cli_report("log", &err, FL_EXIT_FAILED);
+            code = fl_dbcmd_report("log", &err, FL_EXIT_FAILED, c.json);
             goto cleanup;
         }
         if (exists == 0) {
@@ -106,7 +106,7 @@ fl_cmd_log(int argc, char **argv)
                    "ledger", fl_pg_describe(pg));
             fl_error_set_hint(&err, "Nothing was ever applied here with "
                                     "flotilla.");
-            code = fl_cli_report("log", &err, FL_EXIT_FAILED);
+            code = fl_dbcmd_report("log", &err, FL_EXIT_FAILED, c.json);
             goto cleanup;
         }
     }
@@ -121,7 +121,7 @@ fl_cmd_log(int argc, char **argv)
         slowest ? "duration_ms DESC NULLS LAST, id DESC" : "id DESC",
         (long long)limit);
     if (fl_pg_query(pg, &r, sql, 1, tp, &err) != 0) {
-        code = fl_cli_report("log", &err, FL_EXIT_FAILED);
+        code = fl_dbcmd_report("log", &err, FL_EXIT_FAILED, c.json);
         goto cleanup;
     }
     if (c.json) {

@@ -401,6 +401,7 @@ s_follow(fl_fleet_t *f, const fl_fleet_opts_t *o, const char *id, int quiet,
     char *prev = NULL;
     size_t nfail = 0;
     int64_t deadline = fl_clock_ms() + o->timeout_ms;
+    fl_error_t lost = FL_ERROR_INIT; /* the last call that got no reply */
 
     *last = NULL;
     for (;;) {
@@ -408,9 +409,17 @@ s_follow(fl_fleet_t *f, const fl_fleet_opts_t *o, const char *id, int quiet,
         fl_codec_kv_t args[3] = {{"id", (char *)id}, {"after", after},
                                  {"timeout_ms", wait_ms}};
         json_t *st = NULL;
-        int code;
-        int64_t left = deadline - fl_clock_ms();
+        int code, rc, status = 0;
+        int64_t left = deadline - fl_clock_ms(), call_ms;
 
+        if (left <= 0 && *last == NULL) {
+            /* Never heard from the coordinator: that is the failure, not
+             * a rollout still running (exit 4, not 9). */
+            free(prev);
+            code = fl_fleet_report(o, FL_ETIMEOUT, &lost, 0, NULL);
+            fl_error_clear(&lost);
+            return code;
+        }
         if (left <= 0) {
             fl_error_t err = FL_ERROR_INIT;
             FL_ERR(&err, FL_ETIMEOUT, "rollout %s did not end within "
@@ -427,21 +436,31 @@ s_follow(fl_fleet_t *f, const fl_fleet_opts_t *o, const char *id, int quiet,
                 json_decref(j);
             }
             free(prev);
+            fl_error_clear(&lost);
             code = fl_cli_report(o->cmd, &err, S_EXIT_RUNNING);
             fl_error_clear(&err);
             return code;
         }
-        /* The coordinator waits at most that long for a change. */
+        /* Within --timeout: the coordinator waits at most two thirds of
+         * the call for a change, so that its answer comes in time. */
+        call_ms = left < 15000 ? left : 15000;
         snprintf(wait_ms, sizeof(wait_ms), "%lld",
-                 (long long)(left < 10000 ? left : 10000));
+                 (long long)(call_ms * 2 / 3));
         snprintf(after, sizeof(after), "%lld", version);
-        code = s_call(f, o, "rollout.status", args, 3, NULL, 0, 15000, &st);
-        if (code == FL_EXIT_CONNECT) {
-            /* The coordinator may be restarting: ask again. */
+        fl_error_clear(&lost);
+        rc = fl_fleet_call(f, "rollout.status", args, 3, NULL, 0, call_ms,
+                           &status, &st, &lost);
+        if (rc == FL_ETIMEOUT && !once) {
+            /* The coordinator may be restarting: ask again, until
+             * --timeout. */
+            fl_cli_report(o->cmd, &lost, 0);
             fl_clock_sleep_ms(200);
             continue;
         }
-        if (code >= 0) {
+        if (rc != 0 || status != 0) {
+            code = fl_fleet_report(o, rc, &lost, status, st);
+            json_decref(st);
+            fl_error_clear(&lost);
             free(prev);
             return code;
         }
@@ -574,7 +593,7 @@ s_start(fl_fleet_t *f, const fl_fleet_opts_t *o, const s_args_t *a,
     if ((code = s_policy_args(a, kv, &n, o->cmd)) >= 0)
         goto cleanup;
     if (fl_bundle_read_file(&bundle, &len, bundle_path, &err) != 0) {
-        code = fl_cli_report(o->cmd, &err, FL_EXIT_FAILED);
+        code = fl_dbcmd_report(o->cmd, &err, FL_EXIT_FAILED, o->json);
         goto cleanup;
     }
     /* Not repeated on a timeout: it may have been created. */
@@ -733,7 +752,8 @@ fl_cmd_rollout(int argc, char **argv)
     } else if (strcmp(sub, "list") == 0) {
         json_t *r = NULL;
         size_t i;
-        if ((code = s_call(f, &o, "rollout.list", NULL, 0, NULL, 0, 30000,
+        if ((code = s_call(f, &o, "rollout.list", NULL, 0, NULL, 0,
+                           o.timeout_ms < 30000 ? o.timeout_ms : 30000,
                            &st)) >= 0)
             goto cleanup;
         code = FL_EXIT_OK;
@@ -766,7 +786,9 @@ fl_cmd_rollout(int argc, char **argv)
                                {"abort", a.abort ? "true" : "false"}};
         char full[40];
         snprintf(full, sizeof(full), "rollout.%s", sub);
-        if ((code = s_call(f, &o, full, kv, 2, NULL, 0, 60000, &st)) >= 0)
+        if ((code = s_call(f, &o, full, kv, 2, NULL, 0,
+                           o.timeout_ms < 60000 ? o.timeout_ms : 60000,
+                           &st)) >= 0)
             goto cleanup;
         if (strcmp(sub, "rollback") == 0 && a.watch) {
             json_decref(st);

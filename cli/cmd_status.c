@@ -175,21 +175,21 @@ fl_cmd_status(int argc, char **argv)
         return rc;
     if (path != NULL && c.dir != NULL &&
         fl_source_open_dir(&src, c.dir, c.layout, &err) != 0) {
-        code = fl_cli_report("status", &err, FL_EXIT_FAILED);
+        code = fl_dbcmd_report("status", &err, FL_EXIT_FAILED, c.json);
         goto cleanup;
     }
     if (path != NULL && c.dir == NULL &&
         fl_source_open(&src, path, c.trust, 0, (int64_t)time(NULL),
                        &err) != 0) {
-        code = fl_cli_report("status", &err, FL_EXIT_FAILED);
+        code = fl_dbcmd_report("status", &err, FL_EXIT_FAILED, c.json);
         goto cleanup;
     }
     if (fl_pg_open(&pg, c.dsn, "flotilla", &err) != 0) {
-        code = fl_cli_report("status", &err, FL_EXIT_CONNECT);
+        code = fl_dbcmd_report("status", &err, FL_EXIT_CONNECT, c.json);
         goto cleanup;
     }
     if (fl_ledger_load(pg, fl_dbcmd_target(&c), &ledger, &err) != 0) {
-        code = fl_cli_report("status", &err, FL_EXIT_FAILED);
+        code = fl_dbcmd_report("status", &err, FL_EXIT_FAILED, c.json);
         goto cleanup;
     }
     out = json_object();
@@ -309,7 +309,7 @@ fl_cmd_status(int argc, char **argv)
     s_schema_state(out, pg, &c);
     if (s_repeatables(out, pg, fl_dbcmd_target(&c), &src, c.json,
                       &err) != 0) {
-        code = fl_cli_report("status", &err, FL_EXIT_FAILED);
+        code = fl_dbcmd_report("status", &err, FL_EXIT_FAILED, c.json);
         goto cleanup;
     }
     if (c.json)

@@ -401,19 +401,33 @@ fl_dbcmd_close_pipeline(fl_pipeline_t **p)
     fl_pipeline_close(p);
 }
 
-void
-fl_dbcmd_print_json_error(const fl_dbcmd_t *c, const fl_error_t *err)
+/* {"ok": false, "error": {...}} on stdout. */
+static void
+s_print_json_error(const fl_error_t *err)
 {
     json_t *o = NULL;
 
-    if (!c->json)
-        return;
     o = fl_json_pack("{s:b, s:{s:s, s:s?, s:s?, s:s?}}", "ok", 0, "error",
                      "message", err->message, "detail", err->detail, "hint",
                      err->hint, "sqlstate",
                      err->sqlstate[0] ? err->sqlstate : NULL);
     fl_dbcmd_print_json(o);
     json_decref(o);
+}
+
+void
+fl_dbcmd_print_json_error(const fl_dbcmd_t *c, const fl_error_t *err)
+{
+    if (c->json)
+        s_print_json_error(err);
+}
+
+int
+fl_dbcmd_report(const char *cmd, const fl_error_t *err, int code, int json)
+{
+    if (json)
+        s_print_json_error(err);
+    return fl_cli_report(cmd, err, code);
 }
 
 int

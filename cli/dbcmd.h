@@ -191,6 +191,14 @@ void fl_dbcmd_print_json(const json_t *value);
  * stdout always gets an object; nothing without --json.
  */
 void fl_dbcmd_print_json_error(const fl_dbcmd_t *c, const fl_error_t *err);
+/*
+ * Reports err as flotilla CMD's failure (fl_cli_report: text on stderr)
+ * and, when json, prints the same object as fl_dbcmd_print_json_error on
+ * stdout: every command with --json says its failure there too.  Returns
+ * code.
+ */
+int fl_dbcmd_report(const char *cmd, const fl_error_t *err, int code,
+                    int json);
 
 /*
  * A column value read as text, for --json: a string, or null when the

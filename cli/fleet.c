@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/dbcmd.h"
 #include "common/alloc.h"
 #include "common/buf.h"
 #include "common/clock.h"
@@ -265,8 +266,9 @@ fl_fleet_report(const fl_fleet_opts_t *o, int rc, const fl_error_t *err,
     int code;
 
     if (rc != 0)
-        return fl_cli_report(o->cmd, err, rc == FL_EINVAL ? FL_EXIT_USAGE
-                                                          : FL_EXIT_CONNECT);
+        return fl_dbcmd_report(o->cmd, err, rc == FL_EINVAL ? FL_EXIT_USAGE
+                                                            : FL_EXIT_CONNECT,
+                               o->json);
     je = json_object_get(payload, "error");
     FL_ERR(&e, FL_EFAIL, "%s", json_string_value(json_object_get(je,
                                                                  "message"))
@@ -279,7 +281,8 @@ fl_fleet_report(const fl_fleet_opts_t *o, int rc, const fl_error_t *err,
     if (json_string_value(json_object_get(je, "hint")))
         fl_error_set_hint(&e, "%s",
                           json_string_value(json_object_get(je, "hint")));
-    code = fl_cli_report(o->cmd, &e, status ? status : FL_EXIT_FAILED);
+    code = fl_dbcmd_report(o->cmd, &e, status ? status : FL_EXIT_FAILED,
+                           o->json);
     fl_error_clear(&e);
     return code;
 }

@@ -88,7 +88,8 @@ int fl_fleet_call(fl_fleet_t *f, const char *command,
 
 /*
  * Reports a failed call (exit 4) or a reply's error payload (its status),
- * and returns the exit code.
+ * on stderr and, with --json, as {"ok": false, "error": {...}} on stdout;
+ * returns the exit code.
  */
 int fl_fleet_report(const fl_fleet_opts_t *o, int rc, const fl_error_t *err,
                     int status, const json_t *payload);

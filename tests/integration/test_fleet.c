@@ -526,7 +526,8 @@ test_fleet_unenrolled_wrong_pin_operator_and_revocation(void **state)
     assert_null(fl_fleet_row(rows, "name", "wrongpin"));
     json_decref(rows);
 
-    /* An operator whose certificate is not enrolled gets nothing. */
+    /* An operator whose certificate is not enrolled gets nothing but the
+     * refusal (as JSON on stdout with --json). */
     {
         char *op = fl_fleet_path(f, "certs/intruder");
         char *secret = fl_asprintf("%s.cert_secret", op);
@@ -538,7 +539,15 @@ test_fleet_unenrolled_wrong_pin_operator_and_revocation(void **state)
         fl_test_proc_release(&res);
         fl_fleet_cli(f, &res, argv);
         assert_int_equal(res.status, 4);
-        assert_string_equal(res.out, "");
+        {
+            json_t *j = json_loads(res.out, 0, NULL);
+            const char *m = json_string_value(json_object_get(
+                json_object_get(j, "error"), "message"));
+            assert_true(json_is_false(json_object_get(j, "ok")));
+            assert_non_null(m);
+            assert_non_null(strstr(m, "refused this operator's certificate"));
+            json_decref(j);
+        }
         assert_non_null(strstr(res.err, "refused this operator's "
                                         "certificate"));
         fl_test_proc_release(&res);

@@ -2099,6 +2099,136 @@ s_cli(fl_test_proc_t *r, const char *const *argv)
     fl_test_run(r, "flotilla", argv, NULL, 60);
 }
 
+/*
+ * Whatever command a script runs with --json, a failure reaches it on
+ * stdout as one JSON object, {"ok": false, "error": {"message", ...}}
+ * (and on stderr as text), as apply, plan, rollback and baseline always
+ * did: status, log, locks, backups, import, bundle inspect, lint
+ * --format json and the fleet's commands printed nothing on stdout, so
+ * `flotilla status --json | jq` read an empty document.  Each is made
+ * to fail after its options were read: a database, a file or a
+ * coordinator that is not there.  (Usage errors, exit 2 before --json
+ * is known to be wanted, stay text on stderr.)  With --timeout 1s and
+ * no coordinator, each fails within it, exit 4: rollout list waited 30 s,
+ * status and dispatch --attach 15 s, and status and watch then exited 9,
+ * "did not end within --timeout", as if the rollout were running.
+ */
+static void
+test_every_json_command_says_its_failure_as_json(void **state)
+{
+    s_env *e = *state;
+    char *op = fl_asprintf("%s/op", e->dir), *co = NULL, *opsec = NULL,
+         *copub = NULL, *dest = fl_asprintf("%s/imported", e->dir);
+    const char *nodb = "host=/nonexistent-flotilla port=1";
+    const char *miss = "/nonexistent-flotilla/x";
+    const char *rid = "0123456789abcdef0123456789abcdef";
+    fl_test_proc_t r;
+    int bad = 0;
+
+    s_write(e, "0001_a.sql", "-- flotilla:up\nCREATE TABLE a (id int);\n"
+                             "-- flotilla:down\nDROP TABLE a;\n");
+    co = fl_asprintf("%s/co", e->dir);
+    opsec = fl_asprintf("%s.cert_secret", op);
+    copub = fl_asprintf("%s.cert", co);
+    {
+        const char *a[] = {"flotilla", "cert", "--out", op, NULL};
+        const char *b[] = {"flotilla", "cert", "--out", co, NULL};
+        s_cli(&r, a);
+        s_expect(&r, 0, NULL);
+        fl_test_proc_release(&r);
+        s_cli(&r, b);
+        s_expect(&r, 0, NULL);
+        fl_test_proc_release(&r);
+    }
+#define S_FLEET "--coordinator", "tcp://127.0.0.1:1", "--cert", opsec,      \
+                "--server-cert", copub, "--timeout", "1s", "--json"
+    {
+        const char *status[] = {"flotilla", "status", "--json", "--db", nodb,
+                                e->mdir, NULL};
+        const char *log[] = {"flotilla", "log", "--json", "--db", nodb, NULL};
+        const char *locks[] = {"flotilla", "locks", "--json", "--db", nodb,
+                               NULL};
+        const char *backups[] = {"flotilla", "backups", "list", "--json",
+                                 "--db", nodb, NULL};
+        const char *import[] = {"flotilla", "import", "--from", "flyway",
+                                "--json", miss, dest, NULL};
+        const char *inspect[] = {"flotilla", "bundle", "inspect", "--json",
+                                 miss, NULL};
+        const char *lint[] = {"flotilla", "lint", "--format", "json", miss,
+                              NULL};
+        const char *agents[] = {"flotilla", "agents", S_FLEET, NULL};
+        const char *targets[] = {"flotilla", "targets", S_FLEET, NULL};
+        const char *dispatch[] = {"flotilla", "dispatch", "--selector", "",
+                                  S_FLEET, miss, NULL};
+        const char *attach[] = {"flotilla", "dispatch", "--attach", rid,
+                                S_FLEET, NULL};
+        const char *rstatus[] = {"flotilla", "rollout", "status", rid,
+                                 S_FLEET, NULL};
+        const char *rwatch[] = {"flotilla", "rollout", "watch", rid,
+                                S_FLEET, NULL};
+        const char *rlist[] = {"flotilla", "rollout", "list", S_FLEET, NULL};
+        const char *rstart[] = {"flotilla", "rollout", "start", miss,
+                                S_FLEET, NULL};
+        struct {
+            const char *const *argv;
+            const char *says;
+            int exit; /* -1: any failure */
+        } runs[] = {
+            {status, "could not connect", 4},
+            {log, "could not connect", 4},
+            {locks, "could not connect", 4},
+            {backups, "could not connect", 4},
+            {import, "could not read", -1},
+            {inspect, "could not open bundle file", -1},
+            {lint, "could not read", -1},
+            {agents, "no reply from the coordinator", 4},
+            {targets, "no reply from the coordinator", 4},
+            {dispatch, "could not open bundle file", -1},
+            {attach, "no reply from the coordinator", 4},
+            {rstatus, "no reply from the coordinator", 4},
+            {rwatch, "no reply from the coordinator", 4},
+            {rlist, "no reply from the coordinator", 4},
+            {rstart, "could not open bundle file", -1},
+        };
+
+        for (size_t i = 0; i < sizeof(runs) / sizeof(runs[0]); i++) {
+            const char *what = runs[i].argv[1];
+            json_t *j = NULL;
+            const char *msg = NULL;
+
+            /* --timeout 1s: none waits for the coordinator any longer
+             * (rollout list waited 30 s, status and attach 15 s). */
+            fl_test_run(&r, "flotilla", runs[i].argv, NULL, 12);
+            j = json_loads(r.out, 0, NULL);
+            msg = json_string_value(json_object_get(
+                json_object_get(j, "error"), "message"));
+            if (r.status == 0 ||
+                (runs[i].exit >= 0 && r.status != runs[i].exit) ||
+                !json_is_false(json_object_get(j, "ok")) || msg == NULL ||
+                strstr(msg, runs[i].says) == NULL ||
+                strstr(r.err, runs[i].says) == NULL) {
+                print_message("flotilla %s %s --json: exit %d, wanted "
+                              "exit %d and a failure saying \"%s\" as JSON "
+                              "on stdout (and on stderr)\nstdout: %s\n"
+                              "stderr: %s\n", what, runs[i].argv[2],
+                              r.status, runs[i].exit, runs[i].says, r.out,
+                              r.err);
+                bad++;
+            }
+            json_decref(j);
+            fl_test_proc_release(&r);
+        }
+    }
+#undef S_FLEET
+    if (bad > 0)
+        fail_msg("%d commands did not say their failure as JSON", bad);
+    free(op);
+    free(co);
+    free(opsec);
+    free(copub);
+    free(dest);
+}
+
 static void
 test_signed_bundle_apply_and_rollback_by_bundle(void **state)
 {
@@ -2591,6 +2721,9 @@ main(void)
             test_a_lost_target_lock_taken_by_another_session, s_setup,
             s_teardown),
         cmocka_unit_test_setup_teardown(test_signed_bundle_apply_and_rollback_by_bundle, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_every_json_command_says_its_failure_as_json, s_setup,
+            s_teardown),
         cmocka_unit_test_setup_teardown(test_large_table_backup_goes_to_a_file_and_restores, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_password_never_reaches_output_or_log, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_json_outputs_and_rollback_failure_position, s_setup, s_teardown),
