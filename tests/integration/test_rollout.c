@@ -27,6 +27,7 @@
 #include <cmocka.h>
 
 #include "common/alloc.h"
+#include "common/buf.h"
 #include "common/clock.h"
 #include "common/file.h"
 #include "fleetsupport.h"
@@ -3172,6 +3173,196 @@ test_rollout_cuts_agent_server_round_trip_lost(void **state)
     s->passed = 1;
 }
 
+/*
+ * kill -9 anywhere (DESIGN.md's fourth guarantee: killing an agent or
+ * the coordinator at any point loses no state and applies nothing
+ * twice), seeded: while a rollout runs, and then while its rollback
+ * runs, three times each a seeded process (the coordinator or one of
+ * the three agents) is killed with kill -9 after a seeded pause (up to
+ * 800 ms each: the rollout and its rollback take a few seconds) and
+ * started again at once.  The invariants, read from the ledgers, the
+ * catalogs and fx, where the up and the down each write a row: no
+ * target runs the up twice; the up's column is there exactly where the
+ * ledger says applied; every target the rollout counts applied is; a
+ * second rollout of the bundle finishes the rest; the two rollbacks
+ * (each run again while it ends rollback_failed, as an operator would)
+ * roll back 31 targets between them, each down once, and leave every
+ * tenant's canonical dump as before.  Seeds: FLOTILLA_KILL_SEEDS
+ * (default 2) from FLOTILLA_KILL_SEED (default 1); a failing one prints
+ * its seed and kills.
+ */
+
+static const char *const s_kill_files[] = {
+    "0001_add_flag.sql",
+    "-- flotilla:up\n"
+    "ALTER TABLE items ADD COLUMN flag int NOT NULL DEFAULT 7;\n"
+    "UPDATE items SET v = v + 1;\n"
+    "SELECT pg_sleep(0.2);\n"
+    "INSERT INTO fx VALUES ('up');\n"
+    "-- flotilla:down\n"
+    "ALTER TABLE items DROP COLUMN flag;\n"
+    "UPDATE items SET v = v - 1;\n"
+    "SELECT pg_sleep(0.15);\n"
+    "INSERT INTO fx VALUES ('down');\n",
+    NULL};
+
+/* Three seeded kill -9s and restarts; what they were goes to done. */
+static void
+s_kill_three(s_state *s, unsigned *r, fl_buf_t *done)
+{
+    for (int n = 0; n < 3; n++) {
+        int pause = (int)(rand_r(r) % 800);
+        int who = (int)(rand_r(r) % 4); /* 0: the coordinator */
+
+        fl_clock_sleep_ms(pause);
+        if (who == 0) {
+            fl_fleet_signal_coordinator(&s->f, SIGKILL);
+            fl_fleet_start_coordinator(&s->f);
+            fl_buf_addf(done, " coordinator after %d ms;", pause);
+        } else {
+            fl_fleet_signal_agent(&s->f, who - 1, SIGKILL);
+            fl_fleet_start_agent(&s->f, who - 1);
+            fl_buf_addf(done, " shard-%d's agent after %d ms;", who - 1,
+                        pause);
+        }
+    }
+}
+
+/* Watches rollout id to its end; runs its rollback again while it ends
+ * rollback_failed (at most three times).  Returns the final state. */
+static json_t *
+s_watch_killed(s_state *s, const char *id, int rollback)
+{
+    const char *watch[] = {"watch", id, NULL};
+    const char *again[] = {"rollback", id, "--watch", NULL};
+    json_t *st = s_rollout(s, -1, watch);
+
+    for (int n = 0; rollback && n < 3 &&
+                    strcmp(s_st(st), "rollback_failed") == 0; n++) {
+        json_decref(st);
+        s_wait_reachable(s);
+        st = s_rollout(s, -1, again);
+    }
+    return st;
+}
+
+static void
+test_rollout_kills_anywhere_in_a_rollout_and_its_rollback(void **state)
+{
+    s_state *s = *state;
+    char *bundle = s_bundle(s, "kill9", s_kill_files);
+    const char *one = getenv("FLOTILLA_KILL_SEED");
+    const char *many = getenv("FLOTILLA_KILL_SEEDS");
+    unsigned first = one ? (unsigned)strtoul(one, NULL, 10) : 1;
+    unsigned seeds = many ? (unsigned)strtoul(many, NULL, 10) : 2;
+
+    for (unsigned seed = first; seed < first + seeds; seed++) {
+        unsigned r = seed;
+        char *dumps[S_TENANTS], *id[2] = {NULL, NULL};
+        fl_buf_t done = FL_BUF_INIT(0);
+        json_t *st = NULL;
+        long rolled_back = 0;
+        int failed = 0;
+
+        if (seed != first)
+            s_reset(s);
+        for (int i = 0; i < S_TENANTS; i++) {
+            s_exec_on(s, i, "CREATE TABLE fx (v text)");
+            dumps[i] = s_dump(s, i);
+        }
+        {
+            const char *args[] = {"start", bundle, "--selector", "",
+                                  "--waves", "tier=canary;10%;100%",
+                                  "--max-failures", "100%",
+                                  "--max-parallel-per-agent", "2", NULL};
+            id[0] = s_start_bg(s, args);
+        }
+        fl_buf_addf(&done, "rollout:");
+        s_kill_three(s, &r, &done);
+        st = s_watch_killed(s, id[0], 0);
+        if (strcmp(s_st(st), "completed") != 0) {
+            char *text = json_dumps(st, JSON_INDENT(1));
+            fail_msg("seed %u (%s): the rollout did not complete:\n%s",
+                     seed, fl_buf_str(&done), text);
+        }
+        for (int i = 0; i < S_TENANTS; i++) {
+            char *v = s_status_of(s, i, 1);
+            int applied = v != NULL && strcmp(v, "applied") == 0;
+            long ups = s_long(s, i, "SELECT count(*) FROM fx");
+
+            if (ups > 1 || applied != (ups == 1) ||
+                applied != s_has_column(s, i, "flag"))
+                fail_msg("seed %u (%s): %s ran its up %ld times, its "
+                         "ledger says %s, its column is %s", seed,
+                         fl_buf_str(&done), s->t[i].name, ups,
+                         v ? v : "nothing",
+                         s_has_column(s, i, "flag") ? "there" : "not there");
+            if (s_failure_of(st, "apply", s->t[i].name) != NULL)
+                failed++;
+            else if (!applied)
+                fail_msg("seed %u (%s): %s counted applied, its ledger "
+                         "says %s", seed, fl_buf_str(&done), s->t[i].name,
+                         v ? v : "nothing");
+            free(v);
+        }
+        if (s_acc(st, "applied") + failed != S_TENANTS)
+            fail_msg("seed %u (%s): applied %lld and %d failed of %d", seed,
+                     fl_buf_str(&done), s_acc(st, "applied"), failed,
+                     S_TENANTS);
+        json_decref(st);
+        s_wait_reachable(s);
+        id[1] = s_start_all(s, bundle);
+        for (int i = 0; i < S_TENANTS; i++)
+            if (s_long(s, i, "SELECT count(*) FROM fx") != 1)
+                fail_msg("seed %u (%s): after a second rollout %s ran its "
+                         "up %ld times", seed, fl_buf_str(&done),
+                         s->t[i].name, s_long(s, i, "SELECT count(*) FROM fx"));
+        /* Newest first; the first rollout's, which has the most to do,
+         * killed three times. */
+        for (int j = 1; j >= 0; j--) {
+            const char *args[] = {"rollback", id[j], NULL};
+            json_decref(s_rollout(s, 0, args));
+            if (j == 0) {
+                fl_buf_addf(&done, " its rollback:");
+                s_kill_three(s, &r, &done);
+            }
+            st = s_watch_killed(s, id[j], 1);
+            if (strcmp(s_st(st), "rolled_back") != 0) {
+                char *text = json_dumps(st, JSON_INDENT(1));
+                fail_msg("seed %u (%s): rollback %d did not end rolled "
+                         "back:\n%s", seed, fl_buf_str(&done), j + 1, text);
+            }
+            rolled_back += s_acc(st, "rolled_back");
+            json_decref(st);
+            s_wait_reachable(s);
+        }
+        if (rolled_back != S_TENANTS)
+            fail_msg("seed %u (%s): the two rollbacks rolled back %ld "
+                     "targets, not %d", seed, fl_buf_str(&done), rolled_back,
+                     S_TENANTS);
+        for (int i = 0; i < S_TENANTS; i++) {
+            char *after = NULL;
+
+            if (s_long(s, i, "SELECT count(*) FILTER (WHERE v = 'down')"
+                       " * 10 + count(*) FROM fx") != 12)
+                fail_msg("seed %u (%s): %s ran its up and down not once "
+                         "each", seed, fl_buf_str(&done), s->t[i].name);
+            s_exec_on(s, i, "DELETE FROM fx");
+            after = s_dump(s, i);
+            if (strcmp(dumps[i], after) != 0)
+                fail_msg("seed %u (%s): %s is not as it was before the "
+                         "rollouts", seed, fl_buf_str(&done), s->t[i].name);
+            free(after);
+            free(dumps[i]);
+        }
+        fl_buf_release(&done);
+        free(id[0]);
+        free(id[1]);
+    }
+    free(bundle);
+    s->passed = 1;
+}
+
 int
 main(void)
 {
@@ -3246,6 +3437,9 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_rollout_cuts_agent_server_round_trip_lost, s_setup,
             s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_rollout_kills_anywhere_in_a_rollout_and_its_rollback,
+            s_setup, s_teardown),
     };
 
     /* ctest runs the tests in groups, in parallel (rollout.cmake). */
