@@ -820,6 +820,17 @@ s_in_wave(s_state *s, const char *id, int want, int *out)
     return n;
 }
 
+/* A generative test's seeds: *first from env SEED (default 1), how many
+ * from env SEEDS (default dflt). */
+static unsigned
+s_seeds(const char *seed, const char *seeds, unsigned dflt, unsigned *first)
+{
+    const char *one = getenv(seed), *many = getenv(seeds);
+
+    *first = one ? (unsigned)strtoul(one, NULL, 10) : 1;
+    return many ? (unsigned)strtoul(many, NULL, 10) : dflt;
+}
+
 static char *
 s_start_bg(s_state *s, const char *const *args)
 {
@@ -2904,10 +2915,8 @@ test_rollout_cuts_control_database_commit_lost(void **state)
     char *dsn = fl_asprintf("%s %s", fl_test_proxy_conninfo(px),
                             s->f.ctl.conninfo);
     char *bundle = s_bundle(s, "ctlcut", s_add_column);
-    const char *one = getenv("FLOTILLA_CTLCUT_SEED");
-    const char *many = getenv("FLOTILLA_CTLCUT_SEEDS");
-    unsigned first = one ? (unsigned)strtoul(one, NULL, 10) : 1;
-    unsigned seeds = many ? (unsigned)strtoul(many, NULL, 10) : 4;
+    unsigned first = 0;
+    unsigned seeds = s_seeds("FLOTILLA_CTLCUT_SEED", "FLOTILLA_CTLCUT_SEEDS", 4, &first);
 
     for (unsigned seed = first; seed < first + seeds; seed++) {
         unsigned r = seed;
@@ -3057,10 +3066,8 @@ test_rollout_cuts_agent_server_round_trip_lost(void **state)
         "INSERT INTO fx VALUES ('down');\n",
         NULL};
     char *bundle = s_bundle(s, "agentcut", files);
-    const char *one = getenv("FLOTILLA_AGENTCUT_SEED");
-    const char *many = getenv("FLOTILLA_AGENTCUT_SEEDS");
-    unsigned first = one ? (unsigned)strtoul(one, NULL, 10) : 1;
-    unsigned seeds = many ? (unsigned)strtoul(many, NULL, 10) : 3;
+    unsigned first = 0;
+    unsigned seeds = s_seeds("FLOTILLA_AGENTCUT_SEED", "FLOTILLA_AGENTCUT_SEEDS", 3, &first);
 
     s_agent_at(s, 0, server);
     for (unsigned seed = first; seed < first + seeds; seed++) {
@@ -3251,10 +3258,8 @@ test_rollout_kills_anywhere_in_a_rollout_and_its_rollback(void **state)
 {
     s_state *s = *state;
     char *bundle = s_bundle(s, "kill9", s_kill_files);
-    const char *one = getenv("FLOTILLA_KILL_SEED");
-    const char *many = getenv("FLOTILLA_KILL_SEEDS");
-    unsigned first = one ? (unsigned)strtoul(one, NULL, 10) : 1;
-    unsigned seeds = many ? (unsigned)strtoul(many, NULL, 10) : 2;
+    unsigned first = 0;
+    unsigned seeds = s_seeds("FLOTILLA_KILL_SEED", "FLOTILLA_KILL_SEEDS", 2, &first);
 
     for (unsigned seed = first; seed < first + seeds; seed++) {
         unsigned r = seed;
