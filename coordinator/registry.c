@@ -501,6 +501,7 @@ fl_registry_hello(fl_co_server_t *s, fl_co_agent_t *a,
     fl_store_job_t *job = fl_store_job_new(FL_STORE_TARGETS);
     fl_co_agent_state was = a->state;
     char **ids = NULL;
+    size_t refused = 0;
 
     memcpy(a->rid, rid, rid_len);
     a->rid_len = rid_len;
@@ -533,6 +534,8 @@ fl_registry_hello(fl_co_server_t *s, fl_co_agent_t *a,
         fl_co_target_t *t = s_claim(s, a, h->targets[i].target);
         if (t != NULL)
             s_take_state(t, &h->targets[i]);
+        else
+            refused++;
     }
     for (size_t i = 0; i < a->ntargets; i++)
         s_target_row(job, a->targets[i]);
@@ -542,11 +545,14 @@ fl_registry_hello(fl_co_server_t *s, fl_co_agent_t *a,
         char n[32];
         fl_log_field f[3] = {{"agent", a->name}, {"key", a->key},
                              {"targets", n}};
-        snprintf(n, sizeof(n), "%zu", h->ntargets);
+        /* The targets it holds now: those refused are not its. */
+        snprintf(n, sizeof(n), "%zu", h->ntargets - refused);
         fl_log_emit(FL_LOG_INFO, "registry", f, 3,
-                    "agent \"%s\" is online (%s before), %zu targets, "
+                    "agent \"%s\" is online (%s before), %zu targets%s, "
                     "holding %zu commands", a->name,
-                    fl_registry_state_name(was), h->ntargets, h->nholding);
+                    fl_registry_state_name(was), h->ntargets - refused,
+                    refused > 0 ? " (others it reported refused)" : "",
+                    h->nholding);
     }
     s_event(s, "agent.online", a, NULL, NULL);
     s_send_welcome(s, a);

@@ -30,9 +30,11 @@
 #include <zmq.h>
 
 #include "common/alloc.h"
+#include "common/buf.h"
 #include "common/clock.h"
 #include "fleetsupport.h"
 #include "proto/transport.h"
+#include "proto/wire.h"
 
 typedef struct {
     fl_fleet_t f;
@@ -1213,6 +1215,248 @@ s_link_send(fl_link_t *l, const void *data, size_t len)
     fail_msg("the raw client could not send");
 }
 
+/* Encodes m and sends it on l. */
+static void
+s_link_send_msg(fl_link_t *l, const fl_wire_msg_t *m)
+{
+    fl_buf_t b = FL_BUF_INIT(0);
+
+    assert_int_equal(fl_wire_encode(&b, m, NULL), 0);
+    s_link_send(l, b.data, b.len);
+    fl_buf_release(&b);
+}
+
+/*
+ * An enrolled agent speaks for its own targets only (docs/fleet.md,
+ * "Identity": a peer is its key, names are labels).  A rogue agent, an
+ * enrolled key speaking the protocol, says hello under the steady
+ * agent's very name, claiming the steady agent's target with a ledger
+ * that says migration 1 applied (it is named by its enrolment, "rogue",
+ * the name it gave shown as claimed_name); then, while the steady
+ * agent's run of a migration that will fail is under way, sends for
+ * that target's command a result "ok" at version 1, a step event, and
+ * a ledger reply saying applied.  None of it counts: the conflict is
+ * logged (and the rogue's log line says it holds no target), the
+ * target stays the steady agent's key's in the control database, it
+ * shows no version applied while the run goes on, the dispatch's
+ * result is the steady agent's own ("failed"), in the control database
+ * too, and no event records the rogue's step.
+ */
+static void
+test_fleet_an_agent_speaks_only_for_its_own_targets(void **state)
+{
+    s_state *s = *state;
+    fl_fleet_t *f = &s->f;
+    char dbname[64], tail[256], *bundle = NULL, *id = NULL, *cmd = NULL;
+    char steady_key[FL_KEY_Z85_LEN + 1], *sql = NULL, *v = NULL;
+    int steady, rogue;
+    json_t *d = NULL, *rows = NULL;
+    fl_link_t *l = NULL;
+    fl_cert_t *cert = NULL;
+    const char *const files[] = {
+        "0001_fails.sql",
+        "-- flotilla:up\nCREATE TABLE fails_t (id int);\n"
+        "SELECT pg_sleep(3);\nSELECT 1 / 0;\n"
+        "-- flotilla:down\nDROP TABLE fails_t;\n",
+        NULL};
+
+    fl_fleet_open(f, s->p, NULL);
+    fl_fleet_start_coordinator(f);
+    snprintf(dbname, sizeof(dbname), "%s_o", s->p);
+    fl_fleet_createdb(f, 1, dbname);
+    snprintf(tail, sizeof(tail), "targets:\n  - name: steady/db\n    dsn: "
+             "\"%s dbname=%s\"\n", f->shards[1], dbname);
+    steady = fl_fleet_add_agent(f, "steady", 1, 1, tail);
+    fl_fleet_start_agent(f, steady);
+    rogue = fl_fleet_add_agent(f, "rogue", 2, 1, "");
+    {
+        const char *names[] = {"steady/db", NULL};
+        s_wait_targets(f, names, "reachable", "the steady agent's target");
+    }
+    {
+        char *pub = fl_asprintf("%s.cert", f->agents[steady].cert);
+        char *secret = fl_asprintf("%s.cert_secret", f->agents[rogue].cert);
+        char *server = fl_fleet_path(f, "coord.cert");
+        char skey[FL_KEY_Z85_LEN + 1];
+        fl_link_opts_t o = FL_LINK_OPTS_INIT;
+
+        assert_int_equal(fl_cert_load_public(steady_key, pub, NULL), 0);
+        assert_int_equal(fl_transport_init(NULL), 0);
+        assert_int_equal(fl_cert_load_secret(&cert, secret, NULL), 0);
+        assert_int_equal(fl_cert_load_public(skey, server, NULL), 0);
+        o.linger_ms = 0;
+        assert_int_equal(fl_link_client(&l, f->agent_endpoint, cert, skey,
+                                        &o, 1, NULL), 0);
+        free(pub);
+        free(secret);
+        free(server);
+    }
+    /* 1. Hello as "steady", claiming steady/db, its ledger applied. */
+    {
+        fl_wire_msg_t m;
+        fl_wire_target_t t;
+        fl_wire_applied_t a;
+
+        memset(&m, 0, sizeof(m));
+        memset(&t, 0, sizeof(t));
+        memset(&a, 0, sizeof(a));
+        assert_int_equal(fl_version_parse_str(&a.version, "1", NULL), 0);
+        a.status = "applied";
+        t.target = "steady/db";
+        t.known = 1;
+        t.applied = &a;
+        t.napplied = 1;
+        m.type = FL_WIRE_HELLO;
+        m.u.hello.agent = "steady";
+        m.u.hello.targets = &t;
+        m.u.hello.ntargets = 1;
+        s_link_send_msg(l, &m);
+    }
+    fl_fleet_wait_log(f->coord_log, "reported target \\\"steady/db\\\", "
+                                    "which agent", 30);
+    /* Its log says it holds none (it said 1 before). */
+    fl_fleet_wait_log(f->coord_log, "agent \\\"rogue\\\" is online "
+                                    "(unknown before), 0 targets (others "
+                                    "it reported refused)", 30);
+    /* Named by its enrolment, not by what it says: one "steady". */
+    rows = fl_fleet_json(f, "agents", NULL);
+    {
+        const json_t *r = fl_fleet_row(rows, "name", "rogue");
+        const json_t *x = NULL;
+        size_t i, named = 0;
+
+        assert_non_null(r);
+        assert_string_equal(json_string_value(json_object_get(
+                                r, "claimed_name")), "steady");
+        json_array_foreach(rows, i, x)
+            named += strcmp(json_string_value(json_object_get(x, "name")),
+                            "steady") == 0;
+        assert_int_equal(named, 1);
+        assert_string_equal(json_string_value(json_object_get(
+                                fl_fleet_row(rows, "name", "steady"), "key")),
+                            steady_key);
+    }
+    json_decref(rows);
+    /* 2. A dispatch whose migration fails after 3 s: its id, at once. */
+    bundle = s_bundle(f, f->key, "fails", files);
+    {
+        const char *argv[] = {"flotilla", "dispatch", bundle, "--selector",
+                              "", "--timeout", "1s", "--json", NULL};
+        d = s_dispatch_argv(f, argv, 1);
+        id = fl_strdup(json_string_value(json_object_get(d, "id")));
+        json_decref(d);
+    }
+    sql = fl_asprintf("SELECT id FROM flotilla_control.commands WHERE"
+                      " dispatch_id = '%s' AND target = 'steady/db'", id);
+    {
+        PGconn *c = PQconnectdb(f->ctl.conninfo);
+        cmd = fl_test_query_value(c, sql);
+        PQfinish(c);
+    }
+    free(sql);
+    assert_non_null(cmd);
+    while (fl_fleet_sleepers(f, 1) < 1)
+        fl_clock_sleep_ms(20);
+    /* 3. While it runs: a result "ok", a step event, a ledger reply. */
+    {
+        fl_wire_msg_t m;
+        fl_wire_applied_t a;
+
+        memset(&m, 0, sizeof(m));
+        m.type = FL_WIRE_STEP_EVENT;
+        m.u.step_event.rollout = id;
+        m.u.step_event.target = "steady/db";
+        m.u.step_event.step = "execute";
+        m.u.step_event.status = "ok";
+        m.u.step_event.message = "rogue step";
+        s_link_send_msg(l, &m);
+        memset(&m, 0, sizeof(m));
+        m.type = FL_WIRE_RESULT;
+        m.u.result.id = cmd;
+        m.u.result.rollout = id;
+        m.u.result.target = "steady/db";
+        m.u.result.action = "apply";
+        m.u.result.status = "ok";
+        m.u.result.message = "rogue result";
+        assert_int_equal(fl_version_parse_str(&m.u.result.version, "1",
+                                              NULL), 0);
+        s_link_send_msg(l, &m);
+        memset(&m, 0, sizeof(m));
+        memset(&a, 0, sizeof(a));
+        assert_int_equal(fl_version_parse_str(&a.version, "1", NULL), 0);
+        a.status = "applied";
+        m.type = FL_WIRE_LEDGER_REPLY;
+        m.u.ledger_reply.state.target = "steady/db";
+        m.u.ledger_reply.state.known = 1;
+        m.u.ledger_reply.state.applied = &a;
+        m.u.ledger_reply.state.napplied = 1;
+        s_link_send_msg(l, &m);
+    }
+    /* While the steady agent's run goes on (it reports its ledger once
+     * the run ends), the coordinator shows the target's real ledger:
+     * nothing applied, not the rogue's version 1. */
+    for (int n = 0; n < 4 && fl_fleet_sleepers(f, 1) >= 1; n++) {
+        const json_t *t = NULL;
+
+        rows = fl_fleet_json(f, "targets", "");
+        t = fl_fleet_row(rows, "target", "steady/db");
+        assert_non_null(t);
+        if (json_string_value(json_object_get(t, "applied_version")))
+            fail_msg("steady/db shows version %s applied, from the rogue's "
+                     "ledger reply", json_string_value(json_object_get(
+                                         t, "applied_version")));
+        json_decref(rows);
+        fl_clock_sleep_ms(150);
+    }
+    {
+        const char *argv[] = {"flotilla", "dispatch", "--attach", id,
+                              "--json", NULL};
+        d = s_dispatch_argv(f, argv, 1);
+    }
+    assert_string_equal(s_result_status(d, "steady/db"), "failed");
+    json_decref(d);
+    sql = fl_asprintf("SELECT status || ' ' || (message IS NOT DISTINCT FROM"
+                      " 'rogue result')::text || ' ' || agent_key FROM"
+                      " flotilla_control.commands WHERE id = '%s'", cmd);
+    {
+        PGconn *c = PQconnectdb(f->ctl.conninfo);
+        char *want = fl_asprintf("failed false %s", steady_key);
+        v = fl_test_query_value(c, sql);
+        assert_string_equal(v, want);
+        free(v);
+        free(want);
+        v = fl_test_query_value(c, "SELECT agent_key FROM"
+                                   " flotilla_control.targets WHERE name ="
+                                   " 'steady/db'");
+        assert_string_equal(v, steady_key);
+        free(v);
+        v = fl_test_query_value(c, "SELECT count(*) FROM"
+                                   " flotilla_control.events WHERE"
+                                   " target = 'steady/db' AND message LIKE"
+                                   " '%rogue%'");
+        PQfinish(c);
+    }
+    free(sql);
+    assert_string_equal(v, "0");
+    free(v);
+    rows = fl_fleet_json(f, "targets", "");
+    {
+        const json_t *t = fl_fleet_row(rows, "target", "steady/db");
+        assert_non_null(t);
+        assert_null(json_string_value(json_object_get(t,
+                                                      "applied_version")));
+    }
+    json_decref(rows);
+    assert_int_equal(s_applied(f, 1, dbname, ""), 0);
+    fl_link_close(&l);
+    fl_cert_destroy(&cert);
+    free(cmd);
+    free(id);
+    free(bundle);
+    fl_fleet_stop_clean(f);
+    s->passed = 1;
+}
+
 /*
  * Raw ZeroMQ clients send garbage: plain TCP bytes, a client without
  * CURVE, and an enrolled key sending bytes that are not msgpack, a
@@ -1619,6 +1863,9 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_fleet_garbage_clients_are_dropped_and_agents_still_served,
             s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_fleet_an_agent_speaks_only_for_its_own_targets, s_setup,
+            s_teardown),
         cmocka_unit_test_setup_teardown(
             test_fleet_heartbeat_loss_offline_then_online, s_setup,
             s_teardown),
