@@ -295,6 +295,42 @@ s_load_mapping(s_ctx *ctx, const fl_conf_option *table, void *obj,
     return rc;
 }
 
+/*
+ * Refuses an alias (*name): the document loader makes it the node its
+ * anchor names, wherever it is used, so a list of aliases of a node
+ * holding a list of aliases, and so on, multiplies a small file into
+ * more than memory holds ("billion laughs").  No flotilla configuration
+ * needs one.  Syntax errors are left to the loader, which says them.
+ */
+static int
+s_refuse_aliases(const char *yaml, size_t len, const char *name,
+                 fl_error_t *err)
+{
+    yaml_parser_t parser;
+    yaml_event_t ev;
+    int rc = 0, done = 0;
+
+    if (!yaml_parser_initialize(&parser)) {
+        fprintf(stderr, "flotilla: out of memory initialising YAML parser\n");
+        abort();
+    }
+    yaml_parser_set_input_string(&parser, (const unsigned char *)yaml, len);
+    while (!done && rc == 0 && yaml_parser_parse(&parser, &ev)) {
+        if (ev.type == YAML_ALIAS_EVENT)
+            rc = FL_ERR(err, FL_EINVAL, "%s:%lu:%lu: an alias (*%s): "
+                        "flotilla's configuration takes none", name,
+                        (unsigned long)ev.start_mark.line + 1,
+                        (unsigned long)ev.start_mark.column + 1,
+                        (const char *)ev.data.alias.anchor);
+        done = ev.type == YAML_STREAM_END_EVENT;
+        yaml_event_delete(&ev);
+    }
+    if (rc != 0)
+        fl_error_set_hint(err, "Write the value out where the alias is.");
+    yaml_parser_delete(&parser);
+    return rc;
+}
+
 int
 fl_conf_load_string(const fl_conf_option *table, void *obj, const char *yaml,
                     size_t len, const char *name, fl_error_t *err)
@@ -308,6 +344,8 @@ fl_conf_load_string(const fl_conf_option *table, void *obj, const char *yaml,
     if (len > S_MAX_FILE)
         return FL_ERR(err, FL_EINVAL, "%s: configuration larger than %d bytes",
                       name, S_MAX_FILE);
+    if ((rc = s_refuse_aliases(yaml, len, name, err)) != 0)
+        return rc;
     if (!yaml_parser_initialize(&parser)) {
         fprintf(stderr, "flotilla: out of memory initialising YAML parser\n");
         abort();
