@@ -494,7 +494,13 @@ fl__parse_section(fl_pipeline_t *p, const fl_migration_t *m, const char *text,
     }
     for (size_t i = 0; i < out->count && rc == 0; i++) {
         const fl_stmt_t *st = &out->items[i];
-        if (st->parse_error) {
+        if (st->too_deep) {
+            rc = FL_ERR(err, FL_EINVAL, "%s:%d: the %s section: %s",
+                        m->file, st->error_line, what, st->error);
+            fl_error_set_hint(err, "PostgreSQL refuses much less deep "
+                                   "statements at its default "
+                                   "max_stack_depth (2MB).");
+        } else if (st->parse_error) {
             rc = FL_ERR(err, FL_EINVAL, "%s:%d:%d: syntax error in the %s "
                         "section: %s", m->file,
                         st->error_line ? st->error_line : st->line,

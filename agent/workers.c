@@ -8,6 +8,7 @@
 
 #include "common/alloc.h"
 #include "common/queue.h"
+#include "common/thread.h"
 
 typedef struct s_node {
     void *job;
@@ -104,7 +105,7 @@ fl_workers_start(int nthreads, int nconns, fl_workers_fn run, void *ctx)
     w->nthreads = nthreads > 0 ? nthreads : 1;
     w->threads = fl_calloc((size_t)w->nthreads, sizeof(*w->threads));
     for (int i = 0; i < w->nthreads; i++)
-        if (pthread_create(&w->threads[i], NULL, s_worker, w) != 0)
+        if (fl_thread_create_deep(&w->threads[i], s_worker, w) != 0)
             abort(); /* no thread: like out of memory */
     return w;
 }

@@ -35,6 +35,7 @@
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "cli/dbcmd.h"
+#include "common/thread.h"
 #include "cli/lintout.h"
 #include "common/alloc.h"
 #include "common/config.h"
@@ -195,7 +196,7 @@ s_run_jobs(s_jobs_t *jobs, int nthreads)
         return 0;
     }
     for (k = 0; k < nthreads; k++) {
-        if (pthread_create(&th[n], NULL, s_worker, jobs) != 0)
+        if (fl_thread_create_deep(&th[n], s_worker, jobs) != 0)
             break;
         n++;
     }

@@ -2671,6 +2671,138 @@ s_add_parsed(fl_stmt_list_t *out, fl_lint_tree_t *tree, s_ctx_t *ctx,
     }
 }
 
+/* fl_facts_depth_bound's groups: a parenthesis, a bracket, a CASE. */
+typedef struct {
+    size_t cur;  /* tokens of the item being read, groups as their depth */
+    size_t max;  /* the deepest item so far */
+    int is_case; /* closed by END, not by ) or ] */
+} s_group_t;
+
+/* Closes the innermost group into its parent's item. */
+static void
+s_group_close(s_group_t *g, size_t *n)
+{
+    size_t d = g[*n - 1].max > g[*n - 1].cur ? g[*n - 1].max
+                                               : g[*n - 1].cur;
+
+    (*n)--;
+    g[*n - 1].cur += d + 1;
+}
+
+size_t
+fl_facts_depth_bound(const char *sql, int *line)
+{
+    PgQueryScanResult r = pg_query_scan(sql);
+    PgQuery__ScanResult *sr = NULL;
+    s_group_t *g = NULL;
+    size_t n = 1, cap = 64, best = 0, at = 0;
+
+    if (line != NULL)
+        *line = 1;
+    if (r.error == NULL)
+        sr = pg_query__scan_result__unpack(NULL, r.pbuf.len,
+                                           (const uint8_t *)r.pbuf.data);
+    if (sr == NULL) {
+        pg_query_free_scan_result(r);
+        return 0;
+    }
+    g = fl_calloc(cap, sizeof(*g));
+    for (size_t i = 0; i <= sr->n_tokens; i++) {
+        int tok = i < sr->n_tokens ? (int)sr->tokens[i]->token
+                                   : PG_QUERY__TOKEN__ASCII_59;
+        size_t d;
+
+        switch (tok) {
+        case PG_QUERY__TOKEN__ASCII_40: /* ( */
+        case PG_QUERY__TOKEN__ASCII_91: /* [ */
+        case PG_QUERY__TOKEN__CASE:
+            if (n == cap) {
+                cap *= 2;
+                g = fl_reallocarray(g, cap, sizeof(*g));
+            }
+            memset(&g[n], 0, sizeof(g[n]));
+            g[n++].is_case = tok == PG_QUERY__TOKEN__CASE;
+            break;
+        case PG_QUERY__TOKEN__ASCII_41: /* ) */
+        case PG_QUERY__TOKEN__ASCII_93: /* ] */
+            if (n > 1 && !g[n - 1].is_case)
+                s_group_close(g, &n);
+            else
+                g[n - 1].cur++;
+            break;
+        case PG_QUERY__TOKEN__END_P:
+            if (n > 1 && g[n - 1].is_case)
+                s_group_close(g, &n);
+            else
+                g[n - 1].cur++;
+            break;
+        case PG_QUERY__TOKEN__ASCII_44: /* , */
+        case PG_QUERY__TOKEN__AND:
+        case PG_QUERY__TOKEN__OR:
+        case PG_QUERY__TOKEN__WHEN:
+        case PG_QUERY__TOKEN__THEN:
+        case PG_QUERY__TOKEN__ELSE:
+            if (g[n - 1].cur > g[n - 1].max)
+                g[n - 1].max = g[n - 1].cur;
+            g[n - 1].cur = 0;
+            break;
+        case PG_QUERY__TOKEN__ASCII_59: /* ; and the end: the statement */
+            while (n > 1)
+                s_group_close(g, &n);
+            d = g[0].max > g[0].cur ? g[0].max : g[0].cur;
+            if (d > best) {
+                best = d;
+                at = i < sr->n_tokens ? (size_t)sr->tokens[i]->start
+                                      : strlen(sql);
+            }
+            memset(&g[0], 0, sizeof(g[0]));
+            break;
+        default:
+            g[n - 1].cur++;
+        }
+    }
+    if (line != NULL)
+        for (size_t i = 0; i < at && sql[i] != '\0'; i++)
+            *line += sql[i] == '\n';
+    free(g);
+    pg_query__scan_result__free_unpacked(sr, NULL);
+    pg_query_free_scan_result(r);
+    return best;
+}
+
+/*
+ * Whether sql could be deeper than FL_FACTS_MAX_DEPTH: then out gets one
+ * UNPARSED statement covering it, saying so, and 1.  A statement can be
+ * no deeper than it has tokens, nor have more tokens than bytes: input
+ * shorter than the limit is not scanned.
+ */
+static int
+s_too_deep(fl_stmt_list_t *out, fl_lint_tree_t *tree, const char *sql,
+           size_t len, const fl_lint_lines_t *lines, int base_line)
+{
+    size_t depth;
+    int line = 1;
+    fl_stmt_t *st = NULL;
+
+    if (len <= FL_FACTS_MAX_DEPTH ||
+        (depth = fl_facts_depth_bound(sql, &line)) <= FL_FACTS_MAX_DEPTH)
+        return 0;
+    st = s_stmt_push(out, sql, 0, len, lines, base_line);
+    s_tree_push(tree, NULL, 0);
+    st->parse_error = 1;
+    st->too_deep = 1;
+    st->kind = "UNPARSED";
+    st->error_line = line + base_line;
+    st->error_offset = 0;
+    st->error_column = 1;
+    st->error = fl_asprintf("the statement ending at line %d is nested too "
+                            "deeply for flotilla to analyze (up to %zu "
+                            "levels; at most %d): split its longest chain of "
+                            "operators, UNIONs or JOINs, or nest less",
+                            line + base_line, depth, FL_FACTS_MAX_DEPTH);
+    return 1;
+}
+
 /* The fallback: split with the scanner and parse each piece alone. */
 static void
 s_split_pieces(fl_stmt_list_t *out, fl_lint_tree_t *tree, s_ctx_t *ctx,
@@ -2740,6 +2872,10 @@ fl_facts_analyze_tree(fl_stmt_list_t *out, fl_lint_tree_t *tree,
     len = strlen(sql);
     fl_lint_lines_init(&lines, sql, len);
 
+    if (s_too_deep(out, tree, sql, len, &lines, base_line)) {
+        fl_lint_lines_release(&lines);
+        return 0;
+    }
     r = pg_query_parse_protobuf(sql);
     if (!r.error) {
         PgQuery__ParseResult *pr = s_unpack(tree, &r);

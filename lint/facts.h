@@ -186,6 +186,8 @@ typedef struct {
     int column;           /* 1-based */
     const char *kind;     /* "CREATE TABLE", "ALTER TABLE", "CREATE INDEX", ... */
     int parse_error;      /* the PG 15 grammar rejected it; error says why */
+    int too_deep;         /* with parse_error: not parsed, too deep to
+                             analyze (FL_FACTS_MAX_DEPTH) */
     char *error;
     fl_table_ref_t *tables;
     size_t ntables;
@@ -295,12 +297,34 @@ typedef struct {
 } fl_stmt_list_t;
 
 /*
+ * The deepest statement analyzed, in levels of fl_facts_depth_bound():
+ * past it a statement is an UNPARSED one ("nested too deeply").  A
+ * thread on common/thread.h's FL_THREAD_DEEP_STACK analyzes this deep
+ * (ASan included); PostgreSQL itself, at its default max_stack_depth,
+ * refuses a chain of about 4,500 "+" and a UNION ALL of about 9,000
+ * SELECTs, which are about 9,000 and 36,000 here.
+ */
+#define FL_FACTS_MAX_DEPTH 100000
+
+/*
+ * An upper bound of how deep the parse tree of any statement of sql is,
+ * from its tokens alone (libpg_query's scanner, which does not
+ * recurse): a statement's items (between commas, AND, OR, WHEN, THEN and
+ * ELSE, which PostgreSQL's trees keep side by side) count their tokens,
+ * a parenthesis, bracket or CASE ... END one more than its deepest item.
+ * *line (may be NULL) gets the line, counted from 1, where the deepest
+ * statement ends.  0 when sql does not scan (the parser says why).
+ */
+size_t fl_facts_depth_bound(const char *sql, int *line);
+
+/*
  * Splits sql with the parser and fills out with one fl_stmt_t per
  * statement.  base_line is added to every line (pass the line of the
  * section in its file, minus one).  pg_version is the server version
  * number (150000 for 15.0).  Statements that do not parse are kept with
- * parse_error set; the call itself fails only on input it cannot split at
- * all (FL_EINVAL with position).  Thread safe.
+ * parse_error set, as is (whole) sql deeper than FL_FACTS_MAX_DEPTH; the
+ * call itself fails only on input it cannot split at all (FL_EINVAL with
+ * position).  Thread safe; the thread needs FL_THREAD_DEEP_STACK.
  */
 int fl_facts_analyze(fl_stmt_list_t *out, const char *sql, int base_line,
                      int pg_version, fl_error_t *err) FL_NODISCARD;

@@ -1215,6 +1215,78 @@ s_link_send(fl_link_t *l, const void *data, size_t len)
     fail_msg("the raw client could not send");
 }
 
+/*
+ * A fleet of the coordinator and one agent named name, started, owning
+ * one database of shard 1 (dbname gets its name: PREFIX_suffix) as
+ * target NAME/db, reachable.  Returns the agent's index.
+ */
+static int
+s_one_agent_fleet(s_state *s, const char *name, const char *suffix,
+                  char *dbname, size_t size)
+{
+    fl_fleet_t *f = &s->f;
+    char tail[256], target[80];
+    int a;
+
+    fl_fleet_open(f, s->p, NULL);
+    fl_fleet_start_coordinator(f);
+    snprintf(dbname, size, "%s_%s", s->p, suffix);
+    fl_fleet_createdb(f, 1, dbname);
+    snprintf(target, sizeof(target), "%s/db", name);
+    snprintf(tail, sizeof(tail), "targets:\n  - name: %s\n    dsn: "
+             "\"%s dbname=%s\"\n", target, f->shards[1], dbname);
+    a = fl_fleet_add_agent(f, name, 1, 1, tail);
+    fl_fleet_start_agent(f, a);
+    {
+        const char *names[] = {target, NULL};
+        s_wait_targets(f, names, "reachable", "the agent's target");
+    }
+    return a;
+}
+
+/*
+ * An agent given a bundle whose migration is as deep as PostgreSQL runs
+ * (a chain of 12,000 "+", max_stack_depth raised to 7MB for it) applies
+ * it: its worker threads analyzed the SQL on an 8 MB stack and the
+ * agent died of the overflow, at every restart again (the bundle came
+ * back with the command).  Its workers now have the stack parse trees
+ * need (common/thread.h).
+ */
+static void
+test_fleet_an_agent_applies_a_deep_statement(void **state)
+{
+    s_state *s = *state;
+    fl_fleet_t *f = &s->f;
+    char dbname[64], *bundle = NULL;
+    fl_buf_t up = FL_BUF_INIT(0);
+    json_t *d = NULL;
+
+    fl_buf_addf(&up, "-- flotilla:up\nSET LOCAL max_stack_depth = '7MB';\n"
+                     "CREATE TABLE deep AS SELECT 1");
+    for (int i = 1; i < 12000; i++)
+        fl_buf_addf(&up, "+1");
+    fl_buf_addf(&up, " AS n;\n-- flotilla:down\nDROP TABLE deep;\n");
+    s_one_agent_fleet(s, "deep", "d", dbname, sizeof(dbname));
+    {
+        const char *const files[] = {"0001_deep.sql", fl_buf_str(&up), NULL};
+        bundle = s_bundle(f, f->key, "deep", files);
+    }
+    d = s_dispatch_json(f, bundle, "", 0);
+    assert_string_equal(s_result_status(d, "deep/db"), "ok");
+    json_decref(d);
+    assert_int_equal(s_executed(f, 1, dbname, "", 1), 1);
+    {
+        char *v = fl_fleet_query(f, 1, dbname, "SELECT n FROM deep");
+        assert_non_null(v);
+        assert_string_equal(v, "12000");
+        free(v);
+    }
+    fl_buf_release(&up);
+    free(bundle);
+    fl_fleet_stop_clean(f);
+    s->passed = 1;
+}
+
 /* Encodes m and sends it on l. */
 static void
 s_link_send_msg(fl_link_t *l, const fl_wire_msg_t *m)
@@ -1247,7 +1319,7 @@ test_fleet_an_agent_speaks_only_for_its_own_targets(void **state)
 {
     s_state *s = *state;
     fl_fleet_t *f = &s->f;
-    char dbname[64], tail[256], *bundle = NULL, *id = NULL, *cmd = NULL;
+    char dbname[64], *bundle = NULL, *id = NULL, *cmd = NULL;
     char steady_key[FL_KEY_Z85_LEN + 1], *sql = NULL, *v = NULL;
     int steady, rogue;
     json_t *d = NULL, *rows = NULL;
@@ -1260,19 +1332,8 @@ test_fleet_an_agent_speaks_only_for_its_own_targets(void **state)
         "-- flotilla:down\nDROP TABLE fails_t;\n",
         NULL};
 
-    fl_fleet_open(f, s->p, NULL);
-    fl_fleet_start_coordinator(f);
-    snprintf(dbname, sizeof(dbname), "%s_o", s->p);
-    fl_fleet_createdb(f, 1, dbname);
-    snprintf(tail, sizeof(tail), "targets:\n  - name: steady/db\n    dsn: "
-             "\"%s dbname=%s\"\n", f->shards[1], dbname);
-    steady = fl_fleet_add_agent(f, "steady", 1, 1, tail);
-    fl_fleet_start_agent(f, steady);
+    steady = s_one_agent_fleet(s, "steady", "o", dbname, sizeof(dbname));
     rogue = fl_fleet_add_agent(f, "rogue", 2, 1, "");
-    {
-        const char *names[] = {"steady/db", NULL};
-        s_wait_targets(f, names, "reachable", "the steady agent's target");
-    }
     {
         char *pub = fl_asprintf("%s.cert", f->agents[steady].cert);
         char *secret = fl_asprintf("%s.cert_secret", f->agents[rogue].cert);
@@ -1865,6 +1926,9 @@ main(void)
             s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_fleet_an_agent_speaks_only_for_its_own_targets, s_setup,
+            s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_fleet_an_agent_applies_a_deep_statement, s_setup,
             s_teardown),
         cmocka_unit_test_setup_teardown(
             test_fleet_heartbeat_loss_offline_then_online, s_setup,

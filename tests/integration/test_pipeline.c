@@ -21,6 +21,7 @@
 #include <jansson.h>
 
 #include "common/alloc.h"
+#include "common/buf.h"
 #include "testsupport.h"
 
 typedef struct {
@@ -2099,6 +2100,68 @@ s_cli(fl_test_proc_t *r, const char *const *argv)
     fl_test_run(r, "flotilla", argv, NULL, 60);
 }
 
+/* "SELECT 1+1+...+1" of n terms, with prefix before it. */
+static char *
+s_chain(const char *prefix, int n, const char *suffix)
+{
+    fl_buf_t b = FL_BUF_INIT(0);
+
+    fl_buf_addf(&b, "%sSELECT 1", prefix);
+    for (int i = 1; i < n; i++)
+        fl_buf_addf(&b, "+1");
+    fl_buf_addf(&b, "%s", suffix);
+    return fl_buf_detach(&b);
+}
+
+/*
+ * A statement as deep as PostgreSQL runs applies: a chain of 12,000 "+"
+ * with max_stack_depth raised to 7MB (as a superuser may; at its 2MB
+ * default PostgreSQL refuses about 4,500) made flotilla apply die of a
+ * stack overflow while it analyzed the migration, as it did flotilla
+ * lint and an agent given the bundle (its parse tree, 12,000 levels
+ * deep, was rendered, unpacked and walked recursively on an 8 MB
+ * stack).  One too deep to analyze at all (120,000 terms, past
+ * FL_FACTS_MAX_DEPTH) is refused as such, by apply (exit 3, nothing
+ * changed) and by lint (exit 1), not a crash.
+ */
+static void
+test_a_deep_statement_applies_or_is_refused_never_a_crash(void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+    char *deep = fl_asprintf("%s/deep", e->dir), *p = NULL;
+    char *up = s_chain("-- flotilla:up\nSET LOCAL max_stack_depth = '7MB';\n"
+                       "CREATE TABLE deep AS ", 12000,
+                       " AS n;\n-- flotilla:down\nDROP TABLE deep;\n");
+    char *too = s_chain("-- flotilla:up\n", 120000,
+                        ";\n-- flotilla:down\nSELECT 1;\n");
+
+    s_write(e, "0001_deep.sql", up);
+    s_run(e, &r, "apply", 1, NULL);
+    s_expect(&r, 0, "applied 1 migration");
+    fl_test_proc_release(&r);
+    s_assert_value(e, "SELECT n FROM deep", "12000");
+    s_write(e, "0002_too_deep.sql", too);
+    s_run(e, &r, "apply", 1, NULL);
+    s_expect(&r, 3, "is nested too deeply for flotilla to analyze");
+    fl_test_proc_release(&r);
+    s_assert_value(e, "SELECT count(*) FROM flotilla.schema_migrations",
+                   "1");
+    assert_int_equal(mkdir(deep, 0755), 0);
+    p = fl_asprintf("%s/0001_too_deep.sql", deep);
+    fl_test_write_file(p, too);
+    {
+        const char *argv[] = {"flotilla", "lint", deep, NULL};
+        s_cli(&r, argv);
+        s_expect(&r, 1, "is nested too deeply for flotilla to analyze");
+        fl_test_proc_release(&r);
+    }
+    free(p);
+    free(deep);
+    free(up);
+    free(too);
+}
+
 /*
  * Whatever command a script runs with --json, a failure reaches it on
  * stdout as one JSON object, {"ok": false, "error": {"message", ...}}
@@ -2724,6 +2787,9 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_every_json_command_says_its_failure_as_json, s_setup,
             s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_deep_statement_applies_or_is_refused_never_a_crash,
+            s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_large_table_backup_goes_to_a_file_and_restores, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_password_never_reaches_output_or_log, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_json_outputs_and_rollback_failure_position, s_setup, s_teardown),

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 #include <pg_query.h>
 
+#include "common/buf.h"
 #include "lint/facts.h"
 
 static fl_stmt_list_t
@@ -1175,6 +1176,50 @@ test_facts_expr_runs_nothing_only_for_constants_casts_and_columns(
                      cases[i].sql ? cases[i].sql : "NULL", cases[i].nothing);
 }
 
+/*
+ * fl_facts_depth_bound: an upper bound of a statement's parse tree depth
+ * from its tokens, loose where PostgreSQL's trees are flat (lists, AND
+ * and OR chains, CASE branches) so that such statements are never taken
+ * for deep ones, and one more level for each group.
+ */
+static void
+test_facts_depth_bound_counts_chains_not_lists(void **state)
+{
+    fl_buf_t b = FL_BUF_INIT(0);
+    size_t n = 0;
+    int line = 0;
+
+    (void)state;
+    assert_int_equal(fl_facts_depth_bound("SELECT 1+1+1", NULL), 6);
+    /* Each parenthesis is one more than what it holds. */
+    assert_int_equal(fl_facts_depth_bound("SELECT f(f(f(1)))", NULL), 8);
+    /* Lists, AND chains and CASE branches are side by side. */
+    fl_buf_addf(&b, "SELECT 1 FROM t WHERE a = 1");
+    for (int i = 0; i < 1000; i++)
+        fl_buf_addf(&b, " AND a = 1");
+    n = fl_facts_depth_bound(fl_buf_str(&b), NULL);
+    assert_true(n > 0 && n < 10);
+    fl_buf_reset(&b);
+    fl_buf_addf(&b, "SELECT CASE x");
+    for (int i = 0; i < 1000; i++)
+        fl_buf_addf(&b, " WHEN 1 THEN 2");
+    fl_buf_addf(&b, " ELSE 3 END, (1), (2)");
+    n = fl_facts_depth_bound(fl_buf_str(&b), NULL);
+    assert_true(n > 0 && n < 10);
+    /* A chain is as deep as it is long; the deepest statement counts,
+     * with the line it ends on. */
+    fl_buf_reset(&b);
+    fl_buf_addf(&b, "SELECT 1;\nSELECT 1");
+    for (int i = 0; i < 1000; i++)
+        fl_buf_addf(&b, "+1");
+    fl_buf_addf(&b, "\n;\nSELECT 2;\n");
+    assert_int_equal(fl_facts_depth_bound(fl_buf_str(&b), &line), 2002);
+    assert_int_equal(line, 3);
+    /* What does not scan says nothing (the parser says why). */
+    assert_int_equal(fl_facts_depth_bound("SELECT 'unterminated", NULL), 0);
+    fl_buf_release(&b);
+}
+
 int
 main(void)
 {
@@ -1210,6 +1255,7 @@ main(void)
             test_facts_expr_runs_nothing_only_for_constants_casts_and_columns),
         cmocka_unit_test(
             test_facts_a_select_of_set_config_calls_sets_the_session),
+        cmocka_unit_test(test_facts_depth_bound_counts_chains_not_lists),
     };
     return cmocka_run_group_tests_name("facts", tests, NULL, teardown);
 }
