@@ -416,6 +416,9 @@ s_follow(fl_fleet_t *f, const fl_fleet_opts_t *o, const char *id, int quiet,
             /* Never heard from the coordinator: that is the failure, not
              * a rollout still running (exit 4, not 9). */
             free(prev);
+            if (lost.message == NULL) /* --timeout 0: never asked */
+                FL_ERR(&lost, FL_ETIMEOUT, "no reply from the coordinator "
+                       "at \"%s\" within --timeout", o->endpoint);
             code = fl_fleet_report(o, FL_ETIMEOUT, &lost, 0, NULL);
             fl_error_clear(&lost);
             return code;

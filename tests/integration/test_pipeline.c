@@ -2229,6 +2229,9 @@ test_every_json_command_says_its_failure_as_json(void **state)
                                  S_FLEET, NULL};
         const char *rwatch[] = {"flotilla", "rollout", "watch", rid,
                                 S_FLEET, NULL};
+        /* --timeout 0s: not even one call (the last --timeout wins). */
+        const char *rnow[] = {"flotilla", "rollout", "watch", rid, S_FLEET,
+                              "--timeout", "0s", NULL};
         const char *rlist[] = {"flotilla", "rollout", "list", S_FLEET, NULL};
         const char *rstart[] = {"flotilla", "rollout", "start", miss,
                                 S_FLEET, NULL};
@@ -2250,6 +2253,7 @@ test_every_json_command_says_its_failure_as_json(void **state)
             {attach, "no reply from the coordinator", 4},
             {rstatus, "no reply from the coordinator", 4},
             {rwatch, "no reply from the coordinator", 4},
+            {rnow, "no reply from the coordinator", 4},
             {rlist, "no reply from the coordinator", 4},
             {rstart, "could not open bundle file", -1},
         };
