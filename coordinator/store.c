@@ -675,25 +675,49 @@ s_exec_bulk(PGconn *conn, fl_store_kind kind, fl_store_job_t **jobs,
     return rc;
 }
 
-/* Writes jobs in one transaction: statements in order, then the bulks. */
+/* The bulk jobs among jobs[0..n), each kind in one COPY, kinds in order. */
+static int
+s_exec_bulks(PGconn *conn, fl_store_job_t **jobs, size_t n, fl_error_t *err)
+{
+    int rc = 0;
+
+    for (int k = FL_STORE_TARGETS; rc == 0 && k < FL_STORE_KINDS; k++)
+        rc = s_exec_bulk(conn, (fl_store_kind)k, jobs, n, err);
+    return rc;
+}
+
+/*
+ * Writes jobs in one transaction, in the order they were submitted: the
+ * bulk rows submitted before a statement are written before it (each
+ * kind's in one COPY).  A statement ran before every bulk of its batch
+ * once: the release of a rollout's first commands, submitted just after
+ * the COPY of those commands, updated no row, and a coordinator
+ * restarted later took the commands it had sent for never sent.
+ */
 static int
 s_exec_batch(fl_store_t *st, fl_store_job_t **jobs, size_t n,
              fl_error_t *err)
 {
     char begin[128];
+    size_t from = 0;
     int rc = 0;
 
     snprintf(begin, sizeof(begin), "BEGIN; UPDATE flotilla_control.writer "
              "SET batches = %lld", (long long)st->batches + 1);
     rc = s_exec(st->conn, begin, 0, NULL, "BEGIN", err);
 
-    for (size_t i = 0; rc == 0 && i < n; i++)
-        if (jobs[i]->kind == FL_STORE_SQL)
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (jobs[i]->kind != FL_STORE_SQL)
+            continue;
+        rc = s_exec_bulks(st->conn, jobs + from, i - from, err);
+        if (rc == 0)
             rc = s_exec(st->conn, jobs[i]->sql, jobs[i]->nparams,
-                        (const char *const *)jobs[i]->params, "writing state",
-                        err);
-    for (int k = FL_STORE_TARGETS; rc == 0 && k < FL_STORE_KINDS; k++)
-        rc = s_exec_bulk(st->conn, (fl_store_kind)k, jobs, n, err);
+                        (const char *const *)jobs[i]->params,
+                        "writing state", err);
+        from = i + 1;
+    }
+    if (rc == 0)
+        rc = s_exec_bulks(st->conn, jobs + from, n - from, err);
     if (rc == 0)
         rc = s_exec(st->conn, "COMMIT", 0, NULL, "COMMIT", err);
     if (rc == 0)
