@@ -2673,17 +2673,29 @@ s_add_parsed(fl_stmt_list_t *out, fl_lint_tree_t *tree, s_ctx_t *ctx,
 
 /* fl_facts_depth_bound's groups: a parenthesis, a bracket, a CASE. */
 typedef struct {
-    size_t cur;  /* tokens of the item being read, groups as their depth */
-    size_t max;  /* the deepest item so far */
-    int is_case; /* closed by END, not by ) or ] */
+    size_t cur;   /* tokens of the item being read, groups as their depth */
+    size_t max;   /* the deepest item so far */
+    size_t chain; /* set operations and JOINs, which nest their left side
+                     across the items (S_CHAIN each) */
+    int is_case;  /* closed by END, not by ) or ] */
 } s_group_t;
+
+/* What a UNION, INTERSECT, EXCEPT or JOIN adds (a level of about as many
+ * tokens: "SELECT 1 UNION ALL"). */
+#define S_CHAIN 4
+
+/* How deep group g is: its deepest item, under its chain. */
+static size_t
+s_group_depth(const s_group_t *g)
+{
+    return (g->max > g->cur ? g->max : g->cur) + g->chain;
+}
 
 /* Closes the innermost group into its parent's item. */
 static void
 s_group_close(s_group_t *g, size_t *n)
 {
-    size_t d = g[*n - 1].max > g[*n - 1].cur ? g[*n - 1].max
-                                               : g[*n - 1].cur;
+    size_t d = s_group_depth(&g[*n - 1]);
 
     (*n)--;
     g[*n - 1].cur += d + 1;
@@ -2746,10 +2758,18 @@ fl_facts_depth_bound(const char *sql, int *line)
                 g[n - 1].max = g[n - 1].cur;
             g[n - 1].cur = 0;
             break;
+        case PG_QUERY__TOKEN__UNION:
+        case PG_QUERY__TOKEN__INTERSECT:
+        case PG_QUERY__TOKEN__EXCEPT:
+        case PG_QUERY__TOKEN__JOIN:
+            /* A chain of them is as deep as it is long, whatever commas,
+             * ANDs and ORs its SELECTs and ON conditions hold. */
+            g[n - 1].chain += S_CHAIN;
+            break;
         case PG_QUERY__TOKEN__ASCII_59: /* ; and the end: the statement */
             while (n > 1)
                 s_group_close(g, &n);
-            d = g[0].max > g[0].cur ? g[0].max : g[0].cur;
+            d = s_group_depth(&g[0]);
             if (d > best) {
                 best = d;
                 at = i < sr->n_tokens ? (size_t)sr->tokens[i]->start

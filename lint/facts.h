@@ -311,7 +311,9 @@ typedef struct {
  * from its tokens alone (libpg_query's scanner, which does not
  * recurse): a statement's items (between commas, AND, OR, WHEN, THEN and
  * ELSE, which PostgreSQL's trees keep side by side) count their tokens,
- * a parenthesis, bracket or CASE ... END one more than its deepest item.
+ * a parenthesis, bracket or CASE ... END one more than its deepest item,
+ * and each UNION, INTERSECT, EXCEPT and JOIN four more (a chain of them
+ * nests across the items).
  * *line (may be NULL) gets the line, counted from 1, where the deepest
  * statement ends.  0 when sql does not scan (the parser says why).
  */

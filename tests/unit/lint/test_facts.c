@@ -1215,6 +1215,17 @@ test_facts_depth_bound_counts_chains_not_lists(void **state)
     fl_buf_addf(&b, "\n;\nSELECT 2;\n");
     assert_int_equal(fl_facts_depth_bound(fl_buf_str(&b), &line), 2002);
     assert_int_equal(line, 3);
+    /* A chain of UNIONs or JOINs nests across commas and ANDs. */
+    fl_buf_reset(&b);
+    fl_buf_addf(&b, "SELECT 1, 2");
+    for (int i = 0; i < 1000; i++)
+        fl_buf_addf(&b, " UNION ALL SELECT 1, 2");
+    assert_true(fl_facts_depth_bound(fl_buf_str(&b), NULL) >= 4000);
+    fl_buf_reset(&b);
+    fl_buf_addf(&b, "SELECT * FROM t0");
+    for (int i = 0; i < 1000; i++)
+        fl_buf_addf(&b, " JOIN t ON a = 1 AND b = 2");
+    assert_true(fl_facts_depth_bound(fl_buf_str(&b), NULL) >= 4000);
     /* What does not scan says nothing (the parser says why). */
     assert_int_equal(fl_facts_depth_bound("SELECT 'unterminated", NULL), 0);
     fl_buf_release(&b);
