@@ -121,8 +121,8 @@ fl_cmd_baseline(int argc, char **argv)
         goto cleanup;
     c.popts.bundle_id = src.bundle_id;
     if (fl_pipeline_open(&p, &c.popts, &err) != 0) {
-        fl_dbcmd_print_json_error(&c, &err);
-        code = fl_cli_report(c.cmd, &err, fl_dbcmd_open_exit_code(&err));
+        code = fl_dbcmd_report(c.cmd, &err, fl_dbcmd_open_exit_code(&err),
+                               c.json);
         goto cleanup;
     }
     fl_dbcmd_signals_watch(p);

@@ -142,8 +142,8 @@ s_skip_down(fl_dbcmd_t *c, int argc, char **argv, int nmodes,
     if ((code = fl_dbcmd_start(c)) != 0)
         return code;
     if (fl_pipeline_open(&p, &c->popts, &err) != 0) {
-        fl_dbcmd_print_json_error(c, &err);
-        code = fl_cli_report("rollback", &err, fl_dbcmd_open_exit_code(&err));
+        code = fl_dbcmd_report("rollback", &err,
+                               fl_dbcmd_open_exit_code(&err), c->json);
         goto cleanup;
     }
     rc = fl_pipeline_skip_down(p, version, c->popts.reason, &err);
@@ -239,8 +239,8 @@ fl_cmd_rollback(int argc, char **argv)
     if (path != NULL && (code = fl_dbcmd_open_source(&c, path, &src)) != 0)
         goto cleanup;
     if (fl_pipeline_open(&p, &c.popts, &err) != 0) {
-        fl_dbcmd_print_json_error(&c, &err);
-        code = fl_cli_report("rollback", &err, fl_dbcmd_open_exit_code(&err));
+        code = fl_dbcmd_report("rollback", &err,
+                               fl_dbcmd_open_exit_code(&err), c.json);
         goto cleanup;
     }
     fl_dbcmd_signals_watch(p);

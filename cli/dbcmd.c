@@ -375,8 +375,7 @@ fl_dbcmd_start(fl_dbcmd_t *c)
 
     fl_log_set_level(c->quiet ? FL_LOG_WARNING : FL_LOG_INFO);
     if (*path && fl_log_open_file(path, &err) != 0) {
-        fl_dbcmd_print_json_error(c, &err);
-        fl_cli_report(c->cmd, &err, FL_EXIT_FAILED);
+        fl_dbcmd_report(c->cmd, &err, FL_EXIT_FAILED, c->json);
         fl_error_clear(&err);
         return FL_EXIT_FAILED;
     }
@@ -413,13 +412,6 @@ s_print_json_error(const fl_error_t *err)
                      err->sqlstate[0] ? err->sqlstate : NULL);
     fl_dbcmd_print_json(o);
     json_decref(o);
-}
-
-void
-fl_dbcmd_print_json_error(const fl_dbcmd_t *c, const fl_error_t *err)
-{
-    if (c->json)
-        s_print_json_error(err);
 }
 
 int
@@ -460,8 +452,8 @@ fl_dbcmd_open_pipeline(fl_dbcmd_t *c, int argc, char **argv,
     if ((code = fl_dbcmd_open_source(c, path, src)) == 0) {
         c->popts.bundle_id = src->bundle_id;
         if (fl_pipeline_open(p, &c->popts, &err) != 0) {
-            fl_dbcmd_print_json_error(c, &err);
-            code = fl_cli_report(c->cmd, &err, fl_dbcmd_open_exit_code(&err));
+            code = fl_dbcmd_report(c->cmd, &err,
+                                   fl_dbcmd_open_exit_code(&err), c->json);
         } else {
             fl_dbcmd_signals_watch(*p);
         }
@@ -517,12 +509,12 @@ fl_dbcmd_open_source(fl_dbcmd_t *c, const char *path, fl_source_t *src)
         free(said);
     }
     if (rc != 0) {
-        fl_dbcmd_print_json_error(c, &err);
         /* An unverifiable or refused source changes nothing: exit 3. */
-        code = fl_cli_report(c->cmd, &err, (err.code == FL_EPROTO ||
-                                            err.code == FL_EINVAL)
-                                               ? FL_EXIT_REFUSED
-                                               : FL_EXIT_FAILED);
+        code = fl_dbcmd_report(c->cmd, &err,
+                               err.code == FL_EPROTO || err.code == FL_EINVAL
+                                   ? FL_EXIT_REFUSED
+                                   : FL_EXIT_FAILED,
+                               c->json);
     }
     fl_error_clear(&err);
     return code;

@@ -185,17 +185,10 @@ int fl_dbcmd_exit_code(const fl_error_t *err);
 /* Prints a JSON value to stdout, indented, and frees nothing. */
 void fl_dbcmd_print_json(const json_t *value);
 /*
- * With --json, prints {"ok": false, "error": {message, detail, hint,
- * sqlstate}} for a command that failed before it could run (the pipeline
- * not opened: nothing of the command ran), so that a script reading
- * stdout always gets an object; nothing without --json.
- */
-void fl_dbcmd_print_json_error(const fl_dbcmd_t *c, const fl_error_t *err);
-/*
  * Reports err as flotilla CMD's failure (fl_cli_report: text on stderr)
- * and, when json, prints the same object as fl_dbcmd_print_json_error on
- * stdout: every command with --json says its failure there too.  Returns
- * code.
+ * and, when json, prints {"ok": false, "error": {message, detail, hint,
+ * sqlstate}} on stdout, so that a script reading stdout always gets an
+ * object: every command with --json says its failure so.  Returns code.
  */
 int fl_dbcmd_report(const char *cmd, const fl_error_t *err, int code,
                     int json);

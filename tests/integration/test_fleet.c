@@ -1287,6 +1287,30 @@ test_fleet_an_agent_applies_a_deep_statement(void **state)
     s->passed = 1;
 }
 
+/*
+ * A raw client with agent i's enrolled key (it passes CURVE and ZAP but
+ * is no flotilla-agent): a link to the coordinator, *cert its key.
+ */
+static fl_link_t *
+s_raw_client(fl_fleet_t *f, int i, fl_cert_t **cert)
+{
+    char *secret = fl_asprintf("%s.cert_secret", f->agents[i].cert);
+    char *server = fl_fleet_path(f, "coord.cert");
+    char skey[FL_KEY_Z85_LEN + 1];
+    fl_link_opts_t o = FL_LINK_OPTS_INIT;
+    fl_link_t *l = NULL;
+
+    assert_int_equal(fl_transport_init(NULL), 0);
+    assert_int_equal(fl_cert_load_secret(cert, secret, NULL), 0);
+    assert_int_equal(fl_cert_load_public(skey, server, NULL), 0);
+    o.linger_ms = 0;
+    assert_int_equal(fl_link_client(&l, f->agent_endpoint, *cert, skey, &o,
+                                    1, NULL), 0);
+    free(secret);
+    free(server);
+    return l;
+}
+
 /* Encodes m and sends it on l. */
 static void
 s_link_send_msg(fl_link_t *l, const fl_wire_msg_t *m)
@@ -1336,22 +1360,11 @@ test_fleet_an_agent_speaks_only_for_its_own_targets(void **state)
     rogue = fl_fleet_add_agent(f, "rogue", 2, 1, "");
     {
         char *pub = fl_asprintf("%s.cert", f->agents[steady].cert);
-        char *secret = fl_asprintf("%s.cert_secret", f->agents[rogue].cert);
-        char *server = fl_fleet_path(f, "coord.cert");
-        char skey[FL_KEY_Z85_LEN + 1];
-        fl_link_opts_t o = FL_LINK_OPTS_INIT;
 
         assert_int_equal(fl_cert_load_public(steady_key, pub, NULL), 0);
-        assert_int_equal(fl_transport_init(NULL), 0);
-        assert_int_equal(fl_cert_load_secret(&cert, secret, NULL), 0);
-        assert_int_equal(fl_cert_load_public(skey, server, NULL), 0);
-        o.linger_ms = 0;
-        assert_int_equal(fl_link_client(&l, f->agent_endpoint, cert, skey,
-                                        &o, 1, NULL), 0);
         free(pub);
-        free(secret);
-        free(server);
     }
+    l = s_raw_client(f, rogue, &cert);
     /* 1. Hello as "steady", claiming steady/db, its ledger applied. */
     {
         fl_wire_msg_t m;
@@ -1586,12 +1599,8 @@ test_fleet_garbage_clients_are_dropped_and_agents_still_served(void **state)
     }
     /* 3. Garbage from an enrolled key, which passes CURVE and ZAP. */
     {
-        char *secret = fl_asprintf("%s.cert_secret", f->agents[rogue].cert);
-        char *server = fl_fleet_path(f, "coord.cert");
-        char skey[FL_KEY_Z85_LEN + 1];
         fl_cert_t *cert = NULL;
-        fl_link_t *l = NULL;
-        fl_link_opts_t o = FL_LINK_OPTS_INIT;
+        fl_link_t *l = s_raw_client(f, rogue, &cert);
         static const unsigned char bomb[] = {0xdd, 0xff, 0xff, 0xff, 0xff};
         /* {"v": 3, "type": "hello", "agent": "x", "targets": [2^32-1]} */
         static const char hello_bomb[] =
@@ -1600,12 +1609,6 @@ test_fleet_garbage_clients_are_dropped_and_agents_still_served(void **state)
         char *big = fl_calloc(1, 2 * 1024 * 1024);
         int disconnected = 0;
 
-        assert_int_equal(fl_transport_init(NULL), 0);
-        assert_int_equal(fl_cert_load_secret(&cert, secret, NULL), 0);
-        assert_int_equal(fl_cert_load_public(skey, server, NULL), 0);
-        o.linger_ms = 0;
-        assert_int_equal(fl_link_client(&l, f->agent_endpoint, cert, skey, &o,
-                                        1, NULL), 0);
         s_link_send(l, "this is not msgpack", 19);
         s_link_send(l, bomb, sizeof(bomb));
         s_link_send(l, hello_bomb, sizeof(hello_bomb) - 1);
@@ -1630,8 +1633,6 @@ test_fleet_garbage_clients_are_dropped_and_agents_still_served(void **state)
         fl_link_close(&l);
         fl_cert_destroy(&cert);
         free(big);
-        free(secret);
-        free(server);
     }
     /* The coordinator is alive and its agents are served. */
     {

@@ -21,6 +21,7 @@
 #include <jansson.h>
 
 #include "common/alloc.h"
+#include "common/clock.h"
 #include "common/buf.h"
 #include "testsupport.h"
 
@@ -2163,6 +2164,41 @@ test_a_deep_statement_applies_or_is_refused_never_a_crash(void **state)
 }
 
 /*
+ * The command runs on a thread of its own (cli/main.c: the stack parse
+ * trees need) while the main thread, which only waits, blocks every
+ * signal: SIGTERM still ends a command that does not catch it, here a
+ * lint of 200,000 rows, at once, by the signal (had the command's thread
+ * kept the main thread's mask, the signal would wait for ever).
+ */
+static void
+test_sigterm_ends_a_command_on_its_thread(void **state)
+{
+    s_env *e = *state;
+    char *dir = fl_asprintf("%s/big", e->dir), *p = NULL;
+    const char *argv[] = {"flotilla", "lint", dir, NULL};
+    fl_buf_t b = FL_BUF_INIT(0);
+    fl_test_child_t c;
+    fl_test_proc_t r;
+
+    fl_buf_addf(&b, "-- flotilla:up\nINSERT INTO big VALUES (0, 'n')");
+    for (int i = 1; i < 200000; i++)
+        fl_buf_addf(&b, ",\n(%d, 'n')", i);
+    fl_buf_addf(&b, ";\n-- flotilla:down\nSELECT 1;\n");
+    assert_int_equal(mkdir(dir, 0755), 0);
+    p = fl_asprintf("%s/0001_big.sql", dir);
+    fl_test_write_file(p, fl_buf_str(&b));
+    fl_test_spawn(&c, NULL, "flotilla", argv);
+    fl_clock_sleep_ms(300);
+    fl_test_child_signal(&c, SIGTERM);
+    fl_test_child_wait(&c, &r, 10);
+    assert_int_equal(r.status, 128 + SIGTERM);
+    fl_test_proc_release(&r);
+    fl_buf_release(&b);
+    free(p);
+    free(dir);
+}
+
+/*
  * Whatever command a script runs with --json, a failure reaches it on
  * stdout as one JSON object, {"ok": false, "error": {"message", ...}}
  * (and on stderr as text), as apply, plan, rollback and baseline always
@@ -2794,6 +2830,8 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_a_deep_statement_applies_or_is_refused_never_a_crash,
             s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_sigterm_ends_a_command_on_its_thread, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_large_table_backup_goes_to_a_file_and_restores, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_password_never_reaches_output_or_log, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_json_outputs_and_rollback_failure_position, s_setup, s_teardown),
