@@ -50,6 +50,7 @@ typedef struct {
     /* Work: one command at a time per target, the rest wait. */
     fl_ag_job_t *running;
     fl_ag_job_t *wait_head, *wait_tail;
+    uint64_t runs;           /* commands submitted so far */
     int gathering;
 } fl_ag_target_t;
 
@@ -105,6 +106,8 @@ struct fl_ag_job {
     int has_result;
     /* RUN and GATHER: the target's state afterwards. */
     fl_wire_target_t state;
+    /* GATHER: the target's runs when submitted. */
+    uint64_t runs;
     /* DISCOVER */
     size_t rule;
     fl_ag_found_t *found;

@@ -19,11 +19,13 @@
  *   hello_sent  waiting for the welcome, at most hello_timeout.
  *   online      welcomed: results not acknowledged are sent again, every
  *               target's ledger is read again in the background (and each
- *               sent as it comes), heartbeats go every heartbeat_ms; an
- *               error "session" (the coordinator lost us) sends a new
- *               hello; silence longer than the welcome's timeout goes
- *               down.  A new hello is also sent when discovery changes
- *               the targets.
+ *               sent as it comes, unless a command on its target began
+ *               since: the read may predate the command's work, and the
+ *               command's end sends the state read after it), heartbeats
+ *               go every heartbeat_ms; an error "session" (the
+ *               coordinator lost us) sends a new hello; silence longer
+ *               than the welcome's timeout goes down.  A new hello is
+ *               also sent when discovery changes the targets.
  *
  * A command, from its arrival to its acknowledgement:
  *   - already held (queued, running, answered): ignored, or its result
@@ -453,6 +455,7 @@ static void
 s_target_submit(fl_ag_daemon_t *d, fl_ag_target_t *t, fl_ag_job_t *job)
 {
     t->running = job;
+    t->runs++;
     job->target = fl_strdup(t->name);
     job->dsn = fl_strdup(t->dsn);
     job->schema = t->schema ? fl_strdup(t->schema) : NULL;
@@ -833,6 +836,7 @@ s_gather(fl_ag_daemon_t *d, fl_ag_target_t *t)
     job->target = fl_strdup(t->name);
     job->dsn = fl_strdup(t->dsn);
     job->schema = t->schema ? fl_strdup(t->schema) : NULL;
+    job->runs = t->runs;
     t->gathering = 1;
     fl_workers_submit(d->workers, job, 0);
 }
@@ -943,11 +947,23 @@ s_done(fl_ag_daemon_t *d, fl_ag_job_t *job)
         break;
     case FL_AG_JOB_GATHER:
         t = fl_map_gets(d->targets, job->target);
-        if (t != NULL) {
-            t->gathering = 0;
-            fl_ag_target_take_state(t, &job->state);
-            s_send_state(d, t);
+        if (t == NULL)
+            break;
+        t->gathering = 0;
+        /*
+         * A command submitted since the read began (none ran when it
+         * began: s_gather) may have changed the ledger after it: the read
+         * is not the state.  The command's end sends the state it reads
+         * after its work.
+         */
+        if (t->runs != job->runs) {
+            fl_log_debug("agent", "the ledger of \"%s\" was read while a "
+                         "command ran: a command overtook the read, which "
+                         "is dropped", t->name);
+            break;
         }
+        fl_ag_target_take_state(t, &job->state);
+        s_send_state(d, t);
         break;
     case FL_AG_JOB_DISCOVER:
         d->discovering--;

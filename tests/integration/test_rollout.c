@@ -3224,6 +3224,112 @@ test_rollout_cuts_agent_server_round_trip_lost(void **state)
 }
 
 /*
+ * A ledger read an agent began before a command, answered after it, is
+ * not the target's state.  The canary's ledger holds six migrations
+ * (rollout A); the agent is asked to read every ledger (SIGHUP) and the
+ * proxy holds the answer to the canary's read (its "SELECT 6"); while it
+ * is held, rollout B applies migration 7 on the canary.  Released, the
+ * read says six rows: taken as the state, it made the coordinator count
+ * the canary untouched by B (its result said applied, the newer state
+ * did not), and B's rollback rolled back nothing, leaving migration 7
+ * applied, until the next read of the ledger.  The agent drops a read a
+ * command overtook (and says so); B's rollback rolls the canary back.
+ */
+static void
+test_rollout_cuts_a_ledger_read_from_before_a_command(void **state)
+{
+    s_state *s = *state;
+    fl_test_proxy_t *px = s_proxy_to_shard(s, 0);
+    char *server = fl_asprintf("%s %s dbname=postgres", s->f.shards[0],
+                               fl_test_proxy_conninfo(px));
+    char *files[16], *seventh = NULL, *bundle[2], *id[2], *v = NULL;
+    const char *canary = s->t[0].name;
+    int64_t deadline = 0;
+    json_t *st = NULL;
+
+    for (int i = 0; i < 7; i++) {
+        files[2 * i] = fl_asprintf("%04d_m%d.sql", i + 1, i + 1);
+        files[2 * i + 1] = fl_asprintf(
+            "-- flotilla:up\nCREATE TABLE m%d (i int);\n"
+            "-- flotilla:down\nDROP TABLE m%d;\n", i + 1, i + 1);
+    }
+    seventh = files[12];
+    files[12] = NULL;
+    bundle[0] = s_bundle(s, "six", (const char *const *)files);
+    files[12] = seventh;
+    files[14] = NULL;
+    bundle[1] = s_bundle(s, "seven", (const char *const *)files);
+    s_agent_at(s, 0, server);
+    for (int j = 0; j < 2; j++) {
+        const char *args[] = {"start", bundle[j], "--selector",
+                              "tier=canary", "--waves", "100%", "--watch",
+                              NULL};
+        if (j == 1) {
+            /* The canary's ledger read, held once the server answered. */
+            fl_test_proxy_hold(px, "SELECT 6", 1);
+            fl_fleet_signal_agent(&s->f, 0, SIGHUP);
+            deadline = fl_clock_ms() +
+                       (int64_t)(30000 * fl_test_timeout_scale());
+            while (!fl_test_proxy_cut(px)) {
+                if (fl_clock_ms() > deadline)
+                    fail_msg("the agent did not read the canary's ledger "
+                             "within 30 s of a SIGHUP");
+                fl_clock_sleep_ms(20);
+            }
+        }
+        st = s_rollout(s, 0, args);
+        id[j] = fl_strdup(json_string_value(json_object_get(st, "id")));
+        assert_int_equal(s_acc(st, "applied"), 1);
+        json_decref(st);
+    }
+    v = s_status_of(s, 0, 7);
+    assert_non_null(v);
+    assert_string_equal(v, "applied");
+    free(v);
+    fl_test_proxy_release(px);
+    /* The stale read comes back: dropped (logged), or taken. */
+    deadline = fl_clock_ms() + (int64_t)(30000 * fl_test_timeout_scale());
+    while (fl_fleet_log_count(s->f.agents[0].log, "a command overtook") ==
+           0) {
+        json_t *rows = fl_fleet_json(&s->f, "targets", NULL);
+        const char *applied = json_string_value(json_object_get(
+            fl_fleet_row(rows, "target", canary), "applied_version"));
+
+        if (applied != NULL && strcmp(applied, "6") == 0)
+            fail_msg("the coordinator took the canary's ledger read from "
+                     "before rollout B as its state (applied version 6): "
+                     "B's rollback would skip it");
+        json_decref(rows);
+        if (fl_clock_ms() > deadline)
+            fail_msg("the agent never answered the held ledger read");
+        fl_clock_sleep_ms(100);
+    }
+    {
+        const char *args[] = {"rollback", id[1], "--watch", NULL};
+        st = s_rollout(s, S_EXIT_ROLLED_BACK, args);
+        assert_int_equal(s_acc(st, "rolled_back"), 1);
+        json_decref(st);
+    }
+    v = s_status_of(s, 0, 7);
+    if (v == NULL || strcmp(v, "rolled_back") != 0)
+        fail_msg("rollout B's rollback left the canary's migration 7 %s",
+                 v ? v : "without a ledger row");
+    free(v);
+    assert_int_equal(s_long(s, 0, "SELECT count(*) FROM pg_class WHERE "
+                                  "relname IN ('m6', 'm7')"), 1);
+    s_agent_at(s, 0, NULL);
+    fl_test_proxy_stop(&px);
+    for (int i = 0; i < 14; i++)
+        free(files[i]);
+    for (int j = 0; j < 2; j++) {
+        free(bundle[j]);
+        free(id[j]);
+    }
+    free(server);
+    s->passed = 1;
+}
+
+/*
  * kill -9 anywhere (DESIGN.md's fourth guarantee: killing an agent or
  * the coordinator at any point loses no state and applies nothing
  * twice), seeded: while a rollout runs, and then while its rollback
@@ -3500,6 +3606,9 @@ main(void)
             s_teardown),
         cmocka_unit_test_setup_teardown(
             test_rollout_cuts_agent_server_round_trip_lost, s_setup,
+            s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_rollout_cuts_a_ledger_read_from_before_a_command, s_setup,
             s_teardown),
         cmocka_unit_test_setup_teardown(
             test_rollout_kills_anywhere_in_a_rollout_and_its_rollback,

@@ -7,10 +7,10 @@
  * the server's are parsed into messages (a type byte and a length that
  * counts itself: every message a server sends after the startup packet
  * has that form, and on a Unix socket there is no SSL or GSS answer
- * before it), so that a cut falls between two messages.  Writes block:
- * the tests move little data.  Every descriptor is close-on-exec: a
- * process the test starts while a connection is open must not keep the
- * client's end of it open past the cut.
+ * before it), so that a cut (or a hold) falls between two messages.
+ * Writes block: the tests move little data.  Every descriptor is
+ * close-on-exec: a process the test starts while a connection is open
+ * must not keep the client's end of it open past the cut.
  */
 #include "pgproxy.h"
 
@@ -51,9 +51,12 @@ struct fl_test_proxy {
     int wake[2];
     pthread_t thread;
     pthread_mutex_t lock;
-    int stop;                /* guarded by lock, as are the next five */
+    int stop;                /* guarded by lock, as are the next eight */
     char tag[32];
     int n, before, seen, cut, refuse;
+    int hold;                /* the armed event holds instead of cutting */
+    int held;                /* the connection a hold keeps, or -1 */
+    int release;             /* fl_test_proxy_release asked */
     p_conn_t conns[P_MAX_CONNS];
 };
 
@@ -96,14 +99,19 @@ p_cut_all(fl_test_proxy_t *p)
 
 /*
  * Forwards c's complete server messages; returns 1 when they made the
- * armed cut happen (every connection is then closed).
+ * armed cut happen (every connection is then closed).  A connection a
+ * hold keeps forwards nothing.
  */
 static int
 p_forward(fl_test_proxy_t *p, p_conn_t *c)
 {
     size_t at = 0;
+    int held;
 
-    while (c->len - at >= 5) {
+    pthread_mutex_lock(&p->lock);
+    held = p->held == (int)(c - p->conns);
+    pthread_mutex_unlock(&p->lock);
+    while (!held && c->len - at >= 5) {
         const unsigned char *m = c->buf + at;
         uint32_t len = ((uint32_t)m[1] << 24) | ((uint32_t)m[2] << 16) |
                        ((uint32_t)m[3] << 8) | (uint32_t)m[4];
@@ -120,11 +128,19 @@ p_forward(fl_test_proxy_t *p, p_conn_t *c)
                      : m[0] == 'C' && len - 4 == strlen(p->tag) + 1 &&
                            memcmp(m + 5, p->tag, len - 4) == 0) &&
                 ++p->seen == p->n) {
-                cut = p->cut = 1;
-                before = p->before;
+                p->cut = 1;
+                if (p->hold) {
+                    held = 1;
+                    p->held = (int)(c - p->conns);
+                } else {
+                    cut = 1;
+                    before = p->before;
+                }
             }
             pthread_mutex_unlock(&p->lock);
         }
+        if (held)
+            break;
         if (cut) {
             if (!before)
                 (void)p_write_all(c->cfd, m, total);
@@ -140,6 +156,23 @@ p_forward(fl_test_proxy_t *p, p_conn_t *c)
     memmove(c->buf, c->buf + at, c->len - at);
     c->len -= at;
     return 0;
+}
+
+/* What fl_test_proxy_release asked, on the proxy's thread. */
+static void
+p_release(fl_test_proxy_t *p)
+{
+    int held = -1;
+
+    pthread_mutex_lock(&p->lock);
+    if (p->release) {
+        held = p->held;
+        p->held = -1;
+        p->release = 0;
+    }
+    pthread_mutex_unlock(&p->lock);
+    if (held >= 0 && p->conns[held].cfd >= 0)
+        (void)p_forward(p, &p->conns[held]);
 }
 
 static void
@@ -160,9 +193,11 @@ p_accept(fl_test_proxy_t *p)
         close(cfd);
         return;
     }
+    pthread_mutex_lock(&p->lock);
     for (int i = 0; i < P_MAX_CONNS && c == NULL; i++)
-        if (p->conns[i].cfd < 0)
+        if (p->conns[i].cfd < 0 && p->held != i)
             c = &p->conns[i];
+    pthread_mutex_unlock(&p->lock);
     memset(&a, 0, sizeof(a));
     a.sun_family = AF_UNIX;
     memcpy(a.sun_path, p->server, sizeof(a.sun_path));
@@ -218,6 +253,7 @@ p_main(void *arg)
             if (who[k] == -1) {
                 if (read(p->wake[0], chunk, sizeof(chunk)) < 0)
                     continue;
+                p_release(p);
                 continue;
             }
             if (who[k] == -2) {
@@ -277,6 +313,7 @@ fl_test_proxy_start_to(const char *host, const char *port)
                               "gssencmode=disable", p->dir, P_PORT);
     for (int i = 0; i < P_MAX_CONNS; i++)
         p->conns[i].cfd = p->conns[i].sfd = -1;
+    p->held = -1;
     memset(&a, 0, sizeof(a));
     a.sun_family = AF_UNIX;
     snprintf(a.sun_path, sizeof(a.sun_path), "%s", p->path);
@@ -305,7 +342,27 @@ fl_test_proxy_arm(fl_test_proxy_t *p, const char *tag, int n, int before)
     p->before = before;
     p->seen = 0;
     p->cut = 0;
+    p->hold = 0;
     pthread_mutex_unlock(&p->lock);
+}
+
+void
+fl_test_proxy_hold(fl_test_proxy_t *p, const char *tag, int n)
+{
+    fl_test_proxy_arm(p, tag, n, 0);
+    pthread_mutex_lock(&p->lock);
+    p->hold = 1;
+    pthread_mutex_unlock(&p->lock);
+}
+
+void
+fl_test_proxy_release(fl_test_proxy_t *p)
+{
+    pthread_mutex_lock(&p->lock);
+    p->release = 1;
+    pthread_mutex_unlock(&p->lock);
+    if (write(p->wake[1], "x", 1) != 1)
+        fail_msg("proxy wake-up: %s", strerror(errno));
 }
 
 void

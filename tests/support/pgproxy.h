@@ -35,6 +35,16 @@ const char *fl_test_proxy_conninfo(const fl_test_proxy_t *p);
  */
 void fl_test_proxy_arm(fl_test_proxy_t *p, const char *tag, int n,
                        int before);
+/*
+ * Arms a hold instead of a cut: the n-th CommandComplete tagged tag from
+ * now on, and every message after it on that connection, wait in the
+ * proxy (the server did the work; the client hears nothing of it) until
+ * fl_test_proxy_release.  Other connections go on as usual.
+ * fl_test_proxy_cut says whether the hold began.
+ */
+void fl_test_proxy_hold(fl_test_proxy_t *p, const char *tag, int n);
+/* Forwards what a hold kept, and everything after it. */
+void fl_test_proxy_release(fl_test_proxy_t *p);
 /* After the cut, refuse every new connection (closed at once) or not. */
 void fl_test_proxy_refuse_after_cut(fl_test_proxy_t *p, int refuse);
 /* CommandCompletes tagged as armed seen since the arm. */
