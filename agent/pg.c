@@ -6,6 +6,7 @@
 #include <libpq-fe.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,9 +17,20 @@
 #include "common/log.h"
 #include "common/str.h"
 
+/*
+ * What a cancel request needs (the server's address and the backend's
+ * key), shared by the connection and the threads sending requests: the
+ * last to let go frees it.
+ */
+typedef struct {
+    PGcancel *cancel;
+    char *describe;
+    int refs;          /* atomic */
+} s_canceller_t;
+
 struct fl_pg {
     PGconn *conn;
-    PGcancel *cancel;
+    s_canceller_t *canceller;  /* guarded by cancel_lock */
     pthread_mutex_t cancel_lock;
     char *describe;
     int last_position;
@@ -222,7 +234,15 @@ fl_pg_open_opts(fl_pg_t **out, const char *dsn, const char *app,
         fl_pg_close(&pg);
         return FL_EDB;
     }
-    pg->cancel = PQgetCancel(pg->conn);
+    {
+        PGcancel *c = PQgetCancel(pg->conn);
+        if (c != NULL) {
+            pg->canceller = fl_calloc(1, sizeof(*pg->canceller));
+            pg->canceller->cancel = c;
+            pg->canceller->describe = fl_strdup(pg->describe);
+            pg->canceller->refs = 1;
+        }
+    }
     PQsetNoticeReceiver(pg->conn, s_notice_receiver, pg);
     /*
      * Nothing a tenant creates may run in place of a built-in: flotilla's
@@ -254,18 +274,29 @@ fl_pg_open(fl_pg_t **out, const char *dsn, const char *app, fl_error_t *err)
     return fl_pg_open_opts(out, dsn, app, NULL, err);
 }
 
+static void
+s_canceller_unref(s_canceller_t *c)
+{
+    if (c == NULL || __atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) != 0)
+        return;
+    PQfreeCancel(c->cancel);
+    free(c->describe);
+    free(c);
+}
+
 void
 fl_pg_close(fl_pg_t **pgp)
 {
     fl_pg_t *pg = pgp ? *pgp : NULL;
+    s_canceller_t *c = NULL;
 
     if (pg == NULL)
         return;
     pthread_mutex_lock(&pg->cancel_lock);
-    if (pg->cancel)
-        PQfreeCancel(pg->cancel);
-    pg->cancel = NULL;
+    c = pg->canceller;
+    pg->canceller = NULL;
     pthread_mutex_unlock(&pg->cancel_lock);
+    s_canceller_unref(c);
     if (pg->conn)
         PQfinish(pg->conn);
     pthread_mutex_destroy(&pg->cancel_lock);
@@ -277,10 +308,29 @@ fl_pg_close(fl_pg_t **pgp)
     *pgp = NULL;
 }
 
+/* A cancel request, on a thread of its own (fl_pg_cancel). */
+static void *
+s_cancel_main(void *arg)
+{
+    s_canceller_t *c = arg;
+    char buf[256];
+
+    buf[0] = '\0';
+    if (PQcancel(c->cancel, buf, sizeof(buf)) != 1)
+        fl_log_warning("flotilla", "could not cancel the statement running "
+                       "on %s: %s", c->describe, buf);
+    s_canceller_unref(c);
+    return NULL;
+}
+
 void
 fl_pg_cancel(fl_pg_t *pg)
 {
-    char buf[256];
+    s_canceller_t *c = NULL;
+    pthread_attr_t attr;
+    pthread_t t;
+    sigset_t all, old;
+    int rc = -1;
 
     if (pg == NULL)
         return;
@@ -292,6 +342,18 @@ fl_pg_cancel(fl_pg_t *pg)
      * request went out but the postmaster's answer did not come back, and
      * a second request would cancel whatever runs next (the bookkeeping
      * of the first).
+     *
+     * PQcancel waits for the postmaster's answer without a deadline (and
+     * for the connection to it, as long as the network takes): a server
+     * that hangs, or a network that drops its packets, keeps it waiting
+     * as long.  So it runs on a detached thread of its own, never the
+     * caller's: the agent's loop called it, and stopped serving every
+     * target while one server did not answer; the signal thread of
+     * `flotilla` did, and could not take the second signal that exits at
+     * once (test_interrupt.c, test_a_second_signal_exits_while_the_
+     * cancel_waits; tests/integration/test_fleet.c, test_fleet_a_cancel_
+     * to_a_server_that_hangs_stalls_nothing_else).  Only when no thread
+     * can be made does the caller send it.
      *
      * One request can still stop two statements: the postmaster signals
      * the backend and then its process group, and a signal that comes
@@ -306,14 +368,26 @@ fl_pg_cancel(fl_pg_t *pg)
      * the bookkeeping of the cancelled work.
      */
     pthread_mutex_lock(&pg->cancel_lock);
-    buf[0] = '\0';
     /* Before the request: the statement it stops may fail before
      * PQcancel returns. */
     __atomic_store_n(&pg->cancel_sent, 1, __ATOMIC_SEQ_CST);
-    if (pg->cancel != NULL && PQcancel(pg->cancel, buf, sizeof(buf)) != 1)
-        fl_log_warning("flotilla", "could not cancel the statement running "
-                       "on %s: %s", pg->describe, buf);
+    if ((c = pg->canceller) != NULL)
+        __atomic_add_fetch(&c->refs, 1, __ATOMIC_ACQ_REL);
     pthread_mutex_unlock(&pg->cancel_lock);
+    if (c == NULL)
+        return;
+    /* Signals are the process's other threads' to take. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    if (pthread_attr_init(&attr) == 0) {
+        if (pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) ==
+            0)
+            rc = pthread_create(&t, &attr, s_cancel_main, c);
+        pthread_attr_destroy(&attr);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0)
+        (void)s_cancel_main(c);
 }
 
 /*

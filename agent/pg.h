@@ -181,10 +181,12 @@ char *fl_pg_quote_ident(fl_pg_t *pg, const char *name);
 char *fl_pg_quote_literal(fl_pg_t *pg, const char *value);
 
 /*
- * Interrupts the running command from another thread.  Safe at any time.
- * Once a cancel has stopped a statement, a later one stopped by it again
- * (a stray: the server may deliver one request twice, or late) is run
- * again when it ran on its own or was ROLLBACK (pg.c, fl_pg_cancel).
+ * Interrupts the running command from another thread.  Safe at any time,
+ * and returns at once: the request goes out on a thread of its own, which
+ * waits as long as the server takes to answer it (pg.c).  Once a cancel
+ * has stopped a statement, a later one stopped by it again (a stray: the
+ * server may deliver one request twice, or late) is run again when it ran
+ * on its own or was ROLLBACK (pg.c, fl_pg_cancel).
  */
 void fl_pg_cancel(fl_pg_t *pg);
 

@@ -1287,6 +1287,119 @@ test_fleet_an_agent_applies_a_deep_statement(void **state)
     s->passed = 1;
 }
 
+/* `flotilla rollout ARGV... --json`, which must exit 0: its JSON (new). */
+static json_t *
+s_rollout_json(fl_fleet_t *f, const char *const *args)
+{
+    const char *argv[16] = {"flotilla", "rollout"};
+    fl_test_proc_t res = {0, NULL, NULL};
+    json_t *j = NULL;
+    int n = 2;
+
+    for (int i = 0; args[i] != NULL && n < 14; i++)
+        argv[n++] = args[i];
+    argv[n++] = "--json";
+    argv[n] = NULL;
+    fl_fleet_cli(f, &res, argv);
+    if (res.status != 0 || (j = json_loads(res.out, 0, NULL)) == NULL)
+        fail_msg("flotilla rollout %s: exit %d\n%s\n%s", args[0],
+                 res.status, res.out, res.err);
+    fl_test_proc_release(&res);
+    return j;
+}
+
+/*
+ * A cancel sent to a server that does not answer stalls nothing else.
+ * An agent has two targets on one server, a through a proxy, b not; a's
+ * migration sleeps; the proxy stops accepting connections (a server that
+ * hangs, or a network that drops its packets, does the same to a cancel
+ * request, a connection of its own); `rollout halt --abort` makes the
+ * agent cancel a's statement.  The agent's loop sent the request itself
+ * and waited for the server's answer: every other target waited with it,
+ * and a rollout on b never ran.  Now the request waits on a thread of its
+ * own: b's rollout completes while a's request waits, and once the proxy
+ * accepts again the request goes through and a's statement stops.
+ */
+static void
+test_fleet_a_cancel_to_a_server_that_hangs_stalls_nothing_else(
+    void **state)
+{
+    s_state *s = *state;
+    fl_fleet_t *f = &s->f;
+    const char *const sleep_files[] = {
+        "0001_sleep.sql",
+        "-- flotilla:up\nSELECT pg_sleep(600);\n"
+        "-- flotilla:down\nSELECT 1;\n", NULL};
+    const char *const quick_files[] = {
+        "0001_q.sql",
+        "-- flotilla:up\nCREATE TABLE q (i int);\n"
+        "-- flotilla:down\nDROP TABLE q;\n", NULL};
+    const char *const names[] = {"hang/a", "hang/b", NULL};
+    fl_test_proxy_t *px = NULL;
+    char db[2][64], tail[1024], *bundle[2], *id = NULL;
+    int64_t deadline = 0;
+    json_t *j = NULL;
+
+    fl_fleet_open(f, s->p, NULL);
+    fl_fleet_start_coordinator(f);
+    px = fl_fleet_proxy_to_shard(f, 1);
+    for (int i = 0; i < 2; i++) {
+        snprintf(db[i], sizeof(db[i]), "%s_%c", s->p, "ab"[i]);
+        fl_fleet_createdb(f, 1, db[i]);
+    }
+    snprintf(tail, sizeof(tail),
+             "targets:\n"
+             "  - name: hang/a\n    dsn: \"%s dbname=%s %s\"\n"
+             "    labels: [t=a]\n"
+             "  - name: hang/b\n    dsn: \"%s dbname=%s\"\n"
+             "    labels: [t=b]\n",
+             f->shards[1], db[0], fl_test_proxy_conninfo(px), f->shards[1],
+             db[1]);
+    fl_fleet_start_agent(f, fl_fleet_add_agent(f, "hang", 1, 1, tail));
+    s_wait_targets(f, names, "reachable", "both targets");
+    bundle[0] = s_bundle(f, f->key, "sleep", sleep_files);
+    bundle[1] = s_bundle(f, f->key, "quick", quick_files);
+    {
+        const char *args[] = {"start", bundle[0], "--selector", "t=a",
+                              NULL};
+        j = s_rollout_json(f, args);
+        id = fl_strdup(json_string_value(json_object_get(j, "id")));
+        json_decref(j);
+    }
+    s_wait_sleepers(f, 1, 1);
+    fl_test_proxy_stall(px, 1);
+    {
+        const char *args[] = {"halt", id, "--abort", NULL};
+        json_decref(s_rollout_json(f, args));
+    }
+    {
+        const char *args[] = {"start", bundle[1], "--selector", "t=b",
+                              "--watch", NULL};
+        j = s_rollout_json(f, args);
+        assert_string_equal(json_string_value(json_object_get(j, "status")),
+                            "completed");
+        json_decref(j);
+    }
+    assert_int_equal(s_count(f, 1, db[1], "SELECT count(*) FROM pg_class"
+                                          " WHERE relname = 'q'"), 1);
+    /* a's statement runs on until its cancel gets through. */
+    assert_int_equal(fl_fleet_sleepers(f, 1), 1);
+    fl_test_proxy_stall(px, 0);
+    deadline = fl_clock_ms() + (int64_t)(30000 * fl_test_timeout_scale());
+    while (fl_fleet_sleepers(f, 1) > 0) {
+        if (fl_clock_ms() > deadline)
+            fail_msg("a's statement still runs 30 s after its cancel could "
+                     "get through");
+        fl_clock_sleep_ms(50);
+    }
+    fl_fleet_stop_clean(f);
+    fl_test_proxy_stop(&px);
+    for (int i = 0; i < 2; i++)
+        free(bundle[i]);
+    free(id);
+    s->passed = 1;
+}
+
 /*
  * A raw client with agent i's enrolled key (it passes CURVE and ZAP but
  * is no flotilla-agent): a link to the coordinator, *cert its key.
@@ -1934,6 +2047,9 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_fleet_heartbeat_loss_offline_then_online, s_setup,
             s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_fleet_a_cancel_to_a_server_that_hangs_stalls_nothing_else,
+            s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_fleet_signed_lint_gate_holds_on_an_agent_as_locally, s_setup,
             s_teardown),

@@ -17,6 +17,9 @@
 #include <cmocka.h>
 
 #include "common/alloc.h"
+#include "common/clock.h"
+#include "common/file.h"
+#include "pgproxy.h"
 #include "testsupport.h"
 
 static void
@@ -198,6 +201,71 @@ test_a_second_signal_exits_at_once(void **state)
     fl_test_proc_release(&r);
     s_release_ledger(holder);
     fl_test_ws_await(ws, FL_TEST_GONE, 60);
+}
+
+/* Waits (at most 30 s, scaled) for c's stderr to hold needle. */
+static void
+s_await_stderr(const fl_test_child_t *c, const char *needle)
+{
+    int64_t deadline = fl_clock_ms() +
+                       (int64_t)(30000 * fl_test_timeout_scale());
+
+    for (;;) {
+        unsigned char *text = NULL;
+        size_t len = 0;
+        int found = fl_file_read(&text, &len, c->err_path, 1 << 20,
+                                 "stderr", NULL) == 0 &&
+                    strstr((const char *)text, needle) != NULL;
+
+        if (found || fl_clock_ms() > deadline) {
+            if (!found)
+                fail_msg("flotilla's stderr lacks \"%s\" after 30 s:\n%s",
+                         needle, text ? (const char *)text : "");
+            free(text);
+            return;
+        }
+        free(text);
+        fl_clock_sleep_ms(20);
+    }
+}
+
+/*
+ * A cancel request is a connection to the server of its own: when the
+ * server does not answer it (here a proxy that stops accepting
+ * connections, as a hung server or a lost network), the request waits.
+ * The signal thread waited in it, so the second signal, which exits at
+ * once, was never taken: flotilla waited as long as the server did.
+ * The cancel now goes out on a thread of its own.
+ */
+static void
+test_a_second_signal_exits_while_the_cancel_waits(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    fl_test_proxy_t *px = fl_test_proxy_start();
+    char *direct = ws->db.conninfo;
+    fl_test_child_t c;
+    fl_test_proc_t r;
+
+    s_sleeper(ws);
+    ws->db.conninfo = fl_asprintf("%s %s", direct, fl_test_proxy_conninfo(px));
+    fl_test_ws_spawn(ws, &c, "apply", NULL, 1);
+    free(ws->db.conninfo);
+    ws->db.conninfo = direct;
+    fl_test_ws_await_child(ws, &c, FL_TEST_SLEEPING, 60);
+    fl_test_proxy_stall(px, 1);
+    fl_test_child_signal(&c, SIGINT);
+    s_await_stderr(&c, "interrupted by SIGINT");
+    fl_test_child_signal(&c, SIGINT);
+    fl_test_child_wait(&c, &r, 10);
+    fl_test_expect(&r, 128 + SIGINT, NULL);
+    fl_test_proc_release(&r);
+    fl_test_proxy_stall(px, 0);
+    s_expect_value(ws, "SELECT count(*) >= 0 FROM (SELECT"
+                       " pg_terminate_backend(pid) FROM pg_stat_activity"
+                       " WHERE application_name = 'flotilla' AND datname ="
+                       " current_database()) t", "t");
+    fl_test_ws_await(ws, FL_TEST_GONE, 60);
+    fl_test_proxy_stop(&px);
 }
 
 /*
@@ -1053,6 +1121,9 @@ main(void)
             fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test(test_a_signal_cancels_the_statement_and_records_it),
         cmocka_unit_test_setup_teardown(test_a_second_signal_exits_at_once, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_second_signal_exits_while_the_cancel_waits,
+            fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_stray_cancel_after_ours_does_not_lose_the_failure_row, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_failure_after_committed_statements_is_recorded, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_an_index_a_killed_down_dropped_counts_as_done, fl_test_ws_setup, fl_test_ws_teardown),
@@ -1073,5 +1144,7 @@ main(void)
         fprintf(stderr, "no PostgreSQL (PGHOST unset): tests/run.sh starts one\n");
         return 1;
     }
+    if (getenv("FLOTILLA_TEST_FILTER") != NULL)
+        cmocka_set_test_filter(getenv("FLOTILLA_TEST_FILTER"));
     return cmocka_run_group_tests_name("interrupt", tests, NULL, NULL);
 }

@@ -3063,31 +3063,11 @@ s_agent_at(s_state *s, int k, const char *server)
     s_wait_reachable(s);
 }
 
-/* A proxy to shard k's server. */
-static fl_test_proxy_t *
-s_proxy_to_shard(s_state *s, int k)
-{
-    PQconninfoOption *o = PQconninfoParse(s->f.shards[k], NULL);
-    const char *host = NULL, *port = NULL;
-    fl_test_proxy_t *px = NULL;
-
-    assert_non_null(o);
-    for (const PQconninfoOption *i = o; i->keyword != NULL; i++) {
-        if (strcmp(i->keyword, "host") == 0)
-            host = i->val;
-        else if (strcmp(i->keyword, "port") == 0)
-            port = i->val;
-    }
-    px = fl_test_proxy_start_to(host, port);
-    PQconninfoFree(o);
-    return px;
-}
-
 static void
 test_rollout_cuts_agent_server_round_trip_lost(void **state)
 {
     s_state *s = *state;
-    fl_test_proxy_t *px = s_proxy_to_shard(s, 0);
+    fl_test_proxy_t *px = fl_fleet_proxy_to_shard(&s->f, 0);
     char *server = fl_asprintf("%s %s dbname=postgres", s->f.shards[0],
                                fl_test_proxy_conninfo(px));
     /* Each up and down says it ran in fx (the ledger's log rows written
@@ -3239,7 +3219,7 @@ static void
 test_rollout_cuts_a_ledger_read_from_before_a_command(void **state)
 {
     s_state *s = *state;
-    fl_test_proxy_t *px = s_proxy_to_shard(s, 0);
+    fl_test_proxy_t *px = fl_fleet_proxy_to_shard(&s->f, 0);
     char *server = fl_asprintf("%s %s dbname=postgres", s->f.shards[0],
                                fl_test_proxy_conninfo(px));
     char *files[16], *seventh = NULL, *bundle[2], *id[2], *v = NULL;

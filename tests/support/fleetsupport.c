@@ -652,6 +652,25 @@ fl_fleet_sleepers(fl_fleet_t *f, int shard)
     return n;
 }
 
+fl_test_proxy_t *
+fl_fleet_proxy_to_shard(fl_fleet_t *f, int shard)
+{
+    PQconninfoOption *o = PQconninfoParse(f->shards[shard], NULL);
+    const char *host = NULL, *port = NULL;
+    fl_test_proxy_t *px = NULL;
+
+    assert_non_null(o);
+    for (const PQconninfoOption *i = o; i->keyword != NULL; i++) {
+        if (strcmp(i->keyword, "host") == 0)
+            host = i->val;
+        else if (strcmp(i->keyword, "port") == 0)
+            port = i->val;
+    }
+    px = fl_test_proxy_start_to(host, port);
+    PQconninfoFree(o);
+    return px;
+}
+
 void
 fl_fleet_bundle(fl_fleet_t *f, const char *key, const char *dir,
                 const char *out)

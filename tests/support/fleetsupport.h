@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "pgproxy.h"
 #include "testsupport.h"
 
 #define FL_FLEET_MAX_AGENTS 8
@@ -155,6 +156,8 @@ char *fl_fleet_query(fl_fleet_t *f, int shard, const char *db,
  * for ours.)
  */
 long fl_fleet_sleepers(fl_fleet_t *f, int shard);
+/* A proxy (tests/support/pgproxy.h) to shard's server. */
+fl_test_proxy_t *fl_fleet_proxy_to_shard(fl_fleet_t *f, int shard);
 
 /*
  * Builds a bundle (environment "test", the next release sequence) of the

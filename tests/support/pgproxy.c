@@ -51,12 +51,13 @@ struct fl_test_proxy {
     int wake[2];
     pthread_t thread;
     pthread_mutex_t lock;
-    int stop;                /* guarded by lock, as are the next eight */
+    int stop;                /* guarded by lock, as are the next nine */
     char tag[32];
     int n, before, seen, cut, refuse;
     int hold;                /* the armed event holds instead of cutting */
     int held;                /* the connection a hold keeps, or -1 */
     int release;             /* fl_test_proxy_release asked */
+    int stall;               /* accept nothing */
     p_conn_t conns[P_MAX_CONNS];
 };
 
@@ -223,17 +224,20 @@ p_main(void *arg)
         struct pollfd fds[2 + 2 * P_MAX_CONNS];
         int who[2 + 2 * P_MAX_CONNS];
         nfds_t n = 0;
-        int stop;
+        int stop, stall;
 
         pthread_mutex_lock(&p->lock);
         stop = p->stop;
+        stall = p->stall;
         pthread_mutex_unlock(&p->lock);
         if (stop)
             break;
         fds[n] = (struct pollfd){p->wake[0], POLLIN, 0};
         who[n++] = -1;
-        fds[n] = (struct pollfd){p->lfd, POLLIN, 0};
-        who[n++] = -2;
+        if (!stall) {
+            fds[n] = (struct pollfd){p->lfd, POLLIN, 0};
+            who[n++] = -2;
+        }
         for (int i = 0; i < P_MAX_CONNS; i++) {
             if (p->conns[i].cfd < 0)
                 continue;
@@ -360,6 +364,16 @@ fl_test_proxy_release(fl_test_proxy_t *p)
 {
     pthread_mutex_lock(&p->lock);
     p->release = 1;
+    pthread_mutex_unlock(&p->lock);
+    if (write(p->wake[1], "x", 1) != 1)
+        fail_msg("proxy wake-up: %s", strerror(errno));
+}
+
+void
+fl_test_proxy_stall(fl_test_proxy_t *p, int stall)
+{
+    pthread_mutex_lock(&p->lock);
+    p->stall = stall;
     pthread_mutex_unlock(&p->lock);
     if (write(p->wake[1], "x", 1) != 1)
         fail_msg("proxy wake-up: %s", strerror(errno));

@@ -45,6 +45,12 @@ void fl_test_proxy_arm(fl_test_proxy_t *p, const char *tag, int n,
 void fl_test_proxy_hold(fl_test_proxy_t *p, const char *tag, int n);
 /* Forwards what a hold kept, and everything after it. */
 void fl_test_proxy_release(fl_test_proxy_t *p);
+/*
+ * Stops (stall 1) or resumes accepting connections: while stopped, a new
+ * connection waits in the listening socket's queue, connected, its bytes
+ * sent, never answered (a server that hangs); resumed, it is forwarded.
+ */
+void fl_test_proxy_stall(fl_test_proxy_t *p, int stall);
 /* After the cut, refuse every new connection (closed at once) or not. */
 void fl_test_proxy_refuse_after_cut(fl_test_proxy_t *p, int refuse);
 /* CommandCompletes tagged as armed seen since the arm. */
