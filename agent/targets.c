@@ -198,13 +198,15 @@ fl_ag_discover(fl_ag_daemon_t *d, fl_ag_job_t *job)
                               " NOT datistemplate ORDER BY 1", 0, NULL,
                               &job->err);
     else
-        /* Flotilla's own schemas (the ledger, backups) are no tenants. */
+        /* Flotilla's own schemas (the ledger, backups) are no tenants;
+         * a tenant's whose name begins like them is one. */
         job->rc = fl_pg_query(pg, &r, "SELECT nspname FROM"
                               " pg_catalog.pg_namespace WHERE nspname"
                               " OPERATOR(pg_catalog.!~) '^pg_' AND nspname"
-                              " OPERATOR(pg_catalog.<>) 'information_schema'"
-                              " AND nspname OPERATOR(pg_catalog.!~~)"
-                              " 'flotilla%' ORDER BY 1", 0, NULL, &job->err);
+                              " OPERATOR(pg_catalog.<>) ALL (ARRAY["
+                              "'information_schema', 'flotilla',"
+                              " 'flotilla_backup']::pg_catalog.name[])"
+                              " ORDER BY 1", 0, NULL, &job->err);
     if (job->rc != 0)
         goto cleanup;
     for (size_t i = 0; i < r.nrows; i++) {

@@ -1287,6 +1287,84 @@ test_fleet_an_agent_applies_a_deep_statement(void **state)
     s->passed = 1;
 }
 
+/*
+ * Discovery leaves out flotilla's own schemas, flotilla and
+ * flotilla_backup, and nothing else: a tenant's schema whose name starts
+ * with "flotilla" is a tenant like any other.  In a database where
+ * flotilla's two schemas exist (the tenant acme migrated by hand), an
+ * agent discovering every schema ("*") finds flotillacorp, acme and
+ * public, nothing more, and a dispatch migrates flotillacorp.  Before,
+ * every schema whose name began with "flotilla" was left out:
+ * flotillacorp was never a target, never migrated, and no rollout said
+ * so.
+ */
+static void
+test_fleet_discovery_leaves_out_flotillas_schemas_only(void **state)
+{
+    s_state *s = *state;
+    fl_fleet_t *f = &s->f;
+    const char *const files[] = {
+        "0001_t.sql",
+        "-- flotilla:up\nCREATE TABLE t (i int);\nINSERT INTO t VALUES (1);\n"
+        "-- flotilla:down\nDROP TABLE t;\n",
+        "0002_u.sql",
+        "-- flotilla:up\nUPDATE t SET i = 2;\n"
+        "-- flotilla:down\nUPDATE t SET i = 1;\n", NULL};
+    const char *const names[] = {"sch/flotillacorp", "sch/acme", NULL};
+    char db[64], tail[256], *bundle = NULL, *dir = NULL, *dsn = NULL;
+    fl_test_proc_t r;
+    json_t *d = NULL, *rows = NULL;
+
+    fl_fleet_open(f, s->p, NULL);
+    fl_fleet_start_coordinator(f);
+    snprintf(db, sizeof(db), "%s_s", s->p);
+    fl_fleet_createdb(f, 1, db);
+    {
+        PGconn *c = fl_fleet_connect(f, 1, db);
+        fl_test_exec(c, "CREATE SCHEMA flotillacorp; CREATE SCHEMA acme");
+        PQfinish(c);
+    }
+    /* acme migrated by hand first: the ledger and a backup make
+     * flotilla's two schemas before the agent's first discovery. */
+    dir = s_migrations(f, "m", files);
+    dsn = fl_asprintf("%s dbname=%s", f->shards[1], db);
+    {
+        const char *argv[] = {"flotilla", "apply", "--db", dsn, "--schema",
+                              "acme", "--log-file", "", "--dir", dir, NULL};
+        fl_test_run(&r, "flotilla", argv, NULL, 120);
+        fl_test_expect(&r, 0, NULL);
+        fl_test_proc_release(&r);
+    }
+    assert_int_equal(s_count(f, 1, db, "SELECT count(*) FROM"
+                                       " pg_namespace WHERE nspname IN"
+                                       " ('flotilla', 'flotilla_backup')"),
+                     2);
+    snprintf(tail, sizeof(tail),
+             "discover:\n"
+             "  - schemas: \"*\"\n"
+             "    database: %s\n"
+             "    name: \"{agent}/{schema}\"\n", db);
+    fl_fleet_start_agent(f, fl_fleet_add_agent(f, "sch", 1, 1, tail));
+    s_wait_targets(f, names, "reachable", "both tenant schemas");
+    /* Found by the same discovery: nothing else is a target. */
+    rows = fl_fleet_json(f, "targets", NULL);
+    assert_int_equal(json_array_size(rows), 3); /* and public */
+    assert_non_null(fl_fleet_row(rows, "target", "sch/public"));
+    json_decref(rows);
+    bundle = s_bundle(f, f->key, "sch", files);
+    d = s_dispatch_json(f, bundle, "", 0);
+    for (int i = 0; names[i] != NULL; i++)
+        assert_string_equal(s_result_status(d, names[i]), "ok");
+    json_decref(d);
+    assert_int_equal(s_executed(f, 1, db, "flotillacorp", 2), 1);
+    assert_int_equal(s_executed(f, 1, db, "acme", 2), 1);
+    free(bundle);
+    free(dir);
+    free(dsn);
+    fl_fleet_stop_clean(f);
+    s->passed = 1;
+}
+
 /* `flotilla rollout ARGV... --json`, which must exit 0: its JSON (new). */
 static json_t *
 s_rollout_json(fl_fleet_t *f, const char *const *args)
@@ -2050,6 +2128,9 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_fleet_a_cancel_to_a_server_that_hangs_stalls_nothing_else,
             s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_fleet_discovery_leaves_out_flotillas_schemas_only, s_setup,
+            s_teardown),
         cmocka_unit_test_setup_teardown(
             test_fleet_signed_lint_gate_holds_on_an_agent_as_locally, s_setup,
             s_teardown),
