@@ -105,6 +105,10 @@ const fl_conf_option fl_ag_settings_table[] = {
     S_A("statement_timeout", FL_CONF_DURATION, statement_timeout_ms, "0ms", 0,
         (int64_t)86400000, 0,
         "statement_timeout unless the migration sets one (0: none)"),
+    S_A("cancel_timeout", FL_CONF_DURATION, cancel_timeout_ms, "30s", 100,
+        3600000, 0,
+        "how long a cancelled command's statement may take to end before "
+        "its connection is closed (a server that takes no cancel request)"),
     S_A("max_bundle_lifetime", FL_CONF_DURATION, max_bundle_lifetime_ms, "90d",
         1000, (int64_t)3650 * 86400000, 0,
         "refuse a bundle valid for longer"),

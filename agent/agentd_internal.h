@@ -102,6 +102,8 @@ struct fl_ag_job {
     pthread_mutex_t lock;        /* guards pipeline and cancelled */
     fl_pipeline_t *pipeline;
     int cancelled;
+    int64_t cancel_ms;           /* loop only: when a cancel came, 0 */
+    int aborted;                 /* loop only: its connection closed */
     fl_wire_result_t result;     /* filled by the worker (owned strings) */
     int has_result;
     /* RUN and GATHER: the target's state afterwards. */

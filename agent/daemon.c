@@ -705,6 +705,8 @@ s_cancel(fl_ag_daemon_t *d, fl_wire_msg_t *m, const void *raw, size_t len)
         if (found->pipeline != NULL)
             fl_pipeline_cancel(found->pipeline);
         pthread_mutex_unlock(&found->lock);
+        if (found->cancel_ms == 0)
+            found->cancel_ms = fl_clock_ms();
     }
     /* The cancel's own answer: whether there was something to cancel. */
     job = s_job_new(FL_AG_JOB_RUN);
@@ -1003,6 +1005,41 @@ s_done(fl_ag_daemon_t *d, fl_ag_job_t *job)
 
 /* Timers. */
 
+/*
+ * A cancelled run whose statement did not end within cancel_timeout: the
+ * server took no cancel request (it does not answer at all), so the
+ * run's connection is closed under it (fl_pipeline_abort); the run then
+ * ends as on a connection lost, and its worker is free.
+ */
+static void
+s_abort_overdue(fl_ag_daemon_t *d, int64_t now)
+{
+    fl_ag_job_t *job = NULL;
+    size_t pos = 0;
+
+    while ((job = fl_map_next(d->jobs, &pos)) != NULL) {
+        int aborted = 0;
+
+        if (job->cancel_ms == 0 || job->aborted ||
+            now - job->cancel_ms < d->cfg->cancel_timeout_ms)
+            continue;
+        job->aborted = 1;
+        pthread_mutex_lock(&job->lock);
+        if (job->pipeline != NULL) {
+            fl_pipeline_abort(job->pipeline);
+            aborted = 1;
+        }
+        pthread_mutex_unlock(&job->lock);
+        if (aborted)
+            fl_log_warning("agent", "the cancelled statement on \"%s\" did "
+                           "not end within %lld ms (cancel_timeout): its "
+                           "connection is closed; the server rolls its "
+                           "transaction back when it sees that",
+                           job->target ? job->target : "?",
+                           (long long)d->cfg->cancel_timeout_ms);
+    }
+}
+
 static void
 s_tick(fl_ag_daemon_t *d)
 {
@@ -1016,6 +1053,7 @@ s_tick(fl_ag_daemon_t *d)
         s_discover_all(d);
     if (d->started && now >= d->next_state_ms && d->discovering == 0)
         s_gather_all(d);
+    s_abort_overdue(d, now);
     switch (d->session) {
     case FL_AG_DOWN:
         if (now >= d->next_connect_ms)

@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "common/alloc.h"
@@ -31,6 +32,8 @@ typedef struct {
 struct fl_pg {
     PGconn *conn;
     s_canceller_t *canceller;  /* guarded by cancel_lock */
+    int sock;                  /* the connection's socket, -1 once closed:
+                                  guarded by cancel_lock */
     pthread_mutex_t cancel_lock;
     char *describe;
     int last_position;
@@ -172,6 +175,7 @@ fl_pg_open_opts(fl_pg_t **out, const char *dsn, const char *app,
     struct timespec ts;
 
     *out = NULL;
+    pg->sock = -1;
     pthread_mutex_init(&pg->cancel_lock, NULL);
     pg->describe = fl_dsn_describe(dsn && *dsn ? dsn : "");
     if (dsn && *dsn && fl_dsn_check(dsn, err) != 0) {
@@ -234,6 +238,7 @@ fl_pg_open_opts(fl_pg_t **out, const char *dsn, const char *app,
         fl_pg_close(&pg);
         return FL_EDB;
     }
+    pg->sock = PQsocket(pg->conn);
     {
         PGcancel *c = PQgetCancel(pg->conn);
         if (c != NULL) {
@@ -295,6 +300,7 @@ fl_pg_close(fl_pg_t **pgp)
     pthread_mutex_lock(&pg->cancel_lock);
     c = pg->canceller;
     pg->canceller = NULL;
+    pg->sock = -1; /* before PQfinish closes it: fl_pg_abort */
     pthread_mutex_unlock(&pg->cancel_lock);
     s_canceller_unref(c);
     if (pg->conn)
@@ -388,6 +394,19 @@ fl_pg_cancel(fl_pg_t *pg)
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != 0)
         (void)s_cancel_main(c);
+}
+
+void
+fl_pg_abort(fl_pg_t *pg)
+{
+    if (pg == NULL)
+        return;
+    /* Under the lock, so that a socket closed and its number reused is
+     * never shut down in its place. */
+    pthread_mutex_lock(&pg->cancel_lock);
+    if (pg->sock >= 0)
+        (void)shutdown(pg->sock, SHUT_RDWR);
+    pthread_mutex_unlock(&pg->cancel_lock);
 }
 
 /*

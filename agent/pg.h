@@ -191,6 +191,16 @@ char *fl_pg_quote_literal(fl_pg_t *pg, const char *value);
 void fl_pg_cancel(fl_pg_t *pg);
 
 /*
+ * Shuts the connection's socket down from another thread, so that what
+ * waits on the server (a statement a cancel request did not stop: the
+ * server does not answer at all) fails at once as a connection lost.
+ * The server ends the session, and rolls back its transaction, when it
+ * sees the connection closed.  Safe at any time; the connection is
+ * unusable after.
+ */
+void fl_pg_abort(fl_pg_t *pg);
+
+/*
  * Says that the cancel sent on pg has done its work (the caller saw its
  * statement stop, or stopped on its own), so that the next cancelled
  * statement counts as a stray.  No effect when no cancel was sent.

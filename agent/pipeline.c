@@ -375,6 +375,15 @@ fl_pipeline_cancel(fl_pipeline_t *p)
     fl_pg_cancel(p->pg);
 }
 
+void
+fl_pipeline_abort(fl_pipeline_t *p)
+{
+    if (p == NULL)
+        return;
+    __atomic_store_n(&p->cancelled, 1, __ATOMIC_SEQ_CST);
+    fl_pg_abort(p->pg);
+}
+
 int
 fl_pipeline_ledger(fl_pipeline_t *p, fl_ledger_t *out, fl_error_t *err)
 {

@@ -165,6 +165,12 @@ void fl_pipeline_close(fl_pipeline_t **p);
 
 /* Thread safe; idempotent. */
 void fl_pipeline_cancel(fl_pipeline_t *p);
+/*
+ * After a cancel the server did not take: closes the connection under
+ * the running statement (fl_pg_abort), which then fails as a connection
+ * lost.  May be called from another thread, like fl_pipeline_cancel.
+ */
+void fl_pipeline_abort(fl_pipeline_t *p);
 
 /*
  * Reads the target's ledger (fl_ledger_load: its rows, none when it has

@@ -1365,9 +1365,10 @@ test_fleet_discovery_leaves_out_flotillas_schemas_only(void **state)
     s->passed = 1;
 }
 
-/* `flotilla rollout ARGV... --json`, which must exit 0: its JSON (new). */
+/* `flotilla rollout ARGV... --json`, which must exit want (-1: any): its
+ * JSON (new). */
 static json_t *
-s_rollout_json(fl_fleet_t *f, const char *const *args)
+s_rollout_json(fl_fleet_t *f, const char *const *args, int want)
 {
     const char *argv[16] = {"flotilla", "rollout"};
     fl_test_proc_t res = {0, NULL, NULL};
@@ -1379,11 +1380,50 @@ s_rollout_json(fl_fleet_t *f, const char *const *args)
     argv[n++] = "--json";
     argv[n] = NULL;
     fl_fleet_cli(f, &res, argv);
-    if (res.status != 0 || (j = json_loads(res.out, 0, NULL)) == NULL)
+    if ((want >= 0 && res.status != want) ||
+        (j = json_loads(res.out, 0, NULL)) == NULL)
         fail_msg("flotilla rollout %s: exit %d\n%s\n%s", args[0],
                  res.status, res.out, res.err);
     fl_test_proc_release(&res);
     return j;
+}
+
+/*
+ * Starts a rollout of bundle (a migration that sleeps) on the targets
+ * selector selects, waits until its statement sleeps on shard 1, then
+ * cuts the proxy in front of it off (cut(px, 1): fl_test_proxy_stall or
+ * _freeze) and halts the rollout with --abort.  Returns its id (new).
+ */
+static char *
+s_abort_sleeper(fl_fleet_t *f, const char *bundle, const char *selector,
+                fl_test_proxy_t *px, void (*cut)(fl_test_proxy_t *, int))
+{
+    const char *start[] = {"start", bundle, "--selector", selector, NULL};
+    json_t *j = s_rollout_json(f, start, 0);
+    char *id = fl_strdup(json_string_value(json_object_get(j, "id")));
+
+    json_decref(j);
+    s_wait_sleepers(f, 1, 1);
+    cut(px, 1);
+    {
+        const char *halt[] = {"halt", id, "--abort", NULL};
+        json_decref(s_rollout_json(f, halt, 0));
+    }
+    return id;
+}
+
+/* Waits (30 s, scaled) until no statement of the fleet sleeps on shard 1. */
+static void
+s_wait_no_sleeper(fl_fleet_t *f, const char *what)
+{
+    int64_t deadline = fl_clock_ms() +
+                       (int64_t)(30000 * fl_test_timeout_scale());
+
+    while (fl_fleet_sleepers(f, 1) > 0) {
+        if (fl_clock_ms() > deadline)
+            fail_msg("a statement still sleeps 30 s after %s", what);
+        fl_clock_sleep_ms(50);
+    }
 }
 
 /*
@@ -1415,7 +1455,6 @@ test_fleet_a_cancel_to_a_server_that_hangs_stalls_nothing_else(
     const char *const names[] = {"hang/a", "hang/b", NULL};
     fl_test_proxy_t *px = NULL;
     char db[2][64], tail[1024], *bundle[2], *id = NULL;
-    int64_t deadline = 0;
     json_t *j = NULL;
 
     fl_fleet_open(f, s->p, NULL);
@@ -1437,23 +1476,11 @@ test_fleet_a_cancel_to_a_server_that_hangs_stalls_nothing_else(
     s_wait_targets(f, names, "reachable", "both targets");
     bundle[0] = s_bundle(f, f->key, "sleep", sleep_files);
     bundle[1] = s_bundle(f, f->key, "quick", quick_files);
-    {
-        const char *args[] = {"start", bundle[0], "--selector", "t=a",
-                              NULL};
-        j = s_rollout_json(f, args);
-        id = fl_strdup(json_string_value(json_object_get(j, "id")));
-        json_decref(j);
-    }
-    s_wait_sleepers(f, 1, 1);
-    fl_test_proxy_stall(px, 1);
-    {
-        const char *args[] = {"halt", id, "--abort", NULL};
-        json_decref(s_rollout_json(f, args));
-    }
+    id = s_abort_sleeper(f, bundle[0], "t=a", px, fl_test_proxy_stall);
     {
         const char *args[] = {"start", bundle[1], "--selector", "t=b",
                               "--watch", NULL};
-        j = s_rollout_json(f, args);
+        j = s_rollout_json(f, args, 0);
         assert_string_equal(json_string_value(json_object_get(j, "status")),
                             "completed");
         json_decref(j);
@@ -1463,17 +1490,98 @@ test_fleet_a_cancel_to_a_server_that_hangs_stalls_nothing_else(
     /* a's statement runs on until its cancel gets through. */
     assert_int_equal(fl_fleet_sleepers(f, 1), 1);
     fl_test_proxy_stall(px, 0);
-    deadline = fl_clock_ms() + (int64_t)(30000 * fl_test_timeout_scale());
-    while (fl_fleet_sleepers(f, 1) > 0) {
-        if (fl_clock_ms() > deadline)
-            fail_msg("a's statement still runs 30 s after its cancel could "
-                     "get through");
-        fl_clock_sleep_ms(50);
-    }
+    s_wait_no_sleeper(f, "its cancel could get through");
     fl_fleet_stop_clean(f);
     fl_test_proxy_stop(&px);
     for (int i = 0; i < 2; i++)
         free(bundle[i]);
+    free(id);
+    s->passed = 1;
+}
+
+/* Whether `rollout status` says no command of the rollout is pending. */
+static int
+s_nothing_pending(fl_fleet_t *f, const char *id)
+{
+    const char *args[] = {"status", id, NULL};
+    json_t *j = s_rollout_json(f, args, -1);
+    int none = json_integer_value(json_object_get(
+                   json_object_get(j, "accounting"), "pending")) == 0;
+
+    json_decref(j);
+    return none;
+}
+
+/*
+ * A cancelled statement on a server that does not answer at all (its
+ * host up, its processes stopped: here a proxy that freezes every
+ * connection) cannot be stopped by a cancel request.  After the agent's
+ * cancel_timeout the agent closes the statement's connection: the run
+ * ends (the server rolls its transaction back when it runs again) and
+ * the agent's worker is free.  Before, the worker waited in the
+ * statement as long as the server did, and the rollout's command stayed
+ * pending: a few such targets took every worker of the agent.
+ */
+static void
+test_fleet_a_cancel_the_server_never_takes_closes_the_connection(
+    void **state)
+{
+    s_state *s = *state;
+    fl_fleet_t *f = &s->f;
+    const char *const sleep_files[] = {
+        "0001_sleep.sql",
+        "-- flotilla:up\nCREATE TABLE z (i int);\nSELECT pg_sleep(600);\n"
+        "-- flotilla:down\nDROP TABLE z;\n", NULL};
+    const char *const names[] = {"froz/a", NULL};
+    fl_test_proxy_t *px = NULL;
+    char db[64], tail[512], *bundle = NULL, *id = NULL;
+    int64_t deadline = 0;
+
+    fl_fleet_open(f, s->p, NULL);
+    fl_fleet_start_coordinator(f);
+    px = fl_fleet_proxy_to_shard(f, 1);
+    snprintf(db, sizeof(db), "%s_a", s->p);
+    fl_fleet_createdb(f, 1, db);
+    snprintf(tail, sizeof(tail),
+             "cancel_timeout: 1s\n"
+             "targets:\n"
+             "  - name: froz/a\n    dsn: \"%s dbname=%s %s\"\n",
+             f->shards[1], db, fl_test_proxy_conninfo(px));
+    fl_fleet_start_agent(f, fl_fleet_add_agent(f, "froz", 1, 1, tail));
+    s_wait_targets(f, names, "reachable", "the target");
+    bundle = s_bundle(f, f->key, "sleep", sleep_files);
+    id = s_abort_sleeper(f, bundle, "", px, fl_test_proxy_freeze);
+    deadline = fl_clock_ms() + (int64_t)(30000 * fl_test_timeout_scale());
+    while (!s_nothing_pending(f, id)) {
+        if (fl_clock_ms() > deadline)
+            fail_msg("the cancelled run still pending 30 s after halt "
+                     "--abort, its server frozen");
+        fl_clock_sleep_ms(200);
+    }
+    assert_int_equal(fl_fleet_log_count(f->agents[0].log,
+                                        "did not end within"), 1);
+    {
+        const char *args[] = {"status", id, NULL};
+        json_t *st = s_rollout_json(f, args, -1);
+        const json_t *acc = json_object_get(st, "accounting");
+        /* Failed, not cancelled: its state is known only later. */
+        assert_int_equal(json_integer_value(json_object_get(acc, "failed")),
+                         1);
+        assert_int_equal(json_integer_value(json_object_get(acc,
+                                                            "cancelled")),
+                         0);
+        json_decref(st);
+    }
+    /* The statement still runs on the frozen server... */
+    assert_int_equal(fl_fleet_sleepers(f, 1), 1);
+    fl_test_proxy_freeze(px, 0);
+    /* ...and ends once the server sees its connection closed. */
+    s_wait_no_sleeper(f, "the thaw");
+    assert_int_equal(s_count(f, 1, db, "SELECT count(*) FROM pg_class"
+                                       " WHERE relname = 'z'"), 0);
+    fl_fleet_stop_clean(f);
+    fl_test_proxy_stop(&px);
+    free(bundle);
     free(id);
     s->passed = 1;
 }
@@ -2131,6 +2239,9 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_fleet_discovery_leaves_out_flotillas_schemas_only, s_setup,
             s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_fleet_a_cancel_the_server_never_takes_closes_the_connection,
+            s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_fleet_signed_lint_gate_holds_on_an_agent_as_locally, s_setup,
             s_teardown),

@@ -51,13 +51,14 @@ struct fl_test_proxy {
     int wake[2];
     pthread_t thread;
     pthread_mutex_t lock;
-    int stop;                /* guarded by lock, as are the next nine */
+    int stop;                /* guarded by lock, as are the next ten */
     char tag[32];
     int n, before, seen, cut, refuse;
     int hold;                /* the armed event holds instead of cutting */
     int held;                /* the connection a hold keeps, or -1 */
     int release;             /* fl_test_proxy_release asked */
     int stall;               /* accept nothing */
+    int frozen;              /* nor read anything */
     p_conn_t conns[P_MAX_CONNS];
 };
 
@@ -224,11 +225,12 @@ p_main(void *arg)
         struct pollfd fds[2 + 2 * P_MAX_CONNS];
         int who[2 + 2 * P_MAX_CONNS];
         nfds_t n = 0;
-        int stop, stall;
+        int stop, stall, frozen;
 
         pthread_mutex_lock(&p->lock);
         stop = p->stop;
-        stall = p->stall;
+        stall = p->stall || p->frozen;
+        frozen = p->frozen;
         pthread_mutex_unlock(&p->lock);
         if (stop)
             break;
@@ -238,7 +240,7 @@ p_main(void *arg)
             fds[n] = (struct pollfd){p->lfd, POLLIN, 0};
             who[n++] = -2;
         }
-        for (int i = 0; i < P_MAX_CONNS; i++) {
+        for (int i = 0; i < P_MAX_CONNS && !frozen; i++) {
             if (p->conns[i].cfd < 0)
                 continue;
             fds[n] = (struct pollfd){p->conns[i].cfd, POLLIN, 0};
@@ -374,6 +376,16 @@ fl_test_proxy_stall(fl_test_proxy_t *p, int stall)
 {
     pthread_mutex_lock(&p->lock);
     p->stall = stall;
+    pthread_mutex_unlock(&p->lock);
+    if (write(p->wake[1], "x", 1) != 1)
+        fail_msg("proxy wake-up: %s", strerror(errno));
+}
+
+void
+fl_test_proxy_freeze(fl_test_proxy_t *p, int freeze)
+{
+    pthread_mutex_lock(&p->lock);
+    p->frozen = freeze;
     pthread_mutex_unlock(&p->lock);
     if (write(p->wake[1], "x", 1) != 1)
         fail_msg("proxy wake-up: %s", strerror(errno));

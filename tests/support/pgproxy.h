@@ -51,6 +51,12 @@ void fl_test_proxy_release(fl_test_proxy_t *p);
  * sent, never answered (a server that hangs); resumed, it is forwarded.
  */
 void fl_test_proxy_stall(fl_test_proxy_t *p, int stall);
+/*
+ * Freezes (1) or thaws every connection as well: while frozen, nothing
+ * is accepted, read or forwarded, and nothing is closed (a server whose
+ * host is up but whose processes do not run); thawed, what waited goes.
+ */
+void fl_test_proxy_freeze(fl_test_proxy_t *p, int freeze);
 /* After the cut, refuse every new connection (closed at once) or not. */
 void fl_test_proxy_refuse_after_cut(fl_test_proxy_t *p, int refuse);
 /* CommandCompletes tagged as armed seen since the arm. */
