@@ -1174,6 +1174,32 @@ s_stop(fl_ag_daemon_t *d)
         if (job->pipeline != NULL)
             fl_pipeline_cancel(job->pipeline);
         pthread_mutex_unlock(&job->lock);
+        if (job->cancel_ms == 0)
+            job->cancel_ms = fl_clock_ms();
+    }
+    /* A server that takes no cancel request keeps its statements: after
+     * cancel_timeout their connections are closed (s_abort_overdue), so
+     * that the workers end and the agent stops. */
+    for (;;) {
+        int64_t now = fl_clock_ms(), first = 0;
+
+        pos = 0;
+        while ((job = fl_map_next(d->jobs, &pos)) != NULL) {
+            int running;
+
+            pthread_mutex_lock(&job->lock);
+            running = job->pipeline != NULL;
+            pthread_mutex_unlock(&job->lock);
+            if (running && !job->aborted &&
+                (first == 0 || job->cancel_ms < first))
+                first = job->cancel_ms;
+        }
+        if (first == 0)
+            break;
+        if (now - first >= d->cfg->cancel_timeout_ms)
+            s_abort_overdue(d, now);
+        else
+            fl_clock_sleep_ms(20);
     }
     fl_workers_stop(&d->workers, s_drop);
     fl_link_close(&d->link);

@@ -1587,6 +1587,61 @@ test_fleet_a_cancel_the_server_never_takes_closes_the_connection(
 }
 
 /*
+ * An agent stops (SIGTERM) while a statement of its runs on a server
+ * that does not answer at all: it cancels the statement, and after
+ * cancel_timeout closes its connection, so that its workers end and it
+ * exits 0; the command stays in its journal for the next start.  Before,
+ * it waited in the statement as long as the server did.
+ */
+static void
+test_fleet_an_agent_stops_while_its_server_never_answers(void **state)
+{
+    s_state *s = *state;
+    fl_fleet_t *f = &s->f;
+    const char *const sleep_files[] = {
+        "0001_sleep.sql",
+        "-- flotilla:up\nSELECT pg_sleep(600);\n"
+        "-- flotilla:down\nSELECT 1;\n", NULL};
+    const char *const names[] = {"stop/a", NULL};
+    fl_test_proxy_t *px = NULL;
+    char db[64], tail[512], *bundle = NULL;
+    pid_t pid;
+
+    fl_fleet_open(f, s->p, NULL);
+    fl_fleet_start_coordinator(f);
+    px = fl_fleet_proxy_to_shard(f, 1);
+    snprintf(db, sizeof(db), "%s_a", s->p);
+    fl_fleet_createdb(f, 1, db);
+    snprintf(tail, sizeof(tail),
+             "cancel_timeout: 1s\n"
+             "targets:\n"
+             "  - name: stop/a\n    dsn: \"%s dbname=%s %s\"\n",
+             f->shards[1], db, fl_test_proxy_conninfo(px));
+    fl_fleet_start_agent(f, fl_fleet_add_agent(f, "stop", 1, 1, tail));
+    s_wait_targets(f, names, "reachable", "the target");
+    bundle = s_bundle(f, f->key, "sleep", sleep_files);
+    {
+        const char *args[] = {"start", bundle, "--selector", "", NULL};
+        json_decref(s_rollout_json(f, args, 0));
+    }
+    s_wait_sleepers(f, 1, 1);
+    fl_test_proxy_freeze(px, 1);
+    pid = f->agents[0].pid;
+    kill(pid, SIGTERM);
+    assert_int_equal(fl_fleet_wait_pid(pid, 30), 0);
+    f->agents[0].pid = 0;
+    assert_int_equal(fl_fleet_log_count(f->agents[0].log,
+                                        "did not end within"), 1);
+    assert_int_equal(s_journal_files(f->agents[0].state, ".cmd"), 1);
+    fl_test_proxy_freeze(px, 0);
+    s_wait_no_sleeper(f, "the thaw");
+    free(bundle);
+    fl_fleet_stop_clean(f);
+    fl_test_proxy_stop(&px);
+    s->passed = 1;
+}
+
+/*
  * A raw client with agent i's enrolled key (it passes CURVE and ZAP but
  * is no flotilla-agent): a link to the coordinator, *cert its key.
  */
@@ -2241,6 +2296,9 @@ main(void)
             s_teardown),
         cmocka_unit_test_setup_teardown(
             test_fleet_a_cancel_the_server_never_takes_closes_the_connection,
+            s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_fleet_an_agent_stops_while_its_server_never_answers,
             s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_fleet_signed_lint_gate_holds_on_an_agent_as_locally, s_setup,
