@@ -1513,6 +1513,39 @@ s_nothing_pending(fl_fleet_t *f, const char *id)
 }
 
 /*
+ * A fleet of one agent (cancel_timeout 1 s) whose one target, NAME/a, is
+ * reached through a proxy to shard 1 (*px); its bundle's migration
+ * makes table z and sleeps (a new path in *bundle).
+ */
+static void
+s_proxied_fleet(s_state *s, const char *name, fl_test_proxy_t **px,
+                char **bundle)
+{
+    fl_fleet_t *f = &s->f;
+    const char *const files[] = {
+        "0001_sleep.sql",
+        "-- flotilla:up\nCREATE TABLE z (i int);\nSELECT pg_sleep(600);\n"
+        "-- flotilla:down\nDROP TABLE z;\n", NULL};
+    char db[64], tail[512], target[64];
+    const char *const names[] = {target, NULL};
+
+    fl_fleet_open(f, s->p, NULL);
+    fl_fleet_start_coordinator(f);
+    *px = fl_fleet_proxy_to_shard(f, 1);
+    snprintf(db, sizeof(db), "%s_a", s->p);
+    snprintf(target, sizeof(target), "%s/a", name);
+    fl_fleet_createdb(f, 1, db);
+    snprintf(tail, sizeof(tail),
+             "cancel_timeout: 1s\n"
+             "targets:\n"
+             "  - name: %s\n    dsn: \"%s dbname=%s %s\"\n",
+             target, f->shards[1], db, fl_test_proxy_conninfo(*px));
+    fl_fleet_start_agent(f, fl_fleet_add_agent(f, name, 1, 1, tail));
+    s_wait_targets(f, names, "reachable", "the target");
+    *bundle = s_bundle(f, f->key, "sleep", files);
+}
+
+/*
  * A cancelled statement on a server that does not answer at all (its
  * host up, its processes stopped: here a proxy that freezes every
  * connection) cannot be stopped by a cancel request.  After the agent's
@@ -1528,28 +1561,12 @@ test_fleet_a_cancel_the_server_never_takes_closes_the_connection(
 {
     s_state *s = *state;
     fl_fleet_t *f = &s->f;
-    const char *const sleep_files[] = {
-        "0001_sleep.sql",
-        "-- flotilla:up\nCREATE TABLE z (i int);\nSELECT pg_sleep(600);\n"
-        "-- flotilla:down\nDROP TABLE z;\n", NULL};
-    const char *const names[] = {"froz/a", NULL};
     fl_test_proxy_t *px = NULL;
-    char db[64], tail[512], *bundle = NULL, *id = NULL;
+    char db[64], *bundle = NULL, *id = NULL;
     int64_t deadline = 0;
 
-    fl_fleet_open(f, s->p, NULL);
-    fl_fleet_start_coordinator(f);
-    px = fl_fleet_proxy_to_shard(f, 1);
+    s_proxied_fleet(s, "froz", &px, &bundle);
     snprintf(db, sizeof(db), "%s_a", s->p);
-    fl_fleet_createdb(f, 1, db);
-    snprintf(tail, sizeof(tail),
-             "cancel_timeout: 1s\n"
-             "targets:\n"
-             "  - name: froz/a\n    dsn: \"%s dbname=%s %s\"\n",
-             f->shards[1], db, fl_test_proxy_conninfo(px));
-    fl_fleet_start_agent(f, fl_fleet_add_agent(f, "froz", 1, 1, tail));
-    s_wait_targets(f, names, "reachable", "the target");
-    bundle = s_bundle(f, f->key, "sleep", sleep_files);
     id = s_abort_sleeper(f, bundle, "", px, fl_test_proxy_freeze);
     deadline = fl_clock_ms() + (int64_t)(30000 * fl_test_timeout_scale());
     while (!s_nothing_pending(f, id)) {
@@ -1598,28 +1615,11 @@ test_fleet_an_agent_stops_while_its_server_never_answers(void **state)
 {
     s_state *s = *state;
     fl_fleet_t *f = &s->f;
-    const char *const sleep_files[] = {
-        "0001_sleep.sql",
-        "-- flotilla:up\nSELECT pg_sleep(600);\n"
-        "-- flotilla:down\nSELECT 1;\n", NULL};
-    const char *const names[] = {"stop/a", NULL};
     fl_test_proxy_t *px = NULL;
-    char db[64], tail[512], *bundle = NULL;
+    char *bundle = NULL;
     pid_t pid;
 
-    fl_fleet_open(f, s->p, NULL);
-    fl_fleet_start_coordinator(f);
-    px = fl_fleet_proxy_to_shard(f, 1);
-    snprintf(db, sizeof(db), "%s_a", s->p);
-    fl_fleet_createdb(f, 1, db);
-    snprintf(tail, sizeof(tail),
-             "cancel_timeout: 1s\n"
-             "targets:\n"
-             "  - name: stop/a\n    dsn: \"%s dbname=%s %s\"\n",
-             f->shards[1], db, fl_test_proxy_conninfo(px));
-    fl_fleet_start_agent(f, fl_fleet_add_agent(f, "stop", 1, 1, tail));
-    s_wait_targets(f, names, "reachable", "the target");
-    bundle = s_bundle(f, f->key, "sleep", sleep_files);
+    s_proxied_fleet(s, "stop", &px, &bundle);
     {
         const char *args[] = {"start", bundle, "--selector", "", NULL};
         json_decref(s_rollout_json(f, args, 0));
