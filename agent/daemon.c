@@ -1023,11 +1023,12 @@ s_abort_overdue(fl_ag_daemon_t *d, int64_t now)
         if (job->cancel_ms == 0 || job->aborted ||
             now - job->cancel_ms < d->cfg->cancel_timeout_ms)
             continue;
-        job->aborted = 1;
+        /* One not started yet (or opening its connection, whose wait is
+         * bounded) is looked at again at the next tick. */
         pthread_mutex_lock(&job->lock);
         if (job->pipeline != NULL) {
             fl_pipeline_abort(job->pipeline);
-            aborted = 1;
+            aborted = job->aborted = 1;
         }
         pthread_mutex_unlock(&job->lock);
         if (aborted)

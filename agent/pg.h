@@ -194,9 +194,10 @@ void fl_pg_cancel(fl_pg_t *pg);
  * Shuts the connection's socket down from another thread, so that what
  * waits on the server (a statement a cancel request did not stop: the
  * server does not answer at all) fails at once as a connection lost.
- * The server ends the session, and rolls back its transaction, when it
- * sees the connection closed.  Safe at any time; the connection is
- * unusable after.
+ * The server ends the session, and rolls back its transaction (unless a
+ * COMMIT was on its way: the caller finds out from the ledger, as after
+ * any connection lost), when it sees the connection closed.  Safe at any
+ * time; the connection is unusable after.
  */
 void fl_pg_abort(fl_pg_t *pg);
 

@@ -51,7 +51,7 @@ struct fl_test_proxy {
     int wake[2];
     pthread_t thread;
     pthread_mutex_t lock;
-    int stop;                /* guarded by lock, as are the next ten */
+    int stop;                /* guarded by lock, as is all up to conns */
     char tag[32];
     int n, before, seen, cut, refuse;
     int hold;                /* the armed event holds instead of cutting */
