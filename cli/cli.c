@@ -51,6 +51,17 @@ fl_cli_report(const char *cmd, const fl_error_t *err, int code)
     return code;
 }
 
+void
+fl_cli_retrying(const char *cmd, const fl_error_t *err)
+{
+    char *shown = fl_str_escape_controls(
+        err && err->message ? err->message : "no reply", FL_STR_MULTILINE);
+
+    fprintf(stderr, "flotilla %s: warning: %s; asking again until "
+                    "--timeout\n", cmd, shown);
+    free(shown);
+}
+
 int
 fl_cli_bad_option(const char *cmd, const char *opt, fl_error_t *err)
 {

@@ -49,6 +49,12 @@ int fl_cli_main(int argc, char **argv);
  * HINT lines, and returns code (a FL_EXIT_* value) for `return`.
  */
 int fl_cli_report(const char *cmd, const fl_error_t *err, int code);
+/*
+ * Says on stderr that a call got no reply and is made again (a warning,
+ * not an error: the command goes on, and says its failure once, at the
+ * end, if there is one).
+ */
+void fl_cli_retrying(const char *cmd, const fl_error_t *err);
 
 /*
  * Reports a bad value for option opt (err filled by its parser, cleared

@@ -236,7 +236,7 @@ fl_cmd_dispatch(int argc, char **argv)
         if (rc == FL_ETIMEOUT) {
             /* The coordinator may be restarting: ask again (err kept for
              * when it never answers). */
-            fl_cli_report("dispatch", &err, 0);
+            fl_cli_retrying("dispatch", &err);
             continue;
         }
         if (rc != 0 || status != 0) {

@@ -456,7 +456,7 @@ s_follow(fl_fleet_t *f, const fl_fleet_opts_t *o, const char *id, int quiet,
         if (rc == FL_ETIMEOUT && !once) {
             /* The coordinator may be restarting: ask again, until
              * --timeout. */
-            fl_cli_report(o->cmd, &lost, 0);
+            fl_cli_retrying(o->cmd, &lost);
             fl_clock_sleep_ms(200);
             continue;
         }
