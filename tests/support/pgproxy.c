@@ -59,6 +59,9 @@ struct fl_test_proxy {
     int release;             /* fl_test_proxy_release asked */
     int stall;               /* accept nothing */
     int frozen;              /* nor read anything */
+    unsigned asked, taken;   /* changes of the two, and those the
+                                proxy's thread acts on (p_main) */
+    pthread_cond_t took;
     p_conn_t conns[P_MAX_CONNS];
 };
 
@@ -231,6 +234,8 @@ p_main(void *arg)
         stop = p->stop;
         stall = p->stall || p->frozen;
         frozen = p->frozen;
+        p->taken = p->asked;
+        pthread_cond_broadcast(&p->took);
         pthread_mutex_unlock(&p->lock);
         if (stop)
             break;
@@ -328,6 +333,7 @@ fl_test_proxy_start_to(const char *host, const char *port)
         listen(p->lfd, 16) != 0 || pipe2(p->wake, O_CLOEXEC) != 0)
         fail_msg("proxy socket %s: %s", p->path, strerror(errno));
     pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->took, NULL);
     if (pthread_create(&p->thread, NULL, p_main, p) != 0)
         fail_msg("proxy thread: %s", strerror(errno));
     return p;
@@ -371,24 +377,37 @@ fl_test_proxy_release(fl_test_proxy_t *p)
         fail_msg("proxy wake-up: %s", strerror(errno));
 }
 
-void
-fl_test_proxy_stall(fl_test_proxy_t *p, int stall)
+/*
+ * Sets *flag to value and returns once the proxy's thread acts on it:
+ * after it, nothing is accepted (or read) that the change forbids.
+ */
+static void
+p_change(fl_test_proxy_t *p, int *flag, int value)
 {
+    unsigned want;
+
     pthread_mutex_lock(&p->lock);
-    p->stall = stall;
+    *flag = value;
+    want = ++p->asked;
     pthread_mutex_unlock(&p->lock);
     if (write(p->wake[1], "x", 1) != 1)
         fail_msg("proxy wake-up: %s", strerror(errno));
+    pthread_mutex_lock(&p->lock);
+    while ((int)(p->taken - want) < 0)
+        pthread_cond_wait(&p->took, &p->lock);
+    pthread_mutex_unlock(&p->lock);
+}
+
+void
+fl_test_proxy_stall(fl_test_proxy_t *p, int stall)
+{
+    p_change(p, &p->stall, stall);
 }
 
 void
 fl_test_proxy_freeze(fl_test_proxy_t *p, int freeze)
 {
-    pthread_mutex_lock(&p->lock);
-    p->frozen = freeze;
-    pthread_mutex_unlock(&p->lock);
-    if (write(p->wake[1], "x", 1) != 1)
-        fail_msg("proxy wake-up: %s", strerror(errno));
+    p_change(p, &p->frozen, freeze);
 }
 
 void
@@ -434,6 +453,7 @@ fl_test_proxy_stop(fl_test_proxy_t **pp)
     if (write(p->wake[1], "x", 1) != 1)
         fail_msg("proxy wake-up: %s", strerror(errno));
     pthread_join(p->thread, NULL);
+    pthread_cond_destroy(&p->took);
     pthread_mutex_destroy(&p->lock);
     close(p->lfd);
     close(p->wake[0]);
