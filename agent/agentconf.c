@@ -139,7 +139,7 @@ fl_ag_valid_target_name(const char *s)
 
     return n > 0 && n <= 255 &&
            strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                     "0123456789._/:@+-") == n;
+                     "0123456789._/:@+-%") == n;
 }
 
 int

@@ -78,9 +78,9 @@ extern const fl_conf_option fl_ag_settings_table[];
 int fl_ag_settings_check(const fl_ag_settings_t *s, fl_error_t *err) FL_NODISCARD;
 
 /*
- * Target names: 1 to 255 of [A-Za-z0-9._/:@+-], as the coordinator
- * accepts them.  Labels: "key=value", key [A-Za-z0-9._/-]{1,63}, value
- * [A-Za-z0-9._-]{0,63}.
+ * Target names: 1 to 255 of [A-Za-z0-9._/:@+-%], as the coordinator
+ * accepts them (discovery writes other bytes of a name %XX).  Labels:
+ * "key=value", key [A-Za-z0-9._/-]{1,63}, value [A-Za-z0-9._-]{0,63}.
  */
 int fl_ag_valid_target_name(const char *name);
 int fl_ag_valid_label(const char *label);

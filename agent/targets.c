@@ -121,6 +121,33 @@ fl_ag_target_free(fl_ag_target_t *t)
     free(t);
 }
 
+/*
+ * A database's or schema's name in a target name: PostgreSQL allows any
+ * character in one, a target name [A-Za-z0-9._/:@+-] and "%" (agentconf.c),
+ * so every other byte (and "%") is written %XX.  Before, a tenant whose
+ * name had one (a space, a letter outside ASCII) was skipped by
+ * discovery, and never migrated.
+ */
+static int
+s_put_encoded(fl_buf_t *b, const char *v)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    int rc = 0;
+
+    for (const unsigned char *c = (const unsigned char *)v; *c && rc == 0;
+         c++) {
+        if (*c < 0x80 && *c != '%' &&
+            strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                   "0123456789._/:@+-", *c) != NULL) {
+            rc = fl_buf_append(b, (const char *)c, 1);
+        } else {
+            char x[3] = {'%', hex[*c >> 4], hex[*c & 15]};
+            rc = fl_buf_append(b, x, 3);
+        }
+    }
+    return rc;
+}
+
 /* {agent}, {database}, {schema} in tmpl; a new string. */
 static char *
 s_name(const char *tmpl, const char *agent, const char *database,
@@ -139,7 +166,8 @@ s_name(const char *tmpl, const char *agent, const char *database,
         else if (strncmp(p, "{schema}", 8) == 0)
             v = schema ? schema : "", skip = 8;
         if (v != NULL) {
-            if (fl_buf_puts(&b, v) != 0)
+            if ((v == agent ? fl_buf_puts(&b, v) : s_put_encoded(&b, v)) !=
+                0)
                 break;
             p += skip;
         } else {

@@ -47,7 +47,10 @@ fl_registry_state_name(fl_co_agent_state st)
     }
 }
 
-/* Target names: 1 to 255 of [A-Za-z0-9._/:@+-]. */
+/*
+ * Target names: 1 to 255 of [A-Za-z0-9._/:@+-%] (discovery writes any
+ * other byte of a database's or schema's name %XX).
+ */
 static int
 s_valid_name(const char *s)
 {
@@ -56,7 +59,7 @@ s_valid_name(const char *s)
     if (n == 0 || n > 255)
         return 0;
     return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                     "0123456789._/:@+-") == n;
+                     "0123456789._/:@+-%") == n;
 }
 
 static int

@@ -2165,6 +2165,54 @@ s_shows_applied(const json_t *rows, void *arg)
 }
 
 /*
+ * A database whose name is no valid target name (a space, a letter
+ * outside ASCII) is a target all the same: discovery names it with the
+ * bytes outside [A-Za-z0-9._/:@+-] written %XX, and it is migrated.
+ * Before, discovery skipped it with a warning in the agent's log at each
+ * run: that tenant was never migrated, and no rollout counted it.
+ */
+static void
+test_fleet_discovery_names_any_database(void **state)
+{
+    s_state *s = *state;
+    fl_fleet_t *f = &s->f;
+    const char *const files[] = {
+        "0001_t.sql",
+        "-- flotilla:up\nCREATE TABLE t (i int);\n"
+        "-- flotilla:down\nDROP TABLE t;\n", NULL};
+    char db[2][64], name[2][96], tail[256], *bundle = NULL;
+    const char *names[3] = {name[0], name[1], NULL};
+    json_t *d = NULL;
+
+    fl_fleet_open(f, s->p, NULL);
+    fl_fleet_start_coordinator(f);
+    snprintf(db[0], sizeof(db[0]), "%s_n one", s->p);
+    snprintf(db[1], sizeof(db[1]), "%s_n\xc3\xa9%%", s->p);
+    snprintf(name[0], sizeof(name[0]), "enc/%s_n%%20one", s->p);
+    snprintf(name[1], sizeof(name[1]), "enc/%s_n%%C3%%A9%%25", s->p);
+    for (int i = 0; i < 2; i++)
+        fl_fleet_createdb(f, 1, db[i]);
+    snprintf(tail, sizeof(tail),
+             "discover:\n"
+             "  - databases: \"%s_n*\"\n", s->p);
+    fl_fleet_start_agent(f, fl_fleet_add_agent(f, "enc", 1, 1, tail));
+    s_wait_targets(f, names, "reachable", "both databases");
+    bundle = s_bundle(f, f->key, "enc", files);
+    d = s_dispatch_json(f, bundle, "", 0);
+    for (int i = 0; i < 2; i++)
+        assert_string_equal(s_result_status(d, name[i]), "ok");
+    json_decref(d);
+    for (int i = 0; i < 2; i++) {
+        s_shown_want w = {name[i], "1"};
+        fl_fleet_wait(f, "targets", s_shows_applied, &w, 30,
+                      "migration 1 shown applied");
+    }
+    free(bundle);
+    fl_fleet_stop_clean(f);
+    s->passed = 1;
+}
+
+/*
  * Discovery and the reading of every ledger run apart.  Each ledger read
  * is a new connection to the target's database, and an agent used to
  * read every one at every discovery: at a discovery every 200 ms and a
@@ -2294,6 +2342,8 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_fleet_discovery_leaves_out_flotillas_schemas_only, s_setup,
             s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_fleet_discovery_names_any_database, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_fleet_a_cancel_the_server_never_takes_closes_the_connection,
             s_setup, s_teardown),
