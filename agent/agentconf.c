@@ -109,6 +109,10 @@ const fl_conf_option fl_ag_settings_table[] = {
         3600000, 0,
         "how long a cancelled command's statement may take to end before "
         "its connection is closed (a server that takes no cancel request)"),
+    S_A("read_timeout", FL_CONF_DURATION, read_timeout_ms, "1min", 100,
+        3600000, 0,
+        "how long a ledger read or a discovery may wait for its server "
+        "before its connection is closed (a server that does not answer)"),
     S_A("max_bundle_lifetime", FL_CONF_DURATION, max_bundle_lifetime_ms, "90d",
         1000, (int64_t)3650 * 86400000, 0,
         "refuse a bundle valid for longer"),

@@ -54,6 +54,7 @@ typedef struct {
     int64_t lock_timeout_ms;
     int64_t statement_timeout_ms;
     int64_t cancel_timeout_ms;
+    int64_t read_timeout_ms;
     int64_t max_bundle_lifetime_ms;
     int64_t hello_timeout_ms;
     int64_t reconnect_min_ms;

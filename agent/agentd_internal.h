@@ -20,6 +20,7 @@
 
 #include "agent/agentconf.h"
 #include "agent/journal.h"
+#include "agent/pg.h"
 #include "agent/pipeline.h"
 #include "agent/source.h"
 #include "agent/workers.h"
@@ -104,6 +105,11 @@ struct fl_ag_job {
     int cancelled;
     int64_t cancel_ms;           /* loop only: when a cancel came, 0 */
     int aborted;                 /* loop only: its connection closed */
+    /* GATHER and DISCOVER: the connection the read waits on, from the
+     * time it opened (guarded by lock); in the loop's list of reads. */
+    fl_pg_t *pg;
+    int64_t pg_ms;
+    fl_ag_job_t *read_prev, *read_next;
     fl_wire_result_t result;     /* filled by the worker (owned strings) */
     int has_result;
     /* RUN and GATHER: the target's state afterwards. */
@@ -172,6 +178,7 @@ typedef struct {
     int started;                 /* first discovery done, journal read */
     int gather_all;              /* SIGHUP: read every ledger after the
                                     discovery it started */
+    fl_ag_job_t *reads;          /* GATHER and DISCOVER jobs out */
     int stopping;
 } fl_ag_daemon_t;
 
@@ -191,7 +198,13 @@ int fl_ag_targets_merge(fl_ag_daemon_t *d, fl_ag_job_t *job);
  * the caller); on failure state->known is 0 and state->error says why.
  * Uses the caller's connection slot.  Worker side.
  */
-void fl_ag_read_state(const fl_ag_job_t *job, fl_wire_target_t *state);
+void fl_ag_read_state(fl_ag_job_t *job, fl_wire_target_t *state);
+/*
+ * Worker side: the connection a background read waits on, set (pg) once
+ * it is open and cleared (NULL) before it is closed, so that the loop
+ * can close a read its server never answers (read_timeout).
+ */
+void fl_ag_job_set_pg(fl_ag_job_t *job, fl_pg_t *pg);
 /*
  * Sets state from a ledger read elsewhere (l, lent for the call), or,
  * when l is NULL, to unknown with err's message.  state's old contents

@@ -71,6 +71,72 @@ s_job_new(fl_ag_job_kind kind)
 }
 
 void
+fl_ag_job_set_pg(fl_ag_job_t *job, fl_pg_t *pg)
+{
+    pthread_mutex_lock(&job->lock);
+    job->pg = pg;
+    job->pg_ms = pg != NULL ? fl_clock_ms() : 0;
+    pthread_mutex_unlock(&job->lock);
+}
+
+/* The loop's list of background reads out (GATHER, DISCOVER). */
+static void
+s_read_out(fl_ag_daemon_t *d, fl_ag_job_t *job)
+{
+    job->read_prev = NULL;
+    job->read_next = d->reads;
+    if (d->reads != NULL)
+        d->reads->read_prev = job;
+    d->reads = job;
+}
+
+static void
+s_read_back(fl_ag_daemon_t *d, fl_ag_job_t *job)
+{
+    if (job->read_prev != NULL)
+        job->read_prev->read_next = job->read_next;
+    else if (d->reads == job)
+        d->reads = job->read_next;
+    if (job->read_next != NULL)
+        job->read_next->read_prev = job->read_prev;
+    job->read_prev = job->read_next = NULL;
+}
+
+/*
+ * Closes the connection of every background read that has waited on its
+ * server longer than read_timeout (all = 1: of every one, at a stop).  A
+ * server that does not answer at all (its host up, its processes not
+ * running) held the read, and its worker, as long as it did: with
+ * max_parallel such reads the agent ran nothing else.  The read then
+ * fails: the target's ledger is unknown until the next one.
+ */
+static void
+s_abort_reads(fl_ag_daemon_t *d, int64_t now, int all)
+{
+    for (fl_ag_job_t *job = d->reads; job != NULL; job = job->read_next) {
+        int cut = 0;
+
+        pthread_mutex_lock(&job->lock);
+        if (job->pg != NULL && !job->aborted &&
+            (all || now - job->pg_ms >= d->cfg->read_timeout_ms)) {
+            fl_pg_abort(job->pg);
+            cut = job->aborted = 1;
+        }
+        pthread_mutex_unlock(&job->lock);
+        if (cut && !all && job->kind == FL_AG_JOB_GATHER)
+            fl_log_warning("agent", "the ledger read of \"%s\" got no "
+                           "answer within %lld ms (read_timeout): its "
+                           "connection is closed", job->target,
+                           (long long)d->cfg->read_timeout_ms);
+        else if (cut && !all)
+            fl_log_warning("agent", "discovery rule %zu got no answer "
+                           "within %lld ms (read_timeout): its connection "
+                           "is closed", job->rule,
+                           (long long)d->cfg->read_timeout_ms);
+    }
+}
+
+void
 fl_ag_job_free(fl_ag_job_t *job)
 {
     if (job == NULL)
@@ -840,6 +906,7 @@ s_gather(fl_ag_daemon_t *d, fl_ag_target_t *t)
     job->schema = t->schema ? fl_strdup(t->schema) : NULL;
     job->runs = t->runs;
     t->gathering = 1;
+    s_read_out(d, job);
     fl_workers_submit(d->workers, job, 0);
 }
 
@@ -884,6 +951,7 @@ s_discover_all(fl_ag_daemon_t *d)
         fl_ag_job_t *job = s_job_new(FL_AG_JOB_DISCOVER);
         job->rule = i;
         d->discovering++;
+        s_read_out(d, job);
         fl_workers_submit(d->workers, job, 0);
     }
     d->next_discovery_ms = fl_clock_ms() + d->cfg->discovery_interval_ms;
@@ -948,6 +1016,7 @@ s_done(fl_ag_daemon_t *d, fl_ag_job_t *job)
         s_bundle_verified(d, job);
         break;
     case FL_AG_JOB_GATHER:
+        s_read_back(d, job);
         t = fl_map_gets(d->targets, job->target);
         if (t == NULL)
             break;
@@ -968,6 +1037,7 @@ s_done(fl_ag_daemon_t *d, fl_ag_job_t *job)
         s_send_state(d, t);
         break;
     case FL_AG_JOB_DISCOVER:
+        s_read_back(d, job);
         d->discovering--;
         if (fl_ag_targets_merge(d, job) && d->session == FL_AG_ONLINE)
             s_send_hello(d);
@@ -1055,6 +1125,7 @@ s_tick(fl_ag_daemon_t *d)
     if (d->started && now >= d->next_state_ms && d->discovering == 0)
         s_gather_all(d);
     s_abort_overdue(d, now);
+    s_abort_reads(d, now, 0);
     switch (d->session) {
     case FL_AG_DOWN:
         if (now >= d->next_connect_ms)
@@ -1202,6 +1273,8 @@ s_stop(fl_ag_daemon_t *d)
         else
             fl_clock_sleep_ms(20);
     }
+    /* Reads are only reads: whatever they wait for, not any longer. */
+    s_abort_reads(d, fl_clock_ms(), 1);
     fl_workers_stop(&d->workers, s_drop);
     fl_link_close(&d->link);
     /* Jobs never started or waiting were dropped or are in wait lists:

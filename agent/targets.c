@@ -220,6 +220,7 @@ fl_ag_discover(fl_ag_daemon_t *d, fl_ag_job_t *job)
     if ((job->rc = fl_pg_open_opts(&pg, dsn, "flotilla-agent", &co,
                                    &job->err)) != 0)
         goto cleanup;
+    fl_ag_job_set_pg(job, pg);
     if (rule->databases != NULL)
         job->rc = fl_pg_query(pg, &r, "SELECT datname FROM"
                               " pg_catalog.pg_database WHERE datallowconn AND"
@@ -253,6 +254,7 @@ fl_ag_discover(fl_ag_daemon_t *d, fl_ag_job_t *job)
     }
 cleanup:
     fl_pg_result_release(&r);
+    fl_ag_job_set_pg(job, NULL);
     fl_pg_close(&pg);
     fl_workers_conn_release(d->workers);
     free(dsn);
@@ -380,7 +382,7 @@ fl_ag_state_set(fl_wire_target_t *state, const fl_ledger_t *l,
 }
 
 void
-fl_ag_read_state(const fl_ag_job_t *job, fl_wire_target_t *state)
+fl_ag_read_state(fl_ag_job_t *job, fl_wire_target_t *state)
 {
     fl_pg_connect_opts_t co = FL_PG_CONNECT_OPTS_INIT;
     fl_pg_t *pg = NULL;
@@ -388,12 +390,14 @@ fl_ag_read_state(const fl_ag_job_t *job, fl_wire_target_t *state)
     fl_error_t err = FL_ERROR_INIT;
 
     co.timeout_ms = S_CONNECT_MS;
-    if (fl_pg_open_opts(&pg, job->dsn, "flotilla-agent", &co, &err) != 0 ||
-        s_load_ledger(pg, job->schema, &l, &err) != 0)
+    if (fl_pg_open_opts(&pg, job->dsn, "flotilla-agent", &co, &err) == 0)
+        fl_ag_job_set_pg(job, pg);
+    if (pg == NULL || s_load_ledger(pg, job->schema, &l, &err) != 0)
         fl_ag_state_set(state, NULL, &err);
     else
         fl_ag_state_set(state, &l, NULL);
     fl_ledger_release(&l);
+    fl_ag_job_set_pg(job, NULL);
     fl_pg_close(&pg);
     fl_error_clear(&err);
 }

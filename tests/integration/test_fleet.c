@@ -1642,6 +1642,70 @@ test_fleet_an_agent_stops_while_its_server_never_answers(void **state)
 }
 
 /*
+ * A ledger read whose server never answers (here the proxy holds the
+ * answer to the read of target a's six-row ledger, as a server whose
+ * processes stopped mid-query would) is cut off after read_timeout: its
+ * connection closed, the read fails (a shows "error"), its worker is
+ * free, and the next read of a's ledger succeeds.  Before, the read and
+ * its worker waited as long as the server did, and a's state was never
+ * read again (one read per target at a time): with max_parallel such
+ * reads the agent ran nothing else.
+ */
+static void
+test_fleet_a_read_the_server_never_answers_is_cut_off(void **state)
+{
+    s_state *s = *state;
+    fl_fleet_t *f = &s->f;
+    const char *const names[] = {"rd/a", NULL};
+    fl_test_proxy_t *px = NULL;
+    char db[64], tail[512], *files[13], *bundle = NULL;
+    s_targets_want error = {names, "error"}, ok = {names, "reachable"};
+    json_t *d = NULL;
+
+    fl_fleet_open(f, s->p, NULL);
+    fl_fleet_start_coordinator(f);
+    px = fl_fleet_proxy_to_shard(f, 1);
+    snprintf(db, sizeof(db), "%s_a", s->p);
+    fl_fleet_createdb(f, 1, db);
+    snprintf(tail, sizeof(tail),
+             "read_timeout: 1s\n"
+             "state_interval: 1h\n"
+             "targets:\n"
+             "  - name: rd/a\n    dsn: \"%s dbname=%s %s\"\n",
+             f->shards[1], db, fl_test_proxy_conninfo(px));
+    fl_fleet_start_agent(f, fl_fleet_add_agent(f, "rd", 1, 1, tail));
+    s_wait_targets(f, names, "reachable", "the target");
+    for (int i = 0; i < 6; i++) {
+        files[2 * i] = fl_asprintf("%04d_m%d.sql", i + 1, i + 1);
+        files[2 * i + 1] = fl_asprintf(
+            "-- flotilla:up\nCREATE TABLE m%d (i int);\n"
+            "-- flotilla:down\nDROP TABLE m%d;\n", i + 1, i + 1);
+    }
+    files[12] = NULL;
+    bundle = s_bundle(f, f->key, "six", (const char *const *)files);
+    d = s_dispatch_json(f, bundle, "", 0);
+    assert_string_equal(s_result_status(d, "rd/a"), "ok");
+    json_decref(d);
+    /* The next read of a's ledger: held once the server answered. */
+    fl_test_proxy_hold(px, "SELECT 6", 1);
+    fl_fleet_signal_agent(f, 0, SIGHUP);
+    fl_fleet_wait(f, "targets", s_targets_are, &error, 30,
+                  "the held read cut off (a in error)");
+    assert_int_equal(fl_fleet_log_count(f->agents[0].log,
+                                        "(read_timeout)"), 1);
+    fl_test_proxy_release(px);
+    fl_fleet_signal_agent(f, 0, SIGHUP);
+    fl_fleet_wait(f, "targets", s_targets_are, &ok, 30,
+                  "a read again after the cut");
+    for (int i = 0; i < 12; i++)
+        free(files[i]);
+    free(bundle);
+    fl_fleet_stop_clean(f);
+    fl_test_proxy_stop(&px);
+    s->passed = 1;
+}
+
+/*
  * A raw client with agent i's enrolled key (it passes CURVE and ZAP but
  * is no flotilla-agent): a link to the coordinator, *cert its key.
  */
@@ -2350,6 +2414,9 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_fleet_an_agent_stops_while_its_server_never_answers,
             s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_fleet_a_read_the_server_never_answers_is_cut_off, s_setup,
+            s_teardown),
         cmocka_unit_test_setup_teardown(
             test_fleet_signed_lint_gate_holds_on_an_agent_as_locally, s_setup,
             s_teardown),
