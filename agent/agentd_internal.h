@@ -179,6 +179,8 @@ typedef struct {
     int gather_all;              /* SIGHUP: read every ledger after the
                                     discovery it started */
     fl_ag_job_t *reads;          /* GATHER and DISCOVER jobs out */
+    int64_t next_abort_ms;       /* when overdue cancels and reads are
+                                    looked for again */
     int stopping;
 } fl_ag_daemon_t;
 

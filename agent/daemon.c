@@ -1063,6 +1063,19 @@ s_done(fl_ag_daemon_t *d, fl_ag_job_t *job)
                 s_target_submit(d, t, next);
             }
         }
+        if (job->aborted && job->has_result) {
+            /* Its error says the server closed the connection: the
+             * agent did, and why. */
+            char *detail = fl_asprintf(
+                "%s%sThe agent closed the connection: the server did not "
+                "end the cancelled statement within cancel_timeout (%lld "
+                "ms); it rolls its transaction back when it runs again.",
+                job->result.detail ? job->result.detail : "",
+                job->result.detail ? "  " : "",
+                (long long)d->cfg->cancel_timeout_ms);
+            free(job->result.detail);
+            job->result.detail = detail;
+        }
         s_finish(d, job);
         if (t != NULL)
             s_send_state(d, t);
@@ -1124,8 +1137,14 @@ s_tick(fl_ag_daemon_t *d)
         s_discover_all(d);
     if (d->started && now >= d->next_state_ms && d->discovering == 0)
         s_gather_all(d);
-    s_abort_overdue(d, now);
-    s_abort_reads(d, now, 0);
+    /* Not at every turn of the loop: each walks every job or read out,
+     * and the loop turns once per finished job (thousands after a
+     * reconnect's reads). */
+    if (now >= d->next_abort_ms) {
+        s_abort_overdue(d, now);
+        s_abort_reads(d, now, 0);
+        d->next_abort_ms = now + 250;
+    }
     switch (d->session) {
     case FL_AG_DOWN:
         if (now >= d->next_connect_ms)

@@ -1581,9 +1581,17 @@ test_fleet_a_cancel_the_server_never_takes_closes_the_connection(
         const char *args[] = {"status", id, NULL};
         json_t *st = s_rollout_json(f, args, -1);
         const json_t *acc = json_object_get(st, "accounting");
+        const json_t *fail = json_array_get(json_object_get(st, "failures"),
+                                            0);
+        const char *detail = json_string_value(json_object_get(fail,
+                                                               "detail"));
         /* Failed, not cancelled: its state is known only later. */
         assert_int_equal(json_integer_value(json_object_get(acc, "failed")),
                          1);
+        /* Said as what it is: the agent closed the connection. */
+        if (detail == NULL || strstr(detail, "cancel_timeout") == NULL)
+            fail_msg("the failure's detail does not say the agent closed "
+                     "the connection: %s", detail ? detail : "(none)");
         assert_int_equal(json_integer_value(json_object_get(acc,
                                                             "cancelled")),
                          0);
@@ -1658,7 +1666,8 @@ test_fleet_a_read_the_server_never_answers_is_cut_off(void **state)
     fl_fleet_t *f = &s->f;
     const char *const names[] = {"rd/a", NULL};
     fl_test_proxy_t *px = NULL;
-    char db[64], tail[512], *files[13], *bundle = NULL;
+    char db[64], tail[512], **files = fl_fleet_table_migrations(6);
+    char *bundle = NULL;
     s_targets_want error = {names, "error"}, ok = {names, "reachable"};
     json_t *d = NULL;
 
@@ -1675,13 +1684,6 @@ test_fleet_a_read_the_server_never_answers_is_cut_off(void **state)
              f->shards[1], db, fl_test_proxy_conninfo(px));
     fl_fleet_start_agent(f, fl_fleet_add_agent(f, "rd", 1, 1, tail));
     s_wait_targets(f, names, "reachable", "the target");
-    for (int i = 0; i < 6; i++) {
-        files[2 * i] = fl_asprintf("%04d_m%d.sql", i + 1, i + 1);
-        files[2 * i + 1] = fl_asprintf(
-            "-- flotilla:up\nCREATE TABLE m%d (i int);\n"
-            "-- flotilla:down\nDROP TABLE m%d;\n", i + 1, i + 1);
-    }
-    files[12] = NULL;
     bundle = s_bundle(f, f->key, "six", (const char *const *)files);
     d = s_dispatch_json(f, bundle, "", 0);
     assert_string_equal(s_result_status(d, "rd/a"), "ok");
@@ -1697,8 +1699,7 @@ test_fleet_a_read_the_server_never_answers_is_cut_off(void **state)
     fl_fleet_signal_agent(f, 0, SIGHUP);
     fl_fleet_wait(f, "targets", s_targets_are, &ok, 30,
                   "a read again after the cut");
-    for (int i = 0; i < 12; i++)
-        free(files[i]);
+    fl_fleet_files_free(files);
     free(bundle);
     fl_fleet_stop_clean(f);
     fl_test_proxy_stop(&px);

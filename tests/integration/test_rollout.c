@@ -3222,23 +3222,15 @@ test_rollout_cuts_a_ledger_read_from_before_a_command(void **state)
     fl_test_proxy_t *px = fl_fleet_proxy_to_shard(&s->f, 0);
     char *server = fl_asprintf("%s %s dbname=postgres", s->f.shards[0],
                                fl_test_proxy_conninfo(px));
-    char *files[16], *seventh = NULL, *bundle[2], *id[2], *v = NULL;
+    char **files[2] = {fl_fleet_table_migrations(6),
+                       fl_fleet_table_migrations(7)};
+    char *bundle[2], *id[2], *v = NULL;
     const char *canary = s->t[0].name;
     int64_t deadline = 0;
     json_t *st = NULL;
 
-    for (int i = 0; i < 7; i++) {
-        files[2 * i] = fl_asprintf("%04d_m%d.sql", i + 1, i + 1);
-        files[2 * i + 1] = fl_asprintf(
-            "-- flotilla:up\nCREATE TABLE m%d (i int);\n"
-            "-- flotilla:down\nDROP TABLE m%d;\n", i + 1, i + 1);
-    }
-    seventh = files[12];
-    files[12] = NULL;
-    bundle[0] = s_bundle(s, "six", (const char *const *)files);
-    files[12] = seventh;
-    files[14] = NULL;
-    bundle[1] = s_bundle(s, "seven", (const char *const *)files);
+    bundle[0] = s_bundle(s, "six", (const char *const *)files[0]);
+    bundle[1] = s_bundle(s, "seven", (const char *const *)files[1]);
     s_agent_at(s, 0, server);
     for (int j = 0; j < 2; j++) {
         const char *args[] = {"start", bundle[j], "--selector",
@@ -3299,9 +3291,8 @@ test_rollout_cuts_a_ledger_read_from_before_a_command(void **state)
                                   "relname IN ('m6', 'm7')"), 1);
     s_agent_at(s, 0, NULL);
     fl_test_proxy_stop(&px);
-    for (int i = 0; i < 14; i++)
-        free(files[i]);
     for (int j = 0; j < 2; j++) {
+        fl_fleet_files_free(files[j]);
         free(bundle[j]);
         free(id[j]);
     }

@@ -652,6 +652,28 @@ fl_fleet_sleepers(fl_fleet_t *f, int shard)
     return n;
 }
 
+char **
+fl_fleet_table_migrations(int n)
+{
+    char **files = fl_calloc((size_t)(2 * n + 1), sizeof(*files));
+
+    for (int i = 0; i < n; i++) {
+        files[2 * i] = fl_asprintf("%04d_m%d.sql", i + 1, i + 1);
+        files[2 * i + 1] = fl_asprintf(
+            "-- flotilla:up\nCREATE TABLE m%d (i int);\n"
+            "-- flotilla:down\nDROP TABLE m%d;\n", i + 1, i + 1);
+    }
+    return files;
+}
+
+void
+fl_fleet_files_free(char **files)
+{
+    for (size_t i = 0; files != NULL && files[i] != NULL; i++)
+        free(files[i]);
+    free(files);
+}
+
 fl_test_proxy_t *
 fl_fleet_proxy_to_shard(fl_fleet_t *f, int shard)
 {

@@ -170,6 +170,14 @@ void fl_fleet_bundle(fl_fleet_t *f, const char *key, const char *dir,
 void fl_fleet_bundle_with(fl_fleet_t *f, const char *key, const char *dir,
                           const char *out, const char *const *extra);
 
+/*
+ * n migrations, 0001_m1.sql to 000n_mn.sql, the i-th making table mi
+ * (its down dropping it), as the name and text pairs fl_fleet_bundle's
+ * callers write, NULL-terminated (new: fl_fleet_files_free).
+ */
+char **fl_fleet_table_migrations(int n);
+void fl_fleet_files_free(char **files);
+
 /* A path in the fleet's directory (new string). */
 char *fl_fleet_path(const fl_fleet_t *f, const char *name);
 
