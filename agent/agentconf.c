@@ -173,6 +173,62 @@ s_labels(const fl_conf_strlist_t *l, const char *where, fl_error_t *err)
     return 0;
 }
 
+/*
+ * A discovery rule's name template: {agent}, {database} and {schema}
+ * between characters a target name holds, with the placeholder that
+ * tells its tenants apart.  Without it every tenant the rule found had the
+ * first one's name, and the others were never targets, without a word.
+ */
+static int
+s_template(const fl_ag_discover_conf_t *d, const char *agent,
+           const char *where, fl_error_t *err)
+{
+    static const char *const names[] = {"{agent}", "{database}", "{schema}"};
+    const char *need = d->schemas != NULL ? "{schema}" : "{database}";
+    int found = 0;
+
+    for (const char *p = d->name; *p;) {
+        size_t k = 0, n = 0;
+
+        for (k = 0; k < 3; k++)
+            if (strncmp(p, names[k], strlen(names[k])) == 0)
+                break;
+        if (k < 3) {
+            found |= strcmp(names[k], need) == 0;
+            if (k == 0 && !fl_ag_valid_target_name(agent))
+                return FL_ERR(err, FL_EINVAL, "%s: name \"%s\" has {agent}, "
+                              "and the agent's name \"%s\" has a character "
+                              "no target name holds", where, d->name, agent);
+            p += strlen(names[k]);
+            continue;
+        }
+        if (*p == '{') {
+            n = strcspn(p, "}");
+            return FL_ERR(err, FL_EINVAL, "%s: name \"%s\": \"%.*s\" is "
+                          "no placeholder (they are {agent}, {database} and "
+                          "{schema})", where, d->name,
+                          (int)(p[n] == '}' ? n + 1 : n), p);
+        }
+        if (strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                   "0123456789._/:@+-", *p) == NULL)
+            return FL_ERR(err, FL_EINVAL, "%s: name \"%s\" has \"%c\", "
+                          "which no target name holds ([A-Za-z0-9._/:@+-])",
+                          where, d->name, *p);
+        p++;
+    }
+    if (!found) {
+        FL_ERR(err, FL_EINVAL, "%s: name \"%s\" has no %s: every %s the rule "
+               "finds would have the same name", where, d->name, need,
+               d->schemas != NULL ? "schema" : "database");
+        fl_error_set_hint(err, "Put %s in the template, as in the default "
+                          "\"%s\".", need,
+                          d->schemas != NULL ? "{agent}/{database}/{schema}"
+                                             : "{agent}/{database}");
+        return FL_EINVAL;
+    }
+    return 0;
+}
+
 int
 fl_ag_settings_check(const fl_ag_settings_t *s, fl_error_t *err)
 {
@@ -192,8 +248,8 @@ fl_ag_settings_check(const fl_ag_settings_t *s, fl_error_t *err)
             (const fl_ag_target_conf_t *)s->targets.items + i;
         if (!fl_ag_valid_target_name(t->name))
             return FL_ERR(err, FL_EINVAL, "targets[%zu]: name \"%s\" is not "
-                          "a valid target name ([A-Za-z0-9._/:@+-], at most "
-                          "255)", i, t->name);
+                          "a valid target name ([A-Za-z0-9._/:@+-%%], at "
+                          "most 255)", i, t->name);
         if (s_labels(&t->labels, t->name, err) != 0)
             return FL_EINVAL;
     }
@@ -213,6 +269,8 @@ fl_ag_settings_check(const fl_ag_settings_t *s, fl_error_t *err)
             return FL_ERR(err, FL_EINVAL, "%s: discovery needs the key "
                           "\"server\", the connection string of the "
                           "PostgreSQL server", where);
+        if (d->name != NULL && s_template(d, s->name, where, err) != 0)
+            return FL_EINVAL;
         if (s_labels(&d->labels, where, err) != 0)
             return FL_EINVAL;
     }

@@ -178,6 +178,74 @@ test_cli_fleet_doc_has_every_daemon_key_and_valid_examples(void **state)
     free(doc_path);
 }
 
+/*
+ * A discovery rule's name template must give each tenant it finds a name
+ * of its own, and a valid one: `flotilla-agent --check` refuses a
+ * template without {database} in a databases rule or without {schema} in
+ * a schemas rule (every tenant it found had the same name: the first was
+ * a target and the others were never migrated, without a word), one with
+ * a placeholder it does not know or a character no target name holds
+ * (every tenant was skipped, with a warning at each discovery), and takes
+ * the valid ones.
+ */
+static void
+test_cli_agent_check_refuses_name_templates_that_lose_tenants(void **state)
+{
+    static const struct {
+        const char *rule, *name, *want;
+    } cases[] = {
+        {"databases: \"tenant_*\"", "{agent}/tenants", "{database}"},
+        {"schemas: \"t_*\"\n    database: saas", "{agent}/{database}",
+         "{schema}"},
+        {"databases: \"tenant_*\"", "{agent}/{db}", "{db}"},
+        {"databases: \"tenant_*\"", "{agent} {database}", "\" \""},
+        {"databases: \"tenant_*\"", "{agent}/{database", "{database"},
+        {"databases: \"tenant_*\"", "{agent}/x/{database}", NULL},
+        {"schemas: \"t_*\"\n    database: saas", "{schema}", NULL},
+    };
+    char *dir = fl_test_tmpdir();
+    char *path = fl_asprintf("%s/agent.yaml", dir);
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *argv[] = {"flotilla-agent", "--check", "--config", path,
+                              NULL};
+        fl_test_proc_t r;
+        char *yaml = fl_asprintf(
+            "name: shard-a\n"
+            "coordinator:\n"
+            "  endpoint: tcp://127.0.0.1:7600\n"
+            "  public_cert: /etc/flotilla/coord.cert\n"
+            "cert: /etc/flotilla/agent.cert_secret\n"
+            "environment: production\n"
+            "trust: /etc/flotilla/trust\n"
+            "state_dir: /var/lib/flotilla-agent\n"
+            "server: \"host=/tmp dbname=postgres\"\n"
+            "discover:\n"
+            "  - %s\n"
+            "    name: \"%s\"\n", cases[i].rule, cases[i].name);
+
+        fl_test_write_file(path, yaml);
+        fl_test_run(&r, "flotilla-agent", argv, NULL, 30);
+        if (cases[i].want == NULL) {
+            if (r.status != 0)
+                fail_msg("case %zu (%s): refused: %s", i, cases[i].name,
+                         r.err);
+        } else if (r.status == 0 ||
+                   strstr(r.err, "discover[0]") == NULL ||
+                   strstr(r.err, cases[i].want) == NULL) {
+            fail_msg("case %zu (%s): exit %d, want a refusal of discover[0] "
+                     "naming %s:\n%s%s", i, cases[i].name, r.status,
+                     cases[i].want, r.out, r.err);
+        }
+        fl_test_proc_release(&r);
+        free(yaml);
+    }
+    fl_test_rmtree(dir);
+    free(path);
+    free(dir);
+}
+
 static void
 test_cli_unknown_command_is_usage_error(void **state)
 {
@@ -222,6 +290,8 @@ main(void)
         cmocka_unit_test(test_cli_every_command_and_daemon_has_help),
         cmocka_unit_test(
             test_cli_fleet_doc_has_every_daemon_key_and_valid_examples),
+        cmocka_unit_test(
+            test_cli_agent_check_refuses_name_templates_that_lose_tenants),
         cmocka_unit_test(test_cli_unknown_command_is_usage_error),
         cmocka_unit_test(test_cli_version_json),
     };
