@@ -16,8 +16,9 @@ static const char s_usage[] =
     "rules find), connects to the coordinator over CurveZMQ with the\n"
     "coordinator's key pinned, and runs the pipeline on its targets for the\n"
     "commands it receives, verifying every bundle against its own trusted\n"
-    "keys.  SIGHUP reloads the trust store, runs discovery and reads every\n"
-    "target's ledger; SIGTERM stops it.  docs/fleet.md has the details.\n";
+    "keys.  SIGHUP opens the log file again, reloads the trust store, runs\n"
+    "discovery and reads every target's ledger; SIGTERM stops it.\n"
+    "docs/fleet.md has the details.\n";
 
 static int
 s_check(const void *cfg, fl_error_t *err)

@@ -1343,6 +1343,7 @@ s_reload(fl_ag_daemon_t *d)
             b->state = FL_AG_BUNDLE_NONE;
             fl_free(&b->error);
         }
+    fl_daemon_reopen_log("agent", d->cfg->log_file);
     fl_log_notice("agent", "SIGHUP: trust store reloaded for the next "
                   "bundle; discovery runs now, then every ledger is read");
     if (!d->started)

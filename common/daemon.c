@@ -39,6 +39,20 @@ fl_daemon_logging(const char *level, const char *log_file, fl_error_t *err)
     return log_file != NULL ? fl_log_open_file(log_file, err) : 0;
 }
 
+void
+fl_daemon_reopen_log(const char *component, const char *log_file)
+{
+    fl_error_t err = FL_ERROR_INIT;
+
+    if (log_file == NULL)
+        return;
+    if (fl_log_open_file(log_file, &err) != 0) {
+        fl_log_error(component, "%s; logging goes on to the file open "
+                     "before", err.message);
+        fl_error_clear(&err);
+    }
+}
+
 int
 fl_daemon_signals(fl_error_t *err)
 {

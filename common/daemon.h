@@ -18,6 +18,13 @@
 int fl_daemon_logging(const char *level, const char *log_file,
                       fl_error_t *err) FL_NODISCARD;
 
+/*
+ * At SIGHUP: opens log_file (when not NULL) again, so that a log moved
+ * away (logrotate) is made anew; when it cannot be opened, the old file
+ * stays and the error is logged there.
+ */
+void fl_daemon_reopen_log(const char *component, const char *log_file);
+
 /* Installs the handlers; returns the pipe's read end, or a negative code. */
 int fl_daemon_signals(fl_error_t *err) FL_NODISCARD;
 

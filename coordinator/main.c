@@ -15,8 +15,9 @@ static const char s_usage[] =
     "The fleet's coordinator: agents connect to its agent endpoint, operators\n"
     "(`flotilla agents|targets|dispatch`) to its control endpoint, both over\n"
     "CurveZMQ with enrolled certificates only; its state is in a PostgreSQL\n"
-    "control database.  SIGHUP reloads the agents and operators directories\n"
-    "and the trust store; SIGTERM stops it.  docs/fleet.md has the details.\n";
+    "control database.  SIGHUP opens the log file again and reloads the\n"
+    "agents and operators directories and the trust store; SIGTERM stops\n"
+    "it.  docs/fleet.md has the details.\n";
 
 static int
 s_check(const void *cfg, fl_error_t *err)

@@ -255,6 +255,7 @@ s_reload(fl_co_server_t *s)
 {
     fl_error_t err = FL_ERROR_INIT;
 
+    fl_daemon_reopen_log("coordinator", s->cfg->log_file);
     if (s_load_keys(s, &err) != 0) {
         fl_log_error("coordinator", "reload refused, the previous keys stay "
                      "in force: %s", err.message);

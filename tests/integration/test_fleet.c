@@ -25,6 +25,7 @@
 #include <arpa/inet.h>
 #include <unistd.h>
 #include <dirent.h>
+#include <errno.h>
 
 #include <cmocka.h>
 #include <zmq.h>
@@ -2371,6 +2372,54 @@ test_fleet_ledgers_read_every_state_interval_not_every_discovery(
     free(dsn);
 }
 
+/*
+ * Both daemons open their log_file again at SIGHUP, so that logrotate's
+ * move-then-signal works: once the file is moved away, a SIGHUP makes a
+ * new one under log_file and every later line goes there, none to the
+ * moved one.  Before, each daemon kept writing to the moved file, and the
+ * new one was never made: a rotated log lost every line after it.
+ */
+static void
+test_fleet_daemons_open_their_log_again_at_sighup(void **state)
+{
+    s_state *s = *state;
+    fl_fleet_t *f = &s->f;
+    const char *logs[2] = {NULL, NULL};
+    const char *lines[2] = {"reloaded: ", "SIGHUP: trust store reloaded"};
+    char *moved[2] = {NULL, NULL};
+    int a = 0, before[2] = {0, 0};
+
+    fl_fleet_open(f, s->p, NULL);
+    fl_fleet_start_coordinator(f);
+    a = fl_fleet_add_agent(f, "agent-0", 0, 1, "");
+    fl_fleet_start_agent(f, a);
+    fl_fleet_wait_log(f->agents[a].log, "online with coordinator", 30);
+    logs[0] = f->coord_log;
+    logs[1] = f->agents[a].log;
+    for (int i = 0; i < 2; i++) {
+        moved[i] = fl_asprintf("%s.1", logs[i]);
+        if (rename(logs[i], moved[i]) != 0)
+            fail_msg("rename %s: %s", logs[i], strerror(errno));
+        /* The coordinator reloaded at the agent's enrolment. */
+        before[i] = fl_fleet_log_count(moved[i], lines[i]);
+    }
+    fl_fleet_signal_coordinator(f, SIGHUP);
+    fl_fleet_signal_agent(f, a, SIGHUP);
+    for (int i = 0; i < 2; i++) {
+        fl_fleet_wait_log(logs[i], lines[i], 30);
+        assert_int_equal(fl_fleet_log_count(moved[i], lines[i]),
+                         before[i]);
+    }
+    fl_fleet_stop_clean(f);
+    for (int i = 0; i < 2; i++) {
+        assert_true(fl_fleet_log_count(logs[i], "stopping on signal") >= 1);
+        assert_int_equal(fl_fleet_log_count(moved[i], "stopping on signal"),
+                         0);
+        free(moved[i]);
+    }
+    s->passed = 1;
+}
+
 int
 main(void)
 {
@@ -2429,6 +2478,9 @@ main(void)
             s_teardown),
         cmocka_unit_test_setup_teardown(
             test_fleet_command_for_a_target_the_agent_lost, s_setup,
+            s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_fleet_daemons_open_their_log_again_at_sighup, s_setup,
             s_teardown),
     };
     if (getenv("FLOTILLA_TEST_FILTER") != NULL)
