@@ -957,6 +957,32 @@ s_discover_all(fl_ag_daemon_t *d)
     d->next_discovery_ms = fl_clock_ms() + d->cfg->discovery_interval_ms;
 }
 
+/*
+ * A journal file that cannot be read back (a disk's damage, a hand's
+ * edit) is renamed ID.EXT.damaged with a warning naming it; it was
+ * deleted without a word.  A command lost this way is sent again by the
+ * coordinator, which has no result for it; the ledger answers it.
+ */
+static void
+s_set_aside(fl_ag_daemon_t *d, const char *id, const char *ext,
+            const fl_error_t *why)
+{
+    fl_error_t err = FL_ERROR_INIT;
+    char *to = fl_journal_set_aside(d->journal, id, ext, &err);
+
+    if (to != NULL)
+        fl_log_warning("agent", "journal: %s.%s could not be read back (%s); "
+                       "set aside as %s", id, ext,
+                       why->message ? why->message : "unknown", to);
+    else
+        fl_log_error("agent", "journal: %s.%s could not be read back (%s), "
+                     "nor set aside: %s", id, ext,
+                     why->message ? why->message : "unknown",
+                     err.message);
+    free(to);
+    fl_error_clear(&err);
+}
+
 /* After the first discovery: the journal's commands and results. */
 static void
 s_recover(fl_ag_daemon_t *d)
@@ -973,14 +999,16 @@ s_recover(fl_ag_daemon_t *d)
         unsigned char *data = NULL;
         size_t len = 0;
         fl_wire_msg_t m;
+        fl_error_t res_err = FL_ERROR_INIT, cmd_err = FL_ERROR_INIT;
+        int cmd_rc = 0;
 
-        if (fl_journal_get(d->journal, ids[i], "res", &data, &len, NULL) ==
-            0) {
+        if (fl_journal_get(d->journal, ids[i], "res", &data, &len,
+                           &res_err) == 0) {
             s_outbox_add(d, ids[i], data, len);
             resent++;
-        } else if (fl_journal_get(d->journal, ids[i], "cmd", &data, &len,
-                                  NULL) == 0 &&
-                   fl_wire_decode(&m, data, len, NULL) == 0) {
+        } else if ((cmd_rc = fl_journal_get(d->journal, ids[i], "cmd", &data,
+                                            &len, &cmd_err)) == 0 &&
+                   fl_wire_decode(&m, data, len, &cmd_err) == 0) {
             if (m.type == FL_WIRE_APPLY || m.type == FL_WIRE_ROLLBACK ||
                 m.type == FL_WIRE_PLAN || m.type == FL_WIRE_BASELINE) {
                 s_command(d, &m, data, len, 1);
@@ -990,8 +1018,15 @@ s_recover(fl_ag_daemon_t *d)
             free(data);
         } else {
             free(data);
-            fl_journal_remove(d->journal, ids[i]);
+            /* A command file with nothing readable beside it: put aside. */
+            if (cmd_rc != FL_ENOTFOUND)
+                s_set_aside(d, ids[i], "cmd", &cmd_err);
         }
+        /* A result file that exists but cannot be read: put aside too. */
+        if (res_err.code != 0 && res_err.code != FL_ENOTFOUND)
+            s_set_aside(d, ids[i], "res", &res_err);
+        fl_error_clear(&res_err);
+        fl_error_clear(&cmd_err);
         free(ids[i]);
     }
     free(ids);

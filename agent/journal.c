@@ -218,6 +218,25 @@ fl_journal_remove(fl_journal_t *j, const char *id)
     free(path);
 }
 
+char *
+fl_journal_set_aside(fl_journal_t *j, const char *id, const char *ext,
+                     fl_error_t *err)
+{
+    char *path = NULL, *to = NULL;
+
+    if (s_check_id(id, err) != 0)
+        return NULL;
+    path = fl_asprintf("%s/journal/%s.%s", j->dir, id, ext);
+    to = fl_asprintf("%s.damaged", path);
+    if (rename(path, to) != 0) {
+        FL_ERR(err, FL_EIO, "could not rename \"%s\": %s", path,
+               strerror(errno));
+        fl_free(&to);
+    }
+    free(path);
+    return to;
+}
+
 int
 fl_journal_list(fl_journal_t *j, char ***ids, size_t *n, fl_error_t *err)
 {

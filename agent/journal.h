@@ -46,6 +46,14 @@ int fl_journal_get(fl_journal_t *j, const char *id, const char *ext,
 /* Removes journal/ID.res, then journal/ID.cmd. */
 void fl_journal_remove(fl_journal_t *j, const char *id);
 
+/*
+ * Renames journal/ID.EXT, which could not be read back, to
+ * journal/ID.EXT.damaged for an operator to look at.  Returns the new
+ * path (new), or NULL with err set.
+ */
+char *fl_journal_set_aside(fl_journal_t *j, const char *id, const char *ext,
+                           fl_error_t *err);
+
 /* The ids of every command in the journal (new array of new strings). */
 int fl_journal_list(fl_journal_t *j, char ***ids, size_t *n,
                     fl_error_t *err) FL_NODISCARD;

@@ -2420,6 +2420,53 @@ test_fleet_daemons_open_their_log_again_at_sighup(void **state)
     s->passed = 1;
 }
 
+/*
+ * A journal file the agent cannot read back (a disk's damage, a hand's
+ * edit) is set aside as ID.cmd.damaged (ID.res.damaged) with a warning
+ * that names it, and the agent starts.  Before, it was deleted without a
+ * word: the command it held, and a result not yet acknowledged, were gone
+ * and nothing said so.
+ */
+static void
+test_fleet_a_damaged_journal_file_is_set_aside_with_a_warning(void **state)
+{
+    s_state *s = *state;
+    fl_fleet_t *f = &s->f;
+    char *dir = NULL, *cmd = NULL, *res = NULL, *kept = NULL;
+    int a = 0;
+
+    fl_fleet_open(f, s->p, NULL);
+    fl_fleet_start_coordinator(f);
+    a = fl_fleet_add_agent(f, "agent-0", 0, 1, "");
+    fl_fleet_start_agent(f, a);
+    fl_fleet_wait_log(f->agents[a].log, "online with coordinator", 30);
+    fl_fleet_signal_agent(f, a, SIGTERM);
+    dir = fl_asprintf("%s/journal", f->agents[a].state);
+    cmd = fl_asprintf("%s/c0ffee.cmd", dir);
+    res = fl_asprintf("%s/beef.res", dir);
+    fl_test_write_file(cmd, "not a message");
+    fl_test_write_file(res, ""); /* unreadable: a directory below */
+    unlink(res);
+    if (mkdir(res, 0700) != 0)
+        fail_msg("mkdir %s: %s", res, strerror(errno));
+    fl_fleet_start_agent(f, a);
+    fl_fleet_wait_log(f->agents[a].log, "online with coordinator", 30);
+    fl_fleet_wait_log(f->agents[a].log, "c0ffee.cmd", 30);
+    assert_int_equal(fl_fleet_log_count(f->agents[a].log, "beef.res"), 1);
+    kept = fl_asprintf("%s.damaged", cmd);
+    assert_int_equal(access(kept, F_OK), 0);
+    assert_int_not_equal(access(cmd, F_OK), 0);
+    free(kept);
+    kept = fl_asprintf("%s.damaged", res);
+    assert_int_equal(access(kept, F_OK), 0);
+    free(kept);
+    fl_fleet_stop_clean(f);
+    free(res);
+    free(cmd);
+    free(dir);
+    s->passed = 1;
+}
+
 int
 main(void)
 {
@@ -2482,6 +2529,9 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_fleet_daemons_open_their_log_again_at_sighup, s_setup,
             s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_fleet_a_damaged_journal_file_is_set_aside_with_a_warning,
+            s_setup, s_teardown),
     };
     if (getenv("FLOTILLA_TEST_FILTER") != NULL)
         cmocka_set_test_filter(getenv("FLOTILLA_TEST_FILTER"));
