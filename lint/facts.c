@@ -2823,14 +2823,59 @@ s_too_deep(fl_stmt_list_t *out, fl_lint_tree_t *tree, const char *sql,
     return 1;
 }
 
-/* The fallback: split with the scanner and parse each piece alone. */
+/* One piece of the fallback, [s, e) of sql, parsed alone. */
+static void
+s_piece(fl_stmt_list_t *out, fl_lint_tree_t *tree, s_ctx_t *ctx,
+        const char *sql, size_t s, size_t e, const fl_lint_lines_t *lines,
+        int base_line)
+{
+    char *piece = fl_strndup(sql + s, e - s);
+    PgQueryProtobufParseResult r = pg_query_parse_protobuf(piece);
+
+    if (r.error) {
+        fl_stmt_t *st = s_stmt_push(out, sql, s, e, lines, base_line);
+        s_tree_push(tree, NULL, s);
+        s_parse_error(st, r.error, s, e - s, lines, base_line);
+    } else {
+        PgQuery__ParseResult *pr = s_unpack(tree, &r);
+        if (pr) {
+            s_keep_result(tree, pr);
+            s_add_parsed(out, tree, ctx, pr, sql, s, e, lines, base_line);
+        }
+    }
+    pg_query_free_protobuf_parse_result(r);
+    free(piece);
+}
+
+/* Where [from, to) of sql has more than blanks, comments and ";"s. */
+static size_t
+s_skip_separators(const char *sql, size_t from, size_t to)
+{
+    for (;;) {
+        from = fl_lint_skip_space(sql, from, to);
+        if (from < to && sql[from] == ';')
+            from++;
+        else
+            return from;
+    }
+}
+
+/*
+ * The fallback: split with the scanner and parse each piece alone.  The
+ * scanner's split leaves out what it cannot end ("SELEC 1;", and all
+ * after a parenthesis left open): text between its pieces, or after the
+ * last, that is more than blanks, comments and ";" is a piece too, so
+ * that it is refused as the parser refuses it, never lost.  Before, that
+ * text vanished: the rest of the migration was applied and recorded
+ * applied without it.
+ */
 static void
 s_split_pieces(fl_stmt_list_t *out, fl_lint_tree_t *tree, s_ctx_t *ctx,
                const char *sql, size_t len, const fl_lint_lines_t *lines,
                int base_line)
 {
     PgQuerySplitResult sr = pg_query_split_with_scanner(sql);
-    int i;
+    size_t pos = 0, from = 0;
 
     if (sr.error) {
         /* Not even the scanner can split it (an unterminated quote or
@@ -2841,34 +2886,29 @@ s_split_pieces(fl_stmt_list_t *out, fl_lint_tree_t *tree, s_ctx_t *ctx,
         pg_query_free_split_result(sr);
         return;
     }
-    for (i = 0; i < sr.n_stmts; i++) {
-        size_t s = (size_t)sr.stmts[i]->stmt_location;
-        size_t e = sr.stmts[i]->stmt_len > 0
+    for (int i = 0; i <= sr.n_stmts; i++) {
+        size_t s = i < sr.n_stmts ? (size_t)sr.stmts[i]->stmt_location : len;
+        size_t e = i < sr.n_stmts && sr.stmts[i]->stmt_len > 0
                        ? s + (size_t)sr.stmts[i]->stmt_len : len;
-        char *piece;
-        PgQueryProtobufParseResult r;
 
         if (s > len)
             s = len;
+        if (s < pos)
+            s = pos;
         if (e > len || e < s)
             e = len;
-        if (s_is_blank(sql, s, e))
-            continue;
-        piece = fl_strndup(sql + s, e - s);
-        r = pg_query_parse_protobuf(piece);
-        if (r.error) {
-            fl_stmt_t *st = s_stmt_push(out, sql, s, e, lines, base_line);
-            s_tree_push(tree, NULL, s);
-            s_parse_error(st, r.error, s, e - s, lines, base_line);
-        } else {
-            PgQuery__ParseResult *pr = s_unpack(tree, &r);
-            if (pr) {
-                s_keep_result(tree, pr);
-                s_add_parsed(out, tree, ctx, pr, sql, s, e, lines, base_line);
-            }
+        /* What the scanner left out before this piece. */
+        if ((from = s_skip_separators(sql, pos, s)) < s) {
+            size_t to = s;
+            while (to > from && strchr(" \t\n\r\f\v", sql[to - 1]) != NULL)
+                to--;
+            s_piece(out, tree, ctx, sql, from, to, lines, base_line);
         }
-        pg_query_free_protobuf_parse_result(r);
-        free(piece);
+        if (i == sr.n_stmts)
+            break;
+        if (!s_is_blank(sql, s, e))
+            s_piece(out, tree, ctx, sql, s, e, lines, base_line);
+        pos = e;
     }
     pg_query_free_split_result(sr);
 }

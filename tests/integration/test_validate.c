@@ -14,6 +14,7 @@
 #include <sys/resource.h>
 
 #include <cmocka.h>
+#include <libpq-fe.h>
 
 #include "common/alloc.h"
 #include "common/buf.h"
@@ -703,6 +704,96 @@ test_error_positions_point_at_the_error(void **state)
     }
 }
 
+/*
+ * A migration runs whole or not at all, as PostgreSQL parses it: seeded
+ * up sections (seeds 1 to 40, FLOTILLA_PARSE_SEED=N runs one) mix
+ * statements that run with fragments the grammar refuses, between
+ * separators with comments; the server is asked first (the section as
+ * one query string, in a transaction rolled back: PostgreSQL parses all
+ * of it before it runs any), then `flotilla apply` must refuse with
+ * nothing changed (exit 3) exactly when the server refused, and run
+ * every statement when it did not.  Before, a fragment the scanner's
+ * split could not end ("SELEC 1;", "INSERT INTO t VALUES (1;") vanished
+ * with every statement after an unclosed parenthesis: the rest ran and
+ * the migration was recorded applied (exit 0).
+ */
+static void
+test_a_migration_runs_whole_or_not_as_postgresql_parses_it(void **state)
+{
+    static const char *const bad[] = {
+        "SELEC 1", "SELECT (", "INSERT INTO g VALUES (1", "CREAT TABLE x",
+        "x", "SELECT 1 1", ")", "SELECT ((1)", "SELECT 1)", "UPDATE g SET",
+        "CREATE TABLE y (a bigint", "'a' 'b'", "VALUES (1,",
+    };
+    static const char *const seps[] = {";\n", "; ", ";\n-- c;(\n",
+                                       ";/* ; ( */\n", ";;\n"};
+    fl_test_ws_t *ws = *state;
+    const char *one = getenv("FLOTILLA_PARSE_SEED");
+    uint32_t first = one ? (uint32_t)strtoul(one, NULL, 10) : 1;
+    uint32_t last = one ? first : 40;
+    int refused_seen = 0, applied_seen = 0;
+
+    for (uint32_t seed = first; seed <= last; seed++) {
+        uint32_t r = seed * 2654435761u + 7;
+        fl_buf_t up = FL_BUF_INIT(0);
+        int n = (int)(s_rand(&r) % 5) + 1, created = 0, refused = 0;
+        char *text = NULL, *sql = NULL, *count = NULL, *want = NULL;
+        PGresult *res = NULL;
+        fl_test_proc_t p;
+
+        for (int i = 0; i < n; i++) {
+            const char *sep = seps[s_rand(&r) % (sizeof(seps) /
+                                                 sizeof(*seps))];
+            if (s_rand(&r) % 4 == 0)
+                fl_buf_addf(&up, "%s%s", bad[s_rand(&r) % (sizeof(bad) /
+                                                           sizeof(*bad))],
+                            sep);
+            else {
+                fl_buf_addf(&up, "CREATE TABLE g%u_%d (id bigint)%s"
+                            "INSERT INTO g%u_%d VALUES (%d)%s", seed,
+                            created, sep, seed, created, i, sep);
+                created++;
+            }
+        }
+        /* The server's verdict on the same text. */
+        sql = fl_asprintf("BEGIN;\n%s\n;ROLLBACK", up.data);
+        res = PQexec(ws->conn, sql);
+        refused = PQresultStatus(res) != PGRES_COMMAND_OK;
+        if (refused && strcmp(PQresultErrorField(res, PG_DIAG_SQLSTATE),
+                              "42601") != 0)
+            fail_msg("seed %u: the server refused it, not for its syntax: "
+                     "%s\n%s", seed, PQresultErrorMessage(res), up.data);
+        PQclear(res);
+        if (PQtransactionStatus(ws->conn) != PQTRANS_IDLE)
+            fl_test_exec(ws->conn, "ROLLBACK");
+        fl_test_exec(ws->conn, "SET client_min_messages = warning;"
+                     " DROP SCHEMA IF EXISTS flotilla, flotilla_backup"
+                     " CASCADE");
+        text = fl_asprintf("-- flotilla:up\n%s\n-- flotilla:down\nSELECT 1;\n",
+                           up.data);
+        fl_test_ws_write(ws, "0001_parse.sql", text);
+        fl_test_ws_flotilla(ws, &p, "apply", NULL, 1);
+        count = fl_asprintf("SELECT count(*) FROM pg_class WHERE relname"
+                            " LIKE 'g%u\\_%%' AND relkind = 'r'", seed);
+        want = fl_asprintf("%d", refused ? 0 : created);
+        if (p.status != (refused ? 3 : 0))
+            fail_msg("seed %u: the server %s the section, flotilla apply "
+                     "exited %d:\n%s\n%s", seed,
+                     refused ? "refused" : "took", p.status, up.data, p.err);
+        fl_test_expect_value(ws->conn, count, want);
+        refused_seen += refused;
+        applied_seen += !refused;
+        fl_test_proc_release(&p);
+        free(want);
+        free(count);
+        free(text);
+        free(sql);
+        fl_buf_release(&up);
+    }
+    if (one == NULL) /* the seeds reach both verdicts */
+        assert_true(refused_seen > 0 && applied_seen > 0);
+}
+
 int
 main(void)
 {
@@ -722,11 +813,16 @@ main(void)
         cmocka_unit_test_setup_teardown(test_allow_lint_errors_reports_every_finding_it_let_through, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_lock_timeout_zero_is_refused, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_error_positions_point_at_the_error, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_migration_runs_whole_or_not_as_postgresql_parses_it,
+            fl_test_ws_setup, fl_test_ws_teardown),
     };
 
     if (!fl_test_have_postgres()) {
         fprintf(stderr, "no PostgreSQL (PGHOST unset): tests/run.sh starts one\n");
         return 1;
     }
+    if (getenv("FLOTILLA_TEST_FILTER") != NULL)
+        cmocka_set_test_filter(getenv("FLOTILLA_TEST_FILTER"));
     return cmocka_run_group_tests_name("validate", tests, NULL, NULL);
 }

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +16,8 @@
 
 #include "common/buf.h"
 #include "lint/facts.h"
+#include "lint/lint_internal.h"
+#include "testsupport.h"
 
 static fl_stmt_list_t
 analyze(const char *sql, int pg_version)
@@ -356,6 +359,115 @@ test_facts_parse_error_keeps_the_rest(void **state)
     assert_int_equal(l.count, 1);
     assert_int_equal(l.items[0].parse_error, 1);
     fl_stmt_list_release(&l);
+}
+
+/* Every byte outside the statements is a blank, a comment or a ";". */
+static const char *
+s_uncovered(const char *sql, const fl_stmt_list_t *l)
+{
+    size_t len = strlen(sql), pos = 0;
+
+    for (size_t k = 0; k <= l->count; k++) {
+        size_t to = k < l->count ? l->items[k].offset : len;
+
+        for (;;) {
+            pos = fl_lint_skip_space(sql, pos, to);
+            if (pos < to && sql[pos] == ';')
+                pos++;
+            else
+                break;
+        }
+        if (pos < to)
+            return sql + pos;
+        if (k < l->count)
+            pos = l->items[k].offset + l->items[k].length;
+    }
+    return NULL;
+}
+
+/*
+ * No text of a migration is ever lost, whether it parses or not: on
+ * seeded mixes of statements that parse and fragments that do not (seeds
+ * 1 to FLOTILLA_GEN_SEEDS, default 500; FLOTILLA_GEN_SEED=N runs one),
+ * every byte outside the statements found is a blank, a comment or a
+ * ";", and some statement is a parse error exactly when PostgreSQL's
+ * parser refuses the whole input.  Before, the scanner's split, used
+ * when the whole input does not parse, left out what it could not end
+ * ("SELEC 1;", "INSERT INTO t VALUES (1;" and every statement after an
+ * unclosed parenthesis): the rest was applied and the migration recorded
+ * applied, the dropped statements never run.
+ */
+static int
+s_check_split_seed(long n_seed, int alone, void *arg)
+{
+    static const char *const good[] = {
+        "CREATE TABLE t (id int)", "INSERT INTO t VALUES (1)",
+        "SELECT 'a;b'", "DROP TABLE t", "UPDATE t SET id = (2)",
+        "ALTER TABLE t ADD COLUMN c text", "SELECT $$;($$",
+        "CREATE INDEX i ON t ((id + 1))", "SELECT \"(\" FROM t",
+    };
+    static const char *const bad[] = {
+        "SELEC 1", "SELECT (", "INSERT INTO t VALUES (1", "CREAT TABLE x",
+        "x", "1", "SELECT 1 1", ")", "SELECT ((1)", "(", "SELECT 1)",
+        "CREATE TABLE t (a int", "UPDATE t SET", "'a' 'b'", "SELECT [1",
+        "DROP TABLE", "VALUES (1,", "SELECT CASE WHEN",
+    };
+    static const char *const seps[] = {";\n", "; ", ";\n-- c;(\n",
+                                       ";/* ; ( */", ";;\n"};
+    uint64_t rng = (uint64_t)n_seed;
+    fl_buf_t b = FL_BUF_INIT(0);
+    size_t n = (size_t)(fl_test_rng_next(&rng) % 6) + 1, count = 0;
+    fl_stmt_list_t l;
+    fl_error_t err = FL_ERROR_INIT;
+    PgQueryParseResult whole;
+    int errors = 0, failed = 0;
+    const char *lost = NULL;
+
+    (void)arg;
+    for (size_t i = 0; i < n; i++) {
+        int broken = fl_test_rng_next(&rng) % 3 == 0;
+        size_t pick = (size_t)fl_test_rng_next(&rng);
+        const char *st = broken ? bad[pick % (sizeof(bad) / sizeof(*bad))]
+                                : good[pick % (sizeof(good) / sizeof(*good))];
+        const char *sep = seps[fl_test_rng_next(&rng) %
+                               (sizeof(seps) / sizeof(*seps))];
+
+        fl_buf_addf(&b, "%s%s", st,
+                    i + 1 < n || fl_test_rng_next(&rng) % 2 ? sep : "");
+    }
+    if (fl_facts_analyze(&l, b.data, 0, 150000, &err) != 0)
+        fail_msg("seed %ld: %s", n_seed, err.message);
+    count = l.count;
+    for (size_t i = 0; i < l.count; i++)
+        errors += l.items[i].parse_error;
+    whole = pg_query_parse(b.data);
+    if ((whole.error != NULL) != (errors > 0)) {
+        failed = 1;
+        fprintf(stderr, "seed %ld: PostgreSQL's parser %s the input, "
+                "flotilla found %d parse errors in %zu statements:\n%s\n",
+                n_seed, whole.error ? "refuses" : "takes", errors, count,
+                b.data);
+    }
+    if ((lost = s_uncovered(b.data, &l)) != NULL) {
+        failed = 1;
+        fprintf(stderr, "seed %ld: the text from \"%.40s\" is in no "
+                "statement of the %zu found:\n%s\n", n_seed, lost, count,
+                b.data);
+    }
+    pg_query_free_parse_result(whole);
+    fl_stmt_list_release(&l);
+    fl_buf_release(&b);
+    if (alone && !failed)
+        fprintf(stderr, "seed %ld: %zu statements, %d parse errors\n",
+                n_seed, count, errors);
+    return failed;
+}
+
+static void
+test_facts_no_text_is_lost_whatever_parses(void **state)
+{
+    (void)state;
+    fl_test_gen_seeds(500, s_check_split_seed, NULL);
 }
 
 static void
@@ -1241,6 +1353,7 @@ main(void)
         cmocka_unit_test(test_facts_what_acts_outside_the_transaction),
         cmocka_unit_test(test_facts_positions_and_splitting),
         cmocka_unit_test(test_facts_parse_error_keeps_the_rest),
+        cmocka_unit_test(test_facts_no_text_is_lost_whatever_parses),
         cmocka_unit_test(test_facts_destroys),
         cmocka_unit_test(test_facts_merge_destroys_once_per_matched_action),
         cmocka_unit_test(test_facts_upsert_do_update_destroys_do_nothing_does_not),
