@@ -177,6 +177,9 @@ struct fl_co_command {
     uint8_t decided;              /* outcome decided by the coordinator
                                      (unreachable, timed out): no ack */
     uint8_t sent_once;            /* went on the wire (or may have) */
+    uint8_t await_state;          /* sent, not held by its agent at its
+                                     hello, its target's ledger unknown:
+                                     reconciled when the ledger comes */
     int32_t wave;                 /* its rollout wave; -1 outside one */
     int32_t position;             /* its place in the rollout's order */
     int32_t attempt;              /* 0; n: the n-th retry (after a run

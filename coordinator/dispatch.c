@@ -747,14 +747,17 @@ s_reconcile(fl_co_server_t *s, fl_co_command_t *c)
     const char *why = NULL;
     int outcome;
 
+    c->await_state = 0;
     if (c->state != FL_CO_CMD_SENT)
         return;
     if (fl_map_gets(a->holding, c->id) != NULL) {
         a->inflight++;
         return;
     }
-    if (!c->target->known)
-        return; /* wait for its state */
+    if (!c->target->known) {
+        c->await_state = 1; /* wait for its state */
+        return;
+    }
     outcome = s_ledger_outcome(c, &why);
     if (outcome >= 0) {
         fl_version_t applied = fl_registry_applied_version(c->target);
@@ -803,10 +806,17 @@ fl_dispatch_target_known(fl_co_server_t *s, fl_co_target_t *t)
 
     if (t->agent->state != FL_CO_AGENT_ONLINE)
         return;
+    /*
+     * Only the commands the agent's hello left undecided: a command sent
+     * in this session is on its way or running, whatever a ledger read
+     * from before it says.  Before, a ledger read that came after it was
+     * sent (the one the agent sends after an earlier command on the
+     * target) took it back as held in a halted rollout, and sent it again
+     * in a running one.
+     */
     for (; c != NULL; c = next) {
         next = c->open_next;
-        if (c->target == t && c->state == FL_CO_CMD_SENT &&
-            fl_map_gets(t->agent->holding, c->id) == NULL)
+        if (c->target == t && c->await_state)
             s_reconcile(s, c);
     }
     fl_dispatch_pump(s, t->agent);

@@ -1572,6 +1572,104 @@ test_rollout_stops_abort_cancels_in_flight(void **state)
     s->passed = 1;
 }
 
+/* A plan's rehearsal that sleeps 8 s, and a quick migration. */
+static const char *const s_sleep_plan[] = {
+    "0001_sleep.sql",
+    "-- flotilla:up\nSELECT pg_sleep(8);\n-- flotilla:down\nSELECT 1;\n",
+    NULL};
+static const char *const s_quick[] = {
+    "0001_quick.sql",
+    "-- flotilla:up\nCREATE TABLE quick_t (id int);\n"
+    "-- flotilla:down\nDROP TABLE quick_t;\n",
+    NULL};
+
+static int
+s_dispatched_one(const json_t *st, void *arg)
+{
+    (void)arg;
+    return s_acc(st, "dispatched") >= 1;
+}
+
+static int
+s_applied_one_idle(const json_t *st, void *arg)
+{
+    return s_acc(st, "applied") == 1 && s_halted_and_idle(st, arg);
+}
+
+/*
+ * A command sent before a halt (no --abort) finishes on its agent and is
+ * counted: the canary's command waits on its agent behind a dispatched
+ * plan that sleeps 8 s; the rollout is halted meanwhile; when the plan
+ * ends, the agent sends the canary's ledger (read after the plan) and
+ * then runs the command.  The rollout shows it applied, in flight until
+ * then, and its rollback rolls it back and says so.  Before, the ledger
+ * read after the plan, which did not yet record the command, made the
+ * coordinator take the command back as held ("not sent"): its result
+ * was ignored ("answered command ..., which was never sent"), the
+ * rollout said applied 0, and its rollback recorded the command
+ * "cancelled: not dispatched" and counted it "as they were" though it
+ * had been applied and was rolled back.
+ */
+static void
+test_rollout_stops_a_command_sent_before_a_halt_finishes_and_counts(
+    void **state)
+{
+    s_state *s = *state;
+    char *plan = s_bundle(s, "sleepplan", s_sleep_plan);
+    char *quick = s_bundle(s, "quick", s_quick), *id = NULL;
+    char *out = fl_asprintf("%s/sleepplan.out", s->f.dir);
+    json_t *st = NULL;
+    int64_t deadline = fl_clock_ms() + (int64_t)(30000 *
+                                                 fl_test_timeout_scale());
+    pid_t pl = 0;
+
+    {
+        const char *argv[] = {"flotilla", "dispatch", plan, "--selector",
+                              "tier=canary", "--action", "plan", NULL};
+        pl = fl_fleet_cli_spawn(&s->f, argv, out);
+    }
+    while (fl_fleet_sleepers(&s->f, s->t[0].shard) < 1) {
+        if (fl_clock_ms() > deadline)
+            fail_msg("the plan's rehearsal did not start within 30 s");
+        fl_clock_sleep_ms(50);
+    }
+    {
+        const char *args[] = {"start", quick, "--selector", "tier=canary",
+                              "--waves", "100%", NULL};
+        id = s_start_bg(s, args);
+    }
+    json_decref(s_wait(s, id, s_dispatched_one, NULL, "the canary sent"));
+    {
+        const char *args[] = {"halt", id, NULL};
+        json_decref(s_rollout(s, 0, args));
+    }
+    if (fl_fleet_wait_pid(pl, 60) != 0)
+        fail_msg("the plan did not end well; see %s", out);
+    st = s_wait(s, id, s_applied_one_idle, NULL,
+                "halted, the canary applied, nothing in flight");
+    assert_int_equal(s_acc(st, "dispatched"), 1);
+    assert_int_equal(s_acc(st, "cancelled"), 0);
+    json_decref(st);
+    s_expect_value(s, 0, "SELECT status FROM flotilla.schema_migrations"
+                   " WHERE version = '1'", "applied");
+    assert_int_equal(fl_fleet_log_count(s->f.coord_log, "never sent"), 0);
+    {
+        const char *args[] = {"rollback", id, "--watch", NULL};
+        st = s_rollout(s, S_EXIT_ROLLED_BACK, args);
+    }
+    assert_int_equal(s_acc(st, "rolled_back"), 1);
+    assert_int_equal(s_acc(st, "applied"), 1);
+    assert_int_equal(s_acc(st, "cancelled"), 0);
+    json_decref(st);
+    s_expect_value(s, 0, "SELECT status FROM flotilla.schema_migrations"
+                   " WHERE version = '1'", "rolled_back");
+    free(out);
+    free(id);
+    free(quick);
+    free(plan);
+    s->passed = 1;
+}
+
 /* The detail of st's failure of target, or NULL. */
 static const char *
 s_failure_detail(const json_t *st, const char *target)
@@ -3522,6 +3620,9 @@ main(void)
             s_teardown),
         cmocka_unit_test_setup_teardown(
             test_rollout_stops_abort_cancels_in_flight, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_rollout_stops_a_command_sent_before_a_halt_finishes_and_counts,
+            s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_rollout_stops_target_timeout_fails_and_cancels, s_setup,
             s_teardown),
