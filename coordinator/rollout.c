@@ -556,32 +556,54 @@ s_halt(fl_co_server_t *s, fl_co_rollout_t *r, const char *reason,
     s_event(s, r, "rollout.halted", reason);
 }
 
+/*
+ * Whether a failure budget is exceeded by the wave's failures (w) and the
+ * rollout's, with `more` failures not yet counted in either; why (when
+ * not NULL) gets which.
+ */
+static int
+s_over_budget(const fl_co_rollout_t *r, const s_counts_t *w, size_t more,
+              char *why, size_t whylen)
+{
+    int64_t wf = (int64_t)w->failures + (int64_t)more -
+                 r->wave_failures_acked;
+    int64_t tf = (int64_t)s_total_failures(r) + (int64_t)more -
+                 r->failures_acked;
+    char budget[32];
+
+    FL_ASSERT(r->fwd.d != NULL); /* every rollout has its forward dispatch */
+    if (s_probe(r))
+        return 0;
+    if (fl_waves_exceeded(&r->pol.max_failures, wf, w->size)) {
+        fl_waves_budget_text(budget, sizeof(budget), &r->pol.max_failures);
+        if (why != NULL)
+            snprintf(why, whylen, "wave %d: %lld failures of %zu targets "
+                     "exceed the wave's budget (max_failures %s)",
+                     r->wave + 1, (long long)wf, w->size, budget);
+        return 1;
+    }
+    if (r->pol.has_total &&
+        fl_waves_exceeded(&r->pol.max_failures_total, tf,
+                          r->fwd.d->ncommands)) {
+        fl_waves_budget_text(budget, sizeof(budget),
+                             &r->pol.max_failures_total);
+        if (why != NULL)
+            snprintf(why, whylen, "%lld failures of %zu targets exceed the "
+                     "rollout's budget (max_failures_total %s)",
+                     (long long)tf, r->fwd.d->ncommands, budget);
+        return 1;
+    }
+    return 0;
+}
+
 /* 1 (and the rollout halted) when a failure budget is exceeded. */
 static int
 s_check_budget(fl_co_server_t *s, fl_co_rollout_t *r, const s_counts_t *w)
 {
     char why[256];
-    int64_t wf = (int64_t)w->failures - r->wave_failures_acked;
-    int64_t tf = (int64_t)s_total_failures(r) - r->failures_acked;
-    char budget[32];
 
-    if (s_probe(r))
+    if (!s_over_budget(r, w, 0, why, sizeof(why)))
         return 0;
-    if (fl_waves_exceeded(&r->pol.max_failures, wf, w->size)) {
-        fl_waves_budget_text(budget, sizeof(budget), &r->pol.max_failures);
-        snprintf(why, sizeof(why), "wave %d: %lld failures of %zu targets "
-                 "exceed the wave's budget (max_failures %s)", r->wave + 1,
-                 (long long)wf, w->size, budget);
-    } else if (r->pol.has_total &&
-               fl_waves_exceeded(&r->pol.max_failures_total, tf,
-                         r->fwd.d->ncommands)) {
-        fl_waves_budget_text(budget, sizeof(budget), &r->pol.max_failures_total);
-        snprintf(why, sizeof(why), "%lld failures of %zu targets exceed the "
-                 "rollout's budget (max_failures_total %s)", (long long)tf,
-                 r->fwd.d->ncommands, budget);
-    } else {
-        return 0;
-    }
     s_halt(s, r, why, NULL, NULL, NULL);
     if (r->pol.on_failure_rollback && !r->auto_rolled_back) {
         r->auto_rolled_back = 1;
@@ -608,16 +630,20 @@ s_release_range(fl_co_server_t *s, fl_co_rollout_t *r, s_phase_t *p,
                 size_t k)
 {
     fl_co_command_t **out = NULL;
-    size_t n = 0;
+    size_t n = 0, failed = 0;
+    s_counts_t w;
+    int over = 0;
 
     if (k >= p->nranges)
         return 0;
+    w = s_range_counts(r, p, k);
     out = fl_calloc(p->start[k + 1] - p->start[k] + 1, sizeof(*out));
     for (size_t i = p->start[k]; i < p->start[k + 1]; i++) {
         size_t ci = p->order[i];
         fl_co_command_t *c = &p->d->commands[ci];
 
-        if (r->pol.max_parallel > 0 && p->flight >= r->pol.max_parallel)
+        if (!over && r->pol.max_parallel > 0 &&
+            p->flight >= r->pol.max_parallel)
             break;
         if (c->state != FL_CO_CMD_HELD)
             continue;
@@ -639,9 +665,19 @@ s_release_range(fl_co_server_t *s, fl_co_rollout_t *r, s_phase_t *p,
             fl_dispatch_decide(s, c, FL_CO_UNREACHABLE, "unreachable: not "
                                "dispatched", why);
             free(why);
-            /* Recording: no longer held, not in flight. */
+            /*
+             * Recording: no longer held, not in flight, and not counted
+             * yet.  Once these failures exceed the budget, nothing after
+             * them is sent (the next step halts); before, the rest of the
+             * wave was released in this same pass.
+             */
+            failed += !r->pol.unreachable_skip;
+            over = over || (p == &r->fwd && s_over_budget(r, &w, failed,
+                                                          NULL, 0));
             continue;
         }
+        if (over)
+            continue; /* the unreachable ones after it are still decided */
         s_flight_add(p, ci, 1);
         c->sent_ms = fl_co_now_ms();
         c->failed_step = NULL;
@@ -1107,7 +1143,9 @@ s_accounting(const fl_co_rollout_t *r)
             touched = fl_waves_has_row_of(t, r->rbs[k]->id, 0);
         if (c->sent_once)
             continue;
-        if (!t->known)
+        /* Its ledger not known now: its agent offline, or the read
+         * failed (a stale report confirms nothing). */
+        if (!t->known || s_unreachable(t))
             unconfirmed++;
         else if (!touched)
             untouched++;

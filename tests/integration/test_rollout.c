@@ -409,17 +409,19 @@ s_bundle(s_state *s, const char *name, const char *const *files)
     return out;
 }
 
-/* Stops shard 2's agent and waits until the coordinator sees it gone. */
+/* Stops shard k's agent and waits until the coordinator sees it gone. */
 static void
-s_stop_shard2(s_state *s)
+s_stop_shard(s_state *s, int k)
 {
     int64_t deadline = fl_clock_ms() + (int64_t)(30000 *
                                                  fl_test_timeout_scale());
+    char name[16];
 
-    fl_fleet_signal_agent(&s->f, 2, SIGTERM);
+    snprintf(name, sizeof(name), "shard-%d", k);
+    fl_fleet_signal_agent(&s->f, k, SIGTERM);
     for (;;) {
         json_t *rows = fl_fleet_json(&s->f, "agents", NULL);
-        const json_t *r = fl_fleet_row(rows, "name", "shard-2");
+        const json_t *r = fl_fleet_row(rows, "name", name);
         int off = r != NULL &&
                   strcmp(json_string_value(json_object_get(r, "state")),
                          "online") != 0;
@@ -427,7 +429,7 @@ s_stop_shard2(s_state *s)
         if (off)
             break;
         if (fl_clock_ms() > deadline)
-            fail_msg("shard-2 still online");
+            fail_msg("%s still online", name);
         fl_clock_sleep_ms(50);
     }
 }
@@ -2557,6 +2559,21 @@ test_rollout_staged_plan_not_proven_past_no_transaction(void **state)
 }
 
 /*
+ * Shard k's agent stopped, a rollout of bundle to the whole fleet in one
+ * wave, watched to its end: halted (the unreachable exceed max_failures
+ * 0).  Returns its final status.
+ */
+static json_t *
+s_halted_without_shard(s_state *s, int k, const char *bundle)
+{
+    const char *args[] = {"start", bundle, "--selector", "", "--waves",
+                          "100%", "--watch", NULL};
+
+    s_stop_shard(s, k);
+    return s_rollout(s, S_EXIT_HALTED, args);
+}
+
+/*
  * Unreachable targets (their agent stopped) count as failures and halt
  * the rollout, unless unreachable: skip, which completes the rollout
  * without them; they are never touched.
@@ -2568,12 +2585,7 @@ test_rollout_staged_unreachable_fails_unless_skipped(void **state)
     char *bundle = s_bundle(s, "unreach", s_add_column), *first = NULL;
     json_t *st = NULL;
 
-    s_stop_shard2(s);
-    {
-        const char *args[] = {"start", bundle, "--selector", "",
-                              "--waves", "100%", "--watch", NULL};
-        st = s_rollout(s, S_EXIT_HALTED, args);
-    }
+    st = s_halted_without_shard(s, 2, bundle);
     assert_int_equal(s_acc(st, "unreachable"), S_PER_SHARD);
     first = fl_strdup(json_string_value(json_object_get(st, "id")));
     json_decref(st);
@@ -2628,6 +2640,43 @@ test_rollout_staged_unreachable_fails_unless_skipped(void **state)
     s->passed = 1;
 }
 
+
+/*
+ * Unreachable targets that exceed the budget stop the wave: no target
+ * after them is sent anything.  Shard 0's agent stopped, its 11 tenants
+ * come first in the wave's order; with max_failures 0 the rollout halts
+ * with the 11 unreachable and nothing sent to the 20 others, whose
+ * ledgers record nothing; the 11 count as untouched but unconfirmed
+ * (their agent is offline: its last report confirms nothing now).
+ * Before, the targets after them in the same wave were released in the
+ * same pass, before the failures were counted: all 20 were migrated after
+ * the budget was exceeded; and the 11 counted as confirmed untouched.
+ */
+static void
+test_rollout_staged_unreachable_beyond_the_budget_stops_the_wave(
+    void **state)
+{
+    s_state *s = *state;
+    char *bundle = s_bundle(s, "unreachfirst", s_add_column), *id = NULL;
+    json_t *st = NULL;
+
+    st = s_halted_without_shard(s, 0, bundle);
+    id = fl_strdup(json_string_value(json_object_get(st, "id")));
+    assert_int_equal(s_acc(st, "unreachable"), S_PER_SHARD + 1);
+    assert_int_equal(s_acc(st, "dispatched"), 0);
+    assert_int_equal(s_acc(st, "applied"), 0);
+    /* The stopped agent's ledgers are not known now: not confirmed. */
+    assert_int_equal(s_acc(st, "untouched"), S_TENANTS - S_PER_SHARD - 1);
+    assert_int_equal(s_acc(st, "untouched_unconfirmed"), S_PER_SHARD + 1);
+    json_decref(st);
+    for (int i = 0; i < S_TENANTS; i++) {
+        assert_int_equal(s_ledger_rows(s, i, id), 0);
+        assert_false(s_has_column(s, i, "flag"));
+    }
+    free(id);
+    free(bundle);
+    s->passed = 1;
+}
 
 /* The target named arg reads "error" in `flotilla targets`. */
 static int
@@ -2739,7 +2788,7 @@ test_rollout_staged_baseline_adopts_the_fleet(void **state)
         s_exec_on(s, i, "BEGIN; TRUNCATE schema_migrations; INSERT INTO"
                         " schema_migrations VALUES (2, false); COMMIT");
     }
-    s_stop_shard2(s);
+    s_stop_shard(s, 2);
     for (int run = 0; run < 2; run++) {
         const char *args[] = {"baseline", bundle, "--from", "golang-migrate",
                               "--selector", "", "--max-parallel-per-agent",
@@ -3661,6 +3710,9 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_rollout_staged_unreachable_fails_unless_skipped, s_setup,
             s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_rollout_staged_unreachable_beyond_the_budget_stops_the_wave,
+            s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_rollout_staged_baseline_adopts_the_fleet, s_setup,
             s_teardown),
