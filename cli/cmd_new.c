@@ -15,9 +15,10 @@
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "common/alloc.h"
+#include "proto/version.h"
 
 static const char s_template[] =
-    "-- Migration %04lld: %s\n"
+    "-- Migration %s: %s\n"
     "--\n"
     "-- Statements are split by the PostgreSQL parser, so semicolons inside\n"
     "-- strings and function bodies are safe.  Options: no-transaction (for\n"
@@ -40,22 +41,73 @@ static const char s_template[] =
     "-- The inverse of up, run by \"flotilla rollback\"; backed-up rows are\n"
     "-- restored after it.  Re-create what up drops.\n";
 
+/*
+ * The version after the highest in dir as its file writes it: the last
+ * run of digits counted up as text, its width kept ("0099" gives
+ * "0100", "1.9" "1.10", 20 digits 20 digits), or "0001" when dir has
+ * none.  Files that are no VERSION_NAME migration are left out.
+ * Returns 0, or -1 when the next would be too long.
+ */
+static int
+s_next_version(DIR *d, char out[FL_VERSION_MAX + 2])
+{
+    fl_version_t best = FL_VERSION_INIT;
+    struct dirent *e = NULL;
+    size_t n = 0;
+
+    out[0] = '\0';
+    while ((e = readdir(d)) != NULL) {
+        fl_version_t v;
+        size_t len = strspn(e->d_name, "0123456789.");
+
+        if (len == 0 || len > FL_VERSION_MAX || e->d_name[len] != '_' ||
+            fl_version_parse(&v, e->d_name, len, NULL) != 0 ||
+            fl_version_cmp(&v, &best) <= 0)
+            continue;
+        best = v;
+        memcpy(out, e->d_name, len);
+        out[len] = '\0';
+    }
+    if (out[0] == '\0') {
+        memcpy(out, "0001", sizeof("0001"));
+        return 0;
+    }
+    n = strlen(out);
+    for (size_t i = n; i-- > 0;) {
+        if (out[i] == '9') {
+            out[i] = '0';
+            continue;
+        }
+        if (out[i] != '.') {
+            out[i]++;
+            return 0;
+        }
+        /* a run of nines after a dot: one digit more, "1.99" "1.100" */
+        memmove(out + i + 2, out + i + 1, n - i);
+        out[i + 1] = '1';
+        return n + 1 > FL_VERSION_MAX ? -1 : 0;
+    }
+    memmove(out + 1, out, n + 1); /* nines only: "9999" gives "10000" */
+    out[0] = '1';
+    return n + 1 > FL_VERSION_MAX ? -1 : 0;
+}
+
 int
 fl_cmd_new(int argc, char **argv)
 {
     const char *dir = NULL, *name = NULL;
     DIR *d = NULL;
-    struct dirent *e = NULL;
-    long long next = 1;
+    char next[FL_VERSION_MAX + 2];
     char *path = NULL, *text = NULL;
     int fd = -1, code = FL_EXIT_OK;
 
     if (argc == 2 && (strcmp(argv[1], "--help") == 0 ||
                       strcmp(argv[1], "-h") == 0)) {
         printf("Usage: flotilla new DIR NAME\n\n"
-               "Creates DIR/NNNN_NAME.sql, NNNN one above the highest version\n"
-               "in DIR, with every section and a comment on each.  NAME is\n"
-               "lower-case letters, digits and underscores.\n");
+               "Creates DIR/VERSION_NAME.sql, VERSION one above the highest\n"
+               "version in DIR (its last run of digits counted up, its width\n"
+               "kept; 0001 in an empty DIR), with every section and a comment\n"
+               "on each.  NAME is lower-case letters, digits and underscores.\n");
         return FL_EXIT_OK;
     }
     /* No option but --help: a word starting with "-" is a mistake, not a
@@ -85,17 +137,15 @@ fl_cmd_new(int argc, char **argv)
                         "%s\n", dir, strerror(errno));
         return FL_EXIT_FAILED;
     }
-    while ((e = readdir(d)) != NULL) {
-        char *end = NULL;
-        long long v;
-        if (!isdigit((unsigned char)e->d_name[0]))
-            continue;
-        v = strtoll(e->d_name, &end, 10);
-        if (end && *end == '_' && v >= next)
-            next = v + 1;
+    if (s_next_version(d, next) != 0) {
+        closedir(d);
+        fprintf(stderr, "flotilla new: error: the version after the highest "
+                        "in \"%s\" would be longer than %d characters\n",
+                dir, FL_VERSION_MAX);
+        return FL_EXIT_FAILED;
     }
     closedir(d);
-    path = fl_asprintf("%s/%04lld_%s.sql", dir, next, name);
+    path = fl_asprintf("%s/%s_%s.sql", dir, next, name);
     text = fl_asprintf(s_template, next, name);
     fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
     if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text)) {

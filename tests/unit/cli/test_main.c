@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <jansson.h>
@@ -246,6 +247,56 @@ test_cli_agent_check_refuses_name_templates_that_lose_tenants(void **state)
     free(dir);
 }
 
+/*
+ * `flotilla new DIR NAME` names the file one above the highest version in
+ * DIR, in the order versions have (docs/migrations.md): the last run of
+ * digits counted up as text, its width kept, whatever its length; files
+ * that are not migrations are left out.  Before, the version was read
+ * with strtoll: "1.2_a.sql" gave 0001 (which sorts below it), and a
+ * version of 20 digits overflowed (a runtime error under UBSan).
+ */
+static void
+test_cli_new_names_the_next_version_in_version_order(void **state)
+{
+    static const struct {
+        const char *files[4];
+        const char *want;
+    } cases[] = {
+        {{NULL}, "0001_b.sql"},
+        {{"0007_x.sql", "README.md", "12abc", NULL}, "0008_b.sql"},
+        {{"0099_a.sql", "0007_x.sql", NULL}, "0100_b.sql"},
+        {{"9999_a.sql", NULL}, "10000_b.sql"},
+        {{"1.2_a.sql", NULL}, "1.3_b.sql"},
+        {{"1.9_a.sql", "1.10_c.sql", NULL}, "1.11_b.sql"},
+        {{"20190226002946123456_a.sql", "3_x.sql", NULL},
+         "20190226002946123457_b.sql"},
+        {{"99999999999999999999_a.sql", NULL}, "100000000000000000000_b.sql"},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *dir = fl_test_tmpdir();
+        char *want = fl_asprintf("%s/%s", dir, cases[i].want);
+        const char *argv[] = {"flotilla", "new", dir, "b", NULL};
+        fl_test_proc_t r;
+
+        for (int k = 0; cases[i].files[k] != NULL; k++) {
+            char *p = fl_asprintf("%s/%s", dir, cases[i].files[k]);
+            fl_test_write_file(p, "-- flotilla:up\nSELECT 1;\n");
+            free(p);
+        }
+        fl_test_run(&r, "flotilla", argv, NULL, 30);
+        if (r.status != 0 || strstr(r.out, want) == NULL ||
+            access(want, R_OK) != 0)
+            fail_msg("case %zu: want %s, exit %d:\n%s%s", i, cases[i].want,
+                     r.status, r.out, r.err);
+        fl_test_proc_release(&r);
+        fl_test_rmtree(dir);
+        free(want);
+        free(dir);
+    }
+}
+
 static void
 test_cli_unknown_command_is_usage_error(void **state)
 {
@@ -292,6 +343,8 @@ main(void)
             test_cli_fleet_doc_has_every_daemon_key_and_valid_examples),
         cmocka_unit_test(
             test_cli_agent_check_refuses_name_templates_that_lose_tenants),
+        cmocka_unit_test(
+            test_cli_new_names_the_next_version_in_version_order),
         cmocka_unit_test(test_cli_unknown_command_is_usage_error),
         cmocka_unit_test(test_cli_version_json),
     };
