@@ -68,9 +68,7 @@ fl_cmd_apply(int argc, char **argv)
                               res.repeatables_current, "held",
                               res.repeatables_held);
         if (rc != 0)
-            json_object_set_new(o, "error", fl_json_pack("{s:s, s:s?, s:s?, s:s?}",
-                "message", err.message, "detail", err.detail, "hint", err.hint,
-                "sqlstate", err.sqlstate[0] ? err.sqlstate : NULL));
+            json_object_set_new(o, "error", fl_dbcmd_error_json(&err));
         fl_dbcmd_print_json(o);
         json_decref(o);
     } else if (rc == 0) {

@@ -169,10 +169,11 @@ fl_cmd_plan(int argc, char **argv)
         goto cleanup;
     }
     if (fl_pipeline_plan(p, &src, &plan, &err) != 0) {
-        code = fl_cli_report("plan", &err,
-                             err.code == FL_ECANCELLED  ? FL_EXIT_INTERRUPTED
-                             : err.code == FL_ECONFLICT ? FL_EXIT_LOCKED
-                                                        : FL_EXIT_FAILED);
+        code = fl_dbcmd_report("plan", &err,
+                               err.code == FL_ECANCELLED ? FL_EXIT_INTERRUPTED
+                               : err.code == FL_ECONFLICT ? FL_EXIT_LOCKED
+                                                          : FL_EXIT_FAILED,
+                               c.json);
         goto cleanup;
     }
     if (c.json) {

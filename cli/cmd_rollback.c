@@ -155,9 +155,7 @@ s_skip_down(fl_dbcmd_t *c, int argc, char **argv, int nmodes,
                                  "skipped_down", version->text,
                                  "rolled_back", rc == 0);
         if (rc != 0)
-            json_object_set_new(o, "error", fl_json_pack("{s:s, s:s?, s:s?}",
-                "message", err.message, "detail", err.detail, "hint",
-                err.hint));
+            json_object_set_new(o, "error", fl_dbcmd_error_json(&err));
         fl_dbcmd_print_json(o);
         json_decref(o);
     } else if (rc == 0) {
@@ -257,8 +255,7 @@ fl_cmd_rollback(int argc, char **argv)
                                  "rolled_back", count, "kept",
                                  p ? fl_pipeline_kept(p) : 0);
         if (rc != 0)
-            json_object_set_new(o, "error", fl_json_pack("{s:s, s:s?, s:s?}",
-                "message", err.message, "detail", err.detail, "hint", err.hint));
+            json_object_set_new(o, "error", fl_dbcmd_error_json(&err));
         fl_dbcmd_print_json(o);
         json_decref(o);
     } else if (rc == 0) {

@@ -400,16 +400,22 @@ fl_dbcmd_close_pipeline(fl_pipeline_t **p)
     fl_pipeline_close(p);
 }
 
+json_t *
+fl_dbcmd_error_json(const fl_error_t *err)
+{
+    return fl_json_pack("{s:s, s:s?, s:s?, s:s?}", "message",
+                        err->message ? err->message : "", "detail",
+                        err->detail, "hint", err->hint, "sqlstate",
+                        err->sqlstate[0] ? err->sqlstate : NULL);
+}
+
 /* {"ok": false, "error": {...}} on stdout. */
 static void
 s_print_json_error(const fl_error_t *err)
 {
-    json_t *o = NULL;
+    json_t *o = fl_json_pack("{s:b, s:o}", "ok", 0, "error",
+                             fl_dbcmd_error_json(err));
 
-    o = fl_json_pack("{s:b, s:{s:s, s:s?, s:s?, s:s?}}", "ok", 0, "error",
-                     "message", err->message, "detail", err->detail, "hint",
-                     err->hint, "sqlstate",
-                     err->sqlstate[0] ? err->sqlstate : NULL);
     fl_dbcmd_print_json(o);
     json_decref(o);
 }

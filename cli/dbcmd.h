@@ -194,6 +194,12 @@ int fl_dbcmd_report(const char *cmd, const fl_error_t *err, int code,
                     int json);
 
 /*
+ * err as the "error" object of a --json output: {message, detail, hint,
+ * sqlstate}, null where there is none.  A new reference.
+ */
+json_t *fl_dbcmd_error_json(const fl_error_t *err);
+
+/*
  * A column value read as text, for --json: a string, or null when the
  * value is NULL or empty (every command says "no value" as null, never
  * ""); a number, or null.  New references.

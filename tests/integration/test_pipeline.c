@@ -2338,6 +2338,52 @@ test_every_json_command_says_its_failure_as_json(void **state)
         }
     }
 #undef S_FLEET
+    /*
+     * Failures after connecting too: a damaged ledger (its table of
+     * migrations dropped).  Before, plan --json printed nothing on
+     * stdout.
+     */
+    s_run(e, &r, "apply", 1, NULL);
+    s_expect(&r, 0, NULL);
+    fl_test_proc_release(&r);
+    fl_test_exec(e->conn, "DROP TABLE flotilla.schema_migrations CASCADE");
+    {
+        static const char *const cmds[] = {"plan", "apply", "rollback",
+                                           "status", "log", "backups"};
+
+        for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+            const char *c = cmds[i];
+            int src = strcmp(c, "log") != 0 && strcmp(c, "backups") != 0;
+            const char *extra = strcmp(c, "rollback") == 0  ? "--last"
+                                : strcmp(c, "backups") == 0 ? "list"
+                                                            : "--json";
+            json_t *j = NULL;
+            const json_t *er = NULL;
+
+            if (strcmp(c, "backups") == 0)
+                s_run(e, &r, c, 0, extra, "--json", NULL);
+            else
+                s_run(e, &r, c, src, extra, "--json", NULL);
+            j = json_loads(r.out, 0, NULL);
+            er = json_object_get(j, "error");
+            if (r.status == 0 || !json_is_false(json_object_get(j, "ok")) ||
+                strstr(json_string_value(json_object_get(er, "message"))
+                           ? json_string_value(json_object_get(er,
+                                                               "message"))
+                           : "",
+                       "is damaged") == NULL ||
+                json_object_get(er, "sqlstate") == NULL) {
+                print_message("flotilla %s --json on a damaged ledger: exit "
+                              "%d, wanted its failure as JSON on stdout "
+                              "(message, detail, hint, sqlstate)\n"
+                              "stdout: %s\nstderr: %s\n", c, r.status,
+                              r.out, r.err);
+                bad++;
+            }
+            json_decref(j);
+            fl_test_proc_release(&r);
+        }
+    }
     if (bad > 0)
         fail_msg("%d commands did not say their failure as JSON", bad);
     free(op);
