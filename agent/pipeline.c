@@ -276,6 +276,34 @@ fl__scope(const fl_pipeline_t *p)
  * exist, and its migrations run with it first on search_path ("schema",
  * public) unless opts.search_path says otherwise.
  */
+int
+fl_pipeline_schema_check(fl_pg_t *pg, const char *schema, fl_error_t *err)
+{
+    const char *params[1] = {schema};
+    char *v = NULL;
+    int rc;
+
+    if (strlen(schema) > 63)
+        return FL_ERR(err, FL_EINVAL, "schema name \"%.80s...\" is longer "
+                      "than PostgreSQL's 63 bytes", schema);
+    rc = fl_pg_query_value(pg, &v, "SELECT pg_catalog.count(*) FROM"
+                           " pg_catalog.pg_namespace WHERE nspname"
+                           " OPERATOR(pg_catalog.=) $1", 1, params, err);
+    if (rc != 0)
+        return rc;
+    if (v == NULL || strcmp(v, "1") != 0) {
+        free(v);
+        FL_ERR(err, FL_ENOTFOUND, "schema \"%s\" does not exist in "
+               "database \"%s\"", schema, fl_pg_describe(pg));
+        fl_error_set_hint(err, "A schema target names a schema that exists; "
+                               "create it first (CREATE SCHEMA), or check "
+                               "--schema.");
+        return FL_ENOTFOUND;
+    }
+    free(v);
+    return 0;
+}
+
 static int
 s_open_target(fl_pipeline_t *p, fl_error_t *err)
 {
@@ -283,27 +311,10 @@ s_open_target(fl_pipeline_t *p, fl_error_t *err)
     int rc;
 
     if (*p->target != '\0') {
-        const char *params[1] = {p->target};
-        char *v = NULL, *q = NULL;
+        char *q = NULL;
 
-        if (strlen(p->target) > 63)
-            return FL_ERR(err, FL_EINVAL, "schema name \"%.80s...\" is "
-                          "longer than PostgreSQL's 63 bytes", p->target);
-        rc = fl_pg_query_value(p->pg, &v, "SELECT pg_catalog.count(*) FROM"
-                               " pg_catalog.pg_namespace WHERE nspname"
-                               " OPERATOR(pg_catalog.=) $1", 1, params, err);
-        if (rc != 0)
+        if ((rc = fl_pipeline_schema_check(p->pg, p->target, err)) != 0)
             return rc;
-        if (v == NULL || strcmp(v, "1") != 0) {
-            free(v);
-            FL_ERR(err, FL_ENOTFOUND, "schema \"%s\" does not exist in "
-                   "database \"%s\"", p->target, fl_pg_describe(p->pg));
-            fl_error_set_hint(err, "A schema target names a schema that "
-                                   "exists; create it first (CREATE SCHEMA), "
-                                   "or check --schema.");
-            return FL_ENOTFOUND;
-        }
-        free(v);
         if ((q = fl_pg_quote_ident(p->pg, p->target)) == NULL)
             return FL_ERR(err, FL_EINVAL, "schema name \"%s\" cannot be "
                           "quoted", p->target);

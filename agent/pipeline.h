@@ -159,6 +159,13 @@ typedef struct {
 typedef struct fl_pipeline fl_pipeline_t;
 
 /* Connects to the target.  opts is copied; its strings must outlive p. */
+/*
+ * 0 when schema (a schema target's) exists on pg; FL_ENOTFOUND, saying so
+ * with a hint, when it does not; FL_EINVAL when it is longer than a name.
+ */
+int fl_pipeline_schema_check(fl_pg_t *pg, const char *schema,
+                             fl_error_t *err) FL_NODISCARD;
+
 int fl_pipeline_open(fl_pipeline_t **out, const fl_pipeline_opts_t *opts,
                      fl_error_t *err) FL_NODISCARD;
 void fl_pipeline_close(fl_pipeline_t **p);

@@ -8,6 +8,7 @@
 
 #include "agent/ledger.h"
 #include "agent/pg.h"
+#include "agent/pipeline.h"
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "cli/dbcmd.h"
@@ -93,6 +94,11 @@ fl_cmd_log(int argc, char **argv)
                                   argv[optind]);
     if (fl_pg_open(&pg, c.dsn, "flotilla", &err) != 0) {
         code = fl_dbcmd_report("log", &err, FL_EXIT_CONNECT, c.json);
+        goto cleanup;
+    }
+    if (c.popts.schema != NULL &&
+        fl_pipeline_schema_check(pg, c.popts.schema, &err) != 0) {
+        code = fl_dbcmd_report("log", &err, FL_EXIT_FAILED, c.json);
         goto cleanup;
     }
     {

@@ -9,6 +9,7 @@
 
 #include "agent/ledger.h"
 #include "agent/pg.h"
+#include "agent/pipeline.h"
 #include "agent/planjson.h"
 #include "agent/schema.h"
 #include "agent/source.h"
@@ -186,6 +187,12 @@ fl_cmd_status(int argc, char **argv)
     }
     if (fl_pg_open(&pg, c.dsn, "flotilla", &err) != 0) {
         code = fl_dbcmd_report("status", &err, FL_EXIT_CONNECT, c.json);
+        goto cleanup;
+    }
+    /* A schema that is not there is no target with nothing applied. */
+    if (c.popts.schema != NULL &&
+        fl_pipeline_schema_check(pg, c.popts.schema, &err) != 0) {
+        code = fl_dbcmd_report("status", &err, FL_EXIT_FAILED, c.json);
         goto cleanup;
     }
     if (fl_ledger_load(pg, fl_dbcmd_target(&c), &ledger, &err) != 0) {

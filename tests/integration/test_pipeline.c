@@ -989,6 +989,35 @@ test_locks_shows_blocker_and_waiter(void **state)
     free(needle);
 }
 
+/*
+ * status and log of a schema target that is not there say so (exit 1),
+ * as apply does, and take it once it exists.  Before, `status --schema`
+ * with a typo said "0 migrations in the ledger" and every migration
+ * pending (exit 0): as if nothing had ever been applied.
+ */
+static void
+test_status_and_log_refuse_a_schema_that_is_not_there(void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+
+    s_write(e, "0001_a.sql", "-- flotilla:up\nCREATE TABLE a (id int);\n"
+                             "-- flotilla:down\nDROP TABLE a;\n");
+    s_run(e, &r, "status", 1, "--schema", "tenant_nosuch", NULL);
+    s_expect(&r, 1, "schema \"tenant_nosuch\" does not exist");
+    fl_test_proc_release(&r);
+    s_run(e, &r, "log", 0, "--schema", "tenant_nosuch", NULL);
+    s_expect(&r, 1, "schema \"tenant_nosuch\" does not exist");
+    fl_test_proc_release(&r);
+    fl_test_exec(e->conn, "CREATE SCHEMA tenant_nosuch");
+    s_run(e, &r, "apply", 1, "--schema", "tenant_nosuch", NULL);
+    s_expect(&r, 0, NULL);
+    fl_test_proc_release(&r);
+    s_run(e, &r, "status", 1, "--schema", "tenant_nosuch", NULL);
+    s_expect(&r, 0, "0001");
+    fl_test_proc_release(&r);
+}
+
 static void
 test_new_scaffolds_next_version_and_backups_prune(void **state)
 {
@@ -2898,6 +2927,9 @@ main(void)
         cmocka_unit_test_setup_teardown(test_json_outputs_and_rollback_failure_position, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_status_and_apply_say_when_the_schema_changed_outside_flotilla, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_new_scaffolds_next_version_and_backups_prune, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_status_and_log_refuse_a_schema_that_is_not_there, s_setup,
+            s_teardown),
     };
     /* One test or a few while working on them: a cmocka name pattern. */
     if (getenv("FLOTILLA_TEST_FILTER") != NULL)
