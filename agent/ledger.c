@@ -996,6 +996,22 @@ fl_ledger_find(const fl_ledger_t *l, const fl_version_t *version)
     return NULL;
 }
 
+void
+fl_ledger_drift_sums(const fl_ledger_row_t *row, const fl_migration_t *m,
+                     const char **applied, char source[65])
+{
+    unsigned char sum[32];
+
+    if (row->up_checksum != NULL) {
+        fl_migration_up_checksum(sum, m);
+        fl_migration_hex(source, sum);
+        *applied = row->up_checksum;
+    } else {
+        memcpy(source, m->checksum_hex, 65);
+        *applied = row->checksum;
+    }
+}
+
 int
 fl_ledger_row_matches(const fl_ledger_row_t *row, const fl_migration_t *m)
 {

@@ -119,6 +119,14 @@ void fl_ledger_release(fl_ledger_t *l);
 int fl_ledger_row_matches(const fl_ledger_row_t *row, const fl_migration_t *m);
 
 /*
+ * The two checksums drift compares for row and m, as the messages show
+ * them: the up section's when the row records one, else the whole
+ * migration's.  *applied points into row; source gets the source's.
+ */
+void fl_ledger_drift_sums(const fl_ledger_row_t *row, const fl_migration_t *m,
+                          const char **applied, char source[65]);
+
+/*
  * Whether row holds something of its migration in the target: applied,
  * being rolled back, or a no-transaction migration that committed some
  * statements before it stopped (running or failed).

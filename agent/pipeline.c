@@ -581,15 +581,12 @@ fl__verify_source(fl_pipeline_t *p, const fl_migration_list_t *migs,
         if (row && strcmp(row->status, "applied") == 0) {
             if (!fl_ledger_row_matches(row, m)) {
                 /* Its down may differ: only what up runs is drift. */
-                unsigned char sum[32];
-                char up[65];
-                fl_migration_up_checksum(sum, m);
-                fl_migration_hex(up, sum);
+                const char *was = NULL;
+                char now[65];
+                fl_ledger_drift_sums(row, m, &was, now);
                 fl_buf_addf(&drift, "%s%s (applied %.12s, source "
                                     "%.12s)", ndrift ? "; " : "", m->file,
-                                    row->up_checksum ? row->up_checksum
-                                                     : row->checksum,
-                                    row->up_checksum ? up : m->checksum_hex);
+                                    was, now);
                 ndrift++;
             }
             continue;

@@ -244,11 +244,17 @@ fl_cmd_status(int argc, char **argv)
             const fl_migration_t *m = &src.migs->items[i];
             const fl_ledger_row_t *r = fl_ledger_find(&ledger, &m->version);
             if (r && strcmp(r->status, "applied") == 0) {
-                if (!fl_ledger_row_matches(r, m))
-                    json_array_append_new(drift, fl_json_pack(
-                        "{s:s, s:s, s:s, s:s}", "version", m->version.text,
-                        "file", m->file, "applied_checksum", r->checksum,
-                        "source_checksum", m->checksum_hex));
+                const char *was = NULL;
+                char now[65];
+
+                if (fl_ledger_row_matches(r, m))
+                    continue;
+                /* What drift compares: the up sections' checksums. */
+                fl_ledger_drift_sums(r, m, &was, now);
+                json_array_append_new(drift, fl_json_pack(
+                    "{s:s, s:s, s:s, s:s}", "version", m->version.text,
+                    "file", m->file, "applied_checksum", was,
+                    "source_checksum", now));
             } else {
                 json_array_append_new(pending, fl_json_pack("{s:s, s:s}",
                     "version", m->version.text, "file", m->file));
