@@ -181,6 +181,11 @@ typedef struct {
     fl_ag_job_t *reads;          /* GATHER and DISCOVER jobs out */
     int64_t next_abort_ms;       /* when overdue cancels and reads are
                                     looked for again */
+    fl_trust_t *trust;           /* the trust store as last read, for the
+                                    check of a verified bundle at each
+                                    command; NULL when it did not load */
+    char *trust_error;           /* why it did not load */
+    int64_t trust_ms;            /* when it was read; 0: read it again */
     int stopping;
 } fl_ag_daemon_t;
 

@@ -593,26 +593,77 @@ s_bundle_request(fl_ag_daemon_t *d, fl_ag_bundle_t *b)
 }
 
 /* Takes the bundle's waiting jobs to their targets, or refuses them. */
+/*
+ * A bundle verified before is checked again at each command: still
+ * within its lifetime, and its signer still in the trust store (read
+ * again at most once a second, and at each SIGHUP), as a bundle
+ * received now would be.  Before, a bundle stayed good for the agent's
+ * life once verified: a release key removed to revoke it, or a bundle
+ * past its expiry, still ran.  0, or FL_EPROTO with err set.
+ */
+static int
+s_still_good(fl_ag_daemon_t *d, const fl_ag_bundle_t *b, fl_error_t *err)
+{
+    int64_t now_ms = fl_clock_ms();
+    int64_t expires = fl_bundle_expires(b->src.bundle);
+
+    if (d->trust_ms == 0 || now_ms - d->trust_ms >= 1000) {
+        fl_error_t lerr = FL_ERROR_INIT;
+
+        fl_trust_destroy(&d->trust);
+        fl_free(&d->trust_error);
+        if (fl_trust_load(&d->trust, d->cfg->trust, &lerr) != 0)
+            d->trust_error = fl_strdup(lerr.message ? lerr.message : "");
+        fl_error_clear(&lerr);
+        d->trust_ms = now_ms;
+    }
+    if (d->trust == NULL) {
+        FL_ERR(err, FL_EPROTO, "bundle \"%s\" refused: the trust store "
+               "could not be read: %s", b->id, d->trust_error);
+        return FL_EPROTO;
+    }
+    if (!fl_trust_has_signer(d->trust, b->src.signer)) {
+        FL_ERR(err, FL_EPROTO, "bundle \"%s\" refused: its signer \"%s\" "
+               "is no longer in this agent's trust store", b->id,
+               b->src.signer);
+        return FL_EPROTO;
+    }
+    if ((int64_t)time(NULL) >= expires) {
+        char at[64];
+
+        fl_bundle_format_time(at, sizeof(at), expires);
+        FL_ERR(err, FL_EPROTO, "bundle \"%s\" refused: it expired at %s",
+               b->id, at);
+        fl_error_set_hint(err, "Build and sign it again, with a new "
+                               "release sequence.");
+        return FL_EPROTO;
+    }
+    return 0;
+}
+
 static void
 s_bundle_release(fl_ag_daemon_t *d, fl_ag_bundle_t *b)
 {
     while (b->wait_head != NULL) {
         fl_ag_job_t *job = b->wait_head;
+        fl_error_t err = FL_ERROR_INIT;
 
         b->wait_head = job->next;
         job->next = NULL;
-        if (b->state == FL_AG_BUNDLE_READY) {
+        if (b->state == FL_AG_BUNDLE_READY &&
+            s_still_good(d, b, &err) != 0) {
+            s_answer(d, job, "refused", &err);
+        } else if (b->state == FL_AG_BUNDLE_READY) {
             job->src = &b->src;
             s_target_enqueue(d, job);
         } else {
-            fl_error_t err = FL_ERROR_INIT;
             FL_ERR(&err, FL_EPROTO, "%s", b->error);
             fl_error_set_hint(&err, "This agent verifies every bundle "
                                     "against its own trusted keys "
                                     "(\"trust\"), whoever sent it.");
             s_answer(d, job, "refused", &err);
-            fl_error_clear(&err);
         }
+        fl_error_clear(&err);
     }
     b->wait_tail = NULL;
 }
@@ -1362,6 +1413,8 @@ s_stop(fl_ag_daemon_t *d)
     fl_map_destroy(&d->bundles);
     fl_journal_close(&d->journal);
     fl_cert_destroy(&d->cert);
+    fl_trust_destroy(&d->trust);
+    free(d->trust_error);
     free(d->backup_dir);
 }
 
@@ -1379,6 +1432,7 @@ s_reload(fl_ag_daemon_t *d)
             fl_free(&b->error);
         }
     fl_daemon_reopen_log("agent", d->cfg->log_file);
+    d->trust_ms = 0; /* read again at the next command */
     fl_log_notice("agent", "SIGHUP: trust store reloaded for the next "
                   "bundle; discovery runs now, then every ledger is read");
     if (!d->started)

@@ -295,6 +295,19 @@ s_trust_find(const fl_trust_t *t, const unsigned char id[FL_KEY_ID_BYTES])
     return NULL;
 }
 
+int
+fl_trust_has_signer(const fl_trust_t *t, const char *key_id)
+{
+    char hex[FL_KEY_ID_HEX];
+
+    for (size_t i = 0; t != NULL && key_id != NULL && i < t->count; i++) {
+        fl_key_id_format(hex, t->keys[i].id);
+        if (strcmp(hex, key_id) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 /* Building. */
 
 static void

@@ -108,6 +108,8 @@ fl_trust_t *fl_trust_new(void);
 /* Adds a public key (copied); a key already present is not added twice. */
 void fl_trust_add(fl_trust_t *t, const unsigned char pk[FL_KEY_PUBLIC_BYTES]);
 size_t fl_trust_count(const fl_trust_t *t);
+/* Whether t holds the key whose id is key_id (hex, as a bundle's signer). */
+int fl_trust_has_signer(const fl_trust_t *t, const char *key_id);
 void fl_trust_destroy(fl_trust_t **t);
 
 typedef struct fl_bundle fl_bundle_t;

@@ -2467,6 +2467,129 @@ test_fleet_a_damaged_journal_file_is_set_aside_with_a_warning(void **state)
     s->passed = 1;
 }
 
+/* Dispatches bundle (action "apply" or "plan") to every target. */
+static json_t *
+s_dispatch_action(fl_fleet_t *f, const char *bundle, const char *action,
+                  int want_status)
+{
+    const char *argv[] = {"flotilla", "dispatch", bundle, "--selector", "",
+                          "--action", action, "--json", NULL};
+
+    return s_dispatch_argv(f, argv, want_status);
+}
+
+/* The result of target in dispatch d: status want, error holding says. */
+static void
+s_expect_result(const json_t *d, const char *target, const char *want,
+                const char *says)
+{
+    const json_t *r = fl_fleet_row(json_object_get(d, "results"), "target",
+                                   target);
+    const char *st = r ? json_string_value(json_object_get(r, "status"))
+                       : NULL;
+    const char *er = r ? json_string_value(json_object_get(r, "error"))
+                       : NULL;
+
+    if (st == NULL || strcmp(st, want) != 0 ||
+        (says != NULL && (er == NULL || strstr(er, says) == NULL)))
+        fail_msg("%s: %s (%s), wanted %s saying \"%s\"", target,
+                 st ? st : "no result", er ? er : "", want,
+                 says ? says : "");
+}
+
+/*
+ * A bundle the agent verified before is checked again at each command:
+ * once its signer's key is gone from the agent's trust store (and a
+ * SIGHUP), or once it has expired, a command for it is refused and
+ * nothing runs; with the key back it runs.  Before, a bundle verified
+ * once stayed good for the agent's life: a release key removed to revoke
+ * it, or a bundle past its expiry, still ran on every target it was sent
+ * to (found by an audit, by running).
+ */
+static void
+test_fleet_a_cached_bundle_is_checked_again_at_each_command(void **state)
+{
+    s_state *s = *state;
+    fl_fleet_t *f = &s->f;
+    char **one = fl_fleet_table_migrations(1);
+    char **two = fl_fleet_table_migrations(2);
+    const char *expires[] = {"--expires", "8s", NULL};
+    char db[2][64], target[2][96], tail[256], *a = NULL, *b = NULL;
+    char *dir = NULL, *pub = NULL, *off = NULL;
+    const char *names[] = {target[0], target[1], NULL};
+    json_t *d = NULL;
+    fl_test_proc_t r;
+
+    fl_fleet_open(f, s->p, NULL);
+    pub = fl_fleet_path(f, "trust/rel.pub");
+    off = fl_fleet_path(f, "trust-rel.pub.off");
+    fl_fleet_start_coordinator(f);
+    for (int i = 0; i < 2; i++) {
+        snprintf(db[i], sizeof(db[i]), "%s_cb%d", s->p, i + 1);
+        snprintf(target[i], sizeof(target[i]), "agent-0/%s", db[i]);
+        fl_fleet_createdb(f, 0, db[i]);
+    }
+    snprintf(tail, sizeof(tail), "discover:\n  - databases: \"%s_cb*\"\n",
+             s->p);
+    fl_fleet_start_agent(f, fl_fleet_add_agent(f, "agent-0", 0, 1, tail));
+    s_wait_targets(f, names, "reachable", "the agent's targets");
+    a = s_bundle(f, f->key, "cached", (const char *const *)one);
+    d = s_dispatch_action(f, a, "plan", 0); /* verified, cached */
+    json_decref(d);
+
+    /* The release key revoked on the agent: refused, nothing runs. */
+    if (rename(pub, off) != 0)
+        fail_msg("rename %s: %s", pub, strerror(errno));
+    fl_fleet_signal_agent(f, 0, SIGHUP);
+    d = s_dispatch_action(f, a, "apply", 3);
+    for (int i = 0; i < 2; i++)
+        s_expect_result(d, target[i], "refused", "trust store");
+    json_decref(d);
+    assert_int_equal(s_count(f, 0, db[0], "SELECT count(*) FROM pg_class"
+                             " WHERE relname = 'm1'"), 0);
+    /* Trusted again: it runs. */
+    if (rename(off, pub) != 0)
+        fail_msg("rename %s: %s", off, strerror(errno));
+    fl_fleet_signal_agent(f, 0, SIGHUP);
+    d = s_dispatch_action(f, a, "apply", 0);
+    s_expect_result(d, target[0], "ok", NULL);
+    json_decref(d);
+    assert_int_equal(s_count(f, 0, db[0], "SELECT count(*) FROM pg_class"
+                             " WHERE relname = 'm1'"), 1);
+
+    /*
+     * A bundle of 8 s verified in a rollout's first wave and sent to its
+     * second after it expired (10 s of bake): the second wave's target
+     * refuses it, and the rollout halts.
+     */
+    dir = s_migrations(f, "expiring", (const char *const *)two);
+    b = fl_fleet_path(f, "expiring.bundle");
+    fl_fleet_bundle_with(f, f->key, dir, b, expires);
+    {
+        const char *argv[] = {"flotilla", "rollout", "start", b,
+                              "--selector", "", "--waves", "1;100%",
+                              "--bake", "10s", "--watch", "--json", NULL};
+        fl_fleet_cli(f, &r, argv);
+    }
+    if (r.status != 7 || strstr(r.out, "expired") == NULL)
+        fail_msg("the rollout: exit %d, wanted 7 (halted) and the second "
+                 "wave refused as expired\n%s\n%s", r.status, r.out, r.err);
+    fl_test_proc_release(&r);
+    assert_int_equal(s_count(f, 0, db[0], "SELECT count(*) FROM pg_class"
+                             " WHERE relname = 'm2'"), 1);
+    assert_int_equal(s_count(f, 0, db[1], "SELECT count(*) FROM pg_class"
+                             " WHERE relname = 'm2'"), 0);
+    fl_fleet_stop_clean(f);
+    free(dir);
+    free(b);
+    free(a);
+    free(off);
+    free(pub);
+    fl_fleet_files_free(one);
+    fl_fleet_files_free(two);
+    s->passed = 1;
+}
+
 int
 main(void)
 {
@@ -2531,6 +2654,9 @@ main(void)
             s_teardown),
         cmocka_unit_test_setup_teardown(
             test_fleet_a_damaged_journal_file_is_set_aside_with_a_warning,
+            s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_fleet_a_cached_bundle_is_checked_again_at_each_command,
             s_setup, s_teardown),
     };
     if (getenv("FLOTILLA_TEST_FILTER") != NULL)
