@@ -615,6 +615,21 @@ s_new_id(fl_pg_t *pg, char **id, int64_t *out, fl_error_t *err)
     return rc;
 }
 
+/*
+ * A backup's migration is in effect in its target: applied, being rolled
+ * back, or running (a no-transaction migration commits its backups before
+ * its statements, so a running one may own backups with nothing done
+ * yet).  A backup neither released nor pruned whose migration is not in
+ * effect is a leftover: nothing will ever restore it.
+ */
+#define S_IN_EFFECT(b)                                                      \
+    "EXISTS (SELECT FROM flotilla.schema_migrations s WHERE s.target"      \
+    " OPERATOR(pg_catalog.=) " b ".target AND s.version"                   \
+    " OPERATOR(pg_catalog.=) " b ".version AND (s.status IN ('applied',"   \
+    " 'rolling_back', 'running') OR (NOT s.transactional AND"              \
+    " s.statements_done OPERATOR(pg_catalog.>) 0 AND s.status"             \
+    " OPERATOR(pg_catalog.=) 'failed')))"
+
 /* Records a backup row in flotilla.backups. */
 static int
 s_record(fl_pg_t *pg, const fl_backup_ctx_t *ctx, const fl_net_rel_t *pre,
@@ -655,9 +670,29 @@ s_record(fl_pg_t *pg, const fl_backup_ctx_t *ctx, const fl_net_rel_t *pre,
     p[13] = o;
     p[14] = ctx->target;
     /* column_types is for people reading the ledger; restores never use it. */
+    /*
+     * A later application of the version: the backups left over from
+     * the earlier ones (their migration not in effect, written by another
+     * transaction than this one or its subtransactions, whose xids it
+     * holds locks on) are superseded, never restored by this one's
+     * rollback.
+     * Before, a rollback restored every backup of the version not yet
+     * restored: those of an application whose down --skip-down skipped
+     * put back the rows from before it.
+     */
     rc = fl_pg_query(pg, &r,
-        "INSERT INTO flotilla.backups (id, version, bundle_id, statement_index,"
-        " source_schema, source_table, kind, location, columns, column_types,"
+        "WITH superseded AS (UPDATE flotilla.backups k SET statement_index"
+        " = -3 WHERE $4::pg_catalog.int4 OPERATOR(pg_catalog.>=) -1"
+        " AND k.version OPERATOR(pg_catalog.=) $2 AND k.target"
+        " OPERATOR(pg_catalog.=) $15 AND k.restored_at IS NULL AND"
+        " k.pruned_at IS NULL AND k.released_at IS NULL AND"
+        " k.statement_index OPERATOR(pg_catalog.>=) -1 AND k.xmin"
+        " OPERATOR(pg_catalog.<>) ALL (ARRAY(SELECT l.transactionid FROM"
+        " pg_catalog.pg_locks l WHERE l.locktype OPERATOR(pg_catalog.=)"
+        " 'transactionid' AND l.pid OPERATOR(pg_catalog.=)"
+        " pg_catalog.pg_backend_pid())) AND NOT " S_IN_EFFECT("k") ")"
+        " INSERT INTO flotilla.backups (id, version, bundle_id,"
+        " statement_index, source_schema, source_table, kind, location, columns, column_types,"
         " text_columns, key_columns, row_count, checksum, dump_sha256, match,"
         " target)"
         " SELECT $1::pg_catalog.int8, $2, $3,"
@@ -942,7 +977,8 @@ s_cols_now(fl_pg_t *pg, const fl_backup_t *b, const fl_net_rel_t *pre,
     }
 }
 
-_Static_assert(FL_BACKUP_KEPT == -2, "the restore's query spells it -2");
+_Static_assert(FL_BACKUP_KEPT == -2 && FL_BACKUP_SUPERSEDED == -3,
+               "the queries spell them -2 and -3");
 
 /*
  * Copies the rows of table oid that where selects (SQL over the table as
@@ -1937,7 +1973,7 @@ s_note(fl_restore_t *res, const char *fmt, ...)
 #define S_TO_RESTORE(a)                                                     \
     " " a ".version OPERATOR(pg_catalog.=) $1 AND " a ".target"             \
     " OPERATOR(pg_catalog.=) $2 AND " a ".restored_at IS NULL"              \
-    " AND " a ".statement_index OPERATOR(pg_catalog.<>) -2 "
+    " AND " a ".statement_index OPERATOR(pg_catalog.>=) -1 "
 
 /*
  * The types of the key columns ($2: a JSON array of their names, in
@@ -3041,24 +3077,10 @@ s_remove_file(const char *path, const char *id, fl_prune_result_t *r)
     fl_error_clear(&e);
 }
 
-/*
- * A backup's migration is in effect in its target: applied, being rolled
- * back, or running (a no-transaction migration commits its backups before
- * its statements, so a running one may own backups with nothing done
- * yet).  A backup neither released nor pruned whose migration is not in
- * effect is a leftover: nothing will ever restore it.
- */
-#define S_IN_EFFECT(b)                                                      \
-    "EXISTS (SELECT FROM flotilla.schema_migrations s WHERE s.target"      \
-    " OPERATOR(pg_catalog.=) " b ".target AND s.version"                   \
-    " OPERATOR(pg_catalog.=) " b ".version AND (s.status IN ('applied',"   \
-    " 'rolling_back', 'running') OR (NOT s.transactional AND"              \
-    " s.statements_done OPERATOR(pg_catalog.>) 0 AND s.status"             \
-    " OPERATOR(pg_catalog.=) 'failed')))"
-
 const char fl_backups_leftover_sql[] =
-    "(b.pruned_at IS NULL AND b.released_at IS NULL AND NOT "
-    S_IN_EFFECT("b") ")";
+    "(b.pruned_at IS NULL AND b.released_at IS NULL AND"
+    " (b.statement_index OPERATOR(pg_catalog.=) -3 OR NOT "
+    S_IN_EFFECT("b") "))";
 
 /*
  * Releases backup id: drops its tables, then marks it pruned (forget 0:

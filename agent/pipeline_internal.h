@@ -470,6 +470,14 @@ void fl__backup_release(fl_backup_t *b);
 #define FL_BACKUP_KEPT (-2)
 
 /*
+ * The statement_index of a backup taken for an earlier application of
+ * its migration, marked when a later application of the same version
+ * backs up its first table: never restored (it holds the rows from
+ * before that earlier application), a leftover.
+ */
+#define FL_BACKUP_SUPERSEDED (-3)
+
+/*
  * Before a rollback's down drops table oid (ncolumns 0) or its columns,
  * in the rollback's transaction: copies its own rows (those where one of
  * the columns differs from its constant DEFAULT, or without one is not

@@ -407,6 +407,70 @@ test_leftovers_listed_and_pruned_generated(void **state)
             seeds, nleftover, nkept);
 }
 
+/*
+ * A leftover is never restored, not even by the rollback of a later
+ * application of its migration: 0001 applied (its backup b1), its down
+ * skipped (b1 a leftover: what it changed stays), applied again (b2),
+ * then rolled back: the table is as the second application found it,
+ * and b1 is still a leftover, not restored.  The same after a
+ * no-transaction migration whose first attempt changed nothing and
+ * failed: its backup is not restored by the rollback of the attempt
+ * that succeeded, after the application wrote rows in between.  Before,
+ * the rollback restored every backup of the version not yet restored:
+ * it put back the rows from before the first application (a
+ * later-written row lost its value), exit 0.
+ */
+static void
+test_a_leftover_is_never_restored_by_a_later_application(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    json_t *a = NULL;
+
+    fl_test_exec(ws->conn, "CREATE TABLE t (id int PRIMARY KEY, x int);"
+                           " INSERT INTO t VALUES (1, 1), (2, 2)");
+    fl_test_ws_write(ws, "0001_bump.sql",
+                     "-- flotilla:up\nUPDATE t SET x = x + 10;\n"
+                     "-- flotilla:down\nSELECT 1;\n");
+    s_expect_run(ws, "apply", NULL, 1, 0, "applied 1 migration");
+    s_expect_run(ws, "rollback",
+                 S_ARGS("--skip-down", "1", "--reason", "keep it"), 0, 0,
+                 NULL);
+    fl_test_expect_value(ws->conn, "SELECT string_agg(x::text, ',' ORDER BY"
+                         " id) FROM t", "11,12");
+    s_expect_run(ws, "apply", NULL, 1, 0, "applied 1 migration");
+    fl_test_expect_value(ws->conn, "SELECT string_agg(x::text, ',' ORDER BY"
+                         " id) FROM t", "21,22");
+    s_expect_run(ws, "rollback", S_ARGS("--last"), 1, 0, NULL);
+    fl_test_expect_value(ws->conn, "SELECT string_agg(x::text, ',' ORDER BY"
+                         " id) FROM t", "11,12");
+    a = s_backups(ws, 1);
+    if (json_array_size(a) != 1)
+        fail_msg("%zu leftovers listed, wanted the first application's",
+                 json_array_size(a));
+    json_decref(a);
+    fl_test_expect_value(ws->conn, "SELECT count(*) FROM flotilla.backups"
+                         " WHERE restored_at IS NOT NULL", "1");
+
+    /* A no-transaction migration: a first attempt that changed nothing. */
+    s_expect_run(ws, "apply", NULL, 1, 0, "applied 1 migration"); /* 21,22 */
+    fl_test_ws_write(ws, "0002_notx.sql",
+                     "-- flotilla:options no-transaction\n"
+                     "-- flotilla:up\nUPDATE t SET x = x * 2;\n"
+                     "-- flotilla:down\nSELECT 1;\n");
+    fl_test_exec(ws->conn, "ALTER TABLE t ADD CONSTRAINT small"
+                           " CHECK (x < 30) NOT VALID");
+    s_expect_run(ws, "apply", NULL, 1, 1, "small"); /* 42 breaks it */
+    fl_test_exec(ws->conn, "ALTER TABLE t DROP CONSTRAINT small;"
+                           " UPDATE t SET x = 6 WHERE id = 1;"
+                           " INSERT INTO t VALUES (3, 3)");
+    s_expect_run(ws, "apply", NULL, 1, 0, "applied 1 migration");
+    fl_test_expect_value(ws->conn, "SELECT string_agg(x::text, ',' ORDER BY"
+                         " id) FROM t", "12,44,6");
+    s_expect_run(ws, "rollback", S_ARGS("--last"), 1, 0, NULL);
+    fl_test_expect_value(ws->conn, "SELECT string_agg(x::text, ',' ORDER BY"
+                         " id) FROM t", "6,22,3");
+}
+
 /* Rewrites migration v of the fixed history with down (and up) given. */
 static void
 s_rewrite(fl_test_ws_t *ws, int v, const char *up, const char *down)
@@ -828,6 +892,9 @@ main(void)
         cmocka_unit_test_setup_teardown(test_skip_down_marks_one_version_with_its_reason, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_prune_id_removes_one_backup, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_leftovers_listed_and_pruned_generated, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_leftover_is_never_restored_by_a_later_application,
+            fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_fixed_down_is_not_drift, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_ledger_from_before_up_and_down_checksums_upgrades, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_fixed_down_on_a_ledger_written_by_the_old_release, fl_test_ws_setup, fl_test_ws_teardown),
@@ -838,5 +905,7 @@ main(void)
         fprintf(stderr, "no PostgreSQL (PGHOST unset): tests/run.sh starts one\n");
         return 1;
     }
+    if (getenv("FLOTILLA_TEST_FILTER") != NULL)
+        cmocka_set_test_filter(getenv("FLOTILLA_TEST_FILTER"));
     return cmocka_run_group_tests_name("hatches", tests, NULL, NULL);
 }
