@@ -192,7 +192,15 @@ s_recorded(fl_ag_job_t *job)
                 all = 0;
         }
     }
-    if (job->cmd.type == FL_WIRE_APPLY && all) {
+    /*
+     * Repeatable migrations leave no row of the rollout's to answer from
+     * (and the pipeline runs only those out of date): a bundle with them
+     * is run again.  Before, a retry after halt --abort had cancelled a
+     * repeatable migration was answered "already carried out" from the
+     * versioned rows, and the repeatable one never ran.
+     */
+    if (job->cmd.type == FL_WIRE_APPLY && all &&
+        (job->src->repeatables == NULL || job->src->repeatables->count == 0)) {
         s_result(job, "ok", 0, "already carried out by this rollout; "
                                "answered from the target's ledger", NULL);
         return 1;

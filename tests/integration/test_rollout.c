@@ -1574,6 +1574,74 @@ test_rollout_stops_abort_cancels_in_flight(void **state)
     s->passed = 1;
 }
 
+/* A migration and a repeatable one held in pg_sleep while "hold". */
+static const char *const s_held_repeatable[] = {
+    "0001_rq.sql",
+    "-- flotilla:up\nCREATE TABLE rq_t (id int);\n"
+    "-- flotilla:down\nDROP TABLE rq_t;\n",
+    "R__rq_view.sql",
+    "-- flotilla:up\n"
+    "SELECT pg_sleep(60) FROM items WHERE id = 1 AND note = 'hold';\n"
+    "CREATE OR REPLACE VIEW rq_v AS SELECT 1 AS one;\n",
+    NULL};
+
+static int
+s_completed(const json_t *st, void *arg)
+{
+    (void)arg;
+    return strcmp(s_st(st), "completed") == 0;
+}
+
+/*
+ * A command whose versioned migrations are applied but whose repeatable
+ * ones are not is run again, not answered from the ledger: the canary's
+ * repeatable migration held in pg_sleep, `halt --abort` cancels it (the
+ * versioned one stays applied), and after `resume` the retry runs the
+ * repeatable one: its view exists and its row says applied.  Before, the
+ * retry was answered "already carried out by this rollout" from the
+ * versioned rows alone: the rollout completed with the view never made.
+ */
+static void
+test_rollout_stops_a_retry_runs_the_repeatables_left_undone(void **state)
+{
+    s_state *s = *state;
+    char *bundle = s_bundle(s, "heldrep", s_held_repeatable), *id = NULL;
+    int64_t deadline = fl_clock_ms() + (int64_t)(60000 *
+                                                 fl_test_timeout_scale());
+
+    s_exec_on(s, 0, "UPDATE items SET note = 'hold' WHERE id = 1");
+    {
+        const char *args[] = {"start", bundle, "--selector", "tier=canary",
+                              "--waves", "100%", NULL};
+        id = s_start_bg(s, args);
+    }
+    while (fl_fleet_sleepers(&s->f, s->t[0].shard) < 1) {
+        if (fl_clock_ms() > deadline)
+            fail_msg("the repeatable migration did not start within 60 s");
+        fl_clock_sleep_ms(50);
+    }
+    {
+        const char *args[] = {"halt", id, "--abort", NULL};
+        json_decref(s_rollout(s, 0, args));
+    }
+    json_decref(s_wait(s, id, s_halted_and_idle, NULL, "halted, idle"));
+    s_expect_value(s, 0, "SELECT status FROM flotilla.schema_migrations"
+                   " WHERE version = '1'", "applied");
+    s_expect_value(s, 0, "SELECT to_regclass('rq_v') IS NULL", "t");
+    s_exec_on(s, 0, "UPDATE items SET note = 'note 1' WHERE id = 1");
+    {
+        const char *args[] = {"resume", id, NULL};
+        json_decref(s_rollout(s, 0, args));
+    }
+    json_decref(s_wait(s, id, s_completed, NULL, "completed"));
+    s_expect_value(s, 0, "SELECT to_regclass('rq_v') IS NOT NULL", "t");
+    s_expect_value(s, 0, "SELECT status FROM flotilla.repeatable_migrations"
+                   " WHERE name = 'rq_view'", "applied");
+    free(id);
+    free(bundle);
+    s->passed = 1;
+}
+
 /* A plan's rehearsal that sleeps 8 s, and a quick migration. */
 static const char *const s_sleep_plan[] = {
     "0001_sleep.sql",
@@ -3671,6 +3739,9 @@ main(void)
             test_rollout_stops_abort_cancels_in_flight, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_rollout_stops_a_command_sent_before_a_halt_finishes_and_counts,
+            s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_rollout_stops_a_retry_runs_the_repeatables_left_undone,
             s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_rollout_stops_target_timeout_fails_and_cancels, s_setup,
