@@ -55,9 +55,10 @@ fl_cmd_apply(int argc, char **argv)
     code = rc == 0 ? FL_EXIT_OK : fl_dbcmd_exit_code(&err);
     /*
      * Exit 3 says that nothing changed: a refusal after this run applied
-     * earlier migrations is a stop after changes, exit 1.
+     * earlier migrations, or ran (and committed) repeatable ones, is a
+     * stop after changes, exit 1.
      */
-    if (code == FL_EXIT_REFUSED && res.applied > 0)
+    if (code == FL_EXIT_REFUSED && (res.applied > 0 || res.repeatables_run > 0))
         code = FL_EXIT_FAILED;
     if (c.json) {
         json_t *o = fl_json_pack("{s:b, s:i, s:i, s:i, s:{s:i, s:i, s:i}}",

@@ -333,6 +333,19 @@ test_a_repeatable_that_destroys_data_is_refused(void **state)
     fl_test_expect_value(ws->conn, "SELECT count(*) FROM t", "1");
     fl_test_expect_value(ws->conn, "SELECT to_regclass('v') IS NULL", "t");
     s_expect_rows(ws, "");
+    /*
+     * One that ran and committed before the one refused: something
+     * changed, so exit 1, not 3 ("nothing changed").  Before, exit 3
+     * with the first one's view made and recorded.
+     */
+    fl_test_ws_write(ws, "R__a_view.sql", "-- flotilla:up\nCREATE OR"
+                     " REPLACE VIEW va AS SELECT id FROM t;\n");
+    fl_test_ws_write(ws, "R__clean.sql", "-- flotilla:up\nDELETE FROM t"
+                     " WHERE id < 0;\n");
+    s_apply(ws, NULL, 1, "R__clean.sql");
+    fl_test_expect_value(ws->conn, "SELECT to_regclass('va') IS NOT NULL",
+                         "t");
+    s_expect_rows(ws, "a_view:1:applied");
 }
 
 /* A signed bundle carries them (format 3); `apply BUNDLE` runs them. */
