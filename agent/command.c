@@ -308,7 +308,7 @@ s_pipeline(fl_ag_job_t *job, fl_pipeline_t *p, int64_t t0)
     fl_error_t err = FL_ERROR_INIT;
     char *msg = NULL;
     fl_plan_t plan = FL_PLAN_INIT;
-    int planned = 0, kept = 0;
+    int planned = 0, kept = 0, changed = 0;
     int rc = 0;
 
     if (job->cmd.type == FL_WIRE_APPLY) {
@@ -316,6 +316,7 @@ s_pipeline(fl_ag_job_t *job, fl_pipeline_t *p, int64_t t0)
         rc = fl_pipeline_apply(p, job->src, &res, &err);
         msg = fl_asprintf("%d applied, %d already applied, %d pending",
                           res.applied, res.skipped, res.pending);
+        changed = res.applied + res.repeatables_run;
     } else if (job->cmd.type == FL_WIRE_ROLLBACK) {
         int count = 0;
         rc = fl_version_is_set(&c->to_version)
@@ -323,6 +324,7 @@ s_pipeline(fl_ag_job_t *job, fl_pipeline_t *p, int64_t t0)
                                         &c->to_version, NULL, &count, &err)
                  : fl_pipeline_rollback(p, job->src, FL_ROLLBACK_BUNDLE, NULL,
                                         job->src->bundle_id, &count, &err);
+        changed = count;
         kept = fl_pipeline_kept(p);
         msg = kept > 0 ? fl_asprintf("%d rolled back; %d cop%s of the "
                                      "application's data kept (flotilla "
@@ -361,7 +363,15 @@ s_pipeline(fl_ag_job_t *job, fl_pipeline_t *p, int64_t t0)
         job->result.report = text;
         json_decref(report);
     } else {
-        s_result(job, s_status(rc), fl_clock_ms() - t0, msg, &err);
+        /*
+         * Cancelled after this run committed a migration (or rolled one
+         * back): the target is not as it was, so the run failed, never
+         * "cancelled" (docs/rollouts.md, "Halt is a latch").  Before, such
+         * a run was counted cancelled, not against the budget.
+         */
+        s_result(job, rc == FL_ECANCELLED && changed > 0 ? "failed"
+                                                         : s_status(rc),
+                 fl_clock_ms() - t0, msg, &err);
         job->result.kept = kept;
     }
     fl_plan_release(&plan);

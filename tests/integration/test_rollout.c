@@ -1642,6 +1642,62 @@ test_rollout_stops_a_retry_runs_the_repeatables_left_undone(void **state)
     s->passed = 1;
 }
 
+/* A migration, then one held in pg_sleep while "hold". */
+static const char *const s_quick_then_held[] = {
+    "0001_first.sql",
+    "-- flotilla:up\nCREATE TABLE first_t (id int);\n"
+    "-- flotilla:down\nDROP TABLE first_t;\n",
+    "0002_held.sql",
+    "-- flotilla:up\n"
+    "SELECT pg_sleep(60) FROM items WHERE id = 1 AND note = 'hold';\n"
+    "CREATE TABLE second_t (id int);\n"
+    "-- flotilla:down\nDROP TABLE second_t;\n",
+    NULL};
+
+/*
+ * A run that `halt --abort` cancels after an earlier migration of its
+ * bundle committed is a failure, never "cancelled ... as they were": the
+ * canary's 0001 applied and its 0002 cancelled count one failure and no
+ * cancel, and 0001 stays applied.  Before, the run was counted cancelled
+ * (not against the budget, said to be as it was).
+ */
+static void
+test_rollout_stops_abort_after_a_migration_committed_is_a_failure(
+    void **state)
+{
+    s_state *s = *state;
+    char *bundle = s_bundle(s, "quickheld", s_quick_then_held), *id = NULL;
+    json_t *st = NULL;
+    int64_t deadline = fl_clock_ms() + (int64_t)(60000 *
+                                                 fl_test_timeout_scale());
+
+    s_exec_on(s, 0, "UPDATE items SET note = 'hold' WHERE id = 1");
+    {
+        const char *args[] = {"start", bundle, "--selector", "tier=canary",
+                              "--waves", "100%", NULL};
+        id = s_start_bg(s, args);
+    }
+    while (fl_fleet_sleepers(&s->f, s->t[0].shard) < 1) {
+        if (fl_clock_ms() > deadline)
+            fail_msg("migration 2 did not start within 60 s");
+        fl_clock_sleep_ms(50);
+    }
+    {
+        const char *args[] = {"halt", id, "--abort", NULL};
+        json_decref(s_rollout(s, 0, args));
+    }
+    st = s_wait(s, id, s_halted_and_idle, NULL, "halted, idle");
+    assert_int_equal(s_acc(st, "cancelled"), 0);
+    assert_int_equal(s_acc(st, "failed"), 1);
+    json_decref(st);
+    s_expect_value(s, 0, "SELECT status FROM flotilla.schema_migrations"
+                   " WHERE version = '1'", "applied");
+    s_expect_value(s, 0, "SELECT to_regclass('second_t') IS NULL", "t");
+    free(id);
+    free(bundle);
+    s->passed = 1;
+}
+
 /* A plan's rehearsal that sleeps 8 s, and a quick migration. */
 static const char *const s_sleep_plan[] = {
     "0001_sleep.sql",
@@ -3742,6 +3798,9 @@ main(void)
             s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_rollout_stops_a_retry_runs_the_repeatables_left_undone,
+            s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_rollout_stops_abort_after_a_migration_committed_is_a_failure,
             s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_rollout_stops_target_timeout_fails_and_cancels, s_setup,
