@@ -1574,6 +1574,33 @@ test_rollout_stops_abort_cancels_in_flight(void **state)
     s->passed = 1;
 }
 
+/*
+ * The canary held ("hold"), a rollout of bundle to it alone, started and
+ * aborted (`halt --abort`) once a migration sleeps; returns its id.
+ */
+static char *
+s_canary_held_then_aborted(s_state *s, const char *bundle)
+{
+    const char *start[] = {"start", bundle, "--selector", "tier=canary",
+                           "--waves", "100%", NULL};
+    int64_t deadline = fl_clock_ms() + (int64_t)(60000 *
+                                                 fl_test_timeout_scale());
+    char *id = NULL;
+
+    s_exec_on(s, 0, "UPDATE items SET note = 'hold' WHERE id = 1");
+    id = s_start_bg(s, start);
+    while (fl_fleet_sleepers(&s->f, s->t[0].shard) < 1) {
+        if (fl_clock_ms() > deadline)
+            fail_msg("no migration of the canary slept within 60 s");
+        fl_clock_sleep_ms(50);
+    }
+    {
+        const char *args[] = {"halt", id, "--abort", NULL};
+        json_decref(s_rollout(s, 0, args));
+    }
+    return id;
+}
+
 /* A migration and a repeatable one held in pg_sleep while "hold". */
 static const char *const s_held_repeatable[] = {
     "0001_rq.sql",
@@ -1606,24 +1633,8 @@ test_rollout_stops_a_retry_runs_the_repeatables_left_undone(void **state)
 {
     s_state *s = *state;
     char *bundle = s_bundle(s, "heldrep", s_held_repeatable), *id = NULL;
-    int64_t deadline = fl_clock_ms() + (int64_t)(60000 *
-                                                 fl_test_timeout_scale());
 
-    s_exec_on(s, 0, "UPDATE items SET note = 'hold' WHERE id = 1");
-    {
-        const char *args[] = {"start", bundle, "--selector", "tier=canary",
-                              "--waves", "100%", NULL};
-        id = s_start_bg(s, args);
-    }
-    while (fl_fleet_sleepers(&s->f, s->t[0].shard) < 1) {
-        if (fl_clock_ms() > deadline)
-            fail_msg("the repeatable migration did not start within 60 s");
-        fl_clock_sleep_ms(50);
-    }
-    {
-        const char *args[] = {"halt", id, "--abort", NULL};
-        json_decref(s_rollout(s, 0, args));
-    }
+    id = s_canary_held_then_aborted(s, bundle);
     json_decref(s_wait(s, id, s_halted_and_idle, NULL, "halted, idle"));
     s_expect_value(s, 0, "SELECT status FROM flotilla.schema_migrations"
                    " WHERE version = '1'", "applied");
@@ -1668,24 +1679,8 @@ test_rollout_stops_abort_after_a_migration_committed_is_a_failure(
     s_state *s = *state;
     char *bundle = s_bundle(s, "quickheld", s_quick_then_held), *id = NULL;
     json_t *st = NULL;
-    int64_t deadline = fl_clock_ms() + (int64_t)(60000 *
-                                                 fl_test_timeout_scale());
 
-    s_exec_on(s, 0, "UPDATE items SET note = 'hold' WHERE id = 1");
-    {
-        const char *args[] = {"start", bundle, "--selector", "tier=canary",
-                              "--waves", "100%", NULL};
-        id = s_start_bg(s, args);
-    }
-    while (fl_fleet_sleepers(&s->f, s->t[0].shard) < 1) {
-        if (fl_clock_ms() > deadline)
-            fail_msg("migration 2 did not start within 60 s");
-        fl_clock_sleep_ms(50);
-    }
-    {
-        const char *args[] = {"halt", id, "--abort", NULL};
-        json_decref(s_rollout(s, 0, args));
-    }
+    id = s_canary_held_then_aborted(s, bundle);
     st = s_wait(s, id, s_halted_and_idle, NULL, "halted, idle");
     assert_int_equal(s_acc(st, "cancelled"), 0);
     assert_int_equal(s_acc(st, "failed"), 1);
