@@ -1575,11 +1575,11 @@ test_rollout_stops_abort_cancels_in_flight(void **state)
 }
 
 /*
- * The canary held ("hold"), a rollout of bundle to it alone, started and
- * aborted (`halt --abort`) once a migration sleeps; returns its id.
+ * The canary held ("hold"), a rollout of bundle to it alone, started;
+ * returns its id once a migration of the canary sleeps.
  */
 static char *
-s_canary_held_then_aborted(s_state *s, const char *bundle)
+s_canary_held(s_state *s, const char *bundle)
 {
     const char *start[] = {"start", bundle, "--selector", "tier=canary",
                            "--waves", "100%", NULL};
@@ -1593,10 +1593,6 @@ s_canary_held_then_aborted(s_state *s, const char *bundle)
         if (fl_clock_ms() > deadline)
             fail_msg("no migration of the canary slept within 60 s");
         fl_clock_sleep_ms(50);
-    }
-    {
-        const char *args[] = {"halt", id, "--abort", NULL};
-        json_decref(s_rollout(s, 0, args));
     }
     return id;
 }
@@ -1622,28 +1618,31 @@ s_completed(const json_t *st, void *arg)
 /*
  * A command whose versioned migrations are applied but whose repeatable
  * ones are not is run again, not answered from the ledger: the canary's
- * repeatable migration held in pg_sleep, `halt --abort` cancels it (the
- * versioned one stays applied), and after `resume` the retry runs the
- * repeatable one: its view exists and its row says applied.  Before, the
- * retry was answered "already carried out by this rollout" from the
- * versioned rows alone: the rollout completed with the view never made.
+ * repeatable migration held in pg_sleep after its 0001 committed, its
+ * agent killed with kill -9 (its session ended by hand), the agent
+ * restarted runs the command again from its journal, and the rollout
+ * completes with the repeatable migration run: its view exists and its
+ * row says applied.  Before, the rerun was answered "already carried out
+ * by this rollout" from the versioned rows alone, and the view was never
+ * made.
  */
 static void
-test_rollout_stops_a_retry_runs_the_repeatables_left_undone(void **state)
+test_rollout_stops_a_rerun_runs_the_repeatables_left_undone(void **state)
 {
     s_state *s = *state;
     char *bundle = s_bundle(s, "heldrep", s_held_repeatable), *id = NULL;
 
-    id = s_canary_held_then_aborted(s, bundle);
-    json_decref(s_wait(s, id, s_halted_and_idle, NULL, "halted, idle"));
+    id = s_canary_held(s, bundle);
     s_expect_value(s, 0, "SELECT status FROM flotilla.schema_migrations"
                    " WHERE version = '1'", "applied");
-    s_expect_value(s, 0, "SELECT to_regclass('rq_v') IS NULL", "t");
+    fl_fleet_signal_agent(&s->f, s->t[0].shard, SIGKILL);
     s_exec_on(s, 0, "UPDATE items SET note = 'note 1' WHERE id = 1");
-    {
-        const char *args[] = {"resume", id, NULL};
-        json_decref(s_rollout(s, 0, args));
-    }
+    s_exec_on(s, 0, "SELECT pg_terminate_backend(pid) FROM"
+                    " pg_stat_activity WHERE datname = current_database()"
+                    " AND query LIKE '%pg_sleep(60)%' AND pid <>"
+                    " pg_backend_pid()");
+    s_expect_value(s, 0, "SELECT to_regclass('rq_v') IS NULL", "t");
+    fl_fleet_start_agent(&s->f, s->t[0].shard);
     json_decref(s_wait(s, id, s_completed, NULL, "completed"));
     s_expect_value(s, 0, "SELECT to_regclass('rq_v') IS NOT NULL", "t");
     s_expect_value(s, 0, "SELECT status FROM flotilla.repeatable_migrations"
@@ -1680,7 +1679,11 @@ test_rollout_stops_abort_after_a_migration_committed_is_a_failure(
     char *bundle = s_bundle(s, "quickheld", s_quick_then_held), *id = NULL;
     json_t *st = NULL;
 
-    id = s_canary_held_then_aborted(s, bundle);
+    id = s_canary_held(s, bundle);
+    {
+        const char *args[] = {"halt", id, "--abort", NULL};
+        json_decref(s_rollout(s, 0, args));
+    }
     st = s_wait(s, id, s_halted_and_idle, NULL, "halted, idle");
     assert_int_equal(s_acc(st, "cancelled"), 0);
     assert_int_equal(s_acc(st, "failed"), 1);
@@ -3792,7 +3795,7 @@ main(void)
             test_rollout_stops_a_command_sent_before_a_halt_finishes_and_counts,
             s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
-            test_rollout_stops_a_retry_runs_the_repeatables_left_undone,
+            test_rollout_stops_a_rerun_runs_the_repeatables_left_undone,
             s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_rollout_stops_abort_after_a_migration_committed_is_a_failure,
