@@ -191,6 +191,9 @@ s_state_exit(const json_t *st)
         return S_EXIT_ROLLED_BACK;
     if (strcmp(status, "rollback_failed") == 0)
         return FL_EXIT_FAILED;
+    /* A rollback halted is paused until resume: watching it ends. */
+    if (json_is_true(json_object_get(st, "halted")))
+        return S_EXIT_HALTED;
     return S_EXIT_RUNNING;
 }
 

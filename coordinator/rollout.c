@@ -65,6 +65,10 @@
  *                flight have their outcomes, rollback_failed, until
  *                "rollout.rollback" again (which therefore never sends a
  *                target a rollback while an earlier one is in flight).
+ *                A halt here sets the latch as in running: nothing more
+ *                of the rollback is sent (what its agents hold finishes),
+ *                the status stays rolling_back with "halted" shown, and
+ *                resume clears the latch and goes on with the rollback.
  *   completed, rolled_back   final; commands never sent are recorded
  *                cancelled ("not dispatched") so that the dispatch ends.
  *

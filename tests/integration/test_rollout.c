@@ -2281,6 +2281,17 @@ static const char *const s_slow_down[] = {
     "DROP TABLE slow_t;\n",
     NULL};
 
+/* The same, its down slower: 3 s a target. */
+static const char *const s_slower_down[] = {
+    "0001_slower_down.sql",
+    "-- flotilla:up\n"
+    "CREATE TABLE slow_t (id int);\n"
+    "INSERT INTO slow_t SELECT generate_series(1, 100);\n"
+    "-- flotilla:down\n"
+    "SELECT pg_sleep(3);\n"
+    "DROP TABLE slow_t;\n",
+    NULL};
+
 static char *s_start_all(s_state *s, const char *bundle);
 static long s_ctl_long(s_state *s, const char *sql);
 
@@ -2299,7 +2310,10 @@ s_rolled_back_at_least(const json_t *st, void *arg)
 static char *
 s_rollback_under_way(s_state *s, const char *name, char **before, int want)
 {
-    char *bundle = s_bundle(s, name, s_slow_down), *id = NULL;
+    char *bundle = s_bundle(s, name, strcmp(name, "slower-rbh") == 0
+                                         ? s_slower_down
+                                         : s_slow_down),
+         *id = NULL;
     json_t *st = NULL;
 
     for (int i = 0; i < S_TENANTS; i++)
@@ -2362,6 +2376,46 @@ test_rollout_stops_coordinator_kill9_mid_rollback_once(void **state)
     assert_string_equal(s_st(st), "rolled_back");
     assert_int_equal(s_acc(st, "rolled_back"), S_TENANTS);
     assert_int_equal(s_acc(st, "rollback_failed"), 0);
+    json_decref(st);
+    s_expect_rolled_back_once(s, before);
+    free(id);
+    s->passed = 1;
+}
+
+/*
+ * A fleet rollback halted in its middle is paused, and says so: `rollout
+ * watch` ends at once with exit 7 (halted), the status "rolling_back"
+ * with "halted" true (the commands its agents hold finish, as a
+ * forward rollout's do); after `resume` the rollback finishes (exit 8),
+ * every target put back once.  Before, the watch waited for --timeout,
+ * as if the rollback ran on.
+ */
+static void
+test_rollout_stops_a_rollback_halted_is_paused_and_says_so(void **state)
+{
+    s_state *s = *state;
+    char *before[S_TENANTS];
+    char *id = s_rollback_under_way(s, "slower-rbh", before, 1);
+    const char *halt[] = {"halt", id, NULL};
+    json_t *st = NULL;
+
+    json_decref(s_rollout(s, 0, halt));
+    {
+        const char *args[] = {"watch", id, "--timeout", "60s", NULL};
+        st = s_rollout(s, S_EXIT_HALTED, args);
+    }
+    assert_string_equal(s_st(st), "rolling_back");
+    assert_true(json_is_true(json_object_get(st, "halted")));
+    json_decref(st);
+    {
+        const char *args[] = {"resume", id, NULL};
+        json_decref(s_rollout(s, 0, args));
+    }
+    {
+        const char *args[] = {"watch", id, NULL};
+        st = s_rollout(s, S_EXIT_ROLLED_BACK, args);
+    }
+    assert_int_equal(s_acc(st, "rolled_back"), S_TENANTS);
     json_decref(st);
     s_expect_rolled_back_once(s, before);
     free(id);
@@ -3818,6 +3872,9 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_rollout_stops_coordinator_kill9_mid_rollback_once, s_setup,
             s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_rollout_stops_a_rollback_halted_is_paused_and_says_so,
+            s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_rollout_stops_agent_kill9_mid_rollback_once, s_setup,
             s_teardown),
