@@ -351,6 +351,11 @@ s_verify(const char *file, const char *trust_path, const char *max_lifetime)
     }
     fl_bundle_format_time(when, sizeof(when), fl_bundle_expires(b));
     s_versions(what, sizeof(what), fl_bundle_migrations(b));
+    if (fl_bundle_repeatables(b)->count > 0) {
+        size_t n = strlen(what), k = fl_bundle_repeatables(b)->count;
+        snprintf(what + n, sizeof(what) - n, ", %zu repeatable migration%s",
+                 k, k == 1 ? "" : "s");
+    }
     printf("%s: valid bundle %s (%s; channel %s sequence %lld; environment "
            "%s%s%s) signed by trusted key %s, expires %s\n",
            file, fl_bundle_id(b), what, fl_bundle_channel(b),
@@ -456,6 +461,7 @@ s_print_text(const fl_bundle_t *b, const char *trust_state,
              const char *trust_error)
 {
     const fl_migration_list_t *l = fl_bundle_migrations(b);
+    const fl_migration_list_t *reps = fl_bundle_repeatables(b);
     char created[64];
     char expires[64];
     char *note = fl_str_escape_controls(fl_bundle_note(b), 0);
@@ -484,6 +490,16 @@ s_print_text(const fl_bundle_t *b, const char *trust_state,
                m->validate ? " validate" : "", m->verify ? " verify" : "",
                m->no_transaction ? " no-transaction" : "",
                m->nallows ? " allow" : "");
+        free(name);
+    }
+    /* What runs on every target too: never left out of what is shown. */
+    if (reps->count > 0)
+        printf("repeatable migrations (run when their text changes):\n");
+    for (size_t i = 0; i < reps->count; i++) {
+        char *name = fl_str_escape_controls(reps->items[i].file, 0);
+
+        printf("  %-39s sha256:%s%s\n", name, reps->items[i].checksum_hex,
+               reps->items[i].no_transaction ? " no-transaction" : "");
         free(name);
     }
     free(note);
