@@ -474,10 +474,16 @@ fl_source_open_opts(fl_source_t *src, const char *path, const char *trust,
     int rc = 0;
 
     memset(src, 0, sizeof(*src));
-    if (stat(path, &st) != 0)
-        return FL_ERR(err, errno == ENOENT ? FL_ENOTFOUND : FL_EIO,
-                      "could not open migration source \"%s\": %s", path,
-                      strerror(errno));
+    if (stat(path, &st) != 0) {
+        rc = FL_ERR(err, errno == ENOENT ? FL_ENOTFOUND : FL_EIO,
+                    "could not open migration source \"%s\": %s", path,
+                    strerror(errno));
+        fl_error_set_hint(err, "SOURCE is a migrations directory or a "
+                               "signed bundle file; check the path (it is "
+                               "read from the current directory when "
+                               "relative).");
+        return rc;
+    }
     if (S_ISDIR(st.st_mode)) {
         if (require_signed) {
             FL_ERR(err, FL_EINVAL, "\"%s\" is a migrations directory, but "

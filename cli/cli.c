@@ -35,7 +35,8 @@ s_print_help(FILE *out)
     fprintf(out,
             "\n"
             "Exit codes: 0 success, 1 failed, 2 usage, 3 refused by validation,\n"
-            "4 could not connect, 5 lock not acquired.\n");
+            "4 could not connect, 5 lock not acquired, 6 interrupted (SIGINT or\n"
+            "SIGTERM); rollout: 7 halted, 8 rolled back, 9 still running.\n");
 }
 
 int

@@ -33,6 +33,7 @@ static const char s_usage[] =
     "Exit 0 when apply would go ahead (every pending migration rehearsed,\n"
     "or --no-rehearse), 3 when it would be refused or fail, or when some\n"
     "migrations could not be rehearsed (after a no-transaction one).\n"
+    "Unlike apply, plan writes no log file unless --log-file names one.\n"
     "\n"
     "  --no-rehearse          plan from the catalog and the text only: no\n"
     "                         transaction, no statement run, no live check\n"

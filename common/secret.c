@@ -96,10 +96,14 @@ fl_secret_load(fl_secret_t *out, const char *path, size_t max, fl_error_t *err)
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (fd < 0 && errno == ELOOP)
         return fl_secret_check_file(path, err);
-    if (fd < 0)
-        return FL_ERR(err, errno == ENOENT ? FL_ENOTFOUND : FL_EIO,
-                      "could not open secret file \"%s\": %s", path,
-                      strerror(errno));
+    if (fd < 0) {
+        rc = FL_ERR(err, errno == ENOENT ? FL_ENOTFOUND : FL_EIO,
+                    "could not open secret file \"%s\": %s", path,
+                    strerror(errno));
+        fl_error_set_hint(err, "Check the path; the file must be a regular "
+                               "file of mode 0600 owned by this user.");
+        return rc;
+    }
     /* fstat on the open descriptor: no race between check and read. */
     if (fstat(fd, &st) != 0) {
         rc = FL_ERR(err, FL_EIO, "could not stat secret file \"%s\": %s", path,

@@ -25,6 +25,10 @@ test_cli_help_lists_commands(void **state)
     assert_int_equal(r.status, 0);
     assert_non_null(strstr(r.out, "Usage: flotilla COMMAND"));
     assert_non_null(strstr(r.out, "version"));
+    /* Every exit code the commands give (6 and the rollout's were
+     * missing). */
+    assert_non_null(strstr(r.out, "6 interrupted"));
+    assert_non_null(strstr(r.out, "7 halted, 8 rolled back, 9 still"));
     fl_test_proc_release(&r);
 }
 
@@ -297,6 +301,34 @@ test_cli_new_names_the_next_version_in_version_order(void **state)
     }
 }
 
+/*
+ * A path that is not there says what to do, not only what failed: the
+ * migration source and --db-file (both said only "No such file or
+ * directory").
+ */
+static void
+test_cli_a_missing_path_has_a_hint(void **state)
+{
+    const char *plan[] = {"flotilla", "plan", "--db", "dbname=none",
+                          "/nonexistent-flotilla/m", NULL};
+    const char *status[] = {"flotilla", "status", "--db-file",
+                            "/nonexistent-flotilla/db", "/tmp", NULL};
+    const char *const *argvs[] = {plan, status};
+    const char *hints[] = {"HINT: SOURCE is a migrations directory",
+                           "HINT: Check the path"};
+
+    (void)state;
+    for (int i = 0; i < 2; i++) {
+        fl_test_proc_t r;
+
+        fl_test_run(&r, "flotilla", argvs[i], NULL, 30);
+        if (r.status == 0 || strstr(r.err, hints[i]) == NULL)
+            fail_msg("flotilla %s: exit %d, wanted \"%s\":\n%s",
+                     argvs[i][1], r.status, hints[i], r.err);
+        fl_test_proc_release(&r);
+    }
+}
+
 static void
 test_cli_unknown_command_is_usage_error(void **state)
 {
@@ -345,6 +377,7 @@ main(void)
             test_cli_agent_check_refuses_name_templates_that_lose_tenants),
         cmocka_unit_test(
             test_cli_new_names_the_next_version_in_version_order),
+        cmocka_unit_test(test_cli_a_missing_path_has_a_hint),
         cmocka_unit_test(test_cli_unknown_command_is_usage_error),
         cmocka_unit_test(test_cli_version_json),
     };
