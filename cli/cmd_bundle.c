@@ -37,6 +37,7 @@ static const char s_usage[] =
     "                             [--lint-enforce-from VERSION]\n"
     "                             [--lint-config FILE]\n"
     "       flotilla bundle verify FILE --trust PATH [--max-lifetime DURATION]\n"
+    "                              [--json]\n"
     "       flotilla bundle inspect FILE [--trust PATH] [--max-lifetime DURATION]\n"
     "                               [--json]\n"
     "\n"
@@ -64,7 +65,7 @@ static const char s_usage[] =
     "         file or a directory of them, writable only by its owner) and\n"
     "         its times (--max-lifetime: the longest lifetime accepted,\n"
     "         default 90d): exit 0 and one line naming the bundle, or exit\n"
-    "         1 and the reason.\n"
+    "         1 and the reason; --json says either as one object.\n"
     "inspect  shows the header, release, scope, migrations and checksums of\n"
     "         FILE, and with --trust whether it verifies (exit 1 when it\n"
     "         does not); --json for scripts.\n"
@@ -332,7 +333,8 @@ cleanup:
 }
 
 static int
-s_verify(const char *file, const char *trust_path, const char *max_lifetime)
+s_verify(const char *file, const char *trust_path, const char *max_lifetime,
+         int json)
 {
     fl_error_t err = FL_ERROR_INIT;
     fl_bundle_verify_opts_t opts = FL_BUNDLE_VERIFY_OPTS_INIT;
@@ -346,7 +348,24 @@ s_verify(const char *file, const char *trust_path, const char *max_lifetime)
         fl_trust_load(&trust, trust_path, &err) != 0 ||
         fl_bundle_load_opts(&b, file, trust, &opts, &err) != 0) {
         fl_error_prefix(&err, "\"%s\": ", file);
-        rc = s_fail("verify", &err, 0);
+        rc = s_fail("verify", &err, json);
+        goto cleanup;
+    }
+    if (json) {
+        json_t *o = fl_json_pack(
+            "{s:b, s:s, s:s, s:s, s:I, s:s, s:o, s:I, s:I, s:I, s:I}", "ok", 1,
+            "id", fl_bundle_id(b), "signer", fl_bundle_signer(b), "channel",
+            fl_bundle_channel(b), "sequence",
+            (json_int_t)fl_bundle_sequence(b), "environment",
+            fl_bundle_environment(b), "selector",
+            fl_bundle_selector(b)[0] ? json_string(fl_bundle_selector(b))
+                                     : json_null(),
+            "created", (json_int_t)fl_bundle_created(b), "expires",
+            (json_int_t)fl_bundle_expires(b), "migrations",
+            (json_int_t)fl_bundle_migrations(b)->count, "repeatables",
+            (json_int_t)fl_bundle_repeatables(b)->count);
+        fl_dbcmd_print_json(o);
+        json_decref(o);
         goto cleanup;
     }
     fl_bundle_format_time(when, sizeof(when), fl_bundle_expires(b));
@@ -661,10 +680,10 @@ fl_cmd_bundle(int argc, char **argv)
                                             "--trust, --max-lifetime and "
                                             "--json", sub);
     if (strcmp(sub, "verify") == 0) {
-        if (trust == NULL || json)
+        if (trust == NULL)
             return fl_cli_usage_error("bundle", "\"bundle verify\" needs "
                                                 "--trust PATH");
-        return s_verify(argv[optind], trust, a.max_lifetime);
+        return s_verify(argv[optind], trust, a.max_lifetime, json);
     }
     if (strcmp(sub, "inspect") == 0)
         return s_inspect(argv[optind], trust, a.max_lifetime, json);

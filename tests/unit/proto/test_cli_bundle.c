@@ -261,6 +261,37 @@ test_cli_bundle_verify_refuses_wrong_trust_and_tampering(void **state)
     assert_int_equal(r.status, 1);
     assert_non_null(strstr(r.err, "bundle is signed by unknown key"));
     fl_test_proc_release(&r);
+    /*
+     * verify --json: the verdict as one object, either way (it was
+     * refused as a usage error saying --trust was missing).
+     */
+    {
+        const char *jwrong[] = {"flotilla", "bundle", "verify", f->bundle,
+                                "--trust", other_pub, "--json", NULL};
+        const char *jright[] = {"flotilla", "bundle", "verify", f->bundle,
+                                "--trust", f->pub, "--json", NULL};
+        json_t *o = NULL;
+
+        s_run(&r, jwrong);
+        o = json_loads(r.out, 0, NULL);
+        assert_int_equal(r.status, 1);
+        assert_true(json_is_false(json_object_get(o, "ok")));
+        assert_non_null(strstr(json_string_value(json_object_get(
+                                   json_object_get(o, "error"), "message")),
+                               "unknown key"));
+        json_decref(o);
+        fl_test_proc_release(&r);
+        s_run(&r, jright);
+        o = json_loads(r.out, 0, NULL);
+        assert_int_equal(r.status, 0);
+        assert_true(json_is_true(json_object_get(o, "ok")));
+        assert_non_null(json_string_value(json_object_get(o, "id")));
+        assert_non_null(json_string_value(json_object_get(o, "signer")));
+        assert_true(json_is_integer(json_object_get(o, "expires")));
+        assert_true(json_is_integer(json_object_get(o, "migrations")));
+        json_decref(o);
+        fl_test_proc_release(&r);
+    }
     /* Shown, but not trusted: exit 1 (issue 9; it was 0). */
     s_run(&r, inspect);
     assert_int_equal(r.status, 1);
