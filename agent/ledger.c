@@ -868,8 +868,8 @@ s_read_rows(fl_pg_t *pg, const char *target, fl_ledger_t *out,
 
     rc = fl_pg_query_prepared(pg, &r, "flotilla_ledger_rows",
         "SELECT version, name, checksum, bundle_id, status, transactional,"
-        " statements_done, statements_total, started_at, finished_at,"
-        " coalesce(duration_ms, 0), lock_wait_ms, retries, applied_by, agent,"
+        " statements_done, statements_total, " FL_PG_TIME_TEXT("started_at")
+        ", " FL_PG_TIME_TEXT("finished_at") ", coalesce(duration_ms, 0), lock_wait_ms, retries, applied_by, agent,"
         " error_sqlstate, error_message, error_position, file, down_done,"
         " schema_recorded, rollout_id, baseline_source, up_checksum,"
         " down_checksum, down_sql, applied_snapshot::pg_catalog.text,"
@@ -1393,7 +1393,8 @@ fl_ledger_load_repeatables(fl_pg_t *pg, const char *target,
     }
     free(v);
     rc = fl_pg_query(pg, &r,
-        "SELECT name, file, checksum, status, runs, finished_at::text,"
+        "SELECT name, file, checksum, status, runs, "
+        FL_PG_TIME_TEXT("finished_at") ","
         " baseline_source, rerun_reason, error_message"
         " FROM flotilla.repeatable_migrations WHERE target"
         " OPERATOR(pg_catalog.=) $1 ORDER BY name COLLATE \"C\"", 1, params,

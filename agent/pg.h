@@ -241,4 +241,13 @@ typedef void (*fl_pg_notice_fn)(const char *severity, const char *message,
                                 void *arg);
 void fl_pg_set_notice(fl_pg_t *pg, fl_pg_notice_fn fn, void *arg);
 
+/*
+ * The SQL that writes timestamptz column col as every --json output
+ * shows a time: RFC 3339 in UTC, to the microsecond
+ * ("2026-12-05T13:12:16.646112Z"), whatever the session's TimeZone.
+ */
+#define FL_PG_TIME_TEXT(col)                                                \
+    "pg_catalog.to_char((" col ") AT TIME ZONE 'UTC',"                      \
+    " 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+
 #endif

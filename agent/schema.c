@@ -3699,8 +3699,7 @@ static const char s_state_check_sql[] =
     "SELECT s.format, s.fingerprint OPERATOR(pg_catalog.<>) (SELECT"
     S_HEX256("g.fingerprint") "FROM pg_temp.flotilla_schema_gen g"
     " WHERE g.gen OPERATOR(pg_catalog.=) $2::pg_catalog.int4), s.after,"
-    " pg_catalog.to_char(s.recorded_at AT TIME ZONE 'UTC',"
-    " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+    " " FL_PG_TIME_TEXT("s.recorded_at")
     " FROM flotilla.schema_state s"
     " WHERE s.target OPERATOR(pg_catalog.=) $1::pg_catalog.text";
 

@@ -158,9 +158,9 @@ fl_cmd_backups(int argc, char **argv)
         fl_buf_addf(&sql,
             "SELECT id, version, source_schema || '.' || source_table,"
             " location, row_count, added_rows::text,"
-            " to_char(created_at, 'YYYY-MM-DD HH24:MI:SS'),"
-            " coalesce(to_char(restored_at, 'YYYY-MM-DD HH24:MI:SS'), ''),"
-            " coalesce(to_char(pruned_at, 'YYYY-MM-DD HH24:MI:SS'), ''),"
+            " " FL_PG_TIME_TEXT("created_at") ","
+            " coalesce(" FL_PG_TIME_TEXT("restored_at") ", ''),"
+            " coalesce(" FL_PG_TIME_TEXT("pruned_at") ", ''),"
             " CASE WHEN %s THEN 't' ELSE 'f' END,"
             " CASE WHEN statement_index = -2 THEN 't' ELSE 'f' END"
             " FROM flotilla.backups b WHERE target = $1"

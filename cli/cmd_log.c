@@ -118,7 +118,7 @@ fl_cmd_log(int argc, char **argv)
     }
     tp[0] = fl_dbcmd_target(&c);
     sql = fl_asprintf(
-        "SELECT id, to_char(created_at, 'YYYY-MM-DD HH24:MI:SS.MS TZ'),"
+        "SELECT id, " FL_PG_TIME_TEXT("created_at") ","
         " coalesce(version::text, ''), coalesce(migration_name, ''), step,"
         " status, coalesce(duration_ms, 0), coalesce(message, ''),"
         " coalesce(bundle_id, ''), rollout_id FROM flotilla.migration_logs"

@@ -6,6 +6,7 @@
  * named and refused; a ledger of the release whose versions were bigint
  * upgrades in place.
  */
+#include <ctype.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -219,9 +220,37 @@ test_a_damaged_ledger_is_named_and_not_recreated(void **state)
  * and no value is the empty string (a missing value is null in every
  * command's JSON).
  */
+/* Whether t is a time as every --json output gives one: RFC 3339, UTC. */
+static int
+s_rfc3339_utc(const char *t)
+{
+    static const char shape[] = "dddd-dd-ddTdd:dd:dd";
+    size_t i = 0;
+
+    for (; shape[i] != '\0'; i++)
+        if (shape[i] == 'd' ? !isdigit((unsigned char)t[i]) : t[i] != shape[i])
+            return 0;
+    if (t[i] == '.') {
+        size_t d = ++i;
+        while (isdigit((unsigned char)t[i]))
+            i++;
+        if (i == d)
+            return 0;
+    }
+    return t[i] == 'Z' && t[i + 1] == '\0';
+}
+
 static void
 s_json_agrees(const char *what, const json_t *v, const char *key)
 {
+    size_t klen = key ? strlen(key) : 0;
+
+    /* One time format (status said "...+00", log "... UTC", backups no
+     * zone at all, schema_state RFC 3339). */
+    if (klen > 3 && strcmp(key + klen - 3, "_at") == 0 &&
+        json_is_string(v) && !s_rfc3339_utc(json_string_value(v)))
+        fail_msg("%s: \"%s\" is \"%s\", not an RFC 3339 time in UTC", what,
+                 key, json_string_value(v));
     if (key && strcmp(key, "version") == 0 && !json_is_null(v) &&
         !(json_is_string(v) && fl_version_is_canonical(json_string_value(v))))
         fail_msg("%s: \"version\" is neither a version nor null", what);
@@ -266,7 +295,8 @@ s_json_run(fl_test_ws_t *ws, const char *cmd, const char *const *args,
 }
 
 /*
- * The JSON outputs agree across commands: "version" is a version's text
+ * The JSON outputs agree across commands: every time ("..._at") is RFC
+ * 3339 in UTC, "version" is a version's text
  * everywhere (log said "1" and status 1; since issue 14 every one is the
  * string, as versions may not fit a JSON number), never "" for a run's rows, a missing value is
  * null, never "" (log's migration, bundle and rollout; backups'
