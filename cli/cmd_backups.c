@@ -88,7 +88,7 @@ int
 fl_cmd_backups(int argc, char **argv)
 {
     static const struct option opts[] = {
-        FL_DBCMD_LONGOPTS,
+        FL_DBCMD_READ_LONGOPTS,
         {"older-than", required_argument, NULL, S_OPT_OLDER},
         {"dry-run", no_argument, NULL, S_OPT_DRY},
         {"backup-dir", required_argument, NULL, S_OPT_BACKUP_DIR},
@@ -107,7 +107,7 @@ fl_cmd_backups(int argc, char **argv)
     fl_dbcmd_init(&c, "backups");
     {
         s_opts o = {-1, 0, 0, 0, NULL};
-        char *usage = fl_asprintf("%s\n%s", s_usage, fl_dbcmd_help);
+        char *usage = fl_asprintf("%s\n%s", s_usage, fl_dbcmd_read_help);
         code = fl_dbcmd_parse_own(&c, argc, argv, opts, usage, s_own, &o,
                                   &optind);
         free(usage);

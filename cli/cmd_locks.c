@@ -11,6 +11,7 @@
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "cli/dbcmd.h"
+#include "common/alloc.h"
 #include "common/json.h"
 
 static const char s_usage[] =
@@ -81,7 +82,7 @@ int
 fl_cmd_locks(int argc, char **argv)
 {
     static const struct option opts[] = {
-        FL_DBCMD_LONGOPTS,
+        FL_DBCMD_READ_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
     fl_dbcmd_t c;
@@ -91,7 +92,11 @@ fl_cmd_locks(int argc, char **argv)
     int first = 0, rc, code = FL_EXIT_OK;
 
     fl_dbcmd_init(&c, "locks");
-    rc = fl_dbcmd_parse(&c, argc, argv, opts, s_usage, &first);
+    {
+        char *usage = fl_asprintf("%s\n%s", s_usage, fl_dbcmd_read_help);
+        rc = fl_dbcmd_parse(&c, argc, argv, opts, usage, &first);
+        free(usage);
+    }
     if (rc != 0)
         return rc < 0 ? FL_EXIT_OK : rc;
     if (first != argc)

@@ -58,7 +58,7 @@ int
 fl_cmd_log(int argc, char **argv)
 {
     static const struct option opts[] = {
-        FL_DBCMD_LONGOPTS,
+        FL_DBCMD_READ_LONGOPTS,
         {"limit", required_argument, NULL, S_OPT_LIMIT},
         {"failed", no_argument, NULL, S_OPT_FAILED},
         {"slowest", no_argument, NULL, S_OPT_SLOWEST},
@@ -77,7 +77,7 @@ fl_cmd_log(int argc, char **argv)
     fl_dbcmd_init(&c, "log");
     {
         s_opts o = {50, 0, 0};
-        char *usage = fl_asprintf("%s%s", s_usage, fl_dbcmd_help);
+        char *usage = fl_asprintf("%s%s", s_usage, fl_dbcmd_read_help);
         int first = 0;
         code = fl_dbcmd_parse_own(&c, argc, argv, opts, usage, s_own, &o,
                                   &first);

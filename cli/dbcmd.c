@@ -22,16 +22,27 @@
 #include "common/secret.h"
 #include "common/str.h"
 
-const char fl_dbcmd_help[] =
-    "Connection:\n"
-    "  --db DSN               libpq connection string or URI (default: the\n"
-    "                         PGHOST, PGPORT, PGUSER, PGDATABASE variables);\n"
-    "                         keep passwords out of it: use PGPASSFILE or\n"
-    "                         --db-file\n"
-    "  --db-file PATH         read DSN from a file of mode 0600\n"
-    "  --schema NAME          a schema-per-tenant target: this schema of the\n"
-    "                         database, with its own ledger rows, backups\n"
+#define S_CONNECTION_HELP \
+    "Connection:\n" \
+    "  --db DSN               libpq connection string or URI (default: the\n" \
+    "                         PGHOST, PGPORT, PGUSER, PGDATABASE" \
+    " variables);\n" \
+    "                         keep passwords out of it: use PGPASSFILE or\n" \
+    "                         --db-file\n" \
+    "  --db-file PATH         read DSN from a file of mode 0600\n" \
+    "  --schema NAME          a schema-per-tenant target: this schema of" \
+    " the\n" \
+    "                         database, with its own ledger rows, backups\n" \
     "                         and lock (default: the whole database)\n"
+
+const char fl_dbcmd_read_help[] =
+    S_CONNECTION_HELP
+    "Output:\n"
+    "  --json                 print the result as JSON on stdout\n"
+    "  --quiet                print only warnings and errors on stderr\n";
+
+const char fl_dbcmd_help[] =
+    S_CONNECTION_HELP
     "Source:\n"
     "  --dir DIR              the migrations directory (instead of SOURCE):\n"
     "                         flotilla's, or diesel's, golang-migrate's,\n"

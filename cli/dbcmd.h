@@ -77,17 +77,22 @@ const char *fl_dbcmd_source_arg(fl_dbcmd_t *c, int argc, char **argv,
 /* The ledger target the options name: --schema, or "" for the database. */
 const char *fl_dbcmd_target(const fl_dbcmd_t *c);
 
-/* getopt_long entries of the shared options, for a command's table. */
-#define FL_DBCMD_LONGOPTS                                                  \
+/* The shared options of the commands that only read a database (log,
+ * locks, backups): no source, no log file. */
+#define FL_DBCMD_READ_LONGOPTS                                             \
     {"db", required_argument, NULL, FL_OPT_DB},                            \
     {"db-file", required_argument, NULL, FL_OPT_DB_FILE},                  \
     {"schema", required_argument, NULL, FL_OPT_SCHEMA},                    \
     {"json", no_argument, NULL, FL_OPT_JSON},                              \
-    {"log-file", required_argument, NULL, FL_OPT_LOG_FILE},                \
     {"quiet", no_argument, NULL, FL_OPT_QUIET},                            \
-    {"dir", required_argument, NULL, FL_OPT_DIR},                          \
-    {"layout", required_argument, NULL, FL_OPT_LAYOUT},                    \
     {"help", no_argument, NULL, FL_OPT_HELP}
+
+/* getopt_long entries of the shared options, for a command's table. */
+#define FL_DBCMD_LONGOPTS                                                  \
+    FL_DBCMD_READ_LONGOPTS,                                                \
+    {"log-file", required_argument, NULL, FL_OPT_LOG_FILE},                \
+    {"dir", required_argument, NULL, FL_OPT_DIR},                          \
+    {"layout", required_argument, NULL, FL_OPT_LAYOUT}
 
 /* ... and of the pipeline's options. */
 #define FL_DBCMD_PIPELINE_LONGOPTS                                         \
@@ -144,6 +149,8 @@ int fl_dbcmd_option(fl_dbcmd_t *c, int opt, const char *arg);
 
 /* Text for --help describing the shared options. */
 extern const char fl_dbcmd_help[];
+/* The same for FL_DBCMD_READ_LONGOPTS. */
+extern const char fl_dbcmd_read_help[];
 
 /*
  * Opens the log file, installs the step printer into c->popts and starts

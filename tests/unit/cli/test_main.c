@@ -329,6 +329,43 @@ test_cli_a_missing_path_has_a_hint(void **state)
     }
 }
 
+/*
+ * The commands that only read a database (log, locks, backups) take no
+ * source and write no log file: their help shows neither, and --dir,
+ * --layout or --log-file is a usage error (log --dir was accepted and
+ * ignored, and their help listed them).
+ */
+static void
+test_cli_read_commands_take_only_their_options(void **state)
+{
+    static const char *const cmds[] = {"log", "locks", "backups"};
+    static const char *const bad[] = {"--dir", "--layout", "--log-file"};
+
+    (void)state;
+    for (size_t i = 0; i < 3; i++) {
+        const char *help[] = {"flotilla", cmds[i], "--help", NULL};
+        fl_test_proc_t r;
+
+        fl_test_run(&r, "flotilla", help, NULL, 30);
+        if (r.status != 0 || strstr(r.out, "--db-file") == NULL ||
+            strstr(r.out, "--log-file") != NULL ||
+            strstr(r.out, "--layout") != NULL)
+            fail_msg("flotilla %s --help: exit %d\n%s", cmds[i], r.status,
+                     r.out);
+        fl_test_proc_release(&r);
+        for (size_t k = 0; k < 3; k++) {
+            const char *argv[] = {"flotilla", cmds[i], bad[k], "x", "--db",
+                                  "dbname=none", NULL};
+
+            fl_test_run(&r, "flotilla", argv, NULL, 30);
+            if (r.status != 2 || strstr(r.err, bad[k]) == NULL)
+                fail_msg("flotilla %s %s: exit %d, wanted a usage error "
+                         "naming it\n%s", cmds[i], bad[k], r.status, r.err);
+            fl_test_proc_release(&r);
+        }
+    }
+}
+
 static void
 test_cli_unknown_command_is_usage_error(void **state)
 {
@@ -378,6 +415,7 @@ main(void)
         cmocka_unit_test(
             test_cli_new_names_the_next_version_in_version_order),
         cmocka_unit_test(test_cli_a_missing_path_has_a_hint),
+        cmocka_unit_test(test_cli_read_commands_take_only_their_options),
         cmocka_unit_test(test_cli_unknown_command_is_usage_error),
         cmocka_unit_test(test_cli_version_json),
     };
