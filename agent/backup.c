@@ -669,8 +669,9 @@ s_record(fl_pg_t *pg, const fl_backup_ctx_t *ctx, const fl_net_rel_t *pre,
     p[12] = b->nkeys ? "key" : "multiset";
     p[13] = o;
     p[14] = ctx->target;
-    /* column_types is for people reading the ledger; restores never use it. */
     /*
+     * column_types is for people reading the ledger; restores never use it.
+     *
      * A later application of the version: the backups left over from
      * the earlier ones (their migration not in effect, written by another
      * transaction than this one or its subtransactions, whose xids it
@@ -692,8 +693,9 @@ s_record(fl_pg_t *pg, const fl_backup_ctx_t *ctx, const fl_net_rel_t *pre,
         " 'transactionid' AND l.pid OPERATOR(pg_catalog.=)"
         " pg_catalog.pg_backend_pid())) AND NOT " S_IN_EFFECT("k") ")"
         " INSERT INTO flotilla.backups (id, version, bundle_id,"
-        " statement_index, source_schema, source_table, kind, location, columns, column_types,"
-        " text_columns, key_columns, row_count, checksum, dump_sha256, match,"
+        " statement_index, source_schema, source_table, kind, location,"
+        " columns, column_types, text_columns, key_columns, row_count,"
+        " checksum, dump_sha256, match,"
         " target)"
         " SELECT $1::pg_catalog.int8, $2, $3,"
         "  $4::pg_catalog.int4, $5, $6, $7, $8,"

@@ -592,7 +592,6 @@ s_bundle_request(fl_ag_daemon_t *d, fl_ag_bundle_t *b)
     FL_IGNORE(s_send(d, &m)); /* asked again after hello_timeout */
 }
 
-/* Takes the bundle's waiting jobs to their targets, or refuses them. */
 /*
  * A bundle verified before is checked again at each command: still
  * within its lifetime, and its signer still in the trust store (read
@@ -641,6 +640,7 @@ s_still_good(fl_ag_daemon_t *d, const fl_ag_bundle_t *b, fl_error_t *err)
     return 0;
 }
 
+/* Takes the bundle's waiting jobs to their targets, or refuses them. */
 static void
 s_bundle_release(fl_ag_daemon_t *d, fl_ag_bundle_t *b)
 {

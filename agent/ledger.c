@@ -869,7 +869,8 @@ s_read_rows(fl_pg_t *pg, const char *target, fl_ledger_t *out,
     rc = fl_pg_query_prepared(pg, &r, "flotilla_ledger_rows",
         "SELECT version, name, checksum, bundle_id, status, transactional,"
         " statements_done, statements_total, " FL_PG_TIME_TEXT("started_at")
-        ", " FL_PG_TIME_TEXT("finished_at") ", coalesce(duration_ms, 0), lock_wait_ms, retries, applied_by, agent,"
+        ", " FL_PG_TIME_TEXT("finished_at") ", coalesce(duration_ms, 0),"
+        " lock_wait_ms, retries, applied_by, agent,"
         " error_sqlstate, error_message, error_position, file, down_done,"
         " schema_recorded, rollout_id, baseline_source, up_checksum,"
         " down_checksum, down_sql, applied_snapshot::pg_catalog.text,"

@@ -34,9 +34,10 @@ s_print_help(FILE *out)
         fprintf(out, "  %-12s %s\n", c->name, c->summary);
     fprintf(out,
             "\n"
-            "Exit codes: 0 success, 1 failed, 2 usage, 3 refused by validation,\n"
-            "4 could not connect, 5 lock not acquired, 6 interrupted (SIGINT or\n"
-            "SIGTERM); rollout: 7 halted, 8 rolled back, 9 still running.\n");
+            "Exit codes: 0 success, 1 failed, 2 usage, 3 refused by\n"
+            "validation, 4 could not connect, 5 lock not acquired, 6\n"
+            "interrupted (SIGINT or SIGTERM); rollout: 7 halted, 8 rolled\n"
+            "back, 9 still running.\n");
 }
 
 int

@@ -107,7 +107,8 @@ fl_cmd_new(int argc, char **argv)
                "Creates DIR/VERSION_NAME.sql, VERSION one above the highest\n"
                "version in DIR (its last run of digits counted up, its width\n"
                "kept; 0001 in an empty DIR), with every section and a comment\n"
-               "on each.  NAME is lower-case letters, digits and underscores.\n");
+               "on each.  NAME is lower-case letters, digits and\n"
+               "underscores.\n");
         return FL_EXIT_OK;
     }
     /* No option but --help: a word starting with "-" is a mistake, not a

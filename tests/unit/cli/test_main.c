@@ -27,8 +27,9 @@ test_cli_help_lists_commands(void **state)
     assert_non_null(strstr(r.out, "version"));
     /* Every exit code the commands give (6 and the rollout's were
      * missing). */
-    assert_non_null(strstr(r.out, "6 interrupted"));
-    assert_non_null(strstr(r.out, "7 halted, 8 rolled back, 9 still"));
+    assert_non_null(strstr(r.out, "interrupted (SIGINT or SIGTERM)"));
+    assert_non_null(strstr(r.out, "rollout: 7 halted"));
+    assert_non_null(strstr(r.out, "9 still running"));
     fl_test_proc_release(&r);
 }
 
