@@ -231,8 +231,12 @@
     " SELECT k.oid, k.conname, k.conrelid, k.conindid, k.contype, rel.q,"   \
     "  pg_catalog.format('%s.%I', rel.q, k.conname) AS ident,"              \
     "  pg_catalog.concat(CASE WHEN NOT k.conislocal OR k.conparentid <> 0"  \
-    "  THEN '(inherited) ' END, pg_catalog.pg_get_constraintdef(k.oid))"    \
-    "  AS def"                                                              \
+    "  THEN '(inherited) ' END,"                                            \
+    /* Its triggers (PostgreSQL's own) switched off: not enforced. */       \
+    "  CASE WHEN EXISTS (SELECT FROM pg_catalog.pg_trigger g"               \
+    "  WHERE g.tgconstraint = k.oid AND g.tgenabled IN ('D', 'R'))"       \
+    "  THEN '(enforcement off) ' END,"                                      \
+    "  pg_catalog.pg_get_constraintdef(k.oid)) AS def"                      \
     " FROM rel JOIN pg_catalog.pg_constraint k ON k.conrelid = rel.oid),"   \
     /* relispartition: attached to a partitioned index (pg_inherits). */    \
     "idx AS MATERIALIZED ("                                                 \

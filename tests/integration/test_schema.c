@@ -539,6 +539,36 @@ test_each_kind_of_change_is_detected(void **state)
     fl_buf_release(&got);
 }
 
+/*
+ * A foreign key switched off (DISABLE TRIGGER ALL, on the referencing
+ * table or the referenced one: its triggers are PostgreSQL's own) is a
+ * change of that constraint: rows that break it can go in from then on.
+ * Before, the snapshot left internal triggers out and the schema was
+ * "as flotilla left it" with the key not enforced (found by an audit).
+ */
+static void
+test_a_foreign_key_switched_off_is_a_change(void **state)
+{
+    s_env_t *env = *state;
+    char *text = NULL;
+
+    s_exec(env->pg, s_fixture_sql);
+    s_apply(env->pg, 5, "ALTER TABLE app.item_tags DISABLE TRIGGER ALL");
+    text = s_prove(env->pg, 999, 1, 2);
+    if (strstr(text, "constraint app.item_tags.item_tags_item_id_fkey") ==
+        NULL || strstr(text, "(enforcement off)") == NULL)
+        fail_msg("the key switched off on its table is not a change:\n%s",
+                 text);
+    free(text);
+    s_exec(env->pg, "ALTER TABLE app.item_tags ENABLE TRIGGER ALL");
+    s_apply(env->pg, 6, "ALTER TABLE app.orders DISABLE TRIGGER ALL");
+    text = s_prove(env->pg, 999, 1, 2);
+    if (strstr(text, "constraint app.items.items_order_id_fkey") == NULL)
+        fail_msg("the key switched off on the referenced table is not a "
+                 "change:\n%s", text);
+    free(text);
+}
+
 /* What the note callback heard, one "kind ident" a line. */
 static void
 s_on_note(const char *kind, const char *ident, void *arg)
@@ -2040,6 +2070,8 @@ main(void)
             test_snapshot_leaves_out_extension_objects, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_each_kind_of_change_is_detected,
                                         s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_foreign_key_switched_off_is_a_change, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_recreate_after_bare_down_leaves_no_difference, s_setup,
             s_teardown),
