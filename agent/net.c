@@ -166,7 +166,12 @@ const char fl__net_own_sql[] =
     " IS NULL) o),"
     " (SELECT pg_catalog.string_agg(DISTINCT f.name, ', ' ORDER BY f.name)"
     " FROM (SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) AS name"
-    S_WRITE_LOCKS " AND c.relkind = 'f') f),"
+    S_WRITE_LOCKS " AND c.relkind = 'f'"
+    /* One this transaction made is locked by its making: only a writer's
+     * ROW EXCLUSIVE says its rows were written (TRUNCATE of it is not
+     * told apart from its making: a limit). */
+    " AND (pg_catalog.age(c.xmin) OPERATOR(pg_catalog.>) 0 OR l.mode"
+    " OPERATOR(pg_catalog.=) 'RowExclusiveLock')) f),"
     " (SELECT CASE WHEN x.d + x.p > 0 THEN pg_catalog.format("
     " '%s unlinked, %s of their pages rewritten or removed', x.d, x.p) END"
     " FROM (SELECT pg_catalog.pg_stat_get_xact_tuples_deleted("

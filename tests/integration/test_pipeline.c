@@ -1875,6 +1875,25 @@ test_a_migration_cannot_write_a_foreign_table(void **state)
     fl_test_proc_release(&r);
     fl_test_expect_value(rc, rows, want);
     s_assert_value(e, "SELECT status FROM flotilla.schema_migrations", "applied");
+    /*
+     * Making a foreign table is no write of its rows: applied (before,
+     * refused as a write, the lock its creation takes being a writer's);
+     * writing to it in the same migration still is.
+     */
+    s_write(e, "0002_more.sql", "-- flotilla:up\nCREATE FOREIGN TABLE fmore"
+            " (id int, v text) SERVER remote OPTIONS (table_name 'items');\n"
+            "-- flotilla:down\nDROP FOREIGN TABLE fmore;\n");
+    s_run(e, &r, "apply", 1, NULL);
+    s_expect(&r, 0, "applied 1 migration");
+    fl_test_proc_release(&r);
+    s_write(e, "0003_more.sql", "-- flotilla:up\nCREATE FOREIGN TABLE fmore2"
+            " (id int, v text) SERVER remote OPTIONS (table_name 'items');\n"
+            "INSERT INTO fmore2 VALUES (12, 'x');\n"
+            "-- flotilla:down\nDROP FOREIGN TABLE fmore2;\n");
+    s_run(e, &r, "apply", 1, NULL);
+    s_expect(&r, 3, "wrote to foreign table public.fmore2");
+    fl_test_proc_release(&r);
+    fl_test_expect_value(rc, rows, want);
     PQfinish(rc);
     fl_test_db_drop(&remote);
     free(want);
