@@ -902,6 +902,23 @@ s_baseline(fl_pipeline_t *p, const fl_source_t *src, const char *from,
     if ((rc = fl_ledger_ensure_load(p->pg, p->target, &ledger, err)) != 0 ||
         (!*p->target && (rc = s_default_schema(p, &dflt, err)) != 0))
         goto cleanup;
+    /*
+     * A bundle's scope and release order hold for the rows a baseline
+     * writes as for a run: an older release could record as applied
+     * what a newer one changed.  Before, a baseline read no release mark.
+     */
+    {
+        char *override = NULL;
+
+        if ((rc = fl__check_release(p, src, &override, err)) != 0)
+            goto cleanup;
+        if (override != NULL)
+            fl__event(p, FL_STEP_BASELINE, FL_STEP_OK, NULL, 0, NULL,
+                      "%s; baselined anyway (--allow-older-release, "
+                      "reason: %s)", override,
+                      p->opts.reason ? p->opts.reason : "none given");
+        free(override);
+    }
     if (spec) {
         rc = s_read_tool(p, spec, *p->target ? p->target : dflt, &t, err);
         if (rc == 0)

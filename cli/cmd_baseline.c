@@ -47,6 +47,9 @@ static const char s_usage[] =
     "  --from TOOL    diesel, golang-migrate, pop, sqlx, dbmate or flyway:\n"
     "                 read that tool's ledger\n"
     "  --to VERSION   baseline up to and including VERSION\n"
+    "  --allow-older-release  a bundle older than a release applied on its\n"
+    "                 channel (needs --reason); a bundle is refused, as by\n"
+    "                 apply, outside its signed scope or older than that\n"
     "\n"
     "Exit status: 0 baselined (or already), 1 failed, 2 usage, 3 refused\n"
     "(nothing written), 4 could not connect, 5 the target is locked.\n";
@@ -87,6 +90,7 @@ fl_cmd_baseline(int argc, char **argv)
         FL_DBCMD_PIPELINE_LONGOPTS,
         {"to", required_argument, NULL, FL_OPT_TO},
         {"from", required_argument, NULL, S_OPT_FROM},
+        {"allow-older-release", no_argument, NULL, FL_OPT_ALLOW_OLDER},
         {NULL, 0, NULL, 0},
     };
     fl_dbcmd_t c;

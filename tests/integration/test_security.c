@@ -519,8 +519,8 @@ s_keygen(s_env *e)
 
 /* Runs apply BUNDLE --trust release.pub EXTRA...; checks status, says. */
 static void
-s_apply_bundle(s_env *e, const char *bundle, int status, const char *says,
-               const char *const *extra)
+s_bundle_cmd(s_env *e, const char *cmd, const char *bundle, int status,
+             const char *says, const char *const *extra)
 {
     char *pub = fl_asprintf("%s/release.pub", e->dir);
     const char *argv[24] = {"--trust", pub};
@@ -530,10 +530,17 @@ s_apply_bundle(s_env *e, const char *bundle, int status, const char *says,
     for (size_t i = 0; extra && extra[i]; i++)
         argv[n++] = extra[i];
     argv[n] = NULL;
-    fl_test_flotilla(&r, e->dir, e->db.conninfo, e->log, "apply", argv, bundle);
+    fl_test_flotilla(&r, e->dir, e->db.conninfo, e->log, cmd, argv, bundle);
     fl_test_expect(&r, status, says);
     fl_test_proc_release(&r);
     free(pub);
+}
+
+static void
+s_apply_bundle(s_env *e, const char *bundle, int status, const char *says,
+               const char *const *extra)
+{
+    s_bundle_cmd(e, "apply", bundle, status, says, extra);
 }
 
 /*
@@ -571,6 +578,18 @@ test_an_older_release_is_refused_unless_overridden(void **state)
     /* The same release number, another bundle: refused. */
     s_apply_bundle(e, b5b, 3, "another bundle",
                    S_ARGS("--environment", "staging"));
+    /*
+     * A baseline is held to the same order: an older release may not
+     * write "applied" rows either (before, baseline never read the
+     * release marks), nor a bundle outside its signed scope.
+     */
+    s_bundle_cmd(e, "baseline", b4, 3, "older than release 5",
+                 S_ARGS("--environment", "staging", "--to", "1"));
+    s_bundle_cmd(e, "baseline", b5, 3, "environment",
+                 S_ARGS("--environment", "production", "--to", "1"));
+    s_bundle_cmd(e, "baseline", b4, 0, NULL,
+                 S_ARGS("--environment", "staging", "--to", "1",
+                        "--allow-older-release", "--reason", "a test"));
     /* Re-applying the bundle applied is a no-op, not a refusal. */
     s_apply_bundle(e, b5, 0, NULL, S_ARGS("--environment", "staging"));
     /* Another channel has its own numbers. */
