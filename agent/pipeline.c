@@ -271,11 +271,6 @@ fl__scope(const fl_pipeline_t *p)
     return *p->target ? p->target : NULL;
 }
 
-/*
- * Checks the target and pins the session for it: a schema target must
- * exist, and its migrations run with it first on search_path ("schema",
- * public) unless opts.search_path says otherwise.
- */
 int
 fl_pipeline_schema_check(fl_pg_t *pg, const char *schema, fl_error_t *err)
 {
@@ -304,6 +299,11 @@ fl_pipeline_schema_check(fl_pg_t *pg, const char *schema, fl_error_t *err)
     return 0;
 }
 
+/*
+ * Checks the target and pins the session for it: a schema target must
+ * exist, and its migrations run with it first on search_path ("schema",
+ * public) unless opts.search_path says otherwise.
+ */
 static int
 s_open_target(fl_pipeline_t *p, fl_error_t *err)
 {

@@ -2847,7 +2847,8 @@ s_piece(fl_stmt_list_t *out, fl_lint_tree_t *tree, s_ctx_t *ctx,
     free(piece);
 }
 
-/* Where [from, to) of sql has more than blanks, comments and ";"s. */
+/* The first place of [from, to) in sql that is no blank, comment or ";"
+ * (to when there is none). */
 static size_t
 s_skip_separators(const char *sql, size_t from, size_t to)
 {

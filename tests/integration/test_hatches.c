@@ -407,6 +407,14 @@ test_leftovers_listed_and_pruned_generated(void **state)
             seeds, nleftover, nkept);
 }
 
+/* Fails unless t's x values, by id, are want ("11,12"). */
+static void
+s_expect_x(fl_test_ws_t *ws, const char *want)
+{
+    fl_test_expect_value(ws->conn, "SELECT string_agg(x::text, ',' ORDER BY"
+                         " id) FROM t", want);
+}
+
 /*
  * A leftover is never restored, not even by the rollback of a later
  * application of its migration: 0001 applied (its backup b1), its down
@@ -435,14 +443,11 @@ test_a_leftover_is_never_restored_by_a_later_application(void **state)
     s_expect_run(ws, "rollback",
                  S_ARGS("--skip-down", "1", "--reason", "keep it"), 0, 0,
                  NULL);
-    fl_test_expect_value(ws->conn, "SELECT string_agg(x::text, ',' ORDER BY"
-                         " id) FROM t", "11,12");
+    s_expect_x(ws, "11,12");
     s_expect_run(ws, "apply", NULL, 1, 0, "applied 1 migration");
-    fl_test_expect_value(ws->conn, "SELECT string_agg(x::text, ',' ORDER BY"
-                         " id) FROM t", "21,22");
+    s_expect_x(ws, "21,22");
     s_expect_run(ws, "rollback", S_ARGS("--last"), 1, 0, NULL);
-    fl_test_expect_value(ws->conn, "SELECT string_agg(x::text, ',' ORDER BY"
-                         " id) FROM t", "11,12");
+    s_expect_x(ws, "11,12");
     a = s_backups(ws, 1);
     if (json_array_size(a) != 1)
         fail_msg("%zu leftovers listed, wanted the first application's",
@@ -464,11 +469,9 @@ test_a_leftover_is_never_restored_by_a_later_application(void **state)
                            " UPDATE t SET x = 6 WHERE id = 1;"
                            " INSERT INTO t VALUES (3, 3)");
     s_expect_run(ws, "apply", NULL, 1, 0, "applied 1 migration");
-    fl_test_expect_value(ws->conn, "SELECT string_agg(x::text, ',' ORDER BY"
-                         " id) FROM t", "12,44,6");
+    s_expect_x(ws, "12,44,6");
     s_expect_run(ws, "rollback", S_ARGS("--last"), 1, 0, NULL);
-    fl_test_expect_value(ws->conn, "SELECT string_agg(x::text, ',' ORDER BY"
-                         " id) FROM t", "6,22,3");
+    s_expect_x(ws, "6,22,3");
 }
 
 /* Rewrites migration v of the fixed history with down (and up) given. */
