@@ -650,12 +650,36 @@ s_check_copy(fl_check_t *dst, const fl_check_t *src)
 }
 
 static int
+s_collect_row_share(const ProtobufCMessage *msg, void *arg)
+{
+    fl_stmt_t *st = arg;
+    if (msg->descriptor == &pg_query__range_var__descriptor)
+        (void)s_add_rv(st, (const PgQuery__RangeVar *)msg,
+                       FL_LOCK_ROW_SHARE, 0);
+    return 0;
+}
+
+/*
+ * A table a query reads takes ACCESS SHARE; one a FOR UPDATE, NO KEY
+ * UPDATE, SHARE or KEY SHARE clause locks rows of takes ROW SHARE
+ * (pg_locks, PostgreSQL 15).  Every table of that query level's FROM
+ * list is counted, also those its OF list leaves out: a lock overstated,
+ * never one understated.
+ */
+static int
 s_collect_reads(const ProtobufCMessage *msg, void *arg)
 {
     fl_stmt_t *st = arg;
     if (msg->descriptor == &pg_query__range_var__descriptor)
         (void)s_add_rv(st, (const PgQuery__RangeVar *)msg,
                        FL_LOCK_ACCESS_SHARE, 0);
+    if (msg->descriptor == &pg_query__select_stmt__descriptor) {
+        const PgQuery__SelectStmt *sel = (const PgQuery__SelectStmt *)msg;
+        size_t i;
+        for (i = 0; sel->n_locking_clause && i < sel->n_from_clause; i++)
+            (void)fl_lint_walk(&sel->from_clause[i]->base,
+                               s_collect_row_share, st);
+    }
     return 0;
 }
 
@@ -1448,6 +1472,41 @@ s_column_added(const fl_check_col_t *cols, size_t n, const char *name)
     return 0;
 }
 
+/*
+ * The lock SET (...) or RESET (...) of storage options takes: SHARE
+ * UPDATE EXCLUSIVE when every option is one of these (with or without
+ * "toast."), ACCESS EXCLUSIVE otherwise (user_catalog_table, a view's
+ * security_barrier, security_invoker and check_option, gin, brin and
+ * gist index options; pg_locks, PostgreSQL 15).
+ */
+static fl_lock_level
+s_reloptions_lock(const PgQuery__Node *def)
+{
+    static const char *const light[] = {
+        "fillfactor", "toast_tuple_target", "parallel_workers",
+        "vacuum_index_cleanup", "vacuum_truncate",
+        "log_autovacuum_min_duration", "deduplicate_items",
+    };
+    size_t i, k;
+
+    if (!def || def->node_case != PG_QUERY__NODE__NODE_LIST)
+        return FL_LOCK_ACCESS_EXCLUSIVE;
+    for (i = 0; i < def->list->n_items; i++) {
+        const PgQuery__Node *o = def->list->items[i];
+        const char *name;
+        int ok = 0;
+        if (o->node_case != PG_QUERY__NODE__NODE_DEF_ELEM)
+            return FL_LOCK_ACCESS_EXCLUSIVE;
+        name = s_str(o->def_elem->defname);
+        ok = strncmp(name, "autovacuum_", 11) == 0;
+        for (k = 0; !ok && k < sizeof(light) / sizeof(light[0]); k++)
+            ok = strcmp(name, light[k]) == 0;
+        if (!ok)
+            return FL_LOCK_ACCESS_EXCLUSIVE;
+    }
+    return FL_LOCK_SHARE_UPDATE_EXCLUSIVE;
+}
+
 static void
 s_alter_table(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__AlterTableStmt *a)
 {
@@ -1571,9 +1630,11 @@ s_alter_table(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__AlterTableStmt *a)
             if (!s_is_created(ctx, rv->schemaname, rv->relname))
                 st->rewrites = 1;
             break;
-        case PG_QUERY__ALTER_TABLE_TYPE__AT_SetStatistics:
         case PG_QUERY__ALTER_TABLE_TYPE__AT_SetRelOptions:
         case PG_QUERY__ALTER_TABLE_TYPE__AT_ResetRelOptions:
+            l = s_reloptions_lock(cmd->def);
+            break;
+        case PG_QUERY__ALTER_TABLE_TYPE__AT_SetStatistics:
         case PG_QUERY__ALTER_TABLE_TYPE__AT_ClusterOn:
         case PG_QUERY__ALTER_TABLE_TYPE__AT_DropCluster:
             l = FL_LOCK_SHARE_UPDATE_EXCLUSIVE;
@@ -1790,6 +1851,18 @@ s_drop(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__DropStmt *d)
     }
 }
 
+/* 1 when opts name option name at all, whatever its value. */
+static int
+s_option(PgQuery__Node **opts, size_t n, const char *name)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        if (opts[i]->node_case == PG_QUERY__NODE__NODE_DEF_ELEM &&
+            strcmp(s_str(opts[i]->def_elem->defname), name) == 0)
+            return 1;
+    return 0;
+}
+
 static int
 s_has_option(PgQuery__Node **opts, size_t n, const char *name)
 {
@@ -1805,7 +1878,11 @@ s_has_option(PgQuery__Node **opts, size_t n, const char *name)
                 return de->arg->boolean->boolval;
             if (de->arg && de->arg->node_case == PG_QUERY__NODE__NODE_STRING)
                 return strcmp(de->arg->string->sval, "false") != 0 &&
-                       strcmp(de->arg->string->sval, "off") != 0;
+                       strcmp(de->arg->string->sval, "off") != 0 &&
+                       strcmp(de->arg->string->sval, "no") != 0 &&
+                       strcmp(de->arg->string->sval, "0") != 0;
+            if (de->arg && de->arg->node_case == PG_QUERY__NODE__NODE_INTEGER)
+                return de->arg->integer->ival != 0;
             return 1;
         }
     }
@@ -2087,6 +2164,9 @@ s_create_table(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__CreateStmt *c)
         if (e->node_case == PG_QUERY__NODE__NODE_CONSTRAINT && e->constraint->pktable)
             (void)s_add_rv(st, e->constraint->pktable,
                            FL_LOCK_SHARE_ROW_EXCLUSIVE, 0);
+        if (e->node_case == PG_QUERY__NODE__NODE_TABLE_LIKE_CLAUSE)
+            (void)s_add_rv(st, e->table_like_clause->relation,
+                           FL_LOCK_ACCESS_SHARE, 0);
         if (e->node_case != PG_QUERY__NODE__NODE_COLUMN_DEF)
             continue;
         for (k = 0; k < e->column_def->n_constraints; k++) {
@@ -2192,6 +2272,63 @@ s_transaction_kind(PgQuery__TransactionStmtKind k)
 }
 
 /* Fills kind, tables, flags, destroys and checks of one parsed statement. */
+/*
+ * COMMENT ON a table, view, materialized view, foreign table or column
+ * takes SHARE UPDATE EXCLUSIVE on it; ON a constraint, trigger, policy or
+ * rule of a table, ACCESS SHARE on the table (pg_locks, PostgreSQL 15).
+ */
+static void
+s_comment(fl_stmt_t *st, const PgQuery__CommentStmt *c)
+{
+    const PgQuery__Node *o = c->object;
+    fl_lock_level lock = FL_LOCK_SHARE_UPDATE_EXCLUSIVE;
+    size_t n, up;
+
+    switch (c->objtype) {
+    case PG_QUERY__OBJECT_TYPE__OBJECT_TABLE:
+    case PG_QUERY__OBJECT_TYPE__OBJECT_VIEW:
+    case PG_QUERY__OBJECT_TYPE__OBJECT_MATVIEW:
+    case PG_QUERY__OBJECT_TYPE__OBJECT_FOREIGN_TABLE:
+        up = 1;
+        break;
+    case PG_QUERY__OBJECT_TYPE__OBJECT_COLUMN:
+        up = 2;
+        break;
+    case PG_QUERY__OBJECT_TYPE__OBJECT_TABCONSTRAINT:
+    case PG_QUERY__OBJECT_TYPE__OBJECT_TRIGGER:
+    case PG_QUERY__OBJECT_TYPE__OBJECT_POLICY:
+    case PG_QUERY__OBJECT_TYPE__OBJECT_RULE:
+        up = 2;
+        lock = FL_LOCK_ACCESS_SHARE;
+        break;
+    default:
+        return;
+    }
+    if (!o || o->node_case != PG_QUERY__NODE__NODE_LIST)
+        return;
+    n = o->list->n_items;
+    if (n < up)
+        return;
+    (void)s_add_table(st,
+                      n > up ? fl_lint_node_str(o->list->items[n - up - 1])
+                             : NULL,
+                      fl_lint_node_str(o->list->items[n - up]), lock, 0);
+}
+
+/* CREATE or ALTER PUBLICATION ... TABLE: SHARE UPDATE EXCLUSIVE on each
+ * table (pg_locks, PostgreSQL 15). */
+static void
+s_publication(fl_stmt_t *st, PgQuery__Node **objs, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        if (objs[i]->node_case == PG_QUERY__NODE__NODE_PUBLICATION_OBJ_SPEC &&
+            objs[i]->publication_obj_spec->pubtable)
+            (void)s_add_rv(st,
+                           objs[i]->publication_obj_spec->pubtable->relation,
+                           FL_LOCK_SHARE_UPDATE_EXCLUSIVE, 0);
+}
+
 static void
 s_analyze(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__Node *n)
 {
@@ -2441,6 +2578,46 @@ s_analyze(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__Node *n)
         st->kind = "ALTER SYSTEM";
         st->no_transaction = 1;
         break;
+    case PG_QUERY__NODE__NODE_ALTER_DATABASE_STMT:
+        st->kind = "ALTER DATABASE";
+        if (s_option(n->alter_database_stmt->options,
+                     n->alter_database_stmt->n_options, "tablespace"))
+            st->no_transaction = 1;
+        break;
+    case PG_QUERY__NODE__NODE_CREATE_SUBSCRIPTION_STMT: {
+        /* Making the replication slot cannot run in a transaction; it is
+         * made unless create_slot or connect is false. */
+        const PgQuery__CreateSubscriptionStmt *c =
+            n->create_subscription_stmt;
+        int connect = !s_option(c->options, c->n_options, "connect") ||
+                      s_has_option(c->options, c->n_options, "connect");
+        st->kind = "CREATE SUBSCRIPTION";
+        if (s_option(c->options, c->n_options, "create_slot"))
+            connect = s_has_option(c->options, c->n_options, "create_slot");
+        st->no_transaction = connect;
+        break;
+    }
+    case PG_QUERY__NODE__NODE_ALTER_SUBSCRIPTION_STMT: {
+        /* REFRESH, and SET, ADD or DROP PUBLICATION unless refresh is
+         * false, cannot run in a transaction (or are refused). */
+        const PgQuery__AlterSubscriptionStmt *a = n->alter_subscription_stmt;
+        st->kind = "ALTER SUBSCRIPTION";
+        switch (a->kind) {
+        case PG_QUERY__ALTER_SUBSCRIPTION_TYPE__ALTER_SUBSCRIPTION_REFRESH:
+            st->no_transaction = 1;
+            break;
+        case PG_QUERY__ALTER_SUBSCRIPTION_TYPE__ALTER_SUBSCRIPTION_SET_PUBLICATION:
+        case PG_QUERY__ALTER_SUBSCRIPTION_TYPE__ALTER_SUBSCRIPTION_ADD_PUBLICATION:
+        case PG_QUERY__ALTER_SUBSCRIPTION_TYPE__ALTER_SUBSCRIPTION_DROP_PUBLICATION:
+            st->no_transaction =
+                !s_option(a->options, a->n_options, "refresh") ||
+                s_has_option(a->options, a->n_options, "refresh");
+            break;
+        default:
+            break;
+        }
+        break;
+    }
     case PG_QUERY__NODE__NODE_CREATE_TABLE_SPACE_STMT:
         st->kind = "CREATE TABLESPACE";
         st->no_transaction = 1;
@@ -2500,7 +2677,28 @@ s_analyze(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__Node *n)
         default: st->kind = "DISCARD SEQUENCES"; break;
         }
         break;
-    case PG_QUERY__NODE__NODE_COMMENT_STMT: st->kind = "COMMENT"; break;
+    case PG_QUERY__NODE__NODE_COMMENT_STMT:
+        st->kind = "COMMENT";
+        s_comment(st, n->comment_stmt);
+        break;
+    case PG_QUERY__NODE__NODE_CREATE_STATS_STMT: {
+        const PgQuery__CreateStatsStmt *c = n->create_stats_stmt;
+        st->kind = "CREATE STATISTICS";
+        for (size_t i = 0; i < c->n_relations; i++)
+            (void)s_add_rv(st, s_node_rv(c->relations[i]),
+                           FL_LOCK_SHARE_UPDATE_EXCLUSIVE, 0);
+        break;
+    }
+    case PG_QUERY__NODE__NODE_CREATE_PUBLICATION_STMT:
+        st->kind = "CREATE PUBLICATION";
+        s_publication(st, n->create_publication_stmt->pubobjects,
+                      n->create_publication_stmt->n_pubobjects);
+        break;
+    case PG_QUERY__NODE__NODE_ALTER_PUBLICATION_STMT:
+        st->kind = "ALTER PUBLICATION";
+        s_publication(st, n->alter_publication_stmt->pubobjects,
+                      n->alter_publication_stmt->n_pubobjects);
+        break;
     case PG_QUERY__NODE__NODE_GRANT_STMT:
         st->kind = n->grant_stmt->is_grant ? "GRANT" : "REVOKE";
         break;
