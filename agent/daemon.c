@@ -188,6 +188,9 @@ s_verify(fl_ag_daemon_t *d, fl_ag_job_t *job)
     fl_bundle_verify_opts_t vo = FL_BUNDLE_VERIFY_OPTS_INIT;
 
     vo.max_lifetime_s = d->cfg->max_bundle_lifetime_ms / 1000;
+    /* Expiry is checked per command (s_still_good): it stops applying a
+     * bundle, never rolling it back. */
+    vo.allow_expired = 1;
     /* Loaded for each bundle: a SIGHUP may have changed the keys. */
     if ((job->rc = fl_trust_load(&trust, d->cfg->trust, &job->err)) != 0)
         return;
@@ -593,15 +596,19 @@ s_bundle_request(fl_ag_daemon_t *d, fl_ag_bundle_t *b)
 }
 
 /*
- * A bundle verified before is checked again at each command: still
- * within its lifetime, and its signer still in the trust store (read
- * again at most once a second, and at each SIGHUP), as a bundle
- * received now would be.  Before, a bundle stayed good for the agent's
- * life once verified: a release key removed to revoke it, or a bundle
- * past its expiry, still ran.  0, or FL_EPROTO with err set.
+ * A bundle verified before is checked again at each command: its signer
+ * still in the trust store (read again at most once a second, and at
+ * each SIGHUP), as a bundle received now would be, and, unless job rolls
+ * it back, within its lifetime.  Expiry stops a bundle from being
+ * applied, planned or baselined, never from being rolled back: an
+ * emergency rollback may come after it.  Before, a bundle stayed good
+ * for the agent's life once verified: a release key removed to revoke
+ * it, or a bundle past its expiry, still ran; and once expiry was
+ * checked, it refused rollbacks too.  0, or FL_EPROTO with err set.
  */
 static int
-s_still_good(fl_ag_daemon_t *d, const fl_ag_bundle_t *b, fl_error_t *err)
+s_still_good(fl_ag_daemon_t *d, const fl_ag_bundle_t *b,
+             const fl_ag_job_t *job, fl_error_t *err)
 {
     int64_t now_ms = fl_clock_ms();
     int64_t expires = fl_bundle_expires(b->src.bundle);
@@ -627,7 +634,7 @@ s_still_good(fl_ag_daemon_t *d, const fl_ag_bundle_t *b, fl_error_t *err)
                b->src.signer);
         return FL_EPROTO;
     }
-    if ((int64_t)time(NULL) >= expires) {
+    if (job->cmd.type != FL_WIRE_ROLLBACK && (int64_t)time(NULL) >= expires) {
         char at[64];
 
         fl_bundle_format_time(at, sizeof(at), expires);
@@ -651,7 +658,7 @@ s_bundle_release(fl_ag_daemon_t *d, fl_ag_bundle_t *b)
         b->wait_head = job->next;
         job->next = NULL;
         if (b->state == FL_AG_BUNDLE_READY &&
-            s_still_good(d, b, &err) != 0) {
+            s_still_good(d, b, job, &err) != 0) {
             s_answer(d, job, "refused", &err);
         } else if (b->state == FL_AG_BUNDLE_READY) {
             job->src = &b->src;

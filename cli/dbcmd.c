@@ -511,6 +511,8 @@ fl_dbcmd_open_source(fl_dbcmd_t *c, const char *path, fl_source_t *src)
     int code = 0, rc;
 
     vo.max_lifetime_s = c->max_lifetime_s;
+    /* Expiry stops a bundle from being applied, never rolled back. */
+    vo.allow_expired = strcmp(c->cmd, "rollback") == 0;
     if (c->dir != NULL && c->require_signed)
         rc = FL_ERR(&err, FL_EINVAL, "--require-signed accepts only signed "
                     "bundles, not --dir \"%s\"", c->dir);

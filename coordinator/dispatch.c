@@ -1067,15 +1067,18 @@ s_write_dispatch(fl_co_server_t *s, fl_co_dispatch_t *d,
     return job;
 }
 
+/* The bundle of a request, verified; one past its expiry only to roll
+ * it back (allow_expired), which expiry never stops. */
 static fl_co_bundle_t *
 s_verified_bundle(fl_co_server_t *s, const unsigned char *data, size_t len,
-                   fl_error_t *err)
+                  int allow_expired, fl_error_t *err)
 {
     fl_bundle_verify_opts_t vo = FL_BUNDLE_VERIFY_OPTS_INIT;
     fl_bundle_t *b = NULL;
     fl_co_bundle_t *cb = NULL;
 
     vo.max_lifetime_s = s->cfg->max_bundle_lifetime_ms / 1000;
+    vo.allow_expired = allow_expired;
     if (fl_bundle_verify_bytes(&b, data, len, s->trust, &vo, err) != 0) {
         fl_error_prefix(err, "the coordinator refuses the bundle: ");
         return NULL;
@@ -1097,6 +1100,9 @@ fl_dispatch_prepare(fl_co_server_t *s, const fl_wire_control_request_t *req,
                     fl_error_t *err)
 {
     const char *selector = fl_co_arg(req, "selector");
+    const char *action = fl_co_arg(req, "action");
+    int rollback = strcmp(what, "dispatch") == 0 && action != NULL &&
+                   strcmp(action, "rollback") == 0;
     fl_selector_t sel = {NULL, 0};
     int rc = 0;
 
@@ -1110,7 +1116,8 @@ fl_dispatch_prepare(fl_co_server_t *s, const fl_wire_control_request_t *req,
         goto cleanup;
     }
     *status = FL_CO_EXIT_REFUSED;
-    if ((*cb = s_verified_bundle(s, req->data, req->len, err)) == NULL) {
+    if ((*cb = s_verified_bundle(s, req->data, req->len, rollback,
+                                 err)) == NULL) {
         rc = FL_EINVAL;
         goto cleanup;
     }

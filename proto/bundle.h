@@ -154,10 +154,17 @@ typedef struct {
     int64_t now_s;          /* Unix seconds; 0 = read the clock */
     int64_t max_lifetime_s; /* longest expires - created accepted, > 0 */
     int64_t max_skew_s;     /* how far created may be ahead of now, >= 0 */
+    /*
+     * 1: a bundle past its expiry passes, every other check still made.
+     * For rolling back what it applied, which expiry never stops (an
+     * emergency rollback comes when it comes); whoever applies it checks
+     * fl_bundle_expires() itself.
+     */
+    int allow_expired;
 } fl_bundle_verify_opts_t;
 
 #define FL_BUNDLE_VERIFY_OPTS_INIT                                          \
-    {0, FL_BUNDLE_MAX_LIFETIME_S, FL_BUNDLE_MAX_SKEW_S}
+    {0, FL_BUNDLE_MAX_LIFETIME_S, FL_BUNDLE_MAX_SKEW_S, 0}
 
 /*
  * Verifies data (lent for the call) against trust with opts (NULL: the
@@ -167,7 +174,7 @@ typedef struct {
  * check; a format 1 bundle ("bundle format 1 is no longer accepted",
  * rebuild it); expires not after created; a lifetime above
  * opts->max_lifetime_s; created more than opts->max_skew_s after now;
- * expired (now >= expires).
+ * expired (now >= expires) unless opts->allow_expired.
  */
 int fl_bundle_verify_bytes(fl_bundle_t **out, const unsigned char *data,
                            size_t len, const fl_trust_t *trust,

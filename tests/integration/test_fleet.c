@@ -2515,7 +2515,7 @@ test_fleet_a_cached_bundle_is_checked_again_at_each_command(void **state)
     char **two = fl_fleet_table_migrations(2);
     const char *expires[] = {"--expires", "8s", NULL};
     char db[2][64], target[2][96], tail[256], *a = NULL, *b = NULL;
-    char *dir = NULL, *pub = NULL, *off = NULL;
+    char *dir = NULL, *pub = NULL, *off = NULL, *id = NULL;
     const char *names[] = {target[0], target[1], NULL};
     json_t *d = NULL;
     fl_test_proc_t r;
@@ -2574,12 +2574,28 @@ test_fleet_a_cached_bundle_is_checked_again_at_each_command(void **state)
     if (r.status != 7 || strstr(r.out, "expired") == NULL)
         fail_msg("the rollout: exit %d, wanted 7 (halted) and the second "
                  "wave refused as expired\n%s\n%s", r.status, r.out, r.err);
+    d = json_loads(r.out, 0, NULL);
+    id = fl_strdup(json_string_value(json_object_get(d, "id")));
+    json_decref(d);
     fl_test_proc_release(&r);
     assert_int_equal(s_count(f, 0, db[0], "SELECT count(*) FROM pg_class"
                              " WHERE relname = 'm2'"), 1);
     assert_int_equal(s_count(f, 0, db[1], "SELECT count(*) FROM pg_class"
                              " WHERE relname = 'm2'"), 0);
+    /* Expired, the bundle still rolls the rollout back (its first wave). */
+    {
+        const char *argv[] = {"flotilla", "rollout", "rollback", id,
+                              "--watch", NULL};
+        fl_fleet_cli(f, &r, argv);
+    }
+    if (r.status != 8)
+        fail_msg("rollback of the expired bundle's rollout: exit %d, wanted "
+                 "8 (rolled back)\n%s\n%s", r.status, r.out, r.err);
+    fl_test_proc_release(&r);
+    assert_int_equal(s_count(f, 0, db[0], "SELECT count(*) FROM pg_class"
+                             " WHERE relname = 'm2'"), 0);
     fl_fleet_stop_clean(f);
+    free(id);
     free(dir);
     free(b);
     free(a);
@@ -2587,6 +2603,90 @@ test_fleet_a_cached_bundle_is_checked_again_at_each_command(void **state)
     free(pub);
     fl_fleet_files_free(one);
     fl_fleet_files_free(two);
+    s->passed = 1;
+}
+
+/*
+ * Expiry stops a bundle from being applied, never from being rolled
+ * back: an emergency rollback after the bundle expired is exactly when
+ * an operator needs it.  Two targets apply a bundle of 8 s; once it has
+ * expired, an apply is refused, and each target's rollback runs: the
+ * first with the bundle still cached by the agent, the second after the
+ * agent restarted and verified it again.  Before, the agent refused
+ * every command of an expired bundle, rollbacks included.
+ */
+static void
+test_fleet_an_expired_bundle_still_rolls_back(void **state)
+{
+    s_state *s = *state;
+    fl_fleet_t *f = &s->f;
+    char **one = fl_fleet_table_migrations(1);
+    const char *expires[] = {"--expires", "8s", NULL};
+    char db[2][64], target[2][96], tail[512], sel[2][8], *dir, *b;
+    const char *names[] = {target[0], target[1], NULL};
+    int64_t built;
+    json_t *d = NULL;
+    int k;
+
+    fl_fleet_open(f, s->p, NULL);
+    fl_fleet_start_coordinator(f);
+    for (int i = 0; i < 2; i++) {
+        snprintf(db[i], sizeof(db[i]), "%s_ex%d", s->p, i + 1);
+        snprintf(target[i], sizeof(target[i]), "agent-0/%s", db[i]);
+        snprintf(sel[i], sizeof(sel[i]), "n=%d", i + 1);
+        fl_fleet_createdb(f, 0, db[i]);
+    }
+    snprintf(tail, sizeof(tail),
+             "discover:\n  - databases: \"%s_ex1\"\n    labels: [n=1]\n"
+             "  - databases: \"%s_ex2\"\n    labels: [n=2]\n", s->p, s->p);
+    k = fl_fleet_add_agent(f, "agent-0", 0, 1, tail);
+    fl_fleet_start_agent(f, k);
+    s_wait_targets(f, names, "reachable", "the agent's targets");
+    dir = s_migrations(f, "expiring", (const char *const *)one);
+    b = fl_fleet_path(f, "expiring.bundle");
+    built = fl_clock_ms();
+    fl_fleet_bundle_with(f, f->key, dir, b, expires);
+    d = s_dispatch_json(f, b, "", 0);
+    s_expect_result(d, target[0], "ok", NULL);
+    s_expect_result(d, target[1], "ok", NULL);
+    json_decref(d);
+    while (fl_clock_ms() - built < 9000)
+        fl_clock_sleep_ms(200);
+
+    /* Applying it is refused by the coordinator, which verifies it. */
+    d = s_dispatch_action(f, b, "apply", 3);
+    if (strstr(json_string_value(json_object_get(
+                   json_object_get(d, "error"), "message")) ?: "",
+               "expired") == NULL)
+        fail_msg("apply of the expired bundle: %s", json_dumps(d, 0));
+    json_decref(d);
+    {
+        const char *argv[] = {"flotilla", "dispatch", b, "--selector", sel[0],
+                              "--action", "rollback", "--json", NULL};
+        d = s_dispatch_argv(f, argv, 0);
+        s_expect_result(d, target[0], "ok", NULL);
+        json_decref(d);
+    }
+    assert_int_equal(s_count(f, 0, db[0], "SELECT count(*) FROM pg_class"
+                             " WHERE relname = 'm1'"), 0);
+    /* Restarted, the agent verifies the bundle again. */
+    fl_fleet_signal_agent(f, k, SIGTERM);
+    s_wait_agent(f, "agent-0", "offline");
+    fl_fleet_start_agent(f, k);
+    s_wait_targets(f, names, "reachable", "the agent's targets again");
+    {
+        const char *argv[] = {"flotilla", "dispatch", b, "--selector", sel[1],
+                              "--action", "rollback", "--json", NULL};
+        d = s_dispatch_argv(f, argv, 0);
+        s_expect_result(d, target[1], "ok", NULL);
+        json_decref(d);
+    }
+    assert_int_equal(s_count(f, 0, db[1], "SELECT count(*) FROM pg_class"
+                             " WHERE relname = 'm1'"), 0);
+    fl_fleet_stop_clean(f);
+    free(dir);
+    free(b);
+    fl_fleet_files_free(one);
     s->passed = 1;
 }
 
@@ -2658,6 +2758,9 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_fleet_a_cached_bundle_is_checked_again_at_each_command,
             s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_fleet_an_expired_bundle_still_rolls_back, s_setup,
+            s_teardown),
     };
     if (getenv("FLOTILLA_TEST_FILTER") != NULL)
         cmocka_set_test_filter(getenv("FLOTILLA_TEST_FILTER"));

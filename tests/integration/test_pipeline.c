@@ -2455,6 +2455,78 @@ test_every_json_command_says_its_failure_as_json(void **state)
     free(dest);
 }
 
+/*
+ * Expiry stops a bundle from being applied, never from being rolled
+ * back: a bundle of 3 s applied, then, expired, refused by apply (exit
+ * 3, nothing run) and accepted by rollback, which puts the database back
+ * as it was.  Before, rollback refused it as apply does.
+ */
+static void
+test_an_expired_bundle_rolls_back_and_applies_no_more(void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+    char *key = fl_asprintf("%s/release", e->dir);
+    char *keyfile = fl_asprintf("%s/release.key", e->dir);
+    char *pub = fl_asprintf("%s/release.pub", e->dir);
+    char *bundle = fl_asprintf("%s/short.bundle", e->dir);
+    char *before = fl_test_canonical_dump(e->conn), *after = NULL;
+    const char *kg[] = {"flotilla", "keygen", "--out", key, NULL};
+    const char *build[] = {"flotilla", "bundle", "build", e->mdir, "--sign",
+                           keyfile, "--out", bundle, "--environment", "test",
+                           "--expires", "3s", NULL};
+    const char *apply[] = {"flotilla", "apply", "--db", e->dbarg,
+                           "--log-file", e->log, "--trust", pub,
+                           "--environment", "test", bundle, NULL};
+    const char *rollback[] = {"flotilla", "rollback", "--db", e->dbarg,
+                              "--log-file", e->log, "--trust", pub,
+                              "--last", bundle, NULL};
+    int64_t built;
+
+    s_write(e, "0001_a.sql", "-- flotilla:up\nCREATE TABLE short (id int);\n"
+                             "-- flotilla:down\nDROP TABLE short;\n");
+    s_write(e, "0002_b.sql", "-- flotilla:up\nCREATE TABLE shorter (id int);\n"
+                             "-- flotilla:down\nDROP TABLE shorter;\n");
+    s_cli(&r, kg);
+    s_expect(&r, 0, NULL);
+    fl_test_proc_release(&r);
+    built = fl_clock_ms();
+    s_cli(&r, build);
+    s_expect(&r, 0, NULL);
+    fl_test_proc_release(&r);
+    {
+        const char *to1[] = {"flotilla", "apply", "--db", e->dbarg,
+                             "--log-file", e->log, "--trust", pub,
+                             "--environment", "test", "--to", "1", bundle,
+                             NULL};
+        s_cli(&r, to1);
+        s_expect(&r, 0, "applied 1 migration");
+        fl_test_proc_release(&r);
+    }
+    while (fl_clock_ms() - built < 4000)
+        fl_clock_sleep_ms(100);
+    s_cli(&r, apply);
+    s_expect(&r, 3, "expired");
+    fl_test_proc_release(&r);
+    {
+        char *n = s_value(e, "SELECT count(*) FROM pg_class WHERE "
+                             "relname = 'shorter'");
+        assert_string_equal(n, "0");
+        free(n);
+    }
+    s_cli(&r, rollback);
+    s_expect(&r, 0, "rolled back 1 migration");
+    fl_test_proc_release(&r);
+    after = fl_test_canonical_dump(e->conn);
+    assert_string_equal(before, after);
+    free(before);
+    free(after);
+    free(key);
+    free(keyfile);
+    free(pub);
+    free(bundle);
+}
+
 static void
 test_signed_bundle_apply_and_rollback_by_bundle(void **state)
 {
@@ -2947,6 +3019,7 @@ main(void)
             test_a_lost_target_lock_taken_by_another_session, s_setup,
             s_teardown),
         cmocka_unit_test_setup_teardown(test_signed_bundle_apply_and_rollback_by_bundle, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_an_expired_bundle_rolls_back_and_applies_no_more, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_every_json_command_says_its_failure_as_json, s_setup,
             s_teardown),

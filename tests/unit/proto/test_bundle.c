@@ -482,6 +482,23 @@ test_bundle_expired_is_refused(void **state)
     fl_bundle_destroy(&b);
     s_expect_refused(s_data(f), f->bytes.len, f->trust, S_CREATED + 3600,
                      "expired at 2023-11-14 23:13:20 UTC");
+    /* For a rollback, an expired bundle passes; every other check stays. */
+    {
+        fl_bundle_verify_opts_t opts = FL_BUNDLE_VERIFY_OPTS_INIT;
+        fl_error_t err = FL_ERROR_INIT;
+
+        opts.now_s = S_CREATED + 3600 * 24 * 365;
+        opts.allow_expired = 1;
+        assert_int_equal(fl_bundle_verify_bytes(&b, s_data(f), f->bytes.len,
+                                                f->trust, &opts, &err), 0);
+        fl_bundle_destroy(&b);
+        opts.now_s = S_CREATED - 301;
+        assert_int_not_equal(fl_bundle_verify_bytes(&b, s_data(f),
+                                                    f->bytes.len, f->trust,
+                                                    &opts, &err), 0);
+        assert_non_null(strstr(err.message, "created in the future"));
+        fl_error_clear(&err);
+    }
 }
 
 /* Issue 9: a bundle dated ahead of the verifier's clock is refused. */
