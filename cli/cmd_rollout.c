@@ -779,7 +779,10 @@ fl_cmd_rollout(int argc, char **argv)
                        s_int(ac, "untouched"), s_str(r, "bundle"));
         }
     } else if (strcmp(sub, "status") == 0 || strcmp(sub, "watch") == 0) {
-        code = s_follow(f, &o, id, 0, strcmp(sub, "status") == 0, &st);
+        int once = strcmp(sub, "status") == 0;
+
+        /* status prints the state once, below; watch as it goes. */
+        code = s_follow(f, &o, id, once, once, &st);
         if (code >= 0)
             goto cleanup;
         if (o.json)

@@ -714,6 +714,17 @@ test_rollout_staged_four_apply_every_target_once(void **state)
                          text.out);
             free(want[i]);
         }
+        /* Said once, as the block above (before, watch's event line and
+         * its failures came first, then the block). */
+        want[0] = fl_asprintf("rollout %s (", rid);
+        want[1] = fl_asprintf("rollout %s: ", rid);
+        if (strncmp(text.out, want[0], strlen(want[0])) != 0 ||
+            strstr(text.out + 1, want[0]) != NULL ||
+            strstr(text.out, want[1]) != NULL)
+            fail_msg("rollout status does not say its state once:\n%s",
+                     text.out);
+        free(want[0]);
+        free(want[1]);
         fl_test_proc_release(&text);
         json_decref(rb);
         /* Recorded: a restarted coordinator says the same. */
