@@ -1733,9 +1733,17 @@ fl_rollout_request(fl_co_server_t *s, const unsigned char *rid,
             s_refuse(s, rid, rid_len, req, r, "there is nothing to halt");
             return;
         }
-        why = fl_asprintf("halted by %s%s", operator_name,
-                          ab ? " (--abort: statements in flight cancelled)"
-                             : "");
+        /* Halted already (a budget, another operator): why it halted
+         * stays said; an --abort is added to it. */
+        if (r->halted && r->halt_reason != NULL)
+            why = ab ? fl_asprintf("%s; then --abort by %s: statements in "
+                                   "flight cancelled", r->halt_reason,
+                                   operator_name)
+                     : fl_strdup(r->halt_reason);
+        else
+            why = fl_asprintf("halted by %s%s", operator_name,
+                              ab ? " (--abort: statements in flight "
+                                   "cancelled)" : "");
         s_halt(s, r, why, s_written,
                s_pending_new(s, r, rid, rid_len, req->id), s_pending_free);
         free(why);

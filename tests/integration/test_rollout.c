@@ -812,6 +812,27 @@ test_rollout_staged_failed_canary_halts_nothing_else_touched(void **state)
         fl_test_assert_dumps_equal(s->t[0].name, before[0], after);
         free(after);
     }
+    /*
+     * An operator halting it again does not hide why it halted: the
+     * budget's reason stays (before, it became "halted by operator").
+     */
+    {
+        char *rid = fl_strdup(id);
+        char *why = fl_strdup(json_string_value(json_object_get(
+            st, "halt_reason")));
+        const char *halt[] = {"halt", rid, NULL};
+        const char *status[] = {"status", rid, NULL};
+        json_t *again = NULL;
+
+        assert_non_null(strstr(why, "exceed"));
+        json_decref(s_rollout(s, 0, halt));
+        again = s_rollout(s, S_EXIT_HALTED, status);
+        assert_string_equal(json_string_value(json_object_get(
+                                again, "halt_reason")), why);
+        json_decref(again);
+        free(why);
+        free(rid);
+    }
     for (int i = 0; i < S_TENANTS; i++)
         free(before[i]);
     json_decref(st);
