@@ -14,10 +14,21 @@
 /* Policy. */
 
 
+/* A duration of a policy: at most FL_WAVES_MAX_DURATION_MS. */
+static int
+s_duration(int64_t *out, const char *v, fl_error_t *err)
+{
+    int rc = fl_parse_duration(out, v, err);
+
+    if (rc == 0 && *out > FL_WAVES_MAX_DURATION_MS)
+        rc = FL_ERR(err, FL_EINVAL, "%.32s is longer than 90 days", v);
+    return rc;
+}
+
 int
 fl_waves_policy_parse(fl_waves_policy_t *p, fl_waves_get_fn get, void *ctx, fl_error_t *err)
 {
-    const char *v = NULL;
+    const char *v = NULL, *key = NULL;
     int rc = 0;
 
     memset(p, 0, sizeof(*p));
@@ -28,23 +39,23 @@ fl_waves_policy_parse(fl_waves_policy_t *p, fl_waves_get_fn get, void *ctx, fl_e
     else if (v != NULL && *v && strcmp(v, "deterministic") != 0)
         return FL_ERR(err, FL_EINVAL, "policy: order \"%.32s\" is neither "
                       "deterministic nor shuffle", v);
-    if ((v = get(ctx, "seed")) != NULL && *v &&
+    if ((v = get(ctx, key = "seed")) != NULL && *v &&
         (rc = fl_parse_int(&p->seed, v, 0, INT64_MAX, err)) != 0)
         goto bad;
-    if ((v = get(ctx, "max_parallel")) != NULL && *v &&
+    if ((v = get(ctx, key = "max_parallel")) != NULL && *v &&
         (rc = fl_parse_int(&p->max_parallel, v, 0, 1000000, err)) != 0)
         goto bad;
-    if ((v = get(ctx, "max_parallel_per_agent")) != NULL && *v &&
+    if ((v = get(ctx, key = "max_parallel_per_agent")) != NULL && *v &&
         (rc = fl_parse_int(&p->per_agent, v, 0, 1000000, err)) != 0)
         goto bad;
-    if ((v = get(ctx, "max_parallel_per_server")) != NULL && *v &&
+    if ((v = get(ctx, key = "max_parallel_per_server")) != NULL && *v &&
         (rc = fl_parse_int(&p->per_server, v, 0, 1000000, err)) != 0)
         goto bad;
-    v = get(ctx, "max_failures");
+    v = get(ctx, key = "max_failures");
     if ((rc = fl_parse_count_pct(&p->max_failures, v && *v ? v : "0",
                                  err)) != 0)
         goto bad;
-    if ((v = get(ctx, "max_failures_total")) != NULL && *v) {
+    if ((v = get(ctx, key = "max_failures_total")) != NULL && *v) {
         p->has_total = 1;
         if ((rc = fl_parse_count_pct(&p->max_failures_total, v, err)) != 0)
             goto bad;
@@ -56,8 +67,8 @@ fl_waves_policy_parse(fl_waves_policy_t *p, fl_waves_get_fn get, void *ctx, fl_e
             return FL_ERR(err, FL_EINVAL, "policy: unreachable \"%.32s\" is "
                           "neither fail nor skip", v);
     }
-    if ((v = get(ctx, "bake")) != NULL && *v &&
-        (rc = fl_parse_duration(&p->bake_ms, v, err)) != 0)
+    if ((v = get(ctx, key = "bake")) != NULL && *v &&
+        (rc = s_duration(&p->bake_ms, v, err)) != 0)
         goto bad;
     if ((v = get(ctx, "gate")) != NULL && *v) {
         if (strcmp(v, "manual") == 0)
@@ -66,8 +77,8 @@ fl_waves_policy_parse(fl_waves_policy_t *p, fl_waves_get_fn get, void *ctx, fl_e
             return FL_ERR(err, FL_EINVAL, "policy: gate \"%.32s\" is neither "
                           "none nor manual", v);
     }
-    if ((v = get(ctx, "target_timeout")) != NULL && *v &&
-        (rc = fl_parse_duration(&p->target_timeout_ms, v, err)) != 0)
+    if ((v = get(ctx, key = "target_timeout")) != NULL && *v &&
+        (rc = s_duration(&p->target_timeout_ms, v, err)) != 0)
         goto bad;
     if ((v = get(ctx, "on_failure")) != NULL && *v) {
         if (strcmp(v, "rollback") == 0)
@@ -78,7 +89,7 @@ fl_waves_policy_parse(fl_waves_policy_t *p, fl_waves_get_fn get, void *ctx, fl_e
     }
     return 0;
 bad:
-    fl_error_prefix(err, "policy: ");
+    fl_error_prefix(err, "policy: %s: ", key);
     return rc;
 }
 

@@ -20,6 +20,9 @@
 
 /* Waves in a policy. */
 #define FL_WAVES_MAX 64
+/* The longest bake or target_timeout: 90 days (a date the control
+ * database stores, a rollout an operator still watches). */
+#define FL_WAVES_MAX_DURATION_MS (90LL * 24 * 3600 * 1000)
 
 /* A policy (docs/rollouts.md lists each key and its default). */
 typedef struct {
