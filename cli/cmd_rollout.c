@@ -603,10 +603,21 @@ s_start(fl_fleet_t *f, const fl_fleet_opts_t *o, const s_args_t *a,
         goto cleanup;
     }
     /* Not repeated on a timeout: it may have been created. */
-    if ((code = s_call(f, o, "rollout.start", kv, n, bundle, len,
-                       o->timeout_ms < 60000 ? o->timeout_ms : 60000,
-                       &st)) >= 0)
-        goto cleanup;
+    {
+        int status = 0;
+        int rc = fl_fleet_call(f, "rollout.start", kv, n, bundle, len,
+                               o->timeout_ms < 60000 ? o->timeout_ms : 60000,
+                               &status, &st, &err);
+        if (rc == FL_ETIMEOUT)
+            fl_error_set_hint(&err, "The coordinator may have created the "
+                              "rollout all the same: \"flotilla rollout "
+                              "list\" shows it. (A second start of a "
+                              "bundle whose rollout runs is refused.)");
+        if (rc != 0 || status != 0) {
+            code = fl_fleet_report(o, rc, &err, status, st);
+            goto cleanup;
+        }
+    }
     if (strcmp(kind, "plan") == 0 || strcmp(kind, "baseline") == 0) {
         char *id = fl_strdup(s_str(st, "id"));
         code = s_follow(f, o, id, 1, 0, &last);

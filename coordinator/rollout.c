@@ -1424,6 +1424,35 @@ s_written(fl_store_job_t *job, int rc, const fl_error_t *err, void *arg)
                     s_json(p->r, 1));
 }
 
+/*
+ * A rollout of bundle cb still running (not halted, not ended) refuses a
+ * second one of it: two would stage the same bundle side by side, each
+ * with its own canary and budget, and a start retried after its reply
+ * timed out (created all the same) would be the second.  0, or
+ * FL_ECONFLICT
+ * naming the running one.
+ */
+static int
+s_running_of(fl_co_server_t *s, const fl_co_bundle_t *cb, fl_error_t *err)
+{
+    const fl_co_rollout_t *o = NULL;
+    size_t pos = 0;
+
+    while ((o = fl_map_next(s->rollouts, &pos)) != NULL) {
+        if (o->bundle == NULL || strcmp(o->bundle->id, cb->id) != 0 ||
+            s_probe(o) || s_final(o) || o->halted ||
+            o->status != S_RUNNING)
+            continue;
+        FL_ERR(err, FL_ECONFLICT, "rollout %s of bundle %s is running "
+               "(started by %s): a second rollout of the same bundle is "
+               "refused", o->id, cb->id, o->operator_name);
+        fl_error_set_hint(err, "Follow it with \"flotilla rollout watch %s\""
+                          "; halt it first to start another.", o->id);
+        return FL_ECONFLICT;
+    }
+    return 0;
+}
+
 static void
 s_start(fl_co_server_t *s, const unsigned char *rid, size_t rid_len,
         const char *operator_name, const fl_wire_control_request_t *req)
@@ -1493,6 +1522,10 @@ s_start(fl_co_server_t *s, const unsigned char *rid, size_t rid_len,
         fl_dispatch_prepare(s, req, "rollout", &cb, &sel_targets, &n,
                             &status, &err) != 0)
         goto failed;
+    if (!s_probe(r) && s_running_of(s, cb, &err) != 0) {
+        status = FL_CO_EXIT_REFUSED;
+        goto failed;
+    }
     if (r->pol.shuffle && r->pol.seed == 0) {
         char id[33];
         int64_t v = 0;

@@ -1351,6 +1351,21 @@ test_rollout_stops_gate_mid_wave_restart_and_resume(void **state)
     }
     st = s_wait(s, id, s_waiting_at_gate, NULL, "waiting at the gate");
     json_decref(st);
+    /*
+     * A second start of the bundle while this rollout runs (a start
+     * retried after its reply timed out) is refused, naming it; before,
+     * it staged the same bundle beside it with its own canary.
+     */
+    {
+        const char *args[] = {"start", bundle, "--selector", "",
+                              "--waves", "1;100%", NULL};
+        st = s_rollout(s, 3, args);
+        if (strstr(json_string_value(json_object_get(json_object_get(
+                       st, "error"), "message")) ?: "", id) == NULL)
+            fail_msg("the second start does not name rollout %s: %s", id,
+                     json_dumps(st, 0));
+        json_decref(st);
+    }
     fl_clock_sleep_ms(800);
     assert_int_equal(s_applied_now(s), 1);
     st = s_status(s, id);
