@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "cli/dbcmd.h"
 #include "common/alloc.h"
 #include "common/str.h"
 
@@ -64,11 +65,24 @@ fl_cli_retrying(const char *cmd, const fl_error_t *err)
     free(shown);
 }
 
+/* --json is among the command's arguments (fl_cli_main). */
+static int s_json_wanted;
+
+int
+fl_cli_usage_report(const char *cmd, const fl_error_t *err)
+{
+    if (s_json_wanted)
+        fl_dbcmd_report(cmd, err, FL_EXIT_USAGE, 1);
+    else
+        fl_cli_report(cmd, err, FL_EXIT_USAGE);
+    return FL_EXIT_USAGE;
+}
+
 int
 fl_cli_bad_option(const char *cmd, const char *opt, fl_error_t *err)
 {
     fl_error_prefix(err, "%s: ", opt);
-    fl_cli_report(cmd, err, FL_EXIT_USAGE);
+    fl_cli_usage_report(cmd, err);
     fl_error_clear(err);
     return FL_EXIT_USAGE;
 }
@@ -99,6 +113,14 @@ fl_cli_usage_error(const char *cmd, const char *fmt, ...)
     va_end(ap);
     fprintf(stderr, "flotilla %s: %s\nTry \"flotilla %s --help\".\n", cmd,
             shown, cmd);
+    if (s_json_wanted) {
+        fl_error_t err = FL_ERROR_INIT;
+
+        FL_ERR(&err, FL_EINVAL, "%s", shown);
+        fl_error_set_hint(&err, "Try \"flotilla %s --help\".", cmd);
+        fl_dbcmd_print_json_error(&err);
+        fl_error_clear(&err);
+    }
     free(shown);
     return FL_EXIT_USAGE;
 }
@@ -122,6 +144,10 @@ fl_cli_main(int argc, char **argv)
         printf("flotilla %s\n", FLOTILLA_VERSION);
         return FL_EXIT_OK;
     }
+    /* A script's --json gets its usage errors as JSON too. */
+    for (int i = 2; i < argc && strcmp(argv[i], "--") != 0; i++)
+        if (strcmp(argv[i], "--json") == 0)
+            s_json_wanted = 1;
     for (const fl_cli_command *c = fl_cli_commands; c->name; c++)
         if (strcmp(c->name, name) == 0)
             return c->run(argc - 1, argv + 1);

@@ -57,6 +57,14 @@ int fl_cli_report(const char *cmd, const fl_error_t *err, int code);
 void fl_cli_retrying(const char *cmd, const fl_error_t *err);
 
 /*
+ * A usage error (this and the two below) goes to stderr, and when the
+ * command line holds --json also to stdout as {"ok": false, "error":
+ * {...}}, as every failure of a command with --json: err as
+ * fl_cli_report does; returns FL_EXIT_USAGE.
+ */
+int fl_cli_usage_report(const char *cmd, const fl_error_t *err);
+
+/*
  * Reports a bad value for option opt (err filled by its parser, cleared
  * here) as "flotilla CMD: error: OPT: MESSAGE"; returns FL_EXIT_USAGE.
  */

@@ -533,12 +533,15 @@ s_policy_args(const s_args_t *a, fl_codec_kv_t *kv, size_t *n,
 {
     s_policy_file_t pf;
     fl_error_t err = FL_ERROR_INIT;
+    int rc;
 
     memset(&pf, 0, sizeof(pf));
     if (a->policy != NULL &&
         fl_conf_load_file(s_policy_table, &pf, a->policy, &err) != 0) {
         fl_conf_release(s_policy_table, &pf);
-        return fl_cli_report(cmd, &err, FL_EXIT_USAGE);
+        rc = fl_cli_usage_report(cmd, &err);
+        fl_error_clear(&err);
+        return rc;
     }
     for (int i = 0; i < S_NKEYS; i++) {
         char *v = NULL;

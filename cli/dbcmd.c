@@ -420,9 +420,8 @@ fl_dbcmd_error_json(const fl_error_t *err)
                         err->sqlstate[0] ? err->sqlstate : NULL);
 }
 
-/* {"ok": false, "error": {...}} on stdout. */
-static void
-s_print_json_error(const fl_error_t *err)
+void
+fl_dbcmd_print_json_error(const fl_error_t *err)
 {
     json_t *o = fl_json_pack("{s:b, s:o}", "ok", 0, "error",
                              fl_dbcmd_error_json(err));
@@ -435,7 +434,7 @@ int
 fl_dbcmd_report(const char *cmd, const fl_error_t *err, int code, int json)
 {
     if (json)
-        s_print_json_error(err);
+        fl_dbcmd_print_json_error(err);
     return fl_cli_report(cmd, err, code);
 }
 

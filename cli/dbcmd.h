@@ -191,6 +191,8 @@ int fl_dbcmd_exit_code(const fl_error_t *err);
 
 /* Prints a JSON value to stdout, indented, and frees nothing. */
 void fl_dbcmd_print_json(const json_t *value);
+/* {"ok": false, "error": {...}} (fl_dbcmd_error_json) on stdout. */
+void fl_dbcmd_print_json_error(const fl_error_t *err);
 /*
  * Reports err as flotilla CMD's failure (fl_cli_report: text on stderr)
  * and, when json, prints {"ok": false, "error": {message, detail, hint,

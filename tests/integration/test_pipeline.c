@@ -2268,8 +2268,9 @@ test_sigterm_ends_a_command_on_its_thread(void **state)
  * --format json and the fleet's commands printed nothing on stdout, so
  * `flotilla status --json | jq` read an empty document.  Each is made
  * to fail after its options were read: a database, a file or a
- * coordinator that is not there.  (Usage errors, exit 2 before --json
- * is known to be wanted, stay text on stderr.)  With --timeout 1s and
+ * coordinator that is not there; and usage errors (exit 2), which were
+ * text on stderr alone: a bad rollout id, a bad --timeout, a policy file
+ * missing or with a key no policy has.  With --timeout 1s and
  * no coordinator, each fails within it, exit 4: rollout list waited 30 s,
  * status and dispatch --attach 15 s, and status and watch then exited 9,
  * "did not end within --timeout", as if the rollout were running.
@@ -2291,7 +2292,8 @@ test_every_json_command_says_its_failure_as_json(void **state)
 {
     s_env *e = *state;
     char *op = fl_asprintf("%s/op", e->dir), *co = NULL, *opsec = NULL,
-         *copub = NULL, *dest = fl_asprintf("%s/imported", e->dir);
+         *copub = NULL, *dest = fl_asprintf("%s/imported", e->dir),
+         *policy = NULL;
     const char *nodb = "host=/nonexistent-flotilla port=1";
     const char *miss = "/nonexistent-flotilla/x";
     const char *rid = "0123456789abcdef0123456789abcdef";
@@ -2301,6 +2303,13 @@ test_every_json_command_says_its_failure_as_json(void **state)
     s_write(e, "0001_a.sql", "-- flotilla:up\nCREATE TABLE a (id int);\n"
                              "-- flotilla:down\nDROP TABLE a;\n");
     co = fl_asprintf("%s/co", e->dir);
+    policy = fl_asprintf("%s/policy.yaml", e->dir);
+    {
+        FILE *pf = fopen(policy, "w");
+        assert_non_null(pf);
+        fputs("max_parallel: 5\nbogus: 1\n", pf);
+        fclose(pf);
+    }
     opsec = fl_asprintf("%s.cert_secret", op);
     copub = fl_asprintf("%s.cert", co);
     {
@@ -2345,11 +2354,23 @@ test_every_json_command_says_its_failure_as_json(void **state)
         const char *rlist[] = {"flotilla", "rollout", "list", S_FLEET, NULL};
         const char *rstart[] = {"flotilla", "rollout", "start", miss,
                                 S_FLEET, NULL};
+        const char *badid[] = {"flotilla", "rollout", "status", "abc",
+                               S_FLEET, NULL};
+        const char *badtime[] = {"flotilla", "targets", S_FLEET,
+                                 "--timeout", "-5s", NULL};
+        const char *nopolicy[] = {"flotilla", "rollout", "start", miss,
+                                  "--policy", miss, S_FLEET, NULL};
+        const char *badpolicy[] = {"flotilla", "rollout", "start", miss,
+                                   "--policy", policy, S_FLEET, NULL};
         struct {
             const char *const *argv;
             const char *says;
             int exit; /* -1: any failure */
         } runs[] = {
+            {badid, "is not a rollout id", 2},
+            {badtime, "--timeout", 2},
+            {nopolicy, miss, 2},
+            {badpolicy, "bogus", 2},
             {status, "could not connect", 4},
             {log, "could not connect", 4},
             {locks, "could not connect", 4},
@@ -2384,8 +2405,10 @@ test_every_json_command_says_its_failure_as_json(void **state)
                 !json_is_false(json_object_get(j, "ok")) || msg == NULL ||
                 strstr(msg, runs[i].says) == NULL ||
                 strstr(r.err, runs[i].says) == NULL ||
-                /* One error: a call made again is a warning. */
-                s_occurrences(r.err, "error:") != 1) {
+                /* One error: a call made again is a warning.  (Some
+                 * usage errors are said without "error:".) */
+                s_occurrences(r.err, "error:") > 1 ||
+                (runs[i].exit != 2 && s_occurrences(r.err, "error:") != 1)) {
                 print_message("flotilla %s %s --json: exit %d, wanted "
                               "exit %d and a failure saying \"%s\" as JSON "
                               "on stdout (and once on stderr, as an error)"
@@ -2453,6 +2476,7 @@ test_every_json_command_says_its_failure_as_json(void **state)
     free(opsec);
     free(copub);
     free(dest);
+    free(policy);
 }
 
 /*
