@@ -36,7 +36,7 @@ static const char s_usage[] =
     "\n"
     "Exit status: 0 every target succeeded, 3 some were refused (by\n"
     "validation, the bundle's scope or signature) and none failed, 1 some\n"
-    "failed, were cancelled or did not answer in time.\n"
+    "failed, were cancelled, were unreachable or did not answer in time.\n"
     "\n";
 
 /*
@@ -280,8 +280,11 @@ fl_cmd_dispatch(int argc, char **argv)
                                                                 "refused"));
         json_int_t cancelled = json_integer_value(json_object_get(
             last, "cancelled"));
+        /* Not sent: a rollout's unreachable targets (unreachable: skip). */
+        json_int_t unreachable = json_integer_value(json_object_get(
+            last, "unreachable"));
 
-        code = failed + cancelled > 0 ? FL_EXIT_FAILED
+        code = failed + cancelled + unreachable > 0 ? FL_EXIT_FAILED
                : refused > 0          ? FL_EXIT_REFUSED
                                       : FL_EXIT_OK;
         if (o.json) {
@@ -293,13 +296,14 @@ fl_cmd_dispatch(int argc, char **argv)
             fl_dbcmd_print_json(last);
         } else {
             fl_cli_out("dispatch %s: %lld targets, %lld ok, %lld failed, "
-                       "%lld refused, %lld cancelled\n", id,
+                       "%lld refused, %lld cancelled, %lld unreachable\n",
+                       id,
                        (long long)json_integer_value(json_object_get(last,
                                                                      "total")),
                        (long long)json_integer_value(json_object_get(last,
                                                                      "ok")),
                        (long long)failed, (long long)refused,
-                       (long long)cancelled);
+                       (long long)cancelled, (long long)unreachable);
         }
     }
 cleanup:

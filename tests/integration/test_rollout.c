@@ -2825,6 +2825,25 @@ test_rollout_staged_unreachable_fails_unless_skipped(void **state)
     assert_string_equal(s_st(st), "completed");
     assert_int_equal(s_acc(st, "unreachable"), S_PER_SHARD);
     assert_int_equal(s_acc(st, "applied"), S_TENANTS - S_PER_SHARD);
+    /*
+     * Attached to as a dispatch, the rollout did not succeed on every
+     * target: exit 1, the unreachable counted, in the text too (before:
+     * exit 0, and a summary whose counts did not add up to the total).
+     */
+    {
+        char *id = fl_strdup(json_string_value(json_object_get(st, "id")));
+        const char *argv[] = {"flotilla", "dispatch", "--attach", id, NULL};
+        fl_test_proc_t r = {0, NULL, NULL};
+        char *says = fl_asprintf("%d unreachable", S_PER_SHARD);
+
+        fl_fleet_cli(&s->f, &r, argv);
+        if (r.status != 1 || strstr(r.out, says) == NULL)
+            fail_msg("dispatch --attach: exit %d, wanted 1 and \"%s\"\n%s"
+                     "\n%s", r.status, says, r.out, r.err);
+        fl_test_proc_release(&r);
+        free(says);
+        free(id);
+    }
     for (int i = 0; i < S_TENANTS; i++) {
         assert_int_equal(s_has_column(s, i, "flag"), s->t[i].shard != 2);
         assert_int_equal(s_has_column(s, i, "flag2"), s->t[i].shard != 2);
