@@ -176,6 +176,34 @@ s_option(int opt, const char *arg, void *ctx)
     return 1;
 }
 
+/* A plan or a baseline: it changes nothing, and its verdicts say how it
+ * went, not its targets "applied". */
+static int
+s_is_probe(const json_t *st)
+{
+    const char *kind = json_string_value(json_object_get(st, "kind"));
+
+    return kind != NULL &&
+           (strcmp(kind, "plan") == 0 || strcmp(kind, "baseline") == 0);
+}
+
+/* A finished plan's or baseline's exit code, from its verdicts. */
+static int
+s_probe_exit(const json_t *st)
+{
+    const json_t *p = json_object_get(st, json_string_value(
+                                              json_object_get(st, "kind")));
+
+    return json_object_get(p, "error") || json_object_get(p, "unreachable")
+               ? FL_EXIT_FAILED
+           : json_object_get(p, "would fail") ||
+                   json_object_get(p, "drift") ||
+                   json_object_get(p, "refused") ||
+                   json_object_get(p, "not proven")
+               ? FL_EXIT_REFUSED
+               : FL_EXIT_OK;
+}
+
 static int
 s_state_exit(const json_t *st)
 {
@@ -184,7 +212,7 @@ s_state_exit(const json_t *st)
     if (status == NULL)
         return FL_EXIT_FAILED;
     if (strcmp(status, "completed") == 0)
-        return FL_EXIT_OK;
+        return s_is_probe(st) ? s_probe_exit(st) : FL_EXIT_OK;
     if (strcmp(status, "halted") == 0)
         return S_EXIT_HALTED;
     if (strcmp(status, "rolled_back") == 0)
@@ -632,18 +660,7 @@ s_start(fl_fleet_t *f, const fl_fleet_opts_t *o, const s_args_t *a,
         } else {
             s_print_plan(last);
         }
-        {
-            const json_t *p = json_object_get(last, kind);
-            code = json_object_get(p, "error") ||
-                           json_object_get(p, "unreachable")
-                       ? FL_EXIT_FAILED
-                   : json_object_get(p, "would fail") ||
-                           json_object_get(p, "drift") ||
-                           json_object_get(p, "refused") ||
-                           json_object_get(p, "not proven")
-                       ? FL_EXIT_REFUSED
-                       : FL_EXIT_OK;
-        }
+        code = s_probe_exit(last);
         goto cleanup;
     }
     if (a->watch) {
@@ -783,6 +800,21 @@ fl_cmd_rollout(int argc, char **argv)
         }
         json_array_foreach(st, i, r) {
             const json_t *ac = json_object_get(r, "accounting");
+            const char *k = NULL;
+            json_t *v = NULL;
+
+            if (s_is_probe(r)) {
+                /* Its verdicts: a plan or baseline applies nothing. */
+                fl_cli_out("%s  %-8s %-15s planned %lld:", s_str(r, "id"),
+                           s_str(r, "kind"), s_str(r, "status"),
+                           s_int(ac, "planned"));
+                json_object_foreach((json_t *)json_object_get(
+                                        r, s_str(r, "kind")), k, v)
+                    fl_cli_out(" %s %lld,", k,
+                               (long long)json_integer_value(v));
+                fl_cli_out("  bundle %.16s\n", s_str(r, "bundle"));
+                continue;
+            }
             fl_cli_out("%s  %-5s %-15s wave %lld/%lld  planned %lld, "
                        "applied %lld, failed %lld, rolled back %lld, "
                        "untouched %lld  bundle %.16s\n",
@@ -801,6 +833,9 @@ fl_cmd_rollout(int argc, char **argv)
             goto cleanup;
         if (o.json)
             fl_dbcmd_print_json(st);
+        else if (strcmp(sub, "status") == 0 && s_is_probe(st) &&
+                 strcmp(s_str(st, "status"), "completed") == 0)
+            s_print_plan(st);
         else if (strcmp(sub, "status") == 0)
             s_print_status(st);
         code = s_state_exit(st);

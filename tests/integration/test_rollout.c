@@ -2593,6 +2593,37 @@ test_rollout_staged_plan_changes_nothing(void **state)
             assert_string_equal(v, "would apply");
         }
     }
+    /*
+     * Read again, the plan says the same: status exits 3 (a target would
+     * fail), and list and status name its verdicts, not targets
+     * "applied" (before: exit 0, "applied 30", as if it had run).
+     */
+    {
+        char *id = fl_strdup(json_string_value(json_object_get(st, "id")));
+        const char *args[] = {"status", id, NULL};
+        const char *text[] = {"flotilla", "rollout", "status", id, NULL};
+        const char *list[] = {"flotilla", "rollout", "list", NULL};
+        fl_test_proc_t r = {0, NULL, NULL};
+        char *line = NULL;
+
+        json_decref(s_rollout(s, 3, args));
+        fl_fleet_cli(&s->f, &r, text);
+        if (r.status != 3 || strstr(r.out, "would fail 1") == NULL ||
+            strstr(r.out, "applied") != NULL)
+            fail_msg("rollout status of the plan: exit %d, wanted 3 and "
+                     "its verdicts\n%s", r.status, r.out);
+        fl_test_proc_release(&r);
+        fl_fleet_cli(&s->f, &r, list);
+        line = strstr(r.out, id);
+        if (line == NULL || strstr(line, "would fail 1") == NULL ||
+            (strchr(line, '\n') != NULL &&
+             strstr(line, "applied") != NULL &&
+             strstr(line, "applied") < strchr(line, '\n')))
+            fail_msg("rollout list does not give the plan's verdicts:\n%s",
+                     r.out);
+        fl_test_proc_release(&r);
+        free(id);
+    }
     for (int k = 0; k < S_TENANTS; k++) {
         char *after = s_dump(s, k);
         fl_test_assert_dumps_equal(s->t[k].name, before[k], after);
