@@ -266,7 +266,20 @@ s_load_mapping(s_ctx *ctx, const fl_conf_option *table, void *obj,
         path = *prefix ? fl_asprintf("%s.%s", prefix, k->data.scalar.value)
                        : fl_strdup((char *)k->data.scalar.value);
         o = s_find(table, (char *)k->data.scalar.value, k->data.scalar.length);
-        if (o == NULL) {
+        for (yaml_node_pair_t *q = map->data.mapping.pairs.start;
+             q < p && rc == 0; q++) {
+            yaml_node_t *qk = yaml_document_get_node(ctx->doc, q->key);
+            /* The last would win in silence: say it instead. */
+            if (qk != NULL && qk->type == YAML_SCALAR_NODE &&
+                strcmp((char *)qk->data.scalar.value,
+                       (char *)k->data.scalar.value) == 0)
+                rc = FL_ERR(err, FL_EINVAL, "%s:%lu: key \"%s\" given twice "
+                            "(first on line %lu)", ctx->name, s_line(k), path,
+                            s_line(qk));
+        }
+        if (rc != 0) {
+            /* said above */
+        } else if (o == NULL) {
             rc = FL_ERR(err, FL_EINVAL, "%s:%lu: unknown key \"%s\"", ctx->name,
                         s_line(k), path);
             fl_error_set_hint(err, "Check the spelling; \"flotilla ... --help\" "

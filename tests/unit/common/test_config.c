@@ -118,6 +118,28 @@ test_config_unknown_key_names_file_line_key(void **state)
     fl_conf_release(s_table, &c);
 }
 
+/* A key given twice is refused where it is repeated (before, the last
+ * won in silence: a second "trust:" replaced the first). */
+static void
+test_config_duplicate_key_is_refused(void **state)
+{
+    sample_conf c;
+    fl_error_t err = FL_ERROR_INIT;
+
+    (void)state;
+    assert_int_equal(s_load(&c, "name: a\nlisten:\n  port: 1\n"
+                                "  port: 2\n", &err), FL_EINVAL);
+    assert_string_equal(err.message, "agent.yaml:4: key \"listen.port\" "
+                                     "given twice (first on line 3)");
+    fl_error_clear(&err);
+    fl_conf_release(s_table, &c);
+    assert_int_equal(s_load(&c, "name: a\nname: b\n", &err), FL_EINVAL);
+    assert_string_equal(err.message, "agent.yaml:2: key \"name\" given "
+                                     "twice (first on line 1)");
+    fl_error_clear(&err);
+    fl_conf_release(s_table, &c);
+}
+
 static void
 test_config_bad_value_names_line_key_and_reason(void **state)
 {
@@ -347,6 +369,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config_load_typed_values_and_defaults),
         cmocka_unit_test(test_config_unknown_key_names_file_line_key),
+        cmocka_unit_test(test_config_duplicate_key_is_refused),
         cmocka_unit_test(test_config_bad_value_names_line_key_and_reason),
         cmocka_unit_test(test_config_syntax_error_has_line_and_column),
         cmocka_unit_test(test_config_aliases_are_refused),
