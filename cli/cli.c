@@ -193,6 +193,27 @@ fl_cli_keypair_args(const char *cmd, const char *usage, int argc, char **argv,
     return -1;
 }
 
+/* The rows fl_cli_out has filled (fl_cli_out_rows_reset). */
+static struct {
+    int cols, col;
+    size_t rows;
+} s_rows = {80, 0, 0};
+
+static void
+s_count_rows(const char *text)
+{
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+        if (*p == '\n') {
+            s_rows.rows++;
+            s_rows.col = 0;
+        } else if ((*p & 0xC0) != 0x80 && ++s_rows.col > s_rows.cols) {
+            /* A character past the edge starts the next row. */
+            s_rows.rows++;
+            s_rows.col = 1;
+        }
+    }
+}
+
 void
 fl_cli_out(const char *fmt, ...)
 {
@@ -203,5 +224,20 @@ fl_cli_out(const char *fmt, ...)
     shown = s_escaped(fmt, ap);
     va_end(ap);
     fputs(shown, stdout);
+    s_count_rows(shown);
     free(shown);
+}
+
+void
+fl_cli_out_rows_reset(int cols)
+{
+    s_rows.cols = cols > 0 ? cols : 80;
+    s_rows.rows = 0;
+    s_rows.col = 0;
+}
+
+size_t
+fl_cli_out_rows(void)
+{
+    return s_rows.rows;
 }

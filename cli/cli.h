@@ -91,4 +91,12 @@ int fl_cli_keypair_args(const char *cmd, const char *usage, int argc,
  */
 void fl_cli_out(const char *fmt, ...) FL_PRINTF(1, 2);
 
+/*
+ * Counts the rows of a terminal cols wide that fl_cli_out fills from now
+ * on (a line longer than cols takes more than one), for a block redrawn
+ * in place; fl_cli_out_rows() says how many so far.
+ */
+void fl_cli_out_rows_reset(int cols);
+size_t fl_cli_out_rows(void);
+
 #endif

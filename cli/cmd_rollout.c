@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -500,15 +501,15 @@ s_follow(fl_fleet_t *f, const fl_fleet_opts_t *o, const char *id, int quiet,
         }
         version = s_int(st, "version");
         if (tty) {
-            /* Redraw the block printed last time. */
+            struct winsize ws;
+
+            /* Redraw the block printed last time: the rows it filled. */
             for (int i = 0; i < drawn; i++)
                 fputs("\033[1A\033[2K", stdout);
+            fl_cli_out_rows_reset(ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0
+                                      ? ws.ws_col : 80);
             s_print_status(st);
-            /* Header, waves, bake, accounting, failures: one line each. */
-            drawn = 2 + (int)json_array_size(json_object_get(st, "waves")) +
-                    (int)json_array_size(json_object_get(st, "failures")) +
-                    (s_int(st, "bake_remaining_ms") > 0) +
-                    (json_object_get(st, "rollback") != NULL);
+            drawn = (int)fl_cli_out_rows();
             fflush(stdout);
         } else if (!quiet && !o->json) {
             /* Plain lines: one per change of state, one per failure. */

@@ -2695,20 +2695,67 @@ s_has(const char *text, const char *what, const char *why)
  * state, no terminal control sequences, and the accounting at the end.
  * Both watch the same rollout at once and exit 0 when it completes.
  */
+/*
+ * How many lines of the screen hold needle once out has been written to
+ * a terminal wide enough for every line: newlines move down, "\033[1A"
+ * up, "\033[2K" clears the line (the sequences watch draws with).
+ */
+static int
+s_screen_count(const char *out, const char *needle)
+{
+    enum { S_ROWS = 4096 };
+    char **rows = calloc(S_ROWS, sizeof(*rows));
+    size_t row = 0, nrows = 1;
+    int n = 0;
+
+    for (const char *p = out; *p != '\0' && row < S_ROWS;) {
+        if (strncmp(p, "\033[1A", 4) == 0) {
+            row = row > 0 ? row - 1 : 0;
+            p += 4;
+        } else if (strncmp(p, "\033[2K", 4) == 0) {
+            free(rows[row]);
+            rows[row] = NULL;
+            p += 4;
+        } else if (*p == '\n' || *p == '\r') {
+            row += *p == '\n';
+            nrows = row + 1 > nrows ? row + 1 : nrows;
+            p++;
+        } else {
+            size_t k = strcspn(p, "\033\n\r");
+            char *line = fl_asprintf("%s%.*s", rows[row] ? rows[row] : "",
+                                     (int)k, p);
+            free(rows[row]);
+            rows[row] = line;
+            p += k ? k : 1;
+        }
+    }
+    for (size_t i = 0; i < nrows && i < S_ROWS; i++) {
+        n += rows[i] != NULL && strstr(rows[i], needle) != NULL;
+        free(rows[i]);
+    }
+    free(rows);
+    return n;
+}
+
 static void
 test_rollout_staged_watch_bars_on_a_terminal_lines_when_piped(void **state)
 {
     s_state *s = *state;
-    char *bundle = s_bundle(s, "watch", s_add_column), *id = NULL;
+    char *bundle = s_bundle(s, "watch", s_not_null), *id = NULL;
     char *piped = fl_fleet_path(&s->f, "watch-piped.out"), *line = NULL;
+    char *head = NULL;
     unsigned char *text = NULL;
     size_t len = 0;
     fl_test_proc_t tty = {0, NULL, NULL};
     pid_t pid;
 
+    /* One tenant of the second wave fails validation, within budget: its
+     * failure is two lines (the reason, then the check's detail). */
+    s_exec_on(s, 9, "UPDATE items SET note = NULL WHERE id IN (3, 5)");
     {
         const char *args[] = {"start", bundle, "--selector", "", "--waves",
-                              "tier=canary;100%", "--bake", "2s", NULL};
+                              "tier=canary;100%", "--bake", "2s",
+                              "--max-failures", "1", NULL};
         id = s_start_bg(s, args);
     }
     {
@@ -2724,12 +2771,19 @@ test_rollout_staged_watch_bars_on_a_terminal_lines_when_piped(void **state)
     s_has(tty.out, "wave 1 (tier=canary) [##############################] "
                    "1/1 done, 1 applied", "the canary's bar");
     s_has(tty.out, "wave 2 (100%) [##############################] 30/30 "
-                   "done, 30 applied", "the second wave's bar");
+                   "done, 29 applied", "the second wave's bar");
     s_has(tty.out, "wave 2 (100%) [..............................] 0/30",
           "the second wave's bar before it starts");
     s_has(tty.out, ": completed", "the end");
-    s_has(tty.out, "planned 31, dispatched 31, applied 31, failed 0",
+    s_has(tty.out, "planned 31, dispatched 31, applied 30, failed 1",
           "the accounting");
+    /* Redrawn in place, the screen holds one block at the end (before,
+     * each failure's detail line was left above the next block). */
+    head = fl_asprintf("rollout %s (", id);
+    if (s_screen_count(tty.out, head) != 1)
+        fail_msg("the terminal shows %d blocks at the end, not 1:\n%s",
+                 s_screen_count(tty.out, head), tty.out);
+    free(head);
     /* Piped: plain lines, no control sequences. */
     if (fl_file_read(&text, &len, piped, 1 << 20, "watch output", NULL) != 0)
         fail_msg("cannot read %s", piped);
@@ -2740,7 +2794,7 @@ test_rollout_staged_watch_bars_on_a_terminal_lines_when_piped(void **state)
     free(line);
     line = fl_asprintf("rollout %s: completed, wave 2/2 (100%%)", id);
     s_has((char *)text, line, "the last line of state");
-    s_has((char *)text, "planned 31, dispatched 31, applied 31, failed 0",
+    s_has((char *)text, "planned 31, dispatched 31, applied 30, failed 1",
           "the accounting at the end");
     assert_null(strstr((char *)text, "[#"));
     free(line);
