@@ -106,6 +106,11 @@ static const char *const s_keys[] = {
     "max_parallel_per_server", "max_failures", "max_failures_total",
     "unreachable", "bake", "gate", "target_timeout", "on_failure", NULL};
 #define S_NKEYS 13
+/* The command-line flag of each key. */
+static const char *const s_flag_names[] = {
+    "waves", "order", "seed", "max-parallel", "max-parallel-per-agent",
+    "max-parallel-per-server", "max-failures", "max-failures-total",
+    "unreachable", "bake", "gate", "target-timeout", "on-failure", NULL};
 
 typedef struct {
     fl_conf_strlist_t waves;
@@ -771,6 +776,21 @@ fl_cmd_rollout(int argc, char **argv)
                                        "(and --watch with rollback)");
     if (a.abort && strcmp(sub, "halt") != 0)
         return fl_cli_usage_error(cmd, "--abort goes with halt");
+    if (!with_bundle && a.selector != NULL)
+        return fl_cli_usage_error(cmd, "--selector goes with start, plan and "
+                                       "baseline");
+    for (int i = 0; i < S_NKEYS; i++) {
+        /* A plan or a baseline runs everywhere at once, with no budget:
+         * its caps and timeout alone apply. */
+        int probe_key = i >= 3 && i <= 5 ? 1 : i == 11;
+
+        if (a.flags[i] == NULL || strcmp(sub, "start") == 0 ||
+            (with_bundle && probe_key))
+            continue;
+        return fl_cli_usage_error(cmd, "--%s goes with %s", s_flag_names[i],
+                                  probe_key ? "start, plan and baseline"
+                                            : "start");
+    }
     if ((a.from != NULL || a.to != NULL) != (strcmp(sub, "baseline") == 0))
         return fl_cli_usage_error(cmd, "baseline needs --from TOOL or --to "
                                        "VERSION, and they go with baseline "

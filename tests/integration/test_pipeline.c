@@ -2270,7 +2270,8 @@ test_sigterm_ends_a_command_on_its_thread(void **state)
  * to fail after its options were read: a database, a file or a
  * coordinator that is not there; and usage errors (exit 2), which were
  * text on stderr alone: a bad rollout id, a bad --timeout, a policy file
- * missing or with a key no policy has.  With --timeout 1s and
+ * missing or with a key no policy has, a policy flag given where it does
+ * nothing (before, ignored in silence).  With --timeout 1s and
  * no coordinator, each fails within it, exit 4: rollout list waited 30 s,
  * status and dispatch --attach 15 s, and status and watch then exited 9,
  * "did not end within --timeout", as if the rollout were running.
@@ -2362,6 +2363,11 @@ test_every_json_command_says_its_failure_as_json(void **state)
                                   "--policy", miss, S_FLEET, NULL};
         const char *badpolicy[] = {"flotilla", "rollout", "start", miss,
                                    "--policy", policy, S_FLEET, NULL};
+        /* A policy flag where it does nothing (before: ignored). */
+        const char *idle[] = {"flotilla", "rollout", "status", rid,
+                              "--waves", "5", S_FLEET, NULL};
+        const char *planbake[] = {"flotilla", "rollout", "plan", miss,
+                                  "--bake", "1s", S_FLEET, NULL};
         struct {
             const char *const *argv;
             const char *says;
@@ -2371,6 +2377,8 @@ test_every_json_command_says_its_failure_as_json(void **state)
             {badtime, "--timeout", 2},
             {nopolicy, miss, 2},
             {badpolicy, "bogus", 2},
+            {idle, "--waves goes with start", 2},
+            {planbake, "--bake goes with start", 2},
             {status, "could not connect", 4},
             {log, "could not connect", 4},
             {locks, "could not connect", 4},
