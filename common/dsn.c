@@ -7,6 +7,7 @@
  */
 #include "common/dsn.h"
 
+#include <ctype.h>
 #include <libpq-fe.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,14 +77,21 @@ fl_dsn_check(const char *dsn, fl_error_t *err)
     return 0;
 }
 
-/* Quotes a value as libpq expects inside key=value strings. */
+/*
+ * Quotes a value as libpq expects inside key=value strings.  libpq ends
+ * an unquoted value at any isspace() byte (space, tab, newline, carriage
+ * return, vertical tab, form feed), so a value holding one is quoted: a
+ * database name is its owner's choice, and "t<TAB>host=/evil" left plain
+ * was a second keyword.  '=' is quoted too, for the reader's sake.
+ */
 static void
 s_append_value(fl_buf_t *b, const char *v)
 {
     int plain = *v != '\0';
 
     for (const char *p = v; *p && plain; p++)
-        if (*p == ' ' || *p == '\'' || *p == '\\')
+        if (isspace((unsigned char)*p) || *p == '\'' || *p == '\\' ||
+            *p == '=')
             plain = 0;
     if (plain) {
         fl_buf_addf(b, "%s", v);

@@ -2246,17 +2246,23 @@ test_fleet_discovery_names_any_database(void **state)
         "0001_t.sql",
         "-- flotilla:up\nCREATE TABLE t (i int);\n"
         "-- flotilla:down\nDROP TABLE t;\n", NULL};
-    char db[2][64], name[2][96], tail[256], *bundle = NULL;
-    const char *names[3] = {name[0], name[1], NULL};
+    char db[3][64], name[3][96], tail[256], *bundle = NULL;
+    const char *names[4] = {name[0], name[1], name[2], NULL};
     json_t *d = NULL;
 
     fl_fleet_open(f, s->p, NULL);
     fl_fleet_start_coordinator(f);
     snprintf(db[0], sizeof(db[0]), "%s_n one", s->p);
     snprintf(db[1], sizeof(db[1]), "%s_n\xc3\xa9%%", s->p);
+    /* A name that reads as a second connection keyword when a tab ends
+     * the value: the agent connected to "postgres" instead (a tenant's
+     * choice of host sent it the agent's password). */
+    snprintf(db[2], sizeof(db[2]), "%s_n\tdbname=postgres", s->p);
     snprintf(name[0], sizeof(name[0]), "enc/%s_n%%20one", s->p);
     snprintf(name[1], sizeof(name[1]), "enc/%s_n%%C3%%A9%%25", s->p);
-    for (int i = 0; i < 2; i++)
+    snprintf(name[2], sizeof(name[2]), "enc/%s_n%%09dbname%%3Dpostgres",
+             s->p);
+    for (int i = 0; i < 3; i++)
         fl_fleet_createdb(f, 1, db[i]);
     snprintf(tail, sizeof(tail),
              "discover:\n"
@@ -2265,14 +2271,19 @@ test_fleet_discovery_names_any_database(void **state)
     s_wait_targets(f, names, "reachable", "both databases");
     bundle = s_bundle(f, f->key, "enc", files);
     d = s_dispatch_json(f, bundle, "", 0);
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 3; i++)
         assert_string_equal(s_result_status(d, name[i]), "ok");
     json_decref(d);
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 3; i++) {
         s_shown_want w = {name[i], "1"};
         fl_fleet_wait(f, "targets", s_shows_applied, &w, 30,
                       "migration 1 shown applied");
+        assert_int_equal(s_count(f, 1, db[i], "SELECT count(*) FROM pg_class"
+                                 " WHERE relname = 't'"), 1);
     }
+    /* Nothing reached the database the name spelt out. */
+    assert_int_equal(s_count(f, 1, "postgres", "SELECT count(*) FROM "
+                             "pg_namespace WHERE nspname = 'flotilla'"), 0);
     free(bundle);
     fl_fleet_stop_clean(f);
     s->passed = 1;

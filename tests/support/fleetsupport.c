@@ -581,8 +581,12 @@ fl_fleet_wait_log(const char *path, const char *needle, int timeout_s)
 PGconn *
 fl_fleet_connect(fl_fleet_t *f, int shard, const char *db)
 {
+    /* The shard's connection string, then the database by name, whatever
+     * its bytes (libpq's own keyword, not a string built here). */
+    const char *const keys[] = {"dbname", "dbname", NULL};
+    const char *const vals[] = {f->shards[shard], db, NULL};
     char *ci = fl_asprintf("%s dbname=%s", f->shards[shard], db);
-    PGconn *c = PQconnectdb(ci);
+    PGconn *c = PQconnectdbParams(keys, vals, 1);
 
     if (PQstatus(c) != CONNECTION_OK)
         fail_msg("connect %s: %s", ci, PQerrorMessage(c));

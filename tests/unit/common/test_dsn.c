@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <libpq-fe.h>
 
 #include "common/dsn.h"
 #include "common/log.h"
@@ -113,6 +114,88 @@ test_dsn_with_dbname_replaces_only_the_database(void **state)
     free(b);
 }
 
+/* The value of keyword in dsn as libpq parses it (new), or NULL. */
+static char *
+s_parsed(const char *dsn, const char *keyword)
+{
+    PQconninfoOption *opts = PQconninfoParse(dsn, NULL);
+    char *v = NULL;
+
+    for (PQconninfoOption *o = opts; o != NULL && o->keyword != NULL; o++)
+        if (strcmp(o->keyword, keyword) == 0 && o->val != NULL)
+            v = strdup(o->val);
+    PQconninfoFree(opts);
+    return v;
+}
+
+/*
+ * A database name is whatever its owner chose (an agent discovers it),
+ * so it must reach libpq as the dbname and nothing else, whatever its
+ * bytes: a tab, newline, carriage return, vertical tab or form feed
+ * ends a value for libpq as a space does, and "tenant\thost=/evil" made
+ * the agent connect (and send its password) where the tenant chose.
+ * Seeded random names of every byte but NUL, and the hostile ones: the
+ * dbname parses back the same and host, port and user stay.
+ */
+static void
+test_dsn_with_dbname_any_name_is_only_the_dbname(void **state)
+{
+    static const char *const hostile[] = {
+        "t\thost=/tmp/evil", "t\nhost=/tmp/evil", "t\rport=1",
+        "t\vuser=x", "t\fdbname=other", "a=b", "'", "\\", "x' host='y",
+        " ", "\t", "postgresql://evil/x", "dbname=x host=y",
+    };
+    const char *base = "host=/tmp/good port=5433 user=agent dbname=postgres";
+    unsigned seed = getenv("SEED") ? (unsigned)strtoul(getenv("SEED"), NULL,
+                                                      10) : 1;
+    int bad = 0;
+
+    (void)state;
+    for (int i = 0; i < 2000 + (int)(sizeof(hostile) / sizeof(*hostile));
+         i++) {
+        char name[64];
+        const char *n = name;
+        char *dsn = NULL, *db = NULL, *host = NULL, *port = NULL, *user = NULL;
+
+        if (i < (int)(sizeof(hostile) / sizeof(*hostile))) {
+            n = hostile[i];
+        } else {
+            unsigned s = seed * 1000003u + (unsigned)i;
+            size_t len = 1 + (s = s * 1103515245u + 12345u) % 20;
+            for (size_t k = 0; k < len; k++) {
+                s = s * 1103515245u + 12345u;
+                /* Bytes 1..255, whitespace and quotes often. */
+                name[k] = (s >> 16) % 4 == 0 ? " \t\n\r\v\f='\\"[(s >> 8) % 10]
+                                            : (char)(1 + (s >> 8) % 255);
+            }
+            name[len] = '\0';
+        }
+        dsn = fl_dsn_with_dbname(base, n);
+        db = dsn ? s_parsed(dsn, "dbname") : NULL;
+        host = dsn ? s_parsed(dsn, "host") : NULL;
+        port = dsn ? s_parsed(dsn, "port") : NULL;
+        user = dsn ? s_parsed(dsn, "user") : NULL;
+        if (db == NULL || strcmp(db, n) != 0 || host == NULL ||
+            strcmp(host, "/tmp/good") != 0 || port == NULL ||
+            strcmp(port, "5433") != 0 || user == NULL ||
+            strcmp(user, "agent") != 0) {
+            print_message("seed %u, name %d: dbname parsed as %s, host %s, "
+                          "port %s, user %s\n", seed, i, db ? db : "(none)",
+                          host ? host : "(none)", port ? port : "(none)",
+                          user ? user : "(none)");
+            bad++;
+        }
+        free(dsn);
+        free(db);
+        free(host);
+        free(port);
+        free(user);
+    }
+    if (bad)
+        fail_msg("%d database names did not reach libpq as the dbname alone",
+                 bad);
+}
+
 static void
 test_dsn_describe_short_name(void **state)
 {
@@ -130,6 +213,7 @@ main(void)
         cmocka_unit_test(test_dsn_redact_removes_password_in_both_forms),
         cmocka_unit_test(test_dsn_redacted_in_log_line),
         cmocka_unit_test(test_dsn_with_dbname_replaces_only_the_database),
+        cmocka_unit_test(test_dsn_with_dbname_any_name_is_only_the_dbname),
         cmocka_unit_test(test_dsn_check_rejects_garbage_without_echo),
         cmocka_unit_test(test_dsn_describe_short_name),
     };
