@@ -105,10 +105,13 @@ struct fl_ag_job {
     int cancelled;
     int64_t cancel_ms;           /* loop only: when a cancel came, 0 */
     int aborted;                 /* loop only: its connection closed */
-    /* GATHER and DISCOVER: the connection the read waits on, from the
-     * time it opened (guarded by lock); in the loop's list of reads. */
+    /* GATHER, DISCOVER, and RUN's read of the ledger on a connection of
+     * its own (when the run's cannot): the connection the read waits
+     * on, from the time it opened (guarded by lock); in the loop's list
+     * of reads, which read_timeout and a stop cut. */
     fl_pg_t *pg;
     int64_t pg_ms;
+    int read_cut;                /* pg closed under the read (lock) */
     fl_ag_job_t *read_prev, *read_next;
     fl_wire_result_t result;     /* filled by the worker (owned strings) */
     int has_result;

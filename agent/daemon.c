@@ -76,6 +76,7 @@ fl_ag_job_set_pg(fl_ag_job_t *job, fl_pg_t *pg)
     pthread_mutex_lock(&job->lock);
     job->pg = pg;
     job->pg_ms = pg != NULL ? fl_clock_ms() : 0;
+    job->read_cut = 0; /* a run may read more than once */
     pthread_mutex_unlock(&job->lock);
 }
 
@@ -117,16 +118,18 @@ s_abort_reads(fl_ag_daemon_t *d, int64_t now, int all)
         int cut = 0;
 
         pthread_mutex_lock(&job->lock);
-        if (job->pg != NULL && !job->aborted &&
+        if (job->pg != NULL && !job->read_cut &&
             (all || now - job->pg_ms >= d->cfg->read_timeout_ms)) {
             fl_pg_abort(job->pg);
-            cut = job->aborted = 1;
+            cut = job->read_cut = 1;
         }
         pthread_mutex_unlock(&job->lock);
-        if (cut && !all && job->kind == FL_AG_JOB_GATHER)
-            fl_log_warning("agent", "the ledger read of \"%s\" got no "
+        if (cut && !all && job->kind != FL_AG_JOB_DISCOVER)
+            fl_log_warning("agent", "the ledger read of \"%s\"%s got no "
                            "answer within %lld ms (read_timeout): its "
                            "connection is closed", job->target,
+                           job->kind == FL_AG_JOB_RUN ? " after a command"
+                                                      : "",
                            (long long)d->cfg->read_timeout_ms);
         else if (cut && !all)
             fl_log_warning("agent", "discovery rule %zu got no answer "
@@ -533,6 +536,8 @@ s_target_submit(fl_ag_daemon_t *d, fl_ag_target_t *t, fl_ag_job_t *job)
     for (size_t i = 0; i < t->nlabels; i++)
         job->labels[i] = fl_strdup(t->labels[i]);
     job->nlabels = t->nlabels;
+    /* Its read of the ledger, if made apart, is cut as the others are. */
+    s_read_out(d, job);
     fl_workers_submit(d->workers, job, 1);
 }
 
@@ -1143,6 +1148,7 @@ s_done(fl_ag_daemon_t *d, fl_ag_job_t *job)
         }
         break;
     case FL_AG_JOB_RUN:
+        s_read_back(d, job);
         t = fl_map_gets(d->targets, job->target);
         if (t != NULL) {
             fl_ag_target_take_state(t, &job->state);

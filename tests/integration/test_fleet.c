@@ -1708,6 +1708,70 @@ test_fleet_a_read_the_server_never_answers_is_cut_off(void **state)
 }
 
 /*
+ * A command's run whose ledger is locked by the tenant (here a session
+ * holding its table of migrations) fails at the lock timeout, and the
+ * read of the ledger its result carries, made again on a connection of
+ * its own when the run's cannot, is cut off at read_timeout: the result
+ * arrives.  Before, that second read had no timeout and was not among
+ * the reads read_timeout cuts: the run, its worker and the target waited
+ * as long as the tenant held the lock (any owner of a database could
+ * stall an agent's workers so), and SIGTERM waited too.
+ */
+static void
+test_fleet_a_run_s_ledger_read_is_cut_off_too(void **state)
+{
+    s_state *s = *state;
+    fl_fleet_t *f = &s->f;
+    const char *const names[] = {"lk/a", NULL};
+    char db[64], tail[512], **one = fl_fleet_table_migrations(1);
+    char **two = fl_fleet_table_migrations(2), *b1 = NULL, *b2 = NULL;
+    PGconn *hold = NULL;
+    json_t *d = NULL;
+
+    fl_fleet_open(f, s->p, NULL);
+    fl_fleet_start_coordinator(f);
+    snprintf(db, sizeof(db), "%s_lk", s->p);
+    fl_fleet_createdb(f, 1, db);
+    snprintf(tail, sizeof(tail),
+             "read_timeout: 2s\n"
+             "state_interval: 1h\n"
+             "targets:\n"
+             "  - name: lk/a\n    dsn: \"%s dbname=%s\"\n",
+             f->shards[1], db);
+    fl_fleet_start_agent(f, fl_fleet_add_agent(f, "lk", 1, 1, tail));
+    s_wait_targets(f, names, "reachable", "the target");
+    b1 = s_bundle(f, f->key, "one", (const char *const *)one);
+    d = s_dispatch_json(f, b1, "", 0);
+    assert_string_equal(s_result_status(d, "lk/a"), "ok");
+    json_decref(d);
+    hold = fl_fleet_connect(f, 1, db);
+    fl_test_exec(hold, "BEGIN");
+    fl_test_exec(hold, "LOCK TABLE flotilla.schema_migrations IN ACCESS "
+                       "EXCLUSIVE MODE");
+    b2 = s_bundle(f, f->key, "two", (const char *const *)two);
+    {
+        const char *argv[] = {"flotilla", "dispatch", b2, "--selector", "",
+                              "--timeout", "40s", "--json", NULL};
+        d = s_dispatch_argv(f, argv, 1);
+    }
+    if (s_result_status(d, "lk/a") == NULL ||
+        strcmp(s_result_status(d, "lk/a"), "failed") != 0)
+        fail_msg("the run under a held ledger lock gave no result within "
+                 "40 s: %s", json_dumps(d, 0));
+    json_decref(d);
+    fl_test_exec(hold, "ROLLBACK");
+    PQfinish(hold);
+    assert_int_equal(s_count(f, 1, db, "SELECT count(*) FROM pg_class"
+                             " WHERE relname = 'm2'"), 0);
+    fl_fleet_files_free(one);
+    fl_fleet_files_free(two);
+    free(b1);
+    free(b2);
+    fl_fleet_stop_clean(f);
+    s->passed = 1;
+}
+
+/*
  * A raw client with agent i's enrolled key (it passes CURVE and ZAP but
  * is no flotilla-agent): a link to the coordinator, *cert its key.
  */
@@ -2771,6 +2835,9 @@ main(void)
             s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_fleet_an_expired_bundle_still_rolls_back, s_setup,
+            s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_fleet_a_run_s_ledger_read_is_cut_off_too, s_setup,
             s_teardown),
     };
     if (getenv("FLOTILLA_TEST_FILTER") != NULL)
