@@ -411,18 +411,25 @@ s_link_events(fl_ag_daemon_t *d)
             d->connected = 1;
             fl_log_debug("agent", "CURVE handshake with %s done",
                          d->cfg->endpoint);
-        } else if (kind == FL_LINK_EV_REFUSED && loud) {
-            d->last_refusal_log_ms = now;
-            fl_log_error("agent", "the coordinator at %s refused this "
-                         "agent's certificate (ZAP status %d): is its public "
-                         "half enrolled in the coordinator's agents "
-                         "directory?", d->cfg->endpoint, value);
-        } else if (kind == FL_LINK_EV_FAILED && loud) {
-            d->last_refusal_log_ms = now;
-            fl_log_error("agent", "the CURVE handshake with %s failed: the "
-                         "server there does not hold the key pinned by "
-                         "coordinator.public_cert (%s); nothing is sent to "
-                         "it", d->cfg->endpoint, d->cfg->server_cert);
+        } else if (kind == FL_LINK_EV_REFUSED ||
+                   kind == FL_LINK_EV_FAILED) {
+            if (loud && kind == FL_LINK_EV_REFUSED)
+                fl_log_error("agent", "the coordinator at %s refused this "
+                             "agent's certificate (ZAP status %d): is its "
+                             "public half enrolled in the coordinator's "
+                             "agents directory?", d->cfg->endpoint, value);
+            else if (loud)
+                fl_log_error("agent", "the CURVE handshake with %s failed: "
+                             "the server there does not hold the key pinned "
+                             "by coordinator.public_cert (%s); nothing is "
+                             "sent to it", d->cfg->endpoint,
+                             d->cfg->server_cert);
+            if (loud)
+                d->last_refusal_log_ms = now;
+            /* ZeroMQ does not try again after a refused handshake: the
+             * agent does, backing off, so that enrolling it (or the
+             * right key pinned, and a SIGHUP) is enough. */
+            s_down(d, NULL);
         }
     }
 }

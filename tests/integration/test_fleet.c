@@ -33,6 +33,7 @@
 #include "common/alloc.h"
 #include "common/buf.h"
 #include "common/clock.h"
+#include "common/file.h"
 #include "fleetsupport.h"
 #include "proto/transport.h"
 #include "proto/wire.h"
@@ -585,6 +586,36 @@ test_fleet_unenrolled_wrong_pin_operator_and_revocation(void **state)
         free(bundle);
     }
     assert_int_equal(s_applied(f, 0, dbname, ""), 0);
+
+    /*
+     * Enrolled (the stranger) and enrolled again (the revoked one): the
+     * certificate in the directory and a SIGHUP, as docs/fleet.md says,
+     * and each comes online by itself.  Before, an agent the coordinator
+     * had refused once never tried again until it was restarted.
+     */
+    {
+        const char *who[] = {"stranger", "good"};
+        const int idx[] = {stranger, good};
+
+        for (int i = 0; i < 2; i++) {
+            char *from = fl_asprintf("%s.cert", f->agents[idx[i]].cert);
+            char *file = fl_asprintf("agents/%s.cert", who[i]);
+            char *to = fl_fleet_path(f, file);
+            unsigned char *text = NULL;
+            size_t len = 0;
+
+            assert_int_equal(fl_file_read(&text, &len, from, 1 << 16,
+                                          "certificate", NULL), 0);
+            fl_test_write_file(to, (const char *)text);
+            free(text);
+            free(to);
+            free(file);
+            free(from);
+        }
+        fl_fleet_signal_coordinator(f, SIGHUP);
+        s_wait_agent(f, "stranger", "online");
+        s_wait_agent(f, "good", "online");
+    }
     fl_fleet_stop_clean(f);
     s->passed = 1;
 }
