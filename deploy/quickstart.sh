@@ -24,7 +24,13 @@ set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 demo=${FLOTILLA_DEMO_DIR:-$root/.flotilla-demo}
+# Absolute: the servers' sockets, the env file and the pid checks name it.
+demo=$(realpath -m -- "$demo")
 mode=${1:-fleet}
+# What stops this sandbox, wherever it is run from.
+stop_cmd="$root/deploy/quickstart.sh stop"
+[ -n "${FLOTILLA_DEMO_DIR:-}" ] &&
+    stop_cmd="FLOTILLA_DEMO_DIR=$(printf '%q' "$demo") $stop_cmd"
 . "$root/deploy/pg-throwaway.sh"
 
 case "$mode" in
@@ -39,18 +45,40 @@ fleet | up | single | stop) ;;
     ;;
 esac
 
+# The file that says a directory is a quickstart sandbox, which teardown
+# may empty: FLOTILLA_DEMO_DIR naming anything else is refused.
+marker=.flotilla-quickstart
+
+# A pid a previous run wrote, if it is still one of this sandbox's
+# daemons (its command line names the sandbox); a stale pid file (after
+# a reboot) may name anyone's process.
+ours() { # pid
+    local pid=$1
+    case $pid in '' | *[!0-9]*) return 1 ;; esac
+    [ -r "/proc/$pid/cmdline" ] &&
+        tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$demo/"
+}
+
 # Stops what a previous run started (by the pids it wrote) and removes it.
 teardown() {
-    local f
+    local f pid
+    [ -e "$demo" ] || return 0
+    if [ ! -f "$demo/$marker" ] && [ -n "$(ls -A "$demo" 2>/dev/null)" ]; then
+        echo "quickstart: $demo is not a quickstart sandbox (no $marker" \
+            "in it): refusing to remove it; choose another FLOTILLA_DEMO_DIR" >&2
+        exit 2
+    fi
     if [ -d "$demo/pids" ]; then
         for f in "$demo"/pids/*.pid; do
             [ -f "$f" ] || continue
-            kill "$(cat "$f")" 2>/dev/null || true
+            pid=$(cat "$f")
+            ours "$pid" && kill "$pid" 2>/dev/null || true
         done
         for f in "$demo"/pids/*.pid; do
             [ -f "$f" ] || continue
+            pid=$(cat "$f")
             for _ in $(seq 1 50); do
-                kill -0 "$(cat "$f")" 2>/dev/null || break
+                ours "$pid" || break
                 sleep 0.1
             done
         done
@@ -62,6 +90,10 @@ teardown() {
 }
 
 if [ "$mode" = stop ]; then
+    if [ ! -e "$demo" ]; then
+        echo "quickstart: nothing to stop ($demo does not exist)"
+        exit 0
+    fi
     teardown
     echo "quickstart: stopped and removed $demo"
     exit 0
@@ -123,6 +155,15 @@ SQL
 teardown
 mkdir -p "$demo"
 chmod 755 "$demo"
+: >"$demo/$marker"
+# As root the servers run as postgres, which must reach the directory.
+if [ "$(id -u)" -eq 0 ] && ! runuser -u postgres -- test -x "$demo"; then
+    echo "quickstart: the postgres user cannot reach $demo (a parent" \
+        "directory is closed to it, as /root is): set FLOTILLA_DEMO_DIR to" \
+        "a directory under /tmp or /srv" >&2
+    rm -rf "$demo"
+    exit 1
+fi
 
 if [ "$mode" = single ]; then
     mkdir -p "$demo/pg" "$demo/migrations"
@@ -155,8 +196,11 @@ if [ "$mode" = single ]; then
     run flotilla status --db "$db" migrations
     psql -d tenant_acme -c "SELECT status, count(*) FROM users GROUP BY status ORDER BY status"
 
-    say "4. an unsafe migration: SET NOT NULL on a column with NULLs is refused before anything changes"
-    cp "$root/deploy/examples-unsafe/0004_email_required.sql" migrations/
+    say "4. an unsafe migration: SET NOT NULL on a column with NULLs is refused before anything changes: live validation counts the NULLs (the lint rule that flags the table scan is allowed, so that it has its say)"
+    {
+        echo "-- flotilla:options allow=adding-not-nullable-field users is small; the scan is short"
+        cat "$root/deploy/examples-unsafe/0004_email_required.sql"
+    } >migrations/0004_email_required.sql
     run_expect 3 "the unsafe migration to be refused" \
         flotilla apply --db "$db" migrations
     echo "Refused with exit code 3; the ledger and the table are unchanged:"
@@ -169,8 +213,8 @@ if [ "$mode" = single ]; then
     psql -d tenant_acme -c "SELECT id, legacy_note FROM users ORDER BY id LIMIT 3"
     run flotilla log --db "$db" --limit 8
 
-    say "Done.  The demo database is still running: PGHOST=$PGHOST PGPORT=$PGPORT psql -d tenant_acme"
-    echo "Stop it with: deploy/quickstart.sh stop"
+    say "Done.  The demo database is still running: PGHOST=$PGHOST PGPORT=$PGPORT PGUSER=$PGUSER psql -d tenant_acme"
+    echo "Stop it with: $stop_cmd"
     exit 0
 fi
 
@@ -317,7 +361,7 @@ agents discovering every database named tenant_* on their shard.
   flotilla rollout start my.bundle --selector "" --watch
 
 New tenants: psql "\$FLOTILLA_SHARD1 dbname=postgres" -c "CREATE DATABASE tenant_25"
-Stop it with: deploy/quickstart.sh stop
+Stop it with: $stop_cmd
 EOF
     exit 0
 fi
@@ -379,5 +423,5 @@ say "Done.  The fleet is still running."
 cat <<EOF
 Look around:   . $demo/env; flotilla targets; flotilla rollout list
                flotilla rollout status $second
-Stop it with:  deploy/quickstart.sh stop
+Stop it with:  $stop_cmd
 EOF

@@ -15,10 +15,31 @@ unset PGHOST PGPORT PGUSER PGDATABASE
 trap '"$root/deploy/quickstart.sh" stop >/dev/null 2>&1 || true' EXIT
 fail() { echo "run-quickstart: $*" >&2; exit 1; }
 
+# A directory that is not a sandbox is never removed (before, whatever
+# FLOTILLA_DEMO_DIR named was), and a stale pid file naming another
+# process kills nothing (before, it was killed).
+other=$(mktemp -d /tmp/flotilla-notdemo.XXXXXX)
+echo keep >"$other/notes"
+if FLOTILLA_DEMO_DIR=$other "$root/deploy/quickstart.sh" stop >/dev/null 2>&1; then
+    fail "stop accepted a directory that is not a sandbox"
+fi
+[ -f "$other/notes" ] || fail "stop removed a directory that is not a sandbox"
+mkdir -p "$other/sandbox/pids"
+: >"$other/sandbox/.flotilla-quickstart"
+sleep 300 &
+bystander=$!
+echo "$bystander" >"$other/sandbox/pids/coordinator.pid"
+FLOTILLA_DEMO_DIR=$other/sandbox "$root/deploy/quickstart.sh" stop >/dev/null
+kill -0 "$bystander" 2>/dev/null || fail "stop killed a process not its own"
+kill "$bystander"
+rm -rf "$other"
+
 "$root/deploy/quickstart.sh" single > "$demo.log" 2>&1 || { cat "$demo.log"; exit 1; }
 grep -q "rolled back 1 migration" "$demo.log" || fail "single: no rollback"
 grep -q "note from the old system #1" "$demo.log" || fail "single: data not restored"
 grep -q "Refused with exit code 3" "$demo.log" || fail "single: not refused"
+grep -q '40 rows of "users" are NULL' "$demo.log" ||
+    fail "single: not refused by live validation counting the NULLs"
 
 start=$(date +%s)
 "$root/deploy/quickstart.sh" > "$demo.log" 2>&1 || { cat "$demo.log"; exit 1; }
