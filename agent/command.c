@@ -351,9 +351,14 @@ s_pipeline(fl_ag_job_t *job, fl_pipeline_t *p, int64_t t0)
         json_t *report = fl_plan_json(&plan);
         char *text = fl_plan_json_fit(report, S_MAX_REPORT);
 
-        s_result(job, plan.ok ? "ok" : "refused", fl_clock_ms() - t0,
-                 plan.ok ? "the plan would apply"
-                         : "the plan would be refused",
+        /* Not proven (a migration no rehearsal can run) is not "ok": the
+         * single-database plan exits 3 for it too. */
+        s_result(job, plan.ok && plan.proven ? "ok" : "refused",
+                 fl_clock_ms() - t0,
+                 plan.ok && plan.proven ? "the plan would apply"
+                 : plan.ok ? "the plan is not proven: a migration without "
+                             "a transaction cannot be rehearsed"
+                           : "the plan would be refused",
                  NULL);
         /* Cut to fit (its "cut" says what went); the verdicts stay. */
         if (json_object_get(report, "cut") != NULL)

@@ -257,6 +257,9 @@ s_result_status(const json_t *d, const char *target)
     return r ? json_string_value(json_object_get(r, "status")) : NULL;
 }
 
+static void s_expect_result(const json_t *d, const char *target,
+                            const char *want, const char *says);
+
 /*
  * Three agents, each beside its own server: a static target, databases
  * found by a pattern, and the schemas of a schema-per-tenant database.
@@ -746,6 +749,28 @@ test_fleet_dispatch_plan_rollback_and_one_coordinator(void **state)
                                          " FROM pg_class WHERE relname IN"
                                          " ('items', 'items_id_seq')"), 0);
             }
+    }
+    /*
+     * A migration without a transaction cannot be rehearsed: the plan is
+     * not proven, and the dispatch says so and exits 3, as flotilla plan
+     * and rollout plan do (before: every target "ok", exit 0).
+     */
+    {
+        const char *const notx[] = {
+            "0001_notx.sql",
+            "-- flotilla:options no-transaction\n"
+            "-- flotilla:up\nSELECT 1;\n-- flotilla:down\nSELECT 1;\n",
+            NULL};
+        char *nb = s_bundle(f, f->key, "notx", notx);
+        const char *argv[] = {"flotilla", "dispatch", nb, "--selector", "",
+                              "--action", "plan", "--json", NULL};
+
+        d = s_dispatch_argv(f, argv, 3);
+        assert_int_equal(json_integer_value(json_object_get(d, "refused")),
+                         4);
+        s_expect_result(d, all[0], "refused", "NOT PROVEN");
+        json_decref(d);
+        free(nb);
     }
 
     /* Applied, then rolled back to 1 through the fleet. */
