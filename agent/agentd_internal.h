@@ -179,6 +179,8 @@ typedef struct {
     fl_map_t *bundles;           /* id -> fl_ag_bundle_t */
     size_t discovering;          /* discovery jobs out */
     int started;                 /* first discovery done, journal read */
+    int rehello;                 /* the hello out was sent online (the
+                                    targets changed), not to connect */
     int gather_all;              /* SIGHUP: read every ledger after the
                                     discovery it started */
     fl_ag_job_t *reads;          /* GATHER and DISCOVER jobs out */

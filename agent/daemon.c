@@ -340,6 +340,7 @@ s_send_hello(fl_ag_daemon_t *d)
     m.u.hello.nholding = n;
     rc = s_send(d, &m);
     if (rc == 0) {
+        d->rehello = d->session == FL_AG_ONLINE;
         d->session = FL_AG_HELLO_SENT;
         d->hello_sent_ms = fl_clock_ms();
     }
@@ -903,7 +904,16 @@ s_welcome(fl_ag_daemon_t *d, const fl_wire_welcome_t *w)
     while ((b = fl_map_next(d->bundles, &pos)) != NULL)
         if (b->state == FL_AG_BUNDLE_REQUESTED)
             s_bundle_request(d, b);
-    s_gather_all(d);
+    /*
+     * A new session reads every ledger (it may have changed while the
+     * agent was away); a hello sent again online because discovery
+     * changed the targets does not: the new ones are read after the
+     * discovery (s_gather_discovered), and reading every tenant's at each
+     * change cost a session on every tenant database.
+     */
+    if (!d->rehello)
+        s_gather_all(d);
+    d->rehello = 0;
 }
 
 static void

@@ -2369,6 +2369,7 @@ test_fleet_discovery_names_any_database(void **state)
     char db[3][64], name[3][96], tail[256], *bundle = NULL;
     const char *names[4] = {name[0], name[1], name[2], NULL};
     json_t *d = NULL;
+    long in_postgres;
 
     fl_fleet_open(f, s->p, NULL);
     fl_fleet_start_coordinator(f);
@@ -2390,6 +2391,8 @@ test_fleet_discovery_names_any_database(void **state)
     fl_fleet_start_agent(f, fl_fleet_add_agent(f, "enc", 1, 1, tail));
     s_wait_targets(f, names, "reachable", "both databases");
     bundle = s_bundle(f, f->key, "enc", files);
+    in_postgres = s_count(f, 1, "postgres", "SELECT count(*) FROM pg_class "
+                          "WHERE relname = 't'");
     d = s_dispatch_json(f, bundle, "", 0);
     for (int i = 0; i < 3; i++)
         assert_string_equal(s_result_status(d, name[i]), "ok");
@@ -2403,7 +2406,7 @@ test_fleet_discovery_names_any_database(void **state)
     }
     /* Nothing reached the database the name spelt out. */
     assert_int_equal(s_count(f, 1, "postgres", "SELECT count(*) FROM "
-                             "pg_namespace WHERE nspname = 'flotilla'"), 0);
+                             "pg_class WHERE relname = 't'"), in_postgres);
     free(bundle);
     fl_fleet_stop_clean(f);
     s->passed = 1;
@@ -2465,6 +2468,28 @@ test_fleet_ledgers_read_every_state_interval_not_every_discovery(
     /* A new database: found and read at the next discovery. */
     fl_fleet_createdb(f, 0, db2);
     s_wait_targets(f, both, "reachable", "the new database's target");
+
+    /*
+     * Three more, one after the other: each changes the agent's targets,
+     * and the agent says hello again, but reads only the new one's ledger.
+     * Before, each such hello read every target's (a tenant owner turning
+     * ALLOW_CONNECTIONS off and on cost a session on every tenant).
+     */
+    before = s_sessions(f, db);
+    for (int i = 3; i <= 5; i++) {
+        char dbn[64], tn[128];
+        const char *three[] = {target, tn, NULL};
+
+        snprintf(dbn, sizeof(dbn), "%s_s%d", s->p, i);
+        snprintf(tn, sizeof(tn), "agent-0/%s", dbn);
+        fl_fleet_createdb(f, 0, dbn);
+        s_wait_targets(f, three, "reachable", "another new database");
+    }
+    fl_clock_sleep_ms(1500); /* the statistics flushed */
+    after = s_sessions(f, db);
+    if (after - before > 1)
+        fail_msg("%ld sessions on %s for three new databases beside it",
+                 after - before, db);
 
     /* A migration applied behind the agent's back: not read yet... */
     dir = s_migrations(f, "m", files);
