@@ -167,7 +167,10 @@ s_events(fl_fleet_t *f, fl_error_t *err)
                    f->opts->endpoint, value);
             fl_error_set_hint(err, "An operator's public certificate must be "
                                    "in the coordinator's operators directory "
-                                   "(then send the coordinator SIGHUP).");
+                                   "(then send the coordinator SIGHUP); and "
+                                   "--coordinator must be its "
+                                   "control_endpoint, not the agent_endpoint "
+                                   "agents use.");
             return FL_EFAIL;
         }
         if (kind == FL_LINK_EV_FAILED) {

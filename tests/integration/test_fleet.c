@@ -561,6 +561,17 @@ test_fleet_unenrolled_wrong_pin_operator_and_revocation(void **state)
         free(op);
         free(secret);
     }
+    /* An enrolled operator at the agents' endpoint is refused there too,
+     * and told which endpoint is the operators' (before, only to enrol
+     * the certificate it had enrolled). */
+    {
+        const char *argv[] = {"flotilla", "targets", "--coordinator",
+                              f->agent_endpoint, "--timeout", "20s", NULL};
+        fl_fleet_cli(f, &res, argv);
+        assert_int_equal(res.status, 4);
+        assert_non_null(strstr(res.err, "control_endpoint"));
+        fl_test_proc_release(&res);
+    }
 
     /* Revoked: its certificate leaves the directory; SIGHUP drops it. */
     path = fl_asprintf("%s/agents/good.cert", f->dir);
