@@ -129,8 +129,10 @@ fl__blockers(fl_pipeline_t *p, const fl_stmt_list_t *stmts, int index)
                 " COALESCE(a.state, ''),"
                 " COALESCE(pg_catalog.to_char(pg_catalog.now() OPERATOR("
                 "pg_catalog.-) a.xact_start, 'HH24:MI:SS'), ''),"
-                " pg_catalog.left(pg_catalog.regexp_replace(COALESCE(a.query,"
-                " ''), '[[:space:]]+', ' ', 'g'), 120),"
+                /* The statement's first word alone: its text is another
+                 * role's, and may hold secrets (a key it writes). */
+                " pg_catalog.upper(COALESCE(pg_catalog.substring(a.query,"
+                " '^[[:space:]]*([A-Za-z]+)'), '')),"
                 " pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||) '.'"
                 " OPERATOR(pg_catalog.||) pg_catalog.quote_ident(c.relname)"
                 " FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a"
@@ -145,11 +147,13 @@ fl__blockers(fl_pipeline_t *p, const fl_stmt_list_t *stmts, int index)
             /* At most 4 KiB of them: the rest are counted. */
             for (size_t j = 0; j < r.nrows; j++)
                 if (fl_buf_printf(&b, "%sPID %s (application \"%s\", %s, "
-                                  "transaction age %s) on %s: %s",
+                                  "transaction age %s) on %s: statement %s",
                                   b.len ? "; " : "", fl_pg_value(&r, j, 0),
                                   fl_pg_value(&r, j, 1), fl_pg_value(&r, j, 2),
                                   fl_pg_value(&r, j, 3), fl_pg_value(&r, j, 5),
-                                  fl_pg_value(&r, j, 4)) != 0) {
+                                  *fl_pg_value(&r, j, 4)
+                                      ? fl_pg_value(&r, j, 4) : "unknown")
+                    != 0) {
                     b.max = 0;
                     fl_buf_addf(&b, "; and %zu more", r.nrows - j);
                     break;

@@ -68,10 +68,23 @@ test_apply_never_waits_for_a_lock_without_a_timeout(void **state)
     fl_test_ws_write(ws, "0001_a.sql",
                      "-- flotilla:up\nALTER TABLE t ADD COLUMN n int;\n"
                      "-- flotilla:down\nALTER TABLE t DROP COLUMN n;\n");
-    fl_test_exec(blocker, "BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE");
+    /* Its statement holds a secret: the blocker is named, not quoted
+     * (before, the first 120 characters of another role's statement went
+     * to stderr, the log file and the ledger, and through a fleet to the
+     * coordinator's database). */
+    fl_test_exec(blocker, "BEGIN; SELECT 'sk_live_BLOCKERSECRET';"
+                          " LOCK TABLE t IN ACCESS EXCLUSIVE MODE");
     fl_test_ws_flotilla(ws, &r, "apply", args, 1);
     fl_test_expect(&r, 5, "blocked by PID");
+    if (strstr(r.out, "BLOCKERSECRET") || strstr(r.err, "BLOCKERSECRET"))
+        fail_msg("the blocker's statement text is shown:\n%s\n%s", r.out,
+                 r.err);
     fl_test_proc_release(&r);
+    s_expect_value(ws, "SELECT count(*) FROM flotilla.migration_logs WHERE"
+                       " message LIKE '%BLOCKERSECRET%'", "0");
+    s_expect_value(ws, "SELECT count(*) > 0 FROM flotilla.migration_logs"
+                       " WHERE message LIKE '%blocked by PID%statement BEGIN%'",
+                   "t");
     fl_test_exec(blocker, "COMMIT");
     PQfinish(blocker);
     fl_test_ws_flotilla(ws, &r, "apply", args, 1);
