@@ -40,11 +40,22 @@
 _Static_assert(sizeof(zmq_msg_t) <= sizeof(((fl_link_msg_t *)0)->frame),
                "fl_link_msg_t.frame holds a zmq_msg_t");
 
+/* CZMQ initialised, and logging nowhere (zsys_init sets stdout). */
+static void
+s_czmq_quiet(void)
+{
+    (void)zsys_init();
+    zsys_set_logstream(NULL);
+}
+
 int
 fl_transport_init(fl_error_t *err)
 {
-    /* The daemons install their own handlers: CZMQ must not. */
+    /* The daemons install their own handlers: CZMQ must not.  Nor log
+     * on stdout: what it would say (a line of a certificate it cannot
+     * parse) may be a secret, and Flotilla says its own errors. */
     zsys_handler_set(NULL);
+    s_czmq_quiet();
     if (!zmq_has("curve")) {
         FL_ERR(err, FL_EFAIL, "this libzmq was built without CURVE security");
         fl_error_set_hint(err, "Install Debian's libzmq5, which has it; "
@@ -120,17 +131,65 @@ cleanup:
  * Parses certificate text (ZPL, CZMQ's zconfig format): the public key,
  * and the secret key when want_secret.  where names the file in errors.
  */
+/*
+ * 0 when every line of text has a shape zcert_save writes: empty, a
+ * comment, a section name at the margin, or four spaces, a name, " = "
+ * and a quoted value under a section; else the number of the first line
+ * that has not (counted from 1).
+ */
+static size_t
+s_zpl_shape(const char *text)
+{
+    static const char name_chars[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-";
+    size_t line = 0;
+    int in_section = 0;
+
+    for (const char *p = text; *p != '\0';) {
+        size_t len = strcspn(p, "\n"), n;
+
+        line++;
+        if (len == 0 || *p == '#') {
+            /* empty, or a comment */
+        } else if ((n = strspn(p, name_chars)) == len) {
+            in_section = 1;
+        } else if (in_section && len > 4 && strncmp(p, "    ", 4) == 0 &&
+                   (n = strspn(p + 4, name_chars)) > 0 &&
+                   strncmp(p + 4 + n, " = \"", 4) == 0 &&
+                   len >= 4 + n + 5 && p[len - 1] == '"' &&
+                   memchr(p + 4 + n + 4, '"', len - (4 + n + 4) - 1) ==
+                       NULL) {
+            /* a key of the section */
+        } else {
+            return line;
+        }
+        p += len + (p[len] == '\n');
+    }
+    return 0;
+}
+
 static int
 s_cert_parse(zcert_t **out, char *name_out, size_t name_cap, const char *text,
              int want_secret, const char *where, fl_error_t *err)
 {
-    zconfig_t *root = zconfig_str_load(text);
+    zconfig_t *root = NULL;
     const char *pub = NULL, *sec = NULL, *name = NULL;
+    size_t bad;
     uint8_t pk[32];
     fl_secret_t sk = FL_SECRET_INIT;
     int rc = 0;
 
     fl_secret_alloc(&sk, 32);
+    /* CZMQ's parser prints a line it cannot parse, quoted, on stdout (a
+     * secret certificate's key, for one): it sees only text of the shape
+     * zcert_save writes, and Flotilla says its own errors. */
+    if ((bad = s_zpl_shape(text)) > 0) {
+        rc = FL_ERR(err, FL_EINVAL, "\"%s\" is not a certificate: line %zu "
+                    "is not a comment, a section or an indented key = "
+                    "\"value\"", where, bad);
+        goto cleanup;
+    }
+    root = zconfig_str_load(text);
     if (root == NULL) {
         rc = FL_ERR(err, FL_EINVAL, "\"%s\" is not a certificate: it does "
                     "not parse as ZPL", where);

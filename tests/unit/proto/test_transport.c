@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -395,6 +396,67 @@ test_link_wrong_pin_and_oversized_message(void **state)
     fl_zap_stop(&zap);
 }
 
+/*
+ * A secret certificate that does not parse says so, and nothing of it:
+ * CZMQ's parser printed the offending line, the secret key, on stdout.
+ */
+static void
+test_cert_a_broken_secret_certificate_is_not_echoed(void **state)
+{
+    s_fixture *f = *state;
+    char *sec = s_path(f, "server.cert_secret");
+    char *bad = s_path(f, "broken.cert_secret");
+    char *out = s_path(f, "broken.out");
+    char text[1024] = "", said[4096] = "", key[64] = "", *at = NULL;
+    FILE *fp = fopen(sec, "r");
+    fl_cert_t *c = NULL;
+    fl_error_t err = FL_ERROR_INIT;
+    int saved[2], fd;
+    size_t n;
+
+    assert_non_null(fp);
+    n = fread(text, 1, sizeof(text) - 1, fp);
+    fclose(fp);
+    text[n] = '\0';
+    at = strstr(text, "secret-key = \"");
+    assert_non_null(at);
+    memcpy(key, at + 14, 40);
+    /* "secret-key "KEY"": the ZPL has no "=" there. */
+    memmove(at + 10, at + 12, strlen(at + 12) + 1);
+    fp = fopen(bad, "w");
+    assert_non_null(fp);
+    fputs(text, fp);
+    fclose(fp);
+    assert_int_equal(chmod(bad, 0600), 0);
+    fflush(stdout);
+    fflush(stderr);
+    saved[0] = dup(1);
+    saved[1] = dup(2);
+    fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    assert_int_not_equal(fl_cert_load_secret(&c, bad, &err), 0);
+    fflush(stdout);
+    fflush(stderr);
+    dup2(saved[0], 1);
+    dup2(saved[1], 2);
+    close(saved[0]);
+    close(saved[1]);
+    close(fd);
+    fp = fopen(out, "r");
+    assert_non_null(fp);
+    n = fread(said, 1, sizeof(said) - 1, fp);
+    fclose(fp);
+    said[n] = '\0';
+    if (strstr(said, key) != NULL || strstr(err.message, key) != NULL)
+        fail_msg("the secret key was printed: %s / %s", said, err.message);
+    fl_error_clear(&err);
+    free(sec);
+    free(bad);
+    free(out);
+}
+
 int
 main(void)
 {
@@ -405,6 +467,7 @@ main(void)
         cmocka_unit_test(
             test_link_zap_admits_only_enrolled_keys_and_selftest_sees_it),
         cmocka_unit_test(test_link_wrong_pin_and_oversized_message),
+        cmocka_unit_test(test_cert_a_broken_secret_certificate_is_not_echoed),
     };
     return cmocka_run_group_tests_name("transport", tests, s_setup,
                                        s_teardown);
