@@ -53,15 +53,80 @@ s_unknown_option(const char *msg, char *name, size_t size)
     return 1;
 }
 
+/*
+ * Whether name stands in dsn right after a password's value, a blank
+ * between them: then it may be the rest of a password with a space in
+ * it, never to be shown.
+ */
+static int
+s_after_password(const char *dsn, const char *name)
+{
+    size_t n = strlen(name);
+
+    for (const char *at = strstr(dsn, name); at != NULL;
+         at = strstr(at + 1, name)) {
+        const char *p = at;
+        if (at[n] != '=' && at[n] != ' ' && at[n] != '\0')
+            continue;
+        if (p == dsn || !isspace((unsigned char)p[-1]))
+            continue;
+        while (p > dsn && isspace((unsigned char)p[-1]))
+            p--;
+        while (p > dsn && !isspace((unsigned char)p[-1]))
+            p--;
+        if (strncmp(p, "password", 8) == 0 || strncmp(p, "sslpassword", 11) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* 1 when dsn is a URI whose user and password part holds an '@' more
+ * (one not written %40): libpq takes what follows it for the host. */
+static int
+s_uri_at_in_password(const char *dsn)
+{
+    const char *p = NULL;
+    size_t len, at = 0;
+
+    if (strncmp(dsn, "postgresql://", 13) == 0)
+        p = dsn + 13;
+    else if (strncmp(dsn, "postgres://", 11) == 0)
+        p = dsn + 11;
+    else
+        return 0;
+    len = strcspn(p, "/?");
+    for (size_t i = 0; i < len; i++)
+        at += p[i] == '@';
+    return at > 1;
+}
+
 int
 fl_dsn_check(const char *dsn, fl_error_t *err)
 {
     char *errmsg = NULL;
     char name[65];
-    PQconninfoOption *opts = PQconninfoParse(dsn, &errmsg);
+    PQconninfoOption *opts = NULL;
 
+    if (s_uri_at_in_password(dsn)) {
+        FL_ERR(err, FL_EINVAL, "invalid connection string: an '@' in the "
+               "URI's user or password is not written %%40");
+        fl_error_set_hint(err, "Percent-encode it: '@' is %%40 (libpq takes "
+                               "what follows the last one for the host).");
+        return FL_EINVAL;
+    }
+    opts = PQconninfoParse(dsn, &errmsg);
     if (opts == NULL) {
         /* libpq's message may quote part of the string; keep it out. */
+        if (s_unknown_option(errmsg, name, sizeof(name)) &&
+            s_after_password(dsn, name)) {
+            FL_ERR(err, FL_EINVAL, "invalid connection string: an unknown "
+                   "option right after the password");
+            fl_error_set_hint(err, "A password with a blank in it is quoted: "
+                                   "password='...' (a quote or a backslash "
+                                   "in it written \\' or \\\\).");
+            PQfreemem(errmsg);
+            return FL_EINVAL;
+        }
         if (s_unknown_option(errmsg, name, sizeof(name)))
             FL_ERR(err, FL_EINVAL, "invalid connection string: unknown "
                    "option \"%s\"", name);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "common/alloc.h"
+#include "common/dsn.h"
 #include "common/clock.h"
 #include "common/daemon.h"
 #include "common/hash.h"
@@ -408,16 +409,24 @@ s_load_dsn(char **out, const fl_co_settings_t *cfg, fl_error_t *err)
 
     if (cfg->state_dsn != NULL) {
         *out = fl_strdup(cfg->state_dsn);
-        return 0;
+    } else {
+        if ((rc = fl_secret_load(&raw, cfg->state_dsn_file, 8192, err)) != 0)
+            return rc;
+        len = raw.len;
+        while (len > 0 &&
+               (raw.data[len - 1] == '\n' || raw.data[len - 1] == '\r'))
+            len--;
+        *out = fl_strndup((const char *)raw.data, len);
+        fl_secret_release(&raw);
     }
-    if ((rc = fl_secret_load(&raw, cfg->state_dsn_file, 8192, err)) != 0)
-        return rc;
-    len = raw.len;
-    while (len > 0 && (raw.data[len - 1] == '\n' || raw.data[len - 1] == '\r'))
-        len--;
-    *out = fl_strndup((const char *)raw.data, len);
-    fl_secret_release(&raw);
-    return 0;
+    /* Checked here, so that libpq's own message, which quotes what it
+     * cannot parse (a password's), is never the one said. */
+    if ((rc = fl_dsn_check(*out, err)) != 0) {
+        fl_error_prefix(err, "%s: ", cfg->state_dsn != NULL
+                                         ? "state_dsn" : "state_dsn_file");
+        fl_free(out);
+    }
+    return rc;
 }
 
 static int

@@ -846,6 +846,47 @@ test_fleet_dispatch_plan_rollback_and_one_coordinator(void **state)
                      res.out, res.err);
         fl_test_proc_release(&res);
         free(text);
+        /*
+         * A state_dsn_file libpq cannot parse is refused without its text
+         * (before, "invalid percent-encoded token: \"Hunter%zzSECRET\""
+         * went to stderr and the log file).
+         */
+        {
+            char *dsnf = fl_fleet_path(f, "ctl.dsn");
+            char *log3 = fl_fleet_path(f, "third.log");
+            unsigned char *said = NULL;
+            size_t len = 0;
+
+            fl_test_write_file(dsnf, "postgresql://flot:Hunter%zzCTLSECRET@"
+                                     "127.0.0.1:1/postgres\n");
+            assert_int_equal(chmod(dsnf, 0600), 0);
+            text = fl_asprintf(
+                "name: third-coordinator\n"
+                "agent_endpoint: \"tcp://127.0.0.1:!\"\n"
+                "control_endpoint: \"tcp://127.0.0.1:!\"\n"
+                "state_dsn_file: %s\n"
+                "cert: %s/coord.cert_secret\n"
+                "agents_dir: %s/agents\n"
+                "operators_dir: %s/operators\n"
+                "trust: %s/coord-trust\n"
+                "log_file: %s\n", dsnf, f->dir, f->dir, f->dir, f->dir,
+                log3);
+            fl_test_write_file(yaml, text);
+            fl_test_run(&res, "flotilla-coordinator", argv, NULL, 60);
+            if (fl_file_read(&said, &len, log3, 1 << 20, "log", NULL) != 0)
+                said = (unsigned char *)fl_strdup("");
+            if (res.status == 0 || strstr(res.out, "CTLSECRET") ||
+                strstr(res.err, "CTLSECRET") ||
+                strstr((char *)said, "CTLSECRET") ||
+                strstr(res.err, "state_dsn_file") == NULL)
+                fail_msg("a bad state_dsn_file: exit %d\n%s\n%s\n%s",
+                         res.status, res.out, res.err, said);
+            fl_test_proc_release(&res);
+            free(said);
+            free(text);
+            free(dsnf);
+            free(log3);
+        }
         free(yaml);
         free(log);
     }

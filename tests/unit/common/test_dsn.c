@@ -68,12 +68,29 @@ test_dsn_check_rejects_garbage_without_echo(void **state)
     r = fl_dsn_redact("password=hunter2 bogus");
     assert_string_equal(r, "(invalid connection string)");
     free(r);
-    /* An unknown option is named (a key, not a value). */
-    assert_int_equal(fl_dsn_check("password=hunter2 bogus_opt=1", &err),
+    /* An unknown option is named (a key, not a value)... */
+    assert_int_equal(fl_dsn_check("bogus_opt=1 password=hunter2", &err),
                      FL_EINVAL);
     assert_string_equal(err.message, "invalid connection string: unknown "
                                      "option \"bogus_opt\"");
     fl_error_clear(&err);
+    /* ...unless it follows a password: it may be the rest of one with a
+     * space in it (before, "horsebattery" of "correct horsebattery=..."
+     * was shown). */
+    assert_int_equal(fl_dsn_check("host=db1 password=correct horsebattery="
+                                  "staple", &err), FL_EINVAL);
+    assert_null(strstr(err.message, "horse"));
+    assert_non_null(strstr(err.hint, "password='"));
+    fl_error_clear(&err);
+    /* An '@' left in a URI's password is not taken for the host's, which
+     * libpq then names (before: "could not translate host name
+     * \"ssSECRET@db1\""). */
+    assert_int_equal(fl_dsn_check("postgresql://u:p@ssSECRET@db1/app", &err),
+                     FL_EINVAL);
+    assert_null(strstr(err.message, "SECRET"));
+    assert_non_null(strstr(err.hint, "%40"));
+    fl_error_clear(&err);
+    assert_int_equal(fl_dsn_check("postgresql://u:p%40ss@db1/app", &err), 0);
     assert_int_equal(fl_dsn_check("postgresql://u:hunter2@db1/app?sslmod=on",
                                   &err), FL_EINVAL);
     assert_string_equal(err.message, "invalid connection string: unknown "
