@@ -823,11 +823,13 @@ s_baseline_repeatables(fl_pipeline_t *p, const fl_source_t *src,
                                   !m->no_transaction, 0, 0, 0, 0, 0, NULL,
                                   NULL, NULL, p->target, "flyway", 1};
 
-        /* Its last row says (a failed run after a good one: not run). */
+        /* Its last row says (a failed run after a good one: not run; a
+         * success of NULL, which the tenant's table may hold: not run). */
         for (size_t k = 0; k < r.nrows; k++)
             if (fl_pg_value(&r, k, 0) &&
                 strcmp(fl_pg_value(&r, k, 0), m->file) == 0)
-                ran = strcmp(fl_pg_value(&r, k, 1), "t") == 0;
+                ran = fl_pg_value(&r, k, 1) != NULL &&
+                      strcmp(fl_pg_value(&r, k, 1), "t") == 0;
         if (!ran || fl_ledger_find_repeatable(&mine, m->name) != NULL)
             continue;
         if (!began && (rc = fl_pg_exec(p->pg, "BEGIN", err)) != 0)

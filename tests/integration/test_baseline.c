@@ -589,6 +589,27 @@ test_flyway_baseline_and_undo_rows_are_followed(void **state)
                           " true)");
     s_flotilla(e, 0, "baselined 3 migrations", "baseline",
                S_ARGS("--from", "flyway"), src);
+    /*
+     * The tool's table is the tenant's: a repeatable's row planted with a
+     * NULL success is not a run, and crashes nothing (before: strcmp of
+     * NULL; through a fleet the agent died, and again at each restart as
+     * it read the command back from its journal).
+     */
+    s_write(src, "R__views.sql", "CREATE OR REPLACE VIEW v AS SELECT 1;\n");
+    fl_test_exec(e->conn, "DELETE FROM flotilla.schema_migrations;"
+                          "DELETE FROM flotilla.repeatable_migrations;"
+                          "DELETE FROM flyway_schema_history;"
+                          "ALTER TABLE flyway_schema_history ALTER COLUMN"
+                          " success DROP NOT NULL;"
+                          "INSERT INTO flyway_schema_history VALUES (1, '9',"
+                          " '<< Flyway Baseline >>', 'BASELINE',"
+                          " '<< Flyway Baseline >>', NULL, 'x', now(), 0,"
+                          " true), (2, NULL, 'views', 'SQL', 'R__views.sql',"
+                          " 0, 'x', now(), 1, NULL)");
+    s_flotilla(e, 0, "baselined 3 migrations", "baseline",
+               S_ARGS("--from", "flyway"), src);
+    fl_test_expect_value(e->conn, "SELECT count(*) FROM"
+                                  " flotilla.repeatable_migrations", "0");
     free(src);
 }
 
