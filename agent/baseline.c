@@ -956,9 +956,11 @@ s_baseline(fl_pipeline_t *p, const fl_source_t *src, const char *from,
             rc = s_check_shape(p, migs, ran, dflt, err);
         if (rc == 0 && any)
             rc = s_write(p, migs, write, source, why, out, err);
+        /* From the table the versions were read from (it was "public",
+         * whatever schema that table was found in). */
         if (rc == 0 && tool == FL_LAYOUT_FLYWAY)
             rc = s_baseline_repeatables(p, src, *p->target ? p->target
-                                                           : "public", err);
+                                                           : dflt, err);
     }
     for (size_t i = 0; i < migs->count; i++) {
         if (ran[i] && fl_version_cmp(&migs->items[i].version, &out->through) > 0)

@@ -610,6 +610,23 @@ test_flyway_baseline_and_undo_rows_are_followed(void **state)
                S_ARGS("--from", "flyway"), src);
     fl_test_expect_value(e->conn, "SELECT count(*) FROM"
                                   " flotilla.repeatable_migrations", "0");
+    /*
+     * The tool's table in the schema first on the database's search_path
+     * (where baseline looks for it): the repeatables are read from it
+     * too (before, from public: the baseline failed after recording the
+     * versions, and failed again at every try).
+     */
+    fl_test_exec(e->conn, "CREATE SCHEMA app;"
+                          "ALTER TABLE flyway_schema_history SET SCHEMA app;"
+                          "UPDATE app.flyway_schema_history SET success ="
+                          " true WHERE version IS NULL;"
+                          "DO $$BEGIN EXECUTE format('ALTER DATABASE %I SET"
+                          " search_path = app, public', current_database());"
+                          " END$$");
+    s_flotilla(e, 0, "baselined", "baseline", S_ARGS("--from", "flyway"),
+               src);
+    fl_test_expect_value(e->conn, "SELECT count(*) FROM"
+                                  " flotilla.repeatable_migrations", "1");
     free(src);
 }
 
