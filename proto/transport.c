@@ -81,6 +81,58 @@ struct fl_cert {
     zcert_t *cert;
 };
 
+/*
+ * Writes cert's file at path in zcert_save's format (with the secret key
+ * when secret): a new file (or, with force, one renamed into place over
+ * what is there), mode 0600, then 0644 for the public one (through its
+ * own descriptor, never a path).
+ */
+static int
+s_cert_write(const char *path, zcert_t *cert, const char *name, int secret,
+             int force, fl_error_t *err)
+{
+    fl_secret_t text = FL_SECRET_INIT;
+    char when[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    int n, rc, fd;
+
+    strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", gmtime_r(&now, &tm));
+    fl_secret_alloc(&text, 1024);
+    n = snprintf((char *)text.data, text.len,
+                 "#   ****  Generated on %s UTC by flotilla  ****\n"
+                 "#   ZeroMQ CURVE %s Certificate\n"
+                 "#   %s\n\n"
+                 "%s%s%s"
+                 "curve\n"
+                 "    public-key = \"%s\"\n"
+                 "%s%s%s",
+                 when, secret ? "**Secret**" : "Public",
+                 secret ? "DO NOT PROVIDE THIS FILE TO OTHER USERS nor "
+                          "change its permissions."
+                        : "Exchange securely, or use a secure mechanism to "
+                          "verify the contents of this file after exchange.",
+                 name ? "metadata\n    name = \"" : "", name ? name : "",
+                 name ? "\"\n" : "", zcert_public_txt(cert),
+                 secret ? "    secret-key = \"" : "",
+                 secret ? zcert_secret_txt(cert) : "", secret ? "\"\n" : "");
+    if (n < 0 || (size_t)n >= text.len) {
+        fl_secret_release(&text);
+        return FL_ERR(err, FL_EINVAL, "certificate name too long");
+    }
+    rc = fl_secret_save(path, text.data, (size_t)n, force, err);
+    fl_secret_release(&text);
+    if (rc != 0 || secret)
+        return rc;
+    fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 || fchmod(fd, 0644) != 0)
+        rc = FL_ERR(err, FL_EIO, "could not make certificate \"%s\" "
+                    "readable: %s", path, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
 int
 fl_cert_generate(const char *prefix, const char *name, int force,
                  char public_out[FL_KEY_Z85_LEN + 1], fl_error_t *err)
@@ -104,21 +156,33 @@ fl_cert_generate(const char *prefix, const char *name, int force,
                                "then be given the new one.");
         goto cleanup;
     }
+    if (name != NULL && name[strcspn(name, "\"\\")] != '\0') {
+        rc = FL_ERR(err, FL_EINVAL, "a certificate's name may not hold '\"' "
+                    "or '\\'");
+        goto cleanup;
+    }
+    for (const char *c = name; c != NULL && *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f) {
+            rc = FL_ERR(err, FL_EINVAL, "a certificate's name may not hold "
+                        "control characters");
+            goto cleanup;
+        }
     cert = zcert_new();
     if (cert == NULL) {
         rc = FL_ERR(err, FL_EFAIL, "could not make a CURVE key pair");
         goto cleanup;
     }
-    if (name != NULL)
-        zcert_set_meta(cert, "name", "%s", name);
-    /* zcert_save writes PREFIX.cert and, with a private umask,
-     * PREFIX.cert_secret. */
-    if (zcert_save(cert, pub) != 0 || chmod(sec, 0600) != 0 ||
-        chmod(pub, 0644) != 0) {
-        rc = FL_ERR(err, FL_EIO, "could not write certificate \"%s\": %s",
-                    pub, strerror(errno));
+    /*
+     * Written here in zcert_save's format, each file through a new one
+     * renamed into place (fl_secret_save): zcert_save opened the paths,
+     * so --force wrote the secret key through a link there, or into a
+     * file another user owned.
+     */
+    rc = s_cert_write(sec, cert, name, 1, force, err);
+    if (rc == 0)
+        rc = s_cert_write(pub, cert, name, 0, force, err);
+    if (rc != 0)
         goto cleanup;
-    }
     memcpy(public_out, zcert_public_txt(cert), FL_KEY_Z85_LEN + 1);
 cleanup:
     zcert_destroy(&cert);
@@ -127,10 +191,6 @@ cleanup:
     return rc;
 }
 
-/*
- * Parses certificate text (ZPL, CZMQ's zconfig format): the public key,
- * and the secret key when want_secret.  where names the file in errors.
- */
 /*
  * 0 when every line of text has a shape zcert_save writes: empty, a
  * comment, a section name at the margin, or four spaces, a name, " = "
@@ -168,6 +228,10 @@ s_zpl_shape(const char *text)
     return 0;
 }
 
+/*
+ * Parses certificate text (ZPL, CZMQ's zconfig format): the public key,
+ * and the secret key when want_secret.  where names the file in errors.
+ */
 static int
 s_cert_parse(zcert_t **out, char *name_out, size_t name_cap, const char *text,
              int want_secret, const char *where, fl_error_t *err)

@@ -397,6 +397,69 @@ test_link_wrong_pin_and_oversized_message(void **state)
 }
 
 /*
+ * --force replaces a certificate's files, never writes through them: a
+ * link at PREFIX.cert_secret or PREFIX.cert is replaced, its target
+ * untouched, and the secret file is a new one of mode 0600 (before,
+ * zcert_save opened the path: the secret key went into the link's
+ * target, or into a file another user owned and could read).
+ */
+static void
+test_cert_force_replaces_links_never_writes_through_them(void **state)
+{
+    s_fixture *f = *state;
+    char *prefix = s_path(f, "forced");
+    char *sec = s_path(f, "forced.cert_secret");
+    char *pub = s_path(f, "forced.cert");
+    char *victim = s_path(f, "victim"), *victim2 = s_path(f, "victim2");
+    char key[FL_KEY_Z85_LEN + 1], text[64] = "";
+    struct stat st;
+    fl_error_t err = FL_ERROR_INIT;
+    FILE *fp = NULL;
+
+    fl_test_write_file(victim, "victim\n");
+    fl_test_write_file(victim2, "victim2\n");
+    assert_int_equal(symlink(victim, sec), 0);
+    assert_int_equal(symlink(victim2, pub), 0);
+    assert_int_equal(fl_cert_generate(prefix, "forced", 1, key, &err), 0);
+    fl_error_clear(&err);
+    fp = fopen(victim, "r");
+    assert_non_null(fp);
+    assert_non_null(fgets(text, sizeof(text), fp));
+    fclose(fp);
+    assert_string_equal(text, "victim\n");
+    fp = fopen(victim2, "r");
+    assert_non_null(fp);
+    assert_non_null(fgets(text, sizeof(text), fp));
+    fclose(fp);
+    assert_string_equal(text, "victim2\n");
+    assert_int_equal(lstat(sec, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(lstat(pub, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    assert_int_equal(st.st_mode & 0777, 0644);
+    /* And what it wrote is a certificate of the key it printed. */
+    {
+        char again[FL_KEY_Z85_LEN + 1];
+        fl_cert_t *c = NULL;
+        assert_int_equal(fl_cert_load_public(again, pub, NULL), 0);
+        assert_string_equal(again, key);
+        assert_int_equal(fl_cert_load_secret(&c, sec, &err), 0);
+        assert_string_equal(fl_cert_public(c), key);
+        fl_cert_destroy(&c);
+    }
+    /* A name that would break the file's format is refused. */
+    assert_int_equal(fl_cert_generate(prefix, "a\"b", 1, key, &err),
+                     FL_EINVAL);
+    fl_error_clear(&err);
+    free(prefix);
+    free(sec);
+    free(pub);
+    free(victim);
+    free(victim2);
+}
+
+/*
  * A secret certificate that does not parse says so, and nothing of it:
  * CZMQ's parser printed the offending line, the secret key, on stdout.
  */
@@ -468,6 +531,8 @@ main(void)
             test_link_zap_admits_only_enrolled_keys_and_selftest_sees_it),
         cmocka_unit_test(test_link_wrong_pin_and_oversized_message),
         cmocka_unit_test(test_cert_a_broken_secret_certificate_is_not_echoed),
+        cmocka_unit_test(
+            test_cert_force_replaces_links_never_writes_through_them),
     };
     return cmocka_run_group_tests_name("transport", tests, s_setup,
                                        s_teardown);
