@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -86,12 +87,29 @@ fl_log_set_format(fl_log_format format)
 int
 fl_log_open_file(const char *path, fl_error_t *err)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    /* Never through a link, and only a file of this user's that not
+     * everyone may write (or a device, /dev/null): its path may be in a
+     * directory another user controls (the default is the working
+     * directory's), and the log says what ran where. */
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC |
+                            O_NOFOLLOW | O_NOCTTY, 0640);
     FILE *f = NULL;
+    struct stat st;
 
+    if (fd < 0 && errno == ELOOP)
+        return FL_ERR(err, FL_EINVAL, "log file \"%s\" is a symbolic link: "
+                      "give the file's own path", path);
     if (fd < 0)
         return FL_ERR(err, FL_EIO, "could not open log file \"%s\": %s",
                       path, strerror(errno));
+    if (fstat(fd, &st) != 0 ||
+        (S_ISREG(st.st_mode) &&
+         (st.st_uid != geteuid() || (st.st_mode & 002) != 0)) ||
+        (!S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode))) {
+        close(fd);
+        return FL_ERR(err, FL_EINVAL, "log file \"%s\" is not a file of this "
+                      "user's that others may not write", path);
+    }
     f = fdopen(fd, "a");
     if (f == NULL) {
         close(fd);

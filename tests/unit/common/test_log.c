@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -126,6 +127,60 @@ test_log_open_file_in_missing_dir_fails_with_path(void **state)
     assert_int_equal(lvl, FL_LOG_NOTICE);
 }
 
+/*
+ * A log file is one of this user's own: a link at its path, a file
+ * others may write and (as root) another user's file are refused, the
+ * link's target untouched (before, root's apply in a directory another
+ * user controls appended its log to whatever file the link named, and
+ * kept another user's file with its owner and mode).  A device such as
+ * /dev/null is taken.
+ */
+static void
+test_log_file_is_never_a_link_or_another_user_s(void **state)
+{
+    char *dir = fl_test_tmpdir();
+    char *victim = fl_asprintf("%s/victim", dir);
+    char *link = fl_asprintf("%s/link.log", dir);
+    char *open_to_all = fl_asprintf("%s/all.log", dir);
+    char *theirs = fl_asprintf("%s/theirs.log", dir);
+    fl_error_t err = FL_ERROR_INIT;
+    FILE *f = NULL;
+    char line[64] = "";
+
+    (void)state;
+    fl_test_write_file(victim, "victim\n");
+    assert_int_equal(symlink(victim, link), 0);
+    assert_int_not_equal(fl_log_open_file(link, &err), 0);
+    assert_non_null(strstr(err.message, link));
+    fl_error_clear(&err);
+    fl_log_info("pipeline", "not for the victim");
+    f = fopen(victim, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(line, sizeof(line), f));
+    assert_null(fgets(line + strlen(line), (int)(sizeof(line) -
+                                                 strlen(line)), f));
+    fclose(f);
+    assert_string_equal(line, "victim\n");
+    fl_test_write_file(open_to_all, "");
+    assert_int_equal(chmod(open_to_all, 0666), 0);
+    assert_int_not_equal(fl_log_open_file(open_to_all, &err), 0);
+    fl_error_clear(&err);
+    if (geteuid() == 0) {
+        fl_test_write_file(theirs, "");
+        assert_int_equal(chown(theirs, 65534, 65534), 0);
+        assert_int_not_equal(fl_log_open_file(theirs, &err), 0);
+        fl_error_clear(&err);
+    }
+    assert_int_equal(fl_log_open_file("/dev/null", &err), 0);
+    fl_log_close_file();
+    free(victim);
+    free(link);
+    free(open_to_all);
+    free(theirs);
+    fl_test_rmtree(dir);
+    free(dir);
+}
+
 int
 main(void)
 {
@@ -135,6 +190,7 @@ main(void)
         cmocka_unit_test(test_log_record_text_is_readable),
         cmocka_unit_test(test_log_file_gets_json_lines),
         cmocka_unit_test(test_log_open_file_in_missing_dir_fails_with_path),
+        cmocka_unit_test(test_log_file_is_never_a_link_or_another_user_s),
     };
     return cmocka_run_group_tests_name("log", tests, NULL, NULL);
 }
