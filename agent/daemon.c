@@ -1332,7 +1332,7 @@ s_start(fl_ag_daemon_t *d, fl_error_t *err)
                         : fl_asprintf("%s/backups", d->cfg->state_dir);
     if ((rc = fl_transport_init(err)) != 0 ||
         (rc = fl_cert_load_secret(&d->cert, d->cfg->cert, err)) != 0 ||
-        (rc = fl_cert_load_public(d->server_key, d->cfg->server_cert,
+        (rc = fl_cert_load_pinned(d->server_key, d->cfg->server_cert,
                                   err)) != 0 ||
         (rc = fl_journal_open(&d->journal, d->cfg->state_dir, d->cfg->fsync,
                               err)) != 0 ||

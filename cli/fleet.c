@@ -131,7 +131,7 @@ fl_fleet_open(fl_fleet_t **out, const fl_fleet_opts_t *o, fl_error_t *err)
     lo.heartbeat_ms = 0;
     if ((rc = fl_transport_init(err)) != 0 ||
         (rc = fl_cert_load_secret(&f->cert, o->cert, err)) != 0 ||
-        (rc = fl_cert_load_public(server, o->server_cert, err)) != 0 ||
+        (rc = fl_cert_load_pinned(server, o->server_cert, err)) != 0 ||
         (rc = fl_link_client(&f->link, o->endpoint, f->cert, server, &lo, 1,
                              err)) != 0) {
         if (err != NULL)

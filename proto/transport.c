@@ -327,6 +327,20 @@ fl_cert_load_secret(fl_cert_t **out, const char *path, fl_error_t *err)
 }
 
 int
+fl_cert_load_pinned(char out[FL_KEY_Z85_LEN + 1], const char *path,
+                    fl_error_t *err)
+{
+    char *real = NULL;
+    int rc = fl_perm_check(&real, path, "pinned coordinator certificate",
+                           geteuid(), err);
+
+    if (rc == 0)
+        rc = fl_cert_load_public(out, real, err);
+    free(real);
+    return rc;
+}
+
+int
 fl_cert_load_public(char out[FL_KEY_Z85_LEN + 1], const char *path,
                     fl_error_t *err)
 {

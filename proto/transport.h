@@ -75,6 +75,16 @@ int fl_cert_load_secret(fl_cert_t **out, const char *path,
 int fl_cert_load_public(char out[FL_KEY_Z85_LEN + 1], const char *path,
                         fl_error_t *err) FL_NODISCARD;
 
+/*
+ * The same for a pinned certificate (the coordinator's, which an agent
+ * and an operator trust): first checked as the trust store is
+ * (common/perm.h: the file and every directory above it owned by root or
+ * this user, writable by no one else), since whoever can replace it
+ * chooses whom they talk to.
+ */
+int fl_cert_load_pinned(char out[FL_KEY_Z85_LEN + 1], const char *path,
+                        fl_error_t *err) FL_NODISCARD;
+
 /* The certificate's public key in Z85, lent for its life. */
 const char *fl_cert_public(const fl_cert_t *c);
 void fl_cert_destroy(fl_cert_t **c);

@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "common/alloc.h"
+#include "common/file.h"
 #include "proto/transport.h"
 #include "testsupport.h"
 
@@ -460,6 +461,44 @@ test_cert_force_replaces_links_never_writes_through_them(void **state)
 }
 
 /*
+ * A pinned certificate is checked as a trust store is: in a directory
+ * others may write, or writable by others itself, it is refused (before,
+ * whoever could replace the file chose the coordinator an operator or an
+ * agent talked to).
+ */
+static void
+test_cert_pinned_is_refused_where_others_may_replace_it(void **state)
+{
+    s_fixture *f = *state;
+    char *pub = s_path(f, "server.cert");
+    char *open_dir = s_path(f, "open");
+    char *copy = s_path(f, "open/coord.cert");
+    char key[FL_KEY_Z85_LEN + 1];
+    unsigned char *text = NULL;
+    size_t len = 0;
+    fl_error_t err = FL_ERROR_INIT;
+
+    assert_int_equal(fl_cert_load_pinned(key, pub, NULL), 0);
+    assert_int_equal(mkdir(open_dir, 0700), 0);
+    assert_int_equal(fl_file_read(&text, &len, pub, 1 << 16, "cert", NULL), 0);
+    fl_test_write_file(copy, (const char *)text);
+    free(text);
+    assert_int_equal(chmod(copy, 0644), 0);
+    assert_int_equal(fl_cert_load_pinned(key, copy, NULL), 0);
+    assert_int_equal(chmod(copy, 0666), 0);
+    assert_int_equal(fl_cert_load_pinned(key, copy, &err), FL_EINVAL);
+    fl_error_clear(&err);
+    assert_int_equal(chmod(copy, 0644), 0);
+    assert_int_equal(chmod(open_dir, 0777), 0);
+    assert_int_equal(fl_cert_load_pinned(key, copy, &err), FL_EINVAL);
+    fl_error_clear(&err);
+    assert_int_equal(chmod(open_dir, 0700), 0);
+    free(pub);
+    free(open_dir);
+    free(copy);
+}
+
+/*
  * A secret certificate that does not parse says so, and nothing of it:
  * CZMQ's parser printed the offending line, the secret key, on stdout.
  */
@@ -533,6 +572,8 @@ main(void)
         cmocka_unit_test(test_cert_a_broken_secret_certificate_is_not_echoed),
         cmocka_unit_test(
             test_cert_force_replaces_links_never_writes_through_them),
+        cmocka_unit_test(
+            test_cert_pinned_is_refused_where_others_may_replace_it),
     };
     return cmocka_run_group_tests_name("transport", tests, s_setup,
                                        s_teardown);
