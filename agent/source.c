@@ -176,18 +176,22 @@ s_convert(fl_migration_t *out, const fl_layout_migration_t *lm,
 
 /* ---- pop's groups: several files sharing one name ---- */
 
-/* pop's versions end in a six-digit part number after the stamp
- * (ory's 20210410175418000001). */
+/* pop's versions cut into parts end in a six-digit part number after
+ * the fourteen-digit stamp (ory's 20210410175418000001). */
+#define S_POP_STAMP_DIGITS 14
 #define S_POP_PART_DIGITS 6
 
-/* Whether pop versions a and b share their stamp (all but the part). */
+/* Whether pop versions a and b are parts of one stamp: both of twenty
+ * digits, the first fourteen equal.  (Any equal length was taken, so
+ * 20210410100000 and 20210410235959 were parts of 20210410.) */
 static int
 s_same_stamp(const char *a, const char *b)
 {
-    size_t n = strlen(a);
+    size_t n = S_POP_STAMP_DIGITS + S_POP_PART_DIGITS;
 
-    return n > S_POP_PART_DIGITS && n == strlen(b) &&
-           strncmp(a, b, n - S_POP_PART_DIGITS) == 0;
+    return strlen(a) == n && strlen(b) == n && strspn(a, "0123456789") == n &&
+           strspn(b, "0123456789") == n &&
+           strncmp(a, b, S_POP_STAMP_DIGITS) == 0;
 }
 
 /*

@@ -551,6 +551,33 @@ test_a_wrapped_file_keeps_its_transaction(void **state)
 }
 
 /*
+ * Only pop's files of one stamp and name, their part numbers apart, are
+ * one migration: two fourteen-digit stamps of one day with the same name
+ * are two (before, every stamp of the same length was cut at its last
+ * six digits, so 20210410100000 and 20210410235959 made one group, and a
+ * baseline of the first alone was refused, then re-ran it).
+ */
+static void
+test_pop_stamps_of_one_day_are_two_migrations(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    const char *argv[] = {"--dir", ws->mdir, "--layout", "pop", NULL};
+    fl_test_proc_t r;
+
+    fl_test_ws_write(ws, "20210410100000_update.up.sql",
+                     "CREATE TABLE a (id int);\n");
+    fl_test_ws_write(ws, "20210410100000_update.down.sql", "DROP TABLE a;\n");
+    fl_test_ws_write(ws, "20210410235959_update.up.sql",
+                     "CREATE TABLE b (id int);\n");
+    fl_test_ws_write(ws, "20210410235959_update.down.sql", "DROP TABLE b;\n");
+    fl_test_ws_flotilla(ws, &r, "apply", argv, 0);
+    fl_test_expect(&r, 0, "applied 2 migrations");
+    fl_test_proc_release(&r);
+    fl_test_expect_value(ws->conn, "SELECT count(*) FROM"
+                         " flotilla.schema_migrations", "2");
+}
+
+/*
  * pop's files sharing one name and stamp are one migration: the plan
  * says so; a rollback to a version inside the group (one of its files')
  * undoes the whole group, its downs in reverse order (in file order the
@@ -709,6 +736,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_a_link_out_of_the_tree_is_refused_with_what_to_do, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_wrapped_file_keeps_its_transaction, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_pop_files_sharing_a_name_are_one_migration, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_pop_stamps_of_one_day_are_two_migrations, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_bundle_built_from_a_tree_applies_as_the_tree, fl_test_ws_setup, fl_test_ws_teardown),
     };
 
