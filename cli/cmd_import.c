@@ -100,17 +100,42 @@ s_file_name(const fl_migration_t *m, int *changed)
     return file;
 }
 
-/* A line of text that a flotilla file would take for a section marker. */
+/*
+ * A line of text that a flotilla file would take for a section marker:
+ * as proto/migration.c reads one, blanks, "--", blanks, "flotilla:" (a
+ * line "  --flotilla:down" is one; only "-- flotilla:" at the margin was
+ * seen here).
+ */
 static int
 s_has_marker(const char *text)
 {
     for (const char *p = text; p && *p; p = strchr(p, '\n')) {
         if (*p == '\n')
             p++;
-        if (strncmp(p, "-- flotilla:", 12) == 0)
+        p += strspn(p, " \t\r\f\v");
+        if (strncmp(p, "--", 2) != 0)
+            continue;
+        p += 2;
+        p += strspn(p, " \t\r\f\v");
+        if (strncmp(p, "flotilla:", 9) == 0)
             return 1;
     }
     return 0;
+}
+
+/* The first of src's migrations holding a marker line, or NULL. */
+static const fl_migration_t *
+s_any_marker(const fl_source_t *src)
+{
+    for (size_t i = 0; i < src->migs->count; i++) {
+        const fl_migration_t *m = &src->migs->items[i];
+        if (s_has_marker(m->up) || (m->down && s_has_marker(m->down)))
+            return m;
+    }
+    for (size_t i = 0; src->repeatables && i < src->repeatables->count; i++)
+        if (s_has_marker(src->repeatables->items[i].up))
+            return &src->repeatables->items[i];
+    return NULL;
 }
 
 static char *
@@ -119,10 +144,16 @@ s_text(const fl_migration_t *m, const char *tool)
     fl_buf_t b = FL_BUF_INIT(0);
     size_t n = strlen(m->up);
 
+    /* Names in a comment line: a newline in one would end it. */
+    char *file = fl_str_escape_controls(m->file, 0);
+    char *note = m->nparts > 0 ? fl_str_escape_controls(m->note, 0) : NULL;
+
     fl_buf_addf(&b, "-- Imported from %s's %s by flotilla import.\n", tool,
-                m->file);
-    if (m->nparts > 0)
-        fl_buf_addf(&b, "-- It is %s.\n", m->note);
+                file);
+    if (note != NULL)
+        fl_buf_addf(&b, "-- It is %s.\n", note);
+    free(file);
+    free(note);
     if (m->no_transaction)
         fl_buf_adds(&b, "-- flotilla:options no-transaction\n");
     fl_buf_adds(&b, "-- flotilla:up\n");
@@ -313,6 +344,17 @@ fl_cmd_import(int argc, char **argv)
     if (fl_source_open_dir(&src, argv[optind], tool, &err) != 0) {
         code = FL_EXIT_REFUSED;
         goto cleanup;
+    }
+    /* Every migration checked before anything is written: a refusal
+     * leaves DEST as it was. */
+    {
+        const fl_migration_t *m = s_any_marker(&src);
+        if (m != NULL) {
+            FL_ERR(&err, FL_EINVAL, "%s holds a line starting \"-- "
+                   "flotilla:\", which would end its section", m->file);
+            code = FL_EXIT_REFUSED;
+            goto cleanup;
+        }
     }
     if ((code = s_dest(dest, &err)) != FL_EXIT_OK)
         goto cleanup;

@@ -35,6 +35,7 @@
 
 #include "common/alloc.h"
 #include "common/buf.h"
+#include "proto/migration.h"
 #include "testsupport.h"
 
 typedef struct {
@@ -551,6 +552,72 @@ test_a_wrapped_file_keeps_its_transaction(void **state)
 }
 
 /*
+ * import never writes what a Flotilla file would read otherwise: a line
+ * the parser takes for a marker ("  --flotilla:down", blanks around the
+ * dashes) is refused, before anything is written (before, it was
+ * written: the rest of the up became the down; and a refusal of the
+ * second migration left the first written, so that the next import was
+ * refused for a directory already holding files); a file name holding a
+ * newline and a marker is written escaped in the header comment (before,
+ * its "-- flotilla:validate" line was a section plan then ran).
+ */
+static void
+test_import_writes_no_line_a_flotilla_file_reads_otherwise(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    char *src = fl_asprintf("%s/gm", ws->dir);
+    char *dest = fl_asprintf("%s/out", ws->dir);
+    char *fw = fl_asprintf("%s/fw", ws->dir);
+    char *fdest = fl_asprintf("%s/fout", ws->dir);
+    char *odd = fl_asprintf("%s/V1__a\n-- flotilla:validate\nSELECT 1\n"
+                            "--x.sql", fw);
+    const char *argv[] = {"flotilla", "import", "--from", "golang-migrate",
+                          src, dest, NULL};
+    const char *fargv[] = {"flotilla", "import", "--from", "flyway", fw,
+                           fdest, NULL};
+    fl_test_proc_t r;
+    fl_migration_list_t l = {NULL, 0};
+    fl_error_t err = FL_ERROR_INIT;
+
+    assert_int_equal(mkdir(src, 0755), 0);
+    assert_int_equal(mkdir(fw, 0755), 0);
+    {
+        char *a = fl_asprintf("%s/1_a.up.sql", src);
+        char *b = fl_asprintf("%s/2_b.up.sql", src);
+        fl_test_write_file(a, "CREATE TABLE a (id int);\n");
+        fl_test_write_file(b, "CREATE TABLE b (id int);\n"
+                              "  --flotilla:down\nCREATE TABLE b2 (id int);\n");
+        free(a);
+        free(b);
+    }
+    fl_test_run(&r, "flotilla", argv, NULL, 60);
+    if (r.status == 0)
+        fail_msg("import took a marker line:\n%s\n%s", r.out, r.err);
+    fl_test_proc_release(&r);
+    if (fl_migration_dir_load(&l, dest, &err) == 0)
+        fail_msg("a refused import wrote %zu migration(s) into %s", l.count,
+                 dest);
+    fl_migration_list_release(&l);
+    fl_error_clear(&err);
+
+    fl_test_write_file(odd, "CREATE TABLE odd (id int);\n");
+    fl_test_run(&r, "flotilla", fargv, NULL, 60);
+    fl_test_expect(&r, 0, NULL);
+    fl_test_proc_release(&r);
+    assert_int_equal(fl_migration_dir_load(&l, fdest, &err), 0);
+    assert_int_equal(l.count, 1);
+    if (l.items[0].validate != NULL)
+        fail_msg("the file name's marker made a validate section: %s",
+                 l.items[0].validate);
+    fl_migration_list_release(&l);
+    free(src);
+    free(dest);
+    free(fw);
+    free(fdest);
+    free(odd);
+}
+
+/*
  * Only pop's files of one stamp and name, their part numbers apart, are
  * one migration: two fourteen-digit stamps of one day with the same name
  * are two (before, every stamp of the same length was cut at its last
@@ -737,6 +804,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_a_wrapped_file_keeps_its_transaction, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_pop_files_sharing_a_name_are_one_migration, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_pop_stamps_of_one_day_are_two_migrations, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_import_writes_no_line_a_flotilla_file_reads_otherwise, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_bundle_built_from_a_tree_applies_as_the_tree, fl_test_ws_setup, fl_test_ws_teardown),
     };
 
