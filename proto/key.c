@@ -200,23 +200,25 @@ s_key_text(char *out, const char *prefix, const unsigned char key[32])
     return plen + S_B64_LEN;
 }
 
+/*
+ * The public key's file: a new one (or, with force, one renamed into
+ * place over what is there), then made 0644 through its own descriptor.
+ * Opening the path with O_TRUNC wrote through a link there.
+ */
 static int
 s_write_public(const char *path, const char *text, size_t len, int force,
                fl_error_t *err)
 {
-    int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (force ? O_TRUNC : O_EXCL);
-    int fd = open(path, flags, 0644);
-    int rc = 0;
+    int rc = fl_secret_save(path, text, len, force, err), fd;
 
-    if (fd < 0)
-        return FL_ERR(err, FL_EIO, "could not create \"%s\": %s", path,
-                      strerror(errno));
-    if (write(fd, text, len) != (ssize_t)len)
-        rc = FL_ERR(err, FL_EIO, "could not write \"%s\": %s", path,
+    if (rc != 0)
+        return rc;
+    fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 || fchmod(fd, 0644) != 0)
+        rc = FL_ERR(err, FL_EIO, "could not make \"%s\" readable: %s", path,
                     strerror(errno));
-    if (close(fd) != 0 && rc == 0)
-        rc = FL_ERR(err, FL_EIO, "could not close \"%s\": %s", path,
-                    strerror(errno));
+    if (fd >= 0)
+        close(fd);
     return rc;
 }
 

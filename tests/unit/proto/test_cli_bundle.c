@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <cmocka.h>
@@ -162,6 +163,30 @@ test_cli_keygen_writes_0600_key_and_refuses_overwrite(void **state)
     assert_int_equal(r.status, 0);
     assert_non_null(strstr(r.out, "key id "));
     fl_test_proc_release(&r);
+    /* --force replaces a link at PREFIX.pub, never writes through it
+     * (before, the public key went into the link's target). */
+    {
+        char *victim = fl_asprintf("%s.victim", f->prefix);
+        char text[32] = "";
+        FILE *fp = NULL;
+
+        fl_test_write_file(victim, "victim\n");
+        assert_int_equal(unlink(f->pub), 0);
+        assert_int_equal(symlink(victim, f->pub), 0);
+        s_run(&r, force);
+        assert_int_equal(r.status, 0);
+        fl_test_proc_release(&r);
+        fp = fopen(victim, "r");
+        assert_non_null(fp);
+        assert_non_null(fgets(text, sizeof(text), fp));
+        fclose(fp);
+        assert_string_equal(text, "victim\n");
+        assert_int_equal(lstat(f->pub, &st), 0);
+        assert_true(S_ISREG(st.st_mode));
+        assert_int_equal(st.st_mode & 0777, 0644);
+        unlink(victim);
+        free(victim);
+    }
     s_run(&r, noout);
     assert_int_equal(r.status, 2);
     fl_test_proc_release(&r);
