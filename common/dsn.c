@@ -74,7 +74,8 @@ s_after_password(const char *dsn, const char *name)
             p--;
         while (p > dsn && !isspace((unsigned char)p[-1]))
             p--;
-        if (strncmp(p, "password", 8) == 0 || strncmp(p, "sslpassword", 11) == 0)
+        if (strncmp(p, "password", 8) == 0 ||
+            strncmp(p, "sslpassword", 11) == 0)
             return 1;
     }
     return 0;

@@ -1429,8 +1429,7 @@ s_written(fl_store_job_t *job, int rc, const fl_error_t *err, void *arg)
  * second one of it: two would stage the same bundle side by side, each
  * with its own canary and budget, and a start retried after its reply
  * timed out (created all the same) would be the second.  0, or
- * FL_ECONFLICT
- * naming the running one.
+ * FL_ECONFLICT naming the running one.
  */
 static int
 s_running_of(fl_co_server_t *s, const fl_co_bundle_t *cb, fl_error_t *err)

@@ -14,9 +14,9 @@
 #include <unistd.h>
 
 #include "common/alloc.h"
-#include "common/dsn.h"
 #include "common/clock.h"
 #include "common/daemon.h"
+#include "common/dsn.h"
 #include "common/hash.h"
 #include "common/json.h"
 #include "common/log.h"

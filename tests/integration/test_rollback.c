@@ -871,7 +871,8 @@ test_a_rollback_keeps_nothing_its_own_restore_wrote(void **state)
             "ALTER TABLE users ADD COLUMN status text;\n"
             "UPDATE users SET status = 'on';",
             "ALTER TABLE users DROP COLUMN status;");
-    s_write(e, S_ALLOW("ban-drop-column"), "ALTER TABLE users DROP COLUMN note;",
+    s_write(e, S_ALLOW("ban-drop-column"),
+            "ALTER TABLE users DROP COLUMN note;",
             "ALTER TABLE users ADD COLUMN note text;");
     before = s_dump(e);
     (void)s_apply(e, before, S_MUST_APPLY, NULL);
