@@ -350,9 +350,9 @@ s_parts_ran(fl_pipeline_t *p, const char *name, const s_tool_ledger_t *t,
             fl_error_set_detail(err, "Not in %s's ledger: %s.", name,
                                 s_listed(&missing, nmissing));
             fl_error_set_hint(err, "Run the rest of the group with %s "
-                                   "first, or baseline up to the migration "
-                                   "before it with --to; flotilla apply "
-                                   "then runs the group whole.", name);
+                                   "first (flotilla applies a group whole, "
+                                   "so it would run again the files %s "
+                                   "ran).", name, name);
         }
         off += m->nparts;
     }
@@ -468,9 +468,10 @@ s_ran_per_tool(fl_pipeline_t *p, fl_layout_tool tool,
                     t->where);
         fl_error_set_detail(err, "Not run, below version %s: %s.",
                             newest.text, s_listed(&gaps, ngaps));
-        fl_error_set_hint(err, "Run them with %s first, or baseline up to "
-                               "the first of them with --to; flotilla "
-                               "apply then runs the rest in order.", name);
+        /* Not --to below them: apply would run again what ran after. */
+        fl_error_set_hint(err, "Run them with %s first (flotilla applies in "
+                               "order, and never runs again what ran).",
+                          name);
     }
 cleanup:
     fl_buf_release(&missing);
@@ -939,7 +940,31 @@ s_baseline(fl_pipeline_t *p, const fl_source_t *src, const char *from,
         why = to ? fl_asprintf("at or below --to %s", p->opts.to_version.text)
                  : fl_strdup("every migration of the source");
     }
-    /* With --from, --to bounds what is baselined too. */
+    /*
+     * With --from, --to bounds what is baselined too; but never below a
+     * migration the tool ran: apply would run that one again.
+     */
+    if (rc == 0 && spec && fl_version_is_set(&p->opts.to_version)) {
+        fl_buf_t above = FL_BUF_INIT(0);
+        int nabove = 0;
+
+        for (size_t i = 0; i < migs->count; i++)
+            if (ran[i] && !s_le(&migs->items[i].version, &p->opts.to_version))
+                s_listf(&above, &nabove, "%s", migs->items[i].file);
+        if (nabove) {
+            rc = FL_ERR(err, FL_EINVAL, "%d migration%s above --to %s ran "
+                        "according to %s's ledger %s: flotilla apply would "
+                        "run %s again", nabove, nabove == 1 ? "" : "s",
+                        p->opts.to_version.text, source, t.where,
+                        nabove == 1 ? "it" : "them");
+            fl_error_set_detail(err, "Ran, above --to: %s.",
+                                s_listed(&above, nabove));
+            fl_error_set_hint(err, "Baseline without --to, or with --to at "
+                                   "or above the newest migration %s ran.",
+                              source);
+        }
+        fl_buf_release(&above);
+    }
     for (size_t i = 0; rc == 0 && spec && i < migs->count; i++)
         if (fl_version_is_set(&p->opts.to_version) &&
             !s_le(&migs->items[i].version, &p->opts.to_version))
