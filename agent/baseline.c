@@ -91,6 +91,44 @@ s_le(const fl_version_t *a, const fl_version_t *b)
     return fl_version_cmp(a, b) <= 0;
 }
 
+/* The next part of version text *s (a run between dots), without its
+ * leading zeros: n digits, 0 for "0" or no part left; *s goes past it. */
+static const char *
+s_flyway_part(const char **s, size_t *n)
+{
+    const char *p = *s;
+    size_t len = strcspn(p, ".");
+
+    *s = p + len + (p[len] == '.');
+    while (len > 0 && *p == '0') {
+        p++;
+        len--;
+    }
+    *n = len;
+    return p;
+}
+
+/*
+ * Flyway's order: versions compared part by part as numbers, a missing
+ * part counting as 0 (1 = 1.0 = 1.00, 1.01 = 1.1), unlike Flotilla's,
+ * where 1 sorts below 1.0.  <0, 0 or >0.
+ */
+static int
+s_flyway_cmp(const char *a, const char *b)
+{
+    while (*a != '\0' || *b != '\0') {
+        size_t an, bn;
+        const char *ap = s_flyway_part(&a, &an), *bp = s_flyway_part(&b, &bn);
+        int c;
+
+        if (an != bn)
+            return an < bn ? -1 : 1;
+        if ((c = memcmp(ap, bp, an)) != 0)
+            return c < 0 ? -1 : 1;
+    }
+    return 0;
+}
+
 static void
 s_tool_ledger_release(s_tool_ledger_t *t)
 {
@@ -396,11 +434,12 @@ s_ran_per_tool(fl_pipeline_t *p, fl_layout_tool tool,
                               name, name);
             goto cleanup;
         }
-        /* Flyway's baseline version need not be a migration's own. */
+        /* Flyway's baseline version need not be a migration's own, and
+         * covers what Flyway's order puts at or below it. */
         if (row->kind == 'b' && s_version_key(row->version, &v) == 0 &&
             s_find(migs, &v) < 0) {
             for (size_t k = 0; k < migs->count; k++)
-                if (s_le(&migs->items[k].version, &v))
+                if (s_flyway_cmp(migs->items[k].version.text, v.text) <= 0)
                     ran[k] = 1;
             if (fl_version_cmp(&v, &newest) > 0)
                 newest = v;

@@ -632,6 +632,31 @@ test_flyway_baseline_and_undo_rows_are_followed(void **state)
                src);
     fl_test_expect_value(e->conn, "SELECT count(*) FROM"
                                   " flotilla.repeatable_migrations", "1");
+    /*
+     * Flyway compares versions as numbers, a missing part as 0: a
+     * BASELINE row "1" stands for V1_0 too (before, "1" sorted below
+     * "1.0", and apply ran V1_0 again: "relation already exists").
+     */
+    {
+        char *zero = fl_asprintf("%s/zero", e->dir);
+
+        s_mkdir(zero);
+        s_write(zero, "V1_0__init.sql", "CREATE TABLE legacy (id int);\n");
+        s_write(zero, "V1_1__add.sql", "CREATE TABLE later (id int);\n");
+        fl_test_exec(e->conn, "DELETE FROM flotilla.schema_migrations;"
+                              "DELETE FROM flotilla.repeatable_migrations;"
+                              "DELETE FROM app.flyway_schema_history;"
+                              "CREATE TABLE legacy (id int);"
+                              "INSERT INTO app.flyway_schema_history VALUES"
+                              " (1, '1', '<< Flyway Baseline >>', 'BASELINE',"
+                              " '<< Flyway Baseline >>', NULL, 'x', now(), 0,"
+                              " true)");
+        s_flotilla(e, 0, "baselined 1 migration", "baseline",
+                   S_ARGS("--from", "flyway"), zero);
+        fl_test_expect_value(e->conn, "SELECT string_agg(version, ',') FROM"
+                                      " flotilla.schema_migrations", "1.0");
+        free(zero);
+    }
     free(src);
 }
 
