@@ -1869,6 +1869,7 @@ s_has_option(PgQuery__Node **opts, size_t n, const char *name)
     size_t i;
     for (i = 0; i < n; i++) {
         const PgQuery__DefElem *de;
+        const char *v = NULL;
         if (opts[i]->node_case != PG_QUERY__NODE__NODE_DEF_ELEM)
             continue;
         de = opts[i]->def_elem;
@@ -1877,10 +1878,17 @@ s_has_option(PgQuery__Node **opts, size_t n, const char *name)
             if (de->arg && de->arg->node_case == PG_QUERY__NODE__NODE_BOOLEAN)
                 return de->arg->boolean->boolval;
             if (de->arg && de->arg->node_case == PG_QUERY__NODE__NODE_STRING)
-                return strcmp(de->arg->string->sval, "false") != 0 &&
-                       strcmp(de->arg->string->sval, "off") != 0 &&
-                       strcmp(de->arg->string->sval, "no") != 0 &&
-                       strcmp(de->arg->string->sval, "0") != 0;
+                v = de->arg->string->sval;
+            /* An unquoted keyword, "(refresh = off)", is a type name to
+             * the grammar. */
+            if (de->arg &&
+                de->arg->node_case == PG_QUERY__NODE__NODE_TYPE_NAME &&
+                de->arg->type_name->n_names > 0)
+                v = fl_lint_node_str(de->arg->type_name->names[
+                    de->arg->type_name->n_names - 1]);
+            if (v != NULL)
+                return strcmp(v, "false") != 0 && strcmp(v, "off") != 0 &&
+                       strcmp(v, "no") != 0 && strcmp(v, "0") != 0;
             if (de->arg && de->arg->node_case == PG_QUERY__NODE__NODE_INTEGER)
                 return de->arg->integer->ival != 0;
             return 1;

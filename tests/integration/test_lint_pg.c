@@ -563,6 +563,8 @@ test_lint_pg_no_transaction_as_the_server_says(void **state)
         "ALTER SUBSCRIPTION lint_s ADD PUBLICATION p2",
         "ALTER SUBSCRIPTION lint_s SET PUBLICATION p2",
         "ALTER SUBSCRIPTION lint_s ADD PUBLICATION p2 WITH (refresh = false)",
+        "ALTER SUBSCRIPTION lint_s DROP PUBLICATION p3",
+        "ALTER SUBSCRIPTION lint_s DROP PUBLICATION p3 WITH (refresh = off)",
         "ALTER SUBSCRIPTION lint_s DISABLE",
     };
     size_t i, bad = 0;
@@ -571,7 +573,7 @@ test_lint_pg_no_transaction_as_the_server_says(void **state)
      * before they refuse to run in a transaction. */
     fl_test_exec(f->conn,
                  "CREATE SUBSCRIPTION lint_s CONNECTION 'host=/nonexistent' "
-                 "PUBLICATION p WITH (connect = false)");
+                 "PUBLICATION p, p3 WITH (connect = false)");
     fl_test_exec(f->conn, "ALTER SUBSCRIPTION lint_s ENABLE");
     for (i = 0; i < sizeof(stmts) / sizeof(stmts[0]); i++) {
         char *st;
