@@ -101,24 +101,19 @@ s_file_name(const fl_migration_t *m, int *changed)
 }
 
 /*
- * A line of text that a flotilla file would take for a section marker:
- * as proto/migration.c reads one, blanks, "--", blanks, "flotilla:" (a
- * line "  --flotilla:down" is one; only "-- flotilla:" at the margin was
- * seen here).
+ * A line of text that a flotilla file would take for a section marker,
+ * as the parser reads one ("  --flotilla:down" is one; only
+ * "-- flotilla:" at the margin was seen here).
  */
 static int
 s_has_marker(const char *text)
 {
-    for (const char *p = text; p && *p; p = strchr(p, '\n')) {
-        if (*p == '\n')
-            p++;
-        p += strspn(p, " \t\r\f\v");
-        if (strncmp(p, "--", 2) != 0)
-            continue;
-        p += 2;
-        p += strspn(p, " \t\r\f\v");
-        if (strncmp(p, "flotilla:", 9) == 0)
+    for (const char *p = text; p != NULL && *p != '\0';) {
+        size_t n = strcspn(p, "\n");
+
+        if (fl_migration_marker_line(p, n))
             return 1;
+        p += n + (p[n] == '\n');
     }
     return 0;
 }

@@ -155,9 +155,10 @@ s_sync_dir(const char *path, fl_error_t *err)
     return rc;
 }
 
-int
-fl_secret_save(const char *path, const void *data, size_t len, int overwrite,
-               fl_error_t *err)
+/* fl_secret_save and fl_file_save_public: the file made with mode. */
+static int
+s_save(const char *path, const void *data, size_t len, int overwrite,
+       mode_t mode, fl_error_t *err)
 {
     char *tmp = NULL;
     const char *target = path;
@@ -190,6 +191,12 @@ fl_secret_save(const char *path, const void *data, size_t len, int overwrite,
         goto cleanup;
     }
     created = 1;
+    /* On the descriptor: the umask does not decide, and no path does. */
+    if (fchmod(fd, mode) != 0) {
+        rc = FL_ERR(err, FL_EIO, "could not set the mode of \"%s\": %s",
+                    target, strerror(errno));
+        goto cleanup;
+    }
     while (done < len) {
         ssize_t n = write(fd, (const char *)data + done, len - done);
         if (n < 0 && errno == EINTR)
@@ -228,4 +235,18 @@ cleanup:
         unlink(tmp);
     free(tmp);
     return rc;
+}
+
+int
+fl_secret_save(const char *path, const void *data, size_t len, int overwrite,
+               fl_error_t *err)
+{
+    return s_save(path, data, len, overwrite, 0600, err);
+}
+
+int
+fl_file_save_public(const char *path, const void *data, size_t len,
+                    int overwrite, fl_error_t *err)
+{
+    return s_save(path, data, len, overwrite, 0644, err);
 }

@@ -47,4 +47,12 @@ void fl_secret_release(fl_secret_t *s);
 int fl_secret_save(const char *path, const void *data, size_t len,
                    int overwrite, fl_error_t *err) FL_NODISCARD;
 
+/*
+ * The same for a file others may read (a public key, a public
+ * certificate): mode 0644, written as a new file or renamed over the
+ * old one, never through a link there.
+ */
+int fl_file_save_public(const char *path, const void *data, size_t len,
+                        int overwrite, fl_error_t *err) FL_NODISCARD;
+
 #endif

@@ -200,28 +200,6 @@ s_key_text(char *out, const char *prefix, const unsigned char key[32])
     return plen + S_B64_LEN;
 }
 
-/*
- * The public key's file: a new one (or, with force, one renamed into
- * place over what is there), then made 0644 through its own descriptor.
- * Opening the path with O_TRUNC wrote through a link there.
- */
-static int
-s_write_public(const char *path, const char *text, size_t len, int force,
-               fl_error_t *err)
-{
-    int rc = fl_secret_save(path, text, len, force, err), fd;
-
-    if (rc != 0)
-        return rc;
-    fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0 || fchmod(fd, 0644) != 0)
-        rc = FL_ERR(err, FL_EIO, "could not make \"%s\" readable: %s", path,
-                    strerror(errno));
-    if (fd >= 0)
-        close(fd);
-    return rc;
-}
-
 int
 fl_key_generate_files(const char *prefix, int force, char id_out[FL_KEY_ID_HEX],
                       fl_error_t *err)
@@ -261,7 +239,7 @@ fl_key_generate_files(const char *prefix, int force, char id_out[FL_KEY_ID_HEX],
     if ((rc = fl_secret_save(key_path, text.data, len, force, err)) != 0)
         goto cleanup;
     len = s_key_text(pub_text, S_PUBLIC_PREFIX, pk);
-    if ((rc = s_write_public(pub_path, pub_text, len, force, err)) != 0)
+    if ((rc = fl_file_save_public(pub_path, pub_text, len, force, err)) != 0)
         goto cleanup;
     fl_key_id_of(id, pk);
     fl_key_id_format(id_out, id);

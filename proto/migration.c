@@ -280,6 +280,15 @@ s_marker(const char *p, size_t n, const char **name, size_t *namelen,
     return 1;
 }
 
+int
+fl_migration_marker_line(const char *line, size_t n)
+{
+    const char *name = NULL, *rest = NULL;
+    size_t namelen = 0, restlen = 0;
+
+    return s_marker(line, n, &name, &namelen, &rest, &restlen);
+}
+
 /* Ends section cur (if any) at byte end of the text. */
 static int
 s_close_section(fl_migration_t *m, int cur, int marker_line, const char *text,

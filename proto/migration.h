@@ -110,6 +110,13 @@ int fl_migration_is_repeatable_name(const char *file_name);
 int fl_migration_repeatable_cmp(const void *a, const void *b);
 
 /*
+ * 1 when the line [line, line+n) is one the parser takes for a section
+ * marker: blanks, "--", blanks, "flotilla:" (what a file written for it
+ * must never hold inside a section).
+ */
+int fl_migration_marker_line(const char *line, size_t n);
+
+/*
  * Loads every NNNN_name.sql of dir, ordered by version.  Files not ending
  * in .sql are ignored; a .sql file whose name does not match, a duplicate
  * version, or an empty directory is an error; so is an R__name.sql file

@@ -84,8 +84,7 @@ struct fl_cert {
 /*
  * Writes cert's file at path in zcert_save's format (with the secret key
  * when secret): a new file (or, with force, one renamed into place over
- * what is there), mode 0600, then 0644 for the public one (through its
- * own descriptor, never a path).
+ * what is there), mode 0600, or 0644 for the public one.
  */
 static int
 s_cert_write(const char *path, zcert_t *cert, const char *name, int secret,
@@ -95,7 +94,7 @@ s_cert_write(const char *path, zcert_t *cert, const char *name, int secret,
     char when[32];
     time_t now = time(NULL);
     struct tm tm;
-    int n, rc, fd;
+    int n, rc;
 
     strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", gmtime_r(&now, &tm));
     fl_secret_alloc(&text, 1024);
@@ -120,16 +119,9 @@ s_cert_write(const char *path, zcert_t *cert, const char *name, int secret,
         fl_secret_release(&text);
         return FL_ERR(err, FL_EINVAL, "certificate name too long");
     }
-    rc = fl_secret_save(path, text.data, (size_t)n, force, err);
+    rc = secret ? fl_secret_save(path, text.data, (size_t)n, force, err)
+                : fl_file_save_public(path, text.data, (size_t)n, force, err);
     fl_secret_release(&text);
-    if (rc != 0 || secret)
-        return rc;
-    fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0 || fchmod(fd, 0644) != 0)
-        rc = FL_ERR(err, FL_EIO, "could not make certificate \"%s\" "
-                    "readable: %s", path, strerror(errno));
-    if (fd >= 0)
-        close(fd);
     return rc;
 }
 
