@@ -619,6 +619,15 @@ fl_coordinator_run(const fl_co_settings_t *cfg)
         }
         while ((job = fl_store_finished(s.store)) != NULL)
             fl_store_complete(job);
+        if (fl_store_broken(s.store) != NULL) {
+            fl_log_error("coordinator", "stopping: %s; the control "
+                         "database holds what was written before, in "
+                         "order, which a restart loads (fix the database, "
+                         "then start the coordinator again)",
+                         fl_store_broken(s.store));
+            code = 1;
+            break;
+        }
         if (it[0].ready)
             s_drain_link(&s, s.agents_link, 1);
         if (it[1].ready)

@@ -29,6 +29,7 @@
 #include "common/alloc.h"
 #include "common/clock.h"
 #include "common/dsn.h"
+#include "common/hash.h"
 #include "common/log.h"
 #include "common/queue.h"
 
@@ -46,6 +47,9 @@ struct fl_store {
     int stopping;          /* atomic */
     int64_t stop_deadline; /* monotonic ms, set before stopping */
     int64_t batches;       /* committed, as flotilla_control.writer says */
+    char owner[33];        /* this store's token in flotilla_control.writer */
+    int fenced;            /* writer thread: the writer row is not ours */
+    char *broken;          /* set once by the writer thread (atomic) */
     uint64_t transactions, rows, retries; /* atomic */
     size_t backlog;        /* atomic */
 };
@@ -259,9 +263,31 @@ static const char s_schema_v7[] =
     "INSERT INTO flotilla_control.writer (batches) VALUES (0)"
     "  ON CONFLICT DO NOTHING;";
 
-/* Per connection: the staging tables of the bulk upserts and updates. */
+/*
+ * Version 8: whose the writer's count is.  A coordinator writes its own
+ * token there when it opens the store, and every transaction of its
+ * writer updates the count only where the token is still its own: a
+ * coordinator whose session was ended while it lived on, and which
+ * another coordinator then took the control database from, finds that
+ * out at its next write instead of writing its stale state over the
+ * other's (s_write).  Idempotent, like the others.
+ */
+static const char s_schema_v8[] =
+    "ALTER TABLE flotilla_control.writer"
+    "  ADD COLUMN IF NOT EXISTS owner text;";
+
+/*
+ * Per connection: settings that let no database-wide default fail the
+ * writer's transactions for good (a statement_timeout shorter than a
+ * COPY of a large dispatch would fail it at every retry), a lock wait
+ * that ends, so that the writer logs what it waits for and retries, and
+ * the staging tables of the bulk upserts and updates.
+ */
 static const char s_session[] =
     "SET search_path = pg_catalog, pg_temp;"
+    "SET statement_timeout = 0;"
+    "SET idle_in_transaction_session_timeout = 0;"
+    "SET lock_timeout = '10s';"
     "CREATE TEMP TABLE IF NOT EXISTS t_targets (name text, agent_key text,"
     "  kind text, environment text, labels jsonb, ledger jsonb,"
     "  known boolean, error text, reported boolean, ord bigserial)"
@@ -401,6 +427,16 @@ s_connect(fl_store_t *st, fl_error_t *err)
         goto cleanup;
     }
     rc = s_exec(st->conn, s_session, 0, NULL, "preparing the session", err);
+    /*
+     * A session whose coordinator died (kill -9) while its statement
+     * waited for a lock would hold the store's lock until the statement
+     * ended, and a restarted coordinator would be refused for "another
+     * coordinator" all that time: PostgreSQL 14 on checks the client is
+     * still there every second of a running statement.
+     */
+    if (rc == 0 && PQserverVersion(st->conn) >= 140000)
+        rc = s_exec(st->conn, "SET client_connection_check_interval = 1000",
+                    0, NULL, "preparing the session", err);
 cleanup:
     PQclear(res);
     free(who);
@@ -411,22 +447,41 @@ cleanup:
     return rc;
 }
 
-/* The writer's count of committed transactions, as the database says. */
+/*
+ * The writer's count of committed transactions, as the database says,
+ * and whether the row is still this store's (*ours; ours may be NULL).
+ */
 static int
-s_batches(fl_store_t *st, int64_t *out, fl_error_t *err)
+s_batches(fl_store_t *st, int64_t *out, int *ours, fl_error_t *err)
 {
-    PGresult *res = PQexec(st->conn, "SELECT batches FROM "
+    PGresult *res = PQexec(st->conn, "SELECT batches, owner FROM "
                                      "flotilla_control.writer");
     int rc = 0;
 
-    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
         rc = s_pg_error(st->conn, PQresultStatus(res) == PGRES_TUPLES_OK
                                       ? NULL : res,
                         "reading the writer's count", err);
-    else
+    } else {
         *out = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+        if (ours != NULL)
+            *ours = strcmp(PQgetvalue(res, 0, 1), st->owner) == 0;
+    }
     PQclear(res);
     return rc;
+}
+
+/* The writer row is another coordinator's now: this one must stop. */
+static int
+s_fence(fl_store_t *st, fl_error_t *err)
+{
+    st->fenced = 1;
+    fl_error_clear(err);
+    return FL_ERR(err, FL_ECONFLICT, "another coordinator has written to "
+                  "the control database since this one opened it (this "
+                  "coordinator's session was ended and the other took its "
+                  "lock): what this one holds in memory is no longer what "
+                  "the database holds");
 }
 
 static int
@@ -480,12 +535,23 @@ s_upgrade(fl_store_t *st, fl_error_t *err)
         (rc = s_exec(st->conn, s_schema_v7, 0, NULL, "upgrading the schema "
                      "to version 7 (the writer's count)", err)) != 0)
         goto cleanup;
+    if (version < 8 &&
+        (rc = s_exec(st->conn, s_schema_v8, 0, NULL, "upgrading the schema "
+                     "to version 8 (the writer's owner)", err)) != 0)
+        goto cleanup;
     if (version < FL_STORE_SCHEMA_VERSION &&
         (rc = s_exec(st->conn, "INSERT INTO flotilla_control.meta (version) "
-                     "VALUES (7)", 0, NULL, "recording the schema version",
+                     "VALUES (8)", 0, NULL, "recording the schema version",
                      err)) != 0)
         goto cleanup;
-    if ((rc = s_batches(st, &st->batches, err)) != 0)
+    {
+        const char *p[1] = {st->owner};
+        if ((rc = s_exec(st->conn, "UPDATE flotilla_control.writer SET "
+                         "owner = $1", 1, p, "taking the writer's count",
+                         err)) != 0)
+            goto cleanup;
+    }
+    if ((rc = s_batches(st, &st->batches, NULL, err)) != 0)
         goto cleanup;
     rc = s_exec(st->conn, "COMMIT", 0, NULL, "creating the schema", err);
 cleanup:
@@ -505,6 +571,12 @@ fl_store_open(fl_store_t **out, const char *dsn, int64_t batch_rows,
     *out = NULL;
     st->dsn = fl_strdup(dsn);
     st->batch_rows = batch_rows > 0 ? batch_rows : 20000;
+    {
+        unsigned char r[16];
+        fl_random_bytes(r, sizeof(r));
+        for (size_t i = 0; i < sizeof(r); i++)
+            snprintf(st->owner + 2 * i, 3, "%02x", r[i]);
+    }
     st->in = fl_queue_new();
     st->out = fl_queue_new();
     if ((rc = s_connect(st, err)) != 0 || (rc = s_upgrade(st, err)) != 0) {
@@ -698,13 +770,21 @@ static int
 s_exec_batch(fl_store_t *st, fl_store_job_t **jobs, size_t n,
              fl_error_t *err)
 {
-    char begin[128];
+    char begin[192];
+    PGresult *res = NULL;
     size_t from = 0;
     int rc = 0;
 
+    /* One round trip; the owner is hex. */
     snprintf(begin, sizeof(begin), "BEGIN; UPDATE flotilla_control.writer "
-             "SET batches = %lld", (long long)st->batches + 1);
-    rc = s_exec(st->conn, begin, 0, NULL, "BEGIN", err);
+             "SET batches = %lld WHERE batches = %lld AND owner = '%s'",
+             (long long)st->batches + 1, (long long)st->batches, st->owner);
+    res = PQexec(st->conn, begin);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        rc = s_pg_error(st->conn, res, "BEGIN", err);
+    else if (strcmp(PQcmdTuples(res), "1") != 0)
+        rc = s_fence(st, err);
+    PQclear(res);
 
     for (size_t i = 0; rc == 0 && i < n; i++) {
         if (jobs[i]->kind != FL_STORE_SQL)
@@ -729,17 +809,27 @@ s_exec_batch(fl_store_t *st, fl_store_job_t **jobs, size_t n,
 
 /*
  * Worth retrying as it is: the connection is gone, the server is going
- * down or out of resources, or the transaction lost a serialization race.
+ * down, out of resources or failing I/O (classes 08, 57P, 53, 58), the
+ * transaction lost a serialization race or a deadlock (40001, 40P01),
+ * waited too long for a lock (55P03), was cancelled (57014: an
+ * administrator's pg_cancel_backend) or found the server read-only (25006:
+ * a standby the connection string now reaches after a failover).  None of
+ * these says the write is wrong; any other error does, and stops the
+ * coordinator (s_run_batch).
  */
 static int
 s_transient(const fl_store_t *st, const fl_error_t *err)
 {
     const char *s = err->sqlstate;
 
+    if (st->fenced)
+        return 0;
     return st->conn == NULL || PQstatus(st->conn) != CONNECTION_OK ||
            s[0] == '\0' || strncmp(s, "08", 2) == 0 ||
            strncmp(s, "57P", 3) == 0 || strncmp(s, "53", 2) == 0 ||
-           strcmp(s, "40001") == 0 || strcmp(s, "40P01") == 0;
+           strncmp(s, "58", 2) == 0 || strcmp(s, "40001") == 0 ||
+           strcmp(s, "40P01") == 0 || strcmp(s, "55P03") == 0 ||
+           strcmp(s, "57014") == 0 || strcmp(s, "25006") == 0;
 }
 
 static int
@@ -768,16 +858,19 @@ s_write(fl_store_t *st, fl_store_job_t **jobs, size_t n, fl_error_t *err)
         rows += jobs[i]->nrows;
     for (int attempt = 0;; attempt++) {
         int64_t batches = 0;
-        int rc = 0, fresh = 0;
+        int rc = 0, fresh = 0, ours = 0;
 
         fl_error_clear(err);
         if (st->conn == NULL || PQstatus(st->conn) != CONNECTION_OK) {
             rc = s_connect(st, err);
             fresh = 1;
         }
-        if (rc == 0 && fresh && attempt > 0 &&
-            (rc = s_batches(st, &batches, err)) == 0 &&
-            batches == st->batches + 1) {
+        if (rc == 0 && fresh &&
+            (rc = s_batches(st, &batches, &ours, err)) == 0 &&
+            (!ours || (batches != st->batches &&
+                       batches != st->batches + 1)))
+            rc = s_fence(st, err);
+        if (rc == 0 && fresh && attempt > 0 && batches == st->batches + 1) {
             st->batches++;
             fl_log_notice("store", "the control database is reachable "
                           "again; the %zu rows whose COMMIT had no answer "
@@ -793,7 +886,7 @@ s_write(fl_store_t *st, fl_store_job_t **jobs, size_t n, fl_error_t *err)
             __atomic_add_fetch(&st->rows, rows, __ATOMIC_RELAXED);
             return 0;
         }
-        if (!s_transient(st, err) && rc != FL_ECONFLICT)
+        if (st->fenced || (!s_transient(st, err) && rc != FL_ECONFLICT))
             return rc;
         __atomic_add_fetch(&st->retries, 1, __ATOMIC_RELAXED);
         if (attempt == 0 || attempt % 20 == 0)
@@ -812,24 +905,40 @@ s_write(fl_store_t *st, fl_store_job_t **jobs, size_t n, fl_error_t *err)
     }
 }
 
+/*
+ * Writes a batch, or fails each of its jobs.  A write the database
+ * refuses for good (not worth retrying, s_transient) breaks the store:
+ * the loop has moved on as if every job it submitted will be written
+ * (a halt is in force, commands are released, results acknowledged), so
+ * writing the jobs after the refused one, or each alone as this once
+ * did, would leave the database holding some of a change and not the
+ * rest (a dispatch without its commands, a wave released without its
+ * halt), which a restarted coordinator would take for the truth.  So
+ * every job from there on fails, and the coordinator stops
+ * (fl_store_broken): the database holds a prefix of what it was told,
+ * in order, and a restart loads exactly that.
+ */
 static void
 s_run_batch(fl_store_t *st, fl_store_job_t **jobs, size_t n)
 {
     fl_error_t err = FL_ERROR_INIT;
-    int rc = s_write(st, jobs, n, &err);
+    const char *broken = __atomic_load_n(&st->broken, __ATOMIC_ACQUIRE);
+    int rc = 0;
 
-    if (rc != 0 && n == 1) {
-        jobs[0]->rc = rc;
-        fl_error_move(&jobs[0]->err, &err);
-    } else if (rc != 0 && rc != FL_ETIMEOUT) {
-        /* A job the database refuses: find it by writing each alone. */
-        for (size_t i = 0; i < n; i++)
-            jobs[i]->rc = s_write(st, &jobs[i], 1, &jobs[i]->err);
-    } else if (rc != 0) {
-        for (size_t i = 0; i < n; i++) {
-            jobs[i]->rc = rc;
-            FL_ERR(&jobs[i]->err, rc, "%s", err.message);
-        }
+    if (broken != NULL)
+        rc = FL_ERR(&err, FL_EDB, "%s", broken);
+    else
+        rc = s_write(st, jobs, n, &err);
+    if (rc != 0 && rc != FL_ETIMEOUT && broken == NULL) {
+        char *why = st->fenced ? fl_strdup(err.message)
+                               : fl_asprintf("the control database refused "
+                                             "a write: %s", err.message);
+        fl_log_error("store", "%s", why);
+        __atomic_store_n(&st->broken, why, __ATOMIC_RELEASE);
+    }
+    for (size_t i = 0; rc != 0 && i < n; i++) {
+        jobs[i]->rc = rc;
+        FL_ERR(&jobs[i]->err, rc, "%s", err.message);
     }
     fl_error_clear(&err);
 }
@@ -910,6 +1019,12 @@ fl_store_complete(fl_store_job_t *job)
     fl_store_job_free(&job);
 }
 
+const char *
+fl_store_broken(fl_store_t *st)
+{
+    return __atomic_load_n(&st->broken, __ATOMIC_ACQUIRE);
+}
+
 size_t
 fl_store_backlog(fl_store_t *st)
 {
@@ -947,6 +1062,7 @@ fl_store_stop(fl_store_t **stp, int64_t wait_ms)
         PQfinish(st->conn);
     fl_queue_destroy(&st->in);
     fl_queue_destroy(&st->out);
+    free(st->broken);
     free(st->dsn);
     fl_free(stp);
 }

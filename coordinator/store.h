@@ -26,9 +26,17 @@
  * transaction sets the writer's count (flotilla_control.writer) to its
  * own number, and the retry, once its new session holds the lock (so
  * the old session, and its transaction, are over), reads the count
- * first and does not write again what committed.  Any other error
- * retries each job of the batch in a transaction of its own, so that
- * one bad job fails alone (its callback gets the error).
+ * first and does not write again what committed.  A lock timeout, a
+ * cancelled statement or a read-only server is retried the same way.
+ * Any other error means the database refuses the write for good: the
+ * batch's jobs and every later one fail (their callbacks get the error)
+ * and fl_store_broken() says why, for the coordinator to stop, so that
+ * the database always holds a prefix, in order, of what it was told
+ * (never a dispatch without its commands) and a restart loads that.
+ * Each coordinator writes its own token beside the count when it opens
+ * the store, and each transaction checks it: one whose session was
+ * ended while another coordinator took the database over finds out at
+ * its next write, and stops the same way rather than write over it.
  */
 #ifndef FL_COORDINATOR_STORE_H
 #define FL_COORDINATOR_STORE_H
@@ -39,7 +47,7 @@
 #include "common/buf.h"
 #include "common/error.h"
 
-#define FL_STORE_SCHEMA_VERSION 7
+#define FL_STORE_SCHEMA_VERSION 8
 
 typedef struct fl_store fl_store_t;
 
@@ -139,6 +147,13 @@ int fl_store_fd(const fl_store_t *st);
  */
 fl_store_job_t *fl_store_finished(fl_store_t *st);
 void fl_store_complete(fl_store_job_t *job);
+
+/*
+ * NULL, or why the store writes nothing more (a write the database
+ * refused for good, or another coordinator's takeover): the coordinator
+ * must stop.  Loop thread; set by the writer thread once.
+ */
+const char *fl_store_broken(fl_store_t *st);
 
 /* Jobs submitted and not yet finished. */
 size_t fl_store_backlog(fl_store_t *st);

@@ -707,6 +707,151 @@ test_fleet_untrusted_bundle_refused_by_every_agent(void **state)
  * is refused while the first runs, which serves on through its control
  * database's sessions cut.
  */
+/* A second coordinator's configuration, on f's control database. */
+static char *
+s_second_yaml(fl_fleet_t *f, const char *log)
+{
+    return fl_asprintf(
+        "name: second-coordinator\n"
+        "agent_endpoint: \"tcp://127.0.0.1:!\"\n"
+        "control_endpoint: \"tcp://127.0.0.1:!\"\n"
+        "state_dsn: \"%s\"\n"
+        "cert: %s/coord.cert_secret\n"
+        "agents_dir: %s/agents\n"
+        "operators_dir: %s/operators\n"
+        "trust: %s/coord-trust\n"
+        "selftest_timeout: 60s\n"
+        "log_file: %s\n", f->ctl.conninfo, f->dir, f->dir, f->dir,
+        f->dir, log);
+}
+
+/* Sessions of the control database (but this one) waiting for a lock. */
+static long
+s_ctl_waiting(PGconn *c)
+{
+    char *v = fl_test_query_value(c, "SELECT COALESCE(max(pid), 0) FROM"
+                                     " pg_catalog.pg_stat_activity WHERE"
+                                     " datname = current_database() AND pid"
+                                     " <> pg_backend_pid() AND"
+                                     " wait_event_type = 'Lock'");
+    long pid = v ? strtol(v, NULL, 10) : 0;
+
+    free(v);
+    return pid;
+}
+
+/*
+ * The coordinator killed (kill -9) while its writer waits for a lock in
+ * the control database: the dead coordinator's session must end within
+ * seconds, or it holds the control database's lock until its statement
+ * ends, and the coordinator cannot start again ("another coordinator is
+ * using the control database").  Before, the session waited for as long
+ * as the lock was held.
+ */
+static void
+s_ctl_dead_session(fl_fleet_t *f, const char *bundle)
+{
+    PGconn *c = fl_test_db_connect(&f->ctl);
+    PGconn *q = fl_test_db_connect(&f->ctl);
+    char *out = fl_fleet_path(f, "blocked-dispatch.out");
+    const char *argv[] = {"flotilla", "dispatch", bundle, "--action", "plan",
+                          "--selector", "", NULL};
+    int64_t deadline = fl_clock_ms() + (int64_t)(30000 *
+                                                 fl_test_timeout_scale());
+    pid_t cli = 0;
+    long writer = 0;
+
+    fl_test_exec(c, "BEGIN; LOCK TABLE flotilla_control.commands IN SHARE"
+                    " MODE");
+    cli = fl_fleet_cli_spawn(f, argv, out);
+    while ((writer = s_ctl_waiting(q)) == 0) {
+        if (fl_clock_ms() > deadline)
+            fail_msg("the coordinator's writer never waited for the lock");
+        fl_clock_sleep_ms(50);
+    }
+    fl_fleet_signal_coordinator(f, SIGKILL);
+    deadline = fl_clock_ms() + 10000;
+    for (;;) {
+        char *sql = fl_asprintf("SELECT count(*) FROM pg_catalog."
+                                "pg_stat_activity WHERE pid = %ld", writer);
+        char *v = fl_test_query_value(q, sql);
+        int gone = v != NULL && strcmp(v, "0") == 0;
+
+        free(v);
+        free(sql);
+        if (gone)
+            break;
+        if (fl_clock_ms() > deadline)
+            fail_msg("the killed coordinator's session (pid %ld) still "
+                     "waits for its lock after 10 s, holding the control "
+                     "database's", writer);
+        fl_clock_sleep_ms(100);
+    }
+    fl_fleet_start_coordinator(f);
+    fl_test_exec(c, "ROLLBACK");
+    kill(cli, SIGKILL);
+    (void)fl_fleet_wait_pid(cli, 30);
+    PQfinish(c);
+    PQfinish(q);
+    free(out);
+}
+
+/*
+ * The coordinator's sessions ended while it lives on (stopped here),
+ * and a second coordinator takes the control database and leaves it.
+ * The first, going on, must not write its state (now stale) over the
+ * database: at its next write it finds the writer's count is another
+ * coordinator's, answers its operator with an error and stops (exit 1),
+ * and starts again from the database.  Before, it wrote on.
+ */
+static void
+s_ctl_takeover(fl_fleet_t *f, const char *bundle)
+{
+    char *yaml = fl_fleet_path(f, "second.yaml");
+    char *log = fl_fleet_path(f, "second-takeover.log");
+    char *out = fl_fleet_path(f, "second-takeover.out");
+    char *text = s_second_yaml(f, log);
+    const char *argv[] = {"flotilla-coordinator", "--config", yaml, NULL};
+    const char *disp[] = {"flotilla", "dispatch", bundle, "--action", "plan",
+                          "--selector", "", "--timeout", "5s", NULL};
+    fl_test_proc_t res = {0, NULL, NULL};
+    PGconn *c = fl_test_db_connect(&f->ctl);
+    pid_t second = 0;
+    int code = 0;
+
+    fl_test_write_file(yaml, text);
+    fl_fleet_signal_coordinator(f, SIGSTOP);
+    fl_test_exec(c, "SELECT count(pg_catalog.pg_terminate_backend(pid))"
+                    " FROM pg_catalog.pg_stat_activity WHERE datname ="
+                    " current_database() AND pid <> pg_backend_pid()");
+    second = fl_fleet_spawn("flotilla-coordinator", argv, out);
+    fl_fleet_wait_log(log, "\"message\":\"ready:", 60);
+    kill(second, SIGTERM);
+    assert_int_equal(fl_fleet_wait_pid(second, 30), 0);
+    fl_fleet_signal_coordinator(f, SIGCONT);
+    /* Its operator is told why, or nothing if another write of the
+     * coordinator found the takeover first and it stopped. */
+    fl_fleet_cli(f, &res, disp);
+    if (res.status == 0 ||
+        (strstr(res.err, "another coordinator has written") == NULL &&
+         strstr(res.err, "no reply from the coordinator") == NULL))
+        fail_msg("the first coordinator, after a second one had taken its "
+                 "control database: exit %d\n%s\n%s", res.status, res.out,
+                 res.err);
+    fl_test_proc_release(&res);
+    code = fl_fleet_wait_pid(f->coord_pid, 30);
+    f->coord_pid = 0;
+    assert_int_equal(code, 1);
+    assert_true(fl_fleet_log_count(f->coord_log, "another coordinator has "
+                                   "written to the control database") > 0);
+    fl_fleet_start_coordinator(f);
+    PQfinish(c);
+    free(text);
+    free(yaml);
+    free(log);
+    free(out);
+}
+
 static void
 test_fleet_dispatch_plan_rollback_and_one_coordinator(void **state)
 {
@@ -820,18 +965,7 @@ test_fleet_dispatch_plan_rollback_and_one_coordinator(void **state)
     {
         char *yaml = fl_fleet_path(f, "second.yaml");
         char *log = fl_fleet_path(f, "second.log");
-        char *text = fl_asprintf(
-            "name: second-coordinator\n"
-            "agent_endpoint: \"tcp://127.0.0.1:!\"\n"
-            "control_endpoint: \"tcp://127.0.0.1:!\"\n"
-            "state_dsn: \"%s\"\n"
-            "cert: %s/coord.cert_secret\n"
-            "agents_dir: %s/agents\n"
-            "operators_dir: %s/operators\n"
-            "trust: %s/coord-trust\n"
-            "selftest_timeout: 60s\n"
-            "log_file: %s\n", f->ctl.conninfo, f->dir, f->dir, f->dir,
-            f->dir, log);
+        char *text = s_second_yaml(f, log);
         const char *argv[] = {"flotilla-coordinator", "--config", yaml, NULL};
         fl_test_proc_t res = {0, NULL, NULL};
 
@@ -923,6 +1057,8 @@ test_fleet_dispatch_plan_rollback_and_one_coordinator(void **state)
             }
         free(bundle2);
     }
+    s_ctl_dead_session(f, bundle);
+    s_ctl_takeover(f, bundle);
     free(bundle);
     fl_fleet_stop_clean(f);
     s->passed = 1;

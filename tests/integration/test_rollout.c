@@ -3336,7 +3336,60 @@ test_rollout_staged_rollback_undoes_its_own_rollout_only(void **state)
  * FLOTILLA_CTLCUT_SEEDS (default 4) from FLOTILLA_CTLCUT_SEED (default
  * 1), seed 1 cutting the first COMMIT (the rollout's creation) of each;
  * a failing one prints its seed and cut.
+ *
+ * The same seed also fails a run of the coordinator's writes without
+ * cutting anything: from its k-th statement on (any table but the
+ * writer's count), 1 to 4 statements in a row fail as a lock timeout, a
+ * cancelled statement, a standby that took the writes away or a lost
+ * serialization race would fail them (a trigger raises the error's
+ * SQLSTATE), each rolling back its whole transaction: the database
+ * refuses nothing for good, so the coordinator must write all of it.
  */
+
+/* SQLSTATEs of writes worth writing again as they are. */
+static const char *const s_faults[] = {"55P03", "57014", "25006", "40001",
+                                       "40P01"};
+
+/* From the control database's write `from` on, width writes fail with
+ * sqlstate (width 0: none). */
+static void
+s_ctl_fault(s_state *s, const char *sqlstate, long from, long width)
+{
+    PGconn *c = PQconnectdb(s->f.ctl.conninfo);
+    static const char *const tables[] = {"agents", "targets", "bundles",
+                                         "dispatches", "commands",
+                                         "rollouts", "events"};
+    char *sql = fl_asprintf(
+        "SET client_min_messages = warning;"
+        "DROP SCHEMA IF EXISTS fltest CASCADE; CREATE SCHEMA fltest;"
+        "CREATE SEQUENCE fltest.writes;"
+        "CREATE FUNCTION fltest.fault() RETURNS trigger LANGUAGE plpgsql"
+        " AS $f$ DECLARE n bigint := nextval('fltest.writes'); BEGIN"
+        " IF n >= %ld AND n < %ld THEN RAISE EXCEPTION 'injected %s at"
+        " write %%', n USING ERRCODE = '%s'; END IF; RETURN NULL; END $f$",
+        from, from + width, sqlstate, sqlstate);
+
+    fl_test_exec(c, sql);
+    free(sql);
+    for (size_t i = 0; i < sizeof(tables) / sizeof(*tables); i++) {
+        sql = fl_asprintf("CREATE TRIGGER fault BEFORE INSERT OR UPDATE ON"
+                          " flotilla_control.%s FOR EACH STATEMENT EXECUTE"
+                          " FUNCTION fltest.fault()", tables[i]);
+        fl_test_exec(c, sql);
+        free(sql);
+    }
+    PQfinish(c);
+}
+
+static void
+s_ctl_fault_off(s_state *s)
+{
+    PGconn *c = PQconnectdb(s->f.ctl.conninfo);
+
+    fl_test_exec(c, "SET client_min_messages = warning;"
+                    "DROP SCHEMA IF EXISTS fltest CASCADE");
+    PQfinish(c);
+}
 
 /* Restarts the coordinator with its control database at dsn (NULL: the
  * fleet's own) and waits until every tenant is reachable again. */
@@ -3441,14 +3494,25 @@ test_rollout_cuts_control_database_commit_lost(void **state)
         char *before[S_TENANTS], *id = NULL;
         json_t *st = NULL;
 
+        const char *fault = NULL;
+        long from = 0, width = 0;
+
         up[0] = seed == 1 ? 1 : 1 + (int)(rand_r(&r) % 160);
         up[1] = seed == 1 || rand_r(&r) % 4 != 0;
         down[0] = seed == 1 ? 1 : 1 + (int)(rand_r(&r) % 100);
         down[1] = seed == 1 || rand_r(&r) % 4 != 0;
+        fault = s_faults[(seed - 1) % (sizeof(s_faults) /
+                                       sizeof(*s_faults))];
+        from = 1 + (long)(rand_r(&r) % 300);
+        width = 1 + (long)(rand_r(&r) % 4);
         if (seed != first)
             s_reset(s);
         for (int i = 0; i < S_TENANTS; i++)
             before[i] = s_dump(s, i);
+        fprintf(stderr, "seed %u: cuts at COMMIT %d and %d; %ld writes from "
+                "write %ld fail with %s\n", seed, up[0], down[0], width,
+                from, fault);
+        s_ctl_fault(s, fault, from, width);
         s_coordinator_at(s, dsn);
         {
             const char *args[] = {"start", bundle, "--selector", "",
@@ -3488,6 +3552,7 @@ test_rollout_cuts_control_database_commit_lost(void **state)
             free(before[i]);
         }
         /* What the control database holds, as a restart reads it. */
+        s_ctl_fault_off(s);
         s_coordinator_at(s, NULL);
         st = s_status(s, id);
         assert_string_equal(s_st(st), "rolled_back");
@@ -3503,6 +3568,107 @@ test_rollout_cuts_control_database_commit_lost(void **state)
     }
     fl_test_proxy_stop(&px);
     free(dsn);
+    free(bundle);
+    s->passed = 1;
+}
+
+/*
+ * A write the control database refuses for good (here a CHECK
+ * violation, raised by a trigger at the coordinator's k-th write, and
+ * again for up to two more) during a rollout: the coordinator cannot
+ * record what it has already decided in memory (a wave released, results
+ * acknowledged), so it stops (exit 1, saying why) rather than write what
+ * comes after the refused write, or the rest of its transaction alone;
+ * restarted with the database fixed, it goes on from what the database
+ * holds.  The invariant: a rollout its operator was told started runs to
+ * the end, every target applied once (one told nothing may exist or not,
+ * and then every target ran the migration once or not at all; seed 1
+ * refuses the rollout's creation, the first write).  Before,
+ * each job of the refused transaction was written again alone: the
+ * coordinator ran on with the release of a wave, or its commands, never
+ * written.  Seeds: FLOTILLA_REFUSED_SEEDS (default 2) from
+ * FLOTILLA_REFUSED_SEED (default 1).
+ */
+static void
+test_rollout_cuts_a_refused_write_stops_the_coordinator(void **state)
+{
+    s_state *s = *state;
+    char *bundle = s_bundle(s, "refused", s_add_column);
+    unsigned first = 0;
+    unsigned seeds = s_seeds("FLOTILLA_REFUSED_SEED",
+                             "FLOTILLA_REFUSED_SEEDS", 2, &first);
+
+    for (unsigned seed = first; seed < first + seeds; seed++) {
+        unsigned r = seed;
+        long from = seed == 1 ? 1 : 1 + (long)(rand_r(&r) % 120);
+        long width = 1 + (long)(rand_r(&r) % 3);
+        const char *args[] = {"start", bundle, "--selector", "",
+                              "--waves", "tier=canary;10%;100%", NULL};
+        json_t *st = NULL, *list = NULL;
+        char *id = NULL;
+        int code = 0;
+
+        if (seed != first)
+            s_reset(s);
+        fprintf(stderr, "seed %u: %ld writes from write %ld refused\n", seed,
+                width, from);
+        s_ctl_fault(s, "23514", from, width);
+        st = s_rollout(s, -1, args);
+        if (json_string_value(json_object_get(st, "id")) != NULL)
+            id = fl_strdup(json_string_value(json_object_get(st, "id")));
+        json_decref(st);
+        fprintf(stderr, "seed %u: the rollout %s%s\n", seed,
+                id ? "started: " : "was refused", id ? id : "");
+        code = fl_fleet_wait_pid(s->f.coord_pid, 60);
+        s->f.coord_pid = 0;
+        if (code != 1 ||
+            fl_fleet_log_count(s->f.coord_log, "the control database "
+                               "refused a write") == 0)
+            fail_msg("seed %u: the coordinator, a write refused, exited "
+                     "%d (see %s)", seed, code, s->f.coord_log);
+        s_ctl_fault_off(s);
+        fl_fleet_start_coordinator(&s->f);
+        s_wait_reachable(s);
+        /* Every rollout the database holds goes to its end. */
+        {
+            const char *largs[] = {"list", NULL};
+            size_t i = 0;
+            json_t *row = NULL;
+            int found = 0;
+
+            list = s_rollout(s, 0, largs);
+            json_array_foreach(list, i, row) {
+                const char *rid = json_string_value(json_object_get(row,
+                                                                    "id"));
+                const char *wargs[] = {"watch", rid, NULL};
+                json_t *w = NULL;
+
+                if (strcmp(json_string_value(json_object_get(row,
+                           "status")), "running") != 0 &&
+                    (id == NULL || strcmp(rid, id) != 0))
+                    continue;
+                w = s_rollout(s, -1, wargs);
+                if (strcmp(s_st(w), "completed") != 0 ||
+                    s_acc(w, "applied") != S_TENANTS)
+                    fail_msg("seed %u: rollout %s after the restart: %s, "
+                             "applied %lld", seed, rid, s_st(w),
+                             s_acc(w, "applied"));
+                json_decref(w);
+                found |= id != NULL && strcmp(rid, id) == 0;
+            }
+            if (id != NULL && !found)
+                fail_msg("seed %u: rollout %s, said started, is not in the "
+                         "control database", seed, id);
+            json_decref(list);
+        }
+        for (int i = 0; i < S_TENANTS; i++) {
+            long n = s_executed(s, i, 1);
+            if (n > 1 || (id != NULL && n != 1))
+                fail_msg("seed %u: %s ran version 1 %ld times", seed,
+                         s->t[i].name, n);
+        }
+        free(id);
+    }
     free(bundle);
     s->passed = 1;
 }
@@ -4063,6 +4229,9 @@ main(void)
             s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_rollout_cuts_control_database_commit_lost, s_setup,
+            s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_rollout_cuts_a_refused_write_stops_the_coordinator, s_setup,
             s_teardown),
         cmocka_unit_test_setup_teardown(
             test_rollout_cuts_agent_server_round_trip_lost, s_setup,

@@ -485,6 +485,12 @@ fl_fleet_cli_spawn(fl_fleet_t *f, const char *const *argv, const char *out)
     return s_spawn("flotilla", argv, out);
 }
 
+pid_t
+fl_fleet_spawn(const char *bin, const char *const *argv, const char *out)
+{
+    return s_spawn(bin, argv, out);
+}
+
 json_t *
 fl_fleet_json(fl_fleet_t *f, const char *cmd, const char *selector)
 {

@@ -116,6 +116,9 @@ void fl_fleet_cli(fl_fleet_t *f, fl_test_proc_t *res,
 /* Starts `flotilla ARGV...` in the background, its output to out. */
 pid_t fl_fleet_cli_spawn(fl_fleet_t *f, const char *const *argv,
                          const char *out);
+/* Starts FLOTILLA_BIN_DIR/bin with argv (argv[0] ignored), output to out. */
+pid_t fl_fleet_spawn(const char *bin, const char *const *argv,
+                     const char *out);
 /* Waits for a process (at most timeout_s, scaled); its exit status. */
 int fl_fleet_wait_pid(pid_t pid, int timeout_s);
 
