@@ -184,7 +184,8 @@ struct fl_co_rollout {
     int64_t failures_acked, wave_failures_acked;
     int auto_rolled_back;
     int64_t created_wall, finished_wall; /* Unix seconds */
-    int64_t version;          /* bumped on every change, for watchers */
+    int64_t version;          /* bumped on every change, for watchers;
+                                 starts from the wall clock (s_version0) */
     int started;              /* its row is written: it may step */
     fl_co_waiter_t *waiters;  /* long-polls of rollout.status */
 };
@@ -392,6 +393,25 @@ s_shown_status(const fl_co_rollout_t *r)
     if (r->status == S_RUNNING && r->wave_state == S_GATED)
         return "waiting";
     return s_status_names[r->status];
+}
+
+/*
+ * Where a rollout's version starts: the wall clock in microseconds, so
+ * that it is greater than any version the rollout had in an earlier life
+ * of the coordinator (one per change: far fewer than one a microsecond).
+ * A watcher that asked before a restart with its last version is then
+ * answered at once; before, a restarted coordinator counted from 0 and
+ * held such a watcher until its wait ended, or until the rollout had
+ * changed as often again.  A clock set back across a restart brings that
+ * wait back, once.
+ */
+static int64_t
+s_version0(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 /* Writes the rollout's row; done (may be NULL) runs once it is written. */
@@ -1538,6 +1558,7 @@ s_start(fl_co_server_t *s, const unsigned char *rid, size_t rid_len,
                  (uint64_t)r->pol.seed, &targets, &waves, &r->specs,
                  &r->nwaves);
     fl_co_new_id(r->id);
+    r->version = s_version0();
     r->bundle = cb;
     r->selector = fl_strdup(selector ? selector : "");
     r->operator_name = fl_strdup(operator_name ? operator_name : "");
@@ -1903,6 +1924,7 @@ fl_rollout_load(fl_co_server_t *s, fl_error_t *err)
 
         snprintf(r->id, sizeof(r->id), "%s", fl_store_value(&rows, i, 0));
         snprintf(r->kind, sizeof(r->kind), "%s", fl_store_value(&rows, i, 1));
+        r->version = s_version0();
         r->selector = fl_strdup(fl_store_value(&rows, i, 3));
         r->operator_name = fl_strdup(fl_store_value(&rows, i, 4));
         if (pj == NULL || wj == NULL ||

@@ -1341,6 +1341,7 @@ test_rollout_stops_gate_mid_wave_restart_and_resume(void **state)
     s_state *s = *state;
     char *bundle = s_bundle(s, "slow", s_slow), *id = NULL;
     json_t *st = NULL;
+    json_int_t version = 0;
     int n = 0, want = 5;
 
     {
@@ -1406,12 +1407,26 @@ test_rollout_stops_gate_mid_wave_restart_and_resume(void **state)
     /* The latch holds, and survives a kill -9 of the coordinator. */
     fl_clock_sleep_ms(700);
     assert_int_equal(s_applied_now(s), n);
+    st = s_status(s, id);
+    version = json_integer_value(json_object_get(st, "version"));
+    json_decref(st);
     fl_fleet_signal_coordinator(&s->f, SIGKILL);
     fl_fleet_start_coordinator(&s->f);
     fl_clock_sleep_ms(1500);
     assert_int_equal(s_applied_now(s), n);
     st = s_status(s, id);
     assert_string_equal(s_st(st), "halted");
+    /*
+     * The restarted coordinator's version of the rollout is past every
+     * version of the old one, so that a `rollout watch` that asked before
+     * the restart is answered at once (before: counted from 0 again, and
+     * such a watch waited its 10 s call after call).
+     */
+    if (json_integer_value(json_object_get(st, "version")) <= version)
+        fail_msg("the rollout's version went from %lld back to %lld across "
+                 "the restart", (long long)version,
+                 (long long)json_integer_value(json_object_get(st,
+                                                               "version")));
     json_decref(st);
     {
         const char *args[] = {"resume", id, NULL};
