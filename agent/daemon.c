@@ -296,6 +296,34 @@ s_send_state(fl_ag_daemon_t *d, const fl_ag_target_t *t)
     FL_IGNORE(s_send(d, &m));
 }
 
+/*
+ * About how many bytes t takes in a hello (at least as many as its
+ * encoding: each row's fields with their keys and headers).
+ */
+static size_t
+s_target_bytes(const fl_wire_target_t *t)
+{
+    size_t n = 128 + strlen(t->target) +
+               (t->environment ? strlen(t->environment) : 0) +
+               (t->error ? strlen(t->error) : 0);
+
+    for (size_t i = 0; i < t->nlabels; i++)
+        n += 16 + strlen(t->labels[i].key) + strlen(t->labels[i].value);
+    for (size_t i = 0; i < t->napplied; i++)
+        n += 64 + strlen(t->applied[i].version.text) +
+             strlen(t->applied[i].status) +
+             (t->applied[i].rollout ? strlen(t->applied[i].rollout) : 0);
+    return n;
+}
+
+/*
+ * Sends the hello: in one message, or, when the targets' ledgers pass
+ * FL_WIRE_HELLO_PART bytes, in parts of about that many, each with
+ * whole targets (one alone when it is larger), in order; the name,
+ * labels and held commands in the first.  A part that cannot be sent
+ * ends the hello there: no welcome comes, and hello_timeout says hello
+ * again.
+ */
 static void
 s_send_hello(fl_ag_daemon_t *d)
 {
@@ -310,8 +338,8 @@ s_send_hello(fl_ag_daemon_t *d)
     fl_ag_target_t *t = NULL;
     fl_ag_job_t *job = NULL;
     fl_ag_outbox_t *o = NULL;
-    size_t pos = 0, n = 0;
-    int rc;
+    size_t pos = 0, n = 0, ntargets = 0, *ends = NULL, nparts = 0, bytes = 0;
+    int rc = 0;
 
     memset(&m, 0, sizeof(m));
     m.type = FL_WIRE_HELLO;
@@ -326,10 +354,26 @@ s_send_hello(fl_ag_daemon_t *d)
     m.u.hello.labels = labels;
     m.u.hello.nlabels = d->cfg->labels.count;
     while ((t = fl_map_next(d->targets, &pos)) != NULL)
-        fl_ag_target_wire(t, &targets[n++]);
-    m.u.hello.targets = targets;
-    m.u.hello.ntargets = n;
-    n = 0;
+        fl_ag_target_wire(t, &targets[ntargets++]);
+    /* ends[k]: one past the last target of part k. */
+    ends = fl_calloc(ntargets + 1, sizeof(*ends));
+    for (size_t i = 0; i < ntargets; i++) {
+        size_t b = s_target_bytes(&targets[i]);
+        if (bytes > 0 && bytes + b > FL_WIRE_HELLO_PART) {
+            ends[nparts++] = i;
+            bytes = 0;
+        }
+        bytes += b;
+    }
+    ends[nparts++] = ntargets;
+    if (nparts > FL_WIRE_HELLO_PARTS) {
+        fl_log_error("agent", "the hello would need %zu parts of %zu KiB "
+                     "(at most %d): this agent has too many targets, or "
+                     "ledgers too long, for one coordinator session; split "
+                     "its targets between agents", nparts,
+                     FL_WIRE_HELLO_PART / 1024, FL_WIRE_HELLO_PARTS);
+        rc = FL_EINVAL;
+    }
     pos = 0;
     while ((job = fl_map_next(d->jobs, &pos)) != NULL)
         holding[n++] = job->cmd.u.command.id;
@@ -338,7 +382,24 @@ s_send_hello(fl_ag_daemon_t *d)
         holding[n++] = o->id;
     m.u.hello.holding = holding;
     m.u.hello.nholding = n;
-    rc = s_send(d, &m);
+    m.u.hello.parts = nparts > 1 ? (int)nparts : 0;
+    for (size_t k = 0; rc == 0 && k < nparts; k++) {
+        size_t from = k > 0 ? ends[k - 1] : 0;
+        m.u.hello.part = (int)k;
+        m.u.hello.targets = targets + from;
+        m.u.hello.ntargets = ends[k] - from;
+        if (k == 1) {
+            /* Said in the first part. */
+            m.u.hello.labels = NULL;
+            m.u.hello.nlabels = 0;
+            m.u.hello.holding = NULL;
+            m.u.hello.nholding = 0;
+        }
+        rc = s_send(d, &m);
+    }
+    if (rc == 0)
+        fl_log_debug("agent", "hello sent: %zu targets in %zu part%s",
+                     ntargets, nparts, nparts == 1 ? "" : "s");
     if (rc == 0) {
         d->rehello = d->session == FL_AG_ONLINE;
         d->session = FL_AG_HELLO_SENT;
@@ -349,6 +410,7 @@ s_send_hello(fl_ag_daemon_t *d)
     free(labels);
     free(targets);
     free(holding);
+    free(ends);
 }
 
 /* The session. */

@@ -102,6 +102,10 @@ struct fl_co_agent {
     char **acks;
     size_t nacks, acks_cap;
     uint64_t malformed;           /* malformed messages received */
+    /* The parts of a hello received so far (fl_registry_hello_part). */
+    fl_wire_msg_t *hello_parts;
+    size_t nhello_parts;
+    size_t hello_bytes;
 };
 
 struct fl_co_target {

@@ -562,6 +562,73 @@ fl_registry_hello(fl_co_server_t *s, fl_co_agent_t *a,
     fl_dispatch_agent_back(s, a);
 }
 
+/* At most this many bytes of hello parts kept per agent. */
+#define S_HELLO_BYTES ((size_t)512 * 1024 * 1024)
+
+void
+fl_registry_hello_parts_drop(fl_co_agent_t *a)
+{
+    for (size_t i = 0; i < a->nhello_parts; i++)
+        fl_wire_msg_release(&a->hello_parts[i]);
+    fl_free(&a->hello_parts);
+    a->nhello_parts = 0;
+    a->hello_bytes = 0;
+}
+
+int
+fl_registry_hello_part(fl_co_server_t *s, fl_co_agent_t *a,
+                       const unsigned char *rid, size_t rid_len,
+                       fl_wire_msg_t *m, size_t len)
+{
+    const fl_wire_hello_t *h = &m->u.hello;
+    int parts = h->parts > 0 ? h->parts : 1;
+    const char *wrong = NULL;
+    fl_wire_hello_t all;
+    size_t n = 0;
+
+    if (h->part < 0 || h->part >= parts || parts > FL_WIRE_HELLO_PARTS)
+        wrong = "its part number is out of range";
+    else if (h->part != (int)a->nhello_parts && h->part != 0)
+        wrong = "a part is missing before it";
+    else if (h->part > 0 && parts != a->hello_parts[0].u.hello.parts)
+        wrong = "its count of parts differs from its first part's";
+    else if (a->hello_bytes + len > S_HELLO_BYTES)
+        wrong = "its parts pass 512 MiB";
+    if (h->part == 0 || wrong != NULL)
+        fl_registry_hello_parts_drop(a);
+    if (wrong != NULL) {
+        fl_log_warning("registry", "agent \"%s\": hello part %d of %d "
+                       "ignored, %s; its next hello starts again", a->name,
+                       h->part + 1, parts, wrong);
+        return 0;
+    }
+    if (parts == 1) {
+        fl_registry_hello(s, a, rid, rid_len, h);
+        return 0;
+    }
+    a->hello_parts = fl_reallocarray(a->hello_parts, a->nhello_parts + 1,
+                                     sizeof(*a->hello_parts));
+    a->hello_parts[a->nhello_parts++] = *m;
+    a->hello_bytes += len;
+    if (h->part < parts - 1)
+        return 1;
+    /* The last part: one hello, the targets of every part in order. */
+    all = a->hello_parts[0].u.hello;
+    for (size_t i = 0; i < a->nhello_parts; i++)
+        n += a->hello_parts[i].u.hello.ntargets;
+    all.targets = fl_calloc(n + 1, sizeof(*all.targets));
+    all.ntargets = 0;
+    for (size_t i = 0; i < a->nhello_parts; i++) {
+        const fl_wire_hello_t *p = &a->hello_parts[i].u.hello;
+        for (size_t k = 0; k < p->ntargets; k++)
+            all.targets[all.ntargets++] = p->targets[k];
+    }
+    fl_registry_hello(s, a, rid, rid_len, &all);
+    free(all.targets);
+    fl_registry_hello_parts_drop(a);
+    return 1;
+}
+
 void
 fl_registry_target_state(fl_co_server_t *s, fl_co_agent_t *a,
                          const fl_wire_target_t *w)

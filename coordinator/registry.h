@@ -31,6 +31,21 @@ void fl_registry_hello(fl_co_server_t *s, fl_co_agent_t *a,
                        const unsigned char *rid, size_t rid_len,
                        const fl_wire_hello_t *h);
 
+/*
+ * A hello message m of len bytes from agent a: a hello in one part is
+ * fl_registry_hello()'s at once; the parts of one in several are kept,
+ * in order, until the last, then handled as one hello.  A part out of
+ * order drops those kept (logged; the agent's next hello starts again).
+ * Returns 1 when it kept m (the caller must not release it), 0 when the
+ * caller releases it.
+ */
+int fl_registry_hello_part(fl_co_server_t *s, fl_co_agent_t *a,
+                           const unsigned char *rid, size_t rid_len,
+                           fl_wire_msg_t *m, size_t len);
+
+/* Frees the hello parts a holds. */
+void fl_registry_hello_parts_drop(fl_co_agent_t *a);
+
 /* An unsolicited ledger reply: one target's state changed. */
 void fl_registry_target_state(fl_co_server_t *s, fl_co_agent_t *a,
                               const fl_wire_target_t *t);

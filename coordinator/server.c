@@ -326,7 +326,9 @@ s_agent_message(fl_co_server_t *s, const fl_link_msg_t *lm, int recv_rc,
     a->last_seen_ms = fl_co_now_ms();
     a->last_seen_wall = fl_co_wall_s();
     if (m.type == FL_WIRE_HELLO) {
-        fl_registry_hello(s, a, lm->peer, lm->peer_len, &m.u.hello);
+        if (fl_registry_hello_part(s, a, lm->peer, lm->peer_len, &m,
+                                   lm->len))
+            return; /* kept until its last part */
     } else if (a->state != FL_CO_AGENT_ONLINE) {
         fl_wire_msg_t e;
 
@@ -512,6 +514,7 @@ s_free_registry(fl_co_server_t *s)
     }
     pos = 0;
     while ((a = fl_map_next(s->agents, &pos)) != NULL) {
+        fl_registry_hello_parts_drop(a);
         for (size_t i = 0; i < a->nholding; i++)
             free(a->holding_ids[i]);
         for (size_t i = 0; i < a->nacks; i++)

@@ -64,6 +64,8 @@ S_SCHEMA(s_target_schema, "target", s_target_fields, fl_wire_target_t);
 static const fl_codec_field_t s_hello_fields[] = {
     S_F("agent", FL_CODEC_STR, S_REQ, fl_wire_hello_t, agent),
     S_F("agent_version", FL_CODEC_STR, 0, fl_wire_hello_t, agent_version),
+    S_F("part", FL_CODEC_INT, 0, fl_wire_hello_t, part),
+    S_F("parts", FL_CODEC_INT, 0, fl_wire_hello_t, parts),
     S_LIST("labels", FL_CODEC_STRMAP, 0, fl_wire_hello_t, labels, nlabels,
            S_MAX_LABELS, NULL),
     S_LIST("targets", FL_CODEC_ARRAY, S_REQ, fl_wire_hello_t, targets,

@@ -48,6 +48,13 @@
  * those an earlier rollout of the same bundle applied (a peer that does
  * not know the key rolls back the whole bundle, as before).
  *
+ * Version 5: a hello may come in parts (part, parts), each under the
+ * hello's part budget (FL_WIRE_HELLO_PART): an agent's ledgers, a row
+ * per migration per target, grow past the coordinator's message limit
+ * (16 MiB by default) with enough tenants, and such an agent could not
+ * say hello again once it held them.  A version 4 coordinator would
+ * take each part for a whole hello, so the version changes.
+ *
  * The session (docs/fleet.md): an agent's DEALER connects and says hello;
  * the coordinator answers welcome; both send heartbeats; the coordinator
  * sends commands, the agent asks for bundles, streams step events and one
@@ -65,8 +72,12 @@
 #include "proto/codec.h"
 #include "proto/version.h"
 
-#define FL_WIRE_VERSION 4
+#define FL_WIRE_VERSION 5
 /* A bundle transfer carries a whole bundle; nothing else comes close. */
+/* The most bytes of targets an agent puts in one part of its hello. */
+#define FL_WIRE_HELLO_PART ((size_t)256 * 1024)
+/* The most parts a hello may have. */
+#define FL_WIRE_HELLO_PARTS 1024
 #define FL_WIRE_MAX_SIZE ((size_t)65 * 1024 * 1024)
 #define FL_WIRE_MAX_STR ((size_t)1024 * 1024)
 
@@ -119,6 +130,10 @@ typedef struct {
 typedef struct {
     char *agent;          /* agent name */
     char *agent_version;  /* flotilla version of the agent; optional */
+    int part, parts;      /* optional (0: one part): this is part `part`
+                             (from 0) of `parts`; the agent's name, labels
+                             and holding come in part 0, its targets are
+                             spread over the parts in order */
     fl_codec_kv_t *labels; /* the agent's labels; optional */
     size_t nlabels;
     fl_wire_target_t *targets;

@@ -1065,6 +1065,38 @@ test_fleet_dispatch_plan_rollback_and_one_coordinator(void **state)
 }
 
 /*
+ * A fleet (coord_extra appended to the coordinator's configuration) of
+ * the coordinator and one agent named agent beside shard, discovering n
+ * new databases PREFIX_SUFFIX0.. (dbs, and their target names in names
+ * and all, NULL-terminated), every one reachable.  The agent's index.
+ */
+static int
+s_discover_fleet(s_state *s, const char *coord_extra, const char *agent,
+                 int shard, const char *suffix, int n, char (*dbs)[64],
+                 char (*names)[96], const char **all)
+{
+    fl_fleet_t *f = &s->f;
+    char tail[256];
+    int k = 0;
+
+    fl_fleet_open(f, s->p, coord_extra);
+    fl_fleet_start_coordinator(f);
+    for (int i = 0; i < n; i++) {
+        snprintf(dbs[i], 64, "%s_%s%d", s->p, suffix, i);
+        fl_fleet_createdb(f, shard, dbs[i]);
+        snprintf(names[i], 96, "%s/%s", agent, dbs[i]);
+        all[i] = names[i];
+    }
+    all[n] = NULL;
+    snprintf(tail, sizeof(tail), "discover:\n  - databases: \"%s_%s*\"\n",
+             s->p, suffix);
+    k = fl_fleet_add_agent(f, agent, shard, 1, tail);
+    fl_fleet_start_agent(f, k);
+    s_wait_targets(f, all, "reachable", "the agent's targets");
+    return k;
+}
+
+/*
  * A command reaches an agent for a target it no longer owns: its
  * database was dropped while the agent was away, so the agent, back,
  * does not report it.  The command is refused, naming the target and
@@ -1078,7 +1110,7 @@ test_fleet_command_for_a_target_the_agent_lost(void **state)
 {
     s_state *s = *state;
     fl_fleet_t *f = &s->f;
-    char dbs[2][64], names[2][96], tail[256], *bundle = NULL, *id = NULL;
+    char dbs[2][64], names[2][96], *bundle = NULL, *id = NULL;
     const char *all[3];
     json_t *d = NULL;
     int k;
@@ -1088,20 +1120,7 @@ test_fleet_command_for_a_target_the_agent_lost(void **state)
         "-- flotilla:down\nDROP TABLE lost_t;\n",
         NULL};
 
-    fl_fleet_open(f, s->p, NULL);
-    fl_fleet_start_coordinator(f);
-    for (int i = 0; i < 2; i++) {
-        snprintf(dbs[i], 64, "%s_l%d", s->p, i);
-        fl_fleet_createdb(f, 0, dbs[i]);
-        snprintf(names[i], 96, "agent-l/%s", dbs[i]);
-        all[i] = names[i];
-    }
-    all[2] = NULL;
-    snprintf(tail, sizeof(tail), "discover:\n  - databases: \"%s_l*\"\n",
-             s->p);
-    k = fl_fleet_add_agent(f, "agent-l", 0, 1, tail);
-    fl_fleet_start_agent(f, k);
-    s_wait_targets(f, all, "reachable", "the agent's two targets");
+    k = s_discover_fleet(s, NULL, "agent-l", 0, "l", 2, dbs, names, all);
     fl_fleet_signal_agent(f, k, SIGTERM);
     s_wait_agent(f, "agent-l", "offline");
     bundle = s_bundle(f, f->key, "lost", files);
@@ -1543,6 +1562,117 @@ test_fleet_an_agent_applies_a_deep_statement(void **state)
  * flotillacorp was never a target, never migrated, and no rollout said
  * so.
  */
+/* Whether the targets named in arg (the first four with 6,001 ledger
+ * rows, the others with one) are reachable at those versions. */
+static int
+s_hello_parts_in(const json_t *rows, void *arg)
+{
+    const char *const *names = arg;
+
+    for (int i = 0; names[i] != NULL; i++) {
+        const json_t *r = fl_fleet_row(rows, "target", names[i]);
+        const char *v = json_string_value(json_object_get(
+            r, "applied_version"));
+        const char *reach = json_string_value(json_object_get(
+            r, "reachability"));
+
+        if (v == NULL || strcmp(v, i < 4 ? "6001" : "1") != 0 ||
+            reach == NULL || strcmp(reach, "reachable") != 0)
+            return 0;
+    }
+    return 1;
+}
+
+/*
+ * An agent whose ledgers pass the coordinator's message limit says hello
+ * all the same, in parts: four tenants of 6,001 ledger rows each (about
+ * 680 KB apiece) and two of one, behind a coordinator whose max_message
+ * is 1 MiB.  An agent's first hello has no ledgers (it reads them once
+ * welcomed, and sends each alone); the hello that carries them all is
+ * the one to a restarted coordinator.  After the restart every target
+ * is reachable again with its whole ledger, as the control database and
+ * `targets` show.  Before, that hello of about 2.7 MB was dropped at the
+ * coordinator's socket, at every try: the agent never came back.
+ */
+static void
+test_fleet_a_hello_past_the_message_limit_comes_in_parts(void **state)
+{
+    s_state *s = *state;
+    fl_fleet_t *f = &s->f;
+    char dbs[6][64], names[6][96], *bundle = NULL;
+    const char *all[7];
+    const char *const files[] = {
+        "0001_t.sql", "-- flotilla:up\nCREATE TABLE t (id int);\n"
+                      "-- flotilla:down\nDROP TABLE t;\n", NULL};
+    json_t *d = NULL;
+    int a = 0;
+
+    a = s_discover_fleet(s, "max_message: 1MiB\n", "big", 1, "h", 6, dbs,
+                         names, all);
+    bundle = s_bundle(f, f->key, "hp", files);
+    d = s_dispatch_json(f, bundle, "", 0);
+    json_decref(d);
+    fl_fleet_signal_agent(f, a, SIGTERM);
+    for (int i = 0; i < 4; i++) {
+        PGconn *c = fl_fleet_connect(f, 1, dbs[i]);
+        /* Version 1's row again as versions 2 to 6001 (every column
+         * but the generated ones). */
+        fl_test_exec(c, "DO $$ DECLARE c text; r text; BEGIN"
+                        " SELECT string_agg(quote_ident(column_name), ','"
+                        " ORDER BY ordinal_position), string_agg('r.' ||"
+                        " quote_ident(column_name), ',' ORDER BY"
+                        " ordinal_position) INTO c, r FROM"
+                        " information_schema.columns WHERE table_schema ="
+                        " 'flotilla' AND table_name = 'schema_migrations'"
+                        " AND is_generated = 'NEVER';"
+                        " EXECUTE format('INSERT INTO flotilla."
+                        "schema_migrations (%s) SELECT %s FROM"
+                        " flotilla.schema_migrations m, generate_series(1,"
+                        " 6000) g, LATERAL jsonb_populate_record("
+                        "NULL::flotilla.schema_migrations, to_jsonb(m) ||"
+                        " jsonb_build_object(''version'', g + 1)) r', c,"
+                        " r); END $$");
+        PQfinish(c);
+    }
+    fl_fleet_start_agent(f, a);
+    fl_fleet_wait(f, "targets", s_hello_parts_in, all, 60,
+                  "the six targets reachable with their whole ledgers");
+    /* The agent holds the ledgers now: its hello to a restarted
+     * coordinator carries them all. */
+    fl_fleet_signal_coordinator(f, SIGTERM);
+    fl_fleet_start_coordinator(f);
+    fl_fleet_wait(f, "targets", s_hello_parts_in, all, 60,
+                  "the six targets reachable again after the restart");
+    assert_true(fl_fleet_log_count(f->agents[a].log, "hello sent: 6 "
+                                   "targets in ") >= 2);
+    /* The control database has them too, once its writer has. */
+    {
+        PGconn *c = fl_test_db_connect(&f->ctl);
+        int64_t deadline = fl_clock_ms() + (int64_t)(30000 *
+                                                     fl_test_timeout_scale());
+        char *v = NULL;
+
+        for (;;) {
+            v = fl_test_query_value(c, "SELECT sum(jsonb_array_length("
+                                       "ledger)) FROM flotilla_control."
+                                       "targets");
+            if ((v != NULL && strcmp(v, "24006") == 0) ||
+                fl_clock_ms() > deadline)
+                break;
+            free(v);
+            fl_clock_sleep_ms(100);
+        }
+        if (v == NULL || strcmp(v, "24006") != 0)
+            fail_msg("the control database holds %s ledger rows, not "
+                     "24006", v ? v : "no");
+        free(v);
+        PQfinish(c);
+    }
+    free(bundle);
+    fl_fleet_stop_clean(f);
+    s->passed = 1;
+}
+
 static void
 test_fleet_discovery_leaves_out_flotillas_schemas_only(void **state)
 {
@@ -2093,6 +2223,38 @@ test_fleet_an_agent_speaks_only_for_its_own_targets(void **state)
         free(pub);
     }
     l = s_raw_client(f, rogue, &cert);
+    /* 0. Hello parts out of order, or too many: each ignored, logged. */
+    {
+        fl_wire_msg_t m;
+        fl_wire_target_t t;
+
+        memset(&m, 0, sizeof(m));
+        memset(&t, 0, sizeof(t));
+        t.target = "rogue/x";
+        m.type = FL_WIRE_HELLO;
+        m.u.hello.agent = "rogue";
+        m.u.hello.targets = &t;
+        m.u.hello.ntargets = 1;
+        m.u.hello.part = 1;
+        m.u.hello.parts = 2;
+        s_link_send_msg(l, &m);
+        fl_fleet_wait_log(f->coord_log, "hello part 2 of 2 ignored, a part "
+                                        "is missing before it", 30);
+        m.u.hello.part = 0;
+        m.u.hello.parts = FL_WIRE_HELLO_PARTS + 1;
+        s_link_send_msg(l, &m);
+        fl_fleet_wait_log(f->coord_log, "ignored, its part number is out "
+                                        "of range", 30);
+        /* A first part, never followed by the rest: not online. */
+        m.u.hello.parts = 3;
+        s_link_send_msg(l, &m);
+        m.u.hello.part = 2;
+        s_link_send_msg(l, &m);
+        fl_fleet_wait_log(f->coord_log, "hello part 3 of 3 ignored, a part "
+                                        "is missing before it", 30);
+        assert_int_equal(fl_fleet_log_count(f->coord_log, "agent \\\"rogue"
+                                            "\\\" is online"), 0);
+    }
     /* 1. Hello as "steady", claiming steady/db, its ledger applied. */
     {
         fl_wire_msg_t m;
@@ -3070,6 +3232,9 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_fleet_discovery_leaves_out_flotillas_schemas_only, s_setup,
             s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_fleet_a_hello_past_the_message_limit_comes_in_parts,
+            s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_fleet_discovery_names_any_database, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(

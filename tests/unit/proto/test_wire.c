@@ -178,6 +178,17 @@ test_wire_decoded_fields_match(void **state)
     assert_int_equal(out.u.hello.targets[1].napplied, 0);
     assert_int_equal(out.u.hello.nholding, 2);
     assert_string_equal(out.u.hello.holding[1], "c2");
+    /* One part: 0 for both. */
+    assert_int_equal(out.u.hello.part, 0);
+    assert_int_equal(out.u.hello.parts, 0);
+    fl_wire_msg_release(&out);
+    in.u.hello.part = 2;
+    in.u.hello.parts = 5;
+    s_encode(&a, &in);
+    assert_int_equal(fl_wire_decode(&out, (unsigned char *)a.data, a.len, NULL),
+                     0);
+    assert_int_equal(out.u.hello.part, 2);
+    assert_int_equal(out.u.hello.parts, 5);
     fl_wire_msg_release(&out);
 
     s_sample(&in, FL_WIRE_RESULT_ACK);
@@ -260,10 +271,10 @@ test_wire_envelope_refusals(void **state)
      * whose versions were integers */
     static const char v1[] = "\x84\xa1v\x03\xa4type\xa9heartbeat"
                              "\xa3seq\x01\xa7time_ms\x01";
-    static const char notype[] = "\x81\xa1v\x04";
-    static const char unknown[] = "\x82\xa1v\x04\xa4type\xa4nope";
-    static const char dupv[] = "\x83\xa1v\x04\xa1v\x04\xa4type\xa4nope";
-    static const char ok[] = "\x85\xa1v\x04\xa4type\xa9heartbeat"
+    static const char notype[] = "\x81\xa1v\x05";
+    static const char unknown[] = "\x82\xa1v\x05\xa4type\xa4nope";
+    static const char dupv[] = "\x83\xa1v\x05\xa1v\x05\xa4type\xa4nope";
+    static const char ok[] = "\x85\xa1v\x05\xa4type\xa9heartbeat"
                              "\xa3seq\x01\xa7time_ms\x01"
                              "\xa5" "extra\x92\x01\x81\xa1k\xc0"; /* ignored */
     fl_wire_msg_t out;
@@ -327,7 +338,7 @@ static void
 test_wire_command_attempt_round_trips_absent_is_zero(void **state)
 {
     /* apply {id, rollout, target, bundle_id, to_version}: no attempt. */
-    static const char old[] = "\x87\xa1v\x04\xa4type\xa5\x61pply"
+    static const char old[] = "\x87\xa1v\x05\xa4type\xa5\x61pply"
                               "\xa2id\xa2\x63\x31\xa7rollout\xa2r1"
                               "\xa6target\xa3\x64\x62\x31"
                               "\xa9\x62undle_id\xa1\x62"
@@ -364,7 +375,7 @@ test_wire_result_kept_round_trips_absent_is_zero(void **state)
 {
     /* result {id, rollout, target, action, status, version,
      * duration_ms}: no kept. */
-    static const char old[] = "\x89\xa1v\x04\xa4type\xa6result"
+    static const char old[] = "\x89\xa1v\x05\xa4type\xa6result"
                               "\xa2id\xa2\x63\x31\xa7rollout\xa2r1"
                               "\xa6target\xa3\x64\x62\x31"
                               "\xa6\x61\x63tion\xa8rollback"
@@ -401,25 +412,25 @@ test_wire_result_kept_round_trips_absent_is_zero(void **state)
 static void
 test_wire_field_refusals(void **state)
 {
-    static const char wrongtype[] = "\x84\xa1v\x04\xa4type\xa9heartbeat"
+    static const char wrongtype[] = "\x84\xa1v\x05\xa4type\xa9heartbeat"
                                     "\xa3seq\xa1x\xa7time_ms\x01";
-    static const char missing[] = "\x83\xa1v\x04\xa4type\xa9heartbeat"
+    static const char missing[] = "\x83\xa1v\x05\xa4type\xa9heartbeat"
                                   "\xa3seq\x01";
-    static const char dup[] = "\x85\xa1v\x04\xa4type\xa9heartbeat"
+    static const char dup[] = "\x85\xa1v\x05\xa4type\xa9heartbeat"
                               "\xa3seq\x01\xa3seq\x01\xa7time_ms\x01";
-    static const char nul[] = "\x84\xa1v\x04\xa4type\xacledger_query"
+    static const char nul[] = "\x84\xa1v\x05\xa4type\xacledger_query"
                               "\xa2id\xa2q\x00\xa6target\xa1t";
-    static const char big[] = "\x84\xa1v\x04\xa4type\xa9heartbeat"
+    static const char big[] = "\x84\xa1v\x05\xa4type\xa9heartbeat"
                               "\xa3seq\xcf\xff\xff\xff\xff\xff\xff\xff\xff"
                               "\xa7time_ms\x01";
     /* hello claiming 2^32-1 targets in a few bytes. */
-    static const char hugecount[] = "\x84\xa1v\x04\xa4type\xa5hello"
+    static const char hugecount[] = "\x84\xa1v\x05\xa4type\xa5hello"
                                     "\xa5\x61gent\xa1\x61"
                                     "\xa7targets\xdd\xff\xff\xff\xff";
     /* result_ack claiming 2^32-1 ids, hello claiming 2^32-1 labels. */
-    static const char hugeids[] = "\x83\xa1v\x04\xa4type\xaaresult_ack"
+    static const char hugeids[] = "\x83\xa1v\x05\xa4type\xaaresult_ack"
                                   "\xa3ids\xdd\xff\xff\xff\xff";
-    static const char hugelabels[] = "\x85\xa1v\x04\xa4type\xa5hello"
+    static const char hugelabels[] = "\x85\xa1v\x05\xa4type\xa5hello"
                                      "\xa5\x61gent\xa1\x61"
                                      "\xa7targets\x90"
                                      "\xa6labels\xdf\xff\xff\xff\xff";
