@@ -28,7 +28,7 @@ static const char s_usage[] =
     "       flotilla rollout list [--json]\n"
     "       flotilla rollout watch ID [--json]\n"
     "       flotilla rollout halt ID [--abort]\n"
-    "       flotilla rollout resume ID\n"
+    "       flotilla rollout resume ID [--only halt|gate]\n"
     "       flotilla rollout rollback ID [--watch]\n"
     "       flotilla rollout baseline BUNDLE (--from TOOL | --to VERSION)\n"
     "                              [--selector SEL] [caps] [--json]\n"
@@ -52,7 +52,10 @@ static const char s_usage[] =
     "             the statements in flight (their transactions roll back)\n"
     "  resume     clears the latch (the failures so far are acknowledged)\n"
     "             and sends again the current wave's targets that --abort\n"
-    "             cancelled; or opens a manual gate\n"
+    "             cancelled; or opens a manual gate.  Which one is read\n"
+    "             from the rollout's state just before; --only says it,\n"
+    "             and is refused if the rollout is not so (a second\n"
+    "             operator's resume of a halt opens no gate)\n"
     "  rollback   rolls back exactly the targets whose ledgers record the\n"
     "             rollout, newest wave first\n"
     "  baseline   adopts flotilla on targets another tool migrated: every\n"
@@ -146,6 +149,7 @@ typedef struct {
     const char *from;   /* baseline: the tool */
     const char *to;     /* baseline: the newest version that ran */
     int watch, abort;
+    const char *resume; /* resume --only: "halt", "gate", or NULL */
 } s_args_t;
 
 enum {
@@ -155,6 +159,7 @@ enum {
     S_OPT_ABORT,
     S_OPT_FROM,
     S_OPT_TO,
+    S_OPT_ONLY,
     S_OPT_KEY /* + index into s_keys */
 };
 
@@ -175,6 +180,8 @@ s_option(int opt, const char *arg, void *ctx)
         a->from = arg;
     else if (opt == S_OPT_TO)
         a->to = arg;
+    else if (opt == S_OPT_ONLY)
+        a->resume = arg;
     else if (opt >= S_OPT_KEY && opt < S_OPT_KEY + S_NKEYS)
         a->flags[opt - S_OPT_KEY] = arg;
     else
@@ -709,6 +716,7 @@ fl_cmd_rollout(int argc, char **argv)
         {"abort", no_argument, NULL, S_OPT_ABORT},
         {"from", required_argument, NULL, S_OPT_FROM},
         {"to", required_argument, NULL, S_OPT_TO},
+        {"only", required_argument, NULL, S_OPT_ONLY},
         {"waves", required_argument, NULL, S_OPT_KEY + 0},
         {"order", required_argument, NULL, S_OPT_KEY + 1},
         {"seed", required_argument, NULL, S_OPT_KEY + 2},
@@ -776,6 +784,12 @@ fl_cmd_rollout(int argc, char **argv)
                                        "(and --watch with rollback)");
     if (a.abort && strcmp(sub, "halt") != 0)
         return fl_cli_usage_error(cmd, "--abort goes with halt");
+    if (a.resume != NULL && strcmp(sub, "resume") != 0)
+        return fl_cli_usage_error(cmd, "--only goes with resume");
+    if (a.resume != NULL && strcmp(a.resume, "halt") != 0 &&
+        strcmp(a.resume, "gate") != 0)
+        return fl_cli_usage_error(cmd, "--only takes halt or gate, not "
+                                       "\"%.32s\"", a.resume);
     if (!with_bundle && a.selector != NULL)
         return fl_cli_usage_error(cmd, "--selector goes with start, plan and "
                                        "baseline");
@@ -861,11 +875,27 @@ fl_cmd_rollout(int argc, char **argv)
             s_print_status(st);
         code = s_state_exit(st);
     } else {
-        fl_codec_kv_t kv[2] = {{"id", (char *)id},
-                               {"abort", a.abort ? "true" : "false"}};
+        fl_codec_kv_t kv[3] = {{"id", (char *)id},
+                               {"abort", a.abort ? "true" : "false"},
+                               {"what", NULL}};
         char full[40];
+
+        /* Resume what the rollout waits on now, as read just before:
+         * a second operator's resume of the same halt is then refused
+         * rather than taken for the gate's. */
+        if (strcmp(sub, "resume") == 0 && a.resume == NULL) {
+            if ((code = s_follow(f, &o, id, 1, 1, &st)) >= 0)
+                goto cleanup;
+            a.resume = json_is_true(json_object_get(st, "halted")) ? "halt"
+                       : strcmp(s_str(st, "status"), "waiting") == 0
+                           ? "gate"
+                           : NULL;
+            json_decref(st);
+            st = NULL;
+        }
+        kv[2].value = (char *)a.resume;
         snprintf(full, sizeof(full), "rollout.%s", sub);
-        if ((code = s_call(f, &o, full, kv, 2, NULL, 0,
+        if ((code = s_call(f, &o, full, kv, a.resume ? 3 : 2, NULL, 0,
                            o.timeout_ms < 60000 ? o.timeout_ms : 60000,
                            &st)) >= 0)
             goto cleanup;

@@ -1808,6 +1808,33 @@ fl_rollout_request(fl_co_server_t *s, const unsigned char *rid,
         return;
     }
     if (strcmp(cmd, "resume") == 0) {
+        const char *what = fl_co_arg(req, "what");
+
+        if (what != NULL && strcmp(what, "halt") != 0 &&
+            strcmp(what, "gate") != 0) {
+            FL_ERR(&err, FL_EINVAL, "resume what: \"%.16s\" is neither "
+                   "halt nor gate", what);
+            fl_co_reply_error(s, rid, rid_len, req->id, FL_CO_EXIT_USAGE,
+                              &err);
+            fl_error_clear(&err);
+            return;
+        }
+        /* What the operator saw and means to resume: a resume of a halt
+         * that another operator resumed first must not open the gate
+         * the rollout then waits at. */
+        if (what != NULL && strcmp(what, "halt") == 0 && !r->halted) {
+            s_refuse(s, rid, rid_len, req, r, "it is not halted (another "
+                     "resume came first?); resume it again to resume what "
+                     "it waits on now");
+            return;
+        }
+        if (what != NULL && strcmp(what, "gate") == 0 &&
+            (r->halted || r->status != S_RUNNING ||
+             r->wave_state != S_GATED)) {
+            s_refuse(s, rid, rid_len, req, r, "it is not waiting at a gate; "
+                     "resume it again to resume what it waits on now");
+            return;
+        }
         if (r->halted) {
             r->halted = 0;
             if (r->status == S_HALTED)

@@ -1388,6 +1388,31 @@ test_rollout_stops_gate_mid_wave_restart_and_resume(void **state)
                                "--timeout"));
         json_decref(st);
     }
+    /*
+     * Halted at the gate, and two operators resume the halt: the second
+     * resume is refused and the gate stays shut (before, it opened the
+     * gate: resume did whichever the rollout waited on when it came).
+     */
+    {
+        const char *halt[] = {"halt", id, NULL};
+        const char *resume[] = {"resume", id, "--only", "halt", NULL};
+        const char *gate[] = {"resume", id, "--only", "gate", NULL};
+
+        json_decref(s_rollout(s, 0, halt));
+        st = s_rollout(s, 1, gate);
+        json_decref(st);
+        json_decref(s_rollout(s, 0, resume));
+        st = s_rollout(s, 1, resume);
+        if (strstr(json_string_value(json_object_get(json_object_get(
+                       st, "error"), "message")) ?: "", "not halted") == NULL)
+            fail_msg("a second resume of one halt: %s", json_dumps(st, 0));
+        json_decref(st);
+        fl_clock_sleep_ms(500);
+        st = s_status(s, id);
+        assert_string_equal(s_st(st), "waiting");
+        assert_int_equal(s_acc(st, "dispatched"), 1);
+        json_decref(st);
+    }
     {
         const char *args[] = {"resume", id, NULL};
         json_decref(s_rollout(s, 0, args));
