@@ -1650,7 +1650,7 @@ test_rollout_stops_abort_cancels_in_flight(void **state)
 
         snprintf(want_counts, sizeof(want_counts), "3/%d", S_TENANTS);
         assert_string_equal(v, want_counts);
-        assert_string_equal(m, "7");
+        assert_string_equal(m, "8");
         free(v);
         free(m);
         free(sql);
