@@ -54,6 +54,50 @@ s_writers(mode_t mode)
 }
 
 /*
+ * Refuses st, of comp (real itself when leaf, else a directory above it),
+ * unless root or uid owns it.
+ */
+static int
+s_check_owner(const struct stat *st, const char *comp, const char *real,
+              int leaf, const char *what, uid_t uid, fl_error_t *err)
+{
+    char *owner = NULL;
+    char *me = NULL;
+    char *quoted = NULL;
+    char *chown_to = NULL;
+    int named = 0;
+
+    if (st->st_uid == 0 || st->st_uid == uid)
+        return 0;
+    owner = s_user(st->st_uid);
+    me = s_user(uid);
+    quoted = fl_str_shell_quote(comp);
+    chown_to = s_user_name(uid, &named);
+    if (leaf)
+        FL_ERR(err, FL_EINVAL, "%s \"%s\" is owned by another user", what,
+               real);
+    else
+        FL_ERR(err, FL_EINVAL, "%s \"%s\" is in a directory owned by "
+                               "another user", what, real);
+    fl_error_set_detail(err, "\"%s\" is owned by %s; flotilla runs as %s "
+                             "and trusts only what it or root owns.",
+                        comp, owner, me);
+    fl_error_set_hint(err, "Run as root: chown %s %s", chown_to, quoted);
+    free(owner);
+    free(me);
+    free(quoted);
+    free(chown_to);
+    return FL_EINVAL;
+}
+
+int
+fl_perm_check_owner(const struct stat *st, const char *path, const char *what,
+                    uid_t uid, fl_error_t *err)
+{
+    return s_check_owner(st, path, path, 1, what, uid, err);
+}
+
+/*
  * Checks one component (comp, a resolved path) of the resolved path real;
  * leaf says whether it is the object itself (no sticky-bit allowance).
  */
@@ -63,34 +107,15 @@ s_check_one(const char *comp, const char *real, int leaf, const char *what,
 {
     struct stat st;
     char *owner = NULL;
-    char *me = NULL;
     char *quoted = NULL;
-    char *chown_to = NULL;
-    int named = 0;
     int rc = 0;
 
     if (lstat(comp, &st) != 0)
         return FL_ERR(err, FL_EIO, "could not examine \"%s\" above %s "
                                    "\"%s\": %s", comp, what, real,
                       strerror(errno));
-    if (st.st_uid != 0 && st.st_uid != uid) {
-        owner = s_user(st.st_uid);
-        me = s_user(uid);
-        quoted = fl_str_shell_quote(comp);
-        chown_to = s_user_name(uid, &named);
-        if (leaf)
-            FL_ERR(err, FL_EINVAL, "%s \"%s\" is owned by another user", what,
-                   real);
-        else
-            FL_ERR(err, FL_EINVAL, "%s \"%s\" is in a directory owned by "
-                                   "another user", what, real);
-        fl_error_set_detail(err, "\"%s\" is owned by %s; flotilla runs as %s "
-                                 "and trusts only what it or root owns.",
-                            comp, owner, me);
-        fl_error_set_hint(err, "Run as root: chown %s %s", chown_to, quoted);
-        rc = FL_EINVAL;
-        goto cleanup;
-    }
+    if ((rc = s_check_owner(&st, comp, real, leaf, what, uid, err)) != 0)
+        return rc;
     if ((st.st_mode & (S_IWGRP | S_IWOTH)) &&
         (leaf || !S_ISDIR(st.st_mode) || !(st.st_mode & S_ISVTX))) {
         owner = s_user(st.st_uid);
@@ -107,11 +132,8 @@ s_check_one(const char *comp, const char *real, int leaf, const char *what,
         fl_error_set_hint(err, "Run: chmod go-w %s", quoted);
         rc = FL_EINVAL;
     }
-cleanup:
     free(owner);
-    free(me);
     free(quoted);
-    free(chown_to);
     return rc;
 }
 

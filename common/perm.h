@@ -20,6 +20,7 @@
 #ifndef FL_COMMON_PERM_H
 #define FL_COMMON_PERM_H
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "common/error.h"
@@ -39,5 +40,16 @@
  */
 int fl_perm_check(char **real_out, const char *path, const char *what,
                   uid_t uid, fl_error_t *err) FL_NODISCARD;
+
+/*
+ * The owner part of fl_perm_check() for a file already examined: st is
+ * its status (fstat of the descriptor that will be read, so nothing can
+ * change between the check and the read), path its name for messages.
+ * 0 when root or uid owns it; FL_EINVAL otherwise, worded and hinted (the
+ * chown to run) as fl_perm_check() words it.
+ */
+int fl_perm_check_owner(const struct stat *st, const char *path,
+                        const char *what, uid_t uid,
+                        fl_error_t *err) FL_NODISCARD;
 
 #endif

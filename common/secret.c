@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "common/alloc.h"
+#include "common/perm.h"
 
 static void
 s_sodium_init(void)
@@ -38,6 +39,12 @@ s_check_stat(const struct stat *st, const char *path, fl_error_t *err)
     if (!S_ISREG(st->st_mode))
         return FL_ERR(err, FL_EINVAL, "secret file \"%s\" is not a regular file",
                       path);
+    /*
+     * At 0600 another user's file is still theirs to rewrite: whoever owns
+     * it could swap the key that flotilla (perhaps root) then reads.
+     */
+    if (fl_perm_check_owner(st, path, "secret file", geteuid(), err) != 0)
+        return FL_EINVAL;
     if (st->st_mode & (S_IRWXG | S_IRWXO)) {
         FL_ERR(err, FL_EINVAL, "secret file \"%s\" has group or world access",
                path);

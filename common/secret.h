@@ -1,9 +1,11 @@
 /*
  * secret.h - reading secret files (keys, passwords) safely.
  *
- * A secret file must be a regular file with no group or other permission
- * bits (mode 0600 or stricter), as ssh and PostgreSQL demand for their
- * keys; anything else is refused before a byte is read.  The content is
+ * A secret file must be a regular file owned by the user flotilla runs as
+ * (or root) with no group or other permission bits (mode 0600 or
+ * stricter), as ssh and PostgreSQL demand for their keys; anything else
+ * is refused before a byte is read.  Another user's file is refused even
+ * at 0600: its owner could rewrite it.  The content is
  * read into libsodium secure memory (guarded, locked, never swapped) and
  * wiped when released.
  */
@@ -21,7 +23,7 @@ typedef struct {
 
 #define FL_SECRET_INIT {NULL, 0}
 
-/* Checks mode and type of the file at path (following links). */
+/* Checks type, owner and mode of the file at path (not following links). */
 int fl_secret_check_file(const char *path, fl_error_t *err) FL_NODISCARD;
 
 /*

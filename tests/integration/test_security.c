@@ -772,7 +772,7 @@ test_migration_runs_under_its_own_search_path(void **state)
 /*
  * --db-file keeps the connection string (and its password) off the
  * command line, where every local user can read it; the file must be
- * 0600 like any secret.
+ * 0600 and flotilla's user's, like any secret.
  */
 static void
 test_db_file_keeps_the_password_off_the_command_line(void **state)
@@ -791,6 +791,16 @@ test_db_file_keeps_the_password_off_the_command_line(void **state)
     fl_test_run(&r, "flotilla", argv, NULL, 60);
     fl_test_expect(&r, 0, "0 migrations");
     fl_test_proc_release(&r);
+    /* At 0600 but another user's: they could rewrite it.  Root only. */
+    if (geteuid() == 0) {
+        assert_int_equal(chown(path, 65534, (gid_t)-1), 0);
+        fl_test_run(&r, "flotilla", argv, NULL, 60);
+        fl_test_expect(&r, 2, "is owned by another user");
+        if (strstr(r.err, "chown ") == NULL ||
+            strstr(r.err, e->db.conninfo) != NULL)
+            fail_msg("no chown hint, or the secret shown:\n%s", r.err);
+        fl_test_proc_release(&r);
+    }
     free(path);
 }
 

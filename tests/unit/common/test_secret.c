@@ -1,4 +1,4 @@
-/* Unit tests for common/secret: mode checks, limits, saving. */
+/* Unit tests for common/secret: mode and owner checks, limits, saving. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -162,6 +162,48 @@ test_secret_link_and_fifo_are_refused(void **state)
     free(dir);
 }
 
+/*
+ * A secret file another user owns is refused even at mode 0600: its owner
+ * can rewrite it (swap the key) and flotilla would read theirs.  The
+ * error names the file and its owner and says what to chown.  Only root
+ * can give a file away, so other users skip.
+ */
+static void
+test_secret_file_owned_by_another_user_is_refused(void **state)
+{
+    char *dir = NULL;
+    char *path = NULL;
+    fl_error_t err = FL_ERROR_INIT;
+    fl_secret_t s = FL_SECRET_INIT;
+
+    (void)state;
+    if (geteuid() != 0)
+        skip();
+    dir = fl_test_tmpdir();
+    path = fl_asprintf("%s/k.key", dir);
+    assert_int_equal(fl_secret_save(path, "secret-bytes", 12, 0, &err), 0);
+    assert_int_equal(chown(path, 65534, (gid_t)-1), 0);
+    assert_int_equal(fl_secret_load(&s, path, 1024, &err), FL_EINVAL);
+    assert_null(s.data);
+    assert_non_null(strstr(err.message, path));
+    assert_non_null(strstr(err.message, "is owned by another user"));
+    assert_non_null(strstr(err.detail, "uid 65534"));
+    assert_non_null(strstr(err.hint, "chown "));
+    assert_null(strstr(err.message, "secret-bytes"));
+    fl_error_clear(&err);
+    assert_int_equal(fl_secret_check_file(path, &err), FL_EINVAL);
+    assert_non_null(strstr(err.message, "is owned by another user"));
+    fl_error_clear(&err);
+    /* Given back, the same file at the same mode is read. */
+    assert_int_equal(chown(path, geteuid(), (gid_t)-1), 0);
+    assert_int_equal(fl_secret_load(&s, path, 1024, &err), 0);
+    assert_memory_equal(s.data, "secret-bytes", 12);
+    fl_secret_release(&s);
+    free(path);
+    fl_test_rmtree(dir);
+    free(dir);
+}
+
 int
 main(void)
 {
@@ -171,6 +213,7 @@ main(void)
         cmocka_unit_test(test_secret_save_is_0600_and_never_overwrites_without_force),
         cmocka_unit_test(test_secret_save_leaves_a_temporary_file_it_did_not_create),
         cmocka_unit_test(test_secret_link_and_fifo_are_refused),
+        cmocka_unit_test(test_secret_file_owned_by_another_user_is_refused),
     };
     return cmocka_run_group_tests_name("secret", tests, NULL, NULL);
 }
