@@ -22,6 +22,7 @@
 #include "lint/compare.h"
 #include "common/alloc.h"
 #include "common/log.h"
+#include "common/perm.h"
 
 /* Records the failed state of m after its transaction was rolled back. */
 static void
@@ -310,6 +311,14 @@ s_dump_dir_claim(fl_pipeline_t *p, const fl_migration_t *m, fl_error_t *err)
     struct dirent *e = NULL;
     int rc = fl__backup_mkdirs(p->dump_dir, err);
 
+    /*
+     * Whoever else owns or can write the directory, or the backup
+     * directory above it (unless sticky, as /tmp), could remove or swap
+     * the files: refused before anything there is touched (perm.h).
+     */
+    if (rc == 0)
+        rc = fl_perm_check(NULL, p->dump_dir, "backup directory", geteuid(),
+                           err);
     if (rc != 0)
         return rc;
     lock = fl_strdup(p->dump_dir);

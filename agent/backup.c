@@ -59,6 +59,7 @@
 #include "common/alloc.h"
 #include "common/buf.h"
 #include "common/hash.h"
+#include "common/perm.h"
 
 /* Type OIDs below this are built in (PostgreSQL's FirstNormalObjectId). */
 #define S_FIRST_USER_OID 16384
@@ -300,9 +301,16 @@ fl__backup_file_open(const char *path, const char *id, int *fd,
                      fl_error_t *err)
 {
     struct stat st;
+    char *dir = NULL;
     int rc = s_backup_path_ok(path, id, err);
 
     *fd = -1;
+    if (rc != 0)
+        return rc;
+    /* Its directory as apply's claim demands it (no one else's). */
+    dir = fl_strndup(path, (size_t)(strrchr(path, '/') - path));
+    rc = fl_perm_check(NULL, dir, "backup directory", geteuid(), err);
+    free(dir);
     if (rc != 0)
         return rc;
     *fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);

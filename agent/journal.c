@@ -15,6 +15,7 @@
 
 #include "common/alloc.h"
 #include "common/file.h"
+#include "common/perm.h"
 #include "proto/bundle.h"
 
 /* Journal files stay small; bundles have their own limit. */
@@ -26,13 +27,19 @@ struct fl_journal {
     int fsync;
 };
 
+/*
+ * Makes directory path (0700) when missing, and refuses it when another
+ * user owns it or others can write it, or a directory above it (perm.h):
+ * whoever could would rewrite the journal or the bundles, which the
+ * daemon acts on as its own.
+ */
 static int
 s_mkdir(const char *path, fl_error_t *err)
 {
     if (mkdir(path, 0700) != 0 && errno != EEXIST)
         return FL_ERR(err, FL_EIO, "could not create directory \"%s\": %s",
                       path, strerror(errno));
-    return 0;
+    return fl_perm_check(NULL, path, "state directory", geteuid(), err);
 }
 
 int

@@ -25,7 +25,10 @@ typedef struct fl_journal fl_journal_t;
 
 /*
  * Creates dir (mode 0700) and its subdirectories when missing and locks
- * it.  FL_ECONFLICT when another daemon holds the lock; FL_EIO otherwise.
+ * it.  FL_EINVAL when dir, a subdirectory or a directory above them is
+ * owned by another user or writable by others (fl_perm_check: the daemon
+ * trusts what it finds there); FL_ECONFLICT when another daemon holds the
+ * lock; FL_EIO otherwise.
  */
 int fl_journal_open(fl_journal_t **out, const char *dir, int fsync,
                     fl_error_t *err) FL_NODISCARD;

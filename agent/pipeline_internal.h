@@ -563,7 +563,8 @@ char *fl__backup_file_path(const char *dir, int64_t id);
 char *fl__backup_locate(const char *recorded, const char *relocate_dir);
 /*
  * Opens the file of backup id (NULL: any) at path for reading, only if it
- * is where and what flotilla writes (see backup.c); -1 in *fd otherwise.
+ * is where and what flotilla writes (see backup.c), in a directory no
+ * other user owns or can write (fl_perm_check); -1 in *fd otherwise.
  */
 int fl__backup_file_open(const char *path, const char *id, int *fd,
                          fl_error_t *err) FL_NODISCARD;

@@ -860,6 +860,81 @@ test_a_tampered_backup_location_is_refused(void **state)
 }
 
 /*
+ * The directories holding backup files are flotilla's user's alone: a
+ * --backup-dir that others can write (without the sticky bit), or a
+ * target's directory in it that another user owns, is refused by apply
+ * before it writes a file there, and by rollback and backups prune before
+ * they read or remove one (recorded or moved: --backup-dir).  Before,
+ * they were used, and whoever could write them could remove or replace
+ * the backups.  A sticky --backup-dir, as /tmp, is taken: there, others
+ * cannot touch what is not theirs.  Giving a directory away takes root.
+ */
+static void
+test_a_backup_directory_another_user_could_change_is_refused(void **state)
+{
+    s_env *e = *state;
+    char *bdir = fl_asprintf("%s/bk", e->dir);
+    char *moved = fl_asprintf("%s/moved", e->dir);
+    char *loc = NULL, *sub = NULL, *there = NULL, *v = NULL;
+    int root = geteuid() == 0;
+
+    fl_test_exec(e->conn, "CREATE TABLE public.keep (id int PRIMARY KEY);"
+                          "INSERT INTO public.keep SELECT g FROM"
+                          " generate_series(1, 10) g;");
+    s_write(e, "0001_trim.sql", "-- flotilla:up\nDELETE FROM public.keep"
+                                " WHERE id > 5;\n"
+                                "-- flotilla:down\nSELECT 1;\n");
+    assert_int_equal(mkdir(bdir, 0700), 0);
+    assert_int_equal(chmod(bdir, 0777), 0);
+    s_flotilla(e, 1, "is in a directory writable by group and others",
+               "apply", S_ARGS("--backup-dump-above", "1", "--backup-dir",
+                               bdir), 1);
+    fl_test_expect_value(e->conn, "SELECT count(*) FROM public.keep", "10");
+    assert_int_equal(chmod(bdir, 01777), 0);
+    s_flotilla(e, 0, "applied 1", "apply",
+               S_ARGS("--backup-dump-above", "1", "--backup-dir", bdir), 1);
+    loc = fl_test_query_value(e->conn, "SELECT location FROM"
+                                       " flotilla.backups");
+    sub = fl_strndup(loc, (size_t)(strrchr(loc, '/') - loc));
+    there = fl_asprintf("%s%s", moved, strrchr(sub, '/'));
+    if (root) {
+        assert_int_equal(chown(sub, 65534, (gid_t)-1), 0);
+        s_flotilla(e, 1, "is owned by another user", "rollback",
+                   S_ARGS("--last"), 1);
+        assert_int_equal(chown(sub, 0, (gid_t)-1), 0);
+    }
+    /* Moved to a directory others can write: refused there too. */
+    assert_int_equal(mkdir(moved, 0700), 0);
+    assert_int_equal(chmod(moved, 0777), 0);
+    assert_int_equal(rename(sub, there), 0);
+    s_flotilla(e, 1, "is in a directory writable by", "rollback",
+               S_ARGS("--last", "--backup-dir", moved), 1);
+    s_flotilla(e, 1, "is in a directory writable by", "backups",
+               S_ARGS("prune", "--older-than", "0s", "--dry-run",
+                      "--backup-dir", moved), 0);
+    assert_int_equal(chmod(moved, 0700), 0);
+    s_flotilla(e, 0, "rolled back 1", "rollback",
+               S_ARGS("--last", "--backup-dir", moved), 1);
+    fl_test_expect_value(e->conn, "SELECT count(*) FROM public.keep", "10");
+    /* The target's directory, another user's: apply writes nothing there. */
+    if (root) {
+        assert_int_equal(mkdir(sub, 0700), 0);
+        assert_int_equal(chown(sub, 65534, (gid_t)-1), 0);
+        s_flotilla(e, 1, "is owned by another user", "apply",
+                   S_ARGS("--backup-dump-above", "1", "--backup-dir", bdir),
+                   1);
+        v = fl_test_query_value(e->conn, "SELECT count(*) FROM public.keep");
+        assert_string_equal(v, "10");
+    }
+    free(v);
+    free(there);
+    free(sub);
+    free(loc);
+    free(moved);
+    free(bdir);
+}
+
+/*
  * The role set-up docs/SECURITY.md asks for: a login role of flotilla's
  * own (no BYPASSRLS), member of the tenant's role, with CONNECT, CREATE and
  * TEMPORARY on the database and SET on session_replication_role.  Returns
@@ -1233,6 +1308,9 @@ main(void)
             fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(
             test_a_tampered_backup_location_is_refused, s_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_backup_directory_another_user_could_change_is_refused,
+            s_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(
             test_a_dedicated_role_with_the_documented_privileges_is_enough,
             s_setup, fl_test_ws_teardown),

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -403,6 +404,93 @@ test_cli_version_json(void **state)
     fl_test_proc_release(&r);
 }
 
+/* Runs flotilla ARGV...; fails unless it exits 0. */
+static void
+s_flotilla_ok(const char *const *argv)
+{
+    fl_test_proc_t r;
+
+    fl_test_run(&r, "flotilla", argv, NULL, 30);
+    if (r.status != 0)
+        fail_msg("flotilla %s: exit %d\n%s", argv[1], r.status, r.err);
+    fl_test_proc_release(&r);
+}
+
+/* Runs flotilla-agent --config path; fails unless it refuses, saying says. */
+static void
+s_agent_refuses(const char *path, const char *says)
+{
+    const char *argv[] = {"flotilla-agent", "--config", path, NULL};
+    fl_test_proc_t r;
+
+    fl_test_run(&r, "flotilla-agent", argv, NULL, 10);
+    if (r.status == 0 || strstr(r.err, says) == NULL ||
+        strstr(r.err, "state directory") == NULL)
+        fail_msg("flotilla-agent: exit %d, wanted a refusal of its state "
+                 "directory saying \"%s\":\n%s", r.status, says, r.err);
+    fl_test_proc_release(&r);
+}
+
+/*
+ * The agent's state_dir holds its journal of commands and results and its
+ * bundle cache: one that another user owns, or that group or others can
+ * write, is refused at start-up (before, it was used, and that user could
+ * rewrite the journal), as is such a journal or bundles directory in it.
+ * Giving a directory away takes root; other users check the mode only.
+ */
+static void
+test_cli_agent_refuses_a_state_dir_another_user_could_change(void **state)
+{
+    char *dir = fl_test_tmpdir();
+    char *agent = fl_asprintf("%s/agent", dir);
+    char *coord = fl_asprintf("%s/coord", dir);
+    char *release = fl_asprintf("%s/release", dir);
+    char *sdir = fl_asprintf("%s/state", dir);
+    char *journal = fl_asprintf("%s/journal", sdir);
+    char *path = fl_asprintf("%s/agent.yaml", dir);
+    char *yaml = NULL;
+    const char *cert_a[] = {"flotilla", "cert", "--out", agent, "--name",
+                            "a", NULL};
+    const char *cert_c[] = {"flotilla", "cert", "--out", coord, "--name",
+                            "c", NULL};
+    const char *keygen[] = {"flotilla", "keygen", "--out", release, NULL};
+
+    (void)state;
+    s_flotilla_ok(cert_a);
+    s_flotilla_ok(cert_c);
+    s_flotilla_ok(keygen);
+    yaml = fl_asprintf("name: a\n"
+                       "coordinator:\n"
+                       "  endpoint: tcp://127.0.0.1:1\n"
+                       "  public_cert: %s.cert\n"
+                       "cert: %s.cert_secret\n"
+                       "environment: test\n"
+                       "trust: %s.pub\n"
+                       "state_dir: %s\n", coord, agent, release, sdir);
+    fl_test_write_file(path, yaml);
+    assert_int_equal(mkdir(sdir, 0700), 0);
+    assert_int_equal(chmod(sdir, 0777), 0);
+    s_agent_refuses(path, "is writable by group and others");
+    assert_int_equal(chmod(sdir, 0700), 0);
+    assert_int_equal(mkdir(journal, 0700), 0);
+    assert_int_equal(chmod(journal, 0770), 0);
+    s_agent_refuses(path, "is writable by group");
+    assert_int_equal(chmod(journal, 0700), 0);
+    if (geteuid() == 0) {
+        assert_int_equal(chown(sdir, 65534, (gid_t)-1), 0);
+        s_agent_refuses(path, "is owned by another user");
+    }
+    fl_test_rmtree(dir);
+    free(yaml);
+    free(path);
+    free(journal);
+    free(sdir);
+    free(release);
+    free(coord);
+    free(agent);
+    free(dir);
+}
+
 int
 main(void)
 {
@@ -419,6 +507,8 @@ main(void)
         cmocka_unit_test(test_cli_read_commands_take_only_their_options),
         cmocka_unit_test(test_cli_unknown_command_is_usage_error),
         cmocka_unit_test(test_cli_version_json),
+        cmocka_unit_test(
+            test_cli_agent_refuses_a_state_dir_another_user_could_change),
     };
     return cmocka_run_group_tests_name("cli", tests, NULL, NULL);
 }
