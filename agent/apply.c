@@ -295,6 +295,66 @@ s_schema_before(fl_pipeline_t *p, s_unit *u, int *gen, fl_error_t *err)
 }
 
 /*
+ * Makes this target's directory when missing (noting that this pipeline
+ * made it), checks it, opens it into p->dump_lock and locks it: exclusive
+ * when no other pipeline holds it (*alone set), else shared.  A pipeline
+ * removes a directory it made and left empty (fl__dump_dir_release) under
+ * the exclusive lock; one that opened it just before finds, once it holds
+ * its lock, that the path names another directory or none, and makes it
+ * again.
+ */
+static int
+s_dump_dir_lock(fl_pipeline_t *p, int *alone, fl_error_t *err)
+{
+    struct stat held, now;
+    int rc = 0;
+
+    for (int tries = 0; tries < 3; tries++) {
+        if (mkdir(p->dump_dir, 0700) == 0)
+            p->dump_dir_made = 1;
+        else if (errno == ENOENT) {
+            /* The backup directory went too: made again, with this. */
+            rc = fl__backup_mkdirs(p->dump_dir, err);
+            p->dump_dir_made = rc == 0;
+        } else if (errno != EEXIST)
+            rc = FL_ERR(err, FL_EIO, "could not create backup directory "
+                        "\"%s\": %s", p->dump_dir, strerror(errno));
+        /*
+         * Whoever else owns or can write the directory, or the backup
+         * directory above it (unless sticky, as /tmp), could remove or
+         * swap the files: refused before anything there is touched.
+         */
+        if (rc == 0)
+            rc = fl_perm_check(NULL, p->dump_dir, "backup directory",
+                               geteuid(), err);
+        if (rc != 0)
+            return rc;
+        p->dump_lock = open(p->dump_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+                                         O_CLOEXEC);
+        if (p->dump_lock < 0 && errno == ENOENT)
+            continue;
+        if (p->dump_lock < 0)
+            return FL_ERR(err, FL_EIO, "could not open \"%s\": %s",
+                          p->dump_dir, strerror(errno));
+        *alone = flock(p->dump_lock, LOCK_EX | LOCK_NB) == 0;
+        if (!*alone && flock(p->dump_lock, LOCK_SH) != 0)
+            return FL_ERR(err, FL_EIO, "could not lock \"%s\": %s",
+                          p->dump_dir, strerror(errno));
+        if (fstat(p->dump_lock, &held) == 0 &&
+            lstat(p->dump_dir, &now) == 0 && held.st_dev == now.st_dev &&
+            held.st_ino == now.st_ino)
+            return 0;
+        close(p->dump_lock);
+        p->dump_lock = -1;
+    }
+    rc = FL_ERR(err, FL_EIO, "could not claim backup directory \"%s\": it "
+                "was removed each time it was opened", p->dump_dir);
+    fl_error_set_hint(err, "Another process removes it; run again when it "
+                           "is done.");
+    return rc;
+}
+
+/*
  * Claims this target's backup file directory for the pipeline (a shared
  * flock on the directory, held until fl_pipeline_close) and, when no other
  * pipeline holds it, sweeps what a killed attempt left: a
@@ -306,30 +366,14 @@ s_schema_before(fl_pipeline_t *p, s_unit *u, int *gen, fl_error_t *err)
 static int
 s_dump_dir_claim(fl_pipeline_t *p, const fl_migration_t *m, fl_error_t *err)
 {
-    char *lock = NULL;
     DIR *d = NULL;
     struct dirent *e = NULL;
-    int rc = fl__backup_mkdirs(p->dump_dir, err);
+    int alone = 0;
+    int rc = s_dump_dir_lock(p, &alone, err);
 
-    /*
-     * Whoever else owns or can write the directory, or the backup
-     * directory above it (unless sticky, as /tmp), could remove or swap
-     * the files: refused before anything there is touched (perm.h).
-     */
-    if (rc == 0)
-        rc = fl_perm_check(NULL, p->dump_dir, "backup directory", geteuid(),
-                           err);
     if (rc != 0)
         return rc;
-    lock = fl_strdup(p->dump_dir);
-    p->dump_lock = open(lock, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (p->dump_lock < 0) {
-        rc = FL_ERR(err, FL_EIO, "could not open \"%s\": %s", lock,
-                    strerror(errno));
-        goto cleanup;
-    }
-    if (flock(p->dump_lock, LOCK_EX | LOCK_NB) == 0 &&
-        (d = opendir(p->dump_dir)) != NULL) {
+    if (alone && (d = opendir(p->dump_dir)) != NULL) {
         while (rc == 0 && (e = readdir(d)) != NULL) {
             const char *n = e->d_name;
             size_t digits = n[0] == 'b' ? strspn(n + 1, "0123456789") : 0;
@@ -368,13 +412,11 @@ s_dump_dir_claim(fl_pipeline_t *p, const fl_migration_t *m, fl_error_t *err)
             free(loc);
         }
     }
-    if (rc == 0 && flock(p->dump_lock, LOCK_SH) != 0)
-        rc = FL_ERR(err, FL_EIO, "could not lock \"%s\": %s", lock,
+    if (rc == 0 && alone && flock(p->dump_lock, LOCK_SH) != 0)
+        rc = FL_ERR(err, FL_EIO, "could not lock \"%s\": %s", p->dump_dir,
                     strerror(errno));
-cleanup:
     if (d)
         closedir(d);
-    free(lock);
     return rc;
 }
 
@@ -384,6 +426,7 @@ s_dump_dir(fl_pipeline_t *p, const fl_migration_t *m, const char **out,
            fl_error_t *err)
 {
     char *id = NULL, *db = NULL, *abs = NULL;
+    int made = 0;
     int rc = 0;
 
     *out = NULL;
@@ -401,17 +444,26 @@ s_dump_dir(fl_pipeline_t *p, const fl_migration_t *m, const char **out,
                                0, NULL, err);
     if (rc != 0)
         goto cleanup;
-    if (mkdir(p->opts.backup_dir, 0700) != 0 && errno != EEXIST) {
-        rc = FL_ERR(err, FL_EIO, "could not create backup directory \"%s\": %s",
-                    p->opts.backup_dir, strerror(errno));
-        goto cleanup;
+    /*
+     * Another pipeline that made it removes it when empty
+     * (fl__dump_dir_release), perhaps between these two calls: made again.
+     */
+    for (int tries = 0; abs == NULL; tries++) {
+        made = mkdir(p->opts.backup_dir, 0700) == 0;
+        if (!made && errno != EEXIST) {
+            rc = FL_ERR(err, FL_EIO, "could not create backup directory "
+                        "\"%s\": %s", p->opts.backup_dir, strerror(errno));
+            goto cleanup;
+        }
+        abs = realpath(p->opts.backup_dir, NULL);
+        if (abs == NULL && (errno != ENOENT || tries == 2)) {
+            rc = FL_ERR(err, FL_EIO, "could not resolve backup directory "
+                        "\"%s\": %s", p->opts.backup_dir, strerror(errno));
+            goto cleanup;
+        }
     }
-    abs = realpath(p->opts.backup_dir, NULL);
-    if (abs == NULL) {
-        rc = FL_ERR(err, FL_EIO, "could not resolve backup directory \"%s\": "
-                    "%s", p->opts.backup_dir, strerror(errno));
-        goto cleanup;
-    }
+    if (made)
+        p->backup_dir_made = fl_strdup(abs);
     /*
      * One directory per target: "<database>-<first 12 of its ledger's
      * target id>", so two databases of the same name on two servers, or
@@ -429,7 +481,7 @@ s_dump_dir(fl_pipeline_t *p, const fl_migration_t *m, const char **out,
             *c = '_';
     p->dump_dir = fl_asprintf("%s/%.82s-%.12s", abs, db, id ? id : "");
     if ((rc = s_dump_dir_claim(p, m, err)) != 0) {
-        fl_free(&p->dump_dir);
+        fl__dump_dir_release(p);
         goto cleanup;
     }
     *out = p->dump_dir;
@@ -438,6 +490,33 @@ cleanup:
     free(id);
     free(db);
     return rc;
+}
+
+/*
+ * A run that wrote no backup file leaves no directory behind: the
+ * target's directory and the backup directory, each only if this
+ * pipeline made it (one that was there stays), are removed when empty.
+ * rmdir removes nothing else, so no file is lost, and a .partial a
+ * killed attempt left keeps the directory for the next claim's sweep.
+ * The target's directory goes only under the exclusive lock, when no
+ * other pipeline has claimed it (one that opened it meanwhile makes it
+ * again: s_dump_dir_lock).  Then closes the lock and forgets the
+ * directory.
+ */
+void
+fl__dump_dir_release(fl_pipeline_t *p)
+{
+    if (p->dump_dir != NULL && p->dump_dir_made &&
+        (p->dump_lock < 0 || flock(p->dump_lock, LOCK_EX | LOCK_NB) == 0))
+        (void)rmdir(p->dump_dir); /* fails, as it should, if not empty */
+    if (p->backup_dir_made != NULL)
+        (void)rmdir(p->backup_dir_made); /* likewise */
+    if (p->dump_lock >= 0)
+        close(p->dump_lock);
+    p->dump_lock = -1;
+    p->dump_dir_made = 0;
+    fl_free(&p->backup_dir_made);
+    fl_free(&p->dump_dir);
 }
 
 /*

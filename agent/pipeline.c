@@ -418,9 +418,7 @@ fl_pipeline_close(fl_pipeline_t **pp)
     for (size_t i = 0; i < p->npartial; i++)
         free(p->partial[i]);
     free(p->partial);
-    free(p->dump_dir);
-    if (p->dump_lock >= 0)
-        close(p->dump_lock);
+    fl__dump_dir_release(p);
     free(p->search_path);
     free(p->described);
     free(p->own_tables);

@@ -699,6 +699,9 @@ struct fl_pipeline {
     char *dump_dir;    /* this target's backup file directory, absolute */
     int dump_lock;     /* open on dump_dir, held shared (flock) while
                           the pipeline may write there; -1: not yet */
+    int dump_dir_made; /* this pipeline created dump_dir */
+    char *backup_dir_made; /* the backup directory (absolute) when this
+                          pipeline created it, else NULL */
     char **partial;    /* dump files written as .partial, to rename */
     size_t npartial;   /* after COMMIT */
     int state_checked; /* the run's first snapshot was compared with the
@@ -1054,6 +1057,13 @@ int fl__validate_text(fl_pipeline_t *p, const fl_migration_t *m,
 int fl__apply_migration(fl_pipeline_t *p, const fl_migration_t *m,
                         const fl_ledger_row_t *row,
                         fl_error_t *err) FL_NODISCARD;
+
+/*
+ * Removes the backup directories this pipeline made and left empty (a
+ * run that wrote no backup file leaves none), closes the lock on the
+ * target's and forgets it; at close, or when its claim failed.
+ */
+void fl__dump_dir_release(fl_pipeline_t *p);
 
 /* ---- repeatable.c (its semantics are written at its top) ------------- */
 

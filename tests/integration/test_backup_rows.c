@@ -21,10 +21,12 @@
  *   to a file, and rolled back.
  * - a *.partial dump file left by an attempt that was killed is swept by
  *   the next apply of the same target.
+ * - a run that writes no backup file leaves no directory behind.
  *
  *   FLOTILLA_GEN_SEEDS=N   how many seeds (1..N; default 30)
  *   FLOTILLA_GEN_SEED=N    only seed N
  */
+#include <dirent.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -678,6 +680,101 @@ test_orphaned_partial_dump_swept_by_next_apply(void **state)
     free(other);
 }
 
+/* Whether path exists (as anything). */
+static int
+s_exists(const char *path)
+{
+    struct stat st;
+
+    return lstat(path, &st) == 0;
+}
+
+/* The number of entries in directory dir, "." and ".." aside. */
+static int
+s_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e = NULL;
+    int n = 0;
+
+    if (d == NULL) {
+        fail_msg("opendir %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    while ((e = readdir(d)) != NULL)
+        n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+    closedir(d);
+    return n;
+}
+
+/* Writes migration name, up as its up and a no-op down; applies it. */
+static void
+s_apply_one(fl_test_ws_t *ws, const char *name, const char *up,
+            const char *const *args)
+{
+    char *text = fl_asprintf("-- flotilla:up\n%s\n-- flotilla:down\n"
+                             "SELECT 1;\n", up);
+    fl_test_proc_t r;
+
+    fl_test_ws_write(ws, name, text);
+    fl_test_ws_flotilla(ws, &r, "apply", args, 1);
+    fl_test_expect(&r, 0, "applied 1");
+    fl_test_proc_release(&r);
+    free(text);
+}
+
+/*
+ * The backup directory and a target's directory in it are made when the
+ * first backup of a run is taken (its claim sweeps what a killed attempt
+ * left there), but only a file needs them: a run that writes none leaves
+ * no directory it made, whether it took no backup or only backups into
+ * tables, and a directory that was there before stays.  A run that writes
+ * a file keeps it where the ledger says.  Before, every run that took a
+ * backup into a table left an empty ./flotilla-backups/<db>-<target>.
+ */
+static void
+test_a_run_that_writes_no_backup_file_leaves_no_directory(void **state)
+{
+    fl_test_ws_t ws;
+    char *deflt = NULL, *bk = NULL, *loc = NULL;
+    const char *const in_bk[] = {"--backup-dir", "bk", NULL};
+    const char *const to_file[] = {"--backup-dump-above", "1", NULL};
+
+    (void)state;
+    fl_test_ws_open(&ws, "bnone");
+    deflt = fl_asprintf("%s/flotilla-backups", ws.dir);
+    bk = fl_asprintf("%s/bk", ws.dir);
+    fl_test_exec(ws.conn, "CREATE TABLE t (id int PRIMARY KEY, v text);"
+                          " INSERT INTO t SELECT g, 'v' FROM"
+                          " generate_series(1, 30) g");
+    s_apply_one(&ws, "0001_a.sql", "CREATE TABLE u (id int);", NULL);
+    if (s_exists(deflt))
+        fail_msg("a run that took no backup left %s", deflt);
+    /* A backup into a table: no file, so no directory either. */
+    s_apply_one(&ws, "0002_b.sql", "UPDATE t SET v = 'b';", NULL);
+    fl_test_expect_value(ws.conn, "SELECT count(*) FROM flotilla.backups"
+                                  " WHERE kind <> 'dump'", "1");
+    if (s_exists(deflt))
+        fail_msg("a run that wrote no backup file left %s", deflt);
+    /* A backup directory that was there stays; the target's goes. */
+    assert_int_equal(mkdir(bk, 0700), 0);
+    s_apply_one(&ws, "0003_c.sql", "UPDATE t SET v = 'c';", in_bk);
+    if (!s_exists(bk) || s_entries(bk) != 0)
+        fail_msg("%s: gone, or not left as it was (empty)", bk);
+    /* A file: kept, in the directory the run made. */
+    s_apply_one(&ws, "0004_d.sql", "UPDATE t SET v = 'd';", to_file);
+    loc = fl_test_query_value(ws.conn, "SELECT location FROM flotilla.backups"
+                                       " WHERE kind = 'dump'");
+    if (loc == NULL || strncmp(loc, deflt, strlen(deflt)) != 0 ||
+        access(loc, R_OK) != 0)
+        fail_msg("the backup file %s is not in %s", loc ? loc : "(none)",
+                 deflt);
+    fl_test_ws_close(&ws);
+    free(loc);
+    free(bk);
+    free(deflt);
+}
+
 int
 main(void)
 {
@@ -687,6 +784,8 @@ main(void)
         cmocka_unit_test(test_the_run_again_backs_up_rows_of_the_tables_it_did_not_find),
         cmocka_unit_test(test_a_dropped_attribute_backs_up_the_tables_of_its_type_first),
         cmocka_unit_test(test_orphaned_partial_dump_swept_by_next_apply),
+        cmocka_unit_test(
+            test_a_run_that_writes_no_backup_file_leaves_no_directory),
         cmocka_unit_test(test_backup_before_an_alter_reconciled_to_what_changed),
     };
     if (!fl_test_have_postgres()) {
