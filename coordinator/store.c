@@ -49,6 +49,8 @@ struct fl_store {
     int64_t batches;       /* committed, as flotilla_control.writer says */
     char owner[33];        /* this store's token in flotilla_control.writer */
     int fenced;            /* writer thread: the writer row is not ours */
+    int pid;               /* the server process of the session holding
+                              the store's lock, as last connected */
     char *broken;          /* set once by the writer thread (atomic) */
     uint64_t transactions, rows, retries; /* atomic */
     size_t backlog;        /* atomic */
@@ -384,13 +386,33 @@ s_exec(PGconn *conn, const char *sql, int n, const char *const *params,
     return rc;
 }
 
+/*
+ * The server process of the session holding the store's lock, or 0
+ * (none, or it could not be read).
+ */
+static int
+s_holder(fl_store_t *st)
+{
+    PGresult *res = PQexec(st->conn, "SELECT pid FROM pg_catalog.pg_locks "
+                                     "WHERE locktype = 'advisory' AND "
+                                     "classid = 1718578273 AND objid = "
+                                     "1718899820 AND objsubid = 2 AND "
+                                     "granted");
+    int pid = 0;
+
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+        pid = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    return pid;
+}
+
 /* Connects, checks the lock and prepares the session. */
 static int
 s_connect(fl_store_t *st, fl_error_t *err)
 {
     char *who = NULL;
     PGresult *res = NULL;
-    int rc = 0;
+    int rc = 0, holder = 0;
 
     if (st->conn != NULL)
         PQfinish(st->conn);
@@ -409,8 +431,19 @@ s_connect(fl_store_t *st, fl_error_t *err)
         rc = s_pg_error(st->conn, res, "taking its lock", err);
         goto cleanup;
     }
+    if (strcmp(PQgetvalue(res, 0, 0), "t") != 0 && st->writing &&
+        (holder = s_holder(st)) > 0 && holder != st->pid) {
+        /* Another session than its lost one: another coordinator. */
+        st->fenced = 1;
+        rc = FL_ERR(err, FL_ECONFLICT, "another coordinator holds the "
+                    "control database's lock (its session's server process "
+                    "is %d, this coordinator's lost one was %d): what this "
+                    "one holds in memory is no longer what the database "
+                    "holds", holder, st->pid);
+        goto cleanup;
+    }
     if (strcmp(PQgetvalue(res, 0, 0), "t") != 0 && st->writing) {
-        /* Reconnecting: most likely its own session, not ended yet. */
+        /* Reconnecting: its own session, not ended yet. */
         who = fl_dsn_describe(st->dsn);
         rc = FL_ERR(err, FL_ECONFLICT, "the lock of the control database "
                     "\"%s\" is still held by this coordinator's lost "
@@ -426,6 +459,7 @@ s_connect(fl_store_t *st, fl_error_t *err)
                                "stop the other one first.");
         goto cleanup;
     }
+    st->pid = PQbackendPID(st->conn);
     rc = s_exec(st->conn, s_session, 0, NULL, "preparing the session", err);
     /*
      * A session whose coordinator died (kill -9) while its statement

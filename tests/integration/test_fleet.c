@@ -798,26 +798,33 @@ s_ctl_dead_session(fl_fleet_t *f, const char *bundle)
 
 /*
  * The coordinator's sessions ended while it lives on (stopped here),
- * and a second coordinator takes the control database and leaves it.
- * The first, going on, must not write its state (now stale) over the
- * database: at its next write it finds the writer's count is another
+ * and a second coordinator takes the control database: still there when
+ * the first goes on (alive), or gone again.  The first must not write
+ * its state (now stale) over the database: at its next write it finds
+ * the lock held by a session not its own, or the writer's count another
  * coordinator's, answers its operator with an error and stops (exit 1),
- * and starts again from the database.  Before, it wrote on.
+ * and starts again from the database.  Before, it waited for the lock
+ * for as long as the second ran, then wrote on.
  */
 static void
-s_ctl_takeover(fl_fleet_t *f, const char *bundle)
+s_ctl_takeover(fl_fleet_t *f, const char *bundle, int alive)
 {
     char *yaml = fl_fleet_path(f, "second.yaml");
-    char *log = fl_fleet_path(f, "second-takeover.log");
+    char *log = fl_fleet_path(f, alive ? "second-alive.log"
+                                       : "second-gone.log");
     char *out = fl_fleet_path(f, "second-takeover.out");
     char *text = s_second_yaml(f, log);
     const char *argv[] = {"flotilla-coordinator", "--config", yaml, NULL};
     const char *disp[] = {"flotilla", "dispatch", bundle, "--action", "plan",
                           "--selector", "", "--timeout", "5s", NULL};
+    const char *why = alive ? "another coordinator holds the control "
+                              "database's lock"
+                            : "another coordinator has written to the "
+                              "control database";
     fl_test_proc_t res = {0, NULL, NULL};
     PGconn *c = fl_test_db_connect(&f->ctl);
     pid_t second = 0;
-    int code = 0;
+    int code = 0, said = fl_fleet_log_count(f->coord_log, why);
 
     fl_test_write_file(yaml, text);
     fl_fleet_signal_coordinator(f, SIGSTOP);
@@ -826,14 +833,16 @@ s_ctl_takeover(fl_fleet_t *f, const char *bundle)
                     " current_database() AND pid <> pg_backend_pid()");
     second = fl_fleet_spawn("flotilla-coordinator", argv, out);
     fl_fleet_wait_log(log, "\"message\":\"ready:", 60);
-    kill(second, SIGTERM);
-    assert_int_equal(fl_fleet_wait_pid(second, 30), 0);
+    if (!alive) {
+        kill(second, SIGTERM);
+        assert_int_equal(fl_fleet_wait_pid(second, 30), 0);
+    }
     fl_fleet_signal_coordinator(f, SIGCONT);
     /* Its operator is told why, or nothing if another write of the
      * coordinator found the takeover first and it stopped. */
     fl_fleet_cli(f, &res, disp);
     if (res.status == 0 ||
-        (strstr(res.err, "another coordinator has written") == NULL &&
+        (strstr(res.err, why) == NULL &&
          strstr(res.err, "no reply from the coordinator") == NULL))
         fail_msg("the first coordinator, after a second one had taken its "
                  "control database: exit %d\n%s\n%s", res.status, res.out,
@@ -842,8 +851,11 @@ s_ctl_takeover(fl_fleet_t *f, const char *bundle)
     code = fl_fleet_wait_pid(f->coord_pid, 30);
     f->coord_pid = 0;
     assert_int_equal(code, 1);
-    assert_true(fl_fleet_log_count(f->coord_log, "another coordinator has "
-                                   "written to the control database") > 0);
+    assert_true(fl_fleet_log_count(f->coord_log, why) > said);
+    if (alive) {
+        kill(second, SIGTERM);
+        assert_int_equal(fl_fleet_wait_pid(second, 30), 0);
+    }
     fl_fleet_start_coordinator(f);
     PQfinish(c);
     free(text);
@@ -1058,7 +1070,8 @@ test_fleet_dispatch_plan_rollback_and_one_coordinator(void **state)
         free(bundle2);
     }
     s_ctl_dead_session(f, bundle);
-    s_ctl_takeover(f, bundle);
+    s_ctl_takeover(f, bundle, 1);
+    s_ctl_takeover(f, bundle, 0);
     free(bundle);
     fl_fleet_stop_clean(f);
     s->passed = 1;
