@@ -11,9 +11,13 @@
  * why), one without a down (rollback refuses it), a file the tool wraps in
  * a transaction holding a statement that cannot run in one (it fails as
  * under the tool), pop's files sharing one name made one migration (the
- * group's parts listed), and what is not imported.  Flyway's repeatable
- * migrations (R__) become flotilla's (R__name.sql, no down).  Nothing is
- * overwritten: DEST must hold no .sql file.
+ * group's parts listed), an empty up or down (written as a comment line:
+ * a flotilla section is never empty), a down that had to gain a final
+ * newline, and what is not imported.  Each section keeps its text byte
+ * for byte otherwise, so the checksums stay the tool tree's; the up's
+ * always unless it is empty.  Flyway's repeatable migrations (R__)
+ * become flotilla's (R__name.sql, no down).  Nothing is overwritten:
+ * DEST must hold no .sql file.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -133,11 +137,48 @@ s_any_marker(const fl_source_t *src)
     return NULL;
 }
 
+/* Whether text ends without a newline that a section's text could keep
+ * only as the file's last section (a blank one is not written as it is). */
+static int
+s_ends_open(const char *text)
+{
+    size_t n = text ? strlen(text) : 0;
+
+    return n > 0 && text[n - 1] != '\n' && !fl_migration_text_is_blank(text);
+}
+
+/*
+ * Appends the section name with text to b.  The parser reads a section's
+ * text byte for byte up to the next marker line, so a text without a
+ * final newline keeps its bytes only as the last section (the caller
+ * writes it last; before, every section gained one and an up's checksum
+ * changed); one followed by another section gains one.  A blank text is
+ * an empty section, which the parser refuses: it is written as a comment
+ * line saying so, which runs nothing either.
+ */
+static void
+s_section(fl_buf_t *b, const char *name, const char *text, int last)
+{
+    size_t n = strlen(text);
+
+    fl_buf_addf(b, "-- flotilla:%s\n", name);
+    if (fl_migration_text_is_blank(text)) {
+        fl_buf_addf(b, "-- The %s is empty in the tool's file: it runs "
+                    "nothing.\n", name);
+        return;
+    }
+    fl_buf_adds(b, text);
+    if (!last && text[n - 1] != '\n')
+        fl_buf_adds(b, "\n");
+}
+
 static char *
 s_text(const fl_migration_t *m, const char *tool)
 {
     fl_buf_t b = FL_BUF_INIT(0);
-    size_t n = strlen(m->up);
+    /* The up's text is what drift compares: it goes last when only
+     * there does it keep its bytes. */
+    int down_first = m->down != NULL && s_ends_open(m->up);
 
     /* Names in a comment line: a newline in one would end it. */
     char *file = fl_str_escape_controls(m->file, 0);
@@ -151,18 +192,40 @@ s_text(const fl_migration_t *m, const char *tool)
     free(note);
     if (m->no_transaction)
         fl_buf_adds(&b, "-- flotilla:options no-transaction\n");
-    fl_buf_adds(&b, "-- flotilla:up\n");
-    fl_buf_adds(&b, m->up);
-    if (n > 0 && m->up[n - 1] != '\n')
-        fl_buf_adds(&b, "\n");
-    if (m->down != NULL) {
-        fl_buf_adds(&b, "-- flotilla:down\n");
-        fl_buf_adds(&b, m->down);
-        n = strlen(m->down);
-        if (n > 0 && m->down[n - 1] != '\n')
-            fl_buf_adds(&b, "\n");
-    }
+    if (down_first)
+        s_section(&b, "down", m->down, 0);
+    s_section(&b, "up", m->up, m->down == NULL || down_first);
+    if (m->down != NULL && !down_first)
+        s_section(&b, "down", m->down, 1);
     return fl_buf_detach(&b);
+}
+
+/*
+ * What of m the written file cannot keep, into judged: an empty section
+ * (written as a comment) and a down without a final newline that cannot
+ * be the file's last section (its up is).  Only the down's checksum then
+ * differs from the tool tree's, which is not drift (docs/migrations.md,
+ * "Checksums"); an empty up's does too, and that is.
+ */
+static void
+s_judge_sections(json_t *judged, const char *file, const fl_migration_t *m,
+                 const char *tool)
+{
+    if (fl_migration_text_is_blank(m->up))
+        s_judge(judged, file, "empty up: written as a comment line (a "
+                "Flotilla section is never empty); its up checksum differs "
+                "from the %s tree's, so baseline with this directory, not "
+                "with the tree", tool);
+    if (m->down != NULL && fl_migration_text_is_blank(m->down))
+        s_judge(judged, file, "empty down: written as a comment line (a "
+                "Flotilla section is never empty): a rollback runs nothing, "
+                "as under %s; its down checksum differs from the tree's, "
+                "which is not drift", tool);
+    else if (m->down != NULL && s_ends_open(m->down) && s_ends_open(m->up))
+        s_judge(judged, file, "down given a final newline: only the file's "
+                "last section, its up, can end without one; its down "
+                "checksum differs from the %s tree's, which is not drift",
+                tool);
 }
 
 /* DEST made when missing; FL_EXIT_* on refusal, with why in *err. */
@@ -268,6 +331,7 @@ s_import_repeatables(const fl_source_t *src, const char *tool,
                         file, m->name);
             if (m->no_transaction)
                 s_judge(judged, file, "no-transaction: %s", m->note);
+            s_judge_sections(judged, file, m, tool);
             text = s_text(m, tool);
             if (s_write(path, text) != 0) {
                 FL_ERR(err, FL_EIO, "could not write \"%s\": %s", path,
@@ -385,6 +449,7 @@ fl_cmd_import(int argc, char **argv)
         if (m->down == NULL)
             s_judge(judged, file, "no down: %s has none, so rollback refuses "
                     "to roll it back", m->file);
+        s_judge_sections(judged, file, m, fl_layout_tool_name(tool));
         text = s_text(m, fl_layout_tool_name(tool));
         if (s_write(path, text) != 0) {
             FL_ERR(&err, FL_EIO, "could not write \"%s\": %s", path,

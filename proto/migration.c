@@ -281,6 +281,12 @@ s_marker(const char *p, size_t n, const char **name, size_t *namelen,
 }
 
 int
+fl_migration_text_is_blank(const char *text)
+{
+    return s_all_blank(text, strlen(text));
+}
+
+int
 fl_migration_marker_line(const char *line, size_t n)
 {
     const char *name = NULL, *rest = NULL;

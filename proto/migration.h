@@ -117,6 +117,12 @@ int fl_migration_repeatable_cmp(const void *a, const void *b);
 int fl_migration_marker_line(const char *line, size_t n);
 
 /*
+ * Whether text holds only blanks and newlines: what the parser refuses as
+ * an empty section (so a file written for it must not hold one).
+ */
+int fl_migration_text_is_blank(const char *text);
+
+/*
  * Loads every NNNN_name.sql of dir, ordered by version.  Files not ending
  * in .sql are ignored; a .sql file whose name does not match, a duplicate
  * version, or an empty directory is an error; so is an R__name.sql file

@@ -617,6 +617,130 @@ test_import_writes_no_line_a_flotilla_file_reads_otherwise(void **state)
     free(odd);
 }
 
+/* Writes text to dir/name (dir made when missing). */
+static void
+s_put(const char *dir, const char *name, const char *text)
+{
+    char *path = fl_asprintf("%s/%s", dir, name);
+
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+        fail_msg("mkdir %s: %s", dir, strerror(errno));
+    fl_test_write_file(path, text);
+    free(path);
+}
+
+/* flotilla import SRC DEST --from tool, which must succeed: its output
+ * (a new string). */
+static char *
+s_import_to(const char *tool, const char *src, const char *dest)
+{
+    const char *argv[] = {"flotilla", "import", "--from", tool, src, dest,
+                          NULL};
+    fl_test_proc_t r;
+    char *out = NULL;
+
+    fl_test_run(&r, "flotilla", argv, NULL, 60);
+    fl_test_expect(&r, 0, NULL);
+    out = fl_strdup(r.out);
+    fl_test_proc_release(&r);
+    return out;
+}
+
+/* Fails unless text holds needle. */
+static void
+s_says(const char *text, const char *needle)
+{
+    if (strstr(text, needle) == NULL)
+        fail_msg("expected \"%s\" in:\n%s", needle, text);
+}
+
+/*
+ * import keeps the tool tree's checksums where Flotilla's format can: an
+ * up without a final newline is written as the file's last section, byte
+ * for byte (before, it gained a newline, its checksum changed, and
+ * flotilla status said DRIFT on the database the tree had migrated); a
+ * down beside it that has no final newline either gains one, which is
+ * not drift.  An empty down, which no Flotilla section may be, is written
+ * as a comment line that runs nothing (before, as an empty section that
+ * no command could load); so is an empty up, whose checksum then
+ * differs, which import says.  Flyway's repeatable file keeps its bytes
+ * too.
+ */
+static void
+test_import_keeps_the_trees_checksums(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    char *src = fl_asprintf("%s/gm", ws->dir);
+    char *dest = fl_asprintf("%s/out", ws->dir);
+    char *dest2 = fl_asprintf("%s/out2", ws->dir);
+    char *fw = fl_asprintf("%s/fw", ws->dir);
+    char *fdest = fl_asprintf("%s/fout", ws->dir);
+    const char *tree[] = {"--dir", src, "--layout", "golang-migrate",
+                          "--allow-lint-errors", NULL};
+    const char *out[] = {dest, NULL};
+    const char *out2[] = {dest2, NULL};
+    fl_migration_list_t l = {NULL, 0}, r = {NULL, 0};
+    fl_error_t err = FL_ERROR_INIT;
+    fl_test_proc_t p;
+    char *said = NULL;
+
+    s_put(src, "1_a.up.sql", "CREATE TABLE a (id int);");
+    s_put(src, "1_a.down.sql", "DROP TABLE a;\n");
+    s_put(src, "2_b.up.sql", "CREATE TABLE b (id int);");
+    s_put(src, "2_b.down.sql", "DROP TABLE b;");
+    said = s_import_to("golang-migrate", src, dest);
+    fl_test_ws_flotilla(ws, &p, "apply", tree, 0);
+    fl_test_expect(&p, 0, "applied 2 migrations");
+    fl_test_proc_release(&p);
+    fl_test_ws_flotilla(ws, &p, "status", out, 0);
+    fl_test_expect(&p, 0, "2 migrations in the ledger");
+    if (strstr(p.out, "DRIFT") != NULL)
+        fail_msg("the imported directory drifted:\n%s", p.out);
+    fl_test_proc_release(&p);
+    s_says(said, "0002_b.sql: down given a final newline");
+    free(said);
+
+    s_put(src, "3_c.up.sql", "CREATE TABLE c (id int);\n");
+    s_put(src, "3_c.down.sql", "");
+    said = s_import_to("golang-migrate", src, dest2);
+    s_says(said, "0003_c.sql: empty down");
+    free(said);
+    assert_int_equal(fl_migration_dir_load(&l, dest2, &err), 0);
+    assert_int_equal(l.count, 3);
+    assert_string_equal(l.items[0].up, "CREATE TABLE a (id int);");
+    assert_string_equal(l.items[0].down, "DROP TABLE a;\n");
+    assert_string_equal(l.items[1].down, "DROP TABLE b;\n");
+    fl_test_ws_flotilla(ws, &p, "apply", tree, 0);
+    fl_test_expect(&p, 0, "applied 1 migration");
+    fl_test_proc_release(&p);
+    fl_test_ws_flotilla(ws, &p, "status", out2, 0);
+    fl_test_expect(&p, 0, "3 migrations in the ledger");
+    if (strstr(p.out, "DRIFT") != NULL)
+        fail_msg("the imported directory drifted:\n%s", p.out);
+    fl_test_proc_release(&p);
+
+    s_put(fw, "V1__t.sql", "CREATE TABLE t (id int);\n");
+    s_put(fw, "V2__e.sql", "");
+    s_put(fw, "R__v.sql", "CREATE OR REPLACE VIEW v AS SELECT 1");
+    said = s_import_to("flyway", fw, fdest);
+    s_says(said, "0002_e.sql: empty up: written as a comment line");
+    free(said);
+    fl_migration_list_release(&l);
+    assert_int_equal(fl_migration_dir_load_all(&l, &r, fdest, &err), 0);
+    assert_int_equal(l.count, 2);
+    s_says(l.items[1].up, "-- The up is empty in the tool's file");
+    assert_int_equal(r.count, 1);
+    assert_string_equal(r.items[0].up, "CREATE OR REPLACE VIEW v AS SELECT 1");
+    fl_migration_list_release(&l);
+    fl_migration_list_release(&r);
+    fl_error_clear(&err);
+    free(src);
+    free(dest);
+    free(dest2);
+    free(fw);
+    free(fdest);
+}
+
 /*
  * Only pop's files of one stamp and name, their part numbers apart, are
  * one migration: two fourteen-digit stamps of one day with the same name
@@ -806,11 +930,16 @@ main(void)
         cmocka_unit_test_setup_teardown(test_pop_stamps_of_one_day_are_two_migrations, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_import_writes_no_line_a_flotilla_file_reads_otherwise, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_bundle_built_from_a_tree_applies_as_the_tree, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_import_keeps_the_trees_checksums, fl_test_ws_setup,
+            fl_test_ws_teardown),
     };
 
     if (!fl_test_have_postgres()) {
         fprintf(stderr, "no PostgreSQL (PGHOST unset): tests/run.sh starts one\n");
         return 1;
     }
+    if (getenv("FLOTILLA_TEST_FILTER") != NULL)
+        cmocka_set_test_filter(getenv("FLOTILLA_TEST_FILTER"));
     return cmocka_run_group_tests_name("layouts", tests, NULL, NULL);
 }
