@@ -703,7 +703,9 @@ cleanup:
 /*
  * Compares what ran with flotilla's ledger: fills write[] with the
  * migrations to record, counts the ones recorded already, and refuses a
- * row that disagrees.
+ * row that disagrees: another state, or another up checksum (drift, as
+ * apply holds it; before, the whole checksum was compared, and a down
+ * fixed or changed since, which apply and status accept, was refused).
  */
 static int
 s_check_ledger(fl_pipeline_t *p, const fl_migration_list_t *migs,
@@ -726,10 +728,14 @@ s_check_ledger(fl_pipeline_t *p, const fl_migration_list_t *migs,
         } else if (strcmp(row->status, "applied") != 0) {
             s_listf(&bad, &nbad, "%s is %s in flotilla's ledger", m->file,
                     row->status);
-        } else if (strcmp(row->checksum, m->checksum_hex) != 0) {
+        } else if (!fl_ledger_row_matches(row, m)) {
+            /* What apply calls drift: a down changed since is not. */
+            const char *was = NULL;
+            char now[65];
+
+            fl_ledger_drift_sums(row, m, &was, now);
             s_listf(&bad, &nbad, "%s was recorded with checksum %.12s, the "
-                    "source's is %.12s", m->file, row->checksum,
-                    m->checksum_hex);
+                    "source's is %.12s", m->file, was, now);
         } else {
             out->already++;
         }

@@ -811,6 +811,19 @@ test_own_source_baselined_by_version_then_applied(void **state)
     s_expect_value(e, "SELECT string_agg(version || ':' || status, ','"
                       " ORDER BY version) FROM flotilla.schema_migrations",
                    "1:applied,2:rolled_back,3:rolled_back");
+    /*
+     * A down changed since it was recorded is not drift, for baseline
+     * as for apply: baselining again records nothing and says so
+     * (before, it compared the whole checksum and refused, so switching
+     * to a directory flotilla import wrote, whose empty down became a
+     * comment, broke a baseline run on every deployment).
+     */
+    fl_test_ws_write(e, "0001_create_accounts.sql",
+                     "-- flotilla:up\nCREATE TABLE accounts (id bigint"
+                     " PRIMARY KEY, email text NOT NULL);\n"
+                     "-- flotilla:down\n-- Nothing to undo.\n");
+    s_flotilla(e, 0, "nothing to baseline", "baseline", S_ARGS("--to", "1"),
+               e->mdir);
     /* Edited since it was recorded: flotilla's ledger disagrees. */
     fl_test_ws_write(e, "0001_create_accounts.sql",
                      "-- flotilla:up\nCREATE TABLE accounts (id bigint"
@@ -1015,5 +1028,7 @@ main(void)
         fprintf(stderr, "no PostgreSQL (set PGHOST/PGPORT)\n");
         return 1;
     }
+    if (getenv("FLOTILLA_TEST_FILTER") != NULL)
+        cmocka_set_test_filter(getenv("FLOTILLA_TEST_FILTER"));
     return cmocka_run_group_tests_name("baseline", tests, NULL, NULL);
 }
