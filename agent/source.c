@@ -330,6 +330,42 @@ s_add_repeatable(fl_source_t *src, const fl_layout_migration_t *lm,
 }
 
 /*
+ * Refuses a and b, consecutive migrations of tool, of one version in
+ * Flotilla's order (v): its ledger holds one migration per version.  The
+ * tool may tell them apart (dbmate's "01" and "1" are two versions to
+ * it, which compares them as text; Flotilla reads versions by the value
+ * of their numbers) or not (the same text twice): either way one of them
+ * needs a version of its own.  Before, both were refused as an order
+ * the tool "sorts as text" and Flotilla the other way.
+ */
+static int
+s_same_version(fl_layout_tool tool, const fl_layout_migration_t *a,
+               const fl_layout_migration_t *b, const fl_version_t *v,
+               fl_error_t *err)
+{
+    const char *name = fl_layout_tool_name(tool);
+
+    FL_ERR(err, FL_EINVAL, "%s migrations \"%s\" and \"%s\" have one "
+           "version, %s, in Flotilla", name, a->label, b->label, v->text);
+    if (strcmp(a->version, b->version) != 0)
+        fl_error_set_detail(err, "%s records them as the versions \"%s\" "
+                            "and \"%s\", which it tells apart; Flotilla "
+                            "reads a version by the value of its numbers "
+                            "(docs/migrations.md, \"Versions\"), and its "
+                            "ledger holds one migration per version.", name,
+                            a->version, b->version);
+    else
+        fl_error_set_detail(err, "%s records both as version \"%s\", and "
+                            "its ledger holds one row per version: it "
+                            "cannot record both as run either.", name,
+                            a->version);
+    fl_error_set_hint(err, "Give one of them a version of its own: rename "
+                           "its file, and its row in %s's ledger if %s ran "
+                           "it.", name, name);
+    return FL_EINVAL;
+}
+
+/*
  * The migrations of the one source of tool in dir (its own directory, not
  * its subdirectories), in the tool's order, into src->dir.
  */
@@ -340,6 +376,7 @@ s_open_layout(fl_source_t *src, const char *dir, fl_layout_tool tool,
     fl_layout_options_t lo = FL_LAYOUT_OPTIONS_INIT;
     fl_layout_t layout = {NULL, 0, NULL, 0};
     const fl_layout_source_t *ls = NULL;
+    const fl_layout_migration_t *prev = NULL;
     fl_migration_list_t *l = &src->dir;
     int rc = 0;
 
@@ -388,7 +425,14 @@ s_open_layout(fl_source_t *src, const char *dir, fl_layout_tool tool,
         }
         l->count++;
         if (l->count > 1 &&
-            fl_version_cmp(&m->version, &(m - 1)->version) <= 0) {
+            fl_version_cmp(&m->version, &(m - 1)->version) == 0) {
+            FL_ASSERT(prev != NULL); /* set with the migration before */
+            rc = s_same_version(ls->tool, prev, &ls->items[i], &m->version,
+                                err);
+            goto cleanup;
+        }
+        if (l->count > 1 &&
+            fl_version_cmp(&m->version, &(m - 1)->version) < 0) {
             rc = FL_ERR(err, FL_EINVAL, "%s runs \"%s\" (version %s) after "
                         "\"%s\" (version %s), which Flotilla orders the other "
                         "way", fl_layout_tool_name(ls->tool), m->file,
@@ -401,6 +445,7 @@ s_open_layout(fl_source_t *src, const char *dir, fl_layout_tool tool,
                                    "digits, as the tool's generator does.");
             goto cleanup;
         }
+        prev = &ls->items[end - 1];
     }
     if (l->count == 0) {
         rc = FL_ERR(err, FL_EINVAL, "directory \"%s\" holds only repeatable "

@@ -500,6 +500,44 @@ test_an_order_the_tool_disagrees_on_is_refused(void **state)
 }
 
 /*
+ * dbmate takes a version as the text of its file name's digits: "01" and
+ * "1" are two versions to it, one to Flotilla, whose ledger holds one
+ * migration per version; the same text twice is one version to both.
+ * Either is refused, naming both files and what dbmate records (before,
+ * both were refused as an order dbmate "sorts as text" and Flotilla "the
+ * other way"); nothing is applied.
+ */
+static void
+test_two_migrations_of_one_version_are_refused(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    const char *const dir[] = {"--dir", ws->mdir, "--layout", "dbmate",
+                               NULL};
+    char *b = fl_asprintf("%s/01_b.sql", ws->mdir);
+    fl_test_proc_t r;
+
+    fl_test_ws_write(ws, "1_a.sql", "-- migrate:up\nCREATE TABLE a (id int);"
+                     "\n-- migrate:down\nDROP TABLE a;\n");
+    fl_test_ws_write(ws, "01_b.sql", "-- migrate:up\nCREATE TABLE b (id int);"
+                     "\n-- migrate:down\nDROP TABLE b;\n");
+    fl_test_ws_flotilla(ws, &r, "apply", dir, 0);
+    fl_test_expect(&r, 3, "dbmate migrations \"01_b.sql\" and \"1_a.sql\" "
+                   "have one version, 1, in Flotilla");
+    fl_test_expect(&r, 3, "records them as the versions \"01\" and \"1\"");
+    fl_test_proc_release(&r);
+    if (unlink(b) != 0)
+        fail_msg("unlink %s: %s", b, strerror(errno));
+    fl_test_ws_write(ws, "1_b.sql", "-- migrate:up\nCREATE TABLE b (id int);"
+                     "\n-- migrate:down\nDROP TABLE b;\n");
+    fl_test_ws_flotilla(ws, &r, "apply", dir, 0);
+    fl_test_expect(&r, 3, "records both as version \"1\"");
+    fl_test_proc_release(&r);
+    fl_test_expect_value(ws->conn, "SELECT to_regclass('a') IS NULL AND"
+                         " to_regclass('b') IS NULL", "t");
+    free(b);
+}
+
+/*
  * A golang-migrate file that is a link out of the tree is refused, saying
  * what to do about a link (the hint said golang-migrate would refuse the
  * file too, which it would not: it follows links).
@@ -932,6 +970,9 @@ main(void)
         cmocka_unit_test_setup_teardown(test_a_bundle_built_from_a_tree_applies_as_the_tree, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(
             test_import_keeps_the_trees_checksums, fl_test_ws_setup,
+            fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_two_migrations_of_one_version_are_refused, fl_test_ws_setup,
             fl_test_ws_teardown),
     };
 
