@@ -345,6 +345,31 @@ s_same_version(fl_layout_tool tool, const fl_layout_migration_t *a,
 {
     const char *name = fl_layout_tool_name(tool);
 
+    /*
+     * Flyway's baseline migration (B2__) stands for the versioned ones up
+     * to its version (V1__, V2__), which it runs instead on an empty
+     * database only: both are meant to be there.  Flotilla reads a B file
+     * as a versioned migration, so it would run it as well.
+     */
+    if (tool == FL_LAYOUT_FLYWAY &&
+        (a->label[0] == 'B') != (b->label[0] == 'B')) {
+        const fl_layout_migration_t *base = a->label[0] == 'B' ? a : b;
+
+        FL_ERR(err, FL_EINVAL, "flyway's baseline migration \"%s\" has the "
+               "version of \"%s\", %s: Flotilla would run both",
+               base->label, base == a ? b->label : a->label, v->text);
+        fl_error_set_detail(err, "Flyway runs a baseline migration (B) "
+                            "instead of the versioned migrations up to its "
+                            "version, and only on an empty database; "
+                            "Flotilla reads it as one more versioned "
+                            "migration, and holds one migration per "
+                            "version.");
+        fl_error_set_hint(err, "Move \"%s\" out of the directory Flotilla "
+                          "reads: on a new database flotilla apply runs "
+                          "the versioned migrations up to %s, which it "
+                          "stands for.", base->label, v->text);
+        return FL_EINVAL;
+    }
     FL_ERR(err, FL_EINVAL, "%s migrations \"%s\" and \"%s\" have one "
            "version, %s, in Flotilla", name, a->label, b->label, v->text);
     if (strcmp(a->version, b->version) != 0)

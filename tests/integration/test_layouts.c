@@ -538,6 +538,35 @@ test_two_migrations_of_one_version_are_refused(void **state)
 }
 
 /*
+ * Flyway's baseline migration B2__ stands for V1__ and V2__ (it runs
+ * instead of them on an empty database only), so both are there; read
+ * as one more versioned migration it would run as well.  Refused, saying
+ * so and what to do (before: as an order Flyway "sorts as text" and
+ * Flotilla "the other way", with the hint to give the versions the same
+ * number of digits); nothing is applied.
+ */
+static void
+test_a_flyway_baseline_migration_beside_its_version_is_refused(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    const char *const dir[] = {"--dir", ws->mdir, "--layout", "flyway",
+                               NULL};
+    fl_test_proc_t r;
+
+    fl_test_ws_write(ws, "V1__a.sql", "CREATE TABLE a (id int);\n");
+    fl_test_ws_write(ws, "V2__b.sql", "CREATE TABLE b (id int);\n");
+    fl_test_ws_write(ws, "B2__b.sql", "CREATE TABLE a (id int);\n"
+                     "CREATE TABLE b (id int);\n");
+    fl_test_ws_flotilla(ws, &r, "apply", dir, 0);
+    fl_test_expect(&r, 3, "flyway's baseline migration \"B2__b.sql\" has "
+                   "the version of \"V2__b.sql\", 2: Flotilla would run "
+                   "both");
+    fl_test_expect(&r, 3, "Move \"B2__b.sql\" out of the directory");
+    fl_test_proc_release(&r);
+    fl_test_expect_value(ws->conn, "SELECT to_regclass('a') IS NULL", "t");
+}
+
+/*
  * A golang-migrate file that is a link out of the tree is refused, saying
  * what to do about a link (the hint said golang-migrate would refuse the
  * file too, which it would not: it follows links).
@@ -974,6 +1003,9 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_two_migrations_of_one_version_are_refused, fl_test_ws_setup,
             fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_flyway_baseline_migration_beside_its_version_is_refused,
+            fl_test_ws_setup, fl_test_ws_teardown),
     };
 
     if (!fl_test_have_postgres()) {
