@@ -131,6 +131,10 @@ static int
 s_convert(fl_migration_t *out, const fl_layout_migration_t *lm,
           fl_error_t *err)
 {
+    const char *what = lm->problem && strstr(lm->problem, "folder") != NULL
+                           ? "folder"
+                           : "file";
+
     memset(out, 0, sizeof(*out));
     out->lock_timeout_ms = -1;
     out->statement_timeout_ms = -1;
@@ -144,8 +148,8 @@ s_convert(fl_migration_t *out, const fl_layout_migration_t *lm,
         /* A link out of the tree (fl_file_within's words): the tool
          * would follow it; flotilla does not read there. */
         if (strstr(lm->problem, "is a symbolic link") != NULL)
-            fl_error_set_hint(err, "Copy the file into the directory, or "
-                                   "link to a file inside it.");
+            fl_error_set_hint(err, "Copy the %s into the directory, or "
+                                   "link to a %s inside it.", what, what);
         else
             fl_error_set_hint(err, "%s would refuse it too: fix the file.",
                               fl_layout_tool_name(lm->tool));

@@ -60,9 +60,13 @@ cleanup:
     return rc;
 }
 
-int
-fl_file_within(const char *dir, const char *path, const char *what,
-               fl_error_t *err)
+/*
+ * fl_file_within() and fl_dir_within(): path, or the real path of the
+ * link it is, inside dir's; a regular file, or a directory (want_dir).
+ */
+static int
+s_within(const char *dir, const char *path, const char *what, int want_dir,
+         fl_error_t *err)
 {
     char root[PATH_MAX], real[PATH_MAX];
     struct stat st;
@@ -84,23 +88,43 @@ fl_file_within(const char *dir, const char *path, const char *what,
             (real[n] != '/' && strcmp(root, "/") != 0)) {
             FL_ERR(err, FL_EINVAL, "%s \"%s\" is a symbolic link to \"%s\", "
                    "outside \"%s\"", what, path, real, dir);
-            fl_error_set_detail(err, "Its text would be read as SQL, packed "
-                                "into a bundle and run: a link can lead to "
-                                "any file this user may read, a key or a "
-                                "password file among them.");
-            fl_error_set_hint(err, "Copy the file into the directory, or link "
-                                   "to a file inside it.");
+            fl_error_set_detail(err, "%s would be read as SQL, packed into "
+                                "a bundle and run: a link can lead to any "
+                                "file this user may read, a key or a "
+                                "password file among them.",
+                                want_dir ? "What it holds" : "Its text");
+            fl_error_set_hint(err, "Copy the %s into the directory, or link "
+                                   "to a %s inside it.",
+                              want_dir ? "folder" : "file",
+                              want_dir ? "folder" : "file");
             return FL_EINVAL;
         }
         if (stat(path, &st) != 0)
             return FL_ERR(err, FL_EIO, "could not look at %s \"%s\": %s",
                           what, path, strerror(errno));
     }
-    if (!S_ISREG(st.st_mode)) {
+    if (want_dir && !S_ISDIR(st.st_mode))
+        return FL_ERR(err, FL_EINVAL, "%s \"%s\" is not a directory", what,
+                      path);
+    if (!want_dir && !S_ISREG(st.st_mode)) {
         FL_ERR(err, FL_EINVAL, "%s \"%s\" is not a regular file", what, path);
         fl_error_set_hint(err, "Make it a regular file (a FIFO or a device is "
                                "never read).");
         return FL_EINVAL;
     }
     return 0;
+}
+
+int
+fl_file_within(const char *dir, const char *path, const char *what,
+               fl_error_t *err)
+{
+    return s_within(dir, path, what, 0, err);
+}
+
+int
+fl_dir_within(const char *dir, const char *path, const char *what,
+              fl_error_t *err)
+{
+    return s_within(dir, path, what, 1, err);
 }

@@ -30,4 +30,13 @@ int fl_file_read(unsigned char **data, size_t *len, const char *path,
 int fl_file_within(const char *dir, const char *path, const char *what,
                    fl_error_t *err) FL_NODISCARD;
 
+/*
+ * The same for a directory: path, found in dir, is a directory, or a
+ * symbolic link to one whose real path lies inside dir's (its files are
+ * then read through it: the link is checked here, as fl_file_within()
+ * checks only a file's last component).  Errors as fl_file_within()'s.
+ */
+int fl_dir_within(const char *dir, const char *path, const char *what,
+                  fl_error_t *err) FL_NODISCARD;
+
 #endif

@@ -1086,6 +1086,7 @@ s_diesel(s_dir_t *d, const char *sub)
     const char *name = sub[vl] ? sub + vl + 1 : "";
     fl_layout_tx tx = FL_LAYOUT_TX_WRAPPED;
     fl_layout_migration_t *m;
+    fl_error_t err = FL_ERROR_INIT;
     struct stat sb;
 
     for (i = 0; version[i]; i++) /* diesel: version_from_string drops '-' */
@@ -1093,6 +1094,14 @@ s_diesel(s_dir_t *d, const char *sub)
             version[k++] = version[i];
     version[k] = '\0';
     m = s_add(src, version, k, name, strlen(name), sub);
+    /* A link (diesel follows it) is read only when it stays in the tree:
+     * fl_file_within() sees its files' last component alone. */
+    if (fl_dir_within(d->scan->root, folder, "diesel migration folder",
+                      &err) != 0) {
+        s_problem(m, folder, 0, fl_strdup(err.message));
+        fl_error_clear(&err);
+        goto done;
+    }
     if (stat(meta, &sb) == 0 &&
         (text = s_read(d->scan->root, meta, &why)) != NULL) {
         const char *p = strstr(text, "run_in_transaction");
@@ -1116,6 +1125,7 @@ s_diesel(s_dir_t *d, const char *sub)
         free(text);
         fl_free(&why);
     }
+done:
     free(version);
     free(meta);
     free(down);
@@ -1160,7 +1170,16 @@ s_walk(s_scan_t *scan, const char *dir, const char *only_folder)
             free(path);
             continue;
         }
-        if (S_ISDIR(sb.st_mode)) {
+        /*
+         * A link to a diesel migration folder is one to diesel, which
+         * follows it (before, it was left out without a word); it is
+         * never walked (no loops), and s_diesel reads it only when it
+         * stays in the tree.  Other links to directories are not
+         * followed.
+         */
+        if (S_ISDIR(sb.st_mode) ||
+            (S_ISLNK(sb.st_mode) && s_exists(dir, e->d_name, 1) &&
+             s_exists(path, "up.sql", 0))) {
             subdirs = fl_reallocarray(subdirs, nsub + 1, sizeof(char *));
             subdirs[nsub++] = fl_strdup(e->d_name);
         } else if (!only_folder &&

@@ -31,9 +31,12 @@
  *
  * Directories are walked recursively, in name order; names starting with
  * '.' and node_modules are skipped, and symbolic links to directories are
- * not followed (so no walk loops).  Each directory yields one source per
- * tool found in it; a diesel migration's own folder belongs to its
- * parent's source.
+ * not followed (so no walk loops), but for a link to a diesel migration
+ * folder (one holding up.sql), which is a migration as diesel follows it,
+ * read when its real path is inside the directory scanned (else a
+ * migration with problem set, naming the link).  Each directory yields
+ * one source per tool found in it; a diesel migration's own folder
+ * belongs to its parent's source.
  *
  * Nothing in a tree makes a scan fail: an unreadable file, a file the
  * tool would refuse (a flotilla file that does not parse, a down without

@@ -596,6 +596,56 @@ test_a_link_out_of_the_tree_is_refused_with_what_to_do(void **state)
     free(secret);
 }
 
+/*
+ * A diesel migration folder that is a symbolic link is a migration to
+ * diesel, which follows it: followed when it leads to a folder inside
+ * the directory read, refused naming it when it leads out (its files
+ * would be read through it); never left out (before, both were left out
+ * without a word, and apply said "applied 1 migration").
+ */
+static void
+test_a_linked_diesel_folder_is_followed_or_refused(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    const char *const dir[] = {"--dir", ws->mdir, "--layout", "diesel",
+                               "--allow-lint-errors", NULL};
+    char *in = fl_asprintf("%s/2019-01-01-000002_b", ws->mdir);
+    char *out = fl_asprintf("%s/2019-01-01-000003_c", ws->mdir);
+    char *archive = fl_asprintf("%s/archive", ws->mdir);
+    char *away = fl_asprintf("%s/away", ws->dir);
+    char *c = fl_asprintf("%s/up.sql", away);
+    fl_test_proc_t r;
+
+    s_write(ws, "2019-01-01-000001_a", "up.sql", "CREATE TABLE a (id int);\n");
+    s_write(ws, "2019-01-01-000001_a", "down.sql", "DROP TABLE a;\n");
+    if (mkdir(archive, 0755) != 0 || mkdir(away, 0755) != 0)
+        fail_msg("mkdir %s, %s: %s", archive, away, strerror(errno));
+    s_write(ws, "archive/2019-01-01-000002_b", "up.sql",
+            "CREATE TABLE b (id int);\n");
+    s_write(ws, "archive/2019-01-01-000002_b", "down.sql", "DROP TABLE b;\n");
+    if (symlink("archive/2019-01-01-000002_b", in) != 0)
+        fail_msg("symlink %s: %s", in, strerror(errno));
+    fl_test_ws_flotilla(ws, &r, "apply", dir, 0);
+    fl_test_expect(&r, 0, "applied 2 migrations");
+    fl_test_proc_release(&r);
+    fl_test_expect_value(ws->conn, "SELECT to_regclass('b') IS NOT NULL", "t");
+
+    fl_test_write_file(c, "CREATE TABLE c (id int);\n");
+    if (symlink(away, out) != 0)
+        fail_msg("symlink %s: %s", out, strerror(errno));
+    fl_test_ws_flotilla(ws, &r, "apply", dir, 0);
+    fl_test_expect(&r, 3, "diesel migration folder");
+    fl_test_expect(&r, 3, "2019-01-01-000003_c\" is a symbolic link to");
+    fl_test_expect(&r, 3, "Copy the folder into the directory");
+    fl_test_proc_release(&r);
+    fl_test_expect_value(ws->conn, "SELECT to_regclass('c') IS NULL", "t");
+    free(in);
+    free(out);
+    free(c);
+    free(away);
+    free(archive);
+}
+
 static void
 test_a_wrapped_file_keeps_its_transaction(void **state)
 {
@@ -1005,6 +1055,9 @@ main(void)
             fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(
             test_a_flyway_baseline_migration_beside_its_version_is_refused,
+            fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_linked_diesel_folder_is_followed_or_refused,
             fl_test_ws_setup, fl_test_ws_teardown),
     };
 
