@@ -339,6 +339,40 @@ s_check_order(const fl_migration_list_t *migs, const char *what,
     return 0;
 }
 
+/*
+ * Every migration of migs and reps (NULL: none) by the rules a reader
+ * holds a bundle's to (fl_migration_check(), which agent/source.c runs
+ * on every bundle it opens): a bundle is never built that apply and the
+ * agents would refuse (before, a name with a control character was
+ * signed, and refused only where it was to run).
+ */
+static int
+s_check_contents(const fl_migration_list_t *migs,
+                 const fl_migration_list_t *reps, fl_error_t *err)
+{
+    size_t nreps = reps ? reps->count : 0;
+
+    for (size_t i = 0; i < migs->count + nreps; i++) {
+        const fl_migration_t *m = i < migs->count
+                                      ? &migs->items[i]
+                                      : &reps->items[i - migs->count];
+        char *shown = NULL;
+
+        if (fl_migration_check(m, err) == 0)
+            continue;
+        /* Its name may be what is wrong: shown escaped. */
+        shown = fl_str_escape_controls(m->file ? m->file : "", 0);
+        fl_error_prefix(err, "\"%s\" cannot go into a bundle: ", shown);
+        free(shown);
+        if (err && err->hint == NULL)
+            fl_error_set_hint(err, "Rename or fix it as the error says: "
+                                   "flotilla apply and every agent refuse "
+                                   "a bundle that holds it.");
+        return FL_EINVAL;
+    }
+    return 0;
+}
+
 /* Release and scope. */
 
 /* True for a channel or environment name: 1 to 64 of [A-Za-z0-9._-]. */
@@ -466,6 +500,7 @@ fl_bundle_build(fl_buf_t *out, const fl_migration_list_t *migs,
 
     fl_proto_sodium_init();
     if ((rc = s_check_order(migs, "bundle", err)) != 0 ||
+        (rc = s_check_contents(migs, opts->repeatables, err)) != 0 ||
         (rc = s_check_release(channel, sequence, opts->environment,
                               opts->selector, &sel, FL_EINVAL, err)) != 0)
         goto cleanup;

@@ -141,9 +141,11 @@ typedef struct {
  * computed), signs with key, and appends the bundle bytes to out.  The
  * selector is stored in canonical form ("k=v,k2!=v2,k3").  Fails with
  * FL_EINVAL, appending nothing, when expires is not after created, the
- * environment is missing, or a name, the sequence or the selector is
- * invalid.  The maximum lifetime is the caller's policy (`bundle build
- * --max-lifetime`), not checked here.
+ * environment is missing, a name, the sequence or the selector is
+ * invalid, or a migration breaks a rule a reader of the bundle holds it
+ * to (fl_migration_check(): a name with a control character, '/' or
+ * "..", among them).  The maximum lifetime is the caller's policy
+ * (`bundle build --max-lifetime`), not checked here.
  */
 int fl_bundle_build(fl_buf_t *out, const fl_migration_list_t *migs,
                     const fl_key_t *key, const fl_bundle_opts_t *opts,

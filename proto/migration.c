@@ -653,7 +653,11 @@ fl_migration_check(const fl_migration_t *m, fl_error_t *err)
 {
     const char *const texts[] = {m->name, m->file, m->up, m->down,
                                  m->validate, m->verify, m->note};
-    char label[FL_VERSION_MAX + 16];
+    /* Where each text is, for the error: the name may be what is bad. */
+    static const char *const fields[] = {"name", "file name", "up",
+                                         "down", "validate", "verify",
+                                         "note"};
+    char label[FL_VERSION_MAX + 32];
     char *name = NULL;
     fl_version_t version = FL_VERSION_INIT;
     int rc;
@@ -667,11 +671,14 @@ fl_migration_check(const fl_migration_t *m, fl_error_t *err)
                       m->version.text);
     if ((rc = s_check_parts(m, err)) != 0)
         return rc;
-    snprintf(label, sizeof(label), "migration %s", m->version.text);
-    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+        snprintf(label, sizeof(label), "migration %s %s", m->version.text,
+                 fields[i]);
         if (texts[i] && (rc = s_check_utf8(label, texts[i], strlen(texts[i]),
                                            err)) != 0)
             return rc;
+    }
+    snprintf(label, sizeof(label), "migration %s", m->version.text);
     for (size_t i = 0; i < m->nallows; i++)
         if ((rc = s_check_utf8(label, m->allows[i].reason,
                                strlen(m->allows[i].reason), err)) != 0)

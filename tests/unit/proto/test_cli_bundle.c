@@ -468,6 +468,45 @@ test_cli_bundle_inspect_escapes_control_characters(void **state)
     fl_test_proc_release(&r);
 }
 
+/*
+ * A bundle is built only of migrations its readers accept: a Flyway file
+ * or repeatable file named with a control character is refused by bundle
+ * build, by the rule apply holds a bundle to (fl_migration_check), its
+ * name shown escaped, and no bundle is written.  Before, it was signed
+ * and written, and apply refused it ("migration 1 has an invalid file
+ * name or name").
+ */
+static void
+test_cli_bundle_build_refuses_names_apply_refuses(void **state)
+{
+    fixture *f = *state;
+    char *tree = fl_asprintf("%s/flyway", f->dir);
+    char *v1 = fl_asprintf("%s/V1__a\tb.sql", tree);
+    char *ok = fl_asprintf("%s/V1__ok.sql", tree);
+    char *r = fl_asprintf("%s/R__v\x01w.sql", tree);
+    const char *build[] = {"flotilla", "bundle", "build", "--dir", tree,
+                           "--layout", "flyway", "--sign", f->key, "--out",
+                           f->bundle, "--environment", "dev", NULL};
+    struct stat sb;
+
+    s_keygen(f->prefix);
+    assert_int_equal(mkdir(tree, 0755), 0);
+    fl_test_write_file(v1, "CREATE TABLE t (id int);\n");
+    s_expect(build, 1, NULL, "\"V1__a\\tb.sql\" cannot go into a bundle: "
+             "migration 1 has an invalid file name or name");
+    assert_int_equal(stat(f->bundle, &sb), -1);
+    assert_int_equal(unlink(v1), 0);
+    fl_test_write_file(ok, "CREATE TABLE t (id int);\n");
+    fl_test_write_file(r, "CREATE OR REPLACE VIEW v AS SELECT 1;\n");
+    s_expect(build, 1, NULL, "\"R__v\\x01w.sql\" cannot go into a bundle: "
+             "a repeatable migration has an invalid file name or name");
+    assert_int_equal(stat(f->bundle, &sb), -1);
+    free(tree);
+    free(v1);
+    free(ok);
+    free(r);
+}
+
 int
 main(void)
 {
@@ -479,6 +518,7 @@ main(void)
         T(test_cli_bundle_reports_source_errors_and_usage),
         T(test_cli_bundle_build_signs_scope_release_and_bounded_lifetime),
         T(test_cli_bundle_inspect_escapes_control_characters),
+        T(test_cli_bundle_build_refuses_names_apply_refuses),
 #undef T
     };
     return cmocka_run_group_tests_name("cli_bundle", tests, NULL, NULL);
