@@ -7,7 +7,9 @@
  * what the tool's own ledger says (baseline_from).  Each tool's table, in
  * the target's schema (for a whole database: the first schema of the
  * connection's default search_path, as the tool would create it there;
- * public when none exists), as the tool creates it:
+ * public when none exists; refused when it is not the first of the path
+ * apply runs migrations with, s_check_search_path), as the tool creates
+ * it:
  *
  *   diesel          __diesel_schema_migrations(version, run_on): a row
  *                   per migration, the folder's stamp without its dashes
@@ -206,6 +208,72 @@ s_default_schema(fl_pipeline_t *p, char **out, fl_error_t *err)
     if (rc != 0)
         fl_free(out);
     return rc;
+}
+
+/*
+ * The first schema of the search_path apply runs a whole database's
+ * migrations with ("$user", public; never the default, which the
+ * database's owner may set: docs/SECURITY.md), as the session recorded
+ * it when it was pinned (fl__session_pin: no round trip), the implicit
+ * pg_catalog and temporary schema left out; public when there is none.
+ * A new string.
+ */
+static char *
+s_run_schema(const fl_pipeline_t *p)
+{
+    json_t *a = p->session.original_schemas
+                    ? json_loads(p->session.original_schemas, 0, NULL)
+                    : NULL;
+    const char *first = NULL;
+    size_t i;
+    json_t *v;
+    char *out = NULL;
+
+    json_array_foreach(a, i, v) {
+        const char *name = json_string_value(v);
+
+        if (name != NULL && strcmp(name, "pg_catalog") != 0 &&
+            strncmp(name, "pg_temp", 7) != 0) {
+            first = name;
+            break;
+        }
+    }
+    out = fl_strdup(first ? first : "public");
+    json_decref(a);
+    return out;
+}
+
+/*
+ * Refuses a whole database whose default search_path puts dflt first
+ * where apply's puts run: the tool kept its ledger and made its tables
+ * in dflt, where apply's migrations do not look.  Before, baseline read
+ * the ledger and the tables there and recorded the history, and the
+ * next apply did not find them ("table ... does not exist").
+ */
+static int
+s_check_search_path(fl_pipeline_t *p, const char *dflt, fl_error_t *err)
+{
+    char *run = s_run_schema(p);
+
+    if (strcmp(dflt, run) == 0) {
+        free(run);
+        return 0;
+    }
+    FL_ERR(err, FL_EINVAL, "the default search_path of %s puts schema "
+           "\"%s\" first, where flotilla apply does not run its migrations",
+           p->described, dflt);
+    fl_error_set_detail(err, "A tool connecting to it keeps its ledger and "
+                        "creates its tables in \"%s\"; flotilla apply runs "
+                        "a whole database's migrations with search_path %s "
+                        "(\"%s\" first), never the default, so the next "
+                        "migration would not find what the history made.",
+                        dflt, p->session.original[0], run);
+    fl_error_set_hint(err, "Baseline and apply it as the schema target "
+                      "\"%s\" (--schema %s): its migrations then run with "
+                      "that schema first on search_path, as the tool's "
+                      "did.", dflt, dflt);
+    free(run);
+    return FL_EINVAL;
 }
 
 /*
@@ -967,8 +1035,12 @@ s_baseline(fl_pipeline_t *p, const fl_source_t *src, const char *from,
                       p->opts.reason ? p->opts.reason : "none given");
         free(override);
     }
+    if (dflt != NULL)
+        rc = s_check_search_path(p, dflt, err);
     if (spec) {
-        rc = s_read_tool(p, spec, *p->target ? p->target : dflt, &t, err);
+        if (rc == 0)
+            rc = s_read_tool(p, spec, *p->target ? p->target : dflt, &t,
+                             err);
         if (rc == 0)
             rc = s_ran_per_tool(p, tool, &t, migs, ran, err);
         if (rc == 0 && tool == FL_LAYOUT_SQLX)

@@ -616,10 +616,12 @@ test_flyway_baseline_and_undo_rows_are_followed(void **state)
     fl_test_expect_value(e->conn, "SELECT count(*) FROM"
                                   " flotilla.repeatable_migrations", "0");
     /*
-     * The tool's table in the schema first on the database's search_path
-     * (where baseline looks for it): the repeatables are read from it
-     * too (before, from public: the baseline failed after recording the
-     * versions, and failed again at every try).
+     * The tool's table in the schema first on the database's search_path,
+     * baselined as that schema (a whole database is refused then:
+     * test_a_schema_target_is_baselined_from_its_own_ledger): the
+     * repeatables are read from it too (before, from public: the
+     * baseline failed after recording the versions, and failed again at
+     * every try).
      */
     fl_test_exec(e->conn, "CREATE SCHEMA app;"
                           "ALTER TABLE flyway_schema_history SET SCHEMA app;"
@@ -628,8 +630,8 @@ test_flyway_baseline_and_undo_rows_are_followed(void **state)
                           "DO $$BEGIN EXECUTE format('ALTER DATABASE %I SET"
                           " search_path = app, public', current_database());"
                           " END$$");
-    s_flotilla(e, 0, "baselined", "baseline", S_ARGS("--from", "flyway"),
-               src);
+    s_flotilla(e, 0, "baselined", "baseline",
+               S_ARGS("--from", "flyway", "--schema", "app"), src);
     fl_test_expect_value(e->conn, "SELECT count(*) FROM"
                                   " flotilla.repeatable_migrations", "1");
     /*
@@ -652,7 +654,7 @@ test_flyway_baseline_and_undo_rows_are_followed(void **state)
                               " '<< Flyway Baseline >>', NULL, 'x', now(), 0,"
                               " true)");
         s_flotilla(e, 0, "baselined 1 migration", "baseline",
-                   S_ARGS("--from", "flyway"), zero);
+                   S_ARGS("--from", "flyway", "--schema", "app"), zero);
         fl_test_expect_value(e->conn, "SELECT string_agg(version, ',') FROM"
                                       " flotilla.schema_migrations", "1.0");
         free(zero);
@@ -730,8 +732,13 @@ test_pop_files_sharing_a_name_are_baselined_as_one(void **state)
  * the baseline reads that table, checks that schema, and records the
  * rows as the schema's.  Without --schema, the tool's ledger is where the
  * tool put it when told nothing: in the first schema of the connection's
- * default search_path (public, then the database's setting tenant1), and
- * the tables its migrations created are looked up there too.
+ * default search_path.  That must be where apply runs a whole database's
+ * migrations ("$user", public): a database or role setting that puts
+ * tenant1 first is refused, naming it and --schema tenant1, and nothing
+ * is recorded (before, the baseline read tenant1's ledger and tables and
+ * recorded the history for the whole database, and the next apply, run
+ * with public first, did not find its tables); as --schema tenant1,
+ * apply then takes the next migration there.
  */
 static void
 test_a_schema_target_is_baselined_from_its_own_ledger(void **state)
@@ -758,10 +765,26 @@ test_a_schema_target_is_baselined_from_its_own_ledger(void **state)
     fl_test_exec(e->conn, "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET"
                           " search_path = tenant1, public',"
                           " current_database()); END $$");
-    s_flotilla(e, 0, "\"tool_ledger\": \"tenant1.__diesel_schema_migrations\"",
-               "baseline", S_ARGS("--from", "diesel", "--json"), src);
+    s_flotilla(e, 3, "puts schema \"tenant1\" first, where flotilla apply "
+               "does not run its migrations", "baseline",
+               S_ARGS("--from", "diesel"), src);
+    s_flotilla(e, 3, "(--schema tenant1)", "baseline", S_ARGS("--to", "1"),
+               src);
+    /* A role's setting in the database is the same. */
+    fl_test_exec(e->conn, "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I"
+                          " RESET search_path', current_database());"
+                          " EXECUTE format('ALTER ROLE CURRENT_USER IN"
+                          " DATABASE %I SET search_path = tenant1, public',"
+                          " current_database()); END $$");
+    s_flotilla(e, 3, "puts schema \"tenant1\" first", "baseline",
+               S_ARGS("--from", "diesel"), src);
     s_expect_value(e, "SELECT count(*) FROM flotilla.schema_migrations WHERE"
-                      " target = '' AND status = 'applied'", "3");
+                      " target = ''", "0");
+    s_write_migration(e, S_DIESEL, 3);
+    s_flotilla(e, 0, "applied 1 migration", "apply",
+               S_ARGS("--schema", "tenant1"), src);
+    s_expect_value(e, "SELECT to_regclass('tenant1.tags') IS NOT NULL AND"
+                      " to_regclass('public.tags') IS NULL", "t");
     free(src);
 }
 
