@@ -297,8 +297,11 @@ s_send_state(fl_ag_daemon_t *d, const fl_ag_target_t *t)
 }
 
 /*
- * About how many bytes t takes in a hello (at least as many as its
- * encoding: each row's fields with their keys and headers).
+ * About how many bytes t takes in a hello, at least as many as its
+ * encoding (msgpack): a ledger row is its four keys with their headers
+ * (32 bytes), its checksum (34), its map's and three strings' headers
+ * (at most 7, the strings being shorter than 256 bytes) and its
+ * strings; 80 covers all but the strings.
  */
 static size_t
 s_target_bytes(const fl_wire_target_t *t)
@@ -310,7 +313,7 @@ s_target_bytes(const fl_wire_target_t *t)
     for (size_t i = 0; i < t->nlabels; i++)
         n += 16 + strlen(t->labels[i].key) + strlen(t->labels[i].value);
     for (size_t i = 0; i < t->napplied; i++)
-        n += 64 + strlen(t->applied[i].version.text) +
+        n += 80 + strlen(t->applied[i].version.text) +
              strlen(t->applied[i].status) +
              (t->applied[i].rollout ? strlen(t->applied[i].rollout) : 0);
     return n;
