@@ -1381,6 +1381,7 @@ typedef struct {
     unsigned char rid[FL_LINK_PEER_MAX];
     size_t rid_len;
     char *request_id;
+    int abort;         /* halt --abort: cancel in flight once written */
 } s_pending_t;
 
 static s_pending_t *
@@ -1429,13 +1430,25 @@ s_created(fl_store_job_t *job, int rc, const fl_error_t *err, void *arg)
     s_step(p->s, r);
 }
 
-/* Replies once the state the request changed is written. */
+static void s_abort_in_flight(fl_co_server_t *s, s_phase_t *p);
+
+/*
+ * Replies once the state the request changed is written.  halt --abort
+ * cancels the statements in flight only then: a halt the control
+ * database refused stops the coordinator, and its cancels, sent before,
+ * would have failed targets of a rollout that, restarted, is not halted.
+ */
 static void
 s_written(fl_store_job_t *job, int rc, const fl_error_t *err, void *arg)
 {
     s_pending_t *p = arg;
 
     (void)job;
+    if (rc == 0 && p->abort) {
+        s_abort_in_flight(p->s, &p->r->fwd);
+        if (p->r->rb.d != NULL)
+            s_abort_in_flight(p->s, &p->r->rb);
+    }
     if (rc != 0)
         fl_co_reply_error(p->s, p->rid, p->rid_len, p->request_id,
                           FL_CO_EXIT_FAILED, err);
@@ -1781,6 +1794,7 @@ fl_rollout_request(fl_co_server_t *s, const unsigned char *rid,
         const char *abort = fl_co_arg(req, "abort");
         int ab = abort != NULL && strcmp(abort, "true") == 0;
         char *why = NULL;
+        s_pending_t *p = NULL;
 
         if (s_final(r)) {
             s_refuse(s, rid, rid_len, req, r, "there is nothing to halt");
@@ -1797,14 +1811,10 @@ fl_rollout_request(fl_co_server_t *s, const unsigned char *rid,
             why = fl_asprintf("halted by %s%s", operator_name,
                               ab ? " (--abort: statements in flight "
                                    "cancelled)" : "");
-        s_halt(s, r, why, s_written,
-               s_pending_new(s, r, rid, rid_len, req->id), s_pending_free);
+        p = s_pending_new(s, r, rid, rid_len, req->id);
+        p->abort = ab;
+        s_halt(s, r, why, s_written, p, s_pending_free);
         free(why);
-        if (ab) {
-            s_abort_in_flight(s, &r->fwd);
-            if (r->rb.d != NULL)
-                s_abort_in_flight(s, &r->rb);
-        }
         return;
     }
     if (strcmp(cmd, "resume") == 0) {

@@ -1479,6 +1479,25 @@ s_sleepers(s_state *s)
 }
 
 /*
+ * Waits until no migration sleeps: a run failed for its target_timeout is
+ * decided (and the rollout may end) when its cancel is sent, not when
+ * the agent has carried it out.
+ */
+static void
+s_wait_no_sleepers(s_state *s)
+{
+    int64_t deadline = fl_clock_ms() + (int64_t)(30000 *
+                                                 fl_test_timeout_scale());
+
+    while (s_sleepers(s) != 0) {
+        if (fl_clock_ms() > deadline)
+            fail_msg("%ld migrations still sleep 30 s after their cancel",
+                     s_sleepers(s));
+        fl_clock_sleep_ms(50);
+    }
+}
+
+/*
  * A migration held in pg_sleep while the tenant's items row 1 says
  * "hold", and quick once it does not: the runs halt --abort cancels are
  * stuck in it, their retries after resume are not.
@@ -1498,6 +1517,30 @@ s_hold_all(s_state *s, int hold)
     for (int i = 0; i < S_TENANTS; i++)
         s_exec_on(s, i, hold ? "UPDATE items SET note = 'hold' WHERE id = 1"
                              : "UPDATE items SET note = 'note 1' WHERE id = 1");
+}
+
+/*
+ * Holds every tenant (s_hold_all), starts a rollout of bundle (s_held)
+ * over all of them three at a time, and waits until three migrations
+ * sleep.  Its id (new).
+ */
+static char *
+s_start_three_held(s_state *s, const char *bundle)
+{
+    int64_t deadline = fl_clock_ms() + (int64_t)(60000 *
+                                                 fl_test_timeout_scale());
+    const char *args[] = {"start", bundle, "--selector", "", "--waves",
+                          "100%", "--max-parallel", "3", NULL};
+    char *id = NULL;
+
+    s_hold_all(s, 1);
+    id = s_start_bg(s, args);
+    while (s_sleepers(s) < 3) {
+        if (fl_clock_ms() > deadline)
+            fail_msg("3 migrations were not running within 60 s");
+        fl_clock_sleep_ms(50);
+    }
+    return id;
 }
 
 /* Tenants whose ledger logs a failed run of version 1 (the cancelled). */
@@ -1534,25 +1577,12 @@ test_rollout_stops_abort_cancels_in_flight(void **state)
     s_state *s = *state;
     char *bundle = s_bundle(s, "held", s_held), *id = NULL;
     json_t *st = NULL;
-    int64_t deadline = fl_clock_ms() + (int64_t)(60000 *
-                                                 fl_test_timeout_scale());
     int cancelled[S_TENANTS], want = 5;
     PGconn *ctl = NULL;
     char *attach_out = NULL;
     pid_t attach = 0;
 
-    s_hold_all(s, 1);
-    {
-        const char *args[] = {"start", bundle, "--selector", "",
-                              "--waves", "100%", "--max-parallel", "3",
-                              NULL};
-        id = s_start_bg(s, args);
-    }
-    while (s_sleepers(s) < 3) {
-        if (fl_clock_ms() > deadline)
-            fail_msg("3 migrations were not running within 60 s");
-        fl_clock_sleep_ms(50);
-    }
+    id = s_start_three_held(s, bundle);
     {
         const char *args[] = {"halt", id, "--abort", NULL};
         json_decref(s_rollout(s, 0, args));
@@ -1978,7 +2008,7 @@ test_rollout_stops_target_timeout_fails_and_cancels(void **state)
     if (!s_failure_says(st, s->t[0].name, "target_timeout (2s)"))
         fail_msg("no failure names %s's target_timeout: %s", s->t[0].name,
                  json_dumps(st, JSON_INDENT(1)));
-    assert_int_equal(s_sleepers(s), 0);
+    s_wait_no_sleepers(s);
     assert_int_equal(s_long(s, 0, "SELECT count(*) FROM pg_tables WHERE "
                             "tablename = 'slow_t'"), 0);
     {
@@ -2017,7 +2047,7 @@ test_rollout_stops_target_timeout_fails_and_cancels(void **state)
     assert_int_equal(s_acc(st, "applied"), S_TENANTS - 1);
     if (!s_failure_says(st, s->t[held].name, "target_timeout"))
         fail_msg("no failure names %s's target_timeout", s->t[held].name);
-    assert_int_equal(s_sleepers(s), 0);
+    s_wait_no_sleepers(s);
     for (int i = 0; i < S_TENANTS; i++) {
         char *v = s_status_of(s, i, 1);
         if (i == held) {
@@ -3613,6 +3643,57 @@ test_rollout_cuts_control_database_commit_lost(void **state)
 }
 
 /*
+ * halt --abort whose halt the control database refuses: the coordinator
+ * stops (a refused write), and must not have cancelled anything first:
+ * restarted, the rollout is not halted, and a target its cancel had
+ * failed would count against it for an abort that never was.  Three
+ * migrations held in pg_sleep when the halt comes still run after the
+ * coordinator has stopped.  Before, the cancels went out with the halt,
+ * before its write.
+ */
+static void
+test_rollout_cuts_a_refused_halt_cancels_nothing(void **state)
+{
+    s_state *s = *state;
+    char *bundle = s_bundle(s, "heldr", s_held), *id = NULL;
+    int cancelled[S_TENANTS], code = 0;
+
+    id = s_start_three_held(s, bundle);
+    s_ctl_fault(s, "23514", 1, 1000000);
+    {
+        const char *args[] = {"halt", id, "--abort", "--timeout", "5s",
+                              NULL};
+        json_decref(s_rollout(s, -1, args));
+    }
+    code = fl_fleet_wait_pid(s->f.coord_pid, 60);
+    s->f.coord_pid = 0;
+    assert_int_equal(code, 1);
+    fl_clock_sleep_ms(1000);
+    if (s_sleepers(s) != 3 || s_cancelled_runs(s, cancelled) != 0)
+        fail_msg("after a halt --abort the control database refused, %ld "
+                 "migrations still run (of 3) and %d were cancelled",
+                 s_sleepers(s), s_cancelled_runs(s, cancelled));
+    /* Put back: the sleepers ended, the rollout halted for the next. */
+    for (int k = 0; k < 3; k++)
+        free(fl_fleet_query(&s->f, k, "postgres",
+                            "SELECT count(pg_terminate_backend(pid)) FROM"
+                            " pg_stat_activity WHERE query LIKE"
+                            " '%pg_sleep(60)%' AND pid <> pg_backend_pid()"));
+    s_ctl_fault_off(s);
+    s_hold_all(s, 0);
+    fl_fleet_start_coordinator(&s->f);
+    {
+        const char *args[] = {"halt", id, NULL};
+        json_decref(s_rollout(s, 0, args));
+    }
+    json_decref(s_wait(s, id, s_halted_and_idle, NULL,
+                       "halted, nothing in flight"));
+    free(id);
+    free(bundle);
+    s->passed = 1;
+}
+
+/*
  * A write the control database refuses for good (here a CHECK
  * violation, raised by a trigger at the coordinator's k-th write, and
  * again for up to two more) during a rollout: the coordinator cannot
@@ -4272,6 +4353,9 @@ main(void)
             s_teardown),
         cmocka_unit_test_setup_teardown(
             test_rollout_cuts_a_refused_write_stops_the_coordinator, s_setup,
+            s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_rollout_cuts_a_refused_halt_cancels_nothing, s_setup,
             s_teardown),
         cmocka_unit_test_setup_teardown(
             test_rollout_cuts_agent_server_round_trip_lost, s_setup,
