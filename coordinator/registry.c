@@ -597,9 +597,14 @@ fl_registry_hello_part(fl_co_server_t *s, fl_co_agent_t *a,
     if (h->part == 0 || wrong != NULL)
         fl_registry_hello_parts_drop(a);
     if (wrong != NULL) {
-        fl_log_warning("registry", "agent \"%s\": hello part %d of %d "
-                       "ignored, %s; its next hello starts again", a->name,
-                       h->part + 1, parts, wrong);
+        /* An agent's garbage must not flood the log: logged as the count
+         * doubles, as a malformed message is (server.c). */
+        a->malformed++;
+        if (a->malformed <= 3 || (a->malformed & (a->malformed - 1)) == 0)
+            fl_log_warning("registry", "agent \"%s\": hello part %d of %d "
+                           "ignored, %s (%llu so far); its next hello "
+                           "starts again", a->name, h->part + 1, parts, wrong,
+                           (unsigned long long)a->malformed);
         return 0;
     }
     if (parts == 1) {

@@ -2267,6 +2267,15 @@ test_fleet_an_agent_speaks_only_for_its_own_targets(void **state)
                                         "is missing before it", 30);
         assert_int_equal(fl_fleet_log_count(f->coord_log, "agent \\\"rogue"
                                             "\\\" is online"), 0);
+        /* 200 more: logged as they double (4, 8, ... 128), not each. */
+        m.u.hello.part = 5;
+        m.u.hello.parts = 9;
+        for (int i = 0; i < 200; i++)
+            s_link_send_msg(l, &m);
+        fl_fleet_wait_log(f->coord_log, "(128 so far)", 30);
+        if (fl_fleet_log_count(f->coord_log, "hello part 6 of 9") > 8)
+            fail_msg("%d warnings for 200 parts out of order",
+                     fl_fleet_log_count(f->coord_log, "hello part 6 of 9"));
     }
     /* 1. Hello as "steady", claiming steady/db, its ledger applied. */
     {
