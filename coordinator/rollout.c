@@ -1444,7 +1444,9 @@ s_written(fl_store_job_t *job, int rc, const fl_error_t *err, void *arg)
     s_pending_t *p = arg;
 
     (void)job;
-    if (rc == 0 && p->abort) {
+    /* Still halted: a resume that came while the halt was being written
+     * took it back, and its rollout's runs are not to be cancelled. */
+    if (rc == 0 && p->abort && p->r->halted) {
         s_abort_in_flight(p->s, &p->r->fwd);
         if (p->r->rb.d != NULL)
             s_abort_in_flight(p->s, &p->r->rb);

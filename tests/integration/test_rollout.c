@@ -3642,6 +3642,28 @@ test_rollout_cuts_control_database_commit_lost(void **state)
     s->passed = 1;
 }
 
+/* Halts rollout id and waits until nothing of it is in flight. */
+static void
+s_halt_idle(s_state *s, const char *id)
+{
+    const char *args[] = {"halt", id, NULL};
+
+    json_decref(s_rollout(s, 0, args));
+    json_decref(s_wait(s, id, s_halted_and_idle, NULL,
+                       "halted, nothing in flight"));
+}
+
+/* Ends the migrations held in pg_sleep(60) (their runs fail). */
+static void
+s_end_sleepers(s_state *s)
+{
+    for (int k = 0; k < 3; k++)
+        free(fl_fleet_query(&s->f, k, "postgres",
+                            "SELECT count(pg_terminate_backend(pid)) FROM"
+                            " pg_stat_activity WHERE query LIKE"
+                            " '%pg_sleep(60)%' AND pid <> pg_backend_pid()"));
+}
+
 /*
  * halt --abort whose halt the control database refuses: the coordinator
  * stops (a refused write), and must not have cancelled anything first:
@@ -3674,20 +3696,90 @@ test_rollout_cuts_a_refused_halt_cancels_nothing(void **state)
                  "migrations still run (of 3) and %d were cancelled",
                  s_sleepers(s), s_cancelled_runs(s, cancelled));
     /* Put back: the sleepers ended, the rollout halted for the next. */
-    for (int k = 0; k < 3; k++)
-        free(fl_fleet_query(&s->f, k, "postgres",
-                            "SELECT count(pg_terminate_backend(pid)) FROM"
-                            " pg_stat_activity WHERE query LIKE"
-                            " '%pg_sleep(60)%' AND pid <> pg_backend_pid()"));
+    s_end_sleepers(s);
     s_ctl_fault_off(s);
     s_hold_all(s, 0);
     fl_fleet_start_coordinator(&s->f);
-    {
-        const char *args[] = {"halt", id, NULL};
-        json_decref(s_rollout(s, 0, args));
+    s_halt_idle(s, id);
+    free(id);
+    free(bundle);
+    s->passed = 1;
+}
+
+/* Waits (30 s at most) until rollout id's status says halted or not. */
+static void
+s_wait_halted_is(s_state *s, const char *id, int want)
+{
+    int64_t deadline = fl_clock_ms() + (int64_t)(30000 *
+                                                 fl_test_timeout_scale());
+
+    for (;;) {
+        json_t *st = s_status(s, id);
+        int halted = json_is_true(json_object_get(st, "halted"));
+
+        json_decref(st);
+        if (halted == want)
+            return;
+        if (fl_clock_ms() > deadline)
+            fail_msg("rollout %s was %shalted after 30 s", id,
+                     halted ? "" : "not ");
+        fl_clock_sleep_ms(50);
     }
-    json_decref(s_wait(s, id, s_halted_and_idle, NULL,
-                       "halted, nothing in flight"));
+}
+
+/*
+ * halt --abort, then resume before the halt is written (its write held
+ * behind a lock on the rollouts table): the resume takes the halt back,
+ * and the abort, carried out once the halt is written, must not cancel
+ * the runs of a rollout no longer halted.  Before (770c298), the three
+ * held migrations were cancelled after the resume.
+ */
+static void
+test_rollout_cuts_resume_before_the_halt_is_written_cancels_nothing(
+    void **state)
+{
+    s_state *s = *state;
+    char *bundle = s_bundle(s, "heldq", s_held), *id = NULL;
+    char *halt_out = fl_fleet_path(&s->f, "halt-abort.out");
+    int cancelled[S_TENANTS];
+    PGconn *ctl = PQconnectdb(s->f.ctl.conninfo);
+    pid_t halt = 0;
+
+    id = s_start_three_held(s, bundle);
+    fl_test_exec(ctl, "BEGIN; LOCK TABLE flotilla_control.rollouts IN SHARE"
+                      " MODE");
+    {
+        const char *argv[] = {"flotilla", "rollout", "halt", id, "--abort",
+                              NULL};
+        halt = fl_fleet_cli_spawn(&s->f, argv, halt_out);
+    }
+    /* The halt in force in the coordinator's memory, its write held:
+     * resume it, and wait until the memory says so too. */
+    s_wait_halted_is(s, id, 1);
+    {
+        const char *argv[] = {"flotilla", "rollout", "resume", id, "--only",
+                              "halt", NULL};
+        char *resume_out = fl_fleet_path(&s->f, "resume.out");
+        pid_t resume = fl_fleet_cli_spawn(&s->f, argv, resume_out);
+
+        s_wait_halted_is(s, id, 0);
+        /* Then the halt's write, and the resume's, in order. */
+        fl_test_exec(ctl, "ROLLBACK");
+        assert_int_equal(fl_fleet_wait_pid(halt, 60), 0);
+        assert_int_equal(fl_fleet_wait_pid(resume, 60), 0);
+        free(resume_out);
+    }
+    fl_clock_sleep_ms(1000);
+    if (s_sleepers(s) != 3 || s_cancelled_runs(s, cancelled) != 0)
+        fail_msg("after halt --abort and a resume before the halt was "
+                 "written, %ld migrations still run (of 3) and %d were "
+                 "cancelled", s_sleepers(s), s_cancelled_runs(s, cancelled));
+    /* Put back: the sleepers ended, the rollout halted for the next. */
+    s_end_sleepers(s);
+    s_hold_all(s, 0);
+    s_halt_idle(s, id);
+    PQfinish(ctl);
+    free(halt_out);
     free(id);
     free(bundle);
     s->passed = 1;
@@ -4357,6 +4449,9 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_rollout_cuts_a_refused_halt_cancels_nothing, s_setup,
             s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_rollout_cuts_resume_before_the_halt_is_written_cancels_nothing,
+            s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_rollout_cuts_agent_server_round_trip_lost, s_setup,
             s_teardown),
