@@ -562,8 +562,15 @@ fl_registry_hello(fl_co_server_t *s, fl_co_agent_t *a,
     fl_dispatch_agent_back(s, a);
 }
 
-/* At most this many bytes of hello parts kept per agent. */
-#define S_HELLO_BYTES ((size_t)512 * 1024 * 1024)
+/*
+ * At most this many bytes of hello parts kept per agent.  The hello's
+ * targets are written as one job, whose text a target's strings can
+ * make 7 times their wire size (a byte fl_co_clean shows as \xff, then
+ * escaped for JSON and for COPY): 32 MiB keeps it under the job's 256
+ * MiB buffer (common/buf.h), past which the coordinator would abort.
+ * Twice what one message may carry by default (max_message).
+ */
+#define S_HELLO_BYTES ((size_t)32 * 1024 * 1024)
 
 void
 fl_registry_hello_parts_drop(fl_co_agent_t *a)
@@ -593,7 +600,7 @@ fl_registry_hello_part(fl_co_server_t *s, fl_co_agent_t *a,
     else if (h->part > 0 && parts != a->hello_parts[0].u.hello.parts)
         wrong = "its count of parts differs from its first part's";
     else if (a->hello_bytes + len > S_HELLO_BYTES)
-        wrong = "its parts pass 512 MiB";
+        wrong = "its parts pass 32 MiB";
     if (h->part == 0 || wrong != NULL)
         fl_registry_hello_parts_drop(a);
     if (wrong != NULL) {
@@ -677,6 +684,7 @@ fl_registry_offline(fl_co_server_t *s, fl_co_agent_t *a, const char *why)
 {
     char *text = NULL;
 
+    fl_registry_hello_parts_drop(a); /* its next hello starts again */
     if (a->state != FL_CO_AGENT_ONLINE)
         return;
     text = fl_asprintf("%s; its targets are unreachable", why);

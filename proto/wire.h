@@ -76,7 +76,8 @@
 /* A bundle transfer carries a whole bundle; nothing else comes close. */
 /* The most bytes of targets an agent puts in one part of its hello. */
 #define FL_WIRE_HELLO_PART ((size_t)256 * 1024)
-/* The most parts a hello may have. */
+/* The most parts a hello may have (the coordinator also keeps at most
+ * 32 MiB of them, registry.c). */
 #define FL_WIRE_HELLO_PARTS 1024
 #define FL_WIRE_MAX_SIZE ((size_t)65 * 1024 * 1024)
 #define FL_WIRE_MAX_STR ((size_t)1024 * 1024)
