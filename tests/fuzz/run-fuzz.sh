@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs one libFuzzer harness for FLOTILLA_FUZZ_SECONDS (default 30) with
+# Runs one libFuzzer harness for FLOTILLA_FUZZ_SECONDS (default 20) with
 # memory limits, starting from a copy of its seed corpus so the checked-in
 # corpus is never modified.  Exit status non-zero on any finding.
 #   run-fuzz.sh HARNESS SEED_DIR
@@ -8,7 +8,7 @@
 set -euo pipefail
 harness=$1
 seeds=$2
-secs=${FLOTILLA_FUZZ_SECONDS:-30}
+secs=${FLOTILLA_FUZZ_SECONDS:-20}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/corpus" "$work/artifacts"
