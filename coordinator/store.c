@@ -29,9 +29,9 @@
 #include "common/alloc.h"
 #include "common/clock.h"
 #include "common/dsn.h"
-#include "common/hash.h"
 #include "common/log.h"
 #include "common/queue.h"
+#include "coordinator/coordinator_internal.h"
 
 /* Advisory lock of a control database: (class, "fctl"). */
 #define S_LOCK "pg_catalog.pg_try_advisory_lock(1718578273, 1718899820)"
@@ -605,12 +605,7 @@ fl_store_open(fl_store_t **out, const char *dsn, int64_t batch_rows,
     *out = NULL;
     st->dsn = fl_strdup(dsn);
     st->batch_rows = batch_rows > 0 ? batch_rows : 20000;
-    {
-        unsigned char r[16];
-        fl_random_bytes(r, sizeof(r));
-        for (size_t i = 0; i < sizeof(r); i++)
-            snprintf(st->owner + 2 * i, 3, "%02x", r[i]);
-    }
+    fl_co_new_id(st->owner); /* 128 random bits, as hex */
     st->in = fl_queue_new();
     st->out = fl_queue_new();
     if ((rc = s_connect(st, err)) != 0 || (rc = s_upgrade(st, err)) != 0) {
