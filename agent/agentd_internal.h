@@ -45,6 +45,7 @@ typedef struct {
     int present;             /* found by the last run of its rule */
     /* The ledger as last read (or told by a command's result). */
     int known;
+    int unsent;              /* read since the last hello, not sent yet */
     fl_wire_applied_t *rows;
     size_t nrows;
     char *error;

@@ -282,18 +282,25 @@ s_send(fl_ag_daemon_t *d, const fl_wire_msg_t *m)
     return rc;
 }
 
+/*
+ * Sends t's state, or keeps it to send at the next welcome (t->unsent).
+ * A state read while a hello awaited its welcome was dropped, and the
+ * welcome of a hello sent again online reads no ledger (s_welcome): a
+ * new target stayed "unknown" until the next state_interval.
+ */
 static void
-s_send_state(fl_ag_daemon_t *d, const fl_ag_target_t *t)
+s_send_state(fl_ag_daemon_t *d, fl_ag_target_t *t)
 {
     fl_wire_msg_t m;
 
+    t->unsent = 1;
     if (d->session != FL_AG_ONLINE)
         return;
     memset(&m, 0, sizeof(m));
     m.type = FL_WIRE_LEDGER_REPLY;
     fl_ag_target_wire(t, &m.u.ledger_reply.state);
-    /* A lost state is read and sent again at the next welcome. */
-    FL_IGNORE(s_send(d, &m));
+    if (s_send(d, &m) == 0)
+        t->unsent = 0;
 }
 
 /*
@@ -404,6 +411,10 @@ s_send_hello(fl_ag_daemon_t *d)
         fl_log_debug("agent", "hello sent: %zu targets in %zu part%s",
                      ntargets, nparts, nparts == 1 ? "" : "s");
     if (rc == 0) {
+        /* The hello says every target's state. */
+        pos = 0;
+        while ((t = fl_map_next(d->targets, &pos)) != NULL)
+            t->unsent = 0;
         d->rehello = d->session == FL_AG_ONLINE;
         d->session = FL_AG_HELLO_SENT;
         d->hello_sent_ms = fl_clock_ms();
@@ -949,6 +960,7 @@ s_welcome(fl_ag_daemon_t *d, const fl_wire_welcome_t *w)
 {
     fl_ag_outbox_t *o = NULL;
     fl_ag_bundle_t *b = NULL;
+    fl_ag_target_t *t = NULL;
     size_t pos = 0;
 
     d->session = FL_AG_ONLINE;
@@ -979,6 +991,10 @@ s_welcome(fl_ag_daemon_t *d, const fl_wire_welcome_t *w)
     if (!d->rehello)
         s_gather_all(d);
     d->rehello = 0;
+    pos = 0;
+    while ((t = fl_map_next(d->targets, &pos)) != NULL)
+        if (t->unsent)
+            s_send_state(d, t);
 }
 
 static void

@@ -2785,6 +2785,72 @@ test_fleet_discovery_names_any_database(void **state)
 }
 
 /*
+ * A fleet whose one agent discovers the databases PREFIX_TAG* of shard 0
+ * every 200 ms and reads known ledgers every hour (agent_extra: more of
+ * its configuration), with PREFIX_TAG1 made and shown reachable; TAG2
+ * named, not made.
+ */
+typedef struct {
+    char db[64], db2[64], target[128], target2[128];
+    int agent;
+} s_disc;
+
+static void
+s_disc_start(s_state *s, s_disc *x, const char *tag, const char *coord_extra,
+             const char *agent_extra)
+{
+    fl_fleet_t *f = &s->f;
+    char tail[256];
+    const char *one[] = {x->target, NULL};
+
+    fl_fleet_open(f, s->p, coord_extra);
+    fl_fleet_start_coordinator(f);
+    snprintf(x->db, sizeof(x->db), "%s_%s1", s->p, tag);
+    snprintf(x->db2, sizeof(x->db2), "%s_%s2", s->p, tag);
+    fl_fleet_createdb(f, 0, x->db);
+    snprintf(tail, sizeof(tail),
+             "discovery_interval: 200ms\nstate_interval: 1h\n%s"
+             "discover:\n  - databases: \"%s_%s*\"\n", agent_extra, s->p,
+             tag);
+    x->agent = fl_fleet_add_agent(f, "agent-0", 0, 1, tail);
+    fl_fleet_start_agent(f, x->agent);
+    snprintf(x->target, sizeof(x->target), "agent-0/%s", x->db);
+    snprintf(x->target2, sizeof(x->target2), "agent-0/%s", x->db2);
+    s_wait_targets(f, one, "reachable", "the agent's target");
+}
+
+/*
+ * A ledger read that ends while the agent's hello awaits its welcome.
+ * A new database makes the agent say hello again (the new target's
+ * state not known yet) and read the new ledger; with the coordinator
+ * stopped, the read ends before the welcome.  The state read was dropped
+ * (the agent was not online), and the welcome of a hello sent again
+ * reads nothing: the target stayed "unknown" until the next
+ * state_interval (here an hour).  The state kept is sent at the welcome.
+ */
+static void
+test_fleet_a_ledger_read_before_the_welcome_is_sent_after_it(void **state)
+{
+    s_state *s = *state;
+    fl_fleet_t *f = &s->f;
+    s_disc x;
+    const char *both[] = {x.target, x.target2, NULL};
+
+    /* Neither side gives up on the other while the coordinator stops. */
+    s_disc_start(s, &x, "w", "heartbeat_timeout: 60s\n",
+                 "hello_timeout: 60s\n");
+    fl_fleet_signal_coordinator(f, SIGSTOP);
+    fl_fleet_createdb(f, 0, x.db2);
+    fl_fleet_wait_log(f->agents[x.agent].log, "hello sent: 2 targets", 30);
+    fl_clock_sleep_ms(2000); /* the new ledger read, and dropped */
+    fl_fleet_signal_coordinator(f, SIGCONT);
+    s_wait_targets(f, both, "reachable", "the new target, read before "
+                   "the welcome");
+    fl_fleet_stop_clean(f);
+    s->passed = 1;
+}
+
+/*
  * Discovery and the reading of every ledger run apart.  Each ledger read
  * is a new connection to the target's database, and an agent used to
  * read every one at every discovery: at a discovery every 200 ms and a
@@ -2801,8 +2867,10 @@ test_fleet_ledgers_read_every_state_interval_not_every_discovery(
 {
     s_state *s = *state;
     fl_fleet_t *f = &s->f;
-    char db[64], db2[64], tail[256], target[128], target2[128];
-    const char *one[] = {target, NULL}, *both[] = {target, target2, NULL};
+    s_disc x;
+    char tail[256], target[128];
+    const char *one[] = {target, NULL}, *both[] = {x.target, x.target2, NULL};
+    const char *db = x.db;
     const char *const files[] = {
         "0001_t.sql",
         "-- flotilla:up\nCREATE TABLE t (id int);\n"
@@ -2816,19 +2884,9 @@ test_fleet_ledgers_read_every_state_interval_not_every_discovery(
     s_shown_want w = {target, "1"};
     fl_test_proc_t r;
 
-    fl_fleet_open(f, s->p, NULL);
-    fl_fleet_start_coordinator(f);
-    snprintf(db, sizeof(db), "%s_s1", s->p);
-    snprintf(db2, sizeof(db2), "%s_s2", s->p);
-    fl_fleet_createdb(f, 0, db);
-    snprintf(tail, sizeof(tail),
-             "discovery_interval: 200ms\nstate_interval: 1h\n"
-             "discover:\n  - databases: \"%s_s*\"\n", s->p);
-    a = fl_fleet_add_agent(f, "agent-0", 0, 1, tail);
-    fl_fleet_start_agent(f, a);
-    snprintf(target, sizeof(target), "agent-0/%s", db);
-    snprintf(target2, sizeof(target2), "agent-0/%s", db2);
-    s_wait_targets(f, one, "reachable", "the agent's target");
+    s_disc_start(s, &x, "s", NULL, "");
+    a = x.agent;
+    snprintf(target, sizeof(target), "%s", x.target);
 
     /* Ten discoveries: the known target's ledger is not read again. */
     before = s_sessions(f, db);
@@ -2838,7 +2896,7 @@ test_fleet_ledgers_read_every_state_interval_not_every_discovery(
     assert_true(after - before <= 1);
 
     /* A new database: found and read at the next discovery. */
-    fl_fleet_createdb(f, 0, db2);
+    fl_fleet_createdb(f, 0, x.db2);
     s_wait_targets(f, both, "reachable", "the new database's target");
 
     /*
@@ -3273,6 +3331,9 @@ main(void)
             s_teardown),
         cmocka_unit_test_setup_teardown(
             test_fleet_ledgers_read_every_state_interval_not_every_discovery,
+            s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_fleet_a_ledger_read_before_the_welcome_is_sent_after_it,
             s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_fleet_dispatch_plan_rollback_and_one_coordinator, s_setup,

@@ -215,6 +215,23 @@ fl_fleet_wait_pid(pid_t pid, int timeout_s)
                              : 128 + WTERMSIG(status);
 }
 
+/* Line "key: value\n", unless tail sets key itself. */
+static const char *
+s_unless_set(const char *tail, const char *line)
+{
+    size_t key = strcspn(line, ":") + 1;
+    const char *p = tail;
+
+    while (p != NULL && *p != '\0') {
+        if (strncmp(p, line, key) == 0)
+            return "";
+        p = strchr(p, '\n');
+        if (p != NULL)
+            p++;
+    }
+    return line;
+}
+
 static void
 s_write_coord_yaml(fl_fleet_t *f)
 {
@@ -228,7 +245,7 @@ s_write_coord_yaml(fl_fleet_t *f)
         "operators_dir: %s/operators\n"
         "trust: %s/coord-trust\n"
         "heartbeat: 100ms\n"
-        "heartbeat_timeout: 1500ms\n"
+        "%s"
         /* The start-up self-test is the first CURVE handshake of a
          * sanitizer build; on a loaded machine it can take longer than
          * the 5 s default, and the coordinator then refuses to start. */
@@ -238,8 +255,9 @@ s_write_coord_yaml(fl_fleet_t *f)
         "%s",
         f->agent_endpoint ? f->agent_endpoint : "tcp://127.0.0.1:!",
         f->control_endpoint ? f->control_endpoint : "tcp://127.0.0.1:!",
-        f->ctl.conninfo, f->dir, f->dir, f->dir, f->dir, f->coord_log,
-        f->coord_extra);
+        f->ctl.conninfo, f->dir, f->dir, f->dir, f->dir,
+        s_unless_set(f->coord_extra, "heartbeat_timeout: 1500ms\n"),
+        f->coord_log, f->coord_extra);
 
     fl_test_write_file(f->coord_yaml, text);
     free(text);
@@ -345,23 +363,6 @@ s_named(const fl_fleet_t *f, const char *before, const char *name,
     return path;
 }
 
-/* Line "key: value\n", unless tail sets key itself. */
-static const char *
-s_unless_set(const char *tail, const char *line)
-{
-    size_t key = strcspn(line, ":") + 1;
-    const char *p = tail;
-
-    while (p != NULL && *p != '\0') {
-        if (strncmp(p, line, key) == 0)
-            return "";
-        p = strchr(p, '\n');
-        if (p != NULL)
-            p++;
-    }
-    return line;
-}
-
 int
 fl_fleet_add_agent(fl_fleet_t *f, const char *name, int shard, int enrolled,
                    const char *yaml_tail)
@@ -415,8 +416,7 @@ fl_fleet_add_agent(fl_fleet_t *f, const char *name, int shard, int enrolled,
         "server: \"%s dbname=postgres\"\n"
         "max_parallel: 4\n"
         "max_connections: 6\n"
-        "%s%s"
-        "hello_timeout: 2s\n"
+        "%s%s%s"
         "reconnect_min: 50ms\n"
         "reconnect_max: 400ms\n"
         "lock_wait: 60s\n"
@@ -426,6 +426,7 @@ fl_fleet_add_agent(fl_fleet_t *f, const char *name, int shard, int enrolled,
         a->log, f->shards[shard],
         s_unless_set(yaml_tail, "discovery_interval: 5s\n"),
         s_unless_set(yaml_tail, "state_interval: 5s\n"),
+        s_unless_set(yaml_tail, "hello_timeout: 2s\n"),
         yaml_tail ? yaml_tail : "");
     fl_test_write_file(a->yaml, text);
     free(text);
