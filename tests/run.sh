@@ -81,6 +81,11 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export TSAN_OPTIONS=${TSAN_OPTIONS:-suppressions=$root/tests/tsan.supp:halt_on_error=1:second_deadlock_stack=1}
 
 jobs=${FLOTILLA_TEST_JOBS:-$(nproc)}
+# The ASan run's tests mostly wait (on PostgreSQL, on daemons, on the
+# network): at one test per core the whole run used a third of the
+# machine's CPU (user and system time over wall time), so it runs one
+# more test at once than there are cores.
+asan_jobs=${FLOTILLA_TEST_JOBS:-$(($(nproc) + 1))}
 set +e
 # The static checks (clang-tidy: about 5 minutes of CPU) run beside the
 # sanitizer runs, at a lower priority (nice 10), so that the tests, whose
@@ -126,11 +131,11 @@ echo "tests/run.sh: every test under AddressSanitizer and UndefinedBehaviorSanit
 asan_skip=static
 [ "$tsan" = 1 ] && asan_skip="static|tsan_only"
 if [ -n "$static_pid" ]; then
-    ctest --test-dir "$build" --output-on-failure -j"$jobs" \
+    ctest --test-dir "$build" --output-on-failure -j"$asan_jobs" \
         -LE "$asan_skip" \
         >"$build/ctest.log" 2>&1
 else
-    ctest --test-dir "$build" --output-on-failure -j"$jobs" \
+    ctest --test-dir "$build" --output-on-failure -j"$asan_jobs" \
         ${FLOTILLA_TEST_LABEL:+-L "$FLOTILLA_TEST_LABEL"} >"$build/ctest.log" 2>&1
 fi
 rc=$?
