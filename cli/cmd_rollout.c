@@ -18,6 +18,7 @@
 #include "common/alloc.h"
 #include "common/clock.h"
 #include "common/config.h"
+#include "common/map.h"
 #include "proto/bundle.h"
 
 static const char s_usage[] =
@@ -429,6 +430,18 @@ s_call(fl_fleet_t *f, const fl_fleet_opts_t *o, const char *command,
     return -1;
 }
 
+/* Frees the set of failures printed (keys are their own values). */
+static void
+s_printed_free(fl_map_t **printed)
+{
+    char *key = NULL;
+    size_t pos = 0;
+
+    while ((key = fl_map_next(*printed, &pos)) != NULL)
+        free(key);
+    fl_map_destroy(printed);
+}
+
 /*
  * Follows rollout id until it ends (once: one state): long-polls with the
  * state's version; prints events (plain lines) or redraws (a terminal)
@@ -443,7 +456,7 @@ s_follow(fl_fleet_t *f, const fl_fleet_opts_t *o, const char *id, int quiet,
     int tty = !quiet && !o->json && isatty(STDOUT_FILENO);
     int drawn = 0;
     char *prev = NULL;
-    size_t nfail = 0;
+    fl_map_t *printed = fl_map_new(); /* failures printed: their keys */
     int64_t deadline = fl_clock_ms() + o->timeout_ms;
     fl_error_t lost = FL_ERROR_INIT; /* the last call that got no reply */
 
@@ -460,6 +473,7 @@ s_follow(fl_fleet_t *f, const fl_fleet_opts_t *o, const char *id, int quiet,
             /* Never heard from the coordinator: that is the failure, not
              * a rollout still running (exit 4, not 9). */
             free(prev);
+            s_printed_free(&printed);
             if (lost.message == NULL) /* --timeout 0: never asked */
                 FL_ERR(&lost, FL_ETIMEOUT, "no reply from the coordinator "
                        "at \"%s\" within --timeout", o->endpoint);
@@ -483,6 +497,7 @@ s_follow(fl_fleet_t *f, const fl_fleet_opts_t *o, const char *id, int quiet,
                 json_decref(j);
             }
             free(prev);
+            s_printed_free(&printed);
             fl_error_clear(&lost);
             code = fl_cli_report(o->cmd, &err, S_EXIT_RUNNING);
             fl_error_clear(&err);
@@ -509,6 +524,7 @@ s_follow(fl_fleet_t *f, const fl_fleet_opts_t *o, const char *id, int quiet,
             json_decref(st);
             fl_error_clear(&lost);
             free(prev);
+            s_printed_free(&printed);
             return code;
         }
         version = s_int(st, "version");
@@ -552,8 +568,21 @@ s_follow(fl_fleet_t *f, const fl_fleet_opts_t *o, const char *id, int quiet,
                 fl_cli_out("%s\n", line);
             free(prev);
             prev = line;
-            for (; nfail < json_array_size(fl); nfail++)
-                s_print_failure(json_array_get(fl, nfail));
+            /* In the targets' order, not as they came: each new one. */
+            for (size_t i = 0; i < json_array_size(fl); i++) {
+                const json_t *f1 = json_array_get(fl, i);
+                char *key = fl_asprintf("%s\n%s\n%s\n%s", s_str(f1, "phase"),
+                                        s_str(f1, "target"),
+                                        s_str(f1, "status"),
+                                        s_str(f1, "reason"));
+
+                if (fl_map_gets(printed, key) == NULL) {
+                    fl_map_puts(printed, key, key);
+                    s_print_failure(f1);
+                } else {
+                    free(key);
+                }
+            }
             fflush(stdout);
         }
         json_decref(*last);
@@ -562,6 +591,7 @@ s_follow(fl_fleet_t *f, const fl_fleet_opts_t *o, const char *id, int quiet,
             break;
     }
     free(prev);
+    s_printed_free(&printed);
     if (!o->json && !tty && !quiet && !once)
         s_print_accounting(*last);
     return -1;

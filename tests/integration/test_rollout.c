@@ -2876,6 +2876,82 @@ test_rollout_staged_watch_bars_on_a_terminal_lines_when_piped(void **state)
     s->passed = 1;
 }
 
+/* Fails at execute where items 1 says "fail", 3 s later where "slow". */
+static const char *const s_fail_late[] = {
+    "0001_div.sql",
+    "-- flotilla:up\n"
+    "SELECT pg_sleep(3) FROM items WHERE id = 1 AND note = 'slow';\n"
+    "UPDATE items SET v = 1 / (CASE WHEN note IN ('fail', 'slow') THEN 0"
+    " ELSE 1 END) WHERE id = 1;\n"
+    "-- flotilla:down\nSELECT 1;\n",
+    NULL};
+
+static int
+s_occurrences(const char *text, const char *needle)
+{
+    int n = 0;
+
+    for (const char *p = strstr(text, needle); p != NULL;
+         p = strstr(p + 1, needle))
+        n++;
+    return n;
+}
+
+/*
+ * Piped, watch prints each failure once, whenever it comes.  The
+ * coordinator lists failures in the targets' order, and watch printed
+ * those past the count it had printed: a target earlier in the order
+ * failing after a later one shifted the list, so the later one was
+ * printed again and the earlier one never (found by an audit: 6
+ * tenants, tenant_e printed twice, tenant_f three times, tenant_a to c
+ * never).  Here a tenant fails at once, and one before it in the order
+ * 3 s later.
+ */
+static void
+test_rollout_staged_watch_piped_prints_each_failure_once(void **state)
+{
+    s_state *s = *state;
+    char *bundle = s_bundle(s, "fail-late", s_fail_late), *id = NULL;
+    char *piped = fl_fleet_path(&s->f, "watch-failures.out");
+    unsigned char *text = NULL;
+    size_t len = 0;
+    int late = 1;
+    pid_t pid;
+
+    while (late == 9 || strcmp(s->t[late].name, s->t[9].name) >= 0)
+        late++;
+    assert_true(late < S_TENANTS);
+    s_exec_on(s, 9, "UPDATE items SET note = 'fail' WHERE id = 1");
+    s_exec_on(s, late, "UPDATE items SET note = 'slow' WHERE id = 1");
+    {
+        const char *args[] = {"start", bundle, "--selector", "", "--waves",
+                              "100%", "--max-failures", "2", NULL};
+        id = s_start_bg(s, args);
+    }
+    {
+        const char *argv[] = {"flotilla", "rollout", "watch", id, NULL};
+        pid = fl_fleet_cli_spawn(&s->f, argv, piped);
+    }
+    assert_int_equal(fl_fleet_wait_pid(pid, 120), 0);
+    if (fl_file_read(&text, &len, piped, 1 << 20, "watch output", NULL) != 0)
+        fail_msg("cannot read %s", piped);
+    for (int k = 0; k < 2; k++) {
+        int i = k == 0 ? 9 : late;
+        char *needle = fl_asprintf("apply failed: %s (", s->t[i].name);
+
+        if (s_occurrences((char *)text, needle) != 1)
+            fail_msg("\"%s\" printed %d times, not once:\n%s", needle,
+                     s_occurrences((char *)text, needle), text);
+        free(needle);
+    }
+    s_has((char *)text, "applied 29, failed 2", "the accounting");
+    free(text);
+    free(piped);
+    free(id);
+    free(bundle);
+    s->passed = 1;
+}
+
 /* A migration without a transaction, then one the rehearsal can run. */
 static const char *const s_notx_first[] = {
     "0001_index_note.sql",
@@ -4413,6 +4489,9 @@ main(void)
             s_teardown),
         cmocka_unit_test_setup_teardown(
             test_rollout_staged_watch_bars_on_a_terminal_lines_when_piped,
+            s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_rollout_staged_watch_piped_prints_each_failure_once,
             s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_rollout_staged_per_server_cap_keyed_by_server_label,
