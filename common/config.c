@@ -515,8 +515,8 @@ s_apply_env(const fl_conf_option *table, void *obj, const char *prefix,
             char *sub = fl_asprintf("%s_", var);
             rc = s_apply_env(o->sub, (char *)obj + o->offset, sub, err);
             free(sub);
-        } else if (o->type != FL_CONF_LIST && o->type != FL_CONF_STRLIST &&
-                   (value = getenv(var)) != NULL) {
+        } else if ((value = getenv(var)) != NULL) {
+            /* A list is refused (set in the file), not left unread. */
             rc = s_set_scalar(o, obj, value, var, err);
         }
         free(var);
