@@ -57,8 +57,10 @@ static const char s_usage[] =
     "             from the rollout's state just before; --only says it,\n"
     "             and is refused if the rollout is not so (a second\n"
     "             operator's resume of a halt opens no gate)\n"
-    "  rollback   rolls back exactly the targets whose ledgers record the\n"
-    "             rollout, newest wave first\n"
+    "  rollback   rolls back exactly the targets the rollout touched (their\n"
+    "             ledgers record it, or it sent them something whose\n"
+    "             effect their last reported ledger cannot show yet),\n"
+    "             newest wave first\n"
     "  baseline   adopts flotilla on targets another tool migrated: every\n"
     "             target records, without running them, the bundle's\n"
     "             migrations that TOOL's ledger there says ran (diesel,\n"
@@ -86,7 +88,8 @@ static const char s_usage[] =
     "  --bake DURATION            after each wave, before the next\n"
     "  --gate none|manual         manual: each wave after the first waits\n"
     "                             for \"flotilla rollout resume\"\n"
-    "  --target-timeout DURATION  a target still running after it failed\n"
+    "  --target-timeout DURATION  a target still running this long is\n"
+    "                             failed (and counts against the budget)\n"
     "  --on-failure halt|rollback  rollback: every touched target, once\n"
     "  --selector SEL             the targets (labels); \"\" selects all\n"
     "\n"
@@ -97,7 +100,9 @@ static const char s_usage[] =
     "drift or are not proven: a migration without a transaction cannot be\n"
     "rehearsed; baseline: some targets refused, nothing written on them),\n"
     "4 could not reach the coordinator, 7 halted, 8 rolled back, 9 still\n"
-    "running (status only).\n"
+    "running (status, or a watch that --timeout ended).  A rollout whose\n"
+    "failures stayed within its budget completes: exit 0; its accounting\n"
+    "says how many failed.\n"
     "\n";
 
 #define S_EXIT_HALTED FL_EXIT_HALTED

@@ -404,6 +404,34 @@ test_cli_version_json(void **state)
     fl_test_proc_release(&r);
 }
 
+/*
+ * A usage error of a command given --json: the error object on stdout as
+ * well as the text on stderr (docs/pipeline.md, "Exit codes"; the docs
+ * said text alone).
+ */
+static void
+test_cli_usage_error_with_json_is_json_too(void **state)
+{
+    fl_test_proc_t r;
+    const char *argv[] = {"flotilla", "status", "--bogus", "--json", NULL};
+    json_error_t jerr;
+    json_t *o = NULL;
+
+    (void)state;
+    fl_test_run(&r, "flotilla", argv, NULL, 30);
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr(r.err, "--bogus"));
+    o = json_loads(r.out, 0, &jerr);
+    if (o == NULL)
+        fail_msg("stdout is not one JSON object: %s", r.out);
+    assert_true(json_is_false(json_object_get(o, "ok")));
+    assert_non_null(strstr(json_string_value(json_object_get(
+                               json_object_get(o, "error"), "message")),
+                           "--bogus"));
+    json_decref(o);
+    fl_test_proc_release(&r);
+}
+
 /* Runs flotilla ARGV...; fails unless it exits 0. */
 static void
 s_flotilla_ok(const char *const *argv)
@@ -507,6 +535,7 @@ main(void)
         cmocka_unit_test(test_cli_read_commands_take_only_their_options),
         cmocka_unit_test(test_cli_unknown_command_is_usage_error),
         cmocka_unit_test(test_cli_version_json),
+        cmocka_unit_test(test_cli_usage_error_with_json_is_json_too),
         cmocka_unit_test(
             test_cli_agent_refuses_a_state_dir_another_user_could_change),
     };
