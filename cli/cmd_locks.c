@@ -19,7 +19,8 @@ static const char s_usage[] =
     "\n"
     "Shows the sessions that block others and the sessions they block, as\n"
     "a tree: PID, application, state, transaction age, wait event and\n"
-    "query.  Terminate a blocker only if it is safe:\n"
+    "query, over every database of the server.  Terminate a blocker only\n"
+    "if it is safe:\n"
     "  SELECT pg_terminate_backend(PID);\n";
 
 /* Sessions that block or are blocked, with whom they wait for. */
@@ -93,7 +94,7 @@ fl_cmd_locks(int argc, char **argv)
 
     fl_dbcmd_init(&c, "locks");
     {
-        char *usage = fl_asprintf("%s\n%s", s_usage, fl_dbcmd_read_help);
+        char *usage = fl_asprintf("%s\n%s", s_usage, fl_dbcmd_server_help);
         rc = fl_dbcmd_parse(&c, argc, argv, opts, usage, &first);
         free(usage);
     }
@@ -102,6 +103,10 @@ fl_cmd_locks(int argc, char **argv)
     if (first != argc)
         return fl_cli_usage_error("locks", "unexpected argument \"%s\"",
                                   argv[first]);
+    /* Accepted and ignored before: the sessions are the server's. */
+    if (c.popts.schema != NULL)
+        return fl_cli_usage_error("locks", "--schema does not apply: locks "
+                                  "shows every session of the server");
     if (fl_pg_open(&pg, c.dsn, "flotilla", &err) != 0) {
         code = fl_dbcmd_report("locks", &err, FL_EXIT_CONNECT, c.json);
         goto cleanup;

@@ -151,7 +151,10 @@ int
 fl_cmd_status(int argc, char **argv)
 {
     static const struct option opts[] = {
-        FL_DBCMD_LONGOPTS,
+        /* No --log-file: it writes none (accepted and ignored before). */
+        FL_DBCMD_READ_LONGOPTS,
+        {"dir", required_argument, NULL, FL_OPT_DIR},
+        {"layout", required_argument, NULL, FL_OPT_LAYOUT},
         {"trust", required_argument, NULL, FL_OPT_TRUST},
         {NULL, 0, NULL, 0},
     };
@@ -166,7 +169,12 @@ fl_cmd_status(int argc, char **argv)
     int first = 0, rc, code = FL_EXIT_OK;
 
     fl_dbcmd_init(&c, "status");
-    rc = fl_dbcmd_parse(&c, argc, argv, opts, s_usage, &first);
+    {
+        /* Every option it takes (its help listed none). */
+        char *usage = fl_asprintf("%s\n%s", s_usage, fl_dbcmd_status_help);
+        rc = fl_dbcmd_parse(&c, argc, argv, opts, usage, &first);
+        free(usage);
+    }
     if (rc != 0)
         return rc < 0 ? FL_EXIT_OK : rc;
     if (first < argc - 1)

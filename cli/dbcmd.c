@@ -29,28 +29,43 @@
     " variables);\n" \
     "                         keep passwords out of it: use PGPASSFILE or\n" \
     "                         --db-file\n" \
-    "  --db-file PATH         read DSN from a file of mode 0600\n" \
+    "  --db-file PATH         read DSN from a file of mode 0600\n"
+
+#define S_SCHEMA_HELP \
     "  --schema NAME          a schema-per-tenant target: this schema of" \
     " the\n" \
     "                         database, with its own ledger rows, backups\n" \
     "                         and lock (default: the whole database)\n"
 
-const char fl_dbcmd_read_help[] =
-    S_CONNECTION_HELP
-    "Output:\n"
-    "  --json                 print the result as JSON on stdout\n"
-    "  --quiet                print only warnings and errors on stderr\n";
+#define S_OUTPUT_HELP \
+    "Output:\n" \
+    "  --json                 print the result as JSON on stdout\n" \
+    "  --quiet                print only warnings and errors on stderr\n"
+
+const char fl_dbcmd_read_help[] = S_CONNECTION_HELP S_SCHEMA_HELP S_OUTPUT_HELP;
+
+const char fl_dbcmd_server_help[] = S_CONNECTION_HELP S_OUTPUT_HELP;
+
+#define S_SOURCE_HELP \
+    "Source:\n" \
+    "  --dir DIR              the migrations directory (instead of SOURCE):\n" \
+    "                         flotilla's, or diesel's, golang-migrate's,\n" \
+    "                         pop's, sqlx's, dbmate's or Flyway's\n" \
+    "                         (docs/adopting.md)\n" \
+    "  --layout TOOL          read it as TOOL's: flotilla, diesel,\n" \
+    "                         golang-migrate, pop, sqlx, dbmate, flyway\n" \
+    "                         (default: recognised from its files)\n"
+
+const char fl_dbcmd_status_help[] =
+    S_CONNECTION_HELP S_SCHEMA_HELP S_SOURCE_HELP
+    "  --trust PATH           trusted signer keys (.pub file or directory);\n"
+    "                         required when SOURCE is a bundle\n"
+    S_OUTPUT_HELP;
 
 const char fl_dbcmd_help[] =
     S_CONNECTION_HELP
-    "Source:\n"
-    "  --dir DIR              the migrations directory (instead of SOURCE):\n"
-    "                         flotilla's, or diesel's, golang-migrate's,\n"
-    "                         pop's, sqlx's, dbmate's or Flyway's\n"
-    "                         (docs/adopting.md)\n"
-    "  --layout TOOL          read it as TOOL's: flotilla, diesel,\n"
-    "                         golang-migrate, pop, sqlx, dbmate, flyway\n"
-    "                         (default: recognised from its files)\n"
+    S_SCHEMA_HELP
+    S_SOURCE_HELP
     "Logging:\n"
     "  --log-file PATH        JSON-lines log of every step (default\n"
     "                         migration-execution.log; \"\" for none)\n"

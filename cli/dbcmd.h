@@ -151,6 +151,10 @@ int fl_dbcmd_option(fl_dbcmd_t *c, int opt, const char *arg);
 extern const char fl_dbcmd_help[];
 /* The same for FL_DBCMD_READ_LONGOPTS. */
 extern const char fl_dbcmd_read_help[];
+/* ... and for a command about the whole server: no --schema (locks). */
+extern const char fl_dbcmd_server_help[];
+/* ... and for status: the read options, a source and --trust. */
+extern const char fl_dbcmd_status_help[];
 
 /*
  * Opens the log file, installs the step printer into c->popts and starts

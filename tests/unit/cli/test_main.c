@@ -368,6 +368,47 @@ test_cli_read_commands_take_only_their_options(void **state)
     }
 }
 
+/*
+ * status reads a database and a source: its help lists those options
+ * (it listed none), and --log-file, which it never wrote, is refused;
+ * locks shows the whole server's sessions: --schema, which it accepted
+ * and ignored, is refused and not in its help.
+ */
+static void
+test_cli_status_and_locks_take_what_their_help_says(void **state)
+{
+    static const char *const listed[] = {"--db-file", "--schema", "--dir",
+                                         "--layout", "--trust", "--json"};
+    const char *help[] = {"flotilla", "status", "--help", NULL};
+    const char *logf[] = {"flotilla", "status", "--log-file", "x", "--db",
+                          "dbname=none", NULL};
+    const char *lhelp[] = {"flotilla", "locks", "--help", NULL};
+    const char *lschema[] = {"flotilla", "locks", "--schema", "s", "--db",
+                             "host=/nonexistent dbname=none", NULL};
+    fl_test_proc_t r;
+
+    (void)state;
+    fl_test_run(&r, "flotilla", help, NULL, 30);
+    assert_int_equal(r.status, 0);
+    for (size_t i = 0; i < sizeof(listed) / sizeof(listed[0]); i++)
+        if (strstr(r.out, listed[i]) == NULL)
+            fail_msg("status --help lacks %s:\n%s", listed[i], r.out);
+    assert_null(strstr(r.out, "--log-file"));
+    fl_test_proc_release(&r);
+    fl_test_run(&r, "flotilla", logf, NULL, 30);
+    if (r.status != 2 || strstr(r.err, "--log-file") == NULL)
+        fail_msg("status --log-file: exit %d\n%s", r.status, r.err);
+    fl_test_proc_release(&r);
+    fl_test_run(&r, "flotilla", lhelp, NULL, 30);
+    assert_int_equal(r.status, 0);
+    assert_null(strstr(r.out, "--schema"));
+    fl_test_proc_release(&r);
+    fl_test_run(&r, "flotilla", lschema, NULL, 30);
+    if (r.status != 2 || strstr(r.err, "--schema") == NULL)
+        fail_msg("locks --schema: exit %d\n%s", r.status, r.err);
+    fl_test_proc_release(&r);
+}
+
 static void
 test_cli_unknown_command_is_usage_error(void **state)
 {
@@ -536,6 +577,7 @@ main(void)
         cmocka_unit_test(test_cli_unknown_command_is_usage_error),
         cmocka_unit_test(test_cli_version_json),
         cmocka_unit_test(test_cli_usage_error_with_json_is_json_too),
+        cmocka_unit_test(test_cli_status_and_locks_take_what_their_help_says),
         cmocka_unit_test(
             test_cli_agent_refuses_a_state_dir_another_user_could_change),
     };

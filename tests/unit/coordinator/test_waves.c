@@ -449,13 +449,15 @@ test_waves_policy_parse_defaults_round_trip_and_refusals(void **state)
     /* At most FL_WAVES_MAX (64) waves (docs/rollouts.md, "Policy"). */
     {
         char many[4 * (FL_WAVES_MAX + 1)] = "";
+        size_t len = 0;
 
         for (int i = 0; i < FL_WAVES_MAX; i++)
-            strcat(many, i ? ";1" : "1");
+            len += (size_t)snprintf(many + len, sizeof(many) - len, "%s",
+                                    i ? ";1" : "1");
         assert_int_equal(fl_waves_parse(&w, &nw, many, NULL), 0);
         assert_int_equal(nw, FL_WAVES_MAX);
         fl_waves_release(w, nw);
-        strcat(many, ";1");
+        snprintf(many + len, sizeof(many) - len, ";1");
         assert_int_not_equal(fl_waves_parse(&w, &nw, many, &err), 0);
         assert_non_null(strstr(err.message, "more than 64 waves"));
         fl_error_clear(&err);
