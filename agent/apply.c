@@ -167,6 +167,9 @@ typedef struct {
     fl_stmt_list_t stmts;
     fl__stats_t stats;
     int64_t t0;
+    int64_t step0;          /* when its current step began: a step's own
+                             * duration (each was counted from t0, and
+                             * log --slowest put verify-after first) */
     fl_net_snap_t pre;      /* the managed relations at the start of the run */
     fl_net_positions_t seqpos; /* the sequences' positions before the unit */
     fl_backup_t *backups;   /* taken in this run */
@@ -1562,6 +1565,7 @@ s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
                   "each statement", u->stmts.count,
                   u->stmts.count == 1 ? "" : "s",
                   m->validate ? ", validate statements hold" : "");
+        u->step0 = fl__now_ms();
         fl__event(p, FL_STEP_EXECUTE, FL_STEP_STARTED, m, 0, NULL,
                   "executing %s", m->file);
     }
@@ -1982,10 +1986,12 @@ s_mig_transactional(fl_pipeline_t *p, s_mig *x, fl_error_t *err)
     int rc = s_run_unit(p, &x->u, 0, x->u.stmts.count, 0, &x->outcome,
                         &x->stage, err);
 
-    if (rc == 0)
+    if (rc == 0) {
         fl__event(p, FL_STEP_EXECUTE, FL_STEP_OK, x->m,
-                  fl__now_ms() - x->u.t0, NULL, "%zu statement%s executed",
+                  fl__now_ms() - x->u.step0, NULL, "%zu statement%s executed",
                   x->u.stmts.count, x->u.stmts.count == 1 ? "" : "s");
+        x->u.step0 = fl__now_ms();
+    }
     return rc;
 }
 
@@ -2186,6 +2192,7 @@ s_mig_statements(fl_pipeline_t *p, s_mig *x, fl_error_t *err)
               x->u.stmts.count == 1 ? "" : "s",
               m->validate ? ", validate statements hold" : "",
               x->start ? " (resuming)" : "");
+    x->u.step0 = fl__now_ms();
     if (x->start)
         fl__event(p, FL_STEP_EXECUTE, FL_STEP_STARTED, m, 0, NULL,
                   "resuming %s at statement %zu of %zu", m->file, x->start + 1,
@@ -2208,6 +2215,7 @@ s_mig_statements(fl_pipeline_t *p, s_mig *x, fl_error_t *err)
                   m->file, st->line);
     }
     x->stage = FL_STEP_VERIFY_AFTER;
+    x->u.step0 = fl__now_ms();
     if ((rc = fl__verify_statements(p, m, err)) != 0)
         return rc;
     return fl__session_leave(p->pg, &p->session, err);
@@ -2225,7 +2233,7 @@ static int
 s_finish(fl_pipeline_t *p, s_mig *x, int rc, fl_error_t *err)
 {
     const fl_migration_t *m = x->m;
-    int64_t took = fl__now_ms() - x->u.t0;
+    int64_t took = fl__now_ms() - x->u.step0;
     int changes = 0, applied;
 
     if (rc == 0 && (x->start > 0 || x->adopted)) {
@@ -2260,7 +2268,8 @@ s_finish(fl_pipeline_t *p, s_mig *x, int rc, fl_error_t *err)
     }
     if (rc == 0) {
         char *fp = s_schema_after(p, m, x->before, &changes);
-        fl__event(p, FL_STEP_VERIFY_AFTER, FL_STEP_OK, m, took, NULL,
+        fl__event(p, FL_STEP_VERIFY_AFTER, FL_STEP_OK, m,
+                  fl__now_ms() - x->u.step0, NULL,
                   "applied %s; %d schema object%s changed; schema fingerprint "
                   "%.16s", m->file, changes, changes == 1 ? "" : "s",
                   fp ? fp : "(not recorded)");
@@ -2368,7 +2377,7 @@ fl__apply_migration(fl_pipeline_t *p, const fl_migration_t *m,
     memset(&x, 0, sizeof(x));
     x.m = m;
     x.u.m = m;
-    x.u.t0 = fl__now_ms();
+    x.u.t0 = x.u.step0 = fl__now_ms();
     x.stage = FL_STEP_VALIDATE;
     fl_buf_init(&x.u.uncovered, 0);
     fl__event(p, FL_STEP_VALIDATE, FL_STEP_STARTED, m, 0, NULL, "validating %s",

@@ -339,6 +339,64 @@ test_json_outputs_agree(void **state)
 }
 
 /*
+ * log --limit N gives the N newest steps, --slowest the slowest first
+ * (docs/pipeline.md; neither was tested): a migration held 2 s in its
+ * execute step is the first of --slowest.  Each step's duration was
+ * counted from the migration's start: verify-after, the last, was always
+ * the slowest.
+ */
+static void
+test_log_limit_and_slowest(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    const char *const lim[] = {"--limit", "2", NULL};
+    const char *const slow[] = {"--slowest", "--limit", "1", NULL};
+    json_t *o = NULL, *all = NULL;
+    const json_t *row = NULL, *top = NULL;
+    const char *what = NULL;
+    size_t i;
+
+    s_table(ws);
+    fl_test_ws_write(ws, "0001_slow.sql", "-- flotilla:up\nSELECT"
+                                          " pg_sleep(2);\n-- flotilla:down\n"
+                                          "SELECT 1;\n");
+    fl_test_ws_write(ws, "0002_b.sql", "-- flotilla:up\nALTER TABLE t ADD"
+                                       " COLUMN b int;\n-- flotilla:down\n"
+                                       "ALTER TABLE t DROP COLUMN b;\n");
+    json_decref(s_json_run(ws, "apply", NULL, 1, 0));
+    all = s_json_run(ws, "log", NULL, 0, 0);
+    assert_true(json_array_size(all) > 2);
+    o = s_json_run(ws, "log", lim, 0, 0);
+    assert_int_equal(json_array_size(o), 2);
+    /* The newest two: the first two of the whole log, newest first. */
+    for (i = 0; i < 2; i++)
+        assert_true(json_equal(json_array_get(o, i), json_array_get(all, i)));
+    json_decref(o);
+    o = s_json_run(ws, "log", slow, 0, 0);
+    assert_int_equal(json_array_size(o), 1);
+    top = json_array_get(o, 0);
+    what = fl_asprintf("%s %s", json_string_value(json_object_get(top,
+                                                                  "version")),
+                       json_string_value(json_object_get(top, "step")));
+    if (strcmp(what, "1 execute") != 0 ||
+        json_integer_value(json_object_get(top, "duration_ms")) < 2000)
+        fail_msg("the slowest step is not 0001's execute (2 s): %s",
+                 json_dumps(top, 0));
+    free((char *)what);
+    json_array_foreach(all, i, row) {
+        json_int_t ms = json_integer_value(json_object_get(row,
+                                                           "duration_ms"));
+        /* Each step's own time: none but execute took the 2 s. */
+        if (ms >= 2000 && !json_equal(row, top))
+            fail_msg("another step took 2 s too: %s", json_dumps(row, 0));
+        assert_true(ms <= json_integer_value(json_object_get(top,
+                                                             "duration_ms")));
+    }
+    json_decref(o);
+    json_decref(all);
+}
+
+/*
  * A ledger of version 4, written by the release whose versions were
  * bigint (tests/fixtures/ledger/v4.sql: its three migrations applied, one
  * with a backup), upgrades in place on the first run of this one: the
@@ -523,6 +581,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_a_missing_or_renumbered_migration_is_reported_and_refused, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_damaged_ledger_is_named_and_not_recreated, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_json_outputs_agree, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(test_log_limit_and_slowest, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_ledger_of_bigint_versions_upgrades_in_place, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_new_ledger_has_the_shape_the_upgrades_give, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_ledger_made_while_waiting_for_its_lock_is_seen, fl_test_ws_setup, fl_test_ws_teardown),
