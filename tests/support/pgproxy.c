@@ -61,6 +61,7 @@ struct fl_test_proxy {
     int frozen;              /* nor read anything */
     unsigned asked, taken;   /* changes of the two, and those the
                                 proxy's thread acts on (p_main) */
+    int ended;               /* connections ended by a side (p_main) */
     pthread_cond_t took;
     p_conn_t conns[P_MAX_CONNS];
 };
@@ -277,6 +278,9 @@ p_main(void *arg)
             r = read(who[k] % 2 ? c->sfd : c->cfd, chunk, sizeof(chunk));
             if (r <= 0) {
                 p_close(c);
+                pthread_mutex_lock(&p->lock);
+                p->ended++;
+                pthread_mutex_unlock(&p->lock);
                 continue;
             }
             if (who[k] % 2 == 0) {
@@ -408,6 +412,17 @@ void
 fl_test_proxy_freeze(fl_test_proxy_t *p, int freeze)
 {
     p_change(p, &p->frozen, freeze);
+}
+
+int
+fl_test_proxy_ended(fl_test_proxy_t *p)
+{
+    int n;
+
+    pthread_mutex_lock(&p->lock);
+    n = p->ended;
+    pthread_mutex_unlock(&p->lock);
+    return n;
 }
 
 void

@@ -61,6 +61,11 @@ void fl_test_proxy_freeze(fl_test_proxy_t *p, int freeze);
 void fl_test_proxy_refuse_after_cut(fl_test_proxy_t *p, int refuse);
 /* CommandCompletes tagged as armed seen since the arm. */
 int fl_test_proxy_count(fl_test_proxy_t *p);
+/*
+ * Connections that ended because one side closed them (not a cut, not
+ * the stop): a cancel request's, once the server has acted on it.
+ */
+int fl_test_proxy_ended(fl_test_proxy_t *p);
 /* Whether the armed cut happened. */
 int fl_test_proxy_cut(fl_test_proxy_t *p);
 /* Stops it, closing every connection, and frees it; accepts NULL. */
