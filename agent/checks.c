@@ -334,15 +334,43 @@ s_runs_nothing(const fl_check_t *c)
 }
 
 /*
+ * FL_ECANCELLED when o's cancel flag is set: checked before each query
+ * of a check that reads a table's rows (s_count_and_sample), which may
+ * run as long as the table is big or its expressions slow.  A cancel
+ * request stops only a statement that runs when it reaches the server
+ * (one that comes while the backend waits for its client is dropped),
+ * and a check is several round trips: one that came after the probe of
+ * s_own_code was lost, and the count ran to its end (a CHECK calling
+ * pg_sleep(600): ten minutes).  The flag is set before the request goes
+ * out, so a query begun after the request arrived is never begun.
+ */
+static int
+s_cancelled(const fl_check_t *c, const fl_check_opts_t *o, fl_error_t *err)
+{
+    char *label = NULL;
+    int rc;
+
+    if (o->cancel == NULL || !__atomic_load_n(o->cancel, __ATOMIC_SEQ_CST))
+        return 0;
+    label = fl__check_describe(c);
+    rc = FL_ERR(err, FL_ECANCELLED, "check %s cancelled before it read the "
+                "table", label);
+    free(label);
+    return rc;
+}
+
+/*
  * Runs a count query and, when the count is nonzero, a sample query;
  * fills *count and a new "; "-joined sample string.  Neither runs when
  * the count query would run code of the database's own (s_own_code):
- * *skip then says why, and PostgreSQL has the last word.
+ * *skip then says why, and PostgreSQL has the last word.  Nor when the
+ * run was cancelled (s_cancelled).
  */
 static int
-s_count_and_sample(fl_pg_t *pg, const fl_check_t *c, const char *count_sql,
-                   const char *sample_sql, long long *count, char **sample,
-                   char **skip, fl_error_t *err)
+s_count_and_sample(fl_pg_t *pg, const fl_check_t *c, const fl_check_opts_t *o,
+                   const char *count_sql, const char *sample_sql,
+                   long long *count, char **sample, char **skip,
+                   fl_error_t *err)
 {
     const char *v = NULL;
     char *own = NULL;
@@ -363,6 +391,8 @@ s_count_and_sample(fl_pg_t *pg, const fl_check_t *c, const char *count_sql,
         free(own);
         return 0;
     }
+    if ((rc = s_cancelled(c, o, err)) != 0)
+        return rc;
     rc = s_query_quiet(pg, count_sql, &r, err);
     if (rc != 0) {
         fl_pg_result_release(&r);
@@ -373,6 +403,8 @@ s_count_and_sample(fl_pg_t *pg, const fl_check_t *c, const char *count_sql,
     fl_pg_result_release(&r);
     if (*count == 0 || sample_sql == NULL)
         return 0;
+    if ((rc = s_cancelled(c, o, err)) != 0)
+        return rc;
     {
         char *sendable = fl_pg_sendable_text_sql(pg, sample_sql);
         rc = s_query_quiet(pg, sendable, &r, err);
@@ -1012,7 +1044,7 @@ fl__check_run(fl_pg_t *pg, const fl_check_t *c, const fl_check_opts_t *o,
         sample_sql = s_sample_sql(pg, qt, rel.from, alias, c, o,
                                   fl_asprintf("%s.%s IS NULL", alias, col));
         free(col);
-        if ((rc = s_count_and_sample(pg, c, count_sql, sample_sql, &count,
+        if ((rc = s_count_and_sample(pg, c, o, count_sql, sample_sql, &count,
                                 &sample, &rel.skip, err)) != 0)
             goto cleanup;
         if (count) {
@@ -1072,7 +1104,7 @@ fl__check_run(fl_pg_t *pg, const fl_check_t *c, const fl_check_opts_t *o,
         free(inner);
         fl_buf_release(&named);
         fl_buf_release(&refs);
-        rc = s_count_and_sample(pg, c, count_sql, sample_sql, &count,
+        rc = s_count_and_sample(pg, c, o, count_sql, sample_sql, &count,
                                 &sample, &rel.skip, err);
         if (rc == 0 && count) {
             why = fl_asprintf("%lld duplicate group%s in %s(%s)%s%s%s", count,
@@ -1160,7 +1192,7 @@ fl__check_run(fl_pg_t *pg, const fl_check_t *c, const fl_check_opts_t *o,
             sample_sql = s_sample_sql(pg, qt, rel.from, "t", c, o, fl_asprintf(
                 "%s AND NOT EXISTS (SELECT 1 FROM %s WHERE %s)", nns,
                 rrel.from, conds));
-            rc = s_count_and_sample(pg, c, count_sql, sample_sql, &count,
+            rc = s_count_and_sample(pg, c, o, count_sql, sample_sql, &count,
                                 &sample, &rel.skip, err);
             if (rc == 0 && count) {
                 why = fl_asprintf("%lld row%s of %s reference%s no row of %s",
@@ -1186,7 +1218,7 @@ fl__check_run(fl_pg_t *pg, const fl_check_t *c, const fl_check_opts_t *o,
                                 " (%s)", rel.from, c->expr ? c->expr : "true");
         sample_sql = s_sample_sql(pg, qt, rel.from, alias, c, o, fl_asprintf(
             "NOT (%s)", c->expr ? c->expr : "true"));
-        if ((rc = s_count_and_sample(pg, c, count_sql, sample_sql, &count,
+        if ((rc = s_count_and_sample(pg, c, o, count_sql, sample_sql, &count,
                                 &sample, &rel.skip, err)) != 0)
             goto cleanup;
         if (count) {
@@ -1385,14 +1417,15 @@ fl__run_checks(fl_pipeline_t *p, const fl_migration_t *m,
     if ((rc = fl__session_enter(p->pg, &p->session, err)) != 0)
         return rc;
     return fl__checks_run(p->pg, m ? m->file : NULL, st,
-                          p->opts.redact_samples, report, err);
+                          p->opts.redact_samples, &p->cancelled, report, err);
 }
 
 int
 fl__checks_run(fl_pg_t *pg, const char *file, const fl_stmt_t *st,
-               int redact_samples, json_t *report, fl_error_t *err)
+               int redact_samples, const int *cancel, json_t *report,
+               fl_error_t *err)
 {
-    fl_check_opts_t co = {st->cascades, redact_samples};
+    fl_check_opts_t co = {st->cascades, redact_samples, cancel};
     int rc = 0;
 
     for (size_t k = 0; k < st->nchecks && rc == 0; k++) {

@@ -40,6 +40,9 @@ typedef struct {
                             then lets foreign keys go, which the rollback
                             re-creates) */
     int redact_samples;  /* samples show the key only */
+    const int *cancel;   /* read atomically before each query that reads
+                            a table's rows: nonzero stops the check with
+                            FL_ECANCELLED; NULL: never */
 } fl_check_opts_t;
 
 /*
@@ -64,12 +67,14 @@ char *fl__check_describe(const fl_check_t *check);
  * that does not hold, on the connection in the migration's settings, just
  * before st runs (after every statement before it).  A refusal (FL_EINVAL)
  * starts with where st is, "file:line:col: " (file NULL: no position).
- * Otherwise as fl__check_run, with st's CASCADE and redact_samples.  A
- * check that cannot be known before st runs (facts.h, fl_check_col_t) is
- * skipped, and the report says so.
+ * Otherwise as fl__check_run, with st's CASCADE, redact_samples and
+ * cancel (lent, read from the thread that runs the checks while another
+ * may set it; NULL: never cancelled).  A check that cannot be known
+ * before st runs (facts.h, fl_check_col_t) is skipped, and the report
+ * says so.
  */
 int fl__checks_run(fl_pg_t *pg, const char *file, const fl_stmt_t *st,
-                   int redact_samples, json_t *report,
+                   int redact_samples, const int *cancel, json_t *report,
                    fl_error_t *err) FL_NODISCARD;
 
 /* ---- session.c: the pinned session and the migration's settings ---- */

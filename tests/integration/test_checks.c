@@ -852,7 +852,7 @@ s_one_seed(fl_pg_t *pg, uint64_t seed, int *failed, int *skipped)
     fl_stmt_list_t stmts = {NULL, 0};
     fl_error_t err = FL_ERROR_INIT;
     /* Every other seed with samples redacted: their SQL runs too. */
-    fl_check_opts_t co = {0, (int)(seed & 1)};
+    fl_check_opts_t co = {0, (int)(seed & 1), NULL};
 
     *skipped = 0;
     *failed = s_truth(pg, seed, sql);
@@ -1348,7 +1348,7 @@ s_one_sequence(fl_pg_t *pg, uint64_t seed, s_seq_result_t *res)
 
         if (fl_pg_exec(pg, "SAVEPOINT gen", &err) != 0)
             s_seed_fail(seed, sql, "SAVEPOINT: %s", err.message);
-        rc = fl__checks_run(pg, "gen.sql", st, redact, report, &err);
+        rc = fl__checks_run(pg, "gen.sql", st, redact, NULL, report, &err);
         json_array_foreach(report, k, x)
             if (json_object_get(x, "skipped"))
                 skipped = 1;

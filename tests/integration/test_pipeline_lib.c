@@ -18,6 +18,7 @@
 #include "agent/pipeline_internal.h"
 #include "common/alloc.h"
 #include "common/buf.h"
+#include "pgproxy.h"
 #include "testsupport.h"
 
 /*
@@ -368,6 +369,7 @@ typedef struct {
     s_lib *l;
     int rc;
     fl_error_t err;
+    int done;            /* atomic: set when the apply has returned */
 } s_bg;
 
 static void *
@@ -377,6 +379,7 @@ s_bg_apply(void *arg)
     fl_apply_result_t res;
 
     b->rc = fl_pipeline_apply(b->l->p, &b->l->src, &res, &b->err);
+    __atomic_store_n(&b->done, 1, __ATOMIC_SEQ_CST);
     return NULL;
 }
 
@@ -453,6 +456,123 @@ test_cancel_during_a_check_is_a_cancellation(void **state)
         free(v);
         fl_error_clear(&b.err);
         s_lib_release(&l);
+    }
+}
+
+/* Waits (bounded) until the pipeline's backend waits for its client. */
+static void
+s_await_idle(PGconn *conn)
+{
+    char *v = NULL;
+    int seen = 0;
+
+    for (int i = 0; i < 1200 && !seen; i++) {
+        v = fl_test_query_value(conn, "SELECT count(*) FROM pg_stat_activity"
+                                      " WHERE application_name = 'flotilla'"
+                                      " AND datname = current_database()"
+                                      " AND state LIKE 'idle%'");
+        seen = v != NULL && strcmp(v, "1") == 0;
+        free(v);
+        if (!seen)
+            usleep(25000);
+    }
+    if (!seen)
+        fail_msg("the pipeline's backend never went idle");
+}
+
+/*
+ * A cancel request stops only a statement that runs when it arrives: one
+ * that comes while the backend waits for its client is dropped by the
+ * server.  A check is several round trips (what its count query would
+ * run, then the count, then a sample), so a cancel may come between two
+ * of them, and the next must not start: it did, and the count ran
+ * slow(n) for its 600 s (the CI hang of test_cancel_during_a_check_is_a_
+ * cancellation, which saw the probe's text and cancelled just after it).
+ * Here the proxy holds the answer to the probe while the backend idles,
+ * the cancel goes out and the server drops it, then the answer goes on.
+ */
+static void
+test_a_cancel_between_two_queries_of_a_check_is_not_lost(void **state)
+{
+    for (int notx = 0; notx <= 1; notx++) {
+        fl_test_proxy_t *px = fl_test_proxy_start();
+        s_lib l;
+        s_bg b;
+        pthread_t th;
+        char *v = NULL;
+        int ended = 0, waited = 0;
+        int wait_ms = (int)(10000 * fl_test_timeout_scale());
+
+        (void)state;
+        s_lib_init(&l, "cangap");
+        l.opts.dsn = fl_asprintf("%s %s", l.db.conninfo,
+                                 fl_test_proxy_conninfo(px));
+        fl_test_exec(l.conn, "CREATE TABLE t (id int PRIMARY KEY, n int);"
+                             "INSERT INTO t VALUES (1, 1);"
+                             "CREATE FUNCTION slow(int) RETURNS boolean"
+                             " LANGUAGE sql AS"
+                             " $$ SELECT true FROM pg_sleep(600) $$");
+        s_write(l.dir, "0001_a.sql", notx
+            ? "-- flotilla:options no-transaction"
+              " allow=constraint-missing-not-valid test\n"
+              "-- flotilla:up\nCREATE TABLE u (id int);\n"
+              "ALTER TABLE t ADD CONSTRAINT t_slow CHECK (slow(n));\n"
+              "-- flotilla:down\nDROP TABLE u;\n"
+            : "-- flotilla:options allow=constraint-missing-not-valid test\n"
+              "-- flotilla:up\n"
+              "ALTER TABLE t ADD CONSTRAINT t_slow CHECK (slow(n));\n"
+              "-- flotilla:down\nALTER TABLE t DROP CONSTRAINT t_slow;\n");
+        s_lib_open(&l);
+        /* The probe is the run's only CREATE VIEW (checks.c, s_own_code). */
+        fl_test_proxy_hold(px, "CREATE VIEW", 1);
+        memset(&b, 0, sizeof(b));
+        b.l = &l;
+        pthread_create(&th, NULL, s_bg_apply, &b);
+        for (int i = 0; i < 1200 && !fl_test_proxy_cut(px); i++)
+            usleep(25000);
+        if (!fl_test_proxy_cut(px))
+            fail_msg("the check never ran its probe");
+        s_await_idle(l.conn);
+        ended = fl_test_proxy_ended(px);
+        fl_pipeline_cancel(l.p);
+        /* The server has acted on it when it closes its connection. */
+        for (int i = 0; i < 1200 && fl_test_proxy_ended(px) == ended; i++)
+            usleep(25000);
+        if (fl_test_proxy_ended(px) == ended)
+            fail_msg("the cancel request never reached the server");
+        fl_test_proxy_release(px);
+        while (!__atomic_load_n(&b.done, __ATOMIC_SEQ_CST) &&
+               waited < wait_ms) {
+            usleep(25000);
+            waited += 25;
+        }
+        /* Lost: the count runs on; stopped here, then failed. */
+        while (!__atomic_load_n(&b.done, __ATOMIC_SEQ_CST)) {
+            free(fl_test_query_value(l.conn, "SELECT pg_cancel_backend(pid)"
+                                     " FROM pg_stat_activity"
+                                     " WHERE application_name = 'flotilla'"
+                                     " AND datname = current_database()"));
+            usleep(100000);
+        }
+        pthread_join(th, NULL);
+        if (waited >= wait_ms)
+            fail_msg("%s: a cancel sent between two queries of a check was "
+                     "lost: the check ran on for %d ms after it",
+                     notx ? "no-transaction" : "transactional", waited);
+        if (b.rc != FL_ECANCELLED)
+            fail_msg("%s: the cancel returned %s: %s",
+                     notx ? "no-transaction" : "transactional",
+                     fl_error_code_name(b.rc), b.err.message);
+        fl_pipeline_close(&l.p);
+        v = fl_test_query_value(l.conn, "SELECT status || ' ' ||"
+                                        " statements_done"
+                                        " FROM flotilla.schema_migrations");
+        assert_string_equal(v, notx ? "failed 1" : "failed 0");
+        free(v);
+        fl_error_clear(&b.err);
+        free((char *)l.opts.dsn);
+        s_lib_release(&l);
+        fl_test_proxy_stop(&px);
     }
 }
 
@@ -642,6 +762,8 @@ main(void)
         cmocka_unit_test(test_a_cancel_between_migrations_starts_no_other),
         cmocka_unit_test(test_lock_timeout_is_retried_without_an_error_object),
         cmocka_unit_test(test_cancel_during_a_check_is_a_cancellation),
+        cmocka_unit_test(
+            test_a_cancel_between_two_queries_of_a_check_is_not_lost),
         cmocka_unit_test(test_a_ledger_changed_between_two_reads_of_one_connection_is_seen),
     };
     return cmocka_run_group_tests_name("pipeline_lib", tests, NULL, NULL);
