@@ -1803,12 +1803,14 @@ fl_rollout_request(fl_co_server_t *s, const unsigned char *rid,
             return;
         }
         /* Halted already (a budget, another operator): why it halted
-         * stays said; an --abort is added to it. */
+         * stays said; an --abort is added to it, once (each one added
+         * it again, and the reason grew without end). */
         if (r->halted && r->halt_reason != NULL)
-            why = ab ? fl_asprintf("%s; then --abort by %s: statements in "
-                                   "flight cancelled", r->halt_reason,
-                                   operator_name)
-                     : fl_strdup(r->halt_reason);
+            why = ab && strstr(r->halt_reason, "--abort") == NULL
+                      ? fl_asprintf("%s; then --abort by %s: statements in "
+                                    "flight cancelled", r->halt_reason,
+                                    operator_name)
+                      : fl_strdup(r->halt_reason);
         else
             why = fl_asprintf("halted by %s%s", operator_name,
                               ab ? " (--abort: statements in flight "

@@ -1608,6 +1608,25 @@ test_rollout_stops_abort_cancels_in_flight(void **state)
                              0);
     }
     assert_int_equal(s_cancelled_runs(s, cancelled), 3);
+    /*
+     * halt --abort again, twice: the reason says the abort once (each
+     * added "; then --abort by ..." to it, without end).
+     */
+    {
+        const char *args[] = {"halt", id, "--abort", NULL};
+        const char *first = json_string_value(json_object_get(st,
+                                                              "halt_reason"));
+        json_t *again = NULL;
+
+        assert_non_null(first);
+        json_decref(s_rollout(s, 0, args));
+        json_decref(s_rollout(s, 0, args));
+        again = s_status(s, id);
+        assert_string_equal(json_string_value(json_object_get(again,
+                                                              "halt_reason")),
+                            first);
+        json_decref(again);
+    }
     json_decref(st);
 
     /*
