@@ -495,8 +495,17 @@ s_is_failure(const fl_co_rollout_t *r, const fl_co_command_t *c)
     }
 }
 
+/*
+ * deciding: failures decided (by an agent's result, or by the
+ * coordinator: unreachable, timed out) whose outcome is still being
+ * written.  They count against the budget at once: a batch of results
+ * runs one scheduling pass per result, and a pass after the one that
+ * decided targets unreachable did not see them, so it released the next
+ * targets of the wave, whose releases were written, and sent, before
+ * the outcomes that exceeded the budget.
+ */
 typedef struct {
-    size_t size, done, ok, failures, unreachable, flight, held;
+    size_t size, done, ok, failures, unreachable, flight, held, deciding;
 } s_counts_t;
 
 static s_counts_t
@@ -519,6 +528,8 @@ s_range_counts(const fl_co_rollout_t *r, const s_phase_t *p, size_t k)
             n.unreachable += c->status == FL_CO_UNREACHABLE;
         } else if (c->state == FL_CO_CMD_HELD) {
             n.held++;
+        } else if (c->state == FL_CO_CMD_RECORDING) {
+            n.deciding += s_is_failure(r, c);
         }
         n.flight += p->inflight[ci];
     }
@@ -581,18 +592,18 @@ s_halt(fl_co_server_t *s, fl_co_rollout_t *r, const char *reason,
 }
 
 /*
- * Whether a failure budget is exceeded by the wave's failures (w) and the
- * rollout's, with `more` failures not yet counted in either; why (when
- * not NULL) gets which.
+ * Whether a failure budget is exceeded by the wave's failures (w, those
+ * being written included) and the rollout's, with `more` failures not
+ * yet counted in either; why (when not NULL) gets which.
  */
 static int
 s_over_budget(const fl_co_rollout_t *r, const s_counts_t *w, size_t more,
               char *why, size_t whylen)
 {
-    int64_t wf = (int64_t)w->failures + (int64_t)more -
-                 r->wave_failures_acked;
-    int64_t tf = (int64_t)s_total_failures(r) + (int64_t)more -
-                 r->failures_acked;
+    int64_t wf = (int64_t)w->failures + (int64_t)w->deciding +
+                 (int64_t)more - r->wave_failures_acked;
+    int64_t tf = (int64_t)s_total_failures(r) + (int64_t)w->deciding +
+                 (int64_t)more - r->failures_acked;
     char budget[32];
 
     FL_ASSERT(r->fwd.d != NULL); /* every rollout has its forward dispatch */

@@ -3180,6 +3180,86 @@ test_rollout_staged_unreachable_beyond_the_budget_stops_the_wave(
     s->passed = 1;
 }
 
+/* Sleeps 4 s where items 1 says "slow", then applies. */
+static const char *const s_slow_some[] = {
+    "0001_slow_some.sql",
+    "-- flotilla:up\n"
+    "SELECT pg_sleep(4) FROM items WHERE id = 1 AND note = 'slow';\n"
+    "ALTER TABLE items ADD COLUMN flag int;\n"
+    "-- flotilla:down\n"
+    "ALTER TABLE items DROP COLUMN flag;\n",
+    NULL};
+
+/*
+ * Unreachable targets decided in one pass of a batch of results count
+ * against the budget in the next pass of the same batch.  The wave of
+ * 30 (tier=main, two at a time): shard 0's ten first, shard 1's agent
+ * stopped, shard 2's after.  Shard 0's last two sleep 4 s; meanwhile
+ * the control database's writer is held behind another write, so both
+ * results are written in one batch, and each runs a scheduling pass.
+ * The first decides shard 1's ten unreachable (the budget is 0); the
+ * second did not count them, as their outcome was still being written,
+ * and released two of shard 2's, whose releases were written and sent
+ * before the ten outcomes that halt the rollout (found by an audit).
+ * Now the rollout halts with nothing of shard 2 touched.
+ */
+static void
+test_rollout_staged_unreachable_in_a_batch_stops_the_wave(void **state)
+{
+    s_state *s = *state;
+    char *bundle = s_bundle(s, "batchunreach", s_slow_some), *id = NULL;
+    char *other = s_bundle(s, "batchother", s_add_column);
+    const char *args[] = {"start", bundle, "--selector", "tier=main",
+                          "--waves", "100%", "--max-parallel", "2", NULL};
+    PGconn *ctl = NULL;
+    pid_t side = 0;
+    json_t *st = NULL;
+
+    /* t[9] and t[10]: shard 0's last two (t[0] is the canary). */
+    s_exec_on(s, 9, "UPDATE items SET note = 'slow' WHERE id = 1");
+    s_exec_on(s, 10, "UPDATE items SET note = 'slow' WHERE id = 1");
+    s_stop_shard(s, 1);
+    id = s_start_bg(s, args);
+    while (fl_fleet_sleepers(&s->f, 0) < 2)
+        fl_clock_sleep_ms(20);
+    /* The writer held: a dispatch to the canary waits to be written. */
+    ctl = PQconnectdb(s->f.ctl.conninfo);
+    fl_test_exec(ctl, "BEGIN; SELECT 1 FROM flotilla_control.writer"
+                      " FOR UPDATE");
+    {
+        const char *argv[] = {"flotilla", "dispatch", other, "--selector",
+                              "tier=canary", "--json", NULL};
+        char *out = fl_fleet_path(&s->f, "batch-side.out");
+
+        side = fl_fleet_cli_spawn(&s->f, argv, out);
+        free(out);
+    }
+    for (int i = 9; i <= 10; i++) {
+        char *said = fl_asprintf("%s\\\": ok", s->t[i].name);
+
+        fl_fleet_wait_log(s->f.agents[0].log, said, 60);
+        free(said);
+    }
+    fl_clock_sleep_ms(500); /* both results in the coordinator's queue */
+    fl_test_exec(ctl, "COMMIT");
+    PQfinish(ctl);
+    assert_int_equal(fl_fleet_wait_pid(side, 120), 0);
+    {
+        const char *w[] = {"watch", id, NULL};
+        st = s_rollout(s, S_EXIT_HALTED, w);
+    }
+    assert_int_equal(s_acc(st, "applied"), S_PER_SHARD);
+    json_decref(st);
+    for (int i = 1; i < S_TENANTS; i++)
+        if (s->t[i].shard == 2 && s_ledger_rows(s, i, id) != 0)
+            fail_msg("%s was sent the rollout after the budget was "
+                     "exceeded", s->t[i].name);
+    free(id);
+    free(other);
+    free(bundle);
+    s->passed = 1;
+}
+
 /* The target named arg reads "error" in `flotilla targets`. */
 static int
 s_target_in_error(const json_t *rows, void *arg)
@@ -4535,6 +4615,9 @@ main(void)
             s_teardown),
         cmocka_unit_test_setup_teardown(
             test_rollout_staged_unreachable_beyond_the_budget_stops_the_wave,
+            s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_rollout_staged_unreachable_in_a_batch_stops_the_wave,
             s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_rollout_staged_baseline_adopts_the_fleet, s_setup,
