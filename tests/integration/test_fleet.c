@@ -3193,6 +3193,71 @@ test_fleet_a_cached_bundle_is_checked_again_at_each_command(void **state)
 }
 
 /*
+ * max_bundle_lifetime is each daemon's own policy (docs/fleet.md): a
+ * bundle valid for longer than the coordinator accepts (40 d here) is
+ * refused before anything is sent; one the coordinator accepts but an
+ * agent does not (20 d here) is refused by that agent, which applies
+ * nothing, so a coordinator laxer than its agents cannot widen what they
+ * run; one within both applies.  No test ran either daemon's key.
+ */
+static void
+test_fleet_bundle_lifetime_is_each_daemon_s_own_policy(void **state)
+{
+    s_state *s = *state;
+    fl_fleet_t *f = &s->f;
+    char **one = fl_fleet_table_migrations(1);
+    const char *days[] = {"60d", "30d", "10d"};
+    char db[64], target[96], tail[256], *dir = NULL;
+    const char *names[] = {target, NULL};
+    json_t *d = NULL;
+    int k;
+
+    fl_fleet_open(f, s->p, "max_bundle_lifetime: 40d\n");
+    fl_fleet_start_coordinator(f);
+    snprintf(db, sizeof(db), "%s_life", s->p);
+    snprintf(target, sizeof(target), "agent-0/%s", db);
+    fl_fleet_createdb(f, 0, db);
+    snprintf(tail, sizeof(tail), "max_bundle_lifetime: 20d\n"
+             "discover:\n  - databases: \"%s_life\"\n", s->p);
+    k = fl_fleet_add_agent(f, "agent-0", 0, 1, tail);
+    fl_fleet_start_agent(f, k);
+    s_wait_targets(f, names, "reachable", "the agent's target");
+    dir = s_migrations(f, "life", (const char *const *)one);
+    for (int i = 0; i < 3; i++) {
+        char *name = fl_asprintf("life-%s.bundle", days[i]);
+        char *b = fl_fleet_path(f, name);
+        const char *expires[] = {"--expires", days[i], NULL};
+
+        fl_fleet_bundle_with(f, f->key, dir, b, expires);
+        if (i == 0) {
+            /* The coordinator's 40 d: refused, nothing sent. */
+            d = s_dispatch_json(f, b, "", 3);
+            if (strstr(json_string_value(json_object_get(
+                           json_object_get(d, "error"), "message")) ?: "",
+                       "valid for longer than this host accepts") == NULL)
+                fail_msg("a bundle of 60 d: %s", json_dumps(d, 0));
+        } else if (i == 1) {
+            /* The agent's 20 d: refused there, nothing applied. */
+            d = s_dispatch_json(f, b, "", 3);
+            s_expect_result(d, target, "refused",
+                            "valid for longer than this host accepts");
+        } else {
+            d = s_dispatch_json(f, b, "", 0);
+            s_expect_result(d, target, "ok", NULL);
+        }
+        json_decref(d);
+        assert_int_equal(s_count(f, 0, db, "SELECT count(*) FROM pg_class"
+                                 " WHERE relname = 'm1'"), i == 2);
+        free(b);
+        free(name);
+    }
+    fl_fleet_stop_clean(f);
+    free(dir);
+    fl_fleet_files_free(one);
+    s->passed = 1;
+}
+
+/*
  * Expiry stops a bundle from being applied, never from being rolled
  * back: an emergency rollback after the bundle expired is exactly when
  * an operator needs it.  Two targets apply a bundle of 8 s; once it has
@@ -3352,6 +3417,9 @@ main(void)
             s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_fleet_an_expired_bundle_still_rolls_back, s_setup,
+            s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_fleet_bundle_lifetime_is_each_daemon_s_own_policy, s_setup,
             s_teardown),
         cmocka_unit_test_setup_teardown(
             test_fleet_a_run_s_ledger_read_is_cut_off_too, s_setup,
