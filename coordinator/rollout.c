@@ -929,6 +929,8 @@ s_of(const fl_co_command_t *c, s_phase_t **p)
     return r;
 }
 
+static void s_retry_cancelled(fl_co_server_t *s, fl_co_rollout_t *r);
+
 void
 fl_rollout_command_done(fl_co_server_t *s, fl_co_command_t *c)
 {
@@ -938,6 +940,15 @@ fl_rollout_command_done(fl_co_server_t *s, fl_co_command_t *c)
     if (p != NULL && p->inflight[c - p->d->commands])
         s_flight_add(p, (size_t)(c - p->d->commands), -1);
     r->version++;
+    /*
+     * A run cancelled (halt --abort) whose outcome came after a resume:
+     * the resume sent again only those already written, so these stayed
+     * cancelled and the wave passed without them (found by an audit:
+     * `halt --abort && resume` completed the rollout, three targets not
+     * applied).  Sent again now, as the resume would have.
+     */
+    if (p == &r->fwd && c->status == FL_CO_CANCELLED && !r->halted)
+        s_retry_cancelled(s, r);
     s_answer_waiters(s, r, 0);
     s_step(s, r);
 }

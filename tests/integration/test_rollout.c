@@ -3971,6 +3971,65 @@ test_rollout_cuts_resume_before_the_halt_is_written_cancels_nothing(
 }
 
 /*
+ * halt --abort, then resume before the cancelled runs' outcomes are
+ * written (held behind a lock on the commands table): those outcomes
+ * land after the resume, which sent again only the cancelled runs whose
+ * outcome it found written, none here.  Before, the three stayed
+ * cancelled and the wave passed without them: the rollout completed
+ * with three targets not applied (found by a read-only audit).  Now
+ * they are sent again as they land, and every target ends applied.
+ */
+static void
+test_rollout_cuts_resume_before_the_cancels_land_sends_them_again(
+    void **state)
+{
+    s_state *s = *state;
+    char *bundle = s_bundle(s, "heldc", s_held), *id = NULL;
+    char *resume_out = fl_fleet_path(&s->f, "resume-early.out");
+    PGconn *ctl = PQconnectdb(s->f.ctl.conninfo);
+    pid_t resume = 0;
+    json_t *st = NULL;
+
+    id = s_start_three_held(s, bundle);
+    fl_test_exec(ctl, "BEGIN; LOCK TABLE flotilla_control.commands IN SHARE"
+                      " MODE");
+    {
+        const char *args[] = {"halt", id, "--abort", NULL};
+        json_decref(s_rollout(s, 0, args));
+    }
+    /* Cancelled on their servers; their outcomes wait for the lock. */
+    while (s_sleepers(s) > 0)
+        fl_clock_sleep_ms(50);
+    fl_clock_sleep_ms(500);
+    {
+        const char *argv[] = {"flotilla", "rollout", "resume", id, "--only",
+                              "halt", NULL};
+        resume = fl_fleet_cli_spawn(&s->f, argv, resume_out);
+    }
+    s_wait_halted_is(s, id, 0);
+    s_hold_all(s, 0);
+    fl_test_exec(ctl, "ROLLBACK");
+    PQfinish(ctl);
+    assert_int_equal(fl_fleet_wait_pid(resume, 60), 0);
+    {
+        const char *args[] = {"watch", id, NULL};
+        st = s_rollout(s, 0, args);
+    }
+    if (s_acc(st, "applied") != S_TENANTS)
+        fail_msg("the rollout %s with %lld of %d targets applied (%lld "
+                 "cancelled)", s_st(st), (long long)s_acc(st, "applied"),
+                 S_TENANTS, (long long)s_acc(st, "cancelled"));
+    json_decref(st);
+    for (int i = 0; i < S_TENANTS; i++)
+        s_expect_value(s, i, "SELECT status FROM flotilla.schema_migrations"
+                       " WHERE version = '1'", "applied");
+    free(resume_out);
+    free(id);
+    free(bundle);
+    s->passed = 1;
+}
+
+/*
  * A write the control database refuses for good (here a CHECK
  * violation, raised by a trigger at the coordinator's k-th write, and
  * again for up to two more) during a rollout: the coordinator cannot
@@ -4642,6 +4701,9 @@ main(void)
             s_teardown),
         cmocka_unit_test_setup_teardown(
             test_rollout_cuts_resume_before_the_halt_is_written_cancels_nothing,
+            s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_rollout_cuts_resume_before_the_cancels_land_sends_them_again,
             s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_rollout_cuts_agent_server_round_trip_lost, s_setup,
