@@ -184,6 +184,9 @@ struct fl_co_command {
     uint8_t await_state;          /* sent, not held by its agent at its
                                      hello, its target's ledger unknown:
                                      reconciled when the ledger comes */
+    uint8_t cancel_written;       /* failed for target_timeout while
+                                     sent: its run is cancelled once the
+                                     failure is written */
     int32_t wave;                 /* its rollout wave; -1 outside one */
     int32_t position;             /* its place in the rollout's order */
     int32_t attempt;              /* 0; n: the n-th retry (after a run

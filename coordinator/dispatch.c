@@ -332,6 +332,10 @@ s_results_written(fl_store_job_t *job, int rc, const fl_error_t *err,
             continue;
         }
         s_done(s, c);
+        if (c->cancel_written) {
+            c->cancel_written = 0;
+            fl_dispatch_cancel(s, c);
+        }
         if (!c->reconciled && !c->decided)
             s_ack(s, c->agent, c->id);
         if (c->detail != NULL && c->detail->late) {

@@ -1942,8 +1942,14 @@ fl_rollout_tick(fl_co_server_t *s)
                 fl_format_duration(d, sizeof(d), r->pol.target_timeout_ms);
                 why = fl_asprintf("target \"%s\" did not finish within "
                                   "target_timeout (%s)", c->target->name, d);
-                if (c->state == FL_CO_CMD_SENT)
-                    fl_dispatch_cancel(s, c);
+                /*
+                 * The run is cancelled once the failure is written (in
+                 * dispatch.c): cancelled first, a coordinator that died
+                 * before the write found the run's answer, cancelled,
+                 * after its restart, and counted no failure (found by an
+                 * audit: the next wave went on).
+                 */
+                c->cancel_written = c->state == FL_CO_CMD_SENT;
                 fl_dispatch_decide(s, c, FL_CO_FAILED, FL_CO_TIMED_OUT, why);
                 free(why);
             }

@@ -1994,31 +1994,11 @@ test_rollout_stops_target_timeout_fails_and_cancels(void **state)
         id = s_start_bg(s, args);
     }
     /*
-     * The cancel goes out with the timeout's decision, and the run it
-     * cancels can end before the decision is written: with the control
-     * database's commands held (a lock) until the agent has answered, the
-     * answer always comes while the decision is being written.  Before,
-     * it was dropped there, and the failure never said how the run ended.
+     * The cancel goes out once the timeout's failure is written
+     * (test_rollout_cuts_a_timeout_is_written_before_its_cancel), so the
+     * run's answer always comes after it, and is kept in the failure's
+     * detail (below).
      */
-    {
-        int64_t until = fl_clock_ms() + (int64_t)(30000 *
-                                                  fl_test_timeout_scale());
-        PGconn *ctl = PQconnectdb(s->f.ctl.conninfo);
-        char *needle = fl_asprintf("%s\\\": cancelled", s->t[0].name);
-
-        while (s_sleepers(s) == 0) {
-            if (fl_clock_ms() > until)
-                fail_msg("the canary never ran its migration");
-            fl_clock_sleep_ms(50);
-        }
-        fl_test_exec(ctl, "BEGIN; LOCK TABLE flotilla_control.commands IN"
-                          " EXCLUSIVE MODE");
-        fl_fleet_wait_log(s->f.agents[0].log, needle, 30);
-        fl_clock_sleep_ms(500);
-        fl_test_exec(ctl, "ROLLBACK");
-        PQfinish(ctl);
-        free(needle);
-    }
     st = s_wait(s, id, s_halted_and_idle, NULL, "halted, nothing running");
     assert_string_equal(s_st(st), "halted");
     assert_int_equal(s_acc(st, "failed"), 1);
@@ -4030,6 +4010,60 @@ test_rollout_cuts_resume_before_the_cancels_land_sends_them_again(
 }
 
 /*
+ * A target_timeout failure survives a coordinator killed before it is
+ * written.  The canary held, its failure decided at 4 s but held (a lock
+ * on the commands table), the coordinator killed with kill -9 and
+ * restarted: the rollout halts with the canary failed, nothing else
+ * touched (the restarted coordinator counts the timeout from its start,
+ * and the agent is back well within 4 s).  Before, the cancel went out with the decision, the agent
+ * answered "cancelled", and after the restart that answer was recorded
+ * for the run: a cancelled run is no failure, so the canary's wave
+ * passed and the next one applied every other target (found by a
+ * read-only audit).  The cancel now goes out once the failure is written.
+ */
+static void
+test_rollout_cuts_a_timeout_is_written_before_its_cancel(void **state)
+{
+    s_state *s = *state;
+    char *bundle = s_bundle(s, "timeoutk", s_held), *id = NULL;
+    PGconn *ctl = PQconnectdb(s->f.ctl.conninfo);
+    json_t *st = NULL;
+
+    s_exec_on(s, 0, "UPDATE items SET note = 'hold' WHERE id = 1");
+    {
+        const char *args[] = {"start", bundle, "--selector", "",
+                              "--waves", "tier=canary;100%",
+                              "--target-timeout", "4s", NULL};
+        id = s_start_bg(s, args);
+    }
+    while (s_sleepers(s) == 0)
+        fl_clock_sleep_ms(50);
+    fl_test_exec(ctl, "BEGIN; LOCK TABLE flotilla_control.commands IN"
+                      " EXCLUSIVE MODE");
+    fl_clock_sleep_ms(6000); /* past the timeout: decided, not written */
+    fl_fleet_signal_coordinator(&s->f, SIGKILL);
+    fl_test_exec(ctl, "ROLLBACK");
+    PQfinish(ctl);
+    fl_fleet_start_coordinator(&s->f);
+    st = s_wait(s, id, s_halted_and_idle, NULL, "halted, nothing running");
+    assert_int_equal(s_acc(st, "failed"), 1);
+    assert_int_equal(s_acc(st, "applied"), 0);
+    if (!s_failure_says(st, s->t[0].name, "target_timeout (4s)"))
+        fail_msg("no failure names %s's target_timeout: %s", s->t[0].name,
+                 json_dumps(st, JSON_INDENT(1)));
+    json_decref(st);
+    s_wait_no_sleepers(s);
+    for (int i = 1; i < S_TENANTS; i++)
+        if (s_has_ledger(s, i))
+            fail_msg("%s was touched after the canary timed out",
+                     s->t[i].name);
+    s_hold_all(s, 0);
+    free(id);
+    free(bundle);
+    s->passed = 1;
+}
+
+/*
  * A write the control database refuses for good (here a CHECK
  * violation, raised by a trigger at the coordinator's k-th write, and
  * again for up to two more) during a rollout: the coordinator cannot
@@ -4704,6 +4738,9 @@ main(void)
             s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_rollout_cuts_resume_before_the_cancels_land_sends_them_again,
+            s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_rollout_cuts_a_timeout_is_written_before_its_cancel,
             s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_rollout_cuts_agent_server_round_trip_lost, s_setup,
