@@ -744,6 +744,17 @@ s_ledger_outcome(const fl_co_command_t *c, const char **why)
     return FL_CO_OK;
 }
 
+/* Whether another command of c's target is open on c's agent. */
+static int
+s_other_open(const fl_co_command_t *c)
+{
+    for (const fl_co_command_t *o = c->agent->open; o != NULL;
+         o = o->open_next)
+        if (o != c && o->target == c->target && o->state != FL_CO_CMD_DONE)
+            return 1;
+    return 0;
+}
+
 static void
 s_reconcile(fl_co_server_t *s, fl_co_command_t *c)
 {
@@ -760,6 +771,18 @@ s_reconcile(fl_co_server_t *s, fl_co_command_t *c)
     }
     if (!c->target->known) {
         c->await_state = 1; /* wait for its state */
+        return;
+    }
+    /*
+     * A rollback is not settled from the ledger while another command
+     * of its target is open (its rollout's apply, still running or
+     * waiting on the agent): the ledger shows nothing of the bundle yet,
+     * the apply then commits, and the target was counted rolled back
+     * while applied (found by an audit).  Sent instead: the agent runs
+     * it after the apply.
+     */
+    if (strcmp(c->dispatch->action, "rollback") == 0 && s_other_open(c)) {
+        s_enqueue(c);
         return;
     }
     outcome = s_ledger_outcome(c, &why);

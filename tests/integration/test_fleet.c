@@ -1777,6 +1777,121 @@ s_rollout_json(fl_fleet_t *f, const char *const *args, int want)
 }
 
 /*
+ * A rollback is never settled from a target's ledger while the target's
+ * apply is still open.  Two agents, a tenant each, one command in flight
+ * per agent (agent_window 1), on_failure rollback: t1 is refused (a NULL
+ * where the migration sets NOT NULL), t2's apply runs (15 s asleep);
+ * the automatic rollback's commands are released but wait behind t2's
+ * apply, and the coordinator is killed and restarted: it takes the
+ * released ones for sent.  At the agent's hello, t2's rollback was not
+ * held and t2's ledger showed nothing applied yet (its apply running):
+ * it was settled "rolled back" without being sent, then the apply
+ * committed, and the rollout said rolled_back over an applied target
+ * (found by a read-only audit).  Now it is sent after the apply, and t2
+ * ends rolled back.
+ */
+static void
+test_fleet_a_rollback_is_not_settled_while_the_apply_runs(void **state)
+{
+    s_state *s = *state;
+    fl_fleet_t *f = &s->f;
+    const char *const files[] = {
+        "0001_nn.sql",
+        "-- flotilla:options allow=adding-not-nullable-field the test's\n"
+        "-- flotilla:up\n"
+        "SELECT pg_sleep(15) FROM items WHERE id = 1 AND note = 'hold';\n"
+        "ALTER TABLE items ALTER COLUMN note SET NOT NULL;\n"
+        "-- flotilla:down\n"
+        "ALTER TABLE items ALTER COLUMN note DROP NOT NULL;\n",
+        NULL};
+    char db[2][64], target[2][96], tail[256], *b = NULL, *id = NULL;
+    const char *names[] = {target[0], target[1], NULL};
+    json_t *j = NULL;
+    int64_t until = 0;
+
+    fl_fleet_open(f, s->p, "agent_window: 1\n");
+    fl_fleet_start_coordinator(f);
+    for (int i = 0; i < 2; i++) {
+        char *sql = NULL;
+        PGconn *c = NULL;
+
+        /* t1 on shard 1 (agent-1), t2 on shard 0 (agent-0). */
+        snprintf(db[i], sizeof(db[i]), "%s_rbw%d", s->p, i + 1);
+        snprintf(target[i], sizeof(target[i]), "agent-%d/%s", 1 - i, db[i]);
+        fl_fleet_createdb(f, 1 - i, db[i]);
+        c = fl_fleet_connect(f, 1 - i, db[i]);
+
+        sql = fl_asprintf("CREATE TABLE items (id int PRIMARY KEY, note"
+                          " text); INSERT INTO items VALUES (1, %s)",
+                          i == 0 ? "NULL" : "'hold'");
+        fl_test_exec(c, sql);
+        PQfinish(c);
+        free(sql);
+    }
+    for (int k = 0; k < 2; k++) {
+        char name[16];
+
+        snprintf(tail, sizeof(tail), "discover:\n  - databases: \"%s_rbw%d\"\n",
+                 s->p, 2 - k);
+        snprintf(name, sizeof(name), "agent-%d", k);
+        fl_fleet_start_agent(f, fl_fleet_add_agent(f, name, k, 1, tail));
+    }
+    s_wait_targets(f, names, "reachable", "the agent's targets");
+    b = s_bundle(f, f->key, "rbwin", files);
+    {
+        const char *start[] = {"start", b, "--selector", "", "--waves",
+                               "100%", "--on-failure", "rollback", NULL};
+        j = s_rollout_json(f, start, 0);
+        id = fl_strdup(json_string_value(json_object_get(j, "id")));
+        json_decref(j);
+    }
+    /* t2 asleep, and the rollback under way (its releases written). */
+    until = fl_clock_ms() + 60000;
+    for (;;) {
+        const char *st[] = {"status", id, NULL};
+        const char *status = NULL;
+        int ok = 0;
+
+        j = s_rollout_json(f, st, -1);
+        status = json_string_value(json_object_get(j, "status"));
+        ok = status != NULL && strcmp(status, "rolling_back") == 0 &&
+             fl_fleet_sleepers(f, 0) == 1;
+        json_decref(j);
+        if (ok)
+            break;
+        if (fl_clock_ms() > until)
+            fail_msg("no rollback under way beside t2's apply in 60 s");
+        fl_clock_sleep_ms(100);
+    }
+    fl_clock_sleep_ms(1000);
+    fl_fleet_signal_coordinator(f, SIGKILL);
+    fl_fleet_start_coordinator(f);
+    {
+        const char *w[] = {"watch", id, "--timeout", "120s", NULL};
+        j = s_rollout_json(f, w, -1);
+        json_decref(j);
+    }
+    /* The apply's statement over (it ran on, before, past the watch). */
+    until = fl_clock_ms() + 60000;
+    while (fl_fleet_sleepers(f, 0) > 0 && fl_clock_ms() < until)
+        fl_clock_sleep_ms(100);
+    fl_clock_sleep_ms(1000);
+    /* t2's apply committed, then its rollback ran: NOT NULL is gone. */
+    if (s_count(f, 0, db[1], "SELECT count(*) FROM pg_attribute WHERE"
+                " attrelid = 'items'::regclass AND attname = 'note' AND"
+                " attnotnull") != 0)
+        fail_msg("%s is left applied after the rollout's rollback",
+                 target[1]);
+    assert_int_equal(s_count(f, 0, db[1], "SELECT count(*) FROM"
+                             " flotilla.schema_migrations WHERE status ="
+                             " 'rolled_back'"), 1);
+    fl_fleet_stop_clean(f);
+    free(id);
+    free(b);
+    s->passed = 1;
+}
+
+/*
  * Starts a rollout of bundle (a migration that sleeps) on the targets
  * selector selects, waits until its statement sleeps on shard 1, then
  * cuts the proxy in front of it off (cut(px, 1): fl_test_proxy_stall or
@@ -3421,6 +3536,9 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_fleet_bundle_lifetime_is_each_daemon_s_own_policy, s_setup,
             s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_fleet_a_rollback_is_not_settled_while_the_apply_runs,
+            s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_fleet_a_run_s_ledger_read_is_cut_off_too, s_setup,
             s_teardown),
