@@ -1495,13 +1495,17 @@ s_running_of(fl_co_server_t *s, const fl_co_bundle_t *cb, fl_error_t *err)
     size_t pos = 0;
 
     while ((o = fl_map_next(s->rollouts, &pos)) != NULL) {
+        /* Rolling back too: its downs and a second rollout's applies
+         * would run on the same targets at once. */
         if (o->bundle == NULL || strcmp(o->bundle->id, cb->id) != 0 ||
             s_probe(o) || s_final(o) || o->halted ||
-            o->status != S_RUNNING)
+            (o->status != S_RUNNING && o->status != S_ROLLING_BACK))
             continue;
-        FL_ERR(err, FL_ECONFLICT, "rollout %s of bundle %s is running "
-               "(started by %s): a second rollout of the same bundle is "
-               "refused", o->id, cb->id, o->operator_name);
+        FL_ERR(err, FL_ECONFLICT, "rollout %s of bundle %s is %s (started "
+               "by %s): a second rollout of the same bundle is refused",
+               o->id, cb->id, o->status == S_RUNNING ? "running"
+                                                     : "rolling back",
+               o->operator_name);
         fl_error_set_hint(err, "Follow it with \"flotilla rollout watch %s\""
                           "; halt it first to start another.", o->id);
         return FL_ECONFLICT;

@@ -2523,8 +2523,27 @@ test_rollout_stops_a_rollback_halted_is_paused_and_says_so(void **state)
     char *before[S_TENANTS];
     char *id = s_rollback_under_way(s, "slower-rbh", before, 1);
     const char *halt[] = {"halt", id, NULL};
+    char *bundle = fl_fleet_path(&s->f, "slower-rbh.bundle");
     json_t *st = NULL;
 
+    /*
+     * A second rollout of the bundle while this one rolls back is
+     * refused, as while it runs (it was accepted: its applies and the
+     * rollback's downs could run on the same targets at once; found by
+     * an audit).
+     */
+    {
+        const char *args[] = {"start", bundle, "--selector", "", NULL};
+        json_t *again = s_rollout(s, 3, args);
+        const char *msg = json_string_value(json_object_get(
+            json_object_get(again, "error"), "message"));
+
+        if (msg == NULL || strstr(msg, "rolling back") == NULL)
+            fail_msg("a second rollout during the rollback: %s",
+                     json_dumps(again, 0));
+        json_decref(again);
+    }
+    free(bundle);
     json_decref(s_rollout(s, 0, halt));
     {
         const char *args[] = {"watch", id, "--timeout", "60s", NULL};
