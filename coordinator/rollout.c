@@ -744,6 +744,19 @@ s_step_forward(fl_co_server_t *s, fl_co_rollout_t *r)
     for (;;) {
         s_counts_t w;
 
+        /*
+         * Halted by an operator, its runs in flight go on and may fail
+         * past the budget: on_failure: rollback still rolls back.  Before,
+         * failures that came while halted were never checked against the
+         * budget, and a resume acknowledged them (found by an audit).
+         */
+        if (r->halted && r->status == S_HALTED &&
+            r->pol.on_failure_rollback && !r->auto_rolled_back) {
+            w = s_range_counts(r, &r->fwd, (size_t)r->wave);
+            if (s_over_budget(r, &w, 0, NULL, 0))
+                FL_IGNORE(s_check_budget(s, r, &w));
+            return;
+        }
         if (r->halted || r->status != S_RUNNING)
             return;
         if (r->wave_state == S_GATED)
@@ -858,7 +871,7 @@ s_step(fl_co_server_t *s, fl_co_rollout_t *r)
 {
     if (!r->started || s_final(r))
         return;
-    if (r->status == S_RUNNING)
+    if (r->status == S_RUNNING || r->status == S_HALTED)
         s_step_forward(s, r);
     else if (r->status == S_ROLLING_BACK)
         s_step_rollback(s, r);

@@ -2567,6 +2567,59 @@ test_rollout_stops_a_rollback_halted_is_paused_and_says_so(void **state)
     s->passed = 1;
 }
 
+static void s_end_sleepers(s_state *s);
+
+/* The status is arg. */
+static int
+s_status_is(const json_t *st, void *arg)
+{
+    return strcmp(s_st(st), (const char *)arg) == 0;
+}
+
+/*
+ * An operator's halt does not stop on_failure: rollback.  Three runs
+ * held in pg_sleep, the rollout halted (plainly: they go on), then the
+ * three fail (their sessions ended): past the budget (0), the rollout
+ * rolls back.  Before, failures that came while halted were never
+ * checked against the budget: it stayed halted, and a resume
+ * acknowledged them (found by a read-only audit).
+ */
+static void
+test_rollout_stops_failures_while_halted_still_roll_back(void **state)
+{
+    s_state *s = *state;
+    char *bundle = s_bundle(s, "heldrb", s_held), *id = NULL;
+    const char *args[] = {"start", bundle, "--selector", "", "--waves",
+                          "100%", "--max-parallel", "3", "--on-failure",
+                          "rollback", NULL};
+    int64_t deadline = fl_clock_ms() + (int64_t)(60000 *
+                                                 fl_test_timeout_scale());
+    json_t *st = NULL;
+
+    s_hold_all(s, 1);
+    id = s_start_bg(s, args);
+    while (s_sleepers(s) < 3) {
+        if (fl_clock_ms() > deadline)
+            fail_msg("3 migrations were not running within 60 s");
+        fl_clock_sleep_ms(50);
+    }
+    {
+        const char *halt[] = {"halt", id, NULL};
+        json_decref(s_rollout(s, 0, halt));
+    }
+    s_end_sleepers(s);
+    s_hold_all(s, 0);
+    st = s_wait(s, id, s_status_is, "rolled_back", "rolled back");
+    assert_int_equal(s_acc(st, "failed"), 3);
+    json_decref(st);
+    for (int i = 0; i < S_TENANTS; i++)
+        assert_int_equal(s_long(s, i, "SELECT count(*) FROM pg_tables WHERE "
+                                "tablename = 'slow_t'"), 0);
+    free(id);
+    free(bundle);
+    s->passed = 1;
+}
+
 /*
  * An agent killed with kill -9 while its targets' downs run: each down's
  * transaction ends with its session, so no target is left half rolled
@@ -4705,6 +4758,9 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_rollout_stops_agent_kill9_mid_rollback_once, s_setup,
             s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_rollout_stops_failures_while_halted_still_roll_back,
+            s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_rollout_staged_plan_not_proven_past_no_transaction, s_setup,
             s_teardown),
