@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/alloc.h"
@@ -25,6 +26,7 @@ struct fl_journal {
     char *dir;
     int lock_fd;
     int fsync;
+    struct timespec last;    /* the newest command's mtime (s_stamp) */
 };
 
 /*
@@ -177,6 +179,35 @@ s_read(const char *path, unsigned char **data, size_t *len, fl_error_t *err)
     return fl_file_read(data, len, path, S_MAX_FILE, "journal file", err);
 }
 
+/*
+ * Stamps a command's file with a modification time later than every
+ * command's before it: the journal's order of arrival, which recovery
+ * follows (fl_journal_list).  File times come from a coarse clock (two
+ * commands of one millisecond could share one), so each is at least a
+ * nanosecond after the one before.  Recovery ran the commands in the
+ * directory's order (a hash's, or newest first): a target's rollback
+ * could run before the apply it was sent after (found by an audit).
+ */
+static void
+s_stamp(fl_journal_t *j, const char *path)
+{
+    struct timespec t[2];
+
+    clock_gettime(CLOCK_REALTIME, &t[1]);
+    if (t[1].tv_sec < j->last.tv_sec ||
+        (t[1].tv_sec == j->last.tv_sec && t[1].tv_nsec <= j->last.tv_nsec)) {
+        t[1] = j->last;
+        if (++t[1].tv_nsec == 1000000000L) {
+            t[1].tv_sec++;
+            t[1].tv_nsec = 0;
+        }
+    }
+    t[0] = t[1];
+    /* Not fatal: the order falls back to the file's own time. */
+    if (utimensat(AT_FDCWD, path, t, AT_SYMLINK_NOFOLLOW) == 0)
+        j->last = t[1];
+}
+
 int
 fl_journal_put(fl_journal_t *j, const char *id, const char *ext,
                const void *data, size_t len, fl_error_t *err)
@@ -188,6 +219,8 @@ fl_journal_put(fl_journal_t *j, const char *id, const char *ext,
         return rc;
     path = fl_asprintf("%s/journal/%s.%s", j->dir, id, ext);
     rc = s_write(j, "journal", path, data, len, err);
+    if (rc == 0 && strcmp(ext, "cmd") == 0)
+        s_stamp(j, path);
     free(path);
     return rc;
 }
@@ -244,6 +277,49 @@ fl_journal_set_aside(fl_journal_t *j, const char *id, const char *ext,
     return to;
 }
 
+typedef struct {
+    char *id;
+    struct timespec at;      /* its command's mtime, else its result's */
+} s_entry;
+
+static int
+s_entry_cmp(const void *a, const void *b)
+{
+    const s_entry *x = a, *y = b;
+
+    if (x->at.tv_sec != y->at.tv_sec)
+        return x->at.tv_sec < y->at.tv_sec ? -1 : 1;
+    if (x->at.tv_nsec != y->at.tv_nsec)
+        return x->at.tv_nsec < y->at.tv_nsec ? -1 : 1;
+    return strcmp(x->id, y->id);
+}
+
+/* Sorts ids (n of them, in journal j) by their commands' arrival. */
+static void
+s_sort_by_arrival(const fl_journal_t *j, char **ids, size_t n)
+{
+    s_entry *e = fl_calloc(n + 1, sizeof(*e));
+
+    for (size_t i = 0; i < n; i++) {
+        struct stat st;
+        char *p = fl_asprintf("%s/journal/%s.cmd", j->dir, ids[i]);
+
+        e[i].id = ids[i];
+        if (lstat(p, &st) != 0) {
+            free(p);
+            p = fl_asprintf("%s/journal/%s.res", j->dir, ids[i]);
+            if (lstat(p, &st) != 0)
+                memset(&st, 0, sizeof(st));
+        }
+        e[i].at = st.st_mtim;
+        free(p);
+    }
+    qsort(e, n, sizeof(*e), s_entry_cmp);
+    for (size_t i = 0; i < n; i++)
+        ids[i] = e[i].id;
+    free(e);
+}
+
 int
 fl_journal_list(fl_journal_t *j, char ***ids, size_t *n, fl_error_t *err)
 {
@@ -283,6 +359,7 @@ fl_journal_list(fl_journal_t *j, char ***ids, size_t *n, fl_error_t *err)
     }
     closedir(d);
     free(path);
+    s_sort_by_arrival(j, *ids, *n);
     return 0;
 }
 

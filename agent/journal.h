@@ -57,7 +57,10 @@ void fl_journal_remove(fl_journal_t *j, const char *id);
 char *fl_journal_set_aside(fl_journal_t *j, const char *id, const char *ext,
                            fl_error_t *err);
 
-/* The ids of every command in the journal (new array of new strings). */
+/*
+ * The ids of every command in the journal (new array of new strings), in
+ * the order their commands were written (fl_journal_put stamps each).
+ */
 int fl_journal_list(fl_journal_t *j, char ***ids, size_t *n,
                     fl_error_t *err) FL_NODISCARD;
 

@@ -1,0 +1,82 @@
+/*
+ * Unit tests of agent/journal.[ch]: the agent's journal of commands and
+ * results, read back after a restart.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "agent/journal.h"
+#include "common/alloc.h"
+#include "testsupport.h"
+
+#define S_N 24
+
+/*
+ * fl_journal_list gives the commands in the order they were written,
+ * whatever their names and however close together: a restarted agent
+ * carries them out in that order, and a target's rollback sent after
+ * its apply must run after it.  Before, the directory's order (newest
+ * first on tmpfs, a hash's on ext4): the ids here, written in an order
+ * that is neither their names' nor its reverse, came back otherwise.
+ * A result without its command is listed too.
+ */
+static void
+test_journal_lists_commands_in_arrival_order(void **state)
+{
+    char *dir = fl_test_tmpdir();
+    char *sd = fl_asprintf("%s/state", dir);
+    fl_journal_t *j = NULL;
+    fl_error_t err = FL_ERROR_INIT;
+    char want[S_N][40];
+    char **ids = NULL;
+    size_t n = 0;
+
+    (void)state;
+    assert_int_equal(fl_journal_open(&j, sd, 0, &err), 0);
+    for (int i = 0; i < S_N; i++) {
+        /* 7 is prime to S_N: a permutation of the names. */
+        snprintf(want[i], sizeof(want[i]), "%032x", (i * 7) % S_N + 1);
+        assert_int_equal(fl_journal_put(j, want[i], "cmd", "x", 1, &err), 0);
+    }
+    assert_int_equal(fl_journal_put(j, want[3], "res", "y", 1, &err), 0);
+    assert_int_equal(fl_journal_list(j, &ids, &n, &err), 0);
+    assert_int_equal(n, S_N);
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(ids[i], want[i]) != 0)
+            fail_msg("command %zu listed is %s, written %zu-th was %s", i,
+                     ids[i], i, want[i]);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(ids[i]);
+    free(ids);
+    /* Reopened (a restart): the same order. */
+    fl_journal_close(&j);
+    assert_int_equal(fl_journal_open(&j, sd, 0, &err), 0);
+    assert_int_equal(fl_journal_list(j, &ids, &n, &err), 0);
+    assert_int_equal(n, S_N);
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(ids[i], want[i]);
+        free(ids[i]);
+    }
+    free(ids);
+    fl_journal_close(&j);
+    fl_test_rmtree(dir);
+    free(sd);
+    free(dir);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_journal_lists_commands_in_arrival_order),
+    };
+    return cmocka_run_group_tests_name("journal", tests, NULL, NULL);
+}
