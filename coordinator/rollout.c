@@ -498,11 +498,13 @@ s_is_failure(const fl_co_rollout_t *r, const fl_co_command_t *c)
 /*
  * deciding: failures decided (by an agent's result, or by the
  * coordinator: unreachable, timed out) whose outcome is still being
- * written.  They count against the budget at once: a batch of results
- * runs one scheduling pass per result, and a pass after the one that
- * decided targets unreachable did not see them, so it released the next
- * targets of the wave, whose releases were written, and sent, before
- * the outcomes that exceeded the budget.
+ * written.  Nothing more is released while they would exceed the budget
+ * (s_release_range): a batch of results runs one scheduling pass per
+ * result, and a pass after the one that decided targets unreachable did
+ * not see them, so it released the next targets of the wave, whose
+ * releases were written, and sent, before the outcomes that exceeded
+ * the budget.  The halt itself waits for them to be written, so that
+ * the accounting it shows counts them (s_check_budget).
  */
 typedef struct {
     size_t size, done, ok, failures, unreachable, flight, held, deciding;
@@ -631,19 +633,34 @@ s_over_budget(const fl_co_rollout_t *r, const s_counts_t *w, size_t more,
     return 0;
 }
 
-/* 1 (and the rollout halted) when a failure budget is exceeded. */
+/* 1 (and the rollout halted) when a failure budget is exceeded by the
+ * failures written. */
 static int
 s_check_budget(fl_co_server_t *s, fl_co_rollout_t *r, const s_counts_t *w)
 {
     char why[256];
+    s_counts_t written = *w;
 
-    if (!s_over_budget(r, w, 0, why, sizeof(why)))
+    written.deciding = 0;
+    if (!s_over_budget(r, &written, 0, why, sizeof(why)))
         return 0;
-    s_halt(s, r, why, NULL, NULL, NULL);
     if (r->pol.on_failure_rollback && !r->auto_rolled_back) {
+        /*
+         * Straight to the rollback, whose start is written: the halt's
+         * own write answered the watchers, and a `watch` then saw the
+         * rollout halted, and ended (exit 7), while its rollback began
+         * (seen in CI once failures being written counted against the
+         * budget, in a pass no answer had just preceded).
+         */
+        r->halted = 1;
+        free(r->halt_reason);
+        r->halt_reason = fl_strdup(why);
+        s_event(s, r, "rollout.halted", why);
         r->auto_rolled_back = 1;
         s_rollback_start(s, r, "on_failure: rollback");
+        return 1;
     }
+    s_halt(s, r, why, NULL, NULL, NULL);
     return 1;
 }
 
@@ -672,6 +689,8 @@ s_release_range(fl_co_server_t *s, fl_co_rollout_t *r, s_phase_t *p,
     if (k >= p->nranges)
         return 0;
     w = s_range_counts(r, p, k);
+    /* Failures being written already exceed it: nothing is sent. */
+    over = p == &r->fwd && s_over_budget(r, &w, 0, NULL, 0);
     out = fl_calloc(p->start[k + 1] - p->start[k] + 1, sizeof(*out));
     for (size_t i = p->start[k]; i < p->start[k + 1]; i++) {
         size_t ci = p->order[i];

@@ -3298,8 +3298,11 @@ test_rollout_staged_unreachable_in_a_batch_stops_the_wave(void **state)
     assert_int_equal(fl_fleet_wait_pid(side, 120), 0);
     {
         const char *w[] = {"watch", id, NULL};
-        st = s_rollout(s, S_EXIT_HALTED, w);
+        json_decref(s_rollout(s, S_EXIT_HALTED, w));
     }
+    /* Halted as soon as the budget is exceeded: shard 0's last run may
+     * still be answering then. */
+    st = s_wait(s, id, s_halted_and_idle, NULL, "halted, nothing running");
     assert_int_equal(s_acc(st, "applied"), S_PER_SHARD);
     json_decref(st);
     for (int i = 1; i < S_TENANTS; i++)
