@@ -180,6 +180,11 @@ typedef struct {
     fl_map_t *bundles;           /* id -> fl_ag_bundle_t */
     size_t discovering;          /* discovery jobs out */
     int started;                 /* first discovery done, journal read */
+    unsigned char *rule_ran;     /* per discovery rule: it has run once
+                                    without an error since the start */
+    size_t rules_ran;            /* how many have */
+    fl_ag_job_t *parked_head, *parked_tail; /* commands for a target not
+                                    known while a rule has not run yet */
     int rehello;                 /* the hello out was sent online (the
                                     targets changed), not to connect */
     int gather_all;              /* SIGHUP: read every ledger after the

@@ -625,11 +625,49 @@ s_target_submit(fl_ag_daemon_t *d, fl_ag_target_t *t, fl_ag_job_t *job)
     fl_workers_submit(d->workers, job, 1);
 }
 
+static void s_target_enqueue(fl_ag_daemon_t *d, fl_ag_job_t *job);
+
+/* Every rule has run: the commands parked go to their targets, or not. */
+static void
+s_unpark(fl_ag_daemon_t *d)
+{
+    fl_ag_job_t *job = d->parked_head;
+
+    d->parked_head = d->parked_tail = NULL;
+    while (job != NULL) {
+        fl_ag_job_t *next = job->next;
+
+        job->next = NULL;
+        s_target_enqueue(d, job);
+        job = next;
+    }
+}
+
 static void
 s_target_enqueue(fl_ag_daemon_t *d, fl_ag_job_t *job)
 {
     fl_ag_target_t *t = fl_map_gets(d->targets, job->cmd.u.command.target);
 
+    if (t == NULL && d->rules_ran < d->cfg->discover.count) {
+        /*
+         * A discovery rule has not run yet without an error (its server
+         * starting after a reboot, say): the target may be one of its.
+         * The command waits for it, journaled.  It was refused "nothing
+         * ran on it", a command carried out again from the journal
+         * after a kill -9 included, whose migrations had committed
+         * (found by an audit).
+         */
+        fl_log_notice("agent", "command %s waits for the discovery of "
+                      "\"%s\": a discovery rule has not run yet",
+                      job->cmd.u.command.id, job->cmd.u.command.target);
+        job->next = NULL;
+        if (d->parked_tail != NULL)
+            d->parked_tail->next = job;
+        else
+            d->parked_head = job;
+        d->parked_tail = job;
+        return;
+    }
     if (t == NULL) {
         fl_error_t err = FL_ERROR_INIT;
         FL_ERR(&err, FL_ENOTFOUND, "target \"%s\" is not owned by agent "
@@ -1237,6 +1275,10 @@ s_done(fl_ag_daemon_t *d, fl_ag_job_t *job)
         d->discovering--;
         if (fl_ag_targets_merge(d, job) && d->session == FL_AG_ONLINE)
             s_send_hello(d);
+        if (job->rc == 0 && !d->rule_ran[job->rule]) {
+            d->rule_ran[job->rule] = 1;
+            d->rules_ran++;
+        }
         if (d->discovering == 0 && !d->started) {
             d->started = 1;
             s_recover(d);
@@ -1244,6 +1286,8 @@ s_done(fl_ag_daemon_t *d, fl_ag_job_t *job)
         } else if (d->started && d->discovering == 0) {
             s_gather_discovered(d);
         }
+        if (d->discovering == 0 && d->rules_ran == d->cfg->discover.count)
+            s_unpark(d);
         break;
     case FL_AG_JOB_RUN:
         s_read_back(d, job);
@@ -1504,6 +1548,12 @@ s_stop(fl_ag_daemon_t *d)
         }
         fl_ag_target_free(t);
     }
+    while (d->parked_head != NULL) {
+        job = d->parked_head;
+        d->parked_head = job->next;
+        fl_ag_job_free(job);
+    }
+    free(d->rule_ran);
     pos = 0;
     while ((b = fl_map_next(d->bundles, &pos)) != NULL) {
         while (b->wait_head != NULL) {
@@ -1570,6 +1620,7 @@ fl_agent_run(const fl_ag_settings_t *cfg)
     d.jobs = fl_map_new();
     d.outbox = fl_map_new();
     d.bundles = fl_map_new();
+    d.rule_ran = fl_calloc(cfg->discover.count + 1, 1);
     if (fl_daemon_logging(cfg->log_level, cfg->log_file, &err) != 0 ||
         (sigfd = fl_daemon_signals(&err)) < 0 || s_start(&d, &err) != 0) {
         code = fl_daemon_failed("agent", &err);

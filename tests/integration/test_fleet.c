@@ -1892,6 +1892,98 @@ test_fleet_a_rollback_is_not_settled_while_the_apply_runs(void **state)
 }
 
 /*
+ * A command carried out again from the journal waits for the target's
+ * discovery when the first discovery after a restart fails.  A tenant
+ * schema's apply of two migrations, killed (kill -9) with the first
+ * committed and the second asleep; the tenant's database renamed away
+ * while the agent starts again (its discovery rule cannot run), then
+ * back.  Before, the journaled command was refused "nothing ran on it"
+ * at once, though its first migration had committed (found by a
+ * read-only audit); now it waits, and finishes the apply.
+ */
+static void
+test_fleet_a_journaled_command_waits_for_its_target_s_discovery(
+    void **state)
+{
+    s_state *s = *state;
+    fl_fleet_t *f = &s->f;
+    const char *const files[] = {
+        "0001_a.sql",
+        "-- flotilla:up\nCREATE TABLE a1 (i int);\n"
+        "-- flotilla:down\nDROP TABLE a1;\n",
+        "0002_b.sql",
+        "-- flotilla:up\nSELECT pg_sleep(30);\nCREATE TABLE b1 (i int);\n"
+        "-- flotilla:down\nDROP TABLE b1;\n",
+        NULL};
+    char db[64], away[80], tail[256], target[128], *b = NULL;
+    char *out = NULL, *sql = NULL;
+    const char *names[] = {target, NULL};
+    unsigned char *said = NULL;
+    size_t len = 0;
+    json_t *d = NULL;
+    pid_t pid;
+    int a, k;
+    PGconn *c = NULL;
+
+    fl_fleet_open(f, s->p, NULL);
+    out = fl_fleet_path(f, "parked-dispatch.out");
+    fl_fleet_start_coordinator(f);
+    snprintf(db, sizeof(db), "%s_park", s->p);
+    snprintf(away, sizeof(away), "%s_away", db);
+    snprintf(target, sizeof(target), "agent-0/%s/tenant_p", db);
+    fl_fleet_createdb(f, 0, db);
+    c = fl_fleet_connect(f, 0, db);
+    fl_test_exec(c, "CREATE SCHEMA tenant_p");
+    PQfinish(c);
+    snprintf(tail, sizeof(tail), "discovery_interval: 200ms\n"
+             "discover:\n  - schemas: \"tenant_*\"\n    database: %s\n", db);
+    a = fl_fleet_add_agent(f, "agent-0", 0, 1, tail);
+    fl_fleet_start_agent(f, a);
+    s_wait_targets(f, names, "reachable", "the tenant's schema");
+    b = s_bundle(f, f->key, "parked", files);
+    {
+        const char *argv[] = {"flotilla", "dispatch", b, "--selector", "",
+                              "--json", NULL};
+        pid = fl_fleet_cli_spawn(f, argv, out);
+    }
+    for (k = 0; k < 600 && fl_fleet_sleepers(f, 0) < 1; k++)
+        fl_clock_sleep_ms(100);
+    assert_int_equal(s_count(f, 0, db, "SELECT count(*) FROM"
+                             " flotilla.schema_migrations WHERE version ="
+                             " '1' AND status = 'applied'"), 1);
+    fl_fleet_signal_agent(f, a, SIGKILL);
+    sql = fl_asprintf("SELECT count(pg_terminate_backend(pid)) FROM"
+                      " pg_stat_activity WHERE datname = '%s'", db);
+    free(fl_fleet_query(f, 0, "postgres", sql));
+    free(sql);
+    c = fl_fleet_connect(f, 0, "postgres");
+    sql = fl_asprintf("ALTER DATABASE %s RENAME TO %s", db, away);
+    fl_test_exec(c, sql);
+    free(sql);
+    fl_fleet_start_agent(f, a);
+    fl_clock_sleep_ms(2000); /* discoveries fail, the journal is read */
+    sql = fl_asprintf("ALTER DATABASE %s RENAME TO %s", away, db);
+    fl_test_exec(c, sql);
+    free(sql);
+    PQfinish(c);
+    assert_int_equal(fl_fleet_wait_pid(pid, 180), 0);
+    if (fl_file_read(&said, &len, out, 1 << 20, "dispatch output",
+                     NULL) != 0 ||
+        (d = json_loads((const char *)said, 0, NULL)) == NULL)
+        fail_msg("the dispatch printed no JSON: %s", said);
+    s_expect_result(d, target, "ok", NULL);
+    json_decref(d);
+    assert_int_equal(s_count(f, 0, db, "SELECT count(*) FROM"
+                             " flotilla.schema_migrations WHERE status ="
+                             " 'applied'"), 2);
+    fl_fleet_stop_clean(f);
+    free(said);
+    free(out);
+    free(b);
+    s->passed = 1;
+}
+
+/*
  * Starts a rollout of bundle (a migration that sleeps) on the targets
  * selector selects, waits until its statement sleeps on shard 1, then
  * cuts the proxy in front of it off (cut(px, 1): fl_test_proxy_stall or
@@ -3538,6 +3630,9 @@ main(void)
             s_teardown),
         cmocka_unit_test_setup_teardown(
             test_fleet_a_rollback_is_not_settled_while_the_apply_runs,
+            s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_fleet_a_journaled_command_waits_for_its_target_s_discovery,
             s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_fleet_a_run_s_ledger_read_is_cut_off_too, s_setup,
