@@ -294,9 +294,13 @@ s_entry_cmp(const void *a, const void *b)
     return strcmp(x->id, y->id);
 }
 
-/* Sorts ids (n of them, in journal j) by their commands' arrival. */
+/*
+ * Sorts ids (n of them, in journal j) by their commands' arrival; the
+ * commands written from now on are stamped after the newest of them
+ * (the clock may have gone back since they were).
+ */
 static void
-s_sort_by_arrival(const fl_journal_t *j, char **ids, size_t n)
+s_sort_by_arrival(fl_journal_t *j, char **ids, size_t n)
 {
     s_entry *e = fl_calloc(n + 1, sizeof(*e));
 
@@ -317,6 +321,10 @@ s_sort_by_arrival(const fl_journal_t *j, char **ids, size_t n)
     qsort(e, n, sizeof(*e), s_entry_cmp);
     for (size_t i = 0; i < n; i++)
         ids[i] = e[i].id;
+    if (n > 0 && (e[n - 1].at.tv_sec > j->last.tv_sec ||
+                  (e[n - 1].at.tv_sec == j->last.tv_sec &&
+                   e[n - 1].at.tv_nsec > j->last.tv_nsec)))
+        j->last = e[n - 1].at;
     free(e);
 }
 

@@ -9,6 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -65,6 +68,34 @@ test_journal_lists_commands_in_arrival_order(void **state)
         assert_string_equal(ids[i], want[i]);
         free(ids[i]);
     }
+    free(ids);
+    /*
+     * A command written after a restart whose clock went back (here: the
+     * first command's time an hour ahead) still comes after the others.
+     */
+    {
+        char *p = fl_asprintf("%s/journal/%s.cmd", sd, want[0]);
+        struct timespec t[2];
+
+        clock_gettime(CLOCK_REALTIME, &t[0]);
+        t[0].tv_sec += 3600;
+        t[1] = t[0];
+        assert_int_equal(utimensat(AT_FDCWD, p, t, 0), 0);
+        free(p);
+    }
+    fl_journal_close(&j);
+    assert_int_equal(fl_journal_open(&j, sd, 0, &err), 0);
+    assert_int_equal(fl_journal_list(j, &ids, &n, &err), 0);
+    assert_string_equal(ids[n - 1], want[0]);
+    for (size_t i = 0; i < n; i++)
+        free(ids[i]);
+    free(ids);
+    assert_int_equal(fl_journal_put(j, "after", "cmd", "x", 1, &err), 0);
+    assert_int_equal(fl_journal_list(j, &ids, &n, &err), 0);
+    assert_int_equal(n, S_N + 1);
+    assert_string_equal(ids[n - 1], "after");
+    for (size_t i = 0; i < n; i++)
+        free(ids[i]);
     free(ids);
     fl_journal_close(&j);
     fl_test_rmtree(dir);
