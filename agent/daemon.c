@@ -625,6 +625,18 @@ s_target_submit(fl_ag_daemon_t *d, fl_ag_target_t *t, fl_ag_job_t *job)
     fl_workers_submit(d->workers, job, 1);
 }
 
+/* Appends job to the list head..tail (a target's, a bundle's, parked). */
+static void
+s_job_append(fl_ag_job_t **head, fl_ag_job_t **tail, fl_ag_job_t *job)
+{
+    job->next = NULL;
+    if (*tail != NULL)
+        (*tail)->next = job;
+    else
+        *head = job;
+    *tail = job;
+}
+
 static void s_target_enqueue(fl_ag_daemon_t *d, fl_ag_job_t *job);
 
 /* Every rule has run: the commands parked go to their targets, or not. */
@@ -660,12 +672,7 @@ s_target_enqueue(fl_ag_daemon_t *d, fl_ag_job_t *job)
         fl_log_notice("agent", "command %s waits for the discovery of "
                       "\"%s\": a discovery rule has not run yet",
                       job->cmd.u.command.id, job->cmd.u.command.target);
-        job->next = NULL;
-        if (d->parked_tail != NULL)
-            d->parked_tail->next = job;
-        else
-            d->parked_head = job;
-        d->parked_tail = job;
+        s_job_append(&d->parked_head, &d->parked_tail, job);
         return;
     }
     if (t == NULL) {
@@ -684,12 +691,7 @@ s_target_enqueue(fl_ag_daemon_t *d, fl_ag_job_t *job)
         s_target_submit(d, t, job);
         return;
     }
-    job->next = NULL;
-    if (t->wait_tail != NULL)
-        t->wait_tail->next = job;
-    else
-        t->wait_head = job;
-    t->wait_tail = job;
+    s_job_append(&t->wait_head, &t->wait_tail, job);
 }
 
 /* Bundles. */
@@ -823,12 +825,7 @@ s_schedule(fl_ag_daemon_t *d, fl_ag_job_t *job)
         s_bundle_release(d, b);
         return;
     }
-    job->next = NULL;
-    if (b->wait_tail != NULL)
-        b->wait_tail->next = job;
-    else
-        b->wait_head = job;
-    b->wait_tail = job;
+    s_job_append(&b->wait_head, &b->wait_tail, job);
     if (b->state == FL_AG_BUNDLE_NONE) {
         unsigned char *bytes = NULL;
         size_t len = 0;

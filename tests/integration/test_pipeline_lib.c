@@ -407,6 +407,30 @@ s_await_query(PGconn *conn, const char *like)
 }
 
 /*
+ * A table t whose CHECK (slow(n)) takes 600 s to count, and a migration
+ * that adds it (notx: without a transaction, after a first statement).
+ */
+static void
+s_slow_check(s_lib *l, int notx)
+{
+    fl_test_exec(l->conn, "CREATE TABLE t (id int PRIMARY KEY, n int);"
+                          "INSERT INTO t VALUES (1, 1);"
+                          "CREATE FUNCTION slow(int) RETURNS boolean"
+                          " LANGUAGE sql AS"
+                          " $$ SELECT true FROM pg_sleep(600) $$");
+    s_write(l->dir, "0001_a.sql", notx
+        ? "-- flotilla:options no-transaction"
+          " allow=constraint-missing-not-valid test\n"
+          "-- flotilla:up\nCREATE TABLE u (id int);\n"
+          "ALTER TABLE t ADD CONSTRAINT t_slow CHECK (slow(n));\n"
+          "-- flotilla:down\nDROP TABLE u;\n"
+        : "-- flotilla:options allow=constraint-missing-not-valid test\n"
+          "-- flotilla:up\n"
+          "ALTER TABLE t ADD CONSTRAINT t_slow CHECK (slow(n));\n"
+          "-- flotilla:down\nALTER TABLE t DROP CONSTRAINT t_slow;\n");
+}
+
+/*
  * A cancel that arrives while a live check runs is a cancellation, not a
  * refusal (it said "refused, nothing changed"): in a transactional
  * migration, and in a no-transaction one after a statement committed.
@@ -423,21 +447,7 @@ test_cancel_during_a_check_is_a_cancellation(void **state)
 
         (void)state;
         s_lib_init(&l, "cancheck");
-        fl_test_exec(l.conn, "CREATE TABLE t (id int PRIMARY KEY, n int);"
-                             "INSERT INTO t VALUES (1, 1);"
-                             "CREATE FUNCTION slow(int) RETURNS boolean"
-                             " LANGUAGE sql AS"
-                             " $$ SELECT true FROM pg_sleep(600) $$");
-        s_write(l.dir, "0001_a.sql", notx
-            ? "-- flotilla:options no-transaction"
-              " allow=constraint-missing-not-valid test\n"
-              "-- flotilla:up\nCREATE TABLE u (id int);\n"
-              "ALTER TABLE t ADD CONSTRAINT t_slow CHECK (slow(n));\n"
-              "-- flotilla:down\nDROP TABLE u;\n"
-            : "-- flotilla:options allow=constraint-missing-not-valid test\n"
-              "-- flotilla:up\n"
-              "ALTER TABLE t ADD CONSTRAINT t_slow CHECK (slow(n));\n"
-              "-- flotilla:down\nALTER TABLE t DROP CONSTRAINT t_slow;\n");
+        s_slow_check(&l, notx);
         s_lib_open(&l);
         memset(&b, 0, sizeof(b));
         b.l = &l;
@@ -507,21 +517,7 @@ test_a_cancel_between_two_queries_of_a_check_is_not_lost(void **state)
         s_lib_init(&l, "cangap");
         l.opts.dsn = fl_asprintf("%s %s", l.db.conninfo,
                                  fl_test_proxy_conninfo(px));
-        fl_test_exec(l.conn, "CREATE TABLE t (id int PRIMARY KEY, n int);"
-                             "INSERT INTO t VALUES (1, 1);"
-                             "CREATE FUNCTION slow(int) RETURNS boolean"
-                             " LANGUAGE sql AS"
-                             " $$ SELECT true FROM pg_sleep(600) $$");
-        s_write(l.dir, "0001_a.sql", notx
-            ? "-- flotilla:options no-transaction"
-              " allow=constraint-missing-not-valid test\n"
-              "-- flotilla:up\nCREATE TABLE u (id int);\n"
-              "ALTER TABLE t ADD CONSTRAINT t_slow CHECK (slow(n));\n"
-              "-- flotilla:down\nDROP TABLE u;\n"
-            : "-- flotilla:options allow=constraint-missing-not-valid test\n"
-              "-- flotilla:up\n"
-              "ALTER TABLE t ADD CONSTRAINT t_slow CHECK (slow(n));\n"
-              "-- flotilla:down\nALTER TABLE t DROP CONSTRAINT t_slow;\n");
+        s_slow_check(&l, notx);
         s_lib_open(&l);
         /* The probe is the run's only CREATE VIEW (checks.c, s_own_code). */
         fl_test_proxy_hold(px, "CREATE VIEW", 1);

@@ -1522,15 +1522,16 @@ s_hold_all(s_state *s, int hold)
 /*
  * Holds every tenant (s_hold_all), starts a rollout of bundle (s_held)
  * over all of them three at a time, and waits until three migrations
- * sleep.  Its id (new).
+ * sleep (on_failure: --on-failure).  Its id (new).
  */
 static char *
-s_start_three_held(s_state *s, const char *bundle)
+s_start_three_held_on(s_state *s, const char *bundle, const char *on_failure)
 {
     int64_t deadline = fl_clock_ms() + (int64_t)(60000 *
                                                  fl_test_timeout_scale());
     const char *args[] = {"start", bundle, "--selector", "", "--waves",
-                          "100%", "--max-parallel", "3", NULL};
+                          "100%", "--max-parallel", "3", "--on-failure",
+                          on_failure, NULL};
     char *id = NULL;
 
     s_hold_all(s, 1);
@@ -1541,6 +1542,12 @@ s_start_three_held(s_state *s, const char *bundle)
         fl_clock_sleep_ms(50);
     }
     return id;
+}
+
+static char *
+s_start_three_held(s_state *s, const char *bundle)
+{
+    return s_start_three_held_on(s, bundle, "halt");
 }
 
 /* Tenants whose ledger logs a failed run of version 1 (the cancelled). */
@@ -2588,21 +2595,10 @@ static void
 test_rollout_stops_failures_while_halted_still_roll_back(void **state)
 {
     s_state *s = *state;
-    char *bundle = s_bundle(s, "heldrb", s_held), *id = NULL;
-    const char *args[] = {"start", bundle, "--selector", "", "--waves",
-                          "100%", "--max-parallel", "3", "--on-failure",
-                          "rollback", NULL};
-    int64_t deadline = fl_clock_ms() + (int64_t)(60000 *
-                                                 fl_test_timeout_scale());
+    char *bundle = s_bundle(s, "heldrb", s_held);
+    char *id = s_start_three_held_on(s, bundle, "rollback");
     json_t *st = NULL;
 
-    s_hold_all(s, 1);
-    id = s_start_bg(s, args);
-    while (s_sleepers(s) < 3) {
-        if (fl_clock_ms() > deadline)
-            fail_msg("3 migrations were not running within 60 s");
-        fl_clock_sleep_ms(50);
-    }
     {
         const char *halt[] = {"halt", id, NULL};
         json_decref(s_rollout(s, 0, halt));
@@ -4090,11 +4086,12 @@ test_rollout_cuts_resume_before_the_cancels_land_sends_them_again(
  * on the commands table), the coordinator killed with kill -9 and
  * restarted: the rollout halts with the canary failed, nothing else
  * touched (the restarted coordinator counts the timeout from its start,
- * and the agent is back well within 4 s).  Before, the cancel went out with the decision, the agent
- * answered "cancelled", and after the restart that answer was recorded
- * for the run: a cancelled run is no failure, so the canary's wave
- * passed and the next one applied every other target (found by a
- * read-only audit).  The cancel now goes out once the failure is written.
+ * and the agent is back well within 4 s).  Before, the cancel went out
+ * with the decision, the agent answered "cancelled", and after the
+ * restart that answer was recorded for the run: a cancelled run is no
+ * failure, so the canary's wave passed and the next one applied every
+ * other target (found by a read-only audit).  The cancel now goes out
+ * once the failure is written.
  */
 static void
 test_rollout_cuts_a_timeout_is_written_before_its_cancel(void **state)
