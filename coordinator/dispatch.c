@@ -767,6 +767,13 @@ s_reconcile(fl_co_server_t *s, fl_co_command_t *c)
         return;
     if (fl_map_gets(a->holding, c->id) != NULL) {
         a->inflight++;
+        /*
+         * Its rollout halted with --abort while the agent was away (the
+         * cancels went to the agents online then): cancelled now.  Before,
+         * the agent, restarted, ran it to the end from its journal.
+         */
+        if (c->dispatch->rollout != NULL && fl_rollout_aborted(c))
+            fl_dispatch_cancel(s, c);
         return;
     }
     if (!c->target->known) {

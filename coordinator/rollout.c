@@ -47,7 +47,10 @@
  *                after a restart, so a command queued or released before
  *                the halt is taken back, not sent.  In-flight commands
  *                finish, or with --abort are cancelled on their agents
- *                (their transactions roll back).  "rollout.resume" clears
+ *                (their transactions roll back); the abort is stored
+ *                (rollouts.aborted), and an agent offline then has the
+ *                runs it holds cancelled at its hello (fl_rollout_aborted,
+ *                from reconciliation).  "rollout.resume" clears
  *                the latch, acknowledges the failures seen so far and
  *                holds again, as retries, the current wave's targets
  *                whose runs were cancelled (s_retry_cancelled): they are
@@ -177,6 +180,7 @@ struct fl_co_rollout {
     s_phase_t rb;             /* the newest one's */
     int status;
     int halted;
+    int aborted;              /* the halt came with --abort (until resume) */
     char *halt_reason;
     int wave;                 /* the current wave, from 0 */
     int wave_state;
@@ -422,7 +426,7 @@ s_save(fl_co_server_t *s, fl_co_rollout_t *r, fl_store_done_fn done,
     fl_store_job_t *job = fl_store_job_new(FL_STORE_SQL);
     char wave[16], bake[24], fa[24], wfa[24];
     fl_buf_t rbs = FL_BUF_INIT(0);
-    const char *p[11];
+    const char *p[12];
 
     snprintf(wave, sizeof(wave), "%d", r->wave);
     snprintf(bake, sizeof(bake), "%lld", (long long)r->bake_until);
@@ -442,14 +446,15 @@ s_save(fl_co_server_t *s, fl_co_rollout_t *r, fl_store_done_fn done,
     p[8] = wfa;
     p[9] = r->nrbs ? rbs.data : NULL;
     p[10] = r->auto_rolled_back ? "t" : "f";
+    p[11] = r->halted && r->aborted ? "t" : "f";
     fl_store_job_sql(job,
         "UPDATE flotilla_control.rollouts SET status = $2, halted = $3,"
         " halt_reason = $4, wave = $5, wave_state = $6, bake_until ="
         " to_timestamp($7::bigint / 1000.0), failures_acked = $8,"
         " wave_failures_acked = $9, rollback_id = $10,"
-        " auto_rolled_back = $11, updated_at = now(), finished_at = CASE"
-        " WHEN $2 IN ('completed', 'rolled_back') THEN now() END"
-        " WHERE id = $1", 11, p);
+        " auto_rolled_back = $11, aborted = $12, updated_at = now(),"
+        " finished_at = CASE WHEN $2 IN ('completed', 'rolled_back') THEN"
+        " now() END WHERE id = $1", 12, p);
     job->done = done;
     job->arg = arg;
     job->release = release;
@@ -1007,6 +1012,15 @@ fl_rollout_may_send(const fl_co_command_t *c)
     if (c->dispatch == r->fwd.d)
         return r->status == S_RUNNING;
     return r->status == S_ROLLING_BACK && c->dispatch == r->rb.d;
+}
+
+int
+fl_rollout_aborted(const fl_co_command_t *c)
+{
+    const fl_co_rollout_t *r = c->dispatch->rollout;
+
+    return r->halted && r->aborted &&
+           (c->dispatch == r->fwd.d || c->dispatch == r->rb.d);
 }
 
 const char *
@@ -1875,6 +1889,7 @@ fl_rollout_request(fl_co_server_t *s, const unsigned char *rid,
                                    "cancelled)" : "");
         p = s_pending_new(s, r, rid, rid_len, req->id);
         p->abort = ab;
+        r->aborted |= ab;
         s_halt(s, r, why, s_written, p, s_pending_free);
         free(why);
         return;
@@ -1909,6 +1924,7 @@ fl_rollout_request(fl_co_server_t *s, const unsigned char *rid,
         }
         if (r->halted) {
             r->halted = 0;
+            r->aborted = 0;
             if (r->status == S_HALTED)
                 r->status = S_RUNNING;
             s_retry_cancelled(s, r);
@@ -2012,7 +2028,7 @@ fl_rollout_load(fl_co_server_t *s, fl_error_t *err)
         " (extract(epoch FROM bake_until) * 1000)::bigint, failures_acked,"
         " wave_failures_acked, rollback_id, auto_rolled_back,"
         " extract(epoch FROM created_at)::bigint,"
-        " COALESCE(extract(epoch FROM finished_at)::bigint, 0)"
+        " COALESCE(extract(epoch FROM finished_at)::bigint, 0), aborted"
         " FROM flotilla_control.rollouts WHERE finished_at IS NULL OR id IN"
         " (SELECT id FROM flotilla_control.rollouts ORDER BY created_at DESC"
         " LIMIT $1) ORDER BY created_at", 1, p, err);
@@ -2071,6 +2087,8 @@ fl_rollout_load(fl_co_server_t *s, fl_error_t *err)
                                fl_store_value(&rows, i, 14), 0, INT64_MAX,
                                NULL));
         r->auto_rolled_back = strcmp(fl_store_value(&rows, i, 16), "t") == 0;
+        r->aborted = r->halted &&
+                     strcmp(fl_store_value(&rows, i, 19), "t") == 0;
         FL_IGNORE(fl_parse_int(&r->created_wall, fl_store_value(&rows, i, 17),
                                0, INT64_MAX, NULL));
         FL_IGNORE(fl_parse_int(&r->finished_wall,

@@ -47,6 +47,13 @@ void fl_rollout_command_held(fl_co_server_t *s, fl_co_command_t *c);
 int fl_rollout_may_send(const fl_co_command_t *c);
 
 /*
+ * 1 when c's rollout is halted with --abort: a run of it an agent says it
+ * holds (at its hello, back after being offline at the halt) is
+ * cancelled.
+ */
+int fl_rollout_aborted(const fl_co_command_t *c);
+
+/*
  * The rollout a command of a rollout's rollback undoes (its id: the agent
  * rolls back what that rollout applied), or NULL for any other command.
  */

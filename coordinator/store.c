@@ -279,6 +279,16 @@ static const char s_schema_v8[] =
     "  ADD COLUMN IF NOT EXISTS owner text;";
 
 /*
+ * Version 9: whether a rollout's halt came with --abort.  The runs an
+ * agent offline at the halt holds are cancelled when it comes back (its
+ * hello says it holds them), after a coordinator restart too, until a
+ * resume.  Idempotent, like the others.
+ */
+static const char s_schema_v9[] =
+    "ALTER TABLE flotilla_control.rollouts"
+    "  ADD COLUMN IF NOT EXISTS aborted boolean NOT NULL DEFAULT false;";
+
+/*
  * Per connection: settings that let no database-wide default fail the
  * writer's transactions for good (a statement_timeout shorter than a
  * COPY of a large dispatch would fail it at every retry), a lock wait
@@ -573,9 +583,13 @@ s_upgrade(fl_store_t *st, fl_error_t *err)
         (rc = s_exec(st->conn, s_schema_v8, 0, NULL, "upgrading the schema "
                      "to version 8 (the writer's owner)", err)) != 0)
         goto cleanup;
+    if (version < 9 &&
+        (rc = s_exec(st->conn, s_schema_v9, 0, NULL, "upgrading the schema "
+                     "to version 9 (aborted halts)", err)) != 0)
+        goto cleanup;
     if (version < FL_STORE_SCHEMA_VERSION &&
         (rc = s_exec(st->conn, "INSERT INTO flotilla_control.meta (version) "
-                     "VALUES (8)", 0, NULL, "recording the schema version",
+                     "VALUES (9)", 0, NULL, "recording the schema version",
                      err)) != 0)
         goto cleanup;
     {

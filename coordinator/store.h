@@ -47,7 +47,7 @@
 #include "common/buf.h"
 #include "common/error.h"
 
-#define FL_STORE_SCHEMA_VERSION 8
+#define FL_STORE_SCHEMA_VERSION 9
 
 typedef struct fl_store fl_store_t;
 

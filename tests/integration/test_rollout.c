@@ -1519,6 +1519,22 @@ s_hold_all(s_state *s, int hold)
                              : "UPDATE items SET note = 'note 1' WHERE id = 1");
 }
 
+/* No tenant has s_held's table or an applied row in its ledger. */
+static void
+s_assert_none_held_applied(s_state *s)
+{
+    for (int i = 0; i < S_TENANTS; i++) {
+        assert_int_equal(s_long(s, i, "SELECT count(*) FROM pg_tables WHERE "
+                                "tablename = 'slow_t'"),
+                         0);
+        if (s_has_ledger(s, i))
+            assert_int_equal(s_long(s, i, "SELECT count(*) FROM "
+                                    "flotilla.schema_migrations WHERE status"
+                                    " = 'applied'"),
+                             0);
+    }
+}
+
 /*
  * Holds every tenant (s_hold_all), starts a rollout of bundle (s_held)
  * over all of them three at a time, and waits until three migrations
@@ -1604,16 +1620,7 @@ test_rollout_stops_abort_cancels_in_flight(void **state)
                          "failures")),
                      0);
     assert_int_equal(s_sleepers(s), 0);
-    for (int i = 0; i < S_TENANTS; i++) {
-        assert_int_equal(s_long(s, i, "SELECT count(*) FROM pg_tables WHERE "
-                                "tablename = 'slow_t'"),
-                         0);
-        if (s_has_ledger(s, i))
-            assert_int_equal(s_long(s, i, "SELECT count(*) FROM "
-                                    "flotilla.schema_migrations WHERE status"
-                                    " = 'applied'"),
-                             0);
-    }
+    s_assert_none_held_applied(s);
     assert_int_equal(s_cancelled_runs(s, cancelled), 3);
     /*
      * halt --abort again, twice: the reason says the abort once (each
@@ -1706,7 +1713,7 @@ test_rollout_stops_abort_cancels_in_flight(void **state)
 
         snprintf(want_counts, sizeof(want_counts), "3/%d", S_TENANTS);
         assert_string_equal(v, want_counts);
-        assert_string_equal(m, "8");
+        assert_string_equal(m, "9");
         free(v);
         free(m);
         free(sql);
@@ -1756,6 +1763,76 @@ s_completed(const json_t *st, void *arg)
 {
     (void)arg;
     return strcmp(s_st(st), "completed") == 0;
+}
+
+/* 1 when tenant i's migration sleeps in pg_sleep (s_held). */
+static int
+s_sleeping(s_state *s, int i)
+{
+    return s_long(s, i, "SELECT count(*) FROM pg_stat_activity WHERE"
+                  " datname = current_database() AND state = 'active' AND"
+                  " query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()")
+           > 0;
+}
+
+/*
+ * halt --abort reaches the runs of an agent that was down when the halt
+ * was written: the agent killed with kill -9 while its migrations sleep
+ * (their sessions ended by hand, as its host's restart would), the
+ * rollout halted with --abort, the agent restarted carries its commands
+ * out again from its journal, and the coordinator, told at the agent's
+ * hello that it holds them, cancels them: nothing is applied anywhere,
+ * they count cancelled, and a resume then applies every target once.
+ * Before, the cancels went only to the agents online at the halt, and
+ * the restarted agent ran its commands to the end under a rollout
+ * halted with --abort.  The abort outlives a coordinator restart.
+ */
+static void
+test_rollout_stops_abort_reaches_an_agent_down_at_the_halt(void **state)
+{
+    s_state *s = *state;
+    char *bundle = s_bundle(s, "heldaway", s_held), *id = NULL;
+    json_t *st = NULL;
+    int k = -1, on_k = 0;
+
+    id = s_start_three_held(s, bundle);
+    for (int i = 0; i < S_TENANTS && k < 0; i++)
+        if (s_sleeping(s, i))
+            k = s->t[i].shard;
+    assert_true(k >= 0);
+    fl_fleet_signal_agent(&s->f, k, SIGKILL);
+    for (int i = 0; i < S_TENANTS; i++)
+        if (s->t[i].shard == k && s_sleeping(s, i)) {
+            s_exec_on(s, i, "SELECT pg_terminate_backend(pid) FROM"
+                            " pg_stat_activity WHERE datname ="
+                            " current_database() AND query LIKE"
+                            " '%pg_sleep(60)%' AND pid <> pg_backend_pid()");
+            on_k++;
+        }
+    assert_true(on_k > 0);
+    {
+        const char *args[] = {"halt", id, "--abort", NULL};
+        json_decref(s_rollout(s, 0, args));
+    }
+    /* The abort is the control database's, not the process's memory. */
+    fl_fleet_signal_coordinator(&s->f, SIGKILL);
+    fl_fleet_start_coordinator(&s->f);
+    fl_fleet_start_agent(&s->f, k);
+    st = s_wait(s, id, s_halted_and_idle, NULL, "halted, nothing in flight");
+    assert_int_equal(s_acc(st, "applied"), 0);
+    assert_int_equal(s_acc(st, "failed"), 0);
+    assert_int_equal(s_acc(st, "cancelled"), 3);
+    s_assert_none_held_applied(s);
+    json_decref(st);
+    s_hold_all(s, 0);
+    {
+        const char *args[] = {"resume", id, NULL};
+        json_decref(s_rollout(s, 0, args));
+    }
+    json_decref(s_watch_all_applied_once(s, id));
+    free(id);
+    free(bundle);
+    s->passed = 1;
 }
 
 /*
@@ -4725,6 +4802,9 @@ main(void)
             s_teardown),
         cmocka_unit_test_setup_teardown(
             test_rollout_stops_abort_cancels_in_flight, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_rollout_stops_abort_reaches_an_agent_down_at_the_halt,
+            s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_rollout_stops_a_command_sent_before_a_halt_finishes_and_counts,
             s_setup, s_teardown),
