@@ -444,6 +444,10 @@ fl_ag_run(fl_ag_daemon_t *d, fl_ag_job_t *job)
     if (cancelled) {
         FL_ERR(&err, FL_ECANCELLED, "cancelled before it started");
         s_result(job, "cancelled", 0, NULL, &err);
+        /* Carried out again after a restart: its first run may have
+         * left a migration part done. */
+        if (p != NULL)
+            s_cancel_left_partial(job, p);
         goto done;
     }
     if (fl_bundle_scope_admits(job->src->bundle, job->environment,

@@ -899,9 +899,13 @@ s_bundle_verified(fl_ag_daemon_t *d, fl_ag_job_t *v)
 
 /* Commands from the coordinator. */
 
+/* s_command's how. */
+#define S_CMD_JOURNALED 1 /* carried out again from the journal */
+#define S_CMD_CANCELLED 2 /* ... and cancelled before (its ID.cancel) */
+
 static void
 s_command(fl_ag_daemon_t *d, fl_wire_msg_t *m, const void *raw, size_t len,
-          int journaled)
+          int how)
 {
     const char *id = m->u.command.id;
     fl_ag_outbox_t *o = NULL;
@@ -924,7 +928,9 @@ s_command(fl_ag_daemon_t *d, fl_wire_msg_t *m, const void *raw, size_t len,
     job->cmd = *m;
     memset(m, 0, sizeof(*m)); /* taken */
     fl_map_puts(d->jobs, job->cmd.u.command.id, job);
-    if (!journaled &&
+    /* Nobody else sees the job yet: no lock. */
+    job->cancelled = (how & S_CMD_CANCELLED) != 0;
+    if (!(how & S_CMD_JOURNALED) &&
         fl_journal_put(d->journal, id, "cmd", raw, len, &err) != 0) {
         /* Unrecorded work could be lost: refuse it. */
         s_answer(d, job, "failed", &err);
@@ -934,9 +940,18 @@ s_command(fl_ag_daemon_t *d, fl_wire_msg_t *m, const void *raw, size_t len,
     s_schedule(d, job);
 }
 
-/* Cancels the command of rollout on target, queued or running. */
+/*
+ * Cancels the command of rollout on target, queued or running (how:
+ * S_CMD_JOURNALED when the cancel is carried out again from the
+ * journal).  The command's journal entry says so (ID.cancel): carried
+ * out again after a restart, it is answered cancelled rather than run.
+ * Before, an agent killed after a cancel (of a run whose statement had
+ * not ended yet, or of a queued command) ran the command again from its
+ * journal, to the end.
+ */
 static void
-s_cancel(fl_ag_daemon_t *d, fl_wire_msg_t *m, const void *raw, size_t len)
+s_cancel(fl_ag_daemon_t *d, fl_wire_msg_t *m, const void *raw, size_t len,
+         int how)
 {
     fl_ag_job_t *job = NULL, *found = NULL;
     size_t pos = 0;
@@ -948,6 +963,16 @@ s_cancel(fl_ag_daemon_t *d, fl_wire_msg_t *m, const void *raw, size_t len)
             strcmp(job->cmd.u.command.rollout, m->u.command.rollout) == 0)
             found = job;
     if (found != NULL) {
+        if (fl_journal_put(d->journal, found->cmd.u.command.id, "cancel",
+                           "", 0, &err) != 0) {
+            fl_log_warning("agent", "the cancel of command %s is not "
+                           "journaled (%s): a restart before it ends runs it "
+                           "again", found->cmd.u.command.id, err.message);
+            fl_error_clear(&err);
+        }
+        fl_log_notice("agent", "command %s on \"%s\" cancelled by the "
+                      "coordinator", found->cmd.u.command.id,
+                      found->cmd.u.command.target);
         pthread_mutex_lock(&found->lock);
         found->cancelled = 1;
         if (found->pipeline != NULL)
@@ -961,9 +986,10 @@ s_cancel(fl_ag_daemon_t *d, fl_wire_msg_t *m, const void *raw, size_t len)
     job->cmd = *m;
     memset(m, 0, sizeof(*m));
     fl_map_puts(d->jobs, job->cmd.u.command.id, job);
-    FL_IGNORE(fl_journal_put(d->journal, job->cmd.u.command.id, "cmd", raw,
-                             len, NULL)); /* a lost cancel is only an
-                                             answer lost */
+    if (!(how & S_CMD_JOURNALED))
+        FL_IGNORE(fl_journal_put(d->journal, job->cmd.u.command.id, "cmd",
+                                 raw, len, NULL)); /* a lost cancel is only
+                                                      an answer lost */
     if (found == NULL) {
         FL_ERR(&err, FL_ENOTFOUND, "nothing of rollout \"%s\" to cancel on "
                "\"%s\"", job->cmd.u.command.rollout,
@@ -1058,7 +1084,7 @@ s_message(fl_ag_daemon_t *d, const fl_link_msg_t *lm)
         s_command(d, &m, lm->data, lm->len, 0);
         break;
     case FL_WIRE_CANCEL:
-        s_cancel(d, &m, lm->data, lm->len);
+        s_cancel(d, &m, lm->data, lm->len, 0);
         break;
     case FL_WIRE_BUNDLE:
         s_bundle_received(d, &m.u.bundle);
@@ -1207,8 +1233,15 @@ s_recover(fl_ag_daemon_t *d)
                    fl_wire_decode(&m, data, len, &cmd_err) == 0) {
             if (m.type == FL_WIRE_APPLY || m.type == FL_WIRE_ROLLBACK ||
                 m.type == FL_WIRE_PLAN || m.type == FL_WIRE_BASELINE) {
-                s_command(d, &m, data, len, 1);
+                int how = S_CMD_JOURNALED;
+
+                if (fl_journal_has(d->journal, ids[i], "cancel"))
+                    how |= S_CMD_CANCELLED;
+                s_command(d, &m, data, len, how);
                 rerun++;
+            } else if (m.type == FL_WIRE_CANCEL) {
+                /* Its answer was not written: given now. */
+                s_cancel(d, &m, data, len, S_CMD_JOURNALED);
             }
             fl_wire_msg_release(&m);
             free(data);

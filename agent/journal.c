@@ -242,6 +242,21 @@ fl_journal_get(fl_journal_t *j, const char *id, const char *ext,
     return rc;
 }
 
+int
+fl_journal_has(fl_journal_t *j, const char *id, const char *ext)
+{
+    char *path = NULL;
+    struct stat st;
+    int rc = 0;
+
+    if (!fl_journal_valid_id(id))
+        return 0;
+    path = fl_asprintf("%s/journal/%s.%s", j->dir, id, ext);
+    rc = lstat(path, &st) == 0;
+    free(path);
+    return rc;
+}
+
 void
 fl_journal_remove(fl_journal_t *j, const char *id)
 {
@@ -251,6 +266,9 @@ fl_journal_remove(fl_journal_t *j, const char *id)
         return;
     /* The result first: a command file alone is re-run, never lost. */
     path = fl_asprintf("%s/journal/%s.res", j->dir, id);
+    unlink(path);
+    free(path);
+    path = fl_asprintf("%s/journal/%s.cancel", j->dir, id);
     unlink(path);
     free(path);
     path = fl_asprintf("%s/journal/%s.cmd", j->dir, id);

@@ -5,8 +5,10 @@
  *   agent.lock            held (flock) while a daemon runs: one per
  *                         state directory
  *   journal/ID.cmd        a command accepted, before it is acted on
- *   journal/ID.res        its result, before it is sent; both files go
- *                         when the coordinator acknowledges the result
+ *   journal/ID.res        its result, before it is sent; the files of
+ *                         ID go when the coordinator acknowledges it
+ *   journal/ID.cancel     the command was cancelled: carried out again
+ *                         after a restart, it is answered cancelled
  *   bundles/ID.bundle     bundles received, verified, by their verified id
  *
  * Files are written to a temporary name, fsynced (when asked), renamed,
@@ -46,7 +48,10 @@ int fl_journal_get(fl_journal_t *j, const char *id, const char *ext,
                    unsigned char **data, size_t *len,
                    fl_error_t *err) FL_NODISCARD;
 
-/* Removes journal/ID.res, then journal/ID.cmd. */
+/* 1 when journal/ID.EXT exists. */
+int fl_journal_has(fl_journal_t *j, const char *id, const char *ext);
+
+/* Removes journal/ID.res, then journal/ID.cancel, then journal/ID.cmd. */
 void fl_journal_remove(fl_journal_t *j, const char *id);
 
 /*

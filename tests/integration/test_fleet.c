@@ -24,7 +24,6 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <unistd.h>
-#include <dirent.h>
 #include <errno.h>
 
 #include <cmocka.h>
@@ -1197,25 +1196,6 @@ s_wait_sleepers(fl_fleet_t *f, int shard, int n)
     }
 }
 
-static int
-s_journal_files(const char *state, const char *suffix)
-{
-    char *dir = fl_asprintf("%s/journal", state);
-    DIR *d = opendir(dir);
-    struct dirent *de = NULL;
-    int n = 0;
-
-    while (d != NULL && (de = readdir(d)) != NULL) {
-        size_t len = strlen(de->d_name);
-        n += len > strlen(suffix) &&
-             strcmp(de->d_name + len - strlen(suffix), suffix) == 0;
-    }
-    if (d != NULL)
-        closedir(d);
-    free(dir);
-    return n;
-}
-
 /*
  * An agent killed with kill -9 in the middle of a dispatch (its
  * migrations running) and restarted carries them out once; killed again
@@ -1320,7 +1300,7 @@ test_fleet_agent_kill9_mid_dispatch_and_unacknowledged_results(void **state)
     {
         int64_t deadline = fl_clock_ms() + (int64_t)(60000 *
                                                      fl_test_timeout_scale());
-        while (s_journal_files(f->agents[k].state, ".res") < 3) {
+        while (fl_fleet_journal_files(f, k, ".res") < 3) {
             if (fl_clock_ms() > deadline)
                 fail_msg("the agent did not journal its 3 results");
             fl_clock_sleep_ms(20);
@@ -1338,8 +1318,8 @@ test_fleet_agent_kill9_mid_dispatch_and_unacknowledged_results(void **state)
         /* Acknowledged: the journal forgets them. */
         int64_t deadline = fl_clock_ms() + (int64_t)(30000 *
                                                      fl_test_timeout_scale());
-        while (s_journal_files(f->agents[k].state, ".res") +
-                   s_journal_files(f->agents[k].state, ".cmd") > 0) {
+        while (fl_fleet_journal_files(f, k, ".res") +
+                   fl_fleet_journal_files(f, k, ".cmd") > 0) {
             if (fl_clock_ms() > deadline)
                 fail_msg("the journal still holds acknowledged results");
             fl_clock_sleep_ms(20);
@@ -2235,7 +2215,7 @@ test_fleet_an_agent_stops_while_its_server_never_answers(void **state)
     f->agents[0].pid = 0;
     assert_int_equal(fl_fleet_log_count(f->agents[0].log,
                                         "did not end within"), 1);
-    assert_int_equal(s_journal_files(f->agents[0].state, ".cmd"), 1);
+    assert_int_equal(fl_fleet_journal_files(f, 0, ".cmd"), 1);
     fl_test_proxy_freeze(px, 0);
     s_wait_no_sleeper(f, "the thaw");
     free(bundle);

@@ -1765,13 +1765,13 @@ s_completed(const json_t *st, void *arg)
     return strcmp(s_st(st), "completed") == 0;
 }
 
-/* 1 when tenant i's migration sleeps in pg_sleep (s_held). */
+/* 1 when tenant i's migration sleeps in pg_sleep (s_held, s_held10). */
 static int
 s_sleeping(s_state *s, int i)
 {
     return s_long(s, i, "SELECT count(*) FROM pg_stat_activity WHERE"
                   " datname = current_database() AND state = 'active' AND"
-                  " query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()")
+                  " query LIKE '%pg_sleep(%' AND pid <> pg_backend_pid()")
            > 0;
 }
 
@@ -2054,6 +2054,90 @@ s_failure_says(const json_t *st, const char *target, const char *why)
 }
 
 /*
+ * Holds the canary (tenant 0), starts a rollout of bundle (s_held) with
+ * the canary alone in its first wave and --target-timeout timeout, and
+ * waits until the canary's migration sleeps.  Its id (new).
+ */
+static char *
+s_start_canary_held(s_state *s, const char *bundle, const char *timeout)
+{
+    int64_t deadline = fl_clock_ms() + (int64_t)(60000 *
+                                                 fl_test_timeout_scale());
+    const char *args[] = {"start", bundle, "--selector", "",
+                          "--waves", "tier=canary;100%",
+                          "--target-timeout", timeout, NULL};
+    char *id = NULL;
+
+    s_exec_on(s, 0, "UPDATE items SET note = 'hold' WHERE id = 1");
+    id = s_start_bg(s, args);
+    while (!s_sleeping(s, 0)) {
+        if (fl_clock_ms() > deadline)
+            fail_msg("the canary's migration did not start within 60 s");
+        fl_clock_sleep_ms(20);
+    }
+    return id;
+}
+
+/*
+ * A cancel outlives its agent.  The canary held past its target_timeout
+ * (2 s) with its server's backend stopped (SIGSTOP), so that the cancel
+ * request its agent sends does not end the statement; the agent killed
+ * with kill -9 once it has logged the cancel; the backend let go (the
+ * pending cancel ends its statement, its transaction rolls back); the
+ * hold lifted; the agent restarted: it answers the command from its
+ * journal as cancelled rather than run it again, and the canary, failed
+ * by its timeout and the rollout halted, stays as it was.  Before, the
+ * restarted agent ran the command to the end: the canary applied under
+ * a halted rollout that counted it failed.
+ */
+static void
+test_rollout_stops_a_cancel_outlives_its_agent(void **state)
+{
+    s_state *s = *state;
+    char *bundle = s_bundle(s, "cancelkill", s_held), *id = NULL, *v = NULL;
+    int k = s->t[0].shard;
+    int64_t deadline = 0;
+    pid_t backend = 0;
+    json_t *st = NULL;
+
+    id = s_start_canary_held(s, bundle, "2s");
+    v = s_value(s, 0, "SELECT pid FROM pg_stat_activity WHERE datname ="
+                      " current_database() AND query LIKE '%pg_sleep(60)%'"
+                      " AND pid <> pg_backend_pid()");
+    assert_non_null(v);
+    backend = (pid_t)strtol(v, NULL, 10);
+    free(v);
+    assert_int_equal(kill(backend, SIGSTOP), 0);
+    fl_fleet_wait_log(s->f.agents[k].log, "cancelled by the coordinator",
+                      60);
+    fl_fleet_signal_agent(&s->f, k, SIGKILL);
+    assert_int_equal(kill(backend, SIGCONT), 0);
+    s_exec_on(s, 0, "UPDATE items SET note = 'note 1' WHERE id = 1");
+    fl_fleet_start_agent(&s->f, k);
+    /* The restarted agent's answer given and acknowledged. */
+    deadline = fl_clock_ms() + (int64_t)(60000 * fl_test_timeout_scale());
+    while (fl_fleet_journal_files(&s->f, k, ".cmd") > 0) {
+        if (fl_clock_ms() > deadline)
+            fail_msg("agent %d's journal still holds commands after 60 s",
+                     k);
+        fl_clock_sleep_ms(100);
+    }
+    assert_int_equal(s_long(s, 0, "SELECT count(*) FROM pg_tables WHERE "
+                            "tablename = 'slow_t'"), 0);
+    v = s_status_of(s, 0, 1);
+    assert_true(v == NULL || strcmp(v, "applied") != 0);
+    free(v);
+    st = s_status(s, id);
+    assert_string_equal(s_st(st), "halted");
+    assert_int_equal(s_acc(st, "applied"), 0);
+    assert_int_equal(s_acc(st, "failed"), 1);
+    json_decref(st);
+    free(id);
+    free(bundle);
+    s->passed = 1;
+}
+
+/*
  * target_timeout: a target still running that long after it was sent is
  * failed, counts against the budget, and its statement is cancelled (its
  * transaction rolls back: no table, no applied row, nothing left
@@ -2195,18 +2279,7 @@ test_rollout_stops_target_timeout_then_the_target_finished(void **state)
     const char *detail = NULL;
     PGconn *ctl = NULL;
 
-    s_exec_on(s, 0, "UPDATE items SET note = 'hold' WHERE id = 1");
-    {
-        const char *args[] = {"start", bundle, "--selector", "",
-                              "--waves", "tier=canary;100%",
-                              "--target-timeout", "6s", NULL};
-        id = s_start_bg(s, args);
-    }
-    while (s_sleepers(s) < 1) {
-        if (fl_clock_ms() > deadline)
-            fail_msg("the canary's migration did not start within 60 s");
-        fl_clock_sleep_ms(20);
-    }
+    id = s_start_canary_held(s, bundle, "6s");
     fl_fleet_signal_agent(&s->f, 0, SIGSTOP);
     while (!s_shard0_offline(s)) {
         if (fl_clock_ms() > deadline)
@@ -4816,6 +4889,9 @@ main(void)
             s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_rollout_stops_target_timeout_fails_and_cancels, s_setup,
+            s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_rollout_stops_a_cancel_outlives_its_agent, s_setup,
             s_teardown),
         cmocka_unit_test_setup_teardown(
             test_rollout_stops_target_timeout_then_the_target_finished,

@@ -4,6 +4,7 @@
  */
 #include "fleetsupport.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -663,10 +664,29 @@ fl_fleet_sleepers(fl_fleet_t *f, int shard)
     return n;
 }
 
+int
+fl_fleet_journal_files(const fl_fleet_t *f, int i, const char *suffix)
+{
+    char *dir = fl_asprintf("%s/journal", f->agents[i].state);
+    DIR *d = opendir(dir);
+    struct dirent *de = NULL;
+    int n = 0;
+
+    while (d != NULL && (de = readdir(d)) != NULL) {
+        size_t len = strlen(de->d_name);
+        n += len > strlen(suffix) &&
+             strcmp(de->d_name + len - strlen(suffix), suffix) == 0;
+    }
+    if (d != NULL)
+        closedir(d);
+    free(dir);
+    return n;
+}
+
 char **
 fl_fleet_table_migrations(int n)
 {
-    char **files = fl_calloc((size_t)(2 * n + 1), sizeof(*files));
+    char **files = fl_calloc(2 * (size_t)n + 1, sizeof(*files));
 
     for (int i = 0; i < n; i++) {
         files[2 * i] = fl_asprintf("%04d_m%d.sql", i + 1, i + 1);

@@ -159,6 +159,9 @@ char *fl_fleet_query(fl_fleet_t *f, int shard, const char *db,
  * for ours.)
  */
 long fl_fleet_sleepers(fl_fleet_t *f, int shard);
+
+/* How many files agent i's journal holds whose names end in suffix. */
+int fl_fleet_journal_files(const fl_fleet_t *f, int i, const char *suffix);
 /* A proxy (tests/support/pgproxy.h) to shard's server. */
 fl_test_proxy_t *fl_fleet_proxy_to_shard(fl_fleet_t *f, int shard);
 

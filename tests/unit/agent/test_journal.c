@@ -103,11 +103,53 @@ test_journal_lists_commands_in_arrival_order(void **state)
     free(dir);
 }
 
+/*
+ * A cancel's mark (ID.cancel) is the command's: fl_journal_has sees it,
+ * it is not listed as a command of its own, and fl_journal_remove takes
+ * it with the command's other files.  Ids that cannot name a file have
+ * none.
+ */
+static void
+test_journal_cancel_mark_goes_with_its_command(void **state)
+{
+    char *dir = fl_test_tmpdir();
+    char *sd = fl_asprintf("%s/state", dir);
+    fl_journal_t *j = NULL;
+    fl_error_t err = FL_ERROR_INIT;
+    char **ids = NULL;
+    size_t n = 0;
+
+    (void)state;
+    assert_int_equal(fl_journal_open(&j, sd, 0, &err), 0);
+    assert_int_equal(fl_journal_put(j, "c1", "cmd", "x", 1, &err), 0);
+    assert_int_equal(fl_journal_has(j, "c1", "cancel"), 0);
+    assert_int_equal(fl_journal_put(j, "c1", "cancel", "", 0, &err), 0);
+    assert_int_equal(fl_journal_has(j, "c1", "cancel"), 1);
+    assert_int_equal(fl_journal_has(j, "c2", "cancel"), 0);
+    assert_int_equal(fl_journal_has(j, "../c1", "cancel"), 0);
+    assert_int_equal(fl_journal_list(j, &ids, &n, &err), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(ids[0], "c1");
+    free(ids[0]);
+    free(ids);
+    fl_journal_remove(j, "c1");
+    assert_int_equal(fl_journal_has(j, "c1", "cancel"), 0);
+    assert_int_equal(fl_journal_has(j, "c1", "cmd"), 0);
+    assert_int_equal(fl_journal_list(j, &ids, &n, &err), 0);
+    assert_int_equal(n, 0);
+    free(ids);
+    fl_journal_close(&j);
+    fl_test_rmtree(dir);
+    free(sd);
+    free(dir);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_journal_lists_commands_in_arrival_order),
+        cmocka_unit_test(test_journal_cancel_mark_goes_with_its_command),
     };
     return cmocka_run_group_tests_name("journal", tests, NULL, NULL);
 }
