@@ -1205,6 +1205,28 @@ s_set_aside(fl_ag_daemon_t *d, const char *id, const char *ext,
     fl_error_clear(&err);
 }
 
+/*
+ * 0 when data (journal/ID.res) is a result of command id; else an
+ * error code, err set.  A result file that reads but is not one was sent as it
+ * was: the coordinator closed the session on the malformed message, and
+ * the agent sent it again at each reconnection, for ever.
+ */
+static int
+s_result_check(const char *id, const unsigned char *data, size_t len,
+               fl_error_t *err)
+{
+    fl_wire_msg_t m;
+    int rc = 0;
+
+    if ((rc = fl_wire_decode(&m, data, len, err)) != 0)
+        return rc;
+    if (m.type != FL_WIRE_RESULT || m.u.result.id == NULL ||
+        strcmp(m.u.result.id, id) != 0)
+        rc = FL_ERR(err, FL_EINVAL, "it is no result of command %s", id);
+    fl_wire_msg_release(&m);
+    return rc;
+}
+
 /* After the first discovery: the journal's commands and results. */
 static void
 s_recover(fl_ag_daemon_t *d)
@@ -1222,15 +1244,27 @@ s_recover(fl_ag_daemon_t *d)
         size_t len = 0;
         fl_wire_msg_t m;
         fl_error_t res_err = FL_ERROR_INIT, cmd_err = FL_ERROR_INIT;
-        int cmd_rc = 0;
+        int res_rc = 0, cmd_rc = 0;
 
-        if (fl_journal_get(d->journal, ids[i], "res", &data, &len,
-                           &res_err) == 0) {
+        res_rc = fl_journal_get(d->journal, ids[i], "res", &data, &len,
+                                &res_err);
+        if (res_rc == 0 && s_result_check(ids[i], data, len, &res_err) != 0)
+            res_rc = FL_EINVAL;
+        if (res_rc == 0) {
             s_outbox_add(d, ids[i], data, len);
             resent++;
-        } else if ((cmd_rc = fl_journal_get(d->journal, ids[i], "cmd", &data,
-                                            &len, &cmd_err)) == 0 &&
-                   fl_wire_decode(&m, data, len, &cmd_err) == 0) {
+            goto next;
+        }
+        fl_free(&data);
+        /*
+         * A result file that exists but cannot be read, or is no result:
+         * put aside, before its command, carried out again, answers.
+         */
+        if (res_rc != FL_ENOTFOUND)
+            s_set_aside(d, ids[i], "res", &res_err);
+        if ((cmd_rc = fl_journal_get(d->journal, ids[i], "cmd", &data, &len,
+                                     &cmd_err)) == 0 &&
+            fl_wire_decode(&m, data, len, &cmd_err) == 0) {
             if (m.type == FL_WIRE_APPLY || m.type == FL_WIRE_ROLLBACK ||
                 m.type == FL_WIRE_PLAN || m.type == FL_WIRE_BASELINE) {
                 int how = S_CMD_JOURNALED;
@@ -1244,16 +1278,12 @@ s_recover(fl_ag_daemon_t *d)
                 s_cancel(d, &m, data, len, S_CMD_JOURNALED);
             }
             fl_wire_msg_release(&m);
-            free(data);
-        } else {
-            free(data);
+        } else if (cmd_rc != FL_ENOTFOUND) {
             /* A command file with nothing readable beside it: put aside. */
-            if (cmd_rc != FL_ENOTFOUND)
-                s_set_aside(d, ids[i], "cmd", &cmd_err);
+            s_set_aside(d, ids[i], "cmd", &cmd_err);
         }
-        /* A result file that exists but cannot be read: put aside too. */
-        if (res_err.code != 0 && res_err.code != FL_ENOTFOUND)
-            s_set_aside(d, ids[i], "res", &res_err);
+        free(data);
+    next:
         fl_error_clear(&res_err);
         fl_error_clear(&cmd_err);
         free(ids[i]);

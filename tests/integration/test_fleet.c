@@ -3198,7 +3198,10 @@ test_fleet_daemons_open_their_log_again_at_sighup(void **state)
  * edit) is set aside as ID.cmd.damaged (ID.res.damaged) with a warning
  * that names it, and the agent starts.  Before, it was deleted without a
  * word: the command it held, and a result not yet acknowledged, were gone
- * and nothing said so.
+ * and nothing said so.  A result file that reads but is no result of its
+ * command is set aside too, and the agent stays online.  Before, it was
+ * sent as it was: the coordinator closed the session on the malformed
+ * message, and the agent, at each reconnection, sent it again.
  */
 static void
 test_fleet_a_damaged_journal_file_is_set_aside_with_a_warning(void **state)
@@ -3206,7 +3209,8 @@ test_fleet_a_damaged_journal_file_is_set_aside_with_a_warning(void **state)
     s_state *s = *state;
     fl_fleet_t *f = &s->f;
     char *dir = NULL, *cmd = NULL, *res = NULL, *kept = NULL;
-    int a = 0;
+    char *garbled = NULL;
+    int a = 0, online = 0;
 
     fl_fleet_open(f, s->p, NULL);
     fl_fleet_start_coordinator(f);
@@ -3222,9 +3226,13 @@ test_fleet_a_damaged_journal_file_is_set_aside_with_a_warning(void **state)
     unlink(res);
     if (mkdir(res, 0700) != 0)
         fail_msg("mkdir %s: %s", res, strerror(errno));
+    garbled = fl_asprintf("%s/dead.res", dir);
+    fl_test_write_file(garbled, "not a message");
+    online = fl_fleet_log_count(f->agents[a].log, "online with coordinator");
     fl_fleet_start_agent(f, a);
     fl_fleet_wait_log(f->agents[a].log, "online with coordinator", 30);
     fl_fleet_wait_log(f->agents[a].log, "c0ffee.cmd", 30);
+    fl_fleet_wait_log(f->agents[a].log, "dead.res", 30);
     assert_int_equal(fl_fleet_log_count(f->agents[a].log, "beef.res"), 1);
     kept = fl_asprintf("%s.damaged", cmd);
     assert_int_equal(access(kept, F_OK), 0);
@@ -3233,7 +3241,18 @@ test_fleet_a_damaged_journal_file_is_set_aside_with_a_warning(void **state)
     kept = fl_asprintf("%s.damaged", res);
     assert_int_equal(access(kept, F_OK), 0);
     free(kept);
+    kept = fl_asprintf("%s.damaged", garbled);
+    assert_int_equal(access(kept, F_OK), 0);
+    assert_int_not_equal(access(garbled, F_OK), 0);
+    free(kept);
+    /* Online once, and so it stays (it flapped ten times a second). */
+    fl_clock_sleep_ms(1000);
+    assert_int_equal(fl_fleet_log_count(f->coord_log, "malformed"), 0);
+    assert_int_equal(fl_fleet_log_count(f->agents[a].log,
+                                        "online with coordinator"),
+                     online + 1);
     fl_fleet_stop_clean(f);
+    free(garbled);
     free(res);
     free(cmd);
     free(dir);
