@@ -3639,5 +3639,5 @@ main(void)
     };
     if (getenv("FLOTILLA_TEST_FILTER") != NULL)
         cmocka_set_test_filter(getenv("FLOTILLA_TEST_FILTER"));
-    return cmocka_run_group_tests_name("fleet", tests, NULL, NULL);
+    return fl_test_run_part("fleet", tests, sizeof(tests) / sizeof(*tests));
 }

@@ -29,6 +29,34 @@
 #include "common/file.h"
 
 int
+fl_test_run_part(const char *name, const struct CMUnitTest *tests, size_t n)
+{
+    const char *part = getenv("FLOTILLA_TEST_PART");
+    struct CMUnitTest *mine = fl_calloc(n + 1, sizeof(*mine));
+    long k = 1, of = 1;
+    size_t m = 0;
+    char *end = NULL;
+    int rc;
+
+    if (part != NULL) {
+        k = strtol(part, &end, 10);
+        if (*end == '/')
+            of = strtol(end + 1, &end, 10);
+        if (*end != '\0' || of < 1 || k < 1 || k > of) {
+            fprintf(stderr, "FLOTILLA_TEST_PART=\"%s\": want K/N, 1 <= K "
+                    "<= N\n", part);
+            free(mine);
+            return 1;
+        }
+    }
+    for (size_t i = (size_t)(k - 1); i < n; i += (size_t)of)
+        mine[m++] = tests[i];
+    rc = _cmocka_run_group_tests(name, mine, m, NULL, NULL);
+    free(mine);
+    return rc;
+}
+
+int
 fl_test_have_postgres(void)
 {
     return getenv("PGHOST") != NULL;

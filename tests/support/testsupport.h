@@ -87,6 +87,15 @@ void fl_test_assert_dumps_equal(const char *what, const char *expected,
 /* True when tests/run.sh (or the caller) set up a server: PGHOST is set. */
 int fl_test_have_postgres(void);
 
+/*
+ * Runs the tests of group name (n of them) that FLOTILLA_TEST_PART=K/N
+ * selects: the Kth, the (K+N)th, ... (from 1; all without it), so that
+ * a long suite runs as N ctest entries side by side.  cmocka's result.
+ */
+struct CMUnitTest;
+int fl_test_run_part(const char *name, const struct CMUnitTest *tests,
+                     size_t n);
+
 /* Captured log events. */
 typedef struct {
     char **lines;  /* each event as JSON (fl_log_record_json) */
