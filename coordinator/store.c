@@ -398,16 +398,23 @@ s_exec(PGconn *conn, const char *sql, int n, const char *const *params,
 
 /*
  * The server process of the session holding the store's lock, or 0
- * (none, or it could not be read).
+ * (none, or it could not be read).  In this database: advisory locks are
+ * per database, and other coordinators' control databases on the same
+ * server hold locks of the same key.  Before, their holders were read
+ * too, none was taken for the other coordinator, and a coordinator whose
+ * control database another had taken over waited without end.
  */
 static int
 s_holder(fl_store_t *st)
 {
-    PGresult *res = PQexec(st->conn, "SELECT pid FROM pg_catalog.pg_locks "
-                                     "WHERE locktype = 'advisory' AND "
-                                     "classid = 1718578273 AND objid = "
-                                     "1718899820 AND objsubid = 2 AND "
-                                     "granted");
+    PGresult *res = PQexec(st->conn, "SELECT l.pid FROM pg_catalog.pg_locks"
+                                     " l JOIN pg_catalog.pg_database d ON"
+                                     " d.oid = l.database WHERE d.datname ="
+                                     " pg_catalog.current_database() AND"
+                                     " l.locktype = 'advisory' AND"
+                                     " l.classid = 1718578273 AND l.objid ="
+                                     " 1718899820 AND l.objsubid = 2 AND"
+                                     " l.granted");
     int pid = 0;
 
     if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
@@ -896,6 +903,7 @@ s_write(fl_store_t *st, fl_store_job_t **jobs, size_t n, fl_error_t *err)
 {
     int64_t backoff = 100;
     size_t rows = 0;
+    char *said = NULL; /* the last reason logged */
 
     for (size_t i = 0; i < n; i++)
         rows += jobs[i]->nrows;
@@ -927,20 +935,30 @@ s_write(fl_store_t *st, fl_store_job_t **jobs, size_t n, fl_error_t *err)
         if (rc == 0) {
             __atomic_add_fetch(&st->transactions, 1, __ATOMIC_RELAXED);
             __atomic_add_fetch(&st->rows, rows, __ATOMIC_RELAXED);
+            free(said);
             return 0;
         }
-        if (st->fenced || (!s_transient(st, err) && rc != FL_ECONFLICT))
+        if (st->fenced || (!s_transient(st, err) && rc != FL_ECONFLICT)) {
+            free(said);
             return rc;
+        }
         __atomic_add_fetch(&st->retries, 1, __ATOMIC_RELAXED);
-        if (attempt == 0 || attempt % 20 == 0)
+        /* Each new reason is said (a reconnect refused for the lock after
+         * a lost connection said nothing for a minute and more). */
+        if (attempt % 20 == 0 || said == NULL ||
+            strcmp(said, err->message) != 0) {
             fl_log_warning("store", "could not write %zu rows to the control "
                            "database, retrying: %s", rows, err->message);
+            free(said);
+            said = fl_strdup(err->message);
+        }
         if (s_give_up(st)) {
             char *why = fl_strdup(err->message);
             fl_error_clear(err);
             FL_ERR(err, FL_ETIMEOUT, "stopped before the control database "
                    "could be written: %s", why);
             free(why);
+            free(said);
             return FL_ETIMEOUT;
         }
         fl_clock_sleep_ms(backoff);

@@ -868,6 +868,8 @@ test_fleet_dispatch_plan_rollback_and_one_coordinator(void **state)
 {
     s_state *s = *state;
     fl_fleet_t *f = &s->f;
+    fl_test_db_t decoy;
+    PGconn *dc = NULL;
     char dbs[2][2][64], names[4][96], tail[256], *bundle = NULL;
     const char *all[5];
     json_t *d = NULL;
@@ -1069,8 +1071,22 @@ test_fleet_dispatch_plan_rollback_and_one_coordinator(void **state)
         free(bundle2);
     }
     s_ctl_dead_session(f, bundle);
+    /*
+     * Another coordinator's control database on the same server holds a
+     * lock of the same key (advisory locks are per database): the first
+     * coordinator still tells its own lock's holder from it.  Before, it
+     * read both holders, took neither for the other coordinator, and
+     * waited without a word for as long as the second ran (seen in CI,
+     * other tests' coordinators on the server).
+     */
+    fl_test_db_create(&decoy, "decoy");
+    dc = PQconnectdb(decoy.conninfo);
+    fl_test_expect_value(dc, "SELECT pg_catalog.pg_try_advisory_lock("
+                             "1718578273, 1718899820)", "t");
     s_ctl_takeover(f, bundle, 1);
     s_ctl_takeover(f, bundle, 0);
+    PQfinish(dc);
+    fl_test_db_drop(&decoy);
     free(bundle);
     fl_fleet_stop_clean(f);
     s->passed = 1;
