@@ -50,7 +50,8 @@
  *                (their transactions roll back); the abort is stored
  *                (rollouts.aborted), and an agent offline then has the
  *                runs it holds cancelled at its hello (fl_rollout_aborted,
- *                from reconciliation).  "rollout.resume" clears
+ *                from reconciliation) once the halt is written, until the
+ *                latch is cleared.  "rollout.resume" clears
  *                the latch, acknowledges the failures seen so far and
  *                holds again, as retries, the current wave's targets
  *                whose runs were cancelled (s_retry_cancelled): they are
@@ -181,6 +182,7 @@ struct fl_co_rollout {
     int status;
     int halted;
     int aborted;              /* the halt came with --abort (until resume) */
+    int abort_written;        /* ... and is written: fl_rollout_aborted */
     char *halt_reason;
     int wave;                 /* the current wave, from 0 */
     int wave_state;
@@ -585,6 +587,19 @@ s_finish(fl_co_server_t *s, fl_co_rollout_t *r, int status, const char *msg)
     s_end_held(s, r);
 }
 
+/*
+ * The latch cleared (a resume, a rollback starting), and an abort with
+ * it: a plain halt after a rollback began once cancelled, at an agent's
+ * hello, runs it held, as if it came with --abort (found by an audit).
+ */
+static void
+s_unhalt(fl_co_rollout_t *r)
+{
+    r->halted = 0;
+    r->aborted = 0;
+    r->abort_written = 0;
+}
+
 static void
 s_halt(fl_co_server_t *s, fl_co_rollout_t *r, const char *reason,
        fl_store_done_fn done, void *arg, void (*release)(void *))
@@ -944,7 +959,7 @@ s_rollback_start(fl_co_server_t *s, fl_co_rollout_t *r, const char *why)
     s_phase_init(&r->rb, d, 1);
     /* The forward dispatch can send nothing more: the status says so. */
     r->status = S_ROLLING_BACK;
-    r->halted = 0;
+    s_unhalt(r);
     s_save(s, r, NULL, NULL, NULL);
     snprintf(msg, sizeof(msg), "rollback of %zu touched targets, newest "
              "wave first (%s)", n, why);
@@ -1019,7 +1034,7 @@ fl_rollout_aborted(const fl_co_command_t *c)
 {
     const fl_co_rollout_t *r = c->dispatch->rollout;
 
-    return r->halted && r->aborted &&
+    return r->halted && r->aborted && r->abort_written &&
            (c->dispatch == r->fwd.d || c->dispatch == r->rb.d);
 }
 
@@ -1512,9 +1527,11 @@ s_written(fl_store_job_t *job, int rc, const fl_error_t *err, void *arg)
     s_pending_t *p = arg;
 
     (void)job;
-    /* Still halted: a resume that came while the halt was being written
-     * took it back, and its rollout's runs are not to be cancelled. */
-    if (rc == 0 && p->abort && p->r->halted) {
+    /* Still halted with --abort: a resume that came while the halt was
+     * being written took it back (a plain halt after the resume too),
+     * and its rollout's runs are not to be cancelled. */
+    if (rc == 0 && p->abort && p->r->halted && p->r->aborted) {
+        p->r->abort_written = 1;
         s_abort_in_flight(p->s, &p->r->fwd);
         if (p->r->rb.d != NULL)
             s_abort_in_flight(p->s, &p->r->rb);
@@ -1923,8 +1940,7 @@ fl_rollout_request(fl_co_server_t *s, const unsigned char *rid,
             return;
         }
         if (r->halted) {
-            r->halted = 0;
-            r->aborted = 0;
+            s_unhalt(r);
             if (r->status == S_HALTED)
                 r->status = S_RUNNING;
             s_retry_cancelled(s, r);
@@ -2089,6 +2105,7 @@ fl_rollout_load(fl_co_server_t *s, fl_error_t *err)
         r->auto_rolled_back = strcmp(fl_store_value(&rows, i, 16), "t") == 0;
         r->aborted = r->halted &&
                      strcmp(fl_store_value(&rows, i, 19), "t") == 0;
+        r->abort_written = r->aborted;
         FL_IGNORE(fl_parse_int(&r->created_wall, fl_store_value(&rows, i, 17),
                                0, INT64_MAX, NULL));
         FL_IGNORE(fl_parse_int(&r->finished_wall,

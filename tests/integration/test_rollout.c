@@ -1776,6 +1776,32 @@ s_sleeping(s_state *s, int i)
 }
 
 /*
+ * Kills with kill -9 the agent of a tenant whose migration sleeps, and
+ * ends its sleeping sessions (as its host's restart would): its shard.
+ */
+static int
+s_kill_an_agent_of_sleepers(s_state *s)
+{
+    int k = -1, on_k = 0;
+
+    for (int i = 0; i < S_TENANTS && k < 0; i++)
+        if (s_sleeping(s, i))
+            k = s->t[i].shard;
+    assert_true(k >= 0);
+    fl_fleet_signal_agent(&s->f, k, SIGKILL);
+    for (int i = 0; i < S_TENANTS; i++)
+        if (s->t[i].shard == k && s_sleeping(s, i)) {
+            s_exec_on(s, i, "SELECT pg_terminate_backend(pid) FROM"
+                            " pg_stat_activity WHERE datname ="
+                            " current_database() AND query LIKE"
+                            " '%pg_sleep(%' AND pid <> pg_backend_pid()");
+            on_k++;
+        }
+    assert_true(on_k > 0);
+    return k;
+}
+
+/*
  * halt --abort reaches the runs of an agent that was down when the halt
  * was written: the agent killed with kill -9 while its migrations sleep
  * (their sessions ended by hand, as its host's restart would), the
@@ -1793,23 +1819,10 @@ test_rollout_stops_abort_reaches_an_agent_down_at_the_halt(void **state)
     s_state *s = *state;
     char *bundle = s_bundle(s, "heldaway", s_held), *id = NULL;
     json_t *st = NULL;
-    int k = -1, on_k = 0;
+    int k = -1;
 
     id = s_start_three_held(s, bundle);
-    for (int i = 0; i < S_TENANTS && k < 0; i++)
-        if (s_sleeping(s, i))
-            k = s->t[i].shard;
-    assert_true(k >= 0);
-    fl_fleet_signal_agent(&s->f, k, SIGKILL);
-    for (int i = 0; i < S_TENANTS; i++)
-        if (s->t[i].shard == k && s_sleeping(s, i)) {
-            s_exec_on(s, i, "SELECT pg_terminate_backend(pid) FROM"
-                            " pg_stat_activity WHERE datname ="
-                            " current_database() AND query LIKE"
-                            " '%pg_sleep(60)%' AND pid <> pg_backend_pid()");
-            on_k++;
-        }
-    assert_true(on_k > 0);
+    k = s_kill_an_agent_of_sleepers(s);
     {
         const char *args[] = {"halt", id, "--abort", NULL};
         json_decref(s_rollout(s, 0, args));
@@ -2095,7 +2108,7 @@ test_rollout_stops_a_cancel_outlives_its_agent(void **state)
 {
     s_state *s = *state;
     char *bundle = s_bundle(s, "cancelkill", s_held), *id = NULL, *v = NULL;
-    int k = s->t[0].shard;
+    int k = s->t[0].shard, said = 0;
     int64_t deadline = 0;
     pid_t backend = 0;
     json_t *st = NULL;
@@ -2107,9 +2120,12 @@ test_rollout_stops_a_cancel_outlives_its_agent(void **state)
     assert_non_null(v);
     backend = (pid_t)strtol(v, NULL, 10);
     free(v);
+    said = fl_fleet_log_count(s->f.agents[k].log,
+                              "cancelled by the coordinator");
     assert_int_equal(kill(backend, SIGSTOP), 0);
-    fl_fleet_wait_log(s->f.agents[k].log, "cancelled by the coordinator",
-                      60);
+    /* The agent's log is the group's: an earlier test's cancel is in it. */
+    fl_fleet_wait_log_more(s->f.agents[k].log, "cancelled by the coordinator",
+                           said, 60);
     fl_fleet_signal_agent(&s->f, k, SIGKILL);
     assert_int_equal(kill(backend, SIGCONT), 0);
     s_exec_on(s, 0, "UPDATE items SET note = 'note 1' WHERE id = 1");
@@ -2725,6 +2741,85 @@ test_rollout_stops_a_rollback_halted_is_paused_and_says_so(void **state)
 }
 
 static void s_end_sleepers(s_state *s);
+
+/* s_held's table; its down sleeps while the tenant's note says so. */
+static const char *const s_held_down[] = {
+    "0001_held_down.sql",
+    "-- flotilla:up\n"
+    "CREATE TABLE slow_t (id int);\n"
+    "-- flotilla:down\n"
+    "SELECT pg_sleep(60) FROM items WHERE id = 1 AND note = 'holddown';\n"
+    "DROP TABLE slow_t;\n",
+    NULL};
+
+/*
+ * An abort ends with its halt.  The canary applied, the rollout waiting
+ * at a manual gate, halted with --abort, then rolled back (the canary's
+ * down held in pg_sleep), then halted plainly: the canary's agent,
+ * killed with kill -9 and restarted, carries its rollback out again from
+ * its journal, and its hello has it cancelled by nothing, since the halt
+ * in force came without --abort.  Before, the abort outlived the halt
+ * the rollback cleared (found by an audit): the plain halt was stored as
+ * aborted, and the rollback held by the agent was cancelled at its
+ * hello.
+ */
+static void
+test_rollout_stops_a_plain_halt_after_an_abort_cancels_nothing(void **state)
+{
+    s_state *s = *state;
+    char *bundle = s_bundle(s, "helddown", s_held_down), *id = NULL;
+    const char *start[] = {"start", bundle, "--selector", "", "--waves",
+                           "tier=canary;100%", "--gate", "manual", NULL};
+    int one = 1, k = 0, online = 0;
+    int64_t until = 0;
+    json_t *st = NULL;
+
+    id = s_start_bg(s, start);
+    json_decref(s_wait(s, id, s_applied_at_least, &one, "the canary "
+                       "applied"));
+    {
+        const char *args[] = {"halt", id, "--abort", NULL};
+        json_decref(s_rollout(s, 0, args));
+    }
+    s_exec_on(s, 0, "UPDATE items SET note = 'holddown' WHERE id = 1");
+    {
+        const char *args[] = {"rollback", id, NULL};
+        json_decref(s_rollout(s, 0, args));
+    }
+    until = fl_clock_ms() + (int64_t)(60000 * fl_test_timeout_scale());
+    while (!s_sleeping(s, 0)) {
+        if (fl_clock_ms() > until)
+            fail_msg("the canary's down did not start within 60 s");
+        fl_clock_sleep_ms(50);
+    }
+    {
+        const char *args[] = {"halt", id, NULL};
+        json_decref(s_rollout(s, 0, args));
+    }
+    k = s_kill_an_agent_of_sleepers(s);
+    assert_int_equal(k, s->t[0].shard);
+    online = fl_fleet_log_count(s->f.agents[k].log, "online with");
+    fl_fleet_start_agent(&s->f, k);
+    fl_fleet_wait_log_more(s->f.agents[k].log, "online with", online, 60);
+    while (!s_sleeping(s, 0)) {
+        if (fl_clock_ms() > until)
+            fail_msg("the canary's down did not start again after its "
+                     "agent's restart");
+        fl_clock_sleep_ms(50);
+    }
+    fl_clock_sleep_ms(1000);
+    st = s_status(s, id);
+    if (!s_sleeping(s, 0) || s_acc(st, "rollback_failed") != 0)
+        fail_msg("a plain halt of a rollback after an abort: the canary's "
+                 "down %s, %lld rollbacks failed",
+                 s_sleeping(s, 0) ? "runs" : "was cancelled",
+                 s_acc(st, "rollback_failed"));
+    json_decref(st);
+    s_end_sleepers(s);
+    free(id);
+    free(bundle);
+    s->passed = 1;
+}
 
 /* The status is arg. */
 static int
@@ -3412,11 +3507,19 @@ test_rollout_staged_unreachable_in_a_batch_stops_the_wave(void **state)
     PGconn *ctl = NULL;
     pid_t side = 0;
     json_t *st = NULL;
+    int oks[2];
 
     /* t[9] and t[10]: shard 0's last two (t[0] is the canary). */
     s_exec_on(s, 9, "UPDATE items SET note = 'slow' WHERE id = 1");
     s_exec_on(s, 10, "UPDATE items SET note = 'slow' WHERE id = 1");
     s_stop_shard(s, 1);
+    /* The agent's log is the group's: earlier tests' lines counted. */
+    for (int i = 9; i <= 10; i++) {
+        char *said = fl_asprintf("%s\\\": ok", s->t[i].name);
+
+        oks[i - 9] = fl_fleet_log_count(s->f.agents[0].log, said);
+        free(said);
+    }
     id = s_start_bg(s, args);
     while (fl_fleet_sleepers(&s->f, 0) < 2)
         fl_clock_sleep_ms(20);
@@ -3435,7 +3538,7 @@ test_rollout_staged_unreachable_in_a_batch_stops_the_wave(void **state)
     for (int i = 9; i <= 10; i++) {
         char *said = fl_asprintf("%s\\\": ok", s->t[i].name);
 
-        fl_fleet_wait_log(s->f.agents[0].log, said, 60);
+        fl_fleet_wait_log_more(s->f.agents[0].log, said, oks[i - 9], 60);
         free(said);
     }
     fl_clock_sleep_ms(500); /* both results in the coordinator's queue */
@@ -4118,7 +4221,8 @@ s_wait_halted_is(s_state *s, const char *id, int want)
  * behind a lock on the rollouts table): the resume takes the halt back,
  * and the abort, carried out once the halt is written, must not cancel
  * the runs of a rollout no longer halted.  Before (770c298), the three
- * held migrations were cancelled after the resume.
+ * held migrations were cancelled after the resume.  Nor does an agent's
+ * hello before the write: its runs are not cancelled either.
  */
 static void
 test_rollout_cuts_resume_before_the_halt_is_written_cancels_nothing(
@@ -4142,6 +4246,32 @@ test_rollout_cuts_resume_before_the_halt_is_written_cancels_nothing(
     /* The halt in force in the coordinator's memory, its write held:
      * resume it, and wait until the memory says so too. */
     s_wait_halted_is(s, id, 1);
+    /*
+     * An agent says hello meanwhile, holding runs (killed and restarted,
+     * its runs carried out again from its journal): the abort, not
+     * written, cancels none of them.  Before, the hello's runs were
+     * cancelled at once.
+     */
+    {
+        int k = s_kill_an_agent_of_sleepers(s);
+        int64_t until = fl_clock_ms() + (int64_t)(60000 *
+                                                  fl_test_timeout_scale());
+        int online = fl_fleet_log_count(s->f.agents[k].log, "online with");
+
+        fl_fleet_start_agent(&s->f, k);
+        fl_fleet_wait_log_more(s->f.agents[k].log, "online with", online, 60);
+        while (s_sleepers(s) < 3) {
+            if (fl_clock_ms() > until)
+                fail_msg("%ld migrations run (of 3) after the agent's "
+                         "restart", s_sleepers(s));
+            fl_clock_sleep_ms(50);
+        }
+        fl_clock_sleep_ms(1000);
+        if (s_sleepers(s) != 3 || s_cancelled_runs(s, cancelled) != 0)
+            fail_msg("an agent's hello while halt --abort is being written:"
+                     " %ld migrations run (of 3), %d cancelled",
+                     s_sleepers(s), s_cancelled_runs(s, cancelled));
+    }
     {
         const char *argv[] = {"flotilla", "rollout", "resume", id, "--only",
                               "halt", NULL};
@@ -4914,6 +5044,9 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_rollout_stops_agent_kill9_mid_rollback_once, s_setup,
             s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_rollout_stops_a_plain_halt_after_an_abort_cancels_nothing,
+            s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_rollout_stops_failures_while_halted_still_roll_back,
             s_setup, s_teardown),

@@ -576,12 +576,19 @@ fl_fleet_log_count(const char *path, const char *needle)
 void
 fl_fleet_wait_log(const char *path, const char *needle, int timeout_s)
 {
+    fl_fleet_wait_log_more(path, needle, 0, timeout_s);
+}
+
+void
+fl_fleet_wait_log_more(const char *path, const char *needle, int than,
+                       int timeout_s)
+{
     int64_t deadline = s_deadline(timeout_s);
 
-    while (fl_fleet_log_count(path, needle) == 0) {
+    while (fl_fleet_log_count(path, needle) <= than) {
         if (fl_clock_ms() > deadline)
-            fail_msg("%s has no line with \"%s\" after %d s", path, needle,
-                     timeout_s);
+            fail_msg("%s has no more than %d lines with \"%s\" after %d s",
+                     path, than, needle, timeout_s);
         fl_clock_sleep_ms(50);
     }
 }

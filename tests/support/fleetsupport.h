@@ -139,6 +139,10 @@ const json_t *fl_fleet_row(const json_t *rows, const char *key,
 
 /* Polls a log file until it has a line containing needle. */
 void fl_fleet_wait_log(const char *path, const char *needle, int timeout_s);
+/* Waits until more than `than` lines of path hold needle (a log shared
+ * by the tests of a group: the lines before this test's counted first). */
+void fl_fleet_wait_log_more(const char *path, const char *needle, int than,
+                            int timeout_s);
 /* Lines of a file containing needle. */
 int fl_fleet_log_count(const char *path, const char *needle);
 
