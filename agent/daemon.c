@@ -899,6 +899,32 @@ s_bundle_verified(fl_ag_daemon_t *d, fl_ag_job_t *v)
 
 /* Commands from the coordinator. */
 
+/*
+ * 1 when command id needs nothing more: an id that cannot name a journal
+ * file (ignored), one answered already (the answer is sent again), or
+ * one queued or running (its answer will come).  A cancel was taken
+ * without these: a repeated id replaced its answer in the outbox (the
+ * first one leaked), and one too long was cut short there, its
+ * acknowledgement never matching it (found by an audit).
+ */
+static int
+s_seen(fl_ag_daemon_t *d, const char *id)
+{
+    fl_ag_outbox_t *o = NULL;
+
+    if (!fl_journal_valid_id(id)) {
+        fl_log_warning("agent", "ignored a command whose id is not "
+                       "[A-Za-z0-9_-]{1,64}");
+        return 1;
+    }
+    if ((o = fl_map_gets(d->outbox, id)) != NULL) {
+        o->sent = 0; /* answered already: the answer again */
+        s_outbox_send(d, o);
+        return 1;
+    }
+    return fl_map_gets(d->jobs, id) != NULL;
+}
+
 /* s_command's how. */
 #define S_CMD_JOURNALED 1 /* carried out again from the journal */
 #define S_CMD_CANCELLED 2 /* ... and cancelled before (its ID.cancel) */
@@ -908,28 +934,20 @@ s_command(fl_ag_daemon_t *d, fl_wire_msg_t *m, const void *raw, size_t len,
           int how)
 {
     const char *id = m->u.command.id;
-    fl_ag_outbox_t *o = NULL;
     fl_ag_job_t *job = NULL;
     fl_error_t err = FL_ERROR_INIT;
 
-    if (!fl_journal_valid_id(id)) {
-        fl_log_warning("agent", "ignored a command whose id is not "
-                       "[A-Za-z0-9_-]{1,64}");
+    if (s_seen(d, id))
         return;
-    }
-    if ((o = fl_map_gets(d->outbox, id)) != NULL) {
-        o->sent = 0; /* answered already: the answer again */
-        s_outbox_send(d, o);
-        return;
-    }
-    if (fl_map_gets(d->jobs, id) != NULL)
-        return; /* queued or running: its result will come */
     job = s_job_new(FL_AG_JOB_RUN);
     job->cmd = *m;
     memset(m, 0, sizeof(*m)); /* taken */
     fl_map_puts(d->jobs, job->cmd.u.command.id, job);
-    /* Nobody else sees the job yet: no lock. */
+    /* Nobody else sees the job yet: no lock.  cancel_timeout counts from
+     * the restart (s_abort_overdue). */
     job->cancelled = (how & S_CMD_CANCELLED) != 0;
+    if (job->cancelled)
+        job->cancel_ms = fl_clock_ms();
     if (!(how & S_CMD_JOURNALED) &&
         fl_journal_put(d->journal, id, "cmd", raw, len, &err) != 0) {
         /* Unrecorded work could be lost: refuse it. */
@@ -957,6 +975,8 @@ s_cancel(fl_ag_daemon_t *d, fl_wire_msg_t *m, const void *raw, size_t len,
     size_t pos = 0;
     fl_error_t err = FL_ERROR_INIT;
 
+    if (s_seen(d, m->u.command.id))
+        return;
     while ((job = fl_map_next(d->jobs, &pos)) != NULL)
         if (job->cmd.type != FL_WIRE_CANCEL &&
             strcmp(job->cmd.u.command.target, m->u.command.target) == 0 &&
@@ -1207,9 +1227,9 @@ s_set_aside(fl_ag_daemon_t *d, const char *id, const char *ext,
 
 /*
  * 0 when data (journal/ID.res) is a result of command id; else an
- * error code, err set.  A result file that reads but is not one was sent as it
- * was: the coordinator closed the session on the malformed message, and
- * the agent sent it again at each reconnection, for ever.
+ * error code, err set.  A result file that reads but is not one was
+ * sent as it was: the coordinator closed the session on the malformed
+ * message, and the agent sent it again at each reconnection, for ever.
  */
 static int
 s_result_check(const char *id, const unsigned char *data, size_t len,
@@ -1224,6 +1244,30 @@ s_result_check(const char *id, const unsigned char *data, size_t len,
         strcmp(m.u.result.id, id) != 0)
         rc = FL_ERR(err, FL_EINVAL, "it is no result of command %s", id);
     fl_wire_msg_release(&m);
+    return rc;
+}
+
+/*
+ * 0 and *m decoded when data (journal/ID.cmd) is a command (or a
+ * cancel) of id; else an error code, err set.  One that decoded as
+ * something else stayed in the journal for ever, and one of another id
+ * was carried out under that id at every start (found by an audit).
+ */
+static int
+s_command_check(const char *id, const unsigned char *data, size_t len,
+                fl_wire_msg_t *m, fl_error_t *err)
+{
+    int rc = 0;
+
+    if ((rc = fl_wire_decode(m, data, len, err)) != 0)
+        return rc;
+    if ((m->type != FL_WIRE_APPLY && m->type != FL_WIRE_ROLLBACK &&
+         m->type != FL_WIRE_PLAN && m->type != FL_WIRE_BASELINE &&
+         m->type != FL_WIRE_CANCEL) ||
+        m->u.command.id == NULL || strcmp(m->u.command.id, id) != 0) {
+        rc = FL_ERR(err, FL_EINVAL, "it is no command %s", id);
+        fl_wire_msg_release(m);
+    }
     return rc;
 }
 
@@ -1264,23 +1308,25 @@ s_recover(fl_ag_daemon_t *d)
             s_set_aside(d, ids[i], "res", &res_err);
         if ((cmd_rc = fl_journal_get(d->journal, ids[i], "cmd", &data, &len,
                                      &cmd_err)) == 0 &&
-            fl_wire_decode(&m, data, len, &cmd_err) == 0) {
-            if (m.type == FL_WIRE_APPLY || m.type == FL_WIRE_ROLLBACK ||
-                m.type == FL_WIRE_PLAN || m.type == FL_WIRE_BASELINE) {
+            (cmd_rc = s_command_check(ids[i], data, len, &m,
+                                      &cmd_err)) == 0) {
+            if (m.type != FL_WIRE_CANCEL) {
                 int how = S_CMD_JOURNALED;
 
                 if (fl_journal_has(d->journal, ids[i], "cancel"))
                     how |= S_CMD_CANCELLED;
                 s_command(d, &m, data, len, how);
                 rerun++;
-            } else if (m.type == FL_WIRE_CANCEL) {
+            } else {
                 /* Its answer was not written: given now. */
                 s_cancel(d, &m, data, len, S_CMD_JOURNALED);
             }
             fl_wire_msg_release(&m);
         } else if (cmd_rc != FL_ENOTFOUND) {
-            /* A command file with nothing readable beside it: put aside. */
+            /* A command file with nothing readable beside it: put aside,
+             * and its cancel mark, which would be another's, goes. */
             s_set_aside(d, ids[i], "cmd", &cmd_err);
+            fl_journal_remove(d->journal, ids[i]);
         }
         free(data);
     next:

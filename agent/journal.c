@@ -44,6 +44,52 @@ s_mkdir(const char *path, fl_error_t *err)
     return fl_perm_check(NULL, path, "state directory", geteuid(), err);
 }
 
+/* 1 when name ends in suffix. */
+static int
+s_ends(const char *name, const char *suffix)
+{
+    size_t n = strlen(name), k = strlen(suffix);
+
+    return n > k && strcmp(name + n - k, suffix) == 0;
+}
+
+/*
+ * Removes from dir/sub what a kill left: files of a write not finished
+ * (*.tmp), and cancel marks (journal/ID.cancel) whose command is gone.
+ * Neither is ever listed or read; both stayed for ever.
+ */
+static void
+s_sweep(const char *dir, const char *sub)
+{
+    char *path = fl_asprintf("%s/%s", dir, sub);
+    DIR *d = opendir(path);
+    struct dirent *de = NULL;
+
+    while (d != NULL && (de = readdir(d)) != NULL) {
+        char *p = NULL;
+
+        if (s_ends(de->d_name, ".cancel")) {
+            char *cmd = fl_asprintf("%s/%.*s.cmd", path,
+                                    (int)(strlen(de->d_name) - 7),
+                                    de->d_name);
+            struct stat st;
+            int alone = lstat(cmd, &st) != 0 && errno == ENOENT;
+
+            free(cmd);
+            if (!alone)
+                continue;
+        } else if (!s_ends(de->d_name, ".tmp")) {
+            continue;
+        }
+        p = fl_asprintf("%s/%s", path, de->d_name);
+        unlink(p);
+        free(p);
+    }
+    if (d != NULL)
+        closedir(d);
+    free(path);
+}
+
 int
 fl_journal_open(fl_journal_t **out, const char *dir, int fsync,
                 fl_error_t *err)
@@ -81,6 +127,9 @@ fl_journal_open(fl_journal_t **out, const char *dir, int fsync,
     free(p);
     if (rc != 0)
         goto failed;
+    /* Under the lock: no other daemon writes there. */
+    s_sweep(dir, "journal");
+    s_sweep(dir, "bundles");
     *out = j;
     return 0;
 failed:
@@ -260,22 +309,26 @@ fl_journal_has(fl_journal_t *j, const char *id, const char *ext)
 void
 fl_journal_remove(fl_journal_t *j, const char *id)
 {
-    char *path = NULL;
+    static const char *const order[] = {"cmd", "cancel", "res"};
 
     if (!fl_journal_valid_id(id))
         return;
-    /* The result first: a command file alone is re-run, never lost. */
-    path = fl_asprintf("%s/journal/%s.res", j->dir, id);
-    unlink(path);
-    free(path);
-    path = fl_asprintf("%s/journal/%s.cancel", j->dir, id);
-    unlink(path);
-    free(path);
-    path = fl_asprintf("%s/journal/%s.cmd", j->dir, id);
-    unlink(path);
-    free(path);
-}
+    /*
+     * The command first: acknowledged, it must never run again (a kill
+     * after its result and cancel mark went, before it, left it alone to
+     * be carried out again).  A result left alone is only sent again.
+     * A file that stays keeps those after it.
+     */
+    for (size_t i = 0; i < sizeof(order) / sizeof(*order); i++) {
+        char *path = fl_asprintf("%s/journal/%s.%s", j->dir, id, order[i]);
+        int rc = unlink(path);
+        int e = errno;
 
+        free(path);
+        if (rc != 0 && e != ENOENT)
+            return;
+    }
+}
 char *
 fl_journal_set_aside(fl_journal_t *j, const char *id, const char *ext,
                      fl_error_t *err)

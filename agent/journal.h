@@ -26,11 +26,12 @@
 typedef struct fl_journal fl_journal_t;
 
 /*
- * Creates dir (mode 0700) and its subdirectories when missing and locks
- * it.  FL_EINVAL when dir, a subdirectory or a directory above them is
- * owned by another user or writable by others (fl_perm_check: the daemon
- * trusts what it finds there); FL_ECONFLICT when another daemon holds the
- * lock; FL_EIO otherwise.
+ * Creates dir (mode 0700) and its subdirectories when missing, locks it,
+ * and removes what a kill left (unfinished writes, cancel marks whose
+ * command is gone).  FL_EINVAL when dir, a subdirectory or a directory
+ * above them is owned by another user or writable by others
+ * (fl_perm_check: the daemon trusts what it finds there); FL_ECONFLICT
+ * when another daemon holds the lock; FL_EIO otherwise.
  */
 int fl_journal_open(fl_journal_t **out, const char *dir, int fsync,
                     fl_error_t *err) FL_NODISCARD;
@@ -51,7 +52,10 @@ int fl_journal_get(fl_journal_t *j, const char *id, const char *ext,
 /* 1 when journal/ID.EXT exists. */
 int fl_journal_has(fl_journal_t *j, const char *id, const char *ext);
 
-/* Removes journal/ID.res, then journal/ID.cancel, then journal/ID.cmd. */
+/*
+ * Removes journal/ID.cmd, then journal/ID.cancel, then journal/ID.res,
+ * stopping at one it cannot remove (what stays is only sent again).
+ */
 void fl_journal_remove(fl_journal_t *j, const char *id);
 
 /*

@@ -3217,7 +3217,9 @@ test_fleet_daemons_open_their_log_again_at_sighup(void **state)
  * and nothing said so.  A result file that reads but is no result of its
  * command is set aside too, and the agent stays online.  Before, it was
  * sent as it was: the coordinator closed the session on the malformed
- * message, and the agent, at each reconnection, sent it again.
+ * message, and the agent, at each reconnection, sent it again.  So is a
+ * command file holding a command of another id (before, carried out
+ * under that id at every start).
  */
 static void
 test_fleet_a_damaged_journal_file_is_set_aside_with_a_warning(void **state)
@@ -3225,7 +3227,7 @@ test_fleet_a_damaged_journal_file_is_set_aside_with_a_warning(void **state)
     s_state *s = *state;
     fl_fleet_t *f = &s->f;
     char *dir = NULL, *cmd = NULL, *res = NULL, *kept = NULL;
-    char *garbled = NULL;
+    char *garbled = NULL, *misfiled = NULL;
     int a = 0, online = 0;
 
     fl_fleet_open(f, s->p, NULL);
@@ -3244,11 +3246,32 @@ test_fleet_a_damaged_journal_file_is_set_aside_with_a_warning(void **state)
         fail_msg("mkdir %s: %s", res, strerror(errno));
     garbled = fl_asprintf("%s/dead.res", dir);
     fl_test_write_file(garbled, "not a message");
+    /* A command, but of another id. */
+    {
+        fl_wire_msg_t m;
+        fl_buf_t b = FL_BUF_INIT(0);
+        FILE *fp = NULL;
+
+        memset(&m, 0, sizeof(m));
+        m.type = FL_WIRE_APPLY;
+        m.u.command.id = "other";
+        m.u.command.rollout = "r";
+        m.u.command.target = "agent-0/x";
+        m.u.command.bundle_id = "b";
+        assert_int_equal(fl_wire_encode(&b, &m, NULL), 0);
+        misfiled = fl_asprintf("%s/f00d.cmd", dir);
+        fp = fopen(misfiled, "wb");
+        assert_non_null(fp);
+        assert_int_equal(fwrite(b.data, 1, b.len, fp), b.len);
+        assert_int_equal(fclose(fp), 0);
+        fl_buf_release(&b);
+    }
     online = fl_fleet_log_count(f->agents[a].log, "online with coordinator");
     fl_fleet_start_agent(f, a);
     fl_fleet_wait_log(f->agents[a].log, "online with coordinator", 30);
     fl_fleet_wait_log(f->agents[a].log, "c0ffee.cmd", 30);
     fl_fleet_wait_log(f->agents[a].log, "dead.res", 30);
+    fl_fleet_wait_log(f->agents[a].log, "f00d.cmd", 30);
     assert_int_equal(fl_fleet_log_count(f->agents[a].log, "beef.res"), 1);
     kept = fl_asprintf("%s.damaged", cmd);
     assert_int_equal(access(kept, F_OK), 0);
@@ -3261,6 +3284,12 @@ test_fleet_a_damaged_journal_file_is_set_aside_with_a_warning(void **state)
     assert_int_equal(access(kept, F_OK), 0);
     assert_int_not_equal(access(garbled, F_OK), 0);
     free(kept);
+    kept = fl_asprintf("%s.damaged", misfiled);
+    assert_int_equal(access(kept, F_OK), 0);
+    free(kept);
+    kept = fl_asprintf("%s/other.res", dir);
+    assert_int_not_equal(access(kept, F_OK), 0);
+    free(kept);
     /* Online once, and so it stays (it flapped ten times a second). */
     fl_clock_sleep_ms(1000);
     assert_int_equal(fl_fleet_log_count(f->coord_log, "malformed"), 0);
@@ -3268,6 +3297,7 @@ test_fleet_a_damaged_journal_file_is_set_aside_with_a_warning(void **state)
                                         "online with coordinator"),
                      online + 1);
     fl_fleet_stop_clean(f);
+    free(misfiled);
     free(garbled);
     free(res);
     free(cmd);

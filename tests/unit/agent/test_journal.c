@@ -144,12 +144,105 @@ test_journal_cancel_mark_goes_with_its_command(void **state)
     free(dir);
 }
 
+/* 1 when dir/name exists. */
+static int
+s_exists(const char *dir, const char *name)
+{
+    char *p = fl_asprintf("%s/%s", dir, name);
+    struct stat st;
+    int rc = lstat(p, &st) == 0;
+
+    free(p);
+    return rc;
+}
+
+/*
+ * fl_journal_remove takes a command's file first, then its cancel mark,
+ * then its result, and stops at a file it cannot remove: a command
+ * whose result the coordinator acknowledged must never be carried out
+ * again, and a kill between two removals left the command alone, to run
+ * again (its cancel mark gone before it, found by an audit).  A result
+ * left alone is only sent again.  The failing removal here is a cancel
+ * mark that is a directory with a file in it.
+ */
+static void
+test_journal_remove_takes_the_command_first(void **state)
+{
+    char *dir = fl_test_tmpdir();
+    char *sd = fl_asprintf("%s/state", dir);
+    char *jd = fl_asprintf("%s/journal", sd);
+    char *mark = fl_asprintf("%s/c1.cancel", jd);
+    char *inside = fl_asprintf("%s/x", mark);
+    fl_journal_t *j = NULL;
+    fl_error_t err = FL_ERROR_INIT;
+
+    (void)state;
+    assert_int_equal(fl_journal_open(&j, sd, 0, &err), 0);
+    assert_int_equal(fl_journal_put(j, "c1", "cmd", "x", 1, &err), 0);
+    assert_int_equal(fl_journal_put(j, "c1", "res", "y", 1, &err), 0);
+    assert_int_equal(mkdir(mark, 0700), 0);
+    fl_test_write_file(inside, "z");
+    fl_journal_remove(j, "c1");
+    assert_int_equal(s_exists(jd, "c1.cmd"), 0);
+    assert_int_equal(s_exists(jd, "c1.res"), 1);
+    fl_journal_close(&j);
+    fl_test_rmtree(dir);
+    free(inside);
+    free(mark);
+    free(jd);
+    free(sd);
+    free(dir);
+}
+
+/*
+ * Opening the journal sweeps what a kill left of a write (ID.EXT.tmp)
+ * and cancel marks whose command is gone (a kill between the removals
+ * of an acknowledged command's files): neither is listed, and both were
+ * left for ever.  A mark beside its command stays.
+ */
+static void
+test_journal_open_sweeps_leftovers(void **state)
+{
+    char *dir = fl_test_tmpdir();
+    char *sd = fl_asprintf("%s/state", dir);
+    char *jd = fl_asprintf("%s/journal", sd);
+    char *p = NULL;
+    fl_journal_t *j = NULL;
+    fl_error_t err = FL_ERROR_INIT;
+
+    (void)state;
+    assert_int_equal(fl_journal_open(&j, sd, 0, &err), 0);
+    assert_int_equal(fl_journal_put(j, "kept", "cmd", "x", 1, &err), 0);
+    assert_int_equal(fl_journal_put(j, "kept", "cancel", "", 0, &err), 0);
+    assert_int_equal(fl_journal_put(j, "gone", "cancel", "", 0, &err), 0);
+    fl_journal_close(&j);
+    p = fl_asprintf("%s/half.cmd.tmp", jd);
+    fl_test_write_file(p, "x");
+    free(p);
+    p = fl_asprintf("%s/bundles/b.bundle.tmp", sd);
+    fl_test_write_file(p, "x");
+    free(p);
+    assert_int_equal(fl_journal_open(&j, sd, 0, &err), 0);
+    assert_int_equal(s_exists(jd, "half.cmd.tmp"), 0);
+    assert_int_equal(s_exists(sd, "bundles/b.bundle.tmp"), 0);
+    assert_int_equal(s_exists(jd, "gone.cancel"), 0);
+    assert_int_equal(s_exists(jd, "kept.cancel"), 1);
+    assert_int_equal(s_exists(jd, "kept.cmd"), 1);
+    fl_journal_close(&j);
+    fl_test_rmtree(dir);
+    free(jd);
+    free(sd);
+    free(dir);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_journal_lists_commands_in_arrival_order),
         cmocka_unit_test(test_journal_cancel_mark_goes_with_its_command),
+        cmocka_unit_test(test_journal_remove_takes_the_command_first),
+        cmocka_unit_test(test_journal_open_sweeps_leftovers),
     };
     return cmocka_run_group_tests_name("journal", tests, NULL, NULL);
 }
