@@ -243,7 +243,7 @@ s_open(fl_ag_daemon_t *d, fl_ag_job_t *job, s_ctx *ctx, fl_pipeline_t **out,
 {
     fl_pipeline_opts_t o = FL_PIPELINE_OPTS_INIT;
     const fl_wire_command_t *c = &job->cmd.u.command;
-    int cancelled, rc;
+    int rc;
 
     o.dsn = job->dsn;
     o.schema = job->schema;
@@ -265,12 +265,15 @@ s_open(fl_ag_daemon_t *d, fl_ag_job_t *job, s_ctx *ctx, fl_pipeline_t **out,
     o.arg = ctx;
     if ((rc = fl_pipeline_open(out, &o, err)) != 0)
         return rc;
+    /*
+     * A job cancelled already is not cancelled on the server here: it
+     * runs no pipeline (fl_ag_run), and the cancel request, sent on a
+     * thread of its own, could stop the ledger reads that say whether an
+     * earlier run of it had changed the target (found by an audit).
+     */
     pthread_mutex_lock(&job->lock);
     job->pipeline = *out;
-    cancelled = job->cancelled;
     pthread_mutex_unlock(&job->lock);
-    if (cancelled)
-        fl_pipeline_cancel(*out);
     return 0;
 }
 
@@ -391,12 +394,17 @@ s_pipeline(fl_ag_job_t *job, fl_pipeline_t *p, int64_t t0)
  * row says how far; the result's detail too), and is counted and kept
  * as a failure, never as a cancel (docs/rollouts.md, "Halt is a latch").
  * Read from the rows of the ledger this command's rollout wrote; a
- * ledger that cannot be read leaves the result as it is.
+ * ledger that cannot be read leaves the result as it is.  before: the
+ * run was cancelled before it started, carried out again after a
+ * restart: the migrations its run before the restart committed (or
+ * rolled back) count too.
  */
 static void
-s_cancel_left_partial(fl_ag_job_t *job, fl_pipeline_t *p)
+s_cancel_left_partial(fl_ag_job_t *job, fl_pipeline_t *p, int before)
 {
     const char *rollout = job->cmd.u.command.rollout;
+    const char *done = job->cmd.type == FL_WIRE_ROLLBACK ? "rolled_back"
+                                                         : "applied";
     fl_ledger_t l = {NULL, 0};
     fl_error_t err = FL_ERROR_INIT;
     int partial = 0;
@@ -413,11 +421,20 @@ s_cancel_left_partial(fl_ag_job_t *job, fl_pipeline_t *p)
                   strcmp(row->rollout_id, rollout) == 0 &&
                   (fl_ledger_row_partial(row) ||
                    (strcmp(row->status, "rolling_back") == 0 &&
-                    row->down_done > 0));
+                    row->down_done > 0) ||
+                   (before && strcmp(row->status, done) == 0));
     }
     if (partial) {
         free(job->result.status);
         job->result.status = fl_strdup("failed");
+        if (before) {
+            free(job->result.error);
+            job->result.error = fl_asprintf(
+                "cancelled before it ran again after the agent's restart, "
+                "but its run before the restart had changed the target "
+                "(migrations of rollout %s %s): it is not as it was",
+                rollout, done);
+        }
     }
     fl_ledger_release(&l);
 }
@@ -445,9 +462,9 @@ fl_ag_run(fl_ag_daemon_t *d, fl_ag_job_t *job)
         FL_ERR(&err, FL_ECANCELLED, "cancelled before it started");
         s_result(job, "cancelled", 0, NULL, &err);
         /* Carried out again after a restart: its first run may have
-         * left a migration part done. */
+         * committed migrations, or left one part done. */
         if (p != NULL)
-            s_cancel_left_partial(job, p);
+            s_cancel_left_partial(job, p, 1);
         goto done;
     }
     if (fl_bundle_scope_admits(job->src->bundle, job->environment,
@@ -464,7 +481,7 @@ fl_ag_run(fl_ag_daemon_t *d, fl_ag_job_t *job)
         goto done;
     }
     s_pipeline(job, p, t0);
-    s_cancel_left_partial(job, p);
+    s_cancel_left_partial(job, p, 0);
     fl_ag_state_release(&job->state);
     s_read_state(job, p);
     /* The version after the run, now that the state is read again. */

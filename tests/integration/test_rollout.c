@@ -2092,6 +2092,49 @@ s_start_canary_held(s_state *s, const char *bundle, const char *timeout)
 }
 
 /*
+ * Starts a rollout of bundle whose canary holds past a 2 s
+ * target_timeout, stops the canary's backend (SIGSTOP) so that the
+ * timeout's cancel does not end its statement, kills the canary's agent
+ * with kill -9 once it has logged the cancel, lets the backend go (the
+ * pending cancel ends its statement), lifts the hold, restarts the
+ * agent, and waits until its journal is empty (its answer given and
+ * acknowledged).  The rollout's id (new).
+ */
+static char *
+s_cancel_then_kill(s_state *s, const char *bundle)
+{
+    int k = s->t[0].shard, said = 0;
+    int64_t deadline = 0;
+    pid_t backend = 0;
+    char *id = s_start_canary_held(s, bundle, "2s"), *v = NULL;
+
+    v = s_value(s, 0, "SELECT pid FROM pg_stat_activity WHERE datname ="
+                      " current_database() AND query LIKE '%pg_sleep(%'"
+                      " AND pid <> pg_backend_pid()");
+    assert_non_null(v);
+    backend = (pid_t)strtol(v, NULL, 10);
+    free(v);
+    said = fl_fleet_log_count(s->f.agents[k].log,
+                              "cancelled by the coordinator");
+    assert_int_equal(kill(backend, SIGSTOP), 0);
+    /* The agent's log is the group's: an earlier test's cancel is in it. */
+    fl_fleet_wait_log_more(s->f.agents[k].log, "cancelled by the coordinator",
+                           said, 60);
+    fl_fleet_signal_agent(&s->f, k, SIGKILL);
+    assert_int_equal(kill(backend, SIGCONT), 0);
+    s_exec_on(s, 0, "UPDATE items SET note = 'note 1' WHERE id = 1");
+    fl_fleet_start_agent(&s->f, k);
+    deadline = fl_clock_ms() + (int64_t)(60000 * fl_test_timeout_scale());
+    while (fl_fleet_journal_files(&s->f, k, ".cmd") > 0) {
+        if (fl_clock_ms() > deadline)
+            fail_msg("agent %d's journal still holds commands after 60 s",
+                     k);
+        fl_clock_sleep_ms(100);
+    }
+    return id;
+}
+
+/*
  * A cancel outlives its agent.  The canary held past its target_timeout
  * (2 s) with its server's backend stopped (SIGSTOP), so that the cancel
  * request its agent sends does not end the statement; the agent killed
@@ -2108,36 +2151,9 @@ test_rollout_stops_a_cancel_outlives_its_agent(void **state)
 {
     s_state *s = *state;
     char *bundle = s_bundle(s, "cancelkill", s_held), *id = NULL, *v = NULL;
-    int k = s->t[0].shard, said = 0;
-    int64_t deadline = 0;
-    pid_t backend = 0;
     json_t *st = NULL;
 
-    id = s_start_canary_held(s, bundle, "2s");
-    v = s_value(s, 0, "SELECT pid FROM pg_stat_activity WHERE datname ="
-                      " current_database() AND query LIKE '%pg_sleep(60)%'"
-                      " AND pid <> pg_backend_pid()");
-    assert_non_null(v);
-    backend = (pid_t)strtol(v, NULL, 10);
-    free(v);
-    said = fl_fleet_log_count(s->f.agents[k].log,
-                              "cancelled by the coordinator");
-    assert_int_equal(kill(backend, SIGSTOP), 0);
-    /* The agent's log is the group's: an earlier test's cancel is in it. */
-    fl_fleet_wait_log_more(s->f.agents[k].log, "cancelled by the coordinator",
-                           said, 60);
-    fl_fleet_signal_agent(&s->f, k, SIGKILL);
-    assert_int_equal(kill(backend, SIGCONT), 0);
-    s_exec_on(s, 0, "UPDATE items SET note = 'note 1' WHERE id = 1");
-    fl_fleet_start_agent(&s->f, k);
-    /* The restarted agent's answer given and acknowledged. */
-    deadline = fl_clock_ms() + (int64_t)(60000 * fl_test_timeout_scale());
-    while (fl_fleet_journal_files(&s->f, k, ".cmd") > 0) {
-        if (fl_clock_ms() > deadline)
-            fail_msg("agent %d's journal still holds commands after 60 s",
-                     k);
-        fl_clock_sleep_ms(100);
-    }
+    id = s_cancel_then_kill(s, bundle);
     assert_int_equal(s_long(s, 0, "SELECT count(*) FROM pg_tables WHERE "
                             "tablename = 'slow_t'"), 0);
     v = s_status_of(s, 0, 1);
@@ -2148,6 +2164,40 @@ test_rollout_stops_a_cancel_outlives_its_agent(void **state)
     assert_int_equal(s_acc(st, "applied"), 0);
     assert_int_equal(s_acc(st, "failed"), 1);
     json_decref(st);
+    free(id);
+    free(bundle);
+    s->passed = 1;
+}
+
+/*
+ * The same with a bundle whose first migration committed before the
+ * cancel came (the second held): the restarted agent answers its run
+ * failed, not cancelled, since the target is not as it was, and says
+ * why; 0001 stays applied, 0002 never ran.  Before, it answered
+ * "cancelled before it started", as if nothing had changed (found by an
+ * audit).
+ */
+static void
+test_rollout_stops_a_cancelled_rerun_after_a_commit_fails(void **state)
+{
+    s_state *s = *state;
+    char *bundle = s_bundle(s, "cancelkill2", s_quick_then_held);
+    char *id = s_cancel_then_kill(s, bundle), *v = NULL;
+    const char *detail = NULL;
+    json_t *st = NULL;
+
+    st = s_wait(s, id, s_failure_detailed, s->t[0].name,
+                "the canary's run after its agent's restart");
+    detail = s_failure_detail(st, s->t[0].name);
+    if (strstr(detail, "ended failed") == NULL ||
+        strstr(detail, "not as it was") == NULL)
+        fail_msg("the canary's failure detail: %s", detail);
+    json_decref(st);
+    v = s_status_of(s, 0, 1);
+    assert_string_equal(v, "applied");
+    free(v);
+    assert_int_equal(s_long(s, 0, "SELECT count(*) FROM pg_tables WHERE "
+                            "tablename = 'second_t'"), 0);
     free(id);
     free(bundle);
     s->passed = 1;
@@ -5023,6 +5073,9 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_rollout_stops_a_cancel_outlives_its_agent, s_setup,
             s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_rollout_stops_a_cancelled_rerun_after_a_commit_fails,
+            s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_rollout_stops_target_timeout_then_the_target_finished,
             s_setup, s_teardown),
