@@ -72,7 +72,9 @@
  *                A halt here sets the latch as in running: nothing more
  *                of the rollback is sent (what its agents hold finishes),
  *                the status stays rolling_back with "halted" shown, and
- *                resume clears the latch and goes on with the rollback.
+ *                resume clears the latch and goes on with the rollback,
+ *                its runs that --abort cancelled sent again
+ *                (s_retry_cancelled).
  *   completed, rolled_back   final; commands never sent are recorded
  *                cancelled ("not dispatched") so that the dispatch ends.
  *
@@ -999,7 +1001,7 @@ fl_rollout_command_done(fl_co_server_t *s, fl_co_command_t *c)
      * `halt --abort && resume` completed the rollout, three targets not
      * applied).  Sent again now, as the resume would have.
      */
-    if (p == &r->fwd && c->status == FL_CO_CANCELLED && !r->halted)
+    if (p != NULL && c->status == FL_CO_CANCELLED && !r->halted)
         s_retry_cancelled(s, r);
     s_answer_waiters(s, r, 0);
     s_step(s, r);
@@ -1805,7 +1807,11 @@ s_list(fl_co_server_t *s)
  * released), so that s_step() sends them again within the caps and each
  * is counted when it finishes.  Only while the wave is dispatching: a
  * cancelled target of a wave already finished stays cancelled (its wave
- * passed; sending it now would run it beside a later wave).
+ * passed; sending it now would run it beside a later wave).  Rolling
+ * back: every rollback of the rollback's dispatch so cancelled (its
+ * target not rolled back, as it was), whatever its wave: each must be
+ * rolled back.  Before, they counted as failed rollbacks, and resume
+ * ended in rollback_failed (found by an audit).
  */
 static void
 s_retry_cancelled(fl_co_server_t *s, fl_co_rollout_t *r)
@@ -1815,6 +1821,24 @@ s_retry_cancelled(fl_co_server_t *s, fl_co_rollout_t *r)
     size_t n = 0;
     char msg[160];
 
+    if (r->status == S_ROLLING_BACK && r->rb.d != NULL) {
+        cmds = fl_calloc(r->rb.d->ncommands + 1, sizeof(*cmds));
+        for (size_t i = 0; i < r->rb.d->ncommands; i++) {
+            fl_co_command_t *c = &r->rb.d->commands[i];
+
+            if (c->state == FL_CO_CMD_DONE &&
+                c->status == FL_CO_CANCELLED && c->sent_once)
+                cmds[n++] = c;
+        }
+        if (n > 0) {
+            fl_dispatch_retry(s, cmds, n);
+            snprintf(msg, sizeof(msg), "%zu rollback%s cancelled by halt "
+                     "--abort sent again", n, n == 1 ? "" : "s");
+            s_event(s, r, "rollout.retry", msg);
+        }
+        free(cmds);
+        return;
+    }
     if (r->status != S_RUNNING || r->wave_state != S_DISPATCHING ||
         s_probe(r) || p->cur >= p->nranges)
         return;

@@ -2803,6 +2803,41 @@ static const char *const s_held_down[] = {
     NULL};
 
 /*
+ * Rolls bundle (s_held_down) out to the canary, the rollout then waiting
+ * at a manual gate; halts it (with --abort when abort); rolls it back
+ * with the canary's down held, and waits until the down sleeps.  Its id
+ * (new).
+ */
+static char *
+s_canary_rollback_held(s_state *s, const char *bundle, int abort)
+{
+    const char *start[] = {"start", bundle, "--selector", "", "--waves",
+                           "tier=canary;100%", "--gate", "manual", NULL};
+    const char *halt[] = {"halt", NULL, "--abort", NULL};
+    const char *rollback[] = {"rollback", NULL, NULL};
+    int one = 1;
+    int64_t until = 0;
+    char *id = s_start_bg(s, start);
+
+    json_decref(s_wait(s, id, s_applied_at_least, &one, "the canary "
+                       "applied"));
+    halt[1] = rollback[1] = id;
+    if (!abort)
+        halt[2] = NULL;
+    json_decref(s_rollout(s, 0, halt));
+    json_decref(s_wait(s, id, s_halted_and_idle, NULL, "halted"));
+    s_exec_on(s, 0, "UPDATE items SET note = 'holddown' WHERE id = 1");
+    json_decref(s_rollout(s, 0, rollback));
+    until = fl_clock_ms() + (int64_t)(60000 * fl_test_timeout_scale());
+    while (!s_sleeping(s, 0)) {
+        if (fl_clock_ms() > until)
+            fail_msg("the canary's down did not start within 60 s");
+        fl_clock_sleep_ms(50);
+    }
+    return id;
+}
+
+/*
  * An abort ends with its halt.  The canary applied, the rollout waiting
  * at a manual gate, halted with --abort, then rolled back (the canary's
  * down held in pg_sleep), then halted plainly: the canary's agent,
@@ -2818,30 +2853,12 @@ test_rollout_stops_a_plain_halt_after_an_abort_cancels_nothing(void **state)
 {
     s_state *s = *state;
     char *bundle = s_bundle(s, "helddown", s_held_down), *id = NULL;
-    const char *start[] = {"start", bundle, "--selector", "", "--waves",
-                           "tier=canary;100%", "--gate", "manual", NULL};
-    int one = 1, k = 0, online = 0;
-    int64_t until = 0;
+    int k = 0, online = 0;
+    int64_t until = fl_clock_ms() + (int64_t)(60000 *
+                                              fl_test_timeout_scale());
     json_t *st = NULL;
 
-    id = s_start_bg(s, start);
-    json_decref(s_wait(s, id, s_applied_at_least, &one, "the canary "
-                       "applied"));
-    {
-        const char *args[] = {"halt", id, "--abort", NULL};
-        json_decref(s_rollout(s, 0, args));
-    }
-    s_exec_on(s, 0, "UPDATE items SET note = 'holddown' WHERE id = 1");
-    {
-        const char *args[] = {"rollback", id, NULL};
-        json_decref(s_rollout(s, 0, args));
-    }
-    until = fl_clock_ms() + (int64_t)(60000 * fl_test_timeout_scale());
-    while (!s_sleeping(s, 0)) {
-        if (fl_clock_ms() > until)
-            fail_msg("the canary's down did not start within 60 s");
-        fl_clock_sleep_ms(50);
-    }
+    id = s_canary_rollback_held(s, bundle, 1);
     {
         const char *args[] = {"halt", id, NULL};
         json_decref(s_rollout(s, 0, args));
@@ -2866,6 +2883,51 @@ test_rollout_stops_a_plain_halt_after_an_abort_cancels_nothing(void **state)
                  s_acc(st, "rollback_failed"));
     json_decref(st);
     s_end_sleepers(s);
+    free(id);
+    free(bundle);
+    s->passed = 1;
+}
+
+/*
+ * halt --abort of a rollback, then resume: the rollback goes on.  The
+ * canary applied and its rollback held in its down (pg_sleep), the
+ * rollout halted with --abort (the down's statement cancelled: the
+ * canary still applied), the hold lifted, resumed: the canary's rollback
+ * is sent again and the rollout ends rolled back, its table gone.
+ * Before, the cancelled rollback counted as failed: resume ended in
+ * rollback_failed (found by an audit), where the documentation says the
+ * rollback goes on.
+ */
+static void
+test_rollout_stops_abort_of_a_rollback_then_resume_goes_on(void **state)
+{
+    s_state *s = *state;
+    char *bundle = s_bundle(s, "helddown2", s_held_down), *id = NULL;
+    json_t *st = NULL;
+
+    id = s_canary_rollback_held(s, bundle, 0);
+    {
+        const char *args[] = {"halt", id, "--abort", NULL};
+        json_decref(s_rollout(s, 0, args));
+    }
+    s_wait_no_sleepers(s);
+    s_expect_value(s, 0, "SELECT count(*) FROM pg_tables WHERE tablename ="
+                   " 'slow_t'", "1");
+    s_exec_on(s, 0, "UPDATE items SET note = 'note 1' WHERE id = 1");
+    {
+        const char *args[] = {"resume", id, NULL};
+        json_decref(s_rollout(s, 0, args));
+    }
+    {
+        const char *args[] = {"watch", id, "--timeout", "90s", NULL};
+        st = s_rollout(s, S_EXIT_ROLLED_BACK, args);
+    }
+    assert_string_equal(s_st(st), "rolled_back");
+    assert_int_equal(s_acc(st, "rolled_back"), 1);
+    assert_int_equal(s_acc(st, "rollback_failed"), 0);
+    json_decref(st);
+    s_expect_value(s, 0, "SELECT count(*) FROM pg_tables WHERE tablename ="
+                   " 'slow_t'", "0");
     free(id);
     free(bundle);
     s->passed = 1;
@@ -5099,6 +5161,9 @@ main(void)
             s_teardown),
         cmocka_unit_test_setup_teardown(
             test_rollout_stops_a_plain_halt_after_an_abort_cancels_nothing,
+            s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_rollout_stops_abort_of_a_rollback_then_resume_goes_on,
             s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_rollout_stops_failures_while_halted_still_roll_back,
