@@ -900,12 +900,12 @@ s_bundle_verified(fl_ag_daemon_t *d, fl_ag_job_t *v)
 /* Commands from the coordinator. */
 
 /*
- * 1 when command id needs nothing more: an id that cannot name a journal
- * file (ignored), one answered already (the answer is sent again), or
- * one queued or running (its answer will come).  A cancel was taken
- * without these: a repeated id replaced its answer in the outbox (the
- * first one leaked), and one too long was cut short there, its
- * acknowledgement never matching it (found by an audit).
+ * 1 when command id (a command's or a cancel's) needs nothing more: an
+ * id that cannot name a journal file (ignored), one answered already
+ * (the answer is sent again), or one queued or running (its answer will
+ * come).  Without it a repeated id would replace its answer in the
+ * outbox, and one too long would be cut short there, its
+ * acknowledgement never matching it.
  */
 static int
 s_seen(fl_ag_daemon_t *d, const char *id)
@@ -943,11 +943,13 @@ s_command(fl_ag_daemon_t *d, fl_wire_msg_t *m, const void *raw, size_t len,
     job->cmd = *m;
     memset(m, 0, sizeof(*m)); /* taken */
     fl_map_puts(d->jobs, job->cmd.u.command.id, job);
-    /* Nobody else sees the job yet: no lock.  cancel_timeout counts from
-     * the restart (s_abort_overdue). */
+    /*
+     * Nobody else sees the job yet: no lock.  No cancel_timeout: the job
+     * runs no statement to cancel, and s_abort_overdue closing its
+     * connection would cut the ledger reads that say whether its run
+     * before the restart changed the target.
+     */
     job->cancelled = (how & S_CMD_CANCELLED) != 0;
-    if (job->cancelled)
-        job->cancel_ms = fl_clock_ms();
     if (!(how & S_CMD_JOURNALED) &&
         fl_journal_put(d->journal, id, "cmd", raw, len, &err) != 0) {
         /* Unrecorded work could be lost: refuse it. */
@@ -1326,7 +1328,7 @@ s_recover(fl_ag_daemon_t *d)
             /* A command file with nothing readable beside it: put aside,
              * and its cancel mark, which would be another's, goes. */
             s_set_aside(d, ids[i], "cmd", &cmd_err);
-            fl_journal_remove(d->journal, ids[i]);
+            fl_journal_drop(d->journal, ids[i], "cancel");
         }
         free(data);
     next:

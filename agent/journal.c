@@ -307,6 +307,18 @@ fl_journal_has(fl_journal_t *j, const char *id, const char *ext)
 }
 
 void
+fl_journal_drop(fl_journal_t *j, const char *id, const char *ext)
+{
+    char *path = NULL;
+
+    if (!fl_journal_valid_id(id))
+        return;
+    path = fl_asprintf("%s/journal/%s.%s", j->dir, id, ext);
+    unlink(path);
+    free(path);
+}
+
+void
 fl_journal_remove(fl_journal_t *j, const char *id)
 {
     static const char *const order[] = {"cmd", "cancel", "res"};

@@ -52,6 +52,9 @@ int fl_journal_get(fl_journal_t *j, const char *id, const char *ext,
 /* 1 when journal/ID.EXT exists. */
 int fl_journal_has(fl_journal_t *j, const char *id, const char *ext);
 
+/* Removes journal/ID.EXT alone. */
+void fl_journal_drop(fl_journal_t *j, const char *id, const char *ext);
+
 /*
  * Removes journal/ID.cmd, then journal/ID.cancel, then journal/ID.res,
  * stopping at one it cannot remove (what stays is only sent again).

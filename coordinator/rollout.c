@@ -590,9 +590,10 @@ s_finish(fl_co_server_t *s, fl_co_rollout_t *r, int status, const char *msg)
 }
 
 /*
- * The latch cleared (a resume, a rollback starting), and an abort with
- * it: a plain halt after a rollback began once cancelled, at an agent's
- * hello, runs it held, as if it came with --abort (found by an audit).
+ * Clears the latch (a resume, a rollback starting) and the abort with
+ * it: an abort belongs to the halt it came with, so a later plain halt
+ * (of the rollback, say) must not cancel the runs agents hold at their
+ * hello.
  */
 static void
 s_unhalt(fl_co_rollout_t *r)
