@@ -3268,7 +3268,8 @@ test_fleet_a_damaged_journal_file_is_set_aside_with_a_warning(void **state)
     }
     online = fl_fleet_log_count(f->agents[a].log, "online with coordinator");
     fl_fleet_start_agent(f, a);
-    fl_fleet_wait_log(f->agents[a].log, "online with coordinator", 30);
+    fl_fleet_wait_log_more(f->agents[a].log, "online with coordinator",
+                           online, 30);
     fl_fleet_wait_log(f->agents[a].log, "c0ffee.cmd", 30);
     fl_fleet_wait_log(f->agents[a].log, "dead.res", 30);
     fl_fleet_wait_log(f->agents[a].log, "f00d.cmd", 30);
@@ -3290,8 +3291,9 @@ test_fleet_a_damaged_journal_file_is_set_aside_with_a_warning(void **state)
     kept = fl_asprintf("%s/other.res", dir);
     assert_int_not_equal(access(kept, F_OK), 0);
     free(kept);
-    /* Online once, and so it stays (it flapped ten times a second). */
-    fl_clock_sleep_ms(1000);
+    /* Online once, and so it stays over two heartbeats (it flapped ten
+     * times a second). */
+    fl_clock_sleep_ms(2000);
     assert_int_equal(fl_fleet_log_count(f->coord_log, "malformed"), 0);
     assert_int_equal(fl_fleet_log_count(f->agents[a].log,
                                         "online with coordinator"),

@@ -2092,11 +2092,13 @@ s_start_canary_held(s_state *s, const char *bundle, const char *timeout)
 }
 
 /*
- * Starts a rollout of bundle whose canary holds past a 2 s
- * target_timeout, stops the canary's backend (SIGSTOP) so that the
+ * Starts a rollout of bundle whose canary holds past a 10 s
+ * target_timeout (time enough, under TSan, to fetch the bundle and reach
+ * the hold first), stops the canary's backend (SIGSTOP) so that the
  * timeout's cancel does not end its statement, kills the canary's agent
- * with kill -9 once it has logged the cancel, lets the backend go (the
- * pending cancel ends its statement), lifts the hold, restarts the
+ * with kill -9 once it has logged the cancel and journaled its mark,
+ * lets the backend go and ends it (its transaction rolls back; the
+ * cancel request may not have reached it), lifts the hold, restarts the
  * agent, and waits until its journal is empty (its answer given and
  * acknowledged).  The rollout's id (new).
  */
@@ -2106,7 +2108,7 @@ s_cancel_then_kill(s_state *s, const char *bundle)
     int k = s->t[0].shard, said = 0;
     int64_t deadline = 0;
     pid_t backend = 0;
-    char *id = s_start_canary_held(s, bundle, "2s"), *v = NULL;
+    char *id = s_start_canary_held(s, bundle, "10s"), *v = NULL;
 
     v = s_value(s, 0, "SELECT pid FROM pg_stat_activity WHERE datname ="
                       " current_database() AND query LIKE '%pg_sleep(%'"
@@ -2121,7 +2123,11 @@ s_cancel_then_kill(s_state *s, const char *bundle)
     fl_fleet_wait_log_more(s->f.agents[k].log, "cancelled by the coordinator",
                            said, 60);
     fl_fleet_signal_agent(&s->f, k, SIGKILL);
+    assert_int_equal(fl_fleet_journal_files(&s->f, k, ".cancel"), 1);
     assert_int_equal(kill(backend, SIGCONT), 0);
+    s_exec_on(s, 0, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND query LIKE"
+                    " '%pg_sleep(%' AND pid <> pg_backend_pid()");
     s_exec_on(s, 0, "UPDATE items SET note = 'note 1' WHERE id = 1");
     fl_fleet_start_agent(&s->f, k);
     deadline = fl_clock_ms() + (int64_t)(60000 * fl_test_timeout_scale());
@@ -2136,11 +2142,11 @@ s_cancel_then_kill(s_state *s, const char *bundle)
 
 /*
  * A cancel outlives its agent.  The canary held past its target_timeout
- * (2 s) with its server's backend stopped (SIGSTOP), so that the cancel
+ * with its server's backend stopped (SIGSTOP), so that the cancel
  * request its agent sends does not end the statement; the agent killed
- * with kill -9 once it has logged the cancel; the backend let go (the
- * pending cancel ends its statement, its transaction rolls back); the
- * hold lifted; the agent restarted: it answers the command from its
+ * with kill -9 once it has logged the cancel; the backend let go and
+ * ended (its transaction rolls back); the hold lifted; the agent
+ * restarted: it answers the command from its
  * journal as cancelled rather than run it again, and the canary, failed
  * by its timeout and the rollout halted, stays as it was.  Before, the
  * restarted agent ran the command to the end: the canary applied under
