@@ -273,7 +273,9 @@ s_wait_fresh(s_state *s, int skip_shard)
 
 /*
  * Every tenant as the template made it: no ledger, no backups, the table
- * and its 20 rows again.  The agents read the ledgers again on their next
+ * and its 20 rows again, and none of the tables the tests' bundles make
+ * (a test's first_t was still there for the next test whose bundle made
+ * it, whose canary then failed "already exists").  The agents read the ledgers again on their next
  * discovery, which the wait asks for (SIGHUP); the test waits until the
  * coordinator has.
  */
@@ -284,7 +286,9 @@ s_reset(s_state *s)
         s_exec_on(s, i, "SET client_min_messages = warning;"
                         "DROP SCHEMA IF EXISTS flotilla CASCADE;"
                         "DROP SCHEMA IF EXISTS flotilla_backup CASCADE;"
-                        "DROP TABLE IF EXISTS items, slow_t, part_t, fx"
+                        "DROP VIEW IF EXISTS rq_v;"
+                        "DROP TABLE IF EXISTS items, slow_t, part_t, fx,"
+                        " first_t, second_t, quick_t, rq_t, accounts"
                         " CASCADE;" S_ITEMS);
     s_wait_fresh(s, -1);
 }
