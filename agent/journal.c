@@ -228,6 +228,17 @@ s_read(const char *path, unsigned char **data, size_t *len, fl_error_t *err)
     return fl_file_read(data, len, path, S_MAX_FILE, "journal file", err);
 }
 
+/* -1, 0 or 1 as x is before, at or after y. */
+static int
+s_ts_cmp(const struct timespec *x, const struct timespec *y)
+{
+    if (x->tv_sec != y->tv_sec)
+        return x->tv_sec < y->tv_sec ? -1 : 1;
+    if (x->tv_nsec != y->tv_nsec)
+        return x->tv_nsec < y->tv_nsec ? -1 : 1;
+    return 0;
+}
+
 /*
  * Stamps a command's file with a modification time later than every
  * command's before it: the journal's order of arrival, which recovery
@@ -243,8 +254,7 @@ s_stamp(fl_journal_t *j, const char *path)
     struct timespec t[2];
 
     clock_gettime(CLOCK_REALTIME, &t[1]);
-    if (t[1].tv_sec < j->last.tv_sec ||
-        (t[1].tv_sec == j->last.tv_sec && t[1].tv_nsec <= j->last.tv_nsec)) {
+    if (s_ts_cmp(&t[1], &j->last) <= 0) {
         t[1] = j->last;
         if (++t[1].tv_nsec == 1000000000L) {
             t[1].tv_sec++;
@@ -369,12 +379,9 @@ static int
 s_entry_cmp(const void *a, const void *b)
 {
     const s_entry *x = a, *y = b;
+    int c = s_ts_cmp(&x->at, &y->at);
 
-    if (x->at.tv_sec != y->at.tv_sec)
-        return x->at.tv_sec < y->at.tv_sec ? -1 : 1;
-    if (x->at.tv_nsec != y->at.tv_nsec)
-        return x->at.tv_nsec < y->at.tv_nsec ? -1 : 1;
-    return strcmp(x->id, y->id);
+    return c != 0 ? c : strcmp(x->id, y->id);
 }
 
 /*
@@ -404,9 +411,7 @@ s_sort_by_arrival(fl_journal_t *j, char **ids, size_t n)
     qsort(e, n, sizeof(*e), s_entry_cmp);
     for (size_t i = 0; i < n; i++)
         ids[i] = e[i].id;
-    if (n > 0 && (e[n - 1].at.tv_sec > j->last.tv_sec ||
-                  (e[n - 1].at.tv_sec == j->last.tv_sec &&
-                   e[n - 1].at.tv_nsec > j->last.tv_nsec)))
+    if (n > 0 && s_ts_cmp(&e[n - 1].at, &j->last) > 0)
         j->last = e[n - 1].at;
     free(e);
 }

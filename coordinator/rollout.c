@@ -675,7 +675,6 @@ s_check_budget(fl_co_server_t *s, fl_co_rollout_t *r, const s_counts_t *w)
          * (seen in CI once failures being written counted against the
          * budget, in a pass no answer had just preceded).
          */
-        r->halted = 1;
         free(r->halt_reason);
         r->halt_reason = fl_strdup(why);
         s_event(s, r, "rollout.halted", why);
@@ -1817,35 +1816,24 @@ s_list(fl_co_server_t *s)
 static void
 s_retry_cancelled(fl_co_server_t *s, fl_co_rollout_t *r)
 {
-    s_phase_t *p = &r->fwd;
+    int rb = r->status == S_ROLLING_BACK && r->rb.d != NULL;
+    s_phase_t *p = rb ? &r->rb : &r->fwd;
     fl_co_command_t **cmds = NULL;
-    size_t n = 0;
-    char msg[160];
+    size_t n = 0, lo = 0, hi = 0;
+    char msg[160], where[32] = "";
 
-    if (r->status == S_ROLLING_BACK && r->rb.d != NULL) {
-        cmds = fl_calloc(r->rb.d->ncommands + 1, sizeof(*cmds));
-        for (size_t i = 0; i < r->rb.d->ncommands; i++) {
-            fl_co_command_t *c = &r->rb.d->commands[i];
-
-            if (c->state == FL_CO_CMD_DONE &&
-                c->status == FL_CO_CANCELLED && c->sent_once)
-                cmds[n++] = c;
-        }
-        if (n > 0) {
-            fl_dispatch_retry(s, cmds, n);
-            snprintf(msg, sizeof(msg), "%zu rollback%s cancelled by halt "
-                     "--abort sent again", n, n == 1 ? "" : "s");
-            s_event(s, r, "rollout.retry", msg);
-        }
-        free(cmds);
-        return;
+    if (rb) {
+        hi = p->start[p->nranges]; /* every wave of the rollback */
+    } else if (r->status == S_RUNNING && r->wave_state == S_DISPATCHING &&
+               !s_probe(r) && p->cur < p->nranges) {
+        lo = p->start[p->cur];
+        hi = p->start[p->cur + 1];
+        snprintf(where, sizeof(where), " of wave %d", r->wave + 1);
     }
-    if (r->status != S_RUNNING || r->wave_state != S_DISPATCHING ||
-        s_probe(r) || p->cur >= p->nranges)
+    if (lo == hi)
         return;
-    cmds = fl_calloc(p->start[p->cur + 1] - p->start[p->cur] + 1,
-                     sizeof(*cmds));
-    for (size_t i = p->start[p->cur]; i < p->start[p->cur + 1]; i++) {
+    cmds = fl_calloc(hi - lo + 1, sizeof(*cmds));
+    for (size_t i = lo; i < hi; i++) {
         fl_co_command_t *c = &p->d->commands[p->order[i]];
 
         if (c->state == FL_CO_CMD_DONE && c->status == FL_CO_CANCELLED &&
@@ -1854,9 +1842,9 @@ s_retry_cancelled(fl_co_server_t *s, fl_co_rollout_t *r)
     }
     if (n > 0) {
         fl_dispatch_retry(s, cmds, n);
-        snprintf(msg, sizeof(msg), "%zu target%s of wave %d cancelled by "
-                 "halt --abort sent again", n, n == 1 ? "" : "s",
-                 r->wave + 1);
+        snprintf(msg, sizeof(msg), "%zu %s%s%s cancelled by halt --abort "
+                 "sent again", n, rb ? "rollback" : "target",
+                 n == 1 ? "" : "s", where);
         s_event(s, r, "rollout.retry", msg);
     }
     free(cmds);

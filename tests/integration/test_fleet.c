@@ -3209,6 +3209,28 @@ test_fleet_daemons_open_their_log_again_at_sighup(void **state)
     s->passed = 1;
 }
 
+/* Writes path: a journaled command of type and id (rollout "r"). */
+static void
+s_journal_command(const char *path, int type, const char *id)
+{
+    fl_wire_msg_t m;
+    fl_buf_t b = FL_BUF_INIT(0);
+    FILE *fp = NULL;
+
+    memset(&m, 0, sizeof(m));
+    m.type = (fl_wire_type)type;
+    m.u.command.id = (char *)id;
+    m.u.command.rollout = "r";
+    m.u.command.target = "agent-0/x";
+    m.u.command.bundle_id = "b";
+    assert_int_equal(fl_wire_encode(&b, &m, NULL), 0);
+    fp = fopen(path, "wb");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(b.data, 1, b.len, fp), b.len);
+    assert_int_equal(fclose(fp), 0);
+    fl_buf_release(&b);
+}
+
 /*
  * A journal file the agent cannot read back (a disk's damage, a hand's
  * edit) is set aside as ID.cmd.damaged (ID.res.damaged) with a warning
@@ -3219,7 +3241,9 @@ test_fleet_daemons_open_their_log_again_at_sighup(void **state)
  * sent as it was: the coordinator closed the session on the malformed
  * message, and the agent, at each reconnection, sent it again.  So is a
  * command file holding a command of another id (before, carried out
- * under that id at every start).
+ * under that id at every start), and its cancel mark goes with it.  A
+ * cancel journaled without its answer is answered, and leaves the
+ * journal once acknowledged.
  */
 static void
 test_fleet_a_damaged_journal_file_is_set_aside_with_a_warning(void **state)
@@ -3227,7 +3251,7 @@ test_fleet_a_damaged_journal_file_is_set_aside_with_a_warning(void **state)
     s_state *s = *state;
     fl_fleet_t *f = &s->f;
     char *dir = NULL, *cmd = NULL, *res = NULL, *kept = NULL;
-    char *garbled = NULL, *misfiled = NULL;
+    char *garbled = NULL, *misfiled = NULL, *cancel = NULL;
     int a = 0, online = 0;
 
     fl_fleet_open(f, s->p, NULL);
@@ -3247,25 +3271,15 @@ test_fleet_a_damaged_journal_file_is_set_aside_with_a_warning(void **state)
     garbled = fl_asprintf("%s/dead.res", dir);
     fl_test_write_file(garbled, "not a message");
     /* A command, but of another id. */
-    {
-        fl_wire_msg_t m;
-        fl_buf_t b = FL_BUF_INIT(0);
-        FILE *fp = NULL;
-
-        memset(&m, 0, sizeof(m));
-        m.type = FL_WIRE_APPLY;
-        m.u.command.id = "other";
-        m.u.command.rollout = "r";
-        m.u.command.target = "agent-0/x";
-        m.u.command.bundle_id = "b";
-        assert_int_equal(fl_wire_encode(&b, &m, NULL), 0);
-        misfiled = fl_asprintf("%s/f00d.cmd", dir);
-        fp = fopen(misfiled, "wb");
-        assert_non_null(fp);
-        assert_int_equal(fwrite(b.data, 1, b.len, fp), b.len);
-        assert_int_equal(fclose(fp), 0);
-        fl_buf_release(&b);
-    }
+    misfiled = fl_asprintf("%s/f00d.cmd", dir);
+    s_journal_command(misfiled, FL_WIRE_APPLY, "other");
+    /* A cancel journaled, its answer not yet (a kill between the two). */
+    cancel = fl_asprintf("%s/c4ncel.cmd", dir);
+    s_journal_command(cancel, FL_WIRE_CANCEL, "c4ncel");
+    /* The cancel mark of the damaged command, which goes with it. */
+    kept = fl_asprintf("%s/c0ffee.cancel", dir);
+    fl_test_write_file(kept, "");
+    free(kept);
     online = fl_fleet_log_count(f->agents[a].log, "online with coordinator");
     fl_fleet_start_agent(f, a);
     fl_fleet_wait_log_more(f->agents[a].log, "online with coordinator",
@@ -3291,6 +3305,22 @@ test_fleet_a_damaged_journal_file_is_set_aside_with_a_warning(void **state)
     kept = fl_asprintf("%s/other.res", dir);
     assert_int_not_equal(access(kept, F_OK), 0);
     free(kept);
+    kept = fl_asprintf("%s/c0ffee.cancel", dir);
+    assert_int_not_equal(access(kept, F_OK), 0);
+    free(kept);
+    /* The cancel answered (nothing to cancel), the answer acknowledged,
+     * its files gone; before, it stayed in the journal for ever. */
+    fl_fleet_wait_log(f->coord_log, "answered command c4ncel", 30);
+    {
+        int64_t until = fl_clock_ms() + 30000;
+
+        while (access(cancel, F_OK) == 0) {
+            if (fl_clock_ms() > until)
+                fail_msg("%s still there 30 s after the agent's start",
+                         cancel);
+            fl_clock_sleep_ms(50);
+        }
+    }
     /* Online once, and so it stays over two heartbeats (it flapped ten
      * times a second). */
     fl_clock_sleep_ms(2000);
@@ -3299,6 +3329,7 @@ test_fleet_a_damaged_journal_file_is_set_aside_with_a_warning(void **state)
                                         "online with coordinator"),
                      online + 1);
     fl_fleet_stop_clean(f);
+    free(cancel);
     free(misfiled);
     free(garbled);
     free(res);

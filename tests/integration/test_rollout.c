@@ -1779,6 +1779,20 @@ s_sleeping(s_state *s, int i)
            > 0;
 }
 
+/* Waits (60 s, scaled) until tenant i's migration sleeps; what: which. */
+static void
+s_await_sleeping(s_state *s, int i, const char *what)
+{
+    int64_t until = fl_clock_ms() + (int64_t)(60000 *
+                                              fl_test_timeout_scale());
+
+    while (!s_sleeping(s, i)) {
+        if (fl_clock_ms() > until)
+            fail_msg("%s did not start within 60 s", what);
+        fl_clock_sleep_ms(20);
+    }
+}
+
 /*
  * Kills with kill -9 the agent of a tenant whose migration sleeps, and
  * ends its sleeping sessions (as its host's restart would): its shard.
@@ -2078,8 +2092,6 @@ s_failure_says(const json_t *st, const char *target, const char *why)
 static char *
 s_start_canary_held(s_state *s, const char *bundle, const char *timeout)
 {
-    int64_t deadline = fl_clock_ms() + (int64_t)(60000 *
-                                                 fl_test_timeout_scale());
     const char *args[] = {"start", bundle, "--selector", "",
                           "--waves", "tier=canary;100%",
                           "--target-timeout", timeout, NULL};
@@ -2087,11 +2099,7 @@ s_start_canary_held(s_state *s, const char *bundle, const char *timeout)
 
     s_exec_on(s, 0, "UPDATE items SET note = 'hold' WHERE id = 1");
     id = s_start_bg(s, args);
-    while (!s_sleeping(s, 0)) {
-        if (fl_clock_ms() > deadline)
-            fail_msg("the canary's migration did not start within 60 s");
-        fl_clock_sleep_ms(20);
-    }
+    s_await_sleeping(s, 0, "the canary's migration");
     return id;
 }
 
@@ -2826,7 +2834,6 @@ s_canary_rollback_held(s_state *s, const char *bundle, int abort)
     const char *halt[] = {"halt", NULL, "--abort", NULL};
     const char *rollback[] = {"rollback", NULL, NULL};
     int one = 1;
-    int64_t until = 0;
     char *id = s_start_bg(s, start);
 
     json_decref(s_wait(s, id, s_applied_at_least, &one, "the canary "
@@ -2838,12 +2845,7 @@ s_canary_rollback_held(s_state *s, const char *bundle, int abort)
     json_decref(s_wait(s, id, s_halted_and_idle, NULL, "halted"));
     s_exec_on(s, 0, "UPDATE items SET note = 'holddown' WHERE id = 1");
     json_decref(s_rollout(s, 0, rollback));
-    until = fl_clock_ms() + (int64_t)(60000 * fl_test_timeout_scale());
-    while (!s_sleeping(s, 0)) {
-        if (fl_clock_ms() > until)
-            fail_msg("the canary's down did not start within 60 s");
-        fl_clock_sleep_ms(50);
-    }
+    s_await_sleeping(s, 0, "the canary's down");
     return id;
 }
 
@@ -2864,8 +2866,6 @@ test_rollout_stops_a_plain_halt_after_an_abort_cancels_nothing(void **state)
     s_state *s = *state;
     char *bundle = s_bundle(s, "helddown", s_held_down), *id = NULL;
     int k = 0, online = 0;
-    int64_t until = fl_clock_ms() + (int64_t)(60000 *
-                                              fl_test_timeout_scale());
     json_t *st = NULL;
 
     id = s_canary_rollback_held(s, bundle, 1);
@@ -2878,12 +2878,7 @@ test_rollout_stops_a_plain_halt_after_an_abort_cancels_nothing(void **state)
     online = fl_fleet_log_count(s->f.agents[k].log, "online with");
     fl_fleet_start_agent(&s->f, k);
     fl_fleet_wait_log_more(s->f.agents[k].log, "online with", online, 60);
-    while (!s_sleeping(s, 0)) {
-        if (fl_clock_ms() > until)
-            fail_msg("the canary's down did not start again after its "
-                     "agent's restart");
-        fl_clock_sleep_ms(50);
-    }
+    s_await_sleeping(s, 0, "after its agent's restart, the canary's down");
     fl_clock_sleep_ms(1000);
     st = s_status(s, id);
     if (!s_sleeping(s, 0) || s_acc(st, "rollback_failed") != 0)

@@ -21,6 +21,60 @@
 
 #define S_N 24
 
+/* Each test's journal, open, in a directory of its own. */
+typedef struct {
+    char *dir;       /* the test's directory */
+    char *sd;        /* the state directory in it */
+    char *jd;        /* its journal/ */
+    fl_journal_t *j;
+} s_fx;
+
+static int
+s_setup(void **state)
+{
+    s_fx *fx = fl_calloc(1, sizeof(*fx));
+    fl_error_t err = FL_ERROR_INIT;
+
+    fx->dir = fl_test_tmpdir();
+    fx->sd = fl_asprintf("%s/state", fx->dir);
+    fx->jd = fl_asprintf("%s/journal", fx->sd);
+    assert_int_equal(fl_journal_open(&fx->j, fx->sd, 0, &err), 0);
+    *state = fx;
+    return 0;
+}
+
+static int
+s_teardown(void **state)
+{
+    s_fx *fx = *state;
+
+    fl_journal_close(&fx->j);
+    fl_test_rmtree(fx->dir);
+    free(fx->jd);
+    free(fx->sd);
+    free(fx->dir);
+    free(fx);
+    return 0;
+}
+
+/* Closes the journal and opens it again: a restart. */
+static void
+s_reopen(s_fx *fx)
+{
+    fl_error_t err = FL_ERROR_INIT;
+
+    fl_journal_close(&fx->j);
+    assert_int_equal(fl_journal_open(&fx->j, fx->sd, 0, &err), 0);
+}
+
+static void
+s_ids_free(char **ids, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(ids[i]);
+    free(ids);
+}
+
 /*
  * fl_journal_list gives the commands in the order they were written,
  * whatever their names and however close together: a restarted agent
@@ -33,48 +87,40 @@
 static void
 test_journal_lists_commands_in_arrival_order(void **state)
 {
-    char *dir = fl_test_tmpdir();
-    char *sd = fl_asprintf("%s/state", dir);
-    fl_journal_t *j = NULL;
+    s_fx *fx = *state;
     fl_error_t err = FL_ERROR_INIT;
     char want[S_N][40];
     char **ids = NULL;
     size_t n = 0;
 
-    (void)state;
-    assert_int_equal(fl_journal_open(&j, sd, 0, &err), 0);
     for (int i = 0; i < S_N; i++) {
         /* 7 is prime to S_N: a permutation of the names. */
         snprintf(want[i], sizeof(want[i]), "%032x", (i * 7) % S_N + 1);
-        assert_int_equal(fl_journal_put(j, want[i], "cmd", "x", 1, &err), 0);
+        assert_int_equal(fl_journal_put(fx->j, want[i], "cmd", "x", 1, &err),
+                         0);
     }
-    assert_int_equal(fl_journal_put(j, want[3], "res", "y", 1, &err), 0);
-    assert_int_equal(fl_journal_list(j, &ids, &n, &err), 0);
+    assert_int_equal(fl_journal_put(fx->j, want[3], "res", "y", 1, &err), 0);
+    assert_int_equal(fl_journal_list(fx->j, &ids, &n, &err), 0);
     assert_int_equal(n, S_N);
     for (size_t i = 0; i < n; i++) {
         if (strcmp(ids[i], want[i]) != 0)
             fail_msg("command %zu listed is %s, written %zu-th was %s", i,
                      ids[i], i, want[i]);
     }
-    for (size_t i = 0; i < n; i++)
-        free(ids[i]);
-    free(ids);
+    s_ids_free(ids, n);
     /* Reopened (a restart): the same order. */
-    fl_journal_close(&j);
-    assert_int_equal(fl_journal_open(&j, sd, 0, &err), 0);
-    assert_int_equal(fl_journal_list(j, &ids, &n, &err), 0);
+    s_reopen(fx);
+    assert_int_equal(fl_journal_list(fx->j, &ids, &n, &err), 0);
     assert_int_equal(n, S_N);
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++)
         assert_string_equal(ids[i], want[i]);
-        free(ids[i]);
-    }
-    free(ids);
+    s_ids_free(ids, n);
     /*
      * A command written after a restart whose clock went back (here: the
      * first command's time an hour ahead) still comes after the others.
      */
     {
-        char *p = fl_asprintf("%s/journal/%s.cmd", sd, want[0]);
+        char *p = fl_asprintf("%s/%s.cmd", fx->jd, want[0]);
         struct timespec t[2];
 
         clock_gettime(CLOCK_REALTIME, &t[0]);
@@ -83,24 +129,15 @@ test_journal_lists_commands_in_arrival_order(void **state)
         assert_int_equal(utimensat(AT_FDCWD, p, t, 0), 0);
         free(p);
     }
-    fl_journal_close(&j);
-    assert_int_equal(fl_journal_open(&j, sd, 0, &err), 0);
-    assert_int_equal(fl_journal_list(j, &ids, &n, &err), 0);
+    s_reopen(fx);
+    assert_int_equal(fl_journal_list(fx->j, &ids, &n, &err), 0);
     assert_string_equal(ids[n - 1], want[0]);
-    for (size_t i = 0; i < n; i++)
-        free(ids[i]);
-    free(ids);
-    assert_int_equal(fl_journal_put(j, "after", "cmd", "x", 1, &err), 0);
-    assert_int_equal(fl_journal_list(j, &ids, &n, &err), 0);
+    s_ids_free(ids, n);
+    assert_int_equal(fl_journal_put(fx->j, "after", "cmd", "x", 1, &err), 0);
+    assert_int_equal(fl_journal_list(fx->j, &ids, &n, &err), 0);
     assert_int_equal(n, S_N + 1);
     assert_string_equal(ids[n - 1], "after");
-    for (size_t i = 0; i < n; i++)
-        free(ids[i]);
-    free(ids);
-    fl_journal_close(&j);
-    fl_test_rmtree(dir);
-    free(sd);
-    free(dir);
+    s_ids_free(ids, n);
 }
 
 /*
@@ -112,15 +149,12 @@ test_journal_lists_commands_in_arrival_order(void **state)
 static void
 test_journal_cancel_mark_goes_with_its_command(void **state)
 {
-    char *dir = fl_test_tmpdir();
-    char *sd = fl_asprintf("%s/state", dir);
-    fl_journal_t *j = NULL;
+    s_fx *fx = *state;
+    fl_journal_t *j = fx->j;
     fl_error_t err = FL_ERROR_INIT;
     char **ids = NULL;
     size_t n = 0;
 
-    (void)state;
-    assert_int_equal(fl_journal_open(&j, sd, 0, &err), 0);
     assert_int_equal(fl_journal_put(j, "c1", "cmd", "x", 1, &err), 0);
     assert_int_equal(fl_journal_has(j, "c1", "cancel"), 0);
     assert_int_equal(fl_journal_put(j, "c1", "cancel", "", 0, &err), 0);
@@ -130,18 +164,13 @@ test_journal_cancel_mark_goes_with_its_command(void **state)
     assert_int_equal(fl_journal_list(j, &ids, &n, &err), 0);
     assert_int_equal(n, 1);
     assert_string_equal(ids[0], "c1");
-    free(ids[0]);
-    free(ids);
+    s_ids_free(ids, n);
     fl_journal_remove(j, "c1");
     assert_int_equal(fl_journal_has(j, "c1", "cancel"), 0);
     assert_int_equal(fl_journal_has(j, "c1", "cmd"), 0);
     assert_int_equal(fl_journal_list(j, &ids, &n, &err), 0);
     assert_int_equal(n, 0);
-    free(ids);
-    fl_journal_close(&j);
-    fl_test_rmtree(dir);
-    free(sd);
-    free(dir);
+    s_ids_free(ids, n);
 }
 
 /* 1 when dir/name exists. */
@@ -168,30 +197,21 @@ s_exists(const char *dir, const char *name)
 static void
 test_journal_remove_takes_the_command_first(void **state)
 {
-    char *dir = fl_test_tmpdir();
-    char *sd = fl_asprintf("%s/state", dir);
-    char *jd = fl_asprintf("%s/journal", sd);
-    char *mark = fl_asprintf("%s/c1.cancel", jd);
+    s_fx *fx = *state;
+    fl_journal_t *j = fx->j;
+    char *mark = fl_asprintf("%s/c1.cancel", fx->jd);
     char *inside = fl_asprintf("%s/x", mark);
-    fl_journal_t *j = NULL;
     fl_error_t err = FL_ERROR_INIT;
 
-    (void)state;
-    assert_int_equal(fl_journal_open(&j, sd, 0, &err), 0);
     assert_int_equal(fl_journal_put(j, "c1", "cmd", "x", 1, &err), 0);
     assert_int_equal(fl_journal_put(j, "c1", "res", "y", 1, &err), 0);
     assert_int_equal(mkdir(mark, 0700), 0);
     fl_test_write_file(inside, "z");
     fl_journal_remove(j, "c1");
-    assert_int_equal(s_exists(jd, "c1.cmd"), 0);
-    assert_int_equal(s_exists(jd, "c1.res"), 1);
-    fl_journal_close(&j);
-    fl_test_rmtree(dir);
+    assert_int_equal(s_exists(fx->jd, "c1.cmd"), 0);
+    assert_int_equal(s_exists(fx->jd, "c1.res"), 1);
     free(inside);
     free(mark);
-    free(jd);
-    free(sd);
-    free(dir);
 }
 
 /*
@@ -203,46 +223,44 @@ test_journal_remove_takes_the_command_first(void **state)
 static void
 test_journal_open_sweeps_leftovers(void **state)
 {
-    char *dir = fl_test_tmpdir();
-    char *sd = fl_asprintf("%s/state", dir);
-    char *jd = fl_asprintf("%s/journal", sd);
+    s_fx *fx = *state;
     char *p = NULL;
-    fl_journal_t *j = NULL;
     fl_error_t err = FL_ERROR_INIT;
 
-    (void)state;
-    assert_int_equal(fl_journal_open(&j, sd, 0, &err), 0);
-    assert_int_equal(fl_journal_put(j, "kept", "cmd", "x", 1, &err), 0);
-    assert_int_equal(fl_journal_put(j, "kept", "cancel", "", 0, &err), 0);
-    assert_int_equal(fl_journal_put(j, "gone", "cancel", "", 0, &err), 0);
-    fl_journal_close(&j);
-    p = fl_asprintf("%s/half.cmd.tmp", jd);
+    assert_int_equal(fl_journal_put(fx->j, "kept", "cmd", "x", 1, &err), 0);
+    assert_int_equal(fl_journal_put(fx->j, "kept", "cancel", "", 0, &err),
+                     0);
+    assert_int_equal(fl_journal_put(fx->j, "gone", "cancel", "", 0, &err),
+                     0);
+    p = fl_asprintf("%s/half.cmd.tmp", fx->jd);
     fl_test_write_file(p, "x");
     free(p);
-    p = fl_asprintf("%s/bundles/b.bundle.tmp", sd);
+    p = fl_asprintf("%s/bundles/b.bundle.tmp", fx->sd);
     fl_test_write_file(p, "x");
     free(p);
-    assert_int_equal(fl_journal_open(&j, sd, 0, &err), 0);
-    assert_int_equal(s_exists(jd, "half.cmd.tmp"), 0);
-    assert_int_equal(s_exists(sd, "bundles/b.bundle.tmp"), 0);
-    assert_int_equal(s_exists(jd, "gone.cancel"), 0);
-    assert_int_equal(s_exists(jd, "kept.cancel"), 1);
-    assert_int_equal(s_exists(jd, "kept.cmd"), 1);
-    fl_journal_close(&j);
-    fl_test_rmtree(dir);
-    free(jd);
-    free(sd);
-    free(dir);
+    s_reopen(fx);
+    assert_int_equal(s_exists(fx->jd, "half.cmd.tmp"), 0);
+    assert_int_equal(s_exists(fx->sd, "bundles/b.bundle.tmp"), 0);
+    assert_int_equal(s_exists(fx->jd, "gone.cancel"), 0);
+    assert_int_equal(s_exists(fx->jd, "kept.cancel"), 1);
+    assert_int_equal(s_exists(fx->jd, "kept.cmd"), 1);
 }
 
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_journal_lists_commands_in_arrival_order),
-        cmocka_unit_test(test_journal_cancel_mark_goes_with_its_command),
-        cmocka_unit_test(test_journal_remove_takes_the_command_first),
-        cmocka_unit_test(test_journal_open_sweeps_leftovers),
+        cmocka_unit_test_setup_teardown(
+            test_journal_lists_commands_in_arrival_order, s_setup,
+            s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_journal_cancel_mark_goes_with_its_command, s_setup,
+            s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_journal_remove_takes_the_command_first, s_setup,
+            s_teardown),
+        cmocka_unit_test_setup_teardown(test_journal_open_sweeps_leftovers,
+                                        s_setup, s_teardown),
     };
     return cmocka_run_group_tests_name("journal", tests, NULL, NULL);
 }
