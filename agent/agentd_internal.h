@@ -116,6 +116,7 @@ struct fl_ag_job {
     fl_ag_job_t *read_prev, *read_next;
     fl_wire_result_t result;     /* filled by the worker (owned strings) */
     int has_result;
+    int order_ready;             /* RUN: see order_next */
     /* RUN and GATHER: the target's state afterwards. */
     fl_wire_target_t state;
     /* GATHER: the target's runs when submitted. */
@@ -136,7 +137,17 @@ struct fl_ag_job {
     int rc;
     fl_error_t err;
     fl_ag_job_t *next;           /* in a target's or a bundle's wait list */
+    /* RUN: in its target's order list (fl_ag_order_t) until it goes to
+     * the target or is answered; ready: it may go once those before it
+     * have. */
+    fl_ag_job_t *order_next;
 };
+
+/* A target's commands in the order they came (daemon.c, s_order_add). */
+typedef struct {
+    char *target;
+    fl_ag_job_t *head, *tail;    /* linked by order_next */
+} fl_ag_order_t;
 
 /* The session with the coordinator (daemon.c describes the machine). */
 typedef enum {
@@ -178,6 +189,7 @@ typedef struct {
     fl_map_t *jobs;              /* command id -> fl_ag_job_t (held) */
     fl_map_t *outbox;            /* command id -> fl_ag_outbox_t */
     fl_map_t *bundles;           /* id -> fl_ag_bundle_t */
+    fl_map_t *orders;            /* target name -> fl_ag_order_t */
     size_t discovering;          /* discovery jobs out */
     int started;                 /* first discovery done, journal read */
     unsigned char *rule_ran;     /* per discovery rule: it has run once

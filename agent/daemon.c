@@ -776,6 +776,82 @@ s_still_good(fl_ag_daemon_t *d, const fl_ag_bundle_t *b,
     return 0;
 }
 
+/*
+ * A target's commands run in the order they came, whatever their
+ * bundles: each waits in its target's order list until every command
+ * that came before it has gone to the target or been answered.  Before,
+ * a command whose bundle was verified already went to its target at
+ * once, ahead of an earlier one whose bundle was still being fetched or
+ * verified: the later bundle applied first, and the earlier one was then
+ * refused as an older release (found by an audit).
+ */
+static void
+s_order_add(fl_ag_daemon_t *d, fl_ag_job_t *job)
+{
+    const char *name = job->cmd.u.command.target;
+    fl_ag_order_t *o = fl_map_gets(d->orders, name);
+
+    if (o == NULL) {
+        o = fl_calloc(1, sizeof(*o));
+        o->target = fl_strdup(name);
+        fl_map_puts(d->orders, o->target, o);
+    }
+    job->order_next = NULL;
+    job->order_ready = 0;
+    if (o->tail != NULL)
+        o->tail->order_next = job;
+    else
+        o->head = job;
+    o->tail = job;
+}
+
+static void
+s_order_free(fl_ag_order_t *o)
+{
+    free(o->target);
+    free(o);
+}
+
+/*
+ * job's bundle is settled: it may go to its target once those before it
+ * have (go), or it is about to be answered and leaves its list (!go).
+ * Then the commands at the head of the list that may go, go.
+ */
+static void
+s_order_release(fl_ag_daemon_t *d, fl_ag_job_t *job, int go)
+{
+    fl_ag_order_t *o = fl_map_gets(d->orders, job->cmd.u.command.target);
+    fl_ag_job_t **pp = NULL;
+
+    FL_ASSERT(o != NULL);
+    if (go) {
+        job->order_ready = 1;
+    } else {
+        for (pp = &o->head; *pp != job; pp = &(*pp)->order_next)
+            FL_ASSERT(*pp != NULL);
+        *pp = job->order_next;
+        if (o->tail == job) {
+            o->tail = NULL;
+            for (fl_ag_job_t *j = o->head; j != NULL; j = j->order_next)
+                o->tail = j;
+        }
+        job->order_next = NULL;
+    }
+    while (o->head != NULL && o->head->order_ready) {
+        fl_ag_job_t *next = o->head;
+
+        o->head = next->order_next;
+        if (o->head == NULL)
+            o->tail = NULL;
+        next->order_next = NULL;
+        s_target_enqueue(d, next);
+    }
+    if (o->head == NULL) {
+        fl_map_removes(d->orders, o->target);
+        s_order_free(o);
+    }
+}
+
 /* Takes the bundle's waiting jobs to their targets, or refuses them. */
 static void
 s_bundle_release(fl_ag_daemon_t *d, fl_ag_bundle_t *b)
@@ -788,15 +864,17 @@ s_bundle_release(fl_ag_daemon_t *d, fl_ag_bundle_t *b)
         job->next = NULL;
         if (b->state == FL_AG_BUNDLE_READY &&
             s_still_good(d, b, job, &err) != 0) {
+            s_order_release(d, job, 0);
             s_answer(d, job, "refused", &err);
         } else if (b->state == FL_AG_BUNDLE_READY) {
             job->src = &b->src;
-            s_target_enqueue(d, job);
+            s_order_release(d, job, 1);
         } else {
             FL_ERR(&err, FL_EPROTO, "%s", b->error);
             fl_error_set_hint(&err, "This agent verifies every bundle "
                                     "against its own trusted keys "
                                     "(\"trust\"), whoever sent it.");
+            s_order_release(d, job, 0);
             s_answer(d, job, "refused", &err);
         }
         fl_error_clear(&err);
@@ -818,6 +896,7 @@ s_schedule(fl_ag_daemon_t *d, fl_ag_job_t *job)
         fl_error_clear(&err);
         return;
     }
+    s_order_add(d, job);
     b = s_bundle(d, id);
     if (b->state == FL_AG_BUNDLE_READY || b->state == FL_AG_BUNDLE_BAD) {
         job->next = NULL;
@@ -1600,7 +1679,8 @@ s_start(fl_ag_daemon_t *d, fl_error_t *err)
 static void
 s_stop(fl_ag_daemon_t *d)
 {
-    fl_ag_job_t *job = NULL;
+    fl_ag_job_t *job = NULL, *next = NULL;
+    fl_ag_order_t *ord = NULL;
     fl_ag_target_t *t = NULL;
     fl_ag_bundle_t *b = NULL;
     fl_ag_outbox_t *o = NULL;
@@ -1662,6 +1742,17 @@ s_stop(fl_ag_daemon_t *d)
         fl_ag_job_free(job);
     }
     free(d->rule_ran);
+    /* A job released by its bundle and waiting for an earlier one is in
+     * its order list only; the others are in their bundle's. */
+    pos = 0;
+    while ((ord = fl_map_next(d->orders, &pos)) != NULL) {
+        for (job = ord->head; job != NULL; job = next) {
+            next = job->order_next;
+            if (job->order_ready)
+                fl_ag_job_free(job);
+        }
+        s_order_free(ord);
+    }
     pos = 0;
     while ((b = fl_map_next(d->bundles, &pos)) != NULL) {
         while (b->wait_head != NULL) {
@@ -1680,6 +1771,7 @@ s_stop(fl_ag_daemon_t *d)
     fl_map_destroy(&d->jobs);
     fl_map_destroy(&d->outbox);
     fl_map_destroy(&d->bundles);
+    fl_map_destroy(&d->orders);
     fl_journal_close(&d->journal);
     fl_cert_destroy(&d->cert);
     fl_trust_destroy(&d->trust);
@@ -1728,6 +1820,7 @@ fl_agent_run(const fl_ag_settings_t *cfg)
     d.jobs = fl_map_new();
     d.outbox = fl_map_new();
     d.bundles = fl_map_new();
+    d.orders = fl_map_new();
     d.rule_ran = fl_calloc(cfg->discover.count + 1, 1);
     if (fl_daemon_logging(cfg->log_level, cfg->log_file, &err) != 0 ||
         (sigfd = fl_daemon_signals(&err)) < 0 || s_start(&d, &err) != 0) {

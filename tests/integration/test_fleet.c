@@ -3478,6 +3478,93 @@ test_fleet_a_cached_bundle_is_checked_again_at_each_command(void **state)
 }
 
 /*
+ * Commands for one target run in the order they came, whatever their
+ * bundles.  The agent, held with SIGSTOP, is sent an apply of bundle A
+ * (version 1, a bundle it has never seen) and then one of bundle B
+ * (version 2, which it verified for a plan before); let go, it must run
+ * A before B.  Before, a command whose bundle was verified already went
+ * to its target at once, ahead of an earlier one whose bundle was still
+ * being fetched: version 2 applied first, and A's version 1 was then
+ * refused as out of order (found by an audit).
+ */
+static void
+test_fleet_commands_for_one_target_run_in_the_order_they_came(
+    void **state)
+{
+    s_state *s = *state;
+    fl_fleet_t *f = &s->f;
+    char **two = fl_fleet_table_migrations(2);
+    const char *const first[] = {two[0], two[1], NULL};
+    char db[64], target[96], tail[256], *a = NULL, *b = NULL, *out[2];
+    const char *names[] = {target, NULL};
+    pid_t cli[2];
+    PGconn *ctl = NULL;
+    char *order = NULL;
+    json_t *d = NULL;
+
+    /* The agent, stopped, is not taken for gone meanwhile. */
+    fl_fleet_open(f, s->p, "heartbeat_timeout: 60s\n");
+    fl_fleet_start_coordinator(f);
+    snprintf(db, sizeof(db), "%s_or1", s->p);
+    snprintf(target, sizeof(target), "agent-0/%s", db);
+    fl_fleet_createdb(f, 0, db);
+    snprintf(tail, sizeof(tail), "discover:\n  - databases: \"%s_or*\"\n",
+             s->p);
+    fl_fleet_start_agent(f, fl_fleet_add_agent(f, "agent-0", 0, 1, tail));
+    s_wait_targets(f, names, "reachable", "the agent's target");
+    a = s_bundle(f, f->key, "first", first);
+    b = s_bundle(f, f->key, "second", (const char *const *)two + 2);
+    d = s_dispatch_action(f, b, "plan", 0); /* B verified on the agent */
+    json_decref(d);
+
+    fl_fleet_signal_agent(f, 0, SIGSTOP);
+    ctl = PQconnectdb(f->ctl.conninfo);
+    assert_int_equal(PQstatus(ctl), CONNECTION_OK);
+    for (int i = 0; i < 2; i++) {
+        const char *argv[] = {"flotilla", "dispatch", i ? b : a,
+                              "--selector", "", NULL};
+        int64_t deadline = fl_clock_ms() + (int64_t)(
+            60000 * fl_test_timeout_scale());
+        char *n = NULL;
+
+        out[i] = fl_fleet_path(f, i ? "second.out" : "first.out");
+        cli[i] = fl_fleet_cli_spawn(f, argv, out[i]);
+        /* Written, hence queued to the agent, before the next. */
+        while ((n = fl_test_query_value(
+                    ctl, "SELECT count(*) FROM flotilla_control.commands"
+                         " WHERE action = 'apply'")) != NULL &&
+               strtol(n, NULL, 10) < i + 1) {
+            free(n);
+            if (fl_clock_ms() > deadline)
+                fail_msg("dispatch %d was not written", i + 1);
+            fl_clock_sleep_ms(20);
+        }
+        free(n);
+    }
+    PQfinish(ctl);
+    fl_clock_sleep_ms(1000); /* both sent, into the agent's socket */
+    fl_fleet_signal_agent(f, 0, SIGCONT);
+    for (int i = 0; i < 2; i++)
+        if (fl_fleet_wait_pid(cli[i], 120) != 0)
+            fail_msg("the dispatch of bundle %s failed; see %s",
+                     i ? "B" : "A", out[i]);
+    order = fl_fleet_query(f, 0, db, "SELECT string_agg(version::text, ','"
+                           " ORDER BY id) FROM flotilla.migration_logs"
+                           " WHERE step = 'execute' AND status = 'ok'");
+    assert_non_null(order);
+    assert_string_equal(order, "1,2");
+    assert_int_equal(s_applied(f, 0, db, ""), 2);
+    fl_fleet_stop_clean(f);
+    free(order);
+    for (int i = 0; i < 2; i++)
+        free(out[i]);
+    free(a);
+    free(b);
+    fl_fleet_files_free(two);
+    s->passed = 1;
+}
+
+/*
  * max_bundle_lifetime is each daemon's own policy (docs/fleet.md): a
  * bundle valid for longer than the coordinator accepts (40 d here) is
  * refused before anything is sent; one the coordinator accepts but an
@@ -3696,6 +3783,9 @@ main(void)
             s_teardown),
         cmocka_unit_test_setup_teardown(
             test_fleet_a_damaged_journal_file_is_set_aside_with_a_warning,
+            s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_fleet_commands_for_one_target_run_in_the_order_they_came,
             s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_fleet_a_cached_bundle_is_checked_again_at_each_command,
