@@ -562,6 +562,19 @@ s_ran_per_tool(fl_pipeline_t *p, fl_layout_tool tool,
     }
     if ((rc = s_parts_ran(p, name, t, migs, seen, ran, err)) != 0)
         goto cleanup;
+    /*
+     * The newest version that ran, an undone one not counted: before,
+     * Flyway's versions 3 and then 2 undone left 3 the newest, and 2 was
+     * refused as a gap below it (found by an audit).
+     */
+    {
+        const fl_version_t none = FL_VERSION_INIT;
+
+        newest = none;
+        for (size_t k = 0; k < migs->count; k++)
+            if (ran[k] && fl_version_cmp(&migs->items[k].version, &newest) > 0)
+                newest = migs->items[k].version;
+    }
     /* Above --to nothing is baselined: a gap there is apply's to find. */
     for (size_t k = 0; k < migs->count; k++)
         if (!ran[k] && fl_version_cmp(&migs->items[k].version, &newest) < 0 &&
@@ -1035,8 +1048,10 @@ s_baseline(fl_pipeline_t *p, const fl_source_t *src, const char *from,
                       p->opts.reason ? p->opts.reason : "none given");
         free(override);
     }
-    if (dflt != NULL)
+    if (rc == 0 && dflt != NULL)
         rc = s_check_search_path(p, dflt, err);
+    if (rc == 0)
+        rc = fl__to_in_source(p, migs, err);
     if (spec) {
         if (rc == 0)
             rc = s_read_tool(p, spec, *p->target ? p->target : dflt, &t,

@@ -558,6 +558,31 @@ s_verify_gaps(fl_pipeline_t *p, const fl_migration_list_t *migs,
  * whose checksum changed) and out-of-order versions.  Fills pending[i]
  * for each migration that still has to run.
  */
+/*
+ * --to names a migration of the source, as Flyway's target must by
+ * default (failOnMissingTarget).  Before, a mistyped --to 20 for 2
+ * applied, planned or baselined every migration (found by an audit).
+ */
+int
+fl__to_in_source(const fl_pipeline_t *p, const fl_migration_list_t *migs,
+                 fl_error_t *err)
+{
+    int rc = 0;
+
+    if (!fl_version_is_set(&p->opts.to_version))
+        return 0;
+    for (size_t i = 0; i < migs->count; i++)
+        if (fl_version_cmp(&migs->items[i].version,
+                           &p->opts.to_version) == 0)
+            return 0;
+    rc = FL_ERR(err, FL_EINVAL, "--to %s: the source has no migration of "
+                "that version", p->opts.to_version.text);
+    fl_error_set_hint(err, "Name the version of one of its migrations "
+                           "(flotilla status lists them): those up to it "
+                           "are taken, the later ones stay pending.");
+    return rc;
+}
+
 int
 fl__verify_source(fl_pipeline_t *p, const fl_migration_list_t *migs,
                   const fl_ledger_t *ledger, int *pending, fl_error_t *err)
@@ -567,6 +592,8 @@ fl__verify_source(fl_pipeline_t *p, const fl_migration_list_t *migs,
     int ndrift = 0;
     int rc = 0;
 
+    if ((rc = fl__to_in_source(p, migs, err)) != 0)
+        return rc;
     for (size_t i = 0; i < ledger->count; i++)
         if (strcmp(ledger->items[i].status, "applied") == 0 &&
             fl_version_cmp(&ledger->items[i].version, &max_applied) > 0)
@@ -919,6 +946,24 @@ s_rollback(fl_pipeline_t *p, const fl_source_t *src, fl_rollback_mode mode,
         (mode == FL_ROLLBACK_BUNDLE &&
          (rc = s_other_bundle_above(p, &ledger, &r, bundle_id, err)) != 0))
         goto cleanup;
+    if (mode == FL_ROLLBACK_BUNDLE && p->opts.bundle_known) {
+        int known = 0;
+
+        for (size_t i = 0; i < ledger.count && !known; i++)
+            known = ledger.items[i].bundle_id != NULL &&
+                    strcmp(ledger.items[i].bundle_id, bundle_id) == 0;
+        if (!known) {
+            /* Before, "rolled back 0 migrations", exit 0 (found by an
+             * audit: a 16-digit id copied from rollout list). */
+            rc = FL_ERR(err, FL_EINVAL, "no migration of bundle %s is in "
+                        "the ledger%s%s: nothing to roll back", bundle_id,
+                        p->target[0] ? " of schema " : "", p->target);
+            fl_error_set_hint(err, "Check the id: flotilla status --json "
+                                   "names the bundle of each migration "
+                                   "applied.");
+            goto cleanup;
+        }
+    }
     for (size_t i = 0; i < r.nrows; i++) {
         fl_version_t v = FL_VERSION_INIT;
         const fl_ledger_row_t *row = NULL;

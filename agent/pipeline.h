@@ -148,13 +148,19 @@ typedef struct {
                                  NULL: every migration is held to them.
                                  A bundle that carries its own (signed)
                                  gate is held to that one instead */
+    /* Rollback only: */
+    int bundle_known;         /* FL_ROLLBACK_BUNDLE: refused when no
+                                 ledger row names the bundle (an
+                                 operator's mistyped id); unset, 0 are
+                                 rolled back (an agent's target may never
+                                 have had it) */
 } fl_pipeline_opts_t;
 
 #define FL_PIPELINE_OPTS_INIT                                              \
     {NULL, NULL, "local", "", NULL, NULL, FL_VERSION_INIT, 0, 0, 30000,    \
      2000, 0, 5, 200,                                                      \
      "flotilla-backups", (int64_t)1024 * 1024 * 1024, NULL, NULL, 0, NULL, \
-     NULL, NULL, 0, 0, 0, 0, 0, 0, NULL, 0, NULL}
+     NULL, NULL, 0, 0, 0, 0, 0, 0, NULL, 0, NULL, 0}
 
 typedef struct fl_pipeline fl_pipeline_t;
 

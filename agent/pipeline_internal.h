@@ -784,6 +784,10 @@ void fl__forget_prepared(fl_pipeline_t *p, const fl_stmt_list_t *stmts,
 /* The schema snapshots' scope: NULL (every managed schema) or the target. */
 const char *fl__scope(const fl_pipeline_t *p);
 
+/* FL_EINVAL unless opts.to_version, when set, is a version of migs. */
+int fl__to_in_source(const fl_pipeline_t *p, const fl_migration_list_t *migs,
+                     fl_error_t *err) FL_NODISCARD;
+
 /*
  * The verify step (pipeline.c): drift and out-of-order versions over the
  * whole source; pending[i] is set for each migration still to run.

@@ -87,7 +87,16 @@ s_own(fl_dbcmd_t *c, int opt, const char *arg, void *own_arg)
         o->nmodes++;
         return 1;
     case S_OPT_BUNDLE:
+        if (strlen(arg) != FL_BUNDLE_ID_HEX - 1 ||
+            strspn(arg, "0123456789abcdef") != FL_BUNDLE_ID_HEX - 1) {
+            FL_ERR(&err, FL_EINVAL, "\"%s\" is not a bundle id: %d "
+                   "hexadecimal digits (flotilla status --json and "
+                   "flotilla bundle inspect show them)", arg,
+                   FL_BUNDLE_ID_HEX - 1);
+            return -fl_cli_bad_option("rollback", "--bundle", &err);
+        }
         o->bundle = arg;
+        c->popts.bundle_known = 1;
         o->nmodes++;
         return 1;
     case S_OPT_ACCEPT_LOSS:

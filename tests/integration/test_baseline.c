@@ -583,6 +583,35 @@ test_flyway_baseline_and_undo_rows_are_followed(void **state)
                           " 0, 'x', now(), 1, true)");
     s_flotilla(e, 0, "baselined 2 migrations", "baseline",
                S_ARGS("--from", "flyway"), src);
+    /*
+     * Two versions undone, newest first: only the first is baselined,
+     * with no gap.  Before, the newest version the ledger named stayed
+     * 1.3, and 1.2, undone, was refused as a gap below it (found by an
+     * audit).
+     */
+    fl_test_exec(e->conn, "DELETE FROM flotilla.schema_migrations;"
+                          "DELETE FROM flyway_schema_history;"
+                          "DROP TABLE notes;"
+                          "ALTER TABLE accounts DROP COLUMN name;"
+                          "INSERT INTO flyway_schema_history VALUES"
+                          " (1, '1.1', 'create accounts', 'SQL',"
+                          " 'V1_1__create_accounts.sql', 0, 'x', now(), 1,"
+                          " true), (2, '1.2', 'add notes', 'SQL',"
+                          " 'V1_2__add_notes.sql', 0, 'x', now(), 1, true),"
+                          " (3, '1.3', 'rename body', 'SQL',"
+                          " 'V1_3__rename_body.sql', 0, 'x', now(), 1, true),"
+                          " (4, '1.3', 'rename body', 'UNDO_SQL',"
+                          " 'U1_3__rename_body.sql', 0, 'x', now(), 1, true),"
+                          " (5, '1.2', 'add notes', 'UNDO_SQL',"
+                          " 'U1_2__add_notes.sql', 0, 'x', now(), 1, true)");
+    s_flotilla(e, 0, "baselined 1 migration ", "baseline",
+               S_ARGS("--from", "flyway"), src);
+    fl_test_exec(e->conn, "DELETE FROM flotilla.schema_migrations;"
+                          "DELETE FROM flyway_schema_history;"
+                          "ALTER TABLE accounts ADD COLUMN name text;"
+                          "CREATE TABLE notes (id bigint PRIMARY KEY,"
+                          " account_id bigint REFERENCES accounts,"
+                          " body text)");
     /* A baseline version of no migration of the source (flyway baseline
      * -baselineVersion=9): every migration up to it. */
     fl_test_exec(e->conn, "DELETE FROM flotilla.schema_migrations;"
@@ -811,6 +840,12 @@ test_own_source_baselined_by_version_then_applied(void **state)
     /* Migration 3 did not run: baselining all of them is refused. */
     s_flotilla(e, 3, "column notes.content (from 0003_rename_body.sql)",
                "baseline", NULL, e->mdir);
+    /* A --to of no migration (a typo of 2) is refused, recording none.
+     * Before, it baselined every migration up to 20 (found by an
+     * audit). */
+    s_flotilla(e, 3, "--to 20: the source has no migration of that version",
+               "baseline", S_ARGS("--to", "20"), e->mdir);
+    s_expect_value(e, "SELECT count(*) FROM flotilla.schema_migrations", "0");
     s_flotilla(e, 0, "baselined 2 migrations", "baseline",
                S_ARGS("--to", "2"), e->mdir);
     s_expect_value(e, "SELECT string_agg(version || ':' || baseline_source,"

@@ -2659,6 +2659,35 @@ test_signed_bundle_apply_and_rollback_by_bundle(void **state)
         assert_true(strtol(n, NULL, 10) >= 4);
         free(n);
     }
+    /*
+     * A bundle id cut short (rollout list shows 16 digits) is no id, and
+     * an id no migration of the ledger has rolls nothing back: both are
+     * errors.  Before, each said "rolled back 0 migrations", exit 0
+     * (found by an audit).
+     */
+    {
+        char shortid[17];
+        const char *argv[] = {"flotilla", "rollback", "--db", e->dbarg,
+                              "--log-file", e->log, "--trust", pub,
+                              "--bundle", shortid, bundle, NULL};
+
+        snprintf(shortid, sizeof(shortid), "%s", id);
+        s_cli(&r, argv);
+        s_expect(&r, 2, "is not a bundle id");
+        fl_test_proc_release(&r);
+    }
+    {
+        const char *argv[] = {"flotilla", "rollback", "--db", e->dbarg,
+                              "--log-file", e->log, "--trust", pub,
+                              "--bundle", "0123456789abcdef0123456789abcdef",
+                              bundle, NULL};
+        s_cli(&r, argv);
+        s_expect(&r, 1, "no migration of bundle 0123456789abcdef0123456789"
+                        "abcdef is in the ledger");
+        fl_test_proc_release(&r);
+    }
+    s_assert_value(e, "SELECT count(*) FROM flotilla.schema_migrations WHERE"
+                      " status = 'applied'", "1");
     {
         /* Down comes from the bundle that was applied, verified again. */
         const char *argv[] = {"flotilla", "rollback", "--db", e->dbarg,
@@ -2681,6 +2710,37 @@ test_signed_bundle_apply_and_rollback_by_bundle(void **state)
     free(otherpub);
     free(bundle);
     free(tampered);
+}
+
+/*
+ * --to names a migration of the source: apply and plan --to 20 where the
+ * source has 1 and 2 are refused (exit 3), nothing applied, as Flyway
+ * refuses a target it does not have.  Before, a mistyped --to applied
+ * every migration (found by an audit).
+ */
+static void
+test_to_names_a_migration_of_the_source(void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+
+    s_write(e, "0001_a.sql", "-- flotilla:up\nCREATE TABLE a (id int);\n"
+                             "-- flotilla:down\nDROP TABLE a;\n");
+    s_write(e, "0002_b.sql", "-- flotilla:up\nCREATE TABLE b (id int);\n"
+                             "-- flotilla:down\nDROP TABLE b;\n");
+    s_run(e, &r, "plan", 1, "--to", "20", NULL);
+    s_expect(&r, 3, "--to 20: the source has no migration of that version");
+    fl_test_proc_release(&r);
+    s_run(e, &r, "apply", 1, "--to", "20", NULL);
+    s_expect(&r, 3, "--to 20: the source has no migration of that version");
+    fl_test_proc_release(&r);
+    s_assert_value(e, "SELECT count(*) FROM pg_tables WHERE tablename IN"
+                      " ('a', 'b')", "0");
+    s_run(e, &r, "apply", 1, "--to", "1", NULL);
+    s_expect(&r, 0, "applied 1 migration");
+    fl_test_proc_release(&r);
+    s_assert_value(e, "SELECT count(*) FROM pg_tables WHERE tablename IN"
+                      " ('a', 'b')", "1");
 }
 
 static void
@@ -3068,6 +3128,8 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_status_and_log_refuse_a_schema_that_is_not_there, s_setup,
             s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_to_names_a_migration_of_the_source, s_setup, s_teardown),
     };
     /* One test or a few while working on them: a cmocka name pattern. */
     if (getenv("FLOTILLA_TEST_FILTER") != NULL)
