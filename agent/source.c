@@ -11,6 +11,7 @@
 
 #include "common/alloc.h"
 #include "common/buf.h"
+#include "common/str.h"
 #include "lint/facts.h"
 #include "proto/bundle.h"
 #include "proto/version.h"
@@ -225,7 +226,10 @@ static void
 s_add_part(fl_buf_t *b, size_t k, size_t n, const char *label,
            const char *text)
 {
-    size_t len = strlen(text);
+    size_t len = 0;
+
+    FL_ASSERT(text != NULL); /* s_convert refuses a part without it */
+    len = strlen(text);
 
     fl_buf_addf(b, "-- pop file %zu of %zu: %s\n", k + 1, n, label);
     fl_buf_adds(b, text);
@@ -306,6 +310,42 @@ cleanup:
 }
 
 /*
+ * m's up and down are UTF-8 text without NUL, as a Flotilla file's and a
+ * bundle's must be.  Before, a LATIN1 file was read and imported, and no
+ * command could read the imported directory (found by an audit).
+ */
+static int
+s_utf8(const fl_migration_t *m, fl_error_t *err)
+{
+    const char *const texts[2] = {m->up, m->down};
+
+    for (int i = 0; i < 2; i++) {
+        const unsigned char *p = (const unsigned char *)texts[i];
+        size_t len = p ? strlen(texts[i]) : 0;
+        int line = (i == 0 ? m->up_line : m->down_line) > 0
+                       ? (i == 0 ? m->up_line : m->down_line)
+                       : 1;
+
+        for (size_t k = 0; k < len;) {
+            size_t n = fl_str_utf8_decode(p + k, len - k, NULL);
+
+            if (n == 0) {
+                FL_ERR(err, FL_EINVAL, "migration \"%s\", its %s at line "
+                       "%d: invalid UTF-8 byte 0x%02x", m->file,
+                       i == 0 ? "up" : "down", line, p[k]);
+                fl_error_set_hint(err, "Convert the file to UTF-8 (iconv "
+                                       "-f LATIN1 -t UTF-8, say): Flotilla "
+                                       "reads migrations as UTF-8 text.");
+                return FL_EINVAL;
+            }
+            line += p[k] == '\n';
+            k += n;
+        }
+    }
+    return 0;
+}
+
+/*
  * One tool's repeatable migration (Flyway's R__) into src->rdir: no
  * version, no down (Flyway has no undo for them), its description as
  * its name.
@@ -324,6 +364,8 @@ s_add_repeatable(fl_source_t *src, const fl_layout_migration_t *lm,
         return FL_EINVAL;
     }
     r->count++;
+    if (s_utf8(m, err) != 0)
+        return FL_EINVAL;
     for (size_t i = 0; i + 1 < r->count; i++)
         if (strcmp(r->items[i].name, m->name) == 0)
             return FL_ERR(err, FL_EINVAL, "%s repeatable migrations \"%s\" "
@@ -395,6 +437,191 @@ s_same_version(fl_layout_tool tool, const fl_layout_migration_t *a,
 }
 
 /*
+ * Flyway's baseline migration (B3__) stands for the versioned ones up to
+ * its version, which Flyway runs instead of them, on an empty database
+ * only; Flotilla reads it as one more versioned migration, so with a
+ * versioned migration below it Flotilla would run both (one of its own
+ * version is s_same_version's).  Before, B3__ beside V1__ and V2__ was
+ * read as version 3 and run after them (found by an audit).
+ */
+static int
+s_flyway_baselines(const fl_layout_source_t *ls, fl_error_t *err)
+{
+    for (size_t i = 0; i < ls->count; i++) {
+        const fl_layout_migration_t *b = &ls->items[i];
+
+        int same = 0;
+
+        if (b->repeatable || b->version == NULL || b->label[0] != 'B')
+            continue;
+        for (size_t k = 0; k < ls->count; k++)
+            same |= k != i && ls->items[k].version != NULL &&
+                    fl_layout_version_cmp(FL_LAYOUT_FLYWAY,
+                                          ls->items[k].version,
+                                          b->version) == 0;
+        for (size_t k = 0; !same && k < ls->count; k++) {
+            const fl_layout_migration_t *v = &ls->items[k];
+
+            if (v->repeatable || v->version == NULL || v->label[0] != 'V' ||
+                fl_layout_version_cmp(FL_LAYOUT_FLYWAY, v->version,
+                                      b->version) >= 0)
+                continue;
+            FL_ERR(err, FL_EINVAL, "flyway's baseline migration \"%s\" "
+                   "stands for the versioned migrations up to %s, \"%s\" "
+                   "among them: Flotilla would run both", b->label,
+                   b->version, v->label);
+            fl_error_set_detail(err, "Flyway runs a baseline migration (B) "
+                                "instead of the versioned migrations up to "
+                                "its version, and only on an empty "
+                                "database; Flotilla reads it as one more "
+                                "versioned migration.");
+            fl_error_set_hint(err, "Move \"%s\" out of the directory "
+                              "Flotilla reads: on a new database flotilla "
+                              "apply runs the versioned migrations it "
+                              "stands for.", b->label);
+            return FL_EINVAL;
+        }
+    }
+    return 0;
+}
+
+/*
+ * Text the tool changes before it runs a file, which Flotilla would run
+ * as it is: Flyway's placeholders (${name}, replaced by their values by
+ * default) and pop's templates (pop runs its SQL files as Go templates:
+ * {{ ... }}).  Before, both were imported and applied as written: an
+ * INSERT stored the text "${env}" (found by an audit).
+ */
+static int
+s_tool_rewrites(const fl_layout_migration_t *lm, fl_error_t *err)
+{
+    const fl_layout_part_t *parts[2] = {&lm->up, &lm->down};
+    const char *open = lm->tool == FL_LAYOUT_FLYWAY ? "${"
+                       : lm->tool == FL_LAYOUT_POP  ? "{{"
+                                                    : NULL;
+
+    for (int i = 0; open != NULL && i < 2; i++) {
+        const char *text = parts[i]->text, *at = NULL;
+        int line = parts[i]->line > 0 ? parts[i]->line : 1;
+        size_t len;
+
+        if (text == NULL || (at = strstr(text, open)) == NULL)
+            continue;
+        for (const char *p = text; p < at; p++)
+            line += *p == '\n';
+        len = strcspn(at, lm->tool == FL_LAYOUT_FLYWAY ? "}\n" : "\n");
+        if (lm->tool == FL_LAYOUT_FLYWAY) {
+            FL_ERR(err, FL_EINVAL, "flyway migration \"%s\" holds the "
+                   "placeholder %.*s%s at %s:%d: Flyway replaces it with "
+                   "its value when it runs the file, and Flotilla would run "
+                   "the text as it is", lm->label, (int)(len < 64 ? len : 64),
+                   at, at[len] == '}' ? "}" : "", parts[i]->path, line);
+            fl_error_set_hint(err, "Write the value Flyway gives it (its "
+                              "flyway.placeholders setting) into the file. "
+                              "If Flyway runs the file with "
+                              "placeholderReplacement=false, the text is "
+                              "meant as it is: write it so that no \"${\" "
+                              "appears (in SQL, '$' || '{...}').");
+        } else {
+            FL_ERR(err, FL_EINVAL, "pop migration \"%s\" holds a template "
+                   "action (%.*s) at %s:%d: pop runs its SQL files as Go "
+                   "templates, and Flotilla would run the text as it is",
+                   lm->label, (int)(len < 64 ? len : 64), at,
+                   parts[i]->path, line);
+            fl_error_set_hint(err, "Write what the template makes for "
+                                   "PostgreSQL into the file.");
+        }
+        return FL_EINVAL;
+    }
+    return 0;
+}
+
+/* At most this many files are named in src->left_out; the rest counted. */
+#define S_LEFT_NAMED 10
+
+typedef struct {
+    const char *dir;
+    fl_buf_t named;
+    size_t n;
+} s_left_t;
+
+static void
+s_left_add(s_left_t *l, const char *path, const char *why)
+{
+    size_t dl = strlen(l->dir);
+    const char *rel = path;
+
+    if (strncmp(path, l->dir, dl) == 0 && path[dl] == '/')
+        for (rel = path + dl; *rel == '/'; rel++)
+            ;
+    if (l->n < S_LEFT_NAMED)
+        fl_buf_addf(&l->named, "%s%s (%s)", l->n ? ", " : "", rel, why);
+    l->n++;
+}
+
+static const char *
+s_item_path(const fl_layout_migration_t *lm)
+{
+    return lm->up.path ? lm->up.path : lm->down.path ? lm->down.path
+                                                     : lm->label;
+}
+
+/*
+ * What of dir Flotilla leaves out when it reads ls there (a new string,
+ * or NULL when nothing): the files the scan skipped (pop's for another
+ * database, its .fizz files), those of no tool or of another, and the
+ * migrations of the same tool in subdirectories (Flyway reads them;
+ * Flotilla reads the directory's own files).  Before, none was said (the
+ * list was never filled; found by an audit).
+ */
+static char *
+s_left_out(const fl_layout_t *layout, const fl_layout_source_t *ls,
+           const char *dir, fl_layout_tool tool)
+{
+    s_left_t l = {dir, FL_BUF_INIT(0), 0};
+    fl_layout_options_t lo = FL_LAYOUT_OPTIONS_INIT;
+    fl_layout_t deep = {NULL, 0, NULL, 0};
+    char *out = NULL;
+
+    for (size_t i = 0; i < layout->nskipped; i++)
+        s_left_add(&l, layout->skipped[i].path, layout->skipped[i].why);
+    for (size_t i = 0; i < layout->count; i++) {
+        const fl_layout_source_t *s = &layout->sources[i];
+        char *why = NULL;
+
+        if (s == ls)
+            continue;
+        why = s->tool == FL_LAYOUT_SQL
+                  ? fl_asprintf("not a %s migration's name",
+                                fl_layout_tool_name(ls->tool))
+                  : fl_asprintf("a %s migration",
+                                fl_layout_tool_name(s->tool));
+        for (size_t k = 0; k < s->count; k++)
+            s_left_add(&l, s_item_path(&s->items[k]), why);
+        free(why);
+    }
+    lo.prefer = tool;
+    if (fl_layout_scan(&deep, dir, &lo, NULL) == 0)
+        for (size_t i = 0; i < deep.count; i++) {
+            const fl_layout_source_t *s = &deep.sources[i];
+
+            if (s->tool != ls->tool || strcmp(s->dir, ls->dir) == 0)
+                continue;
+            for (size_t k = 0; k < s->count; k++)
+                s_left_add(&l, s_item_path(&s->items[k]),
+                           "in a subdirectory: Flotilla reads the "
+                           "directory's own files only");
+        }
+    fl_layout_release(&deep);
+    if (l.n > 0)
+        out = fl_asprintf("%zu file%s Flotilla does not read: %s%s", l.n,
+                          l.n == 1 ? "" : "s", fl_buf_str(&l.named),
+                          l.n > S_LEFT_NAMED ? ", and more" : "");
+    fl_buf_release(&l.named);
+    return out;
+}
+
+/*
  * The migrations of the one source of tool in dir (its own directory, not
  * its subdirectories), in the tool's order, into src->dir.
  */
@@ -436,6 +663,12 @@ s_open_layout(fl_source_t *src, const char *dir, fl_layout_tool tool,
                                "reads; --layout TOOL names one.");
         goto cleanup;
     }
+    if (ls->tool == FL_LAYOUT_FLYWAY &&
+        (rc = s_flyway_baselines(ls, err)) != 0)
+        goto cleanup;
+    for (size_t i = 0; i < ls->count; i++)
+        if ((rc = s_tool_rewrites(&ls->items[i], err)) != 0)
+            goto cleanup;
     l->items = fl_calloc(ls->count, sizeof(*l->items));
     for (size_t i = 0, end = 0; i < ls->count; i = end) {
         fl_migration_t *m = &l->items[l->count];
@@ -448,6 +681,8 @@ s_open_layout(fl_source_t *src, const char *dir, fl_layout_tool tool,
         }
         rc = end - i > 1 ? s_convert_group(m, &ls->items[i], end - i, err)
                          : s_convert(m, &ls->items[i], err);
+        if (rc == 0)
+            rc = s_utf8(m, err);
         if (rc != 0) {
             fl_migration_release(m);
             goto cleanup;
@@ -487,6 +722,7 @@ s_open_layout(fl_source_t *src, const char *dir, fl_layout_tool tool,
     src->repeatables = &src->rdir;
     src->tool = ls->tool;
     src->migs = l;
+    src->left_out = s_left_out(&layout, ls, dir, tool);
     src->verified = FL_SOURCE_VERIFIED;
 cleanup:
     if (rc != 0) {

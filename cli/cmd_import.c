@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -353,6 +354,57 @@ s_import_repeatables(const fl_source_t *src, const char *tool,
     return FL_EXIT_OK;
 }
 
+/*
+ * The names src's migrations would be written as: none longer than a
+ * file name can be, no two alike.  Checked before anything is written:
+ * before, the write that failed left DEST half written, and the next
+ * import refused a DEST that held files (found by an audit).
+ */
+static int
+s_names_check(const fl_source_t *src, fl_error_t *err)
+{
+    size_t nm = src->migs->count;
+    size_t n = nm + (src->repeatables ? src->repeatables->count : 0);
+    char **names = fl_calloc(n ? n : 1, sizeof(*names));
+    int rc = 0;
+
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const fl_migration_t *m = i < nm ? &src->migs->items[i]
+                                         : &src->repeatables->items[i - nm];
+        int changed = 0;
+        size_t len;
+
+        names[i] = i < nm ? s_file_name(m, &changed)
+                          : s_repeatable_file_name(m, &changed);
+        len = strlen(names[i]);
+        if (len > NAME_MAX) {
+            rc = FL_ERR(err, FL_EINVAL, "%s would be written as \"%.40s"
+                        "...\", of %zu bytes, longer than a file name can "
+                        "be (%d)", m->file, names[i], len, NAME_MAX);
+            fl_error_set_hint(err, "Shorten its name in SRC (and in the "
+                                   "tool's ledger, if the tool ran it).");
+        }
+        for (size_t k = 0; k < i && rc == 0; k++)
+            if (strcmp(names[k], names[i]) == 0) {
+                const fl_migration_t *o =
+                    k < nm ? &src->migs->items[k]
+                           : &src->repeatables->items[k - nm];
+
+                rc = FL_ERR(err, FL_EINVAL, "%s and %s would both be "
+                            "written as %s", o->file, m->file, names[i]);
+                fl_error_set_hint(err, "Rename one of them in SRC: a "
+                                       "Flotilla file name takes letters, "
+                                       "digits, '_' and '-', and import "
+                                       "writes any other character as "
+                                       "'_'.");
+            }
+    }
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    return rc;
+}
+
 int
 fl_cmd_import(int argc, char **argv)
 {
@@ -414,6 +466,10 @@ fl_cmd_import(int argc, char **argv)
             code = FL_EXIT_REFUSED;
             goto cleanup;
         }
+    }
+    if (s_names_check(&src, &err) != 0) {
+        code = FL_EXIT_REFUSED;
+        goto cleanup;
     }
     if ((code = s_dest(dest, &err)) != FL_EXIT_OK)
         goto cleanup;
@@ -498,6 +554,21 @@ fl_cmd_import(int argc, char **argv)
                        json_string_value(json_object_get(x, "what")));
     }
 cleanup:
+    if (code != FL_EXIT_OK && written != NULL) {
+        /* What was written goes: DEST stays as it was. */
+        size_t k;
+        json_t *x;
+
+        json_array_foreach(written, k, x) {
+            char *path = fl_asprintf("%s/%s", dest, json_string_value(
+                                                        json_object_get(
+                                                            x, "file")));
+            if (unlink(path) != 0 && errno != ENOENT)
+                fprintf(stderr, "flotilla import: could not remove \"%s\":"
+                        " %s\n", path, strerror(errno));
+            free(path);
+        }
+    }
     if (code != FL_EXIT_OK)
         code = fl_dbcmd_report("import", &err, code, json);
     json_decref(written);

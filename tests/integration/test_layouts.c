@@ -1020,6 +1020,143 @@ test_a_bundle_built_from_a_tree_applies_as_the_tree(void **state)
     free(key);
 }
 
+/*
+ * import says every file of SRC it leaves out, and why: pop's .fizz
+ * file and its file for another database, a Flyway file in a
+ * subdirectory (which Flyway reads) and one whose name Flyway's does
+ * not parse; apply --dir warns of the same.  Before, nothing was said
+ * (found by an audit: the list was never filled).
+ */
+static void
+test_import_says_every_file_it_leaves_out(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    char *pop = fl_asprintf("%s/pop", ws->dir);
+    char *fw = fl_asprintf("%s/fw", ws->dir);
+    char *sub = fl_asprintf("%s/fw/sub", ws->dir);
+    char *out = NULL, *p1 = fl_asprintf("%s/pout", ws->dir);
+    char *f1 = fl_asprintf("%s/fout", ws->dir);
+    const char *apply[] = {"--dir", fw, "--layout", "flyway",
+                           "--allow-lint-errors", NULL};
+    fl_test_proc_t r;
+
+    s_put(pop, "1_a.up.sql", "CREATE TABLE a (id int);\n");
+    s_put(pop, "1_a.down.sql", "DROP TABLE a;\n");
+    s_put(pop, "2_b.up.fizz", "create_table(\"b\") {}\n");
+    s_put(pop, "3_c.mysql.up.sql", "CREATE TABLE c (id int);\n");
+    out = s_import_to("pop", pop, p1);
+    s_says(out, "2_b.up.fizz (pop fizz migration (not SQL))");
+    s_says(out, "3_c.mysql.up.sql (pop migration for another database)");
+    free(out);
+
+    s_put(fw, "V1__a.sql", "CREATE TABLE fa (id int);\n");
+    s_put(fw, "V1a__typo.sql", "CREATE TABLE typo (id int);\n");
+    s_put(sub, "V2__b.sql", "CREATE TABLE fb (id int);\n");
+    s_put(fw, "V3__c.sql", "CREATE TABLE fc (id int);\n");
+    out = s_import_to("flyway", fw, f1);
+    s_says(out, "not imported: 2 files Flotilla does not read");
+    s_says(out, "sub/V2__b.sql (in a subdirectory");
+    s_says(out, "V1a__typo.sql (not a flyway migration");
+    free(out);
+    fl_test_ws_flotilla(ws, &r, "apply", apply, 0);
+    fl_test_expect(&r, 0, "warning: 2 files Flotilla does not read");
+    fl_test_proc_release(&r);
+    free(pop);
+    free(fw);
+    free(sub);
+    free(p1);
+    free(f1);
+}
+
+/* import SRC DEST --from tool is refused (exit 3) saying says, and DEST
+ * holds nothing after. */
+static void
+s_import_refused(const char *tool, const char *src, const char *dest,
+                 const char *says)
+{
+    const char *argv[] = {"flotilla", "import", "--from", tool, src, dest,
+                          NULL};
+    fl_test_proc_t r;
+    fl_migration_list_t l = {NULL, 0};
+    fl_error_t err = FL_ERROR_INIT;
+
+    fl_test_run(&r, "flotilla", argv, NULL, 60);
+    if (r.status == 0 || strstr(r.err, says) == NULL)
+        fail_msg("import --from %s %s: exit %d, wanted a refusal saying "
+                 "\"%s\"\n%s\n%s", tool, src, r.status, says, r.out, r.err);
+    fl_test_proc_release(&r);
+    if (fl_migration_dir_load(&l, dest, &err) == 0)
+        fail_msg("a refused import wrote %zu migration(s) into %s", l.count,
+                 dest);
+    fl_migration_list_release(&l);
+    fl_error_clear(&err);
+}
+
+/*
+ * import refuses, before writing anything, what it cannot carry as the
+ * tool ran it: a Flyway baseline migration (B3) that stands for
+ * versioned ones below it (Flotilla would run it after them), a Flyway
+ * placeholder (Flyway replaces ${env}; Flotilla would store the text
+ * "${env}"), a pop template ({{ }}, which pop executes), a file that is
+ * not UTF-8 (no Flotilla command could read DEST then), and two
+ * migrations whose written names would clash or are too long (before,
+ * the second write failed with DEST half written, and the next import
+ * refused a DEST that held files).  All found by an audit.
+ */
+static void
+test_import_refuses_what_it_cannot_keep_before_writing(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    char *dest = fl_asprintf("%s/out", ws->dir);
+    char *src = NULL;
+    char longname[300];
+
+    src = fl_asprintf("%s/fb", ws->dir);
+    s_put(src, "V1__a.sql", "CREATE TABLE a (id int);\n");
+    s_put(src, "V2__b.sql", "CREATE TABLE b (id int);\n");
+    s_put(src, "B3__squash.sql", "CREATE TABLE a (id int);\n"
+                                 "CREATE TABLE b (id int);\n");
+    s_import_refused("flyway", src, dest, "B3__squash.sql");
+    free(src);
+
+    src = fl_asprintf("%s/fp", ws->dir);
+    s_put(src, "V1__a.sql", "CREATE TABLE cfg (k text, v text);\n"
+                            "INSERT INTO cfg VALUES ('env', '${env}');\n");
+    s_import_refused("flyway", src, dest, "placeholder ${env}");
+    free(src);
+
+    src = fl_asprintf("%s/pt", ws->dir);
+    s_put(src, "1_a.up.sql", "CREATE TABLE {{ .table }} (id int);\n");
+    s_import_refused("pop", src, dest, "template");
+    free(src);
+
+    src = fl_asprintf("%s/gl", ws->dir);
+    s_put(src, "1_a.up.sql", "CREATE TABLE caf\xe9 (id int);\n");
+    s_import_refused("golang-migrate", src, dest, "invalid UTF-8");
+    free(src);
+
+    src = fl_asprintf("%s/fr", ws->dir);
+    s_put(src, "V1__a.sql", "CREATE TABLE a (id int);\n");
+    s_put(src, "R__my.views.sql", "CREATE VIEW v1 AS SELECT 1;\n");
+    s_put(src, "R__my_views.sql", "CREATE VIEW v2 AS SELECT 2;\n");
+    s_import_refused("flyway", src, dest, "R__my_views.sql");
+    free(src);
+
+    src = fl_asprintf("%s/dl", ws->dir);
+    s_put(src, "1_a.sql", "-- migrate:up\nCREATE TABLE a (id int);\n"
+                          "-- migrate:down\nDROP TABLE a;\n");
+    /* 255 bytes, written as 0002_xxx...: 258. */
+    memset(longname, 0, sizeof(longname));
+    memcpy(longname, "2_", 2);
+    memset(longname + 2, 'x', 249);
+    memcpy(longname + 251, ".sql", 5);
+    s_put(src, longname, "-- migrate:up\nCREATE TABLE b (id int);\n"
+                         "-- migrate:down\nDROP TABLE b;\n");
+    s_import_refused("dbmate", src, dest, "longer than a file name can be");
+    free(src);
+    free(dest);
+}
+
 #define S_TOOL_TEST(fn, i)                                                 \
     static void fn(void **state) { s_history(*state, &s_histories[i]); }
 S_TOOL_TEST(test_diesel_history_applies_rolls_back_and_reapplies, 0)
@@ -1058,6 +1195,12 @@ main(void)
             fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(
             test_a_linked_diesel_folder_is_followed_or_refused,
+            fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_import_says_every_file_it_leaves_out, fl_test_ws_setup,
+            fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_import_refuses_what_it_cannot_keep_before_writing,
             fl_test_ws_setup, fl_test_ws_teardown),
     };
 
