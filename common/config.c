@@ -577,8 +577,10 @@ fl_conf_daemon_args(const fl_conf_option *table, void *obj, size_t size,
                    "  -c, --config FILE    the configuration file (YAML; "
                    "required)\n"
                    "  -s, --set KEY=VALUE  override one key (repeatable)\n"
-                   "  --check              validate the configuration and "
-                   "exit\n"
+                   "  --check              validate the configuration's "
+                   "keys and values and exit\n"
+                   "                       (the files they name are "
+                   "opened at start)\n"
                    "  --sample-config      print a commented sample "
                    "configuration\n"
                    "  -h, --help           show this help\n"
@@ -627,7 +629,8 @@ fl_conf_daemon_args(const fl_conf_option *table, void *obj, size_t size,
     if (check_fn != NULL && check_fn(obj, &err) != 0)
         goto failed;
     if (check) {
-        printf("%s: configuration is valid\n", prog);
+        printf("%s: configuration is valid (the files it names are "
+               "opened at start, not by --check)\n", prog);
         rc = 1;
     }
     goto cleanup;
