@@ -12,7 +12,7 @@
 # to the same path with -tsan), FLOTILLA_TEST_LABEL (a ctest -L regex for
 # both runs, e.g. unit), FLOTILLA_TSAN_LABEL (the TSan run's; default
 # label unit, then label threads), FLOTILLA_TEST_JOBS (tests run side by
-# side, default the number of cores), FLOTILLA_FUZZ_SECONDS (default 20),
+# side, default the number of cores), FLOTILLA_FUZZ_SECONDS (default 12),
 # FLOTILLA_TSAN=0 skips the TSan run, FLOTILLA_KEEP=1 keeps the
 # PostgreSQL directory for inspection.
 # Besides the main server it starts three more (FLOTILLA_TEST_SHARDS, the
@@ -71,7 +71,7 @@ export FLOTILLA_TEST_SHARDS=$shards
 fl_pg_start "$pgdir"
 echo "tests/run.sh: PostgreSQL $("$FL_PG_BIN/postgres" -V | awk '{print $3}') on $PGHOST port $PGPORT, and three shards for the fleet tests"
 
-export FLOTILLA_FUZZ_SECONDS=${FLOTILLA_FUZZ_SECONDS:-20}
+export FLOTILLA_FUZZ_SECONDS=${FLOTILLA_FUZZ_SECONDS:-12}
 # Leaks fail the run; third-party suppressions live in tests/lsan.supp.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:strict_string_checks=1}
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$root/tests/lsan.supp:print_suppressions=0}
