@@ -660,7 +660,7 @@ s_open_layout(fl_source_t *src, const char *dir, fl_layout_tool tool,
                     dir, tool == FL_LAYOUT_AUTO ? "recognised"
                                                 : fl_layout_tool_name(tool));
         fl_error_set_hint(err, "docs/adopting.md lists the layouts Flotilla "
-                               "reads; --layout TOOL names one.");
+                               "reads and their file names.");
         goto cleanup;
     }
     if (ls->tool == FL_LAYOUT_FLYWAY &&

@@ -86,7 +86,7 @@ s_escape_field(char **field)
 }
 
 static int
-s_fail(const char *sub, fl_error_t *err, int json)
+s_fail_code(const char *sub, fl_error_t *err, int json, int code)
 {
     char *cmd = fl_asprintf("bundle %s", sub);
     int rc = 0;
@@ -95,10 +95,16 @@ s_fail(const char *sub, fl_error_t *err, int json)
     s_escape_field(&err->message);
     s_escape_field(&err->detail);
     s_escape_field(&err->hint);
-    rc = fl_dbcmd_report(cmd, err, FL_EXIT_FAILED, json);
+    rc = fl_dbcmd_report(cmd, err, code, json);
     free(cmd);
     fl_error_clear(err);
     return rc;
+}
+
+static int
+s_fail(const char *sub, fl_error_t *err, int json)
+{
+    return s_fail_code(sub, err, json, FL_EXIT_FAILED);
 }
 
 /*
@@ -297,8 +303,10 @@ s_build(const s_args *a)
         rc = s_fail("build", &err, 0);
         goto cleanup;
     }
+    /* A bad option's value is a usage error, exit 2, as elsewhere
+     * (before, 1: found by an audit). */
     if (s_build_opts(&opts, a, &err) != 0) {
-        rc = s_fail("build", &err, 0);
+        rc = s_fail_code("build", &err, 0, FL_EXIT_USAGE);
         goto cleanup;
     }
     if (opts.lint_enforce_from == NULL && gate[0])
@@ -344,8 +352,11 @@ s_verify(const char *file, const char *trust_path, const char *max_lifetime,
     char what[2 * FL_VERSION_MAX + 64];
     int rc = FL_EXIT_OK;
 
-    if (s_verify_opts(&opts, max_lifetime, &err) != 0 ||
-        fl_trust_load(&trust, trust_path, &err) != 0 ||
+    if (s_verify_opts(&opts, max_lifetime, &err) != 0) {
+        rc = s_fail_code("verify", &err, json, FL_EXIT_USAGE);
+        goto cleanup;
+    }
+    if (fl_trust_load(&trust, trust_path, &err) != 0 ||
         fl_bundle_load_opts(&b, file, trust, &opts, &err) != 0) {
         fl_error_prefix(&err, "\"%s\": ", file);
         rc = s_fail("verify", &err, json);
@@ -544,8 +555,11 @@ s_inspect(const char *file, const char *trust_path, const char *max_lifetime,
     const char *state = "not checked";
     int rc = FL_EXIT_OK;
 
-    if (s_verify_opts(&opts, max_lifetime, &err) != 0 ||
-        fl_bundle_read_file(&data, &len, file, &err) != 0 ||
+    if (s_verify_opts(&opts, max_lifetime, &err) != 0) {
+        rc = s_fail_code("inspect", &err, json, FL_EXIT_USAGE);
+        goto cleanup;
+    }
+    if (fl_bundle_read_file(&data, &len, file, &err) != 0 ||
         (trust_path && fl_trust_load(&trust, trust_path, &err) != 0)) {
         rc = s_fail("inspect", &err, json);
         goto cleanup;
@@ -647,12 +661,28 @@ fl_cmd_bundle(int argc, char **argv)
             fputs(s_usage, stdout);
             return FL_EXIT_OK;
         default:
-            return fl_cli_usage_error("bundle", "invalid option");
+            return fl_cli_usage_error("bundle", "invalid option \"%s\"",
+                                      argv[optind - 1]);
         }
     }
     if (sub == NULL)
         return fl_cli_usage_error("bundle", "a subcommand is required: build, "
                                             "verify or inspect");
+    if (strcmp(sub, "build") != 0 && strcmp(sub, "verify") != 0 &&
+        strcmp(sub, "inspect") != 0)
+        return fl_cli_usage_error("bundle", "unknown subcommand \"%s\": "
+                                  "build, verify or inspect", sub);
+    if (a.layout != NULL) {
+        fl_layout_tool tool;
+        fl_error_t lerr = FL_ERROR_INIT;
+
+        if (fl_layout_tool_from_name(&tool, a.layout, &lerr) != 0)
+            return fl_cli_bad_option("bundle", "--layout", &lerr);
+    }
+    if (strcmp(sub, "build") == 0 && a.layout && a.tree == NULL)
+        return fl_cli_usage_error("bundle", "--layout TOOL goes with --dir "
+                                            "DIR (another tool's "
+                                            "migrations)");
     if (strcmp(sub, "build") == 0 && (a.tree || a.layout)) {
         if (a.tree == NULL || optind != argc)
             return fl_cli_usage_error("bundle", "\"bundle build\" takes DIR "

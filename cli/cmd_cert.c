@@ -25,7 +25,10 @@ static const char s_usage[] =
     "  -n, --name NAME   a name kept in the certificate's metadata, shown by\n"
     "                    the coordinator (default: the file name)\n"
     "  -f, --force       replace existing files\n"
-    "  -h, --help        show this help\n";
+    "  -h, --help        show this help\n"
+    "\n"
+    "Exit codes: 0 written, 1 failed (a file exists without --force, or\n"
+    "could not be written), 2 usage.\n";
 
 int
 fl_cmd_cert(int argc, char **argv)

@@ -58,7 +58,12 @@ static const char s_usage[] =
     "\n"
     "  --from TOOL   diesel, golang-migrate, pop, sqlx, dbmate or flyway\n"
     "  --json        print what was written and judged as JSON\n"
-    "  --help        this text\n";
+    "  --help        this text\n"
+    "\n"
+    "Exit codes: 0 written, 1 failed (SRC unreadable, DEST not writable or\n"
+    "already holding .sql files), 2 usage, 3 refused (a migration SRC\n"
+    "holds that Flotilla cannot carry as the tool ran it; nothing\n"
+    "written).\n";
 
 enum { S_OPT_FROM = 1000, S_OPT_JSON, S_OPT_HELP };
 
@@ -453,7 +458,10 @@ fl_cmd_import(int argc, char **argv)
         return fl_cli_usage_error("import", "expected SRC and DEST");
     dest = argv[optind + 1];
     if (fl_source_open_dir(&src, argv[optind], tool, &err) != 0) {
-        code = FL_EXIT_REFUSED;
+        /* Refused (3) for what it holds; 1 when it cannot be read. */
+        code = err.code == FL_ENOTFOUND || err.code == FL_EIO
+                   ? FL_EXIT_FAILED
+                   : FL_EXIT_REFUSED;
         goto cleanup;
     }
     /* Every migration checked before anything is written: a refusal

@@ -19,7 +19,10 @@ static const char s_usage[] =
     "Options:\n"
     "  -o, --out PREFIX  where to write the two files\n"
     "  -f, --force       replace existing files\n"
-    "  -h, --help        show this help\n";
+    "  -h, --help        show this help\n"
+    "\n"
+    "Exit codes: 0 written, 1 failed (a file exists without --force, or\n"
+    "could not be written), 2 usage.\n";
 
 int
 fl_cmd_keygen(int argc, char **argv)

@@ -108,7 +108,9 @@ fl_cmd_new(int argc, char **argv)
                "version in DIR (its last run of digits counted up, its width\n"
                "kept; 0001 in an empty DIR), with every section and a comment\n"
                "on each.  NAME is lower-case letters, digits and\n"
-               "underscores.\n");
+               "underscores.  DIR is created when missing.\n\n"
+               "Exit codes: 0 written, 1 failed (DIR unreadable, or the\n"
+               "file could not be written), 2 usage.\n");
         return FL_EXIT_OK;
     }
     /* No option but --help: a word starting with "-" is a mistake, not a

@@ -882,12 +882,12 @@ fl_cmd_rollout(int argc, char **argv)
                                         r, s_str(r, "kind")), k, v)
                     fl_cli_out(" %s %lld,", k,
                                (long long)json_integer_value(v));
-                fl_cli_out("  bundle %.16s\n", s_str(r, "bundle"));
+                fl_cli_out("  bundle %s\n", s_str(r, "bundle"));
                 continue;
             }
             fl_cli_out("%s  %-5s %-15s wave %lld/%lld  planned %lld, "
                        "applied %lld, failed %lld, rolled back %lld, "
-                       "untouched %lld  bundle %.16s\n",
+                       "untouched %lld  bundle %s\n",
                        s_str(r, "id"), s_str(r, "kind"), s_str(r, "status"),
                        s_int(r, "wave"), s_int(r, "waves_total"),
                        s_int(ac, "planned"), s_int(ac, "applied"),

@@ -286,10 +286,15 @@ fl_cmd_status(int argc, char **argv)
                           ? (int)(4 - vlen)
                           : 0;
 
-            fl_cli_out("  %.*s%s %-30s %-11s %.12s  %s  %s  %lld ms%s%s%s%s\n",
+            /* Its bundle's whole id, which rollback --bundle takes
+             * (before, the text said none: found by an audit). */
+            fl_cli_out("  %.*s%s %-30s %-11s %.12s  %s  %s  %lld ms%s%s%s%s"
+                       "%s%s\n",
                    pad, "000", r->version.text, r->name, r->status, r->checksum,
                    r->finished_at ? r->finished_at : r->started_at,
                    r->applied_by, (long long)r->duration_ms,
+                   r->bundle_id ? "  bundle " : "",
+                   r->bundle_id ? r->bundle_id : "",
                    r->error_message ? "  error: " : "",
                    r->error_message ? r->error_message : "",
                    r->baseline_source ? "  baselined, not run: " : "",

@@ -32,7 +32,8 @@ fl_cmd_version(int argc, char **argv)
         case 'h':
             printf("Usage: flotilla version [--json]\n\n"
                    "Prints the Flotilla version and the versions of libpq,\n"
-                   "libsodium and jansson it was built with.\n");
+                   "libsodium and jansson it was built with.\n\n"
+                   "Exit codes: 0 printed, 2 usage.\n");
             return FL_EXIT_OK;
         default:
             return fl_cli_usage_error("version", "invalid option");

@@ -2368,6 +2368,9 @@ test_every_json_command_says_its_failure_as_json(void **state)
                               "--waves", "5", S_FLEET, NULL};
         const char *planbake[] = {"flotilla", "rollout", "plan", miss,
                                   "--bake", "1s", S_FLEET, NULL};
+        /* A bundle (a file) without --trust: usage, not refused. */
+        const char *notrust[] = {"flotilla", "plan", "--json", "--db", nodb,
+                                 policy, NULL};
         struct {
             const char *const *argv;
             const char *says;
@@ -2383,7 +2386,9 @@ test_every_json_command_says_its_failure_as_json(void **state)
             {log, "could not connect", 4},
             {locks, "could not connect", 4},
             {backups, "could not connect", 4},
-            {import, "could not read", -1},
+            {notrust, "needs --trust PATH", 2},
+            /* Refused (3) is for what a source holds (before, 3). */
+            {import, "could not read", 1},
             {inspect, "could not open bundle file", -1},
             {lint, "could not read", -1},
             {agents, "no reply from the coordinator", 4},
@@ -2658,6 +2663,16 @@ test_signed_bundle_apply_and_rollback_by_bundle(void **state)
         char *n = s_value(e, sql);
         assert_true(strtol(n, NULL, 10) >= 4);
         free(n);
+    }
+    {
+        /* status names each migration's bundle, whole. */
+        const char *argv[] = {"flotilla", "status", "--db", e->dbarg, NULL};
+        char *want = fl_asprintf("bundle %s", id);
+
+        s_cli(&r, argv);
+        s_expect(&r, 0, want);
+        fl_test_proc_release(&r);
+        free(want);
     }
     /*
      * A bundle id cut short (rollout list shows 16 digits) is no id, and

@@ -3112,6 +3112,7 @@ test_rollout_staged_plan_changes_nothing(void **state)
         const char *args[] = {"status", id, NULL};
         const char *text[] = {"flotilla", "rollout", "status", id, NULL};
         const char *list[] = {"flotilla", "rollout", "list", NULL};
+        const char *bid = json_string_value(json_object_get(st, "bundle"));
         fl_test_proc_t r = {0, NULL, NULL};
         char *line = NULL;
 
@@ -3124,6 +3125,12 @@ test_rollout_staged_plan_changes_nothing(void **state)
         fl_test_proc_release(&r);
         fl_fleet_cli(&s->f, &r, list);
         line = strstr(r.out, id);
+        /* The bundle's whole id, as rollback --bundle takes it (before,
+         * its first 16 digits). */
+        if (line != NULL && (bid == NULL || strlen(bid) != 32 ||
+                             strstr(line, bid) == NULL))
+            fail_msg("rollout list does not give the whole bundle id "
+                     "%s:\n%s", bid ? bid : "(none)", r.out);
         if (line == NULL || strstr(line, "would fail 1") == NULL ||
             (strchr(line, '\n') != NULL &&
              strstr(line, "applied") != NULL &&

@@ -64,9 +64,14 @@ test_cli_every_command_and_daemon_has_help(void **state)
 
         assert_int_equal(sscanf(line, " %31s", name), 1);
         fl_test_run(&r, "flotilla", help, NULL, 30);
-        if (r.status != 0 || strstr(r.out, "Usage: flotilla") == NULL)
-            fail_msg("flotilla %s --help: exit %d\n%s\n%s", name, r.status,
-                     r.out, r.err);
+        /* Each says its exit codes (before, apply, rollback, log, locks,
+         * backups, new, import, keygen, cert and version did not: found
+         * by an audit). */
+        if (r.status != 0 || strstr(r.out, "Usage: flotilla") == NULL ||
+            (strstr(r.out, "Exit codes") == NULL &&
+             strstr(r.out, "Exit status") == NULL))
+            fail_msg("flotilla %s --help: exit %d, or no exit codes\n%s\n%s",
+                     name, r.status, r.out, r.err);
         fl_test_proc_release(&r);
         fl_test_run(&r, "flotilla", bad, NULL, 30);
         if (r.status != 2 || strstr(r.err, "--no-such-option") == NULL)

@@ -349,8 +349,15 @@ test_cli_bundle_reports_source_errors_and_usage(void **state)
     const char *expires[] = {"flotilla", "bundle", "build", f->migs, "--sign",
                              f->key, "--out", f->bundle, "--environment",
                              "dev", "--expires", "5", NULL};
+    const char *layout[] = {"flotilla", "bundle", "build", "--dir", f->migs,
+                            "--layout", "bogus", "--sign", f->key, "--out",
+                            f->bundle, "--environment", "dev", NULL};
+    const char *lifetime[] = {"flotilla", "bundle", "verify", f->bundle,
+                              "--trust", f->key, "--max-lifetime", "5x",
+                              NULL};
     const char *nosub[] = {"flotilla", "bundle", NULL};
     const char *unknown[] = {"flotilla", "bundle", "frob", "x", NULL};
+    const char *alone[] = {"flotilla", "bundle", "frob", NULL};
     const char *notrust[] = {"flotilla", "bundle", "verify", f->bundle, NULL};
     const char *help[] = {"flotilla", "bundle", "--help", NULL};
 
@@ -361,10 +368,16 @@ test_cli_bundle_reports_source_errors_and_usage(void **state)
     assert_non_null(strstr(r.err, "unknown section \"downn\" in file "
                                   "\"0003_bad.sql\" line 3"));
     fl_test_proc_release(&r);
+    /* A bad option's value is a usage error, exit 2, as in every other
+     * command; an unknown subcommand is said first, whatever follows it.
+     * Before, 1, the first blaming the bundle file, and "bundle frob"
+     * alone said it takes one FILE argument (found by an audit). */
     s_run(&r, expires);
-    assert_int_equal(r.status, 1);
+    assert_int_equal(r.status, 2);
     assert_non_null(strstr(r.err, "invalid --expires"));
     fl_test_proc_release(&r);
+    s_expect(layout, 2, NULL, "--layout");
+    s_expect(lifetime, 2, NULL, "--max-lifetime");
     s_run(&r, nosub);
     assert_int_equal(r.status, 2);
     fl_test_proc_release(&r);
@@ -372,6 +385,7 @@ test_cli_bundle_reports_source_errors_and_usage(void **state)
     assert_int_equal(r.status, 2);
     assert_non_null(strstr(r.err, "unknown subcommand \"frob\""));
     fl_test_proc_release(&r);
+    s_expect(alone, 2, NULL, "unknown subcommand \"frob\"");
     s_run(&r, notrust);
     assert_int_equal(r.status, 2);
     fl_test_proc_release(&r);
@@ -412,7 +426,7 @@ test_cli_bundle_build_signs_scope_release_and_bounded_lifetime(void **state)
 
     s_keygen(f->prefix);
     s_expect(noenv, 2, NULL, "--environment");
-    s_expect(toolong, 1, NULL, "invalid --expires: a lifetime of 91d is "
+    s_expect(toolong, 2, NULL, "invalid --expires: a lifetime of 91d is "
                                "longer than the maximum of 90d");
     s_expect(badsel, 1, NULL, "invalid label selector");
     /* Built with a higher maximum; agents keep theirs. */
