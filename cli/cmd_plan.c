@@ -47,8 +47,9 @@ s_print_text(const fl_plan_t *plan)
 {
     char *changed = NULL;
 
-    fl_cli_out("plan for %s (PostgreSQL %d)\n", plan->target,
-               plan->server_version);
+    /* 150018 is 15.18 (before, printed as the number: an audit). */
+    fl_cli_out("plan for %s (PostgreSQL %d.%d)\n", plan->target,
+               plan->server_version / 10000, plan->server_version % 10000);
     if (plan->problem)
         fl_cli_out("  refused: %s\n", plan->problem);
     for (size_t i = 0; i < plan->nmigrations; i++) {

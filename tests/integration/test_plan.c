@@ -86,6 +86,16 @@ test_plan_rehearses_under_apply_timeouts(void **state)
                      "ALTER TABLE t ADD COLUMN c int;\n"
                      "-- flotilla:down\nALTER TABLE t DROP COLUMN c;\n");
     s_run(ws, "plan", NULL, 0, "OK, apply would go ahead: 1 migration");
+    {
+        /* The server's version as people write it: 15.18, not 150018. */
+        char *v = fl_test_query_value(ws->conn, "SELECT '(PostgreSQL ' ||"
+                                      " current_setting('server_version_num')"
+                                      "::int / 10000 || '.' ||"
+                                      " current_setting('server_version_num')"
+                                      "::int % 10000 || ')'");
+        s_run(ws, "plan", NULL, 0, v);
+        free(v);
+    }
     fl_test_exec(blocker, "BEGIN; LOCK TABLE t IN ACCESS SHARE MODE");
     s_run(ws, "plan", lt, 3, "lock timeout");
     fl_test_exec(blocker, "ROLLBACK");
