@@ -1027,10 +1027,36 @@ s_field_loss(fl_pipeline_t *p, const fl_net_touched_t *t,
  * restarted or moved back have their old position recorded (no restart
  * is needed for them).
  */
+/*
+ * track_counts off (the server's, the database's, the role's, or a SET of
+ * the migration's): the row counts of the transaction that tell the net
+ * which tables a statement changed stay 0.  Before, a trigger's deletes
+ * in another table went unseen, unbacked up, and the rollback "proved"
+ * with the rows gone (found by an audit).  Limit: a migration that turns
+ * it off and back on within itself (superuser only) is not seen.
+ */
+static int
+s_blind_refusal(const fl_migration_t *m, fl_error_t *err)
+{
+    int rc = FL_ERR(err, FL_EINVAL, "%s ran with track_counts off: flotilla "
+                    "cannot tell which tables its statements changed",
+                    m->file);
+
+    fl_error_set_detail(err, "Flotilla learns from the transaction's row "
+                        "counts (pg_stat_get_xact_tuples_*) which tables "
+                        "lost rows, to back them up; PostgreSQL keeps them "
+                        "only with track_counts on.  What the migration did "
+                        "was rolled back before COMMIT.");
+    fl_error_set_hint(err, "Turn track_counts on (its default) for the "
+                           "database or the server, or remove the SET that "
+                           "turns it off.");
+    return rc;
+}
+
 static int
 s_net(fl_pipeline_t *p, s_unit *u, fl_net_snap_t *post, fl_error_t *err)
 {
-    fl_net_touched_t touched = {NULL, 0, NULL, NULL, NULL};
+    fl_net_touched_t touched = {NULL, 0, NULL, NULL, NULL, 0};
     fl_backup_ctx_t sctx = {u->m->version, p->opts.bundle_id, NULL, 0,
                             p->target};
     s_oids lost = {NULL, 0};
@@ -1039,11 +1065,12 @@ s_net(fl_pipeline_t *p, s_unit *u, fl_net_snap_t *post, fl_error_t *err)
     if ((rc = fl__net_after(p->pg, &p->session, p->target, p->own_tables,
                             &u->pre, post, &touched, err)) != 0)
         goto cleanup;
-    if (touched.own || touched.foreign || touched.lo) {
+    if (touched.own || touched.foreign || touched.lo || touched.blind) {
         u->own = 1;
         rc = touched.own       ? fl__own_refusal(u->m, touched.own, err)
              : touched.foreign ? fl__foreign_refusal(u->m, touched.foreign, err)
-                               : fl__lo_refusal(u->m, touched.lo, err);
+             : touched.lo      ? fl__lo_refusal(u->m, touched.lo, err)
+                               : s_blind_refusal(u->m, err);
         goto cleanup;
     }
     if ((rc = s_field_loss(p, &touched, &u->pre, &lost, err)) != 0)

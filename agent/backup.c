@@ -757,9 +757,17 @@ s_rows_possible(fl_pg_t *pg, fl_backup_rows_t *rows, fl_backup_t *out,
 
 /*
  * The backup of only the rows rows->where selects, into
- * flotilla_backup.b<id>: evaluated in the migration's settings (the
- * predicate is the migration's own text), everything else on the pinned
- * session.  ONLY: the table has no children (s_rows_possible).
+ * flotilla_backup.b<id>.  The predicate is the migration's own text, so
+ * it is evaluated in the migration's settings, and only it: which rows
+ * (their ctids, into a temporary table of the transaction) first, then
+ * their values copied on the pinned session, as flotilla owns the backup
+ * and reads it back.  Before, the copy ran in the migration's settings
+ * too: the text of a column of the tenant's own type (a domain over
+ * float8, a composite of timestamptz) was cut by its extra_float_digits
+ * (the rollback "proved" and left it cut) or written in its TimeZone or
+ * DateStyle (the rollback could never put the rows back), and a
+ * migration that SET ROLE could not write the backup (found by an
+ * audit).  ONLY: the table has no children (s_rows_possible).
  */
 static int
 s_take_rows(fl_pg_t *pg, fl_backup_rows_t *rows, const char *qt,
@@ -771,17 +779,25 @@ s_take_rows(fl_pg_t *pg, fl_backup_rows_t *rows, const char *qt,
     char *n = NULL;
     int rc = 0;
 
-    if (rows->every)
+    if (rows->every) {
         rc = fl_pg_commandf(pg, err, "CREATE TABLE flotilla_backup.b%s (%s) AS"
                             " SELECT %s FROM ONLY %s %s", id, names, store, qt,
                             al);
-    else if ((rc = fl__session_enter(pg, rows->session, err)) == 0)
-        rc = fl_pg_commandf(pg, err, "CREATE TABLE flotilla_backup.b%s (%s) AS"
-                            " SELECT %s FROM ONLY %s%s%s WHERE %s", id, names,
-                            store, qt, rows->alias ? " AS " : "",
+    } else if ((rc = fl__session_enter(pg, rows->session, err)) == 0) {
+        rc = fl_pg_commandf(pg, err, "CREATE TEMPORARY TABLE"
+                            " flotilla_rows_%s ON COMMIT DROP AS SELECT"
+                            " %s.ctid AS c FROM ONLY %s%s%s WHERE %s", id, al,
+                            qt, rows->alias ? " AS " : "",
                             rows->alias ? al : "", rows->where);
-    if (rc == 0 && !rows->every)
-        rc = fl__session_leave(pg, rows->session, err);
+        if (rc == 0)
+            rc = fl__session_leave(pg, rows->session, err);
+        if (rc == 0)
+            rc = fl_pg_commandf(pg, err, "CREATE TABLE flotilla_backup.b%s"
+                                " (%s) AS SELECT %s FROM ONLY %s %s WHERE"
+                                " %s.ctid OPERATOR(pg_catalog.=) ANY (ARRAY("
+                                "SELECT r.c FROM pg_temp.flotilla_rows_%s r))",
+                                id, names, store, qt, al, al, id);
+    }
     if (rc == 0)
         rc = fl_pg_query_valuef(pg, &n, err, "SELECT pg_catalog.count(*) FROM"
                                 " flotilla_backup.b%s", id);

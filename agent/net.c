@@ -179,7 +179,9 @@ const char fl__net_own_sql[] =
     " pg_catalog.pg_stat_get_xact_tuples_updated("
     " 'pg_catalog.pg_largeobject'::pg_catalog.regclass)"
     " OPERATOR(pg_catalog.+) pg_catalog.pg_stat_get_xact_tuples_deleted("
-    " 'pg_catalog.pg_largeobject'::pg_catalog.regclass) AS p) x)";
+    " 'pg_catalog.pg_largeobject'::pg_catalog.regclass) AS p) x),"
+    /* The counts above and the net's are kept only with track_counts. */
+    " NOT pg_catalog.current_setting('track_counts')::pg_catalog.bool";
 
 static uint32_t
 s_u32(const char *s)
@@ -424,6 +426,8 @@ fl__net_after(fl_pg_t *pg, fl_session_t *session, const char *scope,
                                              ? fl_pg_value(&r3, 0, 1) : NULL);
         touched->lo = fl_strdup_or_null(r3.nrows == 1 ? fl_pg_value(&r3, 0, 2)
                                                       : NULL);
+        touched->blind = r3.nrows == 1 && fl_pg_value(&r3, 0, 3) != NULL &&
+                         strcmp(fl_pg_value(&r3, 0, 3), "t") == 0;
     }
     fl_pg_result_release(&r0);
     fl_pg_result_release(&r1);

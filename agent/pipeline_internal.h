@@ -222,6 +222,7 @@ typedef struct {
     char *own; /* flotilla's own tables the transaction wrote, or NULL */
     char *foreign; /* the foreign tables it wrote, or NULL */
     char *lo;      /* what it did to large objects, or NULL */
+    int blind;     /* track_counts is off: the net counts nothing */
 } fl_net_touched_t;
 
 /*

@@ -68,7 +68,7 @@ main(int argc, char **argv)
            "net (ms)");
     for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
         fl_net_snap_t pre = {NULL, 0}, post = {NULL, 0};
-        fl_net_touched_t touched = {NULL, 0, NULL, NULL, NULL};
+        fl_net_touched_t touched = {NULL, 0, NULL, NULL, NULL, 0};
         int changed = 0;
 
         if (fl_pg_exec(pg, "DROP SCHEMA IF EXISTS bench_net CASCADE;"

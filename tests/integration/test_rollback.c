@@ -713,6 +713,117 @@ test_rollback_after_apply_under_other_output_settings(void **state)
 }
 
 /*
+ * The rows a WHERE selects, of a table with columns of the tenant's own
+ * types (a domain over float8, over date, a composite of timestamptz),
+ * are backed up as flotilla reads them back, whatever the migration's
+ * session: its extra_float_digits, TimeZone or DateStyle.  Before, their
+ * text was taken under those: with extra_float_digits=0 the rollback
+ * "proved" and left 1/3 cut to 15 digits; under another TimeZone or a
+ * DMY DateStyle it could never put the rows back (found by an audit).
+ */
+static const char s_user_typed_table[] =
+    "CREATE DOMAIN price AS float8 CHECK (VALUE >= 0);"
+    "CREATE DOMAIN day AS date;"
+    "CREATE TYPE slot AS (starts timestamptz, ends timestamptz);"
+    "CREATE TABLE bk (id int PRIMARY KEY, p price, d day, s slot,"
+    " note text);"
+    "INSERT INTO bk SELECT g, 1.0 / (3 * g), '2024-01-02'::date + g,"
+    " ROW('2024-06-02 10:00:00+00'::timestamptz + g * interval '1 hour',"
+    " '2024-06-02 12:30:00.25+00'::timestamptz)::slot, 'n' || g"
+    " FROM generate_series(1, 6) g;";
+
+static void s_remove_newest(s_env *e);
+
+static void
+test_user_typed_rows_are_backed_up_under_any_session(void **state)
+{
+    s_env *e = *state;
+    static const char *const env[][2] = {
+        {"PGOPTIONS", "-c extra_float_digits=0"},
+        {"PGTZ", "Europe/Paris"},
+        {"PGDATESTYLE", "SQL, DMY"},
+    };
+
+    s_sql(e, s_user_typed_table);
+    for (size_t i = 0; i < sizeof(env) / sizeof(env[0]); i++) {
+        char *before = s_dump(e);
+
+        s_write(e, "", i == 2 ? "UPDATE bk SET note = 'x' WHERE id <= 3;"
+                              : i == 1 ? "DELETE FROM bk WHERE id = 2;"
+                                       : "UPDATE bk SET note = 'x', p = 0"
+                                         " WHERE id <= 4;",
+                "SELECT 1;");
+        setenv(env[i][0], env[i][1], 1);
+        (void)s_apply(e, before, S_MUST_APPLY, NULL);
+        s_rollback_to(e, before, NULL, S_ARGS("--last"));
+        s_unset_session_env();
+        s_remove_newest(e); /* else the next apply runs it again */
+        free(before);
+    }
+    /* A migration that SET ROLE: the backup is flotilla's all the same
+     * (before: permission denied for schema flotilla_backup). */
+    {
+        char *before = NULL;
+
+        s_sql(e, "DO $$ BEGIN CREATE ROLE fl_rb_app; EXCEPTION WHEN"
+                 " duplicate_object THEN NULL; END $$;"
+                 "GRANT USAGE ON SCHEMA public TO fl_rb_app;"
+                 "GRANT SELECT, UPDATE ON bk TO fl_rb_app");
+        before = s_dump(e);
+        s_write(e, "", "SET ROLE fl_rb_app;\n"
+                       "UPDATE bk SET note = 'y' WHERE id = 5;", "SELECT 1;");
+        (void)s_apply(e, before, S_MUST_APPLY, NULL);
+        s_rollback_to(e, before, NULL, S_ARGS("--last"));
+        s_sql(e, "DROP OWNED BY fl_rb_app; DROP ROLE fl_rb_app");
+        free(before);
+    }
+}
+
+/*
+ * With track_counts off (here the connection's, PGOPTIONS) the
+ * transaction's row counts stay 0 and the net cannot see which tables a
+ * statement changed: apply refuses, changing nothing.  Before, a
+ * trigger's deletes in another table went unseen and unbacked up, and the
+ * rollback "proved" with the rows gone (found by an audit).  With it on,
+ * the same migration applies and rolls back exactly.
+ */
+static void
+test_apply_refuses_to_run_blind_with_track_counts_off(void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+    char *before = NULL, *now = NULL;
+
+    s_sql(e, "CREATE TABLE acct (id int PRIMARY KEY, note text);"
+             "INSERT INTO acct VALUES (1, 'a'), (2, 'b'), (3, 'c');"
+             "CREATE TABLE jobs (id int PRIMARY KEY, state text);"
+             "INSERT INTO jobs VALUES (1, 'new');"
+             "CREATE FUNCTION close_acct() RETURNS trigger LANGUAGE plpgsql"
+             " AS $$ BEGIN DELETE FROM acct WHERE id <= 2;"
+             " UPDATE acct SET note = 'closed' WHERE id = 3; RETURN NEW;"
+             " END $$;"
+             "CREATE TRIGGER jobs_done AFTER UPDATE ON jobs FOR EACH ROW"
+             " EXECUTE FUNCTION close_acct();");
+    before = s_dump(e);
+    s_write(e, "", "UPDATE jobs SET state = 'done' WHERE id = 1;",
+            "UPDATE jobs SET state = 'new' WHERE id = 1;");
+    setenv("PGOPTIONS", "-c track_counts=off", 1);
+    s_flotilla(e, &r, NULL, "apply", NULL);
+    s_unset_session_env();
+    if (r.status == 0 || !s_says(&r, "track_counts off"))
+        fail_msg("apply with track_counts off: exit %d, wanted a refusal "
+                 "naming it\nstdout: %s\nstderr: %s", r.status, r.out, r.err);
+    fl_test_proc_release(&r);
+    now = s_dump(e);
+    fl_test_assert_dumps_equal("apply refused: nothing may change", before,
+                               now);
+    (void)s_apply(e, before, S_MUST_APPLY, NULL);
+    s_rollback_to(e, before, NULL, S_ARGS("--last"));
+    free(now);
+    free(before);
+}
+
+/*
  * Rolls back (with extra arguments) the last migration, which must
  * succeed saying each of needles (NULL-terminated), and leave the
  * database as dump before.
@@ -2508,6 +2619,8 @@ main(void)
     static const struct CMUnitTest special[] = {
         T(test_rollback_under_other_timezone_and_datestyle),
         T(test_rollback_after_apply_under_other_output_settings),
+        T(test_user_typed_rows_are_backed_up_under_any_session),
+        T(test_apply_refuses_to_run_blind_with_track_counts_off),
         T(test_dump_backup_rollback_from_another_directory),
         T(test_a_rollback_keeps_what_its_down_drops),
         T(test_a_rollback_keeps_a_column_only_where_it_differs_from_its_default),
