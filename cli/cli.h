@@ -15,7 +15,8 @@
 
 #include "common/error.h"
 
-/* Exit codes, documented in docs/cli.md; distinct so scripts can branch. */
+/* Exit codes (flotilla --help, each command's --help, docs/pipeline.md and
+ * docs/rollouts.md); distinct so scripts can branch. */
 enum {
     FL_EXIT_OK = 0,         /* success */
     FL_EXIT_FAILED = 1,     /* the operation failed (nothing left half-done) */
