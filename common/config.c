@@ -16,6 +16,7 @@
 #include <yaml.h>
 
 #include "common/alloc.h"
+#include "common/buf.h"
 #include "common/parse.h"
 
 #define S_MAX_FILE (1024 * 1024)
@@ -173,6 +174,16 @@ s_load_value(s_ctx *ctx, const fl_conf_option *o, void *obj, yaml_node_t *val,
     where = fl_asprintf("%s:%lu", ctx->name, s_line(val));
     switch (o->type) {
     case FL_CONF_SECTION:
+        if (val->type == YAML_SCALAR_NODE && val->data.scalar.length == 0) {
+            fl_buf_t keys = FL_BUF_INIT(0);
+
+            for (const fl_conf_option *k = o->sub; k->name; k++)
+                fl_buf_addf(&keys, "%s%s", k == o->sub ? "" : ", ", k->name);
+            rc = FL_ERR(err, FL_EINVAL, "%s: key \"%s\" is empty: give its "
+                        "keys (%s)", where, path, fl_buf_str(&keys));
+            fl_buf_release(&keys);
+            break;
+        }
         if (val->type != YAML_MAPPING_NODE) {
             rc = FL_ERR(err, FL_EINVAL, "%s: key \"%s\" must be a mapping",
                         where, path);
@@ -488,8 +499,12 @@ s_print_sample(const fl_conf_option *table, int indent, FILE *out)
         } else if (o->type == FL_CONF_STRLIST) {
             fprintf(out, "%*s%s: []\n", indent, "", o->name);
         } else {
-            fprintf(out, "%*s%s%s: %s\n", indent, "", o->default_value ? "" : "# ",
-                    o->name, o->default_value ? o->default_value : "");
+            /* A required key says so: the sample passes --check once
+             * those are given. */
+            fprintf(out, "%*s%s%s: %s%s\n", indent, "",
+                    o->default_value ? "" : "# ", o->name,
+                    o->default_value ? o->default_value : "",
+                    o->required ? "  # required" : "");
         }
     }
 }

@@ -161,6 +161,15 @@ test_config_bad_value_names_line_key_and_reason(void **state)
     assert_non_null(strstr(err.message, "must be a mapping"));
     fl_error_clear(&err);
     fl_conf_release(s_table, &c);
+    /* A section left empty (its keys commented out, as --sample-config
+     * prints them) says so and what it takes (before: "must be a
+     * mapping", which it is, to its writer: found by an audit). */
+    assert_int_equal(s_load(&c, "name: a\nlisten:\n", &err), FL_EINVAL);
+    assert_non_null(strstr(err.message, "agent.yaml:2: key \"listen\" is "
+                                        "empty"));
+    assert_non_null(strstr(err.message, "host, port"));
+    fl_error_clear(&err);
+    fl_conf_release(s_table, &c);
 }
 
 static void
