@@ -1086,7 +1086,10 @@ cleanup:
  * The constant DEFAULT of each of the columns ($2, a JSON array of
  * names) of table $1, as SQL (a literal PostgreSQL writes from the Const
  * it stored: no call, nothing to run); a column without one, or whose
- * DEFAULT is an expression (now()), has no row.
+ * DEFAULT is an expression (now()), has no row, and so has one of a type
+ * of the database's own: reading its literal back runs the type's input,
+ * and a domain's CHECK, which may call the tenant's function, with
+ * flotilla's rights (before, it did: found by an audit).
  */
 static const char s_const_defaults_sql[] =
     "SELECT a.attname, pg_catalog.pg_get_expr(d.adbin, d.adrelid)"
@@ -1096,7 +1099,8 @@ static const char s_const_defaults_sql[] =
     " WHERE a.attrelid OPERATOR(pg_catalog.=) $1::pg_catalog.oid"
     " AND a.attname OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT x::pg_catalog.name"
     " FROM pg_catalog.json_array_elements_text($2::pg_catalog.json) x))"
-    " AND pg_catalog.starts_with(d.adbin::pg_catalog.text, '{CONST ')";
+    " AND pg_catalog.starts_with(d.adbin::pg_catalog.text, '{CONST ')"
+    " AND a.atttypid OPERATOR(pg_catalog.<) 16384";
 
 /* Whether text is a xid[] as PostgreSQL writes it ("{1,2}"). */
 static int
@@ -2870,6 +2874,34 @@ cleanup:
 }
 
 /*
+ * Whether a restore for target may write schema: any for a whole
+ * database; a schema target's own, or public (what its net watches).
+ * flotilla.backups and flotilla.sequence_backups are written in the
+ * migration's transaction, so code flotilla runs (a tenant's trigger)
+ * can change their rows; before, a row changed to name another tenant's
+ * schema had the rollback restore rows the tenant chose into that
+ * tenant's table, "proved" (found by an audit).
+ */
+static int
+s_in_scope(const char *target, const char *schema, const char *what,
+           const char *id, fl_error_t *err)
+{
+    if (target == NULL || target[0] == '\0' ||
+        (schema != NULL && (strcmp(schema, target) == 0 ||
+                            strcmp(schema, "public") == 0)))
+        return 0;
+    FL_ERR(err, FL_EINVAL, "%s %s names schema \"%s\", outside target "
+           "\"%s\": nothing is restored there", what, id,
+           schema ? schema : "", target);
+    fl_error_set_hint(err, "Its row in the ledger was changed by code that "
+                           "ran as flotilla's role (a trigger of the target, "
+                           "say): check the rows of flotilla.backups and "
+                           "flotilla.sequence_backups; nothing was rolled "
+                           "back.");
+    return FL_EINVAL;
+}
+
+/*
  * Sets back the sequences the migration moved.  One it reset, restarted
  * or dropped goes back to its old position unless it is already past it
  * (an application may have used it since).  One it only advanced goes
@@ -2900,7 +2932,8 @@ s_restore_sequences(fl_pg_t *pg, const fl_restore_opts_t *o, const char *ver,
         "   AND n.nspname OPERATOR(pg_catalog.=) b.seq_schema"
         "   AND c.relname OPERATOR(pg_catalog.=) b.seq_name)),"
         " b.last_value, b.seq_schema OPERATOR(pg_catalog.||) '.'"
-        "  OPERATOR(pg_catalog.||) b.seq_name, b.after_value"
+        "  OPERATOR(pg_catalog.||) b.seq_name, b.after_value, b.seq_schema,"
+        " b.owner_schema"
         " FROM flotilla.sequence_backups b WHERE b.version"
         " OPERATOR(pg_catalog.=) $1 AND b.target"
         " OPERATOR(pg_catalog.=) $2 AND b.restored_at IS NULL"
@@ -2912,6 +2945,12 @@ s_restore_sequences(fl_pg_t *pg, const fl_restore_opts_t *o, const char *ver,
         fl_pg_result_t u = FL_PG_RESULT_INIT;
         char *moved = NULL;
 
+        if ((rc = s_in_scope(p[1], fl_pg_value(&r, i, 5), "sequence backup",
+                             q[3], err)) != 0 ||
+            (fl_pg_value(&r, i, 6) != NULL &&
+             (rc = s_in_scope(p[1], fl_pg_value(&r, i, 6),
+                              "sequence backup", q[3], err)) != 0))
+            break;
         if (seq == NULL && q[2] == NULL && q[1] != NULL && !o->accept_loss) {
             rc = FL_ERR(err, FL_ENOTFOUND, "sequence %s does not exist "
                         "after down ran, so its position %s cannot be "
@@ -3034,7 +3073,8 @@ fl__restore_backups(fl_pg_t *pg, const fl_restore_opts_t *o,
         if (!json_is_array(b.columns) || !json_is_array(b.keys)) {
             rc = FL_ERR(err, FL_EFAIL, "backup %s of table %s.%s has no "
                         "column list in the ledger", b.id, b.schema, b.table);
-        } else {
+        } else if ((rc = s_in_scope(b.target, b.schema, "backup", b.id,
+                                    err)) == 0) {
             if (!json_is_array(b.text)) {
                 json_decref(b.text);
                 b.text = json_array();

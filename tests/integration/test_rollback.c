@@ -824,6 +824,79 @@ test_apply_refuses_to_run_blind_with_track_counts_off(void **state)
 }
 
 /*
+ * A hostile tenant (both found by an audit, run here as the superuser the
+ * tests connect as, the worst case):
+ *
+ * - The column a migration added, changed since by the tenant to an
+ *   array of its domain whose CHECK calls its function, with a DEFAULT
+ *   literal: the rollback's keep of what its down drops compared values
+ *   with that default, reading its literal back on flotilla's session,
+ *   and the tenant's function ran with flotilla's rights.  It must not
+ *   run.
+ * - A trigger of tenant_a's table changes the ledger's backup row to
+ *   name tenant_b's table: the rollback of tenant_a restored tenant_a's
+ *   chosen rows into tenant_b's, "proved".  It is refused, and tenant_b's
+ *   table is as it was.
+ */
+static void
+test_a_tenant_cannot_use_a_rollback_against_flotilla(void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+    char *n0 = NULL, *n1 = NULL;
+
+    s_sql(e, "CREATE TABLE t (id int PRIMARY KEY);"
+             "INSERT INTO t VALUES (1), (2);"
+             "CREATE TABLE evil_log (who text);");
+    s_write(e, "", "ALTER TABLE t ADD COLUMN c text;",
+            "ALTER TABLE t DROP COLUMN c;");
+    s_flotilla(e, &r, NULL, "apply", NULL);
+    s_expect(&r, "apply", 0);
+    fl_test_proc_release(&r);
+    s_sql(e, "CREATE FUNCTION evil(text) RETURNS bool LANGUAGE plpgsql AS"
+             " $$ BEGIN INSERT INTO public.evil_log VALUES (current_user);"
+             " RETURN true; END $$;"
+             "CREATE DOMAIN d AS text CHECK (evil(VALUE));"
+             "ALTER TABLE t ALTER c TYPE d[] USING NULL;"
+             "ALTER TABLE t ALTER c SET DEFAULT '{x}';"
+             "UPDATE t SET c = '{y}' WHERE id = 1;");
+    n0 = fl_test_query_value(e->conn, "SELECT count(*) FROM evil_log");
+    s_flotilla(e, &r, NULL, "rollback", S_ARGS("--last"));
+    fl_test_proc_release(&r);
+    n1 = fl_test_query_value(e->conn, "SELECT count(*) FROM evil_log");
+    if (strcmp(n0, n1) != 0)
+        fail_msg("the tenant's function ran in the rollback: %s calls "
+                 "before, %s after", n0, n1);
+    free(n0);
+    free(n1);
+    s_remove_newest(e); /* the next migration is tenant_a's alone */
+
+    s_sql(e, "CREATE SCHEMA tenant_a; CREATE SCHEMA tenant_b;"
+             "CREATE TABLE tenant_a.accounts (id int PRIMARY KEY, v text);"
+             "CREATE TABLE tenant_b.accounts (id int PRIMARY KEY, v text);"
+             "INSERT INTO tenant_a.accounts VALUES (1, 'A-chosen');"
+             "INSERT INTO tenant_b.accounts VALUES (1, 'B-original');"
+             "CREATE FUNCTION tenant_a.forge() RETURNS trigger LANGUAGE"
+             " plpgsql AS $$ BEGIN UPDATE flotilla.backups SET"
+             " source_schema = 'tenant_b' WHERE target = 'tenant_a'"
+             " AND source_table = 'accounts'; RETURN NULL; END $$;"
+             "CREATE TRIGGER forge AFTER DELETE ON tenant_a.accounts"
+             " FOR EACH STATEMENT EXECUTE FUNCTION tenant_a.forge()");
+    s_write(e, "", "DELETE FROM accounts WHERE id = 1;", "SELECT 1;");
+    s_flotilla(e, &r, NULL, "apply", S_ARGS("--schema", "tenant_a"));
+    s_expect(&r, "apply --schema tenant_a", 0);
+    fl_test_proc_release(&r);
+    s_flotilla(e, &r, NULL, "rollback", S_ARGS("--schema", "tenant_a",
+                                               "--last"));
+    if (r.status == 0 || !s_says(&r, "outside target"))
+        fail_msg("the rollback of a forged backup row: exit %d, wanted a "
+                 "refusal\nstdout: %s\nstderr: %s", r.status, r.out, r.err);
+    fl_test_proc_release(&r);
+    s_assert_value(e, "SELECT string_agg(id || ' ' || v, ',') FROM"
+                      " tenant_b.accounts", "1 B-original");
+}
+
+/*
  * Rolls back (with extra arguments) the last migration, which must
  * succeed saying each of needles (NULL-terminated), and leave the
  * database as dump before.
@@ -2621,6 +2694,7 @@ main(void)
         T(test_rollback_after_apply_under_other_output_settings),
         T(test_user_typed_rows_are_backed_up_under_any_session),
         T(test_apply_refuses_to_run_blind_with_track_counts_off),
+        T(test_a_tenant_cannot_use_a_rollback_against_flotilla),
         T(test_dump_backup_rollback_from_another_directory),
         T(test_a_rollback_keeps_what_its_down_drops),
         T(test_a_rollback_keeps_a_column_only_where_it_differs_from_its_default),
