@@ -687,7 +687,9 @@ s_start(fl_fleet_t *f, const fl_fleet_opts_t *o, const s_args_t *a,
         int rc = fl_fleet_call(f, "rollout.start", kv, n, bundle, len,
                                o->timeout_ms < 60000 ? o->timeout_ms : 60000,
                                &status, &st, &err);
-        if (rc == FL_ETIMEOUT)
+        /* Only a request that went out may have made one (before, said
+         * of a wrong endpoint too: found by an audit). */
+        if (rc == FL_ETIMEOUT && fl_fleet_sent(f))
             fl_error_set_hint(&err, "The coordinator may have created the "
                               "rollout all the same: \"flotilla rollout "
                               "list\" shows it. (A second start of a "

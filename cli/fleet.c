@@ -36,7 +36,14 @@ struct fl_fleet {
     fl_cert_t *cert;
     fl_link_t *link;
     const fl_fleet_opts_t *opts;
+    int sent;                /* the last call's request went out */
 };
+
+int
+fl_fleet_sent(const fl_fleet_t *f)
+{
+    return f->sent;
+}
 
 void
 fl_fleet_init(fl_fleet_opts_t *o, const char *cmd, int64_t timeout_ms)
@@ -252,10 +259,15 @@ fl_fleet_call(fl_fleet_t *f, const char *command, const fl_codec_kv_t *args,
                 break;
         }
     }
-    if (rc == FL_ETIMEOUT)
+    if (rc == FL_ETIMEOUT && sent)
         FL_ERR(err, FL_ETIMEOUT, "no reply from the coordinator at \"%s\" "
                "within %lld ms", f->opts->endpoint, (long long)wait_ms);
+    else if (rc == FL_ETIMEOUT)
+        FL_ERR(err, FL_ETIMEOUT, "no reply from the coordinator at \"%s\" "
+               "within %lld ms: no connection was made, the request was "
+               "not sent", f->opts->endpoint, (long long)wait_ms);
 cleanup:
+    f->sent = sent;
     fl_buf_release(&out);
     return rc;
 }

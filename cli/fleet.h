@@ -77,10 +77,15 @@ void fl_fleet_close(fl_fleet_t **f);
 /*
  * Sends one request (command, string arguments, optional bytes) and
  * waits up to wait_ms for its reply: *status (a cli.h exit code) and
- * *payload (new JSON, or NULL).  FL_ETIMEOUT: no reply in time; FL_EFAIL:
- * the coordinator refused this operator's certificate or the handshake
- * failed (a pinned key that is not the coordinator's); both mean exit 4.
+ * *payload (new JSON, or NULL).  FL_ETIMEOUT: no reply in time (the
+ * error says whether the request went out at all: fl_fleet_sent);
+ * FL_EFAIL: the coordinator refused this operator's certificate or the
+ * handshake failed (a pinned key that is not the coordinator's); both
+ * mean exit 4.
  */
+/* Whether the last fl_fleet_call sent its request (the handshake done). */
+int fl_fleet_sent(const fl_fleet_t *f);
+
 int fl_fleet_call(fl_fleet_t *f, const char *command,
                   const fl_codec_kv_t *args, size_t nargs, const void *data,
                   size_t len, int64_t wait_ms, int *status, json_t **payload,
