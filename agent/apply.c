@@ -1016,18 +1016,6 @@ s_field_loss(fl_pipeline_t *p, const fl_net_touched_t *t,
 }
 
 /*
- * The net, after the last statement and before COMMIT: compares the
- * managed relations with the snapshot taken when the run started.  A
- * table that existed before is destroyed when it is gone, its storage
- * was replaced (TRUNCATE, or a rewrite no statement announced), this
- * transaction updated or deleted rows in it, or a column it had was
- * dropped (a type change that keeps the data needs no rewrite, one that
- * does not is a rewrite); if no backup of this run covers it, it is listed in
- * u->uncovered and added to u->forced.  Sequences that were dropped,
- * restarted or moved back have their old position recorded (no restart
- * is needed for them).
- */
-/*
  * track_counts off (the server's, the database's, the role's, or a SET of
  * the migration's): the row counts of the transaction that tell the net
  * which tables a statement changed stay 0.  Before, a trigger's deletes
@@ -1035,8 +1023,8 @@ s_field_loss(fl_pipeline_t *p, const fl_net_touched_t *t,
  * with the rows gone (found by an audit).  Limit: a migration that turns
  * it off and back on within itself (superuser only) is not seen.
  */
-static int
-s_blind_refusal(const fl_migration_t *m, fl_error_t *err)
+int
+fl__blind_refusal(const fl_migration_t *m, fl_error_t *err)
 {
     int rc = FL_ERR(err, FL_EINVAL, "%s ran with track_counts off: flotilla "
                     "cannot tell which tables its statements changed",
@@ -1053,6 +1041,18 @@ s_blind_refusal(const fl_migration_t *m, fl_error_t *err)
     return rc;
 }
 
+/*
+ * The net, after the last statement and before COMMIT: compares the
+ * managed relations with the snapshot taken when the run started.  A
+ * table that existed before is destroyed when it is gone, its storage
+ * was replaced (TRUNCATE, or a rewrite no statement announced), this
+ * transaction updated or deleted rows in it, or a column it had was
+ * dropped (a type change that keeps the data needs no rewrite, one that
+ * does not is a rewrite); if no backup of this run covers it, it is listed in
+ * u->uncovered and added to u->forced.  Sequences that were dropped,
+ * restarted or moved back have their old position recorded (no restart
+ * is needed for them).
+ */
 static int
 s_net(fl_pipeline_t *p, s_unit *u, fl_net_snap_t *post, fl_error_t *err)
 {
@@ -1070,7 +1070,7 @@ s_net(fl_pipeline_t *p, s_unit *u, fl_net_snap_t *post, fl_error_t *err)
         rc = touched.own       ? fl__own_refusal(u->m, touched.own, err)
              : touched.foreign ? fl__foreign_refusal(u->m, touched.foreign, err)
              : touched.lo      ? fl__lo_refusal(u->m, touched.lo, err)
-                               : s_blind_refusal(u->m, err);
+                               : fl__blind_refusal(u->m, err);
         goto cleanup;
     }
     if ((rc = s_field_loss(p, &touched, &u->pre, &lost, err)) != 0)
@@ -1257,7 +1257,8 @@ fl__own_tables(fl_pipeline_t *p, fl_error_t *err)
 }
 
 int
-fl__own_check(fl_pipeline_t *p, const fl_migration_t *m, fl_error_t *err)
+fl__own_check(fl_pipeline_t *p, const fl_migration_t *m, int blind,
+              fl_error_t *err)
 {
     fl_pg_result_t r = FL_PG_RESULT_INIT;
     const char *params[1] = {p->own_tables ? p->own_tables : "{}"};
@@ -1265,6 +1266,9 @@ fl__own_check(fl_pipeline_t *p, const fl_migration_t *m, fl_error_t *err)
 
     if (rc == 0 && r.nrows == 1 && fl_pg_value(&r, 0, 0) != NULL)
         rc = fl__own_refusal(m, fl_pg_value(&r, 0, 0), err);
+    else if (rc == 0 && blind && r.nrows == 1 && fl_pg_value(&r, 0, 3) &&
+             strcmp(fl_pg_value(&r, 0, 3), "t") == 0)
+        rc = fl__blind_refusal(m, err);
     else if (rc == 0 && r.nrows == 1 && fl_pg_value(&r, 0, 1) != NULL)
         rc = fl__foreign_refusal(m, fl_pg_value(&r, 0, 1), err);
     else if (rc == 0 && r.nrows == 1 && fl_pg_value(&r, 0, 2) != NULL)

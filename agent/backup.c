@@ -759,7 +759,8 @@ s_rows_possible(fl_pg_t *pg, fl_backup_rows_t *rows, fl_backup_t *out,
  * The backup of only the rows rows->where selects, into
  * flotilla_backup.b<id>.  The predicate is the migration's own text, so
  * it is evaluated in the migration's settings, and only it: which rows
- * (their ctids, into a temporary table of the transaction) first, then
+ * (their ctids, into a temporary table flotilla makes for the
+ * transaction) first, then
  * their values copied on the pinned session, as flotilla owns the backup
  * and reads it back.  Before, the copy ran in the migration's settings
  * too: the text of a column of the tenant's own type (a domain over
@@ -783,11 +784,19 @@ s_take_rows(fl_pg_t *pg, fl_backup_rows_t *rows, const char *qt,
         rc = fl_pg_commandf(pg, err, "CREATE TABLE flotilla_backup.b%s (%s) AS"
                             " SELECT %s FROM ONLY %s %s", id, names, store, qt,
                             al);
-    } else if ((rc = fl__session_enter(pg, rows->session, err)) == 0) {
-        rc = fl_pg_commandf(pg, err, "CREATE TEMPORARY TABLE"
-                            " flotilla_rows_%s ON COMMIT DROP AS SELECT"
-                            " %s.ctid AS c FROM ONLY %s%s%s WHERE %s", id, al,
-                            qt, rows->alias ? " AS " : "",
+    } else if ((rc = fl_pg_commandf(pg, err, "CREATE TEMPORARY TABLE"
+                                    " flotilla_rows_%s (c pg_catalog.tid)"
+                                    " ON COMMIT DROP", id)) == 0 &&
+               (rc = fl_pg_commandf(pg, err, "GRANT INSERT ON"
+                                    " pg_temp.flotilla_rows_%s TO PUBLIC",
+                                    id)) == 0 &&
+               (rc = fl__session_enter(pg, rows->session, err)) == 0) {
+        /* The table is flotilla's, made on the pinned session: the
+         * migration's role needs neither TEMPORARY nor to be one whose
+         * tables flotilla's role may read. */
+        rc = fl_pg_commandf(pg, err, "INSERT INTO pg_temp.flotilla_rows_%s"
+                            " SELECT %s.ctid FROM ONLY %s%s%s WHERE %s", id,
+                            al, qt, rows->alias ? " AS " : "",
                             rows->alias ? al : "", rows->where);
         if (rc == 0)
             rc = fl__session_leave(pg, rows->session, err);
@@ -2090,6 +2099,66 @@ s_lock_for_down(fl_pg_t *pg, const char *qt, const fl_stmt_list_t *down,
     return rc;
 }
 
+/*
+ * Whether a restore for target may write schema: any for a whole
+ * database; a schema target's own, or public (what its net watches).
+ * flotilla.backups and flotilla.sequence_backups are written in the
+ * migration's transaction, so code flotilla runs (a tenant's trigger)
+ * can change their rows; before, a row changed to name another tenant's
+ * schema had the rollback restore rows the tenant chose into that
+ * tenant's table, "proved" (found by an audit).
+ */
+static int
+s_in_scope(const char *target, const char *schema, const char *what,
+           const char *id, fl_error_t *err)
+{
+    if (target == NULL || target[0] == '\0' ||
+        (schema != NULL && (strcmp(schema, target) == 0 ||
+                            strcmp(schema, "public") == 0)))
+        return 0;
+    FL_ERR(err, FL_EINVAL, "%s %s names schema \"%s\", outside target "
+           "\"%s\": nothing is restored there", what, id,
+           schema ? schema : "", target);
+    fl_error_set_hint(err, "Its row in the ledger was changed by code that "
+                           "ran as flotilla's role (a trigger of the target, "
+                           "say): check the rows of flotilla.backups and "
+                           "flotilla.sequence_backups; nothing was rolled "
+                           "back.");
+    return FL_EINVAL;
+}
+
+int
+fl__backups_in_scope(fl_pg_t *pg, const char *target,
+                     const fl_version_t *version, fl_error_t *err)
+{
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    char ver[FL_VERSION_MAX + 1];
+    const char *p[2] = {ver, target};
+    int rc;
+
+    if (target == NULL || target[0] == '\0')
+        return 0;
+    snprintf(ver, sizeof(ver), "%s", version->text);
+    rc = fl_pg_query(pg, &r,
+        "SELECT 'backup', b.id::pg_catalog.text, b.source_schema"
+        " FROM flotilla.backups b WHERE" S_TO_RESTORE("b")
+        " AND b.source_schema OPERATOR(pg_catalog.<>) ALL (ARRAY[$2,"
+        " 'public'])"
+        " UNION ALL SELECT 'sequence backup', s.id::pg_catalog.text,"
+        " CASE WHEN s.seq_schema OPERATOR(pg_catalog.<>) ALL (ARRAY[$2,"
+        " 'public']) THEN s.seq_schema ELSE s.owner_schema END"
+        " FROM flotilla.sequence_backups s WHERE s.version"
+        " OPERATOR(pg_catalog.=) $1 AND s.target OPERATOR(pg_catalog.=) $2"
+        " AND s.restored_at IS NULL AND (s.seq_schema OPERATOR(pg_catalog.<>)"
+        " ALL (ARRAY[$2, 'public']) OR s.owner_schema OPERATOR(pg_catalog.<>)"
+        " ALL (ARRAY[$2, 'public'])) LIMIT 1", 2, p, err);
+    if (rc == 0 && r.nrows == 1)
+        rc = s_in_scope(target, fl_pg_value(&r, 0, 2), fl_pg_value(&r, 0, 0),
+                        fl_pg_value(&r, 0, 1), err);
+    fl_pg_result_release(&r);
+    return rc;
+}
+
 int
 fl__restore_mark_since(fl_pg_t *pg, const fl_restore_opts_t *o,
                        const fl_version_t *version,
@@ -2871,34 +2940,6 @@ cleanup:
     free(sh);
     free(v);
     return rc;
-}
-
-/*
- * Whether a restore for target may write schema: any for a whole
- * database; a schema target's own, or public (what its net watches).
- * flotilla.backups and flotilla.sequence_backups are written in the
- * migration's transaction, so code flotilla runs (a tenant's trigger)
- * can change their rows; before, a row changed to name another tenant's
- * schema had the rollback restore rows the tenant chose into that
- * tenant's table, "proved" (found by an audit).
- */
-static int
-s_in_scope(const char *target, const char *schema, const char *what,
-           const char *id, fl_error_t *err)
-{
-    if (target == NULL || target[0] == '\0' ||
-        (schema != NULL && (strcmp(schema, target) == 0 ||
-                            strcmp(schema, "public") == 0)))
-        return 0;
-    FL_ERR(err, FL_EINVAL, "%s %s names schema \"%s\", outside target "
-           "\"%s\": nothing is restored there", what, id,
-           schema ? schema : "", target);
-    fl_error_set_hint(err, "Its row in the ledger was changed by code that "
-                           "ran as flotilla's role (a trigger of the target, "
-                           "say): check the rows of flotilla.backups and "
-                           "flotilla.sequence_backups; nothing was rolled "
-                           "back.");
-    return FL_EINVAL;
 }
 
 /*

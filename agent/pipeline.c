@@ -554,11 +554,6 @@ s_verify_gaps(fl_pipeline_t *p, const fl_migration_list_t *migs,
 }
 
 /*
- * The verify step over the whole source: drift (an applied migration
- * whose checksum changed) and out-of-order versions.  Fills pending[i]
- * for each migration that still has to run.
- */
-/*
  * --to names a migration of the source, as Flyway's target must by
  * default (failOnMissingTarget).  Before, a mistyped --to 20 for 2
  * applied, planned or baselined every migration (found by an audit).
@@ -583,6 +578,11 @@ fl__to_in_source(const fl_pipeline_t *p, const fl_migration_list_t *migs,
     return rc;
 }
 
+/*
+ * The verify step over the whole source: drift (an applied migration
+ * whose checksum changed) and out-of-order versions.  Fills pending[i]
+ * for each migration that still has to run.
+ */
 int
 fl__verify_source(fl_pipeline_t *p, const fl_migration_list_t *migs,
                   const fl_ledger_t *ledger, int *pending, fl_error_t *err)
@@ -670,7 +670,9 @@ s_apply(fl_pipeline_t *p, const fl_source_t *src, fl_apply_result_t *result,
         p->opts.bundle_id = src->bundle_id;
     memset(result, 0, sizeof(*result));
     p->dry_run = 0;
-    if ((rc = fl__lock_target(p, err)) != 0)
+    /* Before anything is made (a ledger, on a new database). */
+    if ((rc = fl__to_in_source(p, migs, err)) != 0 ||
+        (rc = fl__lock_target(p, err)) != 0)
         goto cleanup;
     if ((rc = fl_ledger_ensure_load(p->pg, p->target, &ledger, err)) != 0 ||
         (rc = fl__own_tables(p, err)) != 0)
@@ -933,19 +935,6 @@ s_rollback(fl_pipeline_t *p, const fl_source_t *src, fl_rollback_mode mode,
     if ((rc = fl_ledger_ensure_load(p->pg, p->target, &ledger, err)) != 0 ||
         (rc = fl__own_tables(p, err)) != 0)
         goto cleanup;
-    {
-        const char *params[1] = {p->target};
-        rc = fl_pg_query(p->pg, &r,
-            "SELECT version, down_sql, down_line FROM flotilla.schema_migrations"
-            " WHERE status IN ('applied', 'rolling_back') AND target"
-            " OPERATOR(pg_catalog.=) $1 ORDER BY version_order DESC", 1,
-            params, err);
-    }
-    if (rc != 0 || (rc = s_half_applied_above(p, &ledger, &r, mode, to_version,
-                                              bundle_id, err)) != 0 ||
-        (mode == FL_ROLLBACK_BUNDLE &&
-         (rc = s_other_bundle_above(p, &ledger, &r, bundle_id, err)) != 0))
-        goto cleanup;
     if (mode == FL_ROLLBACK_BUNDLE && p->opts.bundle_known) {
         int known = 0;
 
@@ -964,6 +953,19 @@ s_rollback(fl_pipeline_t *p, const fl_source_t *src, fl_rollback_mode mode,
             goto cleanup;
         }
     }
+    {
+        const char *params[1] = {p->target};
+        rc = fl_pg_query(p->pg, &r,
+            "SELECT version, down_sql, down_line FROM flotilla.schema_migrations"
+            " WHERE status IN ('applied', 'rolling_back') AND target"
+            " OPERATOR(pg_catalog.=) $1 ORDER BY version_order DESC", 1,
+            params, err);
+    }
+    if (rc != 0 || (rc = s_half_applied_above(p, &ledger, &r, mode, to_version,
+                                              bundle_id, err)) != 0 ||
+        (mode == FL_ROLLBACK_BUNDLE &&
+         (rc = s_other_bundle_above(p, &ledger, &r, bundle_id, err)) != 0))
+        goto cleanup;
     for (size_t i = 0; i < r.nrows; i++) {
         fl_version_t v = FL_VERSION_INIT;
         const fl_ledger_row_t *row = NULL;

@@ -246,12 +246,16 @@ int fl__foreign_refusal(const fl_migration_t *m, const char *foreign,
                         fl_error_t *err);
 /* FL_EINVAL: m changed large objects (lo, as fl__net_own_sql says it). */
 int fl__lo_refusal(const fl_migration_t *m, const char *lo, fl_error_t *err);
+/* FL_EINVAL: m ran with track_counts off, where the net sees nothing. */
+int fl__blind_refusal(const fl_migration_t *m, fl_error_t *err);
 /*
  * fl__net_own_sql, then the refusal of what it names (fl__own_refusal,
- * fl__foreign_refusal, fl__lo_refusal): for what has no net of its own
- * (plan's rehearsal, a down).
+ * fl__foreign_refusal, fl__lo_refusal, and with blind fl__blind_refusal,
+ * as apply's net refuses: plan's rehearsal; a down, which counts every
+ * table it writes as changed when track_counts is off, passes 0): for
+ * what has no net of its own.
  */
-int fl__own_check(fl_pipeline_t *p, const fl_migration_t *m,
+int fl__own_check(fl_pipeline_t *p, const fl_migration_t *m, int blind,
                   fl_error_t *err) FL_NODISCARD;
 
 /* The positions of the sequences of a scope (fl__net_positions). */
@@ -645,6 +649,16 @@ typedef struct {
  * application's where the down rewrote the table (every row's xmin the
  * rollback's).  Nothing when the ledger row predates version 9.
  */
+/*
+ * FL_EINVAL when a backup row of version for schema target names a
+ * schema other than target and public (the ledger's rows changed by code
+ * flotilla ran); 0 for a whole database.  Checked before a rollback's
+ * down reads or locks anything those rows name.
+ */
+int fl__backups_in_scope(fl_pg_t *pg, const char *target,
+                         const fl_version_t *version,
+                         fl_error_t *err) FL_NODISCARD;
+
 int fl__restore_mark_since(fl_pg_t *pg, const fl_restore_opts_t *o,
                            const fl_version_t *version,
                            const fl_stmt_list_t *down, int *marked,

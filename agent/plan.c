@@ -497,7 +497,7 @@ s_plan_one(fl_pipeline_t *p, const fl_migration_t *m, const char **why_not,
      */
     if (strcmp(verdict, "ok") == 0) {
         /* In apply's order: the net's refusals, then the target's scope. */
-        rc = fl__own_check(p, m, err);
+        rc = fl__own_check(p, m, 1, err);
         if (rc == 0 && p->target[0])
             rc = fl__outside_check(p, m, outside, "flotilla_plan", err);
         if (rc == 0)

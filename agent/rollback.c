@@ -1095,6 +1095,10 @@ s_down_once(fl_pipeline_t *p, const fl_ledger_row_t *row, fl_migration_t *m,
 
     if (rc == 0)
         rc = fl__set_timeouts(p, m, 1, err);
+    /* Before the rows the backups name are read or locked (the review of
+     * the check in the restore: a forged row had them locked first). */
+    if (rc == 0)
+        rc = fl__backups_in_scope(p->pg, p->target, &m->version, err);
     if (rc == 0 && row->schema_recorded) {
         rc = fl_schema_snapshot(p->pg, 3, fl__scope(p), err);
         *gen_before = 3;
@@ -1123,7 +1127,7 @@ s_down_once(fl_pipeline_t *p, const fl_ledger_row_t *row, fl_migration_t *m,
     free(outside[1]);
     /* Before the restore, which writes flotilla's tables. */
     if (rc == 0 && (rc = fl__session_leave(p->pg, &p->session, err)) == 0)
-        rc = fl__own_check(p, m, err);
+        rc = fl__own_check(p, m, 0, err);
     return rc;
 }
 
@@ -1271,7 +1275,7 @@ fl__rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
                 rc = fl__session_leave(p->pg, &p->session, err);
             /* Before flotilla writes its own rows in this transaction. */
             if (rc == 0 && tx)
-                rc = fl__own_check(p, &m, err);
+                rc = fl__own_check(p, &m, 0, err);
             if (rc == 0 && !tx)
                 rc = fl__session_repin(p->pg, &p->session, err);
             if (rc == 0)

@@ -456,6 +456,7 @@ s_flyway_baselines(const fl_layout_source_t *ls, fl_error_t *err)
             continue;
         for (size_t k = 0; k < ls->count; k++)
             same |= k != i && ls->items[k].version != NULL &&
+                    ls->items[k].label[0] == 'V' &&
                     fl_layout_version_cmp(FL_LAYOUT_FLYWAY,
                                           ls->items[k].version,
                                           b->version) == 0;

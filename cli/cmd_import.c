@@ -282,12 +282,23 @@ s_write(const char *path, const char *text)
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0) {
+            int e = errno;
+
             close(fd);
+            unlink(path); /* a part of a file would make DEST refused */
+            errno = e;
             return -1;
         }
         off += (size_t)w;
     }
-    return close(fd);
+    if (close(fd) != 0) {
+        int e = errno;
+
+        unlink(path);
+        errno = e;
+        return -1;
+    }
+    return 0;
 }
 
 /* "R__name.sql", name with the characters of s_file_name's. */

@@ -74,6 +74,9 @@ int fl_fleet_open(fl_fleet_t **out, const fl_fleet_opts_t *o,
                   fl_error_t *err) FL_NODISCARD;
 void fl_fleet_close(fl_fleet_t **f);
 
+/* Whether the last fl_fleet_call sent its request (the handshake done). */
+int fl_fleet_sent(const fl_fleet_t *f);
+
 /*
  * Sends one request (command, string arguments, optional bytes) and
  * waits up to wait_ms for its reply: *status (a cli.h exit code) and
@@ -83,9 +86,6 @@ void fl_fleet_close(fl_fleet_t **f);
  * handshake failed (a pinned key that is not the coordinator's); both
  * mean exit 4.
  */
-/* Whether the last fl_fleet_call sent its request (the handshake done). */
-int fl_fleet_sent(const fl_fleet_t *f);
-
 int fl_fleet_call(fl_fleet_t *f, const char *command,
                   const fl_codec_kv_t *args, size_t nargs, const void *data,
                   size_t len, int64_t wait_ms, int *status, json_t **payload,

@@ -1068,7 +1068,7 @@ test_import_says_every_file_it_leaves_out(void **state)
     free(f1);
 }
 
-/* import SRC DEST --from tool is refused (exit 3) saying says, and DEST
+/* import SRC DEST --from tool is refused, exit 3, saying says, and DEST
  * holds nothing after. */
 static void
 s_import_refused(const char *tool, const char *src, const char *dest,
@@ -1081,7 +1081,7 @@ s_import_refused(const char *tool, const char *src, const char *dest,
     fl_error_t err = FL_ERROR_INIT;
 
     fl_test_run(&r, "flotilla", argv, NULL, 60);
-    if (r.status == 0 || strstr(r.err, says) == NULL)
+    if (r.status != 3 || strstr(r.err, says) == NULL)
         fail_msg("import --from %s %s: exit %d, wanted a refusal saying "
                  "\"%s\"\n%s\n%s", tool, src, r.status, says, r.out, r.err);
     fl_test_proc_release(&r);

@@ -808,6 +808,14 @@ test_apply_refuses_to_run_blind_with_track_counts_off(void **state)
     s_write(e, "", "UPDATE jobs SET state = 'done' WHERE id = 1;",
             "UPDATE jobs SET state = 'new' WHERE id = 1;");
     setenv("PGOPTIONS", "-c track_counts=off", 1);
+    /* plan says what apply would do (before, "OK, apply would go ahead":
+     * found by the review). */
+    s_flotilla(e, &r, NULL, "plan", S_ARGS(e->mdir));
+    if (r.status == 0 || !s_says(&r, "track_counts off"))
+        fail_msg("plan with track_counts off: exit %d, wanted a refusal "
+                 "naming it\nstdout: %s\nstderr: %s", r.status, r.out,
+                 r.err);
+    fl_test_proc_release(&r);
     s_flotilla(e, &r, NULL, "apply", NULL);
     s_unset_session_env();
     if (r.status == 0 || !s_says(&r, "track_counts off"))
@@ -862,6 +870,12 @@ test_a_tenant_cannot_use_a_rollback_against_flotilla(void **state)
              "UPDATE t SET c = '{y}' WHERE id = 1;");
     n0 = fl_test_query_value(e->conn, "SELECT count(*) FROM evil_log");
     s_flotilla(e, &r, NULL, "rollback", S_ARGS("--last"));
+    /* It ran to the keep of c's values (which compared them with the
+     * default): the test would pass unproven if it stopped before. */
+    s_expect(&r, "rollback", 0);
+    if (!s_says(&r, "kept"))
+        fail_msg("the rollback kept nothing of c\nstdout: %s\nstderr: %s",
+                 r.out, r.err);
     fl_test_proc_release(&r);
     n1 = fl_test_query_value(e->conn, "SELECT count(*) FROM evil_log");
     if (strcmp(n0, n1) != 0)
