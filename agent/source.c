@@ -447,6 +447,26 @@ s_same_version(fl_layout_tool tool, const fl_layout_migration_t *a,
 static int
 s_flyway_baselines(const fl_layout_source_t *ls, fl_error_t *err)
 {
+    const fl_layout_migration_t *first = NULL;
+
+    /* Flyway runs the newest baseline migration only; Flotilla would run
+     * each (found by the review). */
+    for (size_t i = 0; i < ls->count; i++) {
+        const fl_layout_migration_t *b = &ls->items[i];
+
+        if (b->repeatable || b->version == NULL || b->label[0] != 'B')
+            continue;
+        if (first == NULL) {
+            first = b;
+            continue;
+        }
+        FL_ERR(err, FL_EINVAL, "flyway's baseline migrations \"%s\" and "
+               "\"%s\": Flyway runs only the newest, on an empty database, "
+               "and Flotilla would run both", first->label, b->label);
+        fl_error_set_hint(err, "Move all but the newest baseline migration "
+                               "out of the directory Flotilla reads.");
+        return FL_EINVAL;
+    }
     for (size_t i = 0; i < ls->count; i++) {
         const fl_layout_migration_t *b = &ls->items[i];
 

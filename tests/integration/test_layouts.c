@@ -1119,6 +1119,15 @@ test_import_refuses_what_it_cannot_keep_before_writing(void **state)
     s_import_refused("flyway", src, dest, "B3__squash.sql");
     free(src);
 
+    /* Two baseline migrations alone: Flyway runs only the newest. */
+    src = fl_asprintf("%s/fbb", ws->dir);
+    s_put(src, "B3__three.sql", "CREATE TABLE a (id int);\n");
+    s_put(src, "B5__five.sql", "CREATE TABLE a (id int);\n"
+                               "CREATE TABLE b (id int);\n");
+    s_put(src, "V6__c.sql", "CREATE TABLE c (id int);\n");
+    s_import_refused("flyway", src, dest, "Flyway runs only the newest");
+    free(src);
+
     src = fl_asprintf("%s/fp", ws->dir);
     s_put(src, "V1__a.sql", "CREATE TABLE cfg (k text, v text);\n"
                             "INSERT INTO cfg VALUES ('env', '${env}');\n");
