@@ -469,7 +469,6 @@ s_flyway_baselines(const fl_layout_source_t *ls, fl_error_t *err)
     }
     for (size_t i = 0; i < ls->count; i++) {
         const fl_layout_migration_t *b = &ls->items[i];
-
         int same = 0;
 
         if (b->repeatable || b->version == NULL || b->label[0] != 'B')

@@ -579,9 +579,12 @@ cleanup:
         json_t *x;
 
         json_array_foreach(written, k, x) {
-            char *path = fl_asprintf("%s/%s", dest, json_string_value(
-                                                        json_object_get(
-                                                            x, "file")));
+            const char *file = json_string_value(json_object_get(x, "file"));
+            char *path = NULL;
+
+            if (file == NULL)
+                continue;
+            path = fl_asprintf("%s/%s", dest, file);
             if (unlink(path) != 0 && errno != ENOENT)
                 fprintf(stderr, "flotilla import: could not remove \"%s\":"
                         " %s\n", path, strerror(errno));
