@@ -777,41 +777,55 @@ s_take_rows(fl_pg_t *pg, fl_backup_rows_t *rows, const char *qt,
 {
     char *al = fl_pg_quote_ident(pg, rows->alias ? rows->alias : name);
     char *store = s_list(cols, NULL, 0, S_STORE, al);
-    char *n = NULL;
+    char *sql[4] = {NULL, NULL, NULL, NULL};
+    fl_pg_result_t count = FL_PG_RESULT_INIT;
+    fl_pg_step_t steps[2];
     int rc = 0;
 
-    if (rows->every) {
-        rc = fl_pg_commandf(pg, err, "CREATE TABLE flotilla_backup.b%s (%s) AS"
-                            " SELECT %s FROM ONLY %s %s", id, names, store, qt,
-                            al);
-    } else if ((rc = fl_pg_commandf(pg, err, "CREATE TEMPORARY TABLE"
-                                    " flotilla_rows_%s (c pg_catalog.tid)"
-                                    " ON COMMIT DROP", id)) == 0 &&
-               (rc = fl_pg_commandf(pg, err, "GRANT INSERT ON"
-                                    " pg_temp.flotilla_rows_%s TO PUBLIC",
-                                    id)) == 0 &&
-               (rc = fl__session_enter(pg, rows->session, err)) == 0) {
+    /* Of every row, or of the rows whose ctids the predicate chose. */
+    sql[2] = rows->every
+                 ? fl_asprintf("CREATE TABLE flotilla_backup.b%s (%s) AS"
+                               " SELECT %s FROM ONLY %s %s", id, names,
+                               store, qt, al)
+                 : fl_asprintf("CREATE TABLE flotilla_backup.b%s (%s) AS"
+                               " SELECT %s FROM ONLY %s %s WHERE %s.ctid"
+                               " OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT"
+                               " r.c FROM pg_temp.flotilla_rows_%s r))", id,
+                               names, store, qt, al, al, id);
+    sql[3] = fl_asprintf("SELECT pg_catalog.count(*) FROM"
+                         " flotilla_backup.b%s", id);
+    if (!rows->every) {
         /* The table is flotilla's, made on the pinned session: the
          * migration's role needs neither TEMPORARY nor to be one whose
          * tables flotilla's role may read. */
-        rc = fl_pg_commandf(pg, err, "INSERT INTO pg_temp.flotilla_rows_%s"
-                            " SELECT %s.ctid FROM ONLY %s%s%s WHERE %s", id,
-                            al, qt, rows->alias ? " AS " : "",
-                            rows->alias ? al : "", rows->where);
-        if (rc == 0)
-            rc = fl__session_leave(pg, rows->session, err);
-        if (rc == 0)
-            rc = fl_pg_commandf(pg, err, "CREATE TABLE flotilla_backup.b%s"
-                                " (%s) AS SELECT %s FROM ONLY %s %s WHERE"
-                                " %s.ctid OPERATOR(pg_catalog.=) ANY (ARRAY("
-                                "SELECT r.c FROM pg_temp.flotilla_rows_%s r))",
-                                id, names, store, qt, al, al, id);
+        sql[0] = fl_asprintf("CREATE TEMPORARY TABLE flotilla_rows_%s"
+                             " (c pg_catalog.tid) ON COMMIT DROP", id);
+        sql[1] = fl_asprintf("GRANT INSERT ON pg_temp.flotilla_rows_%s TO"
+                             " PUBLIC", id);
+        steps[0] = (fl_pg_step_t){NULL, sql[0], 0, NULL, NULL};
+        steps[1] = (fl_pg_step_t){NULL, sql[1], 0, NULL, NULL};
+        rc = fl_pg_batch(pg, steps, 2, err);
+        if (rc == 0 && (rc = fl__session_enter(pg, rows->session, err)) == 0) {
+            rc = fl_pg_commandf(pg, err, "INSERT INTO"
+                                " pg_temp.flotilla_rows_%s SELECT %s.ctid"
+                                " FROM ONLY %s%s%s WHERE %s", id, al, qt,
+                                rows->alias ? " AS " : "",
+                                rows->alias ? al : "", rows->where);
+            if (rc == 0)
+                rc = fl__session_leave(pg, rows->session, err);
+        }
     }
+    /* The copy on the pinned session, and its count, in one round trip. */
+    steps[0] = (fl_pg_step_t){NULL, sql[2], 0, NULL, NULL};
+    steps[1] = (fl_pg_step_t){NULL, sql[3], 0, NULL, &count};
     if (rc == 0)
-        rc = fl_pg_query_valuef(pg, &n, err, "SELECT pg_catalog.count(*) FROM"
-                                " flotilla_backup.b%s", id);
-    out->nrows = s_ll(n);
-    free(n);
+        rc = fl_pg_batch(pg, steps, 2, err);
+    out->nrows = rc == 0 && count.nrows == 1
+                     ? s_ll(fl_pg_value(&count, 0, 0))
+                     : 0;
+    fl_pg_result_release(&count);
+    for (size_t i = 0; i < 4; i++)
+        free(sql[i]);
     free(store);
     free(al);
     return rc;

@@ -1095,8 +1095,9 @@ s_down_once(fl_pipeline_t *p, const fl_ledger_row_t *row, fl_migration_t *m,
 
     if (rc == 0)
         rc = fl__set_timeouts(p, m, 1, err);
-    /* Before the rows the backups name are read or locked (the review of
-     * the check in the restore: a forged row had them locked first). */
+    /* Before the rows the backups name are read or locked (a forged row
+     * had them locked first); the restore checks each row again, as the
+     * down runs the target's code too. */
     if (rc == 0)
         rc = fl__backups_in_scope(p->pg, p->target, &m->version, err);
     if (rc == 0 && row->schema_recorded) {

@@ -16,6 +16,7 @@
 #include "common/alloc.h"
 #include "common/json.h"
 #include "common/parse.h"
+#include "common/str.h"
 
 static const char s_usage[] =
     "Usage: flotilla rollback [--db DSN] (--last | --to VERSION | --bundle ID)\n"
@@ -87,8 +88,7 @@ s_own(fl_dbcmd_t *c, int opt, const char *arg, void *own_arg)
         o->nmodes++;
         return 1;
     case S_OPT_BUNDLE:
-        if (strlen(arg) != FL_BUNDLE_ID_HEX - 1 ||
-            strspn(arg, "0123456789abcdef") != FL_BUNDLE_ID_HEX - 1) {
+        if (!fl_str_is_hex(arg, FL_BUNDLE_ID_HEX - 1)) {
             FL_ERR(&err, FL_EINVAL, "\"%s\" is not a bundle id: %d "
                    "hexadecimal digits (flotilla status --json and "
                    "flotilla bundle inspect show them)", arg,

@@ -19,6 +19,7 @@
 #include "common/clock.h"
 #include "common/config.h"
 #include "common/map.h"
+#include "common/str.h"
 #include "proto/bundle.h"
 
 static const char s_usage[] =
@@ -810,7 +811,7 @@ fl_cmd_rollout(int argc, char **argv)
     } else {
         id = argv[optind];
         if (!with_bundle &&
-            (strlen(id) != 32 || strspn(id, "0123456789abcdef") != 32))
+            !fl_str_is_hex(id, 32))
             return fl_cli_usage_error(cmd, "\"%.64s\" is not a rollout id "
                                       "(32 hex digits, as rollout start and "
                                       "rollout list print them)", id);

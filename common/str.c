@@ -15,6 +15,13 @@
 #include "common/alloc.h"
 #include "common/error.h"
 
+int
+fl_str_is_hex(const char *s, size_t len)
+{
+    return s != NULL && strlen(s) == len &&
+           strspn(s, "0123456789abcdef") == len;
+}
+
 size_t
 fl_str_utf8_decode(const unsigned char *p, size_t n, uint32_t *cp)
 {

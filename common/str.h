@@ -46,6 +46,9 @@ char *fl_str_escape_controls(const char *s, unsigned flags);
  */
 size_t fl_str_utf8_decode(const unsigned char *p, size_t n, uint32_t *cp);
 
+/* 1 when s is exactly len lower-case hexadecimal digits (an id). */
+int fl_str_is_hex(const char *s, size_t len);
+
 /*
  * The length of the longest prefix of s of at most max bytes that does
  * not end inside a UTF-8 sequence (it stops before a continuation byte):

@@ -1106,63 +1106,57 @@ s_import_refused(const char *tool, const char *src, const char *dest,
 static void
 test_import_refuses_what_it_cannot_keep_before_writing(void **state)
 {
+    /* Each case: its tool, what it refuses, its files (name, text). */
+    static const struct {
+        const char *tool, *says;
+        const char *files[8];
+    } cases[] = {
+        {"flyway", "B3__squash.sql",
+         {"V1__a.sql", "CREATE TABLE a (id int);\n",
+          "V2__b.sql", "CREATE TABLE b (id int);\n",
+          "B3__squash.sql", "CREATE TABLE a (id int);\n"
+                            "CREATE TABLE b (id int);\n", NULL}},
+        /* Two baseline migrations alone: Flyway runs only the newest. */
+        {"flyway", "Flyway runs only the newest",
+         {"B3__three.sql", "CREATE TABLE a (id int);\n",
+          "B5__five.sql", "CREATE TABLE a (id int);\n"
+                          "CREATE TABLE b (id int);\n",
+          "V6__c.sql", "CREATE TABLE c (id int);\n", NULL}},
+        {"flyway", "placeholder ${env}",
+         {"V1__a.sql", "CREATE TABLE cfg (k text, v text);\n"
+                       "INSERT INTO cfg VALUES ('env', '${env}');\n", NULL}},
+        {"pop", "template",
+         {"1_a.up.sql", "CREATE TABLE {{ .table }} (id int);\n", NULL}},
+        {"golang-migrate", "invalid UTF-8",
+         {"1_a.up.sql", "CREATE TABLE caf\xe9 (id int);\n", NULL}},
+        {"flyway", "R__my_views.sql",
+         {"V1__a.sql", "CREATE TABLE a (id int);\n",
+          "R__my.views.sql", "CREATE VIEW v1 AS SELECT 1;\n",
+          "R__my_views.sql", "CREATE VIEW v2 AS SELECT 2;\n", NULL}},
+        /* The second name, of 255 bytes, is written as 0002_xxx...: 258
+         * (made below). */
+        {"dbmate", "longer than a file name can be",
+         {"1_a.sql", "-- migrate:up\nCREATE TABLE a (id int);\n"
+                     "-- migrate:down\nDROP TABLE a;\n",
+          "", "-- migrate:up\nCREATE TABLE b (id int);\n"
+              "-- migrate:down\nDROP TABLE b;\n", NULL}},
+    };
     fl_test_ws_t *ws = *state;
     char *dest = fl_asprintf("%s/out", ws->dir);
-    char *src = NULL;
-    char longname[300];
+    char longname[256];
 
-    src = fl_asprintf("%s/fb", ws->dir);
-    s_put(src, "V1__a.sql", "CREATE TABLE a (id int);\n");
-    s_put(src, "V2__b.sql", "CREATE TABLE b (id int);\n");
-    s_put(src, "B3__squash.sql", "CREATE TABLE a (id int);\n"
-                                 "CREATE TABLE b (id int);\n");
-    s_import_refused("flyway", src, dest, "B3__squash.sql");
-    free(src);
-
-    /* Two baseline migrations alone: Flyway runs only the newest. */
-    src = fl_asprintf("%s/fbb", ws->dir);
-    s_put(src, "B3__three.sql", "CREATE TABLE a (id int);\n");
-    s_put(src, "B5__five.sql", "CREATE TABLE a (id int);\n"
-                               "CREATE TABLE b (id int);\n");
-    s_put(src, "V6__c.sql", "CREATE TABLE c (id int);\n");
-    s_import_refused("flyway", src, dest, "Flyway runs only the newest");
-    free(src);
-
-    src = fl_asprintf("%s/fp", ws->dir);
-    s_put(src, "V1__a.sql", "CREATE TABLE cfg (k text, v text);\n"
-                            "INSERT INTO cfg VALUES ('env', '${env}');\n");
-    s_import_refused("flyway", src, dest, "placeholder ${env}");
-    free(src);
-
-    src = fl_asprintf("%s/pt", ws->dir);
-    s_put(src, "1_a.up.sql", "CREATE TABLE {{ .table }} (id int);\n");
-    s_import_refused("pop", src, dest, "template");
-    free(src);
-
-    src = fl_asprintf("%s/gl", ws->dir);
-    s_put(src, "1_a.up.sql", "CREATE TABLE caf\xe9 (id int);\n");
-    s_import_refused("golang-migrate", src, dest, "invalid UTF-8");
-    free(src);
-
-    src = fl_asprintf("%s/fr", ws->dir);
-    s_put(src, "V1__a.sql", "CREATE TABLE a (id int);\n");
-    s_put(src, "R__my.views.sql", "CREATE VIEW v1 AS SELECT 1;\n");
-    s_put(src, "R__my_views.sql", "CREATE VIEW v2 AS SELECT 2;\n");
-    s_import_refused("flyway", src, dest, "R__my_views.sql");
-    free(src);
-
-    src = fl_asprintf("%s/dl", ws->dir);
-    s_put(src, "1_a.sql", "-- migrate:up\nCREATE TABLE a (id int);\n"
-                          "-- migrate:down\nDROP TABLE a;\n");
-    /* 255 bytes, written as 0002_xxx...: 258. */
-    memset(longname, 0, sizeof(longname));
     memcpy(longname, "2_", 2);
     memset(longname + 2, 'x', 249);
     memcpy(longname + 251, ".sql", 5);
-    s_put(src, longname, "-- migrate:up\nCREATE TABLE b (id int);\n"
-                         "-- migrate:down\nDROP TABLE b;\n");
-    s_import_refused("dbmate", src, dest, "longer than a file name can be");
-    free(src);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *src = fl_asprintf("%s/case%zu", ws->dir, i);
+
+        for (size_t k = 0; cases[i].files[k] != NULL; k += 2)
+            s_put(src, cases[i].files[k][0] ? cases[i].files[k] : longname,
+                  cases[i].files[k + 1]);
+        s_import_refused(cases[i].tool, src, dest, cases[i].says);
+        free(src);
+    }
     free(dest);
 }
 

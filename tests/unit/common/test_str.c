@@ -138,10 +138,24 @@ test_str_utf8_prefix_stops_between_characters(void **state)
     assert_int_equal(fl_str_utf8_prefix("", 0), 0);
 }
 
+/* An id is exactly so many lower-case hex digits. */
+static void
+test_str_is_hex(void **state)
+{
+    (void)state;
+    assert_true(fl_str_is_hex("0123456789abcdef", 16));
+    assert_false(fl_str_is_hex("0123456789abcdef", 15));
+    assert_false(fl_str_is_hex("0123456789abcdeF", 16));
+    assert_false(fl_str_is_hex("0123456789abcdeg", 16));
+    assert_false(fl_str_is_hex("", 1));
+    assert_false(fl_str_is_hex(NULL, 0));
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_str_is_hex),
         cmocka_unit_test(test_str_escape_plain_text_is_unchanged),
         cmocka_unit_test(test_str_escape_c0_controls_and_del),
         cmocka_unit_test(test_str_escape_multiline_keeps_newlines_and_tabs_only),
