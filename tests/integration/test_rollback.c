@@ -908,6 +908,37 @@ test_a_tenant_cannot_use_a_rollback_against_flotilla(void **state)
     fl_test_proc_release(&r);
     s_assert_value(e, "SELECT string_agg(id || ' ' || v, ',') FROM"
                       " tenant_b.accounts", "1 B-original");
+
+    /*
+     * The same forgery by the down itself, of a sequence's backup, after
+     * the check made before the down: the restore checks each row again.
+     * tenant_b's sequence stands where tenant_a's was left, so a restore
+     * taken in would have set it back.
+     */
+    s_sql(e, "DROP TRIGGER forge ON tenant_a.accounts;"
+             "CREATE SEQUENCE tenant_a.s; CREATE SEQUENCE tenant_b.s;"
+             "SELECT setval('tenant_b.s', 1);"
+             "CREATE TABLE tenant_a.flag (v int); INSERT INTO tenant_a.flag"
+             " VALUES (0);"
+             "CREATE FUNCTION tenant_a.forge_seq() RETURNS trigger LANGUAGE"
+             " plpgsql AS $$ BEGIN UPDATE flotilla.sequence_backups SET"
+             " seq_schema = 'tenant_b' WHERE target = 'tenant_a'; RETURN"
+             " NULL; END $$;"
+             "CREATE TRIGGER forge_seq AFTER UPDATE ON tenant_a.flag"
+             " FOR EACH STATEMENT EXECUTE FUNCTION tenant_a.forge_seq()");
+    s_write(e, "", "SELECT nextval('s');", "UPDATE flag SET v = 1;");
+    s_flotilla(e, &r, NULL, "apply", S_ARGS("--schema", "tenant_a"));
+    s_expect(&r, "apply --schema tenant_a (a sequence)", 0);
+    fl_test_proc_release(&r);
+    s_flotilla(e, &r, NULL, "rollback", S_ARGS("--schema", "tenant_a",
+                                               "--last"));
+    if (r.status == 0 || !s_says(&r, "outside target"))
+        fail_msg("the rollback of a forged sequence backup: exit %d, wanted "
+                 "a refusal\nstdout: %s\nstderr: %s", r.status, r.out,
+                 r.err);
+    fl_test_proc_release(&r);
+    s_assert_value(e, "SELECT last_value || ' ' || is_called FROM"
+                      " tenant_b.s", "1 true");
 }
 
 /*
