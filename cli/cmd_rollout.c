@@ -104,7 +104,13 @@ static const char s_usage[] =
     "running (status, or a watch that --timeout ended).  A rollout whose\n"
     "failures stayed within its budget completes: exit 0; its accounting\n"
     "says how many failed.\n"
+    "\n"
+    "--timeout bounds the whole command; one request waits at most 60s\n"
+    "(list 30s, status 15s), whatever it says.\n"
     "\n";
+
+/* --timeout's default: a watch follows a rollout for a day. */
+#define S_TIMEOUT_MS (24 * 3600000LL)
 
 #define S_EXIT_HALTED FL_EXIT_HALTED
 #define S_EXIT_ROLLED_BACK FL_EXIT_ROLLED_BACK
@@ -780,9 +786,10 @@ fl_cmd_rollout(int argc, char **argv)
     char cmd[32];
     int rc, code = FL_EXIT_OK;
 
+    fl_fleet_init(&o, "rollout", S_TIMEOUT_MS);
     if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
         strcmp(argv[1], "-h") == 0) {
-        printf("%s%s", s_usage, fl_fleet_help);
+        fl_fleet_print_help(&o, s_usage);
         return argc < 2 ? FL_EXIT_USAGE : FL_EXIT_OK;
     }
     sub = argv[1];
@@ -797,7 +804,7 @@ fl_cmd_rollout(int argc, char **argv)
                                   sub);
     snprintf(cmd, sizeof(cmd), "rollout %s", sub);
     memset(&a, 0, sizeof(a));
-    fl_fleet_init(&o, cmd, 24 * 3600000LL);
+    fl_fleet_init(&o, cmd, S_TIMEOUT_MS);
     if ((rc = fl_fleet_parse(&o, argc - 1, argv + 1, opts, s_usage, s_option,
                              &a)) >= 0)
         return rc;

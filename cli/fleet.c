@@ -18,7 +18,8 @@
 #include "proto/transport.h"
 #include "proto/wire.h"
 
-const char fl_fleet_help[] =
+/* The shared options' help; %s: --timeout's default. */
+static const char s_help[] =
     "Coordinator:\n"
     "  --coordinator ENDPOINT  the control endpoint, tcp://HOST:PORT\n"
     "                         (default: FLOTILLA_COORDINATOR)\n"
@@ -26,11 +27,22 @@ const char fl_fleet_help[] =
     "                         PREFIX.cert_secret (default: FLOTILLA_CERT)\n"
     "  --server-cert FILE     the coordinator's public certificate, pinned\n"
     "                         (default: FLOTILLA_SERVER_CERT)\n"
-    "  --timeout DURATION     how long to wait for the coordinator\n"
+    "  --timeout DURATION     how long to wait for the coordinator in all\n"
+    "                         (default %s)\n"
     "  --json                 print JSON on stdout\n"
     "  --help                 show this help\n"
     "Exit codes: 0 ok, 1 failed, 2 usage, 3 refused, 4 could not reach the\n"
     "coordinator (or it refused this operator's certificate).\n";
+
+void
+fl_fleet_print_help(const fl_fleet_opts_t *o, const char *usage)
+{
+    char d[32];
+
+    fl_format_duration(d, sizeof(d), o->timeout_ms);
+    printf("%s", usage);
+    printf(s_help, d);
+}
 
 struct fl_fleet {
     fl_cert_t *cert;
@@ -96,7 +108,7 @@ fl_fleet_parse(fl_fleet_opts_t *o, int argc, char **argv,
     opterr = 0;
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         if (opt == FL_FLEET_OPT_HELP) {
-            printf("%s%s", usage, fl_fleet_help);
+            fl_fleet_print_help(o, usage);
             return FL_EXIT_OK;
         }
         rc = fl_fleet_option(o, opt, optarg);

@@ -31,8 +31,6 @@ enum {
     {"timeout", required_argument, NULL, FL_FLEET_OPT_TIMEOUT},             \
     {"help", no_argument, NULL, FL_FLEET_OPT_HELP}
 
-extern const char fl_fleet_help[];
-
 typedef struct {
     const char *cmd;
     const char *endpoint;     /* --coordinator or FLOTILLA_COORDINATOR */
@@ -44,6 +42,9 @@ typedef struct {
 
 /* Defaults, then the environment. */
 void fl_fleet_init(fl_fleet_opts_t *o, const char *cmd, int64_t timeout_ms);
+
+/* Prints usage, then the shared options with o's --timeout default. */
+void fl_fleet_print_help(const fl_fleet_opts_t *o, const char *usage);
 
 /*
  * Handles one of the shared options: 1 when it was one, 0 when not, -1

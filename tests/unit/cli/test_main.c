@@ -103,6 +103,50 @@ test_cli_every_command_and_daemon_has_help(void **state)
     }
 }
 
+/*
+ * Each fleet command's help says how long it waits for the coordinator
+ * unless --timeout says otherwise: 10 s for agents and targets, an hour
+ * for dispatch, a day for rollout (whose single requests wait less, as
+ * its help says).  Before, none said it (found by an audit).
+ */
+static void
+test_cli_fleet_commands_say_their_timeout_default(void **state)
+{
+    static const char *const cases[][3] = {
+        {"agents", NULL, "(default 10s)"},
+        {"targets", NULL, "(default 10s)"},
+        {"dispatch", NULL, "(default 1h)"},
+        {"rollout", NULL, "(default 1d)"},
+        {"rollout", "status", "(default 1d)"},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *help[] = {"flotilla", cases[i][0], "--help", NULL,
+                              NULL};
+        const char *line = NULL;
+        fl_test_proc_t r;
+
+        if (cases[i][1] != NULL) {
+            help[2] = cases[i][1];
+            help[3] = "--help";
+        }
+        fl_test_run(&r, "flotilla", help, NULL, 30);
+        line = strstr(r.out, "--timeout DURATION");
+        if (r.status != 0 || line == NULL ||
+            strstr(line, cases[i][2]) == NULL ||
+            strstr(line, cases[i][2]) - line > 120)
+            fail_msg("flotilla %s %s --help does not say %s:\n%s",
+                     cases[i][0], cases[i][1] ? cases[i][1] : "",
+                     cases[i][2], r.out);
+        if (strcmp(cases[i][0], "rollout") == 0 &&
+            strstr(r.out, "one request waits at most 60s") == NULL)
+            fail_msg("flotilla rollout --help does not say its requests' "
+                     "bound:\n%s", r.out);
+        fl_test_proc_release(&r);
+    }
+}
+
 /* The whole of a file (new string). */
 static char *
 s_slurp(const char *path)
@@ -571,6 +615,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cli_help_lists_commands),
         cmocka_unit_test(test_cli_every_command_and_daemon_has_help),
+        cmocka_unit_test(test_cli_fleet_commands_say_their_timeout_default),
         cmocka_unit_test(
             test_cli_fleet_doc_has_every_daemon_key_and_valid_examples),
         cmocka_unit_test(
