@@ -401,6 +401,7 @@ s_help(void)
            "by their names and folders and linted as their tool runs them, up\n"
            "and down; any other .sql file is plain SQL.\n\n"
            "  --format FORMAT          human (default), json or sarif\n"
+           "  --json                   the same as --format json\n"
            "  --pg-version V           target PostgreSQL version, 10 to 18 (default 15)\n"
            "  --rule ID[=SEVERITY]     enable a rule, or set it to error, warning or off\n"
            "  --exclude-rule ID        turn a rule off\n"
@@ -446,6 +447,7 @@ s_parse_args(s_args_t *a, int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"format", required_argument, NULL, 'f'},
+        {"json", no_argument, NULL, 'J'},
         {"pg-version", required_argument, NULL, 'p'},
         {"rule", required_argument, NULL, 'r'},
         {"exclude-rule", required_argument, NULL, 'x'},
@@ -460,7 +462,7 @@ s_parse_args(s_args_t *a, int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    int c;
+    int c, json = 0, format = 0;
     int64_t v;
     fl_error_t err = FL_ERROR_INIT;
 
@@ -468,7 +470,8 @@ s_parse_args(s_args_t *a, int argc, char **argv)
     while ((c = getopt_long(argc, argv, "f:p:r:x:c:tl:wes:j:g:h", longopts,
                             NULL)) != -1) {
         switch (c) {
-        case 'f': a->format = optarg; break;
+        case 'f': a->format = optarg; format = 1; break;
+        case 'J': json = 1; break;
         case 'p': a->pgv = optarg; break;
         case 'r':
             a->rule_args = fl_reallocarray(a->rule_args, a->nrule + 1, sizeof(char *));
@@ -501,6 +504,12 @@ s_parse_args(s_args_t *a, int argc, char **argv)
             return fl_cli_usage_error("lint", "invalid option");
         }
     }
+    if (json && format && strcmp(a->format, "json") != 0)
+        return fl_cli_usage_error("lint", "--json is --format json: it "
+                                          "cannot go with --format %.16s",
+                                  a->format);
+    if (json)
+        a->format = "json";
     if (strcmp(a->format, "human") != 0 && strcmp(a->format, "json") != 0 &&
         strcmp(a->format, "sarif") != 0)
         return fl_cli_usage_error("lint", "invalid format \"%s\" (use human, "

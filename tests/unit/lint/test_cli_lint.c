@@ -114,6 +114,36 @@ test_cli_lint_json(void **state)
     fl_test_proc_release(&r);
 }
 
+/*
+ * --json is --format json, as on every other command that prints JSON
+ * (before, lint alone refused it as an invalid option); with another
+ * --format it is a usage error.
+ */
+static void
+test_cli_lint_json_flag_is_format_json(void **state)
+{
+    fixture_t *f = *state;
+    fl_test_proc_t a, b;
+    const char *fmt[] = {"flotilla", "lint", "--format", "json", f->sql,
+                         NULL};
+    const char *flag[] = {"flotilla", "lint", "--json", f->sql, NULL};
+    const char *both[] = {"flotilla", "lint", "--json", "--format", "sarif",
+                          f->sql, NULL};
+
+    fl_test_run(&a, "flotilla", fmt, NULL, 60);
+    fl_test_run(&b, "flotilla", flag, NULL, 60);
+    if (b.status != a.status || strcmp(a.out, b.out) != 0)
+        fail_msg("lint --json: exit %d\n%s%s\nagainst --format json: exit "
+                 "%d\n%s", b.status, b.out, b.err, a.status, a.out);
+    assert_int_equal(a.status, 1);
+    fl_test_proc_release(&a);
+    fl_test_proc_release(&b);
+    fl_test_run(&a, "flotilla", both, NULL, 60);
+    assert_int_equal(a.status, 2);
+    assert_non_null(strstr(a.err, "--json is --format json"));
+    fl_test_proc_release(&a);
+}
+
 static void
 test_cli_lint_sarif_has_required_fields(void **state)
 {
@@ -684,6 +714,8 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_cli_lint_human, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cli_lint_clean_file_exits_zero, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cli_lint_json_flag_is_format_json,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_cli_lint_json, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cli_lint_sarif_has_required_fields, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cli_lint_usage_errors, setup, teardown),
