@@ -320,6 +320,17 @@ const char *fl_co_arg(const fl_wire_control_request_t *req, const char *key);
 char *fl_co_clean(const char *s);
 
 /*
+ * The same, of at most max bytes of s (cut before a character, the cut
+ * said): what an agent writes, which the control database keeps, is
+ * bounded so that one agent cannot grow a round's job without bound.
+ */
+char *fl_co_clean_cut(const char *s, size_t max);
+
+/* What an agent's step, status and message text may hold, in bytes. */
+#define FL_CO_NAME_MAX 64
+#define FL_CO_TEXT_MAX ((size_t)16 * 1024)
+
+/*
  * Encodes msg and sends it to agent a's session without blocking: 0,
  * FL_ETIMEOUT (its pipe is full: try later), FL_ENOTFOUND (its connection
  * is gone: the agent is taken offline), or another code (logged).

@@ -107,7 +107,25 @@ s_bundle_free(fl_co_bundle_t *cb)
     free(cb);
 }
 
-/* Events: rows of this loop round, written at its end. */
+/*
+ * A round's results or events job past this many bytes is written at
+ * once, not at the round's end: a round of many long texts (each cut to
+ * FL_CO_TEXT_MAX, which cleaning and COPY's escapes can make five times
+ * longer) then stays under the job's 256 MiB (common/buf.h), past which
+ * the coordinator would abort.
+ */
+#define S_JOB_FLUSH ((size_t)32 * 1024 * 1024)
+
+static void
+s_flush_events(fl_co_server_t *s)
+{
+    if (s->events_job != NULL) {
+        fl_store_submit(s->store, s->events_job);
+        s->events_job = NULL;
+    }
+}
+
+/* Events: rows of this loop round, written at its end (or S_JOB_FLUSH). */
 
 void
 fl_dispatch_event(fl_co_server_t *s, const char *kind, const char *agent_key,
@@ -123,6 +141,8 @@ fl_dispatch_event(fl_co_server_t *s, const char *kind, const char *agent_key,
     fl_store_field(s->events_job, step, 0);
     fl_store_field(s->events_job, status, 0);
     fl_store_field(s->events_job, message, 1);
+    if (s->events_job->rows.len >= S_JOB_FLUSH)
+        s_flush_events(s);
 }
 
 /* The agent's list of open commands. */
@@ -354,7 +374,30 @@ s_results_written(fl_store_job_t *job, int rc, const fl_error_t *err,
             s_answer_waiters(s, b->cmds[i]->dispatch, 0);
 }
 
-/* Moves c to recording with its outcome, into this round's results job. */
+static void
+s_flush_results(fl_co_server_t *s)
+{
+    s_batch_t *b = NULL;
+
+    if (s->results_job == NULL)
+        return;
+    b = fl_calloc(1, sizeof(*b));
+    b->s = s;
+    b->cmds = s->results_cmds;
+    b->n = s->nresults;
+    s->results_cmds = NULL;
+    s->nresults = s->results_cap = 0;
+    s->results_job->done = s_results_written;
+    s->results_job->arg = b;
+    s->results_job->release = s_batch_release;
+    fl_store_submit(s->store, s->results_job);
+    s->results_job = NULL;
+}
+
+/*
+ * Moves c to recording with its outcome, into this round's results job
+ * (written at the round's end, or at S_JOB_FLUSH).
+ */
 static void
 s_record(fl_co_server_t *s, fl_co_command_t *c, int status,
          const fl_version_t *version,
@@ -390,11 +433,11 @@ s_record(fl_co_server_t *s, fl_co_command_t *c, int status,
     c->state_seq = c->target->state_seq;
     if (status != FL_CO_OK || message != NULL) {
         c->detail = fl_calloc(1, sizeof(*c->detail));
-        c->detail->message = fl_co_clean(message);
-        c->detail->error = fl_co_clean(error);
-        c->detail->detail = fl_co_clean(detail);
-        c->detail->hint = fl_co_clean(hint);
-        c->detail->sqlstate = fl_co_clean(sqlstate);
+        c->detail->message = fl_co_clean_cut(message, FL_CO_TEXT_MAX);
+        c->detail->error = fl_co_clean_cut(error, FL_CO_TEXT_MAX);
+        c->detail->detail = fl_co_clean_cut(detail, FL_CO_TEXT_MAX);
+        c->detail->hint = fl_co_clean_cut(hint, FL_CO_TEXT_MAX);
+        c->detail->sqlstate = fl_co_clean_cut(sqlstate, FL_CO_NAME_MAX);
     }
     if (s->results_job == NULL)
         s->results_job = fl_store_job_new(FL_STORE_RESULTS);
@@ -417,6 +460,8 @@ s_record(fl_co_server_t *s, fl_co_command_t *c, int status,
                                           sizeof(*s->results_cmds));
     }
     s->results_cmds[s->nresults++] = c;
+    if (job->rows.len >= S_JOB_FLUSH)
+        s_flush_results(s);
 }
 
 /* Whether c was failed by the coordinator for its target_timeout. */
@@ -543,7 +588,9 @@ fl_dispatch_result(fl_co_server_t *s, fl_co_agent_t *a,
         c->detail->late = 1;
         c->detail->late_status = status;
         c->detail->late_version = r->version;
-        c->detail->late_why = fl_co_clean(r->error ? r->error : r->message);
+        c->detail->late_why = fl_co_clean_cut(r->error ? r->error
+                                                       : r->message,
+                                              FL_CO_TEXT_MAX);
         return;
     }
     if (c->state == FL_CO_CMD_RECORDING)
@@ -582,15 +629,24 @@ fl_dispatch_step_event(fl_co_server_t *s, fl_co_agent_t *a,
                        const fl_wire_step_event_t *e)
 {
     fl_co_target_t *t = fl_map_gets(s->targets, e->target);
-    char *msg = NULL, *rollout = NULL;
+    char *msg = NULL, *rollout = NULL, *step = NULL, *status = NULL;
 
     if (t == NULL || t->agent != a)
         return; /* only an agent's own targets are recorded */
-    msg = fl_co_clean(e->error ? e->error : e->message);
-    rollout = fl_co_clean(e->rollout);
+    /*
+     * Cleaned and cut, each of them: text that is not UTF-8 made the
+     * control database refuse the round's events (and the coordinator
+     * exit, at every start again), and a round of 1 MiB messages grew
+     * the events job past its limit (the coordinator aborted; found by
+     * an audit).
+     */
+    msg = fl_co_clean_cut(e->error ? e->error : e->message, FL_CO_TEXT_MAX);
+    rollout = fl_co_clean_cut(e->rollout, FL_CO_NAME_MAX);
+    step = fl_co_clean_cut(e->step, FL_CO_NAME_MAX);
+    status = fl_co_clean_cut(e->status, FL_CO_NAME_MAX);
     fl_dispatch_event(s, "step", a->key, t->name,
                       fl_map_gets(s->dispatches, rollout) ? rollout : NULL,
-                      e->step, e->status, msg);
+                      step, status, msg);
     if (e->status != NULL && strcmp(e->status, "failed") == 0 &&
         rollout != NULL) {
         for (fl_co_command_t *c = a->open; c != NULL; c = c->open_next)
@@ -599,6 +655,8 @@ fl_dispatch_step_event(fl_co_server_t *s, fl_co_agent_t *a,
     }
     free(msg);
     free(rollout);
+    free(step);
+    free(status);
 }
 
 /* Sending. */
@@ -1535,24 +1593,8 @@ s_send_acks(fl_co_server_t *s)
 void
 fl_dispatch_flush(fl_co_server_t *s)
 {
-    if (s->results_job != NULL) {
-        s_batch_t *b = fl_calloc(1, sizeof(*b));
-
-        b->s = s;
-        b->cmds = s->results_cmds;
-        b->n = s->nresults;
-        s->results_cmds = NULL;
-        s->nresults = s->results_cap = 0;
-        s->results_job->done = s_results_written;
-        s->results_job->arg = b;
-        s->results_job->release = s_batch_release;
-        fl_store_submit(s->store, s->results_job);
-        s->results_job = NULL;
-    }
-    if (s->events_job != NULL) {
-        fl_store_submit(s->store, s->events_job);
-        s->events_job = NULL;
-    }
+    s_flush_results(s);
+    s_flush_events(s);
     s_send_acks(s);
 }
 

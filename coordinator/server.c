@@ -104,6 +104,28 @@ fl_co_clean(const char *s)
     return s ? fl_str_escape_controls(s, FL_STR_MULTILINE) : NULL;
 }
 
+char *
+fl_co_clean_cut(const char *s, size_t max)
+{
+    size_t n = 0;
+    char *head = NULL, *clean = NULL, *out = NULL;
+
+    if (s == NULL)
+        return NULL;
+    n = strlen(s);
+    if (n <= max)
+        return fl_co_clean(s);
+    /* Cut before a character, not inside one. */
+    while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80)
+        max--;
+    head = fl_strndup(s, max);
+    clean = fl_co_clean(head);
+    out = fl_asprintf("%s... (%zu bytes cut)", clean, n - max);
+    free(head);
+    free(clean);
+    return out;
+}
+
 int
 fl_co_send_agent_raw(fl_co_server_t *s, fl_co_agent_t *a, const void *data,
                      size_t len)

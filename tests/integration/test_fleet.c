@@ -1494,14 +1494,14 @@ s_link_send(fl_link_t *l, const void *data, size_t len)
  * target NAME/db, reachable.  Returns the agent's index.
  */
 static int
-s_one_agent_fleet(s_state *s, const char *name, const char *suffix,
-                  char *dbname, size_t size)
+s_one_agent_fleet_with(s_state *s, const char *conf, const char *name,
+                       const char *suffix, char *dbname, size_t size)
 {
     fl_fleet_t *f = &s->f;
     char tail[256], target[80];
     int a;
 
-    fl_fleet_open(f, s->p, NULL);
+    fl_fleet_open(f, s->p, conf);
     fl_fleet_start_coordinator(f);
     snprintf(dbname, size, "%s_%s", s->p, suffix);
     fl_fleet_createdb(f, 1, dbname);
@@ -1515,6 +1515,14 @@ s_one_agent_fleet(s_state *s, const char *name, const char *suffix,
         s_wait_targets(f, names, "reachable", "the agent's target");
     }
     return a;
+}
+
+/* The same, the coordinator's configuration as by default. */
+static int
+s_one_agent_fleet(s_state *s, const char *name, const char *suffix,
+                  char *dbname, size_t size)
+{
+    return s_one_agent_fleet_with(s, NULL, name, suffix, dbname, size);
 }
 
 /*
@@ -2396,6 +2404,20 @@ s_link_send_msg(fl_link_t *l, const fl_wire_msg_t *m)
     fl_buf_release(&b);
 }
 
+/* A hello of one target t, as agent name, on l. */
+static void
+s_link_send_hello(fl_link_t *l, const char *name, fl_wire_target_t *t)
+{
+    fl_wire_msg_t m;
+
+    memset(&m, 0, sizeof(m));
+    m.type = FL_WIRE_HELLO;
+    m.u.hello.agent = (char *)name;
+    m.u.hello.targets = t;
+    m.u.hello.ntargets = 1;
+    s_link_send_msg(l, &m);
+}
+
 /*
  * An enrolled agent speaks for its own targets only (docs/fleet.md,
  * "Identity": a peer is its key, names are labels).  A rogue agent, an
@@ -2482,11 +2504,9 @@ test_fleet_an_agent_speaks_only_for_its_own_targets(void **state)
     }
     /* 1. Hello as "steady", claiming steady/db, its ledger applied. */
     {
-        fl_wire_msg_t m;
         fl_wire_target_t t;
         fl_wire_applied_t a;
 
-        memset(&m, 0, sizeof(m));
         memset(&t, 0, sizeof(t));
         memset(&a, 0, sizeof(a));
         assert_int_equal(fl_version_parse_str(&a.version, "1", NULL), 0);
@@ -2495,11 +2515,7 @@ test_fleet_an_agent_speaks_only_for_its_own_targets(void **state)
         t.known = 1;
         t.applied = &a;
         t.napplied = 1;
-        m.type = FL_WIRE_HELLO;
-        m.u.hello.agent = "steady";
-        m.u.hello.targets = &t;
-        m.u.hello.ntargets = 1;
-        s_link_send_msg(l, &m);
+        s_link_send_hello(l, "steady", &t);
     }
     fl_fleet_wait_log(f->coord_log, "reported target \\\"steady/db\\\", "
                                     "which agent", 30);
@@ -2762,6 +2778,200 @@ test_fleet_garbage_clients_are_dropped_and_agents_still_served(void **state)
     assert_true(fl_fleet_log_count(f->coord_log, "malformed message from "
                                                  "agent") >= 3);
     json_decref(d);
+    free(bundle);
+    fl_fleet_stop_clean(f);
+    s->passed = 1;
+}
+
+/*
+ * What an enrolled agent writes about its own target is bounded and
+ * cleaned before the control database sees it.  A rogue agent (an
+ * enrolled key speaking the protocol) says hello with a target of its
+ * own, then sends step events for it: one whose step and status are
+ * not UTF-8, and 80 whose messages are 1 MiB of control bytes each (the
+ * wire's largest string), all in one round.  The coordinator stays up,
+ * records them cleaned and cut, and still serves its agents.  Before,
+ * the first made the control database refuse the events' COPY
+ * (SQLSTATE 22021) and the coordinator exit, at every start again; the
+ * others grew the round's events job past its 256 MiB and the
+ * coordinator aborted (found by an audit).
+ */
+static void
+test_fleet_an_agent_s_text_is_bounded_and_cleaned(void **state)
+{
+    s_state *s = *state;
+    fl_fleet_t *f = &s->f;
+    char dbname[64], *bundle = NULL, *big = NULL, *v = NULL;
+    fl_link_t *l = NULL;
+    fl_cert_t *cert = NULL;
+    json_t *d = NULL;
+    int rogue;
+    const size_t n = FL_WIRE_MAX_STR - 64;
+    const char *const files[] = {"0001_after.sql",
+                                 "-- flotilla:up\nCREATE TABLE after_t "
+                                 "(id int);\n-- flotilla:down\n"
+                                 "DROP TABLE after_t;\n",
+                                 NULL};
+
+    /* The rogue sends no heartbeats: not taken for gone meanwhile. */
+    s_one_agent_fleet_with(s, "heartbeat_timeout: 60s\n", "steady", "tx",
+                           dbname, sizeof(dbname));
+    rogue = fl_fleet_add_agent(f, "rogue", 2, 1, "");
+    l = s_raw_client(f, rogue, &cert);
+    {
+        fl_wire_target_t t;
+        fl_codec_kv_t label = {"rogue", "yes"};
+
+        memset(&t, 0, sizeof(t));
+        t.target = "rogue/own";
+        t.known = 1;
+        t.labels = &label;
+        t.nlabels = 1;
+        s_link_send_hello(l, "rogue", &t);
+    }
+    fl_fleet_wait_log(f->coord_log, "agent \\\"rogue\\\" is online", 30);
+    big = fl_malloc(n + 1);
+    memset(big, 0x01, n);
+    big[n] = '\0';
+    {
+        fl_wire_msg_t m;
+
+        memset(&m, 0, sizeof(m));
+        m.type = FL_WIRE_STEP_EVENT;
+        m.u.step_event.rollout = "no-such-rollout";
+        m.u.step_event.target = "rogue/own";
+        m.u.step_event.step = "\xff\xfe";
+        m.u.step_event.status = "\xc3(";
+        m.u.step_event.message = "not \xffUTF-8";
+        s_link_send_msg(l, &m);
+        m.u.step_event.step = "execute";
+        m.u.step_event.status = "ok";
+        m.u.step_event.message = big;
+        for (int i = 0; i < 80; i++)
+            s_link_send_msg(l, &m);
+    }
+    /* Recorded, cleaned and cut: the events the rogue sent, every one. */
+    {
+        PGconn *c = PQconnectdb(f->ctl.conninfo);
+        int64_t deadline = fl_clock_ms() + (int64_t)(
+            60000 * fl_test_timeout_scale());
+
+        assert_int_equal(PQstatus(c), CONNECTION_OK);
+        for (;;) {
+            int status = 0;
+
+            if (waitpid(f->coord_pid, &status, WNOHANG) != 0)
+                fail_msg("the coordinator ended; see %s", f->coord_log);
+            v = fl_test_query_value(c, "SELECT count(*) FROM"
+                                       " flotilla_control.events WHERE"
+                                       " target = 'rogue/own'");
+            if (v != NULL && strcmp(v, "81") == 0)
+                break;
+            if (fl_clock_ms() > deadline)
+                fail_msg("%s of the rogue's 81 events recorded in 60 s; "
+                         "see %s", v ? v : "none", f->coord_log);
+            free(v);
+            fl_clock_sleep_ms(200);
+        }
+        free(v);
+        v = fl_test_query_value(c, "SELECT step || ' ' || status || ' ' ||"
+                                   " message FROM flotilla_control.events"
+                                   " WHERE target = 'rogue/own' ORDER BY"
+                                   " id LIMIT 1");
+        assert_string_equal(v, "\\xff\\xfe \\xc3( not \\xffUTF-8");
+        free(v);
+        /* 16 KiB kept, each control byte shown as "\x01", and the cut
+         * said. */
+        v = fl_test_query_value(c, "SELECT max(octet_length(message)) <="
+                                   " 4 * 16384 + 64 AND bool_and(message"
+                                   " LIKE '%bytes cut)') FILTER (WHERE step"
+                                   " = 'execute') FROM"
+                                   " flotilla_control.events"
+                                   " WHERE target = 'rogue/own'");
+        assert_string_equal(v, "t");
+        free(v);
+        PQfinish(c);
+    }
+    /* A command for the rogue's target: its result's texts are cut. */
+    bundle = s_bundle(f, f->key, "after", files);
+    {
+        const char *argv[] = {"flotilla", "dispatch", bundle, "--selector",
+                              "rogue=yes", "--json", NULL};
+        char *out = fl_fleet_path(f, "rogue-dispatch.out");
+        pid_t cli = fl_fleet_cli_spawn(f, argv, out);
+        int64_t deadline = fl_clock_ms() + (int64_t)(
+            60000 * fl_test_timeout_scale());
+        fl_wire_msg_t cmd;
+        const json_t *r = NULL;
+        int got = 0;
+
+        memset(&cmd, 0, sizeof(cmd));
+        while (!got) {
+            fl_link_msg_t lm;
+            fl_poll_item_t it = {l, -1, 0, 0};
+
+            if (fl_clock_ms() > deadline)
+                fail_msg("no command came to the rogue in 60 s");
+            assert_true(fl_link_poll(&it, 1, 100, NULL) >= 0);
+            while (!got && fl_link_recv(l, &lm, NULL) == 1) {
+                if (fl_wire_decode(&cmd, lm.data, lm.len, NULL) == 0 &&
+                    cmd.type == FL_WIRE_APPLY)
+                    got = 1;
+                else
+                    fl_wire_msg_release(&cmd);
+                fl_link_msg_release(&lm);
+            }
+        }
+        {
+            fl_wire_msg_t m;
+
+            memset(&m, 0, sizeof(m));
+            m.type = FL_WIRE_RESULT;
+            m.u.result.id = cmd.u.command.id;
+            m.u.result.rollout = cmd.u.command.rollout;
+            m.u.result.target = "rogue/own";
+            m.u.result.action = "apply";
+            m.u.result.status = "failed";
+            m.u.result.message = big;
+            m.u.result.error = big;
+            m.u.result.detail = big;
+            m.u.result.hint = big;
+            m.u.result.sqlstate = "\xff\xff\xff\xff\xff";
+            s_link_send_msg(l, &m);
+        }
+        fl_wire_msg_release(&cmd);
+        if (fl_fleet_wait_pid(cli, 120) != 1)
+            fail_msg("the dispatch to the rogue did not end failed; see %s",
+                     out);
+        d = json_load_file(out, JSON_DISABLE_EOF_CHECK, NULL);
+        if (d == NULL)
+            fail_msg("the dispatch to the rogue printed no JSON; see %s",
+                     out);
+        r = json_array_get(json_object_get(d, "results"), 0);
+        assert_non_null(r);
+        assert_string_equal(json_string_value(json_object_get(r, "status")),
+                            "failed");
+        if (strlen(json_string_value(json_object_get(r, "error")) ?: "") >
+                4 * 16384 + 64 ||
+            strstr(json_string_value(json_object_get(r, "error")) ?: "",
+                   "bytes cut)") == NULL)
+            fail_msg("the rogue's error is not cut: %zu bytes",
+                     strlen(json_string_value(json_object_get(r, "error"))
+                                ?: ""));
+        json_decref(d);
+        free(out);
+    }
+    /* The coordinator is alive and its agents are served. */
+    {
+        int status = 0;
+        assert_int_equal(waitpid(f->coord_pid, &status, WNOHANG), 0);
+    }
+    d = s_dispatch_json(f, bundle, "agent=steady", 0);
+    assert_int_equal(json_integer_value(json_object_get(d, "ok")), 1);
+    json_decref(d);
+    fl_link_close(&l);
+    fl_cert_destroy(&cert);
+    free(big);
     free(bundle);
     fl_fleet_stop_clean(f);
     s->passed = 1;
@@ -3734,6 +3944,9 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_fleet_garbage_clients_are_dropped_and_agents_still_served,
             s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_fleet_an_agent_s_text_is_bounded_and_cleaned, s_setup,
+            s_teardown),
         cmocka_unit_test_setup_teardown(
             test_fleet_an_agent_speaks_only_for_its_own_targets, s_setup,
             s_teardown),
