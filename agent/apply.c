@@ -1793,10 +1793,16 @@ s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
             fl_pg_result_release(&settled);
             /*
              * Committed when COMMIT ran, even if the pins then failed; a
-             * lost connection does not say whether it ran.
+             * lost connection does not say whether it ran.  A COMMIT that
+             * failed itself (a deferred constraint) ended the transaction
+             * too, committing nothing: before, that was taken for
+             * committed, a migration reported applied with no ledger row
+             * and a no-transaction statement counted done, which the
+             * resume then skipped (found by an audit).
              */
             committed = rc == 0 || (fl_pg_is_open(p->pg) &&
-                                    !fl_pg_in_transaction(p->pg));
+                                    !fl_pg_in_transaction(p->pg) &&
+                                    fl_pg_batch_failed(p->pg) > 5);
             if (rc != 0 && !committed)
                 s_settle_commit(p, &rec, &committed, outcome, err);
             if (rc == 0)

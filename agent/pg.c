@@ -37,6 +37,7 @@ struct fl_pg {
     pthread_mutex_t cancel_lock;
     char *describe;
     int last_position;
+    size_t batch_failed;       /* fl_pg_batch_failed() */
     fl_pg_notice_fn notice_fn;
     void *notice_arg;
     char **prepared;   /* names of the statements prepared so far */
@@ -932,6 +933,7 @@ fl_pg_batch(fl_pg_t *pg, const fl_pg_step_t *steps, size_t n,
     PGresult *res = NULL;
 
     pg->last_position = 0;
+    pg->batch_failed = n;
     for (size_t i = 0; i < n; i++)
         if (steps[i].out != NULL)
             memset(steps[i].out, 0, sizeof(*steps[i].out));
@@ -966,13 +968,16 @@ fl_pg_batch(fl_pg_t *pg, const fl_pg_step_t *steps, size_t n,
         /* What was sent is read below, up to the connection's failure. */
     }
     for (size_t i = 0; i < n && sent; i++) {
+        int before = rc;
+
         if (prepare[i]) {
-            int before = rc;
             s_batch_read(pg, NULL, &rc, err);
             if (before == 0 && rc == 0)
                 naming[i] = fl_strdup(steps[i].name);
         }
         s_batch_read(pg, steps[i].out, &rc, err);
+        if (before == 0 && rc != 0)
+            pg->batch_failed = i;
     }
     /* The sync's own result, then out of pipeline mode. */
     while (sent && (res = PQgetResult(pg->conn)) != NULL) {
@@ -1110,6 +1115,12 @@ fl_pg_is_superuser(const fl_pg_t *pg)
                                    : NULL;
 
     return v != NULL && strcmp(v, "on") == 0;
+}
+
+size_t
+fl_pg_batch_failed(const fl_pg_t *pg)
+{
+    return pg->batch_failed;
 }
 
 int

@@ -147,6 +147,15 @@ int fl_pg_batch(fl_pg_t *pg, const fl_pg_step_t *steps, size_t n,
                 fl_error_t *err) FL_NODISCARD;
 
 /*
+ * The index of the step whose failure the last fl_pg_batch() returned
+ * (its server error, or the connection lost while it was read); n when
+ * none failed or nothing could be sent.  A COMMIT among the steps ran
+ * when a later one failed, and did not when it failed itself (a deferred
+ * constraint checked there: the transaction ended, rolled back).
+ */
+size_t fl_pg_batch_failed(const fl_pg_t *pg);
+
+/*
  * Runs a query that returns one row and one column; *out is a new string
  * or NULL for SQL NULL.  FL_ENOTFOUND when no row.
  */

@@ -491,6 +491,28 @@ s_plan_one(fl_pipeline_t *p, const fl_migration_t *m, const char **why_not,
         s_observation_release(&after);
     }
     /*
+     * Its COMMIT: deferred constraints are checked there, and one that
+     * fails commits nothing (before, plan said OK of such a migration,
+     * found by an audit).  Checked at once behind a savepoint, rolled
+     * back, so that they stay deferred for what follows.
+     */
+    if (strcmp(verdict, "ok") == 0) {
+        if ((rc = fl_pg_exec(p->pg, "SAVEPOINT flotilla_plan_commit",
+                             err)) != 0)
+            goto done;
+        if (fl_pg_exec(p->pg, "SET CONSTRAINTS ALL IMMEDIATE", &perr) != 0) {
+            verdict = "failed";
+            problem = fl_asprintf("its COMMIT would fail: %s",
+                                  perr.message);
+            fl_error_clear(&perr);
+        }
+        if ((rc = fl_pg_exec(p->pg, "ROLLBACK TO SAVEPOINT"
+                             " flotilla_plan_commit", err)) != 0 ||
+            (rc = fl_pg_exec(p->pg, "RELEASE SAVEPOINT"
+                             " flotilla_plan_commit", err)) != 0)
+            goto done;
+    }
+    /*
      * As apply before its COMMIT: a schema target's migration stays in its
      * scope, flotilla's own tables are untouched (the net), and the
      * target's lock is still held.

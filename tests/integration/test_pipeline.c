@@ -2906,6 +2906,88 @@ s_json(const fl_test_proc_t *r)
     return o;
 }
 
+/*
+ * A COMMIT that fails (a deferred foreign key, checked there) commits
+ * nothing, and the run says so.  A migration in a transaction whose
+ * COMMIT fails is failed, not applied: its ledger row says failed with
+ * no statement done, apply's JSON counts it failed and plan does not
+ * call it OK.  A statement of a migration without a transaction whose
+ * COMMIT fails is not counted done: the next apply runs it again.
+ * Before, the first was reported applied ("its COMMIT ran, with its
+ * ledger row") with no row at all, plan said OK, and the second counted
+ * the statement done, so the resume skipped it for good (found by an
+ * audit).
+ */
+static void
+test_a_commit_that_fails_commits_nothing(void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+    json_t *o = NULL;
+#define S_ROW(v) "SELECT status || ' ' || statements_done FROM"            \
+                 " flotilla.schema_migrations WHERE version = '" v "'"
+
+    fl_test_exec(e->conn,
+        "CREATE TABLE parent (id int PRIMARY KEY);"
+        "INSERT INTO parent VALUES (1);"
+        "CREATE TABLE child (pid int REFERENCES parent DEFERRABLE"
+        " INITIALLY DEFERRED);");
+    s_write(e, "0001_orphan.sql",
+            "-- flotilla:up\n"
+            "INSERT INTO child VALUES (42);\n"
+            "-- flotilla:down\n"
+            "DELETE FROM child WHERE pid = 42;\n");
+    s_run(e, &r, "plan", 1, NULL);
+    if (r.status == 0)
+        fail_msg("plan says OK of a COMMIT that fails:\n%s%s", r.out, r.err);
+    s_expect(&r, 3, "violates foreign key constraint");
+    fl_test_proc_release(&r);
+    s_run(e, &r, "apply", 1, "--json", NULL);
+    s_expect(&r, 1, "violates foreign key constraint");
+    o = s_json(&r);
+    assert_int_equal(json_integer_value(json_object_get(o, "applied")), 0);
+    if (strstr(r.out, "is applied") != NULL)
+        fail_msg("apply says the migration is applied:\n%s", r.out);
+    json_decref(o);
+    fl_test_proc_release(&r);
+    s_assert_value(e, S_ROW("1"), "failed 0");
+    s_assert_value(e, "SELECT count(*) FROM child", "0");
+    /* Put right, it applies. */
+    fl_test_exec(e->conn, "INSERT INTO parent VALUES (42)");
+    s_run(e, &r, "apply", 1, NULL);
+    s_expect(&r, 0, "applied 1 migration");
+    fl_test_proc_release(&r);
+    s_assert_value(e, "SELECT count(*) FROM child WHERE pid = 42", "1");
+
+    /* Without a transaction: its second statement's COMMIT fails. */
+    s_write(e, "0002_orphan.sql",
+            "-- flotilla:options no-transaction\n"
+            "-- flotilla:up\n"
+            "INSERT INTO parent VALUES (2);\n"
+            "INSERT INTO child VALUES (43);\n"
+            "INSERT INTO parent VALUES (3);\n"
+            "-- flotilla:down\n"
+            "DELETE FROM child WHERE pid = 43;\n"
+            "DELETE FROM parent WHERE id IN (2, 3);\n");
+    s_run(e, &r, "apply", 1, NULL);
+    s_expect(&r, 1, "violates foreign key constraint");
+    fl_test_proc_release(&r);
+    s_assert_value(e, S_ROW("2"), "failed 1");
+    s_assert_value(e, "SELECT string_agg(id::text, ',' ORDER BY id) FROM"
+                      " parent", "1,2,42");
+    s_assert_value(e, "SELECT count(*) FROM child WHERE pid = 43", "0");
+    /* The resume runs statement 2 again, then 3. */
+    fl_test_exec(e->conn, "INSERT INTO parent VALUES (43)");
+    s_run(e, &r, "apply", 1, NULL);
+    s_expect(&r, 0, "applied 1 migration");
+    fl_test_proc_release(&r);
+    s_assert_value(e, S_ROW("2"), "applied 3");
+    s_assert_value(e, "SELECT count(*) FROM child WHERE pid = 43", "1");
+    s_assert_value(e, "SELECT string_agg(id::text, ',' ORDER BY id) FROM"
+                      " parent", "1,2,3,42,43");
+#undef S_ROW
+}
+
 /* The --json outputs scripts read, and a failing down named by file. */
 static void
 test_json_outputs_and_rollback_failure_position(void **state)
@@ -3077,6 +3159,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_plan_changes_nothing, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_plan_observes_locks_and_rewrites, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_create_index_concurrently_and_resume_after_failure, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_commit_that_fails_commits_nothing, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_lock_timeout_retries_reports_blocker_then_succeeds, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_lock_retry_waits_without_holding_locks, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_lock_retry_of_a_migration_that_prepares, s_setup, s_teardown),
