@@ -625,6 +625,48 @@ s_target_submit(fl_ag_daemon_t *d, fl_ag_target_t *t, fl_ag_job_t *job)
     fl_workers_submit(d->workers, job, 1);
 }
 
+static int s_still_good(fl_ag_daemon_t *d, const fl_ag_bundle_t *b,
+                        const fl_ag_job_t *job, fl_error_t *err);
+
+/*
+ * Starts job on t, its bundle checked again first: it may have waited
+ * (behind another command for t, or parked for t's discovery) since it
+ * was checked as the bundle became ready, and its signer's key may be
+ * gone from the trust store meanwhile, or the bundle expired.  Before,
+ * such a command ran (found by an audit).  0 started; -1 answered
+ * refused.
+ */
+static int
+s_target_start(fl_ag_daemon_t *d, fl_ag_target_t *t, fl_ag_job_t *job)
+{
+    fl_ag_bundle_t *b = fl_map_gets(d->bundles, job->cmd.u.command.bundle_id);
+    fl_error_t err = FL_ERROR_INIT;
+
+    if (b != NULL && b->state == FL_AG_BUNDLE_READY &&
+        s_still_good(d, b, job, &err) != 0) {
+        s_answer(d, job, "refused", &err);
+        fl_error_clear(&err);
+        return -1;
+    }
+    s_target_submit(d, t, job);
+    return 0;
+}
+
+/* The first of t's waiting commands that may start, started. */
+static void
+s_target_next(fl_ag_daemon_t *d, fl_ag_target_t *t)
+{
+    while (t->running == NULL && t->wait_head != NULL) {
+        fl_ag_job_t *next = t->wait_head;
+
+        t->wait_head = next->next;
+        if (t->wait_head == NULL)
+            t->wait_tail = NULL;
+        next->next = NULL;
+        FL_IGNORE(s_target_start(d, t, next)); /* refused: the next */
+    }
+}
+
 /* Appends job to the list head..tail (a target's, a bundle's, parked). */
 static void
 s_job_append(fl_ag_job_t **head, fl_ag_job_t **tail, fl_ag_job_t *job)
@@ -688,7 +730,7 @@ s_target_enqueue(fl_ag_daemon_t *d, fl_ag_job_t *job)
         return;
     }
     if (t->running == NULL) {
-        s_target_submit(d, t, job);
+        FL_IGNORE(s_target_start(d, t, job)); /* or answered refused */
         return;
     }
     s_job_append(&t->wait_head, &t->wait_tail, job);
@@ -1482,14 +1524,7 @@ s_done(fl_ag_daemon_t *d, fl_ag_job_t *job)
         if (t != NULL) {
             fl_ag_target_take_state(t, &job->state);
             t->running = NULL;
-            if (t->wait_head != NULL) {
-                fl_ag_job_t *next = t->wait_head;
-                t->wait_head = next->next;
-                if (t->wait_head == NULL)
-                    t->wait_tail = NULL;
-                next->next = NULL;
-                s_target_submit(d, t, next);
-            }
+            s_target_next(d, t);
         }
         if (job->aborted && job->has_result) {
             /* Its error says the server closed the connection: the

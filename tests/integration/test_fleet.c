@@ -3579,6 +3579,91 @@ s_expect_result(const json_t *d, const char *target, const char *want,
 }
 
 /*
+ * A command that waited for its target is checked again when it starts:
+ * bundle Q arrives, verified, while the target runs a slow migration of
+ * S; its signer's key is then removed from the agent's trust store (and
+ * a SIGHUP).  When S ends, Q is refused and nothing of it runs.  Before,
+ * the bundle was checked only when it became ready: a command queued
+ * behind a long migration (or parked for its target's discovery) ran a
+ * bundle revoked or expired meanwhile (found by an audit).
+ */
+static void
+test_fleet_a_bundle_is_checked_again_when_its_command_starts(void **state)
+{
+    s_state *s = *state;
+    fl_fleet_t *f = &s->f;
+    const char *slow = "-- flotilla:up\nCREATE TABLE slow_t (id int);\n"
+                       "SELECT pg_sleep(6);\n"
+                       "-- flotilla:down\nDROP TABLE slow_t;\n";
+    const char *const sfiles[] = {"0001_slow.sql", slow, NULL};
+    const char *const qfiles[] = {"0001_slow.sql", slow, "0002_quick.sql",
+                                  "-- flotilla:up\nCREATE TABLE quick_t"
+                                  " (id int);\n-- flotilla:down\n"
+                                  "DROP TABLE quick_t;\n",
+                                  NULL};
+    char dbname[64], *sb = NULL, *qb = NULL, *out[2];
+    char *pub = NULL, *off = NULL, *n = NULL;
+    pid_t cli[2];
+    PGconn *ctl = NULL;
+    json_t *d = NULL;
+
+    s_one_agent_fleet(s, "steady", "rc", dbname, sizeof(dbname));
+    pub = fl_fleet_path(f, "trust/rel.pub");
+    off = fl_fleet_path(f, "trust-rel.pub.off");
+    sb = s_bundle(f, f->key, "slow", sfiles);
+    qb = s_bundle(f, f->key, "quick", qfiles);
+    ctl = PQconnectdb(f->ctl.conninfo);
+    assert_int_equal(PQstatus(ctl), CONNECTION_OK);
+    for (int i = 0; i < 2; i++) {
+        const char *argv[] = {"flotilla", "dispatch", i ? qb : sb,
+                              "--selector", "", "--json", NULL};
+        int64_t deadline = fl_clock_ms() + (int64_t)(
+            60000 * fl_test_timeout_scale());
+
+        out[i] = fl_fleet_path(f, i ? "quick.out" : "slow.out");
+        cli[i] = fl_fleet_cli_spawn(f, argv, out[i]);
+        /* S runs; Q's command is written, hence sent. */
+        while (i == 0 ? fl_fleet_sleepers(f, 1) < 1
+                      : (n = fl_test_query_value(
+                             ctl, "SELECT count(*) FROM"
+                                  " flotilla_control.commands")) == NULL ||
+                            strcmp(n, "2") != 0) {
+            free(n);
+            n = NULL;
+            if (fl_clock_ms() > deadline)
+                fail_msg("dispatch %d did not get going in 60 s", i + 1);
+            fl_clock_sleep_ms(50);
+        }
+        free(n);
+        n = NULL;
+    }
+    PQfinish(ctl);
+    fl_clock_sleep_ms(1000); /* Q received and verified: it waits for S */
+    if (rename(pub, off) != 0)
+        fail_msg("rename %s: %s", pub, strerror(errno));
+    fl_fleet_signal_agent(f, 0, SIGHUP);
+    if (fl_fleet_wait_pid(cli[0], 120) != 0)
+        fail_msg("the slow dispatch failed; see %s", out[0]);
+    if (fl_fleet_wait_pid(cli[1], 120) != 3)
+        fail_msg("the quick dispatch was not refused; see %s", out[1]);
+    d = json_load_file(out[1], JSON_DISABLE_EOF_CHECK, NULL);
+    assert_non_null(d);
+    s_expect_result(d, "steady/db", "refused", "trust store");
+    json_decref(d);
+    assert_int_equal(s_count(f, 1, dbname, "SELECT count(*) FROM pg_class"
+                             " WHERE relname = 'quick_t'"), 0);
+    assert_int_equal(s_applied(f, 1, dbname, ""), 1);
+    fl_fleet_stop_clean(f);
+    free(out[0]);
+    free(out[1]);
+    free(sb);
+    free(qb);
+    free(pub);
+    free(off);
+    s->passed = 1;
+}
+
+/*
  * A bundle the agent verified before is checked again at each command:
  * once its signer's key is gone from the agent's trust store (and a
  * SIGHUP), or once it has expired, a command for it is refused and
@@ -3999,6 +4084,9 @@ main(void)
             s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_fleet_commands_for_one_target_run_in_the_order_they_came,
+            s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_fleet_a_bundle_is_checked_again_when_its_command_starts,
             s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_fleet_a_cached_bundle_is_checked_again_at_each_command,
