@@ -855,6 +855,17 @@ s_step_forward(fl_co_server_t *s, fl_co_rollout_t *r)
     }
 }
 
+/* The first wave of p with a command held, or p->nranges. */
+static size_t
+s_first_held(const s_phase_t *p)
+{
+    for (size_t k = 0; k < p->nranges; k++)
+        for (size_t i = p->start[k]; i < p->start[k + 1]; i++)
+            if (p->d->commands[p->order[i]].state == FL_CO_CMD_HELD)
+                return k;
+    return p->nranges;
+}
+
 static void
 s_step_rollback(fl_co_server_t *s, fl_co_rollout_t *r)
 {
@@ -890,6 +901,11 @@ s_step_rollback(fl_co_server_t *s, fl_co_rollout_t *r)
             s_event(s, r, "rollout.rollback_failed", msg);
             free(msg);
             return;
+        }
+        if (p->cur >= p->nranges && s_first_held(p) < p->nranges) {
+            /* One held in a wave behind: never finished unsent. */
+            p->cur = s_first_held(p);
+            continue;
         }
         if (p->cur >= p->nranges) {
             char msg[160];
@@ -1837,8 +1853,24 @@ s_retry_cancelled(fl_co_server_t *s, fl_co_rollout_t *r)
         fl_co_command_t *c = &p->d->commands[p->order[i]];
 
         if (c->state == FL_CO_CMD_DONE && c->status == FL_CO_CANCELLED &&
-            c->sent_once)
+            c->sent_once) {
+            /*
+             * Rolling back, its wave is current again: a wave whose
+             * every command had an outcome, cancelled ones included, is
+             * behind a coordinator that loaded it (fl_rollout_load), and
+             * only the current wave is sent.  Before, a resume after a
+             * restart sent the waves after it only, and ended rolled_back
+             * with these never sent (found by an audit).
+             */
+            if (rb) {
+                size_t k = 0;
+                while (k + 1 < p->nranges && p->start[k + 1] <= i)
+                    k++;
+                if (k < p->cur)
+                    p->cur = k;
+            }
             cmds[n++] = c;
+        }
     }
     if (n > 0) {
         fl_dispatch_retry(s, cmds, n);

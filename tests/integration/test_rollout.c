@@ -2938,6 +2938,90 @@ test_rollout_stops_abort_of_a_rollback_then_resume_goes_on(void **state)
     s->passed = 1;
 }
 
+/*
+ * halt --abort of a rollback, a kill -9 of the coordinator, then resume:
+ * every touched target is rolled back.  The rollout applied everywhere
+ * in two waves (the canary, then the rest); its rollback, newest wave
+ * first, has tenant 1's down held in pg_sleep while the rest of that
+ * wave rolls back; halted with --abort (tenant 1's rollback cancelled,
+ * its table still there), the coordinator killed and started again, the
+ * hold lifted, resumed: tenant 1 and the canary are rolled back too.
+ * Before, the restarted coordinator took the cancelled wave for behind
+ * it: the resume sent the canary's wave only, ended "rolled_back" and
+ * left tenant 1 applied, its rollback held for good (found by an audit).
+ */
+static void
+test_rollout_stops_rollback_abort_restart_resume_rolls_back_all(
+    void **state)
+{
+    s_state *s = *state;
+    char *bundle = s_bundle(s, "helddown3", s_held_down), *id = NULL;
+    const char *start[] = {"start", bundle, "--selector", "", "--waves",
+                           "tier=canary;100%", NULL};
+    int rest = S_TENANTS - 2;
+    int64_t until = 0;
+    PGconn *ctl = NULL;
+    char *n = NULL;
+    json_t *st = NULL;
+
+    id = s_start_bg(s, start);
+    {
+        const char *args[] = {"watch", id, NULL};
+        json_decref(s_rollout(s, 0, args));
+    }
+    s_exec_on(s, 1, "UPDATE items SET note = 'holddown' WHERE id = 1");
+    {
+        const char *args[] = {"rollback", id, NULL};
+        json_decref(s_rollout(s, 0, args));
+    }
+    s_await_sleeping(s, 1, "tenant 1's down");
+    json_decref(s_wait(s, id, s_rolled_back_at_least, &rest,
+                       "the rest of the newest wave rolled back"));
+    {
+        const char *args[] = {"halt", id, "--abort", NULL};
+        json_decref(s_rollout(s, 0, args));
+    }
+    s_wait_no_sleepers(s);
+    /* Tenant 1's rollback recorded cancelled before the kill. */
+    ctl = PQconnectdb(s->f.ctl.conninfo);
+    assert_int_equal(PQstatus(ctl), CONNECTION_OK);
+    until = fl_clock_ms() + (int64_t)(60000 * fl_test_timeout_scale());
+    while ((n = fl_test_query_value(ctl, "SELECT count(*) FROM"
+                                         " flotilla_control.commands WHERE"
+                                         " action = 'rollback' AND status ="
+                                         " 'cancelled'")) == NULL ||
+           strcmp(n, "1") != 0) {
+        free(n);
+        if (fl_clock_ms() > until)
+            fail_msg("tenant 1's rollback was not recorded cancelled");
+        fl_clock_sleep_ms(50);
+    }
+    free(n);
+    PQfinish(ctl);
+    s_expect_value(s, 1, "SELECT count(*) FROM pg_tables WHERE tablename ="
+                   " 'slow_t'", "1");
+    fl_fleet_signal_coordinator(&s->f, SIGKILL);
+    fl_fleet_start_coordinator(&s->f);
+    s_exec_on(s, 1, "UPDATE items SET note = 'note 1' WHERE id = 1");
+    {
+        const char *args[] = {"resume", id, NULL};
+        json_decref(s_rollout(s, 0, args));
+    }
+    {
+        const char *args[] = {"watch", id, "--timeout", "90s", NULL};
+        st = s_rollout(s, S_EXIT_ROLLED_BACK, args);
+    }
+    assert_int_equal(s_acc(st, "rolled_back"), S_TENANTS);
+    json_decref(st);
+    free(id);
+    free(bundle);
+    /* Read from every tenant: its table is gone. */
+    for (int i = 0; i < S_TENANTS; i++)
+        s_expect_value(s, i, "SELECT count(*) FROM pg_tables WHERE"
+                       " tablename = 'slow_t'", "0");
+    s->passed = 1;
+}
+
 /* The status is arg. */
 static int
 s_status_is(const json_t *st, void *arg)
@@ -5176,6 +5260,9 @@ main(void)
             s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_rollout_stops_abort_of_a_rollback_then_resume_goes_on,
+            s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_rollout_stops_rollback_abort_restart_resume_rolls_back_all,
             s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_rollout_stops_failures_while_halted_still_roll_back,
