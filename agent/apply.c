@@ -1964,13 +1964,39 @@ typedef struct {
     s_outcome outcome;     /* why it stopped, when it did */
     int stage;             /* the step it was in (an fl_step) */
     int adopted;           /* a statement counted as done an index an
-                              interrupted run built (s_index_left_behind) */
+                              interrupted run built (fl__index_left_behind) */
 } s_mig;
 
 /*
  * The static part of validation, and where a no-transaction migration an
  * earlier run left half-done resumes (only with the same content).
  */
+int
+fl__partial_changed(const fl_migration_t *m, const fl_ledger_row_t *row,
+                    fl_error_t *err)
+{
+    /*
+     * Another file: refused with nothing run and its row as it was (before,
+     * the failure row written for it took the new checksum, and the next
+     * apply resumed the changed file midway and called it applied).
+     */
+    if (row == NULL || !fl_ledger_row_partial(row) ||
+        fl_ledger_row_matches(row, m))
+        return 0;
+    FL_ERR(err, FL_EINVAL, "%s was partly applied (%d of %d statements) "
+           "with different content", m->file, row->statements_done,
+           row->statements_total);
+    fl_error_set_hint(err, "Restore the migration file as it was, let it "
+                           "finish, and change it in a new migration.  "
+                           "When its statement %d can never succeed: "
+                           "flotilla rollback --skip-down %s --reason "
+                           "TEXT marks it rolled back (its committed "
+                           "statements stay), and the changed file then "
+                           "runs from its start.",
+                      row->statements_done + 1, row->version.text);
+    return FL_EINVAL;
+}
+
 static int
 s_mig_validate(fl_pipeline_t *p, s_mig *x, const fl_ledger_row_t *row,
                fl_error_t *err)
@@ -1989,25 +2015,8 @@ s_mig_validate(fl_pipeline_t *p, s_mig *x, const fl_ledger_row_t *row,
      */
     if (row == NULL || !fl_ledger_row_partial(row))
         return 0;
-    /*
-     * Another file: refused with nothing run and its row as it was (before,
-     * the failure row written for it took the new checksum, and the next
-     * apply resumed the changed file midway and called it applied).
-     */
-    if (!fl_ledger_row_matches(row, m)) {
-        rc = FL_ERR(err, FL_EINVAL, "%s was partly applied (%d of %d "
-                    "statements) with different content", m->file,
-                    row->statements_done, row->statements_total);
-        fl_error_set_hint(err, "Restore the migration file as it was, let it "
-                               "finish, and change it in a new migration.  "
-                               "When its statement %d can never succeed: "
-                               "flotilla rollback --skip-down %s --reason "
-                               "TEXT marks it rolled back (its committed "
-                               "statements stay), and the changed file then "
-                               "runs from its start.",
-                          row->statements_done + 1, row->version.text);
+    if ((rc = fl__partial_changed(m, row, err)) != 0)
         return rc;
-    }
     /* Its committed statements stay whatever happens next. */
     x->start = (size_t)row->statements_done;
     x->u.stats.done = row->statements_done;
@@ -2050,19 +2059,20 @@ s_mig_progress(fl_pipeline_t *p, s_mig *x, size_t i, fl_error_t *err)
 }
 
 /*
- * Before statement i, a CREATE INDEX CONCURRENTLY, runs: what an
- * interrupted run left under the name it creates.  An INVALID index (the
+ * Before statement st (i of m, an up's or a down's: step), a CREATE
+ * INDEX CONCURRENTLY, runs: what an interrupted run left under the name
+ * it creates.  An INVALID index (the
  * build failed) is dropped and built again; a valid one on the same table
  * with the same definition is the one the statement built before its
  * client died (the server finishes the build without it), so the
  * statement counts as done (*done = 1); one defined otherwise is named
  * and the migration fails, rather than keep an index it did not ask for.
  */
-static int
-s_index_left_behind(fl_pipeline_t *p, s_mig *x, size_t i, int *done,
-                    fl_error_t *err)
+int
+fl__index_left_behind(fl_pipeline_t *p, const fl_migration_t *m,
+                      const fl_stmt_t *st, size_t i, fl_step step, int *done,
+                      fl_error_t *err)
 {
-    const fl_stmt_t *st = &x->u.stmts.items[i];
     const char *schemas[2] = {st->index_schema, NULL};
     const char *names[2] = {st->index_name, NULL};
     uint32_t oids[2] = {0, 0};
@@ -2103,7 +2113,7 @@ s_index_left_behind(fl_pipeline_t *p, s_mig *x, size_t i, int *done,
         rc = fl_pg_execf(p->pg, err, "DROP INDEX CONCURRENTLY IF EXISTS %s",
                          fl_pg_value(&r, 0, 2));
         if (rc == 0)
-            fl__event(p, FL_STEP_EXECUTE, FL_STEP_OK, x->m, 0, NULL,
+            fl__event(p, step, FL_STEP_OK, m, 0, NULL,
                       "dropped invalid index %s left by an interrupted CREATE "
                       "INDEX CONCURRENTLY; building it again",
                       fl_pg_value(&r, 0, 2));
@@ -2115,15 +2125,14 @@ s_index_left_behind(fl_pipeline_t *p, s_mig *x, size_t i, int *done,
     if (same && n == 2 &&
         strtoul(fl_pg_value(&r, 0, 1), NULL, 10) == oids[1]) {
         *done = 1;
-        x->adopted = 1;
-        fl__event(p, FL_STEP_EXECUTE, FL_STEP_OK, x->m, 0, NULL,
+        fl__event(p, step, FL_STEP_OK, m, 0, NULL,
                   "index %s exists, valid and defined as statement %zu of %s "
                   "defines it (an interrupted run built it): counted as done",
-                  fl_pg_value(&r, 0, 2), i + 1, x->m->file);
+                  fl_pg_value(&r, 0, 2), i + 1, m->file);
         goto cleanup;
     }
     rc = FL_ERR(err, FL_EFAIL, "%s:%d:%d: index %s already exists, defined "
-                "otherwise than this statement defines it", x->m->file,
+                "otherwise than this statement defines it", m->file,
                 st->line, st->column, fl_pg_value(&r, 0, 2));
     fl_error_set_detail(err, "It is: %s.  The statement: %s.",
                         fl_pg_value(&r, 0, 3), st->sql);
@@ -2153,8 +2162,10 @@ s_mig_alone(fl_pipeline_t *p, s_mig *x, size_t i, fl_error_t *err)
         return rc;
     x->outcome = S_FAILED;
     x->stage = FL_STEP_EXECUTE;
-    if ((rc = s_index_left_behind(p, x, i, &done, err)) != 0)
+    if ((rc = fl__index_left_behind(p, x->m, &x->u.stmts.items[i], i,
+                                    FL_STEP_EXECUTE, &done, err)) != 0)
         return rc;
+    x->adopted |= done;
     if (!done &&
         (rc = fl__run(p, x->m, &x->u.stmts, (int)i, 0, p->opts.lock_retries,
                       &x->u.stats, err)) != 0)

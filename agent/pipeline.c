@@ -34,7 +34,7 @@
  * Invariants: applied means every statement committed and the row carries
  * the source's checksum; running(k) and failed(k) mean exactly the first
  * k statements committed (a CONCURRENTLY index built before a crash is
- * found and counted on resume, s_index_left_behind); failed(0) means
+ * found and counted on resume, fl__index_left_behind); failed(0) means
  * nothing of it committed; rolling_back(d) means the first d down
  * statements committed and its data is not restored yet.  A rollback
  * never reaches below a migration left running(k > 0) or failed(k > 0)

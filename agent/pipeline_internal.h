@@ -366,6 +366,26 @@ int fl__outside_check(fl_pipeline_t *p, const fl_migration_t *m,
                       char *const before[2], const char *savepoint,
                       fl_error_t *err) FL_NODISCARD;
 /*
+ * FL_EINVAL (err set) when row says m ran in part (running or failed
+ * with statements done) with another checksum: apply refuses it, and
+ * plan says so; else 0.
+ */
+int fl__partial_changed(const fl_migration_t *m, const fl_ledger_row_t *row,
+                        fl_error_t *err);
+
+/*
+ * Before statement st (i of m; step: whose it is, the up's execute or a
+ * down's rollback), a CREATE INDEX CONCURRENTLY: what an interrupted run
+ * left under the name it creates.  An INVALID index is dropped (built
+ * again); a valid one on the same table defined the same is the one an
+ * interrupted run built (*done = 1: the statement counts as done); one
+ * defined otherwise fails, named.
+ */
+int fl__index_left_behind(fl_pipeline_t *p, const fl_migration_t *m,
+                          const fl_stmt_t *st, size_t i, fl_step step,
+                          int *done, fl_error_t *err);
+
+/*
  * For a schema target, before st when it cannot run in a transaction
  * (nothing is seen after it, nor undone): FL_EINVAL when what it names
  * (fl_stmt_t.reach) is outside the scope (its schema, public, pg_temp).

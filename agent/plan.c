@@ -335,7 +335,8 @@ s_validate_from_json(fl_plan_migration_t *pm, const json_t *a)
  * on it, so it is "not rehearsed" rather than failed.
  */
 static int
-s_plan_one(fl_pipeline_t *p, const fl_migration_t *m, const char **why_not,
+s_plan_one(fl_pipeline_t *p, const fl_migration_t *m,
+           const fl_ledger_row_t *row, const char **why_not,
            const char **skipped, size_t *held, fl_plan_migration_t *pm,
            fl_error_t *err)
 {
@@ -353,7 +354,10 @@ s_plan_one(fl_pipeline_t *p, const fl_migration_t *m, const char **why_not,
 
     memset(&before, 0, sizeof(before));
     memset(&after, 0, sizeof(after));
-    if (fl__validate_text(p, m, &stmts, &findings, &perr) != 0) {
+    /* As apply: a file changed since it ran in part is refused (before,
+     * plan said OK of it, found by an audit). */
+    if (fl__validate_text(p, m, &stmts, &findings, &perr) != 0 ||
+        fl__partial_changed(m, row, &perr) != 0) {
         verdict = "refused";
         problem = fl_strdup(perr.message);
         fl_error_clear(&perr);
@@ -828,7 +832,8 @@ fl__plan(fl_pipeline_t *p, const fl_source_t *src, fl_plan_t *plan,
         /* As apply: nothing an earlier migration SET holds for this one. */
         if ((rc = fl__session_reset_all(p->pg, &p->session, p->target, err)) != 0)
             goto cleanup;
-        if ((rc = s_plan_one(p, m, &why_not, &skipped, &held, pm, err)) != 0)
+        if ((rc = s_plan_one(p, m, row, &why_not, &skipped, &held, pm,
+                             err)) != 0)
             goto cleanup;
         if (strcmp(pm->verdict, "ok") == 0)
             plan->rehearsed++;

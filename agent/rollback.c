@@ -21,7 +21,7 @@
  * client: a run killed after it and before its progress row leaves the
  * index dropped and the row saying otherwise, and the statement counts as
  * done (err cleared, said in an event), as apply counts an index the
- * server finished building (s_index_left_behind in apply.c).
+ * server finished building (fl__index_left_behind in apply.c).
  */
 static int
 s_index_already_dropped(fl_pipeline_t *p, const fl_migration_t *m,
@@ -1245,6 +1245,16 @@ fl__rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
                 p->session.session_level = tx;
                 rc = tx ? fl_pg_exec(p->pg, "BEGIN", err)
                         : fl__reach_check(p, &m, st, 1, err);
+                /*
+                 * Resumed at a CREATE INDEX CONCURRENTLY: what the
+                 * interrupted run left, as apply does.  Before, its
+                 * INVALID index (or the valid one the server finished)
+                 * made every later rollback fail "already exists"
+                 * (found by an audit).
+                 */
+                if (rc == 0 && !tx && resumed && i == start && attempt == 0)
+                    rc = fl__index_left_behind(p, &m, st, i,
+                                               FL_STEP_ROLLBACK, &ran, err);
                 if (rc == 0 && check)
                     rc = s_outside_begin(p, outside, err);
                 if (rc == 0 && tx)

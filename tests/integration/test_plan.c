@@ -243,6 +243,36 @@ test_plan_and_apply_agree(void **state)
 }
 
 /*
+ * Plan and apply agree on a migration that ran in part, its file changed
+ * since (here made to run in a transaction): apply refuses it, and so
+ * does plan, with the same words.  Before, plan rehearsed the new file
+ * and said "OK, apply would go ahead" (found by an audit).
+ */
+static void
+test_plan_refuses_a_file_changed_since_it_ran_in_part(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    const char *said = "0001_part.sql was partly applied (1 of 3 statements)"
+                       " with different content";
+
+    fl_test_exec(ws->conn, "CREATE TABLE t (id int); CREATE TABLE gate"
+                           " (id int)");
+    fl_test_ws_write(ws, "0001_part.sql",
+                     "-- flotilla:options no-transaction\n"
+                     "-- flotilla:up\nINSERT INTO t VALUES (1);\n"
+                     "SELECT 1 / (SELECT count(*)::int FROM gate);\n"
+                     "INSERT INTO t VALUES (2);\n"
+                     "-- flotilla:down\nDELETE FROM t;\n");
+    s_run(ws, "apply", NULL, 1, "division by zero");
+    fl_test_ws_write(ws, "0001_part.sql",
+                     "-- flotilla:up\nINSERT INTO t VALUES (1), (2);\n"
+                     "-- flotilla:down\nDELETE FROM t;\n");
+    s_run(ws, "plan", NULL, 3, said);
+    s_run(ws, "apply", NULL, 3, said);
+    s_expect_value(ws, "SELECT string_agg(id::text, ',') FROM t", "1");
+}
+
+/*
  * The rehearsal is rolled back; what a statement does outside its
  * transaction is not.  Before, `plan` of a migration that clears the
  * sessions in its way (pg_terminate_backend, as runbooks do before a
@@ -386,6 +416,9 @@ main(void)
         cmocka_unit_test_setup_teardown(test_plan_puts_back_a_sequence_it_moved_then_restarted, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_plan_without_rehearsal_runs_nothing, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_plan_and_apply_agree, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_plan_refuses_a_file_changed_since_it_ran_in_part,
+            fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_plan_runs_nothing_that_acts_outside_its_transaction, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_plan_names_the_tables_a_dropped_attribute_backs_up, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_plan_says_when_the_schema_changed_outside_flotilla, fl_test_ws_setup, fl_test_ws_teardown),

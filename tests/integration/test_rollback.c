@@ -2223,6 +2223,61 @@ test_no_transaction_rollback_failing_after_down_can_resume(void **state)
     free(status);
 }
 
+/*
+ * 9b. A rollback stopped at a down's CREATE INDEX CONCURRENTLY resumes.
+ * The down builds a unique index over a duplicate the application wrote:
+ * the build fails, leaving an INVALID index, the migration rolling_back.
+ * The duplicate gone, the next rollback drops the invalid index and
+ * builds it again; and when the index is there, valid and defined as
+ * the statement defines it (the server finished the build of a client
+ * killed), the statement counts as done.  Before, both failed "relation
+ * already exists" at every rollback (found by an audit).
+ */
+static void
+test_a_rollback_resumes_at_a_down_s_create_index_concurrently(
+    void **state)
+{
+    s_env *e = *state;
+    char *before = NULL, *after = NULL;
+    fl_test_proc_t r;
+    const char *const said[] = {"dropped invalid index",
+                                "counted as done"};
+
+    s_sql(e, "CREATE TABLE t (id int PRIMARY KEY, v int);"
+             "INSERT INTO t SELECT g, g FROM generate_series(1, 40) g;"
+             "CREATE UNIQUE INDEX t_v_key ON t (v);");
+    s_write(e, "-- flotilla:options no-transaction\n",
+            "DROP INDEX CONCURRENTLY t_v_key;",
+            "CREATE UNIQUE INDEX CONCURRENTLY t_v_key ON t (v);");
+    before = s_dump(e);
+    for (int round = 0; round < 2; round++) {
+        (void)s_apply(e, before, S_MUST_APPLY, NULL);
+        s_sql(e, "INSERT INTO t VALUES (41, 1)");
+        s_flotilla(e, &r, NULL, "rollback", S_ARGS("--last"));
+        s_expect(&r, "rollback over a duplicate", 1);
+        fl_test_proc_release(&r);
+        s_assert_status(e, "rolling_back");
+        s_assert_value(e, "SELECT indisvalid FROM pg_index WHERE"
+                          " indexrelid = 't_v_key'::regclass", "f");
+        s_sql(e, "DELETE FROM t WHERE id = 41");
+        if (round == 1)
+            s_sql(e, "DROP INDEX t_v_key;"
+                     "CREATE UNIQUE INDEX t_v_key ON t (v);");
+        s_flotilla(e, &r, NULL, "rollback", S_ARGS("--last"));
+        s_expect(&r, "the rollback resumed", 0);
+        if (!s_says(&r, said[round]))
+            fail_msg("the resumed rollback does not say \"%s\"\n%s%s",
+                     said[round], r.out, r.err);
+        fl_test_proc_release(&r);
+        s_assert_status(e, "rolled_back");
+        after = s_dump(e);
+        fl_test_assert_dumps_equal("after the resumed rollback", before,
+                                   after);
+        free(after);
+    }
+    free(before);
+}
+
 /* 10. A down that re-creates a different schema is refused. */
 
 static void
@@ -2771,6 +2826,7 @@ main(void)
         T(test_dump_backup_prune_from_another_directory),
         T(test_dump_backups_of_two_databases_share_a_directory),
         T(test_no_transaction_rollback_failing_after_down_can_resume),
+        T(test_a_rollback_resumes_at_a_down_s_create_index_concurrently),
         T(test_no_transaction_backfill_of_an_added_column_rolls_back),
         T(test_down_with_other_type_refused_unless_accepted),
         T(test_lossy_down_refused_unless_loss_accepted),
