@@ -686,6 +686,27 @@ s_relation(fl_pg_t *pg, const char *qt, const char *alias, const fl_check_t *c,
     }
     if ((rc = s_only(pg, qt, s_own_rows(c), &only, err)) != 0)
         goto cleanup;
+    if (c->kind == FL_CHECK_UNIQUE && c->only) {
+        /*
+         * A unique index ON ONLY a partitioned table is made invalid on
+         * the table alone, reading no row: its partitions' indexes,
+         * attached later, check theirs.  Before, the partitions' rows
+         * were counted and duplicates refused it (found by an audit).
+         */
+        char *kind = NULL;
+        const char *kp[1] = {qt};
+
+        rc = fl_pg_query_value(pg, &kind, "SELECT c.relkind FROM"
+            " pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=)"
+            " pg_catalog.to_regclass($1::pg_catalog.text)", 1, kp, err);
+        if (rc == 0 && kind != NULL && strcmp(kind, "p") == 0)
+            rel->skip = fl_asprintf("a unique index ON ONLY a partitioned "
+                                    "table reads no row: its partitions' "
+                                    "indexes check theirs when attached");
+        free(kind);
+        if (rc != 0 || rel->skip != NULL)
+            goto cleanup;
+    }
     if (c->npending == 0) {
         rel->from = fl_asprintf("%s%s AS %s", only, qt, alias);
         goto cleanup;
@@ -766,21 +787,36 @@ cleanup:
 }
 
 /*
- * The schema of the equality operator a foreign key to column col of
- * table qt compares with: that of the default btree operator class of the
- * column's type (citext's own "=", not text's), quoted, as *out (new);
- * NULL when there is none (a domain, varchar, a column not there yet),
- * where pg_catalog's applies.  Never a name the search_path resolves.
+ * How a foreign key from column fcol of table ft to column col of table
+ * qt compares, as PostgreSQL's check of it does: with the equality
+ * operator of the default btree operator class of col's type (citext's
+ * own "=", not text's), whose schema, quoted, is *ns (new); NULL when
+ * there is none (a domain, varchar, a column not there yet), where
+ * pg_catalog's applies.  When that class's family has no operator from
+ * col's type to fcol's, the referencing value is cast to col's type
+ * first: *cast (new) is that type's name, without a type modifier (a
+ * char(3) key compares with a text column as bpchar does, blanks at the
+ * end ignored; before, as text, and such rows were counted orphans,
+ * found by an audit); else NULL.  Never a name the search_path resolves.
  */
 static int
-s_equality_schema(fl_pg_t *pg, const char *qt, const char *col, char **out,
-                  fl_error_t *err)
+s_equality(fl_pg_t *pg, const char *qt, const char *col, const char *ft,
+           const char *fcol, char **ns, char **cast, fl_error_t *err)
 {
-    const char *params[2] = {qt, col};
+    const char *params[4] = {qt, col, ft, fcol};
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    int rc;
 
-    *out = NULL;
-    return fl_pg_query_value(pg, out,
-        "SELECT (SELECT pg_catalog.quote_ident(n.nspname)"
+    *ns = *cast = NULL;
+    rc = fl_pg_query(pg, &r,
+        "SELECT pg_catalog.quote_ident(n.nspname),"
+        " CASE WHEN ft.oid IS NOT NULL AND ft.base"
+        "   OPERATOR(pg_catalog.<>) a.atttypid AND NOT EXISTS (SELECT FROM"
+        "   pg_catalog.pg_amop x WHERE x.amopfamily OPERATOR(pg_catalog.=)"
+        "   c.opcfamily AND x.amopstrategy OPERATOR(pg_catalog.=) 3"
+        "   AND x.amoplefttype OPERATOR(pg_catalog.=) c.opcintype"
+        "   AND x.amoprighttype OPERATOR(pg_catalog.=) ft.base)"
+        "   THEN pg_catalog.format('%I.%I', tn.nspname, t.typname) END"
         " FROM pg_catalog.pg_attribute a"
         " JOIN pg_catalog.pg_opclass c ON c.opcintype OPERATOR(pg_catalog.=)"
         "   a.atttypid AND c.opcdefault AND c.opcmethod OPERATOR(pg_catalog.=)"
@@ -794,10 +830,29 @@ s_equality_schema(fl_pg_t *pg, const char *qt, const char *col, char **out,
         "   o.amopopr"
         " JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=)"
         "   p.oprnamespace"
+        " JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=)"
+        "   a.atttypid"
+        " JOIN pg_catalog.pg_namespace tn ON tn.oid OPERATOR(pg_catalog.=)"
+        "   t.typnamespace"
+        " LEFT JOIN pg_catalog.pg_attribute f ON f.attrelid"
+        "   OPERATOR(pg_catalog.=) pg_catalog.to_regclass($3::pg_catalog.text)"
+        "   AND f.attname OPERATOR(pg_catalog.=) $4::pg_catalog.name"
+        "   AND f.attnum OPERATOR(pg_catalog.>) 0 AND NOT f.attisdropped"
+        /* A domain's base type, as PostgreSQL looks operators up. */
+        " LEFT JOIN (SELECT y.oid, CASE WHEN y.typtype OPERATOR(pg_catalog.=)"
+        "   'd' THEN y.typbasetype ELSE y.oid END AS base"
+        "   FROM pg_catalog.pg_type y) ft"
+        "   ON ft.oid OPERATOR(pg_catalog.=) f.atttypid"
         " WHERE a.attrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass("
         "   $1::pg_catalog.text) AND a.attname OPERATOR(pg_catalog.=)"
         "   $2::pg_catalog.name AND a.attnum OPERATOR(pg_catalog.>) 0"
-        " LIMIT 1)", 2, params, err);
+        " LIMIT 1", 4, params, err);
+    if (rc == 0 && r.nrows == 1) {
+        *ns = fl_strdup_or_null(fl_pg_value(&r, 0, 0));
+        *cast = fl_strdup_or_null(fl_pg_value(&r, 0, 1));
+    }
+    fl_pg_result_release(&r);
+    return rc;
 }
 
 /* "and" of NOT NULL over the keys, unless NULLs are equal (NND). */
@@ -1172,12 +1227,16 @@ fl__check_run(fl_pg_t *pg, const fl_check_t *c, const fl_check_opts_t *o,
             for (size_t i = 0; i < nref && rc == 0; i++) {
                 char *a = fl_pg_quote_ident(pg, c->columns[i]);
                 char *b = fl_pg_quote_ident(pg, refcols[i]);
-                char *ns = NULL;
-                rc = s_equality_schema(pg, rt, refcols[i], &ns, err);
-                fl_buf_addf(&cond, "%s(r.%s OPERATOR(%s.=) t.%s)",
-                            i ? " AND " : "", b, ns ? ns : "pg_catalog", a);
+                char *ns = NULL, *cast = NULL;
+                rc = s_equality(pg, rt, refcols[i], qt, c->columns[i], &ns,
+                                &cast, err);
+                fl_buf_addf(&cond, "%s(r.%s OPERATOR(%s.=) %st.%s%s%s%s)",
+                            i ? " AND " : "", b, ns ? ns : "pg_catalog",
+                            cast ? "CAST(" : "", a, cast ? " AS " : "",
+                            cast ? cast : "", cast ? ")" : "");
                 fl_buf_addf(&nn, "%st.%s IS NOT NULL", i ? " AND " : "", a);
                 free(ns);
+                free(cast);
                 free(a);
                 free(b);
             }

@@ -2216,6 +2216,7 @@ s_unique_index(fl_stmt_t *st, const PgQuery__IndexStmt *ix)
                                 rv->relname);
     size_t i;
 
+    c->only = !rv->inh;
     c->exprs = fl_calloc(ix->n_index_params ? ix->n_index_params : 1,
                          sizeof(char *));
     for (i = 0; i < ix->n_index_params; i++) {

@@ -173,7 +173,8 @@ typedef struct {
      * NOT_NULL, CHECK: PostgreSQL checks the rows of the table alone, not
      * those of its inheritance children (ALTER TABLE ONLY, CHECK ... NO
      * INHERIT); otherwise it checks the children's too.  A UNIQUE and a
-     * FOREIGN_KEY (on both sides) always read the table's own rows.
+     * FOREIGN_KEY (on both sides) always read the table's own rows; a
+     * UNIQUE index ON ONLY a partitioned table reads none.
      */
     int only;
 } fl_check_t;

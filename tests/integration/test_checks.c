@@ -621,6 +621,45 @@ test_foreign_key_compares_with_its_key_type_equality(void **state)
                                " FOREIGN KEY (code) REFERENCES codes;");
 }
 
+/*
+ * A foreign key between columns of two types compares as PostgreSQL's
+ * check does: a text column referencing a char(3) key casts its value to
+ * the key's type (trailing blanks then equal), and a bigint referencing
+ * an int uses the cross-type equality (a value past int's range is an
+ * orphan, not an error).  A unique index built ON ONLY a partitioned
+ * table reads no row (its partitions' indexes are attached later).
+ * Before, the first and the last were refused, "1 row references no row"
+ * and "1 duplicate group", where PostgreSQL applies them (found by an
+ * audit).
+ */
+static void
+test_checks_compare_across_types_and_partitions_as_postgresql(
+    void **state)
+{
+    s_env *e = *state;
+
+    fl_test_exec(e->conn,
+        "CREATE TABLE pc (id char(3) PRIMARY KEY);"
+        "INSERT INTO pc VALUES ('a');"
+        "CREATE TABLE cc (pid text, n bigint);"
+        "INSERT INTO cc VALUES ('a  ', 1);"
+        "CREATE TABLE pn (id int PRIMARY KEY);"
+        "INSERT INTO pn VALUES (1);"
+        "CREATE TABLE parts (k int, a int) PARTITION BY LIST (k);"
+        "CREATE TABLE parts_1 PARTITION OF parts FOR VALUES IN (1);"
+        "INSERT INTO parts VALUES (1, 1), (1, 1);");
+    s_refused(e, "INSERT INTO cc VALUES ('b', 1);\n"
+                 "ALTER TABLE cc ADD FOREIGN KEY (pid) REFERENCES pc;",
+              "1 row of \"cc\" references no row of \"pc\"", NULL);
+    s_refused(e, "INSERT INTO cc VALUES (NULL, 1099511627776);\n"
+                 "ALTER TABLE cc ADD FOREIGN KEY (n) REFERENCES pn;",
+              "1 row of \"cc\" references no row of \"pn\"", NULL);
+    s_applies(e, "0001_m.sql",
+              "ALTER TABLE cc ADD FOREIGN KEY (pid) REFERENCES pc;\n"
+              "ALTER TABLE cc ADD FOREIGN KEY (n) REFERENCES pn;\n"
+              "CREATE UNIQUE INDEX parts_k_a ON ONLY parts (k, a);");
+}
+
 /* ---- generated: refused exactly when PostgreSQL fails ---------------- */
 
 /* xorshift64*: the same sequence for a seed on every platform. */
@@ -1532,6 +1571,9 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_checks_refuse_what_the_sub_commands_would_fail, s_setup,
             fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_checks_compare_across_types_and_partitions_as_postgresql,
+            s_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(
             test_checks_skipped_when_the_statement_does_nothing, s_setup,
             fl_test_ws_teardown),
