@@ -368,5 +368,17 @@ fl_waves_touched(const fl_co_command_t *c, const char *id)
     if (!t->known || c->status == FL_CO_PENDING ||
         c->state != FL_CO_CMD_DONE)
         return 1;
+    /*
+     * Failed for its target_timeout, its own result not come yet: it may
+     * still run on its agent (cut off when the cancel went) and commit
+     * there after a ledger read that showed nothing of it.  Before, such
+     * a read made the target untouched, and a rollback left it out while
+     * its apply then committed (found by an audit).
+     */
+    if (c->status == FL_CO_FAILED && c->detail != NULL &&
+        c->detail->message != NULL &&
+        strcmp(c->detail->message, FL_CO_TIMED_OUT) == 0 &&
+        c->detail->detail == NULL)
+        return 1;
     return t->state_seq == c->state_seq;
 }

@@ -2340,6 +2340,44 @@ s_shard0_offline(s_state *s)
     return off;
 }
 
+/* Stops shard 0's agent (SIGSTOP) and waits until it is offline. */
+static void
+s_stop_shard0(s_state *s)
+{
+    int64_t deadline = fl_clock_ms() + (int64_t)(60000 *
+                                                 fl_test_timeout_scale());
+
+    fl_fleet_signal_agent(&s->f, 0, SIGSTOP);
+    while (!s_shard0_offline(s)) {
+        if (fl_clock_ms() > deadline)
+            fail_msg("shard-0 still online 60 s after SIGSTOP");
+        fl_clock_sleep_ms(50);
+    }
+}
+
+/*
+ * Rolls rollout id back (--watch): the canary alone rolled back, its
+ * table gone, no other tenant touched.
+ */
+static void
+s_rollback_the_canary(s_state *s, const char *id)
+{
+    const char *args[] = {"rollback", id, "--watch", "--timeout", "90s",
+                          NULL};
+    json_t *st = s_rollout(s, S_EXIT_ROLLED_BACK, args);
+    char *v = NULL;
+
+    assert_int_equal(s_acc(st, "rolled_back"), 1);
+    json_decref(st);
+    v = s_status_of(s, 0, 1);
+    assert_string_equal(v, "rolled_back");
+    free(v);
+    assert_int_equal(s_long(s, 0, "SELECT count(*) FROM pg_tables WHERE "
+                            "tablename = 'slow_t'"), 0);
+    for (int i = 1; i < S_TENANTS; i++)
+        assert_false(s_has_ledger(s, i));
+}
+
 /*
  * A target failed for its target_timeout whose run then finished anyway
  * (its agent cut off, here stopped with SIGSTOP, so that the cancel
@@ -2364,12 +2402,7 @@ test_rollout_stops_target_timeout_then_the_target_finished(void **state)
     PGconn *ctl = NULL;
 
     id = s_start_canary_held(s, bundle, "6s");
-    fl_fleet_signal_agent(&s->f, 0, SIGSTOP);
-    while (!s_shard0_offline(s)) {
-        if (fl_clock_ms() > deadline)
-            fail_msg("shard-0 still online 60 s after SIGSTOP");
-        fl_clock_sleep_ms(100);
-    }
+    s_stop_shard0(s);
     st = s_wait(s, id, s_halted_and_idle, NULL, "halted by the timeout");
     assert_int_equal(s_acc(st, "failed"), 1);
     if (!s_failure_says(st, s->t[0].name, "target_timeout (6s)"))
@@ -2420,21 +2453,45 @@ test_rollout_stops_target_timeout_then_the_target_finished(void **state)
     }
     PQfinish(ctl);
 
-    {
-        const char *args[] = {"rollback", id, "--watch", NULL};
-        st = s_rollout(s, S_EXIT_ROLLED_BACK, args);
-    }
-    assert_int_equal(s_acc(st, "rolled_back"), 1);
-    json_decref(st);
-    {
-        char *v = s_status_of(s, 0, 1);
-        assert_string_equal(v, "rolled_back");
-        free(v);
-    }
-    assert_int_equal(s_long(s, 0, "SELECT count(*) FROM pg_tables WHERE "
-                            "tablename = 'slow_t'"), 0);
-    for (int i = 1; i < S_TENANTS; i++)
-        assert_false(s_has_ledger(s, i));
+    s_rollback_the_canary(s, id);
+    free(id);
+    free(bundle);
+    s->passed = 1;
+}
+
+/*
+ * A target failed for its target_timeout whose run still goes on when
+ * its agent comes back is among those a rollback rolls back.  The
+ * canary's agent is stopped (SIGSTOP) while its migration sleeps 10 s,
+ * past a 6 s target_timeout, so that the timeout's cancel never reaches
+ * it; let go, it says hello,
+ * its ledger showing nothing yet (the migration's transaction still
+ * open), and the rollback is asked for at once.  The rollback waits on
+ * the agent behind the apply, which commits, then rolls it back.
+ * Before, the hello's ledger made the canary untouched: the rollback
+ * left it out and ended rolled_back, the canary then applied (found by
+ * an audit).
+ */
+static void
+test_rollout_stops_target_timeout_still_running_is_rolled_back(
+    void **state)
+{
+    s_state *s = *state;
+    char *bundle = s_bundle(s, "timeoutrun", s_held10), *id = NULL;
+    int online = fl_fleet_log_count(s->f.agents[0].log, "online with");
+
+    /* 6 s: the rollback, sent after it, must wait for the apply's 10 s
+     * and still end within its own target_timeout. */
+    id = s_start_canary_held(s, bundle, "6s");
+    s_stop_shard0(s);
+    json_decref(s_wait(s, id, s_halted_and_idle, NULL,
+                       "halted by the timeout"));
+    fl_fleet_signal_agent(&s->f, 0, SIGCONT);
+    fl_fleet_wait_log_more(s->f.agents[0].log, "online with", online, 60);
+    if (s_sleepers(s) == 0)
+        fail_msg("the canary's migration ended before the rollback was "
+                 "asked for: the test proves nothing");
+    s_rollback_the_canary(s, id);
     free(id);
     free(bundle);
     s->passed = 1;
@@ -5236,6 +5293,9 @@ main(void)
             s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_rollout_stops_target_timeout_then_the_target_finished,
+            s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_rollout_stops_target_timeout_still_running_is_rolled_back,
             s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_rollout_stops_abort_of_a_part_applied_run_is_a_failure,

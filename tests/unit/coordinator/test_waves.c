@@ -481,46 +481,53 @@ test_waves_touched_only_what_the_ledger_or_a_command_shows(void **state)
         uint8_t status, cmd_state;
         int seq_moved;           /* a ledger read since the outcome */
         int want;
+        int timed_out;           /* failed for its target_timeout: 1 its
+                                    own result not come, 2 come */
     } cases[] = {
-        {"held, never sent", 1, 0, 0, FL_CO_PENDING, FL_CO_CMD_HELD, 0, 0},
+        {"held, never sent", 1, 0, 0, FL_CO_PENDING, FL_CO_CMD_HELD, 0, 0, 0},
         {"never sent, unreachable", 1, 0, 0, FL_CO_UNREACHABLE,
-         FL_CO_CMD_DONE, 1, 0},
+         FL_CO_CMD_DONE, 1, 0, 0},
         {"never sent, yet its ledger records the rollout", 1, 0, 1,
-         FL_CO_PENDING, FL_CO_CMD_HELD, 0, 1},
+         FL_CO_PENDING, FL_CO_CMD_HELD, 0, 1, 0},
         {"never sent, a row of the rollout rolled back", 1, 0, 2,
-         FL_CO_PENDING, FL_CO_CMD_HELD, 0, 0},
+         FL_CO_PENDING, FL_CO_CMD_HELD, 0, 0, 0},
         {"never sent, a row of another rollout", 1, 0, 3, FL_CO_PENDING,
-         FL_CO_CMD_HELD, 0, 0},
+         FL_CO_CMD_HELD, 0, 0, 0},
         {"queued, maybe on the wire", 1, 1, 0, FL_CO_PENDING,
-         FL_CO_CMD_QUEUED, 0, 1},
-        {"running", 1, 1, 0, FL_CO_PENDING, FL_CO_CMD_SENT, 0, 1},
+         FL_CO_CMD_QUEUED, 0, 1, 0},
+        {"running", 1, 1, 0, FL_CO_PENDING, FL_CO_CMD_SENT, 0, 1, 0},
         {"applied, ledger not read since", 1, 1, 0, FL_CO_OK,
-         FL_CO_CMD_DONE, 0, 1},
+         FL_CO_CMD_DONE, 0, 1, 0},
         {"applied, ledger read since shows it", 1, 1, 1, FL_CO_OK,
-         FL_CO_CMD_DONE, 1, 1},
+         FL_CO_CMD_DONE, 1, 1, 0},
         /* Found applied already, by an earlier rollout of the bundle. */
         {"applied, ledger read since shows another rollout's row", 1, 1, 3,
-         FL_CO_OK, FL_CO_CMD_DONE, 1, 0},
+         FL_CO_OK, FL_CO_CMD_DONE, 1, 0, 0},
         {"applied, ledger read since without it", 1, 1, 0, FL_CO_OK,
-         FL_CO_CMD_DONE, 1, 0},
+         FL_CO_CMD_DONE, 1, 0, 0},
         {"failed, outcome being written", 1, 1, 0, FL_CO_FAILED,
-         FL_CO_CMD_RECORDING, 1, 1},
+         FL_CO_CMD_RECORDING, 1, 1, 0},
         {"failed, ledger not read since", 1, 1, 0, FL_CO_FAILED,
-         FL_CO_CMD_DONE, 0, 1},
+         FL_CO_CMD_DONE, 0, 1, 0},
         {"failed, ledger read since shows nothing", 1, 1, 0, FL_CO_FAILED,
-         FL_CO_CMD_DONE, 1, 0},
+         FL_CO_CMD_DONE, 1, 0, 0},
+        /* It may still run on its agent, cut off when the cancel went. */
+        {"timed out, its result not come, ledger read since shows nothing",
+         1, 1, 0, FL_CO_FAILED, FL_CO_CMD_DONE, 1, 1, 1},
+        {"timed out, its result come, ledger read since shows nothing", 1,
+         1, 0, FL_CO_FAILED, FL_CO_CMD_DONE, 1, 0, 2},
         {"failed, ledger read since shows it partly applied", 1, 1, 1,
-         FL_CO_FAILED, FL_CO_CMD_DONE, 1, 1},
+         FL_CO_FAILED, FL_CO_CMD_DONE, 1, 1, 0},
         {"refused, ledger read since shows nothing", 1, 1, 0, FL_CO_REFUSED,
-         FL_CO_CMD_DONE, 1, 0},
+         FL_CO_CMD_DONE, 1, 0, 0},
         {"cancelled, ledger not read since", 1, 1, 0, FL_CO_CANCELLED,
-         FL_CO_CMD_DONE, 0, 1},
+         FL_CO_CMD_DONE, 0, 1, 0},
         {"cancelled, ledger read since shows nothing", 1, 1, 0,
-         FL_CO_CANCELLED, FL_CO_CMD_DONE, 1, 0},
+         FL_CO_CANCELLED, FL_CO_CMD_DONE, 1, 0, 0},
         {"failed, its ledger could not be read", 0, 1, 0, FL_CO_FAILED,
-         FL_CO_CMD_DONE, 1, 1},
+         FL_CO_CMD_DONE, 1, 1, 0},
         {"never sent, its ledger could not be read", 0, 0, 0, FL_CO_PENDING,
-         FL_CO_CMD_HELD, 0, 0},
+         FL_CO_CMD_HELD, 0, 0, 0},
     };
 
     (void)state;
@@ -528,7 +535,9 @@ test_waves_touched_only_what_the_ledger_or_a_command_shows(void **state)
         fl_co_row_t row;
         fl_co_target_t t;
         fl_co_command_t c;
+        fl_co_detail_t detail;
 
+        memset(&detail, 0, sizeof(detail));
         memset(&row, 0, sizeof(row));
         memset(&t, 0, sizeof(t));
         memset(&c, 0, sizeof(c));
@@ -545,6 +554,14 @@ test_waves_touched_only_what_the_ledger_or_a_command_shows(void **state)
         c.status = cases[i].status;
         c.state = cases[i].cmd_state;
         c.state_seq = 7;
+        if (cases[i].timed_out) {
+            detail.message = FL_CO_TIMED_OUT;
+            detail.detail = cases[i].timed_out == 2
+                                ? "after target_timeout its run ended "
+                                  "cancelled"
+                                : NULL;
+            c.detail = &detail;
+        }
         if (fl_waves_touched(&c, "fedcba9876543210fedcba9876543210") !=
             cases[i].want)
             fail_msg("%s: touched should be %d", cases[i].what,
