@@ -117,6 +117,8 @@ struct fl_ag_job {
     fl_wire_result_t result;     /* filled by the worker (owned strings) */
     int has_result;
     int order_ready;             /* RUN: see order_next */
+    int replayed;                /* RUN: carried out again from the
+                                    journal after a restart */
     /* RUN and GATHER: the target's state afterwards. */
     fl_wire_target_t state;
     /* GATHER: the target's runs when submitted. */

@@ -1071,6 +1071,7 @@ s_command(fl_ag_daemon_t *d, fl_wire_msg_t *m, const void *raw, size_t len,
      * before the restart changed the target.
      */
     job->cancelled = (how & S_CMD_CANCELLED) != 0;
+    job->replayed = (how & S_CMD_JOURNALED) != 0;
     if (!(how & S_CMD_JOURNALED) &&
         fl_journal_put(d->journal, id, "cmd", raw, len, &err) != 0) {
         /* Unrecorded work could be lost: refuse it. */
@@ -1079,6 +1080,53 @@ s_command(fl_ag_daemon_t *d, fl_wire_msg_t *m, const void *raw, size_t len,
         return;
     }
     s_schedule(d, job);
+}
+
+/* Takes job out of list head..tail: 1 when it was there. */
+static int
+s_job_unlink(fl_ag_job_t **head, fl_ag_job_t **tail, fl_ag_job_t *job)
+{
+    fl_ag_job_t *prev = NULL;
+
+    for (fl_ag_job_t *j = *head; j != NULL; prev = j, j = j->next) {
+        if (j != job)
+            continue;
+        if (prev != NULL)
+            prev->next = j->next;
+        else
+            *head = j->next;
+        if (*tail == j)
+            *tail = prev;
+        j->next = NULL;
+        return 1;
+    }
+    return 0;
+}
+
+/*
+ * A cancelled command still waiting for its bundle is answered cancelled
+ * at once, and leaves its target's order list: the commands after it go
+ * on.  Before, it kept its place until the bundle came, and when it
+ * never did (the coordinator no longer had it, or it was too large for
+ * this agent's max_message), every later command for its target waited
+ * for good (found by an audit).  Not one carried out again from the
+ * journal: its run before the restart may have changed the target, which
+ * only its run's ledger read tells (fl_ag_run).
+ */
+static void
+s_cancel_waiting(fl_ag_daemon_t *d, fl_ag_job_t *job)
+{
+    fl_ag_bundle_t *b = fl_map_gets(d->bundles, job->cmd.u.command.bundle_id);
+    fl_error_t err = FL_ERROR_INIT;
+
+    if (job->replayed || job->src != NULL || b == NULL ||
+        !s_job_unlink(&b->wait_head, &b->wait_tail, job))
+        return;
+    s_order_release(d, job, 0);
+    FL_ERR(&err, FL_ECANCELLED, "cancelled before it started, its bundle "
+           "not received yet");
+    s_answer(d, job, "cancelled", &err);
+    fl_error_clear(&err);
 }
 
 /*
@@ -1123,6 +1171,7 @@ s_cancel(fl_ag_daemon_t *d, fl_wire_msg_t *m, const void *raw, size_t len,
         pthread_mutex_unlock(&found->lock);
         if (found->cancel_ms == 0)
             found->cancel_ms = fl_clock_ms();
+        s_cancel_waiting(d, found); /* may answer and free it */
     }
     /* The cancel's own answer: whether there was something to cancel. */
     job = s_job_new(FL_AG_JOB_RUN);

@@ -3664,6 +3664,106 @@ test_fleet_a_bundle_is_checked_again_when_its_command_starts(void **state)
 }
 
 /*
+ * A cancelled command still waiting for its bundle is answered at once.
+ * The agent works on one target at a time (max_parallel: 1), busy with
+ * a 10 s migration on x; a rollout to y (target_timeout 2s) sends a
+ * command whose bundle the agent cannot verify meanwhile (its one worker
+ * busy).  The timeout's cancel must be answered cancelled while x still
+ * sleeps, the command leaving y's order list.  Before, it kept its place
+ * until its bundle was verified and it ran, cancelled; and when its
+ * bundle never came (the coordinator no longer had it, or it passed the
+ * agent's max_message), every later command for y waited for good
+ * (found by an audit).
+ */
+static void
+test_fleet_a_cancelled_command_waiting_for_its_bundle_is_answered(
+    void **state)
+{
+    s_state *s = *state;
+    fl_fleet_t *f = &s->f;
+    const char *const sfiles[] = {"0001_slow.sql",
+                                  "-- flotilla:up\nCREATE TABLE slow_t (id"
+                                  " int);\nSELECT pg_sleep(10);\n"
+                                  "-- flotilla:down\nDROP TABLE slow_t;\n",
+                                  NULL};
+    char **one = fl_fleet_table_migrations(1);
+    char db[2][64], tail[512], *sb = NULL, *yb = NULL, *out = NULL;
+    const char *names[] = {"solo/x", "solo/y", NULL};
+    pid_t cli = 0;
+    json_t *st = NULL;
+    int64_t deadline = 0;
+
+    fl_fleet_open(f, s->p, NULL);
+    fl_fleet_start_coordinator(f);
+    for (int i = 0; i < 2; i++) {
+        snprintf(db[i], sizeof(db[i]), "%s_w%c", s->p, "xy"[i]);
+        fl_fleet_createdb(f, 1, db[i]);
+    }
+    snprintf(tail, sizeof(tail), "max_parallel: 1\ntargets:\n"
+             "  - name: solo/x\n    dsn: \"%s dbname=%s\"\n"
+             "    labels: [which=x]\n"
+             "  - name: solo/y\n    dsn: \"%s dbname=%s\"\n"
+             "    labels: [which=y]\n",
+             f->shards[1], db[0], f->shards[1], db[1]);
+    fl_fleet_start_agent(f, fl_fleet_add_agent(f, "solo", 1, 1, tail));
+    s_wait_targets(f, names, "reachable", "the agent's targets");
+    sb = s_bundle(f, f->key, "slowx", sfiles);
+    yb = s_bundle(f, f->key, "forY", (const char *const *)one);
+    {
+        const char *argv[] = {"flotilla", "dispatch", sb, "--selector",
+                              "which=x", "--json", NULL};
+        out = fl_fleet_path(f, "slowx.out");
+        cli = fl_fleet_cli_spawn(f, argv, out);
+    }
+    deadline = fl_clock_ms() + (int64_t)(60000 * fl_test_timeout_scale());
+    while (fl_fleet_sleepers(f, 1) < 1) {
+        if (fl_clock_ms() > deadline)
+            fail_msg("x's migration did not start in 60 s");
+        fl_clock_sleep_ms(20);
+    }
+    {
+        const char *argv[] = {"flotilla", "rollout", "start", yb,
+                              "--selector", "which=y", "--waves", "100%",
+                              "--target-timeout", "2s", "--json", NULL};
+        fl_test_proc_t r;
+        fl_fleet_cli(f, &r, argv);
+        if (r.status != 0)
+            fail_msg("rollout start: exit %d\n%s%s", r.status, r.out, r.err);
+        st = json_loads(r.out, 0, NULL);
+        fl_test_proc_release(&r);
+    }
+    /* y's failure says its run ended cancelled, while x still sleeps. */
+    for (;;) {
+        const char *argv[] = {"flotilla", "rollout", "status", NULL,
+                              "--json", NULL};
+        fl_test_proc_t r;
+        int said = 0;
+
+        argv[3] = json_string_value(json_object_get(st, "id"));
+        fl_fleet_cli(f, &r, argv);
+        said = strstr(r.out, "its run ended cancelled") != NULL;
+        fl_test_proc_release(&r);
+        /* Still sleeping after the answer was seen: it came before. */
+        if (fl_fleet_sleepers(f, 1) < 1)
+            fail_msg("x's migration ended before y's cancelled command was "
+                     "answered");
+        if (said)
+            break;
+        fl_clock_sleep_ms(200);
+    }
+    json_decref(st);
+    if (fl_fleet_wait_pid(cli, 120) != 0)
+        fail_msg("x's dispatch failed; see %s", out);
+    assert_int_equal(s_applied(f, 1, db[1], ""), 0);
+    fl_fleet_stop_clean(f);
+    fl_fleet_files_free(one);
+    free(out);
+    free(sb);
+    free(yb);
+    s->passed = 1;
+}
+
+/*
  * A bundle the agent verified before is checked again at each command:
  * once its signer's key is gone from the agent's trust store (and a
  * SIGHUP), or once it has expired, a command for it is refused and
@@ -4087,6 +4187,9 @@ main(void)
             s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_fleet_a_bundle_is_checked_again_when_its_command_starts,
+            s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_fleet_a_cancelled_command_waiting_for_its_bundle_is_answered,
             s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_fleet_a_cached_bundle_is_checked_again_at_each_command,

@@ -415,7 +415,7 @@ fl_fleet_add_agent(fl_fleet_t *f, const char *name, int shard, int enrolled,
         "log_file: %s\n"
         "log_level: debug\n"
         "server: \"%s dbname=postgres\"\n"
-        "max_parallel: 4\n"
+        "%s"
         "max_connections: 6\n"
         "%s%s%s"
         "reconnect_min: 50ms\n"
@@ -425,6 +425,7 @@ fl_fleet_add_agent(fl_fleet_t *f, const char *name, int shard, int enrolled,
         "%s",
         name, f->agent_endpoint, f->dir, a->cert, name, f->dir, a->state,
         a->log, f->shards[shard],
+        s_unless_set(yaml_tail, "max_parallel: 4\n"),
         s_unless_set(yaml_tail, "discovery_interval: 5s\n"),
         s_unless_set(yaml_tail, "state_interval: 5s\n"),
         s_unless_set(yaml_tail, "hello_timeout: 2s\n"),
