@@ -1417,8 +1417,26 @@ partial_restore:
               "its backups failed; it is left rolling_back: fix the cause and "
               "run rollback again to finish the restore", m.file, stmts.count,
               stmts.count == 1 ? "" : "s");
-    fl_error_set_detail(err, "The down section of %s has run; its data is "
+    /* After what the restore said (the schema's differences, the rows a
+     * foreign key misses): before, this replaced it. */
+    fl_error_add_detail(err, "The down section of %s has run; its data is "
                         "not restored yet.", m.file);
+    /*
+     * The restore's own hint may say "Nothing was rolled back", true of a
+     * down in one transaction with it; here the down's statements stay
+     * done (found by an audit).
+     */
+    {
+        static const char said[] = "Nothing was rolled back.  ";
+
+        if (err->hint != NULL &&
+            strncmp(err->hint, said, sizeof(said) - 1) == 0) {
+            char *rest = fl_strdup(err->hint + sizeof(said) - 1);
+            fl_error_set_hint(err, "The down's statements stay done.  %s",
+                              rest);
+            free(rest);
+        }
+    }
     goto cleanup;
 failed:
     fl__rollback_quietly(p);

@@ -2223,6 +2223,51 @@ test_no_transaction_rollback_failing_after_down_can_resume(void **state)
     free(status);
 }
 
+/* rollback --last --accept-schema-diff --reason why: rolled back. */
+static void
+s_rollback_accepting(s_env *e, const char *why)
+{
+    fl_test_proc_t r;
+
+    s_flotilla(e, &r, NULL, "rollback",
+               S_ARGS("--last", "--accept-schema-diff", "--reason", why));
+    s_expect(&r, "rollback --accept-schema-diff", 0);
+    fl_test_proc_release(&r);
+    s_assert_status(e, "rolled_back");
+}
+
+/*
+ * 9c. A down without a transaction whose statements committed, the
+ * schema then not proven: the rollback says the down's statements stay
+ * done, never "Nothing was rolled back" (the proof's hint for a down in
+ * one transaction), names the object that differs, and is left
+ * rolling_back; with the difference accepted it finishes.  Before, the
+ * hint said nothing was rolled back of a down that had run (found by an
+ * audit), and the detail that the down had run replaced the list of
+ * what differs.
+ */
+static void
+test_a_no_transaction_down_left_unproven_says_what_stays(void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+
+    s_sql(e, "CREATE TABLE t (id int PRIMARY KEY, x int);");
+    s_write(e, "-- flotilla:options no-transaction\n",
+            "CREATE INDEX CONCURRENTLY t_x_idx ON t (x);",
+            "DROP INDEX CONCURRENTLY t_x_idx;\n"
+            "CREATE INDEX CONCURRENTLY t_x_other ON t (x);");
+    (void)s_apply(e, NULL, S_MUST_APPLY, NULL);
+    s_flotilla(e, &r, NULL, "rollback", S_ARGS("--last"));
+    s_expect(&r, "rollback of a down that leaves another index", 1);
+    if (!s_says(&r, "t_x_other") || s_says(&r, "Nothing was rolled back") ||
+        !s_says(&r, "The down's statements stay done"))
+        fail_msg("the unproven rollback says:\n%s%s", r.out, r.err);
+    fl_test_proc_release(&r);
+    s_assert_status(e, "rolling_back");
+    s_rollback_accepting(e, "the other index is wanted");
+}
+
 /*
  * 9b. A rollback stopped at a down's CREATE INDEX CONCURRENTLY resumes.
  * The down builds a unique index over a duplicate the application wrote:
@@ -2293,15 +2338,7 @@ test_down_with_other_type_refused_unless_accepted(void **state)
     before = s_dump(e);
     (void)s_apply(e, before, S_MUST_APPLY, NULL);
     s_rollback_refused(e, S_ARGS("--last"), "qty");
-    {
-        fl_test_proc_t r;
-        s_flotilla(e, &r, NULL, "rollback",
-                   S_ARGS("--last", "--accept-schema-diff", "--reason",
-                          "qty widened on purpose"));
-        s_expect(&r, "rollback --accept-schema-diff", 0);
-        fl_test_proc_release(&r);
-    }
-    s_assert_status(e, "rolled_back");
+    s_rollback_accepting(e, "qty widened on purpose");
     s_assert_value(e, "SELECT format_type(atttypid, atttypmod) || ' ' ||"
                       " (SELECT sum(qty) FROM items) FROM pg_attribute WHERE"
                       " attrelid = 'items'::regclass AND attname = 'qty'",
@@ -2827,6 +2864,7 @@ main(void)
         T(test_dump_backups_of_two_databases_share_a_directory),
         T(test_no_transaction_rollback_failing_after_down_can_resume),
         T(test_a_rollback_resumes_at_a_down_s_create_index_concurrently),
+        T(test_a_no_transaction_down_left_unproven_says_what_stays),
         T(test_no_transaction_backfill_of_an_added_column_rolls_back),
         T(test_down_with_other_type_refused_unless_accepted),
         T(test_lossy_down_refused_unless_loss_accepted),
