@@ -249,6 +249,31 @@ static void s_answer_waiters(fl_co_server_t *s, fl_co_dispatch_t *d,
                              int force);
 
 /* The outcome of a command is written: counts, order, waiters. */
+
+/* Every command of d has its outcome: d is done, written and said. */
+static void
+s_dispatch_done(fl_co_server_t *s, fl_co_dispatch_t *d)
+{
+    fl_store_job_t *job = fl_store_job_new(FL_STORE_SQL);
+    const char *p[1] = {d->id};
+    char counts[160];
+    fl_log_field f[2] = {{"dispatch", d->id}, {"bundle", d->bundle->id}};
+
+    d->finished = 1;
+    d->finished_ms = fl_co_now_ms();
+    fl_store_job_sql(job, "UPDATE flotilla_control.dispatches SET status"
+                          " = 'done', finished_at = now() WHERE id = $1",
+                     1, p);
+    fl_store_submit(s->store, job);
+    snprintf(counts, sizeof(counts), "%zu ok, %zu failed, %zu refused, "
+             "%zu cancelled, %zu unreachable", d->nok, d->nfailed,
+             d->nrefused, d->ncancelled, d->nunreachable);
+    fl_log_emit(FL_LOG_INFO, "dispatch", f, 2, "dispatch %s is done: %s",
+                d->id, counts);
+    fl_dispatch_event(s, "dispatch.done", NULL, NULL, d->id, NULL, NULL,
+                      counts);
+}
+
 static void
 s_done(fl_co_server_t *s, fl_co_command_t *c)
 {
@@ -272,26 +297,8 @@ s_done(fl_co_server_t *s, fl_co_command_t *c)
     }
     if (d->rollout != NULL)
         fl_rollout_command_done(s, c);
-    if (d->ndone == d->ncommands && !d->finished) {
-        fl_store_job_t *job = fl_store_job_new(FL_STORE_SQL);
-        const char *p[1] = {d->id};
-        char counts[160];
-        fl_log_field f[2] = {{"dispatch", d->id}, {"bundle", d->bundle->id}};
-
-        d->finished = 1;
-        d->finished_ms = fl_co_now_ms();
-        fl_store_job_sql(job, "UPDATE flotilla_control.dispatches SET status"
-                              " = 'done', finished_at = now() WHERE id = $1",
-                         1, p);
-        fl_store_submit(s->store, job);
-        snprintf(counts, sizeof(counts), "%zu ok, %zu failed, %zu refused, "
-                 "%zu cancelled, %zu unreachable", d->nok, d->nfailed,
-                 d->nrefused, d->ncancelled, d->nunreachable);
-        fl_log_emit(FL_LOG_INFO, "dispatch", f, 2, "dispatch %s is done: %s",
-                    d->id, counts);
-        fl_dispatch_event(s, "dispatch.done", NULL, NULL, d->id, NULL, NULL,
-                          counts);
-    }
+    if (d->ndone == d->ncommands && !d->finished)
+        s_dispatch_done(s, d);
 }
 
 /* Results: written in batches, acknowledged once written. */
@@ -1241,6 +1248,14 @@ fl_dispatch_new_held(fl_co_server_t *s, const char *id, fl_co_bundle_t *cb,
 
     fl_store_submit(s->store, s_write_dispatch(s, d, targets, waves,
                                                rollout_id));
+    /*
+     * One with no command (the rollback of a rollout that touched no
+     * target) is done at once: before, no outcome ever ended it, and it
+     * stayed running in the control database, loaded at every start
+     * (found by an audit).
+     */
+    if (n == 0)
+        s_dispatch_done(s, d);
     return d;
 }
 

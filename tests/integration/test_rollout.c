@@ -835,6 +835,33 @@ test_rollout_staged_failed_canary_halts_nothing_else_touched(void **state)
                                 again, "halt_reason")), why);
         json_decref(again);
         free(why);
+        /*
+         * Its rollback touches nothing, and its dispatch, of no
+         * target, is done at once (before, it stayed running in the
+         * control database, loaded at every start).
+         */
+        {
+            const char *rb[] = {"rollback", rid, "--watch", NULL};
+            PGconn *ctl = PQconnectdb(s->f.ctl.conninfo);
+            char *sql = fl_asprintf("SELECT string_agg(status, ',') FROM"
+                                    " flotilla_control.dispatches WHERE"
+                                    " action = 'rollback' AND rollout_id ="
+                                    " '%s'", rid);
+            char *n = NULL;
+
+            /* The canary's agent sends its ledger just after its
+             * result: read, it shows nothing, and the rollback has no
+             * target. */
+            fl_clock_sleep_ms(1500);
+            again = s_rollout(s, S_EXIT_ROLLED_BACK, rb);
+            assert_int_equal(s_acc(again, "rolled_back"), 0);
+            json_decref(again);
+            n = fl_test_query_value(ctl, sql);
+            assert_string_equal(n, "done");
+            free(n);
+            free(sql);
+            PQfinish(ctl);
+        }
         free(rid);
     }
     for (int i = 0; i < S_TENANTS; i++)
