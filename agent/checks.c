@@ -101,6 +101,7 @@ s_kind_name(fl_check_kind kind)
     case FL_CHECK_CHECK:         return "check";
     case FL_CHECK_DEPENDENTS:    return "dependents";
     case FL_CHECK_RETYPED:       return "retyped";
+    case FL_CHECK_VALIDATE:      return "validate";
     }
     return "?";
 }
@@ -997,6 +998,93 @@ s_retyped(fl_pg_t *pg, const char *qt, const fl_check_t *c,
 }
 
 /*
+ * The CHECK or foreign key columns[0] of table qt, not validated yet, as
+ * the catalog defines it: its expression, or its columns and the
+ * referenced table's, one row a column (in key order).
+ */
+static const char s_validate_sql[] =
+    "SELECT k.contype, pg_catalog.pg_get_expr(k.conbin, k.conrelid),"
+    " a.attname, rn.nspname, r.relname, ra.attname"
+    " FROM pg_catalog.pg_constraint k"
+    " LEFT JOIN LATERAL ROWS FROM (pg_catalog.unnest(k.conkey),"
+    "   pg_catalog.unnest(k.confkey)) WITH ORDINALITY AS u(ak, rk, n)"
+    "   ON k.contype OPERATOR(pg_catalog.=) 'f'"
+    " LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid"
+    "   OPERATOR(pg_catalog.=) k.conrelid AND a.attnum"
+    "   OPERATOR(pg_catalog.=) u.ak"
+    " LEFT JOIN pg_catalog.pg_attribute ra ON ra.attrelid"
+    "   OPERATOR(pg_catalog.=) k.confrelid AND ra.attnum"
+    "   OPERATOR(pg_catalog.=) u.rk"
+    " LEFT JOIN pg_catalog.pg_class r ON r.oid OPERATOR(pg_catalog.=)"
+    "   k.confrelid"
+    " LEFT JOIN pg_catalog.pg_namespace rn ON rn.oid OPERATOR(pg_catalog.=)"
+    "   r.relnamespace"
+    " WHERE k.conrelid OPERATOR(pg_catalog.=)"
+    "   pg_catalog.to_regclass($1::pg_catalog.text) AND k.conname"
+    "   OPERATOR(pg_catalog.=) $2::pg_catalog.name AND NOT k.convalidated"
+    "   AND k.contype OPERATOR(pg_catalog.=) ANY ('{c,f}'::pg_catalog.char[])"
+    "   AND (k.contype OPERATOR(pg_catalog.=) 'c' OR k.confmatchtype"
+    "   OPERATOR(pg_catalog.<>) 'f')"
+    " ORDER BY u.n";
+
+/*
+ * VALIDATE CONSTRAINT of a constraint added NOT VALID before this source
+ * (check c): the constraint's own check, built from the catalog, run as
+ * fl__check_run runs it (it refuses for itself).  Nothing when the
+ * constraint is not there, is validated already (the statement does
+ * nothing), or is a foreign key MATCH FULL (left to the statement).
+ * Before, such a VALIDATE over rows that break it failed at execute
+ * (exit 1) instead of being refused with the count (found by an audit).
+ */
+static int
+s_validate(fl_pg_t *pg, const char *qt, const fl_check_t *c,
+           const fl_check_opts_t *o, json_t *report, fl_error_t *err)
+{
+    const char *params[2] = {qt, c->columns[0]};
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    char **cols = NULL, **refs = NULL;
+    fl_check_t k;
+    int rc = fl_pg_query(pg, &r, s_validate_sql, 2, params, err);
+
+    if (rc != 0 || r.nrows == 0) {
+        fl_pg_result_release(&r);
+        return rc;
+    }
+    memset(&k, 0, sizeof(k));
+    k.schema = c->schema;
+    k.table = c->table;
+    k.only = c->only;
+    if (fl_pg_value(&r, 0, 0)[0] == 'c') {
+        k.kind = FL_CHECK_CHECK;
+        k.expr = (char *)fl_pg_value(&r, 0, 1);
+    } else {
+        k.kind = FL_CHECK_FOREIGN_KEY;
+        cols = fl_calloc(r.nrows + 1, sizeof(char *));
+        refs = fl_calloc(r.nrows + 1, sizeof(char *));
+        for (size_t i = 0; i < r.nrows; i++) {
+            cols[i] = (char *)fl_pg_value(&r, i, 2);
+            refs[i] = (char *)fl_pg_value(&r, i, 5);
+        }
+        k.ref_schema = (char *)fl_pg_value(&r, 0, 3);
+        k.ref_table = (char *)fl_pg_value(&r, 0, 4);
+        k.columns = cols;
+        k.ncolumns = r.nrows;
+        k.ref_columns = refs;
+        k.nref_columns = r.nrows;
+    }
+    rc = fl__check_run(pg, &k, o, report, err);
+    /* Its hint is for adding one: this one is NOT VALID already. */
+    if (rc != 0 && err->hint != NULL &&
+        strstr(err->hint, "NOT VALID and validate it later") != NULL)
+        fl_error_set_hint(err, "Fix the rows first, then validate the "
+                               "constraint.");
+    free(cols);
+    free(refs);
+    fl_pg_result_release(&r);
+    return rc;
+}
+
+/*
  * *why (new string) when the statement of check c will do nothing, so
  * that there is nothing to check: ALTER TABLE IF EXISTS of no table,
  * CREATE INDEX IF NOT EXISTS of a name taken in the table's schema.
@@ -1292,6 +1380,12 @@ fl__check_run(fl_pg_t *pg, const fl_check_t *c, const fl_check_opts_t *o,
         /* The table's own constraints, each checked on the new values;
          * the first that fails reports and refuses for itself. */
         if ((rc = s_retyped(pg, qt, c, o, report, err)) != 0)
+            goto cleanup;
+        break;
+    case FL_CHECK_VALIDATE:
+        /* The constraint as the catalog defines it: its check refuses for
+         * itself. */
+        if ((rc = s_validate(pg, qt, c, o, report, err)) != 0)
             goto cleanup;
         break;
     case FL_CHECK_DEPENDENTS: {

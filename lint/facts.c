@@ -1586,9 +1586,10 @@ s_alter_table(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__AlterTableStmt *a)
             break;
         case PG_QUERY__ALTER_TABLE_TYPE__AT_ValidateConstraint: {
             char *key = fl_lint_table_key(rv->schemaname, rv->relname);
+            int found = 0;
             l = FL_LOCK_SHARE_UPDATE_EXCLUSIVE;
             st->scans = 1;
-            for (k = ctx->npending; k-- > 0;) {
+            for (k = ctx->npending; k-- > 0 && !found;) {
                 const s_pending_t *p = &ctx->pending[k];
                 if (cmd->name && strcmp(p->name, cmd->name) == 0 &&
                     strcmp(p->table_key, key) == 0) {
@@ -1598,9 +1599,12 @@ s_alter_table(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__AlterTableStmt *a)
                     if (p->check.kind == FL_CHECK_FOREIGN_KEY && p->check.ref_table)
                         (void)s_add_table(st, p->check.ref_schema,
                                           p->check.ref_table, FL_LOCK_ROW_SHARE, 0);
-                    break;
+                    found = 1;
                 }
             }
+            /* Added NOT VALID before this source: the catalog says what. */
+            if (!found && cmd->name)
+                (void)s_column_check(st, FL_CHECK_VALIDATE, rv, cmd->name);
             free(key);
             break;
         }

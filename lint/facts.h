@@ -83,10 +83,14 @@ typedef enum {
     FL_CHECK_CHECK,         /* validated CHECK: violating rows (expr) */
     FL_CHECK_DEPENDENTS,    /* DROP COLUMN/TABLE: dependent views and FKs */
     /* Added after the contract was fixed: */
-    FL_CHECK_RETYPED        /* ALTER COLUMN columns[0] TYPE: the table's
+    FL_CHECK_RETYPED,       /* ALTER COLUMN columns[0] TYPE: the table's
                                own NOT NULL, unique indexes and CHECKs on
                                it hold for its new values (the statement
                                validates them again) */
+    FL_CHECK_VALIDATE       /* VALIDATE CONSTRAINT columns[0] of one this
+                               source did not add NOT VALID: its CHECK or
+                               foreign key, as the catalog defines it, holds
+                               for the rows */
 } fl_check_kind;
 
 /*

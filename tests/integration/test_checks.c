@@ -660,6 +660,39 @@ test_checks_compare_across_types_and_partitions_as_postgresql(
               "CREATE UNIQUE INDEX parts_k_a ON ONLY parts (k, a);");
 }
 
+/*
+ * VALIDATE CONSTRAINT of a CHECK or a foreign key added NOT VALID before
+ * the source (by hand here, as lint's advice has it done in an earlier
+ * release) is checked as the catalog defines the constraint: rows that
+ * break it are refused with the count and a sample; once fixed, it
+ * applies.  Before, such a VALIDATE failed at execute with PostgreSQL's
+ * error (exit 1) instead (found by an audit).
+ */
+static void
+test_checks_validate_a_constraint_added_not_valid_before(void **state)
+{
+    s_env *e = *state;
+
+    fl_test_exec(e->conn,
+        "CREATE TABLE p (id int PRIMARY KEY);"
+        "INSERT INTO p VALUES (1);"
+        "CREATE TABLE t (id int PRIMARY KEY, n int, p_id int);"
+        "INSERT INTO t VALUES (1, 5, 1), (2, -1, 1), (3, 7, 9);"
+        "ALTER TABLE t ADD CONSTRAINT t_n_pos CHECK (n > 0) NOT VALID;"
+        "ALTER TABLE t ADD CONSTRAINT t_p_fk FOREIGN KEY (p_id)"
+        " REFERENCES p NOT VALID;");
+    s_refused(e, "ALTER TABLE t VALIDATE CONSTRAINT t_n_pos;",
+              "1 row of \"t\" violates CHECK ((n > 0))", "Sample: (2)",
+              "then validate the constraint", NULL);
+    s_refused(e, "ALTER TABLE t VALIDATE CONSTRAINT t_p_fk;",
+              "1 row of \"t\" references no row of \"public\".\"p\"",
+              "Sample: (3,9)", NULL);
+    fl_test_exec(e->conn, "UPDATE t SET n = 2 WHERE id = 2;"
+                          "INSERT INTO p VALUES (9);");
+    s_applies(e, "0001_m.sql", "ALTER TABLE t VALIDATE CONSTRAINT t_n_pos;\n"
+                               "ALTER TABLE t VALIDATE CONSTRAINT t_p_fk;");
+}
+
 /* ---- generated: refused exactly when PostgreSQL fails ---------------- */
 
 /* xorshift64*: the same sequence for a seed on every platform. */
@@ -1573,6 +1606,9 @@ main(void)
             fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(
             test_checks_compare_across_types_and_partitions_as_postgresql,
+            s_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_checks_validate_a_constraint_added_not_valid_before,
             s_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(
             test_checks_skipped_when_the_statement_does_nothing, s_setup,
