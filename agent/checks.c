@@ -1482,7 +1482,29 @@ fl__check_run(fl_pg_t *pg, const fl_check_t *c, const fl_check_opts_t *o,
             "   OPERATOR(pg_catalog.=) ANY (ARRAY[d.refobjid%s])"
             "   ELSE a.refobjid OPERATOR(pg_catalog.=) d.refobjid AND"
             "   a.refobjsubid OPERATOR(pg_catalog.=) d.refobjsubid END)"
-            " ORDER BY 1", fl_buf_str(&others), fl_buf_str(&others));
+            /*
+             * A whole table's drop takes its row type: what uses that
+             * type (a function returning SETOF the table, a column of
+             * another table of it) refuses it too.  Before, such a DROP
+             * failed at execute (found by an audit).
+             */
+            " UNION ALL"
+            " SELECT DISTINCT pg_catalog.pg_describe_object(d.classid,"
+            "   d.objid, d.objsubid)"
+            " FROM pg_catalog.pg_depend d"
+            " WHERE $2::pg_catalog.text IS NULL AND NOT $3::pg_catalog.bool"
+            "   AND d.refclassid OPERATOR(pg_catalog.=)"
+            "   'pg_catalog.pg_type'::pg_catalog.regclass"
+            "   AND d.refobjid OPERATOR(pg_catalog.=) (SELECT reltype FROM"
+            "   pg_catalog.pg_class WHERE oid OPERATOR(pg_catalog.=)"
+            "   pg_catalog.to_regclass($1::pg_catalog.text))"
+            "   AND d.deptype OPERATOR(pg_catalog.=) 'n'"
+            "   AND NOT (d.classid OPERATOR(pg_catalog.=)"
+            "   'pg_catalog.pg_class'::pg_catalog.regclass AND d.objid"
+            "   OPERATOR(pg_catalog.=) ANY (ARRAY[pg_catalog.to_regclass("
+            "   $1::pg_catalog.text)::pg_catalog.oid%s]))"
+            " ORDER BY 1", fl_buf_str(&others), fl_buf_str(&others),
+            fl_buf_str(&others));
         if ((rc = s_exists(pg, qt, NULL, &exists, err)) == 0 && exists)
             rc = fl_pg_query(pg, &r, sql, (int)nparams, params, err);
         free(sql);

@@ -693,6 +693,30 @@ test_checks_validate_a_constraint_added_not_valid_before(void **state)
                                "ALTER TABLE t VALIDATE CONSTRAINT t_p_fk;");
 }
 
+/*
+ * DROP TABLE of a table whose row type something uses (a function
+ * returning SETOF it, a column of another table of it) is refused,
+ * naming it, as PostgreSQL refuses it without CASCADE; with what uses
+ * it dropped first, it applies.  Before, it failed at execute (found by
+ * an audit).
+ */
+static void
+test_checks_drop_table_refused_for_what_uses_its_row_type(void **state)
+{
+    s_env *e = *state;
+
+    fl_test_exec(e->conn,
+        "CREATE TABLE rt (id int);"
+        "CREATE FUNCTION rt_all() RETURNS SETOF rt LANGUAGE sql"
+        " AS 'SELECT * FROM rt';"
+        "CREATE TABLE holder (id int, r rt);");
+    s_refused(e, "DROP TABLE rt;", "function rt_all()",
+              "column r of table holder", NULL);
+    s_applies(e, "0001_m.sql", "DROP FUNCTION rt_all();\n"
+                               "ALTER TABLE holder DROP COLUMN r;\n"
+                               "DROP TABLE rt;");
+}
+
 /* ---- generated: refused exactly when PostgreSQL fails ---------------- */
 
 /* xorshift64*: the same sequence for a seed on every platform. */
@@ -1609,6 +1633,9 @@ main(void)
             s_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(
             test_checks_validate_a_constraint_added_not_valid_before,
+            s_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_checks_drop_table_refused_for_what_uses_its_row_type,
             s_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(
             test_checks_skipped_when_the_statement_does_nothing, s_setup,
