@@ -1004,7 +1004,7 @@ s_retyped(fl_pg_t *pg, const char *qt, const fl_check_t *c,
  */
 static const char s_validate_sql[] =
     "SELECT k.contype, pg_catalog.pg_get_expr(k.conbin, k.conrelid),"
-    " a.attname, rn.nspname, r.relname, ra.attname"
+    " a.attname, rn.nspname, r.relname, ra.attname, k.confmatchtype"
     " FROM pg_catalog.pg_constraint k"
     " LEFT JOIN LATERAL ROWS FROM (pg_catalog.unnest(k.conkey),"
     "   pg_catalog.unnest(k.confkey)) WITH ORDINALITY AS u(ak, rk, n)"
@@ -1023,16 +1023,14 @@ static const char s_validate_sql[] =
     "   pg_catalog.to_regclass($1::pg_catalog.text) AND k.conname"
     "   OPERATOR(pg_catalog.=) $2::pg_catalog.name AND NOT k.convalidated"
     "   AND k.contype OPERATOR(pg_catalog.=) ANY ('{c,f}'::pg_catalog.char[])"
-    "   AND (k.contype OPERATOR(pg_catalog.=) 'c' OR k.confmatchtype"
-    "   OPERATOR(pg_catalog.<>) 'f')"
     " ORDER BY u.n";
 
 /*
  * VALIDATE CONSTRAINT of a constraint added NOT VALID before this source
  * (check c): the constraint's own check, built from the catalog, run as
  * fl__check_run runs it (it refuses for itself).  Nothing when the
- * constraint is not there, is validated already (the statement does
- * nothing), or is a foreign key MATCH FULL (left to the statement).
+ * constraint is not there or is validated already (the statement does
+ * nothing).
  * Before, such a VALIDATE over rows that break it failed at execute
  * (exit 1) instead of being refused with the count (found by an audit).
  */
@@ -1071,6 +1069,7 @@ s_validate(fl_pg_t *pg, const char *qt, const fl_check_t *c,
         k.ncolumns = r.nrows;
         k.ref_columns = refs;
         k.nref_columns = r.nrows;
+        k.match_full = strcmp(fl_pg_value(&r, 0, 6), "f") == 0;
     }
     rc = fl__check_run(pg, &k, o, report, err);
     /* Its hint is for adding one: this one is NOT VALID already. */
@@ -1331,13 +1330,26 @@ fl__check_run(fl_pg_t *pg, const fl_check_t *c, const fl_check_opts_t *o,
             conds = fl_buf_detach(&cond);
             nns = fl_buf_detach(&nn);
         }
+        if (rc == 0 && conds && c->match_full && nref > 1) {
+            /* MATCH FULL: a key NULL in some columns, not all, breaks it
+             * too (before, such rows failed at execute). */
+            char *keys = s_column_list(pg, c->columns, c->ncolumns, "t");
+            char *more = fl_asprintf("(%s) OR (pg_catalog.num_nulls(%s)"
+                                     " OPERATOR(pg_catalog.>) 0 AND"
+                                     " pg_catalog.num_nonnulls(%s)"
+                                     " OPERATOR(pg_catalog.>) 0)", nns, keys,
+                                     keys);
+            free(keys);
+            free(nns);
+            nns = more;
+        }
         if (rc == 0 && conds) {
             count_sql = fl_asprintf("SELECT pg_catalog.count(*) FROM %s WHERE"
-                                    " %s AND NOT EXISTS (SELECT 1 FROM %s"
+                                    " (%s) AND NOT EXISTS (SELECT 1 FROM %s"
                                     " WHERE %s)", rel.from, nns, rrel.from,
                                     conds);
             sample_sql = s_sample_sql(pg, qt, rel.from, "t", c, o, fl_asprintf(
-                "%s AND NOT EXISTS (SELECT 1 FROM %s WHERE %s)", nns,
+                "(%s) AND NOT EXISTS (SELECT 1 FROM %s WHERE %s)", nns,
                 rrel.from, conds));
             rc = s_count_and_sample(pg, c, o, count_sql, sample_sql, &count,
                                 &sample, &rel.skip, err);

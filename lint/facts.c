@@ -638,6 +638,7 @@ s_check_copy(fl_check_t *dst, const fl_check_t *src)
     dst->if_table = src->if_table;
     dst->if_no_relation = fl_strdup_or_null(src->if_no_relation);
     dst->only = src->only;
+    dst->match_full = src->match_full;
     if (src->ndropped_with) {
         dst->dropped_with = fl_calloc(src->ndropped_with,
                                       sizeof(*dst->dropped_with));
@@ -985,6 +986,8 @@ s_constraint(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__RangeVar *rv,
             }
             s_fill_keys(&c->ref_columns, &c->nref_columns, con->pk_attrs,
                         con->n_pk_attrs);
+            c->match_full = con->fk_matchtype != NULL &&
+                            strcmp(con->fk_matchtype, "f") == 0;
         }
         break;
     case PG_QUERY__CONSTR_TYPE__CONSTR_CHECK:

@@ -181,6 +181,9 @@ typedef struct {
      * UNIQUE index ON ONLY a partitioned table reads none.
      */
     int only;
+    /* FOREIGN_KEY MATCH FULL: a key NULL in some columns, not all, is a
+     * violation too. */
+    int match_full;
 } fl_check_t;
 
 typedef struct {

@@ -717,6 +717,38 @@ test_checks_drop_table_refused_for_what_uses_its_row_type(void **state)
                                "DROP TABLE rt;");
 }
 
+/*
+ * A foreign key MATCH FULL counts a key NULL in some of its columns but
+ * not all as a violation, as PostgreSQL does; a key NULL in every column
+ * passes.  The same through VALIDATE CONSTRAINT of one added NOT VALID.
+ * Before, such rows failed at execute (exit 1) instead of being refused
+ * with the count (found by an audit).
+ */
+static void
+test_checks_foreign_key_match_full_counts_partly_null_keys(void **state)
+{
+    s_env *e = *state;
+
+    fl_test_exec(e->conn,
+        "CREATE TABLE pk2 (a int, b int, PRIMARY KEY (a, b));"
+        "INSERT INTO pk2 VALUES (1, 1);"
+        "CREATE TABLE fk2 (id int PRIMARY KEY, a int, b int);"
+        "INSERT INTO fk2 VALUES (1, 1, 1), (2, NULL, NULL), (3, 1, NULL);"
+        "ALTER TABLE fk2 ADD CONSTRAINT fk2_full FOREIGN KEY (a, b)"
+        " REFERENCES pk2 MATCH FULL NOT VALID;");
+    s_refused(e, "ALTER TABLE fk2 ADD FOREIGN KEY (a, b) REFERENCES pk2"
+                 " MATCH FULL;",
+              "1 row of \"fk2\" references no row of \"pk2\"",
+              "Sample: (3,1,)", NULL);
+    s_refused(e, "ALTER TABLE fk2 VALIDATE CONSTRAINT fk2_full;",
+              "1 row of \"fk2\" references no row", NULL);
+    fl_test_exec(e->conn, "DELETE FROM fk2 WHERE id = 3");
+    s_applies(e, "0001_m.sql", "ALTER TABLE fk2 ADD FOREIGN KEY (a, b)"
+                               " REFERENCES pk2 MATCH FULL;\n"
+                               "ALTER TABLE fk2 VALIDATE CONSTRAINT"
+                               " fk2_full;");
+}
+
 /* ---- generated: refused exactly when PostgreSQL fails ---------------- */
 
 /* xorshift64*: the same sequence for a seed on every platform. */
@@ -1636,6 +1668,9 @@ main(void)
             s_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(
             test_checks_drop_table_refused_for_what_uses_its_row_type,
+            s_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_checks_foreign_key_match_full_counts_partly_null_keys,
             s_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(
             test_checks_skipped_when_the_statement_does_nothing, s_setup,
