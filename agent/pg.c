@@ -507,6 +507,25 @@ s_result_error(fl_pg_t *pg, const PGresult *res, fl_error_t *err)
                               "connects as, or run flotilla with "
                               "PGOPTIONS='-c statement_timeout=0'.");
         /*
+         * "due to user request" with no cancel of flotilla's: another
+         * session's pg_cancel_backend, or the statement timeout itself,
+         * which PostgreSQL 15 can report so when it fires as a statement
+         * ends (a CI run saw it with a default of 1 ms).
+         */
+        else if (state && strcmp(state, "57014") == 0 && hint == NULL &&
+                 primary && strstr(primary, "user request") &&
+                 !__atomic_load_n(&pg->cancel_sent, __ATOMIC_SEQ_CST))
+            fl_error_set_hint(err, "Flotilla did not cancel it: another "
+                              "session did (pg_cancel_backend), or the "
+                              "connection's statement timeout did, which "
+                              "PostgreSQL can report so.  A statement_timeout "
+                              "flotilla did not set comes from the database "
+                              "or the role (ALTER DATABASE ... SET "
+                              "statement_timeout, ALTER ROLE ... SET "
+                              "statement_timeout) or PGOPTIONS: raise it for "
+                              "the role flotilla connects as, or run flotilla "
+                              "with PGOPTIONS='-c statement_timeout=0'.");
+        /*
          * A read-only transaction flotilla did not ask for: a standby, or
          * a default of the database's, the role's or PGOPTIONS'.
          */

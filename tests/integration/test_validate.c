@@ -451,6 +451,50 @@ test_a_default_statement_timeout_is_named_when_it_stops_flotilla(void **state)
 }
 
 /*
+ * One of flotilla's own queries cancelled by another session
+ * (pg_cancel_backend) fails with PostgreSQL's "canceling statement due
+ * to user request", which flotilla did not ask for: the error says so,
+ * and names the statement timeout, which PostgreSQL 15 can report the
+ * same way when it fires as a statement ends (a CI run of the test above
+ * saw it, with a default of 1 ms).  Before, nothing said where the
+ * cancel came from.
+ */
+static void
+test_a_cancel_flotilla_did_not_send_is_named(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    fl_test_child_t c;
+    fl_test_proc_t r;
+    PGconn *holder = fl_test_db_connect(&ws->db);
+    const char *const args[] = {"--lock-timeout", "600s", NULL};
+
+    fl_test_ws_write(ws, "0001_t.sql", "-- flotilla:up\n"
+                     "CREATE TABLE t (id bigint);\n"
+                     "-- flotilla:down\nDROP TABLE t;\n");
+    fl_test_ws_flotilla(ws, &r, "apply", NULL, 1); /* the ledger made */
+    fl_test_expect(&r, 0, "applied 1 migration");
+    fl_test_proc_release(&r);
+    fl_test_ws_write(ws, "0002_u.sql", "-- flotilla:up\n"
+                     "CREATE TABLE u (id bigint);\n"
+                     "-- flotilla:down\nDROP TABLE u;\n");
+    fl_test_exec(holder, "BEGIN; LOCK TABLE flotilla.schema_migrations");
+    fl_test_ws_spawn(ws, &c, "apply", args, 1);
+    fl_test_ws_await_child(ws, &c, "SELECT count(*) > 0 FROM"
+                           " pg_stat_activity WHERE" FL_TEST_LOCK_WAITERS,
+                           60);
+    free(fl_test_query_value(ws->conn, "SELECT pg_cancel_backend(pid) FROM"
+                             " pg_stat_activity WHERE"
+                             FL_TEST_LOCK_WAITERS));
+    fl_test_child_wait(&c, &r, 60);
+    fl_test_expect(&r, 1, "Flotilla did not cancel it");
+    if (strstr(r.err, "user request") == NULL)
+        fail_msg("not the cancel:\n%s", r.err);
+    fl_test_proc_release(&r);
+    fl_test_exec(holder, "ROLLBACK");
+    PQfinish(holder);
+}
+
+/*
  * A database that is read only by default (or a standby) failed with
  * "cannot execute CREATE SCHEMA in a read-only transaction" and nothing
  * to say why; the error now names the causes and what to change.
@@ -806,6 +850,9 @@ main(void)
         cmocka_unit_test_setup_teardown(test_a_huge_error_message_is_cut, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_validate_statement_returning_many_rows_is_counted_not_held, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_default_statement_timeout_is_named_when_it_stops_flotilla, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_cancel_flotilla_did_not_send_is_named, fl_test_ws_setup,
+            fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_read_only_default_is_named_when_it_stops_flotilla, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_hidden_deallocate_fails_and_is_recorded, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_down_that_does_not_parse_is_refused_at_apply, fl_test_ws_setup, fl_test_ws_teardown),

@@ -259,6 +259,11 @@ void fl_test_gen_seeds(long dflt, fl_test_seed_fn seed, void *arg);
 #define FL_TEST_GONE                                                        \
     "SELECT count(*) = 0 FROM pg_stat_activity WHERE application_name ="    \
     " 'flotilla' AND datname = current_database()"
+/* The `flotilla` sessions of the workspace's database waiting for a lock
+ * (a WHERE clause of pg_stat_activity). */
+#define FL_TEST_LOCK_WAITERS                                                \
+    " application_name = 'flotilla' AND datname = current_database()"      \
+    " AND wait_event_type = 'Lock'"
 
 /* Makes a fresh temporary directory; returns a new path. */
 char *fl_test_tmpdir(void);
