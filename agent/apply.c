@@ -1795,7 +1795,8 @@ s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
              * Committed when COMMIT ran, even if the pins then failed; a
              * lost connection does not say whether it ran.  A COMMIT that
              * failed itself (a deferred constraint) ended the transaction
-             * too, committing nothing: before, that was taken for
+             * too (a failure at steps[5], the COMMIT, or before it),
+             * committing nothing: before, that was taken for
              * committed, a migration reported applied with no ledger row
              * and a no-transaction statement counted done, which the
              * resume then skipped (found by an audit).
