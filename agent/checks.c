@@ -1071,12 +1071,8 @@ s_validate(fl_pg_t *pg, const char *qt, const fl_check_t *c,
         k.nref_columns = r.nrows;
         k.match_full = strcmp(fl_pg_value(&r, 0, 6), "f") == 0;
     }
+    k.validates = 1;
     rc = fl__check_run(pg, &k, o, report, err);
-    /* Its hint is for adding one: this one is NOT VALID already. */
-    if (rc != 0 && err->hint != NULL &&
-        strstr(err->hint, "NOT VALID and validate it later") != NULL)
-        fl_error_set_hint(err, "Fix the rows first, then validate the "
-                               "constraint.");
     free(cols);
     free(refs);
     fl_pg_result_release(&r);
@@ -1357,8 +1353,12 @@ fl__check_run(fl_pg_t *pg, const fl_check_t *c, const fl_check_opts_t *o,
                 why = fl_asprintf("%lld row%s of %s reference%s no row of %s",
                                   count, count == 1 ? "" : "s", qt,
                                   count == 1 ? "s" : "", rt);
-                hint = "Delete or fix the orphan rows first, or add the "
-                       "constraint NOT VALID and validate it later.";
+                hint = c->validates
+                           ? "Delete or fix the orphan rows first, then "
+                             "validate the constraint."
+                           : "Delete or fix the orphan rows first, or add "
+                             "the constraint NOT VALID and validate it "
+                             "later.";
             }
         }
         free(conds);
@@ -1384,8 +1384,10 @@ fl__check_run(fl_pg_t *pg, const fl_check_t *c, const fl_check_opts_t *o,
             why = fl_asprintf("%lld row%s of %s violate%s CHECK (%s)", count,
                               count == 1 ? "" : "s", qt, count == 1 ? "s" : "",
                               c->expr ? c->expr : "");
-            hint = "Fix the rows first, or add the constraint NOT VALID and "
-                   "validate it later.";
+            hint = c->validates
+                       ? "Fix the rows first, then validate the constraint."
+                       : "Fix the rows first, or add the constraint NOT VALID "
+                         "and validate it later.";
         }
         break;
     case FL_CHECK_RETYPED:

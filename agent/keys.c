@@ -148,9 +148,9 @@ s_check(fl_pg_t *pg, const char *tables, const char *table, const char *name,
                                     "which the restore removes; the restore "
                                     "runs no foreign-key action.", shown,
                                     fl_buf_str(&s));
-                fl_error_set_hint(err, "Nothing was rolled back.  Put the "
-                                  "rows referred to back, or change the "
-                                  "referring rows, then roll back again.");
+                fl_error_set_hint(err, "Put the rows referred to back, or "
+                                  "change the referring rows, then roll back "
+                                  "again.");
             }
             free(n);
             fl_buf_release(&s);

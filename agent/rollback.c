@@ -91,6 +91,23 @@ s_recreated(const char *kind, const char *ident, void *arg)
 }
 
 /*
+ * Puts what the failure left (said) before err's hint, if it has one: the
+ * restore's hints say what to do, and only the rollback knows whether its
+ * down's statements stayed done or rolled back with it.
+ */
+static void
+s_hint_after(fl_error_t *err, const char *said)
+{
+    char *was = NULL;
+
+    if (err == NULL || err->hint == NULL)
+        return;
+    was = fl_strdup(err->hint);
+    fl_error_set_hint(err, "%s  %s", said, was);
+    free(was);
+}
+
+/*
  * The schema half of the proof: objects the migration dropped or changed
  * that down did not bring back are re-created from the recorded
  * definitions (validated, see schema.c); then the schema must equal the
@@ -156,9 +173,9 @@ s_prove_schema(fl_pipeline_t *p, const fl_ledger_row_t *row,
                     "differ%s)", m->file, diff.count,
                     diff.count == 1 ? "" : "s", diff.count == 1 ? "s" : "");
         fl_error_set_detail(err, "%s", text);
-        fl_error_set_hint(err, "Nothing was rolled back.  Make down restore "
-                               "these objects, or roll back anyway with "
-                               "--accept-schema-diff --reason TEXT.");
+        fl_error_set_hint(err, "Make down restore these objects, or roll "
+                               "back anyway with --accept-schema-diff "
+                               "--reason TEXT.");
         goto cleanup;
     }
     res->notes = fl_reallocarray(res->notes, res->nnotes + 1, sizeof(char *));
@@ -1370,6 +1387,7 @@ fl__rollback_one(fl_pipeline_t *p, const fl_ledger_row_t *row,
         fl__event(p, FL_STEP_RESTORE, FL_STEP_FAILED, &m, fl__now_ms() - t0, err,
                   "rollback of %s failed after down ran; its transaction was "
                   "rolled back, so nothing was rolled back", m.file);
+        s_hint_after(err, "Nothing was rolled back.");
         goto cleanup;
     }
     p->session.in_migration = 0;
@@ -1421,22 +1439,9 @@ partial_restore:
      * foreign key misses): before, this replaced it. */
     fl_error_add_detail(err, "The down section of %s has run; its data is "
                         "not restored yet.", m.file);
-    /*
-     * The restore's own hint may say "Nothing was rolled back", true of a
-     * down in one transaction with it; here the down's statements stay
-     * done (found by an audit).
-     */
-    {
-        static const char said[] = "Nothing was rolled back.  ";
-
-        if (err->hint != NULL &&
-            strncmp(err->hint, said, sizeof(said) - 1) == 0) {
-            char *rest = fl_strdup(err->hint + sizeof(said) - 1);
-            fl_error_set_hint(err, "The down's statements stay done.  %s",
-                              rest);
-            free(rest);
-        }
-    }
+    /* The down's statements stay done: before, the restore's hint said
+     * nothing was rolled back (found by an audit). */
+    s_hint_after(err, "The down's statements stay done.");
     goto cleanup;
 failed:
     fl__rollback_quietly(p);

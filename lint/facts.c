@@ -639,6 +639,7 @@ s_check_copy(fl_check_t *dst, const fl_check_t *src)
     dst->if_no_relation = fl_strdup_or_null(src->if_no_relation);
     dst->only = src->only;
     dst->match_full = src->match_full;
+    dst->validates = src->validates;
     if (src->ndropped_with) {
         dst->dropped_with = fl_calloc(src->ndropped_with,
                                       sizeof(*dst->dropped_with));
@@ -1598,7 +1599,8 @@ s_alter_table(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__AlterTableStmt *a)
                     strcmp(p->table_key, key) == 0) {
                     st->checks = fl_reallocarray(st->checks, st->nchecks + 1,
                                                  sizeof(fl_check_t));
-                    s_check_copy(&st->checks[st->nchecks++], &p->check);
+                    s_check_copy(&st->checks[st->nchecks], &p->check);
+                    st->checks[st->nchecks++].validates = 1;
                     if (p->check.kind == FL_CHECK_FOREIGN_KEY && p->check.ref_table)
                         (void)s_add_table(st, p->check.ref_schema,
                                           p->check.ref_table, FL_LOCK_ROW_SHARE, 0);

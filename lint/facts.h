@@ -184,6 +184,9 @@ typedef struct {
     /* FOREIGN_KEY MATCH FULL: a key NULL in some columns, not all, is a
      * violation too. */
     int match_full;
+    /* FOREIGN_KEY, CHECK: of a VALIDATE CONSTRAINT (the constraint is
+     * NOT VALID already: the advice is to fix the rows, then validate). */
+    int validates;
 } fl_check_t;
 
 typedef struct {

@@ -686,7 +686,13 @@ test_checks_validate_a_constraint_added_not_valid_before(void **state)
               "then validate the constraint", NULL);
     s_refused(e, "ALTER TABLE t VALIDATE CONSTRAINT t_p_fk;",
               "1 row of \"t\" references no row of \"public\".\"p\"",
-              "Sample: (3,9)", NULL);
+              "Sample: (3,9)", "then validate the constraint", NULL);
+    /* Added NOT VALID by the same source: the same advice. */
+    s_refused(e, "ALTER TABLE t ADD CONSTRAINT t_n_big CHECK (n > 6) NOT"
+                 " VALID;\nALTER TABLE t VALIDATE CONSTRAINT t_n_big;",
+              "2 rows of \"t\" violate CHECK (n > 6)",
+              "then validate the constraint",
+              NULL);
     fl_test_exec(e->conn, "UPDATE t SET n = 2 WHERE id = 2;"
                           "INSERT INTO p VALUES (9);");
     s_applies(e, "0001_m.sql", "ALTER TABLE t VALIDATE CONSTRAINT t_n_pos;\n"
