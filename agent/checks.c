@@ -102,6 +102,7 @@ s_kind_name(fl_check_kind kind)
     case FL_CHECK_DEPENDENTS:    return "dependents";
     case FL_CHECK_RETYPED:       return "retyped";
     case FL_CHECK_VALIDATE:      return "validate";
+    case FL_CHECK_PRIMARY_INDEX: return "primary-key-index";
     }
     return "?";
 }
@@ -1080,6 +1081,62 @@ s_validate(fl_pg_t *pg, const char *qt, const fl_check_t *c,
 }
 
 /*
+ * The key columns of the index columns[0] of check c (a PRIMARY_INDEX),
+ * looked up in the schema of table $1 as PostgreSQL looks it up, that
+ * are not NOT NULL yet, in key order.
+ */
+static const char s_primary_index_sql[] =
+    "SELECT a.attname FROM pg_catalog.pg_index i, LATERAL pg_catalog.unnest("
+    "   i.indkey::pg_catalog.int2[]) WITH ORDINALITY AS k(attnum, n)"
+    " JOIN pg_catalog.pg_attribute a ON a.attnum OPERATOR(pg_catalog.=)"
+    "   k.attnum"
+    " WHERE i.indrelid OPERATOR(pg_catalog.=)"
+    "   pg_catalog.to_regclass($1::pg_catalog.text)"
+    "   AND i.indexrelid OPERATOR(pg_catalog.=) (SELECT c.oid FROM"
+    "   pg_catalog.pg_class c WHERE c.relname OPERATOR(pg_catalog.=)"
+    "   $2::pg_catalog.name AND c.relnamespace OPERATOR(pg_catalog.=)"
+    "   (SELECT relnamespace FROM pg_catalog.pg_class WHERE oid"
+    "   OPERATOR(pg_catalog.=) i.indrelid))"
+    "   AND a.attrelid OPERATOR(pg_catalog.=) i.indrelid"
+    "   AND k.n OPERATOR(pg_catalog.<=) i.indnkeyatts AND NOT a.attnotnull"
+    " ORDER BY k.n";
+
+/*
+ * ADD PRIMARY KEY USING INDEX (check c): the statement makes the index's
+ * key columns NOT NULL, so each that is not yet is checked as SET NOT
+ * NULL is (it refuses for itself).  Nothing when the index is not there
+ * (the statement fails on it, whatever the rows).
+ * Before, a NULL in such a column failed at execute (exit 1) instead of
+ * being refused with the count.
+ */
+static int
+s_primary_index(fl_pg_t *pg, const char *qt, const fl_check_t *c,
+                const fl_check_opts_t *o, json_t *report, fl_error_t *err)
+{
+    const char *params[2] = {qt, c->columns[0]};
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    int rc = fl_pg_query(pg, &r, s_primary_index_sql, 2, params, err);
+
+    for (size_t i = 0; rc == 0 && i < r.nrows; i++) {
+        char *col = (char *)fl_pg_value(&r, i, 0);
+        fl_check_t k;
+
+        memset(&k, 0, sizeof(k));
+        k.kind = FL_CHECK_NOT_NULL;
+        k.schema = c->schema;
+        k.table = c->table;
+        k.columns = &col;
+        k.ncolumns = 1;
+        k.only = c->only;
+        k.pending = c->pending;
+        k.npending = c->npending;
+        rc = fl__check_run(pg, &k, o, report, err);
+    }
+    fl_pg_result_release(&r);
+    return rc;
+}
+
+/*
  * *why (new string) when the statement of check c will do nothing, so
  * that there is nothing to check: ALTER TABLE IF EXISTS of no table,
  * CREATE INDEX IF NOT EXISTS of a name taken in the table's schema.
@@ -1400,6 +1457,11 @@ fl__check_run(fl_pg_t *pg, const fl_check_t *c, const fl_check_opts_t *o,
         /* The constraint as the catalog defines it: its check refuses for
          * itself. */
         if ((rc = s_validate(pg, qt, c, o, report, err)) != 0)
+            goto cleanup;
+        break;
+    case FL_CHECK_PRIMARY_INDEX:
+        /* Each key column of the index as SET NOT NULL checks it. */
+        if ((rc = s_primary_index(pg, qt, c, o, report, err)) != 0)
             goto cleanup;
         break;
     case FL_CHECK_DEPENDENTS: {

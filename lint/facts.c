@@ -1005,8 +1005,14 @@ s_constraint(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__RangeVar *rv,
         break;
     case PG_QUERY__CONSTR_TYPE__CONSTR_PRIMARY:
     case PG_QUERY__CONSTR_TYPE__CONSTR_UNIQUE:
-        if (con->indexname && *con->indexname)
-            break; /* USING INDEX: the index exists and is already unique */
+        if (con->indexname && *con->indexname) {
+            /* USING INDEX: the index is unique already, but a primary
+             * key makes its columns NOT NULL, which the catalog names. */
+            if (con->contype == PG_QUERY__CONSTR_TYPE__CONSTR_PRIMARY)
+                (void)s_column_check(st, FL_CHECK_PRIMARY_INDEX, rv,
+                                     con->indexname);
+            break;
+        }
         if (!created)
             st->scans = 1;
         /* A primary key makes its columns NOT NULL: count those first. */

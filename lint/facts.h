@@ -87,10 +87,14 @@ typedef enum {
                                own NOT NULL, unique indexes and CHECKs on
                                it hold for its new values (the statement
                                validates them again) */
-    FL_CHECK_VALIDATE       /* VALIDATE CONSTRAINT columns[0] of one this
+    FL_CHECK_VALIDATE,      /* VALIDATE CONSTRAINT columns[0] of one this
                                source did not add NOT VALID: its CHECK or
                                foreign key, as the catalog defines it, holds
                                for the rows */
+    FL_CHECK_PRIMARY_INDEX  /* ADD PRIMARY KEY USING INDEX columns[0]: the
+                               key columns of that index (in the table's
+                               schema), which the statement makes NOT
+                               NULL, hold no NULL */
 } fl_check_kind;
 
 /*
