@@ -41,6 +41,9 @@ typedef struct {
     fl_lock_level lock; /* lock this statement takes on the table */
     int writes;         /* the statement changes the table or its data */
     int created;        /* the statement creates this table */
+    int if_not_exists;  /* created by CREATE ... IF NOT EXISTS: the table
+                           may be live already, left as it was; nothing
+                           after the statement counts it as new */
     int fresh;          /* an earlier statement of the same text created a
                            table of this name (it did not exist before) */
 } fl_table_ref_t;

@@ -77,6 +77,7 @@ static const fl_lint_rule_t s_rules[] = {
     {"ban-drop-owned", E, 0, "drop (or REASSIGN OWNED) the role's objects one statement each, naming every table"},
     {"opaque-statement", W, 0, "write the statements out in the migration instead of in a DO block, procedure or function, so their tables can be analysed and backed up"},
     {"unsupported-syntax", W, 0, "the statement is valid on your target version but newer than the PostgreSQL 15 grammar flotilla checks with; review it by hand"},
+    {"ban-set-logged", E, 0, "switch a table between LOGGED and UNLOGGED outside migrations, in a maintenance window: either way it is written anew"},
     {"invalid-migration", E, 0, "fix the file so that its migration tool accepts it; nothing else in it was checked"},
     /* migration-level checks */
     {"migration-missing-down", E, 0, "add a -- flotilla:down section that undoes the up section"},
@@ -932,7 +933,7 @@ s_collect_created(const fl_lint_run_t *run, fl_lint_set_t *set)
         const fl_stmt_t *st = &run->stmts.items[i];
         const PgQuery__Node *n = run->tree.nodes[i];
         for (k = 0; k < st->ntables; k++) {
-            if (st->tables[k].created) {
+            if (st->tables[k].created && !st->tables[k].if_not_exists) {
                 char *key = fl_lint_table_key(st->tables[k].schema,
                                               st->tables[k].name);
                 fl_lint_set_add(set, key);

@@ -705,6 +705,16 @@ s_alter_table(s_state_t *s, const PgQuery__AlterTableStmt *a)
                          "SET TABLESPACE copies \"%s\" under an ACCESS EXCLUSIVE "
                          "lock", rv->relname);
             break;
+        case PG_QUERY__ALTER_TABLE_TYPE__AT_SetLogged:
+        case PG_QUERY__ALTER_TABLE_TYPE__AT_SetUnLogged:
+            /* Both write the table anew (pg_class.relfilenode changes). */
+            if (!created)
+                S_REPORT(s, "ban-set-logged", -1,
+                         "SET %sLOGGED rewrites \"%s\" under an ACCESS "
+                         "EXCLUSIVE lock", cmd->subtype ==
+                         PG_QUERY__ALTER_TABLE_TYPE__AT_SetUnLogged ? "UN" : "",
+                         rv->relname);
+            break;
         default:
             break;
         }
@@ -1181,6 +1191,9 @@ s_slow_lock(const s_state_t *s, const fl_stmt_t *st, const PgQuery__Node *n)
 
     if (s_drops_live_index(s, n))
         return 1;
+    /* ALTER TABLE ALL IN TABLESPACE: every table of it, none named. */
+    if (n && n->node_case == PG_QUERY__NODE__NODE_ALTER_TABLE_MOVE_ALL_STMT)
+        return 1;
     for (i = 0; i < st->ntables; i++) {
         char *k;
         int created;
@@ -1243,6 +1256,11 @@ s_statement(s_state_t *s, const PgQuery__Node *n)
     }
 
     switch (n->node_case) {
+    case PG_QUERY__NODE__NODE_ALTER_TABLE_MOVE_ALL_STMT:
+        S_REPORT(s, "ban-set-tablespace", -1,
+                 "ALTER ... ALL IN TABLESPACE copies every table it moves, "
+                 "each under an ACCESS EXCLUSIVE lock");
+        break;
     case PG_QUERY__NODE__NODE_CREATE_STMT: {
         const PgQuery__CreateStmt *c = n->create_stmt;
         for (i = 0; i < c->n_table_elts; i++)
@@ -1718,7 +1736,7 @@ fl_lint_check(fl_lint_run_t *run)
         s_statement(&s, n);
         /* Only now: a CREATE TABLE's own rules see the table as new. */
         for (i = 0; i < st->ntables; i++) {
-            if (st->tables[i].created) {
+            if (st->tables[i].created && !st->tables[i].if_not_exists) {
                 char *k = fl_lint_table_key(st->tables[i].schema,
                                             st->tables[i].name);
                 fl_lint_set_add(&s.created, k);

@@ -799,7 +799,8 @@ test_a_half_applied_migration_that_cannot_finish_is_skipped(void **state)
         "-- flotilla:up\nCREATE TABLE IF NOT EXISTS b (id bigint);\n"
         "INSERT INTO hits VALUES (2);\n"
         "CREATE INDEX CONCURRENTLY b_x ON b (id);\n"
-        "-- flotilla:down\nDROP TABLE b;\n";
+        "-- flotilla:down\nDROP TABLE b; -- flotilla:allow ban-drop-table"
+        " this up's own\n";
 
     fl_test_exec(ws->conn, "CREATE TABLE hits (n int)");
     fl_test_ws_write(ws, "0001_b.sql",
@@ -815,8 +816,10 @@ test_a_half_applied_migration_that_cannot_finish_is_skipped(void **state)
     fl_test_ws_write(ws, "0001_b.sql",
                      "-- flotilla:up\nCREATE TABLE IF NOT EXISTS b (id bigint);\n"
                      "INSERT INTO hits VALUES (1);\n"
-                     "CREATE INDEX b_x ON b (id);\n"
-                     "-- flotilla:down\nDROP TABLE b;\n");
+                     "CREATE INDEX b_x ON b (id); -- flotilla:allow"
+                     " require-concurrent-index-creation b is new\n"
+                     "-- flotilla:down\nDROP TABLE b; -- flotilla:allow"
+                     " ban-drop-table this up's own\n");
     s_apply(ws, 3, "partly applied (2 of 3 statements) with different content");
     s_expect_value(ws, "SELECT string_agg(n::text, ',') FROM hits", "1");
     s_expect_value(ws, "SELECT status || ' ' || statements_done FROM"

@@ -85,6 +85,14 @@ static const flag_case_t flags[] = {
     {"ban-cluster", P "CLUSTER u USING i;", 2, 1, 0, 0},
     {"require-concurrent-refresh", P "REFRESH MATERIALIZED VIEW m;", 2, 1, 0, 0},
     {"ban-set-tablespace", P "ALTER TABLE u SET TABLESPACE fast;", 2, 15, 0, 0},
+    {"ban-set-tablespace", P "ALTER TABLE ALL IN TABLESPACE pg_default SET TABLESPACE fast;", 2, 1, 0, 0},
+    {"require-lock-timeout", P "ALTER TABLE ALL IN TABLESPACE pg_default SET TABLESPACE fast;", 2, 1, 0, 0},
+    {"ban-set-logged", P "ALTER TABLE u SET UNLOGGED;", 2, 15, 0, 0},
+    {"ban-set-logged", P "ALTER TABLE u SET LOGGED;", 2, 15, 0, 0},
+    /* IF NOT EXISTS: the table may be live already, and stays as it was */
+    {"require-concurrent-index-creation", "CREATE TABLE IF NOT EXISTS t (a text);\nCREATE INDEX i ON t (a);", 2, 1, 0, 0},
+    {"adding-field-with-default", "CREATE TABLE IF NOT EXISTS t (a text);\nALTER TABLE t ADD COLUMN c uuid DEFAULT gen_random_uuid();", 2, 33, 0, 0},
+    {"adding-not-nullable-field", "CREATE TABLE IF NOT EXISTS t AS SELECT 1 AS a;\nALTER TABLE t ALTER COLUMN a SET NOT NULL;", 2, 15, 0, 0},
     {"adding-stored-generated-column", P "ALTER TABLE u ADD COLUMN c int GENERATED ALWAYS AS (a + 1) STORED;", 2, 32, 0, 0},
     {"ban-exclusion-constraint", P "ALTER TABLE u ADD CONSTRAINT x EXCLUDE USING gist (r WITH &&);", 2, 19, 0, 0},
     {"no-transaction-statement-in-transaction", P "DROP INDEX CONCURRENTLY i;", 2, 1, 0, 1},
@@ -159,6 +167,7 @@ static const miss_case_t misses[] = {
     {"ban-cluster", "ALTER TABLE u SET WITHOUT CLUSTER;", 0, 0},
     {"require-concurrent-refresh", "REFRESH MATERIALIZED VIEW CONCURRENTLY m;", 0, 0},
     {"ban-set-tablespace", "CREATE TABLE t (a text);\nALTER TABLE t SET TABLESPACE fast;", 0, 0},
+    {"ban-set-logged", "CREATE TABLE t (a text);\nALTER TABLE t SET UNLOGGED;", 0, 0},
     {"adding-stored-generated-column", "CREATE TABLE t (a int, c int GENERATED ALWAYS AS (a + 1) STORED);", 0, 0},
     {"ban-exclusion-constraint", "CREATE TABLE t (r tstzrange, EXCLUDE USING gist (r WITH &&));", 0, 0},
     {"no-transaction-statement-in-transaction", "DROP INDEX CONCURRENTLY i;", 0, 0},
@@ -929,7 +938,9 @@ test_rules_down_undoes_up(void **state)
     memset(&m, 0, sizeof(m));
     m.file = "migrations/2019_x/up.sql";
     m.down_file = "migrations/2019_x/down.sql";
-    m.up = "CREATE TABLE users (id bigint);\nALTER TABLE accounts ADD COLUMN note text;\n";
+    /* IF NOT EXISTS of a live table leaves it be: its drop is flagged. */
+    m.up = "CREATE TABLE users (id bigint);\nALTER TABLE accounts ADD COLUMN note text;\n"
+           "CREATE TABLE IF NOT EXISTS orders (id bigint);\n";
     m.up_line = 1;
     m.down = "ALTER TABLE accounts DROP COLUMN note;\nDROP TABLE users;\nDROP TABLE orders;\n";
     m.down_line = 1;
