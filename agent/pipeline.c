@@ -928,6 +928,9 @@ s_rollback(fl_pipeline_t *p, const fl_source_t *src, fl_rollback_mode mode,
                       "bundle's id");
     p->signed_gate = src && src->bundle
                          ? fl_bundle_lint_enforce_from(src->bundle) : NULL;
+    /* Its log rows name the bundle whose downs run. */
+    if (src && src->bundle_id)
+        p->opts.bundle_id = src->bundle_id;
     *count = 0;
     p->dry_run = 0;
     if ((rc = fl__lock_target(p, err)) != 0)

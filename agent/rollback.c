@@ -1541,6 +1541,37 @@ fl__down_for(fl_pipeline_t *p, const fl_source_t *src,
         unsigned char sum[32];
         int changed;
 
+        if (src->bundle && (row->bundle_id == NULL ||
+                            strcmp(row->bundle_id,
+                                   fl_bundle_id(src->bundle)) != 0)) {
+            /*
+             * Not the bundle applied: its down may be another, so its own
+             * signed scope must admit this target.  Before, a bundle for
+             * another environment with the same up ran its down here
+             * (found by an audit).
+             */
+            int rc = fl_bundle_scope_admits(src->bundle, p->opts.environment,
+                                            p->opts.labels, p->opts.nlabels,
+                                            err);
+            if (rc != 0) {
+                fl_error_prefix(err, "bundle %s is not the one that applied "
+                                "%s (%s%s): ", fl_bundle_id(src->bundle),
+                                m->file, row->bundle_id ? "bundle "
+                                : "from a directory", row->bundle_id
+                                ? row->bundle_id : "");
+                fl_error_set_detail(err, "Its up is the one applied, but its "
+                                         "down may not be, so it is held to "
+                                         "its own signed scope; nothing was "
+                                         "rolled back.");
+                fl_error_set_hint(err, "Roll back with the bundle that was "
+                                       "applied, or name this target's "
+                                       "environment (--environment NAME) "
+                                       "and labels (--label KEY=VALUE).");
+                if (err)
+                    err->code = FL_EINVAL;
+                return FL_EINVAL;
+            }
+        }
         fl_migration_down_checksum(sum, m->down);
         fl_migration_hex(p->down_sum, sum);
         changed = row->down_checksum

@@ -2574,6 +2574,95 @@ test_an_expired_bundle_rolls_back_and_applies_no_more(void **state)
     free(bundle);
 }
 
+/*
+ * Rollback may run a down that changed since the migration was applied
+ * (the up is the same), so a bundle that is not the one applied is held
+ * to its own signed scope: a bundle for another environment, its up the
+ * same and its down another, is refused with nothing run, named or not
+ * the target's environment; the bundle applied rolls back, and its id is
+ * on the rollback's log rows.  Before, the other environment's bundle,
+ * expired besides, ran its down here (found by an audit), and the log
+ * rows of a rollback carried no bundle id.
+ */
+static void
+test_a_rollback_from_another_bundle_is_held_to_its_scope(void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+    char *key = fl_asprintf("%s/release", e->dir);
+    char *keyfile = fl_asprintf("%s/release.key", e->dir);
+    char *pub = fl_asprintf("%s/release.pub", e->dir);
+    char *applied = fl_asprintf("%s/test.bundle", e->dir);
+    char *staging = fl_asprintf("%s/staging.bundle", e->dir);
+    char *id = NULL, *sql = NULL;
+    const char *kg[] = {"flotilla", "keygen", "--out", key, NULL};
+    const char *build[] = {"flotilla", "bundle", "build", e->mdir, "--sign",
+                           keyfile, "--out", applied, "--environment", "test",
+                           NULL};
+    const char *build2[] = {"flotilla", "bundle", "build", e->mdir, "--sign",
+                            keyfile, "--out", staging, "--environment",
+                            "staging", NULL};
+    const char *apply[] = {"flotilla", "apply", "--db", e->dbarg,
+                           "--log-file", e->log, "--trust", pub,
+                           "--environment", "test", applied, NULL};
+    const char *back_other[] = {"flotilla", "rollback", "--db", e->dbarg,
+                                "--log-file", e->log, "--trust", pub,
+                                "--last", staging, NULL};
+    const char *back_other_env[] = {"flotilla", "rollback", "--db", e->dbarg,
+                                    "--log-file", e->log, "--trust", pub,
+                                    "--environment", "test", "--last",
+                                    staging, NULL};
+    const char *back[] = {"flotilla", "rollback", "--db", e->dbarg,
+                          "--log-file", e->log, "--trust", pub, "--last",
+                          applied, NULL};
+
+    fl_test_exec(e->conn, "CREATE TABLE marks (n int)");
+    s_write(e, "0001_a.sql", "-- flotilla:up\nCREATE TABLE scoped (id int);\n"
+                             "-- flotilla:down\nDROP TABLE scoped;\n");
+    s_cli(&r, kg);
+    s_expect(&r, 0, NULL);
+    fl_test_proc_release(&r);
+    s_cli(&r, build);
+    s_expect(&r, 0, NULL);
+    fl_test_proc_release(&r);
+    s_cli(&r, apply);
+    s_expect(&r, 0, "applied 1 migration");
+    fl_test_proc_release(&r);
+    /* The same up, another down, for another environment. */
+    s_write(e, "0001_a.sql", "-- flotilla:up\nCREATE TABLE scoped (id int);\n"
+                             "-- flotilla:down\nINSERT INTO marks VALUES (1);\n"
+                             "DROP TABLE scoped;\n");
+    s_cli(&r, build2);
+    s_expect(&r, 0, NULL);
+    fl_test_proc_release(&r);
+    s_cli(&r, back_other);
+    /* Exit 1: rollback's refusals are failures (as "not the one applied"). */
+    s_expect(&r, 1, "not the one that applied");
+    fl_test_proc_release(&r);
+    s_cli(&r, back_other_env);
+    s_expect(&r, 1, "is for environment \"staging\", not \"test\"");
+    fl_test_proc_release(&r);
+    s_assert_value(e, "SELECT count(*) FROM marks", "0");
+    s_assert_value(e, "SELECT status FROM flotilla.schema_migrations",
+                   "applied");
+    s_cli(&r, back);
+    s_expect(&r, 0, "rolled back 1 migration");
+    fl_test_proc_release(&r);
+    s_assert_value(e, "SELECT count(*) FROM marks", "0");
+    s_assert_value(e, "SELECT to_regclass('scoped') IS NULL", "t");
+    id = s_value(e, "SELECT bundle_id FROM flotilla.schema_migrations");
+    sql = fl_asprintf("SELECT count(*) > 0 FROM flotilla.migration_logs"
+                      " WHERE step = 'rollback' AND bundle_id = '%s'", id);
+    s_assert_value(e, sql, "t");
+    free(sql);
+    free(id);
+    free(key);
+    free(keyfile);
+    free(pub);
+    free(applied);
+    free(staging);
+}
+
 static void
 test_signed_bundle_apply_and_rollback_by_bundle(void **state)
 {
@@ -3220,6 +3309,9 @@ main(void)
             test_a_lost_target_lock_taken_by_another_session, s_setup,
             s_teardown),
         cmocka_unit_test_setup_teardown(test_signed_bundle_apply_and_rollback_by_bundle, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_rollback_from_another_bundle_is_held_to_its_scope, s_setup,
+            s_teardown),
         cmocka_unit_test_setup_teardown(test_an_expired_bundle_rolls_back_and_applies_no_more, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_every_json_command_says_its_failure_as_json, s_setup,
