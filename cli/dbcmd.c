@@ -22,6 +22,7 @@
 #include "common/parse.h"
 #include "common/secret.h"
 #include "common/str.h"
+#include "proto/migration.h"
 
 #define S_CONNECTION_HELP \
     "Connection:\n" \
@@ -182,6 +183,19 @@ s_duration(fl_dbcmd_t *c, const char *opt, const char *arg, int64_t *out)
     return 1;
 }
 
+/* A duration PostgreSQL sets as lock_timeout or statement_timeout. */
+static int
+s_pg_timeout(fl_dbcmd_t *c, const char *opt, const char *arg, int64_t *out)
+{
+    int r = s_duration(c, opt, arg, out);
+
+    if (r > 0 && *out > FL_MIGRATION_MAX_TIMEOUT_MS)
+        return -fl_cli_usage_error(c->cmd, "%s %s is more than PostgreSQL's "
+                                   "limit of %d ms (about 24.8 days)", opt,
+                                   arg, FL_MIGRATION_MAX_TIMEOUT_MS);
+    return r;
+}
+
 /*
  * --db-file: the connection string, password included, read from a file
  * of mode 0600 (so it is on no command line, where any user sees it in
@@ -321,7 +335,8 @@ fl_dbcmd_option(fl_dbcmd_t *c, int opt, const char *arg)
     case FL_OPT_LOCK_WAIT:
         return s_duration(c, "--lock-wait", arg, &c->popts.lock_wait_ms);
     case FL_OPT_LOCK_TIMEOUT: {
-        int r = s_duration(c, "--lock-timeout", arg, &c->popts.lock_timeout_ms);
+        int r = s_pg_timeout(c, "--lock-timeout", arg,
+                             &c->popts.lock_timeout_ms);
         /* PostgreSQL's lock_timeout 0 is no timeout at all. */
         if (r > 0 && c->popts.lock_timeout_ms <= 0)
             return -fl_cli_usage_error(c->cmd, "--lock-timeout %s would let "
@@ -331,8 +346,8 @@ fl_dbcmd_option(fl_dbcmd_t *c, int opt, const char *arg)
         return r;
     }
     case FL_OPT_STATEMENT_TIMEOUT:
-        return s_duration(c, "--statement-timeout", arg,
-                          &c->popts.statement_timeout_ms);
+        return s_pg_timeout(c, "--statement-timeout", arg,
+                            &c->popts.statement_timeout_ms);
     case FL_OPT_LOCK_RETRIES:
         if (fl_parse_int(&v, arg, 0, 100, &err) != 0)
             return -fl_cli_bad_option(c->cmd, "--lock-retries", &err);

@@ -752,6 +752,24 @@ s_decode_payload(fl_codec_reader_t *r, s_body *body, const unsigned char **raw,
  * format 2, at least one in format 3 (the writer uses 3 only for them),
  * each with the checksum of its content.
  */
+/*
+ * Migration m of a signed bundle by the rules every reader holds it to
+ * (fl_migration_check: its file name, name, texts, parts, timeouts), so
+ * that a bundle verify calls valid is one apply and the agents run.
+ * Before, verify exited 0 for a re-signed bundle whose file name or
+ * timeout every executor refused (found by an audit).
+ */
+static int
+s_check_one(const fl_migration_t *m, fl_error_t *err)
+{
+    if (fl_migration_check(m, err) == 0)
+        return 0;
+    fl_error_prefix(err, "bundle content: ");
+    if (err)
+        err->code = FL_EPROTO;
+    return FL_EPROTO;
+}
+
 static int
 s_check_repeatables(fl_migration_list_t *reps, int64_t format,
                     fl_error_t *err)
@@ -777,6 +795,8 @@ s_check_repeatables(fl_migration_list_t *reps, int64_t format,
                    "in the bundle does not match its content", m->file);
             return FL_EPROTO;
         }
+        if (s_check_one(m, err) != 0)
+            return FL_EPROTO;
         for (size_t k = 0; k < i; k++)
             if (strcmp(reps->items[k].name, m->name) == 0) {
                 FL_ERR(err, FL_EPROTO, "bundle carries two repeatable "
@@ -804,6 +824,8 @@ s_check_migrations(fl_migration_list_t *migs, fl_error_t *err)
                    m->version.text, m->file);
             return FL_EPROTO;
         }
+        if (s_check_one(m, err) != 0)
+            return FL_EPROTO;
     }
     return 0;
 }

@@ -159,6 +159,14 @@ s_parse_timeout(int64_t *out, const char *opt, const char *value,
         fl_error_clear(&perr);
         return FL_EINVAL;
     }
+    /* Else PostgreSQL refuses it at apply, after the migrations before. */
+    if (*out > FL_MIGRATION_MAX_TIMEOUT_MS) {
+        s_fail(err, file, line, "option \"%s\" is more than PostgreSQL's "
+               "limit of %d ms (about 24.8 days)", opt,
+               FL_MIGRATION_MAX_TIMEOUT_MS);
+        fl_error_set_hint(err, "Give a shorter duration, or 0 for none.");
+        return FL_EINVAL;
+    }
     return 0;
 }
 
@@ -648,6 +656,19 @@ s_check_parts(const fl_migration_t *m, fl_error_t *err)
     return 0;
 }
 
+/* A decoded timeout: unset (-1), or one PostgreSQL can set. */
+static int
+s_check_timeout(const fl_migration_t *m, const char *opt, int64_t ms,
+                fl_error_t *err)
+{
+    if (ms >= -1 && ms <= FL_MIGRATION_MAX_TIMEOUT_MS)
+        return 0;
+    return FL_ERR(err, FL_EINVAL, "migration %s has a %s of %lld ms, which "
+                  "PostgreSQL cannot set (0 to %d, or unset)",
+                  m->file ? m->file : m->version.text, opt, (long long)ms,
+                  FL_MIGRATION_MAX_TIMEOUT_MS);
+}
+
 int
 fl_migration_check(const fl_migration_t *m, fl_error_t *err)
 {
@@ -662,6 +683,11 @@ fl_migration_check(const fl_migration_t *m, fl_error_t *err)
     fl_version_t version = FL_VERSION_INIT;
     int rc;
 
+    if ((rc = s_check_timeout(m, "lock_timeout", m->lock_timeout_ms,
+                              err)) != 0 ||
+        (rc = s_check_timeout(m, "statement_timeout",
+                              m->statement_timeout_ms, err)) != 0)
+        return rc;
     if (m->repeatable)
         return s_check_repeatable(m, err);
     /* Named by its version: its file name may be the invalid text. */

@@ -34,6 +34,9 @@ typedef struct {
 /* The most files one migration groups (fl_migration_t.parts). */
 #define FL_MIGRATION_MAX_PARTS 1000
 
+/* The longest lock_timeout or statement_timeout PostgreSQL takes (ms). */
+#define FL_MIGRATION_MAX_TIMEOUT_MS 2147483647
+
 typedef struct {
     fl_version_t version; /* NNNN of the file name, or the version
                              of another tool's migration (version.h) */
@@ -152,7 +155,8 @@ int fl_migration_dir_load_all(fl_migration_list_t *out,
  * folder) has a name and a file name of at most 255 bytes without
  * control characters, '/' or "..".  A group's parts are canonical
  * versions, strictly increasing, the last one the migration's own, at
- * most FL_MIGRATION_MAX_PARTS.  FL_EINVAL naming the migration and what
+ * most FL_MIGRATION_MAX_PARTS.  Its timeouts are -1 (not set) or 0 to
+ * FL_MIGRATION_MAX_TIMEOUT_MS.  FL_EINVAL naming the migration and what
  * is wrong.
  */
 int fl_migration_check(const fl_migration_t *m, fl_error_t *err) FL_NODISCARD;

@@ -418,6 +418,34 @@ test_cli_read_commands_take_only_their_options(void **state)
 }
 
 /*
+ * --lock-timeout and --statement-timeout take what PostgreSQL can set
+ * (at most 2147483647 ms) and --lock-timeout more than 0: anything else
+ * is a usage error naming the option, before any connection.  Before,
+ * 30d was taken and failed at the first migration's SET.
+ */
+static void
+test_cli_timeouts_are_ones_postgresql_can_set(void **state)
+{
+    static const char *const bad[][2] = {{"--lock-timeout", "30d"},
+                                         {"--statement-timeout", "25d"},
+                                         {"--lock-timeout", "0"}};
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        const char *argv[] = {"flotilla", "apply", bad[i][0], bad[i][1],
+                              "--db", "host=/nonexistent dbname=none",
+                              "--dir", ".", NULL};
+        fl_test_proc_t r;
+
+        fl_test_run(&r, "flotilla", argv, NULL, 30);
+        if (r.status != 2 || strstr(r.err, bad[i][0]) == NULL)
+            fail_msg("apply %s %s: exit %d, wanted a usage error naming "
+                     "it\n%s", bad[i][0], bad[i][1], r.status, r.err);
+        fl_test_proc_release(&r);
+    }
+}
+
+/*
  * status reads a database and a source: its help lists those options
  * (it listed none), and --log-file, which it never wrote, is refused;
  * locks shows the whole server's sessions: --schema, which it accepted
@@ -627,6 +655,7 @@ main(void)
         cmocka_unit_test(test_cli_unknown_command_is_usage_error),
         cmocka_unit_test(test_cli_version_json),
         cmocka_unit_test(test_cli_usage_error_with_json_is_json_too),
+        cmocka_unit_test(test_cli_timeouts_are_ones_postgresql_can_set),
         cmocka_unit_test(test_cli_status_and_locks_take_what_their_help_says),
         cmocka_unit_test(
             test_cli_agent_refuses_a_state_dir_another_user_could_change),

@@ -858,6 +858,36 @@ test_bundle_content_checks_catch_a_resigned_change(void **state)
     free(copy);
 }
 
+/*
+ * A migration whose signed file name every reader refuses (here one with
+ * a control character, which the checksum does not cover), re-signed
+ * with a trusted key, is refused by verification itself, so that
+ * "bundle verify" never calls valid what apply and the agents refuse.
+ * Before, only the executors refused it (found by an audit).
+ */
+static void
+test_bundle_verify_refuses_what_executors_refuse(void **state)
+{
+    fixture *f = *state;
+    size_t len = f->bytes.len;
+    unsigned char *copy = fl_malloc(len);
+    unsigned char *p = NULL;
+    fl_bundle_t *b = NULL;
+    fl_error_t err = FL_ERROR_INIT;
+
+    memcpy(copy, f->bytes.data, len);
+    p = memmem(copy, len, "0001_users.sql", 14);
+    assert_non_null(p);
+    p[9] = 0x1b;
+    s_resign(f, copy, len, 1);
+    s_expect_refused(copy, len, f->trust, S_NOW, "bundle content: ");
+    assert_int_equal(fl_bundle_decode_unverified(&b, copy, len, &err),
+                     FL_EPROTO);
+    assert_non_null(strstr(err.message, "migration"));
+    fl_error_clear(&err);
+    free(copy);
+}
+
 static void
 test_bundle_decode_unverified_skips_only_signature_and_times(void **state)
 {
@@ -1077,6 +1107,7 @@ main(void)
         T(test_bundle_carries_note_and_parts),
         T(test_bundle_digest_is_sha256_of_the_raw_body),
         T(test_bundle_lint_gate_is_signed_and_read_back),
+        T(test_bundle_verify_refuses_what_executors_refuse),
         T(test_bundle_build_is_deterministic),
         T(test_bundle_every_flipped_byte_is_refused),
         T(test_bundle_every_truncation_is_refused),

@@ -188,6 +188,52 @@ test_migration_parse_errors_name_file_and_line(void **state)
     s_expect("-- flotilla:up\n\n   \n-- flotilla:down\nSELECT 1;\n", 1,
              "section \"up\" is empty");
     s_expect("-- flotilla:up now\nSELECT 1;\n", 1, "unexpected text after");
+    /* PostgreSQL takes at most 2147483647 ms: more fails at apply. */
+    s_expect("-- flotilla:options lock_timeout=30d\n-- flotilla:up\n"
+             "SELECT 1;\n", 1, "option \"lock_timeout\" is more than"
+             " PostgreSQL's limit of 2147483647 ms");
+    s_expect("-- flotilla:options statement_timeout=25d\n-- flotilla:up\n"
+             "SELECT 1;\n", 1, "option \"statement_timeout\" is more than");
+}
+
+/*
+ * A timeout PostgreSQL cannot set is refused where the migration is read
+ * (its file, or a signed bundle's decoded migration), never first by
+ * the server, after the migrations before it were applied.  Before, a
+ * bundle with lock_timeout=30d was built, signed and verified, and
+ * apply failed at it with "invalid value for parameter" (found by an
+ * audit).
+ */
+static void
+test_migration_timeouts_are_ones_postgresql_can_set(void **state)
+{
+    const char *text = "-- flotilla:options statement_timeout=24d\n"
+                       "-- flotilla:up\nSELECT 1;";
+    static const int64_t bad[] = {-77, -2, (int64_t)1 << 62,
+                                  (int64_t)2147483647 + 1};
+    fl_migration_t m;
+    fl_error_t err = FL_ERROR_INIT;
+
+    (void)state;
+    assert_int_equal(fl_migration_parse(&m, "3_a.sql", text, strlen(text),
+                                        NULL), 0);
+    assert_int_equal(m.statement_timeout_ms, 24LL * 86400 * 1000);
+    assert_int_equal(fl_migration_check(&m, NULL), 0);
+    m.lock_timeout_ms = 2147483647;
+    assert_int_equal(fl_migration_check(&m, NULL), 0);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        m.lock_timeout_ms = bad[i];
+        assert_int_equal(fl_migration_check(&m, &err), FL_EINVAL);
+        assert_non_null(strstr(err.message, "lock_timeout"));
+        fl_error_clear(&err);
+        m.lock_timeout_ms = -1;
+        m.statement_timeout_ms = bad[i];
+        assert_int_equal(fl_migration_check(&m, &err), FL_EINVAL);
+        assert_non_null(strstr(err.message, "statement_timeout"));
+        fl_error_clear(&err);
+        m.statement_timeout_ms = -1;
+    }
+    fl_migration_release(&m);
 }
 
 static void
@@ -512,6 +558,7 @@ main(void)
         cmocka_unit_test(test_migration_parse_minimal_file_leaves_options_unset),
         cmocka_unit_test(test_migration_check_parts_of_a_group),
         cmocka_unit_test(test_migration_parse_errors_name_file_and_line),
+        cmocka_unit_test(test_migration_timeouts_are_ones_postgresql_can_set),
         cmocka_unit_test(test_migration_parse_non_utf8_is_refused_with_its_line),
         cmocka_unit_test(test_migration_parse_bad_file_names_are_refused),
         cmocka_unit_test(test_migration_checksum_covers_content_and_options),
