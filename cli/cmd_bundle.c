@@ -22,6 +22,7 @@
 #include "common/alloc.h"
 #include "common/json.h"
 #include "common/parse.h"
+#include "common/secret.h"
 #include "common/str.h"
 #include "agent/source.h"
 #include "proto/bundle.h"
@@ -137,36 +138,6 @@ s_verify_opts(fl_bundle_verify_opts_t *opts, const char *max_lifetime,
         return s_parse_seconds(&opts->max_lifetime_s, "--max-lifetime",
                                max_lifetime, err);
     return 0;
-}
-
-/* Writes data to path through a temporary file and rename. */
-static int
-s_write_file(const char *path, const void *data, size_t len, fl_error_t *err)
-{
-    char *tmp = fl_asprintf("%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    int rc = 0;
-
-    if (f == NULL) {
-        rc = FL_ERR(err, FL_EIO, "could not create \"%s\": %s", tmp,
-                    strerror(errno));
-        goto cleanup;
-    }
-    if (fwrite(data, 1, len, f) != len || fflush(f) != 0 ||
-        fsync(fileno(f)) != 0) {
-        rc = FL_ERR(err, FL_EIO, "could not write \"%s\": %s", tmp,
-                    strerror(errno));
-        fclose(f);
-        goto cleanup;
-    }
-    if (fclose(f) != 0 || rename(tmp, path) != 0)
-        rc = FL_ERR(err, FL_EIO, "could not write \"%s\": %s", path,
-                    strerror(errno));
-cleanup:
-    if (rc != 0)
-        unlink(tmp);
-    free(tmp);
-    return rc;
 }
 
 static void
@@ -315,7 +286,9 @@ s_build(const s_args *a)
     opts.repeatables = src.repeatables;
     if (rc != 0 || fl_key_load(&key, a->key, &err) != 0 ||
         fl_bundle_build(&bytes, migs, key, &opts, &err) != 0 ||
-        s_write_file(a->out, bytes.data, bytes.len, &err) != 0) {
+        /* Never through a link planted at --out or its temporary file
+         * (an O_EXCL, O_NOFOLLOW file of a random name, renamed). */
+        fl_file_save_public(a->out, bytes.data, bytes.len, 1, &err) != 0) {
         rc = s_fail("build", &err, 0);
         goto cleanup;
     }

@@ -4,6 +4,7 @@
  * the exit code of an untrusted `inspect --trust`, and text from a
  * bundle shown escaped.
  */
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <time.h>
 
@@ -194,6 +196,57 @@ test_cli_keygen_writes_0600_key_and_refuses_overwrite(void **state)
     assert_int_equal(r.status, 0);
     assert_non_null(strstr(r.out, "Usage: flotilla keygen"));
     fl_test_proc_release(&r);
+}
+
+/*
+ * bundle build never writes through a link another user planted where
+ * it writes: at the path of its temporary file (named after its pid
+ * before, so predictable: the child plants it, then becomes flotilla
+ * with the same pid) or at --out.  Before, the bundle went into the
+ * link's target, as keygen's public key once did (found by an audit).
+ */
+static void
+test_cli_bundle_build_never_writes_through_a_link(void **state)
+{
+    fixture *f = *state;
+    char *victim = fl_asprintf("%s/victim", f->dir);
+    char *exe = fl_asprintf("%s/flotilla", getenv("FLOTILLA_BIN_DIR"));
+    char text[32] = "";
+    struct stat st;
+    FILE *fp = NULL;
+    int status = 0;
+    pid_t pid;
+
+    s_keygen(f->prefix);
+    fl_test_write_file(victim, "victim\n");
+    assert_int_equal(symlink(victim, f->bundle), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        char *tmp = fl_asprintf("%s.tmp.%ld", f->bundle, (long)getpid());
+        int devnull = open("/dev/null", O_WRONLY);
+
+        if (symlink(victim, tmp) != 0 || devnull < 0)
+            _exit(99);
+        (void)dup2(devnull, 1);
+        (void)dup2(devnull, 2);
+        execl(exe, "flotilla", "bundle", "build", f->migs, "--sign", f->key,
+              "--out", f->bundle, "--environment", "production",
+              (char *)NULL);
+        _exit(98);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    fp = fopen(victim, "r");
+    assert_non_null(fp);
+    assert_non_null(fgets(text, sizeof(text), fp));
+    fclose(fp);
+    assert_string_equal(text, "victim\n");
+    assert_int_equal(lstat(f->bundle, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    free(victim);
+    free(exe);
 }
 
 static void
@@ -528,6 +581,7 @@ main(void)
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
         T(test_cli_keygen_writes_0600_key_and_refuses_overwrite),
         T(test_cli_bundle_build_verify_inspect_json),
+        T(test_cli_bundle_build_never_writes_through_a_link),
         T(test_cli_bundle_verify_refuses_wrong_trust_and_tampering),
         T(test_cli_bundle_reports_source_errors_and_usage),
         T(test_cli_bundle_build_signs_scope_release_and_bounded_lifetime),
