@@ -694,9 +694,11 @@ cleanup:
 /*
  * The tables and columns the migrations that ran create, each looked up
  * in the database: refused with every one missing and the migration that
- * creates it.  Unqualified names are looked up in the schemas the
- * migrations ran with first on their search_path (the target's, or the
- * connection's default first schema dflt, the user's, public).
+ * creates it.  Unqualified names are looked up where the migrations
+ * created them: a schema target's own schema (first on their
+ * search_path; before, public's tables passed for an empty tenant's,
+ * found by an audit), else the connection's default first schema dflt,
+ * the user's, public.
  */
 static int
 s_check_shape(fl_pipeline_t *p, const fl_migration_list_t *migs,
@@ -742,8 +744,10 @@ s_check_shape(fl_pipeline_t *p, const fl_migration_list_t *migs,
         " OPERATOR(pg_catalog.=) c.relnamespace WHERE c.relname"
         " OPERATOR(pg_catalog.=) (x OPERATOR(pg_catalog.->>) 1)"
         " AND c.relkind IN ('r', 'p', 'f') AND CASE WHEN"
-        " (x OPERATOR(pg_catalog.->>) 0) IS NULL THEN n.nspname"
-        " OPERATOR(pg_catalog.=) ANY (ARRAY[NULLIF($2, ''), NULLIF($3, ''),"
+        " (x OPERATOR(pg_catalog.->>) 0) IS NULL AND $2 OPERATOR(pg_catalog.<>)"
+        " '' THEN n.nspname OPERATOR(pg_catalog.=) $2"
+        " WHEN (x OPERATOR(pg_catalog.->>) 0) IS NULL THEN n.nspname"
+        " OPERATOR(pg_catalog.=) ANY (ARRAY[NULLIF($3, ''),"
         " CURRENT_USER, 'public']::pg_catalog.name[]) ELSE n.nspname"
         " OPERATOR(pg_catalog.=)"
         " (x OPERATOR(pg_catalog.->>) 0) END AND ((x OPERATOR(pg_catalog.->>) 2)"

@@ -645,8 +645,8 @@ test_flyway_baseline_and_undo_rows_are_followed(void **state)
     fl_test_expect_value(e->conn, "SELECT count(*) FROM"
                                   " flotilla.repeatable_migrations", "0");
     /*
-     * The tool's table in the schema first on the database's search_path,
-     * baselined as that schema (a whole database is refused then:
+     * The tool's table (and tables) in the schema first on the
+     * database's search_path, baselined as that schema (a whole database is refused then:
      * test_a_schema_target_is_baselined_from_its_own_ledger): the
      * repeatables are read from it too (before, from public: the
      * baseline failed after recording the versions, and failed again at
@@ -654,6 +654,8 @@ test_flyway_baseline_and_undo_rows_are_followed(void **state)
      */
     fl_test_exec(e->conn, "CREATE SCHEMA app;"
                           "ALTER TABLE flyway_schema_history SET SCHEMA app;"
+                          "ALTER TABLE accounts SET SCHEMA app;"
+                          "ALTER TABLE notes SET SCHEMA app;"
                           "UPDATE app.flyway_schema_history SET success ="
                           " true WHERE version IS NULL;"
                           "DO $$BEGIN EXECUTE format('ALTER DATABASE %I SET"
@@ -677,7 +679,7 @@ test_flyway_baseline_and_undo_rows_are_followed(void **state)
         fl_test_exec(e->conn, "DELETE FROM flotilla.schema_migrations;"
                               "DELETE FROM flotilla.repeatable_migrations;"
                               "DELETE FROM app.flyway_schema_history;"
-                              "CREATE TABLE legacy (id int);"
+                              "CREATE TABLE app.legacy (id int);"
                               "INSERT INTO app.flyway_schema_history VALUES"
                               " (1, '1', '<< Flyway Baseline >>', 'BASELINE',"
                               " '<< Flyway Baseline >>', NULL, 'x', now(), 0,"
@@ -814,6 +816,33 @@ test_a_schema_target_is_baselined_from_its_own_ledger(void **state)
                S_ARGS("--schema", "tenant1"), src);
     s_expect_value(e, "SELECT to_regclass('tenant1.tags') IS NOT NULL AND"
                       " to_regclass('public.tags') IS NULL", "t");
+    free(src);
+}
+
+/*
+ * A schema target's migrations create their unqualified tables in that
+ * schema, so its baseline looks for them there, not in public: a tenant
+ * schema left empty while the whole database (public) holds the tables
+ * is refused, nothing recorded, and nothing of public changed by the
+ * apply after.  Before, public's tables passed for the tenant's, the
+ * history was recorded on the empty schema, and the next apply altered
+ * public's table (found by an audit).
+ */
+static void
+test_a_schema_target_is_not_baselined_from_publics_tables(void **state)
+{
+    fl_test_ws_t *e = *state;
+    char *src = s_source(e, S_DIESEL);
+
+    s_write_project(e, S_DIESEL, 2);
+    s_migrate_as_tool(e->conn, S_DIESEL, 2, -1);
+    fl_test_exec(e->conn, "CREATE SCHEMA tenant3");
+    s_flotilla(e, 3, "table accounts (from ", "baseline",
+               S_ARGS("--schema", "tenant3", "--to", "20190226000001"), src);
+    s_flotilla(e, 0, "0 migrations in the ledger", "status",
+               S_ARGS("--schema", "tenant3"), src);
+    s_expect_value(e, "SELECT count(*) FROM pg_attribute WHERE attrelid ="
+                      " 'public.accounts'::regclass AND attnum > 0", "3");
     free(src);
 }
 
@@ -1077,6 +1106,7 @@ main(void)
         S_T(test_flyway_baseline_and_undo_rows_are_followed),
         S_T(test_pop_files_sharing_a_name_are_baselined_as_one),
         S_T(test_a_schema_target_is_baselined_from_its_own_ledger),
+        S_T(test_a_schema_target_is_not_baselined_from_publics_tables),
         S_T(test_own_source_baselined_by_version_then_applied),
         S_T(test_shape_matches_the_catalog_generated),
 #undef S_T
