@@ -646,7 +646,8 @@ test_flyway_baseline_and_undo_rows_are_followed(void **state)
                                   " flotilla.repeatable_migrations", "0");
     /*
      * The tool's table (and tables) in the schema first on the
-     * database's search_path, baselined as that schema (a whole database is refused then:
+     * database's search_path, baselined as that schema (a whole
+     * database is refused then:
      * test_a_schema_target_is_baselined_from_its_own_ledger): the
      * repeatables are read from it too (before, from public: the
      * baseline failed after recording the versions, and failed again at
