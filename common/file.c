@@ -18,7 +18,8 @@ int
 fl_file_read(unsigned char **data, size_t *len, const char *path, size_t max,
              const char *what, fl_error_t *err)
 {
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO opens at once, and is refused below. */
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     struct stat st;
     unsigned char *buf = NULL;
     size_t got = 0;

@@ -10,6 +10,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1046,11 +1047,30 @@ fl_bundle_decode_unverified(fl_bundle_t **out, const unsigned char *data,
     return s_decode(out, data, len, plen, err);
 }
 
+/*
+ * path opened for reading without waiting: a FIFO (or a device that
+ * would block) opens at once instead of hanging until a writer comes;
+ * its callers then refuse what is not a regular file.  NULL with errno.
+ */
+static FILE *
+s_open_file(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    FILE *f = NULL;
+
+    if (fd < 0)
+        return NULL;
+    if ((f = fdopen(fd, "rb")) == NULL)
+        close(fd);
+    return f;
+}
+
 int
 fl_bundle_read_file(unsigned char **data, size_t *len, const char *path,
                     fl_error_t *err)
 {
-    FILE *f = fopen(path, "rb");
+    /* O_NONBLOCK: a FIFO opens at once, and is refused below. */
+    FILE *f = s_open_file(path);
     struct stat st;
     unsigned char *buf = NULL;
     int rc = 0;
@@ -1201,13 +1221,15 @@ cleanup:
 int
 fl_bundle_is_bundle_file(const char *path)
 {
-    FILE *f = fopen(path, "rb");
+    FILE *f = s_open_file(path);
     char magic[S_MAGIC_LEN];
+    struct stat st;
     int yes;
 
     if (f == NULL)
         return 0;
-    yes = fread(magic, 1, sizeof(magic), f) == sizeof(magic) &&
+    yes = fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) &&
+          fread(magic, 1, sizeof(magic), f) == sizeof(magic) &&
           memcmp(magic, FL_BUNDLE_MAGIC, sizeof(magic)) == 0;
     fclose(f);
     return yes;

@@ -167,20 +167,33 @@ int
 fl_key_load_public(unsigned char pk[FL_KEY_PUBLIC_BYTES], const char *path,
                    fl_error_t *err)
 {
-    FILE *f = NULL;
     char text[128];
-    size_t n;
+    struct stat st;
+    ssize_t n;
+    /* O_NONBLOCK: a FIFO opens at once (before, it hung until a writer
+     * came, found by an audit), and is refused as not a regular file. */
+    int fd;
 
     fl_proto_sodium_init();
-    f = fopen(path, "rb");
-    if (f == NULL)
+    fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
         return FL_ERR(err, errno == ENOENT ? FL_ENOTFOUND : FL_EIO,
                       "could not open public key file \"%s\": %s", path,
                       strerror(errno));
-    n = fread(text, 1, sizeof(text), f);
-    fclose(f);
-    if (n == sizeof(text) ||
-        s_decode_key_text(pk, text, n, S_PUBLIC_PREFIX) != 0) {
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return FL_ERR(err, FL_EINVAL, "public key file \"%s\" is not a "
+                      "regular file", path);
+    }
+    do
+        n = read(fd, text, sizeof(text));
+    while (n < 0 && errno == EINTR);
+    close(fd);
+    if (n < 0)
+        return FL_ERR(err, FL_EIO, "could not read public key file \"%s\": "
+                      "%s", path, strerror(errno));
+    if ((size_t)n == sizeof(text) ||
+        s_decode_key_text(pk, text, (size_t)n, S_PUBLIC_PREFIX) != 0) {
         s_bad_key_file(err, path, "public", S_PUBLIC_PREFIX);
         return FL_EINVAL;
     }

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "common/alloc.h"
+#include "common/file.h"
 #include "common/secret.h"
 #include "testsupport.h"
 
@@ -168,6 +169,34 @@ test_secret_link_and_fifo_are_refused(void **state)
  * error names the file and its owner and says what to chown.  Only root
  * can give a file away, so other users skip.
  */
+/*
+ * fl_file_read (certificates, the agent's journal) refuses a FIFO at
+ * once as not a regular file, never waiting for a writer (the alarm ends
+ * the test if the open blocks).
+ */
+static void
+test_file_read_refuses_a_fifo_at_once(void **state)
+{
+    char *dir = fl_test_tmpdir();
+    char *path = fl_asprintf("%s/fifo", dir);
+    unsigned char *data = NULL;
+    size_t len = 0;
+    fl_error_t err = FL_ERROR_INIT;
+
+    (void)state;
+    assert_int_equal(mkfifo(path, 0600), 0);
+    alarm(10);
+    assert_int_equal(fl_file_read(&data, &len, path, 1024, "certificate",
+                                  &err), FL_EINVAL);
+    alarm(0);
+    assert_null(data);
+    assert_non_null(strstr(err.message, "not a regular file"));
+    fl_error_clear(&err);
+    fl_test_rmtree(dir);
+    free(dir);
+    free(path);
+}
+
 static void
 test_secret_file_owned_by_another_user_is_refused(void **state)
 {
@@ -213,6 +242,7 @@ main(void)
         cmocka_unit_test(test_secret_save_is_0600_and_never_overwrites_without_force),
         cmocka_unit_test(test_secret_save_leaves_a_temporary_file_it_did_not_create),
         cmocka_unit_test(test_secret_link_and_fifo_are_refused),
+        cmocka_unit_test(test_file_read_refuses_a_fifo_at_once),
         cmocka_unit_test(test_secret_file_owned_by_another_user_is_refused),
     };
     return cmocka_run_group_tests_name("secret", tests, NULL, NULL);

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <sodium.h>
@@ -888,6 +889,35 @@ test_bundle_verify_refuses_what_executors_refuse(void **state)
     free(copy);
 }
 
+/*
+ * A FIFO given as a bundle is refused at once as not a regular file,
+ * and is not taken for a bundle file, never waited on (the alarm ends
+ * the test if an open blocks).  Before, verify, inspect and apply hung
+ * on it (found by an audit).
+ */
+static void
+test_bundle_file_that_is_a_fifo_is_refused_at_once(void **state)
+{
+    char *dir = fl_test_tmpdir();
+    char *path = fl_asprintf("%s/fifo.bundle", dir);
+    unsigned char *data = NULL;
+    size_t len = 0;
+    fl_error_t err = FL_ERROR_INIT;
+
+    (void)state;
+    assert_int_equal(mkfifo(path, 0600), 0);
+    alarm(10);
+    assert_int_equal(fl_bundle_is_bundle_file(path), 0);
+    assert_int_not_equal(fl_bundle_read_file(&data, &len, path, &err), 0);
+    alarm(0);
+    assert_null(data);
+    assert_non_null(strstr(err.message, "is not a regular file"));
+    fl_error_clear(&err);
+    fl_test_rmtree(dir);
+    free(dir);
+    free(path);
+}
+
 static void
 test_bundle_decode_unverified_skips_only_signature_and_times(void **state)
 {
@@ -1108,6 +1138,7 @@ main(void)
         T(test_bundle_digest_is_sha256_of_the_raw_body),
         T(test_bundle_lint_gate_is_signed_and_read_back),
         T(test_bundle_verify_refuses_what_executors_refuse),
+        T(test_bundle_file_that_is_a_fifo_is_refused_at_once),
         T(test_bundle_build_is_deterministic),
         T(test_bundle_every_flipped_byte_is_refused),
         T(test_bundle_every_truncation_is_refused),

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <sodium.h>
@@ -103,6 +104,32 @@ test_key_files_are_parsed_strictly(void **state)
     free(path);
 }
 
+/*
+ * A FIFO where a public key file is (or in a trust directory) is refused
+ * at once as not a regular file, never waited on: the alarm ends the
+ * test if the open blocks.  Before, verify, inspect and apply hung on it
+ * (found by an audit).
+ */
+static void
+test_key_file_that_is_a_fifo_is_refused_at_once(void **state)
+{
+    char *dir = fl_test_tmpdir();
+    char *path = fl_asprintf("%s/k.pub", dir);
+    unsigned char pk[FL_KEY_PUBLIC_BYTES];
+    fl_error_t err = FL_ERROR_INIT;
+
+    (void)state;
+    assert_int_equal(mkfifo(path, 0600), 0);
+    alarm(10);
+    assert_int_equal(fl_key_load_public(pk, path, &err), FL_EINVAL);
+    alarm(0);
+    assert_non_null(strstr(err.message, "not a regular file"));
+    fl_error_clear(&err);
+    fl_test_rmtree(dir);
+    free(dir);
+    free(path);
+}
+
 static void
 test_key_id_is_a_digest_of_the_public_key(void **state)
 {
@@ -131,6 +158,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_key_generate_writes_0600_secret_and_matching_public),
         cmocka_unit_test(test_key_files_are_parsed_strictly),
+        cmocka_unit_test(test_key_file_that_is_a_fifo_is_refused_at_once),
         cmocka_unit_test(test_key_id_is_a_digest_of_the_public_key),
     };
     return cmocka_run_group_tests_name("key", tests, NULL, NULL);
