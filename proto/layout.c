@@ -1183,9 +1183,16 @@ s_walk(s_scan_t *scan, const char *dir, const char *only_folder)
             subdirs = fl_reallocarray(subdirs, nsub + 1, sizeof(char *));
             subdirs[nsub++] = fl_strdup(e->d_name);
         } else if (!only_folder &&
-                   (S_ISREG(sb.st_mode) ||
-                    (S_ISLNK(sb.st_mode) && stat(path, &sb) == 0 &&
-                     S_ISREG(sb.st_mode)))) {
+                   !(S_ISLNK(sb.st_mode) && stat(path, &sb) == 0 &&
+                     S_ISDIR(sb.st_mode))) {
+            /*
+             * Every other entry is a file of the directory, a regular
+             * file or not: a link to nothing or a FIFO named as a
+             * migration is then refused when read (s_read), naming it,
+             * as its tool lists it and fails to open it.  Before, both
+             * were left out without a word, and the history read
+             * without them (found by an audit).
+             */
             d.files = fl_reallocarray(d.files, d.nfiles + 1, sizeof(*d.files));
             memset(&d.files[d.nfiles], 0, sizeof(*d.files));
             d.files[d.nfiles].name = fl_strdup(e->d_name);

@@ -426,6 +426,53 @@ test_layout_scan_refuses_links_out_of_the_tree(void **state)
     free(dir);
 }
 
+/*
+ * A migration file that is a link to nothing, or a FIFO, is a problem of
+ * the tree named with its path, never left out without a word (the tool
+ * lists it and then fails to open it; leaving it out made baseline
+ * record an incomplete history and apply later run it out of order).
+ * Before, both were skipped as if they were not there (found by an
+ * audit).
+ */
+static void
+test_layout_scan_names_a_dangling_link_and_a_fifo(void **state)
+{
+    char *dir = fl_test_tmpdir();
+    char *dangling = fl_asprintf("%s/2_b.up.sql", dir);
+    char *fifo = fl_asprintf("%s/3_c.up.sql", dir);
+    fl_layout_t l;
+    fl_error_t err = FL_ERROR_INIT;
+    size_t problems = 0, fine = 0;
+
+    (void)state;
+    WRITE(dir, "1_a.up.sql", "SELECT 1;\n");
+    WRITE(dir, "4_d.up.sql", "SELECT 4;\n");
+    assert_int_equal(symlink("nowhere/2_b.sql", dangling), 0);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    alarm(10);
+    assert_int_equal(fl_layout_scan(&l, dir, NULL, &err), 0);
+    alarm(0);
+    for (size_t i = 0; i < l.count; i++)
+        for (size_t k = 0; k < l.sources[i].count; k++) {
+            const fl_layout_migration_t *m = &l.sources[i].items[k];
+            if (m->problem == NULL) {
+                fine++;
+                continue;
+            }
+            problems++;
+            if (strstr(m->problem_path, "2_b.up.sql") == NULL &&
+                strstr(m->problem_path, "3_c.up.sql") == NULL)
+                fail_msg("the problem: %s (%s)", m->problem, m->problem_path);
+        }
+    assert_int_equal(problems, 2);
+    assert_int_equal(fine, 2);
+    fl_layout_release(&l);
+    fl_test_rmtree(dir);
+    free(dangling);
+    free(fifo);
+    free(dir);
+}
+
 static void
 test_layout_version_cmp_orders_as_each_tool(void **state)
 {
@@ -477,6 +524,7 @@ main(void)
         cmocka_unit_test(test_layout_scan_single_file_keeps_its_part),
         cmocka_unit_test(test_layout_scan_problems_do_not_hide_the_rest),
         cmocka_unit_test(test_layout_scan_refuses_links_out_of_the_tree),
+        cmocka_unit_test(test_layout_scan_names_a_dangling_link_and_a_fifo),
         cmocka_unit_test(test_layout_version_cmp_orders_as_each_tool),
         cmocka_unit_test(test_layout_tool_names_round_trip),
     };
