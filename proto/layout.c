@@ -816,6 +816,45 @@ s_parse_flyway(const char *name, char *prefix, char **version,
     return 1;
 }
 
+/*
+ * The value of key in a settings file of lines "key = value" (Java
+ * properties, TOML): the last line that sets it, or NULL.  A line whose
+ * first non-blank character is one of comments is a comment; the key is
+ * the whole first word (not part of a longer one), followed by blanks
+ * and '=' or ':'.  Before, a strstr anywhere in the text read a
+ * commented-out setting as set (found by an audit).
+ */
+static const char *
+s_setting(const char *text, const char *key, const char *comments)
+{
+    const char *found = NULL;
+    size_t klen = strlen(key);
+
+    for (const char *line = text; line && *line;) {
+        const char *p = line;
+        const char *next = strchr(line, '\n');
+
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p != '\0' && strchr(comments, *p) == NULL &&
+            strncmp(p, key, klen) == 0) {
+            p += klen;
+            if (*p == ' ' || *p == '\t' || *p == '=' || *p == ':') {
+                while (*p == ' ' || *p == '\t')
+                    p++;
+                if (*p == '=' || *p == ':') {
+                    p++;
+                    while (*p == ' ' || *p == '\t')
+                        p++;
+                    found = p;
+                }
+            }
+        }
+        line = next ? next + 1 : NULL;
+    }
+    return found;
+}
+
 /* V1__x.sql.conf with executeInTransaction=false: outside a transaction. */
 static fl_layout_tx
 s_flyway_tx(const char *root, const char *path)
@@ -825,11 +864,8 @@ s_flyway_tx(const char *root, const char *path)
     struct stat sb;
 
     if (stat(conf, &sb) == 0 && (text = s_read(root, conf, &why)) != NULL) {
-        const char *k = strstr(text, "executeInTransaction");
+        const char *k = s_setting(text, "executeInTransaction", "#!");
         if (k) {
-            k += 20;
-            while (*k == ' ' || *k == '\t' || *k == '=')
-                k++;
             if (strncmp(k, "false", 5) == 0)
                 tx = FL_LAYOUT_TX_NONE;
             else if (strncmp(k, "true", 4) == 0)
@@ -1104,11 +1140,8 @@ s_diesel(s_dir_t *d, const char *sub)
     }
     if (stat(meta, &sb) == 0 &&
         (text = s_read(d->scan->root, meta, &why)) != NULL) {
-        const char *p = strstr(text, "run_in_transaction");
+        const char *p = s_setting(text, "run_in_transaction", "#");
         if (p) {
-            p += 18;
-            while (*p == ' ' || *p == '\t' || *p == '=')
-                p++;
             if (strncmp(p, "false", 5) == 0) /* run with batch_execute */
                 tx = FL_LAYOUT_TX_IMPLICIT;
         }

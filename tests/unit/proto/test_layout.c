@@ -473,6 +473,54 @@ test_layout_scan_names_a_dangling_link_and_a_fifo(void **state)
     free(dir);
 }
 
+/*
+ * A transaction setting in a comment line is not set: Flyway's .conf
+ * (Java properties: '#' and '!' comments) and diesel's metadata.toml
+ * ('#') each read only their live keys, the last one winning, and a key
+ * is read whole (not inside a longer one).  Before, a commented
+ * "# executeInTransaction=false" ran the migration statement by
+ * statement where Flyway runs it in one transaction (found by an audit).
+ */
+static void
+test_layout_scan_transaction_settings_in_comments_are_not_set(void **state)
+{
+    char *dir = fl_test_tmpdir();
+    char *sub = fl_asprintf("%s/2019-01-01-000001_a", dir);
+    fl_layout_t l;
+    fl_error_t err = FL_ERROR_INIT;
+    const fl_layout_source_t *s;
+
+    (void)state;
+    WRITE(dir, "V1__a.sql", "SELECT 1;\n");
+    WRITE(dir, "V1__a.sql.conf", "# executeInTransaction=false\n");
+    WRITE(dir, "V2__b.sql", "SELECT 2;\n");
+    WRITE(dir, "V2__b.sql.conf", "  ! executeInTransaction=false\n"
+                                 "notexecuteInTransaction=false\n");
+    WRITE(dir, "V3__c.sql", "SELECT 3;\n");
+    WRITE(dir, "V3__c.sql.conf", "executeInTransaction=true\n"
+                                 "  executeInTransaction = false\n");
+    assert_int_equal(fl_layout_scan(&l, dir, NULL, &err), 0);
+    s = only_source(&l, FL_LAYOUT_FLYWAY);
+    assert_int_equal(s->count, 3);
+    expect(&s->items[0], "1", "a", FL_LAYOUT_TX_AUTO, 0);
+    expect(&s->items[1], "2", "b", FL_LAYOUT_TX_AUTO, 0);
+    expect(&s->items[2], "3", "c", FL_LAYOUT_TX_NONE, 0);
+    fl_layout_release(&l);
+    fl_test_rmtree(dir);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    assert_int_equal(mkdir(sub, 0700), 0);
+    WRITE(sub, "up.sql", "SELECT 1;\n");
+    WRITE(sub, "metadata.toml", "# run_in_transaction = false\n");
+    assert_int_equal(fl_layout_scan(&l, dir, NULL, &err), 0);
+    s = only_source(&l, FL_LAYOUT_DIESEL);
+    assert_int_equal(s->count, 1);
+    expect(&s->items[0], "20190101000001", "a", FL_LAYOUT_TX_WRAPPED, 0);
+    fl_layout_release(&l);
+    fl_test_rmtree(dir);
+    free(sub);
+    free(dir);
+}
+
 static void
 test_layout_version_cmp_orders_as_each_tool(void **state)
 {
@@ -525,6 +573,8 @@ main(void)
         cmocka_unit_test(test_layout_scan_problems_do_not_hide_the_rest),
         cmocka_unit_test(test_layout_scan_refuses_links_out_of_the_tree),
         cmocka_unit_test(test_layout_scan_names_a_dangling_link_and_a_fifo),
+        cmocka_unit_test(
+            test_layout_scan_transaction_settings_in_comments_are_not_set),
         cmocka_unit_test(test_layout_version_cmp_orders_as_each_tool),
         cmocka_unit_test(test_layout_tool_names_round_trip),
     };
