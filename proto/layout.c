@@ -1052,7 +1052,7 @@ static void
 s_files(s_dir_t *d)
 {
     const fl_layout_options_t *o = d->scan->opts;
-    int pop = 0, sqlx;
+    int pop = 0, sqlx, dbmate = 0;
     size_t i;
 
     for (i = 0; i < d->nfiles; i++)
@@ -1068,6 +1068,19 @@ s_files(s_dir_t *d)
     if (pop || o->prefer == FL_LAYOUT_POP)
         s_pop(d);
     sqlx = s_sqlx_context(d);
+    /*
+     * A dbmate directory (a digit-named file with "-- migrate:up"): to
+     * dbmate every .sql file named with digits first is a migration, and
+     * one without the marker is refused by s_dbmate as dbmate refuses
+     * it (before, it was read as a plain SQL file, left out, and the
+     * ones after it ran: found by an audit).
+     */
+    for (i = 0; i < d->nfiles && !dbmate; i++) {
+        s_file_t *f = &d->files[i];
+        dbmate = !f->used && s_ends_with(f->name, ".sql") &&
+                 s_is_digit(f->name[0]) && s_text(f) != NULL &&
+                 s_has_marker(f->text, "migrate:up");
+    }
     for (i = 0; i < d->nfiles; i++) {
         s_file_t *f = &d->files[i];
         char prefix = 0, *version = NULL;
@@ -1098,7 +1111,7 @@ s_files(s_dir_t *d)
                    s_version_prefix(f->name) && s_has_marker(f->text, "flotilla")) {
             s_flotilla(d, f);
         } else if (f->text && s_is_digit(f->name[0]) &&
-                   s_has_marker(f->text, "migrate:up")) {
+                   (dbmate || s_has_marker(f->text, "migrate:up"))) {
             s_dbmate(d, f);
         } else if (sqlx && s_sqlx_version(f->name, &v)) {
             s_sqlx(d, f);

@@ -521,6 +521,50 @@ test_layout_scan_transaction_settings_in_comments_are_not_set(void **state)
     free(dir);
 }
 
+/*
+ * In a dbmate directory, every .sql file whose name starts with digits
+ * is a migration to dbmate: one without "-- migrate:up" at the start of
+ * a line (none at all, or a byte-order mark before it) is refused with
+ * its path, as dbmate refuses it, never left out while the ones after
+ * it run.  Before, both were read as plain SQL files that dbmate does
+ * not read (found by an audit).
+ */
+static void
+test_layout_scan_dbmate_file_without_up_block_is_refused(void **state)
+{
+    char *dir = fl_test_tmpdir();
+    fl_layout_t l;
+    fl_error_t err = FL_ERROR_INIT;
+    const fl_layout_source_t *s;
+    size_t problems = 0;
+
+    (void)state;
+    WRITE(dir, "20200101000000_a.sql", "-- migrate:up\nCREATE TABLE a (id int);\n"
+                                       "-- migrate:down\nDROP TABLE a;\n");
+    WRITE(dir, "20200102000000_b.sql", "CREATE TABLE b (id int);\n");
+    WRITE(dir, "20200103000000_c.sql", "-- migrate:up\nCREATE TABLE c (id int);\n"
+                                       "-- migrate:down\nDROP TABLE c;\n");
+    WRITE(dir, "20200104000000_d.sql", "\xef\xbb\xbf-- migrate:up\nSELECT 4;\n"
+                                       "-- migrate:down\nSELECT 5;\n");
+    assert_int_equal(fl_layout_scan(&l, dir, NULL, &err), 0);
+    s = only_source(&l, FL_LAYOUT_DBMATE);
+    assert_int_equal(s->count, 4);
+    for (size_t k = 0; k < s->count; k++) {
+        const fl_layout_migration_t *m = &s->items[k];
+        if (m->problem == NULL)
+            continue;
+        problems++;
+        if ((strstr(m->problem_path, "_b.sql") == NULL &&
+             strstr(m->problem_path, "_d.sql") == NULL) ||
+            strstr(m->problem, "migrate:up") == NULL)
+            fail_msg("the problem: %s (%s)", m->problem, m->problem_path);
+    }
+    assert_int_equal(problems, 2);
+    fl_layout_release(&l);
+    fl_test_rmtree(dir);
+    free(dir);
+}
+
 static void
 test_layout_version_cmp_orders_as_each_tool(void **state)
 {
@@ -573,6 +617,8 @@ main(void)
         cmocka_unit_test(test_layout_scan_problems_do_not_hide_the_rest),
         cmocka_unit_test(test_layout_scan_refuses_links_out_of_the_tree),
         cmocka_unit_test(test_layout_scan_names_a_dangling_link_and_a_fifo),
+        cmocka_unit_test(
+            test_layout_scan_dbmate_file_without_up_block_is_refused),
         cmocka_unit_test(
             test_layout_scan_transaction_settings_in_comments_are_not_set),
         cmocka_unit_test(test_layout_version_cmp_orders_as_each_tool),
