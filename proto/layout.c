@@ -906,7 +906,14 @@ s_flyway(s_dir_t *d, s_file_t *f, char prefix, char *version, const char *desc,
                   f->name);
         m->repeatable = prefix == 'R';
     }
-    if (prefix == 'U') {
+    if (prefix == 'U' && m->down.path) {
+        /* Flyway refuses it; before, the later one became the down (found
+         * by an audit). */
+        s_problem(m, f->path, 0,
+                  fl_asprintf("Flyway finds more than one undo migration "
+                              "with version %s: \"%s\" and \"%s\"", version,
+                              m->down.path, f->path));
+    } else if (prefix == 'U') {
         s_part(m, &m->down, f->path, f->text, f->why, 1, s_flyway_tx(f->root, f->path));
     } else {
         free(m->label);

@@ -565,6 +565,36 @@ test_layout_scan_dbmate_file_without_up_block_is_refused(void **state)
     free(dir);
 }
 
+/*
+ * Two Flyway undo files for one version are refused, naming both, as
+ * Flyway refuses them; before, the later by name silently became the
+ * down (found by an audit).
+ */
+static void
+test_layout_scan_two_flyway_undo_files_are_refused(void **state)
+{
+    char *dir = fl_test_tmpdir();
+    fl_layout_t l;
+    fl_error_t err = FL_ERROR_INIT;
+    const fl_layout_source_t *s;
+
+    (void)state;
+    WRITE(dir, "V1__init.sql", "CREATE TABLE a (id int);\n");
+    WRITE(dir, "U1__drop_a.sql", "DROP TABLE a;\n");
+    WRITE(dir, "U1__noop.sql", "SELECT 1;\n");
+    assert_int_equal(fl_layout_scan(&l, dir, NULL, &err), 0);
+    s = only_source(&l, FL_LAYOUT_FLYWAY);
+    assert_int_equal(s->count, 1);
+    assert_non_null(s->items[0].problem);
+    if (strstr(s->items[0].problem, "U1__drop_a.sql") == NULL ||
+        strstr(s->items[0].problem, "U1__noop.sql") == NULL ||
+        strstr(s->items[0].problem, "undo") == NULL)
+        fail_msg("the problem: %s", s->items[0].problem);
+    fl_layout_release(&l);
+    fl_test_rmtree(dir);
+    free(dir);
+}
+
 static void
 test_layout_version_cmp_orders_as_each_tool(void **state)
 {
@@ -617,6 +647,7 @@ main(void)
         cmocka_unit_test(test_layout_scan_problems_do_not_hide_the_rest),
         cmocka_unit_test(test_layout_scan_refuses_links_out_of_the_tree),
         cmocka_unit_test(test_layout_scan_names_a_dangling_link_and_a_fifo),
+        cmocka_unit_test(test_layout_scan_two_flyway_undo_files_are_refused),
         cmocka_unit_test(
             test_layout_scan_dbmate_file_without_up_block_is_refused),
         cmocka_unit_test(
