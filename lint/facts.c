@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <pg_query.h>
 
@@ -1100,7 +1101,14 @@ fl_lint_expr_is_volatile(const PgQuery__Node *n)
         const char *name = f->n_funcname
                                ? fl_lint_node_str(f->funcname[f->n_funcname - 1])
                                : NULL;
+        const char *schema = f->n_funcname > 1
+                                 ? fl_lint_node_str(f->funcname[0]) : NULL;
         if (!name)
+            return 1;
+        /* util.now() is not the built-in (before, it passed for it: found
+         * by an audit); pg_catalog.now() is. */
+        if (f->n_funcname > 1 &&
+            (schema == NULL || strcmp(schema, "pg_catalog") != 0))
             return 1;
         for (k = 0; safe[k]; k++)
             if (strcmp(safe[k], name) == 0)
@@ -1902,8 +1910,11 @@ s_has_option(PgQuery__Node **opts, size_t n, const char *name)
                 v = fl_lint_node_str(de->arg->type_name->names[
                     de->arg->type_name->n_names - 1]);
             if (v != NULL)
-                return strcmp(v, "false") != 0 && strcmp(v, "off") != 0 &&
-                       strcmp(v, "no") != 0 && strcmp(v, "0") != 0;
+                /* In any case, as PostgreSQL's defGetBoolean (before,
+                 * 'OFF' counted as on: found by an audit). */
+                return strcasecmp(v, "false") != 0 &&
+                       strcasecmp(v, "off") != 0 &&
+                       strcasecmp(v, "no") != 0 && strcmp(v, "0") != 0;
             if (de->arg && de->arg->node_case == PG_QUERY__NODE__NODE_INTEGER)
                 return de->arg->integer->ival != 0;
             return 1;

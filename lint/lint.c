@@ -9,6 +9,7 @@
  * unused-ignore for suppressions that matched nothing.
  */
 #include <assert.h>
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdint.h>
@@ -20,6 +21,22 @@
 
 #define W FL_LINT_WARNING
 #define E FL_LINT_ERROR
+
+int
+fl_lint_opens_escape_string(const char *s, size_t i)
+{
+    unsigned char before;
+
+    if (i == 0 || (s[i - 1] != 'E' && s[i - 1] != 'e'))
+        return 0;
+    if (i == 1)
+        return 1;
+    /* Before, ELSE'\' was read as E'\' and text after it as a comment
+     * (found by an audit). */
+    before = (unsigned char)s[i - 2];
+    return !(isalnum(before) || before == '_' || before == '$' ||
+             before >= 0x80);
+}
 
 static const fl_lint_rule_t s_rules[] = {
     /* squawk's rules, under squawk's ids */
@@ -720,7 +737,7 @@ s_lex(s_pass_t *p, const char *s, size_t len, int file_only)
                     i++;
             }
         } else if (c == '\'' ) {
-            int esc = i > 0 && (s[i - 1] == 'E' || s[i - 1] == 'e');
+            int esc = fl_lint_opens_escape_string(s, i);
             i++;
             while (i < len) {
                 if (esc && s[i] == '\\' && i + 1 < len)

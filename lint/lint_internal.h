@@ -88,6 +88,13 @@ typedef struct {
 
 void fl_lint_set_add(fl_lint_set_t *set, const char *key);
 void fl_lint_set_remove(fl_lint_set_t *set, const char *key);
+
+/*
+ * Whether the quote at s[i] opens an escape string constant: E or e
+ * just before it, as a token of its own (ELSE'x' and the like end in an
+ * e that is part of a word, and open a standard string).
+ */
+int fl_lint_opens_escape_string(const char *s, size_t i);
 int fl_lint_set_has(const fl_lint_set_t *set, const char *key);
 void fl_lint_set_release(fl_lint_set_t *set);
 

@@ -46,6 +46,11 @@ typedef struct {
     size_t nenum_vals;
     int lock_timeout, statement_timeout;
     int lock_reported, statement_reported;
+    /* What stays after COMMIT (session-level SETs), and what it was at
+     * BEGIN (ROLLBACK puts it back): PostgreSQL undoes a SET made in a
+     * transaction rolled back, and a SET LOCAL at its end. */
+    int lock_session, statement_session;
+    int lock_at_begin, statement_at_begin;
 } s_state_t;
 
 static int
@@ -385,10 +390,20 @@ s_add_constraint(s_state_t *s, const PgQuery__RangeVar *rv,
         if (col && !con->skip_validation) {
             k = fl_asprintf("%s|%s", tk, col);
             fl_lint_set_add(&s->notnull, k);
-        } else if (col && *con->conname) {
+        }
+        /*
+         * By its name (PostgreSQL's own, TABLE_COLUMN_check, when it has
+         * none): VALIDATE CONSTRAINT proves the column, DROP CONSTRAINT
+         * takes the proof away (before, a dropped CHECK still proved it:
+         * found by an audit).
+         */
+        if (col) {
             s->pending = fl_reallocarray(s->pending, s->npending + 1,
                                          sizeof(*s->pending));
-            s->pending[s->npending].key = fl_asprintf("%s|%s", tk, con->conname);
+            s->pending[s->npending].key =
+                *con->conname ? fl_asprintf("%s|%s", tk, con->conname)
+                              : fl_asprintf("%s|%s_%s_check", tk, rv->relname,
+                                            col);
             s->pending[s->npending++].column = fl_strdup(col);
         }
         break;
@@ -463,7 +478,7 @@ s_skip_quoted(const char *t, size_t i, size_t end)
     size_t k;
 
     if (q == '\'' || q == '"') {
-        int esc = q == '\'' && i > 0 && (t[i - 1] == 'E' || t[i - 1] == 'e');
+        int esc = q == '\'' && fl_lint_opens_escape_string(t, i);
         for (k = i + 1; k < end; k++) {
             if (esc && t[k] == '\\')
                 k++;
@@ -643,8 +658,10 @@ s_alter_table(s_state_t *s, const PgQuery__AlterTableStmt *a)
         case PG_QUERY__ALTER_TABLE_TYPE__AT_AlterColumnType:
             if (!created)
                 S_REPORT(s, "changing-column-type", -1,
-                         "changing the type of \"%s\".\"%s\" rewrites the table "
-                         "and its indexes under an ACCESS EXCLUSIVE lock%s",
+                         "changing the type of \"%s\".\"%s\" takes an ACCESS "
+                         "EXCLUSIVE lock and rewrites the table and its "
+                         "indexes, unless the new type is binary-compatible "
+                         "(a longer varchar, varchar to text)%s",
                          rv->relname, cmd->name, s_timestamp_note(s, def));
             if (def && def->node_case == PG_QUERY__NODE__NODE_COLUMN_DEF)
                 s_check_type(s, def->column_def->type_name);
@@ -666,7 +683,18 @@ s_alter_table(s_state_t *s, const PgQuery__AlterTableStmt *a)
                          "DROP COLUMN without IF EXISTS outside a transaction "
                          "cannot be re-run after a failure");
             break;
-        case PG_QUERY__ALTER_TABLE_TYPE__AT_DropConstraint:
+        case PG_QUERY__ALTER_TABLE_TYPE__AT_DropConstraint: {
+            char *tk = s_key(rv);
+            k = fl_asprintf("%s|%s", tk, cmd->name ? cmd->name : "");
+            for (size_t p = 0; p < s->npending; p++)
+                if (strcmp(s->pending[p].key, k) == 0) {
+                    char *nk = fl_asprintf("%s|%s", tk, s->pending[p].column);
+                    fl_lint_set_remove(&s->notnull, nk);
+                    free(nk);
+                }
+            free(k);
+            free(tk);
+        }
             if (robust && !cmd->missing_ok)
                 S_REPORT(s, "prefer-robust-stmts", -1,
                          "DROP CONSTRAINT without IF EXISTS outside a "
@@ -1035,16 +1063,18 @@ s_is_zero_value(const PgQuery__Node *arg)
 static void
 s_timeout(s_state_t *s, const char *name, int on, int local)
 {
-    int *flag = NULL, *reported = NULL, *loc = NULL;
+    int *flag = NULL, *reported = NULL, *loc = NULL, *session = NULL;
 
     if (strcmp(name, "lock_timeout") == 0) {
         flag = &s->lock_timeout;
         reported = &s->lock_reported;
         loc = &s->lock_local;
+        session = &s->lock_session;
     } else if (strcmp(name, "statement_timeout") == 0) {
         flag = &s->statement_timeout;
         reported = &s->statement_reported;
         loc = &s->statement_local;
+        session = &s->statement_session;
     } else {
         return;
     }
@@ -1053,8 +1083,33 @@ s_timeout(s_state_t *s, const char *name, int on, int local)
         return;
     *flag = on;
     *loc = on && local;
+    if (!local)
+        *session = on;
     if (!on)
         *reported = 0; /* unprotected again: the next slow lock is news */
+}
+
+/*
+ * The end of an explicit transaction: each timeout is what it was at
+ * BEGIN after a ROLLBACK, else its last session-level value.  Before,
+ * a ROLLBACK kept a SET made in the transaction, and a COMMIT turned a
+ * timeout off that a SET LOCAL had covered, whatever the session had
+ * set (found by an audit).
+ */
+static void
+s_timeouts_at_end(s_state_t *s, int rollback)
+{
+    if (rollback) {
+        s->lock_session = s->lock_at_begin;
+        s->statement_session = s->statement_at_begin;
+    }
+    s->lock_local = s->statement_local = 0;
+    s->lock_timeout = s->lock_session;
+    s->statement_timeout = s->statement_session;
+    if (!s->lock_timeout)
+        s->lock_reported = 0;
+    if (!s->statement_timeout)
+        s->statement_reported = 0;
 }
 
 static int
@@ -1149,6 +1204,8 @@ s_transaction(s_state_t *s, const PgQuery__TransactionStmt *t)
                      "BEGIN in a migration that already runs in a transaction");
         s->in_tx = 1;
         s->begin_stmt = s->cur;
+        s->lock_at_begin = s->lock_session;
+        s->statement_at_begin = s->statement_session;
         break;
     case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_COMMIT:
     case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_ROLLBACK:
@@ -1158,11 +1215,19 @@ s_transaction(s_state_t *s, const PgQuery__TransactionStmt *t)
                                "migration runs in"
                              : "COMMIT or ROLLBACK without a BEGIN");
         s->in_tx = 0;
-        if (s->lock_local)
-            s_timeout(s, "lock_timeout", 0, 0);
-        if (s->statement_local)
-            s_timeout(s, "statement_timeout", 0, 0);
+        if (s->lock_local || s->statement_local ||
+            t->kind == PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_ROLLBACK)
+            s_timeouts_at_end(s, t->kind ==
+                PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_ROLLBACK);
         s_end_tx(s);
+        /* AND CHAIN: the next transaction begins at once (before, what
+         * followed was taken for outside one: found by an audit). */
+        if (t->chain) {
+            s->in_tx = 1;
+            s->begin_stmt = s->cur;
+            s->lock_at_begin = s->lock_session;
+            s->statement_at_begin = s->statement_session;
+        }
         break;
     default:
         break;
@@ -1430,6 +1495,12 @@ s_statement(s_state_t *s, const PgQuery__Node *n)
         if (n->alter_domain_stmt->subtype && strcmp(n->alter_domain_stmt->subtype, "C") == 0)
             S_REPORT(s, "ban-alter-domain-with-add-constraint", -1,
                      "ALTER DOMAIN ... ADD CONSTRAINT checks every column that "
+                     "uses the domain under lock");
+        /* SET NOT NULL scans them too (SHARE lock, pg_stat: one scan). */
+        else if (n->alter_domain_stmt->subtype &&
+                 strcmp(n->alter_domain_stmt->subtype, "O") == 0)
+            S_REPORT(s, "ban-alter-domain-with-add-constraint", -1,
+                     "ALTER DOMAIN ... SET NOT NULL checks every column that "
                      "uses the domain under lock");
         break;
     case PG_QUERY__NODE__NODE_VACUUM_STMT:
@@ -1722,6 +1793,8 @@ fl_lint_check(fl_lint_run_t *run)
     s.sub_at = SIZE_MAX;
     s.lock_timeout = run->opts->lock_timeout_set;
     s.statement_timeout = run->opts->statement_timeout_set;
+    s.lock_session = s.lock_at_begin = s.lock_timeout;
+    s.statement_session = s.statement_at_begin = s.statement_timeout;
     s.base_tx = s_base_tx(&s);
     for (s.cur = 0; s.cur < run->stmts.count; s.cur++) {
         const fl_stmt_t *st = &run->stmts.items[s.cur];

@@ -88,6 +88,21 @@ static const flag_case_t flags[] = {
     {"ban-set-tablespace", P "ALTER TABLE ALL IN TABLESPACE pg_default SET TABLESPACE fast;", 2, 1, 0, 0},
     {"require-lock-timeout", P "ALTER TABLE ALL IN TABLESPACE pg_default SET TABLESPACE fast;", 2, 1, 0, 0},
     {"ban-set-logged", P "ALTER TABLE u SET UNLOGGED;", 2, 15, 0, 0},
+    /* the CHECK that proved the column was dropped before SET NOT NULL */
+    {"adding-not-nullable-field", "ALTER TABLE u ADD CONSTRAINT c CHECK (a IS NOT NULL) NOT VALID;\nALTER TABLE u VALIDATE CONSTRAINT c;\nALTER TABLE u DROP CONSTRAINT c;\nALTER TABLE u ALTER COLUMN a SET NOT NULL;", 4, 15, 0, 0},
+    {"adding-not-nullable-field", "ALTER TABLE u ADD CHECK (a IS NOT NULL);\nALTER TABLE u DROP CONSTRAINT u_a_check;\nALTER TABLE u ALTER COLUMN a SET NOT NULL;", 3, 15, 0, 0},
+    /* a function of that name in another schema is not the built-in */
+    {"adding-field-with-default", P "ALTER TABLE u ADD COLUMN c text DEFAULT util.now();", 2, 33, 0, 0},
+    /* PostgreSQL reads a boolean option's words in any case */
+    {"require-concurrent-reindex", P "REINDEX (CONCURRENTLY 'OFF') TABLE u;", 2, 1, 0, 0},
+    {"require-concurrent-reindex", P "REINDEX (CONCURRENTLY 'False') TABLE u;", 2, 1, 0, 0},
+    /* ROLLBACK undoes a SET made in its transaction */
+    {"require-lock-timeout", "BEGIN;\nSET lock_timeout = '2s';\nROLLBACK;\nALTER TABLE u ADD COLUMN c text;", 4, 1, 0, 0},
+    /* COMMIT AND CHAIN starts the next transaction at once */
+    {"ban-concurrent-index-creation-in-transaction", "BEGIN;\nSELECT 1;\nCOMMIT AND CHAIN;\nCREATE INDEX CONCURRENTLY i ON u (a);\nCOMMIT;", 4, 1, 0, 0},
+    /* ELSE'...' is a plain string, not an E'' one: the comment is text */
+    {"require-concurrent-index-creation", "UPDATE n SET b = CASE WHEN b = 'x' THEN 'y' ELSE'\\' END WHERE b = '\n-- squawk-ignore-file\n';\nCREATE INDEX i ON n (t);", 4, 1, 0, 0},
+    {"ban-alter-domain-with-add-constraint", P "ALTER DOMAIN d SET NOT NULL;", 2, 1, 0, 0},
     {"ban-set-logged", P "ALTER TABLE u SET LOGGED;", 2, 15, 0, 0},
     /* IF NOT EXISTS: the table may be live already, and stays as it was */
     {"require-concurrent-index-creation", "CREATE TABLE IF NOT EXISTS t (a text);\nCREATE INDEX i ON t (a);", 2, 1, 0, 0},
@@ -168,6 +183,11 @@ static const miss_case_t misses[] = {
     {"require-concurrent-refresh", "REFRESH MATERIALIZED VIEW CONCURRENTLY m;", 0, 0},
     {"ban-set-tablespace", "CREATE TABLE t (a text);\nALTER TABLE t SET TABLESPACE fast;", 0, 0},
     {"ban-set-logged", "CREATE TABLE t (a text);\nALTER TABLE t SET UNLOGGED;", 0, 0},
+    {"adding-not-nullable-field", "ALTER TABLE u ADD CHECK (a IS NOT NULL);\nALTER TABLE u DROP CONSTRAINT other;\nALTER TABLE u ALTER COLUMN a SET NOT NULL;", 0, 0},
+    {"adding-field-with-default", "ALTER TABLE u ADD COLUMN c timestamptz DEFAULT pg_catalog.now();", 0, 0},
+    {"require-lock-timeout", "SET lock_timeout = '2s';\nBEGIN;\nSET LOCAL lock_timeout = '5s';\nCOMMIT;\nALTER TABLE u ADD COLUMN c text;", 0, 0},
+    {"require-lock-timeout", "BEGIN;\nSET lock_timeout = '2s';\nCOMMIT;\nALTER TABLE u ADD COLUMN c text;", 0, 0},
+    {"transaction-nesting", "BEGIN;\nSELECT 1;\nCOMMIT AND CHAIN;\nSELECT 2;\nCOMMIT;", 0, 0},
     {"adding-stored-generated-column", "CREATE TABLE t (a int, c int GENERATED ALWAYS AS (a + 1) STORED);", 0, 0},
     {"ban-exclusion-constraint", "CREATE TABLE t (r tstzrange, EXCLUDE USING gist (r WITH &&));", 0, 0},
     {"no-transaction-statement-in-transaction", "DROP INDEX CONCURRENTLY i;", 0, 0},
