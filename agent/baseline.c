@@ -963,7 +963,8 @@ s_baseline_repeatables(fl_pipeline_t *p, const fl_source_t *src,
                       strcmp(fl_pg_value(&r, k, 1), "t") == 0;
         if (!ran || fl_ledger_find_repeatable(&mine, m->name) != NULL)
             continue;
-        if (!began && (rc = fl_pg_exec(p->pg, "BEGIN", err)) != 0)
+        if (!began && ((rc = fl_ledger_ensure(p->pg, err)) != 0 ||
+                       (rc = fl_pg_exec(p->pg, "BEGIN", err)) != 0))
             goto cleanup;
         began = 1;
         if ((rc = fl_ledger_record(p->pg, &rec, err)) != 0)
@@ -1032,7 +1033,12 @@ s_baseline(fl_pipeline_t *p, const fl_source_t *src, const char *from,
     }
     if ((rc = fl__lock_target(p, err)) != 0)
         goto cleanup;
-    if ((rc = fl_ledger_ensure_load(p->pg, p->target, &ledger, err)) != 0 ||
+    /*
+     * Read, not made: a baseline refused writes nothing (before, the
+     * ledger was made here, before any check: found by an audit).  It
+     * is made just before the rows are written.
+     */
+    if ((rc = fl_ledger_load(p->pg, p->target, &ledger, err)) != 0 ||
         (!*p->target && (rc = s_default_schema(p, &dflt, err)) != 0))
         goto cleanup;
     /*
@@ -1115,7 +1121,7 @@ s_baseline(fl_pipeline_t *p, const fl_source_t *src, const char *from,
         /* Recorded already: nothing to check again, nothing to write. */
         if (any)
             rc = s_check_shape(p, migs, ran, dflt, err);
-        if (rc == 0 && any)
+        if (rc == 0 && any && (rc = fl_ledger_ensure(p->pg, err)) == 0)
             rc = s_write(p, migs, write, source, why, out, err);
         /* From the table the versions were read from (it was "public",
          * whatever schema that table was found in). */

@@ -35,6 +35,7 @@
 
 #include "common/alloc.h"
 #include "common/buf.h"
+#include "common/file.h"
 #include "lint/shape.h"
 #include "testsupport.h"
 
@@ -71,6 +72,17 @@ static const struct {
      "CREATE TABLE tags (id bigint PRIMARY KEY, label text);\n",
      "DROP TABLE tags;\n"},
 };
+
+/*
+ * The rows of Flotilla's ledger, 0 when there is none: a refused
+ * baseline makes no ledger.  query_to_xml runs the count only when the
+ * table is there (a plain subquery would be refused at parse time).
+ */
+#define S_LEDGER_ROWS                                                      \
+    "SELECT CASE WHEN to_regclass('flotilla.schema_migrations') IS NULL"   \
+    " THEN 0 ELSE (pg_catalog.xpath('/row/c/text()', query_to_xml("        \
+    "'SELECT count(*) AS c FROM flotilla.schema_migrations', false, true," \
+    " '')))[1]::text::int END"
 
 /* Migration i (0-based) as the tool records its version. */
 static char *
@@ -349,7 +361,7 @@ s_baseline_tool(fl_test_ws_t *e, s_tool t)
                S_ARGS("--from", tool, "--json"), src);
     s_flotilla(e, 0, "3 migrations through version", "baseline",
                S_ARGS("--from", tool), src);
-    s_expect_value(e, "SELECT count(*) FROM flotilla.schema_migrations", "3");
+    s_expect_value(e, S_LEDGER_ROWS, "3");
     /* Then flotilla apply takes the next migration of the same tree. */
     s_write_migration(e, t, 3);
     s_flotilla(e, 0, "applied 1 migration", "apply", NULL, src);
@@ -447,9 +459,22 @@ test_a_database_that_does_not_look_migrated_is_refused(void **state)
                S_ARGS("--from", "diesel"), src);
     s_flotilla(e, 3, "does not look migrated", "baseline",
                S_ARGS("--from", "diesel"), src);
-    s_expect_value(e, "SELECT count(*) FROM flotilla.schema_migrations", "0");
-    s_expect_value(e, "SELECT count(*) FROM flotilla.migration_logs WHERE"
-                      " step = 'baseline' AND status = 'refused'", "2");
+    /* Refused, nothing written to the database, not even a ledger: the
+     * refusals are in the log file. */
+    s_expect_value(e, S_LEDGER_ROWS, "0");
+    s_expect_value(e, "SELECT to_regnamespace('flotilla') IS NULL", "t");
+    {
+        unsigned char *log = NULL;
+        size_t len = 0, n = 0;
+
+        assert_int_equal(fl_file_read(&log, &len, e->log, 1 << 22, "log",
+                                      NULL), 0);
+        for (const char *p = (const char *)log;
+             (p = strstr(p, "\"baseline refused")) != NULL; p++)
+            n++;
+        assert_int_equal(n, 2);
+        free(log);
+    }
     free(src);
 }
 
@@ -471,7 +496,7 @@ test_a_dirty_or_failed_migration_is_refused(void **state)
     fl_test_exec(e->conn, "UPDATE _sqlx_migrations SET success = false");
     s_flotilla(e, 3, "says migration 20190226000001 failed", "baseline",
                S_ARGS("--from", "sqlx"), sqlx);
-    s_expect_value(e, "SELECT count(*) FROM flotilla.schema_migrations", "0");
+    s_expect_value(e, S_LEDGER_ROWS, "0");
     free(go);
     free(sqlx);
 }
@@ -495,7 +520,7 @@ test_a_sqlx_file_changed_since_it_ran_is_refused(void **state)
     s_flotilla(e, 3, "Changed since sqlx ran them: "
                "20190226000002_add_notes.up.sql (sqlx ran", "baseline",
                S_ARGS("--from", "sqlx"), src);
-    s_expect_value(e, "SELECT count(*) FROM flotilla.schema_migrations", "0");
+    s_expect_value(e, S_LEDGER_ROWS, "0");
     s_write(src, "20190226000002_add_notes.up.sql", s_migs[1].up);
     s_flotilla(e, 0, "baselined 3 migrations", "baseline",
                S_ARGS("--from", "sqlx"), src);
@@ -532,7 +557,7 @@ test_a_version_not_in_the_source_and_a_gap_are_refused(void **state)
      */
     s_flotilla(e, 3, "20190226000003", "baseline",
                S_ARGS("--from", "dbmate", "--to", "20190226000001"), src);
-    s_expect_value(e, "SELECT count(*) FROM flotilla.schema_migrations",
+    s_expect_value(e, S_LEDGER_ROWS,
                    "0");
     free(src);
 }
@@ -736,7 +761,7 @@ test_pop_files_sharing_a_name_are_baselined_as_one(void **state)
         fl_test_exec(e->conn, sql);
         free(sql);
     }
-    s_expect_value(e, "SELECT count(*) FROM flotilla.schema_migrations", "0");
+    s_expect_value(e, S_LEDGER_ROWS, "0");
     s_flotilla(e, 0, "baselined 1 migration", "baseline",
                S_ARGS("--from", "pop"), src);
     s_expect_value(e, "SELECT string_agg(version || ' ' || status || ' ' ||"
@@ -848,6 +873,27 @@ test_a_schema_target_is_not_baselined_from_publics_tables(void **state)
 }
 
 /*
+ * A baseline refused writes nothing, not even Flotilla's ledger: on a
+ * database that has none, the refusal (the tool's table is not there;
+ * the tables are not) leaves no flotilla schema.  Before, the ledger's
+ * schema and tables were made before any check (found by an audit).
+ */
+static void
+test_a_refused_baseline_makes_no_ledger(void **state)
+{
+    fl_test_ws_t *e = *state;
+    char *src = s_source(e, S_GOLANG);
+
+    s_write_project(e, S_GOLANG, 2);
+    s_flotilla(e, 3, "schema_migrations does not exist", "baseline",
+               S_ARGS("--from", "golang-migrate"), src);
+    s_flotilla(e, 3, "does not look migrated", "baseline",
+               S_ARGS("--to", "1"), src);
+    s_expect_value(e, "SELECT to_regnamespace('flotilla') IS NULL", "t");
+    free(src);
+}
+
+/*
  * Flotilla's own source, baselined by --to: the next migration is then
  * taken by apply, and a source that no longer matches what was recorded
  * (a migration edited since) is refused.
@@ -875,7 +921,7 @@ test_own_source_baselined_by_version_then_applied(void **state)
      * audit). */
     s_flotilla(e, 3, "--to 20: the source has no migration of that version",
                "baseline", S_ARGS("--to", "20"), e->mdir);
-    s_expect_value(e, "SELECT count(*) FROM flotilla.schema_migrations", "0");
+    s_expect_value(e, S_LEDGER_ROWS, "0");
     s_flotilla(e, 0, "baselined 2 migrations", "baseline",
                S_ARGS("--to", "2"), e->mdir);
     s_expect_value(e, "SELECT string_agg(version || ':' || baseline_source,"
@@ -1108,6 +1154,7 @@ main(void)
         S_T(test_pop_files_sharing_a_name_are_baselined_as_one),
         S_T(test_a_schema_target_is_baselined_from_its_own_ledger),
         S_T(test_a_schema_target_is_not_baselined_from_publics_tables),
+        S_T(test_a_refused_baseline_makes_no_ledger),
         S_T(test_own_source_baselined_by_version_then_applied),
         S_T(test_shape_matches_the_catalog_generated),
 #undef S_T
