@@ -230,12 +230,17 @@ fl_key_generate_files(const char *prefix, int force, char id_out[FL_KEY_ID_HEX],
     struct stat st;
 
     fl_proto_sodium_init();
-    /* Check both before writing either, so a refusal leaves nothing behind. */
+    /*
+     * Check both before writing either, so a refusal leaves nothing behind:
+     * lstat, so a link to nothing counts (before, stat followed it, and
+     * the .key was written before the .pub was refused: found by an
+     * audit).
+     */
     if (!force) {
         const char *paths[2] = {key_path, pub_path};
 
         for (int i = 0; i < 2; i++)
-            if (stat(paths[i], &st) == 0) {
+            if (lstat(paths[i], &st) == 0) {
                 rc = FL_ERR(err, FL_ECONFLICT, "file \"%s\" already exists",
                             paths[i]);
                 fl_error_set_hint(err, "Use --force to replace the key pair, "

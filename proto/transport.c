@@ -132,6 +132,7 @@ fl_cert_generate(const char *prefix, const char *name, int force,
     char *pub = fl_asprintf("%s.cert", prefix);
     char *sec = fl_asprintf("%s.cert_secret", prefix);
     zcert_t *cert = NULL;
+    struct stat st;
     int rc = 0;
 
     if (strlen(sec) >= 250) {
@@ -140,9 +141,11 @@ fl_cert_generate(const char *prefix, const char *name, int force,
                     prefix);
         goto cleanup;
     }
-    if (!force && (access(pub, F_OK) == 0 || access(sec, F_OK) == 0)) {
+    /* lstat: a link to nothing is there too (before, access followed it,
+     * and the secret was written before the public one was refused). */
+    if (!force && (lstat(pub, &st) == 0 || lstat(sec, &st) == 0)) {
         rc = FL_ERR(err, FL_ECONFLICT, "certificate \"%s\" already exists",
-                    access(pub, F_OK) == 0 ? pub : sec);
+                    lstat(pub, &st) == 0 ? pub : sec);
         fl_error_set_hint(err, "Pass --force to replace it: every peer "
                                "that enrolled or pinned the old key must "
                                "then be given the new one.");

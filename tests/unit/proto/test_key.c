@@ -110,6 +110,36 @@ test_key_files_are_parsed_strictly(void **state)
  * test if the open blocks.  Before, verify, inspect and apply hung on it
  * (found by an audit).
  */
+/*
+ * A link to nothing at PREFIX.pub (or PREFIX.key) counts as a file there:
+ * refused before either is written, so the refusal leaves no secret key
+ * behind.  Before, stat followed the link, found nothing, and the .key
+ * was written before the .pub's O_EXCL refused (found by an audit).
+ */
+static void
+test_key_generate_refuses_a_dangling_link_leaving_nothing(void **state)
+{
+    char *dir = fl_test_tmpdir();
+    char *prefix = fl_asprintf("%s/k4", dir);
+    char *kpath = fl_asprintf("%s.key", prefix);
+    char *ppath = fl_asprintf("%s.pub", prefix);
+    char id[FL_KEY_ID_HEX];
+    fl_error_t err = FL_ERROR_INIT;
+    struct stat st;
+
+    (void)state;
+    assert_int_equal(symlink("nowhere_pub", ppath), 0);
+    assert_int_equal(fl_key_generate_files(prefix, 0, id, &err), FL_ECONFLICT);
+    assert_non_null(strstr(err.message, "already exists"));
+    fl_error_clear(&err);
+    assert_int_not_equal(lstat(kpath, &st), 0);
+    fl_test_rmtree(dir);
+    free(dir);
+    free(prefix);
+    free(kpath);
+    free(ppath);
+}
+
 static void
 test_key_file_that_is_a_fifo_is_refused_at_once(void **state)
 {
@@ -159,6 +189,8 @@ main(void)
         cmocka_unit_test(test_key_generate_writes_0600_secret_and_matching_public),
         cmocka_unit_test(test_key_files_are_parsed_strictly),
         cmocka_unit_test(test_key_file_that_is_a_fifo_is_refused_at_once),
+        cmocka_unit_test(
+            test_key_generate_refuses_a_dangling_link_leaving_nothing),
         cmocka_unit_test(test_key_id_is_a_digest_of_the_public_key),
     };
     return cmocka_run_group_tests_name("key", tests, NULL, NULL);

@@ -404,6 +404,33 @@ test_link_wrong_pin_and_oversized_message(void **state)
  * zcert_save opened the path: the secret key went into the link's
  * target, or into a file another user owned and could read).
  */
+/*
+ * The same for a certificate: a link to nothing at PREFIX.cert is a file
+ * there, refused before the secret certificate is written.  Before, the
+ * secret was left behind (found by an audit).
+ */
+static void
+test_cert_generate_refuses_a_dangling_link_leaving_nothing(void **state)
+{
+    s_fixture *f = *state;
+    char *prefix = s_path(f, "c4");
+    char *pub = s_path(f, "c4.cert");
+    char *sec = s_path(f, "c4.cert_secret");
+    char key[FL_KEY_Z85_LEN + 1];
+    fl_error_t err = FL_ERROR_INIT;
+    struct stat st;
+
+    assert_int_equal(symlink("nowhere_cert", pub), 0);
+    assert_int_equal(fl_cert_generate(prefix, NULL, 0, key, &err),
+                     FL_ECONFLICT);
+    assert_non_null(strstr(err.message, "already exists"));
+    fl_error_clear(&err);
+    assert_int_not_equal(lstat(sec, &st), 0);
+    free(prefix);
+    free(pub);
+    free(sec);
+}
+
 static void
 test_cert_force_replaces_links_never_writes_through_them(void **state)
 {
@@ -572,6 +599,8 @@ main(void)
         cmocka_unit_test(test_cert_a_broken_secret_certificate_is_not_echoed),
         cmocka_unit_test(
             test_cert_force_replaces_links_never_writes_through_them),
+        cmocka_unit_test(
+            test_cert_generate_refuses_a_dangling_link_leaving_nothing),
         cmocka_unit_test(
             test_cert_pinned_is_refused_where_others_may_replace_it),
     };
