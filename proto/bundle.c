@@ -710,7 +710,7 @@ s_decode_payload(fl_codec_reader_t *r, s_body *body, const unsigned char **raw,
                  size_t *rawlen, unsigned char digest[32], char **id)
 {
     static const char *const keys[3] = {"body", "digest", "id"};
-    uint64_t seen = 0;
+    fl_codec_keys_t seen = FL_CODEC_KEYS_INIT;
     size_t n = 0;
 
     if (fl_codec_read_map(r, &n) != 0)
@@ -742,7 +742,7 @@ s_decode_payload(fl_codec_reader_t *r, s_body *body, const unsigned char **raw,
         }
     }
     for (int k = 0; k < 3; k++)
-        if (!(seen & ((uint64_t)1 << k)))
+        if (!(seen.seen & ((uint64_t)1 << k)))
             return fl_codec_fail(r, "payload lacks the required field \"%s\"",
                                  keys[k]);
     return fl_codec_reader_finish(r);

@@ -229,9 +229,35 @@ fl_codec_read_strdup(fl_codec_reader_t *r, char **out)
     return 0;
 }
 
+/*
+ * Key key (klen bytes, read at start) not known to the map's reader:
+ * refused when read before in the same map, or past the bound.  Before,
+ * a key unknown to the reader could be repeated (found by an audit).
+ */
+static int
+s_unknown_key(fl_codec_reader_t *r, fl_codec_keys_t *state, const char *key,
+              size_t klen, size_t start, const char *what)
+{
+    for (size_t k = 0; k < state->nunknown; k++)
+        if (state->unknown_len[k] == klen &&
+            (klen == 0 || memcmp(state->unknown[k], key, klen) == 0)) {
+            r->pos = start;
+            return fl_codec_fail(r, "duplicate key \"%.*s\" in %s",
+                                 (int)(klen > 64 ? 64 : klen), key, what);
+        }
+    if (state->nunknown == FL_CODEC_MAX_UNKNOWN_KEYS) {
+        r->pos = start;
+        return fl_codec_fail(r, "more than %d keys this reader does not "
+                             "know in %s", FL_CODEC_MAX_UNKNOWN_KEYS, what);
+    }
+    state->unknown[state->nunknown] = key;
+    state->unknown_len[state->nunknown++] = klen;
+    return 0;
+}
+
 int
-fl_codec_read_key(fl_codec_reader_t *r, const char *const *keys, size_t nkeys,
-                  uint64_t *seen, int *index)
+fl_codec_read_key(fl_codec_reader_t *r, const char *const *keys,
+                  size_t nkeys, fl_codec_keys_t *state, int *index)
 {
     const char *key = NULL;
     size_t klen = 0;
@@ -243,15 +269,15 @@ fl_codec_read_key(fl_codec_reader_t *r, const char *const *keys, size_t nkeys,
     *index = -1;
     for (size_t k = 0; k < nkeys; k++)
         if (strlen(keys[k]) == klen && memcmp(keys[k], key, klen) == 0) {
-            if (*seen & ((uint64_t)1 << k)) {
+            if (state->seen & ((uint64_t)1 << k)) {
                 r->pos = start;
                 return fl_codec_fail(r, "duplicate key \"%s\"", keys[k]);
             }
-            *seen |= (uint64_t)1 << k;
+            state->seen |= (uint64_t)1 << k;
             *index = (int)k;
-            break;
+            return 0;
         }
-    return 0;
+    return s_unknown_key(r, state, key, klen, start, "a map");
 }
 
 int
@@ -857,6 +883,7 @@ fl_codec_decode(fl_codec_reader_t *r, const fl_codec_schema_t *s, void *obj)
 {
     size_t n = 0;
     uint64_t seen = 0;
+    fl_codec_keys_t unknown = FL_CODEC_KEYS_INIT;
 
     assert(s->nfields <= 64);
     if (fl_codec_read_map(r, &n) != 0)
@@ -874,8 +901,10 @@ fl_codec_decode(fl_codec_reader_t *r, const fl_codec_schema_t *s, void *obj)
                 memcmp(s->fields[j].key, key, klen) == 0)
                 break;
         if (j == s->nfields) {
-            /* Unknown keys are ignored so that peers can add fields. */
-            if (fl_codec_skip(r) != 0)
+            /* Unknown keys are ignored so that peers can add fields,
+             * each once. */
+            if (s_unknown_key(r, &unknown, key, klen, start, s->name) != 0 ||
+                fl_codec_skip(r) != 0)
                 return FL_EPROTO;
             continue;
         }

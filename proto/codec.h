@@ -67,12 +67,28 @@ int fl_codec_read_strdup(fl_codec_reader_t *r, char **out) FL_NODISCARD;
 /* True when the next value is nil; consumes it if so. */
 int fl_codec_take_nil(fl_codec_reader_t *r);
 /*
+ * The keys read so far in one map: those listed (one bit per position in
+ * seen) and those not (at most FL_CODEC_MAX_UNKNOWN_KEYS, lent from the
+ * reader's data), so that a key repeated, known or not, is refused.
+ */
+#define FL_CODEC_MAX_UNKNOWN_KEYS 32
+typedef struct {
+    uint64_t seen;
+    size_t nunknown;
+    const char *unknown[FL_CODEC_MAX_UNKNOWN_KEYS];
+    size_t unknown_len[FL_CODEC_MAX_UNKNOWN_KEYS];
+} fl_codec_keys_t;
+#define FL_CODEC_KEYS_INIT {0, 0, {NULL}, {0}}
+
+/*
  * Reads a map key (a str) and sets *index to its position in keys, or -1
- * for a key not listed.  seen tracks the keys read so far in this map (one
- * bit per position) and a repeated key is refused.
+ * for a key not listed.  state tracks the keys read so far in this map: a
+ * repeated key is refused, and so are more than FL_CODEC_MAX_UNKNOWN_KEYS
+ * keys not listed.
  */
 int fl_codec_read_key(fl_codec_reader_t *r, const char *const *keys,
-                      size_t nkeys, uint64_t *seen, int *index) FL_NODISCARD;
+                      size_t nkeys, fl_codec_keys_t *state,
+                      int *index) FL_NODISCARD;
 /* Skips one value of any type, at most FL_CODEC_MAX_DEPTH deep. */
 int fl_codec_skip(fl_codec_reader_t *r) FL_NODISCARD;
 /* Fails unless every byte was consumed. */

@@ -286,7 +286,7 @@ static int
 s_read_envelope(fl_codec_reader_t *r, int64_t *version, int *type)
 {
     static const char *const keys[2] = {"v", "type"};
-    uint64_t seen = 0;
+    fl_codec_keys_t seen = FL_CODEC_KEYS_INIT;
     size_t n = 0;
     const char *tname = NULL;
     size_t tlen = 0;
@@ -310,9 +310,9 @@ s_read_envelope(fl_codec_reader_t *r, int64_t *version, int *type)
     }
     if (fl_codec_reader_finish(r) != 0)
         return FL_EPROTO;
-    if (seen != 3)
+    if (seen.seen != 3)
         return fl_codec_fail(r, "message lacks the field \"%s\"",
-                             (seen & 1) ? "type" : "v");
+                             (seen.seen & 1) ? "type" : "v");
     if (*version != FL_WIRE_VERSION) {
         FL_ERR(r->err, FL_EPROTO, "unsupported protocol version %lld",
                (long long)*version);

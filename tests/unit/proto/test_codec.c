@@ -165,6 +165,77 @@ test_codec_strings_are_limited_and_checked(void **state)
     assert_int_equal(fl_codec_take_nil(&r), 0);
 }
 
+/*
+ * A key repeated in one map is refused whether the reader knows it or
+ * not, and so is a map of more unknown keys than the bound; a map of
+ * distinct unknown keys is read (peers may add fields).  Before, an
+ * unknown key could be repeated (found by an audit).
+ */
+typedef struct {
+    int64_t a;
+} s_one;
+
+static const fl_codec_field_t s_one_fields[] = {
+    {"a", FL_CODEC_I64, 0, offsetof(s_one, a), 0, 0, NULL},
+};
+static const fl_codec_schema_t s_one_schema = {"test map", s_one_fields, 1,
+                                               sizeof(s_one)};
+
+static void
+test_codec_repeated_keys_are_refused_known_or_not(void **state)
+{
+    /* {"a":1,"x":1,"y":2} and {"x":1,"a":1,"x":2} */
+    const char ok[] = "\x83\xa1" "a\x01\xa1x\x01\xa1y\x02";
+    const char dup[] = "\x83\xa1x\x01\xa1" "a\x01\xa1x\x02";
+    const char *const keys[] = {"a"};
+    fl_codec_reader_t r;
+    fl_codec_keys_t seen = FL_CODEC_KEYS_INIT;
+    fl_error_t err = FL_ERROR_INIT;
+    s_one one = {0};
+    size_t n = 0;
+    int k = 0;
+
+    (void)state;
+    fl_codec_reader_init(&r, ok, sizeof(ok) - 1, 16, "test input", &err);
+    assert_int_equal(fl_codec_decode(&r, &s_one_schema, &one), 0);
+    assert_int_equal(one.a, 1);
+    fl_codec_reader_init(&r, dup, sizeof(dup) - 1, 16, "test input", &err);
+    assert_int_equal(fl_codec_decode(&r, &s_one_schema, &one), FL_EPROTO);
+    assert_non_null(strstr(err.message, "duplicate key \"x\" in test map"));
+    fl_error_clear(&err);
+    /* The same through fl_codec_read_key (the envelopes). */
+    fl_codec_reader_init(&r, dup, sizeof(dup) - 1, 16, "test input", &err);
+    assert_int_equal(fl_codec_read_map(&r, &n), 0);
+    assert_int_equal(fl_codec_read_key(&r, keys, 1, &seen, &k), 0);
+    assert_int_equal(k, -1);
+    assert_int_equal(fl_codec_skip(&r), 0);
+    assert_int_equal(fl_codec_read_key(&r, keys, 1, &seen, &k), 0);
+    assert_int_equal(k, 0);
+    assert_int_equal(fl_codec_skip(&r), 0);
+    assert_int_equal(fl_codec_read_key(&r, keys, 1, &seen, &k), FL_EPROTO);
+    assert_non_null(strstr(err.message, "duplicate key \"x\""));
+    fl_error_clear(&err);
+    /* 33 distinct unknown keys: more than the bound. */
+    {
+        size_t at = 0;
+        char buf[3 + 33 * 4];
+
+        buf[at++] = (char)0xde;
+        buf[at++] = 0;
+        buf[at++] = 33;
+        for (int i = 0; i < 33; i++) {
+            buf[at++] = (char)0xa2;
+            buf[at++] = (char)('a' + i / 26);
+            buf[at++] = (char)('a' + i % 26);
+            buf[at++] = 0x01;
+        }
+        fl_codec_reader_init(&r, buf, at, 16, "test input", &err);
+        assert_int_equal(fl_codec_decode(&r, &s_one_schema, &one), FL_EPROTO);
+        assert_non_null(strstr(err.message, "more than 32 keys"));
+        fl_error_clear(&err);
+    }
+}
+
 static void
 test_codec_writer_respects_buffer_limit(void **state)
 {
@@ -191,6 +262,7 @@ main(void)
         cmocka_unit_test(test_codec_integers_in_every_form),
         cmocka_unit_test(test_codec_strings_are_limited_and_checked),
         cmocka_unit_test(test_codec_writer_respects_buffer_limit),
+        cmocka_unit_test(test_codec_repeated_keys_are_refused_known_or_not),
     };
     return cmocka_run_group_tests_name("codec", tests, NULL, NULL);
 }
