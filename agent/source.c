@@ -315,9 +315,34 @@ cleanup:
  * command could read the imported directory (found by an audit).
  */
 static int
-s_utf8(const fl_migration_t *m, fl_error_t *err)
+s_utf8(const fl_migration_t *m, int any_names, fl_error_t *err)
 {
     const char *const texts[2] = {m->up, m->down};
+    const char *const names[2] = {m->file, m->name};
+
+    /*
+     * Its file name too: the ledger and JSON hold it as text.  Before, a
+     * LATIN1 name ran, then its ledger row failed with "invalid byte
+     * sequence for encoding UTF8", the file unnamed (found by an audit).
+     */
+    for (int i = 0; i < 2 && !any_names; i++) {
+        const unsigned char *p = (const unsigned char *)names[i];
+        size_t len = p ? strlen(names[i]) : 0;
+
+        for (size_t k = 0, n = 0; k < len; k += n)
+            if ((n = fl_str_utf8_decode(p + k, len - k, NULL)) == 0) {
+                char *shown = fl_str_escape_controls(m->file, 0);
+
+                FL_ERR(err, FL_EINVAL, "migration file \"%s\": its name is "
+                       "not UTF-8 (byte 0x%02x)", shown, p[k]);
+                fl_error_set_hint(err, "Rename the file with UTF-8 text "
+                                       "(or ASCII): Flotilla records "
+                                       "migrations by their names as "
+                                       "text.");
+                free(shown);
+                return FL_EINVAL;
+            }
+    }
 
     for (int i = 0; i < 2; i++) {
         const unsigned char *p = (const unsigned char *)texts[i];
@@ -364,7 +389,7 @@ s_add_repeatable(fl_source_t *src, const fl_layout_migration_t *lm,
         return FL_EINVAL;
     }
     r->count++;
-    if (s_utf8(m, err) != 0)
+    if (s_utf8(m, src->any_names, err) != 0)
         return FL_EINVAL;
     for (size_t i = 0; i + 1 < r->count; i++)
         if (strcmp(r->items[i].name, m->name) == 0)
@@ -702,7 +727,7 @@ s_open_layout(fl_source_t *src, const char *dir, fl_layout_tool tool,
         rc = end - i > 1 ? s_convert_group(m, &ls->items[i], end - i, err)
                          : s_convert(m, &ls->items[i], err);
         if (rc == 0)
-            rc = s_utf8(m, err);
+            rc = s_utf8(m, src->any_names, err);
         if (rc != 0) {
             fl_migration_release(m);
             goto cleanup;
@@ -778,9 +803,10 @@ int
 fl_source_open_dir(fl_source_t *src, const char *dir, fl_layout_tool tool,
                    fl_error_t *err)
 {
-    int rc;
+    int rc, any_names = src->any_names;
 
     memset(src, 0, sizeof(*src));
+    src->any_names = any_names;
     if (tool == FL_LAYOUT_SQL)
         return FL_ERR(err, FL_EINVAL, "plain SQL files are not migrations "
                       "Flotilla can run");

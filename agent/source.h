@@ -40,10 +40,14 @@ typedef struct {
      * once open (empty when none).  Lent from rdir or bundle. */
     const fl_migration_list_t *repeatables;
     fl_migration_list_t rdir;
+    /* Set before fl_source_open_dir by flotilla import, which writes new
+     * names: a file name need not be UTF-8.  Every other reader refuses
+     * one that is not (the ledger holds names as text). */
+    int any_names;
 } fl_source_t;
 
 #define FL_SOURCE_INIT {NULL, NULL, NULL, {NULL, 0}, NULL, 0, 0, NULL, NULL, \
-                        {NULL, 0}}
+                        {NULL, 0}, 0}
 #define FL_SOURCE_VERIFIED 0x56524659u
 
 /*

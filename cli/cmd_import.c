@@ -468,6 +468,7 @@ fl_cmd_import(int argc, char **argv)
     if (argc - optind != 2)
         return fl_cli_usage_error("import", "expected SRC and DEST");
     dest = argv[optind + 1];
+    src.any_names = 1; /* renamed when written (s_names_check) */
     if (fl_source_open_dir(&src, argv[optind], tool, &err) != 0) {
         /* Refused (3) for what it holds; 1 when it cannot be read. */
         code = err.code == FL_ENOTFOUND || err.code == FL_EIO

@@ -1160,6 +1160,32 @@ test_import_refuses_what_it_cannot_keep_before_writing(void **state)
     free(dest);
 }
 
+/*
+ * A migration whose file name is not UTF-8 is refused when the tree is
+ * read, naming it with the byte escaped, before anything runs.  Before,
+ * the migrations before it ran, then its ledger row could not be
+ * written ("invalid byte sequence for encoding UTF8", no file named)
+ * and status --json lost it (found by an audit).
+ */
+static void
+test_a_file_name_that_is_not_utf8_is_refused_before_anything_runs(
+    void **state)
+{
+    fl_test_ws_t *ws = *state;
+    char *src = fl_asprintf("%s/latin1", ws->dir);
+    const char *argv[] = {"--dir", src, "--layout", "golang-migrate",
+                          "--allow-lint-errors", NULL};
+    fl_test_proc_t r;
+
+    s_put(src, "1_a.up.sql", "CREATE TABLE a (id int);\n");
+    s_put(src, "2_caf\xe9.up.sql", "CREATE TABLE b (id int);\n");
+    fl_test_ws_flotilla(ws, &r, "apply", argv, 0);
+    fl_test_expect(&r, 3, "2_caf\\xe9.up.sql");
+    fl_test_proc_release(&r);
+    fl_test_expect_value(ws->conn, "SELECT to_regclass('a') IS NULL", "t");
+    free(src);
+}
+
 #define S_TOOL_TEST(fn, i)                                                 \
     static void fn(void **state) { s_history(*state, &s_histories[i]); }
 S_TOOL_TEST(test_diesel_history_applies_rolls_back_and_reapplies, 0)
@@ -1175,6 +1201,9 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_diesel_history_applies_rolls_back_and_reapplies, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_file_name_that_is_not_utf8_is_refused_before_anything_runs,
+            fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_golang_migrate_history_applies_rolls_back_and_reapplies, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_pop_history_applies_rolls_back_and_reapplies, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_sqlx_history_applies_rolls_back_and_reapplies, fl_test_ws_setup, fl_test_ws_teardown),
