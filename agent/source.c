@@ -351,6 +351,25 @@ s_utf8(const fl_migration_t *m, int any_names, fl_error_t *err)
                        ? (i == 0 ? m->up_line : m->down_line)
                        : 1;
 
+        /*
+         * A byte-order mark first: PostgreSQL would read it as part of the
+         * first statement (Flyway strips it).  Before, the migrations
+         * before it ran, then a syntax error "at or near" an invisible
+         * character (found by an audit).
+         */
+        if (len >= 3 && memcmp(p, "\xef\xbb\xbf", 3) == 0) {
+            char *shown = fl_str_escape_controls(m->file, 0);
+
+            FL_ERR(err, FL_EINVAL, "migration \"%s\": its %s starts with "
+                   "a UTF-8 byte-order mark, which PostgreSQL would read as "
+                   "part of its first statement", shown,
+                   i == 0 ? "up" : "down");
+            fl_error_set_hint(err, "Save the file as UTF-8 without a "
+                                   "byte-order mark (sed -i '1s/^\\xEF\\xBB"
+                                   "\\xBF//' FILE).");
+            free(shown);
+            return FL_EINVAL;
+        }
         for (size_t k = 0; k < len;) {
             size_t n = fl_str_utf8_decode(p + k, len - k, NULL);
 

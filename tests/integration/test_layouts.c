@@ -1186,6 +1186,32 @@ test_a_file_name_that_is_not_utf8_is_refused_before_anything_runs(
     free(src);
 }
 
+/*
+ * A file that starts with a UTF-8 byte-order mark is refused before
+ * anything runs, naming it: PostgreSQL would read the mark as part of
+ * the first statement (Flyway strips it, the others do not).  Before,
+ * V1 was applied, then V2 failed with a syntax error "at or near
+ * \"\xef\xbb\xbfCREATE\"" (found by an audit).
+ */
+static void
+test_a_byte_order_mark_is_refused_before_anything_runs(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    char *src = fl_asprintf("%s/bom", ws->dir);
+    const char *argv[] = {"--dir", src, "--layout", "flyway",
+                          "--allow-lint-errors", NULL};
+    fl_test_proc_t r;
+
+    s_put(src, "V1__a.sql", "CREATE TABLE a (id int);\n");
+    s_put(src, "V2__b.sql", "\xef\xbb\xbf" "CREATE TABLE b (id int);\n");
+    fl_test_ws_flotilla(ws, &r, "apply", argv, 0);
+    fl_test_expect(&r, 3, "V2__b.sql");
+    fl_test_expect(&r, 3, "byte-order mark");
+    fl_test_proc_release(&r);
+    fl_test_expect_value(ws->conn, "SELECT to_regclass('a') IS NULL", "t");
+    free(src);
+}
+
 #define S_TOOL_TEST(fn, i)                                                 \
     static void fn(void **state) { s_history(*state, &s_histories[i]); }
 S_TOOL_TEST(test_diesel_history_applies_rolls_back_and_reapplies, 0)
@@ -1203,6 +1229,9 @@ main(void)
         cmocka_unit_test_setup_teardown(test_diesel_history_applies_rolls_back_and_reapplies, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(
             test_a_file_name_that_is_not_utf8_is_refused_before_anything_runs,
+            fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_byte_order_mark_is_refused_before_anything_runs,
             fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_golang_migrate_history_applies_rolls_back_and_reapplies, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_pop_history_applies_rolls_back_and_reapplies, fl_test_ws_setup, fl_test_ws_teardown),
