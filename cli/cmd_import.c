@@ -415,6 +415,33 @@ s_names_check(const fl_source_t *src, fl_error_t *err)
                                        "'_'.");
             }
     }
+    /*
+     * The repeatables run in the order of their names: renamed, two may
+     * swap (R__a.b.sql written R__a_b.sql runs before R__a-c.sql, which
+     * the tool runs first).  Before, the written directory ran them in
+     * the other order (found by an audit).
+     */
+    for (size_t i = nm + 1; i < n && rc == 0; i++) {
+        fl_migration_t x, y;
+
+        memset(&x, 0, sizeof(x));
+        memset(&y, 0, sizeof(y));
+        /* "R__NAME.sql": the NAME a directory reads back. */
+        x.name = fl_strndup(names[i - 1] + 3, strlen(names[i - 1]) - 7);
+        y.name = fl_strndup(names[i] + 3, strlen(names[i]) - 7);
+        if (fl_migration_repeatable_cmp(&x, &y) >= 0) {
+            rc = FL_ERR(err, FL_EINVAL, "%s and %s, written as %s and %s, "
+                        "would run in another order than %s runs them",
+                        src->repeatables->items[i - 1 - nm].file,
+                        src->repeatables->items[i - nm].file, names[i - 1],
+                        names[i], fl_layout_tool_name(src->tool));
+            fl_error_set_hint(err, "Rename them in SRC with letters, "
+                                   "digits, '_' and '-' only, in the order "
+                                   "they are to run.");
+        }
+        free(x.name);
+        free(y.name);
+    }
     for (size_t i = 0; i < n; i++)
         free(names[i]);
     free(names);

@@ -1098,7 +1098,8 @@ s_import_refused(const char *tool, const char *src, const char *dest,
  * versioned ones below it (Flotilla would run it after them), a Flyway
  * placeholder (Flyway replaces ${env}; Flotilla would store the text
  * "${env}"), a pop template ({{ }}, which pop executes), a file that is
- * not UTF-8 (no Flotilla command could read DEST then), and two
+ * not UTF-8 (no Flotilla command could read DEST then), repeatable
+ * migrations whose written names would run in another order, and two
  * migrations whose written names would clash or are too long (before,
  * the second write failed with DEST half written, and the next import
  * refused a DEST that held files).  All found by an audit.
@@ -1133,6 +1134,13 @@ test_import_refuses_what_it_cannot_keep_before_writing(void **state)
          {"V1__a.sql", "CREATE TABLE a (id int);\n",
           "R__my.views.sql", "CREATE VIEW v1 AS SELECT 1;\n",
           "R__my_views.sql", "CREATE VIEW v2 AS SELECT 2;\n", NULL}},
+        /* Renamed R__a_b.sql, it would run before R__a-c.sql, which
+         * Flyway runs first and which makes the view it reads. */
+        {"flyway", "would run in another order",
+         {"V1__a.sql", "CREATE TABLE a (id int);\n",
+          "R__a-c.sql", "CREATE VIEW base AS SELECT 1 AS x;\n",
+          "R__a.b.sql", "CREATE VIEW derived AS SELECT x FROM base;\n",
+          NULL}},
         /* The second name, of 255 bytes, is written as 0002_xxx...: 258
          * (made below). */
         {"dbmate", "longer than a file name can be",
