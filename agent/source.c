@@ -152,8 +152,8 @@ s_convert(fl_migration_t *out, const fl_layout_migration_t *lm,
             fl_error_set_hint(err, "Copy the %s into the directory, or "
                                    "link to a %s inside it.", what, what);
         else
-            fl_error_set_hint(err, "%s would refuse it too: fix the file.",
-                              fl_layout_tool_name(lm->tool));
+            fl_error_set_hint(err, "Fix the file: nothing runs until every "
+                                   "migration of the tree can be read.");
         return FL_EINVAL;
     }
     if (!lm->repeatable &&

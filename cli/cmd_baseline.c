@@ -72,10 +72,12 @@ s_own(fl_dbcmd_t *c, int opt, const char *arg, void *own_arg)
 
     if (opt != S_OPT_FROM)
         return 0;
-    if (fl_layout_tool_from_name(&tool, arg, &err) != 0)
-        return -fl_cli_bad_option(c->cmd, "--from", &err);
-    if (tool == FL_LAYOUT_AUTO || tool == FL_LAYOUT_SQL ||
+    /* One message for any other name: the layouts' hint listed auto, sql
+     * and flotilla, which --from refuses (found by an audit). */
+    if (fl_layout_tool_from_name(&tool, arg, &err) != 0 ||
+        tool == FL_LAYOUT_AUTO || tool == FL_LAYOUT_SQL ||
         tool == FL_LAYOUT_FLOTILLA) {
+        fl_error_clear(&err);
         fl_cli_usage_error(c->cmd, "--from %s: flotilla reads the ledgers "
                            "of diesel, golang-migrate, pop, sqlx, dbmate "
                            "and flyway", arg);

@@ -575,8 +575,8 @@ fl_cmd_import(int argc, char **argv)
                                      written, judged, &err)) != FL_EXIT_OK)
         goto cleanup;
     if (json) {
-        json_t *o = fl_json_pack("{s:s, s:o, s:o, s:O, s:O}", "from",
-                                 fl_layout_tool_name(tool), "source",
+        json_t *o = fl_json_pack("{s:b, s:s, s:o, s:o, s:O, s:O}", "ok", 1,
+                                 "from", fl_layout_tool_name(tool), "source",
                                  fl_json_text(argv[optind]), "dest",
                                  fl_json_text(dest), "written", written,
                                  "judged", judged);

@@ -269,6 +269,8 @@ s_import(fl_test_ws_t *ws, const s_history_t *h, const char *end)
     o = json_loads(r.out, 0, NULL);
     if (o == NULL)
         fail_msg("%s: import --json printed no JSON:\n%s", h->tool, r.out);
+    /* "ok" as in its refusals (before, only a refusal had it). */
+    assert_true(json_is_true(json_object_get(o, "ok")));
     json_array_foreach(json_object_get(o, "judged"), i, j)
         notx += strstr(json_string_value(json_object_get(j, "what")),
                        "no-transaction: ") != NULL;
@@ -564,6 +566,41 @@ test_a_flyway_baseline_migration_beside_its_version_is_refused(void **state)
     fl_test_expect(&r, 3, "Move \"B2__b.sql\" out of the directory");
     fl_test_proc_release(&r);
     fl_test_expect_value(ws->conn, "SELECT to_regclass('a') IS NULL", "t");
+}
+
+/*
+ * A file of the tree that cannot be read (a NUL byte in it) is refused
+ * with a hint that says what to do, not that the tool would refuse it
+ * too (golang-migrate would send it; before, the hint said so of every
+ * problem, and baseline --from rails was told to use auto, sql or
+ * flotilla, which --from refuses: found by an audit).
+ */
+static void
+test_an_unreadable_file_and_an_unknown_tool_get_true_hints(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    const char *const dir[] = {"--dir", ws->mdir, "--layout",
+                               "golang-migrate", NULL};
+    const char *const rails[] = {"--dir", ws->mdir, "--from", "rails", NULL};
+    char *path = fl_asprintf("%s/1_a.up.sql", ws->mdir);
+    FILE *fp = fopen(path, "wb");
+    fl_test_proc_t r;
+
+    assert_non_null(fp);
+    assert_int_equal(fwrite("SELECT 1;\0\n", 1, 11, fp), 11);
+    assert_int_equal(fclose(fp), 0);
+    fl_test_ws_flotilla(ws, &r, "apply", dir, 0);
+    fl_test_expect(&r, 3, "NUL byte");
+    fl_test_expect(&r, 3, "Fix the file");
+    if (strstr(r.err, "would refuse it too"))
+        fail_msg("the hint:\n%s", r.err);
+    fl_test_proc_release(&r);
+    fl_test_ws_flotilla(ws, &r, "baseline", rails, 0);
+    fl_test_expect(&r, 2, "reads the ledgers of diesel");
+    if (strstr(r.err, "use auto"))
+        fail_msg("the hint:\n%s", r.err);
+    fl_test_proc_release(&r);
+    free(path);
 }
 
 /*
@@ -1240,6 +1277,9 @@ main(void)
             fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(
             test_a_byte_order_mark_is_refused_before_anything_runs,
+            fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_an_unreadable_file_and_an_unknown_tool_get_true_hints,
             fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_golang_migrate_history_applies_rolls_back_and_reapplies, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_pop_history_applies_rolls_back_and_reapplies, fl_test_ws_setup, fl_test_ws_teardown),
