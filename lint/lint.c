@@ -44,7 +44,7 @@ static const fl_lint_rule_t s_rules[] = {
     {"adding-foreign-key-constraint", E, 0, "add the foreign key NOT VALID, then VALIDATE CONSTRAINT in a separate transaction"},
     {"adding-not-nullable-field", E, 0, "add CHECK (col IS NOT NULL) NOT VALID, VALIDATE it, then SET NOT NULL (no scan on PostgreSQL 12+)"},
     {"adding-required-field", E, 0, "add the column as nullable or with a default, backfill, then make it NOT NULL"},
-    {"adding-serial-primary-key-field", E, 0, "CREATE UNIQUE INDEX CONCURRENTLY, then ADD CONSTRAINT ... PRIMARY KEY USING INDEX"},
+    {"adding-serial-primary-key-field", E, 0, "CREATE UNIQUE INDEX CONCURRENTLY, make its columns NOT NULL (a validated CHECK (col IS NOT NULL), then SET NOT NULL), then ADD CONSTRAINT ... PRIMARY KEY USING INDEX"},
     {"ban-alter-domain-with-add-constraint", E, 0, "put the constraint on the columns instead of the domain"},
     {"ban-char-field", W, 0, "use text or varchar"},
     {"ban-concurrent-index-creation-in-transaction", E, 0, "run CREATE INDEX CONCURRENTLY outside a transaction block"},

@@ -941,6 +941,12 @@ test_rules_transaction_modes(void **state)
     assert_int_equal(count_rule("DROP INDEX i;", &opts, "require-lock-timeout", &out), 1);
     assert_null(strstr(out.items[0].help, "flotilla"));
     fl_finding_list_release(&out);
+    /* The way around a primary key's index build: its columns NOT NULL
+     * first, or PRIMARY KEY USING INDEX scans under ACCESS EXCLUSIVE. */
+    assert_int_equal(count_rule("ALTER TABLE u ADD PRIMARY KEY (id);", &opts,
+                                "adding-serial-primary-key-field", &out), 1);
+    assert_non_null(strstr(out.items[0].help, "NOT NULL"));
+    fl_finding_list_release(&out);
 }
 
 /* A down linted as the rollback it is: dropping what up made is fine. */
