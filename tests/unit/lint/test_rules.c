@@ -945,7 +945,8 @@ test_rules_transaction_modes(void **state)
      * first, or PRIMARY KEY USING INDEX scans under ACCESS EXCLUSIVE. */
     assert_int_equal(count_rule("ALTER TABLE u ADD PRIMARY KEY (id);", &opts,
                                 "adding-serial-primary-key-field", &out), 1);
-    assert_non_null(strstr(out.items[0].help, "NOT NULL"));
+    assert_non_null(strstr(find_rule(&out, "adding-serial-primary-key-field")
+                               ->help, "NOT NULL"));
     fl_finding_list_release(&out);
 }
 
