@@ -143,6 +143,34 @@ fl_lint_set_remove(fl_lint_set_t *set, const char *key)
 }
 
 void
+fl_lint_set_forget_unqualified(fl_lint_set_t *set)
+{
+    char **gone = fl_calloc(set->count + 1, sizeof(char *));
+    size_t n = 0;
+
+    for (size_t i = 0; i < set->cap; i++)
+        if (set->slots[i] && strchr(set->slots[i], '.') == NULL)
+            gone[n++] = fl_strdup(set->slots[i]);
+    for (size_t i = 0; i < n; i++) {
+        fl_lint_set_remove(set, gone[i]);
+        free(gone[i]);
+    }
+    free(gone);
+}
+
+int
+fl_lint_sets_search_path(const PgQuery__Node *n)
+{
+    const PgQuery__VariableSetStmt *v;
+
+    if (!n || n->node_case != PG_QUERY__NODE__NODE_VARIABLE_SET_STMT)
+        return 0;
+    v = n->variable_set_stmt;
+    return v->kind == PG_QUERY__VARIABLE_SET_KIND__VAR_RESET_ALL ||
+           (v->name && strcmp(v->name, "search_path") == 0);
+}
+
+void
 fl_lint_set_release(fl_lint_set_t *set)
 {
     size_t i;
@@ -2689,6 +2717,11 @@ s_analyze(fl_stmt_t *st, s_ctx_t *ctx, const PgQuery__Node *n)
         st->kind = n->variable_set_stmt->kind == PG_QUERY__VARIABLE_SET_KIND__VAR_RESET ||
                            n->variable_set_stmt->kind == PG_QUERY__VARIABLE_SET_KIND__VAR_RESET_ALL
                        ? "RESET" : "SET";
+        /* An unqualified name may mean another table from here on
+         * (before, a table of that name created under another
+         * search_path was taken for it: found by an audit). */
+        if (fl_lint_sets_search_path(n))
+            fl_lint_set_forget_unqualified(&ctx->created);
         break;
     case PG_QUERY__NODE__NODE_CREATE_DOMAIN_STMT: st->kind = "CREATE DOMAIN"; break;
     case PG_QUERY__NODE__NODE_ALTER_DOMAIN_STMT: st->kind = "ALTER DOMAIN"; break;

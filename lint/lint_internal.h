@@ -89,14 +89,23 @@ typedef struct {
 void fl_lint_set_add(fl_lint_set_t *set, const char *key);
 void fl_lint_set_remove(fl_lint_set_t *set, const char *key);
 
+int fl_lint_set_has(const fl_lint_set_t *set, const char *key);
+void fl_lint_set_release(fl_lint_set_t *set);
+/*
+ * Removes the keys of unqualified names (no '.': fl_lint_table_key's)
+ * from set: after a search_path change such a name may mean another
+ * table than the one the file created under it.
+ */
+void fl_lint_set_forget_unqualified(fl_lint_set_t *set);
+/* Whether statement n changes search_path (SET, RESET, RESET ALL). */
+int fl_lint_sets_search_path(const PgQuery__Node *n);
+
 /*
  * Whether the quote at s[i] opens an escape string constant: E or e
  * just before it, as a token of its own (ELSE'x' and the like end in an
  * e that is part of a word, and open a standard string).
  */
 int fl_lint_opens_escape_string(const char *s, size_t i);
-int fl_lint_set_has(const fl_lint_set_t *set, const char *key);
-void fl_lint_set_release(fl_lint_set_t *set);
 
 /* "schema.name" or "name" as a new string; the key of table sets. */
 char *fl_lint_table_key(const char *schema, const char *name);

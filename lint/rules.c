@@ -1524,6 +1524,11 @@ s_statement(s_state_t *s, const PgQuery__Node *n)
         break;
     case PG_QUERY__NODE__NODE_VARIABLE_SET_STMT:
         s_variable_set(s, n->variable_set_stmt);
+        /* Unqualified names may mean other tables from here on. */
+        if (fl_lint_sets_search_path(n)) {
+            fl_lint_set_forget_unqualified(&s->created);
+            fl_lint_set_forget_unqualified(&s->populated);
+        }
         break;
     case PG_QUERY__NODE__NODE_SELECT_STMT:
         if (n->select_stmt->into_clause && n->select_stmt->into_clause->rel &&

@@ -872,6 +872,29 @@ test_facts_tables_created_earlier_get_data_checks_only(void **state)
     fl_stmt_list_release(&l);
 }
 
+/*
+ * After a search_path change an unqualified name may be another table
+ * than the one created under that name before it: not fresh (its
+ * writes are backed up), and checked as live.  Before, a DELETE from
+ * public.users after "SET search_path TO staging; CREATE TABLE users"
+ * and RESET was taken for the new table's (found by an audit).
+ */
+static void
+test_facts_search_path_change_forgets_unqualified_created(void **state)
+{
+    fl_stmt_list_t l = analyze("SET search_path TO staging;\n"
+                               "CREATE TABLE users (id int);\n"
+                               "DELETE FROM users;\n"
+                               "RESET search_path;\n"
+                               "DELETE FROM users", 150000);
+    (void)state;
+    assert_int_equal(l.count, 5);
+    assert_int_equal(l.items[2].tables[0].fresh, 1);
+    assert_int_equal(l.items[4].tables[0].fresh, 0);
+    assert_int_equal(l.items[4].destructive, 1);
+    fl_stmt_list_release(&l);
+}
+
 /* A unique index's keys (columns, expressions, COLLATE), WHERE and NULLS. */
 static void
 test_facts_unique_index_keys_predicate_and_nulls(void **state)
@@ -1364,6 +1387,8 @@ main(void)
         cmocka_unit_test(test_facts_cascades),
         cmocka_unit_test(test_facts_checks),
         cmocka_unit_test(test_facts_tables_created_earlier_get_data_checks_only),
+        cmocka_unit_test(
+            test_facts_search_path_change_forgets_unqualified_created),
         cmocka_unit_test(test_facts_unique_index_keys_predicate_and_nulls),
         cmocka_unit_test(test_facts_primary_key_checks_nulls_then_duplicates),
         cmocka_unit_test(test_facts_alter_table_checks_see_its_own_columns),

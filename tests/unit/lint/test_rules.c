@@ -103,6 +103,8 @@ static const flag_case_t flags[] = {
     /* ELSE'...' is a plain string, not an E'' one: the comment is text */
     {"require-concurrent-index-creation", "UPDATE n SET b = CASE WHEN b = 'x' THEN 'y' ELSE'\\' END WHERE b = '\n-- squawk-ignore-file\n';\nCREATE INDEX i ON n (t);", 4, 1, 0, 0},
     {"ban-alter-domain-with-add-constraint", P "ALTER DOMAIN d SET NOT NULL;", 2, 1, 0, 0},
+    /* after a search_path change, users is another table (public's) */
+    {"require-concurrent-index-creation", "SET search_path TO staging;\nCREATE TABLE users (id int);\nRESET search_path;\nCREATE INDEX i ON users (id);", 4, 1, 0, 0},
     {"ban-set-logged", P "ALTER TABLE u SET LOGGED;", 2, 15, 0, 0},
     /* IF NOT EXISTS: the table may be live already, and stays as it was */
     {"require-concurrent-index-creation", "CREATE TABLE IF NOT EXISTS t (a text);\nCREATE INDEX i ON t (a);", 2, 1, 0, 0},
@@ -188,6 +190,7 @@ static const miss_case_t misses[] = {
     {"require-lock-timeout", "SET lock_timeout = '2s';\nBEGIN;\nSET LOCAL lock_timeout = '5s';\nCOMMIT;\nALTER TABLE u ADD COLUMN c text;", 0, 0},
     {"require-lock-timeout", "BEGIN;\nSET lock_timeout = '2s';\nCOMMIT;\nALTER TABLE u ADD COLUMN c text;", 0, 0},
     {"transaction-nesting", "BEGIN;\nSELECT 1;\nCOMMIT AND CHAIN;\nSELECT 2;\nCOMMIT;", 0, 0},
+    {"require-concurrent-index-creation", "SET search_path TO staging;\nCREATE TABLE users (id int);\nCREATE INDEX i ON users (id);", 0, 0},
     {"adding-stored-generated-column", "CREATE TABLE t (a int, c int GENERATED ALWAYS AS (a + 1) STORED);", 0, 0},
     {"ban-exclusion-constraint", "CREATE TABLE t (r tstzrange, EXCLUDE USING gist (r WITH &&));", 0, 0},
     {"no-transaction-statement-in-transaction", "DROP INDEX CONCURRENTLY i;", 0, 0},
