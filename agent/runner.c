@@ -263,9 +263,12 @@ fl__run(fl_pipeline_t *p, const fl_migration_t *m, const fl_stmt_list_t *stmts,
             int cancel = strcmp(err->sqlstate, "57014") == 0;
 
             if (lock && retries > 0) {
-                /* fl__lock_retry said why it gives up. */            } else if (cancel && fl__cancelled(p)) {
+                /* fl__lock_retry said why it gives up. */
+            } else if (cancel && fl__cancelled(p)) {
                 err->code = FL_ECANCELLED;
-            } else if (cancel) {
+            } else if (cancel && strstr(err->message, "statement timeout")) {
+                /* Else pg.c said who cancelled it (another session; before,
+                 * this hint replaced that with a timeout nothing set). */
                 fl_error_set_hint(err, "The statement ran into "
                                        "statement_timeout; it is not retried. "
                                        "Raise statement_timeout in the "

@@ -495,6 +495,38 @@ test_a_cancel_flotilla_did_not_send_is_named(void **state)
 }
 
 /*
+ * The same for a statement of the migration itself: cancelled by another
+ * session, the error says flotilla did not cancel it.  Before, the
+ * runner's hint replaced that one with "The statement ran into
+ * statement_timeout", which nothing had set.
+ */
+static void
+test_a_migration_statement_cancelled_by_another_session_says_so(
+    void **state)
+{
+    fl_test_ws_t *ws = *state;
+    fl_test_child_t c;
+    fl_test_proc_t r;
+
+    fl_test_ws_write(ws, "0001_t.sql", "-- flotilla:up\n"
+                     "CREATE TABLE t (id bigint);\n"
+                     "SELECT pg_sleep(60);\n"
+                     "-- flotilla:down\nDROP TABLE t;\n");
+    fl_test_ws_spawn(ws, &c, "apply", NULL, 1);
+    fl_test_ws_await_child(ws, &c, "SELECT count(*) > 0 FROM"
+                           " pg_stat_activity WHERE query LIKE"
+                           " 'SELECT pg_sleep(60)%'", 60);
+    free(fl_test_query_value(ws->conn, "SELECT pg_cancel_backend(pid) FROM"
+                             " pg_stat_activity WHERE query LIKE"
+                             " 'SELECT pg_sleep(60)%'"));
+    fl_test_child_wait(&c, &r, 60);
+    fl_test_expect(&r, 1, "Flotilla did not cancel it");
+    if (strstr(r.err, "ran into statement_timeout") != NULL)
+        fail_msg("the timeout's hint:\n%s", r.err);
+    fl_test_proc_release(&r);
+}
+
+/*
  * A database that is read only by default (or a standby) failed with
  * "cannot execute CREATE SCHEMA in a read-only transaction" and nothing
  * to say why; the error now names the causes and what to change.
@@ -853,6 +885,9 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_a_cancel_flotilla_did_not_send_is_named, fl_test_ws_setup,
             fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_migration_statement_cancelled_by_another_session_says_so,
+            fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_read_only_default_is_named_when_it_stops_flotilla, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_hidden_deallocate_fails_and_is_recorded, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_down_that_does_not_parse_is_refused_at_apply, fl_test_ws_setup, fl_test_ws_teardown),
