@@ -488,11 +488,26 @@ s_print_text(const fl_bundle_t *b, const char *trust_state,
         const fl_migration_t *m = &l->items[i];
         char *name = fl_str_escape_controls(m->name, 0);
 
-        printf("  %-6s %-32s sha256:%s%s%s%s%s%s\n", m->version.text,
+        printf("  %-6s %-32s sha256:%s%s%s%s%s", m->version.text,
                name, m->checksum_hex, m->down ? " down" : "",
                m->validate ? " validate" : "", m->verify ? " verify" : "",
-               m->no_transaction ? " no-transaction" : "",
-               m->nallows ? " allow" : "");
+               m->no_transaction ? " no-transaction" : "");
+        /* Each option with its value (before, a bare "allow" and no
+         * timeout: found by an audit). */
+        if (m->lock_timeout_ms >= 0)
+            printf(" lock_timeout=%lldms", (long long)m->lock_timeout_ms);
+        if (m->statement_timeout_ms >= 0)
+            printf(" statement_timeout=%lldms",
+                   (long long)m->statement_timeout_ms);
+        for (size_t k = 0; k < m->nallows; k++) {
+            char *rule = fl_str_escape_controls(m->allows[k].rule, 0);
+            char *reason = fl_str_escape_controls(m->allows[k].reason, 0);
+
+            printf(" allow=%s (%s)", rule, reason);
+            free(rule);
+            free(reason);
+        }
+        printf("\n");
         free(name);
     }
     /* What runs on every target too: never left out of what is shown. */

@@ -312,6 +312,13 @@ test_cli_bundle_build_verify_inspect_json(void **state)
     s_run(&r, inspect);
     assert_non_null(strstr(r.out, id));
     fl_test_proc_release(&r);
+    /* The text shows each migration's options with their values, as
+     * --json does (before, only flags: not the timeout). */
+    inspect[6] = NULL;
+    s_run(&r, inspect);
+    if (r.status != 0 || strstr(r.out, "lock_timeout=2000ms") == NULL)
+        fail_msg("inspect shows no option values:\n%s", r.out);
+    fl_test_proc_release(&r);
     free(id);
 }
 
