@@ -859,9 +859,19 @@ s_decode(fl_bundle_t **out, const unsigned char *data, size_t len,
     fl_hash_sha256(digest, raw, rawlen);
     s_id_from_digest(want_id, digest);
     fl_key_id_format(signer, data + 10);
-    if (sodium_memcmp(digest, stored, sizeof(digest)) != 0 ||
-        strcmp(id, want_id) != 0) {
+    if (sodium_memcmp(digest, stored, sizeof(digest)) != 0) {
         rc = FL_ERR(err, FL_EPROTO, "bundle digest does not match its content");
+        goto cleanup;
+    }
+    if (strcmp(id, want_id) != 0) {
+        /* Before, said as a digest that does not match (found by an
+         * audit). */
+        char *shown = fl_str_escape_controls(id, 0);
+
+        rc = FL_ERR(err, FL_EPROTO, "bundle id \"%.40s\" does not match its "
+                    "digest, whose first 16 bytes make the id %s", shown,
+                    want_id);
+        free(shown);
         goto cleanup;
     }
     if (body.format != (int64_t)fl_proto_get_be(data + 8, 2) ||

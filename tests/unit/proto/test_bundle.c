@@ -918,6 +918,29 @@ test_bundle_file_that_is_a_fifo_is_refused_at_once(void **state)
     free(path);
 }
 
+/*
+ * A bundle whose id alone is wrong (its digest matches its body) says
+ * so, naming both ids; before, it said the digest did not match (found
+ * by an audit).
+ */
+static void
+test_bundle_wrong_id_is_named_as_such(void **state)
+{
+    fixture *f = *state;
+    size_t len = f->bytes.len;
+    unsigned char *copy = fl_malloc(len);
+    size_t end = FL_BUNDLE_HEADER_BYTES + 6;
+
+    memcpy(copy, f->bytes.data, len);
+    while (memcmp(copy + end, "\xa6" "digest", 7) != 0)
+        end++;
+    /* The id's first hex digit, after the digest and the "id" key. */
+    copy[end + 9 + 32 + 3 + 2] ^= 0x01;
+    s_resign(f, copy, len, 0);
+    s_expect_refused(copy, len, f->trust, S_NOW, "bundle id ");
+    free(copy);
+}
+
 static void
 test_bundle_decode_unverified_skips_only_signature_and_times(void **state)
 {
@@ -1139,6 +1162,7 @@ main(void)
         T(test_bundle_lint_gate_is_signed_and_read_back),
         T(test_bundle_verify_refuses_what_executors_refuse),
         T(test_bundle_file_that_is_a_fifo_is_refused_at_once),
+        T(test_bundle_wrong_id_is_named_as_such),
         T(test_bundle_build_is_deterministic),
         T(test_bundle_every_flipped_byte_is_refused),
         T(test_bundle_every_truncation_is_refused),
