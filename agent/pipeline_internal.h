@@ -79,7 +79,7 @@ int fl__checks_run(fl_pg_t *pg, const char *file, const fl_stmt_t *st,
 
 /* ---- session.c: the pinned session and the migration's settings ---- */
 
-#define FL_SESSION_NSETTINGS 11
+#define FL_SESSION_NSETTINGS 14
 
 typedef struct {
     char *original[FL_SESSION_NSETTINGS];  /* as the connection started */

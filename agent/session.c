@@ -60,7 +60,7 @@
  */
 static const char *const s_pinned[FL_SESSION_NSETTINGS] = {
     "pg_catalog, pg_temp", "UTC", "ISO, YMD", "postgres", "1", "hex", "on",
-    NULL, "none", "off", NULL,
+    NULL, "none", "off", NULL, "read committed", "on", "content",
 };
 
 static void
@@ -71,8 +71,8 @@ s_values_release(char **v)
 }
 
 /*
- * The settings set to $1..$11 in s_pinned's order, transaction-local when
- * $12 is true.  standard_conforming_strings: with it off, a backslash in
+ * The settings set to $1..$14 in s_pinned's order, transaction-local when
+ * $15 is true.  standard_conforming_strings: with it off, a backslash in
  * a literal of flotilla's SQL would be an escape.  session_authorization
  * comes before role: setting it makes role "none" again.  row_security
  * off: a policy neither runs as flotilla's role nor hides rows from it
@@ -81,35 +81,46 @@ s_values_release(char **v)
  * that sets it does not make flotilla's own transactions after its COMMIT
  * read-only (its schema record and log rows were lost), while a database
  * its owner made read-only stays so for flotilla too.
+ * default_transaction_isolation read committed: under a database default
+ * of repeatable read, a transaction's snapshot was taken by flotilla's
+ * first query, before its LOCK TABLE, so a backup missed rows committed
+ * while flotilla waited for the lock, which the statement then destroyed
+ * (found by an audit).  array_nulls on and xmloption content: the text
+ * of a backup reads back as it was written (with them off a tenant made
+ * every rollback of such a column fail).
  */
 #define S_SET_SQL                                                           \
-    " pg_catalog.set_config('search_path', $1, $12::pg_catalog.bool),"     \
-    " pg_catalog.set_config('TimeZone', $2, $12::pg_catalog.bool),"        \
-    " pg_catalog.set_config('DateStyle', $3, $12::pg_catalog.bool),"       \
-    " pg_catalog.set_config('IntervalStyle', $4, $12::pg_catalog.bool),"   \
+    " pg_catalog.set_config('search_path', $1, $15::pg_catalog.bool),"     \
+    " pg_catalog.set_config('TimeZone', $2, $15::pg_catalog.bool),"        \
+    " pg_catalog.set_config('DateStyle', $3, $15::pg_catalog.bool),"       \
+    " pg_catalog.set_config('IntervalStyle', $4, $15::pg_catalog.bool),"   \
     " pg_catalog.set_config('extra_float_digits', $5,"                     \
-    " $12::pg_catalog.bool),"                                              \
-    " pg_catalog.set_config('bytea_output', $6, $12::pg_catalog.bool),"    \
+    " $15::pg_catalog.bool),"                                              \
+    " pg_catalog.set_config('bytea_output', $6, $15::pg_catalog.bool),"    \
     " pg_catalog.set_config('standard_conforming_strings', $7,"            \
-    " $12::pg_catalog.bool),"                                              \
+    " $15::pg_catalog.bool),"                                              \
     " pg_catalog.set_config('session_authorization', $8,"                  \
-    " $12::pg_catalog.bool),"                                              \
-    " pg_catalog.set_config('role', $9, $12::pg_catalog.bool),"            \
-    " pg_catalog.set_config('row_security', $10, $12::pg_catalog.bool),"    \
+    " $15::pg_catalog.bool),"                                              \
+    " pg_catalog.set_config('role', $9, $15::pg_catalog.bool),"            \
+    " pg_catalog.set_config('row_security', $10, $15::pg_catalog.bool),"    \
     " pg_catalog.set_config('default_transaction_read_only', $11,"          \
-    " $12::pg_catalog.bool)"
+    " $15::pg_catalog.bool),"                                              \
+    " pg_catalog.set_config('default_transaction_isolation', $12,"          \
+    " $15::pg_catalog.bool),"                                              \
+    " pg_catalog.set_config('array_nulls', $13, $15::pg_catalog.bool),"     \
+    " pg_catalog.set_config('xmloption', $14, $15::pg_catalog.bool)"
 
 /*
- * lock_timeout to $13 and statement_timeout to $14 ('' leaves one as it
- * is), after S_SET_SQL and with its $12.  Spelled out: leave runs it with
+ * lock_timeout to $16 and statement_timeout to $17 ('' leaves one as it
+ * is), after S_SET_SQL and with its $15.  Spelled out: leave runs it with
  * the migration's search_path.
  */
 #define S_TIMEOUTS_SQL                                                      \
-    ", CASE WHEN $13::pg_catalog.text OPERATOR(pg_catalog.<>) '' THEN"     \
-    " pg_catalog.set_config('lock_timeout', $13, $12::pg_catalog.bool)"    \
-    " END, CASE WHEN $14::pg_catalog.text OPERATOR(pg_catalog.<>) '' THEN" \
-    " pg_catalog.set_config('statement_timeout', $14,"                     \
-    " $12::pg_catalog.bool) END"
+    ", CASE WHEN $16::pg_catalog.text OPERATOR(pg_catalog.<>) '' THEN"     \
+    " pg_catalog.set_config('lock_timeout', $16, $15::pg_catalog.bool)"    \
+    " END, CASE WHEN $17::pg_catalog.text OPERATOR(pg_catalog.<>) '' THEN" \
+    " pg_catalog.set_config('statement_timeout', $17,"                     \
+    " $15::pg_catalog.bool) END"
 
 #define S_NPARAMS (FL_SESSION_NSETTINGS + 3)
 
@@ -163,6 +174,9 @@ s_capture(fl_pg_t *pg, char **v, char **schemas, char **st, fl_error_t *err)
         " pg_catalog.current_setting('role'),"
         " pg_catalog.current_setting('row_security'),"
         " pg_catalog.current_setting('default_transaction_read_only'),"
+        " pg_catalog.current_setting('default_transaction_isolation'),"
+        " pg_catalog.current_setting('array_nulls'),"
+        " pg_catalog.current_setting('xmloption'),"
         " pg_catalog.array_to_json(pg_catalog.current_schemas(true))::pg_catalog.text,"
         " pg_catalog.current_setting('statement_timeout')",
         0, NULL, err);
@@ -192,12 +206,15 @@ static const char s_capture_and_pin_sql[] =
         " pg_catalog.current_setting('role') AS f2,"
         " pg_catalog.current_setting('row_security') AS f3,"
         " pg_catalog.current_setting('default_transaction_read_only') AS f4,"
+        " pg_catalog.current_setting('default_transaction_isolation') AS f5,"
+        " pg_catalog.current_setting('array_nulls') AS f6,"
+        " pg_catalog.current_setting('xmloption') AS f7,"
         " pg_catalog.array_to_json(pg_catalog.current_schemas(true))"
         "::pg_catalog.text AS g,"
         " pg_catalog.current_setting('lock_timeout') AS h,"
         " pg_catalog.current_setting('statement_timeout') AS i)"
         " SELECT cur.a, cur.b, cur.c, cur.d, cur.e, cur.f, cur.f0, cur.f1,"
-        " cur.f2, cur.f3, cur.f4, cur.g,"
+        " cur.f2, cur.f3, cur.f4, cur.f5, cur.f6, cur.f7, cur.g,"
         " cur.h, cur.i," S_SET_SQL S_TIMEOUTS_SQL " FROM cur";
 
 /*

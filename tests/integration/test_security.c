@@ -1273,6 +1273,51 @@ test_row_security_never_runs_a_policy_in_a_check(void **state)
     free(dsn);
 }
 
+/*
+ * A database default of repeatable read (a tenant's ALTER DATABASE ...
+ * SET) does not make a backup miss rows committed while flotilla waited
+ * for its lock: its transactions run at read committed, so the copy
+ * made once the lock is held has every row the statement then changes.
+ * Before, the snapshot was taken by flotilla's first query, before the
+ * lock: a row inserted meanwhile lost its column at apply and rollback
+ * said "proved" (found by an audit).
+ */
+static void
+test_a_repeatable_read_default_misses_no_row_in_a_backup(
+    void **state)
+{
+    s_env *e = *state;
+    fl_test_child_t c;
+    fl_test_proc_t r;
+    PGconn *holder = fl_test_db_connect(&e->db);
+    char *sql = fl_asprintf("ALTER DATABASE %s SET"
+                            " default_transaction_isolation ="
+                            " 'repeatable read'", e->db.name);
+
+    fl_test_exec(e->conn, sql);
+    fl_test_ws_write(e, "0001_drop_old.sql",
+        "-- flotilla:options allow=ban-drop-column the app stopped reading"
+        " it\n"
+        "-- flotilla:up\nALTER TABLE items DROP COLUMN old;\n"
+        "-- flotilla:down\nALTER TABLE items ADD COLUMN old text;\n");
+    fl_test_exec(holder, "BEGIN; INSERT INTO public.items VALUES (21, 'v21',"
+                         " 'written while flotilla waited')");
+    fl_test_ws_spawn(e, &c, "apply", NULL, 1);
+    fl_test_ws_await_child(e, &c, "SELECT count(*) > 0 FROM pg_stat_activity"
+                           " WHERE" FL_TEST_LOCK_WAITERS, 60);
+    fl_test_exec(holder, "COMMIT");
+    fl_test_child_wait(&c, &r, 60);
+    fl_test_expect(&r, 0, "applied 1 migration");
+    fl_test_proc_release(&r);
+    fl_test_ws_flotilla(e, &r, "rollback", S_ARGS("--last"), 1);
+    fl_test_expect(&r, 0, "rolled back 1 migration");
+    fl_test_proc_release(&r);
+    fl_test_expect_value(e->conn, "SELECT old FROM public.items WHERE id = 21",
+                         "written while flotilla waited");
+    PQfinish(holder);
+    free(sql);
+}
+
 int
 main(void)
 {
@@ -1283,6 +1328,9 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_rollback_runs_down_from_the_source_not_the_ledger, s_setup,
             fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_repeatable_read_default_misses_no_row_in_a_backup,
+            s_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(
             test_check_samples_show_key_and_column_only, s_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(
