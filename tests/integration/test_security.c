@@ -1318,6 +1318,44 @@ test_a_repeatable_read_default_misses_no_row_in_a_backup(
     free(sql);
 }
 
+/*
+ * A tenant's array_nulls = off (or xmloption = document) for its
+ * database does not make a rollback fail: the backup's text of an enum
+ * array holding a NULL reads back as it was written.  Before, the
+ * restore read "NULL" as an enum label and the rollback failed (found
+ * by an audit).
+ */
+static void
+test_array_nulls_off_does_not_stop_a_rollback(void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+    char *sql = fl_asprintf("ALTER DATABASE %s SET array_nulls = off;"
+                            "ALTER DATABASE %s SET xmloption = document",
+                            e->db.name, e->db.name);
+
+    fl_test_exec(e->conn, "CREATE TYPE public.mood AS ENUM ('a', 'b');"
+                          "CREATE TABLE public.moods (id int PRIMARY KEY,"
+                          " m public.mood[]);"
+                          "INSERT INTO public.moods VALUES"
+                          " (1, ARRAY['a', NULL]::public.mood[])");
+    fl_test_exec(e->conn, sql);
+    fl_test_ws_write(e, "0001_drop_m.sql",
+        "-- flotilla:options allow=ban-drop-column the app stopped reading"
+        " it\n"
+        "-- flotilla:up\nALTER TABLE moods DROP COLUMN m;\n"
+        "-- flotilla:down\nALTER TABLE moods ADD COLUMN m public.mood[];\n");
+    fl_test_ws_flotilla(e, &r, "apply", NULL, 1);
+    fl_test_expect(&r, 0, "applied 1 migration");
+    fl_test_proc_release(&r);
+    fl_test_ws_flotilla(e, &r, "rollback", S_ARGS("--last"), 1);
+    fl_test_expect(&r, 0, "rolled back 1 migration");
+    fl_test_proc_release(&r);
+    fl_test_expect_value(e->conn, "SELECT m[2] IS NULL AND m[1] = 'a' FROM"
+                                  " public.moods", "t");
+    free(sql);
+}
+
 int
 main(void)
 {
@@ -1331,6 +1369,9 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_a_repeatable_read_default_misses_no_row_in_a_backup,
             s_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_array_nulls_off_does_not_stop_a_rollback, s_setup,
+            fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(
             test_check_samples_show_key_and_column_only, s_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(
