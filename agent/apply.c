@@ -1257,6 +1257,43 @@ fl__own_tables(fl_pipeline_t *p, fl_error_t *err)
 }
 
 int
+fl__tenant_casts(fl_pipeline_t *p, fl_error_t *err)
+{
+    char *v = NULL;
+    int rc = fl_pg_query_value(p->pg, &v,
+        "SELECT pg_catalog.string_agg(pg_catalog.format('%s AS %s"
+        " (function %s, owned by %s)', c.castsource::pg_catalog.regtype,"
+        " c.casttarget::pg_catalog.regtype,"
+        " c.castfunc::pg_catalog.regprocedure, r.rolname), '; ')"
+        " FROM pg_catalog.pg_cast c"
+        " JOIN pg_catalog.pg_proc f ON f.oid OPERATOR(pg_catalog.=) c.castfunc"
+        " JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=)"
+        " f.proowner"
+        " WHERE c.castmethod OPERATOR(pg_catalog.=) 'f' AND NOT r.rolsuper"
+        " AND r.rolname OPERATOR(pg_catalog.<>) CURRENT_USER", 0, NULL, err);
+
+    if (rc != 0 || v == NULL) {
+        free(v);
+        return rc;
+    }
+    /* Before, the backup and the proof ran such a cast as the superuser
+     * flotilla connects as (found by an audit). */
+    rc = FL_ERR(err, FL_EINVAL, "the database holds casts whose function "
+                "a role other than a superuser or flotilla's own owns: %s", v);
+    fl_error_set_detail(err, "Flotilla converts values to text in its "
+                             "backups, proofs and checks; PostgreSQL would "
+                             "run such a cast there with flotilla's rights, "
+                             "so the function's owner could act as flotilla's "
+                             "role.  Nothing ran.");
+    fl_error_set_hint(err, "Drop the cast, or have a superuser read its "
+                           "function and take it over (ALTER FUNCTION ... "
+                           "OWNER TO a superuser); or run flotilla as that "
+                           "owner.");
+    free(v);
+    return rc;
+}
+
+int
 fl__own_check(fl_pipeline_t *p, const fl_migration_t *m, int blind,
               fl_error_t *err)
 {

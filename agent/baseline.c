@@ -1039,6 +1039,7 @@ s_baseline(fl_pipeline_t *p, const fl_source_t *src, const char *from,
      * is made just before the rows are written.
      */
     if ((rc = fl_ledger_load(p->pg, p->target, &ledger, err)) != 0 ||
+        (rc = fl__tenant_casts(p, err)) != 0 ||
         (!*p->target && (rc = s_default_schema(p, &dflt, err)) != 0))
         goto cleanup;
     /*

@@ -677,7 +677,9 @@ s_apply(fl_pipeline_t *p, const fl_source_t *src, fl_apply_result_t *result,
     if ((rc = fl_ledger_ensure_load(p->pg, p->target, &ledger, err)) != 0 ||
         (rc = fl__own_tables(p, err)) != 0)
         goto cleanup;
-    rc = fl__check_release(p, src, &override, err);
+    rc = fl__tenant_casts(p, err);
+    if (rc == 0)
+        rc = fl__check_release(p, src, &override, err);
     if (rc == 0)
         rc = fl__verify_source(p, migs, &ledger, pending, err);
     if (rc != 0) {
@@ -936,7 +938,8 @@ s_rollback(fl_pipeline_t *p, const fl_source_t *src, fl_rollback_mode mode,
     if ((rc = fl__lock_target(p, err)) != 0)
         goto cleanup;
     if ((rc = fl_ledger_ensure_load(p->pg, p->target, &ledger, err)) != 0 ||
-        (rc = fl__own_tables(p, err)) != 0)
+        (rc = fl__own_tables(p, err)) != 0 ||
+        (rc = fl__tenant_casts(p, err)) != 0)
         goto cleanup;
     if (mode == FL_ROLLBACK_BUNDLE && p->opts.bundle_known) {
         int known = 0;

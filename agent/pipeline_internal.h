@@ -238,6 +238,14 @@ extern const char fl__net_own_sql[];
  * statement.
  */
 int fl__own_tables(fl_pipeline_t *p, fl_error_t *err) FL_NODISCARD;
+/*
+ * FL_EINVAL when a cast's function is owned by a role neither a
+ * superuser nor the one flotilla runs as: PostgreSQL would run it with
+ * flotilla's rights wherever flotilla converts a value (its backups,
+ * proofs, checks and baseline's reads keep values as text).  Casts are
+ * not found through search_path, so nothing else keeps them out.
+ */
+int fl__tenant_casts(fl_pipeline_t *p, fl_error_t *err) FL_NODISCARD;
 /* FL_EINVAL: m wrote them (own, as fl__net_own_sql names them). */
 int fl__own_refusal(const fl_migration_t *m, const char *own,
                     fl_error_t *err);

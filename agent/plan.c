@@ -790,7 +790,8 @@ fl__plan(fl_pipeline_t *p, const fl_source_t *src, fl_plan_t *plan,
         (rc = fl__own_tables(p, err)) != 0)
         goto cleanup;
     s_plan_schema_state(p, plan);
-    refused = fl__check_release(p, src, &plan->release_override, &verr) != 0;
+    refused = fl__tenant_casts(p, &verr) != 0 ||
+              fl__check_release(p, src, &plan->release_override, &verr) != 0;
     p->release = NULL;
     if (!refused)
         refused = fl__verify_source(p, migs, &ledger, pending, &verr) != 0;

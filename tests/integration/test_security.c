@@ -1356,6 +1356,61 @@ test_array_nulls_off_does_not_stop_a_rollback(void **state)
     free(sql);
 }
 
+/*
+ * A cast whose function a tenant owns (CREATE CAST (mood AS text) WITH
+ * FUNCTION ..., allowed to the owner of the type) would run with
+ * flotilla's rights wherever flotilla converts a value: its backups and
+ * proofs keep a user type's values as text, baseline reads another
+ * tool's versions as text.  Casts are not found through search_path, so
+ * nothing else keeps them out: every command that reads or writes the
+ * tenant's rows refuses such a database before anything runs, naming
+ * the cast and its owner; with a superuser owning the function (a
+ * superuser vouching for it), it runs.  Before, the apply's backup and
+ * the rollback's proof ran it as the superuser (found by an audit: the
+ * tenant made itself superuser).
+ */
+static void
+test_a_tenants_cast_never_runs_with_flotillas_rights(void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+
+    fl_test_exec(e->conn,
+        "SET ROLE fl_tenant;"
+        "CREATE TYPE public.mood AS ENUM ('happy', 'sad');"
+        "CREATE TABLE public.feelings (id int PRIMARY KEY, m public.mood,"
+        " note text);"
+        "INSERT INTO public.feelings VALUES (1, 'happy', 'a'), (2, 'sad', 'b');"
+        "CREATE FUNCTION public.mood_text(public.mood) RETURNS text"
+        " LANGUAGE plpgsql AS $$BEGIN PERFORM public.trap('cast');"
+        " RETURN pg_catalog.format('%s', $1); END$$;"
+        "CREATE CAST (public.mood AS text) WITH FUNCTION"
+        " public.mood_text(public.mood);"
+        "RESET ROLE");
+    fl_test_ws_write(e, "0001_drop_note.sql",
+        "-- flotilla:options allow=ban-drop-column the app stopped reading"
+        " it\n"
+        "-- flotilla:up\nALTER TABLE feelings DROP COLUMN note;\n"
+        "-- flotilla:down\nALTER TABLE feelings ADD COLUMN note text;\n");
+    fl_test_ws_flotilla(e, &r, "apply", NULL, 1);
+    fl_test_expect(&r, 3, "public.mood_text(public.mood)");
+    fl_test_expect(&r, 3, "fl_tenant");
+    fl_test_proc_release(&r);
+    fl_test_ws_flotilla(e, &r, "plan", NULL, 1);
+    if (r.status == 0)
+        fail_msg("plan said OK:\n%s", r.out);
+    fl_test_proc_release(&r);
+    s_assert_no_side_effect(e, "an apply and a plan refused");
+    fl_test_expect_value(e->conn, "SELECT count(*) FROM public.feelings"
+                                  " WHERE note IS NOT NULL", "2");
+    /* Vouched for by a superuser: it runs, and it is the owner's. */
+    fl_test_exec(e->conn, "ALTER FUNCTION public.mood_text(public.mood)"
+                          " OWNER TO CURRENT_USER");
+    fl_test_ws_flotilla(e, &r, "apply", NULL, 1);
+    fl_test_expect(&r, 0, "applied 1 migration");
+    fl_test_proc_release(&r);
+}
+
 int
 main(void)
 {
@@ -1371,6 +1426,9 @@ main(void)
             s_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(
             test_array_nulls_off_does_not_stop_a_rollback, s_setup,
+            fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_tenants_cast_never_runs_with_flotillas_rights, s_setup,
             fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(
             test_check_samples_show_key_and_column_only, s_setup, fl_test_ws_teardown),
