@@ -212,7 +212,7 @@ s_default_schema(fl_pipeline_t *p, char **out, fl_error_t *err)
 
 /*
  * The first schema of the search_path apply runs a whole database's
- * migrations with ("$user", public; never the default, which the
+ * migrations with (public; never the default, which the
  * database's owner may set: docs/SECURITY.md), as the session recorded
  * it when it was pinned (fl__session_pin: no round trip), the implicit
  * pg_catalog and temporary schema left out; public when there is none.

@@ -328,8 +328,14 @@ s_open_target(fl_pipeline_t *p, fl_error_t *err)
     } else {
         p->described = fl_asprintf("database \"%s\"", fl_pg_describe(p->pg));
     }
-    if ((rc = fl__session_pin(p->pg, &p->session,
-                              path ? path : "\"$user\", public", err)) != 0)
+    /*
+     * public alone, not "$user", public: a schema named after flotilla's
+     * role came first, which a tenant may create (its functions then
+     * shadowed public's), and for a role named flotilla it was the
+     * ledger's (found by an audit).
+     */
+    if ((rc = fl__session_pin(p->pg, &p->session, path ? path : "public",
+                              err)) != 0)
         return rc;
     return fl__own_timeouts(p, err);
 }

@@ -790,7 +790,7 @@ test_pop_files_sharing_a_name_are_baselined_as_one(void **state)
  * rows as the schema's.  Without --schema, the tool's ledger is where the
  * tool put it when told nothing: in the first schema of the connection's
  * default search_path.  That must be where apply runs a whole database's
- * migrations ("$user", public): a database or role setting that puts
+ * migrations (public): a database or role setting that puts
  * tenant1 first is refused, naming it and --schema tenant1, and nothing
  * is recorded (before, the baseline read tenant1's ledger and tables and
  * recorded the history for the whole database, and the next apply, run

@@ -744,7 +744,7 @@ test_terminal_output_escapes_control_characters(void **state)
 }
 
 /*
- * A migration's statements run under "$user", public, whatever default
+ * A migration's statements run under public, whatever default
  * search_path the database's owner set: an unqualified name never lands
  * in (or resolves from) a schema the owner put first.
  */
@@ -1411,6 +1411,37 @@ test_a_tenants_cast_never_runs_with_flotillas_rights(void **state)
     fl_test_proc_release(&r);
 }
 
+/*
+ * A schema named after the role flotilla connects as, which a tenant may
+ * create, does not come before public in a migration's search_path: an
+ * unqualified CREATE TABLE lands in public.  Before, the migration path
+ * was "$user", public, so the table went into the tenant's schema (and a
+ * function there shadowed public's), and a role named flotilla put
+ * migrations' tables into the ledger's schema (found by an audit).
+ */
+static void
+test_a_schema_named_after_flotillas_role_does_not_shadow_public(
+    void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+    char *me = fl_test_query_value(e->conn, "SELECT current_user");
+    char *sql = fl_asprintf("CREATE SCHEMA \"%s\" AUTHORIZATION fl_tenant",
+                            me);
+
+    fl_test_exec(e->conn, sql);
+    fl_test_ws_write(e, "0001_widgets.sql",
+        "-- flotilla:up\nCREATE TABLE widgets (id bigint PRIMARY KEY);\n"
+        "-- flotilla:down\nDROP TABLE widgets;\n");
+    fl_test_ws_flotilla(e, &r, "apply", NULL, 1);
+    fl_test_expect(&r, 0, "applied 1 migration");
+    fl_test_proc_release(&r);
+    fl_test_expect_value(e->conn, "SELECT to_regclass('public.widgets') IS"
+                                  " NOT NULL", "t");
+    free(sql);
+    free(me);
+}
+
 int
 main(void)
 {
@@ -1430,6 +1461,9 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_a_tenants_cast_never_runs_with_flotillas_rights, s_setup,
             fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_schema_named_after_flotillas_role_does_not_shadow_public,
+            s_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(
             test_check_samples_show_key_and_column_only, s_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(

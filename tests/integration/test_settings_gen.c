@@ -225,11 +225,14 @@ g_psql(fl_test_db_t *db, char *const *stmts, int n, int notx, int mig,
 
     /*
      * A schema target's migrations start with its schema first (set as
-     * flotilla sets it: SET would print it app, not "app").
+     * flotilla sets it: SET would print it app, not "app"), a whole
+     * database's with public.
      */
     if (schema)
         fl_test_exec(c, "SELECT set_config('search_path', '\"app\", public',"
                         " false)");
+    else /* a whole database's: public alone (no "$user") */
+        fl_test_exec(c, "SELECT set_config('search_path', 'public', false)");
     if (!notx)
         fl_test_exec(c, "BEGIN");
     for (int i = 0; i < n; i++) {

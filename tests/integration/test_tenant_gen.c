@@ -368,7 +368,7 @@ g_psql(fl_test_db_t *db, char *const *stmts, int n, int reverse, int notx)
     PGconn *c = fl_test_db_connect(db);
     int ok = 1;
 
-    fl_test_exec(c, "SET search_path = \"$user\", public");
+    fl_test_exec(c, "SET search_path = public");
     if (!notx)
         fl_test_exec(c, "BEGIN");
     for (int k = 0; ok && k < n; k++) {
