@@ -474,8 +474,12 @@ s_table_now(fl_pg_t *pg, uint32_t oid, fl_net_rel_t *out, fl_error_t *err)
 
 /*
  * The key the restore matches rows by: the primary key, else a unique,
- * valid, non-partial index on plain NOT NULL columns.  *n = 0 when the
- * table has none (rows are then matched as a multiset).
+ * valid, non-partial index on plain NOT NULL columns, each with the
+ * column's own collation (the restore compares keys with the column's
+ * equality: under a case-blind column collation, a key unique only
+ * under "C" took every case variant of a row for it, and the rollback
+ * deleted them, found by an audit).  *n = 0 when the table has none
+ * (rows are then matched as a multiset).
  */
 static int
 s_key(fl_pg_t *pg, uint32_t oid, int **attnums, size_t *n, fl_error_t *err)
@@ -493,10 +497,14 @@ s_key(fl_pg_t *pg, uint32_t oid, int **attnums, size_t *n, fl_error_t *err)
         " FROM pg_catalog.pg_index i WHERE i.indrelid = $1::pg_catalog.oid"
         " AND i.indisunique AND i.indisvalid AND i.indpred IS NULL"
         " AND i.indexprs IS NULL AND i.indnkeyatts = i.indnatts"
-        " AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a"
-        "  WHERE a.attrelid = i.indrelid"
-        "  AND a.attnum OPERATOR(pg_catalog.=) ANY (i.indkey::pg_catalog.int2[])"
-        "  AND (NOT a.attnotnull OR a.attgenerated <> ''))"
+        " AND NOT EXISTS (SELECT 1 FROM ROWS FROM (pg_catalog.unnest("
+        "  i.indkey::pg_catalog.int2[]), pg_catalog.unnest("
+        "  i.indcollation::pg_catalog.oid[])) AS k(att, coll)"
+        "  JOIN pg_catalog.pg_attribute a"
+        "  ON a.attrelid OPERATOR(pg_catalog.=) i.indrelid"
+        "  AND a.attnum OPERATOR(pg_catalog.=) k.att"
+        "  WHERE NOT a.attnotnull OR a.attgenerated <> ''"
+        "  OR k.coll OPERATOR(pg_catalog.<>) a.attcollation)"
         " ORDER BY i.indisprimary DESC, i.indexrelid LIMIT 1", 1, p, err);
     if (rc == FL_ENOTFOUND) {
         fl_error_clear(err);

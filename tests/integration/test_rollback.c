@@ -1292,6 +1292,32 @@ test_a_rollback_keeps_rows_written_since_without_row_counts(void **state)
     s_rows_written_since(*state, "-c track_counts=off", 0);
 }
 
+/*
+ * A unique index whose collation is not its column's does not match the
+ * rows a rollback restores: the column's equality (here case-blind) is
+ * what the restore compares with, and it would take every case variant
+ * of a key for the one backed up.  Such an index is not the key (the
+ * rows are matched whole).  Before, rolling back an UPDATE of 'Bob' and
+ * two INSERTs deleted 'Alice', 'ALICE' and 'alice' and said "proved"
+ * (found by an audit).
+ */
+static void
+test_a_rollback_matches_keys_by_their_index_collation(void **state)
+{
+    s_env *e = *state;
+
+    s_sql(e, "CREATE COLLATION ci (provider = icu,"
+             " locale = 'und-u-ks-level2', deterministic = false);"
+             "CREATE TABLE t (name text COLLATE ci NOT NULL, v text);"
+             "CREATE UNIQUE INDEX t_name_c ON t (name COLLATE \"C\");"
+             "INSERT INTO t VALUES ('Alice', '1'), ('ALICE', '2'),"
+             " ('alice', '3'), ('Bob', '4')");
+    s_write(e, "", "UPDATE t SET v = 'changed' WHERE name = 'Bob' COLLATE"
+                   " \"C\";\nINSERT INTO t VALUES ('ALICE ', 'x'),"
+                   " ('aLiCe', 'new');", "SELECT 1;");
+    s_roundtrip(e, 0);
+}
+
 static void
 test_a_rollback_keeps_rows_written_since_under_serializable(void **state)
 {
@@ -2841,6 +2867,7 @@ main(void)
         T(test_a_rollback_keeps_rows_its_down_deletes_or_changes_written_since),
         T(test_a_rollback_keeps_rows_written_since_without_row_counts),
         T(test_a_rollback_keeps_rows_written_since_under_serializable),
+        T(test_a_rollback_matches_keys_by_their_index_collation),
         T(test_a_rollback_keeps_the_tables_of_a_schema_its_down_drops),
         T(test_a_rollback_keeps_what_its_down_drops_by_cascade),
         T(test_a_rollback_keeps_the_columns_whose_type_loses_a_field),
