@@ -1672,6 +1672,18 @@ s_unit_once(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
                 return rc;
             u->stats.done = (int)i + 1;
         }
+        /*
+         * Deferred constraints and constraint triggers fire now, under
+         * the migration's settings, not at COMMIT after the net and the
+         * proof: what they changed was never seen, so never backed up or
+         * put back, and their unqualified names failed under flotilla's
+         * pinned path (found by an audit).
+         */
+        if (to == u->stmts.count &&
+            ((rc = fl__session_enter(p->pg, &p->session, err)) != 0 ||
+             (rc = fl_pg_exec(p->pg, "SET CONSTRAINTS ALL IMMEDIATE",
+                              err)) != 0))
+            return rc;
         *stage = FL_STEP_VERIFY_AFTER;
         if (to == u->stmts.count && (rc = fl__verify_statements(p, m, err)) != 0)
             return rc;

@@ -1318,6 +1318,37 @@ test_a_rollback_matches_keys_by_their_index_collation(void **state)
     s_roundtrip(e, 0);
 }
 
+/*
+ * A deferred constraint trigger fires before flotilla looks at what the
+ * migration changed, not at COMMIT after it: what it changes in other
+ * tables is backed up and put back like any other change, and its
+ * unqualified names resolve as under psql.  Before, it fired after the
+ * net and the proof: the rows it deleted, inserted and updated stayed
+ * so after a rollback that said "proved" (found by an audit).
+ */
+static void
+test_a_rollback_undoes_what_a_deferred_trigger_did(void **state)
+{
+    s_env *e = *state;
+
+    s_sql(e, "CREATE TABLE t (id int PRIMARY KEY, v text);"
+             "CREATE TABLE other (id int PRIMARY KEY, tid int, note text);"
+             "CREATE TABLE counter (k text PRIMARY KEY, n int);"
+             "INSERT INTO t VALUES (1, 'a'), (2, 'b'), (3, 'c');"
+             "INSERT INTO other VALUES (1, 1, 'o1'), (2, 2, 'o2'),"
+             " (3, 3, 'o3');"
+             "INSERT INTO counter VALUES ('c', 0);"
+             "CREATE FUNCTION dtf() RETURNS trigger LANGUAGE plpgsql AS $$"
+             " BEGIN DELETE FROM other WHERE tid = NEW.id;"
+             " UPDATE counter SET n = n + 1;"
+             " INSERT INTO other VALUES (100 + NEW.id, NEW.id, 'deferred');"
+             " RETURN NULL; END $$;"
+             "CREATE CONSTRAINT TRIGGER dt AFTER UPDATE ON t DEFERRABLE"
+             " INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION dtf()");
+    s_write(e, "", "UPDATE t SET v = 'changed' WHERE id = 1;", "SELECT 1;");
+    s_roundtrip(e, 0);
+}
+
 static void
 test_a_rollback_keeps_rows_written_since_under_serializable(void **state)
 {
@@ -2868,6 +2899,7 @@ main(void)
         T(test_a_rollback_keeps_rows_written_since_without_row_counts),
         T(test_a_rollback_keeps_rows_written_since_under_serializable),
         T(test_a_rollback_matches_keys_by_their_index_collation),
+        T(test_a_rollback_undoes_what_a_deferred_trigger_did),
         T(test_a_rollback_keeps_the_tables_of_a_schema_its_down_drops),
         T(test_a_rollback_keeps_what_its_down_drops_by_cascade),
         T(test_a_rollback_keeps_the_columns_whose_type_loses_a_field),
