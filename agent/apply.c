@@ -182,6 +182,8 @@ typedef struct {
                                restored whole (fl_backup_t.replace) */
     s_oids explained;       /* rewritten by a statement that says so */
     s_oids named;           /* written by a statement that names them */
+    s_oids backed_before;   /* no-transaction: the tables earlier units
+                               of this run backed up (kept across units) */
     fl_net_snap_t first;    /* the first run's snapshot: sequences as they
                                were before the migration */
     fl_buf_t uncovered;     /* "table: reason; ..." found by the net */
@@ -216,6 +218,7 @@ s_unit_release(s_unit *u)
     s_unit_reset_run(u);
     s_oids_release(&u->forced);
     s_oids_release(&u->replaced);
+    s_oids_release(&u->backed_before);
     fl__net_snap_release(&u->first);
     fl__net_positions_release(&u->seqpos);
     fl_buf_release(&u->uncovered);
@@ -1457,8 +1460,16 @@ s_reconcile(fl_pipeline_t *p, s_unit *u, const fl_net_snap_t *post,
         const fl_net_rel_t *a = fl__net_find(post, b->oid);
         char *what = NULL;
         int rc;
+        /*
+         * A table an earlier unit of a no-transaction migration backed up
+         * is tracked even when named: its backup counted added rows only
+         * in its own transaction (before, a later INSERT's row stayed
+         * after the rollback: found by an audit).
+         */
         if (b->relkind != 'r' || a == NULL || a->n_ins == b->n_ins ||
-            s_oids_has(&u->backed, b->oid) || s_oids_has(&u->named, b->oid) ||
+            s_oids_has(&u->backed, b->oid) ||
+            (s_oids_has(&u->named, b->oid) &&
+             !s_oids_has(&u->backed_before, b->oid)) ||
             u->m->repeatable) /* never rolled back: rows it adds stay */
             continue;
         rc = fl__backup_track_inserts(p->pg, &ctx, b, a, &what, err);
@@ -1896,6 +1907,9 @@ s_run_unit(fl_pipeline_t *p, s_unit *u, size_t from, size_t to, int notx,
         p->session.in_migration = 0;
         p->session.session_level = 0;
         s_keep_first(u);
+        /* Committed: what it backed up, for the units after it. */
+        for (size_t i = 0; rc == 0 && notx && i < u->backed.n; i++)
+            s_oids_add(&u->backed_before, u->backed.v[i]);
         s_unit_reset_run(u);
         if (rc == 0)
             return 0;

@@ -1349,6 +1349,30 @@ test_a_rollback_undoes_what_a_deferred_trigger_did(void **state)
     s_roundtrip(e, 0);
 }
 
+/*
+ * In a no-transaction migration, rows a later statement inserts into a
+ * table an earlier statement backed up are removed by the rollback, as
+ * in a transactional one.  Before, the insert ran in another transaction
+ * than the backup's, which counted added rows only in its own: the row
+ * stayed after a rollback that said proved (found by an audit).
+ */
+static void
+test_a_no_transaction_insert_after_a_backup_is_rolled_back(void **state)
+{
+    s_env *e = *state;
+
+    s_sql(e, "CREATE TABLE t (id int PRIMARY KEY, v text, n int);"
+             "INSERT INTO t SELECT g, 'v' || g, g FROM"
+             " generate_series(1, 10) g");
+    s_write(e, S_ALLOW("require-concurrent-index-creation")
+               "-- flotilla:options no-transaction\n",
+            "UPDATE t SET v = 'a' WHERE id <= 3;\n"
+            "CREATE INDEX CONCURRENTLY t_n ON t (n);\n"
+            "INSERT INTO t VALUES (11, 'new', 11);",
+            "DROP INDEX CONCURRENTLY t_n;");
+    s_roundtrip(e, 0);
+}
+
 static void
 test_a_rollback_keeps_rows_written_since_under_serializable(void **state)
 {
@@ -2900,6 +2924,7 @@ main(void)
         T(test_a_rollback_keeps_rows_written_since_under_serializable),
         T(test_a_rollback_matches_keys_by_their_index_collation),
         T(test_a_rollback_undoes_what_a_deferred_trigger_did),
+        T(test_a_no_transaction_insert_after_a_backup_is_rolled_back),
         T(test_a_rollback_keeps_the_tables_of_a_schema_its_down_drops),
         T(test_a_rollback_keeps_what_its_down_drops_by_cascade),
         T(test_a_rollback_keeps_the_columns_whose_type_loses_a_field),
