@@ -557,7 +557,13 @@ fl__statements(fl_pipeline_t *p, const fl_migration_t *m, fl_stmt_list_t *out,
 {
     int rc = fl__parse_section(p, m, m->up, m->up_line, "up", out, err);
 
-    if (rc == 0 && out->count == 0) {
+    /*
+     * Another tool's migration may be empty: the tool runs it, doing
+     * nothing (before, it was refused, and a database built from such a
+     * history stopped there: found by an audit).  Flotilla's own is a
+     * scaffold not filled in.
+     */
+    if (rc == 0 && out->count == 0 && !m->other_tool) {
         fl_stmt_list_release(out);
         rc = FL_ERR(err, FL_EINVAL, "%s: the up section holds no statement",
                     m->file);

@@ -139,6 +139,7 @@ s_convert(fl_migration_t *out, const fl_layout_migration_t *lm,
     memset(out, 0, sizeof(*out));
     out->lock_timeout_ms = -1;
     out->statement_timeout_ms = -1;
+    out->other_tool = 1;
     if (lm->problem != NULL) {
         FL_ERR(err, FL_EINVAL, "%s migration \"%s\" cannot be read: %s",
                fl_layout_tool_name(lm->tool), lm->label, lm->problem);
@@ -262,6 +263,7 @@ s_convert_group(fl_migration_t *out, const fl_layout_migration_t *lm,
     out->version = part[n - 1].version;
     out->lock_timeout_ms = -1;
     out->statement_timeout_ms = -1;
+    out->other_tool = 1;
     out->name = fl_strdup(part[0].name);
     out->file = fl_strdup(part[n - 1].file);
     out->up_line = 1;

@@ -40,6 +40,7 @@
 #include "common/buf.h"
 #include "common/json.h"
 #include "common/str.h"
+#include "lint/facts.h"
 #include "proto/layout.h"
 #include "proto/migration.h"
 
@@ -160,14 +161,45 @@ s_ends_open(const char *text)
  * writes it last; before, every section gained one and an up's checksum
  * changed); one followed by another section gains one.  A blank text is
  * an empty section, which the parser refuses: it is written as a comment
- * line saying so, which runs nothing either.
+ * line saying so, which runs nothing either (an up with "SELECT;", which
+ * does nothing: a Flotilla up without a statement is refused).
  */
+/* Whether text holds no statement (blank, or comments only), as
+ * PostgreSQL's parser reads it. */
+static int
+s_no_statement(const char *text)
+{
+    fl_stmt_list_t l = {NULL, 0};
+    fl_error_t err = FL_ERROR_INIT;
+    int none = fl_migration_text_is_blank(text) ||
+               (fl_facts_analyze(&l, text, 0, 150000, &err) == 0 &&
+                l.count == 0);
+
+    fl_stmt_list_release(&l);
+    fl_error_clear(&err);
+    return none;
+}
+
 static void
 s_section(fl_buf_t *b, const char *name, const char *text, int last)
 {
     size_t n = strlen(text);
 
     fl_buf_addf(b, "-- flotilla:%s\n", name);
+    if (strcmp(name, "up") == 0 && s_no_statement(text)) {
+        /* A Flotilla up holds a statement (an empty one is a scaffold
+         * not filled in): one that does nothing, so that the migration
+         * applies as under the tool (before, the written file was
+         * refused: found by an audit). */
+        if (!fl_migration_text_is_blank(text)) {
+            fl_buf_adds(b, text);
+            if (text[n - 1] != '\n')
+                fl_buf_adds(b, "\n");
+        }
+        fl_buf_adds(b, "-- The up holds no statement in the tool's file: "
+                       "SELECT does nothing.\nSELECT;\n");
+        return;
+    }
     if (fl_migration_text_is_blank(text)) {
         fl_buf_addf(b, "-- The %s is empty in the tool's file: it runs "
                     "nothing.\n", name);
@@ -217,11 +249,11 @@ static void
 s_judge_sections(json_t *judged, const char *file, const fl_migration_t *m,
                  const char *tool)
 {
-    if (fl_migration_text_is_blank(m->up))
-        s_judge(judged, file, "empty up: written as a comment line (a "
-                "Flotilla section is never empty); its up checksum differs "
-                "from the %s tree's, so baseline with this directory, not "
-                "with the tree", tool);
+    if (s_no_statement(m->up))
+        s_judge(judged, file, "empty up: written with \"SELECT;\", which does "
+                "nothing (a Flotilla up holds a statement); its up checksum "
+                "differs from the %s tree's, so baseline with this "
+                "directory, not with the tree", tool);
     if (m->down != NULL && fl_migration_text_is_blank(m->down))
         s_judge(judged, file, "empty down: written as a comment line (a "
                 "Flotilla section is never empty): a rollback runs nothing, "

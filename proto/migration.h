@@ -74,6 +74,10 @@ typedef struct {
      * ledger rows to the migration.  Not in the checksum; in a bundle. */
     char **parts;
     size_t nparts;
+    /* Read from another tool's tree (agent/source.h): an up that holds no
+     * statement runs nothing, as under the tool.  Not in the checksum,
+     * nor in a bundle. */
+    int other_tool;
 } fl_migration_t;
 
 typedef struct {

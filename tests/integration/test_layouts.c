@@ -877,12 +877,12 @@ test_import_keeps_the_trees_checksums(void **state)
     s_put(fw, "V2__e.sql", "");
     s_put(fw, "R__v.sql", "CREATE OR REPLACE VIEW v AS SELECT 1");
     said = s_import_to("flyway", fw, fdest);
-    s_says(said, "0002_e.sql: empty up: written as a comment line");
+    s_says(said, "0002_e.sql: empty up: written with \"SELECT;\"");
     free(said);
     fl_migration_list_release(&l);
     assert_int_equal(fl_migration_dir_load_all(&l, &r, fdest, &err), 0);
     assert_int_equal(l.count, 2);
-    s_says(l.items[1].up, "-- The up is empty in the tool's file");
+    s_says(l.items[1].up, "-- The up holds no statement in the tool's file");
     assert_int_equal(r.count, 1);
     assert_string_equal(r.items[0].up, "CREATE OR REPLACE VIEW v AS SELECT 1");
     fl_migration_list_release(&l);
@@ -1257,6 +1257,54 @@ test_a_byte_order_mark_is_refused_before_anything_runs(void **state)
     free(src);
 }
 
+/*
+ * A migration whose up is empty in the tool's tree (golang-migrate,
+ * Flyway, sqlx and dbmate run it: it does nothing) applies and rolls
+ * back from the tree, and from the directory import writes.  Before,
+ * both refused it ("the up section holds no statement"), so a database
+ * built from such a history stopped there for good (found by an audit).
+ */
+static void
+test_an_empty_up_of_a_tools_tree_applies_and_rolls_back(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    char *src = fl_asprintf("%s/empty", ws->dir);
+    char *dest = fl_asprintf("%s/empty-imported", ws->dir);
+    const char *tree[] = {"--dir", src, "--layout", "golang-migrate",
+                          "--allow-lint-errors", NULL};
+    const char *back[] = {"--dir", src, "--layout", "golang-migrate",
+                          "--to", "0", NULL};
+    const char *imported[] = {"--dir", dest, "--allow-lint-errors", NULL};
+    fl_test_proc_t r;
+
+    s_put(src, "1_a.up.sql", "CREATE TABLE a (id int);\n");
+    s_put(src, "1_a.down.sql", "DROP TABLE a;\n");
+    s_put(src, "2_reserved.up.sql", "");
+    s_put(src, "2_reserved.down.sql", "-- nothing to undo\n");
+    s_put(src, "3_c.up.sql", "-- only a comment\n");
+    s_put(src, "3_c.down.sql", "");
+    s_put(src, "4_d.up.sql", "CREATE TABLE d (id int);\n");
+    s_put(src, "4_d.down.sql", "DROP TABLE d;\n");
+    fl_test_ws_flotilla(ws, &r, "apply", tree, 0);
+    fl_test_expect(&r, 0, "applied 4 migrations");
+    fl_test_proc_release(&r);
+    fl_test_expect_value(ws->conn, "SELECT to_regclass('d') IS NOT NULL",
+                         "t");
+    fl_test_ws_flotilla(ws, &r, "rollback", back, 0);
+    fl_test_expect(&r, 0, "rolled back 4 migrations");
+    fl_test_proc_release(&r);
+    fl_test_expect_value(ws->conn, "SELECT to_regclass('a') IS NULL", "t");
+    free(s_import_to("golang-migrate", src, dest));
+    fl_test_exec(ws->conn, "DROP TABLE IF EXISTS a, d;"
+                           "DROP SCHEMA flotilla CASCADE;"
+                           "DROP SCHEMA IF EXISTS flotilla_backup CASCADE");
+    fl_test_ws_flotilla(ws, &r, "apply", imported, 0);
+    fl_test_expect(&r, 0, "applied 4 migrations");
+    fl_test_proc_release(&r);
+    free(dest);
+    free(src);
+}
+
 #define S_TOOL_TEST(fn, i)                                                 \
     static void fn(void **state) { s_history(*state, &s_histories[i]); }
 S_TOOL_TEST(test_diesel_history_applies_rolls_back_and_reapplies, 0)
@@ -1280,6 +1328,9 @@ main(void)
             fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(
             test_an_unreadable_file_and_an_unknown_tool_get_true_hints,
+            fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_an_empty_up_of_a_tools_tree_applies_and_rolls_back,
             fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_golang_migrate_history_applies_rolls_back_and_reapplies, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_pop_history_applies_rolls_back_and_reapplies, fl_test_ws_setup, fl_test_ws_teardown),
