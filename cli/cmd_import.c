@@ -154,16 +154,6 @@ s_ends_open(const char *text)
     return n > 0 && text[n - 1] != '\n' && !fl_migration_text_is_blank(text);
 }
 
-/*
- * Appends the section name with text to b.  The parser reads a section's
- * text byte for byte up to the next marker line, so a text without a
- * final newline keeps its bytes only as the last section (the caller
- * writes it last; before, every section gained one and an up's checksum
- * changed); one followed by another section gains one.  A blank text is
- * an empty section, which the parser refuses: it is written as a comment
- * line saying so, which runs nothing either (an up with "SELECT;", which
- * does nothing: a Flotilla up without a statement is refused).
- */
 /* Whether text holds no statement (blank, or comments only), as
  * PostgreSQL's parser reads it. */
 static int
@@ -180,6 +170,16 @@ s_no_statement(const char *text)
     return none;
 }
 
+/*
+ * Appends the section name with text to b.  The parser reads a section's
+ * text byte for byte up to the next marker line, so a text without a
+ * final newline keeps its bytes only as the last section (the caller
+ * writes it last; before, every section gained one and an up's checksum
+ * changed); one followed by another section gains one.  A blank text is
+ * an empty section, which the parser refuses: it is written as a comment
+ * line saying so, which runs nothing either (an up with "SELECT;", which
+ * does nothing: a Flotilla up without a statement is refused).
+ */
 static void
 s_section(fl_buf_t *b, const char *name, const char *text, int last)
 {
