@@ -1409,6 +1409,20 @@ test_a_tenants_cast_never_runs_with_flotillas_rights(void **state)
     fl_test_ws_flotilla(e, &r, "apply", NULL, 1);
     fl_test_expect(&r, 0, "applied 1 migration");
     fl_test_proc_release(&r);
+    /* The tenant's again: rollback and baseline refuse before anything
+     * runs, the migration still applied and the trap quiet. */
+    fl_test_exec(e->conn, "ALTER FUNCTION public.mood_text(public.mood)"
+                          " OWNER TO fl_tenant;"
+                          "DELETE FROM public.side_effects");
+    fl_test_ws_flotilla(e, &r, "rollback", S_ARGS("--last"), 1);
+    fl_test_expect(&r, 1, "public.mood_text(public.mood)");
+    fl_test_proc_release(&r);
+    fl_test_ws_flotilla(e, &r, "baseline", S_ARGS("--to", "1"), 1);
+    fl_test_expect(&r, 3, "public.mood_text(public.mood)");
+    fl_test_proc_release(&r);
+    s_assert_no_side_effect(e, "a rollback and a baseline refused");
+    fl_test_expect_value(e->conn, "SELECT status FROM"
+                                  " flotilla.schema_migrations", "applied");
 }
 
 /*
