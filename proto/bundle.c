@@ -115,6 +115,9 @@ static const fl_codec_field_t s_migration_fields[] = {
     S_F("note", FL_CODEC_STR, 0, fl_migration_t, note),
     {"parts", FL_CODEC_STRLIST, 0, offsetof(fl_migration_t, parts),
      offsetof(fl_migration_t, nparts), FL_MIGRATION_MAX_PARTS, NULL},
+    /* Its up may hold no statement (it runs nothing, as under the tool);
+     * left out when false. */
+    S_F("other_tool", FL_CODEC_BOOL, 0, fl_migration_t, other_tool),
 };
 static const fl_codec_schema_t s_migration_schema = {
     "migration", s_migration_fields,

@@ -552,6 +552,8 @@ s_field_present(const fl_codec_field_t *f, const void *obj)
 {
     if (f->type == FL_CODEC_STR)
         return *S_CAT(obj, f->off, char *) != NULL;
+    if (!(f->flags & FL_CODEC_REQUIRED) && f->type == FL_CODEC_BOOL)
+        return *S_CAT(obj, f->off, int) != 0;
     if (!(f->flags & FL_CODEC_REQUIRED) &&
         (f->type == FL_CODEC_BIN || f->type == FL_CODEC_ARRAY ||
          f->type == FL_CODEC_STRMAP || f->type == FL_CODEC_STRLIST))

@@ -162,8 +162,9 @@ typedef struct fl_codec_schema {
 /*
  * Writes obj as a map of the schema's fields.  A required string that is
  * NULL fails with FL_EINVAL naming the field.  An optional string is left
- * out when NULL; an optional BIN, ARRAY, STRMAP or STRLIST when its count
- * is 0 (it decodes as absent: NULL and 0).
+ * out when NULL; an optional BOOL when false; an optional BIN, ARRAY,
+ * STRMAP or STRLIST when its count is 0 (it decodes as absent: NULL and
+ * 0).
  */
 int fl_codec_encode(fl_codec_writer_t *w, const fl_codec_schema_t *s,
                     const void *obj, fl_error_t *err) FL_NODISCARD;

@@ -75,8 +75,8 @@ typedef struct {
     char **parts;
     size_t nparts;
     /* Read from another tool's tree (agent/source.h): an up that holds no
-     * statement runs nothing, as under the tool.  Not in the checksum,
-     * nor in a bundle. */
+     * statement runs nothing, as under the tool.  Not in the checksum; in
+     * a bundle when set. */
     int other_tool;
 } fl_migration_t;
 

@@ -1258,6 +1258,51 @@ test_a_byte_order_mark_is_refused_before_anything_runs(void **state)
 }
 
 /*
+ * The same tree signed into a bundle applies from it: the bundle carries
+ * the empty up, and the agent reading it must run it as the tree's tool
+ * does (before, "the up section holds no statement": a bundle decoded
+ * knew no other tool).
+ */
+static void
+s_empty_up_from_a_bundle(fl_test_ws_t *ws, const char *src)
+{
+    char *key = fl_asprintf("%s/release", ws->dir);
+    char *keyfile = fl_asprintf("%s/release.key", ws->dir);
+    char *pub = fl_asprintf("%s/release.pub", ws->dir);
+    char *bundle = fl_asprintf("%s/empty.bundle", ws->dir);
+    fl_test_proc_t r;
+
+    fl_test_run(&r, "flotilla", (const char *const[]){"flotilla", "keygen",
+                "--out", key, NULL}, NULL, 60);
+    fl_test_expect(&r, 0, NULL);
+    fl_test_proc_release(&r);
+    fl_test_run(&r, "flotilla", (const char *const[]){"flotilla", "bundle",
+                "build", "--dir", src, "--layout", "golang-migrate",
+                "--sign", keyfile, "--out", bundle, "--environment", "test",
+                NULL}, NULL, 60);
+    fl_test_expect(&r, 0, NULL);
+    fl_test_proc_release(&r);
+    fl_test_exec(ws->conn, "DROP TABLE IF EXISTS a, d;"
+                           "DROP SCHEMA flotilla CASCADE;"
+                           "DROP SCHEMA IF EXISTS flotilla_backup CASCADE");
+    fl_test_ws_flotilla(ws, &r, "apply", (const char *const[]){bundle,
+                        "--trust", pub, "--environment", "test",
+                        "--allow-lint-errors", NULL}, 0);
+    fl_test_expect(&r, 0, "applied 4 migrations");
+    fl_test_proc_release(&r);
+    fl_test_ws_flotilla(ws, &r, "rollback", (const char *const[]){
+                        bundle, "--trust", pub, "--environment", "test",
+                        "--to", "0", NULL}, 0);
+    fl_test_expect(&r, 0, "rolled back 4 migrations");
+    fl_test_proc_release(&r);
+    fl_test_expect_value(ws->conn, "SELECT to_regclass('a') IS NULL", "t");
+    free(bundle);
+    free(pub);
+    free(keyfile);
+    free(key);
+}
+
+/*
  * A migration whose up is empty in the tool's tree (golang-migrate,
  * Flyway, sqlx and dbmate run it: it does nothing) applies and rolls
  * back from the tree, and from the directory import writes.  Before,
@@ -1301,6 +1346,7 @@ test_an_empty_up_of_a_tools_tree_applies_and_rolls_back(void **state)
     fl_test_ws_flotilla(ws, &r, "apply", imported, 0);
     fl_test_expect(&r, 0, "applied 4 migrations");
     fl_test_proc_release(&r);
+    s_empty_up_from_a_bundle(ws, src);
     free(dest);
     free(src);
 }
