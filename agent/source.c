@@ -704,6 +704,7 @@ s_open_layout(fl_source_t *src, const char *dir, fl_layout_tool tool,
 
     lo.prefer = tool;
     lo.recursive = 0;
+    lo.whole = 1;
     if ((rc = fl_layout_scan(&layout, dir, &lo, err)) != 0)
         goto cleanup;
     for (size_t i = 0; i < layout.count; i++) {

@@ -1329,11 +1329,12 @@ s_migration_release(fl_layout_migration_t *m)
 
 /*
  * After the scan of one file's folder: keeps only the part that is that
- * file (want), the migration's other part dropped, and what was skipped
- * of it.  A whole diesel folder (want a directory) keeps its migration.
+ * file (want), the migration's other part dropped (unless whole and want
+ * is its up), and what was skipped of it.  A whole diesel folder (want a
+ * directory) keeps its migration.
  */
 static void
-s_keep_only(fl_layout_t *out, const struct stat *want)
+s_keep_only(fl_layout_t *out, const struct stat *want, int whole)
 {
     size_t i, k, n;
 
@@ -1345,7 +1346,7 @@ s_keep_only(fl_layout_t *out, const struct stat *want)
             int down = s_same_file(m->down.path, want);
             if (S_ISDIR(want->st_mode) || up || down ||
                 s_same_file(m->problem_path, want)) {
-                if (!S_ISDIR(want->st_mode) && up)
+                if (!S_ISDIR(want->st_mode) && up && !whole)
                     s_part_release(&m->down);
                 else if (!S_ISDIR(want->st_mode) && down)
                     s_part_release(&m->up);
@@ -1429,7 +1430,7 @@ fl_layout_scan(fl_layout_t *out, const char *path,
         rc = s_walk(&scan, parent, NULL);
     }
     if (rc == 0)
-        s_keep_only(out, &sb);
+        s_keep_only(out, &sb, scan.opts->whole);
 
 cleanup:
     free(rbase);

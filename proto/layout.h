@@ -150,9 +150,13 @@ typedef struct {
      * every file for plain SQL.  FL_LAYOUT_AUTO guesses as above. */
     fl_layout_tool prefer;
     int recursive;   /* walk subdirectories (default 1) */
+    /* A single up file named is its whole migration, its down file too
+     * (what runs it needs); 0 (default): the file alone (what lint
+     * reads).  A down file named is the down alone either way. */
+    int whole;
 } fl_layout_options_t;
 
-#define FL_LAYOUT_OPTIONS_INIT {FL_LAYOUT_AUTO, 1}
+#define FL_LAYOUT_OPTIONS_INIT {FL_LAYOUT_AUTO, 1, 0}
 
 /*
  * Scans path, a directory or one file, into out (released by the caller

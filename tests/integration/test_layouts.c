@@ -35,6 +35,7 @@
 
 #include "common/alloc.h"
 #include "common/buf.h"
+#include "common/file.h"
 #include "proto/migration.h"
 #include "testsupport.h"
 
@@ -1258,6 +1259,61 @@ test_a_byte_order_mark_is_refused_before_anything_runs(void **state)
 }
 
 /*
+ * One up file named as SRC is its whole migration: import writes its
+ * down, and apply records the migration with it (before, both took the
+ * file alone: import judged "no down" with the down beside it, and
+ * apply refused it as missing its down).  A down file named alone is
+ * still the down alone: apply never runs an up nobody named.
+ */
+static void
+test_a_single_up_file_brings_its_down(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    char *src = fl_asprintf("%s/single", ws->dir);
+    char *up = fl_asprintf("%s/1_a.up.sql", src);
+    char *down = fl_asprintf("%s/1_a.down.sql", src);
+    char *dest = fl_asprintf("%s/single-imported", ws->dir);
+    char *file = fl_asprintf("%s/0001_a.sql", dest);
+    char *said = NULL, *text = NULL;
+    fl_test_proc_t r;
+
+    s_put(src, "1_a.up.sql", "CREATE TABLE a (id int);\n");
+    s_put(src, "1_a.down.sql", "DROP TABLE a;\n");
+    s_put(src, "2_b.up.sql", "CREATE TABLE b (id int);\n");
+    said = s_import_to("golang-migrate", up, dest);
+    if (strstr(said, "no down") != NULL)
+        fail_msg("import judged \"no down\" with the down beside the "
+                 "file:\n%s", said);
+    if (fl_file_read((unsigned char **)&text, &(size_t){0}, file, 1 << 20,
+                     "file", NULL) != 0)
+        fail_msg("could not read %s", file);
+    s_says(text, "-- flotilla:down\nDROP TABLE a;");
+    if (strstr(text, "TABLE b") != NULL)
+        fail_msg("import of one file wrote another:\n%s", text);
+    fl_test_ws_flotilla(ws, &r, "apply", (const char *const[]){"--dir", up,
+                        "--layout", "golang-migrate", NULL}, 0);
+    fl_test_expect(&r, 0, "applied 1 migration");
+    fl_test_proc_release(&r);
+    fl_test_ws_flotilla(ws, &r, "rollback", (const char *const[]){"--last",
+                        "--dir", up, "--layout", "golang-migrate", NULL}, 0);
+    fl_test_expect(&r, 0, "rolled back 1 migration");
+    fl_test_proc_release(&r);
+    fl_test_expect_value(ws->conn, "SELECT to_regclass('a') IS NULL", "t");
+    fl_test_ws_flotilla(ws, &r, "apply", (const char *const[]){"--dir", down,
+                        "--layout", "golang-migrate", NULL}, 0);
+    fl_test_expect(&r, 3, NULL);
+    fl_test_proc_release(&r);
+    fl_test_expect_value(ws->conn, "SELECT to_regclass('a') IS NULL", "t");
+    free(text);
+    free(said);
+    free(file);
+    free(dest);
+    free(down);
+    free(up);
+    free(src);
+}
+
+/*
  * The same tree signed into a bundle applies from it: the bundle carries
  * the empty up, and the agent reading it must run it as the tree's tool
  * does (before, "the up section holds no statement": a bundle decoded
@@ -1377,6 +1433,9 @@ main(void)
             fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(
             test_an_empty_up_of_a_tools_tree_applies_and_rolls_back,
+            fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_single_up_file_brings_its_down,
             fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_golang_migrate_history_applies_rolls_back_and_reapplies, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_pop_history_applies_rolls_back_and_reapplies, fl_test_ws_setup, fl_test_ws_teardown),
