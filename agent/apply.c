@@ -2061,6 +2061,33 @@ fl__partial_changed(const fl_migration_t *m, const fl_ledger_row_t *row,
     return FL_EINVAL;
 }
 
+/*
+ * A resumed no-transaction migration: the tables its earlier runs backed
+ * up (the backups the ledger holds for it, not yet restored) are tracked
+ * as its earlier units' are (s_reconcile).  Before, a row the resumed run
+ * inserted into one stayed after a rollback that said proved.
+ */
+static int
+s_backed_earlier(fl_pipeline_t *p, s_mig *x, fl_error_t *err)
+{
+    const char *params[1] = {x->m->version.text};
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    int rc = fl_pg_query(p->pg, &r,
+        "SELECT DISTINCT c.oid FROM flotilla.backups b"
+        " JOIN pg_catalog.pg_namespace n ON n.nspname OPERATOR(pg_catalog.=)"
+        " b.source_schema JOIN pg_catalog.pg_class c ON c.relnamespace"
+        " OPERATOR(pg_catalog.=) n.oid AND c.relname OPERATOR(pg_catalog.=)"
+        " b.source_table WHERE b.version::pg_catalog.text"
+        " OPERATOR(pg_catalog.=) $1 AND b.restored_at IS NULL",
+        1, params, err);
+
+    for (size_t i = 0; rc == 0 && i < r.nrows; i++)
+        s_oids_add(&x->u.backed_before,
+                   (uint32_t)strtoul(fl_pg_value(&r, i, 0), NULL, 10));
+    fl_pg_result_release(&r);
+    return rc;
+}
+
 static int
 s_mig_validate(fl_pipeline_t *p, s_mig *x, const fl_ledger_row_t *row,
                fl_error_t *err)
@@ -2086,6 +2113,8 @@ s_mig_validate(fl_pipeline_t *p, s_mig *x, const fl_ledger_row_t *row,
     x->u.stats.done = row->statements_done;
     x->u.stats.retries = row->retries;
     x->u.stats.lock_wait_ms = row->lock_wait_ms;
+    if ((rc = s_backed_earlier(p, x, err)) != 0)
+        x->outcome = S_FAILED; /* its earlier statements committed */
     return rc;
 }
 

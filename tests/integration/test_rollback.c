@@ -1373,6 +1373,48 @@ test_a_no_transaction_insert_after_a_backup_is_rolled_back(void **state)
     s_roundtrip(e, 0);
 }
 
+/*
+ * The same after a resume: the run that backed the table up stopped at
+ * a failing statement, the next apply resumed after it, and a later
+ * statement of the resumed run inserted into the table.  Before, the
+ * resumed run did not know the earlier one had backed the table up, so
+ * the row stayed after a rollback that said proved (a limit the last
+ * fix named).
+ */
+static void
+test_a_resumed_no_transaction_insert_after_a_backup_is_rolled_back(
+    void **state)
+{
+    s_env *e = *state;
+    fl_test_proc_t r;
+    char *before = NULL;
+
+    s_sql(e, "CREATE TABLE gate (id int);"
+             "CREATE TABLE t (id int PRIMARY KEY, v text, n int);"
+             "INSERT INTO t SELECT g, 'v' || g, g FROM"
+             " generate_series(1, 10) g");
+    s_write(e, "-- flotilla:options no-transaction\n",
+            "UPDATE t SET v = 'a' WHERE id <= 3;\n"
+            "SELECT 1 / (SELECT count(*) FROM gate)::int;\n"
+            "INSERT INTO t VALUES (11, 'new', 11);",
+            "SELECT 1;");
+    before = s_dump(e);
+    s_flotilla(e, &r, NULL, "apply", NULL);
+    s_expect(&r, "apply stopped by the gate", 1);
+    fl_test_proc_release(&r);
+    s_assert_value(e, "SELECT count(*) FROM t WHERE v = 'a'", "3");
+    s_sql(e, "INSERT INTO gate VALUES (1)");
+    s_flotilla(e, &r, NULL, "apply", NULL);
+    s_expect(&r, "apply resumed", 0);
+    if (!s_says(&r, "resuming"))
+        fail_msg("the apply did not resume\nstdout: %s\nstderr: %s", r.out,
+                 r.err);
+    fl_test_proc_release(&r);
+    s_sql(e, "DELETE FROM gate");
+    s_rollback_to(e, before, NULL, S_ARGS("--last"));
+    free(before);
+}
+
 static void
 test_a_rollback_keeps_rows_written_since_under_serializable(void **state)
 {
@@ -2925,6 +2967,7 @@ main(void)
         T(test_a_rollback_matches_keys_by_their_index_collation),
         T(test_a_rollback_undoes_what_a_deferred_trigger_did),
         T(test_a_no_transaction_insert_after_a_backup_is_rolled_back),
+        T(test_a_resumed_no_transaction_insert_after_a_backup_is_rolled_back),
         T(test_a_rollback_keeps_the_tables_of_a_schema_its_down_drops),
         T(test_a_rollback_keeps_what_its_down_drops_by_cascade),
         T(test_a_rollback_keeps_the_columns_whose_type_loses_a_field),
