@@ -170,6 +170,19 @@ s_parse_timeout(int64_t *out, const char *opt, const char *value,
     return 0;
 }
 
+/* Whether the n bytes at w are an option with its value ("key=..."). */
+static int
+s_option_word(const char *w, size_t n)
+{
+    static const char *const keys[] = {"lock_timeout=", "statement_timeout=",
+                                       "allow="};
+
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+        if (n > strlen(keys[i]) && strncmp(w, keys[i], strlen(keys[i])) == 0)
+            return 1;
+    return 0;
+}
+
 static int
 s_parse_allow(fl_migration_t *m, char *tok, char *rest, const char *file,
               int line, fl_error_t *err)
@@ -186,6 +199,25 @@ s_parse_allow(fl_migration_t *m, char *tok, char *rest, const char *file,
         fl_error_set_hint(err, "Write why the rule may be broken after it: "
                                "allow=%s REASON.", rule);
         return FL_EINVAL;
+    }
+    /* An allow ends its line: an option written after it would be read
+     * as its reason, and lost without a word (found by an audit). */
+    for (const char *w = rest; *w;) {
+        size_t n = 0;
+
+        while (*w && s_is_blank(*w))
+            w++;
+        while (w[n] && !s_is_blank(w[n]))
+            n++;
+        if (s_option_word(w, n)) {
+            s_fail(err, file, line, "the reason of option \"allow=%s\" holds "
+                   "\"%.*s\", another option", rule, (int)n, w);
+            fl_error_set_hint(err, "An allow ends its line: put the other "
+                                   "option before it, or on a -- "
+                                   "flotilla:options line of its own.");
+            return FL_EINVAL;
+        }
+        w += n;
     }
     m->allows = fl_reallocarray(m->allows, m->nallows + 1, sizeof(*m->allows));
     m->allows[m->nallows].rule = fl_strdup(rule);

@@ -179,6 +179,14 @@ test_migration_parse_errors_name_file_and_line(void **state)
              "-- flotilla:up\nSELECT 1;\n", 1, "given twice");
     s_expect("-- flotilla:options allow=ban-drop-table   \n"
              "-- flotilla:up\nSELECT 1;\n", 1, "has no reason");
+    /* An allow ends its line: an option after it would be its reason
+     * (before, the timeout was dropped without a word). */
+    s_expect("-- flotilla:options allow=ban-drop-column unused column "
+             "statement_timeout=5s\n-- flotilla:up\nSELECT 1;\n", 1,
+             "the reason of option \"allow=ban-drop-column\" holds "
+             "\"statement_timeout=5s\"");
+    s_expect("-- flotilla:options allow=a why allow=b why\n"
+             "-- flotilla:up\nSELECT 1;\n", 1, "holds \"allow=b\"");
     s_expect("-- flotilla:up\nSELECT 1;\n-- flotilla:up\nSELECT 2;\n", 3,
              "section \"up\" appears twice");
     s_expect("SELECT 1;\n-- flotilla:up\nSELECT 1;\n", 1,
