@@ -19,8 +19,10 @@ static const char s_usage[] =
     "schema-per-tenant databases), with their agent, labels, reachability\n"
     "(reachable, unreachable: its agent is offline, error: the agent cannot\n"
     "read its ledger, unknown: not read yet, gone: no longer reported),\n"
-    "the highest applied version, and drift against the bundle of the newest\n"
-    "dispatch (current, N pending, drift at VERSION).\n"
+    "its kind (database or schema) and environment, the highest applied\n"
+    "version (none when nothing is), and drift against the bundle of the\n"
+    "newest dispatch (current, N pending, drift at VERSION; no bundle yet\n"
+    "before the first dispatch; unknown while its ledger is not read).\n"
     "\n"
     "  --selector SEL         only targets whose labels match, e.g.\n"
     "                         tier=canary,region!=eu\n"
@@ -90,8 +92,9 @@ fl_cmd_targets(int argc, char **argv)
         json_decref(sorted);
         goto cleanup;
     }
-    fl_cli_out("%-32s %-16s %-11s %7s %-12s %s\n", "TARGET", "AGENT",
-               "REACHABLE", "APPLIED", "DRIFT", "LABELS");
+    fl_cli_out("%-32s %-16s %-8s %-12s %-11s %7s %-12s %s\n", "TARGET",
+               "AGENT", "KIND", "ENVIRONMENT", "REACHABLE", "APPLIED",
+               "DRIFT", "LABELS");
     for (size_t i = 0; i < n; i++) {
         const json_t *t = rows[i];
         const char *k = NULL;
@@ -101,11 +104,14 @@ fl_cmd_targets(int argc, char **argv)
         const char *applied = json_string_value(json_object_get(
             t, "applied_version"));
 
-        fl_cli_out("%-32s %-16s %-11s %7s %-12s ",
+        /* Not "0": a version 0 is a real one (diesel's first). */
+        fl_cli_out("%-32s %-16s %-8s %-12s %-11s %7s %-12s ",
                    json_string_value(json_object_get(t, "target")),
                    json_string_value(json_object_get(t, "agent")),
+                   json_string_value(json_object_get(t, "kind")),
+                   json_string_value(json_object_get(t, "environment")),
                    json_string_value(json_object_get(t, "reachability")),
-                   applied ? applied : "0",
+                   applied ? applied : "none",
                    json_string_value(json_object_get(t, "drift")));
         json_object_foreach(json_object_get(t, "labels"), k, v) {
             fl_cli_out("%s%s=%s", first ? "" : ",", k, json_string_value(v));

@@ -368,6 +368,25 @@ test_fleet_targets_discovery_and_dispatch_exactly_once(void **state)
             "tier")),
         "canary");
     json_decref(rows);
+    /* The text: kind and environment, and "none" applied, not "0" (a
+     * real version: diesel's first). */
+    {
+        const char *argv[] = {"flotilla", "targets", NULL};
+        fl_test_proc_t res;
+        char *line = NULL;
+
+        fl_fleet_cli(f, &res, argv);
+        assert_int_equal(res.status, 0);
+        line = strstr(res.out, names[5]);
+        assert_non_null(line);
+        line = fl_strndup(line, strcspn(line, "\n"));
+        if (strstr(line, " schema ") == NULL ||
+            strstr(line, " none ") == NULL || strstr(line, " 0 ") != NULL)
+            fail_msg("the target's line says no kind, or an applied "
+                     "version:\n%s", res.out);
+        free(line);
+        fl_test_proc_release(&res);
+    }
 
     /* A tenant created now appears after the next discovery. */
     snprintf(db[7], 64, "%s_a_3", s->p);
