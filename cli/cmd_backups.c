@@ -134,6 +134,12 @@ fl_cmd_backups(int argc, char **argv)
         code = fl_dbcmd_report("backups", &err, FL_EXIT_CONNECT, c.json);
         goto cleanup;
     }
+    /* A misspelt schema is not a target without backups (as in status). */
+    if (c.popts.schema != NULL &&
+        fl_pipeline_schema_check(pg, c.popts.schema, &err) != 0) {
+        code = fl_dbcmd_report("backups", &err, FL_EXIT_FAILED, c.json);
+        goto cleanup;
+    }
     {
         int exists = fl_ledger_exists(pg, &err);
         if (exists < 0) {

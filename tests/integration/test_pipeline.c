@@ -1023,6 +1023,15 @@ test_status_and_log_refuse_a_schema_that_is_not_there(void **state)
     s_run(e, &r, "log", 0, "--schema", "tenant_nosuch", NULL);
     s_expect(&r, 1, "schema \"tenant_nosuch\" does not exist");
     fl_test_proc_release(&r);
+    /* backups too (before, list printed nothing and prune said "pruned
+     * 0", exit 0: found by an audit of the docs). */
+    s_run(e, &r, "backups", 0, "list", "--schema", "tenant_nosuch", NULL);
+    s_expect(&r, 1, "schema \"tenant_nosuch\" does not exist");
+    fl_test_proc_release(&r);
+    s_run(e, &r, "backups", 0, "prune", "--leftovers", "--schema",
+          "tenant_nosuch", NULL);
+    s_expect(&r, 1, "schema \"tenant_nosuch\" does not exist");
+    fl_test_proc_release(&r);
     fl_test_exec(e->conn, "CREATE SCHEMA tenant_nosuch");
     s_run(e, &r, "apply", 1, "--schema", "tenant_nosuch", NULL);
     s_expect(&r, 0, NULL);
