@@ -118,6 +118,7 @@ s_print_partial(const char *id, const json_t *last, json_t *all,
     json_object_del(o, "outcomes");
     json_object_set(o, "results", all);
     json_object_set_new(o, "complete", json_false());
+    json_object_set_new(o, "ok", json_false());
     json_object_set_new(o, "error", json_string(why));
     fl_dbcmd_print_json(o);
     json_decref(o);
@@ -293,6 +294,8 @@ fl_cmd_dispatch(int argc, char **argv)
             json_object_del(last, "outcomes");
             json_object_set(last, "results", all);
             json_object_set_new(last, "complete", json_true());
+            /* Whether it exits 0, as "ok" is in every command's JSON. */
+            json_object_set_new(last, "ok", json_boolean(code == FL_EXIT_OK));
             fl_dbcmd_print_json(last);
         } else {
             fl_cli_out("dispatch %s: %lld targets, %lld ok, %lld failed, "
@@ -300,8 +303,8 @@ fl_cmd_dispatch(int argc, char **argv)
                        id,
                        (long long)json_integer_value(json_object_get(last,
                                                                      "total")),
-                       (long long)json_integer_value(json_object_get(last,
-                                                                     "ok")),
+                       (long long)json_integer_value(json_object_get(
+                           last, "succeeded")),
                        (long long)failed, (long long)refused,
                        (long long)cancelled, (long long)unreachable);
         }

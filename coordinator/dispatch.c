@@ -1515,7 +1515,7 @@ s_progress(const fl_co_server_t *s, const fl_co_dispatch_t *d, int64_t after)
                      d->ndone == d->ncommands ? "done" : "running", "bundle",
                      d->bundle->id, "action", d->action, "total",
                      (json_int_t)d->ncommands, "done", (json_int_t)d->ndone,
-                     "ok", (json_int_t)d->nok, "failed",
+                     "succeeded", (json_int_t)d->nok, "failed",
                      (json_int_t)d->nfailed, "refused",
                      (json_int_t)d->nrefused, "cancelled",
                      (json_int_t)d->ncancelled, "unreachable",
