@@ -248,6 +248,13 @@ s_dispatch_json(fl_fleet_t *f, const char *bundle, const char *selector,
     return s_dispatch_argv(f, argv, want_status);
 }
 
+/* The dispatch's count of targets that succeeded. */
+static json_int_t
+s_succeeded(const json_t *d)
+{
+    return json_integer_value(json_object_get(d, "succeeded"));
+}
+
 static const char *
 s_result_status(const json_t *d, const char *target)
 {
@@ -400,7 +407,7 @@ test_fleet_targets_discovery_and_dispatch_exactly_once(void **state)
     bundle = s_bundle(f, f->key, "b1", files);
     d = s_dispatch_json(f, bundle, "kind=tenant", 0);
     assert_int_equal(json_integer_value(json_object_get(d, "total")), 8);
-    assert_int_equal(json_integer_value(json_object_get(d, "succeeded")), 8);
+    assert_int_equal(s_succeeded(d), 8);
     /* "ok" is a boolean, as in every command's JSON (before, the count of
      * targets that succeeded here and false on a failure). */
     assert_true(json_is_true(json_object_get(d, "ok")));
@@ -446,7 +453,7 @@ test_fleet_targets_discovery_and_dispatch_exactly_once(void **state)
 
         /* Dispatched again: answered, nothing executed a second time. */
         d = s_dispatch_json(f, bundle, "kind=tenant", 0);
-        assert_int_equal(json_integer_value(json_object_get(d, "succeeded")), 8);
+        assert_int_equal(s_succeeded(d), 8);
         for (int i = 0; i < 8; i++) {
             char *q = fl_asprintf("SELECT sum(runs) FROM"
                                   " flotilla.repeatable_migrations WHERE"
@@ -932,7 +939,7 @@ test_fleet_dispatch_plan_rollback_and_one_coordinator(void **state)
         const char *argv[] = {"flotilla", "dispatch", bundle, "--selector",
                               "", "--action", "plan", "--json", NULL};
         d = s_dispatch_argv(f, argv, 0);
-        assert_int_equal(json_integer_value(json_object_get(d, "succeeded")), 4);
+        assert_int_equal(s_succeeded(d), 4);
         json_decref(d);
         for (int i = 0; i < 2; i++)
             for (int k = 0; k < 2; k++) {
@@ -967,7 +974,7 @@ test_fleet_dispatch_plan_rollback_and_one_coordinator(void **state)
 
     /* Applied, then rolled back to 1 through the fleet. */
     d = s_dispatch_json(f, bundle, "", 0);
-    assert_int_equal(json_integer_value(json_object_get(d, "succeeded")), 4);
+    assert_int_equal(s_succeeded(d), 4);
     json_decref(d);
     {
         const char *argv[] = {"flotilla", "dispatch", bundle, "--selector",
@@ -975,7 +982,7 @@ test_fleet_dispatch_plan_rollback_and_one_coordinator(void **state)
                               "--json", NULL};
         for (int round = 0; round < 2; round++) {
             d = s_dispatch_argv(f, argv, 0);
-            assert_int_equal(json_integer_value(json_object_get(d, "succeeded")), 4);
+            assert_int_equal(s_succeeded(d), 4);
             json_decref(d);
             for (int i = 0; i < 2; i++)
                 for (int k = 0; k < 2; k++) {
@@ -1080,7 +1087,7 @@ test_fleet_dispatch_plan_rollback_and_one_coordinator(void **state)
                         " current_database() AND pid <> pg_backend_pid()");
         PQfinish(c);
         d = s_dispatch_json(f, bundle2, "", 0);
-        assert_int_equal(json_integer_value(json_object_get(d, "succeeded")), 4);
+        assert_int_equal(s_succeeded(d), 4);
         json_decref(d);
         assert_true(fl_fleet_log_count(f->coord_log, "could not write") >
                     warned);
@@ -1199,7 +1206,7 @@ test_fleet_command_for_a_target_the_agent_lost(void **state)
 
         d = s_dispatch_argv(f, argv, 3);
         assert_true(json_is_true(json_object_get(d, "complete")));
-        assert_int_equal(json_integer_value(json_object_get(d, "succeeded")), 1);
+        assert_int_equal(s_succeeded(d), 1);
         assert_string_equal(s_result_status(d, names[0]), "ok");
         r = fl_fleet_row(json_object_get(d, "results"), "target", names[1]);
         assert_non_null(r);
@@ -2796,7 +2803,7 @@ test_fleet_garbage_clients_are_dropped_and_agents_still_served(void **state)
     s_wait_agent(f, "steady", "online");
     bundle = s_bundle(f, f->key, "after", files);
     d = s_dispatch_json(f, bundle, "agent=steady", 0);
-    assert_int_equal(json_integer_value(json_object_get(d, "succeeded")), 1);
+    assert_int_equal(s_succeeded(d), 1);
     assert_int_equal(s_executed(f, 1, dbname, "", 1), 1);
     assert_true(fl_fleet_log_count(f->coord_log, "malformed message from "
                                                  "agent") >= 3);
@@ -2990,7 +2997,7 @@ test_fleet_an_agent_s_text_is_bounded_and_cleaned(void **state)
         assert_int_equal(waitpid(f->coord_pid, &status, WNOHANG), 0);
     }
     d = s_dispatch_json(f, bundle, "agent=steady", 0);
-    assert_int_equal(json_integer_value(json_object_get(d, "succeeded")), 1);
+    assert_int_equal(s_succeeded(d), 1);
     json_decref(d);
     fl_link_close(&l);
     fl_cert_destroy(&cert);
