@@ -273,8 +273,8 @@ s_str(const json_t *o, const char *key)
 }
 
 /*
- * Where the rollbacks kept the application's data (written since the
- * migration, in what a down dropped or a restore replaced): the operator
+ * Where the rollbacks kept copies of data they removed (what a down
+ * dropped while it held data, rows a restore replaced): the operator
  * decides what to do with it on each target named.
  */
 static void
@@ -288,7 +288,10 @@ s_print_kept(const json_t *st)
 
     if (copies <= 0)
         return;
-    fl_cli_out("  kept %lld cop%s of the application's data on ", copies,
+    /* Not "written since the migration": the copies may be of what the
+     * migration wrote itself (a backfill its down drops), as the single
+     * rollback says (before, this blamed the application: an audit). */
+    fl_cli_out("  kept %lld cop%s of data the rollbacks removed on ", copies,
                copies == 1 ? "y" : "ies");
     if (targets == 1) {
         fl_cli_out("%s", s_str(json_array_get(list, 0), "target"));
@@ -303,8 +306,8 @@ s_print_kept(const json_t *st)
                        s_int(k, "copies"));
         }
     }
-    fl_cli_out(": written since the migration, never restored; "
-               "`flotilla backups list` on each target shows them\n");
+    fl_cli_out(": never restored; `flotilla backups list --leftovers` on "
+               "each target shows them\n");
 }
 
 static void
@@ -373,11 +376,13 @@ s_print_status(const json_t *st)
         char bar[31];
         s_bar(bar, sizeof(bar), s_int(w, "done"), s_int(w, "size"));
         fl_cli_out("  wave %lld (%s) [%s] %lld/%lld done, %lld applied, "
-                   "%lld failures, %lld in flight: %s\n",
-                   s_int(w, "wave"), s_str(w, "spec"), bar, s_int(w, "done"),
-                   s_int(w, "size"), s_int(w, "applied"),
-                   s_int(w, "failures"), s_int(w, "in_flight"),
-                   s_str(w, "state"));
+                   "%lld failures, %lld in flight", s_int(w, "wave"),
+                   s_str(w, "spec"), bar, s_int(w, "done"), s_int(w, "size"),
+                   s_int(w, "applied"), s_int(w, "failures"),
+                   s_int(w, "in_flight"));
+        if (s_int(w, "not_dispatched") > 0)
+            fl_cli_out(", %lld not dispatched", s_int(w, "not_dispatched"));
+        fl_cli_out(": %s\n", s_str(w, "state"));
     }
     if (s_int(st, "bake_remaining_ms") > 0)
         fl_cli_out("  baking: %lld s left\n",

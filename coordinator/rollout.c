@@ -517,6 +517,8 @@ s_is_failure(const fl_co_rollout_t *r, const fl_co_command_t *c)
  */
 typedef struct {
     size_t size, done, ok, failures, unreachable, flight, held, deciding;
+    size_t unsent; /* of done: settled without being sent ("not
+                      dispatched": the rollout ended first) */
 } s_counts_t;
 
 static s_counts_t
@@ -537,6 +539,13 @@ s_range_counts(const fl_co_rollout_t *r, const s_phase_t *p, size_t k)
             n.ok += c->status == FL_CO_OK;
             n.failures += s_is_failure(r, c);
             n.unreachable += c->status == FL_CO_UNREACHABLE;
+            n.unsent += c->status == FL_CO_CANCELLED && !c->sent_once;
+        } else if (s_final(r) && !c->sent_once) {
+            /* Being ended as not dispatched (s_finish, the decision being
+             * written): said so already, not "waiting" (the status a
+             * watch gets at the end). */
+            n.done++;
+            n.unsent++;
         } else if (c->state == FL_CO_CMD_HELD) {
             n.held++;
         } else if (c->state == FL_CO_CMD_RECORDING) {
@@ -1180,10 +1189,13 @@ done:
 static json_t *
 s_counts_json(const s_counts_t *n)
 {
-    return fl_json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "size",
-                        (json_int_t)n->size, "done", (json_int_t)n->done,
-                        "applied", (json_int_t)n->ok, "failures",
-                        (json_int_t)n->failures, "unreachable",
+    /* What never ran is not done (before, a wave the rollout never
+     * reached said "13/13 done": found by an audit). */
+    return fl_json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "size",
+                        (json_int_t)n->size, "done",
+                        (json_int_t)(n->done - n->unsent), "not_dispatched",
+                        (json_int_t)n->unsent, "applied", (json_int_t)n->ok,
+                        "failures", (json_int_t)n->failures, "unreachable",
                         (json_int_t)n->unreachable, "in_flight",
                         (json_int_t)n->flight);
 }
@@ -1258,6 +1270,8 @@ s_accounting(const fl_co_rollout_t *r)
             cancelled += c->status == FL_CO_CANCELLED && c->sent_once;
             unreachable += c->status == FL_CO_UNREACHABLE;
             not_dispatched += c->status == FL_CO_CANCELLED && !c->sent_once;
+        } else if (s_final(r) && !c->sent_once) {
+            not_dispatched++; /* being ended so (s_range_counts) */
         } else {
             pending++;
         }
@@ -1335,6 +1349,8 @@ s_json(const fl_co_rollout_t *r, int full)
         if ((int)k == r->wave && r->status == S_RUNNING &&
             r->wave_state == S_DISPATCHING && n.done == n.size)
             state = "finished";
+        if (n.size > 0 && n.unsent == n.size)
+            state = "not dispatched";
         json_object_set_new(w, "wave", json_integer((json_int_t)k + 1));
         json_object_set_new(w, "spec", json_string(r->specs[k]));
         json_object_set_new(w, "state", json_string(state));

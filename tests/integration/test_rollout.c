@@ -708,8 +708,8 @@ test_rollout_staged_four_apply_every_target_once(void **state)
                              2);
         }
         fl_fleet_cli(&s->f, &text, targs);
-        want[0] = fl_strdup("kept 4 copies of the application's data on 2 "
-                            "targets: ");
+        want[0] = fl_strdup("kept 4 copies of data the rollbacks removed "
+                            "on 2 targets: ");
         want[1] = fl_asprintf("%s (2)", s->t[2].name);
         want[2] = fl_asprintf("%s (2)", s->t[5].name);
         for (i = 0; i < 3; i++) {
@@ -1033,6 +1033,16 @@ test_rollout_staged_on_failure_restores_every_touched_target(void **state)
     /* Touched: waves 1-3 (1 + 3 + 14) whose first migration applied. */
     assert_int_equal(s_acc(st, "rolled_back"), 18);
     assert_int_equal(s_acc(st, "untouched"), 13);
+    /* Wave 4 never ran, and says so (before: "13/13 done ... waiting",
+     * its commands settled as not dispatched counted as done). */
+    {
+        const json_t *w = json_array_get(json_object_get(st, "waves"), 3);
+        assert_int_equal(json_integer_value(json_object_get(w, "done")), 0);
+        assert_int_equal(json_integer_value(json_object_get(
+                             w, "not_dispatched")), 13);
+        assert_string_equal(json_string_value(json_object_get(w, "state")),
+                            "not dispatched");
+    }
     for (int i = 0; i < S_TENANTS; i++) {
         char *after = s_dump(s, i);
         int untouched = 0;
