@@ -126,6 +126,21 @@ fl_cli_usage_error(const char *cmd, const char *fmt, ...)
 }
 
 int
+fl_cli_option_error(const char *cmd, const struct option *opts, char **argv)
+{
+    const char *arg = optind > 0 ? argv[optind - 1] : "";
+
+    /* A long option named in full, without "=VALUE", that takes one. */
+    if (strncmp(arg, "--", 2) == 0 && strchr(arg, '=') == NULL)
+        for (const struct option *o = opts; o && o->name; o++)
+            if (strcmp(o->name, arg + 2) == 0 &&
+                o->has_arg == required_argument)
+                return fl_cli_usage_error(cmd, "option \"%s\" needs a value",
+                                          arg);
+    return fl_cli_usage_error(cmd, "invalid option \"%s\"", arg);
+}
+
+int
 fl_cli_main(int argc, char **argv)
 {
     const char *name = NULL;
@@ -172,6 +187,7 @@ fl_cli_keypair_args(const char *cmd, const char *usage, int argc, char **argv,
     *prefix = NULL;
     *force = 0;
     optind = 1;
+    opterr = 0;
     while ((c = getopt_long(argc, argv, name ? "o:n:fh" : "o:fh", opts,
                             NULL)) != -1) {
         if (c == 'o')
@@ -183,7 +199,7 @@ fl_cli_keypair_args(const char *cmd, const char *usage, int argc, char **argv,
         else if (c == 'h')
             return fputs(usage, stdout) < 0 ? FL_EXIT_FAILED : FL_EXIT_OK;
         else
-            return fl_cli_usage_error(cmd, "invalid option");
+            return fl_cli_option_error(cmd, opts, argv);
     }
     if (*prefix == NULL || **prefix == '\0')
         return fl_cli_usage_error(cmd, "--out PREFIX is required");

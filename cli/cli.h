@@ -11,6 +11,7 @@
 #ifndef FL_CLI_H
 #define FL_CLI_H
 
+#include <getopt.h>
 #include <stdio.h>
 
 #include "common/error.h"
@@ -70,6 +71,14 @@ int fl_cli_usage_report(const char *cmd, const fl_error_t *err);
  * here) as "flotilla CMD: error: OPT: MESSAGE"; returns FL_EXIT_USAGE.
  */
 int fl_cli_bad_option(const char *cmd, const char *opt, fl_error_t *err);
+
+/*
+ * The usage error for the option getopt_long() just refused (argv[optind
+ * - 1]): 'option "--db" needs a value' when opts says it takes one and it
+ * came without, else 'invalid option "--x"'.  Returns FL_EXIT_USAGE.
+ */
+int fl_cli_option_error(const char *cmd, const struct option *opts,
+                        char **argv);
 
 /* Prints "flotilla CMD: MESSAGE" and a pointer to --help; returns FL_EXIT_USAGE. */
 int fl_cli_usage_error(const char *cmd, const char *fmt, ...)

@@ -627,6 +627,8 @@ fl_cmd_bundle(int argc, char **argv)
     /* Parse the options after the subcommand as a program of its own. */
     argc -= sub ? 1 : 0;
     argv += sub ? 1 : 0;
+    optind = 1;
+    opterr = 0;
     while ((c = getopt_long(argc, argv, "s:o:e:n:c:t:jh", opts, NULL)) != -1) {
         switch (c) {
         case 's': a.key = optarg; break;
@@ -649,8 +651,7 @@ fl_cmd_bundle(int argc, char **argv)
             fputs(s_usage, stdout);
             return FL_EXIT_OK;
         default:
-            return fl_cli_usage_error("bundle", "invalid option \"%s\"",
-                                      argv[optind - 1]);
+            return fl_cli_option_error("bundle", opts, argv);
         }
     }
     if (sub == NULL)

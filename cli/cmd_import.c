@@ -510,8 +510,7 @@ fl_cmd_import(int argc, char **argv)
             printf("%s", s_usage);
             return FL_EXIT_OK;
         default:
-            return fl_cli_usage_error("import", "invalid option \"%s\"",
-                                      argv[optind - 1]);
+            return fl_cli_option_error("import", opts, argv);
         }
     }
     if (from == NULL)

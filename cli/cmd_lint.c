@@ -467,6 +467,7 @@ s_parse_args(s_args_t *a, int argc, char **argv)
     fl_error_t err = FL_ERROR_INIT;
 
     optind = 1;
+    opterr = 0;
     while ((c = getopt_long(argc, argv, "f:p:r:x:c:tl:wes:j:g:h", longopts,
                             NULL)) != -1) {
         switch (c) {
@@ -501,7 +502,7 @@ s_parse_args(s_args_t *a, int argc, char **argv)
             s_help();
             return -1;
         default:
-            return fl_cli_usage_error("lint", "invalid option");
+            return fl_cli_option_error("lint", longopts, argv);
         }
     }
     if (json && format && strcmp(a->format, "json") != 0)

@@ -24,6 +24,8 @@ fl_cmd_version(int argc, char **argv)
     };
     int c;
 
+    optind = 1;
+    opterr = 0;
     while ((c = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
         switch (c) {
         case 'j':
@@ -36,9 +38,12 @@ fl_cmd_version(int argc, char **argv)
                    "Exit codes: 0 printed, 2 usage.\n");
             return FL_EXIT_OK;
         default:
-            return fl_cli_usage_error("version", "invalid option");
+            return fl_cli_option_error("version", opts, argv);
         }
     }
+    if (optind < argc)
+        return fl_cli_usage_error("version", "unexpected argument \"%s\"",
+                                  argv[optind]);
     if (json) {
         json_t *o = fl_json_pack("{s:s, s:i, s:s, s:s}", "flotilla", FLOTILLA_VERSION,
                               "libpq", PQlibVersion(), "libsodium",

@@ -137,8 +137,7 @@ fl_dbcmd_parse_own(fl_dbcmd_t *c, int argc, char **argv,
             return -1;
         }
         if (opt == '?' || opt == ':')
-            return fl_cli_usage_error(c->cmd, "invalid option \"%s\"",
-                                      argv[optind - 1]);
+            return fl_cli_option_error(c->cmd, opts, argv);
         if (own)
             r = own(c, opt, optarg, own_arg);
         if (r == 0)

@@ -117,8 +117,7 @@ fl_fleet_parse(fl_fleet_opts_t *o, int argc, char **argv,
         if (rc < 0)
             return FL_EXIT_USAGE;
         if (rc == 0)
-            return fl_cli_usage_error(o->cmd, "invalid option \"%s\"",
-                                      argv[optind - 1]);
+            return fl_cli_option_error(o->cmd, opts, argv);
     }
     return -1;
 }

@@ -503,6 +503,55 @@ test_cli_unknown_command_is_usage_error(void **state)
     fl_test_proc_release(&r);
 }
 
+/*
+ * An option given without its value is said so, naming it, whatever the
+ * command (before: `invalid option "--db"`, as if --db did not exist);
+ * and an argument version does not take is a usage error (before: exit
+ * 0).  Found by an audit of the docs.
+ */
+static void
+test_cli_an_option_without_its_value_says_so(void **state)
+{
+    static const char *const cases[][4] = {
+        {"status", "--db", NULL, NULL},
+        {"log", "--limit", NULL, NULL},
+        {"backups", "list", "--db", NULL},
+        {"import", "--from", NULL, NULL},
+        {"targets", "--selector", NULL, NULL},
+        {"bundle", "build", "--out", NULL},
+        {"lint", "--format", NULL, NULL},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *argv[6] = {"flotilla"};
+        const char *opt = NULL;
+        char *want = NULL;
+        fl_test_proc_t r;
+        size_t n = 1;
+
+        for (size_t k = 0; k < 4 && cases[i][k]; k++)
+            opt = argv[n++] = cases[i][k];
+        argv[n] = NULL;
+        want = fl_asprintf("option \"%s\" needs a value", opt);
+        fl_test_run(&r, "flotilla", argv, NULL, 30);
+        if (r.status != 2 || strstr(r.err, want) == NULL)
+            fail_msg("flotilla %s ... %s: exit %d, wanted 2 saying \"%s\"\n"
+                     "%s", cases[i][0], opt, r.status, want, r.err);
+        fl_test_proc_release(&r);
+        free(want);
+    }
+    {
+        const char *argv[] = {"flotilla", "version", "extra", NULL};
+        fl_test_proc_t r;
+
+        fl_test_run(&r, "flotilla", argv, NULL, 30);
+        assert_int_equal(r.status, 2);
+        assert_non_null(strstr(r.err, "unexpected argument \"extra\""));
+        fl_test_proc_release(&r);
+    }
+}
+
 static void
 test_cli_version_json(void **state)
 {
@@ -653,6 +702,7 @@ main(void)
         cmocka_unit_test(test_cli_a_missing_path_has_a_hint),
         cmocka_unit_test(test_cli_read_commands_take_only_their_options),
         cmocka_unit_test(test_cli_unknown_command_is_usage_error),
+        cmocka_unit_test(test_cli_an_option_without_its_value_says_so),
         cmocka_unit_test(test_cli_version_json),
         cmocka_unit_test(test_cli_usage_error_with_json_is_json_too),
         cmocka_unit_test(test_cli_timeouts_are_ones_postgresql_can_set),
