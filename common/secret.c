@@ -24,6 +24,28 @@ s_sodium_init(void)
     }
 }
 
+/*
+ * The secret beside path when path is the public half of a pair
+ * (PREFIX.cert beside PREFIX.cert_secret, NAME.pub beside NAME.key), a
+ * new string; NULL otherwise.
+ */
+static char *
+s_secret_beside(const char *path)
+{
+    size_t n = strlen(path);
+    struct stat st;
+    char *other = NULL;
+
+    if (n > 4 && strcmp(path + n - 4, ".pub") == 0)
+        other = fl_asprintf("%.*s.key", (int)(n - 4), path);
+    else
+        other = fl_asprintf("%s_secret", path);
+    if (lstat(other, &st) == 0 && S_ISREG(st.st_mode))
+        return other;
+    free(other);
+    return NULL;
+}
+
 static int
 s_check_stat(const struct stat *st, const char *path, fl_error_t *err)
 {
@@ -46,11 +68,20 @@ s_check_stat(const struct stat *st, const char *path, fl_error_t *err)
     if (fl_perm_check_owner(st, path, "secret file", geteuid(), err) != 0)
         return FL_EINVAL;
     if (st->st_mode & (S_IRWXG | S_IRWXO)) {
+        char *secret = s_secret_beside(path);
+
         FL_ERR(err, FL_EINVAL, "secret file \"%s\" has group or world access",
                path);
         fl_error_set_detail(err, "Its mode is %04o; secret files must be 0600 "
                                  "or stricter.", (unsigned)(st->st_mode & 07777));
-        fl_error_set_hint(err, "Run: chmod 600 %s", path);
+        /* A public file given for its secret: chmod is not the answer. */
+        if (secret != NULL)
+            fl_error_set_hint(err, "\"%s\" looks like the public half of a "
+                                   "pair: give its secret, %s.", path,
+                              secret);
+        else
+            fl_error_set_hint(err, "Run: chmod 600 %s", path);
+        free(secret);
         return FL_EINVAL;
     }
     return 0;

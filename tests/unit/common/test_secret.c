@@ -50,6 +50,44 @@ test_secret_world_readable_file_is_refused(void **state)
     free(dir);
 }
 
+/*
+ * A public file given where its secret goes (a certificate, a .pub key)
+ * is named so, with the secret beside it, not told to chmod 600 (which
+ * would have been wrong advice: found by audits).
+ */
+static void
+test_secret_a_public_file_given_names_its_secret(void **state)
+{
+    char *dir = fl_test_tmpdir();
+    char *cert = fl_asprintf("%s/alice.cert", dir);
+    char *csec = fl_asprintf("%s/alice.cert_secret", dir);
+    char *pub = fl_asprintf("%s/rel.pub", dir);
+    char *key = fl_asprintf("%s/rel.key", dir);
+    fl_error_t err = FL_ERROR_INIT;
+
+    (void)state;
+    fl_test_write_file(cert, "public");
+    fl_test_write_file(csec, "secret");
+    fl_test_write_file(pub, "public");
+    fl_test_write_file(key, "secret");
+    chmod(cert, 0644);
+    chmod(pub, 0644);
+    assert_int_equal(fl_secret_check_file(cert, &err), FL_EINVAL);
+    assert_non_null(strstr(err.hint, csec));
+    assert_null(strstr(err.hint, "chmod"));
+    fl_error_clear(&err);
+    assert_int_equal(fl_secret_check_file(pub, &err), FL_EINVAL);
+    assert_non_null(strstr(err.hint, key));
+    assert_null(strstr(err.hint, "chmod"));
+    fl_error_clear(&err);
+    free(key);
+    free(pub);
+    free(csec);
+    free(cert);
+    fl_test_rmtree(dir);
+    free(dir);
+}
+
 static void
 test_secret_missing_and_directory(void **state)
 {
@@ -239,6 +277,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_secret_world_readable_file_is_refused),
         cmocka_unit_test(test_secret_missing_and_directory),
+        cmocka_unit_test(test_secret_a_public_file_given_names_its_secret),
         cmocka_unit_test(test_secret_save_is_0600_and_never_overwrites_without_force),
         cmocka_unit_test(test_secret_save_leaves_a_temporary_file_it_did_not_create),
         cmocka_unit_test(test_secret_link_and_fifo_are_refused),
