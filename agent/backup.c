@@ -2568,6 +2568,57 @@ s_native_keys(fl_pg_t *pg, const char *src, const json_t *columns,
     return rc;
 }
 
+/*
+ * Where the key is matched as text (not s_native_keys), the rows of the
+ * table whose key its unique index takes as equal to a backup row's
+ * though the text differs (numeric 1.0 and 1.00, a float's 0 and -0, an
+ * interval's 1 day and 24 hours): a condition on s (the backup) and t
+ * (the table) comparing such columns by their type's own equality and
+ * the others as text, or NULL when no key column is of such a type.
+ * Before, the restore left such a row and its insert of the old one
+ * failed on the index (found by an audit).
+ */
+static char *
+s_equal_keys(const s_cols *cols, const json_t *columns, const size_t *kidx,
+             size_t nkeys, const s_target *tgt)
+{
+    static const char *const types[] = {"numeric", "real", "double precision",
+                                        "interval"};
+    fl_buf_t bak = FL_BUF_INIT(0), cur = FL_BUF_INIT(0);
+    int any = 0;
+
+    for (size_t k = 0; k < nkeys; k++) {
+        const s_col *c = &cols->cols[kidx[k]];
+        const char *name = json_string_value(json_array_get(columns,
+                                                            kidx[k]));
+        const char *tt = NULL, *sep = k ? ", " : "";
+        int gen = 0, listed = 0;
+
+        if (name != NULL && c->cur != NULL)
+            tt = s_target_type(tgt, name, &gen);
+        for (size_t i = 0; tt && i < sizeof(types) / sizeof(types[0]); i++)
+            listed |= strncmp(tt, types[i], strlen(types[i])) == 0 &&
+                      (tt[strlen(types[i])] == '\0' ||
+                       tt[strlen(types[i])] == '(' ||
+                       tt[strlen(types[i])] == ' ');
+        if (listed) {
+            fl_buf_addf(&bak, "%s(s.%s::pg_catalog.text)::%s", sep, c->bak,
+                        tt);
+            fl_buf_addf(&cur, "%st.%s", sep, c->cur);
+            any = 1;
+        } else {
+            fl_buf_addf(&bak, "%ss.%s::pg_catalog.text", sep, c->bak);
+            fl_buf_addf(&cur, "%st.%s::pg_catalog.text", sep, c->cur);
+        }
+    }
+    char *out = any ? fl_asprintf("ROW(%s) OPERATOR(pg_catalog.=) ROW(%s)",
+                                  fl_buf_str(&bak), fl_buf_str(&cur))
+                    : NULL;
+    fl_buf_release(&bak);
+    fl_buf_release(&cur);
+    return out;
+}
+
 /* Restores backup b; see fl__restore_backups. */
 static int
 s_restore_one(fl_pg_t *pg, const fl_restore_opts_t *o, s_bk *b,
@@ -2817,9 +2868,17 @@ s_restore_one(fl_pg_t *pg, const fl_restore_opts_t *o, s_bk *b,
                           " OPERATOR(pg_catalog.=) ROW(%s))", added, akeys,
                           tkeys)
             : fl_strdup("");
+        char *eq = native ? NULL
+                          : s_equal_keys(&cols, b->columns, kidx, nkeys, &tgt);
+        char *or_equal = eq ? fl_asprintf(" OR EXISTS (SELECT 1 FROM %s s"
+                                          " WHERE %s)", src, eq)
+                            : fl_strdup("");
         char *sel = fl_asprintf("(EXISTS (SELECT 1 FROM %s s WHERE ROW(%s)"
-                                " OPERATOR(pg_catalog.=) ROW(%s))%s)", src,
-                                snat, tnat, or_added);
+                                " OPERATOR(pg_catalog.=) ROW(%s))%s%s)", src,
+                                snat, tnat, or_added, or_equal);
+
+        free(or_equal);
+        free(eq);
         /*
          * A row written since that already holds, in every column the
          * table has, what the restore writes back loses nothing: not

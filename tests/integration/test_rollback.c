@@ -1415,6 +1415,38 @@ test_a_resumed_no_transaction_insert_after_a_backup_is_rolled_back(
     free(before);
 }
 
+/*
+ * A key changed to a value its index takes as equal but whose text
+ * differs (numeric 1.0 to 1.00, a float 0 to -0, an interval of a day
+ * to 24 hours; a case-blind collation's 'alice' to 'ALICE', which the
+ * text match already followed) is put back.  Before, the restore matched keys as text,
+ * left the changed row, and its insert of the old one failed on the
+ * unique index with a hint blaming "a row written since".
+ */
+static void
+test_a_key_changed_to_an_equal_value_of_other_text_rolls_back(void **state)
+{
+    s_env *e = *state;
+
+    s_sql(e, "CREATE TABLE n (id numeric PRIMARY KEY, v text);"
+             "INSERT INTO n VALUES (1.0, 'a'), (2.0, 'b');"
+             "CREATE TABLE f (id double precision PRIMARY KEY, v text);"
+             "INSERT INTO f VALUES (0, 'a'), (1.5, 'b');"
+             "CREATE TABLE i (id interval PRIMARY KEY, v text);"
+             "INSERT INTO i VALUES ('1 day', 'a'), ('2 days', 'b');"
+             "CREATE COLLATION ci (provider = icu, deterministic = false,"
+             " locale = 'und-u-ks-level2');"
+             "CREATE TABLE c (id text COLLATE ci PRIMARY KEY, v text);"
+             "INSERT INTO c VALUES ('alice', 'a'), ('bob', 'b')");
+    s_write(e, "",
+            "UPDATE n SET id = 1.00, v = 'x' WHERE id = 1;\n"
+            "UPDATE f SET id = '-0', v = 'x' WHERE id = 0;\n"
+            "UPDATE i SET id = '24 hours', v = 'x' WHERE id = '1 day';\n"
+            "UPDATE c SET id = 'ALICE', v = 'x' WHERE id = 'alice';",
+            "SELECT 1;");
+    s_roundtrip(e, 0);
+}
+
 static void
 test_a_rollback_keeps_rows_written_since_under_serializable(void **state)
 {
@@ -2968,6 +3000,7 @@ main(void)
         T(test_a_rollback_undoes_what_a_deferred_trigger_did),
         T(test_a_no_transaction_insert_after_a_backup_is_rolled_back),
         T(test_a_resumed_no_transaction_insert_after_a_backup_is_rolled_back),
+        T(test_a_key_changed_to_an_equal_value_of_other_text_rolls_back),
         T(test_a_rollback_keeps_the_tables_of_a_schema_its_down_drops),
         T(test_a_rollback_keeps_what_its_down_drops_by_cascade),
         T(test_a_rollback_keeps_the_columns_whose_type_loses_a_field),
