@@ -1419,9 +1419,10 @@ test_a_resumed_no_transaction_insert_after_a_backup_is_rolled_back(
  * A key changed to a value its index takes as equal but whose text
  * differs (numeric 1.0 to 1.00, a float 0 to -0, an interval of a day
  * to 24 hours; a case-blind collation's 'alice' to 'ALICE', which the
- * text match already followed) is put back.  Before, the restore matched keys as text,
- * left the changed row, and its insert of the old one failed on the
- * unique index with a hint blaming "a row written since".
+ * text match already followed) is put back.  Before, the restore
+ * matched keys as text, left the changed row, and its insert of the old
+ * one failed on the unique index with a hint blaming "a row written
+ * since".
  */
 static void
 test_a_key_changed_to_an_equal_value_of_other_text_rolls_back(void **state)
