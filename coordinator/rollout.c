@@ -1586,7 +1586,8 @@ s_written(fl_store_job_t *job, int rc, const fl_error_t *err, void *arg)
  * FL_ECONFLICT naming the running one.
  */
 static int
-s_running_of(fl_co_server_t *s, const fl_co_bundle_t *cb, fl_error_t *err)
+s_running_of(fl_co_server_t *s, const fl_co_bundle_t *cb,
+             const fl_co_rollout_t *self, fl_error_t *err)
 {
     const fl_co_rollout_t *o = NULL;
     size_t pos = 0;
@@ -1594,7 +1595,8 @@ s_running_of(fl_co_server_t *s, const fl_co_bundle_t *cb, fl_error_t *err)
     while ((o = fl_map_next(s->rollouts, &pos)) != NULL) {
         /* Rolling back too: its downs and a second rollout's applies
          * would run on the same targets at once. */
-        if (o->bundle == NULL || strcmp(o->bundle->id, cb->id) != 0 ||
+        if (o == self || o->bundle == NULL ||
+            strcmp(o->bundle->id, cb->id) != 0 ||
             s_probe(o) || s_final(o) || o->halted ||
             (o->status != S_RUNNING && o->status != S_ROLLING_BACK))
             continue;
@@ -1679,7 +1681,7 @@ s_start(fl_co_server_t *s, const unsigned char *rid, size_t rid_len,
         fl_dispatch_prepare(s, req, "rollout", &cb, &sel_targets, &n,
                             &status, &err) != 0)
         goto failed;
-    if (!s_probe(r) && s_running_of(s, cb, &err) != 0) {
+    if (!s_probe(r) && s_running_of(s, cb, NULL, &err) != 0) {
         status = FL_CO_EXIT_REFUSED;
         goto failed;
     }
@@ -1998,6 +2000,19 @@ fl_rollout_request(fl_co_server_t *s, const unsigned char *rid,
              r->wave_state != S_GATED)) {
             s_refuse(s, rid, rid_len, req, r, "it is not waiting at a gate; "
                      "resume it again to resume what it waits on now");
+            return;
+        }
+        /*
+         * A second rollout of the bundle may have started while this one
+         * was halted: both running would stage it side by side (found by
+         * an audit: the second's canary was the first's, applied).
+         */
+        if (r->halted && !s_probe(r) && r->bundle != NULL &&
+            s_running_of(s, r->bundle, r, &err) != 0) {
+            fl_error_prefix(&err, "rollout %s stays halted: ", r->id);
+            fl_co_reply_error(s, rid, rid_len, req->id, FL_CO_EXIT_REFUSED,
+                              &err);
+            fl_error_clear(&err);
             return;
         }
         if (r->halted) {

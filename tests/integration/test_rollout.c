@@ -1440,6 +1440,30 @@ test_rollout_stops_gate_mid_wave_restart_and_resume(void **state)
         const char *gate[] = {"resume", id, "--only", "gate", NULL};
 
         json_decref(s_rollout(s, 0, halt));
+        /*
+         * Halted, it lets a second rollout of the bundle start; while that
+         * one runs, resuming this one is refused, naming it (before, both
+         * ran at once: found by an audit).  Halted too, it lets this one
+         * go on.
+         */
+        {
+            const char *args[] = {"start", bundle, "--selector", "",
+                                  "--waves", "1;100%", "--gate", "manual",
+                                  NULL};
+            char *b = s_start_bg(s, args);
+            const char *bhalt[] = {"halt", b, NULL};
+
+            json_decref(s_wait(s, b, s_waiting_at_gate, NULL,
+                               "the second rollout at its gate"));
+            st = s_rollout(s, 3, resume);
+            if (strstr(json_string_value(json_object_get(json_object_get(
+                           st, "error"), "message")) ?: "", b) == NULL)
+                fail_msg("the resume beside rollout %s: %s", b,
+                         json_dumps(st, 0));
+            json_decref(st);
+            json_decref(s_rollout(s, 0, bhalt));
+            free(b);
+        }
         st = s_rollout(s, 1, gate);
         json_decref(st);
         json_decref(s_rollout(s, 0, resume));
