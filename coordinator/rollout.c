@@ -696,8 +696,8 @@ s_check_budget(fl_co_server_t *s, fl_co_rollout_t *r, const s_counts_t *w)
 }
 
 /*
- * Its agent offline (or never seen, once the agents have had a heartbeat
- * timeout to come back after a restart), the target gone from its
+ * Its agent offline (or never seen, once the agents have had the
+ * restart_grace to come back after a restart), the target gone from its
  * agent's reports, or its database not answering.
  */
 static int
@@ -738,9 +738,16 @@ s_release_range(fl_co_server_t *s, fl_co_rollout_t *r, s_phase_t *p,
         if (r->pol.per_server > 0 &&
             p->flight_server[p->server_of[ci]] >= r->pol.per_server)
             continue;
+        /*
+         * Not seen since a restart: it may be reconnecting, after a delay
+         * that grew while the coordinator was down (up to its
+         * reconnect_max, 30 s by default).  Before, it had a heartbeat
+         * timeout (10 s), and a routine restart failed a healthy wave as
+         * unreachable (found by an audit).
+         */
         if (c->agent->state == FL_CO_AGENT_UNKNOWN &&
-            fl_co_now_ms() - s->started_ms < s->cfg->heartbeat_timeout_ms)
-            continue; /* not seen since a restart: it may be reconnecting */
+            fl_co_now_ms() - s->started_ms < s->cfg->restart_grace_ms)
+            continue;
         if (s_unreachable(c->target)) {
             char *why = fl_asprintf("target \"%s\" is %s (agent \"%s\" %s)",
                                     c->target->name,

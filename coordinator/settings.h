@@ -24,6 +24,7 @@ typedef struct {
     char *trust;
     int64_t heartbeat_ms;
     int64_t heartbeat_timeout_ms;
+    int64_t restart_grace_ms;
     char *metrics_listen;
     char *log_file;
     char *log_level;

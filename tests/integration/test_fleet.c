@@ -2844,7 +2844,8 @@ test_fleet_an_agent_s_text_is_bounded_and_cleaned(void **state)
                                  NULL};
 
     /* The rogue sends no heartbeats: not taken for gone meanwhile. */
-    s_one_agent_fleet_with(s, "heartbeat_timeout: 60s\n", "steady", "tx",
+    s_one_agent_fleet_with(s, "heartbeat_timeout: 60s\nrestart_grace: 60s\n",
+                           "steady", "tx",
                            dbname, sizeof(dbname));
     rogue = fl_fleet_add_agent(f, "rogue", 2, 1, "");
     l = s_raw_client(f, rogue, &cert);
@@ -3280,7 +3281,8 @@ test_fleet_a_ledger_read_before_the_welcome_is_sent_after_it(void **state)
     const char *both[] = {x.target, x.target2, NULL};
 
     /* Neither side gives up on the other while the coordinator stops. */
-    s_disc_start(s, &x, "w", "heartbeat_timeout: 60s\n",
+    s_disc_start(s, &x, "w",
+                 "heartbeat_timeout: 60s\nrestart_grace: 60s\n",
                  "hello_timeout: 60s\n");
     fl_fleet_signal_coordinator(f, SIGSTOP);
     fl_fleet_createdb(f, 0, x.db2);
@@ -3928,7 +3930,8 @@ test_fleet_commands_for_one_target_run_in_the_order_they_came(
     json_t *d = NULL;
 
     /* The agent, stopped, is not taken for gone meanwhile. */
-    fl_fleet_open(f, s->p, "heartbeat_timeout: 60s\n");
+    fl_fleet_open(f, s->p,
+                  "heartbeat_timeout: 60s\nrestart_grace: 60s\n");
     fl_fleet_start_coordinator(f);
     snprintf(db, sizeof(db), "%s_or1", s->p);
     snprintf(target, sizeof(target), "agent-0/%s", db);

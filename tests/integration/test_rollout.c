@@ -1501,7 +1501,21 @@ test_rollout_stops_gate_mid_wave_restart_and_resume(void **state)
     version = json_integer_value(json_object_get(st, "version"));
     json_decref(st);
     fl_fleet_signal_coordinator(&s->f, SIGKILL);
-    fl_fleet_start_coordinator(&s->f);
+    /*
+     * Agent 0 comes back late, as one whose reconnect delay grew while
+     * the coordinator was down: its targets wait for it (restart_grace),
+     * not failed as unreachable once the heartbeat timeout has passed
+     * (before, a routine restart halted a healthy wave: an audit).
+     */
+    fl_fleet_signal_agent(&s->f, 0, SIGSTOP);
+    {
+        char *extra = s->f.coord_extra;
+
+        s->f.coord_extra = fl_asprintf("%srestart_grace: 10s\n", extra);
+        fl_fleet_start_coordinator(&s->f);
+        free(s->f.coord_extra);
+        s->f.coord_extra = extra;
+    }
     fl_clock_sleep_ms(1500);
     assert_int_equal(s_applied_now(s), n);
     st = s_status(s, id);
@@ -1522,6 +1536,8 @@ test_rollout_stops_gate_mid_wave_restart_and_resume(void **state)
         const char *args[] = {"resume", id, NULL};
         json_decref(s_rollout(s, 0, args));
     }
+    fl_clock_sleep_ms(3000); /* twice the heartbeat timeout */
+    fl_fleet_signal_agent(&s->f, 0, SIGCONT);
     st = s_watch_all_applied_once(s, id);
     /* max_parallel 2 over the whole fleet, through the halt and restart. */
     if (s_max_overlap(s, -1) > 2)

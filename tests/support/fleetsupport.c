@@ -246,7 +246,7 @@ s_write_coord_yaml(fl_fleet_t *f)
         "operators_dir: %s/operators\n"
         "trust: %s/coord-trust\n"
         "heartbeat: 100ms\n"
-        "%s"
+        "%s%s"
         /* The start-up self-test is the first CURVE handshake of a
          * sanitizer build; on a loaded machine it can take longer than
          * the 5 s default, and the coordinator then refuses to start. */
@@ -258,6 +258,7 @@ s_write_coord_yaml(fl_fleet_t *f)
         f->control_endpoint ? f->control_endpoint : "tcp://127.0.0.1:!",
         f->ctl.conninfo, f->dir, f->dir, f->dir, f->dir,
         s_unless_set(f->coord_extra, "heartbeat_timeout: 1500ms\n"),
+        s_unless_set(f->coord_extra, "restart_grace: 1500ms\n"),
         f->coord_log, f->coord_extra);
 
     fl_test_write_file(f->coord_yaml, text);
