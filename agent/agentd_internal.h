@@ -119,6 +119,8 @@ struct fl_ag_job {
     int order_ready;             /* RUN: see order_next */
     int replayed;                /* RUN: carried out again from the
                                     journal after a restart */
+    int after_stop;              /* RUN: ... and its run was cut by the
+                                    daemon's own stop (ID.stop) */
     /* RUN and GATHER: the target's state afterwards. */
     fl_wire_target_t state;
     /* GATHER: the target's runs when submitted. */

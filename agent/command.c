@@ -205,7 +205,9 @@ s_recorded(fl_ag_job_t *job)
                                "answered from the target's ledger", NULL);
         return 1;
     }
-    if (job->cmd.type == FL_WIRE_APPLY && failed != NULL && c->attempt == 0) {
+    /* Not when the failure is the cancel of this agent's own stop. */
+    if (job->cmd.type == FL_WIRE_APPLY && failed != NULL &&
+        c->attempt == 0 && !job->after_stop) {
         fl_error_t e = FL_ERROR_INIT;
         FL_ERR(&e, FL_EDB, "migration %s failed in this rollout, as the "
                "target's ledger records", failed->version.text);

@@ -1049,6 +1049,7 @@ s_seen(fl_ag_daemon_t *d, const char *id)
 /* s_command's how. */
 #define S_CMD_JOURNALED 1 /* carried out again from the journal */
 #define S_CMD_CANCELLED 2 /* ... and cancelled before (its ID.cancel) */
+#define S_CMD_STOPPED 4   /* ... and its run cut by the stop (ID.stop) */
 
 static void
 s_command(fl_ag_daemon_t *d, fl_wire_msg_t *m, const void *raw, size_t len,
@@ -1072,6 +1073,7 @@ s_command(fl_ag_daemon_t *d, fl_wire_msg_t *m, const void *raw, size_t len,
      */
     job->cancelled = (how & S_CMD_CANCELLED) != 0;
     job->replayed = (how & S_CMD_JOURNALED) != 0;
+    job->after_stop = (how & S_CMD_STOPPED) != 0;
     if (!(how & S_CMD_JOURNALED) &&
         fl_journal_put(d->journal, id, "cmd", raw, len, &err) != 0) {
         /* Unrecorded work could be lost: refuse it. */
@@ -1487,6 +1489,8 @@ s_recover(fl_ag_daemon_t *d)
 
                 if (fl_journal_has(d->journal, ids[i], "cancel"))
                     how |= S_CMD_CANCELLED;
+                if (fl_journal_has(d->journal, ids[i], "stop"))
+                    how |= S_CMD_STOPPED;
                 s_command(d, &m, data, len, how);
                 rerun++;
             } else {
@@ -1774,6 +1778,20 @@ s_stop(fl_ag_daemon_t *d)
      * the journal runs the commands again at the next start. */
     while ((job = fl_map_next(d->jobs, &pos)) != NULL) {
         pthread_mutex_lock(&job->lock);
+        /*
+         * A run cut by this stop, not by the coordinator, leaves a failed
+         * row in the ledger: marked, so that the run at the next start
+         * does not take it for the command's answer (before, a SIGTERM
+         * failed the targets it was migrating where kill -9 did not:
+         * found by an audit).
+         */
+        if (job->pipeline != NULL && !job->cancelled &&
+            job->cmd.type != FL_WIRE_CANCEL &&
+            fl_journal_put(d->journal, job->cmd.u.command.id, "stop", "", 0,
+                           NULL) != 0)
+            fl_log_warning("agent", "the stop of command %s is not "
+                           "journaled: at the next start its failure in "
+                           "the ledger answers it", job->cmd.u.command.id);
         job->cancelled = 1;
         if (job->pipeline != NULL)
             fl_pipeline_cancel(job->pipeline);

@@ -55,7 +55,8 @@ s_ends(const char *name, const char *suffix)
 
 /*
  * Removes from dir/sub what a kill left: files of a write not finished
- * (*.tmp), and cancel marks (journal/ID.cancel) whose command is gone.
+ * (*.tmp), and cancel and stop marks (journal/ID.cancel, ID.stop) whose
+ * command is gone.
  * Neither is ever listed or read; both stayed for ever.
  */
 static void
@@ -68,9 +69,10 @@ s_sweep(const char *dir, const char *sub)
     while (d != NULL && (de = readdir(d)) != NULL) {
         char *p = NULL;
 
-        if (s_ends(de->d_name, ".cancel")) {
+        if (s_ends(de->d_name, ".cancel") || s_ends(de->d_name, ".stop")) {
+            size_t ext = s_ends(de->d_name, ".stop") ? 5 : 7;
             char *cmd = fl_asprintf("%s/%.*s.cmd", path,
-                                    (int)(strlen(de->d_name) - 7),
+                                    (int)(strlen(de->d_name) - ext),
                                     de->d_name);
             struct stat st;
             int alone = lstat(cmd, &st) != 0 && errno == ENOENT;
@@ -331,7 +333,7 @@ fl_journal_drop(fl_journal_t *j, const char *id, const char *ext)
 void
 fl_journal_remove(fl_journal_t *j, const char *id)
 {
-    static const char *const order[] = {"cmd", "cancel", "res"};
+    static const char *const order[] = {"cmd", "cancel", "stop", "res"};
 
     if (!fl_journal_valid_id(id))
         return;

@@ -9,6 +9,9 @@
  *                         ID go when the coordinator acknowledges it
  *   journal/ID.cancel     the command was cancelled: carried out again
  *                         after a restart, it is answered cancelled
+ *   journal/ID.stop       the daemon's own stop cancelled its run: carried
+ *                         out again, the failure that run left in the
+ *                         ledger is not the command's answer
  *   bundles/ID.bundle     bundles received, verified, by their verified id
  *
  * Files are written to a temporary name, fsynced (when asked), renamed,

@@ -2761,6 +2761,63 @@ test_rollout_stops_agent_kill9_never_half_applied(void **state)
     s->passed = 1;
 }
 
+/*
+ * An agent stopped as a service manager stops it (SIGTERM) in the middle
+ * of its migrations: its statements are cancelled, and after its restart
+ * the journal runs its commands again, so every target applies once and
+ * nothing fails.  Before, the failed row the stop's own cancel left in
+ * the ledger answered the command run again ("migration 1 failed in this
+ * rollout"), and the rollout halted where kill -9 completed (found by an
+ * audit).
+ */
+static void
+test_rollout_stops_agent_sigterm_fails_nothing(void **state)
+{
+    s_state *s = *state;
+    char *bundle = s_bundle(s, "slow-t", s_slow2), *id = NULL;
+    json_t *st = NULL;
+    int64_t deadline = fl_clock_ms() + (int64_t)(60000 *
+                                                 fl_test_timeout_scale());
+    int n = 0;
+
+    {
+        const char *args[] = {"start", bundle, "--selector", "agent=shard-1",
+                              "--waves", "100%", NULL};
+        id = s_start_bg(s, args);
+    }
+    while (fl_fleet_sleepers(&s->f, 1) < 2) {
+        if (fl_clock_ms() > deadline)
+            fail_msg("shard-1's migrations were not running within 60 s");
+        fl_clock_sleep_ms(20);
+    }
+    fl_fleet_signal_agent(&s->f, 1, SIGTERM);
+    fl_fleet_start_agent(&s->f, 1);
+    {
+        const char *args[] = {"watch", id, NULL};
+        st = s_rollout(s, 0, args);
+    }
+    assert_string_equal(s_st(st), "completed");
+    assert_int_equal(s_acc(st, "failed"), 0);
+    for (int i = 0; i < S_TENANTS; i++) {
+        char *v = NULL;
+
+        if (s->t[i].shard != 1)
+            continue;
+        v = s_status_of(s, i, 1);
+        if (v == NULL || strcmp(v, "applied") != 0)
+            fail_msg("%s: migration 1 is %s after the stop", s->t[i].name,
+                     v ? v : "not in the ledger");
+        assert_int_equal(s_long(s, i, "SELECT count(*) FROM slow_t"), 100);
+        free(v);
+        n++;
+    }
+    assert_int_equal(s_acc(st, "applied"), n);
+    json_decref(st);
+    free(id);
+    free(bundle);
+    s->passed = 1;
+}
+
 /* A down that takes a while: a fleet rollback is in flight for seconds. */
 static const char *const s_slow_down[] = {
     "0001_slow_down.sql",
@@ -5382,6 +5439,9 @@ main(void)
             s_teardown),
         cmocka_unit_test_setup_teardown(
             test_rollout_stops_agent_kill9_never_half_applied, s_setup,
+            s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_rollout_stops_agent_sigterm_fails_nothing, s_setup,
             s_teardown),
         cmocka_unit_test_setup_teardown(
             test_rollout_stops_coordinator_kill9_mid_rollback_once, s_setup,
