@@ -721,11 +721,22 @@ s_target_enqueue(fl_ag_daemon_t *d, fl_ag_job_t *job)
         fl_error_t err = FL_ERROR_INIT;
         FL_ERR(&err, FL_ENOTFOUND, "target \"%s\" is not owned by agent "
                "\"%s\"", job->cmd.u.command.target, d->cfg->name);
-        fl_error_set_hint(&err, "Nothing ran on it.  The agent no longer "
-                          "has it among its configured or discovered "
-                          "targets (its database or schema gone, its "
-                          "configuration changed): see flotilla targets.");
-        s_answer(d, job, "refused", &err);
+        /*
+         * Carried out again from the journal, its run before the restart
+         * may have committed statements: not "nothing ran", and failed,
+         * not refused (before, a half-applied no-transaction migration
+         * was answered "Nothing ran on it": found by an audit).
+         */
+        fl_error_set_hint(&err, "%s  The agent no longer has it among its "
+                          "configured or discovered targets (its database "
+                          "or schema gone, its configuration changed): see "
+                          "flotilla targets.",
+                          job->replayed
+                              ? "This command's run before the agent's "
+                                "restart may have changed it: read its "
+                                "ledger (flotilla status --db ...)."
+                              : "Nothing ran on it.");
+        s_answer(d, job, job->replayed ? "failed" : "refused", &err);
         fl_error_clear(&err);
         return;
     }

@@ -2818,6 +2818,75 @@ test_rollout_stops_agent_sigterm_fails_nothing(void **state)
     s->passed = 1;
 }
 
+/*
+ * A command carried out again from the journal after a kill -9, whose
+ * target the agent no longer has (its database dropped meanwhile), is
+ * answered failed: its run before the restart may have changed it.
+ * Before, it was refused "Nothing ran on it", which a half-applied
+ * no-transaction migration belied (found by an audit).
+ */
+static void
+test_rollout_stops_a_target_gone_after_a_restart_is_failed(void **state)
+{
+    s_state *s = *state;
+    char *bundle = s_bundle(s, "slow-g", s_slow2), *id = NULL, *db = NULL;
+    char *tpl = fl_asprintf("%s_tpl", s->p);
+    json_t *st = NULL;
+    const json_t *f = NULL;
+    int64_t deadline = fl_clock_ms() + (int64_t)(60000 *
+                                                 fl_test_timeout_scale());
+    size_t i = 0;
+    int found = 0;
+
+    {
+        const char *args[] = {"start", bundle, "--selector", "agent=shard-1",
+                              "--waves", "100%", "--max-failures", "100%",
+                              NULL};
+        id = s_start_bg(s, args);
+    }
+    for (;;) {
+        db = fl_fleet_query(&s->f, 1, "postgres",
+                            "SELECT coalesce((SELECT datname FROM"
+                            " pg_stat_activity WHERE state = 'active' AND"
+                            " query LIKE '%pg_sleep%' AND application_name"
+                            " = 'flotilla' LIMIT 1), '')");
+        if (db != NULL && *db != '\0')
+            break;
+        free(db);
+        if (fl_clock_ms() > deadline)
+            fail_msg("shard-1's migrations were not running within 60 s");
+        fl_clock_sleep_ms(20);
+    }
+    fl_fleet_signal_agent(&s->f, 1, SIGKILL);
+    fl_fleet_dropdb(&s->f, 1, db);
+    fl_fleet_start_agent(&s->f, 1);
+    {
+        const char *args[] = {"watch", id, NULL};
+        st = s_rollout(s, -1, args);
+    }
+    json_array_foreach(json_object_get(st, "failures"), i, f) {
+        const char *t = json_string_value(json_object_get(f, "target"));
+        if (t == NULL || strstr(t, db) == NULL)
+            continue;
+        found = 1;
+        if (strcmp(json_string_value(json_object_get(f, "status")),
+                   "failed") != 0)
+            fail_msg("the gone target is %s, not failed: %s",
+                     json_string_value(json_object_get(f, "status")),
+                     json_dumps(f, 0));
+    }
+    if (!found)
+        fail_msg("no failure names the dropped %s: %s", db,
+                 json_dumps(st, 0));
+    fl_fleet_createdb_from(&s->f, 1, db, tpl);
+    json_decref(st);
+    free(db);
+    free(tpl);
+    free(id);
+    free(bundle);
+    s->passed = 1;
+}
+
 /* A down that takes a while: a fleet rollback is in flight for seconds. */
 static const char *const s_slow_down[] = {
     "0001_slow_down.sql",
@@ -5443,6 +5512,9 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_rollout_stops_agent_sigterm_fails_nothing, s_setup,
             s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_rollout_stops_a_target_gone_after_a_restart_is_failed,
+            s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_rollout_stops_coordinator_kill9_mid_rollback_once, s_setup,
             s_teardown),
