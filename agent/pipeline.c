@@ -601,7 +601,8 @@ fl__verify_source(fl_pipeline_t *p, const fl_migration_list_t *migs,
     if ((rc = fl__to_in_source(p, migs, err)) != 0)
         return rc;
     for (size_t i = 0; i < ledger->count; i++)
-        if (strcmp(ledger->items[i].status, "applied") == 0 &&
+        if ((strcmp(ledger->items[i].status, "applied") == 0 ||
+             strcmp(ledger->items[i].status, "rolling_back") == 0) &&
             fl_version_cmp(&ledger->items[i].version, &max_applied) > 0)
             max_applied = ledger->items[i].version;
     for (size_t i = 0; i < migs->count; i++) {
@@ -609,6 +610,22 @@ fl__verify_source(fl_pipeline_t *p, const fl_migration_list_t *migs,
         const fl_ledger_row_t *row = fl_ledger_find(ledger, &m->version);
 
         pending[i] = 0;
+        /*
+         * Half rolled back (its down's statements committed in part): not
+         * pending, and its up must not run again over what stays of it
+         * (before, it did: an UPDATE of the up ran twice, found by an
+         * audit).  The rollback finishes it first.
+         */
+        if (row && strcmp(row->status, "rolling_back") == 0) {
+            if (rc == 0) {
+                rc = FL_ERR(err, FL_EINVAL, "migration %s is being rolled "
+                            "back: a rollback stopped after %d of its down's "
+                            "statements", m->file, row->down_done);
+                fl_error_set_hint(err, "Run flotilla rollback again to "
+                                       "finish it (it resumes), then apply.");
+            }
+            continue;
+        }
         if (row && strcmp(row->status, "applied") == 0) {
             if (!fl_ledger_row_matches(row, m)) {
                 /* Its down may differ: only what up runs is drift. */

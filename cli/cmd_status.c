@@ -263,6 +263,8 @@ fl_cmd_status(int argc, char **argv)
                     "{s:s, s:s, s:s, s:s}", "version", m->version.text,
                     "file", m->file, "applied_checksum", was,
                     "source_checksum", now));
+            } else if (r && strcmp(r->status, "rolling_back") == 0) {
+                continue; /* listed as such above: apply refuses it */
             } else {
                 json_array_append_new(pending, fl_json_pack("{s:s, s:s}",
                     "version", m->version.text, "file", m->file));

@@ -2371,6 +2371,28 @@ test_no_transaction_rollback_failing_after_down_can_resume(void **state)
         strcmp(status, "rolled_back") == 0)
         fail_msg("after down committed and the restore failed the ledger says"
                  " \"%s\" (expected rolling_back)", status ? status : "NULL");
+    /*
+     * Half rolled back, it is not pending: apply refuses to run its up
+     * again, nothing changed, until the rollback is finished.  Before, it
+     * ran the up a second time (an UPDATE ... + 100 counted twice: found
+     * by an audit).
+     */
+    {
+        char *half = s_dump(e), *now = NULL;
+
+        s_flotilla(e, &r, NULL, "apply", NULL);
+        s_expect(&r, "apply over a half rolled back migration", 3);
+        if (!s_says(&r, "being rolled back"))
+            fail_msg("the refusal does not say why\nstdout: %s\nstderr: %s",
+                     r.out, r.err);
+        fl_test_proc_release(&r);
+        now = s_dump(e);
+        fl_test_assert_dumps_equal("a refused apply changes nothing", half,
+                                   now);
+        s_assert_status(e, "rolling_back");
+        free(now);
+        free(half);
+    }
     s_flip_byte(file);
     s_rollback_to(e, before, NULL, S_ARGS("--last"));
     s_assert_status(e, "rolled_back");
