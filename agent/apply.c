@@ -2070,7 +2070,7 @@ fl__partial_changed(const fl_migration_t *m, const fl_ledger_row_t *row,
 static int
 s_backed_earlier(fl_pipeline_t *p, s_mig *x, fl_error_t *err)
 {
-    const char *params[1] = {x->m->version.text};
+    const char *params[2] = {x->m->version.text, p->target};
     fl_pg_result_t r = FL_PG_RESULT_INIT;
     int rc = fl_pg_query(p->pg, &r,
         "SELECT DISTINCT c.oid FROM flotilla.backups b"
@@ -2078,8 +2078,9 @@ s_backed_earlier(fl_pipeline_t *p, s_mig *x, fl_error_t *err)
         " b.source_schema JOIN pg_catalog.pg_class c ON c.relnamespace"
         " OPERATOR(pg_catalog.=) n.oid AND c.relname OPERATOR(pg_catalog.=)"
         " b.source_table WHERE b.version::pg_catalog.text"
-        " OPERATOR(pg_catalog.=) $1 AND b.restored_at IS NULL",
-        1, params, err);
+        " OPERATOR(pg_catalog.=) $1 AND b.target OPERATOR(pg_catalog.=) $2"
+        " AND b.restored_at IS NULL",
+        2, params, err);
 
     for (size_t i = 0; rc == 0 && i < r.nrows; i++)
         s_oids_add(&x->u.backed_before,
