@@ -241,6 +241,10 @@ fl_dbcmd_option(fl_dbcmd_t *c, int opt, const char *arg)
     int64_t v = 0;
     fl_error_t err = FL_ERROR_INIT;
 
+    /* Two would leave one unused without a word (before: the last). */
+    if ((opt == FL_OPT_DB || opt == FL_OPT_DB_FILE) && c->dsn_given++)
+        return -fl_cli_usage_error(c->cmd, "the database is given twice "
+                                   "(--db, --db-file): give one");
     switch (opt) {
     case FL_OPT_DB:
         c->dsn = arg;

@@ -64,6 +64,7 @@ typedef struct {
     fl_layout_tool layout;   /* --layout: its tool; AUTO: recognised */
     int gate_given;          /* --lint-enforce-from (wins over the file) */
     char gate_conf[68];      /* enforce_from of --lint-config's file */
+    int dsn_given;           /* --db or --db-file seen */
 } fl_dbcmd_t;
 
 /*

@@ -541,6 +541,18 @@ test_cli_an_option_without_its_value_says_so(void **state)
         fl_test_proc_release(&r);
         free(want);
     }
+    /* The database given twice: one would be left unused (before, the
+     * last won without a word). */
+    {
+        const char *argv[] = {"flotilla", "status", "--db", "dbname=a",
+                              "--db", "dbname=b", NULL};
+        fl_test_proc_t r;
+
+        fl_test_run(&r, "flotilla", argv, NULL, 30);
+        assert_int_equal(r.status, 2);
+        assert_non_null(strstr(r.err, "the database is given twice"));
+        fl_test_proc_release(&r);
+    }
     {
         const char *argv[] = {"flotilla", "version", "extra", NULL};
         fl_test_proc_t r;
