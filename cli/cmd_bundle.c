@@ -329,8 +329,12 @@ s_verify(const char *file, const char *trust_path, const char *max_lifetime,
         rc = s_fail_code("verify", &err, json, FL_EXIT_USAGE);
         goto cleanup;
     }
-    if (fl_trust_load(&trust, trust_path, &err) != 0 ||
-        fl_bundle_load_opts(&b, file, trust, &opts, &err) != 0) {
+    /* The trust store's errors are its own, not the bundle's. */
+    if (fl_trust_load(&trust, trust_path, &err) != 0) {
+        rc = s_fail("verify", &err, json);
+        goto cleanup;
+    }
+    if (fl_bundle_load_opts(&b, file, trust, &opts, &err) != 0) {
         fl_error_prefix(&err, "\"%s\": ", file);
         rc = s_fail("verify", &err, json);
         goto cleanup;

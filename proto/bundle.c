@@ -260,6 +260,10 @@ s_trust_add_dir(fl_trust_t *t, const char *dir, fl_error_t *err)
     return rc;
 }
 
+static const char s_trust_hint[] =
+    "The trust store is a release key's public file (PREFIX.pub, written by "
+    "flotilla keygen) or a directory of them.";
+
 int
 fl_trust_load(fl_trust_t **out, const char *path, fl_error_t *err)
 {
@@ -268,13 +272,17 @@ fl_trust_load(fl_trust_t **out, const char *path, fl_error_t *err)
     struct stat st;
     int rc = 0;
 
-    if ((rc = fl_perm_check(&real, path, "trust store", geteuid(), err)) != 0)
+    if ((rc = fl_perm_check(&real, path, "trust store", geteuid(), err)) != 0) {
+        if (rc == FL_ENOTFOUND && err && err->hint == NULL)
+            fl_error_set_hint(err, "%s", s_trust_hint);
         goto cleanup;
+    }
     if (stat(real, &st) != 0) {
         rc = FL_ERR(err, errno == ENOENT ? FL_ENOTFOUND : FL_EIO,
                     "could not open trust store \"%s\": %s", path,
                     strerror(errno));
-        goto cleanup;
+        fl_error_set_hint(err, "%s", s_trust_hint);
+        goto cleanup; /* (gone between the two looks) */
     }
     if (S_ISDIR(st.st_mode))
         rc = s_trust_add_dir(t, real, err);

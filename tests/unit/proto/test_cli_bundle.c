@@ -346,6 +346,20 @@ test_cli_bundle_verify_refuses_wrong_trust_and_tampering(void **state)
     assert_int_equal(r.status, 1);
     assert_non_null(strstr(r.err, "bundle is signed by unknown key"));
     fl_test_proc_release(&r);
+    /* A trust store that is not there: said as its own error, with what
+     * one is (before: prefixed with the bundle's name, no hint). */
+    {
+        char *none = fl_asprintf("%s/none.pub", f->dir);
+        const char *missing[] = {"flotilla", "bundle", "verify", f->bundle,
+                                 "--trust", none, NULL};
+
+        s_run(&r, missing);
+        assert_int_equal(r.status, 1);
+        assert_non_null(strstr(r.err, "error: could not open trust store"));
+        assert_non_null(strstr(r.err, "PREFIX.pub"));
+        fl_test_proc_release(&r);
+        free(none);
+    }
     /*
      * verify --json: the verdict as one object, either way (it was
      * refused as a usage error saying --trust was missing).
