@@ -604,6 +604,11 @@ s_collect(s_jobs_t *jobs, s_inputs_t *in, int argc, char **argv,
         l = &in->layouts[in->nlayouts];
         if (fl_layout_scan(l, path, &lo, &err) != 0) {
             fl_layout_release(l);
+            if (err.hint == NULL)
+                fl_error_set_hint(&err, "Name migration files or "
+                                        "directories, or signed bundles, "
+                                        "that exist (relative paths are "
+                                        "read from the current directory).");
             return s_fail(&err, FL_EXIT_USAGE, S_JSON(a));
         }
         in->nlayouts++;

@@ -556,7 +556,7 @@ s_flotilla(s_dir_t *d, s_file_t *f)
     fl_layout_tx tx;
 
     if (fl_migration_parse(mig, f->name, f->text, strlen(f->text), &err) != 0) {
-        s_problem(m, f->path, 0, err.detail
+        s_problem(m, f->path, fl_migration_error_line(&err), err.detail
                                     ? fl_asprintf("%s: %s", err.message, err.detail)
                                     : fl_strdup(err.message));
         fl_migration_release(mig);
@@ -600,7 +600,7 @@ s_flotilla_repeatable(s_dir_t *d, s_file_t *f)
     m->up.path = fl_strdup(f->path);
     if (fl_migration_parse_repeatable(mig, f->name, f->text, strlen(f->text),
                                       &err) != 0) {
-        s_problem(m, f->path, 0, err.detail
+        s_problem(m, f->path, fl_migration_error_line(&err), err.detail
                                     ? fl_asprintf("%s: %s", err.message,
                                                   err.detail)
                                     : fl_strdup(err.message));

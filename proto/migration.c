@@ -40,6 +40,17 @@ static int
 s_fail(fl_error_t *err, const char *file, int line, const char *fmt, ...)
     FL_PRINTF(4, 5);
 
+int
+fl_migration_error_line(const fl_error_t *err)
+{
+    const char *p = err && err->message ? err->message : NULL, *at = NULL;
+
+    /* s_fail's "... in file \"NAME\" line N", the last such. */
+    while (p != NULL && (p = strstr(p, "\" line ")) != NULL)
+        at = p++;
+    return at ? (int)strtol(at + strlen("\" line "), NULL, 10) : 0;
+}
+
 static int
 s_fail(fl_error_t *err, const char *file, int line, const char *fmt, ...)
 {

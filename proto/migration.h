@@ -86,6 +86,13 @@ typedef struct {
 } fl_migration_list_t;
 
 /*
+ * The line of the file that an error of fl_migration_parse() or
+ * fl_migration_parse_repeatable() names (its message ends "line N"), or
+ * 0 when it names none.
+ */
+int fl_migration_error_line(const fl_error_t *err);
+
+/*
  * Parses one migration file's text.  file_name must match NNNN_name.sql.
  * The checksum covers version, name, every section and the options, in a
  * canonical encoding, so the same migration has the same checksum whether

@@ -219,6 +219,16 @@ test_cli_lint_usage_errors(void **state)
     assert_int_equal(r.status, 0);
     assert_non_null(strstr(r.out, "ban-drop-table"));
     fl_test_proc_release(&r);
+    /* A path that is not there: what to give instead (before: no hint). */
+    {
+        const char *missing[] = {"flotilla", "lint", "/nonexistent/m.sql",
+                                 NULL};
+
+        fl_test_run(&r, "flotilla", missing, NULL, 60);
+        assert_int_equal(r.status, 2);
+        assert_non_null(strstr(r.err, "HINT: Name migration files"));
+        fl_test_proc_release(&r);
+    }
 }
 
 static void
@@ -514,6 +524,10 @@ test_cli_lint_bad_file_does_not_stop_the_others(void **state)
     fl_test_write_file(path, "-- flotilla:up\nDROP TABLE users;\n-- flotilla:down\nSELECT 1;\n");
     snprintf(path, sizeof(path), "%s/3_x.up.sql", dir);
     fl_test_write_file(path, "CREATE TABEL t (a int);\nDROP TABLE t;\n");
+    /* Its finding on the line the error names (before: 1:1). */
+    snprintf(path, sizeof(path), "%s/0004_bad.sql", dir);
+    fl_test_write_file(path, "-- flotilla:up\nSELECT 1;\n-- flotilla:upp\n"
+                             "SELECT 2;\n");
     fl_test_run(&r, "flotilla", argv, NULL, 60);
     assert_int_equal(r.status, 1);
     assert_non_null(strstr(r.out, "0001_bad.sql:1:1: error invalid-migration: "));
@@ -521,6 +535,7 @@ test_cli_lint_bad_file_does_not_stop_the_others(void **state)
     assert_non_null(strstr(r.out, "0002_ok.sql:2:1: error ban-drop-table"));
     assert_non_null(strstr(r.out, "3_x.up.sql:1:8: error syntax-error"));
     assert_non_null(strstr(r.out, "3_x.up.sql:2:1: error ban-drop-table"));
+    assert_non_null(strstr(r.out, "0004_bad.sql:3:1: error invalid-migration"));
     fl_test_proc_release(&r);
 }
 
