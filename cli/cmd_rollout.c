@@ -222,10 +222,10 @@ s_probe_exit(const json_t *st)
 
     return json_object_get(p, "error") || json_object_get(p, "unreachable")
                ? FL_EXIT_FAILED
-           : json_object_get(p, "would fail") ||
+           : json_object_get(p, "would_fail") ||
                    json_object_get(p, "drift") ||
                    json_object_get(p, "refused") ||
-                   json_object_get(p, "not proven")
+                   json_object_get(p, "not_proven")
                ? FL_EXIT_REFUSED
                : FL_EXIT_OK;
 }
@@ -400,14 +400,31 @@ s_print_status(const json_t *st)
         s_print_failure(w);
 }
 
+/* A plan's or a baseline's counts by verdict, as words (the JSON's keys
+ * are in snake_case: "would_apply"). */
+static void
+s_print_verdicts(const json_t *counts)
+{
+    const char *k = NULL;
+    json_t *v = NULL;
+
+    json_object_foreach((json_t *)counts, k, v) {
+        char word[64];
+        size_t n = 0;
+
+        for (; k[n] && n + 1 < sizeof(word); n++)
+            word[n] = k[n] == '_' ? ' ' : k[n];
+        word[n] = '\0';
+        fl_cli_out(" %s %lld,", word, (long long)json_integer_value(v));
+    }
+}
+
 /* A plan's or a baseline's verdicts, per target, then counted. */
 static void
 s_print_plan(const json_t *st)
 {
     const char *kind = s_str(st, "kind");
     const json_t *t = NULL;
-    const char *k = NULL;
-    json_t *v = NULL;
     size_t i;
 
     json_array_foreach(json_object_get(st, "targets"), i, t) {
@@ -418,8 +435,7 @@ s_print_plan(const json_t *st)
     }
     fl_cli_out("%s %s: %lld targets:", kind, s_str(st, "id"),
                s_int(json_object_get(st, "accounting"), "planned"));
-    json_object_foreach((json_t *)json_object_get(st, kind), k, v)
-        fl_cli_out(" %s %lld,", k, (long long)json_integer_value(v));
+    s_print_verdicts(json_object_get(st, kind));
     fl_cli_out(" %s\n", strcmp(kind, "plan") == 0
                             ? "nothing changed"
                             : "nothing ran (baselined: recorded as applied)");
@@ -571,6 +587,11 @@ s_follow(fl_fleet_t *f, const fl_fleet_opts_t *o, const char *id, int quiet,
                               s_int(rb, "wave"), s_int(rb, "waves"),
                               s_int(rb, "rolled_back"), s_int(rb, "targets"),
                               s_int(rb, "failed"))
+                : s_is_probe(st) /* applies nothing */
+                ? fl_asprintf("rollout %s: %s (%s): %lld/%lld targets done",
+                              s_str(st, "id"), s_str(st, "status"),
+                              s_str(st, "kind"), s_int(w, "done"),
+                              s_int(w, "size"))
                 : fl_asprintf(
                 "rollout %s: %s, wave %lld/%lld (%s) %s: %lld/%lld done, "
                 "%lld failures; applied %lld, rolled back %lld",
@@ -885,18 +906,13 @@ fl_cmd_rollout(int argc, char **argv)
         }
         json_array_foreach(st, i, r) {
             const json_t *ac = json_object_get(r, "accounting");
-            const char *k = NULL;
-            json_t *v = NULL;
 
             if (s_is_probe(r)) {
                 /* Its verdicts: a plan or baseline applies nothing. */
                 fl_cli_out("%s  %-8s %-15s planned %lld:", s_str(r, "id"),
                            s_str(r, "kind"), s_str(r, "status"),
                            s_int(ac, "planned"));
-                json_object_foreach((json_t *)json_object_get(
-                                        r, s_str(r, "kind")), k, v)
-                    fl_cli_out(" %s %lld,", k,
-                               (long long)json_integer_value(v));
+                s_print_verdicts(json_object_get(r, s_str(r, "kind")));
                 fl_cli_out("  bundle %s\n", s_str(r, "bundle"));
                 continue;
             }

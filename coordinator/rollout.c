@@ -1406,6 +1406,15 @@ s_json(const fl_co_rollout_t *r, int full)
                             json_integer((json_int_t)kept_targets));
         json_object_set_new(acc, "kept_copies",
                             json_integer((json_int_t)kept_copies));
+        /* A plan or a baseline applies nothing: its verdicts say what it
+         * found (before, a plan's JSON counted targets "applied"). */
+        if (s_probe(r)) {
+            json_object_del(acc, "applied");
+            json_object_del(acc, "rolled_back");
+            json_object_del(acc, "rollback_failed");
+            json_object_del(acc, "kept_targets");
+            json_object_del(acc, "kept_copies");
+        }
         json_object_set_new(o, "accounting", acc);
     }
     if (r->rb.d != NULL) {
@@ -1442,9 +1451,19 @@ s_json(const fl_co_rollout_t *r, int full)
             else
                 v = c->detail && c->detail->message ? c->detail->message
                                                     : "refused";
-            cur = json_object_get(summary, v);
-            json_object_set_new(summary, v,
-                                json_integer(json_integer_value(cur) + 1));
+            {
+                /* Keys in snake_case, as every other key (the verdicts
+                 * themselves stay words: "would apply"). */
+                char key[64];
+                size_t n = 0;
+
+                for (; v[n] && n + 1 < sizeof(key); n++)
+                    key[n] = v[n] == ' ' ? '_' : v[n];
+                key[n] = '\0';
+                cur = json_object_get(summary, key);
+                json_object_set_new(summary, key,
+                                    json_integer(json_integer_value(cur) + 1));
+            }
             if (full)
                 json_array_append_new(
                     targets,
