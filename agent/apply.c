@@ -2029,6 +2029,8 @@ typedef struct {
     int stage;             /* the step it was in (an fl_step) */
     int adopted;           /* a statement counted as done an index an
                               interrupted run built (fl__index_left_behind) */
+    int resumed_at;        /* no-transaction: the statement an earlier run
+                              of it reached (its ledger row), else -1 */
 } s_mig;
 
 /*
@@ -2101,6 +2103,11 @@ s_mig_validate(fl_pipeline_t *p, s_mig *x, const fl_ledger_row_t *row,
         return rc;
     if (m->repeatable)
         return fl__repeatable_check(m, &x->u.stmts, err);
+    /* A run of it reached that statement, maybe into it (s_mig_alone). */
+    if (row != NULL && !row->transactional &&
+        (strcmp(row->status, "running") == 0 ||
+         strcmp(row->status, "failed") == 0))
+        x->resumed_at = row->statements_done;
     /*
      * The ledger says whether it ran in part, not the file: one changed to
      * run in a transaction would otherwise run again from its start.
@@ -2137,19 +2144,26 @@ s_mig_transactional(fl_pipeline_t *p, s_mig *x, fl_error_t *err)
 
 /* Records that statement i of x is done (autocommit). */
 static int
-s_mig_progress(fl_pipeline_t *p, s_mig *x, size_t i, fl_error_t *err)
+s_mig_record(fl_pipeline_t *p, s_mig *x, size_t done, fl_error_t *err)
 {
     fl_ledger_record_t rec = {x->m, p->opts.bundle_id, p->opts.rollout_id,
-                              p->opts.agent, "running", 0, (int)i + 1,
+                              p->opts.agent, "running", 0, (int)done,
                               (int)x->u.stmts.count, 0, 0, 0, NULL, NULL,
                               NULL, p->target, NULL, 0};
 
-    x->u.stats.done = (int)i + 1;
+    x->u.stats.done = (int)done;
     rec.duration_ms = fl__now_ms() - x->u.t0;
     rec.lock_wait_ms = x->u.stats.lock_wait_ms;
     rec.retries = x->u.stats.retries;
-    rec.status = i + 1 == x->u.stmts.count ? "applied" : "running";
+    rec.status = done == x->u.stmts.count ? "applied" : "running";
     return fl_ledger_record(p->pg, &rec, err);
+}
+
+/* Statement i of a no-transaction migration is done: its progress row. */
+static int
+s_mig_progress(fl_pipeline_t *p, s_mig *x, size_t i, fl_error_t *err)
+{
+    return s_mig_record(p, x, i + 1, err);
 }
 
 /*
@@ -2256,10 +2270,25 @@ s_mig_alone(fl_pipeline_t *p, s_mig *x, size_t i, fl_error_t *err)
         return rc;
     x->outcome = S_FAILED;
     x->stage = FL_STEP_EXECUTE;
-    if ((rc = fl__index_left_behind(p, x->m, &x->u.stmts.items[i], i,
+    /*
+     * What an interrupted run left is looked for only where a run of this
+     * migration got to (its ledger row): an index of the name there
+     * before it ever ran is not its own, and the statement fails on it as
+     * psql would (before, it counted as done and the down dropped it:
+     * found by an audit).  So before an index is built, the row says a
+     * run got here.
+     */
+    if (x->resumed_at == (int)i &&
+        (rc = fl__index_left_behind(p, x->m, &x->u.stmts.items[i], i,
                                     FL_STEP_EXECUTE, &done, err)) != 0)
         return rc;
     x->adopted |= done;
+    if (!done && x->u.stmts.items[i].index_name != NULL &&
+        x->resumed_at != (int)i &&
+        ((rc = fl__session_leave(p->pg, &p->session, err)) != 0 ||
+         (rc = s_mig_record(p, x, i, err)) != 0 ||
+         (rc = fl__session_repin(p->pg, &p->session, err)) != 0))
+        return rc;
     if (!done &&
         (rc = fl__run(p, x->m, &x->u.stmts, (int)i, 0, p->opts.lock_retries,
                       &x->u.stats, err)) != 0)
@@ -2517,6 +2546,7 @@ fl__apply_migration(fl_pipeline_t *p, const fl_migration_t *m,
         return rc;
     p->committed_anyway = 0;
     memset(&x, 0, sizeof(x));
+    x.resumed_at = -1;
     x.m = m;
     x.u.m = m;
     x.u.t0 = x.u.step0 = fl__now_ms();

@@ -437,20 +437,47 @@ test_an_index_the_server_finished_after_a_kill_counts_as_done(void **state)
     fl_test_ws_await(ws, "SELECT count(*) = 1 FROM pg_index WHERE indexrelid"
                          " = to_regclass('t_n') AND indisvalid", 60);
     fl_test_ws_await(ws, FL_TEST_GONE, 60);
+    /* An index of that name defined otherwise is not taken for it. */
+    fl_test_exec(ws->conn, "ALTER INDEX t_n RENAME TO t_n_built;"
+                           "CREATE INDEX t_n ON t (id, n)");
+    s_apply(ws, 1, "defined otherwise");
+    fl_test_exec(ws->conn, "DROP INDEX t_n;"
+                           "ALTER INDEX t_n_built RENAME TO t_n");
     s_apply(ws, 0, "counted as done");
     s_expect_value(ws, "SELECT status || ' ' || statements_done FROM"
                        " flotilla.schema_migrations", "applied 2");
     s_expect_value(ws, "SELECT count(*) FROM pg_attribute WHERE attrelid ="
                        " 't'::regclass AND attname = 'm'", "1");
-    /* An index of that name defined otherwise is not taken for it. */
-    fl_test_exec(ws->conn, "CREATE INDEX t_k ON t (id, n)");
-    fl_test_ws_write(ws, "0002_k.sql",
+    PQfinish(writer);
+}
+
+/*
+ * An index of the statement's name and definition that was there before
+ * the migration ever ran is not taken for one an interrupted run built:
+ * apply fails on it as psql would ("already exists"), and the index
+ * stays.  Before, it counted as done, and the rollback's down dropped an
+ * index the migration never made (found by an audit).  An interrupted
+ * run is known by the migration's ledger row, written before the
+ * statement runs.
+ */
+static void
+test_an_index_there_before_the_migration_is_not_taken_for_its_own(
+    void **state)
+{
+    fl_test_ws_t *ws = *state;
+
+    fl_test_exec(ws->conn, "CREATE TABLE t (id bigint PRIMARY KEY, v bigint);"
+                           "CREATE INDEX t_v ON t (v)");
+    fl_test_ws_write(ws, "0001_idx.sql",
                      "-- flotilla:options no-transaction\n"
                      "-- flotilla:up\n"
-                     "CREATE INDEX CONCURRENTLY t_k ON t (n);\n"
-                     "-- flotilla:down\nDROP INDEX CONCURRENTLY t_k;\n");
-    s_apply(ws, 1, "defined otherwise");
-    PQfinish(writer);
+                     "CREATE INDEX CONCURRENTLY t_v ON t (v);\n"
+                     "-- flotilla:down\nDROP INDEX CONCURRENTLY t_v;\n");
+    s_apply(ws, 1, "already exists");
+    s_expect_value(ws, "SELECT count(*) FROM pg_index WHERE indexrelid ="
+                       " to_regclass('t_v') AND indisvalid", "1");
+    s_expect_value(ws, "SELECT status || ' ' || statements_done FROM"
+                       " flotilla.schema_migrations", "failed 0");
 }
 
 /* The no-transaction migration whose third statement's check refuses. */
@@ -1145,6 +1172,9 @@ main(void)
         cmocka_unit_test_setup_teardown(test_an_index_a_killed_down_dropped_counts_as_done, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_statement_commits_with_its_progress_row, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_an_index_the_server_finished_after_a_kill_counts_as_done, fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_an_index_there_before_the_migration_is_not_taken_for_its_own,
+            fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_refusal_after_statements_committed_is_a_failure, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_exit_3_only_when_nothing_changed, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_down_statement_commits_with_its_progress_row, fl_test_ws_setup, fl_test_ws_teardown),
