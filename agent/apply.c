@@ -2254,6 +2254,78 @@ cleanup:
 }
 
 /*
+ * Before statement i of x, resumed at it: a DETACH PARTITION ...
+ * CONCURRENTLY an interrupted run left "pending detach" (the partition's
+ * rows already gone from its parent, every new DETACH of it refused) is
+ * finished with FINALIZE, and the statement counts as done (*done = 1).
+ * Before, every later apply failed "already pending detach" (found by an
+ * audit).  Anything else: nothing (*done = 0).
+ */
+static int
+s_detach_left_behind(fl_pipeline_t *p, s_mig *x, size_t i, int *done,
+                     fl_error_t *err)
+{
+    const fl_stmt_t *st = &x->u.stmts.items[i];
+    const char **schemas = NULL, **names = NULL;
+    uint32_t *oids = NULL;
+    char *kinds = NULL;
+    fl_buf_t list = FL_BUF_INIT(0);
+    fl_pg_result_t r = FL_PG_RESULT_INIT;
+    const char *params[1];
+    int rc = 0;
+
+    *done = 0;
+    if (st->kind == NULL || strcmp(st->kind, "ALTER TABLE") != 0 ||
+        st->ntables < 2)
+        return 0;
+    schemas = fl_calloc(st->ntables, sizeof(*schemas));
+    names = fl_calloc(st->ntables, sizeof(*names));
+    oids = fl_calloc(st->ntables, sizeof(*oids));
+    kinds = fl_calloc(st->ntables, 1);
+    for (size_t k = 0; k < st->ntables; k++) {
+        schemas[k] = st->tables[k].schema;
+        names[k] = st->tables[k].name;
+    }
+    if ((rc = fl__session_leave(p->pg, &p->session, err)) != 0 ||
+        (rc = fl__resolve(p, schemas, names, st->ntables, oids, kinds,
+                          err)) != 0)
+        goto cleanup;
+    fl_buf_addf(&list, "{");
+    for (size_t k = 0; k < st->ntables; k++)
+        fl_buf_addf(&list, "%s%u", k ? "," : "", oids[k]);
+    fl_buf_addf(&list, "}");
+    params[0] = fl_buf_str(&list);
+    rc = fl_pg_query(p->pg, &r,
+        "SELECT i.inhparent::pg_catalog.regclass::pg_catalog.text,"
+        " i.inhrelid::pg_catalog.regclass::pg_catalog.text"
+        " FROM pg_catalog.pg_inherits i WHERE i.inhdetachpending"
+        " AND i.inhparent OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.oid[])"
+        " AND i.inhrelid OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.oid[])",
+        1, params, err);
+    if (rc != 0 || r.nrows != 1)
+        goto cleanup;
+    rc = fl_pg_execf(p->pg, err, "ALTER TABLE %s DETACH PARTITION %s FINALIZE",
+                     fl_pg_value(&r, 0, 0), fl_pg_value(&r, 0, 1));
+    if (rc == 0) {
+        *done = 1;
+        fl__event(p, FL_STEP_EXECUTE, FL_STEP_OK, x->m, 0, NULL,
+                  "partition %s was left pending detach from %s by an "
+                  "interrupted run of statement %zu of %s: finished "
+                  "(DETACH PARTITION ... FINALIZE), counted as done",
+                  fl_pg_value(&r, 0, 1), fl_pg_value(&r, 0, 0), i + 1,
+                  x->m->file);
+    }
+cleanup:
+    fl_pg_result_release(&r);
+    fl_buf_release(&list);
+    free(kinds);
+    free(oids);
+    free(names);
+    free(schemas);
+    return rc;
+}
+
+/*
  * A statement that cannot run in a transaction (CREATE INDEX
  * CONCURRENTLY and friends): its checks, what an interrupted run left
  * behind, the statement on its own, then its progress row.
@@ -2283,8 +2355,10 @@ s_mig_alone(fl_pipeline_t *p, s_mig *x, size_t i, fl_error_t *err)
                                     FL_STEP_EXECUTE, &done, err)) != 0)
         return rc;
     x->adopted |= done;
-    if (!done && x->u.stmts.items[i].index_name != NULL &&
-        x->resumed_at != (int)i &&
+    if (!done && x->resumed_at == (int)i &&
+        (rc = s_detach_left_behind(p, x, i, &done, err)) != 0)
+        return rc;
+    if (!done && x->resumed_at != (int)i &&
         ((rc = fl__session_leave(p->pg, &p->session, err)) != 0 ||
          (rc = s_mig_record(p, x, i, err)) != 0 ||
          (rc = fl__session_repin(p->pg, &p->session, err)) != 0))

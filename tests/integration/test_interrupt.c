@@ -480,6 +480,58 @@ test_an_index_there_before_the_migration_is_not_taken_for_its_own(
                        " flotilla.schema_migrations", "failed 0");
 }
 
+/*
+ * DETACH PARTITION ... CONCURRENTLY interrupted in its second
+ * transaction (waiting for a reader of the parent) leaves the partition
+ * "pending detach": its rows gone from the parent's, and every later
+ * DETACH of it failing.  The next apply finishes it (FINALIZE) and
+ * counts the statement done, so the rows are where the migration puts
+ * them and the migration applies.  Before, every later apply failed
+ * "already pending detach", with the rows hidden (found by an audit).
+ */
+static void
+test_a_detach_left_pending_by_an_interrupt_is_finished(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    fl_test_child_t c;
+    fl_test_proc_t r;
+    PGconn *reader = fl_test_db_connect(&ws->db);
+
+    fl_test_exec(ws->conn, "CREATE TABLE p (id int) PARTITION BY RANGE (id);"
+                           "CREATE TABLE p1 PARTITION OF p FOR VALUES FROM"
+                           " (0) TO (100);"
+                           "CREATE TABLE p2 PARTITION OF p FOR VALUES FROM"
+                           " (100) TO (200);"
+                           "INSERT INTO p SELECT generate_series(0, 199)");
+    fl_test_ws_write(ws, "0001_det.sql",
+                     "-- flotilla:options no-transaction\n"
+                     "-- flotilla:up\n"
+                     "ALTER TABLE p DETACH PARTITION p2 CONCURRENTLY;\n"
+                     "CREATE TABLE after_detach (id int);\n"
+                     "-- flotilla:down\nDROP TABLE after_detach;\n"
+                     "ALTER TABLE p ATTACH PARTITION p2 FOR VALUES FROM"
+                     " (100) TO (200);\n");
+    /* A reader of p makes the detach wait in its second transaction. */
+    fl_test_exec(reader, "BEGIN; SELECT count(*) FROM p");
+    fl_test_ws_spawn(ws, &c, "apply", NULL, 1);
+    fl_test_ws_await_child(ws, &c, "SELECT count(*) = 1 FROM pg_inherits"
+                                   " WHERE inhrelid = 'p2'::regclass AND"
+                                   " inhdetachpending", 60);
+    fl_test_child_signal(&c, SIGINT);
+    fl_test_child_wait(&c, &r, 30);
+    fl_test_proc_release(&r);
+    fl_test_exec(reader, "COMMIT");
+    PQfinish(reader);
+    fl_test_ws_await(ws, FL_TEST_GONE, 60);
+    s_apply(ws, 0, "FINALIZE");
+    s_expect_value(ws, "SELECT count(*) FROM pg_inherits WHERE inhrelid ="
+                       " 'p2'::regclass", "0");
+    s_expect_value(ws, "SELECT count(*) || ' ' || (SELECT count(*) FROM p2)"
+                       " FROM p", "100 100");
+    s_expect_value(ws, "SELECT status || ' ' || statements_done FROM"
+                       " flotilla.schema_migrations", "applied 2");
+}
+
 /* The no-transaction migration whose third statement's check refuses. */
 static void
 s_refused_midway(fl_test_ws_t *ws)
@@ -1174,6 +1226,9 @@ main(void)
         cmocka_unit_test_setup_teardown(test_an_index_the_server_finished_after_a_kill_counts_as_done, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(
             test_an_index_there_before_the_migration_is_not_taken_for_its_own,
+            fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_detach_left_pending_by_an_interrupt_is_finished,
             fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_refusal_after_statements_committed_is_a_failure, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_exit_3_only_when_nothing_changed, fl_test_ws_setup, fl_test_ws_teardown),
