@@ -89,8 +89,8 @@ test_transaction_control_in_a_migration_is_refused(void **state)
         for (int notx = 0; notx <= 1; notx++) {
             fl_test_proc_t r;
             char *text = fl_asprintf(
-                "-- flotilla:options %sallow=transaction-nesting x"
-                " allow=prefer-bigint-over-int x\n"
+                "-- flotilla:options %sallow=transaction-nesting x\n"
+                "-- flotilla:options allow=prefer-bigint-over-int x\n"
                 "-- flotilla:up\n%s-- flotilla:down\n"
                 "ALTER TABLE t DROP COLUMN c;\n",
                 notx ? "no-transaction " : "", bodies[i]);
