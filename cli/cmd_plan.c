@@ -178,6 +178,19 @@ fl_cmd_plan(int argc, char **argv)
                                c.json);
         goto cleanup;
     }
+    /*
+     * Cut short by SIGINT or SIGTERM: the rehearsal's cancelled statement
+     * is no verdict on the migration (before, exit 3 and "apply would
+     * stop": found by an audit).  Interrupted, as apply says.
+     */
+    if (fl_dbcmd_signal_received()) {
+        FL_ERR(&err, FL_ECANCELLED, "interrupted by a signal: the "
+               "rehearsal was cancelled and rolled back");
+        fl_error_set_hint(&err, "Nothing changed.  Run flotilla plan again "
+                                "for its verdict.");
+        code = fl_dbcmd_report("plan", &err, FL_EXIT_INTERRUPTED, c.json);
+        goto cleanup;
+    }
     if (c.json) {
         json_t *report = fl_plan_json(&plan);
         fl_dbcmd_print_json(report);

@@ -532,6 +532,31 @@ test_a_detach_left_pending_by_an_interrupt_is_finished(void **state)
                        " flotilla.schema_migrations", "applied 2");
 }
 
+/*
+ * SIGINT to `flotilla plan` in the middle of its rehearsal: exit 6,
+ * interrupted, as apply; not a verdict on the migration.  Before, it
+ * exited 3 saying "NOT OK, apply would stop", as if the migration had
+ * failed (found by an audit).
+ */
+static void
+test_an_interrupted_plan_says_interrupted(void **state)
+{
+    fl_test_ws_t *ws = *state;
+    fl_test_child_t c;
+    fl_test_proc_t r;
+
+    s_sleeper(ws);
+    fl_test_ws_spawn(ws, &c, "plan", NULL, 1);
+    fl_test_ws_await_child(ws, &c, FL_TEST_SLEEPING, 60);
+    fl_test_child_signal(&c, SIGINT);
+    fl_test_child_wait(&c, &r, 60);
+    fl_test_expect(&r, 6, "interrupted");
+    if (strstr(r.out, "apply would stop") != NULL)
+        fail_msg("the interrupted plan gives a verdict:\n%s", r.out);
+    fl_test_proc_release(&r);
+    fl_test_ws_await(ws, FL_TEST_GONE, 60);
+}
+
 /* The no-transaction migration whose third statement's check refuses. */
 static void
 s_refused_midway(fl_test_ws_t *ws)
@@ -1230,6 +1255,9 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_a_detach_left_pending_by_an_interrupt_is_finished,
             fl_test_ws_setup, fl_test_ws_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_an_interrupted_plan_says_interrupted, fl_test_ws_setup,
+            fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_refusal_after_statements_committed_is_a_failure, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_exit_3_only_when_nothing_changed, fl_test_ws_setup, fl_test_ws_teardown),
         cmocka_unit_test_setup_teardown(test_a_down_statement_commits_with_its_progress_row, fl_test_ws_setup, fl_test_ws_teardown),
