@@ -128,8 +128,10 @@ s_prove_schema(fl_pipeline_t *p, const fl_ledger_row_t *row,
     if (!row->schema_recorded) {
         fl__event(p, FL_STEP_RESTORE, FL_STEP_OK, m, 0, NULL,
                   "the schema of %s is not proven: its changes were not "
-                  "recorded when it was applied (an older flotilla, or a crash "
-                  "right after its COMMIT)", m->file);
+                  "recorded when it was applied (it was resumed after an "
+                  "interruption, or applied by an older flotilla, or "
+                  "flotilla crashed right after its COMMIT); compare the "
+                  "schema by hand", m->file);
         /* Unproven, but still the schema as this rollback leaves it. */
         if ((rc = fl_schema_snapshot(p->pg, 4, fl__scope(p), err)) == 0) {
             text = fl_asprintf("rollback %s", m->version.text);
