@@ -746,7 +746,8 @@ s_release_range(fl_co_server_t *s, fl_co_rollout_t *r, s_phase_t *p,
          * unreachable (found by an audit).
          */
         if (c->agent->state == FL_CO_AGENT_UNKNOWN &&
-            fl_co_now_ms() - s->started_ms < s->cfg->restart_grace_ms)
+            (fl_co_now_ms() - s->started_ms < s->cfg->restart_grace_ms ||
+             fl_co_now_ms() - s->started_ms < s->cfg->heartbeat_timeout_ms))
             continue;
         if (s_unreachable(c->target)) {
             char *why = fl_asprintf("target \"%s\" is %s (agent \"%s\" %s)",

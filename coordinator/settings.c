@@ -43,8 +43,8 @@ const fl_conf_option fl_co_settings_table[] = {
     S_OPT("restart_grace", FL_CONF_DURATION, restart_grace_ms, "60s", 50,
           3600000, 0,
           "after a start, how long an agent not heard from yet is waited "
-          "for before a rollout counts its targets unreachable; longer "
-          "than the agents' reconnect_max"),
+          "for before a rollout counts its targets unreachable (at least "
+          "heartbeat_timeout); longer than the agents' reconnect_max"),
     S_OPT("metrics_listen", FL_CONF_STRING, metrics_listen, NULL, 0, 0, 0,
           "address for the metrics endpoint (reserved: not served yet)"),
     S_OPT("log_file", FL_CONF_STRING, log_file, NULL, 0, 0, 0,
@@ -92,14 +92,6 @@ fl_co_settings_check(const fl_co_settings_t *s, fl_error_t *err)
                "than \"heartbeat\"");
         fl_error_set_hint(err, "Allow a few missed heartbeats: a timeout of "
                                "three to ten intervals.");
-        return FL_EINVAL;
-    }
-    if (s->restart_grace_ms < s->heartbeat_timeout_ms) {
-        FL_ERR(err, FL_EINVAL, "key \"restart_grace\" must be at least "
-               "\"heartbeat_timeout\"");
-        fl_error_set_hint(err, "Give the agents time to reconnect after a "
-                               "restart: longer than their reconnect_max "
-                               "(30s by default).");
         return FL_EINVAL;
     }
     if ((s->state_dsn == NULL) == (s->state_dsn_file == NULL))

@@ -224,6 +224,18 @@ test_cli_fleet_doc_has_every_daemon_key_and_valid_examples(void **state)
                          "%d\n%s\n%s", prog, r.status, r.out, r.err);
             fl_test_proc_release(&r);
         }
+        /* A heartbeat_timeout past restart_grace's default is valid: the
+         * grace is never less (before, such a configuration was refused
+         * once restart_grace existed). */
+        if (i == 0) {
+            const char *check[] = {prog, "--check", "--config", path,
+                                   "--set", "heartbeat_timeout=90s", NULL};
+            fl_test_run(&r, prog, check, NULL, 30);
+            if (r.status != 0)
+                fail_msg("heartbeat_timeout=90s refused: exit %d\n%s\n%s",
+                         r.status, r.out, r.err);
+            fl_test_proc_release(&r);
+        }
         at = end + 3;
         free(path);
         free(yaml);
