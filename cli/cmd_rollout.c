@@ -510,6 +510,7 @@ s_follow(fl_fleet_t *f, const fl_fleet_opts_t *o, const char *id, int quiet,
             if (lost.message == NULL) /* --timeout 0: never asked */
                 FL_ERR(&lost, FL_ETIMEOUT, "no reply from the coordinator "
                        "at \"%s\" within --timeout", o->endpoint);
+                fl_fleet_hint_no_reply(&lost);
             code = fl_fleet_report(o, FL_ETIMEOUT, &lost, 0, NULL);
             fl_error_clear(&lost);
             return code;

@@ -277,10 +277,21 @@ fl_fleet_call(fl_fleet_t *f, const char *command, const fl_codec_kv_t *args,
         FL_ERR(err, FL_ETIMEOUT, "no reply from the coordinator at \"%s\" "
                "within %lld ms: no connection was made, the request was "
                "not sent", f->opts->endpoint, (long long)wait_ms);
+    if (rc == FL_ETIMEOUT)
+        fl_fleet_hint_no_reply(err);
 cleanup:
     f->sent = sent;
     fl_buf_release(&out);
     return rc;
+}
+
+void
+fl_fleet_hint_no_reply(fl_error_t *err)
+{
+    fl_error_set_hint(err, "Is flotilla-coordinator running, with this as "
+                           "its control_endpoint (not its agent_endpoint), "
+                           "and is --server-cert its certificate?  A busy "
+                           "coordinator may need a longer --timeout.");
 }
 
 int

@@ -92,6 +92,9 @@ int fl_fleet_call(fl_fleet_t *f, const char *command,
                   size_t len, int64_t wait_ms, int *status, json_t **payload,
                   fl_error_t *err) FL_NODISCARD;
 
+/* The hint of "no reply from the coordinator": what to check. */
+void fl_fleet_hint_no_reply(fl_error_t *err);
+
 /*
  * Reports a failed call (exit 4) or a reply's error payload (its status),
  * on stderr and, with --json, as {"ok": false, "error": {...}} on stdout;

@@ -2450,6 +2450,15 @@ test_every_json_command_says_its_failure_as_json(void **state)
                               r.err);
                 bad++;
             }
+            /* What to check when the coordinator does not answer (before,
+             * no hint at all: found by an audit of the docs). */
+            if (strstr(runs[i].says, "no reply") != NULL &&
+                strstr(r.err, "HINT: Is flotilla-coordinator running") ==
+                    NULL) {
+                print_message("flotilla %s: no hint when the coordinator "
+                              "does not answer\n%s\n", what, r.err);
+                bad++;
+            }
             json_decref(j);
             fl_test_proc_release(&r);
         }
