@@ -715,10 +715,23 @@ s_release_range(fl_co_server_t *s, fl_co_rollout_t *r, s_phase_t *p,
     fl_co_command_t **out = NULL;
     size_t n = 0, failed = 0;
     s_counts_t w;
-    int over = 0;
+    int over = 0, in_grace = 0;
+    int64_t grace = 0;
 
     if (k >= p->nranges)
         return 0;
+    /*
+     * Agents not seen since a restart may be reconnecting, after a delay
+     * that grew while the coordinator was down (up to their
+     * reconnect_max, 30 s by default): waited for during restart_grace,
+     * never less than heartbeat_timeout.  Before, a heartbeat timeout
+     * (10 s), and a routine restart failed a healthy wave as unreachable
+     * (found by an audit).
+     */
+    grace = s->cfg->restart_grace_ms > s->cfg->heartbeat_timeout_ms
+                ? s->cfg->restart_grace_ms
+                : s->cfg->heartbeat_timeout_ms;
+    in_grace = fl_co_now_ms() - s->started_ms < grace;
     w = s_range_counts(r, p, k);
     /* Failures being written already exceed it: nothing is sent. */
     over = p == &r->fwd && s_over_budget(r, &w, 0, NULL, 0);
@@ -738,16 +751,7 @@ s_release_range(fl_co_server_t *s, fl_co_rollout_t *r, s_phase_t *p,
         if (r->pol.per_server > 0 &&
             p->flight_server[p->server_of[ci]] >= r->pol.per_server)
             continue;
-        /*
-         * Not seen since a restart: it may be reconnecting, after a delay
-         * that grew while the coordinator was down (up to its
-         * reconnect_max, 30 s by default).  Before, it had a heartbeat
-         * timeout (10 s), and a routine restart failed a healthy wave as
-         * unreachable (found by an audit).
-         */
-        if (c->agent->state == FL_CO_AGENT_UNKNOWN &&
-            (fl_co_now_ms() - s->started_ms < s->cfg->restart_grace_ms ||
-             fl_co_now_ms() - s->started_ms < s->cfg->heartbeat_timeout_ms))
+        if (c->agent->state == FL_CO_AGENT_UNKNOWN && in_grace)
             continue;
         if (s_unreachable(c->target)) {
             char *why = fl_asprintf("target \"%s\" is %s (agent \"%s\" %s)",
